@@ -1,0 +1,103 @@
+"""recurct: cumulative radiation dose from recurrent CT examinations.
+
+The public API is listed in ``__all__``. Submodules are imported on first use
+(PEP 562 ``__getattr__``), so ``import recurct`` stays fast and optional extras
+(``pydicom``, ``dask``) are only needed by the functions that use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from recurct._version import __version__
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # schema and readers
+    "validate": "recurct.schema",
+    "ValidationReport": "recurct.schema",
+    "ExamValidationError": "recurct.schema",
+    "read_exams": "recurct.io",
+    "read_rdsr": "recurct.io",
+    "read_openrem_ct": "recurct.io",
+    # dose
+    "effective_dose": "recurct.dose",
+    "normalise_region": "recurct.dose",
+    "compare_to_drl": "recurct.dose",
+    # engine
+    "cumulative_dose": "recurct.cumulative",
+    "running_dose": "recurct.cumulative",
+    # cohorts
+    "Cohort": "recurct.cohort",
+}
+
+_SUBMODULES = (
+    "schema",
+    "io",
+    "dose",
+    "kernels",
+    "cumulative",
+    "cohort",
+    "stats",
+    "survey",
+    "synthetic",
+    "studies",
+    "plot",
+    "distributed",
+    "cli",
+)
+
+__all__ = [
+    "Cohort",
+    "ExamValidationError",
+    "ValidationReport",
+    "__version__",
+    "cli",
+    "cohort",
+    "compare_to_drl",
+    "cumulative",
+    "cumulative_dose",
+    "distributed",
+    "dose",
+    "effective_dose",
+    "io",
+    "kernels",
+    "normalise_region",
+    "plot",
+    "read_exams",
+    "read_openrem_ct",
+    "read_rdsr",
+    "running_dose",
+    "schema",
+    "stats",
+    "studies",
+    "survey",
+    "synthetic",
+    "validate",
+]
+assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"recurct.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'recurct' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recurct.cohort import Cohort
+    from recurct.cumulative import cumulative_dose, running_dose
+    from recurct.dose import compare_to_drl, effective_dose, normalise_region
+    from recurct.io import read_exams, read_openrem_ct, read_rdsr
+    from recurct.schema import ExamValidationError, ValidationReport, validate

@@ -1,0 +1,83 @@
+"""The ``recurct`` command line.
+
+The parser lives here; each subcommand calls one function in the module that does the work
+(``cli_<name>(args) -> int``), which returns the process exit code. Modules are imported only
+when their subcommand runs, so ``recurct --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from recurct._version import __version__
+
+# subcommand -> module holding cli_<subcommand>(args)
+HANDLERS: dict[str, str] = {
+    "validate": "recurct.io.exams",
+    "reproduce": "recurct.studies",
+    "analyze": "recurct.studies",
+    "synth": "recurct.synthetic",
+    "bench": "recurct.bench",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``recurct`` command and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="recurct",
+        description="Cumulative radiation dose from recurrent CT examinations.",
+    )
+    parser.add_argument("--version", action="version", version=f"recurct {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check an exam file against the canonical schema")
+    p.add_argument("file", help="CSV or Parquet exam file (or a folder of Parquet files)")
+    p.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
+    p.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
+    p.add_argument(
+        "--map", action="append", default=[], metavar="THEIRS=OURS",
+        help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
+    )
+
+    p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
+    p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
+    p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cohort")
+    p.add_argument("--out", default=None, help="output folder (default results/STUDY/)")
+
+    p = sub.add_parser("analyze", help="magnitude table of your own exam file")
+    p.add_argument("file", help="CSV or Parquet exam file")
+    p.add_argument("--threshold", type=float, action="append", default=None,
+                   help="CED threshold in mSv (repeatable; default 100)")
+    p.add_argument("--by", action="append", default=None, help="stratify by this column")
+    p.add_argument("--out", default=None, help="write the table to this CSV file")
+
+    p = sub.add_parser("synth", help="generate a synthetic exam cohort")
+    p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")
+    p.add_argument("--n-patients", type=int, default=None, help="override the cohort size")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="folder for partitioned Parquet")
+
+    p = sub.add_parser("bench", help="benchmark cumulative dose vs polars, pandas, DuckDB")
+    p.add_argument("--sizes", default="1e6", help="comma-separated exam counts, e.g. 1e6,1e7")
+    p.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    p.add_argument("--methods", default=None, help="comma-separated subset of methods")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``recurct`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    module = importlib.import_module(HANDLERS[args.command])
+    return int(getattr(module, f"cli_{args.command}")(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
