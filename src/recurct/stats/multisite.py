@@ -1,0 +1,259 @@
+"""Per-site shares of patients reaching a threshold, with a pooled summary.
+
+Multi-centre surveys report one proportion per institution (Frija et al. 2021, Eur Radiol
+31:5514-5523, doi 10.1007/s00330-021-07696-1: 18 institutions, 0% to 2.72%, mean 0.5%,
+pooled 6,082 / 1,218,429 = 0.499%). :func:`site_table` gives the same four kinds of summary
+(pooled share, unweighted mean of the site shares, median, range) from either a patients table
+or a table of site aggregates (``site``, ``n_patients``, ``n_high``).
+
+The pooled share here is the crude ratio ``sum(n_high) / sum(n_patients)`` with a binomial CI
+that treats all patients as one sample; for an inverse-variance pooled estimate that accounts
+for between-site heterogeneity use :func:`recurct.stats.meta_proportion`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import FrameKind, from_polars, param_label, to_polars
+
+__all__ = ["SiteTable", "binomial_ci", "site_aggregates", "site_table"]
+
+#: CI method names accepted, mapped to ``statsmodels.stats.proportion.proportion_confint``.
+CI_METHODS: dict[str, str] = {
+    "wilson": "wilson",
+    "clopper-pearson": "beta",
+    "exact": "beta",
+    "beta": "beta",
+    "jeffreys": "jeffreys",
+    "agresti-coull": "agresti_coull",
+    "agresti_coull": "agresti_coull",
+    "normal": "normal",
+    "wald": "normal",
+}
+
+AGGREGATE_COLUMNS = ("site", "n_patients", "n_high")
+OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
+
+
+def binomial_ci(
+    count: Any, nobs: Any, method: str = "wilson", alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval of ``count / nobs`` (vectorised); NaN where ``nobs`` is 0.
+
+    Parameters
+    ----------
+    count, nobs : array-like of int
+        Events and trials.
+    method : str
+        One of ``CI_METHODS`` (``"wilson"``, ``"clopper-pearson"``/``"exact"``,
+        ``"jeffreys"``, ``"agresti-coull"``, ``"normal"``/``"wald"``).
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    (lo, hi) : tuple of float arrays, clipped to [0, 1].
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    key = method.lower()
+    if key not in CI_METHODS:
+        raise ValueError(f"unknown CI method {method!r}; use one of {sorted(CI_METHODS)}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    x = np.asarray(count, dtype=float)
+    n = np.asarray(nobs, dtype=float)
+    lo = np.full(np.broadcast(x, n).shape, np.nan)
+    hi = lo.copy()
+    ok = np.broadcast_to(n > 0, lo.shape)
+    if ok.any():
+        xb, nb = np.broadcast_to(x, lo.shape)[ok], np.broadcast_to(n, lo.shape)[ok]
+        l_, h_ = proportion_confint(xb, nb, alpha=alpha, method=CI_METHODS[key])
+        lo[ok] = np.where(xb == 0, 0.0, np.clip(l_, 0.0, 1.0))
+        hi[ok] = np.where(xb == nb, 1.0, np.clip(h_, 0.0, 1.0))
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class SiteTable:
+    """Result of :func:`site_table`.
+
+    Attributes
+    ----------
+    sites : DataFrame
+        One row per site: ``site`` (Utf8), ``n_patients``, ``n_high``, ``share`` (fraction),
+        ``share_lo``, ``share_hi``, and the optional ``country``, ``academic``,
+        ``period_start``, ``period_end`` where the input had them. These are what a forest plot
+        needs (label, estimate, CI, size).
+    summary : DataFrame
+        One row: ``n_sites``, ``n_patients``, ``n_high``, ``pooled_share``, ``pooled_lo``,
+        ``pooled_hi`` (the crude pooled share and its CI), ``mean_share`` (unweighted mean of the
+        site shares), ``median_share``, ``min_share``, ``max_share``, ``ci_method``, ``alpha``.
+    """
+
+    sites: Any
+    summary: Any
+
+
+def site_aggregates(patients: Any, threshold: float = 100, by: str = "facility") -> pl.DataFrame:
+    """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_high``.
+
+    ``n_high`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
+    is computed as ``ced_msv >= threshold``.
+    """
+    df, _ = to_polars(patients)
+    if by not in df.columns:
+        raise ValueError(
+            f"site column {by!r} is not in the patients table (columns: {df.columns}); "
+            "pass by=<the column that names the site>"
+        )
+    flag = _reached_expr(df, threshold)
+    n_null = df.get_column(by).null_count()
+    if n_null:
+        raise ValueError(
+            f"{n_null} patients have a null {by!r}; fill it (e.g. 'unknown') or drop those rows"
+        )
+    return (
+        df.group_by(pl.col(by).cast(pl.Utf8).alias("site"))
+        .agg(pl.len().cast(pl.Int64).alias("n_patients"), flag.sum().cast(pl.Int64).alias("n_high"))
+        .sort("site")
+    )
+
+
+def _reached_expr(df: pl.DataFrame, threshold: float) -> pl.Expr:
+    col = f"reached_{param_label(threshold)}"
+    if col in df.columns:
+        return pl.col(col).fill_null(False).cast(pl.Boolean)
+    if "ced_msv" in df.columns:
+        return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
+    raise ValueError(
+        f"the patients table has neither {col!r} nor 'ced_msv'; "
+        "compute it with recurct.cumulative_dose(exams, thresholds=[...])"
+    )
+
+
+def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
+    """Validate a site-aggregate table; return it with ``site`` Utf8 and counts Int64."""
+    missing = [c for c in AGGREGATE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"site aggregates lack column(s) {missing}; need {list(AGGREGATE_COLUMNS)}"
+        )
+    df = df.with_columns(
+        pl.col("site").cast(pl.Utf8),
+        pl.col("n_patients").cast(pl.Int64),
+        pl.col("n_high").cast(pl.Int64),
+    )
+    bad = df.with_row_index("row").filter(
+        pl.col("n_patients").is_null()
+        | pl.col("n_high").is_null()
+        | (pl.col("n_patients") <= 0)
+        | (pl.col("n_high") < 0)
+        | (pl.col("n_high") > pl.col("n_patients"))
+    )
+    if bad.height:
+        rows = bad.select("row", "site", "n_patients", "n_high").head(5).rows()
+        raise ValueError(
+            "site aggregates need 0 <= n_high <= n_patients and n_patients > 0; "
+            f"bad rows (row, site, n_patients, n_high): {rows}"
+        )
+    if df.get_column("site").is_duplicated().any():
+        dup = df.filter(pl.col("site").is_duplicated()).get_column("site").unique().to_list()
+        raise ValueError(f"site labels must be unique; duplicated: {dup}")
+    return df
+
+
+def as_aggregates(
+    data: Any, threshold: float = 100, by: str = "facility"
+) -> tuple[pl.DataFrame, FrameKind]:
+    """Site aggregates from either aggregates (has n_patients/n_high) or a patients table."""
+    df, kind = to_polars(data)
+    if "n_patients" in df.columns and "n_high" in df.columns:
+        if "site" not in df.columns and by in df.columns:
+            df = df.rename({by: "site"})
+        return check_aggregates(df), kind
+    agg = site_aggregates(df, threshold=threshold, by=by)
+    return check_aggregates(agg), kind
+
+
+def site_table(
+    patients_or_aggregates: Any,
+    threshold: float = 100,
+    by: str = "facility",
+    *,
+    ci: str = "wilson",
+    alpha: float = 0.05,
+) -> SiteTable:
+    """Per-site share of patients reaching ``threshold`` mSv, and a summary across sites.
+
+    Parameters
+    ----------
+    patients_or_aggregates : DataFrame (polars, pandas or pyarrow)
+        Either a patients table (from :func:`recurct.cumulative_dose`; aggregated by ``by``,
+        counting ``reached_<T>`` or, if absent, ``ced_msv >= threshold``) or site aggregates
+        (detected by the columns ``n_patients`` and ``n_high``; ``site`` names the site, and the
+        optional ``country``, ``academic``, ``period_start``, ``period_end`` are carried).
+    threshold : float
+        Threshold in mSv (ignored for aggregates, whose ``n_high`` already counts it).
+    by : str
+        Column of the patients table that names the site.
+    ci : str
+        Binomial CI method (see :func:`binomial_ci`), for the sites and the pooled share.
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    SiteTable
+        ``.sites`` (one row per site, sorted by ``site``) and ``.summary`` (one row); see
+        :class:`SiteTable`. pandas in, pandas out.
+
+    Notes
+    -----
+    ``pooled_share`` is ``sum(n_high) / sum(n_patients)`` (every patient weighs the same);
+    ``mean_share`` is the unweighted mean of the site shares (every site weighs the same), the
+    "mean 0.5%" kind of figure of Frija et al. 2021. Its CI is not given: use
+    :func:`recurct.stats.meta_proportion` for a pooled estimate with heterogeneity.
+    """
+    agg, kind = as_aggregates(patients_or_aggregates, threshold=threshold, by=by)
+    if agg.height == 0:
+        raise ValueError("no sites: the table is empty")
+    x = agg.get_column("n_high").to_numpy()
+    n = agg.get_column("n_patients").to_numpy()
+    lo, hi = binomial_ci(x, n, ci, alpha)
+    keep = [c for c in OPTIONAL_SITE_COLUMNS if c in agg.columns]
+    sites = (
+        agg.select("site", "n_patients", "n_high", *keep)
+        .with_columns(
+            (pl.col("n_high") / pl.col("n_patients")).alias("share"),
+            pl.Series("share_lo", lo),
+            pl.Series("share_hi", hi),
+        )
+        .select("site", "n_patients", "n_high", "share", "share_lo", "share_hi", *keep)
+        .sort("site")
+    )
+    shares = sites.get_column("share")
+    xt, nt = int(x.sum()), int(n.sum())
+    plo, phi = binomial_ci(xt, nt, ci, alpha)
+    summary = pl.DataFrame(
+        {
+            "n_sites": [sites.height],
+            "n_patients": [nt],
+            "n_high": [xt],
+            "pooled_share": [xt / nt],
+            "pooled_lo": [float(plo)],
+            "pooled_hi": [float(phi)],
+            "mean_share": [float(shares.mean())],
+            "median_share": [float(shares.median())],
+            "min_share": [float(shares.min())],
+            "max_share": [float(shares.max())],
+            "ci_method": [ci],
+            "alpha": [float(alpha)],
+        }
+    )
+    return SiteTable(sites=from_polars(sites, kind), summary=from_polars(summary, kind))
