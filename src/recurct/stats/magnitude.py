@@ -1,0 +1,445 @@
+"""The magnitude table: how many patients reach a cumulative effective dose (CED) >= T mSv.
+
+This is the analysis of Rehani et al. 2020 ("Patients undergoing recurrent CT scans: assessing
+the magnitude", Eur Radiol 30:1828-1836): patients, exams, patients with CED >= 100 mSv, their
+share, and the CED, time and exam count it took them -- here with a confidence interval on the
+share and optional strata. The column names follow the contract in CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats.proportion import CI_METHODS, proportion_ci
+
+__all__ = ["AGE_EDGES", "MAGNITUDE_COLUMNS", "age_band", "band_labels", "magnitude"]
+
+#: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
+AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
+
+#: Columns of the magnitude table after the ``by`` columns, in order (CONTRIBUTING.md).
+MAGNITUDE_COLUMNS: tuple[str, ...] = (
+    "threshold",
+    "n_patients",
+    "n_exams",
+    "n_reached",
+    "share",
+    "share_lo",
+    "share_hi",
+    "ced_median",
+    "ced_q1",
+    "ced_q3",
+    "ced_min",
+    "ced_max",
+    "days_to_median",
+    "days_to_min",
+    "exams_to_median",
+    "n_age_le_cut",
+    "share_age_le_cut",
+    "share_female",
+    "share_male",
+)
+
+_ALL = "all"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers shared with bands.py and survival.py
+# --------------------------------------------------------------------------------------------
+def thresholds_list(threshold: float | Iterable[float]) -> list[float]:
+    """Return thresholds as a list of positive finite floats, or raise ``ValueError``."""
+    if isinstance(threshold, int | float | np.integer | np.floating):
+        values = [float(threshold)]
+    elif isinstance(threshold, str):
+        raise TypeError(f"threshold must be a number or a sequence of numbers, got {threshold!r}")
+    else:
+        values = [float(t) for t in threshold]
+    if not values:
+        raise ValueError("threshold: give at least one threshold in mSv, e.g. 100")
+    for t in values:
+        if not math.isfinite(t) or t <= 0:
+            raise ValueError(f"threshold must be a finite dose > 0 mSv, got {t!r}")
+    return values
+
+
+def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
+    """Return the stratification columns as a list, checking that they exist in ``df``."""
+    if by is None:
+        return []
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"by: column(s) {missing} not in the patients table; available: {df.columns}"
+        )
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"by: repeated column in {cols}")
+    return cols
+
+
+def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
+    """Raise ``ValueError`` if ``df`` has no rows."""
+    if df.height == 0:
+        raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
+
+
+def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
+    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df``."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{func}: the patients table lacks column(s) {missing}; "
+            "build it with recurct.cumulative_dose() (available: "
+            f"{df.columns})"
+        )
+
+
+def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...], pl.DataFrame]]:
+    """Split ``df`` into ``[(("all", ...), df), (key, part), ...]``.
+
+    Strata follow the sort order of the ``by`` columns in their own dtype (so an ``Enum`` band
+    keeps its order); keys are returned as strings (``None`` for a null key).
+    """
+    out: list[tuple[tuple[str | None, ...], pl.DataFrame]] = [((_ALL,) * len(by), df)]
+    if not by:
+        return out
+    parts = df.partition_by(by, as_dict=True, maintain_order=True)
+    keys = df.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
+    for row in keys.iter_rows():
+        part = parts[tuple(row)]
+        out.append((tuple(None if v is None else str(v) for v in row), part))
+    return out
+
+
+def band_labels(edges: Sequence[float]) -> list[str]:
+    """Labels of left-closed bands between consecutive ``edges``.
+
+    >>> band_labels((0, 10, 100, float("inf")))
+    ['0-10', '10-100', '100+']
+    """
+    e = [float(x) for x in edges]
+    if len(e) < 2:
+        raise ValueError(f"give at least two band edges, got {list(edges)}")
+    if any(not b > a for a, b in itertools.pairwise(e)):
+        raise ValueError(f"band edges must be strictly increasing, got {list(edges)}")
+    if any(math.isnan(x) for x in e) or math.isinf(e[0]):
+        raise ValueError(f"band edges must be numbers with a finite first edge, got {list(edges)}")
+    labels = []
+    for lo, hi in itertools.pairwise(e):
+        if math.isinf(hi):
+            labels.append(f"{param_label(lo)}+")
+        else:
+            labels.append(f"{param_label(lo)}-{param_label(hi)}")
+    return labels
+
+
+def band_expr(column: str, edges: Sequence[float]) -> pl.Expr:
+    """Polars expression assigning each value of ``column`` its band label (an ``Enum``).
+
+    Bands are left-closed, ``[lo, hi)``; values outside every band, and nulls, give null.
+    """
+    labels = band_labels(edges)
+    e = [float(x) for x in edges]
+    expr = pl.lit(None, dtype=pl.Utf8)
+    for lo, hi, lab in reversed(list(zip(e[:-1], e[1:], labels))):
+        cond = pl.col(column) >= lo
+        if not math.isinf(hi):
+            cond = cond & (pl.col(column) < hi)
+        expr = pl.when(cond).then(pl.lit(lab)).otherwise(expr)
+    return expr.cast(pl.Enum(labels))
+
+
+def age_band(
+    patients: Any,
+    edges: Sequence[float] = AGE_EDGES,
+    *,
+    column: str = "age_first_exam",
+    name: str = "age_band",
+) -> Any:
+    """Add an age-band column to the patients table, for ``by="age_band"``.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (or any table with ``column``).
+    edges : sequence of float, default ``(0, 18, 30, 50, 65, inf)``
+        Band edges in years; bands are left-closed, ``[lo, hi)``, labelled ``"18-30"``, and
+        ``"65+"`` for an infinite upper edge.
+    column : str, default "age_first_exam"
+        The age column (age at the first exam in the patients table).
+    name : str, default "age_band"
+        Name of the new column.
+
+    Returns
+    -------
+    The table with ``name`` added: a polars ``Enum`` (so strata sort by age, not
+    alphabetically) or, for pandas input, strings. Null where the age is null or outside the
+    edges.
+    """
+    df, kind = to_polars(patients)
+    require(df, [column], "age_band")
+    out = df.with_columns(band_expr(column, edges).alias(name))
+    if kind == "pandas":
+        out = out.with_columns(pl.col(name).cast(pl.Utf8))
+    return from_polars(out, kind)
+
+
+# --------------------------------------------------------------------------------------------
+# the magnitude table
+# --------------------------------------------------------------------------------------------
+def _reached_columns(df: pl.DataFrame, t: float) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Expressions for reached / days_to / exams_to at threshold ``t``."""
+    lab = param_label(t)
+    if f"reached_{lab}" in df.columns:
+        reached = pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
+    elif "ced_msv" in df.columns:
+        # the running CED only grows (doses >= 0), so reached_T == (total CED >= T) exactly;
+        # when (days) and after how many exams are unknown without the exams
+        reached = pl.col("ced_msv") >= t
+    else:
+        raise ValueError(
+            f"magnitude: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
+            f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
+        )
+    days = (
+        pl.col(f"days_to_{lab}").cast(pl.Float64)
+        if f"days_to_{lab}" in df.columns
+        else pl.lit(None, dtype=pl.Float64)
+    )
+    exams = (
+        pl.col(f"exams_to_{lab}").cast(pl.Float64)
+        if f"exams_to_{lab}" in df.columns
+        else pl.lit(None, dtype=pl.Float64)
+    )
+    return reached, days, exams
+
+
+def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
+
+
+def _aggregations(df: pl.DataFrame, t: float, age_cut: float) -> list[pl.Expr]:
+    reached, days, exams = _reached_columns(df, t)
+    ced = pl.col("ced_msv").cast(pl.Float64)
+    ced_r = ced.filter(reached)
+    aggs = [
+        pl.len().cast(pl.Int64).alias("n_patients"),
+        pl.col("n_exams").cast(pl.Int64).sum().alias("n_exams"),
+        reached.cast(pl.Int64).sum().alias("n_reached"),
+        ced_r.median().alias("ced_median"),
+        ced_r.quantile(0.25, interpolation="linear").alias("ced_q1"),
+        ced_r.quantile(0.75, interpolation="linear").alias("ced_q3"),
+        ced_r.min().alias("ced_min"),
+        ced_r.max().alias("ced_max"),
+        days.filter(reached).median().alias("days_to_median"),
+        days.filter(reached).min().alias("days_to_min"),
+        exams.filter(reached).median().alias("exams_to_median"),
+    ]
+    if "age_first_exam" in df.columns:
+        age = pl.col("age_first_exam").cast(pl.Float64)
+        n_le = (reached & (age <= age_cut)).cast(pl.Int64).sum()
+        n_known = (reached & age.is_not_null()).cast(pl.Int64).sum()
+        aggs += [n_le.alias("n_age_le_cut"), _ratio(n_le, n_known).alias("share_age_le_cut")]
+    else:
+        aggs += [
+            pl.lit(None, dtype=pl.Int64).alias("n_age_le_cut"),
+            pl.lit(None, dtype=pl.Float64).alias("share_age_le_cut"),
+        ]
+    if "sex" in df.columns:
+        sex = pl.col("sex").cast(pl.Utf8).str.to_uppercase()
+        n_known = (reached & sex.is_not_null()).cast(pl.Int64).sum()
+        for code, col in (("F", "share_female"), ("M", "share_male")):
+            aggs.append(_ratio((reached & (sex == code)).cast(pl.Int64).sum(), n_known).alias(col))
+    else:
+        aggs += [
+            pl.lit(None, dtype=pl.Float64).alias("share_female"),
+            pl.lit(None, dtype=pl.Float64).alias("share_male"),
+        ]
+    return aggs
+
+
+def bootstrap_share(
+    n: np.ndarray,
+    k: np.ndarray,
+    *,
+    n_boot: int,
+    alpha: float,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the pooled share ``sum(k) / sum(n)``.
+
+    ``n`` and ``k`` hold patients and patients >= T per cluster. With two or more clusters, the
+    clusters are resampled with replacement (a multinomial draw of cluster weights); with one
+    cluster, its patients are resampled, which for a share is exactly a binomial draw.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    m = n.size
+    if m >= 2:
+        shares = np.empty(n_boot)
+        chunk = max(1, 5_000_000 // m)
+        for start in range(0, n_boot, chunk):
+            size = min(chunk, n_boot - start)
+            w = rng.multinomial(m, np.full(m, 1.0 / m), size=size).astype(np.float64)
+            shares[start : start + size] = (w @ k) / (w @ n)
+    else:
+        total = int(n.sum())
+        p = float(k.sum()) / total
+        shares = rng.binomial(total, p, size=n_boot) / total
+    lo, hi = np.quantile(shares, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+def magnitude(
+    patients: Any,
+    threshold: float | Sequence[float] = 100,
+    by: str | Sequence[str] | None = None,
+    *,
+    ci: str = "wilson",
+    alpha: float = 0.05,
+    age_cut: float = 50,
+    cluster: str | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Any:
+    """The magnitude table: patients reaching CED >= ``threshold`` mSv, overall and by stratum.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table of :func:`recurct.cumulative_dose` (one row per patient). Needs
+        ``n_exams``, ``ced_msv`` and, per threshold ``T``, ``reached_T``, ``days_to_T`` and
+        ``exams_to_T``; ``age_first_exam`` and ``sex`` are used when present (else the
+        age and sex columns of the result are null). If ``reached_T`` is missing, it is computed
+        as ``ced_msv >= T`` (exact, since the running CED never decreases), and the
+        ``days_to_*`` / ``exams_to_*`` statistics are null: the time to reach T needs the
+        exams; rerun ``cumulative_dose(..., thresholds=[T])`` to get them.
+    threshold : float or sequence of float, default 100
+        Threshold(s) in mSv, each > 0. Several give a long table (one block per threshold).
+    by : str or sequence of str, optional
+        Column(s) of the patients table to stratify by (e.g. ``"facility"``, or ``"age_band"``
+        from :func:`age_band`). Their values are cast to strings in the result.
+    ci : {"wilson", "beta", "agresti_coull", "normal", "bootstrap"}, default "wilson"
+        Interval for ``share`` (see :func:`recurct.stats.proportion_ci`), or ``"bootstrap"``:
+        a percentile bootstrap with ``n_boot`` replicates (see ``cluster``).
+    alpha : float, default 0.05
+        ``1 - confidence level``.
+    age_cut : float, default 50
+        ``n_age_le_cut`` / ``share_age_le_cut`` count patients >= T whose age at the first
+        exam is <= ``age_cut`` (Rehani et al. 2020 report the share aged <= 50).
+    cluster : str, optional
+        With ``ci="bootstrap"``: the column of the sampling unit (e.g. ``"facility"``). Each
+        row's interval then resamples the clusters present in that row with replacement (a
+        cluster bootstrap: it includes the between-site variation of a multi-site pooled share).
+        A row with a single cluster (e.g. ``by="facility"``) resamples patients instead. Without
+        ``cluster``, patients are resampled.
+    n_boot : int, default 2000
+        Bootstrap replicates.
+    seed : int, default 0
+        Seed of the ``numpy.random.Generator`` used by the bootstrap: the same seed gives the
+        same interval.
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``patients`` was pandas)
+        The ``by`` columns (strings; ``"all"`` on the overall row, which comes first in each
+        threshold block; strata follow in the sort order of the ``by`` columns), then
+        ``threshold``, ``n_patients``, ``n_exams``, ``n_reached``, ``share`` (a fraction),
+        ``share_lo``, ``share_hi``, ``ced_median``, ``ced_q1``, ``ced_q3``, ``ced_min``,
+        ``ced_max`` (CED of the patients >= T; quartiles by linear interpolation, numpy's
+        default), ``days_to_median``, ``days_to_min`` (days from the first exam to the exam that
+        reached T), ``exams_to_median``, ``n_age_le_cut``, ``share_age_le_cut`` (denominator:
+        patients >= T with a known age), ``share_female``, ``share_male`` (denominator: patients
+        >= T with a known sex; ``"O"`` and ``"U"`` count in it). Statistics of an empty set
+        (no patient >= T in a stratum) are null, never NaN.
+
+    Raises
+    ------
+    ValueError
+        On an empty table, a threshold <= 0, unknown columns, or an unknown ``ci``.
+
+    Notes
+    -----
+    The Wilson interval treats patients as independent draws. In a pooled multi-site cohort
+    the share varies between sites far more than binomial sampling explains; report the
+    cluster bootstrap (``ci="bootstrap", cluster="facility"``) or a random-effects pooled
+    share (``recurct.stats.meta_proportion``) for the "all" row.
+    """
+    df, kind = to_polars(patients)
+    ts = thresholds_list(threshold)
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    require(df, ["n_exams", "ced_msv"], "magnitude")
+    if ci != "bootstrap" and ci not in CI_METHODS:
+        raise ValueError(f"unknown ci {ci!r}; use one of {', '.join(CI_METHODS)} or 'bootstrap'")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if cluster is not None:
+        if ci != "bootstrap":
+            raise ValueError("cluster= is used by the bootstrap only: pass ci='bootstrap'")
+        require(df, [cluster], "magnitude(cluster=...)")
+        n_null = df[cluster].null_count()
+        if n_null:
+            raise ValueError(
+                f"cluster column {cluster!r} has {n_null} null value(s); fill or drop them"
+            )
+    if ci == "bootstrap" and int(n_boot) < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+
+    blocks: list[pl.DataFrame] = []
+    for t in ts:
+        aggs = _aggregations(df, t, float(age_cut))
+        reached, _, _ = _reached_columns(df, t)
+        rows = []
+        for key, part in strata(df, by_cols):
+            row = part.select(aggs)
+            row = row.with_columns(
+                *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
+                pl.lit(t, dtype=pl.Float64).alias("threshold"),
+            )
+            if ci == "bootstrap":
+                if cluster is None:
+                    n_c = np.array([part.height])
+                    k_c = np.array([row["n_reached"][0]])
+                else:
+                    g = part.group_by(cluster, maintain_order=True).agg(
+                        pl.len().alias("n"), reached.cast(pl.Int64).sum().alias("k")
+                    )
+                    g = g.sort(pl.col(cluster).cast(pl.Utf8))
+                    n_c, k_c = g["n"].to_numpy(), g["k"].to_numpy()
+                lo, hi = bootstrap_share(n_c, k_c, n_boot=int(n_boot), alpha=alpha, rng=rng)
+                row = row.with_columns(
+                    pl.lit(lo, dtype=pl.Float64).alias("share_lo"),
+                    pl.lit(hi, dtype=pl.Float64).alias("share_hi"),
+                )
+            rows.append(row)
+        block = pl.concat(rows, how="diagonal")
+        share = _ratio(pl.col("n_reached"), pl.col("n_patients"))
+        block = block.with_columns(share.alias("share"))
+        if ci != "bootstrap":
+            lo, hi = proportion_ci(
+                block["n_reached"].to_numpy(), block["n_patients"].to_numpy(), alpha, ci
+            )
+            block = block.with_columns(
+                pl.Series("share_lo", lo, dtype=pl.Float64),
+                pl.Series("share_hi", hi, dtype=pl.Float64),
+            )
+        blocks.append(block)
+
+    out = pl.concat(blocks, how="vertical")
+    counts = ("n_patients", "n_exams", "n_reached", "n_age_le_cut")
+    casts = {c: (pl.Int64 if c in counts else pl.Float64) for c in MAGNITUDE_COLUMNS}
+    out = out.select(
+        *(pl.col(c) for c in by_cols),
+        *(pl.col(c).cast(casts[c]) for c in MAGNITUDE_COLUMNS),
+    )
+    out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
+    return from_polars(out, kind)

@@ -1,0 +1,288 @@
+"""Time to reach a CED threshold: Kaplan-Meier, with censoring at the end of observation.
+
+The share of patients >= T mSv in a fixed study window (the magnitude table) depends on how
+long each patient was observed. The Kaplan-Meier estimate of the probability of having reached
+T within t years of the first exam uses every patient for as long as he was observed, the form
+of Jeukens et al. 2021's "4.5-year probability".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.stats import norm
+
+from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
+
+__all__ = ["DAYS_PER_YEAR", "kaplan_meier", "time_to_threshold"]
+
+#: Days per year used to express times in years (Julian year).
+DAYS_PER_YEAR = 365.25
+
+_TRANSFORMS = ("log-log", "plain")
+
+
+def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]:
+    """Kaplan-Meier survival with Greenwood standard errors, at the distinct event times.
+
+    Same estimator and conventions as ``statsmodels.duration.survfunc.SurvfuncRight``
+    (an event and a censoring at the same time: the censored subject is still at risk).
+
+    Parameters
+    ----------
+    time : array of float
+        Event or censoring times.
+    event : array of bool
+        True where the event (reaching T) was observed at ``time``.
+
+    Returns
+    -------
+    dict with ``time``, ``n_at_risk``, ``n_events``, ``surv``, ``se`` (arrays over the distinct
+    event times; ``se`` is NaN once everyone at risk has had the event).
+    """
+    time = np.asarray(time, dtype=np.float64)
+    event = np.asarray(event, dtype=bool)
+    utime, inv = np.unique(time, return_inverse=True)
+    d = np.bincount(inv, weights=event.astype(np.float64), minlength=utime.size)
+    n = np.cumsum(np.bincount(inv, minlength=utime.size)[::-1])[::-1].astype(np.float64)
+    keep = d > 0
+    utime, d, n = utime[keep], d[keep], n[keep]
+    surv = np.cumprod(1.0 - d / n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(n > d, d / (n * (n - d)), np.nan)
+        se = surv * np.sqrt(np.cumsum(terms))
+    return {"time": utime, "n_at_risk": n, "n_events": d, "surv": surv, "se": se}
+
+
+def _ci_reached(
+    surv: np.ndarray, se: np.ndarray, alpha: float, transform: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise CI of ``1 - surv`` from Greenwood's ``se`` of ``surv``."""
+    z = norm.ppf(1.0 - alpha / 2.0)
+    surv = np.asarray(surv, dtype=np.float64)
+    se = np.asarray(se, dtype=np.float64)
+    if transform == "plain":
+        s_lo = np.clip(surv - z * se, 0.0, 1.0)
+        s_hi = np.clip(surv + z * se, 0.0, 1.0)
+    else:  # log-log: log(-log S) is approximately normal
+        s_lo = np.array(surv, copy=True)
+        s_hi = np.array(surv, copy=True)
+        inner = (surv > 0) & (surv < 1) & np.isfinite(se)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma = se[inner] / (surv[inner] * np.abs(np.log(surv[inner])))
+        s_lo[inner] = surv[inner] ** np.exp(z * sigma)
+        s_hi[inner] = surv[inner] ** np.exp(-z * sigma)
+    # where S is 0 or 1 (or se undefined) the interval collapses to the estimate
+    undefined = ~np.isfinite(se) & (surv > 0) & (surv < 1)
+    s_lo[undefined] = np.nan
+    s_hi[undefined] = np.nan
+    return 1.0 - s_hi, 1.0 - s_lo
+
+
+def _end_days(df: pl.DataFrame, end: Any) -> pl.Series:
+    """Days from each patient's first exam to the end of his observation."""
+    first = pl.col("first_exam").cast(pl.Date)
+    if end is None:
+        require(df, ["last_exam"], "time_to_threshold")
+        end_expr = pl.col("last_exam").cast(pl.Date)
+    elif isinstance(end, str):
+        require(df, [end], "time_to_threshold(end=...)")
+        end_expr = pl.col(end).cast(pl.Date)
+    elif isinstance(end, dt.date):  # datetime is a date too
+        day = end.date() if isinstance(end, dt.datetime) else end
+        end_expr = pl.lit(day, dtype=pl.Date)
+    elif isinstance(end, Mapping):
+        require(df, ["facility"], "time_to_threshold(end={facility: date})")
+        ends = {str(k): (v.date() if isinstance(v, dt.datetime) else v) for k, v in end.items()}
+        fac = df["facility"].cast(pl.Utf8)
+        unknown = sorted(set(fac.drop_nulls().unique().to_list()) - set(ends))
+        if unknown or fac.null_count():
+            raise ValueError(
+                "time_to_threshold: end={facility: date} lacks facilities "
+                f"{unknown[:10]}{' and null' if fac.null_count() else ''}; give an end date "
+                "for every facility in the patients table"
+            )
+        end_expr = pl.col("facility").cast(pl.Utf8).replace_strict(ends, return_dtype=pl.Date)
+    else:
+        raise TypeError(
+            "end must be None (last exam), a date, a column name or a mapping facility -> date; "
+            f"got {type(end).__name__}"
+        )
+    days = df.select((end_expr - first).dt.total_days().cast(pl.Int64).alias("d"))["d"]
+    if days.null_count():
+        raise ValueError(
+            f"time_to_threshold: {days.null_count()} patient(s) have no end of observation "
+            "(null first_exam or end date)"
+        )
+    neg = days < 0
+    if neg.any():
+        i = int(neg.arg_true()[0])
+        pid = df["patient_id"][i] if "patient_id" in df.columns else i
+        raise ValueError(
+            f"time_to_threshold: {int(neg.sum())} patient(s) end before their first exam "
+            f"(e.g. patient {pid!r}); check the end dates"
+        )
+    return days
+
+
+def time_to_threshold(
+    patients: Any,
+    threshold: float = 100,
+    by: str | Sequence[str] | None = None,
+    *,
+    end: Any = None,
+    at: float | Sequence[float] | None = None,
+    alpha: float = 0.05,
+    ci_transform: str = "log-log",
+) -> Any:
+    """Kaplan-Meier probability of having reached CED >= ``threshold`` by t years.
+
+    Time runs from each patient's first exam. The event is reaching T (``days_to_T``); a
+    patient who has not reached T is censored at the end of his observation. A patient who
+    reached T only after ``end`` counts as censored at ``end``.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table of :func:`recurct.cumulative_dose`, with ``first_exam``,
+        ``reached_T`` and ``days_to_T`` for the threshold (and ``last_exam`` for the default
+        ``end``).
+    threshold : float, default 100
+        Threshold in mSv (> 0).
+    by : str or sequence of str, optional
+        Stratify; the result holds an ``"all"`` curve first, then one per stratum.
+    end : None, date, str or mapping, optional
+        End of observation: ``None`` uses each patient's ``last_exam`` -- conservative: a patient
+        is known to be under observation at least until his last exam, so the probability is
+        not inflated, but it is biased low if patients stayed observable (and exam-free) after
+        it; a ``datetime.date`` (study end, the same for all); a column name of the patients
+        table; or a mapping ``{facility: study end date}`` for multi-site studies with
+        different periods (uses the patients table's ``facility``).
+    at : float or sequence of float, optional
+        Times in years at which to read the curve (e.g. ``[1, 2, 4.5, 5]``). If given, the
+        result is that table instead of the full curve.
+    alpha : float, default 0.05
+        ``1 - confidence level`` of the pointwise intervals.
+    ci_transform : {"log-log", "plain"}, default "log-log"
+        Pointwise interval from Greenwood's variance: on ``log(-log S)`` (stays inside [0, 1];
+        the default of R's ``survfit`` is "log", of Stata's "log-log") or plain ``S +- z se``
+        (clipped). ``SurvfuncRight`` in statsmodels has no pointwise interval, only a
+        simultaneous band; its estimate and standard error are what this function matches.
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``patients`` was pandas)
+        Without ``at``, the full step curve per stratum: the ``by`` columns, ``time_years``,
+        ``time_days``, ``n_at_risk`` (at risk just before that time), ``n_events``,
+        ``prob_reached`` (``1 - S``), ``se`` (Greenwood), ``lo``, ``hi``; one row at time 0
+        and one per distinct event time. With ``at``: the ``by`` columns, ``time_years``,
+        ``n_at_risk`` (still observed at that time), ``n_events`` (events up to that time),
+        ``prob_reached``, ``se``, ``lo``, ``hi``; null beyond the last observed time of a
+        stratum (the curve is not defined there).
+    """
+    df, kind = to_polars(patients)
+    t = thresholds_list(threshold)
+    if len(t) != 1:
+        raise ValueError("time_to_threshold takes one threshold; call it once per threshold")
+    lab = param_label(t[0])
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    if ci_transform not in _TRANSFORMS:
+        raise ValueError(f"ci_transform must be one of {_TRANSFORMS}, got {ci_transform!r}")
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    require(df, ["first_exam", f"reached_{lab}", f"days_to_{lab}"], "time_to_threshold")
+    at_years: list[float] | None = None
+    if at is not None:
+        at_years = [float(a) for a in ([at] if np.ndim(at) == 0 else at)]
+        if any(not math.isfinite(a) or a < 0 for a in at_years):
+            raise ValueError(f"at: times must be finite and >= 0 years, got {at_years}")
+
+    censor = _end_days(df, end).to_numpy().astype(np.float64)
+    reached = df[f"reached_{lab}"].fill_null(False).to_numpy().astype(bool)
+    days_to = df[f"days_to_{lab}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    if np.any(reached & np.isnan(days_to)):
+        raise ValueError(f"time_to_threshold: reached_{lab} is true but days_to_{lab} is null")
+    event = reached & (days_to <= censor)
+    time_days = np.where(event, days_to, censor)
+    work = pl.DataFrame({"_t": time_days, "_e": event})
+    if by_cols:
+        work = work.hstack(df.select(by_cols))
+
+    blocks: list[pl.DataFrame] = []
+    for key, part in strata(work, by_cols):
+        tt = part["_t"].to_numpy()
+        ee = part["_e"].to_numpy()
+        km = kaplan_meier(tt, ee)
+        if at_years is None:
+            block = _curve(km, tt.size, alpha, ci_transform)
+        else:
+            block = _read_at(km, tt, ee, at_years, alpha, ci_transform)
+        blocks.append(
+            block.with_columns(*(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)))
+        )
+    out = pl.concat(blocks, how="vertical_relaxed")
+    out = out.select(*by_cols, *[c for c in out.columns if c not in by_cols])
+    return from_polars(out, kind)
+
+
+def _curve(km: dict[str, np.ndarray], n: int, alpha: float, transform: str) -> pl.DataFrame:
+    time, n_risk, d, surv, se = km["time"], km["n_at_risk"], km["n_events"], km["surv"], km["se"]
+    if time.size == 0 or time[0] > 0:
+        time = np.concatenate([[0.0], time])
+        n_risk = np.concatenate([[float(n)], n_risk])
+        d = np.concatenate([[0.0], d])
+        surv = np.concatenate([[1.0], surv])
+        se = np.concatenate([[0.0], se])
+    lo, hi = _ci_reached(surv, se, alpha, transform)
+    return pl.DataFrame(
+        {
+            "time_years": time / DAYS_PER_YEAR,
+            "time_days": time.astype(np.int64),
+            "n_at_risk": n_risk.astype(np.int64),
+            "n_events": d.astype(np.int64),
+            "prob_reached": 1.0 - surv,
+            "se": se,
+            "lo": lo,
+            "hi": hi,
+        }
+    ).with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+def _read_at(
+    km: dict[str, np.ndarray],
+    tt: np.ndarray,
+    ee: np.ndarray,
+    at_years: list[float],
+    alpha: float,
+    transform: str,
+) -> pl.DataFrame:
+    at_days = np.asarray(at_years) * DAYS_PER_YEAR
+    idx = np.searchsorted(km["time"], at_days, side="right") - 1  # last event time <= t
+    surv = np.where(idx >= 0, km["surv"][np.maximum(idx, 0)] if km["time"].size else 1.0, 1.0)
+    se = np.where(idx >= 0, km["se"][np.maximum(idx, 0)] if km["time"].size else 0.0, 0.0)
+    lo, hi = _ci_reached(surv, se, alpha, transform)
+    n_risk = np.array([(tt >= a).sum() for a in at_days], dtype=np.int64)
+    n_ev = np.array([(ee & (tt <= a)).sum() for a in at_days], dtype=np.int64)
+    beyond = at_days > tt.max()
+    prob = np.where(beyond, np.nan, 1.0 - surv)
+    se = np.where(beyond, np.nan, se)
+    lo = np.where(beyond, np.nan, lo)
+    hi = np.where(beyond, np.nan, hi)
+    return pl.DataFrame(
+        {
+            "time_years": np.asarray(at_years, dtype=np.float64),
+            "n_at_risk": n_risk,
+            "n_events": n_ev,
+            "prob_reached": prob,
+            "se": se,
+            "lo": lo,
+            "hi": hi,
+        }
+    ).with_columns(pl.col(pl.Float64).fill_nan(None))
