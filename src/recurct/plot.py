@@ -1,0 +1,474 @@
+"""Figures of the kinds published on recurrent CT: CED distributions, threshold curves,
+per-site forest and funnel plots.
+
+Every function takes a recurct table (the patients table of :func:`recurct.cumulative_dose`,
+the table of :func:`recurct.stats.time_to_threshold` or a site table) as polars, pandas or
+pyarrow, and returns a :class:`matplotlib.figure.Figure`. Figures are built without
+``pyplot``, so they work under any backend (``Agg`` included), leave no global state behind
+and are never shown: save them with ``fig.savefig(...)`` or let a notebook display them.
+
+Colours are the Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), which stays
+distinguishable with the common colour-vision deficiencies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from recurct._frames import param_label, to_polars
+
+__all__ = [
+    "OKABE_ITO",
+    "ced_distribution",
+    "ced_vs_exams",
+    "exams_per_patient",
+    "forest",
+    "funnel",
+    "share_above",
+    "time_to_threshold_curve",
+]
+
+#: Okabe-Ito colour-blind-safe palette, in its usual order.
+OKABE_ITO: tuple[str, ...] = (
+    "#000000",  # black
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+)
+_LINE_COLOURS = (OKABE_ITO[5], OKABE_ITO[6], OKABE_ITO[3], OKABE_ITO[1], OKABE_ITO[7],
+                 OKABE_ITO[2], OKABE_ITO[0], OKABE_ITO[4])  # fmt: skip
+
+
+def _figure(width: float = 6.4, height: float = 4.2) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    ax.grid(True, which="major", alpha=0.3)
+    return fig, ax
+
+
+def _column(df: pl.DataFrame, name: str, what: str) -> np.ndarray:
+    if name not in df.columns:
+        raise ValueError(
+            f"{what} needs a column {name!r}; got columns {df.columns}. "
+            "Pass the table returned by the matching recurct function."
+        )
+    return df.get_column(name).cast(pl.Float64).to_numpy()
+
+
+def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60) -> Figure:
+    """Histogram of cumulative effective dose per patient, on a log dose axis.
+
+    Parameters
+    ----------
+    patients
+        Patients table (one row per patient) with ``ced_msv``.
+    threshold
+        CED threshold in mSv, drawn as a vertical line and counted in the legend.
+    bins
+        Number of log-spaced bins between the smallest positive and the largest CED.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Patients with a CED of 0 mSv cannot be drawn on a log axis; their number is given in
+        the title.
+    """
+    df, _ = to_polars(patients)
+    ced = _column(df, "ced_msv", "ced_distribution")
+    ced = ced[np.isfinite(ced)]
+    positive = ced[ced > 0]
+    fig, ax = _figure()
+    if positive.size:
+        lo, hi = positive.min(), positive.max()
+        if hi <= lo:
+            hi = lo * 1.01
+        edges = np.geomspace(lo, hi, bins + 1)
+        ax.hist(positive, bins=edges, color=OKABE_ITO[5], edgecolor="white", linewidth=0.3)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    n_above = int((ced >= threshold).sum())
+    share = 100.0 * n_above / ced.size if ced.size else float("nan")
+    ax.axvline(
+        threshold,
+        color=OKABE_ITO[6],
+        linestyle="--",
+        label=f"{param_label(threshold)} mSv: {n_above:,} patients ({share:.2f}%)",
+    )
+    ax.set_xlabel("cumulative effective dose (mSv)")
+    ax.set_ylabel("patients")
+    title = f"CED per patient (n = {ced.size:,})"
+    if positive.size < ced.size:
+        title += f"; {ced.size - positive.size:,} at 0 mSv not shown"
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def share_above(patients: Any, thresholds: Sequence[float] | None = None) -> Figure:
+    """Share of patients whose CED is >= T, as a function of T (log axes).
+
+    Parameters
+    ----------
+    patients
+        Patients table with ``ced_msv``.
+    thresholds
+        Thresholds in mSv; default 25 log-spaced values from 1 to 1000 mSv plus 100 mSv.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One point per threshold; 100 mSv (when among the thresholds) is marked.
+    """
+    df, _ = to_polars(patients)
+    ced = _column(df, "ced_msv", "share_above")
+    if thresholds is None:
+        thresholds = sorted({*np.geomspace(1.0, 1000.0, 25).round(3).tolist(), 100.0})
+    t = np.asarray(sorted(float(x) for x in thresholds), dtype=float)
+    if t.size == 0 or np.any(t <= 0):
+        raise ValueError("share_above needs at least one threshold, all > 0 mSv")
+    ced_sorted = np.sort(ced)
+    n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
+    share = 100.0 * n_at_or_above / max(ced.size, 1)
+    fig, ax = _figure()
+    ax.plot(t, share, marker="o", markersize=3, color=OKABE_ITO[5], label="share >= T")
+    if np.any(t == 100.0):
+        s100 = share[t == 100.0][0]
+        ax.axvline(100.0, color=OKABE_ITO[6], linestyle="--", label=f"100 mSv: {s100:.2f}%")
+    ax.set_xscale("log")
+    if np.all(share > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("threshold T (mSv)")
+    ax.set_ylabel("patients with CED >= T (%)")
+    ax.set_title(f"Share of patients at or above a CED threshold (n = {ced.size:,})")
+    ax.legend(loc="upper right")
+    return fig
+
+
+_TIME_COLUMNS = ("years", "time_years", "days", "time_days", "time")
+_PROB_COLUMNS = (
+    "probability",
+    "cum_incidence",
+    "cumulative_incidence",
+    "prob_reached",
+    "share_reached",
+    "risk",
+)
+
+
+def time_to_threshold_curve(km_table: Any) -> Figure:
+    """Probability of having reached the threshold vs years since the first exam.
+
+    Parameters
+    ----------
+    km_table
+        The table of :func:`recurct.stats.time_to_threshold`: a time column (``years`` or
+        ``days``/``time_days``, converted to years with 365.25 days), a probability column
+        (``probability`` or ``cum_incidence``; a fraction), optional CI columns
+        (``<probability>_lo``/``_hi``, ``lo``/``hi`` or ``ci_lo``/``ci_hi``) and any number of
+        string columns naming the stratum (e.g. ``sex``, ``age_band``); one step curve per
+        stratum.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    df, _ = to_polars(km_table)
+    tcol = next((c for c in _TIME_COLUMNS if c in df.columns), None)
+    pcol = next((c for c in _PROB_COLUMNS if c in df.columns), None)
+    if tcol is None or pcol is None:
+        raise ValueError(
+            "time_to_threshold_curve needs a time column (one of "
+            f"{_TIME_COLUMNS}) and a probability column (one of {_PROB_COLUMNS}); "
+            f"got {df.columns}"
+        )
+    lo_col = next((c for c in (f"{pcol}_lo", "lo", "ci_lo", "lower") if c in df.columns), None)
+    hi_col = next((c for c in (f"{pcol}_hi", "hi", "ci_hi", "upper") if c in df.columns), None)
+    scale = 1.0 if "year" in tcol else 1.0 / 365.25
+    group_cols = [
+        c
+        for c in df.columns
+        if df.schema[c] in (pl.Utf8, pl.Categorical, pl.Boolean)
+        or isinstance(df.schema[c], pl.Enum)
+    ]
+    fig, ax = _figure()
+    groups = (
+        df.partition_by(group_cols, maintain_order=True, as_dict=True)
+        if group_cols
+        else {("all",): df}
+    )
+    for i, (key, g) in enumerate(groups.items()):
+        g = g.sort(tcol)
+        x = g.get_column(tcol).cast(pl.Float64).to_numpy() * scale
+        y = 100.0 * g.get_column(pcol).cast(pl.Float64).to_numpy()
+        colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
+        label = ", ".join(f"{v}" for v in (key if isinstance(key, tuple) else (key,)))
+        ax.step(x, y, where="post", color=colour, label=label)
+        if lo_col and hi_col:
+            ax.fill_between(
+                x,
+                100.0 * g.get_column(lo_col).cast(pl.Float64).to_numpy(),
+                100.0 * g.get_column(hi_col).cast(pl.Float64).to_numpy(),
+                step="post",
+                color=colour,
+                alpha=0.15,
+                linewidth=0,
+            )
+    ax.set_xlabel("years since first exam")
+    ax.set_ylabel("probability of having reached the threshold (%)")
+    ax.set_title("Time to cumulative dose threshold")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    if len(groups) > 1 or group_cols:
+        ax.legend(loc="upper left", title=", ".join(group_cols) or None)
+    return fig
+
+
+def ced_vs_exams(patients: Any, *, gridsize: int = 40) -> Figure:
+    """CED against the number of exams per patient (hexbin, log colour scale).
+
+    Parameters
+    ----------
+    patients
+        Patients table with ``n_exams`` and ``ced_msv``.
+    gridsize
+        Number of hexagons across the x axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Patients with a CED of 0 mSv are left out (log y axis).
+    """
+    df, _ = to_polars(patients)
+    x = _column(df, "n_exams", "ced_vs_exams")
+    y = _column(df, "ced_msv", "ced_vs_exams")
+    keep = (y > 0) & np.isfinite(y) & np.isfinite(x)
+    fig, ax = _figure()
+    if keep.any():
+        hb = ax.hexbin(
+            x[keep],
+            y[keep],
+            gridsize=gridsize,
+            xscale="log",
+            yscale="log",
+            norm=LogNorm(),
+            cmap="cividis",
+            mincnt=1,
+        )
+        fig.colorbar(hb, ax=ax, label="patients per cell")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("CT exams per patient")
+    ax.set_ylabel("cumulative effective dose (mSv)")
+    ax.set_title(f"CED vs number of exams (n = {int(keep.sum()):,} patients)")
+    return fig
+
+
+def _site_frame(site_table: Any) -> tuple[pl.DataFrame, dict[str, float] | None]:
+    """The per-site table and the pooled estimate (if given) from the accepted inputs."""
+    pooled: dict[str, float] | None = None
+    obj = site_table
+    if isinstance(obj, tuple) and len(obj) == 2:
+        obj, summary = obj
+        pooled = _pooled_from(summary)
+    elif hasattr(obj, "sites") and not isinstance(obj, pl.DataFrame):
+        pooled = _pooled_from(getattr(obj, "summary", None) or obj)
+        obj = obj.sites
+    df, _ = to_polars(obj)
+    return df, pooled
+
+
+def _pooled_from(summary: Any) -> dict[str, float] | None:
+    if summary is None:
+        return None
+    if isinstance(summary, dict):
+        get = summary.get
+    elif hasattr(summary, "columns"):
+        s, _ = to_polars(summary)
+        row = s.row(0, named=True) if s.height else {}
+        get = row.get
+    else:
+
+        def get(k: str, default: Any = None) -> Any:
+            return getattr(summary, k, default)
+
+    for est, lo, hi in (
+        ("pooled", "pooled_lo", "pooled_hi"),
+        ("pooled_share", "pooled_lo", "pooled_hi"),
+        ("estimate", "ci_lo", "ci_hi"),
+        ("share", "share_lo", "share_hi"),
+    ):
+        if get(est) is not None:
+            return {"share": float(get(est)), "lo": _f(get(lo)), "hi": _f(get(hi))}
+    return None
+
+
+def _f(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def forest(site_table_or_meta: Any, *, pooled: dict[str, float] | None = None) -> Figure:
+    """Forest plot: share of high-dose patients per site with its CI, and the pooled share.
+
+    Parameters
+    ----------
+    site_table_or_meta
+        A site table with ``site``, ``share``, ``share_lo``, ``share_hi`` (fractions), e.g.
+        the per-site table of :func:`recurct.stats.site_table`; or a ``(sites, summary)``
+        pair, or an object with ``.sites`` and ``.summary`` (the pooled estimate is then
+        taken from the summary).
+    pooled
+        The pooled estimate as ``{"share": p, "lo": lo, "hi": hi}`` (fractions); overrides
+        one found in the input. Without any, the pooled share is sum(n_high) / sum(n_patients)
+        when those columns are present.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One marker and CI bar per site (top to bottom in table order), a diamond for the
+        pooled estimate.
+    """
+    df, found = _site_frame(site_table_or_meta)
+    pooled = pooled or found
+    site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
+    if site is None:
+        raise ValueError(f"forest needs a 'site' column; got {df.columns}")
+    share = 100.0 * _column(df, "share", "forest")
+    lo = 100.0 * _column(df, "share_lo", "forest")
+    hi = 100.0 * _column(df, "share_hi", "forest")
+    if pooled is None and {"n_high", "n_patients"} <= set(df.columns):
+        p = df["n_high"].sum() / df["n_patients"].sum()
+        pooled = {"share": float(p), "lo": float("nan"), "hi": float("nan")}
+    n = len(site)
+    fig, ax = _figure(6.4, max(3.0, 0.28 * (n + 3)))
+    y = np.arange(n, 0, -1, dtype=float)
+    ax.errorbar(
+        share,
+        y,
+        xerr=[np.clip(share - lo, 0, None), np.clip(hi - share, 0, None)],
+        fmt="s",
+        color=OKABE_ITO[5],
+        ecolor=OKABE_ITO[0],
+        markersize=4,
+        capsize=2,
+        linewidth=1,
+        label="site (95% CI)",
+    )
+    labels = list(site)
+    ticks = list(y)
+    if pooled is not None:
+        p, plo, phi = 100 * pooled["share"], 100 * pooled["lo"], 100 * pooled["hi"]
+        if not math.isfinite(plo) or not math.isfinite(phi):
+            plo = phi = p
+        yd = -0.5
+        half_h = 0.35
+        ax.fill(
+            [plo, p, phi, p],
+            [yd, yd + half_h, yd, yd - half_h],
+            color=OKABE_ITO[6],
+            label=f"pooled {p:.2f}%",
+        )
+        ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
+        labels.append("pooled")
+        ticks.append(yd)
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("patients with CED >= threshold (%)")
+    ax.set_ylabel("site")
+    ax.set_xlim(left=0)
+    ax.set_title(f"Share of high-dose patients by site ({n} sites)")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def funnel(site_table: Any, *, limits: Sequence[float] = (0.95, 0.998)) -> Figure:
+    """Funnel plot: share of high-dose patients vs site size, with binomial control limits.
+
+    Parameters
+    ----------
+    site_table
+        Site aggregates with ``n_patients`` and ``n_high`` (or ``share``), e.g. the input or
+        the per-site output of :func:`recurct.stats.site_table`.
+    limits
+        Two-sided coverage of the control limits drawn around the pooled share ``p``:
+        ``p ± z sqrt(p (1 - p) / n)`` (normal approximation, clipped to [0, 100]%).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One point per site, the pooled share as a horizontal line, and one pair of limit
+        curves per coverage.
+    """
+    df, _ = to_polars(site_table)
+    n = _column(df, "n_patients", "funnel")
+    if "n_high" in df.columns:
+        k = _column(df, "n_high", "funnel")
+    else:
+        k = _column(df, "share", "funnel") * n
+    if np.any(n <= 0):
+        raise ValueError("funnel needs n_patients > 0 for every site")
+    p = k.sum() / n.sum()
+    share = 100.0 * k / n
+    fig, ax = _figure()
+    grid = np.geomspace(max(n.min() / 2, 1.0), n.max() * 2, 200)
+    styles = ("--", ":", "-.")
+    for i, cov in enumerate(limits):
+        z = NormalDist().inv_cdf(0.5 + cov / 2)
+        half = z * np.sqrt(p * (1 - p) / grid)
+        kw = {"color": OKABE_ITO[0], "linestyle": styles[i % 3], "linewidth": 1}
+        ax.plot(grid, 100 * np.clip(p + half, 0, 1), label=f"{100 * cov:g}% limits", **kw)
+        ax.plot(grid, 100 * np.clip(p - half, 0, 1), **kw)
+    ax.axhline(100 * p, color=OKABE_ITO[6], label=f"pooled {100 * p:.2f}%")
+    ax.scatter(n, share, color=OKABE_ITO[5], zorder=3, s=18, label="site")
+    ax.set_xscale("log")
+    ax.set_xlabel("patients at the site")
+    ax.set_ylabel("patients with CED >= threshold (%)")
+    ax.set_title(f"Funnel plot ({n.size} sites)")
+    ax.legend(loc="upper right")
+    return fig
+
+
+def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
+    """Distribution of the number of CT exams per patient (bar chart, log count axis).
+
+    Parameters
+    ----------
+    patients
+        Patients table with ``n_exams``.
+    max_exams
+        Exam counts above this are pooled into the last bar (labelled ``>= max_exams``);
+        default: no pooling.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One bar per exam count that occurs.
+    """
+    df, _ = to_polars(patients)
+    n = df.get_column("n_exams") if "n_exams" in df.columns else None
+    if n is None:
+        raise ValueError(f"exams_per_patient needs a column 'n_exams'; got {df.columns}")
+    values = n.cast(pl.Int64).to_numpy()
+    if max_exams is not None:
+        values = np.minimum(values, max_exams)
+    counts = np.bincount(values) if values.size else np.zeros(1, dtype=np.int64)
+    x = np.nonzero(counts)[0]
+    fig, ax = _figure()
+    ax.bar(x, counts[x], width=0.8, color=OKABE_ITO[5])
+    if counts[x].size and counts[x].max() > 0:
+        ax.set_yscale("log")
+    ax.set_xlabel("CT exams per patient" + (f" (last bar: >= {max_exams})" if max_exams else ""))
+    ax.set_ylabel("patients")
+    mean = values.mean() if values.size else float("nan")
+    ax.set_title(f"Exams per patient (n = {values.size:,}; mean {mean:.2f})")
+    return fig

@@ -1,0 +1,162 @@
+"""recurct.plot: every function returns a Figure with labelled axes that draws its input."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
+
+from recurct import plot
+
+
+@pytest.fixture
+def patients() -> pl.DataFrame:
+    rng = np.random.default_rng(1)
+    n = 500
+    n_exams = rng.geometric(0.5, n)
+    ced = np.round(rng.lognormal(2.0, 1.2, n) * n_exams, 3)
+    ced[:3] = [0.0, 100.0, 1200.0]
+    return pl.DataFrame({"patient_id": np.arange(n), "n_exams": n_exams, "ced_msv": ced})
+
+
+@pytest.fixture
+def sites() -> pl.DataFrame:
+    n = np.array([1000, 5000, 20000, 300, 80000])
+    k = np.array([5, 30, 90, 4, 380])
+    p = k / n
+    se = np.sqrt(p * (1 - p) / n)
+    return pl.DataFrame(
+        {
+            "site": ["A", "B", "C", "D", "E"],
+            "n_patients": n,
+            "n_high": k,
+            "share": p,
+            "share_lo": p - 1.96 * se,
+            "share_hi": p + 1.96 * se,
+        }
+    )
+
+
+def _ax(fig: Figure):
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() and ax.get_ylabel()
+    return ax
+
+
+def test_ced_distribution_counts_and_threshold(patients: pl.DataFrame) -> None:
+    fig = plot.ced_distribution(patients, threshold=100)
+    ax = _ax(fig)
+    assert "mSv" in ax.get_xlabel()
+    assert ax.get_xscale() == "log"
+    # the bars hold every patient with CED > 0 (one is 0 mSv and cannot be on a log axis)
+    heights = sum(p.get_height() for p in ax.patches)
+    assert heights == (patients["ced_msv"] > 0).sum()
+    # the threshold line sits at 100 mSv, and the legend counts patients >= 100 independently
+    xs = [line.get_xdata()[0] for line in ax.get_lines()]
+    assert xs == [100]
+    n_high = int(np.sum(patients["ced_msv"].to_numpy() >= 100))
+    assert f"{n_high:,} patients" in ax.get_legend().get_texts()[0].get_text()
+    assert "1 at 0 mSv not shown" in ax.get_title()
+
+
+def test_ced_distribution_accepts_pandas(patients: pl.DataFrame) -> None:
+    fig = plot.ced_distribution(patients.to_pandas(), threshold=50)
+    assert [line.get_xdata()[0] for line in fig.axes[0].get_lines()] == [50]
+
+
+def test_share_above_points_equal_independent_shares(patients: pl.DataFrame) -> None:
+    thresholds = [10, 50, 100, 200]
+    ax = _ax(plot.share_above(patients, thresholds=thresholds))
+    line = ax.get_lines()[0]
+    np.testing.assert_array_equal(line.get_xdata(), thresholds)
+    ced = patients["ced_msv"].to_numpy()
+    expected = [100 * np.mean(ced >= t) for t in thresholds]
+    np.testing.assert_allclose(line.get_ydata(), expected)
+
+
+def test_share_above_rejects_bad_thresholds(patients: pl.DataFrame) -> None:
+    with pytest.raises(ValueError, match="> 0 mSv"):
+        plot.share_above(patients, thresholds=[0, 100])
+
+
+def test_time_to_threshold_curve_one_step_per_stratum() -> None:
+    km = pl.DataFrame(
+        {
+            "sex": ["F", "F", "F", "M", "M"],
+            "days": [0, 365, 730, 0, 1826],
+            "probability": [0.0, 0.01, 0.02, 0.0, 0.05],
+        }
+    )
+    ax = _ax(plot.time_to_threshold_curve(km))
+    lines = ax.get_lines()
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_xdata(), [0, 1, 2], atol=0.01)
+    np.testing.assert_allclose(lines[1].get_ydata(), [0, 5])
+    assert "years" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["F", "M"]
+
+
+def test_time_to_threshold_curve_needs_columns() -> None:
+    with pytest.raises(ValueError, match="time column"):
+        plot.time_to_threshold_curve(pl.DataFrame({"x": [1.0]}))
+
+
+def test_ced_vs_exams_hexbin_counts_all_positive(patients: pl.DataFrame) -> None:
+    fig = plot.ced_vs_exams(patients)
+    ax = _ax(fig)
+    hexes = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert hexes[0].get_array().sum() == (patients["ced_msv"] > 0).sum()
+    assert len(fig.axes) == 2  # the colour bar
+
+
+def test_forest_one_row_per_site_and_pooled_diamond(sites: pl.DataFrame) -> None:
+    ax = _ax(plot.forest(sites, pooled={"share": 0.0047, "lo": 0.0045, "hi": 0.0049}))
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["A", "B", "C", "D", "E", "pooled"]
+    markers = ax.get_lines()[0]
+    np.testing.assert_allclose(markers.get_xdata(), 100 * sites["share"].to_numpy())
+    diamond = ax.patches[0].get_xy()
+    np.testing.assert_allclose(sorted(diamond[:4, 0]), [0.45, 0.47, 0.47, 0.49])
+
+
+def test_forest_pools_counts_without_summary(sites: pl.DataFrame) -> None:
+    ax = plot.forest(sites.to_pandas()).axes[0]
+    p = 100 * sites["n_high"].sum() / sites["n_patients"].sum()
+    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(p)
+
+
+def test_funnel_points_and_limits(sites: pl.DataFrame) -> None:
+    ax = _ax(plot.funnel(sites))
+    points = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(points[:, 0], sites["n_patients"].to_numpy())
+    np.testing.assert_allclose(points[:, 1], 100 * sites["share"].to_numpy())
+    p = sites["n_high"].sum() / sites["n_patients"].sum()
+    upper95 = ax.get_lines()[0]
+    n0 = upper95.get_xdata()[0]
+    assert upper95.get_ydata()[0] == pytest.approx(100 * (p + 1.959964 * np.sqrt(p * (1 - p) / n0)))
+    assert ax.get_lines()[-1].get_ydata()[0] == pytest.approx(100 * p)
+
+
+def test_exams_per_patient_bars_equal_counts(patients: pl.DataFrame) -> None:
+    ax = _ax(plot.exams_per_patient(patients))
+    counts = pd.Series(patients["n_exams"].to_numpy()).value_counts().sort_index()
+    bars = {round(p.get_x() + p.get_width() / 2): p.get_height() for p in ax.patches}
+    assert bars == counts.to_dict()
+    ax = plot.exams_per_patient(patients, max_exams=3).axes[0]
+    assert len(ax.patches) == 3
+    assert sum(p.get_height() for p in ax.patches) == patients.height
+
+
+def test_figures_save_to_png_and_svg(patients: pl.DataFrame, tmp_path) -> None:
+    fig = plot.ced_distribution(patients)
+    fig.savefig(tmp_path / "a.png")
+    fig.savefig(tmp_path / "a.svg")
+    assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "a.svg").stat().st_size > 0
