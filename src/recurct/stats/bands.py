@@ -1,0 +1,199 @@
+"""Patients per cumulative-dose band and exams per patient.
+
+Dose bands are the form of Sodickson et al. 2009 (Radiology 251:175-184) and Stopsack et al.
+2019: how many patients fall in each CED band. Exams per patient is the form of Ferretti et
+al. 2025: the share of patients with at least k exams, and the full distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import from_polars, to_polars
+from recurct.stats.magnitude import band_expr, band_labels, by_list, check_nonempty, require, strata
+from recurct.stats.proportion import proportion_ci
+
+__all__ = ["DOSE_BANDS", "ExamsPerPatient", "dose_bands", "exams_per_patient"]
+
+#: Default CED bands in mSv, left-closed: [0, 10), [10, 25), ..., [1000, inf).
+DOSE_BANDS: tuple[float, ...] = (0, 10, 25, 50, 100, 250, 1000, math.inf)
+
+
+def _with_ci(df: pl.DataFrame, k: str, n: str, alpha: float, method: str) -> pl.DataFrame:
+    lo, hi = proportion_ci(df[k].to_numpy(), df[n].to_numpy(), alpha, method)
+    return df.with_columns(
+        pl.Series("share_lo", lo, dtype=pl.Float64),
+        pl.Series("share_hi", hi, dtype=pl.Float64),
+    ).with_columns(pl.col("share_lo", "share_hi").fill_nan(None))
+
+
+def dose_bands(
+    patients: Any,
+    bands: Sequence[float] = DOSE_BANDS,
+    by: str | Sequence[str] | None = None,
+    *,
+    column: str = "ced_msv",
+    ci: str = "wilson",
+    alpha: float = 0.05,
+) -> Any:
+    """Patients and share per CED band, overall and by stratum.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (needs ``column``, by default ``ced_msv``).
+    bands : sequence of float, default ``(0, 10, 25, 50, 100, 250, 1000, inf)``
+        Band edges in mSv; bands are left-closed, ``[lo, hi)``, labelled ``"100-250"`` and
+        ``"1000+"`` for an infinite upper edge. Every CED must fall in a band.
+    by : str or sequence of str, optional
+        Stratify (``"all"`` rows first, then one block per stratum).
+    column : str, default "ced_msv"
+        The dose column to band (e.g. ``"max_ced_1826"`` for the largest 5-year CED).
+    ci, alpha
+        Interval for each band's share (see :func:`recurct.stats.proportion_ci`).
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``patients`` was pandas)
+        The ``by`` columns (strings), ``band`` (label), ``band_lo``, ``band_hi`` (mSv),
+        ``n_patients`` (in the band), ``n_total`` (in the stratum), ``share``, ``share_lo``,
+        ``share_hi``, ``cum_share_ge`` (share of the stratum at or above ``band_lo``). Every
+        band appears in every stratum, with 0 patients where empty.
+
+    Raises
+    ------
+    ValueError
+        On an empty table, bad edges, or a dose that is null or outside the bands.
+    """
+    df, kind = to_polars(patients)
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    require(df, [column], "dose_bands")
+    labels = band_labels(bands)
+    edges = [float(b) for b in bands]
+    banded = df.select(*by_cols, band_expr(column, edges).alias("band"))
+    bad = banded["band"].null_count()
+    if bad:
+        raise ValueError(
+            f"dose_bands: {bad} patient(s) have a null {column} or one outside the bands "
+            f"[{edges[0]:g}, {edges[-1]:g}); widen the band edges"
+        )
+    frame = pl.DataFrame(
+        {"band": labels, "band_lo": edges[:-1], "band_hi": edges[1:]},
+        schema={"band": pl.Utf8, "band_lo": pl.Float64, "band_hi": pl.Float64},
+    )
+    blocks = []
+    for key, part in strata(banded, by_cols):
+        counts = part.group_by("band").agg(pl.len().cast(pl.Int64).alias("n_patients"))
+        counts = counts.with_columns(pl.col("band").cast(pl.Utf8))
+        block = frame.join(counts, on="band", how="left", maintain_order="left").with_columns(
+            pl.col("n_patients").fill_null(0),
+            pl.lit(part.height, dtype=pl.Int64).alias("n_total"),
+            *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
+        )
+        ge = pl.col("n_patients").reverse().cum_sum().reverse() / pl.col("n_total")
+        blocks.append(block.with_columns(ge.alias("cum_share_ge")))
+    out = pl.concat(blocks, how="vertical")
+    out = out.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
+    out = _with_ci(out, "n_patients", "n_total", alpha, ci)
+    out = out.select(
+        *by_cols,
+        "band",
+        "band_lo",
+        "band_hi",
+        "n_patients",
+        "n_total",
+        "share",
+        "share_lo",
+        "share_hi",
+        "cum_share_ge",
+    )
+    return from_polars(out, kind)
+
+
+class ExamsPerPatient(NamedTuple):
+    """Result of :func:`exams_per_patient`: two tables."""
+
+    #: share of patients with at least k exams, per k (and stratum)
+    at_least: Any
+    #: n_exams -> number and share of patients (and stratum)
+    distribution: Any
+
+
+def exams_per_patient(
+    patients: Any,
+    at_least: Sequence[int] = (2, 5, 10),
+    by: str | Sequence[str] | None = None,
+    *,
+    ci: str = "wilson",
+    alpha: float = 0.05,
+) -> ExamsPerPatient:
+    """Share of patients with at least k exams, and the distribution of exams per patient.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (needs ``n_exams``).
+    at_least : sequence of int, default (2, 5, 10)
+        The k of "patients with >= k exams" (each >= 1).
+    by : str or sequence of str, optional
+        Stratify (``"all"`` rows first).
+    ci, alpha
+        Interval for the shares (see :func:`recurct.stats.proportion_ci`).
+
+    Returns
+    -------
+    ExamsPerPatient
+        A named tuple of two tables (polars, or pandas for pandas input):
+        ``at_least`` -- the ``by`` columns, ``k``, ``n_patients`` (with >= k exams),
+        ``n_total``, ``share``, ``share_lo``, ``share_hi``; and ``distribution`` -- the ``by``
+        columns, ``n_exams``, ``n_patients``, ``share`` (of the stratum), ``cum_share_ge`` (share
+        with at least that many exams), for each observed number of exams.
+    """
+    df, kind = to_polars(patients)
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    require(df, ["n_exams"], "exams_per_patient")
+    ks = [int(k) for k in ([at_least] if np.ndim(at_least) == 0 else at_least)]
+    if not ks or any(k < 1 for k in ks):
+        raise ValueError(f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}")
+    if df["n_exams"].null_count():
+        raise ValueError(f"exams_per_patient: {df['n_exams'].null_count()} null n_exams")
+    work = df.select(*by_cols, pl.col("n_exams").cast(pl.Int64))
+    ge_rows, dist_rows = [], []
+    for key, part in strata(work, by_cols):
+        keys = [pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)]
+        n = part["n_exams"].to_numpy()
+        ge_rows.append(
+            pl.DataFrame(
+                {
+                    "k": ks,
+                    "n_patients": [int((n >= k).sum()) for k in ks],
+                    "n_total": [n.size] * len(ks),
+                },
+                schema={"k": pl.Int64, "n_patients": pl.Int64, "n_total": pl.Int64},
+            ).with_columns(*keys)
+        )
+        dist = (
+            part.group_by("n_exams")
+            .agg(pl.len().cast(pl.Int64).alias("n_patients"))
+            .sort("n_exams")
+            .with_columns(
+                (pl.col("n_patients") / n.size).alias("share"),
+                (pl.col("n_patients").reverse().cum_sum().reverse() / n.size).alias("cum_share_ge"),
+                *keys,
+            )
+        )
+        dist_rows.append(dist)
+    ge = pl.concat(ge_rows, how="vertical")
+    ge = ge.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
+    ge = _with_ci(ge, "n_patients", "n_total", alpha, ci)
+    ge = ge.select(*by_cols, "k", "n_patients", "n_total", "share", "share_lo", "share_hi")
+    dist = pl.concat(dist_rows, how="vertical")
+    dist = dist.select(*by_cols, "n_exams", "n_patients", "share", "cum_share_ge")
+    return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
