@@ -1,0 +1,258 @@
+"""Direct age standardisation of the share of patients reaching a threshold.
+
+The share ``p_i = x_i / n_i`` of patients reaching T is computed in each age group ``i`` (age at
+the first exam, ``age_first_exam``) and averaged with the weights ``w_i`` of a standard
+population: ``ASR = sum_i w_i p_i`` (weights normalised to sum to 1). The default standard is
+the European Standard Population 2013 (Eurostat, "Revision of the European Standard Population
+- Report of Eurostat's task force", 2013 edition, KS-RA-13-028-EN-N, doi 10.2785/11470), shipped
+as ``recurct/data/esp2013.csv`` (5-year groups 0-4 ... 85-89, 90+).
+
+Age groups
+    ``age_lo`` and ``age_hi`` are completed years, both inclusive: a patient aged 4.9 belongs to
+    0-4 (``age_lo <= floor(age) <= age_hi``); a null (or infinite) ``age_hi`` is open-ended.
+    Patients with a null age or an age in no group are dropped, with a
+    :class:`StandardisationWarning` saying how many.
+Empty age groups
+    An age group with no patients in a stratum has no share; its weight is dropped and the
+    remaining weights are renormalised to sum to 1, with a :class:`StandardisationWarning`
+    naming the stratum. ``weight_covered`` reports the fraction of the standard's weight that
+    the stratum's groups carried (1.0 when no group was empty).
+Confidence intervals
+    ``ci="gamma"`` (default): Fay & Feuer (1997, Stat Med 16:791) gamma interval, with
+    ``v = sum w_i^2 x_i / n_i^2`` and ``w_M = max_i w_i / n_i``; for a single age group it is
+    the exact Poisson (Garwood) interval of ``x / n``. It treats counts as Poisson, so it is
+    conservative for proportions; the upper bound is capped at 1.
+    ``ci="normal"``: ``ASR +- z sqrt(sum w_i^2 p_i (1 - p_i) / n_i)`` (binomial variances),
+    clipped to [0, 1]; its width is 0 when every group share is 0 or 1.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from recurct._frames import from_polars, to_polars
+from recurct.stats.multisite import _reached_expr
+
+__all__ = ["StandardisationWarning", "load_standard", "standardise"]
+
+
+class StandardisationWarning(UserWarning):
+    """Patients dropped (no age group) or age groups empty in a stratum (weights renormalised)."""
+
+
+def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
+    """The standard population as a polars table ``age_lo``, ``age_hi``, ``weight``.
+
+    ``standard`` is ``"esp2013"`` or a table (polars, pandas, pyarrow) with those columns.
+    """
+    if isinstance(standard, str):
+        if standard.lower() != "esp2013":
+            raise ValueError(f"unknown standard {standard!r}; use 'esp2013' or pass a table")
+        path = resources.files("recurct") / "data" / "esp2013.csv"
+        with resources.as_file(path) as p:
+            df = pl.read_csv(p, comment_prefix="#")
+    else:
+        df, _ = to_polars(standard)
+    missing = [c for c in ("age_lo", "age_hi", "weight") if c not in df.columns]
+    if missing:
+        raise ValueError(f"the standard population lacks column(s) {missing}")
+    df = df.select(
+        pl.col("age_lo").cast(pl.Float64),
+        pl.col("age_hi").cast(pl.Float64).fill_null(math.inf),
+        pl.col("weight").cast(pl.Float64),
+    )
+    lo = df.get_column("age_lo").to_numpy()
+    hi = df.get_column("age_hi").to_numpy()
+    w = df.get_column("weight").to_numpy()
+    if df.height == 0 or np.isnan(lo).any() or np.isnan(w).any():
+        raise ValueError("the standard population needs non-null age_lo and weight in every row")
+    if (w < 0).any() or w.sum() <= 0:
+        raise ValueError("standard weights must be >= 0 with a positive sum")
+    if (hi < lo).any() or (np.diff(lo) <= 0).any() or (lo[1:] <= hi[:-1]).any():
+        raise ValueError(
+            "standard age groups must be sorted by age_lo and not overlap (age_hi inclusive)"
+        )
+    return df
+
+
+def _age_group(age: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Index of each age's group, or -1 (null age, or in no group)."""
+    a = np.floor(age)
+    idx = np.searchsorted(lo, a, side="right") - 1
+    ok = ~np.isnan(a) & (idx >= 0)
+    ok[ok] &= a[ok] <= hi[idx[ok]]
+    return np.where(ok, idx, -1)
+
+
+def _fay_feuer(
+    x: np.ndarray, n: np.ndarray, w: np.ndarray, alpha: float
+) -> tuple[float, float, float]:
+    y = float(np.sum(w * x / n))
+    v = float(np.sum(w**2 * x / n**2))
+    wm = float(np.max(w / n))
+    lo = 0.0 if y == 0 else float(stats.gamma.ppf(alpha / 2, y**2 / v, scale=v / y))
+    hi = float(
+        stats.gamma.ppf(1 - alpha / 2, (y + wm) ** 2 / (v + wm**2), scale=(v + wm**2) / (y + wm))
+    )
+    return y, lo, min(hi, 1.0)
+
+
+def _normal(
+    x: np.ndarray, n: np.ndarray, w: np.ndarray, alpha: float
+) -> tuple[float, float, float]:
+    p = x / n
+    y = float(np.sum(w * p))
+    se = math.sqrt(float(np.sum(w**2 * p * (1 - p) / n)))
+    z = stats.norm.ppf(1 - alpha / 2)
+    return y, max(0.0, y - z * se), min(1.0, y + z * se)
+
+
+def standardise(
+    patients: Any,
+    by: str | list[str] | None = None,
+    threshold: float = 100,
+    standard: str | Any = "esp2013",
+    *,
+    age_column: str = "age_first_exam",
+    ci: Literal["gamma", "normal"] = "gamma",
+    alpha: float = 0.05,
+) -> Any:
+    """Age-standardised share of patients reaching ``threshold`` mSv, per stratum.
+
+    Parameters
+    ----------
+    patients : DataFrame (polars, pandas or pyarrow)
+        Patients table with ``age_column`` and ``reached_<T>`` (or ``ced_msv``).
+    by : str or list of str, optional
+        Strata (e.g. ``"facility"``); each is standardised separately, plus an ``"all"`` row.
+    threshold : float
+        Threshold in mSv.
+    standard : "esp2013" or DataFrame
+        Standard population (``age_lo``, ``age_hi``, ``weight``; see the module docstring).
+    age_column : str
+        Age used for the age groups.
+    ci : {"gamma", "normal"}
+        Fay-Feuer gamma interval or normal approximation (module docstring).
+    alpha : float
+        1 - confidence level.
+
+    Returns
+    -------
+    DataFrame
+        One row per stratum: the ``by`` columns (Utf8), ``threshold``, ``n_patients``,
+        ``n_high``, ``crude_share``, ``std_share``, ``std_lo``, ``std_hi``, ``n_groups`` (age
+        groups with patients), ``n_groups_empty``, ``weight_covered``, ``ci_method``.
+        pandas in, pandas out.
+
+    Warns
+    -----
+    StandardisationWarning
+        When patients are dropped (no age or no group) or a stratum lacks age groups.
+    """
+    if ci not in ("gamma", "normal"):
+        raise ValueError(f"ci must be 'gamma' or 'normal', got {ci!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    df, kind = to_polars(patients)
+    if age_column not in df.columns:
+        raise ValueError(
+            f"age column {age_column!r} is not in the patients table; pass age_column=..."
+        )
+    by_cols = [by] if isinstance(by, str) else list(by or [])
+    for c in by_cols:
+        if c not in df.columns:
+            raise ValueError(f"stratum column {c!r} is not in the patients table")
+    std = load_standard(standard)
+    lo = std.get_column("age_lo").to_numpy()
+    hi = std.get_column("age_hi").to_numpy()
+    weights = std.get_column("weight").to_numpy()
+    weights = weights / weights.sum()
+
+    age = df.get_column(age_column).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    grp = _age_group(age, lo, hi)
+    df = df.select(
+        *[pl.col(c).cast(pl.Utf8) for c in by_cols],
+        _reached_expr(df, threshold).alias("_high"),
+        pl.Series("_grp", grp),
+    )
+    dropped = int((grp < 0).sum())
+    if dropped:
+        warnings.warn(
+            f"standardise: dropped {dropped} patient(s) with a null {age_column!r} or an age "
+            "outside every age group of the standard",
+            StandardisationWarning,
+            stacklevel=2,
+        )
+        df = df.filter(pl.col("_grp") >= 0)
+    if df.height == 0:
+        raise ValueError("no patients left to standardise")
+
+    strata: list[tuple[dict[str, str], pl.DataFrame]] = []
+    if by_cols:
+        for key, sub in df.group_by(by_cols, maintain_order=False):
+            strata.append((dict(zip(by_cols, key, strict=True)), sub))
+        strata.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0].values()))
+        strata.append((dict.fromkeys(by_cols, "all"), df))
+    else:
+        strata.append(({}, df))
+
+    rows = []
+    fn = _fay_feuer if ci == "gamma" else _normal
+    for labels, sub in strata:
+        counts = sub.group_by("_grp").agg(pl.len().alias("n"), pl.col("_high").sum().alias("x"))
+        gi = counts.get_column("_grp").to_numpy()
+        n = counts.get_column("n").to_numpy().astype(float)
+        x = counts.get_column("x").to_numpy().astype(float)
+        w = weights[gi]
+        covered = float(w.sum())
+        n_empty = int((weights > 0).sum() - (w > 0).sum())
+        if n_empty:
+            warnings.warn(
+                f"standardise: stratum {labels or 'all'} has no patients in {n_empty} age "
+                f"group(s) of the standard; weights renormalised over the groups present "
+                f"(covering {covered:.1%} of the standard's weight)",
+                StandardisationWarning,
+                stacklevel=2,
+            )
+        if covered <= 0:
+            y = lo_ = hi_ = None
+        else:
+            y, lo_, hi_ = fn(x, n, w / covered, alpha)
+        rows.append(
+            {
+                **labels,
+                "threshold": float(threshold),
+                "n_patients": int(n.sum()),
+                "n_high": int(x.sum()),
+                "crude_share": float(x.sum() / n.sum()),
+                "std_share": y,
+                "std_lo": lo_,
+                "std_hi": hi_,
+                "n_groups": len(gi),
+                "n_groups_empty": n_empty,
+                "weight_covered": covered,
+                "ci_method": ci,
+            }
+        )
+    schema = {
+        **dict.fromkeys(by_cols, pl.Utf8),
+        "threshold": pl.Float64,
+        "n_patients": pl.Int64,
+        "n_high": pl.Int64,
+        "crude_share": pl.Float64,
+        "std_share": pl.Float64,
+        "std_lo": pl.Float64,
+        "std_hi": pl.Float64,
+        "n_groups": pl.Int64,
+        "n_groups_empty": pl.Int64,
+        "weight_covered": pl.Float64,
+        "ci_method": pl.Utf8,
+    }
+    return from_polars(pl.DataFrame(rows, schema=schema), kind)
