@@ -1,0 +1,478 @@
+"""Cohort selection with a record of every step, for the flow diagram of a paper.
+
+A :class:`Cohort` wraps an exam table. Each filter returns a *new* cohort (the original is
+never changed) and appends one row to :attr:`Cohort.steps`: how many patients and exams went
+in, were kept and were dropped. Filters are of two kinds, stated in each docstring:
+
+* **patient-level** (keep or drop whole patients, with all their exams): ``adults``,
+  ``ages(at="first")``, ``sex``, ``min_followup``;
+* **exam-level** (keep or drop single exams; a patient left with no exam disappears):
+  ``ages(at="each")``, ``facilities``, ``period``, ``indication``, ``modality``, ``dedupe``,
+  ``where``.
+
+>>> import datetime as dt, polars as pl
+>>> exams = pl.DataFrame({"patient_id": [1, 1, 2], "exam_date": [dt.date(2020, 1, 1)] * 3,
+...                       "effective_dose_msv": [5.0, 5.0, 7.0]})
+>>> Cohort(exams).dedupe()
+Cohort(2 patients, 2 exams; steps: input, dedupe)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from recurct._frames import to_polars
+
+__all__ = ["DAYS_PER_YEAR", "Cohort"]
+
+#: Days per year used to move an age between two exam dates (Julian year).
+DAYS_PER_YEAR = 365.25
+
+_REQUIRED = ("patient_id", "exam_date")
+_STEP_SCHEMA = {
+    "step": pl.Int64,
+    "rule": pl.Utf8,
+    "patients_in": pl.Int64,
+    "exams_in": pl.Int64,
+    "patients_kept": pl.Int64,
+    "exams_kept": pl.Int64,
+    "patients_dropped": pl.Int64,
+    "exams_dropped": pl.Int64,
+}
+
+
+def _as_date(value: Any, name: str) -> dt.date | None:
+    """A date from a date, datetime or ISO string (``None`` passes through)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
+    raise TypeError(f"{name}: expected a date or an ISO date string, got {type(value).__name__}")
+
+
+def _day(df: pl.DataFrame) -> pl.Expr:
+    """The calendar day of each exam (local wall-clock day for time-zone-aware datetimes)."""
+    dtype = df.schema["exam_date"]
+    col = pl.col("exam_date")
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        col = col.dt.replace_time_zone(None)
+    return col.cast(pl.Date)
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}"
+
+
+class Cohort:
+    """An exam table and the record of how it was selected.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        One row per CT examination, with at least ``patient_id`` and ``exam_date`` (a
+        ``Date`` or ``Datetime``). Other canonical columns (``age_years``, ``sex``,
+        ``facility``, ``indication``, ``study_uid``, ``modality``, ...) are needed only by the
+        filters that use them. Validation here is light; run :func:`recurct.validate` first
+        for a full check.
+
+    Attributes
+    ----------
+    exams : polars.DataFrame
+        The exams kept so far (input order).
+    steps : polars.DataFrame
+        The flow table: ``step``, ``rule``, ``patients_in``, ``exams_in``, ``patients_kept``,
+        ``exams_kept``, ``patients_dropped``, ``exams_dropped`` (step 0 is the input).
+    study_end : None, datetime.date or dict
+        The end of the study period set by :meth:`period` (a date, or ``{facility: date}``),
+        ready for ``min_followup(end=...)`` and ``recurct.stats.time_to_threshold(end=...)``.
+    """
+
+    __slots__ = ("_exams", "_steps", "_study_end")
+
+    def __init__(self, exams: Any) -> None:
+        df, _ = to_polars(exams)
+        missing = [c for c in _REQUIRED if c not in df.columns]
+        if missing:
+            raise ValueError(
+                f"Cohort: the exam table lacks column(s) {missing}; it needs {list(_REQUIRED)} "
+                "(rename columns or read it with recurct.read_exams)"
+            )
+        dtype = df.schema["exam_date"]
+        if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
+            raise TypeError(
+                f"Cohort: column 'exam_date' must be a Date or Datetime, got {dtype}; parse it "
+                "first, e.g. pl.col('exam_date').str.to_date(), or use recurct.validate()"
+            )
+        for col in _REQUIRED:
+            if df[col].null_count():
+                raise ValueError(
+                    f"Cohort: column {col!r} has {df[col].null_count()} null value(s); "
+                    "drop or fix these exams first"
+                )
+        n_p, n_e = df["patient_id"].n_unique(), df.height
+        self._exams = df
+        self._steps = pl.DataFrame(
+            [[0, "input", n_p, n_e, n_p, n_e, 0, 0]], schema=_STEP_SCHEMA, orient="row"
+        )
+        self._study_end: dt.date | dict[str, dt.date] | None = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def exams(self) -> pl.DataFrame:
+        """The exams kept so far (a polars DataFrame)."""
+        return self._exams
+
+    @property
+    def steps(self) -> pl.DataFrame:
+        """The flow table (see the class docstring)."""
+        return self._steps
+
+    @property
+    def study_end(self) -> dt.date | dict[str, dt.date] | None:
+        """End of the study period from :meth:`period` (``None`` if not set)."""
+        return self._study_end
+
+    @property
+    def n_patients(self) -> int:
+        """Number of distinct patients."""
+        return int(self._exams["patient_id"].n_unique())
+
+    @property
+    def n_exams(self) -> int:
+        """Number of exams."""
+        return self._exams.height
+
+    def flow(self) -> pl.DataFrame:
+        """The flow table: one row per step with patients and exams in, kept and dropped."""
+        return self._steps
+
+    def __repr__(self) -> str:
+        rules = ", ".join(r.split(" ")[0].rstrip(":") for r in self._steps["rule"])
+        return f"Cohort({self.n_patients} patients, {self.n_exams} exams; steps: {rules})"
+
+    def _derive(self, exams: pl.DataFrame, rule: str, study_end: Any = "keep") -> Cohort:
+        new = object.__new__(Cohort)
+        n_p_in, n_e_in = self.n_patients, self.n_exams
+        n_p, n_e = int(exams["patient_id"].n_unique()), exams.height
+        row = pl.DataFrame(
+            [[self._steps.height, rule, n_p_in, n_e_in, n_p, n_e, n_p_in - n_p, n_e_in - n_e]],
+            schema=_STEP_SCHEMA,
+            orient="row",
+        )
+        new._exams = exams
+        new._steps = pl.concat([self._steps, row], how="vertical")
+        new._study_end = self._study_end if study_end == "keep" else study_end
+        return new
+
+    def _need(self, cols: list[str], method: str) -> None:
+        missing = [c for c in cols if c not in self._exams.columns]
+        if missing:
+            raise ValueError(
+                f"Cohort.{method}: the exam table has no column(s) {missing} "
+                f"(columns: {self._exams.columns})"
+            )
+
+    def _keep_patients(self, ids: pl.Series, rule: str) -> Cohort:
+        df = self._exams.filter(pl.col("patient_id").is_in(ids.implode()))
+        return self._derive(df, rule)
+
+    def _time_ordered(self) -> pl.DataFrame:
+        """The exams with a ``_pos`` column, sorted by time (ties: input order)."""
+        return self._exams.with_row_index("_pos").sort(["exam_date", "_pos"])
+
+    def _per_patient_first(self, col: str) -> pl.DataFrame:
+        """``patient_id`` -> first non-null ``col`` in time order."""
+        return (
+            self._time_ordered()
+            .group_by("patient_id", maintain_order=True)
+            .agg(pl.col(col).drop_nulls().first())
+        )
+
+    def _patient_facility(self) -> pl.DataFrame:
+        """``patient_id`` -> most frequent facility (ties: the earliest in time)."""
+        return (
+            self._time_ordered()
+            .filter(pl.col("facility").is_not_null())
+            .with_columns(pl.col("facility").cast(pl.Utf8))
+            .group_by("patient_id", "facility")
+            .agg(pl.len().alias("_n"), pl.col("_pos").first().alias("_first"))
+            .sort(["patient_id", "_n", "_first"], descending=[False, True, False])
+            .group_by("patient_id", maintain_order=True)
+            .agg(pl.col("facility").first())
+        )
+
+    # ------------------------------------------------------------------ patient-level
+    def adults(self, age: float = 18) -> Cohort:
+        """Patients aged ``>= age`` years at their first exam (patient-level).
+
+        Same as ``ages(lo=age)``: whole patients are kept, including exams they had later.
+        """
+        return self.ages(lo=age, at="first")
+
+    def ages(self, lo: float | None = None, hi: float | None = None, at: str = "first") -> Cohort:
+        """Keep ages in ``[lo, hi)`` years (lower bound included, upper excluded).
+
+        Parameters
+        ----------
+        lo, hi : float, optional
+            Bounds in years; ``None`` is open. ``ages(0, 18)`` selects children,
+            ``ages(18)`` adults.
+        at : {"first", "each"}, default "first"
+            ``"first"`` (patient-level): the age at the patient's first exam decides and whole
+            patients are kept or dropped. If ``age_years`` is null on the first exam, the first
+            known age is carried back by the time elapsed (365.25-day years); patients with no
+            known age are dropped. ``"each"`` (exam-level): each exam's own ``age_years``
+            decides, so a patient who turned 18 during the study keeps only his adult exams;
+            exams with a null age are dropped.
+        """
+        self._need(["age_years"], "ages")
+        if at not in ("first", "each"):
+            raise ValueError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
+        if lo is not None and hi is not None and not hi > lo:
+            raise ValueError(f"Cohort.ages: need lo < hi, got [{lo}, {hi})")
+        lo_f = -math.inf if lo is None else float(lo)
+        hi_f = math.inf if hi is None else float(hi)
+        rule_range = f"[{_fmt(lo_f)}, {_fmt(hi_f)}) years"
+        if at == "each":
+            age = pl.col("age_years")
+            df = self._exams.filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
+            return self._derive(df, f"ages: age at each exam in {rule_range}")
+        day = _day(self._exams)
+        elapsed = (day - day.min().over("patient_id")).dt.total_days() / DAYS_PER_YEAR
+        ages = (
+            self._time_ordered()
+            .with_columns((pl.col("age_years").cast(pl.Float64) - elapsed).alias("_age0"))
+            .group_by("patient_id", maintain_order=True)
+            .agg(pl.col("_age0").drop_nulls().first())
+        )
+        keep = ages.filter(
+            pl.col("_age0").is_not_null() & (pl.col("_age0") >= lo_f) & (pl.col("_age0") < hi_f)
+        )["patient_id"]
+        return self._keep_patients(keep, f"ages: age at first exam in {rule_range}")
+
+    def sex(self, *codes: str) -> Cohort:
+        """Patients whose sex (first non-null ``sex`` in time order) is one of ``codes``.
+
+        Patient-level. Codes are compared case-insensitively (``"f"`` == ``"F"``); patients
+        with no recorded sex are dropped.
+        """
+        if not codes:
+            raise ValueError("Cohort.sex: give at least one code, e.g. sex('F')")
+        self._need(["sex"], "sex")
+        want = [str(c).upper() for c in codes]
+        per = self._per_patient_first("sex")
+        keep = per.filter(pl.col("sex").cast(pl.Utf8).str.to_uppercase().is_in(want))
+        return self._keep_patients(keep["patient_id"], f"sex in {want}")
+
+    def min_followup(self, days: int, *, end: Any = None) -> Cohort:
+        """Patients followed for at least ``days`` days (patient-level).
+
+        Parameters
+        ----------
+        days : int
+            Minimum follow-up in days (>= 0).
+        end : None, date, str or mapping, optional
+            ``None``: follow-up is last exam minus first exam (what was observed). A date (or
+            ISO string): follow-up is that end of study minus the first exam (the *potential*
+            follow-up, which does not select patients by how often they came back). A mapping
+            ``{facility: end date}`` (e.g. ``cohort.study_end`` after a per-facility
+            :meth:`period`): the end of the patient's facility (his most frequent one, ties:
+            the earliest), as in the patients table.
+        """
+        if days < 0:
+            raise ValueError(f"Cohort.min_followup: days must be >= 0, got {days}")
+        day = _day(self._exams)
+        spans = self._exams.group_by("patient_id", maintain_order=True).agg(
+            day.min().alias("_first"), day.max().alias("_last")
+        )
+        if end is None:
+            end_expr, what = pl.col("_last"), "last exam"
+        elif isinstance(end, Mapping):
+            self._need(["facility"], "min_followup(end={facility: date})")
+            ends = {str(k): _as_date(v, "min_followup(end=...)") for k, v in end.items()}
+            spans = spans.join(self._patient_facility(), on="patient_id", how="left")
+            unknown = set(spans["facility"].drop_nulls().unique().to_list()) - set(ends)
+            n_null = spans["facility"].null_count()
+            if unknown or n_null:
+                raise ValueError(
+                    "Cohort.min_followup: end={facility: date} lacks facilities "
+                    f"{sorted(unknown)[:10]}{' (and patients with no facility)' if n_null else ''}"
+                )
+            end_expr = pl.col("facility").replace_strict(ends, return_dtype=pl.Date)
+            what = "study end of the facility"
+        else:
+            end_expr = pl.lit(_as_date(end, "min_followup(end=...)"), dtype=pl.Date)
+            what = f"study end {_as_date(end, 'end')}"
+        fu = (end_expr - pl.col("_first")).dt.total_days()
+        keep = spans.filter(fu >= int(days))["patient_id"]
+        return self._keep_patients(keep, f"min_followup: >= {days} days to {what}")
+
+    # ------------------------------------------------------------------ exam-level
+    def where(self, predicate: pl.Expr, rule: str | None = None) -> Cohort:
+        """Keep the exams for which the polars expression ``predicate`` is true (exam-level)."""
+        if not isinstance(predicate, pl.Expr):
+            raise TypeError("Cohort.where: predicate must be a polars expression")
+        return self._derive(self._exams.filter(predicate), rule or f"where {predicate}")
+
+    def facilities(self, *names: str) -> Cohort:
+        """Exams performed at one of the facilities ``names`` (exam-level)."""
+        if not names:
+            raise ValueError("Cohort.facilities: give at least one facility name")
+        self._need(["facility"], "facilities")
+        want = [str(n) for n in names]
+        df = self._exams.filter(pl.col("facility").cast(pl.Utf8).is_in(want))
+        return self._derive(df, f"facilities in {want}")
+
+    def period(
+        self,
+        start: Any = None,
+        end: Any = None,
+        *,
+        per_facility: Mapping[str, tuple[Any, Any]] | None = None,
+    ) -> Cohort:
+        """Exams inside the study period, both ends included (exam-level).
+
+        Parameters
+        ----------
+        start, end : date, datetime or ISO string, optional
+            The period for all exams (``None``: open). Compared with the calendar day of
+            ``exam_date``.
+        per_facility : mapping facility -> (start, end), optional
+            A period per facility, for multi-institution studies in which each site contributes
+            its own years. Exams at facilities not in the mapping are dropped. Exclusive with
+            ``start`` / ``end``.
+
+        The end date(s) are kept in :attr:`study_end`.
+        """
+        day = _day(self._exams)
+        if per_facility is not None:
+            if start is not None or end is not None:
+                raise ValueError("Cohort.period: give start/end or per_facility, not both")
+            self._need(["facility"], "period(per_facility=...)")
+            if not per_facility:
+                raise ValueError("Cohort.period: per_facility is empty")
+            cond = pl.lit(False)
+            ends: dict[str, dt.date] = {}
+            for fac, span in per_facility.items():
+                try:
+                    s_raw, e_raw = span
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
+                    ) from None
+                s, e = _as_date(s_raw, f"period[{fac}]"), _as_date(e_raw, f"period[{fac}]")
+                if s is not None and e is not None and e < s:
+                    raise ValueError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")
+                c = pl.col("facility").cast(pl.Utf8) == str(fac)
+                if s is not None:
+                    c = c & (day >= s)
+                if e is not None:
+                    c = c & (day <= e)
+                    ends[str(fac)] = e
+                cond = cond | c
+            df = self._exams.filter(cond)
+            rule = f"period: per facility ({len(per_facility)} facilities)"
+            return self._derive(df, rule, study_end=ends or None)
+        s, e = _as_date(start, "period(start)"), _as_date(end, "period(end)")
+        if s is None and e is None:
+            raise ValueError("Cohort.period: give start and/or end, or per_facility")
+        if s is not None and e is not None and e < s:
+            raise ValueError(f"Cohort.period: end {e} is before start {s}")
+        cond = pl.lit(True)
+        if s is not None:
+            cond = cond & (day >= s)
+        if e is not None:
+            cond = cond & (day <= e)
+        rule = f"period: {s or '...'} to {e or '...'}"
+        return self._derive(self._exams.filter(cond), rule, study_end=e)
+
+    def indication(self, *values: str) -> Cohort:
+        """Exams whose ``indication`` is one of ``values`` (exam-level, exact match)."""
+        if not values:
+            raise ValueError("Cohort.indication: give at least one value")
+        self._need(["indication"], "indication")
+        want = [str(v) for v in values]
+        df = self._exams.filter(pl.col("indication").cast(pl.Utf8).is_in(want))
+        return self._derive(df, f"indication in {want}")
+
+    def modality(self, *values: str) -> Cohort:
+        """Exams whose ``modality`` is one of ``values`` (exam-level, case-insensitive).
+
+        Raises ``ValueError`` if the table has no ``modality`` column (a table of CT dose
+        reports usually holds CT only; then no filter is needed).
+        """
+        if not values:
+            values = ("CT",)
+        if "modality" not in self._exams.columns:
+            raise ValueError(
+                "Cohort.modality: the exam table has no 'modality' column; if it holds CT "
+                "exams only, skip this filter, else add the column (e.g. from DICOM Modality)"
+            )
+        want = [str(v).upper() for v in values]
+        df = self._exams.filter(pl.col("modality").cast(pl.Utf8).str.to_uppercase().is_in(want))
+        return self._derive(df, f"modality in {want}")
+
+    def dedupe(self) -> Cohort:
+        """Count each study once (exam-level): drop later copies of the same exam.
+
+        Two rows are copies when they have the same ``patient_id`` and ``study_uid`` (if the
+        column exists and the row has one), else the same ``patient_id`` and the same
+        ``exam_date`` value (the full timestamp: two scans on one day at different times are
+        kept). The earliest copy (ties: input order) is kept; the number dropped is in
+        :attr:`steps`.
+        """
+        df = self._exams.with_row_index("_pos")
+        has_uid = "study_uid" in df.columns
+        if has_uid:
+            key = (
+                pl.when(pl.col("study_uid").is_not_null())
+                .then(pl.lit("u:") + pl.col("study_uid").cast(pl.Utf8))
+                .otherwise(pl.lit("t:") + pl.col("exam_date").cast(pl.Utf8))
+            )
+        else:
+            key = pl.col("exam_date").cast(pl.Utf8)
+        ordered = df.with_columns(key.alias("_key")).sort(["exam_date", "_pos"])
+        first = ordered.filter(pl.struct("patient_id", "_key").is_first_distinct())
+        kept = df.filter(pl.col("_pos").is_in(first["_pos"].implode())).drop("_pos")
+        how = "study_uid, else patient and exam_date" if has_uid else "patient and exam_date"
+        return self._derive(kept, f"dedupe: same {how} counted once")
+
+    # ------------------------------------------------------------------ results
+    def patients(
+        self, thresholds: Any = (100,), window_days: Any = None, **kwargs: Any
+    ) -> pl.DataFrame:
+        """The patients table of the cohort: :func:`recurct.cumulative_dose` on :attr:`exams`.
+
+        Parameters
+        ----------
+        thresholds : float or sequence of float, default (100,)
+            CED thresholds in mSv.
+        window_days : int or sequence of int, optional
+            Window lengths in days for the largest CED within a window.
+        **kwargs
+            Passed on to :func:`recurct.cumulative_dose`.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per patient (columns in CONTRIBUTING.md).
+        """
+        from recurct.cumulative import cumulative_dose
+
+        return cumulative_dose(
+            self._exams, thresholds=thresholds, window_days=window_days, **kwargs
+        )
