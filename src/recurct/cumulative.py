@@ -1,0 +1,529 @@
+"""Per-patient cumulative effective dose: the patients table, running dose and periods.
+
+:func:`cumulative_dose` turns an exam table (one row per CT examination) into the patients
+table of CONTRIBUTING.md: one row per patient with exam count, first/last exam, CED, the
+first time each threshold was reached and the largest CED within any window of W days.
+:func:`running_dose` returns the exams in patient/time order with the running CED and
+:func:`period_dose` the CED per patient and fixed calendar period (long format).
+
+The work is done by the numba kernels of :mod:`recurct.kernels`. Input checks here are
+cheap O(N) checks of the three columns used (full validation belongs at ingestion, see
+:func:`recurct.schema.validate`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct import kernels as _k
+from recurct._frames import from_polars, param_label, to_polars
+
+__all__ = ["cumulative_dose", "period_dose", "running_dose"]
+
+_REQUIRED = ("patient_id", "exam_date", "effective_dose_msv")
+_UNITS_PER_DAY = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
+_MAX_SHOWN = 5
+
+
+@dataclass
+class _Prepared:
+    """Checked input as plain arrays: dense codes, int64 times, float64 doses."""
+
+    df: pl.DataFrame
+    kind: str
+    codes: np.ndarray
+    n_patients: int
+    ids: pl.Series  # patient_id of each code, ascending
+    t: np.ndarray
+    upd: int
+    dose: np.ndarray
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _rows(idx: np.ndarray | Sequence[int]) -> str:
+    shown = ", ".join(str(int(i)) for i in list(idx)[:_MAX_SHOWN])
+    more = f" (first {_MAX_SHOWN} of {len(idx)})" if len(idx) > _MAX_SHOWN else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def _check_columns(df: pl.DataFrame, fn: str) -> None:
+    missing = [c for c in _REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{fn}: missing required column(s) {missing}; the exam table needs "
+            f"{list(_REQUIRED)} (rename columns or use recurct.read_exams with a mapping)"
+        )
+    for col in ("patient_id", "exam_date"):
+        s = df.get_column(col)
+        if s.null_count():
+            bad = np.flatnonzero(s.is_null().to_numpy())
+            raise ValueError(
+                f"{fn}: column {col!r} is null in {_rows(bad)} (0-based); "
+                "drop or fix these exams first"
+            )
+
+
+def _times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
+    """Exam timestamps as int64 and the number of units per calendar day."""
+    s = df.get_column("exam_date")
+    dtype = s.dtype
+    if dtype == pl.Date:
+        return s.to_physical().cast(pl.Int64).to_numpy(), 1
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is not None:  # calendar days of the local wall-clock time
+            s = s.dt.replace_time_zone(None)
+        unit = dtype.time_unit or "us"
+        return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
+    raise TypeError(
+        f"{fn}: column 'exam_date' must be a Date or Datetime, got {dtype}; "
+        "parse it first, e.g. pl.col('exam_date').str.to_date()"
+    )
+
+
+def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
+    s = df.get_column("effective_dose_msv")
+    if not s.dtype.is_numeric():
+        raise TypeError(f"{fn}: column 'effective_dose_msv' must be numeric (mSv), got {s.dtype}")
+    if s.null_count():
+        bad = np.flatnonzero(s.is_null().to_numpy())
+        raise ValueError(
+            f"{fn}: column 'effective_dose_msv' is null in {_rows(bad)} (0-based); "
+            "compute or drop these doses first"
+        )
+    d = s.cast(pl.Float64).to_numpy()
+    if d.size and _k.first_bad_dose(d) >= 0:
+        bad = np.flatnonzero(~(np.isfinite(d) & (d >= 0)))
+        raise ValueError(
+            f"{fn}: column 'effective_dose_msv' is negative, NaN or infinite in "
+            f"{_rows(bad)} (0-based); doses must be finite and >= 0 mSv"
+        )
+    return d
+
+
+def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
+    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code."""
+    n = s.len()
+    if n == 0:
+        return np.empty(0, np.int64), 0, s
+    if s.dtype.is_integer():
+        ids = s.cast(pl.Int64).to_numpy()
+        mn, mx = _k.minmax_int(ids)
+        span = int(mx) - int(mn) + 1
+        if span <= 2 * n + 1024:  # small range: O(N) scatter, no hashing or sorting
+            mapping, count = _k.presence(ids, mn, span)
+            if count == span:
+                codes = ids if mn == 0 else ids - mn
+                uniq = np.arange(mn, mx + 1, dtype=np.int64)
+            else:
+                codes = _k.remap(ids, mn, mapping)
+                flags = np.zeros(span, bool)
+                flags[ids - mn] = True
+                uniq = np.flatnonzero(flags) + mn
+            return codes, int(count), pl.Series("patient_id", uniq).cast(s.dtype)
+    elif s.dtype in (pl.Categorical, pl.Enum):
+        s = s.cast(pl.Utf8)
+    codes = s.rank("dense").to_numpy().astype(np.int64) - 1
+    n_patients = int(codes.max()) + 1
+    rows = _k.first_rows(codes, n_patients)
+    return codes, n_patients, s.gather(rows)
+
+
+def _prepare(exams: Any, fn: str) -> _Prepared:
+    df, kind = to_polars(exams)
+    _check_columns(df, fn)
+    s = df.get_column("patient_id")
+    if not (s.dtype.is_integer() or s.dtype in (pl.Utf8, pl.Categorical, pl.Enum)):
+        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {s.dtype}")
+    t, upd = _times(df, fn)
+    dose = _doses(df, fn)
+    codes, n_patients, ids = _factorise(s)
+    return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
+
+
+def _thresholds(thresholds: Any) -> np.ndarray:
+    if thresholds is None:
+        thresholds = ()
+    elif np.isscalar(thresholds):
+        thresholds = (thresholds,)
+    thr = np.asarray(list(thresholds), dtype=np.float64)
+    if thr.size and not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
+        raise ValueError(f"thresholds must be finite and > 0 mSv, got {list(thresholds)}")
+    if len(set(map(param_label, thr))) != thr.size:
+        raise ValueError(f"thresholds must be distinct, got {list(thresholds)}")
+    return thr
+
+
+def _windows(window_days: Any) -> np.ndarray:
+    if window_days is None:
+        window_days = ()
+    elif np.isscalar(window_days):
+        window_days = (window_days,)
+    win = list(window_days)
+    for w in win:
+        if isinstance(w, bool) or int(w) != w or w <= 0:
+            raise ValueError(f"window_days must be whole numbers of days > 0, got {win}")
+    if len({int(w) for w in win}) != len(win):
+        raise ValueError(f"window_days must be distinct, got {win}")
+    return np.asarray([int(w) for w in win], dtype=np.int64)
+
+
+def _date(a: np.ndarray, name: str) -> pl.Series:
+    return pl.Series(name, a.astype(np.int32, copy=False)).cast(pl.Date)
+
+
+# --------------------------------------------------------------------------- patients
+
+
+def _optional_columns(
+    prep: _Prepared,
+    starts: np.ndarray,
+    order: np.ndarray | None,
+    cross_pos: np.ndarray,
+    thr: np.ndarray,
+) -> dict[str, pl.Series]:
+    """age_first_exam, sex, facility, indication, age_reached_T where present."""
+    df = prep.df
+    out: dict[str, pl.Series] = {}
+    extra = [c for c in ("age_years", "sex", "facility", "indication") if c in df.columns]
+    if not extra:
+        return out
+    sub = df.select(extra)
+    if order is not None:
+        sub = sub.gather(order)
+    n_patients = prep.n_patients
+    code_s = np.repeat(np.arange(n_patients, dtype=np.int64), np.diff(starts))
+    first = starts[:-1]
+    if "age_years" in extra:
+        age = sub.get_column("age_years").cast(pl.Float64)
+        out["age_first_exam"] = age.gather(first).alias("age_first_exam")
+    if "sex" in extra:
+        g = (
+            pl.DataFrame({"_c": code_s, "sex": sub.get_column("sex").cast(pl.Utf8)})
+            .group_by("_c", maintain_order=True)
+            .agg(pl.col("sex").drop_nulls().first())
+        )
+        out["sex"] = g.get_column("sex")
+    for col in ("facility", "indication"):
+        if col not in extra:
+            continue
+        vals = sub.get_column(col).cast(pl.Utf8)
+        g = (
+            pl.DataFrame({"_c": code_s, "_pos": np.arange(code_s.size), col: vals})
+            .drop_nulls(col)
+            .group_by("_c", col)
+            .agg(pl.len().alias("_n"), pl.col("_pos").min())
+            .sort(["_c", "_n", "_pos"], descending=[False, True, False])
+            .group_by("_c", maintain_order=True)
+            .agg(pl.col(col).first())
+        )
+        full = pl.DataFrame({"_c": np.arange(n_patients, dtype=np.int64)}).join(
+            g, on="_c", how="left", maintain_order="left"
+        )
+        out[col] = full.get_column(col)
+    if "age_years" in extra:
+        age = sub.get_column("age_years").cast(pl.Float64)
+        for k, t_ in enumerate(thr):
+            pos = cross_pos[k]
+            got = age.gather(np.where(pos >= 0, pos, 0))
+            got = pl.select(pl.when(pl.Series(pos >= 0)).then(got)).to_series()
+            out[f"age_reached_{param_label(t_)}"] = got.alias(f"age_reached_{param_label(t_)}")
+    return out
+
+
+def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
+    """Totals-only patients table by a scatter into a per-patient row (no sort)."""
+    table = np.empty((prep.n_patients, 4), np.float64)
+    _k.scatter_totals(prep.codes, prep.t, prep.dose, prep.upd, table)
+    first = table[:, 2].astype(np.int32)
+    last = table[:, 3].astype(np.int32)
+    return pl.DataFrame(
+        [
+            prep.ids.alias("patient_id"),
+            pl.Series("n_exams", table[:, 1].astype(np.int64)),
+            _date(first, "first_exam"),
+            _date(last, "last_exam"),
+            pl.Series("followup_days", (last - first).astype(np.int64)),
+            pl.Series("ced_msv", np.ascontiguousarray(table[:, 0])),
+        ]
+    )
+
+
+def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame:
+    optional = any(c in prep.df.columns for c in ("age_years", "sex", "facility", "indication"))
+    if thr.size == 0 and win.size == 0 and not optional:
+        return _patients_from_totals(prep)
+    starts, t_s, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
+    n_p = prep.n_patients
+    rank = np.argsort(thr, kind="stable")
+    thr_sorted = np.ascontiguousarray(thr[rank])
+    n_out = np.empty(n_p, np.int64)
+    ced = np.empty(n_p, np.float64)
+    first = np.empty(n_p, np.int32)
+    last = np.empty(n_p, np.int32)
+    follow = np.empty(n_p, np.int64)
+    cx = np.empty((thr.size, n_p), np.int64)
+    cd = np.empty((thr.size, n_p), np.int64)
+    cdate = np.empty((thr.size, n_p), np.int32)
+    cpos = np.empty((thr.size, n_p), np.int64)
+    wmax = np.empty((win.size, n_p), np.float64)
+    wstart = np.empty((win.size, n_p), np.int32)
+    _k.patient_stats(
+        starts, t_s, d_s, prep.upd, thr_sorted, win,
+        n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart,
+    )  # fmt: skip
+    inv = np.empty_like(rank)
+    inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
+    cols: list[pl.Series] = [
+        prep.ids.alias("patient_id"),
+        pl.Series("n_exams", n_out),
+        _date(first, "first_exam"),
+        _date(last, "last_exam"),
+        pl.Series("followup_days", follow),
+        pl.Series("ced_msv", ced),
+    ]
+    opt = _optional_columns(prep, starts, order, cpos[inv], thr) if optional else {}
+    cols += [opt[c] for c in ("age_first_exam", "sex", "facility", "indication") if c in opt]
+    exprs = []
+    for k, t_ in enumerate(thr):
+        lab = param_label(t_)
+        r = inv[k]
+        reached = f"reached_{lab}"
+        cols += [
+            pl.Series(f"_x{lab}", cx[r]),
+            pl.Series(f"_d{lab}", cd[r]),
+            _date(cdate[r], f"_t{lab}"),
+        ]
+        hit = pl.col(f"_x{lab}") > 0
+        exprs += [
+            hit.alias(reached),
+            pl.when(hit).then(pl.col(f"_d{lab}")).alias(f"days_to_{lab}"),
+            pl.when(hit).then(pl.col(f"_x{lab}")).alias(f"exams_to_{lab}"),
+            pl.when(hit).then(pl.col(f"_t{lab}")).alias(f"date_reached_{lab}"),
+        ]
+        if f"age_reached_{lab}" in opt:
+            exprs.append(pl.lit(opt[f"age_reached_{lab}"]))
+    for w, width in enumerate(win):
+        lab = param_label(width)
+        cols += [pl.Series(f"max_ced_{lab}", wmax[w]), _date(wstart[w], f"window_start_{lab}")]
+        exprs += [pl.col(f"max_ced_{lab}"), pl.col(f"window_start_{lab}")]
+        exprs += [
+            (pl.col(f"max_ced_{lab}") >= t_).alias(f"reached_{param_label(t_)}_in_{lab}")
+            for t_ in thr
+        ]
+    df = pl.DataFrame(cols)
+    base = [c for c in df.columns if not c.startswith(("_", "max_ced_", "window_start_"))]
+    return df.select(*[pl.col(c) for c in base], *exprs)
+
+
+def cumulative_dose(
+    exams: Any,
+    thresholds: Sequence[float] | float | None = (100.0,),
+    window_days: Sequence[int] | int | None = None,
+    windows: Sequence[tuple[Any, Any]] | None = None,
+    by_period: str | None = None,
+) -> Any:
+    """The patients table: one row per patient with CED, threshold crossings and windows.
+
+    Parameters
+    ----------
+    exams
+        Exam table (polars, pandas or pyarrow) with ``patient_id`` (string or integer),
+        ``exam_date`` (Date or Datetime) and ``effective_dose_msv`` (finite, >= 0). If
+        ``age_years``, ``sex``, ``facility`` or ``indication`` are present, the matching
+        patient columns are added. Full validation belongs at ingestion
+        (:func:`recurct.schema.validate`); only cheap checks of these columns are done here.
+    thresholds
+        CED thresholds in mSv (> 0). For each ``T``: ``reached_T``, ``days_to_T``,
+        ``exams_to_T``, ``date_reached_T`` (and ``age_reached_T`` with ``age_years``).
+        Pass ``()`` for totals only (then no sort is needed, which is fastest).
+    window_days
+        Window width(s) ``W`` in days (> 0): ``max_ced_W`` is the largest CED over exams
+        ``i..j`` with ``day_j - day_i < W``, ``window_start_W`` the first exam date of that
+        window (the earliest if tied), and ``reached_T_in_W`` whether ``max_ced_W >= T``.
+    windows, by_period
+        Fixed calendar periods, see :func:`period_dose`. If either is given the result is
+        the tuple ``(patients, periods)``.
+
+    Returns
+    -------
+    DataFrame or tuple of DataFrame
+        The patients table sorted by ``patient_id`` (pandas if ``exams`` was pandas); with
+        ``windows`` or ``by_period``, ``(patients, periods)``.
+
+    Raises
+    ------
+    ValueError
+        Missing columns; null ids or dates; null, negative, NaN or infinite doses (the
+        message names the first offending rows); thresholds or windows not > 0.
+    TypeError
+        ``exam_date`` is not a date/datetime, or ``patient_id`` not a string/integer.
+
+    Notes
+    -----
+    Exams are ordered by the full timestamp, ties in input order; days are whole calendar
+    days between exam dates (time of day ignored). Doses are accumulated per patient in
+    float64 in time order. With ``thresholds=()`` and no windows, ``ced_msv`` is summed in
+    input order instead (equal up to rounding).
+    """
+    thr = _thresholds(thresholds)
+    win = _windows(window_days)
+    prep = _prepare(exams, "cumulative_dose")
+    patients = from_polars(_patients(prep, thr, win), prep.kind)  # type: ignore[arg-type]
+    if windows is None and by_period is None:
+        return patients
+    periods = _period_table(prep.df, windows, by_period)
+    return patients, from_polars(periods, prep.kind)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- running
+
+
+def running_dose(exams: Any) -> Any:
+    """The exams in patient/time order with the running CED.
+
+    Parameters
+    ----------
+    exams
+        Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
+
+    Returns
+    -------
+    DataFrame
+        All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
+        order), plus ``exam_index`` (Int64, 1-based within the patient) and
+        ``running_ced_msv`` (Float64, CED up to and including the exam).
+    """
+    prep = _prepare(exams, "running_dose")
+    starts, _t, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
+    n = prep.dose.size
+    running = np.empty(n, np.float64)
+    index = np.empty(n, np.int64)
+    if n:
+        _k.running_sums(starts, d_s, running, index)
+    df = prep.df if order is None else prep.df.gather(order)
+    df = df.with_columns(pl.Series("exam_index", index), pl.Series("running_ced_msv", running))
+    return from_polars(df, prep.kind)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- periods
+
+_PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
+
+
+def _period_months(by_period: str) -> int:
+    m = _PERIOD.match(str(by_period))
+    if not m or (m.group(1) and int(m.group(1)) == 0):
+        raise ValueError(
+            f"by_period must be a calendar period such as '1y', '5y', '1q' or '6mo', "
+            f"got {by_period!r}"
+        )
+    k = int(m.group(1) or 1)
+    return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
+
+
+def _as_date(v: Any) -> _dt.date:
+    if isinstance(v, _dt.datetime):
+        return v.date()
+    if isinstance(v, _dt.date):
+        return v
+    if isinstance(v, str):
+        return _dt.date.fromisoformat(v)
+    if isinstance(v, np.datetime64):
+        return v.astype("datetime64[D]").item()
+    raise TypeError(f"period bounds must be dates or ISO strings, got {v!r}")
+
+
+def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.DataFrame:
+    base = df.select(
+        "patient_id",
+        pl.col("exam_date").cast(pl.Date).alias("_day"),
+        pl.col("effective_dose_msv").cast(pl.Float64),
+    )
+    parts = []
+    if by_period is not None:
+        months = _period_months(by_period)
+        mi = (pl.col("_day").dt.year().cast(pl.Int64) - 1970) * 12 + (
+            pl.col("_day").dt.month().cast(pl.Int64) - 1
+        )
+        start_mi = (mi // months) * months
+        end_mi = start_mi + months
+
+        def month_date(e: pl.Expr) -> pl.Expr:
+            return pl.date(1970 + e // 12, e % 12 + 1, 1)
+
+        parts.append(
+            base.with_columns(
+                month_date(start_mi).alias("period_start"),
+                (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
+            )
+        )
+    for pair in windows or ():
+        try:
+            lo, hi = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"windows must be (start, end) pairs of dates, got {pair!r}") from None
+        lo, hi = _as_date(lo), _as_date(hi)
+        if hi < lo:
+            raise ValueError(f"window {pair!r} ends before it starts")
+        parts.append(
+            base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
+                pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
+            )
+        )
+    schema = {"period_start": pl.Date, "period_end": pl.Date}
+    if not parts:
+        empty = base.head(0).with_columns(pl.lit(None, pl.Date).alias(c) for c in schema)
+        parts = [empty]
+    parts = [p.with_columns(pl.col(c).cast(t) for c, t in schema.items()) for p in parts]
+    return (
+        pl.concat(parts)
+        .group_by("patient_id", "period_start", "period_end")
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_exams"),
+            pl.col("effective_dose_msv").sum().alias("ced_msv"),
+        )
+        .sort("patient_id", "period_start", "period_end")
+    )
+
+
+def period_dose(
+    exams: Any,
+    windows: Sequence[tuple[Any, Any]] | None = None,
+    by_period: str | None = None,
+) -> Any:
+    """CED per patient and fixed calendar period, in long format.
+
+    Parameters
+    ----------
+    exams
+        Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
+    windows
+        Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
+        inclusive; periods may overlap.
+    by_period
+        Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
+        months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
+
+    Returns
+    -------
+    DataFrame
+        ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
+        ``ced_msv``; one row per patient and period that holds at least one of the patient's
+        exams, sorted by patient, period start, period end.
+    """
+    prep_df, kind = to_polars(exams)
+    _check_columns(prep_df, "period_dose")
+    _times(prep_df, "period_dose")
+    _doses(prep_df, "period_dose")
+    if windows is None and by_period is None:
+        raise ValueError("period_dose: give windows=[(start, end), ...] or by_period='1y'")
+    return from_polars(_period_table(prep_df, windows, by_period), kind)  # type: ignore[arg-type]

@@ -1,0 +1,337 @@
+"""Numba kernels over plain arrays: grouping, per-patient totals, crossings, windows.
+
+Everything here is private to :mod:`recurct.cumulative`, which checks and converts the
+input. The kernels take plain NumPy arrays with fixed dtypes, so each compiles once and is
+cached on disk (``cache=True``):
+
+* ``codes`` -- dense patient codes ``0..P-1`` (int64), every code present at least once;
+* ``t`` -- exam timestamps (int64, any unit; ``upd`` units make one calendar day);
+* ``dose`` -- effective doses in mSv (float64).
+
+Grouping follows the measurements in PERF_BASELINE.md: a stable SIMD ``np.sort`` of the
+packed key ``(code << rb) | row``, a parallel gather, and a parallel insertion sort of each
+patient's few exams by time. Ties in time keep input order. Per-patient sums are
+accumulated sequentially in float64 in time order (never from a global cumulative sum).
+No kernel calls ``numba.get_num_threads()``, so all of them can be cached, and none
+reduces across patients, so results do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_INSERTION_MAX = 64  # longer segments are sorted with a stable merge sort
+
+
+@njit(cache=True, inline="always")
+def _day(t: int, upd: int) -> int:
+    """Calendar day (floor division) of timestamp ``t`` with ``upd`` units per day."""
+    if upd == 1:
+        return t
+    return t // upd
+
+
+@njit(cache=True)
+def minmax_int(a):  # pragma: no cover - numba
+    """Smallest and largest value of a non-empty int64 array."""
+    mn = a[0]
+    mx = a[0]
+    for i in range(1, a.size):
+        v = a[i]
+        mn = min(mn, v)
+        mx = max(mx, v)
+    return mn, mx
+
+
+@njit(cache=True)
+def first_bad_dose(d):  # pragma: no cover - numba
+    """Index of the first dose that is negative, NaN or infinite, or -1 if none."""
+    n = d.size
+    block = 4096
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        ok = True
+        for i in range(s, e):  # branch-free test of a block, then find the row
+            v = d[i]
+            ok &= (v >= 0.0) & (v < np.inf)
+        if not ok:
+            for i in range(s, e):
+                v = d[i]
+                if not ((v >= 0.0) and (v < np.inf)):
+                    return i
+    return -1
+
+
+@njit(cache=True)
+def presence(ids, offset, size):  # pragma: no cover - numba
+    """Flags ``present[v - offset] = 1`` for every value ``v`` of ``ids``; and their count."""
+    present = np.zeros(size, np.int64)
+    for i in range(ids.size):
+        present[ids[i] - offset] = 1
+    count = 0
+    for k in range(size):
+        c = present[k]
+        present[k] = count  # becomes the dense code of value k + offset where present
+        count += c
+    return present, count
+
+
+@njit(cache=True, parallel=True)
+def remap(ids, offset, mapping):  # pragma: no cover - numba
+    """``mapping[ids - offset]`` in parallel."""
+    out = np.empty(ids.size, np.int64)
+    for i in prange(ids.size):
+        out[i] = mapping[ids[i] - offset]
+    return out
+
+
+@njit(cache=True)
+def first_rows(codes, n_patients):  # pragma: no cover - numba
+    """A row index of each patient code (the last one in input order)."""
+    rows = np.empty(n_patients, np.int64)
+    for i in range(codes.size):
+        rows[codes[i]] = i
+    return rows
+
+
+@njit(cache=True)
+def is_grouped(codes, t):  # pragma: no cover - numba
+    """True if rows are sorted by code, then by time within each code."""
+    for i in range(1, codes.size):
+        c0 = codes[i - 1]
+        c1 = codes[i]
+        if c1 < c0 or (c1 == c0 and t[i] < t[i - 1]):
+            return False
+    return True
+
+
+@njit(cache=True, parallel=True)
+def boundaries(codes, n_patients):  # pragma: no cover - numba
+    """Segment starts of sorted dense codes (``starts[P] = N``)."""
+    n = codes.size
+    starts = np.empty(n_patients + 1, np.int64)
+    starts[n_patients] = n
+    for i in prange(n):
+        c = codes[i]
+        if i == 0 or codes[i - 1] != c:
+            starts[c] = i
+    return starts
+
+
+@njit(cache=True, parallel=True)
+def make_keys(codes, rb):  # pragma: no cover - numba
+    """Packed sort keys ``(code << rb) | row``."""
+    n = codes.size
+    keys = np.empty(n, np.int64)
+    for i in prange(n):
+        keys[i] = (codes[i] << rb) | i
+    return keys
+
+
+@njit(cache=True, parallel=True)
+def key_boundaries(keys, rb, n_patients):  # pragma: no cover - numba
+    """Segment starts of sorted packed keys (``starts[P] = N``)."""
+    n = keys.size
+    starts = np.empty(n_patients + 1, np.int64)
+    starts[n_patients] = n
+    for i in prange(n):
+        c = keys[i] >> rb
+        if i == 0 or (keys[i - 1] >> rb) != c:
+            starts[c] = i
+    return starts
+
+
+@njit(cache=True, parallel=True)
+def unpack_gather(keys, mask, t, dose, t_out, d_out):  # pragma: no cover - numba
+    """Turn sorted keys into row numbers in place and gather ``t`` and ``dose`` by them."""
+    for i in prange(keys.size):
+        r = keys[i] & mask
+        keys[i] = r
+        t_out[i] = t[r]
+        d_out[i] = dose[r]
+
+
+@njit(cache=True, parallel=True)
+def sort_segments(starts, t, d, order):  # pragma: no cover - numba
+    """Stable sort of each segment by ``t``, moving ``d`` and ``order`` along, in place."""
+    n_patients = starts.size - 1
+    for p in prange(n_patients):
+        a = starts[p]
+        b = starts[p + 1]
+        if b - a > _INSERTION_MAX:
+            sorted_already = True
+            for j in range(a + 1, b):
+                if t[j] < t[j - 1]:
+                    sorted_already = False
+                    break
+            if not sorted_already:
+                perm = np.argsort(t[a:b], kind="mergesort") + a
+                tt = t[perm]
+                dd = d[perm]
+                oo = order[perm]
+                t[a:b] = tt
+                d[a:b] = dd
+                order[a:b] = oo
+            continue
+        for j in range(a + 1, b):
+            tj = t[j]
+            if t[j - 1] <= tj:
+                continue
+            dj = d[j]
+            oj = order[j]
+            k = j - 1
+            while k >= a and t[k] > tj:
+                t[k + 1] = t[k]
+                d[k + 1] = d[k]
+                order[k + 1] = order[k]
+                k -= 1
+            t[k + 1] = tj
+            d[k + 1] = dj
+            order[k + 1] = oj
+
+
+@njit(cache=True, parallel=True)
+def patient_stats(
+    starts,
+    t,
+    d,
+    upd,
+    thresholds,
+    windows,
+    n_out,
+    ced_out,
+    first_day,
+    last_day,
+    followup,
+    cross_exams,
+    cross_days,
+    cross_date,
+    cross_pos,
+    wmax,
+    wstart,
+):  # pragma: no cover - numba
+    """Per-patient totals, threshold crossings and sliding-window maxima.
+
+    ``t`` and ``d`` are grouped by patient (``starts``) and time-ordered within each.
+    ``thresholds`` must be ascending. Outputs, per patient ``p``:
+
+    * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
+    * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
+      CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
+      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index into ``t``, -1 if never);
+    * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
+      ``day_j - day_i < W`` (recomputed exactly by a forward sum), ``wstart[w, p]`` the
+      first day of that window (the earliest such window if tied).
+    """
+    n_patients = starts.size - 1
+    n_thr = thresholds.size
+    n_win = windows.size
+    for p in prange(n_patients):
+        a = starts[p]
+        b = starts[p + 1]
+        fd = _day(t[a], upd)
+        ld = _day(t[b - 1], upd)
+        n_out[p] = b - a
+        first_day[p] = fd
+        last_day[p] = ld
+        followup[p] = ld - fd
+        for k in range(n_thr):
+            cross_exams[k, p] = 0
+            cross_days[k, p] = 0
+            cross_date[k, p] = 0
+            cross_pos[k, p] = -1
+        s = 0.0
+        kk = 0
+        for j in range(a, b):
+            s += d[j]
+            while kk < n_thr and s >= thresholds[kk]:
+                dj = _day(t[j], upd)
+                cross_exams[kk, p] = j - a + 1
+                cross_days[kk, p] = dj - fd
+                cross_date[kk, p] = dj
+                cross_pos[kk, p] = j
+                kk += 1
+        ced_out[p] = s
+        for w in range(n_win):
+            width = windows[w]
+            i = a
+            di = fd
+            ws = 0.0
+            best = -1.0
+            bi = a
+            bj = a
+            for j in range(a, b):
+                dj = _day(t[j], upd)
+                ws += d[j]
+                while dj - di >= width:
+                    ws -= d[i]
+                    i += 1
+                    di = _day(t[i], upd)
+                if ws > best:
+                    best = ws
+                    bi = i
+                    bj = j
+            exact = 0.0
+            for j in range(bi, bj + 1):
+                exact += d[j]
+            wmax[w, p] = exact
+            wstart[w, p] = _day(t[bi], upd)
+
+
+@njit(cache=True)
+def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
+    """Unsorted totals: ``table[c] = [ced, n, first day, last day]`` in one pass, no sort.
+
+    Sums are in input order (not time order), so they may differ from the time-ordered sum
+    in the last bits. Branchless min/max (PERF_BASELINE.md section 6).
+    """
+    n_patients = table.shape[0]
+    for c in range(n_patients):
+        table[c, 0] = 0.0
+        table[c, 1] = 0.0
+        table[c, 2] = np.inf
+        table[c, 3] = -np.inf
+    for i in range(codes.size):
+        c = codes[i]
+        day = float(_day(t[i], upd))
+        table[c, 0] += d[i]
+        table[c, 1] += 1.0
+        table[c, 2] = min(table[c, 2], day)
+        table[c, 3] = max(table[c, 3], day)
+
+
+@njit(cache=True, parallel=True)
+def running_sums(starts, d, running, index):  # pragma: no cover - numba
+    """Running CED and 1-based exam number within each patient (time-ordered input)."""
+    n_patients = starts.size - 1
+    for p in prange(n_patients):
+        s = 0.0
+        a = starts[p]
+        for j in range(a, starts[p + 1]):
+            s += d[j]
+            running[j] = s
+            index[j] = j - a + 1
+
+
+def group(codes: np.ndarray, t: np.ndarray, dose: np.ndarray, n_patients: int):
+    """Group exams by patient code and order each patient's exams by time (ties: row order).
+
+    Returns ``(starts, t_sorted, dose_sorted, order)`` where ``order`` holds the input row of
+    each sorted exam, or is ``None`` when the input was already grouped and time-ordered
+    (then ``t_sorted`` and ``dose_sorted`` are the inputs themselves).
+    """
+    n = codes.size
+    if n == 0:
+        return np.zeros(n_patients + 1, np.int64), t, dose, None
+    if is_grouped(codes, t):
+        return boundaries(codes, n_patients), t, dose, None
+    rb = max(1, int(n - 1).bit_length())
+    keys = make_keys(codes, rb)
+    keys.sort()
+    starts = key_boundaries(keys, rb, n_patients)
+    t_s = np.empty(n, np.int64)
+    d_s = np.empty(n, np.float64)
+    unpack_gather(keys, np.int64((1 << rb) - 1), t, dose, t_s, d_s)
+    sort_segments(starts, t_s, d_s, keys)
+    return starts, t_s, d_s, keys

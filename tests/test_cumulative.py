@@ -1,0 +1,295 @@
+"""cumulative_dose / running_dose / period_dose against the plain-Python loops of naive.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from naive import naive_patients, naive_periods, naive_running
+
+from recurct.cumulative import cumulative_dose, period_dose, running_dose
+
+BASE = dt.date(2015, 1, 1)
+
+
+def assert_rows_equal(got: list[dict], want: list[dict], rel: float = 0.0) -> None:
+    """Row-by-row comparison; floats to ``rel`` (0: exactly), everything else exactly."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert set(g) == set(w), set(g) ^ set(w)
+        for k, wv in w.items():
+            gv = g[k]
+            if isinstance(wv, float) and gv is not None:
+                assert math.isclose(gv, wv, rel_tol=rel, abs_tol=rel), (k, g, w)
+            else:
+                assert gv == wv, (k, gv, wv, g)
+
+
+@st.composite
+def cohorts(draw, max_rows: int = 40, dyadic: bool = True) -> pl.DataFrame:
+    """Random exam tables: duplicate times, single-exam patients, zero doses, ..."""
+    n = draw(st.integers(1, max_rows))
+    id_kind = draw(st.sampled_from(["small_int", "sparse_int", "negative_int", "str"]))
+    n_ids = draw(st.integers(1, 8))
+    pool = {
+        "small_int": list(range(0, 2 * n_ids, 2)),
+        "sparse_int": [10**12 + 7919 * i for i in range(n_ids)],
+        "negative_int": [-5 + 3 * i for i in range(n_ids)],
+        "str": [f"p{(i * 37) % 101:03d}" for i in range(n_ids)],
+    }[id_kind]
+    ids = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    # few distinct days so that ties and gaps of exactly W days (365, 1826) occur
+    day_pool = draw(
+        st.lists(st.sampled_from([0, 1, 2, 30, 364, 365, 366, 1825, 1826, 1827, 2000, 3652]),
+                 min_size=1, max_size=6)
+    )  # fmt: skip
+    days = draw(st.lists(st.sampled_from(day_pool), min_size=n, max_size=n))
+    if dyadic:  # exact binary fractions: every sum is exact, so ties are exact too
+        doses = draw(
+            st.lists(st.sampled_from([0.0, 0.25, 1.5, 12.0, 37.75, 50.0, 62.5, 100.0, 150.0]),
+                     min_size=n, max_size=n)
+        )  # fmt: skip
+    else:
+        doses = draw(
+            st.lists(st.floats(0, 120, allow_nan=False, allow_infinity=False), min_size=n,
+                     max_size=n)
+        )  # fmt: skip
+    use_datetime = draw(st.booleans())
+    if use_datetime:
+        secs = draw(st.lists(st.sampled_from([0, 1, 3600, 86399]), min_size=n, max_size=n))
+        dates = [
+            dt.datetime.combine(BASE + dt.timedelta(days=d), dt.time()) + dt.timedelta(seconds=s)
+            for d, s in zip(days, secs)
+        ]
+    else:
+        dates = [BASE + dt.timedelta(days=d) for d in days]
+    return pl.DataFrame(
+        {"patient_id": ids, "exam_date": dates, "effective_dose_msv": doses},
+        schema_overrides={"patient_id": pl.Utf8 if id_kind == "str" else pl.Int64},
+    )
+
+
+THRESHOLDS = st.sampled_from([(100.0,), (50.0, 100.0, 250.0), (0.25,), (62.5, 12.0), ()])
+WINDOWS = st.sampled_from([(), (1,), (365,), (1826, 30), (365, 366, 1826)])
+
+
+@given(cohorts(), THRESHOLDS, WINDOWS)
+def test_patients_match_naive(exams, thresholds, windows):
+    got = cumulative_dose(exams, thresholds=thresholds, window_days=list(windows))
+    want = naive_patients(exams, thresholds, windows)
+    assert list(got.columns) == list(want[0])
+    assert_rows_equal(got.to_dicts(), want)
+    assert got.schema["n_exams"] == pl.Int64
+    assert got.schema["first_exam"] == pl.Date
+
+
+@given(cohorts(dyadic=False), WINDOWS)
+def test_patients_match_naive_continuous_doses(exams, windows):
+    got = cumulative_dose(exams, thresholds=(100.0, 150.0), window_days=list(windows)).to_dicts()
+    want = naive_patients(exams, (100.0, 150.0), windows)
+    for g, w in zip(got, want):  # window starts may differ between float near-ties
+        for wl in windows:
+            g.pop(f"window_start_{wl}")
+            w.pop(f"window_start_{wl}")
+    # crossing flags are exact: both accumulate sequentially in float64 in time order
+    assert_rows_equal(got, want, rel=1e-12)
+
+
+@given(cohorts())
+def test_sorted_input_gives_the_same_table(exams):
+    got = cumulative_dose(exams, window_days=365)
+    resorted = exams.with_row_index("_r").sort("patient_id", "exam_date", "_r").drop("_r")
+    assert got.equals(cumulative_dose(resorted, window_days=365))
+
+
+@given(cohorts(max_rows=20))
+def test_pandas_in_pandas_out(exams):
+    got = cumulative_dose(exams.to_pandas(), thresholds=(100.0,), window_days=365)
+    assert isinstance(got, pd.DataFrame)
+    want = cumulative_dose(exams, thresholds=(100.0,), window_days=365)
+    pd.testing.assert_frame_equal(got, want.to_pandas())
+
+
+@given(cohorts())
+def test_running_dose_matches_naive(exams):
+    got = running_dose(exams)
+    want = naive_running(exams)
+    assert list(got.columns) == [*exams.columns, "exam_index", "running_ced_msv"]
+    assert_rows_equal(got.to_dicts(), want)
+
+
+@given(cohorts(), st.sampled_from([1, 3, 12, 60]))
+def test_period_dose_matches_naive(exams, months):
+    label = {1: "1mo", 3: "1q", 12: "1y", 60: "5y"}[months]
+    wins = [
+        (dt.date(2015, 1, 1), dt.date(2015, 12, 31)),
+        (dt.date(2016, 1, 1), dt.date(2025, 1, 1)),
+    ]
+    got = period_dose(exams, windows=wins, by_period=label)
+    want = naive_periods(exams, wins, months)
+    assert_rows_equal(got.to_dicts(), want, rel=1e-12)
+
+
+@given(cohorts())
+def test_totals_only_path_matches(exams):
+    got = cumulative_dose(exams, thresholds=())
+    want = naive_patients(exams, (), ())
+    assert_rows_equal(got.to_dicts(), want, rel=1e-12)
+
+
+# --------------------------------------------------------------------- explicit edge cases
+
+
+def _exams(ids, days, doses, **extra) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "patient_id": ids,
+            "exam_date": [BASE + dt.timedelta(days=d) for d in days],
+            "effective_dose_msv": [float(x) for x in doses],
+            **extra,
+        }
+    )
+
+
+def test_hand_computed_example():
+    ex = _exams([1, 1, 1, 2], [0, 100, 400, 5], [60, 30, 20, 5])
+    got = cumulative_dose(ex, thresholds=(100, 90), window_days=365).to_dicts()
+    p1, p2 = got
+    assert p1["ced_msv"] == 110 and p1["n_exams"] == 3 and p1["followup_days"] == 400
+    assert p1["days_to_100"] == 400 and p1["exams_to_100"] == 3
+    assert p1["days_to_90"] == 100 and p1["date_reached_90"] == BASE + dt.timedelta(days=100)
+    assert p1["max_ced_365"] == 90 and p1["window_start_365"] == BASE
+    assert p1["reached_100_in_365"] is False and p1["reached_90_in_365"] is True
+    assert p2["reached_100"] is False and p2["days_to_100"] is None
+    assert p2["date_reached_100"] is None
+
+
+def test_first_exam_reaches_threshold_and_window_boundary():
+    # exams exactly W days apart are NOT in one window (day_j - day_i < W)
+    ex = _exams(["a", "a", "b"], [0, 365, 0], [60, 60, 100])
+    got = cumulative_dose(ex, thresholds=100.0, window_days=[365, 366]).to_dicts()
+    assert got[0]["max_ced_365"] == 60 and got[0]["max_ced_366"] == 120
+    assert got[1]["days_to_100"] == 0 and got[1]["exams_to_100"] == 1
+
+
+def test_same_day_ties_keep_input_order():
+    ex = _exams([1, 1, 1], [0, 0, 0], [40, 70, 10])
+    got = cumulative_dose(ex, thresholds=(100.0, 50.0)).row(0, named=True)
+    assert got["exams_to_100"] == 2 and got["exams_to_50"] == 2
+    run = running_dose(ex)
+    assert run["running_ced_msv"].to_list() == [40, 110, 120]
+
+
+def test_datetime_orders_within_day_but_days_are_calendar_days():
+    dates = [
+        dt.datetime(2020, 1, 1, 23, 0),
+        dt.datetime(2020, 1, 1, 8, 0),
+        dt.datetime(2020, 1, 2, 1),
+    ]
+    ex = pl.DataFrame({"patient_id": [1, 1, 1], "exam_date": dates,
+                       "effective_dose_msv": [50.0, 60.0, 1.0]})  # fmt: skip
+    got = cumulative_dose(ex, thresholds=(100.0,), window_days=1).row(0, named=True)
+    assert got["exams_to_100"] == 2 and got["days_to_100"] == 0
+    assert got["followup_days"] == 1 and got["max_ced_1"] == 110
+    assert running_dose(ex)["effective_dose_msv"].to_list() == [60, 50, 1]
+
+
+def test_zero_doses_and_optional_columns():
+    ex = _exams(
+        [5, 5, 5, 9], [10, 0, 5, 3], [0, 0, 120, 0],
+        age_years=[40.0, 39.5, 39.8, 7.0], sex=[None, None, "F", "M"],
+        facility=["x", "y", "y", None], indication=["a", "b", "c", "c"],
+    )  # fmt: skip
+    got = cumulative_dose(ex)
+    assert_rows_equal(got.to_dicts(), naive_patients(ex))
+    row = got.row(0, named=True)
+    assert row["age_first_exam"] == 39.5 and row["age_reached_100"] == 39.8
+    assert row["sex"] == "F" and row["facility"] == "y" and row["indication"] == "b"
+    assert got.row(1, named=True)["facility"] is None
+
+
+def test_timezone_aware_dates_use_local_calendar_days():
+    dates = [dt.datetime(2020, 1, 1, 23), dt.datetime(2020, 1, 2, 1)]
+    ex = pl.DataFrame({"patient_id": [1, 1], "effective_dose_msv": [1.0, 2.0], "exam_date": dates})
+    ex = ex.with_columns(pl.col("exam_date").dt.replace_time_zone("Europe/Paris"))
+    got = cumulative_dose(ex).row(0, named=True)
+    assert got["first_exam"] == dt.date(2020, 1, 1) and got["followup_days"] == 1
+
+
+def test_windows_return_tuple():
+    ex = _exams([1, 1, 2], [0, 400, 10], [10, 20, 30])
+    pat, per = cumulative_dose(ex, by_period="1y")
+    assert pat.height == 2
+    assert per.columns == ["patient_id", "period_start", "period_end", "n_exams", "ced_msv"]
+    assert per["period_start"].to_list() == [dt.date(2015, 1, 1), dt.date(2016, 1, 1), BASE]
+
+
+def test_empty_and_large_segment():
+    rng = np.random.default_rng(1)
+    n = 500  # one patient with more exams than the insertion-sort limit
+    ex = _exams([1] * n, rng.integers(0, 4000, n).tolist(), rng.integers(0, 8, n).tolist())
+    assert_rows_equal(
+        cumulative_dose(ex, thresholds=(100, 1000), window_days=(365, 30)).to_dicts(),
+        naive_patients(ex, (100, 1000), (365, 30)),
+    )
+    assert cumulative_dose(ex.head(0)).height == 0
+    assert running_dose(ex.head(0)).height == 0
+
+
+def test_pyarrow_and_lazy_input():
+    ex = _exams([1, 2], [0, 1], [1, 2])
+    want = cumulative_dose(ex)
+    assert cumulative_dose(ex.to_arrow()).equals(want)
+    assert cumulative_dose(ex.lazy()).equals(want)
+
+
+# --------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"effective_dose_msv": [1.0, -1.0, 2.0]}, r"effective_dose_msv.*row 1"),
+        ({"effective_dose_msv": [1.0, 2.0, float("nan")]}, r"effective_dose_msv.*row 2"),
+        ({"effective_dose_msv": [float("inf"), 1.0, 2.0]}, r"effective_dose_msv.*row 0"),
+        ({"effective_dose_msv": [1.0, None, 2.0]}, r"effective_dose_msv.*null.*row 1"),
+        ({"patient_id": [1, None, 2]}, r"patient_id.*null.*row 1"),
+        ({"exam_date": [BASE, BASE, None]}, r"exam_date.*null.*row 2"),
+    ],
+)
+def test_bad_values_name_rows_and_column(change, match):
+    ex = _exams([1, 1, 2], [0, 1, 2], [1, 2, 3]).with_columns(
+        **{k: pl.Series(v) for k, v in change.items()}
+    )
+    with pytest.raises(ValueError, match=match):
+        cumulative_dose(ex)
+
+
+def test_bad_arguments():
+    ex = _exams([1], [0], [1])
+    with pytest.raises(ValueError, match="missing required"):
+        cumulative_dose(ex.drop("effective_dose_msv"))
+    with pytest.raises(ValueError, match="thresholds"):
+        cumulative_dose(ex, thresholds=(0.0,))
+    with pytest.raises(ValueError, match="thresholds"):
+        cumulative_dose(ex, thresholds=(-5.0,))
+    with pytest.raises(ValueError, match="window_days"):
+        cumulative_dose(ex, window_days=0)
+    with pytest.raises(ValueError, match="window_days"):
+        cumulative_dose(ex, window_days=[30.5])
+    with pytest.raises(ValueError, match="by_period"):
+        period_dose(ex, by_period="2w")
+    with pytest.raises(ValueError, match="windows"):
+        period_dose(ex)
+    with pytest.raises(TypeError, match="exam_date"):
+        cumulative_dose(ex.with_columns(pl.col("exam_date").cast(pl.Utf8)))
+    with pytest.raises(TypeError, match="patient_id"):
+        cumulative_dose(ex.with_columns(pl.col("patient_id").cast(pl.Float64)))
+    with pytest.raises(TypeError, match="polars, pandas or pyarrow"):
+        cumulative_dose({"patient_id": [1]})
