@@ -1,0 +1,87 @@
+"""Synthetic CT exam cohorts from a generative model calibrated to published figures.
+
+Patient-level dose data cannot be shared, so benchmarks, teaching and the reproduction of
+published tables use synthetic cohorts. The model (:mod:`recurct.synthetic.model`) describes
+a health system's CT use: sites with a study period, patients with a clinical group, age and
+sex, a renewal process of exams truncated at the period end, body regions, lognormal DLP and
+effective dose ``k(region, age) x DLP``. Its free parameters are fitted to published marginals
+by :func:`calibrate` (re-run with ``python -m recurct.synthetic.calibrate <profile>``).
+
+Public functions: :func:`generate`, :func:`sites`, :func:`calibrate`, :func:`load_profile`,
+:func:`describe`, :func:`profile_names`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from recurct.synthetic.generate import generate, iter_chunks, site_sizes, sites
+from recurct.synthetic.model import (
+    GROUPS,
+    REGIONS,
+    Profile,
+    defaults,
+    describe,
+    load_profile,
+    profile_names,
+)
+
+__all__ = [
+    "GROUPS",
+    "REGIONS",
+    "Profile",
+    "calibrate",
+    "cli_synth",
+    "defaults",
+    "describe",
+    "generate",
+    "iter_chunks",
+    "load_profile",
+    "profile_names",
+    "site_sizes",
+    "sites",
+]
+
+
+def calibrate(*args: Any, **kwargs: Any) -> Any:
+    """Fit free model parameters to target statistics; see
+    :func:`recurct.synthetic.calibrate.calibrate`."""
+    from recurct.synthetic.calibrate import calibrate as _calibrate
+
+    return _calibrate(*args, **kwargs)
+
+
+def cli_synth(args: argparse.Namespace) -> int:
+    """``recurct synth PROFILE [--n-patients N] [--seed S] [--out DIR]``.
+
+    Writes partitioned Parquet under ``--out`` (default ``data/synthetic/<profile>/``) and
+    prints where, how many patients and exams, and how long it took.
+    """
+    try:
+        prof = load_profile(args.profile)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"recurct synth: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    out = args.out if args.out is not None else True
+    try:
+        folder = generate(prof, n_patients=args.n_patients, seed=args.seed, out=out)
+    except ValueError as e:
+        print(f"recurct synth: {e}", file=sys.stderr)
+        return 2
+    import polars as pl
+
+    stats = (
+        pl.scan_parquet(f"{folder}/**/*.parquet")
+        .select(pl.len().alias("exams"), pl.col("patient_id").n_unique().alias("patients"))
+        .collect()
+    )
+    print(
+        f"wrote {stats['patients'][0]:,} patients, {stats['exams'][0]:,} exams "
+        f"(synthetic profile {prof.name!r}, seed {args.seed}) to {folder} "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    return 0

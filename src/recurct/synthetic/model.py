@@ -1,0 +1,410 @@
+"""The generative model of a health system's CT use: parameters, defaults and profiles.
+
+A *profile* is a set of sites (facilities with a study period) plus the model parameters
+below. Every parameter has a default and a one-line rationale (:data:`PARAMETERS`,
+:func:`describe`); a profile TOML file (``profiles/<name>.toml``) overrides some of them and
+lists its sites. Its ``[calibration]`` section (targets, fitted values, achieved values) is a
+record for people: the generator reads only ``[params]`` and ``[[sites]]``.
+
+The model, per site:
+
+* **patients** enter at a date uniform over the site's study period; each has a clinical
+  group (oncology, chronic non-malignant, acute/trauma, other) drawn from the site's group
+  mix, an age at entry from the group's age-band mix (uniform within a band, shifted by the
+  site's ``age_shift``), a sex, and a personal imaging-intensity multiplier (gamma, mean 1,
+  coefficient of variation ``frailty_cv``: some patients are imaged far more than others).
+* **exam timing** is a renewal process: the first exam at entry; with probability
+  ``p_recurrent`` the patient has an active imaging period (exponential, mean
+  ``followup_mean_days``) during which exams follow at gamma-distributed intervals (mean
+  ``interval_mean_days`` divided by the personal multiplier, shape ``interval_shape``). The
+  process is truncated at the site's period end, so exam counts depend on observation time.
+  Each visit adds, with probability ``p_same_day``, a second exam of another region the same
+  day.
+* **each exam** has a body region from the group's region mix, a number of phases (1, 2 or 3
+  acquisitions, from ``phase_mix``), a DLP per phase that is lognormal per region (median
+  ``dlp_median`` from the UK national DRL, a DRL being the 75th percentile of a national
+  survey, and log-sd ``dlp_sigma``) times the site's ``dose_scale``, and an effective dose
+  ``k(region, age) x DLP`` from :func:`recurct.dose.k_factors` with the profile's ``k_table``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+__all__ = [
+    "GROUPS",
+    "PARAMETERS",
+    "REGIONS",
+    "Param",
+    "Profile",
+    "defaults",
+    "describe",
+    "load_profile",
+    "profile_names",
+]
+
+PROFILE_DIR = Path(__file__).parent / "profiles"
+
+GROUPS: tuple[str, ...] = ("oncology", "chronic", "acute", "other")
+"""Clinical groups, written to the ``indication`` column."""
+
+REGIONS: tuple[str, ...] = ("head", "chest", "abdomen_pelvis", "chest_abdomen_pelvis")
+"""Body regions of the model: those with age-dependent factors in ``shrimpton_age``."""
+
+AGE_EDGES: tuple[float, ...] = (0.0, 18.0, 40.0, 50.0, 60.0, 70.0, 80.0, 95.0)
+"""Edges of the age bands of ``age_mix`` (years; uniform within a band)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A model parameter: its default value and a one-line rationale."""
+
+    default: Any
+    why: str
+
+
+def _group(
+    share: float,
+    age_mix: list[float],
+    p_female: float,
+    p_recurrent: float,
+    followup_mean_days: float,
+    interval_mean_days: float,
+    interval_shape: float,
+    region_mix: list[float],
+    phase_mix: list[float],
+    p_same_day: float,
+    why: dict[str, str],
+) -> dict[str, Param]:
+    values = {
+        "share": share,
+        "age_mix": age_mix,
+        "p_female": p_female,
+        "p_recurrent": p_recurrent,
+        "followup_mean_days": followup_mean_days,
+        "interval_mean_days": interval_mean_days,
+        "interval_shape": interval_shape,
+        "region_mix": region_mix,
+        "phase_mix": phase_mix,
+        "p_same_day": p_same_day,
+    }
+    return {k: Param(v, why[k]) for k, v in values.items()}
+
+
+PARAMETERS: dict[str, Any] = {
+    "k_table": Param("shrimpton_age", "age-dependent k (0, 1, 5, 10 y, adult) for 4 regions"),
+    "age_rule": Param("nearest-lower", "a child uses the factor of the last tabulated age"),
+    "frailty_cv": Param(
+        1.0, "patients differ in how often they are imaged (disease course, referrer habits)"
+    ),
+    "age_edges": Param(list(AGE_EDGES), "bands of age_mix; 50 is a band edge (age <= 50 cut)"),
+    "dlp_median": Param(
+        {"head": 624.0, "chest": 213.0, "abdomen_pelvis": 390.0, "chest_abdomen_pelvis": 486.0},
+        "per phase, mGy·cm: the UK DRL (head 790, chest 290, AP 530, CAP 660) is the 75th "
+        "percentile, so median = DRL x exp(-0.674 sigma)",
+    ),
+    "paed_dlp_at_birth": Param(
+        0.25,
+        "children get size-adapted protocols: DLP x (a + (1 - a) age/18) below 18 years",
+    ),
+    "dlp_sigma": Param(
+        {"head": 0.35, "chest": 0.45, "abdomen_pelvis": 0.45, "chest_abdomen_pelvis": 0.45},
+        "log-sd of DLP per phase: patient size and protocol spread within a region",
+    ),
+    "groups": {
+        "oncology": _group(
+            0.10,
+            [0.01, 0.06, 0.09, 0.19, 0.29, 0.25, 0.11],
+            0.50,
+            0.85,
+            900.0,
+            100.0,
+            2.0,
+            [0.08, 0.30, 0.22, 0.40],
+            [0.60, 0.30, 0.10],
+            0.08,
+            {
+                "share": "patients imaged for cancer staging, treatment response or surveillance",
+                "age_mix": "cancer incidence rises steeply after 50",
+                "p_female": "roughly balanced over all cancer sites",
+                "p_recurrent": "most are restaged and followed up",
+                "followup_mean_days": "active treatment plus 1-3 years of surveillance imaging",
+                "interval_mean_days": "restaging every 2-4 months on treatment, less after",
+                "interval_shape": "scheduled visits: more regular than Poisson",
+                "region_mix": "staging is mostly chest-abdomen-pelvis or chest (head, AP, CAP)",
+                "phase_mix": "liver and pancreas protocols use 2-3 phases",
+                "p_same_day": "a separate head or chest scan on the staging day",
+            },
+        ),
+        "chronic": _group(
+            0.20,
+            [0.04, 0.14, 0.12, 0.17, 0.22, 0.20, 0.11],
+            0.52,
+            0.45,
+            700.0,
+            180.0,
+            1.0,
+            [0.25, 0.35, 0.35, 0.05],
+            [0.90, 0.08, 0.02],
+            0.03,
+            {
+                "share": "chronic non-malignant disease (lung, bowel, kidney, vascular ...)",
+                "age_mix": "middle-aged and elderly",
+                "p_female": "slightly more women",
+                "p_recurrent": "about half are re-imaged for flares or monitoring",
+                "followup_mean_days": "episodes of disease activity over a few years",
+                "interval_mean_days": "occasional: about twice a year while active",
+                "interval_shape": "unscheduled: Poisson-like",
+                "region_mix": "chest and abdomen-pelvis, some head",
+                "phase_mix": "mostly single phase; angiography protocols rarely",
+                "p_same_day": "rare second region on the same day",
+            },
+        ),
+        "acute": _group(
+            0.40,
+            [0.08, 0.30, 0.12, 0.13, 0.14, 0.13, 0.10],
+            0.45,
+            0.10,
+            60.0,
+            20.0,
+            1.0,
+            [0.45, 0.15, 0.30, 0.10],
+            [0.85, 0.12, 0.03],
+            0.15,
+            {
+                "share": "emergency department, trauma, acute abdomen, stroke",
+                "age_mix": "young adults (trauma) and the elderly (falls, stroke)",
+                "p_female": "more men in trauma",
+                "p_recurrent": "mostly one exam; a few are re-imaged in the same admission",
+                "followup_mean_days": "an admission and its immediate follow-up",
+                "interval_mean_days": "re-imaging within days to weeks",
+                "interval_shape": "unscheduled: Poisson-like",
+                "region_mix": "head (trauma, stroke) and abdomen-pelvis dominate",
+                "phase_mix": "CT angiography and trauma protocols add phases",
+                "p_same_day": "polytrauma: head plus trunk as separate exams",
+            },
+        ),
+        "other": _group(
+            0.30,
+            [0.06, 0.20, 0.12, 0.15, 0.18, 0.18, 0.11],
+            0.52,
+            0.15,
+            365.0,
+            120.0,
+            1.0,
+            [0.35, 0.30, 0.30, 0.05],
+            [0.92, 0.07, 0.01],
+            0.03,
+            {
+                "share": "elective outpatients and everything else",
+                "age_mix": "broad adult mix",
+                "p_female": "slightly more women",
+                "p_recurrent": "a minority have a follow-up exam",
+                "followup_mean_days": "one clinical question, settled within about a year",
+                "interval_mean_days": "a follow-up after a few months",
+                "interval_shape": "unscheduled: Poisson-like",
+                "region_mix": "head, chest and abdomen-pelvis",
+                "phase_mix": "mostly single phase",
+                "p_same_day": "rare second region on the same day",
+            },
+        ),
+    },
+}
+"""Every model parameter: ``Param(default, rationale)``, nested as in a profile's ``[params]``.
+
+Lists follow :data:`REGIONS` (``region_mix``), the age bands of ``age_edges`` (``age_mix``)
+and 1, 2, 3 phases (``phase_mix``)."""
+
+SITE_FIELDS: dict[str, Param] = {
+    "facility": Param("site", "name written to the facility column"),
+    "country": Param("not stated", "country as published"),
+    "academic": Param(False, "academic (teaching) hospital"),
+    "period_start": Param(dt.date(2015, 1, 1), "first day of the study period"),
+    "period_end": Param(dt.date(2018, 12, 31), "last day of the study period"),
+    "n_patients": Param(10_000, "patients with at least one CT in the period"),
+    "group_share": Param({}, "overrides of the groups' share at this site (case mix)"),
+    "dose_scale": Param(1.0, "the site's DLP level relative to the UK DRL-based medians"),
+    "age_shift": Param(0.0, "years added to every age: a younger or older catchment"),
+}
+"""Fields of one ``[[sites]]`` entry, with their defaults and meaning."""
+
+
+def _values(tree: Any) -> Any:
+    if isinstance(tree, Param):
+        return copy.deepcopy(tree.default)
+    return {k: _values(v) for k, v in tree.items()}
+
+
+def defaults() -> dict[str, Any]:
+    """The default parameters as a plain nested dict (a fresh copy)."""
+    return _values(PARAMETERS)
+
+
+def describe() -> pl.DataFrame:
+    """One row per parameter: ``parameter`` (dotted path), ``default`` (as text), ``why``."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(tree: dict[str, Any], prefix: str) -> None:
+        for k, v in tree.items():
+            if isinstance(v, Param):
+                rows.append((prefix + k, str(v.default), v.why))
+            else:
+                walk(v, f"{prefix}{k}.")
+
+    walk(PARAMETERS, "")
+    for k, v in SITE_FIELDS.items():
+        rows.append((f"sites[].{k}", str(v.default), v.why))
+    return pl.DataFrame(rows, schema=["parameter", "default", "why"], orient="row")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if k not in base:
+            raise ValueError(f"unknown parameter {where}{k!r}; see recurct.synthetic.describe()")
+        if isinstance(base[k], dict) and isinstance(v, dict) and k not in ("group_share",):
+            out[k] = _merge(base[k], v, f"{where}{k}.")
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+@dataclass
+class Profile:
+    """A synthetic cohort's definition: name, model parameters and sites.
+
+    ``calibration`` holds the profile file's ``[calibration]`` record (targets, fitted and
+    achieved values) for reference; :func:`recurct.synthetic.generate` never reads it.
+    """
+
+    name: str
+    params: dict[str, Any]
+    sites: list[dict[str, Any]]
+    description: str = ""
+    calibration: dict[str, Any] | None = None
+
+    @property
+    def n_patients(self) -> int:
+        """Total patients over all sites."""
+        return int(sum(s["n_patients"] for s in self.sites))
+
+    def copy(self) -> Profile:
+        """A deep copy (for changing parameters without touching this one)."""
+        return copy.deepcopy(self)
+
+
+def _check(profile: Profile) -> None:
+    p = profile.params
+    groups = p["groups"]
+    for g in GROUPS:
+        if g not in groups:
+            raise ValueError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
+        gp = groups[g]
+        n_bands = len(p["age_edges"]) - 1
+        for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
+            if len(gp[key]) != n or min(gp[key]) < 0 or sum(gp[key]) <= 0:
+                raise ValueError(
+                    f"profile {profile.name!r}: groups.{g}.{key} must be {n} non-negative "
+                    f"weights, got {gp[key]!r}"
+                )
+        if gp["interval_shape"] < 0.5:
+            raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
+        for key in ("p_female", "p_recurrent", "p_same_day"):
+            if not 0.0 <= gp[key] <= 1.0:
+                raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
+    if not profile.sites:
+        raise ValueError(f"profile {profile.name!r} has no sites")
+    names = [s["facility"] for s in profile.sites]
+    if len(set(names)) != len(names):
+        raise ValueError(f"profile {profile.name!r}: facility names must be unique: {names}")
+    for s in profile.sites:
+        if s["period_end"] < s["period_start"]:
+            raise ValueError(f"site {s['facility']!r}: period_end is before period_start")
+        if int(s["n_patients"]) < 0:
+            raise ValueError(f"site {s['facility']!r}: n_patients must be >= 0")
+
+
+def _as_date(v: Any, what: str) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, str):
+        return dt.date.fromisoformat(v)
+    raise TypeError(f"{what} must be a date (YYYY-MM-DD), got {v!r}")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    with path.open("rb") as f:
+        return tomllib.load(f)
+
+
+def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
+    """Build a :class:`Profile` from a parsed profile file (``[params]``, ``[[sites]]``).
+
+    ``base = "<profile>"`` takes that shipped profile's ``[params]`` first (the file's own
+    ``[params]`` override them) and, if the file has no ``[[sites]]``, its sites with
+    ``n_patients`` multiplied by ``site_scale`` (default 1) and rounded.
+    """
+    params = defaults()
+    raw_sites = data.get("sites", [])
+    if "base" in data:
+        base = PROFILE_DIR / f"{data['base']}.toml"
+        if not base.exists():
+            raise ValueError(f"profile {name!r}: base profile {data['base']!r} not found")
+        base_data = _read(base)
+        params = _merge(params, base_data.get("params", {}), "params.")
+        if not raw_sites:
+            scale = float(data.get("site_scale", 1.0))
+            raw_sites = [
+                {**s, "n_patients": round(int(s["n_patients"]) * scale)}
+                for s in base_data.get("sites", [])
+            ]
+    params = _merge(params, data.get("params", {}), "params.")
+    sites = []
+    site_defaults = _values(SITE_FIELDS)
+    for i, raw in enumerate(raw_sites):
+        s = _merge(site_defaults, raw, f"sites[{i}].")
+        s["period_start"] = _as_date(s["period_start"], f"sites[{i}].period_start")
+        s["period_end"] = _as_date(s["period_end"], f"sites[{i}].period_end")
+        s["n_patients"] = int(s["n_patients"])
+        sites.append(s)
+    prof = Profile(
+        name=name,
+        params=params,
+        sites=sites,
+        description=str(data.get("description", "")),
+        calibration=data.get("calibration"),
+    )
+    _check(prof)
+    return prof
+
+
+def profile_names() -> list[str]:
+    """Names of the profiles that ship with recurct."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(profile: str | Path | Profile) -> Profile:
+    """Return a :class:`Profile` from a shipped name, a TOML path, or a Profile (as is)."""
+    if isinstance(profile, Profile):
+        return profile
+    path = Path(profile)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{profile}.toml"
+        if not path.exists():
+            raise ValueError(
+                f"unknown synthetic profile {str(profile)!r}; shipped profiles: "
+                f"{', '.join(profile_names())} (or give the path of a .toml file)"
+            )
+    elif not path.exists():
+        raise FileNotFoundError(f"profile file {path} does not exist")
+    data = _read(path)
+    return profile_from_dict(str(data.get("name", path.stem)), data)
