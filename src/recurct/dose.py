@@ -44,7 +44,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -575,3 +575,642 @@ def k_factors(
     if (reason != _OK).any():
         raise _lookup_error(reg, age_arr, reason, t)
     return k
+
+
+# ---------------------------------------------------------------------------------------------
+# effective_dose
+# ---------------------------------------------------------------------------------------------
+
+_ROW = "__recurct_row"
+
+
+def _problems_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows, schema={"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
+    ).sort("row", maintain_order=True)
+
+
+def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
+    lines = []
+    for p in problems.head(show).iter_rows(named=True):
+        value = "" if p["value"] is None else f" (value: {p['value']!r})"
+        lines.append(f"  row {p['row']}, column {p['column']!r}: {p['reason']}{value}")
+    more = "" if problems.height <= show else f"\n  ... and {problems.height - show} more"
+    raise DoseConversionError(
+        f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
+        f"({problems.height} problem(s)):\n"
+        + "\n".join(lines)
+        + more
+        + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
+        "strict=False to leave these doses null.",
+        problems,
+    )
+
+
+def effective_dose(
+    exams: Any,
+    table: str = "aapm96",
+    age_rule: AgeRule = "nearest-lower",
+    region_column: str = "body_region",
+    overwrite: bool = False,
+    strict: bool = True,
+    fallback: Mapping[str, str] | None = None,
+    *,
+    fallback_table: str | None = None,
+    kv: float | None = None,
+    level: Literal["auto", "exam", "event"] = "auto",
+) -> Any:
+    """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        Canonical exam table (or event table, see ``level``) with ``dlp_mgycm`` (mGy·cm), the
+        region column and, for age-dependent tables, ``age_years``.
+    table, age_rule, fallback, fallback_table, kv
+        As in :func:`k_factors`.
+    region_column : str
+        Column with canonical body regions (map free text with :func:`normalise_region`).
+    overwrite : bool
+        If False (default), rows that already have a non-null ``effective_dose_msv`` keep it
+        (and their ``dose_method``); only null or missing doses are computed.
+    strict : bool
+        If True, raise :class:`DoseConversionError` listing every row that cannot be
+        converted (row, column, reason). If False, leave those doses null (never zero) and
+        warn once with :class:`DoseConversionWarning`, counting them by reason.
+    level : {"auto", "exam", "event"}
+        ``"event"``: one row per irradiation event, several per ``study_uid``; each event is
+        converted with its own region and DLP, then the events are summed to one row per
+        study. ``"auto"`` (default) means ``"event"`` when the table has an ``event_uid``
+        column, else ``"exam"``.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        The input (pandas if given pandas) with ``effective_dose_msv`` (Float64) filled and a
+        ``dose_method`` column (Utf8): ``"<table>/<age_rule>"`` on the rows computed here,
+        ``"<table>/<age_rule> (<region> as <other>)"`` where ``fallback`` was used,
+        ``"<fallback_table>/<age_rule> (fallback table)"`` where ``fallback_table`` was used,
+        the previous value (or null) on rows kept.
+
+        At event level the result has one row per ``study_uid``, in order of first
+        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
+        (``effective_dose_msv`` is null if any event's dose is null: a partial sum would
+        understate the dose), ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
+        the region with the largest summed DLP (ties: first seen), ``n_events`` counts the
+        events, ``dose_method`` joins the distinct event methods with ``"; "``, and every
+        other column takes its first non-null value. ``event_uid`` is dropped.
+
+    Raises
+    ------
+    DoseConversionError
+        With ``strict=True``, for rows with a missing or negative DLP, a missing,
+        non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
+        tables only); and duplicated ``(study_uid, event_uid)`` pairs at event level.
+    ValueError
+        If a needed column is missing or an argument is invalid.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> exams = pl.DataFrame({"dlp_mgycm": [500.0, 1000.0], "body_region": ["chest", "head"]})
+    >>> effective_dose(exams)["effective_dose_msv"].to_list()
+    [7.0, 2.1]
+    """
+    df, kind = to_polars(exams)
+    t, ft = _resolve_tables(table, fallback_table, kv, age_rule)
+    fb = _check_fallback(t, fallback)
+    if level not in ("auto", "exam", "event"):
+        raise ValueError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
+    event = level == "event" or (level == "auto" and "event_uid" in df.columns)
+    needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
+    required = ["dlp_mgycm", region_column] + (["age_years"] if needs_age else [])
+    if event:
+        required.append("study_uid")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"effective_dose needs column(s) {missing} (table {table!r}); "
+            f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
+        )
+
+    if "effective_dose_msv" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"))
+    if "dose_method" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("dose_method"))
+    df = df.with_columns(
+        pl.col("effective_dose_msv").cast(pl.Float64),
+        pl.col("dose_method").cast(pl.Utf8),
+        pl.col("dlp_mgycm").cast(pl.Float64),
+    )
+    n = df.height
+    existing = df["effective_dose_msv"].to_numpy()
+    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing)
+    rows = np.flatnonzero(todo)
+
+    reg = _region_codes(df[region_column].gather(rows), region_column)
+    ages = df["age_years"].gather(rows).cast(pl.Float64).to_numpy() if needs_age else None
+    k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb)
+    dlp = df["dlp_mgycm"].gather(rows).to_numpy()
+
+    problems: list[dict[str, Any]] = []
+    bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
+    for i in np.flatnonzero(bad_region):
+        v = reg.pick(np.array([i]))[0]
+        problems.append(
+            {
+                "row": int(rows[i]),
+                "column": region_column,
+                "value": None if v is None else str(v),
+                "reason": _REASONS[int(reason[i])].format(table=repr(table)),
+            }
+        )
+    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
+    for i in np.flatnonzero(bad_age):
+        a = None if ages is None or np.isnan(ages[i]) else f"{ages[i]:g}"
+        problems.append(
+            {
+                "row": int(rows[i]),
+                "column": "age_years",
+                "value": a,
+                "reason": _REASONS[int(reason[i])].format(table=repr(table)),
+            }
+        )
+    no_dlp = np.isnan(dlp)
+    neg_dlp = ~no_dlp & (dlp < 0)
+    for i in np.flatnonzero(no_dlp | neg_dlp):
+        problems.append(
+            {
+                "row": int(rows[i]),
+                "column": "dlp_mgycm",
+                "value": None if no_dlp[i] else f"{dlp[i]:g}",
+                "reason": "missing DLP" if no_dlp[i] else "negative DLP",
+            }
+        )
+    if event:
+        dup = df.select(pl.struct("study_uid", "event_uid").is_duplicated()).to_series()
+        if "event_uid" in df.columns and dup.any():
+            first = df.select(pl.struct("study_uid", "event_uid").is_first_distinct()).to_series()
+            for i in np.flatnonzero((dup & ~first).to_numpy()):
+                problems.append(
+                    {
+                        "row": int(i),
+                        "column": "event_uid",
+                        "value": str(df["event_uid"][int(i)]),
+                        "reason": "irradiation event repeated within the study (counted once)",
+                    }
+                )
+
+    ok = ~(bad_region | bad_age | no_dlp | neg_dlp)
+    if problems:
+        prob = _problems_frame(problems)
+        if strict:
+            _raise_problems(prob)
+        counts = prob.group_by("reason", maintain_order=True).len()
+        summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
+        n_null = int((~ok).sum())
+        warnings.warn(
+            f"effective_dose left {n_null} dose(s) null ({summary})",
+            DoseConversionWarning,
+            stacklevel=2,
+        )
+
+    # method labels per computed row
+    base = f"{table}/{age_rule}"
+    labels = np.empty(rows.size, dtype=object)
+    labels[:] = None
+    if ok.any():
+        codes = reg.codes
+        labels[ok] = base
+        subst = ok & ~from_ft & (used != codes)
+        for i in np.flatnonzero(subst):
+            labels[i] = f"{base} ({BODY_REGIONS[codes[i]]} as {BODY_REGIONS[used[i]]})"
+        if ft is not None:
+            labels[ok & from_ft] = f"{ft.name}/{age_rule} (fallback table)"
+    new_dose = np.where(ok, k * dlp, np.nan)
+    dose = existing.copy()
+    dose[rows] = new_dose
+    method = df["dose_method"].to_numpy().astype(object)
+    method[rows] = labels
+    df = df.with_columns(
+        pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
+        pl.Series("dose_method", method.tolist(), dtype=pl.Utf8),
+    )
+    if event:
+        df = _sum_events(df, region_column)
+    return from_polars(df, kind)
+
+
+def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """Events -> one row per study (see :func:`effective_dose`)."""
+    if "event_uid" in df.columns:
+        df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
+    main_region = (
+        df.group_by("study_uid", region_column, maintain_order=True)
+        .agg(pl.col("dlp_mgycm").sum().alias("__dlp"))
+        .sort("__dlp", descending=True, maintain_order=True)
+        .unique("study_uid", keep="first", maintain_order=True)
+        .select("study_uid", pl.col(region_column).alias("__region"))
+    )
+    special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
+    special |= {"ctdivol_mgy", region_column}
+    aggs = [
+        pl.col("dlp_mgycm").sum(),
+        pl.when(pl.col("effective_dose_msv").null_count() == 0)
+        .then(pl.col("effective_dose_msv").sum())
+        .otherwise(None)
+        .alias("effective_dose_msv"),
+        pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "),
+        pl.len().cast(pl.Int64).alias("n_events"),
+    ]
+    if "ctdivol_mgy" in df.columns:
+        aggs.append(pl.col("ctdivol_mgy").max())
+    aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
+    out = df.group_by("study_uid", maintain_order=True).agg(aggs)
+    out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
+        {"__region": region_column}
+    )
+    out = out.with_columns(
+        pl.when(pl.col("dose_method") == "").then(None).otherwise(pl.col("dose_method"))
+    )
+    order = [c for c in df.columns if c in out.columns] + ["n_events"]
+    return out.select(order)
+
+
+# ---------------------------------------------------------------------------------------------
+# Region normalisation
+# ---------------------------------------------------------------------------------------------
+
+# Ordered: the first rule whose pattern is found (re.search) in the normalised text wins.
+# Normalised text: lower case, every run of characters other than letters and digits replaced
+# by one space, padded with one space at each end (so " cap " matches a whole word).
+# A rule whose region is None stops the search and returns None (a recognised combination
+# that has no canonical region).
+_RULES: tuple[tuple[str, str | None, str], ...] = (
+    (r" (entire|whole) body ", "other", "whole-body scans: no canonical region, no k factor"),
+    (
+        r" (cap|tap|trunk|c a p|t a p) "
+        r"| (chest|thorax|thoracic) (abdomen|abdo|abd)( and)? (pelvis|pelvic|pel) ",
+        "chest_abdomen_pelvis",
+        "chest-abdomen-pelvis (trunk): CAP, TAP, 'Chest, Abdomen and Pelvis'",
+    ),
+    (
+        r" (chest|thorax|thoracic) (and )?(abdomen|abdo|abd) ",
+        None,
+        "chest and abdomen without pelvis: no canonical region",
+    ),
+    (r" head (and )?neck ", "head_neck", "head and neck"),
+    (
+        r" (abdomen|abdominal|abdo|abd) (and )?(pelvis|pelvic|pel) | kub | colonography ",
+        "abdomen_pelvis",
+        "abdomen-pelvis; kidneys-ureters-bladder; CT colonography",
+    ),
+    (
+        r" (c|t|l|cervical|thoracic|lumbar|lumbosacral|whole) spine | spine | spinal "
+        r"| [ctl] ?spine | lumbar | vertebra[el]? | sacrum | coccyx ",
+        "spine",
+        "any spine level (C-spine, L-spine, lumbar, ...)",
+    ),
+    (
+        r" (extremity|extremities|limb|limbs|arm|arms|forearm|leg|legs|knee|knees|ankle|ankles"
+        r"|foot|feet|hand|hands|wrist|wrists|elbow|elbows|finger|fingers|toe|toes|femur|tibia"
+        r"|fibula|humerus|calcaneus|radius|ulna) ",
+        "extremity",
+        "limbs and their joints (not hip or shoulder, which are left unmapped)",
+    ),
+    (
+        r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
+        r"|mastoids|petrous|iam|dental|mandible|maxilla|maxillofacial) ",
+        "head",
+        "head, brain, sinuses, facial bones, orbits, temporal bones",
+    ),
+    (r" (neck|larynx|laryngeal|thyroid) ", "neck", "neck, larynx, thyroid"),
+    (
+        r" (chest|thorax|thoracic|lung|lungs|pulmonary|ctpa|hrct|cardiac|heart|coronary) ",
+        "chest",
+        "chest, thorax, lungs, CTPA, HRCT, cardiac",
+    ),
+    (
+        r" (abdomen|abdominal|abdo|abd|liver|pancreas|kidney|kidneys|renal|adrenal|adrenals) ",
+        "abdomen",
+        "abdomen and its organs",
+    ),
+    (r" (pelvis|pelvic) ", "pelvis", "pelvis"),
+)
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def _normalise_text(text: str) -> str:
+    return " " + _NON_ALNUM.sub(" ", text.lower()).strip() + " "
+
+
+def region_rules() -> pl.DataFrame:
+    """The ordered rule table used by :func:`normalise_region`.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``order`` (1 = tried first), ``pattern`` (a Python regular expression searched for in
+        the normalised text: lower case, runs of non-alphanumeric characters replaced by one
+        space, one space added at each end), ``region`` (canonical; null means "recognised,
+        but no canonical region": the text maps to None) and ``note``.
+    """
+    return pl.DataFrame(
+        {
+            "order": list(range(1, len(_RULES) + 1)),
+            "pattern": [r[0] for r in _RULES],
+            "region": [r[1] for r in _RULES],
+            "note": [r[2] for r in _RULES],
+        },
+        schema={"order": pl.Int64, "pattern": pl.Utf8, "region": pl.Utf8, "note": pl.Utf8},
+    )
+
+
+def _compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
+    extra: list[tuple[str, str | None]] = []
+    if rules is not None:
+        if isinstance(rules, Mapping):
+            extra = list(rules.items())
+        elif isinstance(rules, pl.DataFrame) or type(rules).__module__.startswith("pandas"):
+            frame, _ = to_polars(rules)
+            extra = list(zip(frame["pattern"].to_list(), frame["region"].to_list()))
+        else:
+            extra = [(p, r) for p, r in rules]
+    compiled = []
+    for pattern, region in [*extra, *((p, r) for p, r, _ in _RULES)]:
+        if region is not None and region not in BODY_REGIONS:
+            raise ValueError(
+                f"rule {pattern!r} -> {region!r}: region must be one of {BODY_REGIONS} or None"
+            )
+        compiled.append((re.compile(pattern), region))
+    return compiled
+
+
+def _match(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None
+    norm = _normalise_text(str(text))
+    for pattern, region in compiled:
+        if pattern.search(norm):
+            return region
+    return None
+
+
+def normalise_region(text: Any, rules: Any = None) -> Any:
+    """Map free-text protocol names and DICOM target regions to canonical body regions.
+
+    The text is normalised (lower case; every run of characters other than letters and digits
+    becomes one space; one space at each end), then the rules of :func:`region_rules` are tried
+    in order and the first match wins. Nothing matched gives None: the function never guesses.
+
+    Decisions worth knowing: "Entire body"/"whole body" -> ``"other"`` (a recognised region
+    outside the canonical list, which no conversion-factor table covers); CAP/TAP/trunk and
+    "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest with abdomen but without
+    pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" -> ``"spine"``); sinus, brain,
+    facial bones -> ``"head"``; KUB and CT colonography -> ``"abdomen_pelvis"``; cardiac ->
+    ``"chest"``; hip and shoulder -> None (they fit neither pelvis nor extremity cleanly);
+    localisers, bolus tracking and test names ("Topogram", "Monitoring") -> None.
+
+    Parameters
+    ----------
+    text : str, None, or a polars / pandas Series or sequence of them
+        The text(s). A Series is mapped over its unique values only.
+    rules : mapping, sequence of (pattern, region) pairs, or a table with columns ``pattern``
+        and ``region``, optional
+        Extra rules, tried before the built-in ones (so they can override them). Patterns are
+        searched in the normalised text described above; a region of None maps to None.
+
+    Returns
+    -------
+    str or None, or a Series (polars for polars or sequences, pandas for pandas) of them.
+
+    Examples
+    --------
+    >>> normalise_region("Thorax^TAP (Adult)")
+    'chest_abdomen_pelvis'
+    >>> normalise_region("C-spine"), normalise_region("Topogram")
+    ('spine', None)
+    >>> normalise_region("Schaedel", rules=[(r" schaedel ", "head")])
+    'head'
+    """
+    compiled = _compile_rules(rules)
+    if isinstance(text, str) or text is None:
+        return _match(text, compiled)
+    is_pandas = type(text).__module__.startswith("pandas")
+    if is_pandas:
+        s = pl.from_pandas(text)
+    elif isinstance(text, pl.Series):
+        s = text
+    else:
+        s = pl.Series("region", list(text), dtype=pl.Utf8, strict=False)
+    s = s.cast(pl.Utf8)
+    uniq = s.drop_nulls().unique().to_list()
+    mapping = {u: _match(u, compiled) for u in uniq}
+    out = s.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
+    if is_pandas:
+        res = out.to_pandas()
+        res.index = text.index
+        return res
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostic reference levels
+# ---------------------------------------------------------------------------------------------
+
+
+@cache
+def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
+    available = _data_names("drl_")
+    if name not in available:
+        raise ValueError(f"unknown DRL set {name!r}; available: {', '.join(available)}")
+    meta, df = _read_data_file(f"drl_{name}.csv")
+    df = df.with_columns(
+        pl.col("ctdivol_mgy").cast(pl.Float64),
+        pl.col("dlp_mgycm").cast(pl.Float64),
+    )
+    return meta, df
+
+
+def drls(name: str | None = None) -> pl.DataFrame:
+    """Diagnostic reference levels shipped with recurct.
+
+    Parameters
+    ----------
+    name : str, optional
+        A DRL set (``"uk2022"``, ``"arpansa_adult"``). None lists the sets.
+
+    Returns
+    -------
+    polars.DataFrame
+        With a name: ``exam_type`` (the key to use in an ``exam_type`` column),
+        ``description`` (as the source names it), ``body_region`` (the canonical region that
+        maps to this exam type, where the set is by region; else null), ``ctdivol_mgy`` and
+        ``dlp_mgycm`` (null where the source sets no DRL). Without: one row per set with
+        ``name``, ``title``, ``citation``, ``keyed_by`` and ``notes``.
+    """
+    if name is None:
+        rows = []
+        for n in _data_names("drl_"):
+            meta, _ = _drl(n)
+            rows.append({k: meta.get(k, "") for k in ("name", "title", "citation", "keyed_by")})
+            rows[-1]["notes"] = meta.get("notes", "")
+        return pl.DataFrame(rows)
+    return _drl(name)[1].clone()
+
+
+def _attach_drl(
+    df: pl.DataFrame, drl: str, exam_type_column: str, region_column: str, strict: bool
+) -> tuple[pl.DataFrame, str]:
+    """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys."""
+    _, levels = _drl(drl)
+    if exam_type_column in df.columns:
+        key = pl.col(exam_type_column).cast(pl.Utf8)
+        source = exam_type_column
+    elif levels["body_region"].null_count() < levels.height and region_column in df.columns:
+        pairs = levels.filter(pl.col("body_region").is_not_null())
+        mapping = dict(zip(pairs["body_region"].to_list(), pairs["exam_type"].to_list()))
+        key = pl.col(region_column).cast(pl.Utf8).replace_strict(mapping, default=None)
+        source = region_column
+    else:
+        by_region = levels["body_region"].null_count() < levels.height
+        raise ValueError(
+            f"compare_to_drl needs a column {exam_type_column!r} holding the DRL set's exam "
+            f"types ({', '.join(levels['exam_type'].to_list())}; see recurct.dose.drls"
+            f"({drl!r}))"
+            + (f" or a {region_column!r} column" if by_region else "")
+            + f". DRL set {drl!r} is keyed by "
+            + ("body region" if by_region else "clinical indication")
+            + "."
+        )
+    df = df.with_columns(key.alias("__exam_type"))
+    known = set(levels["exam_type"].to_list())
+    if source == exam_type_column:
+        unknown = df.filter(
+            pl.col("__exam_type").is_not_null() & ~pl.col("__exam_type").is_in(list(known))
+        )
+        if unknown.height and strict:
+            vals = unknown["__exam_type"].unique(maintain_order=True).head(10).to_list()
+            raise ValueError(
+                f"{unknown.height} row(s) have exam types not in DRL set {drl!r}: {vals}; "
+                f"valid keys: {sorted(known)} (recurct.dose.drls({drl!r})). "
+                "Pass strict=False to leave them out."
+            )
+    lv = levels.select(
+        pl.col("exam_type").alias("__exam_type"),
+        pl.col("ctdivol_mgy").alias("drl_ctdivol_mgy"),
+        pl.col("dlp_mgycm").alias("drl_dlp_mgycm"),
+    )
+    df = df.join(lv, on="__exam_type", how="left", maintain_order="left")
+    df = df.with_columns(
+        pl.when(pl.col("__exam_type").is_in(list(known)))
+        .then(pl.col("__exam_type"))
+        .alias("__exam_type")
+    )
+    return df, source
+
+
+def flag_above_drl(
+    exams: Any,
+    drl: str = "uk2022",
+    exam_type_column: str = "exam_type",
+    region_column: str = "body_region",
+    strict: bool = True,
+) -> Any:
+    """Add per-exam DRL values and flags.
+
+    Adds ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm`` (the DRLs of the exam's type; null where
+    the exam type is not in the set or the source sets none) and ``above_drl_ctdivol`` and
+    ``above_drl_dlp`` (Boolean: the exam's value is strictly greater than the DRL; null where
+    the value or the DRL is null). Exam types are matched as in :func:`compare_to_drl`.
+    """
+    df, kind = to_polars(exams)
+    out, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
+    flags = []
+    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
+        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
+        flags.append((val > pl.col(f"drl_{col}")).alias(f"above_drl_{q}"))
+    out = out.with_columns(flags).drop("__exam_type")
+    return from_polars(out, kind)
+
+
+def compare_to_drl(
+    exams: Any,
+    drl: str = "uk2022",
+    exam_type_column: str = "exam_type",
+    by: str | Sequence[str] | None = "facility",
+    region_column: str = "body_region",
+    strict: bool = True,
+) -> Any:
+    """Compare typical (median) CTDIvol and DLP per exam type and facility with DRLs.
+
+    Exam types are matched by key: the ``exam_type_column`` must hold the DRL set's
+    ``exam_type`` values, listed by :func:`drls` (UK DRLs are set per clinical indication, so
+    the user assigns them, e.g. ``"chest_lung_cancer"``). For sets keyed by region
+    (``arpansa_adult``), when there is no ``exam_type_column`` the canonical ``body_region``
+    is mapped instead (``head`` -> ``head``, ...; regions without a DRL are left out).
+    Exams with no exam type (null, or an unmapped region) are left out; an exam type that is
+    not a key of the set is an error (``strict=True``) or left out (``strict=False``).
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        With ``ctdivol_mgy`` and/or ``dlp_mgycm``, the exam-type (or region) column and the
+        ``by`` columns.
+    drl : str
+        A DRL set from ``drls()``.
+    exam_type_column, region_column : str
+        See above.
+    by : str, sequence of str or None
+        Grouping columns besides the exam type (default ``"facility"``); None for one row per
+        exam type.
+    strict : bool
+        See above.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        One row per exam type and ``by`` group, sorted by them: ``exam_type``, the ``by``
+        columns, ``n_exams``, and for each quantity q in (``ctdivol``, ``dlp``):
+        ``n_q`` (exams with a value), ``median_q`` (median of the exams' values),
+        ``drl_q`` (the DRL), ``ratio_q`` (median / DRL), ``n_above_q`` (exams with a value
+        strictly above the DRL) and ``share_above_q`` (``n_above_q / n_q``, a fraction).
+        Statistics without data or without a DRL are null. The units are those of the input:
+        mGy for CTDIvol, mGy·cm for DLP.
+    """
+    df, kind = to_polars(exams)
+    by_cols = [] if by is None else [by] if isinstance(by, str) else list(by)
+    missing = [c for c in by_cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"compare_to_drl: by column(s) {missing} not in the table; pass by=None")
+    if "ctdivol_mgy" not in df.columns and "dlp_mgycm" not in df.columns:
+        raise ValueError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
+    flagged, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
+    flagged = flagged.filter(pl.col("__exam_type").is_not_null())
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n_exams")]
+    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
+        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
+        lvl = pl.col(f"drl_{col}").first()
+        aggs += [
+            val.count().cast(pl.Int64).alias(f"n_{q}"),
+            val.median().alias(f"median_{q}"),
+            lvl.alias(f"drl_{q}"),
+            (val.median() / lvl).alias(f"ratio_{q}"),
+            pl.when(lvl.is_not_null()).then((val > lvl).sum().cast(pl.Int64)).alias(f"n_above_{q}"),
+        ]
+    keys = ["__exam_type", *by_cols]
+    out = flagged.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
+    out = out.rename({"__exam_type": "exam_type"})
+    out = out.with_columns(
+        (
+            pl.col(f"n_above_{q}")
+            / pl.when(pl.col(f"n_{q}") > 0).then(pl.col(f"n_{q}")).otherwise(None)
+        ).alias(f"share_above_{q}")
+        for q in ("ctdivol", "dlp")
+    )
+    cols = ["exam_type", *by_cols, "n_exams"]
+    for q in ("ctdivol", "dlp"):
+        cols += [f"n_{q}", f"median_{q}", f"drl_{q}", f"ratio_{q}", f"n_above_{q}"]
+        cols.append(f"share_above_{q}")
+    return from_polars(out.select(cols), kind)
