@@ -283,7 +283,11 @@ def _site_frame(site_table: Any) -> tuple[pl.DataFrame, dict[str, float] | None]
         obj, summary = obj
         pooled = _pooled_from(summary)
     elif hasattr(obj, "sites") and not isinstance(obj, pl.DataFrame):
-        pooled = _pooled_from(getattr(obj, "summary", None) or obj)
+        # SiteTable (.sites, .summary) or MetaResult (.sites, .pooled)
+        summary = getattr(obj, "summary", None)
+        if summary is None:
+            summary = getattr(obj, "pooled", None)
+        pooled = _pooled_from(summary)
         obj = obj.sites
     df, _ = to_polars(obj)
     return df, pooled
