@@ -1,0 +1,176 @@
+"""Scaling a cohort's rate of patients reaching T to a population.
+
+The formula, and nothing more:
+
+    expected           = rate_per_1000 / 1000 x population
+    expected_per_year  = expected / years
+
+``rate_per_1000`` is the number of people per 1,000 of the population who reach the threshold
+over a period of ``years`` years (e.g. Rehani & Hauptmann, Phys Med 2020: about 2.5 million of
+1.2 billion people in 35 OECD countries, 0.21%, reach >= 100 mSv over 5 years; 0.51 per 1,000
+in Finland to 2.9 per 1,000 in the USA). ``expected_per_year`` spreads the period's count evenly
+over its years: it is an average, which is only a count of distinct patients per year if a
+patient is counted in one year only. A rate's CI maps linearly onto the counts (the bounds are
+multiplied by the same constant). Totals over countries sum the counts and the bounds; summing
+bounds treats the countries' errors as perfectly correlated, so the total's interval is
+conservative (wider than under independence).
+
+The IAEA estimate of "about 0.9 to 1 million patients a year worldwide" reaching 100 mSv
+(Brambilla et al., Eur Radiol 2020) was computed by a method that is not published in any source
+we found; this module does not reproduce it and makes no claim to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+from recurct._frames import from_polars, to_polars
+
+__all__ = ["extrapolate"]
+
+
+def _check(name: str, value: float, *, positive: bool = False) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise ValueError(
+            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}"
+        )
+    return v
+
+
+def extrapolate(
+    rate_per_1000: float | None = None,
+    population: float | None = None,
+    years: float = 1,
+    *,
+    rate_ci: tuple[float, float] | None = None,
+    per_country: Any = None,
+) -> Any:
+    """Expected number of people reaching the threshold in a population (module docstring).
+
+    Parameters
+    ----------
+    rate_per_1000 : float
+        People reaching T per 1,000 population over ``years`` years.
+    population : float
+        Population size.
+    years : float
+        Length of the period the rate covers; ``expected_per_year = expected / years``.
+    rate_ci : (lo, hi), optional
+        CI of ``rate_per_1000``; mapped linearly to the counts.
+    per_country : DataFrame, optional
+        Instead of ``rate_per_1000`` and ``population``: a table with ``country``,
+        ``rate_per_1000``, ``population`` and optionally ``rate_lo``, ``rate_hi``.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``country`` (per-country input only; last row ``"total"``), ``rate_per_1000``,
+        ``rate_lo``, ``rate_hi``, ``population``, ``years``, ``share`` (expected / population),
+        ``expected``, ``expected_lo``, ``expected_hi``, ``expected_per_year``,
+        ``per_year_lo``, ``per_year_hi``. The total row's ``rate_per_1000`` is
+        ``1000 x total expected / total population`` (population-weighted). pandas in, pandas
+        out (per_country); polars otherwise.
+
+    Examples
+    --------
+    >>> t = extrapolate(2.5e6 / 1.2e9 * 1000, 1.2e9, years=5)
+    >>> round(t["expected"][0]), round(t["expected_per_year"][0])
+    (2500000, 500000)
+    """
+    years = _check("years", years, positive=True)
+    if per_country is not None:
+        if rate_per_1000 is not None or population is not None or rate_ci is not None:
+            raise ValueError(
+                "pass either per_country or rate_per_1000/population/rate_ci, not both"
+            )
+        return _per_country(per_country, years)
+    if rate_per_1000 is None or population is None:
+        raise ValueError("pass rate_per_1000 and population (or per_country=...)")
+    rate = _check("rate_per_1000", rate_per_1000)
+    pop = _check("population", population)
+    lo = hi = None
+    if rate_ci is not None:
+        lo, hi = (_check("rate_ci", b) for b in rate_ci)
+        if not lo <= rate <= hi:
+            raise ValueError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
+    df = pl.DataFrame(
+        {"rate_per_1000": [rate], "rate_lo": [lo], "rate_hi": [hi], "population": [pop]},
+        schema=dict.fromkeys(("rate_per_1000", "rate_lo", "rate_hi", "population"), pl.Float64),
+    )
+    return _expected(df, years)
+
+
+def _expected(df: pl.DataFrame, years: float) -> pl.DataFrame:
+    k = pl.col("population") / 1000.0
+    return df.with_columns(
+        pl.lit(years).alias("years"),
+        (pl.col("rate_per_1000") / 1000.0).alias("share"),
+        (pl.col("rate_per_1000") * k).alias("expected"),
+        (pl.col("rate_lo") * k).alias("expected_lo"),
+        (pl.col("rate_hi") * k).alias("expected_hi"),
+    ).with_columns(
+        (pl.col("expected") / years).alias("expected_per_year"),
+        (pl.col("expected_lo") / years).alias("per_year_lo"),
+        (pl.col("expected_hi") / years).alias("per_year_hi"),
+    )
+
+
+def _per_country(table: Any, years: float) -> Any:
+    df, kind = to_polars(table)
+    missing = [c for c in ("country", "rate_per_1000", "population") if c not in df.columns]
+    if missing:
+        raise ValueError(f"per_country lacks column(s) {missing}")
+    for c in ("rate_lo", "rate_hi"):
+        if c not in df.columns:
+            df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    df = df.select(
+        pl.col("country").cast(pl.Utf8),
+        *[
+            pl.col(c).cast(pl.Float64)
+            for c in ("rate_per_1000", "rate_lo", "rate_hi", "population")
+        ],
+    )
+    bad = df.with_row_index("row").filter(
+        pl.col("rate_per_1000").is_null()
+        | pl.col("population").is_null()
+        | (pl.col("rate_per_1000") < 0)
+        | (pl.col("population") < 0)
+        | (pl.col("rate_lo") > pl.col("rate_per_1000"))
+        | (pl.col("rate_hi") < pl.col("rate_per_1000"))
+    )
+    if bad.height:
+        raise ValueError(
+            "per_country needs rate_per_1000 >= 0, population >= 0 and rate_lo <= rate <= "
+            f"rate_hi; bad rows (row, country): {bad.select('row', 'country').rows()[:5]}"
+        )
+    out = _expected(df, years)
+    pop = out.get_column("population").sum()
+    has_ci = (
+        out.get_column("rate_lo").null_count() == 0 and out.get_column("rate_hi").null_count() == 0
+    )
+
+    def tot(c: str) -> float | None:
+        return float(out.get_column(c).sum()) if has_ci or c in ("expected", "population") else None
+
+    e = tot("expected")
+    total = {
+        "country": "total",
+        "rate_per_1000": 1000.0 * e / pop if pop else None,
+        "rate_lo": 1000.0 * tot("expected_lo") / pop if pop and has_ci else None,
+        "rate_hi": 1000.0 * tot("expected_hi") / pop if pop and has_ci else None,
+        "population": float(pop),
+        "years": years,
+        "share": e / pop if pop else None,
+        "expected": e,
+        "expected_lo": tot("expected_lo"),
+        "expected_hi": tot("expected_hi"),
+    }
+    total["expected_per_year"] = e / years
+    total["per_year_lo"] = None if total["expected_lo"] is None else total["expected_lo"] / years
+    total["per_year_hi"] = None if total["expected_hi"] is None else total["expected_hi"] / years
+    out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
+    return from_polars(out, kind)
