@@ -1,0 +1,162 @@
+"""The numba kernels against plain NumPy / Python computations, and thread determinism."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from recurct import kernels as k
+
+
+def random_arrays(rng: np.random.Generator, n: int, n_patients: int, n_days: int = 4000):
+    codes = np.concatenate([np.arange(n_patients), rng.integers(0, n_patients, n - n_patients)])
+    rng.shuffle(codes)
+    t = rng.integers(0, n_days, n).astype(np.int64)
+    dose = rng.lognormal(2.0, 0.8, n)
+    return codes.astype(np.int64), t, dose
+
+
+@st.composite
+def grouped_input(draw):
+    n_patients = draw(st.integers(1, 6))
+    n = draw(st.integers(n_patients, 60))
+    codes = draw(hnp.arrays(np.int64, n - n_patients, elements=st.integers(0, n_patients - 1)))
+    codes = np.concatenate([np.arange(n_patients, dtype=np.int64), codes])
+    perm = draw(st.permutations(range(n)))
+    codes = codes[np.asarray(perm, dtype=np.int64)]
+    t = draw(hnp.arrays(np.int64, n, elements=st.integers(-3, 3)))
+    dose = draw(hnp.arrays(np.float64, n, elements=st.sampled_from([0.0, 0.5, 1.0, 3.0])))
+    return codes, t, dose, n_patients
+
+
+@given(grouped_input())
+def test_group_is_a_stable_sort_by_code_then_time(data):
+    codes, t, dose, n_patients = data
+    starts, t_s, d_s, order = k.group(codes, t, dose, n_patients)
+    want = np.lexsort((np.arange(codes.size), t, codes))  # independent: numpy lexsort
+    if order is None:
+        order = np.arange(codes.size)
+    np.testing.assert_array_equal(order, want)
+    np.testing.assert_array_equal(t_s, t[want])
+    np.testing.assert_array_equal(d_s, dose[want])
+    np.testing.assert_array_equal(np.diff(starts), np.bincount(codes, minlength=n_patients))
+    assert starts[0] == 0 and starts[-1] == codes.size
+
+
+def test_group_long_segments_use_merge_sort():
+    rng = np.random.default_rng(0)
+    codes = np.repeat(np.arange(3, dtype=np.int64), [1000, 65, 1])
+    t = rng.integers(0, 50, codes.size).astype(np.int64)
+    perm = rng.permutation(codes.size)
+    codes, t = codes[perm], t[perm]
+    _, _, _, order = k.group(codes, t, np.zeros(codes.size), 3)
+    np.testing.assert_array_equal(order, np.lexsort((np.arange(codes.size), t, codes)))
+
+
+def test_group_detects_sorted_input():
+    codes = np.array([0, 0, 1, 2, 2], dtype=np.int64)
+    t = np.array([1, 1, 0, 5, 9], dtype=np.int64)
+    dose = np.ones(5)
+    starts, t_s, d_s, order = k.group(codes, t, dose, 3)
+    assert order is None and t_s is t and d_s is dose
+    np.testing.assert_array_equal(starts, [0, 2, 3, 5])
+    assert not k.is_grouped(codes, t[::-1].copy())
+
+
+def test_scatter_totals_against_bincount():
+    rng = np.random.default_rng(2)
+    codes, t, dose = random_arrays(rng, 5000, 1000)
+    table = np.empty((1000, 4))
+    k.scatter_totals(codes, t * 86400, dose, 86400, table)
+    np.testing.assert_allclose(table[:, 0], np.bincount(codes, dose, 1000), rtol=1e-12)
+    np.testing.assert_array_equal(table[:, 1], np.bincount(codes, minlength=1000))
+    first = np.full(1000, np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, t)
+    np.testing.assert_array_equal(table[:, 2], first)
+
+
+def test_floor_days_of_negative_timestamps():
+    # timestamps before 1970: day must be floor(t / upd), not truncation towards zero
+    starts = np.array([0, 2], dtype=np.int64)
+    t = np.array([-1, 86_400 * 10**6 - 1], dtype=np.int64)  # 1969-12-31 23:59:59.999999, ...
+    out = [np.empty(1, np.int64), np.empty(1), np.empty(1, np.int32), np.empty(1, np.int32)]
+    k.patient_stats(
+        starts, t, np.ones(2), 86_400 * 10**6, np.empty(0), np.empty(0, np.int64), *out,
+        np.empty(1, np.int64), *[np.empty((0, 1), np.int64)] * 2, np.empty((0, 1), np.int32),
+        np.empty((0, 1), np.int64), np.empty((0, 1)), np.empty((0, 1), np.int32),
+    )  # fmt: skip
+    assert out[2][0] == -1 and out[3][0] == 0
+
+
+def test_small_helpers():
+    assert k.minmax_int(np.array([3, -2, 7], dtype=np.int64)) == (-2, 7)
+    assert k.first_bad_dose(np.array([0.0, 1.0, 2.0])) == -1
+    d = np.zeros(10_000)
+    d[9_000] = -0.0  # negative zero is fine
+    d[9_001] = np.nan
+    assert k.first_bad_dose(d) == 9_001
+    mapping, count = k.presence(np.array([5, 9, 5, 7], dtype=np.int64), 5, 5)
+    assert count == 3
+    np.testing.assert_array_equal(
+        k.remap(np.array([5, 9, 7], dtype=np.int64), 5, mapping), [0, 2, 1]
+    )
+
+
+def _all_outputs(codes, t, dose, n_patients):
+    starts, t_s, d_s, order = k.group(codes, t, dose, n_patients)
+    thr = np.array([50.0, 100.0])
+    win = np.array([365, 1826], dtype=np.int64)
+    outs = [
+        np.empty(n_patients, np.int64),
+        np.empty(n_patients),
+        np.empty(n_patients, np.int32),
+        np.empty(n_patients, np.int32),
+        np.empty(n_patients, np.int64),
+        np.empty((2, n_patients), np.int64),
+        np.empty((2, n_patients), np.int64),
+        np.empty((2, n_patients), np.int32),
+        np.empty((2, n_patients), np.int64),
+        np.empty((2, n_patients)),
+        np.empty((2, n_patients), np.int32),
+    ]
+    k.patient_stats(starts, t_s, d_s, 1, thr, win, *outs)
+    running = np.empty(codes.size)
+    index = np.empty(codes.size, np.int64)
+    k.running_sums(starts, d_s, running, index)
+    return [starts, t_s, d_s, order, *outs, running, index]
+
+
+def test_results_identical_with_one_and_two_threads():
+    rng = np.random.default_rng(3)
+    codes, t, dose = random_arrays(rng, 200_000, 100_000)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = _all_outputs(codes, t, dose, 100_000)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = _all_outputs(codes, t, dose, 100_000)
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_patients", [1, 7])
+def test_running_sums_per_patient_not_global(n_patients):
+    # a huge dose for patient 0 must not perturb patient 1's running sum (no global cumsum)
+    codes = np.array([0] * 3 + [min(1, n_patients - 1)] * 3, dtype=np.int64)
+    if n_patients == 7:
+        codes = np.concatenate([codes, np.arange(2, 7)])
+    dose = np.concatenate([[1e12, 0.1, 0.2, 0.1, 0.2, 0.3], np.zeros(codes.size - 6)])
+    t = np.arange(codes.size, dtype=np.int64)
+    starts, _, d_s, _ = k.group(codes, t, dose, n_patients)
+    running = np.empty(codes.size)
+    index = np.empty(codes.size, np.int64)
+    k.running_sums(starts, d_s, running, index)
+    if n_patients == 7:
+        assert running[3:6].tolist() == [0.1, 0.1 + 0.2, 0.1 + 0.2 + 0.3]
+        assert index[:6].tolist() == [1, 2, 3, 1, 2, 3]
