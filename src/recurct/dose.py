@@ -747,9 +747,9 @@ def effective_dose(
                 "reason": "missing DLP" if no_dlp[i] else "negative DLP",
             }
         )
-    if event:
+    if event and "event_uid" in df.columns:
         dup = df.select(pl.struct("study_uid", "event_uid").is_duplicated()).to_series()
-        if "event_uid" in df.columns and dup.any():
+        if dup.any():
             first = df.select(pl.struct("study_uid", "event_uid").is_first_distinct()).to_series()
             for i in np.flatnonzero((dup & ~first).to_numpy()):
                 problems.append(
