@@ -23,7 +23,15 @@ Unknown columns are carried through unchanged.
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
 import polars as pl
+
+from recurct._frames import to_polars
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -60,3 +68,480 @@ SEX_CODES: tuple[str, ...] = ("F", "M", "O", "U")
 
 DOSE_COLUMNS: tuple[str, ...] = ("effective_dose_msv", "dlp_mgycm", "ctdivol_mgy")
 """Columns that hold doses: finite and >= 0 where present."""
+
+__all__ = [
+    "BODY_REGIONS",
+    "DOSE_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "SEX_CODES",
+    "DroppedRowsWarning",
+    "ExamValidationError",
+    "ValidationReport",
+    "validate",
+]
+
+EARLIEST_DATE = date(1900, 1, 1)
+"""Exam dates before this day are impossible."""
+
+MAX_AGE_YEARS = 130.0
+"""Largest plausible age at an exam, in years."""
+
+_SHOW = 20  # problems shown in an error message
+
+# Date formats tried, in order, on strings (after "T" -> " " and a trailing "Z" removed).
+_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
+_DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
+_SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O", "UNKNOWN": "U"}
+_PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
+
+
+class ExamValidationError(ValueError):
+    """An exam table broke the canonical schema; ``.problems`` lists every problem.
+
+    ``problems`` is a polars DataFrame with columns ``row`` (0-based row of the input, null
+    for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
+    """
+
+    def __init__(self, problems: pl.DataFrame, source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        super().__init__(_problem_message(problems, source))
+
+
+class DroppedRowsWarning(UserWarning):
+    """``validate(strict=False)`` dropped rows; the message counts them by reason."""
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationReport:
+    """What :func:`validate` found and dropped.
+
+    Attributes
+    ----------
+    n_rows_in, n_rows_out : int
+        Rows given and rows returned.
+    dropped_by_reason : dict of str to int
+        Rows dropped for each reason (a row with two problems counts under both).
+    problems : polars.DataFrame
+        One row per problem: ``row`` (0-based input row), ``column``, ``value``, ``reason``.
+    """
+
+    n_rows_in: int
+    n_rows_out: int
+    dropped_by_reason: dict[str, int]
+    problems: pl.DataFrame
+
+    @property
+    def n_dropped(self) -> int:
+        """Rows dropped."""
+        return self.n_rows_in - self.n_rows_out
+
+    @property
+    def is_clean(self) -> bool:
+        """True when no problem was found."""
+        return self.problems.height == 0
+
+    def __str__(self) -> str:
+        lines = [
+            f"rows in: {self.n_rows_in}, rows out: {self.n_rows_out}, "
+            f"dropped: {self.n_dropped}, problems: {self.problems.height}"
+        ]
+        for reason, n in self.dropped_by_reason.items():
+            lines.append(f"  {n:>10}  {reason}")
+        if self.problems.height:
+            lines.append(_problem_lines(self.problems))
+        return "\n".join(lines)
+
+
+def _describe(row: dict[str, Any]) -> str:
+    where = "" if row["row"] is None else f"row {row['row']}, "
+    value = "" if row["value"] is None else f" (value: {row['value']!r})"
+    return f"{where}column {row['column']!r}: {row['reason']}{value}"
+
+
+def _problem_lines(problems: pl.DataFrame, show: int = _SHOW) -> str:
+    lines = [f"  {_describe(r)}" for r in problems.head(show).iter_rows(named=True)]
+    if problems.height > show:
+        lines.append(f"  ... and {problems.height - show} more (see .problems)")
+    return "\n".join(lines)
+
+
+def _problem_message(problems: pl.DataFrame, source: str | None) -> str:
+    n = problems.height
+    where = f"{source}: " if source else ""
+    head = f"{where}{n} problem{'s' if n != 1 else ''} in the exam table"
+    if n > _SHOW:
+        head += f" (first {_SHOW} shown)"
+    fix = (
+        "Fix the data, map the columns, or pass strict=False to drop the bad rows "
+        "(a missing column cannot be dropped)."
+    )
+    return f"{head}:\n{_problem_lines(problems)}\n{fix}"
+
+
+def _as_date(today: date | datetime | str | None) -> date:
+    if today is None:
+        return date.today()
+    if isinstance(today, datetime):
+        return today.date()
+    if isinstance(today, date):
+        return today
+    try:
+        return date.fromisoformat(str(today))
+    except ValueError:
+        raise ValueError(f"today={today!r} is not a date; use YYYY-MM-DD") from None
+
+
+def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
+    """Parse a string expression of exam dates to ``Datetime("us")`` (null where unparseable).
+
+    Accepted: ISO 8601 (``2019-12-31``, ``2019-12-31 08:15``, ``2019-12-31T08:15:00.5``,
+    a trailing ``Z`` ignored), DICOM DA (``20191231``), DA and TM joined by a space
+    (``20191231 081500.5``), DICOM DT (``20191231081500``) and, with ``dayfirst=True``,
+    ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally followed by ``HH:MM[:SS]``).
+    """
+    s = expr.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
+    formats = _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
+    return pl.coalesce(
+        [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
+    )
+
+
+def _norm_sex(e: pl.Expr) -> pl.Expr:
+    return e.str.strip_chars().str.to_uppercase().replace(_SEX_WORDS).replace("", None)
+
+
+def _norm_region(e: pl.Expr) -> pl.Expr:
+    e = e.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+    return e.replace("", None)
+
+
+# coded columns: (normaliser, valid codes, reason)
+_CODES = {
+    "sex": (_norm_sex, SEX_CODES, "unknown sex code"),
+    "body_region": (_norm_region, BODY_REGIONS, "unknown body region"),
+}
+_MAX_CODES = 10_000  # more distinct values than this: normalise row by row
+
+
+def _code_maps(df: pl.DataFrame) -> dict[str, tuple[dict[str, str | None], list[str]]]:
+    """For each coded column: ``({raw: normalised} where they differ, [invalid raw values])``.
+
+    Worked out on the distinct values, which is much cheaper than string operations on every
+    row when, as usual, a column holds a handful of codes.
+    """
+    maps = {}
+    for name, (norm, valid, _) in _CODES.items():
+        if name not in df.columns:
+            continue
+        raw = df.get_column(name).cast(pl.Utf8).unique().drop_nulls()
+        if raw.len() > _MAX_CODES:
+            continue
+        pairs = pl.DataFrame({"raw": raw}).with_columns(norm(pl.col("raw")).alias("norm"))
+        changed = {r: n for r, n in pairs.iter_rows() if r != n}
+        invalid = [r for r, n in pairs.iter_rows() if n is not None and n not in valid]
+        maps[name] = (changed, invalid)
+    return maps
+
+
+def _cast_exprs(
+    schema: pl.Schema,
+    *,
+    dayfirst: bool = False,
+    dates_as: pl.DataType | None = None,
+    code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
+) -> dict[str, pl.Expr]:
+    """Expressions casting each canonical column present in ``schema`` to its canonical dtype.
+
+    Values that cannot be converted become null (``validate`` reports them). ``dates_as``
+    is the dtype string dates parse to (default ``Datetime("us")``).
+    """
+    out: dict[str, pl.Expr] = {}
+    for name, dtype in schema.items():
+        c = pl.col(name)
+        if name == "patient_id":
+            if dtype == pl.Utf8:
+                e = c
+            elif dtype.is_integer():
+                e = c.cast(pl.Int64, strict=False)
+            elif dtype.is_float():
+                e = pl.when(c == c.round()).then(c).cast(pl.Int64, strict=False)
+            else:
+                e = c.cast(pl.Utf8)
+        elif name == "exam_date":
+            if isinstance(dtype, pl.Datetime):
+                e = c.dt.replace_time_zone(None) if dtype.time_zone else c
+                e = e.cast(pl.Datetime("us"))
+            elif dtype == pl.Date:
+                e = c
+            elif dtype == pl.Null:
+                e = c.cast(pl.Datetime("us"))
+            else:
+                e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
+                if dates_as is not None:
+                    e = e.cast(dates_as)
+        elif name in DOSE_COLUMNS or name == "age_years":
+            e = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
+        elif name in _CODES:
+            e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            if code_maps is not None and name in code_maps:
+                changed = code_maps[name][0]
+                e = e.replace(changed) if changed else e
+            else:
+                e = _CODES[name][0](e)
+        elif name in OPTIONAL_COLUMNS:
+            e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+        else:
+            continue
+        out[name] = e
+    return out
+
+
+def _checks(
+    schema: pl.Schema,
+    required: tuple[str, ...],
+    today: date,
+    code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
+) -> list[tuple[str, str, pl.Expr]]:
+    """``(column, reason, mask)`` for every row-level check that applies to ``schema``.
+
+    Masks refer to the original column ``name`` and its canonical cast ``__cast_name``.
+    """
+    checks: list[tuple[str, str, pl.Expr]] = []
+
+    def add(name: str, reason: str, mask: pl.Expr) -> None:
+        checks.append((name, reason, mask.fill_null(False)))
+
+    labels = {"patient_id": "patient id", "exam_date": "exam date"}
+    for name, dtype in schema.items():
+        o, c = pl.col(name), pl.col(f"__cast_{name}")
+        if name not in required and name not in OPTIONAL_COLUMNS:
+            continue
+        missing = o.is_null()
+        if dtype == pl.Utf8:
+            missing = missing | (o.str.strip_chars() == "")
+        if name in required:
+            label = labels.get(name, "dose" if name in DOSE_COLUMNS else "value")
+            add(name, f"missing {label}", missing)
+        if name == "patient_id":
+            add(name, "patient id is not an integer", ~missing & c.is_null())
+        elif name == "exam_date":
+            add(name, "unparseable date", ~missing & c.is_null())
+            day = c.cast(pl.Date)
+            add(name, f"date before {EARLIEST_DATE.isoformat()}", day < EARLIEST_DATE)
+            add(name, "date after today", day > today)
+        elif name in DOSE_COLUMNS or name == "age_years":
+            if dtype != pl.Float64:
+                add(name, "not a number", ~missing & c.is_null())
+            if name == "age_years":
+                bad_age = c.is_nan() | (c < 0) | (c > MAX_AGE_YEARS)
+                add(name, f"age outside 0-{MAX_AGE_YEARS:g}", bad_age)
+            else:
+                add(name, "NaN dose", c.is_nan())
+                add(name, "infinite dose", c.is_infinite())
+                add(name, "negative dose", c.is_finite() & (c < 0))
+        elif name in _CODES:
+            _, valid, reason = _CODES[name]
+            if code_maps is not None and name in code_maps:
+                invalid = code_maps[name][1]
+                if invalid:
+                    add(name, reason, o.cast(pl.Utf8).is_in(invalid))
+            else:
+                add(name, reason, c.is_not_null() & ~c.is_in(valid))
+    return checks
+
+
+def _duplicate_key(columns: list[str]) -> list[pl.Expr]:
+    """Columns that identify an exam (see :func:`validate`), on the cast columns."""
+    dose = next((d for d in ("effective_dose_msv", "dlp_mgycm") if d in columns), None)
+    key = [pl.col("__cast_patient_id"), pl.col("__cast_exam_date")]
+    uid = pl.col("__cast_study_uid") if "study_uid" in columns else None
+    if uid is not None:
+        key.append(uid)
+    if dose is not None:
+        d = pl.col(f"__cast_{dose}")
+        key.append(d if uid is None else pl.when(uid.is_null()).then(d))
+    return key
+
+
+def _duplicates(work: pl.DataFrame, key: list[pl.Expr], bad: pl.Series) -> pl.Series:
+    """Rows (among those not ``bad``) that repeat an earlier row's ``key``.
+
+    A 64-bit hash of the key is sorted (numpy's SIMD sort is several times faster than a
+    hash-table ``is_first_distinct`` at 10^7 rows); only rows whose hash repeats are then
+    compared exactly, in input order.
+    """
+    n = work.height
+    dup = np.zeros(n, dtype=bool)
+    if n < 2:
+        return pl.Series("dup", dup)
+    h = work.select(
+        pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])
+    ).to_series()
+    good = ~bad.to_numpy()
+    hs = np.sort(h.to_numpy()[good] if not good.all() else h.to_numpy())
+    repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
+    if repeated.size:
+        cand = work.with_row_index("__row").filter(
+            h.is_in(pl.Series(repeated, dtype=pl.UInt64)) & ~bad
+        )
+        sub = cand.select(pl.col("__row"), pl.struct(*key).is_first_distinct().alias("first"))
+        dup[sub.filter(~pl.col("first")).get_column("__row").to_numpy()] = True
+    return pl.Series("dup", dup)
+
+
+def validate(
+    exams: Any,
+    *,
+    strict: bool = True,
+    today: date | datetime | str | None = None,
+    required: tuple[str, ...] | list[str] = REQUIRED_COLUMNS,
+    return_report: bool = False,
+    dayfirst: bool = False,
+) -> Any:
+    """Check an exam table against the canonical schema and return it in canonical form.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        One row per CT examination (see the module docstring for the columns).
+    strict : bool, default True
+        Raise :class:`ExamValidationError` listing every problem. With ``False``, drop the
+        rows that have a problem, warn once (:class:`DroppedRowsWarning`, counts by reason)
+        and return the clean rows in input order.
+    today : date, datetime or ``YYYY-MM-DD`` str, optional
+        Latest plausible exam date (default: today).
+    required : sequence of str, default :data:`REQUIRED_COLUMNS`
+        Columns that must exist and must not be null.
+    return_report : bool, default False
+        Return ``(frame, ValidationReport)`` instead of the frame.
+    dayfirst : bool, default False
+        String dates may be ``31/12/2019``, ``31.12.2019`` or ``31-12-2019``.
+
+    Returns
+    -------
+    polars.DataFrame or (polars.DataFrame, ValidationReport)
+        The table with canonical dtypes: ``patient_id`` Utf8 or Int64 (other integers and
+        integral floats cast to Int64), ``exam_date`` ``Datetime("us")`` or ``Date`` (strings
+        parse to ``Date`` when none has a time of day), doses and ``age_years`` Float64,
+        ``sex`` upper-cased (``female`` -> ``F``), ``body_region`` lower-case with ``_``,
+        other canonical columns Utf8. Unknown columns are carried through unchanged.
+
+    Raises
+    ------
+    ExamValidationError
+        With ``strict=True`` when any problem is found, and always when a required column is
+        missing. Problems checked: missing required columns; null (or blank) values in required
+        columns; non-integral float patient ids; unparseable dates, dates before 1900-01-01
+        or after ``today``; doses that are not numbers, NaN, infinite or negative (a null dose
+        is allowed in a column that is not required); ages that are not numbers or outside
+        0-130; sex codes other than F/M/O/U; body regions not in :data:`BODY_REGIONS`;
+        duplicate exams.
+
+    Notes
+    -----
+    Two rows are the same exam when they have the same ``patient_id``, ``exam_date`` and
+    ``study_uid``; where ``study_uid`` is absent or null, the same ``patient_id``,
+    ``exam_date`` and ``effective_dose_msv`` (or ``dlp_mgycm`` when there is no effective
+    dose column). The first occurrence is kept and later copies are the problems. Duplicates
+    are looked for among rows without other problems, so a good copy of a bad row survives.
+    """
+    df, _ = to_polars(exams)
+    required = tuple(required)
+    today_d = _as_date(today)
+
+    missing_cols = [c for c in required if c not in df.columns]
+    schema = df.schema
+    dates_as: pl.DataType | None = None
+    if "exam_date" in schema and schema["exam_date"] == pl.Utf8:
+        longest = df.get_column("exam_date").str.strip_chars().str.len_chars().max()
+        dates_as = pl.Datetime("us") if (longest or 0) > 10 else pl.Date()
+    code_maps = _code_maps(df)
+    casts = _cast_exprs(schema, dayfirst=dayfirst, dates_as=dates_as, code_maps=code_maps)
+    work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items()})
+    checks = _checks(schema, required, today_d, code_maps)
+
+    masks = work.select([m.alias(f"m{i}") for i, (_, _, m) in enumerate(checks)])
+    if checks:
+        bad = masks.select(pl.any_horizontal(pl.all())).to_series()
+    else:
+        bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
+    if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
+        key = _duplicate_key(list(schema))
+        dup = _duplicates(work, key, bad)
+        if dup.any():
+            checks.append(("exam_date", "duplicate exam", pl.lit(True)))
+            masks = masks.with_columns(dup.alias(f"m{len(checks) - 1}"))
+            bad = bad | dup
+
+    n_bad = int(bad.sum()) if df.height else 0
+    problems = (
+        _collect_problems(df, masks, checks, missing_cols)
+        if (n_bad or missing_cols)
+        else (pl.DataFrame(schema=_PROBLEMS_SCHEMA))
+    )
+    if missing_cols or (strict and problems.height):
+        raise ExamValidationError(problems)
+
+    out = df.with_columns(**{k: work.get_column(f"__cast_{k}") for k in casts})
+    by_reason: dict[str, int] = {}
+    if n_bad:
+        out = out.filter(~bad)
+        counts = masks.select(pl.all().sum())
+        for i, (_, reason, _) in enumerate(checks):
+            n = int(counts.get_column(f"m{i}")[0])
+            if n:
+                by_reason[reason] = by_reason.get(reason, 0) + n
+        summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
+        warnings.warn(
+            f"validate dropped {n_bad} of {df.height} rows ({summary}); "
+            "see validate(..., return_report=True) for the rows",
+            DroppedRowsWarning,
+            stacklevel=2,
+        )
+    if return_report:
+        report = ValidationReport(df.height, out.height, by_reason, problems)
+        return out, report
+    return out
+
+
+def _collect_problems(
+    df: pl.DataFrame,
+    masks: pl.DataFrame,
+    checks: list[tuple[str, str, pl.Expr]],
+    missing_cols: list[str],
+) -> pl.DataFrame:
+    """The problems frame: missing columns first, then row problems sorted by row."""
+    parts = [
+        pl.DataFrame(
+            {
+                "row": [None] * len(missing_cols),
+                "column": missing_cols,
+                "value": [None] * len(missing_cols),
+                "reason": ["missing column"] * len(missing_cols),
+            },
+            schema=_PROBLEMS_SCHEMA,
+        )
+    ]
+    rows = []
+    for i, (name, reason, _) in enumerate(checks):
+        mask = masks.get_column(f"m{i}")
+        if not mask.any():
+            continue
+        idx = pl.Series(np.flatnonzero(mask.to_numpy()))
+        rows.append(
+            pl.DataFrame(
+                {
+                    "row": idx.cast(pl.Int64),
+                    "column": pl.repeat(name, len(idx), dtype=pl.Utf8, eager=True),
+                    "value": df.get_column(name).gather(idx).cast(pl.Utf8, strict=False),
+                    "reason": pl.repeat(reason, len(idx), dtype=pl.Utf8, eager=True),
+                    "check": pl.repeat(i, len(idx), dtype=pl.Int32, eager=True),
+                }
+            )
+        )
+    if rows:
+        parts.append(pl.concat(rows).sort("row", "check").drop("check"))
+    return pl.concat(parts)
