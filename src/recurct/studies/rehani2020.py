@@ -1,7 +1,7 @@
 """Rehani et al. 2020: patients undergoing recurrent CT scans, the magnitude.
 
-Source: Rehani MM, Yang K, Melick ER, Heil J, Šalát D, Sensakovic WF, Liu B. "Patients
-undergoing recurrent CT scans: assessing the magnitude." Eur Radiol 2020;30:1828–1836.
+Source: Rehani MM, et al. "Patients undergoing recurrent CT scans: assessing the magnitude."
+Eur Radiol 2020;30:1828–1836.
 doi:10.1007/s00330-019-06523-y (PubMed 31792585). Companion: Rehani MM et al., "Patients
 undergoing recurrent CT exams: assessment of patients with non-malignant diseases, reasons for
 imaging and imaging appropriateness", Eur Radiol 2020;30:1839–1846.
@@ -45,8 +45,8 @@ from recurct.studies._base import (
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
 SOURCE = (
-    "Rehani MM, Yang K, Melick ER, Heil J, Šalát D, Sensakovic WF, Liu B. Patients undergoing "
-    "recurrent CT scans: assessing the magnitude. Eur Radiol 2020;30:1828–1836; "
+    "Rehani MM, et al. Patients undergoing recurrent CT scans: assessing the magnitude. "
+    "Eur Radiol 2020;30:1828–1836; "
     "doi:10.1007/s00330-019-06523-y"
 )
 SOURCE_NONMALIGNANT = (

@@ -1,0 +1,280 @@
+"""Frija et al. 2021: cumulative effective dose from recurrent CT in Europe (ESR EuroSafe
+Imaging survey).
+
+Source: Frija G, et al., for the European Society of Radiology (ESR). "Cumulative effective
+dose from recurrent CT examinations in Europe: proposal for clinical guidance based on an ESR
+EuroSafe Imaging survey." Eur Radiol 2021;31:5514–5523. doi:10.1007/s00330-021-07696-1
+(open access).
+
+Design: a web questionnaire (20 Nov 2019 to 22 Jan 2020) sent to 605 professionals, 16
+questions (3 mandatory), 85 responses from 23 countries. Q4: dose-management system in the
+hospital. Q5: patients with CED >= 100 mSv over 2015–2018 at 18 institutions (1,218,429
+patients, 6,082 >= 100 mSv; 0% to 2.72% by institution, mean 0.5%).
+
+Reproduction: the questionnaire figures are not derivable from exam data; they are recomputed
+from the published answer counts (:func:`recurct.survey.eurosafe2021`,
+:func:`recurct.survey.survey_table`): percentages from counts, within the published rounding.
+The Q5 figures are computed on exams: the calibrated synthetic cohort
+``recurct.synthetic.generate("eurosafe2021")`` (18 sites), or your exam table, through
+:func:`recurct.cumulative_dose` and :func:`recurct.stats.site_table` (one row per ``facility``).
+
+Tolerance: design counts (institutions, patients, countries, academic sites) are exact; a
+figure the synthetic profile was calibrated to is reproduced when it lies within
+``max(half the published rounding unit, the calibration tolerance recorded in
+profiles/eurosafe2021.toml for that target)``; the range 0%–2.72% compares the lowest and the
+highest site with the ends of the range under the same rule. See ``docs/reproductions.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from recurct.studies._base import (
+    Measured,
+    Published,
+    Reproduction,
+    calibration_tolerances,
+    comparison_table,
+    load_exams,
+    progress_fn,
+    share_measured,
+)
+
+__all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
+
+SOURCE = (
+    "Frija G, et al. (European Society of Radiology). Cumulative effective dose from recurrent "
+    "CT examinations in Europe: proposal for clinical "
+    "guidance based on an ESR EuroSafe Imaging survey. Eur Radiol 2021;31:5514–5523; "
+    "doi:10.1007/s00330-021-07696-1"
+)
+PROFILE = "eurosafe2021"
+THRESHOLD = 100.0
+
+_P = Published
+_SURVEY = "published survey facts (recurct.survey); not derivable from exam data"
+_COUNTS = "recomputed from the published answer counts (recurct.survey.survey_table)"
+_COUNTRIES = ("France", "Germany", "Italy", "Spain", "UK", "Turkey", "Austria", "not stated")
+_N_COUNTRY = (2, 1, 5, 3, 1, 3, 1, 2)
+
+
+def _country_key(c: str) -> str:
+    return "q5_country_" + c.lower().replace(" ", "_")
+
+
+#: Every figure of Frija et al. 2021 in reference/PUBLISHED.md, numbers as published.
+PUBLISHED: dict[str, Published] = {
+    p.key: p
+    for p in (
+        _P("n_sent", "professionals the questionnaire was sent to", 605, "people", None,
+           "aggregate", "605", note=_SURVEY),
+        _P("n_questions", "questions", 16, "questions", None, "aggregate", "16",
+           note=_SURVEY),
+        _P("n_mandatory", "mandatory questions", 3, "questions", None, "aggregate", "3",
+           note=_SURVEY),
+        _P("n_responses", "responses", 85, "responses", None, "aggregate", "85",
+           note=_SURVEY),
+        _P("n_countries", "countries of the responses", 23, "countries", None, "aggregate",
+           "23", note=_SURVEY),
+        _P("q4_n_answered", "Q4 (dose-management system): answered", 70, "respondents",
+           None, "aggregate", "70", note=_COUNTS),
+        _P("q4_yes", "Q4: yes", 53, "respondents", None, "aggregate", "53", note=_COUNTS),
+        _P("q4_yes_pct", "Q4: yes", 75.7, "%", 0.1, "aggregate", "75.7%", note=_COUNTS),
+        _P("q4_no", "Q4: no", 14, "respondents", None, "aggregate", "14", note=_COUNTS),
+        _P("q4_no_pct", "Q4: no", 20, "%", 1, "aggregate", "20%", note=_COUNTS),
+        _P("q4_other", "Q4: other", 3, "respondents", None, "aggregate", "3", note=_COUNTS),
+        _P("q4_other_pct", "Q4: other", 4.3, "%", 0.1, "aggregate", "4.3%", note=_COUNTS),
+        _P("q5_n_institutions", "Q5: institutions with patient counts", 18, "institutions",
+           None, "exact", "18"),
+        _P("q5_n_patients", "Q5: patients 2015–2018", 1_218_429, "patients", None, "exact",
+           "1,218,429"),
+        _P("q5_n_high", "Q5: patients with CED >= 100 mSv", 6_082, "patients", 1,
+           "calibrated", "6,082", target="n_high"),
+        _P("q5_share_pooled", "Q5: pooled share >= 100 mSv (6,082 / 1,218,429)", 0.499, "%",
+           0.001, "calibrated", "0.499%", target="pooled_share",
+           note="derived in reference/PUBLISHED.md from the two published counts"),
+        _P("q5_share_mean", "Q5: mean of the institutions' shares", 0.5, "%", 0.1,
+           "calibrated", "mean 0.5%", target="mean_share"),
+        _P("q5_share_site_min", "Q5: lowest institution", 0, "%", 0.01, "range_min",
+           "0% to 2.72%", target="site_share_range"),
+        _P("q5_share_site_max", "Q5: highest institution", 2.72, "%", 0.01, "range_max",
+           "0% to 2.72%", target="site_share_range"),
+        *(
+            _P(_country_key(c), f"Q5 institutions in {c}", n, "institutions", None, "exact",
+               str(n), note="from the profile's site list (country)")
+            for c, n in zip(_COUNTRIES, _N_COUNTRY)
+        ),
+        _P("q5_n_academic", "Q5 institutions that are academic", 12, "institutions", None,
+           "exact", "12 of the 18", note="from the profile's site list (academic)"),
+        _P("q5_dms_yes", "Q5 institutions with a dose-management system", 15, "institutions",
+           None, "aggregate", "15", note=_COUNTS),
+        _P("q5_dms_other", "Q5 institutions answering 'other'", 2, "institutions", None,
+           "aggregate", "2", note=_COUNTS),
+        _P("q5_dms_not_stated", "Q5 institutions not saying", 1, "institutions", None,
+           "aggregate", "1", note=_COUNTS),
+    )
+}  # fmt: skip
+
+#: What the paper does not give, or gives only in words (left out as figures).
+NOT_PUBLISHED: tuple[str, ...] = (
+    "questions 1, 13, 14 and 15 (not reported: personal data, or not about CT)",
+    "the per-institution table (only the range 0% to 2.72% and the mean)",
+    "'most patients with CED >= 100 mSv had cancer' (no number)",
+    "a numeric trigger level for the proposed guidance (none in the text)",
+)
+
+_SURVEY_FACTS = {
+    "n_sent": "n_sent",
+    "n_questions": "n_questions",
+    "n_mandatory": "n_mandatory",
+    "n_responses": "n_responses",
+    "n_countries": "n_countries",
+}
+_ANSWERS = {
+    # key: (question, answer, what) with what = "count" | "percent" | "n_answered"
+    "q4_n_answered": ("Q4", "yes", "n_answered"),
+    "q4_yes": ("Q4", "yes", "count"),
+    "q4_yes_pct": ("Q4", "yes", "percent"),
+    "q4_no": ("Q4", "no", "count"),
+    "q4_no_pct": ("Q4", "no", "percent"),
+    "q4_other": ("Q4", "other", "count"),
+    "q4_other_pct": ("Q4", "other", "percent"),
+    "q5_dms_yes": ("Q5 dose management", "yes", "count"),
+    "q5_dms_other": ("Q5 dose management", "other", "count"),
+    "q5_dms_not_stated": ("Q5 dose management", "not stated", "count"),
+}
+_COUNT_KEYS = ("q5_n_patients", "q5_n_high")
+
+
+def survey_figures() -> dict[str, Measured]:
+    """The questionnaire figures, recomputed from the published answer counts."""
+    from recurct.survey import EUROSAFE2021_SURVEY, eurosafe2021, survey_table
+
+    m = {k: Measured(float(EUROSAFE2021_SURVEY[v])) for k, v in _SURVEY_FACTS.items()}
+    t = survey_table(eurosafe2021())
+    for key, (q, a, what) in _ANSWERS.items():
+        row = t.filter((pl.col("question") == q) & (pl.col("answer") == a))
+        if row.height != 1:
+            m[key] = Measured(None, note=f"answer {q} / {a} not in the survey table")
+            continue
+        r = row.row(0, named=True)
+        if what == "percent":
+            m[key] = Measured(100.0 * r["share"], 100.0 * r["share_lo"], 100.0 * r["share_hi"])
+        else:
+            m[key] = Measured(float(r[what]))
+    return m
+
+
+def measure(patients: pl.DataFrame) -> tuple[dict[str, Measured], dict[str, Any]]:
+    """The Q5 figures from a patients table with a ``facility`` column."""
+    from recurct.stats import site_table
+
+    if "facility" not in patients.columns:
+        raise ValueError(
+            "eurosafe2021 compares institutions: the exam table needs a 'facility' column"
+        )
+    st = site_table(patients, THRESHOLD, by="facility")
+    s = st.summary.row(0, named=True)
+    n, k = int(s["n_patients"]), int(s["n_high"])
+    m = {
+        "q5_n_institutions": Measured(float(s["n_sites"])),
+        "q5_n_patients": Measured(float(n)),
+        "q5_n_high": Measured(float(k)),
+        "q5_share_pooled": share_measured(k, n),
+        "q5_share_mean": Measured(100.0 * s["mean_share"]),
+        "q5_share_site_min": Measured(100.0 * s["min_share"]),
+        "q5_share_site_max": Measured(100.0 * s["max_share"]),
+    }
+    return m, {"site_table": st}
+
+
+def _site_figures(sites: pl.DataFrame) -> dict[str, Measured]:
+    m = {}
+    for c in _COUNTRIES:
+        m[_country_key(c)] = Measured(float((sites["country"] == c).sum()))
+    m["q5_n_academic"] = Measured(float(sites["academic"].sum()))
+    return m
+
+
+def _figures(rep: Reproduction) -> dict[str, Any]:
+    from recurct import plot
+
+    p = rep.patients
+    assert p is not None
+    st = rep.extra["site_table"]
+    return {
+        "forest": plot.forest(st),
+        "funnel": plot.funnel(st.sites),
+        "ced_distribution": plot.ced_distribution(p, THRESHOLD),
+        "share_above": plot.share_above(p),
+    }
+
+
+def reproduce(
+    exams: Any = None,
+    seed: int = 0,
+    progress: bool | Callable[[str], None] = False,
+    *,
+    n_patients: int | None = None,
+) -> Reproduction:
+    """Reproduce Frija et al. 2021 (EuroSafe Imaging survey).
+
+    Parameters
+    ----------
+    exams : table or path, optional
+        Your exam table (with ``facility``), or a CSV/Parquet path. Default: the study's
+        calibrated synthetic cohort (18 sites).
+    seed : int
+        Seed of the synthetic cohort.
+    progress : bool or callable
+        Report progress lines (True: to stderr; a callable receives each line).
+    n_patients : int, optional
+        A smaller synthetic cohort: patient counts are then not compared.
+
+    Returns
+    -------
+    Reproduction
+        The questionnaire rows are always compared (they come from the published counts); the
+        Q5 rows are compared on the synthetic cohort and reported on your data.
+    """
+    from recurct import cumulative_dose
+
+    t0 = time.perf_counter()
+    report = progress_fn(progress)
+    ex, mode = load_exams(PROFILE, exams, seed, n_patients, report)
+    report("cumulative dose per patient ...")
+    patients = cumulative_dose(ex, thresholds=(THRESHOLD,))
+    report("site table ...")
+    measured, extra = measure(patients)
+    measured.update(survey_figures())
+    if mode == "synthetic":
+        from recurct.synthetic import sites
+
+        measured.update(_site_figures(sites(PROFILE)))
+    incomparable = {}
+    if n_patients is not None:
+        why = f"reduced cohort ({n_patients:,} patients): counts not compared"
+        incomparable = dict.fromkeys(_COUNT_KEYS, why)
+    table = comparison_table(
+        PUBLISHED,
+        measured,
+        calibration=calibration_tolerances(PROFILE) if mode == "synthetic" else {},
+        mode=mode,
+        incomparable=incomparable,
+    )
+    return Reproduction(
+        study=PROFILE,
+        source=SOURCE,
+        table=table,
+        mode=mode,
+        patients=patients,
+        exams=ex,
+        extra=extra,
+        not_published=NOT_PUBLISHED,
+        seconds=time.perf_counter() - t0,
+        _figure_fn=_figures,
+    )

@@ -1,0 +1,189 @@
+"""Sodickson et al. 2009: recurrent CT, cumulative radiation exposure and cancer risk.
+
+Source: Sodickson A, et al. "Recurrent CT, cumulative radiation exposure, and associated
+radiation-induced cancer risks from CT of adults." Radiology 2009;251(1):175–184.
+doi:10.1148/radiol.2511081296.
+
+Design: 31,462 adults scanned in 2007; their 190,712 CT exams over
+the prior 22 years; cumulative effective dose from typical effective doses per exam type;
+lifetime attributable risk (LAR) of cancer by BEIR VII, by sex and age at each exposure.
+
+Reproduction: :func:`reproduce` generates the calibrated synthetic cohort
+``recurct.synthetic.generate("sodickson2009")`` (or takes your exam table), computes the patients
+table with :func:`recurct.cumulative_dose` (thresholds 100 and 250 mSv) and compares exam-count
+and dose shares. The LAR figures are not reproduced: they need the BEIR VII risk tables, which
+recurct does not ship.
+
+Tolerance: a figure the synthetic profile was calibrated to is reproduced when it lies within
+``max(half the published rounding unit, the calibration tolerance recorded in
+profiles/sodickson2009.toml for that target)``; the patient count is exact; maxima (132 CTs,
+1375 mSv) are sample extremes compared with the profile's tolerance. See
+``docs/reproductions.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+
+from recurct.studies._base import (
+    Measured,
+    Published,
+    Reproduction,
+    calibration_tolerances,
+    comparison_table,
+    load_exams,
+    progress_fn,
+    share_measured,
+)
+
+__all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLDS", "reproduce"]
+
+SOURCE = (
+    "Sodickson A, et al. Recurrent CT, cumulative radiation exposure, and associated "
+    "radiation-induced cancer "
+    "risks from CT of adults. Radiology 2009;251(1):175–184; doi:10.1148/radiol.2511081296"
+)
+PROFILE = "sodickson2009"
+THRESHOLDS = (100.0, 250.0)
+
+_P = Published
+_NO_RISK = (
+    "not reproduced: no risk table (BEIR VII lifetime attributable risk tables are not shipped)"
+)
+
+#: Every figure of Sodickson et al. 2009 in reference/PUBLISHED.md, numbers as published.
+PUBLISHED: dict[str, Published] = {
+    p.key: p
+    for p in (
+        _P("n_patients", "adults scanned in 2007", 31_462, "patients", None, "exact",
+           "31,462"),
+        _P("n_exams", "CT exams over the prior 22 years", 190_712, "exams", 1, "calibrated",
+           "190,712", target="n_exams"),
+        _P("lookback_years", "years of prior exams", 22, "years", 1, "rounding", "22 years",
+           note="span of exam dates, in years of 365.25 days"),
+        _P("share_ge5_exams", "patients with >= 5 CTs", 33, "%", 1, "calibrated", "33%",
+           target="share_ge5_exams"),
+        _P("share_ge22_exams", "patients with 22 to 132 CTs", 5, "%", 1, "calibrated",
+           "5% had 22 to 132 CTs", target="share_ge22_exams",
+           note="share with >= 22 CTs (132 is the maximum)"),
+        _P("max_exams", "most CTs of one patient", 132, "exams", 1, "extreme", "132",
+           target="max_exams"),
+        _P("share_gt100", "patients with CED > 100 mSv", 15, "%", 1, "calibrated", "15%",
+           target="share_gt100"),
+        _P("share_ge250", "patients with CED 250 to 1375 mSv", 4, "%", 1, "calibrated",
+           "4% 250 to 1375 mSv", target="share_ge250",
+           note="share with CED >= 250 mSv (1375 mSv is the maximum)"),
+        _P("ced_max", "largest CED", 1375, "mSv", 1, "extreme", "1375 mSv",
+           target="ced_max"),
+        _P("lar_incidence_mean", "LAR of cancer incidence, mean", 0.3, "%", 0.1,
+           "not_reproduced", "0.3%", note=_NO_RISK),
+        _P("lar_incidence_max", "LAR of cancer incidence, maximum", 12, "%", 1,
+           "not_reproduced", "12%", note=_NO_RISK),
+        _P("lar_death_mean", "LAR of cancer death, mean", 0.2, "%", 0.1, "not_reproduced",
+           "0.2%", note=_NO_RISK),
+        _P("lar_death_max", "LAR of cancer death, maximum", 6.8, "%", 0.1, "not_reproduced",
+           "6.8%", note=_NO_RISK),
+    )
+}  # fmt: skip
+
+#: Figures one might expect that the paper does not give: none listed in reference/PUBLISHED.md.
+NOT_PUBLISHED: tuple[str, ...] = ()
+
+_COUNT_KEYS = ("n_patients", "n_exams", "max_exams", "ced_max")
+
+
+def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> dict[str, Measured]:
+    """Measure every reproducible figure on an exam table and its patients table."""
+    n = patients.height
+    n_exams = patients["n_exams"]
+    ced = patients["ced_msv"]
+    span = exams["exam_date"].max() - exams["exam_date"].min()  # type: ignore[operator]
+    return {
+        "n_patients": Measured(float(n)),
+        "n_exams": Measured(float(n_exams.sum())),
+        "lookback_years": Measured(span.days / 365.25 if span is not None else None),
+        "share_ge5_exams": share_measured(int((n_exams >= 5).sum()), n),
+        "share_ge22_exams": share_measured(int((n_exams >= 22).sum()), n),
+        "max_exams": Measured(float(n_exams.max())),  # type: ignore[arg-type]
+        "share_gt100": share_measured(int((ced > 100.0).sum()), n),
+        "share_ge250": share_measured(int(patients["reached_250"].sum()), n),
+        "ced_max": Measured(float(ced.max())),  # type: ignore[arg-type]
+    }
+
+
+def _figures(rep: Reproduction) -> dict[str, Any]:
+    from recurct import plot
+    from recurct.stats import time_to_threshold
+
+    p = rep.patients
+    assert p is not None
+    figs = {
+        "ced_distribution": plot.ced_distribution(p, 100.0),
+        "share_above": plot.share_above(p),
+        "exams_per_patient": plot.exams_per_patient(p, max_exams=60),
+        "ced_vs_exams": plot.ced_vs_exams(p),
+    }
+    by = "sex" if "sex" in p.columns else None
+    figs["time_to_threshold"] = plot.time_to_threshold_curve(time_to_threshold(p, 100.0, by=by))
+    return figs
+
+
+def reproduce(
+    exams: Any = None,
+    seed: int = 0,
+    progress: bool | Callable[[str], None] = False,
+    *,
+    n_patients: int | None = None,
+) -> Reproduction:
+    """Reproduce Sodickson et al. 2009 on the synthetic cohort, or run its analysis on your data.
+
+    Parameters
+    ----------
+    exams : table or path, optional
+        Your exam table (or a CSV/Parquet path). Default: the study's calibrated synthetic
+        cohort.
+    seed : int
+        Seed of the synthetic cohort.
+    progress : bool or callable
+        Report progress lines (True: to stderr; a callable receives each line).
+    n_patients : int, optional
+        A smaller synthetic cohort: counts and maxima are then not compared.
+
+    Returns
+    -------
+    Reproduction
+    """
+    from recurct import cumulative_dose
+
+    t0 = time.perf_counter()
+    report = progress_fn(progress)
+    ex, mode = load_exams(PROFILE, exams, seed, n_patients, report)
+    report("cumulative dose per patient ...")
+    patients = cumulative_dose(ex, thresholds=THRESHOLDS)
+    measured = measure(ex, patients)
+    incomparable = {}
+    if n_patients is not None:
+        why = f"reduced cohort ({n_patients:,} patients): counts and maxima not compared"
+        incomparable = dict.fromkeys(_COUNT_KEYS, why)
+    table = comparison_table(
+        PUBLISHED,
+        measured,
+        calibration=calibration_tolerances(PROFILE) if mode == "synthetic" else {},
+        mode=mode,
+        incomparable=incomparable,
+    )
+    return Reproduction(
+        study=PROFILE,
+        source=SOURCE,
+        table=table,
+        mode=mode,
+        patients=patients,
+        exams=ex,
+        not_published=NOT_PUBLISHED,
+        seconds=time.perf_counter() - t0,
+        _figure_fn=_figures,
+    )
