@@ -1,0 +1,405 @@
+"""recurct.io.rdsr on real vendor CT dose reports (tests/data/rdsr, values in its README.md).
+
+Expected values come from tests/data/rdsr/README.md (OpenREM's own test assertions), not from
+this reader; bad input is made by writing broken copies of the real files with pydicom.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from recurct.io.rdsr import RdsrReadError, ReadReport, read_rdsr  # noqa: E402
+
+RDSR = Path(__file__).parent / "data" / "rdsr"
+FLASH = RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm"
+TOSHIBA = RDSR / "CT-RDSR-ToshibaPixelMed.dcm"
+DOSECHECK = RDSR / "CT-RDSR-Toshiba_DoseCheck.dcm"
+GE = RDSR / "CT-ESR-GE_Optima.dcm"
+MULTI = [RDSR / f"CT-RDSR-Siemens-Multi-{i}.dcm" for i in (1, 2, 3)]
+
+# From tests/data/rdsr/README.md: file -> (study date, age text, sex, events, DLP total).
+README = {
+    FLASH: (date(1997, 1, 1), "067Y", "M", 4, 724.52),
+    TOSHIBA: (date(2016, 12, 6), "042Y", "M", 3, 349.70),
+    DOSECHECK: (date(2017, 11, 15), None, "M", 2, 502.40),
+    GE: (date(2006, 8, 23), None, None, 6, 415.82),
+    MULTI[0]: (date(2018, 1, 5), "060Y", "M", 1, 7.46),
+    MULTI[1]: (date(2018, 1, 5), "060Y", "M", 2, 77.27),
+    MULTI[2]: (date(2018, 1, 5), "060Y", "M", 3, 236.09),
+}
+
+
+def _birth_age(path: Path) -> float:
+    """Age from birth date and study date, computed here independently (days / 365.25)."""
+    ds = pydicom.dcmread(path)
+    born = datetime.strptime(ds.PatientBirthDate, "%Y%m%d").date()
+    seen = datetime.strptime(ds.StudyDate, "%Y%m%d").date()
+    return (seen - born).days / 365.25
+
+
+# ---------------------------------------------------------------------------------------------
+# Real files
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", list(README), ids=lambda p: p.name)
+def test_each_real_file_gives_its_readme_values(path: Path) -> None:
+    exams, report = read_rdsr(path)
+    study_date, age, sex, n_events, total = README[path]
+    assert exams.height == 1
+    row = exams.row(0, named=True)
+    assert row["exam_date"].date() == study_date
+    assert row["sex"] == sex
+    if age is not None:
+        assert row["age_years"] == pytest.approx(float(age[:3]))
+    else:  # no Patient's Age: age from birth date and study date
+        assert row["age_years"] == pytest.approx(_birth_age(path), abs=0.01)
+    assert row["n_events"] == n_events
+    assert row["dlp_mgycm"] == pytest.approx(total, abs=1e-6)
+    assert row["reported_dlp_total_mgycm"] == pytest.approx(total, abs=1e-6)
+    assert row["dlp_total_mismatch"] is False
+    assert report.files_read == 1 and report.files_skipped == 0
+    assert report.problems.height == 0
+    events, _ = read_rdsr(path, level="event")
+    assert events.height == n_events
+    assert events["dlp_mgycm"].sum() == pytest.approx(total, abs=1e-6)
+    assert events["source_file"].unique().to_list() == [str(path)]
+
+
+def test_exam_table_schema_and_no_identifying_columns() -> None:
+    exams, _ = read_rdsr(RDSR)
+    assert exams["exam_date"].dtype == pl.Datetime("us")
+    for col in ("dlp_mgycm", "ctdivol_mgy", "age_years", "effective_dose_msv"):
+        assert exams[col].dtype == pl.Float64
+    for col in exams.columns:
+        assert "name" not in col.lower() or col == "station_name"
+        assert "birth" not in col.lower()
+    regions = set(exams["body_region"].drop_nulls().to_list())
+    from recurct.schema import BODY_REGIONS
+
+    assert regions <= set(BODY_REGIONS)
+    # no effective dose in these reports (code 113839 absent): left for recurct.dose
+    assert exams["effective_dose_msv"].null_count() == exams.height
+
+
+def test_toshiba_third_event_ctdivol() -> None:
+    events, _ = read_rdsr(TOSHIBA, level="event")
+    assert events["ctdivol_mgy"][2] == pytest.approx(24.7)
+
+
+def test_exam_ctdivol_is_that_of_the_largest_dlp_event() -> None:
+    events, _ = read_rdsr(FLASH, level="event")
+    exams, _ = read_rdsr(FLASH)
+    main = events.sort("dlp_mgycm", descending=True).row(0, named=True)
+    assert exams["ctdivol_mgy"][0] == pytest.approx(main["ctdivol_mgy"])
+    assert main["protocol"] == "TAP"
+
+
+def test_dose_check_alert_values() -> None:
+    events, _ = read_rdsr(DOSECHECK, level="event")
+    assert events.height == 2
+    assert events["dlp_alert_value_mgycm"].to_list() == pytest.approx([100.0, 100.0])
+    assert events["ctdivol_alert_value_mgy"].to_list() == pytest.approx([10.0, 10.0])
+    assert events["dlp_forward_estimate_alert_mgycm"].to_list() == pytest.approx([251.2, 502.4])
+
+
+def test_ge_enhanced_sr() -> None:
+    ds = pydicom.dcmread(GE)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.22"
+    events, _ = read_rdsr(GE, level="event")
+    assert events.height == 6
+    assert events["dlp_mgycm"].sum() == pytest.approx(415.82)
+    # localizers (constant angle) carry no CT Dose container in this GE report
+    assert events["dlp_mgycm"].null_count() == 4
+    assert events["target_region"].unique().to_list() == ["Abdomen"]
+
+
+def test_event_columns() -> None:
+    events, _ = read_rdsr(FLASH, level="event")
+    first = events.row(0, named=True)
+    assert first["acquisition_type"] == "Constant Angle Acquisition"
+    assert first["target_region"] == "Entire body"
+    assert first["phantom_type"] == "IEC Body Dosimetry Phantom"
+    assert first["ctdivol_mgy"] == pytest.approx(0.14)
+    assert first["dlp_mgycm"] == pytest.approx(11.51)
+    assert events["protocol"].to_list()[1:] == ["PreMonitoring", "Monitoring", "TAP"]
+    assert events["scanning_length_mm"].dtype == pl.Float64
+    assert events["event_uid"].n_unique() == 4
+    assert events["study_uid"].n_unique() == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge rule: each irradiation event counts once within a study
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_multi_reports_merge_to_one_exam(order: tuple[int, int, int]) -> None:
+    exams, report = read_rdsr([MULTI[i] for i in order])
+    assert exams.height == 1
+    row = exams.row(0, named=True)
+    assert row["dlp_mgycm"] == pytest.approx(236.09)
+    assert row["n_events"] == 3
+    assert row["n_reports"] == 3
+    assert row["reported_dlp_total_mgycm"] == pytest.approx(236.09)
+    assert row["dlp_total_mismatch"] is False
+    assert report.duplicate_events == 1 + 2  # Multi-2 repeats 1 event, Multi-3 repeats 2
+    events, _ = read_rdsr([MULTI[i] for i in order], level="event")
+    assert events.height == 3
+    assert events["event_uid"].n_unique() == 3
+
+
+def test_multi_partial_subsets() -> None:
+    exams, _ = read_rdsr(MULTI[:2])
+    assert exams["dlp_mgycm"][0] == pytest.approx(77.27)
+    assert exams["n_events"][0] == 2
+
+
+def test_folder_gives_one_exam_per_study() -> None:
+    exams, report = read_rdsr(RDSR)
+    assert exams.height == 5  # 7 files, the 3 Multi files are one study
+    assert report.files_read == 7
+    assert report.files_skipped == 1  # README.md
+    multi = exams.filter(pl.col("n_reports") == 3)
+    assert multi["dlp_mgycm"][0] == pytest.approx(236.09)
+    assert exams["dlp_mgycm"].sum() == pytest.approx(724.52 + 349.70 + 502.40 + 415.82 + 236.09)
+
+
+def _copy(src: Path, dst: Path, **changes: str) -> Path:
+    ds = pydicom.dcmread(src)
+    for key, value in changes.items():
+        setattr(ds, key, value)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(dst)
+    return dst
+
+
+def test_reported_total_that_disagrees_is_flagged(tmp_path: Path) -> None:
+    # A report whose CT Dose Length Product Total disagrees with its events is flagged.
+    ds = pydicom.dcmread(MULTI[2])
+    acc = _content_item(ds, "113811")
+    total = _content_item(acc, "113813")
+    total.MeasuredValueSequence[0].NumericValue = "300.00"
+    ds.save_as(tmp_path / "wrong_total.dcm")
+    exams, _ = read_rdsr(tmp_path / "wrong_total.dcm")
+    assert exams["dlp_mgycm"][0] == pytest.approx(236.09)
+    assert exams["reported_dlp_total_mgycm"][0] == pytest.approx(300.0)
+    assert exams["dlp_total_mismatch"][0] is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+def _content_item(ds, code: str):  # type: ignore[no-untyped-def]
+    """First content item (depth first) with concept code ``code``."""
+    stack = list(ds.ContentSequence)
+    while stack:
+        it = stack.pop(0)
+        if it.ConceptNameCodeSequence[0].CodeValue == code:
+            return it
+        stack[:0] = list(it.get("ContentSequence", []))
+    raise KeyError(code)
+
+
+@pytest.fixture
+def bad_folder(tmp_path: Path) -> Path:
+    """A folder with one good report and one file of each bad kind."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(TOSHIBA, folder / "good")
+    (folder / "notes.txt").write_bytes(b"this is not DICOM\n" * 20)
+    # image-like DICOM: CT Image Storage, no SR content
+    ds = pydicom.dcmread(FLASH)
+    del ds.ContentSequence
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.Modality = "CT"
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(folder / "image.dcm")
+    # another SR (Basic Text SR with another document title)
+    ds = pydicom.dcmread(FLASH)
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
+    ds.save_as(folder / "basic_text_sr.dcm")
+    ds = pydicom.dcmread(GE)
+    ds.ConceptNameCodeSequence[0].CodeValue = "18748-4"
+    ds.ConceptNameCodeSequence[0].CodingSchemeDesignator = "LN"
+    ds.ContentTemplateSequence[0].TemplateIdentifier = "2000"
+    ds.save_as(folder / "other_enhanced_sr.dcm")
+    # projection X-ray dose report: TID 10001, irradiation events 113706, no CT acquisitions
+    ds = pydicom.dcmread(DOSECHECK)
+    ds.ContentTemplateSequence[0].TemplateIdentifier = "10001"
+    ds.Modality = "SR"
+    for it in ds.ContentSequence:
+        if it.ConceptNameCodeSequence[0].CodeValue == "113819":
+            it.ConceptNameCodeSequence[0].CodeValue = "113706"
+    ds.StudyInstanceUID = pydicom.uid.generate_uid()
+    (folder / "sub" / "dir").mkdir(parents=True)
+    # written without the 128-byte preamble: still DICOM, read with force
+    ds.save_as(folder / "sub" / "dir" / "projection.dcm", enforce_file_format=False)
+    return folder
+
+
+def test_bad_input_is_skipped_and_listed(bad_folder: Path) -> None:
+    exams, report = read_rdsr(bad_folder)
+    assert exams.height == 1
+    assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
+    assert isinstance(report, ReadReport)
+    assert report.files_read == 1
+    assert report.files_skipped == 5
+    skipped = report.problems.filter(pl.col("action") == "skipped")
+    names = {Path(f).name: r for f, r in zip(skipped["file"], skipped["reason"])}
+    assert set(names) == {
+        "notes.txt",
+        "image.dcm",
+        "basic_text_sr.dcm",
+        "other_enhanced_sr.dcm",
+        "projection.dcm",
+    }
+    assert "not a DICOM" in names["notes.txt"]
+    assert "not a dose report" in names["image.dcm"]
+    assert "without CT acquisitions" in names["projection.dcm"]
+
+
+def test_errors_raise_names_file_and_field(bad_folder: Path) -> None:
+    # files are read in sorted path order: basic_text_sr.dcm is the first bad one
+    with pytest.raises(RdsrReadError, match=r"basic_text_sr\.dcm.*SOPClassUID"):
+        read_rdsr(bad_folder, errors="raise")
+    with pytest.raises(RdsrReadError, match=r"image\.dcm.*SOPClassUID"):
+        read_rdsr([bad_folder / "good", bad_folder / "image.dcm"], errors="raise")
+    with pytest.raises(RdsrReadError, match=r"notes\.txt.*whole file"):
+        read_rdsr(bad_folder / "notes.txt", errors="raise")
+
+
+def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(TOSHIBA)
+    dlp = _content_item(ds, "113838")
+    ctdi = _content_item(ds, "113830")
+    # pydicom refuses to write an illegal DS, so write placeholders and patch the bytes
+    dlp.MeasuredValueSequence[0].NumericValue = "1111.11111"
+    ctdi.MeasuredValueSequence[0].NumericValue = "2222.22222"
+    ds.save_as(tmp_path / "bad_ds.dcm")
+    raw = (tmp_path / "bad_ds.dcm").read_bytes()
+    raw = raw.replace(b"1111.11111", b"12,5      ")  # decimal comma: illegal DS
+    raw = raw.replace(b"2222.22222", b"n/a       ")  # not a number at all
+    (tmp_path / "bad_ds.dcm").write_bytes(raw)
+    events, report = read_rdsr(tmp_path / "bad_ds.dcm", level="event")
+    # event 1 is a localizer without CT Dose; the patched values are event 2's
+    assert events["dlp_mgycm"][1] == pytest.approx(12.5)
+    assert events["ctdivol_mgy"][1] is None
+    assert events["ctdivol_mgy"][2] == pytest.approx(24.7)  # the rest is untouched
+    fields = report.problems["field"].to_list()
+    assert any("DLP (113838)" in f for f in fields)
+    assert any("Mean CTDIvol (113830)" in f for f in fields)
+    assert set(report.problems["action"]) == {"lenient"}
+    with pytest.raises(RdsrReadError, match=r"bad_ds\.dcm.*(CTDIvol|DLP)"):
+        read_rdsr(tmp_path / "bad_ds.dcm", errors="raise")
+
+
+def test_missing_age(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(FLASH)
+    del ds.PatientAge
+    ds.save_as(tmp_path / "no_age_with_birth.dcm")
+    exams, report = read_rdsr(tmp_path / "no_age_with_birth.dcm")
+    assert exams["age_years"][0] == pytest.approx(_birth_age(FLASH), abs=0.01)
+    assert report.problems.height == 0
+    del ds.PatientBirthDate
+    ds.save_as(tmp_path / "no_age.dcm")
+    exams, report = read_rdsr(tmp_path / "no_age.dcm")
+    assert exams["age_years"][0] is None
+    assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
+    assert report.problems["field"].to_list() == ["PatientAge"]
+    with pytest.raises(RdsrReadError, match=r"no_age\.dcm.*PatientAge"):
+        read_rdsr(tmp_path / "no_age.dcm", errors="raise")
+
+
+@pytest.mark.parametrize(
+    ("text", "years"), [("018M", 1.5), ("006W", 42 / 365.25), ("010D", 10 / 365.25)]
+)
+def test_age_units(tmp_path: Path, text: str, years: float) -> None:
+    _copy(FLASH, tmp_path / "a.dcm", PatientAge=text)
+    exams, _ = read_rdsr(tmp_path / "a.dcm")
+    assert exams["age_years"][0] == pytest.approx(years)
+
+
+# ---------------------------------------------------------------------------------------------
+# Privacy
+# ---------------------------------------------------------------------------------------------
+def test_pseudonymisation() -> None:
+    raw = "4018119567876617"
+    a, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s1")
+    b, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s1")
+    c, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s2")
+    assert a["patient_id"].to_list() == b["patient_id"].to_list()
+    assert set(a["patient_id"]).isdisjoint(set(c["patient_id"]))
+    assert all(len(p) == 64 for p in a["patient_id"])
+    # same patient in two studies -> same pseudonym
+    assert a["patient_id"].n_unique() == 4
+    for table in (a, read_rdsr(RDSR, "event", pseudonymise="salted-sha256", salt="s1")[0]):
+        for col in table.columns:
+            values = table[col].cast(pl.Utf8).drop_nulls().to_list()
+            assert not any(raw in v or v == "123456" or "physics12345" in v for v in values)
+            assert not any("SMITH" in v or "Kri" in v for v in values)
+
+
+def test_pseudonymise_needs_salt() -> None:
+    with pytest.raises(ValueError, match="salt"):
+        read_rdsr(RDSR, pseudonymise="salted-sha256")
+
+
+def test_non_patient(tmp_path: Path) -> None:
+    shutil.copy(TOSHIBA, tmp_path / "physics.dcm")  # patient name QATesting^Physics
+    _copy(DOSECHECK, tmp_path / "patient.dcm")
+    _copy(FLASH, tmp_path / "qa.dcm", PatientID="QA-Phantom-01")
+    _copy(GE, tmp_path / "named.dcm", PatientName="Test^Catphan")
+    patterns = ["*qa*", "*phantom*", "*test*"]
+    exams, report = read_rdsr(tmp_path, non_patient=patterns)
+    assert exams.height == 1
+    assert exams["dlp_mgycm"][0] == pytest.approx(502.40)
+    assert "non_patient" not in exams.columns
+    assert report.non_patient_studies == 3
+    kept, report = read_rdsr(tmp_path, non_patient=patterns, include_non_patient=True)
+    assert kept.height == 4
+    assert kept.filter(pl.col("non_patient"))["dlp_mgycm"].sort().to_list() == pytest.approx(
+        [349.70, 415.82, 724.52]
+    )
+    assert report.non_patient_studies == 3
+    everyone, _ = read_rdsr(tmp_path)  # no patterns: nothing is marked
+    assert everyone.height == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# Folders and workers
+# ---------------------------------------------------------------------------------------------
+def test_folder_recursion_odd_names(tmp_path: Path) -> None:
+    targets = [
+        tmp_path / "a" / "b" / "c" / "no_extension",
+        tmp_path / "a" / "IM 0001 (copy).DCM",
+        tmp_path / "ünïcödé" / "x.y.z",
+        tmp_path / ".hidden",
+    ]
+    for src, dst in zip([FLASH, TOSHIBA, GE, DOSECHECK], targets):
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+    exams, report = read_rdsr(tmp_path)
+    assert exams.height == 4
+    assert report.files_read == 4
+    with pytest.raises(FileNotFoundError):
+        read_rdsr(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import recurct.io.rdsr as rdsr
+
+    monkeypatch.setattr(rdsr, "SERIAL_BELOW", 2)  # force the pool for a few files
+    for i, src in enumerate(sorted(RDSR.glob("*.dcm")) * 3):
+        shutil.copy(src, tmp_path / f"{i:03d}_{src.name}")
+    for level in ("exam", "event"):
+        one, r1 = read_rdsr(tmp_path, level, workers=1)
+        two, r2 = read_rdsr(tmp_path, level, workers=2)
+        assert one.equals(two)
+        assert r1.files_read == r2.files_read == 21
+        assert r1.problems.equals(r2.problems)
