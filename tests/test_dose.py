@@ -159,7 +159,7 @@ def test_interpolate_exact_at_tabulated_ages_and_constant_beyond() -> None:
     for region, ks in NCI.items():
         got = dose.k_factors(
             [region] * 8,
-            NCI_AGES + [45.0, 130.0],
+            [*NCI_AGES, 45.0, 130.0],
             table="nci_icrp103_120kv",
             age_rule="interpolate",
         )
