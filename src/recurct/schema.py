@@ -104,10 +104,13 @@ class ExamValidationError(ValueError):
     for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
     """
 
-    def __init__(self, problems: pl.DataFrame, source: str | None = None) -> None:
+    def __init__(
+        self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
+    ) -> None:
         self.problems = problems
         self.source = source
-        super().__init__(_problem_message(problems, source))
+        message = _problem_message(problems, source)
+        super().__init__(f"{message}\n{hint}" if hint else message)
 
 
 class DroppedRowsWarning(UserWarning):
