@@ -274,3 +274,14 @@ def test_bootstrap_by_facility_rows_fall_back_to_patient_resampling() -> None:
     assert out.height == 4
     assert out.select(pl.col("share_lo", "share_hi")).null_count().sum_horizontal()[0] == 0
     assert (out["share_lo"] <= out["share"]).all() and (out["share"] <= out["share_hi"]).all()
+
+
+def test_magnitude_callable_whatever_the_import_order() -> None:
+    # importing the submodule recurct.stats.magnitude sets the package attribute of the same
+    # name to the module; the module is callable so the public name keeps working
+    import importlib
+    import sys
+
+    module = importlib.import_module("recurct.stats.magnitude")
+    assert sys.modules["recurct.stats"].__dict__.get("magnitude") in (module, magnitude)
+    assert module(_patients(), threshold=100)["n_reached"][0] == 5

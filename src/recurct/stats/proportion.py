@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from statsmodels.stats.proportion import proportion_confint
 
 __all__ = ["CI_METHODS", "proportion_ci"]
 
@@ -76,6 +75,8 @@ def proportion_ci(
     hi = np.full(k.shape, np.nan)
     ok = n > 0
     if np.any(ok):
+        from statsmodels.stats.proportion import proportion_confint  # slow import: on first use
+
         lo_ok, hi_ok = proportion_confint(k[ok], n[ok], alpha=float(alpha), method=method)
         lo[ok] = lo_ok
         hi[ok] = hi_ok
