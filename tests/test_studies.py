@@ -1,0 +1,360 @@
+"""recurct.studies: published figures, the comparison rule, reproduce() on data and end to end.
+
+The published numbers below are typed in again from reference/PUBLISHED.md, independently of
+the study modules, so a typo in either shows up here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import polars as pl
+import pytest
+
+from recurct import studies
+from recurct.studies import eurosafe2021, rehani2020, sodickson2009
+from recurct.studies._base import (
+    Measured,
+    Published,
+    Reproduction,
+    comparison_table,
+    format_table,
+    is_within,
+    tolerance,
+)
+
+# --------------------------------------------------------------------- published figures
+
+REHANI = {
+    "n_institutions": 4,
+    "n_institutions_usa": 3,
+    "n_hospitals": 324,
+    "period_years_min": 1,
+    "period_years_max": 5,
+    "n_patients": 2504585,
+    "n_exams": 4819661,
+    "exams_per_patient": 1.92,
+    "n_reached_100": 33407,
+    "share_reached_100": 1.33,
+    "ced_median_100": 130.3,
+    "ced_max": 1185,
+    "share_age_le50_site_min": 13.4,
+    "share_age_le50_site_max": 28,
+    "share_age_gt50_site_min": 72,
+    "share_age_gt50_site_max": 86,
+    "days_to_100_min_site_max": 1,
+    "share_nonmalignant": 9.6,
+    "cds_red": 2,
+    "cds_yellow": 38,
+    "cds_green": 27,
+    "cds_unscored": 33,
+}
+EUROSAFE = {
+    "n_sent": 605,
+    "n_questions": 16,
+    "n_mandatory": 3,
+    "n_responses": 85,
+    "n_countries": 23,
+    "q4_n_answered": 70,
+    "q4_yes": 53,
+    "q4_yes_pct": 75.7,
+    "q4_no": 14,
+    "q4_no_pct": 20,
+    "q4_other": 3,
+    "q4_other_pct": 4.3,
+    "q5_n_institutions": 18,
+    "q5_n_patients": 1218429,
+    "q5_n_high": 6082,
+    "q5_share_pooled": 0.499,
+    "q5_share_mean": 0.5,
+    "q5_share_site_min": 0,
+    "q5_share_site_max": 2.72,
+    "q5_country_france": 2,
+    "q5_country_germany": 1,
+    "q5_country_italy": 5,
+    "q5_country_spain": 3,
+    "q5_country_uk": 1,
+    "q5_country_turkey": 3,
+    "q5_country_austria": 1,
+    "q5_country_not_stated": 2,
+    "q5_n_academic": 12,
+    "q5_dms_yes": 15,
+    "q5_dms_other": 2,
+    "q5_dms_not_stated": 1,
+}
+SODICKSON = {
+    "n_patients": 31462,
+    "n_exams": 190712,
+    "lookback_years": 22,
+    "share_ge5_exams": 33,
+    "share_ge22_exams": 5,
+    "max_exams": 132,
+    "share_gt100": 15,
+    "share_ge250": 4,
+    "ced_max": 1375,
+    "lar_incidence_mean": 0.3,
+    "lar_incidence_max": 12,
+    "lar_death_mean": 0.2,
+    "lar_death_max": 6.8,
+}
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [(rehani2020, REHANI), (eurosafe2021, EUROSAFE), (sodickson2009, SODICKSON)],
+    ids=["rehani2020", "eurosafe2021", "sodickson2009"],
+)
+def test_published_values_equal_reference(module, expected) -> None:
+    assert {k: p.value for k, p in module.PUBLISHED.items()} == expected
+    assert all(p.key == k for k, p in module.PUBLISHED.items())
+    assert "doi" in module.SOURCE
+
+
+def test_published_rounding_as_published() -> None:
+    r = rehani2020.PUBLISHED
+    assert r["share_reached_100"].rounding == 0.01  # 1.33%
+    assert r["exams_per_patient"].rounding == 0.01  # about 1.92
+    assert r["ced_median_100"].rounding == 0.1  # 130.3 mSv
+    assert eurosafe2021.PUBLISHED["q5_share_site_max"].rounding == 0.01  # 2.72%
+    assert sodickson2009.PUBLISHED["share_gt100"].rounding == 1  # 15%
+
+
+def test_lar_rows_not_reproduced() -> None:
+    for key in ("lar_incidence_mean", "lar_incidence_max", "lar_death_mean", "lar_death_max"):
+        fig = sodickson2009.PUBLISHED[key]
+        assert fig.compare == "not_reproduced"
+        assert "not reproduced: no risk table" in fig.note
+
+
+# --------------------------------------------------------------------- comparison rule
+
+
+def _fig(compare: str, value: float = 1.33, rounding: float | None = 0.01) -> Published:
+    return Published("x", "x", value, "%", rounding, compare, target="t")  # type: ignore[arg-type]
+
+
+def test_tolerance_rounding_is_half_the_last_digit() -> None:
+    fig = _fig("rounding")
+    assert tolerance(fig) == pytest.approx(0.005)
+    assert is_within(fig, 1.3349, tolerance(fig)) is True
+    assert is_within(fig, 1.3351, tolerance(fig)) is False
+    assert is_within(fig, 1.3251, tolerance(fig)) is True
+    assert is_within(fig, 1.3249, tolerance(fig)) is False
+
+
+def test_tolerance_calibrated_is_max_of_rounding_and_calibration() -> None:
+    fig = _fig("calibrated")
+    assert tolerance(fig, 0.02) == pytest.approx(0.02)
+    assert tolerance(fig, 0.001) == pytest.approx(0.005)  # never below the rounding
+    assert tolerance(fig, None) == pytest.approx(0.005)
+    tol = tolerance(fig, 0.02)
+    assert is_within(fig, 1.3499, tol) is True
+    assert is_within(fig, 1.3501, tol) is False
+    # a range end and a sample extreme use the same rule
+    assert tolerance(_fig("range_min"), 0.3) == pytest.approx(0.3)
+    assert tolerance(_fig("extreme", 1185, 1), 50.0) == pytest.approx(50.0)
+
+
+def test_tolerance_exact_at_most_and_not_reproduced() -> None:
+    exact = _fig("exact", 4, None)
+    assert tolerance(exact) == 0.0
+    assert is_within(exact, 4.0, 0.0) is True
+    assert is_within(exact, 5.0, 0.0) is False
+    bound = _fig("at_most", 1, None)
+    assert is_within(bound, 1.0, tolerance(bound)) is True
+    assert is_within(bound, 0.0, tolerance(bound)) is True
+    assert is_within(bound, 2.0, tolerance(bound)) is False
+    nr = _fig("not_reproduced")
+    assert tolerance(nr) is None
+    assert is_within(nr, 1.0, None) is None
+    assert is_within(_fig("rounding"), None, 0.005) is None
+    assert is_within(_fig("rounding"), math.nan, 0.005) is None
+
+
+def test_unknown_comparison_rejected() -> None:
+    with pytest.raises(ValueError, match="compare must be one of"):
+        Published("x", "x", 1.0, "%", 0.1, "roughly")  # type: ignore[arg-type]
+
+
+def test_comparison_table_modes() -> None:
+    pub = {
+        "a": Published("a", "a", 1.33, "%", 0.01, "calibrated", target="share"),
+        "b": Published("b", "b", 4, "sites", None, "exact"),
+        "c": Published("c", "c", 0.3, "%", 0.1, "not_reproduced", note="no table"),
+    }
+    meas = {"a": Measured(1.345, 1.2, 1.5), "b": Measured(5.0)}
+    t = comparison_table(pub, meas, calibration={"share": 0.02})
+    assert t["within_tolerance"].to_list() == [True, False, None]
+    assert t["tolerance"].to_list()[:2] == pytest.approx([0.02, 0.0])
+    assert t["tolerance"][2] is None
+    assert t.filter(pl.col("figure") == "c")["note"][0] == "no table"
+    rep = Reproduction("x", "src", t, "synthetic")
+    assert not rep.ok
+    assert rep.failed["figure"].to_list() == ["b"]
+    # without the calibration tolerance the rounding rule applies and 1.345 is outside
+    t2 = comparison_table(pub, meas)
+    assert t2["within_tolerance"][0] is False
+    # the user's data: reported, never judged
+    t3 = comparison_table(pub, meas, mode="your data")
+    assert t3["within_tolerance"].to_list() == [None, None, None]
+    assert t3["comparison"].to_list() == ["your data", "your data", "not_reproduced"]
+    assert Reproduction("x", "src", t3, "your data").ok
+    # figures measured but declared incomparable
+    t4 = comparison_table(pub, meas, incomparable={"b": "reduced cohort"})
+    assert t4["within_tolerance"][1] is None and t4["note"][1] == "reduced cohort"
+
+
+def test_format_table_fixed_width_and_markdown() -> None:
+    pub = {"a": Published("a", "a", 1.33, "%", 0.01, "rounding")}
+    t = comparison_table(pub, {"a": Measured(1.4)})
+    text = format_table(t)
+    lines = text.splitlines()
+    assert lines[0].split()[:4] == ["figure", "unit", "published", "reproduced"]
+    assert "NO" in lines[2]
+    md = format_table(t, markdown=True)
+    assert md.startswith("| figure |") and md.count("\n") == 3
+
+
+# --------------------------------------------------------------------- reproduce() on data
+
+
+def _exams() -> pl.DataFrame:
+    d0 = dt.date(2017, 1, 2)
+
+    def day(n: int) -> dt.date:
+        return d0 + dt.timedelta(days=n)
+
+    rows = [
+        # patient, day, dose, age, sex, facility
+        (1, 0, 60.0, 40.0, "F", "A"),
+        (1, 0, 50.0, 40.0, "F", "A"),
+        (2, 30, 10.0, 70.0, "M", "A"),
+        (3, 0, 30.0, 60.0, "M", "B"),
+        (3, 10, 40.0, 60.0, "M", "B"),
+        (3, 400, 50.0, 61.0, "M", "B"),
+        (4, 5, 5.0, 30.0, "F", "B"),
+        (5, 2, 200.0, 55.0, "F", "C"),
+        (6, 3, 1.0, 20.0, "M", "C"),
+        (7, 4, 2.0, 45.0, "F", "C"),
+    ]
+    return pl.DataFrame(
+        {
+            "patient_id": [r[0] for r in rows],
+            "exam_date": [day(r[1]) for r in rows],
+            "effective_dose_msv": [r[2] for r in rows],
+            "age_years": [r[3] for r in rows],
+            "sex": [r[4] for r in rows],
+            "facility": [r[5] for r in rows],
+        }
+    )
+
+
+def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def _row(rep: Reproduction, key: str) -> dict:
+    return rep.table.filter(pl.col("figure") == key).row(0, named=True)
+
+
+def test_rehani_on_your_data() -> None:
+    rep = rehani2020.reproduce(_exams().to_pandas())
+    assert rep.mode == "your data"
+    assert rep.table["figure"].to_list() == list(rehani2020.PUBLISHED)
+    got = {r["figure"]: r["reproduced"] for r in rep.table.iter_rows(named=True)}
+    # reached 100 mSv: patient 1 (110, day 0), 3 (120, day 400), 5 (200, day 0)
+    assert got["n_patients"] == 7
+    assert got["n_exams"] == 10
+    assert got["exams_per_patient"] == pytest.approx(10 / 7)
+    assert got["n_reached_100"] == 3
+    assert got["share_reached_100"] == pytest.approx(300 / 7)
+    lo, hi = _wilson(3, 7)
+    assert _row(rep, "share_reached_100")["ci_lo"] == pytest.approx(100 * lo)
+    assert _row(rep, "share_reached_100")["ci_hi"] == pytest.approx(100 * hi)
+    assert got["ced_median_100"] == pytest.approx(120.0)
+    assert got["ced_max"] == pytest.approx(200.0)
+    assert got["n_institutions"] == 3
+    # aged <= 50 among those >= 100 mSv: A 1/1, B 0/1, C 0/1
+    assert (got["share_age_le50_site_min"], got["share_age_le50_site_max"]) == (0.0, 100.0)
+    assert (got["share_age_gt50_site_min"], got["share_age_gt50_site_max"]) == (0.0, 100.0)
+    # fastest crossing per site: A day 0, B day 400, C day 0 -> slowest site spans 401 days
+    assert got["days_to_100_min_site_max"] == 401.0
+    assert got["period_years_max"] == pytest.approx(400 / 365.25)
+    assert got["n_hospitals"] is None
+    assert rep.table["within_tolerance"].null_count() == rep.table.height
+    assert rep.ok
+    assert "your data" in rep.summary()
+    assert rep.patients is not None and rep.patients.height == 7
+
+
+def test_sodickson_on_your_data() -> None:
+    rep = sodickson2009.reproduce(_exams())
+    got = {r["figure"]: r["reproduced"] for r in rep.table.iter_rows(named=True)}
+    assert got["share_gt100"] == pytest.approx(300 / 7)
+    assert got["share_ge250"] == 0.0
+    assert got["share_ge5_exams"] == 0.0
+    assert got["max_exams"] == 3
+    assert got["ced_max"] == pytest.approx(200.0)
+    assert got["lookback_years"] == pytest.approx(400 / 365.25)
+    lar = rep.table.filter(pl.col("figure").str.starts_with("lar_"))
+    assert lar["reproduced"].null_count() == 4
+    assert set(lar["comparison"]) == {"not_reproduced"}
+
+
+def test_eurosafe_on_your_data_and_survey_rows() -> None:
+    rep = eurosafe2021.reproduce(_exams())
+    got = {r["figure"]: r["reproduced"] for r in rep.table.iter_rows(named=True)}
+    assert got["q5_n_institutions"] == 3
+    assert got["q5_share_pooled"] == pytest.approx(300 / 7)
+    assert got["q5_share_mean"] == pytest.approx(100 * (1 / 2 + 1 / 2 + 1 / 3) / 3)
+    assert got["q5_share_site_min"] == pytest.approx(100 / 3)
+    assert got["q5_share_site_max"] == pytest.approx(50.0)
+    # survey rows are recomputed from the published counts and judged even on your data
+    survey = rep.table.filter(pl.col("comparison") == "aggregate")
+    assert survey.height == 15
+    assert survey["within_tolerance"].all()
+    assert got["q4_yes_pct"] == pytest.approx(100 * 53 / 70)
+    assert rep.ok
+
+
+def test_eurosafe_needs_facility() -> None:
+    with pytest.raises(ValueError, match="facility"):
+        eurosafe2021.reproduce(_exams().drop("facility"))
+
+
+def test_reproduction_figures_and_save(tmp_path) -> None:
+    rep = rehani2020.reproduce(_exams())
+    figs = rep.figures()
+    assert {"ced_distribution", "share_above", "time_to_threshold", "forest"} <= set(figs)
+    for fig in figs.values():
+        assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    # saving every figure twice is slow on 2 cores: save one of them
+    one = dataclasses.replace(rep, _figure_fn=lambda r: {"forest": figs["forest"]})
+    written = one.save(tmp_path)
+    names = {p.name for p in written}
+    assert names == {"table.csv", "table.md", "forest.png", "forest.svg"}
+    assert (tmp_path / "forest.svg").read_text().lstrip().startswith("<?xml")
+    assert "| share_reached_100 |" in (tmp_path / "table.md").read_text()
+    back = pl.read_csv(tmp_path / "table.csv")
+    assert back["figure"].to_list() == list(rehani2020.PUBLISHED)
+
+
+def test_registry() -> None:
+    assert set(studies.STUDIES) == {"rehani2020", "eurosafe2021", "sodickson2009"}
+    assert studies.get("rehani2020") is rehani2020
+    with pytest.raises(ValueError, match="known studies: rehani2020"):
+        studies.get("nope")
+
+
+def test_n_patients_only_for_synthetic() -> None:
+    with pytest.raises(ValueError, match="n_patients"):
+        rehani2020.reproduce(_exams(), n_patients=100)
