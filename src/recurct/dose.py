@@ -401,50 +401,55 @@ def _lookup(
     """
     code = regions.codes
     n = code.shape[0]
-    reason = np.zeros(n, dtype=np.int8)
-    reason[code == -2] = _NULL_REGION
-    reason[code == -1] = _NONCANON
-    # substitute fallback regions (region index -> region index)
-    remap = np.arange(len(BODY_REGIONS))
+    nreg = len(BODY_REGIONS)
+    # lut: (code + 2) -> row of k_ext; row 0 is all-NaN (null, non-canonical, untabulated)
+    tabulated = np.zeros(nreg, dtype=bool)
+    for r in t.regions:
+        tabulated[BODY_REGIONS.index(r)] = True
+    remap = np.arange(nreg)
     for src, dst in fallback.items():
         if src not in t.regions:  # a fallback never overrides a tabulated factor
             remap[BODY_REGIONS.index(src)] = BODY_REGIONS.index(dst)
-    valid = code >= 0
-    used = np.full(n, -1, dtype=np.int64)
-    used[valid] = remap[code[valid]]
-    tabulated = np.zeros(len(BODY_REGIONS), dtype=bool)
-    for r in t.regions:
-        tabulated[BODY_REGIONS.index(r)] = True
-    not_in = valid & ~tabulated[np.where(valid, used, 0)]
-    reason[not_in] = _NOT_IN_TABLE
-    used[not_in] = -1
-    ok = reason == _OK
-    k = np.full(n, np.nan)
+    lut = np.zeros(nreg + 2, dtype=np.intp)
+    lut[2:] = np.where(tabulated[remap], remap + 1, 0)
+    k_ext = np.vstack([np.full((1, t.k.shape[1]), np.nan), t.k])
+    row = lut[code + 2]
     if not t.age_dependent:
-        k[ok] = t.k[used[ok], 0]
-        return k, reason, used
-    if ages is None:
-        raise ValueError(
-            f"table {t.name!r} depends on age: pass ages= (age at the exam in years, "
-            f"tabulated ages {', '.join(t.age_labels)})"
-        )
-    missing = ok & np.isnan(ages)
-    reason[missing] = _NO_AGE
-    bad = ok & ~np.isnan(ages) & ((ages < 0) | (ages > _MAX_AGE))
-    reason[bad] = _BAD_AGE
-    ok = reason == _OK
-    used[~ok] = -1
-    a = ages[ok]
-    r = used[ok]
-    grid = t.ages
-    if age_rule == "nearest-lower":
-        j = np.searchsorted(grid, a, side="right") - 1
-        k[ok] = t.k[r, np.clip(j, 0, len(grid) - 1)]
-    else:  # interpolate
-        j = np.clip(np.searchsorted(grid, a, side="right") - 1, 0, len(grid) - 2)
-        lo, hi = grid[j], grid[j + 1]
-        w = np.clip((a - lo) / (hi - lo), 0.0, 1.0)
-        k[ok] = t.k[r, j] * (1.0 - w) + t.k[r, j + 1] * w
+        k = k_ext[row, 0]
+        bad_age = None
+    else:
+        if ages is None:
+            raise ValueError(
+                f"table {t.name!r} depends on age: pass ages= (age at the exam in years, "
+                f"tabulated ages {', '.join(t.age_labels)})"
+            )
+        grid = t.ages
+        bad_age = ~((ages >= 0.0) & (ages <= _MAX_AGE))  # NaN included
+        j = np.searchsorted(grid, ages, side="right") - 1
+        if age_rule == "nearest-lower":
+            np.clip(j, 0, len(grid) - 1, out=j)
+            k = k_ext[row, j]
+        else:  # interpolate: linear between tabulated ages, constant beyond the last
+            np.clip(j, 0, len(grid) - 2, out=j)
+            lo = grid[j]
+            w = np.clip((ages - lo) / (grid[j + 1] - lo), 0.0, 1.0)
+            k = k_ext[row, j] * (1.0 - w) + k_ext[row, j + 1] * w
+        if bad_age.any():
+            k[bad_age] = np.nan
+    used = row.astype(np.int64) - 1
+    reason = np.zeros(n, dtype=np.int8)
+    nan = np.isnan(k)
+    if nan.any():
+        idx = np.flatnonzero(nan)
+        c, rw = code[idx], row[idx]
+        rs = np.full(idx.size, _BAD_AGE, dtype=np.int8)
+        if ages is not None and t.age_dependent:
+            rs[np.isnan(ages[idx])] = _NO_AGE
+        rs[rw == 0] = _NOT_IN_TABLE
+        rs[c == -1] = _NONCANON
+        rs[c == -2] = _NULL_REGION
+        reason[idx] = rs
+        used[idx] = -1
     return k, reason, used
 
 
@@ -584,12 +589,6 @@ def k_factors(
 _ROW = "__recurct_row"
 
 
-def _problems_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    return pl.DataFrame(
-        rows, schema={"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
-    ).sort("row", maintain_order=True)
-
-
 def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
     lines = []
     for p in problems.head(show).iter_rows(named=True):
@@ -713,57 +712,63 @@ def effective_dose(
     k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb)
     dlp = df["dlp_mgycm"].gather(rows).to_numpy()
 
-    problems: list[dict[str, Any]] = []
-    bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
-    for i in np.flatnonzero(bad_region):
-        v = reg.pick(np.array([i]))[0]
-        problems.append(
-            {
-                "row": int(rows[i]),
-                "column": region_column,
-                "value": None if v is None else str(v),
-                "reason": _REASONS[int(reason[i])].format(table=repr(table)),
-            }
-        )
-    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
-    for i in np.flatnonzero(bad_age):
-        a = None if ages is None or np.isnan(ages[i]) else f"{ages[i]:g}"
-        problems.append(
-            {
-                "row": int(rows[i]),
-                "column": "age_years",
-                "value": a,
-                "reason": _REASONS[int(reason[i])].format(table=repr(table)),
-            }
-        )
-    no_dlp = np.isnan(dlp)
-    neg_dlp = ~no_dlp & (dlp < 0)
-    for i in np.flatnonzero(no_dlp | neg_dlp):
-        problems.append(
-            {
-                "row": int(rows[i]),
-                "column": "dlp_mgycm",
-                "value": None if no_dlp[i] else f"{dlp[i]:g}",
-                "reason": "missing DLP" if no_dlp[i] else "negative DLP",
-            }
-        )
-    if event and "event_uid" in df.columns:
-        dup = df.select(pl.struct("study_uid", "event_uid").is_duplicated()).to_series()
-        if dup.any():
-            first = df.select(pl.struct("study_uid", "event_uid").is_first_distinct()).to_series()
-            for i in np.flatnonzero((dup & ~first).to_numpy()):
-                problems.append(
+    reason_text = np.array(
+        [_REASONS.get(c, "").format(table=repr(table)) for c in range(len(_REASONS) + 1)],
+        dtype=object,
+    )
+    parts: list[pl.DataFrame] = []
+
+    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+        if idx.size:
+            parts.append(
+                pl.DataFrame(
                     {
-                        "row": int(i),
-                        "column": "event_uid",
-                        "value": str(df["event_uid"][int(i)]),
-                        "reason": "irradiation event repeated within the study (counted once)",
+                        "row": rows[idx].astype(np.int64),
+                        "column": [column] * idx.size,
+                        "value": values.cast(pl.Utf8),
+                        "reason": pl.Series(reasons.tolist(), dtype=pl.Utf8),
                     }
                 )
+            )
+
+    bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
+    idx = np.flatnonzero(bad_region)
+    add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
+    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
+    idx = np.flatnonzero(bad_age)
+    if idx.size:
+        age_vals = pl.Series(ages[idx]).fill_nan(None)  # type: ignore[index]
+        add(idx, "age_years", age_vals, reason_text[reason[idx]])
+    no_dlp = np.isnan(dlp)
+    neg_dlp = ~no_dlp & (dlp < 0)
+    idx = np.flatnonzero(no_dlp | neg_dlp)
+    add(
+        idx,
+        "dlp_mgycm",
+        pl.Series(dlp[idx]).fill_nan(None),
+        np.where(no_dlp[idx], "missing DLP", "negative DLP").astype(object),
+    )
+    if event and "event_uid" in df.columns:
+        key = pl.struct("study_uid", "event_uid")
+        repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
+        idx = np.flatnonzero(repeated)
+        if idx.size:
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "row": idx.astype(np.int64),
+                        "column": ["event_uid"] * idx.size,
+                        "value": df["event_uid"].gather(idx).cast(pl.Utf8),
+                        "reason": ["irradiation event repeated within the study (counted once)"]
+                        * idx.size,
+                    }
+                )
+            )
+    problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
     ok = ~(bad_region | bad_age | no_dlp | neg_dlp)
-    if problems:
-        prob = _problems_frame(problems)
+    if problems is not None:
+        prob = problems
         if strict:
             _raise_problems(prob)
         counts = prob.group_by("reason", maintain_order=True).len()
