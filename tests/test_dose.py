@@ -6,10 +6,14 @@ Expected values are literals copied from reference/PUBLISHED.md ("Dose conversio
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recurct.dose as dose
 from recurct.schema import BODY_REGIONS
@@ -499,6 +503,47 @@ def test_normalise_region(text, region) -> None:
     assert dose.normalise_region(text) == region
 
 
+def _rdsr_strings() -> set[str]:
+    """Acquisition Protocol (125203) and Target Region (123014) strings of the RDSR fixtures."""
+    pydicom = pytest.importorskip("pydicom")
+    folder = Path(__file__).parent / "data" / "rdsr"
+    files = sorted(folder.glob("*.dcm"))
+    if not files:
+        pytest.skip("no RDSR fixtures in tests/data/rdsr")
+    found: set[str] = set()
+
+    def walk(items) -> None:
+        for item in items:
+            name = item.get("ConceptNameCodeSequence")
+            if name and name[0].CodeValue in ("125203", "123014"):
+                if item.ValueType == "TEXT":
+                    found.add(str(item.TextValue))
+                elif item.ValueType == "CODE":
+                    found.add(str(item.ConceptCodeSequence[0].CodeMeaning))
+            if "ContentSequence" in item:
+                walk(item.ContentSequence)
+
+    for f in files:
+        ds = pydicom.dcmread(f)
+        walk(ds.get("ContentSequence", []))
+        for keyword in ("StudyDescription", "ProtocolName"):
+            if ds.get(keyword):
+                found.add(str(ds.get(keyword)))
+    return found
+
+
+def test_normalise_region_on_every_rdsr_fixture_string() -> None:
+    expected = dict(RDSR_STRINGS)
+    found = _rdsr_strings()
+    # the fixture strings are exactly those listed above (the Siemens file's mis-decoded
+    # UTF-8 test protocol aside, which is listed in its decoded form)
+    assert found - set(expected) <= {s for s in found if not s.isascii()}
+    assert {s for s in expected if s.isascii()} <= found
+    for text in found:
+        want = expected.get(text)
+        assert dose.normalise_region(text) == want, text
+
+
 def test_normalise_region_series() -> None:
     texts = [t for t, _ in RDSR_STRINGS] * 3
     expected = [r for _, r in RDSR_STRINGS] * 3
@@ -641,3 +686,27 @@ def test_flag_above_drl() -> None:
     flagged = dose.flag_above_drl(at)
     assert flagged["above_drl_dlp"].item() is False
     assert flagged["above_drl_ctdivol"].item() is False
+
+
+# --------------------------------------------------------------------------- properties
+@settings(max_examples=200, deadline=None)
+@given(age=st.floats(0.0, 130.0), region=st.sampled_from(sorted(NCI)))
+def test_property_nearest_lower_is_the_column_at_or_below(age: float, region: str) -> None:
+    got = dose.k_factors([region], [age], table="nci_icrp103_120kv")[0]
+    column = max(i for i, a in enumerate(NCI_AGES) if a <= age)
+    assert got == NCI[region][column]
+
+
+@settings(max_examples=200, deadline=None)
+@given(age=st.floats(0.0, 130.0), region=st.sampled_from(sorted(SHRIMPTON)))
+def test_property_interpolate_between_neighbours(age: float, region: str) -> None:
+    got = dose.k_factors([region], [age], table="shrimpton_age", age_rule="interpolate")[0]
+    ks = SHRIMPTON[region]
+    if age >= SHRIMPTON_AGES[-1]:
+        assert got == ks[-1]
+        return
+    i = max(j for j, a in enumerate(SHRIMPTON_AGES) if a <= age)
+    a0, a1 = SHRIMPTON_AGES[i], SHRIMPTON_AGES[i + 1]
+    want = ks[i] + (age - a0) / (a1 - a0) * (ks[i + 1] - ks[i])
+    assert got == pytest.approx(want, abs=1e-15)
+    assert min(ks[i], ks[i + 1]) - 1e-15 <= got <= max(ks[i], ks[i + 1]) + 1e-15
