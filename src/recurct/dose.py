@@ -37,6 +37,19 @@ Age rules (age-dependent tables; the tabulated ages ``a_0 < a_1 < ... < a_m``):
 
 Adult-only tables (``aapm96``, ``icrp103_adult``) ignore age: the adult factor is applied to
 every row, children included, which is why age-dependent tables exist.
+
+Public functions:
+
+* :func:`tables`, :func:`table`, :func:`k_factors` -- the factor tables and a vectorised lookup;
+* :func:`effective_dose` -- fill ``effective_dose_msv`` of an exam (or event) table, with the
+  method recorded in ``dose_method``;
+* :func:`normalise_region`, :func:`region_rules` -- free text -> canonical body region by an
+  ordered, extensible rule table (None when nothing matches);
+* :func:`drls`, :func:`compare_to_drl`, :func:`flag_above_drl` -- diagnostic reference levels
+  (``uk2022`` by clinical indication, ``arpansa_adult`` by region) from
+  ``recurct/data/drl_<name>.csv``.
+
+See ``docs/dose.md`` for a guide.
 """
 
 from __future__ import annotations
@@ -340,7 +353,7 @@ def _as_float_array(values: Any, n: int) -> np.ndarray:
     if isinstance(values, pl.Series):
         arr = values.cast(pl.Float64).to_numpy()
     elif type(values).__module__.startswith("pandas"):
-        arr = np.asarray(values.astype("float64"), dtype=np.float64)
+        arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
     elif np.isscalar(values):
         arr = np.full(n, float(values))  # type: ignore[arg-type]
     else:
@@ -510,7 +523,8 @@ def _lookup_error(
             vals = list(dict.fromkeys(regions.pick(rows[:1000])))[:10]
             what = f"regions {vals}"
         msg = _REASONS[int(code)].format(table=repr(t.name))
-        parts.append(f"{rows.size} value(s): {msg} {what} (first at position {rows[0]})".strip())
+        where = f"{msg} {what}".strip()
+        parts.append(f"{rows.size} value(s): {where} (first at position {rows[0]})")
     extra = f"; table {t.name!r} tabulates {', '.join(t.regions)}"
     return ValueError("no conversion factor for " + "; ".join(parts) + extra)
 
