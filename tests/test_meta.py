@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 
@@ -125,3 +127,38 @@ def test_from_patients_and_pandas() -> None:
     bad = patients.assign(academic=[True] * 3 + [False] * 9)
     with pytest.raises(ValueError, match="constant within each site"):
         meta_proportion(bad, subgroup="academic")
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 5000), st.floats(0, 1)), min_size=2, max_size=12),
+    st.sampled_from(["logit", "arcsine", "raw"]),
+)
+@settings(max_examples=40)
+def test_property_random_effects_match_statsmodels(sites: list, transform: str) -> None:
+    n = np.array([s[0] for s in sites])
+    x = np.round(np.array([s[1] for s in sites]) * n).astype(int)
+    agg = pl.DataFrame({"site": [f"s{i:02d}" for i in range(len(n))], "n_patients": n, "n_high": x})
+    res = meta_proportion(agg, transform=transform)
+    y = res.sites.get_column("effect").to_numpy()
+    v = res.sites.get_column("variance").to_numpy()
+    row = res.pooled.row(0, named=True)
+    if row["q"] > row["q_df"]:
+        sm = combine_effects(y, v, method_re="dl")
+        assert row["effect"] == pytest.approx(sm.mean_effect_re, rel=1e-9, abs=1e-12)
+        assert row["se"] == pytest.approx(sm.sd_eff_w_re, rel=1e-9)
+        assert row["tau2"] == pytest.approx(sm.tau2, rel=1e-9, abs=1e-15)
+    else:
+        # DerSimonian-Laird truncates tau^2 at 0 (statsmodels 0.15 does not): fixed effect
+        assert row["tau2"] == 0
+        assert row["effect"] == pytest.approx(np.sum(y / v) / np.sum(1 / v), rel=1e-12)
+        assert row["se"] == pytest.approx(np.sqrt(1 / np.sum(1 / v)), rel=1e-12)
+    if transform != "raw":
+        assert 0.0 <= row["share_lo"] <= row["share"] <= row["share_hi"] <= 1.0
+
+
+def test_one_and_two_sites() -> None:
+    one = meta_proportion(AGG.head(1)).pooled.row(0, named=True)
+    assert one["k"] == 1 and one["tau2"] == 0 and one["q_p"] is None and one["pi_lo"] is None
+    assert one["share"] == pytest.approx(5 / 1000)
+    two = meta_proportion(AGG.head(2)).pooled.row(0, named=True)
+    assert two["k"] == 2 and two["pi_lo"] is None and two["q_df"] == 1

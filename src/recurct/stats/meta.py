@@ -28,7 +28,10 @@ heterogeneity statistic (``k - 1`` df, chi-squared p-value), ``I^2 = max(0, (Q -
 The prediction interval (random effects, ``k >= 3``) is ``mu +- t_{k-2} sqrt(tau^2 + se^2)``
 (Higgins, Thompson & Spiegelhalter 2009, J R Stat Soc A 172:137). The CI of the pooled effect
 is normal (z). These equal ``statsmodels.stats.meta_analysis.combine_effects(y, v,
-method_re="dl")`` on the same ``y`` and ``v``.
+method_re="dl")`` on the same ``y`` and ``v`` whenever ``Q > k - 1``; when ``Q <= k - 1``
+statsmodels (0.15) returns the untruncated, negative moment estimate of ``tau^2``, whereas this
+module truncates it at 0 as DerSimonian & Laird (1986) do, so the random-effects estimate then
+equals the fixed-effect one.
 
 Subgroups (``subgroup="country"`` or ``"academic"``) are pooled separately (each with its own
 ``tau^2``); the between-group test is ``Q_between = sum_g W_g (mu_g - mu_w)^2`` over the
