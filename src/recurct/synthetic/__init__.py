@@ -32,6 +32,7 @@ from recurct.synthetic.model import (
 __all__ = [
     "GROUPS",
     "REGIONS",
+    "CalibrationResult",
     "Profile",
     "calibrate",
     "cli_synth",
@@ -46,12 +47,15 @@ __all__ = [
 ]
 
 
-def calibrate(*args: Any, **kwargs: Any) -> Any:
-    """Fit free model parameters to target statistics; see
-    :func:`recurct.synthetic.calibrate.calibrate`."""
-    from recurct.synthetic.calibrate import calibrate as _calibrate
+def __getattr__(name: str) -> Any:
+    # ``calibrate`` is the module recurct.synthetic.calibrate, which is callable (it calls
+    # its function calibrate()), imported on first use so that ``python -m`` runs it cleanly.
+    if name in ("calibrate", "CalibrationResult"):
+        import importlib
 
-    return _calibrate(*args, **kwargs)
+        mod = importlib.import_module("recurct.synthetic.calibrate")
+        return mod if name == "calibrate" else mod.CalibrationResult
+    raise AttributeError(f"module 'recurct.synthetic' has no attribute {name!r}")
 
 
 def cli_synth(args: argparse.Namespace) -> int:

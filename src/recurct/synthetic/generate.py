@@ -67,6 +67,9 @@ class _Compiled:
         self.dlp_median = np.array([p["dlp_median"][r] for r in REGIONS], dtype=np.float64)
         self.dlp_sigma = np.array([p["dlp_sigma"][r] for r in REGIONS], dtype=np.float64)
         self.paed = float(p["paed_dlp_at_birth"])
+        self.frail_max = float(p["frailty_max"])
+        self.p_intensive = float(p["p_intensive"])
+        self.intensive = float(p["intensive_rate"])
         cv = float(p["frailty_cv"])
         self.frailty_sigma = math.sqrt(math.log1p(cv * cv))
         self.kgrid = _k_grid(str(p["k_table"]), str(p["age_rule"]))
@@ -95,7 +98,7 @@ def site_sizes(profile: Profile, n_patients: int | None = None) -> list[int]:
     if total == 0:
         raise ValueError(f"profile {profile.name!r} has no patients to scale")
     exact = [n_patients * s / total for s in sizes]
-    out = [int(math.floor(e)) for e in exact]
+    out = [math.floor(e) for e in exact]
     order = sorted(range(len(sizes)), key=lambda i: out[i] - exact[i])
     for i in order[: n_patients - sum(out)]:
         out[i] += 1
@@ -209,10 +212,7 @@ def _fill_kernel(
         prev_hour = 0.0
         while True:
             day = entry[i] + np.int64(np.floor(t))
-            if r == 0:
-                hour = tod0[i]
-            else:
-                hour = 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
+            hour = tod0[i] if r == 0 else 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
             if day == prev_day:
                 hour = min(max(hour, prev_hour + 0.25), 23.99)
             reg = _cat(region_cum, g, _hash_u(key, i, r, _S_REGION))
@@ -266,6 +266,7 @@ def _simulate_block(
     age0 = np.clip(lo + u[2] * (hi - lo) + float(site["age_shift"]), 0.0, 110.0)
     sex = (u[3] >= c.p_female[group]).astype(np.int8)
     frail = np.exp(c.frailty_sigma * z_frail - 0.5 * c.frailty_sigma**2)
+    frail = np.minimum(np.where(u[7] < c.p_intensive, frail * c.intensive, frail), c.frail_max)
     recurrent = u[4] < c.p_recurrent[group]
     n_days = (site["period_end"] - site["period_start"]).days + 1
     entry = np.minimum((u[5] * n_days).astype(np.int64), n_days - 1)

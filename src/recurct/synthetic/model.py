@@ -11,8 +11,9 @@ The model, per site:
 * **patients** enter at a date uniform over the site's study period; each has a clinical
   group (oncology, chronic non-malignant, acute/trauma, other) drawn from the site's group
   mix, an age at entry from the group's age-band mix (uniform within a band, shifted by the
-  site's ``age_shift``), a sex, and a personal imaging-intensity multiplier (gamma, mean 1,
-  coefficient of variation ``frailty_cv``: some patients are imaged far more than others).
+  site's ``age_shift``), a sex, and a personal imaging-intensity multiplier (lognormal, mean
+  1, coefficient of variation ``frailty_cv``; times ``intensive_rate`` for a share
+  ``p_intensive`` of intensively imaged patients; at most ``frailty_max``).
 * **exam timing** is a renewal process: the first exam at entry; with probability
   ``p_recurrent`` the patient has an active imaging period (exponential, mean
   ``followup_mean_days``) during which exams follow at gamma-distributed intervals (mean
@@ -102,7 +103,15 @@ PARAMETERS: dict[str, Any] = {
     "k_table": Param("shrimpton_age", "age-dependent k (0, 1, 5, 10 y, adult) for 4 regions"),
     "age_rule": Param("nearest-lower", "a child uses the factor of the last tabulated age"),
     "frailty_cv": Param(
-        1.0, "patients differ in how often they are imaged (disease course, referrer habits)"
+        0.4, "patients differ in how often they are imaged (disease course, referrer habits)"
+    ),
+    "p_intensive": Param(
+        0.02,
+        "a few patients are imaged far more often (complications, ICU stays, trial protocols)",
+    ),
+    "intensive_rate": Param(3.5, "how much more often an intensive patient is imaged"),
+    "frailty_max": Param(
+        8.0, "no patient is imaged more than this multiple of the group's mean rate"
     ),
     "age_edges": Param(list(AGE_EDGES), "bands of age_mix; 50 is a band edge (age <= 50 cut)"),
     "dlp_median": Param(
@@ -124,11 +133,11 @@ PARAMETERS: dict[str, Any] = {
             [0.01, 0.06, 0.09, 0.19, 0.29, 0.25, 0.11],
             0.50,
             0.85,
-            900.0,
-            100.0,
+            500.0,
+            60.0,
             2.0,
             [0.08, 0.30, 0.22, 0.40],
-            [0.60, 0.30, 0.10],
+            [0.80, 0.15, 0.05],
             0.08,
             {
                 "share": "patients imaged for cancer staging, treatment response or surveillance",

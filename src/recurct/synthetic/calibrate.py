@@ -1,0 +1,571 @@
+"""Fit free model parameters so that the analysed synthetic cohort matches published figures.
+
+:func:`calibrate` minimises the sum of squared, tolerance-scaled differences between target
+statistics (:func:`statistics`) and those of a generated cohort, over a chosen set of free
+parameters, with :func:`scipy.optimize.least_squares` on parameters mapped to [0, 1] by their
+bounds. Every evaluation uses the same seed (common random numbers: the generator's per-exam
+random numbers are counter-based, so a small parameter change moves few exams and the
+objective is smooth up to small steps). Evaluations use a reduced cohort (a fraction of each
+site: the first patients of the full cohort) and scale counts up; the fitted profile is then
+generated at full scale and the achieved values are recorded with the targets, the seed and
+the date in ``profiles/<name>.toml``.
+
+Re-run a shipped calibration with ``python -m recurct.synthetic.calibrate rehani2020``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+import time
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct.synthetic import _toml
+from recurct.synthetic.generate import generate
+from recurct.synthetic.model import PROFILE_DIR, Profile, load_profile
+
+__all__ = [
+    "CALIBRATIONS",
+    "CalibrationResult",
+    "calibrate",
+    "get_param",
+    "patient_summary",
+    "set_param",
+    "statistics",
+]
+
+EULER_GAMMA = 0.5772156649015329
+COUNT_STATISTICS = ("n_patients", "n_exams", "n_reached")
+"""Statistics that scale with cohort size (multiplied up from a reduced cohort)."""
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _patients_fast(exams: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Per-patient totals and first crossing of ``threshold`` from exams sorted by patient
+    and time (the generator's order), with numpy on the sorted arrays."""
+    pid = exams["patient_id"].to_numpy()
+    if pid.size == 0:
+        raise ValueError("the exam table is empty")
+    t = exams["exam_date"].cast(pl.Int64).to_numpy()
+    if np.any(np.diff(pid) < 0) or np.any((np.diff(t) < 0) & (np.diff(pid) == 0)):
+        order = np.lexsort((t, pid))
+        exams = exams[order]
+        pid, t = pid[order], t[order]
+    day = t // (86_400 * 10**6)
+    dose = exams["effective_dose_msv"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
+    n = np.diff(np.r_[starts, pid.size])
+    ced = np.add.reduceat(dose, starts)
+    cum = np.cumsum(dose)
+    base = np.r_[0.0, cum[starts[1:] - 1]]
+    within = cum - np.repeat(base, n)
+    hit = within >= threshold
+    first_hit = hit & ~np.r_[False, hit[:-1]]
+    first_hit[starts] = hit[starts]
+    pos = np.flatnonzero(first_hit)
+    patient_of = np.repeat(np.arange(starts.size), n)
+    days_to = np.full(starts.size, -1, np.int64)
+    days_to[patient_of[pos]] = day[pos] - day[starts[patient_of[pos]]]
+    out = {
+        "patient_id": pid[starts],
+        "n_exams": n,
+        "ced_msv": ced,
+        "reached": days_to >= 0,
+        "days_to": pl.Series(days_to).replace(-1, None),
+    }
+    for col, name in (("age_years", "age_first_exam"), ("facility", "facility")):
+        if col in exams.columns:
+            out[name] = exams[col].gather(starts)
+    return pl.DataFrame(out)
+
+
+def patient_summary(exams: Any, threshold: float = 100.0, method: str = "numpy") -> pl.DataFrame:
+    """Per-patient ``n_exams``, ``ced_msv``, ``reached``, ``days_to``, ``age_first_exam``,
+    ``facility``.
+
+    ``method="cumulative"`` uses :func:`recurct.cumulative_dose` (the library's engine);
+    ``"numpy"`` a fast path on exams sorted by patient and time (sorted first if they are
+    not), used inside calibration. Both give the same table (tested).
+    """
+    from recurct._frames import to_polars
+
+    df, _ = to_polars(exams)
+    if method == "numpy":
+        return _patients_fast(df, threshold)
+    if method != "cumulative":
+        raise ValueError(f"method must be 'numpy' or 'cumulative', got {method!r}")
+    from recurct._frames import param_label
+    from recurct.cumulative import cumulative_dose
+
+    lab = param_label(threshold)
+    pat = cumulative_dose(df, thresholds=(threshold,))
+    cols = [
+        pl.col("patient_id"),
+        pl.col("n_exams"),
+        pl.col("ced_msv"),
+        pl.col(f"reached_{lab}").alias("reached"),
+        pl.col(f"days_to_{lab}").alias("days_to"),
+    ]
+    cols += [pl.col(c) for c in ("age_first_exam", "facility") if c in pat.columns]
+    return pat.select(cols)
+
+
+def expected_max(values: np.ndarray, fraction: float = 1.0, k: int = 50) -> float:
+    """Expected maximum of the values in a cohort ``1 / fraction`` times as large.
+
+    Fits an exponential tail to the ``k`` largest values (scale = mean excess over the k-th
+    largest, ``x_k``): the full cohort has about ``k / fraction`` values above ``x_k``, whose
+    maximum has expectation ``x_k + scale * (H_m)``, ``H_m ~ ln m + 0.5772``. Smoother than
+    the sample maximum, and usable on a reduced cohort.
+    """
+    v = np.sort(np.asarray(values, dtype=np.float64))[::-1]
+    if v.size == 0:
+        return float("nan")
+    k = min(k, v.size)
+    if k < 2:
+        return float(v[0])
+    xk = v[k - 1]
+    scale = float(np.mean(v[: k - 1] - xk))
+    m = k / fraction
+    return float(xk + scale * (math.log(m) + EULER_GAMMA))
+
+
+def statistics(
+    patients: pl.DataFrame,
+    *,
+    n_exams: int | None = None,
+    age_cut: float = 50.0,
+    fraction: float = 1.0,
+) -> dict[str, float]:
+    """Summary statistics of a patients table (from :func:`patient_summary`).
+
+    Keys: ``n_patients``, ``n_exams``, ``n_reached``, ``share_reached`` (fraction),
+    ``ced_median_reached``, ``ced_max_reached``, ``ced_max_reached_expected`` (see
+    :func:`expected_max`), ``share_exams_ge5``, ``share_exams_22_132``, ``share_ced_gt100``,
+    ``share_ced_250_1375``; per facility (if present): ``site_share_age_le50_min`` / ``_max``
+    (share aged <= ``age_cut`` at first exam among patients reaching the threshold),
+    ``site_days_to_min_max`` (the largest, over sites, of each site's shortest time to the
+    threshold), ``site_share_reached_min`` / ``_max`` / ``_mean`` (unweighted).
+    Counts are multiplied by ``1 / fraction``.
+    """
+    up = 1.0 / fraction
+    npat = patients.height
+    reached = patients["reached"].to_numpy()
+    ced = patients["ced_msv"].to_numpy()
+    nex = patients["n_exams"].to_numpy()
+    hi = ced[reached]
+    out: dict[str, float] = {
+        "n_patients": npat * up,
+        "n_exams": float(nex.sum() if n_exams is None else n_exams) * up,
+        "n_reached": float(reached.sum()) * up,
+        "share_reached": float(reached.mean()),
+        "ced_median_reached": float(np.median(hi)) if hi.size else float("nan"),
+        "ced_max_reached": float(hi.max()) if hi.size else float("nan"),
+        "ced_max_reached_expected": expected_max(hi, fraction),
+        "share_exams_ge5": float(np.mean(nex >= 5)),
+        "share_exams_22_132": float(np.mean((nex >= 22) & (nex <= 132))),
+        "share_ced_gt100": float(np.mean(ced > 100)),
+        "share_ced_250_1375": float(np.mean((ced >= 250) & (ced <= 1375))),
+    }
+    if "facility" in patients.columns:
+        agg = [
+            pl.len().alias("n"),
+            pl.col("reached").mean().alias("share"),
+            pl.col("days_to").min().alias("dmin"),
+        ]
+        if "age_first_exam" in patients.columns:
+            agg.append(
+                (pl.col("age_first_exam") <= age_cut).filter(pl.col("reached")).mean().alias("age")
+            )
+        site = patients.group_by("facility").agg(agg)
+        out["site_share_reached_min"] = float(site["share"].min())  # type: ignore[arg-type]
+        out["site_share_reached_max"] = float(site["share"].max())  # type: ignore[arg-type]
+        out["site_share_reached_mean"] = float(site["share"].mean())  # type: ignore[arg-type]
+        dmin = site["dmin"]
+        out["site_days_to_min_max"] = (
+            float("inf") if dmin.null_count() else float(dmin.max())  # type: ignore[arg-type]
+        )
+        if "age" in site.columns:
+            age = site["age"].drop_nulls()
+            out["site_share_age_le50_min"] = float(age.min()) if age.len() else float("nan")  # type: ignore[arg-type]
+            out["site_share_age_le50_max"] = float(age.max()) if age.len() else float("nan")  # type: ignore[arg-type]
+    return out
+
+
+def cohort_statistics(
+    profile: str | Path | Profile,
+    n_patients: int | None = None,
+    seed: int = 0,
+    method: str = "numpy",
+) -> dict[str, float]:
+    """Generate a cohort and return its :func:`statistics` (counts scaled to the profile)."""
+    prof = load_profile(profile)
+    exams = generate(prof, n_patients=n_patients, seed=seed)
+    assert isinstance(exams, pl.DataFrame)
+    pat = patient_summary(exams, method=method)
+    frac = 1.0 if n_patients is None else n_patients / prof.n_patients
+    return statistics(pat, n_exams=exams.height, fraction=frac)
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _site(profile: Profile, name: str) -> dict[str, Any]:
+    for s in profile.sites:
+        if s["facility"] == name:
+            return s
+    names = ", ".join(s["facility"] for s in profile.sites)
+    raise ValueError(f"no site {name!r} in profile {profile.name!r} (sites: {names})")
+
+
+def _locate(profile: Profile, path: str) -> tuple[dict[str, Any], str]:
+    parts = path.split(".")
+    if parts[0] == "sites":
+        if len(parts) < 3:
+            raise ValueError(f"site parameter {path!r} must read sites.<facility>.<field>")
+        node: dict[str, Any] = _site(profile, parts[1])
+        parts = parts[2:]
+    else:
+        node = profile.params
+    for p in parts[:-1]:
+        if p not in node or not isinstance(node[p], dict):
+            raise ValueError(f"unknown parameter {path!r} (at {p!r})")
+        node = node[p]
+    if parts[-1] not in node and not (path.startswith("sites.") and "group_share" in path):
+        raise ValueError(f"unknown parameter {path!r}; see recurct.synthetic.describe()")
+    return node, parts[-1]
+
+
+def get_param(profile: Profile, path: str) -> Any:
+    """Value of a parameter by dotted path: ``"frailty_cv"``,
+    ``"groups.oncology.interval_mean_days"``, ``"sites.USA-1.age_shift"``."""
+    node, key = _locate(profile, path)
+    return node[key]
+
+
+def set_param(profile: Profile, path: str, value: Any) -> None:
+    """Set a parameter by dotted path (in place); see :func:`get_param`."""
+    node, key = _locate(profile, path)
+    node[key] = value
+
+
+# --------------------------------------------------------------------------- fit
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` found: the fitted profile and the record written to its file."""
+
+    profile: Profile
+    fitted: dict[str, float]
+    targets: dict[str, dict[str, Any]]
+    achieved: dict[str, float]
+    achieved_reduced: dict[str, float]
+    within: dict[str, bool]
+    n_evaluations: int
+    seconds: float
+    path: Path | None = None
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _scale(t: Mapping[str, Any]) -> float:
+    if "atol" in t:
+        return float(t["atol"])
+    return float(t.get("rtol", 0.01)) * abs(float(t["value"]))
+
+
+def _within(t: Mapping[str, Any], v: float) -> bool:
+    if "max" in t and v > float(t["max"]):
+        return False
+    if "min" in t and v < float(t["min"]):
+        return False
+    if "value" in t:
+        return bool(abs(v - float(t["value"])) <= _scale(t))
+    return True
+
+
+def _residuals(targets: Mapping[str, Mapping[str, Any]], got: Mapping[str, float]) -> np.ndarray:
+    r = []
+    for name, t in targets.items():
+        if not t.get("fit", True):
+            continue
+        v = got[name]
+        if not math.isfinite(v):
+            r.append(1e3)
+        elif "value" in t:
+            r.append((v - float(t["value"])) / _scale(t))
+        else:  # a range: zero inside
+            lo, hi = float(t.get("min", -math.inf)), float(t.get("max", math.inf))
+            width = _scale({"atol": t.get("atol", 1.0)})
+            r.append(max(lo - v, 0.0, v - hi) / width)
+    return np.asarray(r, dtype=np.float64)
+
+
+def calibrate(
+    profile: str | Path | Profile,
+    targets: Mapping[str, Mapping[str, Any]],
+    free_params: Mapping[str, Sequence[float]],
+    *,
+    fraction: float = 0.2,
+    seed: int = 0,
+    max_evaluations: int = 200,
+    over_seeds: Mapping[str, int] | None = None,
+    name: str | None = None,
+    write: bool | str | Path = True,
+    notes: str = "",
+    callback: Callable[[int, dict[str, float], float], None] | None = None,
+) -> CalibrationResult:
+    """Fit ``free_params`` of ``profile`` so that its synthetic cohort matches ``targets``.
+
+    Parameters
+    ----------
+    profile
+        Starting profile (name, path or :class:`Profile`); its current values are the start.
+    targets
+        ``{statistic: {"value": v, "rtol": r | "atol": a, "source": "...", "fit": True}}``
+        with statistics from :func:`statistics`; or ``{"min": a, "max": b}`` for a range.
+        ``"fit": False`` records and checks a target without fitting it.
+    free_params
+        ``{dotted path: (low, high)}`` (see :func:`get_param`); fitted within the bounds.
+    fraction
+        Each evaluation generates this fraction of every site (counts are scaled up).
+    seed
+        The seed of every evaluation (common random numbers) and of the full-scale check.
+    max_evaluations
+        Budget of cohort generations for the optimiser.
+    over_seeds
+        ``{statistic: k}``: also report the mean of the statistic over seeds
+        ``seed .. seed + k - 1`` at full scale (for extreme values matched in expectation),
+        stored as ``<statistic>_mean_over_seeds``.
+    name, write
+        The fitted profile's name (default the starting one's); ``write=True`` writes
+        ``profiles/<name>.toml``, a path writes there, ``False`` writes nothing.
+    notes
+        Text stored in the file's ``[calibration]`` section (e.g. what could not be met).
+    callback
+        Called as ``callback(evaluation, statistics, cost)`` after each evaluation.
+
+    Returns
+    -------
+    CalibrationResult
+    """
+    from scipy.optimize import least_squares
+
+    start = load_profile(profile).copy()
+    if name:
+        start.name = name
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    for stat in targets:
+        if not any(k in targets[stat] for k in ("value", "min", "max")):
+            raise ValueError(f"target {stat!r} needs a 'value' or a 'min'/'max'")
+    paths = list(free_params)
+    lo = np.array([float(free_params[p][0]) for p in paths])
+    hi = np.array([float(free_params[p][1]) for p in paths])
+    if np.any(hi <= lo):
+        raise ValueError("every free parameter needs bounds (low, high) with low < high")
+    x0 = np.clip((np.array([float(get_param(start, p)) for p in paths]) - lo) / (hi - lo), 0, 1)
+    n_red = max(1, round(start.n_patients * fraction))
+    n_eval = 0
+    t0 = time.perf_counter()
+    cache: dict[bytes, dict[str, float]] = {}
+
+    def apply(x: np.ndarray) -> Profile:
+        prof = start.copy()
+        for p, v in zip(paths, lo + np.clip(x, 0, 1) * (hi - lo)):
+            set_param(prof, p, float(v))
+        return prof
+
+    def evaluate(x: np.ndarray) -> dict[str, float]:
+        nonlocal n_eval
+        key = np.round(x, 12).tobytes()
+        if key not in cache:
+            n_eval += 1
+            cache[key] = cohort_statistics(apply(x), n_patients=n_red, seed=seed)
+            if callback is not None:
+                cost = float(np.sum(_residuals(targets, cache[key]) ** 2))
+                callback(n_eval, cache[key], cost)
+        return cache[key]
+
+    fit = least_squares(
+        lambda x: _residuals(targets, evaluate(x)),
+        x0,
+        bounds=(0.0, 1.0),
+        diff_step=0.02,
+        x_scale=1.0,
+        max_nfev=max_evaluations,
+        xtol=1e-4,
+        ftol=1e-6,
+    )
+    fitted_prof = apply(fit.x)
+    fitted = {p: float(get_param(fitted_prof, p)) for p in paths}
+    reduced = evaluate(fit.x)
+    achieved = cohort_statistics(fitted_prof, seed=seed)
+    for stat, k in (over_seeds or {}).items():
+        vals = [achieved[stat]] + [
+            cohort_statistics(fitted_prof, seed=seed + i)[stat] for i in range(1, k)
+        ]
+        achieved[f"{stat}_mean_over_seeds"] = float(np.mean(vals))
+        achieved[f"{stat}_sd_over_seeds"] = float(np.std(vals, ddof=1)) if k > 1 else 0.0
+    within = {s: _within(t, achieved[t.get("check", s)]) for s, t in targets.items()}
+    seconds = time.perf_counter() - t0
+    record = {
+        "date": dt.date.today().isoformat(),
+        "seed": seed,
+        "fraction": fraction,
+        "reduced_n_patients": n_red,
+        "optimizer": "scipy.optimize.least_squares (trf, bounds mapped to [0, 1], diff_step 0.02)",
+        "n_evaluations": n_eval,
+        "status": str(fit.message),
+        "seconds": round(seconds, 1),
+        "notes": notes,
+        "free_params": {p: [float(free_params[p][0]), float(free_params[p][1])] for p in paths},
+        "fitted": fitted,
+        "targets": {s: dict(t) for s, t in targets.items()},
+        "achieved": {s: _round(v) for s, v in achieved.items()},
+        "achieved_reduced": {s: _round(v) for s, v in reduced.items()},
+        "within_tolerance": within,
+    }
+    fitted_prof.calibration = record
+    path: Path | None = None
+    if write:
+        path = PROFILE_DIR / f"{fitted_prof.name}.toml" if write is True else Path(write)
+        write_profile(fitted_prof, path)
+    return CalibrationResult(
+        profile=fitted_prof,
+        fitted=fitted,
+        targets={s: dict(t) for s, t in targets.items()},
+        achieved=achieved,
+        achieved_reduced=reduced,
+        within=within,
+        n_evaluations=n_eval,
+        seconds=seconds,
+        path=path,
+        record=record,
+    )
+
+
+def _round(v: float) -> float:
+    if not math.isfinite(v) or v == 0:
+        return float(v)
+    return float(f"{v:.6g}")
+
+
+def write_profile(profile: Profile, path: str | Path) -> Path:
+    """Write a profile (parameters, sites and calibration record) as TOML."""
+    data: dict[str, Any] = {"name": profile.name, "description": profile.description}
+    data["params"] = profile.params
+    data["sites"] = profile.sites
+    if profile.calibration:
+        data["calibration"] = profile.calibration
+    header = (
+        f"Synthetic cohort profile {profile.name!r} for recurct.synthetic (synthetic, not "
+        "patient data).\nThe generator reads [params] and [[sites]] only; [calibration] "
+        "records the fit\n(python -m recurct.synthetic.calibrate "
+        f"{profile.name}). Parameter meanings: recurct.synthetic.describe()."
+    )
+    text = _toml.dumps(data, header=header, inline=("group_share",))
+    path = Path(path)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- shipped fits
+
+_REHANI = "Rehani et al. 2020, Eur Radiol 30:1828-1836, doi 10.1007/s00330-019-06523-y"
+
+CALIBRATIONS: dict[str, dict[str, Any]] = {
+    "rehani2020": {
+        "targets": {
+            "n_patients": {"value": 2_504_585, "atol": 0.5, "source": _REHANI, "fit": False},
+            "n_exams": {"value": 4_819_661, "rtol": 0.005, "source": _REHANI},
+            "share_reached": {"value": 0.0133, "atol": 0.0003, "source": _REHANI},
+            "ced_median_reached": {"value": 130.3, "atol": 2.0, "source": _REHANI},
+            "ced_max_reached_expected": {
+                "value": 1185.0,
+                "rtol": 0.15,
+                "check": "ced_max_reached_mean_over_seeds",
+                "source": _REHANI + " (an extreme value: matched in expectation over seeds)",
+            },
+            "site_share_age_le50_min": {"value": 0.134, "atol": 0.01, "source": _REHANI},
+            "site_share_age_le50_max": {"value": 0.28, "atol": 0.01, "source": _REHANI},
+            "site_days_to_min_max": {
+                "max": 1.0,
+                "source": _REHANI + " (minimum time to 100 mSv: a single day at every site)",
+                "fit": False,
+            },
+        },
+        "free_params": {
+            "groups.oncology.interval_mean_days": (30.0, 180.0),
+            "groups.oncology.followup_mean_days": (150.0, 1500.0),
+            "intensive_rate": (1.5, 6.0),
+            "groups.chronic.p_recurrent": (0.02, 0.9),
+            "sites.USA-2.age_shift": (-10.0, 10.0),
+            "sites.Slovakia-1.age_shift": (-10.0, 10.0),
+        },
+        "options": {"fraction": 0.5, "over_seeds": {"ced_max_reached": 5}},
+    },
+}
+"""The shipped calibrations: targets (with their source), free parameters and options."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m recurct.synthetic.calibrate PROFILE [--seed S] [--max-evaluations N]``."""
+    ap = argparse.ArgumentParser(prog="python -m recurct.synthetic.calibrate")
+    ap.add_argument("profile", choices=sorted(CALIBRATIONS))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-evaluations", type=int, default=200)
+    ap.add_argument("--fraction", type=float, default=None)
+    args = ap.parse_args(argv)
+    spec = CALIBRATIONS[args.profile]
+    opts = dict(spec["options"])
+    if args.fraction is not None:
+        opts["fraction"] = args.fraction
+
+    def show(i: int, stats: dict[str, float], cost: float) -> None:
+        keys = [k for k in spec["targets"] if k in stats]
+        vals = ", ".join(f"{k}={stats[k]:.4g}" for k in keys)
+        print(f"[{i:3d}] cost={cost:9.3f} {vals}", flush=True)
+
+    res = calibrate(
+        args.profile,
+        spec["targets"],
+        spec["free_params"],
+        seed=args.seed,
+        max_evaluations=args.max_evaluations,
+        callback=show,
+        notes=spec.get("notes", ""),
+        **opts,
+    )
+    print(f"fitted in {res.seconds:.0f} s, {res.n_evaluations} evaluations -> {res.path}")
+    for p, v in res.fitted.items():
+        print(f"  {p} = {v:.6g}")
+    for s, t in res.targets.items():
+        got = res.achieved[t.get("check", s)]
+        ok = "ok " if res.within[s] else "OUT"
+        print(f"  {ok} {s}: target {t.get('value', (t.get('min'), t.get('max')))}, got {got:.6g}")
+    return 0 if all(res.within.values()) else 1
+
+
+class _CallableModule(types.ModuleType):
+    """``recurct.synthetic.calibrate`` is both this module and, called, :func:`calibrate`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> CalibrationResult:
+        return calibrate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""Tests of recurct.synthetic: schema, determinism, marginals against the model's parameters,
+calibration, and the shipped rehani2020 profile against the published figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recurct.synthetic import (
+    GROUPS,
+    REGIONS,
+    generate,
+    iter_chunks,
+    load_profile,
+    profile_names,
+    sites,
+)
+from recurct.synthetic.generate import BLOCK
+from recurct.synthetic.model import profile_from_dict
+
+CANONICAL = {
+    "patient_id": pl.Int64,
+    "exam_date": pl.Datetime("us"),
+    "effective_dose_msv": pl.Float64,
+    "dlp_mgycm": pl.Float64,
+    "body_region": pl.Utf8,
+    "age_years": pl.Float64,
+    "sex": pl.Utf8,
+    "facility": pl.Utf8,
+    "indication": pl.Utf8,
+}
+
+# Adult k factors (mSv per mGy·cm), Shrimpton / AAPM 96 set, PUBLISHED.md "Dose conversion"
+# (Lee et al., Med Phys 2012 39:2129, Table XII, adult column).
+K_ADULT = {"head": 0.0021, "chest": 0.014, "abdomen_pelvis": 0.015, "chest_abdomen_pelvis": 0.015}
+
+
+@pytest.fixture(scope="module")
+def small() -> pl.DataFrame:
+    out = generate("small", seed=0)
+    assert isinstance(out, pl.DataFrame)
+    return out
+
+
+def _profile(groups: dict | None = None, n: int = 40_000, **params) -> object:
+    """One-site test profile, 2015-2016, with parameter overrides."""
+    return profile_from_dict(
+        "test",
+        {
+            "params": {**params, "groups": groups or {}},
+            "sites": [
+                {
+                    "facility": "A",
+                    "country": "X",
+                    "period_start": dt.date(2015, 1, 1),
+                    "period_end": dt.date(2016, 12, 31),
+                    "n_patients": n,
+                }
+            ],
+        },
+    )
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_schema_and_values(small: pl.DataFrame) -> None:
+    assert dict(small.schema) == CANONICAL
+    assert small.null_count().sum_horizontal().item() == 0
+    assert (small["effective_dose_msv"] > 0).all()
+    assert (small["dlp_mgycm"] > 0).all()
+    assert set(small["body_region"].unique()) <= set(REGIONS)
+    assert set(small["sex"].unique()) <= {"F", "M"}
+    assert set(small["indication"].unique()) == set(GROUPS)
+    assert small["age_years"].min() >= 0 and small["age_years"].max() <= 130
+    # about 10^4 exams, as documented
+    assert 7_000 < small.height < 14_000
+    # sorted by patient and time
+    assert small.select(pl.col("patient_id").diff().min()).item() >= 0
+    assert small.equals(small.sort(["patient_id", "exam_date"], maintain_order=True))
+
+
+def test_sites_table() -> None:
+    s = sites("rehani2020")
+    assert s.columns[:5] == ["facility", "country", "academic", "period_start", "period_end"]
+    assert s.schema["period_start"] == pl.Date and s.schema["academic"] == pl.Boolean
+    # Rehani et al. 2020: 4 institutions, 3 in the USA and 1 in Slovakia, 1 to 5 years each
+    assert s.height == 4
+    assert s["country"].value_counts().sort("country")["count"].to_list() == [1, 3]
+    years = ((s["period_end"] - s["period_start"]).dt.total_days() + 1) / 365.25
+    assert years.min() >= 0.99 and years.max() <= 5.01
+    # 2,504,585 patients (Rehani et al. 2020)
+    assert s["n_patients"].sum() == 2_504_585
+
+
+def test_shipped_profiles_load() -> None:
+    assert {"small", "rehani2020"} <= set(profile_names())
+    for name in profile_names():
+        prof = load_profile(name)
+        assert prof.n_patients > 0
+
+
+def test_unknown_profile_and_parameter() -> None:
+    with pytest.raises(ValueError, match="unknown synthetic profile"):
+        load_profile("nope")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        profile_from_dict("x", {"params": {"frailty": 1.0}, "sites": []})
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_deterministic_per_seed(small: pl.DataFrame) -> None:
+    again = generate("small", seed=0)
+    assert small.equals(again)
+    other = generate("small", seed=1)
+    assert not small.equals(other)
+
+
+def test_independent_of_chunking_and_threads() -> None:
+    prof = _profile(n=3 * BLOCK + 123)
+    a = generate(prof, seed=5, chunk_patients=BLOCK, threads=1)
+    b = generate(prof, seed=5, chunk_patients=10 * BLOCK, threads=2)
+    assert a.equals(b)
+    chunks = list(iter_chunks(prof, seed=5, chunk_patients=BLOCK))
+    assert len(chunks) == 4
+    assert pl.concat(chunks).equals(a)
+
+
+def test_prefix_property() -> None:
+    # the first patients of a smaller cohort are those of the larger one
+    prof = _profile(n=10_000)
+    big = generate(prof, seed=2)
+    part = generate(prof, n_patients=3_000, seed=2)
+    assert part.equals(big.filter(pl.col("patient_id") <= 3_000))
+
+
+def test_parquet_output(tmp_path) -> None:
+    folder = generate("small", seed=0, out=tmp_path / "cohort")
+    back = pl.read_parquet(f"{folder}/**/*.parquet").sort(["patient_id", "exam_date"])
+    direct = generate("small", seed=0)
+    assert back.equals(direct.sort(["patient_id", "exam_date"]))
+
+
+def test_cli_synth(tmp_path, capsys) -> None:
+    from recurct.cli import main
+
+    assert main(["synth", "small", "--seed", "3", "--out", str(tmp_path / "c")]) == 0
+    assert "patients" in capsys.readouterr().out
+    n = pl.scan_parquet(f"{tmp_path / 'c'}/**/*.parquet").select(pl.len()).collect().item()
+    assert n == generate("small", seed=3).height
+    assert main(["synth", "no-such-profile"]) == 2
+
+
+# --------------------------------------------------------------------------- marginals
+
+
+def _within(observed: float, p: float, n: int, z: float = 4.5) -> bool:
+    return abs(observed - p) <= z * math.sqrt(p * (1 - p) / n) + 1e-12
+
+
+@pytest.fixture(scope="module")
+def marginal_cohort() -> tuple[object, pl.DataFrame, pl.DataFrame]:
+    prof = _profile(
+        n=120_000,
+        groups={g: {"p_same_day": 0.0} for g in GROUPS},
+    )
+    exams = generate(prof, seed=11)
+    first = exams.group_by("patient_id", maintain_order=True).first()
+    return prof, exams, first
+
+
+def test_group_sex_and_age_mix(marginal_cohort) -> None:
+    prof, _, first = marginal_cohort
+    params = prof.params
+    n = first.height
+    shares = np.array([params["groups"][g]["share"] for g in GROUPS])
+    shares = shares / shares.sum()
+    edges = np.asarray(params["age_edges"])
+    for g, p in zip(GROUPS, shares):
+        sub = first.filter(pl.col("indication") == g)
+        assert _within(sub.height / n, p, n), g
+        gp = params["groups"][g]
+        assert _within((sub["sex"] == "F").mean(), gp["p_female"], sub.height), g
+        # age at the first exam = age at entry: band shares as in age_mix
+        mix = np.asarray(gp["age_mix"]) / sum(gp["age_mix"])
+        counts, _ = np.histogram(sub["age_years"].to_numpy(), bins=edges)
+        for band, (c, q) in enumerate(zip(counts, mix)):
+            assert _within(c / sub.height, q, sub.height), (g, band)
+
+
+def test_region_mix_by_group(marginal_cohort) -> None:
+    prof, exams, _ = marginal_cohort
+    for g in GROUPS:
+        sub = exams.filter(pl.col("indication") == g)
+        mix = np.asarray(prof.params["groups"][g]["region_mix"])
+        mix = mix / mix.sum()
+        for r, q in zip(REGIONS, mix):
+            assert _within((sub["body_region"] == r).mean(), q, sub.height), (g, r)
+
+
+def test_no_exam_outside_site_period(small: pl.DataFrame) -> None:
+    s = sites("small")
+    j = small.join(s, on="facility")
+    assert j.height == small.height
+    day = pl.col("exam_date").dt.date()
+    assert j.filter((day < pl.col("period_start")) | (day > pl.col("period_end"))).height == 0
+    # truncation binds: exams reach into the last weeks of each period
+    last = j.group_by("facility").agg(
+        (pl.col("period_end").first() - day.max()).dt.total_days().alias("gap")
+    )
+    assert last["gap"].max() < 30
+
+
+def test_exam_counts_follow_the_renewal_process() -> None:
+    """Exams per patient by group equal the exact expectation of the documented process.
+
+    With (near-)deterministic intervals m (huge gamma shape, no personal variation), patient
+    entry day e uniform on 0..P-1, follow-up D ~ Exp(F) with probability p_rec and truncation
+    at the period end R = P-1-e: N = 1 + #{j >= 1: floor(j m) <= min(D, R)}, so
+    E[N] = 1 + p_rec * mean_e sum_j [floor(j m) <= R_e] exp(-floor(j m) / F).
+    """
+    groups = {
+        "oncology": {"p_recurrent": 0.9, "interval_mean_days": 100.37, "followup_mean_days": 500},
+        "chronic": {"p_recurrent": 0.5, "interval_mean_days": 200.37, "followup_mean_days": 900},
+        "acute": {"p_recurrent": 0.1, "interval_mean_days": 10.37, "followup_mean_days": 40},
+        "other": {"p_recurrent": 0.2, "interval_mean_days": 120.37, "followup_mean_days": 300},
+    }
+    for g in groups.values():
+        g.update(interval_shape=1e9, p_same_day=0.0, share=0.25)
+    prof = _profile(groups=groups, n=120_000, frailty_cv=1e-9, p_intensive=0.0)
+    exams = generate(prof, seed=3)
+    per = exams.group_by("patient_id").agg(pl.len().alias("n"), pl.col("indication").first())
+    period = (dt.date(2016, 12, 31) - dt.date(2015, 1, 1)).days + 1
+    r = period - 1 - np.arange(period)
+    for name, g in groups.items():
+        m, f, p = g["interval_mean_days"], g["followup_mean_days"], g["p_recurrent"]
+        fl = np.floor(np.arange(1, 200) * m)
+        extra = ((fl[None, :] <= r[:, None]) * np.exp(-fl / f)[None, :]).sum(axis=1).mean()
+        expected = 1 + p * extra
+        got = per.filter(pl.col("indication") == name)["n"]
+        se = got.std() / math.sqrt(got.len())
+        assert abs(got.mean() - expected) < 4.5 * se + 1e-3, (name, got.mean(), expected)
+        if p == 0.1:
+            assert (got == 1).mean() > 0.85  # acute: mostly a single exam
+
+
+def test_dlp_lognormal_and_adult_k() -> None:
+    adult = [0, 0, 0, 0.3, 0.3, 0.4, 0]  # ages 50-80 only: adult factors, no age effect
+    groups = {g: {"age_mix": adult, "phase_mix": [1, 0, 0], "p_same_day": 0.0} for g in GROUPS}
+    prof = _profile(groups=groups, n=60_000)
+    exams = generate(prof, seed=4)
+    assert exams["age_years"].min() >= 50
+    for r in REGIONS:
+        sub = exams.filter(pl.col("body_region") == r)
+        logd = np.log(sub["dlp_mgycm"].to_numpy())
+        med, sd = prof.params["dlp_median"][r], prof.params["dlp_sigma"][r]
+        se = sd / math.sqrt(logd.size)
+        assert abs(logd.mean() - math.log(med)) < 5 * se, r
+        assert abs(logd.std() / sd - 1) < 0.05, r
+        k = (sub["effective_dose_msv"] / sub["dlp_mgycm"]).to_numpy()
+        np.testing.assert_allclose(k, K_ADULT[r], rtol=1e-12)
+
+
+def test_same_day_exams() -> None:
+    groups = {g: {"p_same_day": 0.3} for g in GROUPS}
+    exams = generate(_profile(groups=groups, n=30_000), seed=8)
+    day = exams.with_columns(pl.col("exam_date").dt.date().alias("d"))
+    pairs = day.group_by("patient_id", "d").agg(pl.len().alias("k"), pl.col("body_region"))
+    # a visit has a second exam with probability 0.3 (visits closer than a day are rare)
+    share_two = (pairs["k"] >= 2).mean()
+    assert 0.28 < share_two < 0.34
+    two = pairs.filter(pl.col("k") == 2)
+    assert (two["body_region"].list.n_unique() == 2).mean() > 0.95  # another region
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_patient_summary_matches_cumulative_dose(small: pl.DataFrame) -> None:
+    from recurct.synthetic.calibrate import patient_summary
+
+    a = patient_summary(small, method="numpy")
+    b = patient_summary(small, method="cumulative")
+    assert a.columns == b.columns
+    for c in a.columns:
+        if a[c].dtype == pl.Float64:
+            np.testing.assert_allclose(a[c].to_numpy(), b[c].to_numpy(), rtol=1e-12)
+        else:
+            assert a[c].cast(b[c].dtype).equals(b[c]), c
+
+
+def test_expected_max_of_exponential_sample() -> None:
+    from recurct.synthetic.calibrate import expected_max
+
+    rng = np.random.default_rng(0)
+    # E[max of n Exp(1)] = H_n ~ ln n + 0.5772; estimate it from a 10% sample
+    n = 100_000
+    got = np.mean([expected_max(rng.exponential(size=n // 10), 0.1) for _ in range(20)])
+    assert abs(got - (math.log(n) + 0.5772)) < 0.3
+
+
+def test_calibration_recovers_a_known_parameter(tmp_path) -> None:
+    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+
+    truth = load_profile("small").copy()
+    set_param(truth, "groups.oncology.interval_mean_days", 80.0)
+    target = cohort_statistics(truth, seed=0)["n_exams"]
+    res = calibrate(
+        "small",
+        {"n_exams": {"value": target, "rtol": 0.002}},
+        {"groups.oncology.interval_mean_days": (40.0, 200.0)},
+        fraction=1.0,
+        seed=0,
+        max_evaluations=40,
+        write=tmp_path / "fit.toml",
+    )
+    assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
+    assert res.within["n_exams"]
+    back = load_profile(tmp_path / "fit.toml")
+    assert back.params == res.profile.params
+    assert back.calibration["fitted"] == pytest.approx(res.fitted)
+    assert back.sites == res.profile.sites
+
+
+@pytest.mark.slow
+def test_rehani2020_profile_matches_published_figures() -> None:
+    """The committed rehani2020 profile at full scale, analysed with recurct.cumulative_dose,
+    against Rehani et al. 2020 (Eur Radiol 30:1828): 2,504,585 patients, 4,819,661 exams,
+    1.33% >= 100 mSv, median 130.3 mSv and maximum 1185 mSv among them, 13.4-28% of them
+    aged <= 50 by institution, a minimum time to 100 mSv of a single day at every one."""
+    from recurct.synthetic.calibrate import patient_summary, statistics
+
+    exams = generate("rehani2020", seed=0)
+    pat = patient_summary(exams, method="cumulative")
+    st = statistics(pat, n_exams=exams.height)
+    assert st["n_patients"] == 2_504_585
+    assert abs(st["n_exams"] / 4_819_661 - 1) < 0.005
+    assert abs(st["share_reached"] - 0.0133) < 0.0003
+    assert abs(st["ced_median_reached"] - 130.3) < 2.0
+    # an extreme value: one seed's maximum lies within a wide band; its expectation (tail
+    # estimate) within 15%
+    assert 0.6 * 1185 < st["ced_max_reached"] < 1.6 * 1185
+    assert abs(st["ced_max_reached_expected"] / 1185 - 1) < 0.15
+    assert st["site_share_age_le50_min"] >= 0.134 - 0.01
+    assert st["site_share_age_le50_max"] <= 0.28 + 0.01
+    assert st["site_days_to_min_max"] <= 1
