@@ -384,12 +384,13 @@ def _duplicates(work: pl.DataFrame, key: list[pl.Expr], bad: pl.Series) -> pl.Se
         pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])
     ).to_series()
     good = ~bad.to_numpy()
-    hs = np.sort(h.to_numpy()[good] if not good.all() else h.to_numpy())
+    hn = h.to_numpy()
+    hs = np.sort(hn if good.all() else hn[good])
     repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
     if repeated.size:
-        cand = work.with_row_index("__row").filter(
-            h.is_in(pl.Series(repeated, dtype=pl.UInt64)) & ~bad
-        )
+        pos = np.minimum(np.searchsorted(repeated, hn), repeated.size - 1)
+        rows = np.flatnonzero((repeated[pos] == hn) & good)
+        cand = work.with_row_index("__row")[rows]
         sub = cand.select(pl.col("__row"), pl.struct(*key).is_first_distinct().alias("first"))
         dup[sub.filter(~pl.col("first")).get_column("__row").to_numpy()] = True
     return pl.Series("dup", dup)

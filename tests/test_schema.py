@@ -1,0 +1,464 @@
+"""recurct.schema.validate: canonical casts, one error listing every problem, strict=False."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from recurct.schema import (
+    BODY_REGIONS,
+    DroppedRowsWarning,
+    ExamValidationError,
+    ValidationReport,
+    validate,
+)
+
+TODAY = date(2024, 6, 30)
+
+
+def clean() -> pl.DataFrame:
+    """Four good exams of three patients, every canonical column, one unknown column."""
+    return pl.DataFrame(
+        {
+            "patient_id": ["p1", "p1", "p2", "p3"],
+            "exam_date": [
+                datetime(2019, 1, 2, 8, 30),
+                datetime(2019, 3, 4, 9, 0),
+                datetime(2020, 5, 6, 10, 0),
+                datetime(2021, 7, 8, 11, 0),
+            ],
+            "effective_dose_msv": [7.5, 12.0, 0.0, 3.25],
+            "dlp_mgycm": [500.0, 800.0, 0.0, 200.0],
+            "ctdivol_mgy": [10.0, 12.0, 0.0, 5.0],
+            "body_region": ["chest", "abdomen_pelvis", "head", "chest"],
+            "age_years": [54.0, 54.2, 0.0, 130.0],
+            "sex": ["F", "F", "M", "U"],
+            "facility": ["A", "A", "B", "B"],
+            "study_uid": ["1.2.1", "1.2.2", "1.2.3", "1.2.4"],
+            "indication": ["oncology", "oncology", "trauma", None],
+            "ward": [1, 2, 3, 4],
+        }
+    )
+
+
+def with_value(column: str, row: int, value: object) -> pl.DataFrame:
+    """clean() with one cell replaced (the column becomes an object-free polars column)."""
+    df = clean()
+    values = df.get_column(column).to_list()
+    values[row] = value
+    return df.with_columns(pl.Series(column, values, strict=False))
+
+
+def problems_of(df: pl.DataFrame, **kw: object) -> pl.DataFrame:
+    kw.setdefault("today", TODAY)
+    with pytest.raises(ExamValidationError) as info:
+        validate(df, **kw)
+    err = info.value
+    assert isinstance(err, ValueError)
+    return err.problems
+
+
+def assert_one_problem(df: pl.DataFrame, row: int, column: str, reason: str) -> None:
+    with pytest.raises(ExamValidationError) as info:
+        validate(df, today=TODAY)
+    probs = info.value.problems
+    assert probs.select("row", "column", "reason").rows() == [(row, column, reason)]
+    assert f"row {row}, column {column!r}" in str(info.value)
+
+
+def test_clean_input_round_trips_unchanged() -> None:
+    df = clean()
+    out = validate(df, today=TODAY)
+    assert_frame_equal(out, df)
+    out, report = validate(df, today=TODAY, return_report=True)
+    assert (report.n_rows_in, report.n_rows_out, report.dropped_by_reason) == (4, 4, {})
+    assert report.is_clean and report.problems.height == 0
+
+
+def test_missing_required_columns_listed_together() -> None:
+    probs = problems_of(clean().drop("exam_date", "effective_dose_msv"))
+    missing = probs.filter(pl.col("reason") == "missing column")
+    assert missing.get_column("column").to_list() == ["exam_date", "effective_dose_msv"]
+    assert missing.get_column("row").null_count() == 2
+
+
+def test_missing_column_raises_even_when_not_strict() -> None:
+    with pytest.raises(ExamValidationError, match="'effective_dose_msv': missing column"):
+        validate(clean().drop("effective_dose_msv"), strict=False, today=TODAY)
+
+
+def test_required_can_be_narrowed() -> None:
+    out = validate(clean().drop("effective_dose_msv"), today=TODAY, required=["patient_id"])
+    assert out.height == 4
+
+
+def test_null_patient_id() -> None:
+    assert_one_problem(with_value("patient_id", 2, None), 2, "patient_id", "missing patient id")
+
+
+def test_blank_patient_id() -> None:
+    assert_one_problem(with_value("patient_id", 1, "  "), 1, "patient_id", "missing patient id")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (-0.5, "negative dose"),
+        (math.nan, "NaN dose"),
+        (math.inf, "infinite dose"),
+        (-math.inf, "infinite dose"),
+        (None, "missing dose"),
+    ],
+)
+def test_bad_effective_dose(value: float | None, reason: str) -> None:
+    assert_one_problem(with_value("effective_dose_msv", 3, value), 3, "effective_dose_msv", reason)
+
+
+@pytest.mark.parametrize("column", ["dlp_mgycm", "ctdivol_mgy"])
+def test_bad_optional_dose_but_null_allowed(column: str) -> None:
+    assert_one_problem(with_value(column, 1, -1.0), 1, column, "negative dose")
+    assert validate(with_value(column, 1, None), today=TODAY).get_column(column)[1] is None
+
+
+def test_dose_text_that_is_not_a_number() -> None:
+    df = clean().with_columns(pl.Series("effective_dose_msv", ["1.5", "2", "abc", "0"]))
+    assert_one_problem(df, 2, "effective_dose_msv", "not a number")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("2019-02-30", "unparseable date"),
+        ("yesterday", "unparseable date"),
+        ("1899-12-31", "date before 1900-01-01"),
+        ("2024-07-01", "date after today"),
+        (None, "missing exam date"),
+    ],
+)
+def test_bad_date_strings(value: str | None, reason: str) -> None:
+    df = clean().with_columns(
+        pl.Series("exam_date", ["2019-01-02", "2019-03-04 09:00", "2020-05-06", "x"])
+    )
+    df = df.with_columns(pl.Series("exam_date", [*df.get_column("exam_date")[:3], value]))
+    assert_one_problem(df, 3, "exam_date", reason)
+
+
+def test_impossible_datetime_and_today_argument() -> None:
+    df = with_value("exam_date", 0, datetime(1850, 1, 1))
+    assert_one_problem(df, 0, "exam_date", "date before 1900-01-01")
+    # the latest exam is 2021-07-08: a `today` before it makes it impossible
+    probs = problems_of(clean(), today="2021-07-07")
+    assert probs.select("row", "reason").rows() == [(3, "date after today")]
+    assert validate(clean(), today=datetime(2021, 7, 8)).height == 4
+
+
+def test_default_today_is_the_real_today() -> None:
+    future = date.today().replace(year=date.today().year + 1)
+    df = clean().with_columns(pl.Series("exam_date", [date(2019, 1, 1)] * 3 + [future]))
+    with pytest.raises(ExamValidationError, match="row 3, column 'exam_date': date after today"):
+        validate(df)
+
+
+@pytest.mark.parametrize("age", [-0.1, 130.5, math.nan, math.inf])
+def test_age_outside_range(age: float) -> None:
+    assert_one_problem(with_value("age_years", 0, age), 0, "age_years", "age outside 0-130")
+
+
+def test_unknown_sex_code() -> None:
+    assert_one_problem(with_value("sex", 2, "X"), 2, "sex", "unknown sex code")
+
+
+def test_sex_is_upper_cased() -> None:
+    df = clean().with_columns(pl.Series("sex", ["f", " m ", "Female", "u"]))
+    assert validate(df, today=TODAY).get_column("sex").to_list() == ["F", "M", "F", "U"]
+
+
+def test_unknown_body_region() -> None:
+    assert_one_problem(
+        with_value("body_region", 1, "knee"), 1, "body_region", "unknown body region"
+    )
+
+
+def test_body_region_normalised_case_and_spaces() -> None:
+    df = clean().with_columns(pl.Series("body_region", ["Chest", "abdomen pelvis", "HEAD", None]))
+    out = validate(df, today=TODAY).get_column("body_region").to_list()
+    assert out == ["chest", "abdomen_pelvis", "head", None]
+    assert set(out[:3]) <= set(BODY_REGIONS)
+
+
+def test_duplicate_by_study_uid() -> None:
+    df = pl.concat([clean(), clean()[1:2].with_columns(pl.lit(99.0).alias("effective_dose_msv"))])
+    assert_one_problem(df, 4, "exam_date", "duplicate exam")
+
+
+def test_same_day_different_study_is_not_duplicate() -> None:
+    df = pl.concat([clean(), clean()[1:2].with_columns(pl.lit("1.2.9").alias("study_uid"))])
+    assert validate(df, today=TODAY).height == 5
+
+
+def test_duplicate_without_study_uid_uses_the_dose() -> None:
+    base = clean().drop("study_uid")
+    same = pl.concat([base, base[0:1]])
+    assert_one_problem(same, 4, "exam_date", "duplicate exam")
+    other_dose = pl.concat([base, base[0:1].with_columns(pl.lit(1.0).alias("effective_dose_msv"))])
+    assert validate(other_dose, today=TODAY).height == 5
+
+
+def test_first_of_several_copies_is_kept() -> None:
+    df = pl.concat([clean()[2:3]] * 3 + [clean()])
+    probs = problems_of(df)
+    assert probs.select("row", "reason").rows() == [
+        (1, "duplicate exam"),
+        (2, "duplicate exam"),
+        (5, "duplicate exam"),
+    ]
+
+
+def test_every_problem_listed_in_one_error_in_row_order() -> None:
+    df = clean().with_columns(
+        pl.Series("effective_dose_msv", [-1.0, 1.0, 2.0, math.nan]),
+        pl.Series("sex", ["F", "Q", "M", "F"]),
+        pl.Series("patient_id", [None, "p1", "p2", "p3"]),
+    )
+    probs = problems_of(df)
+    assert probs.select("row", "column", "reason").rows() == [
+        (0, "patient_id", "missing patient id"),
+        (0, "effective_dose_msv", "negative dose"),
+        (1, "sex", "unknown sex code"),
+        (3, "effective_dose_msv", "NaN dose"),
+    ]
+    assert probs.get_column("value").to_list() == [None, "-1.0", "Q", "NaN"]
+
+
+def test_message_shows_first_20_and_total() -> None:
+    n = 45
+    df = pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(n)],
+            "exam_date": [date(2020, 1, 1)] * n,
+            "effective_dose_msv": [-1.0] * n,
+        }
+    )
+    with pytest.raises(ExamValidationError) as info:
+        validate(df, today=TODAY)
+    msg = str(info.value)
+    assert msg.startswith("45 problems")
+    assert "row 19," in msg and "row 20," not in msg and "25 more" in msg
+    assert info.value.problems.height == n
+
+
+def test_strict_false_drops_counts_and_warns_once() -> None:
+    df = clean().with_columns(
+        pl.Series("effective_dose_msv", [-1.0, 1.0, -2.0, 3.0]),
+        pl.Series("sex", ["F", "Z", "M", "F"]),
+    )
+    with pytest.warns(DroppedRowsWarning) as record:
+        out, report = validate(df, strict=False, today=TODAY, return_report=True)
+    assert len(record) == 1
+    assert "dropped 3 of 4 rows" in str(record[0].message)
+    assert "2 negative dose" in str(record[0].message)
+    assert out.get_column("patient_id").to_list() == ["p3"]
+    assert isinstance(report, ValidationReport)
+    assert (report.n_rows_in, report.n_rows_out, report.n_dropped) == (4, 1, 3)
+    assert report.dropped_by_reason == {"negative dose": 2, "unknown sex code": 1}
+    text = str(report)
+    assert "rows in: 4, rows out: 1" in text and "row 1, column 'sex'" in text
+
+
+def test_strict_false_without_report_returns_frame() -> None:
+    with pytest.warns(DroppedRowsWarning, match="1 unknown body region"):
+        out = validate(with_value("body_region", 0, "nose"), strict=False, today=TODAY)
+    assert isinstance(out, pl.DataFrame) and out.height == 3
+
+
+def test_good_copy_of_a_bad_row_survives() -> None:
+    df = pl.concat([with_value("effective_dose_msv", 0, -5.0)[0:1], clean()])
+    with pytest.warns(DroppedRowsWarning):
+        out, report = validate(df, strict=False, today=TODAY, return_report=True)
+    assert report.dropped_by_reason == {"negative dose": 1}
+    assert_frame_equal(out, clean())
+
+
+def test_dtypes_are_made_canonical() -> None:
+    df = pl.DataFrame(
+        {
+            "patient_id": pl.Series([1, 2], dtype=pl.Int32),
+            "exam_date": pl.Series([datetime(2020, 1, 1), datetime(2020, 1, 2)])
+            .cast(pl.Datetime("ns"))
+            .dt.replace_time_zone("Europe/Paris"),
+            "effective_dose_msv": pl.Series([1, 2], dtype=pl.Int16),
+            "age_years": pl.Series([40, 50], dtype=pl.UInt8),
+            "facility": pl.Series(["a", "b"], dtype=pl.Categorical),
+            "study_uid": [11, 12],
+        }
+    )
+    out = validate(df, today=TODAY)
+    assert out.schema == pl.Schema(
+        {
+            "patient_id": pl.Int64,
+            "exam_date": pl.Datetime("us"),
+            "effective_dose_msv": pl.Float64,
+            "age_years": pl.Float64,
+            "facility": pl.Utf8,
+            "study_uid": pl.Utf8,
+        }
+    )
+    # the local wall-clock time is kept
+    assert out.get_column("exam_date").to_list() == [datetime(2020, 1, 1), datetime(2020, 1, 2)]
+
+
+def test_string_dates_parse_to_date_or_datetime() -> None:
+    base = clean().select("patient_id", "effective_dose_msv")
+    days = base.with_columns(
+        pl.Series("exam_date", ["2019-01-02", "20190304", "2020-05-06", "2021-07-08"])
+    )
+    out = validate(days, today=TODAY).get_column("exam_date")
+    assert out.dtype == pl.Date
+    assert out.to_list() == [date(2019, 1, 2), date(2019, 3, 4), date(2020, 5, 6), date(2021, 7, 8)]
+    times = base.with_columns(
+        pl.Series(
+            "exam_date",
+            ["2019-01-02T08:30:00", "2019-03-04 09:00", "2020-05-06", "2021-07-08 11:00:00.25Z"],
+        )
+    )
+    out = validate(times, today=TODAY).get_column("exam_date")
+    assert out.dtype == pl.Datetime("us")
+    assert out.to_list()[0] == datetime(2019, 1, 2, 8, 30)
+    assert out.to_list()[3] == datetime(2021, 7, 8, 11, 0, 0, 250000)
+
+
+def test_integral_float_patient_ids_become_int64() -> None:
+    df = clean().with_columns(pl.Series("patient_id", [1.0, 1.0, 2.0, 3.5]))
+    assert_one_problem(df, 3, "patient_id", "patient id is not an integer")
+    ok = validate(df[:3], today=TODAY).get_column("patient_id")
+    assert ok.dtype == pl.Int64 and ok.to_list() == [1, 1, 2]
+
+
+def test_pandas_input_round_trip() -> None:
+    df = clean()
+    out = validate(df.to_pandas(), today=TODAY)
+    assert isinstance(out, pl.DataFrame)
+    assert_frame_equal(out, df)
+    back = pl.from_pandas(out.to_pandas())
+    assert_frame_equal(back, df)
+
+
+def test_pandas_nan_dose_is_missing() -> None:
+    pdf = clean().to_pandas()
+    pdf.loc[2, "effective_dose_msv"] = float("nan")
+    with pytest.raises(ExamValidationError, match="row 2, column 'effective_dose_msv': missing"):
+        validate(pdf, today=TODAY)
+
+
+def test_arrow_input_round_trip() -> None:
+    df = clean()
+    table = df.to_arrow()
+    assert isinstance(table, pa.Table)
+    out = validate(table, today=TODAY)
+    assert_frame_equal(out, df)
+    assert out.to_arrow().equals(validate(out.to_arrow(), today=TODAY).to_arrow())
+
+
+def test_not_a_frame() -> None:
+    with pytest.raises(TypeError, match="read_exams"):
+        validate({"patient_id": [1]})
+
+
+def test_bad_today() -> None:
+    with pytest.raises(ValueError, match="today="):
+        validate(clean(), today="last week")
+
+
+# --- property: strict=False never loses a good row -------------------------------------------
+
+ROW = st.fixed_dictionaries(
+    {
+        "patient_id": st.sampled_from(["a", "b", "c", None]),
+        "day": st.integers(-2, 4),  # offsets from 2020-01-01; -2 impossible, 4 after today
+        "dose": st.sampled_from([0.0, 1.5, 2.0, -1.0, math.nan, math.inf, None]),
+        "uid": st.sampled_from(["u1", "u2", None]),
+        "sex": st.sampled_from(["F", "M", "x", None]),
+        "age": st.sampled_from([0.0, 45.0, 131.0, None]),
+    }
+)
+BASE = date(2020, 1, 1)
+TODAY_P = date(2020, 1, 4)
+
+
+def to_date(day: int) -> date:
+    """Day offsets from BASE; negative offsets are impossible dates (1899-12-31, 1899-12-30)."""
+    return date.fromordinal((BASE if day >= 0 else date(1900, 1, 1)).toordinal() + day)
+
+
+def naive_good_rows(rows: list[dict]) -> list[int]:
+    """Indices of the rows validate must keep, computed row by row."""
+    keep, seen = [], set()
+    for i, r in enumerate(rows):
+        d = r["dose"]
+        ok = (
+            r["patient_id"] is not None
+            and r["day"] >= 0
+            and r["day"] <= (TODAY_P - BASE).days
+            and d is not None
+            and math.isfinite(d)
+            and d >= 0
+            and r["sex"] in ("F", "M", None)
+            and (r["age"] is None or 0 <= r["age"] <= 130)
+        )
+        if not ok:
+            continue
+        key = (r["patient_id"], r["day"], r["uid"], d if r["uid"] is None else None)
+        if key in seen:
+            continue
+        seen.add(key)
+        keep.append(i)
+    return keep
+
+
+@given(st.lists(ROW, max_size=25))
+def test_strict_false_keeps_every_good_row_in_order(rows: list[dict]) -> None:
+    df = pl.DataFrame(
+        {
+            "patient_id": pl.Series([r["patient_id"] for r in rows], dtype=pl.Utf8),
+            "exam_date": pl.Series(
+                [to_date(r["day"]) for r in rows],
+                dtype=pl.Date,
+            ),
+            "effective_dose_msv": pl.Series([r["dose"] for r in rows], dtype=pl.Float64),
+            "study_uid": pl.Series([r["uid"] for r in rows], dtype=pl.Utf8),
+            "sex": pl.Series([r["sex"] for r in rows], dtype=pl.Utf8),
+            "age_years": pl.Series([r["age"] for r in rows], dtype=pl.Float64),
+            "row": pl.Series(range(len(rows)), dtype=pl.Int64),
+        }
+    )
+    expected = naive_good_rows(rows)
+    if len(expected) < len(rows):
+        with pytest.warns(DroppedRowsWarning):
+            out, report = validate(df, strict=False, today=TODAY_P, return_report=True)
+    else:
+        out, report = validate(df, strict=False, today=TODAY_P, return_report=True)
+    assert out.get_column("row").to_list() == expected
+    assert report.n_rows_out == len(expected)
+    dropped = set(range(len(rows))) - set(expected)
+    assert set(report.problems.get_column("row").to_list()) == dropped
+
+
+def test_pandas_frame_kinds_accepted() -> None:
+    pdf = pd.DataFrame(
+        {
+            "patient_id": [1, 2],
+            "exam_date": pd.to_datetime(["2020-01-01", "2020-01-02"]),
+            "effective_dose_msv": [1.0, 2.0],
+        }
+    )
+    out = validate(pdf, today=TODAY)
+    assert out.schema["patient_id"] == pl.Int64
+    assert out.schema["exam_date"] == pl.Datetime("us")
