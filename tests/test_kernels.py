@@ -33,10 +33,10 @@ def grouped_input(draw):
     return codes, t, dose, n_patients
 
 
-@given(grouped_input())
-def test_group_is_a_stable_sort_by_code_then_time(data):
+@given(grouped_input(), st.booleans())
+def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key):
     codes, t, dose, n_patients = data
-    starts, t_s, d_s, order = k.group(codes, t, dose, n_patients)
+    starts, t_s, d_s, order = k.group(codes, t, dose, n_patients, time_in_key)
     want = np.lexsort((np.arange(codes.size), t, codes))  # independent: numpy lexsort
     if order is None:
         order = np.arange(codes.size)
@@ -53,7 +53,7 @@ def test_group_long_segments_use_merge_sort():
     t = rng.integers(0, 50, codes.size).astype(np.int64)
     perm = rng.permutation(codes.size)
     codes, t = codes[perm], t[perm]
-    _, _, _, order = k.group(codes, t, np.zeros(codes.size), 3)
+    _, _, _, order = k.group(codes, t, np.zeros(codes.size), 3, time_in_key=False)
     np.testing.assert_array_equal(order, np.lexsort((np.arange(codes.size), t, codes)))
 
 
@@ -99,8 +99,10 @@ def test_small_helpers():
     d[9_000] = -0.0  # negative zero is fine
     d[9_001] = np.nan
     assert k.first_bad_dose(d) == 9_001
-    mapping, count = k.presence(np.array([5, 9, 5, 7], dtype=np.int64), 5, 5)
+    present, count = k.presence(np.array([5, 9, 5, 7], dtype=np.int64), 5, 5)
     assert count == 3
+    np.testing.assert_array_equal(present, [1, 0, 1, 0, 1])
+    mapping = k.dense_mapping(present)
     np.testing.assert_array_equal(
         k.remap(np.array([5, 9, 7], dtype=np.int64), 5, mapping), [0, 2, 1]
     )

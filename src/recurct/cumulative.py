@@ -119,15 +119,13 @@ def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
         mn, mx = _k.minmax_int(ids)
         span = int(mx) - int(mn) + 1
         if span <= 2 * n + 1024:  # small range: O(N) scatter, no hashing or sorting
-            mapping, count = _k.presence(ids, mn, span)
+            present, count = _k.presence(ids, mn, span)
             if count == span:
                 codes = ids if mn == 0 else ids - mn
                 uniq = np.arange(mn, mx + 1, dtype=np.int64)
             else:
-                codes = _k.remap(ids, mn, mapping)
-                flags = np.zeros(span, bool)
-                flags[ids - mn] = True
-                uniq = np.flatnonzero(flags) + mn
+                codes = _k.remap(ids, mn, _k.dense_mapping(present))
+                uniq = np.flatnonzero(present) + mn
             return codes, int(count), pl.Series("patient_id", uniq).cast(s.dtype)
     elif s.dtype in (pl.Categorical, pl.Enum):
         s = s.cast(pl.Utf8)

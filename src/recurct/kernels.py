@@ -65,16 +65,25 @@ def first_bad_dose(d):  # pragma: no cover - numba
 
 @njit(cache=True)
 def presence(ids, offset, size):  # pragma: no cover - numba
-    """Flags ``present[v - offset] = 1`` for every value ``v`` of ``ids``; and their count."""
-    present = np.zeros(size, np.int64)
+    """Flags ``present[v - offset] = 1`` (uint8) for every value ``v`` of ``ids``; their count."""
+    present = np.zeros(size, np.uint8)
     for i in range(ids.size):
         present[ids[i] - offset] = 1
     count = 0
     for k in range(size):
-        c = present[k]
-        present[k] = count  # becomes the dense code of value k + offset where present
-        count += c
+        count += present[k]
     return present, count
+
+
+@njit(cache=True)
+def dense_mapping(present):  # pragma: no cover - numba
+    """Dense code of each present value: exclusive prefix sum of the flags."""
+    mapping = np.empty(present.size, np.int64)
+    count = 0
+    for k in range(present.size):
+        mapping[k] = count
+        count += present[k]
+    return mapping
 
 
 @njit(cache=True, parallel=True)
@@ -127,6 +136,29 @@ def make_keys(codes, rb):  # pragma: no cover - numba
     for i in prange(n):
         keys[i] = (codes[i] << rb) | i
     return keys
+
+
+@njit(cache=True, parallel=True)
+def make_keys3(codes, t, tmin, tb, rb):  # pragma: no cover - numba
+    """Packed sort keys ``(code << (tb + rb)) | ((t - tmin) << rb) | row``."""
+    n = codes.size
+    keys = np.empty(n, np.int64)
+    for i in prange(n):
+        keys[i] = (codes[i] << (tb + rb)) | ((t[i] - tmin) << rb) | i
+    return keys
+
+
+@njit(cache=True, parallel=True)
+def unpack3(keys, tmin, tb, rb, dose, t_out, d_out):  # pragma: no cover - numba
+    """Decode sorted 3-part keys: time, row (in place) and the gathered dose."""
+    rmask = (np.int64(1) << rb) - 1
+    tmask = (np.int64(1) << tb) - 1
+    for i in prange(keys.size):
+        key = keys[i]
+        r = key & rmask
+        keys[i] = r
+        t_out[i] = ((key >> rb) & tmask) + tmin
+        d_out[i] = dose[r]
 
 
 @njit(cache=True, parallel=True)
@@ -236,11 +268,24 @@ def patient_stats(
         first_day[p] = fd
         last_day[p] = ld
         followup[p] = ld - fd
-        for k in range(n_thr):
-            cross_exams[k, p] = 0
-            cross_days[k, p] = 0
-            cross_date[k, p] = 0
-            cross_pos[k, p] = -1
+        if b - a == 1:  # most patients: one exam
+            x = d[a]
+            ced_out[p] = x
+            for k in range(n_thr):
+                if x >= thresholds[k]:
+                    cross_exams[k, p] = 1
+                    cross_days[k, p] = 0
+                    cross_date[k, p] = fd
+                    cross_pos[k, p] = a
+                else:
+                    cross_exams[k, p] = 0
+                    cross_days[k, p] = 0
+                    cross_date[k, p] = 0
+                    cross_pos[k, p] = -1
+            for w in range(n_win):
+                wmax[w, p] = x
+                wstart[w, p] = fd
+            continue
         s = 0.0
         kk = 0
         for j in range(a, b):
@@ -252,6 +297,11 @@ def patient_stats(
                 cross_date[kk, p] = dj
                 cross_pos[kk, p] = j
                 kk += 1
+        for k in range(kk, n_thr):
+            cross_exams[k, p] = 0
+            cross_days[k, p] = 0
+            cross_date[k, p] = 0
+            cross_pos[k, p] = -1
         ced_out[p] = s
         for w in range(n_win):
             width = windows[w]
@@ -314,12 +364,24 @@ def running_sums(starts, d, running, index):  # pragma: no cover - numba
             index[j] = j - a + 1
 
 
-def group(codes: np.ndarray, t: np.ndarray, dose: np.ndarray, n_patients: int):
+def group(
+    codes: np.ndarray,
+    t: np.ndarray,
+    dose: np.ndarray,
+    n_patients: int,
+    time_in_key: bool = True,
+):
     """Group exams by patient code and order each patient's exams by time (ties: row order).
 
     Returns ``(starts, t_sorted, dose_sorted, order)`` where ``order`` holds the input row of
     each sorted exam, or is ``None`` when the input was already grouped and time-ordered
     (then ``t_sorted`` and ``dose_sorted`` are the inputs themselves).
+
+    When code, time span and row number fit in 63 bits together (dates over a few decades,
+    up to ~10^7 exams), one ``np.sort`` of the packed key ``(code, time, row)`` orders
+    everything; otherwise the key is ``(code, row)`` and each patient's exams are then
+    sorted by time (insertion sort, merge sort for long segments). ``time_in_key=False``
+    forces the second way (for tests).
     """
     n = codes.size
     if n == 0:
@@ -327,11 +389,20 @@ def group(codes: np.ndarray, t: np.ndarray, dose: np.ndarray, n_patients: int):
     if is_grouped(codes, t):
         return boundaries(codes, n_patients), t, dose, None
     rb = max(1, int(n - 1).bit_length())
+    cb = max(1, int(n_patients - 1).bit_length())
+    tmin, tmax = minmax_int(t)
+    tb = max(1, int(tmax - tmin).bit_length())
+    t_s = np.empty(n, np.int64)
+    d_s = np.empty(n, np.float64)
+    if time_in_key and cb + tb + rb <= 63:
+        keys = make_keys3(codes, t, tmin, tb, rb)
+        keys.sort()
+        starts = key_boundaries(keys, tb + rb, n_patients)
+        unpack3(keys, tmin, tb, rb, dose, t_s, d_s)
+        return starts, t_s, d_s, keys
     keys = make_keys(codes, rb)
     keys.sort()
     starts = key_boundaries(keys, rb, n_patients)
-    t_s = np.empty(n, np.int64)
-    d_s = np.empty(n, np.float64)
     unpack_gather(keys, np.int64((1 << rb) - 1), t, dose, t_s, d_s)
     sort_segments(starts, t_s, d_s, keys)
     return starts, t_s, d_s, keys
