@@ -114,9 +114,9 @@ def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...]
         return out
     parts = df.partition_by(by, as_dict=True, maintain_order=True)
     keys = df.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
-    for row in keys.iter_rows():
-        part = parts[tuple(row)]
-        out.append((tuple(None if v is None else str(v) for v in row), part))
+    labels = keys.select(pl.col(c).cast(pl.Utf8) for c in by)  # as magnitude() casts them
+    for row, label in zip(keys.iter_rows(), labels.iter_rows()):
+        out.append((tuple(label), parts[tuple(row)]))
     return out
 
 
@@ -227,26 +227,48 @@ def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
 
 
-def _aggregations(df: pl.DataFrame, t: float, age_cut: float) -> list[pl.Expr]:
-    reached, days, exams = _reached_columns(df, t)
-    ced = pl.col("ced_msv").cast(pl.Float64)
-    ced_r = ced.filter(reached)
+def _slim(
+    df: pl.DataFrame, by_cols: list[str], cluster: str | None, ts: list[float]
+) -> pl.DataFrame:
+    """The columns the magnitude table needs, computed once: ``_r{i}`` (reached threshold i),
+    ``_d{i}``, ``_x{i}`` (days and exams to it), ``_ced``, ``_nx``, ``_age``, ``_sex``."""
+    cols: list[pl.Expr] = [pl.col(c) for c in by_cols]
+    if cluster is not None and cluster not in by_cols:
+        cols.append(pl.col(cluster))
+    cols += [
+        pl.col("ced_msv").cast(pl.Float64).alias("_ced"),
+        pl.col("n_exams").cast(pl.Int64).alias("_nx"),
+    ]
+    if "age_first_exam" in df.columns:
+        cols.append(pl.col("age_first_exam").cast(pl.Float64).alias("_age"))
+    if "sex" in df.columns:
+        cols.append(pl.col("sex").cast(pl.Utf8).str.to_uppercase().alias("_sex"))
+    for i, t in enumerate(ts):
+        reached, days, exams = _reached_columns(df, t)
+        cols += [reached.alias(f"_r{i}"), days.alias(f"_d{i}"), exams.alias(f"_x{i}")]
+    return df.select(cols)
+
+
+def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
+    """Aggregations over the slim frame of :func:`_slim` for threshold number ``i``."""
+    reached = pl.col(f"_r{i}")
+    ced_r = pl.col("_ced").filter(reached)
     aggs = [
         pl.len().cast(pl.Int64).alias("n_patients"),
-        pl.col("n_exams").cast(pl.Int64).sum().alias("n_exams"),
+        pl.col("_nx").sum().alias("n_exams"),
         reached.cast(pl.Int64).sum().alias("n_reached"),
         ced_r.median().alias("ced_median"),
         ced_r.quantile(0.25, interpolation="linear").alias("ced_q1"),
         ced_r.quantile(0.75, interpolation="linear").alias("ced_q3"),
         ced_r.min().alias("ced_min"),
         ced_r.max().alias("ced_max"),
-        days.filter(reached).median().alias("days_to_median"),
-        days.filter(reached).min().alias("days_to_min"),
-        exams.filter(reached).median().alias("exams_to_median"),
+        pl.col(f"_d{i}").filter(reached).median().alias("days_to_median"),
+        pl.col(f"_d{i}").filter(reached).min().alias("days_to_min"),
+        pl.col(f"_x{i}").filter(reached).median().alias("exams_to_median"),
     ]
-    if "age_first_exam" in df.columns:
-        age = pl.col("age_first_exam").cast(pl.Float64)
-        n_le = (reached & (age <= age_cut)).cast(pl.Int64).sum()
+    if "_age" in df.columns:
+        age = pl.col("_age")
+        n_le = (reached & (age <= age_cut)).fill_null(False).cast(pl.Int64).sum()
         n_known = (reached & age.is_not_null()).cast(pl.Int64).sum()
         aggs += [n_le.alias("n_age_le_cut"), _ratio(n_le, n_known).alias("share_age_le_cut")]
     else:
@@ -254,11 +276,12 @@ def _aggregations(df: pl.DataFrame, t: float, age_cut: float) -> list[pl.Expr]:
             pl.lit(None, dtype=pl.Int64).alias("n_age_le_cut"),
             pl.lit(None, dtype=pl.Float64).alias("share_age_le_cut"),
         ]
-    if "sex" in df.columns:
-        sex = pl.col("sex").cast(pl.Utf8).str.to_uppercase()
+    if "_sex" in df.columns:
+        sex = pl.col("_sex")
         n_known = (reached & sex.is_not_null()).cast(pl.Int64).sum()
         for code, col in (("F", "share_female"), ("M", "share_male")):
-            aggs.append(_ratio((reached & (sex == code)).cast(pl.Int64).sum(), n_known).alias(col))
+            n_code = (reached & (sex == code)).fill_null(False).cast(pl.Int64).sum()
+            aggs.append(_ratio(n_code, n_known).alias(col))
     else:
         aggs += [
             pl.lit(None, dtype=pl.Float64).alias("share_female"),
@@ -297,6 +320,46 @@ def bootstrap_share(
         shares = rng.binomial(total, p, size=n_boot) / total
     lo, hi = np.quantile(shares, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
+
+
+def _bootstrap_rows(
+    slim: pl.DataFrame,
+    block: pl.DataFrame,
+    by_cols: list[str],
+    cluster: str | None,
+    i: int,
+    n_boot: int,
+    alpha: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap interval of the share on every row of ``block`` (in row order)."""
+    lo = np.empty(block.height)
+    hi = np.empty(block.height)
+    per_stratum: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+    overall: tuple[np.ndarray, np.ndarray] | None = None
+    if cluster is not None:
+        stats = [pl.len().alias("_n"), pl.col(f"_r{i}").cast(pl.Int64).sum().alias("_k")]
+        # clusters in a fixed order (by their string form) so that a seed reproduces a result
+        g = slim.group_by(cluster).agg(stats).sort(pl.col(cluster).cast(pl.Utf8))
+        overall = (g["_n"].to_numpy(), g["_k"].to_numpy())
+        if by_cols:
+            keys = list(dict.fromkeys([*by_cols, cluster]))
+            g = slim.group_by(keys).agg(stats)
+            g = g.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
+            g = g.sort([*by_cols, pl.col(cluster).cast(pl.Utf8)], nulls_last=True)
+            for key, part in g.partition_by(by_cols, as_dict=True, maintain_order=True).items():
+                per_stratum[tuple(key)] = (part["_n"].to_numpy(), part["_k"].to_numpy())
+    n_all, k_all = block["n_patients"].to_numpy(), block["n_reached"].to_numpy()
+    for r in range(block.height):
+        if cluster is None:
+            n_c, k_c = np.array([n_all[r]]), np.array([k_all[r]])
+        elif r == 0:
+            assert overall is not None
+            n_c, k_c = overall
+        else:
+            n_c, k_c = per_stratum[tuple(block.row(r, named=True)[c] for c in by_cols)]
+        lo[r], hi[r] = bootstrap_share(n_c, k_c, n_boot=n_boot, alpha=alpha, rng=rng)
+    return lo, hi
 
 
 def magnitude(
@@ -396,44 +459,31 @@ def magnitude(
         raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
     rng = np.random.default_rng(seed)
 
+    slim = _slim(df, by_cols, cluster, ts)
     blocks: list[pl.DataFrame] = []
-    for t in ts:
-        aggs = _aggregations(df, t, float(age_cut))
-        reached, _, _ = _reached_columns(df, t)
-        rows = []
-        for key, part in strata(df, by_cols):
-            row = part.select(aggs)
-            row = row.with_columns(
-                *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
-                pl.lit(t, dtype=pl.Float64).alias("threshold"),
-            )
-            if ci == "bootstrap":
-                if cluster is None:
-                    n_c = np.array([part.height])
-                    k_c = np.array([row["n_reached"][0]])
-                else:
-                    g = part.group_by(cluster, maintain_order=True).agg(
-                        pl.len().alias("n"), reached.cast(pl.Int64).sum().alias("k")
-                    )
-                    g = g.sort(pl.col(cluster).cast(pl.Utf8))
-                    n_c, k_c = g["n"].to_numpy(), g["k"].to_numpy()
-                lo, hi = bootstrap_share(n_c, k_c, n_boot=int(n_boot), alpha=alpha, rng=rng)
-                row = row.with_columns(
-                    pl.lit(lo, dtype=pl.Float64).alias("share_lo"),
-                    pl.lit(hi, dtype=pl.Float64).alias("share_hi"),
-                )
-            rows.append(row)
-        block = pl.concat(rows, how="diagonal")
-        share = _ratio(pl.col("n_reached"), pl.col("n_patients"))
-        block = block.with_columns(share.alias("share"))
-        if ci != "bootstrap":
+    for i, t in enumerate(ts):
+        aggs = _aggregations(slim, i, float(age_cut))
+        block = slim.select(aggs).with_columns(
+            *(pl.lit(_ALL, dtype=pl.Utf8).alias(c) for c in by_cols)
+        )
+        if by_cols:
+            groups = slim.group_by(by_cols).agg(aggs).sort(by_cols, nulls_last=True)
+            groups = groups.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
+            block = pl.concat([block, groups], how="diagonal_relaxed")
+        block = block.with_columns(
+            pl.lit(t, dtype=pl.Float64).alias("threshold"),
+            _ratio(pl.col("n_reached"), pl.col("n_patients")).alias("share"),
+        )
+        if ci == "bootstrap":
+            lo, hi = _bootstrap_rows(slim, block, by_cols, cluster, i, int(n_boot), alpha, rng)
+        else:
             lo, hi = proportion_ci(
                 block["n_reached"].to_numpy(), block["n_patients"].to_numpy(), alpha, ci
             )
-            block = block.with_columns(
-                pl.Series("share_lo", lo, dtype=pl.Float64),
-                pl.Series("share_hi", hi, dtype=pl.Float64),
-            )
+        block = block.with_columns(
+            pl.Series("share_lo", lo, dtype=pl.Float64),
+            pl.Series("share_hi", hi, dtype=pl.Float64),
+        )
         blocks.append(block)
 
     out = pl.concat(blocks, how="vertical")
