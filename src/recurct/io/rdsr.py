@@ -220,27 +220,48 @@ def pseudonymise_id(patient_id: str, salt: str) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _code(item: Any, attr: str = "ConceptNameCodeSequence") -> tuple[str, str] | None:
-    seq = item.get(attr)
+# Tags used in the hot path (integer access skips pydicom's keyword lookup).
+_T_CONCEPT_NAME = 0x0040A043  # ConceptNameCodeSequence
+_T_CONCEPT_CODE = 0x0040A168  # ConceptCodeSequence
+_T_CONTENT = 0x0040A730  # ContentSequence
+_T_MEASURED = 0x0040A300  # MeasuredValueSequence
+_T_NUMERIC = 0x0040A30A  # NumericValue
+_T_UNITS = 0x004008EA  # MeasurementUnitsCodeSequence
+_T_CODE_VALUE = 0x00080100
+_T_SCHEME = 0x00080102
+_T_MEANING = 0x00080104
+_T_LONG_CODE = 0x00080119
+_T_URN_CODE = 0x00080120
+_T_TEXT = 0x0040A160  # TextValue
+_T_UID = 0x0040A124  # UID
+
+
+def _value(ds: Any, tag: int) -> Any:
+    elem = ds.get(tag)
+    return None if elem is None else elem.value
+
+
+def _code(item: Any, attr: int = _T_CONCEPT_NAME) -> tuple[str, str] | None:
+    seq = _value(item, attr)
     if not seq:
         return None
     c = seq[0]
-    value = c.get("CodeValue") or c.get("LongCodeValue") or c.get("URNCodeValue")
+    value = _value(c, _T_CODE_VALUE) or _value(c, _T_LONG_CODE) or _value(c, _T_URN_CODE)
     if value is None:
         return None
-    return (str(value).strip(), str(c.get("CodingSchemeDesignator", "")).strip())
+    return (str(value).strip(), str(_value(c, _T_SCHEME) or "").strip())
 
 
 def _meaning(item: Any) -> str | None:
-    seq = item.get("ConceptCodeSequence")
+    seq = _value(item, _T_CONCEPT_CODE)
     if not seq:
         return None
-    m = seq[0].get("CodeMeaning")
+    m = _value(seq[0], _T_MEANING)
     return str(m).strip() if m is not None else None
 
 
 def _children(item: Any) -> Sequence[Any]:
-    seq = item.get("ContentSequence")
+    seq = _value(item, _T_CONTENT)
     return seq if seq else ()
 
 
@@ -256,7 +277,11 @@ def _raw_text(ds: Any, keyword: str) -> str | None:
     from pydicom.datadict import tag_for_keyword
 
     tag = tag_for_keyword(keyword)
-    if tag is None or tag not in ds:
+    return None if tag is None else _raw_tag(ds, tag)
+
+
+def _raw_tag(ds: Any, tag: int) -> str | None:
+    if tag not in ds:
         return None
     elem = ds.get_item(tag)
     value = elem.value
@@ -303,15 +328,15 @@ class _FileState:
 
 def _num(item: Any, label: str, state: _FileState) -> float | None:
     """NUM content item value in the canonical unit, read leniently from the raw DS text."""
-    seq = item.get("MeasuredValueSequence")
+    seq = _value(item, _T_MEASURED)
     if not seq:
         return None
     mv = seq[0]
-    text = _raw_text(mv, "NumericValue")
+    text = _raw_tag(mv, _T_NUMERIC)
     if text is None or text == "":
         return None
-    unit_seq = mv.get("MeasurementUnitsCodeSequence")
-    unit = str(unit_seq[0].get("CodeValue", "")).strip().lower() if unit_seq else ""
+    unit_seq = _value(mv, _T_UNITS)
+    unit = str(_value(unit_seq[0], _T_CODE_VALUE) or "").strip().lower() if unit_seq else ""
     scale = _UNIT_SCALE.get(unit.replace(" ", ""), 1.0)
     try:
         value = float(text)
@@ -558,7 +583,7 @@ def _parse_file_inner(
         items = _children(acq)
         ev: dict[str, Any] = {"localizer": False, "index": i}
         uid_item = _first(items, IRRADIATION_EVENT_UID)
-        uid = str(uid_item.UID).strip() if uid_item is not None and "UID" in uid_item else ""
+        uid = str(_value(uid_item, _T_UID) or "").strip() if uid_item is not None else ""
         if not uid:
             uid = f"{sop_uid}#{i}"
             state.lenient(
@@ -568,15 +593,13 @@ def _parse_file_inner(
         ev["event_uid"] = uid
         proto = _first(items, ACQUISITION_PROTOCOL)
         ev["protocol"] = (
-            str(proto.TextValue).strip() or None
-            if proto is not None and "TextValue" in proto
-            else None
+            (str(_value(proto, _T_TEXT) or "").strip() or None) if proto is not None else None
         )
         target = _first(items, TARGET_REGION)
         ev["target_region"] = _meaning(target) if target is not None else None
         acq_type = _first(items, CT_ACQUISITION_TYPE)
         ev["acquisition_type"] = _meaning(acq_type) if acq_type is not None else None
-        ev["localizer"] = acq_type is not None and _code(acq_type, "ConceptCodeSequence") == (
+        ev["localizer"] = acq_type is not None and _code(acq_type, _T_CONCEPT_CODE) == (
             CONSTANT_ANGLE
         )
         params = _first(items, CT_ACQUISITION_PARAMETERS)
