@@ -721,10 +721,15 @@ def effective_dose(
     todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing)
     rows = np.flatnonzero(todo)
 
-    reg = _region_codes(df[region_column].gather(rows), region_column)
-    ages = df["age_years"].gather(rows).cast(pl.Float64).to_numpy() if needs_age else None
+    every = rows.size == n
+
+    def pick(col: str) -> pl.Series:
+        return df[col] if every else df[col].gather(rows)
+
+    reg = _region_codes(pick(region_column), region_column)
+    ages = pick("age_years").cast(pl.Float64).to_numpy() if needs_age else None
     k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb)
-    dlp = df["dlp_mgycm"].gather(rows).to_numpy()
+    dlp = pick("dlp_mgycm").to_numpy()
 
     reason_text = np.array(
         [_REASONS.get(c, "").format(table=repr(table)) for c in range(len(_REASONS) + 1)],
@@ -794,26 +799,36 @@ def effective_dose(
             stacklevel=2,
         )
 
-    # method labels per computed row
+    # method labels per computed row, as small integer codes (no per-row Python strings):
+    # 0 keeps the previous value, -1 is null, i >= 1 is names[i - 1]
     base = f"{table}/{age_rule}"
-    labels = np.empty(rows.size, dtype=object)
-    labels[:] = None
-    if ok.any():
-        codes = reg.codes
-        labels[ok] = base
-        subst = ok & ~from_ft & (used != codes)
-        for i in np.flatnonzero(subst):
-            labels[i] = f"{base} ({BODY_REGIONS[codes[i]]} as {BODY_REGIONS[used[i]]})"
-        if ft is not None:
-            labels[ok & from_ft] = f"{ft.name}/{age_rule} (fallback table)"
-    new_dose = np.where(ok, k * dlp, np.nan)
+    names = [base]
+    lab = np.where(ok, 1, -1).astype(np.int64)
+    codes = reg.codes
+    subst = np.flatnonzero(ok & ~from_ft & (used != codes))
+    if subst.size:
+        pair = codes[subst] * len(BODY_REGIONS) + used[subst]
+        uniq, inv = np.unique(pair, return_inverse=True)
+        for p in uniq:
+            src, dst = BODY_REGIONS[p // len(BODY_REGIONS)], BODY_REGIONS[p % len(BODY_REGIONS)]
+            names.append(f"{base} ({src} as {dst})")
+        lab[subst] = 2 + inv
+    if ft is not None:
+        names.append(f"{ft.name}/{age_rule} (fallback table)")
+        lab[ok & from_ft] = len(names)
+    label_code = np.zeros(n, dtype=np.int64)
+    label_code[rows] = lab
     dose = existing.copy()
-    dose[rows] = new_dose
-    method = df["dose_method"].to_numpy().astype(object)
-    method[rows] = labels
+    dose[rows] = np.where(ok, k * dlp, np.nan)
+    new_label = pl.Series(label_code).replace_strict(
+        {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
+    )
     df = df.with_columns(
         pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
-        pl.Series("dose_method", method.tolist(), dtype=pl.Utf8),
+        pl.when(pl.Series(label_code) == 0)
+        .then(pl.col("dose_method"))
+        .otherwise(pl.lit(new_label))
+        .alias("dose_method"),
     )
     if event:
         df = _sum_events(df, region_column)
