@@ -249,6 +249,14 @@ def _code_maps(df: pl.DataFrame) -> dict[str, tuple[dict[str, str | None], list[
     return maps
 
 
+def _dates_as(df: pl.DataFrame) -> pl.DataType | None:
+    """``Date`` when text exam dates carry no time of day, else ``Datetime("us")``."""
+    if "exam_date" not in df.columns or df.schema["exam_date"] != pl.Utf8:
+        return None
+    longest = df.get_column("exam_date").str.strip_chars().str.len_chars().max()
+    return pl.Datetime("us") if (longest or 0) > 10 else pl.Date()
+
+
 def _cast_exprs(
     schema: pl.Schema,
     *,
@@ -320,7 +328,7 @@ def _checks(
     labels = {"patient_id": "patient id", "exam_date": "exam date"}
     for name, dtype in schema.items():
         o, c = pl.col(name), pl.col(f"__cast_{name}")
-        if name not in required and name not in OPTIONAL_COLUMNS:
+        if name not in required and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
             continue
         missing = o.is_null()
         if dtype == pl.Utf8:
@@ -458,10 +466,7 @@ def validate(
 
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema
-    dates_as: pl.DataType | None = None
-    if "exam_date" in schema and schema["exam_date"] == pl.Utf8:
-        longest = df.get_column("exam_date").str.strip_chars().str.len_chars().max()
-        dates_as = pl.Datetime("us") if (longest or 0) > 10 else pl.Date()
+    dates_as = _dates_as(df)
     code_maps = _code_maps(df)
     casts = _cast_exprs(schema, dayfirst=dayfirst, dates_as=dates_as, code_maps=code_maps)
     work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items()})

@@ -70,7 +70,7 @@ _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
 _INT = r"^[-+]?(0|[1-9]\d{0,17})$"
-_FLOAT = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
+_FLOAT = r"^[-+]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
 _AGE_UNITS = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
 
 
@@ -99,8 +99,8 @@ def read_exams(
     sep : str, optional
         CSV separator; detected from the header line (``,``, ``;``, tab or ``|``) when None.
     decimal : {None, ".", ","}
-        Decimal mark of CSV numbers; when None a numeric column whose values contain commas
-        and no points is read with a decimal comma.
+        Decimal mark of numbers in text. When None and the separator is not ``,``, a numeric
+        column whose values contain commas and no points is read with a decimal comma.
     lazy : bool, default False
         Return a polars LazyFrame with renames and casts applied and no validation (for
         Parquet too large to read twice; data-dependent detections are skipped).
@@ -141,7 +141,10 @@ def read_exams(
                 exc.problems, source=source, hint=_column_hint(exc.problems, frame.columns)
             ) from None
     else:
-        out = frame.with_columns(**schema._cast_exprs(frame.schema, dayfirst=dayfirst))
+        casts = schema._cast_exprs(
+            frame.schema, dayfirst=dayfirst, dates_as=schema._dates_as(frame)
+        )
+        out = frame.with_columns(**casts)
     return from_polars(out, "pandas" if kind == "pandas" else "polars")
 
 
@@ -157,8 +160,10 @@ def _prepare(
     """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
     if decimal not in (None, ".", ","):
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
-    frame, kind, source = _load(path_or_frame, sep=sep, lazy=lazy)
+    frame, kind, source, sep = _load(path_or_frame, sep=sep, lazy=lazy)
     from_csv = kind == "csv"
+    if decimal is None and sep == ",":  # a decimal comma needs another separator
+        decimal = "."
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     renames = _rename_map(names, columns or {}, source)
     frame = frame.rename(renames)
@@ -166,13 +171,13 @@ def _prepare(
     return frame, kind, source, renames
 
 
-def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str]:
-    """``(frame, kind, source)``; kind is 'csv', 'parquet' or the frame library."""
+def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str, str | None]:
+    """``(frame, kind, source, CSV separator)``; kind: 'csv', 'parquet' or the frame library."""
     if not isinstance(obj, (str, Path)):
         if isinstance(obj, pl.LazyFrame):
-            return obj, "lazy", "<LazyFrame>"
+            return obj, "lazy", "<LazyFrame>", None
         df, kind = to_polars(obj)
-        return df, kind, f"<{kind} frame>"
+        return df, kind, f"<{kind} frame>", None
     path = Path(obj)
     source = str(path)
     if not path.exists():
@@ -181,12 +186,13 @@ def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str]:
         files = sorted(path.glob("**/*.parquet"))
         if not files:
             raise ValueError(f"{source}: folder holds no .parquet files")
-        return _scan_parquet(str(path / "**" / "*.parquet"), source, lazy), "parquet", source
+        return _scan_parquet(str(path / "**" / "*.parquet"), source, lazy), "parquet", source, None
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
     if head.startswith(b"PAR1") or path.suffix.lower() in (".parquet", ".pq"):
-        return _scan_parquet(str(path), source, lazy), "parquet", source
-    return _read_csv(path, head, sep), "csv", source
+        return _scan_parquet(str(path), source, lazy), "parquet", source, None
+    df, sep = _read_csv(path, head, sep)
+    return df, "csv", source, sep
 
 
 def _scan_parquet(pattern: str, source: str, lazy: bool) -> Any:
@@ -198,7 +204,7 @@ def _scan_parquet(pattern: str, source: str, lazy: bool) -> Any:
         raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
 
 
-def _read_csv(path: Path, head: bytes, sep: str | None) -> pl.DataFrame:
+def _read_csv(path: Path, head: bytes, sep: str | None) -> tuple[pl.DataFrame, str]:
     """Read a delimited text file with every column as text (types are decided later)."""
     source = str(path)
     if b"\x00" in head:
@@ -220,7 +226,7 @@ def _read_csv(path: Path, head: bytes, sep: str | None) -> pl.DataFrame:
         counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
     try:
-        return pl.read_csv(data, separator=sep, infer_schema=False)
+        return pl.read_csv(data, separator=sep, infer_schema=False), sep
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
 
