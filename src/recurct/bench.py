@@ -1,0 +1,504 @@
+"""``recurct bench``: cumulative dose with recurct vs polars, pandas and DuckDB, side by side.
+
+All methods run in one process on the same data (built outside the timed region), each
+peer in its fastest known way (PERF_BASELINE.md), and every answer is checked against
+recurct's. Operations:
+
+* ``a``   per-patient totals (n, CED, first/last exam) and the share with CED >= 100 mSv;
+* ``b``   days from the first exam until the running CED first reached 100 mSv;
+* ``c``   the largest CED within any 1826-day window;
+* ``abc`` all three as one analysis.
+
+Run ``recurct bench --sizes 1e6,1e7 --repeat 3`` or ``python benchmarks/bench_cumulative.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+THRESHOLD = 100.0
+WINDOW = 1826
+METHODS = ("recurct", "polars", "pandas", "duckdb")
+OPS = ("a", "b", "c", "abc")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_cohort(
+    n: int, seed: int = 0, ids: str = "int", order: str = "random", mean_exams: float = 1.9
+) -> pl.DataFrame:
+    """A synthetic exam table of about ``n`` exams (exactly ``n`` rows).
+
+    Exams per patient follow a truncated Zipf law on 1..100 (exponent 2.42, mean ~1.9,
+    73 % single-exam patients); patient ids are dense integers with their values randomly
+    permuted (``ids="int"``) or strings ``"P0000123"`` (``ids="str"``); first exams are
+    uniform in 2000-2024 and later ones follow gaps of >= 1 day; doses are lognormal with
+    median 7 mSv and sigma 0.8. ``order="random"`` shuffles the rows, ``"sorted"`` sorts
+    them by patient and date.
+    """
+    rng = np.random.default_rng(seed)
+    k = np.arange(1, 101)
+    p = k**-2.42
+    p /= p.sum()
+    n_patients = max(1, round(n / mean_exams))
+    counts = rng.choice(k, size=n_patients, p=p)
+    total = int(counts.sum())
+    while total < n:  # top up (or trim below) to exactly n exams
+        extra = rng.choice(k, size=max(1, round((n - total) / mean_exams)), p=p)
+        counts = np.concatenate([counts, extra])
+        total = int(counts.sum())
+    cut = np.searchsorted(np.cumsum(counts), n)
+    counts = counts[: cut + 1].copy()
+    counts[-1] -= int(counts.sum()) - n
+    n_patients = counts.size
+    pid_seg = np.repeat(np.arange(n_patients), counts)  # grouped by patient
+    gaps = rng.geometric(1 / 200, n).astype(np.int64)  # >= 1 day between exams
+    starts = np.cumsum(counts) - counts
+    gaps[starts] = 0
+    csum = np.cumsum(gaps)
+    day0 = rng.integers(10_957, 20_089, n_patients)  # 2000-01-01 .. 2024-12-31
+    day = day0[pid_seg] + csum - csum[starts][pid_seg]
+    label = rng.permutation(n_patients).astype(np.int64)  # dense ids, values permuted
+    pid = label[pid_seg]
+    dose = rng.lognormal(np.log(7.0), 0.8, n)
+    if order == "random":
+        perm = rng.permutation(n)
+        pid, day, dose = pid[perm], day[perm], dose[perm]
+    elif order == "sorted":
+        perm = np.lexsort((day, pid))
+        pid, day, dose = pid[perm], day[perm], dose[perm]
+    else:
+        raise ValueError(f"order must be 'random' or 'sorted', got {order!r}")
+    df = pl.DataFrame(
+        {
+            "patient_id": pid,
+            "exam_date": pl.Series(day.astype(np.int32)).cast(pl.Date),
+            "effective_dose_msv": dose,
+        }
+    )
+    if ids == "str":
+        pid_str = pl.col("patient_id").cast(pl.Utf8).str.zfill(8)
+        df = df.with_columns(pl.format("P{}", pid_str).alias("patient_id"))
+    return df
+
+
+# --------------------------------------------------------------------------- methods
+
+
+class _Data:
+    """The same cohort in every engine's container (built outside the timed region)."""
+
+    def __init__(self, df: pl.DataFrame, methods: tuple[str, ...]) -> None:
+        self.pl = df
+        self.n = df.height
+        self.pd = df.to_pandas() if "pandas" in methods else None
+        self.con = None
+        if "duckdb" in methods:
+            import duckdb
+
+            self.con = duckdb.connect()
+            self.arrow = df.with_row_index("rn").to_arrow()
+            self.con.register("ex", self.arrow)
+
+
+def _recurct(data: _Data, op: str) -> Any:
+    from recurct.cumulative import cumulative_dose
+
+    thr = (THRESHOLD,) if op in ("b", "abc") else ()
+    win = WINDOW if op in ("c", "abc") else None
+    p = cumulative_dose(data.pl, thresholds=thr, window_days=win)
+    share = float((p.get_column("ced_msv").to_numpy() >= THRESHOLD).mean()) if p.height else 0.0
+    return p, share
+
+
+def _polars_a(df: pl.DataFrame, lazy: bool = True) -> tuple[pl.DataFrame, float]:
+    q = (
+        (df.lazy() if lazy else df)
+        .group_by("patient_id")
+        .agg(
+            pl.len().alias("n_exams"),
+            pl.col("effective_dose_msv").sum().alias("ced_msv"),
+            pl.col("exam_date").min().alias("first_exam"),
+            pl.col("exam_date").max().alias("last_exam"),
+        )
+    )
+    out = q.collect(engine="streaming") if lazy else q
+    return out, float((out.get_column("ced_msv") >= THRESHOLD).mean())
+
+
+def _polars_b(s: pl.DataFrame) -> pl.DataFrame:
+    """Crossings by one global cum_sum minus each patient's starting offset (sorted input)."""
+    first = pl.col("patient_id") != pl.col("patient_id").shift(1)
+    cs = pl.col("effective_dose_msv").cum_sum()
+    return (
+        s.with_columns(
+            (cs - pl.when(first).then(cs - pl.col("effective_dose_msv")).forward_fill()).alias(
+                "run"
+            ),
+            pl.when(first).then(pl.col("exam_date")).forward_fill().alias("fd"),
+        )
+        .filter(pl.col("run") >= THRESHOLD)
+        .group_by("patient_id")
+        .agg((pl.col("exam_date") - pl.col("fd")).first().dt.total_days().alias("days_to_100"))
+    )
+
+
+def _polars_c(s: pl.DataFrame) -> pl.DataFrame:
+    return (
+        s.rolling(index_column="exam_date", period=f"{WINDOW}d", group_by="patient_id")
+        .agg(pl.col("effective_dose_msv").sum().alias("w"))
+        .group_by("patient_id")
+        .agg(pl.col("w").max().alias(f"max_ced_{WINDOW}"))
+    )
+
+
+def _polars(data: _Data, op: str) -> Any:
+    df = data.pl
+    if op == "a":
+        return _polars_a(df)
+    s = df.sort("patient_id", "exam_date", maintain_order=True)
+    if op == "b":
+        return _polars_b(s)
+    if op == "c":
+        return _polars_c(s)
+    s = s.with_columns(pl.col("patient_id").set_sorted())
+    return _polars_a(s, lazy=False), _polars_b(s), _polars_c(s)
+
+
+def _pandas_sorted(pdf: Any) -> Any:
+    return pdf.sort_values(["patient_id", "exam_date"], kind="stable", ignore_index=True)
+
+
+def _pandas_a(pdf: Any) -> Any:
+    out = pdf.groupby("patient_id", sort=False).agg(
+        n_exams=("effective_dose_msv", "size"),
+        ced_msv=("effective_dose_msv", "sum"),
+        first_exam=("exam_date", "min"),
+        last_exam=("exam_date", "max"),
+    )
+    return out, float((out["ced_msv"].to_numpy() >= THRESHOLD).mean())
+
+
+def _pandas_b(s: Any) -> Any:
+    g = s.groupby("patient_id", sort=False)
+    run = g["effective_dose_msv"].cumsum()
+    fd = g["exam_date"].transform("first")
+    hit = s.loc[run.to_numpy() >= THRESHOLD, ["patient_id", "exam_date"]]
+    hit = hit.assign(days_to_100=(hit["exam_date"] - fd[hit.index]).dt.days)
+    return hit.groupby("patient_id", sort=False)["days_to_100"].first()
+
+
+def _pandas_c(s: Any) -> Any:
+    """One non-grouped rolling('1826D') on a monotonic axis with a gap between patients."""
+    import pandas as pd
+
+    pid = s["patient_id"].to_numpy()
+    day = s["exam_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    grp = np.cumsum(np.r_[True, pid[1:] != pid[:-1]]) - 1
+    span = int(day.max() - day.min()) + WINDOW + 1
+    axis = (grp * span + (day - day.min())) * 86_400
+    idx = pd.DatetimeIndex(axis.astype("datetime64[s]"))
+    w = pd.Series(s["effective_dose_msv"].to_numpy(), index=idx).rolling(f"{WINDOW}D").sum()
+    return pd.Series(w.to_numpy()).groupby(pid, sort=False).max()
+
+
+def _pandas(data: _Data, op: str) -> Any:
+    pdf = data.pd
+    if op == "a":
+        return _pandas_a(pdf)
+    s = _pandas_sorted(pdf)
+    if op == "b":
+        return _pandas_b(s)
+    if op == "c":
+        return _pandas_c(s)
+    return _pandas_a(s), _pandas_b(s), _pandas_c(s)
+
+
+_SQL_A = """SELECT patient_id, COUNT(*) AS n_exams, SUM(effective_dose_msv) AS ced_msv,
+  MIN(exam_date) AS first_exam, MAX(exam_date) AS last_exam FROM ex GROUP BY patient_id"""
+_RUN = """SUM(effective_dose_msv) OVER (PARTITION BY patient_id ORDER BY exam_date, rn
+  ROWS UNBOUNDED PRECEDING)"""
+_WIN = f"""SUM(effective_dose_msv) OVER (PARTITION BY patient_id ORDER BY exam_date
+  RANGE BETWEEN INTERVAL {WINDOW - 1} DAYS PRECEDING AND CURRENT ROW)"""
+_DAYS = f"date_diff('day', MIN(exam_date), MIN(CASE WHEN run >= {THRESHOLD} THEN exam_date END))"
+_SQL_B = f"""SELECT patient_id, {_DAYS} AS days_to_100
+  FROM (SELECT patient_id, exam_date, {_RUN} AS run FROM ex) GROUP BY patient_id"""
+_SQL_C = f"""SELECT patient_id, MAX(w) AS max_ced_{WINDOW}
+  FROM (SELECT patient_id, {_WIN} AS w FROM ex) GROUP BY patient_id"""
+_SQL_ABC = f"""SELECT patient_id, COUNT(*) AS n_exams, SUM(effective_dose_msv) AS ced_msv,
+  MIN(exam_date) AS first_exam, MAX(exam_date) AS last_exam, {_DAYS} AS days_to_100,
+  MAX(w) AS max_ced_{WINDOW}
+  FROM (SELECT patient_id, exam_date, effective_dose_msv, {_RUN} AS run, {_WIN} AS w FROM ex)
+  GROUP BY patient_id"""
+
+
+def _duckdb(data: _Data, op: str) -> Any:
+    sql = {"a": _SQL_A, "b": _SQL_B, "c": _SQL_C, "abc": _SQL_ABC}[op]
+    out = data.con.sql(sql).fetch_arrow_table()
+    if op in ("a", "abc"):
+        ced = out.column("ced_msv").to_numpy()
+        return out, float((ced >= THRESHOLD).mean())
+    return out
+
+
+RUNNERS: dict[str, Callable[[_Data, str], Any]] = {
+    "recurct": _recurct,
+    "polars": _polars,
+    "pandas": _pandas,
+    "duckdb": _duckdb,
+}
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _frame(x: Any) -> pl.DataFrame:
+    if isinstance(x, pl.DataFrame):
+        return x
+    mod = type(x).__module__
+    if mod.startswith("pandas"):
+        if x.__class__.__name__ == "Series":
+            x = x.rename(x.name or "value").to_frame()
+        return pl.from_pandas(x.reset_index())
+    return pl.from_arrow(x)  # type: ignore[return-value]
+
+
+def _normalise(method: str, op: str, result: Any) -> dict[str, Any]:
+    """Arrays aligned by patient_id: ced, n, share (a); days (b); wmax (c)."""
+    out: dict[str, Any] = {}
+    if method == "recurct":
+        p, share = result
+        if op in ("a", "abc"):
+            out.update(ced=p["ced_msv"].to_numpy(), n=p["n_exams"].to_numpy(), share=share)
+        if op in ("b", "abc"):
+            out["days"] = p["days_to_100"].fill_null(-1).to_numpy()
+        if op in ("c", "abc"):
+            out["wmax"] = p[f"max_ced_{WINDOW}"].to_numpy()
+        out["ids"] = p["patient_id"].to_numpy()
+        return out
+    if op == "abc" and method != "duckdb":
+        parts = {"a": result[0], "b": result[1], "c": result[2]}
+    else:
+        parts = {o: result for o in ("a", "b", "c") if o in op}
+    for o, r in parts.items():
+        if o in ("a",) or (o in ("b", "c") and isinstance(r, tuple)):
+            r, share = r
+            out["share"] = share
+        f = _frame(r)
+        f = f.rename({f.columns[0]: "patient_id"}) if "patient_id" not in f.columns else f
+        f = f.sort("patient_id")
+        out["ids_" + o] = f["patient_id"].to_numpy()
+        if o == "a":
+            out.update(ced=f["ced_msv"].to_numpy(), n=f["n_exams"].to_numpy())
+        elif o == "b":
+            col = "days_to_100" if "days_to_100" in f.columns else f.columns[-1]
+            out["days_pairs"] = (f["patient_id"].to_numpy(), f[col].fill_null(-1).to_numpy())
+        else:
+            col = f"max_ced_{WINDOW}" if f"max_ced_{WINDOW}" in f.columns else f.columns[-1]
+            out["wmax"] = f[col].to_numpy()
+    return out
+
+
+def check(ref: dict[str, Any], got: dict[str, Any]) -> str:
+    """'ok' if ``got`` matches recurct's ``ref`` (1e-6 relative, integers exactly)."""
+    ids = ref["ids"]
+    for key, val in got.items():
+        if key.startswith("ids_") and key != "ids_b" and not np.array_equal(val, ids):
+            return f"FAIL patient ids ({key})"
+    if "ced" in got and not np.allclose(got["ced"], ref["ced"], rtol=1e-6, atol=0):
+        return "FAIL ced"
+    if "n" in got and not np.array_equal(got["n"], ref["n"]):
+        return "FAIL n_exams"
+    if "share" in got and abs(got["share"] - ref["share"]) > 1e-12:
+        return "FAIL share"
+    if "days_pairs" in got:
+        pid, days = got["days_pairs"]
+        full = np.full(ids.size, -1, np.int64)
+        pos = np.searchsorted(ids, pid)
+        full[pos] = days
+        if not np.array_equal(full, ref["days"]):
+            return f"FAIL days_to_100 ({int((full != ref['days']).sum())} patients)"
+    if "wmax" in got and not np.allclose(got["wmax"], ref["wmax"], rtol=1e-6, atol=1e-9):
+        return "FAIL max window"
+    return "ok"
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux or not permitted: peak is then the process high-water mark
+        pass
+
+
+def _peak_mib() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bandwidth(gib: float = 2.0, repeat: int = 3) -> dict[str, float]:
+    """Memory bandwidth in GB/s: numpy read (``a.sum()``) and copy (``np.copyto``)."""
+    a = np.ones(int(gib * 2**30) // 8)
+    b = np.empty_like(a)
+    read = copy = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        a.sum()
+        read = min(read, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        np.copyto(b, a)
+        copy = min(copy, time.perf_counter() - t0)
+    del a, b
+    return {"read": gib * 2**30 / read / 1e9, "copy": 2 * gib * 2**30 / copy / 1e9}
+
+
+_COMPILE_SCRIPT = textwrap.dedent(
+    """
+    import time
+    t0 = time.perf_counter()
+    import polars as pl
+    from recurct.bench import make_cohort
+    from recurct.cumulative import cumulative_dose, running_dose
+    df = make_cohort(2000, seed=1)
+    t1 = time.perf_counter()
+    cumulative_dose(df, window_days=1826)
+    cumulative_dose(df, thresholds=())
+    cumulative_dose(make_cohort(2000, seed=1, ids="str"), window_days=365)
+    running_dose(df.with_columns(pl.col("exam_date").cast(pl.Datetime("us"))))
+    print(time.perf_counter() - t1, time.perf_counter() - t0)
+    """
+)
+
+
+def compile_times() -> tuple[tuple[float, float], tuple[float, float]]:
+    """(first call, whole process) seconds with an empty numba cache, then with it filled."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = []
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", _COMPILE_SCRIPT],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            first, whole = map(float, out.stdout.split())
+            runs.append((first, whole))
+    return runs[0], runs[1]
+
+
+def run_size(
+    n: int, methods: tuple[str, ...], ops: tuple[str, ...], repeat: int, ids: str, order: str
+) -> list[dict[str, Any]]:
+    """Time every method on every op for one cohort; rows of the result table."""
+    data = _Data(make_cohort(n, seed=0, ids=ids, order=order), methods)
+    rows = []
+    for op in ops:
+        ref = None
+        results: dict[str, dict[str, Any]] = {}
+        for m in methods:  # warm-up call, checked against recurct
+            gc.collect()
+            _reset_peak()
+            r = RUNNERS[m](data, op)
+            peak = _peak_mib()
+            norm = _normalise(m, op, r)
+            del r
+            if m == "recurct":
+                ref = norm
+            results[m] = {"peak": peak, "check": "ok" if m == "recurct" else check(ref, norm)}
+            results[m]["times"] = []
+        for k in range(repeat):  # rounds, the starting method rotated
+            for m in methods[k % len(methods) :] + methods[: k % len(methods)]:
+                gc.collect()
+                t0 = time.perf_counter()
+                RUNNERS[m](data, op)
+                results[m]["times"].append(time.perf_counter() - t0)
+        base = min(results["recurct"]["times"]) if "recurct" in results else None
+        for m in methods:
+            best = min(results[m]["times"])
+            rows.append(
+                {
+                    "n": n, "layout": f"{order} {ids}", "op": op, "method": m, "seconds": best,
+                    "mexams_s": n / best / 1e6, "ratio": best / base if base else float("nan"),
+                    "peak_mib": results[m]["peak"], "check": results[m]["check"],
+                }
+            )  # fmt: skip
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of :func:`run_size` rows."""
+    head = "| N | layout | op | method | s (best) | M exams/s | x recurct | peak RSS MiB | check |"
+    lines = [head, "|---:|---|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['n']:.0e} | {r['layout']} | {r['op']} | {r['method']} | {r['seconds']:.3f} "
+            f"| {r['mexams_s']:.1f} | {r['ratio']:.2f} | {r['peak_mib']:,.0f} | {r['check']} |"
+        )
+    return "\n".join(lines)
+
+
+def _machine() -> str:
+    import numba
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"numba threads {numba.get_num_threads()}, load average {load[0]:.1f}; "
+        f"python {platform.python_version()}, numpy {np.__version__}, polars {pl.__version__}"
+    )
+
+
+def cli_bench(args: Any) -> int:
+    """Handler of ``recurct bench``: prints the tables; returns the exit code."""
+    sizes = [int(float(s)) for s in str(args.sizes).split(",") if s.strip()]
+    methods = tuple(args.methods.split(",")) if getattr(args, "methods", None) else METHODS
+    unknown = set(methods) - set(METHODS)
+    if unknown:
+        print(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
+        return 2
+    if "recurct" not in methods:
+        methods = ("recurct", *methods)
+    repeat = max(1, int(args.repeat))
+    print(f"machine: {_machine()}")
+    bw = bandwidth()
+    print(
+        f"memory bandwidth (2 GiB, numpy): read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s"
+    )
+    (c1, p1), (c2, p2) = compile_times()
+    print(
+        f"numba: first call {c1:.2f} s with an empty cache (process {p1:.2f} s); "
+        f"cached load {c2:.2f} s (process {p2:.2f} s)"
+    )
+    failed = False
+    for n in sizes:
+        rows = run_size(n, methods, OPS, repeat, ids="int", order="random")
+        rows += run_size(n, methods, ("abc",), repeat, ids="int", order="sorted")
+        rows += run_size(n, methods, ("a", "abc"), repeat, ids="str", order="random")
+        print()
+        print(format_table(rows))
+        print(f"(load average after N={n:.0e}: {os.getloadavg()[0]:.1f})")
+        failed |= any(r["check"] != "ok" for r in rows)
+    return 1 if failed else 0
