@@ -403,3 +403,27 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert one.equals(two)
         assert r1.files_read == r2.files_read == 21
         assert r1.problems.equals(r2.problems)
+
+
+def test_pydicom_fallback_gives_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast Explicit-VR reader and the pydicom path (other transfer syntaxes) agree."""
+    import recurct.io.rdsr as rdsr
+
+    fast = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
+
+    def unsupported(path: str) -> dict:
+        raise rdsr._Unsupported("test")
+
+    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+    slow = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
+    assert fast[0].equals(slow[0])
+    assert fast[1].equals(slow[1])
+
+
+def test_implicit_vr_file(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(TOSHIBA)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(tmp_path / "implicit.dcm", implicit_vr=True, little_endian=True)
+    exams, report = read_rdsr(tmp_path / "implicit.dcm")
+    assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
+    assert report.problems.height == 0

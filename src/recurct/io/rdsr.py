@@ -28,6 +28,7 @@ import math
 import multiprocessing
 import os
 import re
+import struct
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -237,6 +238,8 @@ _T_UID = 0x0040A124  # UID
 
 
 def _value(ds: Any, tag: int) -> Any:
+    if isinstance(ds, dict):
+        return ds.get(tag)
     elem = ds.get(tag)
     return None if elem is None else elem.value
 
@@ -281,6 +284,9 @@ def _raw_text(ds: Any, keyword: str) -> str | None:
 
 
 def _raw_tag(ds: Any, tag: int) -> str | None:
+    if isinstance(ds, dict):
+        value = ds.get(tag)
+        return value if isinstance(value, str) else None
     if tag not in ds:
         return None
     elem = ds.get_item(tag)
@@ -437,6 +443,120 @@ def _matches(patterns: Sequence[str], *values: str | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# A small reader for the common case (Explicit VR Little Endian, the transfer syntax of
+# practically every dose SR): the whole tree into dicts of tag -> str | list[dict], ~10x faster
+# than pydicom's element-by-element conversion. Anything unusual falls back to pydicom.
+# --------------------------------------------------------------------------------------------
+class _Unsupported(Exception):
+    """The fast reader cannot handle this file; use pydicom."""
+
+
+_LONG_VR = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_TEXT_VR = frozenset(
+    {
+        b"AE",
+        b"AS",
+        b"CS",
+        b"DA",
+        b"DS",
+        b"DT",
+        b"IS",
+        b"LO",
+        b"LT",
+        b"PN",
+        b"SH",
+        b"ST",
+        b"TM",
+        b"UC",
+        b"UI",
+        b"UR",
+        b"UT",
+    }
+)
+_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+_HH = struct.Struct("<HH")
+_H = struct.Struct("<H")
+_I = struct.Struct("<I")
+
+
+def _fast_dataset(buf: bytes, pos: int, end: int, enc: list[str]) -> tuple[dict[int, Any], int]:
+    out: dict[int, Any] = {}
+    while pos < end:
+        group, elem = _HH.unpack_from(buf, pos)
+        tag = (group << 16) | elem
+        if tag == 0xFFFEE00D:  # item delimiter
+            return out, pos + 8
+        if tag >= 0x7FE00010:  # pixel data and beyond: not needed
+            return out, end
+        vr = buf[pos + 4 : pos + 6]
+        if vr in _LONG_VR:
+            length = _I.unpack_from(buf, pos + 8)[0]
+            pos += 12
+        elif vr.isalpha() and vr.isupper():
+            length = _H.unpack_from(buf, pos + 6)[0]
+            pos += 8
+        else:
+            raise _Unsupported("not explicit VR")
+        if vr == b"SQ":
+            out[tag], pos = _fast_sequence(buf, pos, length, enc)
+            continue
+        if length == 0xFFFFFFFF or pos + length > len(buf):
+            raise _Unsupported("undefined or overlong element")
+        if vr in _TEXT_VR:
+            raw = buf[pos : pos + length]
+            if tag == 0x00080005:
+                cs = raw.decode("ascii", "replace").strip("\x00 ")
+                if cs not in _CHARSETS:
+                    raise _Unsupported(f"character set {cs}")
+                enc[0] = _CHARSETS[cs]
+            out[tag] = raw.decode(enc[0], "replace").strip("\x00 ")
+        pos += length
+    return out, pos
+
+
+def _fast_sequence(
+    buf: bytes, pos: int, length: int, enc: list[str]
+) -> tuple[list[dict[int, Any]], int]:
+    items: list[dict[int, Any]] = []
+    end = pos + length if length != 0xFFFFFFFF else len(buf)
+    while pos < end:
+        group, elem = _HH.unpack_from(buf, pos)
+        tag = (group << 16) | elem
+        ilen = _I.unpack_from(buf, pos + 4)[0]
+        pos += 8
+        if tag == 0xFFFEE0DD:  # sequence delimiter
+            return items, pos
+        if tag != 0xFFFEE000:
+            raise _Unsupported("bad sequence item")
+        if ilen == 0xFFFFFFFF:
+            item, pos = _fast_dataset(buf, pos, len(buf), enc)
+        else:
+            item, _ = _fast_dataset(buf, pos, pos + ilen, enc)
+            pos += ilen
+        items.append(item)
+    return items, pos
+
+
+def _fast_read(path: str) -> dict[int, Any]:
+    with open(path, "rb") as f:
+        buf = f.read()
+    if buf[128:132] != b"DICM":
+        raise _Unsupported("no preamble")
+    group, elem = _HH.unpack_from(buf, 132)
+    if (group, elem) != (2, 0):
+        raise _Unsupported("no group length")
+    meta_end = 144 + _I.unpack_from(buf, 140)[0]
+    meta, _ = _fast_dataset(buf, 132, meta_end, ["latin-1"])
+    if meta.get(0x00020010) != _EXPLICIT_LE:
+        raise _Unsupported("transfer syntax")
+    ds, _ = _fast_dataset(buf, meta_end, len(buf), ["latin-1"])
+    return ds
+
+
+# --------------------------------------------------------------------------------------------
 # One file
 # --------------------------------------------------------------------------------------------
 def _parse_file(
@@ -481,7 +601,12 @@ def _parse_file_inner(
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = _read_dataset(pydicom, path)
+        ds = _fast_read(path)
+    except (_Unsupported, struct.error, OSError, UnicodeError):
+        ds = None
+    try:
+        if ds is None:
+            ds = _read_dataset(pydicom, path)
     except (InvalidDicomError, EOFError, OSError, ValueError, TypeError) as exc:
         return state.skip(f"not a DICOM file ({type(exc).__name__})", None)
 
@@ -491,9 +616,7 @@ def _parse_file_inner(
     if sop_class not in SOP_CLASS_NAMES or not content:
         name = sop_class or "missing"
         return state.skip(f"not a dose report (SOP Class UID {name})", "SOPClassUID")
-    templates = {
-        str(t.get("TemplateIdentifier", "")).strip() for t in ds.get("ContentTemplateSequence", [])
-    }
+    templates = {str(_value(t, 0x0040DB00) or "").strip() for t in _value(ds, 0x0040A504) or ()}
     if root != XRAY_DOSE_REPORT and "10011" not in templates:
         return state.skip(
             f"SR is not an X-Ray Radiation Dose Report (document title {root})",
@@ -513,7 +636,7 @@ def _parse_file_inner(
     if not study_uid:
         scope = _first(content, SCOPE_OF_ACCUMULATION)
         scope_uid = _first(_children(scope), STUDY_INSTANCE_UID) if scope is not None else None
-        study_uid = str(scope_uid.UID).strip() if scope_uid is not None else None
+        study_uid = str(_value(scope_uid, _T_UID) or "").strip() if scope_uid is not None else None
         if study_uid:
             state.lenient("no Study Instance UID; taken from Scope of Accumulation", "StudyUID")
         else:
@@ -522,7 +645,7 @@ def _parse_file_inner(
     exam_date = _parse_da_tm(_raw_text(ds, "StudyDate"), _raw_text(ds, "StudyTime"))
     if exam_date is None:
         start = _first(content, START_OF_IRRADIATION)
-        exam_date = _parse_dt(str(start.DateTime)) if start is not None else None
+        exam_date = _parse_dt(str(_value(start, 0x0040A120) or "")) if start is not None else None
         if exam_date is None:
             exam_date = _parse_da_tm(_raw_text(ds, "ContentDate"), _raw_text(ds, "ContentTime"))
         state.lenient(
