@@ -25,6 +25,8 @@ _LAZY: dict[str, str] = {
     "effective_dose": "recurct.dose",
     "normalise_region": "recurct.dose",
     "compare_to_drl": "recurct.dose",
+    "flag_above_drl": "recurct.dose",
+    "k_factors": "recurct.dose",
     # engine
     "cumulative_dose": "recurct.cumulative",
     "running_dose": "recurct.cumulative",
@@ -45,6 +47,7 @@ _SUBMODULES = (
     "studies",
     "plot",
     "distributed",
+    "outofcore",
     "cli",
 )
 
@@ -61,9 +64,12 @@ __all__ = [
     "distributed",
     "dose",
     "effective_dose",
+    "flag_above_drl",
     "io",
+    "k_factors",
     "kernels",
     "normalise_region",
+    "outofcore",
     "plot",
     "read_exams",
     "read_openrem_ct",
@@ -98,6 +104,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from recurct.cohort import Cohort
     from recurct.cumulative import cumulative_dose, running_dose
-    from recurct.dose import compare_to_drl, effective_dose, normalise_region
+    from recurct.dose import (
+        compare_to_drl,
+        effective_dose,
+        flag_above_drl,
+        k_factors,
+        normalise_region,
+    )
     from recurct.io import read_exams, read_openrem_ct, read_rdsr
     from recurct.schema import ExamValidationError, ValidationReport, validate
