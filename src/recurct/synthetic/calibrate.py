@@ -141,6 +141,16 @@ def expected_max(values: np.ndarray, fraction: float = 1.0, k: int = 50) -> floa
     return float(xk + scale * (math.log(m) + EULER_GAMMA))
 
 
+def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
+    if x.size == 0:
+        return float("nan")
+    if np.all(w == w[0]):
+        return float(np.quantile(x, q))
+    o = np.argsort(x)
+    cw = np.cumsum(w[o])
+    return float(x[o][np.searchsorted(cw, q * cw[-1])])
+
+
 def statistics(
     patients: pl.DataFrame,
     *,
@@ -157,27 +167,39 @@ def statistics(
     (share aged <= ``age_cut`` at first exam among patients reaching the threshold),
     ``site_days_to_min_max`` (the largest, over sites, of each site's shortest time to the
     threshold), ``site_share_reached_min`` / ``_max`` / ``_mean`` (unweighted).
-    Counts are multiplied by ``1 / fraction``.
+
+    A reduced cohort is scaled up by ``1 / fraction``, or by a ``weight`` column (patients
+    each stand for ``weight`` patients: sites sampled at different fractions).
     """
-    up = 1.0 / fraction
-    npat = patients.height
+    w = (
+        patients["weight"].to_numpy()
+        if "weight" in patients.columns
+        else np.full(patients.height, 1.0 / fraction)
+    )
     reached = patients["reached"].to_numpy()
     ced = patients["ced_msv"].to_numpy()
     nex = patients["n_exams"].to_numpy()
     hi = ced[reached]
+    wsum = w.sum()
+
+    def share(mask: np.ndarray) -> float:
+        return float(w[mask].sum() / wsum)
+
     out: dict[str, float] = {
-        "n_patients": npat * up,
-        "n_exams": float(nex.sum() if n_exams is None else n_exams) * up,
-        "n_reached": float(reached.sum()) * up,
-        "share_reached": float(reached.mean()),
-        "ced_median_reached": float(np.median(hi)) if hi.size else float("nan"),
+        "n_patients": float(wsum),
+        "n_exams": float((nex * w).sum()),
+        "n_reached": float(w[reached].sum()),
+        "share_reached": share(reached),
+        "ced_median_reached": _wquantile(hi, w[reached], 0.5),
         "ced_max_reached": float(hi.max()) if hi.size else float("nan"),
-        "ced_max_reached_expected": expected_max(hi, fraction),
-        "share_exams_ge5": float(np.mean(nex >= 5)),
-        "share_exams_22_132": float(np.mean((nex >= 22) & (nex <= 132))),
-        "share_ced_gt100": float(np.mean(ced > 100)),
-        "share_ced_250_1375": float(np.mean((ced >= 250) & (ced <= 1375))),
+        "ced_max_reached_expected": expected_max(hi, float(patients.height / wsum)),
+        "share_exams_ge5": share(nex >= 5),
+        "share_exams_22_132": share((nex >= 22) & (nex <= 132)),
+        "share_ced_gt100": share(ced > 100),
+        "share_ced_250_1375": share((ced >= 250) & (ced <= 1375)),
     }
+    if n_exams is not None and "weight" not in patients.columns:
+        out["n_exams"] = float(n_exams) / fraction
     if "facility" in patients.columns:
         agg = [
             pl.len().alias("n"),
@@ -198,24 +220,43 @@ def statistics(
         )
         if "age" in site.columns:
             age = site["age"].drop_nulls()
-            out["site_share_age_le50_min"] = float(age.min()) if age.len() else float("nan")  # type: ignore[arg-type]
-            out["site_share_age_le50_max"] = float(age.max()) if age.len() else float("nan")  # type: ignore[arg-type]
+            nan = float("nan")
+            out["site_share_age_le50_min"] = float(age.min()) if age.len() else nan  # type: ignore[arg-type]
+            out["site_share_age_le50_max"] = float(age.max()) if age.len() else nan  # type: ignore[arg-type]
     return out
 
 
 def cohort_statistics(
     profile: str | Path | Profile,
-    n_patients: int | None = None,
+    fraction: float | Mapping[str, float] = 1.0,
     seed: int = 0,
     method: str = "numpy",
 ) -> dict[str, float]:
-    """Generate a cohort and return its :func:`statistics` (counts scaled to the profile)."""
+    """Generate a (reduced) cohort and return its :func:`statistics`, scaled to full size.
+
+    ``fraction`` is the share of every site's patients to generate (the first ones of the
+    full cohort), or ``{facility: fraction, "default": fraction}`` per site.
+    """
     prof = load_profile(profile)
-    exams = generate(prof, n_patients=n_patients, seed=seed)
+    fr = dict(fraction) if isinstance(fraction, Mapping) else {"default": float(fraction)}
+    default = float(fr.pop("default", 1.0))
+    sizes = {}
+    weights = {}
+    for s in prof.sites:
+        f = float(fr.get(s["facility"], default))
+        if not 0 < f <= 1:
+            raise ValueError(f"fraction for {s['facility']!r} must be in (0, 1], got {f}")
+        sizes[s["facility"]] = max(1, round(s["n_patients"] * f)) if s["n_patients"] else 0
+        weights[s["facility"]] = (
+            s["n_patients"] / sizes[s["facility"]] if sizes[s["facility"]] else 0.0
+        )
+    exams = generate(prof, n_patients=sizes, seed=seed)
     assert isinstance(exams, pl.DataFrame)
     pat = patient_summary(exams, method=method)
-    frac = 1.0 if n_patients is None else n_patients / prof.n_patients
-    return statistics(pat, n_exams=exams.height, fraction=frac)
+    pat = pat.with_columns(
+        pl.col("facility").replace_strict(weights, return_dtype=pl.Float64).alias("weight")
+    )
+    return statistics(pat)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -317,7 +358,7 @@ def calibrate(
     targets: Mapping[str, Mapping[str, Any]],
     free_params: Mapping[str, Sequence[float]],
     *,
-    fraction: float = 0.2,
+    fraction: float | Mapping[str, float] = 0.2,
     seed: int = 0,
     max_evaluations: int = 200,
     over_seeds: Mapping[str, int] | None = None,
@@ -339,7 +380,9 @@ def calibrate(
     free_params
         ``{dotted path: (low, high)}`` (see :func:`get_param`); fitted within the bounds.
     fraction
-        Each evaluation generates this fraction of every site (counts are scaled up).
+        Each evaluation generates this fraction of every site (counts are scaled up), or
+        ``{facility: fraction, "default": fraction}`` (e.g. all of a small site whose own
+        statistics are targets).
     seed
         The seed of every evaluation (common random numbers) and of the full-scale check.
     max_evaluations
@@ -365,8 +408,6 @@ def calibrate(
     start = load_profile(profile).copy()
     if name:
         start.name = name
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     for stat in targets:
         if not any(k in targets[stat] for k in ("value", "min", "max")):
             raise ValueError(f"target {stat!r} needs a 'value' or a 'min'/'max'")
@@ -376,7 +417,6 @@ def calibrate(
     if np.any(hi <= lo):
         raise ValueError("every free parameter needs bounds (low, high) with low < high")
     x0 = np.clip((np.array([float(get_param(start, p)) for p in paths]) - lo) / (hi - lo), 0, 1)
-    n_red = max(1, round(start.n_patients * fraction))
     n_eval = 0
     t0 = time.perf_counter()
     cache: dict[bytes, dict[str, float]] = {}
@@ -392,7 +432,7 @@ def calibrate(
         key = np.round(x, 12).tobytes()
         if key not in cache:
             n_eval += 1
-            cache[key] = cohort_statistics(apply(x), n_patients=n_red, seed=seed)
+            cache[key] = cohort_statistics(apply(x), fraction=fraction, seed=seed)
             if callback is not None:
                 cost = float(np.sum(_residuals(targets, cache[key]) ** 2))
                 callback(n_eval, cache[key], cost)
@@ -423,8 +463,7 @@ def calibrate(
     record = {
         "date": dt.date.today().isoformat(),
         "seed": seed,
-        "fraction": fraction,
-        "reduced_n_patients": n_red,
+        "fraction": dict(fraction) if isinstance(fraction, Mapping) else fraction,
         "optimizer": "scipy.optimize.least_squares (trf, bounds mapped to [0, 1], diff_step 0.02)",
         "n_evaluations": n_eval,
         "status": str(fit.message),
@@ -507,14 +546,17 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             },
         },
         "free_params": {
-            "groups.oncology.interval_mean_days": (30.0, 180.0),
+            "groups.oncology.share": (0.05, 0.35),
             "groups.oncology.followup_mean_days": (150.0, 1500.0),
             "intensive_rate": (1.5, 6.0),
             "groups.chronic.p_recurrent": (0.02, 0.9),
             "sites.USA-2.age_shift": (-10.0, 10.0),
             "sites.Slovakia-1.age_shift": (-10.0, 10.0),
         },
-        "options": {"fraction": 0.5, "over_seeds": {"ced_max_reached": 5}},
+        "options": {
+            "fraction": {"default": 0.4, "Slovakia-1": 1.0},
+            "over_seeds": {"ced_max_reached": 5},
+        },
     },
 }
 """The shipped calibrations: targets (with their source), free parameters and options."""

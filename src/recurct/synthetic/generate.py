@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -87,11 +87,21 @@ class _Compiled:
             self.group_cum.append(_cum([list(w)])[0])
 
 
-def site_sizes(profile: Profile, n_patients: int | None = None) -> list[int]:
-    """Patients per site: the profile's, or ``n_patients`` split in the same proportions."""
+def site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None = None) -> list[int]:
+    """Patients per site: the profile's; ``n_patients`` (int) split in the same proportions
+    (largest remainders); or ``{facility: n}`` for some sites (the others keep theirs)."""
     sizes = [int(s["n_patients"]) for s in profile.sites]
     if n_patients is None:
         return sizes
+    if isinstance(n_patients, Mapping):
+        names = [s["facility"] for s in profile.sites]
+        unknown = set(n_patients) - set(names)
+        if unknown:
+            raise ValueError(f"n_patients names unknown facilities {sorted(unknown)}: {names}")
+        out = [int(n_patients.get(f, n)) for f, n in zip(names, sizes)]
+        if min(out, default=0) < 0:
+            raise ValueError("n_patients must be >= 0 for every facility")
+        return out
     if n_patients < 0:
         raise ValueError(f"n_patients must be >= 0, got {n_patients}")
     total = sum(sizes)
@@ -353,7 +363,7 @@ def _tasks(sizes: list[int], chunk_patients: int) -> list[tuple[int, list[tuple[
 
 def iter_chunks(
     profile: str | Path | Profile,
-    n_patients: int | None = None,
+    n_patients: int | Mapping[str, int] | None = None,
     seed: int = 0,
     chunk_patients: int = 1 << 20,
     threads: int = 1,
@@ -433,7 +443,7 @@ def _progress_bar(progress: Any, total: int, name: str) -> Callable[[int], None]
 
 def generate(
     profile: str | Path | Profile,
-    n_patients: int | None = None,
+    n_patients: int | Mapping[str, int] | None = None,
     seed: int = 0,
     out: str | Path | bool | None = None,
     progress: bool | None = None,
@@ -450,7 +460,8 @@ def generate(
         ``"sodickson2009"``), the path of a profile TOML file, or a :class:`Profile`.
     n_patients
         Total patients; default the profile's. Sites keep their proportions, and the first
-        patients of each site are the same as in the full cohort.
+        patients of each site are the same as in the full cohort. ``{facility: n}`` sets
+        some sites' sizes (the others keep the profile's).
     seed
         Seed of the cohort: equal seeds give equal cohorts (whatever ``chunk_patients``).
     out
