@@ -69,3 +69,10 @@ def test_per_country_without_ci_and_errors() -> None:
         extrapolate(1.0, 10, years=0)
     with pytest.raises(ValueError, match="bad rows"):
         extrapolate(per_country=table.with_columns(rate_per_1000=pl.Series([-1.0, 1.0])))
+
+
+def test_package_export_survives_submodule_import() -> None:
+    import recurct.stats
+    import recurct.stats.extrapolate
+
+    assert recurct.stats.extrapolate(2.0, 500).item(0, "expected") == pytest.approx(1.0)

@@ -97,3 +97,12 @@ def test_uses_ced_when_flag_absent_and_validates() -> None:
         )
     with pytest.raises(ValueError, match="age column"):
         standardise(p, age_column="age")
+
+
+def test_package_export_survives_submodule_import() -> None:
+    import recurct.stats
+    import recurct.stats.standardise as module
+
+    p = pl.DataFrame({"age_first_exam": [30.0, 70.0], "reached_100": [True, False]})
+    out = recurct.stats.standardise(p, standard=TWO)  # the module object after the import
+    assert out.equals(module.standardise(p, standard=TWO))
