@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -28,6 +29,8 @@ from recurct.studies._base import (
     is_within,
     tolerance,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------- published figures
 
@@ -358,3 +361,52 @@ def test_registry() -> None:
 def test_n_patients_only_for_synthetic() -> None:
     with pytest.raises(ValueError, match="n_patients"):
         rehani2020.reproduce(_exams(), n_patients=100)
+
+
+def test_target_scale_converts_calibration_tolerance() -> None:
+    pub = {
+        "share": Published("share", "s", 1.33, "%", 0.01, "calibrated", target="p",
+                           target_scale=100),
+        "count": Published("count", "c", 33407, "patients", 1, "calibrated", target="p",
+                           target_scale=2_504_585),
+    }  # fmt: skip
+    meas = {"share": Measured(1.359), "count": Measured(33407 + 752.0)}
+    t = comparison_table(pub, meas, calibration={"p": 0.0003})
+    assert t["tolerance"].to_list() == pytest.approx([0.03, 0.0003 * 2_504_585])
+    assert t["within_tolerance"].to_list() == [True, False]
+
+
+TINY_PROFILE = """
+name = "tiny"
+description = "a one-site profile with a calibration record"
+
+[[sites]]
+facility = "A"
+country = "X"
+academic = true
+period_start = 2017-01-01
+period_end = 2017-12-31
+n_patients = 10
+
+[calibration.targets.share_reached]
+value = 0.0133
+atol = 0.0003
+
+[calibration.targets.n_exams]
+value = 4819661
+rtol = 0.005
+
+[calibration.targets.site_days_to_min_max]
+max = 1.0
+"""
+
+
+def test_calibration_tolerances_read_from_profile(tmp_path) -> None:
+    from recurct.studies._base import calibration_tolerances
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_PROFILE)
+    tol = calibration_tolerances(str(path))
+    # atol as given; rtol times the target value; a pure bound has no tolerance
+    assert tol == pytest.approx({"share_reached": 0.0003, "n_exams": 0.005 * 4819661})
+    assert calibration_tolerances(str(tmp_path / "missing.toml")) == {}

@@ -111,6 +111,10 @@ class Published:
     target : str or None
         Name of the calibration target of the synthetic profile that this figure was fitted
         to (for ``"calibrated"``-type comparisons), if any.
+    target_scale : float
+        Converts the target's tolerance to ``unit``: 100 for a share target (a fraction)
+        compared in %, ``n_patients`` for a count derived from a share of an exact number of
+        patients, ``1 / n_patients`` for a ratio of a count target to an exact count.
     note : str
         How it is measured, or why it is not reproduced.
     """
@@ -124,6 +128,7 @@ class Published:
     quote: str = ""
     target: str | None = None
     note: str = ""
+    target_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.compare not in COMPARISONS:
@@ -236,6 +241,8 @@ def comparison_table(
     rows = []
     for key, fig in published.items():
         cal = calibration.get(fig.target) if fig.target else None
+        if cal is not None:
+            cal = cal * fig.target_scale
         row = compare(fig, measured.get(key), cal)
         if mode == "your data" and fig.compare not in ("not_reproduced", "aggregate"):
             row.update(tolerance=None, within_tolerance=None, comparison="your data")
@@ -246,24 +253,33 @@ def comparison_table(
 
 
 def calibration_tolerances(profile: str) -> dict[str, float]:
-    """Calibration target -> tolerance recorded in a synthetic profile's ``[calibration]``.
+    """Calibration target -> absolute tolerance recorded in a synthetic profile.
 
-    Reads ``recurct.synthetic`` profile files; targets without a recorded tolerance are left
-    out (their figures then fall back to half the published rounding unit).
+    Reads the ``[calibration.targets]`` record of ``recurct.synthetic`` profile files (written
+    by ``python -m recurct.synthetic.calibrate``): a target's tolerance is its ``atol``, or
+    ``rtol x |value|``, in the unit of the target (fractions for shares). Targets without a
+    recorded tolerance (and profiles without a calibration) are left out: their figures then
+    fall back to half the published rounding unit.
     """
     from recurct.synthetic.model import load_profile
 
-    cal = load_profile(profile).calibration or {}
-    targets = cal.get("targets", cal)
+    try:
+        cal = load_profile(profile).calibration or {}
+    except (OSError, ValueError):
+        return {}
+    targets = cal.get("targets", {})
     out: dict[str, float] = {}
-    if isinstance(targets, Mapping):
-        for name, spec in targets.items():
-            if isinstance(spec, Mapping) and spec.get("tolerance") is not None:
-                out[str(name)] = float(spec["tolerance"])
-    elif isinstance(targets, list):
-        for spec in targets:
-            if isinstance(spec, Mapping) and spec.get("tolerance") is not None and "name" in spec:
-                out[str(spec["name"])] = float(spec["tolerance"])
+    if not isinstance(targets, Mapping):
+        return out
+    for name, spec in targets.items():
+        if not isinstance(spec, Mapping):
+            continue
+        if spec.get("atol") is not None:
+            out[str(name)] = abs(float(spec["atol"]))
+        elif spec.get("rtol") is not None and spec.get("value") is not None:
+            out[str(name)] = abs(float(spec["rtol"]) * float(spec["value"]))
+        elif spec.get("tolerance") is not None:
+            out[str(name)] = abs(float(spec["tolerance"]))
     return out
 
 
