@@ -335,6 +335,24 @@ def test_string_dates_parse_to_date_or_datetime() -> None:
     assert out.to_list()[3] == datetime(2021, 7, 8, 11, 0, 0, 250000)
 
 
+def test_year_first_slashed_dates_are_unambiguous() -> None:
+    df = clean().with_columns(
+        pl.Series("exam_date", ["2019/01/02", "2019/03/04 09:00", "2020/05/06", "2021-07-08"])
+    )
+    out = validate(df, today=TODAY).get_column("exam_date").to_list()
+    assert out[:2] == [datetime(2019, 1, 2), datetime(2019, 3, 4, 9, 0)]
+
+
+def test_empty_table() -> None:
+    empty = clean().clear()
+    assert_frame_equal(validate(empty, today=TODAY), empty)
+    text_dates = pl.DataFrame(
+        schema={"patient_id": pl.Utf8, "exam_date": pl.Utf8, "effective_dose_msv": pl.Float64}
+    )
+    out, report = validate(text_dates, strict=False, return_report=True)
+    assert out.height == 0 and report.is_clean
+
+
 def test_integral_float_patient_ids_become_int64() -> None:
     df = clean().with_columns(pl.Series("patient_id", [1.0, 1.0, 2.0, 3.5]))
     assert_one_problem(df, 3, "patient_id", "patient id is not an integer")

@@ -90,7 +90,7 @@ MAX_AGE_YEARS = 130.0
 _SHOW = 20  # problems shown in an error message
 
 # Date formats tried, in order, on strings (after "T" -> " " and a trailing "Z" removed).
-_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+_ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 _DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
 _DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 _SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O", "UNKNOWN": "U"}
@@ -201,9 +201,10 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
     """Parse a string expression of exam dates to ``Datetime("us")`` (null where unparseable).
 
     Accepted: ISO 8601 (``2019-12-31``, ``2019-12-31 08:15``, ``2019-12-31T08:15:00.5``,
-    a trailing ``Z`` ignored), DICOM DA (``20191231``), DA and TM joined by a space
-    (``20191231 081500.5``), DICOM DT (``20191231081500``) and, with ``dayfirst=True``,
-    ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally followed by ``HH:MM[:SS]``).
+    a trailing ``Z`` ignored; also with ``/``: ``2019/12/31``), DICOM DA (``20191231``), DA
+    and TM joined by a space (``20191231 081500.5``), DICOM DT (``20191231081500``) and,
+    with ``dayfirst=True``, ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally
+    followed by ``HH:MM[:SS]``).
     """
     s = expr.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
     formats = _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
