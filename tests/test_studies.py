@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from pathlib import Path
 
 import matplotlib
 
@@ -29,8 +28,6 @@ from recurct.studies._base import (
     is_within,
     tolerance,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------- published figures
 
