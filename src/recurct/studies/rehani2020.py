@@ -137,10 +137,10 @@ NOT_PUBLISHED: tuple[str, ...] = (
 _COUNT_KEYS = ("n_patients", "n_exams", "n_reached_100", "ced_max")
 
 
-def _site_stats(patients: pl.DataFrame, exams: pl.DataFrame) -> dict[str, Measured]:
+def _site_stats(
+    mag: pl.DataFrame, patients: pl.DataFrame, exams: pl.DataFrame
+) -> dict[str, Measured]:
     """Per-institution ranges (age shares, period, fastest crossing)."""
-    from recurct.stats import magnitude
-
     out: dict[str, Measured] = {}
     if "facility" not in patients.columns:
         why = "needs a facility column"
@@ -148,9 +148,7 @@ def _site_stats(patients: pl.DataFrame, exams: pl.DataFrame) -> dict[str, Measur
             if "_site_" in k or k.startswith("period_years"):
                 out[k] = Measured(None, note=why)
         return out
-    by_site = magnitude(patients, THRESHOLD, by="facility", age_cut=50).filter(
-        pl.col("facility") != "all"
-    )
+    by_site = mag.filter(pl.col("facility") != "all")
     le50 = by_site["share_age_le_cut"].drop_nulls() * 100
     if le50.len():
         out["share_age_le50_site_min"] = Measured(float(le50.min()))
@@ -181,8 +179,9 @@ def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> tuple[dict[str, Meas
     """Measure every reproducible figure on an exam table and its patients table."""
     from recurct.stats import magnitude
 
-    mag = magnitude(patients, THRESHOLD, age_cut=50)
-    row = mag.row(0, named=True)
+    by = "facility" if "facility" in patients.columns else None
+    mag = magnitude(patients, THRESHOLD, by=by, age_cut=50)
+    row = mag.row(0, named=True)  # the "all" row comes first
     n, k = int(row["n_patients"]), int(row["n_reached"])
     n_exams = int(patients["n_exams"].sum())
     m: dict[str, Measured] = {
@@ -194,7 +193,7 @@ def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> tuple[dict[str, Meas
         "ced_median_100": Measured(opt(row["ced_median"])),
         "ced_max": Measured(float(patients["ced_msv"].max())),
     }
-    m.update(_site_stats(patients, exams))
+    m.update(_site_stats(mag, patients, exams))
     return m, {"magnitude": mag}
 
 
