@@ -1,0 +1,463 @@
+"""Scaling benchmark: the patients table of 10^6-10^8 exams in memory, out of core and on Dask.
+
+The exams are a synthetic folder of Parquet files written chunk by chunk (bounded memory);
+each path then runs in a fresh Python process, so that its peak memory is its own:
+
+* ``memory``     ``polars.read_parquet(folder)`` then :func:`recurct.cumulative_dose`;
+* ``outofcore``  :func:`recurct.outofcore.cumulative_dose_chunked` on the folder (K patient
+  buckets written to a temporary Parquet dataset, then each bucket in memory);
+* ``dask``       :func:`recurct.distributed.cumulative_dose` on ``dd.read_parquet(folder)``
+  with a ``LocalCluster`` of 1, 2, ... worker processes (one thread each).
+
+Reported per run: the seconds of the computation itself (after imports, cluster start and a
+numba warm-up on a tiny table, which are in the ``wall`` column), millions of exams per
+second, the peak resident memory of the whole process tree (sampled every 0.1 s, so the
+client, scheduler and workers of Dask together), K (buckets or partitions) and, for Dask,
+the bytes moved by the shuffle (P2P comms) and spilled to disk. Every run is checked: the
+number of patients, of exams and of patients >= 100 mSv are equal across paths and to what
+the generator wrote, and the total CED is equal to the sum of all doses (relative 1e-9).
+
+Usage (from the repository root)::
+
+    python benchmarks/bench_scale.py --exams 1e6,1e7
+    python benchmarks/bench_scale.py --exams 1e7 --paths outofcore,dask --workers 1,2
+    # the large run, on a quiet machine (about 25 GB of Parquet and temporary buckets):
+    python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /data/tmp --keep-data
+
+``--exams 1e8`` runs the in-memory path only where its estimated peak (80 bytes per exam)
+fits in 60 % of the machine's memory (it does on 24 GiB), and Dask with ``--workers`` as
+given; ``--out-of-core`` / ``--dask`` / ``--in-memory`` (or ``--paths``) pick paths. The
+data are reused when the folder already holds them (same N and seed) and removed at the end
+unless ``--keep-data``. Timings are noisy on a shared machine: repeat on a quiet one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PATHS = ("memory", "outofcore", "dask")
+THRESHOLD = 100.0
+WINDOW = 1826
+#: peak bytes per exam of the in-memory path (read + prepare + kernels), for the size check
+MEMORY_BYTES_PER_EXAM = 80
+#: memory the Dask workers may use together (LocalCluster memory_limit = this / workers)
+DASK_MEMORY_BYTES = 16 * 2**30
+CHUNK_ROWS = 10_000_000
+FILE_ROWS = 2_000_000
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _exam_counts(n: int, seed: int, mean_exams: float = 1.9) -> np.ndarray:
+    """Exams per patient, a truncated Zipf law on 1..100 (exponent 2.42, mean ~1.9), sum n."""
+    rng = np.random.default_rng([seed, 1])
+    k = np.arange(1, 101)
+    p = k**-2.42
+    p /= p.sum()
+    counts = rng.choice(k, size=max(1, round(n / mean_exams)), p=p).astype(np.int32)
+    while int(counts.sum(dtype=np.int64)) < n:
+        extra = rng.choice(k, size=max(1, round((n - counts.sum()) / mean_exams)), p=p)
+        counts = np.concatenate([counts, extra.astype(np.int32)])
+    cum = np.cumsum(counts, dtype=np.int64)
+    cut = int(np.searchsorted(cum, n))
+    counts = counts[: cut + 1]
+    counts[-1] -= int(cum[cut] - n)
+    return counts
+
+
+def _multiplier(n: int) -> int:
+    """An odd multiplier near 0.618 n that is coprime to n: row -> (a*row) mod n is a bijection."""
+    a = max(1, int(n * 0.6180339887)) | 1
+    while math.gcd(a, n) != 1:
+        a += 2
+    return a
+
+
+def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
+    """Write ``n`` synthetic exams to ``folder`` as Parquet files, chunk by chunk.
+
+    Patient ``p`` has ``counts[p]`` exams (Zipf, ~1.9 per patient, 73 % with one exam, up to
+    100). Row ``i`` of the dataset is exam ``(a*i) mod n`` of the patient-sorted sequence, so
+    a patient's exams are scattered over the files. Ids are int64 (a fixed odd multiple of
+    the patient number plus an offset, so not dense and not sorted); the first exam day is
+    uniform in 2000-2024 and later exams follow within ~5 years, with a random time of day;
+    doses are lognormal (median 7 mSv, sigma 0.8). Memory: ``counts`` and its cumulative sum
+    (12 bytes per patient) plus one chunk of ``CHUNK_ROWS`` rows.
+
+    Returns the metadata written to ``folder/_meta.json`` (n, patients, total dose, ...).
+    """
+    import polars as pl
+
+    t0 = time.perf_counter()
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = _exam_counts(n, seed)
+    cum = np.cumsum(counts, dtype=np.int64)
+    n_patients = int(counts.size)
+    a = _multiplier(n)
+    # per-patient first day from a hash of the patient number (no P-sized array needed)
+    day_lo, day_span = 10_957, 9_132  # 2000-01-01 .. 2024-12-31
+    n_files = max(4, math.ceil(n / FILE_ROWS))
+    file_rows = math.ceil(n / n_files)
+    total_dose = 0.0
+    f = 0
+    for start in range(0, n, CHUNK_ROWS):
+        stop = min(n, start + CHUNK_ROWS)
+        rng = np.random.default_rng([seed, 2, start])
+        rows = np.arange(start, stop, dtype=np.int64)
+        virt = (rows * a) % n  # a permutation of 0..n-1
+        patient = np.searchsorted(cum, virt, side="right")
+        del rows, virt
+        mixed = (patient.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+        day0 = day_lo + (mixed % np.uint64(day_span)).astype(np.int64)
+        offset = np.minimum(rng.exponential(400.0, stop - start), 1826).astype(np.int64)
+        seconds = rng.integers(7 * 3600, 20 * 3600, stop - start)
+        micros = ((day0 + offset) * 86_400 + seconds) * 1_000_000
+        dose = rng.lognormal(np.log(7.0), 0.8, stop - start)
+        total_dose += float(dose.sum())
+        pid = patient.astype(np.int64) * 7_919 + 1_000_003
+        del patient, mixed, day0, offset, seconds
+        chunk = pl.DataFrame(
+            {
+                "patient_id": pid,
+                "exam_date": pl.Series(micros).cast(pl.Datetime("us")),
+                "effective_dose_msv": dose,
+            }
+        )
+        del pid, micros, dose
+        for part in chunk.iter_slices(n_rows=file_rows):
+            part.write_parquet(folder / f"part-{f:05d}.parquet")
+            f += 1
+        del chunk
+    meta = {
+        "n_exams": n,
+        "seed": seed,
+        "n_patients": n_patients,
+        "total_dose_msv": total_dose,
+        "n_files": f,
+        "bytes_on_disk": sum(p.stat().st_size for p in folder.glob("*.parquet")),
+        "write_seconds": round(time.perf_counter() - t0, 2),
+    }
+    (folder / "_meta.json").write_text(json.dumps(meta, indent=1))
+    return meta
+
+
+def ensure_dataset(root: Path, n: int, seed: int) -> tuple[Path, dict[str, Any], bool]:
+    """The dataset folder for ``n`` exams under ``root``: reused if complete, else written."""
+    folder = root / f"exams-{n:.0e}-seed{seed}".replace("+", "")
+    meta_file = folder / "_meta.json"
+    if meta_file.exists():
+        meta = json.loads(meta_file.read_text())
+        if meta.get("n_exams") == n and meta.get("seed") == seed:
+            return folder, meta, True
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder, write_dataset(folder, n, seed), False
+
+
+# --------------------------------------------------------------------------- child runs
+
+
+def _warm_up() -> None:
+    """Compile (or load from the numba cache) the kernels on a tiny table."""
+    import polars as pl
+
+    import recurct
+
+    tiny = pl.DataFrame(
+        {
+            "patient_id": [1, 1, 2],
+            "exam_date": [
+                dt.datetime(2020, 1, 1),
+                dt.datetime(2020, 2, 1),
+                dt.datetime(2020, 1, 1),
+            ],
+            "effective_dose_msv": [60.0, 50.0, 1.0],
+        }
+    )
+    recurct.cumulative_dose(tiny, thresholds=[THRESHOLD], window_days=[WINDOW])
+
+
+def _summary(patients: Any) -> dict[str, Any]:
+    """The numbers every path must agree on, from a polars patients table."""
+    return {
+        "n_patients": int(patients.height),
+        "n_exams": int(patients["n_exams"].sum()),
+        "n_reached": int(patients[f"reached_{THRESHOLD:g}"].sum()),
+        "total_ced": float(patients["ced_msv"].sum()),
+    }
+
+
+def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
+    import polars as pl
+
+    import recurct
+
+    _warm_up()
+    t0 = time.perf_counter()
+    exams = pl.read_parquet(Path(folder) / "*.parquet")
+    patients = recurct.cumulative_dose(exams, thresholds=[THRESHOLD], window_days=[WINDOW])
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "k": 1, **_summary(patients)}
+
+
+def child_outofcore(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
+    import polars as pl
+
+    from recurct.outofcore import _n_buckets, cumulative_dose_chunked
+
+    _warm_up()
+    n = pl.scan_parquet(Path(folder) / "*.parquet").select(pl.len()).collect().item()
+    t0 = time.perf_counter()
+    patients = cumulative_dose_chunked(
+        folder, thresholds=[THRESHOLD], window_days=[WINDOW], tmpdir=tmpdir, progress=False
+    )
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "k": _n_buckets(n, 20_000_000), **_summary(patients)}
+
+
+def _shuffle_bytes(metrics: dict) -> dict[str, int]:
+    """Bytes through the P2P shuffle's comms (sent to workers) and disk buffers."""
+    out = {"shuffle_bytes": 0, "shuffle_disk_bytes": 0}
+    for key, value in metrics.items():
+        if not (isinstance(key, tuple) and key[0] == "p2p" and key[-1] == "bytes"):
+            continue
+        where = key[2] if len(key) > 2 else ""
+        if key[-2] == "process" and where == "background-comms":
+            out["shuffle_bytes"] += int(value)
+        elif key[-2] == "process" and where == "background-disk":
+            out["shuffle_disk_bytes"] += int(value)
+    return out
+
+
+def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
+    import dask
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+
+    from recurct.distributed import cumulative_dose
+
+    _warm_up()
+    kwargs: dict[str, Any] = {}
+    if tmpdir:
+        kwargs["local_directory"] = tmpdir
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=DASK_MEMORY_BYTES // workers,
+            dashboard_address=None,
+            **kwargs,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(_warm_up)
+        t0 = time.perf_counter()
+        ddf = dd.read_parquet(f"{folder}/*.parquet")
+        patients = cumulative_dose(ddf, thresholds=[THRESHOLD], window_days=[WINDOW])
+        reached = f"reached_{THRESHOLD:g}"
+        n_pat, n_ex, n_reached, total = dask.compute(
+            patients["patient_id"].count(),
+            patients["n_exams"].sum(),
+            patients[reached].astype("int64").sum(),
+            patients["ced_msv"].sum(),
+        )
+        seconds = time.perf_counter() - t0
+        time.sleep(2.5)  # let the workers' heartbeats bring the shuffle metrics
+        metrics = client.run_on_scheduler(
+            lambda dask_scheduler: dict(dask_scheduler.cumulative_worker_metrics)
+        )
+        return {
+            "seconds": seconds,
+            "k": int(ddf.npartitions),
+            "n_patients": int(n_pat),
+            "n_exams": int(n_ex),
+            "n_reached": int(n_reached),
+            "total_ced": float(total),
+            **_shuffle_bytes(metrics),
+        }
+
+
+CHILDREN = {"memory": child_memory, "outofcore": child_outofcore, "dask": child_dask}
+
+
+def _tree_rss(proc: Any) -> int:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:  # the process just ended
+        return 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):  # a child ended between listing and reading
+            total += p.memory_info().rss
+    return total
+
+
+def run_child(path: str, folder: Path, workers: int, tmpdir: str | None) -> dict[str, Any]:
+    """Run one path in a fresh interpreter; wall time and the peak RSS of its process tree."""
+    import psutil
+
+    cmd = [sys.executable, __file__, "--_child", path, str(folder), str(workers), tmpdir or ""]
+    t0 = time.perf_counter()
+    popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = psutil.Process(popen.pid)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss(proc))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = popen.communicate()
+    wall = time.perf_counter() - t0
+    done.set()
+    sampler.join()
+    if popen.returncode != 0:
+        raise RuntimeError(f"{path} (workers={workers}) failed with code {popen.returncode}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(path=path, workers=workers, wall=wall, peak_rss=peak[0])
+    return result
+
+
+# --------------------------------------------------------------------------- main
+
+
+def _sizes(text: str) -> list[int]:
+    return [int(float(s)) for s in text.split(",") if s.strip()]
+
+
+def check(results: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """Problems: a count differing from the generator's or between paths, a CED off."""
+    problems = []
+    ref = results[0]
+    for r in results:
+        name = f"{r['path']} (workers={r['workers']}, N={meta['n_exams']:.0e})"
+        if r["n_patients"] != meta["n_patients"]:
+            problems.append(f"{name}: {r['n_patients']} patients, wrote {meta['n_patients']}")
+        if r["n_exams"] != meta["n_exams"]:
+            problems.append(f"{name}: {r['n_exams']} exams, wrote {meta['n_exams']}")
+        if r["n_reached"] != ref["n_reached"]:
+            problems.append(f"{name}: {r['n_reached']} >= T, {ref['path']} {ref['n_reached']}")
+        if not math.isclose(r["total_ced"], meta["total_dose_msv"], rel_tol=1e-9):
+            problems.append(f"{name}: total CED {r['total_ced']!r} != {meta['total_dose_msv']!r}")
+    return problems
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'path':<10} {'N':>7} {'workers':>7} {'seconds':>8} {'M exams/s':>9} "
+        f"{'peak RSS GiB':>12} {'wall s':>7} {'K':>4} {'shuffled GiB':>12} {'patients':>11} "
+        f"{'>=100 mSv':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        shuffled = f"{r['shuffle_bytes'] / 2**30:.2f}" if "shuffle_bytes" in r else "-"
+        lines.append(
+            f"{r['path']:<10} {r['n_exams']:>7.0e} {r['workers']:>7} {r['seconds']:>8.1f} "
+            f"{r['n_exams'] / r['seconds'] / 1e6:>9.2f} {r['peak_rss'] / 2**30:>12.2f} "
+            f"{r['wall']:>7.1f} {r['k']:>4} {shuffled:>12} {r['n_patients']:>11} "
+            f"{r['n_reached']:>9}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--_child":
+        path, folder, workers, tmpdir = argv[1:5]
+        result = CHILDREN[path](folder, int(workers), tmpdir or None)
+        print(json.dumps(result))
+        return 0
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--exams", default="1e6,1e7", help="sizes N, comma-separated (1e6,1e7)")
+    ap.add_argument("--workers", default="1,2", help="Dask worker counts (1,2)")
+    ap.add_argument("--paths", default=None, help=f"comma-separated subset of {PATHS}")
+    ap.add_argument("--in-memory", action="store_true", help="run the in-memory path")
+    ap.add_argument("--out-of-core", action="store_true", help="run the out-of-core path")
+    ap.add_argument("--dask", action="store_true", help="run the Dask path")
+    ap.add_argument("--tmpdir", default=None, help="folder for the data and temporary buckets")
+    ap.add_argument("--keep-data", action="store_true", help="keep the Parquet data afterwards")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+
+    chosen = [p for p, on in zip(PATHS, (args.in_memory, args.out_of_core, args.dask)) if on]
+    if args.paths:
+        chosen += [p.strip() for p in args.paths.split(",") if p.strip() not in chosen]
+    chosen = chosen or list(PATHS)
+    unknown = sorted(set(chosen) - set(PATHS))
+    if unknown:
+        ap.error(f"unknown path(s) {unknown}; choose from {', '.join(PATHS)}")
+    workers = [int(w) for w in args.workers.split(",")]
+    root = Path(args.tmpdir or tempfile.gettempdir()) / "recurct-bench-scale"
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    print(
+        f"recurct scaling benchmark, {dt.date.today()}, {platform.node()}: "
+        f"{os.cpu_count()} cores, {ram / 2**30:.0f} GiB, Python {platform.python_version()}",
+        flush=True,
+    )
+
+    rows: list[dict[str, Any]] = []
+    failed = False
+    for n in _sizes(args.exams):
+        folder, meta, reused = ensure_dataset(root, n, args.seed)
+        how = "reused" if reused else f"written in {meta['write_seconds']} s"
+        print(
+            f"N={n:.0e}: {meta['n_patients']} patients, {meta['n_files']} files, "
+            f"{meta['bytes_on_disk'] / 2**30:.2f} GiB on disk "
+            f"({how})",
+            flush=True,
+        )
+        results = []
+        for path in chosen:
+            if path == "memory" and n * MEMORY_BYTES_PER_EXAM > 0.6 * ram:
+                print(f"  memory: skipped, ~{n * MEMORY_BYTES_PER_EXAM / 2**30:.0f} GiB needed")
+                continue
+            for w in workers if path == "dask" else [1]:
+                r = run_child(path, folder, w, args.tmpdir)
+                r["n_exams_input"] = n
+                print(
+                    f"  {path:<9} workers={w}: {r['seconds']:.1f} s "
+                    f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB",
+                    flush=True,
+                )
+                results.append(r)
+        problems = check(results, meta) if results else []
+        for p in problems:
+            print(f"  CHECK FAILED: {p}", flush=True)
+        failed |= bool(problems)
+        rows += results
+        if not args.keep_data:
+            shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print(table(rows))
+    print("checks:", "FAILED" if failed else "patients, exams, >= 100 mSv and total CED agree")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
