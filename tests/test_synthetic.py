@@ -97,6 +97,29 @@ def test_sites_table() -> None:
     assert s["n_patients"].sum() == 2_504_585
 
 
+def test_eurosafe2021_sites_as_published() -> None:
+    # Frija et al. 2021 (Eur Radiol 31:5514), EuroSafe Q5: 18 institutions, 2015-2018,
+    # 1,218,429 patients; France 2, Germany 1, Italy 5, Spain 3, UK 1, Turkey 3, Austria 1,
+    # not stated 2; 12 academic
+    s = sites("eurosafe2021")
+    assert s.height == 18
+    assert s["n_patients"].sum() == 1_218_429
+    assert s["academic"].sum() == 12
+    counts = dict(s["country"].value_counts().iter_rows())
+    assert counts == {
+        "France": 2,
+        "Germany": 1,
+        "Italy": 5,
+        "Spain": 3,
+        "UK": 1,
+        "Turkey": 3,
+        "Austria": 1,
+        "not stated": 2,
+    }
+    assert (s["period_start"] == dt.date(2015, 1, 1)).all()
+    assert (s["period_end"] == dt.date(2018, 12, 31)).all()
+
+
 def test_shipped_profiles_load() -> None:
     assert {"small", "rehani2020"} <= set(profile_names())
     for name in profile_names():

@@ -522,6 +522,7 @@ def write_profile(profile: Profile, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------- shipped fits
 
+_FRIJA = "Frija et al. 2021, Eur Radiol 31:5514-5523, doi 10.1007/s00330-021-07696-1 (EuroSafe Q5)"
 _REHANI = "Rehani et al. 2020, Eur Radiol 30:1828-1836, doi 10.1007/s00330-019-06523-y"
 
 CALIBRATIONS: dict[str, dict[str, Any]] = {
@@ -546,9 +547,9 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             },
         },
         "free_params": {
-            "groups.oncology.share": (0.05, 0.35),
+            "groups.oncology.share": (0.05, 0.4),
             "groups.oncology.followup_mean_days": (150.0, 1500.0),
-            "intensive_rate": (1.5, 6.0),
+            "intensive_rate": (1.5, 8.0),
             "groups.chronic.p_recurrent": (0.02, 0.9),
             "sites.USA-2.age_shift": (-10.0, 10.0),
             "sites.Slovakia-1.age_shift": (-10.0, 10.0),
@@ -557,6 +558,26 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "fraction": {"default": 0.4, "Slovakia-1": 1.0},
             "over_seeds": {"ced_max_reached": 5},
         },
+    },
+    "eurosafe2021": {
+        "targets": {
+            "n_patients": {"value": 1_218_429, "atol": 0.5, "source": _FRIJA, "fit": False},
+            "n_reached": {"value": 6_082, "rtol": 0.02, "source": _FRIJA},
+            "site_share_reached_max": {"value": 0.0272, "atol": 0.001, "source": _FRIJA},
+            "site_share_reached_mean": {"value": 0.005, "atol": 0.0003, "source": _FRIJA},
+            "site_share_reached_min": {
+                "min": 0.0,
+                "max": 0.0005,
+                "atol": 0.0005,
+                "source": _FRIJA + " (0%: read as below 0.05%)",
+            },
+        },
+        "free_params": {
+            "groups.oncology.share": (0.01, 0.3),
+            "sites.Italy-1.group_share.oncology": (0.05, 2.0),
+            "sites.Turkey-3.group_share.oncology": (0.0, 0.2),
+        },
+        "options": {"fraction": {"default": 0.5, "Italy-1": 1.0, "Turkey-3": 1.0}},
     },
 }
 """The shipped calibrations: targets (with their source), free parameters and options."""

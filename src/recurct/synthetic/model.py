@@ -103,13 +103,13 @@ PARAMETERS: dict[str, Any] = {
     "k_table": Param("shrimpton_age", "age-dependent k (0, 1, 5, 10 y, adult) for 4 regions"),
     "age_rule": Param("nearest-lower", "a child uses the factor of the last tabulated age"),
     "frailty_cv": Param(
-        0.4, "patients differ in how often they are imaged (disease course, referrer habits)"
+        0.3, "patients differ in how often they are imaged (disease course, referrer habits)"
     ),
     "p_intensive": Param(
-        0.02,
+        0.005,
         "a few patients are imaged far more often (complications, ICU stays, trial protocols)",
     ),
-    "intensive_rate": Param(3.5, "how much more often an intensive patient is imaged"),
+    "intensive_rate": Param(4.5, "how much more often an intensive patient is imaged"),
     "frailty_max": Param(
         8.0, "no patient is imaged more than this multiple of the group's mean rate"
     ),
@@ -129,11 +129,11 @@ PARAMETERS: dict[str, Any] = {
     ),
     "groups": {
         "oncology": _group(
-            0.10,
+            0.15,
             [0.01, 0.06, 0.09, 0.19, 0.29, 0.25, 0.11],
             0.50,
             0.85,
-            500.0,
+            400.0,
             60.0,
             2.0,
             [0.08, 0.30, 0.22, 0.40],
@@ -156,7 +156,7 @@ PARAMETERS: dict[str, Any] = {
             0.20,
             [0.04, 0.14, 0.12, 0.17, 0.22, 0.20, 0.11],
             0.52,
-            0.45,
+            0.30,
             700.0,
             180.0,
             1.0,
@@ -177,7 +177,7 @@ PARAMETERS: dict[str, Any] = {
             },
         ),
         "acute": _group(
-            0.40,
+            0.37,
             [0.08, 0.30, 0.12, 0.13, 0.14, 0.13, 0.10],
             0.45,
             0.10,
@@ -201,7 +201,7 @@ PARAMETERS: dict[str, Any] = {
             },
         ),
         "other": _group(
-            0.30,
+            0.28,
             [0.06, 0.20, 0.12, 0.15, 0.18, 0.18, 0.11],
             0.52,
             0.15,
