@@ -59,6 +59,9 @@ def _counts(c: Cohort) -> tuple[int, int]:
 
 def test_input_step_and_repr() -> None:
     c = Cohort(_exams())
+    # exams sorted by patient, then time; same-time rows keep input order
+    assert c.exams["patient_id"].to_list() == [1, 1, 1, 2, 2, 2, 3, 3, 4]
+    assert c.exams["exam_date"][3:6].to_list() == [d(2020, 1, 1), d(2020, 1, 1), d(2020, 3, 1)]
     assert c.steps.columns == FLOW_COLUMNS
     assert c.flow().row(0) == (0, "input", 4, 9, 4, 9, 0, 0)
     assert repr(c) == "Cohort(4 patients, 9 exams; steps: input)"
@@ -161,7 +164,8 @@ def test_dedupe_keeps_earliest_copy_and_same_timestamp_only() -> None:
         }
     )
     out = Cohort(ex).dedupe().exams
-    assert out["effective_dose_msv"].to_list() == [1.0, 2.0]  # 09:00 and the first 14:00
+    # exams come sorted by patient and time: 09:00, then the first of the two 14:00 copies
+    assert out["effective_dose_msv"].to_list() == [2.0, 1.0]
 
 
 def test_chain_immutability_and_flow_counts() -> None:

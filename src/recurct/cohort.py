@@ -24,6 +24,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from recurct._frames import to_polars
@@ -92,7 +93,7 @@ class Cohort:
     Attributes
     ----------
     exams : polars.DataFrame
-        The exams kept so far (input order).
+        The exams kept so far, sorted by patient and time (ties keep the input order).
     steps : polars.DataFrame
         The flow table: ``step``, ``rule``, ``patients_in``, ``exams_in``, ``patients_kept``,
         ``exams_kept``, ``patients_dropped``, ``exams_dropped`` (step 0 is the input).
@@ -123,6 +124,10 @@ class Cohort:
                     f"Cohort: column {col!r} has {df[col].null_count()} null value(s); "
                     "drop or fix these exams first"
                 )
+        # sorted once by patient and time (stable: ties keep input order); every filter keeps
+        # that order, so patient-level rules need no further sort, and cumulative_dose gets
+        # sorted input
+        df = df.sort(["patient_id", "exam_date"], maintain_order=True)
         n_p, n_e = df["patient_id"].n_unique(), df.height
         self._exams = df
         self._steps = pl.DataFrame(
@@ -133,7 +138,7 @@ class Cohort:
     # ------------------------------------------------------------------ basics
     @property
     def exams(self) -> pl.DataFrame:
-        """The exams kept so far (a polars DataFrame)."""
+        """The exams kept so far (polars), sorted by patient and time (ties: input order)."""
         return self._exams
 
     @property
@@ -149,7 +154,7 @@ class Cohort:
     @property
     def n_patients(self) -> int:
         """Number of distinct patients."""
-        return int(self._exams["patient_id"].n_unique())
+        return int(self._steps["patients_kept"][-1])
 
     @property
     def n_exams(self) -> int:
@@ -190,30 +195,38 @@ class Cohort:
         df = self._exams.filter(pl.col("patient_id").is_in(ids.implode()))
         return self._derive(df, rule)
 
-    def _time_ordered(self) -> pl.DataFrame:
-        """The exams with a ``_pos`` column, sorted by time (ties: input order)."""
-        return self._exams.with_row_index("_pos").sort(["exam_date", "_pos"])
-
-    def _per_patient_first(self, col: str) -> pl.DataFrame:
-        """``patient_id`` -> first non-null ``col`` in time order."""
+    def _sorted(self, *cols: str) -> pl.DataFrame:
+        """``patient_id``, ``exam_date``, ``_day``, ``cols`` and the row number ``_pos`` (the
+        exams are sorted by patient and time); ``_start`` marks each patient's first row."""
+        pid = pl.col("patient_id")
         return (
-            self._time_ordered()
-            .group_by("patient_id", maintain_order=True)
-            .agg(pl.col(col).drop_nulls().first())
+            self._exams.select("patient_id", "exam_date", *cols)
+            .with_row_index("_pos")
+            .with_columns(
+                _day(self._exams).alias("_day"),
+                (pid != pid.shift(1)).fill_null(True).alias("_start"),
+            )
         )
+
+    @staticmethod
+    def _first_known(sorted_: pl.DataFrame, col: str) -> pl.DataFrame:
+        """One row per patient with a non-null ``col``: the first such row in time order."""
+        pid = pl.col("patient_id")
+        known = sorted_.filter(pl.col(col).is_not_null())
+        return known.filter((pid != pid.shift(1)).fill_null(True))
 
     def _patient_facility(self) -> pl.DataFrame:
         """``patient_id`` -> most frequent facility (ties: the earliest in time)."""
-        return (
-            self._time_ordered()
+        pid = pl.col("patient_id")
+        counts = (
+            self._sorted("facility")
             .filter(pl.col("facility").is_not_null())
-            .with_columns(pl.col("facility").cast(pl.Utf8))
+            .with_columns(pl.col("facility").cast(pl.Utf8), pl.int_range(pl.len()).alias("_rank"))
             .group_by("patient_id", "facility")
-            .agg(pl.len().alias("_n"), pl.col("_pos").first().alias("_first"))
+            .agg(pl.len().alias("_n"), pl.col("_rank").min().alias("_first"))
             .sort(["patient_id", "_n", "_first"], descending=[False, True, False])
-            .group_by("patient_id", maintain_order=True)
-            .agg(pl.col("facility").first())
         )
+        return counts.filter((pid != pid.shift(1)).fill_null(True)).select("patient_id", "facility")
 
     # ------------------------------------------------------------------ patient-level
     def adults(self, age: float = 18) -> Cohort:
@@ -251,17 +264,13 @@ class Cohort:
             age = pl.col("age_years")
             df = self._exams.filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
             return self._derive(df, f"ages: age at each exam in {rule_range}")
-        day = _day(self._exams)
-        elapsed = (day - day.min().over("patient_id")).dt.total_days() / DAYS_PER_YEAR
-        ages = (
-            self._time_ordered()
-            .with_columns((pl.col("age_years").cast(pl.Float64) - elapsed).alias("_age0"))
-            .group_by("patient_id", maintain_order=True)
-            .agg(pl.col("_age0").drop_nulls().first())
+        srt = self._sorted("age_years").with_columns(
+            pl.when(pl.col("_start")).then(pl.col("_day")).forward_fill().alias("_first_day")
         )
-        keep = ages.filter(
-            pl.col("_age0").is_not_null() & (pl.col("_age0") >= lo_f) & (pl.col("_age0") < hi_f)
-        )["patient_id"]
+        first = self._first_known(srt, "age_years")
+        elapsed = (pl.col("_day") - pl.col("_first_day")).dt.total_days() / DAYS_PER_YEAR
+        age0 = pl.col("age_years").cast(pl.Float64) - elapsed
+        keep = first.filter((age0 >= lo_f) & (age0 < hi_f))["patient_id"]
         return self._keep_patients(keep, f"ages: age at first exam in {rule_range}")
 
     def sex(self, *codes: str) -> Cohort:
@@ -274,7 +283,7 @@ class Cohort:
             raise ValueError("Cohort.sex: give at least one code, e.g. sex('F')")
         self._need(["sex"], "sex")
         want = [str(c).upper() for c in codes]
-        per = self._per_patient_first("sex")
+        per = self._first_known(self._sorted("sex"), "sex")
         keep = per.filter(pl.col("sex").cast(pl.Utf8).str.to_uppercase().is_in(want))
         return self._keep_patients(keep["patient_id"], f"sex in {want}")
 
@@ -295,10 +304,11 @@ class Cohort:
         """
         if days < 0:
             raise ValueError(f"Cohort.min_followup: days must be >= 0, got {days}")
-        day = _day(self._exams)
-        spans = self._exams.group_by("patient_id", maintain_order=True).agg(
-            day.min().alias("_first"), day.max().alias("_last")
-        )
+        pid = pl.col("patient_id")
+        srt = self._sorted()
+        spans = srt.filter(pl.col("_start")).select("patient_id", pl.col("_day").alias("_first"))
+        last = srt.filter((pid != pid.shift(-1)).fill_null(True))["_day"]
+        spans = spans.with_columns(last.alias("_last"))
         if end is None:
             end_expr, what = pl.col("_last"), "last exam"
         elif isinstance(end, Mapping):
@@ -435,19 +445,25 @@ class Cohort:
         kept). The earliest copy (ties: input order) is kept; the number dropped is in
         :attr:`steps`.
         """
-        df = self._exams.with_row_index("_pos")
-        has_uid = "study_uid" in df.columns
-        if has_uid:
-            key = (
-                pl.when(pl.col("study_uid").is_not_null())
-                .then(pl.lit("u:") + pl.col("study_uid").cast(pl.Utf8))
-                .otherwise(pl.lit("t:") + pl.col("exam_date").cast(pl.Utf8))
+        pid, when = pl.col("patient_id"), pl.col("exam_date")
+        has_uid = "study_uid" in self._exams.columns
+        if has_uid:  # copies are adjacent after sorting by patient, uid, time
+            uid = pl.col("study_uid")
+            srt = (
+                self._exams.select("patient_id", "exam_date", uid.cast(pl.Utf8))
+                .with_row_index("_pos")
+                .sort(["patient_id", "study_uid", "exam_date", "_pos"], nulls_last=True)
             )
+            same_uid = uid.is_not_null() & (uid == uid.shift(1))
+            same_time = uid.is_null() & uid.shift(1).is_null() & (when == when.shift(1))
+            copy = (pid == pid.shift(1)) & (same_uid | same_time)
         else:
-            key = pl.col("exam_date").cast(pl.Utf8)
-        ordered = df.with_columns(key.alias("_key")).sort(["exam_date", "_pos"])
-        first = ordered.filter(pl.struct("patient_id", "_key").is_first_distinct())
-        kept = df.filter(pl.col("_pos").is_in(first["_pos"].implode())).drop("_pos")
+            srt = self._sorted()
+            copy = (pid == pid.shift(1)) & (when == when.shift(1))
+        dropped = srt.filter(copy.fill_null(False))["_pos"].to_numpy()
+        mask = np.ones(self._exams.height, dtype=bool)
+        mask[dropped] = False
+        kept = self._exams.filter(pl.Series(mask))
         how = "study_uid, else patient and exam_date" if has_uid else "patient and exam_date"
         return self._derive(kept, f"dedupe: same {how} counted once")
 
