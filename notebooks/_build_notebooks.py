@@ -34,10 +34,10 @@ model scaled down to about 5,000 patients), writes it to a CSV file as a dose-mo
 system would export it, and analyses the file as you would analyse your own.
 """),
     code("""
+%matplotlib inline
 import tempfile
 from pathlib import Path
 
-import matplotlib
 import polars as pl
 
 import recurct
@@ -152,6 +152,7 @@ design counts are exact; figures that exam data cannot give are listed as not re
 with the reason. Tolerances are never widened to make a figure pass.
 """),
         code(f"""
+%matplotlib inline
 from recurct.studies import {module}
 
 print({module}.SOURCE)

@@ -134,7 +134,8 @@ NOT_PUBLISHED: tuple[str, ...] = (
     "exams per high-dose patient",
 )
 
-_COUNT_KEYS = ("n_patients", "n_exams", "n_reached_100", "ced_max")
+# counts and sample extremes scale with the cohort: not compared on a reduced cohort
+_COUNT_KEYS = ("n_patients", "n_exams", "n_reached_100", "ced_max", "days_to_100_min_site_max")
 
 
 def _site_stats(
@@ -271,7 +272,7 @@ def reproduce(
         measured["n_institutions_usa"] = Measured(float((s["country"] == "USA").sum()))
     incomparable = {}
     if n_patients is not None:
-        why = f"reduced cohort ({n_patients:,} patients): counts not compared"
+        why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
         incomparable = dict.fromkeys(_COUNT_KEYS, why)
     table = comparison_table(
         PUBLISHED,
