@@ -397,8 +397,8 @@ def _duplicates(work: pl.DataFrame, key: list[pl.Expr], bad: pl.Series) -> pl.Se
     hs = np.sort(hn if good.all() else hn[good])
     repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
     if repeated.size:
-        pos = np.minimum(np.searchsorted(repeated, hn), repeated.size - 1)
-        rows = np.flatnonzero((repeated[pos] == hn) & good)
+        hit = h.is_in(pl.Series(repeated, dtype=pl.UInt64).implode()).to_numpy()
+        rows = np.flatnonzero(hit & good)
         cand = work.with_row_index("__row")[rows]
         sub = cand.select(pl.col("__row"), pl.struct(*key).is_first_distinct().alias("first"))
         dup[sub.filter(~pl.col("first")).get_column("__row").to_numpy()] = True
