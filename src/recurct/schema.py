@@ -206,11 +206,51 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
     with ``dayfirst=True``, ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally
     followed by ``HH:MM[:SS]``).
     """
-    s = expr.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
-    formats = _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
+    s = _date_text(expr)
     return pl.coalesce(
-        [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
+        [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in _formats(dayfirst)]
     )
+
+
+def _date_text(e: Any) -> Any:
+    """Spaces and a trailing ``Z`` removed, ``T`` -> space (an Expr or a Series)."""
+    return e.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
+
+
+def _formats(dayfirst: bool) -> tuple[str, ...]:
+    return _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
+
+
+def _parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
+    """Eager :func:`parse_dates`: each format is tried only on the values still unparsed,
+    most frequent format first (judged on a sample), so a column in one format costs one
+    pass instead of one per format.
+    """
+    text = _date_text(s.cast(pl.Utf8))
+    n = text.len()
+    out = pl.repeat(None, n, dtype=pl.Datetime("us"), eager=True).alias(s.name)
+    todo = np.flatnonzero(text.is_not_null().to_numpy())
+    if todo.size == 0:
+        return out
+    sample = text.gather(todo[:: max(1, todo.size // 500)])
+    formats = list(_formats(dayfirst))
+    hits = [
+        sample.str.strptime(pl.Datetime("us"), f, strict=False, exact=True).null_count()
+        for f in formats
+    ]
+    for f in [f for _, f in sorted(zip(hits, formats), key=lambda t: t[0])]:
+        sub = text if todo.size == n else text.gather(todo)
+        parsed = sub.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+        ok = parsed.is_not_null().to_numpy()
+        if ok.all():
+            out = parsed.alias(s.name) if todo.size == n else out.scatter(todo, parsed)
+            break
+        if ok.any():
+            out = out.scatter(todo[ok], parsed.filter(pl.Series(ok)))
+        todo = todo[~ok]
+        if todo.size == 0:
+            break
+    return out
 
 
 def _norm_sex(e: pl.Expr) -> pl.Expr:
@@ -252,10 +292,31 @@ def _code_maps(df: pl.DataFrame) -> dict[str, tuple[dict[str, str | None], list[
 
 def _dates_as(df: pl.DataFrame) -> pl.DataType | None:
     """``Date`` when text exam dates carry no time of day, else ``Datetime("us")``."""
-    if "exam_date" not in df.columns or df.schema["exam_date"] != pl.Utf8:
+    if "exam_date" not in df.columns or not _is_text_date(df.schema["exam_date"]):
         return None
-    longest = df.get_column("exam_date").str.strip_chars().str.len_chars().max()
+    text = df.get_column("exam_date").cast(pl.Utf8)
+    longest = text.str.strip_chars().str.len_chars().max()
     return pl.Datetime("us") if (longest or 0) > 10 else pl.Date()
+
+
+def _eager_casts(
+    df: pl.DataFrame, *, dayfirst: bool = False, code_maps: dict | None = None
+) -> dict[str, pl.Expr]:
+    """:func:`_cast_exprs` for a frame in memory, using the faster eager paths."""
+    parsed = None
+    if "exam_date" in df.columns and _is_text_date(df.schema["exam_date"]):
+        parsed = _parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
+    return _cast_exprs(
+        df.schema,
+        dayfirst=dayfirst,
+        dates_as=_dates_as(df),
+        code_maps=_code_maps(df) if code_maps is None else code_maps,
+        parsed_dates=parsed,
+    )
+
+
+def _is_text_date(dtype: pl.DataType) -> bool:
+    return not (isinstance(dtype, pl.Datetime) or dtype in (pl.Date, pl.Null))
 
 
 def _cast_exprs(
@@ -264,6 +325,7 @@ def _cast_exprs(
     dayfirst: bool = False,
     dates_as: pl.DataType | None = None,
     code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
+    parsed_dates: pl.Series | None = None,
 ) -> dict[str, pl.Expr]:
     """Expressions casting each canonical column present in ``schema`` to its canonical dtype.
 
@@ -291,7 +353,10 @@ def _cast_exprs(
             elif dtype == pl.Null:
                 e = c.cast(pl.Datetime("us"))
             else:
-                e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
+                if parsed_dates is not None:
+                    e = pl.lit(parsed_dates)
+                else:
+                    e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
                 if dates_as is not None:
                     e = e.cast(dates_as)
         elif name in DOSE_COLUMNS or name == "age_years":
@@ -467,9 +532,8 @@ def validate(
 
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema
-    dates_as = _dates_as(df)
     code_maps = _code_maps(df)
-    casts = _cast_exprs(schema, dayfirst=dayfirst, dates_as=dates_as, code_maps=code_maps)
+    casts = _eager_casts(df, dayfirst=dayfirst, code_maps=code_maps)
     work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items()})
     checks = _checks(schema, required, today_d, code_maps)
 

@@ -141,10 +141,7 @@ def read_exams(
                 exc.problems, source=source, hint=_column_hint(exc.problems, frame.columns)
             ) from None
     else:
-        casts = schema._cast_exprs(
-            frame.schema, dayfirst=dayfirst, dates_as=schema._dates_as(frame)
-        )
-        out = frame.with_columns(**casts)
+        out = frame.with_columns(**schema._eager_casts(frame, dayfirst=dayfirst))
     return from_polars(out, "pandas" if kind == "pandas" else "polars")
 
 
