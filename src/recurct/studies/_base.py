@@ -42,7 +42,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import polars as pl
 
@@ -70,17 +70,7 @@ Comparison = Literal[
     "aggregate",
     "not_reproduced",
 ]
-COMPARISONS: tuple[str, ...] = (
-    "exact",
-    "rounding",
-    "calibrated",
-    "range_min",
-    "range_max",
-    "extreme",
-    "at_most",
-    "aggregate",
-    "not_reproduced",
-)
+COMPARISONS: tuple[str, ...] = get_args(Comparison)
 _CALIBRATED = ("calibrated", "range_min", "range_max", "extreme")
 
 #: Relative slack for float representation only (1e-9 of the value); not a tolerance.
@@ -536,3 +526,62 @@ def share_measured(k: int, n: int, note: str = "") -> Measured:
 def opt(v: Any, scale: float = 1.0) -> float | None:
     """``float(v) * scale``, or None for a null."""
     return None if v is None else float(v) * scale
+
+
+def run_study(
+    *,
+    study: str,
+    source: str,
+    published: Mapping[str, Published],
+    not_published: tuple[str, ...],
+    thresholds: tuple[float, ...],
+    measure: Callable[[pl.DataFrame, pl.DataFrame, str], tuple[dict[str, Measured], dict]],
+    figures: Callable[[Reproduction], dict[str, Any]],
+    size_dependent: tuple[str, ...],
+    exams: Any,
+    seed: int,
+    progress: bool | Callable[[str], None],
+    n_patients: int | None,
+) -> Reproduction:
+    """The common path of every study's ``reproduce()``.
+
+    Load the exams (the study's synthetic profile when ``exams`` is None), compute the patients
+    table with :func:`recurct.cumulative_dose` at ``thresholds``, ``measure(exams, patients,
+    mode)`` the figures, and compare them with ``published`` (the profile's calibration
+    tolerances in synthetic mode). On a reduced synthetic cohort (``n_patients``) the
+    ``size_dependent`` figures (counts, sample extremes) are reported but not compared.
+    """
+    import time
+
+    from recurct import cumulative_dose
+
+    t0 = time.perf_counter()
+    report = progress_fn(progress)
+    ex, mode = load_exams(study, exams, seed, n_patients, report)
+    report("cumulative dose per patient ...")
+    patients = cumulative_dose(ex, thresholds=thresholds)
+    report("statistics ...")
+    measured, extra = measure(ex, patients, mode)
+    incomparable: dict[str, str] = {}
+    if n_patients is not None:
+        why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
+        incomparable = dict.fromkeys(size_dependent, why)
+    table = comparison_table(
+        published,
+        measured,
+        calibration=calibration_tolerances(study) if mode == "synthetic" else {},
+        mode=mode,
+        incomparable=incomparable,
+    )
+    return Reproduction(
+        study=study,
+        source=source,
+        table=table,
+        mode=mode,
+        patients=patients,
+        exams=ex,
+        extra=extra,
+        not_published=not_published,
+        seconds=time.perf_counter() - t0,
+        _figure_fn=figures,
+    )

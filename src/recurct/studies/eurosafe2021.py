@@ -27,7 +27,6 @@ highest site with the ends of the range under the same rule. See ``docs/reproduc
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -37,10 +36,7 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
-    calibration_tolerances,
-    comparison_table,
-    load_exams,
-    progress_fn,
+    run_study,
     share_measured,
 )
 
@@ -170,8 +166,11 @@ def survey_figures() -> dict[str, Measured]:
     return m
 
 
-def measure(patients: pl.DataFrame) -> tuple[dict[str, Measured], dict[str, Any]]:
-    """The Q5 figures from a patients table with a ``facility`` column."""
+def measure(
+    exams: pl.DataFrame, patients: pl.DataFrame, mode: str = "your data"
+) -> tuple[dict[str, Measured], dict[str, Any]]:
+    """The Q5 figures from a patients table with a ``facility`` column, and the survey
+    figures from the published answer counts (plus the site list in synthetic mode)."""
     from recurct.stats import site_table
 
     if "facility" not in patients.columns:
@@ -190,6 +189,11 @@ def measure(patients: pl.DataFrame) -> tuple[dict[str, Measured], dict[str, Any]
         "q5_share_site_min": Measured(100.0 * s["min_share"]),
         "q5_share_site_max": Measured(100.0 * s["max_share"]),
     }
+    m.update(survey_figures())
+    if mode == "synthetic":
+        from recurct.synthetic import sites
+
+        m.update(_site_figures(sites(PROFILE)))
     return m, {"site_table": st}
 
 
@@ -242,40 +246,17 @@ def reproduce(
         The questionnaire rows are always compared (they come from the published counts); the
         Q5 rows are compared on the synthetic cohort and reported on your data.
     """
-    from recurct import cumulative_dose
-
-    t0 = time.perf_counter()
-    report = progress_fn(progress)
-    ex, mode = load_exams(PROFILE, exams, seed, n_patients, report)
-    report("cumulative dose per patient ...")
-    patients = cumulative_dose(ex, thresholds=(THRESHOLD,))
-    report("site table ...")
-    measured, extra = measure(patients)
-    measured.update(survey_figures())
-    if mode == "synthetic":
-        from recurct.synthetic import sites
-
-        measured.update(_site_figures(sites(PROFILE)))
-    incomparable = {}
-    if n_patients is not None:
-        why = f"reduced cohort ({n_patients:,} patients): counts not compared"
-        incomparable = dict.fromkeys(_COUNT_KEYS, why)
-    table = comparison_table(
-        PUBLISHED,
-        measured,
-        calibration=calibration_tolerances(PROFILE) if mode == "synthetic" else {},
-        mode=mode,
-        incomparable=incomparable,
-    )
-    return Reproduction(
+    return run_study(
         study=PROFILE,
         source=SOURCE,
-        table=table,
-        mode=mode,
-        patients=patients,
-        exams=ex,
-        extra=extra,
+        published=PUBLISHED,
         not_published=NOT_PUBLISHED,
-        seconds=time.perf_counter() - t0,
-        _figure_fn=_figures,
+        thresholds=(THRESHOLD,),
+        measure=measure,
+        figures=_figures,
+        size_dependent=_COUNT_KEYS,
+        exams=exams,
+        seed=seed,
+        progress=progress,
+        n_patients=n_patients,
     )

@@ -24,7 +24,6 @@ reproduced, with the reason. See ``docs/reproductions.md``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,11 +33,8 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
-    calibration_tolerances,
-    comparison_table,
-    load_exams,
     opt,
-    progress_fn,
+    run_study,
     share_measured,
 )
 
@@ -176,7 +172,9 @@ def _site_stats(
     return out
 
 
-def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> tuple[dict[str, Measured], dict]:
+def measure(
+    exams: pl.DataFrame, patients: pl.DataFrame, mode: str = "your data"
+) -> tuple[dict[str, Measured], dict]:
     """Measure every reproducible figure on an exam table and its patients table."""
     from recurct.stats import magnitude
 
@@ -195,6 +193,11 @@ def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> tuple[dict[str, Meas
         "ced_max": Measured(float(patients["ced_msv"].max())),
     }
     m.update(_site_stats(mag, patients, exams))
+    if mode == "synthetic":
+        from recurct.synthetic import sites
+
+        s = sites(PROFILE)
+        m["n_institutions_usa"] = Measured(float((s["country"] == "USA").sum()))
     return m, {"magnitude": mag}
 
 
@@ -256,40 +259,17 @@ def reproduce(
         ``.table`` (published vs reproduced), ``.ok``, ``.figures()``, ``.summary()``,
         ``.patients``, ``.exams``.
     """
-    from recurct import cumulative_dose
-
-    t0 = time.perf_counter()
-    report = progress_fn(progress)
-    ex, mode = load_exams(PROFILE, exams, seed, n_patients, report)
-    report("cumulative dose per patient ...")
-    patients = cumulative_dose(ex, thresholds=(THRESHOLD,))
-    report("magnitude table ...")
-    measured, extra = measure(ex, patients)
-    if mode == "synthetic":
-        from recurct.synthetic import sites
-
-        s = sites(PROFILE)
-        measured["n_institutions_usa"] = Measured(float((s["country"] == "USA").sum()))
-    incomparable = {}
-    if n_patients is not None:
-        why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
-        incomparable = dict.fromkeys(_COUNT_KEYS, why)
-    table = comparison_table(
-        PUBLISHED,
-        measured,
-        calibration=calibration_tolerances(PROFILE) if mode == "synthetic" else {},
-        mode=mode,
-        incomparable=incomparable,
-    )
-    return Reproduction(
+    return run_study(
         study=PROFILE,
         source=SOURCE,
-        table=table,
-        mode=mode,
-        patients=patients,
-        exams=ex,
-        extra=extra,
+        published=PUBLISHED,
         not_published=NOT_PUBLISHED,
-        seconds=time.perf_counter() - t0,
-        _figure_fn=_figures,
+        thresholds=(THRESHOLD,),
+        measure=measure,
+        figures=_figures,
+        size_dependent=_COUNT_KEYS,
+        exams=exams,
+        seed=seed,
+        progress=progress,
+        n_patients=n_patients,
     )

@@ -23,7 +23,6 @@ profiles/sodickson2009.toml for that target)``; the patient count is exact; maxi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,10 +32,7 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
-    calibration_tolerances,
-    comparison_table,
-    load_exams,
-    progress_fn,
+    run_study,
     share_measured,
 )
 
@@ -96,13 +92,15 @@ NOT_PUBLISHED: tuple[str, ...] = ()
 _COUNT_KEYS = ("n_patients", "n_exams", "max_exams", "ced_max")
 
 
-def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> dict[str, Measured]:
+def measure(
+    exams: pl.DataFrame, patients: pl.DataFrame, mode: str = "your data"
+) -> tuple[dict[str, Measured], dict]:
     """Measure every reproducible figure on an exam table and its patients table."""
     n = patients.height
     n_exams = patients["n_exams"]
     ced = patients["ced_msv"]
     span = exams["exam_date"].max() - exams["exam_date"].min()  # type: ignore[operator]
-    return {
+    m = {
         "n_patients": Measured(float(n)),
         "n_exams": Measured(float(n_exams.sum())),
         "lookback_years": Measured(span.days / 365.25 if span is not None else None),
@@ -113,6 +111,7 @@ def measure(exams: pl.DataFrame, patients: pl.DataFrame) -> dict[str, Measured]:
         "share_ge250": share_measured(int(patients["reached_250"].sum()), n),
         "ced_max": Measured(float(ced.max())),  # type: ignore[arg-type]
     }
+    return m, {}
 
 
 def _figures(rep: Reproduction) -> dict[str, Any]:
@@ -157,33 +156,17 @@ def reproduce(
     -------
     Reproduction
     """
-    from recurct import cumulative_dose
-
-    t0 = time.perf_counter()
-    report = progress_fn(progress)
-    ex, mode = load_exams(PROFILE, exams, seed, n_patients, report)
-    report("cumulative dose per patient ...")
-    patients = cumulative_dose(ex, thresholds=THRESHOLDS)
-    measured = measure(ex, patients)
-    incomparable = {}
-    if n_patients is not None:
-        why = f"reduced cohort ({n_patients:,} patients): counts and maxima not compared"
-        incomparable = dict.fromkeys(_COUNT_KEYS, why)
-    table = comparison_table(
-        PUBLISHED,
-        measured,
-        calibration=calibration_tolerances(PROFILE) if mode == "synthetic" else {},
-        mode=mode,
-        incomparable=incomparable,
-    )
-    return Reproduction(
+    return run_study(
         study=PROFILE,
         source=SOURCE,
-        table=table,
-        mode=mode,
-        patients=patients,
-        exams=ex,
+        published=PUBLISHED,
         not_published=NOT_PUBLISHED,
-        seconds=time.perf_counter() - t0,
-        _figure_fn=_figures,
+        thresholds=THRESHOLDS,
+        measure=measure,
+        figures=_figures,
+        size_dependent=_COUNT_KEYS,
+        exams=exams,
+        seed=seed,
+        progress=progress,
+        n_patients=n_patients,
     )
