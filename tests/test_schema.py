@@ -480,3 +480,30 @@ def test_pandas_frame_kinds_accepted() -> None:
     out = validate(pdf, today=TODAY)
     assert out.schema["patient_id"] == pl.Int64
     assert out.schema["exam_date"] == pl.Datetime("us")
+
+
+def test_eager_date_parsing_agrees_with_the_expression() -> None:
+    from recurct.schema import _parse_date_series, parse_dates
+
+    values = [
+        "2019-12-31",
+        "2019-12-31 08:15",
+        "2019-12-31T08:15:00.5Z",
+        "20191231",
+        "20191231 081500.25",
+        "20191231081500",
+        "31/12/2019",
+        "31.12.2019 08:15",
+        "2019/12/31",
+        "not a date",
+        None,
+    ]
+    column = pl.Series("d", [values[(i * 7) % len(values)] for i in range(997)])
+    for dayfirst in (False, True):
+        eager = _parse_date_series(column, dayfirst=dayfirst)
+        lazy = pl.select(parse_dates(pl.lit(column), dayfirst=dayfirst)).to_series()
+        assert eager.to_list() == lazy.to_list()
+        assert eager.null_count() < column.len()
+    assert column[4] == "31/12/2019"
+    assert _parse_date_series(column, dayfirst=True)[4] == datetime(2019, 12, 31)
+    assert _parse_date_series(column)[4] is None
