@@ -507,3 +507,13 @@ def test_eager_date_parsing_agrees_with_the_expression() -> None:
     assert column[4] == "31/12/2019"
     assert _parse_date_series(column, dayfirst=True)[4] == datetime(2019, 12, 31)
     assert _parse_date_series(column)[4] is None
+
+
+def test_error_pickles() -> None:
+    import pickle
+
+    with pytest.raises(ExamValidationError) as info:
+        validate(with_value("sex", 0, "?"), today=TODAY)
+    again = pickle.loads(pickle.dumps(info.value))
+    assert str(again) == str(info.value)
+    assert_frame_equal(again.problems, info.value.problems)

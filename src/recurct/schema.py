@@ -78,6 +78,7 @@ __all__ = [
     "DroppedRowsWarning",
     "ExamValidationError",
     "ValidationReport",
+    "parse_dates",
     "validate",
 ]
 
@@ -109,8 +110,12 @@ class ExamValidationError(ValueError):
     ) -> None:
         self.problems = problems
         self.source = source
+        self.hint = hint
         message = _problem_message(problems, source)
         super().__init__(f"{message}\n{hint}" if hint else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
+        return (type(self), (self.problems, self.source, self.hint))
 
 
 class DroppedRowsWarning(UserWarning):
