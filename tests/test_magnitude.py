@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
 from recurct.stats import magnitude, proportion_ci
@@ -285,3 +287,22 @@ def test_magnitude_callable_whatever_the_import_order() -> None:
     module = importlib.import_module("recurct.stats.magnitude")
     assert sys.modules["recurct.stats"].__dict__.get("magnitude") in (module, magnitude)
     assert module(_patients(), threshold=100)["n_reached"][0] == 5
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 60), st.integers(0, 60)), min_size=1, max_size=20),
+    st.sampled_from(METHODS),
+    st.floats(0.01, 0.5),
+)
+def test_property_proportion_ci_matches_statsmodels(
+    pairs: list[tuple[int, int]], method: str, alpha: float
+) -> None:
+    count = np.array([min(a, b) for a, b in pairs])
+    nobs = np.array([max(a, b) for a, b in pairs])
+    lo, hi = proportion_ci(count, nobs, alpha=alpha, method=method)
+    for i in range(count.size):
+        if nobs[i] == 0:
+            assert math.isnan(lo[i]) and math.isnan(hi[i])
+            continue
+        ref = proportion_confint(int(count[i]), int(nobs[i]), alpha=alpha, method=method)
+        assert (lo[i], hi[i]) == pytest.approx(ref, abs=1e-12)

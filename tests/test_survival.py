@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import norm
 from statsmodels.duration.survfunc import SurvfuncRight
 
@@ -159,3 +161,29 @@ def test_errors() -> None:
         time_to_threshold(p, ci_transform="arcsine")
     with pytest.raises(ValueError, match="at:"):
         time_to_threshold(p, at=[-1])
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 40), st.booleans()), min_size=1, max_size=40
+    )
+)
+def test_property_matches_survfuncright(rows: list[tuple[int, int, bool]]) -> None:
+    # (follow-up in days, days to T, reached?) on a coarse grid: many ties
+    followup = [f for f, _, _ in rows]
+    days_to = [min(dd, f) if r else None for f, dd, r in rows]
+    p = _table(followup, days_to)
+    curve = time_to_threshold(p).filter(pl.col("n_events") > 0)
+    reached = np.array([r for _, _, r in rows])
+    if not reached.any():
+        assert curve.height == 0
+        return
+    sf = _reference(p)
+    np.testing.assert_allclose(curve["prob_reached"].to_numpy(), 1 - sf.surv_prob, atol=1e-12)
+    np.testing.assert_allclose(curve["n_at_risk"].to_numpy(), sf.n_risk)
+    se = curve["se"].fill_null(np.nan).to_numpy()
+    np.testing.assert_allclose(se, sf.surv_prob_se, equal_nan=True, atol=1e-12)
+    lo, hi = curve["lo"].to_numpy(), curve["hi"].to_numpy()
+    prob = curve["prob_reached"].to_numpy()
+    ok = ~np.isnan(lo)
+    assert np.all(lo[ok] <= prob[ok] + 1e-12) and np.all(prob[ok] <= hi[ok] + 1e-12)
