@@ -18,6 +18,7 @@ _LAZY: dict[str, str] = {
     "validate": "recurct.schema",
     "ValidationReport": "recurct.schema",
     "ExamValidationError": "recurct.schema",
+    "DroppedRowsWarning": "recurct.schema",
     "read_exams": "recurct.io",
     "read_rdsr": "recurct.io",
     "read_openrem_ct": "recurct.io",
@@ -53,6 +54,7 @@ _SUBMODULES = (
 
 __all__ = [
     "Cohort",
+    "DroppedRowsWarning",
     "ExamValidationError",
     "ValidationReport",
     "__version__",
@@ -112,4 +114,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         normalise_region,
     )
     from recurct.io import read_exams, read_openrem_ct, read_rdsr
-    from recurct.schema import ExamValidationError, ValidationReport, validate
+    from recurct.schema import (
+        DroppedRowsWarning,
+        ExamValidationError,
+        ValidationReport,
+        validate,
+    )
