@@ -160,3 +160,10 @@ def test_figures_save_to_png_and_svg(patients: pl.DataFrame, tmp_path) -> None:
     fig.savefig(tmp_path / "a.png")
     fig.savefig(tmp_path / "a.svg")
     assert (tmp_path / "a.png").stat().st_size > 0 and (tmp_path / "a.svg").stat().st_size > 0
+
+
+def test_time_to_threshold_curve_names_the_threshold() -> None:
+    km = pl.DataFrame({"time_years": [0.0, 1.0], "prob_reached": [0.0, 0.1]})
+    ax = plot.time_to_threshold_curve(km, threshold=100).axes[0]
+    assert "100 mSv" in ax.get_ylabel()
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0, 10])

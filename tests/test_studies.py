@@ -407,3 +407,15 @@ def test_calibration_tolerances_read_from_profile(tmp_path) -> None:
     # atol as given; rtol times the target value; a pure bound has no tolerance
     assert tol == pytest.approx({"share_reached": 0.0003, "n_exams": 0.005 * 4819661})
     assert calibration_tolerances(str(tmp_path / "missing.toml")) == {}
+
+
+def test_observation_end_per_facility() -> None:
+    from recurct.studies._base import observation_end
+
+    ex = _exams()
+    assert observation_end(ex) == {
+        "A": dt.date(2017, 2, 1),
+        "B": dt.date(2018, 2, 6),
+        "C": dt.date(2017, 1, 6),
+    }
+    assert observation_end(ex.drop("facility")) == dt.date(2018, 2, 6)

@@ -167,7 +167,7 @@ _PROB_COLUMNS = (
 )
 
 
-def time_to_threshold_curve(km_table: Any) -> Figure:
+def time_to_threshold_curve(km_table: Any, threshold: float | None = None) -> Figure:
     """Probability of having reached the threshold vs years since the first exam.
 
     Parameters
@@ -179,6 +179,8 @@ def time_to_threshold_curve(km_table: Any) -> Figure:
         (``<probability>_lo``/``_hi``, ``lo``/``hi`` or ``ci_lo``/``ci_hi``) and any number of
         string columns naming the stratum (e.g. ``sex``, ``age_band``); one step curve per
         stratum.
+    threshold
+        The threshold in mSv, for the axis label and title (optional).
 
     Returns
     -------
@@ -226,8 +228,9 @@ def time_to_threshold_curve(km_table: Any) -> Figure:
                 linewidth=0,
             )
     ax.set_xlabel("years since first exam")
-    ax.set_ylabel("probability of having reached the threshold (%)")
-    ax.set_title("Time to cumulative dose threshold")
+    what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
+    ax.set_ylabel(f"probability of having reached {what} (%)")
+    ax.set_title(f"Time to a cumulative dose of {what}")
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     if len(groups) > 1 or group_cols:

@@ -32,6 +32,7 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
+    observation_end,
     run_study,
     share_measured,
 )
@@ -127,7 +128,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
         "ced_vs_exams": plot.ced_vs_exams(p),
     }
     by = "sex" if "sex" in p.columns else None
-    figs["time_to_threshold"] = plot.time_to_threshold_curve(time_to_threshold(p, 100.0, by=by))
+    assert rep.exams is not None
+    km = time_to_threshold(p, 100.0, by=by, end=observation_end(rep.exams))
+    figs["time_to_threshold"] = plot.time_to_threshold_curve(km, 100.0)
     return figs
 
 
