@@ -278,15 +278,20 @@ def test_bootstrap_by_facility_rows_fall_back_to_patient_resampling() -> None:
     assert (out["share_lo"] <= out["share"]).all() and (out["share"] <= out["share_hi"]).all()
 
 
-def test_magnitude_callable_whatever_the_import_order() -> None:
-    # importing the submodule recurct.stats.magnitude sets the package attribute of the same
-    # name to the module; the module is callable so the public name keeps working
+def test_public_name_is_the_function_whatever_the_import_order() -> None:
+    # importing the submodule recurct.stats.magnitude must not rebind the package attribute
+    # of the same name: recurct.stats imports its functions eagerly
     import importlib
     import sys
 
-    module = importlib.import_module("recurct.stats.magnitude")
-    assert sys.modules["recurct.stats"].__dict__.get("magnitude") in (module, magnitude)
-    assert module(_patients(), threshold=100)["n_reached"][0] == 5
+    importlib.import_module("recurct.stats.magnitude")
+    importlib.import_module("recurct.stats.standardise")
+    importlib.import_module("recurct.stats.extrapolate")
+    stats = sys.modules["recurct.stats"]
+    for name in ("magnitude", "standardise", "extrapolate"):
+        assert callable(getattr(stats, name)), name
+        assert getattr(stats, name).__module__ == f"recurct.stats.{name}"
+    assert stats.magnitude(_patients(), threshold=100)["n_reached"][0] == 5
 
 
 @given(

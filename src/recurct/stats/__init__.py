@@ -1,40 +1,37 @@
 """Statistics over the patients table: magnitude tables, CIs, time to threshold, dose bands,
 multi-site pooling, age standardisation, regression and extrapolation.
 
-Submodules are imported on first use.
+Three functions share their name with the module that defines them (``magnitude``,
+``standardise``, ``extrapolate``). They are imported here eagerly, so that
+``recurct.stats.magnitude`` is always the function: a later ``import`` of the submodule finds
+it in ``sys.modules`` and does not rebind the package attribute.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from recurct.stats.bands import dose_bands, exams_per_patient
+from recurct.stats.extrapolate import extrapolate
+from recurct.stats.magnitude import age_band, magnitude
+from recurct.stats.meta import MetaResult, meta_proportion
+from recurct.stats.multisite import SiteTable, site_table
+from recurct.stats.proportion import proportion_ci
+from recurct.stats.regression import exam_rate, risk_factors
+from recurct.stats.standardise import standardise
+from recurct.stats.survival import time_to_threshold
 
-_LAZY: dict[str, str] = {
-    # proportions and the magnitude table (issue 6)
-    "proportion_ci": "recurct.stats.proportion",
-    "magnitude": "recurct.stats.magnitude",
-    "time_to_threshold": "recurct.stats.survival",
-    "dose_bands": "recurct.stats.bands",
-    "exams_per_patient": "recurct.stats.bands",
-    # multi-site (issue 7)
-    "site_table": "recurct.stats.multisite",
-    "meta_proportion": "recurct.stats.meta",
-    "standardise": "recurct.stats.standardise",
-    "risk_factors": "recurct.stats.regression",
-    "exam_rate": "recurct.stats.regression",
-    "extrapolate": "recurct.stats.extrapolate",
-}
-
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recurct.stats' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__all__ = [
+    "MetaResult",
+    "SiteTable",
+    "age_band",
+    "dose_bands",
+    "exam_rate",
+    "exams_per_patient",
+    "extrapolate",
+    "magnitude",
+    "meta_proportion",
+    "proportion_ci",
+    "risk_factors",
+    "site_table",
+    "standardise",
+    "time_to_threshold",
+]

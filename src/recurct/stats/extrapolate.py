@@ -23,8 +23,6 @@ we found; this module does not reproduce it and makes no claim to.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from typing import Any
 
 import polars as pl
@@ -176,20 +174,3 @@ def _per_country(table: Any, years: float) -> Any:
     total["per_year_hi"] = None if total["expected_hi"] is None else total["expected_hi"] / years
     out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
     return from_polars(out, kind)
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`extrapolate`.
-
-    The function ``recurct.stats.extrapolate`` shares its name with this module; importing the
-    module (``from recurct.stats.extrapolate import ...``) sets the package attribute to the module,
-    which would hide the function. Making the module callable keeps
-    ``from recurct.stats import extrapolate; extrapolate(...)`` working in any import order (as
-    ``recurct.stats.magnitude`` does).
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return extrapolate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
-import types
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -495,21 +493,3 @@ def magnitude(
     )
     out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
     return from_polars(out, kind)
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`magnitude`.
-
-    The function ``recurct.stats.magnitude`` shares its name with this module. Importing the
-    module (``from recurct.stats.magnitude import age_band``, or any import of
-    ``recurct.stats.bands`` / ``recurct.stats.survival``) sets the package attribute
-    ``recurct.stats.magnitude`` to the module, which would hide the function; making the module
-    callable keeps ``from recurct.stats import magnitude; magnitude(patients)`` working in any
-    import order.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return magnitude(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

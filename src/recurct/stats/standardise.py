@@ -29,8 +29,6 @@ Confidence intervals
 from __future__ import annotations
 
 import math
-import sys
-import types
 import warnings
 from importlib import resources
 from typing import Any, Literal
@@ -258,20 +256,3 @@ def standardise(
         "ci_method": pl.Utf8,
     }
     return from_polars(pl.DataFrame(rows, schema=schema), kind)
-
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as :func:`standardise`.
-
-    The function ``recurct.stats.standardise`` shares its name with this module; importing the
-    module (``from recurct.stats.standardise import ...``) sets the package attribute to the module,
-    which would hide the function. Making the module callable keeps
-    ``from recurct.stats import standardise; standardise(...)`` working in any import order (as
-    ``recurct.stats.magnitude`` does).
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return standardise(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
