@@ -56,7 +56,7 @@ def _reference(p: pl.DataFrame) -> SurvfuncRight:
 def test_curve_matches_survfuncright_with_ties_and_censoring() -> None:
     p = _random_table()
     sf = _reference(p)
-    curve = time_to_threshold(p)
+    curve = time_to_threshold(p, end="last_exam")
     body = curve.filter(pl.col("n_events") > 0)
     assert body.height == len(sf.surv_times)
     np.testing.assert_allclose(body["time_years"].to_numpy(), sf.surv_times)
@@ -76,10 +76,11 @@ def test_loglog_and_plain_intervals_from_greenwood() -> None:
     sigma = se[ok] / (s[ok] * np.abs(np.log(s[ok])))
     lo_ref = 1 - s[ok] ** np.exp(-z * sigma)
     hi_ref = 1 - s[ok] ** np.exp(z * sigma)
-    curve = time_to_threshold(p, alpha=0.1).filter(pl.col("n_events") > 0)
+    curve = time_to_threshold(p, end="last_exam", alpha=0.1).filter(pl.col("n_events") > 0)
     np.testing.assert_allclose(curve["lo"].to_numpy()[ok], lo_ref)
     np.testing.assert_allclose(curve["hi"].to_numpy()[ok], hi_ref)
-    plain = time_to_threshold(p, alpha=0.1, ci_transform="plain").filter(pl.col("n_events") > 0)
+    plain = time_to_threshold(p, end="last_exam", alpha=0.1, ci_transform="plain")
+    plain = plain.filter(pl.col("n_events") > 0)
     np.testing.assert_allclose(plain["lo"].to_numpy()[ok], np.clip(1 - s[ok] - z * se[ok], 0, 1))
     np.testing.assert_allclose(plain["hi"].to_numpy()[ok], np.clip(1 - s[ok] + z * se[ok], 0, 1))
 
@@ -89,7 +90,7 @@ def test_small_curve_by_hand() -> None:
     #   A: event at 0 (a single exam over 100 mSv); B: event at 365; C: censored at 365;
     #   D: event at 730; E: censored at 1000
     p = _table([0, 400, 365, 800, 1000], [0, 365, None, 730, None])
-    curve = time_to_threshold(p)
+    curve = time_to_threshold(p, end="last_exam")
     assert curve["time_days"].to_list() == [0, 365, 730]
     assert curve["n_at_risk"].to_list() == [5, 4, 2]  # C censored at 365 is still at risk there
     s1 = 4 / 5
@@ -99,7 +100,7 @@ def test_small_curve_by_hand() -> None:
     # Greenwood at the last time: S^2 * sum d / (n (n - d))
     gw = s3 * math.sqrt(1 / (5 * 4) + 1 / (4 * 3) + 1 / (2 * 1))
     assert curve["se"][-1] == pytest.approx(gw)
-    at = time_to_threshold(p, at=[0.5, 1.0, 2.0, 2.7, 3.0])
+    at = time_to_threshold(p, end="last_exam", at=[0.5, 1.0, 2.0, 2.7, 3.0])
     np.testing.assert_allclose(at["prob_reached"].to_numpy()[:3], [1 - s1, 1 - s2, 1 - s3])
     # still observed at t (a year is 365.25 days, so B and C at day 365 are gone at 1.0)
     assert at["n_at_risk"].to_list()[:3] == [4, 2, 1]
@@ -111,7 +112,7 @@ def test_small_curve_by_hand() -> None:
 
 def test_first_row_at_time_zero_without_events() -> None:
     p = _table([100, 200], [None, 150])
-    curve = time_to_threshold(p)
+    curve = time_to_threshold(p, end="last_exam")
     assert curve["time_days"].to_list() == [0, 150]
     assert curve.row(0, named=True)["prob_reached"] == 0.0
     assert curve["n_at_risk"].to_list() == [2, 1]
@@ -131,7 +132,7 @@ def test_end_date_mapping_and_event_after_end_is_censored() -> None:
     one = time_to_threshold(p, end=D0 + dt.timedelta(days=2000), at=[1.0])
     assert one["n_at_risk"][0] == 2  # patient 1 now reached T at day 400 > 365
     col = time_to_threshold(p.with_columns(stop=pl.col("last_exam")), end="stop")
-    assert col.equals(time_to_threshold(p))
+    assert col.equals(time_to_threshold(p, end="last_exam"))
 
 
 def test_by_strata_and_pandas() -> None:
@@ -173,7 +174,7 @@ def test_property_matches_survfuncright(rows: list[tuple[int, int, bool]]) -> No
     followup = [f for f, _, _ in rows]
     days_to = [min(dd, f) if r else None for f, dd, r in rows]
     p = _table(followup, days_to)
-    curve = time_to_threshold(p).filter(pl.col("n_events") > 0)
+    curve = time_to_threshold(p, end="last_exam").filter(pl.col("n_events") > 0)
     reached = np.array([r for _, _, r in rows])
     if not reached.any():
         assert curve.height == 0
@@ -187,3 +188,22 @@ def test_property_matches_survfuncright(rows: list[tuple[int, int, bool]]) -> No
     prob = curve["prob_reached"].to_numpy()
     ok = ~np.isnan(lo)
     assert np.all(lo[ok] <= prob[ok] + 1e-12) and np.all(prob[ok] <= hi[ok] + 1e-12)
+
+
+def test_default_end_is_the_end_of_the_data_per_facility() -> None:
+    # Censoring at each patient's own last exam would drop single-exam patients from the risk
+    # set at time 0 and inflate the probability; the default observes every patient until the
+    # latest exam of his facility.
+    # last exams: patient 0 (A) day 100, patient 1 (B) day 7 + 450, patient 2 (A) day 14 + 600
+    p = _table([100, 450, 600], [None, 400, 50], facility=["A", "B", "A"])
+    got = time_to_threshold(p, at=[0.5, 1.0, 1.2])
+    # patient 0 observed to day 614 (A's data end), patient 1 to day 450 (B's), event of
+    # patient 2 at day 50, of patient 1 at day 400: S = 2/3 after day 50, 2/3 * 1/2 after 400
+    assert got["prob_reached"].to_list() == pytest.approx([1 / 3, 1 / 3, 2 / 3])
+    assert got["n_at_risk"].to_list() == [2, 2, 1]
+    ends = {"A": D0 + dt.timedelta(days=614), "B": D0 + dt.timedelta(days=457)}
+    assert got.equals(time_to_threshold(p, end=ends, at=[0.5, 1.0, 1.2]))
+    # without a facility column: one data end (day 614) for all
+    nofac = p.drop("facility")
+    want = time_to_threshold(nofac, end=D0 + dt.timedelta(days=614), at=[1.0, 1.2])
+    assert time_to_threshold(nofac, at=[1.0, 1.2]).equals(want)

@@ -89,8 +89,14 @@ def _end_days(df: pl.DataFrame, end: Any) -> pl.Series:
     """Days from each patient's first exam to the end of his observation."""
     first = pl.col("first_exam").cast(pl.Date)
     if end is None:
+        # the end of the data: the latest exam recorded (per facility where known)
         require(df, ["last_exam"], "time_to_threshold")
-        end_expr = pl.col("last_exam").cast(pl.Date)
+        latest = pl.col("last_exam").cast(pl.Date).max()
+        if "facility" in df.columns:
+            end_expr = pl.coalesce(latest.over("facility"), latest)
+            end_expr = pl.when(pl.col("facility").is_null()).then(latest).otherwise(end_expr)
+        else:
+            end_expr = latest
     elif isinstance(end, str):
         require(df, [end], "time_to_threshold(end=...)")
         end_expr = pl.col(end).cast(pl.Date)
@@ -158,12 +164,17 @@ def time_to_threshold(
     by : str or sequence of str, optional
         Stratify; the result holds an ``"all"`` curve first, then one per stratum.
     end : None, date, str or mapping, optional
-        End of observation: ``None`` uses each patient's ``last_exam`` -- conservative: a patient
-        is known to be under observation at least until his last exam, so the probability is
-        not inflated, but it is biased low if patients stayed observable (and exam-free) after
-        it; a ``datetime.date`` (study end, the same for all); a column name of the patients
-        table; or a mapping ``{facility: study end date}`` for multi-site studies with
-        different periods (uses the patients table's ``facility``).
+        End of observation. ``None`` (default): the end of the data, i.e. the latest
+        ``last_exam`` of the patient's facility (of all patients where ``facility`` is absent
+        or null). A dose-monitoring export records every exam of its period, so a patient with
+        no further exam is still observed, exam-free, until the data end. Pass the study end
+        explicitly where it is known: a ``datetime.date`` (the same for all); a column name of
+        the patients table; or a mapping ``{facility: study end date}`` for multi-site studies
+        with different periods (uses the patients table's ``facility``). Do not censor at each
+        patient's own ``last_exam`` (``end="last_exam"``) unless patients really leave
+        observation then: patients who stop being scanned would leave the risk set early, and
+        the probability of reaching T would be biased upwards, strongly so in cohorts where
+        most patients have a single exam.
     at : float or sequence of float, optional
         Times in years at which to read the curve (e.g. ``[1, 2, 4.5, 5]``). If given, the
         result is that table instead of the full curve.
