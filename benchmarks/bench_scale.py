@@ -21,10 +21,15 @@ Usage (from the repository root)::
 
     python benchmarks/bench_scale.py --exams 1e6,1e7
     python benchmarks/bench_scale.py --exams 1e7 --paths outofcore,dask --workers 1,2
-    # the large run, on a quiet machine (about 25 GB of Parquet and temporary buckets):
-    python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /data/tmp --keep-data
+    # the large run, on a quiet machine: 1.6 GiB of Parquet, plus as much again for the
+    # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
+    python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
 
-``--exams 1e8`` runs the in-memory path only where its estimated peak (80 bytes per exam)
+Estimated from the 10^7 run on 2 cores (x10, with margin for the larger sorts): writing the
+data 3-4 min (once; reused with ``--keep-data``), in memory 1-2 min, out of core (K = 5)
+2-4 min, Dask 2-5 min per worker count: each path well under 10 minutes.
+
+``--exams 1e8`` runs the in-memory path only where its estimated peak (110 bytes per exam)
 fits in 60 % of the machine's memory (it does on 24 GiB), and Dask with ``--workers`` as
 given; ``--out-of-core`` / ``--dask`` / ``--in-memory`` (or ``--paths``) pick paths. The
 data are reused when the folder already holds them (same N and seed) and removed at the end
@@ -55,9 +60,13 @@ PATHS = ("memory", "outofcore", "dask")
 THRESHOLD = 100.0
 WINDOW = 1826
 #: peak bytes per exam of the in-memory path (read + prepare + kernels), for the size check
-MEMORY_BYTES_PER_EXAM = 80
+MEMORY_BYTES_PER_EXAM = 110
 #: memory the Dask workers may use together (LocalCluster memory_limit = this / workers)
 DASK_MEMORY_BYTES = 16 * 2**30
+#: the library's default rows per bucket (recurct.outofcore.cumulative_dose_chunked)
+ROWS_PER_BUCKET = 20_000_000
+#: K also measured when the default gives one bucket (N <= 2e7), to time the bucket split
+FORCED_BUCKETS = 4
 CHUNK_ROWS = 10_000_000
 FILE_ROWS = 2_000_000
 
@@ -173,24 +182,22 @@ def ensure_dataset(root: Path, n: int, seed: int) -> tuple[Path, dict[str, Any],
 # --------------------------------------------------------------------------- child runs
 
 
-def _warm_up() -> None:
-    """Compile (or load from the numba cache) the kernels on a tiny table."""
+def _sample(folder: str, n: int = 200_000) -> Any:
+    """The first ``n`` exams of the dataset (a polars DataFrame), for warming up."""
     import polars as pl
 
+    return pl.scan_parquet(Path(folder) / "*.parquet").head(n).collect()
+
+
+def _warm_up(sample: Any) -> None:
+    """Compile (or load from the numba cache) every kernel the path will use, on a sample.
+
+    The sample comes from the dataset itself, so that the same kernel variants (dtypes,
+    packed keys, multi-exam paths) are exercised as in the timed run.
+    """
     import recurct
 
-    tiny = pl.DataFrame(
-        {
-            "patient_id": [1, 1, 2],
-            "exam_date": [
-                dt.datetime(2020, 1, 1),
-                dt.datetime(2020, 2, 1),
-                dt.datetime(2020, 1, 1),
-            ],
-            "effective_dose_msv": [60.0, 50.0, 1.0],
-        }
-    )
-    recurct.cumulative_dose(tiny, thresholds=[THRESHOLD], window_days=[WINDOW])
+    recurct.cumulative_dose(sample, thresholds=[THRESHOLD], window_days=[WINDOW])
 
 
 def _summary(patients: Any) -> dict[str, Any]:
@@ -208,41 +215,57 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
 
     import recurct
 
-    _warm_up()
+    _warm_up(_sample(folder))
     t0 = time.perf_counter()
     exams = pl.read_parquet(Path(folder) / "*.parquet")
     patients = recurct.cumulative_dose(exams, thresholds=[THRESHOLD], window_days=[WINDOW])
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "k": 1, **_summary(patients)}
+    return {"seconds": seconds, **_summary(patients)}
 
 
-def child_outofcore(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
-    import polars as pl
+def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
+    """``buckets`` 0: the library's default K (ceil(N / 2e7)); else K = ``buckets``."""
+    from recurct.outofcore import cumulative_dose_chunked
 
-    from recurct.outofcore import _n_buckets, cumulative_dose_chunked
-
-    _warm_up()
-    n = pl.scan_parquet(Path(folder) / "*.parquet").select(pl.len()).collect().item()
+    _warm_up(_sample(folder))
     t0 = time.perf_counter()
     patients = cumulative_dose_chunked(
-        folder, thresholds=[THRESHOLD], window_days=[WINDOW], tmpdir=tmpdir, progress=False
+        folder,
+        thresholds=[THRESHOLD],
+        window_days=[WINDOW],
+        buckets=buckets or None,
+        tmpdir=tmpdir,
+        progress=False,
     )
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "k": _n_buckets(n, 20_000_000), **_summary(patients)}
+    return {"seconds": seconds, **_summary(patients)}
+
+
+def _metrics(dask_scheduler: Any) -> dict:
+    """The scheduler's cumulative worker metrics (run on the scheduler)."""
+    return dict(dask_scheduler.cumulative_worker_metrics)
 
 
 def _shuffle_bytes(metrics: dict) -> dict[str, int]:
     """Bytes through the P2P shuffle's comms (sent to workers) and disk buffers."""
     out = {"shuffle_bytes": 0, "shuffle_disk_bytes": 0}
     for key, value in metrics.items():
-        if not (isinstance(key, tuple) and key[0] == "p2p" and key[-1] == "bytes"):
+        if not (isinstance(key, tuple) and key[0] == "p2p" and key[-2:] == ("process", "bytes")):
             continue
-        where = key[2] if len(key) > 2 else ""
-        if key[-2] == "process" and where == "background-comms":
+        if "background-comms" in key:
             out["shuffle_bytes"] += int(value)
-        elif key[-2] == "process" and where == "background-disk":
+        elif "background-disk" in key:
             out["shuffle_disk_bytes"] += int(value)
     return out
+
+
+def _task_seconds(metrics: dict) -> dict[str, float]:
+    """Seconds spent in tasks, by task prefix (summed over workers), largest first."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(key, tuple) and key[0] == "execute" and key[-1] == "seconds":
+            out[str(key[1])] = out.get(str(key[1]), 0.0) + float(value)
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])[:6]}
 
 
 def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
@@ -252,7 +275,8 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
 
     from recurct.distributed import cumulative_dose
 
-    _warm_up()
+    sample = _sample(folder)
+    _warm_up(sample)
     kwargs: dict[str, Any] = {}
     if tmpdir:
         kwargs["local_directory"] = tmpdir
@@ -262,12 +286,16 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
             threads_per_worker=1,
             processes=True,
             memory_limit=DASK_MEMORY_BYTES // workers,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: no warning when 8787 is taken
             **kwargs,
         ) as cluster,
         Client(cluster) as client,
     ):
-        client.run(_warm_up)
+        # warm up every worker through the same path, in its task threads
+        small = dd.from_pandas(sample.to_pandas(), npartitions=4 * workers)
+        cumulative_dose(small, thresholds=[THRESHOLD], window_days=[WINDOW]).ced_msv.sum().compute()
+        client.run(_warm_up, sample)
+        before = client.run_on_scheduler(_metrics)
         t0 = time.perf_counter()
         ddf = dd.read_parquet(f"{folder}/*.parquet")
         patients = cumulative_dose(ddf, thresholds=[THRESHOLD], window_days=[WINDOW])
@@ -280,9 +308,8 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         )
         seconds = time.perf_counter() - t0
         time.sleep(2.5)  # let the workers' heartbeats bring the shuffle metrics
-        metrics = client.run_on_scheduler(
-            lambda dask_scheduler: dict(dask_scheduler.cumulative_worker_metrics)
-        )
+        after = client.run_on_scheduler(_metrics)
+        metrics = {k: v - before.get(k, 0) for k, v in after.items()}
         return {
             "seconds": seconds,
             "k": int(ddf.npartitions),
@@ -291,6 +318,7 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
             "n_reached": int(n_reached),
             "total_ced": float(total),
             **_shuffle_bytes(metrics),
+            "task_seconds": _task_seconds(metrics),
         }
 
 
@@ -400,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tmpdir", default=None, help="folder for the data and temporary buckets")
     ap.add_argument("--keep-data", action="store_true", help="keep the Parquet data afterwards")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--no-forced-buckets",
+        action="store_true",
+        help=f"out-of-core: do not also run K={FORCED_BUCKETS} where the default K is 1",
+    )
+    ap.add_argument("--verbose", action="store_true", help="Dask: task seconds by prefix")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
 
@@ -435,14 +469,27 @@ def main(argv: list[str] | None = None) -> int:
             if path == "memory" and n * MEMORY_BYTES_PER_EXAM > 0.6 * ram:
                 print(f"  memory: skipped, ~{n * MEMORY_BYTES_PER_EXAM / 2**30:.0f} GiB needed")
                 continue
-            for w in workers if path == "dask" else [1]:
+            if path == "dask":
+                settings = workers
+            elif path == "outofcore":
+                auto = math.ceil(n / ROWS_PER_BUCKET)
+                settings = [0] if auto > 1 or args.no_forced_buckets else [0, FORCED_BUCKETS]
+            else:
+                settings = [1]
+            for w in settings:
                 r = run_child(path, folder, w, args.tmpdir)
+                if path == "outofcore":
+                    r["workers"], r["k"] = 1, w or math.ceil(n / ROWS_PER_BUCKET)
+                elif path == "memory":
+                    r["k"] = 1
                 r["n_exams_input"] = n
                 print(
-                    f"  {path:<9} workers={w}: {r['seconds']:.1f} s "
+                    f"  {path:<9} workers={r['workers']} K={r['k']}: {r['seconds']:.1f} s "
                     f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB",
                     flush=True,
                 )
+                if args.verbose and "task_seconds" in r:
+                    print(f"    task seconds by prefix: {r['task_seconds']}", flush=True)
                 results.append(r)
         problems = check(results, meta) if results else []
         for p in problems:
