@@ -281,9 +281,9 @@ def _fmt(v: Any, digits: int = 4) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return ""
-        if v == int(v) and abs(v) >= 1000:
-            return f"{int(v):,}"
-        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:,.{digits}g}"
     return str(v)
 
 
