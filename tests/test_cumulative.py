@@ -293,3 +293,13 @@ def test_bad_arguments():
         cumulative_dose(ex.with_columns(pl.col("patient_id").cast(pl.Float64)))
     with pytest.raises(TypeError, match="polars, pandas or pyarrow"):
         cumulative_dose({"patient_id": [1]})
+
+
+def test_string_ids_fall_back_to_rank_on_hash_collision(monkeypatch):
+    import recurct.cumulative as cm
+
+    ex = _exams(["b", "a", "c", "a", "b10", "b"], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6])
+    want = cumulative_dose(ex)
+    assert want["patient_id"].to_list() == ["a", "b", "b10", "c"]
+    monkeypatch.setattr(cm._k, "hash_rank", lambda *args: None)
+    assert cumulative_dose(ex).equals(want)

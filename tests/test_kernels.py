@@ -162,3 +162,14 @@ def test_running_sums_per_patient_not_global(n_patients):
     if n_patients == 7:
         assert running[3:6].tolist() == [0.1, 0.1 + 0.2, 0.1 + 0.2 + 0.3]
         assert index[:6].tolist() == [1, 2, 3, 1, 2, 3]
+
+
+@pytest.mark.parametrize("nparts", [1, 2, 3])
+def test_partitioned_keys_sort_to_the_full_order(nparts):
+    rng = np.random.default_rng(4)
+    codes, t, _ = random_arrays(rng, 3000, 700)
+    keys, bounds = k.partition_keys(codes, t, 0, 12, 12, 700, nparts)
+    assert bounds[0] == 0 and bounds[-1] == codes.size and np.all(np.diff(bounds) >= 0)
+    k._sort_parts(keys, bounds)
+    want = np.sort((codes << 24) | (t << 12) | np.arange(codes.size))
+    np.testing.assert_array_equal(keys, want)

@@ -410,7 +410,13 @@ def compile_times() -> tuple[tuple[float, float], tuple[float, float]]:
 
 
 def run_size(
-    n: int, methods: tuple[str, ...], ops: tuple[str, ...], repeat: int, ids: str, order: str
+    n: int,
+    methods: tuple[str, ...],
+    ops: tuple[str, ...],
+    repeat: int,
+    ids: str,
+    order: str,
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """Time every method on every op for one cohort; rows of the result table."""
     data = _Data(make_cohort(n, seed=0, ids=ids, order=order), methods)
@@ -445,6 +451,9 @@ def run_size(
                     "peak_mib": results[m]["peak"], "check": results[m]["check"],
                 }
             )  # fmt: skip
+        if progress:
+            done = ", ".join(f"{r['method']} {r['seconds']:.3f} s" for r in rows[-len(methods) :])
+            print(f"  N={n:.0e} {order} {ids} {op}: {done}", flush=True)
     return rows
 
 
@@ -482,7 +491,7 @@ def cli_bench(args: Any) -> int:
     if "recurct" not in methods:
         methods = ("recurct", *methods)
     repeat = max(1, int(args.repeat))
-    print(f"machine: {_machine()}")
+    print(f"machine: {_machine()}", flush=True)
     bw = bandwidth()
     print(
         f"memory bandwidth (2 GiB, numpy): read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s"
@@ -494,9 +503,9 @@ def cli_bench(args: Any) -> int:
     )
     failed = False
     for n in sizes:
-        rows = run_size(n, methods, OPS, repeat, ids="int", order="random")
-        rows += run_size(n, methods, ("abc",), repeat, ids="int", order="sorted")
-        rows += run_size(n, methods, ("a", "abc"), repeat, ids="str", order="random")
+        rows = run_size(n, methods, OPS, repeat, "int", "random", progress=True)
+        rows += run_size(n, methods, ("abc",), repeat, "int", "sorted", progress=True)
+        rows += run_size(n, methods, ("a", "abc"), repeat, "str", "random", progress=True)
         print()
         print(format_table(rows))
         print(f"(load average after N={n:.0e}: {os.getloadavg()[0]:.1f})")

@@ -18,6 +18,9 @@ reduces across patients, so results do not depend on the number of threads.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -86,13 +89,66 @@ def dense_mapping(present):  # pragma: no cover - numba
     return mapping
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def remap(ids, offset, mapping):  # pragma: no cover - numba
-    """``mapping[ids - offset]`` in parallel."""
+    """``mapping[ids - offset]``."""
     out = np.empty(ids.size, np.int64)
-    for i in prange(ids.size):
+    for i in range(ids.size):
         out[i] = mapping[ids[i] - offset]
     return out
+
+
+@njit(cache=True)
+def hash_codes(h, cap_bits):  # pragma: no cover - numba
+    """Factorise 64-bit hashes by open addressing: codes in order of first appearance.
+
+    Returns ``(codes, first_row_of_each_code, table_keys, table_codes)``; the table is
+    probed again by :func:`hash_rank`.
+    """
+    n = h.size
+    cap = np.int64(1) << cap_bits
+    mask = cap - 1
+    keys = np.empty(cap, np.int64)
+    vals = np.full(cap, -1, np.int32)
+    codes = np.empty(n, np.int64)
+    reps = np.empty(n, np.int64)
+    count = 0
+    for i in range(n):
+        x = h[i]
+        j = x & mask
+        while True:
+            v = vals[j]
+            if v < 0:
+                keys[j] = x
+                vals[j] = count
+                reps[count] = i
+                codes[i] = count
+                count += 1
+                break
+            if keys[j] == x:
+                codes[i] = v
+                break
+            j = (j + 1) & mask
+    return codes, reps[:count].copy(), keys, vals
+
+
+@njit(cache=True)
+def hash_rank(keys, vals, h_sorted):  # pragma: no cover - numba
+    """``rank[code] = p`` for the code of hash ``h_sorted[p]``; ``None`` if one is missing."""
+    mask = keys.size - 1
+    rank = np.full(h_sorted.size, -1, np.int64)
+    for p in range(h_sorted.size):
+        x = h_sorted[p]
+        j = x & mask
+        while True:
+            v = vals[j]
+            if v < 0:
+                return None
+            if keys[j] == x:
+                rank[v] = p
+                break
+            j = (j + 1) & mask
+    return rank
 
 
 @njit(cache=True)
@@ -115,37 +171,17 @@ def is_grouped(codes, t):  # pragma: no cover - numba
     return True
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def boundaries(codes, n_patients):  # pragma: no cover - numba
     """Segment starts of sorted dense codes (``starts[P] = N``)."""
     n = codes.size
     starts = np.empty(n_patients + 1, np.int64)
     starts[n_patients] = n
-    for i in prange(n):
+    for i in range(n):
         c = codes[i]
         if i == 0 or codes[i - 1] != c:
             starts[c] = i
     return starts
-
-
-@njit(cache=True, parallel=True)
-def make_keys(codes, rb):  # pragma: no cover - numba
-    """Packed sort keys ``(code << rb) | row``."""
-    n = codes.size
-    keys = np.empty(n, np.int64)
-    for i in prange(n):
-        keys[i] = (codes[i] << rb) | i
-    return keys
-
-
-@njit(cache=True, parallel=True)
-def make_keys3(codes, t, tmin, tb, rb):  # pragma: no cover - numba
-    """Packed sort keys ``(code << (tb + rb)) | ((t - tmin) << rb) | row``."""
-    n = codes.size
-    keys = np.empty(n, np.int64)
-    for i in prange(n):
-        keys[i] = (codes[i] << (tb + rb)) | ((t[i] - tmin) << rb) | i
-    return keys
 
 
 @njit(cache=True, parallel=True)
@@ -161,13 +197,39 @@ def unpack3(keys, tmin, tb, rb, dose, t_out, d_out):  # pragma: no cover - numba
         d_out[i] = dose[r]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
+def partition_keys(codes, t, tmin, tb, rb, n_patients, nparts):  # pragma: no cover - numba
+    """Packed keys split into ``nparts`` ranges of patient codes, to be sorted independently.
+
+    The key is ``(code << (tb + rb)) | ((t - tmin) << rb) | row`` (``tb = 0``: no time).
+    Part ``q`` holds codes ``c`` with ``c * nparts // n_patients == q``, so the parts,
+    each sorted, concatenate to the sorted array. Returns ``(keys, bounds)``.
+    """
+    n = codes.size
+    counts = np.zeros(nparts + 1, np.int64)
+    for i in range(n):
+        counts[codes[i] * nparts // n_patients + 1] += 1
+    for q in range(nparts):
+        counts[q + 1] += counts[q]
+    bounds = counts.copy()
+    keys = np.empty(n, np.int64)
+    for i in range(n):
+        q = codes[i] * nparts // n_patients
+        key = codes[i] << (tb + rb) | i
+        if tb > 0:
+            key |= (t[i] - tmin) << rb
+        keys[counts[q]] = key
+        counts[q] += 1
+    return keys, bounds
+
+
+@njit(cache=True)
 def key_boundaries(keys, rb, n_patients):  # pragma: no cover - numba
     """Segment starts of sorted packed keys (``starts[P] = N``)."""
     n = keys.size
     starts = np.empty(n_patients + 1, np.int64)
     starts[n_patients] = n
-    for i in prange(n):
+    for i in range(n):
         c = keys[i] >> rb
         if i == 0 or (keys[i - 1] >> rb) != c:
             starts[c] = i
@@ -392,17 +454,32 @@ def group(
     cb = max(1, int(n_patients - 1).bit_length())
     tmin, tmax = minmax_int(t)
     tb = max(1, int(tmax - tmin).bit_length())
+    time_in_key = time_in_key and cb + tb + rb <= 63
+    nparts = max(1, min(numba.get_num_threads(), n // 100_000, n_patients))
+    keys, bounds = partition_keys(codes, t, tmin, tb if time_in_key else 0, rb, n_patients, nparts)
+    _sort_parts(keys, bounds)
     t_s = np.empty(n, np.int64)
     d_s = np.empty(n, np.float64)
-    if time_in_key and cb + tb + rb <= 63:
-        keys = make_keys3(codes, t, tmin, tb, rb)
-        keys.sort()
+    if time_in_key:
         starts = key_boundaries(keys, tb + rb, n_patients)
         unpack3(keys, tmin, tb, rb, dose, t_s, d_s)
         return starts, t_s, d_s, keys
-    keys = make_keys(codes, rb)
-    keys.sort()
     starts = key_boundaries(keys, rb, n_patients)
     unpack_gather(keys, np.int64((1 << rb) - 1), t, dose, t_s, d_s)
     sort_segments(starts, t_s, d_s, keys)
     return starts, t_s, d_s, keys
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
+    """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
+    releases the GIL)."""
+    parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
+    if len(parts) == 1:
+        parts[0].sort()
+        return
+    if not _POOL or _POOL[0]._max_workers < len(parts):
+        _POOL[:] = [ThreadPoolExecutor(len(parts), thread_name_prefix="recurct-sort")]
+    list(_POOL[0].map(np.ndarray.sort, parts))
