@@ -167,3 +167,20 @@ def test_time_to_threshold_curve_names_the_threshold() -> None:
     ax = plot.time_to_threshold_curve(km, threshold=100).axes[0]
     assert "100 mSv" in ax.get_ylabel()
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0, 10])
+
+
+def test_forest_takes_site_table_and_meta_results(sites: pl.DataFrame) -> None:
+    from recurct.stats import meta_proportion, site_table
+
+    agg = sites.select("site", "n_patients", "n_high")
+    st = site_table(agg)
+    ax = plot.forest(st).axes[0]
+    xs = sorted(ax.patches[0].get_xy()[:4, 0])
+    summary = st.summary.row(0, named=True)
+    expected = [summary["pooled_lo"], summary["pooled_share"], summary["pooled_share"],
+                summary["pooled_hi"]]  # fmt: skip
+    np.testing.assert_allclose(xs, [100 * v for v in expected])
+    meta = meta_proportion(agg)
+    ax = plot.forest(meta).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "pooled"
+    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(100 * meta.pooled["share"][0])
