@@ -356,6 +356,8 @@ class Cohort:
     ) -> Cohort:
         """Exams inside the study period, both ends included (exam-level).
 
+        The end date(s) are kept in :attr:`study_end`.
+
         Parameters
         ----------
         start, end : date, datetime or ISO string, optional
@@ -365,8 +367,6 @@ class Cohort:
             A period per facility, for multi-institution studies in which each site contributes
             its own years. Exams at facilities not in the mapping are dropped. Exclusive with
             ``start`` / ``end``.
-
-        The end date(s) are kept in :attr:`study_end`.
         """
         day = _day(self._exams)
         if per_facility is not None:

@@ -1,7 +1,7 @@
 """Inverse-variance meta-analysis of site proportions (share of patients reaching T).
 
-Methods
--------
+Notes
+-----
 Each site contributes ``x`` events (``n_high``) out of ``n`` (``n_patients``). Its proportion is
 moved to a transformed scale, pooled there with inverse-variance weights and back-transformed.
 
