@@ -71,6 +71,8 @@ ROWS_PER_BUCKET = 20_000_000
 #: K also measured when the default gives one bucket (N <= 2e7), to time the bucket split
 FORCED_BUCKETS = 4
 CHUNK_ROWS = 10_000_000
+#: version of the data layout written by write_dataset; older folders are rewritten
+LAYOUT = 3
 FILE_ROWS = 2_000_000
 
 
@@ -95,21 +97,23 @@ def _exam_counts(n: int, seed: int, mean_exams: float = 1.9) -> np.ndarray:
 
 
 def _multiplier(n: int) -> int:
-    """An odd multiplier near 0.618 n that is coprime to n: row -> (a*row) mod n is a bijection."""
-    a = max(1, int(n * 0.6180339887)) | 1
-    while math.gcd(a, n) != 1:
-        a += 2
-    return a
+    """``a`` such that row -> (a*row) mod n is a bijection mapping consecutive virtual rows
+    (the exams of one patient) to rows about 0.618 n apart, i.e. to different files."""
+    step = max(1, int(n * 0.6180339887)) | 1
+    while math.gcd(step, n) != 1:
+        step += 2
+    return pow(step, -1, n) if n > 1 else 0
 
 
 def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
     """Write ``n`` synthetic exams to ``folder`` as Parquet files, chunk by chunk.
 
     Patient ``p`` has ``counts[p]`` exams (Zipf, ~1.9 per patient, 73 % with one exam, up to
-    100). Row ``i`` of the dataset is exam ``(a*i) mod n`` of the patient-sorted sequence, so
-    a patient's exams are scattered over the files. Ids are int64 (a fixed odd multiple of
+    100). Row ``i`` of the dataset is exam ``(a*i) mod n`` of the patient-sorted sequence, with
+    ``a`` chosen so that consecutive exams of a patient lie ~0.618 n rows apart: a patient's
+    exams are scattered over the files. Ids are int64 (a fixed odd multiple of
     the patient number plus an offset, so not dense and not sorted); the first exam day is
-    uniform in 2000-2024 and later exams follow within ~5 years, with a random time of day;
+    uniform in 2000-2019 and the exams follow within 5 years, with a random time of day;
     doses are lognormal (median 7 mSv, sigma 0.8). Memory: ``counts`` and its cumulative sum
     (12 bytes per patient) plus one chunk of ``CHUNK_ROWS`` rows.
 
@@ -124,7 +128,7 @@ def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
     n_patients = int(counts.size)
     a = _multiplier(n)
     # per-patient first day from a hash of the patient number (no P-sized array needed)
-    day_lo, day_span = 10_957, 9_132  # 2000-01-01 .. 2024-12-31
+    day_lo, day_span = 10_957, 7_305  # first exams 2000-01-01 .. 2019-12-31
     n_files = max(4, math.ceil(n / FILE_ROWS))
     file_rows = math.ceil(n / n_files)
     total_dose = 0.0
@@ -158,6 +162,7 @@ def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
             f += 1
         del chunk
     meta = {
+        "layout": LAYOUT,
         "n_exams": n,
         "seed": seed,
         "n_patients": n_patients,
@@ -176,7 +181,7 @@ def ensure_dataset(root: Path, n: int, seed: int) -> tuple[Path, dict[str, Any],
     meta_file = folder / "_meta.json"
     if meta_file.exists():
         meta = json.loads(meta_file.read_text())
-        if meta.get("n_exams") == n and meta.get("seed") == seed:
+        if (meta.get("n_exams"), meta.get("seed"), meta.get("layout")) == (n, seed, LAYOUT):
             return folder, meta, True
     shutil.rmtree(folder, ignore_errors=True)
     return folder, write_dataset(folder, n, seed), False
