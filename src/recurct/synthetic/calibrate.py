@@ -613,6 +613,15 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "sites.Turkey-3.group_share.oncology": (0.0, 0.2),
         },
         "options": {"fraction": {"default": 0.5, "Italy-1": 1.0, "Turkey-3": 1.0}},
+        "notes": (
+            "Not met: the smallest site share. Even with almost no oncology (Turkey-3), "
+            "acute, chronic and other patients reach 100 mSv in 4 years at about 0.1%, so "
+            "a site of plausible size (10,942 patients here) has about 0.1%, not 0%; a "
+            "published 0% needs a much smaller site or one without such patients. The mean "
+            "of site shares is about 0.53% (published 0.5%) with the pooled count and the "
+            "largest share met: the site sizes are not published and were not fitted. "
+            "Model parameters: those of rehani2020 when this profile was fitted."
+        ),
     },
 }
 """The shipped calibrations: targets (with their source), free parameters and options."""
