@@ -259,6 +259,8 @@ the protocol.
 
 def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
+    for i, cell in enumerate(nb.cells):  # stable ids: rebuilding changes nothing
+        cell.id = f"{Path(name).stem[:2]}-{i:02d}"
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.validate(nb)

@@ -94,8 +94,10 @@ def test_reproduce_your_data_writes_table_and_figures(exam_csv, tmp_path, capsys
     assert code == 0  # your data: nothing judged against the paper
     cap = capsys.readouterr()
     assert "generating" not in cap.err and "cumulative dose" in cap.err
-    assert "share_gt100" in cap.out and "your data" in cap.out
+    assert "share_ced_gt100" in cap.out and "your data" in cap.out
     names = {p.name for p in out.iterdir()}
     assert {"table.csv", "table.md", "ced_distribution.png", "ced_distribution.svg"} <= names
     table = pl.read_csv(out / "table.csv")
-    assert table.filter(pl.col("figure") == "share_gt100")["reproduced"][0] == pytest.approx(60.0)
+    assert table.filter(pl.col("figure") == "share_ced_gt100")["reproduced"][0] == pytest.approx(
+        60.0
+    )

@@ -92,11 +92,11 @@ SODICKSON = {
     "n_patients": 31462,
     "n_exams": 190712,
     "lookback_years": 22,
-    "share_ge5_exams": 33,
-    "share_ge22_exams": 5,
+    "share_exams_ge5": 33,
+    "share_exams_22_132": 5,
     "max_exams": 132,
-    "share_gt100": 15,
-    "share_ge250": 4,
+    "share_ced_gt100": 15,
+    "share_ced_250_1375": 4,
     "ced_max": 1375,
     "lar_incidence_mean": 0.3,
     "lar_incidence_max": 12,
@@ -122,7 +122,7 @@ def test_published_rounding_as_published() -> None:
     assert r["exams_per_patient"].rounding == 0.01  # about 1.92
     assert r["ced_median_100"].rounding == 0.1  # 130.3 mSv
     assert eurosafe2021.PUBLISHED["q5_share_site_max"].rounding == 0.01  # 2.72%
-    assert sodickson2009.PUBLISHED["share_gt100"].rounding == 1  # 15%
+    assert sodickson2009.PUBLISHED["share_ced_gt100"].rounding == 1  # 15%
 
 
 def test_lar_rows_not_reproduced() -> None:
@@ -299,9 +299,9 @@ def test_rehani_on_your_data() -> None:
 def test_sodickson_on_your_data() -> None:
     rep = sodickson2009.reproduce(_exams())
     got = {r["figure"]: r["reproduced"] for r in rep.table.iter_rows(named=True)}
-    assert got["share_gt100"] == pytest.approx(300 / 7)
-    assert got["share_ge250"] == 0.0
-    assert got["share_ge5_exams"] == 0.0
+    assert got["share_ced_gt100"] == pytest.approx(300 / 7)
+    assert got["share_ced_250_1375"] == 0.0
+    assert got["share_exams_ge5"] == 0.0
     assert got["max_exams"] == 3
     assert got["ced_max"] == pytest.approx(200.0)
     assert got["lookback_years"] == pytest.approx(400 / 365.25)

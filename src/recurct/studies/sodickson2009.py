@@ -10,7 +10,7 @@ lifetime attributable risk (LAR) of cancer by BEIR VII, by sex and age at each e
 
 Reproduction: :func:`reproduce` generates the calibrated synthetic cohort
 ``recurct.synthetic.generate("sodickson2009")`` (or takes your exam table), computes the patients
-table with :func:`recurct.cumulative_dose` (thresholds 100 and 250 mSv) and compares exam-count
+table with :func:`recurct.cumulative_dose` (threshold 100 mSv) and compares exam-count
 and dose shares. The LAR figures are not reproduced: they need the BEIR VII risk tables, which
 recurct does not ship.
 
@@ -45,7 +45,7 @@ SOURCE = (
     "risks from CT of adults. Radiology 2009;251(1):175–184; doi:10.1148/radiol.2511081296"
 )
 PROFILE = "sodickson2009"
-THRESHOLDS = (100.0, 250.0)
+THRESHOLDS = (100.0,)
 
 _P = Published
 _NO_RISK = (
@@ -62,20 +62,20 @@ PUBLISHED: dict[str, Published] = {
            "190,712", target="n_exams"),
         _P("lookback_years", "years of prior exams", 22, "years", 1, "rounding", "22 years",
            note="span of exam dates, in years of 365.25 days"),
-        _P("share_ge5_exams", "patients with >= 5 CTs", 33, "%", 1, "calibrated", "33%",
-           target="share_ge5_exams"),
-        _P("share_ge22_exams", "patients with 22 to 132 CTs", 5, "%", 1, "calibrated",
-           "5% had 22 to 132 CTs", target="share_ge22_exams",
-           note="share with >= 22 CTs (132 is the maximum)"),
+        _P("share_exams_ge5", "patients with >= 5 CTs", 33, "%", 1, "calibrated", "33%",
+           target="share_exams_ge5", target_scale=100),
+        _P("share_exams_22_132", "patients with 22 to 132 CTs", 5, "%", 1, "calibrated",
+           "5% had 22 to 132 CTs", target="share_exams_22_132", target_scale=100,
+           note="share with 22 to 132 CTs (both included)"),
         _P("max_exams", "most CTs of one patient", 132, "exams", 1, "extreme", "132",
            target="max_exams"),
-        _P("share_gt100", "patients with CED > 100 mSv", 15, "%", 1, "calibrated", "15%",
-           target="share_gt100"),
-        _P("share_ge250", "patients with CED 250 to 1375 mSv", 4, "%", 1, "calibrated",
-           "4% 250 to 1375 mSv", target="share_ge250",
-           note="share with CED >= 250 mSv (1375 mSv is the maximum)"),
+        _P("share_ced_gt100", "patients with CED > 100 mSv", 15, "%", 1, "calibrated", "15%",
+           target="share_ced_gt100", target_scale=100),
+        _P("share_ced_250_1375", "patients with CED 250 to 1375 mSv", 4, "%", 1, "calibrated",
+           "4% 250 to 1375 mSv", target="share_ced_250_1375", target_scale=100,
+           note="share with a CED from 250 to 1375 mSv (both included)"),
         _P("ced_max", "largest CED", 1375, "mSv", 1, "extreme", "1375 mSv",
-           target="ced_max"),
+           target="ced_max_reached_expected"),
         _P("lar_incidence_mean", "LAR of cancer incidence, mean", 0.3, "%", 0.1,
            "not_reproduced", "0.3%", note=_NO_RISK),
         _P("lar_incidence_max", "LAR of cancer incidence, maximum", 12, "%", 1,
@@ -105,11 +105,11 @@ def measure(
         "n_patients": Measured(float(n)),
         "n_exams": Measured(float(n_exams.sum())),
         "lookback_years": Measured(span.days / 365.25 if span is not None else None),
-        "share_ge5_exams": share_measured(int((n_exams >= 5).sum()), n),
-        "share_ge22_exams": share_measured(int((n_exams >= 22).sum()), n),
+        "share_exams_ge5": share_measured(int((n_exams >= 5).sum()), n),
+        "share_exams_22_132": share_measured(int(n_exams.is_between(22, 132).sum()), n),
         "max_exams": Measured(float(n_exams.max())),  # type: ignore[arg-type]
-        "share_gt100": share_measured(int((ced > 100.0).sum()), n),
-        "share_ge250": share_measured(int(patients["reached_250"].sum()), n),
+        "share_ced_gt100": share_measured(int((ced > 100.0).sum()), n),
+        "share_ced_250_1375": share_measured(int(ced.is_between(250.0, 1375.0).sum()), n),
         "ced_max": Measured(float(ced.max())),  # type: ignore[arg-type]
     }
     return m, {}
