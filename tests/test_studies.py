@@ -419,3 +419,44 @@ def test_observation_end_per_facility() -> None:
         "C": dt.date(2017, 1, 6),
     }
     assert observation_end(ex.drop("facility")) == dt.date(2018, 2, 6)
+
+
+# --------------------------------------------------------------------- end to end (slow)
+
+
+@pytest.fixture(scope="module")
+def rehani_synthetic() -> Reproduction:
+    return studies.reproduce("rehani2020")
+
+
+@pytest.mark.slow
+def test_rehani2020_end_to_end_structure(rehani_synthetic: Reproduction) -> None:
+    rep = rehani_synthetic
+    assert rep.mode == "synthetic"
+    assert rep.exams is not None and rep.patients is not None
+    got = {r["figure"]: r for r in rep.table.iter_rows(named=True)}
+    # design counts of the profile, exactly
+    for key, value in (("n_patients", 2_504_585), ("n_institutions", 4), ("n_institutions_usa", 3)):
+        assert got[key]["reproduced"] == value and got[key]["within_tolerance"] is True
+    assert rep.exams.height == got["n_exams"]["reproduced"]
+    # every figure but the not-reproducible ones has a value and a verdict
+    for key, fig in rehani2020.PUBLISHED.items():
+        row = got[key]
+        if fig.compare == "not_reproduced":
+            assert row["reproduced"] is None and row["within_tolerance"] is None
+        else:
+            assert row["reproduced"] is not None and row["within_tolerance"] is not None, key
+    # the profile's calibration tolerances are the ones applied (share: atol 0.0003 -> 0.03 pp)
+    assert got["share_reached_100"]["tolerance"] == pytest.approx(0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the rehani2020 profile as calibrated misses n_exams, exams per patient, the share "
+    "and count >= 100 mSv, their median CED and the maximum CED (see rep.failed); remove this "
+    "mark when a recalibrated profile reproduces every figure",
+)
+def test_rehani2020_end_to_end_ok(rehani_synthetic: Reproduction) -> None:
+    failed = rehani_synthetic.failed.select("figure", "published", "reproduced", "tolerance")
+    assert rehani_synthetic.ok, f"outside tolerance:\n{failed}"
