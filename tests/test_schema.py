@@ -18,6 +18,8 @@ from recurct.schema import (
     DroppedRowsWarning,
     ExamValidationError,
     ValidationReport,
+    dicom_age_years,
+    parse_dicom_age,
     validate,
 )
 
@@ -517,3 +519,47 @@ def test_error_pickles() -> None:
     again = pickle.loads(pickle.dumps(info.value))
     assert str(again) == str(info.value)
     assert_frame_equal(again.problems, info.value.problems)
+
+
+# DICOM Age Strings -----------------------------------------------------------------------
+
+AGES = [
+    ("067Y", 67.0),
+    ("018M", 18 / 12),
+    ("006W", 6 * 7 / 365.25),
+    ("010D", 10 / 365.25),
+    ("000D", 0.0),
+    (" 045y ", 45.0),  # case and spaces ignored
+    ("1,5Y", 1.5),  # decimal comma (non-standard exports)
+    ("067", None),  # unit required
+    ("67 years", None),
+    ("Y", None),
+    ("012X", None),
+    ("", None),
+    (None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "years"), AGES)
+def test_dicom_age_years_scalar(text: str | None, years: float | None) -> None:
+    got = dicom_age_years(text)
+    assert got is None if years is None else got == pytest.approx(years, rel=1e-12)
+
+
+def test_parse_dicom_age_series_and_expression_agree_with_scalar() -> None:
+    texts = [t for t, _ in AGES]
+    want = [y for _, y in AGES]
+    series = parse_dicom_age(pl.Series("age", texts, dtype=pl.Utf8))
+    expr = pl.DataFrame({"age": texts}).select(parse_dicom_age(pl.col("age"))).to_series()
+    for got in (series, expr):
+        assert got.dtype == pl.Float64
+        assert [g is None for g in got.to_list()] == [w is None for w in want]
+        pairs = [(g, w) for g, w in zip(got.to_list(), want, strict=True) if w is not None]
+        assert all(g == pytest.approx(w, rel=1e-12) for g, w in pairs)
+    assert series.to_list() == [dicom_age_years(t) for t in texts]
+
+
+@given(st.integers(0, 999), st.sampled_from("YMWD"))
+def test_dicom_age_divisors(n: int, unit: str) -> None:
+    per_year = {"Y": 1, "M": 12, "W": 365.25 / 7, "D": 365.25}[unit]
+    assert dicom_age_years(f"{n:03d}{unit}") == pytest.approx(n / per_year, rel=1e-12)

@@ -23,6 +23,7 @@ Unknown columns are carried through unchanged.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -71,6 +72,7 @@ DOSE_COLUMNS: tuple[str, ...] = ("effective_dose_msv", "dlp_mgycm", "ctdivol_mgy
 
 __all__ = [
     "BODY_REGIONS",
+    "DICOM_AGE_UNITS",
     "DOSE_COLUMNS",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
@@ -78,7 +80,9 @@ __all__ = [
     "DroppedRowsWarning",
     "ExamValidationError",
     "ValidationReport",
+    "dicom_age_years",
     "parse_dates",
+    "parse_dicom_age",
     "validate",
 ]
 
@@ -87,6 +91,18 @@ EARLIEST_DATE = date(1900, 1, 1)
 
 MAX_AGE_YEARS = 130.0
 """Largest plausible age at an exam, in years."""
+
+DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
+"""DICOM Age String units and how many of each make one year (the divisor to years).
+
+A year is 365.25 days, so a week is 7/365.25 years and a day 1/365.25 years; a month is
+1/12 year.
+"""
+
+# A number (digits, optionally a decimal point or comma and more digits), then one unit
+# letter; spaces around either are tolerated, case is ignored. Strict DICOM AS is "nnnU".
+_DICOM_AGE_PATTERN = r"^\s*(\d+(?:[.,]\d+)?)\s*([YMWDymwd])\s*$"
+_DICOM_AGE_RE = re.compile(_DICOM_AGE_PATTERN)
 
 _SHOW = 20  # problems shown in an error message
 
@@ -215,6 +231,54 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
     return pl.coalesce(
         [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in _formats(dayfirst)]
     )
+
+
+def parse_dicom_age(values: Any) -> Any:
+    """Convert DICOM Age Strings (``067Y``, ``018M``, ``006W``, ``010D``) to years.
+
+    Parameters
+    ----------
+    values : polars.Expr or polars.Series
+        Text ages. A value is a number followed by its unit, ``Y`` (years), ``M`` (months),
+        ``W`` (weeks) or ``D`` (days); the unit is required (a bare ``67`` is not a DICOM age).
+        Case and spaces around the number and the unit are ignored; a decimal point or comma
+        is accepted (``1,5Y``), which strict DICOM does not use but some exports do.
+
+    Returns
+    -------
+    polars.Expr or polars.Series
+        Float64 years (same kind as the input): the number divided by
+        :data:`DICOM_AGE_UNITS` (12 months, 365.25/7 weeks, 365.25 days per year); null
+        where the value is null or not a DICOM age string. No range check here:
+        :func:`validate` reports ages outside 0-130.
+
+    See Also
+    --------
+    dicom_age_years : the same rule for one string.
+    """
+    if isinstance(values, pl.Series) and values.dtype != pl.Utf8:
+        values = values.cast(pl.Utf8)
+    up = values.str.to_uppercase()
+    number = up.str.extract(_DICOM_AGE_PATTERN, 1).str.replace(",", ".", literal=True)
+    unit = up.str.extract(_DICOM_AGE_PATTERN, 2).replace_strict(
+        DICOM_AGE_UNITS, default=None, return_dtype=pl.Float64
+    )
+    return number.cast(pl.Float64) / unit
+
+
+def dicom_age_years(text: str | None) -> float | None:
+    """One DICOM Age String (``067Y``, ``018M``, ``006W``, ``010D``) in years, or None.
+
+    The same rule as :func:`parse_dicom_age` (unit required; divisors in
+    :data:`DICOM_AGE_UNITS`): ``dicom_age_years("018M") == 1.5``; ``None`` for ``None``,
+    an empty string or anything that is not a number followed by Y, M, W or D.
+    """
+    if text is None:
+        return None
+    m = _DICOM_AGE_RE.match(str(text))
+    if m is None:
+        return None
+    return float(m.group(1).replace(",", ".")) / DICOM_AGE_UNITS[m.group(2).upper()]
 
 
 def _date_text(e: Any) -> Any:

@@ -71,7 +71,6 @@ _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
 _INT = r"^[-+]?(0|[1-9]\d{0,17})$"
 _FLOAT = r"^[-+]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
-_AGE_UNITS = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
 
 
 def read_exams(
@@ -278,12 +277,9 @@ def _nullify(e: pl.Expr) -> pl.Expr:
 
 
 def _dicom_age(e: pl.Expr) -> pl.Expr:
-    """DICOM Age String ('067Y', '018M', '006W', '010D') -> years as text; others unchanged."""
-    pattern = r"^(\d+(?:[.,]\d+)?)\s*([YMWD])$"
-    up = e.str.to_uppercase()
-    number = up.str.extract(pattern, 1).str.replace(",", ".", literal=True).cast(pl.Float64)
-    unit = up.str.extract(pattern, 2).replace_strict(_AGE_UNITS, default=None)
-    years = (number / unit).cast(pl.Utf8)
+    """DICOM Age String ('067Y', '018M') -> years as text (:func:`schema.parse_dicom_age`);
+    other values unchanged (plain numbers are years)."""
+    years = schema.parse_dicom_age(e).cast(pl.Utf8)
     return pl.when(years.is_not_null()).then(years).otherwise(e)
 
 
