@@ -43,10 +43,27 @@ def to_polars(obj: Any) -> tuple[pl.DataFrame, FrameKind]:
     return pl.from_arrow(obj), kind  # type: ignore[return-value]
 
 
+def _pandas_types() -> dict[Any, Any]:
+    import pandas as pd
+    import pyarrow as pa
+
+    return {
+        pa.int64(): pd.Int64Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
+
+
 def from_polars(df: pl.DataFrame, kind: FrameKind) -> Any:
-    """Return ``df`` as the caller's frame library (pandas for pandas, else polars)."""
+    """Return ``df`` as the caller's frame library (pandas for pandas, else polars).
+
+    Integer and boolean columns become pandas' nullable ``Int64`` / ``boolean`` dtypes, so a
+    count with missing values (``days_to_100`` of a patient who never reached 100 mSv) stays
+    an integer with ``<NA>`` instead of turning into a float with ``NaN``; dates become
+    ``datetime64``.
+    """
     if kind == "pandas":
-        return df.to_pandas()
+        return df.to_pandas(types_mapper=_pandas_types().get)
     return df
 
 
