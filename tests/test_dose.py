@@ -282,7 +282,9 @@ def _exams() -> pl.DataFrame:
 
 
 def test_effective_dose_arithmetic() -> None:
-    out = dose.effective_dose(_exams())
+    # the 3-year-old gets the adult factor (values unchanged) and a warning
+    with pytest.warns(dose.DoseConversionWarning, match=r"'aapm96'.* 1 row\(s\).*below 18"):
+        out = dose.effective_dose(_exams())
     assert out["effective_dose_msv"].to_list() == pytest.approx(
         [500 * 0.014, 1000 * 0.0021, 200 * 0.0059, 400 * 0.015], abs=1e-12
     )
@@ -308,9 +310,13 @@ def test_effective_dose_age_table_and_fallback_labels() -> None:
 
 
 def test_effective_dose_keeps_existing_unless_overwrite() -> None:
-    exams = _exams().with_columns(
-        effective_dose_msv=pl.Series([1.0, None, 2.0, None]),
-        dose_method=pl.Series(["registry", None, "registry", None]),
+    exams = (
+        _exams()
+        .drop("age_years")
+        .with_columns(
+            effective_dose_msv=pl.Series([1.0, None, 2.0, None]),
+            dose_method=pl.Series(["registry", None, "registry", None]),
+        )
     )
     out = dose.effective_dose(exams)
     assert out["effective_dose_msv"].to_list() == pytest.approx([1.0, 2.1, 2.0, 6.0])
@@ -338,11 +344,11 @@ def test_effective_dose_existing_rows_are_not_checked() -> None:
 
 
 def test_effective_dose_pandas_in_pandas_out() -> None:
-    pdf = _exams().to_pandas()
+    pdf = _exams().drop("age_years").to_pandas()
     out = dose.effective_dose(pdf)
     assert isinstance(out, pd.DataFrame)
     assert out["effective_dose_msv"].tolist() == pytest.approx([7.0, 2.1, 1.18, 6.0])
-    arrow = _exams().to_arrow()
+    arrow = _exams().drop("age_years").to_arrow()
     assert isinstance(dose.effective_dose(arrow), pl.DataFrame)
 
 
@@ -710,3 +716,96 @@ def test_property_interpolate_between_neighbours(age: float, region: str) -> Non
     want = ks[i] + (age - a0) / (a1 - a0) * (ks[i + 1] - ks[i])
     assert got == pytest.approx(want, abs=1e-15)
     assert min(ks[i], ks[i + 1]) - 1e-15 <= got <= max(ks[i], ks[i + 1]) + 1e-15
+
+
+# --------------------------------------------------------------------------- adult-only tables
+@pytest.mark.parametrize("name", ["aapm96", "icrp103_adult"])
+def test_adult_only_table_warns_for_children_and_keeps_values(name: str) -> None:
+    adult = AAPM96 if name == "aapm96" else ICRP103_ADULT
+    newborn_head = pl.DataFrame(
+        {
+            "dlp_mgycm": [300.0, 300.0, 300.0, 300.0],
+            "body_region": ["head"] * 4,
+            "age_years": [10 / 365.25, 17.99, 18.0, None],  # 10 days, 17.99 y, adult, unknown
+        }
+    )
+    with pytest.warns(dose.DoseConversionWarning, match=rf"'{name}'.* 2 row\(s\).*below 18") as w:
+        out = dose.effective_dose(newborn_head, table=name)
+    assert "shrimpton_age" in str(w[0].message) and "nci_icrp103_120kv" in str(w[0].message)
+    assert out["effective_dose_msv"].to_list() == pytest.approx([300 * adult["head"]] * 4)
+    # the age-dependent table gives the published 0-y factor (Shrimpton head, 0 y: 0.011)
+    aged = dose.effective_dose(newborn_head.head(1), table="shrimpton_age")
+    assert aged["effective_dose_msv"][0] == pytest.approx(300 * SHRIMPTON["head"][0])
+    assert SHRIMPTON["head"][0] == 0.011
+
+
+def test_adult_only_table_no_warning_for_adults_or_without_age() -> None:
+    exams = pl.DataFrame({"dlp_mgycm": [100.0], "body_region": ["chest"], "age_years": [18.0]})
+    dose.effective_dose(exams)  # warnings are errors in this suite
+    dose.effective_dose(exams.drop("age_years"))
+
+
+# --------------------------------------------------------------------------- exam_region
+@pytest.mark.parametrize(
+    ("regions", "dlps", "localizer", "expected"),
+    [
+        (["chest", "abdomen", "pelvis"], None, None, "chest_abdomen_pelvis"),
+        (["head", "neck"], None, None, "head_neck"),
+        (["abdomen", "pelvis"], [1.0, 2.0], None, "abdomen_pelvis"),
+        (["chest", "abdomen_pelvis"], None, None, "chest_abdomen_pelvis"),
+        (["abdomen", "abdomen_pelvis"], None, None, "abdomen_pelvis"),
+        (["head", "chest"], [100.0, 300.0], None, "chest"),
+        (["head", "chest", "head"], [100.0, 150.0, 100.0], None, "head"),  # summed 200 > 150
+        (["head", "chest"], [100.0, 100.0], None, "head"),  # tie: first seen
+        (["head", "chest"], None, None, "other"),  # no DLP to rank by
+        (["other", "chest"], [900.0, 10.0], None, "chest"),
+        (["other", None], None, None, "other"),
+        ([None], None, None, None),
+        ([], None, None, None),
+        (["other", "head"], [10.0, 300.0], [True, False], "head"),
+        (["chest", "head"], [10.0, 300.0], [True, False], "head"),  # localizer ignored
+        (["chest"], [10.0], [True], "chest"),  # only localizers: they count
+    ],
+)
+def test_exam_region(
+    regions: list, dlps: list | None, localizer: list | None, expected: str | None
+) -> None:
+    assert dose.exam_region(regions, dlps, localizer) == expected
+
+
+def test_exam_region_lengths_must_match() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        dose.exam_region(["head"], [1.0, 2.0])
+
+
+# --------------------------------------------------------------------------- localizers
+def _localizer_events() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "study_uid": ["s1", "s1", "s1", "s2", "s2"],
+            "event_uid": ["a", "b", "c", "d", "e"],
+            "dlp_mgycm": [None, 12.0, 300.0, 5.0, 400.0],
+            "body_region": ["other", "other", "chest", None, "head"],
+            "localizer": [True, True, False, True, False],
+        }
+    )
+
+
+def test_localizers_contribute_zero_or_their_dlp_with_the_main_region() -> None:
+    out = dose.effective_dose(_localizer_events(), level="event")
+    # s1: localizer without DLP -> 0; localizer with DLP 12 -> chest factor; scan 300 chest
+    # s2: localizer DLP 5 with no region -> head (main region); scan 400 head
+    expected = [12 * AAPM96["chest"] + 300 * AAPM96["chest"], (5 + 400) * AAPM96["head"]]
+    assert out["effective_dose_msv"].to_list() == pytest.approx(expected, abs=1e-12)
+    assert out["body_region"].to_list() == ["chest", "head"]
+    assert dose.LOCALIZER_METHOD in out["dose_method"][0]
+    assert "localizer" not in out.columns
+
+
+def test_localizer_rule_applies_only_to_localizers() -> None:
+    ev = _localizer_events().with_columns(localizer=pl.lit(False))
+    with pytest.raises(dose.DoseConversionError, match="row 0"):
+        dose.effective_dose(ev, level="event")
+    with pytest.warns(dose.DoseConversionWarning):
+        out = dose.effective_dose(ev, level="event", strict=False)
+    assert out["effective_dose_msv"].to_list() == [None, None]

@@ -75,6 +75,7 @@ __all__ = [
     "compare_to_drl",
     "drls",
     "effective_dose",
+    "exam_region",
     "flag_above_drl",
     "k_factors",
     "normalise_region",
@@ -602,6 +603,117 @@ def k_factors(
 
 _ROW = "__recurct_row"
 
+# Components of the composite canonical regions (exam_region).
+_COMPONENTS: dict[str, frozenset[str]] = {
+    "head_neck": frozenset({"head", "neck"}),
+    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
+    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
+}
+_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
+
+LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
+"""``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
+
+
+def exam_region(
+    regions: Sequence[str | None],
+    dlps: Sequence[float | None] | None = None,
+    localizer: Sequence[bool | None] | None = None,
+) -> str | None:
+    """The body region of an exam from the canonical regions of its irradiation events.
+
+    The one rule used by :func:`recurct.io.read_rdsr` (exam table) and by
+    :func:`effective_dose` at event level:
+
+    1. Localizer events (scout, topogram) are ignored if the exam has any other event.
+    2. Null regions are ignored; none left: None. ``"other"`` counts only when nothing more
+       specific is left (then the result is ``"other"``).
+    3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
+       that region.
+    4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
+       -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
+       ``abdomen_pelvis``).
+    5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
+       if no event has a DLP.
+
+    Parameters
+    ----------
+    regions : sequence of str or None
+        Canonical region of each event.
+    dlps : sequence of float or None, optional
+        DLP of each event (mGy·cm); null counts as 0.
+    localizer : sequence of bool or None, optional
+        Whether each event is a localizer; null counts as False.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> exam_region(["chest", "abdomen_pelvis"])
+    'chest_abdomen_pelvis'
+    >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
+    'head'
+    """
+    n = len(regions)
+    dl = list(dlps) if dlps is not None else [None] * n
+    lo = list(localizer) if localizer is not None else [False] * n
+    if len(dl) != n or len(lo) != n:
+        raise ValueError(
+            f"exam_region: regions, dlps and localizer need the same length, got "
+            f"{n}, {len(dl)}, {len(lo)}"
+        )
+    idx = [i for i in range(n) if not lo[i]] or list(range(n))
+    idx = [i for i in idx if regions[i] is not None]
+    if not idx:
+        return None
+    specific = [i for i in idx if regions[i] != "other"]
+    if not specific:
+        return "other"
+    names = {str(regions[i]) for i in specific}
+    parts: set[str] = set()
+    for r in names:
+        parts |= _COMPONENTS.get(r, {r})
+    if len(parts) == 1:
+        return next(iter(parts))
+    whole = _COMBINED.get(frozenset(parts))
+    if whole is not None:
+        return whole
+    totals: dict[str, float] = {}
+    seen_dlp = False
+    for i in specific:
+        d = dl[i]
+        ok = d is not None and d == d  # not null, not NaN
+        seen_dlp = seen_dlp or ok
+        totals[str(regions[i])] = totals.get(str(regions[i]), 0.0) + (float(d) if ok else 0.0)  # type: ignore[arg-type]
+    if not seen_dlp:
+        return "other"
+    return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
+
+
+def _main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events)."""
+    loc = (
+        pl.col("localizer").cast(pl.Boolean).fill_null(False)
+        if "localizer" in df.columns
+        else pl.lit(False)
+    )
+    g = (
+        df.select("study_uid", region_column, "dlp_mgycm", loc.alias("__l"))
+        .group_by("study_uid", maintain_order=True)
+        .agg(
+            pl.col(region_column).cast(pl.Utf8).alias("__r"),
+            pl.col("dlp_mgycm").alias("__d"),
+            pl.col("__l"),
+        )
+    )
+    main = [
+        exam_region(r, d, lc)
+        for r, d, lc in zip(g["__r"].to_list(), g["__d"].to_list(), g["__l"].to_list())
+    ]
+    return pl.DataFrame({"study_uid": g["study_uid"], "__main": pl.Series(main, dtype=pl.Utf8)})
+
 
 def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
     lines = []
@@ -670,9 +782,20 @@ def effective_dose(
         appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
         (``effective_dose_msv`` is null if any event's dose is null: a partial sum would
         understate the dose), ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
-        the region with the largest summed DLP (ties: first seen), ``n_events`` counts the
-        events, ``dose_method`` joins the distinct event methods with ``"; "``, and every
-        other column takes its first non-null value. ``event_uid`` is dropped.
+        :func:`exam_region` of the events, ``n_events`` counts the events, ``dose_method``
+        joins the distinct event methods with ``"; "``, and every other column takes its
+        first non-null value. ``event_uid`` and ``localizer`` are dropped.
+
+        Localizers (event level, boolean column ``localizer``, as written by
+        :func:`recurct.io.read_rdsr`): a localizer's dose is in its own DLP where the report
+        gives one, and that DLP is converted with the exam's main region
+        (:func:`exam_region`; a topogram's own target is often "Entire body"). A localizer
+        with no DLP, or whose exam has no convertible region, contributes 0 mSv by
+        definition (``dose_method`` :data:`LOCALIZER_METHOD`) and is not a problem.
+
+        Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
+        below 18 (the adult start of ``shrimpton_age``) warn with
+        :class:`DoseConversionWarning`, counting those rows; the values are not changed.
 
     Raises
     ------
@@ -717,6 +840,20 @@ def effective_dose(
         pl.col("dlp_mgycm").cast(pl.Float64),
     )
     n = df.height
+    lookup_column = region_column
+    loc = np.zeros(n, dtype=bool)
+    if event and "localizer" in df.columns:
+        loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
+        if loc.any():
+            # a localizer's DLP is converted with the exam's main region
+            main = _main_regions(df, region_column)
+            lookup_column = "__recurct_lookup_region"
+            df = df.with_columns(
+                pl.when(pl.Series(loc) & _main_col(df, main).is_not_null())
+                .then(_main_col(df, main))
+                .otherwise(pl.col(region_column).cast(pl.Utf8))
+                .alias(lookup_column)
+            )
     existing = df["effective_dose_msv"].to_numpy()
     todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing)
     rows = np.flatnonzero(todo)
@@ -726,7 +863,7 @@ def effective_dose(
     def pick(col: str) -> pl.Series:
         return df[col] if every else df[col].gather(rows)
 
-    reg = _region_codes(pick(region_column), region_column)
+    reg = _region_codes(pick(lookup_column), region_column)
     ages = pick("age_years").cast(pl.Float64).to_numpy() if needs_age else None
     k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb)
     dlp = pick("dlp_mgycm").to_numpy()
@@ -751,15 +888,19 @@ def effective_dose(
             )
 
     bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
+    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
+    no_dlp = np.isnan(dlp)
+    neg_dlp = ~no_dlp & (dlp < 0)
+    # localizers without a DLP or a convertible region contribute 0 by definition
+    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
+    bad_region &= ~exempt
+    no_dlp &= ~exempt
     idx = np.flatnonzero(bad_region)
     add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
-    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
     idx = np.flatnonzero(bad_age)
     if idx.size:
         age_vals = pl.Series(ages[idx]).fill_nan(None)  # type: ignore[index]
         add(idx, "age_years", age_vals, reason_text[reason[idx]])
-    no_dlp = np.isnan(dlp)
-    neg_dlp = ~no_dlp & (dlp < 0)
     idx = np.flatnonzero(no_dlp | neg_dlp)
     add(
         idx,
@@ -785,7 +926,8 @@ def effective_dose(
             )
     problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
-    ok = ~(bad_region | bad_age | no_dlp | neg_dlp)
+    ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt)
+    _warn_adult_only(t, df, rows, ok)
     if problems is not None:
         prob = problems
         if strict:
@@ -804,8 +946,11 @@ def effective_dose(
     base = f"{table}/{age_rule}"
     names = [base]
     lab = np.where(ok, 1, -1).astype(np.int64)
+    if exempt.any():
+        names.append(LOCALIZER_METHOD)
+        lab[exempt] = len(names)
     codes = reg.codes
-    subst = np.flatnonzero(ok & ~from_ft & (used != codes))
+    subst = np.flatnonzero(ok & ~from_ft & (used != codes))  # ok excludes localizer zeros
     if subst.size:
         pair = codes[subst] * len(BODY_REGIONS) + used[subst]
         uniq, inv = np.unique(pair, return_inverse=True)
@@ -819,7 +964,7 @@ def effective_dose(
     label_code = np.zeros(n, dtype=np.int64)
     label_code[rows] = lab
     dose = existing.copy()
-    dose[rows] = np.where(ok, k * dlp, np.nan)
+    dose[rows] = np.where(ok, k * dlp, np.where(exempt, 0.0, np.nan))
     new_label = pl.Series(label_code).replace_strict(
         {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
     )
@@ -830,24 +975,46 @@ def effective_dose(
         .otherwise(pl.lit(new_label))
         .alias("dose_method"),
     )
+    if lookup_column != region_column:
+        df = df.drop(lookup_column)
     if event:
         df = _sum_events(df, region_column)
     return from_polars(df, kind)
+
+
+def _main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
+    """The study's main region (``main`` from :func:`_main_regions`) on every row of ``df``."""
+    return df.select("study_uid").join(main, on="study_uid", how="left", maintain_order="left")[
+        "__main"
+    ]
+
+
+def _warn_adult_only(t: _KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
+    """Warn when an adult-only table converts the doses of children (ages below the adult
+    start of ``shrimpton_age``, 18 y); the values are not changed."""
+    if t.age_dependent or "age_years" not in df.columns or not ok.any():
+        return
+    cut = _ktable("shrimpton_age").adult_from
+    ages = df["age_years"].cast(pl.Float64, strict=False).to_numpy()[rows[ok]]
+    n_child = int(np.count_nonzero(ages < cut))  # NaN compares False
+    if n_child:
+        warnings.warn(
+            f"effective_dose: the adult-only table {t.name!r} was applied to {n_child} row(s) "
+            f"with age_years below {cut:g} (the adult start of 'shrimpton_age'); adult k "
+            "factors underestimate children's doses. Use an age-dependent table "
+            "(table='shrimpton_age' or table='nci_icrp103_120kv'). Values left unchanged.",
+            DoseConversionWarning,
+            stacklevel=3,
+        )
 
 
 def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
     """Events -> one row per study (see :func:`effective_dose`)."""
     if "event_uid" in df.columns:
         df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
-    main_region = (
-        df.group_by("study_uid", region_column, maintain_order=True)
-        .agg(pl.col("dlp_mgycm").sum().alias("__dlp"))
-        .sort("__dlp", descending=True, maintain_order=True)
-        .unique("study_uid", keep="first", maintain_order=True)
-        .select("study_uid", pl.col(region_column).alias("__region"))
-    )
+    main_region = _main_regions(df, region_column).rename({"__main": "__region"})
     special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
-    special |= {"ctdivol_mgy", region_column}
+    special |= {"ctdivol_mgy", region_column, "localizer"}
     aggs = [
         pl.col("dlp_mgycm").sum(),
         pl.when(pl.col("effective_dose_msv").null_count() == 0)
@@ -864,6 +1031,7 @@ def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
     out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
         {"__region": region_column}
     )
+    out = out.with_columns(pl.col(region_column).cast(df.schema[region_column], strict=False))
     out = out.with_columns(
         pl.when(pl.col("dose_method") == "").then(None).otherwise(pl.col("dose_method"))
     )
