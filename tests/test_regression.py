@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import polars as pl
@@ -9,7 +11,11 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from recurct.stats.regression import RegressionWarning, age_band, exam_rate, risk_factors
+from recurct.stats.magnitude import AGE_EDGES, band_labels
+from recurct.stats.regression import RegressionWarning, exam_rate, risk_factors
+
+D0 = dt.date(2015, 1, 1)
+END = dt.date(2019, 12, 31)  # a fixed study window of 5 years (1826 days)
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +28,11 @@ def patients() -> pl.DataFrame:
     fac = rng.choice([f"site{i}" for i in range(8)], n)
     lin = -3 + 0.03 * (age - 50) + 0.4 * (sex == "M") + 1.2 * (ind == "cancer")
     reached = rng.random(n) < 1 / (1 + np.exp(-lin))
-    follow = rng.integers(0, 1500, n)
-    rate = np.exp(-5.5 + 0.3 * (sex == "M") + 0.005 * age)
-    n_exams = 1 + rng.poisson(rate * (follow + 1))
+    first = rng.integers(0, 1500, n)
+    person_days = (END - D0).days - first + 1
+    rate = np.exp(-5.5 + 0.3 * (sex == "M") + 0.005 * age) * rng.gamma(2.0, 0.5, n)
+    n_exams = 1 + rng.poisson(rate * person_days)
+    follow = np.minimum(rng.integers(0, 400, n), person_days - 1) * (n_exams > 1)
     return pl.DataFrame(
         {
             "patient_id": np.arange(n),
@@ -33,27 +41,50 @@ def patients() -> pl.DataFrame:
             "indication": ind,
             "facility": fac,
             "reached_100": reached,
+            "first_exam": [D0 + dt.timedelta(days=int(f)) for f in first],
+            "last_exam": [D0 + dt.timedelta(days=int(f + g)) for f, g in zip(first, follow)],
             "followup_days": follow,
             "n_exams": n_exams,
+            "person_days": person_days,
         }
     )
+
+
+def _age_band_direct(age: np.ndarray) -> list[str | None]:
+    """Left-closed bands [0, 18), [18, 30), ... written out with plain comparisons."""
+    labels = band_labels(AGE_EDGES)
+    out: list[str | None] = []
+    for a in age:
+        if a is None or np.isnan(a) or a < 0:
+            out.append(None)
+            continue
+        out.append(labels[sum(a >= e for e in AGE_EDGES[1:-1])])
+    return out
 
 
 def _direct_frame(p: pl.DataFrame) -> pd.DataFrame:
     d = p.to_pandas()
     d["sex"] = d["sex"].astype(object)
     d["indication"] = d["indication"].astype(object)
-    d["age_band"] = age_band(d["age_first_exam"])
+    d["age_band"] = _age_band_direct(d["age_first_exam"].to_numpy())
     d["y"] = d["reached_100"].astype(int)
     return d
 
 
-def test_age_band_labels() -> None:
-    s = age_band([0, 17.9, 18, 49.5, 50, 64.99, 65, 100, None, -1])
-    assert s.tolist() == [
-        "0-17", "0-17", "18-34", "35-49", "50-64", "50-64", "65+", "65+", None, None,
-    ]  # fmt: skip
-    assert age_band([10, 60], edges=(0, 50)).tolist() == ["0-49", "50+"]
+def test_age_bands_are_magnitudes_left_closed_bands(patients: pl.DataFrame) -> None:
+    # the regression bands are those of recurct.stats.age_band: [18, 30) is "18-30", 17.5 is
+    # in "0-18" (the former floor-based bands called [18, 35) "18-34")
+    edge_ages = [17.5, 18.0, 29.99, 30.0, 49.5, 50.0, 64.99, 65.0]
+    ages = patients["age_first_exam"].to_numpy().copy()
+    ages[: len(edge_ages)] = edge_ages
+    p = patients.with_columns(age_first_exam=pl.Series(ages))
+    _, res = risk_factors(p, "reached_100 ~ age_band", return_model=True)
+    names = res.model.exog_names
+    assert names == ["Intercept", *(f"age_band[T.{b}]" for b in ("18-30", "30-50", "50-65", "65+"))]
+    exog = res.model.exog
+    for j, (lo, hi) in enumerate([(18, 30), (30, 50), (50, 65), (65, np.inf)], start=1):
+        assert exog[:, j].sum() == ((ages >= lo) & (ages < hi)).sum()
+        assert exog[: len(edge_ages), j].tolist() == [lo <= a < hi for a in edge_ages]
 
 
 def test_risk_factors_equals_statsmodels(patients: pl.DataFrame) -> None:
@@ -99,16 +130,17 @@ def test_risk_factors_from_ced_and_dropped_rows(patients: pl.DataFrame) -> None:
 
 @pytest.mark.parametrize("family", ["poisson", "negbin"])
 def test_exam_rate_equals_statsmodels(patients: pl.DataFrame, family: str) -> None:
-    table, _ = exam_rate(patients, family=family, return_model=True)
+    table, _ = exam_rate(patients, family=family, end=END, return_model=True)
     d = _direct_frame(patients)
-    pt = d["followup_days"].to_numpy(dtype=float) + 1
+    d["n_repeat"] = d["n_exams"] - 1
+    pt = d["person_days"].to_numpy(dtype=float)
     if family == "poisson":
         ref = smf.glm(
-            "n_exams ~ age_band + sex", data=d, family=sm.families.Poisson(), offset=np.log(pt)
+            "n_repeat ~ age_band + sex", data=d, family=sm.families.Poisson(), offset=np.log(pt)
         ).fit()
         params = ref.params
     else:
-        ref = smf.negativebinomial("n_exams ~ age_band + sex", data=d, offset=np.log(pt)).fit(
+        ref = smf.negativebinomial("n_repeat ~ age_band + sex", data=d, offset=np.log(pt)).fit(
             disp=0, maxiter=200
         )
         params = ref.params.drop("alpha")
@@ -119,10 +151,70 @@ def test_exam_rate_equals_statsmodels(patients: pl.DataFrame, family: str) -> No
     np.testing.assert_allclose(table.get_column("rr_hi").to_numpy(), ci[:, 1], rtol=1e-5)
 
 
+def _poisson_window(n: int, rate_per_year: float, group: str, rng: np.random.Generator) -> list:
+    """Patients of a fixed window whose exams are a Poisson process; those with >= 1 exam."""
+    days = (END - D0).days + 1
+    rows = []
+    while len(rows) < n:
+        k = int(rng.poisson(rate_per_year / 365.25 * days))
+        if k == 0:
+            continue  # never scanned: not in a dose-monitoring export
+        d = np.sort(rng.integers(0, days, k))
+        first, last = D0 + dt.timedelta(days=int(d[0])), D0 + dt.timedelta(days=int(d[-1]))
+        rows.append((group, k, first, last, int(d[-1] - d[0])))
+    return rows
+
+
+def test_exam_rate_recovers_the_true_rate_ratio_in_a_fixed_window() -> None:
+    # 6,000 patients, exams from a Poisson process over 5 years, group B scanned twice as
+    # often as A: the true rate ratio is 2.0. The former exposure (followup_days + 1) gave
+    # 1.54 (CI 1.51-1.57) on this design.
+    rng = np.random.default_rng(20261123)
+    rows = _poisson_window(3000, 1.0, "A", rng) + _poisson_window(3000, 2.0, "B", rng)
+    p = pl.DataFrame(
+        rows, schema=["group", "n_exams", "first_exam", "last_exam", "followup_days"], orient="row"
+    )
+    for end in (END, None):  # the study end, or the end of the data (the latest last_exam)
+        t = exam_rate(p, "n_repeat ~ group", end=end).filter(pl.col("term") == "group[T.B]")
+        assert t["rr_lo"][0] < 2.0 < t["rr_hi"][0], t
+        assert t["rate_ratio"][0] == pytest.approx(2.0, rel=0.05)
+    # intercept: repeat exams per day in group A, i.e. 1 / 365.25
+    base = exam_rate(p, "n_repeat ~ group", end=END).filter(pl.col("term") == "Intercept")
+    assert base["rr_lo"][0] < 1 / 365.25 < base["rr_hi"][0]
+    # the entry exam as outcome is biased, and says so
+    with pytest.warns(RegressionWarning, match="n_repeat"):
+        biased = exam_rate(p, "n_exams ~ group", end=END)
+    assert biased.filter(pl.col("term") == "group[T.B]")["rr_hi"][0] < 1.95
+
+
 def test_exam_rate_simple_rate_hand_computed() -> None:
-    # intercept-only Poisson: MLE of the rate is sum(exams) / sum(person-time)
-    p = pl.DataFrame({"n_exams": [1, 3, 2, 6], "followup_days": [0, 9, 4, 19]})
-    t = exam_rate(p, "n_exams ~ 1")
-    assert t.get_column("rate_ratio")[0] == pytest.approx(12 / 36)
+    # intercept-only Poisson: MLE of the rate is sum(repeat exams) / sum(person-time)
+    p = pl.DataFrame(
+        {
+            "facility": ["a", "a", "b", "b"],
+            "n_exams": [1, 3, 2, 6],
+            "first_exam": [dt.date(2020, 1, d) for d in (1, 5, 1, 11)],
+            "last_exam": [dt.date(2020, 1, d) for d in (1, 20, 10, 30)],
+        }
+    )
+    # end of the data per facility: a -> Jan 20, b -> Jan 30; person-days 20, 16, 30, 20
+    t = exam_rate(p, "n_repeat ~ 1")
+    assert t.get_column("rate_ratio")[0] == pytest.approx(8 / 86)
+    # one study end for all: Jan 31 -> 31, 27, 31, 21 person-days
+    t = exam_rate(p.to_pandas(), "n_repeat ~ 1", end=dt.date(2020, 1, 31))
+    assert isinstance(t, pd.DataFrame)
+    assert t["rate_ratio"].iloc[0] == pytest.approx(8 / 110)
+    # a mapping facility -> end, and an end column
+    ends = {"a": dt.date(2020, 1, 25), "b": dt.date(2020, 1, 30)}
+    t = exam_rate(p, "n_repeat ~ 1", end=ends)
+    assert t.get_column("rate_ratio")[0] == pytest.approx(8 / (25 + 21 + 30 + 20))
+    col = p.with_columns(stop=pl.Series([dt.date(2020, 1, 31)] * 4))
+    assert exam_rate(col, "n_repeat ~ 1", end="stop").equals(
+        exam_rate(p, "n_repeat ~ 1", end=dt.date(2020, 1, 31))
+    )
     with pytest.raises(ValueError, match="family"):
-        exam_rate(p, "n_exams ~ 1", family="gamma")
+        exam_rate(p, "n_repeat ~ 1", family="gamma")
+    with pytest.raises(ValueError, match="exams after their end of observation"):
+        exam_rate(p, "n_repeat ~ 1", end=dt.date(2020, 1, 15))
+    with pytest.raises(ValueError, match="first_exam"):
+        exam_rate(p.drop("first_exam"), "n_repeat ~ 1")

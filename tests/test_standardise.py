@@ -83,9 +83,26 @@ def test_strata_all_row_and_dropped_ages() -> None:
     with pytest.warns(StandardisationWarning, match="dropped 1 patient"):
         out = standardise(p, by="facility", standard=TWO)
     assert isinstance(out, pd.DataFrame)
-    assert out["facility"].tolist() == ["a", "b", "all"]
-    assert out["std_share"].tolist() == pytest.approx([0.25, 0.75, 0.5])
-    assert out["n_patients"].tolist() == [2, 2, 4]
+    # the "all" row first, as in magnitude()
+    assert out["facility"].tolist() == ["all", "a", "b"]
+    assert out["std_share"].tolist() == pytest.approx([0.5, 0.25, 0.75])
+    assert out["n_patients"].tolist() == [4, 2, 2]
+
+
+def test_renormalised_stratum_is_flagged_by_weight_covered() -> None:
+    # stratum "b" has no patient aged 50+: its weights are renormalised over 0-49 only, which
+    # the result must show (weight_covered < 1) next to the fully covered strata
+    p = _patients(
+        [10.0, 60.0, 20.0, 30.0], [True, False, False, True], facility=["a", "a", "b", "b"]
+    )
+    with pytest.warns(StandardisationWarning, match="'b'.*1 age group"):
+        out = standardise(p, by="facility", standard=TWO)
+    got = dict(zip(out["facility"], out["weight_covered"]))
+    w = TWO["weight"].to_numpy() / TWO["weight"].sum()
+    assert got == pytest.approx({"all": 1.0, "a": 1.0, "b": float(w[0])})
+    assert out.filter(pl.col("facility") == "b")["n_groups_empty"].item() == 1
+    # b's share is standardised to the 0-49 group alone: its crude share there
+    assert out.filter(pl.col("facility") == "b")["std_share"].item() == pytest.approx(0.5)
 
 
 def test_uses_ced_when_flag_absent_and_validates() -> None:

@@ -17,9 +17,17 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.stats.proportion import CI_METHODS, proportion_ci
+from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
-__all__ = ["AGE_EDGES", "MAGNITUDE_COLUMNS", "age_band", "band_labels", "magnitude"]
+__all__ = [
+    "AGE_EDGES",
+    "MAGNITUDE_COLUMNS",
+    "age_band",
+    "band_expr",
+    "band_labels",
+    "magnitude",
+    "reached_expr",
+]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
 AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
@@ -194,20 +202,37 @@ def age_band(
 # --------------------------------------------------------------------------------------------
 # the magnitude table
 # --------------------------------------------------------------------------------------------
-def _reached_columns(df: pl.DataFrame, t: float) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """Expressions for reached / days_to / exams_to at threshold ``t``."""
-    lab = param_label(t)
+def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") -> pl.Expr:
+    """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
+
+    ``reached_<T>`` where the patients table has it (null counts as not reached); otherwise
+    ``ced_msv >= T``, which is the same thing since the running CED never decreases (a null
+    CED counts as not reached). The one definition of "reached T" in :mod:`recurct.stats`.
+
+    Raises
+    ------
+    ValueError
+        If the table has neither column (``func`` names the caller in the message).
+    """
+    lab = param_label(threshold)
     if f"reached_{lab}" in df.columns:
-        reached = pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
-    elif "ced_msv" in df.columns:
-        # the running CED only grows (doses >= 0), so reached_T == (total CED >= T) exactly;
-        # when (days) and after how many exams are unknown without the exams
-        reached = pl.col("ced_msv") >= t
-    else:
-        raise ValueError(
-            f"magnitude: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
-            f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
-        )
+        return pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
+    if "ced_msv" in df.columns:
+        return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
+    raise ValueError(
+        f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
+        f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
+    )
+
+
+def _reached_columns(df: pl.DataFrame, t: float) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Expressions for reached / days_to / exams_to at threshold ``t``.
+
+    Without ``reached_T`` (computed from ``ced_msv``), when (days) and after how many exams T
+    was reached are unknown: null.
+    """
+    lab = param_label(t)
+    reached = reached_expr(df, t)
     days = (
         pl.col(f"days_to_{lab}").cast(pl.Float64)
         if f"days_to_{lab}" in df.columns
@@ -389,9 +414,11 @@ def magnitude(
     by : str or sequence of str, optional
         Column(s) of the patients table to stratify by (e.g. ``"facility"``, or ``"age_band"``
         from :func:`age_band`). Their values are cast to strings in the result.
-    ci : {"wilson", "beta", "agresti_coull", "normal", "bootstrap"}, default "wilson"
-        Interval for ``share`` (see :func:`recurct.stats.proportion_ci`), or ``"bootstrap"``:
-        a percentile bootstrap with ``n_boot`` replicates (see ``cluster``).
+    ci : str, default "wilson"
+        Interval for ``share``: a method of :func:`recurct.stats.proportion_ci` (``"wilson"``,
+        ``"clopper-pearson"``/``"exact"``/``"beta"``, ``"jeffreys"``, ``"agresti-coull"``,
+        ``"normal"``/``"wald"``; the names :func:`recurct.stats.site_table` accepts), or
+        ``"bootstrap"``: a percentile bootstrap with ``n_boot`` replicates (see ``cluster``).
     alpha : float, default 0.05
         ``1 - confidence level``.
     age_cut : float, default 50
@@ -440,8 +467,13 @@ def magnitude(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["n_exams", "ced_msv"], "magnitude")
-    if ci != "bootstrap" and ci not in CI_METHODS:
-        raise ValueError(f"unknown ci {ci!r}; use one of {', '.join(CI_METHODS)} or 'bootstrap'")
+    if ci != "bootstrap":
+        try:
+            ci_method(ci)
+        except ValueError:
+            raise ValueError(
+                f"unknown ci {ci!r}; use one of {', '.join(CI_ALIASES)} or 'bootstrap'"
+            ) from None
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if cluster is not None:

@@ -19,22 +19,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recurct._frames import FrameKind, from_polars, param_label, to_polars
+from recurct._frames import FrameKind, from_polars, to_polars
+from recurct.stats.magnitude import reached_expr
+from recurct.stats.proportion import proportion_ci
 
 __all__ = ["SiteTable", "binomial_ci", "site_aggregates", "site_table"]
-
-#: CI method names accepted, mapped to ``statsmodels.stats.proportion.proportion_confint``.
-CI_METHODS: dict[str, str] = {
-    "wilson": "wilson",
-    "clopper-pearson": "beta",
-    "exact": "beta",
-    "beta": "beta",
-    "jeffreys": "jeffreys",
-    "agresti-coull": "agresti_coull",
-    "agresti_coull": "agresti_coull",
-    "normal": "normal",
-    "wald": "normal",
-}
 
 AGGREGATE_COLUMNS = ("site", "n_patients", "n_high")
 OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
@@ -43,40 +32,12 @@ OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
 def binomial_ci(
     count: Any, nobs: Any, method: str = "wilson", alpha: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Confidence interval of ``count / nobs`` (vectorised); NaN where ``nobs`` is 0.
+    """Deprecated spelling of :func:`recurct.stats.proportion_ci` (``method`` before ``alpha``).
 
-    Parameters
-    ----------
-    count, nobs : array-like of int
-        Events and trials.
-    method : str
-        One of ``CI_METHODS`` (``"wilson"``, ``"clopper-pearson"``/``"exact"``,
-        ``"jeffreys"``, ``"agresti-coull"``, ``"normal"``/``"wald"``).
-    alpha : float
-        1 - confidence level.
-
-    Returns
-    -------
-    (lo, hi) : tuple of float arrays, clipped to [0, 1].
+    Kept for callers of the former multisite CI; returns arrays. Use ``proportion_ci``.
     """
-    from statsmodels.stats.proportion import proportion_confint
-
-    key = method.lower()
-    if key not in CI_METHODS:
-        raise ValueError(f"unknown CI method {method!r}; use one of {sorted(CI_METHODS)}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    x = np.asarray(count, dtype=float)
-    n = np.asarray(nobs, dtype=float)
-    lo = np.full(np.broadcast(x, n).shape, np.nan)
-    hi = lo.copy()
-    ok = np.broadcast_to(n > 0, lo.shape)
-    if ok.any():
-        xb, nb = np.broadcast_to(x, lo.shape)[ok], np.broadcast_to(n, lo.shape)[ok]
-        l_, h_ = proportion_confint(xb, nb, alpha=alpha, method=CI_METHODS[key])
-        lo[ok] = np.where(xb == 0, 0.0, np.clip(l_, 0.0, 1.0))
-        hi[ok] = np.where(xb == nb, 1.0, np.clip(h_, 0.0, 1.0))
-    return lo, hi
+    lo, hi = proportion_ci(count, nobs, alpha, method)
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -112,7 +73,7 @@ def site_aggregates(patients: Any, threshold: float = 100, by: str = "facility")
             f"site column {by!r} is not in the patients table (columns: {df.columns}); "
             "pass by=<the column that names the site>"
         )
-    flag = _reached_expr(df, threshold)
+    flag = reached_expr(df, threshold)
     n_null = df.get_column(by).null_count()
     if n_null:
         raise ValueError(
@@ -122,18 +83,6 @@ def site_aggregates(patients: Any, threshold: float = 100, by: str = "facility")
         df.group_by(pl.col(by).cast(pl.Utf8).alias("site"))
         .agg(pl.len().cast(pl.Int64).alias("n_patients"), flag.sum().cast(pl.Int64).alias("n_high"))
         .sort("site")
-    )
-
-
-def _reached_expr(df: pl.DataFrame, threshold: float) -> pl.Expr:
-    col = f"reached_{param_label(threshold)}"
-    if col in df.columns:
-        return pl.col(col).fill_null(False).cast(pl.Boolean)
-    if "ced_msv" in df.columns:
-        return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
-    raise ValueError(
-        f"the patients table has neither {col!r} nor 'ced_msv'; "
-        "compute it with recurct.cumulative_dose(exams, thresholds=[...])"
     )
 
 
@@ -203,7 +152,9 @@ def site_table(
     by : str
         Column of the patients table that names the site.
     ci : str
-        Binomial CI method (see :func:`binomial_ci`), for the sites and the pooled share.
+        Binomial CI method (see :func:`recurct.stats.proportion_ci`: ``"wilson"``,
+        ``"clopper-pearson"``/``"exact"``/``"beta"``, ``"jeffreys"``, ``"agresti-coull"``,
+        ``"normal"``/``"wald"``), for the sites and the pooled share.
     alpha : float
         1 - confidence level.
 
@@ -225,7 +176,7 @@ def site_table(
         raise ValueError("no sites: the table is empty")
     x = agg.get_column("n_high").to_numpy()
     n = agg.get_column("n_patients").to_numpy()
-    lo, hi = binomial_ci(x, n, ci, alpha)
+    lo, hi = proportion_ci(x, n, alpha, ci)
     keep = [c for c in OPTIONAL_SITE_COLUMNS if c in agg.columns]
     sites = (
         agg.select("site", "n_patients", "n_high", *keep)
@@ -239,7 +190,7 @@ def site_table(
     )
     shares = sites.get_column("share")
     xt, nt = int(x.sum()), int(n.sum())
-    plo, phi = binomial_ci(xt, nt, ci, alpha)
+    plo, phi = proportion_ci(xt, nt, alpha, ci)
     summary = pl.DataFrame(
         {
             "n_sites": [sites.height],

@@ -1,8 +1,9 @@
 """Confidence intervals for proportions (shares of patients), vectorised.
 
 The intervals are those of :func:`statsmodels.stats.proportion.proportion_confint`, to which
-this module delegates; it only adds input checks, broadcasting, and a guard for empty groups
-(``nobs == 0`` gives NaN bounds instead of a division warning).
+this module delegates; it only adds input checks, broadcasting, method aliases, and a guard for
+empty groups (``nobs == 0`` gives NaN bounds instead of a division warning). This is the one CI
+of a share in :mod:`recurct.stats` (magnitude, dose bands, site tables, standardisation).
 """
 
 from __future__ import annotations
@@ -11,10 +12,31 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CI_METHODS", "proportion_ci"]
+__all__ = ["CI_ALIASES", "CI_METHODS", "ci_method", "proportion_ci"]
 
 #: Supported interval methods (names as in statsmodels).
-CI_METHODS: tuple[str, ...] = ("wilson", "beta", "agresti_coull", "normal")
+CI_METHODS: tuple[str, ...] = ("wilson", "beta", "agresti_coull", "normal", "jeffreys")
+
+#: Accepted spellings (case-insensitive) -> statsmodels method name.
+CI_ALIASES: dict[str, str] = {
+    **{m: m for m in CI_METHODS},
+    "clopper-pearson": "beta",
+    "clopper_pearson": "beta",
+    "exact": "beta",
+    "agresti-coull": "agresti_coull",
+    "wald": "normal",
+}
+
+
+def ci_method(method: str) -> str:
+    """The statsmodels name of a CI method or alias (``"clopper-pearson"`` -> ``"beta"``).
+
+    Raises ``ValueError`` naming the accepted spellings for an unknown one.
+    """
+    key = method.lower() if isinstance(method, str) else method
+    if key not in CI_ALIASES:
+        raise ValueError(f"unknown CI method {method!r}; use one of {', '.join(CI_ALIASES)}")
+    return CI_ALIASES[key]
 
 
 def proportion_ci(
@@ -32,16 +54,21 @@ def proportion_ci(
         Broadcast against each other.
     alpha : float, default 0.05
         ``1 - confidence level`` (0.05 gives a 95% interval).
-    method : {"wilson", "beta", "agresti_coull", "normal"}
+    method : str, default "wilson"
         ``"wilson"`` (Wilson score, the default: good coverage also for small shares),
-        ``"beta"`` (Clopper-Pearson exact), ``"agresti_coull"``, ``"normal"`` (Wald; clipped
-        to [0, 1] as in statsmodels).
+        ``"beta"`` (Clopper-Pearson exact; also ``"clopper-pearson"``, ``"exact"``),
+        ``"agresti_coull"`` (also ``"agresti-coull"``), ``"normal"`` (Wald, also ``"wald"``;
+        clipped to [0, 1] as in statsmodels), ``"jeffreys"`` (equal-tailed Beta(1/2, 1/2)
+        posterior interval). Case-insensitive.
 
     Returns
     -------
     lo, hi : float or numpy.ndarray
         Lower and upper bounds, fractions in [0, 1]. Scalars when both inputs are scalars.
-        Where ``nobs == 0`` the bounds are NaN.
+        Where ``nobs == 0`` the bounds are NaN. Where ``count == 0`` the lower bound is 0 and
+        where ``count == nobs`` the upper bound is 1: this is what statsmodels gives for every
+        method but Jeffreys, whose bounds are set so as recommended by Brown, Cai & DasGupta
+        (2001, Stat Sci 16:101), the only difference from statsmodels.
 
     Raises
     ------
@@ -54,8 +81,7 @@ def proportion_ci(
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.1078, 0.6032)
     """
-    if method not in CI_METHODS:
-        raise ValueError(f"unknown CI method {method!r}; use one of {', '.join(CI_METHODS)}")
+    sm_method = ci_method(method)
     if not 0.0 < float(alpha) < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
@@ -77,9 +103,10 @@ def proportion_ci(
     if np.any(ok):
         from statsmodels.stats.proportion import proportion_confint  # slow import: on first use
 
-        lo_ok, hi_ok = proportion_confint(k[ok], n[ok], alpha=float(alpha), method=method)
-        lo[ok] = lo_ok
-        hi[ok] = hi_ok
+        k_ok, n_ok = k[ok], n[ok]
+        lo_ok, hi_ok = proportion_confint(k_ok, n_ok, alpha=float(alpha), method=sm_method)
+        lo[ok] = np.where(k_ok == 0, 0.0, np.clip(lo_ok, 0.0, 1.0))
+        hi[ok] = np.where(k_ok == n_ok, 1.0, np.clip(hi_ok, 0.0, 1.0))
     if scalar:
         return float(lo.reshape(())), float(hi.reshape(()))
     return lo, hi

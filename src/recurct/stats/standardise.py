@@ -16,7 +16,11 @@ Empty age groups
     An age group with no patients in a stratum has no share; its weight is dropped and the
     remaining weights are renormalised to sum to 1, with a :class:`StandardisationWarning`
     naming the stratum. ``weight_covered`` reports the fraction of the standard's weight that
-    the stratum's groups carried (1.0 when no group was empty).
+    the stratum's groups carried (1.0 when no group was empty). A stratum with
+    ``weight_covered < 1`` is standardised to a different (truncated) standard population: its
+    ``std_share`` is not comparable with that of fully covered strata (nor with published
+    rates on the full standard); compare only rows with ``weight_covered == 1``, or merge age
+    groups (pass a coarser ``standard``) until every stratum covers them all.
 Confidence intervals
     ``ci="gamma"`` (default): Fay & Feuer (1997, Stat Med 16:791) gamma interval, with
     ``v = sum w_i^2 x_i / n_i^2`` and ``w_M = max_i w_i / n_i``; for a single age group it is
@@ -38,7 +42,7 @@ import polars as pl
 from scipy import stats
 
 from recurct._frames import from_polars, to_polars
-from recurct.stats.multisite import _reached_expr
+from recurct.stats.magnitude import reached_expr
 
 __all__ = ["StandardisationWarning", "load_standard", "standardise"]
 
@@ -146,9 +150,12 @@ def standardise(
     Returns
     -------
     DataFrame
-        One row per stratum: the ``by`` columns (Utf8), ``threshold``, ``n_patients``,
-        ``n_high``, ``crude_share``, ``std_share``, ``std_lo``, ``std_hi``, ``n_groups`` (age
-        groups with patients), ``n_groups_empty``, ``weight_covered``, ``ci_method``.
+        One row per stratum, the ``"all"`` row first (as in :func:`recurct.stats.magnitude`),
+        then the strata sorted by their labels: the ``by`` columns (Utf8), ``threshold``,
+        ``n_patients``, ``n_high``, ``crude_share``, ``std_share``, ``std_lo``, ``std_hi``,
+        ``n_groups`` (age groups with patients), ``n_groups_empty``, ``weight_covered`` (share
+        of the standard's weight in the groups present; below 1 the weights were renormalised
+        and ``std_share`` is **not comparable with fully covered strata**), ``ci_method``.
         pandas in, pandas out.
 
     Warns
@@ -179,7 +186,7 @@ def standardise(
     grp = _age_group(age, lo, hi)
     df = df.select(
         *[pl.col(c).cast(pl.Utf8) for c in by_cols],
-        _reached_expr(df, threshold).alias("_high"),
+        reached_expr(df, threshold, "standardise").alias("_high"),
         pl.Series("_grp", grp),
     )
     dropped = int((grp < 0).sum())
@@ -199,7 +206,7 @@ def standardise(
         for key, sub in df.group_by(by_cols, maintain_order=False):
             strata.append((dict(zip(by_cols, key, strict=True)), sub))
         strata.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0].values()))
-        strata.append((dict.fromkeys(by_cols, "all"), df))
+        strata.insert(0, (dict.fromkeys(by_cols, "all"), df))  # "all" first, as in magnitude
     else:
         strata.append(({}, df))
 

@@ -20,7 +20,7 @@ from scipy.stats import norm
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
 
-__all__ = ["DAYS_PER_YEAR", "kaplan_meier", "time_to_threshold"]
+__all__ = ["DAYS_PER_YEAR", "kaplan_meier", "observation_end", "time_to_threshold"]
 
 #: Days per year used to express times in years (Julian year).
 DAYS_PER_YEAR = 365.25
@@ -85,12 +85,39 @@ def _ci_reached(
     return 1.0 - s_hi, 1.0 - s_lo
 
 
-def _end_days(df: pl.DataFrame, end: Any) -> pl.Series:
-    """Days from each patient's first exam to the end of his observation."""
-    first = pl.col("first_exam").cast(pl.Date)
+def observation_end(patients: Any, end: Any = None) -> pl.Series:
+    """The end of each patient's observation, as a ``Date`` series (one per row, in order).
+
+    The one definition used by :func:`time_to_threshold` (censoring) and
+    :func:`recurct.stats.exam_rate` (person-time).
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (``last_exam`` for ``end=None``; ``facility`` where used).
+    end : None, date, str or mapping, optional
+        ``None`` (default): the end of the data, i.e. the latest ``last_exam`` of the patient's
+        facility (of all patients where ``facility`` is absent or null). A ``datetime.date``
+        (or datetime): the same end for all. A ``str``: a column of the table holding each
+        patient's end. A mapping ``{facility: date}``: one end per facility (every facility of
+        the table must be there).
+
+    Returns
+    -------
+    polars.Series
+        ``observation_end``, dtype ``Date``, no nulls.
+
+    Raises
+    ------
+    ValueError
+        On a missing column, a facility absent from the mapping, or a null end.
+    TypeError
+        On another kind of ``end``.
+    """
+    df, _ = to_polars(patients)
     if end is None:
         # the end of the data: the latest exam recorded (per facility where known)
-        require(df, ["last_exam"], "time_to_threshold")
+        require(df, ["last_exam"], "observation_end")
         latest = pl.col("last_exam").cast(pl.Date).max()
         if "facility" in df.columns:
             end_expr = pl.coalesce(latest.over("facility"), latest)
@@ -98,40 +125,53 @@ def _end_days(df: pl.DataFrame, end: Any) -> pl.Series:
         else:
             end_expr = latest
     elif isinstance(end, str):
-        require(df, [end], "time_to_threshold(end=...)")
+        require(df, [end], "observation_end(end=<column>)")
         end_expr = pl.col(end).cast(pl.Date)
     elif isinstance(end, dt.date):  # datetime is a date too
         day = end.date() if isinstance(end, dt.datetime) else end
         end_expr = pl.lit(day, dtype=pl.Date)
     elif isinstance(end, Mapping):
-        require(df, ["facility"], "time_to_threshold(end={facility: date})")
+        require(df, ["facility"], "observation_end(end={facility: date})")
         ends = {str(k): (v.date() if isinstance(v, dt.datetime) else v) for k, v in end.items()}
         fac = df["facility"].cast(pl.Utf8)
         unknown = sorted(set(fac.drop_nulls().unique().to_list()) - set(ends))
         if unknown or fac.null_count():
             raise ValueError(
-                "time_to_threshold: end={facility: date} lacks facilities "
+                "end={facility: date} lacks facilities "
                 f"{unknown[:10]}{' and null' if fac.null_count() else ''}; give an end date "
                 "for every facility in the patients table"
             )
         end_expr = pl.col("facility").cast(pl.Utf8).replace_strict(ends, return_dtype=pl.Date)
     else:
         raise TypeError(
-            "end must be None (last exam), a date, a column name or a mapping facility -> date; "
-            f"got {type(end).__name__}"
+            "end must be None (end of the data), a date, a column name or a mapping "
+            f"facility -> date; got {type(end).__name__}"
         )
-    days = df.select((end_expr - first).dt.total_days().cast(pl.Int64).alias("d"))["d"]
-    if days.null_count():
+    out = df.select(end_expr.alias("observation_end"))["observation_end"]
+    if out.len() != df.height:  # a literal date: one value for all
+        out = out.extend_constant(out[0], df.height - out.len())
+    if out.null_count():
         raise ValueError(
-            f"time_to_threshold: {days.null_count()} patient(s) have no end of observation "
-            "(null first_exam or end date)"
+            f"{out.null_count()} patient(s) have no end of observation (null end date); "
+            "fill the end column or pass end= explicitly"
         )
+    return out
+
+
+def _end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.Series:
+    """Days from each patient's first exam to the end of his observation (checked >= 0)."""
+    ends = observation_end(df, end)
+    days = df.select(
+        (pl.lit(ends) - pl.col("first_exam").cast(pl.Date)).dt.total_days().cast(pl.Int64)
+    ).to_series()
+    if days.null_count():
+        raise ValueError(f"{func}: {days.null_count()} patient(s) have a null first_exam")
     neg = days < 0
     if neg.any():
         i = int(neg.arg_true()[0])
         pid = df["patient_id"][i] if "patient_id" in df.columns else i
         raise ValueError(
-            f"time_to_threshold: {int(neg.sum())} patient(s) end before their first exam "
+            f"{func}: {int(neg.sum())} patient(s) end before their first exam "
             f"(e.g. patient {pid!r}); check the end dates"
         )
     return days
@@ -164,17 +204,17 @@ def time_to_threshold(
     by : str or sequence of str, optional
         Stratify; the result holds an ``"all"`` curve first, then one per stratum.
     end : None, date, str or mapping, optional
-        End of observation. ``None`` (default): the end of the data, i.e. the latest
-        ``last_exam`` of the patient's facility (of all patients where ``facility`` is absent
-        or null). A dose-monitoring export records every exam of its period, so a patient with
-        no further exam is still observed, exam-free, until the data end. Pass the study end
-        explicitly where it is known: a ``datetime.date`` (the same for all); a column name of
-        the patients table; or a mapping ``{facility: study end date}`` for multi-site studies
-        with different periods (uses the patients table's ``facility``). Do not censor at each
-        patient's own ``last_exam`` (``end="last_exam"``) unless patients really leave
-        observation then: patients who stop being scanned would leave the risk set early, and
-        the probability of reaching T would be biased upwards, strongly so in cohorts where
-        most patients have a single exam.
+        End of observation (see :func:`observation_end`). ``None`` (default): the end of the data,
+        i.e. the latest ``last_exam`` of the patient's facility (of all patients where ``facility``
+        is absent or null). A dose-monitoring export records every exam of its period, so a patient
+        with no further exam is still observed, exam-free, until the data end. Pass the study end
+        explicitly where it is known: a ``datetime.date`` (the same for all); a column name of the
+        patients table; or a mapping ``{facility: study end date}`` for multi-site studies with
+        different periods (uses the patients table's ``facility``). Do not censor at each patient's
+        own ``last_exam`` (``end="last_exam"``) unless patients really leave observation then:
+        patients who stop being scanned would leave the risk set early, and the probability of
+        reaching T would be biased upwards, strongly so in cohorts where most patients have a single
+        exam.
     at : float or sequence of float, optional
         Times in years at which to read the curve (e.g. ``[1, 2, 4.5, 5]``). If given, the
         result is that table instead of the full curve.
