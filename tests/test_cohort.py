@@ -158,14 +158,89 @@ def test_dedupe_keeps_earliest_copy_and_same_timestamp_only() -> None:
     t = dt.datetime
     ex = pl.DataFrame(
         {
-            "patient_id": ["a", "a", "a"],
-            "exam_date": [t(2020, 1, 1, 14), t(2020, 1, 1, 9), t(2020, 1, 1, 14)],
-            "effective_dose_msv": [1.0, 2.0, 3.0],
+            "patient_id": ["a", "a", "a", "a"],
+            "exam_date": [
+                t(2020, 1, 1, 14),
+                t(2020, 1, 1, 9),
+                t(2020, 1, 1, 14),
+                t(2020, 1, 1, 14),
+            ],
+            "effective_dose_msv": [1.0, 2.0, 1.0, 3.0],
+            "row": [0, 1, 2, 3],  # unknown column: ignored when dates have a time of day
         }
     )
     out = Cohort(ex).dedupe().exams
-    # exams come sorted by patient and time: 09:00, then the first of the two 14:00 copies
-    assert out["effective_dose_msv"].to_list() == [2.0, 1.0]
+    # sorted by patient and time: 09:00, then the first of the two identical 14:00 rows; the
+    # 14:00 row with another dose is another exam (a copy must repeat every canonical column)
+    assert out["row"].to_list() == [1, 0, 3]
+
+
+def test_dedupe_same_day_real_exams_without_time_or_uid() -> None:
+    # date-only export, typical dose per exam type: two head CTs of one patient on one day
+    # are two exams when any column tells them apart, one exam when the rows are identical
+    ex = pl.DataFrame(
+        {
+            "patient_id": ["a", "a", "a", "b", "b"],
+            "exam_date": [d(2020, 1, 1)] * 5,
+            "effective_dose_msv": [2.0] * 5,
+            "body_region": ["head"] * 5,
+            "accession": ["x1", "x2", "x2", "y1", "y1"],
+        }
+    )
+    c = Cohort(ex).dedupe()
+    assert c.exams.select("patient_id", "accession").rows() == [
+        ("a", "x1"),
+        ("a", "x2"),
+        ("b", "y1"),
+    ]
+    assert c.flow()["exams_dropped"][1] == 2
+    # without any column to tell them apart, identical same-day rows are counted once
+    assert Cohort(ex.drop("accession")).dedupe().n_exams == 2
+
+
+def test_dedupe_study_uid_whatever_the_time_and_dose() -> None:
+    t = dt.datetime
+    ex = pl.DataFrame(
+        {
+            "patient_id": ["a", "a", "a", "a"],
+            "exam_date": [t(2020, 1, 2, 9), t(2020, 1, 1, 8), t(2020, 1, 1, 8), t(2020, 1, 1, 8)],
+            "effective_dose_msv": [5.0, 4.0, 4.0, 4.0],
+            "study_uid": ["s1", "s1", None, "s2"],
+        }
+    )
+    out = Cohort(ex).dedupe().exams
+    # s1 twice (other time and dose): the earlier kept; the row without a uid and s2 stay
+    assert out.select("exam_date", "study_uid").rows() == [
+        (t(2020, 1, 1, 8), "s1"),
+        (t(2020, 1, 1, 8), None),
+        (t(2020, 1, 1, 8), "s2"),
+    ]
+
+
+@pytest.mark.parametrize("with_uid", [False, True])
+@pytest.mark.parametrize("with_time", [False, True])
+def test_dedupe_and_validate_agree(with_uid: bool, with_time: bool) -> None:
+    from recurct.schema import DroppedRowsWarning, duplicate_mask, validate
+
+    ex = _exams().with_columns(
+        study_uid=pl.Series(["u1", "u1", "u3", None, None, None, None, "u8", "u9"])
+    )
+    # more copies: patient 4's exam repeated; patient 3's first exam with another dose
+    ex = pl.concat([ex, ex[7:8], ex[5:6].with_columns(effective_dose_msv=pl.lit(51.0))])
+    if not with_uid:
+        ex = ex.drop("study_uid")
+    if with_time:
+        ex = ex.with_columns(pl.col("exam_date").cast(pl.Datetime("us")) + pl.duration(hours=9))
+    with pytest.warns(DroppedRowsWarning, match="duplicate exam"):
+        valid, report = validate(ex, strict=False, today="2024-01-01", return_report=True)
+    deduped = Cohort(ex).dedupe()
+    assert report.n_dropped == deduped.flow()["exams_dropped"][1] == int(duplicate_mask(ex).sum())
+    # the same rows, not only the same counts
+    # (validate also normalises sex codes, "f" -> "F", so sex is left out)
+    assert sorted(valid.drop("sex").rows()) == sorted(deduped.exams.drop("sex").rows())
+    # independent count: patients 2 (same day, identical) and 4 (repeated) always; patient 1's
+    # re-sent study only with uids; patient 3's other dose is never a copy
+    assert report.n_dropped == (3 if with_uid else 2)
 
 
 def test_chain_immutability_and_flow_counts() -> None:

@@ -19,6 +19,7 @@ from recurct.schema import (
     ExamValidationError,
     ValidationReport,
     dicom_age_years,
+    duplicate_mask,
     parse_dicom_age,
     validate,
 )
@@ -420,7 +421,7 @@ def to_date(day: int) -> date:
 
 def naive_good_rows(rows: list[dict]) -> list[int]:
     """Indices of the rows validate must keep, computed row by row."""
-    keep, seen = [], set()
+    good = []
     for i, r in enumerate(rows):
         d = r["dose"]
         ok = (
@@ -433,14 +434,22 @@ def naive_good_rows(rows: list[dict]) -> list[int]:
             and r["sex"] in ("F", "M", None)
             and (r["age"] is None or 0 <= r["age"] <= 130)
         )
-        if not ok:
-            continue
-        key = (r["patient_id"], r["day"], r["uid"], d if r["uid"] is None else None)
-        if key in seen:
-            continue
-        seen.add(key)
-        keep.append(i)
-    return keep
+        if ok:
+            good.append(i)
+    # DUPLICATE_RULE written out: a uid is one exam (the earliest day kept, ties: first row);
+    # without a uid and with dates only, a copy repeats every column
+    first: dict[tuple, tuple[int, int]] = {}
+    for i in good:
+        r = rows[i]
+        if r["uid"] is not None:
+            key: tuple = ("uid", r["patient_id"], r["uid"])
+            rank = (r["day"], i)
+        else:
+            key = ("row", *(r[k] for k in ("patient_id", "day", "dose", "sex", "age")))
+            rank = (0, i)
+        if key not in first or rank < first[key]:
+            first[key] = rank
+    return sorted(i for _, i in first.values())
 
 
 @given(st.lists(ROW, max_size=25))
@@ -456,7 +465,6 @@ def test_strict_false_keeps_every_good_row_in_order(rows: list[dict]) -> None:
             "study_uid": pl.Series([r["uid"] for r in rows], dtype=pl.Utf8),
             "sex": pl.Series([r["sex"] for r in rows], dtype=pl.Utf8),
             "age_years": pl.Series([r["age"] for r in rows], dtype=pl.Float64),
-            "row": pl.Series(range(len(rows)), dtype=pl.Int64),
         }
     )
     expected = naive_good_rows(rows)
@@ -465,7 +473,9 @@ def test_strict_false_keeps_every_good_row_in_order(rows: list[dict]) -> None:
             out, report = validate(df, strict=False, today=TODAY_P, return_report=True)
     else:
         out, report = validate(df, strict=False, today=TODAY_P, return_report=True)
-    assert out.get_column("row").to_list() == expected
+    # no row number column: it would make every date-only row unique (DUPLICATE_RULE, 3)
+    want = [df.row(i) for i in expected]
+    assert out.rows() == want
     assert report.n_rows_out == len(expected)
     dropped = set(range(len(rows))) - set(expected)
     assert set(report.problems.get_column("row").to_list()) == dropped
@@ -563,3 +573,100 @@ def test_parse_dicom_age_series_and_expression_agree_with_scalar() -> None:
 def test_dicom_age_divisors(n: int, unit: str) -> None:
     per_year = {"Y": 1, "M": 12, "W": 365.25 / 7, "D": 365.25}[unit]
     assert dicom_age_years(f"{n:03d}{unit}") == pytest.approx(n / per_year, rel=1e-12)
+
+
+# One rule for duplicate exams (duplicate_mask, used by validate and Cohort.dedupe) ---------
+
+
+def _mask(df: pl.DataFrame) -> list[bool]:
+    return duplicate_mask(df).to_list()
+
+
+def test_duplicate_mask_study_uid_is_one_exam_whatever_its_values() -> None:
+    t = datetime
+    df = pl.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "a", "a"],
+            "exam_date": [t(2020, 1, 2, 9), t(2020, 1, 1, 8), t(2020, 1, 1, 8)]
+            + [t(2020, 1, 1, 8)] * 2,
+            "effective_dose_msv": [5.0, 4.0, 4.0, 4.0, 4.0],
+            "study_uid": ["s1", "s1", "s1", None, "s2"],
+        }
+    )
+    # row 0 repeats row 1's study a day later with another dose: row 1 (earlier) is kept;
+    # another patient's s1, a row without a uid and another uid are other exams
+    assert _mask(df) == [True, False, False, False, False]
+    probs = problems_of(df)
+    assert probs.select("row", "reason").rows() == [(0, "duplicate exam")]
+
+
+def test_duplicate_mask_without_uid_needs_every_canonical_column() -> None:
+    base = clean().drop("study_uid")
+    copy = base[0:1].with_columns(ward=pl.lit(99, dtype=pl.Int64))  # unknown column differs
+    assert _mask(pl.concat([base, copy])) == [False] * 4 + [True]
+    for column, value in [
+        ("dlp_mgycm", 501.0),
+        ("ctdivol_mgy", 11.0),
+        ("body_region", "head"),
+        ("facility", "Z"),
+        ("age_years", 55.0),
+        ("indication", "trauma"),
+    ]:
+        other = base[0:1].with_columns(pl.lit(value).alias(column))
+        assert _mask(pl.concat([base, other])) == [False] * 5, column
+        assert validate(pl.concat([base, other]), today=TODAY).height == 5
+
+
+def test_null_uid_rows_compared_like_rows_without_uid() -> None:
+    df = clean().with_columns(pl.lit(None, dtype=pl.Utf8).alias("study_uid"))
+    assert _mask(pl.concat([df, df[1:2]])) == [False] * 4 + [True]
+    assert _mask(pl.concat([df, clean()[1:2]])) == [False] * 5  # uid vs no uid: never copies
+
+
+@pytest.mark.parametrize("midnight_datetimes", [False, True])
+def test_same_day_exams_without_time_or_uid(midnight_datetimes: bool) -> None:
+    # a date-only export with a tabulated dose per exam type: two head CTs on one day
+    df = pl.DataFrame(
+        {
+            "patient_id": ["p", "p", "q", "q"],
+            "exam_date": [date(2020, 3, 1)] * 4,
+            "effective_dose_msv": [2.0] * 4,
+            "body_region": ["head"] * 4,
+            "accession": ["A1", "A2", "B1", "B1"],
+        }
+    )
+    if midnight_datetimes:
+        df = df.with_columns(pl.col("exam_date").cast(pl.Datetime("us")))
+    # an unknown column that differs keeps real exams apart; identical rows are one exam
+    assert _mask(df) == [False, False, False, True]
+    with pytest.warns(DroppedRowsWarning, match="1 duplicate exam"):
+        assert validate(df, strict=False, today=TODAY).height == 3
+    # no column tells them apart: identical rows, counted once (stated in DUPLICATE_RULE)
+    assert _mask(df.drop("accession")) == [False, True, False, True]
+
+
+def test_same_timestamp_rows_ignore_unknown_columns() -> None:
+    df = pl.DataFrame(
+        {
+            "patient_id": ["p", "p"],
+            "exam_date": [datetime(2020, 3, 1, 10, 30)] * 2,
+            "effective_dose_msv": [2.0, 2.0],
+            "source_file": ["a.csv", "b.csv"],
+        }
+    )
+    assert _mask(df) == [False, True]
+    # one time of day anywhere in the table: the timestamps are compared as timestamps
+    midnight = df.with_columns(pl.Series("exam_date", [datetime(2020, 3, 1)] * 2))
+    assert _mask(midnight) == [False, False]
+    mixed = pl.concat([midnight, df[0:1]])
+    assert _mask(mixed) == [False, True, False]
+
+
+def test_duplicate_mask_inputs_and_errors() -> None:
+    df = pl.concat([clean(), clean()[2:3]])
+    assert _mask(df.to_pandas()) == [False] * 4 + [True]
+    text = df.with_columns(pl.col("exam_date").dt.strftime("%Y-%m-%d %H:%M"))
+    assert _mask(text) == [False] * 4 + [True]  # compared after the canonical casts
+    assert duplicate_mask(df.head(0)).to_list() == []
+    with pytest.raises(ValueError, match="lacks column"):
+        duplicate_mask(df.drop("exam_date"))

@@ -24,10 +24,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from recurct._frames import to_polars
+from recurct.schema import duplicate_mask
 
 __all__ = ["DAYS_PER_YEAR", "Cohort"]
 
@@ -437,34 +437,23 @@ class Cohort:
         return self._derive(df, f"modality in {want}")
 
     def dedupe(self) -> Cohort:
-        """Count each study once (exam-level): drop later copies of the same exam.
+        """Count each exam once (exam-level): drop later copies of the same exam.
 
-        Two rows are copies when they have the same ``patient_id`` and ``study_uid`` (if the
-        column exists and the row has one), else the same ``patient_id`` and the same
-        ``exam_date`` value (the full timestamp: two scans on one day at different times are
-        kept). The earliest copy (ties: input order) is kept; the number dropped is in
-        :attr:`steps`.
+        Copies are those of :func:`recurct.schema.duplicate_mask` (the rule
+        :data:`recurct.schema.DUPLICATE_RULE`, which :func:`recurct.validate` also uses): the
+        same ``patient_id`` and ``study_uid``; without a ``study_uid``, the same
+        ``patient_id``, ``exam_date`` and every other canonical column, and every column when
+        the dates carry no time of day (two real exams on one day with the same tabulated dose
+        are kept unless the rows are identical). The earliest copy (ties: input order) is
+        kept; the number dropped is in :attr:`steps`.
         """
-        pid, when = pl.col("patient_id"), pl.col("exam_date")
-        has_uid = "study_uid" in self._exams.columns
-        if has_uid:  # copies are adjacent after sorting by patient, uid, time
-            uid = pl.col("study_uid")
-            srt = (
-                self._exams.select("patient_id", "exam_date", uid.cast(pl.Utf8))
-                .with_row_index("_pos")
-                .sort(["patient_id", "study_uid", "exam_date", "_pos"], nulls_last=True)
-            )
-            same_uid = uid.is_not_null() & (uid == uid.shift(1))
-            same_time = uid.is_null() & uid.shift(1).is_null() & (when == when.shift(1))
-            copy = (pid == pid.shift(1)) & (same_uid | same_time)
-        else:
-            srt = self._sorted()
-            copy = (pid == pid.shift(1)) & (when == when.shift(1))
-        dropped = srt.filter(copy.fill_null(False))["_pos"].to_numpy()
-        mask = np.ones(self._exams.height, dtype=bool)
-        mask[dropped] = False
-        kept = self._exams.filter(pl.Series(mask))
-        how = "study_uid, else patient and exam_date" if has_uid else "patient and exam_date"
+        copies = duplicate_mask(self._exams)
+        kept = self._exams.filter(~copies)
+        how = (
+            "study_uid, else identical exam row"
+            if "study_uid" in self._exams.columns
+            else ("identical exam row")
+        )
         return self._derive(kept, f"dedupe: same {how} counted once")
 
     # ------------------------------------------------------------------ results

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,7 @@ __all__ = [
     "BODY_REGIONS",
     "DICOM_AGE_UNITS",
     "DOSE_COLUMNS",
+    "DUPLICATE_RULE",
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "SEX_CODES",
@@ -81,6 +82,7 @@ __all__ = [
     "ExamValidationError",
     "ValidationReport",
     "dicom_age_years",
+    "duplicate_mask",
     "parse_dates",
     "parse_dicom_age",
     "validate",
@@ -499,44 +501,125 @@ def _checks(
     return checks
 
 
-def _duplicate_key(columns: list[str]) -> list[pl.Expr]:
-    """Columns that identify an exam (see :func:`validate`), on the cast columns."""
-    dose = next((d for d in ("effective_dose_msv", "dlp_mgycm") if d in columns), None)
-    key = [pl.col("__cast_patient_id"), pl.col("__cast_exam_date")]
-    uid = pl.col("__cast_study_uid") if "study_uid" in columns else None
-    if uid is not None:
+DUPLICATE_RULE = """\
+Two rows are copies of **the same exam** when they have the same ``patient_id`` and
+
+1. both have a ``study_uid``: the same ``study_uid`` (one study is one exam, whatever the
+   times, doses or other values of the rows);
+2. neither has one (no ``study_uid`` column, or null in both rows): the same ``exam_date``
+   and the same values in every other canonical column present (``effective_dose_msv``,
+   ``dlp_mgycm``, ``ctdivol_mgy``, ``body_region``, ``age_years``, ``sex``, ``facility``,
+   ``indication``), i.e. the same row, unknown columns aside;
+3. as in 2, but when ``exam_date`` carries no time of day (``Date`` dtype, or every date at
+   midnight): also the same values in **every** other column, unknown ones included. Two
+   real exams on one day can share a patient, a date and a tabulated dose (typical doses per
+   exam type), so a date alone never makes a copy; only rows equal in every column do (an
+   accession number, exam type or series column keeps real exams apart).
+
+A row with a ``study_uid`` and one without are never copies. Values are compared after the
+canonical casts of :func:`validate`; null equals null. Of each set of copies the row with the
+earliest ``exam_date`` is kept (ties: the first in input order); the others are the copies.
+"""
+"""The one definition of a duplicate exam, used by :func:`validate` and ``Cohort.dedupe``."""
+
+_KEY_DTYPES_SKIPPED = (pl.Object,)
+
+
+def _date_only(dates: pl.Series) -> bool:
+    """True when the dates carry no time of day (``Date`` dtype, or every value at midnight)."""
+    if not isinstance(dates.dtype, pl.Datetime):
+        return True
+    return bool((dates.dt.time() == time(0)).all())
+
+
+def _duplicate_key(df: pl.DataFrame, date_only: bool) -> list[pl.Expr]:
+    """Expressions identifying an exam under :data:`DUPLICATE_RULE` (canonical columns)."""
+    canonical = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    others = [
+        c
+        for c, dtype in df.schema.items()
+        if c not in ("patient_id", "exam_date", "study_uid")
+        and (date_only or c in canonical)
+        and not isinstance(dtype, _KEY_DTYPES_SKIPPED)
+    ]
+    rest = [pl.col("exam_date"), *(pl.col(c) for c in others)]
+    key = [pl.col("patient_id")]
+    if "study_uid" in df.columns:
+        uid = pl.col("study_uid")
         key.append(uid)
-    if dose is not None:
-        d = pl.col(f"__cast_{dose}")
-        key.append(d if uid is None else pl.when(uid.is_null()).then(d))
-    return key
+        rest = [pl.when(uid.is_null()).then(e) for e in rest]  # with a uid: the uid alone
+    return key + rest
 
 
-def _duplicates(work: pl.DataFrame, key: list[pl.Expr], bad: pl.Series) -> pl.Series:
-    """Rows (among those not ``bad``) that repeat an earlier row's ``key``.
+def _duplicate_rows(df: pl.DataFrame, bad: np.ndarray | None = None) -> np.ndarray:
+    """Copies (True) under :data:`DUPLICATE_RULE` in a frame with canonical columns.
 
-    A 64-bit hash of the key is sorted (numpy's SIMD sort is several times faster than a
-    hash-table ``is_first_distinct`` at 10^7 rows); only rows whose hash repeats are then
-    compared exactly, in input order.
+    Rows where ``bad`` is True are left out (never a copy, never the kept original). A 64-bit
+    hash of the key is sorted (numpy's SIMD sort is several times faster than a hash-table
+    ``is_first_distinct`` at 10^7 rows); only rows whose hash repeats are compared exactly.
     """
-    n = work.height
+    n = df.height
     dup = np.zeros(n, dtype=bool)
     if n < 2:
-        return pl.Series("dup", dup)
-    h = work.select(
+        return dup
+    good = np.ones(n, dtype=bool) if bad is None else ~bad
+    dates = df.get_column("exam_date")
+    key = _duplicate_key(df, _date_only(dates if good.all() else dates.filter(good)))
+    h = df.select(
         pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])
     ).to_series()
-    good = ~bad.to_numpy()
     hn = h.to_numpy()
     hs = np.sort(hn if good.all() else hn[good])
     repeated = np.unique(hs[1:][hs[1:] == hs[:-1]])
     if repeated.size:
         hit = h.is_in(pl.Series(repeated, dtype=pl.UInt64).implode()).to_numpy()
         rows = np.flatnonzero(hit & good)
-        cand = work.with_row_index("__row")[rows]
-        sub = cand.select(pl.col("__row"), pl.struct(*key).is_first_distinct().alias("first"))
-        dup[sub.filter(~pl.col("first")).get_column("__row").to_numpy()] = True
-    return pl.Series("dup", dup)
+        cand = (
+            df.with_row_index("__row")[rows]
+            .select(pl.col("__row"), pl.col("exam_date"), pl.struct(*key).alias("__key"))
+            .sort("exam_date", "__row", nulls_last=True)
+        )
+        copies = cand.filter(~pl.col("__key").is_first_distinct()).get_column("__row")
+        dup[copies.to_numpy()] = True
+    return dup
+
+
+def duplicate_mask(exams: Any) -> pl.Series:
+    """Which rows are later copies of an exam already in the table.
+
+    The rule (:data:`DUPLICATE_RULE`, the one used by :func:`validate` and
+    ``Cohort.dedupe``): same ``patient_id`` and same ``study_uid``; without a ``study_uid``,
+    the same ``patient_id``, ``exam_date`` and every other canonical column, and every column
+    when ``exam_date`` has no time of day. The copy with the earliest ``exam_date`` (ties:
+    the first in input order) is the original.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        Exam table with ``patient_id`` and ``exam_date``; values are compared after the
+        canonical casts of :func:`validate` (run it first: an unparseable date becomes null,
+        and null equals null here).
+
+    Returns
+    -------
+    polars.Series
+        Boolean, named ``duplicate``, one value per input row in input order: True for every
+        copy but the original, so ``exams.filter(~duplicate_mask(exams))`` counts each exam once.
+
+    Raises
+    ------
+    ValueError
+        If ``patient_id`` or ``exam_date`` is missing.
+    """
+    df, _ = to_polars(exams)
+    missing = [c for c in ("patient_id", "exam_date") if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"duplicate_mask: the exam table lacks column(s) {missing}; map the columns or "
+            "read it with recurct.read_exams"
+        )
+    canon = df.with_columns(**_eager_casts(df))
+    return pl.Series("duplicate", _duplicate_rows(canon), dtype=pl.Boolean)
 
 
 def validate(
@@ -589,11 +672,12 @@ def validate(
 
     Notes
     -----
-    Two rows are the same exam when they have the same ``patient_id``, ``exam_date`` and
-    ``study_uid``; where ``study_uid`` is absent or null, the same ``patient_id``,
-    ``exam_date`` and ``effective_dose_msv`` (or ``dlp_mgycm`` when there is no effective
-    dose column). The first occurrence is kept and later copies are the problems. Duplicates
-    are looked for among rows without other problems, so a good copy of a bad row survives.
+    Duplicate exams follow :data:`DUPLICATE_RULE` (see :func:`duplicate_mask`): same
+    ``patient_id`` and ``study_uid``; without a ``study_uid``, the same ``patient_id``,
+    ``exam_date`` and every other canonical column (every column when the dates carry no time
+    of day). The copy with the earliest ``exam_date`` (ties: input order) is kept and the
+    others are the problems. Duplicates are looked for among rows without other problems, so
+    a good copy of a bad row survives.
     """
     df, _ = to_polars(exams)
     required = tuple(required)
@@ -612,8 +696,10 @@ def validate(
     else:
         bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
     if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
-        key = _duplicate_key(list(schema))
-        dup = _duplicates(work, key, bad)
+        canon = work.select(
+            pl.col(f"__cast_{c}").alias(c) if c in casts else pl.col(c) for c in df.columns
+        )
+        dup = pl.Series("dup", _duplicate_rows(canon, bad.to_numpy()))
         if dup.any():
             checks.append(("exam_date", "duplicate exam", pl.lit(True)))
             masks = masks.with_columns(dup.alias(f"m{len(checks) - 1}"))
