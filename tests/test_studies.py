@@ -409,18 +409,6 @@ def test_calibration_tolerances_read_from_profile(tmp_path) -> None:
     assert calibration_tolerances(str(tmp_path / "missing.toml")) == {}
 
 
-def test_observation_end_per_facility() -> None:
-    from recurct.studies._base import observation_end
-
-    ex = _exams()
-    assert observation_end(ex) == {
-        "A": dt.date(2017, 2, 1),
-        "B": dt.date(2018, 2, 6),
-        "C": dt.date(2017, 1, 6),
-    }
-    assert observation_end(ex.drop("facility")) == dt.date(2018, 2, 6)
-
-
 # --------------------------------------------------------------------- end to end (slow)
 
 

@@ -585,17 +585,3 @@ def run_study(
         seconds=time.perf_counter() - t0,
         _figure_fn=figures,
     )
-
-
-def observation_end(exams: pl.DataFrame) -> Any:
-    """End of observation for time-to-threshold curves: the last exam date of each facility
-    (``{facility: date}``), or of the whole table when there is no complete facility column.
-
-    A patient is then followed until the end of the data extraction at his facility, not only
-    until his own last exam (which would drop every single-exam patient at time 0).
-    """
-    day = pl.col("exam_date").cast(pl.Date)
-    if "facility" in exams.columns and exams["facility"].null_count() == 0:
-        ends = exams.group_by(pl.col("facility").cast(pl.Utf8)).agg(day.max().alias("end"))
-        return dict(zip(ends["facility"].to_list(), ends["end"].to_list()))
-    return exams.select(day.max()).item()

@@ -33,7 +33,6 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
-    observation_end,
     opt,
     run_study,
     share_measured,
@@ -206,9 +205,8 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
     from recurct import plot
     from recurct.stats import site_table, time_to_threshold
 
-    p, ex = rep.patients, rep.exams
-    assert p is not None and ex is not None
-    end = observation_end(ex)
+    p = rep.patients
+    assert p is not None
     figs = {
         "ced_distribution": plot.ced_distribution(p, THRESHOLD),
         "share_above": plot.share_above(p),
@@ -224,9 +222,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
             .otherwise(pl.lit("age unknown"))
             .alias("age_group")
         )
-        km = time_to_threshold(q, THRESHOLD, by="age_group", end=end)
+        km = time_to_threshold(q, THRESHOLD, by="age_group")
     else:
-        km = time_to_threshold(p, THRESHOLD, end=end)
+        km = time_to_threshold(p, THRESHOLD)
     figs["time_to_threshold"] = plot.time_to_threshold_curve(km, THRESHOLD)
     if "facility" in p.columns:
         figs["forest"] = plot.forest(site_table(p, THRESHOLD, by="facility"))

@@ -32,7 +32,6 @@ from recurct.studies._base import (
     Measured,
     Published,
     Reproduction,
-    observation_end,
     run_study,
     share_measured,
 )
@@ -128,8 +127,8 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
         "ced_vs_exams": plot.ced_vs_exams(p),
     }
     by = "sex" if "sex" in p.columns else None
-    assert rep.exams is not None
-    km = time_to_threshold(p, 100.0, by=by, end=observation_end(rep.exams))
+    # censored at the end of the data of each facility (time_to_threshold's default)
+    km = time_to_threshold(p, 100.0, by=by)
     figs["time_to_threshold"] = plot.time_to_threshold_curve(km, 100.0)
     return figs
 
