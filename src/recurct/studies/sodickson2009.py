@@ -60,7 +60,8 @@ PUBLISHED: dict[str, Published] = {
         _P("n_exams", "CT exams over the prior 22 years", 190_712, "exams", 1, "calibrated",
            "190,712", target="n_exams"),
         _P("lookback_years", "years of prior exams", 22, "years", 1, "rounding", "22 years",
-           note="span of exam dates, in years of 365.25 days"),
+           note="synthetic: the look-back window of the profile's site; your data: the span "
+           "of exam dates (years of 365.25 days)"),
         _P("share_exams_ge5", "patients with >= 5 CTs", 33, "%", 1, "calibrated", "33%",
            target="share_exams_ge5", target_scale=100),
         _P("share_exams_22_132", "patients with 22 to 132 CTs", 5, "%", 1, "calibrated",
@@ -111,6 +112,11 @@ def measure(
         "share_ced_250_1375": share_measured(int(ced.is_between(250.0, 1375.0).sum()), n),
         "ced_max": Measured(float(ced.max())),  # type: ignore[arg-type]
     }
+    if mode == "synthetic":
+        from recurct.synthetic import sites
+
+        period = sites(PROFILE).select(pl.col("period_end") - pl.col("period_start")).to_series()
+        m["lookback_years"] = Measured(float(period.dt.total_days().max()) / 365.25)
     return m, {}
 
 
