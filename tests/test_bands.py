@@ -87,3 +87,16 @@ def test_exams_per_patient_by_and_errors() -> None:
         exams_per_patient(_patients(), at_least=(0,))
     with pytest.raises(ValueError, match="empty"):
         exams_per_patient(_patients().clear())
+
+
+def test_bands_take_the_ci_names_of_site_table() -> None:
+    # one CI function: "clopper-pearson" (site_table's spelling) is statsmodels' "beta"
+    out = dose_bands(_patients(), ci="clopper-pearson")
+    ref = [
+        proportion_confint(k, n, method="beta") for k, n in zip(out["n_patients"], out["n_total"])
+    ]
+    assert out["share_lo"].to_list() == pytest.approx([r[0] for r in ref], abs=1e-12)
+    assert out["share_hi"].to_list() == pytest.approx([r[1] for r in ref], abs=1e-12)
+    ge = exams_per_patient(_patients(), ci="exact").at_least
+    k, n = ge["n_patients"][0], ge["n_total"][0]
+    assert ge["share_lo"][0] == pytest.approx(proportion_confint(k, n, method="beta")[0])

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
 from recurct.stats import magnitude, proportion_ci
-from recurct.stats.magnitude import MAGNITUDE_COLUMNS, age_band, bootstrap_share
+from recurct.stats.magnitude import MAGNITUDE_COLUMNS, age_band, bootstrap_share, reached_expr
+from recurct.stats.multisite import site_aggregates, site_table
+from recurct.stats.standardise import standardise
 
 METHODS = ["wilson", "beta", "agresti_coull", "normal"]
 
@@ -59,6 +61,35 @@ def test_proportion_ci_errors() -> None:
         proportion_ci(-1, 4)
     with pytest.raises(ValueError, match="alpha"):
         proportion_ci(1, 4, alpha=1.5)
+
+
+@pytest.mark.parametrize(
+    ("alias", "method"),
+    [
+        ("clopper-pearson", "beta"),
+        ("exact", "beta"),
+        ("Wald", "normal"),
+        ("agresti-coull", "agresti_coull"),
+    ],
+)
+def test_proportion_ci_aliases(alias: str, method: str) -> None:
+    count, nobs = np.array([0, 3, 10]), np.array([10, 10, 10])
+    lo, hi = proportion_ci(count, nobs, method=alias)
+    ref_lo, ref_hi = proportion_confint(count, nobs, method=method)
+    np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
+    np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
+
+
+def test_proportion_ci_jeffreys_is_the_beta_posterior_interval_closed_at_the_extremes() -> None:
+    from scipy.stats import beta
+
+    count, nobs = np.array([0, 3, 10]), np.array([10, 10, 10])
+    lo, hi = proportion_ci(count, nobs, method="jeffreys")
+    # equal-tailed Beta(x + 1/2, n - x + 1/2) interval; 0 at x = 0 and 1 at x = n
+    want_lo = beta.ppf(0.025, count + 0.5, nobs - count + 0.5)
+    want_hi = beta.ppf(0.975, count + 0.5, nobs - count + 0.5)
+    assert lo.tolist() == pytest.approx([0.0, want_lo[1], want_lo[2]], abs=1e-12)
+    assert hi.tolist() == pytest.approx([want_hi[0], want_hi[1], 1.0], abs=1e-12)
 
 
 # ------------------------------------------------------------------ magnitude
@@ -199,6 +230,49 @@ def test_magnitude_age_band_strata() -> None:
     # ordered by age, not alphabetically; the null band last
     assert out["age_band"].to_list() == ["all", "18-30", "30-50", "50-65", "65+", None]
     assert out["n_patients"].to_list() == [8, 1, 2, 3, 1, 1]
+
+
+def test_magnitude_takes_the_ci_names_of_site_table() -> None:
+    # magnitude(ci="clopper-pearson") as site_table(ci="clopper-pearson"): one CI function
+    p = _patients()
+    mag = magnitude(p, by="facility", ci="clopper-pearson").filter(pl.col("facility") != "all")
+    sites = site_table(p, ci="clopper-pearson").sites
+    assert mag["share_lo"].to_list() == pytest.approx(sites["share_lo"].to_list(), abs=1e-15)
+    assert mag["share_hi"].to_list() == pytest.approx(sites["share_hi"].to_list(), abs=1e-15)
+    ref = [proportion_confint(k, n, method="beta") for k, n in [(2, 3), (3, 5)]]
+    assert mag["share_lo"].to_list() == pytest.approx([r[0] for r in ref], abs=1e-12)
+    assert mag["share_hi"].to_list() == pytest.approx([r[1] for r in ref], abs=1e-12)
+    jeff = magnitude(p, ci="jeffreys").row(0, named=True)
+    assert (jeff["share_lo"], jeff["share_hi"]) == pytest.approx(
+        proportion_confint(5, 8, method="jeffreys"), abs=1e-12
+    )
+
+
+def test_reached_expr_is_the_one_definition() -> None:
+    # reached_<T> where present (null = not reached), else ced_msv >= T (null = not reached)
+    p = pl.DataFrame(
+        {
+            "facility": ["A", "A", "B", "B"],
+            "ced_msv": [150.0, None, 100.0, 20.0],
+            "reached_100": [True, None, False, False],  # deliberately not ced >= 100
+            "age_first_exam": [30.0, 40.0, 50.0, 60.0],
+            "n_exams": [3, 1, 2, 1],
+        }
+    )
+    assert p.select(reached_expr(p, 100))["reached_100"].to_list() == [True, False, False, False]
+    no_flag = p.drop("reached_100")
+    assert no_flag.select(reached_expr(no_flag, 100)).to_series().to_list() == [
+        True, False, True, False,
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="neither 'reached_50' nor 'ced_msv'"):
+        reached_expr(p.drop("ced_msv"), 50)
+    # magnitude, site_table and standardise all count the same patients
+    for table in (p, no_flag):
+        want = table.select(reached_expr(table, 100)).to_series().sum()
+        assert magnitude(table)["n_reached"].item() == want
+        assert site_aggregates(table)["n_high"].sum() == want
+        one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
+        assert standardise(table, standard=one)["n_high"].item() == want
 
 
 def test_magnitude_errors() -> None:

@@ -152,8 +152,36 @@ def test_property_random_effects_match_statsmodels(sites: list, transform: str) 
         assert row["tau2"] == 0
         assert row["effect"] == pytest.approx(np.sum(y / v) / np.sum(1 / v), rel=1e-12)
         assert row["se"] == pytest.approx(np.sqrt(1 / np.sum(1 / v)), rel=1e-12)
-    if transform != "raw":
-        assert 0.0 <= row["share_lo"] <= row["share"] <= row["share_hi"] <= 1.0
+    # every reported share lies in [0, 1], the raw (identity) transform included
+    assert 0.0 <= row["share_lo"] <= row["share"] <= row["share_hi"] <= 1.0
+    if row["pi_lo"] is not None:
+        assert 0.0 <= row["pi_lo"] <= row["share"] <= row["pi_hi"] <= 1.0
+    assert ((res.sites["share_lo"] >= 0) & (res.sites["share_hi"] <= 1)).all()
+
+
+def test_raw_transform_clips_shares_but_not_effects() -> None:
+    # small, heterogeneous shares: the raw prediction interval mu - t sqrt(tau2 + se2) < 0
+    agg = pl.DataFrame(
+        {"site": ["a", "b", "c", "d"], "n_patients": [1000] * 4, "n_high": [1, 2, 30, 3]}
+    )
+    res = meta_proportion(agg, transform="raw")
+    row = res.pooled.row(0, named=True)
+    y = res.sites["effect"].to_numpy()
+    v = res.sites["variance"].to_numpy()
+    w = 1 / v
+    q = np.sum(w * (y - np.sum(w * y) / np.sum(w)) ** 2)
+    tau2 = max(0.0, (q - 3) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
+    wr = 1 / (v + tau2)
+    mu, se = np.sum(wr * y) / np.sum(wr), np.sqrt(1 / np.sum(wr))
+    pi_lo = mu - stats.t.ppf(0.975, 2) * np.sqrt(tau2 + se**2)
+    assert pi_lo < 0  # the unclipped bound
+    assert row["pi_lo"] == 0.0
+    assert row["pi_hi"] == pytest.approx(mu + stats.t.ppf(0.975, 2) * np.sqrt(tau2 + se**2))
+    assert row["effect"] == pytest.approx(mu) and row["share"] == pytest.approx(mu)
+    assert row["effect_lo"] == pytest.approx(mu - stats.norm.ppf(0.975) * se)
+    assert row["share_lo"] == pytest.approx(max(0.0, row["effect_lo"]))
+    site_a = res.sites.row(0, named=True)
+    assert site_a["share_lo"] == pytest.approx(max(0.0, y[0] - 1.959964 * np.sqrt(v[0])))
 
 
 def test_one_and_two_sites() -> None:

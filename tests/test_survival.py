@@ -207,3 +207,28 @@ def test_default_end_is_the_end_of_the_data_per_facility() -> None:
     nofac = p.drop("facility")
     want = time_to_threshold(nofac, end=D0 + dt.timedelta(days=614), at=[1.0, 1.2])
     assert time_to_threshold(nofac, at=[1.0, 1.2]).equals(want)
+
+
+def test_observation_end_is_public_and_shared_with_exam_rate() -> None:
+    from recurct.stats.regression import exam_rate
+    from recurct.stats.survival import observation_end
+
+    # last exams: patient 0 (A) day 100, patient 1 (B) day 457, patient 2 (A) day 614
+    p = _table([100, 450, 600], [None, 400, 50], facility=["A", "B", "A"])
+    a, b = D0 + dt.timedelta(days=614), D0 + dt.timedelta(days=457)
+    got = observation_end(p)
+    assert got.dtype == pl.Date and got.to_list() == [a, b, a]
+    assert observation_end(p.to_pandas()).to_list() == [a, b, a]
+    assert observation_end(p.drop("facility")).to_list() == [a, a, a]
+    day = dt.date(2020, 1, 1)
+    assert observation_end(p, dt.datetime(2020, 1, 1, 12)).to_list() == [day] * 3
+    assert observation_end(p, "last_exam").to_list() == p["last_exam"].to_list()
+    assert observation_end(p, {"A": day, "B": b}).to_list() == [day, b, day]
+    with pytest.raises(ValueError, match="lacks facilities"):
+        observation_end(p, {"A": day})
+    with pytest.raises(TypeError, match="end must be"):
+        observation_end(p, 3)
+    # exam_rate's person-time runs from the first exam to that same end (+1 day)
+    p = p.with_columns(n_exams=pl.Series([1, 4, 3]))
+    person_days = sum((e - f).days + 1 for e, f in zip(got, p["first_exam"]))
+    assert exam_rate(p, "n_repeat ~ 1")["rate_ratio"][0] == pytest.approx(5 / person_days)

@@ -12,7 +12,11 @@ moved to a transformed scale, pooled there with inverse-variance weights and bac
     convention of the R package *meta*). Back-transform: ``expit``.
 ``transform="raw"``
     ``y = x/n``, ``v = y(1-y)/n``, with the same correction for 0 or ``n`` events (otherwise
-    the variance is 0). Back-transform: identity (the CI is not clipped, so it can pass 0).
+    the variance is 0). Back-transform: identity, clipped to [0, 1]: the reported shares
+    (``share``, ``share_lo``/``share_hi`` of the CI and of each site, ``pi_lo``/``pi_hi`` of the
+    prediction interval) stay in [0, 1], while ``effect``, ``effect_lo`` and ``effect_hi`` keep
+    the unclipped normal-theory values (a bound clipped at 0 shows the interval is not
+    trustworthy for such small shares: prefer ``"logit"`` or ``"arcsine"`` there).
 ``transform="arcsine"``
     Freeman-Tukey double arcsine on the half scale used by *metafor* (``measure="PFT"``):
     ``y = (asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1)))) / 2``, ``v = 1/(4n + 2)``; defined at
@@ -67,7 +71,8 @@ class MetaResult:
     pooled : DataFrame
         One row: ``method``, ``transform``, ``k``, ``n_patients``, ``n_high``, ``effect``,
         ``se``, ``effect_lo``, ``effect_hi`` (transformed scale), ``share``, ``share_lo``,
-        ``share_hi`` (back-transformed), ``pi_lo``, ``pi_hi`` (prediction interval, random
+        ``share_hi`` (back-transformed, always in [0, 1]: with ``transform="raw"`` clipped),
+        ``pi_lo``, ``pi_hi`` (prediction interval on the share scale, in [0, 1]; random
         effects with k >= 3, else null), ``tau2``, ``i2``, ``q``, ``q_df``, ``q_p``.
     sites : DataFrame
         One row per site: ``site``, ``n_patients``, ``n_high``, ``share`` (x/n), ``share_lo``,
@@ -125,7 +130,7 @@ def back_transform(y: Any, transform: Transform, n: Any = None) -> np.ndarray:
     if transform == "logit":
         return 1.0 / (1.0 + np.exp(-y))
     if transform == "raw":
-        return y
+        return np.clip(y, 0.0, 1.0)  # a proportion; the normal-theory bounds can pass 0 or 1
     if transform != "arcsine":
         raise ValueError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
     if n is None:

@@ -67,8 +67,8 @@ def proportion_ci(
         Lower and upper bounds, fractions in [0, 1]. Scalars when both inputs are scalars.
         Where ``nobs == 0`` the bounds are NaN. Where ``count == 0`` the lower bound is 0 and
         where ``count == nobs`` the upper bound is 1: this is what statsmodels gives for every
-        method but Jeffreys, whose bounds are set so as recommended by Brown, Cai & DasGupta
-        (2001, Stat Sci 16:101), the only difference from statsmodels.
+        method but Jeffreys, whose bounds there are set so, as Brown, Cai & DasGupta (2001,
+        Stat Sci 16:101) recommend: the only difference from statsmodels.
 
     Raises
     ------
