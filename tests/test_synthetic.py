@@ -1,5 +1,6 @@
 """Tests of recurct.synthetic: schema, determinism, marginals against the model's parameters,
-calibration, and the shipped rehani2020 profile against the published figures."""
+the look-back selection, provenance labels, calibration, and the shipped rehani2020 and
+sodickson2009 profiles against the published figures."""
 
 from __future__ import annotations
 
@@ -177,6 +178,127 @@ def test_cli_synth(tmp_path, capsys) -> None:
     n = pl.scan_parquet(f"{tmp_path / 'c'}/**/*.parquet").select(pl.len()).collect().item()
     assert n == generate("small", seed=3).height
     assert main(["synth", "no-such-profile"]) == 2
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def _lookback(selection: bool, n: int) -> object:
+    """One site 2015-2016; with ``selection``: patients with an exam in 2016 at age >= 18."""
+    data = {
+        "sites": [
+            {
+                "facility": "A",
+                "period_start": dt.date(2015, 1, 1),
+                "period_end": dt.date(2016, 12, 31),
+                "n_patients": n,
+            }
+        ],
+    }
+    if selection:
+        data["selection"] = {
+            "exam_from": dt.date(2016, 1, 1),
+            "exam_to": dt.date(2016, 12, 31),
+            "min_age_at_exam": 18.0,
+        }
+    return profile_from_dict("lookback", data)
+
+
+def test_selection_equals_filtering_the_entrants() -> None:
+    # independent computation: simulate two blocks of entrants without selection, keep by
+    # hand (polars) the patients with an exam in 2016 at age >= 18, renumber them 1, 2, ...
+    entrants = generate(_lookback(False, 2 * BLOCK), seed=4)
+    keep = (
+        entrants.filter((pl.col("exam_date").dt.year() == 2016) & (pl.col("age_years") >= 18.0))[
+            "patient_id"
+        ]
+        .unique()
+        .sort()
+    )
+    n = keep.len() - 100  # stop inside the second block
+    want = entrants.filter(pl.col("patient_id").is_in(keep.head(n).implode())).with_columns(
+        pl.col("patient_id").rank("dense").cast(pl.Int64)
+    )
+    got = generate(_lookback(True, n), seed=4)
+    assert got.equals(want)
+    assert got["patient_id"].n_unique() == n
+    # chunking does not change the cohort; a smaller cohort is a prefix
+    assert pl.concat(list(iter_chunks(_lookback(True, n), seed=4, chunk_patients=1000))).equals(got)
+    part = generate(_lookback(True, n), n_patients=500, seed=4)
+    assert part.equals(got.filter(pl.col("patient_id") <= 500))
+
+
+def test_selection_outside_the_period_is_an_error() -> None:
+    prof = _lookback(True, 10).copy()
+    prof.selection = {**prof.selection, "exam_from": dt.date(2020, 1, 1)}
+    prof.selection["exam_to"] = dt.date(2020, 12, 31)
+    with pytest.raises(ValueError, match="outside the site's period"):
+        generate(prof)
+    with pytest.raises(ValueError, match="exam_to is before"):
+        profile_from_dict(
+            "x",
+            {
+                "sites": [{"facility": "A"}],
+                "selection": {"exam_from": "2016-02-01", "exam_to": "2016-01-01"},
+            },
+        )
+
+
+def test_sodickson2009_profile_is_a_look_back() -> None:
+    # Sodickson et al. 2009: 31,462 adults scanned in 2007, CT history over the prior 22 years
+    prof = load_profile("sodickson2009")
+    assert prof.n_patients == 31_462
+    assert prof.selection == {
+        "exam_from": dt.date(2007, 1, 1),
+        "exam_to": dt.date(2007, 12, 31),
+        "min_age_at_exam": 18.0,
+    }
+    (site,) = prof.sites
+    assert site["period_start"] == dt.date(1986, 1, 1)
+    assert site["period_end"] == dt.date(2007, 12, 31)
+    exams = generate("sodickson2009", n_patients=2_000, seed=0)
+    idx = (
+        exams.filter(pl.col("exam_date").dt.year() == 2007)
+        .group_by("patient_id")
+        .agg(pl.col("age_years").max())
+    )
+    assert idx.height == 2_000 and (idx["age_years"] >= 18).all()
+    assert exams["exam_date"].dt.year().min() < 1990  # the look-back reaches the 1980s
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def test_describe_names_a_source_for_every_parameter() -> None:
+    from recurct.synthetic import describe
+    from recurct.synthetic.model import ASSUMPTION
+
+    d = describe()
+    assert d.columns == ["parameter", "default", "why", "source"]
+    src = dict(zip(d["parameter"], d["source"]))
+    assert "Lee et al" in src["k_table"]
+    assert "UK national DRLs" in src["dlp_median"] and "790" in src["dlp_median"]
+    # everything a publication does not give is labelled an assumption
+    assert src["frailty_cv"] == ASSUMPTION
+    assert src["groups.oncology.share"] == ASSUMPTION
+    assert src["dlp_sigma"] == ASSUMPTION
+
+
+@pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009", "small"])
+def test_profiles_label_their_assumptions(name: str, tmp_path) -> None:
+    from recurct.synthetic.calibrate import write_profile
+
+    prof = load_profile(name)
+    a = prof.assumptions
+    for key in ("sites[].n_patients", "sites[].dose_scale", "params"):
+        assert key in a, key
+    assert a["params"].startswith("assumption")
+    if name in ("rehani2020", "eurosafe2021", "small"):
+        # PUBLISHED.md: the per-institution tables are not published
+        assert a["sites[].n_patients"].startswith("assumption")
+        assert "UK national DRLs" in a["params.dlp_median"]
+    back = load_profile(write_profile(prof, tmp_path / f"{name}.toml"))
+    assert back.assumptions == prof.assumptions and back.selection == prof.selection
 
 
 # --------------------------------------------------------------------------- marginals
@@ -373,3 +495,28 @@ def test_rehani2020_profile_matches_published_figures() -> None:
     assert st["site_share_age_le50_min"] >= 0.134 - 0.01
     assert st["site_share_age_le50_max"] <= 0.28 + 0.01
     assert st["site_days_to_min_max"] <= 1
+
+
+@pytest.mark.slow
+def test_sodickson2009_profile_matches_published_figures() -> None:
+    """The committed sodickson2009 profile at full scale, analysed with recurct.cumulative_dose,
+    against Sodickson et al. 2009 (Radiology 251:175): 31,462 adults scanned in 2007, 190,712
+    CT exams over the prior 22 years, 33% with >= 5 CTs, 5% with 22 to 132, 15% > 100 mSv,
+    4% with 250 to 1375 mSv."""
+    from recurct.synthetic.calibrate import patient_summary, statistics
+
+    exams = generate("sodickson2009", seed=0)
+    pat = patient_summary(exams, method="cumulative")
+    st = statistics(pat, n_exams=exams.height)
+    # the cohort is selected until it has the published size: exact
+    assert st["n_patients"] == 31_462
+    # 190,712 is an exact count; 1.5%: the calibration tolerance (1%) plus the cohort's
+    # sampling spread (sd of the mean exam count over 31,462 patients ~0.9%)
+    assert abs(st["n_exams"] / 190_712 - 1) < 0.015
+    # shares published as whole percents (+-0.5 points of rounding), plus the binomial
+    # sampling spread of a share among 31,462 patients (2 sd ~0.5 points at 33%, ~0.25 at
+    # 5%): 1 point for the large shares, 0.75 for the small ones
+    assert abs(st["share_exams_ge5"] - 0.33) < 0.01
+    assert abs(st["share_ced_gt100"] - 0.15) < 0.01
+    assert abs(st["share_ced_250_1375"] - 0.04) < 0.0075
+    assert abs(st["share_exams_22_132"] - 0.05) < 0.0075

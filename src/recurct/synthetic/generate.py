@@ -348,6 +348,62 @@ def _frame(parts: list[dict[str, np.ndarray]], facility: str, c: _Compiled) -> p
     )
 
 
+def _select(
+    part: dict[str, np.ndarray], sel: Mapping[str, Any], need: int, id0: int
+) -> dict[str, np.ndarray]:
+    """The exams of the first ``need`` patients of a simulated block who have an exam in the
+    index window at an age >= ``min_age_at_exam``, renumbered from ``id0 + 1``."""
+    lo = (sel["exam_from"] - _EPOCH).days * _US_PER_DAY
+    hi = (sel["exam_to"] - _EPOCH).days * _US_PER_DAY + _US_PER_DAY
+    t, pid = part["exam_date"], part["patient_id"]
+    hit = (t >= lo) & (t < hi) & (part["age_years"] >= float(sel["min_age_at_exam"]))
+    chosen = np.unique(pid[hit])[:need]
+    keep = np.isin(pid, chosen)
+    out = {k: v[keep] for k, v in part.items()}
+    out["patient_id"] = id0 + 1 + np.searchsorted(chosen, out["patient_id"])
+    return out
+
+
+def _selected_chunks(
+    c: _Compiled, prof: Profile, sizes: list[int], seed: int, chunk_patients: int
+) -> Iterator[pl.DataFrame]:
+    """Per site, simulate blocks of entrants (0, 1, 2, ...) until ``sizes[s]`` patients are
+    selected by the profile's ``[selection]``; yield chunks of about ``chunk_patients``
+    selected patients. The first ``n`` selected patients are the same whatever ``n``."""
+    sel = prof.selection
+    assert sel is not None
+    id0 = 0
+    for s, size in enumerate(sizes):
+        site = prof.sites[s]
+        if size and not (
+            site["period_start"] <= sel["exam_to"] and sel["exam_from"] <= site["period_end"]
+        ):
+            raise ValueError(
+                f"site {site['facility']!r}: the selection window {sel['exam_from']} to "
+                f"{sel['exam_to']} lies outside the site's period: no patient can be selected"
+            )
+        got, b, parts, in_chunk = 0, 0, [], 0
+        while got < size:
+            part = _select(
+                _simulate_block(c, prof, s, b, BLOCK, seed, 0), sel, size - got, id0 + got
+            )
+            n_sel = int(np.unique(part["patient_id"]).size)
+            if n_sel == 0 and b >= 15 and got == 0:
+                raise ValueError(
+                    f"site {site['facility']!r}: no patient selected in {b + 1} blocks of "
+                    f"{BLOCK} entrants; check the profile's [selection]"
+                )
+            got += n_sel
+            in_chunk += n_sel
+            b += 1
+            if n_sel:
+                parts.append(part)
+            if parts and (in_chunk >= chunk_patients or got >= size):
+                yield _frame(parts, site["facility"], c)
+                parts, in_chunk = [], 0
+        id0 += size
+
+
 def _tasks(sizes: list[int], chunk_patients: int) -> list[tuple[int, list[tuple[int, int]], int]]:
     """Output chunks: (site, [(block, n)], first patient id of the site)."""
     per_chunk = max(1, chunk_patients // BLOCK)
@@ -370,13 +426,18 @@ def iter_chunks(
 ) -> Iterator[pl.DataFrame]:
     """Yield the cohort as exam tables of about ``chunk_patients`` patients each (one site each).
 
-    Concatenated, the chunks equal :func:`generate`'s table whatever ``chunk_patients``.
+    Concatenated, the chunks equal :func:`generate`'s table whatever ``chunk_patients``. A
+    profile with a ``[selection]`` is simulated block after block (``threads`` unused) until
+    each site has its ``n_patients`` selected patients.
     """
     prof = load_profile(profile)
     c = _Compiled(prof)
     sizes = site_sizes(prof, n_patients)
     if chunk_patients < 1:
         raise ValueError(f"chunk_patients must be >= 1, got {chunk_patients}")
+    if prof.selection is not None:
+        yield from _selected_chunks(c, prof, sizes, seed, chunk_patients)
+        return
 
     def one(task: tuple[int, list[tuple[int, int]], int]) -> pl.DataFrame:
         s, blocks, id0 = task
@@ -461,7 +522,10 @@ def generate(
     n_patients
         Total patients; default the profile's. Sites keep their proportions, and the first
         patients of each site are the same as in the full cohort. ``{facility: n}`` sets
-        some sites' sizes (the others keep the profile's).
+        some sites' sizes (the others keep the profile's). With a profile ``[selection]``
+        (``sodickson2009``: an exam in 2007 at age >= 18), these are *selected* patients:
+        entrants are simulated until that many are selected, and patient ids number the
+        selected patients 1, 2, ...
     seed
         Seed of the cohort: equal seeds give equal cohorts (whatever ``chunk_patients``).
     out

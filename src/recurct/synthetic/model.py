@@ -26,6 +26,17 @@ The model, per site:
   ``dlp_median`` from the UK national DRL, a DRL being the 75th percentile of a national
   survey, and log-sd ``dlp_sigma``) times the site's ``dose_scale``, and an effective dose
   ``k(region, age) x DLP`` from :func:`recurct.dose.k_factors` with the profile's ``k_table``.
+
+A profile may also have a ``[selection]`` (:data:`SELECTION_FIELDS`): the cohort is then the
+simulated patients with an exam in an index window (at an age of at least
+``min_age_at_exam``), with their whole exam history in the site's period: a look-back design
+(Sodickson et al. 2009). ``n_patients`` then counts *selected* patients: the generator
+simulates entrants until that many are selected.
+
+Provenance: every parameter has a ``source`` (:func:`describe`); all but the k factors and
+the DRL values behind ``dlp_median`` are **modelling assumptions** (not published: chosen to
+be plausible, or fitted to published marginals by :func:`recurct.synthetic.calibrate`). A
+profile's ``[assumptions]`` table says which of its values are assumptions.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +54,7 @@ __all__ = [
     "GROUPS",
     "PARAMETERS",
     "REGIONS",
+    "SELECTION_FIELDS",
     "Param",
     "Profile",
     "defaults",
@@ -63,12 +75,32 @@ AGE_EDGES: tuple[float, ...] = (0.0, 18.0, 40.0, 50.0, 60.0, 70.0, 80.0, 95.0)
 """Edges of the age bands of ``age_mix`` (years; uniform within a band)."""
 
 
+ASSUMPTION = "assumption (not published)"
+"""The ``source`` of a value that no publication gives: a modelling assumption."""
+
+
 @dataclass(frozen=True)
 class Param:
-    """A model parameter: its default value and a one-line rationale."""
+    """A model parameter: its default value, a one-line rationale and its source.
+
+    ``source`` is the publication a value is taken from, or ``ASSUMPTION`` (the default):
+    a modelling assumption, chosen to be plausible or fitted by calibration.
+    """
 
     default: Any
     why: str
+    source: str = ASSUMPTION
+
+
+_UK_DRL = (
+    "UK national DRLs, CT values adopted 2022 (gov.uk): DLP head (stroke) 790, chest (lung "
+    "cancer) 290, abdomen-pelvis (abscess) 530, chest-abdomen-pelvis (cancer) 660 mGy·cm; "
+    "the lognormal spread (dlp_sigma) that turns them into medians is an assumption"
+)
+_LEE = (
+    "Shrimpton / AAPM 96 factors by age, Lee et al., Med Phys 2012 39:2129, Table XII "
+    "(via recurct.dose.k_factors)"
+)
 
 
 def _group(
@@ -99,9 +131,17 @@ def _group(
     return {k: Param(v, why[k]) for k, v in values.items()}
 
 
+# Every value below without a ``source`` is a modelling assumption (Param's default source):
+# the group structure, rates, mixes and spreads are chosen to be plausible, and calibration
+# fits some of them to published marginals. Only the k factors and the DRLs behind
+# dlp_median come from a publication.
 PARAMETERS: dict[str, Any] = {
-    "k_table": Param("shrimpton_age", "age-dependent k (0, 1, 5, 10 y, adult) for 4 regions"),
-    "age_rule": Param("nearest-lower", "a child uses the factor of the last tabulated age"),
+    "k_table": Param("shrimpton_age", "age-dependent k (0, 1, 5, 10 y, adult) for 4 regions", _LEE),
+    "age_rule": Param(
+        "nearest-lower",
+        "a child uses the factor of the last tabulated age (a choice, see recurct.dose)",
+        "library choice (recurct.dose)",
+    ),
     "frailty_cv": Param(
         0.3, "patients differ in how often they are imaged (disease course, referrer habits)"
     ),
@@ -117,7 +157,8 @@ PARAMETERS: dict[str, Any] = {
     "dlp_median": Param(
         {"head": 624.0, "chest": 213.0, "abdomen_pelvis": 390.0, "chest_abdomen_pelvis": 486.0},
         "per phase, mGy·cm: the UK DRL (head 790, chest 290, AP 530, CAP 660) is the 75th "
-        "percentile, so median = DRL x exp(-0.674 sigma)",
+        "percentile, so median = DRL x exp(-0.674 sigma) (sigma: assumption)",
+        _UK_DRL,
     ),
     "paed_dlp_at_birth": Param(
         0.25,
@@ -125,7 +166,7 @@ PARAMETERS: dict[str, Any] = {
     ),
     "dlp_sigma": Param(
         {"head": 0.35, "chest": 0.45, "abdomen_pelvis": 0.45, "chest_abdomen_pelvis": 0.45},
-        "log-sd of DLP per phase: patient size and protocol spread within a region",
+        "assumption: log-sd of DLP per phase, patient size and protocol spread within a region",
     ),
     "groups": {
         "oncology": _group(
@@ -226,7 +267,8 @@ PARAMETERS: dict[str, Any] = {
         ),
     },
 }
-"""Every model parameter: ``Param(default, rationale)``, nested as in a profile's ``[params]``.
+"""Every model parameter: ``Param(default, rationale, source)``, nested as in a profile's
+``[params]``; ``source`` is :data:`ASSUMPTION` unless a publication gives the value.
 
 Lists follow :data:`REGIONS` (``region_mix``), the age bands of ``age_edges`` (``age_mix``)
 and 1, 2, 3 phases (``phase_mix``)."""
@@ -237,12 +279,27 @@ SITE_FIELDS: dict[str, Param] = {
     "academic": Param(False, "academic (teaching) hospital"),
     "period_start": Param(dt.date(2015, 1, 1), "first day of the study period"),
     "period_end": Param(dt.date(2018, 12, 31), "last day of the study period"),
-    "n_patients": Param(10_000, "patients with at least one CT in the period"),
+    "n_patients": Param(
+        10_000,
+        "patients with at least one CT in the period (with a [selection]: selected patients)",
+    ),
     "group_share": Param({}, "overrides of the groups' share at this site (case mix)"),
     "dose_scale": Param(1.0, "the site's DLP level relative to the UK DRL-based medians"),
     "age_shift": Param(0.0, "years added to every age: a younger or older catchment"),
 }
-"""Fields of one ``[[sites]]`` entry, with their defaults and meaning."""
+"""Fields of one ``[[sites]]`` entry, with their defaults and meaning. Whether a profile's
+site values are published or assumed is stated in its ``[assumptions]`` table."""
+
+SELECTION_FIELDS: dict[str, Param] = {
+    "exam_from": Param(
+        None, "first day of the index window (a selected patient has an exam in it)"
+    ),
+    "exam_to": Param(None, "last day of the index window"),
+    "min_age_at_exam": Param(0.0, "minimum age (years) at an index-window exam (18: adults)"),
+}
+"""Fields of a profile's optional ``[selection]``: the cohort is the simulated patients with
+an exam in ``[exam_from, exam_to]`` at an age >= ``min_age_at_exam``, with all their exams in
+the site's period (a look-back design). Sites' ``n_patients`` then count selected patients."""
 
 
 def _values(tree: Any) -> Any:
@@ -257,20 +314,23 @@ def defaults() -> dict[str, Any]:
 
 
 def describe() -> pl.DataFrame:
-    """One row per parameter: ``parameter`` (dotted path), ``default`` (as text), ``why``."""
-    rows: list[tuple[str, str, str]] = []
+    """One row per parameter: ``parameter`` (dotted path), ``default`` (as text), ``why`` and
+    ``source`` (a publication, or :data:`ASSUMPTION`: a modelling assumption)."""
+    rows: list[tuple[str, str, str, str]] = []
 
     def walk(tree: dict[str, Any], prefix: str) -> None:
         for k, v in tree.items():
             if isinstance(v, Param):
-                rows.append((prefix + k, str(v.default), v.why))
+                rows.append((prefix + k, str(v.default), v.why, v.source))
             else:
                 walk(v, f"{prefix}{k}.")
 
     walk(PARAMETERS, "")
     for k, v in SITE_FIELDS.items():
-        rows.append((f"sites[].{k}", str(v.default), v.why))
-    return pl.DataFrame(rows, schema=["parameter", "default", "why"], orient="row")
+        rows.append((f"sites[].{k}", str(v.default), v.why, "per profile: see [assumptions]"))
+    for k, v in SELECTION_FIELDS.items():
+        rows.append((f"selection.{k}", str(v.default), v.why, "per profile: see [assumptions]"))
+    return pl.DataFrame(rows, schema=["parameter", "default", "why", "source"], orient="row")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
@@ -291,6 +351,9 @@ class Profile:
 
     ``calibration`` holds the profile file's ``[calibration]`` record (targets, fitted and
     achieved values) for reference; :func:`recurct.synthetic.generate` never reads it.
+    ``selection`` (``exam_from``, ``exam_to``, ``min_age_at_exam``; see
+    :data:`SELECTION_FIELDS`) makes the cohort a look-back selection. ``assumptions`` maps a
+    value (dotted path, ``sites[].<field>`` for every site) to why it is an assumption.
     """
 
     name: str
@@ -298,10 +361,12 @@ class Profile:
     sites: list[dict[str, Any]]
     description: str = ""
     calibration: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None
+    assumptions: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_patients(self) -> int:
-        """Total patients over all sites."""
+        """Total patients over all sites (selected patients if the profile has a selection)."""
         return int(sum(s["n_patients"] for s in self.sites))
 
     def copy(self) -> Profile:
@@ -338,6 +403,12 @@ def _check(profile: Profile) -> None:
             raise ValueError(f"site {s['facility']!r}: period_end is before period_start")
         if int(s["n_patients"]) < 0:
             raise ValueError(f"site {s['facility']!r}: n_patients must be >= 0")
+    sel = profile.selection
+    if sel is not None:
+        if sel["exam_from"] is None or sel["exam_to"] is None:
+            raise ValueError(f"profile {profile.name!r}: [selection] needs exam_from and exam_to")
+        if sel["exam_to"] < sel["exam_from"]:
+            raise ValueError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
 
 
 def _as_date(v: Any, what: str) -> dt.date:
@@ -360,10 +431,14 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
 
     ``base = "<profile>"`` takes that shipped profile's ``[params]`` first (the file's own
     ``[params]`` override them) and, if the file has no ``[[sites]]``, its sites with
-    ``n_patients`` multiplied by ``site_scale`` (default 1) and rounded.
+    ``n_patients`` multiplied by ``site_scale`` (default 1) and rounded, its
+    ``[selection]`` (unless the file has one) and its ``[assumptions]`` (updated by the
+    file's own).
     """
     params = defaults()
     raw_sites = data.get("sites", [])
+    raw_sel = data.get("selection")
+    assumptions: dict[str, str] = {}
     if "base" in data:
         base = PROFILE_DIR / f"{data['base']}.toml"
         if not base.exists():
@@ -376,7 +451,18 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
                 {**s, "n_patients": round(int(s["n_patients"]) * scale)}
                 for s in base_data.get("sites", [])
             ]
+        if raw_sel is None:
+            raw_sel = base_data.get("selection")
+        assumptions.update(base_data.get("assumptions", {}))
+    assumptions.update(data.get("assumptions", {}))
     params = _merge(params, data.get("params", {}), "params.")
+    selection = None
+    if raw_sel is not None:
+        selection = _merge(_values(SELECTION_FIELDS), raw_sel, "selection.")
+        for k in ("exam_from", "exam_to"):
+            if selection[k] is not None:
+                selection[k] = _as_date(selection[k], f"selection.{k}")
+        selection["min_age_at_exam"] = float(selection["min_age_at_exam"])
     sites = []
     site_defaults = _values(SITE_FIELDS)
     for i, raw in enumerate(raw_sites):
@@ -391,6 +477,8 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         sites=sites,
         description=str(data.get("description", "")),
         calibration=data.get("calibration"),
+        selection=selection,
+        assumptions={str(k): str(v) for k, v in assumptions.items()},
     )
     _check(prof)
     return prof
