@@ -56,10 +56,13 @@ def test_each_real_file_gives_its_readme_values(path: Path) -> None:
     row = exams.row(0, named=True)
     assert row["exam_date"].date() == study_date
     assert row["sex"] == sex
-    if age is not None:
-        assert row["age_years"] == pytest.approx(float(age[:3]))
-    else:  # no Patient's Age: age from birth date and study date
+    if pydicom.dcmread(path).get("PatientBirthDate"):
+        # birth date and study date win over Patient's Age (whole years)
         assert row["age_years"] == pytest.approx(_birth_age(path), abs=0.01)
+    elif age is not None:
+        assert row["age_years"] == pytest.approx(float(age[:3]))
+    else:
+        assert row["age_years"] is None
     assert row["n_events"] == n_events
     assert row["dlp_mgycm"] == pytest.approx(total, abs=1e-6)
     assert row["reported_dlp_total_mgycm"] == pytest.approx(total, abs=1e-6)
@@ -319,9 +322,45 @@ def test_missing_age(tmp_path: Path) -> None:
     ("text", "years"), [("018M", 1.5), ("006W", 42 / 365.25), ("010D", 10 / 365.25)]
 )
 def test_age_units(tmp_path: Path, text: str, years: float) -> None:
-    _copy(FLASH, tmp_path / "a.dcm", PatientAge=text)
-    exams, _ = read_rdsr(tmp_path / "a.dcm")
+    ds = pydicom.dcmread(FLASH)
+    ds.PatientAge = text
+    del ds.PatientBirthDate  # Patient's Age is used only without a valid birth date
+    ds.save_as(tmp_path / "a.dcm")
+    exams, report = read_rdsr(tmp_path / "a.dcm")
     assert exams["age_years"][0] == pytest.approx(years)
+    assert report.problems.height == 0
+
+
+def test_birth_date_wins_over_patients_age(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(FLASH)
+    assert ds.PatientAge == "067Y" and ds.PatientBirthDate
+    exams, _ = read_rdsr(FLASH)
+    assert exams["age_years"][0] == pytest.approx(_birth_age(FLASH), abs=0.01)
+    assert exams["age_years"][0] > 67.5  # not the whole years of Patient's Age
+    with pytest.warns(UserWarning, match="Invalid value for VR DA"):
+        ds.PatientBirthDate = "19291399"  # invalid: Patient's Age is used, the repair listed
+        ds.save_as(tmp_path / "bad_birth.dcm")
+    exams, report = read_rdsr(tmp_path / "bad_birth.dcm")
+    assert exams["age_years"][0] == 67.0
+    assert report.problems["field"].to_list() == ["PatientBirthDate"]
+
+
+def test_conflicting_birth_dates_are_reported_not_returned() -> None:
+    files = [MULTI[0], DOSECHECK]
+    births = {pydicom.dcmread(f).PatientBirthDate for f in files}
+    assert len(births) == 2  # the same patient ID with two birth dates in the test data
+    ids = {pydicom.dcmread(f).PatientID for f in files}
+    assert len(ids) == 1
+    for level in ("exam", "event"):
+        table, report = read_rdsr(files, level)
+        conflicts = report.problems.filter(pl.col("field") == "PatientBirthDate")
+        assert sorted(conflicts["file"].to_list()) == sorted(str(f) for f in files)
+        assert set(conflicts["action"]) == {"lenient"}
+        for b in births:  # the birth date never goes into the table or the report
+            assert not any(b in str(v) for col in table.columns for v in table[col].to_list())
+            assert not any(b in r for r in report.problems["reason"].to_list())
+    with pytest.raises(RdsrReadError, match="PatientBirthDate"):
+        read_rdsr(files, errors="raise")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,3 +466,166 @@ def test_implicit_vr_file(tmp_path: Path) -> None:
     exams, report = read_rdsr(tmp_path / "implicit.dcm")
     assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
     assert report.problems.height == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Truncated files: reported, never read as a partial exam
+# ---------------------------------------------------------------------------------------------
+def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recurct.io.rdsr as rdsr
+
+    def unsupported(path: str) -> dict:
+        raise rdsr._Unsupported("test")
+
+    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+
+
+@pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)
+@pytest.mark.parametrize("reader", ["fast", "pydicom"])
+def test_truncated_file_is_reported_or_complete(
+    path: Path, reader: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if reader == "pydicom":
+        _force_pydicom(monkeypatch)
+    raw = path.read_bytes()
+    full, _ = read_rdsr(path)
+    cuts = sorted({14_231 % len(raw), *range(300, len(raw), len(raw) // 17), len(raw) - 1})
+    for cut in cuts:
+        f = tmp_path / f"cut_{cut}.dcm"
+        f.write_bytes(raw[:cut])
+        exams, report = read_rdsr(f)
+        if report.problems.height == 0:  # no problem: then the whole exam
+            assert exams.height == 1, cut
+            assert exams["dlp_mgycm"][0] == pytest.approx(full["dlp_mgycm"][0]), cut
+            assert exams["n_events"][0] == full["n_events"][0], cut
+        else:
+            assert exams.height == 0, cut  # a reported problem skips the file here
+            assert report.files_skipped == 1
+        f.unlink()
+
+
+def test_truncated_ge_report_names_the_byte(tmp_path: Path) -> None:
+    # the reviewer's case: cut at 14,231 bytes gave 155.97 mGy·cm in 4 events, 0 problems
+    f = tmp_path / "ge_cut.dcm"
+    f.write_bytes(GE.read_bytes()[:14_231])
+    exams, report = read_rdsr(f)
+    assert exams.height == 0
+    assert report.problems["reason"][0].startswith("truncated at byte 14231")
+    assert report.problems["action"][0] == "skipped"
+    with pytest.raises(RdsrReadError, match=r"ge_cut\.dcm: truncated at byte 14231"):
+        read_rdsr(f, errors="raise")
+
+
+@pytest.mark.parametrize("path", sorted(README), ids=lambda p: p.name)
+def test_fast_and_pydicom_paths_agree_per_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = [read_rdsr(path, level) for level in ("exam", "event")]
+    _force_pydicom(monkeypatch)
+    slow = [read_rdsr(path, level) for level in ("exam", "event")]
+    for (t_fast, r_fast), (t_slow, r_slow) in zip(fast, slow):
+        assert t_fast.equals(t_slow)
+        assert r_fast.files_read == r_slow.files_read == 1
+
+
+def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
+    """An image is skipped after its file meta, before the rest is read: here the rest is
+    garbage that would be a truncated/unreadable file if it were parsed."""
+    ds = pydicom.dcmread(FLASH)
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    ds.save_as(tmp_path / "image.dcm")
+    raw = (tmp_path / "image.dcm").read_bytes()
+    meta_end = 144 + int.from_bytes(raw[140:144], "little")
+    (tmp_path / "image.dcm").write_bytes(raw[:meta_end] + b"\xff" * 5000)
+    exams, report = read_rdsr(tmp_path / "image.dcm")
+    assert exams.height == 0
+    assert report.problems["field"].to_list() == ["MediaStorageSOPClassUID"]
+    assert "not a dose report" in report.problems["reason"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Localizers and effective dose at event level
+# ---------------------------------------------------------------------------------------------
+def test_localizer_column_from_the_acquisition_type_code() -> None:
+    events, _ = read_rdsr(RDSR, level="event")
+    assert events["localizer"].dtype == pl.Boolean
+    # CT Acquisition Type (113820) = Constant Angle Acquisition (113805, DCM)
+    expected = events["acquisition_type"] == "Constant Angle Acquisition"
+    assert events["localizer"].to_list() == expected.to_list()
+    assert events["localizer"].sum() >= 4
+
+
+def test_event_table_into_effective_dose() -> None:
+    from recurct.dose import effective_dose
+
+    events, _ = read_rdsr(RDSR, level="event")
+    out = effective_dose(events, level="event")
+    assert out.height == 5 and out["effective_dose_msv"].null_count() == 0
+    by_study = dict(zip(out["study_uid"], out["effective_dose_msv"]))
+    flash_uid = pydicom.dcmread(FLASH).StudyInstanceUID
+    toshiba_uid = pydicom.dcmread(TOSHIBA).StudyInstanceUID
+    # Flash: topogram 11.51 ("Entire body", converted with the exam's region, CAP), two
+    # monitoring scans on the abdomen (1.2, 3.61) and the TAP spiral 708.2; AAPM 96 adult
+    # k = 0.015 for abdomen and for chest-abdomen-pelvis (PUBLISHED.md)
+    assert by_study[flash_uid] == pytest.approx((11.51 + 1.2 + 3.61 + 708.2) * 0.015)
+    # Toshiba: a localizer without DLP (0) and two CAP scans, 208.5 + 141.2
+    assert by_study[toshiba_uid] == pytest.approx((208.5 + 141.2) * 0.015)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vendor effective dose (113839)
+# ---------------------------------------------------------------------------------------------
+def _with_accumulated_ed(src: Path, dst: Path, msv: str, drop_event_of: Path | None = None) -> Path:
+    """Add an accumulated Effective Dose (113839) to the report; optionally drop the event
+    that another report carries (so this report no longer holds every event of the study)."""
+    import copy
+
+    ds = pydicom.dcmread(src)
+    acc = next(
+        it for it in ds.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "113811"
+    )
+    total = next(
+        it for it in acc.ContentSequence if it.ConceptNameCodeSequence[0].CodeValue == "113813"
+    )
+    ed = copy.deepcopy(total)
+    ed.ConceptNameCodeSequence[0].CodeValue = "113839"
+    ed.ConceptNameCodeSequence[0].CodeMeaning = "Effective Dose"
+    ed.MeasuredValueSequence[0].NumericValue = msv
+    ed.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "mSv"
+    acc.ContentSequence.append(ed)
+    if drop_event_of is not None:
+        other, _ = read_rdsr(drop_event_of, level="event")
+        drop = set(other["event_uid"])
+        keep = []
+        for it in ds.ContentSequence:
+            uid = [
+                c.UID
+                for c in getattr(it, "ContentSequence", [])
+                if c.ConceptNameCodeSequence[0].CodeValue == "113769"
+            ]
+            if not (uid and uid[0] in drop):
+                keep.append(it)
+        ds.ContentSequence = keep
+    ds.save_as(dst)
+    return dst
+
+
+def test_vendor_effective_dose_is_labelled(tmp_path: Path) -> None:
+    f = _with_accumulated_ed(MULTI[2], tmp_path / "m3_ed.dcm", "3.5")
+    exams, _ = read_rdsr([MULTI[0], MULTI[1], f])
+    assert exams["effective_dose_msv"][0] == pytest.approx(3.5)
+    assert exams["dose_method"][0] == "reported (DICOM 113839)"
+    from recurct.dose import effective_dose
+
+    kept = effective_dose(exams)  # existing doses and their method are kept
+    assert kept["effective_dose_msv"][0] == pytest.approx(3.5)
+    assert kept["dose_method"][0] == "reported (DICOM 113839)"
+
+
+def test_vendor_effective_dose_only_from_a_report_with_every_event(tmp_path: Path) -> None:
+    # a report with events 2 and 3 only (and an accumulated dose over those two), plus
+    # Multi-1 holding event 1: the study has 3 events, no report's dose covers all of them
+    f = _with_accumulated_ed(MULTI[2], tmp_path / "m3_part.dcm", "3.1", drop_event_of=MULTI[0])
+    exams, _ = read_rdsr([MULTI[0], f])
+    assert exams["n_events"][0] == 3
+    assert exams["dlp_mgycm"][0] == pytest.approx(236.09)
+    assert exams["effective_dose_msv"][0] is None
+    assert exams["dose_method"][0] is None

@@ -36,13 +36,16 @@ Age rules (age-dependent tables; the tabulated ages ``a_0 < a_1 < ... < a_m``):
   last one (and at the first one, 0 y).
 
 Adult-only tables (``aapm96``, ``icrp103_adult``) ignore age: the adult factor is applied to
-every row, children included, which is why age-dependent tables exist.
+every row, children included, which is why age-dependent tables exist; :func:`effective_dose`
+warns (:class:`DoseConversionWarning`) when it applies one to rows with ``age_years`` below 18
+(the adult start of ``shrimpton_age``), without changing the values.
 
 Public functions:
 
 * :func:`tables`, :func:`table`, :func:`k_factors` -- the factor tables and a vectorised lookup;
 * :func:`effective_dose` -- fill ``effective_dose_msv`` of an exam (or event) table, with the
   method recorded in ``dose_method``;
+* :func:`exam_region` -- the one rule giving an exam its body region from its events;
 * :func:`normalise_region`, :func:`region_rules` -- free text -> canonical body region by an
   ordered, extensible rule table (None when nothing matches);
 * :func:`drls`, :func:`compare_to_drl`, :func:`flag_above_drl` -- diagnostic reference levels

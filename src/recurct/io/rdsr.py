@@ -100,12 +100,14 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "patient_id": pl.Utf8(),
     "exam_date": pl.Datetime("us"),
     "acquisition_type": pl.Utf8(),
+    "localizer": pl.Boolean(),
     "protocol": pl.Utf8(),
     "target_region": pl.Utf8(),
     "body_region": pl.Utf8(),
     "ctdivol_mgy": pl.Float64(),
     "dlp_mgycm": pl.Float64(),
     "effective_dose_msv": pl.Float64(),
+    "dose_method": pl.Utf8(),
     "phantom_type": pl.Utf8(),
     "scanning_length_mm": pl.Float64(),
     **{name: pl.Float64() for name in DOSE_CHECK_VALUES.values()},
@@ -132,7 +134,8 @@ EXAM_COLUMNS: dict[str, pl.DataType] = {
     "n_reports": pl.Int64(),
     "effective_dose_msv": pl.Float64(),
 }
-"""Columns of the exam table (``level="exam"``), in order (canonical exam schema)."""
+"""Canonical columns of the exam table (``level="exam"``), in order; :func:`read_rdsr` adds
+``dose_method`` after them (:data:`REPORTED_DOSE_METHOD` where the dose is the report's)."""
 
 PROBLEM_COLUMNS: dict[str, pl.DataType] = {
     "file": pl.Utf8(),
@@ -141,13 +144,8 @@ PROBLEM_COLUMNS: dict[str, pl.DataType] = {
     "action": pl.Utf8(),
 }
 
-# Components of the composite canonical regions, for combining the regions of an exam's events.
-_COMPONENTS: dict[str, frozenset[str]] = {
-    "head_neck": frozenset({"head", "neck"}),
-    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
-    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
-}
-_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
+REPORTED_DOSE_METHOD = "reported (DICOM 113839)"
+"""``dose_method`` of an effective dose taken from the report (Effective Dose, 113839)."""
 
 SERIAL_BELOW = 64
 """Fewer files than this are read in the calling process (a pool costs ~1 s to start)."""
@@ -394,24 +392,31 @@ _AGE_UNIT = {"Y": 1.0, "": 1.0, "M": 1.0 / 12.0, "W": 7.0 / 365.25, "D": 1.0 / 3
 def _age_years(
     age_text: str | None, birth: str | None, when: datetime | None, state: _FileState
 ) -> float | None:
-    """Patient's Age (``067Y``, ``018M``, ``006W``, ``010D``), else birth date to study date."""
+    """Age at the study: from the birth date and the study date when both are valid (exact to
+    the day), else from Patient's Age (``067Y``, ``018M``, ``006W``, ``010D``; whole units)."""
+    birth_dt = _parse_da_tm(birth, None)
+    years = None
+    if birth_dt is not None and when is not None:
+        years = _years_between(birth_dt.date(), when.date())
+        if 0 <= years <= 130:
+            return years
+    from_age = None
     if age_text:
         m = _AGE.match(age_text)
         if m:
-            return int(m.group(1)) * _AGE_UNIT[m.group(2).upper()]
-    birth_dt = _parse_da_tm(birth, None)
-    if birth_dt is not None and when is not None:
-        years = _years_between(birth_dt.date(), when.date())
-        if age_text:
-            state.lenient(
-                f"malformed Patient's Age {age_text!r}; age from birth date", "PatientAge"
-            )
-        if 0 <= years <= 130:
-            return years
-        state.lenient(f"age from birth date {years:.1f} out of 0-130; left null", "PatientAge")
-        return None
-    reason = f"malformed Patient's Age {age_text!r}" if age_text else "no Patient's Age"
-    state.lenient(reason + " and no birth date; age left null", "PatientAge")
+            from_age = int(m.group(1)) * _AGE_UNIT[m.group(2).upper()]
+    if birth and (birth_dt is None or years is not None):
+        what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
+        then = "age from Patient's Age" if from_age is not None else "age left null"
+        state.lenient(f"Patient's Birth Date {what}; {then}", "PatientBirthDate")
+        if from_age is None:
+            return None
+    if from_age is not None:
+        return from_age
+    if age_text:
+        state.lenient(f"malformed Patient's Age {age_text!r}; age left null", "PatientAge")
+    else:
+        state.lenient("no Patient's Age and no birth date; age left null", "PatientAge")
     return None
 
 
@@ -809,9 +814,9 @@ def _parse_file_inner(
     if sex is not None and sex not in ("F", "M", "O"):
         state.lenient(f"Patient's Sex {sex!r} is not F/M/O; left null", "PatientSex")
         sex = None
-    age = _age_years(
-        _raw_text(ds, "PatientAge"), _raw_text(ds, "PatientBirthDate"), exam_date, state
-    )
+    birth_text = _raw_text(ds, "PatientBirthDate")
+    age = _age_years(_raw_text(ds, "PatientAge"), birth_text, exam_date, state)
+    birth_dt = _parse_da_tm(birth_text, None)
 
     accumulated = _first(content, CT_ACCUMULATED)
     reported_total = None
@@ -839,6 +844,8 @@ def _parse_file_inner(
         "accumulated_effective_dose_msv": accumulated_ed,
         "non_patient": is_non_patient,
         "source_file": path,
+        # only to find conflicting birth dates across reports; never in the table
+        "birth_date": birth_dt.date() if birth_dt is not None else None,
     }
 
     # ---- events -------------------------------------------------------------------------
@@ -995,6 +1002,12 @@ def _run_parse(
 # --------------------------------------------------------------------------------------------
 # Merge and tables
 # --------------------------------------------------------------------------------------------
+def _exam_region() -> Callable[..., str | None]:
+    from recurct.dose import exam_region
+
+    return exam_region
+
+
 def _normaliser() -> Callable[[str], str | None]:
     try:
         from recurct.dose import normalise_region
@@ -1017,18 +1030,31 @@ def _cached_region(text: str | None, cache: dict[str | None, str | None]) -> str
 
 
 def _combine(regions: set[str]) -> str | None:
-    """One canonical region for a set of regions: the region itself, a composite, or other."""
-    specific = {r for r in regions if r != "other"}
-    if not specific:
-        return "other" if regions else None
-    if len(specific) == 1:
-        return next(iter(specific))
-    parts: set[str] = set()
-    for r in specific:
-        parts |= _COMPONENTS.get(r, {r})
-    if len(parts) == 1:
-        return next(iter(parts))
-    return _COMBINED.get(frozenset(parts), "other")
+    """One canonical region for a set of regions without DLPs (:func:`recurct.dose.exam_region`:
+    the region itself, a composite, or ``"other"``)."""
+    return _exam_region()(sorted(regions))
+
+
+def _birth_date_conflicts(
+    headers: list[dict[str, Any]],
+) -> list[tuple[str, str | None, str, str | None]]:
+    """One problem per report of a patient ID whose reports give different birth dates."""
+    dates: dict[str, set[Any]] = {}
+    files: dict[str, list[str]] = {}
+    for h in headers:
+        if h["patient_id"] is None or h["birth_date"] is None:
+            continue
+        dates.setdefault(h["patient_id"], set()).add(h["birth_date"])
+        files.setdefault(h["patient_id"], []).append(h["source_file"])
+    out: list[tuple[str, str | None, str, str | None]] = []
+    for pid in sorted(dates):
+        if len(dates[pid]) > 1:
+            reason = (
+                f"the reports of this patient ID give {len(dates[pid])} different birth dates "
+                f"({len(files[pid])} reports); each report's age uses its own birth date"
+            )
+            out += [(f, "PatientBirthDate", "lenient", reason) for f in sorted(files[pid])]
+    return out
 
 
 def _mismatch(reported: float | None, total: float | None, n_events: int) -> bool | None:
@@ -1068,7 +1094,13 @@ def _build(
             continue
         files_read += 1
         h = res["header"]
-        headers.append({**h, "n_events_in_report": len(res["events"])})
+        headers.append(
+            {
+                **h,
+                "n_events_in_report": len(res["events"]),
+                "event_uids": {ev["event_uid"] for ev in res["events"]},
+            }
+        )
         for ev in res["events"]:
             events.append(
                 {
@@ -1080,6 +1112,13 @@ def _build(
                     "n_events_in_report": len(res["events"]),
                 }
             )
+    problems.extend(_birth_date_conflicts(headers))
+    if errors == "raise" and problems:
+        file, reason_field, _action, reason = problems[-1]
+        raise RdsrReadError(
+            f"{file}: {reason} (field: {reason_field}); "
+            'use errors="skip" to list such problems in the report'
+        )
     problem_df = pl.DataFrame(
         [{"file": f, "reason": r, "field": fld, "action": a} for f, fld, a, r in problems],
         schema=PROBLEM_COLUMNS,  # type: ignore[arg-type]
@@ -1122,6 +1161,7 @@ def _build(
     for ev in unique:
         ev["body_region"] = _event_region(ev["target_region"], ev["protocol"], cache)
         ev["non_patient"] = non_patient_study[ev["study_uid"]]
+        ev["dose_method"] = REPORTED_DOSE_METHOD if ev["effective_dose_msv"] is not None else None
         # exam-level header of the best report (same study: one patient, one date)
         b = best[ev["study_uid"]]
         ev["patient_id"], ev["exam_date"] = b["patient_id"], b["exam_date"]
@@ -1149,6 +1189,10 @@ def _build(
         )
         return table, report
 
+    exam_region = _exam_region()
+    by_report: dict[str, list[dict[str, Any]]] = {}
+    for h in headers:  # sorted: the report with the most events first
+        by_report.setdefault(h["study_uid"], []).append(h)
     by_study: dict[str, list[dict[str, Any]]] = {}
     for ev in unique:
         by_study.setdefault(ev["study_uid"], []).append(ev)
@@ -1165,14 +1209,22 @@ def _build(
         if ctdi is None:
             ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
             ctdi = max(ctdis) if ctdis else None
-        scans = [e for e in evs if not e["localizer"]] or evs
-        regions: set[str] = set()
-        for e in scans:
-            for text in (e["target_region"], e["protocol"]):
-                r = _cached_region(text, cache)
-                if r is not None:
-                    regions.add(r)
-        ed = b["accumulated_effective_dose_msv"]
+        region = exam_region(
+            [e["body_region"] for e in evs],
+            [e["dlp_mgycm"] for e in evs],
+            [e["localizer"] for e in evs],
+        )
+        # the accumulated Effective Dose of a report that holds every unique event, else the
+        # sum of the event Effective Doses where every event with a DLP has one
+        uids = {e["event_uid"] for e in evs}
+        ed = next(
+            (
+                h["accumulated_effective_dose_msv"]
+                for h in by_report[study]
+                if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
+            ),
+            None,
+        )
         if ed is None:
             dosed = [e for e in evs if e["dlp_mgycm"] is not None]
             if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
@@ -1186,14 +1238,15 @@ def _build(
                 "reported_dlp_total_mgycm": reported,
                 "dlp_total_mismatch": _mismatch(reported, dlp, len(dlps)),
                 "ctdivol_mgy": ctdi,
-                "body_region": _combine(regions),
+                "body_region": region,
                 "n_events": len(evs),
                 "n_reports": n_reports[study],
                 "effective_dose_msv": ed,
+                "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
                 "non_patient": non_patient_study[study],
             }
         )
-    cols = dict(EXAM_COLUMNS)
+    cols = {**EXAM_COLUMNS, "dose_method": pl.Utf8()}
     if include_non_patient and non_patient_given:
         cols["non_patient"] = pl.Boolean()
     table = pl.DataFrame(
@@ -1231,12 +1284,16 @@ def read_rdsr(
         most events; ``dlp_total_mismatch`` is true where the two differ by more than
         rounding (0.05 mGy·cm per value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
         event with the largest DLP (the main scan, not a bolus-tracking or localizer event);
-        ``body_region`` combines the canonical regions of the target regions and protocol
-        names of the non-localizer events (one region if all agree; the composite where it
-        exists, e.g. chest + abdomen + pelvis -> ``chest_abdomen_pelvis``; otherwise
-        ``"other"``); ``effective_dose_msv`` is the report's Effective Dose (113839) where it
-        carries one (accumulated, or on every event with a DLP), else null: fill it with
-        :func:`recurct.dose.effective_dose`.
+        ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
+        localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
+        a report that holds every unique event of the study, else the sum of the event
+        Effective Doses where every event with a DLP has one, else null (fill it with
+        :func:`recurct.dose.effective_dose`); ``dose_method`` (after the canonical columns) is
+        :data:`REPORTED_DOSE_METHOD` where the dose is the report's. ``age_years`` comes from
+        the birth date and study date when both are valid, else from Patient's Age; a patient
+        ID whose reports give different birth dates is listed in the report (field
+        ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
+        Constant Angle Acquisition) and ``dose_method``.
     pseudonymise : {"salted-sha256"} or None
         Replace patient IDs by :func:`pseudonymise_id` (hex SHA-256 of salt and ID) inside
         the reader, before anything is returned. Requires ``salt``.
@@ -1252,7 +1309,8 @@ def read_rdsr(
         Processes for reading many files (None: ``os.cpu_count()``); fewer than
         :data:`SERIAL_BELOW` files are read in the calling process.
     errors : {"skip", "raise"}
-        ``"skip"``: skip unusable files and repair or null malformed values, listing each in
+        ``"skip"``: skip unusable files (not DICOM, not a CT dose report, truncated: "truncated
+        at byte N") and repair or null malformed values, listing each in
         :attr:`ReadReport.problems`. ``"raise"``: raise :class:`RdsrReadError` (naming the
         file and the field) at the first problem.
     progress : bool, optional
