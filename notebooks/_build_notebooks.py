@@ -112,9 +112,7 @@ published studies; the user guide is in `docs/`.
 
 def _reduced_text(module: str, n_patients: str) -> str:
     if n_patients == "None":
-        return (
-            "## Published vs reproduced\n\nThe full synthetic cohort, the size of the study's."
-        )
+        return "## Published vs reproduced\n\nThe full synthetic cohort, the size of the study's."
     return f"""
 ## Published vs reproduced
 
@@ -123,6 +121,12 @@ To keep this notebook under two minutes on a laptop it runs a reduced cohort of
 shares carry more sampling noise than the calibration allowed for. The full-size comparison
 is `recurct reproduce {module}` (or `{module}.reproduce()`).
 """
+
+
+def _show(figures: list[str]) -> str:
+    """Display every figure; the last one is the cell's value."""
+    lines = [f'display(figs["{f}"])' for f in figures[:-1]]
+    return "\n".join([*lines, f'figs["{figures[-1]}"]'])
 
 
 def _study_cells(
@@ -182,7 +186,7 @@ rep.table.select("figure", "published", "reproduced", "ci_lo", "ci_hi", "toleran
         md("## Figures"),
         code(f"""
 figs = rep.figures()
-{chr(10).join(f'figs["{f}"]' if i == len(figures) - 1 else f'display(figs["{f}"])' for i, f in enumerate(figures))}
+{_show(figures)}
 """),
         md(after),
     ]
@@ -261,7 +265,11 @@ def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     nb = new_notebook(cells=cells)
     for i, cell in enumerate(nb.cells):  # stable ids: rebuilding changes nothing
         cell.id = f"{Path(name).stem[:2]}-{i:02d}"
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     nbformat.validate(nb)
     nbformat.write(nb, HERE / name)
