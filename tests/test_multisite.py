@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from recurct.stats.multisite import binomial_ci, site_table
+from recurct.stats.multisite import site_table
+from recurct.stats.proportion import proportion_ci
 
 AGG = pl.DataFrame(
     {
@@ -91,9 +92,9 @@ def test_carries_periods_and_validates() -> None:
     with pytest.raises(ValueError, match="not in the patients table"):
         site_table(pl.DataFrame({"ced_msv": [1.0]}), by="hospital")
     with pytest.raises(ValueError, match="unknown CI method"):
-        binomial_ci(1, 10, "bogus")
+        proportion_ci(1, 10, method="bogus")
 
 
 def test_zero_and_all_events_bounds() -> None:
-    lo, hi = binomial_ci([0, 10], [10, 10])
+    lo, hi = proportion_ci([0, 10], [10, 10])
     assert lo[0] == 0.0 and hi[1] == 1.0

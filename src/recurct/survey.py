@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from recurct._frames import from_polars, to_polars
-from recurct.stats.multisite import binomial_ci
+from recurct.stats.proportion import proportion_ci
 
 __all__ = [
     "EUROSAFE2021_SOURCE",
@@ -112,7 +112,7 @@ def survey_table(
     df = df.with_columns(pl.col("count").sum().over("question").alias("n_answered"))
     x = df.get_column("count").to_numpy()
     n = df.get_column("n_answered").to_numpy()
-    lo, hi = binomial_ci(x, n, ci, alpha)
+    lo, hi = proportion_ci(x, n, alpha, ci)
     share = pl.when(pl.col("n_answered") > 0).then(pl.col("count") / pl.col("n_answered"))
     out = df.with_columns(
         share.alias("share"),

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from recurct.stats.bands import dose_bands, exams_per_patient
 from recurct.stats.extrapolate import extrapolate
-from recurct.stats.magnitude import age_band, magnitude
+from recurct.stats.magnitude import age_band, magnitude, reached_expr
 from recurct.stats.meta import MetaResult, meta_proportion
 from recurct.stats.multisite import SiteTable, site_table
 from recurct.stats.proportion import proportion_ci
 from recurct.stats.regression import exam_rate, risk_factors
 from recurct.stats.standardise import standardise
-from recurct.stats.survival import time_to_threshold
+from recurct.stats.survival import observation_end, time_to_threshold
 
 __all__ = [
     "MetaResult",
@@ -29,7 +29,9 @@ __all__ = [
     "extrapolate",
     "magnitude",
     "meta_proportion",
+    "observation_end",
     "proportion_ci",
+    "reached_expr",
     "risk_factors",
     "site_table",
     "standardise",

@@ -16,28 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.stats.magnitude import reached_expr
 from recurct.stats.proportion import proportion_ci
 
-__all__ = ["SiteTable", "binomial_ci", "site_aggregates", "site_table"]
+__all__ = ["SiteTable", "site_aggregates", "site_table"]
 
 AGGREGATE_COLUMNS = ("site", "n_patients", "n_high")
 OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
-
-
-def binomial_ci(
-    count: Any, nobs: Any, method: str = "wilson", alpha: float = 0.05
-) -> tuple[np.ndarray, np.ndarray]:
-    """Deprecated spelling of :func:`recurct.stats.proportion_ci` (``method`` before ``alpha``).
-
-    Kept for callers of the former multisite CI; returns arrays. Use ``proportion_ci``.
-    """
-    lo, hi = proportion_ci(count, nobs, alpha, method)
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
 @dataclass(frozen=True)
