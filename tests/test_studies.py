@@ -148,17 +148,27 @@ def test_tolerance_rounding_is_half_the_last_digit() -> None:
     assert is_within(fig, 1.3249, tolerance(fig)) is False
 
 
-def test_tolerance_calibrated_is_max_of_rounding_and_calibration() -> None:
+def test_tolerance_calibrated_is_rounding_plus_calibration() -> None:
     fig = _fig("calibrated")
-    assert tolerance(fig, 0.02) == pytest.approx(0.02)
-    assert tolerance(fig, 0.001) == pytest.approx(0.005)  # never below the rounding
+    assert tolerance(fig, 0.02) == pytest.approx(0.025)
+    assert tolerance(fig, 0.001) == pytest.approx(0.006)  # never below the rounding
     assert tolerance(fig, None) == pytest.approx(0.005)
     tol = tolerance(fig, 0.02)
-    assert is_within(fig, 1.3499, tol) is True
-    assert is_within(fig, 1.3501, tol) is False
+    assert is_within(fig, 1.3549, tol) is True
+    assert is_within(fig, 1.3551, tol) is False
     # a range end and a sample extreme use the same rule
-    assert tolerance(_fig("range_min"), 0.3) == pytest.approx(0.3)
-    assert tolerance(_fig("extreme", 1185, 1), 50.0) == pytest.approx(50.0)
+    assert tolerance(_fig("range_min"), 0.3) == pytest.approx(0.305)
+    assert tolerance(_fig("extreme", 1185, 1), 50.0) == pytest.approx(50.5)
+
+
+def test_extreme_tolerance_is_the_spread_of_one_realisation(tmp_path) -> None:
+    from recurct.studies._base import calibration_tolerances
+
+    tols = calibration_tolerances("rehani2020")
+    from recurct.synthetic.model import load_profile
+
+    sd = load_profile("rehani2020").calibration["achieved"]["ced_max_reached_sd_over_seeds"]
+    assert tols["ced_max_reached_expected"] == pytest.approx(1.96 * sd)
 
 
 def test_tolerance_exact_at_most_and_not_reproduced() -> None:
@@ -191,7 +201,7 @@ def test_comparison_table_modes() -> None:
     meas = {"a": Measured(1.345, 1.2, 1.5), "b": Measured(5.0)}
     t = comparison_table(pub, meas, calibration={"share": 0.02})
     assert t["within_tolerance"].to_list() == [True, False, None]
-    assert t["tolerance"].to_list()[:2] == pytest.approx([0.02, 0.0])
+    assert t["tolerance"].to_list()[:2] == pytest.approx([0.025, 0.0])
     assert t["tolerance"][2] is None
     assert t.filter(pl.col("figure") == "c")["note"][0] == "no table"
     rep = Reproduction("x", "src", t, "synthetic")
@@ -367,9 +377,10 @@ def test_target_scale_converts_calibration_tolerance() -> None:
         "count": Published("count", "c", 33407, "patients", 1, "calibrated", target="p",
                            target_scale=2_504_585),
     }  # fmt: skip
-    meas = {"share": Measured(1.359), "count": Measured(33407 + 752.0)}
+    meas = {"share": Measured(1.364), "count": Measured(33407 + 752.5)}
     t = comparison_table(pub, meas, calibration={"p": 0.0003})
-    assert t["tolerance"].to_list() == pytest.approx([0.03, 0.0003 * 2_504_585])
+    # half the rounding unit + the calibration tolerance in the figure's unit
+    assert t["tolerance"].to_list() == pytest.approx([0.005 + 0.03, 0.5 + 0.0003 * 2_504_585])
     assert t["within_tolerance"].to_list() == [True, False]
 
 

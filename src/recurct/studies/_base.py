@@ -13,11 +13,17 @@ How a figure is compared (``Published.compare``)
     Within half the unit of the last published digit (1.33% -> +-0.005 percentage points).
 ``"calibrated"``
     A figure the synthetic profile was calibrated to: within
-    ``max(half the rounding unit, the calibration tolerance recorded in the profile for that
-    target)``. The same rule covers ``"range_min"`` / ``"range_max"`` (the lowest / highest
-    value over the sites of a "13.4% to 28% by institution" range) and ``"extreme"`` (a sample
-    maximum, random even in a perfect model: it is matched in expectation by the calibration,
-    so its tolerance is the profile's).
+    ``half the rounding unit + the calibration tolerance recorded in the profile for that
+    target``. The two add up: the true value lies anywhere within half a unit of the
+    published, rounded one, and the calibrated model may lie anywhere within its tolerance of
+    the true value. The same rule covers ``"range_min"`` / ``"range_max"`` (the lowest /
+    highest value over the sites of a "13.4% to 28% by institution" range).
+``"extreme"``
+    A sample maximum: random even in a perfect model. The calibration matches it in
+    expectation over seeds and records the spread of the maximum over seeds (``<target>_sd_
+    over_seeds``); one realisation (one seed) is then compared within ``1.96 x`` that standard
+    deviation (the range of 95% of the model's realisations), plus half the rounding unit.
+    Without a recorded spread, the target's calibration tolerance is used.
 ``"at_most"``
     An upper bound ("a single day"): the reproduced value must not exceed it.
 ``"aggregate"``
@@ -139,7 +145,7 @@ def tolerance(fig: Published, calibration_tol: float | None = None) -> float | N
     """Absolute tolerance (in ``fig.unit``) within which ``fig`` counts as reproduced.
 
     ``exact``: 0. ``rounding``, ``aggregate``, ``at_most``: half the rounding unit (0 without
-    one). Calibrated kinds: ``max(half the rounding unit, calibration_tol)``.
+    one). Calibrated kinds: ``half the rounding unit + calibration_tol``.
     ``not_reproduced``: None.
     """
     if fig.compare == "not_reproduced":
@@ -148,7 +154,7 @@ def tolerance(fig: Published, calibration_tol: float | None = None) -> float | N
         return 0.0
     half = 0.5 * fig.rounding if fig.rounding else 0.0
     if fig.compare in _CALIBRATED and calibration_tol is not None:
-        return max(half, float(calibration_tol))
+        return half + float(calibration_tol)
     return half
 
 
@@ -247,7 +253,10 @@ def calibration_tolerances(profile: str) -> dict[str, float]:
 
     Reads the ``[calibration.targets]`` record of ``recurct.synthetic`` profile files (written
     by ``python -m recurct.synthetic.calibrate``): a target's tolerance is its ``atol``, or
-    ``rtol x |value|``, in the unit of the target (fractions for shares). Targets without a
+    ``rtol x |value|``, in the unit of the target (fractions for shares). A target matched in
+    expectation over seeds (``check = "<x>_mean_over_seeds"``, a sample extreme) whose spread
+    over seeds is recorded (``<x>_sd_over_seeds`` in ``[calibration.achieved]``) gets
+    ``1.96 x`` that standard deviation: the range of one realisation. Targets without a
     recorded tolerance (and profiles without a calibration) are left out: their figures then
     fall back to half the published rounding unit.
     """
@@ -258,13 +267,20 @@ def calibration_tolerances(profile: str) -> dict[str, float]:
     except (OSError, ValueError):
         return {}
     targets = cal.get("targets", {})
+    achieved = cal.get("achieved", {})
     out: dict[str, float] = {}
     if not isinstance(targets, Mapping):
         return out
     for name, spec in targets.items():
         if not isinstance(spec, Mapping):
             continue
-        if spec.get("atol") is not None:
+        check = str(spec.get("check", ""))
+        spread = None
+        if check.endswith("_mean_over_seeds") and isinstance(achieved, Mapping):
+            spread = achieved.get(check.removesuffix("_mean_over_seeds") + "_sd_over_seeds")
+        if spread is not None:
+            out[str(name)] = 1.96 * abs(float(spread))
+        elif spec.get("atol") is not None:
             out[str(name)] = abs(float(spec["atol"]))
         elif spec.get("rtol") is not None and spec.get("value") is not None:
             out[str(name)] = abs(float(spec["rtol"]) * float(spec["value"]))

@@ -1,8 +1,7 @@
 """Sodickson et al. 2009: recurrent CT, cumulative radiation exposure and cancer risk.
 
-Source: Sodickson A, et al. "Recurrent CT, cumulative radiation exposure, and associated
-radiation-induced cancer risks from CT of adults." Radiology 2009;251(1):175–184.
-doi:10.1148/radiol.2511081296.
+Source: Sodickson et al., Radiology 2009;251:175–184 (as cited in the project's
+reference/PUBLISHED.md; the title and DOI are not recorded there, so they are not given here).
 
 Design: 31,462 adults scanned in 2007; their 190,712 CT exams over
 the prior 22 years; cumulative effective dose from typical effective doses per exam type;
@@ -38,11 +37,7 @@ from recurct.studies._base import (
 
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLDS", "reproduce"]
 
-SOURCE = (
-    "Sodickson A, et al. Recurrent CT, cumulative radiation exposure, and associated "
-    "radiation-induced cancer "
-    "risks from CT of adults. Radiology 2009;251(1):175–184; doi:10.1148/radiol.2511081296"
-)
+SOURCE = "Sodickson et al. Radiology 2009;251:175–184"
 PROFILE = "sodickson2009"
 THRESHOLDS = (100.0,)
 
