@@ -28,9 +28,13 @@ Usage (from the repository root)::
     # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
     python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
 
-Estimated from the 10^7 run on 2 cores (x10, with margin for the larger sorts): writing the
-data 3-4 min (once; reused with ``--keep-data``), in memory 1-2 min, out of core (K = 5)
-2-4 min, Dask 2-5 min per worker count: each path well under 10 minutes.
+Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
+writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
+11 GiB), out of core (K = 5) 2-4 min, Dask 2-5 min per worker count (50 partitions, ~4 GiB
+shuffled): each path under 10 minutes on a quiet machine. Under heavy load from other jobs
+the same runs took up to 4x longer, which would put Dask near or over 10 minutes.
+
+Needs the ``dask`` extra (``distributed``, which brings ``psutil``, used for the memory).
 
 ``--exams 1e8`` runs the in-memory path only where its estimated peak (110 bytes per exam)
 fits in 60 % of the machine's memory (it does on 24 GiB), and Dask with ``--workers`` as
@@ -112,8 +116,8 @@ def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
     100). Row ``i`` of the dataset is exam ``(a*i) mod n`` of the patient-sorted sequence, with
     ``a`` chosen so that consecutive exams of a patient lie ~0.618 n rows apart: a patient's
     exams are scattered over the files. Ids are int64 (a fixed odd multiple of
-    the patient number plus an offset, so not dense and not sorted); the first exam day is
-    uniform in 2000-2019 and the exams follow within 5 years, with a random time of day;
+    the patient number plus an offset, so not dense and not sorted); a patient's exams fall
+    within 5 years of a start day uniform in 2000-2019, at a random time of day;
     doses are lognormal (median 7 mSv, sigma 0.8). Memory: ``counts`` and its cumulative sum
     (12 bytes per patient) plus one chunk of ``CHUNK_ROWS`` rows.
 
