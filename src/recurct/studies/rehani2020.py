@@ -41,13 +41,12 @@ from recurct.studies._base import (
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
 SOURCE = (
-    "Rehani MM, et al. Patients undergoing recurrent CT scans: assessing the magnitude. "
+    "Rehani et al. Patients undergoing recurrent CT scans: assessing the magnitude. "
     "Eur Radiol 2020;30:1828–1836; "
     "doi:10.1007/s00330-019-06523-y"
 )
 SOURCE_NONMALIGNANT = (
-    "Rehani MM et al. Patients undergoing recurrent CT exams: assessment of patients with "
-    "non-malignant diseases, reasons for imaging and imaging appropriateness. "
+    "Rehani et al. 2020, recurrent CT in patients with non-malignant diseases. "
     "Eur Radiol 2020;30:1839–1846"
 )
 PROFILE = "rehani2020"
