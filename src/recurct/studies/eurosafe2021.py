@@ -1,7 +1,7 @@
 """Frija et al. 2021: cumulative effective dose from recurrent CT in Europe (ESR EuroSafe
 Imaging survey).
 
-Source: Frija G, et al., for the European Society of Radiology (ESR). "Cumulative effective
+Source: Frija et al., for the European Society of Radiology (ESR). "Cumulative effective
 dose from recurrent CT examinations in Europe: proposal for clinical guidance based on an ESR
 EuroSafe Imaging survey." Eur Radiol 2021;31:5514–5523. doi:10.1007/s00330-021-07696-1
 (open access).
@@ -43,7 +43,7 @@ from recurct.studies._base import (
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
 SOURCE = (
-    "Frija G, et al. (European Society of Radiology). Cumulative effective dose from recurrent "
+    "Frija et al. (European Society of Radiology). Cumulative effective dose from recurrent "
     "CT examinations in Europe: proposal for clinical "
     "guidance based on an ESR EuroSafe Imaging survey. Eur Radiol 2021;31:5514–5523; "
     "doi:10.1007/s00330-021-07696-1"

@@ -1,10 +1,9 @@
 """Rehani et al. 2020: patients undergoing recurrent CT scans, the magnitude.
 
-Source: Rehani MM, et al. "Patients undergoing recurrent CT scans: assessing the magnitude."
+Source: Rehani et al. "Patients undergoing recurrent CT scans: assessing the magnitude."
 Eur Radiol 2020;30:1828–1836.
-doi:10.1007/s00330-019-06523-y (PubMed 31792585). Companion: Rehani MM et al., "Patients
-undergoing recurrent CT exams: assessment of patients with non-malignant diseases, reasons for
-imaging and imaging appropriateness", Eur Radiol 2020;30:1839–1846.
+doi:10.1007/s00330-019-06523-y (PubMed 31792585). Companion: Rehani et al. 2020, on
+patients with non-malignant diseases, Eur Radiol 2020;30:1839–1846.
 
 Design: the dose-monitoring systems of 4 institutions (3 in the USA, 1 in Slovakia; 324
 hospitals), CT only, 1 to 5 years per institution; threshold CED >= 100 mSv.
