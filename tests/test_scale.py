@@ -68,6 +68,17 @@ def test_chunked_folder_and_lazyframe(exams: pl.DataFrame, tmp_path) -> None:
     assert_frame_equal(cumulative_dose_chunked(exams.lazy(), rows_per_bucket=5_000), want)
 
 
+def test_cumulative_dose_dispatches_lazy_and_paths(exams: pl.DataFrame, tmp_path) -> None:
+    path = tmp_path / "exams.parquet"
+    exams.write_parquet(path)
+    want = recurct.cumulative_dose(exams, thresholds=(100,), window_days=365)
+    assert_frame_equal(recurct.cumulative_dose(path, window_days=365), want)
+    assert_frame_equal(recurct.cumulative_dose(str(path), window_days=365), want)
+    assert_frame_equal(recurct.cumulative_dose(exams.lazy(), window_days=365), want)
+    with pytest.raises(ValueError, match="in memory"):
+        recurct.cumulative_dose(exams.lazy(), by_period="1y")
+
+
 def test_chunked_ties_keep_input_order(tmp_path) -> None:
     # same timestamp; the crossing exam depends on the input order (95 + 10 vs 95 + 2 + 10)
     t = dt.datetime(2020, 1, 1)

@@ -31,6 +31,7 @@ _LAZY: dict[str, str] = {
     # engine
     "cumulative_dose": "recurct.cumulative",
     "running_dose": "recurct.cumulative",
+    "period_dose": "recurct.cumulative",
     # cohorts
     "Cohort": "recurct.cohort",
 }
@@ -72,6 +73,7 @@ __all__ = [
     "kernels",
     "normalise_region",
     "outofcore",
+    "period_dose",
     "plot",
     "read_exams",
     "read_openrem_ct",
@@ -105,7 +107,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from recurct.cohort import Cohort
-    from recurct.cumulative import cumulative_dose, running_dose
+    from recurct.cumulative import cumulative_dose, period_dose, running_dose
     from recurct.dose import (
         compare_to_drl,
         effective_dose,

@@ -14,6 +14,7 @@ cheap O(N) checks of the three columns used (full validation belongs at ingestio
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ from recurct._frames import from_polars, param_label, to_polars
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
 _REQUIRED = ("patient_id", "exam_date", "effective_dose_msv")
+#: Optional exam columns that add patient columns (age_first_exam, sex, facility, indication).
+PATIENT_COLUMNS = ("age_years", "sex", "facility", "indication")
+#: Every exam column the patients table is built from (the out-of-core and Dask paths read
+#: only these).
+USED_COLUMNS = (*_REQUIRED, *PATIENT_COLUMNS)
 _UNITS_PER_DAY = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
 _MAX_SHOWN = 5
 
@@ -216,7 +222,7 @@ def _optional_columns(
     """age_first_exam, sex, facility, indication, age_reached_T where present."""
     df = prep.df
     out: dict[str, pl.Series] = {}
-    extra = [c for c in ("age_years", "sex", "facility", "indication") if c in df.columns]
+    extra = [c for c in PATIENT_COLUMNS if c in df.columns]
     if not extra:
         return out
     sub = df.select(extra)
@@ -281,7 +287,7 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
 
 
 def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame:
-    optional = any(c in prep.df.columns for c in ("age_years", "sex", "facility", "indication"))
+    optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if thr.size == 0 and win.size == 0 and not optional:
         return _patients_from_totals(prep)
     starts, t_s, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
@@ -364,6 +370,9 @@ def cumulative_dose(
         ``age_years``, ``sex``, ``facility`` or ``indication`` are present, the matching
         patient columns are added. Full validation belongs at ingestion
         (:func:`recurct.schema.validate`); only cheap checks of these columns are done here.
+        A polars ``LazyFrame``, or the path of a Parquet file, folder or glob, is processed out
+        of core in patient buckets (:func:`recurct.outofcore.cumulative_dose_chunked`: same
+        result, bounded memory).
     thresholds
         CED thresholds in mSv (> 0). For each ``T``: ``reached_T``, ``days_to_T``,
         ``exams_to_T``, ``date_reached_T`` (and ``age_reached_T`` with ``age_years``).
@@ -397,6 +406,15 @@ def cumulative_dose(
     float64 in time order. With ``thresholds=()`` and no windows, ``ced_msv`` is summed in
     input order instead (equal up to rounding).
     """
+    if isinstance(exams, pl.LazyFrame | str | os.PathLike):
+        if windows is not None or by_period is not None:
+            raise ValueError(
+                "cumulative_dose: windows/by_period need the exams in memory; collect the "
+                "LazyFrame (or use period_dose on it) for calendar periods"
+            )
+        from recurct.outofcore import cumulative_dose_chunked
+
+        return cumulative_dose_chunked(exams, thresholds=thresholds, window_days=window_days)
     thr = _thresholds(thresholds)
     win = _windows(window_days)
     prep = _prepare(exams, "cumulative_dose")

@@ -28,19 +28,12 @@ import pandas as pd
 import polars as pl
 
 from recurct._frames import param_label
+from recurct.cumulative import USED_COLUMNS
 
 __all__ = ["cumulative_dose", "magnitude"]
 
 _ROW = "__recurct_row"
-_USED = (
-    "patient_id",
-    "exam_date",
-    "effective_dose_msv",
-    "age_years",
-    "sex",
-    "facility",
-    "indication",
-)
+_USED = USED_COLUMNS
 
 
 def _dd() -> Any:

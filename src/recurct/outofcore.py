@@ -24,20 +24,14 @@ from typing import Any
 
 import polars as pl
 
+from recurct.cumulative import USED_COLUMNS
+
 __all__ = ["cumulative_dose_chunked", "scan_exams"]
 
 _ROW = "__recurct_row"
 _BUCKET = "__recurct_bucket"
 #: Columns the patients table is built from; others are not read from disk.
-_USED = (
-    "patient_id",
-    "exam_date",
-    "effective_dose_msv",
-    "age_years",
-    "sex",
-    "facility",
-    "indication",
-)
+_USED = USED_COLUMNS
 
 
 def scan_exams(source: Any) -> pl.LazyFrame:
