@@ -629,3 +629,15 @@ def test_vendor_effective_dose_only_from_a_report_with_every_event(tmp_path: Pat
     assert exams["dlp_mgycm"][0] == pytest.approx(236.09)
     assert exams["effective_dose_msv"][0] is None
     assert exams["dose_method"][0] is None
+
+
+def test_age_string_without_unit_is_not_an_age(tmp_path: Path) -> None:
+    # DICOM AS needs its unit (recurct.schema.dicom_age_years): a bare "067" is malformed
+    ds = pydicom.dcmread(FLASH)
+    del ds.PatientBirthDate
+    with pytest.warns(UserWarning, match="Invalid value for VR AS"):
+        ds.PatientAge = "067"
+        ds.save_as(tmp_path / "bare.dcm")
+    exams, report = read_rdsr(tmp_path / "bare.dcm")
+    assert exams["age_years"][0] is None
+    assert report.problems["field"].to_list() == ["PatientAge"]

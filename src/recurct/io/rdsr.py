@@ -39,6 +39,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recurct.schema import dicom_age_years
+
 __all__ = [
     "EVENT_COLUMNS",
     "EXAM_COLUMNS",
@@ -385,10 +387,6 @@ def _parse_dt(dt: str | None) -> datetime | None:
     return _parse_da_tm(dt[:8], dt[8:] or None)
 
 
-_AGE = re.compile(r"^\s*(\d{1,3})\s*([DWMY]?)\s*$", re.IGNORECASE)
-_AGE_UNIT = {"Y": 1.0, "": 1.0, "M": 1.0 / 12.0, "W": 7.0 / 365.25, "D": 1.0 / 365.25}
-
-
 def _age_years(
     age_text: str | None, birth: str | None, when: datetime | None, state: _FileState
 ) -> float | None:
@@ -400,11 +398,7 @@ def _age_years(
         years = _years_between(birth_dt.date(), when.date())
         if 0 <= years <= 130:
             return years
-    from_age = None
-    if age_text:
-        m = _AGE.match(age_text)
-        if m:
-            from_age = int(m.group(1)) * _AGE_UNIT[m.group(2).upper()]
+    from_age = dicom_age_years(age_text) if age_text else None  # unit required (DICOM AS)
     if birth and (birth_dt is None or years is not None):
         what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
         then = "age from Patient's Age" if from_age is not None else "age left null"
