@@ -4,6 +4,10 @@ Usage::
 
     python benchmarks/bench_synthetic.py                 # rehani2020 in memory (best of 3)
     python benchmarks/bench_synthetic.py --stream 1e8    # also 10^8 exams to Parquet
+    python benchmarks/bench_synthetic.py --summary       # also patient_summary on rehani2020
+
+It also times ``generate("sodickson2009")`` (a look-back selection: entrants are simulated
+until 31,462 have a CT in 2007).
 
 Targets (issue 8): the Rehani-scale cohort (2.5 M patients, 4.8 M exams) in < 10 s on 2
 cores; 10^8 exams streamed to Parquet with peak memory < 4 GiB. The streaming run happens in
@@ -44,6 +48,34 @@ def bench_generate(repeat: int, threads: int) -> dict[str, float]:
         "threads": threads,
         "exams_per_s": df.height / min(times),
     }
+
+
+def bench_sodickson(repeat: int) -> dict[str, float]:
+    from recurct.synthetic import generate
+
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        df = generate("sodickson2009", seed=0)
+        times.append(time.perf_counter() - t0)
+    return {"patients": df["patient_id"].n_unique(), "exams": df.height, "best_s": min(times)}
+
+
+def bench_summary(repeat: int) -> dict[str, float]:
+    """patient_summary of the rehani2020 cohort: the numpy path and recurct.cumulative_dose."""
+    from recurct.synthetic import generate
+    from recurct.synthetic.calibrate import patient_summary
+
+    df = generate("rehani2020", seed=0)
+    out: dict[str, float] = {"exams": df.height}
+    for method in ("numpy", "cumulative"):
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            patient_summary(df, method=method)
+            times.append(time.perf_counter() - t0)
+        out[method] = min(times)
+    return out
 
 
 def _stream_child(n_exams: float, out: str, threads: int) -> None:
@@ -91,6 +123,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stream", type=float, default=None, help="exams to stream, e.g. 1e8")
+    ap.add_argument("--summary", action="store_true", help="time patient_summary too")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -102,6 +135,17 @@ def main() -> None:
         f"{g['best_s']:.2f} s (best of {args.repeat}, threads={g['threads']}; "
         f"{g['exams_per_s'] / 1e6:.2f} M exams/s)"
     )
+    d = bench_sodickson(args.repeat)
+    print(
+        f"generate('sodickson2009'): {d['patients']:,} selected patients, {d['exams']:,} "
+        f"exams in {d['best_s']:.2f} s (best of {args.repeat})"
+    )
+    if args.summary:
+        m = bench_summary(args.repeat)
+        print(
+            f"patient_summary(rehani2020, {m['exams']:,} exams): numpy {m['numpy']:.2f} s, "
+            f"cumulative {m['cumulative']:.2f} s (best of {args.repeat})"
+        )
     if args.stream:
         s = bench_stream(args.stream, args.threads)
         print(
