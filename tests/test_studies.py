@@ -447,16 +447,16 @@ def test_rehani2020_end_to_end_structure(rehani_synthetic: Reproduction) -> None
             assert row["reproduced"] is None and row["within_tolerance"] is None
         else:
             assert row["reproduced"] is not None and row["within_tolerance"] is not None, key
-    # the profile's calibration tolerances are the ones applied (share: atol 0.0003 -> 0.03 pp)
-    assert got["share_reached_100"]["tolerance"] == pytest.approx(0.03)
+    # the profile's calibration tolerance plus half the rounding (0.0003 -> 0.03 pp, + 0.005)
+    assert got["share_reached_100"]["tolerance"] == pytest.approx(0.035)
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="the calibrated rehani2020 profile does not reproduce every figure (6cfb4b2, seed 0: "
-    "exams per patient 1.931 vs 1.92 +- 0.0096; maximum CED 868 vs 1185 +- 178 mSv); remove "
-    "this mark when a recalibrated profile reproduces them",
+    reason="known miss of the calibrated rehani2020 profile (see its notes): median CED among "
+    "patients >= 100 mSv about 134 mSv vs 130.3 +- 2.65; remove this mark when a recalibrated "
+    "profile reproduces it",
 )
 def test_rehani2020_end_to_end_ok(rehani_synthetic: Reproduction) -> None:
     failed = rehani_synthetic.failed.select("figure", "published", "reproduced", "tolerance")

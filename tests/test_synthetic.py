@@ -472,22 +472,27 @@ def test_calibration_recovers_a_known_parameter(tmp_path) -> None:
     assert back.sites == res.profile.sites
 
 
-@pytest.mark.slow
-def test_rehani2020_profile_matches_published_figures() -> None:
-    """The committed rehani2020 profile at full scale, analysed with recurct.cumulative_dose,
-    against Rehani et al. 2020 (Eur Radiol 30:1828): 2,504,585 patients, 4,819,661 exams,
-    1.33% >= 100 mSv, median 130.3 mSv and maximum 1185 mSv among them, 13.4-28% of them
-    aged <= 50 by institution, a minimum time to 100 mSv of a single day at every one."""
+@pytest.fixture(scope="module")
+def rehani_stats() -> dict:
+    """The committed rehani2020 profile at full scale (seed 0), analysed with
+    recurct.cumulative_dose."""
     from recurct.synthetic.calibrate import patient_summary, statistics
 
     exams = generate("rehani2020", seed=0)
     pat = patient_summary(exams, method="cumulative")
-    st = statistics(pat, n_exams=exams.height)
+    return statistics(pat, n_exams=exams.height)
+
+
+@pytest.mark.slow
+def test_rehani2020_profile_matches_published_figures(rehani_stats: dict) -> None:
+    """Against Rehani et al. 2020 (Eur Radiol 30:1828): 2,504,585 patients, 4,819,661 exams,
+    1.33% >= 100 mSv, maximum 1185 mSv among them, 13.4-28% of them aged <= 50 by
+    institution, a minimum time to 100 mSv of a single day at every one. (The median is
+    tested on its own below.)"""
+    st = rehani_stats
     assert st["n_patients"] == 2_504_585
     assert abs(st["n_exams"] / 4_819_661 - 1) < 0.005
     assert abs(st["share_reached"] - 0.0133) < 0.0003
-    # the model's best fit is about 134 mSv (profile notes): tolerance 4 mSv
-    assert abs(st["ced_median_reached"] - 130.3) < 4.0
     # an extreme value: one seed's maximum lies within a wide band; its expectation (tail
     # estimate) within 15%
     assert 0.6 * 1185 < st["ced_max_reached"] < 1.6 * 1185
@@ -495,6 +500,17 @@ def test_rehani2020_profile_matches_published_figures() -> None:
     assert st["site_share_age_le50_min"] >= 0.134 - 0.01
     assert st["site_share_age_le50_max"] <= 0.28 + 0.01
     assert st["site_days_to_min_max"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss (profile notes): the model's best fit of the median CED among patients "
+    ">= 100 mSv is about 134 mSv, outside 130.3 +- 2.65 (2% calibration tolerance, as for the "
+    "share, + half the published rounding unit)",
+)
+def test_rehani2020_median_ced(rehani_stats: dict) -> None:
+    assert abs(rehani_stats["ced_median_reached"] - 130.3) <= 2.6 + 0.05
 
 
 @pytest.mark.slow

@@ -563,9 +563,10 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "share_reached": {"value": 0.0133, "atol": 0.0003, "source": _REHANI},
             "ced_median_reached": {
                 "value": 130.3,
-                "atol": 4.0,
+                "atol": 2.6,
                 "source": _REHANI
-                + " (tolerance 4 mSv, 3%: the model's best fit is about 134, see notes)",
+                + " (tolerance 2.6 mSv, 2%, as for the share; the model's best fit, about 134,"
+                " misses it: see notes)",
             },
             "ced_max_reached_expected": {
                 "value": 1185.0,
