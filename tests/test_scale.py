@@ -56,6 +56,18 @@ def test_chunked_equals_in_memory(exams: pl.DataFrame, tmp_path, buckets: int) -
     assert [p.name for p in tmp_path.iterdir()] == ["exams.parquet"]
 
 
+def test_chunked_to_parquet_folder(exams: pl.DataFrame, tmp_path) -> None:
+    want = recurct.cumulative_dose(exams, thresholds=(100,))
+    for k in (1, 4):
+        out = cumulative_dose_chunked(exams.lazy(), buckets=k, out=tmp_path / f"k{k}")
+        assert out == tmp_path / f"k{k}"
+        assert len(list(out.glob("part-*.parquet"))) == k
+        got = pl.read_parquet(str(out / "part-*.parquet")).sort("patient_id")
+        assert_frame_equal(got, want)
+    with pytest.raises(FileExistsError, match="already holds"):
+        cumulative_dose_chunked(exams.lazy(), buckets=2, out=tmp_path / "k4")
+
+
 def test_chunked_folder_and_lazyframe(exams: pl.DataFrame, tmp_path) -> None:
     folder = tmp_path / "parts"
     folder.mkdir()
