@@ -38,7 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
     p.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
     p.add_argument(
-        "--map", action="append", default=[], metavar="THEIRS=OURS",
+        "--map",
+        action="append",
+        default=[],
+        metavar="THEIRS=OURS",
         help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
     )
 
@@ -50,8 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="magnitude table of your own exam file")
     p.add_argument("file", help="CSV or Parquet exam file")
-    p.add_argument("--threshold", type=float, action="append", default=None,
-                   help="CED threshold in mSv (repeatable; default 100)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        action="append",
+        default=None,
+        help="CED threshold in mSv (repeatable; default 100)",
+    )
     p.add_argument("--by", action="append", default=None, help="stratify by this column")
     p.add_argument("--out", default=None, help="write the table to this CSV file")
 
