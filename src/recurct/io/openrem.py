@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 import polars as pl
 
-from recurct.io.rdsr import EXAM_COLUMNS, _combine, _mismatch, pseudonymise_id
+from recurct.dose import exam_region
+from recurct.io.rdsr import EXAM_COLUMNS, _mismatch, pseudonymise_id
 
 __all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "read_openrem_ct"]
 
@@ -264,7 +265,7 @@ def read_openrem_ct(
             key=lambda e: e["dlp_mgycm"],
             default=None,
         )
-        regions = {r for e in evs if (r := e["body_region"]) is not None}
+        has_region = any(e["body_region"] is not None for e in evs)
         sex = (_text(get("sex")) or "").upper()[:1] or None
         exams.append(
             {
@@ -283,7 +284,11 @@ def read_openrem_ct(
                 if dlps
                 else None,
                 "ctdivol_mgy": main.get("ctdivol_mgy") if main is not None else None,
-                "body_region": _combine(regions) if regions else None,
+                "body_region": exam_region(
+                    [e["body_region"] for e in evs], [e.get("dlp_mgycm") for e in evs]
+                )
+                if has_region
+                else None,
                 "n_events": len(evs) if blocks else _number(get("n_events_reported"), where),
                 "n_reports": 1,
                 "effective_dose_msv": None,
