@@ -228,36 +228,15 @@ def _optional_columns(
     sub = df.select(extra)
     if order is not None:
         sub = sub.gather(order)
-    n_patients = prep.n_patients
-    code_s = np.repeat(np.arange(n_patients, dtype=np.int64), np.diff(starts))
     first = starts[:-1]
     if "age_years" in extra:
         age = sub.get_column("age_years").cast(pl.Float64)
         out["age_first_exam"] = age.gather(first).alias("age_first_exam")
-    if "sex" in extra:
-        g = (
-            pl.DataFrame({"_c": code_s, "sex": sub.get_column("sex").cast(pl.Utf8)})
-            .group_by("_c", maintain_order=True)
-            .agg(pl.col("sex").drop_nulls().first())
-        )
-        out["sex"] = g.get_column("sex")
-    for col in ("facility", "indication"):
-        if col not in extra:
-            continue
-        vals = sub.get_column(col).cast(pl.Utf8)
-        g = (
-            pl.DataFrame({"_c": code_s, "_pos": np.arange(code_s.size), col: vals})
-            .drop_nulls(col)
-            .group_by("_c", col)
-            .agg(pl.len().alias("_n"), pl.col("_pos").min())
-            .sort(["_c", "_n", "_pos"], descending=[False, True, False])
-            .group_by("_c", maintain_order=True)
-            .agg(pl.col(col).first())
-        )
-        full = pl.DataFrame({"_c": np.arange(n_patients, dtype=np.int64)}).join(
-            g, on="_c", how="left", maintain_order="left"
-        )
-        out[col] = full.get_column(col)
+    # sex: the first non-null value in time order; facility, indication: the most frequent
+    # (ties: the earliest), one numba pass over the patients' time-ordered segments
+    for col in ("sex", "facility", "indication"):
+        if col in extra:
+            out[col] = _segment_value(sub.get_column(col), starts, first_only=col == "sex")
     if "age_years" in extra:
         age = sub.get_column("age_years").cast(pl.Float64)
         for k, t_ in enumerate(thr):
@@ -266,6 +245,23 @@ def _optional_columns(
             got = pl.select(pl.when(pl.Series(pos >= 0)).then(got)).to_series()
             out[f"age_reached_{param_label(t_)}"] = got.alias(f"age_reached_{param_label(t_)}")
     return out
+
+
+def _segment_value(values: pl.Series, starts: np.ndarray, first_only: bool) -> pl.Series:
+    """One value per patient from its time-ordered exams (see ``kernels.segment_mode``)."""
+    values = values.cast(pl.Utf8)
+    uniques = values.drop_nulls().unique().sort()
+    codes = (
+        values.replace_strict(
+            uniques, pl.int_range(uniques.len(), eager=True), default=-1, return_dtype=pl.Int64
+        )
+        .fill_null(-1)
+        .to_numpy()
+    )
+    picked = pl.Series(_k.segment_mode(starts, codes, first_only))
+    if uniques.len() == 0:
+        return pl.Series(values.name, [None] * picked.len(), dtype=pl.Utf8)
+    return uniques.gather(picked.clip(0)).set(picked < 0, None).alias(values.name)
 
 
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:

@@ -483,3 +483,41 @@ def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
     if not _POOL or _POOL[0]._max_workers < len(parts):
         _POOL[:] = [ThreadPoolExecutor(len(parts), thread_name_prefix="recurct-sort")]
     list(_POOL[0].map(np.ndarray.sort, parts))
+
+
+@njit(parallel=True, cache=True)
+def segment_mode(starts: np.ndarray, vals: np.ndarray, first_only: bool) -> np.ndarray:
+    """Per patient segment ``starts[p]:starts[p+1]`` of time-ordered value codes (``-1`` for
+    null): the most frequent code, ties to the earliest (``first_only``: the first non-null
+    code). ``-1`` where a patient has no non-null value. O(L^2) in a segment's length L,
+    which is small (a patient's exams)."""
+    n = starts.size - 1
+    out = np.full(n, -1, np.int64)
+    for p in prange(n):
+        s = starts[p]
+        e = starts[p + 1]
+        best = -1
+        best_count = 0
+        for i in range(s, e):
+            v = vals[i]
+            if v < 0:
+                continue
+            if first_only:
+                best = v
+                break
+            seen = False
+            for j in range(s, i):
+                if vals[j] == v:
+                    seen = True
+                    break
+            if seen:
+                continue
+            c = 0
+            for j in range(i, e):
+                if vals[j] == v:
+                    c += 1
+            if c > best_count:
+                best_count = c
+                best = v
+        out[p] = best
+    return out
