@@ -426,19 +426,6 @@ def test_same_day_exams() -> None:
 # --------------------------------------------------------------------------- calibration
 
 
-def test_patient_summary_matches_cumulative_dose(small: pl.DataFrame) -> None:
-    from recurct.synthetic.calibrate import patient_summary
-
-    a = patient_summary(small, method="numpy")
-    b = patient_summary(small, method="cumulative")
-    assert a.columns == b.columns
-    for c in a.columns:
-        if a[c].dtype == pl.Float64:
-            np.testing.assert_allclose(a[c].to_numpy(), b[c].to_numpy(), rtol=1e-12)
-        else:
-            assert a[c].cast(b[c].dtype).equals(b[c]), c
-
-
 def test_expected_max_of_exponential_sample() -> None:
     from recurct.synthetic.calibrate import expected_max
 
@@ -479,7 +466,7 @@ def rehani_stats() -> dict:
     from recurct.synthetic.calibrate import patient_summary, statistics
 
     exams = generate("rehani2020", seed=0)
-    pat = patient_summary(exams, method="cumulative")
+    pat = patient_summary(exams)
     return statistics(pat, n_exams=exams.height)
 
 
@@ -522,7 +509,7 @@ def test_sodickson2009_profile_matches_published_figures() -> None:
     from recurct.synthetic.calibrate import patient_summary, statistics
 
     exams = generate("sodickson2009", seed=0)
-    pat = patient_summary(exams, method="cumulative")
+    pat = patient_summary(exams)
     st = statistics(pat, n_exams=exams.height)
     # the cohort is selected until it has the published size: exact
     assert st["n_patients"] == 31_462

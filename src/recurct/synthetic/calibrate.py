@@ -51,61 +51,15 @@ COUNT_STATISTICS = ("n_patients", "n_exams", "n_reached")
 # --------------------------------------------------------------------------- statistics
 
 
-def _patients_fast(exams: pl.DataFrame, threshold: float) -> pl.DataFrame:
-    """Per-patient totals and first crossing of ``threshold`` from exams sorted by patient
-    and time (the generator's order), with numpy on the sorted arrays."""
-    pid = exams["patient_id"].to_numpy()
-    if pid.size == 0:
-        raise ValueError("the exam table is empty")
-    t = exams["exam_date"].cast(pl.Int64).to_numpy()
-    if np.any(np.diff(pid) < 0) or np.any((np.diff(t) < 0) & (np.diff(pid) == 0)):
-        order = np.lexsort((t, pid))
-        exams = exams[order]
-        pid, t = pid[order], t[order]
-    day = t // (86_400 * 10**6)
-    dose = exams["effective_dose_msv"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]])
-    n = np.diff(np.r_[starts, pid.size])
-    ced = np.add.reduceat(dose, starts)
-    cum = np.cumsum(dose)
-    base = np.r_[0.0, cum[starts[1:] - 1]]
-    within = cum - np.repeat(base, n)
-    hit = within >= threshold
-    first_hit = hit & ~np.r_[False, hit[:-1]]
-    first_hit[starts] = hit[starts]
-    pos = np.flatnonzero(first_hit)
-    patient_of = np.repeat(np.arange(starts.size), n)
-    days_to = np.full(starts.size, -1, np.int64)
-    days_to[patient_of[pos]] = day[pos] - day[starts[patient_of[pos]]]
-    out = {
-        "patient_id": pid[starts],
-        "n_exams": n,
-        "ced_msv": ced,
-        "reached": days_to >= 0,
-        "days_to": pl.Series(days_to).replace(-1, None),
-    }
-    for col, name in (("age_years", "age_first_exam"), ("facility", "facility")):
-        if col in exams.columns:
-            out[name] = exams[col].gather(starts)
-    return pl.DataFrame(out)
-
-
-def patient_summary(exams: Any, threshold: float = 100.0, method: str = "numpy") -> pl.DataFrame:
+def patient_summary(exams: Any, threshold: float = 100.0) -> pl.DataFrame:
     """Per-patient ``n_exams``, ``ced_msv``, ``reached``, ``days_to``, ``age_first_exam``,
-    ``facility``.
-
-    ``method="cumulative"`` uses :func:`recurct.cumulative_dose` (the library's engine);
-    ``"numpy"`` a fast path on exams sorted by patient and time (sorted first if they are
-    not), used inside calibration. Both give the same table (tested).
+    ``facility``, computed by :func:`recurct.cumulative_dose` (the library's engine).
     """
-    from recurct._frames import to_polars
+    from recurct._frames import param_label, to_polars
 
     df, _ = to_polars(exams)
-    if method == "numpy":
-        return _patients_fast(df, threshold)
-    if method != "cumulative":
-        raise ValueError(f"method must be 'numpy' or 'cumulative', got {method!r}")
-    from recurct._frames import param_label
+    if df.height == 0:
+        raise ValueError("the exam table is empty")
     from recurct.cumulative import cumulative_dose
 
     lab = param_label(threshold)
@@ -236,7 +190,6 @@ def cohort_statistics(
     profile: str | Path | Profile,
     fraction: float | Mapping[str, float] = 1.0,
     seed: int = 0,
-    method: str = "numpy",
 ) -> dict[str, float]:
     """Generate a (reduced) cohort and return its :func:`statistics`, scaled to full size.
 
@@ -258,7 +211,7 @@ def cohort_statistics(
         )
     exams = generate(prof, n_patients=sizes, seed=seed)
     assert isinstance(exams, pl.DataFrame)
-    pat = patient_summary(exams, method=method)
+    pat = patient_summary(exams)
     pat = pat.with_columns(
         pl.col("facility").replace_strict(weights, return_dtype=pl.Float64).alias("weight")
     )
