@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
 
 __all__ = ["BLOCK", "generate", "iter_chunks", "site_sizes", "sites"]
@@ -585,16 +586,13 @@ def _safe(name: str) -> str:
 
 
 def _frame_empty() -> pl.DataFrame:
+    """The generator's exam table with no rows: the canonical dtypes of recurct.schema."""
+    optional = ("dlp_mgycm", "body_region", "age_years", "sex", "facility", "indication")
     return pl.DataFrame(
         schema={
             "patient_id": pl.Int64,
             "exam_date": pl.Datetime("us"),
             "effective_dose_msv": pl.Float64,
-            "dlp_mgycm": pl.Float64,
-            "body_region": pl.Utf8,
-            "age_years": pl.Float64,
-            "sex": pl.Utf8,
-            "facility": pl.Utf8,
-            "indication": pl.Utf8,
+            **{c: OPTIONAL_COLUMNS[c] for c in optional},
         }
     )
