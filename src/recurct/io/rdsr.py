@@ -31,7 +31,7 @@ import re
 import struct
 import sys
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recurct.dose import exam_region, normalise_region
 from recurct.schema import dicom_age_years
 
 __all__ = [
@@ -996,37 +997,17 @@ def _run_parse(
 # --------------------------------------------------------------------------------------------
 # Merge and tables
 # --------------------------------------------------------------------------------------------
-def _exam_region() -> Callable[..., str | None]:
-    from recurct.dose import exam_region
-
-    return exam_region
-
-
-def _normaliser() -> Callable[[str], str | None]:
-    try:
-        from recurct.dose import normalise_region
-    except ImportError as exc:  # pragma: no cover - dose.py is part of the package
-        raise ImportError("recurct.dose.normalise_region is needed to map body regions") from exc
-    return normalise_region
-
-
 def _event_region(
     target: str | None, protocol: str | None, cache: dict[str | None, str | None]
 ) -> str | None:
     regions = {_cached_region(t, cache) for t in (target, protocol)} - {None}
-    return _combine(regions)  # type: ignore[arg-type]
+    return exam_region(sorted(regions))
 
 
 def _cached_region(text: str | None, cache: dict[str | None, str | None]) -> str | None:
     if text not in cache:
-        cache[text] = _normaliser()(text) if text else None
+        cache[text] = normalise_region(text) if text else None
     return cache[text]
-
-
-def _combine(regions: set[str]) -> str | None:
-    """One canonical region for a set of regions without DLPs (:func:`recurct.dose.exam_region`:
-    the region itself, a composite, or ``"other"``)."""
-    return _exam_region()(sorted(regions))
 
 
 def _birth_date_conflicts(
@@ -1183,7 +1164,6 @@ def _build(
         )
         return table, report
 
-    exam_region = _exam_region()
     by_report: dict[str, list[dict[str, Any]]] = {}
     for h in headers:  # sorted: the report with the most events first
         by_report.setdefault(h["study_uid"], []).append(h)
