@@ -25,15 +25,15 @@ import polars as pl
 
 from recurct import kernels as _k
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.schema import REQUIRED_COLUMNS
 
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
-_REQUIRED = ("patient_id", "exam_date", "effective_dose_msv")
 #: Optional exam columns that add patient columns (age_first_exam, sex, facility, indication).
 PATIENT_COLUMNS = ("age_years", "sex", "facility", "indication")
 #: Every exam column the patients table is built from (the out-of-core and Dask paths read
 #: only these).
-USED_COLUMNS = (*_REQUIRED, *PATIENT_COLUMNS)
+USED_COLUMNS = (*REQUIRED_COLUMNS, *PATIENT_COLUMNS)
 _UNITS_PER_DAY = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
 _MAX_SHOWN = 5
 
@@ -62,11 +62,11 @@ def _rows(idx: np.ndarray | Sequence[int]) -> str:
 
 
 def _check_columns(df: pl.DataFrame, fn: str) -> None:
-    missing = [c for c in _REQUIRED if c not in df.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(
             f"{fn}: missing required column(s) {missing}; the exam table needs "
-            f"{list(_REQUIRED)} (rename columns or use recurct.read_exams with a mapping)"
+            f"{list(REQUIRED_COLUMNS)} (rename columns or use recurct.read_exams with a mapping)"
         )
     for col in ("patient_id", "exam_date"):
         s = df.get_column(col)

@@ -29,11 +29,11 @@ import polars as pl
 
 from recurct._frames import param_label
 from recurct.cumulative import USED_COLUMNS
+from recurct.schema import REQUIRED_COLUMNS
 
 __all__ = ["cumulative_dose", "magnitude"]
 
 _ROW = "__recurct_row"
-_USED = USED_COLUMNS
 
 
 def _dd() -> Any:
@@ -109,10 +109,10 @@ def cumulative_dose(
         win = None
     else:
         win = (int(window_days),) if np.isscalar(window_days) else tuple(map(int, window_days))
-    missing = [c for c in _USED[:3] if c not in ddf.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in ddf.columns]
     if missing:
         raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
-    ddf = ddf[[c for c in _USED if c in ddf.columns]]
+    ddf = ddf[[c for c in USED_COLUMNS if c in ddf.columns]]
 
     # 1. global row numbers: partition lengths, then offsets per partition
     lengths = ddf.map_partitions(len).compute()

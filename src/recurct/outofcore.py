@@ -31,7 +31,6 @@ __all__ = ["cumulative_dose_chunked", "scan_exams"]
 _ROW = "__recurct_row"
 _BUCKET = "__recurct_bucket"
 #: Columns the patients table is built from; others are not read from disk.
-_USED = USED_COLUMNS
 
 
 def scan_exams(source: Any) -> pl.LazyFrame:
@@ -123,7 +122,7 @@ def cumulative_dose_chunked(
 
     lf = scan_exams(source)
     names = lf.collect_schema().names()
-    lf = lf.select([c for c in _USED if c in names])
+    lf = lf.select([c for c in USED_COLUMNS if c in names])
     n_rows = lf.select(pl.len()).collect().item()
     k = buckets if buckets is not None else _n_buckets(n_rows, rows_per_bucket)
     if k < 1:
