@@ -63,6 +63,8 @@ from typing import Any
 
 import numpy as np
 
+from recurct.bench import exam_counts
+
 PATHS = ("memory", "outofcore", "dask")
 THRESHOLD = 100.0
 WINDOW = 1826
@@ -84,20 +86,8 @@ FILE_ROWS = 2_000_000
 
 
 def _exam_counts(n: int, seed: int, mean_exams: float = 1.9) -> np.ndarray:
-    """Exams per patient, a truncated Zipf law on 1..100 (exponent 2.42, mean ~1.9), sum n."""
-    rng = np.random.default_rng([seed, 1])
-    k = np.arange(1, 101)
-    p = k**-2.42
-    p /= p.sum()
-    counts = rng.choice(k, size=max(1, round(n / mean_exams)), p=p).astype(np.int32)
-    while int(counts.sum(dtype=np.int64)) < n:
-        extra = rng.choice(k, size=max(1, round((n - counts.sum()) / mean_exams)), p=p)
-        counts = np.concatenate([counts, extra.astype(np.int32)])
-    cum = np.cumsum(counts, dtype=np.int64)
-    cut = int(np.searchsorted(cum, n))
-    counts = counts[: cut + 1]
-    counts[-1] -= int(cum[cut] - n)
-    return counts
+    """Exams per patient summing to n (recurct.bench.exam_counts: the benchmark's law)."""
+    return exam_counts(n, np.random.default_rng([seed, 1]), mean_exams).astype(np.int32)
 
 
 def _multiplier(n: int) -> int:

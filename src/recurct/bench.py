@@ -37,6 +37,23 @@ OPS = ("a", "b", "c", "abc")
 # --------------------------------------------------------------------------- data
 
 
+def exam_counts(n: int, rng: np.random.Generator, mean_exams: float = 1.9) -> np.ndarray:
+    """Exams per patient summing to exactly ``n``: a truncated Zipf law on 1..100 (exponent
+    2.42, mean ~1.9, 73 % single-exam patients), the shape of PERF_BASELINE.md's data."""
+    k = np.arange(1, 101)
+    p = k**-2.42
+    p /= p.sum()
+    counts = rng.choice(k, size=max(1, round(n / mean_exams)), p=p)
+    while int(counts.sum(dtype=np.int64)) < n:  # top up, then trim the last patient
+        extra = rng.choice(k, size=max(1, round((n - int(counts.sum())) / mean_exams)), p=p)
+        counts = np.concatenate([counts, extra])
+    cum = np.cumsum(counts, dtype=np.int64)
+    cut = int(np.searchsorted(cum, n))
+    counts = counts[: cut + 1].copy()
+    counts[-1] -= int(cum[cut] - n)
+    return counts
+
+
 def make_cohort(
     n: int, seed: int = 0, ids: str = "int", order: str = "random", mean_exams: float = 1.9
 ) -> pl.DataFrame:
@@ -50,19 +67,7 @@ def make_cohort(
     them by patient and date.
     """
     rng = np.random.default_rng(seed)
-    k = np.arange(1, 101)
-    p = k**-2.42
-    p /= p.sum()
-    n_patients = max(1, round(n / mean_exams))
-    counts = rng.choice(k, size=n_patients, p=p)
-    total = int(counts.sum())
-    while total < n:  # top up (or trim below) to exactly n exams
-        extra = rng.choice(k, size=max(1, round((n - total) / mean_exams)), p=p)
-        counts = np.concatenate([counts, extra])
-        total = int(counts.sum())
-    cut = np.searchsorted(np.cumsum(counts), n)
-    counts = counts[: cut + 1].copy()
-    counts[-1] -= int(counts.sum()) - n
+    counts = exam_counts(n, rng, mean_exams)
     n_patients = counts.size
     pid_seg = np.repeat(np.arange(n_patients), counts)  # grouped by patient
     gaps = rng.geometric(1 / 200, n).astype(np.int64)  # >= 1 day between exams
