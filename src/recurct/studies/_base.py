@@ -21,9 +21,10 @@ How a figure is compared (``Published.compare``)
 ``"extreme"``
     A sample maximum: random even in a perfect model. The calibration matches it in
     expectation over seeds and records the spread of the maximum over seeds (``<target>_sd_
-    over_seeds``); one realisation (one seed) is then compared within ``1.96 x`` that standard
-    deviation (the range of 95% of the model's realisations), plus half the rounding unit.
-    Without a recorded spread, the target's calibration tolerance is used.
+    over_seeds``); one realisation (one seed) is then compared within the calibration
+    tolerance of that expectation plus ``1.96 x`` that standard deviation (the range of 95%
+    of the realisations of a model whose expectation lies within its tolerance), plus half
+    the rounding unit. Without a recorded spread, the calibration tolerance alone is used.
 ``"at_most"``
     An upper bound ("a single day"): the reproduced value must not exceed it.
 ``"aggregate"``
@@ -255,8 +256,9 @@ def calibration_tolerances(profile: str) -> dict[str, float]:
     by ``python -m recurct.synthetic.calibrate``): a target's tolerance is its ``atol``, or
     ``rtol x |value|``, in the unit of the target (fractions for shares). A target matched in
     expectation over seeds (``check = "<x>_mean_over_seeds"``, a sample extreme) whose spread
-    over seeds is recorded (``<x>_sd_over_seeds`` in ``[calibration.achieved]``) gets
-    ``1.96 x`` that standard deviation: the range of one realisation. Targets without a
+    over seeds is recorded (``<x>_sd_over_seeds`` in ``[calibration.achieved]``) gets its
+    tolerance plus ``1.96 x`` that standard deviation: the expectation may lie anywhere
+    within the tolerance, and one realisation within 1.96 sd of it. Targets without a
     recorded tolerance (and profiles without a calibration) are left out: their figures then
     fall back to half the published rounding unit.
     """
@@ -278,14 +280,17 @@ def calibration_tolerances(profile: str) -> dict[str, float]:
         spread = None
         if check.endswith("_mean_over_seeds") and isinstance(achieved, Mapping):
             spread = achieved.get(check.removesuffix("_mean_over_seeds") + "_sd_over_seeds")
-        if spread is not None:
-            out[str(name)] = 1.96 * abs(float(spread))
-        elif spec.get("atol") is not None:
-            out[str(name)] = abs(float(spec["atol"]))
+        tol = None
+        if spec.get("atol") is not None:
+            tol = abs(float(spec["atol"]))
         elif spec.get("rtol") is not None and spec.get("value") is not None:
-            out[str(name)] = abs(float(spec["rtol"]) * float(spec["value"]))
+            tol = abs(float(spec["rtol"]) * float(spec["value"]))
         elif spec.get("tolerance") is not None:
-            out[str(name)] = abs(float(spec["tolerance"]))
+            tol = abs(float(spec["tolerance"]))
+        if spread is not None:
+            out[str(name)] = (tol or 0.0) + 1.96 * abs(float(spread))
+        elif tol is not None:
+            out[str(name)] = tol
     return out
 
 

@@ -31,7 +31,7 @@ import polars as pl
 
 from recurct.synthetic import _toml
 from recurct.synthetic.generate import generate
-from recurct.synthetic.model import PROFILE_DIR, Profile, load_profile
+from recurct.synthetic.model import GROUPS, PROFILE_DIR, Profile, load_profile
 
 __all__ = [
     "CALIBRATIONS",
@@ -120,7 +120,8 @@ def statistics(
     Keys: ``n_patients``, ``n_exams``, ``n_reached``, ``share_reached`` (fraction),
     ``ced_median_reached``, ``ced_max_reached``, ``ced_max_reached_expected`` (see
     :func:`expected_max`), ``n_exams_max`` and ``ced_max`` (over all patients; sample
-    maxima, not scaled), ``share_exams_ge5``, ``share_exams_22_132``, ``share_ced_gt100``,
+    maxima, not scaled) and their smooth full-scale estimates ``n_exams_max_expected`` and
+    ``ced_max_expected``, ``share_exams_ge5``, ``share_exams_22_132``, ``share_ced_gt100``,
     ``share_ced_250_1375``; per facility (if present): ``site_share_age_le50_min`` / ``_max``
     (share aged <= ``age_cut`` at first exam among patients reaching the threshold),
     ``site_days_to_min_max`` (the largest, over sites, of each site's shortest time to the
@@ -152,7 +153,9 @@ def statistics(
         "ced_max_reached": float(hi.max()) if hi.size else float("nan"),
         "ced_max_reached_expected": expected_max(hi, float(patients.height / wsum)),
         "n_exams_max": float(nex.max()),
+        "n_exams_max_expected": expected_max(nex, float(patients.height / wsum)),
         "ced_max": float(ced.max()),
+        "ced_max_expected": expected_max(ced, float(patients.height / wsum)),
         "share_exams_ge5": share(nex >= 5),
         "share_exams_22_132": share((nex >= 22) & (nex <= 132)),
         "share_ced_gt100": share(ced > 100),
@@ -249,8 +252,13 @@ def _locate(profile: Profile, path: str) -> tuple[dict[str, Any], str]:
 
 def get_param(profile: Profile, path: str) -> Any:
     """Value of a parameter by dotted path: ``"frailty_cv"``,
-    ``"groups.oncology.interval_mean_days"``, ``"sites.USA-1.age_shift"``."""
+    ``"groups.oncology.interval_mean_days"``, ``"sites.USA-1.age_shift"``. A site's
+    ``group_share.<group>`` that the site does not override is the group's base share."""
     node, key = _locate(profile, path)
+    if key not in node:  # sites.<facility>.group_share.<group>, not overridden
+        if key not in profile.params["groups"]:
+            raise ValueError(f"unknown group in {path!r}; groups are {', '.join(GROUPS)}")
+        return profile.params["groups"][key]["share"]
     return node[key]
 
 
@@ -517,9 +525,7 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "ced_median_reached": {
                 "value": 130.3,
                 "atol": 2.6,
-                "source": _REHANI
-                + " (tolerance 2.6 mSv, 2%, as for the share; the model's best fit, about 134,"
-                " misses it: see notes)",
+                "source": _REHANI + " (tolerance 2.6 mSv: 2%, as for the share)",
             },
             "ced_max_reached_expected": {
                 "value": 1185.0,
@@ -538,6 +544,7 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
         "free_params": {
             "groups.oncology.share": (0.05, 0.4),
             "groups.oncology.followup_mean_days": (150.0, 1500.0),
+            "groups.oncology.followup_shape": (1.0, 6.0),
             "intensive_rate": (1.5, 8.0),
             "groups.chronic.p_recurrent": (0.1, 0.6),
             "frailty_cv": (0.1, 1.0),
@@ -545,11 +552,15 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "sites.Slovakia-1.age_shift": (-10.0, 10.0),
         },
         "notes": (
-            "The median CED among patients >= 100 mSv settles near 134 mSv, not 130.3: with "
-            "1.92 exams per patient, 1.33% >= 100 mSv and a maximum near 1185 mSv, the "
-            "renewal model's CED tail above 100 mSv is a little heavier than published. A "
-            "steeper tail needs more oncology patients with shorter follow-up, which the "
-            "exam total does not allow without implausibly few re-imaged chronic patients. "
+            "The oncology active imaging period is gamma-distributed with a fitted shape "
+            "(about 2): with exponential periods (shape 1) the median CED among patients "
+            ">= 100 mSv settled near 134 mSv against the published 130.3, because the "
+            "exponential's many very long follow-ups made the CED tail above 100 mSv too "
+            "heavy; a shape of about 2 (fewer very short and very long periods) meets the "
+            "median, the share and the exam total together. History: this fit started from "
+            "hand-set values (followup_shape 2, oncology follow-up 545 d, intensive_rate 4.5, "
+            "chronic p_recurrent 0.15) near the previous fit; a fit from the previous values "
+            "(shape 1) stopped at shape 1.04, a local minimum. "
             "The per-site sizes and periods are not published (chosen; see the profile). "
             "Site age shifts (USA-2, Slovakia-1) carry the published 13.4%-28% range of "
             "the share aged <= 50 among patients >= 100 mSv."
@@ -573,22 +584,34 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             },
         },
         "free_params": {
-            "groups.oncology.share": (0.01, 0.3),
+            "groups.oncology.share": (0.02, 0.3),
+            "groups.oncology.interval_mean_days": (60.0, 360.0),
+            "groups.oncology.followup_mean_days": (150.0, 1500.0),
             "sites.Italy-1.group_share.oncology": (0.05, 2.0),
             "sites.Turkey-3.group_share.oncology": (0.0, 0.2),
+            "sites.Turkey-3.dose_scale": (0.3, 1.0),
+            "sites.France-1.group_share.oncology": (0.005, 1.0),
+            "sites.Germany-1.group_share.oncology": (0.005, 1.0),
         },
         "options": {"fraction": {"default": 0.5, "Italy-1": 1.0, "Turkey-3": 1.0}},
         "notes": (
-            "Not met: the smallest site share. Even with almost no oncology (Turkey-3), "
-            "acute, chronic and other patients reach 100 mSv in 4 years at about 0.1%, so "
-            "a site of plausible size (10,942 patients here) has about 0.1%, not 0%; a "
-            "published 0% needs a much smaller site or one without such patients. The mean "
-            "of site shares is about 0.53% (published 0.5%) with the pooled count and the "
-            "largest share met: the site sizes are not published and were not fitted. "
-            "Model parameters: those of rehani2020 when this profile was fitted. The fit "
-            "puts the base oncology share at about 2.7% of patients, lower than is "
-            "plausible: European sites more likely differ from the US ones in imaging "
-            "intensity or dose level, which this fit did not free."
+            "All targets met at full scale (seed 0). Model parameters: those of rehani2020 "
+            "(gamma-shaped oncology follow-up included) when this profile was fitted, except "
+            "the oncology share, restaging interval and follow-up, fitted here: European "
+            "sites image fewer patients for cancer (about 7.9% against about 10%), less often "
+            "(every 137 days against 60) and for longer (1131 days against 582). Site "
+            "heterogeneity: Italy-1 is a cancer centre (oncology weight about 2: about 70% "
+            "of its patients), France-1 and Germany-1 (the two largest sites) have a little "
+            "more oncology than the base mix, which is what lets the mean of site shares "
+            "equal the pooled share (0.5%) with a small site at 2.72%; Turkey-3 has almost no "
+            "oncology and a lower dose level (dose_scale about 0.61): a site of 10,942 "
+            "patients reaches the published 0% (below 0.05%) only with both, since acute, "
+            "chronic and other patients alone reach 100 mSv at about 0.1% in four years. The "
+            "site sizes are not published (chosen; see the profile). History: an earlier fit "
+            "of the base oncology share alone put it at 1.9% of patients, not plausible; "
+            "this fit started from the rehani2020 share and freed the restaging interval and "
+            "follow-up instead; the last run started with Turkey-3's oncology weight set to "
+            "0.02 by hand, after a run that stopped with it at 0.19 (min share 0.055%)."
         ),
     },
     "sodickson2009": {
@@ -624,17 +647,21 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
                 "atol": 0.005,
                 "source": _SODICKSON + " (4% 250 to 1375 mSv; whole percent: +-0.5 points)",
             },
-            "n_exams_max": {
+            "n_exams_max_expected": {
                 "value": 132,
                 "rtol": 0.5,
-                "source": _SODICKSON + " (at most 132 CTs: a sample maximum, checked within 50%)",
-                "fit": False,
+                "check": "n_exams_max_mean_over_seeds",
+                "source": _SODICKSON
+                + " (at most 132 CTs: a sample maximum, matched in expectation over 5 seeds"
+                " within 50%)",
             },
-            "ced_max": {
+            "ced_max_expected": {
                 "value": 1375.0,
                 "rtol": 0.5,
-                "source": _SODICKSON + " (at most 1375 mSv: a sample maximum, checked within 50%)",
-                "fit": False,
+                "check": "ced_max_mean_over_seeds",
+                "source": _SODICKSON
+                + " (at most 1375 mSv: a sample maximum, matched in expectation over 5 seeds"
+                " within 50%)",
             },
         },
         "free_params": {
@@ -645,31 +672,36 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "groups.chronic.interval_mean_days": (60.0, 365.0),
             "sites.Institution-1.dose_scale": (0.8, 2.0),
             "groups.oncology.interval_mean_days": (40.0, 180.0),
-            "p_intensive": (0.0, 0.03),
-            "intensive_rate": (1.5, 8.0),
+            "frailty_cv": (0.1, 1.0),
+            "groups.other.p_recurrent": (0.02, 0.5),
+            "groups.oncology.followup_shape": (1.0, 6.0),
+            "groups.chronic.followup_shape": (1.0, 6.0),
+            "frailty_max": (2.0, 10.0),
         },
-        "options": {"fraction": 1.0},
+        "options": {"fraction": 1.0, "over_seeds": {"n_exams_max": 5, "ced_max": 5}},
         "notes": (
             "Look-back design: entrants (first CT uniform over 1986-2007) are simulated until "
             "31,462 have a CT in 2007 at age >= 18; their whole history is kept. The selection "
             "favours long active imaging periods (length bias), as in the paper. Met at full "
-            "scale (seed 0): the five fitted targets. Not met: the sample maxima, 312 CTs and "
-            "3180 mSv against the published 132 CTs and 1375 mSv. With 6.06 exams per patient, "
-            "33% >= 5 and only 5% >= 22, the 5% heavy users must average about 38 exams; the "
-            "model's tail (exponential active periods, length-biased by the selection, times a "
-            "lognormal intensity) reaches that mean only with a long upper tail. A trial fit "
-            "that also freed frailty_max and fitted the maxima brought them only to 234 CTs and"
-            " 2305 mSv, with the 22-132 share out of tolerance (5.6%): the model cannot meet "
-            "both, and a bounded tail (a cap on active years or on the exam rate) would be a "
-            "change of model, not of parameters. Fitted values to read with care: 2.6% of "
-            "patients imaged 7.9 times as often as their group (intensive_rate at its upper "
-            "bound 8); oncology restaging every 161 days over a mean 3.9 years; dose_scale 1.44"
-            " (the paper used typical effective doses per exam type of its time, not published "
-            "in PUBLISHED.md: modelled as the UK 2022 DRL-based medians times this fitted "
-            "factor). History: started from the rehani2020 parameters; the last run started "
-            "from hand-set values (oncology interval 90 d, chronic interval 180 d, dose_scale "
-            "1.7, p_intensive 0.01, intensive_rate 6); a re-run starts from the committed "
-            "values."
+            "scale (seed 0): exams, >= 5 CTs, > 100 mSv and 250-1375 mSv; the maxima (132 "
+            "CTs, 1375 mSv) are matched in expectation over 5 seeds within 50% (about 182 CTs "
+            "and 1760 mSv). Not met: the share with 22-132 CTs, about 6.1% against 5% +- 0.5. "
+            "With 6.06 exams per patient, 33% >= 5 and only 5% >= 22, the heavy users must "
+            "average about 36-40 exams with a maximum near 132: a compact tail. The previous "
+            "model (exponential active periods, an intensively imaged 2.6% at x7.9) met the "
+            "shares only with a maximum of 312 CTs and 3180 mSv; gamma-shaped active periods "
+            "(fitted shapes about 1.9 and 2.7), a lognormal intensity without an intensive "
+            "subgroup (p_intensive 0) and a cap on personal intensity (frailty_max, fitted "
+            "about 4.1) bring the maxima within 50% but leave the 22-132 share about one point "
+            "high; a lower intensity spread lowers that share but pushes the >= 5 share up. "
+            "A model of the growth of CT use over 1986-2007 (fewer exams in a patient's early "
+            "years) is the next candidate. dose_scale (about 1.31) is an assumption, fitted: "
+            "the paper used typical effective doses per exam type of its time, not published "
+            "in PUBLISHED.md, modelled as the UK 2022 DRL-based medians times this factor. "
+            "History: this fit started from hand-set values (followup shapes 2, follow-up "
+            "2000 d, frailty_cv 0.35, frailty_max 3, p_intensive 0, dose_scale 1.4) after "
+            "fits from the previous values stopped in local minima; a re-run starts from the "
+            "committed values."
         ),
     },
 }

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from numba import njit
+from scipy.special import gammaincinv
 
 from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
@@ -62,6 +63,7 @@ class _Compiled:
         self.p_female = np.array([g["p_female"] for g in gp])
         self.p_recurrent = np.array([g["p_recurrent"] for g in gp])
         self.followup = np.array([g["followup_mean_days"] for g in gp], dtype=np.float64)
+        self.followup_shape = np.array([g["followup_shape"] for g in gp], dtype=np.float64)
         self.interval = np.array([g["interval_mean_days"] for g in gp], dtype=np.float64)
         self.shape = np.array([g["interval_shape"] for g in gp], dtype=np.float64)
         self.p_same_day = np.array([g["p_same_day"] for g in gp])
@@ -281,7 +283,8 @@ def _simulate_block(
     recurrent = u[4] < c.p_recurrent[group]
     n_days = (site["period_end"] - site["period_start"]).days + 1
     entry = np.minimum((u[5] * n_days).astype(np.int64), n_days - 1)
-    horizon = np.where(recurrent, np.minimum(e_dur * c.followup[group], n_days - 1 - entry), -1.0)
+    dur = _gamma_durations(e_dur, group, c.followup_shape)
+    horizon = np.where(recurrent, np.minimum(dur * c.followup[group], n_days - 1 - entry), -1.0)
     tod0 = 7.0 + 15.0 * u[6]  # hour of the first exam, 07:00-22:00
 
     counts = _count_kernel(key, group, frail, horizon, c.interval, c.shape, c.p_same_day)
@@ -311,6 +314,18 @@ def _simulate_block(
         "sex": sex[idx],
         "group": group[idx],
     }
+
+
+def _gamma_durations(e: np.ndarray, group: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """Gamma(shape[group]) variates of mean 1 by inversion of the standard exponentials ``e``
+    (the same uniform for every shape: common random numbers); shape 1 returns ``e``."""
+    out = e.copy()
+    u = -np.expm1(-e)  # the uniform behind e
+    for g, k in enumerate(shape):
+        if k != 1.0:
+            m = group == g
+            out[m] = gammaincinv(k, u[m]) / k
+    return out
 
 
 def _k_grid(table: str, age_rule: str) -> np.ndarray:

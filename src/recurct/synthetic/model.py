@@ -15,8 +15,9 @@ The model, per site:
   1, coefficient of variation ``frailty_cv``; times ``intensive_rate`` for a share
   ``p_intensive`` of intensively imaged patients; at most ``frailty_max``).
 * **exam timing** is a renewal process: the first exam at entry; with probability
-  ``p_recurrent`` the patient has an active imaging period (exponential, mean
-  ``followup_mean_days``) during which exams follow at gamma-distributed intervals (mean
+  ``p_recurrent`` the patient has an active imaging period (gamma-distributed, mean
+  ``followup_mean_days``, shape ``followup_shape``: 1 is exponential, larger values give
+  fewer very long periods) during which exams follow at gamma-distributed intervals (mean
   ``interval_mean_days`` divided by the personal multiplier, shape ``interval_shape``). The
   process is truncated at the site's period end, so exam counts depend on observation time.
   Each visit adds, with probability ``p_same_day``, a second exam of another region the same
@@ -109,6 +110,7 @@ def _group(
     p_female: float,
     p_recurrent: float,
     followup_mean_days: float,
+    followup_shape: float,
     interval_mean_days: float,
     interval_shape: float,
     region_mix: list[float],
@@ -122,6 +124,7 @@ def _group(
         "p_female": p_female,
         "p_recurrent": p_recurrent,
         "followup_mean_days": followup_mean_days,
+        "followup_shape": followup_shape,
         "interval_mean_days": interval_mean_days,
         "interval_shape": interval_shape,
         "region_mix": region_mix,
@@ -175,6 +178,7 @@ PARAMETERS: dict[str, Any] = {
             0.50,
             0.85,
             400.0,
+            1.0,
             60.0,
             2.0,
             [0.08, 0.30, 0.22, 0.40],
@@ -186,6 +190,7 @@ PARAMETERS: dict[str, Any] = {
                 "p_female": "roughly balanced over all cancer sites",
                 "p_recurrent": "most are restaged and followed up",
                 "followup_mean_days": "active treatment plus 1-3 years of surveillance imaging",
+                "followup_shape": "1: exponential; above 1: fewer very short or very long periods",
                 "interval_mean_days": "restaging every 2-4 months on treatment, less after",
                 "interval_shape": "scheduled visits: more regular than Poisson",
                 "region_mix": "staging is mostly chest-abdomen-pelvis or chest (head, AP, CAP)",
@@ -199,6 +204,7 @@ PARAMETERS: dict[str, Any] = {
             0.52,
             0.25,
             700.0,
+            1.0,
             180.0,
             1.0,
             [0.25, 0.35, 0.35, 0.05],
@@ -210,6 +216,7 @@ PARAMETERS: dict[str, Any] = {
                 "p_female": "slightly more women",
                 "p_recurrent": "about half are re-imaged for flares or monitoring",
                 "followup_mean_days": "episodes of disease activity over a few years",
+                "followup_shape": "1: exponential, memoryless episodes of activity",
                 "interval_mean_days": "occasional: about twice a year while active",
                 "interval_shape": "unscheduled: Poisson-like",
                 "region_mix": "chest and abdomen-pelvis, some head",
@@ -223,6 +230,7 @@ PARAMETERS: dict[str, Any] = {
             0.45,
             0.10,
             60.0,
+            1.0,
             20.0,
             1.0,
             [0.45, 0.15, 0.30, 0.10],
@@ -234,6 +242,7 @@ PARAMETERS: dict[str, Any] = {
                 "p_female": "more men in trauma",
                 "p_recurrent": "mostly one exam; a few are re-imaged in the same admission",
                 "followup_mean_days": "an admission and its immediate follow-up",
+                "followup_shape": "1: exponential, memoryless admissions",
                 "interval_mean_days": "re-imaging within days to weeks",
                 "interval_shape": "unscheduled: Poisson-like",
                 "region_mix": "head (trauma, stroke) and abdomen-pelvis dominate",
@@ -247,6 +256,7 @@ PARAMETERS: dict[str, Any] = {
             0.52,
             0.10,
             365.0,
+            1.0,
             120.0,
             1.0,
             [0.35, 0.30, 0.30, 0.05],
@@ -258,6 +268,7 @@ PARAMETERS: dict[str, Any] = {
                 "p_female": "slightly more women",
                 "p_recurrent": "a minority have a follow-up exam",
                 "followup_mean_days": "one clinical question, settled within about a year",
+                "followup_shape": "1: exponential, memoryless",
                 "interval_mean_days": "a follow-up after a few months",
                 "interval_shape": "unscheduled: Poisson-like",
                 "region_mix": "head, chest and abdomen-pelvis",
@@ -390,6 +401,8 @@ def _check(profile: Profile) -> None:
                 )
         if gp["interval_shape"] < 0.5:
             raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
+        if gp["followup_shape"] < 0.2:
+            raise ValueError(f"groups.{g}.followup_shape must be >= 0.2")
         for key in ("p_female", "p_recurrent", "p_same_day"):
             if not 0.0 <= gp[key] <= 1.0:
                 raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
