@@ -492,15 +492,17 @@ def test_calibration_recovers_a_known_parameter(tmp_path) -> None:
     assert back.sites == res.profile.sites
 
 
-@pytest.fixture(scope="module")
-def rehani_stats() -> dict:
-    """The committed rehani2020 profile at full scale (seed 0), analysed with
-    recurct.cumulative_dose."""
+def _full_scale_stats(name: str) -> dict:
+    """A committed profile at full scale (seed 0), analysed with recurct.cumulative_dose."""
     from recurct.synthetic.calibrate import patient_summary, statistics
 
-    exams = generate("rehani2020", seed=0)
-    pat = patient_summary(exams)
-    return statistics(pat, n_exams=exams.height)
+    exams = generate(name, seed=0)
+    return statistics(patient_summary(exams), n_exams=exams.height)
+
+
+@pytest.fixture(scope="module")
+def rehani_stats() -> dict:
+    return _full_scale_stats("rehani2020")
 
 
 @pytest.mark.slow
@@ -531,13 +533,7 @@ def test_rehani2020_median_ced(rehani_stats: dict) -> None:
 
 @pytest.fixture(scope="module")
 def sodickson_stats() -> dict:
-    """The committed sodickson2009 profile at full scale (seed 0), analysed with
-    recurct.cumulative_dose."""
-    from recurct.synthetic.calibrate import patient_summary, statistics
-
-    exams = generate("sodickson2009", seed=0)
-    pat = patient_summary(exams)
-    return statistics(pat, n_exams=exams.height)
+    return _full_scale_stats("sodickson2009")
 
 
 @pytest.mark.slow
