@@ -427,6 +427,91 @@ def test_followup_shape_is_checked() -> None:
         _profile(groups={"oncology": {"followup_shape": 0.0}})
 
 
+def _growth_profile(g: float, n: int) -> object:
+    """One site, 2000-2009, with CT-use growth ``g`` per year: oncology only, every patient
+    recurrent with a (practically) unbounded active period and deterministic intervals."""
+    onc = {
+        "share": 1.0,
+        "p_recurrent": 1.0,
+        "followup_mean_days": 1e7,
+        "followup_shape": 100.0,
+        "interval_mean_days": 50.37,
+        "interval_shape": 1e15,
+        "p_same_day": 0.0,
+    }
+    groups = {"oncology": onc, **{k: {"share": 0.0} for k in ("chronic", "acute", "other")}}
+    site = {
+        "facility": "A",
+        "period_start": dt.date(2000, 1, 1),
+        "period_end": dt.date(2009, 12, 31),
+        "n_patients": n,
+        "ct_growth": g,
+    }
+    params = {"groups": groups, "frailty_cv": 1e-9, "p_intensive": 0.0}
+    return profile_from_dict("growth", {"params": params, "sites": [site]})
+
+
+@pytest.mark.parametrize("g", [0.2, -0.3])
+def test_ct_growth_runs_the_renewal_process_in_operational_time(g: float) -> None:
+    """With growth g per year the exam rate at day x is the groups' rate times exp(g (x - T))
+    (T the last day): exam j of a patient entering on day e falls on floor(x_j) where the
+    cumulative rate L(x) = integral_0^x exp(g (s - T)) ds satisfies L(x_j) = L(e) + j m,
+    solved here by root finding, not by the generator's closed-form inverse."""
+    from scipy.optimize import brentq
+
+    exams = generate(_growth_profile(g, 300), seed=1)
+    start = dt.date(2000, 1, 1)
+    n_days = (dt.date(2009, 12, 31) - start).days + 1
+    big_t, gd, m = n_days - 1, g / 365.25, 50.37
+
+    def cum(x: float) -> float:
+        return (math.exp(gd * (x - big_t)) - math.exp(-gd * big_t)) / gd
+
+    days = exams.select(
+        "patient_id", (pl.col("exam_date").dt.date() - start).dt.total_days().alias("d")
+    )
+    n_exact = n_all = 0
+    for (pid,), grp in days.group_by("patient_id", maintain_order=True):
+        got = np.sort(grp["d"].to_numpy())
+        e = int(got[0])
+        want = [e]
+        j = 1
+        while cum(big_t + 1) > cum(e) + j * m:
+            target = cum(e) + j * m
+            x = brentq(lambda x, target=target: cum(x) - target, e, big_t + 1, xtol=1e-9)
+            want.append(math.floor(x))
+            j += 1
+        want = np.array([w for w in want if w <= big_t])
+        assert got.size == want.size, (pid, e, got.size, want.size)
+        assert np.abs(got - want).max() <= 1, pid
+        n_exact += int((got == want).sum())
+        n_all += got.size
+    assert n_exact / n_all > 0.999
+
+
+def test_ct_growth_entry_density() -> None:
+    """First exams have density proportional to exp(g x) over the period: yearly shares
+    within 4.5 standard errors of (exp(g b) - exp(g a)) / (exp(g P) - 1)."""
+    g, n = 0.25, 40_000
+    first = (
+        generate(_growth_profile(g, n), seed=2)
+        .group_by("patient_id")
+        .agg(pl.col("exam_date").min().dt.year().alias("y"))
+    )
+    share = first["y"].value_counts().sort("y")["count"].to_numpy() / n
+    a = np.array([(dt.date(y, 1, 1) - dt.date(2000, 1, 1)).days for y in range(2000, 2011)])
+    gd, total = g / 365.25, a[-1]
+    want = (np.exp(gd * a[1:]) - np.exp(gd * a[:-1])) / np.expm1(gd * total)
+    se = np.sqrt(want * (1 - want) / n)
+    np.testing.assert_array_less(np.abs(share - want), 4.5 * se)
+    assert share[-1] / share[0] > 5  # exp(0.25 * 9) = 9.5
+
+
+def test_ct_growth_is_checked() -> None:
+    with pytest.raises(ValueError, match="ct_growth"):
+        _growth_profile(1.5, 10)
+
+
 def test_dlp_lognormal_and_adult_k() -> None:
     adult = [0, 0, 0, 0.3, 0.3, 0.4, 0]  # ages 50-80 only: adult factors, no age effect
     groups = {g: {"age_mix": adult, "phase_mix": [1, 0, 0], "p_same_day": 0.0} for g in GROUPS}

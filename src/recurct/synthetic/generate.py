@@ -163,8 +163,21 @@ def _next_t(key, i, r, g, t, interval, shape, frail):
     return t + interval[g] / frail * w * w * w
 
 
+@njit(cache=True, inline="always")
+def _calendar(t, e, g, a):
+    """Calendar days since entry day ``e`` of operational time ``t`` after entry, for a growth
+    rate ``g`` per day and ``a = g exp(g T)`` (rate 1 at day T, the period end): the inverse of
+    the cumulative rate ``exp(-g T) expm1(g d) / g``; ``t`` itself when ``g`` is 0."""
+    if g == 0.0:
+        return t
+    x = np.expm1(g * e) + a * t
+    if x <= -1.0:  # a declining rate whose total is reached: no further exam
+        return np.inf
+    return max(np.log1p(x) / g - e, 0.0)  # >= 0: no rounding before the entry day
+
+
 @njit(cache=True, nogil=True)
-def _count_kernel(key, group, frail, horizon, interval, shape, p_same_day):
+def _count_kernel(key, group, frail, horizon, entry, g_day, a_day, interval, shape, p_same_day):
     n = group.size
     counts = np.zeros(n, np.int64)
     for i in range(n):
@@ -180,7 +193,7 @@ def _count_kernel(key, group, frail, horizon, interval, shape, p_same_day):
                 break
             r += 1
             t = _next_t(key, i, r, g, t, interval, shape, frail[i])
-            if np.floor(t) > horizon[i]:
+            if np.floor(_calendar(t, entry[i], g_day, a_day)) > horizon[i]:
                 break
         counts[i] = m
     return counts
@@ -193,6 +206,8 @@ def _fill_kernel(
     frail,
     horizon,
     entry,
+    g_day,
+    a_day,
     tod0,
     age0,
     interval,
@@ -224,7 +239,7 @@ def _fill_kernel(
         prev_day = -1
         prev_hour = 0.0
         while True:
-            day = entry[i] + np.int64(np.floor(t))
+            day = entry[i] + np.int64(np.floor(_calendar(t, entry[i], g_day, a_day)))
             hour = tod0[i] if r == 0 else 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
             if day == prev_day:
                 hour = min(max(hour, prev_hour + 0.25), 23.99)
@@ -258,7 +273,7 @@ def _fill_kernel(
                 break
             r += 1
             t = _next_t(key, i, r, g, t, interval, shape, frail[i])
-            if np.floor(t) > horizon[i]:
+            if np.floor(_calendar(t, entry[i], g_day, a_day)) > horizon[i]:
                 break
 
 
@@ -282,12 +297,20 @@ def _simulate_block(
     frail = np.minimum(np.where(u[7] < c.p_intensive, frail * c.intensive, frail), c.frail_max)
     recurrent = u[4] < c.p_recurrent[group]
     n_days = (site["period_end"] - site["period_start"]).days + 1
-    entry = np.minimum((u[5] * n_days).astype(np.int64), n_days - 1)
+    g_day = float(site["ct_growth"]) / 365.25
+    a_day = g_day * math.exp(g_day * (n_days - 1))
+    if g_day == 0.0:
+        entry = np.minimum((u[5] * n_days).astype(np.int64), n_days - 1)
+    else:  # entry density proportional to exp(g_day * day) on [0, n_days)
+        entry_t = np.log1p(u[5] * math.expm1(g_day * n_days)) / g_day
+        entry = np.clip(entry_t.astype(np.int64), 0, n_days - 1)
     dur = _gamma_durations(e_dur, group, c.followup_shape)
     horizon = np.where(recurrent, np.minimum(dur * c.followup[group], n_days - 1 - entry), -1.0)
     tod0 = 7.0 + 15.0 * u[6]  # hour of the first exam, 07:00-22:00
 
-    counts = _count_kernel(key, group, frail, horizon, c.interval, c.shape, c.p_same_day)
+    counts = _count_kernel(
+        key, group, frail, horizon, entry, g_day, a_day, c.interval, c.shape, c.p_same_day
+    )
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     m = int(offsets[-1])
@@ -299,7 +322,8 @@ def _simulate_block(
     dose = np.empty(m, np.float64)
     age = np.empty(m, np.float64)
     _fill_kernel(
-        key, group, frail, horizon, entry, tod0, age0, c.interval, c.shape, c.p_same_day,
+        key, group, frail, horizon, entry, g_day, a_day, tod0, age0, c.interval, c.shape,
+        c.p_same_day,
         c.region_cum, c.phase_cum, c.dlp_median, c.dlp_sigma, c.paed, float(site["dose_scale"]),
         c.kgrid, offsets, idx, day, hour, region, dlp, dose, age,
     )  # fmt: skip

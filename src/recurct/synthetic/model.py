@@ -8,7 +8,8 @@ record for people: the generator reads only ``[params]`` and ``[[sites]]``.
 
 The model, per site:
 
-* **patients** enter at a date uniform over the site's study period; each has a clinical
+* **patients** enter at a date uniform over the site's study period (or with a density
+  growing as ``exp(ct_growth x years)``: a site's growth of CT use); each has a clinical
   group (oncology, chronic non-malignant, acute/trauma, other) drawn from the site's group
   mix, an age at entry from the group's age-band mix (uniform within a band, shifted by the
   site's ``age_shift``), a sex, and a personal imaging-intensity multiplier (lognormal, mean
@@ -20,6 +21,9 @@ The model, per site:
   fewer very long periods) during which exams follow at gamma-distributed intervals (mean
   ``interval_mean_days`` divided by the personal multiplier, shape ``interval_shape``). The
   process is truncated at the site's period end, so exam counts depend on observation time.
+  With a site's ``ct_growth`` g, the process runs in operational time: the exam rate at time
+  t is the groups' rate times ``exp(g (t - period_end))`` (in years), so a long history has
+  fewer exams in its early years.
   Each visit adds, with probability ``p_same_day``, a second exam of another region the same
   day.
 * **each exam** has a body region from the group's region mix, a number of phases (1, 2 or 3
@@ -297,6 +301,11 @@ SITE_FIELDS: dict[str, Param] = {
     "group_share": Param({}, "overrides of the groups' share at this site (case mix)"),
     "dose_scale": Param(1.0, "the site's DLP level relative to the UK DRL-based medians"),
     "age_shift": Param(0.0, "years added to every age: a younger or older catchment"),
+    "ct_growth": Param(
+        0.0,
+        "growth rate of CT use per year (continuous: 0.1 is about +10.5%/year); entries and exam "
+        "rates scale as exp(ct_growth x years), exam rates equal to the groups' at period_end",
+    ),
 }
 """Fields of one ``[[sites]]`` entry, with their defaults and meaning. Whether a profile's
 site values are published or assumed is stated in its ``[assumptions]`` table."""
@@ -416,6 +425,11 @@ def _check(profile: Profile) -> None:
             raise ValueError(f"site {s['facility']!r}: period_end is before period_start")
         if int(s["n_patients"]) < 0:
             raise ValueError(f"site {s['facility']!r}: n_patients must be >= 0")
+        if not -1.0 <= float(s["ct_growth"]) <= 1.0:
+            raise ValueError(
+                f"site {s['facility']!r}: ct_growth must be a relative growth per year in "
+                f"[-1, 1], got {s['ct_growth']}"
+            )
     sel = profile.selection
     if sel is not None:
         if sel["exam_from"] is None or sel["exam_to"] is None:
