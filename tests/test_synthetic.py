@@ -577,6 +577,23 @@ def test_calibration_recovers_a_known_parameter(tmp_path) -> None:
     assert back.sites == res.profile.sites
 
 
+def test_param_paths_reach_sites_and_list_elements() -> None:
+    from recurct.synthetic.calibrate import get_param, set_param
+
+    prof = load_profile("sodickson2009").copy()
+    before = list(prof.params["groups"]["oncology"]["phase_mix"])
+    set_param(prof, "groups.oncology.phase_mix.1", 0.4)
+    assert prof.params["groups"]["oncology"]["phase_mix"][1] == 0.4
+    assert get_param(prof, "groups.oncology.phase_mix.1") == 0.4
+    set_param(prof, "sites.Institution-1.ct_growth", 0.07)
+    assert prof.sites[0]["ct_growth"] == 0.07
+    assert load_profile("sodickson2009").params["groups"]["oncology"]["phase_mix"] == before
+    with pytest.raises(ValueError, match="not an index"):
+        get_param(prof, "groups.oncology.phase_mix.3")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        get_param(prof, "groups.oncology.nonsense")
+
+
 def _full_scale_stats(name: str) -> dict:
     """A committed profile at full scale (seed 0), analysed with recurct.cumulative_dose."""
     from recurct.synthetic.calibrate import patient_summary, statistics
