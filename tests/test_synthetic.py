@@ -427,6 +427,45 @@ def test_followup_shape_is_checked() -> None:
         _profile(groups={"oncology": {"followup_shape": 0.0}})
 
 
+def test_late_exams_follow_the_active_period() -> None:
+    """Late exams (``late_interval_days`` L) form a Poisson process from the end of the
+    active period h to the period end R: floor(h + S_j) <= R iff S_j < R + 1 - h, so a
+    patient has (R + 1 - h) / L of them on average. Chronic: no active period (h = 0, and
+    E[N] = 1 + mean_e (R_e + 1) / L); oncology: a near-fixed active period of 450 days
+    (gamma shape 1e4) with deterministic intervals of 100.37 days before the late exams."""
+    L_onc, L_chr, m, f = 200.0, 150.0, 100.37, 450.0
+    groups = {
+        "oncology": {"p_recurrent": 1.0, "followup_mean_days": f, "followup_shape": 1e4,
+                     "interval_mean_days": m, "interval_shape": 1e15,
+                     "late_interval_days": L_onc},
+        "chronic": {"p_recurrent": 0.0, "late_interval_days": L_chr},
+        "acute": {"share": 0.0},
+        "other": {"share": 0.0},
+    }  # fmt: skip
+    for g in ("oncology", "chronic"):
+        groups[g].update(share=0.5, p_same_day=0.0)
+    exams = generate(_profile(groups=groups, n=60_000, frailty_cv=1e-9, p_intensive=0.0), seed=4)
+    per = exams.group_by("patient_id").agg(pl.len().alias("n"), pl.col("indication").first())
+    period = (dt.date(2016, 12, 31) - dt.date(2015, 1, 1)).days + 1
+    r = (period - 1 - np.arange(period)).astype(float)  # R for each entry day
+    h = np.minimum(f, r)
+    active = (np.floor(m * np.arange(1, 10))[None, :] <= h[:, None]).sum(axis=1)
+    want = {
+        "chronic": 1 + ((r + 1) / L_chr).mean(),
+        "oncology": 1 + active.mean() + ((r + 1 - h) / L_onc).mean(),
+    }
+    for name, expected in want.items():
+        got = per.filter(pl.col("indication") == name)["n"]
+        se = got.std() / math.sqrt(got.len())
+        assert abs(got.mean() - expected) < 4.5 * se, (name, got.mean(), expected)
+    assert per.filter(pl.col("indication") == "chronic")["n"].max() > 5  # not capped
+
+
+def test_late_interval_is_checked() -> None:
+    with pytest.raises(ValueError, match="late_interval_days"):
+        _profile(groups={"oncology": {"late_interval_days": 0.5}})
+
+
 def _growth_profile(g: float, n: int) -> object:
     """One site, 2000-2009, with CT-use growth ``g`` per year: oncology only, every patient
     recurrent with a (practically) unbounded active period and deterministic intervals."""

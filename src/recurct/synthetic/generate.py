@@ -41,6 +41,7 @@ _EPOCH = dt.date(1970, 1, 1)
 _SEX = ("F", "M")
 # stream ids of the counter-based uniforms
 _S_INTERVAL, _S_REGION, _S_PHASE, _S_DLP, _S_SAMEDAY, _S_SDREGION, _S_SDTIME, _S_TOD = range(8)
+_S_LATE = 8
 
 
 def _cum(weights: list[list[float]]) -> np.ndarray:
@@ -66,6 +67,7 @@ class _Compiled:
         self.followup_shape = np.array([g["followup_shape"] for g in gp], dtype=np.float64)
         self.interval = np.array([g["interval_mean_days"] for g in gp], dtype=np.float64)
         self.shape = np.array([g["interval_shape"] for g in gp], dtype=np.float64)
+        self.late = np.array([g["late_interval_days"] for g in gp], dtype=np.float64)
         self.p_same_day = np.array([g["p_same_day"] for g in gp])
         self.dlp_median = np.array([p["dlp_median"][r] for r in REGIONS], dtype=np.float64)
         self.dlp_sigma = np.array([p["dlp_sigma"][r] for r in REGIONS], dtype=np.float64)
@@ -176,8 +178,37 @@ def _calendar(t, e, g, a):
     return max(np.log1p(x) / g - e, 0.0)  # >= 0: no rounding before the entry day
 
 
+@njit(cache=True, inline="always")
+def _operational(d, e, g, a):
+    """Operational time from entry day ``e`` to ``d`` calendar days later (inverse of
+    :func:`_calendar`); ``d`` itself when ``g`` is 0."""
+    if g == 0.0:
+        return d
+    return np.exp(g * e) * np.expm1(g * d) / a
+
+
+@njit(cache=True, inline="always")
+def _advance(key, i, r, g, t, phase, horizon, limit, e, g_day, a_day, interval, shape, late, frail):
+    """The patient's next exam (counter ``r``) after operational time ``t``: returns the new
+    time, the phase (0 active, 1 late) and whether the history has ended. Active exams
+    follow until calendar offset ``horizon``; then, if the group has late exams, exponential
+    intervals of mean ``late[g] / frail`` from the end of the active period to ``limit``."""
+    if phase == 0:
+        if horizon >= 1.0:
+            tn = _next_t(key, i, r, g, t, interval, shape, frail)
+            if np.floor(_calendar(tn, e, g_day, a_day)) <= horizon:
+                return tn, 0, False
+        if late[g] <= 0.0:
+            return t, 0, True
+        t = _operational(max(horizon, 0.0), e, g_day, a_day)
+    tn = t - late[g] / frail * np.log(_hash_u(key, i, r, _S_LATE))
+    return tn, 1, np.floor(_calendar(tn, e, g_day, a_day)) > limit
+
+
 @njit(cache=True, nogil=True)
-def _count_kernel(key, group, frail, horizon, entry, g_day, a_day, interval, shape, p_same_day):
+def _count_kernel(
+    key, group, frail, horizon, limit, entry, g_day, a_day, interval, shape, late, p_same_day
+):
     n = group.size
     counts = np.zeros(n, np.int64)
     for i in range(n):
@@ -185,15 +216,17 @@ def _count_kernel(key, group, frail, horizon, entry, g_day, a_day, interval, sha
         t = 0.0
         r = 0
         m = 0
+        phase = 0
         while True:
             m += 1
             if _hash_u(key, i, r, _S_SAMEDAY) < p_same_day[g]:
                 m += 1
-            if horizon[i] < 1.0:
-                break
             r += 1
-            t = _next_t(key, i, r, g, t, interval, shape, frail[i])
-            if np.floor(_calendar(t, entry[i], g_day, a_day)) > horizon[i]:
+            t, phase, stop = _advance(
+                key, i, r, g, t, phase, horizon[i], limit[i], entry[i], g_day, a_day,
+                interval, shape, late, frail[i],
+            )  # fmt: skip
+            if stop:
                 break
         counts[i] = m
     return counts
@@ -205,6 +238,7 @@ def _fill_kernel(
     group,
     frail,
     horizon,
+    limit,
     entry,
     g_day,
     a_day,
@@ -212,6 +246,7 @@ def _fill_kernel(
     age0,
     interval,
     shape,
+    late,
     p_same_day,
     region_cum,
     phase_cum,
@@ -238,6 +273,7 @@ def _fill_kernel(
         j = offsets[i]
         prev_day = -1
         prev_hour = 0.0
+        phase = 0
         while True:
             day = entry[i] + np.int64(np.floor(_calendar(t, entry[i], g_day, a_day)))
             hour = tod0[i] if r == 0 else 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
@@ -269,11 +305,12 @@ def _fill_kernel(
                 j += 1
             prev_day = day
             prev_hour = hour
-            if horizon[i] < 1.0:
-                break
             r += 1
-            t = _next_t(key, i, r, g, t, interval, shape, frail[i])
-            if np.floor(_calendar(t, entry[i], g_day, a_day)) > horizon[i]:
+            t, phase, stop = _advance(
+                key, i, r, g, t, phase, horizon[i], limit[i], entry[i], g_day, a_day,
+                interval, shape, late, frail[i],
+            )  # fmt: skip
+            if stop:
                 break
 
 
@@ -305,12 +342,14 @@ def _simulate_block(
         entry_t = np.log1p(u[5] * math.expm1(g_day * n_days)) / g_day
         entry = np.clip(entry_t.astype(np.int64), 0, n_days - 1)
     dur = _gamma_durations(e_dur, group, c.followup_shape)
-    horizon = np.where(recurrent, np.minimum(dur * c.followup[group], n_days - 1 - entry), -1.0)
+    limit = (n_days - 1 - entry).astype(np.float64)
+    horizon = np.where(recurrent, np.minimum(dur * c.followup[group], limit), -1.0)
     tod0 = 7.0 + 15.0 * u[6]  # hour of the first exam, 07:00-22:00
 
     counts = _count_kernel(
-        key, group, frail, horizon, entry, g_day, a_day, c.interval, c.shape, c.p_same_day
-    )
+        key, group, frail, horizon, limit, entry, g_day, a_day, c.interval, c.shape, c.late,
+        c.p_same_day,
+    )  # fmt: skip
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     m = int(offsets[-1])
@@ -322,8 +361,8 @@ def _simulate_block(
     dose = np.empty(m, np.float64)
     age = np.empty(m, np.float64)
     _fill_kernel(
-        key, group, frail, horizon, entry, g_day, a_day, tod0, age0, c.interval, c.shape,
-        c.p_same_day,
+        key, group, frail, horizon, limit, entry, g_day, a_day, tod0, age0, c.interval, c.shape,
+        c.late, c.p_same_day,
         c.region_cum, c.phase_cum, c.dlp_median, c.dlp_sigma, c.paed, float(site["dose_scale"]),
         c.kgrid, offsets, idx, day, hour, region, dlp, dose, age,
     )  # fmt: skip

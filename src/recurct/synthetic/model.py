@@ -24,6 +24,10 @@ The model, per site:
   With a site's ``ct_growth`` g, the process runs in operational time: the exam rate at time
   t is the groups' rate times ``exp(g (t - period_end))`` (in years), so a long history has
   fewer exams in its early years.
+  After the active period (at once for a patient without one), a group with
+  ``late_interval_days`` > 0 has occasional late exams (exponential intervals of that mean
+  divided by the personal multiplier) until the period end: survivorship or monitoring scans,
+  so that a patient selected by a late exam brings a complete earlier history.
   Each visit adds, with probability ``p_same_day``, a second exam of another region the same
   day.
 * **each exam** has a body region from the group's region mix, a number of phases (1, 2 or 3
@@ -121,6 +125,7 @@ def _group(
     phase_mix: list[float],
     p_same_day: float,
     why: dict[str, str],
+    late_interval_days: float = 0.0,
 ) -> dict[str, Param]:
     values = {
         "share": share,
@@ -134,6 +139,12 @@ def _group(
         "region_mix": region_mix,
         "phase_mix": phase_mix,
         "p_same_day": p_same_day,
+        "late_interval_days": late_interval_days,
+    }
+    why = {
+        "late_interval_days": "0: no exams after the active period (a profile may add "
+        "occasional late exams: survivorship or disease-monitoring scans years later)",
+        **why,
     }
     return {k: Param(v, why[k]) for k, v in values.items()}
 
@@ -412,6 +423,11 @@ def _check(profile: Profile) -> None:
             raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
         if gp["followup_shape"] < 0.2:
             raise ValueError(f"groups.{g}.followup_shape must be >= 0.2")
+        if not gp["late_interval_days"] == 0.0 and not gp["late_interval_days"] >= 1.0:
+            raise ValueError(
+                f"groups.{g}.late_interval_days must be 0 (none) or >= 1 day, "
+                f"got {gp['late_interval_days']}"
+            )
         for key in ("p_female", "p_recurrent", "p_same_day"):
             if not 0.0 <= gp[key] <= 1.0:
                 raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
