@@ -343,6 +343,7 @@ def calibrate(
     write: bool | str | Path = True,
     notes: str = "",
     diff_step: float = 0.05,
+    power: float = 1.0,
     callback: Callable[[int, dict[str, float], float], None] | None = None,
 ) -> CalibrationResult:
     """Fit ``free_params`` of ``profile`` so that its synthetic cohort matches ``targets``.
@@ -377,6 +378,11 @@ def calibrate(
     diff_step
         Finite-difference step on the [0, 1] scale of each parameter: large enough to see
         through the small steps that a finite cohort makes of a smooth objective.
+    power
+        Each residual r (the miss in units of its tolerance) enters the least-squares sum as
+        ``sign(r) |r| ** power``. 1 is ordinary least squares; larger values approach a
+        minimax fit, in which the worst target dominates: the fit then prefers every target
+        just inside its tolerance to a balanced compromise with one just outside.
     callback
         Called as ``callback(evaluation, statistics, cost)`` after each evaluation.
 
@@ -397,6 +403,13 @@ def calibrate(
     hi = np.array([float(free_params[p][1]) for p in paths])
     if np.any(hi <= lo):
         raise ValueError("every free parameter needs bounds (low, high) with low < high")
+    if not power >= 1.0:
+        raise ValueError(f"power must be >= 1, got {power}")
+
+    def residuals(got: Mapping[str, float]) -> np.ndarray:
+        r = _residuals(targets, got)
+        return r if power == 1.0 else np.sign(r) * np.abs(r) ** power
+
     x0 = np.clip((np.array([float(get_param(start, p)) for p in paths]) - lo) / (hi - lo), 0, 1)
     n_eval = 0
     t0 = time.perf_counter()
@@ -421,7 +434,7 @@ def calibrate(
                 raise _Budget
             n_eval += 1
             cache[key] = cohort_statistics(apply(x), fraction=fraction, seed=seed)
-            cost = float(np.sum(_residuals(targets, cache[key]) ** 2))
+            cost = float(np.sum(residuals(cache[key]) ** 2))
             if cost < best["cost"]:
                 best.update(cost=cost, x=np.array(x, dtype=np.float64))
             if callback is not None:
@@ -430,7 +443,7 @@ def calibrate(
 
     try:
         fit = least_squares(
-            lambda x: _residuals(targets, evaluate(x)),
+            lambda x: residuals(evaluate(x)),
             x0,
             bounds=(0.0, 1.0),
             diff_step=diff_step,
@@ -459,7 +472,9 @@ def calibrate(
         "seed": seed,
         "fraction": dict(fraction) if isinstance(fraction, Mapping) else fraction,
         "optimizer": "scipy.optimize.least_squares (trf, parameters mapped to [0, 1] by "
-        f"their bounds, x_scale='jac', diff_step {diff_step})",
+        f"their bounds, x_scale='jac', diff_step {diff_step}"
+        + (f", residuals sign(r) |r|^{power:g}" if power != 1.0 else "")
+        + ")",
         "n_evaluations": n_eval,
         "status": message,
         "cost_reduced": best["cost"],
@@ -676,7 +691,7 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
         },
         "free_params": {
             "groups.oncology.share": (0.05, 0.4),
-            "groups.oncology.followup_mean_days": (150.0, 2000.0),
+            "groups.oncology.followup_mean_days": (150.0, 5000.0),
             "groups.chronic.p_recurrent": (0.1, 0.8),
             "groups.chronic.followup_mean_days": (365.0, 4000.0),
             "groups.chronic.interval_mean_days": (60.0, 365.0),
@@ -684,34 +699,49 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "groups.oncology.interval_mean_days": (40.0, 180.0),
             "frailty_cv": (0.1, 1.0),
             "groups.other.p_recurrent": (0.02, 0.5),
-            "groups.oncology.followup_shape": (1.0, 6.0),
+            "groups.oncology.followup_shape": (1.0, 10.0),
             "groups.chronic.followup_shape": (1.0, 6.0),
             "frailty_max": (2.0, 10.0),
+            "groups.oncology.late_interval_days": (300.0, 6000.0),
+            "groups.chronic.late_interval_days": (300.0, 8000.0),
+            "groups.other.late_interval_days": (500.0, 10000.0),
+            "groups.acute.late_interval_days": (500.0, 10000.0),
+            "groups.acute.p_recurrent": (0.02, 0.6),
+            "groups.oncology.phase_mix.1": (0.05, 0.6),
+            "sites.Institution-1.ct_growth": (0.0, 0.15),
         },
-        "options": {"fraction": 1.0, "over_seeds": {"n_exams_max": 5, "ced_max": 5}},
+        "options": {
+            "fraction": 1.0,
+            "over_seeds": {"n_exams_max": 5, "ced_max": 5},
+            "power": 3.0,
+            "diff_step": 0.03,
+        },
         "notes": (
-            "Look-back design: entrants (first CT uniform over 1986-2007) are simulated until "
-            "31,462 have a CT in 2007 at age >= 18; their whole history is kept. The selection "
-            "favours long active imaging periods (length bias), as in the paper. Met at full "
-            "scale (seed 0): exams, >= 5 CTs, > 100 mSv and 250-1375 mSv; the maxima (132 "
-            "CTs, 1375 mSv) are matched in expectation over 5 seeds within 50% (about 182 CTs "
-            "and 1760 mSv). Not met: the share with 22-132 CTs, about 6.1% against 5% +- 0.5. "
-            "With 6.06 exams per patient, 33% >= 5 and only 5% >= 22, the heavy users must "
-            "average about 36-40 exams with a maximum near 132: a compact tail. The previous "
-            "model (exponential active periods, an intensively imaged 2.6% at x7.9) met the "
-            "shares only with a maximum of 312 CTs and 3180 mSv; gamma-shaped active periods "
-            "(fitted shapes about 1.9 and 2.7), a lognormal intensity without an intensive "
-            "subgroup (p_intensive 0) and a cap on personal intensity (frailty_max, fitted "
-            "about 4.1) bring the maxima within 50% but leave the 22-132 share about one point "
-            "high; a lower intensity spread lowers that share but pushes the >= 5 share up. "
-            "A model of the growth of CT use over 1986-2007 (fewer exams in a patient's early "
-            "years) is the next candidate. dose_scale (about 1.31) is an assumption, fitted: "
-            "the paper used typical effective doses per exam type of its time, not published "
-            "in PUBLISHED.md, modelled as the UK 2022 DRL-based medians times this factor. "
-            "History: this fit started from hand-set values (followup shapes 2, follow-up "
-            "2000 d, frailty_cv 0.35, frailty_max 3, p_intensive 0, dose_scale 1.4) after "
-            "fits from the previous values stopped in local minima; a re-run starts from the "
-            "committed values."
+            "Look-back design: entrants are simulated until 31,462 have a CT in 2007 at age >= "
+            "18; their whole history is kept. Met at full scale (seed 0), every target: exams, "
+            ">= 5 CTs, 22-132 CTs, > 100 mSv, 250-1375 mSv, and the maxima (132 CTs, 1375 mSv) "
+            "in expectation over 5 seeds within 50%. The 22-132 share (5%) needed two model "
+            "features. (1) Late exams after the active period (late_interval_days, fitted for "
+            "every group): without them a selected patient is caught at a uniformly random "
+            "point of an active period, so counts are at least as dispersed as a uniform "
+            "fraction of the period's total, and 33% >= 5 with 6.06 exams per patient forced "
+            "about 6.1% >= 22 in every earlier fit; with them, a patient selected by a late "
+            "exam brings a complete earlier history, and a large share of single-exam "
+            "patients gains an earlier CT. (2) A higher share of 2-phase oncology exams "
+            "(phase_mix.1, fitted), which decouples the dose shares from the count shares. "
+            "A growth of CT use over 1986-2007 (ct_growth, fitted about 4% a year) is part of "
+            "the model but alone does not change the shape of the count distribution. The fit "
+            "uses residuals cubed (power 3, close to minimax): with ordinary least squares "
+            "it stopped at a balanced compromise with the 22-132 share at 5.54%, just outside "
+            "its tolerance. dose_scale is an assumption, fitted: the paper used typical "
+            "effective doses per exam type of its time, not published in PUBLISHED.md, "
+            "modelled as the UK 2022 DRL-based medians times this factor. History: the "
+            "previous fit (12 free parameters, no late exams) left the 22-132 share at 6.1%; "
+            "this one started from it with hand-set late exams (oncology 1500 d, chronic "
+            "3000 d) and oncology values (followup shape 4, mean 1800 d, share 0.10), was "
+            "fitted by least squares in stages (adding late exams for other and acute "
+            "patients at 2000 and 3000 d), then with residuals squared and cubed; a re-run "
+            "starts from the committed values."
         ),
     },
 }
