@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 
+from recurct._dates import as_date
 from recurct._frames import to_polars
 from recurct.schema import duplicate_mask
 
@@ -45,22 +46,6 @@ _STEP_SCHEMA = {
     "patients_dropped": pl.Int64,
     "exams_dropped": pl.Int64,
 }
-
-
-def _as_date(value: Any, name: str) -> dt.date | None:
-    """A date from a date, datetime or ISO string (``None`` passes through)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"{name}: {value!r} is not an ISO date (YYYY-MM-DD)") from None
-    raise TypeError(f"{name}: expected a date or an ISO date string, got {type(value).__name__}")
 
 
 def _day(df: pl.DataFrame) -> pl.Expr:
@@ -313,7 +298,9 @@ class Cohort:
             end_expr, what = pl.col("_last"), "last exam"
         elif isinstance(end, Mapping):
             self._need(["facility"], "min_followup(end={facility: date})")
-            ends = {str(k): _as_date(v, "min_followup(end=...)") for k, v in end.items()}
+            ends = {
+                str(k): as_date(v, "min_followup(end=...)", none_ok=True) for k, v in end.items()
+            }
             spans = spans.join(self._patient_facility(), on="patient_id", how="left")
             unknown = set(spans["facility"].drop_nulls().unique().to_list()) - set(ends)
             n_null = spans["facility"].null_count()
@@ -325,8 +312,8 @@ class Cohort:
             end_expr = pl.col("facility").replace_strict(ends, return_dtype=pl.Date)
             what = "study end of the facility"
         else:
-            end_expr = pl.lit(_as_date(end, "min_followup(end=...)"), dtype=pl.Date)
-            what = f"study end {_as_date(end, 'end')}"
+            end_d = as_date(end, "min_followup(end=...)")
+            end_expr, what = pl.lit(end_d, dtype=pl.Date), f"study end {end_d}"
         fu = (end_expr - pl.col("_first")).dt.total_days()
         keep = spans.filter(fu >= int(days))["patient_id"]
         return self._keep_patients(keep, f"min_followup: >= {days} days to {what}")
@@ -384,7 +371,10 @@ class Cohort:
                     raise ValueError(
                         f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
                     ) from None
-                s, e = _as_date(s_raw, f"period[{fac}]"), _as_date(e_raw, f"period[{fac}]")
+                s, e = (
+                    as_date(s_raw, f"period[{fac}]", none_ok=True),
+                    as_date(e_raw, f"period[{fac}]", none_ok=True),
+                )
                 if s is not None and e is not None and e < s:
                     raise ValueError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")
                 c = pl.col("facility").cast(pl.Utf8) == str(fac)
@@ -397,7 +387,10 @@ class Cohort:
             df = self._exams.filter(cond)
             rule = f"period: per facility ({len(per_facility)} facilities)"
             return self._derive(df, rule, study_end=ends or None)
-        s, e = _as_date(start, "period(start)"), _as_date(end, "period(end)")
+        s, e = (
+            as_date(start, "period(start)", none_ok=True),
+            as_date(end, "period(end)", none_ok=True),
+        )
         if s is None and e is None:
             raise ValueError("Cohort.period: give start and/or end, or per_facility")
         if s is not None and e is not None and e < s:

@@ -13,7 +13,6 @@ cheap O(N) checks of the three columns used (full validation belongs at ingestio
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import re
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from recurct import kernels as _k
+from recurct._dates import as_date
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
 
@@ -467,18 +467,6 @@ def _period_months(by_period: str) -> int:
     return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
 
 
-def _as_date(v: Any) -> _dt.date:
-    if isinstance(v, _dt.datetime):
-        return v.date()
-    if isinstance(v, _dt.date):
-        return v
-    if isinstance(v, str):
-        return _dt.date.fromisoformat(v)
-    if isinstance(v, np.datetime64):
-        return v.astype("datetime64[D]").item()
-    raise TypeError(f"period bounds must be dates or ISO strings, got {v!r}")
-
-
 def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.DataFrame:
     base = df.select(
         "patient_id",
@@ -508,7 +496,7 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
             lo, hi = pair
         except (TypeError, ValueError):
             raise ValueError(f"windows must be (start, end) pairs of dates, got {pair!r}") from None
-        lo, hi = _as_date(lo), _as_date(hi)
+        lo, hi = as_date(lo, "windows start"), as_date(hi, "windows end")
         if hi < lo:
             raise ValueError(f"window {pair!r} ends before it starts")
         parts.append(

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct._dates import as_date
 from recurct._frames import to_polars
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
@@ -205,19 +206,6 @@ def _problem_message(problems: pl.DataFrame, source: str | None) -> str:
         "(a missing column cannot be dropped)."
     )
     return f"{head}:\n{_problem_lines(problems)}\n{fix}"
-
-
-def _as_date(today: date | datetime | str | None) -> date:
-    if today is None:
-        return date.today()
-    if isinstance(today, datetime):
-        return today.date()
-    if isinstance(today, date):
-        return today
-    try:
-        return date.fromisoformat(str(today))
-    except ValueError:
-        raise ValueError(f"today={today!r} is not a date; use YYYY-MM-DD") from None
 
 
 def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
@@ -681,7 +669,7 @@ def validate(
     """
     df, _ = to_polars(exams)
     required = tuple(required)
-    today_d = _as_date(today)
+    today_d = date.today() if today is None else as_date(today, "today")
 
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema

@@ -59,6 +59,8 @@ from typing import Any
 
 import polars as pl
 
+from recurct._dates import as_date
+
 __all__ = [
     "GROUPS",
     "PARAMETERS",
@@ -454,16 +456,6 @@ def _check(profile: Profile) -> None:
             raise ValueError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
 
 
-def _as_date(v: Any, what: str) -> dt.date:
-    if isinstance(v, dt.datetime):
-        return v.date()
-    if isinstance(v, dt.date):
-        return v
-    if isinstance(v, str):
-        return dt.date.fromisoformat(v)
-    raise TypeError(f"{what} must be a date (YYYY-MM-DD), got {v!r}")
-
-
 def _read(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
         return tomllib.load(f)
@@ -504,14 +496,14 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         selection = _merge(_values(SELECTION_FIELDS), raw_sel, "selection.")
         for k in ("exam_from", "exam_to"):
             if selection[k] is not None:
-                selection[k] = _as_date(selection[k], f"selection.{k}")
+                selection[k] = as_date(selection[k], f"selection.{k}")
         selection["min_age_at_exam"] = float(selection["min_age_at_exam"])
     sites = []
     site_defaults = _values(SITE_FIELDS)
     for i, raw in enumerate(raw_sites):
         s = _merge(site_defaults, raw, f"sites[{i}].")
-        s["period_start"] = _as_date(s["period_start"], f"sites[{i}].period_start")
-        s["period_end"] = _as_date(s["period_end"], f"sites[{i}].period_end")
+        s["period_start"] = as_date(s["period_start"], f"sites[{i}].period_start")
+        s["period_end"] = as_date(s["period_end"], f"sites[{i}].period_end")
         s["n_patients"] = int(s["n_patients"])
         sites.append(s)
     prof = Profile(
