@@ -670,3 +670,22 @@ def test_duplicate_mask_inputs_and_errors() -> None:
     assert duplicate_mask(df.head(0)).to_list() == []
     with pytest.raises(ValueError, match="lacks column"):
         duplicate_mask(df.drop("exam_date"))
+
+
+def test_as_date_converts_and_names_the_argument() -> None:
+    import datetime as dt
+
+    import numpy as np
+
+    from recurct._dates import as_date
+
+    want = dt.date(2020, 1, 2)
+    for v in ("2020-01-02", dt.datetime(2020, 1, 2, 5), np.datetime64("2020-01-02T05"), want):
+        assert as_date(v, "x") == want
+    assert as_date(None, "x", none_ok=True) is None
+    with pytest.raises(ValueError, match=r"period\(start\)='last week' is not a date"):
+        as_date("last week", "period(start)")
+    with pytest.raises(TypeError, match="windows end must be a date"):
+        as_date(5, "windows end")
+    with pytest.raises(TypeError, match="x must be a date"):
+        as_date(None, "x")
