@@ -28,6 +28,9 @@ AAPM96 = {
     "abdomen": 0.015,
     "pelvis": 0.015,
     "chest_abdomen_pelvis": 0.015,
+    # PUBLISHED.md correction (2026-11-27): AAPM 96 Table 4 (Lee et al. 2012 Table XII) has
+    # one combined "abdomen & pelvis" row, 0.015
+    "abdomen_pelvis": 0.015,
 }
 ICRP103_ADULT = {
     "head": 0.0019,
@@ -178,7 +181,7 @@ def test_adult_tables_ignore_age() -> None:
 
 def test_bad_age_rule_and_missing_ages() -> None:
     with pytest.raises(ValueError, match="age_rule"):
-        dose.k_factors(["head"], [3.0], table="shrimpton_age", age_rule="nearest")  # type: ignore[arg-type]
+        dose.k_factors(["head"], [3.0], table="shrimpton_age", age_rule="closest")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="depends on age"):
         dose.k_factors(["head"], table="shrimpton_age")
     with pytest.raises(ValueError, match="missing age"):
@@ -189,10 +192,10 @@ def test_bad_age_rule_and_missing_ages() -> None:
 
 # --------------------------------------------------------------------------- regions / fallbacks
 def test_untabulated_region_error_names_region_and_table() -> None:
-    with pytest.raises(ValueError, match=r"abdomen_pelvis.*|aapm96") as err:
-        dose.k_factors(["chest", "abdomen_pelvis"], table="aapm96")
+    with pytest.raises(ValueError, match=r"spine.*|aapm96") as err:
+        dose.k_factors(["chest", "spine"], table="aapm96")
     assert "'aapm96'" in str(err.value)
-    assert "abdomen_pelvis" in str(err.value)
+    assert "'spine'" in str(err.value)
     with pytest.raises(ValueError, match="neck") as err:
         dose.k_factors(["neck"], [40.0], table="shrimpton_age")
     assert "shrimpton_age" in str(err.value)

@@ -58,12 +58,14 @@ See ``docs/dose.md`` for a guide.
 from __future__ import annotations
 
 import io
+import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -73,6 +75,7 @@ from recurct._frames import from_polars, to_polars
 from recurct.schema import BODY_REGIONS
 
 __all__ = [
+    "SUPPLIED_METHOD",
     "DoseConversionError",
     "DoseConversionWarning",
     "compare_to_drl",
@@ -87,8 +90,8 @@ __all__ = [
     "tables",
 ]
 
-AgeRule = Literal["nearest-lower", "interpolate"]
-AGE_RULES: tuple[str, ...] = ("nearest-lower", "interpolate")
+AgeRule = Literal["nearest-lower", "nearest", "interpolate"]
+AGE_RULES: tuple[str, ...] = ("nearest-lower", "nearest", "interpolate")
 
 _MAX_AGE = 130.0
 
@@ -110,13 +113,38 @@ class DoseConversionWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------------------------
-# Data files
+# Data files and user tables
 # ---------------------------------------------------------------------------------------------
 
+KTABLE_COLUMNS: tuple[str, ...] = (
+    "region",
+    "k",
+    "age",
+    "age_label",
+    "sex",
+    "kv",
+    "source",
+    "source_label",
+    "note",
+)
+"""Columns a conversion-factor table may have: ``region`` and ``k`` are required (see
+:func:`table`)."""
 
-def _read_data_file(filename: str) -> tuple[dict[str, str], pl.DataFrame]:
-    """Read a package data CSV: ``# key: value`` header lines, then a CSV body."""
-    text = resources.files("recurct").joinpath("data", filename).read_text(encoding="utf-8")
+DRL_COLUMNS: tuple[str, ...] = (
+    "exam_type",
+    "description",
+    "body_region",
+    "ctdivol_mgy",
+    "dlp_mgycm",
+    "source",
+    "note",
+)
+"""Columns a DRL table may have: ``exam_type`` and one of ``ctdivol_mgy`` / ``dlp_mgycm`` are
+required (see :func:`drls`)."""
+
+
+def _split_header(text: str) -> tuple[dict[str, str], str]:
+    """``# key: value`` header lines (anywhere) and the CSV body."""
     meta: dict[str, str] = {}
     body: list[str] = []
     for line in text.splitlines():
@@ -125,8 +153,14 @@ def _read_data_file(filename: str) -> tuple[dict[str, str], pl.DataFrame]:
             meta[key.strip()] = value.strip()
         elif line.strip():
             body.append(line)
-    df = pl.read_csv(io.StringIO("\n".join(body)), infer_schema=False)
-    return meta, df
+    return meta, "\n".join(body)
+
+
+def _read_data_file(filename: str) -> tuple[dict[str, str], pl.DataFrame]:
+    """Read a package data CSV: ``# key: value`` header lines, then a CSV body."""
+    text = resources.files("recurct").joinpath("data", filename).read_text(encoding="utf-8")
+    meta, body = _split_header(text)
+    return meta, pl.read_csv(io.StringIO(body), infer_schema=False)
 
 
 def _data_names(prefix: str) -> list[str]:
@@ -139,26 +173,293 @@ def _data_names(prefix: str) -> list[str]:
     return sorted(names)
 
 
+def _user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str], pl.DataFrame]:
+    """A table given by the user: a CSV path (with optional ``# key: value`` lines) or a frame.
+
+    Returns ``(name, meta, frame)``; ``name`` is the header's ``name``, else the file stem,
+    else ``"custom"``.
+    """
+    if isinstance(spec, (str, os.PathLike)):
+        path = Path(spec)
+        if not path.is_file():
+            available = ", ".join(_data_names(prefix))
+            raise ValueError(
+                f"unknown {what} {str(spec)!r}: not a shipped table ({available}) and not a "
+                "CSV file; pass a shipped name, a CSV path or a data frame"
+            )
+        try:
+            meta, body = _split_header(path.read_text(encoding="utf-8-sig"))
+            sep = (
+                ";"
+                if body.partition("\n")[0].count(";") > body.partition("\n")[0].count(",")
+                else ","
+            )
+            df = pl.read_csv(io.StringIO(body), infer_schema=False, separator=sep)
+        except (UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
+            raise ValueError(f"{path.name}: not a readable CSV {what} ({exc})") from None
+        df = df.rename({c: c.strip() for c in df.columns})
+        return meta.get("name") or path.stem, {"where": path.name, **meta}, df
+    if isinstance(spec, Mapping) or not hasattr(spec, "__len__"):
+        raise TypeError(
+            f"{what} must be a shipped name, a CSV path or a data frame, got {type(spec).__name__}"
+        )
+    df, _ = to_polars(spec)
+    return "custom", {"where": f"the {what} given"}, df
+
+
+def _text_column(df: pl.DataFrame, name: str) -> pl.Series:
+    """A column as stripped text, empty strings null (a missing column is all null)."""
+    if name not in df.columns:
+        return pl.Series(name, [None] * df.height, dtype=pl.Utf8)
+    s = df[name].cast(pl.Utf8, strict=False).str.strip_chars()
+    return pl.select(pl.when(s == "").then(None).otherwise(s).alias(name)).to_series()
+
+
+_NUM_OK, _NUM_TEXT, _NUM_INF, _NUM_NEG = range(4)
+_NUM_REASON = {_NUM_TEXT: "not a number", _NUM_INF: "not finite", _NUM_NEG: "negative"}
+_NUM_WHAT = {_NUM_TEXT: "{} not a number", _NUM_INF: "non-finite {}", _NUM_NEG: "negative {}"}
+
+
+def _numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as float64 (NaN for null or bad values) and a code per row.
+
+    Codes: ``_NUM_OK`` (a number >= 0, or missing), ``_NUM_TEXT`` (text that is not a number,
+    a boolean, a date...), ``_NUM_INF`` (infinite) and ``_NUM_NEG`` (negative). NaN counts as
+    missing.
+    """
+    n = s.len()
+    code = np.zeros(n, dtype=np.int8)
+    if s.dtype == pl.Utf8:
+        t = s.str.strip_chars()
+        num = t.cast(pl.Float64, strict=False)
+        code[(t.is_not_null() & (t != "") & num.is_null()).to_numpy()] = _NUM_TEXT
+    elif s.dtype.is_numeric():
+        num = s.cast(pl.Float64)
+    elif s.dtype == pl.Null:
+        num = pl.Series(s.name, [None] * n, dtype=pl.Float64)
+    else:  # Boolean, dates, lists...: never a dose
+        num = pl.Series(s.name, [None] * n, dtype=pl.Float64)
+        code[s.is_not_null().to_numpy()] = _NUM_TEXT
+    v = num.to_numpy().astype(np.float64, copy=True)
+    with np.errstate(invalid="ignore"):
+        code[(code == _NUM_OK) & np.isinf(v)] = _NUM_INF
+        code[(code == _NUM_OK) & (v < 0)] = _NUM_NEG
+    v[code != _NUM_OK] = np.nan
+    return v, code
+
+
+def _table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
+    lines = [
+        f"  row {r}, column {c!r}: {why}" + ("" if v is None else f" (value: {v!r})")
+        for r, c, v, why in problems[:20]
+    ]
+    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    return ValueError(
+        f"{where}: invalid {what} ({len(problems)} problem(s)):\n" + "\n".join(lines) + more
+    )
+
+
+def _check_numbers(
+    df: pl.DataFrame,
+    column: str,
+    problems: list[tuple[int, str, Any, str]],
+    *,
+    positive: bool = False,
+    upper: float | None = None,
+    required: bool = False,
+) -> np.ndarray:
+    """Float values of a column; bad (or, if ``required``, missing) values go to ``problems``."""
+    if column not in df.columns:
+        return np.full(df.height, np.nan)
+    raw = df[column]
+    v, code = _numbers(raw)
+    bad = code != _NUM_OK
+    reasons = np.array([_NUM_REASON.get(int(c), "") for c in code], dtype=object)
+    if positive:
+        zero = ~bad & (v == 0)
+        reasons[zero], bad = "must be > 0", bad | zero
+    if upper is not None:
+        high = ~bad & (v > upper)
+        reasons[high], bad = f"above {upper:g}", bad | high
+    if required:
+        absent = ~bad & np.isnan(v)
+        reasons[absent], bad = "missing value", bad | absent
+    for i in np.flatnonzero(bad):
+        problems.append((int(i), column, raw[int(i)], str(reasons[i])))
+    v[bad] = np.nan
+    return v
+
+
 @dataclass(frozen=True)
 class _KTable:
-    """One conversion-factor table as arrays: ``k[region_index, age_index]`` (NaN: none)."""
+    """One conversion-factor table as arrays: ``k[sex, region, age]`` (NaN: none)."""
 
     name: str
     title: str
     citation: str
     convention: str
     kv: float | None
-    ages: np.ndarray  # tabulated ages (years), ascending; [18.] for adult-only tables
+    phantom: str
+    ages: np.ndarray  # tabulated ages (years), ascending; [adult_from] for adult-only tables
     age_labels: tuple[str, ...]
     adult_from: float
     regions: tuple[str, ...]  # regions tabulated (subset of BODY_REGIONS)
-    k: np.ndarray  # shape (len(BODY_REGIONS), len(ages)); NaN where not tabulated
+    sexes: tuple[str, ...]  # () or ("F", "M"): the first axis of k
+    k: np.ndarray  # shape (max(1, len(sexes)), len(BODY_REGIONS), len(ages))
     notes: str
     long: pl.DataFrame
+    shipped: bool
 
     @property
     def age_dependent(self) -> bool:
         return len(self.ages) > 1
+
+    def with_adult_from(self, adult_from: float | None) -> _KTable:
+        """The table with its adult (last) column starting at ``adult_from`` years."""
+        if adult_from is None or not self.age_dependent or float(adult_from) == self.adult_from:
+            return self
+        a = float(adult_from)
+        if not (np.isfinite(a) and self.ages[-2] < a <= _MAX_AGE):
+            raise ValueError(
+                f"adult_from={adult_from!r}: table {self.name!r} has a paediatric column at "
+                f"{self.ages[-2]:g} y, so its adult column must start after it (and by "
+                f"{_MAX_AGE:g} y)"
+            )
+        ages = self.ages.copy()
+        ages[-1] = a
+        return replace(self, ages=ages, adult_from=a, name=f"{self.name} (adult from {a:g} y)")
+
+
+def _build_ktable(
+    meta: dict[str, str], df: pl.DataFrame, name: str, *, shipped: bool, kv: float | None = None
+) -> _KTable:
+    """Validate a conversion-factor table (shipped or the user's) and build its arrays."""
+    where = meta.get("where", name)
+    missing = [c for c in ("region", "k") if c not in df.columns]
+    unknown = [c for c in df.columns if c not in KTABLE_COLUMNS]
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: a conversion-factor table needs columns 'region' and 'k' and may have "
+            f"{', '.join(repr(c) for c in KTABLE_COLUMNS[2:])}; "
+            + (f"missing {missing}" if missing else f"unknown column(s) {unknown}")
+            + f" (it has {df.columns})"
+        )
+    problems: list[tuple[int, str, Any, str]] = []
+    region = _text_column(df, "region")
+    for i, r in enumerate(region.to_list()):
+        if r not in BODY_REGIONS:
+            problems.append(
+                (i, "region", r, f"not a canonical body region ({', '.join(BODY_REGIONS)})")
+            )
+    k = _check_numbers(df, "k", problems, positive=True, required=True)
+    age = _check_numbers(df, "age", problems, upper=_MAX_AGE)
+    sex = _text_column(df, "sex").str.to_uppercase()
+    for i, s in enumerate(sex.to_list()):
+        if s not in (None, "F", "M"):
+            problems.append((i, "sex", s, "must be F, M or empty (both)"))
+    kvs = _check_numbers(df, "kv", problems, positive=True)
+    if problems:
+        raise _table_error(where, "conversion-factor table", sorted(problems))
+    keep = np.ones(df.height, dtype=bool)
+    table_kv = float(meta["kv"]) if meta.get("kv") else None
+    given = sorted(set(kvs[~np.isnan(kvs)].tolist()))
+    if given:
+        if kv is None and len(given) > 1:
+            raise ValueError(
+                f"{where}: the table holds factors for several tube voltages {given} kV; "
+                "choose one with kv="
+            )
+        table_kv = float(kv) if kv is not None else given[0]
+        if table_kv not in given:
+            raise ValueError(f"{where}: no factors for {table_kv:g} kV (the table has {given} kV)")
+        keep = np.isnan(kvs) | (kvs == table_kv)
+        if len(given) > 1:
+            name = f"{name} {table_kv:g} kV"
+    rows = np.flatnonzero(keep)
+    reg = [region[int(i)] for i in rows]
+    has_age = ~np.isnan(age[rows])
+    ages = np.array(sorted(set(age[rows][has_age].tolist())), dtype=np.float64)
+    adult_from = float(meta.get("adult_from") or (ages[-1] if ages.size else 18.0))
+    if ages.size and ages[-1] != adult_from:
+        raise ValueError(
+            f"{where}: adult_from {adult_from:g} must be the last tabulated age ({ages[-1]:g})"
+        )
+    if ages.size == 1:
+        raise ValueError(
+            f"{where}: one tabulated age ({ages[0]:g}) is not an age-dependent table; leave "
+            "'age' empty for a factor that applies at every age"
+        )
+    if not ages.size:
+        ages = np.array([adult_from])
+    sexes = ("F", "M") if sex.drop_nulls().len() else ()
+    kk = np.full((max(1, len(sexes)), len(BODY_REGIONS), len(ages)), np.nan)
+    seen: dict[tuple[str, int, int], int] = {}
+    dup: list[tuple[int, str, Any, str]] = []
+    for pos, i in enumerate(rows):
+        r = BODY_REGIONS.index(reg[pos])
+        s_idx = range(kk.shape[0]) if sex[int(i)] is None else [sexes.index(sex[int(i)])]
+        a_idx = range(len(ages)) if not has_age[pos] else [int(np.searchsorted(ages, age[i]))]
+        for s in s_idx:
+            for a in a_idx:
+                key = (reg[pos], s, a)
+                if key in seen:
+                    dup.append((int(i), "region", reg[pos], f"a second factor for the same "
+                                f"region, age and sex as row {seen[key]}"))  # fmt: skip
+                seen[key] = int(i)
+                kk[s, r, a] = k[i]
+    if dup:
+        raise _table_error(where, "conversion-factor table", dup)
+    regions = tuple(r for r in BODY_REGIONS if r in set(reg))
+    for r in regions:  # an age-dependent region needs a factor at every tabulated age
+        for si in range(kk.shape[0]):
+            lacking = np.isnan(kk[si, BODY_REGIONS.index(r), :])
+            if lacking.any() and not lacking.all():
+                who = f" (sex {sexes[si]})" if sexes else ""
+                raise ValueError(
+                    f"{where}: region {r!r}{who} has no factor at age(s) "
+                    f"{ages[lacking].tolist()} that the table tabulates; give one row per age "
+                    "column, or leave 'age' empty for a factor that applies at every age"
+                )
+    if meta.get("ages"):
+        age_labels = tuple(s.strip() for s in meta["ages"].split(","))
+    elif len(ages) > 1:
+        age_labels = tuple(f"{a:g} y" for a in ages)
+    else:
+        age_labels = ("all ages",)
+    sub = df[rows.tolist()] if rows.size < df.height else df
+    long = pl.DataFrame(
+        {
+            "region": reg,
+            "age": pl.Series(age[rows], dtype=pl.Float64).fill_nan(None),
+            "age_label": _text_column(sub, "age_label"),
+            "k": k[rows],
+            "source_label": _text_column(sub, "source_label"),
+        }
+    )
+    if sexes:
+        long = long.with_columns(sex=sex.gather(rows.tolist()))
+    if "source" in df.columns:
+        long = long.with_columns(source=_text_column(sub, "source"))
+    citation = meta.get("citation") or "; ".join(
+        _text_column(sub, "source").drop_nulls().unique(maintain_order=True).to_list()
+    )
+    return _KTable(
+        name=name,
+        title=meta.get("title", ""),
+        citation=citation or "user-supplied table (no source given)",
+        convention=meta.get("convention", ""),
+        kv=table_kv,
+        phantom=meta.get("phantom", ""),
+        ages=ages,
+        age_labels=age_labels,
+        adult_from=adult_from,
+        regions=regions,
+        sexes=sexes,
+        k=kk,
+        notes=meta.get("notes", ""),
+        long=long,
+        shipped=shipped,
+    )
 
 
 @cache
@@ -172,50 +473,25 @@ def _ktable(name: str) -> _KTable:
                 "100 kV rows are not in recurct's reference values."
             )
         raise ValueError(
-            f"unknown conversion-factor table {name!r}; available: {', '.join(available)}.{hint}"
+            f"unknown conversion-factor table {name!r}; available: {', '.join(available)}, "
+            f"or pass your own table (a CSV path or a data frame).{hint}"
         )
     meta, df = _read_data_file(f"kfactors_{name}.csv")
-    df = df.with_columns(
-        pl.col("age").cast(pl.Float64),
-        pl.col("k").cast(pl.Float64),
-    )
-    bad = set(df["region"].to_list()) - set(BODY_REGIONS)
-    if bad:  # pragma: no cover - guards the data files
-        raise ValueError(f"kfactors_{name}.csv: regions {sorted(bad)} are not canonical")
-    age_labels = tuple(s.strip() for s in meta["ages"].split(","))
-    adult_from = float(meta["adult_from"])
-    if df["age"].null_count() == df.height:  # adult-only
-        ages = np.array([adult_from])
-    else:
-        ages = np.array(sorted(set(df["age"].to_list())), dtype=np.float64)
-    k = np.full((len(BODY_REGIONS), len(ages)), np.nan)
-    for row in df.iter_rows(named=True):
-        r = BODY_REGIONS.index(row["region"])
-        a = 0 if row["age"] is None else int(np.searchsorted(ages, row["age"]))
-        k[r, a] = row["k"]
-    regions = tuple(r for r in BODY_REGIONS if r in set(df["region"].to_list()))
-    long = df.select(
-        "region",
-        "age",
-        "age_label",
-        "k",
-        "source_label",
-    )
-    kv = float(meta["kv"]) if meta.get("kv") else None
-    return _KTable(
-        name=name,
-        title=meta.get("title", ""),
-        citation=meta["citation"],
-        convention=meta["convention"],
-        kv=kv,
-        ages=ages,
-        age_labels=age_labels,
-        adult_from=adult_from,
-        regions=regions,
-        k=k,
-        notes=meta.get("notes", ""),
-        long=long,
-    )
+    return _build_ktable({"where": f"kfactors_{name}.csv", **meta}, df, name, shipped=True)
+
+
+def _as_ktable(spec: Any, kv: float | None = None) -> _KTable:
+    """A shipped table by name, or the user's (CSV path or frame), validated."""
+    if isinstance(spec, _KTable):
+        return spec
+    if (
+        isinstance(spec, str)
+        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
+        and (spec in _data_names("kfactors_") or not Path(spec).is_file())
+    ):
+        return _ktable(spec)
+    name, meta, df = _user_table(spec, "kfactors_", "conversion-factor table")
+    return _build_ktable(meta, df, name, shipped=False, kv=kv)
 
 
 def tables() -> pl.DataFrame:
@@ -226,8 +502,10 @@ def tables() -> pl.DataFrame:
     polars.DataFrame
         One row per table: ``name``, ``title``, ``citation``, ``convention`` ("ICRP 60" or
         "ICRP 103"), ``kv`` (tube voltage, null where the table is not kV-specific),
-        ``ages`` (the age-column labels), ``adult_from`` (the age in years from which the
-        adult column applies), ``regions`` (the canonical regions tabulated) and ``notes``.
+        ``phantom`` (what the source says of the CTDI phantom behind the factors, or that it
+        does not say), ``ages`` (the age-column labels), ``adult_from`` (the age in years from
+        which the adult column applies), ``regions`` (the canonical regions tabulated) and
+        ``notes``.
 
     Examples
     --------
@@ -245,6 +523,7 @@ def tables() -> pl.DataFrame:
                 "citation": t.citation,
                 "convention": t.convention,
                 "kv": t.kv,
+                "phantom": t.phantom,
                 "ages": list(t.age_labels),
                 "adult_from": t.adult_from,
                 "regions": list(t.regions),
@@ -259,6 +538,7 @@ def tables() -> pl.DataFrame:
             "citation": pl.Utf8,
             "convention": pl.Utf8,
             "kv": pl.Float64,
+            "phantom": pl.Utf8,
             "ages": pl.List(pl.Utf8),
             "adult_from": pl.Float64,
             "regions": pl.List(pl.Utf8),
@@ -267,23 +547,45 @@ def tables() -> pl.DataFrame:
     )
 
 
-def table(name: str) -> pl.DataFrame:
-    """Return one conversion-factor table in long form.
+def table(name: Any, *, kv: float | None = None) -> pl.DataFrame:
+    """Return one conversion-factor table in long form: a shipped one, or yours, validated.
 
     Parameters
     ----------
-    name : str
-        A table name from :func:`tables` (e.g. ``"aapm96"``, ``"shrimpton_age"``).
+    name : str, path or data frame
+        A table name from :func:`tables` (e.g. ``"aapm96"``, ``"shrimpton_age"``), or your own
+        table: a CSV file or a polars / pandas / pyarrow frame with the columns below. A CSV
+        may start with ``# key: value`` lines (``name``, ``citation``, ``convention``, ``kv``,
+        ``phantom``, ``notes``), as the shipped files do.
+    kv : float, optional
+        For a table of your own with a ``kv`` column holding several tube voltages: the one to
+        use (rows with an empty ``kv`` apply to every voltage).
 
     Returns
     -------
     polars.DataFrame
-        ``region`` (canonical), ``age`` (Float64, the age in years where the column starts;
-        null for adult-only tables), ``age_label`` (as in the source, e.g. ``"5 y"``,
-        ``"adult"``), ``k`` (mSv per mGy·cm) and ``source_label`` (the row as the source
-        names it). The citation is in :func:`tables`.
+        ``region`` (canonical), ``age`` (Float64, the age in years from which the column
+        applies; null where one factor applies at every age), ``age_label``, ``k`` (mSv per
+        mGy·cm), ``source_label`` (the row as the source names it); for your tables also
+        ``sex`` (F, M; null for both) where given and ``source`` where given.
+
+    Raises
+    ------
+    ValueError
+        Naming the row and column of every problem: a region that is not canonical
+        (:data:`recurct.schema.BODY_REGIONS`), a factor that is missing, not a number, not
+        finite or not > 0, an age outside 0-130, a sex other than F/M, two factors for the
+        same region, age and sex, an age-dependent region without a factor at some
+        tabulated age, or an unknown column.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> mine = pl.DataFrame({"region": ["spine", "extremity"], "k": [0.015, 0.0008]})
+    >>> table(mine)["k"].to_list()
+    [0.015, 0.0008]
     """
-    return _ktable(name).long.clone()
+    return _as_ktable(name, kv).long.clone()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,13 +593,14 @@ def table(name: str) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 # reason codes of the per-row lookup
-_OK, _NULL_REGION, _NONCANON, _NOT_IN_TABLE, _NO_AGE, _BAD_AGE = range(6)
+_OK, _NULL_REGION, _NONCANON, _NOT_IN_TABLE, _NO_AGE, _BAD_AGE, _NO_SEX = range(7)
 _REASONS = {
     _NULL_REGION: "missing body region",
     _NONCANON: "not a canonical body region (map it with recurct.dose.normalise_region)",
     _NOT_IN_TABLE: "region not tabulated in {table} (pass fallback= or fallback_table=)",
     _NO_AGE: "missing age, needed by the age-dependent table {table}",
     _BAD_AGE: f"age outside 0-{_MAX_AGE:g} years",
+    _NO_SEX: "sex not F or M, needed by the sex-specific table {table}",
 }
 
 
@@ -410,9 +713,11 @@ def _lookup(
     t: _KTable,
     age_rule: str,
     fallback: dict[str, str],
+    sexes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised k lookup.
 
+    ``sexes``: 0 (F), 1 (M) or -1 (other or missing) per row, used by sex-specific tables.
     Returns ``(k, reason, used_region)``: ``k`` NaN where ``reason != _OK``; ``used_region``
     the BODY_REGIONS index whose factor was used (-1 where none).
     """
@@ -429,10 +734,18 @@ def _lookup(
             remap[BODY_REGIONS.index(src)] = BODY_REGIONS.index(dst)
     lut = np.zeros(nreg + 2, dtype=np.intp)
     lut[2:] = np.where(tabulated[remap], remap + 1, 0)
-    k_ext = np.vstack([np.full((1, t.k.shape[1]), np.nan), t.k])
+    k_ext = np.concatenate([np.full((t.k.shape[0], 1, t.k.shape[2]), np.nan), t.k], axis=1)
     row = lut[code + 2]
+    if t.sexes:
+        if sexes is None:
+            raise ValueError(f"table {t.name!r} depends on sex: pass sexes= (F or M per row)")
+        sx = np.where(sexes < 0, 0, sexes).astype(np.intp)
+        no_sex = sexes < 0
+    else:
+        sx = np.zeros(n, dtype=np.intp)
+        no_sex = np.zeros(n, dtype=bool)
     if not t.age_dependent:
-        k = k_ext[row, 0]
+        k = k_ext[sx, row, 0]
         bad_age = None
     else:
         if ages is None:
@@ -443,25 +756,34 @@ def _lookup(
         grid = t.ages
         bad_age = ~((ages >= 0.0) & (ages <= _MAX_AGE))  # NaN included
         j = np.searchsorted(grid, ages, side="right") - 1
-        if age_rule == "nearest-lower":
-            np.clip(j, 0, len(grid) - 1, out=j)
-            k = k_ext[row, j]
-        else:  # interpolate: linear between tabulated ages, constant beyond the last
+        if age_rule == "interpolate":  # linear between tabulated ages, constant beyond
             np.clip(j, 0, len(grid) - 2, out=j)
             lo = grid[j]
             w = np.clip((ages - lo) / (grid[j + 1] - lo), 0.0, 1.0)
-            k = k_ext[row, j] * (1.0 - w) + k_ext[row, j + 1] * w
+            k = k_ext[sx, row, j] * (1.0 - w) + k_ext[sx, row, j + 1] * w
+        else:
+            np.clip(j, 0, len(grid) - 1, out=j)
+            if age_rule == "nearest":  # the closer tabulated age; ties go to the younger
+                up = np.minimum(j + 1, len(grid) - 1)
+                with np.errstate(invalid="ignore"):
+                    j = np.where((up > j) & (grid[up] - ages < ages - grid[j]), up, j)
+            k = k_ext[sx, row, j]
         if bad_age.any():
             k[bad_age] = np.nan
+    if no_sex.any():
+        k[no_sex] = np.nan
     used = row.astype(np.int64) - 1
     reason = np.zeros(n, dtype=np.int8)
     nan = np.isnan(k)
     if nan.any():
         idx = np.flatnonzero(nan)
         c, rw = code[idx], row[idx]
-        rs = np.full(idx.size, _BAD_AGE, dtype=np.int8)
-        if ages is not None and t.age_dependent:
-            rs[np.isnan(ages[idx])] = _NO_AGE
+        # a region the table has for the other sex only stays "not tabulated"
+        rs = np.full(idx.size, _NOT_IN_TABLE, dtype=np.int8)
+        if bad_age is not None:
+            ba = bad_age[idx]
+            rs[ba] = np.where(np.isnan(ages[idx][ba]), _NO_AGE, _BAD_AGE)  # type: ignore[index]
+        rs[no_sex[idx]] = _NO_SEX
         rs[rw == 0] = _NOT_IN_TABLE
         rs[c == -1] = _NONCANON
         rs[c == -2] = _NULL_REGION
@@ -471,18 +793,42 @@ def _lookup(
 
 
 def _resolve_tables(
-    table: str, fallback_table: str | None, kv: float | None, age_rule: str
+    table: Any,
+    fallback_table: Any,
+    kv: float | None,
+    age_rule: str,
+    adult_from: float | None = None,
 ) -> tuple[_KTable, _KTable | None]:
     if age_rule not in AGE_RULES:
         raise ValueError(f"age_rule must be one of {AGE_RULES}, got {age_rule!r}")
-    t = _ktable(table)
+    t = _as_ktable(table, kv)
     _check_kv(t, kv)
+    t = t.with_adult_from(adult_from)
     ft = None
     if fallback_table is not None:
-        ft = _ktable(fallback_table)
+        ft = _as_ktable(fallback_table).with_adult_from(adult_from)
         if ft.name == t.name:
             raise ValueError("fallback_table must differ from table")
     return t, ft
+
+
+def _sex_codes(values: Any, n: int) -> np.ndarray:
+    """0 (F), 1 (M), -1 (anything else, null included) per row."""
+    if isinstance(values, pl.Series):
+        s = values
+    elif type(values).__module__.startswith("pandas"):
+        s = pl.from_pandas(values)
+    else:
+        s = pl.Series("sex", list(values), dtype=pl.Utf8, strict=False)
+    if s.len() != n:
+        raise ValueError(f"sexes must have one value per region ({n}), got {s.len()}")
+    u = s.cast(pl.Utf8, strict=False).str.strip_chars().str.to_uppercase()
+    return (
+        pl.select(pl.when(u == "F").then(0).when(u == "M").then(1).otherwise(-1).alias("s"))
+        .to_series()
+        .to_numpy()
+        .astype(np.int64)
+    )
 
 
 def _lookup_with_fallback_table(
@@ -492,21 +838,22 @@ def _lookup_with_fallback_table(
     ft: _KTable | None,
     age_rule: str,
     fallback: Mapping[str, str] | None,
+    sexes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(k, reason, used_region, from_fallback_table)`` for every row."""
     fb = _check_fallback(t, fallback)
-    k, reason, used = _lookup(regions, ages, t, age_rule, fb)
+    k, reason, used = _lookup(regions, ages, t, age_rule, fb, sexes)
     from_ft = np.zeros(k.shape[0], dtype=bool)
     if ft is not None:
         redo = np.flatnonzero(reason == _NOT_IN_TABLE)
         if redo.size:
             sub_ages = None if ages is None else ages[redo]
+            sub_sex = None if sexes is None else sexes[redo]
             sub = _Regions(regions.codes[redo], regions.values)
-            fk, freason, fused = _lookup(sub, sub_ages, ft, age_rule, {})
+            fk, freason, fused = _lookup(sub, sub_ages, ft, age_rule, {}, sub_sex)
             k[redo] = fk
             used[redo] = fused
             # a region absent from both tables stays "not in table" (named for the main table)
-            freason = np.where(freason == _NOT_IN_TABLE, _NOT_IN_TABLE, freason)
             reason[redo] = freason
             from_ft[redo] = freason == _OK
     return k, reason, used, from_ft
@@ -519,7 +866,7 @@ def _lookup_error(
     parts = []
     for code in np.unique(reason[bad]):
         rows = bad[reason[bad] == code]
-        if code == _NO_AGE:
+        if code in (_NO_AGE, _NO_SEX):
             what = ""
         elif code == _BAD_AGE:
             what = f"ages {[float(x) for x in ages[rows][:10]]}"  # type: ignore[index]
@@ -537,16 +884,18 @@ def k_factors(
     regions: Any,
     ages: Any = None,
     *,
-    table: str = "aapm96",
+    table: Any = "aapm96",
     age_rule: AgeRule = "nearest-lower",
     fallback: Mapping[str, str] | None = None,
-    fallback_table: str | None = None,
+    fallback_table: Any = None,
     kv: float | None = None,
+    sexes: Any = None,
+    adult_from: float | None = None,
 ) -> np.ndarray:
     """Conversion factors k (mSv per mGy·cm) for arrays of body regions and ages.
 
-    Vectorised: the work is a lookup into a (region x age column) matrix, with no Python loop
-    over rows, so millions of rows take milliseconds.
+    Vectorised: the work is a lookup into a (sex x region x age column) array, with no Python
+    loop over rows, so millions of rows take milliseconds.
 
     Parameters
     ----------
@@ -555,18 +904,27 @@ def k_factors(
         :func:`normalise_region`.
     ages : array-like of float, scalar or None
         Age at the exam in years; needed only by age-dependent tables.
-    table : str
-        A table from :func:`tables`.
-    age_rule : {"nearest-lower", "interpolate"}
+    table : str, path or data frame
+        A shipped table from :func:`tables`, or your own (a CSV path or a frame; see
+        :func:`table` for the format).
+    age_rule : {"nearest-lower", "nearest", "interpolate"}
         How an age between tabulated ages maps to a factor (see the module docstring).
     fallback : mapping, optional
         ``{region: other_region}``: use ``other_region``'s factor of the same table for a
         region the table does not tabulate, e.g. ``{"neck": "head_neck"}``. Never overrides a
         tabulated factor.
-    fallback_table : str, optional
-        Another table to use for regions ``table`` does not tabulate (after ``fallback``).
+    fallback_table : str, path or data frame, optional
+        Another table (shipped or yours) for regions ``table`` does not tabulate (after
+        ``fallback``).
     kv : float, optional
-        Tube voltage; checked against the table's (an error if the table is for another kV).
+        Tube voltage; checked against the table's (an error if the table is for another kV),
+        or, for a table of yours with several voltages, the one to use.
+    sexes : array-like of str, optional
+        ``"F"``/``"M"`` per row; needed only by sex-specific tables (a ``sex`` column).
+    adult_from : float, optional
+        Age in years from which the adult (last) column of an age-dependent table applies,
+        instead of the table's own (:func:`tables`, ``adult_from``); ignored by adult-only
+        tables.
 
     Returns
     -------
@@ -585,8 +943,12 @@ def k_factors(
     [0.0021, 0.014]
     >>> k_factors(["head", "head"], [0.5, 5.0], table="shrimpton_age").tolist()
     [0.011, 0.004]
+    >>> k_factors(["chest", "chest"], [18.0, 29.0], table="nci_icrp103_120kv").tolist()
+    [0.0121, 0.0121]
+    >>> k_factors(["chest"], [18.0], table="nci_icrp103_120kv", adult_from=18).tolist()
+    [0.021]
     """
-    t, ft = _resolve_tables(table, fallback_table, kv, age_rule)
+    t, ft = _resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     reg = _region_codes(regions)
     age_arr = None if ages is None else _as_float_array(ages, len(reg))
     if age_arr is None and (t.age_dependent or (ft is not None and ft.age_dependent)):
@@ -594,7 +956,10 @@ def k_factors(
             f"table {(t if t.age_dependent else ft).name!r} depends on age: pass ages= "  # type: ignore[union-attr]
             "(age at the exam in years)"
         )
-    k, reason, _, _ = _lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback)
+    sex_arr = None if sexes is None else _sex_codes(sexes, len(reg))
+    if sex_arr is None and (t.sexes or (ft is not None and ft.sexes)):
+        raise ValueError("the table depends on sex: pass sexes= ('F' or 'M' per row)")
+    k, reason, _, _ = _lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback, sex_arr)
     if (reason != _OK).any():
         raise _lookup_error(reg, age_arr, reason, t)
     return k
@@ -616,6 +981,14 @@ _COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
 
 LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
 """``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
+
+SUPPLIED_METHOD = "supplied (effective_dose_msv given in the input)"
+"""``dose_method`` of a row whose dose came with the input and had no method recorded."""
+
+
+def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
+    """The input's values at ``idx`` as text, for problem reports."""
+    return s.gather(idx).cast(pl.Utf8, strict=False)
 
 
 def exam_region(
@@ -737,16 +1110,17 @@ def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
 
 def effective_dose(
     exams: Any,
-    table: str = "aapm96",
+    table: Any = "aapm96",
     age_rule: AgeRule = "nearest-lower",
     region_column: str = "body_region",
     overwrite: bool = False,
     strict: bool = True,
     fallback: Mapping[str, str] | None = None,
     *,
-    fallback_table: str | None = None,
+    fallback_table: Any = None,
     kv: float | None = None,
     level: Literal["auto", "exam", "event"] = "auto",
+    adult_from: float | None = None,
 ) -> Any:
     """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
 
@@ -754,14 +1128,18 @@ def effective_dose(
     ----------
     exams : polars, pandas or pyarrow table
         Canonical exam table (or event table, see ``level``) with ``dlp_mgycm`` (mGy·cm), the
-        region column and, for age-dependent tables, ``age_years``.
-    table, age_rule, fallback, fallback_table, kv
-        As in :func:`k_factors`.
+        region column and, for age-dependent tables, ``age_years`` (for sex-specific tables of
+        yours, ``sex``).
+    table, age_rule, fallback, fallback_table, kv, adult_from
+        As in :func:`k_factors`: ``table`` and ``fallback_table`` are shipped names or your
+        own tables (a CSV path or a data frame, see :func:`table`), so a national table can
+        be used with a shipped one as fallback.
     region_column : str
         Column with canonical body regions (map free text with :func:`normalise_region`).
     overwrite : bool
         If False (default), rows that already have a non-null ``effective_dose_msv`` keep it
-        (and their ``dose_method``); only null or missing doses are computed.
+        (and their ``dose_method``, or :data:`SUPPLIED_METHOD` where it had none); only null
+        or missing doses are computed. Doses kept must be finite numbers >= 0.
     strict : bool
         If True, raise :class:`DoseConversionError` listing every row that cannot be
         converted (row, column, reason). If False, leave those doses null (never zero) and
@@ -779,7 +1157,10 @@ def effective_dose(
         ``dose_method`` column (Utf8): ``"<table>/<age_rule>"`` on the rows computed here,
         ``"<table>/<age_rule> (<region> as <other>)"`` where ``fallback`` was used,
         ``"<fallback_table>/<age_rule> (fallback table)"`` where ``fallback_table`` was used,
-        the previous value (or null) on rows kept.
+        the previous value on rows kept (:data:`SUPPLIED_METHOD` where it was null). The
+        table name is the shipped name, the ``# name:`` line or file stem of your CSV, or
+        ``"custom"`` for a frame; ``" (adult from A y)"`` is added when ``adult_from`` moves
+        the adult column. Every computed dose is finite and >= 0.
 
         At event level the result has one row per ``study_uid``, in order of first
         appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
@@ -803,7 +1184,8 @@ def effective_dose(
     Raises
     ------
     DoseConversionError
-        With ``strict=True``, for rows with a missing or negative DLP, a missing,
+        With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
+        (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
         non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
         tables only); and duplicated ``(study_uid, event_uid)`` pairs at event level.
     ValueError
@@ -817,19 +1199,21 @@ def effective_dose(
     [7.0, 2.1]
     """
     df, kind = to_polars(exams)
-    t, ft = _resolve_tables(table, fallback_table, kv, age_rule)
+    t, ft = _resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     fb = _check_fallback(t, fallback)
     if level not in ("auto", "exam", "event"):
         raise ValueError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
     event = level == "event" or (level == "auto" and "event_uid" in df.columns)
     needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
+    needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
     required = ["dlp_mgycm", region_column] + (["age_years"] if needs_age else [])
+    required += ["sex"] if needs_sex else []
     if event:
         required.append("study_uid")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(
-            f"effective_dose needs column(s) {missing} (table {table!r}); "
+            f"effective_dose needs column(s) {missing} (table {t.name!r}); "
             f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
         )
 
@@ -837,10 +1221,14 @@ def effective_dose(
         df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"))
     if "dose_method" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("dose_method"))
+    # doses and DLPs enter as finite numbers >= 0, or as problems naming row and column
+    exams_raw = df
+    existing, dose_code = _numbers(df["effective_dose_msv"])
+    dlp_all, dlp_code = _numbers(df["dlp_mgycm"])
     df = df.with_columns(
-        pl.col("effective_dose_msv").cast(pl.Float64),
+        pl.Series("effective_dose_msv", existing, dtype=pl.Float64).fill_nan(None),
         pl.col("dose_method").cast(pl.Utf8),
-        pl.col("dlp_mgycm").cast(pl.Float64),
+        pl.Series("dlp_mgycm", dlp_all, dtype=pl.Float64).fill_nan(None),
     )
     n = df.height
     lookup_column = region_column
@@ -857,8 +1245,8 @@ def effective_dose(
                 .otherwise(pl.col(region_column).cast(pl.Utf8))
                 .alias(lookup_column)
             )
-    existing = df["effective_dose_msv"].to_numpy()
-    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing)
+    bad_kept = np.zeros(n, dtype=bool) if overwrite else dose_code != _NUM_OK
+    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing) & ~bad_kept
     rows = np.flatnonzero(todo)
 
     every = rows.size == n
@@ -868,11 +1256,13 @@ def effective_dose(
 
     reg = _region_codes(pick(lookup_column), region_column)
     ages = pick("age_years").cast(pl.Float64).to_numpy() if needs_age else None
-    k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb)
-    dlp = pick("dlp_mgycm").to_numpy()
+    sexes = _sex_codes(pick("sex"), rows.size) if needs_sex else None
+    k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
+    dlp = dlp_all[rows]
+    dlp_bad = dlp_code[rows]
 
     reason_text = np.array(
-        [_REASONS.get(c, "").format(table=repr(table)) for c in range(len(_REASONS) + 1)],
+        [_REASONS.get(c, "").format(table=repr(t.name)) for c in range(len(_REASONS) + 1)],
         dtype=object,
     )
     parts: list[pl.DataFrame] = []
@@ -891,26 +1281,42 @@ def effective_dose(
             )
 
     bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
-    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE))
-    no_dlp = np.isnan(dlp)
-    neg_dlp = ~no_dlp & (dlp < 0)
+    bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE, _NO_SEX))
+    neg_dlp = dlp_bad != _NUM_OK
+    no_dlp = np.isnan(dlp) & ~neg_dlp
     # localizers without a DLP or a convertible region contribute 0 by definition
     exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
     bad_region &= ~exempt
     no_dlp &= ~exempt
     idx = np.flatnonzero(bad_region)
     add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
-    idx = np.flatnonzero(bad_age)
+    idx = np.flatnonzero(bad_age & (reason != _NO_SEX))
     if idx.size:
         age_vals = pl.Series(ages[idx]).fill_nan(None)  # type: ignore[index]
         add(idx, "age_years", age_vals, reason_text[reason[idx]])
+    idx = np.flatnonzero(reason == _NO_SEX)
+    if idx.size:
+        add(idx, "sex", pick("sex").gather(idx), reason_text[reason[idx]])
     idx = np.flatnonzero(no_dlp | neg_dlp)
+    dlp_why = {_NUM_OK: "missing DLP", **{c: w.format("DLP") for c, w in _NUM_WHAT.items()}}
     add(
         idx,
         "dlp_mgycm",
-        pl.Series(dlp[idx]).fill_nan(None),
-        np.where(no_dlp[idx], "missing DLP", "negative DLP").astype(object),
+        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
+        np.array([dlp_why[int(c)] for c in dlp_bad[idx]], dtype=object),
     )
+    idx = np.flatnonzero(bad_kept)
+    if idx.size:
+        parts.append(
+            pl.DataFrame(
+                {
+                    "row": idx.astype(np.int64),
+                    "column": ["effective_dose_msv"] * idx.size,
+                    "value": _raw_values(exams_raw["effective_dose_msv"], idx),
+                    "reason": [_NUM_WHAT[int(c)].format("dose") for c in dose_code[idx]],
+                }
+            )
+        )
     if event and "event_uid" in df.columns:
         key = pl.struct("study_uid", "event_uid")
         repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
@@ -937,7 +1343,7 @@ def effective_dose(
             _raise_problems(prob)
         counts = prob.group_by("reason", maintain_order=True).len()
         summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
-        n_null = int((~ok).sum())
+        n_null = int((~ok).sum()) + int(bad_kept.sum())
         warnings.warn(
             f"effective_dose left {n_null} dose(s) null ({summary})",
             DoseConversionWarning,
@@ -946,7 +1352,7 @@ def effective_dose(
 
     # method labels per computed row, as small integer codes (no per-row Python strings):
     # 0 keeps the previous value, -1 is null, i >= 1 is names[i - 1]
-    base = f"{table}/{age_rule}"
+    base = f"{t.name}/{age_rule}"
     names = [base]
     lab = np.where(ok, 1, -1).astype(np.int64)
     if exempt.any():
@@ -966,6 +1372,10 @@ def effective_dose(
         lab[ok & from_ft] = len(names)
     label_code = np.zeros(n, dtype=np.int64)
     label_code[rows] = lab
+    label_code[bad_kept] = -1
+    names.append(SUPPLIED_METHOD)
+    supplied = ~todo & ~bad_kept & df["dose_method"].is_null().to_numpy()
+    label_code[supplied] = len(names)
     dose = existing.copy()
     dose[rows] = np.where(ok, k * dlp, np.where(exempt, 0.0, np.nan))
     new_label = pl.Series(label_code).replace_strict(
