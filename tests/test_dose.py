@@ -812,3 +812,273 @@ def test_localizer_rule_applies_only_to_localizers() -> None:
     with pytest.warns(dose.DoseConversionWarning):
         out = dose.effective_dose(ev, level="event", strict=False)
     assert out["effective_dose_msv"].to_list() == [None, None]
+
+
+# --------------------------------------------------------------------------- your own tables
+# An illustrative user table (NOT a published set): the numbers are made up for the test.
+USER_K = {"spine": 0.02, "extremity": 0.001, "head": 0.003}
+
+
+def _user_table() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "region": list(USER_K),
+            "k": list(USER_K.values()),
+            "source": ["local physics audit (illustrative)"] * 3,
+        }
+    )
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_user_table_with_spine_and_extremity(as_csv: bool, tmp_path: Path) -> None:
+    spec: object = _user_table()
+    if as_csv:
+        path = tmp_path / "my_factors.csv"
+        path.write_text(
+            "# citation: local physics audit (illustrative)\n" + _user_table().write_csv()
+        )
+        spec = str(path)
+    exams = pl.DataFrame(
+        {
+            "dlp_mgycm": [400.0, 50.0, 1000.0, 500.0],
+            "body_region": ["spine", "extremity", "head", "chest"],
+            "effective_dose_msv": [None, None, None, None],
+        },
+        schema_overrides={"effective_dose_msv": pl.Float64},
+    )
+    out = dose.effective_dose(exams, table=spec, fallback_table="aapm96")
+    # by hand: DLP x k, chest from the shipped adult table (0.014, PUBLISHED.md)
+    assert out["effective_dose_msv"].to_list() == pytest.approx([8.0, 0.05, 3.0, 7.0])
+    name = "my_factors" if as_csv else "custom"
+    assert out["dose_method"].to_list() == [
+        f"{name}/nearest-lower",
+        f"{name}/nearest-lower",
+        f"{name}/nearest-lower",
+        "aapm96/nearest-lower (fallback table)",
+    ]
+    # and the other way round: the shipped table first, yours for what it lacks
+    out = dose.effective_dose(exams, table="aapm96", fallback_table=spec)
+    assert out["effective_dose_msv"].to_list() == pytest.approx([8.0, 0.05, 2.1, 7.0])
+    # the user table is listed like a shipped one
+    assert dict(zip(*dose.table(spec).select("region", "k").to_dict().values())) == USER_K
+
+
+def test_user_table_errors_name_row_and_column(tmp_path: Path) -> None:
+    bad = pl.DataFrame(
+        {"region": ["spine", "Spine", "head", "head"], "k": ["0.02", "x", "-1", "inf"]}
+    )
+    with pytest.raises(ValueError) as err:
+        dose.table(bad)
+    msg = str(err.value)
+    assert "row 1, column 'region': not a canonical body region" in msg
+    assert "row 1, column 'k': not a number (value: 'x')" in msg
+    assert "row 2, column 'k': negative" in msg
+    assert "row 3, column 'k': not finite" in msg
+    with pytest.raises(ValueError, match="second factor for the same region"):
+        dose.table(pl.DataFrame({"region": ["head", "head"], "k": [0.1, 0.2]}))
+    with pytest.raises(ValueError, match="missing \\['k'\\]"):
+        dose.table(pl.DataFrame({"region": ["head"]}))
+    with pytest.raises(ValueError, match="unknown column"):
+        dose.table(pl.DataFrame({"region": ["head"], "k": [0.1], "Age": [3]}))
+    with pytest.raises(ValueError, match="no factor at age"):
+        dose.table(pl.DataFrame({"region": ["head", "head", "chest"], "k": [0.1, 0.2, 0.3],
+                                 "age": [0.0, 10.0, 0.0]}))  # fmt: skip
+    with pytest.raises(ValueError, match="not a shipped table"):
+        dose.effective_dose(_exams(), table=str(tmp_path / "none.csv"))
+    with pytest.raises(ValueError, match="unknown conversion-factor table 'nope'"):
+        dose.effective_dose(_exams(), table="nope")
+
+
+def test_user_table_by_age_sex_and_kv() -> None:
+    # an age- and sex-specific table at two tube voltages (illustrative numbers)
+    t = pl.DataFrame(
+        {
+            "region": ["chest"] * 8 + ["spine"],
+            "sex": ["F", "F", "M", "M"] * 2 + [None],
+            "age": [0.0, 18.0] * 4 + [None],
+            "kv": [100.0] * 4 + [120.0] * 4 + [None],
+            "k": [0.05, 0.02, 0.04, 0.015, 0.06, 0.03, 0.05, 0.025, 0.01],
+        }
+    )
+    with pytest.raises(ValueError, match="several tube voltages"):
+        dose.k_factors(["spine"], [40.0], table=t, sexes=["F"])
+    got = dose.k_factors(
+        ["chest", "chest", "chest", "spine"],
+        [5.0, 40.0, 40.0, 3.0],
+        table=t,
+        sexes=["F", "F", "M", "M"],
+        kv=120,
+    )
+    assert got.tolist() == [0.06, 0.03, 0.025, 0.01]
+    with pytest.raises(ValueError, match="pass sexes="):
+        dose.k_factors(["chest"], [5.0], table=t, kv=100)
+    exams = pl.DataFrame(
+        {"dlp_mgycm": [100.0, 100.0], "body_region": ["chest", "chest"],
+         "age_years": [40.0, 40.0], "sex": ["M", "U"]}  # fmt: skip
+    )
+    with pytest.raises(dose.DoseConversionError, match="row 1, column 'sex': sex not F or M"):
+        dose.effective_dose(exams, table=t, kv=100)
+    with pytest.warns(dose.DoseConversionWarning, match="1 dose"):
+        out = dose.effective_dose(exams, table=t, kv=100, strict=False)
+    assert out["effective_dose_msv"].to_list() == [pytest.approx(1.5), None]
+    assert out["dose_method"][0] == "custom 100 kV/nearest-lower"
+
+
+# --------------------------------------------------------------------------- age rules, boundaries
+# "nearest": the closer tabulated age, ties to the younger column (Shrimpton: 0, 1, 5, 10, 18)
+@pytest.mark.parametrize(
+    ("age", "column"),
+    [(0.0, 0), (0.5, 0), (0.51, 1), (2.99, 1), (3.0, 1), (3.01, 2), (7.5, 2), (7.51, 3),
+     (14.0, 3), (14.01, 4), (18.0, 4), (90.0, 4)],
+)  # fmt: skip
+def test_nearest_boundaries_shrimpton(age: float, column: int) -> None:
+    got = dose.k_factors(["head"], [age], table="shrimpton_age", age_rule="nearest")
+    assert got.tolist() == [SHRIMPTON["head"][column]]
+
+
+@pytest.mark.parametrize(
+    ("adult_from", "age", "column"),
+    # NCI columns 0/1/5/10/15 y and the adult column, moved from 30 y to adult_from
+    [(None, 17.99, 4), (None, 18.0, 4), (None, 29.99, 4), (None, 30.0, 5),
+     (18, 17.99, 4), (18, 18.0, 5), (18, 29.99, 5), (16, 15.99, 4), (16, 16.0, 5)],
+)  # fmt: skip
+def test_adult_from_boundary_nci(adult_from: float | None, age: float, column: int) -> None:
+    got = dose.k_factors(["chest"], [age], table="nci_icrp103_120kv", adult_from=adult_from)
+    assert got.tolist() == [NCI["chest"][column]]
+
+
+def test_adult_from_interpolates_to_the_moved_column_and_is_recorded() -> None:
+    got = dose.k_factors(
+        ["chest"], [16.5], table="nci_icrp103_120kv", age_rule="interpolate", adult_from=18
+    )
+    w = (16.5 - 15.0) / (18.0 - 15.0)  # by hand, between the 15 y column and the adult column
+    assert got[0] == pytest.approx(NCI["chest"][4] * (1 - w) + NCI["chest"][5] * w)
+    with pytest.raises(ValueError, match="must start after"):
+        dose.k_factors(["chest"], [16.0], table="nci_icrp103_120kv", adult_from=15)
+    exams = pl.DataFrame({"dlp_mgycm": [100.0], "body_region": ["chest"], "age_years": [20.0]})
+    out = dose.effective_dose(exams, table="nci_icrp103_120kv", adult_from=18)
+    assert out["dose_method"][0] == "nci_icrp103_120kv (adult from 18 y)/nearest-lower"
+    assert out["effective_dose_msv"][0] == pytest.approx(100 * NCI["chest"][5])
+
+
+def test_aapm96_abdomen_pelvis_row() -> None:
+    # PUBLISHED.md correction: AAPM 96 Table 4 "abdomen & pelvis" = 0.015 (Lee et al. 2012)
+    assert dose.k_factors(["abdomen_pelvis"], table="aapm96").tolist() == [0.015]
+    meta = dose.tables().filter(pl.col("name") == "aapm96").row(0, named=True)
+    assert "Table XII" in meta["notes"] and meta["phantom"]
+
+
+def test_every_table_states_phantom_kv_and_convention() -> None:
+    t = dose.tables()
+    assert t["phantom"].str.len_chars().min() > 0  # type: ignore[operator]
+    assert set(t["convention"]) <= {"ICRP 60", "ICRP 103"}
+    kv = dict(zip(t["name"], t["kv"]))
+    assert kv["shrimpton_age"] == 120.0 and kv["nci_icrp103_120kv"] == 120.0
+    assert kv["aapm96"] is None and kv["icrp103_adult"] is None
+
+
+# --------------------------------------------------------------------------- finite doses
+def test_bad_dlps_and_kept_doses_name_row_and_column() -> None:
+    exams = pl.DataFrame(
+        {
+            "dlp_mgycm": ["100", "inf", "abc", "-3", "200", "200", "200"],
+            "body_region": ["head"] * 7,
+            "effective_dose_msv": [None, None, None, None, "-1", "inf", "2.5"],
+        }
+    )
+    with pytest.raises(dose.DoseConversionError) as err:
+        dose.effective_dose(exams)
+    msg = str(err.value)
+    for line in (
+        "row 1, column 'dlp_mgycm': non-finite DLP (value: 'inf')",
+        "row 2, column 'dlp_mgycm': DLP not a number (value: 'abc')",
+        "row 3, column 'dlp_mgycm': negative DLP (value: '-3')",
+        "row 4, column 'effective_dose_msv': negative dose (value: '-1')",
+        "row 5, column 'effective_dose_msv': non-finite dose (value: 'inf')",
+    ):
+        assert line in msg
+    assert "row 0" not in msg and "row 6" not in msg
+    with pytest.warns(dose.DoseConversionWarning, match=r"5 dose\(s\) null") as rec:
+        out = dose.effective_dose(exams, strict=False)
+    assert "1 non-finite DLP" in str(rec[0].message)
+    assert out["effective_dose_msv"].to_list() == [pytest.approx(0.21), None, None, None,
+                                                   None, None, 2.5]  # fmt: skip
+    got = out["effective_dose_msv"].drop_nulls().to_numpy()
+    assert np.isfinite(got).all() and (got >= 0).all()
+    assert out["dose_method"].to_list()[-1] == dose.SUPPLIED_METHOD
+
+
+def test_boolean_dose_and_float_inf_dlp() -> None:
+    exams = pl.DataFrame(
+        {
+            "dlp_mgycm": [np.inf, 100.0],
+            "body_region": ["head", "head"],
+            "effective_dose_msv": [None, True],
+        }
+    )
+    with pytest.raises(dose.DoseConversionError) as err:
+        dose.effective_dose(exams)
+    assert "row 0, column 'dlp_mgycm': non-finite DLP" in str(err.value)
+    assert "row 1, column 'effective_dose_msv': dose not a number (value: 'true')" in str(
+        err.value
+    )
+
+
+def test_supplied_doses_record_their_method() -> None:
+    exams = pl.DataFrame(
+        {"dlp_mgycm": [100.0, 100.0], "body_region": ["head", "head"],
+         "effective_dose_msv": [3.0, None]}  # fmt: skip
+    )
+    out = dose.effective_dose(exams)
+    assert out["dose_method"].to_list() == [dose.SUPPLIED_METHOD, "aapm96/nearest-lower"]
+    assert out["effective_dose_msv"].to_list() == pytest.approx([3.0, 0.21])
+
+
+# --------------------------------------------------------------------------- your own DRLs
+# An illustrative national-style DRL table (made-up levels: not a published set).
+def _my_drls() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "exam_type": ["head", "chest", "spine"],
+            "body_region": ["head", "chest", "spine"],
+            "ctdivol_mgy": [55.0, 10.0, None],
+            "dlp_mgycm": [850.0, 350.0, 600.0],
+        }
+    )
+
+
+@pytest.mark.parametrize("as_csv", [False, True])
+def test_compare_to_drl_with_a_national_table(as_csv: bool, tmp_path: Path) -> None:
+    spec: object = _my_drls()
+    if as_csv:
+        path = tmp_path / "national.csv"
+        path.write_text("# citation: illustrative\n" + _my_drls().write_csv())
+        spec = path
+    rng = np.random.default_rng(3)
+    dlp = rng.uniform(200, 1200, 40)
+    region = np.array(["head", "chest", "spine", "neck"] * 10)
+    exams = pl.DataFrame({"body_region": region, "dlp_mgycm": dlp})
+    out = dose.compare_to_drl(exams, drl=spec, by=None)
+    assert out["exam_type"].to_list() == ["chest", "head", "spine"]  # neck: no DRL
+    for r in out.iter_rows(named=True):
+        level = {"head": 850.0, "chest": 350.0, "spine": 600.0}[r["exam_type"]]
+        mine = dlp[region == r["exam_type"]]
+        assert r["median_dlp"] == pytest.approx(float(np.median(mine)))
+        assert r["n_above_dlp"] == int((mine > level).sum())
+        assert r["ratio_dlp"] == pytest.approx(float(np.median(mine)) / level)
+    flags = dose.flag_above_drl(exams, drl=spec)
+    assert flags["drl_dlp_mgycm"].to_list()[:4] == [850.0, 350.0, 600.0, None]
+
+
+def test_drl_table_errors() -> None:
+    with pytest.raises(ValueError) as err:
+        dose.drls(pl.DataFrame({"exam_type": ["a", "a", None], "dlp_mgycm": [1.0, -2.0, 3.0]}))
+    msg = str(err.value)
+    assert "row 1, column 'exam_type': exam type already on row 0" in msg
+    assert "row 1, column 'dlp_mgycm': negative" in msg
+    assert "row 2, column 'exam_type': missing exam type" in msg
+    with pytest.raises(ValueError, match="needs 'exam_type'"):
+        dose.drls(pl.DataFrame({"exam_type": ["a"]}))
+    with pytest.raises(ValueError, match="region already mapped"):
+        dose.drls(pl.DataFrame({"exam_type": ["a", "b"], "body_region": ["head", "head"],
+                                "dlp_mgycm": [1.0, 2.0]}))  # fmt: skip

@@ -1635,35 +1635,118 @@ def normalise_region(text: Any, rules: Any = None) -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
+    """Validate a DRL table (shipped or the user's) into its canonical columns."""
+    where = meta.get("where", "DRL table")
+    unknown = [c for c in df.columns if c not in DRL_COLUMNS]
+    if (
+        unknown
+        or "exam_type" not in df.columns
+        or not {"ctdivol_mgy", "dlp_mgycm"} & set(df.columns)
+    ):
+        raise ValueError(
+            f"{where}: a DRL table needs 'exam_type' and 'ctdivol_mgy' and/or 'dlp_mgycm' "
+            f"and may have 'description', 'body_region', 'source', 'note'; it has {df.columns}"
+        )
+    problems: list[tuple[int, str, Any, str]] = []
+    key = _text_column(df, "exam_type")
+    seen: dict[str, int] = {}
+    for i, v in enumerate(key.to_list()):
+        if v is None:
+            problems.append((i, "exam_type", None, "missing exam type"))
+        elif v in seen:
+            problems.append((i, "exam_type", v, f"exam type already on row {seen[v]}"))
+        else:
+            seen[v] = i
+    region = _text_column(df, "body_region")
+    mapped: dict[str, int] = {}
+    for i, r in enumerate(region.to_list()):
+        if r is None:
+            continue
+        if r not in BODY_REGIONS:
+            problems.append((i, "body_region", r, "not a canonical body region"))
+        elif r in mapped:
+            problems.append((i, "body_region", r, f"region already mapped on row {mapped[r]}"))
+        else:
+            mapped[r] = i
+    values = {
+        c: _check_numbers(df, c, problems, positive=True) for c in ("ctdivol_mgy", "dlp_mgycm")
+    }
+    if problems:
+        raise _table_error(where, "DRL table", sorted(problems))
+    out = pl.DataFrame(
+        {
+            "exam_type": key,
+            "description": _text_column(df, "description"),
+            "body_region": region,
+            "ctdivol_mgy": pl.Series(values["ctdivol_mgy"]).fill_nan(None),
+            "dlp_mgycm": pl.Series(values["dlp_mgycm"]).fill_nan(None),
+        }
+    )
+    if "source" in df.columns:
+        out = out.with_columns(source=_text_column(df, "source"))
+    return out
+
+
 @cache
 def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
     available = _data_names("drl_")
     if name not in available:
-        raise ValueError(f"unknown DRL set {name!r}; available: {', '.join(available)}")
+        raise ValueError(
+            f"unknown DRL set {name!r}; available: {', '.join(available)}, or pass your own "
+            "DRL table (a CSV path or a data frame, see recurct.dose.drls)"
+        )
     meta, df = _read_data_file(f"drl_{name}.csv")
-    df = df.with_columns(
-        pl.col("ctdivol_mgy").cast(pl.Float64),
-        pl.col("dlp_mgycm").cast(pl.Float64),
-    )
-    return meta, df
+    return meta, _build_drl({"where": f"drl_{name}.csv", **meta}, df)
 
 
-def drls(name: str | None = None) -> pl.DataFrame:
-    """Diagnostic reference levels shipped with recurct.
+def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
+    """``(name, meta, levels)`` of a shipped DRL set or of the user's table."""
+    if (
+        isinstance(spec, str)
+        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
+        and (spec in _data_names("drl_") or not Path(spec).is_file())
+    ):
+        meta, levels = _drl(spec)
+        return spec, meta, levels
+    name, meta, df = _user_table(spec, "drl_", "DRL table")
+    return name, meta, _build_drl(meta, df)
+
+
+def drls(name: Any = None) -> pl.DataFrame:
+    """Diagnostic reference levels: the sets shipped with recurct, or your table, validated.
 
     Parameters
     ----------
-    name : str, optional
-        A DRL set (``"uk2022"``, ``"arpansa_adult"``). None lists the sets.
+    name : str, path or data frame, optional
+        A shipped DRL set (``"uk2022"``, ``"arpansa_adult"``), or your own DRL table: a CSV
+        file (optionally starting with ``# key: value`` lines such as ``# citation: ...``) or
+        a polars / pandas / pyarrow frame with ``exam_type`` (the key, unique), ``ctdivol_mgy``
+        and/or ``dlp_mgycm`` (finite, > 0; empty where no DRL is set) and optionally
+        ``description``, ``body_region`` (the canonical region that maps to the exam type, at
+        most one exam type per region), ``source`` and ``note``. None lists the shipped sets.
 
     Returns
     -------
     polars.DataFrame
-        With a name: ``exam_type`` (the key to use in an ``exam_type`` column),
-        ``description`` (as the source names it), ``body_region`` (the canonical region that
-        maps to this exam type, where the set is by region; else null), ``ctdivol_mgy`` and
-        ``dlp_mgycm`` (null where the source sets no DRL). Without: one row per set with
+        With a set: ``exam_type``, ``description``, ``body_region`` (null where the set is not
+        by region), ``ctdivol_mgy`` and ``dlp_mgycm`` (null where the source sets no DRL),
+        and ``source`` where your table has one. Without: one row per shipped set with
         ``name``, ``title``, ``citation``, ``keyed_by`` and ``notes``.
+
+    Raises
+    ------
+    ValueError
+        For your table: naming the row and column of every problem (a missing or repeated
+        exam type, a region that is not canonical or mapped twice, a level that is not a
+        finite number > 0) or the columns that are missing or unknown.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> mine = pl.DataFrame({"exam_type": ["head"], "body_region": ["head"], "dlp_mgycm": [800]})
+    >>> drls(mine)["dlp_mgycm"].to_list()
+    [800.0]
     """
     if name is None:
         rows = []
@@ -1672,14 +1755,14 @@ def drls(name: str | None = None) -> pl.DataFrame:
             rows.append({k: meta.get(k, "") for k in ("name", "title", "citation", "keyed_by")})
             rows[-1]["notes"] = meta.get("notes", "")
         return pl.DataFrame(rows)
-    return _drl(name)[1].clone()
+    return _as_drl(name)[2].clone()
 
 
 def _attach_drl(
-    df: pl.DataFrame, drl: str, exam_type_column: str, region_column: str, strict: bool
+    df: pl.DataFrame, drl: Any, exam_type_column: str, region_column: str, strict: bool
 ) -> tuple[pl.DataFrame, str]:
     """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys."""
-    _, levels = _drl(drl)
+    drl, _, levels = _as_drl(drl)
     if exam_type_column in df.columns:
         key = pl.col(exam_type_column).cast(pl.Utf8)
         source = exam_type_column
@@ -1728,7 +1811,7 @@ def _attach_drl(
 
 def flag_above_drl(
     exams: Any,
-    drl: str = "uk2022",
+    drl: Any = "uk2022",
     exam_type_column: str = "exam_type",
     region_column: str = "body_region",
     strict: bool = True,
@@ -1752,7 +1835,7 @@ def flag_above_drl(
 
 def compare_to_drl(
     exams: Any,
-    drl: str = "uk2022",
+    drl: Any = "uk2022",
     exam_type_column: str = "exam_type",
     by: str | Sequence[str] | None = "facility",
     region_column: str = "body_region",
@@ -1773,8 +1856,10 @@ def compare_to_drl(
     exams : polars, pandas or pyarrow table
         With ``ctdivol_mgy`` and/or ``dlp_mgycm``, the exam-type (or region) column and the
         ``by`` columns.
-    drl : str
-        A DRL set from ``drls()``.
+    drl : str, path or data frame
+        A shipped DRL set from ``drls()``, or your own DRL table (a CSV path or a frame, in
+        the format of :func:`drls`): a national or local set is used exactly like a shipped
+        one.
     exam_type_column, region_column : str
         See above.
     by : str, sequence of str or None
