@@ -881,8 +881,11 @@ def test_user_table_errors_name_row_and_column(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown column"):
         dose.table(pl.DataFrame({"region": ["head"], "k": [0.1], "Age": [3]}))
     with pytest.raises(ValueError, match="no factor at age"):
-        dose.table(pl.DataFrame({"region": ["head", "head", "chest"], "k": [0.1, 0.2, 0.3],
-                                 "age": [0.0, 10.0, 0.0]}))  # fmt: skip
+        dose.table(
+            pl.DataFrame(
+                {"region": ["head", "head", "chest"], "k": [0.1, 0.2, 0.3], "age": [0.0, 10.0, 0.0]}
+            )
+        )
     with pytest.raises(ValueError, match="not a shipped table"):
         dose.effective_dose(_exams(), table=str(tmp_path / "none.csv"))
     with pytest.raises(ValueError, match="unknown conversion-factor table 'nope'"):
@@ -913,8 +916,12 @@ def test_user_table_by_age_sex_and_kv() -> None:
     with pytest.raises(ValueError, match="pass sexes="):
         dose.k_factors(["chest"], [5.0], table=t, kv=100)
     exams = pl.DataFrame(
-        {"dlp_mgycm": [100.0, 100.0], "body_region": ["chest", "chest"],
-         "age_years": [40.0, 40.0], "sex": ["M", "U"]}  # fmt: skip
+        {
+            "dlp_mgycm": [100.0, 100.0],
+            "body_region": ["chest", "chest"],
+            "age_years": [40.0, 40.0],
+            "sex": ["M", "U"],
+        }
     )
     with pytest.raises(dose.DoseConversionError, match="row 1, column 'sex': sex not F or M"):
         dose.effective_dose(exams, table=t, kv=100)
@@ -928,9 +935,21 @@ def test_user_table_by_age_sex_and_kv() -> None:
 # "nearest": the closer tabulated age, ties to the younger column (Shrimpton: 0, 1, 5, 10, 18)
 @pytest.mark.parametrize(
     ("age", "column"),
-    [(0.0, 0), (0.5, 0), (0.51, 1), (2.99, 1), (3.0, 1), (3.01, 2), (7.5, 2), (7.51, 3),
-     (14.0, 3), (14.01, 4), (18.0, 4), (90.0, 4)],
-)  # fmt: skip
+    [
+        (0.0, 0),
+        (0.5, 0),
+        (0.51, 1),
+        (2.99, 1),
+        (3.0, 1),
+        (3.01, 2),
+        (7.5, 2),
+        (7.51, 3),
+        (14.0, 3),
+        (14.01, 4),
+        (18.0, 4),
+        (90.0, 4),
+    ],
+)
 def test_nearest_boundaries_shrimpton(age: float, column: int) -> None:
     got = dose.k_factors(["head"], [age], table="shrimpton_age", age_rule="nearest")
     assert got.tolist() == [SHRIMPTON["head"][column]]
@@ -939,9 +958,18 @@ def test_nearest_boundaries_shrimpton(age: float, column: int) -> None:
 @pytest.mark.parametrize(
     ("adult_from", "age", "column"),
     # NCI columns 0/1/5/10/15 y and the adult column, moved from 30 y to adult_from
-    [(None, 17.99, 4), (None, 18.0, 4), (None, 29.99, 4), (None, 30.0, 5),
-     (18, 17.99, 4), (18, 18.0, 5), (18, 29.99, 5), (16, 15.99, 4), (16, 16.0, 5)],
-)  # fmt: skip
+    [
+        (None, 17.99, 4),
+        (None, 18.0, 4),
+        (None, 29.99, 4),
+        (None, 30.0, 5),
+        (18, 17.99, 4),
+        (18, 18.0, 5),
+        (18, 29.99, 5),
+        (16, 15.99, 4),
+        (16, 16.0, 5),
+    ],
+)
 def test_adult_from_boundary_nci(adult_from: float | None, age: float, column: int) -> None:
     got = dose.k_factors(["chest"], [age], table="nci_icrp103_120kv", adult_from=adult_from)
     assert got.tolist() == [NCI["chest"][column]]
@@ -1001,8 +1029,15 @@ def test_bad_dlps_and_kept_doses_name_row_and_column() -> None:
     with pytest.warns(dose.DoseConversionWarning, match=r"5 dose\(s\) null") as rec:
         out = dose.effective_dose(exams, strict=False)
     assert "1 non-finite DLP" in str(rec[0].message)
-    assert out["effective_dose_msv"].to_list() == [pytest.approx(0.21), None, None, None,
-                                                   None, None, 2.5]  # fmt: skip
+    assert out["effective_dose_msv"].to_list() == [
+        pytest.approx(0.21),
+        None,
+        None,
+        None,
+        None,
+        None,
+        2.5,
+    ]
     got = out["effective_dose_msv"].drop_nulls().to_numpy()
     assert np.isfinite(got).all() and (got >= 0).all()
     assert out["dose_method"].to_list()[-1] == dose.SUPPLIED_METHOD
@@ -1019,15 +1054,16 @@ def test_boolean_dose_and_float_inf_dlp() -> None:
     with pytest.raises(dose.DoseConversionError) as err:
         dose.effective_dose(exams)
     assert "row 0, column 'dlp_mgycm': non-finite DLP" in str(err.value)
-    assert "row 1, column 'effective_dose_msv': dose not a number (value: 'true')" in str(
-        err.value
-    )
+    assert "row 1, column 'effective_dose_msv': dose not a number (value: 'true')" in str(err.value)
 
 
 def test_supplied_doses_record_their_method() -> None:
     exams = pl.DataFrame(
-        {"dlp_mgycm": [100.0, 100.0], "body_region": ["head", "head"],
-         "effective_dose_msv": [3.0, None]}  # fmt: skip
+        {
+            "dlp_mgycm": [100.0, 100.0],
+            "body_region": ["head", "head"],
+            "effective_dose_msv": [3.0, None],
+        }
     )
     out = dose.effective_dose(exams)
     assert out["dose_method"].to_list() == [dose.SUPPLIED_METHOD, "aapm96/nearest-lower"]
@@ -1080,5 +1116,8 @@ def test_drl_table_errors() -> None:
     with pytest.raises(ValueError, match="needs 'exam_type'"):
         dose.drls(pl.DataFrame({"exam_type": ["a"]}))
     with pytest.raises(ValueError, match="region already mapped"):
-        dose.drls(pl.DataFrame({"exam_type": ["a", "b"], "body_region": ["head", "head"],
-                                "dlp_mgycm": [1.0, 2.0]}))  # fmt: skip
+        dose.drls(
+            pl.DataFrame(
+                {"exam_type": ["a", "b"], "body_region": ["head", "head"], "dlp_mgycm": [1.0, 2.0]}
+            )
+        )
