@@ -15,6 +15,7 @@ from recurct.stats.magnitude import age_band, magnitude, reached_expr
 from recurct.stats.meta import MetaResult, meta_proportion
 from recurct.stats.multisite import SiteTable, site_table
 from recurct.stats.proportion import proportion_ci
+from recurct.stats.publish import export_table, publication_table, readable
 from recurct.stats.regression import exam_rate, risk_factors
 from recurct.stats.standardise import standardise
 from recurct.stats.survival import observation_end, time_to_threshold
@@ -26,12 +27,15 @@ __all__ = [
     "dose_bands",
     "exam_rate",
     "exams_per_patient",
+    "export_table",
     "extrapolate",
     "magnitude",
     "meta_proportion",
     "observation_end",
     "proportion_ci",
+    "publication_table",
     "reached_expr",
+    "readable",
     "risk_factors",
     "site_table",
     "standardise",

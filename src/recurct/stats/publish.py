@@ -1,0 +1,482 @@
+"""Tables for papers: readable labels, "n (%, 95% CI)" cells, Markdown, LaTeX, CSV and Excel.
+
+recurct's tables use short column names and fractions (``n_reached``, ``share = 0.0133``,
+``days_to_median``); a paper needs "Patients with CED ≥ 100 mSv, n (%, 95% CI)" and
+"33,407 (1.33%, 1.32–1.35)". Two steps:
+
+* :func:`readable` -- the same numbers with readable column labels (units in the label) and
+  fractions as percentages (labelled "%"): what ``recurct analyze`` prints and writes.
+* :func:`publication_table` -- text cells for a paper: counts with thousands separators,
+  ``"n (p%, lo–hi)"`` for a share with its 95% CI, ``"median (q1–q3)"`` for the CED among
+  patients at or above the threshold.
+
+Both recognise the magnitude table (:func:`recurct.stats.magnitude`), site tables
+(:func:`recurct.stats.site_table`, :func:`recurct.stats.meta_proportion`), age-standardised
+tables (:func:`recurct.stats.standardise`) and reproduction tables
+(:class:`recurct.studies.Reproduction`); :func:`export_table` writes either to Markdown
+(``.md``), LaTeX (``.tex``), CSV (``.csv``) or Excel (``.xlsx``, with ``openpyxl`` from the
+``test`` extra or ``pip install openpyxl``), chosen by the file's extension.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from recurct._frames import param_label, to_polars
+
+__all__ = [
+    "LABELS",
+    "export_table",
+    "publication_table",
+    "readable",
+    "table_kind",
+    "to_latex",
+    "to_markdown",
+]
+
+TableKind = Literal["magnitude", "sites", "standardised", "reproduction", "other"]
+
+#: Readable labels of recurct's columns (``{T}`` is the threshold where it is one value).
+LABELS: dict[str, str] = {
+    "threshold": "Threshold (mSv)",
+    "window_days": "Window (days)",
+    "n_patients": "Patients",
+    "n_exams": "Exams",
+    "n_reached": "Patients with CED ≥ {T}",
+    "n_high": "Patients with CED ≥ {T}",
+    "share": "Patients with CED ≥ {T} (%)",
+    "share_lo": "95% CI, lower (%)",
+    "share_hi": "95% CI, upper (%)",
+    "ced_median": "Median CED among patients ≥ {T} (mSv)",
+    "ced_q1": "CED among patients ≥ {T}, 1st quartile (mSv)",
+    "ced_q3": "CED among patients ≥ {T}, 3rd quartile (mSv)",
+    "ced_min": "Minimum CED among patients ≥ {T} (mSv)",
+    "ced_max": "Maximum CED among patients ≥ {T} (mSv)",
+    "days_to_median": "Median days from first exam to {T}",
+    "days_to_min": "Fewest days from first exam to {T}",
+    "exams_to_median": "Median exams to reach {T}",
+    "n_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y at first exam",
+    "share_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y at first exam (%)",
+    "share_female": "Female among patients ≥ {T} (%)",
+    "share_male": "Male among patients ≥ {T} (%)",
+    "site": "Site",
+    "country": "Country",
+    "academic": "Academic",
+    "weight": "Weight (%)",
+    "crude_share": "Crude share (%)",
+    "std_share": "Age-standardised share (%)",
+    "std_lo": "95% CI, lower (%)",
+    "std_hi": "95% CI, upper (%)",
+    "weight_covered": "Standard weight covered (%)",
+    "n_groups": "Age groups with patients",
+    "n_groups_empty": "Age groups without patients",
+    "ci_method": "CI method",
+    "figure": "Figure",
+    "description": "Description",
+    "unit": "Unit",
+    "published": "Published",
+    "reproduced": "Reproduced",
+    "ci_lo": "95% CI, lower",
+    "ci_hi": "95% CI, upper",
+    "tolerance": "Tolerance",
+    "within_tolerance": "Within tolerance",
+    "comparison": "Comparison",
+    "note": "Note",
+    "age_band": "Age band (years)",
+    "sex": "Sex",
+    "facility": "Facility",
+    "indication": "Indication",
+}
+
+#: Columns holding fractions (shown as percentages).
+_FRACTIONS = frozenset(
+    {
+        "share",
+        "share_lo",
+        "share_hi",
+        "share_age_le_cut",
+        "share_female",
+        "share_male",
+        "crude_share",
+        "std_share",
+        "std_lo",
+        "std_hi",
+        "weight_covered",
+    }
+)
+_DROP = frozenset({"effect", "variance", "corrected"})
+
+
+def _unwrap(table: Any) -> Any:
+    """A Reproduction (``.table``), SiteTable or MetaResult (``.sites``) -> its table."""
+    if isinstance(table, pl.DataFrame) or hasattr(table, "columns"):
+        return table
+    for attr in ("table", "sites"):
+        inner = getattr(table, attr, None)
+        if inner is not None:
+            return inner
+    raise TypeError(f"expected a table (polars, pandas or pyarrow), got {type(table).__name__}")
+
+
+def table_kind(table: Any) -> TableKind:
+    """Which recurct table this is, from its columns."""
+    df, _ = to_polars(_unwrap(table))
+    cols = set(df.columns)
+    if {"figure", "published", "reproduced"} <= cols:
+        return "reproduction"
+    if {"std_share", "std_lo", "std_hi"} <= cols:
+        return "standardised"
+    if {"site", "n_patients", "share"} <= cols:
+        return "sites"
+    if {"n_reached", "share", "share_lo", "share_hi"} <= cols:
+        return "magnitude"
+    return "other"
+
+
+def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
+    if threshold is not None:
+        return f"{param_label(threshold)} mSv"
+    if "threshold" in df.columns and df["threshold"].n_unique() == 1:
+        return f"{param_label(float(df['threshold'][0]))} mSv"
+    return "the threshold"
+
+
+def _label(column: str, t_text: str, cut: str) -> str:
+    return LABELS.get(column, column).replace("{T}", t_text).replace("{cut}", cut)
+
+
+def readable(
+    table: Any, *, threshold: float | None = None, age_cut: float = 50, percent: bool = True
+) -> pl.DataFrame:
+    """The table's numbers under readable labels, fractions as percentages.
+
+    Parameters
+    ----------
+    table : polars, pandas or pyarrow table, or a Reproduction / SiteTable / MetaResult
+        A recurct table (see the module docstring); unknown columns keep their names.
+    threshold : float, optional
+        The CED threshold in mSv, for the labels; by default taken from a ``threshold``
+        column holding one value (else the labels say "the threshold").
+    age_cut : float
+        The ``age_cut`` the magnitude table was computed with (for its label).
+    percent : bool
+        Fractions as percentages (labelled "%"); False keeps fractions (labelled
+        "(fraction)").
+
+    Returns
+    -------
+    polars.DataFrame
+        The same rows; internal columns (``effect``, ``variance``) left out.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"threshold": [100.0], "n_patients": [200], "n_reached": [3],
+    ...                   "share": [0.015], "share_lo": [0.005], "share_hi": [0.043]})
+    >>> readable(t).columns[3:5]
+    ['Patients with CED ≥ 100 mSv (%)', '95% CI, lower (%)']
+    """
+    df, _ = to_polars(_unwrap(table))
+    t_text = _threshold_text(df, threshold)
+    cut = param_label(age_cut)
+    exprs = []
+    for c in df.columns:
+        if c in _DROP:
+            continue
+        label = _label(c, t_text, cut)
+        if c in _FRACTIONS or (c == "weight" and table_kind(df) == "sites"):
+            if percent:
+                exprs.append((pl.col(c).cast(pl.Float64) * 100).alias(label))
+            else:
+                exprs.append(pl.col(c).alias(label.replace("(%)", "(fraction)")))
+        else:
+            exprs.append(pl.col(c).alias(label))
+    return df.select(exprs)
+
+
+def _num(v: Any, digits: int) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return str(v)
+
+
+def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
+    """``"n (p%, lo–hi)"``; the CI part left out where it is missing."""
+    if p is None:
+        return _num(n, digits) if n is not None else "–"
+    head = "" if n is None else f"{_num(n, digits)} "
+    ci = "" if lo is None or hi is None else f", {100 * lo:.{digits}f}–{100 * hi:.{digits}f}"
+    return f"{head}({100 * p:.{digits}f}%{ci})"
+
+
+def publication_table(
+    table: Any,
+    *,
+    threshold: float | None = None,
+    age_cut: float = 50,
+    digits: int = 2,
+) -> pl.DataFrame:
+    """Text cells for a paper: ``"n (%, 95% CI)"``, ``"median (IQR)"``, readable labels.
+
+    Parameters
+    ----------
+    table : a recurct table (see :func:`readable`)
+    threshold, age_cut
+        As in :func:`readable`.
+    digits : int
+        Decimals of percentages (and of other non-integer numbers).
+
+    Returns
+    -------
+    polars.DataFrame
+        All columns Utf8. Magnitude tables: the strata, ``Threshold (mSv)`` (if several),
+        ``Patients``, ``Exams``, ``Patients with CED ≥ T, n (%, 95% CI)``, ``CED among
+        patients ≥ T, median (IQR), mSv``, ``Days from first exam to T, median (min)`` and
+        ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
+        ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
+        present). Standardised: ``Patients``, ``Crude share (%)``, ``Age-standardised share,
+        % (95% CI)``. Reproductions: ``Figure``, ``Unit``, ``Published``, ``Reproduced
+        (95% CI)``, ``Within tolerance``. Other tables: every value as text.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"threshold": [100.0], "n_patients": [200], "n_exams": [450],
+    ...                   "n_reached": [3], "share": [0.015], "share_lo": [0.005],
+    ...                   "share_hi": [0.043]})
+    >>> publication_table(t).row(0)[2]
+    '3 (1.50%, 0.50–4.30)'
+    """
+    kind = table_kind(table)
+    df, _ = to_polars(_unwrap(table))
+    t_text = _threshold_text(df, threshold)
+    cut = param_label(age_cut)
+    main = {
+        "threshold",
+        "n_patients",
+        "n_exams",
+        "n_reached",
+        "n_high",
+        *_FRACTIONS,
+        *_DROP,
+        "ced_median",
+        "ced_q1",
+        "ced_q3",
+        "ced_min",
+        "ced_max",
+        "days_to_median",
+        "days_to_min",
+        "exams_to_median",
+        "n_age_le_cut",
+        "weight",
+        "n_groups",
+        "n_groups_empty",
+        "ci_method",
+    }
+    strata = [c for c in df.columns if c not in main and df.schema[c] in (pl.Utf8, pl.Boolean)]
+    strata = [c for c in strata if kind != "reproduction"]
+    rows: list[dict[str, str]] = []
+    for r in df.iter_rows(named=True):
+        out: dict[str, str] = {_label(c, t_text, cut): _num(r[c], digits) for c in strata}
+        if kind == "magnitude":
+            if "threshold" in df.columns and t_text == "the threshold":
+                out[LABELS["threshold"]] = param_label(float(r["threshold"]))
+            out["Patients"] = _num(r["n_patients"], digits)
+            if "n_exams" in r:
+                out["Exams"] = _num(r["n_exams"], digits)
+            out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
+                r["n_reached"], r["share"], r["share_lo"], r["share_hi"], digits
+            )
+            if "ced_median" in r:
+                iqr = ""
+                if r.get("ced_q1") is not None and r.get("ced_q3") is not None:
+                    iqr = f" ({r['ced_q1']:.1f}–{r['ced_q3']:.1f})"
+                med = "–" if r["ced_median"] is None else f"{r['ced_median']:.1f}{iqr}"
+                out[f"CED among patients ≥ {t_text}, median (IQR), mSv"] = med
+            if "days_to_median" in r:
+                d = "–" if r["days_to_median"] is None else f"{r['days_to_median']:,.0f}"
+                if r.get("days_to_min") is not None and d != "–":
+                    d += f" ({int(r['days_to_min']):,})"
+                out[f"Days from first exam to {t_text}, median (min)"] = d
+            if "n_age_le_cut" in r:
+                out[f"Aged ≤ {cut} y at first exam, n (% of patients ≥ {t_text})"] = _count_share(
+                    r["n_age_le_cut"], r.get("share_age_le_cut"), None, None, 1
+                )
+        elif kind == "sites":
+            out["Patients"] = _num(r["n_patients"], digits)
+            n_high = r.get("n_high", r.get("n_reached"))
+            out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
+                n_high, r["share"], r.get("share_lo"), r.get("share_hi"), digits
+            )
+            if r.get("weight") is not None:
+                out["Weight (%)"] = f"{100 * r['weight']:.1f}"
+        elif kind == "standardised":
+            if "threshold" in df.columns and t_text == "the threshold":
+                out[LABELS["threshold"]] = param_label(float(r["threshold"]))
+            out["Patients"] = _num(r["n_patients"], digits)
+            out[f"Crude share ≥ {t_text}, n (%)"] = _count_share(
+                r.get("n_high"), r["crude_share"], None, None, digits
+            )
+            out[f"Age-standardised share ≥ {t_text}, % (95% CI)"] = _count_share(
+                None, r["std_share"], r["std_lo"], r["std_hi"], digits
+            ).strip("()")
+        elif kind == "reproduction":
+            out["Figure"] = str(r["figure"])
+            out["Unit"] = r.get("unit") or ""
+            out["Published"] = _num(r["published"], digits)
+            rep = _num(r["reproduced"], digits)
+            if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
+                rep += f" ({_num(r['ci_lo'], digits)}–{_num(r['ci_hi'], digits)})"
+            out["Reproduced (95% CI)"] = rep
+            within = r.get("within_tolerance")
+            out["Within tolerance"] = "–" if within is None else ("yes" if within else "no")
+        else:
+            out = {c: _num(v, digits) for c, v in r.items()}
+        rows.append(out)
+    if not rows:
+        return pl.DataFrame(schema=dict.fromkeys(readable(df).columns, pl.Utf8))
+    return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
+
+
+def _cells(df: pl.DataFrame) -> list[list[str]]:
+    return [["" if v is None else (_num(v, 3) if not isinstance(v, str) else v) for v in r]
+            for r in df.iter_rows()]  # fmt: skip
+
+
+def to_markdown(table: pl.DataFrame) -> str:
+    """A table (e.g. from :func:`publication_table`) as a Markdown pipe table."""
+
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(c) for c in table.columns) + " |"]
+    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in _cells(table)]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "–": "--",
+}
+
+
+def _tex(s: str) -> str:
+    return "".join(_LATEX.get(ch, ch) for ch in s)
+
+
+def to_latex(table: pl.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
+    """A table as a LaTeX ``table`` with a ``tabular`` (booktabs rules), text escaped."""
+    cols = "l" + "r" * (len(table.columns) - 1)
+    lines = [r"\begin{table}", r"\centering"]
+    if caption:
+        lines.append(rf"\caption{{{_tex(caption)}}}")
+    if label:
+        lines.append(rf"\label{{{label}}}")
+    lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
+    lines.append(" & ".join(_tex(c) for c in table.columns) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in _cells(table)]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def export_table(
+    table: Any,
+    path: str | Path,
+    *,
+    formatted: bool = True,
+    caption: str | None = None,
+    threshold: float | None = None,
+    age_cut: float = 50,
+    digits: int = 2,
+) -> Path:
+    """Write a recurct table for a paper, in the format of the file's extension.
+
+    Parameters
+    ----------
+    table : a recurct table (see :func:`readable`)
+    path : str or Path
+        ``.md`` (Markdown), ``.tex`` (LaTeX), ``.csv`` or ``.xlsx`` (Excel; needs
+        ``openpyxl``).
+    formatted : bool
+        True: :func:`publication_table` (text cells, ``"n (%, 95% CI)"``). False:
+        :func:`readable` (numbers under readable labels, percentages), e.g. for further
+        computation in a spreadsheet.
+    caption : str, optional
+        Caption (LaTeX) or title line (Markdown, Excel).
+    threshold, age_cut, digits
+        As in :func:`publication_table`.
+
+    Returns
+    -------
+    Path
+        The file written (its folder is created).
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in (".md", ".tex", ".csv", ".xlsx"):
+        raise ValueError(f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}")
+    if formatted:
+        out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
+    else:
+        out = readable(table, threshold=threshold, age_cut=age_cut)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if ext == ".md":
+        head = f"**{caption}**\n\n" if caption else ""
+        path.write_text(head + to_markdown(out), encoding="utf-8")
+    elif ext == ".tex":
+        path.write_text(to_latex(out, caption=caption), encoding="utf-8")
+    elif ext == ".csv":
+        out.write_csv(path)
+    else:
+        _write_xlsx(out, path, caption)
+    return path
+
+
+def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
+    try:
+        from openpyxl import Workbook
+        from openpyxl.styles import Font
+    except ImportError as exc:  # pragma: no cover - openpyxl is in the test extra
+        raise ImportError(
+            "writing .xlsx needs openpyxl: pip install openpyxl (or recurct[test])"
+        ) from exc
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "table"
+    if caption:
+        ws.append([caption])
+        ws.cell(row=1, column=1).font = Font(bold=True)
+    ws.append(list(table.columns))
+    for cell in ws[ws.max_row]:
+        cell.font = Font(bold=True)
+    for row in table.iter_rows():
+        ws.append(list(row))
+    for i, col in enumerate(table.columns, 1):
+        values = [col, *("" if v is None else str(v) for v in table.get_column(col).to_list())]
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(
+            60, 2 + max(len(v) for v in values)
+        )
+    wb.save(path)
