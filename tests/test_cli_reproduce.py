@@ -1,4 +1,4 @@
-"""`recurct reproduce` and `recurct analyze` (handlers in recurct.studies)."""
+"""`recurct reproduce` (handler in recurct.studies); `recurct analyze` is in test_cli_tables."""
 
 from __future__ import annotations
 
@@ -36,55 +36,6 @@ def test_reproduce_unknown_study_exits_2(capsys) -> None:
     assert "unknown study 'nope2000'" in err
     for name in ("rehani2020", "eurosafe2021", "sodickson2009"):
         assert name in err
-
-
-def test_analyze_prints_and_writes_magnitude(exam_csv, tmp_path, capsys) -> None:
-    out = tmp_path / "res" / "magnitude.csv"
-    code = main(["analyze", str(exam_csv), "--threshold", "100", "--by", "facility",
-                 "--out", str(out)])  # fmt: skip
-    assert code == 0
-    text = capsys.readouterr().out
-    assert "8 exams, 5 patients" in text
-    table = pl.read_csv(out)
-    assert table["facility"].to_list() == ["all", "A", "B", "C"]
-    # >= 100 mSv: patient 1 (A, 110), 3 (B, 120), 5 (C, 200)
-    assert table["n_reached"].to_list() == [3, 1, 1, 1]
-    assert table["n_patients"].to_list() == [5, 2, 2, 1]
-    assert table["share"][0] == pytest.approx(3 / 5)
-
-
-def test_analyze_two_thresholds(exam_csv, capsys) -> None:
-    assert main(["analyze", str(exam_csv), "--threshold", "50", "--threshold", "150"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split()[0] == "threshold"
-    assert [ln.split()[0] for ln in lines[2:4]] == ["50", "150"]
-    assert [int(ln.split()[3]) for ln in lines[2:4]] == [3, 1]  # n_reached
-
-
-def test_analyze_computes_effective_dose_from_dlp(tmp_path, capsys) -> None:
-    path = tmp_path / "dlp.csv"
-    path.write_text(
-        "patient_id,exam_date,dlp_mgycm,body_region\n"
-        "1,2017-01-01,1000,chest\n1,2017-01-02,6000,abdomen\n2,2017-01-01,100,head\n"
-    )
-    out = tmp_path / "m.csv"
-    assert main(["analyze", str(path), "--out", str(out)]) == 0
-    table = pl.read_csv(out)
-    # AAPM Report 96 adult k: chest 0.014, abdomen 0.015 mSv/(mGy cm) -> 14 + 90 = 104 mSv
-    assert table["n_reached"][0] == 1
-    assert table["ced_max"][0] == pytest.approx(104.0)
-
-
-def test_analyze_without_any_dose_is_a_clear_error(tmp_path, capsys) -> None:
-    path = tmp_path / "nodose.csv"
-    path.write_text("patient_id,exam_date\n1,2017-01-01\n")
-    assert main(["analyze", str(path)]) == 2
-    assert "effective_dose_msv" in capsys.readouterr().err
-
-
-def test_analyze_missing_file(tmp_path, capsys) -> None:
-    assert main(["analyze", str(tmp_path / "missing.csv")]) == 2
-    assert capsys.readouterr().err.startswith("recurct: ")
 
 
 @pytest.mark.slow

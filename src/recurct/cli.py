@@ -12,13 +12,14 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from recurct._cli_input import add_analysis_options, add_input_options
 from recurct._version import __version__
 
 # subcommand -> module holding cli_<subcommand>(args)
 HANDLERS: dict[str, str] = {
-    "validate": "recurct.io.exams",
+    "validate": "recurct._cli_tables",
     "reproduce": "recurct.studies",
-    "analyze": "recurct.studies",
+    "analyze": "recurct._cli_tables",
     "synth": "recurct.synthetic",
     "bench": "recurct.bench",
 }
@@ -33,35 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recurct {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check an exam file against the canonical schema")
-    p.add_argument("file", help="CSV or Parquet exam file (or a folder of Parquet files)")
-    p.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
-    p.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
-    p.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="THEIRS=OURS",
-        help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
+    p = sub.add_parser(
+        "validate", help="check an exam file: schema, and effective dose where it is missing"
     )
+    p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
+    add_input_options(p)
 
     p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cohort")
     p.add_argument("--out", default=None, help="output folder (default results/STUDY/)")
+    add_input_options(p)
 
     p = sub.add_parser("analyze", help="magnitude table of your own exam file")
-    p.add_argument("file", help="CSV or Parquet exam file")
+    p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
     p.add_argument(
-        "--threshold",
-        type=float,
-        action="append",
+        "--out",
         default=None,
-        help="CED threshold in mSv (repeatable; default 100)",
+        help="write the table: .csv (the printed numbers and labels, all columns), or .md, "
+        ".tex, .xlsx ('n (%%, 95%% CI)' cells for a paper)",
     )
-    p.add_argument("--by", action="append", default=None, help="stratify by this column")
-    p.add_argument("--out", default=None, help="write the table to this CSV file")
+    add_analysis_options(p)
+    add_input_options(p)
 
     p = sub.add_parser("synth", help="generate a synthetic exam cohort")
     p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")

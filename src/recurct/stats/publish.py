@@ -40,37 +40,38 @@ __all__ = [
 
 TableKind = Literal["magnitude", "sites", "standardised", "reproduction", "other"]
 
-#: Readable labels of recurct's columns (``{T}`` is the threshold where it is one value).
+#: Readable labels of recurct's columns (``{T}`` is the threshold where it is one value; "of
+#: patients ≥ T" means among the patients whose CED reached it).
 LABELS: dict[str, str] = {
     "threshold": "Threshold (mSv)",
     "window_days": "Window (days)",
     "n_patients": "Patients",
     "n_exams": "Exams",
-    "n_reached": "Patients with CED ≥ {T}",
-    "n_high": "Patients with CED ≥ {T}",
-    "share": "Patients with CED ≥ {T} (%)",
-    "share_lo": "95% CI, lower (%)",
-    "share_hi": "95% CI, upper (%)",
-    "ced_median": "Median CED among patients ≥ {T} (mSv)",
-    "ced_q1": "CED among patients ≥ {T}, 1st quartile (mSv)",
-    "ced_q3": "CED among patients ≥ {T}, 3rd quartile (mSv)",
-    "ced_min": "Minimum CED among patients ≥ {T} (mSv)",
-    "ced_max": "Maximum CED among patients ≥ {T} (mSv)",
-    "days_to_median": "Median days from first exam to {T}",
-    "days_to_min": "Fewest days from first exam to {T}",
-    "exams_to_median": "Median exams to reach {T}",
-    "n_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y at first exam",
-    "share_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y at first exam (%)",
-    "share_female": "Female among patients ≥ {T} (%)",
-    "share_male": "Male among patients ≥ {T} (%)",
+    "n_reached": "Patients ≥ {T} (n)",
+    "n_high": "Patients ≥ {T} (n)",
+    "share": "Patients ≥ {T} (%)",
+    "share_lo": "95% CI low (%)",
+    "share_hi": "95% CI high (%)",
+    "ced_median": "Median CED of patients ≥ {T} (mSv)",
+    "ced_q1": "CED Q1 of patients ≥ {T} (mSv)",
+    "ced_q3": "CED Q3 of patients ≥ {T} (mSv)",
+    "ced_min": "Min CED of patients ≥ {T} (mSv)",
+    "ced_max": "Max CED of patients ≥ {T} (mSv)",
+    "days_to_median": "Median days to {T}",
+    "days_to_min": "Fewest days to {T}",
+    "exams_to_median": "Median exams to {T}",
+    "n_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y (n)",
+    "share_age_le_cut": "Patients ≥ {T} aged ≤ {cut} y (%)",
+    "share_female": "Female of patients ≥ {T} (%)",
+    "share_male": "Male of patients ≥ {T} (%)",
     "site": "Site",
     "country": "Country",
     "academic": "Academic",
     "weight": "Weight (%)",
     "crude_share": "Crude share (%)",
     "std_share": "Age-standardised share (%)",
-    "std_lo": "95% CI, lower (%)",
-    "std_hi": "95% CI, upper (%)",
+    "std_lo": "95% CI low (%)",
+    "std_hi": "95% CI high (%)",
     "weight_covered": "Standard weight covered (%)",
     "n_groups": "Age groups with patients",
     "n_groups_empty": "Age groups without patients",
@@ -80,8 +81,8 @@ LABELS: dict[str, str] = {
     "unit": "Unit",
     "published": "Published",
     "reproduced": "Reproduced",
-    "ci_lo": "95% CI, lower",
-    "ci_hi": "95% CI, upper",
+    "ci_lo": "95% CI low",
+    "ci_hi": "95% CI high",
     "tolerance": "Tolerance",
     "within_tolerance": "Within tolerance",
     "comparison": "Comparison",
@@ -178,7 +179,7 @@ def readable(
     >>> t = pl.DataFrame({"threshold": [100.0], "n_patients": [200], "n_reached": [3],
     ...                   "share": [0.015], "share_lo": [0.005], "share_hi": [0.043]})
     >>> readable(t).columns[3:5]
-    ['Patients with CED ≥ 100 mSv (%)', '95% CI, lower (%)']
+    ['Patients ≥ 100 mSv (%)', '95% CI low (%)']
     """
     df, _ = to_polars(_unwrap(table))
     t_text = _threshold_text(df, threshold)

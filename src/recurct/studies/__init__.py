@@ -77,8 +77,20 @@ def cli_reproduce(args: Any) -> int:
 
     matplotlib.use("Agg")
     t0 = time.perf_counter()
+    exams = args.exams
+    if exams is not None:  # the shared input options of analyze and validate
+        from recurct._cli_input import InputError, load_exams
+
+        try:
+            loaded = load_exams(exams, args)
+        except InputError as exc:
+            _err(str(exc))
+            return 2
+        for note in loaded.notes:
+            sys.stderr.write(f"[recurct] {note}\n")
+        exams = loaded.exams
     try:
-        rep = reproduce(args.study, exams=args.exams, seed=args.seed, progress=True)
+        rep = reproduce(args.study, exams=exams, seed=args.seed, progress=True)
     except (OSError, ValueError, TypeError) as exc:
         _err(str(exc))
         return 2

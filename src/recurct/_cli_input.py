@@ -1,0 +1,535 @@
+"""One set of input options for ``recurct analyze``, ``reproduce --exams`` and ``validate``.
+
+:func:`add_input_options` adds the reading and dose options to a subcommand's parser
+(``--map``, ``--dayfirst``, ``--sep``, ``--today``, ``--table``, ``--fallback``,
+``--age-rule``, ``--adult-from``, ``--kv``, ``--drop-bad``), :func:`add_analysis_options` the
+analysis options of ``analyze`` (``--threshold``/``--thresholds``, ``--window``, ``--by``,
+``--age-bands``), and :func:`load_exams` reads a file with them:
+
+1. an OpenREM CT export (CSV or XLSX, recognised by its "Study date" and
+   "DLP total (mGy.cm)" columns) through :func:`recurct.io.openrem.read_openrem_ct`; any other
+   CSV or Parquet file through the reader of :func:`recurct.read_exams` (your ``--map`` first,
+   then the common export column names, see :data:`recurct.io.exams.VENDOR_COLUMNS`);
+2. a dose-management export without ``body_region`` but with a study or protocol description
+   ("Study Description", "Protocol Name", ...) gets ``body_region`` from that text by
+   :func:`recurct.dose.normalise_region`, and free-text regions are mapped the same way; both
+   are reported, never silent;
+3. validation (:func:`recurct.schema.validate`), then the effective dose where it is missing
+   (:func:`recurct.dose.effective_dose` with ``--table``, ``--fallback``, ...).
+
+Problems are reported once, grouped: the number of rows per reason, the first rows and
+values, and what to pass to fix or drop them. ``--drop-bad`` leaves those rows out instead and
+prints what was dropped, by reason. Nothing here prints a Python traceback or a path inside
+the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # polars is imported where used, so `recurct --help` stays fast
+    import polars as pl
+
+__all__ = [
+    "DESCRIPTION_COLUMNS",
+    "InputError",
+    "Loaded",
+    "add_analysis_options",
+    "add_input_options",
+    "analysis_options",
+    "dose_options",
+    "load_exams",
+]
+
+#: Export columns (compared without case, spaces or punctuation) that describe the study or
+#: protocol in words; the first found gives ``body_region`` when the file has none.
+DESCRIPTION_COLUMNS: tuple[str, ...] = (
+    "Study Description",
+    "StudyDescription",
+    "Exam Description",
+    "Examination Description",
+    "Procedure",
+    "Procedure Description",
+    "Requested Procedure",
+    "Protocol",
+    "Protocol Name",
+    "ProtocolName",
+    "Series Description",
+)
+
+_ROW = "__recurct_input_row"
+_FIRST = 5  # rows shown per reason
+
+
+class InputError(Exception):
+    """The input cannot be used; ``str()`` is the message for the user (no traceback)."""
+
+
+@dataclass
+class Loaded:
+    """An exam file read with the shared options."""
+
+    exams: pl.DataFrame
+    source: str
+    kind: str  # "csv", "parquet" or "openrem"
+    notes: list[str] = field(default_factory=list)
+    n_rows_in: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- parser options
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Add the reading and dose options shared by ``analyze``, ``reproduce`` and ``validate``."""
+    g = p.add_argument_group("reading the file")
+    g.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="THEIRS=OURS",
+        help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
+    )
+    g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
+    g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
+    g.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
+    g.add_argument(
+        "--drop-bad",
+        action="store_true",
+        help="leave out rows that fail validation or dose conversion, and print what was "
+        "dropped (default: stop and list them)",
+    )
+    g = p.add_argument_group("effective dose (where the file has DLP but no dose)")
+    g.add_argument(
+        "--table",
+        default="aapm96",
+        metavar="NAME|CSV",
+        help="conversion-factor table: a shipped one (aapm96, icrp103_adult, shrimpton_age, "
+        "nci_icrp103_120kv) or your CSV (region,k[,age,sex,kv,source]); default aapm96",
+    )
+    g.add_argument(
+        "--fallback",
+        action="append",
+        default=[],
+        metavar="REGION=OTHER|TABLE",
+        help="for regions the table lacks: use OTHER's factor (e.g. abdomen_pelvis=abdomen), "
+        "or another table (a name or CSV); repeatable",
+    )
+    g.add_argument(
+        "--age-rule",
+        default="nearest-lower",
+        choices=("nearest-lower", "nearest", "interpolate"),
+        help="age rule of age-dependent tables (default nearest-lower)",
+    )
+    g.add_argument(
+        "--adult-from",
+        type=float,
+        default=None,
+        metavar="YEARS",
+        help="age from which the adult column applies (default: the table's)",
+    )
+    g.add_argument("--kv", type=float, default=None, help="tube voltage of kV-specific tables")
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--threshold(s)``, ``--window``, ``--by`` and ``--age-bands``."""
+    g = p.add_argument_group("analysis")
+    g.add_argument(
+        "--threshold",
+        "--thresholds",
+        dest="thresholds",
+        action="append",
+        default=None,
+        metavar="T[,T...]",
+        help="CED threshold(s) in mSv, comma-separated or repeated (default 100)",
+    )
+    g.add_argument(
+        "--window",
+        action="append",
+        default=None,
+        metavar="DAYS[,DAYS...]",
+        help="also count patients reaching T within any window of this many days "
+        "(e.g. 1826 for 5 years); repeatable",
+    )
+    g.add_argument(
+        "--by",
+        action="append",
+        default=None,
+        help="stratify by a patient column: sex, facility, indication, or age_band "
+        "(age at first exam, see --age-bands); repeatable",
+    )
+    g.add_argument(
+        "--age-bands",
+        default=None,
+        metavar="EDGES",
+        help="age-band edges in years for --by age_band, e.g. 0,18,50,65 (the last band is "
+        "open); default 0,18,30,50,65",
+    )
+
+
+def _numbers(items: list[str] | None, what: str) -> list[float]:
+    out: list[float] = []
+    for item in items or []:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                v = float(part)
+            except ValueError:
+                raise InputError(f"{what} expects numbers, got {part!r}") from None
+            if not math.isfinite(v) or v <= 0:
+                raise InputError(f"{what} must be > 0, got {part!r}")
+            out.append(v)
+    return out
+
+
+def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``thresholds``, ``windows`` (int days), ``by`` and ``age_edges`` from the arguments."""
+    thresholds = _numbers(getattr(args, "thresholds", None), "--threshold") or [100.0]
+    windows = [int(w) for w in _numbers(getattr(args, "window", None), "--window")]
+    edges = None
+    if getattr(args, "age_bands", None):
+        edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
+        if len(edges) < 2 or sorted(edges) != edges or len(set(edges)) != len(edges):
+            raise InputError(f"--age-bands expects increasing edges, got {args.age_bands!r}")
+        if math.isfinite(edges[-1]):
+            edges.append(math.inf)
+    return {
+        "thresholds": sorted(set(thresholds)),
+        "windows": sorted(set(windows)),
+        "by": list(getattr(args, "by", None) or []),
+        "age_edges": edges,
+    }
+
+
+def _parse_map(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        theirs, eq, ours = item.rpartition("=")
+        if not eq or not theirs.strip() or not ours.strip():
+            raise InputError(f"--map expects THEIRS=OURS, got {item!r}")
+        mapping[theirs.strip()] = ours.strip()
+    return mapping
+
+
+def dose_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`recurct.dose.effective_dose` from the arguments."""
+    regions: dict[str, str] = {}
+    tables: list[str] = []
+    for item in getattr(args, "fallback", None) or []:
+        src, eq, dst = item.partition("=")
+        if eq:
+            regions[src.strip()] = dst.strip()
+        else:
+            tables.append(item.strip())
+    if len(tables) > 1:
+        raise InputError(f"--fallback takes one fallback table, got {tables}")
+    return {
+        "table": getattr(args, "table", "aapm96") or "aapm96",
+        "fallback": regions or None,
+        "fallback_table": tables[0] if tables else None,
+        "age_rule": getattr(args, "age_rule", "nearest-lower"),
+        "adult_from": getattr(args, "adult_from", None),
+        "kv": getattr(args, "kv", None),
+    }
+
+
+# --------------------------------------------------------------------------- problems
+_CLI_HINTS = (
+    ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
+    ("recurct.dose.normalise_region", "a canonical region name or --map"),
+)
+
+
+def _cli_text(reason: str) -> str:
+    for old, new in _CLI_HINTS:
+        reason = reason.replace(old, new)
+    return reason
+
+
+def grouped(problems: pl.DataFrame, rows: pl.Series | None = None) -> list[str]:
+    """One line per (column, reason): count, first input rows and values.
+
+    ``problems`` has ``row`` (0-based row of the frame that was checked), ``column``,
+    ``value`` and ``reason``; ``rows`` maps those rows to rows of the user's file.
+    """
+    import polars as pl
+
+    if rows is not None:
+        problems = problems.with_columns(
+            pl.when(pl.col("row").is_not_null())
+            .then(rows.gather(problems["row"].fill_null(0)))
+            .alias("row")
+        )
+    lines = []
+    groups = problems.group_by("column", "reason", maintain_order=True).agg(
+        pl.col("row").n_unique().alias("n"), pl.col("row"), pl.col("value")
+    )
+    for g in groups.sort("n", descending=True, maintain_order=True).iter_rows(named=True):
+        first = [r for r in g["row"] if r is not None][:_FIRST]
+        values = list(dict.fromkeys(v for v in g["value"] if v is not None))[:_FIRST]
+        where = f"; first rows {', '.join(str(r) for r in first)}" if first else ""
+        vals = f"; values {', '.join(repr(v) for v in values)}" if values else ""
+        n = "" if not first else f"{g['n']:>7,} row(s)  "
+        lines.append(f"  {n}column {g['column']!r}: {_cli_text(g['reason'])}{vals}{where}")
+    return lines
+
+
+_ROWS_NOTE = "Rows are counted from 0 after the header line (CSV line = row + 2)."
+
+
+def _problem_error(source: str, what: str, lines: list[str], fix: str) -> InputError:
+    return InputError(
+        "\n".join(
+            [
+                f"{source}: {what}, by reason:",
+                *lines,
+                _ROWS_NOTE,
+                f"{fix} or pass --drop-bad to "
+                "leave these rows out (the rows dropped are counted and printed).",
+            ]
+        )
+    )
+
+
+# --------------------------------------------------------------------------- reading
+def _header_line(path: Path) -> str:
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return head.decode(enc).splitlines()[0] if head else ""
+        except UnicodeDecodeError:
+            continue
+    return ""  # pragma: no cover
+
+
+def is_openrem(path: Path) -> bool:
+    """An OpenREM CT export: XLSX, or a CSV with "Study date" and "DLP total (mGy.cm)"."""
+    from recurct.io.openrem import STUDY_FIELDS
+
+    if path.suffix.lower() == ".xlsx":
+        return True
+    if not path.is_file() or path.suffix.lower() in (".parquet", ".pq"):
+        return False
+    first = _header_line(path)
+    return any(n in first for n in STUDY_FIELDS["study_date"]) and any(
+        n in first for n in STUDY_FIELDS["reported_dlp_total_mgycm"]
+    )
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def _regions_from_text(frame: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
+    """``body_region`` from a description column, or free-text regions mapped (reported)."""
+    import polars as pl
+
+    from recurct.dose import normalise_region
+    from recurct.schema import BODY_REGIONS
+
+    if "body_region" not in frame.columns:
+        wanted = {_key(c) for c in DESCRIPTION_COLUMNS}
+        col = next((c for c in frame.columns if _key(c) in wanted), None)
+        if col is None:
+            return frame
+        mapped = normalise_region(frame[col].cast(pl.Utf8))
+        notes.append(
+            f"body_region read from {col!r} by recurct's region rules: "
+            f"{mapped.is_not_null().sum():,} of {frame.height:,} rows recognised"
+        )
+        return frame.with_columns(mapped.alias("body_region"))
+    s = frame["body_region"].cast(pl.Utf8)
+    free = s.is_not_null() & ~s.is_in(list(BODY_REGIONS))
+    if not free.any():
+        return frame
+    mapped = normalise_region(s)
+    changed = int((free & mapped.is_not_null()).sum())
+    examples = s.filter(free).unique(maintain_order=True).head(3).to_list()
+    notes.append(
+        f"body_region: {changed:,} free-text value(s) mapped by recurct's region rules "
+        f"(e.g. {', '.join(repr(e) for e in examples)}); {int(free.sum()) - changed:,} not "
+        "recognised"
+    )
+    return frame.with_columns(pl.when(free).then(mapped).otherwise(s).alias("body_region"))
+
+
+def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]:
+    """Read the file and validate it; ``(loaded, ValidationReport)`` (nothing dropped yet)."""
+    import polars as pl
+
+    from recurct import schema
+    from recurct.io import exams as exams_io
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{path}: no such file or folder")
+    notes: list[str] = []
+    mapping = _parse_map(list(getattr(args, "map", None) or []))
+    if is_openrem(p):
+        from recurct.io.openrem import read_openrem_ct
+
+        if mapping:
+            notes.append("--map is not used for OpenREM exports (their columns are known)")
+        try:
+            frame, _ = read_openrem_ct(p)
+        except (OSError, ValueError) as exc:
+            raise InputError(str(exc)) from None
+        kind = "openrem"
+        notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
+        if frame["patient_id"].null_count() == frame.height:
+            notes.append(
+                "this OpenREM export has no 'Patient ID' column (exported without "
+                "patient-identifiable data): cumulative dose needs it"
+            )
+    else:
+        try:
+            frame, kind, _, renames = exams_io._prepare(
+                p,
+                mapping,
+                dayfirst=getattr(args, "dayfirst", False),
+                sep=getattr(args, "sep", None),
+                decimal=None,
+            )
+        except (OSError, ValueError) as exc:
+            raise InputError(str(exc)) from None
+        if renames:
+            notes.append(
+                "columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items())
+            )
+    frame = _regions_from_text(frame, notes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", schema.DroppedRowsWarning)
+        try:
+            valid, report = schema.validate(
+                frame,
+                strict=False,
+                today=getattr(args, "today", None),
+                required=exams_io.READ_REQUIRED,
+                return_report=True,
+                dayfirst=getattr(args, "dayfirst", False),
+            )
+        except schema.ExamValidationError as exc:  # a required column is missing
+            missing = exc.problems.filter(pl.col("row").is_null())["column"].to_list()
+            raise InputError(
+                "\n".join(
+                    [
+                        f"{path}: required column(s) missing:",
+                        *grouped(exc.problems),
+                        f"The columns are {frame.columns}; map yours with "
+                        f"--map 'their name={missing[0] if missing else 'exam_date'}'.",
+                    ]
+                )
+            ) from None
+    # the input row of each row kept (validation drops exactly the rows with a problem)
+    bad = set(report.problems["row"].drop_nulls().to_list())
+    kept = [i for i in range(frame.height) if i not in bad]
+    if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
+        kept = list(range(valid.height))
+    valid = valid.with_columns(pl.Series(_ROW, kept, dtype=pl.Int64))
+    loaded = Loaded(valid, str(path), kind, notes, frame.height)
+    return loaded, report
+
+
+def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loaded:
+    """Read, validate and (``dose=True``) convert DLP to effective dose, with the options.
+
+    Raises :class:`InputError` with a grouped summary of the problems, unless ``--drop-bad``
+    (then the rows are left out and the counts are in ``Loaded.dropped`` and ``notes``).
+    """
+    loaded, report = read_and_validate(path, args)
+    drop = bool(getattr(args, "drop_bad", False))
+    if report.problems.height:
+        if not drop:
+            raise _problem_error(
+                loaded.source,
+                f"{report.n_dropped:,} of {report.n_rows_in:,} rows failed validation",
+                grouped(report.problems),
+                "Fix the file, map its columns (--map), pass --dayfirst for day-first dates,",
+            )
+        for reason, n in report.dropped_by_reason.items():
+            loaded.dropped[reason] = loaded.dropped.get(reason, 0) + n
+    if dose:
+        loaded.exams = _with_dose(loaded, args, drop)
+    if loaded.dropped:
+        n_out = loaded.exams.height
+        loaded.notes.append(
+            f"--drop-bad: {loaded.n_rows_in - n_out:,} of {loaded.n_rows_in:,} rows left out "
+            "(a row with several problems counts under each):"
+        )
+        loaded.notes += [f"  {n:>7,}  {_cli_text(r)}" for r, n in loaded.dropped.items()]
+    loaded.exams = loaded.exams.drop(_ROW)
+    return loaded
+
+
+def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataFrame:
+    """Fill ``effective_dose_msv`` from DLP where it is missing (grouped errors, or drops)."""
+    import polars as pl
+
+    from recurct.dose import DoseConversionError
+
+    exams = loaded.exams
+    cols = set(exams.columns)
+    has_dose = "effective_dose_msv" in cols and exams["effective_dose_msv"].null_count() == 0
+    if has_dose and "dlp_mgycm" not in cols:
+        return exams
+    if not {"dlp_mgycm", "body_region"} <= cols:
+        if has_dose:
+            return exams
+        missing = sorted({"dlp_mgycm", "body_region"} - cols)
+        raise InputError(
+            f"{loaded.source}: no effective_dose_msv (or empty values) and no "
+            f"{' and '.join(missing)} to compute it from; map your columns with --map "
+            "'their name=dlp_mgycm' / 'their name=body_region', or add effective_dose_msv (mSv)"
+        )
+    kw = dose_options(args)
+    try:
+        return _dose_noting(exams, kw, loaded.notes)
+    except DoseConversionError as exc:
+        problems = exc.problems
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{loaded.source}: {_cli_text(str(exc))}") from None
+    assert problems is not None
+    if not drop:
+        n_rows = problems["row"].n_unique()
+        raise _problem_error(
+            loaded.source,
+            f"effective dose could not be computed for {n_rows:,} of {exams.height:,} rows "
+            f"(table {kw['table']!r})",
+            grouped(problems, exams[_ROW]),
+            "Fix the data, choose another --table or a --fallback,",
+        )
+    bad = problems["row"].unique().to_list()
+    for r in (
+        problems.group_by("reason", maintain_order=True).agg(pl.col("row").n_unique()).iter_rows()
+    ):
+        loaded.dropped[r[0]] = loaded.dropped.get(r[0], 0) + int(r[1])
+    keep = exams.with_row_index("__i").filter(~pl.col("__i").is_in(bad)).drop("__i")
+    return _dose_noting(keep, kw, loaded.notes)
+
+
+def _dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
+    """:func:`recurct.dose.effective_dose`, its warnings turned into notes for the user."""
+    from recurct.dose import DoseConversionWarning, effective_dose
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DoseConversionWarning)
+        out = effective_dose(exams, overwrite=False, **kw)
+    for w in caught:
+        if issubclass(w.category, DoseConversionWarning):
+            text = str(w.message).replace("effective_dose: ", "note: ")
+            notes.append(
+                text.replace(
+                    "(table='shrimpton_age' or table='nci_icrp103_120kv')",
+                    "(--table shrimpton_age or --table nci_icrp103_120kv)",
+                )
+            )
+        else:  # pragma: no cover - not ours: pass it on
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out

@@ -1,0 +1,210 @@
+"""Handlers of ``recurct analyze`` and ``recurct validate`` (options in :mod:`recurct._cli_input`).
+
+``analyze`` prints the magnitude table under readable labels, shares as percentages (labelled
+"%"), and writes the same table with ``--out``: ``.csv`` holds the same numbers under the same
+labels as the printed table (all columns), ``.md``, ``.tex`` and ``.xlsx`` the publication form
+("n (%, 95% CI)" cells, :func:`recurct.stats.publication_table`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from recurct._cli_input import (
+    InputError,
+    analysis_options,
+    dose_options,
+    grouped,
+    load_exams,
+    read_and_validate,
+)
+
+__all__ = ["analyze_table", "cli_analyze", "cli_validate"]
+
+#: Columns of the magnitude table printed by ``recurct analyze`` (``--out x.csv`` has all).
+PRINTED = (
+    "window_days",
+    "threshold",
+    "n_patients",
+    "n_exams",
+    "n_reached",
+    "share",
+    "share_lo",
+    "share_hi",
+    "ced_median",
+    "ced_max",
+    "days_to_median",
+)
+_DIGITS = 3  # decimals kept in the printed and the CSV table alike
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"recurct: {msg}\n")
+
+
+def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.DataFrame, Any]:
+    """``(magnitude table, patients)`` for the analysis options of ``recurct analyze``.
+
+    With windows, each window ``W`` adds rows (``window_days = W``) counting patients whose CED
+    within some ``W``-day window reached the threshold (``ced_*`` are then window CEDs; the
+    time-to-threshold columns are null); ``window_days`` is ``"whole follow-up"`` on the rows
+    of the usual magnitude table.
+    """
+    from recurct import cumulative_dose
+    from recurct.stats import age_band, magnitude
+    from recurct.stats.magnitude import AGE_EDGES
+
+    thresholds, windows, by = options["thresholds"], options["windows"], options["by"]
+    patients = cumulative_dose(exams, thresholds=thresholds, window_days=windows or None)
+    if "age_band" in by:
+        if "age_first_exam" not in patients.columns:
+            raise InputError("--by age_band needs ages: the file has no age_years column")
+        patients = age_band(patients, options["age_edges"] or AGE_EDGES)
+    missing = [c for c in by if c not in patients.columns]
+    if missing:
+        raise InputError(
+            f"--by {', '.join(missing)}: not a patient column; choose from age_band, "
+            + ", ".join(c for c in ("sex", "facility", "indication") if c in patients.columns)
+        )
+    table = magnitude(patients, thresholds, by=by or None)
+    if not windows:
+        return table, patients
+    parts = [table.with_columns(pl.lit("whole follow-up").alias("window_days"))]
+    for w in windows:
+        lab = str(w)
+        drop = [
+            c
+            for c in patients.columns
+            if c.startswith(("reached_", "days_to_", "exams_to_", "date_reached_", "age_reached_"))
+        ]
+        pw = patients.drop(drop).with_columns(pl.col(f"max_ced_{lab}").alias("ced_msv"))
+        t = magnitude(pw, thresholds, by=by or None)
+        parts.append(t.with_columns(pl.lit(lab).alias("window_days")))
+    out = pl.concat(parts, how="diagonal_relaxed")
+    return out.select("window_days", *[c for c in out.columns if c != "window_days"]), patients
+
+
+def _rounded(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(pl.col(pl.Float64).round(_DIGITS))
+
+
+def _plain(df: pl.DataFrame) -> str:
+    """A frame as fixed-width text (null as '-')."""
+    header = list(df.columns)
+    rows = [
+        ["-" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)) for v in r]
+        for r in df.iter_rows()
+    ]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def cli_analyze(args: argparse.Namespace) -> int:
+    """``recurct analyze FILE [input options] [--threshold T] [--by COL] [--out FILE]``.
+
+    Exit code 0 on success, 2 on unreadable or unusable input (a grouped summary of the
+    problems on stderr).
+    """
+    from recurct.stats.publish import export_table, readable
+
+    try:
+        options = analysis_options(args)
+        loaded = load_exams(args.file, args)
+        table, patients = analyze_table(loaded.exams, options)
+    except InputError as exc:
+        _err(str(exc))
+        return 2
+    except (OSError, ValueError, TypeError) as exc:
+        _err(str(exc))
+        return 2
+    t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
+    full = _rounded(readable(table, threshold=t))
+    labels = dict(zip(table.columns, full.columns))
+    show_cols = [labels[c] for c in (*options["by"], *PRINTED) if c in labels]
+    for line in loaded.notes:
+        print(line)
+    print(
+        f"{loaded.source}: {loaded.exams.height:,} exams, {patients.height:,} patients; "
+        f"effective dose: {_methods(loaded.exams)}"
+    )
+    print(_plain(full.select(show_cols)), end="")
+    print(
+        "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
+        "are among the patients at or above the threshold."
+    )
+    if args.out:
+        out = Path(args.out)
+        if out.suffix.lower() == ".csv":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            full.write_csv(out)
+        else:
+            try:
+                export_table(table, out, threshold=t)
+            except ValueError as exc:
+                _err(str(exc))
+                return 2
+        print(f"written: {out}")
+    return 0
+
+
+def _methods(exams: pl.DataFrame) -> str:
+    if "dose_method" not in exams.columns:
+        return "as given in the file"
+    counts = exams.group_by("dose_method").len().sort("len", descending=True)
+    return "; ".join(
+        f"{r['dose_method'] or 'as given'} ({r['len']:,} exams)"
+        for r in counts.iter_rows(named=True)
+    )
+
+
+def cli_validate(args: argparse.Namespace) -> int:
+    """``recurct validate FILE [input options]``: what validation and dose conversion find.
+
+    Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
+    """
+    from recurct.dose import DoseConversionError, effective_dose
+
+    try:
+        loaded, report = read_and_validate(args.file, args)
+    except InputError as exc:
+        text = str(exc)
+        if "missing column" in text:
+            print(f"{args.file}: problems found")
+            print(text)
+            return 1
+        print(f"recurct validate: error: {text}", file=sys.stderr)
+        return 2
+    clean = report.is_clean
+    lines: list[str] = []
+    exams = loaded.exams
+    needs_dose = (
+        "effective_dose_msv" not in exams.columns or exams["effective_dose_msv"].null_count()
+    )
+    if needs_dose and {"dlp_mgycm", "body_region"} <= set(exams.columns) and exams.height:
+        try:
+            effective_dose(exams.drop("__recurct_input_row"), **dose_options(args))
+        except DoseConversionError as exc:
+            clean = False
+            assert exc.problems is not None
+            lines = [
+                f"effective dose (table {dose_options(args)['table']!r}): "
+                f"{exc.problems['row'].n_unique():,} row(s) cannot be converted, by reason:",
+                *grouped(exc.problems, exams["__recurct_input_row"]),
+            ]
+        except (ValueError, TypeError) as exc:
+            clean = False
+            lines = [f"effective dose: {exc}"]
+    print(f"{loaded.source}: {'clean' if clean else 'problems found'}")
+    for note in loaded.notes:
+        print(note)
+    print(report)
+    for line in lines:
+        print(line)
+    return 0 if clean else 1

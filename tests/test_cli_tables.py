@@ -1,0 +1,332 @@
+"""`recurct analyze` and `recurct validate` with the shared input options (recurct._cli_input).
+
+Expected values are computed by hand in the tests (DLP x k with the PUBLISHED.md factors,
+Wilson intervals from statsmodels), never read back from recurct.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from recurct.cli import main
+
+CSV = """patient_id,exam_date,effective_dose_msv,age_years,sex,facility
+1,2017-01-02,60,40,F,A
+1,2017-01-02,50,40,F,A
+2,2017-02-01,10,70,M,A
+3,2017-01-02,30,60,M,B
+3,2017-01-12,40,60,M,B
+3,2018-02-07,50,61,M,B
+4,2017-01-07,5,30,F,B
+5,2017-01-04,200,55,F,C
+"""
+
+
+@pytest.fixture
+def exam_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "exams.csv"
+    path.write_text(CSV)
+    return path
+
+
+def _wilson_pct(k: int, n: int) -> tuple[float, float]:
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return 100 * lo, 100 * hi
+
+
+def test_analyze_prints_and_writes_the_same_labelled_table(
+    exam_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "res" / "magnitude.csv"
+    code = main(
+        ["analyze", str(exam_csv), "--threshold", "100", "--by", "facility", "--out", str(out)]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "8 exams, 5 patients" in text
+    table = pl.read_csv(out)
+    assert table["Facility"].to_list() == ["all", "A", "B", "C"]
+    # >= 100 mSv: patient 1 (A, 110), 3 (B, 120), 5 (C, 200)
+    assert table["Patients ≥ 100 mSv (n)"].to_list() == [3, 1, 1, 1]
+    assert table["Patients"].to_list() == [5, 2, 2, 1]
+    # percentages in the CSV, labelled, equal to the printed ones
+    assert table["Patients ≥ 100 mSv (%)"][0] == pytest.approx(60.0)
+    lo, hi = _wilson_pct(3, 5)
+    assert table["95% CI low (%)"][0] == pytest.approx(lo, abs=1e-3)
+    assert table["95% CI high (%)"][0] == pytest.approx(hi, abs=1e-3)
+    # the median CED is labelled as the median among the patients at or above T
+    assert table["Median CED of patients ≥ 100 mSv (mSv)"][0] == pytest.approx(120.0)
+    lines = text.splitlines()
+    header = next(ln for ln in lines if "Patients ≥ 100 mSv (%)" in ln)
+    first = lines[lines.index(header) + 1].split()
+    assert first[0] == "all" and "60.0" in first
+    assert f"{lo:.3f}" in first and f"{hi:.3f}" in first
+    assert "_" not in header  # no cryptic column IDs
+
+
+def test_analyze_thresholds_comma_and_repeated(
+    exam_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(exam_csv), "--thresholds", "50,150"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.lstrip().startswith("Threshold (mSv)"))
+    rows = [ln.split() for ln in lines[i + 1 : i + 3]]
+    assert [r[0] for r in rows] == ["50.0", "150.0"]
+    assert [int(r[3]) for r in rows] == [3, 1]  # patients reaching: 110, 120, 200 / 200
+
+
+def test_analyze_computes_effective_dose_from_dlp(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "dlp.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region\n"
+        "1,2017-01-01,1000,chest\n1,2017-01-02,6000,abdomen_pelvis\n2,2017-01-01,100,head\n"
+    )
+    out = tmp_path / "m.csv"
+    assert main(["analyze", str(path), "--out", str(out)]) == 0
+    table = pl.read_csv(out)
+    # AAPM Report 96 adult k: chest 0.014, abdomen & pelvis 0.015 -> 14 + 90 = 104 mSv
+    assert table["Patients ≥ 100 mSv (n)"][0] == 1
+    assert table["Max CED of patients ≥ 100 mSv (mSv)"][0] == pytest.approx(104.0)
+    assert "aapm96/nearest-lower (3 exams)" in capsys.readouterr().out
+
+
+def test_analyze_without_any_dose_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nodose.csv"
+    path.write_text("patient_id,exam_date\n1,2017-01-01\n")
+    assert main(["analyze", str(path)]) == 2
+    assert "effective_dose_msv" in capsys.readouterr().err
+
+
+def test_analyze_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(tmp_path / "missing.csv")]) == 2
+    assert capsys.readouterr().err.startswith("recurct: ")
+
+
+def _dlp_file(tmp_path: Path, n: int = 50, region: str = "spine") -> Path:
+    rows = [f"{i},2020-01-{1 + i % 28:02d},{100 + i},{region}" for i in range(n)]
+    path = tmp_path / "dlp_only.csv"
+    path.write_text("patient_id,exam_date,dlp_mgycm,body_region\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_untabulated_region_gives_one_grouped_error_without_internal_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dlp_file(tmp_path)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) <= 6, err  # one line per reason, not one per row
+    assert "50 row(s)" in err and "'spine'" in err and "first rows 0, 1, 2, 3, 4" in err
+    assert "--fallback" in err and "--drop-bad" in err
+    assert ".py" not in err and "site-packages" not in err and "recurct/data" not in err
+
+
+def test_drop_bad_prints_what_was_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region\n"
+        "1,2020-01-01,1000,chest\n2,2020-01-02,500,spine\n3,2020-02-30,100,head\n"
+        "4,2020-01-03,-5,head\n"
+    )
+    assert main(["analyze", str(path), "--threshold", "10"]) == 2
+    capsys.readouterr()
+    assert main(["analyze", str(path), "--threshold", "10", "--drop-bad"]) == 0
+    out = capsys.readouterr().out
+    assert "--drop-bad: 3 of 4 rows left out" in out
+    assert "unparseable date" in out and "not tabulated" in out and "negative" in out
+    assert "1 exams, 1 patients" in out
+
+
+def test_user_conversion_table_with_spine_and_extremity(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an illustrative local table (made-up factors), the shipped aapm96 as fallback
+    table = tmp_path / "local_k.csv"
+    table.write_text("# citation: illustrative\nregion,k\nspine,0.02\nextremity,0.001\n")
+    path = tmp_path / "exams.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region\n"
+        "1,2020-01-01,4000,spine\n1,2020-01-05,2000,extremity\n1,2020-02-01,1000,chest\n"
+    )
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--table", str(table), "--fallback", "aapm96"]
+    assert main([*args, "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    # 4000 x 0.02 + 2000 x 0.001 + 1000 x 0.014 (aapm96 chest) = 80 + 2 + 14 = 96 mSv
+    assert pl.read_csv(out)["Max CED of patients ≥ 100 mSv (mSv)"][0] is None
+    assert main([*args, "--threshold", "96", "--out", str(out)]) == 0
+    assert pl.read_csv(out)["Max CED of patients ≥ 96 mSv (mSv)"][0] == pytest.approx(96.0)
+    assert "local_k/nearest-lower (2 exams)" in text
+    assert "aapm96/nearest-lower (fallback table) (1 exams)" in text
+    # a region fallback within the table instead
+    assert (
+        main(
+            [
+                "analyze",
+                str(path),
+                "--table",
+                str(table),
+                "--fallback",
+                "chest=spine",
+                "--threshold",
+                "96",
+            ]
+        )
+        == 0
+    )
+    assert "(chest as spine)" in capsys.readouterr().out
+
+
+def test_openrem_export_through_analyze(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.csv"
+    src = data_dir / "openrem" / "ct_export_pid.csv"
+    assert main(["analyze", str(src), "--threshold", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "OpenREM CT export" in text and "2 exams, 2 patients" in text  # QA study dropped
+    t = pl.read_csv(out)
+    # study 1: TAP, 724.52 mGy·cm x 0.015 (aapm96 trunk) = 10.8678 mSv; study 2: chest,
+    # 349.70 x 0.014 = 4.8958 mSv (below 5)
+    assert t["Patients ≥ 5 mSv (n)"][0] == 1
+    assert t["Median CED of patients ≥ 5 mSv (mSv)"][0] == pytest.approx(724.52 * 0.015, abs=1e-3)
+
+
+GERMAN = (
+    "Patientennummer;Untersuchungsdatum;DLP (mGy*cm);Region;Alter;Geschlecht\n"
+    "1;31.12.2019;450,5;Thorax;8;F\n"
+    "1;02.01.2020;7000;Thorax;8;F\n"
+    "2;15.03.2020;500;Abdomen;45;M\n"
+    "3;01.02.2020;300;Thorax;70;F\n"
+    "3;13.02.2020;8000;Abdomen;70;F\n"
+)
+
+
+def test_german_columns_dayfirst_by_age_band(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "export_de.csv"
+    path.write_text(GERMAN, encoding="utf-8")
+    args = [
+        "analyze",
+        str(path),
+        "--map",
+        "Patientennummer=patient_id",
+        "--map",
+        "Untersuchungsdatum=exam_date",
+        "--map",
+        "Region=body_region",
+        "--map",
+        "Alter=age_years",
+        "--map",
+        "Geschlecht=sex",
+    ]
+    assert main(args) == 2  # day-first dates need --dayfirst
+    assert "dayfirst" in capsys.readouterr().err
+    out = tmp_path / "t.csv"
+    code = main(
+        [*args, "--dayfirst", "--by", "age_band", "--age-bands", "0,18,50", "--out", str(out)]
+    )
+    assert code == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "'DLP (mGy*cm)' -> dlp_mgycm" in text
+    assert "free-text value(s) mapped" in text  # Thorax -> chest, Abdomen -> abdomen
+    assert "adult-only table 'aapm96' was applied to 2 row(s)" in text  # the 8-year-old
+    assert "--table shrimpton_age" in text
+    t = pl.read_csv(out)
+    rows = {r["Age band (years)"]: r for r in t.iter_rows(named=True)}
+    assert set(rows) == {"all", "0-18", "18-50", "50+"}
+    # by hand, aapm96 adult factors (chest 0.014, abdomen 0.015), decimal comma read:
+    # patient 1 (8 y): (450.5 + 7000) x 0.014 = 104.307; patient 2: 500 x 0.015 = 7.5;
+    # patient 3: 300 x 0.014 + 8000 x 0.015 = 124.2
+    assert rows["0-18"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(104.307)
+    assert rows["18-50"]["Patients ≥ 100 mSv (n)"] == 0
+    assert rows["50+"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(124.2)
+    assert rows["all"]["Patients ≥ 100 mSv (n)"] == 2
+    # the 8-year-old got an adult factor: that is said (an age-dependent table is advised)
+    assert (
+        main(
+            [
+                *args,
+                "--dayfirst",
+                "--table",
+                "shrimpton_age",
+                "--fallback",
+                "abdomen=abdomen_pelvis",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    # shrimpton_age 5 y column: chest 0.018 -> (450.5 + 7000) x 0.018 = 134.109
+    assert pl.read_csv(out)["Max CED of patients ≥ 100 mSv (mSv)"][0] == pytest.approx(134.109)
+
+
+def test_window_rows(exam_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "w.csv"
+    assert main(["analyze", str(exam_csv), "--window", "30", "--out", str(out)]) == 0
+    capsys.readouterr()
+    t = pl.read_csv(out, schema_overrides={"Window (days)": pl.Utf8})
+    by_w = {r["Window (days)"]: r for r in t.iter_rows(named=True)}
+    assert by_w["whole follow-up"]["Patients ≥ 100 mSv (n)"] == 3
+    # within 30 days: patient 1 (110 on one day), 5 (200); patient 3 needs 13 months
+    assert by_w["30"]["Patients ≥ 100 mSv (n)"] == 2
+
+
+@pytest.mark.parametrize("ext", [".md", ".tex", ".xlsx"])
+def test_analyze_publication_output(
+    exam_csv: Path, tmp_path: Path, ext: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / f"t{ext}"
+    assert main(["analyze", str(exam_csv), "--out", str(out)]) == 0
+    capsys.readouterr()
+    lo, hi = _wilson_pct(3, 5)
+    cell = f"3 (60.00%, {lo:.2f}–{hi:.2f})"
+    if ext == ".xlsx":
+        import openpyxl
+
+        ws = openpyxl.load_workbook(out).active
+        values = [c.value for row in ws.iter_rows() for c in row]
+        assert cell in values
+        assert "Patients with CED ≥ 100 mSv, n (%, 95% CI)" in values
+    elif ext == ".md":
+        assert cell in out.read_text(encoding="utf-8")
+    else:
+        tex = out.read_text(encoding="utf-8")
+        assert r"3 (60.00\%, " + f"{lo:.2f}--{hi:.2f})" in tex and r"$\geq$" in tex
+
+
+# --------------------------------------------------------------------------- validate
+def test_validate_reports_dose_problems_grouped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dlp_file(tmp_path, n=12)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "12 row(s)" in out and "'spine'" in out
+    assert main(["validate", str(path), "--fallback", "spine=chest"]) == 0
+    assert "clean" in capsys.readouterr().out
+
+
+def test_reproduce_exams_uses_the_shared_loader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _dlp_file(tmp_path, n=3)
+    assert (
+        main(["reproduce", "rehani2020", "--exams", str(path), "--out", str(tmp_path / "o")]) == 2
+    )
+    err = capsys.readouterr().err
+    assert "3 row(s)" in err and "--drop-bad" in err
