@@ -101,7 +101,10 @@ def test_time_to_threshold_curve_one_step_per_stratum() -> None:
     np.testing.assert_allclose(lines[0].get_xdata(), [0, 1, 2], atol=0.01)
     np.testing.assert_allclose(lines[1].get_ydata(), [0, 5])
     assert "years" in ax.get_xlabel()
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["F", "M"]
+    fig = ax.figure
+    legend = fig.legends[0]  # a figure legend, outside the axes
+    assert [t.get_text() for t in legend.get_texts()] == ["F", "M"]
+    assert legend.get_title().get_text() == "Sex"  # readable, not the raw column name
 
 
 def test_time_to_threshold_curve_needs_columns() -> None:
@@ -127,10 +130,22 @@ def test_forest_one_row_per_site_and_pooled_diamond(sites: pl.DataFrame) -> None
     np.testing.assert_allclose(sorted(diamond[:4, 0]), [0.45, 0.47, 0.47, 0.49])
 
 
-def test_forest_pools_counts_without_summary(sites: pl.DataFrame) -> None:
-    ax = plot.forest(sites.to_pandas()).axes[0]
-    p = 100 * sites["n_high"].sum() / sites["n_patients"].sum()
-    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(p)
+def test_forest_pools_counts_by_random_effects(sites: pl.DataFrame) -> None:
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    ax = plot.forest(sites.to_pandas(), threshold=100).axes[0]
+    # independent: DerSimonian-Laird on the logit scale with statsmodels
+    k, n = sites["n_high"].to_numpy(), sites["n_patients"].to_numpy()
+    y = np.log(k / (n - k))
+    v = 1 / k + 1 / (n - k)
+    res = combine_effects(y, v, method_re="dl")
+    mu = float(res.mean_effect_re)
+    assert res.tau2 > 0  # the sites differ: random and fixed effects differ
+    p = 100 / (1 + np.exp(-mu))
+    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(p, rel=1e-6)
+    xs = sorted(ax.patches[0].get_xy()[:4, 0])
+    assert xs[1] == pytest.approx(p, rel=1e-6)
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "random effects"
 
 
 def test_funnel_points_and_limits(sites: pl.DataFrame) -> None:
@@ -174,13 +189,99 @@ def test_forest_takes_site_table_and_meta_results(sites: pl.DataFrame) -> None:
 
     agg = sites.select("site", "n_patients", "n_high")
     st = site_table(agg)
-    ax = plot.forest(st).axes[0]
+    ax = plot.forest(st, method="crude").axes[0]
     xs = sorted(ax.patches[0].get_xy()[:4, 0])
     summary = st.summary.row(0, named=True)
-    expected = [summary["pooled_lo"], summary["pooled_share"], summary["pooled_share"],
-                summary["pooled_hi"]]  # fmt: skip
+    expected = [
+        summary["pooled_lo"],
+        summary["pooled_share"],
+        summary["pooled_share"],
+        summary["pooled_hi"],
+    ]
     np.testing.assert_allclose(xs, [100 * v for v in expected])
     meta = meta_proportion(agg)
-    ax = plot.forest(meta).axes[0]
-    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "pooled"
-    assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(100 * meta.pooled["share"][0])
+    for fig in (plot.forest(meta), plot.forest(st)):  # a SiteTable is pooled the same way
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_yticklabels()][-1] == "random effects"
+        assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(100 * meta.pooled["share"][0])
+        pi = next(ln for ln in ax.get_lines() if "prediction interval" in ln.get_label())
+        np.testing.assert_allclose(
+            pi.get_xdata(), [100 * meta.pooled["pi_lo"][0], 100 * meta.pooled["pi_hi"][0]]
+        )
+
+
+# ------------------------------------------------------------------ rendered labels, per figure
+def _render(fig: Figure) -> None:
+    import io
+
+    fig.savefig(io.BytesIO(), format="png", dpi=60)
+
+
+def _texts(fig: Figure) -> str:
+    """Every text of a rendered figure: titles, axis labels, legends, captions."""
+    _render(fig)
+    parts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    return "\n".join(p for p in parts if isinstance(p, str))
+
+
+def _legend_clear_of_data(fig: Figure) -> None:
+    """The figure legend's box does not overlap the axes (so it covers no data)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    box = fig.legends[0].get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent(renderer)), "legend over the data"
+
+
+def test_forest_labels_prediction_interval_and_legend_outside(sites: pl.DataFrame) -> None:
+    fig = plot.forest(sites, threshold=100)
+    text = _texts(fig)
+    assert "Patients with CED ≥ 100 mSv by site (5 sites)" in text
+    assert "patients with CED ≥ 100 mSv (%)" in text
+    assert "random effects:" in text and "95% CI" in text
+    assert "95% prediction interval" in text and "I² =" in text
+    assert fig.axes[0].get_legend() is None
+    _legend_clear_of_data(fig)
+
+
+def test_share_above_log_axis_keeps_small_shares_visible(patients: pl.DataFrame) -> None:
+    fig = plot.share_above(patients, threshold=100)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "log"
+    text = _texts(fig)
+    k = int((patients["ced_msv"].to_numpy() >= 100).sum())
+    assert f"T = 100 mSv: {k:,} patients ({100 * k / patients.height:.2f}%)" in text
+    assert "CED threshold T (mSv)" in text and "(%, log scale)" in text
+    # thresholds nobody reaches are counted, not drawn at 0 on a log axis
+    fig = plot.share_above(patients, thresholds=[10, 100, 1e6])
+    assert "1 threshold(s) reached by no patient not shown" in _texts(fig)
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [10, 100])
+
+
+def test_time_to_threshold_caption_and_readable_legend() -> None:
+    km = pl.DataFrame(
+        {
+            "age_band": ["all", "all", "0-18", "0-18"],
+            "time_years": [0.0, 1.0, 0.0, 1.0],
+            "prob_reached": [0.0, 0.1, 0.0, 0.05],
+        }
+    )
+    fig = plot.time_to_threshold_curve(km, threshold=100)
+    text = _texts(fig)
+    assert "Time to a cumulative dose of 100 mSv" in text
+    assert "censored at the end of their observation" in text
+    assert "Age band (years)" in text and "all patients" in text
+    _legend_clear_of_data(fig)
+    fig = plot.time_to_threshold_curve(km, threshold=100, caption="censored at 2019-12-31")
+    assert "censored at 2019-12-31" in _texts(fig)
+
+
+def test_ced_distribution_and_funnel_state_threshold_and_units(
+    patients: pl.DataFrame, sites: pl.DataFrame
+) -> None:
+    text = _texts(plot.ced_distribution(patients, threshold=50))
+    assert "threshold 50 mSv" in text and "cumulative effective dose (mSv)" in text
+    text = _texts(plot.funnel(sites, threshold=100))
+    assert "patients with CED ≥ 100 mSv (%)" in text

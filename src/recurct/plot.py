@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from recurct._frames import param_label, to_polars
 
@@ -108,7 +109,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     )
     ax.set_xlabel("cumulative effective dose (mSv)")
     ax.set_ylabel("patients")
-    title = f"CED per patient (n = {ced.size:,})"
+    title = f"CED per patient (n = {ced.size:,}; threshold {param_label(threshold)} mSv)"
     if positive.size < ced.size:
         title += f"; {ced.size - positive.size:,} at 0 mSv not shown"
     ax.set_title(title)
@@ -116,43 +117,68 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     return fig
 
 
-def share_above(patients: Any, thresholds: Sequence[float] | None = None) -> Figure:
-    """Share of patients whose CED is >= T, as a function of T (log axes).
+def share_above(
+    patients: Any, thresholds: Sequence[float] | None = None, *, threshold: float | None = 100.0
+) -> Figure:
+    """Share of patients whose CED is >= T, as a function of T (log-log axes).
 
     Parameters
     ----------
     patients
         Patients table with ``ced_msv``.
     thresholds
-        Thresholds in mSv; default 25 log-spaced values from 1 to 1000 mSv plus 100 mSv.
+        Thresholds in mSv; default 25 log-spaced values from 1 to 1000 mSv plus ``threshold``.
+    threshold
+        The threshold of interest (mSv), marked with a line and its share in the legend (the
+        region of interest stays readable: the share axis is logarithmic, so 1% and 0.01%
+        are as far apart as 100% and 1%). None marks nothing.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One point per threshold; 100 mSv (when among the thresholds) is marked.
+        One point per threshold with at least one patient at or above it; thresholds that no
+        patient reaches (a share of 0, which a log axis cannot show) are counted in the title.
     """
     df, _ = to_polars(patients)
     ced = _column(df, "ced_msv", "share_above")
     if thresholds is None:
-        thresholds = sorted({*np.geomspace(1.0, 1000.0, 25).round(3).tolist(), 100.0})
+        grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
+        thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
     t = np.asarray(sorted(float(x) for x in thresholds), dtype=float)
     if t.size == 0 or np.any(t <= 0):
         raise ValueError("share_above needs at least one threshold, all > 0 mSv")
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
     share = 100.0 * n_at_or_above / max(ced.size, 1)
+    shown = share > 0
     fig, ax = _figure()
-    ax.plot(t, share, marker="o", markersize=3, color=OKABE_ITO[5], label="share >= T")
-    if np.any(t == 100.0):
-        s100 = share[t == 100.0][0]
-        ax.axvline(100.0, color=OKABE_ITO[6], linestyle="--", label=f"100 mSv: {s100:.2f}%")
+    ax.plot(
+        t[shown], share[shown], marker="o", markersize=3, color=OKABE_ITO[5],
+        label="patients with CED ≥ T",
+    )  # fmt: skip
+    if threshold is not None:
+        k = int(np.sum(ced >= threshold))
+        s_t = 100.0 * k / max(ced.size, 1)
+        ax.axvline(
+            threshold,
+            color=OKABE_ITO[6],
+            linestyle="--",
+            label=f"T = {param_label(threshold)} mSv: {k:,} patients ({s_t:.2f}%)",
+        )
+        if k:
+            ax.plot([threshold], [s_t], marker="D", color=OKABE_ITO[6], linestyle="none")
     ax.set_xscale("log")
-    if np.all(share > 0):
-        ax.set_yscale("log")
-    ax.set_xlabel("threshold T (mSv)")
-    ax.set_ylabel("patients with CED >= T (%)")
-    ax.set_title(f"Share of patients at or above a CED threshold (n = {ced.size:,})")
-    ax.legend(loc="upper right")
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.yaxis.set_major_formatter(plain)
+    ax.set_xlabel("CED threshold T (mSv)")
+    ax.set_ylabel("patients with CED ≥ T (%, log scale)")
+    title = f"Share of patients at or above a CED threshold (n = {ced.size:,})"
+    if (~shown).any():
+        title += f"\n{int((~shown).sum())} threshold(s) reached by no patient not shown"
+    ax.set_title(title)
+    ax.legend(loc="lower left")
     return fig
 
 
@@ -167,7 +193,23 @@ _PROB_COLUMNS = (
 )
 
 
-def time_to_threshold_curve(km_table: Any, threshold: float | None = None) -> Figure:
+CENSORING_CAPTION = (
+    "Kaplan-Meier estimate (shaded: pointwise 95% CI). Patients who have not reached the "
+    "threshold are censored at the end of their observation: by default the end of the data "
+    "at their facility (recurct.stats.time_to_threshold, end=)."
+)
+"""Default caption of :func:`time_to_threshold_curve`: the censoring rule."""
+
+
+def _readable(name: str) -> str:
+    from recurct.stats.publish import LABELS
+
+    return LABELS.get(name, name.replace("_", " "))
+
+
+def time_to_threshold_curve(
+    km_table: Any, threshold: float | None = None, *, caption: str | None = CENSORING_CAPTION
+) -> Figure:
     """Probability of having reached the threshold vs years since the first exam.
 
     Parameters
@@ -181,10 +223,15 @@ def time_to_threshold_curve(km_table: Any, threshold: float | None = None) -> Fi
         stratum.
     threshold
         The threshold in mSv, for the axis label and title (optional).
+    caption
+        Text under the figure; the default states the censoring rule of
+        :func:`recurct.stats.time_to_threshold` (pass your own when you passed ``end=``, or None).
 
     Returns
     -------
     matplotlib.figure.Figure
+        The legend (outside the axes, titled with readable stratum names, ``"all"`` shown as
+        "all patients") covers no curve.
     """
     df, _ = to_polars(km_table)
     tcol = next((c for c in _TIME_COLUMNS if c in df.columns), None)
@@ -215,7 +262,10 @@ def time_to_threshold_curve(km_table: Any, threshold: float | None = None) -> Fi
         x = g.get_column(tcol).cast(pl.Float64).to_numpy() * scale
         y = 100.0 * g.get_column(pcol).cast(pl.Float64).to_numpy()
         colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
-        label = ", ".join(f"{v}" for v in (key if isinstance(key, tuple) else (key,)))
+        parts = [str(v) for v in (key if isinstance(key, tuple) else (key,))]
+        label = ", ".join(parts)
+        if all(v == "all" for v in parts):
+            label = "all patients"
         ax.step(x, y, where="post", color=colour, label=label)
         if lo_col and hi_col:
             ax.fill_between(
@@ -234,7 +284,10 @@ def time_to_threshold_curve(km_table: Any, threshold: float | None = None) -> Fi
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     if len(groups) > 1 or group_cols:
-        ax.legend(loc="upper left", title=", ".join(group_cols) or None)
+        title = ", ".join(_readable(c) for c in group_cols) or None
+        fig.legend(loc="outside right upper", title=title, fontsize="small")
+    if caption:
+        fig.supxlabel(caption, fontsize="x-small", wrap=True)
     return fig
 
 
@@ -317,7 +370,12 @@ def _pooled_from(summary: Any) -> dict[str, float] | None:
         ("share", "share_lo", "share_hi"),
     ):
         if get(est) is not None:
-            return {"share": float(get(est)), "lo": _f(get(lo)), "hi": _f(get(hi))}
+            out: dict[str, Any] = {"share": float(get(est)), "lo": _f(get(lo)), "hi": _f(get(hi))}
+            for k in ("pi_lo", "pi_hi", "i2", "tau2"):
+                out[k] = _f(get(k))
+            if get("method") is not None:
+                out["method"] = str(get("method"))
+            return out
     return None
 
 
@@ -325,29 +383,57 @@ def _f(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def forest(site_table_or_meta: Any, *, pooled: dict[str, float] | None = None) -> Figure:
+def _pooled_meta(df: pl.DataFrame, method: str) -> dict[str, float] | None:
+    """Random- or fixed-effect pooled share (with prediction interval) from site counts."""
+    if method == "crude" or not {"n_high", "n_patients"} <= set(df.columns):
+        return None
+    from recurct.stats import meta_proportion
+
+    agg = df.select(pl.col("site").cast(pl.Utf8), "n_patients", "n_high")
+    row = meta_proportion(agg, method=method).pooled.row(0, named=True)  # type: ignore[arg-type]
+    return _pooled_from(row)
+
+
+def forest(
+    site_table_or_meta: Any,
+    *,
+    pooled: dict[str, float] | None = None,
+    threshold: float | None = None,
+    method: str = "random",
+) -> Figure:
     """Forest plot: share of high-dose patients per site with its CI, and the pooled share.
 
     Parameters
     ----------
     site_table_or_meta
-        A site table with ``site``, ``share``, ``share_lo``, ``share_hi`` (fractions), e.g.
-        the per-site table of :func:`recurct.stats.site_table`; or a ``(sites, summary)``
-        pair, or an object with ``.sites`` and ``.summary`` (the pooled estimate is then
-        taken from the summary).
+        A site table with ``site``, ``share``, ``share_lo``, ``share_hi`` (fractions) and,
+        for pooling, ``n_patients`` and ``n_high``, e.g. the per-site table of
+        :func:`recurct.stats.site_table`; a :class:`~recurct.stats.SiteTable`; a
+        :class:`~recurct.stats.MetaResult` (its pooled estimate is drawn); or a
+        ``(sites, summary)`` pair.
     pooled
-        The pooled estimate as ``{"share": p, "lo": lo, "hi": hi}`` (fractions); overrides
-        one found in the input. Without any, the pooled share is sum(n_high) / sum(n_patients)
-        when those columns are present.
+        The pooled estimate as ``{"share": p, "lo": lo, "hi": hi}`` and optionally
+        ``"pi_lo"``, ``"pi_hi"`` (fractions); overrides everything else.
+    threshold
+        The CED threshold in mSv, named in the axis label and title.
+    method : {"random", "fixed", "crude"}
+        Without ``pooled`` and a MetaResult: pool the site counts by
+        :func:`recurct.stats.meta_proportion` (``"random"``: DerSimonian-Laird on the logit
+        scale, with its 95% prediction interval) or take the crude pooled share of a
+        SiteTable summary (``"crude"``).
 
     Returns
     -------
     matplotlib.figure.Figure
         One marker and CI bar per site (top to bottom in table order), a diamond for the
-        pooled estimate.
+        pooled estimate and its CI, a bar for the prediction interval where there is one
+        (random effects, 3 sites or more), heterogeneity in the title; the legend sits below
+        the axes, so it covers no data.
     """
     df, found = _site_frame(site_table_or_meta)
-    pooled = pooled or found
+    is_meta = hasattr(site_table_or_meta, "pooled") and not isinstance(site_table_or_meta, tuple)
+    if pooled is None:
+        pooled = found if (is_meta or method == "crude") else _pooled_meta(df, method) or found
     site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
     if site is None:
         raise ValueError(f"forest needs a 'site' column; got {df.columns}")
@@ -358,7 +444,8 @@ def forest(site_table_or_meta: Any, *, pooled: dict[str, float] | None = None) -
         p = df["n_high"].sum() / df["n_patients"].sum()
         pooled = {"share": float(p), "lo": float("nan"), "hi": float("nan")}
     n = len(site)
-    fig, ax = _figure(6.4, max(3.0, 0.28 * (n + 3)))
+    what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
+    fig, ax = _figure(6.4, max(3.4, 0.28 * (n + 3) + 1.2))
     y = np.arange(n, 0, -1, dtype=float)
     ax.errorbar(
         share,
@@ -374,31 +461,52 @@ def forest(site_table_or_meta: Any, *, pooled: dict[str, float] | None = None) -
     )
     labels = list(site)
     ticks = list(y)
+    title = f"Patients with CED ≥ {what} by site ({n} sites)"
     if pooled is not None:
         p, plo, phi = 100 * pooled["share"], 100 * pooled["lo"], 100 * pooled["hi"]
         if not math.isfinite(plo) or not math.isfinite(phi):
             plo = phi = p
+        kind = {"random": "random effects", "fixed": "fixed effect"}.get(
+            str(pooled.get("method", "")), "pooled"
+        )
         yd = -0.5
         half_h = 0.35
+        pi_lo, pi_hi = 100 * pooled.get("pi_lo", math.nan), 100 * pooled.get("pi_hi", math.nan)
+        if math.isfinite(pi_lo) and math.isfinite(pi_hi):
+            ax.plot(
+                [pi_lo, pi_hi],
+                [yd, yd],
+                color=OKABE_ITO[6],
+                linewidth=2.5,
+                alpha=0.45,
+                solid_capstyle="butt",
+                label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
+            )
         ax.fill(
             [plo, p, phi, p],
             [yd, yd + half_h, yd, yd - half_h],
             color=OKABE_ITO[6],
-            label=f"pooled {p:.2f}%",
+            label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
         )
         ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
-        labels.append("pooled")
+        labels.append(kind)
         ticks.append(yd)
+        i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
+        if math.isfinite(i2):
+            title += f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)"
     ax.set_yticks(ticks, labels)
-    ax.set_xlabel("patients with CED >= threshold (%)")
+    ax.set_xlabel(f"patients with CED ≥ {what} (%)")
     ax.set_ylabel("site")
     ax.set_xlim(left=0)
-    ax.set_title(f"Share of high-dose patients by site ({n} sites)")
-    ax.legend(loc="lower right")
+    ax.set_ylim(-1.2, n + 0.7)
+    ax.set_title(title)
+    fig.legend(loc="outside lower center", ncols=2, fontsize="small")
     return fig
 
 
-def funnel(site_table: Any, *, limits: Sequence[float] = (0.95, 0.998)) -> Figure:
+def funnel(
+    site_table: Any, *, limits: Sequence[float] = (0.95, 0.998), threshold: float | None = None
+) -> Figure:
     """Funnel plot: share of high-dose patients vs site size, with binomial control limits.
 
     Parameters
@@ -409,6 +517,8 @@ def funnel(site_table: Any, *, limits: Sequence[float] = (0.95, 0.998)) -> Figur
     limits
         Two-sided coverage of the control limits drawn around the pooled share ``p``:
         ``p ± z sqrt(p (1 - p) / n)`` (normal approximation, clipped to [0, 100]%).
+    threshold
+        The CED threshold in mSv, named in the axis label.
 
     Returns
     -------
@@ -438,9 +548,10 @@ def funnel(site_table: Any, *, limits: Sequence[float] = (0.95, 0.998)) -> Figur
     ax.axhline(100 * p, color=OKABE_ITO[6], label=f"pooled {100 * p:.2f}%")
     ax.scatter(n, share, color=OKABE_ITO[5], zorder=3, s=18, label="site")
     ax.set_xscale("log")
-    ax.set_xlabel("patients at the site")
-    ax.set_ylabel("patients with CED >= threshold (%)")
-    ax.set_title(f"Funnel plot ({n.size} sites)")
+    ax.set_xlabel("patients at the site (log scale)")
+    what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
+    ax.set_ylabel(f"patients with CED ≥ {what} (%)")
+    ax.set_title(f"Funnel plot ({n.size} sites; crude pooled share and binomial limits)")
     ax.legend(loc="upper right")
     return fig
 
