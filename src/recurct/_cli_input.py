@@ -243,6 +243,8 @@ def dose_options(args: argparse.Namespace) -> dict[str, Any]:
 _CLI_HINTS = (
     ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
+    ("columns= maps", "--map maps"),
+    ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
 )
 
 
@@ -398,7 +400,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
                 decimal=None,
             )
         except (OSError, ValueError) as exc:
-            raise InputError(str(exc)) from None
+            raise InputError(_cli_text(str(exc))) from None
         if renames:
             notes.append(
                 "columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items())
