@@ -12,7 +12,8 @@ Tables (see :func:`tables`):
 name                   convention   kV     ages (y)                  regions
 ====================== ============ ====== ========================= ==========================
 ``aapm96``             ICRP 60      --     adult                     head, head_neck, neck,
-                                                                     chest, abdomen, pelvis,
+                                                                     chest, abdomen_pelvis,
+                                                                     abdomen, pelvis,
                                                                      chest_abdomen_pelvis
 ``icrp103_adult``      ICRP 103     --     adult                     head, neck, chest, abdomen,
                                                                      pelvis, chest_abdomen_pelvis
@@ -21,6 +22,11 @@ name                   convention   kV     ages (y)                  regions
 ``nci_icrp103_120kv``  ICRP 103     120    0, 1, 5, 10, 15, 30       head, chest, abdomen_pelvis,
                                                                      chest_abdomen_pelvis
 ====================== ============ ====== ========================= ==========================
+
+Every table states its convention, tube voltage and phantom (:func:`tables`). Your own
+table (a CSV file or a data frame with ``region``, ``k`` and optional ``age``, ``sex``, ``kv``,
+``source`` columns; see :func:`table`) can be used wherever a shipped one is named, alone or
+with a shipped one as ``fallback_table`` (and the other way round).
 
 A region a table does not tabulate is an error naming the region and the table, unless the
 caller says what to use instead: ``fallback={"abdomen": "abdomen_pelvis"}`` (use another
@@ -32,8 +38,14 @@ Age rules (age-dependent tables; the tabulated ages ``a_0 < a_1 < ... < a_m``):
 * ``"nearest-lower"``: the column of the largest tabulated age ``<= age``. With
   ``shrimpton_age`` (0, 1, 5, 10, 18): 0.5 -> 0 y, 1.0 -> 1 y, 4.99 -> 1 y, 5.0 -> 5 y,
   17.99 -> 10 y, 18.0 -> adult.
+* ``"nearest"``: the column of the closest tabulated age, ties to the younger column
+  (``shrimpton_age``: 3.0 -> 1 y, 3.01 -> 5 y, 14.01 -> adult).
 * ``"interpolate"``: linear in age between neighbouring tabulated ages, constant beyond the
   last one (and at the first one, 0 y).
+
+The adult (last) column of an age table applies from its ``adult_from`` age (18 y for
+``shrimpton_age``, 30 y for ``nci_icrp103_120kv``); ``adult_from=`` moves that boundary for one
+call, e.g. ``adult_from=18`` gives an 18-29-year-old the NCI adult factor.
 
 Adult-only tables (``aapm96``, ``icrp103_adult``) ignore age: the adult factor is applied to
 every row, children included, which is why age-dependent tables exist; :func:`effective_dose`
@@ -50,7 +62,7 @@ Public functions:
   ordered, extensible rule table (None when nothing matches);
 * :func:`drls`, :func:`compare_to_drl`, :func:`flag_above_drl` -- diagnostic reference levels
   (``uk2022`` by clinical indication, ``arpansa_adult`` by region) from
-  ``recurct/data/drl_<name>.csv``.
+  ``recurct/data/drl_<name>.csv``, or your own DRL table (CSV or frame).
 
 See ``docs/dose.md`` for a guide.
 """

@@ -27,6 +27,7 @@ from matplotlib.ticker import FuncFormatter
 from recurct._frames import param_label, to_polars
 
 __all__ = [
+    "CENSORING_CAPTION",
     "OKABE_ITO",
     "ced_distribution",
     "ced_vs_exams",
