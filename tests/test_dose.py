@@ -707,6 +707,24 @@ def test_property_nearest_lower_is_the_column_at_or_below(age: float, region: st
 
 
 @settings(max_examples=200, deadline=None)
+@given(
+    age=st.floats(0.0, 130.0),
+    region=st.sampled_from(sorted(NCI)),
+    adult_from=st.one_of(st.none(), st.floats(15.01, 60.0)),
+)
+def test_property_nearest_is_the_closest_column(
+    age: float, region: str, adult_from: float | None
+) -> None:
+    got = dose.k_factors(
+        [region], [age], table="nci_icrp103_120kv", age_rule="nearest", adult_from=adult_from
+    )[0]
+    grid = [*NCI_AGES[:-1], NCI_AGES[-1] if adult_from is None else adult_from]
+    # naive: the smallest distance, ties to the younger column (the first in the list)
+    column = min(range(len(grid)), key=lambda i: (abs(grid[i] - age), i))
+    assert got == NCI[region][column]
+
+
+@settings(max_examples=200, deadline=None)
 @given(age=st.floats(0.0, 130.0), region=st.sampled_from(sorted(SHRIMPTON)))
 def test_property_interpolate_between_neighbours(age: float, region: str) -> None:
     got = dose.k_factors([region], [age], table="shrimpton_age", age_rule="interpolate")[0]
