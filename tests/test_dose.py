@@ -1139,3 +1139,19 @@ def test_drl_table_errors() -> None:
                 {"exam_type": ["a", "b"], "body_region": ["head", "head"], "dlp_mgycm": [1.0, 2.0]}
             )
         )
+
+
+def test_adult_only_warning_follows_the_table_that_converted_the_row() -> None:
+    kids = pl.DataFrame(
+        {"dlp_mgycm": [100.0, 100.0], "body_region": ["spine", "chest"], "age_years": [5.0, 5.0]}
+    )
+    # the child's spine DLP goes through your (all-ages) table: no warning for it; the chest
+    # goes through the shipped adult table: warned, one row
+    with pytest.warns(dose.DoseConversionWarning, match=r"'aapm96' was applied to 1 row"):
+        out = dose.effective_dose(kids, table=_user_table(), fallback_table="aapm96")
+    assert out["effective_dose_msv"].to_list() == pytest.approx([2.0, 1.4])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dose.effective_dose(kids.head(1), table=_user_table())

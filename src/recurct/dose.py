@@ -819,7 +819,7 @@ def _resolve_tables(
     ft = None
     if fallback_table is not None:
         ft = _as_ktable(fallback_table).with_adult_from(adult_from)
-        if ft.name == t.name:
+        if ft is t or (ft.shipped and t.shipped and ft.name == t.name):
             raise ValueError("fallback_table must differ from table")
     return t, ft
 
@@ -1348,7 +1348,9 @@ def effective_dose(
     problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
     ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt)
-    _warn_adult_only(t, df, rows, ok)
+    _warn_adult_only(t, df, rows, ok & ~from_ft)
+    if ft is not None:
+        _warn_adult_only(ft, df, rows, ok & from_ft)
     if problems is not None:
         prob = problems
         if strict:
@@ -1415,9 +1417,10 @@ def _main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
 
 
 def _warn_adult_only(t: _KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
-    """Warn when an adult-only table converts the doses of children (ages below the adult
-    start of ``shrimpton_age``, 18 y); the values are not changed."""
-    if t.age_dependent or "age_years" not in df.columns or not ok.any():
+    """Warn when a shipped adult-only table converts the doses of children (ages below the
+    adult start of ``shrimpton_age``, 18 y); the values are not changed. (A table of yours
+    without ages may hold all-age factors, so it is not warned about.)"""
+    if t.age_dependent or not t.shipped or "age_years" not in df.columns or not ok.any():
         return
     cut = _ktable("shrimpton_age").adult_from
     ages = df["age_years"].cast(pl.Float64, strict=False).to_numpy()[rows[ok]]
