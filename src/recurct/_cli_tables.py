@@ -147,7 +147,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
         else:
             try:
                 export_table(table, out, threshold=t)
-            except ValueError as exc:
+            except (ValueError, ImportError, OSError) as exc:
                 _err(str(exc))
                 return 2
         print(f"written: {out}")
