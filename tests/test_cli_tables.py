@@ -330,3 +330,19 @@ def test_reproduce_exams_uses_the_shared_loader(
     )
     err = capsys.readouterr().err
     assert "3 row(s)" in err and "--drop-bad" in err
+
+
+def test_openrem_export_without_patient_ids_says_why(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    rows = list(csv.reader((data_dir / "openrem" / "ct_export_pid.csv").open()))
+    drop = {rows[0].index(c) for c in ("Patient ID", "Patient name", "Date of birth")}
+    path = tmp_path / "openrem_no_pid.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([[v for i, v in enumerate(r) if i not in drop] for r in rows])
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "OpenREM CT export" in err and "no 'Patient ID' column" in err
+    assert "2 row(s)  column 'patient_id': missing patient id" in err

@@ -446,6 +446,13 @@ def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loa
     (then the rows are left out and the counts are in ``Loaded.dropped`` and ``notes``).
     """
     loaded, report = read_and_validate(path, args)
+    try:
+        return _checked(loaded, report, args, dose=dose)
+    except InputError as exc:  # what was noted while reading explains the problems
+        raise InputError("\n".join([*loaded.notes, str(exc)])) from None
+
+
+def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: bool) -> Loaded:
     drop = bool(getattr(args, "drop_bad", False))
     if report.problems.height:
         if not drop:
