@@ -337,7 +337,8 @@ def test_openrem_export_without_patient_ids_says_why(
 ) -> None:
     import csv
 
-    rows = list(csv.reader((data_dir / "openrem" / "ct_export_pid.csv").open()))
+    text = (data_dir / "openrem" / "ct_export_pid.csv").read_text(encoding="utf-8")
+    rows = list(csv.reader(text.splitlines()))
     drop = {rows[0].index(c) for c in ("Patient ID", "Patient name", "Date of birth")}
     path = tmp_path / "openrem_no_pid.csv"
     with path.open("w", newline="") as fh:
