@@ -241,6 +241,17 @@ def _numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """
     n = s.len()
     code = np.zeros(n, dtype=np.int8)
+    if s.dtype.is_float():  # fast path: no copy unless a value is bad
+        v = s.to_numpy()
+        with np.errstate(invalid="ignore"):
+            inf, neg = np.isinf(v), v < 0
+        if not (inf.any() or neg.any()):
+            return v, code
+        code[inf] = _NUM_INF
+        code[neg & ~inf] = _NUM_NEG
+        v = v.astype(np.float64, copy=True)
+        v[code != _NUM_OK] = np.nan
+        return v, code
     if s.dtype == pl.Utf8:
         t = s.str.strip_chars()
         num = t.cast(pl.Float64, strict=False)
@@ -285,6 +296,7 @@ def _check_numbers(
         return np.full(df.height, np.nan)
     raw = df[column]
     v, code = _numbers(raw)
+    v = np.array(v, dtype=np.float64, copy=True)  # the fast path may return a read-only view
     bad = code != _NUM_OK
     reasons = np.array([_NUM_REASON.get(int(c), "") for c in code], dtype=object)
     if positive:
@@ -748,6 +760,11 @@ def _lookup(
     lut[2:] = np.where(tabulated[remap], remap + 1, 0)
     k_ext = np.concatenate([np.full((t.k.shape[0], 1, t.k.shape[2]), np.nan), t.k], axis=1)
     row = lut[code + 2]
+
+    def at(sx: np.ndarray, r: np.ndarray, a: np.ndarray | int) -> np.ndarray:
+        # one sex axis (every shipped table): plain 2-D indexing, the fast path
+        return k_ext[0][r, a] if k_ext.shape[0] == 1 else k_ext[sx, r, a]
+
     if t.sexes:
         if sexes is None:
             raise ValueError(f"table {t.name!r} depends on sex: pass sexes= (F or M per row)")
@@ -757,7 +774,7 @@ def _lookup(
         sx = np.zeros(n, dtype=np.intp)
         no_sex = np.zeros(n, dtype=bool)
     if not t.age_dependent:
-        k = k_ext[sx, row, 0]
+        k = at(sx, row, 0)
         bad_age = None
     else:
         if ages is None:
@@ -772,14 +789,14 @@ def _lookup(
             np.clip(j, 0, len(grid) - 2, out=j)
             lo = grid[j]
             w = np.clip((ages - lo) / (grid[j + 1] - lo), 0.0, 1.0)
-            k = k_ext[sx, row, j] * (1.0 - w) + k_ext[sx, row, j + 1] * w
+            k = at(sx, row, j) * (1.0 - w) + at(sx, row, j + 1) * w
         else:
             np.clip(j, 0, len(grid) - 1, out=j)
             if age_rule == "nearest":  # the closer tabulated age; ties go to the younger
                 up = np.minimum(j + 1, len(grid) - 1)
                 with np.errstate(invalid="ignore"):
                     j = np.where((up > j) & (grid[up] - ages < ages - grid[j]), up, j)
-            k = k_ext[sx, row, j]
+            k = at(sx, row, j)
         if bad_age.any():
             k[bad_age] = np.nan
     if no_sex.any():
@@ -1237,10 +1254,16 @@ def effective_dose(
     exams_raw = df
     existing, dose_code = _numbers(df["effective_dose_msv"])
     dlp_all, dlp_code = _numbers(df["dlp_mgycm"])
+
+    def numeric(name: str, values: np.ndarray, code: np.ndarray) -> pl.Expr | pl.Series:
+        if df.schema[name].is_float() and not code.any():  # already clean: keep the column
+            return pl.col(name)
+        return pl.Series(name, values, dtype=pl.Float64).fill_nan(None)
+
     df = df.with_columns(
-        pl.Series("effective_dose_msv", existing, dtype=pl.Float64).fill_nan(None),
+        numeric("effective_dose_msv", existing, dose_code),
         pl.col("dose_method").cast(pl.Utf8),
-        pl.Series("dlp_mgycm", dlp_all, dtype=pl.Float64).fill_nan(None),
+        numeric("dlp_mgycm", dlp_all, dlp_code),
     )
     n = df.height
     lookup_column = region_column
@@ -1270,8 +1293,8 @@ def effective_dose(
     ages = pick("age_years").cast(pl.Float64).to_numpy() if needs_age else None
     sexes = _sex_codes(pick("sex"), rows.size) if needs_sex else None
     k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
-    dlp = dlp_all[rows]
-    dlp_bad = dlp_code[rows]
+    dlp = dlp_all if every else dlp_all[rows]
+    dlp_bad = dlp_code if every else dlp_code[rows]
 
     reason_text = np.array(
         [_REASONS.get(c, "").format(table=repr(t.name)) for c in range(len(_REASONS) + 1)],
