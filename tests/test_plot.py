@@ -285,3 +285,24 @@ def test_ced_distribution_and_funnel_state_threshold_and_units(
     assert "threshold 50 mSv" in text and "cumulative effective dose (mSv)" in text
     text = _texts(plot.funnel(sites, threshold=100))
     assert "patients with CED ≥ 100 mSv (%)" in text
+
+
+def test_every_figure_type_renders_with_labelled_axes(
+    patients: pl.DataFrame, sites: pl.DataFrame
+) -> None:
+    km = pl.DataFrame({"time_years": [0.0, 1.0], "prob_reached": [0.0, 0.1]})
+    figures = {
+        "ced_distribution": (plot.ced_distribution(patients, 100), "mSv"),
+        "share_above": (plot.share_above(patients), "mSv"),
+        "time_to_threshold_curve": (plot.time_to_threshold_curve(km, 100), "years"),
+        "ced_vs_exams": (plot.ced_vs_exams(patients), "mSv"),
+        "forest": (plot.forest(sites, threshold=100), "%"),
+        "funnel": (plot.funnel(sites, threshold=100), "%"),
+        "exams_per_patient": (plot.exams_per_patient(patients), "patients"),
+    }
+    assert set(figures) == set(plot.__all__) - {"OKABE_ITO", "CENSORING_CAPTION"}
+    for name, (fig, unit) in figures.items():
+        text = _texts(fig)
+        ax = fig.axes[0]
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel(), name
+        assert unit in text, name
