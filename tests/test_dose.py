@@ -1155,3 +1155,12 @@ def test_adult_only_warning_follows_the_table_that_converted_the_row() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         dose.effective_dose(kids.head(1), table=_user_table())
+
+
+def test_user_tables_from_european_csv(tmp_path: Path) -> None:
+    k = tmp_path / "k.csv"
+    k.write_text("\ufeffregion;k\nspine;0,02\nextremity;0,001\n", encoding="utf-8")
+    assert dose.k_factors(["spine", "extremity"], table=k).tolist() == [0.02, 0.001]
+    levels = tmp_path / "drl.csv"
+    levels.write_text("exam_type;body_region;dlp_mgycm\nhead;head;850,5\n", encoding="utf-8")
+    assert dose.drls(levels)["dlp_mgycm"].to_list() == [850.5]

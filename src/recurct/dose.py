@@ -210,6 +210,9 @@ def _user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str],
         except (UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
             raise ValueError(f"{path.name}: not a readable CSV {what} ({exc})") from None
         df = df.rename({c: c.strip() for c in df.columns})
+        if sep == ";":  # a European spreadsheet: numbers may have a decimal comma
+            numeric = [c for c in ("k", "age", "kv", "ctdivol_mgy", "dlp_mgycm") if c in df.columns]
+            df = df.with_columns(pl.col(numeric).str.replace(",", ".", literal=True))
         return meta.get("name") or path.stem, {"where": path.name, **meta}, df
     if isinstance(spec, Mapping) or not hasattr(spec, "__len__"):
         raise TypeError(
