@@ -20,10 +20,11 @@ PLACEHOLDER_IDS: tuple[str, ...] = (
     "-",
     "?",
     "NULL",
-    "(NULL)",
-    "NONE",
-    "NAN",
-    "NAT",
+    "(null)",
+    "None",
+    "nan",
+    "NaN",
+    "NaT",
     "NA",
     "N/A",
     "N.A.",
@@ -31,7 +32,7 @@ PLACEHOLDER_IDS: tuple[str, ...] = (
     "#NA",
     "#NV",
     "<NA>",
-    "UNKNOWN",
+    "unknown",
 )
 """Text that stands for a missing identifier (``patient_id``, ``study_uid``), compared after
 surrounding whitespace is removed, as listed or in upper, lower or title case: empty text,
@@ -174,7 +175,7 @@ def _clean_id(
             "signed integer; ids this large must be text (cast the column to string)"
         )
     if dtype in (pl.Categorical, pl.Enum):
-        cats = s.cat.get_categories()
+        cats = s.unique().cast(pl.Utf8)
         if not _needs_cleaning(cats, placeholder_ids):
             return None
         s = s.cast(pl.Utf8)

@@ -85,6 +85,7 @@ _UTF8_MULTIBYTE = re.compile(
 )
 _SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")  # control characters text files do not hold
 
 
 def read_exams(
@@ -364,8 +365,8 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
             f"{source}: a zip archive or Excel workbook, not a CSV table; save the sheet as CSV "
             "(or unzip it) and read that file"
         )
-    text = _decode(raw, source)
-    if "\x00" in text:
+    text = _decode(raw, source).rstrip("\x1a")  # a DOS end-of-file mark
+    if _CONTROL.search(text):
         raise ValueError(
             f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
             "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
