@@ -325,3 +325,23 @@ def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
     assert df.get_column("x").to_list() == ["2,5", "1E5"]
     assert df.get_column("code").to_list() == ["007", "12"]
     assert df.get_column("accession").to_list() == ["12345678901234567890", "12345678901234567891"]
+
+
+def test_lazy_parquet_maps_body_regions(tmp_path: Path) -> None:
+    path = tmp_path / "r.parquet"
+    pl.DataFrame(
+        {"Patient ID": ["a", "b"], "Study Date": ["20200102"] * 2, "Body Part": ["CSPINE", "Becken"]}
+    ).write_parquet(path)
+    out = read_exams(path, lazy=True, region_rules={" becken ": "abdomen_pelvis"}).collect()
+    assert out["body_region"].to_list() == ["spine", "abdomen_pelvis"]
+    assert out["body_region_raw"].to_list() == ["CSPINE", "Becken"]
+
+
+def test_ids_stripped_with_a_counted_warning(tmp_path: Path) -> None:
+    from recurct.schema import IdentifierWarning
+
+    path = tmp_path / "ids.csv"
+    path.write_text("patient_id,exam_date\n A,2020-01-01\nA ,2020-01-02\nB,2020-01-03\n")
+    with pytest.warns(IdentifierWarning, match=r"2 id\(s\) \(rows 0, 1"):
+        df = read_exams(path, today=TODAY)
+    assert df["patient_id"].to_list() == ["A", "A", "B"]

@@ -175,8 +175,9 @@ def _clean_id(
             "signed integer; ids this large must be text (cast the column to string)"
         )
     if dtype in (pl.Categorical, pl.Enum):
-        cats = s.unique().cast(pl.Utf8)
-        if not _needs_cleaning(cats, placeholder_ids):
+        cats = dtype.categories  # every category known (a superset of those used): cheap
+        cats = cats.to_series() if hasattr(cats, "to_series") else pl.Series(cats)
+        if not _needs_cleaning(cats.cast(pl.Utf8), placeholder_ids):
             return None
         s = s.cast(pl.Utf8)
     elif dtype != pl.Utf8:

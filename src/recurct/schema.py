@@ -825,12 +825,11 @@ def validate(
     unmapped = _unmapped(code_maps)
     nulled_by_reason: dict[str, int] = {}
     if unmapped:
-        umasks = df.select([m.alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped)])
+        kept = ~pl.lit(bad)  # values of dropped rows are not reported as set null
+        umasks = df.select([(m & kept).alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped)])
         nulled = _collect_problems(df, umasks, unmapped, []).with_columns(
             pl.col("reason") + " (set null)"
         )
-        keep = ~bad
-        nulled = nulled.filter(pl.col("row").is_in(np.flatnonzero(keep.to_numpy()).tolist()))
         for reason, n in nulled.group_by("reason", maintain_order=True).len().iter_rows():
             nulled_by_reason[reason.removesuffix(" (set null)")] = n
         problems = pl.concat([problems, nulled]).sort("row", nulls_last=False, maintain_order=True)

@@ -685,6 +685,18 @@ CASES: list[Case] = [
         read(),
         Err(ValueError, r"'exam_date'.*'03/04/2020' \(row 1\).*dayfirst"),
     ),
+    Case(
+        "Parquet path to cumulative_dose: out of core, float32 label",
+        folder({"a.parquet": PARQ}),
+        lambda x, strict=True: cumulative_dose(x / "a.parquet", thresholds=[np.float32(0.5)]),
+        Value(lambda out: None if out["reached_0.5"].to_list() == [True] else pytest.fail()),
+    ),
+    Case(
+        "missing path to cumulative_dose named",
+        lambda tmp: tmp / "nowhere.parquet",
+        ced(),
+        Err(FileNotFoundError, r"nowhere\.parquet: no such file"),
+    ),
     # 5. plausible numbers -------------------------------------------------------------------
     Case(
         "dose 1e300 named",
