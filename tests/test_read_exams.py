@@ -330,7 +330,11 @@ def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
 def test_lazy_parquet_maps_body_regions(tmp_path: Path) -> None:
     path = tmp_path / "r.parquet"
     pl.DataFrame(
-        {"Patient ID": ["a", "b"], "Study Date": ["20200102"] * 2, "Body Part": ["CSPINE", "Becken"]}
+        {
+            "Patient ID": ["a", "b"],
+            "Study Date": ["20200102"] * 2,
+            "Body Part": ["CSPINE", "Becken"],
+        }
     ).write_parquet(path)
     out = read_exams(path, lazy=True, region_rules={" becken ": "abdomen_pelvis"}).collect()
     assert out["body_region"].to_list() == ["spine", "abdomen_pelvis"]

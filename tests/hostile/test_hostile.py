@@ -38,6 +38,7 @@ from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
 from recurct.schema import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
+from recurct.stats import magnitude
 
 TODAY = "2024-06-30"
 HEAD = "patient_id,exam_date,effective_dose_msv"
@@ -208,6 +209,11 @@ def _float32_label(out: pl.DataFrame) -> None:
 
 def _nan_age_same(out: pl.DataFrame) -> None:
     assert out["age_first_exam"].to_list() == [None, 40.0]
+
+
+def _same_share(pair: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    a, b = (t.select("n_age_le_cut", "share_age_le_cut").row(0) for t in pair)
+    assert a == b == (1, 1.0)  # the unknown age is not counted as <= 50
 
 
 def _hive(out: pl.DataFrame) -> None:
@@ -861,6 +867,18 @@ CASES: list[Case] = [
         ),
         lambda x, strict=True: pl.from_pandas(cumulative_dose(x)),
         Value(_nan_age_same),
+    ),
+    Case(
+        "NaN age at first exam: share_age_le_cut the same for polars and pandas",
+        frame(
+            patient_id=[1, 2, 3],
+            n_exams=[1, 1, 1],
+            ced_msv=[150.0, 120.0, 10.0],
+            age_first_exam=[math.nan, 40.0, 60.0],
+            reached_100=[True, True, False],
+        ),
+        lambda x, strict=True: (magnitude(x), pl.from_pandas(magnitude(x.to_pandas()))),
+        Value(_same_share),
     ),
     Case(
         "NaN age not selected by Cohort.ages in polars",
