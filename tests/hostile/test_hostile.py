@@ -638,6 +638,44 @@ CASES: list[Case] = [
         col("note", ["a\nb"]),
     ),
     Case(
+        "empty rows a spreadsheet adds at the end",
+        text_file(f"{HEAD.replace(',', ';')}\nA;2020-01-01;1\n;;\n  ;  ;\n\n"),
+        read(),
+        rows(1),
+    ),
+    Case(
+        "blank row inside the table reported where it is",
+        text_file(f"{HEAD}\nA,2020-01-01,1.0\n,,\nB,2020-01-02,1.0\n"),
+        read(),
+        Err(ExamValidationError, r"row 1, column 'patient_id': missing patient id"),
+    ),
+    Case(
+        "row with an extra field named",
+        text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-01,1,5\n"),
+        read(),
+        Err(ValueError, r"x\.csv: data row 1 has 4 field\(s\) but the header has 3"),
+    ),
+    Case(
+        "row with a missing field named",
+        text_file(f"{HEAD}\nA,2020-01-01\n"),
+        read(),
+        Err(ValueError, r"x\.csv: data row 0 has 2 field\(s\)"),
+    ),
+    Case(
+        "BOM then sep= line",
+        raw_file(codecs.BOM_UTF8 + f"sep=;\n{HEAD.replace(',', ';')}\nA;2020-01-01;1,5\n".encode()),
+        read(),
+        col("effective_dose_msv", [1.5]),
+    ),
+    Case("tab separated", text_file(CSV3.replace(",", "\t")), read(), rows(3)),
+    Case("DOS end-of-file mark", raw_file(CSV3.encode() + b"\x1a"), read(), rows(3)),
+    Case(
+        "trailing separator: an unnamed empty column carried",
+        text_file(f"{HEAD},\nA,2020-01-01,1.0,\n"),
+        read(),
+        col("", [None]),
+    ),
+    Case(
         "folder: .pq, .PARQUET and .parquet",
         folder(
             {

@@ -395,11 +395,36 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
                 f"and {i}, 0-based); rename or drop one of them"
             )
         seen[name] = i
+    # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
+    # exams; blank rows inside the table stay rows, reported where they are
+    text = re.sub(rf"(\n[ \t\r{re.escape(sep)}]*)+\Z", "\n", text)
+    _check_field_counts(text, sep, len(header), source)
     try:
         df = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=sep, infer_schema=False)
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
     return df, sep
+
+
+def _check_field_counts(text: str, sep: str, n_fields: int, source: str) -> None:
+    """A row with more or fewer fields than the header is an error naming it (polars would
+    fail without a row, or fill the missing fields with nulls). Counting separators per line
+    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
+    lines = pl.Series(text.split("\n")[1:-1] if text.endswith("\n") else text.split("\n")[1:])
+    if lines.len() == 0:
+        return
+    counts = lines.str.count_matches(sep, literal=True)
+    if (counts == n_fields - 1).all():
+        return
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader)
+    for row, fields in enumerate(reader):
+        if len(fields) != n_fields and any(f.strip() for f in fields):
+            raise ValueError(
+                f"{source}: data row {row} has {len(fields)} field(s) but the header has "
+                f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
+                "quote the value or fix the row"
+            )
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
