@@ -349,3 +349,19 @@ def test_ids_stripped_with_a_counted_warning(tmp_path: Path) -> None:
     with pytest.warns(IdentifierWarning, match=r"2 id\(s\) \(rows 0, 1"):
         df = read_exams(path, today=TODAY)
     assert df["patient_id"].to_list() == ["A", "A", "B"]
+
+
+def test_unmapped_codes_never_nulled_uncounted(tmp_path: Path) -> None:
+    # validate=False and lazy=True count nothing, so they keep what they cannot map as given;
+    # validate sets it null and counts it
+    path = tmp_path / "c.csv"
+    path.write_text("patient_id,exam_date,sex,body_region\na,2020-01-01,W,Topogram\n")
+    cast = read_exams(path, validate=False)
+    assert cast.row(0)[2:] == ("F", "Topogram", "Topogram")
+    lazy = read_exams(path, lazy=True).collect()
+    assert lazy.select("sex", "body_region").row(0) == ("F", "Topogram")
+    from recurct.schema import UnmappedValuesWarning, validate
+
+    with pytest.warns(UnmappedValuesWarning, match="1 unknown body region"):
+        checked = validate(cast, today=TODAY, required=("patient_id", "exam_date"))
+    assert checked.select("body_region", "body_region_raw").row(0) == (None, "Topogram")

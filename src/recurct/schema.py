@@ -432,6 +432,7 @@ def _eager_casts(
     dayfirst: bool = False,
     code_maps: dict | None = None,
     region_rules: Any = None,
+    null_unmapped: bool = False,
 ) -> dict[str, pl.Expr]:
     """:func:`_cast_exprs` for a frame in memory, using the faster eager paths."""
     parsed = None
@@ -444,6 +445,7 @@ def _eager_casts(
         code_maps=_code_maps(df, region_rules) if code_maps is None else code_maps,
         parsed_dates=parsed,
         region_rules=region_rules,
+        null_unmapped=null_unmapped,
     )
 
 
@@ -471,12 +473,15 @@ def _cast_exprs(
     code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
     parsed_dates: pl.Series | None = None,
     region_rules: Any = None,
+    null_unmapped: bool = False,
 ) -> dict[str, pl.Expr]:
     """Expressions casting each canonical column present in ``schema`` to its canonical dtype.
 
     Values that cannot be converted become null (``validate`` reports them). ``dates_as``
     is the dtype string dates parse to (default ``Datetime("us")``). With ``body_region``,
-    ``body_region_raw`` (the text as given) is added unless the table has it already.
+    ``body_region_raw`` (the text as given) is added unless the table has it already. A sex
+    code or body region that maps to nothing is kept as given, or set null with
+    ``null_unmapped`` (what :func:`validate` does, counting them): never nulled uncounted.
     """
     out: dict[str, pl.Expr] = {}
     for name, dtype in schema.items():
@@ -515,11 +520,14 @@ def _cast_exprs(
             if name == "body_region" and "body_region_raw" not in schema:
                 out["body_region_raw"] = e
             if code_maps is not None and name in code_maps:
-                e = e.replace_strict(code_maps[name][0], default=None, return_dtype=pl.Utf8)
-            elif name == "body_region":
-                e = _norm_region(e, region_rules)
+                pairs = code_maps[name][0]
+                if null_unmapped:
+                    e = e.replace_strict(pairs, default=None, return_dtype=pl.Utf8)
+                else:
+                    e = e.replace({r: n for r, n in pairs.items() if n is not None})
             else:
-                e = _norm_sex(e)
+                norm = _norm_region(e, region_rules) if name == "body_region" else _norm_sex(e)
+                e = norm if null_unmapped else pl.coalesce(norm, e)
         elif name in OPTIONAL_COLUMNS:
             e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
         else:
@@ -791,7 +799,7 @@ def validate(
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema
     code_maps = _code_maps(df, region_rules)
-    casts = _eager_casts(df, dayfirst=dayfirst, code_maps=code_maps)
+    casts = _eager_casts(df, dayfirst=dayfirst, code_maps=code_maps, null_unmapped=True)
     work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items() if k in df.columns})
     checks = _row_checks(schema, required, today_d, max_dose)
 
@@ -801,9 +809,7 @@ def validate(
     else:
         bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
     if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
-        canon = work.select(
-            pl.col(f"__cast_{c}").alias(c) if c in casts else pl.col(c) for c in df.columns
-        )
+        canon = work.select(_key_value(c, c in casts, code_maps) for c in df.columns)
         dup = pl.Series("dup", _duplicate_rows(canon, bad.to_numpy()))
         if dup.any():
             checks.append(("exam_date", "duplicate exam", pl.lit(True)))
@@ -861,6 +867,18 @@ def validate(
         report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
         return out, report
     return out
+
+
+def _key_value(name: str, cast: bool, code_maps: dict) -> pl.Expr:
+    """A column as the duplicate rule compares it: the canonical value, and for a code that
+    maps to nothing its text as given (as :func:`duplicate_mask` sees it), not the null it
+    becomes in the output."""
+    if not cast:
+        return pl.col(name)
+    e = pl.col(f"__cast_{name}")
+    if name in code_maps and code_maps[name][1]:
+        e = e.fill_null(pl.col(name).cast(pl.Utf8))
+    return e.alias(name)
 
 
 def _collect_problems(
