@@ -122,10 +122,12 @@ def read_exams(
         column whose values contain commas and no points is read with a decimal comma.
     lazy : bool, default False
         Return a polars LazyFrame with renames and casts applied and no validation (for
-        Parquet too large to read twice; data-dependent detections are skipped).
+        Parquet too large to read twice; data-dependent detections are skipped, and a sex code
+        or body region that maps to nothing is kept as given).
     validate : bool, default True
         Pass the result through :func:`recurct.schema.validate` with ``patient_id`` and
-        ``exam_date`` required; with False only the canonical casts are applied.
+        ``exam_date`` required; with False only the canonical casts are applied (a sex code or
+        body region that maps to nothing is kept as given, for a later validation to count).
     strict, today, region_rules, placeholder_ids, max_dose_msv
         Passed to :func:`recurct.schema.validate`: ``region_rules`` extend the shipped body-region
         rules (a mapping ``{pattern: region}`` or an ordered table, tried first),
