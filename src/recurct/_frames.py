@@ -117,16 +117,28 @@ def _no_repeats(names: list[Any]) -> None:
 
 
 def _from_pandas(obj: Any) -> pl.DataFrame:
+    """A pandas frame as polars. A column polars cannot type (numbers mixed with text) is an
+    error naming its first odd row when recurct parses it (a canonical column); any other
+    column is carried through as it is (polars ``Object``)."""
     _no_repeats(list(obj.columns))
     try:
         return pl.from_pandas(obj, include_index=False)
     except Exception as exc:  # pyarrow ArrowInvalid / ArrowTypeError, polars errors
+        from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+        parsed = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *ID_COLUMNS}
+        kept: dict[str, pl.Series] = {}
         for name in obj.columns:
             try:
                 pl.from_pandas(obj[[name]], include_index=False)
             except Exception:
-                raise ValueError(_mixed_column(obj[name], str(name))) from exc
-        raise ValueError(f"could not convert the pandas frame: {exc}") from exc
+                if str(name) in parsed:
+                    raise ValueError(_mixed_column(obj[name], str(name))) from exc
+                kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
+        if not kept:
+            raise ValueError(f"could not convert the pandas frame: {exc}") from exc
+        rest = pl.from_pandas(obj.drop(columns=list(kept)), include_index=False)
+        return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
 
 
 def _mixed_column(col: Any, name: str) -> str:

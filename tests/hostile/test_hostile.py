@@ -445,6 +445,27 @@ CASES: list[Case] = [
         Err(ValueError, r"'patient_id': row 1 holds str 'a' but row 0 int"),
     ),
     Case(
+        "mixed pandas extra column carried as it is",
+        pandas(
+            patient_id=["a", "b"],
+            exam_date=pd.to_datetime(["2020-01-01"] * 2),
+            effective_dose_msv=[1.0, 2.0],
+            note=[1, "x"],
+        ),
+        check(),
+        Value(lambda out: None if out["note"].to_list() == [1, "x"] else pytest.fail()),
+    ),
+    Case(
+        "mixed pandas dose column named by row",
+        pandas(
+            patient_id=["a", "b"],
+            exam_date=pd.to_datetime(["2020-01-01"] * 2),
+            effective_dose_msv=[1.0, "abc"],
+        ),
+        check(),
+        Err(ValueError, r"'effective_dose_msv': row 1 holds str 'abc'"),
+    ),
+    Case(
         "pandas NaN id missing",
         pandas(
             patient_id=["a", np.nan],
