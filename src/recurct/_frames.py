@@ -71,7 +71,7 @@ def frame_kind(obj: Any) -> FrameKind:
 
 
 def to_polars(
-    obj: Any, *, placeholder_ids: tuple[str, ...] | list[str] | None = None
+    obj: Any, *, placeholder_ids: tuple[str, ...] | list[str] | None = None, clean: bool = True
 ) -> tuple[pl.DataFrame, FrameKind]:
     """Return ``(polars DataFrame, kind of the input)`` for any supported frame.
 
@@ -81,7 +81,8 @@ def to_polars(
     :class:`IdentifierWarning`, and NaN ages (``age_*`` float columns) become null as they do
     from pandas. Conversions that fail (repeated column names, a pandas column mixing numbers
     and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
-    the first offending row.
+    the first offending row. ``clean=False`` skips the identity and age rules (for a caller
+    that applies :func:`clean_frame` itself and reports the values as given).
     """
     kind = frame_kind(obj)
     if kind == "polars":
@@ -102,7 +103,7 @@ def to_polars(
             raise ValueError(f"could not convert the pyarrow table: {exc}") from exc
         if isinstance(df, pl.Series):
             df = df.to_frame()
-    return clean_frame(df, placeholder_ids), kind
+    return (clean_frame(df, placeholder_ids) if clean else df), kind
 
 
 def _no_repeats(names: list[Any]) -> None:

@@ -41,7 +41,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, to_polars
+from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, clean_frame, to_polars
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -792,7 +792,8 @@ def validate(
     a good copy of a bad row survives.
     """
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
-    df, _ = to_polars(exams, placeholder_ids=placeholder_ids)
+    given, _ = to_polars(exams, clean=False)  # problems show the values as given
+    df = clean_frame(given, placeholder_ids)
     required = tuple(required)
     today_d = date.today() if today is None else as_date(today, "today")
 
@@ -818,7 +819,7 @@ def validate(
 
     n_bad = int(bad.sum()) if df.height else 0
     problems = (
-        _collect_problems(df, masks, checks, missing_cols)
+        _collect_problems(given, masks, checks, missing_cols)
         if (n_bad or missing_cols)
         else (pl.DataFrame(schema=_PROBLEMS_SCHEMA))
     )
