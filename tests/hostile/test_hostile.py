@@ -33,7 +33,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import recurct
 from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
@@ -1057,11 +1056,9 @@ def test_random_bad_rows_leave_exactly_the_good_ones(tmp_path_factory, items, se
         warnings.simplefilter("ignore", UnmappedValuesWarning)
         warnings.simplefilter("ignore", DroppedRowsWarning)
         out = read_exams(path, strict=False, today=TODAY)
-    assert (
-        out.select("patient_id", "exam_date", "effective_dose_msv", "accession").rows()
-        == [(p if p != "007" else "007", d, x, a) for p, d, x, a in good]
-        or out.height == len(good) == 0
-    )
+    # exactly the good rows, in order, values as written ("007" stays text)
+    kept = out.select("patient_id", "exam_date", "effective_dose_msv", "accession").rows()
+    assert kept == good
     if not good:
         return
     clean = pl.DataFrame(
@@ -1070,7 +1067,3 @@ def test_random_bad_rows_leave_exactly_the_good_ones(tmp_path_factory, items, se
     want = cumulative_dose(clean, thresholds=(10.0,), window_days=30)
     got = cumulative_dose(out, thresholds=(10.0,), window_days=30)
     assert got.equals(want)
-
-
-def test_doc_module_docstring_names_kinds() -> None:
-    assert recurct.read_exams is read_exams
