@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 
 from recurct import schema
@@ -85,7 +86,9 @@ _UTF8_MULTIBYTE = re.compile(
 )
 _SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f]")  # control characters text files do not hold
+# control characters text files do not hold (their UTF-8 bytes are the characters)
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
 
 
 def read_exams(
@@ -367,22 +370,15 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
             f"{source}: a zip archive or Excel workbook, not a CSV table; save the sheet as CSV "
             "(or unzip it) and read that file"
         )
-    text = _decode(raw, source).rstrip("\x1a")  # a DOS end-of-file mark
-    if _CONTROL.search(text):
-        raise ValueError(
-            f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
-            "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
-            "folders of Parquet files"
-        )
-    text = text.lstrip("\ufeff")
+    text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
     if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
         text = text.replace("\r", "\n")
-    lines = text.split("\n", 2)
-    sep_line = _SEP_LINE.match(lines[0].rstrip("\r"))
+    sep_line = _SEP_LINE.match(_first_line(text))
     if sep_line:
         sep = sep if sep is not None else sep_line.group(1)
-        text = text.split("\n", 1)[1] if len(lines) > 1 else ""
-    first = text.split("\n", 1)[0].rstrip("\r")
+        cut = text.find("\n")
+        text = text[cut + 1 :] if cut != -1 else ""
+    first = _first_line(text)
     if not first.strip():
         raise ValueError(f"{source}: empty file, no header line")
     if sep is None:
@@ -399,25 +395,45 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         seen[name] = i
     # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
     # exams; blank rows inside the table stay rows, reported where they are
-    text = re.sub(rf"(\n[ \t\r{re.escape(sep)}]*)+\Z", "\n", text)
-    _check_field_counts(text, sep, len(header), source)
+    last = len(text.rstrip(" \t\r\n" + sep))
+    end = text.find("\n", last)
+    if end != -1:
+        text = text[: end + 1]
+    data = text.encode("utf-8")
+    if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
+        raise ValueError(
+            f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
+            "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
+            "folders of Parquet files"
+        )
+    _check_field_counts(data, text, sep, len(header), source)
     try:
-        df = pl.read_csv(io.BytesIO(text.encode("utf-8")), separator=sep, infer_schema=False)
+        df = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
     return df, sep
 
 
-def _check_field_counts(text: str, sep: str, n_fields: int, source: str) -> None:
+def _first_line(text: str) -> str:
+    cut = text.find("\n")
+    return (text if cut == -1 else text[:cut]).rstrip("\r")
+
+
+def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> None:
     """A row with more or fewer fields than the header is an error naming it (polars would
     fail without a row, or fill the missing fields with nulls). Counting separators per line
-    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
-    lines = pl.Series(text.split("\n")[1:-1] if text.endswith("\n") else text.split("\n")[1:])
-    if lines.len() == 0:
-        return
-    counts = lines.str.count_matches(sep, literal=True)
-    if (counts == n_fields - 1).all():
-        return
+    (numpy, on the bytes) finds the candidates cheaply; the exact count (quotes respected) is
+    taken only then."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(b == 10)
+    if newlines.size == 0 or newlines[-1] != b.size - 1:
+        newlines = np.append(newlines, b.size)
+    sep_b = sep.encode("utf-8")
+    if len(sep_b) == 1:
+        at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
+        per_line = np.diff(at)  # separators of each line after the header
+        if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
+            return
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
     for row, fields in enumerate(reader):
