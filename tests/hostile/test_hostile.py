@@ -726,6 +726,23 @@ CASES: list[Case] = [
         Value(_hive),
     ),
     Case(
+        "folder files with integer and text ids: one text column, nothing lost",
+        folder(
+            {
+                "a.parquet": PARQ.with_columns(patient_id=pl.lit(7)),
+                "b.parquet": PARQ.with_columns(patient_id=pl.lit("b"), extra=pl.lit("x")),
+            }
+        ),
+        read(),
+        Value(lambda out: None if sorted(first_id(out)) == ["7", "b"] else pytest.fail()),
+    ),
+    Case(
+        "truncated UTF-16 named by row",
+        raw_file(codecs.BOM_UTF16_LE + CSV3.encode("utf-16-le") + b"A"),
+        read(),
+        Err(ValueError, r"x\.csv: data row 3 .*not valid utf-16"),
+    ),
+    Case(
         "corrupt Parquet in a folder named",
         folder({"a.parquet": PARQ, "bad.parquet": CORRUPT}),
         read(),
