@@ -46,7 +46,7 @@ def test_validate_dirty_file(data_dir: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert code == 1
     assert "problems found" in out
-    assert "rows in: 5, rows out: 1, dropped: 4, problems: 5" in out
+    assert "rows in: 5, rows out: 1, dropped: 4, problems: 4" in out
     assert "negative dose" in out and "duplicate exam" in out
     assert "row 2, column 'exam_date': unparseable date (value: '2019-02-30')" in out
 

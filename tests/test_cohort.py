@@ -291,3 +291,49 @@ def test_patients_calls_cumulative_dose() -> None:
     assert by_id[3]["reached_100"] and by_id[3]["days_to_100"] == 424
     assert by_id[1]["reached_50"] and by_id[1]["days_to_50"] == 731
     assert not by_id[1]["reached_100"] and by_id[1]["days_to_100"] is None
+
+
+# ------------------------------------------------------------------ parameters and meaning
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda c: c.ages(lo=float("nan")), r"Cohort.ages: lo must be a finite number"),
+        (lambda c: c.ages(hi=float("inf")), r"Cohort.ages: hi must be a finite number"),
+        (lambda c: c.ages(lo=True), r"Cohort.ages: lo must be a number, got True"),
+        (lambda c: c.ages(lo=-1), r"in \[0, 130\] years"),
+        (lambda c: c.adults(age="18"), r"Cohort.adults: age must be a number"),
+        (lambda c: c.min_followup(float("nan")), r"min_followup: days must be a finite"),
+        (lambda c: c.min_followup(1.5), r"whole number of days"),
+        (lambda c: c.facilities(None), r"facility names must be non-empty text"),
+        (lambda c: c.facilities(""), r"facility names must be non-empty text"),
+        (lambda c: c.indication(float("nan")), r"indications must be non-empty text"),
+        (lambda c: c.sex("Z"), r"unknown sex code 'Z'"),
+    ],
+)
+def test_bad_parameters_are_refused(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call(Cohort(_exams()))
+
+
+def test_sex_codes_go_through_the_sex_table() -> None:
+    c = Cohort(_exams())
+    assert c.sex("W").n_patients == c.sex("F").n_patients == c.sex("female").n_patients
+
+
+def test_nan_age_means_unknown_in_polars_and_pandas() -> None:
+    df = _exams().with_columns(pl.col("age_years").fill_null(float("nan")))
+    polars_c = Cohort(df).ages(lo=18)
+    pandas_c = Cohort(df.to_pandas()).ages(lo=18)
+    assert polars_c.steps.equals(pandas_c.steps)
+    assert polars_c.exams.equals(Cohort(_exams()).ages(lo=18).exams)
+
+
+def test_placeholder_uids_are_no_uid_in_dedupe() -> None:
+    df = pl.DataFrame(
+        {
+            "patient_id": ["a", "a"],
+            "exam_date": [d(2020, 1, 1), d(2020, 6, 1)],
+            "study_uid": ["N/A", ""],
+        }
+    )
+    assert Cohort(df).dedupe().n_exams == 2

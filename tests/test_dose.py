@@ -569,9 +569,9 @@ def test_normalise_region_series() -> None:
 
 
 def test_normalise_region_extra_rules_come_first() -> None:
-    assert dose.normalise_region("Schaedel nativ") is None
-    rules = [(r" schaedel ", "head"), (r" topogram ", None)]
-    assert dose.normalise_region("Schaedel nativ", rules=rules) == "head"
+    assert dose.normalise_region("Hufte links") is None
+    rules = [(r" hufte ", "pelvis"), (r" topogram ", None)]
+    assert dose.normalise_region("Hüfte links", rules=rules) == "pelvis"
     assert dose.normalise_region("Chest", rules={r" chest ": "chest_abdomen_pelvis"}) == (
         "chest_abdomen_pelvis"
     )

@@ -37,6 +37,7 @@ def test_european_vendor_csv(exams_dir: Path) -> None:
         "facility",
         "study_uid",
         "body_region",
+        "body_region_raw",
         "Comment",
     ]
     # leading zeros keep the ids as text
@@ -61,7 +62,8 @@ def test_european_vendor_csv(exams_dir: Path) -> None:
         "Klinik Süd",
     ]
     assert df.get_column("body_region").to_list() == ["chest", "abdomen_pelvis", "head", None]
-    assert df.get_column("Comment").to_list() == ["first", None, None, None]
+    # not canonical: kept as written ("-" and "NA" are only missing in canonical columns)
+    assert df.get_column("Comment").to_list() == ["first", None, "-", "NA"]
 
 
 def test_pipe_separator_dicom_dates_and_ages(exams_dir: Path) -> None:
@@ -132,7 +134,6 @@ def test_dirty_file_strict_and_not(exams_dir: Path) -> None:
         (1, "patient_id", "missing patient id"),
         (2, "exam_date", "unparseable date"),
         (3, "effective_dose_msv", "negative dose"),
-        (3, "sex", "unknown sex code"),
         (4, "exam_date", "duplicate exam"),
     ]
     with pytest.warns(DroppedRowsWarning, match="dropped 4 of 5 rows"):
@@ -159,7 +160,7 @@ def test_parquet_folder(exams_dir: Path, tmp_path: Path) -> None:
     assert sorted(df.get_column("patient_id").to_list()) == ["p1", "p2", "p3", "p4"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match=r"empty.*no \.parquet files"):
+    with pytest.raises(ValueError, match=r"empty.*no Parquet files"):
         read_exams(empty)
 
 
@@ -223,7 +224,8 @@ def test_column_mapping_wins_over_vendor_names(exams_dir: Path) -> None:
         today=TODAY,
     )
     assert "dlp_mgycm" not in df.columns
-    assert df.get_column("dlp_total").to_list() == [450.5, None, 300.0, 1200.75]
+    # not a canonical column: carried through exactly as written
+    assert df.get_column("dlp_total").to_list() == ["450,5", "N/A", "300", "1200,75"]
     assert df.get_column("indication").to_list() == ["first", None, None, None]
 
 
@@ -310,10 +312,56 @@ def test_cp1252_file(tmp_path: Path) -> None:
     assert read_exams(path, today=TODAY).get_column("facility").to_list() == ["Hôpital"]
 
 
-def test_unknown_csv_columns_get_numbers(tmp_path: Path) -> None:
+def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
     path = tmp_path / "u.csv"
-    path.write_text("patient_id;exam_date;n;x;code\n1;2020-01-01;3;2,5;007\n2;2020-01-02;-;1;12\n")
+    path.write_text(
+        "patient_id;exam_date;n;x;code;accession\n"
+        "1;2020-01-01;3;2,5;007;12345678901234567890\n"
+        "2;2020-01-02;-;1E5;12;12345678901234567891\n"
+    )
     df = read_exams(path, today=TODAY)
-    assert df.schema["n"] == pl.Int64 and df.get_column("n").to_list() == [3, None]
-    assert df.schema["x"] == pl.Float64 and df.get_column("x").to_list() == [2.5, 1.0]
-    assert df.get_column("code").to_list() == ["007", "12"]  # a leading zero keeps text
+    assert all(df.schema[c] == pl.Utf8 for c in ("n", "x", "code", "accession"))
+    assert df.get_column("n").to_list() == ["3", "-"]
+    assert df.get_column("x").to_list() == ["2,5", "1E5"]
+    assert df.get_column("code").to_list() == ["007", "12"]
+    assert df.get_column("accession").to_list() == ["12345678901234567890", "12345678901234567891"]
+
+
+def test_lazy_parquet_maps_body_regions(tmp_path: Path) -> None:
+    path = tmp_path / "r.parquet"
+    pl.DataFrame(
+        {
+            "Patient ID": ["a", "b"],
+            "Study Date": ["20200102"] * 2,
+            "Body Part": ["CSPINE", "Becken"],
+        }
+    ).write_parquet(path)
+    out = read_exams(path, lazy=True, region_rules={" becken ": "abdomen_pelvis"}).collect()
+    assert out["body_region"].to_list() == ["spine", "abdomen_pelvis"]
+    assert out["body_region_raw"].to_list() == ["CSPINE", "Becken"]
+
+
+def test_ids_stripped_with_a_counted_warning(tmp_path: Path) -> None:
+    from recurct.schema import IdentifierWarning
+
+    path = tmp_path / "ids.csv"
+    path.write_text("patient_id,exam_date\n A,2020-01-01\nA ,2020-01-02\nB,2020-01-03\n")
+    with pytest.warns(IdentifierWarning, match=r"2 id\(s\) \(rows 0, 1"):
+        df = read_exams(path, today=TODAY)
+    assert df["patient_id"].to_list() == ["A", "A", "B"]
+
+
+def test_unmapped_codes_never_nulled_uncounted(tmp_path: Path) -> None:
+    # validate=False and lazy=True count nothing, so they keep what they cannot map as given;
+    # validate sets it null and counts it
+    path = tmp_path / "c.csv"
+    path.write_text("patient_id,exam_date,sex,body_region\na,2020-01-01,W,Topogram\n")
+    cast = read_exams(path, validate=False)
+    assert cast.row(0)[2:] == ("F", "Topogram", "Topogram")
+    lazy = read_exams(path, lazy=True).collect()
+    assert lazy.select("sex", "body_region").row(0) == ("F", "Topogram")
+    from recurct.schema import UnmappedValuesWarning, validate
+
+    with pytest.warns(UnmappedValuesWarning, match="1 unknown body region"):
+        checked = validate(cast, today=TODAY, required=("patient_id", "exam_date"))
+    assert checked.select("body_region", "body_region_raw").row(0) == (None, "Topogram")

@@ -7,11 +7,50 @@ entry point and, where the caller gave pandas, pandas returned").
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
+
+PLACEHOLDER_IDS: tuple[str, ...] = (
+    "",
+    "-",
+    "?",
+    "NULL",
+    "(null)",
+    "None",
+    "nan",
+    "NaN",
+    "NaT",
+    "NA",
+    "N/A",
+    "N.A.",
+    "#N/A",
+    "#NA",
+    "#NV",
+    "<NA>",
+    "unknown",
+)
+"""Text that stands for a missing identifier (``patient_id``, ``study_uid``), compared after
+surrounding whitespace is removed, as listed or in upper, lower or title case: empty text,
+``-``, ``?``, ``NULL``, ``(null)``, ``None`` (Python), ``nan`` / ``NaN`` (what
+``astype(str)`` makes of a pandas NaN), ``NaT``, ``NA``, ``N/A``, ``N.A.``, ``#N/A`` (Excel),
+``#NA``, ``#NV`` (German Excel), ``<NA>`` (pandas) and ``unknown``. :func:`recurct.validate`
+and :func:`recurct.read_exams` take ``placeholder_ids=`` to use another list; every other
+public function uses this one.
+"""
+
+#: Identifier columns: placeholders become null, surrounding whitespace is removed.
+ID_COLUMNS: tuple[str, ...] = ("patient_id", "study_uid")
+
+_WS = r"^[\s\x00]|[\s\x00]$"
+
+
+class IdentifierWarning(UserWarning):
+    """Identifiers had surrounding whitespace, which was removed; the message counts them."""
 
 
 def frame_kind(obj: Any) -> FrameKind:
@@ -31,16 +70,161 @@ def frame_kind(obj: Any) -> FrameKind:
     )
 
 
-def to_polars(obj: Any) -> tuple[pl.DataFrame, FrameKind]:
-    """Return ``(polars DataFrame, kind of the input)`` for any supported frame."""
+def to_polars(
+    obj: Any, *, placeholder_ids: tuple[str, ...] | list[str] | None = None, clean: bool = True
+) -> tuple[pl.DataFrame, FrameKind]:
+    """Return ``(polars DataFrame, kind of the input)`` for any supported frame.
+
+    The one entry point of every public function, so the identity rules hold everywhere:
+    ``patient_id`` and ``study_uid`` text equal to a placeholder (:data:`PLACEHOLDER_IDS`, or
+    ``placeholder_ids``) becomes null, surrounding whitespace is removed with a counted
+    :class:`IdentifierWarning`, and NaN ages (``age_*`` float columns) become null as they do
+    from pandas. Conversions that fail (repeated column names, a pandas column mixing numbers
+    and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
+    the first offending row. ``clean=False`` skips the identity and age rules (for a caller
+    that applies :func:`clean_frame` itself and reports the values as given).
+    """
     kind = frame_kind(obj)
     if kind == "polars":
-        return obj, kind
-    if kind == "lazy":
-        return obj.collect(), kind
-    if kind == "pandas":
-        return pl.from_pandas(obj, include_index=False), kind
-    return pl.from_arrow(obj), kind  # type: ignore[return-value]
+        df = obj
+    elif kind == "lazy":
+        try:
+            df = obj.collect()
+        except Exception as exc:  # polars raises many kinds on a bad plan or file
+            raise ValueError(f"could not collect the LazyFrame: {exc}") from exc
+    elif kind == "pandas":
+        df = _from_pandas(obj)
+    else:
+        names = list(getattr(obj, "column_names", []))
+        _no_repeats(names)
+        try:
+            df = pl.from_arrow(obj)  # type: ignore[assignment]
+        except Exception as exc:
+            raise ValueError(f"could not convert the pyarrow table: {exc}") from exc
+        if isinstance(df, pl.Series):
+            df = df.to_frame()
+    return (clean_frame(df, placeholder_ids) if clean else df), kind
+
+
+def _no_repeats(names: list[Any]) -> None:
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if str(n) in seen:
+            raise ValueError(
+                f"column {str(n)!r} appears twice (columns {seen[str(n)]} and {i}, 0-based); "
+                "rename or drop one of them"
+            )
+        seen[str(n)] = i
+
+
+def _from_pandas(obj: Any) -> pl.DataFrame:
+    """A pandas frame as polars. A column polars cannot type (numbers mixed with text) is an
+    error naming its first odd row when recurct parses it (a canonical column); any other
+    column is carried through as it is (polars ``Object``)."""
+    _no_repeats(list(obj.columns))
+    try:
+        return pl.from_pandas(obj, include_index=False)
+    except Exception as exc:  # pyarrow ArrowInvalid / ArrowTypeError, polars errors
+        from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+        parsed = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *ID_COLUMNS}
+        kept: dict[str, pl.Series] = {}
+        for name in obj.columns:
+            try:
+                pl.from_pandas(obj[[name]], include_index=False)
+            except Exception:
+                if str(name) in parsed:
+                    raise ValueError(_mixed_column(obj[name], str(name))) from exc
+                kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
+        if not kept:
+            raise ValueError(f"could not convert the pandas frame: {exc}") from exc
+        rest = pl.from_pandas(obj.drop(columns=list(kept)), include_index=False)
+        return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
+
+
+def _mixed_column(col: Any, name: str) -> str:
+    """Name the first row whose Python type differs from the column's first value."""
+    first_type = None
+    for pos, v in enumerate(col.tolist()):
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        if first_type is None:
+            first_type, first_pos, first_v = type(v), pos, v
+        elif not isinstance(v, first_type) and not (
+            isinstance(v, int | float) and issubclass(first_type, int | float)
+        ):
+            return (
+                f"column {name!r}: row {pos} holds {type(v).__name__} {v!r} but row {first_pos} "
+                f"{first_type.__name__} {first_v!r} (0-based); make the column one type, e.g. "
+                f"all text (df[{name!r}].astype('string'))"
+            )
+    return f"column {name!r}: values of a type polars cannot read"
+
+
+def clean_frame(
+    df: pl.DataFrame, placeholder_ids: tuple[str, ...] | list[str] | None = None
+) -> pl.DataFrame:
+    """The identity and age rules of :func:`to_polars` on a polars frame."""
+    updates = [s for s in (_clean_id(df, n, placeholder_ids) for n in ID_COLUMNS) if s is not None]
+    for name, dtype in df.schema.items():
+        if name.startswith("age_") and dtype.is_float():
+            s = df.get_column(name)
+            if s.is_nan().any():
+                updates.append(s.fill_nan(None))
+    return df.with_columns(updates) if updates else df
+
+
+def _clean_id(
+    df: pl.DataFrame, name: str, placeholder_ids: tuple[str, ...] | list[str] | None
+) -> pl.Series | None:
+    if name not in df.columns:
+        return None
+    s = df.get_column(name)
+    dtype = s.dtype
+    if dtype == pl.UInt64 and s.len() and (s.max() or 0) > np.iinfo(np.int64).max:
+        row = int(np.flatnonzero((s > np.iinfo(np.int64).max).fill_null(False).to_numpy())[0])
+        raise ValueError(
+            f"column {name!r}: row {row} (0-based) holds {s[row]}, above the largest 64-bit "
+            "signed integer; ids this large must be text (cast the column to string)"
+        )
+    if dtype in (pl.Categorical, pl.Enum):
+        cats = dtype.categories  # every category known (a superset of those used): cheap
+        cats = cats.to_series() if hasattr(cats, "to_series") else pl.Series(cats)
+        if not _needs_cleaning(cats.cast(pl.Utf8), placeholder_ids):
+            return None
+        s = s.cast(pl.Utf8)
+    elif dtype != pl.Utf8:
+        return None
+    if not _needs_cleaning(s, placeholder_ids):
+        return None
+    stripped = s.str.strip_chars(" \t\n\r\x0b\x0c\x00\xa0")
+    placeholder = _is_placeholder(stripped, placeholder_ids)
+    spaced = s.str.contains(_WS).fill_null(False) & ~placeholder
+    n_spaced = int(spaced.sum())
+    if n_spaced:
+        rows = np.flatnonzero(spaced.to_numpy())
+        shown = ", ".join(str(int(r)) for r in rows[:5])
+        warnings.warn(
+            f"{name}: removed surrounding whitespace from {n_spaced} id(s) (rows {shown}"
+            f"{', ...' if n_spaced > 5 else ''}, 0-based); ' A' and 'A' are the same id",
+            IdentifierWarning,
+            stacklevel=4,
+        )
+    return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
+
+
+def _variants(placeholder_ids: tuple[str, ...] | list[str] | None) -> list[str]:
+    base = PLACEHOLDER_IDS if placeholder_ids is None else tuple(placeholder_ids)
+    return sorted({f(str(p)) for p in base for f in (str.upper, str.lower, str.title, str)})
+
+
+def _is_placeholder(s: pl.Series, placeholder_ids: Any) -> pl.Series:
+    """Placeholders as listed, in upper, lower or title case (one hash lookup per value)."""
+    return s.is_in(_variants(placeholder_ids)).fill_null(False)
+
+
+def _needs_cleaning(s: pl.Series, placeholder_ids: Any) -> bool:
+    return bool(s.str.contains(_WS).any() or _is_placeholder(s, placeholder_ids).any())
 
 
 def _pandas_types() -> dict[Any, Any]:
@@ -70,9 +254,15 @@ def from_polars(df: pl.DataFrame, kind: FrameKind) -> Any:
 def param_label(value: float) -> str:
     """Shortest decimal form of a threshold or window, used in column names.
 
-    >>> param_label(100.0), param_label(62.5), param_label(1826)
-    ('100', '62.5', '1826')
+    A float32 (or float16) value is written in the shortest form of its own precision, so
+    ``np.float32(0.1)`` gives ``0.1``, not ``0.10000000149011612``.
+
+    >>> param_label(100.0), param_label(62.5), param_label(1826), param_label(np.float32(0.1))
+    ('100', '62.5', '1826', '0.1')
     """
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        text = np.format_float_positional(value, unique=True, trim="-")
+        return text[:-1] if text.endswith(".") else text
     f = float(value)
     if f.is_integer():
         return str(int(f))

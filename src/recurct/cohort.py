@@ -26,9 +26,10 @@ from typing import Any
 
 import polars as pl
 
+from recurct import _checks
 from recurct._dates import as_date
 from recurct._frames import to_polars
-from recurct.schema import duplicate_mask
+from recurct.schema import SEX_TABLE, duplicate_mask
 
 __all__ = ["DAYS_PER_YEAR", "Cohort"]
 
@@ -105,9 +106,11 @@ class Cohort:
             )
         for col in _REQUIRED:
             if df[col].null_count():
+                rows = df[col].is_null().arg_true().head(5).to_list()
                 raise ValueError(
-                    f"Cohort: column {col!r} has {df[col].null_count()} null value(s); "
-                    "drop or fix these exams first"
+                    f"Cohort: column {col!r} has {df[col].null_count()} null or placeholder "
+                    f"value(s) (rows {rows}{', ...' if df[col].null_count() > 5 else ''}, "
+                    "0-based); drop or fix these exams first"
                 )
         # sorted once by patient and time (stable: ties keep input order); every filter keeps
         # that order, so patient-level rules need no further sort, and cumulative_dose gets
@@ -219,7 +222,7 @@ class Cohort:
 
         Same as ``ages(lo=age)``: whole patients are kept, including exams they had later.
         """
-        return self.ages(lo=age, at="first")
+        return self.ages(lo=_checks.age(age, "Cohort.adults", "age"), at="first")
 
     def ages(self, lo: float | None = None, hi: float | None = None, at: str = "first") -> Cohort:
         """Keep ages in ``[lo, hi)`` years (lower bound included, upper excluded).
@@ -227,8 +230,8 @@ class Cohort:
         Parameters
         ----------
         lo, hi : float, optional
-            Bounds in years; ``None`` is open. ``ages(0, 18)`` selects children,
-            ``ages(18)`` adults.
+            Bounds in years, finite numbers in 0-130; ``None`` is open. ``ages(0, 18)``
+            selects children, ``ages(18)`` adults. NaN, infinities and booleans are errors.
         at : {"first", "each"}, default "first"
             ``"first"`` (patient-level): the age at the patient's first exam decides and whole
             patients are kept or dropped. If ``age_years`` is null on the first exam, the first
@@ -237,6 +240,8 @@ class Cohort:
             decides, so a patient who turned 18 during the study keeps only his adult exams;
             exams with a null age are dropped.
         """
+        lo = _checks.age(lo, "Cohort.ages", "lo")
+        hi = _checks.age(hi, "Cohort.ages", "hi")
         self._need(["age_years"], "ages")
         if at not in ("first", "each"):
             raise ValueError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
@@ -261,13 +266,22 @@ class Cohort:
     def sex(self, *codes: str) -> Cohort:
         """Patients whose sex (first non-null ``sex`` in time order) is one of ``codes``.
 
-        Patient-level. Codes are compared case-insensitively (``"f"`` == ``"F"``); patients
-        with no recorded sex are dropped.
+        Patient-level. Codes go through :data:`recurct.schema.SEX_TABLE` (``"f"``,
+        ``"female"``, ``"W"`` -> ``"F"``); a code not in it is an error. Patients with no
+        recorded sex are dropped.
         """
         if not codes:
             raise ValueError("Cohort.sex: give at least one code, e.g. sex('F')")
+        want = []
+        for c in _checks.names(codes, "Cohort.sex", "codes"):
+            code = SEX_TABLE.get(c.strip().upper())
+            if code is None:
+                raise ValueError(
+                    f"Cohort.sex: unknown sex code {c!r}; use F, M, O or U "
+                    "(see recurct.schema.SEX_TABLE)"
+                )
+            want.append(code)
         self._need(["sex"], "sex")
-        want = [str(c).upper() for c in codes]
         per = self._first_known(self._sorted("sex"), "sex")
         keep = per.filter(pl.col("sex").cast(pl.Utf8).str.to_uppercase().is_in(want))
         return self._keep_patients(keep["patient_id"], f"sex in {want}")
@@ -287,8 +301,7 @@ class Cohort:
             :meth:`period`): the end of the patient's facility (his most frequent one, ties:
             the earliest), as in the patients table.
         """
-        if days < 0:
-            raise ValueError(f"Cohort.min_followup: days must be >= 0, got {days}")
+        days = _checks.days(days, "Cohort.min_followup", "days")
         pid = pl.col("patient_id")
         srt = self._sorted()
         spans = srt.filter(pl.col("_start")).select("patient_id", pl.col("_day").alias("_first"))
@@ -329,8 +342,8 @@ class Cohort:
         """Exams performed at one of the facilities ``names`` (exam-level)."""
         if not names:
             raise ValueError("Cohort.facilities: give at least one facility name")
+        want = _checks.names(names, "Cohort.facilities", "facility names")
         self._need(["facility"], "facilities")
-        want = [str(n) for n in names]
         df = self._exams.filter(pl.col("facility").cast(pl.Utf8).is_in(want))
         return self._derive(df, f"facilities in {want}")
 
@@ -407,8 +420,8 @@ class Cohort:
         """Exams whose ``indication`` is one of ``values`` (exam-level, exact match)."""
         if not values:
             raise ValueError("Cohort.indication: give at least one value")
+        want = _checks.names(values, "Cohort.indication", "indications")
         self._need(["indication"], "indication")
-        want = [str(v) for v in values]
         df = self._exams.filter(pl.col("indication").cast(pl.Utf8).is_in(want))
         return self._derive(df, f"indication in {want}")
 
@@ -425,7 +438,7 @@ class Cohort:
                 "Cohort.modality: the exam table has no 'modality' column; if it holds CT "
                 "exams only, skip this filter, else add the column (e.g. from DICOM Modality)"
             )
-        want = [str(v).upper() for v in values]
+        want = [v.upper() for v in _checks.names(values, "Cohort.modality", "modalities")]
         df = self._exams.filter(pl.col("modality").cast(pl.Utf8).str.to_uppercase().is_in(want))
         return self._derive(df, f"modality in {want}")
 

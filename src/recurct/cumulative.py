@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct import kernels as _k
 from recurct._dates import as_date
 from recurct._frames import from_polars, param_label, to_polars
@@ -402,6 +403,9 @@ def cumulative_dose(
     float64 in time order. With ``thresholds=()`` and no windows, ``ced_msv`` is summed in
     input order instead (equal up to rounding).
     """
+    thr = _checks.thresholds(thresholds, "cumulative_dose")
+    win = _checks.window_days(window_days, "cumulative_dose")
+    _checks.exams_path(exams, "cumulative_dose")
     if isinstance(exams, pl.LazyFrame | str | os.PathLike):
         if windows is not None or by_period is not None:
             raise ValueError(
@@ -410,9 +414,7 @@ def cumulative_dose(
             )
         from recurct.outofcore import cumulative_dose_chunked
 
-        return cumulative_dose_chunked(exams, thresholds=thresholds, window_days=window_days)
-    thr = _thresholds(thresholds)
-    win = _windows(window_days)
+        return cumulative_dose_chunked(exams, thresholds=thr.tolist(), window_days=win.tolist())
     prep = _prepare(exams, "cumulative_dose")
     patients = from_polars(_patients(prep, thr, win), prep.kind)  # type: ignore[arg-type]
     if windows is None and by_period is None:

@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -84,6 +83,7 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import from_polars, to_polars
+from recurct.regions import normalise_region, region_rules
 from recurct.schema import BODY_REGIONS
 
 __all__ = [
@@ -1491,184 +1491,6 @@ def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
     )
     order = [c for c in df.columns if c in out.columns] + ["n_events"]
     return out.select(order)
-
-
-# ---------------------------------------------------------------------------------------------
-# Region normalisation
-# ---------------------------------------------------------------------------------------------
-
-# Ordered: the first rule whose pattern is found (re.search) in the normalised text wins.
-# Normalised text: lower case, every run of characters other than letters and digits replaced
-# by one space, padded with one space at each end (so " cap " matches a whole word).
-# A rule whose region is None stops the search and returns None (a recognised combination
-# that has no canonical region).
-_RULES: tuple[tuple[str, str | None, str], ...] = (
-    (r" (entire|whole) body ", "other", "whole-body scans: no canonical region, no k factor"),
-    (
-        r" (cap|tap|trunk|c a p|t a p) "
-        r"| (chest|thorax|thoracic) (abdomen|abdo|abd)( and)? (pelvis|pelvic|pel) ",
-        "chest_abdomen_pelvis",
-        "chest-abdomen-pelvis (trunk): CAP, TAP, 'Chest, Abdomen and Pelvis'",
-    ),
-    (
-        r" (chest|thorax|thoracic) (and )?(abdomen|abdo|abd) ",
-        None,
-        "chest and abdomen without pelvis: no canonical region",
-    ),
-    (r" head (and )?neck ", "head_neck", "head and neck"),
-    (
-        r" (abdomen|abdominal|abdo|abd) (and )?(pelvis|pelvic|pel) | kub | colonography ",
-        "abdomen_pelvis",
-        "abdomen-pelvis; kidneys-ureters-bladder; CT colonography",
-    ),
-    (
-        r" (c|t|l|cervical|thoracic|lumbar|lumbosacral|whole) spine | spine | spinal "
-        r"| [ctl] ?spine | lumbar | vertebra[el]? | sacrum | coccyx ",
-        "spine",
-        "any spine level (C-spine, L-spine, lumbar, ...)",
-    ),
-    (
-        r" (extremity|extremities|limb|limbs|arm|arms|forearm|leg|legs|knee|knees|ankle|ankles"
-        r"|foot|feet|hand|hands|wrist|wrists|elbow|elbows|finger|fingers|toe|toes|femur|tibia"
-        r"|fibula|humerus|calcaneus|radius|ulna) ",
-        "extremity",
-        "limbs and their joints (not hip or shoulder, which are left unmapped)",
-    ),
-    (
-        r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
-        r"|mastoids|petrous|iam|dental|mandible|maxilla|maxillofacial) ",
-        "head",
-        "head, brain, sinuses, facial bones, orbits, temporal bones",
-    ),
-    (r" (neck|larynx|laryngeal|thyroid) ", "neck", "neck, larynx, thyroid"),
-    (
-        r" (chest|thorax|thoracic|lung|lungs|pulmonary|ctpa|hrct|cardiac|heart|coronary) ",
-        "chest",
-        "chest, thorax, lungs, CTPA, HRCT, cardiac",
-    ),
-    (
-        r" (abdomen|abdominal|abdo|abd|liver|pancreas|kidney|kidneys|renal|adrenal|adrenals) ",
-        "abdomen",
-        "abdomen and its organs",
-    ),
-    (r" (pelvis|pelvic) ", "pelvis", "pelvis"),
-)
-
-_NON_ALNUM = re.compile(r"[\W_]+")
-
-
-def _normalise_text(text: str) -> str:
-    return " " + _NON_ALNUM.sub(" ", text.lower()).strip() + " "
-
-
-def region_rules() -> pl.DataFrame:
-    """The ordered rule table used by :func:`normalise_region`.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``order`` (1 = tried first), ``pattern`` (a Python regular expression searched for in
-        the normalised text: lower case, runs of non-alphanumeric characters replaced by one
-        space, one space added at each end), ``region`` (canonical; null means "recognised,
-        but no canonical region": the text maps to None) and ``note``.
-    """
-    return pl.DataFrame(
-        {
-            "order": list(range(1, len(_RULES) + 1)),
-            "pattern": [r[0] for r in _RULES],
-            "region": [r[1] for r in _RULES],
-            "note": [r[2] for r in _RULES],
-        },
-        schema={"order": pl.Int64, "pattern": pl.Utf8, "region": pl.Utf8, "note": pl.Utf8},
-    )
-
-
-def _compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
-    extra: list[tuple[str, str | None]] = []
-    if rules is not None:
-        if isinstance(rules, Mapping):
-            extra = list(rules.items())
-        elif isinstance(rules, pl.DataFrame) or type(rules).__module__.startswith("pandas"):
-            frame, _ = to_polars(rules)
-            extra = list(zip(frame["pattern"].to_list(), frame["region"].to_list()))
-        else:
-            extra = [(p, r) for p, r in rules]
-    compiled = []
-    for pattern, region in [*extra, *((p, r) for p, r, _ in _RULES)]:
-        if region is not None and region not in BODY_REGIONS:
-            raise ValueError(
-                f"rule {pattern!r} -> {region!r}: region must be one of {BODY_REGIONS} or None"
-            )
-        compiled.append((re.compile(pattern), region))
-    return compiled
-
-
-def _match(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return None
-    norm = _normalise_text(str(text))
-    for pattern, region in compiled:
-        if pattern.search(norm):
-            return region
-    return None
-
-
-def normalise_region(text: Any, rules: Any = None) -> Any:
-    """Map free-text protocol names and DICOM target regions to canonical body regions.
-
-    The text is normalised (lower case; every run of characters other than letters and digits
-    becomes one space; one space at each end), then the rules of :func:`region_rules` are tried
-    in order and the first match wins. Nothing matched gives None: the function never guesses.
-
-    Decisions worth knowing: "Entire body"/"whole body" -> ``"other"`` (a recognised region
-    outside the canonical list, which no conversion-factor table covers); CAP/TAP/trunk and
-    "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest with abdomen but without
-    pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" -> ``"spine"``); sinus, brain,
-    facial bones -> ``"head"``; KUB and CT colonography -> ``"abdomen_pelvis"``; cardiac ->
-    ``"chest"``; hip and shoulder -> None (they fit neither pelvis nor extremity cleanly);
-    localisers, bolus tracking and test names ("Topogram", "Monitoring") -> None.
-
-    Parameters
-    ----------
-    text : str, None, or a polars / pandas Series or sequence of them
-        The text(s). A Series is mapped over its unique values only.
-    rules : mapping, sequence of (pattern, region) pairs, or a table with columns ``pattern``
-        and ``region``, optional
-        Extra rules, tried before the built-in ones (so they can override them). Patterns are
-        searched in the normalised text described above; a region of None maps to None.
-
-    Returns
-    -------
-    str or None, or a Series (polars for polars or sequences, pandas for pandas) of them.
-
-    Examples
-    --------
-    >>> normalise_region("Thorax^TAP (Adult)")
-    'chest_abdomen_pelvis'
-    >>> normalise_region("C-spine"), normalise_region("Topogram")
-    ('spine', None)
-    >>> normalise_region("Schaedel", rules=[(r" schaedel ", "head")])
-    'head'
-    """
-    compiled = _compile_rules(rules)
-    if isinstance(text, str) or text is None:
-        return _match(text, compiled)
-    is_pandas = type(text).__module__.startswith("pandas")
-    if is_pandas:
-        s = pl.from_pandas(text)
-    elif isinstance(text, pl.Series):
-        s = text
-    else:
-        s = pl.Series("region", list(text), dtype=pl.Utf8, strict=False)
-    s = s.cast(pl.Utf8)
-    uniq = s.drop_nulls().unique().to_list()
-    mapping = {u: _match(u, compiled) for u in uniq}
-    out = s.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
-    if is_pandas:
-        res = out.to_pandas()
-        res.index = text.index
-        return res
-    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ column                 dtype                           notes
 ``dlp_mgycm``          ``Float64``                     optional, >= 0
 ``ctdivol_mgy``        ``Float64``                     optional, >= 0
 ``body_region``        ``Utf8``                        optional, one of :data:`BODY_REGIONS`
+``body_region_raw``    ``Utf8``                        added: the body region as given
 ``age_years``          ``Float64``                     optional, age at the exam, 0-130
 ``sex``                ``Utf8``                        optional, one of F, M, O, U
 ``facility``           ``Utf8``                        optional
@@ -19,21 +20,28 @@ column                 dtype                           notes
 =====================  ==============================  ====================================
 
 Unknown columns are carried through unchanged.
+
+Free text is mapped at the door: ``body_region`` through the rules of
+:func:`recurct.regions.normalise_region` (the original text kept in ``body_region_raw``), ``sex``
+through :data:`SEX_TABLE`; a value neither maps is set null, counted and reported, and the exam
+is kept. Identifiers follow :func:`recurct._frames.to_polars`: placeholders
+(:data:`PLACEHOLDER_IDS`) are missing, surrounding whitespace is removed with a warning.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import to_polars
+from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, clean_frame, to_polars
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -68,6 +76,38 @@ BODY_REGIONS: tuple[str, ...] = (
 SEX_CODES: tuple[str, ...] = ("F", "M", "O", "U")
 """Canonical sex codes (DICOM Patient's Sex: F, M, O; U for unknown)."""
 
+SEX_TABLE: dict[str, str] = {
+    **dict.fromkeys(("F", "FEMALE", "W", "WEIBLICH", "FEMME", "FEMININ", "FEMMINA"), "F"),
+    **dict.fromkeys(("FEMMINILE", "VROUW", "VROUWELIJK", "MUJER", "FEMENINO"), "F"),
+    **dict.fromkeys(("M", "MALE", "MÄNNLICH", "MAENNLICH", "MANNLICH", "H", "HOMME"), "M"),
+    **dict.fromkeys(("MASCULIN", "MASCHIO", "MASCHILE", "MAN", "MANNELIJK", "HOMBRE"), "M"),
+    **dict.fromkeys(("MASCULINO",), "M"),
+    **dict.fromkeys(("O", "OTHER", "D", "DIVERS", "X", "AUTRE", "ALTRO", "ANDERS", "OTRO"), "O"),
+    **dict.fromkeys(("U", "UNKNOWN", "UNBEKANNT", "INCONNU", "SCONOSCIUTO", "ONBEKEND"), "U"),
+    **dict.fromkeys(("DESCONOCIDO",), "U"),
+}
+"""Sex codes and words (compared in upper case, surrounding spaces removed) -> F, M, O, U.
+
+DICOM F/M/O and U; English, German (``W`` weiblich, ``D`` divers, männlich), French (``H``
+homme, femme), Italian, Dutch and Spanish words; ``X`` (non-binary, as in passports) -> O.
+Deliberately absent because they are ambiguous: ``V`` (Dutch *vrouw* = F, Spanish *varón* =
+M) and numeric codes (ISO/IEC 5218 uses 1 = male, 2 = female, but exports disagree). Another
+value is set null, counted and reported; the exam is kept.
+"""
+
+MAX_EXAM_DOSE_MSV: float = 1000.0
+"""Default plausibility bound of one exam's effective dose (mSv): above it, a value is a unit or
+entry error (a dose in µSv, a DLP in the dose column), not an exam.
+
+Rationale (figures in ``reference/PUBLISHED.md``): the largest adult reference level there,
+1200 mGy·cm (ARPANSA chest-abdomen-pelvis), times the largest conversion factor there, 0.049
+mSv/(mGy·cm) (newborn abdomen-pelvis, Shrimpton set), gives 59 mSv; 1000 mSv leaves a factor
+of 17 for repeated phases and overscans, and is below the largest *cumulative* dose among
+2.5 million patients over up to 5 years (1185 mSv, Rehani et al. 2020), which no single exam
+can exceed. Pass ``max_dose_msv=`` to :func:`validate` / :func:`recurct.read_exams` to change
+it (``None``: no bound).
+"""
+
 DOSE_COLUMNS: tuple[str, ...] = ("effective_dose_msv", "dlp_mgycm", "ctdivol_mgy")
 """Columns that hold doses: finite and >= 0 where present."""
 
@@ -76,11 +116,16 @@ __all__ = [
     "DICOM_AGE_UNITS",
     "DOSE_COLUMNS",
     "DUPLICATE_RULE",
+    "MAX_EXAM_DOSE_MSV",
     "OPTIONAL_COLUMNS",
+    "PLACEHOLDER_IDS",
     "REQUIRED_COLUMNS",
     "SEX_CODES",
+    "SEX_TABLE",
     "DroppedRowsWarning",
     "ExamValidationError",
+    "IdentifierWarning",
+    "UnmappedValuesWarning",
     "ValidationReport",
     "dicom_age_years",
     "duplicate_mask",
@@ -113,7 +158,6 @@ _SHOW = 20  # problems shown in an error message
 _ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 _DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
 _DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
-_SEX_WORDS = {"FEMALE": "F", "MALE": "M", "OTHER": "O", "UNKNOWN": "U"}
 _PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
 
 
@@ -141,6 +185,11 @@ class DroppedRowsWarning(UserWarning):
     """``validate(strict=False)`` dropped rows; the message counts them by reason."""
 
 
+class UnmappedValuesWarning(UserWarning):
+    """Values of ``sex`` or ``body_region`` that no table or rule maps were set null (the exams
+    are kept); the message counts them by column."""
+
+
 @dataclass(frozen=True, eq=False)
 class ValidationReport:
     """What :func:`validate` found and dropped.
@@ -152,13 +201,17 @@ class ValidationReport:
     dropped_by_reason : dict of str to int
         Rows dropped for each reason (a row with two problems counts under both).
     problems : polars.DataFrame
-        One row per problem: ``row`` (0-based input row), ``column``, ``value``, ``reason``.
+        One row per problem: ``row`` (0-based input row), ``column``, ``value``, ``reason``;
+        values set null (exam kept) included, with a reason ending in "(set null)".
+    set_null_by_reason : dict of str to int
+        Values set null, the exam kept (unmapped sex codes and body regions), by reason.
     """
 
     n_rows_in: int
     n_rows_out: int
     dropped_by_reason: dict[str, int]
     problems: pl.DataFrame
+    set_null_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_dropped(self) -> int:
@@ -177,6 +230,8 @@ class ValidationReport:
         ]
         for reason, n in self.dropped_by_reason.items():
             lines.append(f"  {n:>10}  {reason}")
+        for reason, n in self.set_null_by_reason.items():
+            lines.append(f"  {n:>10}  {reason} (set null, exam kept)")
         if self.problems.height:
             lines.append(_problem_lines(self.problems))
         return "\n".join(lines)
@@ -312,40 +367,53 @@ def _parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
     return out
 
 
-def _norm_sex(e: pl.Expr) -> pl.Expr:
-    return e.str.strip_chars().str.to_uppercase().replace(_SEX_WORDS).replace("", None)
+def _norm_sex(e: Any) -> Any:
+    """Sex text -> F/M/O/U through :data:`SEX_TABLE` (null where it is not in the table)."""
+    up = e.cast(pl.Utf8).str.strip_chars().str.to_uppercase()
+    return up.replace_strict(SEX_TABLE, default=None, return_dtype=pl.Utf8)
 
 
-def _norm_region(e: pl.Expr) -> pl.Expr:
-    e = e.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
-    return e.replace("", None)
+def _norm_region(e: Any, rules: Any = None) -> Any:
+    """Body-region text -> canonical: a canonical name (any case, spaces or hyphens for ``_``)
+    as is, else the first matching rule of :mod:`recurct.regions` (null when none matches)."""
+    from recurct.regions import normalise_region
+
+    def one(s: pl.Series) -> pl.Series:
+        s = s.cast(pl.Utf8)
+        canon = s.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+        mapped = normalise_region(s, rules=rules)
+        return (
+            pl.select(pl.when(canon.is_in(BODY_REGIONS)).then(canon).otherwise(mapped))
+            .to_series()
+            .alias(s.name)
+        )
+
+    if isinstance(e, pl.Series):
+        return one(e)
+    return e.map_batches(one, return_dtype=pl.Utf8)
 
 
-# coded columns: (normaliser, valid codes, reason)
+# coded columns: (normaliser, reason when a value cannot be mapped)
 _CODES = {
-    "sex": (_norm_sex, SEX_CODES, "unknown sex code"),
-    "body_region": (_norm_region, BODY_REGIONS, "unknown body region"),
+    "sex": (_norm_sex, "unknown sex code"),
+    "body_region": (_norm_region, "unknown body region"),
 }
-_MAX_CODES = 10_000  # more distinct values than this: normalise row by row
 
 
-def _code_maps(df: pl.DataFrame) -> dict[str, tuple[dict[str, str | None], list[str]]]:
-    """For each coded column: ``({raw: normalised} where they differ, [invalid raw values])``.
+def _code_maps(df: pl.DataFrame, region_rules: Any = None) -> dict[str, tuple[dict, list[str]]]:
+    """For each coded column: ``({raw: canonical or None}, [raw values that map to nothing])``.
 
     Worked out on the distinct values, which is much cheaper than string operations on every
     row when, as usual, a column holds a handful of codes.
     """
     maps = {}
-    for name, (norm, valid, _) in _CODES.items():
-        if name not in df.columns:
+    for name, (norm, _) in _CODES.items():
+        if name not in df.columns or df.schema[name] == pl.Null:
             continue
         raw = df.get_column(name).cast(pl.Utf8).unique().drop_nulls()
-        if raw.len() > _MAX_CODES:
-            continue
-        pairs = pl.DataFrame({"raw": raw}).with_columns(norm(pl.col("raw")).alias("norm"))
-        changed = {r: n for r, n in pairs.iter_rows() if r != n}
-        invalid = [r for r, n in pairs.iter_rows() if n is not None and n not in valid]
-        maps[name] = (changed, invalid)
+        mapped = norm(raw, region_rules) if name == "body_region" else norm(raw)
+        pairs = dict(zip(raw.to_list(), mapped.to_list()))
+        maps[name] = (pairs, [r for r, n in pairs.items() if n is None and r.strip()])
     return maps
 
 
@@ -359,7 +427,12 @@ def _dates_as(df: pl.DataFrame) -> pl.DataType | None:
 
 
 def _eager_casts(
-    df: pl.DataFrame, *, dayfirst: bool = False, code_maps: dict | None = None
+    df: pl.DataFrame,
+    *,
+    dayfirst: bool = False,
+    code_maps: dict | None = None,
+    region_rules: Any = None,
+    null_unmapped: bool = False,
 ) -> dict[str, pl.Expr]:
     """:func:`_cast_exprs` for a frame in memory, using the faster eager paths."""
     parsed = None
@@ -369,9 +442,23 @@ def _eager_casts(
         df.schema,
         dayfirst=dayfirst,
         dates_as=_dates_as(df),
-        code_maps=_code_maps(df) if code_maps is None else code_maps,
+        code_maps=_code_maps(df, region_rules) if code_maps is None else code_maps,
         parsed_dates=parsed,
+        region_rules=region_rules,
+        null_unmapped=null_unmapped,
     )
+
+
+def _with_casts(df: pl.DataFrame, casts: dict[str, Any]) -> pl.DataFrame:
+    """``df`` with the canonical casts applied; an added ``body_region_raw`` placed right
+    after ``body_region``."""
+    out = df.with_columns(**casts)
+    if "body_region_raw" in df.columns or "body_region_raw" not in out.columns:
+        return out
+    order = [
+        c for c in df.columns for c in ((c, "body_region_raw") if c == "body_region" else (c,))
+    ]
+    return out.select(order)
 
 
 def _is_text_date(dtype: pl.DataType) -> bool:
@@ -385,11 +472,16 @@ def _cast_exprs(
     dates_as: pl.DataType | None = None,
     code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
     parsed_dates: pl.Series | None = None,
+    region_rules: Any = None,
+    null_unmapped: bool = False,
 ) -> dict[str, pl.Expr]:
     """Expressions casting each canonical column present in ``schema`` to its canonical dtype.
 
     Values that cannot be converted become null (``validate`` reports them). ``dates_as``
-    is the dtype string dates parse to (default ``Datetime("us")``).
+    is the dtype string dates parse to (default ``Datetime("us")``). With ``body_region``,
+    ``body_region_raw`` (the text as given) is added unless the table has it already. A sex
+    code or body region that maps to nothing is kept as given, or set null with
+    ``null_unmapped`` (what :func:`validate` does, counting them): never nulled uncounted.
     """
     out: dict[str, pl.Expr] = {}
     for name, dtype in schema.items():
@@ -419,14 +511,23 @@ def _cast_exprs(
                 if dates_as is not None:
                     e = e.cast(dates_as)
         elif name in DOSE_COLUMNS or name == "age_years":
-            e = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
+            if dtype == pl.Boolean:  # True is not 1 mSv
+                e = pl.lit(None, dtype=pl.Float64)
+            else:
+                e = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
         elif name in _CODES:
             e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            if name == "body_region" and "body_region_raw" not in schema:
+                out["body_region_raw"] = e
             if code_maps is not None and name in code_maps:
-                changed = code_maps[name][0]
-                e = e.replace(changed) if changed else e
+                pairs = code_maps[name][0]
+                if null_unmapped:
+                    e = e.replace_strict(pairs, default=None, return_dtype=pl.Utf8)
+                else:
+                    e = e.replace({r: n for r, n in pairs.items() if n is not None})
             else:
-                e = _CODES[name][0](e)
+                norm = _norm_region(e, region_rules) if name == "body_region" else _norm_sex(e)
+                e = norm if null_unmapped else pl.coalesce(norm, e)
         elif name in OPTIONAL_COLUMNS:
             e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
         else:
@@ -435,15 +536,16 @@ def _cast_exprs(
     return out
 
 
-def _checks(
+def _row_checks(
     schema: pl.Schema,
     required: tuple[str, ...],
     today: date,
-    code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
+    max_dose: float | None = MAX_EXAM_DOSE_MSV,
 ) -> list[tuple[str, str, pl.Expr]]:
     """``(column, reason, mask)`` for every row-level check that applies to ``schema``.
 
     Masks refer to the original column ``name`` and its canonical cast ``__cast_name``.
+    Unmapped codes are not here (they are set null, see :func:`_unmapped`).
     """
     checks: list[tuple[str, str, pl.Expr]] = []
 
@@ -478,15 +580,20 @@ def _checks(
                 add(name, "NaN dose", c.is_nan())
                 add(name, "infinite dose", c.is_infinite())
                 add(name, "negative dose", c.is_finite() & (c < 0))
-        elif name in _CODES:
-            _, valid, reason = _CODES[name]
-            if code_maps is not None and name in code_maps:
-                invalid = code_maps[name][1]
-                if invalid:
-                    add(name, reason, o.cast(pl.Utf8).is_in(invalid))
-            else:
-                add(name, reason, c.is_not_null() & ~c.is_in(valid))
+                if name == "effective_dose_msv" and max_dose is not None:
+                    add(name, f"dose above {max_dose:g} mSv (implausible for one exam)",
+                        c.is_finite() & (c > max_dose))  # fmt: skip
     return checks
+
+
+def _unmapped(code_maps: dict[str, tuple[dict, list[str]]]) -> list[tuple[str, str, pl.Expr]]:
+    """``(column, reason, mask)`` of the coded values that map to nothing (set null)."""
+    out = []
+    for name, (_, invalid) in code_maps.items():
+        if invalid:
+            mask = pl.col(name).cast(pl.Utf8).is_in(invalid).fill_null(False)
+            out.append((name, _CODES[name][1], mask))
+    return out
 
 
 DUPLICATE_RULE = """\
@@ -494,43 +601,48 @@ Two rows are copies of **the same exam** when they have the same ``patient_id`` 
 
 1. both have a ``study_uid``: the same ``study_uid`` (one study is one exam, whatever the
    times, doses or other values of the rows);
-2. neither has one (no ``study_uid`` column, or null in both rows): the same ``exam_date``
-   and the same values in every other canonical column present (``effective_dose_msv``,
-   ``dlp_mgycm``, ``ctdivol_mgy``, ``body_region``, ``age_years``, ``sex``, ``facility``,
-   ``indication``), i.e. the same row, unknown columns aside;
-3. as in 2, but when ``exam_date`` carries no time of day (``Date`` dtype, or every date at
-   midnight): also the same values in **every** other column, unknown ones included. Two
-   real exams on one day can share a patient, a date and a tabulated dose (typical doses per
-   exam type), so a date alone never makes a copy; only rows equal in every column do (an
+2. neither has one (no ``study_uid`` column, or null in both rows) and their common
+   ``exam_date`` carries a time of day: the same ``exam_date`` and the same values in every
+   other canonical column present (``effective_dose_msv``, ``dlp_mgycm``, ``ctdivol_mgy``,
+   ``body_region``, ``age_years``, ``sex``, ``facility``, ``indication``), i.e. the same row,
+   unknown columns aside;
+3. as in 2, but their common ``exam_date`` has no time of day (a ``Date``, or a datetime at
+   exactly midnight): also the same values in **every** other column, unknown ones included.
+   Two real exams on one day can share a patient, a date and a tabulated dose (typical doses
+   per exam type), so a date alone never makes a copy; only rows equal in every column do (an
    accession number, exam type or series column keeps real exams apart).
 
-A row with a ``study_uid`` and one without are never copies. Values are compared after the
+The rule is decided for each pair of rows from those two rows alone: no other row of the table
+changes whether they are copies. A row with a ``study_uid`` and one without are never copies;
+empty or placeholder ``study_uid`` text is no ``study_uid``. Values are compared after the
 canonical casts of :func:`validate`; null equals null. Of each set of copies the row with the
 earliest ``exam_date`` is kept (ties: the first in input order); the others are the copies.
 """
 """The one definition of a duplicate exam, used by :func:`validate` and ``Cohort.dedupe``."""
 
 _KEY_DTYPES_SKIPPED = (pl.Object,)
+# body_region_raw is the text body_region was mapped from: the mapped value is compared
+_NOT_IN_KEY = ("patient_id", "exam_date", "study_uid", "body_region_raw")
 
 
-def _date_only(dates: pl.Series) -> bool:
-    """True when the dates carry no time of day (``Date`` dtype, or every value at midnight)."""
-    if not isinstance(dates.dtype, pl.Datetime):
-        return True
-    return bool((dates.dt.time() == time(0)).all())
+def _duplicate_key(df: pl.DataFrame) -> list[pl.Expr]:
+    """Expressions identifying an exam under :data:`DUPLICATE_RULE` (canonical columns).
 
-
-def _duplicate_key(df: pl.DataFrame, date_only: bool) -> list[pl.Expr]:
-    """Expressions identifying an exam under :data:`DUPLICATE_RULE` (canonical columns)."""
+    Unknown columns enter the key only on rows whose ``exam_date`` has no time of day; two
+    rows with equal keys share their ``exam_date``, so the rule is the same for both rows of
+    a pair and depends on nothing else.
+    """
     canonical = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
-    others = [
-        c
-        for c, dtype in df.schema.items()
-        if c not in ("patient_id", "exam_date", "study_uid")
-        and (date_only or c in canonical)
-        and not isinstance(dtype, _KEY_DTYPES_SKIPPED)
-    ]
-    rest = [pl.col("exam_date"), *(pl.col(c) for c in others)]
+    date = pl.col("exam_date")
+    if isinstance(df.schema["exam_date"], pl.Datetime):
+        no_time = date.dt.time() == time(0)
+    else:
+        no_time = pl.lit(True)
+    rest = [date]
+    for c, dtype in df.schema.items():
+        if c in _NOT_IN_KEY or isinstance(dtype, _KEY_DTYPES_SKIPPED):
+            continue
+        rest.append(pl.col(c) if c in canonical else pl.when(no_time).then(pl.col(c)))
     key = [pl.col("patient_id")]
     if "study_uid" in df.columns:
         uid = pl.col("study_uid")
@@ -551,8 +663,7 @@ def _duplicate_rows(df: pl.DataFrame, bad: np.ndarray | None = None) -> np.ndarr
     if n < 2:
         return dup
     good = np.ones(n, dtype=bool) if bad is None else ~bad
-    dates = df.get_column("exam_date")
-    key = _duplicate_key(df, _date_only(dates if good.all() else dates.filter(good)))
+    key = _duplicate_key(df)
     h = df.select(
         pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])
     ).to_series()
@@ -578,8 +689,8 @@ def duplicate_mask(exams: Any) -> pl.Series:
     The rule (:data:`DUPLICATE_RULE`, the one used by :func:`validate` and
     ``Cohort.dedupe``): same ``patient_id`` and same ``study_uid``; without a ``study_uid``,
     the same ``patient_id``, ``exam_date`` and every other canonical column, and every column
-    when ``exam_date`` has no time of day. The copy with the earliest ``exam_date`` (ties:
-    the first in input order) is the original.
+    when that ``exam_date`` has no time of day (decided for each pair of rows alone). The copy
+    with the earliest ``exam_date`` (ties: the first in input order) is the original.
 
     Parameters
     ----------
@@ -606,7 +717,7 @@ def duplicate_mask(exams: Any) -> pl.Series:
             f"duplicate_mask: the exam table lacks column(s) {missing}; map the columns or "
             "read it with recurct.read_exams"
         )
-    canon = df.with_columns(**_eager_casts(df))
+    canon = df.with_columns(**{k: e for k, e in _eager_casts(df).items() if k in df.columns})
     return pl.Series("duplicate", _duplicate_rows(canon), dtype=pl.Boolean)
 
 
@@ -618,6 +729,9 @@ def validate(
     required: tuple[str, ...] | list[str] = REQUIRED_COLUMNS,
     return_report: bool = False,
     dayfirst: bool = False,
+    region_rules: Any = None,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
 ) -> Any:
     """Check an exam table against the canonical schema and return it in canonical form.
 
@@ -637,6 +751,14 @@ def validate(
         Return ``(frame, ValidationReport)`` instead of the frame.
     dayfirst : bool, default False
         String dates may be ``31/12/2019``, ``31.12.2019`` or ``31-12-2019``.
+    region_rules : mapping, sequence of (pattern, region) pairs, or table, optional
+        Extra rules for ``body_region`` text, tried before the shipped ones (see
+        :func:`recurct.regions.normalise_region`).
+    placeholder_ids : sequence of str, optional
+        Identifier text meaning "missing" (default :data:`PLACEHOLDER_IDS`).
+    max_dose_msv : float or None, default :data:`MAX_EXAM_DOSE_MSV`
+        Plausibility bound of one exam's ``effective_dose_msv``; a larger value is a problem
+        (``None``: no bound).
 
     Returns
     -------
@@ -644,8 +766,11 @@ def validate(
         The table with canonical dtypes: ``patient_id`` Utf8 or Int64 (other integers and
         integral floats cast to Int64), ``exam_date`` ``Datetime("us")`` or ``Date`` (strings
         parse to ``Date`` when none has a time of day), doses and ``age_years`` Float64,
-        ``sex`` upper-cased (``female`` -> ``F``), ``body_region`` lower-case with ``_``,
-        other canonical columns Utf8. Unknown columns are carried through unchanged.
+        ``sex`` through :data:`SEX_TABLE` (``female``, ``W`` -> ``F``), ``body_region``
+        through the region rules (``ABDOMEN/PELVIS`` -> ``abdomen_pelvis``) with the text as
+        given in ``body_region_raw``, other canonical columns Utf8. Unknown columns are carried
+        through unchanged. A sex code or body region that maps to nothing is set null (the exam
+        kept), counted in the report and in an :class:`UnmappedValuesWarning`.
 
     Raises
     ------
@@ -653,30 +778,31 @@ def validate(
         With ``strict=True`` when any problem is found, and always when a required column is
         missing. Problems checked: missing required columns; null (or blank) values in required
         columns; non-integral float patient ids; unparseable dates, dates before 1900-01-01
-        or after ``today``; doses that are not numbers, NaN, infinite or negative (a null dose
-        is allowed in a column that is not required); ages that are not numbers or outside
-        0-130; sex codes other than F/M/O/U; body regions not in :data:`BODY_REGIONS`;
-        duplicate exams.
+        or after ``today``; doses that are not numbers (booleans included), NaN, infinite or
+        negative (a null dose is allowed in a column that is not required); effective doses
+        above ``max_dose_msv``; ages that are not numbers or outside 0-130; duplicate exams.
 
     Notes
     -----
     Duplicate exams follow :data:`DUPLICATE_RULE` (see :func:`duplicate_mask`): same
     ``patient_id`` and ``study_uid``; without a ``study_uid``, the same ``patient_id``,
-    ``exam_date`` and every other canonical column (every column when the dates carry no time
-    of day). The copy with the earliest ``exam_date`` (ties: input order) is kept and the
+    ``exam_date`` and every other canonical column (every column when their date carries no
+    time of day). The copy with the earliest ``exam_date`` (ties: input order) is kept and the
     others are the problems. Duplicates are looked for among rows without other problems, so
     a good copy of a bad row survives.
     """
-    df, _ = to_polars(exams)
+    max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
+    given, _ = to_polars(exams, clean=False)  # problems show the values as given
+    df = clean_frame(given, placeholder_ids)
     required = tuple(required)
     today_d = date.today() if today is None else as_date(today, "today")
 
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema
-    code_maps = _code_maps(df)
-    casts = _eager_casts(df, dayfirst=dayfirst, code_maps=code_maps)
-    work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items()})
-    checks = _checks(schema, required, today_d, code_maps)
+    code_maps = _code_maps(df, region_rules)
+    casts = _eager_casts(df, dayfirst=dayfirst, code_maps=code_maps, null_unmapped=True)
+    work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items() if k in df.columns})
+    checks = _row_checks(schema, required, today_d, max_dose)
 
     masks = work.select([m.alias(f"m{i}") for i, (_, _, m) in enumerate(checks)])
     if checks:
@@ -684,9 +810,7 @@ def validate(
     else:
         bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
     if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
-        canon = work.select(
-            pl.col(f"__cast_{c}").alias(c) if c in casts else pl.col(c) for c in df.columns
-        )
+        canon = work.select(_key_value(c, c in casts, code_maps) for c in df.columns)
         dup = pl.Series("dup", _duplicate_rows(canon, bad.to_numpy()))
         if dup.any():
             checks.append(("exam_date", "duplicate exam", pl.lit(True)))
@@ -695,14 +819,36 @@ def validate(
 
     n_bad = int(bad.sum()) if df.height else 0
     problems = (
-        _collect_problems(df, masks, checks, missing_cols)
+        _collect_problems(given, masks, checks, missing_cols)
         if (n_bad or missing_cols)
         else (pl.DataFrame(schema=_PROBLEMS_SCHEMA))
     )
     if missing_cols or (strict and problems.height):
         raise ExamValidationError(problems)
 
-    out = df.with_columns(**{k: work.get_column(f"__cast_{k}") for k in casts})
+    out = _with_casts(
+        df, {k: work.get_column(f"__cast_{k}") if k in df.columns else e for k, e in casts.items()}
+    )
+    unmapped = _unmapped(code_maps)
+    nulled_by_reason: dict[str, int] = {}
+    if unmapped:
+        kept = ~pl.lit(bad)  # values of dropped rows are not reported as set null
+        umasks = df.select([(m & kept).alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped)])
+        nulled = _collect_problems(df, umasks, unmapped, []).with_columns(
+            pl.col("reason") + " (set null)"
+        )
+        for reason, n in nulled.group_by("reason", maintain_order=True).len().iter_rows():
+            nulled_by_reason[reason.removesuffix(" (set null)")] = n
+        problems = pl.concat([problems, nulled]).sort("row", nulls_last=False, maintain_order=True)
+        if nulled.height:
+            summary = ", ".join(f"{n} {r}" for r, n in nulled_by_reason.items())
+            warnings.warn(
+                f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
+                "extend the mapping with region_rules= or fix the values; see "
+                "validate(..., return_report=True) for the rows",
+                UnmappedValuesWarning,
+                stacklevel=2,
+            )
     by_reason: dict[str, int] = {}
     if n_bad:
         out = out.filter(~bad)
@@ -719,9 +865,21 @@ def validate(
             stacklevel=2,
         )
     if return_report:
-        report = ValidationReport(df.height, out.height, by_reason, problems)
+        report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
         return out, report
     return out
+
+
+def _key_value(name: str, cast: bool, code_maps: dict) -> pl.Expr:
+    """A column as the duplicate rule compares it: the canonical value, and for a code that
+    maps to nothing its text as given (as :func:`duplicate_mask` sees it), not the null it
+    becomes in the output."""
+    if not cast:
+        return pl.col(name)
+    e = pl.col(f"__cast_{name}")
+    if name in code_maps and code_maps[name][1]:
+        e = e.fill_null(pl.col(name).cast(pl.Utf8))
+    return e.alias(name)
 
 
 def _collect_problems(

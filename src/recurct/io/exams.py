@@ -1,11 +1,14 @@
 """Read exam tables (CSV, Parquet, a folder of Parquet, or a data frame) into canonical form.
 
 :func:`read_exams` maps column names (yours first, then :data:`VENDOR_COLUMNS`), copes with
-European CSV dialects (``;`` separator, decimal comma, UTF-8 BOM, ``N/A``/``NA``/``-``/empty
-cells as missing), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts
-DICOM age strings (``067Y``) to years, and validates the result with
-:func:`recurct.schema.validate` (``patient_id`` and ``exam_date`` required: many exports carry
-only the DLP, from which :mod:`recurct.dose` derives the effective dose).
+the files spreadsheets and dose-monitoring systems write (``;`` separator, decimal comma,
+UTF-8 with or without BOM, UTF-16, Windows-1252, CR / LF / CRLF line ends, an Excel
+``sep=;`` first line, ``.csv.gz``; ``N/A``/``NA``/``-``/empty cells as missing in canonical
+columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
+strings (``067Y``) to years, and validates the result with :func:`recurct.schema.validate`
+(``patient_id`` and ``exam_date`` required: many exports carry only the DLP, from which
+:mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
+other column keeps its text (CSV) or its dtype (Parquet, frames) exactly.
 
 :func:`cli_validate` is the handler of ``recurct validate FILE``.
 """
@@ -14,18 +17,23 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import csv
+import gzip
 import io
 import re
 import sys
 import warnings
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 
 from recurct import schema
-from recurct._frames import from_polars, to_polars
+from recurct._frames import clean_frame, from_polars, to_polars
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "cli_validate", "read_exams"]
 
@@ -66,11 +74,21 @@ VENDOR_COLUMNS: dict[str, str] = {
 }
 """Common export column names (compared without case, spaces or punctuation) -> canonical."""
 
+PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq", ".parq")
+"""File name endings read as Parquet in a folder (compared without case)."""
+
 _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
-_INT = r"^[-+]?(0|[1-9]\d{0,17})$"
-_FLOAT = r"^[-+]?((0|[1-9]\d*)(\.\d*)?|\.\d+)([eE][-+]?\d+)?$"
+_INT = r"^(0|[1-9]\d{0,17})$"
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# control characters text files do not hold (their UTF-8 bytes are the characters)
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
 
 
 def read_exams(
@@ -84,13 +102,18 @@ def read_exams(
     validate: bool = True,
     strict: bool = True,
     today: Any = None,
+    region_rules: Any = None,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    max_dose_msv: float | None = schema.MAX_EXAM_DOSE_MSV,
 ) -> Any:
     """Read an exam table and return it in canonical form (see :mod:`recurct.schema`).
 
     Parameters
     ----------
     path_or_frame : str, Path, or polars / pandas / pyarrow table
-        A CSV file, a Parquet file, a folder of Parquet files (read recursively), or a frame.
+        A CSV file (plain or ``.csv.gz``), a Parquet file, a folder of Parquet files (read
+        recursively; :data:`PARQUET_SUFFIXES` in any case; hive partition folders such as
+        ``facility=A/`` become text columns), or a frame.
     columns : mapping, optional
         ``{"their name": "our name"}``; wins over the built-in :data:`VENDOR_COLUMNS`.
     dayfirst : bool, default False
@@ -102,12 +125,17 @@ def read_exams(
         column whose values contain commas and no points is read with a decimal comma.
     lazy : bool, default False
         Return a polars LazyFrame with renames and casts applied and no validation (for
-        Parquet too large to read twice; data-dependent detections are skipped).
+        Parquet too large to read twice; data-dependent detections are skipped, and a sex code
+        or body region that maps to nothing is kept as given).
     validate : bool, default True
         Pass the result through :func:`recurct.schema.validate` with ``patient_id`` and
-        ``exam_date`` required; with False only the canonical casts are applied.
-    strict, today
-        Passed to :func:`recurct.schema.validate`.
+        ``exam_date`` required; with False only the canonical casts are applied (a sex code or
+        body region that maps to nothing is kept as given, for a later validation to count).
+    strict, today, region_rules, placeholder_ids, max_dose_msv
+        Passed to :func:`recurct.schema.validate`: ``region_rules`` extend the shipped body-region
+        rules (a mapping ``{pattern: region}`` or an ordered table, tried first),
+        ``placeholder_ids`` replaces :data:`recurct.schema.PLACEHOLDER_IDS`, ``max_dose_msv`` is
+        the plausibility bound of one exam (:data:`recurct.schema.MAX_EXAM_DOSE_MSV`).
 
     Returns
     -------
@@ -119,28 +147,46 @@ def read_exams(
     FileNotFoundError
         No such file or folder.
     ValueError
-        The file is not a CSV or Parquet table, a mapping names a missing column, two columns
-        map to one canonical name, or dates are ambiguous (pass ``dayfirst``).
+        The file is not a CSV or Parquet table (naming the file), cannot be decoded (naming
+        the row), repeats a column name, has a canonical column beside its vendor alias, a
+        mapping names a missing column, two columns map to one canonical name, or dates are
+        ambiguous (pass ``dayfirst``).
     recurct.schema.ExamValidationError
         From validation, naming the file.
     """
     frame, kind, source, _ = _prepare(
-        path_or_frame, columns, dayfirst=dayfirst, sep=sep, decimal=decimal, lazy=lazy
+        path_or_frame,
+        columns,
+        dayfirst=dayfirst,
+        sep=sep,
+        decimal=decimal,
+        lazy=lazy,
+        placeholder_ids=placeholder_ids,
     )
     if lazy:
         lf = frame.lazy()
-        return lf.with_columns(**schema._cast_exprs(lf.collect_schema(), dayfirst=dayfirst))
+        sch = lf.collect_schema()
+        exprs = schema._cast_exprs(sch, dayfirst=dayfirst, region_rules=region_rules)
+        return lf.with_columns(**exprs)
     if validate:
         try:
             out = schema.validate(
-                frame, strict=strict, today=today, required=READ_REQUIRED, dayfirst=dayfirst
+                frame,
+                strict=strict,
+                today=today,
+                required=READ_REQUIRED,
+                dayfirst=dayfirst,
+                region_rules=region_rules,
+                placeholder_ids=placeholder_ids,
+                max_dose_msv=max_dose_msv,
             )
         except schema.ExamValidationError as exc:
             raise schema.ExamValidationError(
                 exc.problems, source=source, hint=_column_hint(exc.problems, frame.columns)
             ) from None
     else:
-        out = frame.with_columns(**schema._eager_casts(frame, dayfirst=dayfirst))
+        casts = schema._eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules)
+        out = schema._with_casts(frame, casts)
     return from_polars(out, "pandas" if kind == "pandas" else "polars")
 
 
@@ -152,10 +198,13 @@ def _prepare(
     sep: str | None,
     decimal: str | None,
     lazy: bool = False,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
 ) -> tuple[Any, str, str, dict[str, str]]:
     """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
     if decimal not in (None, ".", ","):
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
+        raise ValueError(f"sep must be one character, got {sep!r}")
     frame, kind, source, sep = _load(path_or_frame, sep=sep, lazy=lazy)
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a decimal comma needs another separator
@@ -163,7 +212,14 @@ def _prepare(
     names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
     renames = _rename_map(names, columns or {}, source)
     frame = frame.rename(renames)
-    frame = _normalise(frame, source, dayfirst=dayfirst, decimal=decimal, from_csv=from_csv)
+    frame = _normalise(
+        frame,
+        source,
+        dayfirst=dayfirst,
+        decimal=decimal,
+        from_csv=from_csv,
+        placeholder_ids=placeholder_ids,
+    )
     return frame, kind, source, renames
 
 
@@ -179,52 +235,214 @@ def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str, str 
     if not path.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
-        files = sorted(path.glob("**/*.parquet"))
-        if not files:
-            raise ValueError(f"{source}: folder holds no .parquet files")
-        return _scan_parquet(str(path / "**" / "*.parquet"), source, lazy), "parquet", source, None
+        return _scan_folder(path, source, lazy), "parquet", source, None
     with path.open("rb") as fh:
-        head = fh.read(1 << 16)
-    if head.startswith(b"PAR1") or path.suffix.lower() in (".parquet", ".pq"):
-        return _scan_parquet(str(path), source, lazy), "parquet", source, None
-    df, sep = _read_csv(path, head, sep)
+        head = fh.read(4)
+    if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
+        return _scan_parquet([path], path, source, lazy), "parquet", source, None
+    df, sep = _read_csv(path, sep)
     return df, "csv", source, sep
 
 
-def _scan_parquet(pattern: str, source: str, lazy: bool) -> Any:
+def _scan_folder(path: Path, source: str, lazy: bool) -> Any:
+    files = sorted(
+        f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
+    )
+    if not files:
+        others = sorted({f.suffix or f.name for f in path.rglob("*") if f.is_file()})[:10]
+        raise ValueError(
+            f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
+            f"case){f'; it holds {others}' if others else ''}"
+        )
+    return _scan_parquet(files, path, source, lazy)
+
+
+def _partitions(file: Path, root: Path) -> dict[str, str | None]:
+    """Hive partition folders between ``root`` and ``file``: ``facility=A/`` -> {facility: A}."""
+    out: dict[str, str | None] = {}
+    for part in file.relative_to(root).parts[:-1] if file != root else ():
+        key, eq, value = part.partition("=")
+        if eq and key:
+            value = unquote(value)
+            out[unquote(key)] = None if value == _HIVE_NULL else value
+    return out
+
+
+def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any:
+    """One lazy scan per file (its hive partitions as text columns), concatenated; a file
+    that cannot be read is named."""
+    scans = []
+    keys: list[str] | None = None
+    for f in files:
+        try:
+            names = pl.read_parquet_schema(f)
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise ValueError(f"{f}: not a readable Parquet table ({exc})") from exc
+        parts = _partitions(f, root) if root.is_dir() else {}
+        if keys is None:
+            keys = list(parts)
+        elif list(parts) != keys:
+            raise ValueError(
+                f"{source}: partition folders differ: {f} has {list(parts)}, others {keys}"
+            )
+        clash = [k for k in parts if k in names]
+        if clash:
+            raise ValueError(
+                f"{f}: column(s) {clash} are both in the file and partition folders; "
+                "rename the folders or the columns"
+            )
+        scans.append(
+            pl.scan_parquet(f).with_columns(
+                pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in parts.items()
+            )
+        )
     try:
-        lf = pl.scan_parquet(pattern)
+        lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
         lf.collect_schema()
-        return lf if lazy else lf.collect()
-    except Exception as exc:  # polars raises several kinds for a damaged file
+    except Exception as exc:
+        raise ValueError(f"{source}: the Parquet files do not share one schema ({exc})") from exc
+    if lazy:
+        return lf
+    try:
+        return lf.collect()
+    except Exception as exc:
+        for f, scan in zip(files, scans):
+            try:
+                scan.collect()
+            except Exception as one:
+                raise ValueError(f"{f}: not a readable Parquet table ({one})") from exc
         raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
 
 
-def _read_csv(path: Path, head: bytes, sep: str | None) -> tuple[pl.DataFrame, str]:
+def _row_of(raw: bytes, pos: int, header_lines: int = 1) -> str:
+    """'data row N (line L)' of a byte position (0-based data rows, 1-based file lines)."""
+    newline = b"\n" if b"\n" in raw else b"\r"
+    line = raw[:pos].count(newline)
+    return f"data row {line - header_lines} (line {line + 1} of the file)"
+
+
+def _decode(raw: bytes, source: str) -> str:
+    """The text of a CSV file: BOMs, UTF-16, UTF-8, else Windows-1252, decided on the whole
+    file; a byte that fits none is named by its row."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw, encoding = raw[3:], "utf-8"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif len(raw) >= 4 and raw[1] == 0 and raw[3] == 0 and raw[0] != 0:
+        encoding = "utf-16-le"
+    elif len(raw) >= 4 and raw[0] == 0 and raw[2] == 0 and raw[1] != 0:
+        encoding = "utf-16-be"
+    else:
+        encoding = "utf-8"
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding != "utf-8":
+            where = _row_of(raw.decode(encoding, errors="replace").encode(), exc.start // 2)
+            raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
+        first_bad = exc.start
+    if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
+        raise ValueError(
+            f"{source}: {_row_of(raw, first_bad)}: byte 0x{raw[first_bad]:02x} is not UTF-8, "
+            "although the rest of the file is; the file mixes encodings (fix that row or "
+            "re-export the file as UTF-8)"
+        )
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{source}: {_row_of(raw, exc.start)}: byte 0x{raw[exc.start]:02x} is neither "
+            "UTF-8 nor Windows-1252 text"
+        ) from None
+
+
+def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     """Read a delimited text file with every column as text (types are decided later)."""
     source = str(path)
-    if b"\x00" in head:
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
+    if raw[:4] == b"PK\x03\x04":
         raise ValueError(
-            f"{source}: not a CSV or Parquet table (binary content); "
-            "read_exams reads .csv text files, .parquet files and folders of .parquet files"
+            f"{source}: a zip archive or Excel workbook, not a CSV table; save the sheet as CSV "
+            "(or unzip it) and read that file"
         )
-    data: Any = path
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        text_head = head.decode("utf-8", errors="replace")
-    except UnicodeDecodeError:  # not UTF-8: Windows exports are usually cp1252
-        data = io.BytesIO(path.read_bytes().decode("cp1252").encode("utf-8"))
-        text_head = head.decode("cp1252", errors="replace")
-    first = text_head.lstrip("\ufeff").splitlines()[0] if text_head.strip() else ""
-    if not first:
+    text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
+    if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
+        text = text.replace("\r", "\n")
+    sep_line = _SEP_LINE.match(_first_line(text))
+    if sep_line:
+        sep = sep if sep is not None else sep_line.group(1)
+        cut = text.find("\n")
+        text = text[cut + 1 :] if cut != -1 else ""
+    first = _first_line(text)
+    if not first.strip():
         raise ValueError(f"{source}: empty file, no header line")
     if sep is None:
         counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+    header = next(csv.reader([first], delimiter=sep))
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in seen:
+            raise ValueError(
+                f"{source}: column {name!r} appears twice in the header (columns {seen[name]} "
+                f"and {i}, 0-based); rename or drop one of them"
+            )
+        seen[name] = i
+    # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
+    # exams; blank rows inside the table stay rows, reported where they are
+    last = len(text.rstrip(" \t\r\n" + sep))
+    end = text.find("\n", last)
+    if end != -1:
+        text = text[: end + 1]
+    data = text.encode("utf-8")
+    if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
+        raise ValueError(
+            f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
+            "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
+            "folders of Parquet files"
+        )
+    _check_field_counts(data, text, sep, len(header), source)
     try:
-        return pl.read_csv(data, separator=sep, infer_schema=False), sep
+        df = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
+    return df, sep
+
+
+def _first_line(text: str) -> str:
+    cut = text.find("\n")
+    return (text if cut == -1 else text[:cut]).rstrip("\r")
+
+
+def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> None:
+    """A row with more or fewer fields than the header is an error naming it (polars would
+    fail without a row, or fill the missing fields with nulls). Counting separators per line
+    (numpy, on the bytes) finds the candidates cheaply; the exact count (quotes respected) is
+    taken only then."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(b == 10)
+    if newlines.size == 0 or newlines[-1] != b.size - 1:
+        newlines = np.append(newlines, b.size)
+    sep_b = sep.encode("utf-8")
+    if len(sep_b) == 1:
+        at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
+        per_line = np.diff(at)  # separators of each line after the header
+        if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
+            return
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader)
+    for row, fields in enumerate(reader):
+        if len(fields) != n_fields and any(f.strip() for f in fields):
+            raise ValueError(
+                f"{source}: data row {row} has {len(fields)} field(s) but the header has "
+                f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
+                "quote the value or fix the row"
+            )
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
@@ -252,7 +470,14 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
         if target is not None and target not in taken:
             candidates.setdefault(target, []).append(n)
     for target, found in candidates.items():
-        if target in found:  # a column already named canonically wins
+        if target in found and len(found) > 1:
+            others = [f for f in found if f != target]
+            raise ValueError(
+                f"{source}: column {target!r} and its vendor alias {others[0]!r} are both in the "
+                f"table; drop one, or say which is {target!r} with "
+                f"columns={{{target!r}: {target!r}}} (the other is then carried through)"
+            )
+        if target in found:
             continue
         if len(found) > 1:
             raise ValueError(
@@ -314,28 +539,25 @@ def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
     return s
 
 
-def _infer(s: pl.Series, decimal: str | None) -> pl.Series:
-    """An unknown CSV column: Int64 or Float64 when every value is a number, else text."""
-    present = s.drop_nulls()
-    if present.len() == 0:
-        return s
-    t = _numeric_text(s, decimal)
-    present = t.drop_nulls()
-    if present.str.contains(_INT).all():
-        return t.cast(pl.Int64)
-    if present.str.contains(_FLOAT).all():
-        return t.cast(pl.Float64)
-    return s
-
-
 def _normalise(
-    frame: Any, source: str, *, dayfirst: bool, decimal: str | None, from_csv: bool
+    frame: Any,
+    source: str,
+    *,
+    dayfirst: bool,
+    decimal: str | None,
+    from_csv: bool,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
 ) -> Any:
-    """Text clean-up before the canonical casts: nulls, decimal commas, ages, dates."""
+    """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
+    ages, dates. Other columns are left exactly as read."""
     lazy = isinstance(frame, pl.LazyFrame)
     sch = frame.collect_schema() if lazy else frame.schema
-    text = [n for n, d in sch.items() if d == pl.Utf8 and (from_csv or n in _CANONICAL)]
-    frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text)
+    text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
+    ids = [n for n in text if n in ("patient_id", "study_uid")]
+    # ids: whitespace and placeholders by the identity rule (counted), not silently here
+    frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
+    if not lazy and ids:
+        frame = clean_frame(frame, placeholder_ids)
     exprs: dict[str, pl.Expr] = {}
     if "age_years" in text:
         exprs["age_years"] = _dicom_age(pl.col("age_years"))
@@ -350,25 +572,20 @@ def _normalise(
             frame = frame.with_columns(pl.col(num).str.replace(",", ".", literal=True))
         return frame
     updates = [_numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC]
-    if from_csv:
-        updates += [
-            _infer(frame.get_column(n), decimal)
-            for n in text
-            if n not in _CANONICAL and n != STUDY_TIME
-        ]
-        if "patient_id" in text:
-            ids = frame.get_column("patient_id")
-            if ids.drop_nulls().str.contains(_INT).all() and ids.null_count() < ids.len():
-                updates.append(ids.cast(pl.Int64))
+    if from_csv and "patient_id" in text:
+        ids_col = frame.get_column("patient_id")
+        if ids_col.null_count() < ids_col.len() and ids_col.drop_nulls().str.contains(_INT).all():
+            updates.append(ids_col.cast(pl.Int64))
     frame = frame.with_columns(updates)
     if "exam_date" in frame.columns and frame.schema["exam_date"] == pl.Utf8 and not dayfirst:
         dates = frame.get_column("exam_date")
-        slashed = dates.filter(dates.str.contains(_SLASHED))
-        if slashed.len():
+        slashed = dates.str.contains(_SLASHED).fill_null(False)
+        if slashed.any():
+            row = int(slashed.arg_max() or 0)
             raise ValueError(
-                f"{source}: column 'exam_date' holds dates like {slashed[0]!r} that may be "
-                "day-first or month-first; pass dayfirst=True (--dayfirst) for dd/mm/yyyy "
-                "or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
+                f"{source}: column 'exam_date' holds dates like {dates[row]!r} (row {row}) that "
+                "may be day-first or month-first; pass dayfirst=True (--dayfirst) for "
+                "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
     return frame
 

@@ -1,0 +1,159 @@
+"""Checks of the parameters of public functions, in one place.
+
+Thresholds, windows, ages, day counts, bounds and name lists are checked here so every public
+function rejects the same things with the same message: NaN, infinities, booleans (``True`` is
+not 1 mSv), text where a number is meant, and values outside their range. A float32 (or
+float16) number is taken at its shortest decimal form (``np.float32(0.1)`` is 0.1, labelled
+``0.1``, see :func:`recurct._frames.param_label`).
+
+Errors are :class:`ParameterError`, both a ``ValueError`` and a ``TypeError``, so callers
+catching either keep working.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recurct._frames import param_label
+
+#: Longest window accepted, in days: about 274 years, more than twice the longest human life
+#: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
+MAX_WINDOW_DAYS = 100_000
+
+#: Largest age accepted as a bound, in years (recurct.schema.MAX_AGE_YEARS).
+MAX_AGE_YEARS = 130.0
+
+
+class ParameterError(TypeError, ValueError):
+    """A parameter of a public function is not acceptable; the message says which and why."""
+
+
+def _scalar(value: Any, fn: str, name: str) -> float:
+    """A real number (not a bool, not text) as a float; float32 at its shortest decimal."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{fn}: {name} must be a number, got {value!r}")
+    if isinstance(value, np.floating) and value.dtype.itemsize < 8:
+        return float(param_label(value))
+    return float(value)
+
+
+def _many(values: Any) -> list[Any]:
+    if values is None:
+        return []
+    if isinstance(values, str | bytes) or np.isscalar(values):
+        return [values]
+    if isinstance(values, np.ndarray):
+        return list(values.ravel())
+    if isinstance(values, Iterable):
+        return list(values)
+    return [values]
+
+
+def number(
+    value: Any,
+    fn: str,
+    name: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    what: str = "",
+) -> float:
+    """A finite number in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+    x = _scalar(value, fn, name)
+    low_bad = lo is not None and (x <= lo if lo_open else x < lo)
+    if not math.isfinite(x) or low_bad or (hi is not None and x > hi):
+        left = "(" if lo_open else "["
+        rng = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+        raise ParameterError(
+            f"{fn}: {name} must be a finite number in {rng}{what}, got {value!r}"
+        )
+    return x
+
+
+def optional_bound(value: Any, fn: str, name: str) -> float | None:
+    """None, or a finite number > 0."""
+    return None if value is None else number(value, fn, name, lo=0.0, lo_open=True)
+
+
+def thresholds(values: Any, fn: str) -> np.ndarray:
+    """CED thresholds in mSv: finite, > 0, distinct by their label."""
+    thr = [_scalar(v, fn, "thresholds") for v in _many(values)]
+    if not all(math.isfinite(t) and t > 0 for t in thr):
+        raise ParameterError(f"{fn}: thresholds must be finite and > 0 mSv, got {_many(values)}")
+    if len({param_label(t) for t in thr}) != len(thr):
+        raise ParameterError(f"{fn}: thresholds must be distinct, got {_many(values)}")
+    return np.asarray(thr, dtype=np.float64)
+
+
+def window_days(values: Any, fn: str) -> np.ndarray:
+    """Window widths: whole numbers of days in 1..MAX_WINDOW_DAYS, distinct."""
+    raw = _many(values)
+    win = []
+    for v in raw:
+        w = _scalar(v, fn, "window_days")
+        if not (math.isfinite(w) and w.is_integer() and 0 < w <= MAX_WINDOW_DAYS):
+            raise ParameterError(
+                f"{fn}: window_days must be whole numbers of days > 0 and <= {MAX_WINDOW_DAYS} "
+                f"(about 274 years), got {raw}"
+            )
+        win.append(int(w))
+    if len(set(win)) != len(win):
+        raise ParameterError(f"{fn}: window_days must be distinct, got {raw}")
+    return np.asarray(win, dtype=np.int64)
+
+
+def age(value: Any, fn: str, name: str) -> float | None:
+    """An age bound in years: None (open), or a finite number in [0, MAX_AGE_YEARS]."""
+    if value is None:
+        return None
+    return number(value, fn, name, lo=0.0, hi=MAX_AGE_YEARS, what=" years")
+
+
+def days(value: Any, fn: str, name: str) -> int:
+    """A whole number of days >= 0."""
+    d = number(value, fn, name, lo=0.0, what=" days")
+    if not d.is_integer():
+        raise ParameterError(f"{fn}: {name} must be a whole number of days, got {value!r}")
+    return int(d)
+
+
+def names(values: Any, fn: str, name: str) -> list[str]:
+    """Non-empty text or integer labels (facilities, indications, sex codes) as text."""
+    out = []
+    for v in _many(values):
+        if isinstance(v, str) and v.strip():
+            out.append(v)
+        elif isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_):
+            out.append(str(int(v)))
+        else:
+            raise ParameterError(
+                f"{fn}: {name} must be non-empty text (or whole-number codes), got {v!r}"
+            )
+    if not out:
+        raise ParameterError(f"{fn}: give at least one of {name}")
+    return out
+
+
+def exams_path(exams: Any, fn: str) -> None:
+    """A path given for out-of-core work must be Parquet: name the file otherwise."""
+    if not isinstance(exams, str | os.PathLike):
+        return
+    path = Path(exams)
+    if path.is_file():
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+        if magic != b"PAR1":
+            raise ParameterError(
+                f"{fn}: {path} is not a Parquet file; read CSV and other tables with "
+                "recurct.read_exams(path) and pass the frame"
+            )
+    elif not path.exists() and not any(c in str(path) for c in "*?["):
+        raise FileNotFoundError(f"{fn}: {path}: no such file or folder")

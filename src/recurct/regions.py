@@ -1,0 +1,301 @@
+"""Free-text body regions (protocol names, study descriptions, DICOM body parts) -> canonical.
+
+:func:`normalise_region` maps text such as ``"Thorax^TAP (Adult)"``, ``"ABDOMEN/PELVIS"``,
+``"Schädel nativ"``, ``"TC torace"`` or the DICOM Body Part Examined ``"CSPINE"`` to one of
+:data:`recurct.schema.BODY_REGIONS` by an ordered rule table (:func:`region_rules`), the first
+matching rule winning; nothing matched gives None (the function never guesses). The same rules
+are used by :func:`recurct.read_exams` and :func:`recurct.validate` for the ``body_region``
+column and by the RDSR and OpenREM readers; ``recurct.dose.normalise_region`` is this function.
+
+The shipped rules cover English, German, French, Italian, Dutch and Spanish terms of CT
+exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L, e.g. ``HEADNECK``,
+``CHESTABDPELVIS``, ``WHOLEBODY``); every term is tested in ``tests/test_regions.py``. Your
+own rules (``rules=``) are tried first, so they extend or override the shipped ones.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import to_polars
+
+__all__ = ["normalise_region", "normalise_text", "region_rules"]
+
+# word lists shared by several rules (normalised text: lower case, accents removed)
+_CH = r"(chest|thorax|thoracic|thx|torace|torax|thoraco|thoracique|toracico|brustkorb)"
+_AB = r"(abdomen|abdominal|abdo|abd|abdomino|addome|addominale|bauch|buik|abdominopelvien)"
+_PE = r"(pelvis|pelvic|pel|becken|bassin|pelvien|pelvienne|pelvi|bacino|bekken|pelvico|pelvica)"
+_AND = r"((and|und|et|e|en|y|u) )?"
+
+# Ordered: the first rule whose pattern is found (re.search) in the normalised text wins.
+# Normalised text (normalise_text): lower case, accents removed (Schädel -> schadel,
+# crâne -> crane, ß -> ss, œ -> oe), every run of characters other than letters and digits
+# replaced by one space, one space at each end (so " cap " matches a whole word).
+# A rule whose region is None stops the search and returns None (a recognised combination
+# that has no canonical region).
+_RULES: tuple[tuple[str, str | None, str], ...] = (
+    (
+        r" (entire|whole|total) body | wholebody | ganzkorper | ganzkoerper | corps entier "
+        r"| corpo intero | cuerpo entero | total body | hele lichaam ",
+        "other",
+        "whole-body scans (WHOLEBODY, Ganzkörper, corps entier): no canonical region, no k factor",
+    ),
+    (
+        r" (cap|tap|trunk|c a p|t a p|stamm|rumpf|chestabdpelvis|chestabdomenpelvis"
+        r"|neckchestabdpelv|thoracoabdominopelvien) "
+        rf"| {_CH} {_AND}{_AB} {_AND}{_PE} ",
+        "chest_abdomen_pelvis",
+        "chest-abdomen-pelvis (trunk): CAP, TAP, CHESTABDPELVIS, 'Chest, Abdomen and Pelvis', "
+        "Thorax/Abdomen/Becken, thoraco-abdomino-pelvien, torace addome pelvi",
+    ),
+    (
+        rf" {_CH} {_AND}{_AB} | chestabdomen | thoracoabdominal ",
+        None,
+        "chest and abdomen without pelvis (CHESTABDOMEN): no canonical region",
+    ),
+    (
+        r" head (and )?neck | headneck | kopf (und )?hals | tete (et )?cou | testa (e )?collo "
+        r"| hoofd (en )?hals | cabeza (y )?cuello ",
+        "head_neck",
+        "head and neck (HEADNECK, Kopf-Hals, tête et cou, testa-collo, hoofd-hals, "
+        "cabeza y cuello)",
+    ),
+    (
+        rf" {_AB} {_AND}{_PE} | abdomenpelvis | kub | (colonography|colonografia|colonographie"
+        r"|kolonographie|koloskopie|colografia) ",
+        "abdomen_pelvis",
+        "abdomen-pelvis (ABDOMENPELVIS, Abdomen/Becken, abdomino-pelvien, addome pelvi, "
+        "buik-bekken); kidneys-ureters-bladder; CT colonography",
+    ),
+    (
+        r" (c|t|l|s|cervical|thoracic|lumbar|lumbosacral|whole) spine | spine | spinal "
+        r"| [ctls] ?spine | lumbar | vertebra(e|l|le|li)? | sacrum | coccyx "
+        r"| \w*wirbels(a|ae)ule | hws | bws | lws | rachis | rachide | colonna | columna "
+        r"| colonne | wervelkolom ",
+        "spine",
+        "any spine level (CSPINE, TSPINE, LSPINE, SSPINE, C-spine, lumbar, HWS/BWS/LWS, "
+        "Wirbelsäule, rachis, colonna, columna, wervelkolom)",
+    ),
+    (
+        r" (extremity|extremities|limb|limbs|arm|arms|forearm|leg|legs|knee|knees|ankle|ankles"
+        r"|foot|feet|hand|hands|wrist|wrists|elbow|elbows|finger|fingers|toe|toes|femur|tibia"
+        r"|fibula|humerus|calcaneus|radius|ulna|lowerlimb|upperlimb"
+        r"|extremitat|extremitaten|bein|beine|knie|sprunggelenk|fuss|handgelenk|ellenbogen"
+        r"|unterschenkel|oberschenkel|unterarm|oberarm"
+        r"|genou|cheville|pied|poignet|coude|jambe|bras|membre"
+        r"|ginocchio|caviglia|piede|polso|gomito|gamba|braccio|arto"
+        r"|enkel|voet|pols|elleboog|onderbeen|bovenbeen"
+        r"|rodilla|tobillo|muneca|codo|pierna|brazo|extremidad) ",
+        "extremity",
+        "limbs and their joints, in English, German, French, Italian, Dutch and Spanish (not hip "
+        "or shoulder, which are left unmapped)",
+    ),
+    (
+        r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
+        r"|mastoids|petrous|iam|iac|tmj|jaw|dental|mandible|maxilla|maxillofacial"
+        r"|schadel|schaedel|kopf|hirn|gehirn|cct|nnh|nasennebenhohlen|felsenbein"
+        r"|gesichtsschadel|crane|cerveau|encephale|orbites|rochers|massif facial"
+        r"|cranio|encefalo|cervello|seni paranasali|rocche"
+        r"|hoofd|hersenen|schedel|craneo|cabeza|cerebro|senos paranasales) ",
+        "head",
+        "head, brain, sinuses, facial bones, orbits, temporal bones (Schädel, Kopf, CCT, NNH, "
+        "crâne, cerveau, cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
+    ),
+    (
+        r" (neck|larynx|laryngeal|thyroid|hals|halsweichteile|kehlkopf|schilddruse|cou"
+        r"|collo|cuello) ",
+        "neck",
+        "neck, larynx, thyroid (Hals, Kehlkopf, cou, collo, cuello)",
+    ),
+    (
+        r" (chest|thorax|thoracic|lung|lungs|pulmonary|ctpa|hrct|cardiac|heart|coronary"
+        r"|coronaryartery|lunge|lungen|herz|torace|torax|poumon|poumons|coeur|polmone|polmoni"
+        r"|cuore|longen|hart|pulmon|corazon|brustkorb|thx) ",
+        "chest",
+        "chest, thorax, lungs, CTPA, HRCT, cardiac (Lunge, Herz, torace, poumon, polmoni, "
+        "longen, tórax)",
+    ),
+    (
+        r" (abdomen|abdominal|abdo|abd|liver|pancreas|kidney|kidneys|renal|adrenal|adrenals"
+        r"|bauch|oberbauch|unterbauch|leber|niere|nieren|pankreas|foie|rein|reins|addome"
+        r"|fegato|rene|reni|buik|nier|nieren|higado|rinon|rinones) ",
+        "abdomen",
+        "abdomen and its organs (Bauch, Oberbauch, Leber, Niere, foie, addome, fegato, buik, "
+        "hígado)",
+    ),
+    (
+        rf" {_PE} ",
+        "pelvis",
+        "pelvis (Becken, bassin, pelvi, bacino, bekken)",
+    ),
+)
+
+_NON_ALNUM = re.compile(r"[\W_]+")
+_LIGATURES = str.maketrans({"ß": "ss", "œ": "oe", "æ": "ae"})
+
+
+def normalise_text(text: str) -> str:
+    """The text the region rules see: lower case, accents removed, ``ß``, ``œ``, ``æ`` ->
+    ``ss``, ``oe``, ``ae``, every
+    run of characters other than letters and digits replaced by one space, one space at each
+    end.
+
+    >>> normalise_text("Schädel/Hals (nativ)")
+    ' schadel hals nativ '
+    """
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LIGATURES))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " " + _NON_ALNUM.sub(" ", plain).strip() + " "
+
+
+def region_rules() -> pl.DataFrame:
+    """The ordered rule table used by :func:`normalise_region`.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``order`` (1 = tried first), ``pattern`` (a Python regular expression searched for in
+        the text of :func:`normalise_text`: lower case, accents removed, runs of
+        non-alphanumeric characters replaced by one space, one space added at each end),
+        ``region`` (canonical; null means "recognised, but no canonical region": the text maps
+        to None) and ``note``.
+    """
+    return pl.DataFrame(
+        {
+            "order": list(range(1, len(_RULES) + 1)),
+            "pattern": [r[0] for r in _RULES],
+            "region": [r[1] for r in _RULES],
+            "note": [r[2] for r in _RULES],
+        },
+        schema={"order": pl.Int64, "pattern": pl.Utf8, "region": pl.Utf8, "note": pl.Utf8},
+    )
+
+
+def compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
+    """The user's ``rules`` (first) and the shipped ones, compiled; ``ValueError`` naming a
+    rule whose region is not canonical or whose pattern is not a regular expression."""
+    from recurct.schema import BODY_REGIONS
+
+    extra: list[tuple[str, str | None]] = []
+    if rules is not None:
+        if isinstance(rules, Mapping):
+            extra = list(rules.items())
+        elif isinstance(rules, pl.DataFrame) or type(rules).__module__.startswith(
+            ("pandas", "pyarrow")
+        ):
+            frame, _ = to_polars(rules)
+            missing = {"pattern", "region"} - set(frame.columns)
+            if missing:
+                raise ValueError(
+                    f"region rules: a rule table needs columns 'pattern' and 'region', "
+                    f"got {frame.columns}"
+                )
+            extra = list(zip(frame["pattern"].to_list(), frame["region"].to_list()))
+        elif isinstance(rules, str | bytes):
+            raise TypeError(
+                "region rules: give a mapping {pattern: region}, a sequence of "
+                "(pattern, region) pairs or a table with columns pattern and region"
+            )
+        else:
+            try:
+                extra = [(p, r) for p, r in rules]
+            except (TypeError, ValueError):
+                raise TypeError(
+                    "region rules: give a mapping {pattern: region}, a sequence of "
+                    f"(pattern, region) pairs or a table with columns pattern and region, "
+                    f"got {rules!r}"
+                ) from None
+    compiled = []
+    for pattern, region in [*extra, *((p, r) for p, r, _ in _RULES)]:
+        if region is not None and region not in BODY_REGIONS:
+            raise ValueError(
+                f"rule {pattern!r} -> {region!r}: region must be one of {BODY_REGIONS} or None"
+            )
+        if not isinstance(pattern, str):
+            raise TypeError(f"rule {pattern!r} -> {region!r}: the pattern must be a string")
+        try:
+            compiled.append((re.compile(pattern), region))
+        except re.error as exc:
+            raise ValueError(f"rule {pattern!r}: not a regular expression ({exc})") from None
+    return compiled
+
+
+def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
+    """The region of the first rule of ``compiled`` matching ``text`` (None if none does)."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None
+    norm = normalise_text(str(text))
+    for pattern, region in compiled:
+        if pattern.search(norm):
+            return region
+    return None
+
+
+def normalise_region(text: Any, rules: Any = None) -> Any:
+    """Map free-text protocol names and DICOM target regions to canonical body regions.
+
+    The text is normalised (:func:`normalise_text`: lower case, accents removed, every run of
+    characters other than letters and digits becomes one space, one space at each end), then
+    the rules of :func:`region_rules` are tried in order and the first match wins. Nothing
+    matched gives None: the function never guesses.
+
+    Decisions worth knowing: "Entire body"/"whole body"/``WHOLEBODY`` -> ``"other"`` (a
+    recognised region outside the canonical list, which no conversion-factor table covers);
+    CAP/TAP/trunk and "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest with
+    abdomen but without pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" ->
+    ``"spine"``); sinus, brain, facial bones -> ``"head"``; KUB and CT colonography ->
+    ``"abdomen_pelvis"``; cardiac -> ``"chest"``; hip and shoulder -> None (they fit neither
+    pelvis nor extremity cleanly); localisers, bolus tracking and test names ("Topogram",
+    "Monitoring") -> None. German, French, Italian, Dutch and Spanish terms map like their
+    English ones (``Schädel`` and ``Schaedel`` -> head, ``Abdomen/Becken`` -> abdomen_pelvis,
+    ``crâne`` -> head, ``bassin`` -> pelvis, ``torace`` -> chest, ``hoofd`` -> head).
+
+    Parameters
+    ----------
+    text : str, None, or a polars / pandas Series or sequence of them
+        The text(s). A Series is mapped over its unique values only.
+    rules : mapping, sequence of (pattern, region) pairs, or a table with columns ``pattern``
+        and ``region``, optional
+        Extra rules, tried before the built-in ones (so they can override them). Patterns are
+        searched in the normalised text described above; a region of None maps to None.
+
+    Returns
+    -------
+    str or None, or a Series (polars for polars or sequences, pandas for pandas) of them.
+
+    Examples
+    --------
+    >>> normalise_region("Thorax^TAP (Adult)")
+    'chest_abdomen_pelvis'
+    >>> normalise_region("C-spine"), normalise_region("Topogram")
+    ('spine', None)
+    >>> normalise_region("Schädel nativ"), normalise_region("Abdomen/Becken")
+    ('head', 'abdomen_pelvis')
+    >>> normalise_region("Hüfte", rules=[(r" hufte ", "pelvis")])
+    'pelvis'
+    """
+    compiled = compile_rules(rules)
+    if isinstance(text, str) or text is None:
+        return match_region(text, compiled)
+    is_pandas = type(text).__module__.startswith("pandas")
+    if is_pandas:
+        s = pl.from_pandas(text)
+    elif isinstance(text, pl.Series):
+        s = text
+    else:
+        s = pl.Series("region", list(text), dtype=pl.Utf8, strict=False)
+    s = s.cast(pl.Utf8)
+    uniq = s.drop_nulls().unique().to_list()
+    mapping = {u: match_region(u, compiled) for u in uniq}
+    out = s.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
+    if is_pandas:
+        res = out.to_pandas()
+        res.index = text.index
+        return res
+    return out
