@@ -42,7 +42,8 @@ def naive_rates(patients: pl.DataFrame, t: float, entry, end, horizons):
         e = r["first_exam"] if entry is None else max(r["first_exam"], entry)
         stop = end
         ev_day = r[f"date_reached_{lab}"]
-        prevalent = ev_day is not None and ev_day < e
+        delayed = e > r["first_exam"]
+        prevalent = ev_day is not None and (ev_day < e or (delayed and ev_day == e))
         is_ev = ev_day is not None and e <= ev_day <= stop
         days = ((ev_day if is_ev else stop) - e).days
         for key in ("all", r["facility"]):

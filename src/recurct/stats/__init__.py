@@ -10,7 +10,9 @@ it in ``sys.modules`` and does not rebind the package attribute.
 from __future__ import annotations
 
 from recurct.stats.bands import dose_bands, exams_per_patient
+from recurct.stats.competing import cumulative_incidence
 from recurct.stats.extrapolate import extrapolate
+from recurct.stats.incidence import incidence_rate, poisson_ci
 from recurct.stats.magnitude import age_band, magnitude, reached_expr
 from recurct.stats.meta import MetaResult, meta_proportion
 from recurct.stats.multisite import SiteTable, site_table
@@ -23,13 +25,16 @@ __all__ = [
     "MetaResult",
     "SiteTable",
     "age_band",
+    "cumulative_incidence",
     "dose_bands",
     "exam_rate",
     "exams_per_patient",
     "extrapolate",
+    "incidence_rate",
     "magnitude",
     "meta_proportion",
     "observation_end",
+    "poisson_ci",
     "proportion_ci",
     "reached_expr",
     "risk_factors",

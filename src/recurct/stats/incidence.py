@@ -8,8 +8,9 @@ Definitions (one patient, times in calendar days)
     * **entry** (time zero): the first exam in the data (``first_exam``, the default) or a
       date column/date given as ``entry=`` (e.g. the study start, or the end of a look-back
       period whose exams count towards the CED but not towards the person-time). A patient who
-      reached T *before* entry is a prevalent case: he is not at risk and is left out
-      (``n_prevalent``).
+      reached T before a delayed entry (or on its day, where entry is after his first exam)
+      is a prevalent case: he is not at risk and is left out (``n_prevalent``); this is the
+      risk set ``(entry, event]`` of :func:`recurct.stats.time_to_threshold`.
     * **event**: the first date the CED reached T (``date_reached_T``, or ``first_exam +
       days_to_T``); with ``window=W``, the first date the CED of the trailing W days reached T
       (column ``date_reached_T_in_W``, see :func:`recurct.alerts.trailing_dose`). Events after
@@ -195,7 +196,7 @@ def incidence_rate(
     ends = observation_end(df, end)
     first = pl.col("first_exam").cast(pl.Date)
     start = first if entry is None else pl.max_horizontal(first, _as_day_expr(entry, df, "entry"))
-    work = df.select(*by_cols, start.alias("_entry")).with_columns(
+    work = df.select(*by_cols, start.alias("_entry"), first.alias("_first")).with_columns(
         event.alias("_event"), ends.alias("_end")
     )
     if work["_entry"].null_count():
@@ -206,7 +207,13 @@ def incidence_rate(
             f"incidence_rate: {int(late.sum())} patient(s) end before they enter; check end/entry"
         )
     work = work.with_columns(
-        (pl.col("_event").is_not_null() & (pl.col("_event") < pl.col("_entry"))).alias("_prev"),
+        (
+            pl.col("_event").is_not_null()
+            & (
+                (pl.col("_event") < pl.col("_entry"))
+                | ((pl.col("_event") == pl.col("_entry")) & (pl.col("_entry") > pl.col("_first")))
+            )
+        ).alias("_prev"),
         (
             pl.col("_event").is_not_null()
             & (pl.col("_event") >= pl.col("_entry"))
