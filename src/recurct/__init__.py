@@ -32,11 +32,13 @@ _LAZY: dict[str, str] = {
     "cumulative_dose": "recurct.cumulative",
     "running_dose": "recurct.cumulative",
     "period_dose": "recurct.cumulative",
+    "trailing_dose": "recurct.alerts",
     # cohorts
     "Cohort": "recurct.cohort",
 }
 
 _SUBMODULES = (
+    "alerts",
     "schema",
     "io",
     "dose",
@@ -59,6 +61,7 @@ __all__ = [
     "ExamValidationError",
     "ValidationReport",
     "__version__",
+    "alerts",
     "cli",
     "cohort",
     "compare_to_drl",
@@ -84,6 +87,7 @@ __all__ = [
     "studies",
     "survey",
     "synthetic",
+    "trailing_dose",
     "validate",
 ]
 assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES}
@@ -106,6 +110,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recurct.alerts import trailing_dose
     from recurct.cohort import Cohort
     from recurct.cumulative import cumulative_dose, period_dose, running_dose
     from recurct.dose import (
