@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     "running_dose": "recurct.cumulative",
     "period_dose": "recurct.cumulative",
     "trailing_dose": "recurct.alerts",
+    "lagged_dose": "recurct.timevarying",
     # cohorts
     "Cohort": "recurct.cohort",
 }
@@ -53,6 +54,7 @@ _SUBMODULES = (
     "distributed",
     "outofcore",
     "cli",
+    "timevarying",
 )
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "io",
     "k_factors",
     "kernels",
+    "lagged_dose",
     "normalise_region",
     "outofcore",
     "period_dose",
@@ -87,6 +90,7 @@ __all__ = [
     "studies",
     "survey",
     "synthetic",
+    "timevarying",
     "trailing_dose",
     "validate",
 ]
@@ -127,3 +131,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ValidationReport,
         validate,
     )
+    from recurct.timevarying import lagged_dose
