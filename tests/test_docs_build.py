@@ -32,6 +32,8 @@ SUBMODULES = {
         "proportion",
         "magnitude",
         "survival",
+        "competing",
+        "incidence",
         "bands",
         "multisite",
         "meta",

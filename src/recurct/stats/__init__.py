@@ -9,7 +9,7 @@ it in ``sys.modules`` and does not rebind the package attribute.
 
 from __future__ import annotations
 
-from recurct.stats.bands import dose_bands, exams_per_patient
+from recurct.stats.bands import dose_bands, dose_share, exams_per_patient, single_exam_share
 from recurct.stats.competing import cumulative_incidence
 from recurct.stats.extrapolate import extrapolate
 from recurct.stats.incidence import incidence_rate, poisson_ci
@@ -27,6 +27,7 @@ __all__ = [
     "age_band",
     "cumulative_incidence",
     "dose_bands",
+    "dose_share",
     "exam_rate",
     "exams_per_patient",
     "extrapolate",
@@ -38,6 +39,7 @@ __all__ = [
     "proportion_ci",
     "reached_expr",
     "risk_factors",
+    "single_exam_share",
     "site_table",
     "standardise",
     "time_to_threshold",
