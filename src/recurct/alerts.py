@@ -107,8 +107,8 @@ class TrailingDose(NamedTuple):
     #: ``window_start_T_in_W`` (first exam date of that window), ``exams_in_window_T_in_W``
     #: and ``ced_in_window_T_in_W`` (the trailing CED at that exam)
     patients: Any
-    #: the exams that made up each patient's first window reaching T: the exam columns plus
-    #: ``threshold``, ``window_days``, ``alert_date`` (the date T was reached)
+    #: the exams that made up each patient's first window reaching T: the columns of
+    #: ``exams`` plus ``threshold``, ``window_days``, ``alert_date`` (the date T was reached)
     alerts: Any
 
 
@@ -198,16 +198,19 @@ def trailing_dose(
             sel_p = np.flatnonzero(has)
             counts = fh[sel_p] - lo[fh[sel_p]] + 1
             rows = np.repeat(lo[fh[sel_p]], counts) + _ranges(counts)
-            part = ex.gather(rows).with_columns(
+            alert_parts.append((rows, t, w, np.repeat(dates.gather(fh[sel_p]).to_numpy(), counts)))
+    ex = ex.with_columns(new_cols)
+    alerts = pl.concat(
+        [
+            ex.gather(rows).with_columns(
                 pl.lit(t).alias("threshold"),
                 pl.lit(w, dtype=pl.Int64).alias("window_days"),
-                pl.Series("alert_date", np.repeat(dates.gather(fh[sel_p]).to_numpy(), counts)).cast(
-                    pl.Date
-                ),
+                pl.Series("alert_date", when).cast(pl.Date),
             )
-            alert_parts.append(part)
-    ex = ex.with_columns(new_cols)
-    alerts = pl.concat(alert_parts, how="vertical")
+            for rows, t, w, when in alert_parts
+        ],
+        how="vertical",
+    )
     return TrailingDose(
         from_polars(ex, kind),  # type: ignore[arg-type]
         from_polars(patients, kind),  # type: ignore[arg-type]
