@@ -119,3 +119,19 @@ def test_end_before_entry_is_an_error() -> None:
     patients = recurct.cumulative_dose(random_exams(4, 30), thresholds=[50])
     with pytest.raises(ValueError, match="end before"):
         incidence_rate(patients, 50, end=dt.date(2000, 1, 1))
+
+
+def test_window_events_count_the_first_trailing_crossing() -> None:
+    exams = random_exams(6, 200)
+    patients = recurct.cumulative_dose(exams, thresholds=[50], window_days=[90])
+    trailing = recurct.trailing_dose(exams, windows=[90], thresholds=[50]).patients
+    joined = patients.join(trailing.select("patient_id", "date_reached_50_in_90"), on="patient_id")
+    end = dt.date(2025, 12, 31)
+    got = incidence_rate(joined, 50, window=90, end=end).row(0, named=True)
+    # reached 50 mSv within some 90 days <=> max_ced_90 >= 50 (the patients table's kernel)
+    assert got["n_events"] == int(patients["reached_50_in_90"].sum())
+    days = [
+        ((d if d is not None else end) - f).days
+        for d, f in zip(joined["date_reached_50_in_90"], joined["first_exam"])
+    ]
+    assert got["person_years"] == pytest.approx(sum(days) / 365.25, rel=1e-12)
