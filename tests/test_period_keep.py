@@ -67,3 +67,17 @@ def test_keep_errors() -> None:
         period_dose(exams, by_period="1y", keep=["facility"])
     with pytest.raises(ValueError, match="patient attributes"):
         period_dose(exams, by_period="1y", keep=["exam_date"])
+
+
+def test_sums_of_other_exam_columns() -> None:
+    exams = random_exams(3).with_columns(
+        (pl.col("effective_dose_msv") * 0.05).alias("risk"),
+        pl.lit(2, dtype=pl.Int64).alias("organ_mgy"),
+    )
+    got = period_dose(exams, by_period="1y", sums=["risk", "organ_mgy"], keep=["sex"])
+    np.testing.assert_allclose(got["risk"], got["ced_msv"] * 0.05, rtol=1e-12)
+    assert got["organ_mgy"].to_list() == [2.0 * n for n in got["n_exams"]]
+    with pytest.raises(ValueError, match="not a further exam column"):
+        period_dose(exams, by_period="1y", sums=["effective_dose_msv"])
+    with pytest.raises(ValueError, match="null"):
+        period_dose(exams, by_period="1y", sums=["age_years"])
