@@ -324,9 +324,12 @@ def single_exam_share(
     by_cols = by_list(by, df)
     check_nonempty(df, "exam table")
     require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
-    work = df.select(
-        *by_cols, "patient_id", (pl.col("effective_dose_msv") >= t[0]).fill_null(False).alias("_ge")
-    )
+    if df["effective_dose_msv"].null_count():
+        raise ValueError(
+            f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "
+            "effective_dose_msv; compute or drop them first"
+        )
+    work = df.select(*by_cols, "patient_id", (pl.col("effective_dose_msv") >= t[0]).alias("_ge"))
     rows = []
     for key, part in strata(work, by_cols):
         per_patient = part.group_by("patient_id").agg(pl.col("_ge").any())

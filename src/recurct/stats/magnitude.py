@@ -462,7 +462,8 @@ def magnitude(
     population : int or table, optional
         A population denominator (people with and without CT): adds ``n_population``,
         ``share_population`` (``n_reached / n_population``), ``share_population_lo`` and
-        ``share_population_hi`` (see :mod:`recurct.stats.population`).
+        ``share_population_hi`` (the ``ci`` interval; Wilson when ``ci="bootstrap"``; see
+        :mod:`recurct.stats.population`).
 
     Returns
     -------
