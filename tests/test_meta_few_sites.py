@@ -157,6 +157,7 @@ def glmm_by_quad(x: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     return float(res.x[0]), float(np.exp(res.x[1]) ** 2)
 
 
+@pytest.mark.slow  # the quad + Nelder-Mead reference takes a few seconds per case
 @pytest.mark.parametrize(
     "x, n",
     [

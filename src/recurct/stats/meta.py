@@ -421,6 +421,12 @@ def _glmm_se(nll: Any, mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> f
         p = special.expit(mu)
         return float(1.0 / np.sqrt(np.sum(n) * p * (1 - p)))
     h = np.array([1e-4 * max(1.0, abs(mu)), 1e-4 * max(1.0, tau)])
+    if tau < 10.0 * h[1]:  # near the boundary tau = 0: the information of mu at that tau
+        f0 = nll(np.array([mu, tau]))
+        d2 = (nll(np.array([mu + h[0], tau])) - 2 * f0 + nll(np.array([mu - h[0], tau]))) / h[
+            0
+        ] ** 2
+        return float(1.0 / np.sqrt(d2))
     hess = np.empty((2, 2))
     base = np.array([mu, tau])
     for i in range(2):
