@@ -35,6 +35,7 @@ SUBMODULES = {
         "competing",
         "incidence",
         "bands",
+        "population",
         "multisite",
         "meta",
         "standardise",
