@@ -27,7 +27,7 @@ AGG = pl.DataFrame(
 @pytest.mark.parametrize("transform", ["logit", "arcsine", "raw"])
 @pytest.mark.parametrize("method", ["random", "fixed"])
 def test_equals_statsmodels_combine_effects(transform: str, method: str) -> None:
-    res = meta_proportion(AGG, method=method, transform=transform)
+    res = meta_proportion(AGG, method=method, transform=transform, tau2="dl", ci="z")
     y = res.sites.get_column("effect").to_numpy()
     v = res.sites.get_column("variance").to_numpy()
     sm = combine_effects(y, v, method_re="dl")
@@ -138,7 +138,7 @@ def test_property_random_effects_match_statsmodels(sites: list, transform: str) 
     n = np.array([s[0] for s in sites])
     x = np.round(np.array([s[1] for s in sites]) * n).astype(int)
     agg = pl.DataFrame({"site": [f"s{i:02d}" for i in range(len(n))], "n_patients": n, "n_high": x})
-    res = meta_proportion(agg, transform=transform)
+    res = meta_proportion(agg, transform=transform, tau2="dl", ci="z")
     y = res.sites.get_column("effect").to_numpy()
     v = res.sites.get_column("variance").to_numpy()
     row = res.pooled.row(0, named=True)
@@ -164,7 +164,7 @@ def test_raw_transform_clips_shares_but_not_effects() -> None:
     agg = pl.DataFrame(
         {"site": ["a", "b", "c", "d"], "n_patients": [1000] * 4, "n_high": [1, 2, 30, 3]}
     )
-    res = meta_proportion(agg, transform="raw")
+    res = meta_proportion(agg, transform="raw", tau2="dl", ci="z")
     row = res.pooled.row(0, named=True)
     y = res.sites["effect"].to_numpy()
     v = res.sites["variance"].to_numpy()

@@ -32,11 +32,14 @@ _LAZY: dict[str, str] = {
     "cumulative_dose": "recurct.cumulative",
     "running_dose": "recurct.cumulative",
     "period_dose": "recurct.cumulative",
+    "trailing_dose": "recurct.alerts",
+    "lagged_dose": "recurct.timevarying",
     # cohorts
     "Cohort": "recurct.cohort",
 }
 
 _SUBMODULES = (
+    "alerts",
     "schema",
     "io",
     "dose",
@@ -51,6 +54,7 @@ _SUBMODULES = (
     "distributed",
     "outofcore",
     "cli",
+    "timevarying",
 )
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "ExamValidationError",
     "ValidationReport",
     "__version__",
+    "alerts",
     "cli",
     "cohort",
     "compare_to_drl",
@@ -71,6 +76,7 @@ __all__ = [
     "io",
     "k_factors",
     "kernels",
+    "lagged_dose",
     "normalise_region",
     "outofcore",
     "period_dose",
@@ -84,6 +90,8 @@ __all__ = [
     "studies",
     "survey",
     "synthetic",
+    "timevarying",
+    "trailing_dose",
     "validate",
 ]
 assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES}
@@ -106,6 +114,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recurct.alerts import trailing_dose
     from recurct.cohort import Cohort
     from recurct.cumulative import cumulative_dose, period_dose, running_dose
     from recurct.dose import (
@@ -122,3 +131,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ValidationReport,
         validate,
     )
+    from recurct.timevarying import lagged_dose

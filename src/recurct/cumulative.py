@@ -526,6 +526,9 @@ def period_dose(
     exams: Any,
     windows: Sequence[tuple[Any, Any]] | None = None,
     by_period: str | None = None,
+    *,
+    keep: Sequence[str] | None = None,
+    sums: Sequence[str] | None = None,
 ) -> Any:
     """CED per patient and fixed calendar period, in long format.
 
@@ -539,13 +542,28 @@ def period_dose(
     by_period
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
         months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
+    keep
+        Exam columns to carry as patient attributes (e.g. ``["sex", "facility",
+        "age_years"]``): each row gets the first non-null value among the patient's exams of
+        that period, in time order (so ``age_years`` is the age at the first exam of the
+        period). Without ``keep`` no attribute is added.
+    sums
+        Further numeric exam columns to sum per patient and period, as the dose is (e.g. a
+        per-exam risk estimate or an organ dose): one column each, named as in the exam
+        table. Nulls are not allowed (they would be silently dropped from a sum).
 
     Returns
     -------
     DataFrame
         ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
-        ``ced_msv``; one row per patient and period that holds at least one of the patient's
-        exams, sorted by patient, period start, period end.
+        ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
+        that holds at least one of the patient's exams, sorted by patient, period start,
+        period end.
+
+    Notes
+    -----
+    An exam belongs to the calendar day of its local wall-clock time: a time-zone-aware
+    ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
     """
     prep_df, kind = to_polars(exams)
     _check_columns(prep_df, "period_dose")
@@ -553,4 +571,55 @@ def period_dose(
     _doses(prep_df, "period_dose")
     if windows is None and by_period is None:
         raise ValueError("period_dose: give windows=[(start, end), ...] or by_period='1y'")
-    return from_polars(_period_table(prep_df, windows, by_period), kind)  # type: ignore[arg-type]
+    keep = [keep] if isinstance(keep, str) else list(keep or ())
+    missing = [c for c in keep if c not in prep_df.columns]
+    if missing:
+        raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
+    bad = [c for c in keep if c in ("patient_id", "exam_date", "effective_dose_msv")]
+    if bad:
+        raise ValueError(f"period_dose: keep cannot hold {bad}; name patient attributes")
+    sums = [sums] if isinstance(sums, str) else list(sums or ())
+    reserved = {"patient_id", "exam_date", "effective_dose_msv", *keep}
+    for c in sums:
+        if c not in prep_df.columns or c in reserved:
+            raise ValueError(f"period_dose: sums column {c!r} is not a further exam column")
+        if not prep_df.schema[c].is_numeric():
+            raise TypeError(f"period_dose: sums column {c!r} must be numeric")
+        if prep_df[c].null_count():
+            raise ValueError(
+                f"period_dose: sums column {c!r} is null in {prep_df[c].null_count()} row(s); "
+                "fill or drop them first"
+            )
+    date_dtype = prep_df.schema["exam_date"]
+    if isinstance(date_dtype, pl.Datetime) and date_dtype.time_zone is not None:
+        # the local calendar day, as cumulative_dose counts days (a cast to Date is in UTC)
+        prep_df = prep_df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
+    out = _period_table(prep_df, windows, by_period)
+    if keep or sums:
+        out = _period_attributes(out, prep_df, keep, sums)
+    return from_polars(out, kind)  # type: ignore[arg-type]
+
+
+def _period_attributes(
+    periods: pl.DataFrame, df: pl.DataFrame, keep: list[str], sums: list[str]
+) -> pl.DataFrame:
+    """Per patient and period: the first non-null value of each ``keep`` column in time
+    order, and the sum of each ``sums`` column."""
+    ex = (
+        df.select("patient_id", "exam_date", *keep, *sums)
+        .with_row_index("_row")
+        .sort("patient_id", "exam_date", "_row")
+        .with_columns(pl.col("exam_date").cast(pl.Date).alias("_day"))
+    )
+    keys = ("patient_id", "period_start", "period_end")
+    attrs = (
+        periods.select(*keys)
+        .join(ex, on="patient_id", how="inner", maintain_order="left_right")
+        .filter(pl.col("_day").is_between(pl.col("period_start"), pl.col("period_end")))
+        .group_by(*keys, maintain_order=True)
+        .agg(
+            *(pl.col(c).drop_nulls().first() for c in keep),
+            *(pl.col(c).cast(pl.Float64).sum() for c in sums),
+        )
+    )
+    return periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)

@@ -9,8 +9,10 @@ it in ``sys.modules`` and does not rebind the package attribute.
 
 from __future__ import annotations
 
-from recurct.stats.bands import dose_bands, exams_per_patient
+from recurct.stats.bands import dose_bands, dose_share, exams_per_patient, single_exam_share
+from recurct.stats.competing import cumulative_incidence
 from recurct.stats.extrapolate import extrapolate
+from recurct.stats.incidence import incidence_rate, poisson_ci
 from recurct.stats.magnitude import age_band, magnitude, reached_expr
 from recurct.stats.meta import MetaResult, meta_proportion
 from recurct.stats.multisite import SiteTable, site_table
@@ -24,19 +26,24 @@ __all__ = [
     "MetaResult",
     "SiteTable",
     "age_band",
+    "cumulative_incidence",
     "dose_bands",
+    "dose_share",
     "exam_rate",
     "exams_per_patient",
     "export_table",
     "extrapolate",
+    "incidence_rate",
     "magnitude",
     "meta_proportion",
     "observation_end",
+    "poisson_ci",
     "proportion_ci",
     "publication_table",
     "reached_expr",
     "readable",
     "risk_factors",
+    "single_exam_share",
     "site_table",
     "standardise",
     "time_to_threshold",

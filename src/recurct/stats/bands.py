@@ -16,9 +16,17 @@ import polars as pl
 
 from recurct._frames import from_polars, to_polars
 from recurct.stats.magnitude import band_expr, band_labels, by_list, check_nonempty, require, strata
+from recurct.stats.population import add_population
 from recurct.stats.proportion import proportion_ci
 
-__all__ = ["DOSE_BANDS", "ExamsPerPatient", "dose_bands", "exams_per_patient"]
+__all__ = [
+    "DOSE_BANDS",
+    "ExamsPerPatient",
+    "dose_bands",
+    "dose_share",
+    "exams_per_patient",
+    "single_exam_share",
+]
 
 #: Default CED bands in mSv, left-closed: [0, 10), [10, 25), ..., [1000, inf).
 DOSE_BANDS: tuple[float, ...] = (0, 10, 25, 50, 100, 250, 1000, math.inf)
@@ -40,6 +48,8 @@ def dose_bands(
     column: str = "ced_msv",
     ci: str = "wilson",
     alpha: float = 0.05,
+    labels: str = "dash",
+    population: Any = None,
 ) -> Any:
     """Patients and share per CED band, overall and by stratum.
 
@@ -56,14 +66,22 @@ def dose_bands(
         The dose column to band (e.g. ``"max_ced_1826"`` for the largest 5-year CED).
     ci, alpha
         Interval for each band's share (see :func:`recurct.stats.proportion_ci`).
+    labels : {"dash", "interval", "integer"}, default "dash"
+        Band label style (:func:`recurct.stats.magnitude.band_labels`): ``"100-250"``,
+        ``"[100, 250)"`` or ``"100-249"``.
+    population : int or table, optional
+        A population denominator (people with and without CT, see
+        :mod:`recurct.stats.population`): adds ``n_population`` and ``share_population``
+        (``n_patients / n_population``) with its interval.
 
     Returns
     -------
     polars.DataFrame (pandas if ``patients`` was pandas)
         The ``by`` columns (strings), ``band`` (label), ``band_lo``, ``band_hi`` (mSv),
         ``n_patients`` (in the band), ``n_total`` (in the stratum), ``share``, ``share_lo``,
-        ``share_hi``, ``cum_share_ge`` (share of the stratum at or above ``band_lo``). Every
-        band appears in every stratum, with 0 patients where empty.
+        ``share_hi``, ``cum_share_ge`` (share of the stratum at or above ``band_lo``), and the
+        population columns where asked. Every band appears in every stratum, with 0 patients
+        where empty.
 
     Raises
     ------
@@ -74,9 +92,9 @@ def dose_bands(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, [column], "dose_bands")
-    labels = band_labels(bands)
+    names = band_labels(bands, labels)
     edges = [float(b) for b in bands]
-    banded = df.select(*by_cols, band_expr(column, edges).alias("band"))
+    banded = df.select(*by_cols, band_expr(column, edges, labels).alias("band"))
     bad = banded["band"].null_count()
     if bad:
         raise ValueError(
@@ -84,7 +102,7 @@ def dose_bands(
             f"[{edges[0]:g}, {edges[-1]:g}); widen the band edges"
         )
     frame = pl.DataFrame(
-        {"band": labels, "band_lo": edges[:-1], "band_hi": edges[1:]},
+        {"band": names, "band_lo": edges[:-1], "band_hi": edges[1:]},
         schema={"band": pl.Utf8, "band_lo": pl.Float64, "band_hi": pl.Float64},
     )
     blocks = []
@@ -113,6 +131,10 @@ def dose_bands(
         "share_hi",
         "cum_share_ge",
     )
+    if population is not None:
+        out = add_population(
+            out, population, by_cols, "n_patients", patients=df, alpha=alpha, ci=ci
+        )
     return from_polars(out, kind)
 
 
@@ -197,3 +219,143 @@ def exams_per_patient(
     dist = pl.concat(dist_rows, how="vertical")
     dist = dist.select(*by_cols, "n_exams", "n_patients", "share", "cum_share_ge")
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
+
+
+def dose_share(
+    exams: Any,
+    column: str = "body_region",
+    by: str | Sequence[str] | None = None,
+) -> Any:
+    """Share of the collective dose (sum of effective doses) by a category of exam.
+
+    The form of Stopsack & Cerhan 2019 ("abdomen-pelvis CT: 67.2% of the dose").
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        The exam table (``effective_dose_msv`` and ``column``).
+    column : str, default "body_region"
+        The category (a null category is its own row, labelled ``"not stated"``).
+    by : str or sequence of str, optional
+        Strata (an ``"all"`` block first); the shares sum to 1 within each.
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``exams`` was pandas)
+        The ``by`` columns, ``column`` (strings), ``n_exams``, ``dose_msv`` (sum), ``dose_share``
+        (of the stratum's dose), ``exam_share`` (of its exams), ``mean_dose_msv``; sorted by
+        decreasing dose within each stratum.
+    """
+    df, kind = to_polars(exams)
+    by_cols = by_list(by, df)
+    check_nonempty(df, "exam table")
+    require(df, ["effective_dose_msv", column], "dose_share")
+    dose = df["effective_dose_msv"]
+    if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
+        raise ValueError("dose_share: effective_dose_msv must be >= 0 and not null")
+    work = df.select(
+        *by_cols,
+        pl.col(column).cast(pl.Utf8).fill_null("not stated"),
+        pl.col("effective_dose_msv").cast(pl.Float64),
+    )
+    blocks = []
+    for key, part in strata(work, by_cols):
+        total = part["effective_dose_msv"].sum()
+        g = (
+            part.group_by(column)
+            .agg(
+                pl.len().cast(pl.Int64).alias("n_exams"),
+                pl.col("effective_dose_msv").sum().alias("dose_msv"),
+            )
+            .with_columns(
+                (pl.col("dose_msv") / total if total > 0 else pl.lit(None, pl.Float64)).alias(
+                    "dose_share"
+                ),
+                (pl.col("n_exams") / part.height).alias("exam_share"),
+                (pl.col("dose_msv") / pl.col("n_exams")).alias("mean_dose_msv"),
+                *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
+            )
+            .sort(["dose_msv", column], descending=[True, False])
+        )
+        blocks.append(g)
+    out = pl.concat(blocks, how="vertical").select(
+        *by_cols, column, "n_exams", "dose_msv", "dose_share", "exam_share", "mean_dose_msv"
+    )
+    return from_polars(out, kind)
+
+
+def single_exam_share(
+    exams: Any,
+    threshold: float = 100,
+    by: str | Sequence[str] | None = None,
+    *,
+    ci: str = "beta",
+    alpha: float = 0.05,
+) -> Any:
+    """Probability that a single exam delivers an effective dose >= ``threshold``.
+
+    The form of Jeukens et al. 2021 (0.002% of exams reached 100 mSv on their own). Reported
+    per exam and per patient (patients with at least one such exam).
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        The exam table (``patient_id``, ``effective_dose_msv``).
+    threshold : float, default 100
+        T in mSv.
+    by : str or sequence of str, optional
+        Strata of the exam table.
+    ci, alpha
+        Binomial interval (Clopper-Pearson by default, right for very small shares).
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``exams`` was pandas)
+        The ``by`` columns, ``threshold``, ``n_exams``, ``n_exams_ge``, ``share_exams``,
+        ``share_exams_lo``, ``share_exams_hi``, ``n_patients``, ``n_patients_ge``,
+        ``share_patients``, ``share_patients_lo``, ``share_patients_hi``.
+    """
+    from recurct.stats.magnitude import thresholds_list
+
+    df, kind = to_polars(exams)
+    t = thresholds_list(threshold)
+    if len(t) != 1:
+        raise ValueError("single_exam_share takes one threshold")
+    by_cols = by_list(by, df)
+    check_nonempty(df, "exam table")
+    require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
+    if df["effective_dose_msv"].null_count():
+        raise ValueError(
+            f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "
+            "effective_dose_msv; compute or drop them first"
+        )
+    work = df.select(*by_cols, "patient_id", (pl.col("effective_dose_msv") >= t[0]).alias("_ge"))
+    rows = []
+    for key, part in strata(work, by_cols):
+        per_patient = part.group_by("patient_id").agg(pl.col("_ge").any())
+        rows.append(
+            {
+                **dict(zip(by_cols, key)),
+                "threshold": t[0],
+                "n_exams": part.height,
+                "n_exams_ge": int(part["_ge"].sum()),
+                "n_patients": per_patient.height,
+                "n_patients_ge": int(per_patient["_ge"].sum()),
+            }
+        )
+    schema = {**dict.fromkeys(by_cols, pl.Utf8), "threshold": pl.Float64}
+    schema.update(dict.fromkeys(("n_exams", "n_exams_ge", "n_patients", "n_patients_ge"), pl.Int64))
+    out = pl.DataFrame(rows, schema=schema, orient="row")
+    for unit in ("exams", "patients"):
+        k = out[f"n_{unit}_ge"].to_numpy()
+        n = out[f"n_{unit}"].to_numpy()
+        lo, hi = proportion_ci(k, n, alpha, ci)
+        out = out.with_columns(
+            pl.Series(f"share_{unit}", k / n),
+            pl.Series(f"share_{unit}_lo", np.asarray(lo, float)),
+            pl.Series(f"share_{unit}_hi", np.asarray(hi, float)),
+        )
+    cols = ["threshold", "n_exams", "n_exams_ge", "share_exams", "share_exams_lo"]
+    cols += ["share_exams_hi", "n_patients", "n_patients_ge", "share_patients"]
+    cols += ["share_patients_lo", "share_patients_hi"]
+    return from_polars(out.select(*by_cols, *cols), kind)

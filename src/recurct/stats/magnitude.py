@@ -126,12 +126,24 @@ def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...]
     return out
 
 
-def band_labels(edges: Sequence[float]) -> list[str]:
+#: Label styles of :func:`band_labels`.
+BAND_STYLES = ("dash", "interval", "integer")
+
+
+def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
     """Labels of left-closed bands between consecutive ``edges``.
+
+    ``style="dash"`` (default) writes ``[51, 75)`` as ``"51-75"``; ``"interval"`` as
+    ``"[51, 75)"``; ``"integer"`` as ``"51-74"`` (whole-number edges only: the last whole
+    value inside the band). An infinite upper edge gives ``"75+"`` in every style.
 
     >>> band_labels((0, 10, 100, float("inf")))
     ['0-10', '10-100', '100+']
+    >>> band_labels((18, 51, 75, float("inf")), style="integer")
+    ['18-50', '51-74', '75+']
     """
+    if style not in BAND_STYLES:
+        raise ValueError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
     e = [float(x) for x in edges]
     if len(e) < 2:
         raise ValueError(f"give at least two band edges, got {list(edges)}")
@@ -139,21 +151,28 @@ def band_labels(edges: Sequence[float]) -> list[str]:
         raise ValueError(f"band edges must be strictly increasing, got {list(edges)}")
     if any(math.isnan(x) for x in e) or math.isinf(e[0]):
         raise ValueError(f"band edges must be numbers with a finite first edge, got {list(edges)}")
+    if style == "integer" and any(not math.isinf(x) and x != int(x) for x in e):
+        raise ValueError(f"style='integer' needs whole-number band edges, got {list(edges)}")
     labels = []
     for lo, hi in itertools.pairwise(e):
         if math.isinf(hi):
             labels.append(f"{param_label(lo)}+")
+        elif style == "interval":
+            labels.append(f"[{param_label(lo)}, {param_label(hi)})")
+        elif style == "integer":
+            labels.append(f"{int(lo)}-{int(hi) - 1}" if hi - lo > 1 else f"{int(lo)}")
         else:
             labels.append(f"{param_label(lo)}-{param_label(hi)}")
     return labels
 
 
-def band_expr(column: str, edges: Sequence[float]) -> pl.Expr:
+def band_expr(column: str, edges: Sequence[float], style: str = "dash") -> pl.Expr:
     """Polars expression assigning each value of ``column`` its band label (an ``Enum``).
 
     Bands are left-closed, ``[lo, hi)``; values outside every band, and nulls, give null.
+    ``style``: the labels of :func:`band_labels`.
     """
-    labels = band_labels(edges)
+    labels = band_labels(edges, style)
     e = [float(x) for x in edges]
     expr = pl.lit(None, dtype=pl.Utf8)
     for lo, hi, lab in reversed(list(zip(e[:-1], e[1:], labels))):
@@ -170,6 +189,7 @@ def age_band(
     *,
     column: str = "age_first_exam",
     name: str = "age_band",
+    labels: str = "dash",
 ) -> Any:
     """Add an age-band column to the patients table, for ``by="age_band"``.
 
@@ -184,6 +204,9 @@ def age_band(
         The age column (age at the first exam in the patients table).
     name : str, default "age_band"
         Name of the new column.
+    labels : {"dash", "interval", "integer"}, default "dash"
+        Label style (see :func:`band_labels`): ``"51-75"``, ``"[51, 75)"`` or ``"51-74"``
+        for the band of ages ``>= 51`` and ``< 75``.
 
     Returns
     -------
@@ -193,7 +216,7 @@ def age_band(
     """
     df, kind = to_polars(patients)
     require(df, [column], "age_band")
-    out = df.with_columns(band_expr(column, edges).alias(name))
+    out = df.with_columns(band_expr(column, edges, labels).alias(name))
     if kind == "pandas":
         out = out.with_columns(pl.col(name).cast(pl.Utf8))
     return from_polars(out, kind)
@@ -396,6 +419,7 @@ def magnitude(
     cluster: str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
+    population: Any = None,
 ) -> Any:
     """The magnitude table: patients reaching CED >= ``threshold`` mSv, overall and by stratum.
 
@@ -435,6 +459,11 @@ def magnitude(
     seed : int, default 0
         Seed of the ``numpy.random.Generator`` used by the bootstrap: the same seed gives the
         same interval.
+    population : int or table, optional
+        A population denominator (people with and without CT): adds ``n_population``,
+        ``share_population`` (``n_reached / n_population``), ``share_population_lo`` and
+        ``share_population_hi`` (the ``ci`` interval; Wilson when ``ci="bootstrap"``; see
+        :mod:`recurct.stats.population`).
 
     Returns
     -------
@@ -524,4 +553,8 @@ def magnitude(
         *(pl.col(c).cast(casts[c]) for c in MAGNITUDE_COLUMNS),
     )
     out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
+    if population is not None:
+        from recurct.stats.population import add_population
+
+        out = add_population(out, population, by_cols, "n_reached", patients=df, alpha=alpha, ci=ci)
     return from_polars(out, kind)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,7 +22,15 @@ from scipy.stats import norm
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
 
-__all__ = ["DAYS_PER_YEAR", "kaplan_meier", "observation_end", "time_to_threshold"]
+__all__ = [
+    "DAYS_PER_YEAR",
+    "CompetingRiskWarning",
+    "kaplan_meier",
+    "observation_end",
+    "risk_set",
+    "survival_data",
+    "time_to_threshold",
+]
 
 #: Days per year used to express times in years (Julian year).
 DAYS_PER_YEAR = 365.25
@@ -28,11 +38,41 @@ DAYS_PER_YEAR = 365.25
 _TRANSFORMS = ("log-log", "plain")
 
 
-def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]:
+def risk_set(time: np.ndarray, utime: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
+    """Subjects at risk at each of ``utime``: ``entry < t <= time`` (everyone if None).
+
+    A subject is at risk after he enters, as in the counting-process ``(start, stop]`` form
+    (lifelines' ``entry``, R's ``Surv(start, stop, event)``), and still at the time he leaves
+    (an event and a censoring at the same time: the censored subject is at risk). An ``entry``
+    of ``-inf`` means at risk from the start, events at time 0 included.
+    """
+    ts = np.sort(time)
+    out = time.size - np.searchsorted(ts, utime, side="left")  # time >= t
+    if entry is not None:
+        es = np.sort(entry)
+        out = out - (entry.size - np.searchsorted(es, utime, side="left"))  # minus entry >= t
+    return out.astype(np.float64)
+
+
+def _check_entry(time: np.ndarray, entry: Any) -> np.ndarray | None:
+    if entry is None:
+        return None
+    entry = np.asarray(entry, dtype=np.float64)
+    if entry.shape != time.shape:
+        raise ValueError("entry must have one value per subject")
+    if np.any(np.isnan(entry)) or np.any(entry >= time):
+        raise ValueError("entry must be before the event or censoring time of each subject")
+    return entry
+
+
+def kaplan_meier(
+    time: np.ndarray, event: np.ndarray, entry: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Kaplan-Meier survival with Greenwood standard errors, at the distinct event times.
 
     Same estimator and conventions as ``statsmodels.duration.survfunc.SurvfuncRight``
-    (an event and a censoring at the same time: the censored subject is still at risk).
+    (an event and a censoring at the same time: the censored subject is still at risk) and,
+    with ``entry``, as lifelines' ``KaplanMeierFitter(entry=...)``.
 
     Parameters
     ----------
@@ -40,6 +80,9 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]:
         Event or censoring times.
     event : array of bool
         True where the event (reaching T) was observed at ``time``.
+    entry : array of float, optional
+        Delayed entry (left truncation): each subject is at risk in ``(entry, time]``;
+        ``entry < time``, ``-inf`` for no delay. None: everyone from the start.
 
     Returns
     -------
@@ -48,11 +91,12 @@ def kaplan_meier(time: np.ndarray, event: np.ndarray) -> dict[str, np.ndarray]:
     """
     time = np.asarray(time, dtype=np.float64)
     event = np.asarray(event, dtype=bool)
+    entry = _check_entry(time, entry)
     utime, inv = np.unique(time, return_inverse=True)
     d = np.bincount(inv, weights=event.astype(np.float64), minlength=utime.size)
-    n = np.cumsum(np.bincount(inv, minlength=utime.size)[::-1])[::-1].astype(np.float64)
     keep = d > 0
-    utime, d, n = utime[keep], d[keep], n[keep]
+    utime, d = utime[keep], d[keep]
+    n = risk_set(time, utime, entry)
     surv = np.cumprod(1.0 - d / n)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(n > d, d / (n * (n - d)), np.nan)
@@ -177,21 +221,146 @@ def _end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl
     return days
 
 
+class CompetingRiskWarning(UserWarning):
+    """An end of observation that looks like a death date: Kaplan-Meier would overstate."""
+
+
+_DEATH_NAME = re.compile(r"death|died|dead|deceas|\bdod\b|mortal|vital", re.IGNORECASE)
+
+
+def _warn_if_death(end: Any, func: str) -> None:
+    if isinstance(end, str) and _DEATH_NAME.search(end):
+        warnings.warn(
+            f"{func}: end={end!r} looks like a death date. Death is a competing event, not "
+            "independent censoring: Kaplan-Meier then overstates the probability of reaching "
+            f"the threshold. Use recurct.stats.cumulative_incidence(..., death={end!r}) "
+            "(Aalen-Johansen) instead, with end= the study end.",
+            CompetingRiskWarning,
+            stacklevel=3,
+        )
+
+
+def _date_days(df: pl.DataFrame, value: Any, name: str, func: str) -> np.ndarray:
+    """Days from ``first_exam`` to a date column or a date (NaN where null)."""
+    if isinstance(value, str):
+        require(df, [value], f"{func}({name}=<column>)")
+        expr = pl.col(value).cast(pl.Date)
+    elif isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        expr = pl.lit(day, dtype=pl.Date)
+    else:
+        raise TypeError(f"{name} must be a column name or a date, got {type(value).__name__}")
+    days = df.select((expr - pl.col("first_exam").cast(pl.Date)).dt.total_days().alias("d"))
+    return days["d"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+
+def survival_data(
+    patients: Any,
+    threshold: float,
+    *,
+    end: Any = None,
+    entry: Any = None,
+    death: str | None = None,
+    func: str = "time_to_threshold",
+) -> dict[str, Any]:
+    """Per-patient times (days since first exam), event codes and entry times.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (``first_exam``, ``reached_T``, ``days_to_T``).
+    threshold : float
+        T in mSv.
+    end, entry
+        As in :func:`time_to_threshold`.
+    death : str, optional
+        A column of death (or other exit) dates, null while alive: a competing event.
+    func : str
+        Name used in error messages.
+
+    Returns
+    -------
+    dict
+        ``time`` (days), ``event`` (0 censored, 1 reached T, 2 competing exit), ``entry``
+        (days; ``-inf`` where the patient is at risk from his first exam) of the patients
+        who contribute; ``keep`` (bool per input row: neither prevalent, i.e. at T on or
+        before a delayed entry, nor entering on the day observation ends) and
+        ``n_prevalent``.
+    """
+    df, _ = to_polars(patients)
+    lab = param_label(threshold)
+    require(df, ["first_exam", f"reached_{lab}", f"days_to_{lab}"], func)
+    _warn_if_death(end, func)
+    censor = _end_days(df, end, func).to_numpy().astype(np.float64)
+    reached = df[f"reached_{lab}"].fill_null(False).to_numpy().astype(bool)
+    days_to = df[f"days_to_{lab}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    if np.any(reached & np.isnan(days_to)):
+        raise ValueError(f"{func}: reached_{lab} is true but days_to_{lab} is null")
+    t_ev = np.where(reached, days_to, np.inf)
+    t_death = np.full(df.height, np.inf)
+    if death is not None:
+        t_death = _date_days(df, death, "death", func)
+        if np.any(t_death < 0):
+            i = int(np.flatnonzero(t_death < 0)[0])
+            raise ValueError(
+                f"{func}: {int((t_death < 0).sum())} patient(s) die before their first exam "
+                f"(e.g. row {i}); check the {death!r} column"
+            )
+        t_death = np.where(np.isnan(t_death), np.inf, t_death)
+    event = np.zeros(df.height, dtype=np.int64)
+    is1 = (t_ev <= censor) & (t_ev <= t_death)  # reached T on the day of death: T came first
+    is2 = ~is1 & (t_death <= censor)
+    event[is1] = 1
+    event[is2] = 2
+    time = np.where(is1, t_ev, np.where(is2, t_death, censor))
+    if entry is None:
+        entry_days = np.full(df.height, -np.inf)
+    else:
+        entry_days = _date_days(df, entry, "entry", func)
+        if np.isnan(entry_days).any():
+            raise ValueError(f"{func}: {int(np.isnan(entry_days).sum())} null entry date(s)")
+        # entry on or before the first exam: no delay (at risk from day 0, events on it count)
+        entry_days = np.where(entry_days > 0, entry_days, -np.inf)
+    # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
+    prevalent = reached & (t_ev <= entry_days)
+    late = ~prevalent & (entry_days > time)
+    if late.any():
+        raise ValueError(
+            f"{func}: {int(late.sum())} patient(s) leave observation (end or death) before "
+            "their entry date; check entry and end"
+        )
+    # entering on the day observation ends: no time at risk, no contribution
+    keep = ~prevalent & (entry_days < time)
+    return {
+        "time": time[keep],
+        "event": event[keep],
+        "entry": entry_days[keep],
+        "keep": keep,
+        "n_prevalent": int(prevalent.sum()),
+    }
+
+
 def time_to_threshold(
     patients: Any,
     threshold: float = 100,
     by: str | Sequence[str] | None = None,
     *,
     end: Any = None,
+    entry: Any = None,
     at: float | Sequence[float] | None = None,
     alpha: float = 0.05,
     ci_transform: str = "log-log",
 ) -> Any:
     """Kaplan-Meier probability of having reached CED >= ``threshold`` by t years.
 
-    Time runs from each patient's first exam. The event is reaching T (``days_to_T``); a
-    patient who has not reached T is censored at the end of his observation. A patient who
-    reached T only after ``end`` counts as censored at ``end``.
+    Time zero is each patient's first exam in the data (``first_exam``). The event is reaching
+    T (``days_to_T``); a patient who has not reached T is censored at the end of his
+    observation. A patient who reached T only after ``end`` counts as censored at ``end``.
+    Death ends observation too, but is not independent censoring: where deaths are known use
+    :func:`recurct.stats.cumulative_incidence` (Aalen-Johansen, death as a competing event);
+    passing death dates as ``end`` gives the naive Kaplan-Meier estimate, which overstates the
+    probability of reaching T (a ``CompetingRiskWarning`` is raised when the ``end`` column's
+    name looks like a death date).
 
     Parameters
     ----------
@@ -215,6 +384,12 @@ def time_to_threshold(
         patients who stop being scanned would leave the risk set early, and the probability of
         reaching T would be biased upwards, strongly so in cohorts where most patients have a single
         exam.
+    entry : None, str or date, optional
+        Delayed entry (left truncation). ``None``: every patient is at risk from his first exam.
+        A date, or a column of dates: each patient is at risk from ``max(entry, first_exam)``
+        on the time scale "days since first exam", so exams before ``entry`` (a look-back
+        period) count towards the CED but the patient only contributes once observed; patients
+        who reached T before entry are not at risk and are left out.
     at : float or sequence of float, optional
         Times in years at which to read the curve (e.g. ``[1, 2, 4.5, 5]``). If given, the
         result is that table instead of the full curve.
@@ -255,26 +430,23 @@ def time_to_threshold(
         if any(not math.isfinite(a) or a < 0 for a in at_years):
             raise ValueError(f"at: times must be finite and >= 0 years, got {at_years}")
 
-    censor = _end_days(df, end).to_numpy().astype(np.float64)
-    reached = df[f"reached_{lab}"].fill_null(False).to_numpy().astype(bool)
-    days_to = df[f"days_to_{lab}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
-    if np.any(reached & np.isnan(days_to)):
-        raise ValueError(f"time_to_threshold: reached_{lab} is true but days_to_{lab} is null")
-    event = reached & (days_to <= censor)
-    time_days = np.where(event, days_to, censor)
-    work = pl.DataFrame({"_t": time_days, "_e": event})
+    data = survival_data(df, t[0], end=end, entry=entry)
+    time_days, event, entry_days = data["time"], data["event"] == 1, data["entry"]
+    work = pl.DataFrame({"_t": time_days, "_e": event, "_in": entry_days})
     if by_cols:
-        work = work.hstack(df.select(by_cols))
+        work = work.hstack(df.select(by_cols).filter(pl.Series(data["keep"])))
 
     blocks: list[pl.DataFrame] = []
     for key, part in strata(work, by_cols):
         tt = part["_t"].to_numpy()
         ee = part["_e"].to_numpy()
-        km = kaplan_meier(tt, ee)
+        ent = part["_in"].to_numpy() if entry is not None else None
+        km = kaplan_meier(tt, ee, ent)
         if at_years is None:
-            block = _curve(km, tt.size, alpha, ci_transform)
+            n0 = tt.size if ent is None else int(np.sum(ent < 0))
+            block = _curve(km, n0, alpha, ci_transform)
         else:
-            block = _read_at(km, tt, ee, at_years, alpha, ci_transform)
+            block = _read_at(km, tt, ee, at_years, alpha, ci_transform, ent)
         blocks.append(
             block.with_columns(*(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)))
         )
@@ -313,13 +485,14 @@ def _read_at(
     at_years: list[float],
     alpha: float,
     transform: str,
+    entry: np.ndarray | None = None,
 ) -> pl.DataFrame:
     at_days = np.asarray(at_years) * DAYS_PER_YEAR
     idx = np.searchsorted(km["time"], at_days, side="right") - 1  # last event time <= t
     surv = np.where(idx >= 0, km["surv"][np.maximum(idx, 0)] if km["time"].size else 1.0, 1.0)
     se = np.where(idx >= 0, km["se"][np.maximum(idx, 0)] if km["time"].size else 0.0, 0.0)
     lo, hi = _ci_reached(surv, se, alpha, transform)
-    n_risk = np.array([(tt >= a).sum() for a in at_days], dtype=np.int64)
+    n_risk = risk_set(tt, at_days, entry).astype(np.int64)
     n_ev = np.array([(ee & (tt <= a)).sum() for a in at_days], dtype=np.int64)
     beyond = at_days > tt.max()
     prob = np.where(beyond, np.nan, 1.0 - surv)

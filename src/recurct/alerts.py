@@ -1,0 +1,227 @@
+"""Trailing-window cumulative dose at each exam, and the first time it reached a threshold.
+
+What dose-monitoring systems call a cumulative-dose alert: at each exam, the CED of the
+patient's exams in the trailing W days (that exam included), whether it reached T, and per
+patient the first date it did, with the exams that made up that window.
+
+A quality and research tool, not a gate on care. The joint statement of the AAPM, the ACR and
+the Health Physics Society (August 2021, reproduced by Image Wisely, 8 November 2021,
+https://www.imagewisely.org/News/General/Appropriate-Exam-Ordering-Without-Dose-Tracking)
+reads: "the decision to perform a medical imaging exam should be based on clinical grounds,
+including the information available from prior imaging results, and not on the dose from prior
+imaging-related radiation exposures". recurct's alerts are meant for protocol review,
+justification audits and research on recurrent imaging, never to decide whether an exam is
+ordered.
+
+Window
+    At exam i of a patient (exams in time order, ties in input order), the trailing W-day CED is
+    the sum over that patient's exams j <= i with ``day_i - day_j < W`` (calendar days of the
+    local wall-clock time, as :func:`recurct.cumulative_dose` counts them): W = 1 is the exams
+    of the same day up to exam i, W = 90 the exams of the last 90 days. The largest such sum
+    is ``max_ced_W`` of the patients table.
+
+Kernel
+    One pass per patient with two pointers (the window start moves forward only), parallel over
+    patients. The window sum adds the new exam and subtracts those leaving, with Neumaier's
+    compensated summation, so rounding does not accumulate along a long history (the tests
+    compare it with an exact ``math.fsum`` of each window).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numba as nb
+import numpy as np
+import polars as pl
+
+from recurct._frames import from_polars, param_label, to_polars
+from recurct.cumulative import running_dose
+
+__all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
+
+
+@nb.njit(parallel=True, cache=True)
+def trailing_kernel(
+    starts: np.ndarray, day: np.ndarray, dose: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing-window CED at each exam and the index of its window's first exam.
+
+    Parameters
+    ----------
+    starts : int64 array (P + 1)
+        Offsets of each patient's exams in the sorted arrays.
+    day : int64 array (N)
+        Calendar day of each exam, non-decreasing within a patient.
+    dose : float64 array (N)
+        Effective dose of each exam.
+    window : int
+        W in days (>= 1).
+
+    Returns
+    -------
+    (ced, lo) : float64 array (N), int64 array (N)
+        ``ced[i]`` = sum of ``dose[j]`` for the patient's ``j <= i`` with
+        ``day[i] - day[j] < window``; ``lo[i]`` the first such j.
+    """
+    n = day.size
+    ced = np.empty(n, np.float64)
+    lo_out = np.empty(n, np.int64)
+    for p in nb.prange(starts.size - 1):
+        a = starts[p]
+        b = starts[p + 1]
+        lo = a
+        s = 0.0  # Neumaier-compensated window sum: s + c
+        c = 0.0
+        for i in range(a, b):
+            while day[i] - day[lo] >= window:
+                x = -dose[lo]
+                t = s + x
+                if abs(s) >= abs(x):
+                    c += (s - t) + x
+                else:
+                    c += (x - t) + s
+                s = t
+                lo += 1
+            x = dose[i]
+            t = s + x
+            if abs(s) >= abs(x):
+                c += (s - t) + x
+            else:
+                c += (x - t) + s
+            s = t
+            ced[i] = s + c
+            lo_out[i] = lo
+    return ced, lo_out
+
+
+class TrailingDose(NamedTuple):
+    """Result of :func:`trailing_dose`: three tables (polars, or pandas for pandas input)."""
+
+    #: every exam in patient/time order with ``exam_index``, ``running_ced_msv`` and, per
+    #: window W, ``trailing_ced_W`` and per threshold T ``reached_T_in_W``
+    exams: Any
+    #: one row per patient: ``patient_id``, ``n_exams`` and, per (T, W),
+    #: ``date_reached_T_in_W`` (first exam date the trailing CED reached T, null if never),
+    #: ``window_start_T_in_W`` (first exam date of that window), ``exams_in_window_T_in_W``
+    #: and ``ced_in_window_T_in_W`` (the trailing CED at that exam)
+    patients: Any
+    #: the exams that made up each patient's first window reaching T: the columns of
+    #: ``exams`` plus ``threshold``, ``window_days``, ``alert_date`` (the date T was reached)
+    alerts: Any
+
+
+def _days(s: pl.Series) -> np.ndarray:
+    dtype = s.dtype
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        s = s.dt.replace_time_zone(None)  # the local calendar day
+    return s.cast(pl.Date).to_physical().cast(pl.Int64).to_numpy()
+
+
+def trailing_dose(
+    exams: Any,
+    windows: int | Sequence[int] = (90,),
+    thresholds: float | Sequence[float] = (100,),
+) -> TrailingDose:
+    """Trailing W-day CED at each exam, and per patient the first exam at which it reached T.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        The exam table (``patient_id``, ``exam_date``, ``effective_dose_msv``; other columns
+        are carried through).
+    windows : int or sequence of int, default (90,)
+        W in days (each >= 1), several at once.
+    thresholds : float or sequence of float, default (100,)
+        T in mSv (each > 0).
+
+    Returns
+    -------
+    TrailingDose
+        ``exams``, ``patients`` and ``alerts`` tables (see :class:`TrailingDose`). Column
+        names carry T and W in their shortest form: ``trailing_ced_90``, ``reached_100_in_90``,
+        ``date_reached_100_in_90``.
+
+    Notes
+    -----
+    A quality and research tool: prior dose must not decide whether an exam is ordered (see
+    the module docstring for the AAPM/ACR/HPS statement).
+    """
+    ws = [windows] if np.ndim(windows) == 0 else list(windows)  # type: ignore[arg-type]
+    ts = [thresholds] if np.ndim(thresholds) == 0 else list(thresholds)  # type: ignore[arg-type]
+    if not ws or any(int(w) != w or int(w) < 1 for w in ws):
+        raise ValueError(f"windows must be whole numbers of days >= 1, got {ws}")
+    if not ts or any(not (float(t) > 0 and np.isfinite(float(t))) for t in ts):
+        raise ValueError(f"thresholds must be finite doses > 0 mSv, got {ts}")
+    ws = sorted({int(w) for w in ws})
+    ts = sorted({float(t) for t in ts})
+    _, kind = to_polars(exams)
+    ex, _ = to_polars(running_dose(exams))
+    day = _days(ex["exam_date"])
+    dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
+    first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
+    starts = np.append(first, ex.height).astype(np.int64)
+    pid = ex["patient_id"].gather(first)
+    patients = pl.DataFrame({"patient_id": pid, "n_exams": np.diff(starts)})
+    new_cols = []
+    alert_parts = []
+    row = np.arange(ex.height)
+    code = np.repeat(np.arange(first.size), np.diff(starts))
+    for w in ws:
+        wl = param_label(w)
+        ced, lo = trailing_kernel(starts, day, dose, w) if ex.height else (dose, row)
+        new_cols.append(pl.Series(f"trailing_ced_{wl}", ced))
+        for t in ts:
+            tl = param_label(t)
+            hit = ced >= t
+            new_cols.append(pl.Series(f"reached_{tl}_in_{wl}", hit))
+            # first hit per patient: minimum row index among hits
+            first_hit = np.full(first.size, -1, np.int64)
+            idx = np.flatnonzero(hit)[::-1]
+            first_hit[code[idx]] = idx  # reversed: the earliest write wins
+            has = first_hit >= 0
+            fh = np.where(has, first_hit, 0)
+            dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
+            name = f"{tl}_in_{wl}"
+            patients = patients.with_columns(
+                pl.Series(f"date_reached_{name}", dates.gather(fh)).set(~pl.Series(has), None),
+                pl.Series(f"window_start_{name}", dates.gather(lo[fh] if ex.height else fh)).set(
+                    ~pl.Series(has), None
+                ),
+                pl.Series(f"exams_in_window_{name}", np.where(has, fh - lo[fh] + 1, 0)).set(
+                    ~pl.Series(has), None
+                ),
+                pl.Series(f"ced_in_window_{name}", np.where(has, ced[fh], np.nan)).fill_nan(None),
+            )
+            # the exams of each first window: rows lo[fh] .. fh
+            sel_p = np.flatnonzero(has)
+            counts = fh[sel_p] - lo[fh[sel_p]] + 1
+            rows = np.repeat(lo[fh[sel_p]], counts) + _ranges(counts)
+            alert_parts.append((rows, t, w, np.repeat(dates.gather(fh[sel_p]).to_numpy(), counts)))
+    ex = ex.with_columns(new_cols)
+    alerts = pl.concat(
+        [
+            ex.gather(rows).with_columns(
+                pl.lit(t).alias("threshold"),
+                pl.lit(w, dtype=pl.Int64).alias("window_days"),
+                pl.Series("alert_date", when).cast(pl.Date),
+            )
+            for rows, t, w, when in alert_parts
+        ],
+        how="vertical",
+    )
+    return TrailingDose(
+        from_polars(ex, kind),  # type: ignore[arg-type]
+        from_polars(patients, kind),  # type: ignore[arg-type]
+        from_polars(alerts, kind),  # type: ignore[arg-type]
+    )
+
+
+def _ranges(counts: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(c) for c in counts])`` without a Python loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.empty(0, np.int64)
+    ends = np.cumsum(counts)
+    return np.arange(total) - np.repeat(ends - counts, counts)

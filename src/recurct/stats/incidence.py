@@ -1,0 +1,286 @@
+"""Incidence of reaching a cumulative dose: events per person-time and fixed-horizon risks.
+
+The form of Brambilla et al. (Eur Radiol 2024): patients reaching CED >= T per 1,000
+patient-years, by centre, with exact Poisson intervals, and the cumulative incidence of
+reaching T within 1 and 3 years (I_T;1, I_T;3).
+
+Definitions (one patient, times in calendar days)
+    * **entry** (time zero): the first exam in the data (``first_exam``, the default) or a
+      date column/date given as ``entry=`` (e.g. the study start, or the end of a look-back
+      period whose exams count towards the CED but not towards the person-time). A patient who
+      reached T before a delayed entry (or on its day, where entry is after his first exam)
+      is a prevalent case: he is not at risk and is left out (``n_prevalent``); this is the
+      risk set ``(entry, event]`` of :func:`recurct.stats.time_to_threshold`.
+    * **event**: the first date the CED reached T (``date_reached_T``, or ``first_exam +
+      days_to_T``); with ``window=W``, the first date the CED of the trailing W days reached T
+      (column ``date_reached_T_in_W``, see :func:`recurct.alerts.trailing_dose`). Events after
+      the end of observation do not count.
+    * **end**: :func:`recurct.stats.survival.observation_end` (by default the end of the data of
+      the patient's facility).
+    * **person-time**: ``min(event, end) - entry`` days, in years of 365.25 days.
+
+Rate ``d / PT`` with Garwood's exact Poisson interval ``[chi2(alpha/2; 2d) / 2,
+chi2(1 - alpha/2; 2d + 2) / 2] / PT`` (lower bound 0 when ``d = 0``).
+
+Fixed-horizon cumulative incidence ``I_T;h``: among patients at risk at entry whose
+potential observation covers h years (``end - entry >= h * 365.25`` days; eligibility does not
+depend on the outcome), the share who reached T within h years of entry. Patients who entered
+less than h years before the end are left out of ``I_T;h`` (neither events nor non-events), so
+the share is neither diluted by short follow-up nor inflated by selecting on the event. Its
+interval is a binomial one (``ci=``, Clopper-Pearson by default). For a
+censoring-aware estimate use :func:`recurct.stats.time_to_threshold` (``at=[1, 3]``) or
+:func:`recurct.stats.cumulative_incidence` with competing risks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy.stats import chi2
+
+from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
+from recurct.stats.proportion import proportion_ci
+from recurct.stats.survival import DAYS_PER_YEAR, observation_end
+
+__all__ = ["event_dates", "incidence_rate", "poisson_ci"]
+
+
+def poisson_ci(count: Any, exposure: Any = 1.0, alpha: float = 0.05) -> tuple[Any, Any]:
+    """Exact (Garwood 1936) interval of a Poisson rate ``count / exposure``.
+
+    Parameters
+    ----------
+    count : int or array of int
+        Observed events (>= 0).
+    exposure : float or array of float
+        Person-time (> 0); the interval is divided by it.
+    alpha : float, default 0.05
+        1 - confidence level.
+
+    Returns
+    -------
+    (lo, hi) : arrays of float
+        ``chi2.ppf(alpha/2, 2 count) / 2 / exposure`` (0 for ``count = 0``) and
+        ``chi2.ppf(1 - alpha/2, 2 count + 2) / 2 / exposure``; NaN where ``exposure <= 0``.
+    """
+    if not 0.0 < float(alpha) < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    d = np.asarray(count, dtype=np.float64)
+    pt = np.asarray(exposure, dtype=np.float64)
+    if np.any(d < 0):
+        raise ValueError("poisson_ci: counts must be >= 0")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(d > 0, chi2.ppf(alpha / 2, 2 * d) / 2, 0.0) / pt
+        hi = chi2.ppf(1 - alpha / 2, 2 * d + 2) / 2 / pt
+    bad = ~(pt > 0)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def _as_day_expr(value: Any, df: pl.DataFrame, name: str) -> pl.Expr:
+    if isinstance(value, str):
+        require(df, [value], f"incidence_rate({name}=<column>)")
+        return pl.col(value).cast(pl.Date)
+    if isinstance(value, dt.date):
+        day = value.date() if isinstance(value, dt.datetime) else value
+        return pl.lit(day, dtype=pl.Date)
+    raise TypeError(f"{name} must be a column name or a date, got {type(value).__name__}")
+
+
+def event_dates(patients: Any, threshold: float = 100, window: int | None = None) -> pl.Series:
+    """The date each patient first reached the threshold (null if never), as a ``Date`` series.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table: ``date_reached_T`` (or ``first_exam`` and ``days_to_T``); with
+        ``window``, ``date_reached_T_in_W`` (from :func:`recurct.alerts.trailing_dose`).
+    threshold : float
+        T in mSv.
+    window : int, optional
+        W in days: the first date the trailing W-day CED reached T.
+
+    Returns
+    -------
+    polars.Series
+        ``event_date`` (Date), one per row, null where T was not reached.
+    """
+    df, _ = to_polars(patients)
+    lab = param_label(thresholds_list(threshold)[0])
+    if window is not None:
+        col = f"date_reached_{lab}_in_{param_label(float(window))}"
+        if col not in df.columns:
+            raise ValueError(
+                f"the patients table lacks {col!r}: join the per-patient table of "
+                f"recurct.alerts.trailing_dose(exams, windows=[{window}], thresholds=[{lab}]) "
+                "on patient_id first"
+            )
+        return df[col].cast(pl.Date).alias("event_date")
+    if f"date_reached_{lab}" in df.columns:
+        return df[f"date_reached_{lab}"].cast(pl.Date).alias("event_date")
+    require(df, ["first_exam", f"days_to_{lab}"], "incidence_rate")
+    expr = pl.col("first_exam").cast(pl.Date) + pl.duration(days=pl.col(f"days_to_{lab}"))
+    return df.select(expr.alias("event_date"))["event_date"]
+
+
+def incidence_rate(
+    patients: Any,
+    threshold: float = 100,
+    by: str | Sequence[str] | None = None,
+    *,
+    window: int | None = None,
+    entry: Any = None,
+    end: Any = None,
+    horizons: Sequence[float] = (),
+    per: float = 1000.0,
+    alpha: float = 0.05,
+    ci: str = "beta",
+) -> Any:
+    """Patients first reaching CED >= ``threshold`` per person-time, by stratum.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table of :func:`recurct.cumulative_dose` (``first_exam``, ``last_exam``,
+        ``date_reached_T`` or ``days_to_T``; with ``window``, ``date_reached_T_in_W``).
+    threshold : float, default 100
+        T in mSv.
+    by : str or sequence of str, optional
+        Strata (e.g. ``"facility"``); an ``"all"`` row comes first.
+    window : int, optional
+        Count "reached T within any W days" (the trailing W-day CED reached T) instead of the
+        CED since the first exam.
+    entry : None, str or date
+        Time zero: ``None`` is each patient's first exam; a column name (dates) or a date for
+        all (a patient whose first exam is later enters at his first exam). Patients who reached
+        T before entry are prevalent and left out.
+    end : None, date, str or mapping
+        End of observation, as in :func:`recurct.stats.observation_end`.
+    horizons : sequence of float, default ()
+        Years h of the fixed-horizon cumulative incidence ``I_T;h`` (e.g. ``(1, 3)``).
+    per : float, default 1000
+        Rates per ``per`` person-years.
+    alpha : float, default 0.05
+        1 - confidence level.
+    ci : str, default "beta"
+        Binomial interval of the fixed-horizon shares (see :func:`recurct.stats.proportion_ci`).
+
+    Returns
+    -------
+    polars.DataFrame (pandas if ``patients`` was pandas)
+        The ``by`` columns, ``n_patients`` (at risk at entry), ``n_prevalent`` (reached T
+        before entry, left out), ``n_events``, ``person_years``, ``rate``, ``rate_lo``,
+        ``rate_hi`` (per ``per`` person-years, Garwood exact interval) and, for each horizon h
+        (label as in ``param_label``, e.g. ``1`` or ``0.5``), ``n_eligible_{h}y``,
+        ``n_reached_{h}y``, ``incidence_{h}y``, ``incidence_{h}y_lo``, ``incidence_{h}y_hi``.
+
+    Raises
+    ------
+    ValueError
+        On missing columns, an end before entry, or bad parameters.
+    """
+    df, kind = to_polars(patients)
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    require(df, ["first_exam"], "incidence_rate")
+    if not per > 0:
+        raise ValueError(f"per must be > 0, got {per!r}")
+    hs = [float(h) for h in horizons]
+    if any(not h > 0 for h in hs):
+        raise ValueError(f"horizons must be > 0 years, got {list(horizons)}")
+    event = event_dates(df, threshold, window)
+    ends = observation_end(df, end)
+    first = pl.col("first_exam").cast(pl.Date)
+    start = first if entry is None else pl.max_horizontal(first, _as_day_expr(entry, df, "entry"))
+    work = df.select(*by_cols, start.alias("_entry"), first.alias("_first")).with_columns(
+        event.alias("_event"), ends.alias("_end")
+    )
+    if work["_entry"].null_count():
+        raise ValueError(f"incidence_rate: {work['_entry'].null_count()} patient(s) have no entry")
+    late = work["_end"] < work["_entry"]
+    if late.any():
+        raise ValueError(
+            f"incidence_rate: {int(late.sum())} patient(s) end before they enter; check end/entry"
+        )
+    work = work.with_columns(
+        (
+            pl.col("_event").is_not_null()
+            & (
+                (pl.col("_event") < pl.col("_entry"))
+                | ((pl.col("_event") == pl.col("_entry")) & (pl.col("_entry") > pl.col("_first")))
+            )
+        ).alias("_prev"),
+        (
+            pl.col("_event").is_not_null()
+            & (pl.col("_event") >= pl.col("_entry"))
+            & (pl.col("_event") <= pl.col("_end"))
+        ).alias("_ev"),
+    ).with_columns(
+        (
+            (
+                pl.when(pl.col("_ev")).then(pl.col("_event")).otherwise(pl.col("_end"))
+                - pl.col("_entry")
+            )
+            .dt.total_days()
+            .cast(pl.Float64)
+        ).alias("_days"),
+        (pl.col("_end") - pl.col("_entry")).dt.total_days().cast(pl.Float64).alias("_obs"),
+    )
+    rows = []
+    for key, part in strata(work, by_cols):
+        prev = part["_prev"].to_numpy()
+        risk = part.filter(~pl.col("_prev"))
+        ev = risk["_ev"].to_numpy()
+        days = risk["_days"].to_numpy()
+        row: dict[str, Any] = dict(zip(by_cols, key))
+        row.update(
+            n_patients=risk.height,
+            n_prevalent=int(prev.sum()),
+            n_events=int(ev.sum()),
+            person_years=float(days.sum()) / DAYS_PER_YEAR,
+        )
+        obs = risk["_obs"].to_numpy()
+        for h in hs:
+            hd = h * DAYS_PER_YEAR
+            elig = obs >= hd
+            hit = elig & ev & (days <= hd)
+            lab = param_label(h)
+            row[f"n_eligible_{lab}y"] = int(elig.sum())
+            row[f"n_reached_{lab}y"] = int(hit.sum())
+        rows.append(row)
+    schema: dict[str, Any] = dict.fromkeys(by_cols, pl.Utf8)
+    schema.update(
+        n_patients=pl.Int64, n_prevalent=pl.Int64, n_events=pl.Int64, person_years=pl.Float64
+    )
+    for h in hs:
+        schema[f"n_eligible_{param_label(h)}y"] = pl.Int64
+        schema[f"n_reached_{param_label(h)}y"] = pl.Int64
+    out = pl.DataFrame(rows, schema=schema, orient="row")
+    d = out["n_events"].to_numpy()
+    py = out["person_years"].to_numpy()
+    lo, hi = poisson_ci(d, py, alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(py > 0, d / py, np.nan)
+    out = out.with_columns(
+        pl.Series("rate", rate * per),
+        pl.Series("rate_lo", lo * per),
+        pl.Series("rate_hi", hi * per),
+    )
+    for h in hs:
+        lab = param_label(h)
+        k = out[f"n_reached_{lab}y"].to_numpy()
+        n = out[f"n_eligible_{lab}y"].to_numpy()
+        plo, phi = proportion_ci(k, n, alpha, ci)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+        out = out.with_columns(
+            pl.Series(f"incidence_{lab}y", share),
+            pl.Series(f"incidence_{lab}y_lo", np.asarray(plo, dtype=float)),
+            pl.Series(f"incidence_{lab}y_hi", np.asarray(phi, dtype=float)),
+        )
+    out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
+    return from_polars(out, kind)

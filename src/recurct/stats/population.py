@@ -1,0 +1,136 @@
+"""A population denominator: shares among all people, with or without CT.
+
+The patients table holds people with at least one CT. A population-based figure ("per 1,000
+residents", or the share of all enrolees reaching 100 mSv) needs the people without CT too.
+``population=`` in :func:`recurct.stats.magnitude` and :func:`recurct.stats.dose_bands` takes
+
+* an ``int``: the size of the whole population (used on the ``"all"`` rows; strata rows get a
+  null denominator, since the split of the population by stratum is unknown), or
+* a table of people, one row per person, with the ``by`` columns (and ``patient_id`` where
+  the patients table has one: every patient must then be in it): each stratum's denominator
+  is its number of people.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import to_polars
+from recurct.stats.proportion import proportion_ci
+
+__all__ = ["add_population"]
+
+_ALL = "all"
+
+
+def population_counts(
+    population: Any, by_cols: list[str], patients: pl.DataFrame | None = None
+) -> tuple[int, pl.DataFrame | None]:
+    """Total population and, for a table of people, the number per stratum (``_n_pop``)."""
+    if isinstance(population, bool) or population is None:
+        raise TypeError("population must be an int or a table of people")
+    if isinstance(population, int | np.integer):
+        if population < 1:
+            raise ValueError(f"population must be >= 1 person, got {population}")
+        if patients is not None and population < patients.height:
+            raise ValueError(
+                f"population ({population}) is smaller than the number of patients "
+                f"({patients.height}): it must count people with and without CT"
+            )
+        return int(population), None
+    pop, _ = to_polars(population)
+    missing = [c for c in by_cols if c not in pop.columns]
+    if missing:
+        raise ValueError(f"the population table lacks the by column(s) {missing}")
+    if patients is not None and "patient_id" in pop.columns and "patient_id" in patients.columns:
+        if pop["patient_id"].is_duplicated().any():
+            raise ValueError("the population table lists a patient_id more than once")
+        absent = patients.join(pop.select("patient_id"), on="patient_id", how="anti")
+        if absent.height:
+            raise ValueError(
+                f"{absent.height} patient(s) are not in the population table (e.g. "
+                f"{absent['patient_id'][0]!r}): it must list every person, with or without CT"
+            )
+    counts = None
+    if by_cols:
+        counts = (
+            pop.group_by(by_cols)
+            .agg(pl.len().cast(pl.Int64).alias("_n_pop"))
+            .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
+        )
+    return pop.height, counts
+
+
+def add_population(
+    table: pl.DataFrame,
+    population: Any,
+    by_cols: list[str],
+    count: str,
+    *,
+    patients: pl.DataFrame | None = None,
+    alpha: float = 0.05,
+    ci: str = "wilson",
+) -> pl.DataFrame:
+    """Add ``n_population``, ``share_population`` (``count / n_population``) and its CI.
+
+    Parameters
+    ----------
+    table : polars.DataFrame
+        A result table with the ``by`` columns as strings (``"all"`` on overall rows).
+    population : int or table
+        See the module docstring.
+    by_cols : list of str
+        The strata columns.
+    count : str
+        The numerator column (``n_reached``, ``n_patients`` of a band, ...).
+    patients : polars.DataFrame, optional
+        The patients table, to check that every patient is in the population.
+    alpha, ci
+        Interval of the share (see :func:`recurct.stats.proportion_ci`).
+
+    Returns
+    -------
+    polars.DataFrame
+        ``table`` with ``n_population``, ``share_population``, ``share_population_lo``,
+        ``share_population_hi``.
+    """
+    total, counts = population_counts(population, by_cols, patients)
+    all_rows = pl.lit(True)
+    for c in by_cols:
+        all_rows = all_rows & (pl.col(c) == _ALL)
+    out = table.with_row_index("_order")
+    if counts is not None:
+        out = out.join(counts, on=by_cols, how="left", nulls_equal=True)
+        out = out.with_columns(
+            pl.when(all_rows).then(pl.lit(total)).otherwise(pl.col("_n_pop")).alias("_n_pop")
+        )
+    else:
+        out = out.with_columns(
+            pl.when(all_rows).then(pl.lit(total)).otherwise(None).cast(pl.Int64).alias("_n_pop")
+        )
+    out = out.sort("_order").drop("_order")
+    n = out["_n_pop"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    k = out[count].cast(pl.Float64).to_numpy()
+    method = "wilson" if ci == "bootstrap" else ci
+    ok = np.isfinite(n) & (n > 0)
+    lo = np.full(n.shape, np.nan)
+    hi = np.full(n.shape, np.nan)
+    if ok.any():
+        lo[ok], hi[ok] = proportion_ci(k[ok], n[ok], alpha, method)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(ok, k / n, np.nan)
+    return (
+        out.rename({"_n_pop": "n_population"})
+        .with_columns(
+            pl.col("n_population").cast(pl.Int64),
+            pl.Series("share_population", share),
+            pl.Series("share_population_lo", lo),
+            pl.Series("share_population_hi", hi),
+        )
+        .with_columns(
+            pl.col("share_population", "share_population_lo", "share_population_hi").fill_nan(None)
+        )
+    )
