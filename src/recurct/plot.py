@@ -419,9 +419,9 @@ def forest(
         The CED threshold in mSv, named in the axis label and title.
     method : {"random", "fixed", "crude"}
         Without ``pooled`` and a MetaResult: pool the site counts by
-        :func:`recurct.stats.meta_proportion` (``"random"``: DerSimonian-Laird on the logit
-        scale, with its 95% prediction interval) or take the crude pooled share of a
-        SiteTable summary (``"crude"``).
+        :func:`recurct.stats.meta_proportion` with its defaults (``"random"``: REML tau² on
+        the logit scale, Hartung-Knapp-Sidik-Jonkman CI and the 95% prediction interval) or
+        take the crude pooled share of a SiteTable summary (``"crude"``).
 
     Returns
     -------
