@@ -21,7 +21,8 @@ from typing import Any, Literal
 import polars as pl
 
 from recurct.dose import exam_region
-from recurct.io.rdsr import EXAM_COLUMNS, _mismatch, pseudonymise_id
+from recurct.io.pseudonym import check_method, pseudonym
+from recurct.io.rdsr import EXAM_COLUMNS, _mismatch
 
 __all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "read_openrem_ct"]
 
@@ -181,10 +182,7 @@ def read_openrem_ct(
         ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
         columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
-    if pseudonymise not in (None, "salted-sha256"):
-        raise ValueError(f'pseudonymise must be None or "salted-sha256", got {pseudonymise!r}')
-    if pseudonymise is not None and not salt:
-        raise ValueError('pseudonymise="salted-sha256" needs a secret salt=...')
+    key = check_method(pseudonymise, salt)
     path = Path(csv_or_xlsx)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
@@ -231,8 +229,8 @@ def read_openrem_ct(
             return row.get(col) if col is not None else None
 
         pid = _text(get("patient_id"))
-        if pid is not None and pseudonymise:
-            pid = pseudonymise_id(pid, salt)  # type: ignore[arg-type]
+        if pid is not None and key is not None:
+            pid = pseudonym(pid, key)
         exam_date = _date(get("study_date"), get("study_time"), where)
         evs = []
         for n in sorted(blocks):

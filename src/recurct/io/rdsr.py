@@ -23,13 +23,13 @@ import concurrent.futures as cf
 import contextlib
 import fnmatch
 import functools
-import hashlib
 import math
 import multiprocessing
 import os
 import re
 import struct
 import sys
+import unicodedata
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,13 +40,16 @@ from typing import Any, Literal
 import polars as pl
 
 from recurct.dose import exam_region, normalise_region
+from recurct.io.pseudonym import check_method, check_secret, pseudonym
 from recurct.schema import dicom_age_years
 
 __all__ = [
     "EVENT_COLUMNS",
     "EXAM_COLUMNS",
+    "EXAM_EXTRA_COLUMNS",
     "RdsrReadError",
     "ReadReport",
+    "file_pseudonym",
     "pseudonymise_id",
     "read_rdsr",
 ]
@@ -73,6 +76,11 @@ START_OF_IRRADIATION = ("113809", "DCM")
 SCOPE_OF_ACCUMULATION = ("113705", "DCM")
 STUDY_INSTANCE_UID = ("110180", "DCM")
 CONSTANT_ANGLE = ("113805", "DCM")  # localizer (scout / topogram) acquisition type
+XRAY_EVENT = ("113706", "DCM")  # Irradiation Event X-Ray Data (projection, TID 10003)
+TOTAL_NUMBER_OF_EVENTS = ("113812", "DCM")  # Total Number of Irradiation Events (TID 10012)
+SSDE = ("113930", "DCM")  # Size Specific Dose Estimate (TID 10013, CT Dose)
+WATER_EQUIVALENT_DIAMETER = ("113980", "DCM")
+MEASUREMENT_METHOD = ("370129005", "SCT")  # method of SSDE (CID 10023) / WED (CID 10024)
 # Dose check (NEMA XR-25; DCMR TID 10013 row "CT Dose Check Details", CID 10015).
 DOSE_CHECK_ALERT = ("113900", "DCM")  # Dose Check Alert Details
 DOSE_CHECK_NOTIFICATION = ("113908", "DCM")  # Dose Check Notification Details
@@ -114,6 +122,10 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "phantom_type": pl.Utf8(),
     "scanning_length_mm": pl.Float64(),
     **{name: pl.Float64() for name in DOSE_CHECK_VALUES.values()},
+    "ssde_mgy": pl.Float64(),
+    "ssde_method": pl.Utf8(),
+    "water_equivalent_diameter_mm": pl.Float64(),
+    "region_source": pl.Utf8(),
     "source_file": pl.Utf8(),
 }
 """Columns of the event table (``level="event"``), in order."""
@@ -138,7 +150,21 @@ EXAM_COLUMNS: dict[str, pl.DataType] = {
     "effective_dose_msv": pl.Float64(),
 }
 """Canonical columns of the exam table (``level="exam"``), in order; :func:`read_rdsr` adds
-``dose_method`` after them (:data:`REPORTED_DOSE_METHOD` where the dose is the report's)."""
+:data:`EXAM_EXTRA_COLUMNS` after them."""
+
+EXAM_EXTRA_COLUMNS: dict[str, pl.DataType] = {
+    "dose_method": pl.Utf8(),
+    "accession_number": pl.Utf8(),
+    "study_description": pl.Utf8(),
+    "requested_procedure": pl.Utf8(),
+    "patient_weight_kg": pl.Float64(),
+    "patient_size_m": pl.Float64(),
+    "ssde_mgy": pl.Float64(),
+    "ssde_method": pl.Utf8(),
+    "water_equivalent_diameter_mm": pl.Float64(),
+    "identity_conflict": pl.Boolean(),
+}
+"""Columns :func:`read_rdsr` adds after :data:`EXAM_COLUMNS` (see its docstring)."""
 
 PROBLEM_COLUMNS: dict[str, pl.DataType] = {
     "file": pl.Utf8(),
@@ -174,7 +200,10 @@ class ReadReport:
     problems : polars.DataFrame
         One row per problem: ``file``, ``reason``, ``field`` (the DICOM attribute or SR concept
         concerned, null for the whole file) and ``action`` (``"skipped"``: the file was not
-        used; ``"lenient"``: the file was used, the value was repaired or left null).
+        used; ``"lenient"``: the file was used, the value was repaired or left null;
+        ``"kept apart"``: reports of one Study Instance UID belong to different patients and
+        were kept as separate exams). Under pseudonymisation ``file`` is the file's
+        pseudonym (:func:`file_pseudonym`) and no reason holds a raw identifier.
     non_patient_studies : int
         Studies whose patient ID or name matched a ``non_patient`` pattern (QA / phantom).
     non_patient_excluded : bool
@@ -212,14 +241,35 @@ def _import_pydicom() -> Any:
     return pydicom
 
 
-def pseudonymise_id(patient_id: str, salt: str) -> str:
-    """Salted SHA-256 pseudonym of a patient ID: ``sha256(salt + "\\x1f" + id)`` as hex.
+def pseudonymise_id(
+    patient_id: str,
+    salt: bytes | str,
+    domain: Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"] = (
+        "patient_id"
+    ),
+) -> str:
+    """Keyed pseudonym (HMAC-SHA256, 64 hex digits) of a patient ID or another identifier.
 
-    Deterministic for one salt (the same patient links across files and runs), different for
-    another salt; the raw ID cannot be recovered without the salt.
+    Parameters
+    ----------
+    patient_id : str
+        The value.
+    salt : bytes or str
+        The secret key: at least 128 bits (16 random bytes, 32 hex digits or 22 URL-safe
+        base64 characters; rule in :mod:`recurct.io.pseudonym`); weaker secrets raise
+        :class:`recurct.io.pseudonym.WeakSecretError`.
+    domain : str
+        The kind of value: each kind is hashed apart, so that equal texts of two kinds do not
+        get equal pseudonyms. The readers use ``"patient_id"``, ``"study_uid"``,
+        ``"event_uid"``, ``"accession_number"`` and ``"file"``.
+
+    Returns
+    -------
+    str
+        The same value and secret give the same pseudonym (links across files and runs); the
+        value cannot be recovered, nor checked against a guess, without the secret.
     """
-    data = salt.encode("utf-8") + b"\x1f" + patient_id.encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
+    return pseudonym(patient_id, check_secret(salt), domain)
 
 
 # Tags used in the hot path (integer access skips pydicom's keyword lookup).
@@ -324,6 +374,7 @@ class _FileState:
     def __init__(self, path: str) -> None:
         self.path = path
         self.problems: list[tuple[str, str | None, str, str | None]] = []
+        self.identifiers: list[str | None] = []  # raw values scrubbed from problem texts
 
     def lenient(self, reason: str, fld: str | None) -> None:
         self.problems.append((self.path, fld, "lenient", reason))
@@ -692,16 +743,42 @@ def _pydicom_truncation(path: str, ds: Any) -> int | None:
 def _parse_file(
     path: str,
     *,
-    salt: str | None,
+    display: str,
+    key: bytes | None,
     non_patient: Sequence[str] | None,
 ) -> dict[str, Any]:
-    """Parse one file into plain data (picklable); never raises for a bad file."""
-    state = _FileState(path)
+    """Parse one file into plain data (picklable); never raises for a bad file.
+
+    ``display`` is how the file is named in every output (its path, or under pseudonymisation
+    a pseudonym); with a ``key`` every identifier is pseudonymised here, and problem texts are
+    scrubbed of the file's raw identifiers and path, before anything leaves this function.
+    """
+    state = _FileState(display)
     pydicom = _import_pydicom()
     try:
-        return _parse_file_inner(pydicom, path, state, salt=salt, non_patient=non_patient)
+        result = _parse_file_inner(pydicom, path, state, key=key, non_patient=non_patient)
     except Exception as exc:  # a malformed file must never stop a folder
-        return state.skip(f"unreadable: {type(exc).__name__}: {exc}", None)
+        result = state.skip(f"unreadable: {type(exc).__name__}: {exc}", None)
+    if key is not None:
+        secrets = [path, *Path(path).parts, *state.identifiers]
+        secrets = sorted({s for s in secrets if s and len(s) >= 3 and s != "/"}, key=len)[::-1]
+        result["problems"] = [
+            (f, fld, a, _scrub(r, secrets)) for f, fld, a, r in result["problems"]
+        ]
+    elif display != path:
+        result["problems"] = [
+            (f, fld, a, r.replace(path, display)) for f, fld, a, r in result["problems"]
+        ]
+    return result
+
+
+def _scrub(text: str | None, secrets: Sequence[str]) -> str | None:
+    if text is None:
+        return None
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, "<withheld>")
+    return text
 
 
 def _read_dataset(pydicom: Any, path: str) -> Any:
@@ -718,12 +795,77 @@ def _read_dataset(pydicom: Any, path: str) -> Any:
         return ds
 
 
+_UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
+
+
+def _check_text(value: str | None, label: str, state: _FileState) -> str | None:
+    """Text with control characters (a damaged byte) is reported; the value is kept."""
+    if value and any(unicodedata.category(ch) == "Cc" or ch == "\ufffd" for ch in value):
+        state.lenient(f"{label} holds a control character (damaged value?)", label)
+    return value
+
+
+def _check_uid(value: str | None, label: str, state: _FileState) -> str | None:
+    if value and not _UID_TEXT.fullmatch(value):
+        state.lenient(f"{label} is not a valid UID (digits and dots; damaged value?)", label)
+    return value
+
+
+def _header_number(ds: Any, keyword: str, label: str, state: _FileState) -> float | None:
+    text = _raw_text(ds, keyword)
+    if not text:
+        return None
+    try:
+        value = float(text.split("\\")[0])
+    except ValueError:
+        state.lenient(f"{label} {text!r} is not a number; left null", keyword)
+        return None
+    if not math.isfinite(value) or value <= 0:
+        state.lenient(f"{label} {text!r} is not a positive number; left null", keyword)
+        return None
+    return value
+
+
+def _requested_procedure(ds: Any) -> str | None:
+    text = _raw_text(ds, "RequestedProcedureDescription")
+    if text:
+        return text
+    for item in _value(ds, 0x00400275) or ():  # Request Attributes Sequence
+        text = _raw_tag(item, 0x00321060)  # Requested Procedure Description
+        if text:
+            return text
+    return None
+
+
+def _find(items: Sequence[Any], code: tuple[str, str], depth: int = 3) -> Any | None:
+    """The first content item with this concept name, searched depth-first (``depth`` levels)."""
+    for it in items:
+        if _code(it) == code:
+            return it
+    if depth > 1:
+        for it in items:
+            found = _find(_children(it), code, depth - 1)
+            if found is not None:
+                return found
+    return None
+
+
+def _looks_like_acquisition(item: Any) -> bool:
+    """A root content item that holds what a CT Acquisition holds (its own code damaged)."""
+    if _code(item) == XRAY_EVENT:  # projection X-ray event (TID 10003), not a damaged one
+        return False
+    kids = _children(item)
+    return any(
+        _code(k) in (CT_DOSE, IRRADIATION_EVENT_UID, CT_ACQUISITION_PARAMETERS) for k in kids
+    )
+
+
 def _parse_file_inner(
     pydicom: Any,
     path: str,
     state: _FileState,
     *,
-    salt: str | None,
+    key: bytes | None,
     non_patient: Sequence[str] | None,
 ) -> dict[str, Any]:
     from pydicom.errors import InvalidDicomError
@@ -752,12 +894,21 @@ def _parse_file_inner(
         for w in caught:  # pydicom's own warnings (invalid values, VR guesses, ...)
             state.lenient(f"pydicom: {w.message}", None)
 
+    # identifiers first: whatever happens next, problem texts are scrubbed of them
+    raw_id = _raw_text(ds, "PatientID") or ""
+    name = _raw_text(ds, "PatientName") or ""
+    accession = _raw_text(ds, "AccessionNumber") or None
+    sop_uid = _raw_text(ds, "SOPInstanceUID") or None
+    raw_study = _raw_text(ds, "StudyInstanceUID") or None
+    state.identifiers += [raw_id, name, *name.replace("=", "^").split("^"), accession]
+    state.identifiers += [sop_uid, raw_study, _raw_text(ds, "SeriesInstanceUID")]
+
     sop_class = _raw_text(ds, "SOPClassUID") or ""
     root = _code(ds)
     content = _children(ds)
     if sop_class not in SOP_CLASS_NAMES or not content:
-        name = sop_class or "missing"
-        return state.skip(f"not a dose report (SOP Class UID {name})", "SOPClassUID")
+        name_ = sop_class or "missing"
+        return state.skip(f"not a dose report (SOP Class UID {name_})", "SOPClassUID")
     templates = {str(_value(t, 0x0040DB00) or "").strip() for t in _value(ds, 0x0040A504) or ()}
     if root != XRAY_DOSE_REPORT and "10011" not in templates:
         return state.skip(
@@ -765,25 +916,43 @@ def _parse_file_inner(
             "ConceptNameCodeSequence",
         )
     acquisitions = [it for it in content if _code(it) == CT_ACQUISITION]
-    if not acquisitions:
+    damaged = [
+        i
+        for i, it in enumerate(content)
+        if _code(it) != CT_ACQUISITION and _looks_like_acquisition(it)
+    ]
+    if not acquisitions and not damaged:
         tid = ",".join(sorted(t for t in templates if t)) or "none"
         return state.skip(
             f"dose report without CT acquisitions (template {tid}; projection X-ray, "
             "fluoroscopy or mammography?)",
             "CT Acquisition (113819)",
         )
+    for _ in damaged:
+        state.lenient(
+            "a content item holds CT dose data but is not coded CT Acquisition (113819): an "
+            "irradiation event is lost (damaged report?); the exam DLP is left null",
+            "CT Acquisition (113819)",
+        )
+
+    def uid(value: str, domain: Any) -> str:
+        return value if key is None else pseudonym(value, key, domain)
 
     # ---- header -------------------------------------------------------------------------
-    study_uid = _raw_text(ds, "StudyInstanceUID")
+    study_uid = _check_uid(raw_study, "StudyInstanceUID", state)
     if not study_uid:
         scope = _first(content, SCOPE_OF_ACCUMULATION)
         scope_uid = _first(_children(scope), STUDY_INSTANCE_UID) if scope is not None else None
         study_uid = str(_value(scope_uid, _T_UID) or "").strip() if scope_uid is not None else None
+        state.identifiers.append(study_uid)
         if study_uid:
             state.lenient("no Study Instance UID; taken from Scope of Accumulation", "StudyUID")
+            study_uid = uid(study_uid, "study_uid")
         else:
-            study_uid = "sop:" + (_raw_text(ds, "SOPInstanceUID") or path)
+            study_uid = "sop:" + uid(sop_uid or path, "study_uid")
             state.lenient("no Study Instance UID; the report is its own study", "StudyInstanceUID")
+    else:
+        study_uid = uid(study_uid, "study_uid")
     exam_date = _parse_da_tm(_raw_text(ds, "StudyDate"), _raw_text(ds, "StudyTime"))
     if exam_date is None:
         start = _first(content, START_OF_IRRADIATION)
@@ -796,18 +965,16 @@ def _parse_file_inner(
             "StudyDate",
         )
 
-    raw_id = _raw_text(ds, "PatientID") or ""
-    name = _raw_text(ds, "PatientName") or ""
     is_non_patient = bool(non_patient) and _matches(non_patient or (), raw_id, name)
-    patient_id: str | None = raw_id or None
+    patient_id: str | None = _check_text(raw_id, "PatientID", state) or None
     if patient_id is None:
         state.lenient("no Patient ID", "PatientID")
-    elif salt is not None:
-        patient_id = pseudonymise_id(patient_id, salt)
+    elif key is not None:
+        patient_id = pseudonym(patient_id, key, "patient_id")
 
     sex = (_raw_text(ds, "PatientSex") or "").upper() or None
     if sex is not None and sex not in ("F", "M", "O"):
-        state.lenient(f"Patient's Sex {sex!r} is not F/M/O; left null", "PatientSex")
+        state.lenient("Patient's Sex is not F/M/O; left null", "PatientSex")
         sex = None
     birth_text = _raw_text(ds, "PatientBirthDate")
     age = _age_years(_raw_text(ds, "PatientAge"), birth_text, exam_date, state)
@@ -816,6 +983,7 @@ def _parse_file_inner(
     accumulated = _first(content, CT_ACCUMULATED)
     reported_total = None
     accumulated_ed = None
+    reported_n_events = None
     if accumulated is not None:
         acc_items = _children(accumulated)
         total = _first(acc_items, CT_DLP_TOTAL)
@@ -824,6 +992,21 @@ def _parse_file_inner(
         ed = _first(acc_items, EFFECTIVE_DOSE)
         if ed is not None:
             accumulated_ed = _num(ed, "Effective Dose (113839)", state)
+        count = _first(acc_items, TOTAL_NUMBER_OF_EVENTS)
+        if count is not None:
+            n = _num(count, "Total Number of Irradiation Events (113812)", state)
+            reported_n_events = int(n) if n is not None and n == int(n) and n >= 0 else None
+    if reported_n_events is not None and reported_n_events != len(acquisitions):
+        state.lenient(
+            f"the report counts {reported_n_events} irradiation events (113812) but holds "
+            f"{len(acquisitions)} CT acquisitions"
+            + (
+                ": events are lost (damaged report?)"
+                if reported_n_events > len(acquisitions)
+                else ""
+            ),
+            "Total Number of Irradiation Events (113812)",
+        )
 
     header = {
         "study_uid": study_uid,
@@ -831,39 +1014,69 @@ def _parse_file_inner(
         "exam_date": exam_date,
         "age_years": age,
         "sex": sex,
-        "facility": _raw_text(ds, "InstitutionName") or None,
-        "station_name": _raw_text(ds, "StationName") or None,
-        "manufacturer": _raw_text(ds, "Manufacturer") or None,
-        "model": _raw_text(ds, "ManufacturerModelName") or None,
+        "facility": _check_text(_raw_text(ds, "InstitutionName"), "InstitutionName", state) or None,
+        "station_name": _check_text(_raw_text(ds, "StationName"), "StationName", state) or None,
+        "manufacturer": _check_text(_raw_text(ds, "Manufacturer"), "Manufacturer", state) or None,
+        "model": _check_text(_raw_text(ds, "ManufacturerModelName"), "ManufacturerModelName", state)
+        or None,
+        "accession_number": (
+            None
+            if accession is None
+            else accession
+            if key is None
+            else pseudonym(accession, key, "accession_number")
+        ),
+        "study_description": _check_text(
+            _raw_text(ds, "StudyDescription"), "StudyDescription", state
+        )
+        or None,
+        "requested_procedure": _check_text(
+            _requested_procedure(ds), "RequestedProcedureDescription", state
+        ),
+        "patient_weight_kg": _header_number(ds, "PatientWeight", "Patient's Weight", state),
+        "patient_size_m": _header_number(ds, "PatientSize", "Patient's Size", state),
         "reported_dlp_total_mgycm": reported_total,
         "accumulated_effective_dose_msv": accumulated_ed,
+        # the report's own event count where it is consistent with the report (113812)
+        "reported_n_events": reported_n_events,
+        "damaged": bool(damaged)
+        or (reported_n_events is not None and reported_n_events > len(acquisitions)),
         "non_patient": is_non_patient,
-        "source_file": path,
-        # only to find conflicting birth dates across reports; never in the table
+        "source_file": state.path,
+        # only to tell patients apart and find conflicting birth dates; never in the table
         "birth_date": birth_dt.date() if birth_dt is not None else None,
     }
 
     # ---- events -------------------------------------------------------------------------
-    sop_uid = _raw_text(ds, "SOPInstanceUID") or path
     events = []
     for i, acq in enumerate(acquisitions, 1):
         items = _children(acq)
         ev: dict[str, Any] = {"localizer": False, "index": i}
         uid_item = _first(items, IRRADIATION_EVENT_UID)
-        uid = str(_value(uid_item, _T_UID) or "").strip() if uid_item is not None else ""
-        if not uid:
-            uid = f"{sop_uid}#{i}"
+        event_uid = str(_value(uid_item, _T_UID) or "").strip() if uid_item is not None else ""
+        state.identifiers.append(event_uid)
+        if not event_uid:
+            event_uid = f"{sop_uid or path}#{i}"
             state.lenient(
                 f"CT acquisition {i} has no Irradiation Event UID; cannot be merged across reports",
                 "Irradiation Event UID (113769)",
             )
-        ev["event_uid"] = uid
+        else:
+            _check_uid(event_uid, f"Irradiation Event UID (113769), event {i}", state)
+        ev["event_uid"] = uid(event_uid, "event_uid")
         proto = _first(items, ACQUISITION_PROTOCOL)
-        ev["protocol"] = (
-            (str(_value(proto, _T_TEXT) or "").strip() or None) if proto is not None else None
+        ev["protocol"] = _check_text(
+            (str(_value(proto, _T_TEXT) or "").strip() or None) if proto is not None else None,
+            f"Acquisition Protocol (125203), event {i}",
+            state,
         )
         target = _first(items, TARGET_REGION)
         ev["target_region"] = _meaning(target) if target is not None else None
+        if target is None or not ev["target_region"]:
+            state.lenient(
+                f"CT acquisition {i} has no Target Region (123014)", "Target Region (123014)"
+            )
+        _check_text(ev["target_region"], f"Target Region (123014), event {i}", state)
         acq_type = _first(items, CT_ACQUISITION_TYPE)
         ev["acquisition_type"] = _meaning(acq_type) if acq_type is not None else None
         ev["localizer"] = acq_type is not None and _code(acq_type, _T_CONCEPT_CODE) == (
@@ -878,26 +1091,39 @@ def _parse_file_inner(
         )
         dose = _first(items, CT_DOSE)
         dose_items = _children(dose) if dose is not None else ()
-        for code, key, label in (
+        for code, col, label in (
             (MEAN_CTDIVOL, "ctdivol_mgy", "Mean CTDIvol (113830)"),
             (DLP, "dlp_mgycm", "DLP (113838)"),
             (EFFECTIVE_DOSE, "effective_dose_msv", "Effective Dose (113839)"),
         ):
             it = _first(dose_items, code)
-            ev[key] = _num(it, f"{label}, event {i}", state) if it is not None else None
+            ev[col] = _num(it, f"{label}, event {i}", state) if it is not None else None
+        if ev["dlp_mgycm"] is None and not ev["localizer"]:
+            state.lenient(
+                f"CT acquisition {i} has no DLP (113838); the exam DLP is left null",
+                "DLP (113838)",
+            )
         phantom = _first(dose_items, PHANTOM_TYPE)
         ev["phantom_type"] = _meaning(phantom) if phantom is not None else None
-        for key in DOSE_CHECK_VALUES.values():
-            ev[key] = None
+        ssde = _find(items, SSDE)
+        ev["ssde_mgy"] = _num(ssde, f"SSDE (113930), event {i}", state) if ssde else None
+        method = _first(_children(ssde), MEASUREMENT_METHOD) if ssde is not None else None
+        ev["ssde_method"] = _meaning(method) if method is not None else None
+        wed = _find(items, WATER_EQUIVALENT_DIAMETER)
+        ev["water_equivalent_diameter_mm"] = (
+            _num(wed, f"Water Equivalent Diameter (113980), event {i}", state) if wed else None
+        )
+        for col in DOSE_CHECK_VALUES.values():
+            ev[col] = None
         for container in dose_items:
             if _code(container) in (DOSE_CHECK_ALERT, DOSE_CHECK_NOTIFICATION):
                 for it in _children(container):
-                    key = DOSE_CHECK_VALUES.get(_code(it))  # type: ignore[arg-type]
-                    if key is not None:
-                        ev[key] = _num(it, f"{key} ({_code(it)[0]}), event {i}", state)  # type: ignore[index]
+                    col = DOSE_CHECK_VALUES.get(_code(it))  # type: ignore[arg-type]
+                    if col is not None:
+                        ev[col] = _num(it, f"{col} ({_code(it)[0]}), event {i}", state)  # type: ignore[index]
         events.append(ev)
     return {
-        "path": path,
+        "path": state.path,
         "ok": True,
         "problems": state.problems,
         "header": header,
@@ -906,29 +1132,40 @@ def _parse_file_inner(
 
 
 def _parse_chunk(
-    paths: Sequence[str], salt: str | None, non_patient: Sequence[str] | None
+    jobs: Sequence[tuple[str, str]], key: bytes | None, non_patient: Sequence[str] | None
 ) -> list[dict[str, Any]]:
-    return [_parse_file(p, salt=salt, non_patient=non_patient) for p in paths]
+    return [_parse_file(p, display=d, key=key, non_patient=non_patient) for p, d in jobs]
 
 
 # --------------------------------------------------------------------------------------------
 # Files, parallel reading
 # --------------------------------------------------------------------------------------------
-def _collect_paths(path_or_paths: str | os.PathLike[str] | Iterable[Any]) -> list[str]:
+def _collect_paths(path_or_paths: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
+    """Every file to read, with its name relative to the input it was found under."""
     if isinstance(path_or_paths, (str, os.PathLike)):
         items: list[Any] = [path_or_paths]
     else:
         items = list(path_or_paths)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out.extend(sorted(str(f) for f in p.rglob("*") if f.is_file()))
+            found = sorted(f for f in p.rglob("*") if f.is_file())
+            out.extend((str(f), f.relative_to(p).as_posix()) for f in found)
         elif p.is_file():
-            out.append(str(p))
+            out.append((str(p), p.name))
         else:
             raise FileNotFoundError(f"no such file or folder: {str(p)!r}")
     return out
+
+
+def file_pseudonym(relative_path: str, secret: bytes | str) -> str:
+    """How :func:`read_rdsr` names a file under ``pseudonymise=``: ``"file:"`` and the
+    HMAC-SHA256 of its path relative to the folder given (or its name, for a file given).
+
+    Compute it for a file you hold to find the rows and problems of that file.
+    """
+    return "file:" + pseudonym(relative_path, check_secret(secret), "file")
 
 
 def _show_progress(progress: bool | None, n: int) -> bool:
@@ -949,14 +1186,14 @@ def _mp_context() -> Any:
 
 
 def _run_parse(
-    paths: list[str],
+    jobs: list[tuple[str, str]],
     *,
-    salt: str | None,
+    key: bytes | None,
     non_patient: Sequence[str] | None,
     workers: int | None,
     progress: bool | None,
 ) -> Iterable[dict[str, Any]]:
-    n = len(paths)
+    n = len(jobs)
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
@@ -968,15 +1205,15 @@ def _run_parse(
         bar = tqdm(total=n, unit="file", desc="read_rdsr")
     try:
         if workers == 1 or n < SERIAL_BELOW:
-            for p in paths:
-                yield _parse_file(p, salt=salt, non_patient=non_patient)
+            for p, d in jobs:
+                yield _parse_file(p, display=d, key=key, non_patient=non_patient)
                 if bar is not None:
                     bar.update(1)
             return
         workers = min(workers, n)
         chunk = max(1, min(256, math.ceil(n / (workers * 8))))
-        chunks = [paths[i : i + chunk] for i in range(0, n, chunk)]
-        fn = functools.partial(_parse_chunk, salt=salt, non_patient=non_patient)
+        chunks = [jobs[i : i + chunk] for i in range(0, n, chunk)]
+        fn = functools.partial(_parse_chunk, key=key, non_patient=non_patient)
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
             with warnings.catch_warnings():
                 # polars and CPython (3.12+) warn that fork() may deadlock a child that uses
@@ -997,22 +1234,33 @@ def _run_parse(
 # --------------------------------------------------------------------------------------------
 # Merge and tables
 # --------------------------------------------------------------------------------------------
-def _event_region(
-    target: str | None, protocol: str | None, cache: dict[str | None, str | None]
-) -> str | None:
-    regions = {_cached_region(t, cache) for t in (target, protocol)} - {None}
-    return exam_region(sorted(regions))
+Problem = tuple[str, str | None, str, str | None]
 
 
-def _cached_region(text: str | None, cache: dict[str | None, str | None]) -> str | None:
+def _cached_region(text: str | None, cache: dict[str | None, str | None], rules: Any) -> str | None:
     if text not in cache:
-        cache[text] = normalise_region(text) if text else None
+        cache[text] = normalise_region(text, rules=rules) if text else None
     return cache[text]
 
 
-def _birth_date_conflicts(
-    headers: list[dict[str, Any]],
-) -> list[tuple[str, str | None, str, str | None]]:
+def _event_region(
+    ev: dict[str, Any], head: dict[str, Any], cache: dict[str | None, str | None], rules: Any
+) -> tuple[str | None, str | None]:
+    """Region of an event and where it came from: its Target Region and Acquisition Protocol
+    (combined by :func:`recurct.dose.exam_region`), else the Study Description, else the
+    Requested Procedure Description of its report."""
+    regions = {_cached_region(t, cache, rules) for t in (ev["target_region"], ev["protocol"])}
+    region = exam_region(sorted(regions - {None}))
+    if region is not None:
+        return region, "event"
+    for col in ("study_description", "requested_procedure"):
+        region = _cached_region(head[col], cache, rules)
+        if region is not None:
+            return region, col
+    return None, None
+
+
+def _birth_date_conflicts(headers: list[dict[str, Any]]) -> list[Problem]:
     """One problem per report of a patient ID whose reports give different birth dates."""
     dates: dict[str, set[Any]] = {}
     files: dict[str, list[str]] = {}
@@ -1021,7 +1269,7 @@ def _birth_date_conflicts(
             continue
         dates.setdefault(h["patient_id"], set()).add(h["birth_date"])
         files.setdefault(h["patient_id"], []).append(h["source_file"])
-    out: list[tuple[str, str | None, str, str | None]] = []
+    out: list[Problem] = []
     for pid in sorted(dates):
         if len(dates[pid]) > 1:
             reason = (
@@ -1032,16 +1280,177 @@ def _birth_date_conflicts(
     return out
 
 
-def _mismatch(reported: float | None, total: float | None, n_events: int) -> bool | None:
+def _assign_exams(headers: list[dict[str, Any]]) -> list[Problem]:
+    """Give each report its exam: one Study Instance UID *and* one patient.
+
+    Reports of a study whose patient IDs differ, or whose birth dates or sexes differ where
+    given, are different exams (``exam_key`` = (study UID, index)); each such report gets a
+    problem row naming every file of the study, and nothing is merged across patients.
+    """
+    by_study: dict[str, list[dict[str, Any]]] = {}
+    for h in headers:
+        by_study.setdefault(h["study_uid"], []).append(h)
+    problems: list[Problem] = []
+    for study, hs in by_study.items():
+        by_pid: dict[str | None, list[dict[str, Any]]] = {}
+        for h in hs:
+            by_pid.setdefault(h["patient_id"], []).append(h)
+        groups: list[list[dict[str, Any]]] = []
+        differ: set[str] = set()
+        if len(by_pid) > 1:
+            differ.add("patient ID")
+        for phs in by_pid.values():
+            births = {h["birth_date"] for h in phs} - {None}
+            sexes = {h["sex"] for h in phs} - {None}
+            if len(births) <= 1 and len(sexes) <= 1:
+                groups.append(phs)
+                continue
+            differ |= {"birth date"} if len(births) > 1 else set()
+            differ |= {"sex"} if len(sexes) > 1 else set()
+            sub: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+            for h in phs:
+                sub.setdefault((h["birth_date"], h["sex"]), []).append(h)
+            groups.extend(sub.values())
+        groups.sort(key=lambda g: min(h["source_file"] for h in g))
+        for j, g in enumerate(groups):
+            for h in g:
+                h["exam_key"] = (study, j)
+                h["identity_conflict"] = len(groups) > 1
+        if len(groups) > 1:
+            files = sorted(h["source_file"] for h in hs)
+            reason = (
+                f"the reports of one Study Instance UID belong to {len(groups)} different "
+                f"patients ({', '.join(sorted(differ))} differ; reports: {'; '.join(files)}): "
+                f"kept as {len(groups)} separate exams, nothing merged"
+            )
+            problems += [(f, "PatientID", "kept apart", reason) for f in files]
+    return problems
+
+
+def _cover(reports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """The reports whose events make up the exam: the report with the most events, then each
+    report that adds events (a continued study). A report that only repeats events is left
+    out. The flag says whether two chosen reports share some events (then their totals cannot
+    be added)."""
+    covered: set[str] = set()
+    chosen = []
+    overlap = False
+    for h in reports:  # most events first
+        if h["event_uids"] <= covered:
+            continue
+        overlap = overlap or bool(h["event_uids"] & covered)
+        chosen.append(h)
+        covered |= h["event_uids"]
+    return chosen, overlap
+
+
+def _mismatch(reported: float | None, total: float | None, n_values: int) -> bool | None:
     """Reported total differs from the event sum beyond rounding.
 
-    Tolerance: 0.05 mGy·cm per value summed (event DLPs and the total rounded to one decimal
-    place at worst) or 0.1 % of the reported total, whichever is larger.
+    Tolerance: 0.05 mGy·cm per value summed (event DLPs and reported totals, rounded to one
+    decimal place at worst) or 0.1 % of the reported total, whichever is larger.
     """
     if reported is None or total is None:
         return None
-    tol = max(0.05 * (n_events + 1), 1e-3 * abs(reported))
+    tol = max(0.05 * (n_values + 1), 1e-3 * abs(reported))
     return abs(reported - total) > tol
+
+
+def _exam_row(
+    evs: list[dict[str, Any]], reports: list[dict[str, Any]], problems: list[Problem]
+) -> dict[str, Any]:
+    """One exam from its unique events and its reports (the report with the most events
+    first)."""
+    b = reports[0]
+    chosen, overlap = _cover(reports)
+    counts = [h["reported_n_events"] for h in chosen]
+    if not overlap and all(c is not None for c in counts):
+        expected: int | None = sum(counts)  # type: ignore[arg-type]
+    else:
+        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
+    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
+    no_dlp = [e for e in evs if e["dlp_mgycm"] is None and not e["localizer"]]
+    dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
+    event_sum = math.fsum(dlps) if dlps else None
+    dlp = None if (lost or no_dlp) else event_sum
+    if lost:
+        problems.append(
+            (
+                b["source_file"],
+                "Total Number of Irradiation Events (113812)",
+                "lenient",
+                f"the exam holds {len(evs)} irradiation events"
+                + (f" of {expected} reported" if expected is not None else "")
+                + " (events lost from a damaged report): exam DLP and effective dose left null",
+            )
+        )
+    totals = [h["reported_dlp_total_mgycm"] for h in chosen]
+    reported = None if overlap or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
+    with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
+    main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
+    ctdi = main["ctdivol_mgy"] if main is not None else None
+    if ctdi is None:
+        ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
+        ctdi = max(ctdis) if ctdis else None
+    region = exam_region(
+        [e["body_region"] for e in evs],
+        [e["dlp_mgycm"] for e in evs],
+        [e["localizer"] for e in evs],
+    )
+    # the accumulated Effective Dose of a report that holds every unique event, else the sum
+    # of those of the reports of a continued study, else the sum of the event Effective Doses
+    # where every event with a DLP has one
+    uids = {e["event_uid"] for e in evs}
+    ed = next(
+        (
+            h["accumulated_effective_dose_msv"]
+            for h in reports
+            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
+        ),
+        None,
+    )
+    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
+    if ed is None and not overlap and all(x is not None for x in eds):
+        ed = math.fsum(eds)  # type: ignore[arg-type]
+    if ed is None:
+        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
+        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
+            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
+    if lost or no_dlp:
+        ed = None
+    size_ev = main if main is not None and main["ssde_mgy"] is not None else None
+    size_ev = size_ev or next((e for e in evs if e["ssde_mgy"] is not None), None)
+    first = lambda col: next((h[col] for h in reports if h[col] is not None), None)  # noqa: E731
+    return {
+        **{k: b[k] for k in ("patient_id", "exam_date", "study_uid", "age_years", "sex")},
+        **{k: b[k] for k in ("facility", "station_name", "manufacturer", "model")},
+        "dlp_mgycm": dlp,
+        "reported_dlp_total_mgycm": reported,
+        "dlp_total_mismatch": _mismatch(
+            reported, None if dlp is None else event_sum, len(dlps) + len(chosen) - 1
+        ),
+        "ctdivol_mgy": ctdi,
+        "body_region": region,
+        "n_events": len(evs),
+        "n_reports": len(reports),
+        "effective_dose_msv": ed,
+        "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
+        **{
+            col: first(col)
+            for col in (
+                "accession_number",
+                "study_description",
+                "requested_procedure",
+                "patient_weight_kg",
+                "patient_size_m",
+            )
+        },
+        **{
+            col: size_ev[col] if size_ev is not None else None
+            for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
+        },
+        "identity_conflict": b["identity_conflict"],
+    }
 
 
 def _build(
@@ -1051,10 +1460,11 @@ def _build(
     errors: str,
     include_non_patient: bool,
     non_patient_given: bool,
+    region_rules: Any = None,
 ) -> tuple[pl.DataFrame, ReadReport]:
     headers: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    problems: list[tuple[str, str | None, str, str | None]] = []
+    problems: list[Problem] = []
     files_read = files_skipped = 0
     for res in results:
         if errors == "raise" and res["problems"]:
@@ -1074,153 +1484,96 @@ def _build(
                 **h,
                 "n_events_in_report": len(res["events"]),
                 "event_uids": {ev["event_uid"] for ev in res["events"]},
+                "events": res["events"],
             }
         )
-        for ev in res["events"]:
-            events.append(
-                {
-                    **ev,
-                    "study_uid": h["study_uid"],
-                    "patient_id": h["patient_id"],
-                    "exam_date": h["exam_date"],
-                    "source_file": h["source_file"],
-                    "n_events_in_report": len(res["events"]),
-                }
-            )
     problems.extend(_birth_date_conflicts(headers))
+    problems.extend(_assign_exams(headers))
     if errors == "raise" and problems:
         file, reason_field, _action, reason = problems[-1]
         raise RdsrReadError(
             f"{file}: {reason} (field: {reason_field}); "
             'use errors="skip" to list such problems in the report'
         )
-    problem_df = pl.DataFrame(
-        [{"file": f, "reason": r, "field": fld, "action": a} for f, fld, a, r in problems],
-        schema=PROBLEM_COLUMNS,  # type: ignore[arg-type]
-    )
+
+    # reports of an exam: the report with the most events first, then by file (order free)
+    headers.sort(key=lambda h: (h["exam_key"], -h["n_events_in_report"], h["source_file"]))
+    by_exam: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for h in headers:
+        by_exam.setdefault(h["exam_key"], []).append(h)
+        for ev in h["events"]:
+            events.append(
+                {
+                    **ev,
+                    "exam_key": h["exam_key"],
+                    "source_file": h["source_file"],
+                    "n_events_in_report": h["n_events_in_report"],
+                }
+            )
+    non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
     report = ReadReport(
         files_read=files_read,
         files_skipped=files_skipped,
-        problems=problem_df,
         non_patient_excluded=not include_non_patient,
+        non_patient_studies=sum(non_patient_exam.values()),
     )
 
-    # Best report per study: most events, then the smallest file path (order independent).
-    headers.sort(key=lambda h: (h["study_uid"], -h["n_events_in_report"], h["source_file"]))
-    best: dict[str, dict[str, Any]] = {}
-    n_reports: dict[str, int] = {}
-    non_patient_study: dict[str, bool] = {}
-    for h in headers:
-        best.setdefault(h["study_uid"], h)
-        n_reports[h["study_uid"]] = n_reports.get(h["study_uid"], 0) + 1
-        non_patient_study[h["study_uid"]] = non_patient_study.get(h["study_uid"], False) or bool(
-            h["non_patient"]
-        )
-    report.non_patient_studies = sum(non_patient_study.values())
-
-    # Unique events: one row per (study, event UID), from the report with the most events.
+    # Unique events: one row per (exam, event UID), from the report with the most events.
     events.sort(
-        key=lambda e: (e["study_uid"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
+        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
     )
     unique: list[dict[str, Any]] = []
-    last: tuple[str, str] | None = None
+    last: tuple[Any, str] | None = None
     for ev in events:
-        key = (ev["study_uid"], ev["event_uid"])
-        if key == last:
+        k = (ev["exam_key"], ev["event_uid"])
+        if k == last:
             report.duplicate_events += 1
             continue
-        last = key
+        last = k
         unique.append(ev)
 
     cache: dict[str | None, str | None] = {}
     for ev in unique:
-        ev["body_region"] = _event_region(ev["target_region"], ev["protocol"], cache)
-        ev["non_patient"] = non_patient_study[ev["study_uid"]]
+        b = by_exam[ev["exam_key"]][0]
+        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
+        ev["non_patient"] = non_patient_exam[ev["exam_key"]]
         ev["dose_method"] = REPORTED_DOSE_METHOD if ev["effective_dose_msv"] is not None else None
-        # exam-level header of the best report (same study: one patient, one date)
-        b = best[ev["study_uid"]]
-        ev["patient_id"], ev["exam_date"] = b["patient_id"], b["exam_date"]
+        for col in ("study_uid", "patient_id", "exam_date"):  # one exam: one patient, one date
+            ev[col] = b[col]
+
+    by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for ev in unique:
+        by_key.setdefault(ev["exam_key"], []).append(ev)
+    rows = []  # every exam, at both levels, so that both report the same problems
+    for k, evs in by_key.items():
+        row = _exam_row(evs, by_exam[k], problems)
+        row["non_patient"] = non_patient_exam[k]
+        rows.append(row)
+    report.problems = _problem_frame(problems)
 
     if level == "event":
         cols = dict(EVENT_COLUMNS)
         if include_non_patient and non_patient_given:
             cols["non_patient"] = pl.Boolean()
-        rows = [
-            ev for ev in unique if include_non_patient or not non_patient_study[ev["study_uid"]]
-        ]
+        evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
         # exams in time order, events in the order of the report they were taken from
-        rows.sort(
+        evrows.sort(
             key=lambda e: (
                 e["exam_date"] is None,
                 e["exam_date"] or datetime.min,
-                e["study_uid"],
+                e["exam_key"],
                 e["source_file"],
                 e["index"],
             )
         )
         table = pl.DataFrame(
-            [{k: ev.get(k) for k in cols} for ev in rows],
+            [{k: ev.get(k) for k in cols} for ev in evrows],
             schema=cols,  # type: ignore[arg-type]
         )
         return table, report
 
-    by_report: dict[str, list[dict[str, Any]]] = {}
-    for h in headers:  # sorted: the report with the most events first
-        by_report.setdefault(h["study_uid"], []).append(h)
-    by_study: dict[str, list[dict[str, Any]]] = {}
-    for ev in unique:
-        by_study.setdefault(ev["study_uid"], []).append(ev)
-    rows = []
-    for study, evs in by_study.items():
-        if non_patient_study[study] and not include_non_patient:
-            continue
-        b = best[study]
-        dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
-        dlp = math.fsum(dlps) if dlps else None
-        with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
-        main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
-        ctdi = main["ctdivol_mgy"] if main is not None else None
-        if ctdi is None:
-            ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
-            ctdi = max(ctdis) if ctdis else None
-        region = exam_region(
-            [e["body_region"] for e in evs],
-            [e["dlp_mgycm"] for e in evs],
-            [e["localizer"] for e in evs],
-        )
-        # the accumulated Effective Dose of a report that holds every unique event, else the
-        # sum of the event Effective Doses where every event with a DLP has one
-        uids = {e["event_uid"] for e in evs}
-        ed = next(
-            (
-                h["accumulated_effective_dose_msv"]
-                for h in by_report[study]
-                if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
-            ),
-            None,
-        )
-        if ed is None:
-            dosed = [e for e in evs if e["dlp_mgycm"] is not None]
-            if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
-                ed = math.fsum(e["effective_dose_msv"] for e in dosed)
-        reported = b["reported_dlp_total_mgycm"]
-        rows.append(
-            {
-                **{k: b[k] for k in ("patient_id", "exam_date", "study_uid", "age_years", "sex")},
-                **{k: b[k] for k in ("facility", "station_name", "manufacturer", "model")},
-                "dlp_mgycm": dlp,
-                "reported_dlp_total_mgycm": reported,
-                "dlp_total_mismatch": _mismatch(reported, dlp, len(dlps)),
-                "ctdivol_mgy": ctdi,
-                "body_region": region,
-                "n_events": len(evs),
-                "n_reports": n_reports[study],
-                "effective_dose_msv": ed,
-                "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
-                "non_patient": non_patient_study[study],
-            }
-        )
-    cols = {**EXAM_COLUMNS, "dose_method": pl.Utf8()}
+    rows = [r for r in rows if include_non_patient or not r["non_patient"]]
+    cols = {**EXAM_COLUMNS, **EXAM_EXTRA_COLUMNS}
     if include_non_patient and non_patient_given:
         cols["non_patient"] = pl.Boolean()
     table = pl.DataFrame(
@@ -1231,17 +1584,26 @@ def _build(
     return table, report
 
 
+def _problem_frame(problems: list[Problem]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"file": f, "reason": r, "field": fld, "action": a} for f, fld, a, r in problems],
+        schema=PROBLEM_COLUMNS,  # type: ignore[arg-type]
+    )
+
+
 def read_rdsr(
     path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     level: Literal["exam", "event"] = "exam",
     *,
-    pseudonymise: Literal["salted-sha256"] | None = None,
-    salt: str | None = None,
+    pseudonymise: Literal["hmac-sha256"] | None = None,
+    salt: bytes | str | None = None,
     non_patient: Sequence[str] | None = None,
     include_non_patient: bool = False,
     workers: int | None = None,
     errors: Literal["skip", "raise"] = "skip",
     progress: bool | None = None,
+    secret: bytes | str | None = None,
+    region_rules: Any = None,
 ) -> tuple[pl.DataFrame, ReadReport]:
     """Read CT dose reports (DICOM RDSR or Enhanced SR with TID 10011) into a table.
 
@@ -1252,27 +1614,46 @@ def read_rdsr(
         without ``.dcm``; files that are not CT dose reports are skipped and listed).
     level : {"exam", "event"}
         ``"event"``: one row per unique CT irradiation event (columns :data:`EVENT_COLUMNS`).
-        ``"exam"``: one row per study in the canonical exam schema (:data:`EXAM_COLUMNS`):
-        ``dlp_mgycm`` is the sum of DLP over the unique events of the study;
-        ``reported_dlp_total_mgycm`` the CT Dose Length Product Total of the report with the
-        most events; ``dlp_total_mismatch`` is true where the two differ by more than
-        rounding (0.05 mGy·cm per value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
+        ``"exam"``: one row per exam in the canonical exam schema (:data:`EXAM_COLUMNS`). An
+        exam is the reports of one Study Instance UID *and* one patient (patient ID, and birth
+        date and sex where given): reports of one UID that name different patients are kept
+        as separate exams (``identity_conflict`` true, a ``"kept apart"`` problem row naming
+        every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
+        null (never a partial sum) where an event other than a localizer has no DLP or events
+        were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
+        damaged CT Acquisition), each with a problem row; ``reported_dlp_total_mgycm`` is the
+        CT Dose Length Product Total (113813) of the report with the most events, plus those
+        of the reports that add events to it (a continued study: disjoint events), null where
+        such reports share some events; ``dlp_total_mismatch`` is true where
+        ``reported_dlp_total_mgycm`` and the event sum differ by more than rounding (0.05
+        mGy·cm per summed value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
         event with the largest DLP (the main scan, not a bolus-tracking or localizer event);
         ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
         localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
         a report that holds every unique event of the study, else the sum of the event
         Effective Doses where every event with a DLP has one, else null (fill it with
-        :func:`recurct.dose.effective_dose`); ``dose_method`` (after the canonical columns) is
-        :data:`REPORTED_DOSE_METHOD` where the dose is the report's. ``age_years`` comes from
+        :func:`recurct.dose.effective_dose`). Each event's region is that of its Target Region
+        and Acquisition Protocol, else of the Study Description, else of the Requested
+        Procedure Description (``region_source`` in the event table). After the canonical
+        columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
+        (:data:`REPORTED_DOSE_METHOD` where the dose is the report's), ``accession_number``,
+        ``study_description``, ``requested_procedure``, ``patient_weight_kg`` and
+        ``patient_size_m`` (Patient's Weight and Size), ``ssde_mgy`` (Size Specific Dose
+        Estimate, 113930), ``ssde_method`` (its Measurement Method) and
+        ``water_equivalent_diameter_mm`` (113980) of the largest-DLP event that has them,
+        and ``identity_conflict``; null where absent. ``age_years`` comes from
         the birth date and study date when both are valid, else from Patient's Age; a patient
         ID whose reports give different birth dates is listed in the report (field
         ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
         Constant Angle Acquisition) and ``dose_method``.
-    pseudonymise : {"salted-sha256"} or None
-        Replace patient IDs by :func:`pseudonymise_id` (hex SHA-256 of salt and ID) inside
-        the reader, before anything is returned. Requires ``salt``.
-    salt : str, optional
-        Secret salt for pseudonymisation (keep it to link later extractions).
+    pseudonymise : {"hmac-sha256"} or None
+        Pseudonymise inside the reader, before anything is returned: patient IDs, Study and
+        Irradiation Event UIDs and accession numbers become their keyed pseudonyms
+        (:func:`pseudonymise_id`, consistent across files and runs, so exams still link), file
+        names become :func:`file_pseudonym` of their path relative to the folder given, and
+        problem texts are scrubbed of raw identifiers. Requires ``secret``.
+    salt : bytes or str, optional
+        The secret under its former name (give one of ``salt`` and ``secret``).
     non_patient : sequence of str, optional
         Case-insensitive glob patterns (e.g. ``["*qa*", "*phantom*", "*test*"]``) matched on
         the patient ID and patient name; matching studies are QA / phantom scans.
@@ -1289,6 +1670,13 @@ def read_rdsr(
         file and the field) at the first problem.
     progress : bool, optional
         Show a tqdm progress bar; None: when stderr is a terminal and there are many files.
+    secret : bytes or str, optional
+        Secret key of at least 128 bits for ``pseudonymise`` (e.g. ``secrets.token_hex(32)``,
+        kept outside the code; rule in :mod:`recurct.io.pseudonym`); weaker secrets are
+        refused. Keep it to link later extractions.
+    region_rules : optional
+        Extra region rules, tried before the shared ones, as ``rules`` of
+        :func:`recurct.dose.normalise_region`.
 
     Returns
     -------
@@ -1302,21 +1690,17 @@ def read_rdsr(
         raise ValueError(f'level must be "exam" or "event", got {level!r}')
     if errors not in ("skip", "raise"):
         raise ValueError(f'errors must be "skip" or "raise", got {errors!r}')
-    if pseudonymise not in (None, "salted-sha256"):
-        raise ValueError(f'pseudonymise must be None or "salted-sha256", got {pseudonymise!r}')
-    if pseudonymise is not None and not salt:
-        raise ValueError(
-            'pseudonymise="salted-sha256" needs a secret salt=...: a hash without salt can be '
-            "reversed by hashing every possible patient ID"
-        )
-    if pseudonymise is None and salt is not None:
-        raise ValueError('salt given without pseudonymise="salted-sha256"')
+    key = check_method(pseudonymise, _one_secret(salt, secret))
     if isinstance(non_patient, str):
         non_patient = [non_patient]
-    paths = _collect_paths(path_or_paths)
+    jobs = _collect_paths(path_or_paths)
+    if key is not None:
+        jobs = [(p, "file:" + pseudonym(rel, key, "file")) for p, rel in jobs]
+    else:
+        jobs = [(p, p) for p, _ in jobs]
     results = _run_parse(
-        paths,
-        salt=salt if pseudonymise else None,
+        jobs,
+        key=key,
         non_patient=list(non_patient) if non_patient else None,
         workers=workers,
         progress=progress,
@@ -1327,4 +1711,11 @@ def read_rdsr(
         errors=errors,
         include_non_patient=include_non_patient,
         non_patient_given=bool(non_patient),
+        region_rules=region_rules,
     )
+
+
+def _one_secret(salt: bytes | str | None, secret: bytes | str | None) -> bytes | str | None:
+    if salt is not None and secret is not None:
+        raise ValueError("give the pseudonymisation secret once: secret=... (or salt=...)")
+    return secret if secret is not None else salt
