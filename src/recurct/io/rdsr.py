@@ -375,6 +375,7 @@ class _FileState:
         self.path = path
         self.problems: list[tuple[str, str | None, str, str | None]] = []
         self.identifiers: list[str | None] = []  # raw values scrubbed from problem texts
+        self.ascii_only = False  # no Specific Character Set: text must be ASCII
 
     def lenient(self, reason: str, fld: str | None) -> None:
         self.problems.append((self.path, fld, "lenient", reason))
@@ -388,10 +389,12 @@ def _num(item: Any, label: str, state: _FileState) -> float | None:
     """NUM content item value in the canonical unit, read leniently from the raw DS text."""
     seq = _value(item, _T_MEASURED)
     if not seq:
+        state.lenient("no measured value; left null", label)
         return None
     mv = seq[0]
     text = _raw_tag(mv, _T_NUMERIC)
     if text is None or text == "":
+        state.lenient("no numeric value; left null", label)
         return None
     unit_seq = _value(mv, _T_UNITS)
     unit = str(_value(unit_seq[0], _T_CODE_VALUE) or "").strip().lower() if unit_seq else ""
@@ -430,6 +433,17 @@ def _parse_da_tm(da: str | None, tm: str | None) -> datetime | None:
         us = int((frac + "000000")[:6]) if frac.isdigit() else 0
         d = d.replace(hour=t.hour, minute=t.minute, second=t.second, microsecond=us)
     return d
+
+
+def _parse_tm(tm: str) -> datetime | None:
+    """A DICOM TM (``HHMMSS.FFFFFF``, parts may be omitted; colons tolerated), else None."""
+    whole, _, frac = tm.strip().replace(":", "").partition(".")
+    if frac and not frac.isdigit():
+        return None
+    try:
+        return datetime.strptime((whole + "0000")[:6], "%H%M%S") if len(whole) >= 2 else None
+    except ValueError:
+        return None
 
 
 def _parse_dt(dt: str | None) -> datetime | None:
@@ -799,9 +813,19 @@ _UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 
 def _check_text(value: str | None, label: str, state: _FileState) -> str | None:
-    """Text with control characters (a damaged byte) is reported; the value is kept."""
-    if value and any(unicodedata.category(ch) == "Cc" or ch == "\ufffd" for ch in value):
+    """Text with control characters, or with non-ASCII characters in a file without a
+    Specific Character Set (default repertoire: ASCII), is reported (a damaged byte?); the
+    value is kept."""
+    if not value:
+        return value
+    if any(unicodedata.category(ch) == "Cc" or ch == "\ufffd" for ch in value):
         state.lenient(f"{label} holds a control character (damaged value?)", label)
+    elif state.ascii_only and not value.isascii():
+        state.lenient(
+            f"{label} holds non-ASCII characters but the file declares no Specific Character "
+            "Set (damaged value?)",
+            label,
+        )
     return value
 
 
@@ -903,6 +927,8 @@ def _parse_file_inner(
     state.identifiers += [raw_id, name, *name.replace("=", "^").split("^"), accession]
     state.identifiers += [sop_uid, raw_study, _raw_text(ds, "SeriesInstanceUID")]
 
+    state.ascii_only = (_raw_text(ds, "SpecificCharacterSet") or "ISO_IR 6") == "ISO_IR 6"
+    _check_text(accession, "AccessionNumber", state)
     sop_class = _raw_text(ds, "SOPClassUID") or ""
     root = _code(ds)
     content = _children(ds)
@@ -953,7 +979,10 @@ def _parse_file_inner(
             state.lenient("no Study Instance UID; the report is its own study", "StudyInstanceUID")
     else:
         study_uid = uid(study_uid, "study_uid")
-    exam_date = _parse_da_tm(_raw_text(ds, "StudyDate"), _raw_text(ds, "StudyTime"))
+    study_time = _raw_text(ds, "StudyTime")
+    exam_date = _parse_da_tm(_raw_text(ds, "StudyDate"), study_time)
+    if study_time and exam_date is not None and _parse_tm(study_time) is None:
+        state.lenient("malformed Study Time; the exam time is the start of the day", "StudyTime")
     if exam_date is None:
         start = _first(content, START_OF_IRRADIATION)
         exam_date = _parse_dt(str(_value(start, 0x0040A120) or "")) if start is not None else None
@@ -981,6 +1010,8 @@ def _parse_file_inner(
     birth_dt = _parse_da_tm(birth_text, None)
 
     accumulated = _first(content, CT_ACCUMULATED)
+    if accumulated is None:  # mandatory in TID 10011
+        state.lenient("no CT Accumulated Dose Data (113811)", "CT Accumulated Dose Data (113811)")
     reported_total = None
     accumulated_ed = None
     reported_n_events = None
@@ -989,6 +1020,11 @@ def _parse_file_inner(
         total = _first(acc_items, CT_DLP_TOTAL)
         if total is not None:
             reported_total = _num(total, "CT Dose Length Product Total (113813)", state)
+        else:  # mandatory in TID 10012
+            state.lenient(
+                "CT Accumulated Dose Data without CT Dose Length Product Total (113813)",
+                "CT Dose Length Product Total (113813)",
+            )
         ed = _first(acc_items, EFFECTIVE_DOSE)
         if ed is not None:
             accumulated_ed = _num(ed, "Effective Dose (113839)", state)
@@ -1091,6 +1127,15 @@ def _parse_file_inner(
         )
         dose = _first(items, CT_DOSE)
         dose_items = _children(dose) if dose is not None else ()
+        dose_lost = dose is None and any(
+            _code(k) in (MEAN_CTDIVOL, DLP) for it in items for k in _children(it)
+        )
+        if dose_lost:
+            state.lenient(
+                f"CT acquisition {i}: a content item holds CT dose values but is not coded CT "
+                "Dose (113829): its dose is lost (damaged report?); the exam DLP is left null",
+                "CT Dose (113829)",
+            )
         for code, col, label in (
             (MEAN_CTDIVOL, "ctdivol_mgy", "Mean CTDIvol (113830)"),
             (DLP, "dlp_mgycm", "DLP (113838)"),
@@ -1098,7 +1143,15 @@ def _parse_file_inner(
         ):
             it = _first(dose_items, code)
             ev[col] = _num(it, f"{label}, event {i}", state) if it is not None else None
-        if ev["dlp_mgycm"] is None and not ev["localizer"]:
+            if dose is not None and it is None and code != EFFECTIVE_DOSE:
+                # mandatory in the CT Dose container (TID 10013), localizers included
+                state.lenient(f"CT Dose of CT acquisition {i} has no {label}", label)
+        # a DLP is missing where the event is not a localizer, or where a CT Dose container
+        # (in which DLP is mandatory) is present or damaged
+        ev["dlp_missing"] = ev["dlp_mgycm"] is None and (
+            not ev["localizer"] or dose is not None or dose_lost
+        )
+        if ev["dlp_missing"] and dose is None and not dose_lost:
             state.lenient(
                 f"CT acquisition {i} has no DLP (113838); the exam DLP is left null",
                 "DLP (113838)",
@@ -1369,7 +1422,7 @@ def _exam_row(
     else:
         expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
     lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
-    no_dlp = [e for e in evs if e["dlp_mgycm"] is None and not e["localizer"]]
+    no_dlp = [e for e in evs if e["dlp_missing"]]
     dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
     event_sum = math.fsum(dlps) if dlps else None
     dlp = None if (lost or no_dlp) else event_sum
@@ -1533,9 +1586,25 @@ def _build(
         unique.append(ev)
 
     cache: dict[str | None, str | None] = {}
+    unmapped: set[tuple[str, str]] = set()
     for ev in unique:
         b = by_exam[ev["exam_key"]][0]
         ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
+        target = ev["target_region"]
+        if target and _cached_region(target, cache, region_rules) is None:
+            unmapped.add((ev["source_file"], target))
+    for file, target in sorted(unmapped):
+        problems.append(
+            (
+                file,
+                "Target Region (123014)",
+                "lenient",
+                f"Target Region {target!r} maps to no body region (pass region_rules= to map "
+                "it); the event's region comes from its protocol or the study's descriptions",
+            )
+        )
+    for ev in unique:
+        b = by_exam[ev["exam_key"]][0]
         ev["non_patient"] = non_patient_exam[ev["exam_key"]]
         ev["dose_method"] = REPORTED_DOSE_METHOD if ev["effective_dose_msv"] is not None else None
         for col in ("study_uid", "patient_id", "exam_date"):  # one exam: one patient, one date
