@@ -113,6 +113,12 @@ def test_readers_check_the_manifest(tmp_path: Path) -> None:
     part.unlink()
     with pytest.raises(IncompleteOutputError, match="missing"):
         cumulative_dose_chunked(folder)
+    # checked below a parent folder too; an unfinished run's temporary folder is refused
+    with pytest.raises(IncompleteOutputError, match="missing"):
+        scan_exams(tmp_path)
+    folder.rename(tmp_path / ".c.recurct-tmp-123-abcd")
+    with pytest.raises(IncompleteOutputError, match="unfinished"):
+        scan_exams(tmp_path)
 
 
 def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,9 +14,10 @@ synth``, ``cumulative_dose_chunked(out=)``, ``recurct reproduce --out``) writes 
 4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
    and the target is left as it was.
 
-Readers of such folders call :func:`check_output` (``recurct.outofcore.scan_exams`` does): a
-folder with a manifest must hold exactly the files it lists, with their sizes. A folder
-without a manifest is someone else's data and is read as it is.
+Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
+folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
+files it lists, with their sizes, and a temporary folder of an unfinished run is refused. A
+folder without a manifest is someone else's data and is read as it is.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "OutputExistsError",
     "OutputFolder",
     "check_output",
+    "check_tree",
     "output_folder",
     "terminate_as_exit",
 ]
@@ -210,6 +212,26 @@ def _replace(tmp: Path, target: Path) -> None:
         trash.rename(target)
         raise
     shutil.rmtree(trash, ignore_errors=True)
+
+
+def check_tree(folder: str | os.PathLike[str]) -> None:
+    """Check every recurct output folder below ``folder`` (each manifest found) and refuse a
+    temporary folder of an unfinished or killed run (``.<name>.recurct-tmp-...``), whose files
+    would otherwise be read as data.
+
+    Raises
+    ------
+    IncompleteOutputError
+    """
+    folder = Path(folder)
+    for tmp in folder.rglob(f"*{_TMP_MARK}*"):
+        if tmp.is_dir():
+            raise IncompleteOutputError(
+                f"{tmp} is the temporary folder of an unfinished (or killed) recurct run: wait "
+                "for the run to end, or remove the folder"
+            )
+    for manifest in folder.rglob(MANIFEST):
+        check_output(manifest.parent)
 
 
 def check_output(folder: str | os.PathLike[str]) -> dict[str, Any] | None:

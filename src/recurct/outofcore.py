@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recurct._outdir import check_output, output_folder, terminate_as_exit
+from recurct._outdir import check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import ExamValidationError
 
@@ -51,8 +51,9 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     source
         ``polars.LazyFrame``; a path to a Parquet file; a folder (all ``*.parquet`` below
         it, recursively); or a glob pattern. A folder written by recurct (with a
-        ``recurct-manifest.json``) must match its manifest
-        (:func:`recurct._outdir.check_output`), so that a stale or cut part is never read.
+        ``recurct-manifest.json``, at any depth) must match its manifest, and a temporary
+        folder of an unfinished run is refused (:func:`recurct._outdir.check_tree`), so that
+        a stale, cut or unfinished part is never read.
 
     Returns
     -------
@@ -72,7 +73,7 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
-            check_output(path)
+            check_tree(path)
             if not any(path.rglob("*.parquet")):
                 raise FileNotFoundError(f"{path}: folder holds no .parquet file")
             return pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=False)
