@@ -476,14 +476,8 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_pydicom_fallback_gives_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast Explicit-VR reader and the pydicom path (other transfer syntaxes) agree."""
-    import recurct.io.rdsr as rdsr
-
     fast = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
-
-    def unsupported(path: str) -> dict:
-        raise rdsr._Unsupported("test")
-
-    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+    _force_pydicom(monkeypatch)
     slow = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
     assert fast[0].equals(slow[0])
     assert fast[1].equals(slow[1])
@@ -502,12 +496,13 @@ def test_implicit_vr_file(tmp_path: Path) -> None:
 # Truncated files: reported, never read as a partial exam
 # ---------------------------------------------------------------------------------------------
 def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
-    import recurct.io.rdsr as rdsr
+    """Make the fast reader decline every file, so that pydicom reads it."""
+    import recurct.io.rdsr._parse as parse
 
     def unsupported(path: str) -> dict:
-        raise rdsr._Unsupported("test")
+        raise parse._Unsupported("test")
 
-    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+    monkeypatch.setattr(parse, "_fast_read", unsupported)
 
 
 @pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)

@@ -420,7 +420,7 @@ def read_openrem_ct(
             PartialExamWarning,
             stacklevel=2,
         )
-    # as recurct.io.rdsr._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
+    # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
     mismatch = pl.when(pl.col("n_dlp") > 0).then((rep_total - pl.col("dlp_sum")).abs() > tol)
