@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import logging
 import math
 import re
 import struct
 import unicodedata
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -346,6 +347,27 @@ def _scrub(text: str | None, secrets: Sequence[str]) -> str | None:
     return text
 
 
+@contextlib.contextmanager
+def _pydicom_log() -> Iterator[list[str]]:
+    """Collect pydicom's log records instead of letting them reach the application's log (a
+    record may quote a value of the file)."""
+    logger = logging.getLogger("pydicom")
+    records: list[str] = []
+
+    class _Collect(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.levelno >= logging.WARNING:
+                records.append(record.getMessage())
+            return False
+
+    keep = _Collect()
+    logger.addFilter(keep)
+    try:
+        yield records
+    finally:
+        logger.removeFilter(keep)
+
+
 def _read_dataset(pydicom: Any, path: str) -> Any:
     from pydicom.errors import InvalidDicomError
 
@@ -454,7 +476,7 @@ def _parse_file_inner(
     except (_Unsupported, struct.error, OSError, UnicodeError):
         ds = None
     if ds is None:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, _pydicom_log() as logged:
             warnings.simplefilter("always")
             try:
                 ds = _read_dataset(pydicom, path)
@@ -466,8 +488,10 @@ def _parse_file_inner(
                     f"truncated at byte {size}: the file ends inside an element or sequence", None
                 )
             ds.walk(lambda _ds, _elem: None)  # convert every element now, warnings recorded
-        for w in caught:  # pydicom's own warnings (invalid values, VR guesses, ...)
-            state.lenient(f"pydicom: {w.message}", None)
+        # pydicom's own warnings and log records (invalid values, VR guesses, ...): problem
+        # rows of the file, scrubbed of identifiers like every other problem text
+        for message in [str(w.message) for w in caught] + logged:
+            state.lenient(f"pydicom: {message}", None)
 
     # identifiers first: whatever happens next, problem texts are scrubbed of them
     raw_id = _raw_text(ds, "PatientID") or ""
