@@ -75,6 +75,10 @@ _NUMERIC_EVENT = {
 }
 _EVENT_COLUMN = re.compile(r"^E(\d+) (.+)$")
 _NULLS = ["", "none", "n/a", "nan", "null"]
+# their spellings in lower, upper and title case (a cheaper test than lower-casing every cell)
+_NULL_SPELLINGS = sorted(
+    {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
+)
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y")
 _TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M:%S", "%H%M%S%.f", "%H%M%S", "%H:%M")
 _LOCALIZER = "constant angle acquisition"  # OpenREM writes CT Acquisition Type's meaning
@@ -119,24 +123,31 @@ def _read_frame(path: Path) -> pl.DataFrame:
         }
         header = pl.read_csv(path, n_rows=0, **opts).columns
         df = pl.read_csv(path, columns=[c for c in header if _wanted(c)] or None, **opts)
+    stripped = [pl.col(c).str.strip_chars() for c in df.columns]
     return df.with_columns(
-        pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(_NULLS))
-        .then(None)
-        .otherwise(pl.col(c).str.strip_chars())
-        .alias(c)
-        for c in df.columns
+        pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
+        for s, c in zip(stripped, df.columns)
     )
 
 
-def _numbers(df: pl.DataFrame, col: str, where: str) -> pl.Series:
-    """A text column as Float64 (a decimal comma read too); a bad cell raises naming its row."""
-    text = df[col]
-    out = text.str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
-    bad = out.is_null() & text.is_not_null()
-    if bad.any():
-        i = int(bad.arg_true()[0])
-        raise ValueError(f"{where} row {i + 2}, column {col!r}: {text[i]!r} is not a number")
-    return out
+def _numbers(df: pl.DataFrame, columns: list[str], where: str) -> pl.DataFrame:
+    """Text columns as Float64 (a decimal comma read too), all in one pass; a bad cell raises
+    naming its row and column."""
+    if not columns:
+        return df
+    conv = {
+        c: pl.col(c).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        for c in columns
+    }
+    bad = df.select(
+        (conv[c].is_null() & pl.col(c).is_not_null()).any().alias(c) for c in columns
+    ).row(0, named=True)
+    for c in columns:
+        if bad[c]:
+            out = df.select(conv[c]).to_series()
+            i = int((out.is_null() & df[c].is_not_null()).arg_true()[0])
+            raise ValueError(f"{where} row {i + 2}, column {c!r}: {df[c][i]!r} is not a number")
+    return df.with_columns(e.alias(c) for c, e in conv.items())
 
 
 def _dates(df: pl.DataFrame, day_col: str, time_col: str | None, where: str) -> pl.Series:
@@ -301,6 +312,9 @@ def read_openrem_ct(
     )
     where = path.name
     n = df.height
+    numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
+    numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
+    df = _numbers(df, [c for c in numeric if c is not None], where)
 
     def text(canon: str) -> pl.Series:
         col = cols[canon]
@@ -308,9 +322,7 @@ def read_openrem_ct(
 
     def number(canon: str) -> pl.Series:
         col = cols[canon]
-        return (
-            _numbers(df, col, where) if col is not None else pl.Series([None] * n, dtype=pl.Float64)
-        )
+        return df[col] if col is not None else pl.Series([None] * n, dtype=pl.Float64)
 
     pid = _pseudonyms(text("patient_id"), key, "patient_id")
     accession = _pseudonyms(text("accession_number"), key, "accession_number")
@@ -330,30 +342,32 @@ def read_openrem_ct(
     )
 
     # events: one block of columns per event, stacked
-    parts = []
-    for k in sorted(blocks):
-        block = blocks[k]
-        sel = {"exam_row": study["exam_row"], "event": pl.Series([k] * n, dtype=pl.Int64)}
-        for f in event_fields:
-            col = block.get(f)
-            if col is None:
-                sel[f] = pl.Series([None] * n, dtype=pl.Float64 if f in _NUMERIC_EVENT else pl.Utf8)
-            elif f in _NUMERIC_EVENT:
-                sel[f] = _numbers(df, col, where)
-            else:
-                sel[f] = df[col]
-        part = pl.DataFrame(sel)
-        # an exam with fewer events than the widest one: its empty blocks are no events
-        part = part.filter(pl.any_horizontal(pl.col(f).is_not_null() for f in block))
-        parts.append(part)
     ev_schema = {
         "exam_row": pl.Int64(),
         "event": pl.Int64(),
         **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
     }
+    lazy = df.lazy().with_row_index("exam_row").with_columns(pl.col("exam_row").cast(pl.Int64))
+    parts = [
+        lazy.select(
+            "exam_row",
+            pl.lit(k, dtype=pl.Int64).alias("event"),
+            *(
+                pl.col(blocks[k][f]).alias(f)
+                if f in blocks[k]
+                else pl.lit(None, dtype=ev_schema[f]).alias(f)
+                for f in event_fields
+            ),
+        )
+        # an exam with fewer events than the widest one: its empty blocks are no events
+        .filter(pl.any_horizontal(pl.col(f).is_not_null() for f in blocks[k]))
+        for k in sorted(blocks)
+    ]
     events = (
-        pl.concat(parts) if parts else pl.DataFrame(schema=ev_schema)  # type: ignore[arg-type]
-    ).sort("exam_row", "event")
+        pl.concat(parts).sort("exam_row", "event").collect()
+        if parts
+        else pl.DataFrame(schema=ev_schema)  # type: ignore[arg-type]
+    )
     for f in ("protocol", "acquisition_type", "dlp_mgycm", "ctdivol_mgy"):
         if f not in events.columns:
             events = events.with_columns(
@@ -372,14 +386,13 @@ def read_openrem_ct(
         pl.col("dlp_mgycm").count().alias("n_dlp"),
         pl.col("dlp_mgycm").sum().alias("dlp_sum"),
         (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False)).sum().alias("n_no_dlp"),
-        pl.col("ctdivol_mgy")
-        .sort_by(pl.col("dlp_mgycm").fill_null(-1.0), descending=True)
-        .filter(
-            pl.col("dlp_mgycm")
-            .sort_by(pl.col("dlp_mgycm").fill_null(-1.0), descending=True)
-            .is_not_null()
+        # CTDIvol of the largest-DLP event (the first of equal ones), null without DLPs
+        pl.when(pl.col("dlp_mgycm").count() > 0)
+        .then(
+            pl.col("ctdivol_mgy")
+            .sort_by("dlp_mgycm", descending=True, nulls_last=True, maintain_order=True)
+            .first()
         )
-        .first()
         .alias("main_ctdi"),
     )
     exam_region_s = _exam_regions(events, n)
