@@ -366,26 +366,56 @@ def test_conflicting_birth_dates_are_reported_not_returned() -> None:
 # ---------------------------------------------------------------------------------------------
 # Privacy
 # ---------------------------------------------------------------------------------------------
+SECRET = "5f0c2a9e7b1d4c3f8a6e0b2d9c7f1a3e"  # test-only key (32 hex digits, 128 bits)
+
+
 def test_pseudonymisation() -> None:
     raw = "4018119567876617"
-    a, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s1")
-    b, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s1")
-    c, _ = read_rdsr(RDSR, pseudonymise="salted-sha256", salt="s2")
+    other = "0123456789abcdef0123456789abcdef"  # a second test-only key
+    a, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET)
+    b, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", salt=bytes.fromhex(SECRET))
+    c, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=other)
     assert a["patient_id"].to_list() == b["patient_id"].to_list()
     assert set(a["patient_id"]).isdisjoint(set(c["patient_id"]))
     assert all(len(p) == 64 for p in a["patient_id"])
     # same patient in two studies -> same pseudonym
     assert a["patient_id"].n_unique() == 4
-    for table in (a, read_rdsr(RDSR, "event", pseudonymise="salted-sha256", salt="s1")[0]):
+    # an independent HMAC-SHA256 (RFC 2104) of the Flash report's ID in the patient_id domain
+    import hashlib
+    import hmac
+
+    want = hmac.new(bytes.fromhex(SECRET), b"patient_id\x1f123456", hashlib.sha256).hexdigest()
+    assert want in a["patient_id"].to_list()
+    for table in (a, read_rdsr(RDSR, "event", pseudonymise="hmac-sha256", secret=SECRET)[0]):
         for col in table.columns:
             values = table[col].cast(pl.Utf8).drop_nulls().to_list()
             assert not any(raw in v or v == "123456" or "physics12345" in v for v in values)
-            assert not any("SMITH" in v or "Kri" in v for v in values)
+            assert not any("SMITH" in v or "Kri" in v or "1.3.6.1.4" in v for v in values)
 
 
-def test_pseudonymise_needs_salt() -> None:
-    with pytest.raises(ValueError, match="salt"):
-        read_rdsr(RDSR, pseudonymise="salted-sha256")
+@pytest.mark.parametrize(
+    "secret",
+    [None, "", "x", "keep-this-secret", "0" * 64, "abababababababababababababababab",
+     "0123456789abcdef", b"0123456789", "correct horse battery staple words here"],
+)
+def test_weak_secrets_are_refused(secret: object) -> None:
+    with pytest.raises(ValueError, match=r"secrets\.token_hex\(32\)"):
+        read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=secret)  # type: ignore[arg-type]
+
+
+def test_old_salted_sha256_is_refused_with_the_new_name() -> None:
+    with pytest.raises(ValueError, match="hmac-sha256"):
+        read_rdsr(RDSR, pseudonymise="salted-sha256", salt=SECRET)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="without pseudonymise"):
+        read_rdsr(RDSR, secret=SECRET)
+
+
+def test_strong_secrets_of_each_kind_are_accepted() -> None:
+    import secrets
+
+    for key in (secrets.token_bytes(16), secrets.token_hex(16), secrets.token_urlsafe(22)):
+        exams, _ = read_rdsr(FLASH, pseudonymise="hmac-sha256", secret=key)
+        assert len(exams["patient_id"][0]) == 64
 
 
 def test_non_patient(tmp_path: Path) -> None:
@@ -446,14 +476,8 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_pydicom_fallback_gives_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast Explicit-VR reader and the pydicom path (other transfer syntaxes) agree."""
-    import recurct.io.rdsr as rdsr
-
     fast = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
-
-    def unsupported(path: str) -> dict:
-        raise rdsr._Unsupported("test")
-
-    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+    _force_pydicom(monkeypatch)
     slow = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
     assert fast[0].equals(slow[0])
     assert fast[1].equals(slow[1])
@@ -472,12 +496,13 @@ def test_implicit_vr_file(tmp_path: Path) -> None:
 # Truncated files: reported, never read as a partial exam
 # ---------------------------------------------------------------------------------------------
 def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
-    import recurct.io.rdsr as rdsr
+    """Make the fast reader decline every file, so that pydicom reads it."""
+    import recurct.io.rdsr._parse as parse
 
     def unsupported(path: str) -> dict:
-        raise rdsr._Unsupported("test")
+        raise parse._Unsupported("test")
 
-    monkeypatch.setattr(rdsr, "_fast_read", unsupported)
+    monkeypatch.setattr(parse, "_fast_read", unsupported)
 
 
 @pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)
@@ -604,8 +629,14 @@ def _with_accumulated_ed(src: Path, dst: Path, msv: str, drop_event_of: Path | N
             if not (uid and uid[0] in drop):
                 keep.append(it)
         ds.ContentSequence = keep
+        n = _content_item(ds, "113812").MeasuredValueSequence[0]  # the report's event count
+        n.NumericValue = str(sum(_is_acquisition(it) for it in keep))
     ds.save_as(dst)
     return dst
+
+
+def _is_acquisition(item) -> bool:  # type: ignore[no-untyped-def]
+    return item.ConceptNameCodeSequence[0].CodeValue == "113819"
 
 
 def test_vendor_effective_dose_is_labelled(tmp_path: Path) -> None:

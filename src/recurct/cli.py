@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-patients", type=int, default=None, help="override the cohort size")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for partitioned Parquet")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing non-empty --out folder whole (default: refuse)",
+    )
 
     p = sub.add_parser("bench", help="benchmark cumulative dose vs polars, pandas, DuckDB")
     p.add_argument("--sizes", default="1e6", help="comma-separated exam counts, e.g. 1e6,1e7")

@@ -64,11 +64,13 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
 def _patients_partition(
     pdf: pd.DataFrame, thresholds: tuple[float, ...], window_days: tuple[int, ...] | None
 ) -> pd.DataFrame:
-    from recurct.cumulative import cumulative_dose as _in_memory
+    from recurct.outofcore import chunk_patients
 
-    pdf = pdf.sort_values(_ROW, kind="stable").drop(columns=_ROW)
-    out = _in_memory(
-        pl.from_pandas(pdf, include_index=False), thresholds=thresholds, window_days=window_days
+    pdf = pdf.sort_values(_ROW, kind="stable")
+    rows = pdf[_ROW].to_numpy()
+    exams = pl.from_pandas(pdf.drop(columns=_ROW), include_index=False)
+    out = chunk_patients(
+        exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days
     )
     return out.to_pandas(use_pyarrow_extension_array=True)
 
@@ -98,10 +100,12 @@ def cumulative_dose(
     Returns
     -------
     dask.dataframe.DataFrame
-        The patients table (lazy). Each patient appears exactly once; rows are sorted by
-        ``patient_id`` within a partition, not globally. ``.compute()`` gives a pandas frame
-        equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on the whole
-        table.
+        The patients table (lazy). A bad exam (e.g. a null ``patient_id``) raises at
+        ``compute()`` a ``ValueError`` naming its row in the input (0-based, in the order of
+        the partitions), not in its partition. Each patient appears exactly once; rows are
+        sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
+        pandas frame equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on
+        the whole table.
     """
     _dd()
     thr = (float(thresholds),) if np.isscalar(thresholds) else tuple(map(float, thresholds))

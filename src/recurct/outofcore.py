@@ -14,6 +14,7 @@ so ties in time are broken exactly as in memory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 import sys
@@ -22,11 +23,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
+from recurct._outdir import check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
+from recurct.schema import ExamValidationError
 
-__all__ = ["cumulative_dose_chunked", "scan_exams"]
+__all__ = [
+    "at_input_rows",
+    "bad_input_rows",
+    "chunk_patients",
+    "cumulative_dose_chunked",
+    "scan_exams",
+]
 
 _ROW = "__recurct_row"
 _BUCKET = "__recurct_bucket"
@@ -40,7 +50,10 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     ----------
     source
         ``polars.LazyFrame``; a path to a Parquet file; a folder (all ``*.parquet`` below
-        it, recursively); or a glob pattern.
+        it, recursively); or a glob pattern. A folder written by recurct (with a
+        ``recurct-manifest.json``, at any depth) must match its manifest, and a temporary
+        folder of an unfinished run is refused (:func:`recurct._outdir.check_tree`), so that
+        a stale, cut or unfinished part is never read.
 
     Returns
     -------
@@ -50,6 +63,8 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     ------
     FileNotFoundError
         The path does not exist or a folder holds no Parquet file.
+    recurct._outdir.IncompleteOutputError
+        A recurct output folder does not match its manifest.
     TypeError
         ``source`` is none of the above.
     """
@@ -58,6 +73,7 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
+            check_tree(path)
             if not any(path.rglob("*.parquet")):
                 raise FileNotFoundError(f"{path}: folder holds no .parquet file")
             return pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=False)
@@ -83,6 +99,7 @@ def cumulative_dose_chunked(
     tmpdir: str | Path | None = None,
     progress: bool | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
 ) -> pl.DataFrame | Path:
     """The patients table of a larger-than-memory exam source, bucket by bucket.
 
@@ -102,7 +119,7 @@ def cumulative_dose_chunked(
         near 2.2 GiB.
     tmpdir
         Where the temporary partitioned dataset is written (default: the system's temporary
-        folder). It is removed afterwards.
+        folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM.
     progress
         Show a progress bar over buckets (default: when stderr is a terminal).
     out
@@ -111,15 +128,26 @@ def cumulative_dose_chunked(
         files) and return the folder. Memory then stays bounded by one bucket. Without
         ``out`` the whole patients table is returned in memory: about 75 bytes per patient,
         twice that at the final sort (at 10^8 exams, 5.2x10^7 patients: about 11 GiB peak).
+        The folder is complete or absent (:func:`recurct._outdir.output_folder`): the parts
+        are written into a temporary sibling, renamed on success with a manifest (rows,
+        parameters, version) written last; an interrupted run leaves no folder and no
+        temporary files.
+    overwrite
+        With ``out``: replace an existing non-empty folder whole; without it such a folder
+        raises :class:`recurct._outdir.OutputExistsError` before any work.
 
     Returns
     -------
     polars.DataFrame or pathlib.Path
         The patients table, sorted by ``patient_id``; identical to
         ``cumulative_dose(source.collect(), ...)``. With ``out``, the folder holding it.
-    """
-    from recurct.cumulative import cumulative_dose
 
+    Raises
+    ------
+    recurct.schema.ExamValidationError
+        Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
+        bucket they were read in.
+    """
     lf = scan_exams(source)
     names = lf.collect_schema().names()
     lf = lf.select([c for c in USED_COLUMNS if c in names])
@@ -127,17 +155,40 @@ def cumulative_dose_chunked(
     k = buckets if buckets is not None else _n_buckets(n_rows, rows_per_bucket)
     if k < 1:
         raise ValueError(f"buckets must be >= 1, got {k}")
-    target = None if out is None else Path(out)
-    if target is not None:
-        target.mkdir(parents=True, exist_ok=True)
-        if any(target.glob("part-*.parquet")):
-            raise FileExistsError(f"{target} already holds part-*.parquet files")
+    params = {
+        "thresholds": thresholds,
+        "window_days": window_days,
+        "buckets": k,
+        "exams": n_rows,
+    }
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(terminate_as_exit())
+        target = None
+        if out is not None:
+            target = stack.enter_context(
+                output_folder(out, overwrite=overwrite, kind="patients", parameters=params)
+            )
+        result = _buckets(lf, k, thresholds, window_days, tmpdir, progress, target)
+    return Path(out) if out is not None else result
+
+
+def _buckets(
+    lf: pl.LazyFrame,
+    k: int,
+    thresholds: Any,
+    window_days: Any,
+    tmpdir: str | Path | None,
+    progress: bool | None,
+    target: Any,
+) -> pl.DataFrame | None:
+    from recurct.cumulative import cumulative_dose
+
     if k == 1:
         table = cumulative_dose(lf.collect(), thresholds=thresholds, window_days=window_days)
         if target is None:
             return table
-        table.write_parquet(target / "part-00000.parquet")
-        return target
+        table.write_parquet(target.path / "part-00000.parquet")
+        return None
 
     work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
     try:
@@ -154,18 +205,89 @@ def cumulative_dose_chunked(
             parts = tqdm(parts, desc="patient buckets", unit="bucket")
         tables = []
         for i, part in enumerate(parts):
-            chunk = pl.read_parquet(part / "**" / "*.parquet").sort(_ROW).drop(_ROW)
-            table = cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
+            chunk = pl.read_parquet(part / "**" / "*.parquet").sort(_ROW)
+            rows = chunk[_ROW].to_numpy()
+            table = chunk_patients(
+                chunk.drop(_ROW), rows, "cumulative_dose_chunked", thresholds, window_days
+            )
             del chunk
             if target is None:
                 tables.append(table)
             else:
-                table.write_parquet(target / f"part-{i:05d}.parquet")
+                table.write_parquet(target.path / f"part-{i:05d}.parquet")
             del table
         if target is not None:
-            return target
+            return None
         whole = pl.concat(tables, how="vertical", rechunk=False)
         del tables
         return whole.sort("patient_id")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+_SHOWN = 10
+
+
+def chunk_patients(
+    chunk: pl.DataFrame, rows: np.ndarray, fn: str, thresholds: Any, window_days: Any
+) -> pl.DataFrame:
+    """:func:`recurct.cumulative_dose` of one chunk of exams (a bucket, a Dask partition); a
+    bad exam raises naming its row of the input (``rows[i]`` is the input row of chunk row
+    ``i``), not of the chunk."""
+    from recurct.cumulative import cumulative_dose
+
+    try:
+        return cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
+    except ExamValidationError as exc:
+        raise at_input_rows(exc, rows) from None
+    except ValueError as exc:
+        better = bad_input_rows(chunk, rows, fn)
+        if better is None:
+            raise
+        raise better from exc
+
+
+def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> ValueError | None:
+    """The error of a chunk's bad exams, naming the rows of the *input* (``rows[i]`` is the
+    input row of chunk row ``i``): null ``patient_id`` or ``exam_date``, null, negative, NaN
+    or infinite ``effective_dose_msv``. None if the chunk has none of these."""
+    checks = [
+        ("patient_id", pl.col("patient_id").is_null(), "is null", "drop or fix these exams"),
+        ("exam_date", pl.col("exam_date").is_null(), "is null", "drop or fix these exams"),
+    ]
+    if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
+        d = pl.col("effective_dose_msv").cast(pl.Float64)
+        checks.append(
+            (
+                "effective_dose_msv",
+                d.is_null() | d.is_nan() | d.is_infinite() | (d < 0),
+                "is null, negative, NaN or infinite",
+                "doses must be finite and >= 0 mSv",
+            )
+        )
+    for col, bad, what, fix in checks:
+        if col not in chunk.columns:
+            continue
+        idx = np.flatnonzero(chunk.select(bad.fill_null(True)).to_series().to_numpy())
+        if idx.size:
+            found = np.sort(np.asarray(rows)[idx])
+            shown = ", ".join(str(int(r)) for r in found[:_SHOWN])
+            more = (
+                f" (first {_SHOWN} of {found.size} in this bucket)" if found.size > _SHOWN else ""
+            )
+            return ValueError(
+                f"{fn}: column {col!r} {what} in input row{'s' if found.size > 1 else ''} "
+                f"{shown}{more} (0-based rows of the input); {fix} first"
+            )
+    return None
+
+
+def at_input_rows(exc: ExamValidationError, rows: np.ndarray) -> ExamValidationError:
+    """The same validation error with its rows mapped from a chunk to the input: ``rows[i]``
+    is the input row of the chunk's row ``i`` (out of core and on Dask, exams are validated
+    bucket by bucket)."""
+    problems = exc.problems
+    if problems.height and "row" in problems.columns:
+        mapped = [None if r is None else int(rows[r]) for r in problems["row"].to_list()]
+        problems = problems.with_columns(pl.Series("row", mapped, dtype=problems["row"].dtype))
+    return ExamValidationError(problems, exc.source, exc.hint)

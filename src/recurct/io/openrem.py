@@ -11,19 +11,19 @@ Patient ID and name appear only in exports made with patient-identifiable data p
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from datetime import datetime
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
 from recurct.dose import exam_region
-from recurct.io.rdsr import EXAM_COLUMNS, _mismatch, pseudonymise_id
+from recurct.io.pseudonym import check_method, pseudonym
+from recurct.io.rdsr import EXAM_COLUMNS
 
-__all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "read_openrem_ct"]
+__all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "PartialExamWarning", "read_openrem_ct"]
 
 STUDY_FIELDS: dict[str, tuple[str, ...]] = {
     "patient_id": ("Patient ID",),
@@ -74,61 +74,31 @@ _NUMERIC_EVENT = {
     "dlp_mgycm",
 }
 _EVENT_COLUMN = re.compile(r"^E(\d+) (.+)$")
-_NULLS = {"", "none", "n/a", "nan", "null"}
+_NULLS = ["", "none", "n/a", "nan", "null"]
+# their spellings in lower, upper and title case (a cheaper test than lower-casing every cell)
+_NULL_SPELLINGS = sorted(
+    {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
+)
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y")
+_TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M:%S", "%H%M%S%.f", "%H%M%S", "%H:%M")
+_LOCALIZER = "constant angle acquisition"  # OpenREM writes CT Acquisition Type's meaning
+_ROW = "__row"
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    s = str(value).strip()
-    return None if s.lower() in _NULLS else s
+class PartialExamWarning(UserWarning):
+    """Exams whose events lack a DLP: their exam DLP was left null (never a partial sum)."""
 
 
-def _number(value: Any, where: str) -> float | None:
-    s = _text(value)
-    if s is None:
-        return None
-    try:
-        return float(s)
-    except ValueError:
-        try:
-            return float(s.replace(",", "."))
-        except ValueError:
-            raise ValueError(f"{where}: {s!r} is not a number") from None
+def _wanted(name: str) -> bool:
+    """Columns the reader uses: the study fields and the event fields of each block."""
+    if any(name in names for names in STUDY_FIELDS.values()):
+        return True
+    m = _EVENT_COLUMN.match(name)
+    return bool(m and m.group(2) in EVENT_FIELDS)
 
 
-def _date(day: Any, time: Any, where: str) -> datetime | None:
-    d = _text(day)
-    if d is None:
-        return None
-    d = d.split(" ")[0] if ":" in d else d
-    for fmt in ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y", "%Y-%m-%dT%H:%M:%S"):
-        try:
-            out = datetime.strptime(d, fmt)
-            break
-        except ValueError:
-            continue
-    else:
-        raise ValueError(f"{where}: study date {d!r} is not YYYY-MM-DD")
-    t = _text(time)
-    if t:
-        for fmt in ("%H:%M:%S.%f", "%H:%M:%S", "%H%M%S.%f", "%H%M%S", "%H:%M"):
-            try:
-                tt = datetime.strptime(t, fmt)
-                return out.replace(
-                    hour=tt.hour, minute=tt.minute, second=tt.second, microsecond=tt.microsecond
-                )
-            except ValueError:
-                continue
-    return out
-
-
-def _truthy(value: Any) -> bool:
-    s = _text(value)
-    return s is not None and s.lower() not in ("false", "0", "no")
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def _read_frame(path: Path) -> pl.DataFrame:
+    """The used columns of the export as text (nulls for empty and "n/a"-like cells)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
         import pandas as pd
@@ -137,22 +107,146 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
             with pd.ExcelFile(path) as sheets:
                 names = [str(n) for n in sheets.sheet_names]
                 sheet = "All data" if "All data" in names else names[0]
-                frame = pd.read_excel(sheets, sheet_name=sheet, dtype=object)
+                frame = pd.read_excel(sheets, sheet_name=sheet, dtype=str, keep_default_na=False)
         except ImportError as exc:  # pragma: no cover
             raise ImportError(
                 "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
             ) from exc
-        return frame.to_dict("records")  # type: ignore[return-value]
-    df = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True)
-    return df.to_dicts()
+        frame.columns = [str(c) for c in frame.columns]
+        frame = frame[[c for c in frame.columns if _wanted(c)]]
+        df = pl.from_pandas(frame.astype(object).where(frame.notna(), None)).cast(pl.Utf8)
+    else:
+        opts: dict[str, Any] = {
+            "infer_schema": False,
+            "encoding": "utf8-lossy",
+            "truncate_ragged_lines": True,
+        }
+        header = pl.read_csv(path, n_rows=0, **opts).columns
+        df = pl.read_csv(path, columns=[c for c in header if _wanted(c)] or None, **opts)
+    stripped = [pl.col(c).str.strip_chars() for c in df.columns]
+    return df.with_columns(
+        pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
+        for s, c in zip(stripped, df.columns)
+    )
+
+
+def _numbers(df: pl.DataFrame, columns: list[str], where: str) -> pl.DataFrame:
+    """Text columns as Float64 (a decimal comma read too), all in one pass; a bad cell raises
+    naming its row and column."""
+    if not columns:
+        return df
+    conv = {
+        c: pl.col(c).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
+        for c in columns
+    }
+    bad = df.select(
+        (conv[c].is_null() & pl.col(c).is_not_null()).any().alias(c) for c in columns
+    ).row(0, named=True)
+    for c in columns:
+        if bad[c]:
+            out = df.select(conv[c]).to_series()
+            i = int((out.is_null() & df[c].is_not_null()).arg_true()[0])
+            raise ValueError(f"{where} row {i + 2}, column {c!r}: {df[c][i]!r} is not a number")
+    return df.with_columns(e.alias(c) for c, e in conv.items())
+
+
+def _dates(df: pl.DataFrame, day_col: str, time_col: str | None, where: str) -> pl.Series:
+    day = df[day_col]
+    part = pl.when(day.str.contains(":")).then(day.str.split(" ").list.first()).otherwise(day)
+    parsed = df.select(
+        pl.coalesce(
+            [part.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATE_FORMATS]
+            + [day.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)]
+        )
+    ).to_series()
+    bad = parsed.is_null() & day.is_not_null()
+    if bad.any():
+        i = int(bad.arg_true()[0])
+        raise ValueError(f"{where} row {i + 2}: study date {day[i]!r} is not YYYY-MM-DD")
+    if time_col is None:
+        return parsed.alias("exam_date")
+    clock = df.select(
+        pl.coalesce(
+            [pl.col(time_col).str.strptime(pl.Time, f, strict=False) for f in _TIME_FORMATS]
+        )
+    ).to_series()
+    return (
+        pl.DataFrame({"d": parsed, "t": clock})
+        .select(
+            pl.when(pl.col("t").is_not_null())
+            .then(pl.col("d").dt.truncate("1d").dt.combine(pl.col("t")))
+            .otherwise(pl.col("d"))
+        )
+        .to_series()
+        .alias("exam_date")
+    )
+
+
+def _pseudonyms(values: pl.Series, key: bytes | None, domain: Any) -> pl.Series:
+    if key is None:
+        return values
+    uniq = values.drop_nulls().unique().to_list()
+    mapping = {v: pseudonym(v, key, domain) for v in uniq}
+    return values.replace_strict(mapping, default=None, return_dtype=pl.Utf8)
+
+
+def _regions(values: pl.Series, rules: Any) -> pl.Series:
+    from recurct.dose import normalise_region
+
+    if values.null_count() == values.len():
+        return pl.Series(values.name, [None] * values.len(), dtype=pl.Utf8)
+    return normalise_region(values, rules=rules).cast(pl.Utf8)
+
+
+def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
+    """:func:`recurct.dose.exam_region` of each exam's events. An exam with one region gets
+    it; the others call the rule once per distinct pattern: the exam's regions in first-seen
+    order with the rank of their summed DLP (all the rule needs: the set of regions and which
+    one has the largest DLP sum)."""
+    per_region = (
+        events.filter(pl.col("body_region").is_not_null())
+        .group_by("exam_row", "body_region", maintain_order=True)
+        .agg(pl.when(pl.col("dlp_mgycm").count() > 0).then(pl.col("dlp_mgycm").sum()).alias("dlp"))
+        .with_columns(
+            pl.col("dlp").rank("dense", descending=True).over("exam_row").alias("r"),
+            pl.len().over("exam_row").alias("k"),
+        )
+    )
+    single = per_region.filter(pl.col("k") == 1).select("exam_row", "body_region")
+    multi = (
+        per_region.filter(pl.col("k") > 1)
+        .group_by("exam_row", maintain_order=True)
+        .agg(pl.col("body_region"), pl.col("r"))
+        .with_columns(
+            (
+                pl.col("body_region").list.join(",")
+                + "|"
+                + pl.col("r").cast(pl.List(pl.Utf8)).list.join(",")
+            ).alias("pattern")
+        )
+    )
+    patterns = multi.unique("pattern").select("pattern", "body_region", "r")
+    mapping = {
+        pat: exam_region(list(reg), [None if x is None else 1e6 - x for x in rank])
+        for pat, reg, rank in patterns.iter_rows()
+    }
+    multi = multi.select(
+        "exam_row",
+        pl.col("pattern").replace_strict(mapping, return_dtype=pl.Utf8).alias("body_region"),
+    )
+    full = pl.DataFrame({"exam_row": pl.arange(0, n_rows, eager=True, dtype=pl.Int64)})
+    both = pl.concat([single, multi])
+    return full.join(both, on="exam_row", how="left")["body_region"]
 
 
 def read_openrem_ct(
     csv_or_xlsx: str | os.PathLike[str],
     *,
-    pseudonymise: Literal["salted-sha256"] | None = None,
-    salt: str | None = None,
+    pseudonymise: Literal["hmac-sha256"] | None = None,
+    salt: bytes | str | None = None,
     include_non_patient: bool = False,
+    secret: bytes | str | None = None,
+    region_rules: Any = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read an OpenREM CT export into ``(exams, events)``.
 
@@ -160,20 +254,28 @@ def read_openrem_ct(
     ----------
     csv_or_xlsx : path
         OpenREM CT CSV export, or XLSX export (its "All data" sheet is read).
-    pseudonymise, salt
-        As in :func:`recurct.io.rdsr.read_rdsr`: replace "Patient ID" by a salted SHA-256.
+    pseudonymise, secret, salt
+        As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
+        number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
+        128 bits).
     include_non_patient : bool
         Keep studies marked in OpenREM's "Test patient?" column (with a ``non_patient``
         column); by default they are dropped.
+    region_rules : optional
+        Extra region rules, as ``rules`` of :func:`recurct.dose.normalise_region`.
 
     Returns
     -------
     exams : polars.DataFrame
         One row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`; no
-        ``study_uid`` in most OpenREM versions, so ``accession_number`` is added):
-        ``dlp_mgycm`` is the sum of the event DLPs (the reported total where no event has a
-        DLP), ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP, ``body_region``
-        the combination of the events' protocol regions (:func:`recurct.dose.normalise_region`),
+        ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
+        ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the
+        event DLPs (the reported total where the export has no event columns), null where an
+        event other than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
+        :class:`PartialExamWarning`; ``ctdivol_mgy`` the CTDIvol of the event with the
+        largest DLP; ``body_region`` the combination (:func:`recurct.dose.exam_region`) of
+        the events' regions, each from its protocol, else from the study description, else
+        from the requested procedure (:func:`recurct.dose.normalise_region`);
         ``effective_dose_msv`` null (fill it with :func:`recurct.dose.effective_dose`).
         Patient names and birth dates are never carried.
     events : polars.DataFrame
@@ -181,17 +283,16 @@ def read_openrem_ct(
         ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
         columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
-    if pseudonymise not in (None, "salted-sha256"):
-        raise ValueError(f'pseudonymise must be None or "salted-sha256", got {pseudonymise!r}')
-    if pseudonymise is not None and not salt:
-        raise ValueError('pseudonymise="salted-sha256" needs a secret salt=...')
+    if salt is not None and secret is not None:
+        raise ValueError("give the pseudonymisation secret once: secret=... (or salt=...)")
+    key = check_method(pseudonymise, secret if secret is not None else salt)
     path = Path(csv_or_xlsx)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    rows = _read_rows(path)
-    if not rows:
+    df = _read_frame(path)
+    if df.height == 0:
         raise ValueError(f"{path}: no rows")
-    header = list(rows[0].keys())
+    header = df.columns
     cols = {
         canon: next((n for n in names if n in header), None)
         for canon, names in STUDY_FIELDS.items()
@@ -209,108 +310,160 @@ def read_openrem_ct(
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
     )
+    where = path.name
+    n = df.height
+    numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
+    numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
+    df = _numbers(df, [c for c in numeric if c is not None], where)
 
-    from recurct.dose import normalise_region
+    def text(canon: str) -> pl.Series:
+        col = cols[canon]
+        return df[col] if col is not None else pl.Series([None] * n, dtype=pl.Utf8)
 
-    cache: dict[str, str | None] = {}
+    def number(canon: str) -> pl.Series:
+        col = cols[canon]
+        return df[col] if col is not None else pl.Series([None] * n, dtype=pl.Float64)
 
-    def region(text: str | None) -> str | None:
-        if text is None:
-            return None
-        if text not in cache:
-            cache[text] = normalise_region(text)
-        return cache[text]
+    pid = _pseudonyms(text("patient_id"), key, "patient_id")
+    accession = _pseudonyms(text("accession_number"), key, "accession_number")
+    study_uid = _pseudonyms(text("study_uid"), key, "study_uid")
+    exam_date = _dates(df, cols["study_date"], cols["study_time"], where)  # type: ignore[arg-type]
+    rules = region_rules
+    desc_region = _regions(text("study_description"), rules)
+    req_region = _regions(text("requested_procedure"), rules)
+    study = pl.DataFrame(
+        {
+            "exam_row": pl.arange(0, n, eager=True, dtype=pl.Int64),
+            "patient_id": pid,
+            "accession_number": accession,
+            "exam_date": exam_date,
+            "fallback_region": desc_region.fill_null(req_region),
+        }
+    )
 
-    exams: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    for i, row in enumerate(rows):
-        where = f"{path.name} row {i + 2}"
-
-        def get(canon: str, row: dict[str, Any] = row) -> Any:
-            col = cols[canon]
-            return row.get(col) if col is not None else None
-
-        pid = _text(get("patient_id"))
-        if pid is not None and pseudonymise:
-            pid = pseudonymise_id(pid, salt)  # type: ignore[arg-type]
-        exam_date = _date(get("study_date"), get("study_time"), where)
-        evs = []
-        for n in sorted(blocks):
-            block = blocks[n]
-            ev: dict[str, Any] = {}
-            for field_name, col in block.items():
-                value = row.get(col)
-                ev[field_name] = (
-                    _number(value, f"{where}, column {col!r}")
-                    if field_name in _NUMERIC_EVENT
-                    else _text(value)
-                )
-            if all(v is None for v in ev.values()):
-                continue  # an exam with fewer events than the widest one
-            ev.update(
-                exam_row=i,
-                accession_number=_text(get("accession_number")),
-                patient_id=pid,
-                exam_date=exam_date,
-                event=n,
-                body_region=region(ev.get("protocol")),
+    # events: one block of columns per event, stacked
+    ev_schema = {
+        "exam_row": pl.Int64(),
+        "event": pl.Int64(),
+        **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
+    }
+    lazy = df.lazy().with_row_index("exam_row").with_columns(pl.col("exam_row").cast(pl.Int64))
+    parts = [
+        lazy.select(
+            "exam_row",
+            pl.lit(k, dtype=pl.Int64).alias("event"),
+            *(
+                pl.col(blocks[k][f]).alias(f)
+                if f in blocks[k]
+                else pl.lit(None, dtype=ev_schema[f]).alias(f)
+                for f in event_fields
+            ),
+        )
+        # an exam with fewer events than the widest one: its empty blocks are no events
+        .filter(pl.any_horizontal(pl.col(f).is_not_null() for f in blocks[k]))
+        for k in sorted(blocks)
+    ]
+    events = (
+        pl.concat(parts).sort("exam_row", "event").collect()
+        if parts
+        else pl.DataFrame(schema=ev_schema)  # type: ignore[arg-type]
+    )
+    for f in ("protocol", "acquisition_type", "dlp_mgycm", "ctdivol_mgy"):
+        if f not in events.columns:
+            events = events.with_columns(
+                pl.lit(None, dtype=pl.Float64 if f in _NUMERIC_EVENT else pl.Utf8).alias(f)
             )
-            evs.append(ev)
-        events.extend(evs)
-        dlps = [e["dlp_mgycm"] for e in evs if e.get("dlp_mgycm") is not None]
-        reported = _number(get("reported_dlp_total_mgycm"), f"{where}, DLP total")
-        dlp = math.fsum(dlps) if dlps else reported
-        main = max(
-            (e for e in evs if e.get("dlp_mgycm") is not None),
-            key=lambda e: e["dlp_mgycm"],
-            default=None,
+    events = events.join(study, on="exam_row", how="left").with_columns(
+        pl.coalesce(_regions(events["protocol"], rules), pl.col("fallback_region")).alias(
+            "body_region"
         )
-        has_region = any(e["body_region"] is not None for e in evs)
-        sex = (_text(get("sex")) or "").upper()[:1] or None
-        exams.append(
-            {
-                "patient_id": pid,
-                "exam_date": exam_date,
-                "study_uid": _text(get("study_uid")),
-                "age_years": _number(get("age_years"), f"{where}, Patient age"),
-                "sex": sex if sex in ("F", "M", "O") else None,
-                "facility": _text(get("facility")),
-                "station_name": _text(get("station_name")),
-                "manufacturer": _text(get("manufacturer")),
-                "model": _text(get("model")),
-                "dlp_mgycm": dlp,
-                "reported_dlp_total_mgycm": reported,
-                "dlp_total_mismatch": _mismatch(reported, math.fsum(dlps), len(dlps))
-                if dlps
-                else None,
-                "ctdivol_mgy": main.get("ctdivol_mgy") if main is not None else None,
-                "body_region": exam_region(
-                    [e["body_region"] for e in evs], [e.get("dlp_mgycm") for e in evs]
-                )
-                if has_region
-                else None,
-                "n_events": len(evs) if blocks else _number(get("n_events_reported"), where),
-                "n_reports": 1,
-                "effective_dose_msv": None,
-                "accession_number": _text(get("accession_number")),
-                "study_description": _text(get("study_description")),
-                "non_patient": _truthy(get("test_patient")),
-            }
+    )
+
+    # exams
+    localizer = pl.col("acquisition_type").str.to_lowercase() == _LOCALIZER
+    agg = events.group_by("exam_row").agg(
+        pl.len().alias("n_ev"),
+        pl.col("dlp_mgycm").count().alias("n_dlp"),
+        pl.col("dlp_mgycm").sum().alias("dlp_sum"),
+        (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False)).sum().alias("n_no_dlp"),
+        # CTDIvol of the largest-DLP event (the first of equal ones), null without DLPs
+        pl.when(pl.col("dlp_mgycm").count() > 0)
+        .then(
+            pl.col("ctdivol_mgy")
+            .sort_by("dlp_mgycm", descending=True, nulls_last=True, maintain_order=True)
+            .first()
         )
+        .alias("main_ctdi"),
+    )
+    exam_region_s = _exam_regions(events, n)
+    reported = number("reported_dlp_total_mgycm")
+    exams = (
+        study.with_columns(
+            reported.alias("reported_dlp_total_mgycm"),
+            exam_region_s.alias("body_region"),
+            number("age_years").alias("age_years"),
+            text("sex").str.to_uppercase().str.slice(0, 1).alias("sex"),
+            *(text(c).alias(c) for c in ("facility", "station_name", "manufacturer", "model")),
+            text("study_description").alias("study_description"),
+            text("requested_procedure").alias("requested_procedure"),
+            study_uid.alias("study_uid"),
+            number("n_events_reported").alias("n_events_reported"),
+            text("test_patient")
+            .str.to_lowercase()
+            .is_in(["false", "0", "no"])
+            .not_()
+            .fill_null(False)
+            .alias("non_patient"),
+        )
+        .join(agg, on="exam_row", how="left")
+        .with_columns(
+            pl.col("n_ev").fill_null(0),
+            pl.col("n_dlp").fill_null(0),
+            pl.col("n_no_dlp").fill_null(0),
+        )
+    )
+    partial = exams.filter(pl.col("n_no_dlp") > 0)
+    if partial.height:
+        rows = ", ".join(str(r + 2) for r in partial["exam_row"].head(5).to_list())
+        warnings.warn(
+            f"{where}: {partial.height} exam(s) have events without a DLP (other than "
+            f"localizers): their exam DLP is left null, not a partial sum (CSV row(s) {rows}"
+            + (", ..." if partial.height > 5 else "")
+            + ")",
+            PartialExamWarning,
+            stacklevel=2,
+        )
+    # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
+    rep_total = pl.col("reported_dlp_total_mgycm")
+    tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
+    mismatch = pl.when(pl.col("n_dlp") > 0).then((rep_total - pl.col("dlp_sum")).abs() > tol)
+    exams = exams.with_columns(
+        pl.when(pl.col("n_no_dlp") > 0)
+        .then(None)
+        .when(pl.col("n_dlp") > 0)
+        .then(pl.col("dlp_sum"))
+        .otherwise(pl.col("reported_dlp_total_mgycm"))
+        .alias("dlp_mgycm"),
+        mismatch.alias("dlp_total_mismatch"),
+        pl.col("main_ctdi").alias("ctdivol_mgy"),
+        pl.coalesce(pl.col("body_region"), pl.col("fallback_region")).alias("body_region"),
+        pl.when(pl.col("sex").is_in(["F", "M", "O"])).then(pl.col("sex")).alias("sex"),
+        (
+            pl.col("n_ev") if blocks else pl.col("n_events_reported").cast(pl.Int64, strict=False)
+        ).alias("n_events"),
+        pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"),
+    )
     exam_cols: dict[str, Any] = {
         **EXAM_COLUMNS,
         "accession_number": pl.Utf8(),
         "study_description": pl.Utf8(),
+        "requested_procedure": pl.Utf8(),
     }
     exam_cols.pop("n_reports")
     if include_non_patient:
         exam_cols["non_patient"] = pl.Boolean()
-    keep = [e for e in exams if include_non_patient or not e["non_patient"]]
-    for e in keep:
-        if e["n_events"] is not None:
-            e["n_events"] = int(e["n_events"])
-    exam_df = pl.DataFrame([{k: e[k] for k in exam_cols} for e in keep], schema=exam_cols)
-    kept_rows = {i for i, e in enumerate(exams) if include_non_patient or not e["non_patient"]}
+    keep = exams if include_non_patient else exams.filter(~pl.col("non_patient"))
+    exam_df = keep.select(pl.col(c).cast(t) for c, t in exam_cols.items())
     ev_cols: dict[str, Any] = {
         "exam_row": pl.Int64(),
         "accession_number": pl.Utf8(),
@@ -320,8 +473,7 @@ def read_openrem_ct(
         **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
         "body_region": pl.Utf8(),
     }
-    event_df = pl.DataFrame(
-        [{k: e.get(k) for k in ev_cols} for e in events if e["exam_row"] in kept_rows],
-        schema=ev_cols,
+    event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
+        pl.col(c).cast(t) for c, t in ev_cols.items()
     )
     return exam_df, event_df

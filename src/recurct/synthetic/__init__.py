@@ -59,11 +59,15 @@ def __getattr__(name: str) -> Any:
 
 
 def cli_synth(args: argparse.Namespace) -> int:
-    """``recurct synth PROFILE [--n-patients N] [--seed S] [--out DIR]``.
+    """``recurct synth PROFILE [--n-patients N] [--seed S] [--out DIR] [--overwrite]``.
 
-    Writes partitioned Parquet under ``--out`` (default ``data/synthetic/<profile>/``) and
-    prints where, how many patients and exams, and how long it took.
+    Writes partitioned Parquet under ``--out`` (default ``data/synthetic/<profile>/``; a
+    folder that is complete or absent, with its manifest, see :func:`generate`) and prints
+    where, how many patients and exams, and how long it took. An existing non-empty folder is
+    refused unless ``--overwrite`` (then it is replaced whole).
     """
+    from recurct._outdir import OutputExistsError, check_output
+
     try:
         prof = load_profile(args.profile)
     except (ValueError, FileNotFoundError) as e:
@@ -72,19 +76,20 @@ def cli_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = args.out if args.out is not None else True
     try:
-        folder = generate(prof, n_patients=args.n_patients, seed=args.seed, out=out)
-    except ValueError as e:
+        folder = generate(
+            prof,
+            n_patients=args.n_patients,
+            seed=args.seed,
+            out=out,
+            overwrite=bool(getattr(args, "overwrite", False)),
+        )
+    except (ValueError, OutputExistsError) as e:
         print(f"recurct synth: {e}", file=sys.stderr)
         return 2
-    import polars as pl
-
-    stats = (
-        pl.scan_parquet(f"{folder}/**/*.parquet")
-        .select(pl.len().alias("exams"), pl.col("patient_id").n_unique().alias("patients"))
-        .collect()
-    )
+    manifest = check_output(folder) or {}
+    params = manifest.get("parameters", {})
     print(
-        f"wrote {stats['patients'][0]:,} patients, {stats['exams'][0]:,} exams "
+        f"wrote {params.get('patients', 0):,} patients, {manifest.get('rows', 0):,} exams "
         f"(synthetic profile {prof.name!r}, seed {args.seed}) to {folder} "
         f"in {time.perf_counter() - t0:.1f} s"
     )

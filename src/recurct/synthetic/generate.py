@@ -28,6 +28,7 @@ import polars as pl
 from numba import njit
 from scipy.special import gammaincinv
 
+from recurct._outdir import output_folder
 from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
 
@@ -590,6 +591,7 @@ def generate(
     *,
     chunk_patients: int = 1 << 20,
     threads: int = 1,
+    overwrite: bool = False,
 ) -> pl.DataFrame | Path:
     """Generate a synthetic exam cohort (canonical exam table) from a profile.
 
@@ -610,13 +612,20 @@ def generate(
     out
         ``None``: return the table. A folder (or ``True`` for ``data/synthetic/<profile>/``):
         write Parquet files ``<facility>/part-NNNNN.parquet`` chunk by chunk (bounded
-        memory) and return the folder.
+        memory) and return the folder. The folder is complete or absent: the files are
+        written into a temporary sibling that is renamed on success, with a manifest
+        (``recurct-manifest.json``: rows, parameters, version) written last; an interrupted
+        run (error, Ctrl-C, SIGTERM) leaves nothing (:func:`recurct._outdir.output_folder`).
     progress
         Show a tqdm bar; default: for 5 million patients or more on a terminal.
     chunk_patients
         Patients per chunk (memory: about 100 bytes per exam of a chunk).
     threads
         Chunks simulated at once (numpy releases the GIL in most of the work).
+    overwrite
+        With ``out``: replace an existing non-empty folder whole. Without it such a folder
+        raises :class:`recurct._outdir.OutputExistsError` before any work (an old cohort is
+        never mixed with a new one).
 
     Returns
     -------
@@ -645,17 +654,26 @@ def generate(
             return _frame_empty()
         return pl.concat(frames, rechunk=False)
     folder = Path("data/synthetic") / prof.name if out is True else Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    counters: dict[str, int] = {}
-    for df in chunks:
-        fac = df["facility"][0]
-        k = counters.get(fac, 0)
-        counters[fac] = k + 1
-        sub = folder / _safe(fac)
-        sub.mkdir(exist_ok=True)
-        df.write_parquet(sub / f"part-{k:05d}.parquet")
-        if update:
-            update(int(df["patient_id"].n_unique()))
+    params = {
+        "profile": prof.name,
+        "n_patients": n_patients if not isinstance(n_patients, Mapping) else dict(n_patients),
+        "seed": seed,
+        "chunk_patients": chunk_patients,
+    }
+    with output_folder(folder, overwrite=overwrite, kind="synthetic", parameters=params) as tmp:
+        counters: dict[str, int] = {}
+        for df in chunks:
+            fac = df["facility"][0]
+            k = counters.get(fac, 0)
+            counters[fac] = k + 1
+            sub = tmp.path / _safe(fac)
+            sub.mkdir(exist_ok=True)
+            df.write_parquet(sub / f"part-{k:05d}.parquet")
+            tmp.record(f"{_safe(fac)}/part-{k:05d}.parquet", df.height)
+            n_written = int(df["patient_id"].n_unique())  # a chunk holds whole patients
+            tmp.parameters["patients"] = tmp.parameters.get("patients", 0) + n_written
+            if update:
+                update(n_written)
     return folder
 
 

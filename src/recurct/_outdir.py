@@ -1,0 +1,274 @@
+"""Output folders that are complete or absent.
+
+Every command or function that writes a folder of results (``generate(out=)``, ``recurct
+synth``, ``cumulative_dose_chunked(out=)``, ``recurct reproduce --out``) writes through
+:func:`output_folder`:
+
+1. an existing target that holds anything is refused before any work starts, unless
+   ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new);
+2. the files are written into a temporary sibling folder (``.<name>.recurct-tmp-...`` next to
+   the target), so the target never holds a half-written result;
+3. on success a manifest, ``recurct-manifest.json`` (the version of recurct, what wrote the
+   folder and with which parameters, and each file with its size and, for Parquet, its row
+   count), is written last, and the temporary folder is renamed to the target;
+4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
+   and the target is left as it was.
+
+Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
+folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
+files it lists, with their sizes, and a temporary folder of an unfinished run is refused. A
+folder without a manifest is someone else's data and is read as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "MANIFEST",
+    "IncompleteOutputError",
+    "OutputExistsError",
+    "OutputFolder",
+    "check_output",
+    "check_tree",
+    "output_folder",
+    "terminate_as_exit",
+]
+
+MANIFEST = "recurct-manifest.json"
+"""Name of the manifest file, written last into every output folder."""
+
+_TMP_MARK = ".recurct-tmp-"
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder exists and is not empty (pass ``overwrite=True`` to replace it)."""
+
+
+class IncompleteOutputError(ValueError):
+    """A recurct output folder does not match its manifest (a file missing, added or cut)."""
+
+
+@dataclass
+class OutputFolder:
+    """The folder being written: write files under :attr:`path` (a temporary folder)."""
+
+    path: Path
+    target: Path
+    kind: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def record(self, relative: str | os.PathLike[str], rows: int) -> None:
+        """Note the row count of a file that is not Parquet (Parquet files are counted)."""
+        self.rows[Path(relative).as_posix()] = int(rows)
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``SystemExit(143)`` so that ``finally`` clauses and
+    context managers clean up (the default action kills the process on the spot). Only in the
+    main thread; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _is_empty(path: Path) -> bool:
+    return not any(path.iterdir())
+
+
+def _parquet_rows(path: Path) -> int:
+    import polars as pl
+
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def _write_manifest(folder: OutputFolder) -> None:
+    from recurct._version import __version__
+
+    files = {}
+    total = 0
+    for f in sorted(p for p in folder.path.rglob("*") if p.is_file()):
+        rel = f.relative_to(folder.path).as_posix()
+        entry: dict[str, Any] = {"bytes": f.stat().st_size}
+        rows = folder.rows.get(rel)
+        if rows is None and f.suffix == ".parquet":
+            rows = _parquet_rows(f)
+        if rows is not None:
+            entry["rows"] = rows
+            total += rows
+        files[rel] = entry
+    manifest = {
+        "recurct_version": __version__,
+        "kind": folder.kind,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "parameters": folder.parameters,
+        "rows": total,
+        "files": files,
+    }
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str)
+    tmp = folder.path / (MANIFEST + ".part")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.rename(folder.path / MANIFEST)
+
+
+@contextlib.contextmanager
+def output_folder(
+    target: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    kind: str,
+    parameters: Mapping[str, Any] | None = None,
+) -> Iterator[OutputFolder]:
+    """Write a folder that is complete or absent (see the module docstring).
+
+    Parameters
+    ----------
+    target : path
+        The folder to create. Its parent is created if needed.
+    overwrite : bool
+        Replace an existing non-empty ``target`` whole; otherwise it raises
+        :class:`OutputExistsError` before the block runs.
+    kind : str
+        What writes the folder (``"synthetic"``, ``"patients"``, ``"reproduce"``), in the
+        manifest.
+    parameters : mapping, optional
+        Parameters of the run, in the manifest (JSON; other values as text).
+
+    Yields
+    ------
+    OutputFolder
+        Write files under ``.path``; optionally ``.record(name, rows)`` for non-Parquet files.
+
+    Examples
+    --------
+    >>> import tempfile, polars as pl
+    >>> root = Path(tempfile.mkdtemp())
+    >>> with output_folder(root / "res", kind="example") as out:
+    ...     pl.DataFrame({"a": [1, 2]}).write_parquet(out.path / "a.parquet")
+    >>> sorted(p.name for p in (root / "res").iterdir())
+    ['a.parquet', 'recurct-manifest.json']
+    >>> check_output(root / "res")["rows"]
+    2
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(f"{target} exists and is not a folder")
+    if target.is_dir() and not _is_empty(target) and not overwrite:
+        raise OutputExistsError(
+            f"{target} already holds files: choose a new folder, or pass overwrite=True "
+            "(--overwrite) to replace it whole"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    folder = OutputFolder(path=tmp, target=target, kind=kind, parameters=dict(parameters or {}))
+    try:
+        with terminate_as_exit():
+            yield folder
+            _write_manifest(folder)
+            _replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; an existing target is moved aside first and removed
+    after, so that the target is at every moment either the old or the new folder."""
+    if target.is_dir() and _is_empty(target):
+        target.rmdir()
+    if not target.exists():
+        tmp.rename(target)
+        return
+    trash = target.parent / f".{target.name}{_TMP_MARK}old-{uuid.uuid4().hex[:8]}"
+    target.rename(trash)
+    try:
+        tmp.rename(target)
+    except BaseException:
+        trash.rename(target)
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def check_tree(folder: str | os.PathLike[str]) -> None:
+    """Check every recurct output folder below ``folder`` (each manifest found) and refuse a
+    temporary folder of an unfinished or killed run (``.<name>.recurct-tmp-...``), whose files
+    would otherwise be read as data.
+
+    Raises
+    ------
+    IncompleteOutputError
+    """
+    folder = Path(folder)
+    for tmp in folder.rglob(f"*{_TMP_MARK}*"):
+        if tmp.is_dir():
+            raise IncompleteOutputError(
+                f"{tmp} is the temporary folder of an unfinished (or killed) recurct run: wait "
+                "for the run to end, or remove the folder"
+            )
+    for manifest in folder.rglob(MANIFEST):
+        check_output(manifest.parent)
+
+
+def check_output(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """Check a folder against its manifest; the manifest, or None if it has none.
+
+    Raises
+    ------
+    IncompleteOutputError
+        A listed file is missing or has another size, or a file is not listed (e.g. stale
+        parts from an older run, or a part cut short).
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        files: dict[str, Any] = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IncompleteOutputError(f"{path}: unreadable manifest ({exc})") from exc
+    present = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST
+    }
+    missing = sorted(set(files) - present)
+    extra = sorted(present - set(files))
+    resized = sorted(
+        f for f in set(files) & present if (folder / f).stat().st_size != files[f]["bytes"]
+    )
+    if missing or extra or resized:
+        parts = []
+        for what, names in (("missing", missing), ("not listed", extra), ("resized", resized)):
+            if names:
+                parts.append(f"{what}: {', '.join(names[:5])}" + (" ..." if len(names) > 5 else ""))
+        raise IncompleteOutputError(
+            f"{folder} does not match its manifest ({'; '.join(parts)}): the folder was changed "
+            "after recurct wrote it; write it again"
+        )
+    return manifest

@@ -1,0 +1,140 @@
+"""Keyed pseudonyms (HMAC-SHA256) for patient IDs, UIDs, accession numbers and file names.
+
+A pseudonym must not be reversible by someone who does not hold the secret. A plain or salted
+hash of a patient ID is not: IDs are short (a 7-digit number has 10^7 values), so hashing every
+candidate with a known salt recovers the ID in seconds. recurct therefore uses a keyed hash,
+HMAC-SHA256 (RFC 2104), with a secret key of at least 128 bits, and refuses anything weaker.
+
+The secret rule (:func:`check_secret`):
+
+* ``bytes`` (or ``bytearray``): at least 16 bytes, used as the key as they are;
+* ``str`` of hexadecimal digits (e.g. ``secrets.token_hex(32)``): at least 32 digits, an even
+  number of them; the key is the decoded bytes (so ``key`` and ``key.hex()`` give the same
+  pseudonyms);
+* ``str`` of URL-safe base64 characters (``A-Z a-z 0-9 - _``, e.g. ``secrets.token_urlsafe(32)``):
+  at least 22 characters (22 x 6 bits >= 128 bits); the key is the UTF-8 bytes of the text.
+
+In every case the secret must not be repetitive (at least 10 different characters, or 10
+different byte values), which rules out ``"0000..."`` or ``"abab..."``. Anything else (pass
+phrases, words, short strings) is refused: its entropy cannot be established. Make a secret
+with ``python -c "import secrets; print(secrets.token_hex(32))"`` and keep it outside the code:
+the same secret gives the same pseudonyms, so later extractions link to earlier ones.
+
+Each kind of value is hashed in its own domain (``patient_id``, ``study_uid``, ``event_uid``,
+``accession_number``, ``file``): the pseudonym of a study UID never equals that of an equal
+patient ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from typing import Literal
+
+__all__ = [
+    "METHOD",
+    "MIN_SECRET_BYTES",
+    "WeakSecretError",
+    "check_method",
+    "check_secret",
+    "pseudonym",
+]
+
+METHOD = "hmac-sha256"
+"""The pseudonymisation method (``pseudonymise=`` of the readers)."""
+
+MIN_SECRET_BYTES = 16
+"""A secret holds at least 128 bits (16 random bytes)."""
+
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
+_MIN_DISTINCT = 10
+_HOW = (
+    'make one with: python -c "import secrets; print(secrets.token_hex(32))" '
+    "and pass it as secret=... (keep it outside your code; the same secret links later "
+    "extractions)"
+)
+
+Domain = Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"]
+
+
+class WeakSecretError(ValueError):
+    """The pseudonymisation secret is missing, empty or below 128 bits."""
+
+
+def check_secret(secret: object) -> bytes:
+    """The HMAC key of a secret, or :class:`WeakSecretError` saying how to make one.
+
+    Parameters
+    ----------
+    secret : bytes or str
+        See the module docstring for the rule (>= 128 bits: 16 bytes, 32 hex digits or 22
+        URL-safe base64 characters; not repetitive).
+
+    Returns
+    -------
+    bytes
+        The key.
+    """
+    if secret is None or (isinstance(secret, (str, bytes, bytearray)) and len(secret) == 0):
+        raise WeakSecretError(f"pseudonymisation needs a secret of at least 128 bits; {_HOW}")
+    if isinstance(secret, (bytes, bytearray)):
+        key = bytes(secret)
+        if len(key) < MIN_SECRET_BYTES or len(set(key)) < _MIN_DISTINCT:
+            raise WeakSecretError(
+                f"a secret of {len(key)} byte(s) ({len(set(key))} distinct) is too weak: at "
+                f"least {MIN_SECRET_BYTES} random bytes (128 bits) are needed; {_HOW}"
+            )
+        return key
+    if not isinstance(secret, str):
+        raise TypeError(f"secret must be bytes or str, got {type(secret).__name__}")
+    text = secret.strip()
+    if len(set(text)) < _MIN_DISTINCT:
+        raise WeakSecretError(
+            f"the secret is repetitive ({len(set(text))} distinct characters); {_HOW}"
+        )
+    if _HEX.fullmatch(text) and len(text) % 2 == 0:
+        if len(text) < 2 * MIN_SECRET_BYTES:
+            raise WeakSecretError(
+                f"a hex secret of {len(text)} digits holds {4 * len(text)} bits, fewer than "
+                f"128; {_HOW}"
+            )
+        return bytes.fromhex(text)
+    if _URLSAFE.fullmatch(text):
+        if len(text) * 6 < 8 * MIN_SECRET_BYTES:
+            raise WeakSecretError(
+                f"a secret of {len(text)} characters holds at most {6 * len(text)} bits, fewer "
+                f"than 128; {_HOW}"
+            )
+        return text.encode("utf-8")
+    raise WeakSecretError(
+        "the secret must be random hex (>= 32 digits) or URL-safe base64 (>= 22 characters): "
+        f"words, phrases and other text cannot be shown to hold 128 bits; {_HOW}"
+    )
+
+
+def check_method(pseudonymise: object, secret: object) -> bytes | None:
+    """Validate ``pseudonymise=`` and its secret; the key, or None without pseudonymisation."""
+    if pseudonymise is None:
+        if secret is not None:
+            raise ValueError(f'a secret was given without pseudonymise="{METHOD}"')
+        return None
+    if pseudonymise == "salted-sha256":
+        raise ValueError(
+            'pseudonymise="salted-sha256" was replaced by pseudonymise="hmac-sha256": a salted '
+            "hash of a short patient ID can be reversed by hashing every candidate ID; the "
+            f"pseudonyms of the two methods differ; {_HOW}"
+        )
+    if pseudonymise != METHOD:
+        raise ValueError(f'pseudonymise must be None or "{METHOD}", got {pseudonymise!r}')
+    return check_secret(secret)
+
+
+def pseudonym(value: str, key: bytes, domain: Domain = "patient_id") -> str:
+    """HMAC-SHA256 of ``domain + "\\x1f" + value`` under ``key``, as 64 hex digits.
+
+    ``key`` is the output of :func:`check_secret`.
+    """
+    msg = domain.encode("ascii") + b"\x1f" + value.encode("utf-8")
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()

@@ -1,0 +1,396 @@
+"""Reports into exams (one Study Instance UID and one patient) and events, with problems."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from recurct.dose import exam_region, normalise_region
+from recurct.io.rdsr._tables import (
+    EVENT_COLUMNS,
+    EXAM_COLUMNS,
+    EXAM_EXTRA_COLUMNS,
+    PROBLEM_COLUMNS,
+    REPORTED_DOSE_METHOD,
+    RdsrReadError,
+    ReadReport,
+)
+
+# --------------------------------------------------------------------------------------------
+# Merge and tables
+# --------------------------------------------------------------------------------------------
+Problem = tuple[str, str | None, str, str | None]
+
+
+def _cached_region(text: str | None, cache: dict[str | None, str | None], rules: Any) -> str | None:
+    if text not in cache:
+        cache[text] = normalise_region(text, rules=rules) if text else None
+    return cache[text]
+
+
+def _event_region(
+    ev: dict[str, Any], head: dict[str, Any], cache: dict[str | None, str | None], rules: Any
+) -> tuple[str | None, str | None]:
+    """Region of an event and where it came from: its Target Region and Acquisition Protocol
+    (combined by :func:`recurct.dose.exam_region`), else the Study Description, else the
+    Requested Procedure Description of its report."""
+    regions = {_cached_region(t, cache, rules) for t in (ev["target_region"], ev["protocol"])}
+    region = exam_region(sorted(regions - {None}))
+    if region is not None:
+        return region, "event"
+    for col in ("study_description", "requested_procedure"):
+        region = _cached_region(head[col], cache, rules)
+        if region is not None:
+            return region, col
+    return None, None
+
+
+def _birth_date_conflicts(headers: list[dict[str, Any]]) -> list[Problem]:
+    """One problem per report of a patient ID whose reports give different birth dates."""
+    dates: dict[str, set[Any]] = {}
+    files: dict[str, list[str]] = {}
+    for h in headers:
+        if h["patient_id"] is None or h["birth_date"] is None:
+            continue
+        dates.setdefault(h["patient_id"], set()).add(h["birth_date"])
+        files.setdefault(h["patient_id"], []).append(h["source_file"])
+    out: list[Problem] = []
+    for pid in sorted(dates):
+        if len(dates[pid]) > 1:
+            reason = (
+                f"the reports of this patient ID give {len(dates[pid])} different birth dates "
+                f"({len(files[pid])} reports); each report's age uses its own birth date"
+            )
+            out += [(f, "PatientBirthDate", "lenient", reason) for f in sorted(files[pid])]
+    return out
+
+
+def _assign_exams(headers: list[dict[str, Any]]) -> list[Problem]:
+    """Give each report its exam: one Study Instance UID *and* one patient.
+
+    Reports of a study whose patient IDs differ, or whose birth dates or sexes differ where
+    given, are different exams (``exam_key`` = (study UID, index)); each such report gets a
+    problem row naming every file of the study, and nothing is merged across patients.
+    """
+    by_study: dict[str, list[dict[str, Any]]] = {}
+    for h in headers:
+        by_study.setdefault(h["study_uid"], []).append(h)
+    problems: list[Problem] = []
+    for study, hs in by_study.items():
+        by_pid: dict[str | None, list[dict[str, Any]]] = {}
+        for h in hs:
+            by_pid.setdefault(h["patient_id"], []).append(h)
+        groups: list[list[dict[str, Any]]] = []
+        differ: set[str] = set()
+        if len(by_pid) > 1:
+            differ.add("patient ID")
+        for phs in by_pid.values():
+            births = {h["birth_date"] for h in phs} - {None}
+            sexes = {h["sex"] for h in phs} - {None}
+            if len(births) <= 1 and len(sexes) <= 1:
+                groups.append(phs)
+                continue
+            differ |= {"birth date"} if len(births) > 1 else set()
+            differ |= {"sex"} if len(sexes) > 1 else set()
+            sub: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+            for h in phs:
+                sub.setdefault((h["birth_date"], h["sex"]), []).append(h)
+            groups.extend(sub.values())
+        groups.sort(key=lambda g: min(h["source_file"] for h in g))
+        for j, g in enumerate(groups):
+            for h in g:
+                h["exam_key"] = (study, j)
+                h["identity_conflict"] = len(groups) > 1
+        if len(groups) > 1:
+            files = sorted(h["source_file"] for h in hs)
+            reason = (
+                f"the reports of one Study Instance UID belong to {len(groups)} different "
+                f"patients ({', '.join(sorted(differ))} differ; reports: {'; '.join(files)}): "
+                f"kept as {len(groups)} separate exams, nothing merged"
+            )
+            problems += [(f, "PatientID", "kept apart", reason) for f in files]
+    return problems
+
+
+def _cover(reports: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+    """The reports whose events make up the exam: the report with the most events, then each
+    report that adds events (a continued study). A report that only repeats events is left
+    out. The flag says whether two chosen reports share some events (then their totals cannot
+    be added)."""
+    covered: set[str] = set()
+    chosen = []
+    overlap = False
+    for h in reports:  # most events first
+        if h["event_uids"] <= covered:
+            continue
+        overlap = overlap or bool(h["event_uids"] & covered)
+        chosen.append(h)
+        covered |= h["event_uids"]
+    return chosen, overlap
+
+
+def _mismatch(reported: float | None, total: float | None, n_values: int) -> bool | None:
+    """Reported total differs from the event sum beyond rounding.
+
+    Tolerance: 0.05 mGy·cm per value summed (event DLPs and reported totals, rounded to one
+    decimal place at worst) or 0.1 % of the reported total, whichever is larger.
+    """
+    if reported is None or total is None:
+        return None
+    tol = max(0.05 * (n_values + 1), 1e-3 * abs(reported))
+    return abs(reported - total) > tol
+
+
+def _exam_row(
+    evs: list[dict[str, Any]], reports: list[dict[str, Any]], problems: list[Problem]
+) -> dict[str, Any]:
+    """One exam from its unique events and its reports (the report with the most events
+    first)."""
+    b = reports[0]
+    chosen, overlap = _cover(reports)
+    counts = [h["reported_n_events"] for h in chosen]
+    if not overlap and all(c is not None for c in counts):
+        expected: int | None = sum(counts)  # type: ignore[arg-type]
+    else:
+        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
+    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
+    no_dlp = [e for e in evs if e["dlp_missing"]]
+    dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
+    event_sum = math.fsum(dlps) if dlps else None
+    dlp = None if (lost or no_dlp) else event_sum
+    if lost:
+        problems.append(
+            (
+                b["source_file"],
+                "Total Number of Irradiation Events (113812)",
+                "lenient",
+                f"the exam holds {len(evs)} irradiation events"
+                + (f" of {expected} reported" if expected is not None else "")
+                + " (events lost from a damaged report): exam DLP and effective dose left null",
+            )
+        )
+    totals = [h["reported_dlp_total_mgycm"] for h in chosen]
+    reported = None if overlap or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
+    with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
+    main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
+    ctdi = main["ctdivol_mgy"] if main is not None else None
+    if ctdi is None:
+        ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
+        ctdi = max(ctdis) if ctdis else None
+    region = exam_region(
+        [e["body_region"] for e in evs],
+        [e["dlp_mgycm"] for e in evs],
+        [e["localizer"] for e in evs],
+    )
+    # the accumulated Effective Dose of a report that holds every unique event, else the sum
+    # of those of the reports of a continued study, else the sum of the event Effective Doses
+    # where every event with a DLP has one
+    uids = {e["event_uid"] for e in evs}
+    ed = next(
+        (
+            h["accumulated_effective_dose_msv"]
+            for h in reports
+            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
+        ),
+        None,
+    )
+    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
+    if ed is None and not overlap and all(x is not None for x in eds):
+        ed = math.fsum(eds)  # type: ignore[arg-type]
+    if ed is None:
+        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
+        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
+            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
+    if lost or no_dlp:
+        ed = None
+    size_ev = main if main is not None and main["ssde_mgy"] is not None else None
+    size_ev = size_ev or next((e for e in evs if e["ssde_mgy"] is not None), None)
+    first = lambda col: next((h[col] for h in reports if h[col] is not None), None)  # noqa: E731
+    return {
+        **{k: b[k] for k in ("patient_id", "exam_date", "study_uid", "age_years", "sex")},
+        **{k: b[k] for k in ("facility", "station_name", "manufacturer", "model")},
+        "dlp_mgycm": dlp,
+        "reported_dlp_total_mgycm": reported,
+        "dlp_total_mismatch": _mismatch(
+            reported, None if dlp is None else event_sum, len(dlps) + len(chosen) - 1
+        ),
+        "ctdivol_mgy": ctdi,
+        "body_region": region,
+        "n_events": len(evs),
+        "n_reports": len(reports),
+        "effective_dose_msv": ed,
+        "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
+        **{
+            col: first(col)
+            for col in (
+                "accession_number",
+                "study_description",
+                "requested_procedure",
+                "patient_weight_kg",
+                "patient_size_m",
+            )
+        },
+        **{
+            col: size_ev[col] if size_ev is not None else None
+            for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
+        },
+        "identity_conflict": b["identity_conflict"],
+    }
+
+
+def _build(
+    results: Iterable[dict[str, Any]],
+    *,
+    level: str,
+    errors: str,
+    include_non_patient: bool,
+    non_patient_given: bool,
+    region_rules: Any = None,
+) -> tuple[pl.DataFrame, ReadReport]:
+    headers: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    problems: list[Problem] = []
+    files_read = files_skipped = 0
+    for res in results:
+        if errors == "raise" and res["problems"]:
+            file, reason_field, _action, reason = res["problems"][0]
+            raise RdsrReadError(
+                f"{file}: {reason} (field: {reason_field or 'whole file'}); "
+                'use errors="skip" to skip or repair such values and list them in the report'
+            )
+        problems.extend(res["problems"])
+        if not res["ok"]:
+            files_skipped += 1
+            continue
+        files_read += 1
+        h = res["header"]
+        headers.append(
+            {
+                **h,
+                "n_events_in_report": len(res["events"]),
+                "event_uids": {ev["event_uid"] for ev in res["events"]},
+                "events": res["events"],
+            }
+        )
+    problems.extend(_birth_date_conflicts(headers))
+    problems.extend(_assign_exams(headers))
+    if errors == "raise" and problems:
+        file, reason_field, _action, reason = problems[-1]
+        raise RdsrReadError(
+            f"{file}: {reason} (field: {reason_field}); "
+            'use errors="skip" to list such problems in the report'
+        )
+
+    # reports of an exam: the report with the most events first, then by file (order free)
+    headers.sort(key=lambda h: (h["exam_key"], -h["n_events_in_report"], h["source_file"]))
+    by_exam: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for h in headers:
+        by_exam.setdefault(h["exam_key"], []).append(h)
+        for ev in h["events"]:
+            events.append(
+                {
+                    **ev,
+                    "exam_key": h["exam_key"],
+                    "source_file": h["source_file"],
+                    "n_events_in_report": h["n_events_in_report"],
+                }
+            )
+    non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
+    report = ReadReport(
+        files_read=files_read,
+        files_skipped=files_skipped,
+        non_patient_excluded=not include_non_patient,
+        non_patient_studies=sum(non_patient_exam.values()),
+    )
+
+    # Unique events: one row per (exam, event UID), from the report with the most events.
+    events.sort(
+        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
+    )
+    unique: list[dict[str, Any]] = []
+    last: tuple[Any, str] | None = None
+    for ev in events:
+        k = (ev["exam_key"], ev["event_uid"])
+        if k == last:
+            report.duplicate_events += 1
+            continue
+        last = k
+        unique.append(ev)
+
+    cache: dict[str | None, str | None] = {}
+    unmapped: set[tuple[str, str]] = set()
+    for ev in unique:
+        b = by_exam[ev["exam_key"]][0]
+        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
+        target = ev["target_region"]
+        if target and _cached_region(target, cache, region_rules) is None:
+            unmapped.add((ev["source_file"], target))
+    for file, target in sorted(unmapped):
+        problems.append(
+            (
+                file,
+                "Target Region (123014)",
+                "lenient",
+                f"Target Region {target!r} maps to no body region (pass region_rules= to map "
+                "it); the event's region comes from its protocol or the study's descriptions",
+            )
+        )
+    for ev in unique:
+        b = by_exam[ev["exam_key"]][0]
+        ev["non_patient"] = non_patient_exam[ev["exam_key"]]
+        ev["dose_method"] = REPORTED_DOSE_METHOD if ev["effective_dose_msv"] is not None else None
+        for col in ("study_uid", "patient_id", "exam_date"):  # one exam: one patient, one date
+            ev[col] = b[col]
+
+    by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for ev in unique:
+        by_key.setdefault(ev["exam_key"], []).append(ev)
+    rows = []  # every exam, at both levels, so that both report the same problems
+    for k, evs in by_key.items():
+        row = _exam_row(evs, by_exam[k], problems)
+        row["non_patient"] = non_patient_exam[k]
+        rows.append(row)
+    report.problems = _problem_frame(problems)
+
+    if level == "event":
+        cols = dict(EVENT_COLUMNS)
+        if include_non_patient and non_patient_given:
+            cols["non_patient"] = pl.Boolean()
+        evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
+        # exams in time order, events in the order of the report they were taken from
+        evrows.sort(
+            key=lambda e: (
+                e["exam_date"] is None,
+                e["exam_date"] or datetime.min,
+                e["exam_key"],
+                e["source_file"],
+                e["index"],
+            )
+        )
+        table = pl.DataFrame(
+            [{k: ev.get(k) for k in cols} for ev in evrows],
+            schema=cols,  # type: ignore[arg-type]
+        )
+        return table, report
+
+    rows = [r for r in rows if include_non_patient or not r["non_patient"]]
+    cols = {**EXAM_COLUMNS, **EXAM_EXTRA_COLUMNS}
+    if include_non_patient and non_patient_given:
+        cols["non_patient"] = pl.Boolean()
+    table = pl.DataFrame(
+        [{k: r[k] for k in cols} for r in rows],
+        schema=cols,  # type: ignore[arg-type]
+    )
+    table = table.sort(["patient_id", "exam_date", "study_uid"], nulls_last=True)
+    return table, report
+
+
+def _problem_frame(problems: list[Problem]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [{"file": f, "reason": r, "field": fld, "action": a} for f, fld, a, r in problems],
+        schema=PROBLEM_COLUMNS,  # type: ignore[arg-type]
+    )

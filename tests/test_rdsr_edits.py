@@ -1,0 +1,291 @@
+"""read_rdsr on minimally edited copies of the shipped reports (tests/data/rdsr), one rule each.
+
+Each copy changes only what the rule is about, with pydicom: every Target Region "Unknown" and
+a Study Description; one study split into two continued reports with disjoint events; an
+event's DLP removed; a second patient given the same Study Instance UID; an event lost; SSDE
+and water-equivalent diameter added. Expected values come from tests/data/rdsr/README.md and
+the edit itself, not from the reader.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+pydicom = pytest.importorskip("pydicom")
+
+from recurct.io.rdsr import read_rdsr  # noqa: E402
+
+RDSR = Path(__file__).parent / "data" / "rdsr"
+FLASH = RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm"  # 4 events, 724.52 mGy·cm
+GE = RDSR / "CT-ESR-GE_Optima.dcm"  # 6 events, 415.82 mGy·cm, Study Description Colonography
+DOSECHECK = RDSR / "CT-RDSR-Toshiba_DoseCheck.dcm"  # 2 events, 502.40 mGy·cm
+# the four event DLPs of the Flash report (tests/data/rdsr/README.md: total 724.52)
+FLASH_DLPS = [11.51, 1.2, 3.61, 708.2]
+
+
+def _code(item: Any) -> str:
+    return item.ConceptNameCodeSequence[0].CodeValue
+
+
+def _acquisitions(ds: Any) -> list[Any]:
+    return [it for it in ds.ContentSequence if _code(it) == "113819"]
+
+
+def _child(item: Any, code: str) -> Any:
+    for it in item.get("ContentSequence", []):
+        if _code(it) == code:
+            return it
+    raise KeyError(code)
+
+
+def _set_num(item: Any, value: str) -> None:
+    item.MeasuredValueSequence[0].NumericValue = value
+
+
+def _save(ds: Any, path: Path) -> Path:
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path)
+    return path
+
+
+# --------------------------------------------------------------------------- regions
+def _unknown_regions(tmp_path: Path, **header: str) -> Path:
+    ds = pydicom.dcmread(GE)
+    for acq in _acquisitions(ds):
+        _child(acq, "123014").ConceptCodeSequence[0].CodeMeaning = "Unknown"
+        _child(acq, "123014").ConceptCodeSequence[0].CodeValue = "UNK"
+    for keyword in ("StudyDescription", "RequestedProcedureDescription"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    return _save(ds, tmp_path / "ge_unknown.dcm")
+
+
+def test_region_from_study_description_when_every_target_region_is_unknown(
+    tmp_path: Path,
+) -> None:
+    exams, _ = read_rdsr(_unknown_regions(tmp_path, StudyDescription="FACIAL BONES"))
+    assert exams["body_region"].to_list() == ["head"]
+    assert exams["study_description"].to_list() == ["FACIAL BONES"]
+    events, _ = read_rdsr(tmp_path / "ge_unknown.dcm", level="event")
+    assert set(events["region_source"]) == {"study_description"}
+    assert set(events["body_region"]) == {"head"}
+    # no region at all without a description
+    exams, _ = read_rdsr(_unknown_regions(tmp_path))
+    assert exams["body_region"].to_list() == [None]
+
+
+def test_region_from_requested_procedure_then_user_rules(tmp_path: Path) -> None:
+    f = _unknown_regions(tmp_path, RequestedProcedureDescription="CT NECK")
+    exams, _ = read_rdsr(f)
+    assert exams["body_region"].to_list() == ["neck"]
+    assert exams["requested_procedure"].to_list() == ["CT NECK"]
+    f = _unknown_regions(tmp_path, StudyDescription="Gesichtsschaedel nativ")
+    assert read_rdsr(f)[0]["body_region"].to_list() == [None]
+    exams, _ = read_rdsr(f, region_rules={"gesichtsschaedel": "head"})
+    assert exams["body_region"].to_list() == ["head"]
+
+
+def test_region_of_the_event_wins_over_the_description(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(GE)
+    ds.StudyDescription = "FACIAL BONES"
+    exams, _ = read_rdsr(_save(ds, tmp_path / "ge_desc.dcm"))
+    assert exams["body_region"].to_list() == ["abdomen"]  # Target Region Abdomen
+
+
+# --------------------------------------------------------------------------- continued studies
+def _split(src: Path, tmp_path: Path, groups: list[list[int]]) -> list[Path]:
+    """Copies of ``src``, one per group of (0-based) acquisitions, each with its own DLP total
+    and event count: continued reports of one study with disjoint events."""
+    base = pydicom.dcmread(src)
+    acqs = _acquisitions(base)
+    out = []
+    for n, group in enumerate(groups, 1):
+        ds = copy.deepcopy(base)
+        keep = [acqs[i] for i in group]
+        ds.ContentSequence = [
+            copy.deepcopy(it) for it in base.ContentSequence if _code(it) != "113819"
+        ] + [copy.deepcopy(it) for it in keep]
+        acc = next(it for it in ds.ContentSequence if _code(it) == "113811")
+        dlps = [
+            float(_child(_child(a, "113829"), "113838").MeasuredValueSequence[0].NumericValue)
+            for a in keep
+        ]
+        _set_num(_child(acc, "113813"), f"{sum(dlps):.2f}")
+        _set_num(_child(acc, "113812"), str(len(keep)))
+        out.append(_save(ds, tmp_path / f"continued-{n}.dcm"))
+    return out
+
+
+def test_continued_reports_merge_without_a_false_alarm(tmp_path: Path) -> None:
+    files = _split(FLASH, tmp_path, [[0, 1], [2, 3]])
+    exams, report = read_rdsr(files)
+    row = exams.row(0, named=True)
+    assert exams.height == 1 and row["n_events"] == 4 and row["n_reports"] == 2
+    assert row["dlp_mgycm"] == pytest.approx(724.52)
+    # like with like: the sum of the two reports' own totals (12.71 + 711.81)
+    assert row["reported_dlp_total_mgycm"] == pytest.approx(724.52)
+    assert row["dlp_total_mismatch"] is False
+    assert report.problems.height == 0
+    # a continued report sent twice still counts each event once
+    again = tmp_path / "continued-2-again.dcm"
+    again.write_bytes(files[1].read_bytes())
+    exams, report = read_rdsr([*files, again])
+    assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
+    assert exams["dlp_total_mismatch"][0] is False
+    assert report.duplicate_events == 2
+
+
+def test_mismatch_is_still_flagged_for_continued_reports(tmp_path: Path) -> None:
+    files = _split(FLASH, tmp_path, [[0, 1], [2, 3]])
+    ds = pydicom.dcmread(files[1])
+    acc = next(it for it in ds.ContentSequence if _code(it) == "113811")
+    _set_num(_child(acc, "113813"), "800.00")
+    ds.save_as(files[1])
+    exams, _ = read_rdsr(files)
+    assert exams["dlp_total_mismatch"][0] is True
+
+
+# --------------------------------------------------------------------------- no partial sums
+def test_event_without_dlp_gives_no_exam_dlp_at_either_level(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(FLASH)
+    tap = _acquisitions(ds)[3]
+    dose = _child(tap, "113829")
+    dose.ContentSequence = [it for it in dose.ContentSequence if _code(it) != "113838"]
+    f = _save(ds, tmp_path / "flash_no_dlp.dcm")
+    exams, exam_report = read_rdsr(f)
+    assert exams["dlp_mgycm"][0] is None  # not 11.51 + 1.2 + 3.61 = 16.32
+    assert exams["n_events"][0] == 4
+    assert exams["effective_dose_msv"][0] is None
+    assert exams["dlp_total_mismatch"][0] is None
+    events, event_report = read_rdsr(f, level="event")
+    assert events["dlp_mgycm"].to_list() == [11.51, 1.2, 3.61, None]
+    # the same problem row at both levels
+    assert exam_report.problems.equals(event_report.problems)
+    assert "DLP (113838)" in exam_report.problems["field"].to_list()
+    from recurct.dose import DoseConversionError, effective_dose
+
+    with pytest.raises(DoseConversionError, match="row 3, column 'dlp_mgycm': missing DLP"):
+        effective_dose(events, level="event")
+
+
+def test_lost_event_is_detected(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(FLASH)
+    tap = _acquisitions(ds)[3]
+    ds.ContentSequence = [it for it in ds.ContentSequence if it is not tap]
+    exams, report = read_rdsr(_save(ds, tmp_path / "flash_lost.dcm"))
+    assert exams["n_events"][0] == 3 and exams["dlp_mgycm"][0] is None
+    reasons = " ".join(report.problems["reason"])
+    assert "counts 4 irradiation events" in reasons and "holds 3 irradiation events" in reasons
+
+
+def test_damaged_acquisition_code_is_detected(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(FLASH)
+    _acquisitions(ds)[3].ConceptNameCodeSequence[0].CodeValue = "113818"  # one digit off
+    exams, report = read_rdsr(_save(ds, tmp_path / "flash_damaged.dcm"))
+    assert exams["dlp_mgycm"][0] is None
+    assert report.problems.filter(pl.col("reason").str.contains("not coded CT Acquisition")).height
+
+
+# --------------------------------------------------------------------------- patient identity
+def _other_patient(tmp_path: Path, name: str, **header: str) -> Path:
+    ds = pydicom.dcmread(DOSECHECK)
+    for keyword, value in header.items():
+        setattr(ds, keyword, value)
+    return _save(ds, tmp_path / name)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"PatientID": "999000111", "PatientBirthDate": "19500101"},  # another patient
+        {"PatientID": "999000111"},  # a study re-sent under a corrected ID
+        {"PatientBirthDate": "19500101"},  # same ID, another birth date
+        {"PatientSex": "F"},  # same ID, another sex
+    ],
+    ids=["other-patient", "corrected-id", "birth-date", "sex"],
+)
+def test_same_study_uid_different_patients_kept_apart(
+    tmp_path: Path, header: dict[str, str]
+) -> None:
+    other = _other_patient(tmp_path, "other.dcm", **header)
+    exams, report = read_rdsr([DOSECHECK, other])
+    assert exams.height == 2  # nothing merged, nothing dropped
+    assert exams["study_uid"].n_unique() == 1
+    assert exams["dlp_mgycm"].to_list() == pytest.approx([502.40, 502.40])
+    assert exams["n_events"].to_list() == [2, 2]
+    assert exams["identity_conflict"].to_list() == [True, True]
+    kept = report.problems.filter(pl.col("action") == "kept apart")
+    assert sorted(kept["file"]) == sorted([str(DOSECHECK), str(other)])
+    for reason in kept["reason"]:  # each row names both files
+        assert str(DOSECHECK) in reason and str(other) in reason
+
+
+def test_missing_birth_date_or_sex_does_not_split(tmp_path: Path) -> None:
+    ds = pydicom.dcmread(DOSECHECK)
+    del ds.PatientBirthDate
+    del ds.PatientSex
+    other = _save(ds, tmp_path / "no_birth.dcm")
+    exams, report = read_rdsr([DOSECHECK, other])
+    assert exams.height == 1 and exams["identity_conflict"][0] is False
+    assert report.duplicate_events == 2
+
+
+# --------------------------------------------------------------------------- patient size
+def _num_item(code: str, meaning: str, value: str, unit: str) -> Any:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.RelationshipType = "CONTAINS"
+    item.ValueType = "NUM"
+    name = Dataset()
+    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = code, "DCM", meaning
+    item.ConceptNameCodeSequence = [name]
+    mv = Dataset()
+    mv.NumericValue = value
+    u = Dataset()
+    u.CodeValue, u.CodingSchemeDesignator, u.CodeMeaning = unit, "UCUM", unit
+    mv.MeasurementUnitsCodeSequence = [u]
+    item.MeasuredValueSequence = [mv]
+    return item
+
+
+def test_ssde_and_patient_size(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(FLASH)
+    dose = _child(_acquisitions(ds)[3], "113829")
+    ssde = _num_item("113930", "Size Specific Dose Estimate", "12.3", "mGy")
+    method = Dataset()
+    method.RelationshipType, method.ValueType = "HAS CONCEPT MOD", "CODE"
+    name = Dataset()
+    name.CodeValue, name.CodingSchemeDesignator = "370129005", "SCT"
+    name.CodeMeaning = "Measurement Method"
+    method.ConceptNameCodeSequence = [name]
+    value = Dataset()
+    value.CodeValue, value.CodingSchemeDesignator = "113988", "DCM"
+    value.CodeMeaning = "Estimated from Water Equivalent Diameter"
+    method.ConceptCodeSequence = [value]
+    ssde.ContentSequence = [method]
+    dose.ContentSequence.append(ssde)
+    dose.ContentSequence.append(_num_item("113980", "Water Equivalent Diameter", "281", "mm"))
+    exams, _ = read_rdsr(_save(ds, tmp_path / "flash_ssde.dcm"))
+    row = exams.row(0, named=True)
+    assert row["ssde_mgy"] == pytest.approx(12.3)
+    assert row["ssde_method"] == "Estimated from Water Equivalent Diameter"
+    assert row["water_equivalent_diameter_mm"] == pytest.approx(281.0)
+    assert row["patient_weight_kg"] == pytest.approx(87.0)  # the Flash header: 87 kg, 1.86 m
+    assert row["patient_size_m"] == pytest.approx(1.86)
+    events, _ = read_rdsr(tmp_path / "flash_ssde.dcm", level="event")
+    assert events["ssde_mgy"].to_list() == [None, None, None, pytest.approx(12.3)]
+    # absent: null
+    plain, _ = read_rdsr(DOSECHECK)
+    for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm", "patient_weight_kg"):
+        assert plain[col].to_list() == [None]
