@@ -267,3 +267,13 @@ def test_interrupted_chunked_run_leaves_nothing(tmp_path: Path, sig: int) -> Non
     assert not target.exists()
     assert _leftovers(tmp_path) == []
     assert list(work.iterdir()) == []  # the temporary buckets are removed too
+
+
+def test_read_exams_checks_the_manifest_of_a_folder_recurct_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    generate("small", n_patients=200, seed=3, out=out)
+    assert recurct.read_exams(out).height > 0
+    part = sorted(out.rglob("*.parquet"))[0]
+    part.write_bytes(part.read_bytes()[:-10])  # a part cut short after the run
+    with pytest.raises(IncompleteOutputError):
+        recurct.read_exams(out)

@@ -34,6 +34,7 @@ import polars as pl
 
 from recurct import schema
 from recurct._frames import clean_frame, from_polars, to_polars
+from recurct._outdir import check_tree
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "cli_validate", "read_exams"]
 
@@ -235,6 +236,7 @@ def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str, str 
     if not path.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
+        check_tree(path)  # a folder recurct wrote: complete, per its manifests
         return _scan_folder(path, source, lazy), "parquet", source, None
     with path.open("rb") as fh:
         head = fh.read(4)
