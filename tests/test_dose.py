@@ -97,7 +97,7 @@ def test_table_values_equal_published(name: str) -> None:
     meta = dose.tables().filter(pl.col("name") == name).row(0, named=True)
     assert meta["convention"] == convention
     assert meta["kv"] == kv
-    assert "PUBLISHED.md" in meta["citation"]
+    assert "docs/sources.md" in meta["citation"]
     assert sorted(meta["regions"]) == sorted(values)
     # k_factors reproduces every value at the tabulated ages
     for region, ks in values.items():
@@ -597,7 +597,7 @@ def test_drl_values_equal_published(name: str, expected: dict) -> None:
     }
     listing = dose.drls()
     assert name in listing["name"].to_list()
-    assert "PUBLISHED.md" in listing.filter(pl.col("name") == name)["citation"].item()
+    assert "docs/sources.md" in listing.filter(pl.col("name") == name)["citation"].item()
 
 
 def _drl_exams() -> pl.DataFrame:

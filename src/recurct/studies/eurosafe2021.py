@@ -92,7 +92,8 @@ PUBLISHED: dict[str, Published] = {
            "calibrated", "6,082", target="n_reached"),
         _P("q5_share_pooled", "Q5: pooled share >= 100 mSv (6,082 / 1,218,429)", 0.499, "%",
            0.001, "calibrated", "0.499%", target="n_reached", target_scale=100 / 1_218_429,
-           note="derived in reference/PUBLISHED.md from the two published counts; "
+           derived_from="q5_n_high",
+           note="derived in docs/sources.md from the two published counts; "
            "tolerance: that of n_reached over the exact number of patients"),
         _P("q5_share_mean", "Q5: mean of the institutions' shares", 0.5, "%", 0.1,
            "calibrated", "mean 0.5%", target="site_share_reached_mean", target_scale=100),
