@@ -689,8 +689,25 @@ def test_reduced_cohort_ok_on_a_seed_no_fit_used(name, n) -> None:
     rep = studies.reproduce(name, seed=UNSEEN[name] + 10, n_patients=n)
     failed = rep.failed.select("figure", "published", "reproduced", "tolerance")
     assert rep.ok, f"outside tolerance:\n{failed}"
-    # counts and extremes are not compared on a reduced cohort; SDs are scaled up
-    assert rep.table.filter(pl.col("comparison") == "extreme")["within_tolerance"].null_count()
+    # counts and extremes are not compared on a reduced cohort
+    size_dependent = rep.table.filter(
+        pl.col("figure").is_in(studies.get(name)._COUNT_KEYS) | (pl.col("comparison") == "extreme")
+    )
+    assert size_dependent.height and size_dependent["within_tolerance"].null_count() == (
+        size_dependent.height
+    )
+    # each sampling SD is that of the full cohort times sqrt(N / n)
+    from recurct.studies._base import n_sampled, validation_record
+
+    rec = validation_record(name)
+    z = family_z(n_sampled(studies.get(name).PUBLISHED))
+    scale = math.sqrt(rec["n_patients"] / rep.patients.height)
+    sampled = rep.table.filter(
+        pl.col("tol_sampling").is_not_null() & (pl.col("kind") == "generated")
+    )
+    assert sampled.height >= 2
+    for r in sampled.iter_rows(named=True):
+        assert r["tol_sampling"] == pytest.approx(z * rec["figures"][r["figure"]]["sd"] * scale)
 
 
 def test_table_md_is_deterministic(tmp_path) -> None:
