@@ -35,7 +35,7 @@ CANONICAL = {
     "indication": pl.Utf8,
 }
 
-# Adult k factors (mSv per mGy·cm), Shrimpton / AAPM 96 set, PUBLISHED.md "Dose conversion"
+# Adult k factors (mSv per mGy·cm), Shrimpton / AAPM 96 set, docs/sources.md "Dose conversion"
 # (Lee et al., Med Phys 2012 39:2129, Table XII, adult column).
 K_ADULT = {"head": 0.0021, "chest": 0.014, "abdomen_pelvis": 0.015, "chest_abdomen_pelvis": 0.015}
 
@@ -294,7 +294,7 @@ def test_profiles_label_their_assumptions(name: str, tmp_path) -> None:
         assert key in a, key
     assert a["params"].startswith("assumption")
     if name in ("rehani2020", "eurosafe2021", "small"):
-        # PUBLISHED.md: the per-institution tables are not published
+        # docs/sources.md: the per-institution tables are not published
         assert a["sites[].n_patients"].startswith("assumption")
         assert "UK national DRLs" in a["params.dlp_median"]
     back = load_profile(write_profile(prof, tmp_path / f"{name}.toml"))

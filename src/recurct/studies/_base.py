@@ -1,7 +1,7 @@
 """What every study module shares: published figures, the comparison rule, the result object.
 
 A study module holds ``SOURCE`` (the citation), ``PUBLISHED`` (a dict key ->
-:class:`Published`, every figure of ``reference/PUBLISHED.md`` for that study, numbers copied
+:class:`Published`, every figure of ``docs/sources.md`` for that study, numbers copied
 exactly) and ``reproduce()``, which measures the same quantities on an exam table and returns a
 :class:`Reproduction`.
 
@@ -436,7 +436,8 @@ def comparison_table(
         if cal is not None:
             cal = cal * fig.target_scale
         rec = figures.get(key, {})
-        sd = rec.get("sd")
+        # design inputs do not vary with the seed: no sampling part
+        sd = rec.get("sd") if fig.kind in ("generated", "derived") else None
         central = (rec["q_lo"], rec["q_hi"]) if "q_lo" in rec and "q_hi" in rec else None
         row = compare(
             fig,

@@ -1,7 +1,7 @@
 """Sodickson et al. 2009: recurrent CT, cumulative radiation exposure and cancer risk.
 
 Source: Sodickson et al., Radiology 2009;251:175–184 (as cited in the project's
-reference/PUBLISHED.md; the title and DOI are not recorded there, so they are not given here).
+docs/sources.md; the title and DOI are not recorded there, so they are not given here).
 
 Design: 31,462 adults scanned in 2007; their 190,712 CT exams over
 the prior 22 years; cumulative effective dose from typical effective doses per exam type;
@@ -13,11 +13,13 @@ table with :func:`recurct.cumulative_dose` (threshold 100 mSv) and compares exam
 and dose shares. The LAR figures are not reproduced: they need the BEIR VII risk tables, which
 recurct does not ship.
 
-Tolerance: a figure the synthetic profile was calibrated to is reproduced when it lies within
-``max(half the published rounding unit, the calibration tolerance recorded in
-profiles/sodickson2009.toml for that target)``; the patient count is exact; maxima (132 CTs,
-1375 mSv) are sample extremes compared with the profile's tolerance. See
-``docs/reproductions.md``.
+Tolerance (``docs/reproductions.md``): a figure computed from generated exams is reproduced
+when it lies within half the published rounding unit + the calibration tolerance recorded in
+profiles/sodickson2009.toml for that target + z x its sampling SD (over the profile's
+validation seeds; z family-wise, :func:`recurct.studies._base.family_z`); a sample extreme is ``ok`` when the
+published value lies within the central 95% of the model's distribution of that extreme.
+Each row has a kind (generated, derived, design, aggregate, not_reproduced); only generated
+rows count in the headline and the exit status.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ _NO_RISK = (
     "not reproduced: no risk table (BEIR VII lifetime attributable risk tables are not shipped)"
 )
 
-#: Every figure of Sodickson et al. 2009 in reference/PUBLISHED.md, numbers as published.
+#: Every figure of Sodickson et al. 2009 in docs/sources.md, numbers as published.
 PUBLISHED: dict[str, Published] = {
     p.key: p
     for p in (
@@ -87,7 +89,7 @@ PUBLISHED: dict[str, Published] = {
     )
 }  # fmt: skip
 
-#: Figures one might expect that the paper does not give: none listed in reference/PUBLISHED.md.
+#: Figures one might expect that the paper does not give: none listed in docs/sources.md.
 NOT_PUBLISHED: tuple[str, ...] = ()
 
 _COUNT_KEYS = ("n_patients", "n_exams", "max_exams", "ced_max")
