@@ -16,8 +16,9 @@ table with :func:`recurct.cumulative_dose` (threshold 100 mSv) and the magnitude
 Tolerance (``docs/reproductions.md``): a figure computed from generated exams is reproduced
 when it lies within half the published rounding unit + the calibration tolerance recorded in
 profiles/rehani2020.toml for that target + z x its sampling SD (over the profile's
-validation seeds; z family-wise, :func:`recurct.studies._base.family_z`); a sample extreme is ``ok`` when the
-published value lies within the central 95% of the model's distribution of that extreme.
+validation seeds; z family-wise, :func:`recurct.studies._base.family_z`); a sample extreme
+is ``ok`` when the published value lies within the central 95% of the model's distribution
+of that extreme.
 Each row has a kind (generated, derived, design, aggregate, not_reproduced); only generated
 rows count in the headline and the exit status.
 """
