@@ -573,6 +573,7 @@ _TEXT_COLUMNS = (
     ("tol_calibration", "calib."),
     ("tol_sampling", "z×SD"),
     ("within_tolerance", "ok"),
+    ("figure", "key"),
 )
 _NUMERIC = {3, 4, 5, 6, 7, 8}
 
@@ -594,6 +595,7 @@ def _text_rows(table: pl.DataFrame) -> list[list[str]]:
             "tol_calibration": cal,
             "tol_sampling": samp,
             "within_tolerance": "-" if within is None else ("yes" if within else "NO"),
+            "figure": r["figure"],
         }
         rows.append([cells[c] for c, _ in _TEXT_COLUMNS])
     return rows
@@ -622,17 +624,17 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def format_table(table: pl.DataFrame, *, markdown: bool = False) -> str:
-    """The comparison table as fixed-width plain text (or a Markdown table, with the figure
-    keys and the notes): the description and kind of each figure, the published and
-    reproduced values, the tolerance and its parts (half the rounding unit, the calibration
-    tolerance, z x the sampling SD) or, for an extreme, the model's central 95% range."""
+    """The comparison table as fixed-width plain text (or a Markdown table, with the notes):
+    the description and kind of each figure, the published and reproduced values, the
+    tolerance and its parts (half the rounding unit, the calibration tolerance, z x the
+    sampling SD) or, for an extreme, the model's central 95% range, the verdict and the
+    figure's key."""
     header = [h for _, h in _TEXT_COLUMNS]
     rows = _text_rows(table)
     if markdown:
-        keys = table["figure"].to_list()
         notes = table["note"].to_list()
-        rows = [[c[0], k, *c[1:], n or ""] for c, k, n in zip(rows, keys, notes)]
-        return _markdown([header[0], "key", *header[1:], "note"], rows)
+        rows = [[c[0], c[-1], *c[1:-1], n or ""] for c, n in zip(rows, notes)]
+        return _markdown([header[0], "key", *header[1:-1], "note"], rows)
     return _grid(header, rows, _NUMERIC)
 
 
