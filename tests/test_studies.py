@@ -718,3 +718,38 @@ def test_table_md_is_deterministic(tmp_path) -> None:
         texts.append((tmp_path / str(i) / "table.md").read_text())
     assert texts[0] == texts[1]
     assert "| n_exams |" in texts[0] and "design" in texts[0]
+
+
+def test_comparison_table_reads_the_validation_record() -> None:
+    pub = {
+        "s": Published("s", "a share", 1.33, "%", 0.01, "calibrated", target="p",
+                       target_scale=100),
+        "m": Published("m", "a maximum", 1185, "mSv", 1, "extreme"),
+        "n": Published("n", "patients", 100, "patients", None, "exact"),
+    }  # fmt: skip
+    meas = {"s": Measured(1.40), "m": Measured(1185.0), "n": Measured(100.0)}
+    record = {"figures": {"s": {"sd": 0.02}, "m": {"sd": 100.0, "q_lo": 1300.0, "q_hi": 1800.0},
+                          "n": {"sd": 5.0}}}  # fmt: skip
+    t = comparison_table(pub, meas, calibration={"p": 0.0003}, validation=record)
+    z = family_z(1)  # one generated figure judged by a tolerance
+    rows = {r["figure"]: r for r in t.iter_rows(named=True)}
+    assert rows["s"]["tol_sampling"] == pytest.approx(z * 0.02)
+    assert rows["s"]["within_tolerance"] is True  # 0.07 <= 0.005 + 0.03 + 0.039
+    # the published maximum below the model's central range: NO, though the cohort hit it
+    assert rows["m"]["within_tolerance"] is False
+    assert (rows["m"]["range_lo"], rows["m"]["range_hi"]) == (1300.0, 1800.0)
+    # a design row has no sampling part
+    assert rows["n"]["tolerance"] == 0.0 and not rows["n"]["tol_sampling"]
+    assert not Reproduction("x", "src", t, "synthetic").ok
+    # a reduced cohort scales every SD
+    t2 = comparison_table(pub, meas, calibration={"p": 0.0003}, validation=record, sd_scale=3.0)
+    assert t2["tol_sampling"][0] == pytest.approx(3 * z * 0.02)
+
+
+def test_validate_checks_its_seeds() -> None:
+    from recurct.studies.validate import validate
+
+    with pytest.raises(ValueError, match="at least 20"):
+        validate("sodickson2009", "1000-1009")
+    with pytest.raises(ValueError, match="overlap the fit seeds"):
+        validate("sodickson2009", "0-19")
