@@ -733,10 +733,11 @@ class Reproduction:
         lines = [self.headline(), self.source]
         if self.mode == "synthetic":
             n_open = self.table.height - self.comparable.height - n_nr
-            extra = f"{n_nr} not reproducible"
+            extra = [f"{n_nr} not reproducible"] if n_nr else []
             if n_open:
-                extra += f", {n_open} not compared (see the notes)"
-            lines.append(extra + ".")
+                extra.append(f"{n_open} not compared (see the notes)")
+            if extra:
+                lines.append(", ".join(extra) + ".")
             if self.failed.height:
                 lines.append("outside tolerance: " + ", ".join(self.failed["figure"].to_list()))
         if self.patients is not None:
