@@ -619,6 +619,25 @@ def test_profiles_record_fit_and_validation_seeds(name) -> None:
             assert f["q_lo"] <= f["mean"] <= f["q_hi"] and f["sd"] >= 0, key
 
 
+@pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009"])
+def test_validated_expectations_match_the_published_figures(name) -> None:
+    from recurct.studies._base import calibration_tolerances, validation_record
+
+    # over the validation seeds: every generated figure's mean within half the rounding unit
+    # + the calibration tolerance; every published extreme inside the model's central 95%
+    rec = validation_record(name)["figures"]
+    cal = calibration_tolerances(name)
+    for key, fig in studies.get(name).PUBLISHED.items():
+        if fig.kind != "generated":
+            continue
+        half = 0.5 * (fig.rounding or 0.0)
+        if fig.compare == "extreme":
+            assert rec[key]["q_lo"] - half <= fig.value <= rec[key]["q_hi"] + half, key
+        else:
+            tol = half + cal[fig.target] * fig.target_scale
+            assert abs(rec[key]["mean"] - fig.value) <= tol, key
+
+
 def test_validation_sd_of_a_share_agrees_with_the_binomial() -> None:
     from recurct.studies._base import validation_record
 
