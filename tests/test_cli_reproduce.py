@@ -52,3 +52,43 @@ def test_reproduce_your_data_writes_table_and_figures(exam_csv, tmp_path, capsys
     assert table.filter(pl.col("figure") == "share_ced_gt100")["reproduced"][0] == pytest.approx(
         60.0
     )
+
+
+def test_reproduce_bad_seeds_exit_2(exam_csv, capsys) -> None:
+    assert main(["reproduce", "sodickson2009", "--seeds", "9-3"]) == 2
+    assert "--seeds" in capsys.readouterr().err
+    assert main(["reproduce", "sodickson2009", "--seeds", "2", "--exams", str(exam_csv)]) == 2
+    assert "--exams" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reproduce_seeds_prints_mean_sd_and_share(tmp_path, capsys) -> None:
+    from recurct.studies import sodickson2009
+
+    out = tmp_path / "out"
+    code = main(["reproduce", "sodickson2009", "--seeds", "5000-5001", "--out", str(out)])
+    cap = capsys.readouterr()
+    assert "sodickson2009 over 2 seeds (5000-5001): " in cap.out
+    assert "independent figures' means within tolerance" in cap.out
+    assert "seed" in cap.err  # the progress bar
+    table = pl.read_csv(out / "seeds.csv")
+    assert table["figure"].to_list() == list(sodickson2009.PUBLISHED)
+    # the mean and SD of the two seeds, against two separate runs
+    runs = [sodickson2009.reproduce(seed=s).table for s in (5000, 5001)]
+    for key in ("share_ced_gt100", "n_exams"):
+        vals = [t.filter(pl.col("figure") == key)["reproduced"][0] for t in runs]
+        row = table.filter(pl.col("figure") == key).row(0, named=True)
+        assert row["mean"] == pytest.approx(sum(vals) / 2)
+        assert row["sd"] == pytest.approx(abs(vals[0] - vals[1]) / 2**0.5)
+        assert row["n_seeds"] == 2
+    # fewer than 20 seeds: an extreme is judged on the profile's stored range
+    ext = table.filter(pl.col("figure") == "ced_max").row(0, named=True)
+    assert ext["q_lo"] <= 1375 <= ext["q_hi"] and ext["mean_within"] is True
+    assert (out / "seeds.md").read_text().startswith("# sodickson2009")
+    # exit status: 0 exactly when every generated figure's mean (extremes: range) is within
+    gen = table.filter(pl.col("kind") == "generated")["mean_within"].drop_nulls()
+    assert code == (0 if gen.all() else 1)
+    # the mean's tolerance is half the rounding unit + the calibration tolerance, no z x SD
+    n_exams = table.filter(pl.col("figure") == "n_exams").row(0, named=True)
+    assert n_exams["mean_tolerance"] == pytest.approx(0.5 + 0.01 * 190_712)
+    assert n_exams["mean_within"] == (abs(n_exams["mean"] - 190_712) <= 0.5 + 0.01 * 190_712)

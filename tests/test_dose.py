@@ -1,6 +1,6 @@
 """Tests of recurct.dose: conversion-factor tables, effective dose, regions, DRLs.
 
-Expected values are literals copied from reference/PUBLISHED.md ("Dose conversion" and
+Expected values are literals copied from docs/sources.md ("Dose conversion" and
 "Diagnostic reference levels"), independently of the package data files.
 """
 
@@ -19,7 +19,7 @@ import recurct.dose as dose
 from recurct.schema import BODY_REGIONS
 
 # --------------------------------------------------------------------------- published values
-# PUBLISHED.md, "Dose conversion": adult, AAPM Report 96 column and ICRP 103 column.
+# docs/sources.md, "Dose conversion": adult, AAPM Report 96 column and ICRP 103 column.
 AAPM96 = {
     "head": 0.0021,
     "head_neck": 0.0031,
@@ -64,7 +64,7 @@ EXPECTED_TABLES = {
     "nci_icrp103_120kv": (NCI, NCI_AGES, "ICRP 103", 120.0),
 }
 
-# PUBLISHED.md, "Diagnostic reference levels": (CTDIvol mGy, DLP mGy·cm); None = "—".
+# docs/sources.md, "Diagnostic reference levels": (CTDIvol mGy, DLP mGy·cm); None = "—".
 UK2022 = {
     "head_stroke": (47, 790),
     "sinuses": (12, 160),
@@ -100,7 +100,7 @@ def test_table_values_equal_published(name: str) -> None:
     meta = dose.tables().filter(pl.col("name") == name).row(0, named=True)
     assert meta["convention"] == convention
     assert meta["kv"] == kv
-    assert "PUBLISHED.md" in meta["citation"]
+    assert "docs/sources.md" in meta["citation"]
     assert sorted(meta["regions"]) == sorted(values)
     # k_factors reproduces every value at the tabulated ages
     for region, ks in values.items():
@@ -600,7 +600,7 @@ def test_drl_values_equal_published(name: str, expected: dict) -> None:
     }
     listing = dose.drls()
     assert name in listing["name"].to_list()
-    assert "PUBLISHED.md" in listing.filter(pl.col("name") == name)["citation"].item()
+    assert "docs/sources.md" in listing.filter(pl.col("name") == name)["citation"].item()
 
 
 def _drl_exams() -> pl.DataFrame:

@@ -589,7 +589,7 @@ def test_event_table_into_effective_dose() -> None:
     toshiba_uid = pydicom.dcmread(TOSHIBA).StudyInstanceUID
     # Flash: topogram 11.51 ("Entire body", converted with the exam's region, CAP), two
     # monitoring scans on the abdomen (1.2, 3.61) and the TAP spiral 708.2; AAPM 96 adult
-    # k = 0.015 for abdomen and for chest-abdomen-pelvis (PUBLISHED.md)
+    # k = 0.015 for abdomen and for chest-abdomen-pelvis (docs/sources.md)
     assert by_study[flash_uid] == pytest.approx((11.51 + 1.2 + 3.61 + 708.2) * 0.015)
     # Toshiba: a localizer without DLP (0) and two CAP scans, 208.5 + 141.2
     assert by_study[toshiba_uid] == pytest.approx((208.5 + 141.2) * 0.015)

@@ -35,7 +35,7 @@ CANONICAL = {
     "indication": pl.Utf8,
 }
 
-# Adult k factors (mSv per mGy·cm), Shrimpton / AAPM 96 set, PUBLISHED.md "Dose conversion"
+# Adult k factors (mSv per mGy·cm), Shrimpton / AAPM 96 set, docs/sources.md "Dose conversion"
 # (Lee et al., Med Phys 2012 39:2129, Table XII, adult column).
 K_ADULT = {"head": 0.0021, "chest": 0.014, "abdomen_pelvis": 0.015, "chest_abdomen_pelvis": 0.015}
 
@@ -294,7 +294,7 @@ def test_profiles_label_their_assumptions(name: str, tmp_path) -> None:
         assert key in a, key
     assert a["params"].startswith("assumption")
     if name in ("rehani2020", "eurosafe2021", "small"):
-        # PUBLISHED.md: the per-institution tables are not published
+        # docs/sources.md: the per-institution tables are not published
         assert a["sites[].n_patients"].startswith("assumption")
         assert "UK national DRLs" in a["params.dlp_median"]
     back = load_profile(write_profile(prof, tmp_path / f"{name}.toml"))
@@ -617,6 +617,32 @@ def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
     assert back.calibration["fitted"] == pytest.approx(res.fitted)
     assert back.sites == res.profile.sites
     assert ("|r|^3" in back.calibration["optimizer"]) == (power == 3.0)
+
+
+def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
+    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+
+    # the target: the mean exam count over seeds 0-2 of a model with an 80-day interval
+    truth = load_profile("small").copy()
+    set_param(truth, "groups.oncology.interval_mean_days", 80.0)
+    target = float(np.mean([cohort_statistics(truth, seed=s)["n_exams"] for s in range(3)]))
+    res = calibrate(
+        "small",
+        {"n_exams": {"value": target, "rtol": 0.002}},
+        {"groups.oncology.interval_mean_days": (40.0, 200.0)},
+        fraction=1.0,
+        seeds=[0, 1, 2],
+        max_evaluations=40,
+        write=tmp_path / "fit.toml",
+    )
+    assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
+    # achieved: the mean over the fit seeds, computed here seed by seed
+    per_seed = [cohort_statistics(res.profile, seed=s)["n_exams"] for s in range(3)]
+    assert res.achieved["n_exams"] == pytest.approx(np.mean(per_seed))
+    back = load_profile(tmp_path / "fit.toml")
+    assert back.calibration["fit_seeds"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="seeds"):
+        calibrate("small", {"n_exams": {"value": 1e4}}, {"frailty_cv": (0.1, 1.0)}, seeds=[])
 
 
 def test_calibration_power_is_checked() -> None:

@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cohort")
+    p.add_argument(
+        "--seeds",
+        default=None,
+        metavar="N | A-B | A,B,...",
+        help="run on several seeds (20: seeds 0-19; 100-119: a range; 1,5,9: a list) and "
+        "print each figure's mean, SD and share of seeds within tolerance",
+    )
     p.add_argument("--out", default=None, help="output folder (default results/STUDY/)")
     add_input_options(p)
 

@@ -4,7 +4,7 @@ Effective dose is estimated as ``E = k x DLP`` (mSv = mSv/(mGy·cm) x mGy·cm), 
 a published conversion-factor table chosen by body region and, for paediatric tables, age.
 Every table is a package data file (``recurct/data/kfactors_<name>.csv``) holding its
 citation, its ICRP convention (60 or 103), its tube voltage where it applies and its age
-columns; every value comes from ``reference/PUBLISHED.md`` (section "Dose conversion").
+columns; every value comes from ``docs/sources.md`` (section "Dose conversion").
 
 Tables (see :func:`tables`):
 

@@ -5,7 +5,10 @@ statistics (:func:`statistics`) and those of a generated cohort, over a chosen s
 parameters, with :func:`scipy.optimize.least_squares` on parameters mapped to [0, 1] by their
 bounds. Every evaluation uses the same seed (common random numbers: the generator's per-exam
 random numbers are counter-based, so a small parameter change moves few exams and the
-objective is smooth up to small steps). Evaluations use a reduced cohort (a fraction of each
+objective is smooth up to small steps). With ``seeds=[...]`` every evaluation is the mean of
+the statistics over those seeds (the same seeds at every evaluation): the fit then matches
+the model's expectation rather than one seed's noise; :mod:`recurct.studies.validate` checks
+it on other seeds. Evaluations use a reduced cohort (a fraction of each
 site: the first patients of the full cohort) and scale counts up; the fitted profile is then
 generated at full scale and the achieved values are recorded with the targets, the seed and
 the date in ``profiles/<name>.toml``.
@@ -337,6 +340,7 @@ def calibrate(
     *,
     fraction: float | Mapping[str, float] = 0.2,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     max_evaluations: int = 200,
     over_seeds: Mapping[str, int] | None = None,
     name: str | None = None,
@@ -364,6 +368,10 @@ def calibrate(
         statistics are targets).
     seed
         The seed of every evaluation (common random numbers) and of the full-scale check.
+    seeds
+        Several seeds instead of one: each evaluation (and the full-scale check) is the mean
+        of the statistics over these seeds, the same at every evaluation (common random
+        numbers). Recorded as ``fit_seeds``; validate on other seeds.
     max_evaluations
         Budget of cohort generations for the optimiser.
     over_seeds
@@ -410,6 +418,14 @@ def calibrate(
         r = _residuals(targets, got)
         return r if power == 1.0 else np.sign(r) * np.abs(r) ** power
 
+    fit_seeds = [int(seed)] if seeds is None else [int(s) for s in seeds]
+    if not fit_seeds:
+        raise ValueError("seeds must hold at least one seed")
+
+    def stats_over_seeds(prof: Profile, frac: float | Mapping[str, float]) -> dict[str, float]:
+        runs = [cohort_statistics(prof, fraction=frac, seed=s) for s in fit_seeds]
+        return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
+
     x0 = np.clip((np.array([float(get_param(start, p)) for p in paths]) - lo) / (hi - lo), 0, 1)
     n_eval = 0
     t0 = time.perf_counter()
@@ -433,7 +449,7 @@ def calibrate(
             if n_eval >= max_evaluations:
                 raise _Budget
             n_eval += 1
-            cache[key] = cohort_statistics(apply(x), fraction=fraction, seed=seed)
+            cache[key] = stats_over_seeds(apply(x), fraction)
             cost = float(np.sum(residuals(cache[key]) ** 2))
             if cost < best["cost"]:
                 best.update(cost=cost, x=np.array(x, dtype=np.float64))
@@ -458,7 +474,7 @@ def calibrate(
     fitted_prof = apply(x_best)
     fitted = {p: float(get_param(fitted_prof, p)) for p in paths}
     reduced = cache[np.round(x_best, 12).tobytes()]
-    achieved = cohort_statistics(fitted_prof, seed=seed)
+    achieved = stats_over_seeds(fitted_prof, 1.0)
     for stat, k in (over_seeds or {}).items():
         vals = [achieved[stat]] + [
             cohort_statistics(fitted_prof, seed=seed + i)[stat] for i in range(1, k)
@@ -469,7 +485,8 @@ def calibrate(
     seconds = time.perf_counter() - t0
     record = {
         "date": dt.date.today().isoformat(),
-        "seed": seed,
+        "seed": fit_seeds[0],
+        "fit_seeds": fit_seeds,
         "fraction": dict(fraction) if isinstance(fraction, Mapping) else fraction,
         "optimizer": "scipy.optimize.least_squares (trf, parameters mapped to [0, 1] by "
         f"their bounds, x_scale='jac', diff_step {diff_step}"
@@ -539,29 +556,58 @@ def write_profile(profile: Profile, path: str | Path) -> Path:
 
 _FRIJA = "Frija et al. 2021, Eur Radiol 31:5514-5523, doi 10.1007/s00330-021-07696-1 (EuroSafe Q5)"
 _REHANI = "Rehani et al. 2020, Eur Radiol 30:1828-1836, doi 10.1007/s00330-019-06523-y"
-_SODICKSON = "Sodickson et al. 2009, Radiology 251:175-184, doi 10.1148/radiol.2511081296"
+_SODICKSON = "Sodickson et al. 2009, Radiology 251:175-184"
+
+
+def _pub(study: str, key: str, per: float = 1.0) -> float | int:
+    """The published value of figure ``key`` of ``study`` (``recurct.studies.<study>.
+    PUBLISHED``, cited in docs/sources.md) divided by ``per`` (100 for a % as a fraction):
+    the calibration targets and the studies' tables read each figure from one place."""
+    import importlib
+
+    value = float(importlib.import_module(f"recurct.studies.{study}").PUBLISHED[key].value)
+    out = float(f"{value / per:.12g}")
+    return int(out) if per == 1.0 and out.is_integer() else out
+
 
 CALIBRATIONS: dict[str, dict[str, Any]] = {
     "rehani2020": {
         "targets": {
-            "n_patients": {"value": 2_504_585, "atol": 0.5, "source": _REHANI, "fit": False},
-            "n_exams": {"value": 4_819_661, "rtol": 0.005, "source": _REHANI},
-            "share_reached": {"value": 0.0133, "atol": 0.0003, "source": _REHANI},
+            "n_patients": {
+                "value": _pub("rehani2020", "n_patients"),
+                "atol": 0.5,
+                "source": _REHANI,
+                "fit": False,
+            },
+            "n_exams": {"value": _pub("rehani2020", "n_exams"), "rtol": 0.005, "source": _REHANI},
+            "share_reached": {
+                "value": _pub("rehani2020", "share_reached_100", 100),
+                "atol": 0.0003,
+                "source": _REHANI,
+            },
             "ced_median_reached": {
-                "value": 130.3,
+                "value": _pub("rehani2020", "ced_median_100"),
                 "atol": 2.6,
                 "source": _REHANI + " (tolerance 2.6 mSv: 2%, as for the share)",
             },
             "ced_max_reached_expected": {
-                "value": 1185.0,
+                "value": _pub("rehani2020", "ced_max"),
                 "rtol": 0.15,
                 "check": "ced_max_reached_mean_over_seeds",
                 "source": _REHANI + " (an extreme value: matched in expectation over seeds)",
             },
-            "site_share_age_le50_min": {"value": 0.134, "atol": 0.01, "source": _REHANI},
-            "site_share_age_le50_max": {"value": 0.28, "atol": 0.01, "source": _REHANI},
+            "site_share_age_le50_min": {
+                "value": _pub("rehani2020", "share_age_le50_site_min", 100),
+                "atol": 0.01,
+                "source": _REHANI,
+            },
+            "site_share_age_le50_max": {
+                "value": _pub("rehani2020", "share_age_le50_site_max", 100),
+                "atol": 0.01,
+                "source": _REHANI,
+            },
             "site_days_to_min_max": {
-                "max": 1.0,
+                "max": _pub("rehani2020", "days_to_100_min_site_max"),
                 "source": _REHANI + " (minimum time to 100 mSv: a single day at every site)",
                 "fit": False,
             },
@@ -588,7 +634,19 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "(shape 1) stopped at shape 1.04, a local minimum. "
             "The per-site sizes and periods are not published (chosen; see the profile). "
             "Site age shifts (USA-2, Slovakia-1) carry the published 13.4%-28% range of "
-            "the share aged <= 50 among patients >= 100 mSv."
+            "the share aged <= 50 among patients >= 100 mSv. The fit ran on seed 0; "
+            "validated on seeds 1000-1099, the highest institution's share (Slovakia-1, about "
+            "190 patients >= 100 mSv, sampling SD about 3 points) averaged 29.0%, not 28%: "
+            "seed 0's noise. Slovakia-1's age shift was then set by hand from -3.73 to -2.95 "
+            "years, from a scan over seeds 0-99 (the share changes by about 1.8 points a year: "
+            "27.6% +- 0.3 at -2.75 years), so that the expectation is 28%; the other sites "
+            "do not depend on it, and the other targets barely (only children's dose factors "
+            "depend on age). Likewise the exam total: fitted at a 40% fraction on seed 0, its "
+            "expectation at full scale was 4,841,740 (+0.46%, near the edge of its 0.5% "
+            "tolerance); the share of 'other' patients re-imaged (groups.other.p_recurrent, "
+            "an assumption of 0.10) was set to 0.086 from a scan over seeds 0-9 at full scale "
+            "(-24,654 exams for -0.015; the share >= 100 mSv and its median unchanged), which "
+            "centres the total on 4,819,661. fit_seeds 0-99 covers these steps."
         ),
         "options": {
             "fraction": {"default": 0.4, "Slovakia-1": 1.0},
@@ -597,10 +655,27 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
     },
     "eurosafe2021": {
         "targets": {
-            "n_patients": {"value": 1_218_429, "atol": 0.5, "source": _FRIJA, "fit": False},
-            "n_reached": {"value": 6_082, "rtol": 0.02, "source": _FRIJA},
-            "site_share_reached_max": {"value": 0.0272, "atol": 0.001, "source": _FRIJA},
-            "site_share_reached_mean": {"value": 0.005, "atol": 0.0003, "source": _FRIJA},
+            "n_patients": {
+                "value": _pub("eurosafe2021", "q5_n_patients"),
+                "atol": 0.5,
+                "source": _FRIJA,
+                "fit": False,
+            },
+            "n_reached": {
+                "value": _pub("eurosafe2021", "q5_n_high"),
+                "rtol": 0.02,
+                "source": _FRIJA,
+            },
+            "site_share_reached_max": {
+                "value": _pub("eurosafe2021", "q5_share_site_max", 100),
+                "atol": 0.001,
+                "source": _FRIJA,
+            },
+            "site_share_reached_mean": {
+                "value": _pub("eurosafe2021", "q5_share_mean", 100),
+                "atol": 0.0003,
+                "source": _FRIJA,
+            },
             "site_share_reached_min": {
                 "min": 0.0,
                 "max": 0.0005,
@@ -642,51 +717,49 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
     "sodickson2009": {
         "targets": {
             "n_patients": {
-                "value": 31_462,
+                "value": _pub("sodickson2009", "n_patients"),
                 "atol": 0.5,
                 "source": _SODICKSON + " (31,462 adults scanned in 2007: exact by selection)",
                 "fit": False,
             },
             "n_exams": {
-                "value": 190_712,
+                "value": _pub("sodickson2009", "n_exams"),
                 "rtol": 0.01,
                 "source": _SODICKSON + " (190,712 CT exams over the prior 22 years)",
             },
             "share_exams_ge5": {
-                "value": 0.33,
+                "value": _pub("sodickson2009", "share_exams_ge5", 100),
                 "atol": 0.005,
                 "source": _SODICKSON + " (33% had >= 5 CTs; whole percent: +-0.5 points)",
             },
             "share_exams_22_132": {
-                "value": 0.05,
+                "value": _pub("sodickson2009", "share_exams_22_132", 100),
                 "atol": 0.005,
                 "source": _SODICKSON + " (5% had 22 to 132 CTs; whole percent: +-0.5 points)",
             },
             "share_ced_gt100": {
-                "value": 0.15,
+                "value": _pub("sodickson2009", "share_ced_gt100", 100),
                 "atol": 0.005,
                 "source": _SODICKSON + " (15% > 100 mSv; whole percent: +-0.5 points)",
             },
             "share_ced_250_1375": {
-                "value": 0.04,
+                "value": _pub("sodickson2009", "share_ced_250_1375", 100),
                 "atol": 0.005,
                 "source": _SODICKSON + " (4% 250 to 1375 mSv; whole percent: +-0.5 points)",
             },
-            "n_exams_max_expected": {
-                "value": 132,
-                "rtol": 0.5,
-                "check": "n_exams_max_mean_over_seeds",
+            "n_exams_max": {
+                "value": _pub("sodickson2009", "max_exams"),
+                "rtol": 0.1,
                 "source": _SODICKSON
-                + " (at most 132 CTs: a sample maximum, matched in expectation over 5 seeds"
-                " within 50%)",
+                + " (at most 132 CTs: a sample maximum; its mean over the fit seeds within 10%,"
+                " so that 132 lies inside the model's central 95% range of the maximum)",
             },
-            "ced_max_expected": {
-                "value": 1375.0,
-                "rtol": 0.5,
-                "check": "ced_max_mean_over_seeds",
+            "ced_max": {
+                "value": _pub("sodickson2009", "ced_max"),
+                "rtol": 0.1,
                 "source": _SODICKSON
-                + " (at most 1375 mSv: a sample maximum, matched in expectation over 5 seeds"
-                " within 50%)",
+                + " (at most 1375 mSv: a sample maximum; its mean over the fit seeds within"
+                " 10%, so that 1375 lies inside the model's central 95% range of the maximum)",
             },
         },
         "free_params": {
@@ -712,15 +785,25 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
         },
         "options": {
             "fraction": 1.0,
-            "over_seeds": {"n_exams_max": 5, "ced_max": 5},
+            "seeds": [0, 1, 2, 3, 4],
             "power": 3.0,
             "diff_step": 0.03,
         },
         "notes": (
             "Look-back design: entrants are simulated until 31,462 have a CT in 2007 at age >= "
-            "18; their whole history is kept. Met at full scale (seed 0), every target: exams, "
-            ">= 5 CTs, 22-132 CTs, > 100 mSv, 250-1375 mSv, and the maxima (132 CTs, 1375 mSv) "
-            "in expectation over 5 seeds within 50%. The 22-132 share (5%) needed two model "
+            "18; their whole history is kept. The fit's objective is the mean of each "
+            "statistic over seeds 0-4 (common random numbers), not one seed: the expectation "
+            "of the model, validated on seeds 1000-1099 ([calibration.validation]). The "
+            "maxima (132 CTs, 1375 mSv) are targets in expectation within 10%: with the "
+            "previous fit (frailty_max 6.9) their means over seeds were 188 CTs and 1979 mSv "
+            "and the published values lay below the central 95% of the model's maxima. The "
+            "fix is a bounded tail of imaging intensity: frailty_max, fitted, fell to about "
+            "3.6 (no patient is imaged more than 3.6 times as often as the group's mean), "
+            "which leaves every share almost unchanged (the cap touches the few most intensely "
+            "imaged patients) and puts 132 CTs and 1375 mSv inside the central 95% ranges. "
+            "Not met: the 22-132 CT share is 5.65% in expectation, 0.15 points outside its "
+            "calibration tolerance (5% +- 0.5) though within half the published unit plus "
+            "that tolerance (4% to 6%), the rule of the comparison. The share needed two model "
             "features. (1) Late exams after the active period (late_interval_days, fitted for "
             "every group): without them a selected patient is caught at a uniformly random "
             "point of an active period, so counts are at least as dispersed as a uniform "
@@ -731,17 +814,12 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "(phase_mix.1, fitted), which decouples the dose shares from the count shares. "
             "A growth of CT use over 1986-2007 (ct_growth, fitted about 4% a year) is part of "
             "the model but alone does not change the shape of the count distribution. The fit "
-            "uses residuals cubed (power 3, close to minimax): with ordinary least squares "
-            "it stopped at a balanced compromise with the 22-132 share at 5.54%, just outside "
-            "its tolerance. dose_scale is an assumption, fitted: the paper used typical "
-            "effective doses per exam type of its time, not published in PUBLISHED.md, "
-            "modelled as the UK 2022 DRL-based medians times this factor. History: the "
-            "previous fit (12 free parameters, no late exams) left the 22-132 share at 6.1%; "
-            "this one started from it with hand-set late exams (oncology 1500 d, chronic "
-            "3000 d) and oncology values (followup shape 4, mean 1800 d, share 0.10), was "
-            "fitted by least squares in stages (adding late exams for other and acute "
-            "patients at 2000 and 3000 d), then with residuals squared and cubed; a re-run "
-            "starts from the committed values."
+            "uses residuals cubed (power 3, close to minimax). dose_scale is an assumption, "
+            "fitted: the paper used typical effective doses per exam type of its time, not "
+            "published in docs/sources.md, modelled as the UK 2022 DRL-based medians times "
+            "this factor. History: this fit started from the previous one (fitted on seed 0 "
+            "alone) with frailty_max set to 3.6 by hand; a re-run starts from the committed "
+            "values."
         ),
     },
 }

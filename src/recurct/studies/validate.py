@@ -1,0 +1,360 @@
+"""A study on many seeds: the spread of every figure, and the validation record of a profile.
+
+One synthetic cohort is one draw of the model. :func:`run_seeds` reproduces a study on several
+seeds and :func:`summarise` gives, per published figure, the mean, the standard deviation and
+the central 95% range over the seeds, and the share of seeds on which the figure was within
+its tolerance. :class:`SeedRuns` holds that summary; it is ``ok`` when every ``generated``
+figure's *mean* over the seeds lies within half the published rounding unit plus the
+calibration tolerance of the published value (the sampling part of the tolerance is for one
+cohort, not for a mean), and every published extreme lies within the central 95% of its
+distribution (over these seeds when there are at least :data:`MIN_SEEDS`, otherwise the
+range stored in the profile).
+
+``python -m recurct.studies.validate STUDY --seeds 1000-1099 --write`` runs the study at full
+scale on validation seeds (disjoint from the calibration's ``fit_seeds``) and stores the
+result in the profile's ``[calibration.validation]`` record: the seeds, the cohort size and,
+per figure, ``mean``, ``sd``, ``q_lo``, ``q_hi`` (:func:`recurct.studies._base.
+validation_record`). That record gives the sampling SD of each figure's tolerance and the
+central range of each extreme. ``recurct reproduce STUDY --seeds 20`` runs the same on the
+command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from recurct.studies._base import (
+    _SAMPLED,
+    _fmt,
+    _grid,
+    _markdown,
+    calibration_tolerances,
+    headline_counts,
+    parse_seeds,
+    validation_record,
+)
+
+__all__ = ["MIN_SEEDS", "SeedRuns", "central_range", "run_seeds", "summarise", "validate"]
+
+#: Fewest seeds from which a central 95% range is estimated (else the stored one is used).
+MIN_SEEDS = 20
+
+
+def central_range(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` range of ``values``: the empirical ``(1 - level) / 2`` and
+    ``(1 + level) / 2`` quantiles (inverted CDF: values that occurred; with 20 values the
+    smallest and the largest, with 100 the 3rd smallest and the 3rd largest)."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size == 0:
+        raise ValueError("no values")
+    n = v.size
+    k = max(math.ceil(n * (1.0 - level) / 2.0 - 1e-9), 1)  # the k-th smallest and largest
+    return float(v[k - 1]), float(v[n - k])
+
+
+def _progress(total: int, study: str, progress: bool | Callable[[str], None]) -> Any:
+    """A tqdm bar on stderr (``progress`` True) or a per-seed line to a callable."""
+    if callable(progress):
+
+        class _Lines:
+            i = 0
+
+            def update(self, n: int = 1) -> None:
+                self.i += n
+                progress(f"{study}: seed {self.i} of {total}")
+
+            def close(self) -> None:
+                pass
+
+        return _Lines()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=study, unit="seed", file=sys.stderr, disable=not progress)
+
+
+def run_seeds(
+    study: str,
+    seeds: Sequence[int] | str,
+    *,
+    progress: bool | Callable[[str], None] = False,
+    n_patients: int | None = None,
+) -> pl.DataFrame:
+    """Reproduce ``study`` on each seed: one row per seed and published figure.
+
+    Columns: ``seed``, ``figure``, ``reproduced``, ``within_tolerance`` (that seed's verdict).
+    """
+    from recurct.studies import get
+
+    mod = get(study)
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
+    frames = []
+    bar = _progress(len(seeds), study, progress)
+    try:
+        for s in seeds:
+            rep = mod.reproduce(seed=s, n_patients=n_patients)
+            frames.append(
+                rep.table.select(
+                    pl.lit(s, dtype=pl.Int64).alias("seed"),
+                    "figure",
+                    "reproduced",
+                    "within_tolerance",
+                )
+            )
+            bar.update(1)
+    finally:
+        bar.close()
+    return pl.concat(frames)
+
+
+SUMMARY_SCHEMA: dict[str, Any] = {
+    "figure": pl.Utf8,
+    "description": pl.Utf8,
+    "kind": pl.Utf8,
+    "unit": pl.Utf8,
+    "published": pl.Float64,
+    "n_seeds": pl.Int64,
+    "mean": pl.Float64,
+    "sd": pl.Float64,
+    "q_lo": pl.Float64,
+    "q_hi": pl.Float64,
+    "share_within": pl.Float64,
+    "mean_tolerance": pl.Float64,
+    "mean_within": pl.Boolean,
+    "comparison": pl.Utf8,
+}
+
+
+def summarise(study: str, runs: pl.DataFrame) -> pl.DataFrame:
+    """Per published figure: ``mean``, ``sd``, central 95% range ``q_lo`` .. ``q_hi`` over the
+    seeds, ``share_within`` (share of seeds within that seed's tolerance) and the verdict on
+    the mean, ``mean_within``: ``|mean - published| <= half the rounding unit + the
+    calibration tolerance`` (``mean_tolerance``); for an extreme, whether the published value
+    lies within the central 95% range (over these seeds from :data:`MIN_SEEDS` seeds on, else
+    the profile's stored range)."""
+    from recurct.studies import get
+
+    mod = get(study)
+    cal = calibration_tolerances(study)
+    stored = validation_record(study).get("figures", {})
+    rows = []
+    for key, fig in mod.PUBLISHED.items():
+        sub = runs.filter(pl.col("figure") == key)
+        vals = sub["reproduced"].drop_nulls().to_numpy()
+        verdicts = sub["within_tolerance"].drop_nulls()
+        row: dict[str, Any] = dict.fromkeys(SUMMARY_SCHEMA)
+        row.update(
+            figure=key, description=fig.description, kind=fig.kind, unit=fig.unit,
+            published=float(fig.value), n_seeds=int(vals.size), comparison=fig.compare,
+        )  # fmt: skip
+        if vals.size:
+            row["mean"] = float(vals.mean())
+            row["sd"] = float(vals.std(ddof=1)) if vals.size > 1 else None
+            row["q_lo"], row["q_hi"] = central_range(vals)
+        if verdicts.len():
+            row["share_within"] = float(verdicts.cast(pl.Float64).mean())  # type: ignore[arg-type]
+        half = 0.5 * fig.rounding if fig.rounding else 0.0
+        if fig.compare == "extreme":
+            lo_hi = (row["q_lo"], row["q_hi"]) if vals.size >= MIN_SEEDS else None
+            if lo_hi is None and "q_lo" in stored.get(key, {}):
+                lo_hi = (stored[key]["q_lo"], stored[key]["q_hi"])
+                row["q_lo"], row["q_hi"] = lo_hi
+            if lo_hi is not None and vals.size:
+                row["mean_within"] = lo_hi[0] - half <= fig.value <= lo_hi[1] + half
+        elif vals.size and fig.compare not in ("not_reproduced",) and verdicts.len():
+            c = cal.get(fig.target) if fig.target and fig.compare in _SAMPLED else None
+            tol = half + (0.0 if c is None else c * fig.target_scale)
+            row["mean_tolerance"] = tol
+            slack = 1e-9 * max(abs(fig.value), abs(row["mean"]), 1.0)
+            if fig.compare == "at_most":
+                row["mean_within"] = row["mean"] <= fig.value + tol + slack
+            else:
+                row["mean_within"] = abs(row["mean"] - fig.value) <= tol + slack
+        rows.append(row)
+    return pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row")
+
+
+@dataclass
+class SeedRuns:
+    """A study reproduced on several seeds (``recurct reproduce STUDY --seeds N``).
+
+    Attributes
+    ----------
+    study : str
+    seeds : list of int
+    table : polars.DataFrame
+        :func:`summarise`'s table, one row per published figure.
+    runs : polars.DataFrame
+        :func:`run_seeds`'s long table (seed, figure, reproduced, within_tolerance).
+    """
+
+    study: str
+    seeds: list[int]
+    table: pl.DataFrame
+    runs: pl.DataFrame
+
+    @property
+    def ok(self) -> bool:
+        """Every ``generated`` figure's mean (an extreme: the published value's place in its
+        distribution) within tolerance; design/derived/aggregate rows do not count."""
+        gen = self.table.filter(
+            (pl.col("kind") == "generated") & pl.col("mean_within").is_not_null()
+        )
+        return bool(gen["mean_within"].all())
+
+    def n_ok_seeds(self) -> int:
+        """On how many seeds every comparable generated figure was within its tolerance."""
+        from recurct.studies import get
+
+        gen = [k for k, f in get(self.study).PUBLISHED.items() if f.kind == "generated"]
+        per_seed = (
+            self.runs.filter(pl.col("figure").is_in(gen) & pl.col("within_tolerance").is_not_null())
+            .group_by("seed")
+            .agg(pl.col("within_tolerance").all())
+        )
+        return int(per_seed["within_tolerance"].sum())
+
+    def headline(self) -> str:
+        """E.g. ``rehani2020 over 20 seeds (1000-1019): 7 of 7 independent figures' means
+        within tolerance; ...; every figure within tolerance on 19 of 20 seeds``."""
+        head = headline_counts(self.table, "mean_within").replace(
+            "independent figures within", "independent figures' means within"
+        )
+        return (
+            f"{self.study} over {len(self.seeds)} seeds ({_seed_text(self.seeds)}): {head}; "
+            f"all independent figures within tolerance on {self.n_ok_seeds()} of "
+            f"{len(self.seeds)} seeds"
+        )
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        header = ["figure", "kind", "unit", "published", "mean", "SD", "central 95%",
+                  "seeds ok", "mean tol.", "ok"]  # fmt: skip
+        rows = []
+        for r in self.table.iter_rows(named=True):
+            rng = "" if r["q_lo"] is None else f"{_fmt(r['q_lo'])}–{_fmt(r['q_hi'])}"
+            share = "" if r["share_within"] is None else f"{100 * r['share_within']:.0f}%"
+            tol = "" if r["mean_tolerance"] is None else "±" + _fmt(r["mean_tolerance"], 3)
+            ok = "-" if r["mean_within"] is None else ("yes" if r["mean_within"] else "NO")
+            kind = "not repr." if r["kind"] == "not_reproduced" else r["kind"]
+            rows.append([r["description"], kind, r["unit"], _fmt(r["published"]),
+                         _fmt(r["mean"]), _fmt(r["sd"], 3), rng, share, tol, ok])  # fmt: skip
+        return header, rows
+
+    def to_text(self) -> str:
+        """The per-figure summary as fixed-width text."""
+        header, rows = self._rows()
+        return _grid(header, rows, {3, 4, 5, 6, 7, 8})
+
+    def to_markdown(self) -> str:
+        """The per-figure summary as Markdown."""
+        return _markdown(*self._rows())
+
+
+def _seed_text(seeds: Sequence[int]) -> str:
+    s = list(seeds)
+    if s == list(range(s[0], s[0] + len(s))):
+        return f"{s[0]}-{s[-1]}" if len(s) > 1 else str(s[0])
+    return ",".join(map(str, s))
+
+
+def reproduce_seeds(
+    study: str,
+    seeds: Sequence[int] | str,
+    *,
+    progress: bool | Callable[[str], None] = False,
+    n_patients: int | None = None,
+) -> SeedRuns:
+    """Reproduce ``study`` on ``seeds`` (a list, or ``"20"``, ``"100-119"``) and summarise."""
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
+    runs = run_seeds(study, seeds, progress=progress, n_patients=n_patients)
+    return SeedRuns(study=study, seeds=seeds, table=summarise(study, runs), runs=runs)
+
+
+def validate(
+    study: str,
+    seeds: Sequence[int] | str = "1000-1099",
+    *,
+    write: bool = False,
+    progress: bool | Callable[[str], None] = False,
+) -> dict[str, Any]:
+    """Run ``study`` at full scale on validation ``seeds`` and return (or ``write`` into the
+    profile) the ``[calibration.validation]`` record.
+
+    The seeds must be disjoint from the calibration's ``fit_seeds`` (the seeds of its
+    objective) and number at least :data:`MIN_SEEDS`.
+    """
+    from recurct.studies import get
+    from recurct.synthetic.calibrate import write_profile
+    from recurct.synthetic.model import PROFILE_DIR, load_profile
+
+    mod = get(study)
+    seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
+    if len(seeds) < MIN_SEEDS:
+        raise ValueError(f"validation needs at least {MIN_SEEDS} seeds, got {len(seeds)}")
+    prof = load_profile(mod.PROFILE)
+    cal = dict(prof.calibration or {})
+    fit_seeds = [int(s) for s in cal.get("fit_seeds", [cal.get("seed", 0)])]
+    if set(fit_seeds) & set(seeds):
+        raise ValueError(f"validation seeds overlap the fit seeds {fit_seeds}")
+    runs = run_seeds(study, seeds, progress=progress)
+    table = summarise(study, runs)
+    figures: dict[str, dict[str, float]] = {}
+    for r in table.iter_rows(named=True):
+        if r["mean"] is None or r["kind"] in ("aggregate", "not_reproduced"):
+            continue
+        figures[r["figure"]] = {
+            "mean": _round(r["mean"]),
+            "sd": _round(r["sd"] or 0.0),
+            "q_lo": _round(r["q_lo"]),
+            "q_hi": _round(r["q_hi"]),
+        }
+    record: dict[str, Any] = {
+        "date": dt.date.today().isoformat(),
+        "seeds": _seed_text(seeds),
+        "n_seeds": len(seeds),
+        "n_patients": prof.n_patients,
+        "method": (
+            "recurct.studies.validate: the study reproduced at full scale on each seed; per "
+            "figure the mean, the SD (ddof 1) and the central 95% range (inverted-CDF 2.5% "
+            "and 97.5% quantiles) over the seeds"
+        ),
+        "figures": figures,
+    }
+    if write:
+        cal.setdefault("fit_seeds", fit_seeds)
+        cal["validation"] = record
+        prof.calibration = cal
+        write_profile(prof, PROFILE_DIR / f"{mod.PROFILE}.toml")
+    return record
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.6g}") if math.isfinite(v) else float(v)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m recurct.studies.validate STUDY [--seeds 1000-1099] [--write]``."""
+    from recurct.studies import STUDIES
+
+    ap = argparse.ArgumentParser(prog="python -m recurct.studies.validate")
+    ap.add_argument("study", choices=sorted(STUDIES))
+    ap.add_argument("--seeds", default="1000-1099", help="validation seeds (a range or list)")
+    ap.add_argument("--write", action="store_true", help="store the record in the profile")
+    args = ap.parse_args(argv)
+    rec = validate(args.study, args.seeds, write=args.write, progress=True)
+    for key, v in rec["figures"].items():
+        print(f"{key:28s} mean {v['mean']:<12.6g} sd {v['sd']:<10.4g} "
+              f"95% {v['q_lo']:.6g} - {v['q_hi']:.6g}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
