@@ -92,3 +92,37 @@ def test_reproduce_seeds_prints_mean_sd_and_share(tmp_path, capsys) -> None:
     n_exams = table.filter(pl.col("figure") == "n_exams").row(0, named=True)
     assert n_exams["mean_tolerance"] == pytest.approx(0.5 + 0.01 * 190_712)
     assert n_exams["mean_within"] == (abs(n_exams["mean"] - 190_712) <= 0.5 + 0.01 * 190_712)
+
+
+def test_reproduce_out_folder_complete_refused_or_replaced(exam_csv, tmp_path, capsys) -> None:
+    import json
+
+    out = tmp_path / "res"
+    args = ["reproduce", "sodickson2009", "--exams", str(exam_csv), "--out", str(out)]
+    assert main(args) == 0
+    manifest = json.loads((out / "recurct-manifest.json").read_text())
+    assert manifest["kind"] == "reproduce"
+    assert {"table.csv", "table.md"} <= set(manifest["files"])
+    (out / "stale.txt").write_text("from an older run")
+    capsys.readouterr()
+    assert main(args) == 2  # an explicit --out that holds something is refused
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "stale.txt").exists()
+    assert main([*args, "--overwrite"]) == 0  # replaced whole: nothing old is left
+    assert not (out / "stale.txt").exists()
+    assert not list(tmp_path.glob(".*recurct-tmp*"))
+
+
+def test_reproduce_default_folder_refreshed_but_foreign_folder_kept(
+    exam_csv, tmp_path, monkeypatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["reproduce", "sodickson2009", "--exams", str(exam_csv)]
+    assert main(args) == 0
+    assert main(args) == 0  # its own earlier result: refreshed
+    other = tmp_path / "results" / "rehani2020"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["reproduce", "rehani2020", "--exams", str(exam_csv)]) == 2
+    assert (other / "notes.txt").read_text() == "mine"

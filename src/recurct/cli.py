@@ -51,7 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on several seeds (20: seeds 0-19; 100-119: a range; 1,5,9: a list) and "
         "print each figure's mean, SD and share of seeds within tolerance",
     )
-    p.add_argument("--out", default=None, help="output folder (default results/STUDY/)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default results/STUDY/, or results/STUDY-seeds/ with --seeds)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing non-empty --out folder whole (default: refuse; the default "
+        "folder is refreshed when it holds an earlier reproduce result)",
+    )
     add_input_options(p)
 
     p = sub.add_parser("analyze", help="magnitude table of your own exam file")

@@ -101,14 +101,45 @@ def cli_reproduce(args: Any) -> int:
     except (OSError, ValueError, TypeError) as exc:
         _err(str(exc))
         return 2
-    out = Path(args.out) if args.out else Path("results") / args.study
+    out = _out_folder(args)
     sys.stderr.write(f"[recurct] writing the table and figures to {out}/ ...\n")
-    rep.save(out)
+    try:
+        rep.save(out, overwrite=_replace(args, out))
+    except FileExistsError as exc:
+        _err(f"{exc} (pass --overwrite to replace it whole)")
+        return 2
     print(rep.to_text(), end="")
     print()
     print(rep.summary())
     sys.stderr.write(f"[recurct] done in {time.perf_counter() - t0:.1f} s\n")
     return 0 if rep.ok else 1
+
+
+def _out_folder(args: Any) -> Path:
+    """``--out``, or ``results/STUDY`` (``results/STUDY-seeds`` with ``--seeds``)."""
+    if args.out:
+        return Path(args.out)
+    suffix = "-seeds" if getattr(args, "seeds", None) is not None else ""
+    return Path("results") / f"{args.study}{suffix}"
+
+
+def _replace(args: Any, out: Path) -> bool:
+    """Replace ``out`` whole: with ``--overwrite``, or when ``--out`` was not given and the
+    default folder holds a previous ``recurct reproduce`` result (its manifest says so), so
+    that re-running the same command refreshes its own results and nothing else."""
+    if getattr(args, "overwrite", False):
+        return True
+    if args.out:
+        return False
+    import json
+
+    from recurct._outdir import MANIFEST
+
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and str(manifest.get("kind", "")).startswith("reproduce")
 
 
 def _cli_reproduce_seeds(args: Any, spec: str) -> int:
@@ -123,14 +154,25 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
     except ValueError as exc:
         _err(str(exc))
         return 2
+    from recurct._outdir import OutputExistsError, output_folder
+
+    out = _out_folder(args)
     t0 = time.perf_counter()
     runs = reproduce_seeds(args.study, seeds, progress=True)
-    out = Path(args.out) if args.out else Path("results") / args.study
-    out.mkdir(parents=True, exist_ok=True)
-    runs.table.write_csv(out / "seeds.csv")
-    (out / "seeds.md").write_text(
-        f"# {args.study}\n\n{runs.to_markdown()}\n{runs.headline()}\n", encoding="utf-8"
-    )
+    params = {"study": args.study, "seeds": seeds}
+    try:
+        with output_folder(
+            out, overwrite=_replace(args, out), kind="reproduce-seeds", parameters=params
+        ) as f:
+            runs.table.write_csv(f.path / "seeds.csv")
+            f.record("seeds.csv", runs.table.height)
+            (f.path / "seeds.md").write_text(
+                f"# {args.study}\n\n{runs.to_markdown()}\n{runs.headline()}\n",
+                encoding="utf-8",
+            )
+    except OutputExistsError as exc:
+        _err(f"{exc} (pass --overwrite to replace it whole)")
+        return 2
     print(runs.to_text(), end="")
     print()
     print(runs.headline())

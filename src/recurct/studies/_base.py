@@ -750,23 +750,34 @@ class Reproduction:
             lines.append("not published (left out): " + "; ".join(self.not_published))
         return "\n".join(lines)
 
-    def save(self, out: str | Path, *, figures: bool = True) -> list[Path]:
-        """Write ``table.csv``, ``table.md`` and each figure as PNG and SVG into ``out``."""
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [out / "table.csv", out / "table.md"]
-        self.table.write_csv(written[0])
-        written[1].write_text(
-            f"# {self.study}\n\n{self.to_markdown()}\n{self.summary()}\n",
-            encoding="utf-8",
-        )
-        if figures:
-            for name, fig in self.figures().items():
-                for ext in ("png", "svg"):
-                    path = out / f"{name}.{ext}"
-                    fig.savefig(path, dpi=120)
-                    written.append(path)
-        return written
+    def save(
+        self, out: str | Path, *, figures: bool = True, overwrite: bool = False
+    ) -> list[Path]:
+        """Write ``table.csv``, ``table.md`` and each figure as PNG and SVG into ``out``.
+
+        The folder is complete or absent (:func:`recurct._outdir.output_folder`): the files
+        are written into a temporary sibling that is renamed on success, with a manifest
+        written last; an existing non-empty ``out`` is refused unless ``overwrite=True``,
+        which replaces it whole.
+        """
+        from recurct._outdir import output_folder
+
+        target = Path(out)
+        params = {"study": self.study, "mode": self.mode, "seed": self.seed}
+        names = ["table.csv", "table.md"]
+        with output_folder(target, overwrite=overwrite, kind="reproduce", parameters=params) as f:
+            self.table.write_csv(f.path / "table.csv")
+            (f.path / "table.md").write_text(
+                f"# {self.study}\n\n{self.to_markdown()}\n{self.summary()}\n",
+                encoding="utf-8",
+            )
+            f.record("table.csv", self.table.height)
+            if figures:
+                for name, fig in self.figures().items():
+                    for ext in ("png", "svg"):
+                        fig.savefig(f.path / f"{name}.{ext}", dpi=120)
+                        names.append(f"{name}.{ext}")
+        return [target / n for n in names]
 
     def __repr__(self) -> str:
         return f"<Reproduction {self.study} ({self.mode}), ok={self.ok}>\n{self.to_text()}"

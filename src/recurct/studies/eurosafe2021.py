@@ -216,8 +216,8 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
     assert p is not None
     st = rep.extra["site_table"]
     return {
-        "forest": plot.forest(st),
-        "funnel": plot.funnel(st.sites),
+        "forest": plot.forest(st, threshold=THRESHOLD),
+        "funnel": plot.funnel(st.sites, threshold=THRESHOLD),
         "ced_distribution": plot.ced_distribution(p, THRESHOLD),
         "share_above": plot.share_above(p),
     }
