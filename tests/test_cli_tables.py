@@ -246,12 +246,12 @@ def test_german_columns_dayfirst_by_age_band(
     assert "--table shrimpton_age" in text
     t = pl.read_csv(out)
     rows = {r["Age band (years)"]: r for r in t.iter_rows(named=True)}
-    assert set(rows) == {"all", "0-18", "18-50", "50+"}
+    assert set(rows) == {"all", "0-17", "18-49", "50+"}  # [0, 18), [18, 50), [50, inf)
     # by hand, aapm96 adult factors (chest 0.014, abdomen 0.015), decimal comma read:
     # patient 1 (8 y): (450.5 + 7000) x 0.014 = 104.307; patient 2: 500 x 0.015 = 7.5;
     # patient 3: 300 x 0.014 + 8000 x 0.015 = 124.2
-    assert rows["0-18"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(104.307)
-    assert rows["18-50"]["Patients ≥ 100 mSv (n)"] == 0
+    assert rows["0-17"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(104.307)
+    assert rows["18-49"]["Patients ≥ 100 mSv (n)"] == 0
     assert rows["50+"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(124.2)
     assert rows["all"]["Patients ≥ 100 mSv (n)"] == 2
     # the 8-year-old got an adult factor: that is said (an age-dependent table is advised)
@@ -347,3 +347,51 @@ def test_openrem_export_without_patient_ids_says_why(
     err = capsys.readouterr().err
     assert "OpenREM CT export" in err and "no 'Patient ID' column" in err
     assert "2 row(s)  column 'patient_id': missing patient id" in err
+
+
+def test_age_band_labels_are_half_open_and_print_order_is_the_csv_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An 18-year-old is in exactly one band, named so that the label says which."""
+    path = tmp_path / "ages.csv"
+    path.write_text(
+        "patient_id,exam_date,effective_dose_msv,age_years,sex\n"
+        "a,2020-01-01,120,17.99,F\n"  # [0, 18)
+        "b,2020-01-01,120,18.0,M\n"  # [18, 30)
+        "c,2020-01-01,10,29.99,F\n"  # [18, 30)
+        "d,2020-01-01,10,30.0,M\n"  # [30, inf)
+    )
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--by", "age_band", "--age-bands", "0,18,30"]
+    assert main([*args, "--window", "365", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    t = pl.read_csv(out, schema_overrides={"Window (days)": pl.Utf8})
+    whole = t.filter(pl.col("Window (days)") == "whole follow-up")
+    rows = {r["Age band (years)"]: r for r in whole.iter_rows(named=True)}
+    assert list(rows) == ["all", "0-17", "18-29", "30+"]
+    assert [rows[b]["Patients"] for b in ("0-17", "18-29", "30+")] == [1, 2, 1]
+    assert [rows[b]["Patients ≥ 100 mSv (n)"] for b in ("0-17", "18-29", "30+")] == [1, 1, 0]
+    # the printed header lists its columns in the CSV's order (the CSV has more columns)
+    header = next(ln for ln in text.splitlines() if "Age band (years)" in ln)
+    printed = [c for c in t.columns if c in header]
+    positions = [header.index(c) for c in printed]
+    assert positions == sorted(positions)
+    assert printed[:2] == ["Window (days)", "Age band (years)"]
+    assert "0-18" not in text and "18-30" not in text
+
+
+def test_age_band_labels_with_fractional_edges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ages.csv"
+    path.write_text(
+        "patient_id,exam_date,effective_dose_msv,age_years\n"
+        "a,2020-01-01,1,0.4\nb,2020-01-01,1,0.5\nc,2020-01-01,1,40\n"
+    )
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--by", "age_band", "--age-bands", "0,0.5,18", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    t = pl.read_csv(out)
+    counts = dict(zip(t["Age band (years)"], t["Patients"]))
+    assert counts == {"all": 3, "[0, 0.5)": 1, "[0.5, 18)": 1, "18+": 1}

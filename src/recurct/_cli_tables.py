@@ -9,6 +9,7 @@ labels as the printed table (all columns), ``.md``, ``.tex`` and ``.xlsx`` the p
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     if "age_band" in by:
         if "age_first_exam" not in patients.columns:
             raise InputError("--by age_band needs ages: the file has no age_years column")
-        patients = age_band(patients, options["age_edges"] or AGE_EDGES)
+        edges = options["age_edges"] or AGE_EDGES
+        patients = age_band(patients, edges, labels=_age_label_style(edges))
     missing = [c for c in by if c not in patients.columns]
     if missing:
         raise InputError(
@@ -87,6 +89,17 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
         parts.append(t.with_columns(pl.lit(lab).alias("window_days")))
     out = pl.concat(parts, how="diagonal_relaxed")
     return out.select("window_days", *[c for c in out.columns if c != "window_days"]), patients
+
+
+def _age_label_style(edges: Any) -> str:
+    """Unambiguous labels of the half-open age bands ``[lo, hi)``.
+
+    Whole-year edges give ``"18-29"`` (ages 18 to under 30, the epidemiological convention
+    for completed years), so that no age appears to belong to two bands (``"0-18"`` and
+    ``"18-30"`` would both seem to hold an 18-year-old); other edges give ``"[17.5, 30)"``.
+    """
+    whole = all(math.isinf(float(e)) or float(e) == int(float(e)) for e in edges)
+    return "integer" if whole else "interval"
 
 
 def _rounded(df: pl.DataFrame) -> pl.DataFrame:
@@ -127,7 +140,9 @@ def cli_analyze(args: argparse.Namespace) -> int:
     t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
     full = _rounded(readable(table, threshold=t))
     labels = dict(zip(table.columns, full.columns))
-    show_cols = [labels[c] for c in (*options["by"], *PRINTED) if c in labels]
+    shown = {*options["by"], *PRINTED}
+    # the printed columns in the order of the CSV (which has them all)
+    show_cols = [labels[c] for c in table.columns if c in shown]
     for line in loaded.notes:
         print(line)
     print(
