@@ -140,7 +140,13 @@ def test_drop_bad_prints_what_was_dropped(
         "4,2020-01-03,-5,head\n"
     )
     assert main(["analyze", str(path), "--threshold", "10"]) == 2
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    # one summary lists every problem: the validation ones (rows 2, 3) and the spine of
+    # row 1, which passed validation but has no factor in aapm96
+    assert "2 of 4 rows failed validation" in err
+    assert "unparseable date" in err and "negative" in err
+    assert "effective dose could not be computed for 1 of 2" in err
+    assert "'spine'; first rows 1" in err
     assert main(["analyze", str(path), "--threshold", "10", "--drop-bad"]) == 0
     out = capsys.readouterr().out
     assert "--drop-bad: 3 of 4 rows left out" in out

@@ -242,6 +242,7 @@ def dose_options(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- problems
 _CLI_HINTS = (
     ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
+    ("(pass fallback={region: other})", "(pass --fallback REGION=OTHER)"),
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
     ("columns= maps", "--map maps"),
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
@@ -459,7 +460,7 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
             raise _problem_error(
                 loaded.source,
                 f"{report.n_dropped:,} of {report.n_rows_in:,} rows failed validation",
-                grouped(report.problems),
+                grouped(report.problems) + (_dose_problem_lines(loaded, args) if dose else []),
                 "Fix the file, map its columns (--map), pass --dayfirst for day-first dates,",
             )
         for reason, n in report.dropped_by_reason.items():
@@ -521,6 +522,36 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
         loaded.dropped[r[0]] = loaded.dropped.get(r[0], 0) + int(r[1])
     keep = exams.with_row_index("__i").filter(~pl.col("__i").is_in(bad)).drop("__i")
     return _dose_noting(keep, kw, loaded.notes)
+
+
+def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
+    """The grouped dose-conversion problems of the rows that passed validation.
+
+    So that one error summary lists every problem of the file, not the validation problems
+    first and the untabulated regions only once those are fixed.
+    """
+    from recurct.dose import DoseConversionError, effective_dose
+
+    exams = loaded.exams
+    if not {"dlp_mgycm", "body_region"} <= set(exams.columns):
+        return []
+    kw = dose_options(args)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            effective_dose(exams, overwrite=False, **kw)
+    except DoseConversionError as exc:
+        problems = exc.problems
+    except (OSError, ValueError, TypeError):  # reported by the conversion itself later
+        return []
+    else:
+        return []
+    assert problems is not None
+    return [
+        f"and among the rows that passed validation, effective dose could not be computed "
+        f"for {problems['row'].n_unique():,} of {exams.height:,} (table {kw['table']!r}):",
+        *grouped(problems, exams[_ROW]),
+    ]
 
 
 def _dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
