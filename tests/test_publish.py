@@ -143,4 +143,14 @@ def test_export_formats_round_trip(patients: pl.DataFrame, tmp_path: Path, ext: 
 def test_pandas_input(patients: pl.DataFrame) -> None:
     table = magnitude(patients.to_pandas(), 100)
     assert isinstance(table, pd.DataFrame)
-    assert publication_table(table).height == 1
+    cells = publication_table(table)
+    nums = readable(table)
+    # pandas in, pandas out (the project's rule), with the same content as from polars
+    assert isinstance(cells, pd.DataFrame) and isinstance(nums, pd.DataFrame)
+    from_pl = publication_table(pl.from_pandas(table))
+    assert cells.columns.tolist() == from_pl.columns
+    assert cells.values.tolist() == [list(r) for r in from_pl.rows()]
+    assert nums.columns.tolist() == readable(pl.from_pandas(table)).columns
+    # and the writers take it as it is
+    assert to_markdown(cells) == to_markdown(from_pl)
+    assert to_latex(cells) == to_latex(from_pl)
