@@ -401,3 +401,18 @@ def test_age_band_labels_with_fractional_edges(
     t = pl.read_csv(out)
     counts = dict(zip(t["Age band (years)"], t["Patients"]))
     assert counts == {"all": 3, "[0, 0.5)": 1, "[0.5, 18)": 1, "18+": 1}
+
+
+def test_validate_turns_dose_warnings_into_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adult table applied to a child: a note on stdout, no Python warning with a path."""
+    path = tmp_path / "child.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region,age_years\n1,2020-01-01,300,head,8\n"
+    )
+    assert main(["validate", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "note: the adult-only table 'aapm96' was applied to 1 row(s)" in captured.out
+    assert "--table shrimpton_age" in captured.out
+    assert captured.err == "" and ".py" not in captured.out

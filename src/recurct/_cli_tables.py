@@ -184,7 +184,8 @@ def cli_validate(args: argparse.Namespace) -> int:
 
     Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
     """
-    from recurct.dose import DoseConversionError, effective_dose
+    from recurct._cli_input import _ROW, _dose_noting
+    from recurct.dose import DoseConversionError
 
     try:
         loaded, report = read_and_validate(args.file, args)
@@ -204,14 +205,15 @@ def cli_validate(args: argparse.Namespace) -> int:
     )
     if needs_dose and {"dlp_mgycm", "body_region"} <= set(exams.columns) and exams.height:
         try:
-            effective_dose(exams.drop("__recurct_input_row"), **dose_options(args))
+            # its warnings (an adult table on children) become notes, not Python warnings
+            _dose_noting(exams.drop(_ROW), dose_options(args), loaded.notes)
         except DoseConversionError as exc:
             clean = False
             assert exc.problems is not None
             lines = [
                 f"effective dose (table {dose_options(args)['table']!r}): "
                 f"{exc.problems['row'].n_unique():,} row(s) cannot be converted, by reason:",
-                *grouped(exc.problems, exams["__recurct_input_row"]),
+                *grouped(exc.problems, exams[_ROW]),
             ]
         except (ValueError, TypeError) as exc:
             clean = False
