@@ -416,3 +416,25 @@ def test_validate_turns_dose_warnings_into_notes(
     assert "note: the adult-only table 'aapm96' was applied to 1 row(s)" in captured.out
     assert "--table shrimpton_age" in captured.out
     assert captured.err == "" and ".py" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--by", "age_band", "--age-bands", "0,x"], "--age-bands expects comma-separated ages"),
+        (["--by", "age_band", "--age-bands", "18,0"], "--age-bands expects increasing edges"),
+        (["--by", "indication"], "choose from age_band, sex, facility"),
+        (["--out", "table.pdf"], "write .csv, .md, .tex or .xlsx"),
+    ],
+)
+def test_analyze_option_errors_are_plain(
+    exam_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    assert main(["analyze", str(exam_csv), *extra]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""  # nothing computed before the error
+    assert not (tmp_path / "table.pdf").exists()

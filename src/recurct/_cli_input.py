@@ -194,8 +194,19 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     windows = [int(w) for w in _numbers(getattr(args, "window", None), "--window")]
     edges = None
     if getattr(args, "age_bands", None):
-        edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
-        if len(edges) < 2 or sorted(edges) != edges or len(set(edges)) != len(edges):
+        try:
+            edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                f"--age-bands expects comma-separated ages in years, e.g. 0,18,50,65; "
+                f"got {args.age_bands!r}"
+            ) from None
+        if (
+            len(edges) < 2
+            or sorted(edges) != edges
+            or len(set(edges)) != len(edges)
+            or not all(math.isfinite(e) and e >= 0 for e in edges[:-1])
+        ):
             raise InputError(f"--age-bands expects increasing edges, got {args.age_bands!r}")
         if math.isfinite(edges[-1]):
             edges.append(math.inf)

@@ -41,6 +41,7 @@ PRINTED = (
     "ced_max",
     "days_to_median",
 )
+_OUT_FORMATS = (".csv", ".md", ".tex", ".xlsx")
 _DIGITS = 3  # decimals kept in the printed and the CSV table alike
 
 
@@ -69,9 +70,12 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
         patients = age_band(patients, edges, labels=_age_label_style(edges))
     missing = [c for c in by if c not in patients.columns]
     if missing:
+        have = [c for c in ("sex", "facility", "indication") if c in patients.columns]
+        if "age_first_exam" in patients.columns:
+            have.insert(0, "age_band")
         raise InputError(
-            f"--by {', '.join(missing)}: not a patient column; choose from age_band, "
-            + ", ".join(c for c in ("sex", "facility", "indication") if c in patients.columns)
+            f"--by {', '.join(missing)}: not a column of the file's patients; "
+            + (f"choose from {', '.join(have)}" if have else "the file has none to stratify by")
         )
     table = magnitude(patients, thresholds, by=by or None)
     if not windows:
@@ -129,6 +133,10 @@ def cli_analyze(args: argparse.Namespace) -> int:
 
     try:
         options = analysis_options(args)
+        if args.out and Path(args.out).suffix.lower() not in _OUT_FORMATS:
+            raise InputError(
+                f"--out {args.out}: write .csv, .md, .tex or .xlsx (chosen by the extension)"
+            )
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
     except InputError as exc:
