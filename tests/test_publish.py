@@ -113,7 +113,10 @@ def test_reproduction_table() -> None:
     )
     assert table_kind(rep) == "reproduction"
     paper = publication_table(rep)
-    assert paper.row(0) == ("share_ced_ge100", "%", "1.33", "1.34 (1.20–1.50)", "yes")
+    # the readable description, not the cryptic ID; the ID where there is no description
+    assert paper.row(0) == ("share", "%", "1.33", "1.34 (1.20–1.50)", "yes")
+    bare = publication_table(rep.with_columns(pl.lit(None, pl.Utf8).alias("description")))
+    assert bare.row(0)[0] == "share_ced_ge100"
 
 
 def test_latex_escapes_and_markdown() -> None:

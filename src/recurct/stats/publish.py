@@ -246,8 +246,9 @@ def publication_table(
         ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
         ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
         present). Standardised: ``Patients``, ``Crude share (%)``, ``Age-standardised share,
-        % (95% CI)``. Reproductions: ``Figure``, ``Unit``, ``Published``, ``Reproduced
-        (95% CI)``, ``Within tolerance``. Other tables: every value as text.
+        % (95% CI)``. Reproductions: ``Figure`` (the description; the ID where it has none),
+        ``Unit``, ``Published``, ``Reproduced (95% CI)``, ``Within tolerance``. Other tables:
+        every value as text.
 
     Examples
     --------
@@ -332,7 +333,8 @@ def publication_table(
                 None, r["std_share"], r["std_lo"], r["std_hi"], digits
             ).strip("()")
         elif kind == "reproduction":
-            out["Figure"] = str(r["figure"])
+            # the description ("median CED of patients >= 100 mSv"), not the figure's ID
+            out["Figure"] = str(r.get("description") or r["figure"])
             out["Unit"] = r.get("unit") or ""
             out["Published"] = _num(r["published"], digits)
             rep = _num(r["reproduced"], digits)
