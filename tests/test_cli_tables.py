@@ -438,3 +438,37 @@ def test_analyze_option_errors_are_plain(
     captured = capsys.readouterr()
     assert message in captured.err and captured.out == ""  # nothing computed before the error
     assert not (tmp_path / "table.pdf").exists()
+
+
+def test_region_rules_of_your_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Local protocol names recurct's rules leave unmapped ('Onko-Staging', a shoulder)."""
+    path = tmp_path / "local.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region\n"
+        "1,2020-01-01,1000,Onko-Staging\n1,2020-02-01,200,Schulter li\n2,2020-01-05,400,Thorax\n"
+    )
+    assert main(["analyze", str(path)]) == 2  # not recognised without the rules
+    assert "'Onko-Staging'" in capsys.readouterr().err
+    rules = tmp_path / "rules.csv"
+    rules.write_text(
+        "# our protocol names\npattern,region\n onko staging ,chest_abdomen_pelvis\n"
+        " schulter ,extremity\n"
+    )
+    table = tmp_path / "k.csv"  # aapm96 has no extremity: a local factor for it
+    table.write_text("region,k\nextremity,0.0008\n")
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--region-rules", str(rules), "--threshold", "10"]
+    assert main([*args, "--fallback", str(table), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "your (--region-rules, first) and recurct's region rules" in text
+    t = pl.read_csv(out)
+    # by hand: patient 1: 1000 x 0.015 (aapm96 chest-abdomen-pelvis) + 200 x 0.0008 = 15.16;
+    # patient 2: 400 x 0.014 (aapm96 chest) = 5.6
+    assert t["Patients ≥ 10 mSv (n)"][0] == 1
+    assert t["Max CED of patients ≥ 10 mSv (mSv)"][0] == pytest.approx(15.16)
+    assert main(["validate", str(path), "--region-rules", str(rules)]) == 1  # extremity: no k
+    assert "'extremity'" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pattern,region\n onko ,chest_only\n")
+    assert main(["analyze", str(path), "--region-rules", str(bad)]) == 2
+    assert "--region-rules" in capsys.readouterr().err
