@@ -284,12 +284,16 @@ def test_german_columns_dayfirst_by_age_band(
 def test_window_rows(exam_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "w.csv"
     assert main(["analyze", str(exam_csv), "--window", "30", "--out", str(out)]) == 0
-    capsys.readouterr()
+    assert "largest W-day CED" in capsys.readouterr().out  # what the window rows hold
     t = pl.read_csv(out, schema_overrides={"Window (days)": pl.Utf8})
     by_w = {r["Window (days)"]: r for r in t.iter_rows(named=True)}
     assert by_w["whole follow-up"]["Patients ≥ 100 mSv (n)"] == 3
     # within 30 days: patient 1 (110 on one day), 5 (200); patient 3 needs 13 months
     assert by_w["30"]["Patients ≥ 100 mSv (n)"] == 2
+    md = tmp_path / "w.md"
+    assert main(["analyze", str(exam_csv), "--window", "30", "--out", str(md)]) == 0
+    capsys.readouterr()
+    assert "largest W-day CED" in md.read_text(encoding="utf-8")  # the table's note
 
 
 @pytest.mark.parametrize("ext", [".md", ".tex", ".xlsx"])

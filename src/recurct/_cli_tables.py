@@ -158,10 +158,17 @@ def cli_analyze(args: argparse.Namespace) -> int:
         f"effective dose: {_methods(loaded.exams)}"
     )
     print(_plain(full.select(show_cols)), end="")
-    print(
+    note = (
         "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
         "are among the patients at or above the threshold."
     )
+    if options["windows"]:
+        note += (
+            " On the rows with a window of W days, a patient counts if his CED within some W "
+            "consecutive days reached the threshold; their CED statistics are of that largest "
+            "W-day CED, and the days and exams to the threshold are left empty."
+        )
+    print(note)
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
@@ -169,7 +176,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             full.write_csv(out)
         else:
             try:
-                export_table(table, out, threshold=t)
+                export_table(table, out, threshold=t, caption=note)
             except (ValueError, ImportError, OSError) as exc:
                 _err(str(exc))
                 return 2
