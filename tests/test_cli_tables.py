@@ -140,7 +140,13 @@ def test_drop_bad_prints_what_was_dropped(
         "4,2020-01-03,-5,head\n"
     )
     assert main(["analyze", str(path), "--threshold", "10"]) == 2
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    # one summary lists every problem: the validation ones (rows 2, 3) and the spine of
+    # row 1, which passed validation but has no factor in aapm96
+    assert "2 of 4 rows failed validation" in err
+    assert "unparseable date" in err and "negative" in err
+    assert "effective dose could not be computed for 1 of 2" in err
+    assert "'spine'; first rows 1" in err
     assert main(["analyze", str(path), "--threshold", "10", "--drop-bad"]) == 0
     out = capsys.readouterr().out
     assert "--drop-bad: 3 of 4 rows left out" in out
@@ -246,12 +252,12 @@ def test_german_columns_dayfirst_by_age_band(
     assert "--table shrimpton_age" in text
     t = pl.read_csv(out)
     rows = {r["Age band (years)"]: r for r in t.iter_rows(named=True)}
-    assert set(rows) == {"all", "0-18", "18-50", "50+"}
+    assert set(rows) == {"all", "0-17", "18-49", "50+"}  # [0, 18), [18, 50), [50, inf)
     # by hand, aapm96 adult factors (chest 0.014, abdomen 0.015), decimal comma read:
     # patient 1 (8 y): (450.5 + 7000) x 0.014 = 104.307; patient 2: 500 x 0.015 = 7.5;
     # patient 3: 300 x 0.014 + 8000 x 0.015 = 124.2
-    assert rows["0-18"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(104.307)
-    assert rows["18-50"]["Patients ≥ 100 mSv (n)"] == 0
+    assert rows["0-17"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(104.307)
+    assert rows["18-49"]["Patients ≥ 100 mSv (n)"] == 0
     assert rows["50+"]["Max CED of patients ≥ 100 mSv (mSv)"] == pytest.approx(124.2)
     assert rows["all"]["Patients ≥ 100 mSv (n)"] == 2
     # the 8-year-old got an adult factor: that is said (an age-dependent table is advised)
@@ -278,12 +284,16 @@ def test_german_columns_dayfirst_by_age_band(
 def test_window_rows(exam_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "w.csv"
     assert main(["analyze", str(exam_csv), "--window", "30", "--out", str(out)]) == 0
-    capsys.readouterr()
+    assert "largest W-day CED" in capsys.readouterr().out  # what the window rows hold
     t = pl.read_csv(out, schema_overrides={"Window (days)": pl.Utf8})
     by_w = {r["Window (days)"]: r for r in t.iter_rows(named=True)}
     assert by_w["whole follow-up"]["Patients ≥ 100 mSv (n)"] == 3
     # within 30 days: patient 1 (110 on one day), 5 (200); patient 3 needs 13 months
     assert by_w["30"]["Patients ≥ 100 mSv (n)"] == 2
+    md = tmp_path / "w.md"
+    assert main(["analyze", str(exam_csv), "--window", "30", "--out", str(md)]) == 0
+    capsys.readouterr()
+    assert "largest W-day CED" in md.read_text(encoding="utf-8")  # the table's note
 
 
 @pytest.mark.parametrize("ext", [".md", ".tex", ".xlsx"])
@@ -347,3 +357,122 @@ def test_openrem_export_without_patient_ids_says_why(
     err = capsys.readouterr().err
     assert "OpenREM CT export" in err and "no 'Patient ID' column" in err
     assert "2 row(s)  column 'patient_id': missing patient id" in err
+
+
+def test_age_band_labels_are_half_open_and_print_order_is_the_csv_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An 18-year-old is in exactly one band, named so that the label says which."""
+    path = tmp_path / "ages.csv"
+    path.write_text(
+        "patient_id,exam_date,effective_dose_msv,age_years,sex\n"
+        "a,2020-01-01,120,17.99,F\n"  # [0, 18)
+        "b,2020-01-01,120,18.0,M\n"  # [18, 30)
+        "c,2020-01-01,10,29.99,F\n"  # [18, 30)
+        "d,2020-01-01,10,30.0,M\n"  # [30, inf)
+    )
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--by", "age_band", "--age-bands", "0,18,30"]
+    assert main([*args, "--window", "365", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    t = pl.read_csv(out, schema_overrides={"Window (days)": pl.Utf8})
+    whole = t.filter(pl.col("Window (days)") == "whole follow-up")
+    rows = {r["Age band (years)"]: r for r in whole.iter_rows(named=True)}
+    assert list(rows) == ["all", "0-17", "18-29", "30+"]
+    assert [rows[b]["Patients"] for b in ("0-17", "18-29", "30+")] == [1, 2, 1]
+    assert [rows[b]["Patients ≥ 100 mSv (n)"] for b in ("0-17", "18-29", "30+")] == [1, 1, 0]
+    # the printed header lists its columns in the CSV's order (the CSV has more columns)
+    header = next(ln for ln in text.splitlines() if "Age band (years)" in ln)
+    printed = [c for c in t.columns if c in header]
+    positions = [header.index(c) for c in printed]
+    assert positions == sorted(positions)
+    assert printed[:2] == ["Window (days)", "Age band (years)"]
+    assert "0-18" not in text and "18-30" not in text
+
+
+def test_age_band_labels_with_fractional_edges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "ages.csv"
+    path.write_text(
+        "patient_id,exam_date,effective_dose_msv,age_years\n"
+        "a,2020-01-01,1,0.4\nb,2020-01-01,1,0.5\nc,2020-01-01,1,40\n"
+    )
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--by", "age_band", "--age-bands", "0,0.5,18", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    t = pl.read_csv(out)
+    counts = dict(zip(t["Age band (years)"], t["Patients"]))
+    assert counts == {"all": 3, "[0, 0.5)": 1, "[0.5, 18)": 1, "18+": 1}
+
+
+def test_validate_turns_dose_warnings_into_notes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adult table applied to a child: a note on stdout, no Python warning with a path."""
+    path = tmp_path / "child.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region,age_years\n1,2020-01-01,300,head,8\n"
+    )
+    assert main(["validate", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "note: the adult-only table 'aapm96' was applied to 1 row(s)" in captured.out
+    assert "--table shrimpton_age" in captured.out
+    assert captured.err == "" and ".py" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--by", "age_band", "--age-bands", "0,x"], "--age-bands expects comma-separated ages"),
+        (["--by", "age_band", "--age-bands", "18,0"], "--age-bands expects increasing edges"),
+        (["--by", "indication"], "choose from age_band, sex, facility"),
+        (["--out", "table.pdf"], "write .csv, .md, .tex or .xlsx"),
+    ],
+)
+def test_analyze_option_errors_are_plain(
+    exam_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    assert main(["analyze", str(exam_csv), *extra]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.out == ""  # nothing computed before the error
+    assert not (tmp_path / "table.pdf").exists()
+
+
+def test_region_rules_of_your_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Local protocol names recurct's rules leave unmapped ('Onko-Staging', a shoulder)."""
+    path = tmp_path / "local.csv"
+    path.write_text(
+        "patient_id,exam_date,dlp_mgycm,body_region\n"
+        "1,2020-01-01,1000,Onko-Staging\n1,2020-02-01,200,Schulter li\n2,2020-01-05,400,Thorax\n"
+    )
+    assert main(["analyze", str(path)]) == 2  # not recognised without the rules
+    assert "'Onko-Staging'" in capsys.readouterr().err
+    rules = tmp_path / "rules.csv"
+    rules.write_text(
+        "# our protocol names\npattern,region\n onko staging ,chest_abdomen_pelvis\n"
+        " schulter ,extremity\n"
+    )
+    table = tmp_path / "k.csv"  # aapm96 has no extremity: a local factor for it
+    table.write_text("region,k\nextremity,0.0008\n")
+    out = tmp_path / "t.csv"
+    args = ["analyze", str(path), "--region-rules", str(rules), "--threshold", "10"]
+    assert main([*args, "--fallback", str(table), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "your (--region-rules, first) and recurct's region rules" in text
+    t = pl.read_csv(out)
+    # by hand: patient 1: 1000 x 0.015 (aapm96 chest-abdomen-pelvis) + 200 x 0.0008 = 15.16;
+    # patient 2: 400 x 0.014 (aapm96 chest) = 5.6
+    assert t["Patients ≥ 10 mSv (n)"][0] == 1
+    assert t["Max CED of patients ≥ 10 mSv (mSv)"][0] == pytest.approx(15.16)
+    assert main(["validate", str(path), "--region-rules", str(rules)]) == 1  # extremity: no k
+    assert "'extremity'" in capsys.readouterr().out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("pattern,region\n onko ,chest_only\n")
+    assert main(["analyze", str(path), "--region-rules", str(bad)]) == 2
+    assert "--region-rules" in capsys.readouterr().err

@@ -1164,3 +1164,17 @@ def test_user_tables_from_european_csv(tmp_path: Path) -> None:
     levels = tmp_path / "drl.csv"
     levels.write_text("exam_type;body_region;dlp_mgycm\nhead;head;850,5\n", encoding="utf-8")
     assert dose.drls(levels)["dlp_mgycm"].to_list() == [850.5]
+
+
+def test_region_in_neither_table_names_both() -> None:
+    """spine is in neither nci_icrp103_120kv nor aapm96 (their region lists): both are named."""
+    for name in ("nci_icrp103_120kv", "aapm96"):
+        assert "spine" not in set(dose.table(name)["region"].to_list())
+    exams = pl.DataFrame({"dlp_mgycm": [100.0], "body_region": ["spine"], "age_years": [40.0]})
+    with pytest.raises(dose.DoseConversionError, match="nor in the fallback table 'aapm96'"):
+        dose.effective_dose(exams, table="nci_icrp103_120kv", fallback_table="aapm96")
+    with pytest.raises(ValueError, match="not tabulated in 'nci_icrp103_120kv' nor in the fall"):
+        dose.k_factors(["spine"], [40.0], table="nci_icrp103_120kv", fallback_table="aapm96")
+    # without a fallback table the message offers one
+    with pytest.raises(ValueError, match="fallback_table="):
+        dose.k_factors(["spine"], [40.0], table="nci_icrp103_120kv")

@@ -135,3 +135,39 @@ def test_window_events_count_the_first_trailing_crossing() -> None:
         for d, f in zip(joined["date_reached_50_in_90"], joined["first_exam"])
     ]
     assert got["person_years"] == pytest.approx(sum(days) / 365.25, rel=1e-12)
+
+
+def naive_window_events(exams: pl.DataFrame, t: float, w: int) -> dict:
+    """Per patient, the first exam day whose exams of the last ``w`` days sum to >= t."""
+    out = {}
+    for (pid,), g in exams.sort("patient_id", "exam_date").group_by("patient_id"):
+        days, doses = g["exam_date"].to_list(), g["effective_dose_msv"].to_list()
+        for d in days:
+            window = [x for e, x in zip(days, doses) if d - dt.timedelta(days=w) < e <= d]
+            if sum(window) >= t:
+                out[pid] = d
+                break
+    return out
+
+
+def test_window_events_from_exams_without_a_hand_join() -> None:
+    exams = random_exams(8, 120)
+    patients = recurct.cumulative_dose(exams, thresholds=[50], window_days=[90])
+    end = dt.date(2025, 12, 31)
+    got = incidence_rate(patients, 50, window=90, end=end, by="facility", exams=exams)
+    hit = naive_window_events(exams, 50.0, 90)
+    first = dict(zip(patients["patient_id"], patients["first_exam"]))
+    site = dict(zip(patients["patient_id"], patients["facility"]))
+    for row in got.iter_rows(named=True):
+        ids = [p for p in first if row["facility"] in ("all", site[p])]
+        days = sum(((hit.get(p) or end) - first[p]).days for p in ids)
+        assert row["n_events"] == sum(p in hit for p in ids)
+        assert row["person_years"] == pytest.approx(days / 365.25, rel=1e-12)
+    # pandas in, pandas out; and exams that miss patients are an error, not a silent null
+    assert isinstance(
+        incidence_rate(patients.to_pandas(), 50, window=90, end=end, exams=exams.to_pandas()),
+        pd.DataFrame,
+    )
+    with pytest.raises(ValueError, match="no exams in exams="):
+        some = exams.filter(pl.col("patient_id") > 5)
+        incidence_rate(patients, 50, window=90, end=end, exams=some)

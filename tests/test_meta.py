@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 from statsmodels.stats.meta_analysis import combine_effects
 
 from recurct.stats.meta import back_transform, effect_sizes, meta_proportion
@@ -190,3 +190,24 @@ def test_one_and_two_sites() -> None:
     assert one["share"] == pytest.approx(5 / 1000)
     two = meta_proportion(AGG.head(2)).pooled.row(0, named=True)
     assert two["k"] == 2 and two["pi_lo"] is None and two["q_df"] == 1
+
+
+@pytest.mark.parametrize("transform", ["logit", "raw", "arcsine"])
+def test_site_intervals_hold_the_site_share(transform: str) -> None:
+    """A site with 0 or all events: its interval holds its share (0 or 1); others unchanged."""
+    agg = pd.DataFrame(
+        {"site": list("abcd"), "n_patients": [147, 200, 30, 400], "n_high": [0, 7, 30, 12]}
+    )
+    sites = meta_proportion(agg, transform=transform).sites
+    assert ((sites["share_lo"] <= sites["share"]) & (sites["share"] <= sites["share_hi"])).all()
+    assert sites["share_lo"][0] == 0.0 and sites["share_hi"][2] == 1.0
+    if transform == "logit":
+        # the other bounds: the Wald interval on the logit scale, by hand (scipy's normal
+        # quantile and expit), with the 0.5 correction for site a's upper and c's lower bound
+        z = stats.norm.ppf(0.975)
+        for i, (x, n) in enumerate([(0.5, 148.0), (7, 200), (30.5, 31.0), (12, 400)]):
+            y, se = np.log(x / (n - x)), np.sqrt(1 / x + 1 / (n - x))
+            if i != 0:
+                assert sites["share_lo"][i] == pytest.approx(special.expit(y - z * se), rel=1e-12)
+            if i != 2:
+                assert sites["share_hi"][i] == pytest.approx(special.expit(y + z * se), rel=1e-12)

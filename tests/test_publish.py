@@ -113,7 +113,10 @@ def test_reproduction_table() -> None:
     )
     assert table_kind(rep) == "reproduction"
     paper = publication_table(rep)
-    assert paper.row(0) == ("share_ced_ge100", "%", "1.33", "1.34 (1.20–1.50)", "yes")
+    # the readable description, not the cryptic ID; the ID where there is no description
+    assert paper.row(0) == ("share", "%", "1.33", "1.34 (1.20–1.50)", "yes")
+    bare = publication_table(rep.with_columns(pl.lit(None, pl.Utf8).alias("description")))
+    assert bare.row(0)[0] == "share_ced_ge100"
 
 
 def test_latex_escapes_and_markdown() -> None:
@@ -143,4 +146,14 @@ def test_export_formats_round_trip(patients: pl.DataFrame, tmp_path: Path, ext: 
 def test_pandas_input(patients: pl.DataFrame) -> None:
     table = magnitude(patients.to_pandas(), 100)
     assert isinstance(table, pd.DataFrame)
-    assert publication_table(table).height == 1
+    cells = publication_table(table)
+    nums = readable(table)
+    # pandas in, pandas out (the project's rule), with the same content as from polars
+    assert isinstance(cells, pd.DataFrame) and isinstance(nums, pd.DataFrame)
+    from_pl = publication_table(pl.from_pandas(table))
+    assert cells.columns.tolist() == from_pl.columns
+    assert cells.values.tolist() == [list(r) for r in from_pl.rows()]
+    assert nums.columns.tolist() == readable(pl.from_pandas(table)).columns
+    # and the writers take it as it is
+    assert to_markdown(cells) == to_markdown(from_pl)
+    assert to_latex(cells) == to_latex(from_pl)

@@ -1,7 +1,7 @@
 """One set of input options for ``recurct analyze``, ``reproduce --exams`` and ``validate``.
 
 :func:`add_input_options` adds the reading and dose options to a subcommand's parser
-(``--map``, ``--dayfirst``, ``--sep``, ``--today``, ``--table``, ``--fallback``,
+(``--map``, ``--dayfirst``, ``--sep``, ``--today``, ``--region-rules``, ``--table``, ``--fallback``,
 ``--age-rule``, ``--adult-from``, ``--kv``, ``--drop-bad``), :func:`add_analysis_options` the
 analysis options of ``analyze`` (``--threshold``/``--thresholds``, ``--window``, ``--by``,
 ``--age-bands``), and :func:`load_exams` reads a file with them:
@@ -97,6 +97,14 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
     g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
     g.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
+    g.add_argument(
+        "--region-rules",
+        default=None,
+        metavar="CSV",
+        help="your body-region rules, tried before recurct's: a CSV with columns pattern "
+        "(a regular expression on the lower-case text, e.g. ' lws ') and region (canonical; "
+        "empty for none), for free-text regions and protocol names of CSV and Parquet files",
+    )
     g.add_argument(
         "--drop-bad",
         action="store_true",
@@ -194,8 +202,19 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     windows = [int(w) for w in _numbers(getattr(args, "window", None), "--window")]
     edges = None
     if getattr(args, "age_bands", None):
-        edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
-        if len(edges) < 2 or sorted(edges) != edges or len(set(edges)) != len(edges):
+        try:
+            edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                f"--age-bands expects comma-separated ages in years, e.g. 0,18,50,65; "
+                f"got {args.age_bands!r}"
+            ) from None
+        if (
+            len(edges) < 2
+            or sorted(edges) != edges
+            or len(set(edges)) != len(edges)
+            or not all(math.isfinite(e) and e >= 0 for e in edges[:-1])
+        ):
             raise InputError(f"--age-bands expects increasing edges, got {args.age_bands!r}")
         if math.isfinite(edges[-1]):
             edges.append(math.inf)
@@ -242,6 +261,7 @@ def dose_options(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------- problems
 _CLI_HINTS = (
     ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
+    ("(pass fallback={region: other})", "(pass --fallback REGION=OTHER)"),
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
     ("columns= maps", "--map maps"),
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
@@ -329,7 +349,34 @@ def _key(name: str) -> str:
     return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
-def _regions_from_text(frame: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
+def _region_rules(args: argparse.Namespace) -> pl.DataFrame | None:
+    """The user's ``--region-rules`` CSV (``pattern``, ``region``), checked; None without."""
+    import polars as pl
+
+    from recurct.regions import compile_rules
+
+    path = getattr(args, "region_rules", None)
+    if not path:
+        return None
+    try:
+        rules = pl.read_csv(path, infer_schema=False, comment_prefix="#")
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"--region-rules {path}: cannot be read ({exc})") from None
+    if not {"pattern", "region"} <= set(rules.columns):
+        raise InputError(
+            f"--region-rules {path}: needs columns pattern and region, got {rules.columns}"
+        )
+    rules = rules.select(pl.col("pattern"), pl.col("region").str.strip_chars())
+    try:
+        compile_rules(rules)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"--region-rules {path}: {exc}") from None
+    return rules
+
+
+def _regions_from_text(
+    frame: pl.DataFrame, notes: list[str], rules: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """``body_region`` from a description column, or free-text regions mapped (reported)."""
     import polars as pl
 
@@ -341,9 +388,9 @@ def _regions_from_text(frame: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
         col = next((c for c in frame.columns if _key(c) in wanted), None)
         if col is None:
             return frame
-        mapped = normalise_region(frame[col].cast(pl.Utf8))
+        mapped = normalise_region(frame[col].cast(pl.Utf8), rules=rules)
         notes.append(
-            f"body_region read from {col!r} by recurct's region rules: "
+            f"body_region read from {col!r} by {_whose(rules)} region rules: "
             f"{mapped.is_not_null().sum():,} of {frame.height:,} rows recognised"
         )
         return frame.with_columns(mapped.alias("body_region"))
@@ -351,15 +398,19 @@ def _regions_from_text(frame: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
     free = s.is_not_null() & ~s.is_in(list(BODY_REGIONS))
     if not free.any():
         return frame
-    mapped = normalise_region(s)
+    mapped = normalise_region(s, rules=rules)
     changed = int((free & mapped.is_not_null()).sum())
     examples = s.filter(free).unique(maintain_order=True).head(3).to_list()
     notes.append(
-        f"body_region: {changed:,} free-text value(s) mapped by recurct's region rules "
+        f"body_region: {changed:,} free-text value(s) mapped by {_whose(rules)} region rules "
         f"(e.g. {', '.join(repr(e) for e in examples)}); {int(free.sum()) - changed:,} not "
         "recognised"
     )
     return frame.with_columns(pl.when(free).then(mapped).otherwise(s).alias("body_region"))
+
+
+def _whose(rules: pl.DataFrame | None) -> str:
+    return "recurct's" if rules is None else "your (--region-rules, first) and recurct's"
 
 
 def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]:
@@ -374,11 +425,18 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
         raise InputError(f"{path}: no such file or folder")
     notes: list[str] = []
     mapping = _parse_map(list(getattr(args, "map", None) or []))
+    rules = _region_rules(args)
     if is_openrem(p):
         from recurct.io.openrem import read_openrem_ct
 
         if mapping:
             notes.append("--map is not used for OpenREM exports (their columns are known)")
+        if rules is not None:
+            notes.append(
+                "--region-rules is not used for OpenREM exports (recurct reads their "
+                "regions from the protocol of each irradiation event)"
+            )
+            rules = None
         try:
             frame, _ = read_openrem_ct(p)
         except (OSError, ValueError) as exc:
@@ -405,7 +463,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
             notes.append(
                 "columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items())
             )
-    frame = _regions_from_text(frame, notes)
+    frame = _regions_from_text(frame, notes, rules)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
         try:
@@ -416,6 +474,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
                 required=exams_io.READ_REQUIRED,
                 return_report=True,
                 dayfirst=getattr(args, "dayfirst", False),
+                region_rules=rules,
             )
         except schema.ExamValidationError as exc:  # a required column is missing
             missing = exc.problems.filter(pl.col("row").is_null())["column"].to_list()
@@ -459,7 +518,7 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
             raise _problem_error(
                 loaded.source,
                 f"{report.n_dropped:,} of {report.n_rows_in:,} rows failed validation",
-                grouped(report.problems),
+                grouped(report.problems) + (_dose_problem_lines(loaded, args) if dose else []),
                 "Fix the file, map its columns (--map), pass --dayfirst for day-first dates,",
             )
         for reason, n in report.dropped_by_reason.items():
@@ -521,6 +580,36 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
         loaded.dropped[r[0]] = loaded.dropped.get(r[0], 0) + int(r[1])
     keep = exams.with_row_index("__i").filter(~pl.col("__i").is_in(bad)).drop("__i")
     return _dose_noting(keep, kw, loaded.notes)
+
+
+def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
+    """The grouped dose-conversion problems of the rows that passed validation.
+
+    So that one error summary lists every problem of the file, not the validation problems
+    first and the untabulated regions only once those are fixed.
+    """
+    from recurct.dose import DoseConversionError, effective_dose
+
+    exams = loaded.exams
+    if not {"dlp_mgycm", "body_region"} <= set(exams.columns):
+        return []
+    kw = dose_options(args)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            effective_dose(exams, overwrite=False, **kw)
+    except DoseConversionError as exc:
+        problems = exc.problems
+    except (OSError, ValueError, TypeError):  # reported by the conversion itself later
+        return []
+    else:
+        return []
+    assert problems is not None
+    return [
+        f"and among the rows that passed validation, effective dose could not be computed "
+        f"for {problems['row'].n_unique():,} of {exams.height:,} (table {kw['table']!r}):",
+        *grouped(problems, exams[_ROW]),
+    ]
 
 
 def _dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:

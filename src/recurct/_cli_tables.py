@@ -9,6 +9,7 @@ labels as the printed table (all columns), ``.md``, ``.tex`` and ``.xlsx`` the p
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ PRINTED = (
     "ced_max",
     "days_to_median",
 )
+_OUT_FORMATS = (".csv", ".md", ".tex", ".xlsx")
 _DIGITS = 3  # decimals kept in the printed and the CSV table alike
 
 
@@ -64,12 +66,16 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     if "age_band" in by:
         if "age_first_exam" not in patients.columns:
             raise InputError("--by age_band needs ages: the file has no age_years column")
-        patients = age_band(patients, options["age_edges"] or AGE_EDGES)
+        edges = options["age_edges"] or AGE_EDGES
+        patients = age_band(patients, edges, labels=_age_label_style(edges))
     missing = [c for c in by if c not in patients.columns]
     if missing:
+        have = [c for c in ("sex", "facility", "indication") if c in patients.columns]
+        if "age_first_exam" in patients.columns:
+            have.insert(0, "age_band")
         raise InputError(
-            f"--by {', '.join(missing)}: not a patient column; choose from age_band, "
-            + ", ".join(c for c in ("sex", "facility", "indication") if c in patients.columns)
+            f"--by {', '.join(missing)}: not a column of the file's patients; "
+            + (f"choose from {', '.join(have)}" if have else "the file has none to stratify by")
         )
     table = magnitude(patients, thresholds, by=by or None)
     if not windows:
@@ -87,6 +93,17 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
         parts.append(t.with_columns(pl.lit(lab).alias("window_days")))
     out = pl.concat(parts, how="diagonal_relaxed")
     return out.select("window_days", *[c for c in out.columns if c != "window_days"]), patients
+
+
+def _age_label_style(edges: Any) -> str:
+    """Unambiguous labels of the half-open age bands ``[lo, hi)``.
+
+    Whole-year edges give ``"18-29"`` (ages 18 to under 30, the epidemiological convention
+    for completed years), so that no age appears to belong to two bands (``"0-18"`` and
+    ``"18-30"`` would both seem to hold an 18-year-old); other edges give ``"[17.5, 30)"``.
+    """
+    whole = all(math.isinf(float(e)) or float(e) == int(float(e)) for e in edges)
+    return "integer" if whole else "interval"
 
 
 def _rounded(df: pl.DataFrame) -> pl.DataFrame:
@@ -116,6 +133,10 @@ def cli_analyze(args: argparse.Namespace) -> int:
 
     try:
         options = analysis_options(args)
+        if args.out and Path(args.out).suffix.lower() not in _OUT_FORMATS:
+            raise InputError(
+                f"--out {args.out}: write .csv, .md, .tex or .xlsx (chosen by the extension)"
+            )
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
     except InputError as exc:
@@ -127,7 +148,9 @@ def cli_analyze(args: argparse.Namespace) -> int:
     t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
     full = _rounded(readable(table, threshold=t))
     labels = dict(zip(table.columns, full.columns))
-    show_cols = [labels[c] for c in (*options["by"], *PRINTED) if c in labels]
+    shown = {*options["by"], *PRINTED}
+    # the printed columns in the order of the CSV (which has them all)
+    show_cols = [labels[c] for c in table.columns if c in shown]
     for line in loaded.notes:
         print(line)
     print(
@@ -135,10 +158,17 @@ def cli_analyze(args: argparse.Namespace) -> int:
         f"effective dose: {_methods(loaded.exams)}"
     )
     print(_plain(full.select(show_cols)), end="")
-    print(
+    note = (
         "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
         "are among the patients at or above the threshold."
     )
+    if options["windows"]:
+        note += (
+            " On the rows with a window of W days, a patient counts if his CED within some W "
+            "consecutive days reached the threshold; their CED statistics are of that largest "
+            "W-day CED, and the days and exams to the threshold are left empty."
+        )
+    print(note)
     if args.out:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
@@ -146,7 +176,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             full.write_csv(out)
         else:
             try:
-                export_table(table, out, threshold=t)
+                export_table(table, out, threshold=t, caption=note)
             except (ValueError, ImportError, OSError) as exc:
                 _err(str(exc))
                 return 2
@@ -169,7 +199,8 @@ def cli_validate(args: argparse.Namespace) -> int:
 
     Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
     """
-    from recurct.dose import DoseConversionError, effective_dose
+    from recurct._cli_input import _ROW, _dose_noting
+    from recurct.dose import DoseConversionError
 
     try:
         loaded, report = read_and_validate(args.file, args)
@@ -189,14 +220,15 @@ def cli_validate(args: argparse.Namespace) -> int:
     )
     if needs_dose and {"dlp_mgycm", "body_region"} <= set(exams.columns) and exams.height:
         try:
-            effective_dose(exams.drop("__recurct_input_row"), **dose_options(args))
+            # its warnings (an adult table on children) become notes, not Python warnings
+            _dose_noting(exams.drop(_ROW), dose_options(args), loaded.notes)
         except DoseConversionError as exc:
             clean = False
             assert exc.problems is not None
             lines = [
                 f"effective dose (table {dose_options(args)['table']!r}): "
                 f"{exc.problems['row'].n_unique():,} row(s) cannot be converted, by reason:",
-                *grouped(exc.problems, exams["__recurct_input_row"]),
+                *grouped(exc.problems, exams[_ROW]),
             ]
         except (ValueError, TypeError) as exc:
             clean = False

@@ -629,6 +629,17 @@ _REASONS = {
     _BAD_AGE: f"age outside 0-{_MAX_AGE:g} years",
     _NO_SEX: "sex not F or M, needed by the sex-specific table {table}",
 }
+_NOT_IN_EITHER = (
+    "region not tabulated in {table} nor in the fallback table {fallback} "
+    "(pass fallback={{region: other}})"
+)
+
+
+def _reason(code: int, t: _KTable, ft: _KTable | None) -> str:
+    """The text of a lookup reason code; a region absent from both tables names both."""
+    if code == _NOT_IN_TABLE and ft is not None:
+        return _NOT_IN_EITHER.format(table=repr(t.name), fallback=repr(ft.name))
+    return _REASONS.get(code, "").format(table=repr(t.name))
 
 
 _ENUM = pl.Enum(list(BODY_REGIONS))
@@ -892,7 +903,11 @@ def _lookup_with_fallback_table(
 
 
 def _lookup_error(
-    regions: _Regions, ages: np.ndarray | None, reason: np.ndarray, t: _KTable
+    regions: _Regions,
+    ages: np.ndarray | None,
+    reason: np.ndarray,
+    t: _KTable,
+    ft: _KTable | None = None,
 ) -> ValueError:
     bad = np.flatnonzero(reason != _OK)
     parts = []
@@ -905,7 +920,7 @@ def _lookup_error(
         else:
             vals = list(dict.fromkeys(regions.pick(rows[:1000])))[:10]
             what = f"regions {vals}"
-        msg = _REASONS[int(code)].format(table=repr(t.name))
+        msg = _reason(int(code), t, ft)
         where = f"{msg} {what}".strip()
         parts.append(f"{rows.size} value(s): {where} (first at position {rows[0]})")
     extra = f"; table {t.name!r} tabulates {', '.join(t.regions)}"
@@ -993,7 +1008,7 @@ def k_factors(
         raise ValueError("the table depends on sex: pass sexes= ('F' or 'M' per row)")
     k, reason, _, _ = _lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback, sex_arr)
     if (reason != _OK).any():
-        raise _lookup_error(reg, age_arr, reason, t)
+        raise _lookup_error(reg, age_arr, reason, t, ft)
     return k
 
 
@@ -1300,7 +1315,7 @@ def effective_dose(
     dlp_bad = dlp_code if every else dlp_code[rows]
 
     reason_text = np.array(
-        [_REASONS.get(c, "").format(table=repr(t.name)) for c in range(len(_REASONS) + 1)],
+        [_reason(c, t, ft) for c in range(len(_REASONS) + 1)],
         dtype=object,
     )
     parts: list[pl.DataFrame] = []

@@ -10,19 +10,15 @@ strings (``067Y``) to years, and validates the result with :func:`recurct.schema
 :mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
 other column keeps its text (CSV) or its dtype (Parquet, frames) exactly.
 
-:func:`cli_validate` is the handler of ``recurct validate FILE``.
 """
 
 from __future__ import annotations
 
-import argparse
 import codecs
 import csv
 import gzip
 import io
 import re
-import sys
-import warnings
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,7 +32,7 @@ from recurct import schema
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_tree
 
-__all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "cli_validate", "read_exams"]
+__all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
@@ -601,48 +597,3 @@ def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
         f"The columns are {names}; map yours with columns={{'their name': {missing[0]!r}}} "
         "(CLI: --map 'their name=" + missing[0] + "')."
     )
-
-
-def _parse_map(items: list[str]) -> dict[str, str]:
-    mapping = {}
-    for item in items:
-        theirs, eq, ours = item.rpartition("=")
-        if not eq or not theirs.strip() or not ours.strip():
-            raise ValueError(f"--map expects THEIRS=OURS, got {item!r}")
-        mapping[theirs.strip()] = ours.strip()
-    return mapping
-
-
-def cli_validate(args: argparse.Namespace) -> int:
-    """``recurct validate FILE``: print what validation finds; 0 if clean, 1 if not, 2 on error."""
-    try:
-        mapping = _parse_map(list(args.map or []))
-        frame, _, source, renames = _prepare(
-            args.file, mapping, dayfirst=args.dayfirst, sep=None, decimal=None
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", schema.DroppedRowsWarning)
-            _, report = schema.validate(
-                frame,
-                strict=False,
-                today=args.today,
-                required=READ_REQUIRED,
-                return_report=True,
-                dayfirst=args.dayfirst,
-            )
-    except schema.ExamValidationError as exc:  # a required column is missing
-        print(f"{args.file}: problems found")
-        print(
-            schema.ExamValidationError(
-                exc.problems, source=args.file, hint=_column_hint(exc.problems, frame.columns)
-            )
-        )
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"recurct validate: error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{source}: {'clean' if report.is_clean else 'problems found'}")
-    if renames:
-        print("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items()))
-    print(report)
-    return 0 if report.is_clean else 1

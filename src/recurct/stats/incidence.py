@@ -127,6 +127,27 @@ def event_dates(patients: Any, threshold: float = 100, window: int | None = None
     return df.select(expr.alias("event_date"))["event_date"]
 
 
+def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: int) -> pl.DataFrame:
+    """``df`` with ``date_reached_T_in_W`` from :func:`recurct.trailing_dose` of ``exams``."""
+    from recurct.alerts import trailing_dose
+
+    lab = param_label(thresholds_list(threshold)[0])
+    col = f"date_reached_{lab}_in_{param_label(float(window))}"
+    if col in df.columns:
+        return df
+    require(df, ["patient_id"], "incidence_rate(exams=...)")
+    found, _ = to_polars(trailing_dose(exams, windows=[window], thresholds=[threshold]).patients)
+    missing = df.join(found, on="patient_id", how="anti").height
+    if missing:
+        raise ValueError(
+            f"incidence_rate: {missing} patient(s) of the patients table have no exams in "
+            "exams=; pass the exam table the patients table was made from"
+        )
+    return df.join(
+        found.select("patient_id", col), on="patient_id", how="left", maintain_order="left"
+    )
+
+
 def incidence_rate(
     patients: Any,
     threshold: float = 100,
@@ -139,6 +160,7 @@ def incidence_rate(
     per: float = 1000.0,
     alpha: float = 0.05,
     ci: str = "beta",
+    exams: Any = None,
 ) -> Any:
     """Patients first reaching CED >= ``threshold`` per person-time, by stratum.
 
@@ -168,6 +190,10 @@ def incidence_rate(
         1 - confidence level.
     ci : str, default "beta"
         Binomial interval of the fixed-horizon shares (see :func:`recurct.stats.proportion_ci`).
+    exams : polars, pandas or pyarrow table, optional
+        The exam table, for ``window`` when the patients table has no ``date_reached_T_in_W``
+        column: that date is then computed by :func:`recurct.trailing_dose` and joined on
+        ``patient_id``, so no hand join is needed.
 
     Returns
     -------
@@ -192,6 +218,8 @@ def incidence_rate(
     hs = [float(h) for h in horizons]
     if any(not h > 0 for h in hs):
         raise ValueError(f"horizons must be > 0 years, got {list(horizons)}")
+    if window is not None and exams is not None:
+        df = _with_window_dates(df, exams, threshold, window)
     event = event_dates(df, threshold, window)
     ends = observation_end(df, end)
     first = pl.col("first_exam").cast(pl.Date)

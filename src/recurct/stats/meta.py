@@ -121,9 +121,10 @@ class MetaResult:
     sites : DataFrame
         One row per site: ``site``, ``n_patients``, ``n_high``, ``share`` (x/n), ``share_lo``,
         ``share_hi`` (the site's CI on the transformed scale, back-transformed, so it matches
-        the pooled estimate in a forest plot), ``effect``, ``variance``, ``corrected`` (a
-        continuity correction was applied), ``weight`` (relative weight of the chosen model),
-        and the subgroup column if any.
+        the pooled estimate in a forest plot; a site with 0 events has ``share_lo = 0``, one
+        with all events ``share_hi = 1``, so that the interval holds ``share``), ``effect``,
+        ``variance``, ``corrected`` (a continuity correction was applied), ``weight``
+        (relative weight of the chosen model), and the subgroup column if any.
     subgroups : DataFrame or None
         One row per subgroup (first column named after ``subgroup``) with the columns of
         ``pooled``; None without ``subgroup``.
@@ -581,12 +582,18 @@ def meta_proportion(
     z = stats.norm.ppf(1 - alpha / 2)
     se = np.sqrt(v)
     n_site = n if transform == "arcsine" else None
+    site_lo = back_transform(y - z * se, transform, n_site)
+    site_hi = back_transform(y + z * se, transform, n_site)
+    # a site with 0 (or all) events: the continuity correction moves its effect off the
+    # boundary, but its interval must still hold its share x/n of 0 (or 1)
+    site_lo = np.where(x == 0, 0.0, site_lo)
+    site_hi = np.where(x == n, 1.0, site_hi)
     sites = agg.select(
         "site", "n_patients", "n_high", *([subgroup] if subgroup else [])
     ).with_columns(
         (pl.col("n_high") / pl.col("n_patients")).alias("share"),
-        pl.Series("share_lo", back_transform(y - z * se, transform, n_site)),
-        pl.Series("share_hi", back_transform(y + z * se, transform, n_site)),
+        pl.Series("share_lo", site_lo),
+        pl.Series("share_hi", site_hi),
         pl.Series("effect", y),
         pl.Series("variance", v),
         pl.Series("corrected", corrected),

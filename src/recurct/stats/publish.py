@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from recurct._frames import param_label, to_polars
+from recurct._frames import from_polars, param_label, to_polars
 
 __all__ = [
     "LABELS",
@@ -170,7 +170,7 @@ def readable(
 
     Returns
     -------
-    polars.DataFrame
+    polars.DataFrame (pandas if the table was pandas)
         The same rows; internal columns (``effect``, ``variance``) left out.
 
     Examples
@@ -181,7 +181,7 @@ def readable(
     >>> readable(t).columns[3:5]
     ['Patients ≥ 100 mSv (%)', '95% CI low (%)']
     """
-    df, _ = to_polars(_unwrap(table))
+    df, kind = to_polars(_unwrap(table))
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     exprs = []
@@ -196,7 +196,7 @@ def readable(
                 exprs.append(pl.col(c).alias(label.replace("(%)", "(fraction)")))
         else:
             exprs.append(pl.col(c).alias(label))
-    return df.select(exprs)
+    return from_polars(df.select(exprs), kind)
 
 
 def _num(v: Any, digits: int) -> str:
@@ -239,15 +239,16 @@ def publication_table(
 
     Returns
     -------
-    polars.DataFrame
+    polars.DataFrame (pandas if the table was pandas)
         All columns Utf8. Magnitude tables: the strata, ``Threshold (mSv)`` (if several),
         ``Patients``, ``Exams``, ``Patients with CED ≥ T, n (%, 95% CI)``, ``CED among
         patients ≥ T, median (IQR), mSv``, ``Days from first exam to T, median (min)`` and
         ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
         ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
         present). Standardised: ``Patients``, ``Crude share (%)``, ``Age-standardised share,
-        % (95% CI)``. Reproductions: ``Figure``, ``Unit``, ``Published``, ``Reproduced
-        (95% CI)``, ``Within tolerance``. Other tables: every value as text.
+        % (95% CI)``. Reproductions: ``Figure`` (the description; the ID where it has none),
+        ``Unit``, ``Published``, ``Reproduced (95% CI)``, ``Within tolerance``. Other tables:
+        every value as text.
 
     Examples
     --------
@@ -259,7 +260,7 @@ def publication_table(
     '3 (1.50%, 0.50–4.30)'
     """
     kind = table_kind(table)
-    df, _ = to_polars(_unwrap(table))
+    df, frame_kind = to_polars(_unwrap(table))
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     main = {
@@ -332,7 +333,8 @@ def publication_table(
                 None, r["std_share"], r["std_lo"], r["std_hi"], digits
             ).strip("()")
         elif kind == "reproduction":
-            out["Figure"] = str(r["figure"])
+            # the description ("median CED of patients >= 100 mSv"), not the figure's ID
+            out["Figure"] = str(r.get("description") or r["figure"])
             out["Unit"] = r.get("unit") or ""
             out["Published"] = _num(r["published"], digits)
             rep = _num(r["reproduced"], digits)
@@ -345,8 +347,10 @@ def publication_table(
             out = {c: _num(v, digits) for c, v in r.items()}
         rows.append(out)
     if not rows:
-        return pl.DataFrame(schema=dict.fromkeys(readable(df).columns, pl.Utf8))
-    return pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
+        out_df = pl.DataFrame(schema=dict.fromkeys(readable(df).columns, pl.Utf8))
+    else:
+        out_df = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
+    return from_polars(out_df, frame_kind)
 
 
 def _cells(df: pl.DataFrame) -> list[list[str]]:
@@ -354,8 +358,9 @@ def _cells(df: pl.DataFrame) -> list[list[str]]:
             for r in df.iter_rows()]  # fmt: skip
 
 
-def to_markdown(table: pl.DataFrame) -> str:
-    """A table (e.g. from :func:`publication_table`) as a Markdown pipe table."""
+def to_markdown(table: Any) -> str:
+    """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown."""
+    table, _ = to_polars(table)
 
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
@@ -387,8 +392,9 @@ def _tex(s: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in s)
 
 
-def to_latex(table: pl.DataFrame, *, caption: str | None = None, label: str | None = None) -> str:
+def to_latex(table: Any, *, caption: str | None = None, label: str | None = None) -> str:
     """A table as a LaTeX ``table`` with a ``tabular`` (booktabs rules), text escaped."""
+    table, _ = to_polars(table)
     cols = "l" + "r" * (len(table.columns) - 1)
     lines = [r"\begin{table}", r"\centering"]
     if caption:
@@ -443,6 +449,7 @@ def export_table(
         out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
     else:
         out = readable(table, threshold=threshold, age_cut=age_cut)
+    out, _ = to_polars(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if ext == ".md":
         head = f"**{caption}**\n\n" if caption else ""

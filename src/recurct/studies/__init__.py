@@ -7,7 +7,7 @@ Radiology 251:175). Each holds ``SOURCE``, ``PUBLISHED`` (every figure, with its
 how it is compared) and ``reproduce(exams=None, seed=0, progress=False)`` returning a
 :class:`Reproduction`.
 
-This module also holds the handlers of ``recurct reproduce`` and ``recurct analyze``.
+This module also holds the handler of ``recurct reproduce``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ __all__ = [
     "Measured",
     "Published",
     "Reproduction",
-    "cli_analyze",
     "cli_reproduce",
     "format_table",
     "get",
@@ -179,85 +178,3 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
     sys.stderr.write(f"[recurct] {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s\n")
     return 0 if runs.ok else 1
 
-
-def cli_analyze(args: Any) -> int:
-    """``recurct analyze FILE [--threshold T ...] [--by COL ...] [--out CSV]``.
-
-    Reads the exam file, computes effective dose from ``dlp_mgycm`` and ``body_region`` where
-    ``effective_dose_msv`` is missing (with :func:`recurct.effective_dose`), the patients table
-    and the magnitude table, and prints it. Exit code 2 on unreadable or unusable input.
-    """
-    import polars as pl
-
-    from recurct import cumulative_dose
-    from recurct.io import read_exams
-    from recurct.stats import magnitude
-
-    thresholds = args.threshold or [100.0]
-    try:
-        exams = read_exams(args.file)
-        exams = _with_effective_dose(exams)
-        patients = cumulative_dose(exams, thresholds=thresholds)
-        table = magnitude(patients, thresholds, by=args.by)
-    except (OSError, ValueError, TypeError) as exc:
-        _err(str(exc))
-        return 2
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.write_csv(args.out)
-    show = table.with_columns(
-        (pl.col(c) * 100).round(3).alias(c) for c in ("share", "share_lo", "share_hi")
-    ).rename({"share": "share_%", "share_lo": "lo_%", "share_hi": "hi_%"})
-    cols = [
-        *(args.by or []),
-        "threshold",
-        "n_patients",
-        "n_exams",
-        "n_reached",
-        "share_%",
-        "lo_%",
-        "hi_%",
-        "ced_median",
-        "ced_max",
-        "days_to_median",
-    ]
-    print(f"{args.file}: {exams.height:,} exams, {patients.height:,} patients")
-    print(_plain(show.select(c for c in cols if c in show.columns)), end="")
-    if args.out:
-        print(f"written: {args.out}")
-    return 0
-
-
-def _with_effective_dose(exams: Any) -> Any:
-    """Fill ``effective_dose_msv`` from DLP and body region where it is missing."""
-    cols = exams.columns
-    has_dose = "effective_dose_msv" in cols and exams["effective_dose_msv"].null_count() == 0
-    if has_dose:
-        return exams
-    if not {"dlp_mgycm", "body_region"} <= set(cols):
-        raise ValueError(
-            "the exam file has no effective_dose_msv column (or it has empty values) and no "
-            "dlp_mgycm + body_region to compute it from: add effective_dose_msv (mSv)"
-        )
-    try:
-        from recurct import effective_dose
-    except (ImportError, AttributeError) as exc:  # pragma: no cover - dose module missing
-        raise ValueError(
-            "effective_dose_msv is missing and recurct.effective_dose is not available: "
-            "add effective_dose_msv (mSv) to the file"
-        ) from exc
-    # rows that already have a dose keep it (overwrite=False)
-    return effective_dose(exams, overwrite=False)
-
-
-def _plain(df: Any) -> str:
-    """A polars frame as a fixed-width plain-text table."""
-    from recurct.studies._base import _fmt
-
-    header = list(df.columns)
-    rows = [[_fmt(v) for v in r] for r in df.iter_rows()]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in
-              enumerate(header)]  # fmt: skip
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows]
-    return "\n".join(lines) + "\n"
