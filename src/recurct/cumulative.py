@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from recurct import kernels as _k
+from recurct._codes import factorise_values
 from recurct._dates import as_date
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
@@ -155,12 +156,12 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
     n = s.len()
     h = s.hash().to_numpy().view(np.int64)
     cap_bits = max(4, int(n + n // 2).bit_length())
-    enc, reps, keys, vals = _k.hash_codes(h, cap_bits)
+    enc, reps, keys, vals = _k.small_codes(h, cap_bits)
     uniq = s.gather(reps).sort()
     rank = _k.hash_rank(keys, vals, uniq.hash().to_numpy().view(np.int64))
     if rank is None or rank.size != reps.size or (rank < 0).any():
         return None
-    codes = _k.remap(enc, 0, rank)
+    codes = rank[enc]
     if not (uniq.gather(codes) == s).all():
         return None
     return codes, int(reps.size), uniq.alias("patient_id")
@@ -212,56 +213,53 @@ def _date(a: np.ndarray, name: str) -> pl.Series:
 # --------------------------------------------------------------------------- patients
 
 
+_INDICATION_RULES = ("most_frequent", "first")
+
+
 def _optional_columns(
     prep: _Prepared,
     starts: np.ndarray,
     order: np.ndarray | None,
     cross_pos: np.ndarray,
     thr: np.ndarray,
+    indication: str,
 ) -> dict[str, pl.Series]:
-    """age_first_exam, sex, facility, indication, age_reached_T where present."""
+    """age_first_exam, sex, facility, indication, age_reached_T where present.
+
+    Nothing of size N is gathered: each exam column is factorised once to integer codes
+    (:mod:`recurct._codes`, the columns in parallel threads) and a kernel reads the codes of
+    each patient's exams in time order through ``order``; only the P picked values are
+    gathered.
+    """
     df = prep.df
     out: dict[str, pl.Series] = {}
-    extra = [c for c in PATIENT_COLUMNS if c in df.columns]
-    if not extra:
-        return out
-    sub = df.select(extra)
-    if order is not None:
-        sub = sub.gather(order)
     first = starts[:-1]
-    if "age_years" in extra:
-        age = sub.get_column("age_years").cast(pl.Float64)
-        out["age_first_exam"] = age.gather(first).alias("age_first_exam")
-    # sex: the first non-null value in time order; facility, indication: the most frequent
-    # (ties: the earliest), one numba pass over the patients' time-ordered segments
-    for col in ("sex", "facility", "indication"):
-        if col in extra:
-            out[col] = _segment_value(sub.get_column(col), starts, first_only=col == "sex")
-    if "age_years" in extra:
-        age = sub.get_column("age_years").cast(pl.Float64)
+    rows = first if order is None else order[first]  # input row of each patient's first exam
+    if "age_years" in df.columns:
+        age = df.get_column("age_years").cast(pl.Float64)
+        out["age_first_exam"] = age.gather(rows).alias("age_first_exam")
+    # sex: the first non-null value in time order; facility: the most frequent (ties: the
+    # earliest); indication: either rule. One pass over the patients' time-ordered segments.
+    cols = [c for c in ("sex", "facility", "indication") if c in df.columns]
+    rule = {"sex": True, "facility": False, "indication": indication == "first"}
+
+    def one(col: str) -> pl.Series:
+        f = factorise_values(df.get_column(col))
+        picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
+        return f.take(picked, col)
+
+    got = list(_k.pool(len(cols)).map(one, cols)) if len(cols) > 1 else [one(c) for c in cols]
+    out.update(zip(cols, got))
+    if "age_years" in df.columns:
+        age = df.get_column("age_years").cast(pl.Float64)
         for k, t_ in enumerate(thr):
             pos = cross_pos[k]
-            got = age.gather(np.where(pos >= 0, pos, 0))
-            got = pl.select(pl.when(pl.Series(pos >= 0)).then(got)).to_series()
-            out[f"age_reached_{param_label(t_)}"] = got.alias(f"age_reached_{param_label(t_)}")
+            hit = pos >= 0
+            at = np.where(hit, pos, 0)
+            got_age = age.gather(at if order is None else order[at])
+            name = f"age_reached_{param_label(t_)}"
+            out[name] = got_age.set(pl.Series(~hit), None).alias(name)  # type: ignore[arg-type]
     return out
-
-
-def _segment_value(values: pl.Series, starts: np.ndarray, first_only: bool) -> pl.Series:
-    """One value per patient from its time-ordered exams (see ``kernels.segment_mode``)."""
-    values = values.cast(pl.Utf8)
-    uniques = values.drop_nulls().unique().sort()
-    codes = (
-        values.replace_strict(
-            uniques, pl.int_range(uniques.len(), eager=True), default=-1, return_dtype=pl.Int64
-        )
-        .fill_null(-1)
-        .to_numpy()
-    )
-    picked = pl.Series(_k.segment_mode(starts, codes, first_only))
-    if uniques.len() == 0:
-        return pl.Series(values.name, [None] * picked.len(), dtype=pl.Utf8)
-    return uniques.gather(picked.clip(0)).set(picked < 0, None).alias(values.name)
 
 
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
@@ -282,7 +280,14 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     )
 
 
-def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame:
+def _patients(
+    prep: _Prepared, thr: np.ndarray, win: np.ndarray, indication: str = "most_frequent"
+) -> pl.DataFrame:
+    if indication not in _INDICATION_RULES:
+        raise ValueError(
+            f"cumulative_dose: indication must be one of {list(_INDICATION_RULES)}, "
+            f"got {indication!r}"
+        )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if thr.size == 0 and win.size == 0 and not optional:
         return _patients_from_totals(prep)
@@ -315,7 +320,7 @@ def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame
         pl.Series("followup_days", follow),
         pl.Series("ced_msv", ced),
     ]
-    opt = _optional_columns(prep, starts, order, cpos[inv], thr) if optional else {}
+    opt = _optional_columns(prep, starts, order, cpos[inv], thr, indication) if optional else {}
     cols += [opt[c] for c in ("age_first_exam", "sex", "facility", "indication") if c in opt]
     exprs = []
     for k, t_ in enumerate(thr):
@@ -355,6 +360,8 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     windows: Sequence[tuple[Any, Any]] | None = None,
     by_period: str | None = None,
+    *,
+    indication: str = "most_frequent",
 ) -> Any:
     """The patients table: one row per patient with CED, threshold crossings and windows.
 
@@ -380,6 +387,11 @@ def cumulative_dose(
     windows, by_period
         Fixed calendar periods, see :func:`period_dose`. If either is given the result is
         the tuple ``(patients, periods)``.
+    indication
+        Which exam's ``indication`` the patient row holds: ``"most_frequent"`` (the default;
+        ties: the earliest) or ``"first"`` (the initial indication: the first non-null value
+        in time order). ``sex`` is always the first non-null value, ``facility`` the most
+        frequent.
 
     Returns
     -------
@@ -403,6 +415,11 @@ def cumulative_dose(
     input order instead (equal up to rounding).
     """
     if isinstance(exams, pl.LazyFrame | str | os.PathLike):
+        if indication != "most_frequent":
+            raise ValueError(
+                "cumulative_dose: indication='first' needs the exams in memory; collect the "
+                "LazyFrame (or read the files) first"
+            )
         if windows is not None or by_period is not None:
             raise ValueError(
                 "cumulative_dose: windows/by_period need the exams in memory; collect the "
@@ -414,7 +431,7 @@ def cumulative_dose(
     thr = _thresholds(thresholds)
     win = _windows(window_days)
     prep = _prepare(exams, "cumulative_dose")
-    patients = from_polars(_patients(prep, thr, win), prep.kind)  # type: ignore[arg-type]
+    patients = from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
     if windows is None and by_period is None:
         return patients
     periods = _period_table(prep.df, windows, by_period)
