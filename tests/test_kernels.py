@@ -173,3 +173,20 @@ def test_partitioned_keys_sort_to_the_full_order(nparts):
     k._sort_parts(keys, bounds)
     want = np.sort((codes << 24) | (t << 12) | np.arange(codes.size))
     np.testing.assert_array_equal(keys, want)
+
+
+def test_chunked_kernels_inside_pool_threads_do_not_deadlock():
+    # a per-patient kernel started from a pool thread runs serially instead of waiting on
+    # the pool it occupies
+    rng = np.random.default_rng(5)
+    codes, t, dose = random_arrays(rng, 120_000, 60_000)
+    starts, _, d_s, _ = k.group(codes, t, dose, 60_000)
+
+    def run(_):
+        running = np.empty(codes.size)
+        k.running_sums(starts, d_s, running, np.empty(codes.size, np.int64))
+        return running
+
+    outs = list(k.pool(2).map(run, range(4)))
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])

@@ -243,13 +243,15 @@ def _optional_columns(
     cols = [c for c in ("sex", "facility", "indication") if c in df.columns]
     rule = {"sex": True, "facility": False, "indication": indication == "first"}
 
-    def one(col: str) -> pl.Series:
-        f = factorise_values(df.get_column(col))
+    series = [df.get_column(c) for c in cols]
+    # factorise the columns concurrently (hashing and the nogil kernel release the GIL);
+    # the picks run one after the other, each split over the threads itself
+    facts = list(_k.pool(len(cols)).map(factorise_values, series)) if len(cols) > 1 else [
+        factorise_values(s) for s in series
+    ]
+    for col, f in zip(cols, facts):
         picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
-        return f.take(picked, col)
-
-    got = list(_k.pool(len(cols)).map(one, cols)) if len(cols) > 1 else [one(c) for c in cols]
-    out.update(zip(cols, got))
+        out[col] = f.take(picked, col)
     if "age_years" in df.columns:
         age = df.get_column("age_years").cast(pl.Float64)
         for k, t_ in enumerate(thr):

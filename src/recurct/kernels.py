@@ -22,6 +22,7 @@ do not depend on the number of threads (``numba.get_num_threads()``).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -547,6 +548,8 @@ _GRAIN = 20_000  # patients (or exams) per thread below which one thread does it
 
 
 def _threads(n: int) -> int:
+    if threading.current_thread().name.startswith("recurct"):
+        return 1  # already in a pool thread: waiting on the pool from it could deadlock
     return max(1, min(numba.get_num_threads(), n // _GRAIN))
 
 
