@@ -371,8 +371,22 @@ def test_string_ids_fall_back_to_rank_on_hash_collision(monkeypatch):
     ex = _exams(["b", "a", "c", "a", "b10", "b"], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6])
     want = cumulative_dose(ex)
     assert want["patient_id"].to_list() == ["a", "b", "b10", "c"]
-    monkeypatch.setattr(cm._k, "hash_rank", lambda *args: None)
+    # every id in one hash class: verification fails and the ids are ranked instead
+    monkeypatch.setattr(
+        cm._k, "small_codes",
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None, None),
+    )  # fmt: skip
     assert cumulative_dose(ex).equals(want)
+
+
+@pytest.mark.parametrize("kind", ["cat", "enum_sorted", "enum_unsorted"])
+def test_categorical_and_enum_ids(kind):
+    ex = _exams(["b", "a", "c", "a", "b10", "b"], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6])
+    cats = ["a", "b", "b10", "c", "zz"] if kind == "enum_sorted" else ["c", "zz", "b", "a", "b10"]
+    dtype = pl.Categorical if kind == "cat" else pl.Enum(cats)
+    got = cumulative_dose(ex.with_columns(pl.col("patient_id").cast(dtype)), window_days=2)
+    assert got.equals(cumulative_dose(ex, window_days=2))
+    assert got["patient_id"].to_list() == ["a", "b", "b10", "c"]
 
 
 def test_attribute_codes_fall_back_to_rank_on_hash_collision(monkeypatch):

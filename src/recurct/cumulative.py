@@ -117,26 +117,29 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
 
 
 def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
-    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code."""
+    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
+
+    Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
+    their physical codes, then the P distinct ids are ranked as strings (free when the
+    categories are already in order). Strings: hashed (:func:`_factorise_strings`).
+    """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
+    if s.dtype in (pl.Categorical, pl.Enum):
+        phys = s.to_physical().cast(pl.Int64).to_numpy()
+        got = _dense_ints(phys)
+        if got is not None:
+            codes, count, _ = got
+            labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+            return _lexical(codes, labels)
+        s = s.cast(pl.Utf8)
     if s.dtype.is_integer():
-        ids = s.cast(pl.Int64).to_numpy()
-        mn, mx = _k.minmax_int(ids)
-        span = int(mx) - int(mn) + 1
-        if span <= 2 * n + 1024:  # small range: O(N) scatter, no hashing or sorting
-            present, count = _k.presence(ids, mn, span)
-            if count == span:
-                codes = ids if mn == 0 else ids - mn
-                uniq = np.arange(mn, mx + 1, dtype=np.int64)
-            else:
-                codes = _k.remap(ids, mn, _k.dense_mapping(present))
-                uniq = np.flatnonzero(present) + mn
-            return codes, int(count), pl.Series("patient_id", uniq).cast(s.dtype)
+        got = _dense_ints(s.cast(pl.Int64).to_numpy())
+        if got is not None:
+            codes, count, uniq = got
+            return codes, count, pl.Series("patient_id", uniq).cast(s.dtype)
     else:
-        if s.dtype in (pl.Categorical, pl.Enum):
-            s = s.cast(pl.Utf8)
         got = _factorise_strings(s)
         if got is not None:
             return got
@@ -146,25 +149,46 @@ def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
     return codes, n_patients, s.gather(rows)
 
 
+def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
+    count and the ascending distinct ids; ``None`` if the range is too wide."""
+    mn, mx = _k.minmax_int(ids)
+    span = int(mx) - int(mn) + 1
+    if span > 2 * ids.size + 1024:
+        return None
+    present, count = _k.presence(ids, mn, span)
+    if count == span:
+        codes = ids if mn == 0 else ids - mn
+        return codes, int(count), np.arange(mn, mx + 1, dtype=np.int64)
+    codes = _k.remap(ids, mn, _k.dense_mapping(present))
+    return codes, int(count), np.flatnonzero(present) + mn
+
+
+def _lexical(codes: np.ndarray, labels: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
+    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order."""
+    labels = labels.alias("patient_id")
+    if labels.is_sorted():
+        return codes.astype(np.int64, copy=False), labels.len(), labels
+    perm = labels.arg_sort().to_numpy()
+    rank = np.empty(perm.size, np.int64)
+    rank[perm] = np.arange(perm.size)
+    return rank[codes], perm.size, labels.gather(perm)
+
+
 def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
     """Strings to dense codes in sorted order by hashing (much faster than a string rank).
 
     The 64-bit polars hash of every id is factorised with an open-addressing table, the
-    distinct ids (one row each) are sorted and ranked through the same table, and the result
-    is verified (every row's id equals the id of its code); ``None`` on a hash collision.
+    result verified (every row's id equals the id of its code; ``None`` on a hash
+    collision) and the distinct ids (one row each) sorted.
     """
     n = s.len()
     h = s.hash().to_numpy().view(np.int64)
-    cap_bits = max(4, int(n + n // 2).bit_length())
-    enc, reps, keys, vals = _k.small_codes(h, cap_bits)
-    uniq = s.gather(reps).sort()
-    rank = _k.hash_rank(keys, vals, uniq.hash().to_numpy().view(np.int64))
-    if rank is None or rank.size != reps.size or (rank < 0).any():
+    enc, reps, _, _ = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
+    labels = s.gather(reps)
+    if not labels.gather(enc).equals(s):
         return None
-    codes = rank[enc]
-    if not (uniq.gather(codes) == s).all():
-        return None
-    return codes, int(reps.size), uniq.alias("patient_id")
+    return _lexical(enc, labels)
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:

@@ -104,25 +104,6 @@ def remap(ids, offset, mapping):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def hash_rank(keys, vals, h_sorted):  # pragma: no cover - numba
-    """``rank[code] = p`` for the code of hash ``h_sorted[p]``; ``None`` if one is missing."""
-    mask = keys.size - 1
-    rank = np.full(h_sorted.size, -1, np.int64)
-    for p in range(h_sorted.size):
-        x = h_sorted[p]
-        j = (x ^ (x >> 29)) & mask
-        while True:
-            v = vals[j]
-            if v < 0:
-                return None
-            if keys[j] == x:
-                rank[v] = p
-                break
-            j = (j + 1) & mask
-    return rank
-
-
-@njit(cache=True)
 def first_rows(codes, n_patients):  # pragma: no cover - numba
     """A row index of each patient code (the last one in input order)."""
     rows = np.empty(n_patients, np.int64)
@@ -505,7 +486,7 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
     facility, it stays in cache).
 
     Returns ``(codes, first_row_of_each_code, table_keys, table_codes)``: int32 codes in
-    order of first appearance; the table is probed again by :func:`hash_rank`.
+    order of first appearance, and the table.
     """
     n = h.size
     codes = np.empty(n, np.int32)
