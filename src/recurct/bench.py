@@ -381,25 +381,27 @@ def _reset_peak() -> None:
         pass
 
 
-def _rss_mib() -> float:
+def _status_mib(key: str) -> float | None:
+    """A ``/proc/self/status`` memory line (``VmRSS``, ``VmHWM``) in MiB; None off Linux."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return None
+
+
+def _rss_mib() -> float:
+    got = _status_mib("VmRSS")
+    return float("nan") if got is None else got
 
 
 def _peak_mib() -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
+    got = _status_mib("VmHWM")
+    if got is not None:
+        return got
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
