@@ -374,7 +374,7 @@ def test_string_ids_fall_back_to_rank_on_hash_collision(monkeypatch):
     # every id in one hash class: verification fails and the ids are ranked instead
     monkeypatch.setattr(
         cm._k, "small_codes",
-        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None, None),
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64)),
     )  # fmt: skip
     assert cumulative_dose(ex).equals(want)
 
@@ -398,7 +398,7 @@ def test_attribute_codes_fall_back_to_rank_on_hash_collision(monkeypatch):
     # every value in one hash class: verification fails and the values are ranked instead
     monkeypatch.setattr(
         codes._k, "small_codes",
-        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None, None),
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64)),
     )  # fmt: skip
     got = cumulative_dose(ex)
     assert got.equals(want)

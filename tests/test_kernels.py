@@ -190,3 +190,16 @@ def test_chunked_kernels_inside_pool_threads_do_not_deadlock():
     outs = list(k.pool(2).map(run, range(4)))
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
+
+
+@given(hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**63), 2**63 - 1)
+                  | st.integers(-3, 3)))  # fmt: skip
+def test_small_codes_against_first_appearance(h):
+    # cap_bits=2 forces the table to grow; codes number the keys in order of first appearance
+    codes, reps = k.small_codes(h, 2)
+    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # distinct keys by first row
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    np.testing.assert_array_equal(codes, rank[inv.ravel()])
+    np.testing.assert_array_equal(reps, np.sort(first))

@@ -184,7 +184,7 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
     """
     n = s.len()
     h = s.hash().to_numpy().view(np.int64)
-    enc, reps, _, _ = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
+    enc, reps = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
     labels = s.gather(reps)
     if not labels.gather(enc).equals(s):
         return None

@@ -485,16 +485,15 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
     ``2**cap_bits`` slots as needed (for columns with few distinct values, such as sex or
     facility, it stays in cache).
 
-    Returns ``(codes, first_row_of_each_code, table_keys, table_codes)``: int32 codes in
-    order of first appearance, and the table.
+    Returns ``(codes, first_row_of_each_code)``: int32 codes in order of first appearance.
+    Key and code share a slot (one cache miss per probe).
     """
     n = h.size
     codes = np.empty(n, np.int32)
     while True:
         cap = np.int64(1) << cap_bits
         mask = cap - 1
-        keys = np.empty(cap, np.int64)
-        vals = np.full(cap, -1, np.int32)
+        table = np.full(2 * cap, -1, np.int64)  # slot j: key at 2j, code at 2j + 1 (one line)
         reps = np.empty(cap // 2, np.int64)
         count = 0
         full = False
@@ -502,25 +501,25 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
             x = h[i]
             j = (x ^ (x >> 29)) & mask
             while True:
-                v = vals[j]
+                v = table[2 * j + 1]
                 if v < 0:
                     if count == cap // 2:
                         full = True
                         break
-                    keys[j] = x
-                    vals[j] = count
+                    table[2 * j] = x
+                    table[2 * j + 1] = count
                     reps[count] = i
                     codes[i] = count
                     count += 1
                     break
-                if keys[j] == x:
+                if table[2 * j] == x:
                     codes[i] = v
                     break
                 j = (j + 1) & mask
             if full:
                 break
         if not full:
-            return codes, reps[:count].copy(), keys, vals
+            return codes, reps[:count].copy()
         cap_bits += 3 if cap_bits < 16 else 1
 
 
