@@ -374,7 +374,7 @@ def test_string_ids_fall_back_to_rank_on_hash_collision(monkeypatch):
     # every id in one hash class: verification fails and the ids are ranked instead
     monkeypatch.setattr(
         cm._k, "small_codes",
-        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64)),
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None),
     )  # fmt: skip
     assert cumulative_dose(ex).equals(want)
 
@@ -398,8 +398,21 @@ def test_attribute_codes_fall_back_to_rank_on_hash_collision(monkeypatch):
     # every value in one hash class: verification fails and the values are ranked instead
     monkeypatch.setattr(
         codes._k, "small_codes",
-        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64)),
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None),
     )  # fmt: skip
     got = cumulative_dose(ex)
     assert got.equals(want)
     assert got["facility"].to_list() == ["x", "y"] and got["sex"].to_list() == ["F", "M"]
+
+
+def test_enum_ids_ranked_by_arg_sort_when_labels_share_a_hash(monkeypatch):
+    import recurct.cumulative as cm
+
+    ex = _exams(["b", "a", "c", "a"], [0, 1, 2, 3], [1, 2, 3, 4])
+    want = cumulative_dose(ex)
+    monkeypatch.setattr(
+        cm._k, "small_codes",
+        lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None),
+    )  # fmt: skip
+    enum_ids = ex.with_columns(pl.col("patient_id").cast(pl.Enum(["c", "b", "a"])))
+    assert cumulative_dose(enum_ids).equals(want)

@@ -196,10 +196,12 @@ def test_chunked_kernels_inside_pool_threads_do_not_deadlock():
                   | st.integers(-3, 3)))  # fmt: skip
 def test_small_codes_against_first_appearance(h):
     # cap_bits=2 forces the table to grow; codes number the keys in order of first appearance
-    codes, reps = k.small_codes(h, 2)
+    codes, reps, table = k.small_codes(h, 2)
     uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")  # distinct keys by first row
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
     np.testing.assert_array_equal(codes, rank[inv.ravel()])
     np.testing.assert_array_equal(reps, np.sort(first))
+    # hash_rank finds the code of each distinct key through the same table
+    np.testing.assert_array_equal(k.hash_rank(table, uniq)[rank], np.arange(uniq.size))

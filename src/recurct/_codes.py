@@ -49,7 +49,7 @@ def factorise_values(s: pl.Series) -> Factorised:
     if s.len() == 0:
         labels, null_code = _with_null(pl.Series(s.name, [], dtype=pl.Utf8))
         return Factorised(np.empty(0, np.int32), labels, null_code)
-    codes, reps = _k.small_codes(s.hash().to_numpy().view(np.int64), 8)
+    codes, reps, _ = _k.small_codes(s.hash().to_numpy().view(np.int64), 8)
     labels = s.gather(reps)
     if labels.gather(codes).equals(s):  # exact: no two distinct values share a hash
         labels = labels.cast(pl.Utf8)

@@ -164,15 +164,30 @@ def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
-def _lexical(codes: np.ndarray, labels: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
-    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order."""
+def _lexical(
+    codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None
+) -> tuple[np.ndarray, int, pl.Series]:
+    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order.
+
+    The labels are sorted (a string sort is fast; a string ``arg_sort`` is not) and each
+    sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
+    of the rows' hashes, every row verified against its label), or in a table of the labels'
+    own hashes.
+    """
     labels = labels.alias("patient_id")
     if labels.is_sorted():
         return codes.astype(np.int64, copy=False), labels.len(), labels
-    perm = labels.arg_sort().to_numpy()
-    rank = np.empty(perm.size, np.int64)
-    rank[perm] = np.arange(perm.size)
-    return rank[codes], perm.size, labels.gather(perm)
+    uniq = labels.sort()
+    if table is None:
+        h = labels.hash().to_numpy().view(np.int64)
+        _, reps, table = _k.small_codes(h, max(4, int(2 * h.size).bit_length()))
+        if reps.size != labels.len():  # two labels share a hash: rank them by arg_sort
+            perm = labels.arg_sort().to_numpy()
+            rank = np.empty(perm.size, np.int64)
+            rank[perm] = np.arange(perm.size)
+            return rank[codes], perm.size, labels.gather(perm)
+    rank = _k.hash_rank(table, uniq.hash().to_numpy().view(np.int64))
+    return rank[codes], labels.len(), uniq
 
 
 def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
@@ -180,15 +195,15 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
 
     The 64-bit polars hash of every id is factorised with an open-addressing table, the
     result verified (every row's id equals the id of its code; ``None`` on a hash
-    collision) and the distinct ids (one row each) sorted.
+    collision), the distinct ids (one row each) sorted and ranked through the same table.
     """
     n = s.len()
     h = s.hash().to_numpy().view(np.int64)
-    enc, reps = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
+    enc, reps, table = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
     labels = s.gather(reps)
     if not labels.gather(enc).equals(s):
         return None
-    return _lexical(enc, labels)
+    return _lexical(enc, labels, table)
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:

@@ -485,8 +485,9 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
     ``2**cap_bits`` slots as needed (for columns with few distinct values, such as sex or
     facility, it stays in cache).
 
-    Returns ``(codes, first_row_of_each_code)``: int32 codes in order of first appearance.
-    Key and code share a slot (one cache miss per probe).
+    Returns ``(codes, first_row_of_each_code, table)``: int32 codes in order of first
+    appearance, and the table (key and code share a slot: one cache miss per probe), probed
+    again by :func:`hash_rank`.
     """
     n = h.size
     codes = np.empty(n, np.int32)
@@ -519,8 +520,29 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
             if full:
                 break
         if not full:
-            return codes, reps[:count].copy()
+            return codes, reps[:count].copy(), table
         cap_bits += 3 if cap_bits < 16 else 1
+
+
+@njit(cache=True, nogil=True)
+def hash_rank(table, h_sorted):  # pragma: no cover - numba
+    """``rank[code] = p`` for the code of key ``h_sorted[p]`` in a table of
+    :func:`small_codes` (``-1`` where a code has no key in ``h_sorted``)."""
+    mask = table.size // 2 - 1
+    rank = np.full(h_sorted.size, -1, np.int64)
+    for p in range(h_sorted.size):
+        x = h_sorted[p]
+        j = (x ^ (x >> 29)) & mask
+        while True:
+            v = table[2 * j + 1]
+            if v < 0:
+                break
+            if table[2 * j] == x:
+                if v < rank.size:
+                    rank[v] = p
+                break
+            j = (j + 1) & mask
+    return rank
 
 
 _POOL: list[ThreadPoolExecutor] = []
