@@ -267,7 +267,7 @@ _SQL_ABC = f"""SELECT patient_id, COUNT(*) AS n_exams, SUM(effective_dose_msv) A
 
 def _duckdb(data: _Data, op: str) -> Any:
     sql = {"a": _SQL_A, "b": _SQL_B, "c": _SQL_C, "abc": _SQL_ABC}[op]
-    out = data.con.sql(sql).fetch_arrow_table()
+    out = data.con.sql(sql).to_arrow_table()
     if op in ("a", "abc"):
         ced = out.column("ced_msv").to_numpy()
         return out, float((ced >= THRESHOLD).mean())

@@ -610,7 +610,7 @@ _NO_ORDER = np.empty(0, np.int64)
 
 def segment_pick(starts, order, vals, null_code: int, first_only: bool) -> np.ndarray:
     """One value code per patient (see ``_segment_pick``); ``order=None``: rows in order."""
-    out = np.empty(starts.size - 1, np.int32)
+    out = np.empty(starts.size - 1, np.int64)  # an int64 index gathers strings faster
     order = _NO_ORDER if order is None else order
     run_chunks(_segment_pick, out.size, starts, order, vals, np.int32(null_code), first_only, out)
     return out
