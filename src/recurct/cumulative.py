@@ -116,17 +116,20 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
+def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Series]:
     """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
+    ``dtype`` is ``s.dtype`` if the caller has it (reading it from an ``Enum`` of millions of
+    categories costs about as much as the whole call).
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
-    if s.dtype in (pl.Categorical, pl.Enum):
+    dtype = s.dtype if dtype is None else dtype
+    if isinstance(dtype, pl.Categorical | pl.Enum):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
         if got is not None:
@@ -134,11 +137,12 @@ def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
             labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
             return _lexical(codes, labels)
         s = s.cast(pl.Utf8)
-    if s.dtype.is_integer():
+        dtype = pl.Utf8
+    if dtype.is_integer():
         got = _dense_ints(s.cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, uniq = got
-            return codes, count, pl.Series("patient_id", uniq).cast(s.dtype)
+            return codes, count, pl.Series("patient_id", uniq).cast(dtype)
     else:
         got = _factorise_strings(s)
         if got is not None:
@@ -210,11 +214,12 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     df, kind = to_polars(exams)
     _check_columns(df, fn)
     s = df.get_column("patient_id")
-    if not (s.dtype.is_integer() or s.dtype in (pl.Utf8, pl.Categorical, pl.Enum)):
-        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {s.dtype}")
+    dtype = s.dtype  # once: an Enum dtype of many categories is slow to build
+    if not (dtype.is_integer() or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)):
+        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
-    codes, n_patients, ids = _factorise(s)
+    codes, n_patients, ids = _factorise(s, dtype)
     return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
 
 
