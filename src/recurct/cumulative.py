@@ -133,8 +133,11 @@ def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Ser
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
         if got is not None:
-            codes, count, _ = got
-            labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+            codes, count, phys_ids = got
+            if isinstance(dtype, pl.Enum):  # the labels are the categories: no gather of rows
+                labels = pl.Series(dtype.categories, dtype=pl.Utf8).gather(phys_ids)
+            else:
+                labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
             return _lexical(codes, labels)
         s = s.cast(pl.Utf8)
         dtype = pl.Utf8
