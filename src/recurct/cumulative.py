@@ -359,6 +359,7 @@ def _patients(
         starts, t_s, d_s, prep.upd, thr_sorted, win,
         n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart,
     )  # fmt: skip
+    del t_s, d_s  # grouped scratch (16 B/exam): free it before the table is built
     inv = np.empty_like(rank)
     inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
     cols: list[pl.Series] = [
