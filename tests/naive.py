@@ -35,9 +35,11 @@ def per_patient(exams: pl.DataFrame) -> dict[object, list[dict]]:
 
 
 def naive_patients(
-    exams: pl.DataFrame, thresholds=(100.0,), window_days=()
+    exams: pl.DataFrame, thresholds=(100.0,), window_days=(), indication="most_frequent"
 ) -> list[dict[str, object]]:
-    """The patients table as a list of dicts, one per patient, sorted by patient_id."""
+    """The patients table as a list of dicts, one per patient, sorted by patient_id.
+
+    ``indication="first"``: the first non-null indication in time order (as for sex)."""
     out = []
     for pid, rows in per_patient(exams).items():
         days = [_day(r["exam_date"]) for r in rows]
@@ -58,7 +60,9 @@ def naive_patients(
         if "sex" in exams.columns:
             rec["sex"] = next((r["sex"] for r in rows if r["sex"] is not None), None)
         for col in ("facility", "indication"):
-            if col in exams.columns:
+            if col == "indication" and indication == "first" and col in exams.columns:
+                rec[col] = next((r[col] for r in rows if r[col] is not None), None)
+            elif col in exams.columns:
                 vals = [r[col] for r in rows if r[col] is not None]
                 counts = Counter(vals)
                 best = None

@@ -173,3 +173,35 @@ def test_partitioned_keys_sort_to_the_full_order(nparts):
     k._sort_parts(keys, bounds)
     want = np.sort((codes << 24) | (t << 12) | np.arange(codes.size))
     np.testing.assert_array_equal(keys, want)
+
+
+def test_chunked_kernels_inside_pool_threads_do_not_deadlock():
+    # a per-patient kernel started from a pool thread runs serially instead of waiting on
+    # the pool it occupies
+    rng = np.random.default_rng(5)
+    codes, t, dose = random_arrays(rng, 120_000, 60_000)
+    starts, _, d_s, _ = k.group(codes, t, dose, 60_000)
+
+    def run(_):
+        running = np.empty(codes.size)
+        k.running_sums(starts, d_s, running, np.empty(codes.size, np.int64))
+        return running
+
+    outs = list(k.pool(2).map(run, range(4)))
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+
+
+@given(hnp.arrays(np.int64, st.integers(0, 300), elements=st.integers(-(2**63), 2**63 - 1)
+                  | st.integers(-3, 3)))  # fmt: skip
+def test_small_codes_against_first_appearance(h):
+    # cap_bits=2 forces the table to grow; codes number the keys in order of first appearance
+    codes, reps, table = k.small_codes(h, 2)
+    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # distinct keys by first row
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    np.testing.assert_array_equal(codes, rank[inv.ravel()])
+    np.testing.assert_array_equal(reps, np.sort(first))
+    # hash_rank finds the code of each distinct key through the same table
+    np.testing.assert_array_equal(k.hash_rank(table, uniq)[rank], np.arange(uniq.size))

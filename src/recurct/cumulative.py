@@ -24,6 +24,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
+from recurct._codes import factorise_values
 from recurct._dates import as_date
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
@@ -116,27 +117,37 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
-    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code."""
+def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Series]:
+    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
+
+    Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
+    their physical codes, then the P distinct ids are ranked as strings (free when the
+    categories are already in order). Strings: hashed (:func:`_factorise_strings`).
+    ``dtype`` is ``s.dtype`` if the caller has it (reading it from an ``Enum`` of millions of
+    categories costs about as much as the whole call).
+    """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
-    if s.dtype.is_integer():
-        ids = s.cast(pl.Int64).to_numpy()
-        mn, mx = _k.minmax_int(ids)
-        span = int(mx) - int(mn) + 1
-        if span <= 2 * n + 1024:  # small range: O(N) scatter, no hashing or sorting
-            present, count = _k.presence(ids, mn, span)
-            if count == span:
-                codes = ids if mn == 0 else ids - mn
-                uniq = np.arange(mn, mx + 1, dtype=np.int64)
+    dtype = s.dtype if dtype is None else dtype
+    if isinstance(dtype, pl.Categorical | pl.Enum):
+        phys = s.to_physical().cast(pl.Int64).to_numpy()
+        got = _dense_ints(phys)
+        if got is not None:
+            codes, count, phys_ids = got
+            if isinstance(dtype, pl.Enum):  # the labels are the categories: no gather of rows
+                labels = pl.Series(dtype.categories, dtype=pl.Utf8).gather(phys_ids)
             else:
-                codes = _k.remap(ids, mn, _k.dense_mapping(present))
-                uniq = np.flatnonzero(present) + mn
-            return codes, int(count), pl.Series("patient_id", uniq).cast(s.dtype)
+                labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+            return _lexical(codes, labels)
+        s = s.cast(pl.Utf8)
+        dtype = pl.Utf8
+    if dtype.is_integer():
+        got = _dense_ints(s.cast(pl.Int64).to_numpy())
+        if got is not None:
+            codes, count, uniq = got
+            return codes, count, pl.Series("patient_id", uniq).cast(dtype)
     else:
-        if s.dtype in (pl.Categorical, pl.Enum):
-            s = s.cast(pl.Utf8)
         got = _factorise_strings(s)
         if got is not None:
             return got
@@ -146,36 +157,73 @@ def _factorise(s: pl.Series) -> tuple[np.ndarray, int, pl.Series]:
     return codes, n_patients, s.gather(rows)
 
 
+def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
+    count and the ascending distinct ids; ``None`` if the range is too wide."""
+    mn, mx = _k.minmax_int(ids)
+    span = int(mx) - int(mn) + 1
+    if span > 2 * ids.size + 1024:
+        return None
+    present, count = _k.presence(ids, mn, span)
+    if count == span:
+        codes = ids if mn == 0 else ids - mn
+        return codes, int(count), np.arange(mn, mx + 1, dtype=np.int64)
+    codes = _k.remap(ids, mn, _k.dense_mapping(present))
+    return codes, int(count), np.flatnonzero(present) + mn
+
+
+def _lexical(
+    codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None
+) -> tuple[np.ndarray, int, pl.Series]:
+    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order.
+
+    The labels are sorted (a string sort is fast; a string ``arg_sort`` is not) and each
+    sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
+    of the rows' hashes, every row verified against its label), or in a table of the labels'
+    own hashes.
+    """
+    labels = labels.alias("patient_id")
+    if labels.is_sorted():
+        return codes.astype(np.int64, copy=False), labels.len(), labels
+    uniq = labels.sort()
+    if table is None:
+        h = labels.hash().to_numpy().view(np.int64)
+        _, reps, table = _k.small_codes(h, max(4, int(2 * h.size).bit_length()))
+        if reps.size != labels.len():  # two labels share a hash: rank them by arg_sort
+            perm = labels.arg_sort().to_numpy()
+            rank = np.empty(perm.size, np.int64)
+            rank[perm] = np.arange(perm.size)
+            return rank[codes], perm.size, labels.gather(perm)
+    rank = _k.hash_rank(table, uniq.hash().to_numpy().view(np.int64))
+    return rank[codes], labels.len(), uniq
+
+
 def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
     """Strings to dense codes in sorted order by hashing (much faster than a string rank).
 
     The 64-bit polars hash of every id is factorised with an open-addressing table, the
-    distinct ids (one row each) are sorted and ranked through the same table, and the result
-    is verified (every row's id equals the id of its code); ``None`` on a hash collision.
+    result verified (every row's id equals the id of its code; ``None`` on a hash
+    collision), the distinct ids (one row each) sorted and ranked through the same table.
     """
     n = s.len()
     h = s.hash().to_numpy().view(np.int64)
-    cap_bits = max(4, int(n + n // 2).bit_length())
-    enc, reps, keys, vals = _k.hash_codes(h, cap_bits)
-    uniq = s.gather(reps).sort()
-    rank = _k.hash_rank(keys, vals, uniq.hash().to_numpy().view(np.int64))
-    if rank is None or rank.size != reps.size or (rank < 0).any():
+    enc, reps, table = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
+    labels = s.gather(reps)
+    if not labels.gather(enc).equals(s):
         return None
-    codes = _k.remap(enc, 0, rank)
-    if not (uniq.gather(codes) == s).all():
-        return None
-    return codes, int(reps.size), uniq.alias("patient_id")
+    return _lexical(enc, labels, table)
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
     df, kind = to_polars(exams)
     _check_columns(df, fn)
     s = df.get_column("patient_id")
-    if not (s.dtype.is_integer() or s.dtype in (pl.Utf8, pl.Categorical, pl.Enum)):
-        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {s.dtype}")
+    dtype = s.dtype  # once: an Enum dtype of many categories is slow to build
+    if not (dtype.is_integer() or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)):
+        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
-    codes, n_patients, ids = _factorise(s)
+    codes, n_patients, ids = _factorise(s, dtype)
     return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
 
 
@@ -213,56 +261,55 @@ def _date(a: np.ndarray, name: str) -> pl.Series:
 # --------------------------------------------------------------------------- patients
 
 
+_INDICATION_RULES = ("most_frequent", "first")
+
+
 def _optional_columns(
     prep: _Prepared,
     starts: np.ndarray,
     order: np.ndarray | None,
     cross_pos: np.ndarray,
     thr: np.ndarray,
+    indication: str,
 ) -> dict[str, pl.Series]:
-    """age_first_exam, sex, facility, indication, age_reached_T where present."""
+    """age_first_exam, sex, facility, indication, age_reached_T where present.
+
+    Nothing of size N is gathered: each exam column is factorised once to integer codes
+    (:mod:`recurct._codes`, the columns in parallel threads) and a kernel reads the codes of
+    each patient's exams in time order through ``order``; only the P picked values are
+    gathered.
+    """
     df = prep.df
     out: dict[str, pl.Series] = {}
-    extra = [c for c in PATIENT_COLUMNS if c in df.columns]
-    if not extra:
-        return out
-    sub = df.select(extra)
-    if order is not None:
-        sub = sub.gather(order)
     first = starts[:-1]
-    if "age_years" in extra:
-        age = sub.get_column("age_years").cast(pl.Float64)
-        out["age_first_exam"] = age.gather(first).alias("age_first_exam")
-    # sex: the first non-null value in time order; facility, indication: the most frequent
-    # (ties: the earliest), one numba pass over the patients' time-ordered segments
-    for col in ("sex", "facility", "indication"):
-        if col in extra:
-            out[col] = _segment_value(sub.get_column(col), starts, first_only=col == "sex")
-    if "age_years" in extra:
-        age = sub.get_column("age_years").cast(pl.Float64)
+    rows = first if order is None else order[first]  # input row of each patient's first exam
+    if "age_years" in df.columns:
+        age = df.get_column("age_years").cast(pl.Float64)
+        out["age_first_exam"] = age.gather(rows).alias("age_first_exam")
+    # sex: the first non-null value in time order; facility: the most frequent (ties: the
+    # earliest); indication: either rule. One pass over the patients' time-ordered segments.
+    cols = [c for c in ("sex", "facility", "indication") if c in df.columns]
+    rule = {"sex": True, "facility": False, "indication": indication == "first"}
+
+    series = [df.get_column(c) for c in cols]
+    # factorise the columns concurrently (hashing and the nogil kernel release the GIL);
+    # the picks run one after the other, each split over the threads itself
+    facts = list(_k.pool(len(cols)).map(factorise_values, series)) if len(cols) > 1 else [
+        factorise_values(s) for s in series
+    ]
+    for col, f in zip(cols, facts):
+        picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
+        out[col] = f.take(picked, col)
+    if "age_years" in df.columns:
+        age = df.get_column("age_years").cast(pl.Float64)
         for k, t_ in enumerate(thr):
             pos = cross_pos[k]
-            got = age.gather(np.where(pos >= 0, pos, 0))
-            got = pl.select(pl.when(pl.Series(pos >= 0)).then(got)).to_series()
-            out[f"age_reached_{param_label(t_)}"] = got.alias(f"age_reached_{param_label(t_)}")
+            hit = pos >= 0
+            at = np.where(hit, pos, 0)
+            got_age = age.gather(at if order is None else order[at])
+            name = f"age_reached_{param_label(t_)}"
+            out[name] = got_age.set(pl.Series(~hit), None).alias(name)  # type: ignore[arg-type]
     return out
-
-
-def _segment_value(values: pl.Series, starts: np.ndarray, first_only: bool) -> pl.Series:
-    """One value per patient from its time-ordered exams (see ``kernels.segment_mode``)."""
-    values = values.cast(pl.Utf8)
-    uniques = values.drop_nulls().unique().sort()
-    codes = (
-        values.replace_strict(
-            uniques, pl.int_range(uniques.len(), eager=True), default=-1, return_dtype=pl.Int64
-        )
-        .fill_null(-1)
-        .to_numpy()
-    )
-    picked = pl.Series(_k.segment_mode(starts, codes, first_only))
-    if uniques.len() == 0:
-        return pl.Series(values.name, [None] * picked.len(), dtype=pl.Utf8)
-    return uniques.gather(picked.clip(0)).set(picked < 0, None).alias(values.name)
 
 
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
@@ -283,7 +330,14 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     )
 
 
-def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame:
+def _patients(
+    prep: _Prepared, thr: np.ndarray, win: np.ndarray, indication: str = "most_frequent"
+) -> pl.DataFrame:
+    if indication not in _INDICATION_RULES:
+        raise ValueError(
+            f"cumulative_dose: indication must be one of {list(_INDICATION_RULES)}, "
+            f"got {indication!r}"
+        )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if thr.size == 0 and win.size == 0 and not optional:
         return _patients_from_totals(prep)
@@ -306,6 +360,7 @@ def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame
         starts, t_s, d_s, prep.upd, thr_sorted, win,
         n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart,
     )  # fmt: skip
+    del t_s, d_s  # grouped scratch (16 B/exam): free it before the table is built
     inv = np.empty_like(rank)
     inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
     cols: list[pl.Series] = [
@@ -316,7 +371,7 @@ def _patients(prep: _Prepared, thr: np.ndarray, win: np.ndarray) -> pl.DataFrame
         pl.Series("followup_days", follow),
         pl.Series("ced_msv", ced),
     ]
-    opt = _optional_columns(prep, starts, order, cpos[inv], thr) if optional else {}
+    opt = _optional_columns(prep, starts, order, cpos[inv], thr, indication) if optional else {}
     cols += [opt[c] for c in ("age_first_exam", "sex", "facility", "indication") if c in opt]
     exprs = []
     for k, t_ in enumerate(thr):
@@ -356,6 +411,8 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     windows: Sequence[tuple[Any, Any]] | None = None,
     by_period: str | None = None,
+    *,
+    indication: str = "most_frequent",
 ) -> Any:
     """The patients table: one row per patient with CED, threshold crossings and windows.
 
@@ -381,6 +438,11 @@ def cumulative_dose(
     windows, by_period
         Fixed calendar periods, see :func:`period_dose`. If either is given the result is
         the tuple ``(patients, periods)``.
+    indication
+        Which exam's ``indication`` the patient row holds: ``"most_frequent"`` (the default;
+        ties: the earliest) or ``"first"`` (the initial indication: the first non-null value
+        in time order). ``sex`` is always the first non-null value, ``facility`` the most
+        frequent.
 
     Returns
     -------
@@ -407,6 +469,11 @@ def cumulative_dose(
     win = _checks.window_days(window_days, "cumulative_dose")
     _checks.exams_path(exams, "cumulative_dose")
     if isinstance(exams, pl.LazyFrame | str | os.PathLike):
+        if indication != "most_frequent":
+            raise ValueError(
+                "cumulative_dose: indication='first' needs the exams in memory; collect the "
+                "LazyFrame (or read the files) first"
+            )
         if windows is not None or by_period is not None:
             raise ValueError(
                 "cumulative_dose: windows/by_period need the exams in memory; collect the "
@@ -416,7 +483,7 @@ def cumulative_dose(
 
         return cumulative_dose_chunked(exams, thresholds=thr.tolist(), window_days=win.tolist())
     prep = _prepare(exams, "cumulative_dose")
-    patients = from_polars(_patients(prep, thr, win), prep.kind)  # type: ignore[arg-type]
+    patients = from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
     if windows is None and by_period is None:
         return patients
     periods = _period_table(prep.df, windows, by_period)

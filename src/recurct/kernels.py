@@ -12,17 +12,22 @@ Grouping follows the measurements in PERF_BASELINE.md: a stable SIMD ``np.sort``
 packed key ``(code << rb) | row``, a parallel gather, and a parallel insertion sort of each
 patient's few exams by time. Ties in time keep input order. Per-patient sums are
 accumulated sequentially in float64 in time order (never from a global cumulative sum).
-No kernel calls ``numba.get_num_threads()``, so all of them can be cached, and none
-reduces across patients, so results do not depend on the number of threads.
+
+Cold start: every kernel is a serial ``nogil`` function compiled on first use for one
+dtype signature (the wrapper converts the input); the per-patient loops run on ranges of
+patients in Python threads (:func:`run_chunks`) instead of ``parallel=True``, which took
+most of the compilation time of a first call. No kernel reduces across patients, so results
+do not depend on the number of threads (``numba.get_num_threads()``).
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _INSERTION_MAX = 64  # longer segments are sorted with a stable merge sort
 
@@ -99,59 +104,6 @@ def remap(ids, offset, mapping):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def hash_codes(h, cap_bits):  # pragma: no cover - numba
-    """Factorise 64-bit hashes by open addressing: codes in order of first appearance.
-
-    Returns ``(codes, first_row_of_each_code, table_keys, table_codes)``; the table is
-    probed again by :func:`hash_rank`.
-    """
-    n = h.size
-    cap = np.int64(1) << cap_bits
-    mask = cap - 1
-    keys = np.empty(cap, np.int64)
-    vals = np.full(cap, -1, np.int32)
-    codes = np.empty(n, np.int64)
-    reps = np.empty(n, np.int64)
-    count = 0
-    for i in range(n):
-        x = h[i]
-        j = x & mask
-        while True:
-            v = vals[j]
-            if v < 0:
-                keys[j] = x
-                vals[j] = count
-                reps[count] = i
-                codes[i] = count
-                count += 1
-                break
-            if keys[j] == x:
-                codes[i] = v
-                break
-            j = (j + 1) & mask
-    return codes, reps[:count].copy(), keys, vals
-
-
-@njit(cache=True)
-def hash_rank(keys, vals, h_sorted):  # pragma: no cover - numba
-    """``rank[code] = p`` for the code of hash ``h_sorted[p]``; ``None`` if one is missing."""
-    mask = keys.size - 1
-    rank = np.full(h_sorted.size, -1, np.int64)
-    for p in range(h_sorted.size):
-        x = h_sorted[p]
-        j = x & mask
-        while True:
-            v = vals[j]
-            if v < 0:
-                return None
-            if keys[j] == x:
-                rank[v] = p
-                break
-            j = (j + 1) & mask
-    return rank
-
-
-@njit(cache=True)
 def first_rows(codes, n_patients):  # pragma: no cover - numba
     """A row index of each patient code (the last one in input order)."""
     rows = np.empty(n_patients, np.int64)
@@ -184,12 +136,12 @@ def boundaries(codes, n_patients):  # pragma: no cover - numba
     return starts
 
 
-@njit(cache=True, parallel=True)
-def unpack3(keys, tmin, tb, rb, dose, t_out, d_out):  # pragma: no cover - numba
-    """Decode sorted 3-part keys: time, row (in place) and the gathered dose."""
+@njit(cache=True, nogil=True)
+def _unpack3(i0, i1, keys, tmin, tb, rb, dose, t_out, d_out):  # pragma: no cover - numba
+    """Decode sorted 3-part keys ``i0:i1``: time, row (in place) and the gathered dose."""
     rmask = (np.int64(1) << rb) - 1
     tmask = (np.int64(1) << tb) - 1
-    for i in prange(keys.size):
+    for i in range(i0, i1):
         key = keys[i]
         r = key & rmask
         keys[i] = r
@@ -236,21 +188,20 @@ def key_boundaries(keys, rb, n_patients):  # pragma: no cover - numba
     return starts
 
 
-@njit(cache=True, parallel=True)
-def unpack_gather(keys, mask, t, dose, t_out, d_out):  # pragma: no cover - numba
-    """Turn sorted keys into row numbers in place and gather ``t`` and ``dose`` by them."""
-    for i in prange(keys.size):
+@njit(cache=True, nogil=True)
+def _unpack_gather(i0, i1, keys, mask, t, dose, t_out, d_out):  # pragma: no cover - numba
+    """Turn sorted keys ``i0:i1`` into row numbers in place and gather ``t`` and ``dose``."""
+    for i in range(i0, i1):
         r = keys[i] & mask
         keys[i] = r
         t_out[i] = t[r]
         d_out[i] = dose[r]
 
 
-@njit(cache=True, parallel=True)
-def sort_segments(starts, t, d, order):  # pragma: no cover - numba
-    """Stable sort of each segment by ``t``, moving ``d`` and ``order`` along, in place."""
-    n_patients = starts.size - 1
-    for p in prange(n_patients):
+@njit(cache=True, nogil=True)
+def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
+    """Stable sort of segments ``p0:p1`` by ``t``, moving ``d`` and ``order`` along, in place."""
+    for p in range(p0, p1):
         a = starts[p]
         b = starts[p + 1]
         if b - a > _INSERTION_MAX:
@@ -285,8 +236,10 @@ def sort_segments(starts, t, d, order):  # pragma: no cover - numba
             order[k + 1] = oj
 
 
-@njit(cache=True, parallel=True)
-def patient_stats(
+@njit(cache=True, nogil=True)
+def _patient_stats(
+    p0,
+    p1,
     starts,
     t,
     d,
@@ -305,7 +258,7 @@ def patient_stats(
     wmax,
     wstart,
 ):  # pragma: no cover - numba
-    """Per-patient totals, threshold crossings and sliding-window maxima.
+    """Per-patient totals, threshold crossings and sliding-window maxima (patients ``p0:p1``).
 
     ``t`` and ``d`` are grouped by patient (``starts``) and time-ordered within each.
     ``thresholds`` must be ascending. Outputs, per patient ``p``:
@@ -315,13 +268,12 @@ def patient_stats(
       CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
       ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index into ``t``, -1 if never);
     * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
-      ``day_j - day_i < W`` (recomputed exactly by a forward sum), ``wstart[w, p]`` the
-      first day of that window (the earliest such window if tied).
+      ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
+      first day of that window (the earliest such window if the forward sums tie exactly).
     """
-    n_patients = starts.size - 1
     n_thr = thresholds.size
     n_win = windows.size
-    for p in prange(n_patients):
+    for p in range(p0, p1):
         a = starts[p]
         b = starts[p + 1]
         fd = _day(t[a], upd)
@@ -365,6 +317,10 @@ def patient_stats(
             cross_date[k, p] = 0
             cross_pos[k, p] = -1
         ced_out[p] = s
+        # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
+        # candidates; a candidate within the rounding bound of the best is compared by its
+        # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
+        tol = 1e-15 * (b - a + 2) * s
         for w in range(n_win):
             width = windows[w]
             i = a
@@ -372,7 +328,9 @@ def patient_stats(
             ws = 0.0
             best = -1.0
             bi = a
-            bj = a
+            ei = -1  # the exact forward sum ``es`` covers d[ei..ej]
+            ej = -1
+            es = 0.0
             for j in range(a, b):
                 dj = _day(t[j], upd)
                 ws += d[j]
@@ -380,14 +338,19 @@ def patient_stats(
                     ws -= d[i]
                     i += 1
                     di = _day(t[i], upd)
-                if ws > best:
-                    best = ws
+                if ws + tol < best:
+                    continue
+                if ei != i:
+                    ei = i
+                    ej = i - 1
+                    es = 0.0
+                for k in range(ej + 1, j + 1):
+                    es += d[k]
+                ej = j
+                if es > best:
+                    best = es
                     bi = i
-                    bj = j
-            exact = 0.0
-            for j in range(bi, bj + 1):
-                exact += d[j]
-            wmax[w, p] = exact
+            wmax[w, p] = best
             wstart[w, p] = _day(t[bi], upd)
 
 
@@ -413,11 +376,10 @@ def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
         table[c, 3] = max(table[c, 3], day)
 
 
-@njit(cache=True, parallel=True)
-def running_sums(starts, d, running, index):  # pragma: no cover - numba
-    """Running CED and 1-based exam number within each patient (time-ordered input)."""
-    n_patients = starts.size - 1
-    for p in prange(n_patients):
+@njit(cache=True, nogil=True)
+def _running_sums(p0, p1, starts, d, running, index):  # pragma: no cover - numba
+    """Running CED and 1-based exam number within patients ``p0:p1`` (time-ordered input)."""
+    for p in range(p0, p1):
         s = 0.0
         a = starts[p]
         for j in range(a, starts[p + 1]):
@@ -470,9 +432,6 @@ def group(
     return starts, t_s, d_s, keys
 
 
-_POOL: list[ThreadPoolExecutor] = []
-
-
 def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
     """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
     releases the GIL)."""
@@ -480,44 +439,178 @@ def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
     if len(parts) == 1:
         parts[0].sort()
         return
-    if not _POOL or _POOL[0]._max_workers < len(parts):
-        _POOL[:] = [ThreadPoolExecutor(len(parts), thread_name_prefix="recurct-sort")]
-    list(_POOL[0].map(np.ndarray.sort, parts))
+    list(pool(len(parts)).map(np.ndarray.sort, parts))
 
 
-@njit(parallel=True, cache=True)
-def segment_mode(starts: np.ndarray, vals: np.ndarray, first_only: bool) -> np.ndarray:
-    """Per patient segment ``starts[p]:starts[p+1]`` of time-ordered value codes (``-1`` for
-    null): the most frequent code, ties to the earliest (``first_only``: the first non-null
-    code). ``-1`` where a patient has no non-null value. O(L^2) in a segment's length L,
-    which is small (a patient's exams)."""
-    n = starts.size - 1
-    out = np.full(n, -1, np.int64)
-    for p in prange(n):
+@njit(cache=True, nogil=True)
+def _segment_pick(p0, p1, starts, order, vals, null_code, first_only, out):  # pragma: no cover
+    """Per patient segment ``starts[p]:starts[p+1]`` (patients ``p0:p1``) of time-ordered exams
+    (exam ``i`` is input row ``order[i]``, or ``i`` if ``order`` is empty) with value codes
+    ``vals`` of the input rows: the most frequent code, ties to the earliest (``first_only``:
+    the first code), ignoring ``null_code``; ``null_code`` where a patient has no other value.
+    O(L^2) in a segment's length L, which is small (a patient's exams)."""
+    ordered = order.size > 0
+    for p in range(p0, p1):
         s = starts[p]
         e = starts[p + 1]
-        best = -1
+        best = null_code
         best_count = 0
         for i in range(s, e):
-            v = vals[i]
-            if v < 0:
+            v = vals[order[i]] if ordered else vals[i]
+            if v == null_code:
                 continue
             if first_only:
                 best = v
                 break
             seen = False
             for j in range(s, i):
-                if vals[j] == v:
+                if (vals[order[j]] if ordered else vals[j]) == v:
                     seen = True
                     break
             if seen:
                 continue
             c = 0
             for j in range(i, e):
-                if vals[j] == v:
+                if (vals[order[j]] if ordered else vals[j]) == v:
                     c += 1
             if c > best_count:
                 best_count = c
                 best = v
         out[p] = best
+
+
+@njit(cache=True, nogil=True)
+def small_codes(h, cap_bits):  # pragma: no cover - numba
+    """Factorise int64 keys (hashes or values) by open addressing, the table growing from
+    ``2**cap_bits`` slots as needed (for columns with few distinct values, such as sex or
+    facility, it stays in cache).
+
+    Returns ``(codes, first_row_of_each_code, table)``: int32 codes in order of first
+    appearance, and the table (key and code share a slot: one cache miss per probe), probed
+    again by :func:`hash_rank`.
+    """
+    n = h.size
+    codes = np.empty(n, np.int32)
+    while True:
+        cap = np.int64(1) << cap_bits
+        mask = cap - 1
+        table = np.full(2 * cap, -1, np.int64)  # slot j: key at 2j, code at 2j + 1 (one line)
+        reps = np.empty(cap // 2, np.int64)
+        count = 0
+        full = False
+        for i in range(n):
+            x = h[i]
+            j = (x ^ (x >> 29)) & mask
+            while True:
+                v = table[2 * j + 1]
+                if v < 0:
+                    if count == cap // 2:
+                        full = True
+                        break
+                    table[2 * j] = x
+                    table[2 * j + 1] = count
+                    reps[count] = i
+                    codes[i] = count
+                    count += 1
+                    break
+                if table[2 * j] == x:
+                    codes[i] = v
+                    break
+                j = (j + 1) & mask
+            if full:
+                break
+        if not full:
+            return codes, reps[:count].copy(), table
+        cap_bits += 3 if cap_bits < 16 else 1
+
+
+@njit(cache=True, nogil=True)
+def hash_rank(table, h_sorted):  # pragma: no cover - numba
+    """``rank[code] = p`` for the code of key ``h_sorted[p]`` in a table of
+    :func:`small_codes` (``-1`` where a code has no key in ``h_sorted``)."""
+    mask = table.size // 2 - 1
+    rank = np.full(h_sorted.size, -1, np.int64)
+    for p in range(h_sorted.size):
+        x = h_sorted[p]
+        j = (x ^ (x >> 29)) & mask
+        while True:
+            v = table[2 * j + 1]
+            if v < 0:
+                break
+            if table[2 * j] == x:
+                if v < rank.size:
+                    rank[v] = p
+                break
+            j = (j + 1) & mask
+    return rank
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_GRAIN = 20_000  # patients (or exams) per thread below which one thread does it all
+
+
+def _threads(n: int) -> int:
+    if threading.current_thread().name.startswith("recurct"):
+        return 1  # already in a pool thread: waiting on the pool from it could deadlock
+    return max(1, min(numba.get_num_threads(), n // _GRAIN))
+
+
+def pool(k: int) -> ThreadPoolExecutor:
+    """A shared pool of at least ``k`` threads (NumPy's sort, polars and ``nogil`` kernels
+    release the GIL, so these threads run in parallel)."""
+    if not _POOL or _POOL[0]._max_workers < k:
+        _POOL[:] = [ThreadPoolExecutor(k, thread_name_prefix="recurct")]
+    return _POOL[0]
+
+
+def run_chunks(kernel, n: int, *args) -> None:
+    """``kernel(lo, hi, *args)`` over ``0..n`` split into one range per numba thread.
+
+    The kernels are serial ``nogil`` functions, run in Python threads: the same speed-up as
+    ``parallel=True`` on per-patient loops, at a fraction of its compilation time (cold
+    start). Each range writes its own outputs, so results do not depend on the threads.
+    """
+    k = _threads(n)
+    if k == 1:
+        kernel(0, n, *args)
+        return
+    bounds = [n * q // k for q in range(k + 1)]
+    futures = [pool(k).submit(kernel, bounds[q], bounds[q + 1], *args) for q in range(k)]
+    for f in futures:
+        f.result()
+
+
+def unpack3(keys, tmin, tb, rb, dose, t_out, d_out) -> None:
+    """Decode sorted 3-part keys: time, row (in place) and the gathered dose."""
+    run_chunks(_unpack3, keys.size, keys, tmin, tb, rb, dose, t_out, d_out)
+
+
+def unpack_gather(keys, mask, t, dose, t_out, d_out) -> None:
+    """Turn sorted keys into row numbers in place and gather ``t`` and ``dose`` by them."""
+    run_chunks(_unpack_gather, keys.size, keys, mask, t, dose, t_out, d_out)
+
+
+def sort_segments(starts, t, d, order) -> None:
+    """Stable sort of each segment by ``t``, moving ``d`` and ``order`` along, in place."""
+    run_chunks(_sort_segments, starts.size - 1, starts, t, d, order)
+
+
+def patient_stats(starts, *args) -> None:
+    """Per-patient totals, crossings and window maxima (see ``_patient_stats``)."""
+    run_chunks(_patient_stats, starts.size - 1, starts, *args)
+
+
+def running_sums(starts, d, running, index) -> None:
+    """Running CED and 1-based exam number within each patient (time-ordered input)."""
+    run_chunks(_running_sums, starts.size - 1, starts, d, running, index)
+
+
+_NO_ORDER = np.empty(0, np.int64)
+
+
+def segment_pick(starts, order, vals, null_code: int, first_only: bool) -> np.ndarray:
+    """One value code per patient (see ``_segment_pick``); ``order=None``: rows in order."""
+    out = np.empty(starts.size - 1, np.int64)  # an int64 index gathers strings faster
+    order = _NO_ORDER if order is None else order
+    run_chunks(_segment_pick, out.size, starts, order, vals, np.int32(null_code), first_only, out)
     return out

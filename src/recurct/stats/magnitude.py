@@ -287,35 +287,40 @@ def _slim(
     ]
     if "age_first_exam" in df.columns:
         cols.append(pl.col("age_first_exam").cast(pl.Float64).alias("_age"))
-    if "sex" in df.columns:
-        cols.append(pl.col("sex").cast(pl.Utf8).str.to_uppercase().alias("_sex"))
+    if "sex" in df.columns:  # upper-cased in _aggregations, on the patients >= T only
+        cols.append(pl.col("sex").cast(pl.Utf8).alias("_sex"))
     for i, t in enumerate(ts):
         reached, days, exams = _reached_columns(df, t)
         cols += [reached.alias(f"_r{i}"), days.alias(f"_d{i}"), exams.alias(f"_x{i}")]
     return df.select(cols)
 
 
-def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
-    """Aggregations over the slim frame of :func:`_slim` for threshold number ``i``."""
-    reached = pl.col(f"_r{i}")
-    ced_r = pl.col("_ced").filter(reached)
-    aggs = [
+def _counts(i: int) -> list[pl.Expr]:
+    """Aggregations over every patient of the slim frame for threshold number ``i``."""
+    return [
         pl.len().cast(pl.Int64).alias("n_patients"),
         pl.col("_nx").sum().alias("n_exams"),
-        reached.cast(pl.Int64).sum().alias("n_reached"),
-        ced_r.median().alias("ced_median"),
-        ced_r.quantile(0.25, interpolation="linear").alias("ced_q1"),
-        ced_r.quantile(0.75, interpolation="linear").alias("ced_q3"),
-        ced_r.min().alias("ced_min"),
-        ced_r.max().alias("ced_max"),
-        pl.col(f"_d{i}").filter(reached).median().alias("days_to_median"),
-        pl.col(f"_d{i}").filter(reached).min().alias("days_to_min"),
-        pl.col(f"_x{i}").filter(reached).median().alias("exams_to_median"),
+        pl.col(f"_r{i}").cast(pl.Int64).sum().alias("n_reached"),
+    ]
+
+
+def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
+    """Aggregations over the patients >= T (rows of the slim frame of :func:`_slim` with
+    ``_r{i}``) for threshold number ``i``; of an empty set they are null (counts 0)."""
+    aggs = [
+        pl.col("_ced").median().alias("ced_median"),
+        pl.col("_ced").quantile(0.25, interpolation="linear").alias("ced_q1"),
+        pl.col("_ced").quantile(0.75, interpolation="linear").alias("ced_q3"),
+        pl.col("_ced").min().alias("ced_min"),
+        pl.col("_ced").max().alias("ced_max"),
+        pl.col(f"_d{i}").median().alias("days_to_median"),
+        pl.col(f"_d{i}").min().alias("days_to_min"),
+        pl.col(f"_x{i}").median().alias("exams_to_median"),
     ]
     if "_age" in df.columns:
         age = pl.col("_age")
-        n_le = (reached & (age <= age_cut)).fill_null(False).cast(pl.Int64).sum()
-        n_known = (reached & age.is_not_null()).cast(pl.Int64).sum()
+        n_le = (age <= age_cut).fill_null(False).cast(pl.Int64).sum()
+        n_known = age.is_not_null().cast(pl.Int64).sum()
         aggs += [n_le.alias("n_age_le_cut"), _ratio(n_le, n_known).alias("share_age_le_cut")]
     else:
         aggs += [
@@ -323,10 +328,10 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
             pl.lit(None, dtype=pl.Float64).alias("share_age_le_cut"),
         ]
     if "_sex" in df.columns:
-        sex = pl.col("_sex")
-        n_known = (reached & sex.is_not_null()).cast(pl.Int64).sum()
+        sex = pl.col("_sex").str.to_uppercase()
+        n_known = sex.is_not_null().cast(pl.Int64).sum()
         for code, col in (("F", "share_female"), ("M", "share_male")):
-            n_code = (reached & (sex == code)).fill_null(False).cast(pl.Int64).sum()
+            n_code = (sex == code).fill_null(False).cast(pl.Int64).sum()
             aggs.append(_ratio(n_code, n_known).alias(col))
     else:
         aggs += [
@@ -334,6 +339,30 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
             pl.lit(None, dtype=pl.Float64).alias("share_male"),
         ]
     return aggs
+
+
+def _block(slim: pl.DataFrame, by_cols: list[str], i: int, age_cut: float) -> pl.DataFrame:
+    """The "all" row and one row per stratum for threshold number ``i``.
+
+    Counts scan every patient once; every other statistic is over the patients >= T only,
+    a small part of the table, filtered once (no per-aggregation filter over all rows).
+    """
+    hit = slim.filter(pl.col(f"_r{i}"))
+    aggs = _aggregations(slim, i, age_cut)
+    block = pl.concat([slim.select(_counts(i)), hit.select(aggs)], how="horizontal")
+    block = block.with_columns(*(pl.lit(_ALL, dtype=pl.Utf8).alias(c) for c in by_cols))
+    if not by_cols:
+        return block
+    groups = (
+        slim.group_by(by_cols)
+        .agg(_counts(i))
+        .join(hit.group_by(by_cols).agg(aggs), on=by_cols, how="left", nulls_equal=True)
+        .sort(by_cols, nulls_last=True)
+    )
+    if "_age" in slim.columns:  # strata without a patient >= T: a count of 0, as for "all"
+        groups = groups.with_columns(pl.col("n_age_le_cut").fill_null(0))
+    groups = groups.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
+    return pl.concat([block, groups], how="diagonal_relaxed")
 
 
 def bootstrap_share(
@@ -521,15 +550,7 @@ def magnitude(
     slim = _slim(df, by_cols, cluster, ts)
     blocks: list[pl.DataFrame] = []
     for i, t in enumerate(ts):
-        aggs = _aggregations(slim, i, float(age_cut))
-        block = slim.select(aggs).with_columns(
-            *(pl.lit(_ALL, dtype=pl.Utf8).alias(c) for c in by_cols)
-        )
-        if by_cols:
-            groups = slim.group_by(by_cols).agg(aggs).sort(by_cols, nulls_last=True)
-            groups = groups.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
-            block = pl.concat([block, groups], how="diagonal_relaxed")
-        block = block.with_columns(
+        block = _block(slim, by_cols, i, float(age_cut)).with_columns(
             pl.lit(t, dtype=pl.Float64).alias("threshold"),
             _ratio(pl.col("n_reached"), pl.col("n_patients")).alias("share"),
         )

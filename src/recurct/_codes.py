@@ -1,0 +1,65 @@
+"""Dense integer codes of attribute columns (sex, facility, indication, ...).
+
+A per-patient attribute is picked from a patient's exams by a kernel over integer codes
+(:func:`recurct.kernels.segment_pick`), so each column is factorised once per call, in one
+pass, without sorting, gathering or replacing strings: the 64-bit polars hash of every value
+goes through a small open-addressing table (:func:`recurct.kernels.small_codes`), and the
+result is verified exactly (every row equals the label of its code). ``Enum`` columns use their
+physical codes directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from recurct import kernels as _k
+
+__all__ = ["Factorised", "factorise_values"]
+
+
+class Factorised:
+    """``codes`` (int32, one per row), ``labels`` (Utf8, one per code) and ``null_code``, the
+    code whose label is null (null rows have it; a patient with no other value gets it)."""
+
+    __slots__ = ("codes", "labels", "null_code")
+
+    def __init__(self, codes: np.ndarray, labels: pl.Series, null_code: int) -> None:
+        self.codes = codes
+        self.labels = labels
+        self.null_code = null_code
+
+    def take(self, picked: np.ndarray, name: str) -> pl.Series:
+        """The labels of ``picked`` codes (nulls for ``null_code``), as a Utf8 column."""
+        return self.labels.gather(picked).alias(name)
+
+
+def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
+    """``labels`` and a null after them; the code of that null."""
+    return pl.concat([labels, pl.Series([None], dtype=labels.dtype)]), labels.len()
+
+
+def factorise_values(s: pl.Series) -> Factorised:
+    """Codes of the values of ``s`` (any dtype; labels are their string form)."""
+    if s.dtype == pl.Enum:
+        cats = pl.Series(s.dtype.categories, dtype=pl.Utf8)  # type: ignore[attr-defined]
+        labels, null_code = _with_null(cats)
+        codes = s.to_physical().cast(pl.Int32).fill_null(null_code).to_numpy()
+        return Factorised(np.ascontiguousarray(codes), labels, null_code)
+    if s.len() == 0:
+        labels, null_code = _with_null(pl.Series(s.name, [], dtype=pl.Utf8))
+        return Factorised(np.empty(0, np.int32), labels, null_code)
+    codes, reps, _ = _k.small_codes(s.hash().to_numpy().view(np.int64), 8)
+    labels = s.gather(reps)
+    if labels.gather(codes).equals(s):  # exact: no two distinct values share a hash
+        labels = labels.cast(pl.Utf8)
+        nulls = labels.is_null()
+        if nulls.any():
+            return Factorised(codes, labels, int(nulls.arg_true()[0]))
+        labels, null_code = _with_null(labels)
+        return Factorised(codes, labels, null_code)
+    # a hash collision (about 2^-64 per pair of values): rank the values instead
+    labels = s.drop_nulls().unique().sort()
+    labels, null_code = _with_null(labels.cast(pl.Utf8))
+    rank = s.rank("dense").cast(pl.Int64) - 1
+    return Factorised(rank.fill_null(null_code).cast(pl.Int32).to_numpy(), labels, null_code)
