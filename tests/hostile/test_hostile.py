@@ -641,7 +641,7 @@ CASES: list[Case] = [
         "Excel workbook named",
         raw_file(b"PK\x03\x04" + b"\x00" * 50, "x.xlsx"),
         read(),
-        Err(ValueError, r"x\.xlsx: a zip archive or Excel workbook"),
+        Err(ValueError, r"x\.xlsx: not a CSV or Parquet table \(a zip archive or Excel workbook"),
     ),
     Case(
         "binary file named",
@@ -960,6 +960,59 @@ CASES: list[Case] = [
         exams(["A", "B"], age_years=[math.nan, 40.0]),
         lambda x, strict=True: Cohort(x).ages(lo=0, at="each"),
         Value(lambda c: None if c.n_exams == 1 else pytest.fail(str(c.exams))),
+    ),
+]
+
+# --------------------------------------------------------------------------- review probes
+# Cases found by an independent review of issue 17 (each failed before its fix).
+CASES += [
+    Case(
+        "bare CR inside a CRLF file named by row",
+        raw_file(f"{HEAD}\r\nA,2020-01-01,1.0\rB,2020-01-02,2.0\r\n".encode()),
+        read(),
+        Err(ValueError, r"x\.csv: data row 0 \(line 2 of the file\) cannot be split"),
+    ),
+    Case(
+        "Excel 97-2003 workbook named",
+        raw_file(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), "export.xls"),
+        read(),
+        Err(ValueError, r"export\.xls: not a CSV or Parquet table \(an Excel 97-2003 workbook"),
+    ),
+    Case(
+        "HTML table saved as .xls named",
+        raw_file(b"<html><body><table><tr><td>patient_id</td></tr></table></body></html>", "e.xls"),
+        read(),
+        Err(ValueError, r"e\.xls: not a CSV or Parquet table \(an HTML or XML document"),
+    ),
+    Case(
+        "bzip2-compressed CSV named",
+        raw_file(__import__("bz2").compress(CSV3.encode()), "x.csv.bz2"),
+        read(),
+        Err(ValueError, r"x\.csv\.bz2: not a CSV or Parquet table \(a bzip2 file"),
+    ),
+    Case(
+        "PDF named",
+        raw_file(b"%PDF-1.4\n1 0 obj\n", "report.pdf"),
+        read(),
+        Err(ValueError, r"report\.pdf: not a CSV or Parquet table \(a PDF document"),
+    ),
+    Case(
+        "stray byte after a quoted multi-line cell: the data row, not the line",
+        raw_file(
+            f'{HEAD},note\nA,2020-01-01,1.0,"two\nlines"\nB,2020-01-02,1.0,é\n'.encode()
+            + b"C,2020-01-03,1.0,H\xf4pital\n"
+        ),
+        read(),
+        Err(ValueError, r"x\.csv: data row 2 \(line 5 of the file\): byte 0xf4"),
+    ),
+    Case(
+        "stray byte after a sep= line: rows counted from the header",
+        raw_file(
+            f"sep=;\n{HEAD.replace(',', ';')};fac\nA;2020-01-01;1;é\n".encode()
+            + b"B;2020-01-02;1;H\xf4pital\n"
+        ),
+        read(),
+        Err(ValueError, r"x\.csv: data row 1 \(line 4 of the file\): byte 0xf4"),
     ),
 ]
 

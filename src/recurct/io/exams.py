@@ -86,6 +86,18 @@ _UTF8_MULTIBYTE = re.compile(
 )
 _SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# file signatures of what spreadsheets and systems save that is not a CSV table
+_MAGIC = {
+    b"PK\x03\x04": "a zip archive or Excel workbook (.xlsx)",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook (.xls)",
+    b"%PDF": "a PDF document",
+    b"BZh": "a bzip2 file (only gzip is read)",
+    b"\xfd7zXZ\x00": "an xz file (only gzip is read)",
+    b"\x28\xb5\x2f\xfd": "a zstd file (only gzip is read)",
+    b"7z\xbc\xaf\x27\x1c": "a 7-zip archive",
+    b"SQLite format 3\x00": "an SQLite database",
+}
+_MARKUP = (b"<!doctype html", b"<html", b"<?xml", b"<table")
 # control characters text files do not hold (their UTF-8 bytes are the characters)
 _CONTROL_BYTES = np.zeros(256, dtype=bool)
 _CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
@@ -314,11 +326,20 @@ def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any
         raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
 
 
-def _row_of(raw: bytes, pos: int, header_lines: int = 1) -> str:
-    """'data row N (line L)' of a byte position (0-based data rows, 1-based file lines)."""
-    newline = b"\n" if b"\n" in raw else b"\r"
-    line = raw[:pos].count(newline)
-    return f"data row {line - header_lines} (line {line + 1} of the file)"
+def _row_of(raw: bytes, pos: int) -> str:
+    """'data row N (line L of the file)' of a byte position: 0-based data rows (records: a line
+    break inside a quoted value does not start a row; an Excel ``sep=`` line is not the header),
+    1-based file lines."""
+    b = np.frombuffer(raw[:pos], dtype=np.uint8)
+    newline = 10 if b"\n" in raw else 13
+    breaks = np.flatnonzero(b == newline)
+    line = breaks.size
+    quotes = np.cumsum(b == ord('"'))
+    record = int((quotes[breaks] % 2 == 0).sum()) if breaks.size else 0  # breaks outside quotes
+    first = raw[: raw.find(bytes([newline]))] if breaks.size else b""
+    record -= 2 if _SEP_LINE.match(first.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")) else 1
+    where = "the header" if record < 0 else f"data row {record}"
+    return f"{where} (line {line + 1} of the file)"
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -334,11 +355,14 @@ def _decode(raw: bytes, source: str) -> str:
         encoding = "utf-16-be"
     else:
         encoding = "utf-8"
+        if _CONTROL_BYTES[np.frombuffer(raw.rstrip(b"\x1a"), dtype=np.uint8)].any():
+            raise ValueError(_not_a_table(source, "binary content"))
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding != "utf-8":
-            where = _row_of(raw.decode(encoding, errors="replace").encode(), exc.start // 2)
+            before = raw[: exc.start].decode(encoding, errors="replace").encode()
+            where = _row_of(before, len(before))
             raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
         first_bad = exc.start
     if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
@@ -365,11 +389,11 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
-    if raw[:4] == b"PK\x03\x04":
-        raise ValueError(
-            f"{source}: a zip archive or Excel workbook, not a CSV table; save the sheet as CSV "
-            "(or unzip it) and read that file"
-        )
+    what = next((w for magic, w in _MAGIC.items() if raw.startswith(magic)), None)
+    if what is None and raw.lstrip()[:15].lower().startswith(_MARKUP):
+        what = "an HTML or XML document (some systems save an HTML table as .xls)"
+    if what is not None:
+        raise ValueError(_not_a_table(source, what))
     text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
     if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
         text = text.replace("\r", "\n")
@@ -384,7 +408,10 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     if sep is None:
         counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
-    header = next(csv.reader([first], delimiter=sep))
+    try:
+        header = next(csv.reader([first], delimiter=sep))
+    except csv.Error as exc:
+        raise ValueError(f"{source}: the header line cannot be split into fields ({exc})") from None
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen:
@@ -401,17 +428,21 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         text = text[: end + 1]
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
-        raise ValueError(
-            f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
-            "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
-            "folders of Parquet files"
-        )
+        raise ValueError(_not_a_table(source, "binary content"))
     _check_field_counts(data, text, sep, len(header), source)
     try:
         df = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
     return df, sep
+
+
+def _not_a_table(source: str, what: str) -> str:
+    return (
+        f"{source}: not a CSV or Parquet table ({what}); read_exams reads CSV text files "
+        "(UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and folders of "
+        "Parquet files: save a spreadsheet as CSV (or unzip the file) and read that"
+    )
 
 
 def _first_line(text: str) -> str:
@@ -436,13 +467,20 @@ def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source:
             return
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
-    for row, fields in enumerate(reader):
-        if len(fields) != n_fields and any(f.strip() for f in fields):
-            raise ValueError(
-                f"{source}: data row {row} has {len(fields)} field(s) but the header has "
-                f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
-                "quote the value or fix the row"
-            )
+    row = -1
+    try:
+        for row, fields in enumerate(reader):
+            if len(fields) != n_fields and any(f.strip() for f in fields):
+                raise ValueError(
+                    f"{source}: data row {row} has {len(fields)} field(s) but the header has "
+                    f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
+                    "quote the value or fix the row"
+                )
+    except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
+        raise ValueError(
+            f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
+            f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
+        ) from None
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
