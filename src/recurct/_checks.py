@@ -12,6 +12,7 @@ catching either keep working.
 
 from __future__ import annotations
 
+import glob
 import math
 import numbers
 import os
@@ -118,17 +119,19 @@ def age(value: Any, fn: str, name: str) -> float | None:
 
 
 def days(value: Any, fn: str, name: str) -> int:
-    """A whole number of days >= 0."""
-    d = number(value, fn, name, lo=0.0, what=" days")
+    """A whole number of days in 0..MAX_WINDOW_DAYS."""
+    d = number(value, fn, name, lo=0.0, hi=MAX_WINDOW_DAYS, what=" days")
     if not d.is_integer():
         raise ParameterError(f"{fn}: {name} must be a whole number of days, got {value!r}")
     return int(d)
 
 
 def names(values: Any, fn: str, name: str) -> list[str]:
-    """Non-empty text or integer labels (facilities, indications, sex codes) as text."""
+    """Non-empty text or integer labels (facilities, indications, sex codes, column names) as
+    text; a list given among them is read as its items (``facilities(["A", "B"])``)."""
     out = []
-    for v in _many(values):
+    flat = [x for v in _many(values) for x in (v if isinstance(v, list | tuple | set) else [v])]
+    for v in flat:
         if isinstance(v, str) and v.strip():
             out.append(v)
         elif isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_):
@@ -155,5 +158,40 @@ def exams_path(exams: Any, fn: str) -> None:
                 f"{fn}: {path} is not a Parquet file; read CSV and other tables with "
                 "recurct.read_exams(path) and pass the frame"
             )
-    elif not path.exists() and not any(c in str(path) for c in "*?["):
+        parquet_files([path], fn)
+    elif path.is_dir():
+        parquet_files(sorted(path.rglob("*.parquet")), fn)
+    elif any(c in str(path) for c in "*?["):
+        matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{fn}: {path}: no file matches this pattern")
+        parquet_files([m for m in matches if m.is_file()], fn)
+    else:
         raise FileNotFoundError(f"{fn}: {path}: no such file or folder")
+
+
+def dose_sum(doses: np.ndarray, fn: str) -> None:
+    """Doses (finite, >= 0) whose total is a float: no per-patient or window sum can overflow
+    to infinity. Otherwise the error names the rows of the largest doses."""
+    with np.errstate(over="ignore"):
+        total = float(np.sum(doses))
+    if math.isfinite(total):
+        return
+    rows = np.argsort(-doses, kind="stable")[:5]
+    shown = ", ".join(f"row {int(r)} ({doses[r]:g})" for r in rows)
+    raise ValueError(
+        f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv), "
+        f"so cumulative doses would be infinite; the largest doses: {shown} (0-based). These "
+        "are not doses in mSv: check the unit, or use recurct.validate, which bounds one exam"
+    )
+
+
+def parquet_files(files: Iterable[Path], fn: str) -> None:
+    """Each Parquet file readable (its footer and schema), else an error naming it."""
+    import polars as pl
+
+    for f in files:
+        try:
+            pl.read_parquet_schema(f)
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise ValueError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
+from recurct.cumulative import period_dose, running_dose
 from recurct.schema import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 from recurct.stats import magnitude
 
@@ -997,6 +998,84 @@ CASES += [
         "a bzip2 file",
     ),
     not_a_table("PDF", b"%PDF-1.4\n1 0 obj\n", "report.pdf", "a PDF document"),
+    Case(
+        "doses summing past the largest float: cumulative_dose names the rows",
+        exams(["A", "A", "B"], [1e308, 1e308, 1.0]),
+        ced(),
+        Err(ValueError, r"sums to more than the largest float.*row 0 \(1e\+308\), row 1"),
+    ),
+    Case(
+        "doses summing past the largest float: running_dose",
+        exams(["A", "A"], [1e308, 1e308]),
+        lambda x, strict=True: running_dose(x),
+        Err(ValueError, r"running_dose: column 'effective_dose_msv' sums to more than"),
+    ),
+    Case(
+        "doses summing past the largest float: period_dose",
+        exams(["A", "A"], [1e308, 1e308]),
+        lambda x, strict=True: period_dose(x, by_period="5y"),
+        Err(ValueError, r"period_dose: column 'effective_dose_msv' sums to more than"),
+    ),
+    Case(
+        "corrupt Parquet in a folder given to cumulative_dose named",
+        folder({"a.parquet": PARQ, "sub/bad.parquet": CORRUPT}),
+        ced(),
+        Err(ValueError, r"cumulative_dose: .*bad\.parquet: not a readable Parquet table"),
+    ),
+    Case(
+        "glob matching nothing given to cumulative_dose named",
+        lambda tmp: tmp / "exports" / "*.parquet",
+        ced(),
+        Err(FileNotFoundError, r"exports/\*\.parquet: no file matches"),
+    ),
+    Case(
+        "CSV passed to running_dose named",
+        text_file(CSV3),
+        lambda x, strict=True: running_dose(x),
+        Err(ValueError, r"running_dose: .*x\.csv is not a Parquet file"),
+    ),
+    Case(
+        "CSV passed to period_dose named",
+        text_file(CSV3),
+        lambda x, strict=True: period_dose(x, by_period="1y"),
+        Err(ValueError, r"period_dose: .*x\.csv is not a Parquet file"),
+    ),
+    Case(
+        "period_dose keep=True refused",
+        exams(["A"], sex=["F"]),
+        lambda x, strict=True: period_dose(x, by_period="1y", keep=True),
+        Err(ParameterError, r"period_dose: keep columns must be non-empty text.*got True"),
+    ),
+    Case(
+        "cumulative_dose(windows=): a time-zone-aware exam on its local day, as period_dose",
+        lambda tmp: pl.DataFrame(
+            {
+                "patient_id": ["A", "A"],
+                "exam_date": pl.Series(
+                    [datetime(2020, 1, 1, 0, 30), datetime(2020, 6, 1)]
+                ).dt.replace_time_zone("Europe/Berlin"),
+                "effective_dose_msv": [1.0, 2.0],
+            }
+        ),
+        lambda x, strict=True: (
+            cumulative_dose(x, windows=[("2020-01-01", "2020-12-31")])[1],
+            period_dose(x, windows=[("2020-01-01", "2020-12-31")]),
+        ),
+        Value(lambda pair: None if pair[0].equals(pair[1]) and pair[0]["n_exams"][0] == 2
+              else pytest.fail(str(pair))),  # fmt: skip
+    ),
+    Case(
+        "Cohort.facilities given a list",
+        exams(["A", "B"], facility=["X", "Y"]),
+        lambda x, strict=True: Cohort(x).facilities(["X"]),
+        Value(lambda c: None if c.n_patients == 1 else pytest.fail(str(c.exams))),
+    ),
+    Case(
+        "Cohort.min_followup(1e20) refused",
+        exams(["A"]),
+        lambda x, strict=True: Cohort(x).min_followup(1e20),
+        Err(ParameterError, r"min_followup: days must be a finite number in \[0, 100000\]"),
+    ),
     Case(
         "stray byte after a quoted multi-line cell: the data row, not the line",
         raw_file(
