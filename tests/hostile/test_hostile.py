@@ -37,6 +37,7 @@ from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
 from recurct.cumulative import period_dose, running_dose
+from recurct.dose import DoseConversionError, DoseConversionWarning, effective_dose
 from recurct.schema import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 from recurct.stats import magnitude
 
@@ -236,6 +237,12 @@ def _no_merge(out: pl.DataFrame) -> None:
 
 def _sep_line(out: pl.DataFrame) -> None:
     assert out["effective_dose_msv"].to_list() == [1.5, 2.0]
+
+
+def _null_counted(x: pl.DataFrame) -> list[Any]:
+    with pytest.warns(DoseConversionWarning, match=r"left 1 dose\(s\) null \(1 effective dose"):
+        out = effective_dose(x, strict=False)
+    return [None if v is None else round(v, 9) for v in out["effective_dose_msv"]]
 
 
 def _same_periods(pair: tuple[pl.DataFrame, pl.DataFrame]) -> None:
@@ -1066,6 +1073,50 @@ CASES += [
             period_dose(x, windows=[("2020-01-01", "2020-12-31")]),
         ),
         Value(_same_periods),
+    ),
+    Case(
+        "effective_dose: a DLP giving an impossible dose named",
+        frame(body_region=["chest", "chest"], dlp_mgycm=[400.0, 1e6]),
+        lambda x, strict=True: effective_dose(x),
+        Err(DoseConversionError, r"row 1, column 'dlp_mgycm': effective dose above 1000 mSv"),
+    ),
+    Case(
+        "effective_dose: a DLP near the float limit never makes an infinite dose",
+        frame(body_region=["chest"], dlp_mgycm=[1.7e308]),
+        lambda x, strict=True: effective_dose(
+            x, table=pl.DataFrame({"region": ["chest"], "k": [2.0]}), max_dose_msv=None
+        ),
+        Err(DoseConversionError, r"row 0, column 'dlp_mgycm': effective dose from this DLP is not"),
+    ),
+    Case(
+        "effective_dose: a kept dose of 1e300 named",
+        frame(body_region=["chest"], dlp_mgycm=[400.0], effective_dose_msv=[1e300]),
+        lambda x, strict=True: effective_dose(x),
+        Err(DoseConversionError, r"row 0, column 'effective_dose_msv': dose above 1000 mSv"),
+    ),
+    Case(
+        "effective_dose strict=False: impossible doses left null and counted",
+        frame(body_region=["chest"] * 3, dlp_mgycm=[400.0, 1e6, 500.0]),
+        lambda x, strict=True: _null_counted(x),
+        Value(lambda out: None if out == [5.6, None, 7.0] else pytest.fail(str(out))),
+    ),
+    Case(
+        "effective_dose: text age named, no raw polars error",
+        frame(body_region=["chest"], dlp_mgycm=[400.0], age_years=["abc"]),
+        lambda x, strict=True: effective_dose(x, table="shrimpton_age"),
+        Err(DoseConversionError, r"row 0, column 'age_years': age not a number \(value: 'abc'\)"),
+    ),
+    Case(
+        "effective_dose adult_from=nan refused",
+        frame(body_region=["chest"], dlp_mgycm=[400.0]),
+        lambda x, strict=True: effective_dose(x, adult_from=math.nan),
+        Err(ParameterError, r"adult_from must be a finite number in \[0, 130\] years"),
+    ),
+    Case(
+        "effective_dose kv=True refused",
+        frame(body_region=["chest"], dlp_mgycm=[400.0]),
+        lambda x, strict=True: effective_dose(x, kv=True),
+        Err(ParameterError, r"kv must be a number, got True"),
     ),
     Case(
         "Cohort.facilities given a list",
