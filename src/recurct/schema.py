@@ -491,8 +491,9 @@ def _cast_exprs(
                 e = c
             elif dtype.is_integer():
                 e = c.cast(pl.Int64, strict=False)
-            elif dtype.is_float():
-                e = pl.when(c == c.round()).then(c).cast(pl.Int64, strict=False)
+            elif dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
+                e = pl.when((c == c.round()) & (c.abs() <= 2**53)).then(c)
+                e = e.cast(pl.Int64, strict=False)
             else:
                 e = c.cast(pl.Utf8)
         elif name == "exam_date":
@@ -564,7 +565,10 @@ def _row_checks(
             label = labels.get(name, "dose" if name in DOSE_COLUMNS else "value")
             add(name, f"missing {label}", missing)
         if name == "patient_id":
-            add(name, "patient id is not an integer", ~missing & c.is_null())
+            huge = (o.abs() > 2**53) if dtype.is_float() else pl.lit(False)
+            add(name, "patient id is not an integer", ~missing & c.is_null() & ~huge)
+            if dtype.is_float():
+                add(name, "float patient id above 2^53 (digits lost: read ids as text)", huge)
         elif name == "exam_date":
             add(name, "unparseable date", ~missing & c.is_null())
             day = c.cast(pl.Date)

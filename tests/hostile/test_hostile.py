@@ -245,6 +245,11 @@ def _null_counted(x: pl.DataFrame) -> list[Any]:
     return [None if v is None else round(v, 9) for v in out["effective_dose_msv"]]
 
 
+def _float_ids(out: pl.DataFrame) -> None:
+    assert out.schema["patient_id"] == pl.Int64
+    assert out.select("patient_id", "ced_msv").rows() == [(7, 3.0), (12, 4.0)]
+
+
 def _same_periods(pair: tuple[pl.DataFrame, pl.DataFrame]) -> None:
     assert pair[0].equals(pair[1]) and pair[0]["n_exams"].to_list() == [2], pair
 
@@ -1117,6 +1122,46 @@ CASES += [
         frame(body_region=["chest"], dlp_mgycm=[400.0]),
         lambda x, strict=True: effective_dose(x, kv=True),
         Err(ParameterError, r"kv must be a number, got True"),
+    ),
+    region("TDM cérébrale", "head"),
+    sex("w", "F"),
+    Case(
+        "pandas float ids (after dropna) are integer ids in cumulative_dose",
+        pandas(
+            patient_id=[7.0, 7.0, 12.0],
+            exam_date=pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"]),
+            effective_dose_msv=[1.0, 2.0, 4.0],
+        ),
+        lambda x, strict=True: pl.from_pandas(cumulative_dose(x)),
+        Value(_float_ids),
+    ),
+    Case(
+        "float ids above 2^53 (digits lost, two patients merged) named",
+        pandas(
+            patient_id=[12345678901234567.0, 12345678901234568.0, 5.0],
+            exam_date=pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"]),
+            effective_dose_msv=[1.0, 2.0, 4.0],
+        ),
+        check(),
+        Drop({"float patient id above 2^53 (digits lost: read ids as text)": 2}, 1, ids=[5]),
+    ),
+    Case(
+        "placeholder_ids given as one string is one placeholder",
+        exams(["U", "UNK", "A"]),
+        check(placeholder_ids="UNK"),
+        Drop({"missing patient id": 1}, 2, ids=["U", "A"]),
+    ),
+    Case(
+        "Cohort.ages on a text age column named",
+        exams(["A"], age_years=["abc"]),
+        lambda x, strict=True: Cohort(x).ages(lo=18),
+        Err(TypeError, r"Cohort.ages: column 'age_years' must be numeric \(years\), got String"),
+    ),
+    Case(
+        "threshold 1e20 labelled by its shortest form",
+        exams(["A"]),
+        ced(thresholds=[1e20]),
+        Value(lambda out: None if "reached_1e+20" in out.columns else pytest.fail(out.columns)),
     ),
     Case(
         "Cohort.facilities given a list",
