@@ -121,6 +121,12 @@ def exams(ids: list[Any], doses: list[Any] | None = None, **extra: Any) -> Calla
     return frame(**cols)
 
 
+def pandas_exams(ids: list[Any]) -> Callable[[Path], pd.DataFrame]:
+    """A pandas exam frame of three exams (1, 2 and 4 mSv)."""
+    days = pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"])
+    return pandas(patient_id=ids, exam_date=days, effective_dose_msv=[1.0, 2.0, 4.0])
+
+
 def folder(files: dict[str, Any]) -> Callable[[Path], Path]:
     """A folder of files: a frame is written as Parquet, bytes as they are."""
 
@@ -1127,21 +1133,13 @@ CASES += [
     sex("w", "F"),
     Case(
         "pandas float ids (after dropna) are integer ids in cumulative_dose",
-        pandas(
-            patient_id=[7.0, 7.0, 12.0],
-            exam_date=pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"]),
-            effective_dose_msv=[1.0, 2.0, 4.0],
-        ),
+        pandas_exams([7.0, 7.0, 12.0]),
         lambda x, strict=True: pl.from_pandas(cumulative_dose(x)),
         Value(_float_ids),
     ),
     Case(
         "float ids above 2^53 (digits lost, two patients merged) named",
-        pandas(
-            patient_id=[12345678901234567.0, 12345678901234568.0, 5.0],
-            exam_date=pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"]),
-            effective_dose_msv=[1.0, 2.0, 4.0],
-        ),
+        pandas_exams([12345678901234567.0, 12345678901234568.0, 5.0]),
         check(),
         Drop({"float patient id above 2^53 (digits lost: read ids as text)": 2}, 1, ids=[5]),
     ),
