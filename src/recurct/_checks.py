@@ -178,6 +178,7 @@ def dose_sum(doses: np.ndarray, fn: str) -> None:
     if math.isfinite(total):
         return
     rows = np.argsort(-doses, kind="stable")[:5]
+    rows = rows[doses[rows] >= doses[rows[0]] / 100]  # the huge ones, not the next plain doses
     shown = ", ".join(f"row {int(r)} ({doses[r]:g})" for r in rows)
     raise ValueError(
         f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv), "
