@@ -624,7 +624,6 @@ earliest ``exam_date`` is kept (ties: the first in input order); the others are 
 """
 """The one definition of a duplicate exam, used by :func:`validate` and ``Cohort.dedupe``."""
 
-_KEY_DTYPES_SKIPPED = (pl.Object,)
 # body_region_raw is the text body_region was mapped from: the mapped value is compared
 _NOT_IN_KEY = ("patient_id", "exam_date", "study_uid", "body_region_raw")
 
@@ -644,7 +643,7 @@ def _duplicate_key(df: pl.DataFrame) -> list[pl.Expr]:
         no_time = pl.lit(True)
     rest = [date]
     for c, dtype in df.schema.items():
-        if c in _NOT_IN_KEY or isinstance(dtype, _KEY_DTYPES_SKIPPED):
+        if c in _NOT_IN_KEY:
             continue
         rest.append(pl.col(c) if c in canonical else pl.when(no_time).then(pl.col(c)))
     key = [pl.col("patient_id")]
@@ -667,6 +666,14 @@ def _duplicate_rows(df: pl.DataFrame, bad: np.ndarray | None = None) -> np.ndarr
     if n < 2:
         return dup
     good = np.ones(n, dtype=bool) if bad is None else ~bad
+    # columns polars cannot hash (Python objects, e.g. a pandas column mixing 1 and "x") are
+    # compared by their repr, so 1 and "1" differ and rows differing there are never copies
+    obj = [c for c, dtype in df.schema.items() if isinstance(dtype, pl.Object)]
+    if obj:
+        df = df.with_columns(
+            pl.Series(c, [repr(v) for v in df.get_column(c).to_list()], dtype=pl.Utf8)
+            for c in obj
+        )
     key = _duplicate_key(df)
     h = df.select(
         pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])

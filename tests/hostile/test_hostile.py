@@ -1162,6 +1162,17 @@ CASES += [
         Value(lambda out: None if "reached_1e+20" in out.columns else pytest.fail(out.columns)),
     ),
     Case(
+        "pandas extra column mixing 1 and 'x': rows differing there are not copies",
+        pandas(
+            patient_id=["a", "a", "a"],
+            exam_date=pd.to_datetime(["2020-01-01"] * 3),
+            effective_dose_msv=[1.0] * 3,
+            accession=[1, "x", "x"],
+        ),
+        check(),
+        Drop({"duplicate exam": 1}, 2),
+    ),
+    Case(
         "Cohort.facilities given a list",
         exams(["A", "B"], facility=["X", "Y"]),
         lambda x, strict=True: Cohort(x).facilities(["X"]),
