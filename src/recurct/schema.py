@@ -642,7 +642,7 @@ def _duplicate_key(df: pl.DataFrame) -> list[pl.Expr]:
     else:
         no_time = pl.lit(True)
     rest = [date]
-    for c, dtype in df.schema.items():
+    for c in df.columns:
         if c in _NOT_IN_KEY:
             continue
         rest.append(pl.col(c) if c in canonical else pl.when(no_time).then(pl.col(c)))
