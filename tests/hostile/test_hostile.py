@@ -165,6 +165,14 @@ def col(name: str, want: list[Any]) -> Value:
     return Value(_check)
 
 
+def rows_are(names: list[str], want: list[tuple[Any, ...]]) -> Value:
+    def _check(out: Any) -> None:
+        got = out.select(names).rows()
+        assert got == want, (got, want)
+
+    return Value(_check)
+
+
 def rows(n: int) -> Value:
     def _check(out: Any) -> None:
         assert out.height == n
@@ -1171,6 +1179,26 @@ CASES += [
         ),
         check(),
         Drop({"duplicate exam": 1}, 2),
+    ),
+    Case(
+        "data rows ending with a separator the header lacks: nothing lost",
+        text_file(f"{HEAD.replace(',', ';')};note\nA;2020-01-01;1,5;x;\nB;2020-01-02;2;;\n"),
+        read(),
+        rows_are(["effective_dose_msv", "note"], [(1.5, "x"), (2.0, None)]),
+    ),
+    Case(
+        "a value after the last column is still an error naming the row",
+        text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-02,2.0,oops\n"),
+        read(),
+        Err(ValueError, r"x\.csv: data row 1 has 4 field\(s\) but the header has 3"),
+    ),
+    Case(
+        "NULL and #N/A in optional canonical columns are missing, the exam kept",
+        text_file(
+            f"{HEAD},DLP,facility,sex\nA,2020-01-01,1.0,NULL,NULL,M\nB,2020-01-02,2.0,#N/A,X,#NV\n"
+        ),
+        read(),
+        rows_are(["dlp_mgycm", "facility", "sex"], [(None, None, "M"), (None, "X", None)]),
     ),
     Case(
         "Cohort.facilities given a list",

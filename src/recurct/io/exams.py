@@ -40,8 +40,15 @@ __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "cli_validate", "r
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
 
-NULL_STRINGS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "na", "-")
-"""Cell values read as missing (after surrounding spaces are removed)."""
+NULL_STRINGS: tuple[str, ...] = (
+    *("", "N/A", "n/a", "NA", "na", "-"),
+    *("NULL", "null", "Null", "None", "(null)", "#N/A", "#NA", "#NV", "<NA>"),
+)
+"""Cell values of canonical columns read as missing (after surrounding spaces are removed):
+empty, ``N/A``, ``NA``, ``-``, and the placeholders databases and spreadsheets write
+(``NULL``, ``None``, ``(null)``, ``#N/A``, ``#NV`` of German Excel, ``<NA>`` of pandas), so
+a ``NULL`` DLP is a missing DLP, not a row that fails, and ``NULL`` is no facility. Other
+columns keep their text. ``NaN`` stays a number (reported as a NaN dose)."""
 
 STUDY_TIME = "study_time"
 """Name given to a separate time-of-day column (DICOM Study Time), merged into ``exam_date``."""
@@ -429,9 +436,11 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
         raise ValueError(_not_a_table(source, "binary content"))
-    _check_field_counts(data, text, sep, len(header), source)
+    ragged = _check_field_counts(data, text, sep, len(header), source)
     try:
-        df = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
+        df = pl.read_csv(
+            io.BytesIO(data), separator=sep, infer_schema=False, truncate_ragged_lines=ragged
+        )
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
     return df, sep
@@ -450,11 +459,12 @@ def _first_line(text: str) -> str:
     return (text if cut == -1 else text[:cut]).rstrip("\r")
 
 
-def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> None:
+def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> bool:
     """A row with more or fewer fields than the header is an error naming it (polars would
-    fail without a row, or fill the missing fields with nulls). Counting separators per line
-    (numpy, on the bytes) finds the candidates cheaply; the exact count (quotes respected) is
-    taken only then."""
+    fail without a row, or fill the missing fields with nulls), except empty fields after the
+    last column (rows ending with a separator the header lacks, as some exports write them):
+    True then, and they are left out. Counting separators per line (numpy, on the bytes)
+    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
     b = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(b == 10)
     if newlines.size == 0 or newlines[-1] != b.size - 1:
@@ -464,13 +474,15 @@ def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source:
         at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
         per_line = np.diff(at)  # separators of each line after the header
         if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
-            return
+            return False
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
-    row = -1
+    row, ragged = -1, False
     try:
         for row, fields in enumerate(reader):
-            if len(fields) != n_fields and any(f.strip() for f in fields):
+            if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
+                ragged = True  # only empty fields after the last column
+            elif len(fields) != n_fields and any(f.strip() for f in fields):
                 raise ValueError(
                     f"{source}: data row {row} has {len(fields)} field(s) but the header has "
                     f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
@@ -481,6 +493,7 @@ def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source:
             f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
             f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
         ) from None
+    return ragged
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
