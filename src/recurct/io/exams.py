@@ -3,8 +3,8 @@
 :func:`read_exams` maps column names (yours first, then :data:`VENDOR_COLUMNS`), copes with
 the files spreadsheets and dose-monitoring systems write (``;`` separator, decimal comma,
 UTF-8 with or without BOM, UTF-16, Windows-1252, CR / LF / CRLF line ends, an Excel
-``sep=;`` first line, ``.csv.gz``; ``N/A``/``NA``/``-``/empty cells as missing in canonical
-columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
+``sep=;`` first line, ``.csv.gz``; empty, ``N/A``, ``-``, ``NULL``, ``#N/A`` and the other
+cells of :data:`NULL_STRINGS` as missing in canonical columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
 strings (``067Y``) to years, and validates the result with :func:`recurct.schema.validate`
 (``patient_id`` and ``exam_date`` required: many exports carry only the DLP, from which
 :mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
