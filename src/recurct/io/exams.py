@@ -4,7 +4,8 @@
 the files spreadsheets and dose-monitoring systems write (``;`` separator, decimal comma,
 UTF-8 with or without BOM, UTF-16, Windows-1252, CR / LF / CRLF line ends, an Excel
 ``sep=;`` first line, ``.csv.gz``; empty, ``N/A``, ``-``, ``NULL``, ``#N/A`` and the other
-cells of :data:`NULL_STRINGS` as missing in canonical columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
+cells of :data:`NULL_STRINGS` as missing in canonical columns), parses ISO, DICOM and (with
+``dayfirst=True``) day-first dates, converts DICOM age
 strings (``067Y``) to years, and validates the result with :func:`recurct.schema.validate`
 (``patient_id`` and ``exam_date`` required: many exports carry only the DLP, from which
 :mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
