@@ -94,20 +94,20 @@ def thresholds(values: Any, fn: str) -> np.ndarray:
     return np.asarray(thr, dtype=np.float64)
 
 
-def window_days(values: Any, fn: str) -> np.ndarray:
+def window_days(values: Any, fn: str, name: str = "window_days") -> np.ndarray:
     """Window widths: whole numbers of days in 1..MAX_WINDOW_DAYS, distinct."""
     raw = _many(values)
     win = []
     for v in raw:
-        w = _scalar(v, fn, "window_days")
+        w = _scalar(v, fn, name)
         if not (math.isfinite(w) and w.is_integer() and 0 < w <= MAX_WINDOW_DAYS):
             raise ParameterError(
-                f"{fn}: window_days must be whole numbers of days > 0 and <= {MAX_WINDOW_DAYS} "
+                f"{fn}: {name} must be whole numbers of days > 0 and <= {MAX_WINDOW_DAYS} "
                 f"(about 274 years), got {raw}"
             )
         win.append(int(w))
     if len(set(win)) != len(win):
-        raise ParameterError(f"{fn}: window_days must be distinct, got {raw}")
+        raise ParameterError(f"{fn}: {name} must be distinct, got {raw}")
     return np.asarray(win, dtype=np.int64)
 
 

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
+from recurct.alerts import trailing_dose
 from recurct.cumulative import period_dose, running_dose
 from recurct.dose import DoseConversionError, DoseConversionWarning, effective_dose
 from recurct.schema import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
@@ -1199,6 +1200,30 @@ CASES += [
         ),
         read(),
         rows_are(["dlp_mgycm", "facility", "sex"], [(None, None, "M"), (None, "X", None)]),
+    ),
+    Case(
+        "magnitude(threshold=True) refused (True is not 1 mSv)",
+        exams(["A"]),
+        lambda x, strict=True: magnitude(cumulative_dose(x), threshold=True),
+        Err(ParameterError, r"magnitude: threshold must be a number, got True"),
+    ),
+    Case(
+        "magnitude(age_cut=nan) refused",
+        exams(["A"], age_years=[40.0]),
+        lambda x, strict=True: magnitude(cumulative_dose(x), age_cut=math.nan),
+        Err(ParameterError, r"magnitude: age_cut must be a finite number in \[0, 130\] years"),
+    ),
+    Case(
+        "trailing_dose(windows=1e20) refused (was a raw OverflowError)",
+        exams(["A"]),
+        lambda x, strict=True: trailing_dose(x, windows=1e20),
+        Err(ParameterError, r"trailing_dose: windows must be whole numbers of days"),
+    ),
+    Case(
+        "trailing_dose(thresholds=True) refused",
+        exams(["A"]),
+        lambda x, strict=True: trailing_dose(x, thresholds=True),
+        Err(ParameterError, r"trailing_dose: thresholds must be a number, got True"),
     ),
     Case(
         "Cohort.facilities given a list",
