@@ -217,13 +217,21 @@ def _clean_id(
     return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
 
 
+def exact_float_ids(dtype: pl.DataType) -> int:
+    """Whole numbers below this are exact in a float ``dtype`` (at it, a larger one may have
+    been rounded onto it)."""
+    return 2**24 if dtype == pl.Float32 else 2**53
+
+
 def _integral_ids(s: pl.Series) -> pl.Series | None:
     """Float ids (pandas makes integer ids float when one is missing) as Int64 when every one
-    is a whole number a float holds exactly (up to 2^53); otherwise left as they are, for
-    validation to name the rows (a larger float id has lost digits: two patients may share it).
+    is a whole number the float holds exactly (below 2^53; 2^24 for float32); otherwise left
+    as they are, for validation to name the rows (a larger float id may have lost digits:
+    two patients may share it).
     """
     known = s.drop_nulls().drop_nans()
-    if known.len() and not bool(((known == known.round()) & (known.abs() <= 2**53)).all()):
+    exact = exact_float_ids(s.dtype)
+    if known.len() and not bool(((known == known.round()) & (known.abs() < exact)).all()):
         return None
     return s.fill_nan(None).cast(pl.Int64)
 

@@ -41,7 +41,13 @@ import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, clean_frame, to_polars
+from recurct._frames import (
+    PLACEHOLDER_IDS,
+    IdentifierWarning,
+    clean_frame,
+    exact_float_ids,
+    to_polars,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -492,8 +498,10 @@ def _cast_exprs(
             elif dtype.is_integer():
                 e = c.cast(pl.Int64, strict=False)
             elif dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
-                e = pl.when((c == c.round()) & (c.abs() <= 2**53)).then(c)
+                e = pl.when((c == c.round()) & (c.abs() < exact_float_ids(dtype))).then(c)
                 e = e.cast(pl.Int64, strict=False)
+            elif dtype == pl.Boolean:  # True is no patient: reported
+                e = pl.lit(None, dtype=pl.Utf8)
             else:
                 e = c.cast(pl.Utf8)
         elif name == "exam_date":
@@ -565,10 +573,12 @@ def _row_checks(
             label = labels.get(name, "dose" if name in DOSE_COLUMNS else "value")
             add(name, f"missing {label}", missing)
         if name == "patient_id":
-            huge = (o.abs() > 2**53) if dtype.is_float() else pl.lit(False)
-            add(name, "patient id is not an integer", ~missing & c.is_null() & ~huge)
+            huge = (o.abs() >= exact_float_ids(dtype)) if dtype.is_float() else pl.lit(False)
+            what = "text or an integer" if dtype == pl.Boolean else "an integer"
+            add(name, f"patient id is not {what}", ~missing & c.is_null() & ~huge)
             if dtype.is_float():
-                add(name, "float patient id above 2^53 (digits lost: read ids as text)", huge)
+                limit = "2^24" if dtype == pl.Float32 else "2^53"
+                add(name, f"float patient id above {limit} (digits lost: read ids as text)", huge)
         elif name == "exam_date":
             add(name, "unparseable date", ~missing & c.is_null())
             day = c.cast(pl.Date)

@@ -1226,6 +1226,18 @@ CASES += [
         Err(ParameterError, r"trailing_dose: thresholds must be a number, got True"),
     ),
     Case(
+        "float32 ids at 2^24 (16777217 rounds onto 16777216) named, not merged",
+        exams(pl.Series([16777217.0, 16777216.0, 3.0], dtype=pl.Float32)),
+        check(),
+        Drop({"float patient id above 2^24 (digits lost: read ids as text)": 2}, 1, ids=[3]),
+    ),
+    Case(
+        "boolean patient ids named (True is no patient)",
+        exams([True, False]),
+        check(),
+        Err(ExamValidationError, r"row 0, column 'patient_id': patient id is not text or an"),
+    ),
+    Case(
         "Cohort.facilities given a list",
         exams(["A", "B"], facility=["X", "Y"]),
         lambda x, strict=True: Cohort(x).facilities(["X"]),
