@@ -1238,6 +1238,18 @@ CASES += [
         Err(ExamValidationError, r"row 0, column 'patient_id': patient id is not text or an"),
     ),
     Case(
+        "validate(required='effective_dose_msv'): one column, not its letters",
+        exams(["A", "B"], [1.0, None]),
+        check(required="effective_dose_msv"),
+        Drop({"missing dose": 1}, 1, ids=["A"]),
+    ),
+    Case(
+        "read_exams(columns=[...]) refused with a message (was a raw AttributeError)",
+        text_file(CSV3),
+        read(columns=["Patient ID"]),
+        Err(TypeError, r"columns must be a mapping \{'their name': 'our name'\}, got list"),
+    ),
+    Case(
         "Cohort.facilities given a list",
         exams(["A", "B"], facility=["X", "Y"]),
         lambda x, strict=True: Cohort(x).facilities(["X"]),

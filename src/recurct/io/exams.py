@@ -221,6 +221,10 @@ def _prepare(
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
 ) -> tuple[Any, str, str, dict[str, str]]:
     """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
+    if columns is not None and not isinstance(columns, Mapping):
+        raise TypeError(
+            f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
+        )
     if decimal not in (None, ".", ","):
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
