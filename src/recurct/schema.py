@@ -34,6 +34,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -597,7 +598,21 @@ def _row_checks(
                 if name == "effective_dose_msv" and max_dose is not None:
                     add(name, f"dose above {max_dose:g} mSv (implausible for one exam)",
                         c.is_finite() & (c > max_dose))  # fmt: skip
+                if name == "dlp_mgycm" and max_dose is not None:
+                    top = max_dose / smallest_k()
+                    add(name, f"DLP above {top:.0f} mGy·cm (above {max_dose:g} mSv with every "
+                        "shipped conversion factor: implausible for one exam)",
+                        c.is_finite() & (c > top))  # fmt: skip
     return checks
+
+
+@cache
+def smallest_k() -> float:
+    """The smallest conversion factor k (mSv per mGy·cm) of the shipped tables: a DLP above
+    ``max_dose_msv / smallest_k()`` gives more than ``max_dose_msv`` with any of them."""
+    from recurct import dose
+
+    return min(float(dose.table(name)["k"].min()) for name in dose.tables()["name"])
 
 
 def _unmapped(code_maps: dict[str, tuple[dict, list[str]]]) -> list[tuple[str, str, pl.Expr]]:
@@ -779,7 +794,9 @@ def validate(
         Identifier text meaning "missing" (default :data:`PLACEHOLDER_IDS`).
     max_dose_msv : float or None, default :data:`MAX_EXAM_DOSE_MSV`
         Plausibility bound of one exam's ``effective_dose_msv``; a larger value is a problem
-        (``None``: no bound).
+        (``None``: no bound). A ``dlp_mgycm`` above ``max_dose_msv`` divided by the smallest
+        conversion factor of the shipped tables (0.0017 mSv/(mGy·cm), head: about 590,000
+        mGy·cm for 1000 mSv) is a problem too: no table turns it into a plausible dose.
 
     Returns
     -------

@@ -289,6 +289,10 @@ def _cp1252_late(out: pl.DataFrame) -> None:
     assert out.height == 4001 and out["facility"].to_list()[-1] == "Hôpital"
 
 
+DLP_BOUND = (
+    "DLP above 588235 mGy·cm (above 1000 mSv with every shipped conversion factor: "
+    "implausible for one exam)"
+)
 CSV3 = f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-02,2.0\nC,2020-01-03,3.0\n"
 FAC = f"{HEAD},facility\nA,2020-01-01,1.0,Hôpital\nB,2020-01-02,2.0,Klinik Süd\n"
 CORRUPT = b"PAR1" + b"\x00garbage" * 10 + b"PAR1"
@@ -1248,6 +1252,12 @@ CASES += [
         text_file(CSV3),
         read(columns=["Patient ID"]),
         Err(TypeError, r"columns must be a mapping \{'their name': 'our name'\}, got list"),
+    ),
+    Case(
+        "DLP of 1e300 (no table makes it a plausible dose) dropped and counted",
+        exams(["A", "B"], [1.0, 2.0], dlp_mgycm=[100.0, 1e300]),
+        check(),
+        Drop({DLP_BOUND: 1}, 1, ids=["A"]),
     ),
     Case(
         "Cohort.facilities given a list",
