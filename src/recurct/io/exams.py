@@ -166,6 +166,8 @@ def read_exams(
     ------
     FileNotFoundError
         No such file or folder.
+    TypeError
+        ``columns`` is not a mapping.
     ValueError
         The file is not a CSV or Parquet table (naming the file), cannot be decoded (naming
         the row), repeats a column name, has a canonical column beside its vendor alias, a
