@@ -161,6 +161,7 @@ def exams_path(exams: Any, fn: str) -> None:
         parquet_files([path], fn)
     elif path.is_dir():
         parquet_files(sorted(path.rglob("*.parquet")), fn)
+        _folder_read_whole(path, fn)
     elif any(c in str(path) for c in "*?["):
         matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
         if not matches:
@@ -185,6 +186,28 @@ def dose_sum(doses: np.ndarray, fn: str) -> None:
         f"so cumulative doses would be infinite; the largest doses: {shown} (0-based). These "
         "are not doses in mSv: check the unit, or use recurct.validate, which bounds one exam"
     )
+
+
+def _folder_read_whole(path: Path, fn: str) -> None:
+    """Out of core, a folder is read as its ``*.parquet`` files without partition columns:
+    refuse one where that would leave exams out (``.pq``, ``.PARQUET`` files) or drop a
+    column the patients table uses (a partition folder such as ``facility=A/``)."""
+    from recurct.cumulative import USED_COLUMNS
+
+    files = [f for f in path.rglob("*") if f.is_file()]
+    other = (".pq", ".parq", ".parquet")  # any case: only *.parquet is read out of core
+    skipped = sorted(f for f in files if f.suffix.lower() in other and f.suffix != ".parquet")
+    keys = {p.partition("=")[0] for f in files for p in f.relative_to(path).parts[:-1] if "=" in p}
+    lost = sorted(keys & set(USED_COLUMNS))
+    if skipped or lost:
+        if skipped:
+            what = f"its files {[str(f) for f in skipped[:3]]} would be left out (only *.parquet)"
+        else:
+            what = f"its partition folders hold the column(s) {lost}, which would be dropped"
+        raise ParameterError(
+            f"{fn}: {path}: {what}; pass recurct.read_exams(folder, lazy=True) instead (any "
+            "Parquet extension, partitions kept as columns, still out of core)"
+        )
 
 
 def parquet_files(files: Iterable[Path], fn: str) -> None:

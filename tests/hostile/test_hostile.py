@@ -289,6 +289,7 @@ def _cp1252_late(out: pl.DataFrame) -> None:
     assert out.height == 4001 and out["facility"].to_list()[-1] == "Hôpital"
 
 
+B = pl.lit("b")
 DLP_BOUND = (
     "DLP above 588235 mGy·cm (above 1000 mSv with every shipped conversion factor: "
     "implausible for one exam)"
@@ -1258,6 +1259,24 @@ CASES += [
         exams(["A", "B"], [1.0, 2.0], dlp_mgycm=[100.0, 1e300]),
         check(),
         Drop({DLP_BOUND: 1}, 1, ids=["A"]),
+    ),
+    Case(
+        "folder with a .pq file given to cumulative_dose: refused, not silently skipped",
+        folder({"a.parquet": PARQ, "b.PQ": PARQ.with_columns(patient_id=pl.lit("b"))}),
+        ced(),
+        Err(ValueError, r"cumulative_dose: .*export: its files \[.*b\.PQ'\] would be left out"),
+    ),
+    Case(
+        "hive facility= folders given to cumulative_dose: refused, not silently dropped",
+        folder({"facility=X/a.parquet": PARQ}),
+        ced(),
+        Err(ValueError, r"partition folders hold the column\(s\) \['facility'\]"),
+    ),
+    Case(
+        "hive facility= folders out of core through read_exams(lazy=True): kept",
+        folder({"facility=X/a.PQ": PARQ, "facility=Y/b.parquet": PARQ.with_columns(patient_id=B)}),
+        lambda x, strict=True: cumulative_dose(read_exams(x, lazy=True)),
+        rows_are(["patient_id", "facility"], [("a", "X"), ("b", "Y")]),
     ),
     Case(
         "Cohort.facilities given a list",
