@@ -126,7 +126,7 @@ def days(value: Any, fn: str, name: str) -> int:
     return int(d)
 
 
-def names(values: Any, fn: str, name: str) -> list[str]:
+def names(values: Any, fn: str, name: str, *, allow_empty: bool = False) -> list[str]:
     """Non-empty text or integer labels (facilities, indications, sex codes, column names) as
     text; a list given among them is read as its items (``facilities(["A", "B"])``)."""
     out = []
@@ -140,7 +140,7 @@ def names(values: Any, fn: str, name: str) -> list[str]:
             raise ParameterError(
                 f"{fn}: {name} must be non-empty text (or whole-number codes), got {v!r}"
             )
-    if not out:
+    if not out and not allow_empty:
         raise ParameterError(f"{fn}: give at least one of {name}")
     return out
 

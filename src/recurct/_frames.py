@@ -78,11 +78,11 @@ def to_polars(
     The one entry point of every public function, so the identity rules hold everywhere:
     ``patient_id`` and ``study_uid`` text equal to a placeholder (:data:`PLACEHOLDER_IDS`, or
     ``placeholder_ids``) becomes null, surrounding whitespace is removed with a counted
-    :class:`IdentifierWarning`, float patient ids that are whole numbers up to 2^53 become
-    Int64 (larger ones, which a float no longer holds exactly, are left for
-    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) become null as they do
-    from pandas. Conversions that fail (repeated column names, a pandas column mixing numbers
-    and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
+    :class:`IdentifierWarning`, float patient ids that are whole numbers below 2^53 (2^24 for
+    float32) become Int64 (others, which a float may no longer hold exactly, are left for
+    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) become null as
+    they do from pandas. Conversions that fail (repeated column names, a pandas column mixing
+    numbers and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
     the first offending row. ``clean=False`` skips the identity and age rules (for a caller
     that applies :func:`clean_frame` itself and reports the values as given).
     """

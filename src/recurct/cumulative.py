@@ -551,8 +551,8 @@ def period_dose(
     ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
     """
     _checks.exams_path(exams, "period_dose")
-    keep = [] if keep is None else _checks.names(keep, "period_dose", "keep columns")
-    sums = [] if sums is None else _checks.names(sums, "period_dose", "sums columns")
+    keep = _checks.names(keep, "period_dose", "keep columns", allow_empty=True)
+    sums = _checks.names(sums, "period_dose", "sums columns", allow_empty=True)
     prep_df, kind = to_polars(exams)
     _check_columns(prep_df, "period_dose")
     _times(prep_df, "period_dose")
