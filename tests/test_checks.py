@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 
 from recurct import _checks
@@ -68,5 +69,19 @@ def test_exams_path(tmp_path) -> None:
         _checks.exams_path(csv, "cumulative_dose")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         _checks.exams_path(tmp_path / "nowhere.parquet", "cumulative_dose")
-    _checks.exams_path(tmp_path / "*.parquet", "cumulative_dose")  # a glob: left to the reader
-    _checks.exams_path(tmp_path, "cumulative_dose")  # a folder: left to the reader
+    with pytest.raises(FileNotFoundError, match=r"\*\.parquet: no file matches"):
+        _checks.exams_path(tmp_path / "*.parquet", "cumulative_dose")  # polars: a raw error
+    pl.DataFrame({"a": [1]}).write_parquet(tmp_path / "ok.parquet")
+    _checks.exams_path(tmp_path / "*.parquet", "cumulative_dose")
+    _checks.exams_path(tmp_path, "cumulative_dose")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "bad.parquet").write_bytes(b"PAR1 not parquet PAR1")
+    for given in (tmp_path, tmp_path / "**" / "*.parquet", tmp_path / "sub" / "bad.parquet"):
+        with pytest.raises(ValueError, match=r"bad\.parquet: not a readable Parquet table"):
+            _checks.exams_path(given, "cumulative_dose")
+
+
+def test_dose_sum() -> None:
+    _checks.dose_sum(np.array([1e307, 1e307]), "f")
+    with pytest.raises(ValueError, match=r"f: .*sums to more than .*row 1 \(1e\+308\)"):
+        _checks.dose_sum(np.array([1.0, 1e308, 1e308]), "f")

@@ -476,3 +476,22 @@ def test_region_rules_of_your_own(tmp_path: Path, capsys: pytest.CaptureFixture[
     bad.write_text("pattern,region\n onko ,chest_only\n")
     assert main(["analyze", str(path), "--region-rules", str(bad)]) == 2
     assert "--region-rules" in capsys.readouterr().err
+
+
+def test_unknown_sex_code_is_set_null_and_the_exam_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unmapped code is set null and noted, not a row failing validation (issue 17)."""
+    path = tmp_path / "sex.csv"
+    path.write_text(
+        "patient_id,exam_date,effective_dose_msv,sex\n"
+        "A,2020-01-01,60,Q\nA,2020-02-01,50,F\nB,2020-01-03,-1,F\nC,2020-01-04,5,W\n"
+    )
+    assert main(["analyze", str(path), "--threshold", "100", "--drop-bad"]) == 0
+    out = capsys.readouterr().out
+    assert "1 value(s) set null, exams kept: unknown sex code" in out
+    assert "--drop-bad: 1 of 4 rows left out" in out and "negative dose" in out
+    assert "3 exams, 2 patients" in out
+    path.write_text("patient_id,exam_date,effective_dose_msv,sex\nA,2020-01-01,60,Q\n")
+    assert main(["analyze", str(path), "--threshold", "100"]) == 0
+    assert "1 exams, 1 patients" in capsys.readouterr().out

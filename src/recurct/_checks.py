@@ -12,6 +12,7 @@ catching either keep working.
 
 from __future__ import annotations
 
+import glob
 import math
 import numbers
 import os
@@ -93,20 +94,20 @@ def thresholds(values: Any, fn: str) -> np.ndarray:
     return np.asarray(thr, dtype=np.float64)
 
 
-def window_days(values: Any, fn: str) -> np.ndarray:
+def window_days(values: Any, fn: str, name: str = "window_days") -> np.ndarray:
     """Window widths: whole numbers of days in 1..MAX_WINDOW_DAYS, distinct."""
     raw = _many(values)
     win = []
     for v in raw:
-        w = _scalar(v, fn, "window_days")
+        w = _scalar(v, fn, name)
         if not (math.isfinite(w) and w.is_integer() and 0 < w <= MAX_WINDOW_DAYS):
             raise ParameterError(
-                f"{fn}: window_days must be whole numbers of days > 0 and <= {MAX_WINDOW_DAYS} "
+                f"{fn}: {name} must be whole numbers of days > 0 and <= {MAX_WINDOW_DAYS} "
                 f"(about 274 years), got {raw}"
             )
         win.append(int(w))
     if len(set(win)) != len(win):
-        raise ParameterError(f"{fn}: window_days must be distinct, got {raw}")
+        raise ParameterError(f"{fn}: {name} must be distinct, got {raw}")
     return np.asarray(win, dtype=np.int64)
 
 
@@ -118,17 +119,19 @@ def age(value: Any, fn: str, name: str) -> float | None:
 
 
 def days(value: Any, fn: str, name: str) -> int:
-    """A whole number of days >= 0."""
-    d = number(value, fn, name, lo=0.0, what=" days")
+    """A whole number of days in 0..MAX_WINDOW_DAYS."""
+    d = number(value, fn, name, lo=0.0, hi=MAX_WINDOW_DAYS, what=" days")
     if not d.is_integer():
         raise ParameterError(f"{fn}: {name} must be a whole number of days, got {value!r}")
     return int(d)
 
 
-def names(values: Any, fn: str, name: str) -> list[str]:
-    """Non-empty text or integer labels (facilities, indications, sex codes) as text."""
+def names(values: Any, fn: str, name: str, *, allow_empty: bool = False) -> list[str]:
+    """Non-empty text or integer labels (facilities, indications, sex codes, column names) as
+    text; a list given among them is read as its items (``facilities(["A", "B"])``)."""
     out = []
-    for v in _many(values):
+    flat = [x for v in _many(values) for x in (v if isinstance(v, list | tuple | set) else [v])]
+    for v in flat:
         if isinstance(v, str) and v.strip():
             out.append(v)
         elif isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_):
@@ -137,7 +140,7 @@ def names(values: Any, fn: str, name: str) -> list[str]:
             raise ParameterError(
                 f"{fn}: {name} must be non-empty text (or whole-number codes), got {v!r}"
             )
-    if not out:
+    if not out and not allow_empty:
         raise ParameterError(f"{fn}: give at least one of {name}")
     return out
 
@@ -155,5 +158,64 @@ def exams_path(exams: Any, fn: str) -> None:
                 f"{fn}: {path} is not a Parquet file; read CSV and other tables with "
                 "recurct.read_exams(path) and pass the frame"
             )
-    elif not path.exists() and not any(c in str(path) for c in "*?["):
+        parquet_files([path], fn)
+    elif path.is_dir():
+        parquet_files(sorted(path.rglob("*.parquet")), fn)
+        _folder_read_whole(path, fn)
+    elif any(c in str(path) for c in "*?["):
+        matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
+        if not matches:
+            raise FileNotFoundError(f"{fn}: {path}: no file matches this pattern")
+        parquet_files([m for m in matches if m.is_file()], fn)
+    else:
         raise FileNotFoundError(f"{fn}: {path}: no such file or folder")
+
+
+def dose_sum(doses: np.ndarray, fn: str) -> None:
+    """Doses (finite, >= 0) whose total is a float: no per-patient or window sum can overflow
+    to infinity. Otherwise the error names the rows of the largest doses."""
+    with np.errstate(over="ignore"):
+        total = float(np.sum(doses))
+    if math.isfinite(total):
+        return
+    rows = np.argsort(-doses, kind="stable")[:5]
+    rows = rows[doses[rows] >= doses[rows[0]] / 100]  # the huge ones, not the next plain doses
+    shown = ", ".join(f"row {int(r)} ({doses[r]:g})" for r in rows)
+    raise ValueError(
+        f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv), "
+        f"so cumulative doses would be infinite; the largest doses: {shown} (0-based). These "
+        "are not doses in mSv: check the unit, or use recurct.validate, which bounds one exam"
+    )
+
+
+def _folder_read_whole(path: Path, fn: str) -> None:
+    """Out of core, a folder is read as its ``*.parquet`` files without partition columns:
+    refuse one where that would leave exams out (``.pq``, ``.PARQUET`` files) or drop a
+    column the patients table uses (a partition folder such as ``facility=A/``)."""
+    from recurct.cumulative import USED_COLUMNS
+
+    files = [f for f in path.rglob("*") if f.is_file()]
+    other = (".pq", ".parq", ".parquet")  # any case: only *.parquet is read out of core
+    skipped = sorted(f for f in files if f.suffix.lower() in other and f.suffix != ".parquet")
+    keys = {p.partition("=")[0] for f in files for p in f.relative_to(path).parts[:-1] if "=" in p}
+    lost = sorted(keys & set(USED_COLUMNS))
+    if skipped or lost:
+        if skipped:
+            what = f"its files {[str(f) for f in skipped[:3]]} would be left out (only *.parquet)"
+        else:
+            what = f"its partition folders hold the column(s) {lost}, which would be dropped"
+        raise ParameterError(
+            f"{fn}: {path}: {what}; pass recurct.read_exams(folder, lazy=True) instead (any "
+            "Parquet extension, partitions kept as columns, still out of core)"
+        )
+
+
+def parquet_files(files: Iterable[Path], fn: str) -> None:
+    """Each Parquet file readable (its footer and schema), else an error naming it."""
+    import polars as pl
+
+    for f in files:
+        try:
+            pl.read_parquet_schema(f)
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise ValueError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None

@@ -466,6 +466,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     frame = _regions_from_text(frame, notes, rules)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
+        warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note below
         try:
             valid, report = schema.validate(
                 frame,
@@ -489,7 +490,9 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
                 )
             ) from None
     # the input row of each row kept (validation drops exactly the rows with a problem)
-    bad = set(report.problems["row"].drop_nulls().to_list())
+    for reason, n in report.set_null_by_reason.items():
+        notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
+    bad = set(_dropping(report)["row"].drop_nulls().to_list())
     kept = [i for i in range(frame.height) if i not in bad]
     if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
         kept = list(range(valid.height))
@@ -511,14 +514,21 @@ def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loa
         raise InputError("\n".join([*loaded.notes, str(exc)])) from None
 
 
+def _dropping(report: Any) -> pl.DataFrame:
+    """The problems that drop a row (not the unmapped codes set null, whose exams are kept)."""
+    import polars as pl
+
+    return report.problems.filter(~pl.col("reason").str.ends_with("(set null)"))
+
+
 def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: bool) -> Loaded:
     drop = bool(getattr(args, "drop_bad", False))
-    if report.problems.height:
+    if _dropping(report).height:
         if not drop:
             raise _problem_error(
                 loaded.source,
                 f"{report.n_dropped:,} of {report.n_rows_in:,} rows failed validation",
-                grouped(report.problems) + (_dose_problem_lines(loaded, args) if dose else []),
+                grouped(_dropping(report)) + (_dose_problem_lines(loaded, args) if dose else []),
                 "Fix the file, map its columns (--map), pass --dayfirst for day-first dates,",
             )
         for reason, n in report.dropped_by_reason.items():

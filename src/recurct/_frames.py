@@ -78,9 +78,11 @@ def to_polars(
     The one entry point of every public function, so the identity rules hold everywhere:
     ``patient_id`` and ``study_uid`` text equal to a placeholder (:data:`PLACEHOLDER_IDS`, or
     ``placeholder_ids``) becomes null, surrounding whitespace is removed with a counted
-    :class:`IdentifierWarning`, and NaN ages (``age_*`` float columns) become null as they do
-    from pandas. Conversions that fail (repeated column names, a pandas column mixing numbers
-    and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
+    :class:`IdentifierWarning`, float patient ids that are whole numbers below 2^53 (2^24 for
+    float32) become Int64 (others, which a float may no longer hold exactly, are left for
+    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) become null as
+    they do from pandas. Conversions that fail (repeated column names, a pandas column mixing
+    numbers and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
     the first offending row. ``clean=False`` skips the identity and age rules (for a caller
     that applies :func:`clean_frame` itself and reports the values as given).
     """
@@ -187,6 +189,8 @@ def _clean_id(
             f"column {name!r}: row {row} (0-based) holds {s[row]}, above the largest 64-bit "
             "signed integer; ids this large must be text (cast the column to string)"
         )
+    if dtype.is_float() and name == "patient_id":
+        return _integral_ids(s)
     if dtype in (pl.Categorical, pl.Enum):
         cats = dtype.categories  # every category known (a superset of those used): cheap
         cats = cats.to_series() if hasattr(cats, "to_series") else pl.Series(cats)
@@ -213,7 +217,28 @@ def _clean_id(
     return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
 
 
+def exact_float_ids(dtype: pl.DataType) -> int:
+    """Whole numbers below this are exact in a float ``dtype`` (at it, a larger one may have
+    been rounded onto it)."""
+    return 2**24 if dtype == pl.Float32 else 2**53
+
+
+def _integral_ids(s: pl.Series) -> pl.Series | None:
+    """Float ids (pandas makes integer ids float when one is missing) as Int64 when every one
+    is a whole number the float holds exactly (below 2^53; 2^24 for float32); otherwise left
+    as they are, for validation to name the rows (a larger float id may have lost digits:
+    two patients may share it).
+    """
+    known = s.drop_nulls().drop_nans()
+    exact = exact_float_ids(s.dtype)
+    if known.len() and not bool(((known == known.round()) & (known.abs() < exact)).all()):
+        return None
+    return s.fill_nan(None).cast(pl.Int64)
+
+
 def _variants(placeholder_ids: tuple[str, ...] | list[str] | None) -> list[str]:
+    if isinstance(placeholder_ids, str):  # one placeholder, not its characters
+        placeholder_ids = (placeholder_ids,)
     base = PLACEHOLDER_IDS if placeholder_ids is None else tuple(placeholder_ids)
     return sorted({f(str(p)) for p in base for f in (str.upper, str.lower, str.title, str)})
 
@@ -264,6 +289,6 @@ def param_label(value: float) -> str:
         text = np.format_float_positional(value, unique=True, trim="-")
         return text[:-1] if text.endswith(".") else text
     f = float(value)
-    if f.is_integer():
+    if f.is_integer() and abs(f) < 1e16:
         return str(int(f))
     return repr(f)

@@ -36,6 +36,7 @@ import numba as nb
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import running_dose
 
@@ -148,14 +149,11 @@ def trailing_dose(
     A quality and research tool: prior dose must not decide whether an exam is ordered (see
     the module docstring for the AAPM/ACR/HPS statement).
     """
-    ws = [windows] if np.ndim(windows) == 0 else list(windows)  # type: ignore[arg-type]
-    ts = [thresholds] if np.ndim(thresholds) == 0 else list(thresholds)  # type: ignore[arg-type]
-    if not ws or any(int(w) != w or int(w) < 1 for w in ws):
-        raise ValueError(f"windows must be whole numbers of days >= 1, got {ws}")
-    if not ts or any(not (float(t) > 0 and np.isfinite(float(t))) for t in ts):
-        raise ValueError(f"thresholds must be finite doses > 0 mSv, got {ts}")
-    ws = sorted({int(w) for w in ws})
-    ts = sorted({float(t) for t in ts})
+    # NaN, inf, booleans, text and out-of-range values refused (recurct._checks)
+    ws = sorted(_checks.window_days(windows, "trailing_dose", "windows").tolist())
+    ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
+    if not ws or not ts:
+        raise ValueError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
     ex, _ = to_polars(running_dose(exams))
     day = _days(ex["exam_date"])

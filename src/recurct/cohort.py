@@ -243,6 +243,13 @@ class Cohort:
         lo = _checks.age(lo, "Cohort.ages", "lo")
         hi = _checks.age(hi, "Cohort.ages", "hi")
         self._need(["age_years"], "ages")
+        dtype = self._exams.schema["age_years"]
+        if not dtype.is_numeric():
+            raise TypeError(
+                f"Cohort.ages: column 'age_years' must be numeric (years), got {dtype}; read "
+                "the table with recurct.read_exams or recurct.validate, which name the rows "
+                "whose age is not a number"
+            )
         if at not in ("first", "each"):
             raise ValueError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
         if lo is not None and hi is not None and not hi > lo:

@@ -114,6 +114,7 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
             f"{fn}: column 'effective_dose_msv' is negative, NaN or infinite in "
             f"{_rows(bad)} (0-based); doses must be finite and >= 0 mSv"
         )
+    _checks.dose_sum(d, fn)
     return d
 
 
@@ -225,33 +226,6 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     dose = _doses(df, fn)
     codes, n_patients, ids = _factorise(s, dtype)
     return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
-
-
-def _thresholds(thresholds: Any) -> np.ndarray:
-    if thresholds is None:
-        thresholds = ()
-    elif np.isscalar(thresholds):
-        thresholds = (thresholds,)
-    thr = np.asarray(list(thresholds), dtype=np.float64)
-    if thr.size and not (np.all(np.isfinite(thr)) and np.all(thr > 0)):
-        raise ValueError(f"thresholds must be finite and > 0 mSv, got {list(thresholds)}")
-    if len(set(map(param_label, thr))) != thr.size:
-        raise ValueError(f"thresholds must be distinct, got {list(thresholds)}")
-    return thr
-
-
-def _windows(window_days: Any) -> np.ndarray:
-    if window_days is None:
-        window_days = ()
-    elif np.isscalar(window_days):
-        window_days = (window_days,)
-    win = list(window_days)
-    for w in win:
-        if isinstance(w, bool) or int(w) != w or w <= 0:
-            raise ValueError(f"window_days must be whole numbers of days > 0, got {win}")
-    if len({int(w) for w in win}) != len(win):
-        raise ValueError(f"window_days must be distinct, got {win}")
-    return np.asarray([int(w) for w in win], dtype=np.int64)
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -508,6 +482,7 @@ def running_dose(exams: Any) -> Any:
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
         ``running_ced_msv`` (Float64, CED up to and including the exam).
     """
+    _checks.exams_path(exams, "running_dose")
     prep = _prepare(exams, "running_dose")
     starts, _t, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
     n = prep.dose.size
@@ -525,6 +500,15 @@ def running_dose(exams: Any) -> Any:
 _PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
 
 
+def _local_days(df: pl.DataFrame) -> pl.DataFrame:
+    """Time-zone-aware exam dates as local wall-clock times: the calendar day of an exam is
+    the one :func:`cumulative_dose` counts (a cast to Date would take the UTC day)."""
+    dtype = df.schema["exam_date"]
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+        return df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
+    return df
+
+
 def _period_months(by_period: str) -> int:
     m = _PERIOD.match(str(by_period))
     if not m or (m.group(1) and int(m.group(1)) == 0):
@@ -537,6 +521,7 @@ def _period_months(by_period: str) -> int:
 
 
 def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.DataFrame:
+    df = _local_days(df)
     base = df.select(
         "patient_id",
         pl.col("exam_date").cast(pl.Date).alias("_day"),
@@ -632,20 +617,21 @@ def period_dose(
     An exam belongs to the calendar day of its local wall-clock time: a time-zone-aware
     ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
     """
+    _checks.exams_path(exams, "period_dose")
+    keep = _checks.names(keep, "period_dose", "keep columns", allow_empty=True)
+    sums = _checks.names(sums, "period_dose", "sums columns", allow_empty=True)
     prep_df, kind = to_polars(exams)
     _check_columns(prep_df, "period_dose")
     _times(prep_df, "period_dose")
     _doses(prep_df, "period_dose")
     if windows is None and by_period is None:
         raise ValueError("period_dose: give windows=[(start, end), ...] or by_period='1y'")
-    keep = [keep] if isinstance(keep, str) else list(keep or ())
     missing = [c for c in keep if c not in prep_df.columns]
     if missing:
         raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
     bad = [c for c in keep if c in ("patient_id", "exam_date", "effective_dose_msv")]
     if bad:
         raise ValueError(f"period_dose: keep cannot hold {bad}; name patient attributes")
-    sums = [sums] if isinstance(sums, str) else list(sums or ())
     reserved = {"patient_id", "exam_date", "effective_dose_msv", *keep}
     for c in sums:
         if c not in prep_df.columns or c in reserved:
@@ -657,10 +643,7 @@ def period_dose(
                 f"period_dose: sums column {c!r} is null in {prep_df[c].null_count()} row(s); "
                 "fill or drop them first"
             )
-    date_dtype = prep_df.schema["exam_date"]
-    if isinstance(date_dtype, pl.Datetime) and date_dtype.time_zone is not None:
-        # the local calendar day, as cumulative_dose counts days (a cast to Date is in UTC)
-        prep_df = prep_df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
+    prep_df = _local_days(prep_df)
     out = _period_table(prep_df, windows, by_period)
     if keep or sums:
         out = _period_attributes(out, prep_df, keep, sums)

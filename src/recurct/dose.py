@@ -82,9 +82,10 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.regions import normalise_region, region_rules
-from recurct.schema import BODY_REGIONS
+from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
 
 __all__ = [
     "SUPPLIED_METHOD",
@@ -844,6 +845,9 @@ def _resolve_tables(
 ) -> tuple[_KTable, _KTable | None]:
     if age_rule not in AGE_RULES:
         raise ValueError(f"age_rule must be one of {AGE_RULES}, got {age_rule!r}")
+    if kv is not None:  # NaN, inf, booleans and text are refused with a message
+        kv = _checks.number(kv, "effective dose", "kv", lo=0.0, lo_open=True, what=" kV")
+    adult_from = _checks.age(adult_from, "effective dose", "adult_from")
     t = _as_ktable(table, kv)
     _check_kv(t, kv)
     t = t.with_adult_from(adult_from)
@@ -1033,6 +1037,18 @@ SUPPLIED_METHOD = "supplied (effective_dose_msv given in the input)"
 """``dose_method`` of a row whose dose came with the input and had no method recorded."""
 
 
+def _age_values(s: pl.Series) -> np.ndarray:
+    """Ages in years as float64; NaN where missing or not a number (text, booleans, dates),
+    which the lookup reports as a missing age."""
+    if s.dtype == pl.Utf8:
+        s = s.str.strip_chars().cast(pl.Float64, strict=False)
+    elif s.dtype.is_numeric():
+        s = s.cast(pl.Float64)
+    else:
+        s = pl.Series(s.name, [None] * s.len(), dtype=pl.Float64)
+    return s.to_numpy().astype(np.float64, copy=True)
+
+
 def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
     """The input's values at ``idx`` as text, for problem reports."""
     return s.gather(idx).cast(pl.Utf8, strict=False)
@@ -1168,6 +1184,7 @@ def effective_dose(
     kv: float | None = None,
     level: Literal["auto", "exam", "event"] = "auto",
     adult_from: float | None = None,
+    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
 ) -> Any:
     """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
 
@@ -1191,6 +1208,11 @@ def effective_dose(
         If True, raise :class:`DoseConversionError` listing every row that cannot be
         converted (row, column, reason). If False, leave those doses null (never zero) and
         warn once with :class:`DoseConversionWarning`, counting them by reason.
+    max_dose_msv : float or None, default :data:`recurct.schema.MAX_EXAM_DOSE_MSV`
+        Plausibility bound of one row's effective dose (mSv), the one :func:`recurct.validate`
+        applies (its rationale is documented there): a dose kept from the input, or computed
+        from a DLP, above it is a problem (a unit or entry error), never a dose. ``None``: no
+        bound (a computed dose is still finite).
     level : {"auto", "exam", "event"}
         ``"event"``: one row per irradiation event, several per ``study_uid``; each event is
         converted with its own region and DLP, then the events are summed to one row per
@@ -1245,6 +1267,7 @@ def effective_dose(
     >>> effective_dose(exams)["effective_dose_msv"].to_list()
     [7.0, 2.1]
     """
+    bound = _checks.optional_bound(max_dose_msv, "effective_dose", "max_dose_msv")
     df, kind = to_polars(exams)
     t, ft = _resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     fb = _check_fallback(t, fallback)
@@ -1299,6 +1322,13 @@ def effective_dose(
                 .alias(lookup_column)
             )
     bad_kept = np.zeros(n, dtype=bool) if overwrite else dose_code != _NUM_OK
+    kept_high = np.zeros(n, dtype=bool)
+    if not overwrite and bound is not None:
+        with np.errstate(invalid="ignore"):
+            kept_high = (dose_code == _NUM_OK) & (existing > bound)
+        bad_kept |= kept_high
+    limit = np.inf if bound is None else bound
+    too_high = f"dose above {limit:g} mSv (implausible for one exam)"
     todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing) & ~bad_kept
     rows = np.flatnonzero(todo)
 
@@ -1308,7 +1338,7 @@ def effective_dose(
         return df[col] if every else df[col].gather(rows)
 
     reg = _region_codes(pick(lookup_column), region_column)
-    ages = pick("age_years").cast(pl.Float64).to_numpy() if needs_age else None
+    ages = _age_values(pick("age_years")) if needs_age else None
     sexes = _sex_codes(pick("sex"), rows.size) if needs_sex else None
     k, reason, used, from_ft = _lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
     dlp = dlp_all if every else dlp_all[rows]
@@ -1341,12 +1371,18 @@ def effective_dose(
     exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
     bad_region &= ~exempt
     no_dlp &= ~exempt
+    with np.errstate(over="ignore", invalid="ignore"):
+        est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
+    plausible = np.isfinite(est) & (est <= limit)
+    high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
     idx = np.flatnonzero(bad_region)
     add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
     idx = np.flatnonzero(bad_age & (reason != _NO_SEX))
-    if idx.size:
-        age_vals = pl.Series(ages[idx]).fill_nan(None)  # type: ignore[index]
-        add(idx, "age_years", age_vals, reason_text[reason[idx]])
+    if idx.size:  # the ages as given (text that is not a number shows as itself)
+        given = _raw_values(df["age_years"], rows[idx])
+        why = reason_text[reason[idx]]
+        why[(reason[idx] == _NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
+        add(idx, "age_years", given, why)
     idx = np.flatnonzero(reason == _NO_SEX)
     if idx.size:
         add(idx, "sex", pick("sex").gather(idx), reason_text[reason[idx]])
@@ -1358,6 +1394,21 @@ def effective_dose(
         _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
         np.array([dlp_why[int(c)] for c in dlp_bad[idx]], dtype=object),
     )
+    idx = np.flatnonzero(high)
+    add(
+        idx,
+        "dlp_mgycm",
+        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
+        np.array(
+            [
+                f"effective {too_high}: {e:g} mSv from this DLP"
+                if np.isfinite(e)
+                else "effective dose from this DLP is not a finite number"
+                for e in est[idx]
+            ],
+            dtype=object,
+        ),
+    )
     idx = np.flatnonzero(bad_kept)
     if idx.size:
         parts.append(
@@ -1366,7 +1417,10 @@ def effective_dose(
                     "row": idx.astype(np.int64),
                     "column": ["effective_dose_msv"] * idx.size,
                     "value": _raw_values(exams_raw["effective_dose_msv"], idx),
-                    "reason": [_NUM_WHAT[int(c)].format("dose") for c in dose_code[idx]],
+                    "reason": [
+                        too_high if kept_high[i] else _NUM_WHAT[int(dose_code[i])].format("dose")
+                        for i in idx
+                    ],
                 }
             )
         )
@@ -1388,7 +1442,7 @@ def effective_dose(
             )
     problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
-    ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt)
+    ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | high)
     _warn_adult_only(t, df, rows, ok & ~from_ft)
     if ft is not None:
         _warn_adult_only(ft, df, rows, ok & from_ft)
@@ -1398,7 +1452,7 @@ def effective_dose(
             _raise_problems(prob)
         counts = prob.group_by("reason", maintain_order=True).len()
         summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
-        n_null = int((~ok).sum()) + int(bad_kept.sum())
+        n_null = int((~ok & ~exempt).sum()) + int(bad_kept.sum())
         warnings.warn(
             f"effective_dose left {n_null} dose(s) null ({summary})",
             DoseConversionWarning,
@@ -1432,7 +1486,7 @@ def effective_dose(
     supplied = ~todo & ~bad_kept & df["dose_method"].is_null().to_numpy()
     label_code[supplied] = len(names)
     dose = existing.copy()
-    dose[rows] = np.where(ok, k * dlp, np.where(exempt, 0.0, np.nan))
+    dose[rows] = np.where(ok, est, np.where(exempt, 0.0, np.nan))
     new_label = pl.Series(label_code).replace_strict(
         {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
     )

@@ -100,12 +100,13 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
         r"|mastoids|petrous|iam|iac|tmj|jaw|dental|mandible|maxilla|maxillofacial"
         r"|schadel|schaedel|kopf|hirn|gehirn|cct|nnh|nasennebenhohlen|felsenbein"
-        r"|gesichtsschadel|crane|cerveau|encephale|orbites|rochers|massif facial"
+        r"|gesichtsschadel|crane|cerveau|encephale|cerebral|cerebrale|orbites|rochers"
+        r"|massif facial"
         r"|cranio|encefalo|cervello|seni paranasali|rocche"
         r"|hoofd|hersenen|schedel|craneo|cabeza|cerebro|senos paranasales) ",
         "head",
         "head, brain, sinuses, facial bones, orbits, temporal bones (Schädel, Kopf, CCT, NNH, "
-        "crâne, cerveau, cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
+        "crâne, cerveau, cérébral(e), cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
     ),
     (
         r" (neck|larynx|laryngeal|thyroid|hals|halsweichteile|kehlkopf|schilddruse|cou"

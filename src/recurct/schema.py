@@ -34,6 +34,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,13 @@ import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, clean_frame, to_polars
+from recurct._frames import (
+    PLACEHOLDER_IDS,
+    IdentifierWarning,
+    clean_frame,
+    exact_float_ids,
+    to_polars,
+)
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -491,8 +498,11 @@ def _cast_exprs(
                 e = c
             elif dtype.is_integer():
                 e = c.cast(pl.Int64, strict=False)
-            elif dtype.is_float():
-                e = pl.when(c == c.round()).then(c).cast(pl.Int64, strict=False)
+            elif dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
+                e = pl.when((c == c.round()) & (c.abs() < exact_float_ids(dtype))).then(c)
+                e = e.cast(pl.Int64, strict=False)
+            elif dtype == pl.Boolean:  # True is no patient: reported
+                e = pl.lit(None, dtype=pl.Utf8)
             else:
                 e = c.cast(pl.Utf8)
         elif name == "exam_date":
@@ -564,7 +574,12 @@ def _row_checks(
             label = labels.get(name, "dose" if name in DOSE_COLUMNS else "value")
             add(name, f"missing {label}", missing)
         if name == "patient_id":
-            add(name, "patient id is not an integer", ~missing & c.is_null())
+            huge = (o.abs() >= exact_float_ids(dtype)) if dtype.is_float() else pl.lit(False)
+            what = "text or an integer" if dtype == pl.Boolean else "an integer"
+            add(name, f"patient id is not {what}", ~missing & c.is_null() & ~huge)
+            if dtype.is_float():
+                limit = "2^24" if dtype == pl.Float32 else "2^53"
+                add(name, f"float patient id above {limit} (digits lost: read ids as text)", huge)
         elif name == "exam_date":
             add(name, "unparseable date", ~missing & c.is_null())
             day = c.cast(pl.Date)
@@ -583,7 +598,21 @@ def _row_checks(
                 if name == "effective_dose_msv" and max_dose is not None:
                     add(name, f"dose above {max_dose:g} mSv (implausible for one exam)",
                         c.is_finite() & (c > max_dose))  # fmt: skip
+                if name == "dlp_mgycm" and max_dose is not None:
+                    top = max_dose / smallest_k()
+                    add(name, f"DLP above {top:.0f} mGy·cm (above {max_dose:g} mSv with every "
+                        "shipped conversion factor: implausible for one exam)",
+                        c.is_finite() & (c > top))  # fmt: skip
     return checks
+
+
+@cache
+def smallest_k() -> float:
+    """The smallest conversion factor k (mSv per mGy·cm) of the shipped tables: a DLP above
+    ``max_dose_msv / smallest_k()`` gives more than ``max_dose_msv`` with any of them."""
+    from recurct import dose
+
+    return min(float(dose.table(name)["k"].min()) for name in dose.tables()["name"])
 
 
 def _unmapped(code_maps: dict[str, tuple[dict, list[str]]]) -> list[tuple[str, str, pl.Expr]]:
@@ -620,7 +649,6 @@ earliest ``exam_date`` is kept (ties: the first in input order); the others are 
 """
 """The one definition of a duplicate exam, used by :func:`validate` and ``Cohort.dedupe``."""
 
-_KEY_DTYPES_SKIPPED = (pl.Object,)
 # body_region_raw is the text body_region was mapped from: the mapped value is compared
 _NOT_IN_KEY = ("patient_id", "exam_date", "study_uid", "body_region_raw")
 
@@ -639,8 +667,8 @@ def _duplicate_key(df: pl.DataFrame) -> list[pl.Expr]:
     else:
         no_time = pl.lit(True)
     rest = [date]
-    for c, dtype in df.schema.items():
-        if c in _NOT_IN_KEY or isinstance(dtype, _KEY_DTYPES_SKIPPED):
+    for c in df.columns:
+        if c in _NOT_IN_KEY:
             continue
         rest.append(pl.col(c) if c in canonical else pl.when(no_time).then(pl.col(c)))
     key = [pl.col("patient_id")]
@@ -663,6 +691,14 @@ def _duplicate_rows(df: pl.DataFrame, bad: np.ndarray | None = None) -> np.ndarr
     if n < 2:
         return dup
     good = np.ones(n, dtype=bool) if bad is None else ~bad
+    # columns polars cannot hash (Python objects, e.g. a pandas column mixing 1 and "x") are
+    # compared by their repr, so 1 and "1" differ and rows differing there are never copies
+    obj = [c for c, dtype in df.schema.items() if isinstance(dtype, pl.Object)]
+    if obj:
+        df = df.with_columns(
+            pl.Series(c, [repr(v) for v in df.get_column(c).to_list()], dtype=pl.Utf8)
+            for c in obj
+        )
     key = _duplicate_key(df)
     h = df.select(
         pl.reduce(lambda a, b: a ^ b, [k.hash(seed=i) for i, k in enumerate(key)])
@@ -758,7 +794,9 @@ def validate(
         Identifier text meaning "missing" (default :data:`PLACEHOLDER_IDS`).
     max_dose_msv : float or None, default :data:`MAX_EXAM_DOSE_MSV`
         Plausibility bound of one exam's ``effective_dose_msv``; a larger value is a problem
-        (``None``: no bound).
+        (``None``: no bound). A ``dlp_mgycm`` above ``max_dose_msv`` divided by the smallest
+        conversion factor of the shipped tables (0.0017 mSv/(mGy·cm), head: about 590,000
+        mGy·cm for 1000 mSv) is a problem too: no table turns it into a plausible dose.
 
     Returns
     -------
@@ -794,7 +832,7 @@ def validate(
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     df = clean_frame(given, placeholder_ids)
-    required = tuple(required)
+    required = (required,) if isinstance(required, str) else tuple(required)  # one name
     today_d = date.today() if today is None else as_date(today, "today")
 
     missing_cols = [c for c in required if c not in df.columns]

@@ -36,6 +36,9 @@ from hypothesis import strategies as st
 from recurct import Cohort, cumulative_dose, read_exams, validate
 from recurct._checks import ParameterError
 from recurct._frames import IdentifierWarning
+from recurct.alerts import trailing_dose
+from recurct.cumulative import period_dose, running_dose
+from recurct.dose import DoseConversionError, DoseConversionWarning, effective_dose
 from recurct.schema import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 from recurct.stats import magnitude
 
@@ -119,6 +122,12 @@ def exams(ids: list[Any], doses: list[Any] | None = None, **extra: Any) -> Calla
     return frame(**cols)
 
 
+def pandas_exams(ids: list[Any]) -> Callable[[Path], pd.DataFrame]:
+    """A pandas exam frame of three exams (1, 2 and 4 mSv)."""
+    days = pd.to_datetime(["2020-01-01", "2020-02-01", "2020-01-01"])
+    return pandas(patient_id=ids, exam_date=days, effective_dose_msv=[1.0, 2.0, 4.0])
+
+
 def folder(files: dict[str, Any]) -> Callable[[Path], Path]:
     """A folder of files: a frame is written as Parquet, bytes as they are."""
 
@@ -157,6 +166,14 @@ def col(name: str, want: list[Any]) -> Value:
     return Value(_check)
 
 
+def rows_are(names: list[str], want: list[tuple[Any, ...]]) -> Value:
+    def _check(out: Any) -> None:
+        got = out.select(names).rows()
+        assert got == want, (got, want)
+
+    return Value(_check)
+
+
 def rows(n: int) -> Value:
     def _check(out: Any) -> None:
         assert out.height == n
@@ -178,6 +195,12 @@ def sex(text: str, want: str | None) -> Case:
 def bad_param(name: str, exc: type[BaseException], pattern: str, **kw: Any) -> Case:
     """A cumulative_dose parameter that must be refused with ``pattern``."""
     return Case(name, exams(["A"]), ced(**kw), Err(exc, pattern))
+
+
+def not_a_table(what: str, data: bytes, name: str, named: str) -> Case:
+    """A file that is no CSV or Parquet table, named with what it is."""
+    pattern = re.escape(f"{name}: not a CSV or Parquet table ({named}")
+    return Case(f"{what} named", raw_file(data, name), read(), Err(ValueError, pattern))
 
 
 def first_id(out: Any) -> Any:
@@ -231,6 +254,21 @@ def _sep_line(out: pl.DataFrame) -> None:
     assert out["effective_dose_msv"].to_list() == [1.5, 2.0]
 
 
+def _null_counted(x: pl.DataFrame) -> list[Any]:
+    with pytest.warns(DoseConversionWarning, match=r"left 1 dose\(s\) null \(1 effective dose"):
+        out = effective_dose(x, strict=False)
+    return [None if v is None else round(v, 9) for v in out["effective_dose_msv"]]
+
+
+def _float_ids(out: pl.DataFrame) -> None:
+    assert out.schema["patient_id"] == pl.Int64
+    assert out.select("patient_id", "ced_msv").rows() == [(7, 3.0), (12, 4.0)]
+
+
+def _same_periods(pair: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    assert pair[0].equals(pair[1]) and pair[0]["n_exams"].to_list() == [2], pair
+
+
 def _cohort_sex(c: Cohort) -> None:
     assert c.n_patients == 1 and c.exams["patient_id"].to_list() == ["A"]
 
@@ -251,6 +289,11 @@ def _cp1252_late(out: pl.DataFrame) -> None:
     assert out.height == 4001 and out["facility"].to_list()[-1] == "Hôpital"
 
 
+B = pl.lit("b")
+DLP_BOUND = (
+    "DLP above 588235 mGy·cm (above 1000 mSv with every shipped conversion factor: "
+    "implausible for one exam)"
+)
 CSV3 = f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-02,2.0\nC,2020-01-03,3.0\n"
 FAC = f"{HEAD},facility\nA,2020-01-01,1.0,Hôpital\nB,2020-01-02,2.0,Klinik Süd\n"
 CORRUPT = b"PAR1" + b"\x00garbage" * 10 + b"PAR1"
@@ -641,7 +684,7 @@ CASES: list[Case] = [
         "Excel workbook named",
         raw_file(b"PK\x03\x04" + b"\x00" * 50, "x.xlsx"),
         read(),
-        Err(ValueError, r"x\.xlsx: a zip archive or Excel workbook"),
+        Err(ValueError, r"x\.xlsx: not a CSV or Parquet table \(a zip archive or Excel workbook"),
     ),
     Case(
         "binary file named",
@@ -960,6 +1003,310 @@ CASES: list[Case] = [
         exams(["A", "B"], age_years=[math.nan, 40.0]),
         lambda x, strict=True: Cohort(x).ages(lo=0, at="each"),
         Value(lambda c: None if c.n_exams == 1 else pytest.fail(str(c.exams))),
+    ),
+]
+
+# --------------------------------------------------------------------------- review probes
+# Cases found by an independent review of issue 17 (each failed before its fix).
+CASES += [
+    Case(
+        "bare CR inside a CRLF file named by row",
+        raw_file(f"{HEAD}\r\nA,2020-01-01,1.0\rB,2020-01-02,2.0\r\n".encode()),
+        read(),
+        Err(ValueError, r"x\.csv: data row 0 \(line 2 of the file\) cannot be split"),
+    ),
+    not_a_table(
+        "Excel 97-2003 workbook",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64),
+        "export.xls",
+        "an Excel 97-2003 workbook",
+    ),
+    not_a_table(
+        "HTML table saved as .xls",
+        b"<html><body><table><tr><td>patient_id</td></tr></table></body></html>",
+        "e.xls",
+        "an HTML or XML document",
+    ),
+    not_a_table(
+        "bzip2-compressed CSV",
+        __import__("bz2").compress(CSV3.encode()),
+        "x.csv.bz2",
+        "a bzip2 file",
+    ),
+    not_a_table("PDF", b"%PDF-1.4\n1 0 obj\n", "report.pdf", "a PDF document"),
+    Case(
+        "doses summing past the largest float: cumulative_dose names the rows",
+        exams(["A", "A", "B"], [1e308, 1e308, 1.0]),
+        ced(),
+        Err(ValueError, r"sums to more than the largest float.*row 0 \(1e\+308\), row 1"),
+    ),
+    Case(
+        "doses summing past the largest float: running_dose",
+        exams(["A", "A"], [1e308, 1e308]),
+        lambda x, strict=True: running_dose(x),
+        Err(ValueError, r"running_dose: column 'effective_dose_msv' sums to more than"),
+    ),
+    Case(
+        "doses summing past the largest float: period_dose",
+        exams(["A", "A"], [1e308, 1e308]),
+        lambda x, strict=True: period_dose(x, by_period="5y"),
+        Err(ValueError, r"period_dose: column 'effective_dose_msv' sums to more than"),
+    ),
+    Case(
+        "corrupt Parquet in a folder given to cumulative_dose named",
+        folder({"a.parquet": PARQ, "sub/bad.parquet": CORRUPT}),
+        ced(),
+        Err(ValueError, r"cumulative_dose: .*bad\.parquet: not a readable Parquet table"),
+    ),
+    Case(
+        "glob matching nothing given to cumulative_dose named",
+        lambda tmp: tmp / "exports" / "*.parquet",
+        ced(),
+        Err(FileNotFoundError, r"exports/\*\.parquet: no file matches"),
+    ),
+    Case(
+        "CSV passed to running_dose named",
+        text_file(CSV3),
+        lambda x, strict=True: running_dose(x),
+        Err(ValueError, r"running_dose: .*x\.csv is not a Parquet file"),
+    ),
+    Case(
+        "CSV passed to period_dose named",
+        text_file(CSV3),
+        lambda x, strict=True: period_dose(x, by_period="1y"),
+        Err(ValueError, r"period_dose: .*x\.csv is not a Parquet file"),
+    ),
+    Case(
+        "period_dose keep=True refused",
+        exams(["A"], sex=["F"]),
+        lambda x, strict=True: period_dose(x, by_period="1y", keep=True),
+        Err(ParameterError, r"period_dose: keep columns must be non-empty text.*got True"),
+    ),
+    Case(
+        "cumulative_dose(windows=): a time-zone-aware exam on its local day, as period_dose",
+        lambda tmp: pl.DataFrame(
+            {
+                "patient_id": ["A", "A"],
+                "exam_date": pl.Series(
+                    [datetime(2020, 1, 1, 0, 30), datetime(2020, 6, 1)]
+                ).dt.replace_time_zone("Europe/Berlin"),
+                "effective_dose_msv": [1.0, 2.0],
+            }
+        ),
+        lambda x, strict=True: (
+            cumulative_dose(x, windows=[("2020-01-01", "2020-12-31")])[1],
+            period_dose(x, windows=[("2020-01-01", "2020-12-31")]),
+        ),
+        Value(_same_periods),
+    ),
+    Case(
+        "effective_dose: a DLP giving an impossible dose named",
+        frame(body_region=["chest", "chest"], dlp_mgycm=[400.0, 1e6]),
+        lambda x, strict=True: effective_dose(x),
+        Err(DoseConversionError, r"row 1, column 'dlp_mgycm': effective dose above 1000 mSv"),
+    ),
+    Case(
+        "effective_dose: a DLP near the float limit never makes an infinite dose",
+        frame(body_region=["chest"], dlp_mgycm=[1.7e308]),
+        lambda x, strict=True: effective_dose(
+            x, table=pl.DataFrame({"region": ["chest"], "k": [2.0]}), max_dose_msv=None
+        ),
+        Err(DoseConversionError, r"row 0, column 'dlp_mgycm': effective dose from this DLP is not"),
+    ),
+    Case(
+        "effective_dose: a kept dose of 1e300 named",
+        frame(body_region=["chest"], dlp_mgycm=[400.0], effective_dose_msv=[1e300]),
+        lambda x, strict=True: effective_dose(x),
+        Err(DoseConversionError, r"row 0, column 'effective_dose_msv': dose above 1000 mSv"),
+    ),
+    Case(
+        "effective_dose strict=False: impossible doses left null and counted",
+        frame(body_region=["chest"] * 3, dlp_mgycm=[400.0, 1e6, 500.0]),
+        lambda x, strict=True: _null_counted(x),
+        Value(lambda out: None if out == [5.6, None, 7.0] else pytest.fail(str(out))),
+    ),
+    Case(
+        "effective_dose: text age named, no raw polars error",
+        frame(body_region=["chest"], dlp_mgycm=[400.0], age_years=["abc"]),
+        lambda x, strict=True: effective_dose(x, table="shrimpton_age"),
+        Err(DoseConversionError, r"row 0, column 'age_years': age not a number \(value: 'abc'\)"),
+    ),
+    Case(
+        "effective_dose adult_from=nan refused",
+        frame(body_region=["chest"], dlp_mgycm=[400.0]),
+        lambda x, strict=True: effective_dose(x, adult_from=math.nan),
+        Err(ParameterError, r"adult_from must be a finite number in \[0, 130\] years"),
+    ),
+    Case(
+        "effective_dose kv=True refused",
+        frame(body_region=["chest"], dlp_mgycm=[400.0]),
+        lambda x, strict=True: effective_dose(x, kv=True),
+        Err(ParameterError, r"kv must be a number, got True"),
+    ),
+    region("TDM cérébrale", "head"),
+    sex("w", "F"),
+    Case(
+        "pandas float ids (after dropna) are integer ids in cumulative_dose",
+        pandas_exams([7.0, 7.0, 12.0]),
+        lambda x, strict=True: pl.from_pandas(cumulative_dose(x)),
+        Value(_float_ids),
+    ),
+    Case(
+        "float ids above 2^53 (digits lost, two patients merged) named",
+        pandas_exams([12345678901234567.0, 12345678901234568.0, 5.0]),
+        check(),
+        Drop({"float patient id above 2^53 (digits lost: read ids as text)": 2}, 1, ids=[5]),
+    ),
+    Case(
+        "placeholder_ids given as one string is one placeholder",
+        exams(["U", "UNK", "A"]),
+        check(placeholder_ids="UNK"),
+        Drop({"missing patient id": 1}, 2, ids=["U", "A"]),
+    ),
+    Case(
+        "Cohort.ages on a text age column named",
+        exams(["A"], age_years=["abc"]),
+        lambda x, strict=True: Cohort(x).ages(lo=18),
+        Err(TypeError, r"Cohort.ages: column 'age_years' must be numeric \(years\), got String"),
+    ),
+    Case(
+        "threshold 1e20 labelled by its shortest form",
+        exams(["A"]),
+        ced(thresholds=[1e20]),
+        Value(lambda out: None if "reached_1e+20" in out.columns else pytest.fail(out.columns)),
+    ),
+    Case(
+        "pandas extra column mixing 1 and 'x': rows differing there are not copies",
+        pandas(
+            patient_id=["a", "a", "a"],
+            exam_date=pd.to_datetime(["2020-01-01"] * 3),
+            effective_dose_msv=[1.0] * 3,
+            accession=[1, "x", "x"],
+        ),
+        check(),
+        Drop({"duplicate exam": 1}, 2),
+    ),
+    Case(
+        "data rows ending with a separator the header lacks: nothing lost",
+        text_file(f"{HEAD.replace(',', ';')};note\nA;2020-01-01;1,5;x;\nB;2020-01-02;2;;\n"),
+        read(),
+        rows_are(["effective_dose_msv", "note"], [(1.5, "x"), (2.0, None)]),
+    ),
+    Case(
+        "a value after the last column is still an error naming the row",
+        text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-02,2.0,oops\n"),
+        read(),
+        Err(ValueError, r"x\.csv: data row 1 has 4 field\(s\) but the header has 3"),
+    ),
+    Case(
+        "NULL and #N/A in optional canonical columns are missing, the exam kept",
+        text_file(
+            f"{HEAD},DLP,facility,sex\nA,2020-01-01,1.0,NULL,NULL,M\nB,2020-01-02,2.0,#N/A,X,#NV\n"
+        ),
+        read(),
+        rows_are(["dlp_mgycm", "facility", "sex"], [(None, None, "M"), (None, "X", None)]),
+    ),
+    Case(
+        "magnitude(threshold=True) refused (True is not 1 mSv)",
+        exams(["A"]),
+        lambda x, strict=True: magnitude(cumulative_dose(x), threshold=True),
+        Err(ParameterError, r"magnitude: threshold must be a number, got True"),
+    ),
+    Case(
+        "magnitude(age_cut=nan) refused",
+        exams(["A"], age_years=[40.0]),
+        lambda x, strict=True: magnitude(cumulative_dose(x), age_cut=math.nan),
+        Err(ParameterError, r"magnitude: age_cut must be a finite number in \[0, 130\] years"),
+    ),
+    Case(
+        "trailing_dose(windows=1e20) refused (was a raw OverflowError)",
+        exams(["A"]),
+        lambda x, strict=True: trailing_dose(x, windows=1e20),
+        Err(ParameterError, r"trailing_dose: windows must be whole numbers of days"),
+    ),
+    Case(
+        "trailing_dose(thresholds=True) refused",
+        exams(["A"]),
+        lambda x, strict=True: trailing_dose(x, thresholds=True),
+        Err(ParameterError, r"trailing_dose: thresholds must be a number, got True"),
+    ),
+    Case(
+        "float32 ids at 2^24 (16777217 rounds onto 16777216) named, not merged",
+        exams(pl.Series([16777217.0, 16777216.0, 3.0], dtype=pl.Float32)),
+        check(),
+        Drop({"float patient id above 2^24 (digits lost: read ids as text)": 2}, 1, ids=[3]),
+    ),
+    Case(
+        "boolean patient ids named (True is no patient)",
+        exams([True, False]),
+        check(),
+        Err(ExamValidationError, r"row 0, column 'patient_id': patient id is not text or an"),
+    ),
+    Case(
+        "validate(required='effective_dose_msv'): one column, not its letters",
+        exams(["A", "B"], [1.0, None]),
+        check(required="effective_dose_msv"),
+        Drop({"missing dose": 1}, 1, ids=["A"]),
+    ),
+    Case(
+        "read_exams(columns=[...]) refused with a message (was a raw AttributeError)",
+        text_file(CSV3),
+        read(columns=["Patient ID"]),
+        Err(TypeError, r"columns must be a mapping \{'their name': 'our name'\}, got list"),
+    ),
+    Case(
+        "DLP of 1e300 (no table makes it a plausible dose) dropped and counted",
+        exams(["A", "B"], [1.0, 2.0], dlp_mgycm=[100.0, 1e300]),
+        check(),
+        Drop({DLP_BOUND: 1}, 1, ids=["A"]),
+    ),
+    Case(
+        "folder with a .pq file given to cumulative_dose: refused, not silently skipped",
+        folder({"a.parquet": PARQ, "b.PQ": PARQ.with_columns(patient_id=pl.lit("b"))}),
+        ced(),
+        Err(ValueError, r"cumulative_dose: .*export: its files \[.*b\.PQ'\] would be left out"),
+    ),
+    Case(
+        "hive facility= folders given to cumulative_dose: refused, not silently dropped",
+        folder({"facility=X/a.parquet": PARQ}),
+        ced(),
+        Err(ValueError, r"partition folders hold the column\(s\) \['facility'\]"),
+    ),
+    Case(
+        "hive facility= folders out of core through read_exams(lazy=True): kept",
+        folder({"facility=X/a.PQ": PARQ, "facility=Y/b.parquet": PARQ.with_columns(patient_id=B)}),
+        lambda x, strict=True: cumulative_dose(read_exams(x, lazy=True)),
+        rows_are(["patient_id", "facility"], [("a", "X"), ("b", "Y")]),
+    ),
+    Case(
+        "Cohort.facilities given a list",
+        exams(["A", "B"], facility=["X", "Y"]),
+        lambda x, strict=True: Cohort(x).facilities(["X"]),
+        Value(lambda c: None if c.n_patients == 1 else pytest.fail(str(c.exams))),
+    ),
+    Case(
+        "Cohort.min_followup(1e20) refused",
+        exams(["A"]),
+        lambda x, strict=True: Cohort(x).min_followup(1e20),
+        Err(ParameterError, r"min_followup: days must be a finite number in \[0, 100000\]"),
+    ),
+    Case(
+        "stray byte after a quoted multi-line cell: the data row, not the line",
+        raw_file(
+            f'{HEAD},note\nA,2020-01-01,1.0,"two\nlines"\nB,2020-01-02,1.0,é\n'.encode()
+            + b"C,2020-01-03,1.0,H\xf4pital\n"
+        ),
+        read(),
+        Err(ValueError, r"x\.csv: data row 2 \(line 5 of the file\): byte 0xf4"),
+    ),
+    Case(
+        "stray byte after a sep= line: rows counted from the header",
+        raw_file(
+            f"sep=;\n{HEAD.replace(',', ';')};fac\nA;2020-01-01;1;é\n".encode()
+            + b"B;2020-01-02;1;H\xf4pital\n"
+        ),
+        read(),
+        Err(ValueError, r"x\.csv: data row 1 \(line 4 of the file\): byte 0xf4"),
     ),
 ]
 

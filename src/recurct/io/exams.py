@@ -3,8 +3,9 @@
 :func:`read_exams` maps column names (yours first, then :data:`VENDOR_COLUMNS`), copes with
 the files spreadsheets and dose-monitoring systems write (``;`` separator, decimal comma,
 UTF-8 with or without BOM, UTF-16, Windows-1252, CR / LF / CRLF line ends, an Excel
-``sep=;`` first line, ``.csv.gz``; ``N/A``/``NA``/``-``/empty cells as missing in canonical
-columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
+``sep=;`` first line, ``.csv.gz``; empty, ``N/A``, ``-``, ``NULL``, ``#N/A`` and the other
+cells of :data:`NULL_STRINGS` as missing in canonical columns), parses ISO, DICOM and (with
+``dayfirst=True``) day-first dates, converts DICOM age
 strings (``067Y``) to years, and validates the result with :func:`recurct.schema.validate`
 (``patient_id`` and ``exam_date`` required: many exports carry only the DLP, from which
 :mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
@@ -37,8 +38,15 @@ __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
 
-NULL_STRINGS: tuple[str, ...] = ("", "N/A", "n/a", "NA", "na", "-")
-"""Cell values read as missing (after surrounding spaces are removed)."""
+NULL_STRINGS: tuple[str, ...] = (
+    *("", "N/A", "n/a", "NA", "na", "-"),
+    *("NULL", "null", "Null", "None", "(null)", "#N/A", "#NA", "#NV", "<NA>"),
+)
+"""Cell values of canonical columns read as missing (after surrounding spaces are removed):
+empty, ``N/A``, ``NA``, ``-``, and the placeholders databases and spreadsheets write
+(``NULL``, ``None``, ``(null)``, ``#N/A``, ``#NV`` of German Excel, ``<NA>`` of pandas), so
+a ``NULL`` DLP is a missing DLP, not a row that fails, and ``NULL`` is no facility. Other
+columns keep their text. ``NaN`` stays a number (reported as a NaN dose)."""
 
 STUDY_TIME = "study_time"
 """Name given to a separate time-of-day column (DICOM Study Time), merged into ``exam_date``."""
@@ -83,6 +91,18 @@ _UTF8_MULTIBYTE = re.compile(
 )
 _SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+# file signatures of what spreadsheets and systems save that is not a CSV table
+_MAGIC = {
+    b"PK\x03\x04": "a zip archive or Excel workbook (.xlsx)",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook (.xls)",
+    b"%PDF": "a PDF document",
+    b"BZh": "a bzip2 file (only gzip is read)",
+    b"\xfd7zXZ\x00": "an xz file (only gzip is read)",
+    b"\x28\xb5\x2f\xfd": "a zstd file (only gzip is read)",
+    b"7z\xbc\xaf\x27\x1c": "a 7-zip archive",
+    b"SQLite format 3\x00": "an SQLite database",
+}
+_MARKUP = (b"<!doctype html", b"<html", b"<?xml", b"<table")
 # control characters text files do not hold (their UTF-8 bytes are the characters)
 _CONTROL_BYTES = np.zeros(256, dtype=bool)
 _CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
@@ -143,6 +163,8 @@ def read_exams(
     ------
     FileNotFoundError
         No such file or folder.
+    TypeError
+        ``columns`` is not a mapping.
     ValueError
         The file is not a CSV or Parquet table (naming the file), cannot be decoded (naming
         the row), repeats a column name, has a canonical column beside its vendor alias, a
@@ -198,6 +220,10 @@ def _prepare(
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
 ) -> tuple[Any, str, str, dict[str, str]]:
     """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
+    if columns is not None and not isinstance(columns, Mapping):
+        raise TypeError(
+            f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
+        )
     if decimal not in (None, ".", ","):
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
@@ -312,11 +338,20 @@ def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any
         raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
 
 
-def _row_of(raw: bytes, pos: int, header_lines: int = 1) -> str:
-    """'data row N (line L)' of a byte position (0-based data rows, 1-based file lines)."""
-    newline = b"\n" if b"\n" in raw else b"\r"
-    line = raw[:pos].count(newline)
-    return f"data row {line - header_lines} (line {line + 1} of the file)"
+def _row_of(raw: bytes, pos: int) -> str:
+    """'data row N (line L of the file)' of a byte position: 0-based data rows (records: a line
+    break inside a quoted value does not start a row; an Excel ``sep=`` line is not the header),
+    1-based file lines."""
+    b = np.frombuffer(raw[:pos], dtype=np.uint8)
+    newline = 10 if b"\n" in raw else 13
+    breaks = np.flatnonzero(b == newline)
+    line = breaks.size
+    quotes = np.cumsum(b == ord('"'))
+    record = int((quotes[breaks] % 2 == 0).sum()) if breaks.size else 0  # breaks outside quotes
+    first = raw[: raw.find(bytes([newline]))] if breaks.size else b""
+    record -= 2 if _SEP_LINE.match(first.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")) else 1
+    where = "the header" if record < 0 else f"data row {record}"
+    return f"{where} (line {line + 1} of the file)"
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -332,11 +367,14 @@ def _decode(raw: bytes, source: str) -> str:
         encoding = "utf-16-be"
     else:
         encoding = "utf-8"
+        if _CONTROL_BYTES[np.frombuffer(raw.rstrip(b"\x1a"), dtype=np.uint8)].any():
+            raise ValueError(_not_a_table(source, "binary content"))
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding != "utf-8":
-            where = _row_of(raw.decode(encoding, errors="replace").encode(), exc.start // 2)
+            before = raw[: exc.start].decode(encoding, errors="replace").encode()
+            where = _row_of(before, len(before))
             raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
         first_bad = exc.start
     if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
@@ -363,11 +401,11 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
-    if raw[:4] == b"PK\x03\x04":
-        raise ValueError(
-            f"{source}: a zip archive or Excel workbook, not a CSV table; save the sheet as CSV "
-            "(or unzip it) and read that file"
-        )
+    what = next((w for magic, w in _MAGIC.items() if raw.startswith(magic)), None)
+    if what is None and raw.lstrip()[:15].lower().startswith(_MARKUP):
+        what = "an HTML or XML document (some systems save an HTML table as .xls)"
+    if what is not None:
+        raise ValueError(_not_a_table(source, what))
     text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
     if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
         text = text.replace("\r", "\n")
@@ -382,7 +420,10 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     if sep is None:
         counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
-    header = next(csv.reader([first], delimiter=sep))
+    try:
+        header = next(csv.reader([first], delimiter=sep))
+    except csv.Error as exc:
+        raise ValueError(f"{source}: the header line cannot be split into fields ({exc})") from None
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen:
@@ -399,17 +440,23 @@ def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         text = text[: end + 1]
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
-        raise ValueError(
-            f"{source}: not a CSV or Parquet table (binary content); read_exams reads CSV text "
-            "files (UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and "
-            "folders of Parquet files"
-        )
-    _check_field_counts(data, text, sep, len(header), source)
+        raise ValueError(_not_a_table(source, "binary content"))
+    ragged = _check_field_counts(data, text, sep, len(header), source)
     try:
-        df = pl.read_csv(io.BytesIO(data), separator=sep, infer_schema=False)
+        df = pl.read_csv(
+            io.BytesIO(data), separator=sep, infer_schema=False, truncate_ragged_lines=ragged
+        )
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
     return df, sep
+
+
+def _not_a_table(source: str, what: str) -> str:
+    return (
+        f"{source}: not a CSV or Parquet table ({what}); read_exams reads CSV text files "
+        "(UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and folders of "
+        "Parquet files: save a spreadsheet as CSV (or unzip the file) and read that"
+    )
 
 
 def _first_line(text: str) -> str:
@@ -417,11 +464,12 @@ def _first_line(text: str) -> str:
     return (text if cut == -1 else text[:cut]).rstrip("\r")
 
 
-def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> None:
+def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> bool:
     """A row with more or fewer fields than the header is an error naming it (polars would
-    fail without a row, or fill the missing fields with nulls). Counting separators per line
-    (numpy, on the bytes) finds the candidates cheaply; the exact count (quotes respected) is
-    taken only then."""
+    fail without a row, or fill the missing fields with nulls), except empty fields after the
+    last column (rows ending with a separator the header lacks, as some exports write them):
+    True then, and they are left out. Counting separators per line (numpy, on the bytes)
+    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
     b = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(b == 10)
     if newlines.size == 0 or newlines[-1] != b.size - 1:
@@ -431,16 +479,26 @@ def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source:
         at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
         per_line = np.diff(at)  # separators of each line after the header
         if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
-            return
+            return False
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
-    for row, fields in enumerate(reader):
-        if len(fields) != n_fields and any(f.strip() for f in fields):
-            raise ValueError(
-                f"{source}: data row {row} has {len(fields)} field(s) but the header has "
-                f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
-                "quote the value or fix the row"
-            )
+    row, ragged = -1, False
+    try:
+        for row, fields in enumerate(reader):
+            if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
+                ragged = True  # only empty fields after the last column
+            elif len(fields) != n_fields and any(f.strip() for f in fields):
+                raise ValueError(
+                    f"{source}: data row {row} has {len(fields)} field(s) but the header has "
+                    f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
+                    "quote the value or fix the row"
+                )
+    except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
+        raise ValueError(
+            f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
+            f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
+        ) from None
+    return ragged
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:

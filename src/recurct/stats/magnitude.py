@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
@@ -63,12 +64,12 @@ _ALL = "all"
 # --------------------------------------------------------------------------------------------
 def thresholds_list(threshold: float | Iterable[float]) -> list[float]:
     """Return thresholds as a list of positive finite floats, or raise ``ValueError``."""
-    if isinstance(threshold, int | float | np.integer | np.floating):
-        values = [float(threshold)]
-    elif isinstance(threshold, str):
+    if isinstance(threshold, str):
         raise TypeError(f"threshold must be a number or a sequence of numbers, got {threshold!r}")
-    else:
-        values = [float(t) for t in threshold]
+    many = not isinstance(threshold, int | float | np.integer | np.floating | np.bool_)
+    # booleans are refused (True is not 1 mSv); float32 at its shortest decimal
+    given = threshold if many else [threshold]
+    values = [_checks.number(t, "magnitude", "threshold") for t in given]
     if not values:
         raise ValueError("threshold: give at least one threshold in mSv, e.g. 100")
     for t in values:
@@ -522,6 +523,7 @@ def magnitude(
     """
     df, kind = to_polars(patients)
     ts = thresholds_list(threshold)
+    age_cut = _checks.age(age_cut, "magnitude", "age_cut")
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["n_exams", "ced_msv"], "magnitude")
