@@ -121,6 +121,44 @@ def test_readers_check_the_manifest(tmp_path: Path) -> None:
         scan_exams(tmp_path)
 
 
+def test_a_file_or_glob_read_checks_its_folder_manifest(tmp_path: Path) -> None:
+    folder = generate("small", n_patients=300, seed=1, out=tmp_path / "c")
+    part = next(folder.rglob("part-*.parquet"))
+    n = pl.read_parquet(part).height
+    assert scan_exams(part).select(pl.len()).collect().item() == n
+    stale = part.with_name("part-09999.parquet")
+    stale.write_bytes(part.read_bytes())  # a stale part, as an older run into the folder left
+    for source in (part, str(part.parent / "part-*.parquet"), str(tmp_path / "**/*.parquet")):
+        with pytest.raises(IncompleteOutputError, match=r"not listed: .*part-09999"):
+            scan_exams(source)
+    stale.unlink()
+    tmp = tmp_path / ".d.recurct-tmp-123-abcd"
+    tmp.mkdir()
+    (tmp / "part-00000.parquet").write_bytes(part.read_bytes())
+    with pytest.raises(IncompleteOutputError, match="unfinished"):
+        scan_exams(tmp / "part-00000.parquet")
+
+
+def test_overwrite_never_deletes_the_input(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _exams().write_parquet(data / "exams.parquet")
+    (data / "notes.txt").write_text("the only copy")
+    for source in (data / "exams.parquet", data, str(data / "*.parquet")):
+        with pytest.raises(OutputExistsError, match="holds the input"):
+            cumulative_dose_chunked(source, buckets=2, out=data, overwrite=True)
+        with pytest.raises(OutputExistsError, match="holds the input"):
+            cumulative_dose_chunked(source, buckets=2, out=tmp_path, overwrite=True)
+    assert sorted(p.name for p in data.iterdir()) == ["exams.parquet", "notes.txt"]
+    with pytest.raises(OutputExistsError, match="working folder"):
+        with output_folder(Path.cwd(), overwrite=True, kind="x"):
+            pass  # pragma: no cover
+    # a patients result written inside the exam folder is named, not read as exams
+    cumulative_dose_chunked(data, buckets=2, out=data / "patients")
+    with pytest.raises(ValueError, match=r"holds a recurct 'patients' result, not exams"):
+        cumulative_dose_chunked(data, buckets=2)
+
+
 def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from recurct.cli import main
 
