@@ -139,7 +139,9 @@ def test_a_file_or_glob_read_checks_its_folder_manifest(tmp_path: Path) -> None:
         scan_exams(tmp / "part-00000.parquet")
 
 
-def test_overwrite_never_deletes_the_input(tmp_path: Path) -> None:
+def test_overwrite_never_deletes_the_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     _exams().write_parquet(data / "exams.parquet")
@@ -150,9 +152,14 @@ def test_overwrite_never_deletes_the_input(tmp_path: Path) -> None:
         with pytest.raises(OutputExistsError, match="holds the input"):
             cumulative_dose_chunked(source, buckets=2, out=tmp_path, overwrite=True)
     assert sorted(p.name for p in data.iterdir()) == ["exams.parquet", "notes.txt"]
-    with pytest.raises(OutputExistsError, match="working folder"):
-        with output_folder(Path.cwd(), overwrite=True, kind="x"):
-            pass  # pragma: no cover
+    work = tmp_path / "w" / "inner"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputExistsError, match="working folder"), output_folder(
+        tmp_path / "w", overwrite=True, kind="x"
+    ):
+        pass  # pragma: no cover
+    assert work.is_dir()
     # a patients result written inside the exam folder is named, not read as exams
     cumulative_dose_chunked(data, buckets=2, out=data / "patients")
     with pytest.raises(ValueError, match=r"holds a recurct 'patients' result, not exams"):
