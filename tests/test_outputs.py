@@ -180,6 +180,19 @@ def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert n.collect().item() == 200
 
 
+def test_cli_reproduce_overwrite_never_deletes_its_exam_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recurct.cli import main
+
+    exams = tmp_path / "exams.csv"
+    generate("small", n_patients=200, seed=1).write_csv(exams)
+    args = ["reproduce", "sodickson2009", "--exams", str(exams), "--out", str(tmp_path)]
+    assert main([*args, "--overwrite"]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exams.csv"]
+
+
 def _exams(n: int = 60) -> pl.DataFrame:
     return pl.DataFrame(
         {

@@ -45,6 +45,7 @@ __all__ = [
     "check_files",
     "check_output",
     "check_tree",
+    "note_input",
     "output_folder",
     "terminate_as_exit",
 ]
@@ -101,11 +102,21 @@ def _is_empty(path: Path) -> bool:
     return not any(path.iterdir())
 
 
+_INPUTS: set[Path] = set()
+
+
+def note_input(path: str | os.PathLike[str]) -> None:
+    """Note a file or folder this process reads (e.g. the CLI's ``--exams``): no output folder
+    that holds it is replaced, even with ``overwrite=True``, for the rest of the process."""
+    _INPUTS.add(Path(path).absolute())
+
+
 def _guard(target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
-    """Refuse to replace a folder that holds an input of the run, the working folder or the
-    home folder (``overwrite=True`` would delete them)."""
+    """Refuse to replace a folder that holds an input of the run (given, or noted with
+    :func:`note_input`), the working folder or the home folder (``overwrite=True`` would
+    delete them)."""
     where = target.resolve()
-    kept = [(Path(p), "the input") for p in inputs]
+    kept = [(Path(p), "the input") for p in [*inputs, *sorted(_INPUTS)]]
     kept += [(Path.cwd(), "the working folder"), (Path.home(), "the home folder")]
     for path, what in kept:
         try:
