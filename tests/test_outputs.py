@@ -180,6 +180,18 @@ def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert n.collect().item() == 200
 
 
+def test_generate_overwrite_never_deletes_its_profile_file(tmp_path: Path) -> None:
+    import shutil
+
+    from recurct.synthetic.model import PROFILE_DIR
+
+    profile = tmp_path / "small.toml"
+    shutil.copy(PROFILE_DIR / "small.toml", profile)
+    with pytest.raises(OutputExistsError, match="holds the input"):
+        generate(profile, n_patients=100, out=tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
+
+
 def test_cli_reproduce_overwrite_never_deletes_its_exam_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
