@@ -666,6 +666,7 @@ def _parse_file_inner(
         uid_item = _first(items, IRRADIATION_EVENT_UID)
         event_uid = str(_value(uid_item, _T_UID) or "").strip() if uid_item is not None else ""
         state.identifiers.append(event_uid)
+        ev["uid_missing"] = not event_uid
         if not event_uid:
             event_uid = f"{sop_uid or path}#{i}"
             state.lenient(
