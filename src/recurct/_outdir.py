@@ -281,7 +281,7 @@ def check_files(files: Iterable[str | os.PathLike[str]]) -> None:
     ------
     IncompleteOutputError
     """
-    checked: set[Path] = set()
+    seen: set[Path] = set()  # folders looked at (checked, or without a manifest)
     for f in files:
         path = Path(f).absolute()
         for parent in path.parents:
@@ -290,10 +290,10 @@ def check_files(files: Iterable[str | os.PathLike[str]]) -> None:
                     f"{f} lies in {parent}, the temporary folder of an unfinished (or killed) "
                     "recurct run: wait for the run to end, or remove the folder"
                 )
-            if parent in checked:
-                break
+            if parent in seen:
+                break  # this folder and those above it were looked at for an earlier file
+            seen.add(parent)
             if (parent / MANIFEST).is_file():
-                checked.add(parent)
                 check_output(parent)
                 break
 
