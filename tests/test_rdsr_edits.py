@@ -283,6 +283,22 @@ def _num_item(code: str, meaning: str, value: str, unit: str) -> Any:
     return item
 
 
+@pytest.mark.parametrize(
+    ("keyword", "value", "column"),
+    [("PatientSize", "186", "patient_size_m"), ("PatientWeight", "87000", "patient_weight_kg")],
+)
+def test_patient_size_in_another_unit_is_left_null(
+    tmp_path: Path, keyword: str, value: str, column: str
+) -> None:
+    ds = pydicom.dcmread(FLASH)  # 87 kg, 1.86 m
+    setattr(ds, keyword, value)  # centimetres / grams in the metres / kilograms field
+    exams, report = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
+    assert exams[column].to_list() == [None]
+    assert report.problems.filter(pl.col("field") == keyword)["reason"][0].startswith(
+        f"Patient's {keyword[7:]} '{value}' is above"
+    )
+
+
 def test_ssde_and_patient_size(tmp_path: Path) -> None:
     from pydicom.dataset import Dataset
 
