@@ -257,8 +257,8 @@ def read_rdsr(
         unit), ``ssde_mgy`` (Size Specific Dose Estimate, 113930), ``ssde_method`` (its
         Measurement Method) and ``water_equivalent_diameter_mm`` (113980) of the largest-DLP
         event that has them, and ``identity_conflict``; null where absent. ``age_years``
-        comes from the birth date and study date when both are valid, else from Patient's Age; a patient
-        ID whose reports give different birth dates is listed in the report (field
+        comes from the birth date and study date when both are valid, else from Patient's
+        Age; a patient ID whose reports give different birth dates is listed in the report (field
         ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
         Constant Angle Acquisition) and ``dose_method``.
     pseudonymise : {"hmac-sha256"} or None
