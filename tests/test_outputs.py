@@ -121,6 +121,51 @@ def test_readers_check_the_manifest(tmp_path: Path) -> None:
         scan_exams(tmp_path)
 
 
+def test_a_file_or_glob_read_checks_its_folder_manifest(tmp_path: Path) -> None:
+    folder = generate("small", n_patients=300, seed=1, out=tmp_path / "c")
+    part = next(folder.rglob("part-*.parquet"))
+    n = pl.read_parquet(part).height
+    assert scan_exams(part).select(pl.len()).collect().item() == n
+    stale = part.with_name("part-09999.parquet")
+    stale.write_bytes(part.read_bytes())  # a stale part, as an older run into the folder left
+    for source in (part, str(part.parent / "part-*.parquet"), str(tmp_path / "**/*.parquet")):
+        with pytest.raises(IncompleteOutputError, match=r"not listed: .*part-09999"):
+            scan_exams(source)
+    stale.unlink()
+    tmp = tmp_path / ".d.recurct-tmp-123-abcd"
+    tmp.mkdir()
+    (tmp / "part-00000.parquet").write_bytes(part.read_bytes())
+    with pytest.raises(IncompleteOutputError, match="unfinished"):
+        scan_exams(tmp / "part-00000.parquet")
+
+
+def test_overwrite_never_deletes_the_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _exams().write_parquet(data / "exams.parquet")
+    (data / "notes.txt").write_text("the only copy")
+    for source in (data / "exams.parquet", data, str(data / "*.parquet")):
+        with pytest.raises(OutputExistsError, match="holds the input"):
+            cumulative_dose_chunked(source, buckets=2, out=data, overwrite=True)
+        with pytest.raises(OutputExistsError, match="holds the input"):
+            cumulative_dose_chunked(source, buckets=2, out=tmp_path, overwrite=True)
+    assert sorted(p.name for p in data.iterdir()) == ["exams.parquet", "notes.txt"]
+    work = tmp_path / "w" / "inner"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    with pytest.raises(OutputExistsError, match="working folder"), output_folder(
+        tmp_path / "w", overwrite=True, kind="x"
+    ):
+        pass  # pragma: no cover
+    assert work.is_dir()
+    # a patients result written inside the exam folder is named, not read as exams
+    cumulative_dose_chunked(data, buckets=2, out=data / "patients")
+    with pytest.raises(ValueError, match=r"holds a recurct 'patients' result, not exams"):
+        cumulative_dose_chunked(data, buckets=2)
+
+
 def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from recurct.cli import main
 
@@ -133,6 +178,31 @@ def test_cli_synth_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "wrote 200 patients" in capsys.readouterr().out
     n = pl.scan_parquet(f"{out}/**/*.parquet").select(pl.col("patient_id").n_unique())
     assert n.collect().item() == 200
+
+
+def test_generate_overwrite_never_deletes_its_profile_file(tmp_path: Path) -> None:
+    import shutil
+
+    from recurct.synthetic.model import PROFILE_DIR
+
+    profile = tmp_path / "small.toml"
+    shutil.copy(PROFILE_DIR / "small.toml", profile)
+    with pytest.raises(OutputExistsError, match="holds the input"):
+        generate(profile, n_patients=100, out=tmp_path, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
+
+
+def test_cli_reproduce_overwrite_never_deletes_its_exam_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recurct.cli import main
+
+    exams = tmp_path / "exams.csv"
+    generate("small", n_patients=200, seed=1).write_csv(exams)
+    args = ["reproduce", "sodickson2009", "--exams", str(exams), "--out", str(tmp_path)]
+    assert main([*args, "--overwrite"]) == 2
+    assert "holds the input" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exams.csv"]
 
 
 def _exams(n: int = 60) -> pl.DataFrame:

@@ -164,6 +164,27 @@ def test_openrem_outputs_carry_no_raw_identifier() -> None:
     assert set(events["accession_number"]) <= set(exams["accession_number"])
 
 
+def test_files_of_one_name_in_two_folders_keep_apart_pseudonyms(tmp_path: Path) -> None:
+    """PACS exports name every file IM0001.dcm: the conflict row must name two files."""
+    for pid in ("123456", "654321"):
+        ds = pydicom.dcmread(RDSR / "CT-RDSR-Toshiba_DoseCheck.dcm")
+        ds.PatientID = pid
+        (tmp_path / f"PAT_{pid}").mkdir()
+        ds.save_as(tmp_path / f"PAT_{pid}" / "IM0001.dcm")
+    files = sorted(tmp_path.rglob("IM0001.dcm"))
+    dirs = sorted(tmp_path.iterdir())
+    for source in (files, dirs, tmp_path):
+        events, report = read_rdsr(source, "event", pseudonymise="hmac-sha256", secret=SECRET)
+        assert events["source_file"].n_unique() == 2
+        kept = report.problems.filter(pl.col("action") == "kept apart")
+        assert sorted(kept["file"]) == sorted(
+            file_pseudonym(f"PAT_{pid}/IM0001.dcm", SECRET) for pid in ("123456", "654321")
+        )
+    # one file: its name
+    one, _ = read_rdsr(files[0], "event", pseudonymise="hmac-sha256", secret=SECRET)
+    assert one["source_file"][0] == file_pseudonym("IM0001.dcm", SECRET)
+
+
 def test_a_pacs_copy_of_one_file_needs_no_secret_to_fail(tmp_path: Path) -> None:
     shutil.copy(RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm", tmp_path / "SMITH_JOHN_123456.dcm")
     with pytest.raises(ValueError, match=r"secrets\.token_hex\(32\)"):

@@ -194,6 +194,32 @@ def test_damaged_acquisition_code_is_detected(tmp_path: Path) -> None:
     assert report.problems.filter(pl.col("reason").str.contains("not coded CT Acquisition")).height
 
 
+def test_events_without_uid_in_two_reports_of_one_study_give_no_exam_dlp(
+    tmp_path: Path,
+) -> None:
+    """A study sent twice whose events have no Irradiation Event UID: the repeated events
+    cannot be told from new ones, so no event sum (1004.80, twice 502.40) is given as the
+    exam DLP; the same file twice (same SOP Instance UID) is still recognised."""
+    ds = pydicom.dcmread(DOSECHECK)
+    for acq in _acquisitions(ds):
+        acq.ContentSequence = [it for it in acq.ContentSequence if _code(it) != "113769"]
+    first = _save(ds, tmp_path / "first.dcm")
+    again = _save(ds, tmp_path / "again.dcm")  # a new SOP Instance UID
+    for level in ("exam", "event"):
+        _, report = read_rdsr([first, again], level)
+        reasons = report.problems["reason"].to_list()
+        assert sum("may count one twice" in r for r in reasons) == 1
+    exams, _ = read_rdsr([first, again])
+    row = exams.row(0, named=True)
+    assert row["n_events"] == 4 and row["dlp_mgycm"] is None
+    assert row["effective_dose_msv"] is None and row["reported_dlp_total_mgycm"] is None
+    copy_ = tmp_path / "copy.dcm"
+    copy_.write_bytes(first.read_bytes())
+    exams, report = read_rdsr([first, copy_])
+    assert exams["dlp_mgycm"].to_list() == [pytest.approx(502.40)]
+    assert not any("may count one twice" in r for r in report.problems["reason"])
+
+
 # --------------------------------------------------------------------------- patient identity
 def _other_patient(tmp_path: Path, name: str, **header: str) -> Path:
     ds = pydicom.dcmread(DOSECHECK)
@@ -255,6 +281,22 @@ def _num_item(code: str, meaning: str, value: str, unit: str) -> Any:
     mv.MeasurementUnitsCodeSequence = [u]
     item.MeasuredValueSequence = [mv]
     return item
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "column"),
+    [("PatientSize", "186", "patient_size_m"), ("PatientWeight", "87000", "patient_weight_kg")],
+)
+def test_patient_size_in_another_unit_is_left_null(
+    tmp_path: Path, keyword: str, value: str, column: str
+) -> None:
+    ds = pydicom.dcmread(FLASH)  # 87 kg, 1.86 m
+    setattr(ds, keyword, value)  # centimetres / grams in the metres / kilograms field
+    exams, report = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
+    assert exams[column].to_list() == [None]
+    assert report.problems.filter(pl.col("field") == keyword)["reason"][0].startswith(
+        f"Patient's {keyword[7:]} '{value}' is above"
+    )
 
 
 def test_ssde_and_patient_size(tmp_path: Path) -> None:

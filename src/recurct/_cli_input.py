@@ -506,7 +506,11 @@ def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loa
 
     Raises :class:`InputError` with a grouped summary of the problems, unless ``--drop-bad``
     (then the rows are left out and the counts are in ``Loaded.dropped`` and ``notes``).
+    The file is noted as an input: no ``--out --overwrite`` of this run may replace it.
     """
+    from recurct._outdir import note_input
+
+    note_input(path)
     loaded, report = read_and_validate(path, args)
     try:
         return _checked(loaded, report, args, dose=dose)

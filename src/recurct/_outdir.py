@@ -5,7 +5,9 @@ synth``, ``cumulative_dose_chunked(out=)``, ``recurct reproduce --out``) writes 
 :func:`output_folder`:
 
 1. an existing target that holds anything is refused before any work starts, unless
-   ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new);
+   ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new); a
+   target that holds the run's input, the working folder or the home folder is refused even
+   then (replacing it would delete the input or the user's files);
 2. the files are written into a temporary sibling folder (``.<name>.recurct-tmp-...`` next to
    the target), so the target never holds a half-written result;
 3. on success a manifest, ``recurct-manifest.json`` (the version of recurct, what wrote the
@@ -29,7 +31,7 @@ import shutil
 import signal
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +42,10 @@ __all__ = [
     "IncompleteOutputError",
     "OutputExistsError",
     "OutputFolder",
+    "check_files",
     "check_output",
     "check_tree",
+    "note_input",
     "output_folder",
     "terminate_as_exit",
 ]
@@ -98,6 +102,34 @@ def _is_empty(path: Path) -> bool:
     return not any(path.iterdir())
 
 
+_INPUTS: set[Path] = set()
+
+
+def note_input(path: str | os.PathLike[str]) -> None:
+    """Note a file or folder this process reads (e.g. the CLI's ``--exams``): no output folder
+    that holds it is replaced, even with ``overwrite=True``, for the rest of the process."""
+    _INPUTS.add(Path(path).absolute())
+
+
+def _guard(target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse to replace a folder that holds an input of the run (given, or noted with
+    :func:`note_input`), the working folder or the home folder (``overwrite=True`` would
+    delete them)."""
+    where = target.resolve()
+    kept = [(Path(p), "the input") for p in [*inputs, *sorted(_INPUTS)]]
+    kept += [(Path.cwd(), "the working folder"), (Path.home(), "the home folder")]
+    for path, what in kept:
+        try:
+            inside = path.resolve()
+        except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be inside
+            continue
+        if inside == where or where in inside.parents:
+            raise OutputExistsError(
+                f"{target} holds {what} ({path}): overwrite=True would delete it; write the "
+                "result to another folder"
+            )
+
+
 def _parquet_rows(path: Path) -> int:
     import polars as pl
 
@@ -143,6 +175,7 @@ def output_folder(
     overwrite: bool = False,
     kind: str,
     parameters: Mapping[str, Any] | None = None,
+    inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> Iterator[OutputFolder]:
     """Write a folder that is complete or absent (see the module docstring).
 
@@ -158,6 +191,9 @@ def output_folder(
         manifest.
     parameters : mapping, optional
         Parameters of the run, in the manifest (JSON; other values as text).
+    inputs : iterable of paths, optional
+        Files or folders the run reads: a ``target`` that holds one of them (or the working
+        or home folder) is refused even with ``overwrite=True``.
 
     Yields
     ------
@@ -183,6 +219,8 @@ def output_folder(
             f"{target} already holds files: choose a new folder, or pass overwrite=True "
             "(--overwrite) to replace it whole"
         )
+    if target.is_dir() and not _is_empty(target):
+        _guard(target, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -232,6 +270,32 @@ def check_tree(folder: str | os.PathLike[str]) -> None:
             )
     for manifest in folder.rglob(MANIFEST):
         check_output(manifest.parent)
+
+
+def check_files(files: Iterable[str | os.PathLike[str]]) -> None:
+    """Check the recurct output folder each file lies in (the nearest folder above it with a
+    manifest), and refuse a file inside the temporary folder of an unfinished run, so that a
+    file or glob read is checked as a folder read is (:func:`check_tree`).
+
+    Raises
+    ------
+    IncompleteOutputError
+    """
+    seen: set[Path] = set()  # folders looked at (checked, or without a manifest)
+    for f in files:
+        path = Path(f).absolute()
+        for parent in path.parents:
+            if _TMP_MARK in parent.name:
+                raise IncompleteOutputError(
+                    f"{f} lies in {parent}, the temporary folder of an unfinished (or killed) "
+                    "recurct run: wait for the run to end, or remove the folder"
+                )
+            if parent in seen:
+                break  # this folder and those above it were looked at for an earlier file
+            seen.add(parent)
+            if (parent / MANIFEST).is_file():
+                check_output(parent)
+                break
 
 
 def check_output(folder: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -15,6 +15,9 @@ so ties in time are broken exactly as in memory.
 from __future__ import annotations
 
 import contextlib
+import glob
+import itertools
+import json
 import math
 import shutil
 import sys
@@ -26,7 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recurct._outdir import check_tree, output_folder, terminate_as_exit
+from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import ExamValidationError
 
@@ -53,7 +56,8 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         it, recursively); or a glob pattern. A folder written by recurct (with a
         ``recurct-manifest.json``, at any depth) must match its manifest, and a temporary
         folder of an unfinished run is refused (:func:`recurct._outdir.check_tree`), so that
-        a stale, cut or unfinished part is never read.
+        a stale, cut or unfinished part is never read; so must the folder of a file or of
+        each file a glob matches (:func:`recurct._outdir.check_files`).
 
     Returns
     -------
@@ -74,15 +78,33 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         path = Path(source)
         if path.is_dir():
             check_tree(path)
+            for manifest in path.rglob(MANIFEST):
+                kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+                if kind != "synthetic":  # the only recurct output that holds exams
+                    raise ValueError(
+                        f"{manifest.parent} holds a recurct {kind!r} result, not exams: move "
+                        f"it out of {path}, or give the exam files or a glob"
+                    )
             if not any(path.rglob("*.parquet")):
                 raise FileNotFoundError(f"{path}: folder holds no .parquet file")
             return pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=False)
         if path.exists() or any(ch in str(source) for ch in "*?["):
+            check_files([path] if path.exists() else glob.glob(str(source), recursive=True))
             return pl.scan_parquet(str(source))
         raise FileNotFoundError(f"{path}: no such file or folder")
     raise TypeError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
     )
+
+
+def _source_paths(source: Any) -> list[Path]:
+    """The file or folder a path source reads (for a glob: the folder above its first
+    wildcard); none for a LazyFrame."""
+    if not isinstance(source, str | Path):
+        return []
+    parts = Path(source).parts
+    fixed = list(itertools.takewhile(lambda p: not any(c in p for c in "*?["), parts))
+    return [Path(*fixed)] if fixed else []
 
 
 def _n_buckets(n_rows: int, rows_per_bucket: int) -> int:
@@ -166,7 +188,13 @@ def cumulative_dose_chunked(
         target = None
         if out is not None:
             target = stack.enter_context(
-                output_folder(out, overwrite=overwrite, kind="patients", parameters=params)
+                output_folder(
+                    out,
+                    overwrite=overwrite,
+                    kind="patients",
+                    parameters=params,
+                    inputs=_source_paths(source),
+                )
             )
         result = _buckets(lf, k, thresholds, window_days, tmpdir, progress, target)
     return Path(out) if out is not None else result

@@ -272,7 +272,9 @@ def read_openrem_ct(
         ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the
         event DLPs (the reported total where the export has no event columns), null where an
         event other than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
-        :class:`PartialExamWarning`; ``ctdivol_mgy`` the CTDIvol of the event with the
+        :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP
+        total and the event sum differ beyond rounding, null where there is no complete
+        event sum; ``ctdivol_mgy`` the CTDIvol of the event with the
         largest DLP; ``body_region`` the combination (:func:`recurct.dose.exam_region`) of
         the events' regions, each from its protocol, else from the study description, else
         from the requested procedure (:func:`recurct.dose.normalise_region`);
@@ -436,7 +438,9 @@ def read_openrem_ct(
     # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
-    mismatch = pl.when(pl.col("n_dlp") > 0).then((rep_total - pl.col("dlp_sum")).abs() > tol)
+    # like with like: no comparison where the exam has no complete event sum (null DLP)
+    complete = (pl.col("n_dlp") > 0) & (pl.col("n_no_dlp") == 0)
+    mismatch = pl.when(complete).then((rep_total - pl.col("dlp_sum")).abs() > tol)
     exams = exams.with_columns(
         pl.when(pl.col("n_no_dlp") > 0)
         .then(None)

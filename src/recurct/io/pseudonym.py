@@ -14,11 +14,16 @@ The secret rule (:func:`check_secret`):
 * ``str`` of URL-safe base64 characters (``A-Z a-z 0-9 - _``, e.g. ``secrets.token_urlsafe(32)``):
   at least 22 characters (22 x 6 bits >= 128 bits); the key is the UTF-8 bytes of the text.
 
-In every case the secret must not be repetitive (at least 10 different characters, or 10
-different byte values), which rules out ``"0000..."`` or ``"abab..."``. Anything else (pass
-phrases, words, short strings) is refused: its entropy cannot be established. Make a secret
-with ``python -c "import secrets; print(secrets.token_hex(32))"`` and keep it outside the code:
-the same secret gives the same pseudonyms, so later extractions link to earlier ones.
+In every case the secret must not be patterned: at least 8 different characters (or byte
+values), no block repeated throughout (``"0123456789abcdef" * 2``) and no run of 8 or more
+consecutive characters (``"12345678"``, ``"abcdefgh"``, ``"87654321"``), which rules out
+``"0000..."``, ``"abab..."`` and ``"Password1234567890123456"``; a random 32-digit hex key has
+such a run with a probability of about 2e-7. ``bytes`` that are all printable ASCII are text
+typed as bytes and are judged as that text (``b"0123456789abcdef"`` is 64 bits of hex).
+Anything else (pass phrases, words, short strings) is refused: its entropy cannot be
+established. Make a secret with ``python -c "import secrets; print(secrets.token_hex(32))"``
+and keep it outside the code: the same secret gives the same pseudonyms, so later extractions
+link to earlier ones.
 
 Each kind of value is hashed in its own domain (``patient_id``, ``study_uid``, ``event_uid``,
 ``accession_number``, ``file``): the pseudonym of a study UID never equals that of an equal
@@ -49,7 +54,8 @@ MIN_SECRET_BYTES = 16
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
-_MIN_DISTINCT = 10
+_MIN_DISTINCT = 8  # a random 32-digit hex key has fewer with a probability of about 4e-8
+_MAX_RUN = 7  # longest allowed run of characters that step by +1 (or by -1) throughout
 _HOW = (
     'make one with: python -c "import secrets; print(secrets.token_hex(32))" '
     "and pass it as secret=... (keep it outside your code; the same secret links later "
@@ -81,7 +87,9 @@ def check_secret(secret: object) -> bytes:
         raise WeakSecretError(f"pseudonymisation needs a secret of at least 128 bits; {_HOW}")
     if isinstance(secret, (bytes, bytearray)):
         key = bytes(secret)
-        if len(key) < MIN_SECRET_BYTES or len(set(key)) < _MIN_DISTINCT:
+        if key.isascii() and bytes(key).decode("ascii").isprintable():
+            return check_secret(key.decode("ascii"))  # text typed as bytes: the text rule
+        if len(key) < MIN_SECRET_BYTES or len(set(key)) < _MIN_DISTINCT or _pattern(key):
             raise WeakSecretError(
                 f"a secret of {len(key)} byte(s) ({len(set(key))} distinct) is too weak: at "
                 f"least {MIN_SECRET_BYTES} random bytes (128 bits) are needed; {_HOW}"
@@ -94,6 +102,9 @@ def check_secret(secret: object) -> bytes:
         raise WeakSecretError(
             f"the secret is repetitive ({len(set(text))} distinct characters); {_HOW}"
         )
+    why = _pattern(text.lower().encode("utf-8"))
+    if why:
+        raise WeakSecretError(f"the secret is patterned ({why}); {_HOW}")
     if _HEX.fullmatch(text) and len(text) % 2 == 0:
         if len(text) < 2 * MIN_SECRET_BYTES:
             raise WeakSecretError(
@@ -112,6 +123,23 @@ def check_secret(secret: object) -> bytes:
         "the secret must be random hex (>= 32 digits) or URL-safe base64 (>= 22 characters): "
         f"words, phrases and other text cannot be shown to hold 128 bits; {_HOW}"
     )
+
+
+def _pattern(seq: bytes) -> str:
+    """What makes a secret predictable: a block repeated throughout, or a run of more than
+    ``_MAX_RUN`` characters stepping by +1 or -1 ("12345678", "hgfedcba"); "" where neither."""
+    n = len(seq)
+    for period in range(1, n // 2 + 1):
+        if all(seq[i] == seq[i - period] for i in range(period, n)):
+            return f"a block of {period} repeated"
+    run, last = 1, 0
+    for i in range(1, n):
+        step = seq[i] - seq[i - 1]
+        run = (run + 1 if step == last else 2) if step in (1, -1) else 1
+        last = step
+        if run > _MAX_RUN:
+            return f"a run of {run} consecutive characters"
+    return ""
 
 
 def check_method(pseudonymise: object, secret: object) -> bytes | None:

@@ -660,7 +660,10 @@ def generate(
         "seed": seed,
         "chunk_patients": chunk_patients,
     }
-    with output_folder(folder, overwrite=overwrite, kind="synthetic", parameters=params) as tmp:
+    given = [Path(profile)] if isinstance(profile, str | Path) and Path(profile).exists() else []
+    with output_folder(
+        folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
+    ) as tmp:
         counters: dict[str, int] = {}
         for df in chunks:
             fac = df["facility"][0]

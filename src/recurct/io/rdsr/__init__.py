@@ -106,27 +106,37 @@ def pseudonymise_id(
 # Files, parallel reading
 # --------------------------------------------------------------------------------------------
 def _collect_paths(path_or_paths: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
-    """Every file to read, with its name relative to the input it was found under."""
+    """Every file to read, with its name relative to the input root: the folder given, or
+    (for a file, or several inputs) the deepest folder that holds them all, so that two files
+    of one name in two folders keep apart names (and pseudonyms)."""
     if isinstance(path_or_paths, (str, os.PathLike)):
-        items: list[Any] = [path_or_paths]
+        items: list[Path] = [Path(path_or_paths)]
     else:
-        items = list(path_or_paths)
-    out: list[tuple[str, str]] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file())
-            out.extend((str(f), f.relative_to(p).as_posix()) for f in found)
-        elif p.is_file():
-            out.append((str(p), p.name))
-        else:
+        items = [Path(item) for item in path_or_paths]
+    for p in items:
+        if not (p.is_dir() or p.is_file()):
             raise FileNotFoundError(f"no such file or folder: {str(p)!r}")
+    if len(items) == 1 and items[0].is_dir():
+        root: Path | None = items[0].absolute()
+    else:
+        try:
+            root = Path(os.path.commonpath([p.absolute().parent for p in items]))
+        except ValueError:  # no input, or inputs on two drives (Windows)
+            root = None
+    out: list[tuple[str, str]] = []
+    for p in items:
+        found = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in found:
+            rel = f.absolute().relative_to(root).as_posix() if root is not None else f.name
+            out.append((str(f), rel))
     return out
 
 
 def file_pseudonym(relative_path: str, secret: bytes | str) -> str:
     """How :func:`read_rdsr` names a file under ``pseudonymise=``: ``"file:"`` and the
-    HMAC-SHA256 of its path relative to the folder given (or its name, for a file given).
+    HMAC-SHA256 of its path relative to the input root: the folder given; for one file, its
+    name; for several files or folders, the deepest folder that holds them all (e.g.
+    ``"PAT1/IM0001.dcm"`` for ``[root/PAT1, root/PAT2]``).
 
     Compute it for a file you hold to find the rows and problems of that file.
     """
@@ -243,19 +253,19 @@ def read_rdsr(
         columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
         (:data:`REPORTED_DOSE_METHOD` where the dose is the report's), ``accession_number``,
         ``study_description``, ``requested_procedure``, ``patient_weight_kg`` and
-        ``patient_size_m`` (Patient's Weight and Size), ``ssde_mgy`` (Size Specific Dose
-        Estimate, 113930), ``ssde_method`` (its Measurement Method) and
-        ``water_equivalent_diameter_mm`` (113980) of the largest-DLP event that has them,
-        and ``identity_conflict``; null where absent. ``age_years`` comes from
-        the birth date and study date when both are valid, else from Patient's Age; a patient
-        ID whose reports give different birth dates is listed in the report (field
+        ``patient_size_m`` (Patient's Weight and Size; null above 1000 kg or 3 m, another
+        unit), ``ssde_mgy`` (Size Specific Dose Estimate, 113930), ``ssde_method`` (its
+        Measurement Method) and ``water_equivalent_diameter_mm`` (113980) of the largest-DLP
+        event that has them, and ``identity_conflict``; null where absent. ``age_years``
+        comes from the birth date and study date when both are valid, else from Patient's
+        Age; a patient ID whose reports give different birth dates is listed in the report (field
         ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
         Constant Angle Acquisition) and ``dose_method``.
     pseudonymise : {"hmac-sha256"} or None
         Pseudonymise inside the reader, before anything is returned: patient IDs, Study and
         Irradiation Event UIDs and accession numbers become their keyed pseudonyms
         (:func:`pseudonymise_id`, consistent across files and runs, so exams still link), file
-        names become :func:`file_pseudonym` of their path relative to the folder given, and
+        names become :func:`file_pseudonym` of their path relative to the input root, and
         problem texts are scrubbed of raw identifiers. Requires ``secret``.
     salt : bytes or str, optional
         The secret under its former name (give one of ``salt`` and ``secret``).

@@ -161,8 +161,24 @@ def _exam_row(
     no_dlp = [e for e in evs if e["dlp_missing"]]
     dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
     event_sum = math.fsum(dlps) if dlps else None
+    # events without an Irradiation Event UID in an exam of several reports that add events:
+    # a repeated event cannot be told from a new one, so the event sum may count one twice
+    unmatched = len(chosen) > 1 and any(e["uid_missing"] for e in evs)
+    if unmatched:
+        problems.append(
+            (
+                b["source_file"],
+                "Irradiation Event UID (113769)",
+                "lenient",
+                f"{len(chosen)} reports of this study add events, some without an Irradiation "
+                "Event UID: a repeated event cannot be told from a new one, so the event sum "
+                f"({event_sum} mGy·cm) may count one twice; exam DLP and effective dose left "
+                "null",
+            )
+        )
+    lost = lost or unmatched
     dlp = None if (lost or no_dlp) else event_sum
-    if lost:
+    if lost and not unmatched:
         problems.append(
             (
                 b["source_file"],
@@ -174,7 +190,9 @@ def _exam_row(
             )
         )
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
-    reported = None if overlap or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
+    reported = (
+        None if overlap or unmatched or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
+    )
     with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
     main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
     ctdi = main["ctdivol_mgy"] if main is not None else None

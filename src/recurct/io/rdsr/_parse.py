@@ -408,6 +408,11 @@ def _check_uid(value: str | None, label: str, state: _FileState) -> str | None:
     return value
 
 
+# DICOM gives Patient's Size in metres and Patient's Weight in kilograms; a value above these
+# is in another unit (186 for 1.86 m), not a body size, and is left null with a problem row
+_HEADER_MAX = {"PatientSize": (3.0, "m", "centimetres"), "PatientWeight": (1000.0, "kg", "grams")}
+
+
 def _header_number(ds: Any, keyword: str, label: str, state: _FileState) -> float | None:
     text = _raw_text(ds, keyword)
     if not text:
@@ -420,6 +425,15 @@ def _header_number(ds: Any, keyword: str, label: str, state: _FileState) -> floa
     if not math.isfinite(value) or value <= 0:
         state.lenient(f"{label} {text!r} is not a positive number; left null", keyword)
         return None
+    if keyword in _HEADER_MAX:
+        top, unit, other = _HEADER_MAX[keyword]
+        if value > top:
+            state.lenient(
+                f"{label} {text!r} is above {top:g} {unit}: not in {unit} (in {other}?); left "
+                "null",
+                keyword,
+            )
+            return None
     return value
 
 
@@ -666,6 +680,7 @@ def _parse_file_inner(
         uid_item = _first(items, IRRADIATION_EVENT_UID)
         event_uid = str(_value(uid_item, _T_UID) or "").strip() if uid_item is not None else ""
         state.identifiers.append(event_uid)
+        ev["uid_missing"] = not event_uid
         if not event_uid:
             event_uid = f"{sop_uid or path}#{i}"
             state.lenient(
