@@ -347,3 +347,13 @@ def test_read_exams_checks_the_manifest_of_a_folder_recurct_wrote(tmp_path: Path
     part.write_bytes(part.read_bytes()[:-10])  # a part cut short after the run
     with pytest.raises(IncompleteOutputError):
         recurct.read_exams(out)
+
+
+def test_read_exams_of_one_part_checks_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    generate("small", n_patients=200, seed=3, out=out)
+    parts = sorted(out.rglob("*.parquet"))
+    assert recurct.read_exams(parts[0]).height > 0
+    (out / "stale.parquet").write_bytes(parts[0].read_bytes())  # not in the manifest
+    with pytest.raises(IncompleteOutputError):
+        recurct.read_exams(parts[0])

@@ -31,7 +31,7 @@ import polars as pl
 
 from recurct import schema
 from recurct._frames import clean_frame, from_polars, to_polars
-from recurct._outdir import check_tree
+from recurct._outdir import check_files, check_tree
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
@@ -263,6 +263,7 @@ def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str, str 
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
+        check_files([path])  # a part of a folder recurct wrote: checked as the folder is
         return _scan_parquet([path], path, source, lazy), "parquet", source, None
     df, sep = _read_csv(path, sep)
     return df, "csv", source, sep

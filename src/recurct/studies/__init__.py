@@ -105,13 +105,21 @@ def cli_reproduce(args: Any) -> int:
     try:
         rep.save(out, overwrite=_replace(args, out))
     except FileExistsError as exc:
-        _err(f"{exc} (pass --overwrite to replace it whole)")
+        _err(_exists_message(exc, args))
         return 2
     print(rep.to_text(), end="")
     print()
     print(rep.summary())
     sys.stderr.write(f"[recurct] done in {time.perf_counter() - t0:.1f} s\n")
     return 0 if rep.ok else 1
+
+
+def _exists_message(exc: Exception, args: Any) -> str:
+    """The refusal, with the ``--overwrite`` hint only where that option would help."""
+    from recurct._outdir import OutputExistsError
+
+    helps = isinstance(exc, OutputExistsError) and not getattr(args, "overwrite", False)
+    return f"{exc} (pass --overwrite to replace it whole)" if helps else str(exc)
 
 
 def _out_folder(args: Any) -> Path:
@@ -170,7 +178,7 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
                 encoding="utf-8",
             )
     except OutputExistsError as exc:
-        _err(f"{exc} (pass --overwrite to replace it whole)")
+        _err(_exists_message(exc, args))
         return 2
     print(runs.to_text(), end="")
     print()
