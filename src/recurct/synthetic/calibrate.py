@@ -695,7 +695,9 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
         },
         "options": {"fraction": {"default": 0.5, "Italy-1": 1.0, "Turkey-3": 1.0}},
         "notes": (
-            "All targets met at full scale (seed 0). Model parameters: those of rehani2020 "
+            "All targets met at full scale in the mean over the fit seeds 0-4 (refitted from the "
+            "earlier seed-0 fit with seeds=[0, 1, 2, 3, 4], 60 evaluations; the parameters moved "
+            "by less than 2%). Model parameters: those of rehani2020 "
             "(gamma-shaped oncology follow-up included) when this profile was fitted, except "
             "the oncology share, restaging interval and follow-up, fitted here: European "
             "sites image fewer patients for cancer (about 7.9% against about 10%), less often "
@@ -827,10 +829,18 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m recurct.synthetic.calibrate PROFILE [--seed S] [--max-evaluations N]``."""
+    """``python -m recurct.synthetic.calibrate PROFILE [--seed S | --seeds A-B]
+    [--max-evaluations N] [--fraction F] [--out PATH]``."""
     ap = argparse.ArgumentParser(prog="python -m recurct.synthetic.calibrate")
     ap.add_argument("profile", choices=sorted(CALIBRATIONS))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--seeds",
+        default=None,
+        metavar="N | A-B | A,B,...",
+        help="fit the mean over these seeds (common random numbers) instead of one seed",
+    )
+    ap.add_argument("--out", default=None, help="write the fitted profile here, not in place")
     ap.add_argument("--max-evaluations", type=int, default=200)
     ap.add_argument("--fraction", type=float, default=None)
     args = ap.parse_args(argv)
@@ -844,11 +854,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         vals = ", ".join(f"{k}={stats[k]:.4g}" for k in keys)
         print(f"[{i:3d}] cost={cost:9.3f} {vals}", flush=True)
 
+    from recurct.studies._base import parse_seeds
+
     res = calibrate(
         args.profile,
         spec["targets"],
         spec["free_params"],
         seed=args.seed,
+        seeds=None if args.seeds is None else parse_seeds(args.seeds),
+        write=True if args.out is None else args.out,
         max_evaluations=args.max_evaluations,
         callback=show,
         notes=spec.get("notes", ""),
