@@ -17,8 +17,6 @@ _LAZY: dict[str, str] = {
     # schema and readers
     "validate": "recurct.schema",
     "ValidationReport": "recurct.schema",
-    "ExamValidationError": "recurct.schema",
-    "DroppedRowsWarning": "recurct.schema",
     "read_exams": "recurct.io",
     "read_rdsr": "recurct.io",
     "read_openrem_ct": "recurct.io",
@@ -36,6 +34,25 @@ _LAZY: dict[str, str] = {
     "lagged_dose": "recurct.timevarying",
     # cohorts
     "Cohort": "recurct.cohort",
+    # errors and warnings (recurct.errors; each is also importable from its module)
+    "CompetingRiskWarning": "recurct.errors",
+    "DoseConversionError": "recurct.errors",
+    "DoseConversionWarning": "recurct.errors",
+    "DroppedRowsWarning": "recurct.errors",
+    "ExamValidationError": "recurct.errors",
+    "IdentifierWarning": "recurct.errors",
+    "IncompleteOutputError": "recurct.errors",
+    "InputError": "recurct.errors",
+    "OutputExistsError": "recurct.errors",
+    "ParameterError": "recurct.errors",
+    "PartialExamWarning": "recurct.errors",
+    "RdsrReadError": "recurct.errors",
+    "RecurctError": "recurct.errors",
+    "RecurctWarning": "recurct.errors",
+    "RegressionWarning": "recurct.errors",
+    "StandardisationWarning": "recurct.errors",
+    "UnmappedValuesWarning": "recurct.errors",
+    "WeakSecretError": "recurct.errors",
 }
 
 _SUBMODULES = (
@@ -43,6 +60,7 @@ _SUBMODULES = (
     "schema",
     "io",
     "dose",
+    "errors",
     "kernels",
     "cumulative",
     "cohort",
@@ -59,9 +77,25 @@ _SUBMODULES = (
 
 __all__ = [
     "Cohort",
+    "CompetingRiskWarning",
+    "DoseConversionError",
+    "DoseConversionWarning",
     "DroppedRowsWarning",
     "ExamValidationError",
+    "IdentifierWarning",
+    "IncompleteOutputError",
+    "InputError",
+    "OutputExistsError",
+    "ParameterError",
+    "PartialExamWarning",
+    "RdsrReadError",
+    "RecurctError",
+    "RecurctWarning",
+    "RegressionWarning",
+    "StandardisationWarning",
+    "UnmappedValuesWarning",
     "ValidationReport",
+    "WeakSecretError",
     "__version__",
     "alerts",
     "cli",
@@ -72,6 +106,7 @@ __all__ = [
     "distributed",
     "dose",
     "effective_dose",
+    "errors",
     "flag_above_drl",
     "io",
     "k_factors",
@@ -124,11 +159,26 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         k_factors,
         normalise_region,
     )
-    from recurct.io import read_exams, read_openrem_ct, read_rdsr
-    from recurct.schema import (
+    from recurct.errors import (
+        CompetingRiskWarning,
+        DoseConversionError,
+        DoseConversionWarning,
         DroppedRowsWarning,
         ExamValidationError,
-        ValidationReport,
-        validate,
+        IdentifierWarning,
+        IncompleteOutputError,
+        InputError,
+        OutputExistsError,
+        ParameterError,
+        PartialExamWarning,
+        RdsrReadError,
+        RecurctError,
+        RecurctWarning,
+        RegressionWarning,
+        StandardisationWarning,
+        UnmappedValuesWarning,
+        WeakSecretError,
     )
+    from recurct.io import read_exams, read_openrem_ct, read_rdsr
+    from recurct.schema import ValidationReport, validate
     from recurct.timevarying import lagged_dose

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recurct.errors import InputError
+
 if TYPE_CHECKING:  # polars is imported where used, so `recurct --help` stays fast
     import polars as pl
 
@@ -65,10 +67,6 @@ DESCRIPTION_COLUMNS: tuple[str, ...] = (
 
 _ROW = "__recurct_input_row"
 _FIRST = 5  # rows shown per reason
-
-
-class InputError(Exception):
-    """The input cannot be used; ``str()`` is the message for the user (no traceback)."""
 
 
 @dataclass
