@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from recurct import errors
 from recurct._version import __version__
+from recurct.errors import *  # noqa: F403 (tiny, imports nothing: loaded eagerly)
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -34,25 +36,6 @@ _LAZY: dict[str, str] = {
     "lagged_dose": "recurct.timevarying",
     # cohorts
     "Cohort": "recurct.cohort",
-    # errors and warnings (recurct.errors; each is also importable from its module)
-    "CompetingRiskWarning": "recurct.errors",
-    "DoseConversionError": "recurct.errors",
-    "DoseConversionWarning": "recurct.errors",
-    "DroppedRowsWarning": "recurct.errors",
-    "ExamValidationError": "recurct.errors",
-    "IdentifierWarning": "recurct.errors",
-    "IncompleteOutputError": "recurct.errors",
-    "InputError": "recurct.errors",
-    "OutputExistsError": "recurct.errors",
-    "ParameterError": "recurct.errors",
-    "PartialExamWarning": "recurct.errors",
-    "RdsrReadError": "recurct.errors",
-    "RecurctError": "recurct.errors",
-    "RecurctWarning": "recurct.errors",
-    "RegressionWarning": "recurct.errors",
-    "StandardisationWarning": "recurct.errors",
-    "UnmappedValuesWarning": "recurct.errors",
-    "WeakSecretError": "recurct.errors",
 }
 
 _SUBMODULES = (
@@ -77,25 +60,7 @@ _SUBMODULES = (
 
 __all__ = [
     "Cohort",
-    "CompetingRiskWarning",
-    "DoseConversionError",
-    "DoseConversionWarning",
-    "DroppedRowsWarning",
-    "ExamValidationError",
-    "IdentifierWarning",
-    "IncompleteOutputError",
-    "InputError",
-    "OutputExistsError",
-    "ParameterError",
-    "PartialExamWarning",
-    "RdsrReadError",
-    "RecurctError",
-    "RecurctWarning",
-    "RegressionWarning",
-    "StandardisationWarning",
-    "UnmappedValuesWarning",
     "ValidationReport",
-    "WeakSecretError",
     "__version__",
     "alerts",
     "cli",
@@ -129,7 +94,8 @@ __all__ = [
     "trailing_dose",
     "validate",
 ]
-assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES}
+__all__ += errors.__all__  # every error and warning, also at the top level
+assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES, *errors.__all__}
 
 
 def __getattr__(name: str) -> Any:
@@ -158,26 +124,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         flag_above_drl,
         k_factors,
         normalise_region,
-    )
-    from recurct.errors import (
-        CompetingRiskWarning,
-        DoseConversionError,
-        DoseConversionWarning,
-        DroppedRowsWarning,
-        ExamValidationError,
-        IdentifierWarning,
-        IncompleteOutputError,
-        InputError,
-        OutputExistsError,
-        ParameterError,
-        PartialExamWarning,
-        RdsrReadError,
-        RecurctError,
-        RecurctWarning,
-        RegressionWarning,
-        StandardisationWarning,
-        UnmappedValuesWarning,
-        WeakSecretError,
     )
     from recurct.io import read_exams, read_openrem_ct, read_rdsr
     from recurct.schema import ValidationReport, validate
