@@ -2,7 +2,8 @@
 
 The public API is listed in ``__all__``. Submodules are imported on first use
 (PEP 562 ``__getattr__``), so ``import recurct`` stays fast and optional extras
-(``pydicom``, ``dask``) are only needed by the functions that use them.
+(``pydicom``, ``dask``) are only needed by the functions that use them. The errors and
+warnings (:mod:`recurct.errors`, which imports nothing) are loaded at once.
 """
 
 from __future__ import annotations
