@@ -21,7 +21,8 @@ import re
 import sys
 from pathlib import Path
 
-from recurct.bench import METHODS, report
+from recurct.bench import METHODS, report, resolve_methods
+from recurct.errors import InputError
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -31,12 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated exam counts")
     ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
-    ap.add_argument("--methods", default=",".join(METHODS), help="subset of " + str(METHODS))
+    ap.add_argument(
+        "--methods", default=None, help=f"subset of {METHODS} (default: those installed)"
+    )
     ap.add_argument("--rehani", action="store_true", help="time the Rehani 2020 analysis too")
     ap.add_argument("--write", action="store_true", help=f"write the text into {RESULTS.name}")
     a = ap.parse_args(argv)
     sizes = [int(float(x)) for x in a.sizes.split(",") if x.strip()]
-    methods = tuple(dict.fromkeys(("recurct", *a.methods.split(","))))
+    try:
+        methods, notes = resolve_methods(a.methods)
+    except InputError as exc:
+        ap.error(str(exc))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     text, ok = report(sizes, methods, max(1, a.repeat), a.rehani)
     if a.write:
         cmd = "python benchmarks/bench_cumulative.py " + " ".join(sys.argv[1:])

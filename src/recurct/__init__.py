@@ -2,7 +2,8 @@
 
 The public API is listed in ``__all__``. Submodules are imported on first use
 (PEP 562 ``__getattr__``), so ``import recurct`` stays fast and optional extras
-(``pydicom``, ``dask``) are only needed by the functions that use them.
+(``pydicom``, ``dask``) are only needed by the functions that use them. The errors and
+warnings (:mod:`recurct.errors`, which imports nothing) are loaded at once.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from recurct import errors
 from recurct._version import __version__
+from recurct.errors import *  # noqa: F403 (tiny, imports nothing: loaded eagerly)
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     # schema and readers
     "validate": "recurct.schema",
     "ValidationReport": "recurct.schema",
-    "ExamValidationError": "recurct.schema",
-    "DroppedRowsWarning": "recurct.schema",
     "read_exams": "recurct.io",
     "read_rdsr": "recurct.io",
     "read_openrem_ct": "recurct.io",
@@ -43,6 +44,7 @@ _SUBMODULES = (
     "schema",
     "io",
     "dose",
+    "errors",
     "kernels",
     "cumulative",
     "cohort",
@@ -59,8 +61,6 @@ _SUBMODULES = (
 
 __all__ = [
     "Cohort",
-    "DroppedRowsWarning",
-    "ExamValidationError",
     "ValidationReport",
     "__version__",
     "alerts",
@@ -72,6 +72,7 @@ __all__ = [
     "distributed",
     "dose",
     "effective_dose",
+    "errors",
     "flag_above_drl",
     "io",
     "k_factors",
@@ -94,7 +95,8 @@ __all__ = [
     "trailing_dose",
     "validate",
 ]
-assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES}
+__all__ += errors.__all__  # every error and warning, also at the top level
+assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES, *errors.__all__}
 
 
 def __getattr__(name: str) -> Any:
@@ -125,10 +127,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         normalise_region,
     )
     from recurct.io import read_exams, read_openrem_ct, read_rdsr
-    from recurct.schema import (
-        DroppedRowsWarning,
-        ExamValidationError,
-        ValidationReport,
-        validate,
-    )
+    from recurct.schema import ValidationReport, validate
     from recurct.timevarying import lagged_dose

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from recurct._frames import param_label
+from recurct.errors import ParameterError
 
 #: Longest window accepted, in days: about 274 years, more than twice the longest human life
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
@@ -30,10 +31,6 @@ MAX_WINDOW_DAYS = 100_000
 
 #: Largest age accepted as a bound, in years (recurct.schema.MAX_AGE_YEARS).
 MAX_AGE_YEARS = 130.0
-
-
-class ParameterError(TypeError, ValueError):
-    """A parameter of a public function is not acceptable; the message says which and why."""
 
 
 def _scalar(value: Any, fn: str, name: str) -> float:

@@ -33,16 +33,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recurct.errors import InputError
+
 if TYPE_CHECKING:  # polars is imported where used, so `recurct --help` stays fast
     import polars as pl
 
 __all__ = [
     "DESCRIPTION_COLUMNS",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
     "InputError",
     "Loaded",
     "add_analysis_options",
     "add_input_options",
     "analysis_options",
+    "cli_error",
     "dose_options",
     "load_exams",
 ]
@@ -63,12 +69,21 @@ DESCRIPTION_COLUMNS: tuple[str, ...] = (
     "Series Description",
 )
 
+#: Exit codes of every ``recurct`` subcommand: success; a check that ran and failed (problems
+#: found, a figure out of tolerance, a benchmark answer that differs); bad input or options.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
 _ROW = "__recurct_input_row"
 _FIRST = 5  # rows shown per reason
 
 
-class InputError(Exception):
-    """The input cannot be used; ``str()`` is the message for the user (no traceback)."""
+def cli_error(message: str) -> int:
+    """Write ``recurct: <message>`` to stderr, the one error style of every subcommand, and
+    return :data:`EXIT_USAGE` (for ``return cli_error(...)``)."""
+    import sys
+
+    sys.stderr.write(f"recurct: {message}\n")
+    return EXIT_USAGE
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import polars as pl
 from recurct._cli_input import (
     InputError,
     analysis_options,
+    cli_error,
     dose_options,
     grouped,
     load_exams,
@@ -43,10 +43,6 @@ PRINTED = (
 )
 _OUT_FORMATS = (".csv", ".md", ".tex", ".xlsx")
 _DIGITS = 3  # decimals kept in the printed and the CSV table alike
-
-
-def _err(msg: str) -> None:
-    sys.stderr.write(f"recurct: {msg}\n")
 
 
 def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.DataFrame, Any]:
@@ -140,11 +136,9 @@ def cli_analyze(args: argparse.Namespace) -> int:
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
     except InputError as exc:
-        _err(str(exc))
-        return 2
+        return cli_error(str(exc))
     except (OSError, ValueError, TypeError) as exc:
-        _err(str(exc))
-        return 2
+        return cli_error(str(exc))
     t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
     full = _rounded(readable(table, threshold=t))
     labels = dict(zip(table.columns, full.columns))
@@ -178,8 +172,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             try:
                 export_table(table, out, threshold=t, caption=note)
             except (ValueError, ImportError, OSError) as exc:
-                _err(str(exc))
-                return 2
+                return cli_error(str(exc))
         print(f"written: {out}")
     return 0
 
@@ -210,8 +203,7 @@ def cli_validate(args: argparse.Namespace) -> int:
             print(f"{args.file}: problems found")
             print(text)
             return 1
-        print(f"recurct validate: error: {text}", file=sys.stderr)
-        return 2
+        return cli_error(text)
     clean = report.is_clean
     lines: list[str] = []
     exams = loaded.exams

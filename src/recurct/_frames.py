@@ -13,6 +13,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from recurct.errors import IdentifierWarning
+
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
 
 PLACEHOLDER_IDS: tuple[str, ...] = (
@@ -47,10 +49,6 @@ public function uses this one.
 ID_COLUMNS: tuple[str, ...] = ("patient_id", "study_uid")
 
 _WS = r"^[\s\x00]|[\s\x00]$"
-
-
-class IdentifierWarning(UserWarning):
-    """Identifiers had surrounding whitespace, which was removed; the message counts them."""
 
 
 def frame_kind(obj: Any) -> FrameKind:

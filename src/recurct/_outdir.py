@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recurct.errors import IncompleteOutputError, OutputExistsError
+
 __all__ = [
     "MANIFEST",
     "IncompleteOutputError",
@@ -54,14 +56,6 @@ MANIFEST = "recurct-manifest.json"
 """Name of the manifest file, written last into every output folder."""
 
 _TMP_MARK = ".recurct-tmp-"
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder exists and is not empty (pass ``overwrite=True`` to replace it)."""
-
-
-class IncompleteOutputError(ValueError):
-    """A recurct output folder does not match its manifest (a file missing, added or cut)."""
 
 
 @dataclass

@@ -10,11 +10,17 @@ recurct's. Operations:
 * ``abc`` all three as one analysis.
 
 Run ``recurct bench --sizes 1e6,1e7 --repeat 3`` or ``python benchmarks/bench_cumulative.py``.
+
+Importing this module needs only recurct's own dependencies: each peer's package is imported
+when its runner runs. DuckDB is optional (the ``bench`` extra, ``pip install "recurct[bench]"``):
+without it ``recurct bench`` runs the other methods and says so, and ``--methods duckdb``
+stops with that install hint (:func:`resolve_methods`).
 """
 
 from __future__ import annotations
 
 import gc
+import importlib
 import os
 import platform
 import subprocess
@@ -28,10 +34,18 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct.errors import InputError
+
 THRESHOLD = 100.0
 WINDOW = 1826
 METHODS = ("recurct", "polars", "pandas", "duckdb")
 OPS = ("a", "b", "c", "abc")
+#: Method -> (the package it imports, the recurct extra that installs it, or None for a
+#: dependency of recurct itself); recurct and polars need nothing else.
+PACKAGES: dict[str, tuple[str, str | None]] = {
+    "pandas": ("pandas", None),
+    "duckdb": ("duckdb", "bench"),
+}
 
 
 # --------------------------------------------------------------------------- data
@@ -661,15 +675,60 @@ def make_cohort_patients(n: int) -> int:
     return int(exam_counts(n, np.random.default_rng(0)).size)
 
 
-def cli_bench(args: Any) -> int:
-    """Handler of ``recurct bench``: prints the tables; returns the exit code."""
-    sizes = [int(float(s)) for s in str(args.sizes).split(",") if s.strip()]
-    methods = tuple(args.methods.split(",")) if getattr(args, "methods", None) else METHODS
-    unknown = set(methods) - set(METHODS)
-    if unknown:
-        print(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
-        return 2
+def missing_package(method: str) -> str | None:
+    """Why ``method`` cannot run here (its package is not installed, with the install hint),
+    or None when it can."""
+    if method not in PACKAGES:
+        return None
+    package, extra = PACKAGES[method]
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        how = f"pip install {package}"
+        if extra:
+            how = f'pip install "recurct[{extra}]" (or {how})'
+        return f"method {method!r} needs the {package} package, which is not installed: {how}"
+    return None
+
+
+def resolve_methods(spec: str | None) -> tuple[tuple[str, ...], list[str]]:
+    """The methods to run (recurct first) from ``--methods`` and the notes to print.
+
+    ``spec`` is a comma-separated subset of :data:`METHODS`, or None for every method whose
+    package is installed (the others are left out with a note). Raises :class:`InputError`
+    for an unknown method, or a requested one whose package is missing.
+    """
+    if spec:
+        methods = tuple(m.strip() for m in spec.split(",") if m.strip())
+        unknown = sorted(set(methods) - set(METHODS))
+        if unknown:
+            raise InputError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+        missing = [why for m in methods if (why := missing_package(m))]
+        if missing:
+            raise InputError("; ".join(missing))
+        notes = []
+    else:
+        reasons = {m: missing_package(m) for m in METHODS}
+        methods = tuple(m for m in METHODS if reasons[m] is None)
+        notes = [f"{why}; running without it" for why in reasons.values() if why]
     if "recurct" not in methods:
         methods = ("recurct", *methods)
+    return methods, notes
+
+
+def cli_bench(args: Any) -> int:
+    """Handler of ``recurct bench``: prints the tables; returns the exit code (0: every
+    answer matched recurct's, 1: one did not, 2: bad option or a requested peer missing)."""
+    try:
+        sizes = [int(float(s)) for s in str(args.sizes).split(",") if s.strip()]
+    except ValueError:
+        raise InputError(
+            f"--sizes must be comma-separated exam counts (e.g. 1e6,1e7), got {args.sizes!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise InputError(f"--sizes must be positive exam counts, got {args.sizes!r}")
+    methods, notes = resolve_methods(getattr(args, "methods", None))
+    for note in notes:
+        sys.stderr.write(f"recurct: {note}\n")
     _, ok = report(sizes, methods, max(1, int(args.repeat)), getattr(args, "rehani", False))
     return 0 if ok else 1

@@ -3,6 +3,9 @@
 The parser lives here; each subcommand calls one function in the module that does the work
 (``cli_<name>(args) -> int``), which returns the process exit code. Modules are imported only
 when their subcommand runs, so ``recurct --help`` is fast.
+
+Every subcommand reports an error the same way: one line ``recurct: <message>`` on stderr (no
+traceback), and the exit code :data:`EXIT_USAGE`; see :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -11,9 +14,26 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
-from recurct._cli_input import add_analysis_options, add_input_options
+from recurct._cli_input import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_analysis_options,
+    add_input_options,
+    cli_error,
+)
 from recurct._version import __version__
+from recurct.errors import RecurctError
+
+#: The exit codes of every subcommand, as ``recurct --help`` lists them.
+EXIT_CODES = f"""exit codes (every subcommand):
+  {EXIT_OK}  success (validate: the file is clean; reproduce: every figure within tolerance)
+  {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a figure out of
+     tolerance, bench has an answer that differs from recurct's
+  {EXIT_USAGE}  bad input or options: unreadable file, unknown study or method, bad value,
+     output folder exists; the reason is one line "recurct: <message>" on stderr"""
 
 # subcommand -> module holding cli_<subcommand>(args)
 HANDLERS: dict[str, str] = {
@@ -25,11 +45,23 @@ HANDLERS: dict[str, str] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the style of the subcommands (``recurct: <message>``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        command = self.prog.removeprefix("recurct").strip()  # the subcommand, if any
+        cli_error(f"{command}: {message}" if command else message)
+        sys.exit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``recurct`` command and its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="recurct",
         description="Cumulative radiation dose from recurrent CT examinations.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recurct {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -101,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     module = importlib.import_module(HANDLERS[args.command])
-    return int(getattr(module, f"cli_{args.command}")(args) or 0)
+    try:
+        return int(getattr(module, f"cli_{args.command}")(args) or EXIT_OK)
+    except (RecurctError, OSError) as exc:  # what a handler left uncaught: bad input
+        return cli_error(str(exc))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -84,6 +84,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DoseConversionError, DoseConversionWarning
 from recurct.regions import normalise_region, region_rules
 from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
 
@@ -107,22 +108,6 @@ AgeRule = Literal["nearest-lower", "nearest", "interpolate"]
 AGE_RULES: tuple[str, ...] = ("nearest-lower", "nearest", "interpolate")
 
 _MAX_AGE = 130.0
-
-
-class DoseConversionError(ValueError):
-    """Effective dose could not be computed for some rows; the message lists every one.
-
-    ``problems`` holds the rows as a polars DataFrame (``row``, ``column``, ``value``,
-    ``reason``); ``row`` is the 0-based row of the input table.
-    """
-
-    def __init__(self, message: str, problems: pl.DataFrame | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems
-
-
-class DoseConversionWarning(UserWarning):
-    """``strict=False`` left some effective doses null; the message counts them by reason."""
 
 
 # ---------------------------------------------------------------------------------------------

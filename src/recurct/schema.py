@@ -49,6 +49,7 @@ from recurct._frames import (
     exact_float_ids,
     to_polars,
 )
+from recurct.errors import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -166,35 +167,6 @@ _ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", 
 _DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
 _DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 _PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
-
-
-class ExamValidationError(ValueError):
-    """An exam table broke the canonical schema; ``.problems`` lists every problem.
-
-    ``problems`` is a polars DataFrame with columns ``row`` (0-based row of the input, null
-    for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
-    """
-
-    def __init__(
-        self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
-    ) -> None:
-        self.problems = problems
-        self.source = source
-        self.hint = hint
-        message = _problem_message(problems, source)
-        super().__init__(f"{message}\n{hint}" if hint else message)
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
-        return (type(self), (self.problems, self.source, self.hint))
-
-
-class DroppedRowsWarning(UserWarning):
-    """``validate(strict=False)`` dropped rows; the message counts them by reason."""
-
-
-class UnmappedValuesWarning(UserWarning):
-    """Values of ``sex`` or ``body_region`` that no table or rule maps were set null (the exams
-    are kept); the message counts them by column."""
 
 
 @dataclass(frozen=True, eq=False)

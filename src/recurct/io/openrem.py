@@ -20,6 +20,7 @@ from typing import Any, Literal
 import polars as pl
 
 from recurct.dose import exam_region
+from recurct.errors import PartialExamWarning
 from recurct.io.pseudonym import check_method, pseudonym
 from recurct.io.rdsr import EXAM_COLUMNS
 
@@ -83,10 +84,6 @@ _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y")
 _TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M:%S", "%H%M%S%.f", "%H%M%S", "%H:%M")
 _LOCALIZER = "constant angle acquisition"  # OpenREM writes CT Acquisition Type's meaning
 _ROW = "__row"
-
-
-class PartialExamWarning(UserWarning):
-    """Exams whose events lack a DLP: their exam DLP was left null (never a partial sum)."""
 
 
 def _wanted(name: str) -> bool:

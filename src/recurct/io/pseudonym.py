@@ -37,6 +37,8 @@ import hmac
 import re
 from typing import Literal
 
+from recurct.errors import WeakSecretError
+
 __all__ = [
     "METHOD",
     "MIN_SECRET_BYTES",
@@ -63,10 +65,6 @@ _HOW = (
 )
 
 Domain = Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"]
-
-
-class WeakSecretError(ValueError):
-    """The pseudonymisation secret is missing, empty or below 128 bits."""
 
 
 def check_secret(secret: object) -> bytes:

@@ -39,14 +39,11 @@ import polars as pl
 from scipy import stats
 
 from recurct._frames import from_polars, to_polars
+from recurct.errors import RegressionWarning
 from recurct.stats.magnitude import AGE_EDGES, band_expr
 from recurct.stats.survival import _end_days
 
 __all__ = ["RegressionWarning", "exam_rate", "risk_factors"]
-
-
-class RegressionWarning(UserWarning):
-    """Rows dropped before a regression (missing values), or a biased exam-rate outcome."""
 
 
 def _prepare(

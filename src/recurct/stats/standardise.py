@@ -42,13 +42,10 @@ import polars as pl
 from scipy import stats
 
 from recurct._frames import from_polars, to_polars
+from recurct.errors import StandardisationWarning
 from recurct.stats.magnitude import reached_expr
 
 __all__ = ["StandardisationWarning", "load_standard", "standardise"]
-
-
-class StandardisationWarning(UserWarning):
-    """Patients dropped (no age group) or age groups empty in a stratum (weights renormalised)."""
 
 
 def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:

@@ -20,6 +20,7 @@ import polars as pl
 from scipy.stats import norm
 
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import CompetingRiskWarning
 from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
 
 __all__ = [
@@ -219,10 +220,6 @@ def _end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl
             f"(e.g. patient {pid!r}); check the end dates"
         )
     return days
-
-
-class CompetingRiskWarning(UserWarning):
-    """An end of observation that looks like a death date: Kaplan-Meier would overstate."""
 
 
 _DEATH_NAME = re.compile(r"death|died|dead|deceas|\bdod\b|mortal|vital", re.IGNORECASE)

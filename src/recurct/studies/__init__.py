@@ -19,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from recurct._cli_input import cli_error
 from recurct.studies._base import Measured, Published, Reproduction, format_table
 
 __all__ = [
@@ -58,10 +59,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'recurct.studies' has no attribute {name!r}")
 
 
-def _err(msg: str) -> None:
-    sys.stderr.write(f"recurct: {msg}\n")
-
-
 def cli_reproduce(args: Any) -> int:
     """``recurct reproduce STUDY [--exams FILE] [--seed N | --seeds N|A-B|A,B] [--out DIR]``.
 
@@ -74,8 +71,7 @@ def cli_reproduce(args: Any) -> int:
     is not; 2: unknown study, bad option or unreadable input.
     """
     if args.study not in STUDIES:
-        _err(f"unknown study {args.study!r}; known studies: {', '.join(STUDIES)}")
-        return 2
+        return cli_error(f"unknown study {args.study!r}; known studies: {', '.join(STUDIES)}")
     seeds_spec = getattr(args, "seeds", None)
     if seeds_spec is not None:
         return _cli_reproduce_seeds(args, seeds_spec)
@@ -90,23 +86,20 @@ def cli_reproduce(args: Any) -> int:
         try:
             loaded = load_exams(exams, args)
         except InputError as exc:
-            _err(str(exc))
-            return 2
+            return cli_error(str(exc))
         for note in loaded.notes:
             sys.stderr.write(f"[recurct] {note}\n")
         exams = loaded.exams
     try:
         rep = reproduce(args.study, exams=exams, seed=args.seed, progress=True)
     except (OSError, ValueError, TypeError) as exc:
-        _err(str(exc))
-        return 2
+        return cli_error(str(exc))
     out = _out_folder(args)
     sys.stderr.write(f"[recurct] writing the table and figures to {out}/ ...\n")
     try:
         rep.save(out, overwrite=_replace(args, out))
     except FileExistsError as exc:
-        _err(_exists_message(exc, args))
-        return 2
+        return cli_error(_exists_message(exc, args))
     print(rep.to_text(), end="")
     print()
     print(rep.summary())
@@ -154,13 +147,11 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
     from recurct.studies.validate import reproduce_seeds
 
     if args.exams is not None:
-        _err("--seeds runs the synthetic cohort; it cannot be combined with --exams")
-        return 2
+        return cli_error("--seeds runs the synthetic cohort; it cannot be combined with --exams")
     try:
         seeds = parse_seeds(spec)
     except ValueError as exc:
-        _err(str(exc))
-        return 2
+        return cli_error(str(exc))
     from recurct._outdir import OutputExistsError, output_folder
 
     out = _out_folder(args)
@@ -178,8 +169,7 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
                 encoding="utf-8",
             )
     except OutputExistsError as exc:
-        _err(_exists_message(exc, args))
-        return 2
+        return cli_error(_exists_message(exc, args))
     print(runs.to_text(), end="")
     print()
     print(runs.headline())

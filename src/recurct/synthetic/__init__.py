@@ -14,7 +14,6 @@ Public functions: :func:`generate`, :func:`sites`, :func:`calibrate`, :func:`loa
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from typing import Any
 
@@ -66,13 +65,13 @@ def cli_synth(args: argparse.Namespace) -> int:
     where, how many patients and exams, and how long it took. An existing non-empty folder is
     refused unless ``--overwrite`` (then it is replaced whole).
     """
+    from recurct._cli_input import cli_error
     from recurct._outdir import OutputExistsError, check_output
 
     try:
         prof = load_profile(args.profile)
     except (ValueError, FileNotFoundError) as e:
-        print(f"recurct synth: {e}", file=sys.stderr)
-        return 2
+        return cli_error(str(e))
     t0 = time.perf_counter()
     out = args.out if args.out is not None else True
     try:
@@ -84,8 +83,7 @@ def cli_synth(args: argparse.Namespace) -> int:
             overwrite=bool(getattr(args, "overwrite", False)),
         )
     except (ValueError, OutputExistsError) as e:
-        print(f"recurct synth: {e}", file=sys.stderr)
-        return 2
+        return cli_error(str(e))
     manifest = check_output(folder) or {}
     params = manifest.get("parameters", {})
     print(

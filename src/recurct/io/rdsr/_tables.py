@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from recurct.errors import RdsrReadError  # noqa: F401 (imported from here by the rdsr modules)
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES
 
 _DICOM_INSTALL = 'reading DICOM dose reports needs pydicom: pip install "recurct[dicom]"'
@@ -86,10 +87,6 @@ SERIAL_BELOW = 64
 
 PROGRESS_FROM = 200
 """With ``progress=None`` a progress bar is shown from this many files (stderr a terminal)."""
-
-
-class RdsrReadError(ValueError):
-    """A dose report could not be read (raised with ``errors="raise"``); names file and field."""
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""Every error and warning that recurct raises, under one base class each.
+
+Catch :class:`RecurctError` for any error recurct raises on purpose (bad input, a parameter
+out of range, a folder that would be overwritten), and filter :class:`RecurctWarning` for any
+warning it gives (rows dropped, values left unmapped, a biased estimator)::
+
+    try:
+        recurct.validate(exams)
+    except recurct.errors.RecurctError as exc:
+        ...
+    warnings.simplefilter("error", recurct.errors.RecurctWarning)
+
+Each class keeps the built-in base it had before the hierarchy existed (``ValueError``,
+``TypeError``, ``FileExistsError``, ``UserWarning``), so ``except ValueError`` code keeps
+working. The classes are defined here and re-exported by the modules that raise them
+(``recurct.schema.ExamValidationError`` is ``recurct.errors.ExamValidationError``).
+
+This module imports nothing from recurct at import time, so any module may import it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import polars as pl
+
+__all__ = [
+    "CompetingRiskWarning",
+    "DoseConversionError",
+    "DoseConversionWarning",
+    "DroppedRowsWarning",
+    "ExamValidationError",
+    "IdentifierWarning",
+    "IncompleteOutputError",
+    "InputError",
+    "OutputExistsError",
+    "ParameterError",
+    "PartialExamWarning",
+    "RdsrReadError",
+    "RecurctError",
+    "RecurctWarning",
+    "RegressionWarning",
+    "StandardisationWarning",
+    "UnmappedValuesWarning",
+    "WeakSecretError",
+]
+
+
+# --------------------------------------------------------------------------- the bases
+class RecurctError(Exception):
+    """Base class of every error recurct raises on purpose; the message says what to do."""
+
+
+class RecurctWarning(UserWarning):
+    """Base class of every warning recurct gives; the message counts what was affected."""
+
+
+# --------------------------------------------------------------------------- errors
+class ParameterError(RecurctError, TypeError, ValueError):
+    """A parameter of a public function is not acceptable; the message says which and why."""
+
+
+class ExamValidationError(RecurctError, ValueError):
+    """An exam table broke the canonical schema; ``.problems`` lists every problem.
+
+    ``problems`` is a polars DataFrame with columns ``row`` (0-based row of the input, null
+    for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
+    """
+
+    def __init__(
+        self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
+    ) -> None:
+        from recurct.schema import _problem_message  # schema imports this module
+
+        self.problems = problems
+        self.source = source
+        self.hint = hint
+        message = _problem_message(problems, source)
+        super().__init__(f"{message}\n{hint}" if hint else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
+        return (type(self), (self.problems, self.source, self.hint))
+
+
+class DoseConversionError(RecurctError, ValueError):
+    """Effective dose could not be computed for some rows; the message lists every one.
+
+    ``problems`` holds the rows as a polars DataFrame (``row``, ``column``, ``value``,
+    ``reason``); ``row`` is the 0-based row of the input table.
+    """
+
+    def __init__(self, message: str, problems: pl.DataFrame | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable, with its problems
+        return (type(self), (str(self), self.problems))
+
+
+class RdsrReadError(RecurctError, ValueError):
+    """A dose report could not be read (raised with ``errors="raise"``); names file and field."""
+
+
+class WeakSecretError(RecurctError, ValueError):
+    """The pseudonymisation secret is missing, empty or below 128 bits."""
+
+
+class OutputExistsError(RecurctError, FileExistsError):
+    """The output folder exists and is not empty (pass ``overwrite=True`` to replace it)."""
+
+
+class IncompleteOutputError(RecurctError, ValueError):
+    """A recurct output folder does not match its manifest (a file missing, added or cut)."""
+
+
+class InputError(RecurctError):
+    """The ``recurct`` command cannot use its input; ``str()`` is the message for the user."""
+
+
+# --------------------------------------------------------------------------- warnings
+class DroppedRowsWarning(RecurctWarning):
+    """``validate(strict=False)`` dropped rows; the message counts them by reason."""
+
+
+class UnmappedValuesWarning(RecurctWarning):
+    """Values of ``sex`` or ``body_region`` that no table or rule maps were set null (the exams
+    are kept); the message counts them by column."""
+
+
+class IdentifierWarning(RecurctWarning):
+    """Identifiers had surrounding whitespace, which was removed; the message counts them."""
+
+
+class DoseConversionWarning(RecurctWarning):
+    """``strict=False`` left some effective doses null; the message counts them by reason."""
+
+
+class PartialExamWarning(RecurctWarning):
+    """Exams whose events lack a DLP: their exam DLP was left null (never a partial sum)."""
+
+
+class CompetingRiskWarning(RecurctWarning):
+    """An end of observation that looks like a death date: Kaplan-Meier would overstate."""
+
+
+class StandardisationWarning(RecurctWarning):
+    """Patients dropped (no age group) or age groups empty in a stratum (weights renormalised)."""
+
+
+class RegressionWarning(RecurctWarning):
+    """Rows dropped before a regression (missing values), or a biased exam-rate outcome."""
