@@ -207,10 +207,10 @@ def _clean_id(
     if dtype.is_float() and name == "patient_id":
         return _integral_ids(s)
     if enum or dtype == pl.Categorical:
-        # every category known (a superset of those used): cheap
-        cats = enum_categories(s) if enum else dtype.categories  # type: ignore[attr-defined]
-        cats = cats.to_series() if hasattr(cats, "to_series") else pl.Series(cats)
-        if not _needs_cleaning(cats.cast(pl.Utf8), placeholder_ids):
+        # an Enum's categories (a superset of those used), a Categorical's distinct values
+        # (its dtype's categories are the process-wide ones, iterated in Python: 1.6 s for 5M)
+        cats = enum_categories(s) if enum else s.unique().cast(pl.Utf8)
+        if not _needs_cleaning(cats, placeholder_ids):
             return None
         s = s.cast(pl.Utf8)
     elif dtype != pl.Utf8:
