@@ -416,3 +416,35 @@ def test_enum_ids_ranked_by_arg_sort_when_labels_share_a_hash(monkeypatch):
     )  # fmt: skip
     enum_ids = ex.with_columns(pl.col("patient_id").cast(pl.Enum(["c", "b", "a"])))
     assert cumulative_dose(enum_ids).equals(want)
+
+
+@pytest.mark.parametrize("kind", ["str", "enum", "cat"])
+def test_enum_ids_cleaned_like_strings(kind):
+    """Whitespace around an id and placeholder ids are handled the same for every id dtype
+    (an Enum's categories are read without its dtype: recurct._frames.enum_categories)."""
+    from recurct._frames import IdentifierWarning
+
+    ex = _exams([" a", "b", "a ", "b"], [0, 1, 2, 3], [1, 2, 3, 4])
+    col = pl.col("patient_id")
+    cast = {"str": col, "enum": col.cast(pl.Enum(["zz", "b", " a", "a "])),
+            "cat": col.cast(pl.Categorical)}[kind]  # fmt: skip
+    with pytest.warns(IdentifierWarning, match="2 id"):
+        got = cumulative_dose(ex.with_columns(cast), window_days=2)
+    assert got["patient_id"].to_list() == ["a", "b"]
+    assert got["n_exams"].to_list() == [2, 2]
+    unknown = _exams(["UNKNOWN", "b", "a", "b"], [0, 1, 2, 3], [1, 2, 3, 4])
+    if kind != "str":
+        dtype = pl.Enum(["b", "UNKNOWN", "a"]) if kind == "enum" else pl.Categorical
+        unknown = unknown.with_columns(col.cast(dtype))
+    with pytest.raises(ValueError, match="'patient_id' is null in row 0 "):
+        cumulative_dose(unknown)
+
+
+def test_enum_categories_without_the_dtype():
+    from recurct._frames import enum_categories, is_enum
+
+    s = pl.Series("patient_id", ["c", None, "a"], dtype=pl.Enum(["c", "x", "a"]))
+    assert is_enum(s) and not is_enum(s.cast(pl.Utf8)) and not is_enum(s.cast(pl.Categorical))
+    assert enum_categories(s).to_list() == ["c", "x", "a"]
+    assert enum_categories(s).dtype == pl.Utf8
+    assert enum_categories(s.head(0).cast(pl.Enum([]))).len() == 0

@@ -26,7 +26,7 @@ from recurct import _checks
 from recurct import kernels as _k
 from recurct._codes import factorise_values
 from recurct._dates import as_date
-from recurct._frames import from_polars, param_label, to_polars
+from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
 
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
@@ -124,20 +124,23 @@ def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Ser
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
-    ``dtype`` is ``s.dtype`` if the caller has it (reading it from an ``Enum`` of millions of
-    categories costs about as much as the whole call).
+    ``dtype`` is ``s.dtype`` if the caller has it, ``pl.Enum`` (the class) for an ``Enum``:
+    reading the dtype of an ``Enum`` of millions of categories costs about as much as the
+    whole call, so it is never read (:func:`recurct._frames.is_enum`).
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
-    dtype = s.dtype if dtype is None else dtype
-    if isinstance(dtype, pl.Categorical | pl.Enum):
+    if dtype is None:
+        dtype = pl.Enum if is_enum(s) else s.dtype
+    if dtype is pl.Enum or isinstance(dtype, pl.Categorical | pl.Enum):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
         if got is not None:
             codes, count, phys_ids = got
-            if isinstance(dtype, pl.Enum):  # the labels are the categories: no gather of rows
-                labels = pl.Series(dtype.categories, dtype=pl.Utf8).gather(phys_ids)
+            if dtype is pl.Enum or isinstance(dtype, pl.Enum):
+                # the labels are the categories: no gather of rows
+                labels = enum_categories(s).gather(phys_ids)
             else:
                 labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
             return _lexical(codes, labels)
@@ -219,8 +222,12 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     df, kind = to_polars(exams)
     _check_columns(df, fn)
     s = df.get_column("patient_id")
-    dtype = s.dtype  # once: an Enum dtype of many categories is slow to build
-    if not (dtype.is_integer() or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)):
+    dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
+    if not (
+        dtype is pl.Enum
+        or dtype.is_integer()
+        or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    ):
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
