@@ -43,6 +43,17 @@ from recurct.cumulative import running_dose
 __all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
 
 
+@nb.njit(cache=True, inline="always")
+def _neumaier_add(s: float, c: float, x: float) -> tuple[float, float]:
+    """``s + x`` with Neumaier compensation: the new sum and the running compensation ``c``."""
+    t = s + x
+    if abs(s) >= abs(x):
+        c += (s - t) + x
+    else:
+        c += (x - t) + s
+    return t, c
+
+
 @nb.njit(parallel=True, cache=True)
 def trailing_kernel(
     starts: np.ndarray, day: np.ndarray, dose: np.ndarray, window: int
@@ -77,21 +88,9 @@ def trailing_kernel(
         c = 0.0
         for i in range(a, b):
             while day[i] - day[lo] >= window:
-                x = -dose[lo]
-                t = s + x
-                if abs(s) >= abs(x):
-                    c += (s - t) + x
-                else:
-                    c += (x - t) + s
-                s = t
+                s, c = _neumaier_add(s, c, -dose[lo])
                 lo += 1
-            x = dose[i]
-            t = s + x
-            if abs(s) >= abs(x):
-                c += (s - t) + x
-            else:
-                c += (x - t) + s
-            s = t
+            s, c = _neumaier_add(s, c, dose[i])
             ced[i] = s + c
             lo_out[i] = lo
     return ced, lo_out
