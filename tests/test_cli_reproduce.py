@@ -11,24 +11,6 @@ import pytest
 
 from recurct.cli import main
 
-CSV = """patient_id,exam_date,effective_dose_msv,age_years,sex,facility
-1,2017-01-02,60,40,F,A
-1,2017-01-02,50,40,F,A
-2,2017-02-01,10,70,M,A
-3,2017-01-02,30,60,M,B
-3,2017-01-12,40,60,M,B
-3,2018-02-07,50,61,M,B
-4,2017-01-07,5,30,F,B
-5,2017-01-04,200,55,F,C
-"""
-
-
-@pytest.fixture
-def exam_csv(tmp_path):
-    path = tmp_path / "exams.csv"
-    path.write_text(CSV)
-    return path
-
 
 def test_reproduce_unknown_study_exits_2(capsys) -> None:
     assert main(["reproduce", "nope2000"]) == 2
