@@ -281,8 +281,7 @@ def _optional_columns(
     for col, f in zip(cols, facts):
         picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
         out[col] = f.take(picked, col)
-    if "age_years" in df.columns:
-        age = df.get_column("age_years").cast(pl.Float64)
+    if "age_years" in df.columns:  # ``age`` cast once above
         for k, t_ in enumerate(thr):
             pos = cross_pos[k]
             hit = pos >= 0
