@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from recurct import kernels as _k
+from recurct._frames import enum_categories, is_enum
 
 __all__ = ["Factorised", "factorise_values"]
 
@@ -41,9 +42,8 @@ def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
 
 def factorise_values(s: pl.Series) -> Factorised:
     """Codes of the values of ``s`` (any dtype; labels are their string form)."""
-    if s.dtype == pl.Enum:
-        cats = pl.Series(s.dtype.categories, dtype=pl.Utf8)  # type: ignore[attr-defined]
-        labels, null_code = _with_null(cats)
+    if is_enum(s):  # not ``s.dtype``: slow to build for an Enum of many categories
+        labels, null_code = _with_null(enum_categories(s))
         codes = s.to_physical().cast(pl.Int32).fill_null(null_code).to_numpy()
         return Factorised(np.ascontiguousarray(codes), labels, null_code)
     if s.len() == 0:
