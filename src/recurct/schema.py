@@ -145,7 +145,7 @@ __all__ = [
 EARLIEST_DATE = date(1900, 1, 1)
 """Exam dates before this day are impossible."""
 
-MAX_AGE_YEARS = 130.0
+MAX_AGE_YEARS = _checks.MAX_AGE_YEARS  # one definition: the age bounds of Cohort.ages too
 """Largest plausible age at an exam, in years."""
 
 DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
