@@ -118,27 +118,25 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Series]:
+def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
     """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
-    ``dtype`` is ``s.dtype`` if the caller has it, ``pl.Enum`` (the class) for an ``Enum``:
+    ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
     whole call, so it is never read (:func:`recurct._frames.is_enum`).
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
-    if dtype is None:
-        dtype = pl.Enum if is_enum(s) else s.dtype
-    if dtype is pl.Enum or isinstance(dtype, pl.Categorical | pl.Enum):
+    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
         if got is not None:
             codes, count, phys_ids = got
-            if dtype is pl.Enum or isinstance(dtype, pl.Enum):
+            if dtype is pl.Enum:
                 # the labels are the categories: no gather of rows
                 labels = enum_categories(s).gather(phys_ids)
             else:
@@ -226,7 +224,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     if not (
         dtype is pl.Enum
         or dtype.is_integer()
-        or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+        or isinstance(dtype, pl.String | pl.Categorical)
     ):
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
