@@ -24,7 +24,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import factorise_values
+from recurct._codes import factorise_values, hash_codes
 from recurct._dates import as_date
 from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
@@ -208,11 +208,10 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
     collision), the distinct ids (one row each) sorted and ranked through the same table.
     """
     n = s.len()
-    h = s.hash().to_numpy().view(np.int64)
-    enc, reps, table = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
-    labels = s.gather(reps)
-    if not labels.gather(enc).equals(s):
+    got = hash_codes(s, max(4, int(n + n // 2).bit_length()))
+    if got is None:
         return None
+    enc, labels, table = got
     return _lexical(enc, labels, table)
 
 
