@@ -506,7 +506,7 @@ _PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
 def _local_days(df: pl.DataFrame) -> pl.DataFrame:
     """Time-zone-aware exam dates as local wall-clock times: the calendar day of an exam is
     the one :func:`cumulative_dose` counts (a cast to Date would take the UTC day)."""
-    dtype = df.schema["exam_date"]
+    dtype = df.get_column("exam_date").dtype
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         return df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
     return df
@@ -639,7 +639,7 @@ def period_dose(
     for c in sums:
         if c not in prep_df.columns or c in reserved:
             raise ValueError(f"period_dose: sums column {c!r} is not a further exam column")
-        if not prep_df.schema[c].is_numeric():
+        if not prep_df.get_column(c).dtype.is_numeric():
             raise TypeError(f"period_dose: sums column {c!r} must be numeric")
         if prep_df[c].null_count():
             raise ValueError(
