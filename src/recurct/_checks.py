@@ -29,7 +29,7 @@ from recurct.errors import ParameterError
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
 MAX_WINDOW_DAYS = 100_000
 
-#: Largest age accepted as a bound, in years (recurct.schema.MAX_AGE_YEARS).
+#: Largest age accepted as a bound, in years; also recurct.schema.MAX_AGE_YEARS (validation).
 MAX_AGE_YEARS = 130.0
 
 

@@ -14,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from recurct import kernels as _k
+from recurct._frames import enum_categories, is_enum
 
-__all__ = ["Factorised", "factorise_values"]
+__all__ = ["Factorised", "factorise_values", "hash_codes"]
 
 
 class Factorised:
@@ -39,26 +40,37 @@ def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
     return pl.concat([labels, pl.Series([None], dtype=labels.dtype)]), labels.len()
 
 
+def hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series, np.ndarray] | None:
+    """Codes of ``s`` in order of first appearance (int32), the value of each code and the
+    table of :func:`recurct.kernels.small_codes` (sized from ``2**cap_bits`` slots), through
+    the 64-bit polars hash of every value; exact (every row equals the value of its code), or
+    ``None`` when two distinct values share a hash (about 2^-64 per pair)."""
+    codes, reps, table = _k.small_codes(s.hash().to_numpy().view(np.int64), cap_bits)
+    labels = s.gather(reps)
+    if not labels.gather(codes).equals(s):
+        return None
+    return codes, labels, table
+
+
 def factorise_values(s: pl.Series) -> Factorised:
     """Codes of the values of ``s`` (any dtype; labels are their string form)."""
-    if s.dtype == pl.Enum:
-        cats = pl.Series(s.dtype.categories, dtype=pl.Utf8)  # type: ignore[attr-defined]
-        labels, null_code = _with_null(cats)
+    if is_enum(s):  # not ``s.dtype``: slow to build for an Enum of many categories
+        labels, null_code = _with_null(enum_categories(s))
         codes = s.to_physical().cast(pl.Int32).fill_null(null_code).to_numpy()
         return Factorised(np.ascontiguousarray(codes), labels, null_code)
     if s.len() == 0:
         labels, null_code = _with_null(pl.Series(s.name, [], dtype=pl.Utf8))
         return Factorised(np.empty(0, np.int32), labels, null_code)
-    codes, reps, _ = _k.small_codes(s.hash().to_numpy().view(np.int64), 8)
-    labels = s.gather(reps)
-    if labels.gather(codes).equals(s):  # exact: no two distinct values share a hash
+    got = hash_codes(s, 8)
+    if got is not None:
+        codes, labels, _ = got
         labels = labels.cast(pl.Utf8)
         nulls = labels.is_null()
         if nulls.any():
             return Factorised(codes, labels, int(nulls.arg_true()[0]))
         labels, null_code = _with_null(labels)
         return Factorised(codes, labels, null_code)
-    # a hash collision (about 2^-64 per pair of values): rank the values instead
+    # a hash collision: rank the values instead
     labels = s.drop_nulls().unique().sort()
     labels, null_code = _with_null(labels.cast(pl.Utf8))
     rank = s.rank("dense").cast(pl.Int64) - 1

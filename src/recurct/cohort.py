@@ -243,7 +243,7 @@ class Cohort:
         lo = _checks.age(lo, "Cohort.ages", "lo")
         hi = _checks.age(hi, "Cohort.ages", "hi")
         self._need(["age_years"], "ages")
-        dtype = self._exams.schema["age_years"]
+        dtype = self._exams.get_column("age_years").dtype  # one dtype, not the whole schema
         if not dtype.is_numeric():
             raise TypeError(
                 f"Cohort.ages: column 'age_years' must be numeric (years), got {dtype}; read "

@@ -24,7 +24,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import factorise_values
+from recurct._codes import factorise_values, hash_codes
 from recurct._dates import as_date
 from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
@@ -118,27 +118,25 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series, dtype: Any = None) -> tuple[np.ndarray, int, pl.Series]:
+def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
     """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
-    ``dtype`` is ``s.dtype`` if the caller has it, ``pl.Enum`` (the class) for an ``Enum``:
+    ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
     whole call, so it is never read (:func:`recurct._frames.is_enum`).
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s
-    if dtype is None:
-        dtype = pl.Enum if is_enum(s) else s.dtype
-    if dtype is pl.Enum or isinstance(dtype, pl.Categorical | pl.Enum):
+    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
         if got is not None:
             codes, count, phys_ids = got
-            if dtype is pl.Enum or isinstance(dtype, pl.Enum):
+            if dtype is pl.Enum:
                 # the labels are the categories: no gather of rows
                 labels = enum_categories(s).gather(phys_ids)
             else:
@@ -210,11 +208,10 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
     collision), the distinct ids (one row each) sorted and ranked through the same table.
     """
     n = s.len()
-    h = s.hash().to_numpy().view(np.int64)
-    enc, reps, table = _k.small_codes(h, max(4, int(n + n // 2).bit_length()))
-    labels = s.gather(reps)
-    if not labels.gather(enc).equals(s):
+    got = hash_codes(s, max(4, int(n + n // 2).bit_length()))
+    if got is None:
         return None
+    enc, labels, table = got
     return _lexical(enc, labels, table)
 
 
@@ -226,7 +223,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     if not (
         dtype is pl.Enum
         or dtype.is_integer()
-        or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+        or isinstance(dtype, pl.String | pl.Categorical)
     ):
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
@@ -281,8 +278,7 @@ def _optional_columns(
     for col, f in zip(cols, facts):
         picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
         out[col] = f.take(picked, col)
-    if "age_years" in df.columns:
-        age = df.get_column("age_years").cast(pl.Float64)
+    if "age_years" in df.columns:  # ``age`` cast once above
         for k, t_ in enumerate(thr):
             pos = cross_pos[k]
             hit = pos >= 0
@@ -510,7 +506,7 @@ _PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
 def _local_days(df: pl.DataFrame) -> pl.DataFrame:
     """Time-zone-aware exam dates as local wall-clock times: the calendar day of an exam is
     the one :func:`cumulative_dose` counts (a cast to Date would take the UTC day)."""
-    dtype = df.schema["exam_date"]
+    dtype = df.get_column("exam_date").dtype
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         return df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
     return df
@@ -643,7 +639,7 @@ def period_dose(
     for c in sums:
         if c not in prep_df.columns or c in reserved:
             raise ValueError(f"period_dose: sums column {c!r} is not a further exam column")
-        if not prep_df.schema[c].is_numeric():
+        if not prep_df.get_column(c).dtype.is_numeric():
             raise TypeError(f"period_dose: sums column {c!r} must be numeric")
         if prep_df[c].null_count():
             raise ValueError(

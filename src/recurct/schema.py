@@ -145,7 +145,7 @@ __all__ = [
 EARLIEST_DATE = date(1900, 1, 1)
 """Exam dates before this day are impossible."""
 
-MAX_AGE_YEARS = 130.0
+MAX_AGE_YEARS = _checks.MAX_AGE_YEARS  # one definition: the age bounds of Cohort.ages too
 """Largest plausible age at an exam, in years."""
 
 DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
@@ -387,9 +387,10 @@ def _code_maps(df: pl.DataFrame, region_rules: Any = None) -> dict[str, tuple[di
     """
     maps = {}
     for name, (norm, _) in _CODES.items():
-        if name not in df.columns or df.schema[name] == pl.Null:
+        col = df.get_column(name) if name in df.columns else None
+        if col is None or col.dtype == pl.Null:  # one column's dtype, not the whole schema
             continue
-        raw = df.get_column(name).cast(pl.Utf8).unique().drop_nulls()
+        raw = col.cast(pl.Utf8).unique().drop_nulls()
         mapped = norm(raw, region_rules) if name == "body_region" else norm(raw)
         pairs = dict(zip(raw.to_list(), mapped.to_list()))
         maps[name] = (pairs, [r for r, n in pairs.items() if n is None and r.strip()])
@@ -398,7 +399,7 @@ def _code_maps(df: pl.DataFrame, region_rules: Any = None) -> dict[str, tuple[di
 
 def _dates_as(df: pl.DataFrame) -> pl.DataType | None:
     """``Date`` when text exam dates carry no time of day, else ``Datetime("us")``."""
-    if "exam_date" not in df.columns or not _is_text_date(df.schema["exam_date"]):
+    if "exam_date" not in df.columns or not _is_text_date(df.get_column("exam_date").dtype):
         return None
     text = df.get_column("exam_date").cast(pl.Utf8)
     longest = text.str.strip_chars().str.len_chars().max()
@@ -415,10 +416,11 @@ def _eager_casts(
 ) -> dict[str, pl.Expr]:
     """:func:`_cast_exprs` for a frame in memory, using the faster eager paths."""
     parsed = None
-    if "exam_date" in df.columns and _is_text_date(df.schema["exam_date"]):
+    schema = df.schema  # read once: building it is slow for an Enum of many categories
+    if "exam_date" in schema and _is_text_date(schema["exam_date"]):
         parsed = _parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
     return _cast_exprs(
-        df.schema,
+        schema,
         dayfirst=dayfirst,
         dates_as=_dates_as(df),
         code_maps=_code_maps(df, region_rules) if code_maps is None else code_maps,

@@ -634,8 +634,8 @@ def _normalise(
         if ids_col.null_count() < ids_col.len() and ids_col.drop_nulls().str.contains(_INT).all():
             updates.append(ids_col.cast(pl.Int64))
     frame = frame.with_columns(updates)
-    if "exam_date" in frame.columns and frame.schema["exam_date"] == pl.Utf8 and not dayfirst:
-        dates = frame.get_column("exam_date")
+    dates = frame.get_column("exam_date") if "exam_date" in frame.columns else None
+    if dates is not None and dates.dtype == pl.Utf8 and not dayfirst:  # one dtype, no schema
         slashed = dates.str.contains(_SLASHED).fill_null(False)
         if slashed.any():
             row = int(slashed.arg_max() or 0)
