@@ -365,3 +365,19 @@ def test_unmapped_codes_never_nulled_uncounted(tmp_path: Path) -> None:
     with pytest.warns(UnmappedValuesWarning, match="1 unknown body region"):
         checked = validate(cast, today=TODAY, required=("patient_id", "exam_date"))
     assert checked.select("body_region", "body_region_raw").row(0) == (None, "Topogram")
+
+
+def test_placeholder_ids_of_the_caller_apply_to_frames_as_to_files(tmp_path: Path) -> None:
+    """``placeholder_ids=`` replaces the default list for a frame exactly as for a CSV."""
+    rows = {
+        "patient_id": ["NA", "XX"],
+        "exam_date": ["2020-01-01"] * 2,
+        "effective_dose_msv": [1.0, 2.0],
+    }
+    frame = pl.DataFrame(rows)
+    path = tmp_path / "ids.csv"
+    frame.write_csv(path)
+    for source in (frame, path):
+        with pytest.warns(DroppedRowsWarning):
+            out = read_exams(source, placeholder_ids=["XX"], strict=False)
+        assert out["patient_id"].to_list() == ["NA"]

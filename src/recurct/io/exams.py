@@ -228,7 +228,9 @@ def _prepare(
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ValueError(f"sep must be one character, got {sep!r}")
-    frame, kind, source, sep = _load(path_or_frame, sep=sep, lazy=lazy)
+    frame, kind, source, sep = _load(
+        path_or_frame, sep=sep, lazy=lazy, placeholder_ids=placeholder_ids
+    )
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a decimal comma needs another separator
         decimal = "."
@@ -246,12 +248,18 @@ def _prepare(
     return frame, kind, source, renames
 
 
-def _load(obj: Any, *, sep: str | None, lazy: bool) -> tuple[Any, str, str, str | None]:
+def _load(
+    obj: Any,
+    *,
+    sep: str | None,
+    lazy: bool,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+) -> tuple[Any, str, str, str | None]:
     """``(frame, kind, source, CSV separator)``; kind: 'csv', 'parquet' or the frame library."""
     if not isinstance(obj, (str, Path)):
         if isinstance(obj, pl.LazyFrame):
             return obj, "lazy", "<LazyFrame>", None
-        df, kind = to_polars(obj)
+        df, kind = to_polars(obj, placeholder_ids=placeholder_ids)
         return df, kind, f"<{kind} frame>", None
     path = Path(obj)
     source = str(path)
