@@ -1335,18 +1335,25 @@ def effective_dose(
     )
     parts: list[pl.DataFrame] = []
 
-    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
-        if idx.size:
+    def add_at(
+        at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
+    ) -> None:
+        """Problems at rows ``at`` of the user's input."""
+        if at.size:
             parts.append(
                 pl.DataFrame(
                     {
-                        "row": rows[idx].astype(np.int64),
-                        "column": [column] * idx.size,
+                        "row": at.astype(np.int64),
+                        "column": [column] * at.size,
                         "value": values.cast(pl.Utf8),
-                        "reason": pl.Series(reasons.tolist(), dtype=pl.Utf8),
+                        "reason": pl.Series(list(reasons), dtype=pl.Utf8),
                     }
                 )
             )
+
+    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+        """Problems at positions ``idx`` of the rows converted here."""
+        add_at(rows[idx], column, values, reasons)
 
     bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
     bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE, _NO_SEX))
@@ -1395,36 +1402,22 @@ def effective_dose(
         ),
     )
     idx = np.flatnonzero(bad_kept)
-    if idx.size:
-        parts.append(
-            pl.DataFrame(
-                {
-                    "row": idx.astype(np.int64),
-                    "column": ["effective_dose_msv"] * idx.size,
-                    "value": _raw_values(exams_raw["effective_dose_msv"], idx),
-                    "reason": [
-                        too_high if kept_high[i] else _NUM_WHAT[int(dose_code[i])].format("dose")
-                        for i in idx
-                    ],
-                }
-            )
-        )
+    add_at(
+        idx,
+        "effective_dose_msv",
+        _raw_values(exams_raw["effective_dose_msv"], idx),
+        [too_high if kept_high[i] else _NUM_WHAT[int(dose_code[i])].format("dose") for i in idx],
+    )
     if event and "event_uid" in df.columns:
         key = pl.struct("study_uid", "event_uid")
         repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
         idx = np.flatnonzero(repeated)
-        if idx.size:
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "row": idx.astype(np.int64),
-                        "column": ["event_uid"] * idx.size,
-                        "value": df["event_uid"].gather(idx).cast(pl.Utf8),
-                        "reason": ["irradiation event repeated within the study (counted once)"]
-                        * idx.size,
-                    }
-                )
-            )
+        add_at(
+            idx,
+            "event_uid",
+            df["event_uid"].gather(idx),
+            ["irradiation event repeated within the study (counted once)"] * idx.size,
+        )
     problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
     ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | high)
