@@ -27,6 +27,7 @@ from typing import Any, Literal
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats.magnitude import MAGNITUDE_COLUMNS
 
 __all__ = [
     "LABELS",
@@ -264,22 +265,10 @@ def publication_table(
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     main = {
-        "threshold",
-        "n_patients",
-        "n_exams",
-        "n_reached",
+        *MAGNITUDE_COLUMNS,
         "n_high",
         *_FRACTIONS,
         *_DROP,
-        "ced_median",
-        "ced_q1",
-        "ced_q3",
-        "ced_min",
-        "ced_max",
-        "days_to_median",
-        "days_to_min",
-        "exams_to_median",
-        "n_age_le_cut",
         "weight",
         "n_groups",
         "n_groups_empty",
