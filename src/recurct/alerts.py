@@ -165,6 +165,7 @@ def trailing_dose(
     alert_parts = []
     row = np.arange(ex.height)
     code = np.repeat(np.arange(first.size), np.diff(starts))
+    dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
     for w in ws:
         wl = param_label(w)
         ced, lo = trailing_kernel(starts, day, dose, w) if ex.height else (dose, row)
@@ -173,13 +174,15 @@ def trailing_dose(
             tl = param_label(t)
             hit = ced >= t
             new_cols.append(pl.Series(f"reached_{tl}_in_{wl}", hit))
-            # first hit per patient: minimum row index among hits
+            # first hit per patient: the hits are in row order and rows grouped by patient, so
+            # a patient's first hit is where the patient code changes along the hits
+            idx = np.flatnonzero(hit)
+            lead = np.ones(idx.size, dtype=bool)
+            lead[1:] = code[idx[1:]] != code[idx[:-1]]
             first_hit = np.full(first.size, -1, np.int64)
-            idx = np.flatnonzero(hit)[::-1]
-            first_hit[code[idx]] = idx  # reversed: the earliest write wins
+            first_hit[code[idx[lead]]] = idx[lead]
             has = first_hit >= 0
             fh = np.where(has, first_hit, 0)
-            dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
             name = f"{tl}_in_{wl}"
             patients = patients.with_columns(
                 pl.Series(f"date_reached_{name}", dates.gather(fh)).set(~pl.Series(has), None),
