@@ -171,6 +171,15 @@ def _data_names(prefix: str) -> list[str]:
     return sorted(names)
 
 
+def _is_shipped_name(spec: Any, prefix: str) -> bool:
+    """Whether ``spec`` names a shipped table (or is meant to: not a CSV name nor a file)."""
+    return (
+        isinstance(spec, str)
+        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
+        and (spec in _data_names(prefix) or not Path(spec).is_file())
+    )
+
+
 def _user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str], pl.DataFrame]:
     """A table given by the user: a CSV path (with optional ``# key: value`` lines) or a frame.
 
@@ -497,11 +506,7 @@ def _as_ktable(spec: Any, kv: float | None = None) -> _KTable:
     """A shipped table by name, or the user's (CSV path or frame), validated."""
     if isinstance(spec, _KTable):
         return spec
-    if (
-        isinstance(spec, str)
-        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
-        and (spec in _data_names("kfactors_") or not Path(spec).is_file())
-    ):
+    if _is_shipped_name(spec, "kfactors_"):
         return _ktable(spec)
     name, meta, df = _user_table(spec, "kfactors_", "conversion-factor table")
     return _build_ktable(meta, df, name, shipped=False, kv=kv)
@@ -1612,11 +1617,7 @@ def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
 
 def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
     """``(name, meta, levels)`` of a shipped DRL set or of the user's table."""
-    if (
-        isinstance(spec, str)
-        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
-        and (spec in _data_names("drl_") or not Path(spec).is_file())
-    ):
+    if _is_shipped_name(spec, "drl_"):
         meta, levels = _drl(spec)
         return spec, meta, levels
     name, meta, df = _user_table(spec, "drl_", "DRL table")
