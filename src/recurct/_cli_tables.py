@@ -135,9 +135,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             )
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
-    except InputError as exc:
-        return cli_error(str(exc))
-    except (OSError, ValueError, TypeError) as exc:
+    except (InputError, OSError, ValueError, TypeError) as exc:
         return cli_error(str(exc))
     t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
     full = _rounded(readable(table, threshold=t))
