@@ -39,6 +39,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import running_dose
+from recurct.timevarying import _day_numbers
 
 __all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
 
@@ -112,13 +113,6 @@ class TrailingDose(NamedTuple):
     alerts: Any
 
 
-def _days(s: pl.Series) -> np.ndarray:
-    dtype = s.dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        s = s.dt.replace_time_zone(None)  # the local calendar day
-    return s.cast(pl.Date).to_physical().cast(pl.Int64).to_numpy()
-
-
 def trailing_dose(
     exams: Any,
     windows: int | Sequence[int] = (90,),
@@ -155,7 +149,7 @@ def trailing_dose(
         raise ValueError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
     ex, _ = to_polars(running_dose(exams))
-    day = _days(ex["exam_date"])
+    day = _day_numbers(ex["exam_date"]).to_numpy()  # the local calendar day
     dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
     first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
     starts = np.append(first, ex.height).astype(np.int64)
