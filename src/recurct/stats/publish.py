@@ -21,6 +21,7 @@ tables (:func:`recurct.stats.standardise`) and reproduction tables
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -350,13 +351,16 @@ def _cells(df: pl.DataFrame) -> list[list[str]]:
 def to_markdown(table: Any) -> str:
     """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown."""
     table, _ = to_polars(table)
+    return _markdown_grid(table.columns, _cells(table))
 
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(esc(c) for c in table.columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
-    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in _cells(table)]
+def _markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Text cells as a Markdown table (``|`` escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]
     return "\n".join(lines) + "\n"
 
 
