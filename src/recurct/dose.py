@@ -72,7 +72,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -269,14 +269,20 @@ def _numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return v, code
 
 
-def _table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
+def _listing(shown: Iterable[tuple[Any, str, Any, str]], total: int, show: int) -> str:
+    """One ``row r, column 'c': reason (value: v)`` line per problem shown, then how many more."""
     lines = [
         f"  row {r}, column {c!r}: {why}" + ("" if v is None else f" (value: {v!r})")
-        for r, c, v, why in problems[:20]
+        for r, c, v, why in shown
     ]
-    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    more = f"\n  ... and {total - show} more" if total > show else ""
+    return "\n".join(lines) + more
+
+
+def _table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
     return ValueError(
-        f"{where}: invalid {what} ({len(problems)} problem(s)):\n" + "\n".join(lines) + more
+        f"{where}: invalid {what} ({len(problems)} problem(s)):\n"
+        + _listing(problems[:20], len(problems), 20)
     )
 
 
@@ -1145,16 +1151,11 @@ def _main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
 
 
 def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
-    lines = []
-    for p in problems.head(show).iter_rows(named=True):
-        value = "" if p["value"] is None else f" (value: {p['value']!r})"
-        lines.append(f"  row {p['row']}, column {p['column']!r}: {p['reason']}{value}")
-    more = "" if problems.height <= show else f"\n  ... and {problems.height - show} more"
+    shown = problems.select("row", "column", "value", "reason").head(show).rows()
     raise DoseConversionError(
         f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
         f"({problems.height} problem(s)):\n"
-        + "\n".join(lines)
-        + more
+        + _listing(shown, problems.height, show)
         + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
         "strict=False to leave these doses null.",
         problems,
