@@ -77,13 +77,13 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     if not windows:
         return table, patients
     parts = [table.with_columns(pl.lit("whole follow-up").alias("window_days"))]
+    drop = [
+        c
+        for c in patients.columns
+        if c.startswith(("reached_", "days_to_", "exams_to_", "date_reached_", "age_reached_"))
+    ]
     for w in windows:
         lab = str(w)
-        drop = [
-            c
-            for c in patients.columns
-            if c.startswith(("reached_", "days_to_", "exams_to_", "date_reached_", "age_reached_"))
-        ]
         pw = patients.drop(drop).with_columns(pl.col(f"max_ced_{lab}").alias("ced_msv"))
         t = magnitude(pw, thresholds, by=by or None)
         parts.append(t.with_columns(pl.lit(lab).alias("window_days")))
@@ -135,9 +135,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             )
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
-    except InputError as exc:
-        return cli_error(str(exc))
-    except (OSError, ValueError, TypeError) as exc:
+    except (InputError, OSError, ValueError, TypeError) as exc:
         return cli_error(str(exc))
     t = options["thresholds"][0] if len(options["thresholds"]) == 1 else None
     full = _rounded(readable(table, threshold=t))

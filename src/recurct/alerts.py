@@ -39,6 +39,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import running_dose
+from recurct.timevarying import _day_numbers
 
 __all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
 
@@ -112,13 +113,6 @@ class TrailingDose(NamedTuple):
     alerts: Any
 
 
-def _days(s: pl.Series) -> np.ndarray:
-    dtype = s.dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        s = s.dt.replace_time_zone(None)  # the local calendar day
-    return s.cast(pl.Date).to_physical().cast(pl.Int64).to_numpy()
-
-
 def trailing_dose(
     exams: Any,
     windows: int | Sequence[int] = (90,),
@@ -155,7 +149,7 @@ def trailing_dose(
         raise ValueError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
     ex, _ = to_polars(running_dose(exams))
-    day = _days(ex["exam_date"])
+    day = _day_numbers(ex["exam_date"]).to_numpy()  # the local calendar day
     dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
     first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
     starts = np.append(first, ex.height).astype(np.int64)
@@ -165,6 +159,7 @@ def trailing_dose(
     alert_parts = []
     row = np.arange(ex.height)
     code = np.repeat(np.arange(first.size), np.diff(starts))
+    dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
     for w in ws:
         wl = param_label(w)
         ced, lo = trailing_kernel(starts, day, dose, w) if ex.height else (dose, row)
@@ -173,13 +168,15 @@ def trailing_dose(
             tl = param_label(t)
             hit = ced >= t
             new_cols.append(pl.Series(f"reached_{tl}_in_{wl}", hit))
-            # first hit per patient: minimum row index among hits
+            # first hit per patient: the hits are in row order and rows grouped by patient, so
+            # a patient's first hit is where the patient code changes along the hits
+            idx = np.flatnonzero(hit)
+            lead = np.ones(idx.size, dtype=bool)
+            lead[1:] = code[idx[1:]] != code[idx[:-1]]
             first_hit = np.full(first.size, -1, np.int64)
-            idx = np.flatnonzero(hit)[::-1]
-            first_hit[code[idx]] = idx  # reversed: the earliest write wins
+            first_hit[code[idx[lead]]] = idx[lead]
             has = first_hit >= 0
             fh = np.where(has, first_hit, 0)
-            dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
             name = f"{tl}_in_{wl}"
             patients = patients.with_columns(
                 pl.Series(f"date_reached_{name}", dates.gather(fh)).set(~pl.Series(has), None),

@@ -72,7 +72,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -171,6 +171,15 @@ def _data_names(prefix: str) -> list[str]:
     return sorted(names)
 
 
+def _is_shipped_name(spec: Any, prefix: str) -> bool:
+    """Whether ``spec`` names a shipped table (or is meant to: not a CSV name nor a file)."""
+    return (
+        isinstance(spec, str)
+        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
+        and (spec in _data_names(prefix) or not Path(spec).is_file())
+    )
+
+
 def _user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str], pl.DataFrame]:
     """A table given by the user: a CSV path (with optional ``# key: value`` lines) or a frame.
 
@@ -260,14 +269,20 @@ def _numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return v, code
 
 
-def _table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
+def _listing(shown: Iterable[tuple[Any, str, Any, str]], total: int, show: int) -> str:
+    """One ``row r, column 'c': reason (value: v)`` line per problem shown, then how many more."""
     lines = [
         f"  row {r}, column {c!r}: {why}" + ("" if v is None else f" (value: {v!r})")
-        for r, c, v, why in problems[:20]
+        for r, c, v, why in shown
     ]
-    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    more = f"\n  ... and {total - show} more" if total > show else ""
+    return "\n".join(lines) + more
+
+
+def _table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
     return ValueError(
-        f"{where}: invalid {what} ({len(problems)} problem(s)):\n" + "\n".join(lines) + more
+        f"{where}: invalid {what} ({len(problems)} problem(s)):\n"
+        + _listing(problems[:20], len(problems), 20)
     )
 
 
@@ -497,11 +512,7 @@ def _as_ktable(spec: Any, kv: float | None = None) -> _KTable:
     """A shipped table by name, or the user's (CSV path or frame), validated."""
     if isinstance(spec, _KTable):
         return spec
-    if (
-        isinstance(spec, str)
-        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
-        and (spec in _data_names("kfactors_") or not Path(spec).is_file())
-    ):
+    if _is_shipped_name(spec, "kfactors_"):
         return _ktable(spec)
     name, meta, df = _user_table(spec, "kfactors_", "conversion-factor table")
     return _build_ktable(meta, df, name, shipped=False, kv=kv)
@@ -1140,16 +1151,11 @@ def _main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
 
 
 def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
-    lines = []
-    for p in problems.head(show).iter_rows(named=True):
-        value = "" if p["value"] is None else f" (value: {p['value']!r})"
-        lines.append(f"  row {p['row']}, column {p['column']!r}: {p['reason']}{value}")
-    more = "" if problems.height <= show else f"\n  ... and {problems.height - show} more"
+    shown = problems.select("row", "column", "value", "reason").head(show).rows()
     raise DoseConversionError(
         f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
         f"({problems.height} problem(s)):\n"
-        + "\n".join(lines)
-        + more
+        + _listing(shown, problems.height, show)
         + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
         "strict=False to leave these doses null.",
         problems,
@@ -1335,18 +1341,25 @@ def effective_dose(
     )
     parts: list[pl.DataFrame] = []
 
-    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
-        if idx.size:
+    def add_at(
+        at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
+    ) -> None:
+        """Problems at rows ``at`` of the user's input."""
+        if at.size:
             parts.append(
                 pl.DataFrame(
                     {
-                        "row": rows[idx].astype(np.int64),
-                        "column": [column] * idx.size,
+                        "row": at.astype(np.int64),
+                        "column": [column] * at.size,
                         "value": values.cast(pl.Utf8),
-                        "reason": pl.Series(reasons.tolist(), dtype=pl.Utf8),
+                        "reason": pl.Series(list(reasons), dtype=pl.Utf8),
                     }
                 )
             )
+
+    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+        """Problems at positions ``idx`` of the rows converted here."""
+        add_at(rows[idx], column, values, reasons)
 
     bad_region = np.isin(reason, (_NULL_REGION, _NONCANON, _NOT_IN_TABLE))
     bad_age = np.isin(reason, (_NO_AGE, _BAD_AGE, _NO_SEX))
@@ -1395,36 +1408,22 @@ def effective_dose(
         ),
     )
     idx = np.flatnonzero(bad_kept)
-    if idx.size:
-        parts.append(
-            pl.DataFrame(
-                {
-                    "row": idx.astype(np.int64),
-                    "column": ["effective_dose_msv"] * idx.size,
-                    "value": _raw_values(exams_raw["effective_dose_msv"], idx),
-                    "reason": [
-                        too_high if kept_high[i] else _NUM_WHAT[int(dose_code[i])].format("dose")
-                        for i in idx
-                    ],
-                }
-            )
-        )
+    add_at(
+        idx,
+        "effective_dose_msv",
+        _raw_values(exams_raw["effective_dose_msv"], idx),
+        [too_high if kept_high[i] else _NUM_WHAT[int(dose_code[i])].format("dose") for i in idx],
+    )
     if event and "event_uid" in df.columns:
         key = pl.struct("study_uid", "event_uid")
         repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
         idx = np.flatnonzero(repeated)
-        if idx.size:
-            parts.append(
-                pl.DataFrame(
-                    {
-                        "row": idx.astype(np.int64),
-                        "column": ["event_uid"] * idx.size,
-                        "value": df["event_uid"].gather(idx).cast(pl.Utf8),
-                        "reason": ["irradiation event repeated within the study (counted once)"]
-                        * idx.size,
-                    }
-                )
-            )
+        add_at(
+            idx,
+            "event_uid",
+            df["event_uid"].gather(idx),
+            ["irradiation event repeated within the study (counted once)"] * idx.size,
+        )
     problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
 
     ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | high)
@@ -1619,11 +1618,7 @@ def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
 
 def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
     """``(name, meta, levels)`` of a shipped DRL set or of the user's table."""
-    if (
-        isinstance(spec, str)
-        and not spec.lower().endswith((".csv", ".txt", ".tsv"))
-        and (spec in _data_names("drl_") or not Path(spec).is_file())
-    ):
+    if _is_shipped_name(spec, "drl_"):
         meta, levels = _drl(spec)
         return spec, meta, levels
     name, meta, df = _user_table(spec, "drl_", "DRL table")

@@ -201,9 +201,9 @@ def lagged_dose(
         raise ValueError(f"lagged_dose: repeated lag in {lags}")
     if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
         raise ValueError("lagged_dose: subjects must hold each patient_id once, none null")
-    sub = sub.sort("patient_id").with_columns(
-        _day_numbers(sub.sort("patient_id")[entry]).alias("_e0"),
-        _day_numbers(sub.sort("patient_id")[exit]).alias("_e1"),
+    sub = sub.sort("patient_id")
+    sub = sub.with_columns(
+        _day_numbers(sub[entry]).alias("_e0"), _day_numbers(sub[exit]).alias("_e1")
     )
     bad = sub.filter(
         pl.col("_e0").is_null() | pl.col("_e1").is_null() | (pl.col("_e1") <= pl.col("_e0"))

@@ -21,12 +21,14 @@ tables (:func:`recurct.stats.standardise`) and reproduction tables
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats.magnitude import MAGNITUDE_COLUMNS
 
 __all__ = [
     "LABELS",
@@ -264,22 +266,10 @@ def publication_table(
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     main = {
-        "threshold",
-        "n_patients",
-        "n_exams",
-        "n_reached",
+        *MAGNITUDE_COLUMNS,
         "n_high",
         *_FRACTIONS,
         *_DROP,
-        "ced_median",
-        "ced_q1",
-        "ced_q3",
-        "ced_min",
-        "ced_max",
-        "days_to_median",
-        "days_to_min",
-        "exams_to_median",
-        "n_age_le_cut",
         "weight",
         "n_groups",
         "n_groups_empty",
@@ -361,13 +351,16 @@ def _cells(df: pl.DataFrame) -> list[list[str]]:
 def to_markdown(table: Any) -> str:
     """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown."""
     table, _ = to_polars(table)
+    return _markdown_grid(table.columns, _cells(table))
 
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(esc(c) for c in table.columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in table.columns) + "|")
-    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in _cells(table)]
+def _markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Text cells as a Markdown table (``|`` escaped)."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]
     return "\n".join(lines) + "\n"
 
 

@@ -100,11 +100,17 @@ def cli_reproduce(args: Any) -> int:
         rep.save(out, overwrite=_replace(args, out))
     except FileExistsError as exc:
         return cli_error(_exists_message(exc, args))
-    print(rep.to_text(), end="")
+    took = f"done in {time.perf_counter() - t0:.1f} s"
+    return _report(rep.to_text(), rep.summary(), rep.ok, took)
+
+
+def _report(text: str, summary: str, ok: bool, note: str) -> int:
+    """Print the table and its summary, the timing note to stderr; the exit status."""
+    print(text, end="")
     print()
-    print(rep.summary())
-    sys.stderr.write(f"[recurct] done in {time.perf_counter() - t0:.1f} s\n")
-    return 0 if rep.ok else 1
+    print(summary)
+    sys.stderr.write(f"[recurct] {note}\n")
+    return 0 if ok else 1
 
 
 def _exists_message(exc: Exception, args: Any) -> str:
@@ -170,9 +176,6 @@ def _cli_reproduce_seeds(args: Any, spec: str) -> int:
             )
     except OutputExistsError as exc:
         return cli_error(_exists_message(exc, args))
-    print(runs.to_text(), end="")
-    print()
-    print(runs.headline())
-    sys.stderr.write(f"[recurct] {len(seeds)} seeds in {time.perf_counter() - t0:.1f} s\n")
-    return 0 if runs.ok else 1
+    took = f"{len(seeds)} seeds in {time.perf_counter() - t0:.1f} s"
+    return _report(runs.to_text(), runs.headline(), runs.ok, took)
 

@@ -616,11 +616,9 @@ def _grid(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    for cells in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    from recurct.stats.publish import _markdown_grid
+
+    return _markdown_grid(header, rows)
 
 
 def format_table(table: pl.DataFrame, *, markdown: bool = False) -> str:
