@@ -133,3 +133,16 @@ def test_pandas_and_time_zone_and_errors() -> None:
         trailing_dose(ex, windows=[0])
     with pytest.raises(ValueError, match="thresholds"):
         trailing_dose(ex, thresholds=[-1])
+
+
+def test_dates_are_the_local_calendar_day_of_time_zone_aware_exams() -> None:
+    """08:30 in Tokyo on 2 January is 1 January in UTC: dates follow the local day, as the
+    windows (and cumulative_dose) do."""
+    times = [dt.datetime(2024, 1, 2, 8, 30), dt.datetime(2024, 3, 1, 9, 0)]
+    ex = pl.DataFrame(
+        {"patient_id": [1, 1], "exam_date": times, "effective_dose_msv": [60.0, 50.0]}
+    ).with_columns(pl.col("exam_date").dt.replace_time_zone("Asia/Tokyo"))
+    res = trailing_dose(ex, windows=[90], thresholds=[100])
+    row = res.patients.row(0, named=True)
+    assert row["date_reached_100_in_90"] == dt.date(2024, 3, 1)
+    assert row["window_start_100_in_90"] == dt.date(2024, 1, 2)

@@ -411,6 +411,7 @@ def test_validate_turns_dose_warnings_into_notes(
         (["--by", "age_band", "--age-bands", "18,0"], "--age-bands expects increasing edges"),
         (["--by", "indication"], "choose from age_band, sex, facility"),
         (["--out", "table.pdf"], "write .csv, .md, .tex or .xlsx"),
+        (["--window", "1.5"], "--window takes whole days, got 1.5"),
     ],
 )
 def test_analyze_option_errors_are_plain(

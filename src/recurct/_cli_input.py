@@ -214,7 +214,10 @@ def _numbers(items: list[str] | None, what: str) -> list[float]:
 def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
     """``thresholds``, ``windows`` (int days), ``by`` and ``age_edges`` from the arguments."""
     thresholds = _numbers(getattr(args, "thresholds", None), "--threshold") or [100.0]
-    windows = [int(w) for w in _numbers(getattr(args, "window", None), "--window")]
+    windows = _numbers(getattr(args, "window", None), "--window")
+    if any(not w.is_integer() for w in windows):
+        raise InputError(f"--window takes whole days, got {', '.join(f'{w:g}' for w in windows)}")
+    windows = [int(w) for w in windows]
     edges = None
     if getattr(args, "age_bands", None):
         try:

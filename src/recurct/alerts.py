@@ -159,7 +159,7 @@ def trailing_dose(
     alert_parts = []
     row = np.arange(ex.height)
     code = np.repeat(np.arange(first.size), np.diff(starts))
-    dates = ex["exam_date"].cast(pl.Date) if ex.height else pl.Series([], dtype=pl.Date)
+    dates = pl.Series(day.astype(np.int32)).cast(pl.Date)  # the same local day as the windows
     for w in ws:
         wl = param_label(w)
         ced, lo = trailing_kernel(starts, day, dose, w) if ex.height else (dose, row)
