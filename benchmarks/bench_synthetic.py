@@ -79,14 +79,14 @@ def bench_summary(repeat: int) -> dict[str, float]:
 
 def _stream_child(n_exams: float, out: str, threads: int) -> None:
     """Child process: stream about n_exams to Parquet, print a JSON line with the numbers."""
-    from recurct.synthetic import generate, load_profile
+    from recurct.synthetic import load_profile, write_cohort
     from recurct.synthetic.calibrate import cohort_statistics
 
     prof = load_profile("rehani2020")
     per_patient = cohort_statistics(prof, fraction=0.1)["n_exams"] / prof.n_patients
     n_patients = int(n_exams / per_patient)
     t0 = time.perf_counter()
-    folder = generate(prof, n_patients=n_patients, seed=0, out=out, threads=threads)
+    folder = write_cohort(prof, out, n_patients=n_patients, seed=0, threads=threads)
     secs = time.perf_counter() - t0
     import polars as pl
 

@@ -19,8 +19,9 @@ from recurct.synthetic import (
     load_profile,
     profile_names,
     sites,
+    write_cohort,
 )
-from recurct.synthetic.generate import BLOCK
+from recurct.synthetic._simulate import BLOCK
 from recurct.synthetic.model import profile_from_dict
 
 CANONICAL = {
@@ -164,7 +165,7 @@ def test_prefix_property() -> None:
 
 
 def test_parquet_output(tmp_path) -> None:
-    folder = generate("small", seed=0, out=tmp_path / "cohort")
+    folder = write_cohort("small", tmp_path / "cohort", seed=0)
     back = pl.read_parquet(f"{folder}/**/*.parquet").sort(["patient_id", "exam_date"])
     direct = generate("small", seed=0)
     assert back.equals(direct.sort(["patient_id", "exam_date"]))
@@ -408,7 +409,7 @@ def test_followup_durations_are_gamma_with_common_random_numbers() -> None:
     numbers for calibration)."""
     from scipy import stats
 
-    from recurct.synthetic.generate import _gamma_durations
+    from recurct.synthetic._simulate import _gamma_durations
 
     e = np.random.default_rng(5).standard_exponential(40_000)
     group = np.repeat(np.arange(4), 10_000)

@@ -33,7 +33,7 @@ import numpy as np
 import polars as pl
 
 from recurct.synthetic import _toml
-from recurct.synthetic.generate import generate
+from recurct.synthetic._cohort import generate
 from recurct.synthetic.model import GROUPS, PROFILE_DIR, Profile, load_profile
 
 __all__ = [
