@@ -287,7 +287,7 @@ def test_describe_names_a_source_for_every_parameter() -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009", "small"])
 def test_profiles_label_their_assumptions(name: str, tmp_path) -> None:
-    from recurct.synthetic.calibrate import write_profile
+    from recurct.synthetic.calibration import write_profile
 
     prof = load_profile(name)
     a = prof.assumptions
@@ -585,7 +585,7 @@ def test_same_day_exams() -> None:
 
 
 def test_expected_max_of_exponential_sample() -> None:
-    from recurct.synthetic.calibrate import expected_max
+    from recurct.synthetic.calibration import expected_max
 
     rng = np.random.default_rng(0)
     # E[max of n Exp(1)] = H_n ~ ln n + 0.5772; estimate it from a 10% sample
@@ -596,7 +596,7 @@ def test_expected_max_of_exponential_sample() -> None:
 
 @pytest.mark.parametrize("power", [1.0, 3.0])
 def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
-    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+    from recurct.synthetic.calibration import calibrate, cohort_statistics, set_param
 
     truth = load_profile("small").copy()
     set_param(truth, "groups.oncology.interval_mean_days", 80.0)
@@ -621,7 +621,7 @@ def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
 
 
 def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
-    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+    from recurct.synthetic.calibration import calibrate, cohort_statistics, set_param
 
     # the target: the mean exam count over seeds 0-2 of a model with an 80-day interval
     truth = load_profile("small").copy()
@@ -647,14 +647,14 @@ def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
 
 
 def test_calibration_power_is_checked() -> None:
-    from recurct.synthetic.calibrate import calibrate
+    from recurct.synthetic.calibration import calibrate
 
     with pytest.raises(ValueError, match="power"):
         calibrate("small", {"n_exams": {"value": 1e4}}, {"frailty_cv": (0.1, 1.0)}, power=0.5)
 
 
 def test_param_paths_reach_sites_and_list_elements() -> None:
-    from recurct.synthetic.calibrate import get_param, set_param
+    from recurct.synthetic.calibration import get_param, set_param
 
     prof = load_profile("sodickson2009").copy()
     before = list(prof.params["groups"]["oncology"]["phase_mix"])
@@ -672,7 +672,7 @@ def test_param_paths_reach_sites_and_list_elements() -> None:
 
 def _full_scale_stats(name: str) -> dict:
     """A committed profile at full scale (seed 0), analysed with recurct.cumulative_dose."""
-    from recurct.synthetic.calibrate import patient_summary, statistics
+    from recurct.synthetic.calibration import patient_summary, statistics
 
     exams = generate(name, seed=0)
     return statistics(patient_summary(exams), n_exams=exams.height)

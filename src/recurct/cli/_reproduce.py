@@ -102,7 +102,7 @@ def _replace(args: argparse.Namespace, out: Path) -> bool:
 
 
 def _cli_reproduce_seeds(args: argparse.Namespace, spec: str) -> int:
-    from recurct.studies._base import parse_seeds
+    from recurct.studies._run import parse_seeds
     from recurct.studies.validate import reproduce_seeds
 
     if args.exams is not None:

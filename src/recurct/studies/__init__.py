@@ -16,7 +16,9 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from recurct.studies._base import Measured, Published, Reproduction, format_table
+from recurct.studies._figures import Measured, Published
+from recurct.studies._format import format_table
+from recurct.studies._reproduction import Reproduction
 
 __all__ = [
     "STUDIES",

@@ -5,7 +5,8 @@ published tables use synthetic cohorts. The model (:mod:`recurct.synthetic.model
 a health system's CT use: sites with a study period, patients with a clinical group, age and
 sex, a renewal process of exams truncated at the period end, body regions, lognormal DLP and
 effective dose ``k(region, age) x DLP``. Its free parameters are fitted to published marginals
-by :func:`calibrate` (re-run with ``python -m recurct.synthetic.calibrate <profile>``).
+by :func:`calibrate` (:mod:`recurct.synthetic.calibration`; re-run with
+``python -m recurct.synthetic.calibration <profile>``).
 
 Public functions: :func:`generate` (a table), :func:`write_cohort` (a folder of Parquet),
 :func:`sites`, :func:`calibrate`, :func:`load_profile`,
@@ -47,11 +48,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # ``calibrate`` is the module recurct.synthetic.calibrate, which is callable (it calls
-    # its function calibrate()), imported on first use so that ``python -m`` runs it cleanly.
+    # the fit (recurct.synthetic.calibration) is imported on first use: its shipped targets
+    # read the study modules, which import this package
     if name in ("calibrate", "CalibrationResult"):
-        import importlib
+        from recurct.synthetic.calibration import _fit
 
-        mod = importlib.import_module("recurct.synthetic.calibrate")
-        return mod if name == "calibrate" else mod.CalibrationResult
+        return getattr(_fit, name)
     raise AttributeError(f"module 'recurct.synthetic' has no attribute {name!r}")
