@@ -370,7 +370,7 @@ At each exam, the CED of the patient's last 90 days; the first exam at which it 
 whether an exam is ordered (AAPM/ACR/HPS joint statement, 2021).
 """),
     code("""
-alerts = recurct.trailing_dose(exams, windows=[90], thresholds=[50])
+alerts = recurct.trailing_dose(exams, thresholds=[50], window_days=[90])
 alerts.alerts.select("patient_id", "exam_date", "body_region", "effective_dose_msv",
                      "trailing_ced_90", "alert_date").head(10)
 """),

@@ -25,13 +25,6 @@ def _load(monkeypatch: pytest.MonkeyPatch, *, without: tuple[str, ...] = ()) -> 
     return module
 
 
-def test_recurct_has_no_bench_module_or_command() -> None:
-    from recurct.cli import HANDLERS
-
-    assert importlib.util.find_spec("recurct.bench") is None
-    assert "bench" not in HANDLERS
-
-
 def test_peers_run_without_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
     peers = _load(monkeypatch, without=("duckdb",))
     methods, notes = peers.resolve_methods(None)

@@ -66,13 +66,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"recurct {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_validate(sub)
+    _add_reproduce(sub)
+    _add_analyze(sub)
+    _add_synth(sub)
+    return parser
 
+
+_Sub = argparse._SubParsersAction  # the type of ``add_subparsers()``
+
+
+def _add_validate(sub: _Sub) -> None:
     p = sub.add_parser(
         "validate", help="check an exam file: schema, and effective dose where it is missing"
     )
     p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
     add_input_options(p)
 
+
+def _add_reproduce(sub: _Sub) -> None:
     p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
@@ -97,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_input_options(p)
 
+
+def _add_analyze(sub: _Sub) -> None:
     p = sub.add_parser("analyze", help="magnitude table of your own exam file")
     p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
     p.add_argument(
@@ -108,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_analysis_options(p)
     add_input_options(p)
 
+
+def _add_synth(sub: _Sub) -> None:
     p = sub.add_parser("synth", help="generate a synthetic exam cohort")
     p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")
     p.add_argument("--n-patients", type=int, default=None, help="override the cohort size")
@@ -118,8 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace an existing non-empty --out folder whole (default: refuse)",
     )
-
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

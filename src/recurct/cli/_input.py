@@ -236,9 +236,6 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     """Read the file and validate it; ``(loaded, ValidationReport)`` (nothing dropped yet)."""
     import polars as pl
 
-    from recurct import schema
-    from recurct.io import exams as exams_io
-
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: no such file or folder")
@@ -246,48 +243,86 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
     if is_openrem(p):
-        from recurct.io.openrem import read_openrem_ct
-
-        if mapping:
-            notes.append("--map is not used for OpenREM exports (their columns are known)")
-        if rules is not None:
-            notes.append(
-                "--region-rules is not used for OpenREM exports (recurct reads their "
-                "regions from the protocol of each irradiation event)"
-            )
-            rules = None
-        try:
-            frame, _ = read_openrem_ct(p)
-        except (OSError, ValueError) as exc:
-            raise InputError(str(exc)) from None
-        kind = "openrem"
-        notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
-        if frame["patient_id"].null_count() == frame.height:
-            notes.append(
-                "this OpenREM export has no 'Patient ID' column (exported without "
-                "patient-identifiable data): cumulative dose needs it"
-            )
+        frame = _read_openrem(p, mapping, rules, notes)
+        rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
     else:
-        try:
-            frame, kind, _, renames = exams_io._prepare(
-                p,
-                mapping,
-                dayfirst=getattr(args, "dayfirst", False),
-                sep=getattr(args, "sep", None),
-                decimal=None,
-            )
-        except (OSError, ValueError) as exc:
-            raise InputError(_cli_text(str(exc))) from None
-        if renames:
-            notes.append(
-                "columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items())
-            )
+        frame, kind = _read_table(p, mapping, args, notes)
     frame = _regions_from_text(frame, notes, rules)
+    valid, report = _validated(frame, path, args, rules)
+    # the input row of each row kept (validation drops exactly the rows with a problem)
+    for reason, n in report.set_null_by_reason.items():
+        notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
+    bad = set(_dropping(report)["row"].drop_nulls().to_list())
+    kept = [i for i in range(frame.height) if i not in bad]
+    if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
+        kept = list(range(valid.height))
+    valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
+    loaded = Loaded(valid, str(path), kind, notes, frame.height)
+    return loaded, report
+
+
+def _read_openrem(
+    p: Path, mapping: dict[str, str], rules: pl.DataFrame | None, notes: list[str]
+) -> pl.DataFrame:
+    """An OpenREM CT export, with notes on the options it does not use."""
+    from recurct.io.openrem import read_openrem_ct
+
+    if mapping:
+        notes.append("--map is not used for OpenREM exports (their columns are known)")
+    if rules is not None:
+        notes.append(
+            "--region-rules is not used for OpenREM exports (recurct reads their "
+            "regions from the protocol of each irradiation event)"
+        )
+    try:
+        frame, _ = read_openrem_ct(p)
+    except (OSError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
+    if frame["patient_id"].null_count() == frame.height:
+        notes.append(
+            "this OpenREM export has no 'Patient ID' column (exported without "
+            "patient-identifiable data): cumulative dose needs it"
+        )
+    return frame
+
+
+def _read_table(
+    p: Path, mapping: dict[str, str], args: argparse.Namespace, notes: list[str]
+) -> tuple[pl.DataFrame, str]:
+    """A CSV or Parquet exam file, its columns mapped (noted); ``(frame, "csv"|"parquet")``."""
+    from recurct.io import exams as exams_io
+
+    try:
+        frame, kind, _, renames = exams_io._prepare(
+            p,
+            mapping,
+            dayfirst=getattr(args, "dayfirst", False),
+            sep=getattr(args, "sep", None),
+            decimal=None,
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(_cli_text(str(exc))) from None
+    if renames:
+        notes.append("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items()))
+    return frame, kind
+
+
+def _validated(
+    frame: pl.DataFrame, path: str, args: argparse.Namespace, rules: pl.DataFrame | None
+) -> tuple[pl.DataFrame, Any]:
+    """:func:`recurct.schema.validate` with ``strict=False``: ``(valid rows, report)``; a
+    missing required column is an :class:`InputError` saying what to map."""
+    import polars as pl
+
+    from recurct import schema
+    from recurct.io import exams as exams_io
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
-        warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note below
+        warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note, by the caller
         try:
-            valid, report = schema.validate(
+            return schema.validate(  # type: ignore[no-any-return]
                 frame,
                 strict=False,
                 today=getattr(args, "today", None),
@@ -308,16 +343,6 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
                     ]
                 )
             ) from None
-    # the input row of each row kept (validation drops exactly the rows with a problem)
-    for reason, n in report.set_null_by_reason.items():
-        notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
-    bad = set(_dropping(report)["row"].drop_nulls().to_list())
-    kept = [i for i in range(frame.height) if i not in bad]
-    if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
-        kept = list(range(valid.height))
-    valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
-    loaded = Loaded(valid, str(path), kind, notes, frame.height)
-    return loaded, report
 
 
 def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loaded:

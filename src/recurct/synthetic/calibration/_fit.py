@@ -134,8 +134,6 @@ def calibrate(
     -------
     CalibrationResult
     """
-    from scipy.optimize import least_squares
-
     start = load_profile(profile).copy()
     if name:
         start.name = name
@@ -143,19 +141,7 @@ def calibrate(
     objective = _Objective(start, targets, free_params, fit_seeds, fraction, power)
     objective.budget, objective.callback = max_evaluations, callback
     t0 = time.perf_counter()
-    try:
-        fit = least_squares(
-            objective.residuals,
-            objective.best_x,
-            bounds=(0.0, 1.0),
-            diff_step=diff_step,
-            x_scale="jac",
-            xtol=1e-4,
-            ftol=1e-6,
-        )
-        message = str(fit.message)
-    except _Budget:
-        message = f"stopped after {max_evaluations} evaluations (the budget); best point kept"
+    message = _minimise(objective, diff_step)
     fitted_prof = objective.apply(objective.best_x)
     fitted = {p: float(get_param(fitted_prof, p)) for p in paths}
     reduced = objective.statistics(objective.best_x)
@@ -167,10 +153,7 @@ def calibrate(
         "seed": fit_seeds[0],
         "fit_seeds": fit_seeds,
         "fraction": dict(fraction) if isinstance(fraction, Mapping) else fraction,
-        "optimizer": "scipy.optimize.least_squares (trf, parameters mapped to [0, 1] by "
-        f"their bounds, x_scale='jac', diff_step {diff_step}"
-        + (f", residuals sign(r) |r|^{power:g}" if power != 1.0 else "")
-        + ")",
+        "optimizer": _optimizer_text(diff_step, power),
         "n_evaluations": objective.n_eval,
         "status": message,
         "cost_reduced": objective.best_cost,
@@ -199,6 +182,34 @@ def calibrate(
         seconds=seconds,
         path=path,
         record=record,
+    )
+
+
+def _minimise(objective: _Objective, diff_step: float) -> str:
+    """Run the optimiser on ``objective`` (its best point is kept); its closing message."""
+    from scipy.optimize import least_squares
+
+    try:
+        fit = least_squares(
+            objective.residuals,
+            objective.best_x,
+            bounds=(0.0, 1.0),
+            diff_step=diff_step,
+            x_scale="jac",
+            xtol=1e-4,
+            ftol=1e-6,
+        )
+    except _Budget:
+        return f"stopped after {objective.budget} evaluations (the budget); best point kept"
+    return str(fit.message)
+
+
+def _optimizer_text(diff_step: float, power: float) -> str:
+    return (
+        "scipy.optimize.least_squares (trf, parameters mapped to [0, 1] by "
+        f"their bounds, x_scale='jac', diff_step {diff_step}"
+        + (f", residuals sign(r) |r|^{power:g}" if power != 1.0 else "")
+        + ")"
     )
 
 
