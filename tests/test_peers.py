@@ -47,6 +47,7 @@ def test_a_missing_peer_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None
         peers.resolve_methods("spark")
 
 
+@pytest.mark.slow  # about 20 s: every op of every peer on two id types
 def test_every_installed_peer_agrees_with_recurct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each installed peer (pandas always; DuckDB with the test extra) on every operation,
     on integer and string patient ids: the check column compares each answer with recurct's."""

@@ -4,7 +4,7 @@ One module per study: :mod:`~recurct.studies.rehani2020` (Rehani et al. 2020, Eu
 30:1828), :mod:`~recurct.studies.eurosafe2021` (Frija et al. 2021, Eur Radiol 31:5514, the ESR
 EuroSafe Imaging survey) and :mod:`~recurct.studies.sodickson2009` (Sodickson et al. 2009,
 Radiology 251:175). Each holds ``SOURCE``, ``PUBLISHED`` (every figure, with its rounding and
-how it is compared) and ``reproduce(exams=None, seed=0, progress=False)`` returning a
+how it is compared) and ``reproduce(exams=None, *, seed=0, progress=False)`` returning a
 :class:`Reproduction`.
 
 The command ``recurct reproduce`` is in :mod:`recurct.cli`.
@@ -45,8 +45,9 @@ def get(study: str) -> ModuleType:
     return importlib.import_module(f"recurct.studies.{study}")
 
 
-def reproduce(study: str, exams: Any = None, seed: int = 0, **kwargs: Any) -> Reproduction:
-    """Reproduce a study by name (see the study module's ``reproduce``)."""
+def reproduce(study: str, exams: Any = None, *, seed: int = 0, **kwargs: Any) -> Reproduction:
+    """Reproduce a study by name (see the study module's ``reproduce``); its tables are pandas
+    when ``exams`` is a pandas table, else polars."""
     return get(study).reproduce(exams=exams, seed=seed, **kwargs)
 
 

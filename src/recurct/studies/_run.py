@@ -85,8 +85,6 @@ def load_exams(
         n = "the profile's" if n_patients is None else f"{n_patients:,}"
         report(f"generating the synthetic '{profile}' cohort ({n} patients, seed {seed}) ...")
         ex = synthetic.generate(profile, n_patients=n_patients, seed=seed)
-        if isinstance(ex, (str, Path)):  # pragma: no cover - generate(out=None) returns a frame
-            raise TypeError("synthetic.generate returned a path; expected a table")
         report(f"generated {ex.height:,} exams")
         return ex, "synthetic"
     if n_patients is not None:

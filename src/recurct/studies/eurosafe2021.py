@@ -221,9 +221,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
 
 def reproduce(
     exams: Any = None,
+    *,
     seed: int = 0,
     progress: bool | Callable[[str], None] = False,
-    *,
     n_patients: int | None = None,
 ) -> Reproduction:
     """Reproduce Frija et al. 2021 (EuroSafe Imaging survey).

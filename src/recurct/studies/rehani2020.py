@@ -235,9 +235,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
 
 def reproduce(
     exams: Any = None,
+    *,
     seed: int = 0,
     progress: bool | Callable[[str], None] = False,
-    *,
     n_patients: int | None = None,
 ) -> Reproduction:
     """Reproduce Rehani et al. 2020 on the synthetic cohort, or run its analysis on your data.

@@ -140,9 +140,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
 
 def reproduce(
     exams: Any = None,
+    *,
     seed: int = 0,
     progress: bool | Callable[[str], None] = False,
-    *,
     n_patients: int | None = None,
 ) -> Reproduction:
     """Reproduce Sodickson et al. 2009 on the synthetic cohort, or run its analysis on your data.
