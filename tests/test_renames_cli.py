@@ -56,12 +56,13 @@ def test_lagged_dose_column_parameters(exams: pl.DataFrame) -> None:
             recurct.lagged_dose(exams, exams, **{old: "x"})
 
 
-def test_bench_left_the_package() -> None:
+def test_bench_left_the_package(capsys: pytest.CaptureFixture[str]) -> None:
     """``recurct.bench`` and ``recurct bench`` are gone: the runners are benchmarks/peers.py."""
     from recurct.cli import HANDLERS, main
 
     assert importlib.util.find_spec("recurct.bench") is None
     assert "bench" not in HANDLERS
-    with pytest.raises(SystemExit) as exc:
-        main(["bench"])
-    assert exc.value.code == 2
+    assert main(["bench", "--sizes", "1e6"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recurct: bench: removed in recurct 0.2")
+    assert "benchmarks/bench_cumulative.py" in err

@@ -32,6 +32,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "HANDLERS",
+    "REMOVED",
     "build_parser",
     "cli_error",
     "main",
@@ -43,6 +44,12 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "reproduce": ("recurct.cli._reproduce", "cli_reproduce"),
     "analyze": ("recurct.cli._tables", "cli_analyze"),
     "synth": ("recurct.cli._synth", "cli_synth"),
+}
+
+#: Subcommands that recurct 0.2 removed -> what to run instead.
+REMOVED: dict[str, str] = {
+    "bench": "the benchmark is `python benchmarks/bench_cumulative.py --sizes 1e6,1e7` in a "
+    "clone of the repository (its peer runners are benchmarks/peers.py)",
 }
 
 
@@ -138,11 +145,14 @@ def _add_synth(sub: _Sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recurct`` command; returns the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in REMOVED:
+        return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
-        return 0
+        return EXIT_OK
     module, function = HANDLERS[args.command]
     handler = getattr(importlib.import_module(module), function)
     try:

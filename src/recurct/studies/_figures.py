@@ -483,7 +483,7 @@ def calibration_tolerances(profile: str) -> dict[str, float]:
     """Calibration target -> absolute tolerance recorded in a synthetic profile.
 
     Reads the ``[calibration.targets]`` record of ``recurct.synthetic`` profile files (written
-    by ``python -m recurct.synthetic.calibrate``): a target's tolerance is its ``atol``, or
+    by ``python -m recurct.synthetic.calibration``): a target's tolerance is its ``atol``, or
     ``rtol x |value|``, in the unit of the target (fractions for shares). Targets without a
     recorded tolerance (and profiles without a calibration) are left out: their figures then
     have no calibration part. The sampling spread is not part of it (see
