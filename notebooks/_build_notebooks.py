@@ -188,8 +188,9 @@ print(rep.to_text())
 print(rep.summary())
 """),
         code("""
-rep.table.select("figure", "kind", "published", "reproduced", "ci_lo", "ci_hi", "tolerance",
-                 "tol_rounding", "tol_calibration", "tol_sampling", "within_tolerance", "note")
+rep.table.select("figure", "kind", "published", "reproduced", "reproduced_lo", "reproduced_hi",
+                 "tolerance", "tol_rounding", "tol_calibration", "tol_sampling",
+                 "within_tolerance", "note")
 """),
         md("## Figures"),
         code(f"""
