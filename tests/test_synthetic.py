@@ -739,3 +739,23 @@ def test_sodickson2009_profile_matches_published_figures(sodickson_stats: dict) 
     assert 1375 * 0.1 < st["ced_max"] < 1375 * 1.9
     assert abs(st["n_exams_max_expected"] / 132 - 1) < 0.5
     assert abs(st["ced_max_expected"] / 1375 - 1) < 0.5
+
+
+def test_calibration_command_keeps_the_profile_notes(tmp_path, capsys) -> None:
+    """``python -m recurct.synthetic.calibration`` refits a shipped profile; the fit history
+    is the profile's ``[calibration] notes`` (not code), and a re-run keeps it."""
+    import tomllib
+
+    from recurct.cli._maintenance import calibrate_main
+    from recurct.synthetic.calibration import CALIBRATIONS
+
+    assert all("notes" not in spec for spec in CALIBRATIONS.values())
+    out = tmp_path / "eurosafe2021.toml"
+    argv = ["eurosafe2021", "--max-evaluations", "1", "--fraction", "0.01", "--out", str(out)]
+    assert calibrate_main(argv) in (0, 1)
+    assert "evaluations ->" in capsys.readouterr().out
+    written = tomllib.loads(out.read_text(encoding="utf-8"))["calibration"]
+    shipped = load_profile("eurosafe2021").calibration
+    assert shipped is not None and shipped["notes"].startswith("All targets met")
+    assert written["notes"] == shipped["notes"]
+    assert written["n_evaluations"] == 1
