@@ -139,7 +139,7 @@ def _numbers(items: list[str] | None, what: str) -> list[float]:
 
 
 def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``thresholds``, ``windows`` (int days), ``by`` and ``age_edges`` from the arguments."""
+    """``thresholds``, ``window_days`` (int days), ``by`` and ``age_edges`` from the arguments."""
     thresholds = _numbers(getattr(args, "thresholds", None), "--threshold") or [100.0]
     windows = _numbers(getattr(args, "window", None), "--window")
     if any(not w.is_integer() for w in windows):
@@ -165,7 +165,7 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
             edges.append(math.inf)
     return {
         "thresholds": sorted(set(thresholds)),
-        "windows": sorted(set(windows)),
+        "window_days": sorted(set(windows)),
         "by": list(getattr(args, "by", None) or []),
         "age_edges": edges,
     }

@@ -59,7 +59,7 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     from recurct.stats import age_band, magnitude
     from recurct.stats.magnitude import AGE_EDGES
 
-    thresholds, windows, by = options["thresholds"], options["windows"], options["by"]
+    thresholds, windows, by = options["thresholds"], options["window_days"], options["by"]
     patients = cumulative_dose(exams, thresholds=thresholds, window_days=windows or None)
     if "age_band" in by:
         if "age_first_exam" not in patients.columns:
@@ -156,7 +156,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
         "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
         "are among the patients at or above the threshold."
     )
-    if options["windows"]:
+    if options["window_days"]:
         note += (
             " On the rows with a window of W days, a patient counts if his CED within some W "
             "consecutive days reached the threshold; their CED statistics are of that largest "
