@@ -66,3 +66,10 @@ def test_bench_left_the_package(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.startswith("recurct: bench: removed in recurct 0.2")
     assert "benchmarks/bench_cumulative.py" in err
+
+
+def test_calibrate_write_is_out() -> None:
+    from recurct.synthetic import calibrate
+
+    with pytest.raises(TypeError, match=r"'write' was removed .*pass out="):
+        calibrate("small", {"n_exams": {"value": 1e4}}, {"frailty_cv": (0.1, 1.0)}, write=False)

@@ -608,7 +608,7 @@ def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
         fraction=1.0,
         seed=0,
         max_evaluations=40,
-        write=tmp_path / "fit.toml",
+        out=tmp_path / "fit.toml",
         power=power,
     )
     assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
@@ -634,7 +634,7 @@ def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
         fraction=1.0,
         seeds=[0, 1, 2],
         max_evaluations=40,
-        write=tmp_path / "fit.toml",
+        out=tmp_path / "fit.toml",
     )
     assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
     # achieved: the mean over the fit seeds, computed here seed by seed

@@ -22,7 +22,7 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
     [--max-evaluations N] [--fraction F] [--out PATH]``."""
     from recurct.studies._run import parse_seeds
     from recurct.synthetic.calibration import CALIBRATIONS, calibrate
-    from recurct.synthetic.model import load_profile
+    from recurct.synthetic.model import PROFILE_DIR, load_profile
 
     ap = argparse.ArgumentParser(prog="python -m recurct.synthetic.calibration")
     ap.add_argument("profile", choices=sorted(CALIBRATIONS))
@@ -53,7 +53,7 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
         spec["free_params"],
         seed=args.seed,
         seeds=None if args.seeds is None else parse_seeds(args.seeds),
-        write=True if args.out is None else args.out,
+        out=PROFILE_DIR / f"{args.profile}.toml" if args.out is None else args.out,
         max_evaluations=args.max_evaluations,
         callback=show,
         notes=str((load_profile(args.profile).calibration or {}).get("notes", "")),

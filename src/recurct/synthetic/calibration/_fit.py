@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from recurct._compat import renamed
 from recurct.synthetic import _toml
 from recurct.synthetic.calibration._params import get_param, set_param
 from recurct.synthetic.calibration._statistics import cohort_statistics
-from recurct.synthetic.model import PROFILE_DIR, Profile, load_profile
+from recurct.synthetic.model import Profile, load_profile
 
 __all__ = ["CalibrationResult", "calibrate", "write_profile"]
 
@@ -69,6 +70,10 @@ def _residuals(targets: Mapping[str, Mapping[str, Any]], got: Mapping[str, float
     return np.asarray(r, dtype=np.float64)
 
 
+@renamed(
+    write="pass out= (the profile file to write; None, the default, writes nothing; "
+    "recurct.synthetic.model.PROFILE_DIR / f'{name}.toml' is the shipped one)"
+)
 def calibrate(
     profile: str | Path | Profile,
     targets: Mapping[str, Mapping[str, Any]],
@@ -80,7 +85,7 @@ def calibrate(
     max_evaluations: int = 200,
     over_seeds: Mapping[str, int] | None = None,
     name: str | None = None,
-    write: bool | str | Path = True,
+    out: str | Path | None = None,
     notes: str = "",
     diff_step: float = 0.05,
     power: float = 1.0,
@@ -114,9 +119,12 @@ def calibrate(
         ``{statistic: k}``: also report the mean of the statistic over seeds
         ``seed .. seed + k - 1`` at full scale (for extreme values matched in expectation),
         stored as ``<statistic>_mean_over_seeds``.
-    name, write
-        The fitted profile's name (default the starting one's); ``write=True`` writes
-        ``profiles/<name>.toml``, a path writes there, ``False`` writes nothing.
+    name
+        The fitted profile's name (default the starting one's).
+    out
+        Write the fitted profile (TOML, with its ``[calibration]`` record) to this file;
+        None (the default) writes nothing. ``python -m recurct.synthetic.calibration``
+        writes the shipped profile file.
     notes
         Text stored in the file's ``[calibration]`` section (e.g. what could not be met).
     diff_step
@@ -168,9 +176,8 @@ def calibrate(
     }
     fitted_prof.calibration = record
     path: Path | None = None
-    if write:
-        path = PROFILE_DIR / f"{fitted_prof.name}.toml" if write is True else Path(write)
-        write_profile(fitted_prof, path)
+    if out is not None:
+        path = write_profile(fitted_prof, out)
     return CalibrationResult(
         profile=fitted_prof,
         fitted=fitted,
