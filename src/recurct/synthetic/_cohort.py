@@ -149,7 +149,7 @@ def _counted(
     """The cohort's chunks, the progress bar (if any) advanced by each chunk's patients."""
     total = sum(site_sizes(prof, n_patients))
     update = _progress_bar(progress, total, prof.name)
-    for df in iter_chunks(prof, n_patients, seed, chunk_patients, threads):
+    for df in iter_chunks(prof, n_patients, seed, chunk_patients=chunk_patients, threads=threads):
         if update:
             update(int(df["patient_id"].n_unique()))
         yield df

@@ -501,6 +501,7 @@ def iter_chunks(
     profile: str | Path | Profile,
     n_patients: int | Mapping[str, int] | None = None,
     seed: int = 0,
+    *,
     chunk_patients: int = 1 << 20,
     threads: int = 1,
 ) -> Iterator[pl.DataFrame]:
