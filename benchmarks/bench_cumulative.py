@@ -21,7 +21,8 @@ import re
 import sys
 from pathlib import Path
 
-from recurct.bench import METHODS, report, resolve_methods
+from peers import METHODS, report, resolve_methods
+
 from recurct.errors import InputError
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -62,8 +62,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from recurct.bench import exam_counts
+from peers import exam_counts
 
 PATHS = ("memory", "outofcore", "dask")
 THRESHOLD = 100.0

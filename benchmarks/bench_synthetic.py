@@ -64,7 +64,7 @@ def bench_sodickson(repeat: int) -> dict[str, float]:
 def bench_summary(repeat: int) -> dict[str, float]:
     """patient_summary (recurct.cumulative_dose) of the rehani2020 cohort."""
     from recurct.synthetic import generate
-    from recurct.synthetic.calibrate import patient_summary
+    from recurct.synthetic.calibration import patient_summary
 
     df = generate("rehani2020", seed=0)
     out: dict[str, float] = {"exams": df.height}
@@ -79,14 +79,14 @@ def bench_summary(repeat: int) -> dict[str, float]:
 
 def _stream_child(n_exams: float, out: str, threads: int) -> None:
     """Child process: stream about n_exams to Parquet, print a JSON line with the numbers."""
-    from recurct.synthetic import generate, load_profile
-    from recurct.synthetic.calibrate import cohort_statistics
+    from recurct.synthetic import load_profile, write_cohort
+    from recurct.synthetic.calibration import cohort_statistics
 
     prof = load_profile("rehani2020")
     per_patient = cohort_statistics(prof, fraction=0.1)["n_exams"] / prof.n_patients
     n_patients = int(n_exams / per_patient)
     t0 = time.perf_counter()
-    folder = generate(prof, n_patients=n_patients, seed=0, out=out, threads=threads)
+    folder = write_cohort(prof, out, n_patients=n_patients, seed=0, threads=threads)
     secs = time.perf_counter() - t0
     import polars as pl
 

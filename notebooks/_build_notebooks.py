@@ -188,8 +188,9 @@ print(rep.to_text())
 print(rep.summary())
 """),
         code("""
-rep.table.select("figure", "kind", "published", "reproduced", "ci_lo", "ci_hi", "tolerance",
-                 "tol_rounding", "tol_calibration", "tol_sampling", "within_tolerance", "note")
+rep.table.select("figure", "kind", "published", "reproduced", "reproduced_lo", "reproduced_hi",
+                 "tolerance", "tol_rounding", "tol_calibration", "tol_sampling",
+                 "within_tolerance", "note")
 """),
         md("## Figures"),
         code(f"""
@@ -370,7 +371,7 @@ At each exam, the CED of the patient's last 90 days; the first exam at which it 
 whether an exam is ordered (AAPM/ACR/HPS joint statement, 2021).
 """),
     code("""
-alerts = recurct.trailing_dose(exams, windows=[90], thresholds=[50])
+alerts = recurct.trailing_dose(exams, thresholds=[50], window_days=[90])
 alerts.alerts.select("patient_id", "exam_date", "body_region", "effective_dose_msv",
                      "trailing_ced_90", "alert_date").head(10)
 """),

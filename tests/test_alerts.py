@@ -66,7 +66,7 @@ exam_tables = st.integers(1, 60).flatmap(
 @given(exam_tables, st.sampled_from([1, 2, 30, 90, 365]), st.sampled_from([10.0, 50.0, 100.0]))
 @settings(max_examples=40, deadline=None)
 def test_trailing_dose_equals_naive(exams: pl.DataFrame, w: int, t: float) -> None:
-    res = trailing_dose(exams, windows=[w], thresholds=[t])
+    res = trailing_dose(exams, thresholds=[t], window_days=[w])
     want, first = naive(exams, w, t)
     wl, tl = f"{w}", f"{t:g}"
     got = res.exams[f"trailing_ced_{wl}"].to_numpy()
@@ -95,7 +95,7 @@ def test_trailing_dose_equals_naive(exams: pl.DataFrame, w: int, t: float) -> No
 
 def test_agrees_with_max_ced_window_of_the_patients_table() -> None:
     exams = recurct.synthetic.generate("small", seed=3)
-    res = trailing_dose(exams, windows=[90, 365], thresholds=[50, 100])
+    res = trailing_dose(exams, thresholds=[50, 100], window_days=[90, 365])
     p = recurct.cumulative_dose(exams, thresholds=[50, 100], window_days=[90, 365])
     top = res.exams.group_by("patient_id").agg(pl.col("trailing_ced_365").max()).sort("patient_id")
     np.testing.assert_allclose(top["trailing_ced_365"], p["max_ced_365"], rtol=1e-12)
@@ -124,13 +124,13 @@ def test_pandas_and_time_zone_and_errors() -> None:
             "effective_dose_msv": [40.0, 40.0, 30.0],
         }
     )
-    res = trailing_dose(ex, windows=[90], thresholds=[100])
+    res = trailing_dose(ex, thresholds=[100], window_days=[90])
     assert isinstance(res.exams, pd.DataFrame)
     # local days 2020-01-01, 01-02, 03-31: 31 Mar - 1 Jan = 90 days, so the first exam left
     assert res.exams["trailing_ced_90"].tolist() == [40.0, 80.0, 70.0]
     assert res.patients["date_reached_100_in_90"].isna().all()
-    with pytest.raises(ValueError, match="windows"):
-        trailing_dose(ex, windows=[0])
+    with pytest.raises(ValueError, match="window_days"):
+        trailing_dose(ex, window_days=[0])
     with pytest.raises(ValueError, match="thresholds"):
         trailing_dose(ex, thresholds=[-1])
 
@@ -142,7 +142,7 @@ def test_dates_are_the_local_calendar_day_of_time_zone_aware_exams() -> None:
     ex = pl.DataFrame(
         {"patient_id": [1, 1], "exam_date": times, "effective_dose_msv": [60.0, 50.0]}
     ).with_columns(pl.col("exam_date").dt.replace_time_zone("Asia/Tokyo"))
-    res = trailing_dose(ex, windows=[90], thresholds=[100])
+    res = trailing_dose(ex, thresholds=[100], window_days=[90])
     row = res.patients.row(0, named=True)
     assert row["date_reached_100_in_90"] == dt.date(2024, 3, 1)
     assert row["window_start_100_in_90"] == dt.date(2024, 1, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -91,3 +92,23 @@ def test_installed_script(data_dir: Path) -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "dropped: 4" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "module", ["recurct.cli", "recurct.synthetic.calibration", "recurct.studies.validate"]
+)
+def test_module_commands_run(module: str) -> None:
+    """``python -m`` of the command line and of the two maintainers' commands (thin wrappers
+    of recurct.cli._maintenance)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: ")
+    assert ("python -m " + module) in run.stdout or module == "recurct.cli"

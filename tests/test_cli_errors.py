@@ -4,8 +4,6 @@ benchmark runners work without their optional peers (DuckDB)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import pytest
@@ -74,32 +72,3 @@ def test_exit_codes_are_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert EXIT_CODES.splitlines()[0] in out
     for code in ("0", "1", "2"):
         assert f"\n  {code}  " in out
-
-
-# --------------------------------------------------------------------------- bench without DuckDB
-@pytest.fixture
-def no_duckdb(monkeypatch: pytest.MonkeyPatch) -> object:
-    """``recurct.bench`` imported afresh where ``import duckdb`` fails."""
-    monkeypatch.setitem(sys.modules, "duckdb", None)
-    monkeypatch.delitem(sys.modules, "recurct.bench", raising=False)
-    return importlib.import_module("recurct.bench")
-
-
-def test_bench_imports_and_runs_without_duckdb(no_duckdb: object) -> None:
-    bench = no_duckdb
-    methods, notes = bench.resolve_methods(None)  # type: ignore[attr-defined]
-    assert "duckdb" not in methods and methods[0] == "recurct"
-    assert len(notes) == 1 and "recurct[bench]" in notes[0]
-    methods, notes = bench.resolve_methods("polars")  # type: ignore[attr-defined]
-    assert methods == ("recurct", "polars") and not notes
-    rows = bench.run_size(3000, methods, ("a", "abc"), 1, "int", "random")  # type: ignore[attr-defined]
-    assert [r["method"] for r in rows] == ["recurct", "polars"] * 2
-    assert all(r["check"] == "ok" for r in rows)
-
-
-def test_bench_names_the_extra_of_a_missing_peer(
-    no_duckdb: object, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["bench", "--methods", "recurct,duckdb"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("recurct: ") and "duckdb" in err and 'pip install "recurct[bench]"' in err

@@ -1,4 +1,4 @@
-"""`recurct reproduce` (handler in recurct.studies); `recurct analyze` is in test_cli_tables."""
+"""`recurct reproduce` (recurct.cli._reproduce); `recurct analyze` is in test_cli_tables."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`recurct analyze` and `recurct validate` with the shared input options (recurct._cli_input).
+"""`recurct analyze` and `recurct validate` with the shared input options (recurct.cli._options).
 
 Expected values are computed by hand in the tests (DLP x k with the PUBLISHED.md factors,
 Wilson intervals from statsmodels), never read back from recurct.

@@ -124,7 +124,7 @@ def test_end_before_entry_is_an_error() -> None:
 def test_window_events_count_the_first_trailing_crossing() -> None:
     exams = random_exams(6, 200)
     patients = recurct.cumulative_dose(exams, thresholds=[50], window_days=[90])
-    trailing = recurct.trailing_dose(exams, windows=[90], thresholds=[50]).patients
+    trailing = recurct.trailing_dose(exams, thresholds=[50], window_days=[90]).patients
     joined = patients.join(trailing.select("patient_id", "date_reached_50_in_90"), on="patient_id")
     end = dt.date(2025, 12, 31)
     got = incidence_rate(joined, 50, window=90, end=end).row(0, named=True)

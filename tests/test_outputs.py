@@ -1,4 +1,4 @@
-"""Output folders that are complete or absent (recurct._outdir): generate(out=), recurct synth,
+"""Output folders that are complete or absent (recurct._outdir): write_cohort, recurct synth,
 cumulative_dose_chunked(out=); interrupted runs (SIGINT, SIGTERM sent to a child process) leave
 no temporary folder and no partial target; bad exams are named by their input row out of core
 and on Dask."""
@@ -27,7 +27,7 @@ from recurct._outdir import (
     output_folder,
 )
 from recurct.outofcore import cumulative_dose_chunked, scan_exams
-from recurct.synthetic import generate
+from recurct.synthetic import generate, write_cohort
 
 SRC = str(Path(recurct.__file__).resolve().parents[1])
 
@@ -81,7 +81,7 @@ def test_existing_folder_refused_or_replaced_whole(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_generate_out_complete_or_refused(tmp_path: Path) -> None:
-    folder = generate("small", n_patients=300, seed=1, out=tmp_path / "c")
+    folder = write_cohort("small", tmp_path / "c", n_patients=300, seed=1)
     manifest = check_output(folder)
     back = pl.read_parquet(f"{folder}/**/*.parquet")
     assert manifest is not None and manifest["rows"] == back.height
@@ -89,8 +89,8 @@ def test_generate_out_complete_or_refused(tmp_path: Path) -> None:
     assert manifest["parameters"]["seed"] == 1
     # a second run into the same folder never mixes cohorts
     with pytest.raises(OutputExistsError):
-        generate("small", n_patients=200, seed=2, out=folder)
-    folder = generate("small", n_patients=200, seed=2, out=folder, overwrite=True)
+        write_cohort("small", folder, n_patients=200, seed=2)
+    folder = write_cohort("small", folder, n_patients=200, seed=2, overwrite=True)
     again = pl.read_parquet(f"{folder}/**/*.parquet")
     assert again["patient_id"].n_unique() == 200
     assert again.sort("patient_id", "exam_date").equals(
@@ -99,7 +99,7 @@ def test_generate_out_complete_or_refused(tmp_path: Path) -> None:
 
 
 def test_readers_check_the_manifest(tmp_path: Path) -> None:
-    folder = generate("small", n_patients=300, seed=1, out=tmp_path / "c")
+    folder = write_cohort("small", tmp_path / "c", n_patients=300, seed=1)
     assert scan_exams(folder).select(pl.len()).collect().item() > 0
     part = next(folder.rglob("part-*.parquet"))
     stale = part.with_name("part-09999.parquet")
@@ -122,7 +122,7 @@ def test_readers_check_the_manifest(tmp_path: Path) -> None:
 
 
 def test_a_file_or_glob_read_checks_its_folder_manifest(tmp_path: Path) -> None:
-    folder = generate("small", n_patients=300, seed=1, out=tmp_path / "c")
+    folder = write_cohort("small", tmp_path / "c", n_patients=300, seed=1)
     part = next(folder.rglob("part-*.parquet"))
     n = pl.read_parquet(part).height
     assert scan_exams(part).select(pl.len()).collect().item() == n
@@ -188,7 +188,7 @@ def test_generate_overwrite_never_deletes_its_profile_file(tmp_path: Path) -> No
     profile = tmp_path / "small.toml"
     shutil.copy(PROFILE_DIR / "small.toml", profile)
     with pytest.raises(OutputExistsError, match="holds the input"):
-        generate(profile, n_patients=100, out=tmp_path, overwrite=True)
+        write_cohort(profile, tmp_path, n_patients=100, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
 
 
@@ -259,7 +259,7 @@ def test_bad_dose_is_named_at_its_input_row_on_dask() -> None:
 _GENERATE = """
 import sys, time
 import recurct.synthetic
-g = sys.modules["recurct.synthetic.generate"]
+g = sys.modules["recurct.synthetic._cohort"]
 orig = g.iter_chunks
 def slow(*a, **k):
     for df in orig(*a, **k):
@@ -267,7 +267,7 @@ def slow(*a, **k):
         print("chunk", flush=True)
         time.sleep(0.3)
 g.iter_chunks = slow
-g.generate("small", n_patients=4000, seed=0, out=sys.argv[1], chunk_patients=100)
+g.write_cohort("small", sys.argv[1], n_patients=4000, seed=0, chunk_patients=100)
 print("done", flush=True)
 """
 
@@ -341,7 +341,7 @@ def test_interrupted_chunked_run_leaves_nothing(tmp_path: Path, sig: int) -> Non
 
 def test_read_exams_checks_the_manifest_of_a_folder_recurct_wrote(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
-    generate("small", n_patients=200, seed=3, out=out)
+    write_cohort("small", out, n_patients=200, seed=3)
     assert recurct.read_exams(out).height > 0
     part = sorted(out.rglob("*.parquet"))[0]
     part.write_bytes(part.read_bytes()[:-10])  # a part cut short after the run
@@ -351,7 +351,7 @@ def test_read_exams_checks_the_manifest_of_a_folder_recurct_wrote(tmp_path: Path
 
 def test_read_exams_of_one_part_checks_its_folder(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
-    generate("small", n_patients=200, seed=3, out=out)
+    write_cohort("small", out, n_patients=200, seed=3)
     parts = sorted(out.rglob("*.parquet"))
     assert recurct.read_exams(parts[0]).height > 0
     (out / "stale.parquet").write_bytes(parts[0].read_bytes())  # not in the manifest

@@ -14,23 +14,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import pandas as pd
 import polars as pl
 import pytest
 
 from recurct import studies
 from recurct.studies import eurosafe2021, rehani2020, sodickson2009
-from recurct.studies._base import (
+from recurct.studies._figures import (
     Measured,
     Published,
-    Reproduction,
     compare,
     comparison_table,
     family_z,
-    format_table,
     is_within,
-    parse_seeds,
     tolerance,
 )
+from recurct.studies._format import format_table
+from recurct.studies._reproduction import Reproduction
+from recurct.studies._run import parse_seeds
 
 # --------------------------------------------------------------------- published figures
 
@@ -330,8 +331,14 @@ def _row(rep: Reproduction, key: str) -> dict:
 def test_rehani_on_your_data() -> None:
     rep = rehani2020.reproduce(_exams().to_pandas())
     assert rep.mode == "your data"
-    assert rep.table["figure"].to_list() == list(rehani2020.PUBLISHED)
-    got = {r["figure"]: r["reproduced"] for r in rep.table.iter_rows(named=True)}
+    # pandas in, pandas out: every table of the result
+    assert isinstance(rep.table, pd.DataFrame) and isinstance(rep.patients, pd.DataFrame)
+    assert isinstance(rep.exams, pd.DataFrame)
+    assert all(isinstance(t, pd.DataFrame) for t in rep.extra.values() if hasattr(t, "columns"))
+    assert len(rep.comparable) == 0 and isinstance(rep.failed, pd.DataFrame)
+    table = pl.from_pandas(rep.table)
+    assert table["figure"].to_list() == list(rehani2020.PUBLISHED)
+    got = {r["figure"]: r["reproduced"] for r in table.iter_rows(named=True)}
     # reached 100 mSv: patient 1 (110, day 0), 3 (120, day 400), 5 (200, day 0)
     assert got["n_patients"] == 7
     assert got["n_exams"] == 10
@@ -339,8 +346,8 @@ def test_rehani_on_your_data() -> None:
     assert got["n_reached_100"] == 3
     assert got["share_reached_100"] == pytest.approx(300 / 7)
     lo, hi = _wilson(3, 7)
-    assert _row(rep, "share_reached_100")["ci_lo"] == pytest.approx(100 * lo)
-    assert _row(rep, "share_reached_100")["ci_hi"] == pytest.approx(100 * hi)
+    share = table.filter(pl.col("figure") == "share_reached_100").row(0, named=True)
+    assert (share["reproduced_lo"], share["reproduced_hi"]) == pytest.approx((100 * lo, 100 * hi))
     assert got["ced_median_100"] == pytest.approx(120.0)
     assert got["ced_max"] == pytest.approx(200.0)
     assert got["n_institutions"] == 3
@@ -351,10 +358,10 @@ def test_rehani_on_your_data() -> None:
     assert got["days_to_100_min_site_max"] == 401.0
     assert got["period_years_max"] == pytest.approx(400 / 365.25)
     assert got["n_hospitals"] is None
-    assert rep.table["within_tolerance"].null_count() == rep.table.height
+    assert table["within_tolerance"].null_count() == table.height
     assert rep.ok
     assert "your data" in rep.summary()
-    assert rep.patients is not None and rep.patients.height == 7
+    assert rep.patients is not None and len(rep.patients) == 7
 
 
 def test_sodickson_on_your_data() -> None:
@@ -461,7 +468,7 @@ max = 1.0
 
 
 def test_calibration_tolerances_read_from_profile(tmp_path) -> None:
-    from recurct.studies._base import calibration_tolerances
+    from recurct.studies._figures import calibration_tolerances
 
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_PROFILE)
@@ -580,7 +587,7 @@ def test_central_range() -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009"])
 def test_calibration_targets_and_published_tables_agree(name) -> None:
-    from recurct.synthetic.calibrate import CALIBRATIONS
+    from recurct.synthetic.calibration import CALIBRATIONS
     from recurct.synthetic.model import load_profile
 
     pub = studies.get(name).PUBLISHED
@@ -603,7 +610,7 @@ def test_calibration_targets_and_published_tables_agree(name) -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009"])
 def test_profiles_record_fit_and_validation_seeds(name) -> None:
-    from recurct.studies._base import validation_record
+    from recurct.studies._figures import validation_record
     from recurct.studies.validate import MIN_SEEDS
     from recurct.synthetic.model import load_profile
 
@@ -621,7 +628,7 @@ def test_profiles_record_fit_and_validation_seeds(name) -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009"])
 def test_validated_expectations_match_the_published_figures(name) -> None:
-    from recurct.studies._base import calibration_tolerances, validation_record
+    from recurct.studies._figures import calibration_tolerances, validation_record
 
     # over the validation seeds: every generated figure's mean within half the rounding unit
     # + the calibration tolerance; every published extreme inside the model's central 95%
@@ -639,7 +646,7 @@ def test_validated_expectations_match_the_published_figures(name) -> None:
 
 
 def test_validation_sd_of_a_share_agrees_with_the_binomial() -> None:
-    from recurct.studies._base import validation_record
+    from recurct.studies._figures import validation_record
 
     # shares of all patients of a fixed-size cohort: SD = sqrt(p (1 - p) / n) (closed form);
     # the stored SD is estimated over 100 seeds (+-15% at 95%)
@@ -716,7 +723,7 @@ def test_reduced_cohort_ok_on_a_seed_no_fit_used(name, n) -> None:
         size_dependent.height
     )
     # each sampling SD is that of the full cohort times sqrt(N / n)
-    from recurct.studies._base import n_sampled, validation_record
+    from recurct.studies._figures import n_sampled, validation_record
 
     rec = validation_record(name)
     z = family_z(n_sampled(studies.get(name).PUBLISHED))

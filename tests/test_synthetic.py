@@ -19,8 +19,9 @@ from recurct.synthetic import (
     load_profile,
     profile_names,
     sites,
+    write_cohort,
 )
-from recurct.synthetic.generate import BLOCK
+from recurct.synthetic._simulate import BLOCK
 from recurct.synthetic.model import profile_from_dict
 
 CANONICAL = {
@@ -164,7 +165,7 @@ def test_prefix_property() -> None:
 
 
 def test_parquet_output(tmp_path) -> None:
-    folder = generate("small", seed=0, out=tmp_path / "cohort")
+    folder = write_cohort("small", tmp_path / "cohort", seed=0)
     back = pl.read_parquet(f"{folder}/**/*.parquet").sort(["patient_id", "exam_date"])
     direct = generate("small", seed=0)
     assert back.equals(direct.sort(["patient_id", "exam_date"]))
@@ -286,7 +287,7 @@ def test_describe_names_a_source_for_every_parameter() -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009", "small"])
 def test_profiles_label_their_assumptions(name: str, tmp_path) -> None:
-    from recurct.synthetic.calibrate import write_profile
+    from recurct.synthetic.calibration import write_profile
 
     prof = load_profile(name)
     a = prof.assumptions
@@ -408,7 +409,7 @@ def test_followup_durations_are_gamma_with_common_random_numbers() -> None:
     numbers for calibration)."""
     from scipy import stats
 
-    from recurct.synthetic.generate import _gamma_durations
+    from recurct.synthetic._simulate import _gamma_durations
 
     e = np.random.default_rng(5).standard_exponential(40_000)
     group = np.repeat(np.arange(4), 10_000)
@@ -584,7 +585,7 @@ def test_same_day_exams() -> None:
 
 
 def test_expected_max_of_exponential_sample() -> None:
-    from recurct.synthetic.calibrate import expected_max
+    from recurct.synthetic.calibration import expected_max
 
     rng = np.random.default_rng(0)
     # E[max of n Exp(1)] = H_n ~ ln n + 0.5772; estimate it from a 10% sample
@@ -595,7 +596,7 @@ def test_expected_max_of_exponential_sample() -> None:
 
 @pytest.mark.parametrize("power", [1.0, 3.0])
 def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
-    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+    from recurct.synthetic.calibration import calibrate, cohort_statistics, set_param
 
     truth = load_profile("small").copy()
     set_param(truth, "groups.oncology.interval_mean_days", 80.0)
@@ -607,7 +608,7 @@ def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
         fraction=1.0,
         seed=0,
         max_evaluations=40,
-        write=tmp_path / "fit.toml",
+        out=tmp_path / "fit.toml",
         power=power,
     )
     assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
@@ -620,7 +621,7 @@ def test_calibration_recovers_a_known_parameter(tmp_path, power: float) -> None:
 
 
 def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
-    from recurct.synthetic.calibrate import calibrate, cohort_statistics, set_param
+    from recurct.synthetic.calibration import calibrate, cohort_statistics, set_param
 
     # the target: the mean exam count over seeds 0-2 of a model with an 80-day interval
     truth = load_profile("small").copy()
@@ -633,7 +634,7 @@ def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
         fraction=1.0,
         seeds=[0, 1, 2],
         max_evaluations=40,
-        write=tmp_path / "fit.toml",
+        out=tmp_path / "fit.toml",
     )
     assert abs(res.fitted["groups.oncology.interval_mean_days"] - 80.0) < 6.0
     # achieved: the mean over the fit seeds, computed here seed by seed
@@ -646,14 +647,14 @@ def test_calibration_over_seeds_fits_the_mean(tmp_path) -> None:
 
 
 def test_calibration_power_is_checked() -> None:
-    from recurct.synthetic.calibrate import calibrate
+    from recurct.synthetic.calibration import calibrate
 
     with pytest.raises(ValueError, match="power"):
         calibrate("small", {"n_exams": {"value": 1e4}}, {"frailty_cv": (0.1, 1.0)}, power=0.5)
 
 
 def test_param_paths_reach_sites_and_list_elements() -> None:
-    from recurct.synthetic.calibrate import get_param, set_param
+    from recurct.synthetic.calibration import get_param, set_param
 
     prof = load_profile("sodickson2009").copy()
     before = list(prof.params["groups"]["oncology"]["phase_mix"])
@@ -671,7 +672,7 @@ def test_param_paths_reach_sites_and_list_elements() -> None:
 
 def _full_scale_stats(name: str) -> dict:
     """A committed profile at full scale (seed 0), analysed with recurct.cumulative_dose."""
-    from recurct.synthetic.calibrate import patient_summary, statistics
+    from recurct.synthetic.calibration import patient_summary, statistics
 
     exams = generate(name, seed=0)
     return statistics(patient_summary(exams), n_exams=exams.height)
@@ -738,3 +739,23 @@ def test_sodickson2009_profile_matches_published_figures(sodickson_stats: dict) 
     assert 1375 * 0.1 < st["ced_max"] < 1375 * 1.9
     assert abs(st["n_exams_max_expected"] / 132 - 1) < 0.5
     assert abs(st["ced_max_expected"] / 1375 - 1) < 0.5
+
+
+def test_calibration_command_keeps_the_profile_notes(tmp_path, capsys) -> None:
+    """``python -m recurct.synthetic.calibration`` refits a shipped profile; the fit history
+    is the profile's ``[calibration] notes`` (not code), and a re-run keeps it."""
+    import tomllib
+
+    from recurct.cli._maintenance import calibrate_main
+    from recurct.synthetic.calibration import CALIBRATIONS
+
+    assert all("notes" not in spec for spec in CALIBRATIONS.values())
+    out = tmp_path / "eurosafe2021.toml"
+    argv = ["eurosafe2021", "--max-evaluations", "1", "--fraction", "0.01", "--out", str(out)]
+    assert calibrate_main(argv) in (0, 1)
+    assert "evaluations ->" in capsys.readouterr().out
+    written = tomllib.loads(out.read_text(encoding="utf-8"))["calibration"]
+    shipped = load_profile("eurosafe2021").calibration
+    assert shipped is not None and shipped["notes"].startswith("All targets met")
+    assert written["notes"] == shipped["notes"]
+    assert written["n_evaluations"] == 1

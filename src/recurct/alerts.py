@@ -30,16 +30,20 @@ Kernel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numba as nb
 import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import running_dose
-from recurct.timevarying import _day_numbers
+from recurct.timevarying import day_numbers
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
 
@@ -102,21 +106,23 @@ class TrailingDose(NamedTuple):
 
     #: every exam in patient/time order with ``exam_index``, ``running_ced_msv`` and, per
     #: window W, ``trailing_ced_W`` and per threshold T ``reached_T_in_W``
-    exams: Any
+    exams: pl.DataFrame | pd.DataFrame
     #: one row per patient: ``patient_id``, ``n_exams`` and, per (T, W),
     #: ``date_reached_T_in_W`` (first exam date the trailing CED reached T, null if never),
     #: ``window_start_T_in_W`` (first exam date of that window), ``exams_in_window_T_in_W``
     #: and ``ced_in_window_T_in_W`` (the trailing CED at that exam)
-    patients: Any
+    patients: pl.DataFrame | pd.DataFrame
     #: the exams that made up each patient's first window reaching T: the columns of
     #: ``exams`` plus ``threshold``, ``window_days``, ``alert_date`` (the date T was reached)
-    alerts: Any
+    alerts: pl.DataFrame | pd.DataFrame
 
 
+@renamed(windows="window_days")
 def trailing_dose(
     exams: Any,
-    windows: int | Sequence[int] = (90,),
     thresholds: float | Sequence[float] = (100,),
+    *,
+    window_days: int | Sequence[int] = (90,),
 ) -> TrailingDose:
     """Trailing W-day CED at each exam, and per patient the first exam at which it reached T.
 
@@ -125,10 +131,10 @@ def trailing_dose(
     exams : polars, pandas or pyarrow table
         The exam table (``patient_id``, ``exam_date``, ``effective_dose_msv``; other columns
         are carried through).
-    windows : int or sequence of int, default (90,)
-        W in days (each >= 1), several at once.
     thresholds : float or sequence of float, default (100,)
         T in mSv (each > 0).
+    window_days : int or sequence of int, default (90,)
+        W in whole days (each >= 1), several at once.
 
     Returns
     -------
@@ -143,56 +149,29 @@ def trailing_dose(
     the module docstring for the AAPM/ACR/HPS statement).
     """
     # NaN, inf, booleans, text and out-of-range values refused (recurct._checks)
-    ws = sorted(_checks.window_days(windows, "trailing_dose", "windows").tolist())
+    ws = sorted(_checks.window_days(window_days, "trailing_dose", "window_days").tolist())
     ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
     if not ws or not ts:
         raise ValueError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
     ex, _ = to_polars(running_dose(exams))
-    day = _day_numbers(ex["exam_date"]).to_numpy()  # the local calendar day
-    dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
-    first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
-    starts = np.append(first, ex.height).astype(np.int64)
-    pid = ex["patient_id"].gather(first)
-    patients = pl.DataFrame({"patient_id": pid, "n_exams": np.diff(starts)})
+    walk = _Walk(ex)
     new_cols = []
     alert_parts = []
-    row = np.arange(ex.height)
-    code = np.repeat(np.arange(first.size), np.diff(starts))
-    dates = pl.Series(day.astype(np.int32)).cast(pl.Date)  # the same local day as the windows
     for w in ws:
         wl = param_label(w)
-        ced, lo = trailing_kernel(starts, day, dose, w) if ex.height else (dose, row)
+        ced, lo = (
+            trailing_kernel(walk.starts, walk.day, walk.dose, w)
+            if ex.height
+            else (walk.dose, np.arange(ex.height))
+        )
         new_cols.append(pl.Series(f"trailing_ced_{wl}", ced))
         for t in ts:
-            tl = param_label(t)
             hit = ced >= t
-            new_cols.append(pl.Series(f"reached_{tl}_in_{wl}", hit))
-            # first hit per patient: the hits are in row order and rows grouped by patient, so
-            # a patient's first hit is where the patient code changes along the hits
-            idx = np.flatnonzero(hit)
-            lead = np.ones(idx.size, dtype=bool)
-            lead[1:] = code[idx[1:]] != code[idx[:-1]]
-            first_hit = np.full(first.size, -1, np.int64)
-            first_hit[code[idx[lead]]] = idx[lead]
-            has = first_hit >= 0
-            fh = np.where(has, first_hit, 0)
-            name = f"{tl}_in_{wl}"
-            patients = patients.with_columns(
-                pl.Series(f"date_reached_{name}", dates.gather(fh)).set(~pl.Series(has), None),
-                pl.Series(f"window_start_{name}", dates.gather(lo[fh] if ex.height else fh)).set(
-                    ~pl.Series(has), None
-                ),
-                pl.Series(f"exams_in_window_{name}", np.where(has, fh - lo[fh] + 1, 0)).set(
-                    ~pl.Series(has), None
-                ),
-                pl.Series(f"ced_in_window_{name}", np.where(has, ced[fh], np.nan)).fill_nan(None),
-            )
-            # the exams of each first window: rows lo[fh] .. fh
-            sel_p = np.flatnonzero(has)
-            counts = fh[sel_p] - lo[fh[sel_p]] + 1
-            rows = np.repeat(lo[fh[sel_p]], counts) + _ranges(counts)
-            alert_parts.append((rows, t, w, np.repeat(dates.gather(fh[sel_p]).to_numpy(), counts)))
+            new_cols.append(pl.Series(f"reached_{param_label(t)}_in_{wl}", hit))
+            first_hit = walk.first_hits(hit)
+            walk.add_patient_columns(f"{param_label(t)}_in_{wl}", first_hit, lo, ced)
+            alert_parts.append(walk.alert_rows(first_hit, lo, t, w))
     ex = ex.with_columns(new_cols)
     alerts = pl.concat(
         [
@@ -206,10 +185,64 @@ def trailing_dose(
         how="vertical",
     )
     return TrailingDose(
-        from_polars(ex, kind),  # type: ignore[arg-type]
-        from_polars(patients, kind),  # type: ignore[arg-type]
-        from_polars(alerts, kind),  # type: ignore[arg-type]
+        from_polars(ex, kind), from_polars(walk.patients, kind), from_polars(alerts, kind)
     )
+
+
+class _Walk:
+    """The exams of :func:`trailing_dose` in patient/time order, as arrays, and the patients
+    table that the first hit of each (threshold, window) fills."""
+
+    def __init__(self, ex: pl.DataFrame) -> None:
+        self.n = ex.height
+        self.day = day_numbers(ex["exam_date"]).to_numpy()  # the local calendar day
+        self.dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
+        self.first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
+        self.starts = np.append(self.first, ex.height).astype(np.int64)
+        self.code = np.repeat(np.arange(self.first.size), np.diff(self.starts))
+        # the same local day as the windows
+        self.dates = pl.Series(self.day.astype(np.int32)).cast(pl.Date)
+        self.patients = pl.DataFrame(
+            {"patient_id": ex["patient_id"].gather(self.first), "n_exams": np.diff(self.starts)}
+        )
+
+    def first_hits(self, hit: np.ndarray) -> np.ndarray:
+        """Per patient the row of the first hit, -1 for none.
+
+        The hits are in row order and rows grouped by patient, so a patient's first hit is
+        where the patient code changes along the hits."""
+        idx = np.flatnonzero(hit)
+        lead = np.ones(idx.size, dtype=bool)
+        lead[1:] = self.code[idx[1:]] != self.code[idx[:-1]]
+        first_hit = np.full(self.first.size, -1, np.int64)
+        first_hit[self.code[idx[lead]]] = idx[lead]
+        return first_hit
+
+    def add_patient_columns(
+        self, name: str, first_hit: np.ndarray, lo: np.ndarray, ced: np.ndarray
+    ) -> None:
+        """``date_reached_``, ``window_start_``, ``exams_in_window_`` and ``ced_in_window_``
+        of ``name`` (``"100_in_90"``), null for the patients who never reached it."""
+        has = first_hit >= 0
+        never = ~pl.Series(has)
+        fh = np.where(has, first_hit, 0)
+        start = lo[fh] if self.n else fh
+        self.patients = self.patients.with_columns(
+            pl.Series(f"date_reached_{name}", self.dates.gather(fh)).set(never, None),
+            pl.Series(f"window_start_{name}", self.dates.gather(start)).set(never, None),
+            pl.Series(f"exams_in_window_{name}", np.where(has, fh - start + 1, 0)).set(never, None),
+            pl.Series(f"ced_in_window_{name}", np.where(has, ced[fh], np.nan)).fill_nan(None),
+        )
+
+    def alert_rows(
+        self, first_hit: np.ndarray, lo: np.ndarray, t: float, w: int
+    ) -> tuple[np.ndarray, float, int, np.ndarray]:
+        """The exams of each first window reaching ``t`` (rows ``lo[fh] .. fh``), with the
+        alert date of each."""
+        fh = first_hit[first_hit >= 0]
+        counts = fh - lo[fh] + 1
+        rows = np.repeat(lo[fh], counts) + _ranges(counts)
+        return rows, t, w, np.repeat(self.dates.gather(fh).to_numpy(), counts)
 
 
 def _ranges(counts: np.ndarray) -> np.ndarray:

@@ -27,13 +27,17 @@ K pointers (a count pass sizes the output, a fill pass writes it), parallel over
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numba as nb
 import numpy as np
 import polars as pl
 
+from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["lag_days", "lagged_dose", "lagged_dose_kernel"]
 
@@ -133,23 +137,26 @@ def lag_days(lags_years: float | Sequence[float]) -> list[int]:
     return [round(float(x) * DAYS_PER_YEAR) for x in ls]
 
 
-def _day_numbers(s: pl.Series) -> pl.Series:
+def day_numbers(s: pl.Series) -> pl.Series:
+    """Days since 1970-01-01 of dates or datetimes (Int64); a time-zone-aware datetime counts
+    on its local calendar day."""
     dtype = s.dtype
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         s = s.dt.replace_time_zone(None)  # the local calendar day
     return s.cast(pl.Date).to_physical().cast(pl.Int64)
 
 
+@renamed(entry="entry_column", exit="exit_column", event="event_column")
 def lagged_dose(
     exams: Any,
     subjects: Any,
     lags: float | Sequence[float] = (0, 5),
     *,
-    entry: str = "entry",
-    exit: str = "exit",
-    event: str = "event",
+    entry_column: str = "entry",
+    exit_column: str = "exit",
+    event_column: str = "event",
     covariates: Sequence[str] = (),
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """Counting-process table of lagged CED for a Cox model with time-varying exposure.
 
     Parameters
@@ -158,13 +165,13 @@ def lagged_dose(
         The exams (``patient_id``, ``exam_date``, ``effective_dose_msv``). Exams of patients
         absent from ``subjects`` are ignored.
     subjects : polars, pandas or pyarrow table
-        One row per patient: ``patient_id``, the ``entry`` and ``exit`` dates of follow-up
-        (``exit > entry``), the ``event`` flag (Boolean or 0/1: the outcome at ``exit``) and the
+        One row per patient: ``patient_id``, the entry and exit dates of follow-up
+        (exit > entry), the event flag (Boolean or 0/1: the outcome at exit) and the
         ``covariates`` (copied to every row of the patient).
     lags : float or sequence of float, default (0, 5)
         Lags in years; one column ``ced_lag<L>`` each (``ced_lag5``, ``ced_lag2.5``).
-    entry, exit, event : str
-        Column names in ``subjects``.
+    entry_column, exit_column, event_column : str
+        The columns of ``subjects`` holding the entry date, the exit date and the event flag.
     covariates : sequence of str
         Further subject columns to carry.
 
@@ -189,6 +196,7 @@ def lagged_dose(
     """
     ex, kind = to_polars(exams)
     sub, _ = to_polars(subjects)
+    entry, exit, event = entry_column, exit_column, event_column
     need_ex = ["patient_id", "exam_date", "effective_dose_msv"]
     need_sub = ["patient_id", entry, exit, event, *covariates]
     for df, need, what in ((ex, need_ex, "exam table"), (sub, need_sub, "subjects table")):
@@ -199,34 +207,14 @@ def lagged_dose(
     names = [f"ced_lag{param_label(float(x))}" for x in ([lags] if np.ndim(lags) == 0 else lags)]  # type: ignore[union-attr]
     if len(set(names)) != len(names):
         raise ValueError(f"lagged_dose: repeated lag in {lags}")
-    if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
-        raise ValueError("lagged_dose: subjects must hold each patient_id once, none null")
-    sub = sub.sort("patient_id")
-    sub = sub.with_columns(
-        _day_numbers(sub[entry]).alias("_e0"), _day_numbers(sub[exit]).alias("_e1")
-    )
-    bad = sub.filter(
-        pl.col("_e0").is_null() | pl.col("_e1").is_null() | (pl.col("_e1") <= pl.col("_e0"))
-    )
-    if bad.height:
-        raise ValueError(
-            f"lagged_dose: {bad.height} subject(s) have a null {entry!r}/{exit!r} or "
-            f"{exit!r} <= {entry!r} (e.g. patient {bad['patient_id'][0]!r})"
-        )
-    ev = sub[event]
-    if ev.null_count():
-        raise ValueError(f"lagged_dose: {ev.null_count()} null value(s) in {event!r}")
-    ev = ev.cast(pl.Int64)
-    if not ev.is_in([0, 1]).all():
-        raise ValueError(f"lagged_dose: {event!r} must be Boolean or 0/1")
-    sub = sub.with_row_index("_code")
+    sub, ev = _subjects(sub, entry, exit, event)
     dose = ex["effective_dose_msv"]
     if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
         raise ValueError("lagged_dose: effective_dose_msv must be >= 0 and not null")
     work = (
         ex.select(
             "patient_id",
-            _day_numbers(ex["exam_date"]).alias("_day"),
+            day_numbers(ex["exam_date"]).alias("_day"),
             pl.col("effective_dose_msv").cast(pl.Float64).alias("_dose"),
         )
         .join(sub.select("patient_id", "_code"), on="patient_id", how="inner")
@@ -259,4 +247,32 @@ def lagged_dose(
     ).with_columns(pl.Series(name, ced[:, k]) for k, name in enumerate(names))
     if covariates:
         out = out.hstack(sub.select(covariates).gather(owner))
-    return from_polars(out, kind)
+    return from_polars(out, kind)  # type: ignore[no-any-return]
+
+
+def _subjects(
+    sub: pl.DataFrame, entry: str, exit: str, event: str
+) -> tuple[pl.DataFrame, pl.Series]:
+    """The subjects checked and sorted by patient, with ``_e0``/``_e1`` (entry and exit day
+    numbers) and ``_code`` (the row), and the event flag as Int64 0/1."""
+    if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
+        raise ValueError("lagged_dose: subjects must hold each patient_id once, none null")
+    sub = sub.sort("patient_id")
+    sub = sub.with_columns(
+        day_numbers(sub[entry]).alias("_e0"), day_numbers(sub[exit]).alias("_e1")
+    )
+    bad = sub.filter(
+        pl.col("_e0").is_null() | pl.col("_e1").is_null() | (pl.col("_e1") <= pl.col("_e0"))
+    )
+    if bad.height:
+        raise ValueError(
+            f"lagged_dose: {bad.height} subject(s) have a null {entry!r}/{exit!r} or "
+            f"{exit!r} <= {entry!r} (e.g. patient {bad['patient_id'][0]!r})"
+        )
+    ev = sub[event]
+    if ev.null_count():
+        raise ValueError(f"lagged_dose: {ev.null_count()} null value(s) in {event!r}")
+    ev = ev.cast(pl.Int64)
+    if not ev.is_in([0, 1]).all():
+        raise ValueError(f"lagged_dose: {event!r} must be Boolean or 0/1")
+    return sub.with_row_index("_code"), ev

@@ -1219,10 +1219,10 @@ CASES += [
         Err(ParameterError, r"magnitude: age_cut must be a finite number in \[0, 130\] years"),
     ),
     Case(
-        "trailing_dose(windows=1e20) refused (was a raw OverflowError)",
+        "trailing_dose(window_days=1e20) refused (was a raw OverflowError)",
         exams(["A"]),
-        lambda x, strict=True: trailing_dose(x, windows=1e20),
-        Err(ParameterError, r"trailing_dose: windows must be whole numbers of days"),
+        lambda x, strict=True: trailing_dose(x, window_days=1e20),
+        Err(ParameterError, r"trailing_dose: window_days must be whole numbers of days"),
     ),
     Case(
         "trailing_dose(thresholds=True) refused",

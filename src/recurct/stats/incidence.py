@@ -116,7 +116,7 @@ def event_dates(patients: Any, threshold: float = 100, window: int | None = None
         if col not in df.columns:
             raise ValueError(
                 f"the patients table lacks {col!r}: join the per-patient table of "
-                f"recurct.alerts.trailing_dose(exams, windows=[{window}], thresholds=[{lab}]) "
+                f"recurct.alerts.trailing_dose(exams, thresholds=[{lab}], window_days=[{window}]) "
                 "on patient_id first"
             )
         return df[col].cast(pl.Date).alias("event_date")
@@ -136,7 +136,8 @@ def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: i
     if col in df.columns:
         return df
     require(df, ["patient_id"], "incidence_rate(exams=...)")
-    found, _ = to_polars(trailing_dose(exams, windows=[window], thresholds=[threshold]).patients)
+    trailing = trailing_dose(exams, thresholds=[threshold], window_days=[window])
+    found, _ = to_polars(trailing.patients)
     missing = df.join(found, on="patient_id", how="anti").height
     if missing:
         raise ValueError(

@@ -16,7 +16,7 @@ table with :func:`recurct.cumulative_dose` (threshold 100 mSv) and the magnitude
 Tolerance (``docs/reproductions.md``): a figure computed from generated exams is reproduced
 when it lies within half the published rounding unit + the calibration tolerance recorded in
 profiles/rehani2020.toml for that target + z x its sampling SD (over the profile's
-validation seeds; z family-wise, :func:`recurct.studies._base.family_z`); a sample extreme
+validation seeds; z family-wise, :func:`recurct.studies._figures.family_z`); a sample extreme
 is ``ok`` when the published value lies within the central 95% of the model's distribution
 of that extreme.
 Each row has a kind (generated, derived, design, aggregate, not_reproduced); only generated
@@ -30,14 +30,9 @@ from typing import Any
 
 import polars as pl
 
-from recurct.studies._base import (
-    Measured,
-    Published,
-    Reproduction,
-    opt,
-    run_study,
-    share_measured,
-)
+from recurct.studies._figures import Measured, Published
+from recurct.studies._reproduction import Reproduction
+from recurct.studies._run import opt, run_study, share_measured
 
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
@@ -240,9 +235,9 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
 
 def reproduce(
     exams: Any = None,
+    *,
     seed: int = 0,
     progress: bool | Callable[[str], None] = False,
-    *,
     n_patients: int | None = None,
 ) -> Reproduction:
     """Reproduce Rehani et al. 2020 on the synthetic cohort, or run its analysis on your data.

@@ -13,7 +13,7 @@ range stored in the profile).
 ``python -m recurct.studies.validate STUDY --seeds 1000-1099 --write`` runs the study at full
 scale on validation seeds (disjoint from the calibration's ``fit_seeds``) and stores the
 result in the profile's ``[calibration.validation]`` record: the seeds, the cohort size and,
-per figure, ``mean``, ``sd``, ``q_lo``, ``q_hi`` (:func:`recurct.studies._base.
+per figure, ``mean``, ``sd``, ``q_lo``, ``q_hi`` (:func:`recurct.studies._figures.
 validation_record`). That record gives the sampling SD of each figure's tolerance and the
 central range of each extreme. ``recurct reproduce STUDY --seeds 20`` runs the same on the
 command line.
@@ -21,7 +21,6 @@ command line.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import math
 import sys
@@ -32,16 +31,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from recurct.studies._base import (
-    _SAMPLED,
-    _fmt,
-    _grid,
-    _markdown,
+from recurct.studies._figures import (
+    SAMPLED,
     calibration_tolerances,
     headline_counts,
-    parse_seeds,
     validation_record,
 )
+from recurct.studies._format import fmt, grid, markdown_table
+from recurct.studies._run import parse_seeds
 
 __all__ = ["MIN_SEEDS", "SeedRuns", "central_range", "run_seeds", "summarise", "validate"]
 
@@ -170,7 +167,7 @@ def summarise(study: str, runs: pl.DataFrame) -> pl.DataFrame:
             if lo_hi is not None and vals.size:
                 row["mean_within"] = lo_hi[0] - half <= fig.value <= lo_hi[1] + half
         elif vals.size and fig.compare not in ("not_reproduced",) and verdicts.len():
-            c = cal.get(fig.target) if fig.target and fig.compare in _SAMPLED else None
+            c = cal.get(fig.target) if fig.target and fig.compare in SAMPLED else None
             tol = half + (0.0 if c is None else c * fig.target_scale)
             row["mean_tolerance"] = tol
             slack = 1e-9 * max(abs(fig.value), abs(row["mean"]), 1.0)
@@ -239,23 +236,23 @@ class SeedRuns:
                   "seeds ok", "mean tol.", "ok"]  # fmt: skip
         rows = []
         for r in self.table.iter_rows(named=True):
-            rng = "" if r["q_lo"] is None else f"{_fmt(r['q_lo'])}–{_fmt(r['q_hi'])}"
+            rng = "" if r["q_lo"] is None else f"{fmt(r['q_lo'])}–{fmt(r['q_hi'])}"
             share = "" if r["share_within"] is None else f"{100 * r['share_within']:.0f}%"
-            tol = "" if r["mean_tolerance"] is None else "±" + _fmt(r["mean_tolerance"], 3)
+            tol = "" if r["mean_tolerance"] is None else "±" + fmt(r["mean_tolerance"], 3)
             ok = "-" if r["mean_within"] is None else ("yes" if r["mean_within"] else "NO")
             kind = "not repr." if r["kind"] == "not_reproduced" else r["kind"]
-            rows.append([r["description"], kind, r["unit"], _fmt(r["published"]),
-                         _fmt(r["mean"]), _fmt(r["sd"], 3), rng, share, tol, ok])  # fmt: skip
+            rows.append([r["description"], kind, r["unit"], fmt(r["published"]),
+                         fmt(r["mean"]), fmt(r["sd"], 3), rng, share, tol, ok])  # fmt: skip
         return header, rows
 
     def to_text(self) -> str:
         """The per-figure summary as fixed-width text."""
         header, rows = self._rows()
-        return _grid(header, rows, {3, 4, 5, 6, 7, 8})
+        return grid(header, rows, {3, 4, 5, 6, 7, 8})
 
     def to_markdown(self) -> str:
         """The per-figure summary as Markdown."""
-        return _markdown(*self._rows())
+        return markdown_table(*self._rows())
 
 
 def _seed_text(seeds: Sequence[int]) -> str:
@@ -292,7 +289,7 @@ def validate(
     objective) and number at least :data:`MIN_SEEDS`.
     """
     from recurct.studies import get
-    from recurct.synthetic.calibrate import write_profile
+    from recurct.synthetic.calibration import write_profile
     from recurct.synthetic.model import PROFILE_DIR, load_profile
 
     mod = get(study)
@@ -340,21 +337,7 @@ def _round(v: float) -> float:
     return float(f"{v:.6g}") if math.isfinite(v) else float(v)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m recurct.studies.validate STUDY [--seeds 1000-1099] [--write]``."""
-    from recurct.studies import STUDIES
+if __name__ == "__main__":  # pragma: no cover - the command is recurct.cli._maintenance
+    from recurct.cli._maintenance import validate_main
 
-    ap = argparse.ArgumentParser(prog="python -m recurct.studies.validate")
-    ap.add_argument("study", choices=sorted(STUDIES))
-    ap.add_argument("--seeds", default="1000-1099", help="validation seeds (a range or list)")
-    ap.add_argument("--write", action="store_true", help="store the record in the profile")
-    args = ap.parse_args(argv)
-    rec = validate(args.study, args.seeds, write=args.write, progress=True)
-    for key, v in rec["figures"].items():
-        print(f"{key:28s} mean {v['mean']:<12.6g} sd {v['sd']:<10.4g} "
-              f"95% {v['q_lo']:.6g} - {v['q_hi']:.6g}")  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(validate_main())

@@ -408,31 +408,45 @@ class Profile:
 
 
 def _check(profile: Profile) -> None:
-    p = profile.params
-    groups = p["groups"]
+    """ValueError for a profile whose groups, sites or selection are not usable."""
     for g in GROUPS:
-        if g not in groups:
-            raise ValueError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
-        gp = groups[g]
-        n_bands = len(p["age_edges"]) - 1
-        for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
-            if len(gp[key]) != n or min(gp[key]) < 0 or sum(gp[key]) <= 0:
-                raise ValueError(
-                    f"profile {profile.name!r}: groups.{g}.{key} must be {n} non-negative "
-                    f"weights, got {gp[key]!r}"
-                )
-        if gp["interval_shape"] < 0.5:
-            raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
-        if gp["followup_shape"] < 0.2:
-            raise ValueError(f"groups.{g}.followup_shape must be >= 0.2")
-        if not gp["late_interval_days"] == 0.0 and not gp["late_interval_days"] >= 1.0:
+        _check_group(profile, g)
+    _check_sites(profile)
+    sel = profile.selection
+    if sel is not None:
+        if sel["exam_from"] is None or sel["exam_to"] is None:
+            raise ValueError(f"profile {profile.name!r}: [selection] needs exam_from and exam_to")
+        if sel["exam_to"] < sel["exam_from"]:
+            raise ValueError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
+
+
+def _check_group(profile: Profile, g: str) -> None:
+    p = profile.params
+    if g not in p["groups"]:
+        raise ValueError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
+    gp = p["groups"][g]
+    n_bands = len(p["age_edges"]) - 1
+    for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
+        if len(gp[key]) != n or min(gp[key]) < 0 or sum(gp[key]) <= 0:
             raise ValueError(
-                f"groups.{g}.late_interval_days must be 0 (none) or >= 1 day, "
-                f"got {gp['late_interval_days']}"
+                f"profile {profile.name!r}: groups.{g}.{key} must be {n} non-negative "
+                f"weights, got {gp[key]!r}"
             )
-        for key in ("p_female", "p_recurrent", "p_same_day"):
-            if not 0.0 <= gp[key] <= 1.0:
-                raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
+    if gp["interval_shape"] < 0.5:
+        raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
+    if gp["followup_shape"] < 0.2:
+        raise ValueError(f"groups.{g}.followup_shape must be >= 0.2")
+    if not gp["late_interval_days"] == 0.0 and not gp["late_interval_days"] >= 1.0:
+        raise ValueError(
+            f"groups.{g}.late_interval_days must be 0 (none) or >= 1 day, "
+            f"got {gp['late_interval_days']}"
+        )
+    for key in ("p_female", "p_recurrent", "p_same_day"):
+        if not 0.0 <= gp[key] <= 1.0:
+            raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
+
+
+def _check_sites(profile: Profile) -> None:
     if not profile.sites:
         raise ValueError(f"profile {profile.name!r} has no sites")
     names = [s["facility"] for s in profile.sites]
@@ -448,12 +462,6 @@ def _check(profile: Profile) -> None:
                 f"site {s['facility']!r}: ct_growth must be a relative growth per year in "
                 f"[-1, 1], got {s['ct_growth']}"
             )
-    sel = profile.selection
-    if sel is not None:
-        if sel["exam_from"] is None or sel["exam_to"] is None:
-            raise ValueError(f"profile {profile.name!r}: [selection] needs exam_from and exam_to")
-        if sel["exam_to"] < sel["exam_from"]:
-            raise ValueError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Handlers of ``recurct analyze`` and ``recurct validate`` (options in :mod:`recurct._cli_input`).
+"""Handlers of ``recurct analyze`` and ``recurct validate``.
+
+Their options are in :mod:`recurct.cli._options`.
 
 ``analyze`` prints the magnitude table under readable labels, shares as percentages (labelled
 "%"), and writes the same table with ``--out``: ``.csv`` holds the same numbers under the same
@@ -15,15 +17,15 @@ from typing import Any
 
 import polars as pl
 
-from recurct._cli_input import (
-    InputError,
-    analysis_options,
-    cli_error,
-    dose_options,
+from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
+from recurct.cli._input import (
+    ROW_COLUMN,
+    dose_noting,
     grouped,
     load_exams,
     read_and_validate,
 )
+from recurct.cli._options import analysis_options, dose_options
 
 __all__ = ["analyze_table", "cli_analyze", "cli_validate"]
 
@@ -57,7 +59,7 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     from recurct.stats import age_band, magnitude
     from recurct.stats.magnitude import AGE_EDGES
 
-    thresholds, windows, by = options["thresholds"], options["windows"], options["by"]
+    thresholds, windows, by = options["thresholds"], options["window_days"], options["by"]
     patients = cumulative_dose(exams, thresholds=thresholds, window_days=windows or None)
     if "age_band" in by:
         if "age_first_exam" not in patients.columns:
@@ -154,7 +156,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
         "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
         "are among the patients at or above the threshold."
     )
-    if options["windows"]:
+    if options["window_days"]:
         note += (
             " On the rows with a window of W days, a patient counts if his CED within some W "
             "consecutive days reached the threshold; their CED statistics are of that largest "
@@ -172,7 +174,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             except (ValueError, ImportError, OSError) as exc:
                 return cli_error(str(exc))
         print(f"written: {out}")
-    return 0
+    return EXIT_OK
 
 
 def _methods(exams: pl.DataFrame) -> str:
@@ -190,7 +192,6 @@ def cli_validate(args: argparse.Namespace) -> int:
 
     Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
     """
-    from recurct._cli_input import _ROW, _dose_noting
     from recurct.dose import DoseConversionError
 
     try:
@@ -200,7 +201,7 @@ def cli_validate(args: argparse.Namespace) -> int:
         if "missing column" in text:
             print(f"{args.file}: problems found")
             print(text)
-            return 1
+            return EXIT_FAILED
         return cli_error(text)
     clean = report.is_clean
     lines: list[str] = []
@@ -211,14 +212,14 @@ def cli_validate(args: argparse.Namespace) -> int:
     if needs_dose and {"dlp_mgycm", "body_region"} <= set(exams.columns) and exams.height:
         try:
             # its warnings (an adult table on children) become notes, not Python warnings
-            _dose_noting(exams.drop(_ROW), dose_options(args), loaded.notes)
+            dose_noting(exams.drop(ROW_COLUMN), dose_options(args), loaded.notes)
         except DoseConversionError as exc:
             clean = False
             assert exc.problems is not None
             lines = [
                 f"effective dose (table {dose_options(args)['table']!r}): "
                 f"{exc.problems['row'].n_unique():,} row(s) cannot be converted, by reason:",
-                *grouped(exc.problems, exams[_ROW]),
+                *grouped(exc.problems, exams[ROW_COLUMN]),
             ]
         except (ValueError, TypeError) as exc:
             clean = False
@@ -229,4 +230,4 @@ def cli_validate(args: argparse.Namespace) -> int:
     print(report)
     for line in lines:
         print(line)
-    return 0 if clean else 1
+    return EXIT_OK if clean else EXIT_FAILED

@@ -1,10 +1,7 @@
-"""One set of input options for ``recurct analyze``, ``reproduce --exams`` and ``validate``.
+"""Reading an exam file with the shared options of ``recurct analyze``, ``reproduce --exams``
+and ``validate`` (the options are in :mod:`recurct.cli._options`).
 
-:func:`add_input_options` adds the reading and dose options to a subcommand's parser
-(``--map``, ``--dayfirst``, ``--sep``, ``--today``, ``--region-rules``, ``--table``, ``--fallback``,
-``--age-rule``, ``--adult-from``, ``--kv``, ``--drop-bad``), :func:`add_analysis_options` the
-analysis options of ``analyze`` (``--threshold``/``--thresholds``, ``--window``, ``--by``,
-``--age-bands``), and :func:`load_exams` reads a file with them:
+:func:`load_exams` reads a file:
 
 1. an OpenREM CT export (CSV or XLSX, recognised by its "Study date" and
    "DLP total (mGy.cm)" columns) through :func:`recurct.io.openrem.read_openrem_ct`; any other
@@ -26,13 +23,13 @@ the package.
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recurct.cli._options import dose_options, parse_map
 from recurct.errors import InputError
 
 if TYPE_CHECKING:  # polars is imported where used, so `recurct --help` stays fast
@@ -40,17 +37,12 @@ if TYPE_CHECKING:  # polars is imported where used, so `recurct --help` stays fa
 
 __all__ = [
     "DESCRIPTION_COLUMNS",
-    "EXIT_FAILED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "InputError",
+    "ROW_COLUMN",
     "Loaded",
-    "add_analysis_options",
-    "add_input_options",
-    "analysis_options",
-    "cli_error",
-    "dose_options",
+    "dose_noting",
+    "grouped",
     "load_exams",
+    "read_and_validate",
 ]
 
 #: Export columns (compared without case, spaces or punctuation) that describe the study or
@@ -69,21 +61,8 @@ DESCRIPTION_COLUMNS: tuple[str, ...] = (
     "Series Description",
 )
 
-#: Exit codes of every ``recurct`` subcommand: success; a check that ran and failed (problems
-#: found, a figure out of tolerance, a benchmark answer that differs); bad input or options.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-_ROW = "__recurct_input_row"
+ROW_COLUMN = "__recurct_input_row"
 _FIRST = 5  # rows shown per reason
-
-
-def cli_error(message: str) -> int:
-    """Write ``recurct: <message>`` to stderr, the one error style of every subcommand, and
-    return :data:`EXIT_USAGE` (for ``return cli_error(...)``)."""
-    import sys
-
-    sys.stderr.write(f"recurct: {message}\n")
-    return EXIT_USAGE
 
 
 @dataclass
@@ -96,184 +75,6 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     n_rows_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- parser options
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    """Add the reading and dose options shared by ``analyze``, ``reproduce`` and ``validate``."""
-    g = p.add_argument_group("reading the file")
-    g.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="THEIRS=OURS",
-        help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
-    )
-    g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
-    g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
-    g.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
-    g.add_argument(
-        "--region-rules",
-        default=None,
-        metavar="CSV",
-        help="your body-region rules, tried before recurct's: a CSV with columns pattern "
-        "(a regular expression on the lower-case text, e.g. ' lws ') and region (canonical; "
-        "empty for none), for free-text regions and protocol names of CSV and Parquet files",
-    )
-    g.add_argument(
-        "--drop-bad",
-        action="store_true",
-        help="leave out rows that fail validation or dose conversion, and print what was "
-        "dropped (default: stop and list them)",
-    )
-    g = p.add_argument_group("effective dose (where the file has DLP but no dose)")
-    g.add_argument(
-        "--table",
-        default="aapm96",
-        metavar="NAME|CSV",
-        help="conversion-factor table: a shipped one (aapm96, icrp103_adult, shrimpton_age, "
-        "nci_icrp103_120kv) or your CSV (region,k[,age,sex,kv,source]); default aapm96",
-    )
-    g.add_argument(
-        "--fallback",
-        action="append",
-        default=[],
-        metavar="REGION=OTHER|TABLE",
-        help="for regions the table lacks: use OTHER's factor (e.g. abdomen_pelvis=abdomen), "
-        "or another table (a name or CSV); repeatable",
-    )
-    g.add_argument(
-        "--age-rule",
-        default="nearest-lower",
-        choices=("nearest-lower", "nearest", "interpolate"),
-        help="age rule of age-dependent tables (default nearest-lower)",
-    )
-    g.add_argument(
-        "--adult-from",
-        type=float,
-        default=None,
-        metavar="YEARS",
-        help="age from which the adult column applies (default: the table's)",
-    )
-    g.add_argument("--kv", type=float, default=None, help="tube voltage of kV-specific tables")
-
-
-def add_analysis_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--threshold(s)``, ``--window``, ``--by`` and ``--age-bands``."""
-    g = p.add_argument_group("analysis")
-    g.add_argument(
-        "--threshold",
-        "--thresholds",
-        dest="thresholds",
-        action="append",
-        default=None,
-        metavar="T[,T...]",
-        help="CED threshold(s) in mSv, comma-separated or repeated (default 100)",
-    )
-    g.add_argument(
-        "--window",
-        action="append",
-        default=None,
-        metavar="DAYS[,DAYS...]",
-        help="also count patients reaching T within any window of this many days "
-        "(e.g. 1826 for 5 years); repeatable",
-    )
-    g.add_argument(
-        "--by",
-        action="append",
-        default=None,
-        help="stratify by a patient column: sex, facility, indication, or age_band "
-        "(age at first exam, see --age-bands); repeatable",
-    )
-    g.add_argument(
-        "--age-bands",
-        default=None,
-        metavar="EDGES",
-        help="age-band edges in years for --by age_band, e.g. 0,18,50,65 (the last band is "
-        "open); default 0,18,30,50,65",
-    )
-
-
-def _numbers(items: list[str] | None, what: str) -> list[float]:
-    out: list[float] = []
-    for item in items or []:
-        for part in str(item).split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                v = float(part)
-            except ValueError:
-                raise InputError(f"{what} expects numbers, got {part!r}") from None
-            if not math.isfinite(v) or v <= 0:
-                raise InputError(f"{what} must be > 0, got {part!r}")
-            out.append(v)
-    return out
-
-
-def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``thresholds``, ``windows`` (int days), ``by`` and ``age_edges`` from the arguments."""
-    thresholds = _numbers(getattr(args, "thresholds", None), "--threshold") or [100.0]
-    windows = _numbers(getattr(args, "window", None), "--window")
-    if any(not w.is_integer() for w in windows):
-        raise InputError(f"--window takes whole days, got {', '.join(f'{w:g}' for w in windows)}")
-    windows = [int(w) for w in windows]
-    edges = None
-    if getattr(args, "age_bands", None):
-        try:
-            edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
-        except ValueError:
-            raise InputError(
-                f"--age-bands expects comma-separated ages in years, e.g. 0,18,50,65; "
-                f"got {args.age_bands!r}"
-            ) from None
-        if (
-            len(edges) < 2
-            or sorted(edges) != edges
-            or len(set(edges)) != len(edges)
-            or not all(math.isfinite(e) and e >= 0 for e in edges[:-1])
-        ):
-            raise InputError(f"--age-bands expects increasing edges, got {args.age_bands!r}")
-        if math.isfinite(edges[-1]):
-            edges.append(math.inf)
-    return {
-        "thresholds": sorted(set(thresholds)),
-        "windows": sorted(set(windows)),
-        "by": list(getattr(args, "by", None) or []),
-        "age_edges": edges,
-    }
-
-
-def _parse_map(items: list[str]) -> dict[str, str]:
-    mapping = {}
-    for item in items:
-        theirs, eq, ours = item.rpartition("=")
-        if not eq or not theirs.strip() or not ours.strip():
-            raise InputError(f"--map expects THEIRS=OURS, got {item!r}")
-        mapping[theirs.strip()] = ours.strip()
-    return mapping
-
-
-def dose_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of :func:`recurct.dose.effective_dose` from the arguments."""
-    regions: dict[str, str] = {}
-    tables: list[str] = []
-    for item in getattr(args, "fallback", None) or []:
-        src, eq, dst = item.partition("=")
-        if eq:
-            regions[src.strip()] = dst.strip()
-        else:
-            tables.append(item.strip())
-    if len(tables) > 1:
-        raise InputError(f"--fallback takes one fallback table, got {tables}")
-    return {
-        "table": getattr(args, "table", "aapm96") or "aapm96",
-        "fallback": regions or None,
-        "fallback_table": tables[0] if tables else None,
-        "age_rule": getattr(args, "age_rule", "nearest-lower"),
-        "adult_from": getattr(args, "adult_from", None),
-        "kv": getattr(args, "kv", None),
-    }
 
 
 # --------------------------------------------------------------------------- problems
@@ -435,58 +236,93 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     """Read the file and validate it; ``(loaded, ValidationReport)`` (nothing dropped yet)."""
     import polars as pl
 
-    from recurct import schema
-    from recurct.io import exams as exams_io
-
     p = Path(path)
     if not p.exists():
         raise InputError(f"{path}: no such file or folder")
     notes: list[str] = []
-    mapping = _parse_map(list(getattr(args, "map", None) or []))
+    mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
     if is_openrem(p):
-        from recurct.io.openrem import read_openrem_ct
-
-        if mapping:
-            notes.append("--map is not used for OpenREM exports (their columns are known)")
-        if rules is not None:
-            notes.append(
-                "--region-rules is not used for OpenREM exports (recurct reads their "
-                "regions from the protocol of each irradiation event)"
-            )
-            rules = None
-        try:
-            frame, _ = read_openrem_ct(p)
-        except (OSError, ValueError) as exc:
-            raise InputError(str(exc)) from None
-        kind = "openrem"
-        notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
-        if frame["patient_id"].null_count() == frame.height:
-            notes.append(
-                "this OpenREM export has no 'Patient ID' column (exported without "
-                "patient-identifiable data): cumulative dose needs it"
-            )
+        frame = _read_openrem(p, mapping, rules, notes)
+        rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
     else:
-        try:
-            frame, kind, _, renames = exams_io._prepare(
-                p,
-                mapping,
-                dayfirst=getattr(args, "dayfirst", False),
-                sep=getattr(args, "sep", None),
-                decimal=None,
-            )
-        except (OSError, ValueError) as exc:
-            raise InputError(_cli_text(str(exc))) from None
-        if renames:
-            notes.append(
-                "columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items())
-            )
+        frame, kind = _read_table(p, mapping, args, notes)
     frame = _regions_from_text(frame, notes, rules)
+    valid, report = _validated(frame, path, args, rules)
+    # the input row of each row kept (validation drops exactly the rows with a problem)
+    for reason, n in report.set_null_by_reason.items():
+        notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
+    bad = set(_dropping(report)["row"].drop_nulls().to_list())
+    kept = [i for i in range(frame.height) if i not in bad]
+    if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
+        kept = list(range(valid.height))
+    valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
+    loaded = Loaded(valid, str(path), kind, notes, frame.height)
+    return loaded, report
+
+
+def _read_openrem(
+    p: Path, mapping: dict[str, str], rules: pl.DataFrame | None, notes: list[str]
+) -> pl.DataFrame:
+    """An OpenREM CT export, with notes on the options it does not use."""
+    from recurct.io.openrem import read_openrem_ct
+
+    if mapping:
+        notes.append("--map is not used for OpenREM exports (their columns are known)")
+    if rules is not None:
+        notes.append(
+            "--region-rules is not used for OpenREM exports (recurct reads their "
+            "regions from the protocol of each irradiation event)"
+        )
+    try:
+        frame, _ = read_openrem_ct(p)
+    except (OSError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
+    if frame["patient_id"].null_count() == frame.height:
+        notes.append(
+            "this OpenREM export has no 'Patient ID' column (exported without "
+            "patient-identifiable data): cumulative dose needs it"
+        )
+    return frame
+
+
+def _read_table(
+    p: Path, mapping: dict[str, str], args: argparse.Namespace, notes: list[str]
+) -> tuple[pl.DataFrame, str]:
+    """A CSV or Parquet exam file, its columns mapped (noted); ``(frame, "csv"|"parquet")``."""
+    from recurct.io import exams as exams_io
+
+    try:
+        frame, kind, _, renames = exams_io._prepare(
+            p,
+            mapping,
+            dayfirst=getattr(args, "dayfirst", False),
+            sep=getattr(args, "sep", None),
+            decimal=None,
+        )
+    except (OSError, ValueError) as exc:
+        raise InputError(_cli_text(str(exc))) from None
+    if renames:
+        notes.append("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items()))
+    return frame, kind
+
+
+def _validated(
+    frame: pl.DataFrame, path: str, args: argparse.Namespace, rules: pl.DataFrame | None
+) -> tuple[pl.DataFrame, Any]:
+    """:func:`recurct.schema.validate` with ``strict=False``: ``(valid rows, report)``; a
+    missing required column is an :class:`InputError` saying what to map."""
+    import polars as pl
+
+    from recurct import schema
+    from recurct.io import exams as exams_io
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
-        warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note below
+        warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note, by the caller
         try:
-            valid, report = schema.validate(
+            return schema.validate(  # type: ignore[no-any-return]
                 frame,
                 strict=False,
                 today=getattr(args, "today", None),
@@ -507,16 +343,6 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
                     ]
                 )
             ) from None
-    # the input row of each row kept (validation drops exactly the rows with a problem)
-    for reason, n in report.set_null_by_reason.items():
-        notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
-    bad = set(_dropping(report)["row"].drop_nulls().to_list())
-    kept = [i for i in range(frame.height) if i not in bad]
-    if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
-        kept = list(range(valid.height))
-    valid = valid.with_columns(pl.Series(_ROW, kept, dtype=pl.Int64))
-    loaded = Loaded(valid, str(path), kind, notes, frame.height)
-    return loaded, report
 
 
 def load_exams(path: str, args: argparse.Namespace, *, dose: bool = True) -> Loaded:
@@ -564,7 +390,7 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
             "(a row with several problems counts under each):"
         )
         loaded.notes += [f"  {n:>7,}  {_cli_text(r)}" for r, n in loaded.dropped.items()]
-    loaded.exams = loaded.exams.drop(_ROW)
+    loaded.exams = loaded.exams.drop(ROW_COLUMN)
     return loaded
 
 
@@ -590,7 +416,7 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
         )
     kw = dose_options(args)
     try:
-        return _dose_noting(exams, kw, loaded.notes)
+        return dose_noting(exams, kw, loaded.notes)
     except DoseConversionError as exc:
         problems = exc.problems
     except (OSError, ValueError, TypeError) as exc:
@@ -602,7 +428,7 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
             loaded.source,
             f"effective dose could not be computed for {n_rows:,} of {exams.height:,} rows "
             f"(table {kw['table']!r})",
-            grouped(problems, exams[_ROW]),
+            grouped(problems, exams[ROW_COLUMN]),
             "Fix the data, choose another --table or a --fallback,",
         )
     bad = problems["row"].unique().to_list()
@@ -611,7 +437,7 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
     ):
         loaded.dropped[r[0]] = loaded.dropped.get(r[0], 0) + int(r[1])
     keep = exams.with_row_index("__i").filter(~pl.col("__i").is_in(bad)).drop("__i")
-    return _dose_noting(keep, kw, loaded.notes)
+    return dose_noting(keep, kw, loaded.notes)
 
 
 def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
@@ -640,11 +466,11 @@ def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     return [
         f"and among the rows that passed validation, effective dose could not be computed "
         f"for {problems['row'].n_unique():,} of {exams.height:,} (table {kw['table']!r}):",
-        *grouped(problems, exams[_ROW]),
+        *grouped(problems, exams[ROW_COLUMN]),
     ]
 
 
-def _dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
+def dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
     """:func:`recurct.dose.effective_dose`, its warnings turned into notes for the user."""
     from recurct.dose import DoseConversionWarning, effective_dose
 

@@ -1,4 +1,4 @@
-"""``recurct bench``: cumulative dose with recurct vs polars, pandas and DuckDB, side by side.
+"""The peer runners: cumulative dose with recurct vs polars, pandas and DuckDB, side by side.
 
 All methods run in one process on the same data (built outside the timed region), each
 peer in its fastest known way (PERF_BASELINE.md), and every answer is checked against
@@ -9,12 +9,18 @@ recurct's. Operations:
 * ``c``   the largest CED within any 1826-day window;
 * ``abc`` all three as one analysis.
 
-Run ``recurct bench --sizes 1e6,1e7 --repeat 3`` or ``python benchmarks/bench_cumulative.py``.
+Run ``python benchmarks/bench_cumulative.py --sizes 1e6,1e7 --repeat 3``; the scripts of this
+folder import the runners from here (``from peers import ...``: a script's folder is on its
+``sys.path``). This module is not part of the installed package (it was ``recurct.bench``
+and the command ``recurct bench`` in recurct 0.1); tests/test_peers.py runs it on a small table.
 
 Importing this module needs only recurct's own dependencies: each peer's package is imported
 when its runner runs. DuckDB is optional (the ``bench`` extra, ``pip install "recurct[bench]"``):
-without it ``recurct bench`` runs the other methods and says so, and ``--methods duckdb``
-stops with that install hint (:func:`resolve_methods`).
+without it the other methods run with a note, and ``--methods duckdb`` stops with that install
+hint (:func:`resolve_methods`).
+
+It is one file over 600 lines on purpose: every runner, check and report of the comparison in
+one place that every ``bench_*.py`` script imports.
 """
 
 from __future__ import annotations
@@ -442,7 +448,7 @@ _COMPILE_SCRIPT = textwrap.dedent(
     import time
     t0 = time.perf_counter()
     import polars as pl
-    from recurct.bench import make_cohort
+    from peers import make_cohort
     from recurct.cumulative import cumulative_dose, running_dose
     df = make_cohort(2000, seed=1)
     t1 = time.perf_counter()
@@ -465,6 +471,7 @@ def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, flo
         for _ in range(2):
             out = subprocess.run(
                 [sys.executable, "-c", _COMPILE_SCRIPT],
+                cwd=os.path.dirname(os.path.abspath(__file__)),  # `import peers` in the script
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             first, calls, whole = map(float, out.stdout.split())
@@ -714,21 +721,3 @@ def resolve_methods(spec: str | None) -> tuple[tuple[str, ...], list[str]]:
     if "recurct" not in methods:
         methods = ("recurct", *methods)
     return methods, notes
-
-
-def cli_bench(args: Any) -> int:
-    """Handler of ``recurct bench``: prints the tables; returns the exit code (0: every
-    answer matched recurct's, 1: one did not, 2: bad option or a requested peer missing)."""
-    try:
-        sizes = [int(float(s)) for s in str(args.sizes).split(",") if s.strip()]
-    except ValueError:
-        raise InputError(
-            f"--sizes must be comma-separated exam counts (e.g. 1e6,1e7), got {args.sizes!r}"
-        ) from None
-    if not sizes or min(sizes) < 1:
-        raise InputError(f"--sizes must be positive exam counts, got {args.sizes!r}")
-    methods, notes = resolve_methods(getattr(args, "methods", None))
-    for note in notes:
-        sys.stderr.write(f"recurct: {note}\n")
-    _, ok = report(sizes, methods, max(1, int(args.repeat)), getattr(args, "rehani", False))
-    return 0 if ok else 1

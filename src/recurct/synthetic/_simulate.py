@@ -1,4 +1,7 @@
-"""Vectorised generation of synthetic exam cohorts from a :class:`~.model.Profile`.
+"""Vectorised simulation of synthetic exam cohorts from a :class:`~.model.Profile`.
+
+The public entry points are :func:`recurct.synthetic.generate` and
+:func:`recurct.synthetic.write_cohort` (:mod:`recurct.synthetic._cohort`).
 
 Randomness is organised so that a cohort depends only on ``(profile, seed)``:
 
@@ -17,8 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,9 @@ import polars as pl
 from numba import njit
 from scipy.special import gammaincinv
 
-from recurct._outdir import output_folder
-from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
 
-__all__ = ["BLOCK", "generate", "iter_chunks", "site_sizes", "sites"]
+__all__ = ["BLOCK", "iter_chunks", "site_sizes", "sites"]
 
 BLOCK = 1 << 16
 """Patients per random-number block (the unit of reproducibility)."""
@@ -501,6 +501,7 @@ def iter_chunks(
     profile: str | Path | Profile,
     n_patients: int | Mapping[str, int] | None = None,
     seed: int = 0,
+    *,
     chunk_patients: int = 1 << 20,
     threads: int = 1,
 ) -> Iterator[pl.DataFrame]:
@@ -562,136 +563,4 @@ def sites(profile: str | Path | Profile) -> pl.DataFrame:
             "period_end": pl.Date,
             "n_patients": pl.Int64,
         },
-    )
-
-
-def _progress_bar(progress: Any, total: int, name: str) -> Callable[[int], None] | None:
-    if progress is None:
-        progress = total >= 5_000_000 and sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="patients", unit_scale=True, desc=f"synth {name}")
-
-    def update(k: int) -> None:
-        bar.update(k)
-        if bar.n >= total:
-            bar.close()
-
-    return update
-
-
-def generate(
-    profile: str | Path | Profile,
-    n_patients: int | Mapping[str, int] | None = None,
-    seed: int = 0,
-    out: str | Path | bool | None = None,
-    progress: bool | None = None,
-    *,
-    chunk_patients: int = 1 << 20,
-    threads: int = 1,
-    overwrite: bool = False,
-) -> pl.DataFrame | Path:
-    """Generate a synthetic exam cohort (canonical exam table) from a profile.
-
-    Parameters
-    ----------
-    profile
-        A shipped profile name (``"small"``, ``"rehani2020"``, ``"eurosafe2021"``,
-        ``"sodickson2009"``), the path of a profile TOML file, or a :class:`Profile`.
-    n_patients
-        Total patients; default the profile's. Sites keep their proportions, and the first
-        patients of each site are the same as in the full cohort. ``{facility: n}`` sets
-        some sites' sizes (the others keep the profile's). With a profile ``[selection]``
-        (``sodickson2009``: an exam in 2007 at age >= 18), these are *selected* patients:
-        entrants are simulated until that many are selected, and patient ids number the
-        selected patients 1, 2, ...
-    seed
-        Seed of the cohort: equal seeds give equal cohorts (whatever ``chunk_patients``).
-    out
-        ``None``: return the table. A folder (or ``True`` for ``data/synthetic/<profile>/``):
-        write Parquet files ``<facility>/part-NNNNN.parquet`` chunk by chunk (bounded
-        memory) and return the folder. The folder is complete or absent: the files are
-        written into a temporary sibling that is renamed on success, with a manifest
-        (``recurct-manifest.json``: rows, parameters, version) written last; an interrupted
-        run (error, Ctrl-C, SIGTERM) leaves nothing (:func:`recurct._outdir.output_folder`).
-    progress
-        Show a tqdm bar; default: for 5 million patients or more on a terminal.
-    chunk_patients
-        Patients per chunk (memory: about 100 bytes per exam of a chunk).
-    threads
-        Chunks simulated at once (numpy releases the GIL in most of the work).
-    overwrite
-        With ``out``: replace an existing non-empty folder whole. Without it such a folder
-        raises :class:`recurct._outdir.OutputExistsError` before any work (an old cohort is
-        never mixed with a new one).
-
-    Returns
-    -------
-    polars.DataFrame or pathlib.Path
-        Columns ``patient_id`` (Int64), ``exam_date`` (Datetime us), ``effective_dose_msv``,
-        ``dlp_mgycm``, ``body_region``, ``age_years`` (age at the exam), ``sex``,
-        ``facility``, ``indication`` (the clinical group), sorted by patient and time.
-
-    Examples
-    --------
-    >>> exams = generate("small", seed=1)
-    >>> exams.columns[:3]
-    ['patient_id', 'exam_date', 'effective_dose_msv']
-    """
-    prof = load_profile(profile)
-    total = sum(site_sizes(prof, n_patients))
-    update = _progress_bar(progress, total, prof.name)
-    chunks = iter_chunks(prof, n_patients, seed, chunk_patients, threads)
-    if out is None or out is False:
-        frames = []
-        for df in chunks:
-            frames.append(df)
-            if update:
-                update(int(df["patient_id"].n_unique()))
-        if not frames:
-            return _frame_empty()
-        return pl.concat(frames, rechunk=False)
-    folder = Path("data/synthetic") / prof.name if out is True else Path(out)
-    params = {
-        "profile": prof.name,
-        "n_patients": n_patients if not isinstance(n_patients, Mapping) else dict(n_patients),
-        "seed": seed,
-        "chunk_patients": chunk_patients,
-    }
-    given = [Path(profile)] if isinstance(profile, str | Path) and Path(profile).exists() else []
-    with output_folder(
-        folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
-    ) as tmp:
-        counters: dict[str, int] = {}
-        for df in chunks:
-            fac = df["facility"][0]
-            k = counters.get(fac, 0)
-            counters[fac] = k + 1
-            sub = tmp.path / _safe(fac)
-            sub.mkdir(exist_ok=True)
-            df.write_parquet(sub / f"part-{k:05d}.parquet")
-            tmp.record(f"{_safe(fac)}/part-{k:05d}.parquet", df.height)
-            n_written = int(df["patient_id"].n_unique())  # a chunk holds whole patients
-            tmp.parameters["patients"] = tmp.parameters.get("patients", 0) + n_written
-            if update:
-                update(n_written)
-    return folder
-
-
-def _safe(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-
-
-def _frame_empty() -> pl.DataFrame:
-    """The generator's exam table with no rows: the canonical dtypes of recurct.schema."""
-    optional = ("dlp_mgycm", "body_region", "age_years", "sex", "facility", "indication")
-    return pl.DataFrame(
-        schema={
-            "patient_id": pl.Int64,
-            "exam_date": pl.Datetime("us"),
-            "effective_dose_msv": pl.Float64,
-            **{c: OPTIONAL_COLUMNS[c] for c in optional},
-        }
     )

@@ -1,11 +1,16 @@
-"""The ``recurct`` command line.
+"""The ``recurct`` command line: the parser, and every subcommand's handler in this package.
 
-The parser lives here; each subcommand calls one function in the module that does the work
-(``cli_<name>(args) -> int``), which returns the process exit code. Modules are imported only
-when their subcommand runs, so ``recurct --help`` is fast.
+:data:`HANDLERS` maps each subcommand to its handler, a function ``(args) -> int`` returning the
+process exit code: ``validate`` and ``analyze`` (:mod:`recurct.cli._tables`), ``reproduce``
+(:mod:`recurct.cli._reproduce`), ``synth`` (:mod:`recurct.cli._synth`). A handler's module is
+imported only when its subcommand runs, so ``recurct --help`` is fast. The options shared by
+several subcommands are in :mod:`recurct.cli._options`, the reading of an exam file with them in
+:mod:`recurct.cli._input`.
 
-Every subcommand reports an error the same way: one line ``recurct: <message>`` on stderr (no
-traceback), and the exit code :data:`EXIT_USAGE`; see :data:`EXIT_CODES`.
+Every subcommand reports an error the same way (:mod:`recurct.cli._errors`): one line
+``recurct: <message>`` on stderr (no traceback), and the exit code :data:`EXIT_USAGE`; a check
+that ran and failed exits with :data:`EXIT_FAILED`; see :data:`EXIT_CODES`.
+Run it as ``recurct ...`` or ``python -m recurct.cli ...``.
 """
 
 from __future__ import annotations
@@ -16,32 +21,35 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from recurct._cli_input import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    add_analysis_options,
-    add_input_options,
-    cli_error,
-)
 from recurct._version import __version__
+from recurct.cli._errors import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli_error
+from recurct.cli._options import add_analysis_options, add_input_options
 from recurct.errors import RecurctError
 
-#: The exit codes of every subcommand, as ``recurct --help`` lists them.
-EXIT_CODES = f"""exit codes (every subcommand):
-  {EXIT_OK}  success (validate: the file is clean; reproduce: every figure within tolerance)
-  {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a figure out of
-     tolerance, bench has an answer that differs from recurct's
-  {EXIT_USAGE}  bad input or options: unreadable file, unknown study or method, bad value,
-     output folder exists; the reason is one line "recurct: <message>" on stderr"""
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "HANDLERS",
+    "REMOVED",
+    "build_parser",
+    "cli_error",
+    "main",
+]
 
-# subcommand -> module holding cli_<subcommand>(args)
-HANDLERS: dict[str, str] = {
-    "validate": "recurct._cli_tables",
-    "reproduce": "recurct.studies",
-    "analyze": "recurct._cli_tables",
-    "synth": "recurct.synthetic",
-    "bench": "recurct.bench",
+#: subcommand -> (module, function) of its handler ``(args: argparse.Namespace) -> int``.
+HANDLERS: dict[str, tuple[str, str]] = {
+    "validate": ("recurct.cli._tables", "cli_validate"),
+    "reproduce": ("recurct.cli._reproduce", "cli_reproduce"),
+    "analyze": ("recurct.cli._tables", "cli_analyze"),
+    "synth": ("recurct.cli._synth", "cli_synth"),
+}
+
+#: Subcommands that recurct 0.2 removed -> what to run instead.
+REMOVED: dict[str, str] = {
+    "bench": "the benchmark is `python benchmarks/bench_cumulative.py --sizes 1e6,1e7` in a "
+    "clone of the repository (its peer runners are benchmarks/peers.py)",
 }
 
 
@@ -65,13 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"recurct {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_validate(sub)
+    _add_reproduce(sub)
+    _add_analyze(sub)
+    _add_synth(sub)
+    return parser
 
+
+_Sub = argparse._SubParsersAction  # the type of ``add_subparsers()``
+
+
+def _add_validate(sub: _Sub) -> None:
     p = sub.add_parser(
         "validate", help="check an exam file: schema, and effective dose where it is missing"
     )
     p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
     add_input_options(p)
 
+
+def _add_reproduce(sub: _Sub) -> None:
     p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
@@ -96,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_input_options(p)
 
+
+def _add_analyze(sub: _Sub) -> None:
     p = sub.add_parser("analyze", help="magnitude table of your own exam file")
     p.add_argument("file", help="CSV or Parquet exam file, a folder of Parquet, or OpenREM export")
     p.add_argument(
@@ -107,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_analysis_options(p)
     add_input_options(p)
 
+
+def _add_synth(sub: _Sub) -> None:
     p = sub.add_parser("synth", help="generate a synthetic exam cohort")
     p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")
     p.add_argument("--n-patients", type=int, default=None, help="override the cohort size")
@@ -118,26 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an existing non-empty --out folder whole (default: refuse)",
     )
 
-    p = sub.add_parser("bench", help="benchmark cumulative dose vs polars, pandas, DuckDB")
-    p.add_argument("--sizes", default="1e6", help="comma-separated exam counts, e.g. 1e6,1e7")
-    p.add_argument("--repeat", type=int, default=3, help="best of this many runs")
-    p.add_argument("--methods", default=None, help="comma-separated subset of methods")
-    return parser
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recurct`` command; returns the exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in REMOVED:
+        return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     if args.command is None:
         parser.print_help()
-        return 0
-    module = importlib.import_module(HANDLERS[args.command])
+        return EXIT_OK
+    module, function = HANDLERS[args.command]
+    handler = getattr(importlib.import_module(module), function)
     try:
-        return int(getattr(module, f"cli_{args.command}")(args) or EXIT_OK)
+        return int(handler(args))
     except (RecurctError, OSError) as exc:  # what a handler left uncaught: bad input
         return cli_error(str(exc))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,0 +1,205 @@
+"""The options shared by ``recurct analyze``, ``reproduce --exams`` and ``validate``.
+
+:func:`add_input_options` adds the reading and dose options to a subcommand's parser
+(``--map``, ``--dayfirst``, ``--sep``, ``--today``, ``--region-rules``, ``--table``,
+``--fallback``, ``--age-rule``, ``--adult-from``, ``--kv``, ``--drop-bad``),
+:func:`add_analysis_options` the analysis options of ``analyze`` (``--threshold``/``--thresholds``,
+``--window``, ``--by``, ``--age-bands``); :func:`analysis_options` and :func:`dose_options`
+turn the parsed arguments into keyword arguments of the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import Any
+
+from recurct.errors import InputError
+
+__all__ = [
+    "add_analysis_options",
+    "add_input_options",
+    "analysis_options",
+    "dose_options",
+    "parse_map",
+]
+
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
+    """Add the reading and dose options shared by ``analyze``, ``reproduce`` and ``validate``."""
+    g = p.add_argument_group("reading the file")
+    g.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="THEIRS=OURS",
+        help="column mapping, e.g. --map 'Patient ID=patient_id' (repeatable)",
+    )
+    g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
+    g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
+    g.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
+    g.add_argument(
+        "--region-rules",
+        default=None,
+        metavar="CSV",
+        help="your body-region rules, tried before recurct's: a CSV with columns pattern "
+        "(a regular expression on the lower-case text, e.g. ' lws ') and region (canonical; "
+        "empty for none), for free-text regions and protocol names of CSV and Parquet files",
+    )
+    g.add_argument(
+        "--drop-bad",
+        action="store_true",
+        help="leave out rows that fail validation or dose conversion, and print what was "
+        "dropped (default: stop and list them)",
+    )
+    g = p.add_argument_group("effective dose (where the file has DLP but no dose)")
+    g.add_argument(
+        "--table",
+        default="aapm96",
+        metavar="NAME|CSV",
+        help="conversion-factor table: a shipped one (aapm96, icrp103_adult, shrimpton_age, "
+        "nci_icrp103_120kv) or your CSV (region,k[,age,sex,kv,source]); default aapm96",
+    )
+    g.add_argument(
+        "--fallback",
+        action="append",
+        default=[],
+        metavar="REGION=OTHER|TABLE",
+        help="for regions the table lacks: use OTHER's factor (e.g. abdomen_pelvis=abdomen), "
+        "or another table (a name or CSV); repeatable",
+    )
+    g.add_argument(
+        "--age-rule",
+        default="nearest-lower",
+        choices=("nearest-lower", "nearest", "interpolate"),
+        help="age rule of age-dependent tables (default nearest-lower)",
+    )
+    g.add_argument(
+        "--adult-from",
+        type=float,
+        default=None,
+        metavar="YEARS",
+        help="age from which the adult column applies (default: the table's)",
+    )
+    g.add_argument("--kv", type=float, default=None, help="tube voltage of kV-specific tables")
+
+
+def add_analysis_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--threshold(s)``, ``--window``, ``--by`` and ``--age-bands``."""
+    g = p.add_argument_group("analysis")
+    g.add_argument(
+        "--threshold",
+        "--thresholds",
+        dest="thresholds",
+        action="append",
+        default=None,
+        metavar="T[,T...]",
+        help="CED threshold(s) in mSv, comma-separated or repeated (default 100)",
+    )
+    g.add_argument(
+        "--window",
+        action="append",
+        default=None,
+        metavar="DAYS[,DAYS...]",
+        help="also count patients reaching T within any window of this many days "
+        "(e.g. 1826 for 5 years); repeatable",
+    )
+    g.add_argument(
+        "--by",
+        action="append",
+        default=None,
+        help="stratify by a patient column: sex, facility, indication, or age_band "
+        "(age at first exam, see --age-bands); repeatable",
+    )
+    g.add_argument(
+        "--age-bands",
+        default=None,
+        metavar="EDGES",
+        help="age-band edges in years for --by age_band, e.g. 0,18,50,65 (the last band is "
+        "open); default 0,18,30,50,65",
+    )
+
+
+def _numbers(items: list[str] | None, what: str) -> list[float]:
+    out: list[float] = []
+    for item in items or []:
+        for part in str(item).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                v = float(part)
+            except ValueError:
+                raise InputError(f"{what} expects numbers, got {part!r}") from None
+            if not math.isfinite(v) or v <= 0:
+                raise InputError(f"{what} must be > 0, got {part!r}")
+            out.append(v)
+    return out
+
+
+def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``thresholds``, ``window_days`` (int days), ``by`` and ``age_edges`` from the arguments."""
+    thresholds = _numbers(getattr(args, "thresholds", None), "--threshold") or [100.0]
+    windows = _numbers(getattr(args, "window", None), "--window")
+    if any(not w.is_integer() for w in windows):
+        raise InputError(f"--window takes whole days, got {', '.join(f'{w:g}' for w in windows)}")
+    windows = [int(w) for w in windows]
+    edges = None
+    if getattr(args, "age_bands", None):
+        try:
+            edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                f"--age-bands expects comma-separated ages in years, e.g. 0,18,50,65; "
+                f"got {args.age_bands!r}"
+            ) from None
+        if (
+            len(edges) < 2
+            or sorted(edges) != edges
+            or len(set(edges)) != len(edges)
+            or not all(math.isfinite(e) and e >= 0 for e in edges[:-1])
+        ):
+            raise InputError(f"--age-bands expects increasing edges, got {args.age_bands!r}")
+        if math.isfinite(edges[-1]):
+            edges.append(math.inf)
+    return {
+        "thresholds": sorted(set(thresholds)),
+        "window_days": sorted(set(windows)),
+        "by": list(getattr(args, "by", None) or []),
+        "age_edges": edges,
+    }
+
+
+def parse_map(items: list[str]) -> dict[str, str]:
+    mapping = {}
+    for item in items:
+        theirs, eq, ours = item.rpartition("=")
+        if not eq or not theirs.strip() or not ours.strip():
+            raise InputError(f"--map expects THEIRS=OURS, got {item!r}")
+        mapping[theirs.strip()] = ours.strip()
+    return mapping
+
+
+def dose_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`recurct.dose.effective_dose` from the arguments."""
+    regions: dict[str, str] = {}
+    tables: list[str] = []
+    for item in getattr(args, "fallback", None) or []:
+        src, eq, dst = item.partition("=")
+        if eq:
+            regions[src.strip()] = dst.strip()
+        else:
+            tables.append(item.strip())
+    if len(tables) > 1:
+        raise InputError(f"--fallback takes one fallback table, got {tables}")
+    return {
+        "table": getattr(args, "table", "aapm96") or "aapm96",
+        "fallback": regions or None,
+        "fallback_table": tables[0] if tables else None,
+        "age_rule": getattr(args, "age_rule", "nearest-lower"),
+        "adult_from": getattr(args, "adult_from", None),
+        "kv": getattr(args, "kv", None),
+    }
+
+

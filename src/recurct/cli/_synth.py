@@ -1,0 +1,47 @@
+"""Handler of ``recurct synth`` (the generator is :mod:`recurct.synthetic`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from recurct.cli._errors import EXIT_OK, cli_error
+
+__all__ = ["cli_synth"]
+
+
+def cli_synth(args: argparse.Namespace) -> int:
+    """``recurct synth PROFILE [--n-patients N] [--seed S] [--out DIR] [--overwrite]``.
+
+    Writes partitioned Parquet under ``--out`` (default ``data/synthetic/<profile>/``; a
+    folder that is complete or absent, with its manifest, see
+    :func:`recurct.synthetic.write_cohort`) and prints where, how many patients and exams, and
+    how long it took. An existing non-empty folder is refused unless ``--overwrite`` (then it
+    is replaced whole).
+    """
+    from recurct._outdir import OutputExistsError, check_output
+    from recurct.synthetic import load_profile, write_cohort
+
+    try:
+        prof = load_profile(args.profile)
+    except (ValueError, FileNotFoundError) as e:
+        return cli_error(str(e))
+    t0 = time.perf_counter()
+    try:
+        folder = write_cohort(
+            prof,
+            args.out,
+            n_patients=args.n_patients,
+            seed=args.seed,
+            overwrite=bool(getattr(args, "overwrite", False)),
+        )
+    except (ValueError, OutputExistsError) as e:
+        return cli_error(str(e))
+    manifest = check_output(folder) or {}
+    params = manifest.get("parameters", {})
+    print(
+        f"wrote {params.get('patients', 0):,} patients, {manifest.get('rows', 0):,} exams "
+        f"(synthetic profile {prof.name!r}, seed {args.seed}) to {folder} "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
+    return EXIT_OK

@@ -1,0 +1,219 @@
+"""The common path of every study's ``reproduce()``: the exams, the patients, the measured
+figures, the comparison table; and the seeds of a run on many seeds."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from recurct.studies._figures import (
+    Measured,
+    Published,
+    calibration_tolerances,
+    comparison_table,
+    validation_record,
+)
+from recurct.studies._reproduction import Reproduction
+
+__all__ = ["load_exams", "opt", "parse_seeds", "progress_fn", "run_study", "share_measured"]
+
+
+def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
+    """Seeds from ``"20"`` (seeds 0..19), ``"100-119"`` (a range, both ends included),
+    ``"1,5,9"`` (a list) or a sequence of ints; ``ValueError`` otherwise."""
+    if isinstance(spec, int):
+        spec = str(spec)
+    if not isinstance(spec, str):
+        seeds = [int(s) for s in spec]
+    else:
+        text = spec.strip()
+        try:
+            if "," in text:
+                seeds = [int(s) for s in text.split(",") if s.strip()]
+            elif "-" in text[1:]:
+                i = text.index("-", 1)
+                lo, hi = int(text[:i]), int(text[i + 1 :])
+                if hi < lo:
+                    raise ValueError
+                seeds = list(range(lo, hi + 1))
+            else:
+                n = int(text)
+                if n < 1:
+                    raise ValueError
+                seeds = list(range(n))
+        except ValueError:
+            raise ValueError(
+                f"--seeds {spec!r}: give a count (20), a range (100-119) or a list (1,5,9)"
+            ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers, got {spec!r}")
+    return seeds
+
+
+def progress_fn(progress: bool | Callable[[str], None]) -> Callable[[str], None]:
+    """A function reporting progress lines: a callable as given, True -> stderr, False -> none."""
+    if callable(progress):
+        return progress
+    if progress:
+        import sys
+
+        def report(msg: str) -> None:
+            sys.stderr.write(f"[recurct] {msg}\n")
+            sys.stderr.flush()
+
+        return report
+    return lambda msg: None
+
+
+def load_exams(
+    profile: str,
+    exams: Any,
+    seed: int,
+    n_patients: int | None,
+    report: Callable[[str], None],
+) -> tuple[pl.DataFrame, Literal["synthetic", "your data"]]:
+    """The exam table to analyse: the user's (validated) or the study's synthetic cohort."""
+    from recurct._frames import to_polars
+
+    if exams is None:
+        import recurct.synthetic as synthetic
+
+        n = "the profile's" if n_patients is None else f"{n_patients:,}"
+        report(f"generating the synthetic '{profile}' cohort ({n} patients, seed {seed}) ...")
+        ex = synthetic.generate(profile, n_patients=n_patients, seed=seed)
+        report(f"generated {ex.height:,} exams")
+        return ex, "synthetic"
+    if n_patients is not None:
+        raise ValueError("n_patients only applies to the synthetic cohort (exams=None)")
+    if isinstance(exams, (str, Path)):
+        from recurct.io import read_exams
+
+        report(f"reading {exams} ...")
+        exams = read_exams(exams)
+    from recurct.schema import validate
+
+    df, _ = to_polars(exams)
+    return validate(df), "your data"
+
+
+def share_measured(k: int, n: int, note: str = "") -> Measured:
+    """``100 k / n`` in % with its Wilson 95% CI."""
+    if n == 0:
+        return Measured(None, note=note or "no patients")
+    from recurct.stats import proportion_ci
+
+    lo, hi = proportion_ci(k, n)
+    return Measured(100.0 * k / n, 100.0 * float(lo), 100.0 * float(hi), note)
+
+
+def opt(v: Any, scale: float = 1.0) -> float | None:
+    """``float(v) * scale``, or None for a null."""
+    return None if v is None else float(v) * scale
+
+
+def run_study(
+    *,
+    study: str,
+    source: str,
+    published: Mapping[str, Published],
+    not_published: tuple[str, ...],
+    thresholds: tuple[float, ...],
+    measure: Callable[[pl.DataFrame, pl.DataFrame, str], tuple[dict[str, Measured], dict]],
+    figures: Callable[[Reproduction], dict[str, Any]],
+    size_dependent: tuple[str, ...],
+    exams: Any,
+    seed: int,
+    progress: bool | Callable[[str], None],
+    n_patients: int | None,
+) -> Reproduction:
+    """The common path of every study's ``reproduce()``.
+
+    Load the exams (the study's synthetic profile when ``exams`` is None), compute the patients
+    table with :func:`recurct.cumulative_dose` at ``thresholds``, ``measure(exams, patients,
+    mode)`` the figures, and compare them with ``published`` (in synthetic mode, with the
+    profile's calibration tolerances and validation record). On a reduced synthetic cohort
+    (``n_patients``) the ``size_dependent`` figures (counts, sample extremes) are reported but
+    not compared, and the sampling SDs are scaled by ``sqrt(N / n)``.
+    """
+    import time
+
+    from recurct import cumulative_dose
+
+    t0 = time.perf_counter()
+    report = progress_fn(progress)
+    ex, mode = load_exams(study, exams, seed, n_patients, report)
+    report("cumulative dose per patient ...")
+    patients = cumulative_dose(ex, thresholds=thresholds)
+    report("statistics ...")
+    measured, extra = measure(ex, patients, mode)
+    incomparable: dict[str, str] = {}
+    validation = validation_record(study) if mode == "synthetic" else {}
+    sd_scale = 1.0
+    if n_patients is not None:
+        why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
+        incomparable = dict.fromkeys(size_dependent, why)
+        full = validation.get("n_patients")
+        if full:  # sampling SD of a cohort n times smaller: sqrt(N / n) times larger
+            sd_scale = math.sqrt(float(full) / max(patients.height, 1))
+    table = comparison_table(
+        published,
+        measured,
+        calibration=calibration_tolerances(study) if mode == "synthetic" else {},
+        mode=mode,
+        incomparable=incomparable,
+        validation=validation,
+        sd_scale=sd_scale,
+    )
+    rep = Reproduction(
+        study=study,
+        source=source,
+        table=table,
+        mode=mode,
+        patients=patients,
+        exams=ex,
+        extra=extra,
+        not_published=not_published,
+        seconds=time.perf_counter() - t0,
+        seed=seed if mode == "synthetic" else None,
+        _figure_fn=figures,
+    )
+    return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)
+
+
+def _kind_of(exams: Any) -> str:
+    """The library of the user's exam table ("pandas", "polars", ...); "polars" for None or a
+    path (the synthetic cohort, or a file read here)."""
+    from recurct._frames import frame_kind
+
+    if exams is None or isinstance(exams, str | Path):
+        return "polars"
+    try:
+        return frame_kind(exams)
+    except TypeError:  # another input that to_polars reads (a reader's result)
+        return "polars"
+
+
+def _to_pandas(rep: Reproduction) -> Reproduction:
+    """``rep`` with every table as pandas (its figures drawn from the polars tables)."""
+    import dataclasses
+
+    from recurct._frames import from_polars
+
+    def pandas(x: Any) -> Any:
+        return from_polars(x, "pandas") if isinstance(x, pl.DataFrame) else x
+
+    def figures(_: Reproduction) -> dict[str, Any]:
+        return rep.figures()
+
+    return dataclasses.replace(
+        rep,
+        table=pandas(rep.table),
+        patients=pandas(rep.patients),
+        exams=pandas(rep.exams),
+        extra={k: pandas(v) for k, v in rep.extra.items()},
+        _figure_fn=figures,
+    )
