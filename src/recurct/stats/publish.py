@@ -28,7 +28,7 @@ from typing import Any, Literal
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.stats.magnitude import MAGNITUDE_COLUMNS
+from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 __all__ = [
     "LABELS",
@@ -50,7 +50,6 @@ LABELS: dict[str, str] = {
     "n_patients": "Patients",
     "n_exams": "Exams",
     "n_reached": "Patients ≥ {T} (n)",
-    "n_high": "Patients ≥ {T} (n)",
     "share": "Patients ≥ {T} (%)",
     "share_lo": "95% CI low (%)",
     "share_hi": "95% CI high (%)",
@@ -72,12 +71,12 @@ LABELS: dict[str, str] = {
     "weight": "Weight (%)",
     "crude_share": "Crude share (%)",
     "std_share": "Age-standardised share (%)",
-    "std_lo": "95% CI low (%)",
-    "std_hi": "95% CI high (%)",
+    "std_share_lo": "95% CI low (%)",
+    "std_share_hi": "95% CI high (%)",
     "weight_covered": "Standard weight covered (%)",
     "n_groups": "Age groups with patients",
     "n_groups_empty": "Age groups without patients",
-    "ci_method": "CI method",
+    "ci": "CI method",
     "figure": "Figure",
     "description": "Description",
     "unit": "Unit",
@@ -106,8 +105,8 @@ _FRACTIONS = frozenset(
         "share_male",
         "crude_share",
         "std_share",
-        "std_lo",
-        "std_hi",
+        "std_share_lo",
+        "std_share_hi",
         "weight_covered",
     }
 )
@@ -131,7 +130,7 @@ def table_kind(table: Any) -> TableKind:
     cols = set(df.columns)
     if {"figure", "published", "reproduced"} <= cols:
         return "reproduction"
-    if {"std_share", "std_lo", "std_hi"} <= cols:
+    if {"std_share", "std_share_lo", "std_share_hi"} <= cols:
         return "standardised"
     if {"site", "n_patients", "share"} <= cols:
         return "sites"
@@ -267,13 +266,12 @@ def publication_table(
     cut = param_label(age_cut)
     main = {
         *MAGNITUDE_COLUMNS,
-        "n_high",
         *_FRACTIONS,
         *_DROP,
         "weight",
         "n_groups",
         "n_groups_empty",
-        "ci_method",
+        "ci",
     }
     strata = [c for c in df.columns if c not in main and df.schema[c] in (pl.Utf8, pl.Boolean)]
     strata = [c for c in strata if kind != "reproduction"]
@@ -306,9 +304,8 @@ def publication_table(
                 )
         elif kind == "sites":
             out["Patients"] = _num(r["n_patients"], digits)
-            n_high = r.get("n_high", r.get("n_reached"))
             out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
-                n_high, r["share"], r.get("share_lo"), r.get("share_hi"), digits
+                r["n_reached"], r["share"], r.get("share_lo"), r.get("share_hi"), digits
             )
             if r.get("weight") is not None:
                 out["Weight (%)"] = f"{100 * r['weight']:.1f}"
@@ -317,10 +314,10 @@ def publication_table(
                 out[LABELS["threshold"]] = param_label(float(r["threshold"]))
             out["Patients"] = _num(r["n_patients"], digits)
             out[f"Crude share ≥ {t_text}, n (%)"] = _count_share(
-                r.get("n_high"), r["crude_share"], None, None, digits
+                r.get("n_reached"), r["crude_share"], None, None, digits
             )
             out[f"Age-standardised share ≥ {t_text}, % (95% CI)"] = _count_share(
-                None, r["std_share"], r["std_lo"], r["std_hi"], digits
+                None, r["std_share"], r["std_share_lo"], r["std_share_hi"], digits
             ).strip("()")
         elif kind == "reproduction":
             # the description ("median CED of patients >= 100 mSv"), not the figure's ID
