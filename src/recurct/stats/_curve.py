@@ -62,12 +62,16 @@ def event_table(
     keep = pl.Series(data["keep"])
     ids = ["patient_id"] if "patient_id" in df.columns and "patient_id" not in by_cols else []
     entry_days = np.where(np.isfinite(data["entry"]), data["entry"], np.nan)
-    events = df.select(*ids, *by_cols).filter(keep).with_columns(
-        pl.Series("time_days", data["time"].astype(np.int64)),
-        pl.Series("time_years", data["time"] / DAYS_PER_YEAR),
-        pl.Series("event", data["event"].astype(np.int64)),
-        pl.Series("entry_days", entry_days).fill_nan(None),
-    )
+    events = pl.DataFrame(
+        {
+            "time_days": data["time"].astype(np.int64),
+            "time_years": data["time"] / DAYS_PER_YEAR,
+            "event": data["event"].astype(np.int64),
+            "entry_days": entry_days,
+        }
+    ).with_columns(pl.col("entry_days").fill_nan(None))
+    if ids or by_cols:
+        events = df.select(*ids, *by_cols).filter(keep).hstack(events)
     return events, by_cols, t, data["n_prevalent"], kind
 
 

@@ -59,8 +59,8 @@ def proportion_ci(
     alpha : float, default 0.05
         ``1 - confidence level`` (0.05 gives a 95% interval).
     ci : str, default "wilson"
-        The interval method: ``"wilson"`` (Wilson score, the default: good coverage also for small shares),
-        ``"beta"`` (Clopper-Pearson exact; also ``"clopper-pearson"``, ``"exact"``),
+        The interval method: ``"wilson"`` (Wilson score, the default: good coverage also for
+        small shares), ``"beta"`` (Clopper-Pearson exact; also ``"clopper-pearson"``, ``"exact"``),
         ``"agresti_coull"`` (also ``"agresti-coull"``), ``"normal"`` (Wald, also ``"wald"``;
         clipped to [0, 1] as in statsmodels), ``"jeffreys"`` (equal-tailed Beta(1/2, 1/2)
         posterior interval). Case-insensitive.
