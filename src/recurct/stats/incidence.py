@@ -146,6 +146,7 @@ def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: i
     )
 
 
+@renamed(window="window_days")
 def incidence_rate(
     patients: Any,
     threshold: float = 100,
