@@ -452,39 +452,10 @@ def forest(
     ticks = list(y)
     title = f"Patients with CED ≥ {what} by site ({n} sites)"
     if pooled is not None:
-        p = 100 * pooled["share"]
-        plo, phi = 100 * pooled.get("share_lo", math.nan), 100 * pooled.get("share_hi", math.nan)
-        if not math.isfinite(plo) or not math.isfinite(phi):
-            plo = phi = p
-        kind = {"random": "random effects", "fixed": "fixed effect"}.get(
-            str(pooled.get("model", "")), "pooled"
-        )
-        yd = -0.5
-        half_h = 0.35
-        pi_lo = 100 * pooled.get("share_pred_lo", math.nan)
-        pi_hi = 100 * pooled.get("share_pred_hi", math.nan)
-        if math.isfinite(pi_lo) and math.isfinite(pi_hi):
-            ax.plot(
-                [pi_lo, pi_hi],
-                [yd, yd],
-                color=OKABE_ITO[6],
-                linewidth=2.5,
-                alpha=0.45,
-                solid_capstyle="butt",
-                label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
-            )
-        ax.fill(
-            [plo, p, phi, p],
-            [yd, yd + half_h, yd, yd - half_h],
-            color=OKABE_ITO[6],
-            label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
-        )
-        ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
+        kind, extra = _draw_pooled(ax, pooled)
         labels.append(kind)
-        ticks.append(yd)
-        i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
-        if math.isfinite(i2):
-            title += f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)"
+        ticks.append(-0.5)
+        title += extra
     ax.set_yticks(ticks, labels)
     ax.set_xlabel(f"patients with CED ≥ {what} (%)")
     ax.set_ylabel("site")
@@ -493,6 +464,42 @@ def forest(
     ax.set_title(title)
     fig.legend(loc="outside lower center", ncols=2, fontsize="small")
     return fig
+
+
+def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
+    """Draw the pooled diamond (and prediction interval) at y = -0.5; return its label and
+    the heterogeneity line of the title."""
+    p = 100 * pooled["share"]
+    plo, phi = 100 * pooled.get("share_lo", math.nan), 100 * pooled.get("share_hi", math.nan)
+    if not math.isfinite(plo) or not math.isfinite(phi):
+        plo = phi = p
+    kind = {"random": "random effects", "fixed": "fixed effect"}.get(
+        str(pooled.get("model", "")), "pooled"
+    )
+    yd = -0.5
+    half_h = 0.35
+    pi_lo = 100 * pooled.get("share_pred_lo", math.nan)
+    pi_hi = 100 * pooled.get("share_pred_hi", math.nan)
+    if math.isfinite(pi_lo) and math.isfinite(pi_hi):
+        ax.plot(
+            [pi_lo, pi_hi],
+            [yd, yd],
+            color=OKABE_ITO[6],
+            linewidth=2.5,
+            alpha=0.45,
+            solid_capstyle="butt",
+            label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
+        )
+    ax.fill(
+        [plo, p, phi, p],
+        [yd, yd + half_h, yd, yd - half_h],
+        color=OKABE_ITO[6],
+        label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
+    )
+    ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
+    i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
+    extra = f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)" if math.isfinite(i2) else ""
+    return kind, extra
 
 
 def funnel(

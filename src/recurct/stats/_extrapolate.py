@@ -162,6 +162,13 @@ def _per_country(table: Any, years: float) -> Frame:
             f"{bad.select('row', 'country').rows()[:5]}"
         )
     out = _expected(df, years)
+    total = _total_row(out, years)
+    out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
+    return from_polars(out, kind)
+
+
+def _total_row(out: pl.DataFrame, years: float) -> dict[str, Any]:
+    """The ``"total"`` row: sums, and the population-weighted rate."""
     pop = out.get_column("population").sum()
     has_ci = (
         out.get_column("rate_per_1000_lo").null_count() == 0
@@ -188,5 +195,4 @@ def _per_country(table: Any, years: float) -> Frame:
     for end in ("lo", "hi"):
         v = total[f"expected_{end}"]
         total[f"expected_per_year_{end}"] = None if v is None else v / years
-    out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
-    return from_polars(out, kind)
+    return total

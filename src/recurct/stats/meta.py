@@ -461,42 +461,12 @@ def meta_proportion(
     row, weights = _pooled_row(y, v, x, n, method, transform, alpha, tau2, ci)
     pooled = pl.DataFrame([row], schema=_SCHEMA)
 
-    z = stats.norm.ppf(1 - alpha / 2)
-    se = np.sqrt(v)
-    n_site = n if transform == "arcsine" else None
-    site_lo = back_transform(y - z * se, transform, n_site)
-    site_hi = back_transform(y + z * se, transform, n_site)
-    # a site with 0 (or all) events: the continuity correction moves its effect off the
-    # boundary, but its interval must still hold its share x/n of 0 (or 1)
-    site_lo = np.where(x == 0, 0.0, site_lo)
-    site_hi = np.where(x == n, 1.0, site_hi)
-    sites = agg.select(
-        "site", "n_patients", "n_reached", *([subgroup] if subgroup else [])
-    ).with_columns(
-        (pl.col("n_reached") / pl.col("n_patients")).alias("share"),
-        pl.Series("share_lo", site_lo),
-        pl.Series("share_hi", site_hi),
-        pl.Series("effect", y),
-        pl.Series("variance", v),
-        pl.Series("corrected", corrected),
-        pl.Series("weight", weights),
-    )
-
+    sites = _sites(agg, (y, v, corrected, weights), transform, alpha, subgroup)
     subgroups = q_b = df_b = p_b = None
     if subgroup is not None:
-        labels = agg.get_column(subgroup).to_numpy()
-        rows = []
-        for g in sorted(set(labels.tolist())):
-            m = labels == g
-            r, _ = _pooled_row(y[m], v[m], x[m], n[m], method, transform, alpha, tau2, ci)
-            rows.append({subgroup: g, **r})
-        subgroups = pl.DataFrame(rows, schema={subgroup: pl.Utf8, **_SCHEMA})
-        mu_g = subgroups.get_column("effect").to_numpy()
-        w_g = 1.0 / subgroups.get_column("se").to_numpy() ** 2
-        mu_w = np.sum(w_g * mu_g) / np.sum(w_g)
-        q_b = float(np.sum(w_g * (mu_g - mu_w) ** 2))
-        df_b = len(rows) - 1
-        p_b = float(stats.chi2.sf(q_b, df_b)) if df_b > 0 else None
+        subgroups, q_b, df_b, p_b = _subgroups(
+            agg, subgroup, (y, v, x, n), (method, transform, alpha, tau2, ci)
+        )
         subgroups = from_polars(subgroups, kind)
 
     return MetaResult(
@@ -533,3 +503,62 @@ def _aggregates_with_subgroup(
     if agg.height == 0:
         raise ValueError("no sites: the table is empty")
     return agg.sort("site"), kind
+
+
+def _sites(
+    agg: pl.DataFrame,
+    fit: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    transform: Transform,
+    alpha: float,
+    subgroup: str | None,
+) -> pl.DataFrame:
+    """The per-site table of :class:`MetaResult` (``fit``: effects, variances, corrected,
+    weights)."""
+    y, v, corrected, weights = fit
+    x = agg.get_column("n_reached").to_numpy().astype(float)
+    n = agg.get_column("n_patients").to_numpy().astype(float)
+    z = stats.norm.ppf(1 - alpha / 2)
+    se = np.sqrt(v)
+    n_site = n if transform == "arcsine" else None
+    site_lo = back_transform(y - z * se, transform, n_site)
+    site_hi = back_transform(y + z * se, transform, n_site)
+    # a site with 0 (or all) events: the continuity correction moves its effect off the
+    # boundary, but its interval must still hold its share x/n of 0 (or 1)
+    site_lo = np.where(x == 0, 0.0, site_lo)
+    site_hi = np.where(x == n, 1.0, site_hi)
+    return agg.select(
+        "site", "n_patients", "n_reached", *([subgroup] if subgroup else [])
+    ).with_columns(
+        (pl.col("n_reached") / pl.col("n_patients")).alias("share"),
+        pl.Series("share_lo", site_lo),
+        pl.Series("share_hi", site_hi),
+        pl.Series("effect", y),
+        pl.Series("variance", v),
+        pl.Series("corrected", corrected),
+        pl.Series("weight", weights),
+    )
+
+
+def _subgroups(
+    agg: pl.DataFrame,
+    subgroup: str,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    settings: tuple[Any, ...],
+) -> tuple[pl.DataFrame, float, int, float | None]:
+    """One pooled row per subgroup and the between-subgroup Q test (``data``: effects,
+    variances, events, sizes; ``settings``: model, transform, alpha, tau2, ci)."""
+    y, v, x, n = data
+    labels = agg.get_column(subgroup).to_numpy()
+    rows = []
+    for g in sorted(set(labels.tolist())):
+        m = labels == g
+        r, _ = _pooled_row(y[m], v[m], x[m], n[m], *settings)
+        rows.append({subgroup: g, **r})
+    table = pl.DataFrame(rows, schema={subgroup: pl.Utf8, **_SCHEMA})
+    mu_g = table.get_column("effect").to_numpy()
+    w_g = 1.0 / table.get_column("se").to_numpy() ** 2
+    mu_w = np.sum(w_g * mu_g) / np.sum(w_g)
+    q_b = float(np.sum(w_g * (mu_g - mu_w) ** 2))
+    df_b = len(rows) - 1
+    p_b = float(stats.chi2.sf(q_b, df_b)) if df_b > 0 else None
+    return table, q_b, df_b, p_b
