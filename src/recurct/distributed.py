@@ -21,7 +21,7 @@ medians, quartiles and maxima are exact, not approximations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,9 @@ from recurct._compat import renamed
 from recurct._frames import param_label
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 __all__ = ["cumulative_dose", "magnitude"]
 
@@ -83,7 +86,7 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     *,
     partitioned_by_patient: bool = False,
-) -> Any:
+) -> dd.DataFrame:
     """The patients table of a Dask DataFrame of exams, computed partition by partition.
 
     Parameters

@@ -148,9 +148,9 @@ class ExamsPerPatient(NamedTuple):
     """Result of :func:`exams_per_patient`: two tables."""
 
     #: share of patients with at least k exams, per k (and stratum)
-    at_least: Any
+    at_least: Frame
     #: n_exams -> number and share of patients (and stratum)
-    distribution: Any
+    distribution: Frame
 
 
 def exams_per_patient(

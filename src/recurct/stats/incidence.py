@@ -54,7 +54,9 @@ if TYPE_CHECKING:
 __all__ = ["event_dates", "incidence_rate", "poisson_ci"]
 
 
-def poisson_ci(count: Any, exposure: Any = 1.0, alpha: float = 0.05) -> tuple[Any, Any]:
+def poisson_ci(
+    count: Any, exposure: Any = 1.0, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood 1936) interval of a Poisson rate ``count / exposure``.
 
     Parameters

@@ -48,7 +48,7 @@ def proportion_ci(
     nobs: Any,
     alpha: float = 0.05,
     ci: str = "wilson",
-) -> tuple[Any, Any]:
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Two-sided confidence interval for a binomial proportion ``count / nobs``.
 
     Parameters

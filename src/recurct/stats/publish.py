@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "LABELS",
@@ -153,7 +156,7 @@ def _label(column: str, t_text: str, cut: str) -> str:
 
 def readable(
     table: Any, *, threshold: float | None = None, age_cut: float = 50, percent: bool = True
-) -> pl.DataFrame:
+) -> Frame:
     """The table's numbers under readable labels, fractions as percentages.
 
     Parameters
@@ -227,7 +230,7 @@ def publication_table(
     threshold: float | None = None,
     age_cut: float = 50,
     digits: int = 2,
-) -> pl.DataFrame:
+) -> Frame:
     """Text cells for a paper: ``"n (%, 95% CI)"``, ``"median (IQR)"``, readable labels.
 
     Parameters
