@@ -222,7 +222,9 @@ def test_observation_end_is_public_and_shared_with_exam_rate() -> None:
     a, b = D0 + dt.timedelta(days=614), D0 + dt.timedelta(days=457)
     got = observation_end(p)
     assert got.dtype == pl.Date and got.to_list() == [a, b, a]
-    assert observation_end(p.to_pandas()).to_list() == [a, b, a]
+    on_pandas = observation_end(p.to_pandas())
+    assert isinstance(on_pandas, pd.Series)  # pandas in, pandas out
+    assert on_pandas.dt.date.to_list() == [a, b, a]
     assert observation_end(p.drop("facility")).to_list() == [a, a, a]
     day = dt.date(2020, 1, 1)
     assert observation_end(p, dt.datetime(2020, 1, 1, 12)).to_list() == [day] * 3

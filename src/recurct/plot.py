@@ -510,7 +510,7 @@ def funnel(
     Parameters
     ----------
     site_table
-        Site aggregates with ``n_patients`` and ``n_reached`` (or ``share``), e.g. the input or
+        Site aggregates with ``n_patients`` and ``n_reached``, e.g. the input or
         the per-site output of :func:`recurct.stats.site_table`.
     limits
         Two-sided coverage of the control limits drawn around the pooled share ``p``:
@@ -526,10 +526,7 @@ def funnel(
     """
     df, _ = to_polars(site_table)
     n = _column(df, "n_patients", "funnel")
-    if "n_reached" in df.columns:
-        k = _column(df, "n_reached", "funnel")
-    else:
-        k = _column(df, "share", "funnel") * n
+    k = _column(df, "n_reached", "funnel")
     if np.any(n <= 0):
         raise ValueError("funnel needs n_patients > 0 for every site")
     p = k.sum() / n.sum()

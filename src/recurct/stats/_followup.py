@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -16,6 +16,9 @@ from recurct import _checks
 from recurct._frames import param_label, to_polars
 from recurct.errors import CompetingRiskWarning
 from recurct.stats._common import require
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -86,7 +89,7 @@ def _end_expr(df: pl.DataFrame, spec: _checks.EndSpec, fn: str, name: str) -> pl
     return pl.col("facility").cast(pl.Utf8).replace_strict(spec.value, return_dtype=pl.Date)
 
 
-def observation_end(patients: Any, end: Any = None) -> pl.Series:
+def observation_end(patients: Any, end: Any = None) -> pl.Series | pd.Series:
     """The end of each patient's observation, as a ``Date`` series (one per row, in order).
 
     The one definition used by :func:`recurct.stats.time_to_threshold` (censoring),
@@ -107,7 +110,7 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series:
 
     Returns
     -------
-    polars.Series
+    polars.Series (pandas if ``patients`` was pandas)
         ``observation_end``, dtype ``Date``, no nulls.
 
     Raises
@@ -116,7 +119,7 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series:
         On a missing column, a facility absent from the mapping, a null end, or a ``str``
         that is neither a column nor an ISO date.
     """
-    df, _ = to_polars(patients)
+    df, kind = to_polars(patients)
     spec = _checks.end_spec(end, "observation_end", columns=df.columns)
     end_expr = _end_expr(df, spec, "observation_end", "end")
     out = df.select(end_expr.alias("observation_end"))["observation_end"]
@@ -127,7 +130,7 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series:
             f"{out.null_count()} patient(s) have no end of observation (null end date); "
             "fill the end column or pass end= explicitly"
         )
-    return out
+    return out.to_pandas() if kind == "pandas" else out
 
 
 def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.Series:

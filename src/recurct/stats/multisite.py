@@ -56,13 +56,13 @@ class SiteTable:
 
 def site_aggregates(
     patients: Any, threshold: float = 100, *, site: str = "facility"
-) -> pl.DataFrame:
+) -> Frame:
     """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_reached``.
 
     ``n_reached`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
     is computed as ``ced_msv >= threshold``.
     """
-    df, _ = to_polars(patients)
+    df, kind = to_polars(patients)
     if site not in df.columns:
         raise ValueError(
             f"site column {site!r} is not in the patients table (columns: {df.columns}); "
@@ -74,7 +74,7 @@ def site_aggregates(
         raise ValueError(
             f"{n_null} patients have a null {site!r}; fill it (e.g. 'unknown') or drop those rows"
         )
-    return (
+    agg = (
         df.group_by(pl.col(site).cast(pl.Utf8).alias("site"))
         .agg(
             pl.len().cast(pl.Int64).alias("n_patients"),
@@ -82,6 +82,7 @@ def site_aggregates(
         )
         .sort("site")
     )
+    return from_polars(agg, kind)
 
 
 def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
@@ -135,7 +136,7 @@ def as_aggregates(
         if "site" not in df.columns and site in df.columns:
             df = df.rename({site: "site"})
         return check_aggregates(df), kind
-    agg = site_aggregates(df, threshold=threshold, site=site)
+    agg, _ = to_polars(site_aggregates(df, threshold=threshold, site=site))
     return check_aggregates(agg), kind
 
 
