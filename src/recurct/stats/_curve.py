@@ -15,6 +15,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import FrameKind, from_polars, to_polars
+from recurct.errors import ParameterError
 from recurct.stats._common import by_list, check_nonempty, strata
 from recurct.stats._followup import DAYS_PER_YEAR, survival_data
 
@@ -34,7 +35,7 @@ def at_years(years: float | Sequence[float], fn: str) -> list[float]:
     given = [years] if np.ndim(years) == 0 else list(np.asarray(years).ravel())
     out = [_checks.number(a, fn, "years", lo=0.0) for a in given]
     if not out:
-        raise _checks.ParameterError(f"{fn}: give at least one time in years, e.g. [1, 5]")
+        raise ParameterError(f"{fn}: give at least one time in years, e.g. [1, 5]")
     return out
 
 

@@ -193,15 +193,15 @@ def standardise(
             f"standardise: dropped {dropped} patient(s) with a null {age_column!r} or an age "
             "outside every age group of the standard",
             StandardisationWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
         work = work.filter(pl.col("_grp") >= 0)
     if work.height == 0:
         raise ValueError("no patients left to standardise")
-    rows = [
-        {**dict(zip(by_cols, key)), **_row(sub, weights / weights.sum(), key, ci, alpha)}
-        for key, sub in strata(work, by_cols)
-    ]
+    rows = []
+    share = weights / weights.sum()
+    for key, sub in strata(work, by_cols):
+        rows.append({**dict(zip(by_cols, key)), **_row(sub, share, key, ci, alpha)})
     schema = {**dict.fromkeys(by_cols, pl.Utf8), "threshold": pl.Float64, **_SCHEMA}
     out = pl.DataFrame(rows, schema=schema).with_columns(pl.lit(threshold).alias("threshold"))
     return from_polars(out, kind)
@@ -238,7 +238,7 @@ def _row(
             f"group(s) of the standard; weights renormalised over the groups present "
             f"(covering {covered:.1%} of the standard's weight)",
             StandardisationWarning,
-            stacklevel=4,
+            stacklevel=3,  # _row, standardise, the caller
         )
     y = lo_ = hi_ = None
     if covered > 0:

@@ -44,6 +44,7 @@ from scipy.stats import chi2
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import ParameterError
 from recurct.stats._common import by_list, check_nonempty, require, strata
 from recurct.stats._followup import DAYS_PER_YEAR, date_expr, observation_end
 from recurct.stats.proportion import proportion_ci
@@ -230,7 +231,7 @@ def _window(window_days: Any) -> int:
     """One window length in whole days."""
     win = _checks.window_days(window_days, "incidence_rate")
     if win.size != 1:
-        raise _checks.ParameterError("incidence_rate: give one window_days, e.g. 365")
+        raise ParameterError("incidence_rate: give one window_days, e.g. 365")
     return int(win[0])
 
 
