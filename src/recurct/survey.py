@@ -79,7 +79,7 @@ def eurosafe2021() -> pl.DataFrame:
 
 @renamed(decimals="digits")
 def survey_table(
-    answers: Any, ci: str = "wilson", alpha: float = 0.05, *, digits: int = 1
+    answers: Any, *, ci: str = "wilson", alpha: float = 0.05, digits: int = 1
 ) -> Frame:
     """Shares of each answer among the answers to its question, with binomial CIs.
 

@@ -397,9 +397,9 @@ _SCHEMA = {
 @renamed(method="model", by="site")
 def meta_proportion(
     aggregates: Any,
+    *,
     model: Literal["random", "fixed", "glmm"] = "random",
     transform: Transform = "logit",
-    *,
     tau2: Tau2Method = "reml",
     ci: CIMethod = "hksj",
     continuity: float = 0.5,
