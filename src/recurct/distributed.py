@@ -222,21 +222,11 @@ def _magnitude_one(
         counts = (
             patients.assign(**str_cols)
             .groupby(cols, dropna=False)
-            .agg({"patient_id": "count", "n_exams": "sum"})
+            .agg({"patient_id": ["count", "min"], "n_exams": "sum"})
             .compute()
-            .reset_index()
         )
-        counts = pl.from_pandas(counts).rename({"patient_id": "n_patients"})
-        counts = counts.with_columns(pl.col(c).cast(pl.Utf8) for c in cols)
-        all_row = counts.select(
-            *(pl.lit("all", dtype=pl.Utf8).alias(c) for c in cols),
-            pl.col("n_patients").sum(),
-            pl.col("n_exams").sum(),
-        )
-        counts = pl.concat([counts, all_row], how="vertical_relaxed")
-        table = table.drop("n_patients", "n_exams").join(
-            counts, on=cols, how="left", nulls_equal=True, maintain_order="left"
-        )
+        counts.columns = ["n_patients", "_first_id", "n_exams"]
+        table = _with_stratum_counts(table, pl.from_pandas(counts.reset_index()), cols)
     else:
         n_patients = int(patients["patient_id"].count().compute())
         n_exams = int(patients["n_exams"].sum().compute())
@@ -254,6 +244,30 @@ def _magnitude_one(
     )
     order = [*cols, *[c for c in _magnitude_columns() if c in table.columns]]
     return table.select(order)
+
+
+def _with_stratum_counts(
+    table: pl.DataFrame, counts: pl.DataFrame, cols: list[str]
+) -> pl.DataFrame:
+    """The reduced counts joined on the strata of ``table``, whose strata rows are put in the
+    order of :func:`recurct.stats.magnitude` on the patients table of
+    :func:`recurct.cumulative_dose` (sorted by ``patient_id``): the order of each stratum's
+    first patient, null strata last."""
+    counts = counts.with_columns(pl.col(c).cast(pl.Utf8) for c in cols)
+    order = counts.sort([*(pl.col(c).is_null() for c in cols), "_first_id"]).select(cols)
+    all_row = counts.select(
+        *(pl.lit("all", dtype=pl.Utf8).alias(c) for c in cols),
+        pl.col("n_patients").sum(),
+        pl.col("n_exams").sum(),
+    )
+    counts = pl.concat([counts.drop("_first_id"), all_row], how="vertical_relaxed")
+    table = table.drop("n_patients", "n_exams").join(
+        counts, on=cols, how="left", nulls_equal=True, maintain_order="left"
+    )
+    strata = order.join(
+        table.slice(1), on=cols, how="left", nulls_equal=True, maintain_order="left"
+    )
+    return pl.concat([table.slice(0, 1), strata], how="vertical_relaxed")
 
 
 def _magnitude_columns() -> tuple[str, ...]:

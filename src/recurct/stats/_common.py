@@ -28,6 +28,7 @@ __all__ = [
     "reached_expr",
     "require",
     "strata",
+    "stratum_keys",
 ]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
@@ -68,17 +69,28 @@ def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
         )
 
 
+def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The distinct values of the ``by`` columns, one row per stratum, in the one order of
+    strata in :mod:`recurct.stats`: the order of ``Enum`` (and ``Categorical``) columns' own
+    categories (an age or dose band keeps its order), then the order of first appearance in
+    ``df``; null keys last."""
+    keys = df.select(by).unique(maintain_order=True).with_row_index("_first")
+    coded = [c for c in by if isinstance(df.schema[c], pl.Enum | pl.Categorical)]
+    order = [pl.col(c).is_null() for c in by] + [pl.col(c).to_physical() for c in coded]
+    return keys.sort([*order, "_first"]).drop("_first")
+
+
 def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...], pl.DataFrame]]:
     """Split ``df`` into ``[(("all", ...), df), (key, part), ...]``.
 
-    Strata follow the sort order of the ``by`` columns in their own dtype (so an ``Enum`` band
-    keeps its order); keys are returned as strings (``None`` for a null key).
+    Strata follow :func:`stratum_keys` (band order, else first appearance); keys are returned
+    as strings (``None`` for a null key).
     """
     out: list[tuple[tuple[str | None, ...], pl.DataFrame]] = [((ALL,) * len(by), df)]
     if not by:
         return out
     parts = df.partition_by(by, as_dict=True, maintain_order=True)
-    keys = df.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
+    keys = stratum_keys(df, by)
     labels = keys.select(pl.col(c).cast(pl.Utf8) for c in by)  # as magnitude() casts them
     for row, label in zip(keys.iter_rows(), labels.iter_rows()):
         out.append((tuple(label), parts[tuple(row)]))

@@ -27,6 +27,7 @@ from recurct.stats._common import (
     ratio,
     reached_expr,
     require,
+    stratum_keys,
 )
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
@@ -208,7 +209,9 @@ def _block(slim: pl.DataFrame, by_cols: list[str], i: int, age_cut: float) -> pl
         slim.group_by(by_cols)
         .agg(_counts(i))
         .join(hit.group_by(by_cols).agg(aggs), on=by_cols, how="left", nulls_equal=True)
-        .sort(by_cols, nulls_last=True)
+    )
+    groups = stratum_keys(slim, by_cols).join(
+        groups, on=by_cols, how="left", nulls_equal=True, maintain_order="left"
     )
     if "_age" in slim.columns:  # strata without a patient >= T: a count of 0, as for "all"
         groups = groups.with_columns(pl.col("n_age_le_cut").fill_null(0))
@@ -319,7 +322,8 @@ def magnitude(
     -------
     polars.DataFrame (pandas if ``patients`` was pandas)
         The ``by`` columns (strings; ``"all"`` on the overall row, which comes first in each
-        threshold block; strata follow in the sort order of the ``by`` columns), then
+        threshold block; strata follow in the order of an ``Enum`` band's categories, else in
+        the order their values first appear in the table, null last), then
         ``threshold``, ``n_patients``, ``n_exams``, ``n_reached``, ``share`` (a fraction),
         ``share_lo``, ``share_hi``, ``ced_median``, ``ced_q1``, ``ced_q3``, ``ced_min``,
         ``ced_max`` (CED of the patients >= T; quartiles by linear interpolation, numpy's

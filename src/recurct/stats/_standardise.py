@@ -153,8 +153,8 @@ def standardise(
     -------
     DataFrame
         One row per stratum, the ``"all"`` row first, then the strata in the order of
-        :func:`recurct.stats.magnitude` (the sort order of the ``by`` columns' own type, so an
-        ``Enum`` band keeps its order): the ``by`` columns (Utf8), ``threshold``,
+        :func:`recurct.stats.magnitude` (an ``Enum`` band in its own order, other values in
+        the order they first appear; never alphabetical): the ``by`` columns (Utf8), ``threshold``,
         ``n_patients``, ``n_reached``, ``crude_share``, ``std_share``, ``std_share_lo``,
         ``std_share_hi``, ``n_groups`` (age groups with patients), ``n_groups_empty``,
         ``weight_covered`` (share of the standard's weight in the groups present; below 1 the
