@@ -253,3 +253,22 @@ def test_cumulative_incidence_at_matches_its_curve() -> None:
             assert p == pytest.approx(row["prob_reached"])
             assert d == pytest.approx(row["prob_died"])
     assert res.events["event"].to_list().count(2) == 1
+
+
+def test_strata_in_order_of_first_appearance_everywhere() -> None:
+    q = P.reverse()  # facility "B" now comes first: not alphabetical
+    one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
+    tables = {
+        "magnitude": stats.magnitude(q, 100, "facility"),
+        "standardise": stats.standardise(q, 100, "facility", standard=one),
+        "time_to_threshold": stats.time_to_threshold(q, 100, "facility").at(1),
+        "cumulative_incidence": stats.cumulative_incidence(q, 100, "facility").at(1),
+        "incidence_rate": stats.incidence_rate(q, 100, "facility"),
+        "dose_bands": stats.dose_bands(q, (0, 100, np.inf), "facility"),
+    }
+    for name, t in tables.items():
+        assert t["facility"].unique(maintain_order=True).to_list() == ["all", "B", "A"], name
+    # an Enum band keeps its own order whatever the row order
+    banded = stats.age_band(q, (0, 40, 60, np.inf))
+    got = stats.magnitude(banded, 100, "age_band")["age_band"].to_list()
+    assert got == ["all", "0-40", "40-60", "60+"]
