@@ -232,6 +232,12 @@ def test_results_are_pandas_for_pandas() -> None:
     assert rf.model.params.shape == (2,) and rf.formula == "reached_100 ~ sex"
     with pytest.raises(dataclasses.FrozenInstanceError):
         rf.alpha = 0.1  # type: ignore[misc]
+    from recurct.stats.incidence import event_dates
+    from recurct.stats.multisite import site_aggregates
+
+    assert isinstance(stats.observation_end(P.to_pandas()), pd.Series)
+    assert isinstance(event_dates(P.to_pandas()), pd.Series)
+    assert isinstance(site_aggregates(P.to_pandas()), pd.DataFrame)
 
 
 def test_cumulative_incidence_at_matches_its_curve() -> None:

@@ -15,7 +15,7 @@ Definitions (one patient, times in calendar days)
       days_to_T``); with ``window_days=W``, the first date the CED of the trailing W days reached T
       (column ``date_reached_T_in_W``, see :func:`recurct.alerts.trailing_dose`). Events after
       the end of observation do not count.
-    * **end**: :func:`recurct.stats.survival.observation_end` (by default the end of the data of
+    * **end**: :func:`recurct.stats.observation_end` (by default the end of the data of
       the patient's facility).
     * **person-time**: ``min(event, end) - entry`` days, in years of 365.25 days.
 
@@ -50,6 +50,8 @@ from recurct.stats._followup import DAYS_PER_YEAR, date_expr, observation_end
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from recurct.stats._common import Frame
 
 __all__ = ["event_dates", "incidence_rate", "poisson_ci"]
@@ -91,7 +93,7 @@ def poisson_ci(
 @renamed(window="window_days")
 def event_dates(
     patients: Any, threshold: float = 100, *, window_days: int | None = None
-) -> pl.Series:
+) -> pl.Series | pd.Series:
     """The date each patient first reached the threshold (null if never), as a ``Date`` series.
 
     Parameters
@@ -106,10 +108,15 @@ def event_dates(
 
     Returns
     -------
-    polars.Series
+    polars.Series (pandas if ``patients`` was pandas)
         ``event_date`` (Date), one per row, null where T was not reached.
     """
-    df, _ = to_polars(patients)
+    df, kind = to_polars(patients)
+    out = _event_dates(df, threshold, window_days)
+    return out.to_pandas() if kind == "pandas" else out
+
+
+def _event_dates(df: pl.DataFrame, threshold: float, window_days: int | None) -> pl.Series:
     lab = param_label(_checks.threshold(threshold, "incidence_rate"))
     window = None if window_days is None else _window(window_days)
     if window is not None:
@@ -239,7 +246,7 @@ def _follow_up(
     df: pl.DataFrame, by_cols: list[str], threshold: float, window: int | None, entry: Any, end: Any
 ) -> pl.DataFrame:
     """Per patient: entry, event and end dates, prevalent / event flags, days at risk."""
-    event = event_dates(df, threshold, window_days=window)
+    event = _event_dates(df, threshold, window)
     ends = observation_end(df, end)
     first = pl.col("first_exam").cast(pl.Date)
     start = (
