@@ -24,6 +24,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
 
@@ -88,6 +89,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
         Patients with a CED of 0 mSv cannot be drawn on a log axis; their number is given in
         the title.
     """
+    threshold = _checks.threshold(threshold, "ced_distribution")
     df, _ = to_polars(patients)
     ced = _column(df, "ced_msv", "ced_distribution")
     ced = ced[np.isfinite(ced)]
@@ -146,9 +148,7 @@ def share_above(
     if thresholds is None:
         grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
         thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
-    t = np.asarray(sorted(float(x) for x in thresholds), dtype=float)
-    if t.size == 0 or np.any(t <= 0):
-        raise ValueError("share_above needs at least one threshold, all > 0 mSv")
+    t = np.sort(np.asarray(_checks.some_thresholds(thresholds, "share_above"), dtype=float))
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
     share = 100.0 * n_at_or_above / max(ced.size, 1)

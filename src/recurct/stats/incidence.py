@@ -77,8 +77,7 @@ def poisson_ci(
         ``chi2.ppf(alpha/2, 2 count) / 2 / exposure`` (0 for ``count = 0``) and
         ``chi2.ppf(1 - alpha/2, 2 count + 2) / 2 / exposure``; NaN where ``exposure <= 0``.
     """
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    alpha = _checks.alpha(alpha, "poisson_ci")
     d = np.asarray(count, dtype=np.float64)
     pt = np.asarray(exposure, dtype=np.float64)
     if np.any(d < 0):
