@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from recurct import _checks
@@ -123,7 +124,6 @@ class CurveResult:
     entry: Any
     alpha: float
     n_prevalent: int
-    kind: FrameKind = field(repr=False)
 
     def _read_at(
         self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
@@ -152,7 +152,8 @@ class CurveResult:
 
         out = per_stratum(events, list(self.by), read)
         lead = [*self.by, "time_years"]
-        return from_polars(out.select(*lead, pl.exclude(lead)), self.kind)
+        kind: FrameKind = "pandas" if isinstance(self.events, pd.DataFrame) else "polars"
+        return from_polars(out.select(*lead, pl.exclude(lead)), kind)
 
     def plot(self) -> Figure:
         """The curve with its pointwise interval (:func:`recurct.plot.time_to_threshold_curve`)."""

@@ -215,7 +215,6 @@ def cumulative_incidence(
         entry=entry,
         alpha=alpha,
         n_prevalent=n_prev,
-        kind=kind,
         death=death,
     )
 

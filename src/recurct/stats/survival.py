@@ -232,7 +232,6 @@ def time_to_threshold(
         entry=entry,
         alpha=alpha,
         n_prevalent=n_prev,
-        kind=kind,
         ci=ci,
     )
 
