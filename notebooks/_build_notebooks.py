@@ -85,7 +85,7 @@ days and exams it took, and how many were aged 50 or less at their first exam; o
 facility.
 """),
     code("""
-table = stats.magnitude(patients, threshold=100, by="facility")
+table = stats.magnitude(patients, thresholds=100, by="facility")
 table.select(
     "facility", "n_patients", "n_reached",
     (pl.col("share") * 100).round(2).alias("share_%"),
@@ -345,8 +345,10 @@ cohort = (
     .with_columns((pl.col("reached_50") & alive).alias("reached_50"))  # no dose after death
     .with_columns(pl.when(pl.col("reached_50")).then(pl.col("days_to_50")).alias("days_to_50"))
 )
-aj = cumulative_incidence(cohort, 50, by="sex", death="death_date", end=study_end, at=[1, 2, 3])
-aj.select("sex", "time_years", "n_at_risk", "prob_reached", "lo", "hi", "prob_died")
+aj = cumulative_incidence(cohort, 50, by="sex", death="death_date", end=study_end)
+aj.at([1, 2, 3]).select(
+    "sex", "time_years", "n_at_risk", "prob_reached", "prob_reached_lo", "prob_reached_hi",
+    "prob_died")
 """),
     code("""
 from lifelines import AalenJohansenFitter
@@ -395,7 +397,7 @@ res = meta_proportion(four, threshold=50)
 pm = meta_proportion(four, threshold=50, tau2="pm")
 dl = meta_proportion(four, threshold=50, tau2="dl", ci="z")
 pl.concat([res.pooled, pm.pooled, dl.pooled]).select(
-    "tau2_method", "ci_method", "share", "share_lo", "share_hi", "tau2")
+    "tau2_method", "ci", "share", "share_lo", "share_hi", "tau2")
 """),
     code("""
 from statsmodels.stats.meta_analysis import combine_effects

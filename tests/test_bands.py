@@ -45,7 +45,7 @@ def test_dose_bands_counts_and_left_closed_edges() -> None:
 
 
 def test_dose_bands_by_stratum_lists_every_band() -> None:
-    out = dose_bands(_patients(), bands=(0, 50, 250, math.inf), by="facility")
+    out = dose_bands(_patients(), edges=(0, 50, 250, math.inf), by="facility")
     assert out.height == 9
     b = out.filter(pl.col("facility") == "B")
     assert b["n_patients"].to_list() == [1, 3, 2]  # 3 | 60, 100, 249.9 | 250, 1500
@@ -56,9 +56,9 @@ def test_dose_bands_by_stratum_lists_every_band() -> None:
 
 def test_dose_bands_errors_and_pandas() -> None:
     with pytest.raises(ValueError, match="outside the bands"):
-        dose_bands(_patients(), bands=(0, 10, 100))
+        dose_bands(_patients(), edges=(0, 10, 100))
     with pytest.raises(ValueError, match="strictly increasing"):
-        dose_bands(_patients(), bands=(0, 10, 10, math.inf))
+        dose_bands(_patients(), edges=(0, 10, 10, math.inf))
     with pytest.raises(ValueError, match="empty"):
         dose_bands(_patients().clear())
     assert isinstance(dose_bands(_patients().to_pandas()), pd.DataFrame)

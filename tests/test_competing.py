@@ -9,8 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from recurct.errors import CompetingRiskWarning
 from recurct.stats.competing import aalen_johansen, cumulative_incidence
-from recurct.stats.survival import CompetingRiskWarning, kaplan_meier, time_to_threshold
+from recurct.stats.survival import kaplan_meier, time_to_threshold
 
 lifelines = pytest.importorskip("lifelines")
 
@@ -102,7 +103,7 @@ def patients_table(seed: int, n: int = 400) -> pl.DataFrame:
 def test_cumulative_incidence_by_sex_equals_lifelines() -> None:
     p = patients_table(3)
     end = dt.date(2020, 1, 1)
-    got = cumulative_incidence(p, 100, by="sex", death="death", end=end, at=[0.5, 1, 2])
+    got = cumulative_incidence(p, 100, by="sex", death="death", end=end).at([0.5, 1, 2])
     for sex in ("F", "M"):
         part = p.filter(pl.col("sex") == sex)
         start = part["first_exam"].to_numpy().astype("datetime64[D]")
@@ -148,24 +149,24 @@ def test_competing_risk_simulation_km_overstates() -> None:
         pl.when(pl.col("reached_100")).then(pl.col("days_to_100")).alias("days_to_100")
     )
     end = first + dt.timedelta(days=end_days)
-    aj = cumulative_incidence(p, 100, death="death_date", end=end, at=3).row(0, named=True)
+    aj = cumulative_incidence(p, 100, death="death_date", end=end).at(3).row(0, named=True)
     assert aj["prob_reached"] == pytest.approx(true, abs=0.01)
-    assert aj["lo"] < true < aj["hi"]
+    assert aj["prob_reached_lo"] < true < aj["prob_reached_hi"]
     p2 = p.with_columns(pl.coalesce(pl.col("death_date"), pl.lit(end)).alias("death_date"))
     with pytest.warns(CompetingRiskWarning, match="cumulative_incidence"):
-        km = time_to_threshold(p2, 100, end="death_date", at=3).row(0, named=True)
+        km = time_to_threshold(p2, 100, end="death_date").at(3).row(0, named=True)
     assert km["prob_reached"] > aj["prob_reached"] + 0.05
 
 
 def test_without_death_equals_kaplan_meier_and_prevalent_entry() -> None:
     p = patients_table(4).drop("death")
     end = dt.date(2016, 1, 1)
-    a = cumulative_incidence(p, 100, end=end, at=[1, 2])
-    b = time_to_threshold(p, 100, end=end, at=[1, 2])
+    a = cumulative_incidence(p, 100, end=end).at([1, 2])
+    b = time_to_threshold(p, 100, end=end).at([1, 2])
     np.testing.assert_allclose(a["prob_reached"], b["prob_reached"], rtol=1e-12)
     # an entry date after some events: those patients are prevalent and left out
     entry = dt.date(2010, 6, 1)
-    c = cumulative_incidence(p, 100, end=end, entry=entry)
-    d = time_to_threshold(p, 100, end=end, entry=entry)
+    c = cumulative_incidence(p, 100, end=end, entry=entry).curve
+    d = time_to_threshold(p, 100, end=end, entry=entry).curve
     assert c["prob_reached"].to_list() == pytest.approx(d["prob_reached"].to_list(), rel=1e-12)
     assert c["n_at_risk"][0] < p.height

@@ -30,17 +30,19 @@ SUBMODULES = {
     "io": ["exams", "rdsr", "openrem"],
     "stats": [
         "proportion",
-        "magnitude",
+        "_magnitude",
         "survival",
+        "_curve",
+        "_followup",
         "competing",
         "incidence",
         "bands",
         "population",
         "multisite",
         "meta",
-        "standardise",
+        "_standardise",
         "regression",
-        "extrapolate",
+        "_extrapolate",
     ],
 }
 
@@ -132,7 +134,7 @@ def test_mkdocs_build(tmp_path: Path) -> None:
     stats = (site / "api" / "stats" / "index.html").read_text("utf-8")
     for sub in SUBMODULES["stats"]:
         assert f'id="recurct.stats.{sub}"' in stats, sub
-    assert 'id="recurct.stats.magnitude.magnitude"' in stats
+    assert 'id="recurct.stats._magnitude.magnitude"' in stats
     for page in ("index.html", "api/index.html", "cumulative/index.html"):
         assert (site / page).is_file(), page
     assert (site / "search" / "search_index.json").is_file()

@@ -6,7 +6,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from recurct.stats.extrapolate import extrapolate
+from recurct.stats import extrapolate
 
 
 def test_rehani_hauptmann_2020_oecd_ratio() -> None:
@@ -26,7 +26,9 @@ def test_scalar_with_ci_maps_linearly() -> None:
     assert row["expected"] == pytest.approx(10_000)
     assert (row["expected_lo"], row["expected_hi"]) == pytest.approx((7_500, 12_500))
     assert row["expected_per_year"] == pytest.approx(2_500)
-    assert (row["per_year_lo"], row["per_year_hi"]) == pytest.approx((1_875, 3_125))
+    assert (row["expected_per_year_lo"], row["expected_per_year_hi"]) == pytest.approx(
+        (1_875, 3_125)
+    )
     assert row["share"] == pytest.approx(0.002)
     no_ci = extrapolate(2.0, 1000).row(0, named=True)
     assert no_ci["expected"] == pytest.approx(2.0) and no_ci["expected_lo"] is None
@@ -40,8 +42,8 @@ def test_per_country_and_total() -> None:
             "country": ["Finland", "USA"],
             "rate_per_1000": [0.51, 2.9],
             "population": [5_000_000, 300_000_000],
-            "rate_lo": [0.41, 2.8],
-            "rate_hi": [0.61, 3.0],
+            "rate_per_1000_lo": [0.41, 2.8],
+            "rate_per_1000_hi": [0.61, 3.0],
         }
     )
     out = extrapolate(per_country=table, years=5)
@@ -73,6 +75,14 @@ def test_per_country_without_ci_and_errors() -> None:
 
 def test_package_export_survives_submodule_import() -> None:
     import recurct.stats
-    import recurct.stats.extrapolate
+    import recurct.stats._extrapolate
 
     assert recurct.stats.extrapolate(2.0, 500).item(0, "expected") == pytest.approx(1.0)
+
+
+def test_old_interval_columns_are_refused() -> None:
+    table = pl.DataFrame(
+        {"country": ["a"], "rate_per_1000": [1.0], "population": [1e3], "rate_lo": [0.5]}
+    )
+    with pytest.raises(ValueError, match="rate_per_1000_lo"):
+        extrapolate(per_country=table)

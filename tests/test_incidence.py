@@ -110,7 +110,7 @@ def test_poisson_ci_closed_form() -> None:
 def test_window_events_need_the_trailing_column_and_pandas_roundtrip() -> None:
     patients = recurct.cumulative_dose(random_exams(3, 50), thresholds=[50])
     with pytest.raises(ValueError, match="date_reached_50_in_90"):
-        incidence_rate(patients, 50, window=90)
+        incidence_rate(patients, 50, window_days=90)
     got = incidence_rate(patients.to_pandas(), 50)
     assert isinstance(got, pd.DataFrame) and got["n_patients"].iloc[0] == 50
 
@@ -127,7 +127,7 @@ def test_window_events_count_the_first_trailing_crossing() -> None:
     trailing = recurct.trailing_dose(exams, thresholds=[50], window_days=[90]).patients
     joined = patients.join(trailing.select("patient_id", "date_reached_50_in_90"), on="patient_id")
     end = dt.date(2025, 12, 31)
-    got = incidence_rate(joined, 50, window=90, end=end).row(0, named=True)
+    got = incidence_rate(joined, 50, window_days=90, end=end).row(0, named=True)
     # reached 50 mSv within some 90 days <=> max_ced_90 >= 50 (the patients table's kernel)
     assert got["n_events"] == int(patients["reached_50_in_90"].sum())
     days = [
@@ -154,7 +154,7 @@ def test_window_events_from_exams_without_a_hand_join() -> None:
     exams = random_exams(8, 120)
     patients = recurct.cumulative_dose(exams, thresholds=[50], window_days=[90])
     end = dt.date(2025, 12, 31)
-    got = incidence_rate(patients, 50, window=90, end=end, by="facility", exams=exams)
+    got = incidence_rate(patients, 50, window_days=90, end=end, by="facility", exams=exams)
     hit = naive_window_events(exams, 50.0, 90)
     first = dict(zip(patients["patient_id"], patients["first_exam"]))
     site = dict(zip(patients["patient_id"], patients["facility"]))
@@ -165,9 +165,9 @@ def test_window_events_from_exams_without_a_hand_join() -> None:
         assert row["person_years"] == pytest.approx(days / 365.25, rel=1e-12)
     # pandas in, pandas out; and exams that miss patients are an error, not a silent null
     assert isinstance(
-        incidence_rate(patients.to_pandas(), 50, window=90, end=end, exams=exams.to_pandas()),
+        incidence_rate(patients.to_pandas(), 50, window_days=90, end=end, exams=exams.to_pandas()),
         pd.DataFrame,
     )
     with pytest.raises(ValueError, match="no exams in exams="):
         some = exams.filter(pl.col("patient_id") > 5)
-        incidence_rate(patients, 50, window=90, end=end, exams=some)
+        incidence_rate(patients, 50, window_days=90, end=end, exams=some)

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from recurct.stats import magnitude, proportion_ci
-from recurct.stats.magnitude import MAGNITUDE_COLUMNS, age_band, bootstrap_share, reached_expr
+from recurct.stats import age_band, magnitude, proportion_ci, reached_expr, standardise
+from recurct.stats._common import bootstrap_share
+from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 from recurct.stats.multisite import site_aggregates, site_table
-from recurct.stats.standardise import standardise
 
 METHODS = ["wilson", "beta", "agresti_coull", "normal"]
 
@@ -26,7 +26,7 @@ METHODS = ["wilson", "beta", "agresti_coull", "normal"]
 def test_proportion_ci_matches_statsmodels_vectorised(method: str) -> None:
     count = np.array([0, 1, 7, 50, 99, 100])
     nobs = np.array([10, 10, 20, 100, 100, 100])
-    lo, hi = proportion_ci(count, nobs, alpha=0.1, method=method)
+    lo, hi = proportion_ci(count, nobs, alpha=0.1, ci=method)
     for i in range(count.size):
         ref_lo, ref_hi = proportion_confint(int(count[i]), int(nobs[i]), alpha=0.1, method=method)
         assert lo[i] == pytest.approx(ref_lo, abs=1e-12)
@@ -35,10 +35,10 @@ def test_proportion_ci_matches_statsmodels_vectorised(method: str) -> None:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_proportion_ci_scalar_and_empty_group(method: str) -> None:
-    lo, hi = proportion_ci(3, 10, method=method)
+    lo, hi = proportion_ci(3, 10, ci=method)
     assert isinstance(lo, float) and isinstance(hi, float)
     assert (lo, hi) == pytest.approx(proportion_confint(3, 10, method=method))
-    lo, hi = proportion_ci(np.array([0, 2]), np.array([0, 4]), method=method)
+    lo, hi = proportion_ci(np.array([0, 2]), np.array([0, 4]), ci=method)
     assert math.isnan(lo[0]) and math.isnan(hi[0])
     assert lo[1] == pytest.approx(proportion_confint(2, 4, method=method)[0])
 
@@ -54,7 +54,7 @@ def test_proportion_ci_wilson_by_hand() -> None:
 
 def test_proportion_ci_errors() -> None:
     with pytest.raises(ValueError, match="unknown CI method"):
-        proportion_ci(1, 2, method="jeffreys-ish")
+        proportion_ci(1, 2, ci="jeffreys-ish")
     with pytest.raises(ValueError, match="count > nobs"):
         proportion_ci([1, 5], [2, 4])
     with pytest.raises(ValueError, match=">= 0"):
@@ -74,7 +74,7 @@ def test_proportion_ci_errors() -> None:
 )
 def test_proportion_ci_aliases(alias: str, method: str) -> None:
     count, nobs = np.array([0, 3, 10]), np.array([10, 10, 10])
-    lo, hi = proportion_ci(count, nobs, method=alias)
+    lo, hi = proportion_ci(count, nobs, ci=alias)
     ref_lo, ref_hi = proportion_confint(count, nobs, method=method)
     np.testing.assert_allclose(lo, ref_lo, atol=1e-12)
     np.testing.assert_allclose(hi, ref_hi, atol=1e-12)
@@ -84,7 +84,7 @@ def test_proportion_ci_jeffreys_is_the_beta_posterior_interval_closed_at_the_ext
     from scipy.stats import beta
 
     count, nobs = np.array([0, 3, 10]), np.array([10, 10, 10])
-    lo, hi = proportion_ci(count, nobs, method="jeffreys")
+    lo, hi = proportion_ci(count, nobs, ci="jeffreys")
     # equal-tailed Beta(x + 1/2, n - x + 1/2) interval; 0 at x = 0 and 1 at x = n
     want_lo = beta.ppf(0.025, count + 0.5, nobs - count + 0.5)
     want_hi = beta.ppf(0.975, count + 0.5, nobs - count + 0.5)
@@ -180,7 +180,7 @@ def test_magnitude_several_thresholds_long_and_empty_stratum_gives_nulls() -> No
         days_to_250=pl.when(pl.col("ced_msv") >= 250).then(900).otherwise(None),
         exams_to_250=pl.when(pl.col("ced_msv") >= 250).then(8).otherwise(None),
     )
-    out = magnitude(p, threshold=[100, 250], by="facility")
+    out = magnitude(p, thresholds=[100, 250], by="facility")
     assert out.height == 6
     assert out["threshold"].to_list() == [100.0] * 3 + [250.0] * 3
     a250 = out.filter((pl.col("facility") == "A") & (pl.col("threshold") == 250)).row(0, named=True)
@@ -195,7 +195,7 @@ def test_magnitude_several_thresholds_long_and_empty_stratum_gives_nulls() -> No
 
 def test_magnitude_threshold_without_column_uses_ced_and_null_days() -> None:
     p = _patients()
-    out = magnitude(p, threshold=150).row(0, named=True)
+    out = magnitude(p, thresholds=150).row(0, named=True)
     assert out["n_reached"] == 2  # 180 and 310
     assert out["ced_median"] == pytest.approx(245.0)
     assert out["days_to_median"] is None and out["exams_to_median"] is None
@@ -270,9 +270,9 @@ def test_reached_expr_is_the_one_definition() -> None:
     for table in (p, no_flag):
         want = table.select(reached_expr(table, 100)).to_series().sum()
         assert magnitude(table)["n_reached"].item() == want
-        assert site_aggregates(table)["n_high"].sum() == want
+        assert site_aggregates(table)["n_reached"].sum() == want
         one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
-        assert standardise(table, standard=one)["n_high"].item() == want
+        assert standardise(table, standard=one)["n_reached"].item() == want
 
 
 def test_magnitude_errors() -> None:
@@ -280,9 +280,9 @@ def test_magnitude_errors() -> None:
     with pytest.raises(ValueError, match="empty"):
         magnitude(p.clear())
     with pytest.raises(ValueError, match="> 0"):
-        magnitude(p, threshold=0)
+        magnitude(p, thresholds=0)
     with pytest.raises(ValueError, match="> 0"):
-        magnitude(p, threshold=[100, -5])
+        magnitude(p, thresholds=[100, -5])
     with pytest.raises(ValueError, match="not in the patients table"):
         magnitude(p, by="country")
     with pytest.raises(ValueError, match="unknown ci"):
@@ -353,19 +353,18 @@ def test_bootstrap_by_facility_rows_fall_back_to_patient_resampling() -> None:
 
 
 def test_public_name_is_the_function_whatever_the_import_order() -> None:
-    # importing the submodule recurct.stats.magnitude must not rebind the package attribute
-    # of the same name: recurct.stats imports its functions eagerly
+    # the modules of magnitude, standardise and extrapolate are private (_magnitude, ...):
+    # importing them never rebinds the package attribute, which stays the function
     import importlib
     import sys
 
-    importlib.import_module("recurct.stats.magnitude")
-    importlib.import_module("recurct.stats.standardise")
-    importlib.import_module("recurct.stats.extrapolate")
+    for name in ("magnitude", "standardise", "extrapolate"):
+        importlib.import_module(f"recurct.stats._{name}")
     stats = sys.modules["recurct.stats"]
     for name in ("magnitude", "standardise", "extrapolate"):
         assert callable(getattr(stats, name)), name
-        assert getattr(stats, name).__module__ == f"recurct.stats.{name}"
-    assert stats.magnitude(_patients(), threshold=100)["n_reached"][0] == 5
+        assert getattr(stats, name).__module__ == f"recurct.stats._{name}"
+    assert stats.magnitude(_patients(), thresholds=100)["n_reached"][0] == 5
 
 
 @given(
@@ -378,7 +377,7 @@ def test_property_proportion_ci_matches_statsmodels(
 ) -> None:
     count = np.array([min(a, b) for a, b in pairs])
     nobs = np.array([max(a, b) for a, b in pairs])
-    lo, hi = proportion_ci(count, nobs, alpha=alpha, method=method)
+    lo, hi = proportion_ci(count, nobs, alpha=alpha, ci=method)
     for i in range(count.size):
         if nobs[i] == 0:
             assert math.isnan(lo[i]) and math.isnan(hi[i])

@@ -17,7 +17,7 @@ AGG = pl.DataFrame(
     {
         "site": list("abcdefg"),
         "n_patients": [1000, 2000, 500, 800, 1500, 300, 1200],
-        "n_high": [5, 20, 0, 12, 3, 4, 9],
+        "n_reached": [5, 20, 0, 12, 3, 4, 9],
         "country": ["FR", "FR", "IT", "IT", "IT", None, "ES"],
         "academic": [True, False, True, True, False, True, False],
     }
@@ -27,7 +27,7 @@ AGG = pl.DataFrame(
 @pytest.mark.parametrize("transform", ["logit", "arcsine", "raw"])
 @pytest.mark.parametrize("method", ["random", "fixed"])
 def test_equals_statsmodels_combine_effects(transform: str, method: str) -> None:
-    res = meta_proportion(AGG, method=method, transform=transform, tau2="dl", ci="z")
+    res = meta_proportion(AGG, model=method, transform=transform, tau2="dl", ci="z")
     y = res.sites.get_column("effect").to_numpy()
     v = res.sites.get_column("variance").to_numpy()
     sm = combine_effects(y, v, method_re="dl")
@@ -73,16 +73,16 @@ def test_prediction_interval_higgins() -> None:
     res = meta_proportion(AGG, transform="logit")
     r = res.pooled.row(0, named=True)
     half = stats.t.ppf(0.975, 7 - 2) * np.sqrt(r["tau2"] + r["se"] ** 2)
-    assert r["pi_lo"] == pytest.approx(1 / (1 + np.exp(-(r["effect"] - half))))
-    assert r["pi_hi"] == pytest.approx(1 / (1 + np.exp(-(r["effect"] + half))))
+    assert r["share_pred_lo"] == pytest.approx(1 / (1 + np.exp(-(r["effect"] - half))))
+    assert r["share_pred_hi"] == pytest.approx(1 / (1 + np.exp(-(r["effect"] + half))))
     assert r["share"] == pytest.approx(1 / (1 + np.exp(-r["effect"])))
-    assert r["pi_lo"] < r["share_lo"] < r["share"] < r["share_hi"] < r["pi_hi"]
-    fixed = meta_proportion(AGG, method="fixed").pooled.row(0, named=True)
-    assert fixed["pi_lo"] is None
+    assert r["share_pred_lo"] < r["share_lo"] < r["share"] < r["share_hi"] < r["share_pred_hi"]
+    fixed = meta_proportion(AGG, model="fixed").pooled.row(0, named=True)
+    assert fixed["share_pred_lo"] is None
 
 
 def test_homogeneous_sites_have_zero_tau2() -> None:
-    agg = pl.DataFrame({"site": ["a", "b", "c"], "n_patients": [100] * 3, "n_high": [10] * 3})
+    agg = pl.DataFrame({"site": ["a", "b", "c"], "n_patients": [100] * 3, "n_reached": [10] * 3})
     r = meta_proportion(agg).pooled.row(0, named=True)
     assert r["tau2"] == 0 and r["i2"] == 0 and r["q"] == pytest.approx(0, abs=1e-12)
     assert r["share"] == pytest.approx(0.1)
@@ -106,7 +106,7 @@ def test_subgroups_and_between_q() -> None:
 
 def test_fixed_subgroup_q_partitions_total_q() -> None:
     # fixed effect: Q_total = sum Q_within + Q_between
-    res = meta_proportion(AGG, method="fixed", subgroup="academic")
+    res = meta_proportion(AGG, model="fixed", subgroup="academic")
     q_within = res.subgroups.get_column("q").sum()
     assert res.pooled.item(0, "q") == pytest.approx(q_within + res.q_between)
 
@@ -122,7 +122,7 @@ def test_from_patients_and_pandas() -> None:
     )
     res = meta_proportion(patients, subgroup="academic")
     assert isinstance(res.pooled, pd.DataFrame)
-    assert res.sites["n_high"].tolist() == [1, 2, 0]
+    assert res.sites["n_reached"].tolist() == [1, 2, 0]
     assert res.sites["corrected"].tolist() == [False, False, True]
     bad = patients.assign(academic=[True] * 3 + [False] * 9)
     with pytest.raises(ValueError, match="constant within each site"):
@@ -137,7 +137,9 @@ def test_from_patients_and_pandas() -> None:
 def test_property_random_effects_match_statsmodels(sites: list, transform: str) -> None:
     n = np.array([s[0] for s in sites])
     x = np.round(np.array([s[1] for s in sites]) * n).astype(int)
-    agg = pl.DataFrame({"site": [f"s{i:02d}" for i in range(len(n))], "n_patients": n, "n_high": x})
+    agg = pl.DataFrame(
+        {"site": [f"s{i:02d}" for i in range(len(n))], "n_patients": n, "n_reached": x}
+    )
     res = meta_proportion(agg, transform=transform, tau2="dl", ci="z")
     y = res.sites.get_column("effect").to_numpy()
     v = res.sites.get_column("variance").to_numpy()
@@ -154,15 +156,15 @@ def test_property_random_effects_match_statsmodels(sites: list, transform: str) 
         assert row["se"] == pytest.approx(np.sqrt(1 / np.sum(1 / v)), rel=1e-12)
     # every reported share lies in [0, 1], the raw (identity) transform included
     assert 0.0 <= row["share_lo"] <= row["share"] <= row["share_hi"] <= 1.0
-    if row["pi_lo"] is not None:
-        assert 0.0 <= row["pi_lo"] <= row["share"] <= row["pi_hi"] <= 1.0
+    if row["share_pred_lo"] is not None:
+        assert 0.0 <= row["share_pred_lo"] <= row["share"] <= row["share_pred_hi"] <= 1.0
     assert ((res.sites["share_lo"] >= 0) & (res.sites["share_hi"] <= 1)).all()
 
 
 def test_raw_transform_clips_shares_but_not_effects() -> None:
     # small, heterogeneous shares: the raw prediction interval mu - t sqrt(tau2 + se2) < 0
     agg = pl.DataFrame(
-        {"site": ["a", "b", "c", "d"], "n_patients": [1000] * 4, "n_high": [1, 2, 30, 3]}
+        {"site": ["a", "b", "c", "d"], "n_patients": [1000] * 4, "n_reached": [1, 2, 30, 3]}
     )
     res = meta_proportion(agg, transform="raw", tau2="dl", ci="z")
     row = res.pooled.row(0, named=True)
@@ -175,8 +177,8 @@ def test_raw_transform_clips_shares_but_not_effects() -> None:
     mu, se = np.sum(wr * y) / np.sum(wr), np.sqrt(1 / np.sum(wr))
     pi_lo = mu - stats.t.ppf(0.975, 2) * np.sqrt(tau2 + se**2)
     assert pi_lo < 0  # the unclipped bound
-    assert row["pi_lo"] == 0.0
-    assert row["pi_hi"] == pytest.approx(mu + stats.t.ppf(0.975, 2) * np.sqrt(tau2 + se**2))
+    assert row["share_pred_lo"] == 0.0
+    assert row["share_pred_hi"] == pytest.approx(mu + stats.t.ppf(0.975, 2) * np.sqrt(tau2 + se**2))
     assert row["effect"] == pytest.approx(mu) and row["share"] == pytest.approx(mu)
     assert row["effect_lo"] == pytest.approx(mu - stats.norm.ppf(0.975) * se)
     assert row["share_lo"] == pytest.approx(max(0.0, row["effect_lo"]))
@@ -186,17 +188,19 @@ def test_raw_transform_clips_shares_but_not_effects() -> None:
 
 def test_one_and_two_sites() -> None:
     one = meta_proportion(AGG.head(1)).pooled.row(0, named=True)
-    assert one["k"] == 1 and one["tau2"] == 0 and one["q_p"] is None and one["pi_lo"] is None
+    assert (
+        one["k"] == 1 and one["tau2"] == 0 and one["q_p"] is None and one["share_pred_lo"] is None
+    )
     assert one["share"] == pytest.approx(5 / 1000)
     two = meta_proportion(AGG.head(2)).pooled.row(0, named=True)
-    assert two["k"] == 2 and two["pi_lo"] is None and two["q_df"] == 1
+    assert two["k"] == 2 and two["share_pred_lo"] is None and two["q_df"] == 1
 
 
 @pytest.mark.parametrize("transform", ["logit", "raw", "arcsine"])
 def test_site_intervals_hold_the_site_share(transform: str) -> None:
     """A site with 0 or all events: its interval holds its share (0 or 1); others unchanged."""
     agg = pd.DataFrame(
-        {"site": list("abcd"), "n_patients": [147, 200, 30, 400], "n_high": [0, 7, 30, 12]}
+        {"site": list("abcd"), "n_patients": [147, 200, 30, 400], "n_reached": [0, 7, 30, 12]}
     )
     sites = meta_proportion(agg, transform=transform).sites
     assert ((sites["share_lo"] <= sites["share"]) & (sites["share"] <= sites["share_hi"])).all()

@@ -18,7 +18,7 @@ from statsmodels.tools.sm_exceptions import InvalidTestWarning
 from recurct.stats.meta import glmm_proportion, meta_proportion, tau2_estimate
 
 FOUR = pl.DataFrame(
-    {"site": list("abcd"), "n_patients": [1000, 2000, 1500, 800], "n_high": [5, 40, 12, 30]}
+    {"site": list("abcd"), "n_patients": [1000, 2000, 1500, 800], "n_reached": [5, 40, 12, 30]}
 )
 
 
@@ -99,7 +99,7 @@ def test_hksj_equals_statsmodels_wls_with_t() -> None:
     assert row["se"] == pytest.approx(frame.loc["random effect wls", "sd_eff"], rel=1e-8)
     assert row["effect_lo"] == pytest.approx(frame.loc["random effect wls", "ci_low"], rel=1e-8)
     assert row["effect_hi"] == pytest.approx(frame.loc["random effect wls", "ci_upp"], rel=1e-8)
-    assert row["tau2_method"] == "pm" and row["ci_method"] == "hksj"
+    assert row["tau2_method"] == "pm" and row["ci"] == "hksj"
 
 
 def test_default_reml_hksj_closed_form() -> None:
@@ -122,13 +122,14 @@ def test_default_reml_hksj_closed_form() -> None:
 
 
 def test_fixed_effect_ignores_tau2_and_hksj() -> None:
-    a = meta_proportion(FOUR, method="fixed").pooled.row(0, named=True)
-    b = meta_proportion(FOUR, method="fixed", tau2="dl", ci="z").pooled.row(0, named=True)
+    a = meta_proportion(FOUR, model="fixed").pooled.row(0, named=True)
+    b = meta_proportion(FOUR, model="fixed", tau2="dl", ci="z").pooled.row(0, named=True)
     for key in ("effect", "se", "effect_lo", "effect_hi", "share_lo", "share_hi"):
         assert a[key] == b[key]
-    assert a["ci_method"] == "z" and a["pi_lo"] is None
+    assert a["ci"] == "z" and a["share_pred_lo"] is None
     assert a["tau2"] == pytest.approx(
-        reml_by_scipy(*effects(FOUR["n_high"].to_numpy(), FOUR["n_patients"].to_numpy())), rel=1e-6
+        reml_by_scipy(*effects(FOUR["n_reached"].to_numpy(), FOUR["n_patients"].to_numpy())),
+        rel=1e-6,
     )
 
 
@@ -172,10 +173,10 @@ def test_glmm_equals_quadrature_likelihood(x: list, n: list) -> None:
     mu, tau2 = glmm_by_quad(xa, na)
     assert got["mu"] == pytest.approx(mu, abs=1e-4)
     assert got["tau2"] == pytest.approx(tau2, rel=2e-3)
-    agg = pl.DataFrame({"site": [f"s{i}" for i in range(len(x))], "n_patients": n, "n_high": x})
-    row = meta_proportion(agg, method="glmm").pooled.row(0, named=True)
+    agg = pl.DataFrame({"site": [f"s{i}" for i in range(len(x))], "n_patients": n, "n_reached": x})
+    row = meta_proportion(agg, model="glmm").pooled.row(0, named=True)
     assert row["share"] == pytest.approx(special.expit(got["mu"]))
-    assert row["tau2_method"] == "ml" and row["ci_method"] == "z"
+    assert row["tau2_method"] == "ml" and row["ci"] == "z"
     z = stats.norm.ppf(0.975)
     assert row["effect_lo"] == pytest.approx(got["mu"] - z * got["se"])
 
@@ -194,6 +195,6 @@ def test_bad_options() -> None:
     with pytest.raises(ValueError, match="ci must"):
         meta_proportion(FOUR, ci="t")
     with pytest.raises(ValueError, match="logit"):
-        meta_proportion(FOUR, method="glmm", transform="arcsine")
+        meta_proportion(FOUR, model="glmm", transform="arcsine")
     with pytest.raises(ValueError, match="no site has an event"):
         glmm_proportion([0, 0], [10, 20])

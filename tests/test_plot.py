@@ -36,7 +36,7 @@ def sites() -> pl.DataFrame:
         {
             "site": ["A", "B", "C", "D", "E"],
             "n_patients": n,
-            "n_high": k,
+            "n_reached": k,
             "share": p,
             "share_lo": p - 1.96 * se,
             "share_hi": p + 1.96 * se,
@@ -91,8 +91,8 @@ def test_time_to_threshold_curve_one_step_per_stratum() -> None:
     km = pl.DataFrame(
         {
             "sex": ["F", "F", "F", "M", "M"],
-            "days": [0, 365, 730, 0, 1826],
-            "probability": [0.0, 0.01, 0.02, 0.0, 0.05],
+            "time_years": [0, 1, 2, 0, 5],
+            "prob_reached": [0.0, 0.01, 0.02, 0.0, 0.05],
         }
     )
     ax = _ax(plot.time_to_threshold_curve(km))
@@ -108,8 +108,33 @@ def test_time_to_threshold_curve_one_step_per_stratum() -> None:
 
 
 def test_time_to_threshold_curve_needs_columns() -> None:
-    with pytest.raises(ValueError, match="time column"):
+    with pytest.raises(ValueError, match="'time_years' and 'prob_reached'"):
         plot.time_to_threshold_curve(pl.DataFrame({"x": [1.0]}))
+    # no guessing among other names: only the columns of time_to_threshold's curve
+    with pytest.raises(ValueError, match="'time_years' and 'prob_reached'"):
+        plot.time_to_threshold_curve(pl.DataFrame({"years": [0.0], "probability": [0.0]}))
+
+
+def test_time_to_threshold_curve_takes_the_result_object() -> None:
+    from recurct.stats import time_to_threshold
+
+    d0 = pl.date(2015, 1, 1)
+    p = pl.DataFrame(
+        {
+            "sex": ["F", "F", "M", "M"],
+            "days_to_100": [100, None, 400, None],
+            "reached_100": [True, False, True, False],
+            "span": [500, 600, 700, 800],
+        }
+    ).with_columns(first_exam=d0, last_exam=d0 + pl.duration(days=pl.col("span")))
+    res = time_to_threshold(p, 100, by="sex")
+    ax = _ax(res.plot())
+    assert len(ax.get_lines()) == 3  # all, F, M
+    assert "100 mSv" in ax.get_ylabel()  # the result's threshold
+    assert [t.get_text() for t in ax.figure.legends[0].get_texts()] == ["all patients", "F", "M"]
+    again = _ax(plot.time_to_threshold_curve(res.curve, 100))
+    for a, b in zip(ax.get_lines(), again.get_lines()):
+        np.testing.assert_allclose(a.get_ydata(), b.get_ydata())
 
 
 def test_ced_vs_exams_hexbin_counts_all_positive(patients: pl.DataFrame) -> None:
@@ -121,7 +146,7 @@ def test_ced_vs_exams_hexbin_counts_all_positive(patients: pl.DataFrame) -> None
 
 
 def test_forest_one_row_per_site_and_pooled_diamond(sites: pl.DataFrame) -> None:
-    ax = _ax(plot.forest(sites, pooled={"share": 0.0047, "lo": 0.0045, "hi": 0.0049}))
+    ax = _ax(plot.forest(sites, pooled={"share": 0.0047, "share_lo": 0.0045, "share_hi": 0.0049}))
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["A", "B", "C", "D", "E", "pooled"]
     markers = ax.get_lines()[0]
@@ -136,7 +161,7 @@ def test_forest_pools_counts_by_random_effects(sites: pl.DataFrame) -> None:
     ax = plot.forest(sites.to_pandas(), threshold=100).axes[0]
     # independent: REML tau2 on the logit scale by a scipy maximisation of the restricted
     # likelihood, then the inverse-variance random-effects mean
-    k, n = sites["n_high"].to_numpy(), sites["n_patients"].to_numpy()
+    k, n = sites["n_reached"].to_numpy(), sites["n_patients"].to_numpy()
     y = np.log(k / (n - k))
     v = 1 / k + 1 / (n - k)
 
@@ -163,7 +188,7 @@ def test_funnel_points_and_limits(sites: pl.DataFrame) -> None:
     points = ax.collections[0].get_offsets()
     np.testing.assert_allclose(points[:, 0], sites["n_patients"].to_numpy())
     np.testing.assert_allclose(points[:, 1], 100 * sites["share"].to_numpy())
-    p = sites["n_high"].sum() / sites["n_patients"].sum()
+    p = sites["n_reached"].sum() / sites["n_patients"].sum()
     upper95 = ax.get_lines()[0]
     n0 = upper95.get_xdata()[0]
     assert upper95.get_ydata()[0] == pytest.approx(100 * (p + 1.959964 * np.sqrt(p * (1 - p) / n0)))
@@ -197,16 +222,16 @@ def test_time_to_threshold_curve_names_the_threshold() -> None:
 def test_forest_takes_site_table_and_meta_results(sites: pl.DataFrame) -> None:
     from recurct.stats import meta_proportion, site_table
 
-    agg = sites.select("site", "n_patients", "n_high")
+    agg = sites.select("site", "n_patients", "n_reached")
     st = site_table(agg)
-    ax = plot.forest(st, method="crude").axes[0]
+    ax = plot.forest(st, model="crude").axes[0]
     xs = sorted(ax.patches[0].get_xy()[:4, 0])
     summary = st.summary.row(0, named=True)
     expected = [
-        summary["pooled_lo"],
-        summary["pooled_share"],
-        summary["pooled_share"],
-        summary["pooled_hi"],
+        summary["share_lo"],
+        summary["share"],
+        summary["share"],
+        summary["share_hi"],
     ]
     np.testing.assert_allclose(xs, [100 * v for v in expected])
     meta = meta_proportion(agg)
@@ -216,7 +241,8 @@ def test_forest_takes_site_table_and_meta_results(sites: pl.DataFrame) -> None:
         assert ax.get_lines()[-1].get_xdata()[0] == pytest.approx(100 * meta.pooled["share"][0])
         pi = next(ln for ln in ax.get_lines() if "prediction interval" in ln.get_label())
         np.testing.assert_allclose(
-            pi.get_xdata(), [100 * meta.pooled["pi_lo"][0], 100 * meta.pooled["pi_hi"][0]]
+            pi.get_xdata(),
+            [100 * meta.pooled["share_pred_lo"][0], 100 * meta.pooled["share_pred_hi"][0]],
         )
 
 

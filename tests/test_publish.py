@@ -76,11 +76,11 @@ def test_readable_percent_and_labels(patients: pl.DataFrame) -> None:
 
 
 def test_site_meta_and_standardised_tables(patients: pl.DataFrame) -> None:
-    st = site_table(patients, 100, by="facility")
+    st = site_table(patients, 100, site="facility")
     assert table_kind(st) == "sites"
     paper = publication_table(st, threshold=100)
     row = st.sites.row(0, named=True)
-    k, n = row["n_high"], row["n_patients"]
+    k, n = row["n_reached"], row["n_patients"]
     lo, hi = proportion_confint(k, n, method="wilson")
     assert paper.row(0)[0] == row["site"]
     assert paper.row(0)[2] == f"{k:,} ({100 * k / n:.2f}%, {100 * lo:.2f}–{100 * hi:.2f})"
@@ -91,7 +91,7 @@ def test_site_meta_and_standardised_tables(patients: pl.DataFrame) -> None:
     cells = publication_table(std, threshold=100)
     s = std.row(0, named=True)
     assert cells["Age-standardised share ≥ 100 mSv, % (95% CI)"][0] == (
-        f"{100 * s['std_share']:.2f}%, {100 * s['std_lo']:.2f}–{100 * s['std_hi']:.2f}"
+        f"{100 * s['std_share']:.2f}%, {100 * s['std_share_lo']:.2f}–{100 * s['std_share_hi']:.2f}"
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
-from recurct.stats.magnitude import AGE_EDGES, band_labels
+from recurct.stats._common import AGE_EDGES, band_labels
 from recurct.stats.regression import RegressionWarning, exam_rate, risk_factors
 
 D0 = dt.date(2015, 1, 1)
@@ -78,7 +78,7 @@ def test_age_bands_are_magnitudes_left_closed_bands(patients: pl.DataFrame) -> N
     ages = patients["age_first_exam"].to_numpy().copy()
     ages[: len(edge_ages)] = edge_ages
     p = patients.with_columns(age_first_exam=pl.Series(ages))
-    _, res = risk_factors(p, "reached_100 ~ age_band", return_model=True)
+    res = risk_factors(p, "reached_100 ~ age_band").model
     names = res.model.exog_names
     assert names == ["Intercept", *(f"age_band[T.{b}]" for b in ("18-30", "30-50", "50-65", "65+"))]
     exog = res.model.exog
@@ -88,7 +88,7 @@ def test_age_bands_are_magnitudes_left_closed_bands(patients: pl.DataFrame) -> N
 
 
 def test_risk_factors_equals_statsmodels(patients: pl.DataFrame) -> None:
-    table = risk_factors(patients)
+    table = risk_factors(patients).table
     d = _direct_frame(patients)
     ref = smf.logit("y ~ age_band + sex + indication", data=d).fit(disp=0)
     assert table.get_column("term").to_list() == list(ref.params.index)
@@ -99,14 +99,16 @@ def test_risk_factors_equals_statsmodels(patients: pl.DataFrame) -> None:
         table.get_column("odds_ratio").to_numpy(), np.exp(ref.params), rtol=1e-6
     )
     ci = np.exp(ref.conf_int().to_numpy())
-    np.testing.assert_allclose(table.get_column("or_lo").to_numpy(), ci[:, 0], rtol=1e-6)
-    np.testing.assert_allclose(table.get_column("or_hi").to_numpy(), ci[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(table.get_column("odds_ratio_lo").to_numpy(), ci[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(table.get_column("odds_ratio_hi").to_numpy(), ci[:, 1], rtol=1e-6)
     np.testing.assert_allclose(table.get_column("p_value").to_numpy(), ref.pvalues, rtol=1e-5)
     assert table.get_column("n").to_list() == [1500] * len(ref.params)
 
 
 def test_risk_factors_clustered_se(patients: pl.DataFrame) -> None:
-    table = risk_factors(patients.to_pandas(), "reached_100 ~ sex + indication", cluster="facility")
+    table = risk_factors(
+        patients.to_pandas(), "reached_100 ~ sex + indication", cluster="facility"
+    ).table
     assert isinstance(table, pd.DataFrame)
     d = _direct_frame(patients)
     groups = pd.factorize(d["facility"])[0]
@@ -114,7 +116,7 @@ def test_risk_factors_clustered_se(patients: pl.DataFrame) -> None:
         disp=0, cov_type="cluster", cov_kwds={"groups": groups}
     )
     np.testing.assert_allclose(table["se"].to_numpy(), ref.bse.to_numpy(), rtol=1e-6)
-    plain = risk_factors(patients, "reached_100 ~ sex + indication")
+    plain = risk_factors(patients, "reached_100 ~ sex + indication").table
     assert not np.allclose(plain.get_column("se").to_numpy(), table["se"].to_numpy())
 
 
@@ -124,13 +126,13 @@ def test_risk_factors_from_ced_and_dropped_rows(patients: pl.DataFrame) -> None:
         sex=pl.when(pl.col("patient_id") < 5).then(None).otherwise(pl.col("sex")),
     )
     with pytest.warns(RegressionWarning, match="dropped 5 of 1500"):
-        table = risk_factors(p, "reached_100 ~ sex")
+        table = risk_factors(p, "reached_100 ~ sex").table
     assert table.get_column("n")[0] == 1495
 
 
 @pytest.mark.parametrize("family", ["poisson", "negbin"])
 def test_exam_rate_equals_statsmodels(patients: pl.DataFrame, family: str) -> None:
-    table, _ = exam_rate(patients, family=family, end=END, return_model=True)
+    table = exam_rate(patients, family=family, end=END).table
     d = _direct_frame(patients)
     d["n_repeat"] = d["n_exams"] - 1
     pt = d["person_days"].to_numpy(dtype=float)
@@ -147,8 +149,8 @@ def test_exam_rate_equals_statsmodels(patients: pl.DataFrame, family: str) -> No
     assert table.get_column("term").to_list() == list(params.index)
     np.testing.assert_allclose(table.get_column("rate_ratio").to_numpy(), np.exp(params), rtol=1e-5)
     ci = np.exp(ref.conf_int().loc[params.index].to_numpy())
-    np.testing.assert_allclose(table.get_column("rr_lo").to_numpy(), ci[:, 0], rtol=1e-5)
-    np.testing.assert_allclose(table.get_column("rr_hi").to_numpy(), ci[:, 1], rtol=1e-5)
+    np.testing.assert_allclose(table.get_column("rate_ratio_lo").to_numpy(), ci[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(table.get_column("rate_ratio_hi").to_numpy(), ci[:, 1], rtol=1e-5)
 
 
 def _poisson_window(n: int, rate_per_year: float, group: str, rng: np.random.Generator) -> list:
@@ -175,16 +177,16 @@ def test_exam_rate_recovers_the_true_rate_ratio_in_a_fixed_window() -> None:
         rows, schema=["group", "n_exams", "first_exam", "last_exam", "followup_days"], orient="row"
     )
     for end in (END, None):  # the study end, or the end of the data (the latest last_exam)
-        t = exam_rate(p, "n_repeat ~ group", end=end).filter(pl.col("term") == "group[T.B]")
-        assert t["rr_lo"][0] < 2.0 < t["rr_hi"][0], t
+        t = exam_rate(p, "n_repeat ~ group", end=end).table.filter(pl.col("term") == "group[T.B]")
+        assert t["rate_ratio_lo"][0] < 2.0 < t["rate_ratio_hi"][0], t
         assert t["rate_ratio"][0] == pytest.approx(2.0, rel=0.05)
     # intercept: repeat exams per day in group A, i.e. 1 / 365.25
-    base = exam_rate(p, "n_repeat ~ group", end=END).filter(pl.col("term") == "Intercept")
-    assert base["rr_lo"][0] < 1 / 365.25 < base["rr_hi"][0]
+    base = exam_rate(p, "n_repeat ~ group", end=END).table.filter(pl.col("term") == "Intercept")
+    assert base["rate_ratio_lo"][0] < 1 / 365.25 < base["rate_ratio_hi"][0]
     # the entry exam as outcome is biased, and says so
     with pytest.warns(RegressionWarning, match="n_repeat"):
-        biased = exam_rate(p, "n_exams ~ group", end=END)
-    assert biased.filter(pl.col("term") == "group[T.B]")["rr_hi"][0] < 1.95
+        biased = exam_rate(p, "n_exams ~ group", end=END).table
+    assert biased.filter(pl.col("term") == "group[T.B]")["rate_ratio_hi"][0] < 1.95
 
 
 def test_exam_rate_simple_rate_hand_computed() -> None:
@@ -198,19 +200,19 @@ def test_exam_rate_simple_rate_hand_computed() -> None:
         }
     )
     # end of the data per facility: a -> Jan 20, b -> Jan 30; person-days 20, 16, 30, 20
-    t = exam_rate(p, "n_repeat ~ 1")
+    t = exam_rate(p, "n_repeat ~ 1").table
     assert t.get_column("rate_ratio")[0] == pytest.approx(8 / 86)
     # one study end for all: Jan 31 -> 31, 27, 31, 21 person-days
-    t = exam_rate(p.to_pandas(), "n_repeat ~ 1", end=dt.date(2020, 1, 31))
+    t = exam_rate(p.to_pandas(), "n_repeat ~ 1", end=dt.date(2020, 1, 31)).table
     assert isinstance(t, pd.DataFrame)
     assert t["rate_ratio"].iloc[0] == pytest.approx(8 / 110)
     # a mapping facility -> end, and an end column
     ends = {"a": dt.date(2020, 1, 25), "b": dt.date(2020, 1, 30)}
-    t = exam_rate(p, "n_repeat ~ 1", end=ends)
+    t = exam_rate(p, "n_repeat ~ 1", end=ends).table
     assert t.get_column("rate_ratio")[0] == pytest.approx(8 / (25 + 21 + 30 + 20))
     col = p.with_columns(stop=pl.Series([dt.date(2020, 1, 31)] * 4))
-    assert exam_rate(col, "n_repeat ~ 1", end="stop").equals(
-        exam_rate(p, "n_repeat ~ 1", end=dt.date(2020, 1, 31))
+    assert exam_rate(col, "n_repeat ~ 1", end="stop").table.equals(
+        exam_rate(p, "n_repeat ~ 1", end=dt.date(2020, 1, 31)).table
     )
     with pytest.raises(ValueError, match="family"):
         exam_rate(p, "n_repeat ~ 1", family="gamma")

@@ -144,8 +144,8 @@ def test_dask_equals_in_memory(client, tmp_path) -> None:
     assert got.schema == want.schema
 
     for by in (None, "facility", ["facility", "sex"]):
-        want_m = recurct.stats.magnitude(want, threshold=100, by=by)
-        got_m = rd.magnitude(got_dd, threshold=100, by=by)
+        want_m = recurct.stats.magnitude(want, thresholds=100, by=by)
+        got_m = rd.magnitude(got_dd, thresholds=100, by=by)
         assert_frame_equal(got_m, want_m)
 
 
@@ -159,10 +159,10 @@ def test_dask_stratum_without_high_dose_patients(client, tmp_path) -> None:
         pl.when(low).then(pl.lit("D")).otherwise(pl.lit("A")).alias("facility"),
         pl.when(low).then(0.1).otherwise(pl.col("effective_dose_msv")).alias("effective_dose_msv"),
     )
-    want = recurct.stats.magnitude(recurct.cumulative_dose(exams), threshold=100, by="facility")
+    want = recurct.stats.magnitude(recurct.cumulative_dose(exams), thresholds=100, by="facility")
     for i, part in enumerate(exams.iter_slices(n_rows=2_000)):
         part.write_parquet(tmp_path / f"part-{i}.parquet")
     ddf = dd.read_parquet(str(tmp_path / "*.parquet"))
-    got = rd.magnitude(rd.cumulative_dose(ddf), threshold=100, by="facility")
+    got = rd.magnitude(rd.cumulative_dose(ddf), thresholds=100, by="facility")
     assert_frame_equal(got, want)
     assert got.filter(pl.col("facility") == "D")["n_reached"].to_list() == [0]

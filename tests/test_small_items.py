@@ -10,8 +10,8 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 import recurct
-from recurct.stats import dose_bands, dose_share, magnitude, single_exam_share
-from recurct.stats.magnitude import age_band, band_labels
+from recurct.stats import age_band, dose_bands, dose_share, magnitude, single_exam_share
+from recurct.stats._common import band_labels
 
 EXAMS = recurct.synthetic.generate("small", seed=5)
 PATIENTS = recurct.cumulative_dose(EXAMS, thresholds=[50, 100])
@@ -30,7 +30,7 @@ def test_band_label_styles() -> None:
     p = pl.DataFrame({"age_first_exam": [50.99, 51.0, 74.99, 75.0]})
     got = age_band(p, edges, labels="integer")["age_band"].cast(pl.Utf8).to_list()
     assert got == ["18-50", "51-74", "51-74", "75+"]
-    bands = dose_bands(PATIENTS, bands=(0, 50, 100, float("inf")), labels="interval")
+    bands = dose_bands(PATIENTS, edges=(0, 50, 100, float("inf")), labels="interval")
     assert bands["band"].to_list() == ["[0, 50)", "[50, 100)", "100+"]
 
 
@@ -94,7 +94,7 @@ def test_population_denominator_int_and_table() -> None:
         )
         assert row["n_population"] == n
         assert row["share_population"] == pytest.approx(row["n_reached"] / n)
-    b = dose_bands(PATIENTS, bands=(0, 50, float("inf")), by="sex", population=people)
+    b = dose_bands(PATIENTS, edges=(0, 50, float("inf")), by="sex", population=people)
     assert (b["n_population"] >= b["n_total"]).all()
     with pytest.raises(ValueError, match="not in the population"):
         magnitude(PATIENTS, 50, population=extra)

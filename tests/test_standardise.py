@@ -8,7 +8,9 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from recurct.stats.standardise import StandardisationWarning, load_standard, standardise
+from recurct.errors import StandardisationWarning
+from recurct.stats import standardise
+from recurct.stats._standardise import load_standard
 
 TWO = pl.DataFrame({"age_lo": [0, 50], "age_hi": [49, None], "weight": [1.0, 3.0]})
 
@@ -35,8 +37,8 @@ def test_two_groups_hand_computed_normal() -> None:
     se = np.sqrt(0.25**2 * 0.2 * 0.8 / 10 + 0.75**2 * 0.05 * 0.95 / 20)
     assert row["std_share"] == pytest.approx(asr)
     assert row["crude_share"] == pytest.approx(3 / 30)
-    assert row["std_lo"] == max(0.0, asr - 1.959963984540054 * se) == 0.0  # clipped
-    assert row["std_hi"] == pytest.approx(asr + 1.959963984540054 * se)
+    assert row["std_share_lo"] == max(0.0, asr - 1.959963984540054 * se) == 0.0  # clipped
+    assert row["std_share_hi"] == pytest.approx(asr + 1.959963984540054 * se)
 
 
 def test_gamma_ci_fay_feuer_chi2_form() -> None:
@@ -50,7 +52,7 @@ def test_gamma_ci_fay_feuer_chi2_form() -> None:
     wm = np.max(w / n)
     lo = v / (2 * y) * stats.chi2.ppf(0.025, 2 * y**2 / v)
     hi = (v + wm**2) / (2 * (y + wm)) * stats.chi2.ppf(0.975, 2 * (y + wm) ** 2 / (v + wm**2))
-    assert (row["std_lo"], row["std_hi"]) == pytest.approx((lo, hi))
+    assert (row["std_share_lo"], row["std_share_hi"]) == pytest.approx((lo, hi))
 
 
 def test_single_group_gamma_is_garwood() -> None:
@@ -58,10 +60,12 @@ def test_single_group_gamma_is_garwood() -> None:
     p = _patients([40.0] * 50, [True] * 3 + [False] * 47)
     row = standardise(p, standard=one, alpha=0.1).row(0, named=True)
     assert row["std_share"] == pytest.approx(3 / 50)
-    assert row["std_lo"] == pytest.approx(stats.chi2.ppf(0.05, 6) / 100)
-    assert row["std_hi"] == pytest.approx(stats.chi2.ppf(0.95, 8) / 100)
+    assert row["std_share_lo"] == pytest.approx(stats.chi2.ppf(0.05, 6) / 100)
+    assert row["std_share_hi"] == pytest.approx(stats.chi2.ppf(0.95, 8) / 100)
     zero = standardise(_patients([40.0] * 5, [False] * 5), standard=one).row(0, named=True)
-    assert zero["std_lo"] == 0 and zero["std_hi"] == pytest.approx(stats.chi2.ppf(0.975, 2) / 10)
+    assert zero["std_share_lo"] == 0 and zero["std_share_hi"] == pytest.approx(
+        stats.chi2.ppf(0.975, 2) / 10
+    )
 
 
 def test_age_boundaries_completed_years() -> None:
@@ -107,7 +111,7 @@ def test_renormalised_stratum_is_flagged_by_weight_covered() -> None:
 
 def test_uses_ced_when_flag_absent_and_validates() -> None:
     p = pl.DataFrame({"age_first_exam": [30.0, 70.0], "ced_msv": [120.0, 10.0]})
-    assert standardise(p, standard=TWO).item(0, "n_high") == 1
+    assert standardise(p, standard=TWO).item(0, "n_reached") == 1
     with pytest.raises(ValueError, match="overlap"):
         standardise(
             p, standard=pl.DataFrame({"age_lo": [0, 40], "age_hi": [49, 80], "weight": [1, 1]})
@@ -121,8 +125,30 @@ def test_package_export_survives_submodule_import() -> None:
 
     import recurct.stats
 
-    module = importlib.import_module("recurct.stats.standardise")
+    module = importlib.import_module("recurct.stats._standardise")
 
     p = pl.DataFrame({"age_first_exam": [30.0, 70.0], "reached_100": [True, False]})
     out = recurct.stats.standardise(p, standard=TWO)  # still the function
     assert out.equals(module.standardise(p, standard=TWO))
+
+
+def test_strata_keep_the_order_of_the_by_columns_type() -> None:
+    # an Enum band keeps its order (not alphabetical: "10-100" < "2-10" as text), as magnitude
+    from recurct.stats import magnitude
+    from recurct.stats._common import band_expr
+
+    p = pl.DataFrame(
+        {"age_first_exam": [30.0, 70.0, 40.0, 60.0], "ced_msv": [120.0, 10.0, 3.0, 50.0]}
+    ).with_columns(band_expr("ced_msv", (0, 2, 10, 100, float("inf"))).alias("ced_band"))
+    one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
+    got = standardise(p, 100, "ced_band", standard=one)["ced_band"].to_list()
+    assert got == ["all", "2-10", "10-100", "100+"]
+    assert got == magnitude(p.with_columns(n_exams=1), 100, "ced_band")["ced_band"].to_list()
+
+
+def test_threshold_comes_before_by() -> None:
+    p = pl.DataFrame({"age_first_exam": [30.0, 70.0], "ced_msv": [120.0, 60.0], "f": ["a", "b"]})
+    one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
+    assert standardise(p, 50, "f", standard=one)["n_reached"].to_list() == [2, 1, 1]
+    with pytest.raises(TypeError, match="threshold must be one number"):
+        standardise(p, "f", 50, standard=one)  # the 0.1 order (by, threshold) is refused

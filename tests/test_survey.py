@@ -55,7 +55,7 @@ def test_survey_table_pandas_and_methods() -> None:
     answers = pd.DataFrame(
         {"question": ["a", "a", "b", "b", "b"], "answer": list("xyxyz"), "count": [1, 3, 0, 0, 5]}
     )
-    out = survey_table(answers, ci="clopper-pearson", alpha=0.1, decimals=0)
+    out = survey_table(answers, ci="clopper-pearson", alpha=0.1, digits=0)
     assert isinstance(out, pd.DataFrame)
     assert out["n_answered"].tolist() == [4, 4, 5, 5, 5]
     assert out["share"].tolist() == pytest.approx([0.25, 0.75, 0.0, 0.0, 1.0])

@@ -56,7 +56,7 @@ def _reference(p: pl.DataFrame) -> SurvfuncRight:
 def test_curve_matches_survfuncright_with_ties_and_censoring() -> None:
     p = _random_table()
     sf = _reference(p)
-    curve = time_to_threshold(p, end="last_exam")
+    curve = time_to_threshold(p, end="last_exam").curve
     body = curve.filter(pl.col("n_events") > 0)
     assert body.height == len(sf.surv_times)
     np.testing.assert_allclose(body["time_years"].to_numpy(), sf.surv_times)
@@ -76,13 +76,17 @@ def test_loglog_and_plain_intervals_from_greenwood() -> None:
     sigma = se[ok] / (s[ok] * np.abs(np.log(s[ok])))
     lo_ref = 1 - s[ok] ** np.exp(-z * sigma)
     hi_ref = 1 - s[ok] ** np.exp(z * sigma)
-    curve = time_to_threshold(p, end="last_exam", alpha=0.1).filter(pl.col("n_events") > 0)
-    np.testing.assert_allclose(curve["lo"].to_numpy()[ok], lo_ref)
-    np.testing.assert_allclose(curve["hi"].to_numpy()[ok], hi_ref)
-    plain = time_to_threshold(p, end="last_exam", alpha=0.1, ci_transform="plain")
+    curve = time_to_threshold(p, end="last_exam", alpha=0.1).curve.filter(pl.col("n_events") > 0)
+    np.testing.assert_allclose(curve["prob_reached_lo"].to_numpy()[ok], lo_ref)
+    np.testing.assert_allclose(curve["prob_reached_hi"].to_numpy()[ok], hi_ref)
+    plain = time_to_threshold(p, end="last_exam", alpha=0.1, ci="plain").curve
     plain = plain.filter(pl.col("n_events") > 0)
-    np.testing.assert_allclose(plain["lo"].to_numpy()[ok], np.clip(1 - s[ok] - z * se[ok], 0, 1))
-    np.testing.assert_allclose(plain["hi"].to_numpy()[ok], np.clip(1 - s[ok] + z * se[ok], 0, 1))
+    np.testing.assert_allclose(
+        plain["prob_reached_lo"].to_numpy()[ok], np.clip(1 - s[ok] - z * se[ok], 0, 1)
+    )
+    np.testing.assert_allclose(
+        plain["prob_reached_hi"].to_numpy()[ok], np.clip(1 - s[ok] + z * se[ok], 0, 1)
+    )
 
 
 def test_small_curve_by_hand() -> None:
@@ -90,7 +94,7 @@ def test_small_curve_by_hand() -> None:
     #   A: event at 0 (a single exam over 100 mSv); B: event at 365; C: censored at 365;
     #   D: event at 730; E: censored at 1000
     p = _table([0, 400, 365, 800, 1000], [0, 365, None, 730, None])
-    curve = time_to_threshold(p, end="last_exam")
+    curve = time_to_threshold(p, end="last_exam").curve
     assert curve["time_days"].to_list() == [0, 365, 730]
     assert curve["n_at_risk"].to_list() == [5, 4, 2]  # C censored at 365 is still at risk there
     s1 = 4 / 5
@@ -100,19 +104,19 @@ def test_small_curve_by_hand() -> None:
     # Greenwood at the last time: S^2 * sum d / (n (n - d))
     gw = s3 * math.sqrt(1 / (5 * 4) + 1 / (4 * 3) + 1 / (2 * 1))
     assert curve["se"][-1] == pytest.approx(gw)
-    at = time_to_threshold(p, end="last_exam", at=[0.5, 1.0, 2.0, 2.7, 3.0])
+    at = time_to_threshold(p, end="last_exam").at([0.5, 1.0, 2.0, 2.7, 3.0])
     np.testing.assert_allclose(at["prob_reached"].to_numpy()[:3], [1 - s1, 1 - s2, 1 - s3])
     # still observed at t (a year is 365.25 days, so B and C at day 365 are gone at 1.0)
     assert at["n_at_risk"].to_list()[:3] == [4, 2, 1]
     assert at["n_events"].to_list()[:3] == [1, 2, 3]
     # 2.7 years = 986 days <= 1000 (E still observed); 3 years = 1096 days: beyond the data
     assert at["prob_reached"][3] == pytest.approx(1 - s3)
-    assert at["prob_reached"][4] is None and at["lo"][4] is None
+    assert at["prob_reached"][4] is None and at["prob_reached_lo"][4] is None
 
 
 def test_first_row_at_time_zero_without_events() -> None:
     p = _table([100, 200], [None, 150])
-    curve = time_to_threshold(p, end="last_exam")
+    curve = time_to_threshold(p, end="last_exam").curve
     assert curve["time_days"].to_list() == [0, 150]
     assert curve.row(0, named=True)["prob_reached"] == 0.0
     assert curve["n_at_risk"].to_list() == [2, 1]
@@ -123,25 +127,26 @@ def test_end_date_mapping_and_event_after_end_is_censored() -> None:
     # patient 1: reached at day 400 but facility B's study ended at day 300 -> censored at 300
     p = _table([100, 450, 600], [None, 400, 50], facility=["A", "B", "A"])
     ends = {"A": D0 + dt.timedelta(days=500), "B": D0 + dt.timedelta(days=7 + 300)}
-    at = time_to_threshold(p, end=ends, at=[0.5, 1.0])
+    at = time_to_threshold(p, end=ends).at([0.5, 1.0])
     # event only for patient 2 at day 50: S = 2/3 afterwards
     assert at["prob_reached"].to_list() == pytest.approx([1 / 3, 1 / 3])
     # observed at 0.5 years: patients 0 (to day 500) and 1 (to day 300); at 1 year: patient 0
     assert at["n_at_risk"].to_list() == [2, 1]
     # a single study end date for all, and an end column
-    one = time_to_threshold(p, end=D0 + dt.timedelta(days=2000), at=[1.0])
+    one = time_to_threshold(p, end=D0 + dt.timedelta(days=2000)).at([1.0])
     assert one["n_at_risk"][0] == 2  # patient 1 now reached T at day 400 > 365
-    col = time_to_threshold(p.with_columns(stop=pl.col("last_exam")), end="stop")
-    assert col.equals(time_to_threshold(p, end="last_exam"))
+    col = time_to_threshold(p.with_columns(stop=pl.col("last_exam")), end="stop").curve
+    assert col.equals(time_to_threshold(p, end="last_exam").curve)
 
 
 def test_by_strata_and_pandas() -> None:
     p = _random_table()
-    out = time_to_threshold(p.to_pandas(), by="facility", at=[1, 2, 4.5])
+    out = time_to_threshold(p.to_pandas(), by="facility").at([1, 2, 4.5])
     assert isinstance(out, pd.DataFrame)
-    assert out["facility"].tolist() == ["all"] * 3 + ["A"] * 3 + ["B"] * 3
+    first, second = p["facility"].unique(maintain_order=True).to_list()  # order of appearance
+    assert out["facility"].tolist() == ["all"] * 3 + [first] * 3 + [second] * 3
     sub = p.filter(pl.col("facility") == "A")
-    ref = time_to_threshold(sub, at=[1, 2, 4.5])
+    ref = time_to_threshold(sub).at([1, 2, 4.5])
     got = out[out["facility"] == "A"]["prob_reached"].to_numpy()
     np.testing.assert_allclose(got, ref["prob_reached"].to_numpy())
 
@@ -158,10 +163,10 @@ def test_errors() -> None:
         time_to_threshold(p, end={"A": dt.date(2030, 1, 1)})
     with pytest.raises(ValueError, match="end before their first exam"):
         time_to_threshold(p, end=dt.date(2000, 1, 1))
-    with pytest.raises(ValueError, match="ci_transform"):
-        time_to_threshold(p, ci_transform="arcsine")
-    with pytest.raises(ValueError, match="at:"):
-        time_to_threshold(p, at=[-1])
+    with pytest.raises(ValueError, match="ci must be one of"):
+        time_to_threshold(p, ci="arcsine")
+    with pytest.raises(ValueError, match="years must be a finite number"):
+        time_to_threshold(p).at([-1])
 
 
 @given(
@@ -174,7 +179,7 @@ def test_property_matches_survfuncright(rows: list[tuple[int, int, bool]]) -> No
     followup = [f for f, _, _ in rows]
     days_to = [min(dd, f) if r else None for f, dd, r in rows]
     p = _table(followup, days_to)
-    curve = time_to_threshold(p, end="last_exam").filter(pl.col("n_events") > 0)
+    curve = time_to_threshold(p, end="last_exam").curve.filter(pl.col("n_events") > 0)
     reached = np.array([r for _, _, r in rows])
     if not reached.any():
         assert curve.height == 0
@@ -184,7 +189,7 @@ def test_property_matches_survfuncright(rows: list[tuple[int, int, bool]]) -> No
     np.testing.assert_allclose(curve["n_at_risk"].to_numpy(), sf.n_risk)
     se = curve["se"].fill_null(np.nan).to_numpy()
     np.testing.assert_allclose(se, sf.surv_prob_se, equal_nan=True, atol=1e-12)
-    lo, hi = curve["lo"].to_numpy(), curve["hi"].to_numpy()
+    lo, hi = curve["prob_reached_lo"].to_numpy(), curve["prob_reached_hi"].to_numpy()
     prob = curve["prob_reached"].to_numpy()
     ok = ~np.isnan(lo)
     assert np.all(lo[ok] <= prob[ok] + 1e-12) and np.all(prob[ok] <= hi[ok] + 1e-12)
@@ -196,29 +201,31 @@ def test_default_end_is_the_end_of_the_data_per_facility() -> None:
     # latest exam of his facility.
     # last exams: patient 0 (A) day 100, patient 1 (B) day 7 + 450, patient 2 (A) day 14 + 600
     p = _table([100, 450, 600], [None, 400, 50], facility=["A", "B", "A"])
-    got = time_to_threshold(p, at=[0.5, 1.0, 1.2])
+    got = time_to_threshold(p).at([0.5, 1.0, 1.2])
     # patient 0 observed to day 614 (A's data end), patient 1 to day 450 (B's), event of
     # patient 2 at day 50, of patient 1 at day 400: S = 2/3 after day 50, 2/3 * 1/2 after 400
     assert got["prob_reached"].to_list() == pytest.approx([1 / 3, 1 / 3, 2 / 3])
     assert got["n_at_risk"].to_list() == [2, 2, 1]
     ends = {"A": D0 + dt.timedelta(days=614), "B": D0 + dt.timedelta(days=457)}
-    assert got.equals(time_to_threshold(p, end=ends, at=[0.5, 1.0, 1.2]))
+    assert got.equals(time_to_threshold(p, end=ends).at([0.5, 1.0, 1.2]))
     # without a facility column: one data end (day 614) for all
     nofac = p.drop("facility")
-    want = time_to_threshold(nofac, end=D0 + dt.timedelta(days=614), at=[1.0, 1.2])
-    assert time_to_threshold(nofac, at=[1.0, 1.2]).equals(want)
+    want = time_to_threshold(nofac, end=D0 + dt.timedelta(days=614)).at([1.0, 1.2])
+    assert time_to_threshold(nofac).at([1.0, 1.2]).equals(want)
 
 
 def test_observation_end_is_public_and_shared_with_exam_rate() -> None:
+    from recurct.stats import observation_end
     from recurct.stats.regression import exam_rate
-    from recurct.stats.survival import observation_end
 
     # last exams: patient 0 (A) day 100, patient 1 (B) day 457, patient 2 (A) day 614
     p = _table([100, 450, 600], [None, 400, 50], facility=["A", "B", "A"])
     a, b = D0 + dt.timedelta(days=614), D0 + dt.timedelta(days=457)
     got = observation_end(p)
     assert got.dtype == pl.Date and got.to_list() == [a, b, a]
-    assert observation_end(p.to_pandas()).to_list() == [a, b, a]
+    on_pandas = observation_end(p.to_pandas())
+    assert isinstance(on_pandas, pd.Series)  # pandas in, pandas out
+    assert on_pandas.dt.date.to_list() == [a, b, a]
     assert observation_end(p.drop("facility")).to_list() == [a, a, a]
     day = dt.date(2020, 1, 1)
     assert observation_end(p, dt.datetime(2020, 1, 1, 12)).to_list() == [day] * 3
@@ -231,4 +238,4 @@ def test_observation_end_is_public_and_shared_with_exam_rate() -> None:
     # exam_rate's person-time runs from the first exam to that same end (+1 day)
     p = p.with_columns(n_exams=pl.Series([1, 4, 3]))
     person_days = sum((e - f).days + 1 for e, f in zip(got, p["first_exam"]))
-    assert exam_rate(p, "n_repeat ~ 1")["rate_ratio"][0] == pytest.approx(5 / person_days)
+    assert exam_rate(p, "n_repeat ~ 1").table["rate_ratio"][0] == pytest.approx(5 / person_days)

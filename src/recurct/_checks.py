@@ -12,11 +12,13 @@ catching either keep working.
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import math
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +218,116 @@ def parquet_files(files: Iterable[Path], fn: str) -> None:
             pl.read_parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise ValueError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
+
+
+def threshold(value: Any, fn: str, name: str = "threshold") -> float:
+    """Exactly one CED threshold in mSv: a finite number > 0 (text, a bool or a list refused).
+
+    The rule of :func:`thresholds` for functions that take one threshold only.
+    """
+    if not isinstance(value, numbers.Real) or isinstance(value, bool | np.bool_):
+        raise ParameterError(
+            f"{fn}: {name} must be one number of mSv, got {value!r}"
+            + ("; call it once per threshold" if isinstance(value, list | tuple) else "")
+        )
+    return float(thresholds(value, fn)[0])
+
+
+#: The kinds of :class:`EndSpec`.
+END_KINDS = ("data", "date", "column", "mapping")
+
+
+@dataclass(frozen=True)
+class EndSpec:
+    """An ``end`` (or ``entry``) argument resolved by :func:`end_spec`.
+
+    ``kind`` is ``"data"`` (None: the end of the data / no delayed entry), ``"date"``
+    (``value`` a ``datetime.date``), ``"column"`` (``value`` a column name) or ``"mapping"``
+    (``value`` a dict ``{site: datetime.date}``).
+    """
+
+    kind: str
+    value: Any = None
+
+
+def _as_day(value: Any, fn: str, name: str) -> dt.date:
+    """A date, datetime, numpy datetime64 or ISO date string as a ``datetime.date``."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        return value.astype("datetime64[D]").item()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ParameterError(f"{fn}: {name} must be a date or an ISO date (YYYY-MM-DD), got {value!r}")
+
+
+def end_spec(
+    value: Any,
+    fn: str,
+    name: str = "end",
+    *,
+    columns: Iterable[str] = (),
+    kinds: Iterable[str] = END_KINDS,
+) -> EndSpec:
+    """Resolve an ``end`` or ``entry`` argument, the one rule of every function that has one.
+
+    ``None`` is the end of the data (for ``entry``: no delayed entry); a ``datetime.date``,
+    ``datetime``, ``numpy.datetime64`` or ``pandas.Timestamp`` is a date; a ``str`` that names
+    one of ``columns`` is that column, else a ``str`` that parses as an ISO date
+    (``"2021-01-01"``) is that date, else an error naming both readings; a mapping is one date
+    per site (``{facility: date}``, values as above). ``kinds`` limits what the caller accepts.
+    """
+    allowed = set(kinds)
+    cols = list(columns)
+    if value is None:
+        spec = EndSpec("data")
+    elif isinstance(value, str):
+        if value in cols:
+            spec = EndSpec("column", value)
+        else:
+            try:
+                spec = EndSpec("date", dt.date.fromisoformat(value.strip()))
+            except ValueError:
+                shown = f"a column of the table ({cols[:20]})" if "column" in allowed else ""
+                raise ParameterError(
+                    f"{fn}: {name}={value!r} is neither "
+                    + (f"{shown} nor " if shown else "")
+                    + "an ISO date (YYYY-MM-DD)"
+                ) from None
+    elif isinstance(value, Mapping):
+        spec = EndSpec(
+            "mapping",
+            {str(k): _as_day(v, fn, f"{name}[{k!r}]") for k, v in value.items()},
+        )
+    elif isinstance(value, dt.date | np.datetime64):
+        spec = EndSpec("date", _as_day(value, fn, name))
+    else:
+        raise ParameterError(
+            f"{fn}: {name} must be None, a date, an ISO date string, "
+            f"a column name or a mapping {{site: date}}; got {type(value).__name__}"
+        )
+    if spec.kind not in allowed:
+        ok = " or ".join(k if k != "data" else "None" for k in END_KINDS if k in allowed)
+        raise ParameterError(f"{fn}: {name} must be {ok}, got {value!r}")
+    return spec
+
+
+def some_thresholds(values: Any, fn: str, name: str = "thresholds") -> list[float]:
+    """One or more CED thresholds (:func:`thresholds`), at least one."""
+    out = thresholds(values, fn).tolist()
+    if not out:
+        raise ParameterError(f"{fn}: give at least one of {name} in mSv, e.g. 100")
+    return out
+
+
+def alpha(value: Any, fn: str) -> float:
+    """``1 - confidence level``: a number strictly between 0 and 1."""
+    x = _scalar(value, fn, "alpha")
+    if not 0.0 < x < 1.0:
+        raise ParameterError(f"{fn}: alpha must be in (0, 1), got {value!r}")
+    return x

@@ -314,13 +314,14 @@ class Cohort:
         spans = srt.filter(pl.col("_start")).select("patient_id", pl.col("_day").alias("_first"))
         last = srt.filter((pid != pid.shift(-1)).fill_null(True))["_day"]
         spans = spans.with_columns(last.alias("_last"))
-        if end is None:
+        spec = _checks.end_spec(
+            end, "Cohort.min_followup", kinds=("data", "date", "mapping")
+        )
+        if spec.kind == "data":
             end_expr, what = pl.col("_last"), "last exam"
-        elif isinstance(end, Mapping):
+        elif spec.kind == "mapping":
             self._need(["facility"], "min_followup(end={facility: date})")
-            ends = {
-                str(k): as_date(v, "min_followup(end=...)", none_ok=True) for k, v in end.items()
-            }
+            ends = spec.value
             spans = spans.join(self._patient_facility(), on="patient_id", how="left")
             unknown = set(spans["facility"].drop_nulls().unique().to_list()) - set(ends)
             n_null = spans["facility"].null_count()
@@ -332,7 +333,7 @@ class Cohort:
             end_expr = pl.col("facility").replace_strict(ends, return_dtype=pl.Date)
             what = "study end of the facility"
         else:
-            end_d = as_date(end, "min_followup(end=...)")
+            end_d = spec.value
             end_expr, what = pl.lit(end_d, dtype=pl.Date), f"study end {end_d}"
         fu = (end_expr - pl.col("_first")).dt.total_days()
         keep = spans.filter(fu >= int(days))["patient_id"]
@@ -407,10 +408,8 @@ class Cohort:
             df = self._exams.filter(cond)
             rule = f"period: per facility ({len(per_facility)} facilities)"
             return self._derive(df, rule, study_end=ends or None)
-        s, e = (
-            as_date(start, "period(start)", none_ok=True),
-            as_date(end, "period(end)", none_ok=True),
-        )
+        s = as_date(start, "period(start)", none_ok=True)
+        e = _checks.end_spec(end, "Cohort.period", kinds=("data", "date")).value
         if s is None and e is None:
             raise ValueError("Cohort.period: give start and/or end, or per_facility")
         if s is not None and e is not None and e < s:

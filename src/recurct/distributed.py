@@ -21,15 +21,20 @@ medians, quartiles and maxima are exact, not approximations.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import polars as pl
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import param_label
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import dask.dataframe as dd
 
 __all__ = ["cumulative_dose", "magnitude"]
 
@@ -81,7 +86,7 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     *,
     partitioned_by_patient: bool = False,
-) -> Any:
+) -> dd.DataFrame:
     """The patients table of a Dask DataFrame of exams, computed partition by partition.
 
     Parameters
@@ -145,9 +150,10 @@ def cumulative_dose(
     return ddf.map_partitions(_part, meta=meta_out)
 
 
+@renamed(threshold="thresholds")
 def magnitude(
     patients: Any,
-    threshold: float = 100.0,
+    thresholds: float | Sequence[float] = 100.0,
     by: str | Sequence[str] | None = None,
     **kwargs: Any,
 ) -> pl.DataFrame:
@@ -161,10 +167,11 @@ def magnitude(
     Parameters
     ----------
     patients
-        Dask DataFrame from :func:`cumulative_dose` (must hold ``reached_T`` for the
+        Dask DataFrame from :func:`cumulative_dose` (must hold ``reached_T`` for each
         threshold).
-    threshold
-        One threshold in mSv.
+    thresholds
+        Threshold(s) in mSv; several give one block per threshold, as in
+        :func:`recurct.stats.magnitude`.
     by
         Stratification column(s), as in :func:`recurct.stats.magnitude`.
     **kwargs
@@ -176,15 +183,24 @@ def magnitude(
     polars.DataFrame
         The magnitude table, equal to ``recurct.stats.magnitude(patients.compute(), ...)``.
     """
-    from recurct.stats.magnitude import magnitude as _magnitude
-    from recurct.stats.proportion import proportion_ci
-
     if kwargs.get("cluster") is not None or kwargs.get("ci") == "bootstrap":
         raise ValueError("the cluster bootstrap needs every patient: compute() the table first")
+    ts = _checks.some_thresholds(thresholds, "distributed.magnitude")
+    cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    blocks = [_magnitude_one(patients, t, cols, kwargs) for t in ts]
+    return pl.concat(blocks, how="vertical_relaxed")
+
+
+def _magnitude_one(
+    patients: Any, threshold: float, cols: list[str], kwargs: dict[str, Any]
+) -> pl.DataFrame:
+    """The magnitude block of one threshold (see :func:`magnitude`)."""
+    from recurct.stats import magnitude as stats_magnitude
+    from recurct.stats.proportion import proportion_ci
+
     reached = f"reached_{param_label(threshold)}"
     if reached not in patients.columns:
         raise ValueError(f"patients table has no column {reached!r}; recompute with threshold")
-    cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
 
     # the patients >= T, plus one patient below T per stratum so that every stratum (and the
     # "all" row) appears in the table even where nobody reached T; their counts are replaced
@@ -199,28 +215,18 @@ def magnitude(
     subset = pl.from_pandas(pd.concat([high, reps], ignore_index=True), include_index=False)
     if subset.height == 0:
         raise ValueError("the patients table is empty")
-    table = _magnitude(subset, threshold=threshold, by=cols or None, **kwargs)
+    table = stats_magnitude(subset, thresholds=threshold, by=cols or None, **kwargs)
 
     if cols:
         str_cols = {c: patients[c].astype("string") for c in cols}
         counts = (
             patients.assign(**str_cols)
             .groupby(cols, dropna=False)
-            .agg({"patient_id": "count", "n_exams": "sum"})
+            .agg({"patient_id": ["count", "min"], "n_exams": "sum"})
             .compute()
-            .reset_index()
         )
-        counts = pl.from_pandas(counts).rename({"patient_id": "n_patients"})
-        counts = counts.with_columns(pl.col(c).cast(pl.Utf8) for c in cols)
-        all_row = counts.select(
-            *(pl.lit("all", dtype=pl.Utf8).alias(c) for c in cols),
-            pl.col("n_patients").sum(),
-            pl.col("n_exams").sum(),
-        )
-        counts = pl.concat([counts, all_row], how="vertical_relaxed")
-        table = table.drop("n_patients", "n_exams").join(
-            counts, on=cols, how="left", nulls_equal=True, maintain_order="left"
-        )
+        counts.columns = ["n_patients", "_first_id", "n_exams"]
+        table = _with_stratum_counts(table, pl.from_pandas(counts.reset_index()), cols)
     else:
         n_patients = int(patients["patient_id"].count().compute())
         n_exams = int(patients["n_exams"].sum().compute())
@@ -230,7 +236,7 @@ def magnitude(
         )
     n = table["n_patients"].to_numpy()
     k = table["n_reached"].to_numpy()
-    lo, hi = proportion_ci(k, n, alpha=kwargs.get("alpha", 0.05), method=kwargs.get("ci", "wilson"))
+    lo, hi = proportion_ci(k, n, alpha=kwargs.get("alpha", 0.05), ci=kwargs.get("ci", "wilson"))
     table = table.with_columns(
         pl.Series("share", k / n, dtype=pl.Float64),
         pl.Series("share_lo", np.asarray(lo, dtype=np.float64)),
@@ -240,7 +246,31 @@ def magnitude(
     return table.select(order)
 
 
+def _with_stratum_counts(
+    table: pl.DataFrame, counts: pl.DataFrame, cols: list[str]
+) -> pl.DataFrame:
+    """The reduced counts joined on the strata of ``table``, whose strata rows are put in the
+    order of :func:`recurct.stats.magnitude` on the patients table of
+    :func:`recurct.cumulative_dose` (sorted by ``patient_id``): the order of each stratum's
+    first patient, null strata last."""
+    counts = counts.with_columns(pl.col(c).cast(pl.Utf8) for c in cols)
+    order = counts.sort([*(pl.col(c).is_null() for c in cols), "_first_id"]).select(cols)
+    all_row = counts.select(
+        *(pl.lit("all", dtype=pl.Utf8).alias(c) for c in cols),
+        pl.col("n_patients").sum(),
+        pl.col("n_exams").sum(),
+    )
+    counts = pl.concat([counts.drop("_first_id"), all_row], how="vertical_relaxed")
+    table = table.drop("n_patients", "n_exams").join(
+        counts, on=cols, how="left", nulls_equal=True, maintain_order="left"
+    )
+    strata = order.join(
+        table.slice(1), on=cols, how="left", nulls_equal=True, maintain_order="left"
+    )
+    return pl.concat([table.slice(0, 1), strata], how="vertical_relaxed")
+
+
 def _magnitude_columns() -> tuple[str, ...]:
-    from recurct.stats.magnitude import MAGNITUDE_COLUMNS
+    from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
     return MAGNITUDE_COLUMNS

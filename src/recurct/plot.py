@@ -24,6 +24,8 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
 
 __all__ = [
@@ -87,6 +89,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
         Patients with a CED of 0 mSv cannot be drawn on a log axis; their number is given in
         the title.
     """
+    threshold = _checks.threshold(threshold, "ced_distribution")
     df, _ = to_polars(patients)
     ced = _column(df, "ced_msv", "ced_distribution")
     ced = ced[np.isfinite(ced)]
@@ -145,9 +148,7 @@ def share_above(
     if thresholds is None:
         grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
         thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
-    t = np.asarray(sorted(float(x) for x in thresholds), dtype=float)
-    if t.size == 0 or np.any(t <= 0):
-        raise ValueError("share_above needs at least one threshold, all > 0 mSv")
+    t = np.sort(np.asarray(_checks.some_thresholds(thresholds, "share_above"), dtype=float))
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
     share = 100.0 * n_at_or_above / max(ced.size, 1)
@@ -183,17 +184,6 @@ def share_above(
     return fig
 
 
-_TIME_COLUMNS = ("years", "time_years", "days", "time_days", "time")
-_PROB_COLUMNS = (
-    "probability",
-    "cum_incidence",
-    "cumulative_incidence",
-    "prob_reached",
-    "share_reached",
-    "risk",
-)
-
-
 CENSORING_CAPTION = (
     "Kaplan-Meier estimate (shaded: pointwise 95% CI). Patients who have not reached the "
     "threshold are censored at the end of their observation: by default the end of the data "
@@ -208,22 +198,22 @@ def _readable(name: str) -> str:
     return LABELS.get(name, name.replace("_", " "))
 
 
+@renamed(km_table="result")
 def time_to_threshold_curve(
-    km_table: Any, threshold: float | None = None, *, caption: str | None = CENSORING_CAPTION
+    result: Any, threshold: float | None = None, *, caption: str | None = CENSORING_CAPTION
 ) -> Figure:
     """Probability of having reached the threshold vs years since the first exam.
 
     Parameters
     ----------
-    km_table
-        The table of :func:`recurct.stats.time_to_threshold`: a time column (``years`` or
-        ``days``/``time_days``, converted to years with 365.25 days), a probability column
-        (``probability`` or ``cum_incidence``; a fraction), optional CI columns
-        (``<probability>_lo``/``_hi``, ``lo``/``hi`` or ``ci_lo``/``ci_hi``) and any number of
-        string columns naming the stratum (e.g. ``sex``, ``age_band``); one step curve per
-        stratum.
+    result
+        The result of :func:`recurct.stats.time_to_threshold` or
+        :func:`recurct.stats.cumulative_incidence` (its strata and threshold are used), or
+        its ``.curve`` table: ``time_years``, ``prob_reached`` (a fraction), optional
+        ``prob_reached_lo``/``prob_reached_hi``, and any number of string columns naming the
+        stratum (e.g. ``sex``, ``age_band``); one step curve per stratum.
     threshold
-        The threshold in mSv, for the axis label and title (optional).
+        The threshold in mSv, for the axis label and title (default: the result's).
     caption
         Text under the figure; the default states the censoring rule of
         :func:`recurct.stats.time_to_threshold` (pass your own when you passed ``end=``, or None).
@@ -234,19 +224,19 @@ def time_to_threshold_curve(
         The legend (outside the axes, titled with readable stratum names, ``"all"`` shown as
         "all patients") covers no curve.
     """
-    df, _ = to_polars(km_table)
-    tcol = next((c for c in _TIME_COLUMNS if c in df.columns), None)
-    pcol = next((c for c in _PROB_COLUMNS if c in df.columns), None)
-    if tcol is None or pcol is None:
+    table = getattr(result, "curve", result)
+    if threshold is None:
+        threshold = getattr(result, "threshold", None)
+    df, _ = to_polars(table)
+    tcol, pcol = "time_years", "prob_reached"
+    if tcol not in df.columns or pcol not in df.columns:
         raise ValueError(
-            "time_to_threshold_curve needs a time column (one of "
-            f"{_TIME_COLUMNS}) and a probability column (one of {_PROB_COLUMNS}); "
-            f"got {df.columns}"
+            "time_to_threshold_curve needs the columns 'time_years' and 'prob_reached' "
+            f"(the curve of recurct.stats.time_to_threshold); got {df.columns}"
         )
-    lo_col = next((c for c in (f"{pcol}_lo", "lo", "ci_lo", "lower") if c in df.columns), None)
-    hi_col = next((c for c in (f"{pcol}_hi", "hi", "ci_hi", "upper") if c in df.columns), None)
-    scale = 1.0 if "year" in tcol else 1.0 / 365.25
-    group_cols = [
+    lo_col = "prob_reached_lo" if "prob_reached_lo" in df.columns else None
+    hi_col = "prob_reached_hi" if "prob_reached_hi" in df.columns else None
+    group_cols = list(getattr(result, "by", ())) or [
         c
         for c in df.columns
         if df.schema[c] in (pl.Utf8, pl.Categorical, pl.Boolean)
@@ -260,7 +250,7 @@ def time_to_threshold_curve(
     )
     for i, (key, g) in enumerate(groups.items()):
         g = g.sort(tcol)
-        x = g.get_column(tcol).cast(pl.Float64).to_numpy() * scale
+        x = g.get_column(tcol).cast(pl.Float64).to_numpy()
         y = 100.0 * g.get_column(pcol).cast(pl.Float64).to_numpy()
         colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
         parts = [str(v) for v in (key if isinstance(key, tuple) else (key,))]
@@ -364,43 +354,40 @@ def _pooled_from(summary: Any) -> dict[str, float] | None:
         def get(k: str, default: Any = None) -> Any:
             return getattr(summary, k, default)
 
-    for est, lo, hi in (
-        ("pooled", "pooled_lo", "pooled_hi"),
-        ("pooled_share", "pooled_lo", "pooled_hi"),
-        ("estimate", "ci_lo", "ci_hi"),
-        ("share", "share_lo", "share_hi"),
-    ):
-        if get(est) is not None:
-            out: dict[str, Any] = {"share": float(get(est)), "lo": _f(get(lo)), "hi": _f(get(hi))}
-            for k in ("pi_lo", "pi_hi", "i2", "tau2"):
-                out[k] = _f(get(k))
-            if get("method") is not None:
-                out["method"] = str(get("method"))
-            return out
-    return None
+    if get("share") is None:
+        return None
+    out: dict[str, Any] = {k: _f(get(k)) for k in _POOLED_KEYS}
+    if get("model") is not None:
+        out["model"] = str(get("model"))
+    return out
+
+
+#: What :func:`forest` reads of a pooled estimate (the glossary's names).
+_POOLED_KEYS = ("share", "share_lo", "share_hi", "share_pred_lo", "share_pred_hi", "i2", "tau2")
 
 
 def _f(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _pooled_meta(df: pl.DataFrame, method: str) -> dict[str, float] | None:
+def _pooled_meta(df: pl.DataFrame, model: str) -> dict[str, float] | None:
     """Random- or fixed-effect pooled share (with prediction interval) from site counts."""
-    if method == "crude" or not {"n_high", "n_patients"} <= set(df.columns):
+    if model == "crude" or not {"n_reached", "n_patients"} <= set(df.columns):
         return None
     from recurct.stats import meta_proportion
 
-    agg = df.select(pl.col("site").cast(pl.Utf8), "n_patients", "n_high")
-    row = meta_proportion(agg, method=method).pooled.row(0, named=True)  # type: ignore[arg-type]
+    agg = df.select(pl.col("site").cast(pl.Utf8), "n_patients", "n_reached")
+    row = meta_proportion(agg, model=model).pooled.row(0, named=True)  # type: ignore[arg-type]
     return _pooled_from(row)
 
 
+@renamed(method="model")
 def forest(
     site_table_or_meta: Any,
     *,
     pooled: dict[str, float] | None = None,
     threshold: float | None = None,
-    method: str = "random",
+    model: str = "random",
 ) -> Figure:
     """Forest plot: share of high-dose patients per site with its CI, and the pooled share.
 
@@ -408,16 +395,17 @@ def forest(
     ----------
     site_table_or_meta
         A site table with ``site``, ``share``, ``share_lo``, ``share_hi`` (fractions) and,
-        for pooling, ``n_patients`` and ``n_high``, e.g. the per-site table of
+        for pooling, ``n_patients`` and ``n_reached``, e.g. the per-site table of
         :func:`recurct.stats.site_table`; a :class:`~recurct.stats.SiteTable`; a
         :class:`~recurct.stats.MetaResult` (its pooled estimate is drawn); or a
         ``(sites, summary)`` pair.
     pooled
-        The pooled estimate as ``{"share": p, "lo": lo, "hi": hi}`` and optionally
-        ``"pi_lo"``, ``"pi_hi"`` (fractions); overrides everything else.
+        The pooled estimate as ``{"share": p, "share_lo": lo, "share_hi": hi}`` and
+        optionally ``"share_pred_lo"``, ``"share_pred_hi"`` (fractions), ``"i2"``,
+        ``"tau2"``, ``"model"``; overrides everything else.
     threshold
         The CED threshold in mSv, named in the axis label and title.
-    method : {"random", "fixed", "crude"}
+    model : {"random", "fixed", "crude"}
         Without ``pooled`` and a MetaResult: pool the site counts by
         :func:`recurct.stats.meta_proportion` with its defaults (``"random"``: REML tau² on
         the logit scale, Hartung-Knapp-Sidik-Jonkman CI and the 95% prediction interval) or
@@ -434,16 +422,16 @@ def forest(
     df, found = _site_frame(site_table_or_meta)
     is_meta = hasattr(site_table_or_meta, "pooled") and not isinstance(site_table_or_meta, tuple)
     if pooled is None:
-        pooled = found if (is_meta or method == "crude") else _pooled_meta(df, method) or found
+        pooled = found if (is_meta or model == "crude") else _pooled_meta(df, model) or found
     site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
     if site is None:
         raise ValueError(f"forest needs a 'site' column; got {df.columns}")
     share = 100.0 * _column(df, "share", "forest")
     lo = 100.0 * _column(df, "share_lo", "forest")
     hi = 100.0 * _column(df, "share_hi", "forest")
-    if pooled is None and {"n_high", "n_patients"} <= set(df.columns):
-        p = df["n_high"].sum() / df["n_patients"].sum()
-        pooled = {"share": float(p), "lo": float("nan"), "hi": float("nan")}
+    if pooled is None and {"n_reached", "n_patients"} <= set(df.columns):
+        p = df["n_reached"].sum() / df["n_patients"].sum()
+        pooled = {"share": float(p), "share_lo": float("nan"), "share_hi": float("nan")}
     n = len(site)
     what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
     fig, ax = _figure(6.4, max(3.4, 0.28 * (n + 3) + 1.2))
@@ -464,37 +452,10 @@ def forest(
     ticks = list(y)
     title = f"Patients with CED ≥ {what} by site ({n} sites)"
     if pooled is not None:
-        p, plo, phi = 100 * pooled["share"], 100 * pooled["lo"], 100 * pooled["hi"]
-        if not math.isfinite(plo) or not math.isfinite(phi):
-            plo = phi = p
-        kind = {"random": "random effects", "fixed": "fixed effect"}.get(
-            str(pooled.get("method", "")), "pooled"
-        )
-        yd = -0.5
-        half_h = 0.35
-        pi_lo, pi_hi = 100 * pooled.get("pi_lo", math.nan), 100 * pooled.get("pi_hi", math.nan)
-        if math.isfinite(pi_lo) and math.isfinite(pi_hi):
-            ax.plot(
-                [pi_lo, pi_hi],
-                [yd, yd],
-                color=OKABE_ITO[6],
-                linewidth=2.5,
-                alpha=0.45,
-                solid_capstyle="butt",
-                label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
-            )
-        ax.fill(
-            [plo, p, phi, p],
-            [yd, yd + half_h, yd, yd - half_h],
-            color=OKABE_ITO[6],
-            label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
-        )
-        ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
+        kind, extra = _draw_pooled(ax, pooled)
         labels.append(kind)
-        ticks.append(yd)
-        i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
-        if math.isfinite(i2):
-            title += f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)"
+        ticks.append(-0.5)
+        title += extra
     ax.set_yticks(ticks, labels)
     ax.set_xlabel(f"patients with CED ≥ {what} (%)")
     ax.set_ylabel("site")
@@ -505,6 +466,42 @@ def forest(
     return fig
 
 
+def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
+    """Draw the pooled diamond (and prediction interval) at y = -0.5; return its label and
+    the heterogeneity line of the title."""
+    p = 100 * pooled["share"]
+    plo, phi = 100 * pooled.get("share_lo", math.nan), 100 * pooled.get("share_hi", math.nan)
+    if not math.isfinite(plo) or not math.isfinite(phi):
+        plo = phi = p
+    kind = {"random": "random effects", "fixed": "fixed effect"}.get(
+        str(pooled.get("model", "")), "pooled"
+    )
+    yd = -0.5
+    half_h = 0.35
+    pi_lo = 100 * pooled.get("share_pred_lo", math.nan)
+    pi_hi = 100 * pooled.get("share_pred_hi", math.nan)
+    if math.isfinite(pi_lo) and math.isfinite(pi_hi):
+        ax.plot(
+            [pi_lo, pi_hi],
+            [yd, yd],
+            color=OKABE_ITO[6],
+            linewidth=2.5,
+            alpha=0.45,
+            solid_capstyle="butt",
+            label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
+        )
+    ax.fill(
+        [plo, p, phi, p],
+        [yd, yd + half_h, yd, yd - half_h],
+        color=OKABE_ITO[6],
+        label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
+    )
+    ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
+    i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
+    extra = f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)" if math.isfinite(i2) else ""
+    return kind, extra
+
+
 def funnel(
     site_table: Any, *, limits: Sequence[float] = (0.95, 0.998), threshold: float | None = None
 ) -> Figure:
@@ -513,7 +510,7 @@ def funnel(
     Parameters
     ----------
     site_table
-        Site aggregates with ``n_patients`` and ``n_high`` (or ``share``), e.g. the input or
+        Site aggregates with ``n_patients`` and ``n_reached``, e.g. the input or
         the per-site output of :func:`recurct.stats.site_table`.
     limits
         Two-sided coverage of the control limits drawn around the pooled share ``p``:
@@ -529,10 +526,7 @@ def funnel(
     """
     df, _ = to_polars(site_table)
     n = _column(df, "n_patients", "funnel")
-    if "n_high" in df.columns:
-        k = _column(df, "n_high", "funnel")
-    else:
-        k = _column(df, "share", "funnel") * n
+    k = _column(df, "n_reached", "funnel")
     if np.any(n <= 0):
         raise ValueError("funnel needs n_patients > 0 for every site")
     p = k.sum() / n.sum()

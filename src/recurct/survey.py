@@ -13,12 +13,17 @@ Eur Radiol 31:5514-5523 (2021), doi 10.1007/s00330-021-07696-1.
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.stats.proportion import proportion_ci
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "EUROSAFE2021_SOURCE",
@@ -72,9 +77,10 @@ def eurosafe2021() -> pl.DataFrame:
         return pl.read_csv(p, comment_prefix="#", schema_overrides={"count": pl.Int64})
 
 
+@renamed(decimals="digits")
 def survey_table(
-    answers: Any, ci: str = "wilson", alpha: float = 0.05, *, decimals: int = 1
-) -> Any:
+    answers: Any, *, ci: str = "wilson", alpha: float = 0.05, digits: int = 1
+) -> Frame:
     """Shares of each answer among the answers to its question, with binomial CIs.
 
     Parameters
@@ -87,7 +93,7 @@ def survey_table(
         ``"normal"``), from ``statsmodels.stats.proportion.proportion_confint``.
     alpha : float
         1 - confidence level.
-    decimals : int
+    digits : int
         Decimals of the ``percent`` column (1 reproduces the survey's 75.7%, 20%, 4.3%).
 
     Returns
@@ -97,6 +103,7 @@ def survey_table(
         ``share`` (fraction), ``share_lo``, ``share_hi`` and ``percent`` (``100 * share``
         rounded half away from zero). pandas in, pandas out.
     """
+    digits = int(_checks.number(digits, "survey_table", "digits", lo=0, hi=15))
     df, kind = to_polars(answers)
     missing = [c for c in ("question", "answer", "count") if c not in df.columns]
     if missing:
@@ -119,6 +126,6 @@ def survey_table(
         pl.Series("share_lo", lo).fill_nan(None),
         pl.Series("share_hi", hi).fill_nan(None),
     ).with_columns(
-        (pl.col("share") * 100).round(decimals, mode="half_away_from_zero").alias("percent")
+        (pl.col("share") * 100).round(digits, mode="half_away_from_zero").alias("percent")
     )
     return from_polars(out, kind)

@@ -1207,10 +1207,10 @@ CASES += [
         rows_are(["dlp_mgycm", "facility", "sex"], [(None, None, "M"), (None, "X", None)]),
     ),
     Case(
-        "magnitude(threshold=True) refused (True is not 1 mSv)",
+        "magnitude(thresholds=True) refused (True is not 1 mSv)",
         exams(["A"]),
-        lambda x, strict=True: magnitude(cumulative_dose(x), threshold=True),
-        Err(ParameterError, r"magnitude: threshold must be a number, got True"),
+        lambda x, strict=True: magnitude(cumulative_dose(x), thresholds=True),
+        Err(ParameterError, r"magnitude: thresholds must be a number, got True"),
     ),
     Case(
         "magnitude(age_cut=nan) refused",

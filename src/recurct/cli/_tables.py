@@ -57,7 +57,7 @@ def analyze_table(exams: pl.DataFrame, options: dict[str, Any]) -> tuple[pl.Data
     """
     from recurct import cumulative_dose
     from recurct.stats import age_band, magnitude
-    from recurct.stats.magnitude import AGE_EDGES
+    from recurct.stats._common import AGE_EDGES
 
     thresholds, windows, by = options["thresholds"], options["window_days"], options["by"]
     patients = cumulative_dose(exams, thresholds=thresholds, window_days=windows or None)

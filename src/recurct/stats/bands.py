@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
-from recurct.stats.magnitude import band_expr, band_labels, by_list, check_nonempty, require, strata
+from recurct.stats._common import band_expr, band_labels, by_list, check_nonempty, require, strata
 from recurct.stats.population import add_population
 from recurct.stats.proportion import proportion_ci
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "DOSE_BANDS",
@@ -40,9 +45,10 @@ def _with_ci(df: pl.DataFrame, k: str, n: str, alpha: float, method: str) -> pl.
     ).with_columns(pl.col("share_lo", "share_hi").fill_nan(None))
 
 
+@renamed(bands="edges")
 def dose_bands(
     patients: Any,
-    bands: Sequence[float] = DOSE_BANDS,
+    edges: Sequence[float] = DOSE_BANDS,
     by: str | Sequence[str] | None = None,
     *,
     column: str = "ced_msv",
@@ -50,14 +56,14 @@ def dose_bands(
     alpha: float = 0.05,
     labels: str = "dash",
     population: Any = None,
-) -> Any:
+) -> Frame:
     """Patients and share per CED band, overall and by stratum.
 
     Parameters
     ----------
     patients : polars, pandas or pyarrow table
         The patients table (needs ``column``, by default ``ced_msv``).
-    bands : sequence of float, default ``(0, 10, 25, 50, 100, 250, 1000, inf)``
+    edges : sequence of float, default ``(0, 10, 25, 50, 100, 250, 1000, inf)``
         Band edges in mSv; bands are left-closed, ``[lo, hi)``, labelled ``"100-250"`` and
         ``"1000+"`` for an infinite upper edge. Every CED must fall in a band.
     by : str or sequence of str, optional
@@ -67,7 +73,7 @@ def dose_bands(
     ci, alpha
         Interval for each band's share (see :func:`recurct.stats.proportion_ci`).
     labels : {"dash", "interval", "integer"}, default "dash"
-        Band label style (:func:`recurct.stats.magnitude.band_labels`): ``"100-250"``,
+        Band label style (:func:`recurct.stats._common.band_labels`): ``"100-250"``,
         ``"[100, 250)"`` or ``"100-249"``.
     population : int or table, optional
         A population denominator (people with and without CT, see
@@ -92,8 +98,8 @@ def dose_bands(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, [column], "dose_bands")
-    names = band_labels(bands, labels)
-    edges = [float(b) for b in bands]
+    names = band_labels(edges, labels)
+    edges = [float(b) for b in edges]
     banded = df.select(*by_cols, band_expr(column, edges, labels).alias("band"))
     bad = banded["band"].null_count()
     if bad:
@@ -142,9 +148,9 @@ class ExamsPerPatient(NamedTuple):
     """Result of :func:`exams_per_patient`: two tables."""
 
     #: share of patients with at least k exams, per k (and stratum)
-    at_least: Any
+    at_least: Frame
     #: n_exams -> number and share of patients (and stratum)
-    distribution: Any
+    distribution: Frame
 
 
 def exams_per_patient(
@@ -225,7 +231,7 @@ def dose_share(
     exams: Any,
     column: str = "body_region",
     by: str | Sequence[str] | None = None,
-) -> Any:
+) -> Frame:
     """Share of the collective dose (sum of effective doses) by a category of exam.
 
     The form of Stopsack & Cerhan 2019 ("abdomen-pelvis CT: 67.2% of the dose").
@@ -291,7 +297,7 @@ def single_exam_share(
     *,
     ci: str = "beta",
     alpha: float = 0.05,
-) -> Any:
+) -> Frame:
     """Probability that a single exam delivers an effective dose >= ``threshold``.
 
     The form of Jeukens et al. 2021 (0.002% of exams reached 100 mSv on their own). Reported
@@ -315,12 +321,9 @@ def single_exam_share(
         ``share_exams_lo``, ``share_exams_hi``, ``n_patients``, ``n_patients_ge``,
         ``share_patients``, ``share_patients_lo``, ``share_patients_hi``.
     """
-    from recurct.stats.magnitude import thresholds_list
-
     df, kind = to_polars(exams)
-    t = thresholds_list(threshold)
-    if len(t) != 1:
-        raise ValueError("single_exam_share takes one threshold")
+    t = [_checks.threshold(threshold, "single_exam_share")]
+    alpha = _checks.alpha(alpha, "single_exam_share")
     by_cols = by_list(by, df)
     check_nonempty(df, "exam table")
     require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")

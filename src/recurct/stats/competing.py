@@ -26,19 +26,21 @@ Time zero is the first exam in the data; see :func:`recurct.stats.time_to_thresh
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from recurct._frames import from_polars, to_polars
-from recurct.stats.magnitude import by_list, check_nonempty, strata, thresholds_list
-from recurct.stats.survival import DAYS_PER_YEAR, _check_entry, risk_set, survival_data
+from recurct import _checks
+from recurct._compat import renamed
+from recurct._frames import from_polars
+from recurct.stats._curve import CurveResult, event_table, per_stratum
+from recurct.stats._followup import DAYS_PER_YEAR, check_entry, risk_set
 
-__all__ = ["aalen_johansen", "cumulative_incidence"]
+__all__ = ["CumulativeIncidence", "aalen_johansen", "cumulative_incidence"]
 
 
 def aalen_johansen(
@@ -66,7 +68,7 @@ def aalen_johansen(
     """
     time = np.asarray(time, dtype=np.float64)
     event = np.asarray(event, dtype=np.int64)
-    entry = _check_entry(time, entry)
+    entry = check_entry(time, entry)
     ev_any = event != 0
     utime, inv = np.unique(time, return_inverse=True)
     d_all = np.bincount(inv, weights=ev_any.astype(np.float64), minlength=utime.size)
@@ -113,6 +115,46 @@ def _ci(f: np.ndarray, var: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
     return lo, hi
 
 
+@dataclass(frozen=True, eq=False)
+class CumulativeIncidence(CurveResult):
+    """Result of :func:`cumulative_incidence`: Aalen-Johansen curves that keep their settings.
+
+    Attributes
+    ----------
+    curve : DataFrame
+        The full step curves: the ``by`` columns, ``time_years``, ``time_days``,
+        ``n_at_risk``, ``n_events`` (reaching T at that time), ``n_competing`` (deaths),
+        ``prob_reached`` (the CIF), ``se``, ``prob_reached_lo``, ``prob_reached_hi``,
+        ``prob_died`` (CIF of the competing event).
+    events : DataFrame
+        One row per contributing patient: ``patient_id`` (where given), the ``by`` columns,
+        ``time_days``, ``time_years``, ``event`` (0 censored, 1 reached T, 2 died),
+        ``entry_days``.
+    threshold, by, end, entry, alpha, n_prevalent
+        See :class:`recurct.stats._curve.CurveResult`.
+    death : str or None
+        The column of death dates.
+
+    Methods
+    -------
+    at(years)
+        The curves read at ``years`` (events counted up to each time; null beyond the last
+        observed time of a stratum).
+    plot()
+        The curve of reaching T (:func:`recurct.plot.time_to_threshold_curve`).
+    """
+
+    death: str | None = None
+
+    def _read_at(
+        self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
+    ) -> pl.DataFrame:
+        aj = aalen_johansen(tt, ee, en)
+        died = aalen_johansen(tt, ee, en, cause=2)["cif"]
+        return _read_at(aj, died, tt, ee, en, days, self.alpha)
+
+
+@renamed(at="use cumulative_incidence(...).at(years)")
 def cumulative_incidence(
     patients: Any,
     threshold: float = 100,
@@ -121,9 +163,8 @@ def cumulative_incidence(
     death: str | None = None,
     end: Any = None,
     entry: Any = None,
-    at: float | Sequence[float] | None = None,
     alpha: float = 0.05,
-) -> Any:
+) -> CumulativeIncidence:
     """Probability of having reached CED >= ``threshold`` by t years, death competing.
 
     Parameters
@@ -132,101 +173,94 @@ def cumulative_incidence(
         The patients table of :func:`recurct.cumulative_dose` (``first_exam``, ``reached_T``,
         ``days_to_T``, ``last_exam`` for the default ``end``), plus the ``death`` column.
     threshold : float, default 100
-        T in mSv.
+        T in mSv, one.
     by : str or sequence of str, optional
         Strata (e.g. ``"sex"``); an ``"all"`` curve comes first.
     death : str, optional
         Column of death (or other competing exit) dates, null while alive. A death on or
         before the end of observation (and before T was reached) is a competing event. Without
         it the estimate equals the Kaplan-Meier one of :func:`time_to_threshold`.
-    end : None, date, str or mapping
+    end : None, date, ISO date str, column name or mapping
         End of observation (see :func:`recurct.stats.observation_end`); the study end, not
         the death date.
-    entry : None, str or date
+    entry : None, date, ISO date str, column name or mapping
         Delayed entry (left truncation), as in :func:`recurct.stats.time_to_threshold`.
-    at : float or sequence of float, optional
-        Years at which to read the curves; else the full step curves.
     alpha : float, default 0.05
         1 - confidence level.
 
     Returns
     -------
-    polars.DataFrame (pandas if ``patients`` was pandas)
-        The ``by`` columns, ``time_years``, (``time_days`` for full curves), ``n_at_risk``,
-        ``n_events`` (reaching T at that time; with ``at``, up to it), ``n_competing``
-        (deaths, likewise), ``prob_reached`` (Aalen-Johansen CIF), ``se``, ``lo``, ``hi``,
-        ``prob_died`` (CIF of the competing event). With ``at``, null beyond the last
-        observed time of a stratum.
+    CumulativeIncidence
+        ``.curve``, ``.at(years)``, ``.events``, ``.plot()`` and the settings (see
+        :class:`CumulativeIncidence`); tables are pandas if ``patients`` was pandas.
     """
-    df, kind = to_polars(patients)
-    t = thresholds_list(threshold)
-    if len(t) != 1:
-        raise ValueError("cumulative_incidence takes one threshold; call it once per threshold")
-    by_cols = by_list(by, df)
-    check_nonempty(df)
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    at_years = None
-    if at is not None:
-        at_years = [float(a) for a in ([at] if np.ndim(at) == 0 else at)]
-        if any(not math.isfinite(a) or a < 0 for a in at_years):
-            raise ValueError(f"at: times must be finite and >= 0 years, got {at_years}")
-    data = survival_data(df, t[0], end=end, entry=entry, death=death, func="cumulative_incidence")
-    work = pl.DataFrame({"_t": data["time"], "_e": data["event"], "_in": data["entry"]})
-    if by_cols:
-        work = work.hstack(df.select(by_cols).filter(pl.Series(data["keep"])))
-    blocks = []
-    for key, part in strata(work, by_cols):
-        tt, ee, en = part["_t"].to_numpy(), part["_e"].to_numpy(), part["_in"].to_numpy()
+    fn = "cumulative_incidence"
+    alpha = _checks.alpha(alpha, fn)
+    events, by_cols, t, n_prev, kind = event_table(
+        patients, threshold, by, end=end, entry=entry, death=death, fn=fn
+    )
+
+    def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> pl.DataFrame:
         aj = aalen_johansen(tt, ee, en)
         died = aalen_johansen(tt, ee, en, cause=2)["cif"]
-        block = _table(aj, died, tt, ee, en, at_years, alpha)
-        blocks.append(
-            block.with_columns(*(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)))
-        )
-    out = pl.concat(blocks, how="vertical_relaxed")
-    out = out.select(*by_cols, *[c for c in out.columns if c not in by_cols])
-    return from_polars(out.with_columns(pl.col(pl.Float64).fill_nan(None)), kind)
+        return _curve_table(aj, died, en, alpha)
+
+    curve = per_stratum(events, by_cols, read)
+    return CumulativeIncidence(
+        curve=from_polars(curve, kind),
+        events=from_polars(events, kind),
+        threshold=t,
+        by=tuple(by_cols),
+        end=end,
+        entry=entry,
+        alpha=alpha,
+        n_prevalent=n_prev,
+        death=death,
+    )
 
 
-def _table(
+def _curve_table(
+    aj: dict[str, np.ndarray], died: np.ndarray, en: np.ndarray, alpha: float
+) -> pl.DataFrame:
+    time, cif, var = aj["time"], aj["cif"], aj["var"]
+    n0 = float(np.sum(en < 0))
+    if time.size == 0 or time[0] > 0:
+        time = np.concatenate([[0.0], time])
+        cif = np.concatenate([[0.0], cif])
+        var = np.concatenate([[0.0], var])
+        died = np.concatenate([[0.0], died])
+        n_risk = np.concatenate([[n0], aj["n_at_risk"]])
+        d1 = np.concatenate([[0.0], aj["n_events"]])
+        d2 = np.concatenate([[0.0], aj["n_other"]])
+    else:
+        n_risk, d1, d2 = aj["n_at_risk"], aj["n_events"], aj["n_other"]
+    lo, hi = _ci(cif, var, alpha)
+    return pl.DataFrame(
+        {
+            "time_years": time / DAYS_PER_YEAR,
+            "time_days": time.astype(np.int64),
+            "n_at_risk": n_risk.astype(np.int64),
+            "n_events": d1.astype(np.int64),
+            "n_competing": d2.astype(np.int64),
+            "prob_reached": cif,
+            "se": np.sqrt(var),
+            "prob_reached_lo": lo,
+            "prob_reached_hi": hi,
+            "prob_died": died,
+        }
+    )
+
+
+def _read_at(
     aj: dict[str, np.ndarray],
     died: np.ndarray,
     tt: np.ndarray,
     ee: np.ndarray,
     en: np.ndarray,
-    at_years: list[float] | None,
+    at_days: np.ndarray,
     alpha: float,
 ) -> pl.DataFrame:
     time, cif, var = aj["time"], aj["cif"], aj["var"]
-    if at_years is None:
-        n0 = float(np.sum(en < 0))
-        if time.size == 0 or time[0] > 0:
-            time = np.concatenate([[0.0], time])
-            cif = np.concatenate([[0.0], cif])
-            var = np.concatenate([[0.0], var])
-            died = np.concatenate([[0.0], died])
-            n_risk = np.concatenate([[n0], aj["n_at_risk"]])
-            d1 = np.concatenate([[0.0], aj["n_events"]])
-            d2 = np.concatenate([[0.0], aj["n_other"]])
-        else:
-            n_risk, d1, d2 = aj["n_at_risk"], aj["n_events"], aj["n_other"]
-        lo, hi = _ci(cif, var, alpha)
-        return pl.DataFrame(
-            {
-                "time_years": time / DAYS_PER_YEAR,
-                "time_days": time.astype(np.int64),
-                "n_at_risk": n_risk.astype(np.int64),
-                "n_events": d1.astype(np.int64),
-                "n_competing": d2.astype(np.int64),
-                "prob_reached": cif,
-                "se": np.sqrt(var),
-                "lo": lo,
-                "hi": hi,
-                "prob_died": died,
-            }
-        )
-    at_days = np.asarray(at_years) * DAYS_PER_YEAR
     idx = np.searchsorted(time, at_days, side="right") - 1
     ok = idx >= 0
     j = np.maximum(idx, 0)
@@ -236,18 +270,16 @@ def _table(
 
     f, v, fd = pick(cif), pick(var), pick(died)
     lo, hi = _ci(f, v, alpha)
-    beyond = at_days > tt.max()
-    nan = np.where(beyond, np.nan, 1.0)
+    nan = np.where(at_days > tt.max(), np.nan, 1.0)
     return pl.DataFrame(
         {
-            "time_years": np.asarray(at_years, dtype=np.float64),
             "n_at_risk": risk_set(tt, at_days, en).astype(np.int64),
             "n_events": np.array([((ee == 1) & (tt <= a)).sum() for a in at_days], np.int64),
             "n_competing": np.array([((ee == 2) & (tt <= a)).sum() for a in at_days], np.int64),
             "prob_reached": f * nan,
             "se": np.sqrt(v) * nan,
-            "lo": lo * nan,
-            "hi": hi * nan,
+            "prob_reached_lo": lo * nan,
+            "prob_reached_hi": hi * nan,
             "prob_died": fd * nan,
         }
     )

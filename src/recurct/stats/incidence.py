@@ -12,10 +12,10 @@ Definitions (one patient, times in calendar days)
       is a prevalent case: he is not at risk and is left out (``n_prevalent``); this is the
       risk set ``(entry, event]`` of :func:`recurct.stats.time_to_threshold`.
     * **event**: the first date the CED reached T (``date_reached_T``, or ``first_exam +
-      days_to_T``); with ``window=W``, the first date the CED of the trailing W days reached T
+      days_to_T``); with ``window_days=W``, the first date the CED of the trailing W days reached T
       (column ``date_reached_T_in_W``, see :func:`recurct.alerts.trailing_dose`). Events after
       the end of observation do not count.
-    * **end**: :func:`recurct.stats.survival.observation_end` (by default the end of the data of
+    * **end**: :func:`recurct.stats.observation_end` (by default the end of the data of
       the patient's facility).
     * **person-time**: ``min(event, end) - entry`` days, in years of 365.25 days.
 
@@ -34,23 +34,32 @@ censoring-aware estimate use :func:`recurct.stats.time_to_threshold` (``at=[1, 3
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 from scipy.stats import chi2
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.stats.magnitude import by_list, check_nonempty, require, strata, thresholds_list
+from recurct.errors import ParameterError
+from recurct.stats._common import by_list, check_nonempty, require, strata
+from recurct.stats._followup import DAYS_PER_YEAR, date_expr, observation_end
 from recurct.stats.proportion import proportion_ci
-from recurct.stats.survival import DAYS_PER_YEAR, observation_end
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from recurct.stats._common import Frame
 
 __all__ = ["event_dates", "incidence_rate", "poisson_ci"]
 
 
-def poisson_ci(count: Any, exposure: Any = 1.0, alpha: float = 0.05) -> tuple[Any, Any]:
+def poisson_ci(
+    count: Any, exposure: Any = 1.0, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood 1936) interval of a Poisson rate ``count / exposure``.
 
     Parameters
@@ -68,8 +77,7 @@ def poisson_ci(count: Any, exposure: Any = 1.0, alpha: float = 0.05) -> tuple[An
         ``chi2.ppf(alpha/2, 2 count) / 2 / exposure`` (0 for ``count = 0``) and
         ``chi2.ppf(1 - alpha/2, 2 count + 2) / 2 / exposure``; NaN where ``exposure <= 0``.
     """
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    alpha = _checks.alpha(alpha, "poisson_ci")
     d = np.asarray(count, dtype=np.float64)
     pt = np.asarray(exposure, dtype=np.float64)
     if np.any(d < 0):
@@ -81,36 +89,35 @@ def poisson_ci(count: Any, exposure: Any = 1.0, alpha: float = 0.05) -> tuple[An
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
 
-def _as_day_expr(value: Any, df: pl.DataFrame, name: str) -> pl.Expr:
-    if isinstance(value, str):
-        require(df, [value], f"incidence_rate({name}=<column>)")
-        return pl.col(value).cast(pl.Date)
-    if isinstance(value, dt.date):
-        day = value.date() if isinstance(value, dt.datetime) else value
-        return pl.lit(day, dtype=pl.Date)
-    raise TypeError(f"{name} must be a column name or a date, got {type(value).__name__}")
-
-
-def event_dates(patients: Any, threshold: float = 100, window: int | None = None) -> pl.Series:
+@renamed(window="window_days")
+def event_dates(
+    patients: Any, threshold: float = 100, *, window_days: int | None = None
+) -> pl.Series | pd.Series:
     """The date each patient first reached the threshold (null if never), as a ``Date`` series.
 
     Parameters
     ----------
     patients : polars, pandas or pyarrow table
         The patients table: ``date_reached_T`` (or ``first_exam`` and ``days_to_T``); with
-        ``window``, ``date_reached_T_in_W`` (from :func:`recurct.alerts.trailing_dose`).
+        ``window_days``, ``date_reached_T_in_W`` (from :func:`recurct.alerts.trailing_dose`).
     threshold : float
         T in mSv.
-    window : int, optional
+    window_days : int, optional
         W in days: the first date the trailing W-day CED reached T.
 
     Returns
     -------
-    polars.Series
+    polars.Series (pandas if ``patients`` was pandas)
         ``event_date`` (Date), one per row, null where T was not reached.
     """
-    df, _ = to_polars(patients)
-    lab = param_label(thresholds_list(threshold)[0])
+    df, kind = to_polars(patients)
+    out = _event_dates(df, threshold, window_days)
+    return out.to_pandas() if kind == "pandas" else out
+
+
+def _event_dates(df: pl.DataFrame, threshold: float, window_days: int | None) -> pl.Series:
+    lab = param_label(_checks.threshold(threshold, "incidence_rate"))
+    window = None if window_days is None else _window(window_days)
     if window is not None:
         col = f"date_reached_{lab}_in_{param_label(float(window))}"
         if col not in df.columns:
@@ -131,7 +138,7 @@ def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: i
     """``df`` with ``date_reached_T_in_W`` from :func:`recurct.trailing_dose` of ``exams``."""
     from recurct.alerts import trailing_dose
 
-    lab = param_label(thresholds_list(threshold)[0])
+    lab = param_label(_checks.threshold(threshold, "incidence_rate"))
     col = f"date_reached_{lab}_in_{param_label(float(window))}"
     if col in df.columns:
         return df
@@ -149,12 +156,13 @@ def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: i
     )
 
 
+@renamed(window="window_days")
 def incidence_rate(
     patients: Any,
     threshold: float = 100,
     by: str | Sequence[str] | None = None,
     *,
-    window: int | None = None,
+    window_days: int | None = None,
     entry: Any = None,
     end: Any = None,
     horizons: Sequence[float] = (),
@@ -162,26 +170,26 @@ def incidence_rate(
     alpha: float = 0.05,
     ci: str = "beta",
     exams: Any = None,
-) -> Any:
+) -> Frame:
     """Patients first reaching CED >= ``threshold`` per person-time, by stratum.
 
     Parameters
     ----------
     patients : polars, pandas or pyarrow table
         The patients table of :func:`recurct.cumulative_dose` (``first_exam``, ``last_exam``,
-        ``date_reached_T`` or ``days_to_T``; with ``window``, ``date_reached_T_in_W``).
+        ``date_reached_T`` or ``days_to_T``; with ``window_days``, ``date_reached_T_in_W``).
     threshold : float, default 100
         T in mSv.
     by : str or sequence of str, optional
         Strata (e.g. ``"facility"``); an ``"all"`` row comes first.
-    window : int, optional
+    window_days : int, optional
         Count "reached T within any W days" (the trailing W-day CED reached T) instead of the
         CED since the first exam.
-    entry : None, str or date
-        Time zero: ``None`` is each patient's first exam; a column name (dates) or a date for
-        all (a patient whose first exam is later enters at his first exam). Patients who reached
-        T before entry are prevalent and left out.
-    end : None, date, str or mapping
+    entry : None, date, ISO date str, column name or mapping
+        Time zero: ``None`` is each patient's first exam; a column name (dates), a date for
+        all or ``{facility: date}`` (a patient whose first exam is later enters at his first
+        exam). Patients who reached T before entry are prevalent and left out.
+    end : None, date, ISO date str, column name or mapping
         End of observation, as in :func:`recurct.stats.observation_end`.
     horizons : sequence of float, default ()
         Years h of the fixed-horizon cumulative incidence ``I_T;h`` (e.g. ``(1, 3)``).
@@ -192,7 +200,7 @@ def incidence_rate(
     ci : str, default "beta"
         Binomial interval of the fixed-horizon shares (see :func:`recurct.stats.proportion_ci`).
     exams : polars, pandas or pyarrow table, optional
-        The exam table, for ``window`` when the patients table has no ``date_reached_T_in_W``
+        The exam table, for ``window_days`` when the patients table has no ``date_reached_T_in_W``
         column: that date is then computed by :func:`recurct.trailing_dose` and joined on
         ``patient_id``, so no hand join is needed.
 
@@ -210,21 +218,42 @@ def incidence_rate(
     ValueError
         On missing columns, an end before entry, or bad parameters.
     """
+    fn = "incidence_rate"
     df, kind = to_polars(patients)
     by_cols = by_list(by, df)
     check_nonempty(df)
-    require(df, ["first_exam"], "incidence_rate")
-    if not per > 0:
-        raise ValueError(f"per must be > 0, got {per!r}")
-    hs = [float(h) for h in horizons]
-    if any(not h > 0 for h in hs):
-        raise ValueError(f"horizons must be > 0 years, got {list(horizons)}")
+    require(df, ["first_exam"], fn)
+    per = _checks.number(per, fn, "per", lo=0.0, lo_open=True)
+    alpha = _checks.alpha(alpha, fn)
+    hs = [_checks.number(h, fn, "horizons", lo=0.0, lo_open=True, what=" years") for h in horizons]
+    window = None if window_days is None else _window(window_days)
     if window is not None and exams is not None:
         df = _with_window_dates(df, exams, threshold, window)
-    event = event_dates(df, threshold, window)
+    work = _follow_up(df, by_cols, threshold, window, entry, end)
+    out = _counts(work, by_cols, hs)
+    return from_polars(_with_rates(out, hs, per, alpha, ci), kind)
+
+
+def _window(window_days: Any) -> int:
+    """One window length in whole days."""
+    win = _checks.window_days(window_days, "incidence_rate")
+    if win.size != 1:
+        raise ParameterError("incidence_rate: give one window_days, e.g. 365")
+    return int(win[0])
+
+
+def _follow_up(
+    df: pl.DataFrame, by_cols: list[str], threshold: float, window: int | None, entry: Any, end: Any
+) -> pl.DataFrame:
+    """Per patient: entry, event and end dates, prevalent / event flags, days at risk."""
+    event = _event_dates(df, threshold, window)
     ends = observation_end(df, end)
     first = pl.col("first_exam").cast(pl.Date)
-    start = first if entry is None else pl.max_horizontal(first, _as_day_expr(entry, df, "entry"))
+    start = (
+        first
+        if entry is None
+        else pl.max_horizontal(first, date_expr(df, entry, "entry", "incidence_rate"))
+    )
     work = df.select(*by_cols, start.alias("_entry"), first.alias("_first")).with_columns(
         event.alias("_event"), ends.alias("_end")
     )
@@ -259,6 +288,11 @@ def incidence_rate(
         ).alias("_days"),
         (pl.col("_end") - pl.col("_entry")).dt.total_days().cast(pl.Float64).alias("_obs"),
     )
+    return work
+
+
+def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataFrame:
+    """Per stratum: patients at risk, prevalent, events, person-years, horizon counts."""
     rows = []
     for key, part in strata(work, by_cols):
         prev = part["_prev"].to_numpy()
@@ -288,7 +322,13 @@ def incidence_rate(
     for h in hs:
         schema[f"n_eligible_{param_label(h)}y"] = pl.Int64
         schema[f"n_reached_{param_label(h)}y"] = pl.Int64
-    out = pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _with_rates(
+    out: pl.DataFrame, hs: list[float], per: float, alpha: float, ci: str
+) -> pl.DataFrame:
+    """Add the rate with its Garwood interval and the fixed-horizon incidences."""
     d = out["n_events"].to_numpy()
     py = out["person_years"].to_numpy()
     lo, hi = poisson_ci(d, py, alpha)
@@ -311,5 +351,4 @@ def incidence_rate(
             pl.Series(f"incidence_{lab}y_lo", np.asarray(plo, dtype=float)),
             pl.Series(f"incidence_{lab}y_hi", np.asarray(phi, dtype=float)),
         )
-    out = out.with_columns(pl.col(pl.Float64).fill_nan(None))
-    return from_polars(out, kind)
+    return out.with_columns(pl.col(pl.Float64).fill_nan(None))

@@ -2,7 +2,7 @@
 
 Notes
 -----
-Each site contributes ``x`` events (``n_high``) out of ``n`` (``n_patients``). Its proportion is
+Each site contributes ``x`` events (``n_reached``) out of ``n`` (``n_patients``). Its proportion is
 moved to a transformed scale, pooled there with inverse-variance weights and back-transformed.
 
 ``transform="logit"``
@@ -13,10 +13,11 @@ moved to a transformed scale, pooled there with inverse-variance weights and bac
 ``transform="raw"``
     ``y = x/n``, ``v = y(1-y)/n``, with the same correction for 0 or ``n`` events (otherwise
     the variance is 0). Back-transform: identity, clipped to [0, 1]: the reported shares
-    (``share``, ``share_lo``/``share_hi`` of the CI and of each site, ``pi_lo``/``pi_hi`` of the
-    prediction interval) stay in [0, 1], while ``effect``, ``effect_lo`` and ``effect_hi`` keep
-    the unclipped normal-theory values (a bound clipped at 0 shows the interval is not
-    trustworthy for such small shares: prefer ``"logit"`` or ``"arcsine"`` there).
+    (``share``, ``share_lo``/``share_hi`` of the CI and of each site, ``share_pred_lo``/
+    ``share_pred_hi`` of the prediction interval) stay in [0, 1], while ``effect``,
+    ``effect_lo`` and ``effect_hi`` keep the unclipped normal-theory values (a bound clipped
+    at 0 shows the interval is not trustworthy for such small shares: prefer ``"logit"`` or
+    ``"arcsine"`` there).
 ``transform="arcsine"``
     Freeman-Tukey double arcsine on the half scale used by *metafor* (``measure="PFT"``):
     ``y = (asin(sqrt(x/(n+1))) + asin(sqrt((x+1)/(n+1)))) / 2``, ``v = 1/(4n + 2)``; defined at
@@ -51,7 +52,7 @@ CI. With ``tau2="dl"`` and ``ci="z"`` the results equal
 when ``Q <= k - 1`` statsmodels (0.15) returns the untruncated, negative moment estimate of
 ``tau^2``, whereas this module truncates it at 0 as DerSimonian & Laird (1986) do.
 
-``method="glmm"`` fits the binomial-normal random-intercept model (logit transform only):
+``model="glmm"`` fits the binomial-normal random-intercept model (logit transform only):
 ``x_i ~ Binomial(n_i, expit(mu + b_i))``, ``b_i ~ N(0, tau^2)``, by maximum likelihood; the
 integral over ``b_i`` is computed by adaptive Gauss-Hermite quadrature (30 nodes around each
 site's mode) and the likelihood maximised over ``(mu, tau)`` with ``scipy.optimize``; the CI is
@@ -64,7 +65,7 @@ DerSimonian-Laird estimate of ``tau^2`` is biased downwards and the z interval i
 REML is the default of *metafor* and, with Paule-Mandel, the estimator recommended by Veroniki
 et al. (2016, Res Synth Methods 7:55), and the HKSJ interval keeps close to its nominal
 coverage with few studies (IntHout, Ioannidis & Borm 2014, BMC Med Res Methodol 14:25). For
-rare events (shares near 0, sites with no event) prefer ``method="glmm"``, which models the
+rare events (shares near 0, sites with no event) prefer ``model="glmm"``, which models the
 binomial counts exactly instead of a normal approximation on the logit scale.
 
 Subgroups (``subgroup="country"`` or ``"academic"``) are pooled separately (each with its own
@@ -77,14 +78,20 @@ own group, labelled ``"not stated"``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
-from scipy import optimize, special, stats
+from scipy import optimize, stats
 
-from recurct._frames import from_polars
-from recurct.stats.multisite import as_aggregates
+from recurct import _checks
+from recurct._compat import renamed
+from recurct._frames import from_polars, to_polars
+from recurct.stats._glmm import glmm_proportion
+from recurct.stats.multisite import as_aggregates, is_aggregates
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "MetaResult",
@@ -110,16 +117,16 @@ class MetaResult:
     Attributes
     ----------
     pooled : DataFrame
-        One row: ``method``, ``transform``, ``k``, ``n_patients``, ``n_high``, ``effect``,
+        One row: ``model``, ``transform``, ``k``, ``n_patients``, ``n_reached``, ``effect``,
         ``se``, ``effect_lo``, ``effect_hi`` (transformed scale), ``share``, ``share_lo``,
         ``share_hi`` (back-transformed, always in [0, 1]: with ``transform="raw"`` clipped),
-        ``pi_lo``, ``pi_hi`` (prediction interval on the share scale, in [0, 1]; random
-        effects with k >= 3, else null), ``tau2``, ``i2``, ``q``, ``q_df``, ``q_p``,
+        ``share_pred_lo``, ``share_pred_hi`` (prediction interval on the share scale, in
+        [0, 1]; random effects with k >= 3, else null), ``tau2``, ``i2``, ``q``, ``q_df``, ``q_p``,
         ``tau2_method`` (``"reml"``, ``"pm"``, ``"dl"``, ``"ml"`` for the GLMM; a fixed effect
-        reports ``tau2`` for information but does not use it) and ``ci_method``
-        (``"hksj"`` or ``"z"``).
+        reports ``tau2`` for information but does not use it) and ``ci``
+        (``"hksj"`` or ``"z"``: the interval used).
     sites : DataFrame
-        One row per site: ``site``, ``n_patients``, ``n_high``, ``share`` (x/n), ``share_lo``,
+        One row per site: ``site``, ``n_patients``, ``n_reached``, ``share`` (x/n), ``share_lo``,
         ``share_hi`` (the site's CI on the transformed scale, back-transformed, so it matches
         the pooled estimate in a forest plot; a site with 0 events has ``share_lo = 0``, one
         with all events ``share_hi = 1``, so that the interval holds ``share``), ``effect``,
@@ -132,9 +139,9 @@ class MetaResult:
         Between-subgroup heterogeneity test (None without ``subgroup``).
     """
 
-    pooled: Any
-    sites: Any
-    subgroups: Any = None
+    pooled: Frame
+    sites: Frame
+    subgroups: Frame | None = None
     q_between: float | None = None
     df_between: int | None = None
     p_between: float | None = None
@@ -305,143 +312,17 @@ def _pool(
         "se": se,
         "effect_lo": lo,
         "effect_hi": hi,
-        "pi_lo": pi_lo,
-        "pi_hi": pi_hi,
+        "pred_lo": pi_lo,
+        "pred_hi": pi_hi,
         "tau2": tau2,
         "i2": max(0.0, (q - df) / q) if df > 0 and q > 0 else (0.0 if df > 0 else None),
         "q": q,
         "q_df": df,
         "q_p": float(stats.chi2.sf(q, df)) if df > 0 else None,
         "tau2_method": "ml" if method == "glmm" else tau2_method,
-        "ci_method": ci_used,
+        "ci": ci_used,
         "_weights": ww / np.sum(ww),
     }
-
-
-# ----------------------------------------------------------------------------- GLMM
-
-_GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(30)
-
-
-def _glmm_site_loglik(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Per-site marginal log-likelihood (without the binomial coefficient), adaptive GH."""
-    if tau <= 1e-10:
-        eta = np.full(x.shape, mu)
-        return x * eta - n * np.logaddexp(0.0, eta)
-    tau2 = tau * tau
-    # mode of h(eta) = x eta - n log(1 + e^eta) - (eta - mu)^2 / (2 tau^2), by Newton
-    eta = np.full(x.shape, mu)
-    for _ in range(100):
-        p = special.expit(eta)
-        g = x - n * p - (eta - mu) / tau2
-        h = n * p * (1.0 - p) + 1.0 / tau2
-        step = g / h
-        eta = eta + step
-        if np.max(np.abs(step)) < 1e-12:
-            break
-    p = special.expit(eta)
-    sigma = 1.0 / np.sqrt(n * p * (1.0 - p) + 1.0 / tau2)
-    nodes = eta[:, None] + np.sqrt(2.0) * sigma[:, None] * _GH_NODES[None, :]
-    logf = (
-        x[:, None] * nodes
-        - n[:, None] * np.logaddexp(0.0, nodes)
-        - (nodes - mu) ** 2 / (2.0 * tau2)
-        + _GH_NODES[None, :] ** 2
-    )
-    m = logf.max(axis=1)
-    s = np.log(np.sum(_GH_WEIGHTS[None, :] * np.exp(logf - m[:, None]), axis=1)) + m
-    return s + np.log(np.sqrt(2.0) * sigma) - 0.5 * np.log(2.0 * np.pi * tau2)
-
-
-def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
-    """Maximum-likelihood binomial-normal random-intercept model of site proportions.
-
-    ``x_i ~ Binomial(n_i, expit(mu + b_i))``, ``b_i ~ N(0, tau^2)``; the likelihood integrates
-    over ``b_i`` by adaptive Gauss-Hermite quadrature (30 nodes) and is maximised over
-    ``(mu, tau >= 0)``.
-
-    Parameters
-    ----------
-    x, n : array of int
-        Events and patients per site (``0 <= x <= n``, ``n > 0``).
-
-    Returns
-    -------
-    dict
-        ``mu`` (pooled logit), ``se`` (its standard error from the observed information; at
-        ``tau = 0`` that of the common-effect binomial model), ``tau2``, ``loglik`` (without
-        the binomial coefficients).
-    """
-    x = np.asarray(x, dtype=float)
-    n = np.asarray(n, dtype=float)
-    if x.size == 0 or np.any(n <= 0) or np.any(x < 0) or np.any(x > n):
-        raise ValueError("glmm_proportion: need 0 <= events <= patients and patients > 0")
-    if x.sum() == 0 or x.sum() == n.sum():
-        raise ValueError(
-            "glmm_proportion: no site has an event (or every patient has one); the pooled "
-            "logit is not finite"
-        )
-
-    def nll(par: np.ndarray) -> float:
-        return -float(np.sum(_glmm_site_loglik(par[0], par[1], x, n)))
-
-    mu0 = float(special.logit(x.sum() / n.sum()))
-    best = None
-    for tau0 in (0.1, 0.5, 1.5):
-        res = optimize.minimize(
-            nll,
-            np.array([mu0, tau0]),
-            method="L-BFGS-B",
-            bounds=[(None, None), (0.0, 20.0)],
-            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
-        )
-        if best is None or res.fun < best.fun:
-            best = res
-    mu, tau = float(best.x[0]), float(best.x[1])
-
-    # polish: 1-D search in tau with mu profiled (L-BFGS-B can stop short near tau = 0)
-    def prof(t: float) -> float:
-        r = optimize.minimize_scalar(lambda m: nll(np.array([m, t])), bracket=(mu - 1, mu + 1))
-        return float(r.fun)
-
-    r1 = optimize.minimize_scalar(
-        prof, bounds=(0.0, max(2.0 * tau, 0.5)), method="bounded", options={"xatol": 1e-10}
-    )
-    if r1.fun < best.fun:
-        tau = float(r1.x)
-        mu = float(
-            optimize.minimize_scalar(lambda m: nll(np.array([m, tau])), bracket=(mu - 1, mu + 1)).x
-        )
-    se = _glmm_se(nll, mu, tau, x, n)
-    return {"mu": mu, "se": se, "tau2": tau * tau, "loglik": -nll(np.array([mu, tau]))}
-
-
-def _glmm_se(nll: Any, mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> float:
-    """Standard error of mu: inverse observed information (finite differences)."""
-    if tau <= 1e-6:
-        p = special.expit(mu)
-        return float(1.0 / np.sqrt(np.sum(n) * p * (1 - p)))
-    h = np.array([1e-4 * max(1.0, abs(mu)), 1e-4 * max(1.0, tau)])
-    if tau < 10.0 * h[1]:  # near the boundary tau = 0: the information of mu at that tau
-        f0 = nll(np.array([mu, tau]))
-        d2 = (nll(np.array([mu + h[0], tau])) - 2 * f0 + nll(np.array([mu - h[0], tau]))) / h[
-            0
-        ] ** 2
-        return float(1.0 / np.sqrt(d2))
-    hess = np.empty((2, 2))
-    base = np.array([mu, tau])
-    for i in range(2):
-        for j in range(2):
-            ei = np.eye(2)[i] * h[i]
-            ej = np.eye(2)[j] * h[j]
-            hess[i, j] = (
-                nll(base + ei + ej)
-                - nll(base + ei - ej)
-                - nll(base - ei + ej)
-                + nll(base - ei - ej)
-            ) / (4.0 * h[i] * h[j])
-    cov = np.linalg.inv(hess)
-    return float(np.sqrt(cov[0, 0]))
 
 
 def _pooled_row(
@@ -463,11 +344,11 @@ def _pooled_row(
         return None if val is None else float(back_transform(val, transform, n_bt))
 
     row = {
-        "method": method,
+        "model": method,
         "transform": transform,
         "k": r["k"],
         "n_patients": int(n.sum()),
-        "n_high": int(x.sum()),
+        "n_reached": int(x.sum()),
         "effect": r["effect"],
         "se": r["se"],
         "effect_lo": r["effect_lo"],
@@ -475,25 +356,25 @@ def _pooled_row(
         "share": bt(r["effect"]),
         "share_lo": bt(r["effect_lo"]),
         "share_hi": bt(r["effect_hi"]),
-        "pi_lo": bt(r["pi_lo"]),
-        "pi_hi": bt(r["pi_hi"]),
+        "share_pred_lo": bt(r["pred_lo"]),
+        "share_pred_hi": bt(r["pred_hi"]),
         "tau2": r["tau2"],
         "i2": r["i2"],
         "q": r["q"],
         "q_df": r["q_df"],
         "q_p": r["q_p"],
         "tau2_method": r["tau2_method"],
-        "ci_method": r["ci_method"],
+        "ci": r["ci"],
     }
     return row, weights
 
 
 _SCHEMA = {
-    "method": pl.Utf8,
+    "model": pl.Utf8,
     "transform": pl.Utf8,
     "k": pl.Int64,
     "n_patients": pl.Int64,
-    "n_high": pl.Int64,
+    "n_reached": pl.Int64,
     "effect": pl.Float64,
     "se": pl.Float64,
     "effect_lo": pl.Float64,
@@ -501,47 +382,48 @@ _SCHEMA = {
     "share": pl.Float64,
     "share_lo": pl.Float64,
     "share_hi": pl.Float64,
-    "pi_lo": pl.Float64,
-    "pi_hi": pl.Float64,
+    "share_pred_lo": pl.Float64,
+    "share_pred_hi": pl.Float64,
     "tau2": pl.Float64,
     "i2": pl.Float64,
     "q": pl.Float64,
     "q_df": pl.Int64,
     "q_p": pl.Float64,
     "tau2_method": pl.Utf8,
-    "ci_method": pl.Utf8,
+    "ci": pl.Utf8,
 }
 
 
+@renamed(method="model", by="site")
 def meta_proportion(
     aggregates: Any,
-    method: Literal["random", "fixed", "glmm"] = "random",
-    transform: Transform = "logit",
     *,
+    model: Literal["random", "fixed", "glmm"] = "random",
+    transform: Transform = "logit",
     tau2: Tau2Method = "reml",
     ci: CIMethod = "hksj",
     continuity: float = 0.5,
     subgroup: str | None = None,
     alpha: float = 0.05,
     threshold: float = 100,
-    by: str = "facility",
+    site: str = "facility",
 ) -> MetaResult:
     """Pool site proportions by inverse-variance meta-analysis.
 
     Parameters
     ----------
     aggregates : DataFrame (polars, pandas or pyarrow)
-        Site aggregates (``site``, ``n_patients``, ``n_high``, optional ``country``,
-        ``academic``, ...) or a patients table (aggregated by ``by`` at ``threshold``, as in
+        Site aggregates (``site``, ``n_patients``, ``n_reached``, optional ``country``,
+        ``academic``, ...) or a patients table (aggregated by ``site`` at ``threshold``, as in
         :func:`recurct.stats.site_table`; a subgroup column must then be constant per site).
-    method : {"random", "fixed", "glmm"}
+    model : {"random", "fixed", "glmm"}
         Inverse-variance random effects (``tau^2`` by ``tau2``), fixed (common) effect, or
         the binomial-normal random-intercept model fitted by maximum likelihood (``"glmm"``,
         logit transform only; see the module docstring).
     transform : {"logit", "arcsine", "raw"}
         Scale of pooling; "arcsine" is Freeman-Tukey (see the module docstring).
     tau2 : {"reml", "pm", "dl"}, default "reml"
-        Estimator of the between-site variance for ``method="random"``: restricted maximum
+        Estimator of the between-site variance for ``model="random"``: restricted maximum
         likelihood, Paule-Mandel or DerSimonian-Laird.
     ci : {"hksj", "z"}, default "hksj"
         Interval of the pooled random effect: Hartung-Knapp-Sidik-Jonkman (t with k-1 df) or
@@ -552,69 +434,39 @@ def meta_proportion(
         Column to pool within (e.g. ``"country"``, ``"academic"``), with a between-group Q test.
     alpha : float
         1 - confidence level, for CIs and the prediction interval.
-    threshold, by : float, str
-        Used only when a patients table is given.
+    threshold, site : float, str
+        Used only when a patients table is given (``site``: the column naming the site).
 
     Returns
     -------
     MetaResult
         ``.pooled``, ``.sites``, ``.subgroups`` and the between-group test; pandas in, pandas out.
     """
+    method = model
     if method not in ("random", "fixed", "glmm"):
-        raise ValueError(f"method must be 'random', 'fixed' or 'glmm', got {method!r}")
+        raise ValueError(f"model must be 'random', 'fixed' or 'glmm', got {method!r}")
     if tau2 not in TAU2_METHODS:
         raise ValueError(f"tau2 must be one of {TAU2_METHODS}, got {tau2!r}")
     if ci not in CI_METHODS:
         raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
     if method == "glmm" and transform != "logit":
-        raise ValueError("method='glmm' is a logit model: use transform='logit'")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        raise ValueError("model='glmm' is a logit model: use transform='logit'")
+    alpha = _checks.alpha(alpha, "meta_proportion")
     if subgroup is not None and subgroup not in _columns(aggregates):
         raise ValueError(f"subgroup column {subgroup!r} is not in the table")
-    agg, kind = _aggregates_with_subgroup(aggregates, threshold, by, subgroup)
-    x = agg.get_column("n_high").to_numpy().astype(float)
+    agg, kind = _aggregates_with_subgroup(aggregates, threshold, site, subgroup)
+    x = agg.get_column("n_reached").to_numpy().astype(float)
     n = agg.get_column("n_patients").to_numpy().astype(float)
     y, v, corrected = effect_sizes(x, n, transform, continuity)
     row, weights = _pooled_row(y, v, x, n, method, transform, alpha, tau2, ci)
     pooled = pl.DataFrame([row], schema=_SCHEMA)
 
-    z = stats.norm.ppf(1 - alpha / 2)
-    se = np.sqrt(v)
-    n_site = n if transform == "arcsine" else None
-    site_lo = back_transform(y - z * se, transform, n_site)
-    site_hi = back_transform(y + z * se, transform, n_site)
-    # a site with 0 (or all) events: the continuity correction moves its effect off the
-    # boundary, but its interval must still hold its share x/n of 0 (or 1)
-    site_lo = np.where(x == 0, 0.0, site_lo)
-    site_hi = np.where(x == n, 1.0, site_hi)
-    sites = agg.select(
-        "site", "n_patients", "n_high", *([subgroup] if subgroup else [])
-    ).with_columns(
-        (pl.col("n_high") / pl.col("n_patients")).alias("share"),
-        pl.Series("share_lo", site_lo),
-        pl.Series("share_hi", site_hi),
-        pl.Series("effect", y),
-        pl.Series("variance", v),
-        pl.Series("corrected", corrected),
-        pl.Series("weight", weights),
-    )
-
+    sites = _sites(agg, (y, v, corrected, weights), transform, alpha, subgroup)
     subgroups = q_b = df_b = p_b = None
     if subgroup is not None:
-        labels = agg.get_column(subgroup).to_numpy()
-        rows = []
-        for g in sorted(set(labels.tolist())):
-            m = labels == g
-            r, _ = _pooled_row(y[m], v[m], x[m], n[m], method, transform, alpha, tau2, ci)
-            rows.append({subgroup: g, **r})
-        subgroups = pl.DataFrame(rows, schema={subgroup: pl.Utf8, **_SCHEMA})
-        mu_g = subgroups.get_column("effect").to_numpy()
-        w_g = 1.0 / subgroups.get_column("se").to_numpy() ** 2
-        mu_w = np.sum(w_g * mu_g) / np.sum(w_g)
-        q_b = float(np.sum(w_g * (mu_g - mu_w) ** 2))
-        df_b = len(rows) - 1
-        p_b = float(stats.chi2.sf(q_b, df_b)) if df_b > 0 else None
+        subgroups, q_b, df_b, p_b = _subgroups(
+            agg, subgroup, (y, v, x, n), (method, transform, alpha, tau2, ci)
+        )
         subgroups = from_polars(subgroups, kind)
 
     return MetaResult(
@@ -629,29 +481,84 @@ def meta_proportion(
 
 
 def _columns(data: Any) -> list[str]:
-    from recurct._frames import to_polars
-
     df, _ = to_polars(data)
     return df.columns
 
 
 def _aggregates_with_subgroup(
-    data: Any, threshold: float, by: str, subgroup: str | None
+    data: Any, threshold: float, site: str, subgroup: str | None
 ) -> tuple[pl.DataFrame, Any]:
-    from recurct._frames import to_polars
-
     df, kind = to_polars(data)
-    is_agg = "n_patients" in df.columns and "n_high" in df.columns
-    agg, _ = as_aggregates(df, threshold=threshold, by=by)
+    is_agg = is_aggregates(df)
+    agg, _ = as_aggregates(df, threshold=threshold, site=site)
     if subgroup is not None and not is_agg:
-        per_site = df.group_by(pl.col(by).cast(pl.Utf8).alias("site")).agg(
+        per_site = df.group_by(pl.col(site).cast(pl.Utf8).alias("site")).agg(
             pl.col(subgroup).n_unique().alias("_nu"), pl.col(subgroup).first()
         )
         if (per_site.get_column("_nu") > 1).any():
-            raise ValueError(f"subgroup {subgroup!r} must be constant within each site ({by!r})")
+            raise ValueError(f"subgroup {subgroup!r} must be constant within each site ({site!r})")
         agg = agg.join(per_site.drop("_nu"), on="site", how="left")
     if subgroup is not None:
         agg = agg.with_columns(pl.col(subgroup).cast(pl.Utf8).fill_null(MISSING_GROUP))
     if agg.height == 0:
         raise ValueError("no sites: the table is empty")
     return agg.sort("site"), kind
+
+
+def _sites(
+    agg: pl.DataFrame,
+    fit: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    transform: Transform,
+    alpha: float,
+    subgroup: str | None,
+) -> pl.DataFrame:
+    """The per-site table of :class:`MetaResult` (``fit``: effects, variances, corrected,
+    weights)."""
+    y, v, corrected, weights = fit
+    x = agg.get_column("n_reached").to_numpy().astype(float)
+    n = agg.get_column("n_patients").to_numpy().astype(float)
+    z = stats.norm.ppf(1 - alpha / 2)
+    se = np.sqrt(v)
+    n_site = n if transform == "arcsine" else None
+    site_lo = back_transform(y - z * se, transform, n_site)
+    site_hi = back_transform(y + z * se, transform, n_site)
+    # a site with 0 (or all) events: the continuity correction moves its effect off the
+    # boundary, but its interval must still hold its share x/n of 0 (or 1)
+    site_lo = np.where(x == 0, 0.0, site_lo)
+    site_hi = np.where(x == n, 1.0, site_hi)
+    return agg.select(
+        "site", "n_patients", "n_reached", *([subgroup] if subgroup else [])
+    ).with_columns(
+        (pl.col("n_reached") / pl.col("n_patients")).alias("share"),
+        pl.Series("share_lo", site_lo),
+        pl.Series("share_hi", site_hi),
+        pl.Series("effect", y),
+        pl.Series("variance", v),
+        pl.Series("corrected", corrected),
+        pl.Series("weight", weights),
+    )
+
+
+def _subgroups(
+    agg: pl.DataFrame,
+    subgroup: str,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    settings: tuple[Any, ...],
+) -> tuple[pl.DataFrame, float, int, float | None]:
+    """One pooled row per subgroup and the between-subgroup Q test (``data``: effects,
+    variances, events, sizes; ``settings``: model, transform, alpha, tau2, ci)."""
+    y, v, x, n = data
+    labels = agg.get_column(subgroup).to_numpy()
+    rows = []
+    for g in sorted(set(labels.tolist())):
+        m = labels == g
+        r, _ = _pooled_row(y[m], v[m], x[m], n[m], *settings)
+        rows.append({subgroup: g, **r})
+    table = pl.DataFrame(rows, schema={subgroup: pl.Utf8, **_SCHEMA})
+    mu_g = table.get_column("effect").to_numpy()
+    w_g = 1.0 / table.get_column("se").to_numpy() ** 2
+    mu_w = np.sum(w_g * mu_g) / np.sum(w_g)
+    q_b = float(np.sum(w_g * (mu_g - mu_w) ** 2))
+    df_b = len(rows) - 1
+    p_b = float(stats.chi2.sf(q_b, df_b)) if df_b > 0 else None
+    return table, q_b, df_b, p_b

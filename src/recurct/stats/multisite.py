@@ -4,9 +4,9 @@ Multi-centre surveys report one proportion per institution (Frija et al. 2021, E
 31:5514-5523, doi 10.1007/s00330-021-07696-1: 18 institutions, 0% to 2.72%, mean 0.5%,
 pooled 6,082 / 1,218,429 = 0.499%). :func:`site_table` gives the same four kinds of summary
 (pooled share, unweighted mean of the site shares, median, range) from either a patients table
-or a table of site aggregates (``site``, ``n_patients``, ``n_high``).
+or a table of site aggregates (``site``, ``n_patients``, ``n_reached``).
 
-The pooled share here is the crude ratio ``sum(n_high) / sum(n_patients)`` with a binomial CI
+The pooled share here is the crude ratio ``sum(n_reached) / sum(n_patients)`` with a binomial CI
 that treats all patients as one sample; for an inverse-variance pooled estimate that accounts
 for between-site heterogeneity use :func:`recurct.stats.meta_proportion`.
 """
@@ -14,17 +14,22 @@ for between-site heterogeneity use :func:`recurct.stats.meta_proportion`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, to_polars
-from recurct.stats.magnitude import reached_expr
+from recurct.stats._common import reached_expr
 from recurct.stats.proportion import proportion_ci
 
-__all__ = ["SiteTable", "site_aggregates", "site_table"]
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
-AGGREGATE_COLUMNS = ("site", "n_patients", "n_high")
+__all__ = ["SiteTable", "as_aggregates", "is_aggregates", "site_aggregates", "site_table"]
+
+AGGREGATE_COLUMNS = ("site", "n_patients", "n_reached")
 OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
 
 
@@ -35,43 +40,49 @@ class SiteTable:
     Attributes
     ----------
     sites : DataFrame
-        One row per site: ``site`` (Utf8), ``n_patients``, ``n_high``, ``share`` (fraction),
+        One row per site: ``site`` (Utf8), ``n_patients``, ``n_reached``, ``share`` (fraction),
         ``share_lo``, ``share_hi``, and the optional ``country``, ``academic``,
         ``period_start``, ``period_end`` where the input had them. These are what a forest plot
         needs (label, estimate, CI, size).
     summary : DataFrame
-        One row: ``n_sites``, ``n_patients``, ``n_high``, ``pooled_share``, ``pooled_lo``,
-        ``pooled_hi`` (the crude pooled share and its CI), ``mean_share`` (unweighted mean of the
-        site shares), ``median_share``, ``min_share``, ``max_share``, ``ci_method``, ``alpha``.
+        One row: ``n_sites``, ``n_patients``, ``n_reached``, ``share``, ``share_lo``,
+        ``share_hi`` (the crude pooled share and its CI), ``mean_share`` (unweighted mean of the
+        site shares), ``median_share``, ``min_share``, ``max_share``, ``ci``, ``alpha``.
     """
 
-    sites: Any
-    summary: Any
+    sites: Frame
+    summary: Frame
 
 
-def site_aggregates(patients: Any, threshold: float = 100, by: str = "facility") -> pl.DataFrame:
-    """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_high``.
+def site_aggregates(
+    patients: Any, threshold: float = 100, *, site: str = "facility"
+) -> Frame:
+    """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_reached``.
 
-    ``n_high`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
+    ``n_reached`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
     is computed as ``ced_msv >= threshold``.
     """
-    df, _ = to_polars(patients)
-    if by not in df.columns:
+    df, kind = to_polars(patients)
+    if site not in df.columns:
         raise ValueError(
-            f"site column {by!r} is not in the patients table (columns: {df.columns}); "
-            "pass by=<the column that names the site>"
+            f"site column {site!r} is not in the patients table (columns: {df.columns}); "
+            "pass site=<the column that names the site>"
         )
-    flag = reached_expr(df, threshold)
-    n_null = df.get_column(by).null_count()
+    flag = reached_expr(df, _checks.threshold(threshold, "site_table"))
+    n_null = df.get_column(site).null_count()
     if n_null:
         raise ValueError(
-            f"{n_null} patients have a null {by!r}; fill it (e.g. 'unknown') or drop those rows"
+            f"{n_null} patients have a null {site!r}; fill it (e.g. 'unknown') or drop those rows"
         )
-    return (
-        df.group_by(pl.col(by).cast(pl.Utf8).alias("site"))
-        .agg(pl.len().cast(pl.Int64).alias("n_patients"), flag.sum().cast(pl.Int64).alias("n_high"))
+    agg = (
+        df.group_by(pl.col(site).cast(pl.Utf8).alias("site"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_patients"),
+            flag.sum().cast(pl.Int64).alias("n_reached"),
+        )
         .sort("site")
     )
+    return from_polars(agg, kind)
 
 
 def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
@@ -84,20 +95,20 @@ def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
     df = df.with_columns(
         pl.col("site").cast(pl.Utf8),
         pl.col("n_patients").cast(pl.Int64),
-        pl.col("n_high").cast(pl.Int64),
+        pl.col("n_reached").cast(pl.Int64),
     )
     bad = df.with_row_index("row").filter(
         pl.col("n_patients").is_null()
-        | pl.col("n_high").is_null()
+        | pl.col("n_reached").is_null()
         | (pl.col("n_patients") <= 0)
-        | (pl.col("n_high") < 0)
-        | (pl.col("n_high") > pl.col("n_patients"))
+        | (pl.col("n_reached") < 0)
+        | (pl.col("n_reached") > pl.col("n_patients"))
     )
     if bad.height:
-        rows = bad.select("row", "site", "n_patients", "n_high").head(5).rows()
+        rows = bad.select("row", "site", "n_patients", "n_reached").head(5).rows()
         raise ValueError(
-            "site aggregates need 0 <= n_high <= n_patients and n_patients > 0; "
-            f"bad rows (row, site, n_patients, n_high): {rows}"
+            "site aggregates need 0 <= n_reached <= n_patients and n_patients > 0; "
+            f"bad rows (row, site, n_patients, n_reached): {rows}"
         )
     if df.get_column("site").is_duplicated().any():
         dup = df.filter(pl.col("site").is_duplicated()).get_column("site").unique().to_list()
@@ -105,24 +116,36 @@ def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
+def is_aggregates(df: pl.DataFrame) -> bool:
+    """Is ``df`` a table of site aggregates (``n_patients``, ``n_reached``)? An old
+    ``n_high`` column (recurct 0.1) is refused with an error naming ``n_reached``."""
+    if "n_high" in df.columns and "n_reached" not in df.columns:
+        raise ValueError(
+            "site aggregates: the column 'n_high' was renamed to 'n_reached' in recurct 0.2 "
+            "(patients reaching the threshold); rename it"
+        )
+    return "n_patients" in df.columns and "n_reached" in df.columns
+
+
 def as_aggregates(
-    data: Any, threshold: float = 100, by: str = "facility"
+    data: Any, threshold: float = 100, site: str = "facility"
 ) -> tuple[pl.DataFrame, FrameKind]:
-    """Site aggregates from either aggregates (has n_patients/n_high) or a patients table."""
+    """Site aggregates from either aggregates (has n_patients/n_reached) or a patients table."""
     df, kind = to_polars(data)
-    if "n_patients" in df.columns and "n_high" in df.columns:
-        if "site" not in df.columns and by in df.columns:
-            df = df.rename({by: "site"})
+    if is_aggregates(df):
+        if "site" not in df.columns and site in df.columns:
+            df = df.rename({site: "site"})
         return check_aggregates(df), kind
-    agg = site_aggregates(df, threshold=threshold, by=by)
+    agg, _ = to_polars(site_aggregates(df, threshold=threshold, site=site))
     return check_aggregates(agg), kind
 
 
+@renamed(by="site")
 def site_table(
     patients_or_aggregates: Any,
     threshold: float = 100,
-    by: str = "facility",
     *,
+    site: str = "facility",
     ci: str = "wilson",
     alpha: float = 0.05,
 ) -> SiteTable:
@@ -131,14 +154,15 @@ def site_table(
     Parameters
     ----------
     patients_or_aggregates : DataFrame (polars, pandas or pyarrow)
-        Either a patients table (from :func:`recurct.cumulative_dose`; aggregated by ``by``,
+        Either a patients table (from :func:`recurct.cumulative_dose`; aggregated by ``site``,
         counting ``reached_<T>`` or, if absent, ``ced_msv >= threshold``) or site aggregates
-        (detected by the columns ``n_patients`` and ``n_high``; ``site`` names the site, and the
+        (detected by the columns ``n_patients`` and ``n_reached``; ``site`` names the site, and the
         optional ``country``, ``academic``, ``period_start``, ``period_end`` are carried).
     threshold : float
-        Threshold in mSv (ignored for aggregates, whose ``n_high`` already counts it).
-    by : str
-        Column of the patients table that names the site.
+        Threshold in mSv (ignored for aggregates, whose ``n_reached`` already counts it).
+    site : str, default "facility"
+        Column of the patients table that names the site (of aggregates, used when they
+        have no ``site`` column).
     ci : str
         Binomial CI method (see :func:`recurct.stats.proportion_ci`: ``"wilson"``,
         ``"clopper-pearson"``/``"exact"``/``"beta"``, ``"jeffreys"``, ``"agresti-coull"``,
@@ -154,26 +178,27 @@ def site_table(
 
     Notes
     -----
-    ``pooled_share`` is ``sum(n_high) / sum(n_patients)`` (every patient weighs the same);
+    The summary's ``share`` is ``sum(n_reached) / sum(n_patients)`` (every patient weighs the same);
     ``mean_share`` is the unweighted mean of the site shares (every site weighs the same), the
     "mean 0.5%" kind of figure of Frija et al. 2021. Its CI is not given: use
     :func:`recurct.stats.meta_proportion` for a pooled estimate with heterogeneity.
     """
-    agg, kind = as_aggregates(patients_or_aggregates, threshold=threshold, by=by)
+    alpha = _checks.alpha(alpha, "site_table")
+    agg, kind = as_aggregates(patients_or_aggregates, threshold=threshold, site=site)
     if agg.height == 0:
         raise ValueError("no sites: the table is empty")
-    x = agg.get_column("n_high").to_numpy()
+    x = agg.get_column("n_reached").to_numpy()
     n = agg.get_column("n_patients").to_numpy()
     lo, hi = proportion_ci(x, n, alpha, ci)
     keep = [c for c in OPTIONAL_SITE_COLUMNS if c in agg.columns]
     sites = (
-        agg.select("site", "n_patients", "n_high", *keep)
+        agg.select("site", "n_patients", "n_reached", *keep)
         .with_columns(
-            (pl.col("n_high") / pl.col("n_patients")).alias("share"),
+            (pl.col("n_reached") / pl.col("n_patients")).alias("share"),
             pl.Series("share_lo", lo),
             pl.Series("share_hi", hi),
         )
-        .select("site", "n_patients", "n_high", "share", "share_lo", "share_hi", *keep)
+        .select("site", "n_patients", "n_reached", "share", "share_lo", "share_hi", *keep)
         .sort("site")
     )
     shares = sites.get_column("share")
@@ -183,15 +208,15 @@ def site_table(
         {
             "n_sites": [sites.height],
             "n_patients": [nt],
-            "n_high": [xt],
-            "pooled_share": [xt / nt],
-            "pooled_lo": [float(plo)],
-            "pooled_hi": [float(phi)],
+            "n_reached": [xt],
+            "share": [xt / nt],
+            "share_lo": [float(plo)],
+            "share_hi": [float(phi)],
             "mean_share": [float(shares.mean())],
             "median_share": [float(shares.median())],
             "min_share": [float(shares.min())],
             "max_share": [float(shares.max())],
-            "ci_method": [ci],
+            "ci": [ci],
             "alpha": [float(alpha)],
         }
     )

@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from recurct import _checks
+from recurct._compat import renamed
+
 __all__ = ["CI_ALIASES", "CI_METHODS", "ci_method", "proportion_ci"]
 
 #: Supported interval methods (names as in statsmodels).
@@ -39,12 +42,13 @@ def ci_method(method: str) -> str:
     return CI_ALIASES[key]
 
 
+@renamed(method="ci")
 def proportion_ci(
     count: Any,
     nobs: Any,
     alpha: float = 0.05,
-    method: str = "wilson",
-) -> tuple[Any, Any]:
+    ci: str = "wilson",
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """Two-sided confidence interval for a binomial proportion ``count / nobs``.
 
     Parameters
@@ -54,9 +58,9 @@ def proportion_ci(
         Broadcast against each other.
     alpha : float, default 0.05
         ``1 - confidence level`` (0.05 gives a 95% interval).
-    method : str, default "wilson"
-        ``"wilson"`` (Wilson score, the default: good coverage also for small shares),
-        ``"beta"`` (Clopper-Pearson exact; also ``"clopper-pearson"``, ``"exact"``),
+    ci : str, default "wilson"
+        The interval method: ``"wilson"`` (Wilson score, the default: good coverage also for
+        small shares), ``"beta"`` (Clopper-Pearson exact; also ``"clopper-pearson"``, ``"exact"``),
         ``"agresti_coull"`` (also ``"agresti-coull"``), ``"normal"`` (Wald, also ``"wald"``;
         clipped to [0, 1] as in statsmodels), ``"jeffreys"`` (equal-tailed Beta(1/2, 1/2)
         posterior interval). Case-insensitive.
@@ -81,9 +85,8 @@ def proportion_ci(
     >>> round(float(lo), 4), round(float(hi), 4)
     (0.1078, 0.6032)
     """
-    sm_method = ci_method(method)
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    sm_method = ci_method(ci)
+    alpha = _checks.alpha(alpha, "proportion_ci")
     scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
     k = np.asarray(count, dtype=np.float64)
     n = np.asarray(nobs, dtype=np.float64)

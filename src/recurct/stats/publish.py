@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.stats.magnitude import MAGNITUDE_COLUMNS
+from recurct.stats._magnitude import MAGNITUDE_COLUMNS
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "LABELS",
@@ -50,7 +53,6 @@ LABELS: dict[str, str] = {
     "n_patients": "Patients",
     "n_exams": "Exams",
     "n_reached": "Patients ≥ {T} (n)",
-    "n_high": "Patients ≥ {T} (n)",
     "share": "Patients ≥ {T} (%)",
     "share_lo": "95% CI low (%)",
     "share_hi": "95% CI high (%)",
@@ -72,12 +74,12 @@ LABELS: dict[str, str] = {
     "weight": "Weight (%)",
     "crude_share": "Crude share (%)",
     "std_share": "Age-standardised share (%)",
-    "std_lo": "95% CI low (%)",
-    "std_hi": "95% CI high (%)",
+    "std_share_lo": "95% CI low (%)",
+    "std_share_hi": "95% CI high (%)",
     "weight_covered": "Standard weight covered (%)",
     "n_groups": "Age groups with patients",
     "n_groups_empty": "Age groups without patients",
-    "ci_method": "CI method",
+    "ci": "CI method",
     "figure": "Figure",
     "description": "Description",
     "unit": "Unit",
@@ -106,8 +108,8 @@ _FRACTIONS = frozenset(
         "share_male",
         "crude_share",
         "std_share",
-        "std_lo",
-        "std_hi",
+        "std_share_lo",
+        "std_share_hi",
         "weight_covered",
     }
 )
@@ -131,7 +133,7 @@ def table_kind(table: Any) -> TableKind:
     cols = set(df.columns)
     if {"figure", "published", "reproduced"} <= cols:
         return "reproduction"
-    if {"std_share", "std_lo", "std_hi"} <= cols:
+    if {"std_share", "std_share_lo", "std_share_hi"} <= cols:
         return "standardised"
     if {"site", "n_patients", "share"} <= cols:
         return "sites"
@@ -154,7 +156,7 @@ def _label(column: str, t_text: str, cut: str) -> str:
 
 def readable(
     table: Any, *, threshold: float | None = None, age_cut: float = 50, percent: bool = True
-) -> pl.DataFrame:
+) -> Frame:
     """The table's numbers under readable labels, fractions as percentages.
 
     Parameters
@@ -228,7 +230,7 @@ def publication_table(
     threshold: float | None = None,
     age_cut: float = 50,
     digits: int = 2,
-) -> pl.DataFrame:
+) -> Frame:
     """Text cells for a paper: ``"n (%, 95% CI)"``, ``"median (IQR)"``, readable labels.
 
     Parameters
@@ -267,80 +269,103 @@ def publication_table(
     cut = param_label(age_cut)
     main = {
         *MAGNITUDE_COLUMNS,
-        "n_high",
         *_FRACTIONS,
         *_DROP,
         "weight",
         "n_groups",
         "n_groups_empty",
-        "ci_method",
+        "ci",
     }
     strata = [c for c in df.columns if c not in main and df.schema[c] in (pl.Utf8, pl.Boolean)]
     strata = [c for c in strata if kind != "reproduction"]
+    cells = {
+        "magnitude": _magnitude_cells,
+        "sites": _site_cells,
+        "standardised": _standardised_cells,
+        "reproduction": _reproduction_cells,
+    }.get(kind)
+    has_t = "threshold" in df.columns and t_text == "the threshold"
     rows: list[dict[str, str]] = []
     for r in df.iter_rows(named=True):
+        if cells is None:
+            rows.append({c: _num(v, digits) for c, v in r.items()})
+            continue
         out: dict[str, str] = {_label(c, t_text, cut): _num(r[c], digits) for c in strata}
-        if kind == "magnitude":
-            if "threshold" in df.columns and t_text == "the threshold":
-                out[LABELS["threshold"]] = param_label(float(r["threshold"]))
-            out["Patients"] = _num(r["n_patients"], digits)
-            if "n_exams" in r:
-                out["Exams"] = _num(r["n_exams"], digits)
-            out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
-                r["n_reached"], r["share"], r["share_lo"], r["share_hi"], digits
-            )
-            if "ced_median" in r:
-                iqr = ""
-                if r.get("ced_q1") is not None and r.get("ced_q3") is not None:
-                    iqr = f" ({r['ced_q1']:.1f}–{r['ced_q3']:.1f})"
-                med = "–" if r["ced_median"] is None else f"{r['ced_median']:.1f}{iqr}"
-                out[f"CED among patients ≥ {t_text}, median (IQR), mSv"] = med
-            if "days_to_median" in r:
-                d = "–" if r["days_to_median"] is None else f"{r['days_to_median']:,.0f}"
-                if r.get("days_to_min") is not None and d != "–":
-                    d += f" ({int(r['days_to_min']):,})"
-                out[f"Days from first exam to {t_text}, median (min)"] = d
-            if "n_age_le_cut" in r:
-                out[f"Aged ≤ {cut} y at first exam, n (% of patients ≥ {t_text})"] = _count_share(
-                    r["n_age_le_cut"], r.get("share_age_le_cut"), None, None, 1
-                )
-        elif kind == "sites":
-            out["Patients"] = _num(r["n_patients"], digits)
-            n_high = r.get("n_high", r.get("n_reached"))
-            out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
-                n_high, r["share"], r.get("share_lo"), r.get("share_hi"), digits
-            )
-            if r.get("weight") is not None:
-                out["Weight (%)"] = f"{100 * r['weight']:.1f}"
-        elif kind == "standardised":
-            if "threshold" in df.columns and t_text == "the threshold":
-                out[LABELS["threshold"]] = param_label(float(r["threshold"]))
-            out["Patients"] = _num(r["n_patients"], digits)
-            out[f"Crude share ≥ {t_text}, n (%)"] = _count_share(
-                r.get("n_high"), r["crude_share"], None, None, digits
-            )
-            out[f"Age-standardised share ≥ {t_text}, % (95% CI)"] = _count_share(
-                None, r["std_share"], r["std_lo"], r["std_hi"], digits
-            ).strip("()")
-        elif kind == "reproduction":
-            # the description ("median CED of patients >= 100 mSv"), not the figure's ID
-            out["Figure"] = str(r.get("description") or r["figure"])
-            out["Unit"] = r.get("unit") or ""
-            out["Published"] = _num(r["published"], digits)
-            rep = _num(r["reproduced"], digits)
-            if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
-                rep += f" ({_num(r['ci_lo'], digits)}–{_num(r['ci_hi'], digits)})"
-            out["Reproduced (95% CI)"] = rep
-            within = r.get("within_tolerance")
-            out["Within tolerance"] = "–" if within is None else ("yes" if within else "no")
-        else:
-            out = {c: _num(v, digits) for c, v in r.items()}
+        if has_t and kind in ("magnitude", "standardised"):
+            out[LABELS["threshold"]] = param_label(float(r["threshold"]))
+        out.update(cells(r, t_text, cut, digits))
         rows.append(out)
     if not rows:
         out_df = pl.DataFrame(schema=dict.fromkeys(readable(df).columns, pl.Utf8))
     else:
         out_df = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
     return from_polars(out_df, frame_kind)
+
+
+def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
+    """The cells of one row of a magnitude table (after the strata and threshold)."""
+    out = {"Patients": _num(r["n_patients"], digits)}
+    if "n_exams" in r:
+        out["Exams"] = _num(r["n_exams"], digits)
+    out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
+        r["n_reached"], r["share"], r["share_lo"], r["share_hi"], digits
+    )
+    if "ced_median" in r:
+        iqr = ""
+        if r.get("ced_q1") is not None and r.get("ced_q3") is not None:
+            iqr = f" ({r['ced_q1']:.1f}–{r['ced_q3']:.1f})"
+        med = "–" if r["ced_median"] is None else f"{r['ced_median']:.1f}{iqr}"
+        out[f"CED among patients ≥ {t_text}, median (IQR), mSv"] = med
+    if "days_to_median" in r:
+        d = "–" if r["days_to_median"] is None else f"{r['days_to_median']:,.0f}"
+        if r.get("days_to_min") is not None and d != "–":
+            d += f" ({int(r['days_to_min']):,})"
+        out[f"Days from first exam to {t_text}, median (min)"] = d
+    if "n_age_le_cut" in r:
+        out[f"Aged ≤ {cut} y at first exam, n (% of patients ≥ {t_text})"] = _count_share(
+            r["n_age_le_cut"], r.get("share_age_le_cut"), None, None, 1
+        )
+    return out
+
+
+def _site_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
+    """The cells of one row of a site table (or the sites of a meta-analysis)."""
+    out = {"Patients": _num(r["n_patients"], digits)}
+    out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
+        r["n_reached"], r["share"], r.get("share_lo"), r.get("share_hi"), digits
+    )
+    if r.get("weight") is not None:
+        out["Weight (%)"] = f"{100 * r['weight']:.1f}"
+    return out
+
+
+def _standardised_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
+    """The cells of one row of an age-standardised table."""
+    return {
+        "Patients": _num(r["n_patients"], digits),
+        f"Crude share ≥ {t_text}, n (%)": _count_share(
+            r.get("n_reached"), r["crude_share"], None, None, digits
+        ),
+        f"Age-standardised share ≥ {t_text}, % (95% CI)": _count_share(
+            None, r["std_share"], r["std_share_lo"], r["std_share_hi"], digits
+        ).strip("()"),
+    }
+
+
+def _reproduction_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
+    """The cells of one row of a reproduction table."""
+    rep = _num(r["reproduced"], digits)
+    if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
+        rep += f" ({_num(r['ci_lo'], digits)}–{_num(r['ci_hi'], digits)})"
+    within = r.get("within_tolerance")
+    return {
+        # the description ("median CED of patients >= 100 mSv"), not the figure's ID
+        "Figure": str(r.get("description") or r["figure"]),
+        "Unit": r.get("unit") or "",
+        "Published": _num(r["published"], digits),
+        "Reproduced (95% CI)": rep,
+        "Within tolerance": "–" if within is None else ("yes" if within else "no"),
+    }
 
 
 def _cells(df: pl.DataFrame) -> list[list[str]]:

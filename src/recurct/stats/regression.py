@@ -17,7 +17,7 @@ Person-time of :func:`exam_rate`
     A patient enters the patients table with his first exam, so that exam is the entry event,
     not an outcome. The outcome is ``n_repeat = n_exams - 1`` (built when the formula names it),
     the exams after the first; the exposure runs from the first exam to the end of observation
-    (:func:`recurct.stats.survival.observation_end`: by default the end of the data of the
+    (:func:`recurct.stats.observation_end`: by default the end of the data of the
     patient's facility), ``end - first_exam + 1`` days, as a log offset. The former exposure,
     ``followup_days + 1`` (last minus first exam), depends on the outcome itself (a patient with
     one exam has one exam in one day whatever his rate): with exams from a Poisson process over
@@ -31,19 +31,25 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import polars as pl
 from scipy import stats
 
+from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.errors import RegressionWarning
-from recurct.stats.magnitude import AGE_EDGES, band_expr
-from recurct.stats.survival import _end_days
+from recurct.stats._common import AGE_EDGES, band_expr
+from recurct.stats._followup import end_days
 
-__all__ = ["RegressionWarning", "exam_rate", "risk_factors"]
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
+
+__all__ = ["RegressionResult", "RegressionWarning", "exam_rate", "risk_factors"]
 
 
 def _prepare(
@@ -98,9 +104,7 @@ def _prepare(
     return pdf, kind
 
 
-def _tidy(
-    res: Any, alpha: float, ratio: str, lo: str, hi: str, drop: Sequence[str] = ()
-) -> pl.DataFrame:
+def _tidy(res: Any, alpha: float, ratio: str, drop: Sequence[str] = ()) -> pl.DataFrame:
     params = pd.Series(res.params)
     bse = pd.Series(res.bse)
     pvals = pd.Series(res.pvalues)
@@ -112,8 +116,8 @@ def _tidy(
         {
             "term": [str(t) for t in keep],
             ratio: np.exp(coef),
-            lo: np.exp(coef - z * se),
-            hi: np.exp(coef + z * se),
+            f"{ratio}_lo": np.exp(coef - z * se),
+            f"{ratio}_hi": np.exp(coef + z * se),
             "p_value": pvals[keep].to_numpy(dtype=float),
             "coef": coef,
             "se": se,
@@ -129,22 +133,59 @@ def _cov(pdf: pd.DataFrame, cluster: str | None) -> dict[str, Any]:
     return {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
 
 
+@dataclass(frozen=True, eq=False)
+class RegressionResult:
+    """Result of :func:`risk_factors` and :func:`exam_rate`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per term (pandas if the patients table was pandas): ``term``, the ratio
+        (``odds_ratio`` or ``rate_ratio``) and its interval (``odds_ratio_lo``,
+        ``odds_ratio_hi`` or ``rate_ratio_lo``, ``rate_ratio_hi``), ``p_value``, ``coef``,
+        ``se``, ``n`` (rows fitted).
+    model : statsmodels results
+        The fitted statsmodels results object.
+    formula : str
+        The patsy formula.
+    family : str
+        ``"logit"``, ``"poisson"`` or ``"negbin"``.
+    cluster : str or None
+        The cluster column of the robust standard errors.
+    alpha : float
+        1 - confidence level of the Wald intervals.
+    age_edges : tuple of float
+        The age band edges.
+    end : Any
+        The ``end`` argument (:func:`exam_rate`; None for :func:`risk_factors`).
+    """
+
+    table: Frame
+    model: Any
+    formula: str
+    family: str
+    cluster: str | None
+    alpha: float
+    age_edges: tuple[float, ...]
+    end: Any = None
+
+
+@renamed(age_bands="age_edges", return_model="use risk_factors(...).model")
 def risk_factors(
     patients: Any,
     formula: str = "reached_100 ~ age_band + sex + indication",
     *,
     cluster: str | None = None,
     alpha: float = 0.05,
-    age_bands: Sequence[float] = AGE_EDGES,
-    return_model: bool = False,
-) -> Any:
+    age_edges: Sequence[float] = AGE_EDGES,
+) -> RegressionResult:
     """Logistic regression of reaching T on patient factors; odds ratios with CIs.
 
     Parameters
     ----------
     patients : DataFrame (polars, pandas or pyarrow)
         Patients table. A Boolean outcome is used as 0/1; a missing ``reached_<T>`` is computed
-        from ``ced_msv``; ``age_band`` is built from ``age_first_exam`` with ``age_bands``
+        from ``ced_msv``; ``age_band`` is built from ``age_first_exam`` with ``age_edges``
         (see :func:`recurct.stats.age_band`) unless present.
     formula : str
         A patsy formula (``C(age_band, Treatment("50-65"))`` picks a reference level).
@@ -152,19 +193,17 @@ def risk_factors(
         Column of the clusters (e.g. ``"facility"``) for cluster-robust standard errors.
     alpha : float
         1 - confidence level of the Wald CIs.
-    age_bands : sequence of float, default ``(0, 18, 30, 50, 65, inf)``
+    age_edges : sequence of float, default ``(0, 18, 30, 50, 65, inf)``
         Edges of the age bands, left-closed, labelled ``"18-30"`` and ``"65+"`` as by
         :func:`recurct.stats.age_band`; ages outside them are null (rows dropped with a
         warning). The lowest band present is the reference level.
-    return_model : bool
-        Also return the statsmodels results.
 
     Returns
     -------
-    DataFrame, or (DataFrame, results)
-        ``term``, ``odds_ratio``, ``or_lo``, ``or_hi``, ``p_value``, ``coef`` (log odds),
-        ``se``, ``n`` (rows fitted). The ``Intercept`` row holds the baseline odds.
-        pandas in, pandas out.
+    RegressionResult
+        ``.table``: ``term``, ``odds_ratio``, ``odds_ratio_lo``, ``odds_ratio_hi``,
+        ``p_value``, ``coef`` (log odds), ``se``, ``n`` (rows fitted); the ``Intercept`` row
+        holds the baseline odds; pandas in, pandas out. ``.model``: the statsmodels results.
 
     Warns
     -----
@@ -178,19 +217,29 @@ def risk_factors(
     shorter observation (e.g. a site that joined late, a recent indication) then look
     protective. Adjust for the observation time (add ``np.log(person_days)``, a column of
     ``observation_end - first_exam + 1`` days, see
-    :func:`recurct.stats.survival.observation_end`, to the formula), or restrict the table to
+    :func:`recurct.stats.observation_end`, to the formula), or restrict the table to
     patients observed for a fixed window (first exam at least W years before the end) and use
     ``reached_T`` within W years (``max_ced_<days>`` of :func:`recurct.cumulative_dose`), or
     model the time to T with :func:`recurct.stats.time_to_threshold`.
     """
     import statsmodels.formula.api as smf
 
-    pdf, kind = _prepare(patients, formula, [cluster] if cluster else [], age_bands, "risk_factors")
+    alpha = _checks.alpha(alpha, "risk_factors")
+    pdf, kind = _prepare(patients, formula, [cluster] if cluster else [], age_edges, "risk_factors")
     res = smf.logit(formula, data=pdf).fit(disp=0, **_cov(pdf, cluster))
-    table = from_polars(_tidy(res, alpha, "odds_ratio", "or_lo", "or_hi"), kind)
-    return (table, res) if return_model else table
+    table = _tidy(res, alpha, "odds_ratio")
+    return RegressionResult(
+        table=from_polars(table, kind),
+        model=res,
+        formula=formula,
+        family="logit",
+        cluster=cluster,
+        alpha=alpha,
+        age_edges=tuple(float(e) for e in age_edges),
+    )
 
 
+@renamed(age_bands="age_edges", return_model="use exam_rate(...).model")
 def exam_rate(
     patients: Any,
     formula: str = "n_repeat ~ age_band + sex",
@@ -199,9 +248,8 @@ def exam_rate(
     end: Any = None,
     cluster: str | None = None,
     alpha: float = 0.05,
-    age_bands: Sequence[float] = AGE_EDGES,
-    return_model: bool = False,
-) -> Any:
+    age_edges: Sequence[float] = AGE_EDGES,
+) -> RegressionResult:
     """Rate of repeat exams per day of observation (Poisson or negative binomial); rate ratios.
 
     Parameters
@@ -217,27 +265,26 @@ def exam_rate(
         :class:`RegressionWarning` says so).
     family : {"poisson", "negbin"}
         Poisson GLM or NB2 negative binomial (dispersion by maximum likelihood).
-    end : None, date, str or mapping, optional
+    end : None, date, ISO date str, column name or mapping, optional
         End of observation, as in :func:`recurct.stats.time_to_threshold` (see
-        :func:`recurct.stats.survival.observation_end`): ``None`` (default) is the end of the
+        :func:`recurct.stats.observation_end`): ``None`` (default) is the end of the
         data, the latest ``last_exam`` of the patient's facility (of all patients without
-        ``facility``); a date; a column name; a mapping ``{facility: date}``. The person-time
+        ``facility``); a date or ``"YYYY-MM-DD"``; a column name; a mapping
+        ``{facility: date}``. The person-time
         is ``end - first_exam + 1`` days (log offset).
     cluster : str, optional
         Column of the clusters for cluster-robust standard errors.
     alpha : float
         1 - confidence level of the Wald CIs.
-    age_bands : sequence of float, default ``(0, 18, 30, 50, 65, inf)``
+    age_edges : sequence of float, default ``(0, 18, 30, 50, 65, inf)``
         Edges of the age bands (when the formula uses ``age_band``), as in :func:`risk_factors`.
-    return_model : bool
-        Also return the statsmodels results.
 
     Returns
     -------
-    DataFrame, or (DataFrame, results)
-        ``term``, ``rate_ratio``, ``rr_lo``, ``rr_hi``, ``p_value``, ``coef``, ``se``, ``n``;
-        the ``Intercept`` row is the baseline rate of repeat exams per day. pandas in, pandas
-        out.
+    RegressionResult
+        ``.table``: ``term``, ``rate_ratio``, ``rate_ratio_lo``, ``rate_ratio_hi``,
+        ``p_value``, ``coef``, ``se``, ``n``; the ``Intercept`` row is the baseline rate of
+        repeat exams per day; pandas in, pandas out. ``.model``: the statsmodels results.
 
     Raises
     ------
@@ -250,7 +297,37 @@ def exam_rate(
 
     if family not in ("poisson", "negbin"):
         raise ValueError(f"family must be 'poisson' or 'negbin', got {family!r}")
+    alpha = _checks.alpha(alpha, "exam_rate")
     df, kind = to_polars(patients)
+    df, days = _person_days(df, formula, end)
+    person = pl.Series("_person_days", days.cast(pl.Float64) + 1.0)
+    extra = ["_person_days"] + ([cluster] if cluster else [])
+    pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", [person])
+    person_time = pdf["_person_days"].to_numpy(dtype=float)
+    if family == "poisson":
+        res = smf.glm(formula, data=pdf, family=sm.families.Poisson(), exposure=person_time).fit(
+            **_cov(pdf, cluster)
+        )
+    else:
+        res = smf.negativebinomial(formula, data=pdf, exposure=person_time).fit(
+            disp=0, maxiter=200, **_cov(pdf, cluster)
+        )
+    table = _tidy(res, alpha, "rate_ratio", drop=("alpha",))
+    return RegressionResult(
+        table=from_polars(table, kind),
+        model=res,
+        formula=formula,
+        family=family,
+        cluster=cluster,
+        alpha=alpha,
+        age_edges=tuple(float(e) for e in age_edges),
+        end=end,
+    )
+
+
+def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame, pl.Series]:
+    """The table with ``n_repeat`` where the formula needs it, and each patient's days from
+    the first exam to the end of observation (checked: no exam after it)."""
     if "first_exam" not in df.columns:
         raise ValueError(
             "exam_rate: the patients table lacks 'first_exam' (the start of each patient's "
@@ -262,13 +339,13 @@ def exam_rate(
             "exam_rate: the outcome n_exams includes each patient's first exam, which opens "
             "his observation; rate ratios are biased towards 1. Model n_repeat (n_exams - 1).",
             RegressionWarning,
-            stacklevel=2,
+            stacklevel=4,  # _person_days, exam_rate, its renamed() wrapper, the caller
         )
     if lhs == "n_repeat" and "n_repeat" not in df.columns:
         if "n_exams" not in df.columns:
             raise ValueError("exam_rate: n_repeat needs the column 'n_exams'")
         df = df.with_columns((pl.col("n_exams") - 1).alias("n_repeat"))
-    days = _end_days(df, end, "exam_rate")
+    days = end_days(df, end, "exam_rate")
     if "last_exam" in df.columns:
         ends = df.select(pl.col("first_exam").cast(pl.Date) + pl.duration(days=pl.lit(days)))
         late = (df["last_exam"].cast(pl.Date) > ends.to_series()).fill_null(False)
@@ -280,17 +357,5 @@ def exam_rate(
                 f"observation (e.g. patient {pid!r}); their n_exams counts exams outside the "
                 "person-time. Filter the exams to the study window, or pass a later end="
             )
-    person = pl.Series("_person_days", days.cast(pl.Float64) + 1.0)
-    extra = ["_person_days"] + ([cluster] if cluster else [])
-    pdf, _ = _prepare(df, formula, extra, age_bands, "exam_rate", [person])
-    person_time = pdf["_person_days"].to_numpy(dtype=float)
-    if family == "poisson":
-        res = smf.glm(formula, data=pdf, family=sm.families.Poisson(), exposure=person_time).fit(
-            **_cov(pdf, cluster)
-        )
-    else:
-        res = smf.negativebinomial(formula, data=pdf, exposure=person_time).fit(
-            disp=0, maxiter=200, **_cov(pdf, cluster)
-        )
-    table = from_polars(_tidy(res, alpha, "rate_ratio", "rr_lo", "rr_hi", drop=("alpha",)), kind)
-    return (table, res) if return_model else table
+    return df, days
+

@@ -177,9 +177,9 @@ def measure(
         raise ValueError(
             "eurosafe2021 compares institutions: the exam table needs a 'facility' column"
         )
-    st = site_table(patients, THRESHOLD, by="facility")
+    st = site_table(patients, THRESHOLD, site="facility")
     s = st.summary.row(0, named=True)
-    n, k = int(s["n_patients"]), int(s["n_high"])
+    n, k = int(s["n_patients"]), int(s["n_reached"])
     m = {
         "q5_n_institutions": Measured(float(s["n_sites"])),
         "q5_n_patients": Measured(float(n)),

@@ -229,7 +229,7 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
         km = time_to_threshold(p, THRESHOLD)
     figs["time_to_threshold"] = plot.time_to_threshold_curve(km, THRESHOLD)
     if "facility" in p.columns:
-        figs["forest"] = plot.forest(site_table(p, THRESHOLD, by="facility"), threshold=THRESHOLD)
+        figs["forest"] = plot.forest(site_table(p, THRESHOLD, site="facility"), threshold=THRESHOLD)
     return figs
 
 

@@ -34,16 +34,21 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
+from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import StandardisationWarning
-from recurct.stats.magnitude import reached_expr
+from recurct.stats._common import by_list, reached_expr, strata
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = ["StandardisationWarning", "load_standard", "standardise"]
 
@@ -117,24 +122,24 @@ def _normal(
 
 def standardise(
     patients: Any,
-    by: str | list[str] | None = None,
     threshold: float = 100,
-    standard: str | Any = "esp2013",
+    by: str | Sequence[str] | None = None,
     *,
+    standard: str | Any = "esp2013",
     age_column: str = "age_first_exam",
     ci: Literal["gamma", "normal"] = "gamma",
     alpha: float = 0.05,
-) -> Any:
+) -> Frame:
     """Age-standardised share of patients reaching ``threshold`` mSv, per stratum.
 
     Parameters
     ----------
     patients : DataFrame (polars, pandas or pyarrow)
         Patients table with ``age_column`` and ``reached_<T>`` (or ``ced_msv``).
-    by : str or list of str, optional
+    threshold : float, default 100
+        Threshold in mSv (one).
+    by : str or sequence of str, optional
         Strata (e.g. ``"facility"``); each is standardised separately, plus an ``"all"`` row.
-    threshold : float
-        Threshold in mSv.
     standard : "esp2013" or DataFrame
         Standard population (``age_lo``, ``age_hi``, ``weight``; see the module docstring).
     age_column : str
@@ -147,44 +152,40 @@ def standardise(
     Returns
     -------
     DataFrame
-        One row per stratum, the ``"all"`` row first (as in :func:`recurct.stats.magnitude`),
-        then the strata sorted by their labels: the ``by`` columns (Utf8), ``threshold``,
-        ``n_patients``, ``n_high``, ``crude_share``, ``std_share``, ``std_lo``, ``std_hi``,
-        ``n_groups`` (age groups with patients), ``n_groups_empty``, ``weight_covered`` (share
-        of the standard's weight in the groups present; below 1 the weights were renormalised
-        and ``std_share`` is **not comparable with fully covered strata**), ``ci_method``.
-        pandas in, pandas out.
+        One row per stratum, the ``"all"`` row first, then the strata in the order of
+        :func:`recurct.stats.magnitude` (an ``Enum`` band in its own order, other values in
+        the order they first appear; never alphabetical): the ``by`` columns (Utf8), ``threshold``,
+        ``n_patients``, ``n_reached``, ``crude_share``, ``std_share``, ``std_share_lo``,
+        ``std_share_hi``, ``n_groups`` (age groups with patients), ``n_groups_empty``,
+        ``weight_covered`` (share of the standard's weight in the groups present; below 1 the
+        weights were renormalised and ``std_share`` is **not comparable with fully covered
+        strata**), ``ci``. pandas in, pandas out.
 
     Warns
     -----
     StandardisationWarning
         When patients are dropped (no age or no group) or a stratum lacks age groups.
     """
+    fn = "standardise"
     if ci not in ("gamma", "normal"):
         raise ValueError(f"ci must be 'gamma' or 'normal', got {ci!r}")
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    alpha = _checks.alpha(alpha, fn)
+    threshold = _checks.threshold(threshold, fn)
     df, kind = to_polars(patients)
     if age_column not in df.columns:
         raise ValueError(
             f"age column {age_column!r} is not in the patients table; pass age_column=..."
         )
-    by_cols = [by] if isinstance(by, str) else list(by or [])
-    for c in by_cols:
-        if c not in df.columns:
-            raise ValueError(f"stratum column {c!r} is not in the patients table")
+    by_cols = by_list(by, df)
     std = load_standard(standard)
-    lo = std.get_column("age_lo").to_numpy()
-    hi = std.get_column("age_hi").to_numpy()
     weights = std.get_column("weight").to_numpy()
-    weights = weights / weights.sum()
-
-    age = df.get_column(age_column).cast(pl.Float64).fill_null(np.nan).to_numpy()
-    grp = _age_group(age, lo, hi)
-    df = df.select(
-        *[pl.col(c).cast(pl.Utf8) for c in by_cols],
-        reached_expr(df, threshold, "standardise").alias("_high"),
-        pl.Series("_grp", grp),
+    grp = _age_group(
+        df.get_column(age_column).cast(pl.Float64).fill_null(np.nan).to_numpy(),
+        std.get_column("age_lo").to_numpy(),
+        std.get_column("age_hi").to_numpy(),
+    )
+    work = df.select(
+        *by_cols, reached_expr(df, threshold, fn).alias("_high"), pl.Series("_grp", grp)
     )
     dropped = int((grp < 0).sum())
     if dropped:
@@ -194,69 +195,64 @@ def standardise(
             StandardisationWarning,
             stacklevel=2,
         )
-        df = df.filter(pl.col("_grp") >= 0)
-    if df.height == 0:
+        work = work.filter(pl.col("_grp") >= 0)
+    if work.height == 0:
         raise ValueError("no patients left to standardise")
-
-    strata: list[tuple[dict[str, str], pl.DataFrame]] = []
-    if by_cols:
-        for key, sub in df.group_by(by_cols, maintain_order=False):
-            strata.append((dict(zip(by_cols, key, strict=True)), sub))
-        strata.sort(key=lambda kv: tuple("" if v is None else v for v in kv[0].values()))
-        strata.insert(0, (dict.fromkeys(by_cols, "all"), df))  # "all" first, as in magnitude
-    else:
-        strata.append(({}, df))
-
     rows = []
-    fn = _fay_feuer if ci == "gamma" else _normal
-    for labels, sub in strata:
-        counts = sub.group_by("_grp").agg(pl.len().alias("n"), pl.col("_high").sum().alias("x"))
-        gi = counts.get_column("_grp").to_numpy()
-        n = counts.get_column("n").to_numpy().astype(float)
-        x = counts.get_column("x").to_numpy().astype(float)
-        w = weights[gi]
-        covered = float(w.sum())
-        n_empty = int((weights > 0).sum() - (w > 0).sum())
-        if n_empty:
-            warnings.warn(
-                f"standardise: stratum {labels or 'all'} has no patients in {n_empty} age "
-                f"group(s) of the standard; weights renormalised over the groups present "
-                f"(covering {covered:.1%} of the standard's weight)",
-                StandardisationWarning,
-                stacklevel=2,
-            )
-        if covered <= 0:
-            y = lo_ = hi_ = None
-        else:
-            y, lo_, hi_ = fn(x, n, w / covered, alpha)
-        rows.append(
-            {
-                **labels,
-                "threshold": float(threshold),
-                "n_patients": int(n.sum()),
-                "n_high": int(x.sum()),
-                "crude_share": float(x.sum() / n.sum()),
-                "std_share": y,
-                "std_lo": lo_,
-                "std_hi": hi_,
-                "n_groups": len(gi),
-                "n_groups_empty": n_empty,
-                "weight_covered": covered,
-                "ci_method": ci,
-            }
+    share = weights / weights.sum()
+    for key, sub in strata(work, by_cols):
+        rows.append({**dict(zip(by_cols, key)), **_row(sub, share, key, ci, alpha)})
+    schema = {**dict.fromkeys(by_cols, pl.Utf8), "threshold": pl.Float64, **_SCHEMA}
+    out = pl.DataFrame(rows, schema=schema).with_columns(pl.lit(threshold).alias("threshold"))
+    return from_polars(out, kind)
+
+
+_SCHEMA = {
+    "n_patients": pl.Int64,
+    "n_reached": pl.Int64,
+    "crude_share": pl.Float64,
+    "std_share": pl.Float64,
+    "std_share_lo": pl.Float64,
+    "std_share_hi": pl.Float64,
+    "n_groups": pl.Int64,
+    "n_groups_empty": pl.Int64,
+    "weight_covered": pl.Float64,
+    "ci": pl.Utf8,
+}
+
+
+def _row(
+    sub: pl.DataFrame, weights: np.ndarray, key: tuple[Any, ...], ci: str, alpha: float
+) -> dict[str, Any]:
+    """The standardised share of one stratum (``weights`` sum to 1 over the standard)."""
+    counts = sub.group_by("_grp").agg(pl.len().alias("n"), pl.col("_high").sum().alias("x"))
+    gi = counts.get_column("_grp").to_numpy()
+    n = counts.get_column("n").to_numpy().astype(float)
+    x = counts.get_column("x").to_numpy().astype(float)
+    w = weights[gi]
+    covered = float(w.sum())
+    n_empty = int((weights > 0).sum() - (w > 0).sum())
+    if n_empty:
+        warnings.warn(
+            f"standardise: stratum {list(key) or 'all'} has no patients in {n_empty} age "
+            f"group(s) of the standard; weights renormalised over the groups present "
+            f"(covering {covered:.1%} of the standard's weight)",
+            StandardisationWarning,
+            stacklevel=3,  # _row, standardise, the caller
         )
-    schema = {
-        **dict.fromkeys(by_cols, pl.Utf8),
-        "threshold": pl.Float64,
-        "n_patients": pl.Int64,
-        "n_high": pl.Int64,
-        "crude_share": pl.Float64,
-        "std_share": pl.Float64,
-        "std_lo": pl.Float64,
-        "std_hi": pl.Float64,
-        "n_groups": pl.Int64,
-        "n_groups_empty": pl.Int64,
-        "weight_covered": pl.Float64,
-        "ci_method": pl.Utf8,
+    y = lo_ = hi_ = None
+    if covered > 0:
+        fn = _fay_feuer if ci == "gamma" else _normal
+        y, lo_, hi_ = fn(x, n, w / covered, alpha)
+    return {
+        "n_patients": int(n.sum()),
+        "n_reached": int(x.sum()),
+        "crude_share": float(x.sum() / n.sum()),
+        "std_share": y,
+        "std_share_lo": lo_,
+        "std_share_hi": hi_,
+        "n_groups": len(gi),
+        "n_groups_empty": n_empty,
+        "weight_covered": covered,
+        "ci": ci,
     }
-    return from_polars(pl.DataFrame(rows, schema=schema), kind)

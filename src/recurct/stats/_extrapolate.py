@@ -22,23 +22,21 @@ we found; this module does not reproduce it and makes no claim to.
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from recurct import _checks
 from recurct._frames import from_polars, to_polars
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = ["extrapolate"]
 
 
 def _check(name: str, value: float, *, positive: bool = False) -> float:
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (positive and v == 0):
-        raise ValueError(
-            f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}"
-        )
-    return v
+    return _checks.number(value, "extrapolate", name, lo=0.0, lo_open=positive)
 
 
 def extrapolate(
@@ -48,7 +46,7 @@ def extrapolate(
     *,
     rate_ci: tuple[float, float] | None = None,
     per_country: Any = None,
-) -> Any:
+) -> Frame:
     """Expected number of people reaching the threshold in a population (module docstring).
 
     Parameters
@@ -63,17 +61,19 @@ def extrapolate(
         CI of ``rate_per_1000``; mapped linearly to the counts.
     per_country : DataFrame, optional
         Instead of ``rate_per_1000`` and ``population``: a table with ``country``,
-        ``rate_per_1000``, ``population`` and optionally ``rate_lo``, ``rate_hi``.
+        ``rate_per_1000``, ``population`` and optionally ``rate_per_1000_lo``,
+        ``rate_per_1000_hi`` (the columns ``rate_lo``/``rate_hi`` of recurct 0.1 are refused
+        with an error naming the new ones).
 
     Returns
     -------
     DataFrame
         Columns ``country`` (per-country input only; last row ``"total"``), ``rate_per_1000``,
-        ``rate_lo``, ``rate_hi``, ``population``, ``years``, ``share`` (expected / population),
-        ``expected``, ``expected_lo``, ``expected_hi``, ``expected_per_year``,
-        ``per_year_lo``, ``per_year_hi``. The total row's ``rate_per_1000`` is
-        ``1000 x total expected / total population`` (population-weighted). pandas in, pandas
-        out (per_country); polars otherwise.
+        ``rate_per_1000_lo``, ``rate_per_1000_hi``, ``population``, ``years``, ``share``
+        (expected / population), ``expected``, ``expected_lo``, ``expected_hi``,
+        ``expected_per_year``, ``expected_per_year_lo``, ``expected_per_year_hi``. The total
+        row's ``rate_per_1000`` is ``1000 x total expected / total population``
+        (population-weighted). pandas in, pandas out (per_country); polars otherwise.
 
     Examples
     --------
@@ -98,8 +98,15 @@ def extrapolate(
         if not lo <= rate <= hi:
             raise ValueError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
     df = pl.DataFrame(
-        {"rate_per_1000": [rate], "rate_lo": [lo], "rate_hi": [hi], "population": [pop]},
-        schema=dict.fromkeys(("rate_per_1000", "rate_lo", "rate_hi", "population"), pl.Float64),
+        {
+            "rate_per_1000": [rate],
+            "rate_per_1000_lo": [lo],
+            "rate_per_1000_hi": [hi],
+            "population": [pop],
+        },
+        schema=dict.fromkeys(
+            ("rate_per_1000", "rate_per_1000_lo", "rate_per_1000_hi", "population"), pl.Float64
+        ),
     )
     return _expected(df, years)
 
@@ -110,28 +117,34 @@ def _expected(df: pl.DataFrame, years: float) -> pl.DataFrame:
         pl.lit(years).alias("years"),
         (pl.col("rate_per_1000") / 1000.0).alias("share"),
         (pl.col("rate_per_1000") * k).alias("expected"),
-        (pl.col("rate_lo") * k).alias("expected_lo"),
-        (pl.col("rate_hi") * k).alias("expected_hi"),
+        (pl.col("rate_per_1000_lo") * k).alias("expected_lo"),
+        (pl.col("rate_per_1000_hi") * k).alias("expected_hi"),
     ).with_columns(
         (pl.col("expected") / years).alias("expected_per_year"),
-        (pl.col("expected_lo") / years).alias("per_year_lo"),
-        (pl.col("expected_hi") / years).alias("per_year_hi"),
+        (pl.col("expected_lo") / years).alias("expected_per_year_lo"),
+        (pl.col("expected_hi") / years).alias("expected_per_year_hi"),
     )
 
 
-def _per_country(table: Any, years: float) -> Any:
+def _per_country(table: Any, years: float) -> Frame:
     df, kind = to_polars(table)
     missing = [c for c in ("country", "rate_per_1000", "population") if c not in df.columns]
     if missing:
         raise ValueError(f"per_country lacks column(s) {missing}")
-    for c in ("rate_lo", "rate_hi"):
+    old = [c for c in ("rate_lo", "rate_hi") if c in df.columns]
+    if old:
+        raise ValueError(
+            f"per_country: the column(s) {old} were renamed to 'rate_per_1000_lo' / "
+            "'rate_per_1000_hi' in recurct 0.2 (an interval is named after its estimate)"
+        )
+    for c in ("rate_per_1000_lo", "rate_per_1000_hi"):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
     df = df.select(
         pl.col("country").cast(pl.Utf8),
         *[
             pl.col(c).cast(pl.Float64)
-            for c in ("rate_per_1000", "rate_lo", "rate_hi", "population")
+            for c in ("rate_per_1000", "rate_per_1000_lo", "rate_per_1000_hi", "population")
         ],
     )
     bad = df.with_row_index("row").filter(
@@ -139,18 +152,27 @@ def _per_country(table: Any, years: float) -> Any:
         | pl.col("population").is_null()
         | (pl.col("rate_per_1000") < 0)
         | (pl.col("population") < 0)
-        | (pl.col("rate_lo") > pl.col("rate_per_1000"))
-        | (pl.col("rate_hi") < pl.col("rate_per_1000"))
+        | (pl.col("rate_per_1000_lo") > pl.col("rate_per_1000"))
+        | (pl.col("rate_per_1000_hi") < pl.col("rate_per_1000"))
     )
     if bad.height:
         raise ValueError(
-            "per_country needs rate_per_1000 >= 0, population >= 0 and rate_lo <= rate <= "
-            f"rate_hi; bad rows (row, country): {bad.select('row', 'country').rows()[:5]}"
+            "per_country needs rate_per_1000 >= 0, population >= 0 and rate_per_1000_lo <= "
+            "rate_per_1000 <= rate_per_1000_hi; bad rows (row, country): "
+            f"{bad.select('row', 'country').rows()[:5]}"
         )
     out = _expected(df, years)
+    total = _total_row(out, years)
+    out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
+    return from_polars(out, kind)
+
+
+def _total_row(out: pl.DataFrame, years: float) -> dict[str, Any]:
+    """The ``"total"`` row: sums, and the population-weighted rate."""
     pop = out.get_column("population").sum()
     has_ci = (
-        out.get_column("rate_lo").null_count() == 0 and out.get_column("rate_hi").null_count() == 0
+        out.get_column("rate_per_1000_lo").null_count() == 0
+        and out.get_column("rate_per_1000_hi").null_count() == 0
     )
 
     def tot(c: str) -> float | None:
@@ -160,8 +182,8 @@ def _per_country(table: Any, years: float) -> Any:
     total = {
         "country": "total",
         "rate_per_1000": 1000.0 * e / pop if pop else None,
-        "rate_lo": 1000.0 * tot("expected_lo") / pop if pop and has_ci else None,
-        "rate_hi": 1000.0 * tot("expected_hi") / pop if pop and has_ci else None,
+        "rate_per_1000_lo": 1000.0 * tot("expected_lo") / pop if pop and has_ci else None,
+        "rate_per_1000_hi": 1000.0 * tot("expected_hi") / pop if pop and has_ci else None,
         "population": float(pop),
         "years": years,
         "share": e / pop if pop else None,
@@ -170,7 +192,7 @@ def _per_country(table: Any, years: float) -> Any:
         "expected_hi": tot("expected_hi"),
     }
     total["expected_per_year"] = e / years
-    total["per_year_lo"] = None if total["expected_lo"] is None else total["expected_lo"] / years
-    total["per_year_hi"] = None if total["expected_hi"] is None else total["expected_hi"] / years
-    out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
-    return from_polars(out, kind)
+    for end in ("lo", "hi"):
+        v = total[f"expected_{end}"]
+        total[f"expected_per_year_{end}"] = None if v is None else v / years
+    return total

@@ -8,30 +8,38 @@ share and optional strata. The column names follow the contract in CONTRIBUTING.
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.stats._common import (
+    AGE_EDGES,
+    ALL,
+    band_expr,
+    bootstrap_share,
+    by_list,
+    check_nonempty,
+    ratio,
+    reached_expr,
+    require,
+    stratum_keys,
+)
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
+
+if TYPE_CHECKING:
+    from recurct.stats._common import Frame
 
 __all__ = [
     "AGE_EDGES",
     "MAGNITUDE_COLUMNS",
     "age_band",
-    "band_expr",
-    "band_labels",
     "magnitude",
-    "reached_expr",
 ]
-
-#: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
-AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
 
 #: Columns of the magnitude table after the ``by`` columns, in order (CONTRIBUTING.md).
 MAGNITUDE_COLUMNS: tuple[str, ...] = (
@@ -56,133 +64,6 @@ MAGNITUDE_COLUMNS: tuple[str, ...] = (
     "share_male",
 )
 
-_ALL = "all"
-
-
-# --------------------------------------------------------------------------------------------
-# helpers shared with bands.py and survival.py
-# --------------------------------------------------------------------------------------------
-def thresholds_list(threshold: float | Iterable[float]) -> list[float]:
-    """Return thresholds as a list of positive finite floats, or raise ``ValueError``."""
-    if isinstance(threshold, str):
-        raise TypeError(f"threshold must be a number or a sequence of numbers, got {threshold!r}")
-    many = not isinstance(threshold, int | float | np.integer | np.floating | np.bool_)
-    # booleans are refused (True is not 1 mSv); float32 at its shortest decimal
-    given = threshold if many else [threshold]
-    values = [_checks.number(t, "magnitude", "threshold") for t in given]
-    if not values:
-        raise ValueError("threshold: give at least one threshold in mSv, e.g. 100")
-    for t in values:
-        if not math.isfinite(t) or t <= 0:
-            raise ValueError(f"threshold must be a finite dose > 0 mSv, got {t!r}")
-    return values
-
-
-def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
-    """Return the stratification columns as a list, checking that they exist in ``df``."""
-    if by is None:
-        return []
-    cols = [by] if isinstance(by, str) else list(by)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"by: column(s) {missing} not in the patients table; available: {df.columns}"
-        )
-    if len(set(cols)) != len(cols):
-        raise ValueError(f"by: repeated column in {cols}")
-    return cols
-
-
-def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
-    """Raise ``ValueError`` if ``df`` has no rows."""
-    if df.height == 0:
-        raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
-
-
-def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
-    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df``."""
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{func}: the patients table lacks column(s) {missing}; "
-            "build it with recurct.cumulative_dose() (available: "
-            f"{df.columns})"
-        )
-
-
-def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...], pl.DataFrame]]:
-    """Split ``df`` into ``[(("all", ...), df), (key, part), ...]``.
-
-    Strata follow the sort order of the ``by`` columns in their own dtype (so an ``Enum`` band
-    keeps its order); keys are returned as strings (``None`` for a null key).
-    """
-    out: list[tuple[tuple[str | None, ...], pl.DataFrame]] = [((_ALL,) * len(by), df)]
-    if not by:
-        return out
-    parts = df.partition_by(by, as_dict=True, maintain_order=True)
-    keys = df.select(by).unique(maintain_order=True).sort(by, nulls_last=True)
-    labels = keys.select(pl.col(c).cast(pl.Utf8) for c in by)  # as magnitude() casts them
-    for row, label in zip(keys.iter_rows(), labels.iter_rows()):
-        out.append((tuple(label), parts[tuple(row)]))
-    return out
-
-
-#: Label styles of :func:`band_labels`.
-BAND_STYLES = ("dash", "interval", "integer")
-
-
-def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
-    """Labels of left-closed bands between consecutive ``edges``.
-
-    ``style="dash"`` (default) writes ``[51, 75)`` as ``"51-75"``; ``"interval"`` as
-    ``"[51, 75)"``; ``"integer"`` as ``"51-74"`` (whole-number edges only: the last whole
-    value inside the band). An infinite upper edge gives ``"75+"`` in every style.
-
-    >>> band_labels((0, 10, 100, float("inf")))
-    ['0-10', '10-100', '100+']
-    >>> band_labels((18, 51, 75, float("inf")), style="integer")
-    ['18-50', '51-74', '75+']
-    """
-    if style not in BAND_STYLES:
-        raise ValueError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
-    e = [float(x) for x in edges]
-    if len(e) < 2:
-        raise ValueError(f"give at least two band edges, got {list(edges)}")
-    if any(not b > a for a, b in itertools.pairwise(e)):
-        raise ValueError(f"band edges must be strictly increasing, got {list(edges)}")
-    if any(math.isnan(x) for x in e) or math.isinf(e[0]):
-        raise ValueError(f"band edges must be numbers with a finite first edge, got {list(edges)}")
-    if style == "integer" and any(not math.isinf(x) and x != int(x) for x in e):
-        raise ValueError(f"style='integer' needs whole-number band edges, got {list(edges)}")
-    labels = []
-    for lo, hi in itertools.pairwise(e):
-        if math.isinf(hi):
-            labels.append(f"{param_label(lo)}+")
-        elif style == "interval":
-            labels.append(f"[{param_label(lo)}, {param_label(hi)})")
-        elif style == "integer":
-            labels.append(f"{int(lo)}-{int(hi) - 1}" if hi - lo > 1 else f"{int(lo)}")
-        else:
-            labels.append(f"{param_label(lo)}-{param_label(hi)}")
-    return labels
-
-
-def band_expr(column: str, edges: Sequence[float], style: str = "dash") -> pl.Expr:
-    """Polars expression assigning each value of ``column`` its band label (an ``Enum``).
-
-    Bands are left-closed, ``[lo, hi)``; values outside every band, and nulls, give null.
-    ``style``: the labels of :func:`band_labels`.
-    """
-    labels = band_labels(edges, style)
-    e = [float(x) for x in edges]
-    expr = pl.lit(None, dtype=pl.Utf8)
-    for lo, hi, lab in reversed(list(zip(e[:-1], e[1:], labels))):
-        cond = pl.col(column) >= lo
-        if not math.isinf(hi):
-            cond = cond & (pl.col(column) < hi)
-        expr = pl.when(cond).then(pl.lit(lab)).otherwise(expr)
-    return expr.cast(pl.Enum(labels))
-
 
 def age_band(
     patients: Any,
@@ -191,7 +72,7 @@ def age_band(
     column: str = "age_first_exam",
     name: str = "age_band",
     labels: str = "dash",
-) -> Any:
+) -> Frame:
     """Add an age-band column to the patients table, for ``by="age_band"``.
 
     Parameters
@@ -223,32 +104,6 @@ def age_band(
     return from_polars(out, kind)
 
 
-# --------------------------------------------------------------------------------------------
-# the magnitude table
-# --------------------------------------------------------------------------------------------
-def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") -> pl.Expr:
-    """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
-
-    ``reached_<T>`` where the patients table has it (null counts as not reached); otherwise
-    ``ced_msv >= T``, which is the same thing since the running CED never decreases (a null
-    CED counts as not reached). The one definition of "reached T" in :mod:`recurct.stats`.
-
-    Raises
-    ------
-    ValueError
-        If the table has neither column (``func`` names the caller in the message).
-    """
-    lab = param_label(threshold)
-    if f"reached_{lab}" in df.columns:
-        return pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
-    if "ced_msv" in df.columns:
-        return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
-    raise ValueError(
-        f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
-        f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
-    )
-
-
 def _reached_columns(df: pl.DataFrame, t: float) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """Expressions for reached / days_to / exams_to at threshold ``t``.
 
@@ -268,10 +123,6 @@ def _reached_columns(df: pl.DataFrame, t: float) -> tuple[pl.Expr, pl.Expr, pl.E
         else pl.lit(None, dtype=pl.Float64)
     )
     return reached, days, exams
-
-
-def _ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
-    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
 
 
 def _slim(
@@ -322,7 +173,7 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
         age = pl.col("_age")
         n_le = (age <= age_cut).fill_null(False).cast(pl.Int64).sum()
         n_known = age.is_not_null().cast(pl.Int64).sum()
-        aggs += [n_le.alias("n_age_le_cut"), _ratio(n_le, n_known).alias("share_age_le_cut")]
+        aggs += [n_le.alias("n_age_le_cut"), ratio(n_le, n_known).alias("share_age_le_cut")]
     else:
         aggs += [
             pl.lit(None, dtype=pl.Int64).alias("n_age_le_cut"),
@@ -333,7 +184,7 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
         n_known = sex.is_not_null().cast(pl.Int64).sum()
         for code, col in (("F", "share_female"), ("M", "share_male")):
             n_code = (sex == code).fill_null(False).cast(pl.Int64).sum()
-            aggs.append(_ratio(n_code, n_known).alias(col))
+            aggs.append(ratio(n_code, n_known).alias(col))
     else:
         aggs += [
             pl.lit(None, dtype=pl.Float64).alias("share_female"),
@@ -351,51 +202,21 @@ def _block(slim: pl.DataFrame, by_cols: list[str], i: int, age_cut: float) -> pl
     hit = slim.filter(pl.col(f"_r{i}"))
     aggs = _aggregations(slim, i, age_cut)
     block = pl.concat([slim.select(_counts(i)), hit.select(aggs)], how="horizontal")
-    block = block.with_columns(*(pl.lit(_ALL, dtype=pl.Utf8).alias(c) for c in by_cols))
+    block = block.with_columns(*(pl.lit(ALL, dtype=pl.Utf8).alias(c) for c in by_cols))
     if not by_cols:
         return block
     groups = (
         slim.group_by(by_cols)
         .agg(_counts(i))
         .join(hit.group_by(by_cols).agg(aggs), on=by_cols, how="left", nulls_equal=True)
-        .sort(by_cols, nulls_last=True)
+    )
+    groups = stratum_keys(slim, by_cols).join(
+        groups, on=by_cols, how="left", nulls_equal=True, maintain_order="left"
     )
     if "_age" in slim.columns:  # strata without a patient >= T: a count of 0, as for "all"
         groups = groups.with_columns(pl.col("n_age_le_cut").fill_null(0))
     groups = groups.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
     return pl.concat([block, groups], how="diagonal_relaxed")
-
-
-def bootstrap_share(
-    n: np.ndarray,
-    k: np.ndarray,
-    *,
-    n_boot: int,
-    alpha: float,
-    rng: np.random.Generator,
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the pooled share ``sum(k) / sum(n)``.
-
-    ``n`` and ``k`` hold patients and patients >= T per cluster. With two or more clusters, the
-    clusters are resampled with replacement (a multinomial draw of cluster weights); with one
-    cluster, its patients are resampled, which for a share is exactly a binomial draw.
-    """
-    n = np.asarray(n, dtype=np.float64)
-    k = np.asarray(k, dtype=np.float64)
-    m = n.size
-    if m >= 2:
-        shares = np.empty(n_boot)
-        chunk = max(1, 5_000_000 // m)
-        for start in range(0, n_boot, chunk):
-            size = min(chunk, n_boot - start)
-            w = rng.multinomial(m, np.full(m, 1.0 / m), size=size).astype(np.float64)
-            shares[start : start + size] = (w @ k) / (w @ n)
-    else:
-        total = int(n.sum())
-        p = float(k.sum()) / total
-        shares = rng.binomial(total, p, size=n_boot) / total
-    lo, hi = np.quantile(shares, [alpha / 2.0, 1.0 - alpha / 2.0])
-    return float(lo), float(hi)
 
 
 def _bootstrap_rows(
@@ -438,9 +259,10 @@ def _bootstrap_rows(
     return lo, hi
 
 
+@renamed(threshold="thresholds")
 def magnitude(
     patients: Any,
-    threshold: float | Sequence[float] = 100,
+    thresholds: float | Sequence[float] = 100,
     by: str | Sequence[str] | None = None,
     *,
     ci: str = "wilson",
@@ -450,8 +272,8 @@ def magnitude(
     n_boot: int = 2000,
     seed: int = 0,
     population: Any = None,
-) -> Any:
-    """The magnitude table: patients reaching CED >= ``threshold`` mSv, overall and by stratum.
+) -> Frame:
+    """The magnitude table: patients reaching CED >= ``thresholds`` mSv, overall and by stratum.
 
     Parameters
     ----------
@@ -463,8 +285,9 @@ def magnitude(
         as ``ced_msv >= T`` (exact, since the running CED never decreases), and the
         ``days_to_*`` / ``exams_to_*`` statistics are null: the time to reach T needs the
         exams; rerun ``cumulative_dose(..., thresholds=[T])`` to get them.
-    threshold : float or sequence of float, default 100
-        Threshold(s) in mSv, each > 0. Several give a long table (one block per threshold).
+    thresholds : float or sequence of float, default 100
+        Threshold(s) in mSv, each > 0 and distinct. Several give a long table (one block per
+        threshold, in the order given).
     by : str or sequence of str, optional
         Column(s) of the patients table to stratify by (e.g. ``"facility"``, or ``"age_band"``
         from :func:`age_band`). Their values are cast to strings in the result.
@@ -499,7 +322,8 @@ def magnitude(
     -------
     polars.DataFrame (pandas if ``patients`` was pandas)
         The ``by`` columns (strings; ``"all"`` on the overall row, which comes first in each
-        threshold block; strata follow in the sort order of the ``by`` columns), then
+        threshold block; strata follow in the order of an ``Enum`` band's categories, else in
+        the order their values first appear in the table, null last), then
         ``threshold``, ``n_patients``, ``n_exams``, ``n_reached``, ``share`` (a fraction),
         ``share_lo``, ``share_hi``, ``ced_median``, ``ced_q1``, ``ced_q3``, ``ced_min``,
         ``ced_max`` (CED of the patients >= T; quartiles by linear interpolation, numpy's
@@ -522,7 +346,7 @@ def magnitude(
     share (``recurct.stats.meta_proportion``) for the "all" row.
     """
     df, kind = to_polars(patients)
-    ts = thresholds_list(threshold)
+    ts = _checks.some_thresholds(thresholds, "magnitude")
     age_cut = _checks.age(age_cut, "magnitude", "age_cut")
     by_cols = by_list(by, df)
     check_nonempty(df)
@@ -534,8 +358,7 @@ def magnitude(
             raise ValueError(
                 f"unknown ci {ci!r}; use one of {', '.join(CI_ALIASES)} or 'bootstrap'"
             ) from None
-    if not 0.0 < float(alpha) < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    alpha = _checks.alpha(alpha, "magnitude")
     if cluster is not None:
         if ci != "bootstrap":
             raise ValueError("cluster= is used by the bootstrap only: pass ci='bootstrap'")
@@ -554,7 +377,7 @@ def magnitude(
     for i, t in enumerate(ts):
         block = _block(slim, by_cols, i, float(age_cut)).with_columns(
             pl.lit(t, dtype=pl.Float64).alias("threshold"),
-            _ratio(pl.col("n_reached"), pl.col("n_patients")).alias("share"),
+            ratio(pl.col("n_reached"), pl.col("n_patients")).alias("share"),
         )
         if ci == "bootstrap":
             lo, hi = _bootstrap_rows(slim, block, by_cols, cluster, i, int(n_boot), alpha, rng)

@@ -1,0 +1,223 @@
+"""Helpers shared by the modules of :mod:`recurct.stats`: strata, band labels, the definition
+of "reached T", the share bootstrap and the checks of the patients table's columns.
+
+Argument checks (thresholds, alpha, end) live in :mod:`recurct._checks`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
+
+import numpy as np
+import polars as pl
+
+from recurct._frames import param_label
+
+__all__ = [
+    "AGE_EDGES",
+    "BAND_STYLES",
+    "band_expr",
+    "band_labels",
+    "bootstrap_share",
+    "by_list",
+    "check_nonempty",
+    "ratio",
+    "reached_expr",
+    "require",
+    "strata",
+    "stratum_keys",
+]
+
+#: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
+AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
+
+ALL = "all"
+
+
+def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
+    """Return the stratification columns as a list, checking that they exist in ``df``."""
+    if by is None:
+        return []
+    cols = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"by: column(s) {missing} not in the patients table; available: {df.columns}"
+        )
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"by: repeated column in {cols}")
+    return cols
+
+
+def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
+    """Raise ``ValueError`` if ``df`` has no rows."""
+    if df.height == 0:
+        raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
+
+
+def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
+    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df``."""
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{func}: the patients table lacks column(s) {missing}; "
+            "build it with recurct.cumulative_dose() (available: "
+            f"{df.columns})"
+        )
+
+
+def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The distinct values of the ``by`` columns, one row per stratum, in the one order of
+    strata in :mod:`recurct.stats`: the order of ``Enum`` (and ``Categorical``) columns' own
+    categories (an age or dose band keeps its order), then the order of first appearance in
+    ``df``; null keys last."""
+    keys = df.select(by).unique(maintain_order=True).with_row_index("_first")
+    coded = [c for c in by if isinstance(df.schema[c], pl.Enum | pl.Categorical)]
+    order = [pl.col(c).is_null() for c in by] + [pl.col(c).to_physical() for c in coded]
+    return keys.sort([*order, "_first"]).drop("_first")
+
+
+def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...], pl.DataFrame]]:
+    """Split ``df`` into ``[(("all", ...), df), (key, part), ...]``.
+
+    Strata follow :func:`stratum_keys` (band order, else first appearance); keys are returned
+    as strings (``None`` for a null key).
+    """
+    out: list[tuple[tuple[str | None, ...], pl.DataFrame]] = [((ALL,) * len(by), df)]
+    if not by:
+        return out
+    parts = df.partition_by(by, as_dict=True, maintain_order=True)
+    keys = stratum_keys(df, by)
+    labels = keys.select(pl.col(c).cast(pl.Utf8) for c in by)  # as magnitude() casts them
+    for row, label in zip(keys.iter_rows(), labels.iter_rows()):
+        out.append((tuple(label), parts[tuple(row)]))
+    return out
+
+
+#: Label styles of :func:`band_labels`.
+BAND_STYLES = ("dash", "interval", "integer")
+
+
+def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
+    """Labels of left-closed bands between consecutive ``edges``.
+
+    ``style="dash"`` (default) writes ``[51, 75)`` as ``"51-75"``; ``"interval"`` as
+    ``"[51, 75)"``; ``"integer"`` as ``"51-74"`` (whole-number edges only: the last whole
+    value inside the band). An infinite upper edge gives ``"75+"`` in every style.
+
+    >>> band_labels((0, 10, 100, float("inf")))
+    ['0-10', '10-100', '100+']
+    >>> band_labels((18, 51, 75, float("inf")), style="integer")
+    ['18-50', '51-74', '75+']
+    """
+    if style not in BAND_STYLES:
+        raise ValueError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
+    e = [float(x) for x in edges]
+    if len(e) < 2:
+        raise ValueError(f"give at least two band edges, got {list(edges)}")
+    if any(not b > a for a, b in itertools.pairwise(e)):
+        raise ValueError(f"band edges must be strictly increasing, got {list(edges)}")
+    if any(math.isnan(x) for x in e) or math.isinf(e[0]):
+        raise ValueError(f"band edges must be numbers with a finite first edge, got {list(edges)}")
+    if style == "integer" and any(not math.isinf(x) and x != int(x) for x in e):
+        raise ValueError(f"style='integer' needs whole-number band edges, got {list(edges)}")
+    labels = []
+    for lo, hi in itertools.pairwise(e):
+        if math.isinf(hi):
+            labels.append(f"{param_label(lo)}+")
+        elif style == "interval":
+            labels.append(f"[{param_label(lo)}, {param_label(hi)})")
+        elif style == "integer":
+            labels.append(f"{int(lo)}-{int(hi) - 1}" if hi - lo > 1 else f"{int(lo)}")
+        else:
+            labels.append(f"{param_label(lo)}-{param_label(hi)}")
+    return labels
+
+
+def band_expr(column: str, edges: Sequence[float], style: str = "dash") -> pl.Expr:
+    """Polars expression assigning each value of ``column`` its band label (an ``Enum``).
+
+    Bands are left-closed, ``[lo, hi)``; values outside every band, and nulls, give null.
+    ``style``: the labels of :func:`band_labels`.
+    """
+    labels = band_labels(edges, style)
+    e = [float(x) for x in edges]
+    expr = pl.lit(None, dtype=pl.Utf8)
+    for lo, hi, lab in reversed(list(zip(e[:-1], e[1:], labels))):
+        cond = pl.col(column) >= lo
+        if not math.isinf(hi):
+            cond = cond & (pl.col(column) < hi)
+        expr = pl.when(cond).then(pl.lit(lab)).otherwise(expr)
+    return expr.cast(pl.Enum(labels))
+
+
+
+def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") -> pl.Expr:
+    """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
+
+    ``reached_<T>`` where the patients table has it (null counts as not reached); otherwise
+    ``ced_msv >= T``, which is the same thing since the running CED never decreases (a null
+    CED counts as not reached). The one definition of "reached T" in :mod:`recurct.stats`.
+
+    Raises
+    ------
+    ValueError
+        If the table has neither column (``func`` names the caller in the message).
+    """
+    lab = param_label(threshold)
+    if f"reached_{lab}" in df.columns:
+        return pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
+    if "ced_msv" in df.columns:
+        return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
+    raise ValueError(
+        f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
+        f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
+    )
+
+
+
+def bootstrap_share(
+    n: np.ndarray,
+    k: np.ndarray,
+    *,
+    n_boot: int,
+    alpha: float,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the pooled share ``sum(k) / sum(n)``.
+
+    ``n`` and ``k`` hold patients and patients >= T per cluster. With two or more clusters, the
+    clusters are resampled with replacement (a multinomial draw of cluster weights); with one
+    cluster, its patients are resampled, which for a share is exactly a binomial draw.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    m = n.size
+    if m >= 2:
+        shares = np.empty(n_boot)
+        chunk = max(1, 5_000_000 // m)
+        for start in range(0, n_boot, chunk):
+            size = min(chunk, n_boot - start)
+            w = rng.multinomial(m, np.full(m, 1.0 / m), size=size).astype(np.float64)
+            shares[start : start + size] = (w @ k) / (w @ n)
+    else:
+        total = int(n.sum())
+        p = float(k.sum()) / total
+        shares = rng.binomial(total, p, size=n_boot) / total
+    lo, hi = np.quantile(shares, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lo), float(hi)
+
+
+
+def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
+
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    #: What a public function of recurct.stats returns for a table: pandas for pandas input.
+    Frame: TypeAlias = pl.DataFrame | pd.DataFrame

@@ -1,0 +1,162 @@
+"""What :func:`recurct.stats.time_to_threshold` and :func:`recurct.stats.cumulative_incidence`
+share: the per-patient event table they are computed from, and a frozen result object that
+keeps its settings and reads its curve at any time (``.at(years)``) without mutating.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from recurct import _checks
+from recurct._frames import FrameKind, from_polars, to_polars
+from recurct.errors import ParameterError
+from recurct.stats._common import by_list, check_nonempty, strata
+from recurct.stats._followup import DAYS_PER_YEAR, survival_data
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from recurct.stats._common import Frame
+
+__all__ = ["CurveResult", "at_years", "event_table", "per_stratum"]
+
+#: One stratum's block of a table: (times, event codes, entry days) -> polars table.
+Reader = Callable[[np.ndarray, np.ndarray, np.ndarray], pl.DataFrame]
+
+
+def at_years(years: float | Sequence[float], fn: str) -> list[float]:
+    """Times in years at which a curve is read: finite and >= 0."""
+    given = [years] if np.ndim(years) == 0 else list(np.asarray(years).ravel())
+    out = [_checks.number(a, fn, "years", lo=0.0) for a in given]
+    if not out:
+        raise ParameterError(f"{fn}: give at least one time in years, e.g. [1, 5]")
+    return out
+
+
+def event_table(
+    patients: Any,
+    threshold: Any,
+    by: str | Sequence[str] | None,
+    *,
+    end: Any,
+    entry: Any,
+    death: str | None,
+    fn: str,
+) -> tuple[pl.DataFrame, list[str], float, int, FrameKind]:
+    """The per-patient event table: ``patient_id`` (where the table has it), the ``by``
+    columns, ``time_days``, ``time_years``, ``event`` (0 censored, 1 reached T, 2 competing
+    exit), ``entry_days`` (null: at risk from the first exam). Patients who do not contribute
+    (at T on or before a delayed entry, or entering on the day observation ends) are left
+    out. Also returns the ``by`` columns, the threshold, the number left out as prevalent and
+    the input kind."""
+    df, kind = to_polars(patients)
+    t = _checks.threshold(threshold, fn)
+    by_cols = by_list(by, df)
+    check_nonempty(df)
+    data = survival_data(df, t, end=end, entry=entry, death=death, func=fn)
+    keep = pl.Series(data["keep"])
+    ids = ["patient_id"] if "patient_id" in df.columns and "patient_id" not in by_cols else []
+    entry_days = np.where(np.isfinite(data["entry"]), data["entry"], np.nan)
+    events = pl.DataFrame(
+        {
+            "time_days": data["time"].astype(np.int64),
+            "time_years": data["time"] / DAYS_PER_YEAR,
+            "event": data["event"].astype(np.int64),
+            "entry_days": entry_days,
+        }
+    ).with_columns(pl.col("entry_days").fill_nan(None))
+    if ids or by_cols:
+        events = df.select(*ids, *by_cols).filter(keep).hstack(events)
+    return events, by_cols, t, data["n_prevalent"], kind
+
+
+def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.DataFrame:
+    """``read(time_days, event, entry_days)`` on the "all" stratum and on each stratum of
+    ``events``, each block led by the ``by`` columns (strings, ``"all"`` on the first)."""
+    blocks = []
+    for key, part in strata(events, by_cols):
+        tt = part["time_days"].cast(pl.Float64).to_numpy()
+        ee = part["event"].to_numpy()
+        en = part["entry_days"].cast(pl.Float64).fill_null(-math.inf).to_numpy()
+        block = read(tt, ee, en)
+        blocks.append(
+            block.with_columns(*(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)))
+        )
+    out = pl.concat(blocks, how="vertical_relaxed")
+    out = out.select(*by_cols, *[c for c in out.columns if c not in by_cols])
+    return out.with_columns(pl.col(pl.Float64).fill_nan(None))
+
+
+@dataclass(frozen=True, eq=False)
+class CurveResult:
+    """A step curve of the probability of having reached ``threshold`` mSv by t years.
+
+    Attributes
+    ----------
+    curve : DataFrame
+        The full step curve per stratum (pandas if the patients table was pandas).
+    events : DataFrame
+        The per-patient event table the curve is computed from (see :func:`event_table`).
+    threshold : float
+        T in mSv.
+    by : tuple of str
+        The strata columns (empty without strata).
+    end, entry
+        The ``end`` and ``entry`` arguments, as given.
+    alpha : float
+        1 - confidence level of the pointwise intervals.
+    n_prevalent : int
+        Patients left out because they were at T on or before a delayed entry.
+    """
+
+    curve: Frame
+    events: Frame
+    threshold: float
+    by: tuple[str, ...]
+    end: Any
+    entry: Any
+    alpha: float
+    n_prevalent: int
+
+    def _read_at(
+        self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
+    ) -> pl.DataFrame:
+        """One stratum's curve read at ``days`` (defined by each kind of curve)."""
+        raise NotImplementedError
+
+    def at(self, years: float | Sequence[float]) -> Frame:
+        """The curve read at ``years`` (time since the first exam), per stratum.
+
+        Returns
+        -------
+        DataFrame (pandas if the patients table was pandas)
+            The ``by`` columns, ``time_years``, ``n_at_risk`` (still observed at that time),
+            ``n_events`` (events up to that time), then the estimate and its interval; null
+            beyond the last observed time of a stratum (the curve is not defined there).
+        """
+        ys = at_years(years, f"{type(self).__name__}.at")
+        days = np.asarray(ys, dtype=np.float64) * DAYS_PER_YEAR
+        events, _ = to_polars(self.events)
+
+        def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> pl.DataFrame:
+            return self._read_at(tt, ee, en, days).with_columns(
+                pl.Series("time_years", ys, dtype=pl.Float64)
+            )
+
+        out = per_stratum(events, list(self.by), read)
+        lead = [*self.by, "time_years"]
+        kind: FrameKind = "pandas" if isinstance(self.events, pd.DataFrame) else "polars"
+        return from_polars(out.select(*lead, pl.exclude(lead)), kind)
+
+    def plot(self) -> Figure:
+        """The curve with its pointwise interval (:func:`recurct.plot.time_to_threshold_curve`)."""
+        from recurct.plot import time_to_threshold_curve
+
+        return time_to_threshold_curve(self)

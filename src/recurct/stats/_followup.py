@@ -1,0 +1,270 @@
+"""Follow-up of each patient: end of observation, delayed entry, death, and the per-patient
+times (days since the first exam) that the survival, competing-risk, incidence and regression
+functions of :mod:`recurct.stats` share.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from recurct import _checks
+from recurct._frames import param_label, to_polars
+from recurct.errors import CompetingRiskWarning
+from recurct.stats._common import require
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DAYS_PER_YEAR",
+    "check_entry",
+    "date_days",
+    "date_expr",
+    "end_days",
+    "observation_end",
+    "risk_set",
+    "survival_data",
+    "warn_if_death",
+]
+
+#: Days per year used to express times in years (Julian year).
+DAYS_PER_YEAR = 365.25
+
+
+def risk_set(time: np.ndarray, utime: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:
+    """Subjects at risk at each of ``utime``: ``entry < t <= time`` (everyone if None).
+
+    A subject is at risk after he enters, as in the counting-process ``(start, stop]`` form
+    (lifelines' ``entry``, R's ``Surv(start, stop, event)``), and still at the time he leaves
+    (an event and a censoring at the same time: the censored subject is at risk). An ``entry``
+    of ``-inf`` means at risk from the start, events at time 0 included.
+    """
+    ts = np.sort(time)
+    out = time.size - np.searchsorted(ts, utime, side="left")  # time >= t
+    if entry is not None:
+        es = np.sort(entry)
+        out = out - (entry.size - np.searchsorted(es, utime, side="left"))  # minus entry >= t
+    return out.astype(np.float64)
+
+
+def check_entry(time: np.ndarray, entry: Any) -> np.ndarray | None:
+    if entry is None:
+        return None
+    entry = np.asarray(entry, dtype=np.float64)
+    if entry.shape != time.shape:
+        raise ValueError("entry must have one value per subject")
+    if np.any(np.isnan(entry)) or np.any(entry >= time):
+        raise ValueError("entry must be before the event or censoring time of each subject")
+    return entry
+
+
+def _end_expr(df: pl.DataFrame, spec: _checks.EndSpec, fn: str, name: str) -> pl.Expr:
+    """The polars expression of a resolved ``end``/``entry`` (a ``Date`` per patient)."""
+    if spec.kind == "data":
+        # the end of the data: the latest exam recorded (per facility where known)
+        require(df, ["last_exam"], fn)
+        latest = pl.col("last_exam").cast(pl.Date).max()
+        if "facility" not in df.columns:
+            return latest
+        per_site = pl.coalesce(latest.over("facility"), latest)
+        return pl.when(pl.col("facility").is_null()).then(latest).otherwise(per_site)
+    if spec.kind == "column":
+        return pl.col(spec.value).cast(pl.Date)
+    if spec.kind == "date":
+        return pl.lit(spec.value, dtype=pl.Date)
+    require(df, ["facility"], f"{fn}({name}={{facility: date}})")
+    fac = df["facility"].cast(pl.Utf8)
+    unknown = sorted(set(fac.drop_nulls().unique().to_list()) - set(spec.value))
+    if unknown or fac.null_count():
+        raise ValueError(
+            f"{fn}: {name}={{facility: date}} lacks facilities "
+            f"{unknown[:10]}{' and null' if fac.null_count() else ''}; give a date "
+            "for every facility in the patients table"
+        )
+    return pl.col("facility").cast(pl.Utf8).replace_strict(spec.value, return_dtype=pl.Date)
+
+
+def observation_end(patients: Any, end: Any = None) -> pl.Series | pd.Series:
+    """The end of each patient's observation, as a ``Date`` series (one per row, in order).
+
+    The one definition used by :func:`recurct.stats.time_to_threshold` (censoring),
+    :func:`recurct.stats.cumulative_incidence`, :func:`recurct.stats.incidence_rate` and
+    :func:`recurct.stats.exam_rate` (person-time).
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (``last_exam`` for ``end=None``; ``facility`` where used).
+    end : None, date, str or mapping, optional
+        ``None`` (default): the end of the data, i.e. the latest ``last_exam`` of the patient's
+        facility (of all patients where ``facility`` is absent or null). A ``datetime.date``
+        (or datetime, or an ISO date string such as ``"2021-01-01"``): the same end for all.
+        A ``str`` naming a column of the table: each patient's end (a column wins over a
+        date reading). A mapping ``{facility: date}``: one end per facility (every facility
+        of the table must be there). Resolved by :func:`recurct._checks.end_spec`.
+
+    Returns
+    -------
+    polars.Series (pandas if ``patients`` was pandas)
+        ``observation_end``, dtype ``Date``, no nulls.
+
+    Raises
+    ------
+    ValueError
+        On a missing column, a facility absent from the mapping, a null end, or a ``str``
+        that is neither a column nor an ISO date.
+    """
+    df, kind = to_polars(patients)
+    spec = _checks.end_spec(end, "observation_end", columns=df.columns)
+    end_expr = _end_expr(df, spec, "observation_end", "end")
+    out = df.select(end_expr.alias("observation_end"))["observation_end"]
+    if out.len() != df.height:  # a literal date: one value for all
+        out = out.extend_constant(out[0], df.height - out.len())
+    if out.null_count():
+        raise ValueError(
+            f"{out.null_count()} patient(s) have no end of observation (null end date); "
+            "fill the end column or pass end= explicitly"
+        )
+    return out.to_pandas() if kind == "pandas" else out
+
+
+def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.Series:
+    """Days from each patient's first exam to the end of his observation (checked >= 0)."""
+    ends = observation_end(df, end)
+    days = df.select(
+        (pl.lit(ends) - pl.col("first_exam").cast(pl.Date)).dt.total_days().cast(pl.Int64)
+    ).to_series()
+    if days.null_count():
+        raise ValueError(f"{func}: {days.null_count()} patient(s) have a null first_exam")
+    neg = days < 0
+    if neg.any():
+        i = int(neg.arg_true()[0])
+        pid = df["patient_id"][i] if "patient_id" in df.columns else i
+        raise ValueError(
+            f"{func}: {int(neg.sum())} patient(s) end before their first exam "
+            f"(e.g. patient {pid!r}); check the end dates"
+        )
+    return days
+
+
+_DEATH_NAME = re.compile(r"death|died|dead|deceas|\bdod\b|mortal|vital", re.IGNORECASE)
+
+
+def warn_if_death(end: Any, func: str) -> None:
+    if isinstance(end, str) and _DEATH_NAME.search(end):
+        warnings.warn(
+            f"{func}: end={end!r} looks like a death date. Death is a competing event, not "
+            "independent censoring: Kaplan-Meier then overstates the probability of reaching "
+            f"the threshold. Use recurct.stats.cumulative_incidence(..., death={end!r}) "
+            "(Aalen-Johansen) instead, with end= the study end.",
+            CompetingRiskWarning,
+            stacklevel=3,
+        )
+
+
+def date_expr(df: pl.DataFrame, value: Any, name: str, func: str) -> pl.Expr:
+    """A ``Date`` expression per patient for ``entry`` or ``death``: a date, an ISO date
+    string, a column of dates or ``{facility: date}`` (:func:`recurct._checks.end_spec`)."""
+    spec = _checks.end_spec(
+        value, func, name, columns=df.columns, kinds=("date", "column", "mapping")
+    )
+    return _end_expr(df, spec, func, name)
+
+
+def date_days(df: pl.DataFrame, value: Any, name: str, func: str) -> np.ndarray:
+    """Days from ``first_exam`` to :func:`date_expr` of ``value`` (NaN where null)."""
+    expr = date_expr(df, value, name, func) - pl.col("first_exam").cast(pl.Date)
+    d = df.select(expr.dt.total_days().alias("d"))["d"].cast(pl.Float64).fill_null(np.nan)
+    out = d.to_numpy()
+    return np.full(df.height, out[0]) if out.size != df.height else out
+
+
+def survival_data(
+    patients: Any,
+    threshold: float,
+    *,
+    end: Any = None,
+    entry: Any = None,
+    death: str | None = None,
+    func: str = "time_to_threshold",
+) -> dict[str, Any]:
+    """Per-patient times (days since first exam), event codes and entry times.
+
+    Parameters
+    ----------
+    patients : polars, pandas or pyarrow table
+        The patients table (``first_exam``, ``reached_T``, ``days_to_T``).
+    threshold : float
+        T in mSv.
+    end, entry
+        As in :func:`time_to_threshold`.
+    death : str, optional
+        A column of death (or other exit) dates, null while alive: a competing event.
+    func : str
+        Name used in error messages.
+
+    Returns
+    -------
+    dict
+        ``time`` (days), ``event`` (0 censored, 1 reached T, 2 competing exit), ``entry``
+        (days; ``-inf`` where the patient is at risk from his first exam) of the patients
+        who contribute; ``keep`` (bool per input row: neither prevalent, i.e. at T on or
+        before a delayed entry, nor entering on the day observation ends) and
+        ``n_prevalent``.
+    """
+    df, _ = to_polars(patients)
+    lab = param_label(threshold)
+    require(df, ["first_exam", f"reached_{lab}", f"days_to_{lab}"], func)
+    warn_if_death(end, func)
+    censor = end_days(df, end, func).to_numpy().astype(np.float64)
+    reached = df[f"reached_{lab}"].fill_null(False).to_numpy().astype(bool)
+    days_to = df[f"days_to_{lab}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    if np.any(reached & np.isnan(days_to)):
+        raise ValueError(f"{func}: reached_{lab} is true but days_to_{lab} is null")
+    t_ev = np.where(reached, days_to, np.inf)
+    t_death = np.full(df.height, np.inf)
+    if death is not None:
+        t_death = date_days(df, death, "death", func)
+        if np.any(t_death < 0):
+            i = int(np.flatnonzero(t_death < 0)[0])
+            raise ValueError(
+                f"{func}: {int((t_death < 0).sum())} patient(s) die before their first exam "
+                f"(e.g. row {i}); check the {death!r} column"
+            )
+        t_death = np.where(np.isnan(t_death), np.inf, t_death)
+    event = np.zeros(df.height, dtype=np.int64)
+    is1 = (t_ev <= censor) & (t_ev <= t_death)  # reached T on the day of death: T came first
+    is2 = ~is1 & (t_death <= censor)
+    event[is1] = 1
+    event[is2] = 2
+    time = np.where(is1, t_ev, np.where(is2, t_death, censor))
+    if entry is None:
+        entry_days = np.full(df.height, -np.inf)
+    else:
+        entry_days = date_days(df, entry, "entry", func)
+        if np.isnan(entry_days).any():
+            raise ValueError(f"{func}: {int(np.isnan(entry_days).sum())} null entry date(s)")
+        # entry on or before the first exam: no delay (at risk from day 0, events on it count)
+        entry_days = np.where(entry_days > 0, entry_days, -np.inf)
+    # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
+    prevalent = reached & (t_ev <= entry_days)
+    late = ~prevalent & (entry_days > time)
+    if late.any():
+        raise ValueError(
+            f"{func}: {int(late.sum())} patient(s) leave observation (end or death) before "
+            "their entry date; check entry and end"
+        )
+    # entering on the day observation ends: no time at risk, no contribution
+    keep = ~prevalent & (entry_days < time)
+    return {
+        "time": time[keep],
+        "event": event[keep],
+        "entry": entry_days[keep],
+        "keep": keep,
+        "n_prevalent": int(prevalent.sum()),
+    }
