@@ -85,8 +85,8 @@ LABELS: dict[str, str] = {
     "unit": "Unit",
     "published": "Published",
     "reproduced": "Reproduced",
-    "ci_lo": "95% CI low",
-    "ci_hi": "95% CI high",
+    "reproduced_lo": "95% CI low",
+    "reproduced_hi": "95% CI high",
     "tolerance": "Tolerance",
     "within_tolerance": "Within tolerance",
     "comparison": "Comparison",
@@ -355,8 +355,8 @@ def _standardised_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -
 def _reproduction_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
     """The cells of one row of a reproduction table."""
     rep = _num(r["reproduced"], digits)
-    if r.get("ci_lo") is not None and r.get("ci_hi") is not None:
-        rep += f" ({_num(r['ci_lo'], digits)}–{_num(r['ci_hi'], digits)})"
+    if r.get("reproduced_lo") is not None and r.get("reproduced_hi") is not None:
+        rep += f" ({_num(r['reproduced_lo'], digits)}–{_num(r['reproduced_hi'], digits)})"
     within = r.get("within_tolerance")
     return {
         # the description ("median CED of patients >= 100 mSv"), not the figure's ID
@@ -376,10 +376,10 @@ def _cells(df: pl.DataFrame) -> list[list[str]]:
 def to_markdown(table: Any) -> str:
     """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown."""
     table, _ = to_polars(table)
-    return _markdown_grid(table.columns, _cells(table))
+    return markdown_grid(table.columns, _cells(table))
 
 
-def _markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Text cells as a Markdown table (``|`` escaped)."""
 
     def line(cells: Sequence[str]) -> str:

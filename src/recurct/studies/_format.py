@@ -93,9 +93,9 @@ def grid(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """A Markdown table (:func:`recurct.stats.publish`'s grid, the one of every table)."""
-    from recurct.stats.publish import _markdown_grid
+    from recurct.stats.publish import markdown_grid
 
-    return _markdown_grid(header, rows)
+    return markdown_grid(header, rows)
 
 
 def format_table(table: pl.DataFrame, *, markdown: bool = False) -> str:
