@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import pkgutil
 import re
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -50,10 +49,25 @@ def in_glossary(name: str, *sections: str) -> bool:
 
 
 def public_modules() -> list[str]:
-    out = ["recurct"]
-    for info in pkgutil.walk_packages(recurct.__path__, "recurct."):
-        if not any(part.startswith("_") for part in info.name.split(".")):
-            out.append(info.name)
+    """``recurct`` and every module its ``__all__`` names, followed recursively.
+
+    A module is public when a public ``__all__`` names it (``recurct.stats``, ``recurct.io``);
+    modules below that are not named (``recurct.stats._magnitude``, ``recurct.io.exams``)
+    implement names their package exports, and are checked through the package.
+    """
+    out: set[str] = set()
+    todo = [recurct]
+    while todo:
+        module = todo.pop()
+        if module.__name__ in out:
+            continue
+        out.add(module.__name__)
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name, None)
+            if value is None and hasattr(module, "__path__"):
+                value = importlib.import_module(f"{module.__name__}.{name}")
+            if inspect.ismodule(value) and value.__name__.startswith("recurct"):
+                todo.append(value)
     return sorted(out)
 
 

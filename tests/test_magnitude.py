@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from recurct.stats import age_band, magnitude, proportion_ci, reached_expr, standardise
-from recurct.stats._common import bootstrap_share
+from recurct.stats import age_band, magnitude, proportion_ci, standardise
+from recurct.stats._common import bootstrap_share, reached_expr
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 from recurct.stats.multisite import site_aggregates, site_table
 

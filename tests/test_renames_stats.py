@@ -278,3 +278,25 @@ def test_strata_in_order_of_first_appearance_everywhere() -> None:
     banded = stats.age_band(q, (0, 40, 60, np.inf))
     got = stats.magnitude(banded, 100, "age_band")["age_band"].to_list()
     assert got == ["all", "0-40", "40-60", "60+"]
+
+
+
+@pytest.mark.parametrize(
+    ("func", "old", "new"),
+    [
+        (plot.forest, "site_table_or_meta", "result"),
+        (plot.funnel, "site_table", "result"),
+        (stats.site_table, "patients_or_aggregates", "table"),
+    ],
+)
+def test_first_argument_renames(func, old: str, new: str) -> None:
+    with pytest.raises(TypeError, match=f"'{old}' was renamed to '{new}'"):
+        func(**{old: None})
+
+
+def test_distributed_exams_rename() -> None:
+    pytest.importorskip("dask")
+    from recurct import distributed
+
+    with pytest.raises(TypeError, match="'ddf' was renamed to 'exams'"):
+        distributed.cumulative_dose(ddf=None)

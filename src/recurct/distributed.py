@@ -80,8 +80,9 @@ def _patients_partition(
     return out.to_pandas(use_pyarrow_extension_array=True)
 
 
+@renamed(ddf="exams")
 def cumulative_dose(
-    ddf: Any,
+    exams: Any,
     thresholds: Sequence[float] | float = (100.0,),
     window_days: Sequence[int] | int | None = None,
     *,
@@ -91,7 +92,7 @@ def cumulative_dose(
 
     Parameters
     ----------
-    ddf
+    exams
         ``dask.dataframe.DataFrame`` with the canonical exam columns (``patient_id``,
         ``exam_date``, ``effective_dose_msv``; ``age_years``, ``sex``, ``facility``,
         ``indication`` are used where present).
@@ -118,25 +119,25 @@ def cumulative_dose(
         win = None
     else:
         win = (int(window_days),) if np.isscalar(window_days) else tuple(map(int, window_days))
-    missing = [c for c in REQUIRED_COLUMNS if c not in ddf.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in exams.columns]
     if missing:
         raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
-    ddf = ddf[[c for c in USED_COLUMNS if c in ddf.columns]]
+    exams = exams[[c for c in USED_COLUMNS if c in exams.columns]]
 
     # 1. global row numbers: partition lengths, then offsets per partition
-    lengths = ddf.map_partitions(len).compute()
+    lengths = exams.map_partitions(len).compute()
     offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
 
     def _number(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
         start = int(offsets[partition_info["number"]]) if partition_info else 0
         return pdf.assign(**{_ROW: np.arange(start, start + len(pdf), dtype=np.int64)})
 
-    meta_in = ddf._meta.assign(**{_ROW: np.array([], dtype=np.int64)})
-    ddf = ddf.map_partitions(_number, meta=meta_in)
+    meta_in = exams._meta.assign(**{_ROW: np.array([], dtype=np.int64)})
+    exams = exams.map_partitions(_number, meta=meta_in)
 
     # 2. every patient's exams into one partition
     if not partitioned_by_patient:
-        ddf = ddf.shuffle(on="patient_id")
+        exams = exams.shuffle(on="patient_id")
 
     # 3. the in-memory computation per partition
     fake = _fake_row(meta_in.drop(columns=_ROW)).assign(**{_ROW: np.array([0])})
@@ -147,7 +148,7 @@ def cumulative_dose(
             return meta_out
         return _patients_partition(pdf, thr, win)
 
-    return ddf.map_partitions(_part, meta=meta_out)
+    return exams.map_partitions(_part, meta=meta_out)
 
 
 @renamed(threshold="thresholds")

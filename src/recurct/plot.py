@@ -381,9 +381,9 @@ def _pooled_meta(df: pl.DataFrame, model: str) -> dict[str, float] | None:
     return _pooled_from(row)
 
 
-@renamed(method="model")
+@renamed(method="model", site_table_or_meta="result")
 def forest(
-    site_table_or_meta: Any,
+    result: Any,
     *,
     pooled: dict[str, float] | None = None,
     threshold: float | None = None,
@@ -393,7 +393,7 @@ def forest(
 
     Parameters
     ----------
-    site_table_or_meta
+    result
         A site table with ``site``, ``share``, ``share_lo``, ``share_hi`` (fractions) and,
         for pooling, ``n_patients`` and ``n_reached``, e.g. the per-site table of
         :func:`recurct.stats.site_table`; a :class:`~recurct.stats.SiteTable`; a
@@ -419,8 +419,8 @@ def forest(
         (random effects, 3 sites or more), heterogeneity in the title; the legend sits below
         the axes, so it covers no data.
     """
-    df, found = _site_frame(site_table_or_meta)
-    is_meta = hasattr(site_table_or_meta, "pooled") and not isinstance(site_table_or_meta, tuple)
+    df, found = _site_frame(result)
+    is_meta = hasattr(result, "pooled") and not isinstance(result, tuple)
     if pooled is None:
         pooled = found if (is_meta or model == "crude") else _pooled_meta(df, model) or found
     site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
@@ -502,14 +502,15 @@ def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
     return kind, extra
 
 
+@renamed(site_table="result")
 def funnel(
-    site_table: Any, *, limits: Sequence[float] = (0.95, 0.998), threshold: float | None = None
+    result: Any, *, limits: Sequence[float] = (0.95, 0.998), threshold: float | None = None
 ) -> Figure:
     """Funnel plot: share of high-dose patients vs site size, with binomial control limits.
 
     Parameters
     ----------
-    site_table
+    result
         Site aggregates with ``n_patients`` and ``n_reached``, e.g. the input or
         the per-site output of :func:`recurct.stats.site_table`.
     limits
@@ -524,7 +525,7 @@ def funnel(
         One point per site, the pooled share as a horizontal line, and one pair of limit
         curves per coverage.
     """
-    df, _ = to_polars(site_table)
+    df, _ = to_polars(result)
     n = _column(df, "n_patients", "funnel")
     k = _column(df, "n_reached", "funnel")
     if np.any(n <= 0):

@@ -10,7 +10,6 @@ entry, death) and ``_curve`` (the curve result objects).
 
 from __future__ import annotations
 
-from recurct.stats._common import reached_expr
 from recurct.stats._curve import CurveResult
 from recurct.stats._extrapolate import extrapolate
 from recurct.stats._followup import observation_end
@@ -48,7 +47,6 @@ __all__ = [
     "poisson_ci",
     "proportion_ci",
     "publication_table",
-    "reached_expr",
     "readable",
     "risk_factors",
     "single_exam_share",

@@ -140,9 +140,9 @@ def as_aggregates(
     return check_aggregates(agg), kind
 
 
-@renamed(by="site")
+@renamed(by="site", patients_or_aggregates="table")
 def site_table(
-    patients_or_aggregates: Any,
+    table: Any,
     threshold: float = 100,
     *,
     site: str = "facility",
@@ -153,7 +153,7 @@ def site_table(
 
     Parameters
     ----------
-    patients_or_aggregates : DataFrame (polars, pandas or pyarrow)
+    table : DataFrame (polars, pandas or pyarrow)
         Either a patients table (from :func:`recurct.cumulative_dose`; aggregated by ``site``,
         counting ``reached_<T>`` or, if absent, ``ced_msv >= threshold``) or site aggregates
         (detected by the columns ``n_patients`` and ``n_reached``; ``site`` names the site, and the
@@ -184,7 +184,7 @@ def site_table(
     :func:`recurct.stats.meta_proportion` for a pooled estimate with heterogeneity.
     """
     alpha = _checks.alpha(alpha, "site_table")
-    agg, kind = as_aggregates(patients_or_aggregates, threshold=threshold, site=site)
+    agg, kind = as_aggregates(table, threshold=threshold, site=site)
     if agg.height == 0:
         raise ValueError("no sites: the table is empty")
     x = agg.get_column("n_reached").to_numpy()
