@@ -436,6 +436,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     import polars as pl
 
     from recurct import schema
+    from recurct._validation import check_exams
     from recurct.io import exams as exams_io
 
     p = Path(path)
@@ -456,7 +457,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
             )
             rules = None
         try:
-            frame, _ = read_openrem_ct(p)
+            frame = read_openrem_ct(p).exams
         except (OSError, ValueError) as exc:
             raise InputError(str(exc)) from None
         kind = "openrem"
@@ -468,7 +469,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
             )
     else:
         try:
-            frame, kind, _, renames = exams_io._prepare(
+            frame, kind, _, renames = exams_io.prepare(
                 p,
                 mapping,
                 dayfirst=getattr(args, "dayfirst", False),
@@ -486,12 +487,11 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
         warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note below
         try:
-            valid, report = schema.validate(
+            valid, report = check_exams(
                 frame,
                 strict=False,
                 today=getattr(args, "today", None),
                 required=exams_io.READ_REQUIRED,
-                return_report=True,
                 dayfirst=getattr(args, "dayfirst", False),
                 region_rules=rules,
             )

@@ -71,12 +71,12 @@ class ExamValidationError(RecurctError, ValueError):
     def __init__(
         self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
     ) -> None:
-        from recurct.schema import _problem_message  # schema imports this module
+        from recurct._validation import problem_message  # which imports this module
 
         self.problems = problems
         self.source = source
         self.hint = hint
-        message = _problem_message(problems, source)
+        message = problem_message(problems, source)
         super().__init__(f"{message}\n{hint}" if hint else message)
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)

@@ -19,19 +19,30 @@ import codecs
 import csv
 import gzip
 import io
+import os
 import re
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import numpy as np
 import polars as pl
 
 from recurct import schema
+from recurct._casts import eager_casts, with_casts
+from recurct._compat import renamed
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_files, check_tree
+from recurct._validation import check_exams, unchecked_report
+from recurct.io._result import ReadResult
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
@@ -108,29 +119,30 @@ _CONTROL_BYTES = np.zeros(256, dtype=bool)
 _CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
 
 
+@renamed(path_or_frame="source", lazy="use recurct.outofcore.scan_exams(source) for a lazy scan")
 def read_exams(
-    path_or_frame: Any,
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | pd.DataFrame | pa.Table,
     columns: Mapping[str, str] | None = None,
     *,
     dayfirst: bool = False,
     sep: str | None = None,
     decimal: str | None = None,
-    lazy: bool = False,
     validate: bool = True,
     strict: bool = True,
-    today: Any = None,
+    today: date | datetime | str | None = None,
     region_rules: Any = None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     max_dose_msv: float | None = schema.MAX_EXAM_DOSE_MSV,
-) -> Any:
-    """Read an exam table and return it in canonical form (see :mod:`recurct.schema`).
+) -> ReadResult:
+    """Read an exam table into canonical form (see :mod:`recurct.schema`), with its report.
 
     Parameters
     ----------
-    path_or_frame : str, Path, or polars / pandas / pyarrow table
+    source : str, Path, or polars / pandas / pyarrow table
         A CSV file (plain or ``.csv.gz``), a Parquet file, a folder of Parquet files (read
         recursively; :data:`PARQUET_SUFFIXES` in any case; hive partition folders such as
-        ``facility=A/`` become text columns), or a frame.
+        ``facility=A/`` become text columns), or a frame (a LazyFrame is collected; for a lazy
+        scan of Parquet too large for memory use :func:`recurct.outofcore.scan_exams`).
     columns : mapping, optional
         ``{"their name": "our name"}``; wins over the built-in :data:`VENDOR_COLUMNS`.
     dayfirst : bool, default False
@@ -140,24 +152,25 @@ def read_exams(
     decimal : {None, ".", ","}
         Decimal mark of numbers in text. When None and the separator is not ``,``, a numeric
         column whose values contain commas and no points is read with a decimal comma.
-    lazy : bool, default False
-        Return a polars LazyFrame with renames and casts applied and no validation (for
-        Parquet too large to read twice; data-dependent detections are skipped, and a sex code
-        or body region that maps to nothing is kept as given).
     validate : bool, default True
         Pass the result through :func:`recurct.schema.validate` with ``patient_id`` and
         ``exam_date`` required; with False only the canonical casts are applied (a sex code or
-        body region that maps to nothing is kept as given, for a later validation to count).
+        body region that maps to nothing is kept as given, for a later validation to count)
+        and the report says nothing was checked (``validated`` False).
     strict, today, region_rules, placeholder_ids, max_dose_msv
-        Passed to :func:`recurct.schema.validate`: ``region_rules`` extend the shipped body-region
+        Passed to :func:`recurct.schema.validate`: ``strict=False`` drops the rows with a
+        problem (counted in the report), ``region_rules`` extend the shipped body-region
         rules (a mapping ``{pattern: region}`` or an ordered table, tried first),
         ``placeholder_ids`` replaces :data:`recurct.schema.PLACEHOLDER_IDS`, ``max_dose_msv`` is
         the plausibility bound of one exam (:data:`recurct.schema.MAX_EXAM_DOSE_MSV`).
 
     Returns
     -------
-    polars.DataFrame, polars.LazyFrame or pandas.DataFrame
-        pandas when given pandas, a LazyFrame when ``lazy=True``, else polars.
+    ReadResult
+        ``.exams``: the canonical table (pandas when given pandas, else polars); ``.events``:
+        None (an exam table has no event level); ``.report``: the
+        :class:`recurct.schema.ValidationReport` (rows in and out, each problem by row and
+        column, counts of rows dropped and values set null by reason).
 
     Raises
     ------
@@ -173,23 +186,17 @@ def read_exams(
     recurct.schema.ExamValidationError
         From validation, naming the file.
     """
-    frame, kind, source, _ = _prepare(
-        path_or_frame,
+    frame, kind, where, _ = prepare(
+        source,
         columns,
         dayfirst=dayfirst,
         sep=sep,
         decimal=decimal,
-        lazy=lazy,
         placeholder_ids=placeholder_ids,
     )
-    if lazy:
-        lf = frame.lazy()
-        sch = lf.collect_schema()
-        exprs = schema._cast_exprs(sch, dayfirst=dayfirst, region_rules=region_rules)
-        return lf.with_columns(**exprs)
     if validate:
         try:
-            out = schema.validate(
+            out, report = check_exams(
                 frame,
                 strict=strict,
                 today=today,
@@ -201,25 +208,28 @@ def read_exams(
             )
         except schema.ExamValidationError as exc:
             raise schema.ExamValidationError(
-                exc.problems, source=source, hint=_column_hint(exc.problems, frame.columns)
+                exc.problems, source=where, hint=_column_hint(exc.problems, frame.columns)
             ) from None
     else:
-        casts = schema._eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules)
-        out = schema._with_casts(frame, casts)
-    return from_polars(out, "pandas" if kind == "pandas" else "polars")
+        out = with_casts(frame, eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules))
+        report = unchecked_report(out.height)
+    exams = from_polars(out, "pandas" if kind == "pandas" else "polars")
+    return ReadResult(exams=exams, events=None, report=report)
 
 
-def _prepare(
-    path_or_frame: Any,
+def prepare(
+    source: Any,
     columns: Mapping[str, str] | None,
     *,
     dayfirst: bool,
     sep: str | None,
     decimal: str | None,
-    lazy: bool = False,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[Any, str, str, dict[str, str]]:
-    """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
+) -> tuple[pl.DataFrame, str, str, dict[str, str]]:
+    """Load, rename and normalise strings; return ``(frame, kind, source, renames)``.
+
+    The first step of :func:`read_exams`, also used by the command line (which validates
+    after its own region and dose steps)."""
     if columns is not None and not isinstance(columns, Mapping):
         raise TypeError(
             f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
@@ -228,37 +238,31 @@ def _prepare(
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ValueError(f"sep must be one character, got {sep!r}")
-    frame, kind, source, sep = _load(
-        path_or_frame, sep=sep, lazy=lazy, placeholder_ids=placeholder_ids
-    )
+    frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a decimal comma needs another separator
         decimal = "."
-    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    renames = _rename_map(names, columns or {}, source)
+    renames = _rename_map(frame.columns, columns or {}, where)
     frame = frame.rename(renames)
     frame = _normalise(
         frame,
-        source,
+        where,
         dayfirst=dayfirst,
         decimal=decimal,
         from_csv=from_csv,
         placeholder_ids=placeholder_ids,
     )
-    return frame, kind, source, renames
+    return frame, kind, where, renames
 
 
 def _load(
     obj: Any,
     *,
     sep: str | None,
-    lazy: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[Any, str, str, str | None]:
+) -> tuple[pl.DataFrame, str, str, str | None]:
     """``(frame, kind, source, CSV separator)``; kind: 'csv', 'parquet' or the frame library."""
-    if not isinstance(obj, (str, Path)):
-        if isinstance(obj, pl.LazyFrame):
-            return obj, "lazy", "<LazyFrame>", None
+    if not isinstance(obj, (str, os.PathLike)):
         df, kind = to_polars(obj, placeholder_ids=placeholder_ids)
         return df, kind, f"<{kind} frame>", None
     path = Path(obj)
@@ -267,17 +271,17 @@ def _load(
         raise FileNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
         check_tree(path)  # a folder recurct wrote: complete, per its manifests
-        return _scan_folder(path, source, lazy), "parquet", source, None
+        return _scan_folder(path, source), "parquet", source, None
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
         check_files([path])  # a part of a folder recurct wrote: checked as the folder is
-        return _scan_parquet([path], path, source, lazy), "parquet", source, None
+        return _scan_parquet([path], path, source), "parquet", source, None
     df, sep = _read_csv(path, sep)
     return df, "csv", source, sep
 
 
-def _scan_folder(path: Path, source: str, lazy: bool) -> Any:
+def _scan_folder(path: Path, source: str) -> pl.DataFrame:
     files = sorted(
         f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
     )
@@ -287,7 +291,7 @@ def _scan_folder(path: Path, source: str, lazy: bool) -> Any:
             f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
             f"case){f'; it holds {others}' if others else ''}"
         )
-    return _scan_parquet(files, path, source, lazy)
+    return _scan_parquet(files, path, source)
 
 
 def _partitions(file: Path, root: Path) -> dict[str, str | None]:
@@ -301,7 +305,7 @@ def _partitions(file: Path, root: Path) -> dict[str, str | None]:
     return out
 
 
-def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any:
+def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     """One lazy scan per file (its hive partitions as text columns), concatenated; a file
     that cannot be read is named."""
     scans = []
@@ -334,8 +338,6 @@ def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any
         lf.collect_schema()
     except Exception as exc:
         raise ValueError(f"{source}: the Parquet files do not share one schema ({exc})") from exc
-    if lazy:
-        return lf
     try:
         return lf.collect()
     except Exception as exc:
@@ -605,23 +607,22 @@ def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
 
 
 def _normalise(
-    frame: Any,
+    frame: pl.DataFrame,
     source: str,
     *,
     dayfirst: bool,
     decimal: str | None,
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> Any:
+) -> pl.DataFrame:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates. Other columns are left exactly as read."""
-    lazy = isinstance(frame, pl.LazyFrame)
-    sch = frame.collect_schema() if lazy else frame.schema
+    sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
     # ids: whitespace and placeholders by the identity rule (counted), not silently here
     frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
-    if not lazy and ids:
+    if ids:
         frame = clean_frame(frame, placeholder_ids)
     exprs: dict[str, pl.Expr] = {}
     if "age_years" in text:
@@ -631,11 +632,6 @@ def _normalise(
     frame = frame.with_columns(**exprs)
     if "exam_date" in exprs:
         frame = frame.drop(STUDY_TIME)
-    if lazy:
-        if decimal == ",":
-            num = [n for n in text if n in _NUMERIC]
-            frame = frame.with_columns(pl.col(num).str.replace(",", ".", literal=True))
-        return frame
     updates = [_numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC]
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")

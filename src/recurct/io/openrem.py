@@ -19,10 +19,12 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recurct._compat import renamed
 from recurct.dose import exam_region
 from recurct.errors import PartialExamWarning
+from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
-from recurct.io.rdsr import EXAM_COLUMNS
+from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
 
 __all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "PartialExamWarning", "read_openrem_ct"]
 
@@ -236,22 +238,22 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     return full.join(both, on="exam_row", how="left")["body_region"]
 
 
+@renamed(csv_or_xlsx="source", salt="secret")
 def read_openrem_ct(
-    csv_or_xlsx: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     *,
     pseudonymise: Literal["hmac-sha256"] | None = None,
-    salt: bytes | str | None = None,
-    include_non_patient: bool = False,
     secret: bytes | str | None = None,
+    include_non_patient: bool = False,
     region_rules: Any = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read an OpenREM CT export into ``(exams, events)``.
+) -> ReadResult:
+    """Read an OpenREM CT export into exam and event tables.
 
     Parameters
     ----------
-    csv_or_xlsx : path
+    source : path
         OpenREM CT CSV export, or XLSX export (its "All data" sheet is read).
-    pseudonymise, secret, salt
+    pseudonymise, secret
         As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
         number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
         128 bits).
@@ -263,29 +265,33 @@ def read_openrem_ct(
 
     Returns
     -------
-    exams : polars.DataFrame
-        One row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`; no
-        ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
-        ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the
-        event DLPs (the reported total where the export has no event columns), null where an
-        event other than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
-        :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP
-        total and the event sum differ beyond rounding, null where there is no complete
-        event sum; ``ctdivol_mgy`` the CTDIvol of the event with the
-        largest DLP; ``body_region`` the combination (:func:`recurct.dose.exam_region`) of
-        the events' regions, each from its protocol, else from the study description, else
-        from the requested procedure (:func:`recurct.dose.normalise_region`);
-        ``effective_dose_msv`` null (fill it with :func:`recurct.dose.effective_dose`).
-        Patient names and birth dates are never carried.
-    events : polars.DataFrame
-        One row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
-        ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
-        columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
+    ReadResult
+        ``.exams``, ``.events`` (below) and ``.report``, a
+        :class:`recurct.io.rdsr.ReadReport` of the one file: its problems are the exams whose
+        DLP was left null (action ``"lenient"``, ``file`` the file name, ``reason`` naming the
+        CSV row).
+
+    Notes
+    -----
+    ``exams``: one row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`;
+    no ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
+    ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the event
+    DLPs (the reported total where the export has no event columns), null where an event other
+    than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
+    :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP total and
+    the event sum differ beyond rounding, null where there is no complete event sum;
+    ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP; ``body_region`` the
+    combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
+    protocol, else from the study description, else from the requested procedure
+    (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
+    :func:`recurct.dose.effective_dose`). Patient names and birth dates are never carried.
+
+    ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
+    ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
+    columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
-    if salt is not None and secret is not None:
-        raise ValueError("give the pseudonymisation secret once: secret=... (or salt=...)")
-    key = check_method(pseudonymise, secret if secret is not None else salt)
-    path = Path(csv_or_xlsx)
+    key = check_method(pseudonymise, secret)
+    path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     df = _read_frame(path)
@@ -477,4 +483,20 @@ def read_openrem_ct(
     event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
         pl.col(c).cast(t) for c, t in ev_cols.items()
     )
-    return exam_df, event_df
+    return ReadResult(exams=exam_df, events=event_df, report=_report(where, partial))
+
+
+def _report(where: str, partial: pl.DataFrame) -> ReadReport:
+    """The report of one export: each exam whose DLP was left null is a lenient problem."""
+    rows = [
+        {
+            "file": where,
+            "reason": f"CSV row {r + 2}: an event other than a localizer has no DLP; the "
+            "exam DLP is left null, not a partial sum",
+            "field": "DLP",
+            "action": "lenient",
+        }
+        for r in partial["exam_row"].to_list()
+    ]
+    problems = pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
+    return ReadReport(files_read=1, files_skipped=0, problems=problems)

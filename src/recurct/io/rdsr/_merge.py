@@ -263,12 +263,12 @@ def _exam_row(
 def _build(
     results: Iterable[dict[str, Any]],
     *,
-    level: str,
     errors: str,
     include_non_patient: bool,
     non_patient_given: bool,
     region_rules: Any = None,
-) -> tuple[pl.DataFrame, ReadReport]:
+) -> tuple[pl.DataFrame, pl.DataFrame, ReadReport]:
+    """``(exams, events, report)`` of the parsed files."""
     headers: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     problems: list[Problem] = []
@@ -318,12 +318,7 @@ def _build(
                 }
             )
     non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
-    report = ReadReport(
-        files_read=files_read,
-        files_skipped=files_skipped,
-        non_patient_excluded=not include_non_patient,
-        non_patient_studies=sum(non_patient_exam.values()),
-    )
+    duplicate_events = 0
 
     # Unique events: one row per (exam, event UID), from the report with the most events.
     events.sort(
@@ -334,7 +329,7 @@ def _build(
     for ev in events:
         k = (ev["exam_key"], ev["event_uid"])
         if k == last:
-            report.duplicate_events += 1
+            duplicate_events += 1
             continue
         last = k
         unique.append(ev)
@@ -372,39 +367,59 @@ def _build(
         row = _exam_row(evs, by_exam[k], problems)
         row["non_patient"] = non_patient_exam[k]
         rows.append(row)
-    report.problems = _problem_frame(problems)
+    report = ReadReport(
+        files_read=files_read,
+        files_skipped=files_skipped,
+        problems=_problem_frame(problems),
+        non_patient_excluded=not include_non_patient,
+        non_patient_studies=sum(non_patient_exam.values()),
+        duplicate_events=duplicate_events,
+    )
+    keep_flag = include_non_patient and non_patient_given
+    return (
+        _exam_table(rows, include_non_patient, keep_flag),
+        _event_table(unique, include_non_patient, keep_flag),
+        report,
+    )
 
-    if level == "event":
-        cols = dict(EVENT_COLUMNS)
-        if include_non_patient and non_patient_given:
-            cols["non_patient"] = pl.Boolean()
-        evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
-        # exams in time order, events in the order of the report they were taken from
-        evrows.sort(
-            key=lambda e: (
-                e["exam_date"] is None,
-                e["exam_date"] or datetime.min,
-                e["exam_key"],
-                e["source_file"],
-                e["index"],
-            )
-        )
-        table = pl.DataFrame(
-            [{k: ev.get(k) for k in cols} for ev in evrows],
-            schema=cols,  # type: ignore[arg-type]
-        )
-        return table, report
 
+def _event_table(
+    unique: list[dict[str, Any]], include_non_patient: bool, keep_flag: bool
+) -> pl.DataFrame:
+    """The event level: exams in time order, events in the order of their report."""
+    cols = dict(EVENT_COLUMNS)
+    if keep_flag:
+        cols["non_patient"] = pl.Boolean()
+    evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
+    # exams in time order, events in the order of the report they were taken from
+    evrows.sort(
+        key=lambda e: (
+            e["exam_date"] is None,
+            e["exam_date"] or datetime.min,
+            e["exam_key"],
+            e["source_file"],
+            e["index"],
+        )
+    )
+    return pl.DataFrame(
+        [{k: ev.get(k) for k in cols} for ev in evrows],
+        schema=cols,  # type: ignore[arg-type]
+    )
+
+
+def _exam_table(
+    rows: list[dict[str, Any]], include_non_patient: bool, keep_flag: bool
+) -> pl.DataFrame:
+    """The exam level, in the canonical exam schema, by patient and date."""
     rows = [r for r in rows if include_non_patient or not r["non_patient"]]
     cols = {**EXAM_COLUMNS, **EXAM_EXTRA_COLUMNS}
-    if include_non_patient and non_patient_given:
+    if keep_flag:
         cols["non_patient"] = pl.Boolean()
     table = pl.DataFrame(
         [{k: r[k] for k in cols} for r in rows],
         schema=cols,  # type: ignore[arg-type]
     )
-    table = table.sort(["patient_id", "exam_date", "study_uid"], nulls_last=True)
-    return table, report
+    return table.sort(["patient_id", "exam_date", "study_uid"], nulls_last=True)
 
 
 def _problem_frame(problems: list[Problem]) -> pl.DataFrame:

@@ -89,9 +89,10 @@ PROGRESS_FROM = 200
 """With ``progress=None`` a progress bar is shown from this many files (stderr a terminal)."""
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class ReadReport:
-    """What :func:`read_rdsr` read, skipped and read leniently.
+    """What :func:`read_rdsr` (or :func:`recurct.io.openrem.read_openrem_ct`) read, skipped
+    and read leniently.
 
     Attributes
     ----------
