@@ -91,3 +91,66 @@ def test_openrem_result() -> None:
     assert result.events is not None
     assert result.events.height == result.exams["n_events"].sum()
     assert set(result.events["accession_number"]) <= set(result.exams["accession_number"])
+
+
+# --------------------------------------------------------------------------- recurct.dose
+def _audit() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "exam_type": ["head", "head", "head"],
+            "body_region": ["head", "head", "head"],
+            "facility": ["A", "A", "B"],
+            "dlp_mgycm": [700.0, 1100.0, 900.0],
+        }
+    )
+
+
+def test_old_dose_names_raise_naming_the_new() -> None:
+    from recurct import dose
+
+    with pytest.raises(TypeError, match=r"drls\(\) was replaced .*drl_tables\(\).*drl_table"):
+        dose.drls()
+    with pytest.raises(TypeError, match=r"drls\(\) was replaced"):
+        dose.drls("uk2022")
+    assert "drls" not in dose.__all__
+    with pytest.raises(TypeError, match="argument 'by' was renamed to 'site'"):
+        dose.compare_to_drl(_audit(), drl="arpansa_adult", by="facility")
+    with pytest.raises(TypeError, match=r"region_of\(text\)"):
+        dose.normalise_region("CT Thorax")
+    with pytest.raises(TypeError, match=r"normalise_region\(values\)"):
+        dose.region_of(pl.Series(["CT Thorax"]))  # type: ignore[arg-type]
+
+
+def test_drl_tables_and_drl_table() -> None:
+    from recurct import dose
+
+    catalogue = dose.drl_tables()
+    assert set(catalogue["name"]) == {"uk2022", "arpansa_adult"}
+    for name in catalogue["name"]:
+        assert dose.drl_table(name).height > 0
+    with pytest.raises(TypeError, match="drl_tables"):
+        dose.drl_table(None)
+
+
+def test_compare_to_drl_site() -> None:
+    from recurct import dose
+
+    by_site = dose.compare_to_drl(_audit(), drl="arpansa_adult", site="facility")
+    assert by_site.select("facility", "n_dlp", "median_dlp").rows() == [
+        ("A", 2, 900.0),
+        ("B", 1, 900.0),
+    ]
+    pooled = dose.compare_to_drl(_audit(), drl="arpansa_adult", site=None)
+    assert pooled["n_dlp"].to_list() == [3] and "facility" not in pooled.columns
+    with pytest.raises(TypeError, match="one column name"):
+        dose.compare_to_drl(_audit(), drl="arpansa_adult", site=["facility"])  # type: ignore[arg-type]
+
+
+def test_region_of_and_normalise_region_one_type_each() -> None:
+    from recurct import dose
+
+    assert dose.region_of("CT Thorax") == "chest" and dose.region_of(None) is None
+    out = dose.normalise_region(["CT Thorax", None, "Topogram"])
+    assert isinstance(out, pl.Series) and out.to_list() == ["chest", None, None]
+    pout = dose.normalise_region(pd.Series(["CT Thorax"], index=[7]))
+    assert isinstance(pout, pd.Series) and list(pout.index) == [7]

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from recurct.dose import exam_region, normalise_region
+from recurct.dose import exam_region, region_of
 from recurct.io.rdsr._tables import (
     EVENT_COLUMNS,
     EXAM_COLUMNS,
@@ -28,7 +28,7 @@ Problem = tuple[str, str | None, str, str | None]
 
 def _cached_region(text: str | None, cache: dict[str | None, str | None], rules: Any) -> str | None:
     if text not in cache:
-        cache[text] = normalise_region(text, rules=rules) if text else None
+        cache[text] = region_of(text, rules=rules) if text else None
     return cache[text]
 
 

@@ -1,0 +1,567 @@
+"""Effective dose ``E = k x DLP`` of exam and event tables (:func:`effective_dose`) and the
+one rule giving an exam its body region from its events (:func:`exam_region`)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from recurct import _checks
+from recurct._frames import from_polars, to_polars
+from recurct.dose._lookup import (
+    BAD_AGE,
+    NO_AGE,
+    NO_SEX,
+    NONCANON,
+    NOT_IN_TABLE,
+    NULL_REGION,
+    REASONS,
+    check_fallback,
+    lookup_with_fallback_table,
+    reason_text_of,
+    region_codes,
+    resolve_tables,
+    sex_codes,
+)
+from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
+from recurct.errors import DoseConversionError, DoseConversionWarning
+from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
+
+_ROW = "__recurct_row"
+
+# Components of the composite canonical regions (exam_region).
+_COMPONENTS: dict[str, frozenset[str]] = {
+    "head_neck": frozenset({"head", "neck"}),
+    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
+    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
+}
+_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
+
+LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
+"""``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
+
+SUPPLIED_METHOD = "supplied (effective_dose_msv given in the input)"
+"""``dose_method`` of a row whose dose came with the input and had no method recorded."""
+
+
+def _age_values(s: pl.Series) -> np.ndarray:
+    """Ages in years as float64; NaN where missing or not a number (text, booleans, dates),
+    which the lookup reports as a missing age."""
+    if s.dtype == pl.Utf8:
+        s = s.str.strip_chars().cast(pl.Float64, strict=False)
+    elif s.dtype.is_numeric():
+        s = s.cast(pl.Float64)
+    else:
+        s = pl.Series(s.name, [None] * s.len(), dtype=pl.Float64)
+    return s.to_numpy().astype(np.float64, copy=True)
+
+
+def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
+    """The input's values at ``idx`` as text, for problem reports."""
+    return s.gather(idx).cast(pl.Utf8, strict=False)
+
+
+def exam_region(
+    regions: Sequence[str | None],
+    dlps: Sequence[float | None] | None = None,
+    localizer: Sequence[bool | None] | None = None,
+) -> str | None:
+    """The body region of an exam from the canonical regions of its irradiation events.
+
+    The one rule used by :func:`recurct.io.read_rdsr` (exam table) and by
+    :func:`effective_dose` at event level:
+
+    1. Localizer events (scout, topogram) are ignored if the exam has any other event.
+    2. Null regions are ignored; none left: None. ``"other"`` counts only when nothing more
+       specific is left (then the result is ``"other"``).
+    3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
+       that region.
+    4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
+       -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
+       ``abdomen_pelvis``).
+    5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
+       if no event has a DLP.
+
+    Parameters
+    ----------
+    regions : sequence of str or None
+        Canonical region of each event.
+    dlps : sequence of float or None, optional
+        DLP of each event (mGy·cm); null counts as 0.
+    localizer : sequence of bool or None, optional
+        Whether each event is a localizer; null counts as False.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> exam_region(["chest", "abdomen_pelvis"])
+    'chest_abdomen_pelvis'
+    >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
+    'head'
+    """
+    n = len(regions)
+    dl = list(dlps) if dlps is not None else [None] * n
+    lo = list(localizer) if localizer is not None else [False] * n
+    if len(dl) != n or len(lo) != n:
+        raise ValueError(
+            f"exam_region: regions, dlps and localizer need the same length, got "
+            f"{n}, {len(dl)}, {len(lo)}"
+        )
+    idx = [i for i in range(n) if not lo[i]] or list(range(n))
+    idx = [i for i in idx if regions[i] is not None]
+    if not idx:
+        return None
+    specific = [i for i in idx if regions[i] != "other"]
+    if not specific:
+        return "other"
+    names = {str(regions[i]) for i in specific}
+    parts: set[str] = set()
+    for r in names:
+        parts |= _COMPONENTS.get(r, {r})
+    if len(parts) == 1:
+        return next(iter(parts))
+    whole = _COMBINED.get(frozenset(parts))
+    if whole is not None:
+        return whole
+    totals: dict[str, float] = {}
+    seen_dlp = False
+    for i in specific:
+        d = dl[i]
+        ok = d is not None and d == d  # not null, not NaN
+        seen_dlp = seen_dlp or ok
+        totals[str(regions[i])] = totals.get(str(regions[i]), 0.0) + (float(d) if ok else 0.0)  # type: ignore[arg-type]
+    if not seen_dlp:
+        return "other"
+    return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
+
+
+def _main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events)."""
+    loc = (
+        pl.col("localizer").cast(pl.Boolean).fill_null(False)
+        if "localizer" in df.columns
+        else pl.lit(False)
+    )
+    g = (
+        df.select("study_uid", region_column, "dlp_mgycm", loc.alias("__l"))
+        .group_by("study_uid", maintain_order=True)
+        .agg(
+            pl.col(region_column).cast(pl.Utf8).alias("__r"),
+            pl.col("dlp_mgycm").alias("__d"),
+            pl.col("__l"),
+        )
+    )
+    main = [
+        exam_region(r, d, lc)
+        for r, d, lc in zip(g["__r"].to_list(), g["__d"].to_list(), g["__l"].to_list())
+    ]
+    return pl.DataFrame({"study_uid": g["study_uid"], "__main": pl.Series(main, dtype=pl.Utf8)})
+
+
+def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
+    shown = problems.select("row", "column", "value", "reason").head(show).rows()
+    raise DoseConversionError(
+        f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
+        f"({problems.height} problem(s)):\n"
+        + listing(shown, problems.height, show)
+        + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
+        "strict=False to leave these doses null.",
+        problems,
+    )
+
+
+def effective_dose(
+    exams: Any,
+    table: Any = "aapm96",
+    age_rule: AgeRule = "nearest-lower",
+    region_column: str = "body_region",
+    overwrite: bool = False,
+    strict: bool = True,
+    fallback: Mapping[str, str] | None = None,
+    *,
+    fallback_table: Any = None,
+    kv: float | None = None,
+    level: Literal["auto", "exam", "event"] = "auto",
+    adult_from: float | None = None,
+    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
+) -> Any:
+    """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        Canonical exam table (or event table, see ``level``) with ``dlp_mgycm`` (mGy·cm), the
+        region column and, for age-dependent tables, ``age_years`` (for sex-specific tables of
+        yours, ``sex``).
+    table, age_rule, fallback, fallback_table, kv, adult_from
+        As in :func:`k_factors`: ``table`` and ``fallback_table`` are shipped names or your
+        own tables (a CSV path or a data frame, see :func:`table`), so a national table can
+        be used with a shipped one as fallback.
+    region_column : str
+        Column with canonical body regions (map free text with :func:`normalise_region`).
+    overwrite : bool
+        If False (default), rows that already have a non-null ``effective_dose_msv`` keep it
+        (and their ``dose_method``, or :data:`SUPPLIED_METHOD` where it had none); only null
+        or missing doses are computed. Doses kept must be finite numbers >= 0.
+    strict : bool
+        If True, raise :class:`DoseConversionError` listing every row that cannot be
+        converted (row, column, reason). If False, leave those doses null (never zero) and
+        warn once with :class:`DoseConversionWarning`, counting them by reason.
+    max_dose_msv : float or None, default :data:`recurct.schema.MAX_EXAM_DOSE_MSV`
+        Plausibility bound of one row's effective dose (mSv), the one :func:`recurct.validate`
+        applies (its rationale is documented there): a dose kept from the input, or computed
+        from a DLP, above it is a problem (a unit or entry error), never a dose. ``None``: no
+        bound (a computed dose is still finite).
+    level : {"auto", "exam", "event"}
+        ``"event"``: one row per irradiation event, several per ``study_uid``; each event is
+        converted with its own region and DLP, then the events are summed to one row per
+        study. ``"auto"`` (default) means ``"event"`` when the table has an ``event_uid``
+        column, else ``"exam"``.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        The input (pandas if given pandas) with ``effective_dose_msv`` (Float64) filled and a
+        ``dose_method`` column (Utf8): ``"<table>/<age_rule>"`` on the rows computed here,
+        ``"<table>/<age_rule> (<region> as <other>)"`` where ``fallback`` was used,
+        ``"<fallback_table>/<age_rule> (fallback table)"`` where ``fallback_table`` was used,
+        the previous value on rows kept (:data:`SUPPLIED_METHOD` where it was null). The
+        table name is the shipped name, the ``# name:`` line or file stem of your CSV, or
+        ``"custom"`` for a frame; ``" (adult from A y)"`` is added when ``adult_from`` moves
+        the adult column. Every computed dose is finite and >= 0.
+
+        At event level the result has one row per ``study_uid``, in order of first
+        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
+        (``effective_dose_msv`` is null if any event's dose is null: a partial sum would
+        understate the dose), ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
+        :func:`exam_region` of the events, ``n_events`` counts the events, ``dose_method``
+        joins the distinct event methods with ``"; "``, and every other column takes its
+        first non-null value. ``event_uid`` and ``localizer`` are dropped.
+
+        Localizers (event level, boolean column ``localizer``, as written by
+        :func:`recurct.io.read_rdsr`): a localizer's dose is in its own DLP where the report
+        gives one, and that DLP is converted with the exam's main region
+        (:func:`exam_region`; a topogram's own target is often "Entire body"). A localizer
+        with no DLP, or whose exam has no convertible region, contributes 0 mSv by
+        definition (``dose_method`` :data:`LOCALIZER_METHOD`) and is not a problem.
+
+        Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
+        below 18 (the adult start of ``shrimpton_age``) warn with
+        :class:`DoseConversionWarning`, counting those rows; the values are not changed.
+
+    Raises
+    ------
+    DoseConversionError
+        With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
+        (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
+        non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
+        tables only); and duplicated ``(study_uid, event_uid)`` pairs at event level.
+    ValueError
+        If a needed column is missing or an argument is invalid.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> exams = pl.DataFrame({"dlp_mgycm": [500.0, 1000.0], "body_region": ["chest", "head"]})
+    >>> effective_dose(exams)["effective_dose_msv"].to_list()
+    [7.0, 2.1]
+    """
+    bound = _checks.optional_bound(max_dose_msv, "effective_dose", "max_dose_msv")
+    df, kind = to_polars(exams)
+    t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)
+    fb = check_fallback(t, fallback)
+    if level not in ("auto", "exam", "event"):
+        raise ValueError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
+    event = level == "event" or (level == "auto" and "event_uid" in df.columns)
+    needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
+    needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
+    required = ["dlp_mgycm", region_column] + (["age_years"] if needs_age else [])
+    required += ["sex"] if needs_sex else []
+    if event:
+        required.append("study_uid")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"effective_dose needs column(s) {missing} (table {t.name!r}); "
+            f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
+        )
+
+    if "effective_dose_msv" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"))
+    if "dose_method" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("dose_method"))
+    # doses and DLPs enter as finite numbers >= 0, or as problems naming row and column
+    exams_raw = df
+    existing, dose_code = numbers(df["effective_dose_msv"])
+    dlp_all, dlp_code = numbers(df["dlp_mgycm"])
+
+    def numeric(name: str, values: np.ndarray, code: np.ndarray) -> pl.Expr | pl.Series:
+        if df.schema[name].is_float() and not code.any():  # already clean: keep the column
+            return pl.col(name)
+        return pl.Series(name, values, dtype=pl.Float64).fill_nan(None)
+
+    df = df.with_columns(
+        numeric("effective_dose_msv", existing, dose_code),
+        pl.col("dose_method").cast(pl.Utf8),
+        numeric("dlp_mgycm", dlp_all, dlp_code),
+    )
+    n = df.height
+    lookup_column = region_column
+    loc = np.zeros(n, dtype=bool)
+    if event and "localizer" in df.columns:
+        loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
+        if loc.any():
+            # a localizer's DLP is converted with the exam's main region
+            main = _main_regions(df, region_column)
+            lookup_column = "__recurct_lookup_region"
+            df = df.with_columns(
+                pl.when(pl.Series(loc) & _main_col(df, main).is_not_null())
+                .then(_main_col(df, main))
+                .otherwise(pl.col(region_column).cast(pl.Utf8))
+                .alias(lookup_column)
+            )
+    bad_kept = np.zeros(n, dtype=bool) if overwrite else dose_code != NUM_OK
+    kept_high = np.zeros(n, dtype=bool)
+    if not overwrite and bound is not None:
+        with np.errstate(invalid="ignore"):
+            kept_high = (dose_code == NUM_OK) & (existing > bound)
+        bad_kept |= kept_high
+    limit = np.inf if bound is None else bound
+    too_high = f"dose above {limit:g} mSv (implausible for one exam)"
+    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing) & ~bad_kept
+    rows = np.flatnonzero(todo)
+
+    every = rows.size == n
+
+    def pick(col: str) -> pl.Series:
+        return df[col] if every else df[col].gather(rows)
+
+    reg = region_codes(pick(lookup_column), region_column)
+    ages = _age_values(pick("age_years")) if needs_age else None
+    sexes = sex_codes(pick("sex"), rows.size) if needs_sex else None
+    k, reason, used, from_ft = lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
+    dlp = dlp_all if every else dlp_all[rows]
+    dlp_bad = dlp_code if every else dlp_code[rows]
+
+    reason_text = np.array(
+        [reason_text_of(c, t, ft) for c in range(len(REASONS) + 1)],
+        dtype=object,
+    )
+    parts: list[pl.DataFrame] = []
+
+    def add_at(
+        at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
+    ) -> None:
+        """Problems at rows ``at`` of the user's input."""
+        if at.size:
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "row": at.astype(np.int64),
+                        "column": [column] * at.size,
+                        "value": values.cast(pl.Utf8),
+                        "reason": pl.Series(list(reasons), dtype=pl.Utf8),
+                    }
+                )
+            )
+
+    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+        """Problems at positions ``idx`` of the rows converted here."""
+        add_at(rows[idx], column, values, reasons)
+
+    bad_region = np.isin(reason, (NULL_REGION, NONCANON, NOT_IN_TABLE))
+    bad_age = np.isin(reason, (NO_AGE, BAD_AGE, NO_SEX))
+    neg_dlp = dlp_bad != NUM_OK
+    no_dlp = np.isnan(dlp) & ~neg_dlp
+    # localizers without a DLP or a convertible region contribute 0 by definition
+    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
+    bad_region &= ~exempt
+    no_dlp &= ~exempt
+    with np.errstate(over="ignore", invalid="ignore"):
+        est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
+    plausible = np.isfinite(est) & (est <= limit)
+    high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
+    idx = np.flatnonzero(bad_region)
+    add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
+    idx = np.flatnonzero(bad_age & (reason != NO_SEX))
+    if idx.size:  # the ages as given (text that is not a number shows as itself)
+        given = _raw_values(df["age_years"], rows[idx])
+        why = reason_text[reason[idx]]
+        why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
+        add(idx, "age_years", given, why)
+    idx = np.flatnonzero(reason == NO_SEX)
+    if idx.size:
+        add(idx, "sex", pick("sex").gather(idx), reason_text[reason[idx]])
+    idx = np.flatnonzero(no_dlp | neg_dlp)
+    dlp_why = {NUM_OK: "missing DLP", **{c: w.format("DLP") for c, w in NUM_WHAT.items()}}
+    add(
+        idx,
+        "dlp_mgycm",
+        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
+        np.array([dlp_why[int(c)] for c in dlp_bad[idx]], dtype=object),
+    )
+    idx = np.flatnonzero(high)
+    add(
+        idx,
+        "dlp_mgycm",
+        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
+        np.array(
+            [
+                f"effective {too_high}: {e:g} mSv from this DLP"
+                if np.isfinite(e)
+                else "effective dose from this DLP is not a finite number"
+                for e in est[idx]
+            ],
+            dtype=object,
+        ),
+    )
+    idx = np.flatnonzero(bad_kept)
+    add_at(
+        idx,
+        "effective_dose_msv",
+        _raw_values(exams_raw["effective_dose_msv"], idx),
+        [too_high if kept_high[i] else NUM_WHAT[int(dose_code[i])].format("dose") for i in idx],
+    )
+    if event and "event_uid" in df.columns:
+        key = pl.struct("study_uid", "event_uid")
+        repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
+        idx = np.flatnonzero(repeated)
+        add_at(
+            idx,
+            "event_uid",
+            df["event_uid"].gather(idx),
+            ["irradiation event repeated within the study (counted once)"] * idx.size,
+        )
+    problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
+
+    ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | high)
+    _warn_adult_only(t, df, rows, ok & ~from_ft)
+    if ft is not None:
+        _warn_adult_only(ft, df, rows, ok & from_ft)
+    if problems is not None:
+        prob = problems
+        if strict:
+            _raise_problems(prob)
+        counts = prob.group_by("reason", maintain_order=True).len()
+        summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
+        n_null = int((~ok & ~exempt).sum()) + int(bad_kept.sum())
+        warnings.warn(
+            f"effective_dose left {n_null} dose(s) null ({summary})",
+            DoseConversionWarning,
+            stacklevel=2,
+        )
+
+    # method labels per computed row, as small integer codes (no per-row Python strings):
+    # 0 keeps the previous value, -1 is null, i >= 1 is names[i - 1]
+    base = f"{t.name}/{age_rule}"
+    names = [base]
+    lab = np.where(ok, 1, -1).astype(np.int64)
+    if exempt.any():
+        names.append(LOCALIZER_METHOD)
+        lab[exempt] = len(names)
+    codes = reg.codes
+    subst = np.flatnonzero(ok & ~from_ft & (used != codes))  # ok excludes localizer zeros
+    if subst.size:
+        pair = codes[subst] * len(BODY_REGIONS) + used[subst]
+        uniq, inv = np.unique(pair, return_inverse=True)
+        for p in uniq:
+            src, dst = BODY_REGIONS[p // len(BODY_REGIONS)], BODY_REGIONS[p % len(BODY_REGIONS)]
+            names.append(f"{base} ({src} as {dst})")
+        lab[subst] = 2 + inv
+    if ft is not None:
+        names.append(f"{ft.name}/{age_rule} (fallback table)")
+        lab[ok & from_ft] = len(names)
+    label_code = np.zeros(n, dtype=np.int64)
+    label_code[rows] = lab
+    label_code[bad_kept] = -1
+    names.append(SUPPLIED_METHOD)
+    supplied = ~todo & ~bad_kept & df["dose_method"].is_null().to_numpy()
+    label_code[supplied] = len(names)
+    dose = existing.copy()
+    dose[rows] = np.where(ok, est, np.where(exempt, 0.0, np.nan))
+    new_label = pl.Series(label_code).replace_strict(
+        {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
+    )
+    df = df.with_columns(
+        pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
+        pl.when(pl.Series(label_code) == 0)
+        .then(pl.col("dose_method"))
+        .otherwise(pl.lit(new_label))
+        .alias("dose_method"),
+    )
+    if lookup_column != region_column:
+        df = df.drop(lookup_column)
+    if event:
+        df = _sum_events(df, region_column)
+    return from_polars(df, kind)
+
+
+def _main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
+    """The study's main region (``main`` from :func:`_main_regions`) on every row of ``df``."""
+    return df.select("study_uid").join(main, on="study_uid", how="left", maintain_order="left")[
+        "__main"
+    ]
+
+
+def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
+    """Warn when a shipped adult-only table converts the doses of children (ages below the
+    adult start of ``shrimpton_age``, 18 y); the values are not changed. (A table of yours
+    without ages may hold all-age factors, so it is not warned about.)"""
+    if t.age_dependent or not t.shipped or "age_years" not in df.columns or not ok.any():
+        return
+    cut = ktable("shrimpton_age").adult_from
+    ages = df["age_years"].cast(pl.Float64, strict=False).to_numpy()[rows[ok]]
+    n_child = int(np.count_nonzero(ages < cut))  # NaN compares False
+    if n_child:
+        warnings.warn(
+            f"effective_dose: the adult-only table {t.name!r} was applied to {n_child} row(s) "
+            f"with age_years below {cut:g} (the adult start of 'shrimpton_age'); adult k "
+            "factors underestimate children's doses. Use an age-dependent table "
+            "(table='shrimpton_age' or table='nci_icrp103_120kv'). Values left unchanged.",
+            DoseConversionWarning,
+            stacklevel=3,
+        )
+
+
+def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """Events -> one row per study (see :func:`effective_dose`)."""
+    if "event_uid" in df.columns:
+        df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
+    main_region = _main_regions(df, region_column).rename({"__main": "__region"})
+    special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
+    special |= {"ctdivol_mgy", region_column, "localizer"}
+    aggs = [
+        pl.col("dlp_mgycm").sum(),
+        pl.when(pl.col("effective_dose_msv").null_count() == 0)
+        .then(pl.col("effective_dose_msv").sum())
+        .otherwise(None)
+        .alias("effective_dose_msv"),
+        pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "),
+        pl.len().cast(pl.Int64).alias("n_events"),
+    ]
+    if "ctdivol_mgy" in df.columns:
+        aggs.append(pl.col("ctdivol_mgy").max())
+    aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
+    out = df.group_by("study_uid", maintain_order=True).agg(aggs)
+    out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
+        {"__region": region_column}
+    )
+    out = out.with_columns(pl.col(region_column).cast(df.schema[region_column], strict=False))
+    out = out.with_columns(
+        pl.when(pl.col("dose_method") == "").then(None).otherwise(pl.col("dose_method"))
+    )
+    order = [c for c in df.columns if c in out.columns] + ["n_events"]
+    return out.select(order)
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostic reference levels
+# ---------------------------------------------------------------------------------------------
+
