@@ -4,7 +4,8 @@ one rule giving an exam its body region from its events (:func:`exam_region`).""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -282,25 +283,90 @@ def effective_dose(
     event = level == "event" or (level == "auto" and "event_uid" in df.columns)
     needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
     needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
-    required = ["dlp_mgycm", region_column] + (["age_years"] if needs_age else [])
-    required += ["sex"] if needs_sex else []
+    _require_columns(df, t.name, region_column, needs_age, needs_sex, event)
+    raw = _with_dose_columns(df)  # values as given, for problem rows
+    df, inp = _numeric_inputs(raw)
+    df, lookup_column, loc = _lookup_regions(df, region_column, event)
+    todo = _rows_to_convert(inp, overwrite, bound)
+    rows = todo.rows
+    every = rows.size == df.height
+
+    def pick(col: str) -> pl.Series:
+        return df[col] if every else df[col].gather(rows)
+
+    reg = region_codes(pick(lookup_column), region_column)
+    ages = _age_values(pick("age_years")) if needs_age else None
+    sexes = sex_codes(pick("sex"), rows.size) if needs_sex else None
+    k, reason, used, from_ft = lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
+    out = _classify(reason, inp, rows, every, loc, k, todo.limit)
+    problems = _Problems(rows)
+    _lookup_problems(problems, df, out, region_column, pick, t, ft)
+    _dose_problems(problems, raw, out, inp, todo)
+    if event and "event_uid" in df.columns:
+        _repeated_events(problems, df)
+    _warn_adult_only(t, df, rows, out.ok & ~from_ft)
+    if ft is not None:
+        _warn_adult_only(ft, df, rows, out.ok & from_ft)
+    n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum())
+    _raise_or_warn(problems.frame(), strict, n_null)
+    fallback_label = None if ft is None else f"{ft.name}/{age_rule} (fallback table)"
+    base = f"{t.name}/{age_rule}"
+    label = _method_labels(df, base, fallback_label, out, reg.codes, used, from_ft, todo)
+    dose = inp.existing.copy()
+    dose[rows] = np.where(out.ok, out.est, np.where(out.exempt, 0.0, np.nan))
+    df = df.with_columns(
+        pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
+        pl.when(label.is_null() & pl.Series(todo.keep_method))
+        .then(pl.col("dose_method"))
+        .otherwise(pl.lit(label))
+        .alias("dose_method"),
+    )
+    if lookup_column != region_column:
+        df = df.drop(lookup_column)
+    if event:
+        df = _sum_events(df, region_column)
+    return from_polars(df, kind)
+
+
+def _require_columns(
+    df: pl.DataFrame, table: str, region_column: str, age: bool, sex: bool, event: bool
+) -> None:
+    """The columns the conversion needs, or a ValueError naming those missing."""
+    required = ["dlp_mgycm", region_column] + (["age_years"] if age else [])
+    required += ["sex"] if sex else []
     if event:
         required.append("study_uid")
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(
-            f"effective_dose needs column(s) {missing} (table {t.name!r}); "
+            f"effective_dose needs column(s) {missing} (table {table!r}); "
             f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
         )
 
+
+def _with_dose_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """``effective_dose_msv`` and ``dose_method`` added (null) where the table lacks them."""
     if "effective_dose_msv" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"))
     if "dose_method" not in df.columns:
         df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("dose_method"))
-    # doses and DLPs enter as finite numbers >= 0, or as problems naming row and column
-    exams_raw = df
+    return df
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The doses and DLPs given, as floats, each with its number code (NUM_OK or why not)."""
+
+    existing: np.ndarray
+    dose_code: np.ndarray
+    dlp: np.ndarray
+    dlp_code: np.ndarray
+
+
+def _numeric_inputs(df: pl.DataFrame) -> tuple[pl.DataFrame, _Inputs]:
+    """Doses and DLPs enter as finite numbers >= 0 (Float64 columns), or as problems."""
     existing, dose_code = numbers(df["effective_dose_msv"])
-    dlp_all, dlp_code = numbers(df["dlp_mgycm"])
+    dlp, dlp_code = numbers(df["dlp_mgycm"])
 
     def numeric(name: str, values: np.ndarray, code: np.ndarray) -> pl.Expr | pl.Series:
         if df.schema[name].is_float() and not code.any():  # already clean: keep the column
@@ -310,58 +376,125 @@ def effective_dose(
     df = df.with_columns(
         numeric("effective_dose_msv", existing, dose_code),
         pl.col("dose_method").cast(pl.Utf8),
-        numeric("dlp_mgycm", dlp_all, dlp_code),
+        numeric("dlp_mgycm", dlp, dlp_code),
     )
-    n = df.height
-    lookup_column = region_column
-    loc = np.zeros(n, dtype=bool)
-    if event and "localizer" in df.columns:
-        loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
-        if loc.any():
-            # a localizer's DLP is converted with the exam's main region
-            main = _main_regions(df, region_column)
-            lookup_column = "__recurct_lookup_region"
-            df = df.with_columns(
-                pl.when(pl.Series(loc) & _main_col(df, main).is_not_null())
-                .then(_main_col(df, main))
-                .otherwise(pl.col(region_column).cast(pl.Utf8))
-                .alias(lookup_column)
-            )
-    bad_kept = np.zeros(n, dtype=bool) if overwrite else dose_code != NUM_OK
+    return df, _Inputs(existing, dose_code, dlp, dlp_code)
+
+
+_LOOKUP_REGION = "__recurct_lookup_region"
+
+
+def _lookup_regions(
+    df: pl.DataFrame, region_column: str, event: bool
+) -> tuple[pl.DataFrame, str, np.ndarray]:
+    """``(df, column of the regions looked up, localizer mask)``: at event level a
+    localizer's DLP is converted with its exam's main region."""
+    loc = np.zeros(df.height, dtype=bool)
+    if not (event and "localizer" in df.columns):
+        return df, region_column, loc
+    loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
+    if not loc.any():
+        return df, region_column, loc
+    main = _main_col(df, _main_regions(df, region_column))
+    df = df.with_columns(
+        pl.when(pl.Series(loc) & main.is_not_null())
+        .then(main)
+        .otherwise(pl.col(region_column).cast(pl.Utf8))
+        .alias(_LOOKUP_REGION)
+    )
+    return df, _LOOKUP_REGION, loc
+
+
+@dataclass(frozen=True)
+class _Todo:
+    """Which rows are converted here (``rows``), which kept doses are problems."""
+
+    rows: np.ndarray
+    bad_kept: np.ndarray
+    kept_high: np.ndarray
+    keep_method: np.ndarray  # rows whose dose_method stays as given
+    limit: float
+
+
+def _rows_to_convert(inp: _Inputs, overwrite: bool, bound: float | None) -> _Todo:
+    n = inp.existing.size
+    bad_kept = np.zeros(n, dtype=bool) if overwrite else inp.dose_code != NUM_OK
     kept_high = np.zeros(n, dtype=bool)
     if not overwrite and bound is not None:
         with np.errstate(invalid="ignore"):
-            kept_high = (dose_code == NUM_OK) & (existing > bound)
-        bad_kept |= kept_high
-    limit = np.inf if bound is None else bound
-    too_high = f"dose above {limit:g} mSv (implausible for one exam)"
-    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(existing) & ~bad_kept
-    rows = np.flatnonzero(todo)
-
-    every = rows.size == n
-
-    def pick(col: str) -> pl.Series:
-        return df[col] if every else df[col].gather(rows)
-
-    reg = region_codes(pick(lookup_column), region_column)
-    ages = _age_values(pick("age_years")) if needs_age else None
-    sexes = sex_codes(pick("sex"), rows.size) if needs_sex else None
-    k, reason, used, from_ft = lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
-    dlp = dlp_all if every else dlp_all[rows]
-    dlp_bad = dlp_code if every else dlp_code[rows]
-
-    reason_text = np.array(
-        [reason_text_of(c, t, ft) for c in range(len(REASONS) + 1)],
-        dtype=object,
+            kept_high = (inp.dose_code == NUM_OK) & (inp.existing > bound)
+        bad_kept = bad_kept | kept_high
+    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(inp.existing) & ~bad_kept
+    return _Todo(
+        rows=np.flatnonzero(todo),
+        bad_kept=bad_kept,
+        kept_high=kept_high,
+        keep_method=~todo & ~bad_kept,
+        limit=np.inf if bound is None else bound,
     )
-    parts: list[pl.DataFrame] = []
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Per converted row (positions in ``rows``): the lookup reason, what is wrong, the
+    estimate; localizers without a DLP or a convertible region are ``exempt`` (0 mSv)."""
+
+    rows: np.ndarray
+    reason: np.ndarray
+    dlp_code: np.ndarray
+    bad_region: np.ndarray
+    bad_age: np.ndarray
+    no_dlp: np.ndarray
+    neg_dlp: np.ndarray
+    exempt: np.ndarray
+    high: np.ndarray
+    est: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        bad = self.bad_region | self.bad_age | self.no_dlp | self.neg_dlp
+        return ~(bad | self.exempt | self.high)
+
+
+def _classify(
+    reason: np.ndarray,
+    inp: _Inputs,
+    rows: np.ndarray,
+    every: bool,
+    loc: np.ndarray,
+    k: np.ndarray,
+    limit: float,
+) -> _Outcome:
+    dlp = inp.dlp if every else inp.dlp[rows]
+    dlp_code = inp.dlp_code if every else inp.dlp_code[rows]
+    bad_region = np.isin(reason, (NULL_REGION, NONCANON, NOT_IN_TABLE))
+    bad_age = np.isin(reason, (NO_AGE, BAD_AGE, NO_SEX))
+    neg_dlp = dlp_code != NUM_OK
+    no_dlp = np.isnan(dlp) & ~neg_dlp
+    # localizers without a DLP or a convertible region contribute 0 by definition
+    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
+    with np.errstate(over="ignore", invalid="ignore"):
+        est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
+    plausible = np.isfinite(est) & (est <= limit)
+    bad_region = bad_region & ~exempt
+    no_dlp = no_dlp & ~exempt
+    high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
+    return _Outcome(rows, reason, dlp_code, bad_region, bad_age, no_dlp, neg_dlp, exempt, high, est)
+
+
+class _Problems:
+    """Problem rows (row of the user's input, column, value as given, reason)."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.parts: list[pl.DataFrame] = []
 
     def add_at(
-        at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
+        self, at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
     ) -> None:
         """Problems at rows ``at`` of the user's input."""
         if at.size:
-            parts.append(
+            self.parts.append(
                 pl.DataFrame(
                     {
                         "row": at.astype(np.int64),
@@ -372,101 +505,113 @@ def effective_dose(
                 )
             )
 
-    def add(idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+    def add(self, idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
         """Problems at positions ``idx`` of the rows converted here."""
-        add_at(rows[idx], column, values, reasons)
+        self.add_at(self.rows[idx], column, values, reasons)
 
-    bad_region = np.isin(reason, (NULL_REGION, NONCANON, NOT_IN_TABLE))
-    bad_age = np.isin(reason, (NO_AGE, BAD_AGE, NO_SEX))
-    neg_dlp = dlp_bad != NUM_OK
-    no_dlp = np.isnan(dlp) & ~neg_dlp
-    # localizers without a DLP or a convertible region contribute 0 by definition
-    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
-    bad_region &= ~exempt
-    no_dlp &= ~exempt
-    with np.errstate(over="ignore", invalid="ignore"):
-        est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
-    plausible = np.isfinite(est) & (est <= limit)
-    high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
-    idx = np.flatnonzero(bad_region)
-    add(idx, region_column, df[region_column].gather(rows[idx]), reason_text[reason[idx]])
-    idx = np.flatnonzero(bad_age & (reason != NO_SEX))
+    def frame(self) -> pl.DataFrame | None:
+        return pl.concat(self.parts).sort("row", maintain_order=True) if self.parts else None
+
+
+def _lookup_problems(
+    p: _Problems,
+    df: pl.DataFrame,
+    out: _Outcome,
+    region_column: str,
+    pick: Callable[[str], pl.Series],
+    t: KTable,
+    ft: KTable | None,
+) -> None:
+    """Rows whose region, age or sex gives no factor."""
+    rows, reason = out.rows, out.reason
+    texts = np.array([reason_text_of(c, t, ft) for c in range(len(REASONS) + 1)], dtype=object)
+    idx = np.flatnonzero(out.bad_region)
+    p.add(idx, region_column, df[region_column].gather(rows[idx]), texts[reason[idx]])
+    idx = np.flatnonzero(out.bad_age & (reason != NO_SEX))
     if idx.size:  # the ages as given (text that is not a number shows as itself)
         given = _raw_values(df["age_years"], rows[idx])
-        why = reason_text[reason[idx]]
+        why = texts[reason[idx]]
         why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
-        add(idx, "age_years", given, why)
+        p.add(idx, "age_years", given, why)
     idx = np.flatnonzero(reason == NO_SEX)
     if idx.size:
-        add(idx, "sex", pick("sex").gather(idx), reason_text[reason[idx]])
-    idx = np.flatnonzero(no_dlp | neg_dlp)
+        p.add(idx, "sex", pick("sex").gather(idx), texts[reason[idx]])
+
+
+def _dose_problems(
+    p: _Problems, raw: pl.DataFrame, out: _Outcome, inp: _Inputs, todo: _Todo
+) -> None:
+    """Rows whose DLP is missing or bad, whose estimate is implausible, or whose kept dose
+    is not a plausible number."""
+    rows = out.rows
+    too_high = f"dose above {todo.limit:g} mSv (implausible for one exam)"
+    idx = np.flatnonzero(out.no_dlp | out.neg_dlp)
     dlp_why = {NUM_OK: "missing DLP", **{c: w.format("DLP") for c, w in NUM_WHAT.items()}}
-    add(
-        idx,
-        "dlp_mgycm",
-        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
-        np.array([dlp_why[int(c)] for c in dlp_bad[idx]], dtype=object),
+    why = np.array([dlp_why[int(c)] for c in out.dlp_code[idx]], dtype=object)
+    p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
+    idx = np.flatnonzero(out.high)
+    why = np.array(
+        [
+            f"effective {too_high}: {e:g} mSv from this DLP"
+            if np.isfinite(e)
+            else "effective dose from this DLP is not a finite number"
+            for e in out.est[idx]
+        ],
+        dtype=object,
     )
-    idx = np.flatnonzero(high)
-    add(
-        idx,
-        "dlp_mgycm",
-        _raw_values(exams_raw["dlp_mgycm"], rows[idx]),
-        np.array(
-            [
-                f"effective {too_high}: {e:g} mSv from this DLP"
-                if np.isfinite(e)
-                else "effective dose from this DLP is not a finite number"
-                for e in est[idx]
-            ],
-            dtype=object,
-        ),
-    )
-    idx = np.flatnonzero(bad_kept)
-    add_at(
-        idx,
-        "effective_dose_msv",
-        _raw_values(exams_raw["effective_dose_msv"], idx),
-        [too_high if kept_high[i] else NUM_WHAT[int(dose_code[i])].format("dose") for i in idx],
-    )
-    if event and "event_uid" in df.columns:
-        key = pl.struct("study_uid", "event_uid")
-        repeated = df.select(~key.is_first_distinct()).to_series().to_numpy()
-        idx = np.flatnonzero(repeated)
-        add_at(
-            idx,
-            "event_uid",
-            df["event_uid"].gather(idx),
-            ["irradiation event repeated within the study (counted once)"] * idx.size,
-        )
-    problems = pl.concat(parts).sort("row", maintain_order=True) if parts else None
+    p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
+    idx = np.flatnonzero(todo.bad_kept)
+    kept_why = [
+        too_high if todo.kept_high[i] else NUM_WHAT[int(inp.dose_code[i])].format("dose")
+        for i in idx
+    ]
+    p.add_at(idx, "effective_dose_msv", _raw_values(raw["effective_dose_msv"], idx), kept_why)
 
-    ok = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | high)
-    _warn_adult_only(t, df, rows, ok & ~from_ft)
-    if ft is not None:
-        _warn_adult_only(ft, df, rows, ok & from_ft)
-    if problems is not None:
-        prob = problems
-        if strict:
-            _raise_problems(prob)
-        counts = prob.group_by("reason", maintain_order=True).len()
-        summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
-        n_null = int((~ok & ~exempt).sum()) + int(bad_kept.sum())
-        warnings.warn(
-            f"effective_dose left {n_null} dose(s) null ({summary})",
-            DoseConversionWarning,
-            stacklevel=2,
-        )
 
-    # method labels per computed row, as small integer codes (no per-row Python strings):
-    # 0 keeps the previous value, -1 is null, i >= 1 is names[i - 1]
-    base = f"{t.name}/{age_rule}"
+def _repeated_events(p: _Problems, df: pl.DataFrame) -> None:
+    key = pl.struct("study_uid", "event_uid")
+    idx = np.flatnonzero(df.select(~key.is_first_distinct()).to_series().to_numpy())
+    p.add_at(
+        idx,
+        "event_uid",
+        df["event_uid"].gather(idx),
+        ["irradiation event repeated within the study (counted once)"] * idx.size,
+    )
+
+
+def _raise_or_warn(problems: pl.DataFrame | None, strict: bool, n_null: int) -> None:
+    if problems is None:
+        return
+    if strict:
+        _raise_problems(problems)
+    counts = problems.group_by("reason", maintain_order=True).len()
+    summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
+    warnings.warn(
+        f"effective_dose left {n_null} dose(s) null ({summary})",
+        DoseConversionWarning,
+        stacklevel=3,
+    )
+
+
+def _method_labels(
+    df: pl.DataFrame,
+    base: str,
+    fallback_label: str | None,
+    out: _Outcome,
+    codes: np.ndarray,
+    used: np.ndarray,
+    from_ft: np.ndarray,
+    todo: _Todo,
+) -> pl.Series:
+    """The new ``dose_method`` of every row (null where the previous value stays): method
+    labels as small integer codes (no per-row Python strings), 0 keeping the previous
+    value, -1 null, i >= 1 ``names[i - 1]``."""
+    ok, exempt = out.ok, out.exempt
     names = [base]
     lab = np.where(ok, 1, -1).astype(np.int64)
     if exempt.any():
         names.append(LOCALIZER_METHOD)
         lab[exempt] = len(names)
-    codes = reg.codes
     subst = np.flatnonzero(ok & ~from_ft & (used != codes))  # ok excludes localizer zeros
     if subst.size:
         pair = codes[subst] * len(BODY_REGIONS) + used[subst]
@@ -475,32 +620,18 @@ def effective_dose(
             src, dst = BODY_REGIONS[p // len(BODY_REGIONS)], BODY_REGIONS[p % len(BODY_REGIONS)]
             names.append(f"{base} ({src} as {dst})")
         lab[subst] = 2 + inv
-    if ft is not None:
-        names.append(f"{ft.name}/{age_rule} (fallback table)")
+    if fallback_label is not None:
+        names.append(fallback_label)
         lab[ok & from_ft] = len(names)
-    label_code = np.zeros(n, dtype=np.int64)
-    label_code[rows] = lab
-    label_code[bad_kept] = -1
+    label_code = np.zeros(df.height, dtype=np.int64)
+    label_code[out.rows] = lab
+    label_code[todo.bad_kept] = -1
     names.append(SUPPLIED_METHOD)
-    supplied = ~todo & ~bad_kept & df["dose_method"].is_null().to_numpy()
+    supplied = todo.keep_method & df["dose_method"].is_null().to_numpy()
     label_code[supplied] = len(names)
-    dose = existing.copy()
-    dose[rows] = np.where(ok, est, np.where(exempt, 0.0, np.nan))
-    new_label = pl.Series(label_code).replace_strict(
+    return pl.Series(label_code).replace_strict(
         {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
     )
-    df = df.with_columns(
-        pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
-        pl.when(pl.Series(label_code) == 0)
-        .then(pl.col("dose_method"))
-        .otherwise(pl.lit(new_label))
-        .alias("dose_method"),
-    )
-    if lookup_column != region_column:
-        df = df.drop(lookup_column)
-    if event:
-        df = _sum_events(df, region_column)
-    return from_polars(df, kind)
 
 
 def _main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
