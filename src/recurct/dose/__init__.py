@@ -68,7 +68,8 @@ Public functions:
 
 The package: ``_tables`` (the factor tables as data), ``_lookup`` (the per-row factor
 lookup), :mod:`~recurct.dose.factors` (:func:`tables`, :func:`table`, :func:`k_factors`),
-:mod:`~recurct.dose.effective` (:func:`effective_dose`, :func:`exam_region`) and
+:mod:`~recurct.dose.effective` (:func:`effective_dose`), ``_events`` (:func:`exam_region`, events
+summed to exams) and
 :mod:`~recurct.dose.drl` (reference levels); this module re-exports the public names.
 
 See ``docs/dose.md`` for a guide.
@@ -77,14 +78,10 @@ See ``docs/dose.md`` for a guide.
 from __future__ import annotations
 
 from recurct._compat import removed
+from recurct.dose._events import exam_region
 from recurct.dose._tables import AGE_RULES, KTABLE_COLUMNS, AgeRule
 from recurct.dose.drl import DRL_COLUMNS, compare_to_drl, drl_table, drl_tables, flag_above_drl
-from recurct.dose.effective import (
-    LOCALIZER_METHOD,
-    SUPPLIED_METHOD,
-    effective_dose,
-    exam_region,
-)
+from recurct.dose.effective import LOCALIZER_METHOD, SUPPLIED_METHOD, effective_dose
 from recurct.dose.factors import k_factors, table, tables
 from recurct.errors import DoseConversionError, DoseConversionWarning
 from recurct.regions import normalise_region, region_of, region_rules

@@ -1,5 +1,6 @@
-"""Effective dose ``E = k x DLP`` of exam and event tables (:func:`effective_dose`) and the
-one rule giving an exam its body region from its events (:func:`exam_region`)."""
+"""Effective dose ``E = k x DLP`` of exam and event tables (:func:`effective_dose`), in steps:
+the columns needed, the numbers given, the regions looked up (a localizer's is its exam's),
+the rows to convert, the factors, the problems, the method labels."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
+from recurct.dose._events import main_col, main_regions, sum_events
 from recurct.dose._lookup import (
     BAD_AGE,
     NO_AGE,
@@ -31,16 +33,6 @@ from recurct.dose._lookup import (
 from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
 from recurct.errors import DoseConversionError, DoseConversionWarning
 from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
-
-_ROW = "__recurct_row"
-
-# Components of the composite canonical regions (exam_region).
-_COMPONENTS: dict[str, frozenset[str]] = {
-    "head_neck": frozenset({"head", "neck"}),
-    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
-    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
-}
-_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
 
 LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
 """``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
@@ -64,106 +56,6 @@ def _age_values(s: pl.Series) -> np.ndarray:
 def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
     """The input's values at ``idx`` as text, for problem reports."""
     return s.gather(idx).cast(pl.Utf8, strict=False)
-
-
-def exam_region(
-    regions: Sequence[str | None],
-    dlps: Sequence[float | None] | None = None,
-    localizer: Sequence[bool | None] | None = None,
-) -> str | None:
-    """The body region of an exam from the canonical regions of its irradiation events.
-
-    The one rule used by :func:`recurct.io.read_rdsr` (exam table) and by
-    :func:`effective_dose` at event level:
-
-    1. Localizer events (scout, topogram) are ignored if the exam has any other event.
-    2. Null regions are ignored; none left: None. ``"other"`` counts only when nothing more
-       specific is left (then the result is ``"other"``).
-    3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
-       that region.
-    4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
-       -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
-       ``abdomen_pelvis``).
-    5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
-       if no event has a DLP.
-
-    Parameters
-    ----------
-    regions : sequence of str or None
-        Canonical region of each event.
-    dlps : sequence of float or None, optional
-        DLP of each event (mGy·cm); null counts as 0.
-    localizer : sequence of bool or None, optional
-        Whether each event is a localizer; null counts as False.
-
-    Returns
-    -------
-    str or None
-
-    Examples
-    --------
-    >>> exam_region(["chest", "abdomen_pelvis"])
-    'chest_abdomen_pelvis'
-    >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
-    'head'
-    """
-    n = len(regions)
-    dl = list(dlps) if dlps is not None else [None] * n
-    lo = list(localizer) if localizer is not None else [False] * n
-    if len(dl) != n or len(lo) != n:
-        raise ValueError(
-            f"exam_region: regions, dlps and localizer need the same length, got "
-            f"{n}, {len(dl)}, {len(lo)}"
-        )
-    idx = [i for i in range(n) if not lo[i]] or list(range(n))
-    idx = [i for i in idx if regions[i] is not None]
-    if not idx:
-        return None
-    specific = [i for i in idx if regions[i] != "other"]
-    if not specific:
-        return "other"
-    names = {str(regions[i]) for i in specific}
-    parts: set[str] = set()
-    for r in names:
-        parts |= _COMPONENTS.get(r, {r})
-    if len(parts) == 1:
-        return next(iter(parts))
-    whole = _COMBINED.get(frozenset(parts))
-    if whole is not None:
-        return whole
-    totals: dict[str, float] = {}
-    seen_dlp = False
-    for i in specific:
-        d = dl[i]
-        ok = d is not None and d == d  # not null, not NaN
-        seen_dlp = seen_dlp or ok
-        totals[str(regions[i])] = totals.get(str(regions[i]), 0.0) + (float(d) if ok else 0.0)  # type: ignore[arg-type]
-    if not seen_dlp:
-        return "other"
-    return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
-
-
-def _main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events)."""
-    loc = (
-        pl.col("localizer").cast(pl.Boolean).fill_null(False)
-        if "localizer" in df.columns
-        else pl.lit(False)
-    )
-    g = (
-        df.select("study_uid", region_column, "dlp_mgycm", loc.alias("__l"))
-        .group_by("study_uid", maintain_order=True)
-        .agg(
-            pl.col(region_column).cast(pl.Utf8).alias("__r"),
-            pl.col("dlp_mgycm").alias("__d"),
-            pl.col("__l"),
-        )
-    )
-    main = [
-        exam_region(r, d, lc)
-        for r, d, lc in zip(g["__r"].to_list(), g["__d"].to_list(), g["__l"].to_list())
-    ]
-    return pl.DataFrame({"study_uid": g["study_uid"], "__main": pl.Series(main, dtype=pl.Utf8)})
 
 
 def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
@@ -324,7 +216,7 @@ def effective_dose(
     if lookup_column != region_column:
         df = df.drop(lookup_column)
     if event:
-        df = _sum_events(df, region_column)
+        df = sum_events(df, region_column)
     return from_polars(df, kind)
 
 
@@ -395,7 +287,7 @@ def _lookup_regions(
     loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
     if not loc.any():
         return df, region_column, loc
-    main = _main_col(df, _main_regions(df, region_column))
+    main = main_col(df, main_regions(df, region_column))
     df = df.with_columns(
         pl.when(pl.Series(loc) & main.is_not_null())
         .then(main)
@@ -634,13 +526,6 @@ def _method_labels(
     )
 
 
-def _main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
-    """The study's main region (``main`` from :func:`_main_regions`) on every row of ``df``."""
-    return df.select("study_uid").join(main, on="study_uid", how="left", maintain_order="left")[
-        "__main"
-    ]
-
-
 def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
     """Warn when a shipped adult-only table converts the doses of children (ages below the
     adult start of ``shrimpton_age``, 18 y); the values are not changed. (A table of yours
@@ -660,39 +545,4 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
             stacklevel=3,
         )
 
-
-def _sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """Events -> one row per study (see :func:`effective_dose`)."""
-    if "event_uid" in df.columns:
-        df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
-    main_region = _main_regions(df, region_column).rename({"__main": "__region"})
-    special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
-    special |= {"ctdivol_mgy", region_column, "localizer"}
-    aggs = [
-        pl.col("dlp_mgycm").sum(),
-        pl.when(pl.col("effective_dose_msv").null_count() == 0)
-        .then(pl.col("effective_dose_msv").sum())
-        .otherwise(None)
-        .alias("effective_dose_msv"),
-        pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "),
-        pl.len().cast(pl.Int64).alias("n_events"),
-    ]
-    if "ctdivol_mgy" in df.columns:
-        aggs.append(pl.col("ctdivol_mgy").max())
-    aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
-    out = df.group_by("study_uid", maintain_order=True).agg(aggs)
-    out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
-        {"__region": region_column}
-    )
-    out = out.with_columns(pl.col(region_column).cast(df.schema[region_column], strict=False))
-    out = out.with_columns(
-        pl.when(pl.col("dose_method") == "").then(None).otherwise(pl.col("dose_method"))
-    )
-    order = [c for c in df.columns if c in out.columns] + ["n_events"]
-    return out.select(order)
-
-
-# ---------------------------------------------------------------------------------------------
-# Diagnostic reference levels
-# ---------------------------------------------------------------------------------------------
 
