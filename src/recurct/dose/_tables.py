@@ -267,91 +267,17 @@ def _build_ktable(
 ) -> KTable:
     """Validate a conversion-factor table (shipped or the user's) and build its arrays."""
     where = meta.get("where", name)
-    missing = [c for c in ("region", "k") if c not in df.columns]
-    unknown = [c for c in df.columns if c not in KTABLE_COLUMNS]
-    if missing or unknown:
-        raise ValueError(
-            f"{where}: a conversion-factor table needs columns 'region' and 'k' and may have "
-            f"{', '.join(repr(c) for c in KTABLE_COLUMNS[2:])}; "
-            + (f"missing {missing}" if missing else f"unknown column(s) {unknown}")
-            + f" (it has {df.columns})"
-        )
-    problems: list[tuple[int, str, Any, str]] = []
-    region = text_column(df, "region")
-    for i, r in enumerate(region.to_list()):
-        if r not in BODY_REGIONS:
-            problems.append(
-                (i, "region", r, f"not a canonical body region ({', '.join(BODY_REGIONS)})")
-            )
-    k = check_numbers(df, "k", problems, positive=True, required=True)
-    age = check_numbers(df, "age", problems, upper=MAX_AGE)
-    sex = text_column(df, "sex").str.to_uppercase()
-    for i, s in enumerate(sex.to_list()):
-        if s not in (None, "F", "M"):
-            problems.append((i, "sex", s, "must be F, M or empty (both)"))
-    kvs = check_numbers(df, "kv", problems, positive=True)
-    if problems:
-        raise table_error(where, "conversion-factor table", sorted(problems))
-    keep = np.ones(df.height, dtype=bool)
-    table_kv = float(meta["kv"]) if meta.get("kv") else None
-    given = sorted(set(kvs[~np.isnan(kvs)].tolist()))
-    if given:
-        if kv is None and len(given) > 1:
-            raise ValueError(
-                f"{where}: the table holds factors for several tube voltages {given} kV; "
-                "choose one with kv="
-            )
-        table_kv = float(kv) if kv is not None else given[0]
-        if table_kv not in given:
-            raise ValueError(f"{where}: no factors for {table_kv:g} kV (the table has {given} kV)")
-        keep = np.isnan(kvs) | (kvs == table_kv)
-        if len(given) > 1:
-            name = f"{name} {table_kv:g} kV"
+    _check_ktable_columns(where, df)
+    region, k, age, sex, kvs = _ktable_values(where, df)
+    keep, table_kv, name = _choose_kv(where, name, meta, kvs, kv)
     rows = np.flatnonzero(keep)
     reg = [region[int(i)] for i in rows]
     has_age = ~np.isnan(age[rows])
-    ages = np.array(sorted(set(age[rows][has_age].tolist())), dtype=np.float64)
-    adult_from = float(meta.get("adult_from") or (ages[-1] if ages.size else 18.0))
-    if ages.size and ages[-1] != adult_from:
-        raise ValueError(
-            f"{where}: adult_from {adult_from:g} must be the last tabulated age ({ages[-1]:g})"
-        )
-    if ages.size == 1:
-        raise ValueError(
-            f"{where}: one tabulated age ({ages[0]:g}) is not an age-dependent table; leave "
-            "'age' empty for a factor that applies at every age"
-        )
-    if not ages.size:
-        ages = np.array([adult_from])
+    ages, adult_from = _tabulated_ages(where, meta, age[rows][has_age])
     sexes = ("F", "M") if sex.drop_nulls().len() else ()
-    kk = np.full((max(1, len(sexes)), len(BODY_REGIONS), len(ages)), np.nan)
-    seen: dict[tuple[str, int, int], int] = {}
-    dup: list[tuple[int, str, Any, str]] = []
-    for pos, i in enumerate(rows):
-        r = BODY_REGIONS.index(reg[pos])
-        s_idx = range(kk.shape[0]) if sex[int(i)] is None else [sexes.index(sex[int(i)])]
-        a_idx = range(len(ages)) if not has_age[pos] else [int(np.searchsorted(ages, age[i]))]
-        for s in s_idx:
-            for a in a_idx:
-                key = (reg[pos], s, a)
-                if key in seen:
-                    dup.append((int(i), "region", reg[pos], f"a second factor for the same "
-                                f"region, age and sex as row {seen[key]}"))  # fmt: skip
-                seen[key] = int(i)
-                kk[s, r, a] = k[i]
-    if dup:
-        raise table_error(where, "conversion-factor table", dup)
+    kk = _factor_array(where, rows, reg, k, age, has_age, sex, sexes, ages)
     regions = tuple(r for r in BODY_REGIONS if r in set(reg))
-    for r in regions:  # an age-dependent region needs a factor at every tabulated age
-        for si in range(kk.shape[0]):
-            lacking = np.isnan(kk[si, BODY_REGIONS.index(r), :])
-            if lacking.any() and not lacking.all():
-                who = f" (sex {sexes[si]})" if sexes else ""
-                raise ValueError(
-                    f"{where}: region {r!r}{who} has no factor at age(s) "
-                    f"{ages[lacking].tolist()} that the table tabulates; give one row per age "
-                    "column, or leave 'age' empty for a factor that applies at every age"
-                )
+    _check_every_age(where, kk, regions, sexes, ages)
     if meta.get("ages"):
         age_labels = tuple(s.strip() for s in meta["ages"].split(","))
     elif len(ages) > 1:
@@ -392,6 +318,131 @@ def _build_ktable(
         long=long,
         shipped=shipped,
     )
+
+
+def _check_ktable_columns(where: str, df: pl.DataFrame) -> None:
+    missing = [c for c in ("region", "k") if c not in df.columns]
+    unknown = [c for c in df.columns if c not in KTABLE_COLUMNS]
+    if missing or unknown:
+        raise ValueError(
+            f"{where}: a conversion-factor table needs columns 'region' and 'k' and may have "
+            f"{', '.join(repr(c) for c in KTABLE_COLUMNS[2:])}; "
+            + (f"missing {missing}" if missing else f"unknown column(s) {unknown}")
+            + f" (it has {df.columns})"
+        )
+
+
+def _ktable_values(
+    where: str, df: pl.DataFrame
+) -> tuple[pl.Series, np.ndarray, np.ndarray, pl.Series, np.ndarray]:
+    """``(region, k, age, sex, kv)`` checked; every bad value is named in one error."""
+    problems: list[tuple[int, str, Any, str]] = []
+    region = text_column(df, "region")
+    for i, r in enumerate(region.to_list()):
+        if r not in BODY_REGIONS:
+            problems.append(
+                (i, "region", r, f"not a canonical body region ({', '.join(BODY_REGIONS)})")
+            )
+    k = check_numbers(df, "k", problems, positive=True, required=True)
+    age = check_numbers(df, "age", problems, upper=MAX_AGE)
+    sex = text_column(df, "sex").str.to_uppercase()
+    for i, s in enumerate(sex.to_list()):
+        if s not in (None, "F", "M"):
+            problems.append((i, "sex", s, "must be F, M or empty (both)"))
+    kvs = check_numbers(df, "kv", problems, positive=True)
+    if problems:
+        raise table_error(where, "conversion-factor table", sorted(problems))
+    return region, k, age, sex, kvs
+
+
+def _choose_kv(
+    where: str, name: str, meta: dict[str, str], kvs: np.ndarray, kv: float | None
+) -> tuple[np.ndarray, float | None, str]:
+    """``(rows kept, the table's kV, its name)``: one tube voltage of a table holding several."""
+    keep = np.ones(kvs.size, dtype=bool)
+    table_kv = float(meta["kv"]) if meta.get("kv") else None
+    given = sorted(set(kvs[~np.isnan(kvs)].tolist()))
+    if not given:
+        return keep, table_kv, name
+    if kv is None and len(given) > 1:
+        raise ValueError(
+            f"{where}: the table holds factors for several tube voltages {given} kV; "
+            "choose one with kv="
+        )
+    table_kv = float(kv) if kv is not None else given[0]
+    if table_kv not in given:
+        raise ValueError(f"{where}: no factors for {table_kv:g} kV (the table has {given} kV)")
+    keep = np.isnan(kvs) | (kvs == table_kv)
+    if len(given) > 1:
+        name = f"{name} {table_kv:g} kV"
+    return keep, table_kv, name
+
+
+def _tabulated_ages(
+    where: str, meta: dict[str, str], tabulated: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """The ascending age columns (``[adult_from]`` for an adult-only table) and the age
+    the last one starts at."""
+    ages = np.array(sorted(set(tabulated.tolist())), dtype=np.float64)
+    adult_from = float(meta.get("adult_from") or (ages[-1] if ages.size else 18.0))
+    if ages.size and ages[-1] != adult_from:
+        raise ValueError(
+            f"{where}: adult_from {adult_from:g} must be the last tabulated age ({ages[-1]:g})"
+        )
+    if ages.size == 1:
+        raise ValueError(
+            f"{where}: one tabulated age ({ages[0]:g}) is not an age-dependent table; leave "
+            "'age' empty for a factor that applies at every age"
+        )
+    return (ages if ages.size else np.array([adult_from])), adult_from
+
+
+def _factor_array(
+    where: str,
+    rows: np.ndarray,
+    reg: list[str],
+    k: np.ndarray,
+    age: np.ndarray,
+    has_age: np.ndarray,
+    sex: pl.Series,
+    sexes: tuple[str, ...],
+    ages: np.ndarray,
+) -> np.ndarray:
+    """``k[sex, region, age]`` (NaN: none); two factors for one cell are an error."""
+    kk = np.full((max(1, len(sexes)), len(BODY_REGIONS), len(ages)), np.nan)
+    seen: dict[tuple[str, int, int], int] = {}
+    dup: list[tuple[int, str, Any, str]] = []
+    for pos, i in enumerate(rows):
+        r = BODY_REGIONS.index(reg[pos])
+        s_idx = range(kk.shape[0]) if sex[int(i)] is None else [sexes.index(sex[int(i)])]
+        a_idx = range(len(ages)) if not has_age[pos] else [int(np.searchsorted(ages, age[i]))]
+        for s in s_idx:
+            for a in a_idx:
+                key = (reg[pos], s, a)
+                if key in seen:
+                    dup.append((int(i), "region", reg[pos], f"a second factor for the same "
+                                f"region, age and sex as row {seen[key]}"))  # fmt: skip
+                seen[key] = int(i)
+                kk[s, r, a] = k[i]
+    if dup:
+        raise table_error(where, "conversion-factor table", dup)
+    return kk
+
+
+def _check_every_age(
+    where: str, kk: np.ndarray, regions: tuple[str, ...], sexes: tuple[str, ...], ages: np.ndarray
+) -> None:
+    """An age-dependent region needs a factor at every tabulated age."""
+    for r in regions:
+        for si in range(kk.shape[0]):
+            lacking = np.isnan(kk[si, BODY_REGIONS.index(r), :])
+            if lacking.any() and not lacking.all():
+                who = f" (sex {sexes[si]})" if sexes else ""
+                raise ValueError(
+                    f"{where}: region {r!r}{who} has no factor at age(s) "
+                    f"{ages[lacking].tolist()} that the table tabulates; give one row per age "
+                    "column, or leave 'age' empty for a factor that applies at every age"
+                )
 
 
 @cache
