@@ -530,9 +530,9 @@ def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
     import recurct.io.rdsr._parse as parse
 
     def unsupported(path: str) -> dict:
-        raise parse._Unsupported("test")
+        raise parse.Unsupported("test")
 
-    monkeypatch.setattr(parse, "_fast_read", unsupported)
+    monkeypatch.setattr(parse, "fast_read", unsupported)
 
 
 @pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)

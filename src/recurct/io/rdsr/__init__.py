@@ -41,8 +41,9 @@ from recurct._compat import renamed
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, check_secret, pseudonym
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
-from recurct.io.rdsr._merge import _build
-from recurct.io.rdsr._parse import _import_pydicom, _parse_chunk, _parse_file
+from recurct.io.rdsr._items import import_pydicom
+from recurct.io.rdsr._merge import build
+from recurct.io.rdsr._parse import parse_chunk, parse_file
 from recurct.io.rdsr._tables import (
     EVENT_COLUMNS,
     EXAM_COLUMNS,
@@ -182,14 +183,14 @@ def _run_parse(
     try:
         if workers == 1 or n < SERIAL_BELOW:
             for p, d in jobs:
-                yield _parse_file(p, display=d, key=key, non_patient=non_patient)
+                yield parse_file(p, display=d, key=key, non_patient=non_patient)
                 if bar is not None:
                     bar.update(1)
             return
         workers = min(workers, n)
         chunk = max(1, min(256, math.ceil(n / (workers * 8))))
         chunks = [jobs[i : i + chunk] for i in range(0, n, chunk)]
-        fn = functools.partial(_parse_chunk, key=key, non_patient=non_patient)
+        fn = functools.partial(parse_chunk, key=key, non_patient=non_patient)
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
             with warnings.catch_warnings():
                 # polars and CPython (3.12+) warn that fork() may deadlock a child that uses
@@ -306,7 +307,7 @@ def read_rdsr(
     ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
     Constant Angle Acquisition) and ``dose_method``.
     """
-    _import_pydicom()
+    import_pydicom()
     if errors not in ("skip", "raise"):
         raise ValueError(f'errors must be "skip" or "raise", got {errors!r}')
     key = check_method(pseudonymise, secret)
@@ -325,7 +326,7 @@ def read_rdsr(
         workers=workers,
         progress=progress,
     )
-    exams, events, report = _build(
+    exams, events, report = build(
         results,
         errors=errors,
         include_non_patient=include_non_patient,

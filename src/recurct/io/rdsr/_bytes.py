@@ -13,7 +13,7 @@ from recurct.io.rdsr._codes import SOP_CLASS_NAMES
 # practically every dose SR): the whole tree into dicts of tag -> str | list[dict], ~10x faster
 # than pydicom's element-by-element conversion. Anything unusual falls back to pydicom.
 # --------------------------------------------------------------------------------------------
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """The fast reader cannot handle this file; use pydicom."""
 
 
@@ -48,7 +48,7 @@ _H = struct.Struct("<H")
 _I = struct.Struct("<I")
 
 
-class _Truncated(Exception):
+class Truncated(Exception):
     """The file ends inside an element, item or sequence (cut short in transfer or storage)."""
 
     def __init__(self, size: int) -> None:
@@ -56,7 +56,7 @@ class _Truncated(Exception):
         self.size = size
 
 
-class _NotDoseReport(Exception):
+class NotDoseReport(Exception):
     """The file meta says the file is not an SR (e.g. an image): skipped before reading it."""
 
 
@@ -66,7 +66,7 @@ def _fast_dataset(
     out: dict[int, Any] = {}
     while pos < end:
         if pos + 8 > len(buf):
-            raise _Truncated(len(buf))
+            raise Truncated(len(buf))
         group, elem = _HH.unpack_from(buf, pos)
         tag = (group << 16) | elem
         if tag == 0xFFFEE00D:  # item delimiter
@@ -76,32 +76,32 @@ def _fast_dataset(
         vr = buf[pos + 4 : pos + 6]
         if vr in _LONG_VR:
             if pos + 12 > len(buf):
-                raise _Truncated(len(buf))
+                raise Truncated(len(buf))
             length = _I.unpack_from(buf, pos + 8)[0]
             pos += 12
         elif vr.isalpha() and vr.isupper():
             length = _H.unpack_from(buf, pos + 6)[0]
             pos += 8
         else:
-            raise _Unsupported("not explicit VR")
+            raise Unsupported("not explicit VR")
         if vr == b"SQ":
             out[tag], pos = _fast_sequence(buf, pos, length, enc)
             continue
         if length == 0xFFFFFFFF:
-            raise _Unsupported("undefined length element")
+            raise Unsupported("undefined length element")
         if pos + length > len(buf):
-            raise _Truncated(len(buf))
+            raise Truncated(len(buf))
         if vr in _TEXT_VR:
             raw = buf[pos : pos + length]
             if tag == 0x00080005:
                 cs = raw.decode("ascii", "replace").strip("\x00 ")
                 if cs not in _CHARSETS:
-                    raise _Unsupported(f"character set {cs}")
+                    raise Unsupported(f"character set {cs}")
                 enc[0] = _CHARSETS[cs]
             out[tag] = raw.decode(enc[0], "replace").strip("\x00 ")
         pos += length
     if item:  # an undefined-length item ended without its item delimiter
-        raise _Truncated(len(buf))
+        raise Truncated(len(buf))
     return out, pos
 
 
@@ -112,10 +112,10 @@ def _fast_sequence(
     undefined = length == 0xFFFFFFFF
     end = len(buf) if undefined else pos + length
     if end > len(buf):
-        raise _Truncated(len(buf))
+        raise Truncated(len(buf))
     while pos < end:
         if pos + 8 > len(buf):
-            raise _Truncated(len(buf))
+            raise Truncated(len(buf))
         group, elem = _HH.unpack_from(buf, pos)
         tag = (group << 16) | elem
         ilen = _I.unpack_from(buf, pos + 4)[0]
@@ -123,39 +123,39 @@ def _fast_sequence(
         if tag == 0xFFFEE0DD:  # sequence delimiter
             return items, pos
         if tag != 0xFFFEE000:
-            raise _Unsupported("bad sequence item")
+            raise Unsupported("bad sequence item")
         if ilen == 0xFFFFFFFF:
             item, pos = _fast_dataset(buf, pos, len(buf), enc, item=True)
         else:
             if pos + ilen > len(buf):
-                raise _Truncated(len(buf))
+                raise Truncated(len(buf))
             item, _ = _fast_dataset(buf, pos, pos + ilen, enc)
             pos += ilen
         items.append(item)
     if undefined:  # no sequence delimiter before the end of the file
-        raise _Truncated(len(buf))
+        raise Truncated(len(buf))
     return items, pos
 
 
-def _fast_read(path: str) -> dict[int, Any]:
+def fast_read(path: str) -> dict[int, Any]:
     """Read preamble and file meta first; skip non-SR files before reading the rest."""
     with open(path, "rb") as f:
         head = f.read(144)
         if len(head) < 144 or head[128:132] != b"DICM":
-            raise _Unsupported("no preamble")
+            raise Unsupported("no preamble")
         group, elem = _HH.unpack_from(head, 132)
         if (group, elem) != (2, 0) or head[136:138] != b"UL":
-            raise _Unsupported("no group length")
+            raise Unsupported("no group length")
         meta_end = 144 + _I.unpack_from(head, 140)[0]
         meta_buf = head + f.read(meta_end - 144)
         if len(meta_buf) < meta_end:
-            raise _Truncated(len(meta_buf))
+            raise Truncated(len(meta_buf))
         meta, _ = _fast_dataset(meta_buf, 132, meta_end, ["latin-1"])
         sop_class = meta.get(0x00020002)
         if sop_class and sop_class not in SOP_CLASS_NAMES:
-            raise _NotDoseReport(sop_class)
+            raise NotDoseReport(sop_class)
         if meta.get(0x00020010) != _EXPLICIT_LE:
-            raise _Unsupported("transfer syntax")
+            raise Unsupported("transfer syntax")
         buf = meta_buf + f.read()
     ds, _ = _fast_dataset(buf, meta_end, len(buf), ["latin-1"])
     return ds
@@ -174,7 +174,7 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
     def dataset(pos: int, in_item: bool) -> int:
         while pos < size:
             if pos + 8 > size:
-                raise _Truncated(size)
+                raise Truncated(size)
             group, elem = hh.unpack_from(buf, pos)
             tag = (group << 16) | elem
             if tag == 0xFFFEE00D:
@@ -185,7 +185,7 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
                 pos += 8
             elif vr in _LONG_VR:
                 if pos + 12 > size:
-                    raise _Truncated(size)
+                    raise Truncated(size)
                 length = i4.unpack_from(buf, pos + 8)[0]
                 pos += 12
             else:
@@ -194,41 +194,41 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
             if length == 0xFFFFFFFF:
                 pos = sequence(pos)
             elif pos + length > size:
-                raise _Truncated(size)
+                raise Truncated(size)
             else:
                 pos += length
         if in_item:
-            raise _Truncated(size)
+            raise Truncated(size)
         return pos
 
     def sequence(pos: int) -> int:
         while True:
             if pos + 8 > size:
-                raise _Truncated(size)
+                raise Truncated(size)
             group, elem = hh.unpack_from(buf, pos)
             ilen = i4.unpack_from(buf, pos + 4)[0]
             pos += 8
             if (group, elem) == (0xFFFE, 0xE0DD):
                 return pos
             if (group, elem) != (0xFFFE, 0xE000):
-                raise _Unsupported("bad sequence item")
+                raise Unsupported("bad sequence item")
             if ilen == 0xFFFFFFFF:
                 pos = dataset(pos, True)
             elif pos + ilen > size:
-                raise _Truncated(size)
+                raise Truncated(size)
             else:
                 pos += ilen
 
     try:
         dataset(start, False)
-    except _Truncated as exc:
+    except Truncated as exc:
         return exc.size
-    except _Unsupported:
+    except Unsupported:
         return None
     return None
 
 
-def _pydicom_truncation(path: str, ds: Any) -> int | None:
+def pydicom_truncation(path: str, ds: Any) -> int | None:
     """Truncation check for a file read by pydicom (see :func:`_structure_end`)."""
     with open(path, "rb") as f:
         buf = f.read()

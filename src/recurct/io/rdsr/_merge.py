@@ -260,7 +260,7 @@ def _exam_row(
     }
 
 
-def _build(
+def build(
     results: Iterable[dict[str, Any]],
     *,
     errors: str,

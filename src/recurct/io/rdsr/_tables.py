@@ -9,7 +9,7 @@ import polars as pl
 from recurct.errors import RdsrReadError  # noqa: F401 (imported from here by the rdsr modules)
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES
 
-_DICOM_INSTALL = 'reading DICOM dose reports needs pydicom: pip install "recurct[dicom]"'
+DICOM_INSTALL = 'reading DICOM dose reports needs pydicom: pip install "recurct[dicom]"'
 
 EVENT_COLUMNS: dict[str, pl.DataType] = {
     "study_uid": pl.Utf8(),
