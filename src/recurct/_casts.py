@@ -134,53 +134,72 @@ def cast_exprs(
     for name, dtype in schema.items():
         c = pl.col(name)
         if name == "patient_id":
-            if dtype == pl.Utf8:
-                e = c
-            elif dtype.is_integer():
-                e = c.cast(pl.Int64, strict=False)
-            elif dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
-                e = pl.when((c == c.round()) & (c.abs() < exact_float_ids(dtype))).then(c)
-                e = e.cast(pl.Int64, strict=False)
-            elif dtype == pl.Boolean:  # True is no patient: reported
-                e = pl.lit(None, dtype=pl.Utf8)
-            else:
-                e = c.cast(pl.Utf8)
+            out[name] = _id_expr(c, dtype)
         elif name == "exam_date":
-            if isinstance(dtype, pl.Datetime):
-                e = c.dt.replace_time_zone(None) if dtype.time_zone else c
-                e = e.cast(pl.Datetime("us"))
-            elif dtype == pl.Date:
-                e = c
-            elif dtype == pl.Null:
-                e = c.cast(pl.Datetime("us"))
-            else:
-                if parsed_dates is not None:
-                    e = pl.lit(parsed_dates)
-                else:
-                    e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
-                if dates_as is not None:
-                    e = e.cast(dates_as)
+            out[name] = _date_expr(c, dtype, dayfirst, dates_as, parsed_dates)
         elif name in DOSE_COLUMNS or name == "age_years":
             if dtype == pl.Boolean:  # True is not 1 mSv
-                e = pl.lit(None, dtype=pl.Float64)
+                out[name] = pl.lit(None, dtype=pl.Float64)
             else:
-                e = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
+                out[name] = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
         elif name in CODES:
-            e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            text = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
             if name == "body_region" and "body_region_raw" not in schema:
-                out["body_region_raw"] = e
-            if code_maps is not None and name in code_maps:
-                pairs = code_maps[name][0]
-                if null_unmapped:
-                    e = e.replace_strict(pairs, default=None, return_dtype=pl.Utf8)
-                else:
-                    e = e.replace({r: n for r, n in pairs.items() if n is not None})
-            else:
-                norm = norm_region(e, region_rules) if name == "body_region" else norm_sex(e)
-                e = norm if null_unmapped else pl.coalesce(norm, e)
+                out["body_region_raw"] = text
+            maps = None if code_maps is None else code_maps.get(name)
+            out[name] = _code_expr(name, text, maps, region_rules, null_unmapped)
         elif name in OPTIONAL_COLUMNS:
-            e = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
-        else:
-            continue
-        out[name] = e
+            out[name] = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
     return out
+
+
+def _id_expr(c: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Utf8:
+        return c
+    if dtype.is_integer():
+        return c.cast(pl.Int64, strict=False)
+    if dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
+        e = pl.when((c == c.round()) & (c.abs() < exact_float_ids(dtype))).then(c)
+        return e.cast(pl.Int64, strict=False)
+    if dtype == pl.Boolean:  # True is no patient: reported
+        return pl.lit(None, dtype=pl.Utf8)
+    return c.cast(pl.Utf8)
+
+
+def _date_expr(
+    c: pl.Expr,
+    dtype: pl.DataType,
+    dayfirst: bool,
+    dates_as: pl.DataType | None,
+    parsed_dates: pl.Series | None,
+) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        e = c.dt.replace_time_zone(None) if dtype.time_zone else c
+        return e.cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return c
+    if dtype == pl.Null:
+        return c.cast(pl.Datetime("us"))
+    if parsed_dates is not None:
+        e = pl.lit(parsed_dates)
+    else:
+        e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
+    return e if dates_as is None else e.cast(dates_as)
+
+
+def _code_expr(
+    name: str,
+    text: pl.Expr,
+    maps: tuple[dict[str, str | None], list[str]] | None,
+    region_rules: Any,
+    null_unmapped: bool,
+) -> pl.Expr:
+    """A coded column (sex, body region) mapped; what maps to nothing kept as given, or
+    null with ``null_unmapped``."""
+    if maps is not None:
+        pairs = maps[0]
+        if null_unmapped:
+            return text.replace_strict(pairs, default=None, return_dtype=pl.Utf8)
+        return text.replace({r: n for r, n in pairs.items() if n is not None})
+    norm = norm_region(text, region_rules) if name == "body_region" else norm_sex(text)
+    return norm if null_unmapped else pl.coalesce(norm, text)
