@@ -166,66 +166,72 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
     syntax); return the file size if the file ends inside an element, an item or an
     undefined-length sequence (truncated), else None. Used on the pydicom path, which reads
     a truncated file without complaint."""
-    hh = struct.Struct("<HH" if little else ">HH")
-    h = struct.Struct("<H" if little else ">H")
-    i4 = struct.Struct("<I" if little else ">I")
-    size = len(buf)
-
-    def dataset(pos: int, in_item: bool) -> int:
-        while pos < size:
-            if pos + 8 > size:
-                raise Truncated(size)
-            group, elem = hh.unpack_from(buf, pos)
-            tag = (group << 16) | elem
-            if tag == 0xFFFEE00D:
-                return pos + 8
-            vr = buf[pos + 4 : pos + 6]
-            if implicit or tag >> 16 == 0xFFFE:
-                length = i4.unpack_from(buf, pos + 4)[0]
-                pos += 8
-            elif vr in _LONG_VR:
-                if pos + 12 > size:
-                    raise Truncated(size)
-                length = i4.unpack_from(buf, pos + 8)[0]
-                pos += 12
-            else:
-                length = h.unpack_from(buf, pos + 6)[0]
-                pos += 8
-            if length == 0xFFFFFFFF:
-                pos = sequence(pos)
-            elif pos + length > size:
-                raise Truncated(size)
-            else:
-                pos += length
-        if in_item:
-            raise Truncated(size)
-        return pos
-
-    def sequence(pos: int) -> int:
-        while True:
-            if pos + 8 > size:
-                raise Truncated(size)
-            group, elem = hh.unpack_from(buf, pos)
-            ilen = i4.unpack_from(buf, pos + 4)[0]
-            pos += 8
-            if (group, elem) == (0xFFFE, 0xE0DD):
-                return pos
-            if (group, elem) != (0xFFFE, 0xE000):
-                raise Unsupported("bad sequence item")
-            if ilen == 0xFFFFFFFF:
-                pos = dataset(pos, True)
-            elif pos + ilen > size:
-                raise Truncated(size)
-            else:
-                pos += ilen
-
     try:
-        dataset(start, False)
+        _Walker(buf, implicit, little).dataset(start, False)
     except Truncated as exc:
         return exc.size
     except Unsupported:
         return None
     return None
+
+
+class _Walker:
+    """The structure walk of :func:`_structure_end`: raises :class:`Truncated` where the
+    buffer ends inside an element, an item or an undefined-length sequence."""
+
+    def __init__(self, buf: bytes, implicit: bool, little: bool) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.implicit = implicit
+        self.hh = struct.Struct("<HH" if little else ">HH")
+        self.h = struct.Struct("<H" if little else ">H")
+        self.i4 = struct.Struct("<I" if little else ">I")
+
+    def need(self, end: int) -> None:
+        if end > self.size:
+            raise Truncated(self.size)
+
+    def element(self, pos: int) -> tuple[int, int, int]:
+        """``(tag, value length, position of the value)`` of the element at ``pos``."""
+        self.need(pos + 8)
+        group, elem = self.hh.unpack_from(self.buf, pos)
+        tag = (group << 16) | elem
+        if self.implicit or group == 0xFFFE:
+            return tag, self.i4.unpack_from(self.buf, pos + 4)[0], pos + 8
+        if self.buf[pos + 4 : pos + 6] in _LONG_VR:
+            self.need(pos + 12)
+            return tag, self.i4.unpack_from(self.buf, pos + 8)[0], pos + 12
+        return tag, self.h.unpack_from(self.buf, pos + 6)[0], pos + 8
+
+    def dataset(self, pos: int, in_item: bool) -> int:
+        while pos < self.size:
+            tag, length, pos = self.element(pos)
+            if tag == 0xFFFEE00D:  # item delimitation
+                return pos
+            if length == 0xFFFFFFFF:
+                pos = self.sequence(pos)
+            else:
+                self.need(pos + length)
+                pos += length
+        if in_item:
+            raise Truncated(self.size)
+        return pos
+
+    def sequence(self, pos: int) -> int:
+        while True:
+            self.need(pos + 8)
+            group, elem = self.hh.unpack_from(self.buf, pos)
+            ilen = self.i4.unpack_from(self.buf, pos + 4)[0]
+            pos += 8
+            if (group, elem) == (0xFFFE, 0xE0DD):  # sequence delimitation
+                return pos
+            if (group, elem) != (0xFFFE, 0xE000):
+                raise Unsupported("bad sequence item")
+            if ilen == 0xFFFFFFFF:
+                pos = self.dataset(pos, True)
+            else:
+                self.need(pos + ilen)
+                pos += ilen
 
 
 def pydicom_truncation(path: str, ds: Any) -> int | None:
