@@ -318,40 +318,10 @@ def build(
                 }
             )
     non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
-    duplicate_events = 0
 
-    # Unique events: one row per (exam, event UID), from the report with the most events.
-    events.sort(
-        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
-    )
-    unique: list[dict[str, Any]] = []
-    last: tuple[Any, str] | None = None
-    for ev in events:
-        k = (ev["exam_key"], ev["event_uid"])
-        if k == last:
-            duplicate_events += 1
-            continue
-        last = k
-        unique.append(ev)
-
-    cache: dict[str | None, str | None] = {}
-    unmapped: set[tuple[str, str]] = set()
-    for ev in unique:
-        b = by_exam[ev["exam_key"]][0]
-        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
-        target = ev["target_region"]
-        if target and _cached_region(target, cache, region_rules) is None:
-            unmapped.add((ev["source_file"], target))
-    for file, target in sorted(unmapped):
-        problems.append(
-            (
-                file,
-                "Target Region (123014)",
-                "lenient",
-                f"Target Region {target!r} maps to no body region (pass region_rules= to map "
-                "it); the event's region comes from its protocol or the study's descriptions",
-            )
-        )
+    unique = _unique_events(events)
+    duplicate_events = len(events) - len(unique)
+    problems.extend(_event_regions(unique, by_exam, region_rules))
     for ev in unique:
         b = by_exam[ev["exam_key"]][0]
         ev["non_patient"] = non_patient_exam[ev["exam_key"]]
@@ -381,6 +351,48 @@ def build(
         _event_table(unique, include_non_patient, keep_flag),
         report,
     )
+
+
+def _unique_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One event per (exam, event UID), from the report with the most events."""
+    events.sort(
+        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
+    )
+    unique: list[dict[str, Any]] = []
+    last: tuple[Any, str] | None = None
+    for ev in events:
+        k = (ev["exam_key"], ev["event_uid"])
+        if k != last:
+            unique.append(ev)
+        last = k
+    return unique
+
+
+def _event_regions(
+    unique: list[dict[str, Any]],
+    by_exam: dict[tuple[str, int], list[dict[str, Any]]],
+    region_rules: Any,
+) -> list[Problem]:
+    """Set each event's ``body_region`` and ``region_source``; a Target Region that maps to
+    nothing is a lenient problem of its file."""
+    cache: dict[str | None, str | None] = {}
+    unmapped: set[tuple[str, str]] = set()
+    for ev in unique:
+        b = by_exam[ev["exam_key"]][0]
+        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
+        target = ev["target_region"]
+        if target and _cached_region(target, cache, region_rules) is None:
+            unmapped.add((ev["source_file"], target))
+    return [
+        (
+            file,
+            "Target Region (123014)",
+            "lenient",
+            f"Target Region {target!r} maps to no body region (pass region_rules= to map "
+            "it); the event's region comes from its protocol or the study's descriptions",
+        )
+        for file, target in sorted(unmapped)
+    ]
 
 
 def _event_table(
