@@ -279,7 +279,7 @@ def check_exams(
                 "extend the mapping with region_rules= or fix the values; see "
                 "read_exams(exams, strict=False).report for the rows",
                 UnmappedValuesWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
     by_reason: dict[str, int] = {}
     if n_bad:
@@ -294,7 +294,7 @@ def check_exams(
             f"validate dropped {n_bad} of {df.height} rows ({summary}); "
             "see read_exams(exams, strict=False).report for the rows",
             DroppedRowsWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return out, ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
 
