@@ -152,43 +152,11 @@ def _exam_row(
     first)."""
     b = reports[0]
     chosen, overlap = _cover(reports)
-    counts = [h["reported_n_events"] for h in chosen]
-    if not overlap and all(c is not None for c in counts):
-        expected: int | None = sum(counts)  # type: ignore[arg-type]
-    else:
-        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
-    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
-    no_dlp = [e for e in evs if e["dlp_missing"]]
     dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
     event_sum = math.fsum(dlps) if dlps else None
-    # events without an Irradiation Event UID in an exam of several reports that add events:
-    # a repeated event cannot be told from a new one, so the event sum may count one twice
-    unmatched = len(chosen) > 1 and any(e["uid_missing"] for e in evs)
-    if unmatched:
-        problems.append(
-            (
-                b["source_file"],
-                "Irradiation Event UID (113769)",
-                "lenient",
-                f"{len(chosen)} reports of this study add events, some without an Irradiation "
-                "Event UID: a repeated event cannot be told from a new one, so the event sum "
-                f"({event_sum} mGy·cm) may count one twice; exam DLP and effective dose left "
-                "null",
-            )
-        )
-    lost = lost or unmatched
-    dlp = None if (lost or no_dlp) else event_sum
-    if lost and not unmatched:
-        problems.append(
-            (
-                b["source_file"],
-                "Total Number of Irradiation Events (113812)",
-                "lenient",
-                f"the exam holds {len(evs)} irradiation events"
-                + (f" of {expected} reported" if expected is not None else "")
-                + " (events lost from a damaged report): exam DLP and effective dose left null",
-            )
-        )
+    lost, unmatched = _lost_events(evs, reports, chosen, overlap, event_sum, problems)
+    incomplete = lost or any(e["dlp_missing"] for e in evs)
+    dlp = None if incomplete else event_sum
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
     reported = (
         None if overlap or unmatched or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
@@ -204,27 +172,7 @@ def _exam_row(
         [e["dlp_mgycm"] for e in evs],
         [e["localizer"] for e in evs],
     )
-    # the accumulated Effective Dose of a report that holds every unique event, else the sum
-    # of those of the reports of a continued study, else the sum of the event Effective Doses
-    # where every event with a DLP has one
-    uids = {e["event_uid"] for e in evs}
-    ed = next(
-        (
-            h["accumulated_effective_dose_msv"]
-            for h in reports
-            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
-        ),
-        None,
-    )
-    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
-    if ed is None and not overlap and all(x is not None for x in eds):
-        ed = math.fsum(eds)  # type: ignore[arg-type]
-    if ed is None:
-        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
-        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
-            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
-    if lost or no_dlp:
-        ed = None
+    ed = None if incomplete else _reported_dose(evs, reports, chosen, overlap)
     size_ev = main if main is not None and main["ssde_mgy"] is not None else None
     size_ev = size_ev or next((e for e in evs if e["ssde_mgy"] is not None), None)
     first = lambda col: next((h[col] for h in reports if h[col] is not None), None)  # noqa: E731
@@ -242,22 +190,96 @@ def _exam_row(
         "n_reports": len(reports),
         "effective_dose_msv": ed,
         "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
-        **{
-            col: first(col)
-            for col in (
-                "accession_number",
-                "study_description",
-                "requested_procedure",
-                "patient_weight_kg",
-                "patient_size_m",
-            )
-        },
+        **{col: first(col) for col in _FIRST_GIVEN},
         **{
             col: size_ev[col] if size_ev is not None else None
             for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
         },
         "identity_conflict": b["identity_conflict"],
     }
+
+
+# exam columns taken from the first report that gives them
+_FIRST_GIVEN = (
+    "accession_number",
+    "study_description",
+    "requested_procedure",
+    "patient_weight_kg",
+    "patient_size_m",
+)
+
+
+def _lost_events(
+    evs: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
+    chosen: list[dict[str, Any]],
+    overlap: bool,
+    event_sum: float | None,
+    problems: list[Problem],
+) -> tuple[bool, bool]:
+    """``(events lost, events unmatched)``, each with its problem row: fewer events than the
+    reports count or a damaged report; events without a UID in several reports that add
+    events (a repeated event cannot be told from a new one)."""
+    b = reports[0]
+    counts = [h["reported_n_events"] for h in chosen]
+    if not overlap and all(c is not None for c in counts):
+        expected: int | None = sum(counts)  # type: ignore[arg-type]
+    else:
+        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
+    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
+    unmatched = len(chosen) > 1 and any(e["uid_missing"] for e in evs)
+    if unmatched:
+        problems.append(
+            (
+                b["source_file"],
+                "Irradiation Event UID (113769)",
+                "lenient",
+                f"{len(chosen)} reports of this study add events, some without an Irradiation "
+                "Event UID: a repeated event cannot be told from a new one, so the event sum "
+                f"({event_sum} mGy·cm) may count one twice; exam DLP and effective dose left "
+                "null",
+            )
+        )
+    elif lost:
+        problems.append(
+            (
+                b["source_file"],
+                "Total Number of Irradiation Events (113812)",
+                "lenient",
+                f"the exam holds {len(evs)} irradiation events"
+                + (f" of {expected} reported" if expected is not None else "")
+                + " (events lost from a damaged report): exam DLP and effective dose left null",
+            )
+        )
+    return lost or unmatched, unmatched
+
+
+def _reported_dose(
+    evs: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
+    chosen: list[dict[str, Any]],
+    overlap: bool,
+) -> float | None:
+    """The accumulated Effective Dose of a report that holds every unique event, else the sum
+    of those of the reports of a continued study, else the sum of the event Effective Doses
+    where every event with a DLP has one."""
+    uids = {e["event_uid"] for e in evs}
+    ed = next(
+        (
+            h["accumulated_effective_dose_msv"]
+            for h in reports
+            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
+        ),
+        None,
+    )
+    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
+    if ed is None and not overlap and all(x is not None for x in eds):
+        ed = math.fsum(eds)  # type: ignore[arg-type]
+    if ed is None:
+        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
+        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
+            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
+    return ed
 
 
 def build(
