@@ -4,7 +4,7 @@ codes of rows that cannot be converted (shared by :func:`k_factors` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,19 +161,8 @@ def lookup(
     """
     code = regions.codes
     n = code.shape[0]
-    nreg = len(BODY_REGIONS)
-    # lut: (code + 2) -> row of k_ext; row 0 is all-NaN (null, non-canonical, untabulated)
-    tabulated = np.zeros(nreg, dtype=bool)
-    for r in t.regions:
-        tabulated[BODY_REGIONS.index(r)] = True
-    remap = np.arange(nreg)
-    for src, dst in fallback.items():
-        if src not in t.regions:  # a fallback never overrides a tabulated factor
-            remap[BODY_REGIONS.index(src)] = BODY_REGIONS.index(dst)
-    lut = np.zeros(nreg + 2, dtype=np.intp)
-    lut[2:] = np.where(tabulated[remap], remap + 1, 0)
+    row = _region_rows(t, fallback)[code + 2]
     k_ext = np.concatenate([np.full((t.k.shape[0], 1, t.k.shape[2]), np.nan), t.k], axis=1)
-    row = lut[code + 2]
 
     def at(sx: np.ndarray, r: np.ndarray, a: np.ndarray | int) -> np.ndarray:
         # one sex axis (every shipped table): plain 2-D indexing, the fast path
@@ -187,52 +176,86 @@ def lookup(
     else:
         sx = np.zeros(n, dtype=np.intp)
         no_sex = np.zeros(n, dtype=bool)
+    bad_age = None
     if not t.age_dependent:
         k = at(sx, row, 0)
-        bad_age = None
     else:
         if ages is None:
             raise ValueError(
                 f"table {t.name!r} depends on age: pass ages= (age at the exam in years, "
                 f"tabulated ages {', '.join(t.age_labels)})"
             )
-        grid = t.ages
         bad_age = ~((ages >= 0.0) & (ages <= MAX_AGE))  # NaN included
-        j = np.searchsorted(grid, ages, side="right") - 1
-        if age_rule == "interpolate":  # linear between tabulated ages, constant beyond
-            np.clip(j, 0, len(grid) - 2, out=j)
-            lo = grid[j]
-            w = np.clip((ages - lo) / (grid[j + 1] - lo), 0.0, 1.0)
-            k = at(sx, row, j) * (1.0 - w) + at(sx, row, j + 1) * w
-        else:
-            np.clip(j, 0, len(grid) - 1, out=j)
-            if age_rule == "nearest":  # the closer tabulated age; ties go to the younger
-                up = np.minimum(j + 1, len(grid) - 1)
-                with np.errstate(invalid="ignore"):
-                    j = np.where((up > j) & (grid[up] - ages < ages - grid[j]), up, j)
-            k = at(sx, row, j)
+        k = _by_age(lambda j: at(sx, row, j), t.ages, ages, age_rule)
         if bad_age.any():
             k[bad_age] = np.nan
     if no_sex.any():
         k[no_sex] = np.nan
     used = row.astype(np.int64) - 1
     reason = np.zeros(n, dtype=np.int8)
-    nan = np.isnan(k)
-    if nan.any():
-        idx = np.flatnonzero(nan)
-        c, rw = code[idx], row[idx]
-        # a region the table has for the other sex only stays "not tabulated"
-        rs = np.full(idx.size, NOT_IN_TABLE, dtype=np.int8)
-        if bad_age is not None:
-            ba = bad_age[idx]
-            rs[ba] = np.where(np.isnan(ages[idx][ba]), NO_AGE, BAD_AGE)  # type: ignore[index]
-        rs[no_sex[idx]] = NO_SEX
-        rs[rw == 0] = NOT_IN_TABLE
-        rs[c == -1] = NONCANON
-        rs[c == -2] = NULL_REGION
-        reason[idx] = rs
-        used[idx] = -1
+    nan = np.flatnonzero(np.isnan(k))
+    if nan.size:
+        reason[nan] = _reasons(nan, code, row, ages, bad_age, no_sex)
+        used[nan] = -1
     return k, reason, used
+
+
+def _region_rows(t: KTable, fallback: dict[str, str]) -> np.ndarray:
+    """``(region code + 2) -> row of k`` with an all-NaN row 0 in front (null,
+    non-canonical, untabulated); ``fallback`` maps an untabulated region to another's row
+    (a fallback never overrides a tabulated factor)."""
+    nreg = len(BODY_REGIONS)
+    tabulated = np.zeros(nreg, dtype=bool)
+    for r in t.regions:
+        tabulated[BODY_REGIONS.index(r)] = True
+    remap = np.arange(nreg)
+    for src, dst in fallback.items():
+        if src not in t.regions:
+            remap[BODY_REGIONS.index(src)] = BODY_REGIONS.index(dst)
+    lut = np.zeros(nreg + 2, dtype=np.intp)
+    lut[2:] = np.where(tabulated[remap], remap + 1, 0)
+    return lut
+
+
+def _by_age(
+    at: Callable[[np.ndarray], np.ndarray], grid: np.ndarray, ages: np.ndarray, age_rule: str
+) -> np.ndarray:
+    """k at each row's age by the age rule (``at(j)``: the factors of age column ``j``)."""
+    j = np.searchsorted(grid, ages, side="right") - 1
+    if age_rule == "interpolate":  # linear between tabulated ages, constant beyond
+        np.clip(j, 0, len(grid) - 2, out=j)
+        lo = grid[j]
+        w = np.clip((ages - lo) / (grid[j + 1] - lo), 0.0, 1.0)
+        return at(j) * (1.0 - w) + at(j + 1) * w
+    np.clip(j, 0, len(grid) - 1, out=j)
+    if age_rule == "nearest":  # the closer tabulated age; ties go to the younger
+        up = np.minimum(j + 1, len(grid) - 1)
+        with np.errstate(invalid="ignore"):
+            j = np.where((up > j) & (grid[up] - ages < ages - grid[j]), up, j)
+    return at(j)
+
+
+def _reasons(
+    idx: np.ndarray,
+    code: np.ndarray,
+    row: np.ndarray,
+    ages: np.ndarray | None,
+    bad_age: np.ndarray | None,
+    no_sex: np.ndarray,
+) -> np.ndarray:
+    """The reason code of each row ``idx`` without a factor (the first that applies of:
+    null region, non-canonical, untabulated, no sex, bad or missing age)."""
+    c, rw = code[idx], row[idx]
+    # a region the table has for the other sex only stays "not tabulated"
+    rs = np.full(idx.size, NOT_IN_TABLE, dtype=np.int8)
+    if bad_age is not None:
+        ba = bad_age[idx]
+        rs[ba] = np.where(np.isnan(ages[idx][ba]), NO_AGE, BAD_AGE)  # type: ignore[index]
+    rs[no_sex[idx]] = NO_SEX
+    rs[rw == 0] = NOT_IN_TABLE
+    rs[c == -1] = NONCANON
+    rs[c == -2] = NULL_REGION
+    return rs
 
 
 def resolve_tables(

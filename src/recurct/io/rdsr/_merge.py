@@ -282,19 +282,14 @@ def _reported_dose(
     return ed
 
 
-def build(
-    results: Iterable[dict[str, Any]],
-    *,
-    errors: str,
-    include_non_patient: bool,
-    non_patient_given: bool,
-    region_rules: Any = None,
-) -> tuple[pl.DataFrame, pl.DataFrame, ReadReport]:
-    """``(exams, events, report)`` of the parsed files."""
+def _collect(
+    results: Iterable[dict[str, Any]], errors: str
+) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """``(headers of the reports read, problems, files skipped)``; with ``errors="raise"``
+    the first problem raises."""
     headers: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    files_read = files_skipped = 0
+    files_skipped = 0
     for res in results:
         if errors == "raise" and res["problems"]:
             file, reason_field, _action, reason = res["problems"][0]
@@ -306,16 +301,29 @@ def build(
         if not res["ok"]:
             files_skipped += 1
             continue
-        files_read += 1
-        h = res["header"]
         headers.append(
             {
-                **h,
+                **res["header"],
                 "n_events_in_report": len(res["events"]),
                 "event_uids": {ev["event_uid"] for ev in res["events"]},
                 "events": res["events"],
             }
         )
+    return headers, problems, files_skipped
+
+
+def build(
+    results: Iterable[dict[str, Any]],
+    *,
+    errors: str,
+    include_non_patient: bool,
+    non_patient_given: bool,
+    region_rules: Any = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, ReadReport]:
+    """``(exams, events, report)`` of the parsed files."""
+    headers, problems, files_skipped = _collect(results, errors)
+    files_read = len(headers)
+    events: list[dict[str, Any]] = []
     problems.extend(_birth_date_conflicts(headers))
     problems.extend(_assign_exams(headers))
     if errors == "raise" and problems:
