@@ -259,44 +259,61 @@ def check_exams(
     out = with_casts(
         df, {k: work.get_column(f"__cast_{k}") if k in df.columns else e for k, e in casts.items()}
     )
-    unmapped_codes = unmapped(code_maps)
-    nulled_by_reason: dict[str, int] = {}
-    if unmapped_codes:
-        kept = ~pl.lit(bad)  # values of dropped rows are not reported as set null
-        umasks = df.select(
-            [(m & kept).alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped_codes)]
-        )
-        nulled = collect_problems(df, umasks, unmapped_codes, []).with_columns(
-            pl.col("reason") + " (set null)"
-        )
-        for reason, n in nulled.group_by("reason", maintain_order=True).len().iter_rows():
-            nulled_by_reason[reason.removesuffix(" (set null)")] = n
-        problems = pl.concat([problems, nulled]).sort("row", nulls_last=False, maintain_order=True)
-        if nulled.height:
-            summary = ", ".join(f"{n} {r}" for r, n in nulled_by_reason.items())
-            warnings.warn(
-                f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
-                "extend the mapping with region_rules= or fix the values; see "
-                "read_exams(exams, strict=False).report for the rows",
-                UnmappedValuesWarning,
-                stacklevel=4,
-            )
+    problems, nulled_by_reason = _set_null(df, code_maps, bad, problems)
     by_reason: dict[str, int] = {}
     if n_bad:
         out = out.filter(~bad)
-        counts = masks.select(pl.all().sum())
-        for i, (_, reason, _) in enumerate(checks):
-            n = int(counts.get_column(f"m{i}")[0])
-            if n:
-                by_reason[reason] = by_reason.get(reason, 0) + n
+        by_reason = _dropped(masks, checks, n_bad, df.height)
+    return out, ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
+
+
+def _set_null(
+    df: pl.DataFrame, code_maps: dict, bad: pl.Series, problems: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Problems with the codes that map to nothing (set null, exam kept) added, and their
+    counts by reason, with one warning; values of dropped rows are not reported."""
+    unmapped_codes = unmapped(code_maps)
+    if not unmapped_codes:
+        return problems, {}
+    kept = ~pl.lit(bad)
+    umasks = df.select([(m & kept).alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped_codes)])
+    nulled = collect_problems(df, umasks, unmapped_codes, []).with_columns(
+        pl.col("reason") + " (set null)"
+    )
+    by_reason: dict[str, int] = {}
+    for reason, n in nulled.group_by("reason", maintain_order=True).len().iter_rows():
+        by_reason[reason.removesuffix(" (set null)")] = n
+    problems = pl.concat([problems, nulled]).sort("row", nulls_last=False, maintain_order=True)
+    if nulled.height:
         summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
         warnings.warn(
-            f"validate dropped {n_bad} of {df.height} rows ({summary}); "
-            "see read_exams(exams, strict=False).report for the rows",
-            DroppedRowsWarning,
-            stacklevel=4,
+            f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
+            "extend the mapping with region_rules= or fix the values; see "
+            "read_exams(exams, strict=False).report for the rows",
+            UnmappedValuesWarning,
+            stacklevel=5,
         )
-    return out, ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
+    return problems, by_reason
+
+
+def _dropped(
+    masks: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], n_bad: int, n_rows: int
+) -> dict[str, int]:
+    """Rows dropped by reason (a row with two problems counts under both), with one warning."""
+    by_reason: dict[str, int] = {}
+    counts = masks.select(pl.all().sum())
+    for i, (_, reason, _) in enumerate(checks):
+        n = int(counts.get_column(f"m{i}")[0])
+        if n:
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
+    warnings.warn(
+        f"validate dropped {n_bad} of {n_rows} rows ({summary}); "
+        "see read_exams(exams, strict=False).report for the rows",
+        DroppedRowsWarning,
+        stacklevel=5,
+    )
+    return by_reason
 
 
 def key_value(name: str, cast: bool, code_maps: dict) -> pl.Expr:
