@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import polars as pl
@@ -67,7 +67,11 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
     )
 
 
-def parse_dicom_age(values: Any) -> Any:
+@overload
+def parse_dicom_age(values: pl.Expr) -> pl.Expr: ...
+@overload
+def parse_dicom_age(values: pl.Series) -> pl.Series: ...
+def parse_dicom_age(values: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
     """Convert DICOM Age Strings (``067Y``, ``018M``, ``006W``, ``010D``) to years.
 
     Parameters
@@ -115,7 +119,7 @@ def dicom_age_years(text: str | None) -> float | None:
     return float(m.group(1).replace(",", ".")) / DICOM_AGE_UNITS[m.group(2).upper()]
 
 
-def date_text(e: Any) -> Any:
+def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
     """Spaces and a trailing ``Z`` removed, ``T`` -> space (an Expr or a Series)."""
     return e.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
 

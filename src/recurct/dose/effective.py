@@ -7,7 +7,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
@@ -33,6 +33,9 @@ from recurct.dose._lookup import (
 from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
 from recurct.errors import DoseConversionError, DoseConversionWarning
 from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
 """``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
@@ -84,7 +87,7 @@ def effective_dose(
     level: Literal["auto", "exam", "event"] = "auto",
     adult_from: float | None = None,
     max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
 
     Parameters
