@@ -529,10 +529,10 @@ def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fast reader decline every file, so that pydicom reads it."""
     import recurct.io.rdsr._parse as parse
 
-    def unsupported(path: str) -> dict:
-        raise parse.Unsupported("test")
+    def unsupported(path: str) -> tuple[None, None]:
+        return None, None  # "the fast reader does not apply"
 
-    monkeypatch.setattr(parse, "fast_read", unsupported)
+    monkeypatch.setattr(parse, "fast_open", unsupported)
 
 
 @pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)

@@ -13,7 +13,7 @@ from recurct.io.rdsr._codes import SOP_CLASS_NAMES
 # practically every dose SR): the whole tree into dicts of tag -> str | list[dict], ~10x faster
 # than pydicom's element-by-element conversion. Anything unusual falls back to pydicom.
 # --------------------------------------------------------------------------------------------
-class Unsupported(Exception):
+class _Unsupported(Exception):
     """The fast reader cannot handle this file; use pydicom."""
 
 
@@ -48,7 +48,7 @@ _H = struct.Struct("<H")
 _I = struct.Struct("<I")
 
 
-class Truncated(Exception):
+class _Truncated(Exception):
     """The file ends inside an element, item or sequence (cut short in transfer or storage)."""
 
     def __init__(self, size: int) -> None:
@@ -56,7 +56,7 @@ class Truncated(Exception):
         self.size = size
 
 
-class NotDoseReport(Exception):
+class _NotDoseReport(Exception):
     """The file meta says the file is not an SR (e.g. an image): skipped before reading it."""
 
 
@@ -66,7 +66,7 @@ def _fast_dataset(
     out: dict[int, Any] = {}
     while pos < end:
         if pos + 8 > len(buf):
-            raise Truncated(len(buf))
+            raise _Truncated(len(buf))
         group, elem = _HH.unpack_from(buf, pos)
         tag = (group << 16) | elem
         if tag == 0xFFFEE00D:  # item delimiter
@@ -76,32 +76,32 @@ def _fast_dataset(
         vr = buf[pos + 4 : pos + 6]
         if vr in _LONG_VR:
             if pos + 12 > len(buf):
-                raise Truncated(len(buf))
+                raise _Truncated(len(buf))
             length = _I.unpack_from(buf, pos + 8)[0]
             pos += 12
         elif vr.isalpha() and vr.isupper():
             length = _H.unpack_from(buf, pos + 6)[0]
             pos += 8
         else:
-            raise Unsupported("not explicit VR")
+            raise _Unsupported("not explicit VR")
         if vr == b"SQ":
             out[tag], pos = _fast_sequence(buf, pos, length, enc)
             continue
         if length == 0xFFFFFFFF:
-            raise Unsupported("undefined length element")
+            raise _Unsupported("undefined length element")
         if pos + length > len(buf):
-            raise Truncated(len(buf))
+            raise _Truncated(len(buf))
         if vr in _TEXT_VR:
             raw = buf[pos : pos + length]
             if tag == 0x00080005:
                 cs = raw.decode("ascii", "replace").strip("\x00 ")
                 if cs not in _CHARSETS:
-                    raise Unsupported(f"character set {cs}")
+                    raise _Unsupported(f"character set {cs}")
                 enc[0] = _CHARSETS[cs]
             out[tag] = raw.decode(enc[0], "replace").strip("\x00 ")
         pos += length
     if item:  # an undefined-length item ended without its item delimiter
-        raise Truncated(len(buf))
+        raise _Truncated(len(buf))
     return out, pos
 
 
@@ -112,10 +112,10 @@ def _fast_sequence(
     undefined = length == 0xFFFFFFFF
     end = len(buf) if undefined else pos + length
     if end > len(buf):
-        raise Truncated(len(buf))
+        raise _Truncated(len(buf))
     while pos < end:
         if pos + 8 > len(buf):
-            raise Truncated(len(buf))
+            raise _Truncated(len(buf))
         group, elem = _HH.unpack_from(buf, pos)
         tag = (group << 16) | elem
         ilen = _I.unpack_from(buf, pos + 4)[0]
@@ -123,39 +123,39 @@ def _fast_sequence(
         if tag == 0xFFFEE0DD:  # sequence delimiter
             return items, pos
         if tag != 0xFFFEE000:
-            raise Unsupported("bad sequence item")
+            raise _Unsupported("bad sequence item")
         if ilen == 0xFFFFFFFF:
             item, pos = _fast_dataset(buf, pos, len(buf), enc, item=True)
         else:
             if pos + ilen > len(buf):
-                raise Truncated(len(buf))
+                raise _Truncated(len(buf))
             item, _ = _fast_dataset(buf, pos, pos + ilen, enc)
             pos += ilen
         items.append(item)
     if undefined:  # no sequence delimiter before the end of the file
-        raise Truncated(len(buf))
+        raise _Truncated(len(buf))
     return items, pos
 
 
-def fast_read(path: str) -> dict[int, Any]:
+def _fast_read(path: str) -> dict[int, Any]:
     """Read preamble and file meta first; skip non-SR files before reading the rest."""
     with open(path, "rb") as f:
         head = f.read(144)
         if len(head) < 144 or head[128:132] != b"DICM":
-            raise Unsupported("no preamble")
+            raise _Unsupported("no preamble")
         group, elem = _HH.unpack_from(head, 132)
         if (group, elem) != (2, 0) or head[136:138] != b"UL":
-            raise Unsupported("no group length")
+            raise _Unsupported("no group length")
         meta_end = 144 + _I.unpack_from(head, 140)[0]
         meta_buf = head + f.read(meta_end - 144)
         if len(meta_buf) < meta_end:
-            raise Truncated(len(meta_buf))
+            raise _Truncated(len(meta_buf))
         meta, _ = _fast_dataset(meta_buf, 132, meta_end, ["latin-1"])
         sop_class = meta.get(0x00020002)
         if sop_class and sop_class not in SOP_CLASS_NAMES:
-            raise NotDoseReport(sop_class)
+            raise _NotDoseReport(sop_class)
         if meta.get(0x00020010) != _EXPLICIT_LE:
-            raise Unsupported("transfer syntax")
+            raise _Unsupported("transfer syntax")
         buf = meta_buf + f.read()
     ds, _ = _fast_dataset(buf, meta_end, len(buf), ["latin-1"])
     return ds
@@ -168,15 +168,15 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
     a truncated file without complaint."""
     try:
         _Walker(buf, implicit, little).dataset(start, False)
-    except Truncated as exc:
+    except _Truncated as exc:
         return exc.size
-    except Unsupported:
+    except _Unsupported:
         return None
     return None
 
 
 class _Walker:
-    """The structure walk of :func:`_structure_end`: raises :class:`Truncated` where the
+    """The structure walk of :func:`_structure_end`: raises :class:`_Truncated` where the
     buffer ends inside an element, an item or an undefined-length sequence."""
 
     def __init__(self, buf: bytes, implicit: bool, little: bool) -> None:
@@ -189,7 +189,7 @@ class _Walker:
 
     def need(self, end: int) -> None:
         if end > self.size:
-            raise Truncated(self.size)
+            raise _Truncated(self.size)
 
     def element(self, pos: int) -> tuple[int, int, int]:
         """``(tag, value length, position of the value)`` of the element at ``pos``."""
@@ -214,7 +214,7 @@ class _Walker:
                 self.need(pos + length)
                 pos += length
         if in_item:
-            raise Truncated(self.size)
+            raise _Truncated(self.size)
         return pos
 
     def sequence(self, pos: int) -> int:
@@ -226,12 +226,30 @@ class _Walker:
             if (group, elem) == (0xFFFE, 0xE0DD):  # sequence delimitation
                 return pos
             if (group, elem) != (0xFFFE, 0xE000):
-                raise Unsupported("bad sequence item")
+                raise _Unsupported("bad sequence item")
             if ilen == 0xFFFFFFFF:
                 pos = self.dataset(pos, True)
             else:
                 self.need(pos + ilen)
                 pos += ilen
+
+
+Skip = tuple[str, str | None]
+"""Why a file is skipped: ``(reason, field)``."""
+
+
+def fast_open(path: str) -> tuple[dict[int, Any] | None, Skip | None]:
+    """The fast reader on one file: ``(dataset, None)``; ``(None, (reason, field))`` where
+    the file is truncated or not a dose report (skipped); ``(None, None)`` where the fast
+    reader does not apply (another transfer syntax, no preamble, ...: pydicom reads it)."""
+    try:
+        return _fast_read(path), None
+    except _Truncated as exc:
+        return None, (f"{exc}: the file ends inside an element or sequence", None)
+    except _NotDoseReport as exc:
+        return None, (f"not a dose report (SOP Class UID {exc})", "MediaStorageSOPClassUID")
+    except (_Unsupported, struct.error, OSError, UnicodeError):
+        return None, None
 
 
 def pydicom_truncation(path: str, ds: Any) -> int | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import struct
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,13 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from recurct.io.pseudonym import pseudonym
-from recurct.io.rdsr._bytes import (
-    NotDoseReport,
-    Truncated,
-    Unsupported,
-    fast_read,
-    pydicom_truncation,
-)
+from recurct.io.rdsr._bytes import fast_open, pydicom_truncation
 from recurct.io.rdsr._codes import (
     CT_ACCUMULATED,
     CT_ACQUISITION,
@@ -231,15 +224,11 @@ def _open(pydicom: Any, path: str, state: FileState) -> tuple[Any, dict[str, Any
     where the file is not read."""
     from pydicom.errors import InvalidDicomError
 
-    try:
-        return fast_read(path), None
-    except Truncated as exc:
-        return None, state.skip(f"{exc}: the file ends inside an element or sequence", None)
-    except NotDoseReport as exc:
-        reason = f"not a dose report (SOP Class UID {exc})"
-        return None, state.skip(reason, "MediaStorageSOPClassUID")
-    except (Unsupported, struct.error, OSError, UnicodeError):
-        pass
+    ds, skip = fast_open(path)
+    if ds is not None:
+        return ds, None
+    if skip is not None:
+        return None, state.skip(*skip)
     with warnings.catch_warnings(record=True) as caught, _pydicom_log() as logged:
         warnings.simplefilter("always")
         try:
