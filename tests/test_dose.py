@@ -571,14 +571,14 @@ def test_normalise_region_series() -> None:
 def test_normalise_region_extra_rules_come_first() -> None:
     assert dose.region_of("Hufte links") is None
     rules = [(r" hufte ", "pelvis"), (r" topogram ", None)]
-    assert dose.region_of("Hüfte links", rules=rules) == "pelvis"
-    assert dose.region_of("Chest", rules={r" chest ": "chest_abdomen_pelvis"}) == (
+    assert dose.region_of("Hüfte links", region_rules=rules) == "pelvis"
+    assert dose.region_of("Chest", region_rules={r" chest ": "chest_abdomen_pelvis"}) == (
         "chest_abdomen_pelvis"
     )
     table = pl.DataFrame({"pattern": [r" hip "], "region": ["pelvis"]})
-    assert dose.region_of("Hip left", rules=table) == "pelvis"
+    assert dose.region_of("Hip left", region_rules=table) == "pelvis"
     with pytest.raises(ValueError, match="region must be one of"):
-        dose.region_of("x", rules=[(r"x", "thorax")])
+        dose.region_of("x", region_rules=[(r"x", "thorax")])
 
 
 def test_region_rules_table() -> None:

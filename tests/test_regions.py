@@ -84,10 +84,10 @@ def test_normalise_text() -> None:
 
 def test_bad_user_rules_are_named() -> None:
     with pytest.raises(ValueError, match="not a regular expression"):
-        regions.region_of("x", rules=[("(", "head")])
+        regions.region_of("x", region_rules=[("(", "head")])
     with pytest.raises(ValueError, match="region must be one of"):
-        regions.region_of("x", rules={" x ": "brain"})
+        regions.region_of("x", region_rules={" x ": "brain"})
     with pytest.raises(ValueError, match="needs columns"):
-        regions.region_of("x", rules=pl.DataFrame({"p": ["x"]}))
+        regions.region_of("x", region_rules=pl.DataFrame({"p": ["x"]}))
     with pytest.raises(TypeError, match="mapping"):
-        regions.region_of("x", rules="x")
+        regions.region_of("x", region_rules="x")

@@ -154,3 +154,17 @@ def test_region_of_and_normalise_region_one_type_each() -> None:
     assert isinstance(out, pl.Series) and out.to_list() == ["chest", None, None]
     pout = dose.normalise_region(pd.Series(["CT Thorax"], index=[7]))
     assert isinstance(pout, pd.Series) and list(pout.index) == [7]
+
+
+def test_region_rules_is_one_name() -> None:
+    from recurct import dose
+
+    mine = [(r" hufte ", "pelvis")]
+    assert dose.region_of("Hüfte links", region_rules=mine) == "pelvis"
+    assert dose.normalise_region(["Hüfte links"], region_rules=mine).to_list() == ["pelvis"]
+    for call in (
+        lambda: dose.region_of("Hüfte", rules=mine),
+        lambda: dose.normalise_region(["Hüfte"], rules=mine),
+    ):
+        with pytest.raises(TypeError, match="argument 'rules' was renamed to 'region_rules'"):
+            call()

@@ -26,7 +26,7 @@ def norm_region(e: Any, rules: Any = None) -> Any:
     def one(s: pl.Series) -> pl.Series:
         s = s.cast(pl.Utf8)
         canon = s.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
-        mapped = normalise_region(s, rules=rules)
+        mapped = normalise_region(s, region_rules=rules)
         return (
             pl.select(pl.when(canon.is_in(BODY_REGIONS)).then(canon).otherwise(mapped))
             .to_series()

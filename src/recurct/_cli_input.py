@@ -406,7 +406,7 @@ def _regions_from_text(
         col = next((c for c in frame.columns if _key(c) in wanted), None)
         if col is None:
             return frame
-        mapped = normalise_region(frame[col].cast(pl.Utf8), rules=rules)
+        mapped = normalise_region(frame[col].cast(pl.Utf8), region_rules=rules)
         notes.append(
             f"body_region read from {col!r} by {_whose(rules)} region rules: "
             f"{mapped.is_not_null().sum():,} of {frame.height:,} rows recognised"
@@ -416,7 +416,7 @@ def _regions_from_text(
     free = s.is_not_null() & ~s.is_in(list(BODY_REGIONS))
     if not free.any():
         return frame
-    mapped = normalise_region(s, rules=rules)
+    mapped = normalise_region(s, region_rules=rules)
     changed = int((free & mapped.is_not_null()).sum())
     examples = s.filter(free).unique(maintain_order=True).head(3).to_list()
     notes.append(

@@ -11,7 +11,7 @@ column and by the RDSR and OpenREM readers; :func:`normalise_region` maps a colu
 The shipped rules cover English, German, French, Italian, Dutch and Spanish terms of CT
 exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L, e.g. ``HEADNECK``,
 ``CHESTABDPELVIS``, ``WHOLEBODY``); every term is tested in ``tests/test_regions.py``. Your
-own rules (``rules=``) are tried first, so they extend or override the shipped ones.
+own rules (``region_rules=``) are tried first, so they extend or override the shipped ones.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from recurct._compat import renamed
 from recurct._frames import to_polars
 
 if TYPE_CHECKING:
@@ -242,7 +243,8 @@ def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) 
     return None
 
 
-def region_of(text: str | None, rules: Any = None) -> str | None:
+@renamed(rules="region_rules")
+def region_of(text: str | None, region_rules: Any = None) -> str | None:
     """The canonical body region of one free-text protocol name or DICOM target region.
 
     The text is normalised (:func:`normalise_text`: lower case, accents removed, every run of
@@ -265,8 +267,8 @@ def region_of(text: str | None, rules: Any = None) -> str | None:
     ----------
     text : str or None
         The text (for a column of them use :func:`normalise_region`).
-    rules : mapping, sequence of (pattern, region) pairs, or a table with columns ``pattern``
-        and ``region``, optional
+    region_rules : mapping, sequence of (pattern, region) pairs, or a table with columns
+        ``pattern`` and ``region``, optional
         Extra rules, tried before the built-in ones (so they can override them). Patterns are
         searched in the normalised text described above; a region of None maps to None.
 
@@ -283,7 +285,7 @@ def region_of(text: str | None, rules: Any = None) -> str | None:
     ('spine', None)
     >>> region_of("Schädel nativ"), region_of("Abdomen/Becken")
     ('head', 'abdomen_pelvis')
-    >>> region_of("Hüfte", rules=[(r" hufte ", "pelvis")])
+    >>> region_of("Hüfte", region_rules=[(r" hufte ", "pelvis")])
     'pelvis'
     """
     if text is not None and not isinstance(text, str):
@@ -291,10 +293,11 @@ def region_of(text: str | None, rules: Any = None) -> str | None:
             f"region_of takes one string, got {type(text).__name__}; "
             "map a column with normalise_region(values)"
         )
-    return match_region(text, compile_rules(rules))
+    return match_region(text, compile_rules(region_rules))
 
 
-def normalise_region(values: Any, rules: Any = None) -> pl.Series | pd.Series:
+@renamed(rules="region_rules")
+def normalise_region(values: Any, region_rules: Any = None) -> pl.Series | pd.Series:
     """Map a column of free-text protocol names and DICOM target regions to canonical body
     regions, by the rules of :func:`region_of` (each distinct value mapped once).
 
@@ -303,7 +306,7 @@ def normalise_region(values: Any, rules: Any = None) -> pl.Series | pd.Series:
     values : polars Series, pandas Series, or a sequence of str / None
         The texts. One string is refused (use :func:`region_of`), so the result is always a
         Series.
-    rules : optional
+    region_rules : optional
         Extra rules, tried before the built-in ones, as in :func:`region_of`.
 
     Returns
@@ -323,7 +326,7 @@ def normalise_region(values: Any, rules: Any = None) -> pl.Series | pd.Series:
             "normalise_region maps a Series or a sequence of texts; for one string use "
             "recurct.regions.region_of(text) (recurct 0.2)"
         )
-    compiled = compile_rules(rules)
+    compiled = compile_rules(region_rules)
     is_pandas = type(values).__module__.startswith("pandas")
     if is_pandas:
         s = pl.from_pandas(values)

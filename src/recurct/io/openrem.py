@@ -194,7 +194,7 @@ def _regions(values: pl.Series, rules: Any) -> pl.Series:
 
     if values.null_count() == values.len():
         return pl.Series(values.name, [None] * values.len(), dtype=pl.Utf8)
-    return normalise_region(values, rules=rules).cast(pl.Utf8)
+    return normalise_region(values, region_rules=rules).cast(pl.Utf8)
 
 
 def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
@@ -261,7 +261,7 @@ def read_openrem_ct(
         Keep studies marked in OpenREM's "Test patient?" column (with a ``non_patient``
         column); by default they are dropped.
     region_rules : optional
-        Extra region rules, as ``rules`` of :func:`recurct.dose.normalise_region`.
+        Extra region rules, as in :func:`recurct.dose.normalise_region`.
 
     Returns
     -------

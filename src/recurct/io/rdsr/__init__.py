@@ -261,7 +261,7 @@ def read_rdsr(
     progress : bool, optional
         Show a tqdm progress bar; None: when stderr is a terminal and there are many files.
     region_rules : optional
-        Extra region rules, tried before the shared ones, as ``rules`` of
+        Extra region rules, tried before the shared ones, as in
         :func:`recurct.dose.normalise_region`.
 
     Returns

@@ -28,7 +28,7 @@ Problem = tuple[str, str | None, str, str | None]
 
 def _cached_region(text: str | None, cache: dict[str | None, str | None], rules: Any) -> str | None:
     if text not in cache:
-        cache[text] = region_of(text, rules=rules) if text else None
+        cache[text] = region_of(text, region_rules=rules) if text else None
     return cache[text]
 
 
