@@ -122,7 +122,7 @@ def test_pacs_folder_scan_finds_no_raw_identifier(
             texts += _texts(table) + _texts(report) + _texts(report.problems)
             assert table.height > 0 and report.problems.height >= 3
         with pytest.raises(RdsrReadError) as err:
-            read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET, errors="raise")
+            read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET, strict=True)
         texts.append(str(err.value))
     texts += [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     _assert_clean(texts, raw)

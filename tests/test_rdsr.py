@@ -273,11 +273,11 @@ def test_bad_input_is_skipped_and_listed(bad_folder: Path) -> None:
 def test_errors_raise_names_file_and_field(bad_folder: Path) -> None:
     # files are read in sorted path order: basic_text_sr.dcm is the first bad one
     with pytest.raises(RdsrReadError, match=r"basic_text_sr\.dcm.*SOPClassUID"):
-        read_rdsr(bad_folder, errors="raise")
+        read_rdsr(bad_folder, strict=True)
     with pytest.raises(RdsrReadError, match=r"image\.dcm.*SOPClassUID"):
-        read_rdsr([bad_folder / "good", bad_folder / "image.dcm"], errors="raise")
+        read_rdsr([bad_folder / "good", bad_folder / "image.dcm"], strict=True)
     with pytest.raises(RdsrReadError, match=r"notes\.txt.*whole file"):
-        read_rdsr(bad_folder / "notes.txt", errors="raise")
+        read_rdsr(bad_folder / "notes.txt", strict=True)
 
 
 def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
@@ -303,7 +303,7 @@ def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
     assert any("Mean CTDIvol (113830)" in f for f in fields)
     assert set(report.problems["action"]) == {"lenient"}
     with pytest.raises(RdsrReadError, match=r"bad_ds\.dcm.*(CTDIvol|DLP)"):
-        read_rdsr(tmp_path / "bad_ds.dcm", errors="raise")
+        read_rdsr(tmp_path / "bad_ds.dcm", strict=True)
 
 
 def test_missing_age(tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ def test_missing_age(tmp_path: Path) -> None:
     assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
     assert report.problems["field"].to_list() == ["PatientAge"]
     with pytest.raises(RdsrReadError, match=r"no_age\.dcm.*PatientAge"):
-        read_rdsr(tmp_path / "no_age.dcm", errors="raise")
+        read_rdsr(tmp_path / "no_age.dcm", strict=True)
 
 
 @pytest.mark.parametrize(
@@ -370,7 +370,7 @@ def test_conflicting_birth_dates_are_reported_not_returned() -> None:
             assert not any(b in str(v) for col in table.columns for v in table[col].to_list())
             assert not any(b in r for r in report.problems["reason"].to_list())
     with pytest.raises(RdsrReadError, match="PatientBirthDate"):
-        read_rdsr(files, errors="raise")
+        read_rdsr(files, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -570,7 +570,7 @@ def test_truncated_ge_report_names_the_byte(tmp_path: Path) -> None:
     assert report.problems["reason"][0].startswith("truncated at byte 14231")
     assert report.problems["action"][0] == "skipped"
     with pytest.raises(RdsrReadError, match=r"ge_cut\.dcm: truncated at byte 14231"):
-        read_rdsr(f, errors="raise")
+        read_rdsr(f, strict=True)
 
 
 @pytest.mark.parametrize("path", sorted(README), ids=lambda p: p.name)

@@ -36,6 +36,7 @@ EXAMS = pl.DataFrame(
         (lambda: read_rdsr(RDSR, level="event"), "level", r"\.events"),
         (lambda: read_rdsr(RDSR, salt=SECRET), "salt", "'secret'"),
         (lambda: read_rdsr(RDSR, non_patient=["*qa*"]), "non_patient", "'non_patient_patterns'"),
+        (lambda: read_rdsr(RDSR, errors="raise"), "errors", "strict=True"),
         (lambda: read_openrem_ct(csv_or_xlsx=OPENREM), "csv_or_xlsx", "'source'"),
         (lambda: read_openrem_ct(OPENREM, salt=SECRET), "salt", "'secret'"),
         (lambda: pseudonymise_id("x", salt=SECRET), "salt", "'secret'"),

@@ -99,7 +99,7 @@ class DoseConversionError(RecurctError, ValueError):
 
 
 class RdsrReadError(RecurctError, ValueError):
-    """A dose report could not be read (raised with ``errors="raise"``); names file and field."""
+    """A dose report could not be read (raised with ``strict=True``); names file and field."""
 
 
 class WeakSecretError(RecurctError, ValueError):

@@ -213,6 +213,7 @@ def _run_parse(
     level="the result holds both levels: use .exams and .events",
     salt="secret",
     non_patient="non_patient_patterns",
+    errors='use strict=True for errors="raise", strict=False (the default) for errors="skip"',
 )
 def read_rdsr(
     source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
@@ -222,7 +223,7 @@ def read_rdsr(
     non_patient_patterns: Sequence[str] | None = None,
     include_non_patient: bool = False,
     workers: int | None = None,
-    errors: Literal["skip", "raise"] = "skip",
+    strict: bool = False,
     progress: bool | None = None,
     region_rules: Any = None,
 ) -> ReadResult:
@@ -253,11 +254,12 @@ def read_rdsr(
     workers : int, optional
         Processes for reading many files (None: ``os.cpu_count()``); fewer than
         :data:`SERIAL_BELOW` files are read in the calling process.
-    errors : {"skip", "raise"}
-        ``"skip"``: skip unusable files (not DICOM, not a CT dose report, truncated: "truncated
+    strict : bool, default False
+        False: skip unusable files (not DICOM, not a CT dose report, truncated: "truncated
         at byte N") and repair or null malformed values, listing each in
-        :attr:`ReadReport.problems`. ``"raise"``: raise :class:`RdsrReadError` (naming the
-        file and the field) at the first problem.
+        :attr:`ReadReport.problems` (a folder from a PACS holds other files too, hence the
+        default). True: raise :class:`RdsrReadError` (naming the file and the field) at the
+        first problem.
     progress : bool, optional
         Show a tqdm progress bar; None: when stderr is a terminal and there are many files.
     region_rules : optional
@@ -308,8 +310,8 @@ def read_rdsr(
     Constant Angle Acquisition) and ``dose_method``.
     """
     import_pydicom()
-    if errors not in ("skip", "raise"):
-        raise ValueError(f'errors must be "skip" or "raise", got {errors!r}')
+    if not isinstance(strict, bool):
+        raise TypeError(f"read_rdsr: strict must be True or False, got {strict!r}")
     key = check_method(pseudonymise, secret)
     patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
     if patterns is None and non_patient_patterns:
@@ -328,7 +330,7 @@ def read_rdsr(
     )
     exams, events, report = build(
         results,
-        errors=errors,
+        strict=strict,
         include_non_patient=include_non_patient,
         non_patient_given=bool(patterns),
         region_rules=region_rules,

@@ -283,19 +283,19 @@ def _reported_dose(
 
 
 def _collect(
-    results: Iterable[dict[str, Any]], errors: str
+    results: Iterable[dict[str, Any]], strict: bool
 ) -> tuple[list[dict[str, Any]], list[Problem], int]:
-    """``(headers of the reports read, problems, files skipped)``; with ``errors="raise"``
-    the first problem raises."""
+    """``(headers of the reports read, problems, files skipped)``; with ``strict`` the first
+    problem raises."""
     headers: list[dict[str, Any]] = []
     problems: list[Problem] = []
     files_skipped = 0
     for res in results:
-        if errors == "raise" and res["problems"]:
+        if strict and res["problems"]:
             file, reason_field, _action, reason = res["problems"][0]
             raise RdsrReadError(
                 f"{file}: {reason} (field: {reason_field or 'whole file'}); "
-                'use errors="skip" to skip or repair such values and list them in the report'
+                "use strict=False to skip or repair such values and list them in the report"
             )
         problems.extend(res["problems"])
         if not res["ok"]:
@@ -315,22 +315,22 @@ def _collect(
 def build(
     results: Iterable[dict[str, Any]],
     *,
-    errors: str,
+    strict: bool,
     include_non_patient: bool,
     non_patient_given: bool,
     region_rules: Any = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, ReadReport]:
     """``(exams, events, report)`` of the parsed files."""
-    headers, problems, files_skipped = _collect(results, errors)
+    headers, problems, files_skipped = _collect(results, strict)
     files_read = len(headers)
     events: list[dict[str, Any]] = []
     problems.extend(_birth_date_conflicts(headers))
     problems.extend(_assign_exams(headers))
-    if errors == "raise" and problems:
+    if strict and problems:
         file, reason_field, _action, reason = problems[-1]
         raise RdsrReadError(
             f"{file}: {reason} (field: {reason_field}); "
-            'use errors="skip" to list such problems in the report'
+            "use strict=False to list such problems in the report"
         )
 
     # reports of an exam: the report with the most events first, then by file (order free)
