@@ -75,13 +75,13 @@ def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
 
 def effective_dose(
     exams: Any,
+    *,
     table: Any = "aapm96",
     age_rule: AgeRule = "nearest-lower",
     region_column: str = "body_region",
     overwrite: bool = False,
     strict: bool = True,
     fallback: Mapping[str, str] | None = None,
-    *,
     fallback_table: Any = None,
     kv: float | None = None,
     level: Literal["auto", "exam", "event"] = "auto",
