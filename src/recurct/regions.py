@@ -244,7 +244,7 @@ def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) 
 
 
 @renamed(rules="region_rules")
-def region_of(text: str | None, region_rules: Any = None) -> str | None:
+def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
     """The canonical body region of one free-text protocol name or DICOM target region.
 
     The text is normalised (:func:`normalise_text`: lower case, accents removed, every run of
@@ -297,7 +297,7 @@ def region_of(text: str | None, region_rules: Any = None) -> str | None:
 
 
 @renamed(rules="region_rules")
-def normalise_region(values: Any, region_rules: Any = None) -> pl.Series | pd.Series:
+def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd.Series:
     """Map a column of free-text protocol names and DICOM target regions to canonical body
     regions, by the rules of :func:`region_of` (each distinct value mapped once).
 
