@@ -62,6 +62,11 @@ def test_read_exams_result_and_report() -> None:
     assert recurct.cumulative_dose(result).equals(recurct.cumulative_dose(result.exams))
 
 
+def test_unpacking_a_result_says_what_to_write() -> None:
+    with pytest.raises(TypeError, match=r"result\.exams, result\.events and result\.report"):
+        _exams, _report = read_exams(EXAMS.filter(pl.col("effective_dose_msv") > 0))
+
+
 def test_pandas_in_pandas_out_for_validate_and_read_exams() -> None:
     pdf = EXAMS.filter(pl.col("effective_dose_msv") > 0).to_pandas()
     assert isinstance(validate(pdf, today="2024-01-01"), pd.DataFrame)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import polars as pl
 
@@ -42,6 +42,13 @@ class ReadResult:
     exams: pl.DataFrame | pd.DataFrame
     events: pl.DataFrame | None
     report: ValidationReport | ReadReport
+
+    def __iter__(self) -> NoReturn:
+        # 0.1 returned tuples: unpacking a result says what to write instead
+        raise TypeError(
+            "a ReadResult is not a tuple (recurct 0.2): use result.exams, result.events and "
+            "result.report instead of unpacking it"
+        )
 
     def __repr__(self) -> str:
         events = "None" if self.events is None else f"{len(self.events)} rows"
