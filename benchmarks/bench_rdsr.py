@@ -65,7 +65,8 @@ def main() -> None:
         print(f"wrote {n} reports in {time.perf_counter() - t0:.1f} s")
         for w in args.workers:
             t0 = time.perf_counter()
-            exams, report = read_rdsr(folder, workers=w, progress=False)
+            result = read_rdsr(folder, workers=w, progress=False)
+            exams, report = result.exams, result.report
             dt = time.perf_counter() - t0
             print(
                 f"workers={w}: {n} reports -> {exams.height} exams in {dt:.1f} s, "

@@ -58,7 +58,7 @@ optional `dlp_mgycm`, `body_region`, `age_years`, `sex`, `facility`, ...). A bad
 error that names the row, the column and the problem.
 """),
     code("""
-exams = recurct.read_exams(path)
+exams = recurct.read_exams(path).exams
 exams.head()
 """),
     code("""

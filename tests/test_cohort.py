@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from recurct.cohort import Cohort
+from recurct.io import read_exams
 
 d = dt.date
 FLOW_COLUMNS = [
@@ -220,7 +221,7 @@ def test_dedupe_study_uid_whatever_the_time_and_dose() -> None:
 @pytest.mark.parametrize("with_uid", [False, True])
 @pytest.mark.parametrize("with_time", [False, True])
 def test_dedupe_and_validate_agree(with_uid: bool, with_time: bool) -> None:
-    from recurct.schema import DroppedRowsWarning, duplicate_mask, validate
+    from recurct.schema import DroppedRowsWarning, duplicate_mask
 
     ex = _exams().with_columns(
         study_uid=pl.Series(["u1", "u1", "u3", None, None, None, None, "u8", "u9"])
@@ -232,7 +233,8 @@ def test_dedupe_and_validate_agree(with_uid: bool, with_time: bool) -> None:
     if with_time:
         ex = ex.with_columns(pl.col("exam_date").cast(pl.Datetime("us")) + pl.duration(hours=9))
     with pytest.warns(DroppedRowsWarning, match="duplicate exam"):
-        valid, report = validate(ex, strict=False, today="2024-01-01", return_report=True)
+        result = read_exams(ex, strict=False, today="2024-01-01")
+    valid, report = result.exams, result.report
     deduped = Cohort(ex).dedupe()
     assert report.n_dropped == deduped.flow()["exams_dropped"][1] == int(duplicate_mask(ex).sum())
     # the same rows, not only the same counts

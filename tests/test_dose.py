@@ -508,8 +508,8 @@ OTHER_STRINGS = [
 
 
 @pytest.mark.parametrize(("text", "region"), RDSR_STRINGS + OTHER_STRINGS)
-def test_normalise_region(text, region) -> None:
-    assert dose.normalise_region(text) == region
+def test_region_of(text, region) -> None:
+    assert dose.region_of(text) == region
 
 
 def _rdsr_strings() -> set[str]:
@@ -550,7 +550,7 @@ def test_normalise_region_on_every_rdsr_fixture_string() -> None:
     assert {s for s in expected if s.isascii()} <= found
     for text in found:
         want = expected.get(text)
-        assert dose.normalise_region(text) == want, text
+        assert dose.region_of(text) == want, text
 
 
 def test_normalise_region_series() -> None:
@@ -569,16 +569,16 @@ def test_normalise_region_series() -> None:
 
 
 def test_normalise_region_extra_rules_come_first() -> None:
-    assert dose.normalise_region("Hufte links") is None
+    assert dose.region_of("Hufte links") is None
     rules = [(r" hufte ", "pelvis"), (r" topogram ", None)]
-    assert dose.normalise_region("Hüfte links", rules=rules) == "pelvis"
-    assert dose.normalise_region("Chest", rules={r" chest ": "chest_abdomen_pelvis"}) == (
+    assert dose.region_of("Hüfte links", region_rules=rules) == "pelvis"
+    assert dose.region_of("Chest", region_rules={r" chest ": "chest_abdomen_pelvis"}) == (
         "chest_abdomen_pelvis"
     )
     table = pl.DataFrame({"pattern": [r" hip "], "region": ["pelvis"]})
-    assert dose.normalise_region("Hip left", rules=table) == "pelvis"
+    assert dose.region_of("Hip left", region_rules=table) == "pelvis"
     with pytest.raises(ValueError, match="region must be one of"):
-        dose.normalise_region("x", rules=[(r"x", "thorax")])
+        dose.region_of("x", region_rules=[(r"x", "thorax")])
 
 
 def test_region_rules_table() -> None:
@@ -591,14 +591,14 @@ def test_region_rules_table() -> None:
 # --------------------------------------------------------------------------- DRLs
 @pytest.mark.parametrize(("name", "expected"), [("uk2022", UK2022), ("arpansa_adult", ARPANSA)])
 def test_drl_values_equal_published(name: str, expected: dict) -> None:
-    got = dose.drls(name)
+    got = dose.drl_table(name)
     got_map = {
         r["exam_type"]: (r["ctdivol_mgy"], r["dlp_mgycm"]) for r in got.iter_rows(named=True)
     }
     assert got_map == {
         k: (c if c is None else float(c), float(d)) for k, (c, d) in expected.items()
     }
-    listing = dose.drls()
+    listing = dose.drl_tables()
     assert name in listing["name"].to_list()
     assert "docs/sources.md" in listing.filter(pl.col("name") == name)["citation"].item()
 
@@ -641,7 +641,7 @@ def test_compare_to_drl_by_hand() -> None:
 
 
 def test_compare_to_drl_by_none_and_pandas() -> None:
-    out = dose.compare_to_drl(_drl_exams().to_pandas(), by=None)
+    out = dose.compare_to_drl(_drl_exams().to_pandas(), site=None)
     assert isinstance(out, pd.DataFrame)
     head = out[out["exam_type"] == "head_stroke"].iloc[0]
     assert head["n_exams"] == 4
@@ -666,7 +666,7 @@ def test_compare_to_drl_arpansa_by_region() -> None:
             "ctdivol_mgy": [50.0, 70.0, 20.0, 10.0, 5.0],
         }
     )
-    out = dose.compare_to_drl(exams, drl="arpansa_adult", by=None)
+    out = dose.compare_to_drl(exams, drl="arpansa_adult", site=None)
     assert out["exam_type"].to_list() == ["chest", "head"]  # spine, abdomen: no mapping
     head = out.row(1, named=True)
     assert head["median_dlp"] == 1000.0 and head["ratio_dlp"] == 1.0
@@ -1112,7 +1112,7 @@ def test_compare_to_drl_with_a_national_table(as_csv: bool, tmp_path: Path) -> N
     dlp = rng.uniform(200, 1200, 40)
     region = np.array(["head", "chest", "spine", "neck"] * 10)
     exams = pl.DataFrame({"body_region": region, "dlp_mgycm": dlp})
-    out = dose.compare_to_drl(exams, drl=spec, by=None)
+    out = dose.compare_to_drl(exams, drl=spec, site=None)
     assert out["exam_type"].to_list() == ["chest", "head", "spine"]  # neck: no DRL
     for r in out.iter_rows(named=True):
         level = {"head": 850.0, "chest": 350.0, "spine": 600.0}[r["exam_type"]]
@@ -1126,15 +1126,15 @@ def test_compare_to_drl_with_a_national_table(as_csv: bool, tmp_path: Path) -> N
 
 def test_drl_table_errors() -> None:
     with pytest.raises(ValueError) as err:
-        dose.drls(pl.DataFrame({"exam_type": ["a", "a", None], "dlp_mgycm": [1.0, -2.0, 3.0]}))
+        dose.drl_table(pl.DataFrame({"exam_type": ["a", "a", None], "dlp_mgycm": [1.0, -2.0, 3.0]}))
     msg = str(err.value)
     assert "row 1, column 'exam_type': exam type already on row 0" in msg
     assert "row 1, column 'dlp_mgycm': negative" in msg
     assert "row 2, column 'exam_type': missing exam type" in msg
     with pytest.raises(ValueError, match="needs 'exam_type'"):
-        dose.drls(pl.DataFrame({"exam_type": ["a"]}))
+        dose.drl_table(pl.DataFrame({"exam_type": ["a"]}))
     with pytest.raises(ValueError, match="region already mapped"):
-        dose.drls(
+        dose.drl_table(
             pl.DataFrame(
                 {"exam_type": ["a", "b"], "body_region": ["head", "head"], "dlp_mgycm": [1.0, 2.0]}
             )
@@ -1163,7 +1163,7 @@ def test_user_tables_from_european_csv(tmp_path: Path) -> None:
     assert dose.k_factors(["spine", "extremity"], table=k).tolist() == [0.02, 0.001]
     levels = tmp_path / "drl.csv"
     levels.write_text("exam_type;body_region;dlp_mgycm\nhead;head;850,5\n", encoding="utf-8")
-    assert dose.drls(levels)["dlp_mgycm"].to_list() == [850.5]
+    assert dose.drl_table(levels)["dlp_mgycm"].to_list() == [850.5]
 
 
 def test_region_in_neither_table_names_both() -> None:

@@ -342,7 +342,7 @@ def test_interrupted_chunked_run_leaves_nothing(tmp_path: Path, sig: int) -> Non
 def test_read_exams_checks_the_manifest_of_a_folder_recurct_wrote(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     write_cohort("small", out, n_patients=200, seed=3)
-    assert recurct.read_exams(out).height > 0
+    assert recurct.read_exams(out).exams.height > 0
     part = sorted(out.rglob("*.parquet"))[0]
     part.write_bytes(part.read_bytes()[:-10])  # a part cut short after the run
     with pytest.raises(IncompleteOutputError):
@@ -353,7 +353,7 @@ def test_read_exams_of_one_part_checks_its_folder(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
     write_cohort("small", out, n_patients=200, seed=3)
     parts = sorted(out.rglob("*.parquet"))
-    assert recurct.read_exams(parts[0]).height > 0
+    assert recurct.read_exams(parts[0]).exams.height > 0
     (out / "stale.parquet").write_bytes(parts[0].read_bytes())  # not in the manifest
     with pytest.raises(IncompleteOutputError):
         recurct.read_exams(parts[0])

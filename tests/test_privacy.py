@@ -114,19 +114,21 @@ def test_pacs_folder_scan_finds_no_raw_identifier(
     caplog.set_level(logging.DEBUG)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        for level in ("exam", "event"):
-            table, report = read_rdsr(
-                root, level, pseudonymise="hmac-sha256", secret=SECRET, non_patient=["*qa*"]
-            )
+        result = read_rdsr(
+            root, pseudonymise="hmac-sha256", secret=SECRET, non_patient_patterns=["*qa*"]
+        )
+        report = result.report
+        for table in (result.exams, result.events):
             texts += _texts(table) + _texts(report) + _texts(report.problems)
             assert table.height > 0 and report.problems.height >= 3
         with pytest.raises(RdsrReadError) as err:
-            read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET, errors="raise")
+            read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET, strict=True)
         texts.append(str(err.value))
     texts += [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     _assert_clean(texts, raw)
     # the tables still link: the Multi study is one exam, each patient one pseudonym
-    exams, report = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
+    result = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
+    exams, report = result.exams, result.report
     assert exams["patient_id"].n_unique() == exams.height == 5
     assert all(len(v) == 64 for v in exams["accession_number"].drop_nulls())
     # a file is found again by its pseudonym (path relative to the folder given)
@@ -138,16 +140,18 @@ def test_pacs_folder_scan_finds_no_raw_identifier(
 def test_without_pseudonymise_the_identifiers_are_there(pacs: tuple[Path, set[str]]) -> None:
     """The scan can fail: the same read without pseudonymisation shows the raw values."""
     root, raw = pacs
-    exams, report = read_rdsr(root, level="event")
+    result = read_rdsr(root)
+    exams, report = result.events, result.report
     blob = "\n".join(_texts(exams) + _texts(report.problems))
     assert "123456" in blob and "SMITH_JOHN_123456" in blob
     assert sum(r in blob for r in raw) > 10
 
 
 def test_openrem_outputs_carry_no_raw_identifier() -> None:
-    exams, events = read_openrem_ct(
+    result = read_openrem_ct(
         OPENREM, pseudonymise="hmac-sha256", secret=SECRET, include_non_patient=True
     )
+    exams, events = result.exams, result.events
     raw = {
         "SMITH",
         "JOHN",
@@ -174,14 +178,15 @@ def test_files_of_one_name_in_two_folders_keep_apart_pseudonyms(tmp_path: Path) 
     files = sorted(tmp_path.rglob("IM0001.dcm"))
     dirs = sorted(tmp_path.iterdir())
     for source in (files, dirs, tmp_path):
-        events, report = read_rdsr(source, "event", pseudonymise="hmac-sha256", secret=SECRET)
+        result = read_rdsr(source, pseudonymise="hmac-sha256", secret=SECRET)
+        events, report = result.events, result.report
         assert events["source_file"].n_unique() == 2
         kept = report.problems.filter(pl.col("action") == "kept apart")
         assert sorted(kept["file"]) == sorted(
             file_pseudonym(f"PAT_{pid}/IM0001.dcm", SECRET) for pid in ("123456", "654321")
         )
     # one file: its name
-    one, _ = read_rdsr(files[0], "event", pseudonymise="hmac-sha256", secret=SECRET)
+    one = read_rdsr(files[0], pseudonymise="hmac-sha256", secret=SECRET).events
     assert one["source_file"][0] == file_pseudonym("IM0001.dcm", SECRET)
 
 

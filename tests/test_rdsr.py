@@ -50,7 +50,8 @@ def _birth_age(path: Path) -> float:
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", list(README), ids=lambda p: p.name)
 def test_each_real_file_gives_its_readme_values(path: Path) -> None:
-    exams, report = read_rdsr(path)
+    result = read_rdsr(path)
+    exams, report = result.exams, result.report
     study_date, age, sex, n_events, total = README[path]
     assert exams.height == 1
     row = exams.row(0, named=True)
@@ -69,14 +70,14 @@ def test_each_real_file_gives_its_readme_values(path: Path) -> None:
     assert row["dlp_total_mismatch"] is False
     assert report.files_read == 1 and report.files_skipped == 0
     assert report.problems.height == 0
-    events, _ = read_rdsr(path, level="event")
+    events = read_rdsr(path).events
     assert events.height == n_events
     assert events["dlp_mgycm"].sum() == pytest.approx(total, abs=1e-6)
     assert events["source_file"].unique().to_list() == [str(path)]
 
 
 def test_exam_table_schema_and_no_identifying_columns() -> None:
-    exams, _ = read_rdsr(RDSR)
+    exams = read_rdsr(RDSR).exams
     assert exams["exam_date"].dtype == pl.Datetime("us")
     for col in ("dlp_mgycm", "ctdivol_mgy", "age_years", "effective_dose_msv"):
         assert exams[col].dtype == pl.Float64
@@ -92,20 +93,20 @@ def test_exam_table_schema_and_no_identifying_columns() -> None:
 
 
 def test_toshiba_third_event_ctdivol() -> None:
-    events, _ = read_rdsr(TOSHIBA, level="event")
+    events = read_rdsr(TOSHIBA).events
     assert events["ctdivol_mgy"][2] == pytest.approx(24.7)
 
 
 def test_exam_ctdivol_is_that_of_the_largest_dlp_event() -> None:
-    events, _ = read_rdsr(FLASH, level="event")
-    exams, _ = read_rdsr(FLASH)
+    events = read_rdsr(FLASH).events
+    exams = read_rdsr(FLASH).exams
     main = events.sort("dlp_mgycm", descending=True).row(0, named=True)
     assert exams["ctdivol_mgy"][0] == pytest.approx(main["ctdivol_mgy"])
     assert main["protocol"] == "TAP"
 
 
 def test_dose_check_alert_values() -> None:
-    events, _ = read_rdsr(DOSECHECK, level="event")
+    events = read_rdsr(DOSECHECK).events
     assert events.height == 2
     assert events["dlp_alert_value_mgycm"].to_list() == pytest.approx([100.0, 100.0])
     assert events["ctdivol_alert_value_mgy"].to_list() == pytest.approx([10.0, 10.0])
@@ -115,7 +116,7 @@ def test_dose_check_alert_values() -> None:
 def test_ge_enhanced_sr() -> None:
     ds = pydicom.dcmread(GE)
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.22"
-    events, _ = read_rdsr(GE, level="event")
+    events = read_rdsr(GE).events
     assert events.height == 6
     assert events["dlp_mgycm"].sum() == pytest.approx(415.82)
     # localizers (constant angle) carry no CT Dose container in this GE report
@@ -124,7 +125,7 @@ def test_ge_enhanced_sr() -> None:
 
 
 def test_event_columns() -> None:
-    events, _ = read_rdsr(FLASH, level="event")
+    events = read_rdsr(FLASH).events
     first = events.row(0, named=True)
     assert first["acquisition_type"] == "Constant Angle Acquisition"
     assert first["target_region"] == "Entire body"
@@ -142,7 +143,8 @@ def test_event_columns() -> None:
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
 def test_multi_reports_merge_to_one_exam(order: tuple[int, int, int]) -> None:
-    exams, report = read_rdsr([MULTI[i] for i in order])
+    result = read_rdsr([MULTI[i] for i in order])
+    exams, report = result.exams, result.report
     assert exams.height == 1
     row = exams.row(0, named=True)
     assert row["dlp_mgycm"] == pytest.approx(236.09)
@@ -151,19 +153,20 @@ def test_multi_reports_merge_to_one_exam(order: tuple[int, int, int]) -> None:
     assert row["reported_dlp_total_mgycm"] == pytest.approx(236.09)
     assert row["dlp_total_mismatch"] is False
     assert report.duplicate_events == 1 + 2  # Multi-2 repeats 1 event, Multi-3 repeats 2
-    events, _ = read_rdsr([MULTI[i] for i in order], level="event")
+    events = read_rdsr([MULTI[i] for i in order]).events
     assert events.height == 3
     assert events["event_uid"].n_unique() == 3
 
 
 def test_multi_partial_subsets() -> None:
-    exams, _ = read_rdsr(MULTI[:2])
+    exams = read_rdsr(MULTI[:2]).exams
     assert exams["dlp_mgycm"][0] == pytest.approx(77.27)
     assert exams["n_events"][0] == 2
 
 
 def test_folder_gives_one_exam_per_study() -> None:
-    exams, report = read_rdsr(RDSR)
+    result = read_rdsr(RDSR)
+    exams, report = result.exams, result.report
     assert exams.height == 5  # 7 files, the 3 Multi files are one study
     assert report.files_read == 7
     assert report.files_skipped == 1  # README.md
@@ -188,7 +191,7 @@ def test_reported_total_that_disagrees_is_flagged(tmp_path: Path) -> None:
     total = _content_item(acc, "113813")
     total.MeasuredValueSequence[0].NumericValue = "300.00"
     ds.save_as(tmp_path / "wrong_total.dcm")
-    exams, _ = read_rdsr(tmp_path / "wrong_total.dcm")
+    exams = read_rdsr(tmp_path / "wrong_total.dcm").exams
     assert exams["dlp_mgycm"][0] == pytest.approx(236.09)
     assert exams["reported_dlp_total_mgycm"][0] == pytest.approx(300.0)
     assert exams["dlp_total_mismatch"][0] is True
@@ -246,7 +249,8 @@ def bad_folder(tmp_path: Path) -> Path:
 
 
 def test_bad_input_is_skipped_and_listed(bad_folder: Path) -> None:
-    exams, report = read_rdsr(bad_folder)
+    result = read_rdsr(bad_folder)
+    exams, report = result.exams, result.report
     assert exams.height == 1
     assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
     assert isinstance(report, ReadReport)
@@ -269,11 +273,11 @@ def test_bad_input_is_skipped_and_listed(bad_folder: Path) -> None:
 def test_errors_raise_names_file_and_field(bad_folder: Path) -> None:
     # files are read in sorted path order: basic_text_sr.dcm is the first bad one
     with pytest.raises(RdsrReadError, match=r"basic_text_sr\.dcm.*SOPClassUID"):
-        read_rdsr(bad_folder, errors="raise")
+        read_rdsr(bad_folder, strict=True)
     with pytest.raises(RdsrReadError, match=r"image\.dcm.*SOPClassUID"):
-        read_rdsr([bad_folder / "good", bad_folder / "image.dcm"], errors="raise")
+        read_rdsr([bad_folder / "good", bad_folder / "image.dcm"], strict=True)
     with pytest.raises(RdsrReadError, match=r"notes\.txt.*whole file"):
-        read_rdsr(bad_folder / "notes.txt", errors="raise")
+        read_rdsr(bad_folder / "notes.txt", strict=True)
 
 
 def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
@@ -288,7 +292,8 @@ def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
     raw = raw.replace(b"1111.11111", b"12,5      ")  # decimal comma: illegal DS
     raw = raw.replace(b"2222.22222", b"n/a       ")  # not a number at all
     (tmp_path / "bad_ds.dcm").write_bytes(raw)
-    events, report = read_rdsr(tmp_path / "bad_ds.dcm", level="event")
+    result = read_rdsr(tmp_path / "bad_ds.dcm")
+    events, report = result.events, result.report
     # event 1 is a localizer without CT Dose; the patched values are event 2's
     assert events["dlp_mgycm"][1] == pytest.approx(12.5)
     assert events["ctdivol_mgy"][1] is None
@@ -298,24 +303,26 @@ def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
     assert any("Mean CTDIvol (113830)" in f for f in fields)
     assert set(report.problems["action"]) == {"lenient"}
     with pytest.raises(RdsrReadError, match=r"bad_ds\.dcm.*(CTDIvol|DLP)"):
-        read_rdsr(tmp_path / "bad_ds.dcm", errors="raise")
+        read_rdsr(tmp_path / "bad_ds.dcm", strict=True)
 
 
 def test_missing_age(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     del ds.PatientAge
     ds.save_as(tmp_path / "no_age_with_birth.dcm")
-    exams, report = read_rdsr(tmp_path / "no_age_with_birth.dcm")
+    result = read_rdsr(tmp_path / "no_age_with_birth.dcm")
+    exams, report = result.exams, result.report
     assert exams["age_years"][0] == pytest.approx(_birth_age(FLASH), abs=0.01)
     assert report.problems.height == 0
     del ds.PatientBirthDate
     ds.save_as(tmp_path / "no_age.dcm")
-    exams, report = read_rdsr(tmp_path / "no_age.dcm")
+    result = read_rdsr(tmp_path / "no_age.dcm")
+    exams, report = result.exams, result.report
     assert exams["age_years"][0] is None
     assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
     assert report.problems["field"].to_list() == ["PatientAge"]
     with pytest.raises(RdsrReadError, match=r"no_age\.dcm.*PatientAge"):
-        read_rdsr(tmp_path / "no_age.dcm", errors="raise")
+        read_rdsr(tmp_path / "no_age.dcm", strict=True)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +333,8 @@ def test_age_units(tmp_path: Path, text: str, years: float) -> None:
     ds.PatientAge = text
     del ds.PatientBirthDate  # Patient's Age is used only without a valid birth date
     ds.save_as(tmp_path / "a.dcm")
-    exams, report = read_rdsr(tmp_path / "a.dcm")
+    result = read_rdsr(tmp_path / "a.dcm")
+    exams, report = result.exams, result.report
     assert exams["age_years"][0] == pytest.approx(years)
     assert report.problems.height == 0
 
@@ -334,13 +342,14 @@ def test_age_units(tmp_path: Path, text: str, years: float) -> None:
 def test_birth_date_wins_over_patients_age(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     assert ds.PatientAge == "067Y" and ds.PatientBirthDate
-    exams, _ = read_rdsr(FLASH)
+    exams = read_rdsr(FLASH).exams
     assert exams["age_years"][0] == pytest.approx(_birth_age(FLASH), abs=0.01)
     assert exams["age_years"][0] > 67.5  # not the whole years of Patient's Age
     with pytest.warns(UserWarning, match="Invalid value for VR DA"):
         ds.PatientBirthDate = "19291399"  # invalid: Patient's Age is used, the repair listed
         ds.save_as(tmp_path / "bad_birth.dcm")
-    exams, report = read_rdsr(tmp_path / "bad_birth.dcm")
+    result = read_rdsr(tmp_path / "bad_birth.dcm")
+    exams, report = result.exams, result.report
     assert exams["age_years"][0] == 67.0
     assert report.problems["field"].to_list() == ["PatientBirthDate"]
 
@@ -351,8 +360,9 @@ def test_conflicting_birth_dates_are_reported_not_returned() -> None:
     assert len(births) == 2  # the same patient ID with two birth dates in the test data
     ids = {pydicom.dcmread(f).PatientID for f in files}
     assert len(ids) == 1
-    for level in ("exam", "event"):
-        table, report = read_rdsr(files, level)
+    result = read_rdsr(files)
+    for table in (result.exams, result.events):
+        report = result.report
         conflicts = report.problems.filter(pl.col("field") == "PatientBirthDate")
         assert sorted(conflicts["file"].to_list()) == sorted(str(f) for f in files)
         assert set(conflicts["action"]) == {"lenient"}
@@ -360,7 +370,7 @@ def test_conflicting_birth_dates_are_reported_not_returned() -> None:
             assert not any(b in str(v) for col in table.columns for v in table[col].to_list())
             assert not any(b in r for r in report.problems["reason"].to_list())
     with pytest.raises(RdsrReadError, match="PatientBirthDate"):
-        read_rdsr(files, errors="raise")
+        read_rdsr(files, strict=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,9 +382,9 @@ SECRET = "5f0c2a9e7b1d4c3f8a6e0b2d9c7f1a3e"  # test-only key (32 hex digits, 128
 def test_pseudonymisation() -> None:
     raw = "4018119567876617"
     other = "9c41e07b2d5a83f61e0d4b7c92a5f308"  # a second test-only key
-    a, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET)
-    b, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", salt=bytes.fromhex(SECRET))
-    c, _ = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=other)
+    a = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET).exams
+    b = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=bytes.fromhex(SECRET)).exams
+    c = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=other).exams
     assert a["patient_id"].to_list() == b["patient_id"].to_list()
     assert set(a["patient_id"]).isdisjoint(set(c["patient_id"]))
     assert all(len(p) == 64 for p in a["patient_id"])
@@ -386,7 +396,7 @@ def test_pseudonymisation() -> None:
 
     want = hmac.new(bytes.fromhex(SECRET), b"patient_id\x1f123456", hashlib.sha256).hexdigest()
     assert want in a["patient_id"].to_list()
-    for table in (a, read_rdsr(RDSR, "event", pseudonymise="hmac-sha256", secret=SECRET)[0]):
+    for table in (a, read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET).events):
         for col in table.columns:
             values = table[col].cast(pl.Utf8).drop_nulls().to_list()
             assert not any(raw in v or v == "123456" or "physics12345" in v for v in values)
@@ -420,7 +430,7 @@ def test_random_secrets_are_never_refused() -> None:
 
 def test_old_salted_sha256_is_refused_with_the_new_name() -> None:
     with pytest.raises(ValueError, match="hmac-sha256"):
-        read_rdsr(RDSR, pseudonymise="salted-sha256", salt=SECRET)  # type: ignore[arg-type]
+        read_rdsr(RDSR, pseudonymise="salted-sha256", secret=SECRET)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="without pseudonymise"):
         read_rdsr(RDSR, secret=SECRET)
 
@@ -429,7 +439,7 @@ def test_strong_secrets_of_each_kind_are_accepted() -> None:
     import secrets
 
     for key in (secrets.token_bytes(16), secrets.token_hex(16), secrets.token_urlsafe(22)):
-        exams, _ = read_rdsr(FLASH, pseudonymise="hmac-sha256", secret=key)
+        exams = read_rdsr(FLASH, pseudonymise="hmac-sha256", secret=key).exams
         assert len(exams["patient_id"][0]) == 64
 
 
@@ -439,18 +449,20 @@ def test_non_patient(tmp_path: Path) -> None:
     _copy(FLASH, tmp_path / "qa.dcm", PatientID="QA-Phantom-01")
     _copy(GE, tmp_path / "named.dcm", PatientName="Test^Catphan")
     patterns = ["*qa*", "*phantom*", "*test*"]
-    exams, report = read_rdsr(tmp_path, non_patient=patterns)
+    result = read_rdsr(tmp_path, non_patient_patterns=patterns)
+    exams, report = result.exams, result.report
     assert exams.height == 1
     assert exams["dlp_mgycm"][0] == pytest.approx(502.40)
     assert "non_patient" not in exams.columns
     assert report.non_patient_studies == 3
-    kept, report = read_rdsr(tmp_path, non_patient=patterns, include_non_patient=True)
+    result = read_rdsr(tmp_path, non_patient_patterns=patterns, include_non_patient=True)
+    kept, report = result.exams, result.report
     assert kept.height == 4
     assert kept.filter(pl.col("non_patient"))["dlp_mgycm"].sort().to_list() == pytest.approx(
         [349.70, 415.82, 724.52]
     )
     assert report.non_patient_studies == 3
-    everyone, _ = read_rdsr(tmp_path)  # no patterns: nothing is marked
+    everyone = read_rdsr(tmp_path).exams  # no patterns: nothing is marked
     assert everyone.height == 4
 
 
@@ -467,7 +479,8 @@ def test_folder_recursion_odd_names(tmp_path: Path) -> None:
     for src, dst in zip([FLASH, TOSHIBA, GE, DOSECHECK], targets):
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dst)
-    exams, report = read_rdsr(tmp_path)
+    result = read_rdsr(tmp_path)
+    exams, report = result.exams, result.report
     assert exams.height == 4
     assert report.files_read == 4
     with pytest.raises(FileNotFoundError):
@@ -481,9 +494,10 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(rdsr, "SERIAL_BELOW", 2)  # force the pool for a few files
     for i, src in enumerate(sorted(RDSR.glob("*.dcm")) * 3):
         shutil.copy(src, tmp_path / f"{i:03d}_{src.name}")
-    for level in ("exam", "event"):
-        one, r1 = read_rdsr(tmp_path, level, workers=1)
-        two, r2 = read_rdsr(tmp_path, level, workers=2)
+    a, b = read_rdsr(tmp_path, workers=1), read_rdsr(tmp_path, workers=2)
+    for level in ("exams", "events"):
+        one, two = getattr(a, level), getattr(b, level)
+        r1, r2 = a.report, b.report
         assert one.equals(two)
         assert r1.files_read == r2.files_read == 21
         assert r1.problems.equals(r2.problems)
@@ -491,9 +505,9 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_pydicom_fallback_gives_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast Explicit-VR reader and the pydicom path (other transfer syntaxes) agree."""
-    fast = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
+    fast = [getattr(read_rdsr(RDSR), level) for level in ("exams", "events")]
     _force_pydicom(monkeypatch)
-    slow = [read_rdsr(RDSR, level)[0] for level in ("exam", "event")]
+    slow = [getattr(read_rdsr(RDSR), level) for level in ("exams", "events")]
     assert fast[0].equals(slow[0])
     assert fast[1].equals(slow[1])
 
@@ -502,7 +516,8 @@ def test_implicit_vr_file(tmp_path: Path) -> None:
     ds = pydicom.dcmread(TOSHIBA)
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
     ds.save_as(tmp_path / "implicit.dcm", implicit_vr=True, little_endian=True)
-    exams, report = read_rdsr(tmp_path / "implicit.dcm")
+    result = read_rdsr(tmp_path / "implicit.dcm")
+    exams, report = result.exams, result.report
     assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
     assert report.problems.height == 0
 
@@ -514,10 +529,10 @@ def _force_pydicom(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the fast reader decline every file, so that pydicom reads it."""
     import recurct.io.rdsr._parse as parse
 
-    def unsupported(path: str) -> dict:
-        raise parse._Unsupported("test")
+    def unsupported(path: str) -> tuple[None, None]:
+        return None, None  # "the fast reader does not apply"
 
-    monkeypatch.setattr(parse, "_fast_read", unsupported)
+    monkeypatch.setattr(parse, "fast_open", unsupported)
 
 
 @pytest.mark.parametrize("path", [GE, FLASH], ids=lambda p: p.name)
@@ -528,12 +543,13 @@ def test_truncated_file_is_reported_or_complete(
     if reader == "pydicom":
         _force_pydicom(monkeypatch)
     raw = path.read_bytes()
-    full, _ = read_rdsr(path)
+    full = read_rdsr(path).exams
     cuts = sorted({14_231 % len(raw), *range(300, len(raw), len(raw) // 17), len(raw) - 1})
     for cut in cuts:
         f = tmp_path / f"cut_{cut}.dcm"
         f.write_bytes(raw[:cut])
-        exams, report = read_rdsr(f)
+        result = read_rdsr(f)
+        exams, report = result.exams, result.report
         if report.problems.height == 0:  # no problem: then the whole exam
             assert exams.height == 1, cut
             assert exams["dlp_mgycm"][0] == pytest.approx(full["dlp_mgycm"][0]), cut
@@ -548,22 +564,23 @@ def test_truncated_ge_report_names_the_byte(tmp_path: Path) -> None:
     # the reviewer's case: cut at 14,231 bytes gave 155.97 mGy·cm in 4 events, 0 problems
     f = tmp_path / "ge_cut.dcm"
     f.write_bytes(GE.read_bytes()[:14_231])
-    exams, report = read_rdsr(f)
+    result = read_rdsr(f)
+    exams, report = result.exams, result.report
     assert exams.height == 0
     assert report.problems["reason"][0].startswith("truncated at byte 14231")
     assert report.problems["action"][0] == "skipped"
     with pytest.raises(RdsrReadError, match=r"ge_cut\.dcm: truncated at byte 14231"):
-        read_rdsr(f, errors="raise")
+        read_rdsr(f, strict=True)
 
 
 @pytest.mark.parametrize("path", sorted(README), ids=lambda p: p.name)
 def test_fast_and_pydicom_paths_agree_per_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = [read_rdsr(path, level) for level in ("exam", "event")]
+    fast = read_rdsr(path)
     _force_pydicom(monkeypatch)
-    slow = [read_rdsr(path, level) for level in ("exam", "event")]
-    for (t_fast, r_fast), (t_slow, r_slow) in zip(fast, slow):
-        assert t_fast.equals(t_slow)
-        assert r_fast.files_read == r_slow.files_read == 1
+    slow = read_rdsr(path)
+    assert fast.exams.equals(slow.exams)
+    assert fast.events is not None and fast.events.equals(slow.events)
+    assert fast.report.files_read == slow.report.files_read == 1
 
 
 def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
@@ -575,7 +592,8 @@ def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
     raw = (tmp_path / "image.dcm").read_bytes()
     meta_end = 144 + int.from_bytes(raw[140:144], "little")
     (tmp_path / "image.dcm").write_bytes(raw[:meta_end] + b"\xff" * 5000)
-    exams, report = read_rdsr(tmp_path / "image.dcm")
+    result = read_rdsr(tmp_path / "image.dcm")
+    exams, report = result.exams, result.report
     assert exams.height == 0
     assert report.problems["field"].to_list() == ["MediaStorageSOPClassUID"]
     assert "not a dose report" in report.problems["reason"][0]
@@ -585,7 +603,7 @@ def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
 # Localizers and effective dose at event level
 # ---------------------------------------------------------------------------------------------
 def test_localizer_column_from_the_acquisition_type_code() -> None:
-    events, _ = read_rdsr(RDSR, level="event")
+    events = read_rdsr(RDSR).events
     assert events["localizer"].dtype == pl.Boolean
     # CT Acquisition Type (113820) = Constant Angle Acquisition (113805, DCM)
     expected = events["acquisition_type"] == "Constant Angle Acquisition"
@@ -596,7 +614,7 @@ def test_localizer_column_from_the_acquisition_type_code() -> None:
 def test_event_table_into_effective_dose() -> None:
     from recurct.dose import effective_dose
 
-    events, _ = read_rdsr(RDSR, level="event")
+    events = read_rdsr(RDSR).events
     out = effective_dose(events, level="event")
     assert out.height == 5 and out["effective_dose_msv"].null_count() == 0
     by_study = dict(zip(out["study_uid"], out["effective_dose_msv"]))
@@ -632,7 +650,7 @@ def _with_accumulated_ed(src: Path, dst: Path, msv: str, drop_event_of: Path | N
     ed.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue = "mSv"
     acc.ContentSequence.append(ed)
     if drop_event_of is not None:
-        other, _ = read_rdsr(drop_event_of, level="event")
+        other = read_rdsr(drop_event_of).events
         drop = set(other["event_uid"])
         keep = []
         for it in ds.ContentSequence:
@@ -656,7 +674,7 @@ def _is_acquisition(item) -> bool:  # type: ignore[no-untyped-def]
 
 def test_vendor_effective_dose_is_labelled(tmp_path: Path) -> None:
     f = _with_accumulated_ed(MULTI[2], tmp_path / "m3_ed.dcm", "3.5")
-    exams, _ = read_rdsr([MULTI[0], MULTI[1], f])
+    exams = read_rdsr([MULTI[0], MULTI[1], f]).exams
     assert exams["effective_dose_msv"][0] == pytest.approx(3.5)
     assert exams["dose_method"][0] == "reported (DICOM 113839)"
     from recurct.dose import effective_dose
@@ -670,7 +688,7 @@ def test_vendor_effective_dose_only_from_a_report_with_every_event(tmp_path: Pat
     # a report with events 2 and 3 only (and an accumulated dose over those two), plus
     # Multi-1 holding event 1: the study has 3 events, no report's dose covers all of them
     f = _with_accumulated_ed(MULTI[2], tmp_path / "m3_part.dcm", "3.1", drop_event_of=MULTI[0])
-    exams, _ = read_rdsr([MULTI[0], f])
+    exams = read_rdsr([MULTI[0], f]).exams
     assert exams["n_events"][0] == 3
     assert exams["dlp_mgycm"][0] == pytest.approx(236.09)
     assert exams["effective_dose_msv"][0] is None
@@ -684,6 +702,7 @@ def test_age_string_without_unit_is_not_an_age(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="Invalid value for VR AS"):
         ds.PatientAge = "067"
         ds.save_as(tmp_path / "bare.dcm")
-    exams, report = read_rdsr(tmp_path / "bare.dcm")
+    result = read_rdsr(tmp_path / "bare.dcm")
+    exams, report = result.exams, result.report
     assert exams["age_years"][0] is None
     assert report.problems["field"].to_list() == ["PatientAge"]

@@ -90,13 +90,14 @@ def test_corrupted_reports_never_crash_never_give_partial_exams(tmp_path: Path) 
     unflagged: list[tuple[str, str, dict[str, Any]]] = []
     free_text: collections.Counter[str] = collections.Counter()
     for src in REPORTS:
-        intact, _ = read_rdsr(src)
+        intact = read_rdsr(src).exams
         want = intact.row(0, named=True)
         for kind, data in _cases(src.read_bytes(), rng):
             f = tmp_path / "corrupt.dcm"
             f.write_bytes(data)
             try:
-                exams, report = read_rdsr(f)
+                result = read_rdsr(f)
+                exams, report = result.exams, result.report
             except Exception as exc:  # pragma: no cover - the test fails on any
                 outcomes[kind, "crash"] += 1
                 unflagged.append((src.name, kind, {"exception": repr(exc)}))

@@ -71,32 +71,32 @@ def _unknown_regions(tmp_path: Path, **header: str) -> Path:
 def test_region_from_study_description_when_every_target_region_is_unknown(
     tmp_path: Path,
 ) -> None:
-    exams, _ = read_rdsr(_unknown_regions(tmp_path, StudyDescription="FACIAL BONES"))
+    exams = read_rdsr(_unknown_regions(tmp_path, StudyDescription="FACIAL BONES")).exams
     assert exams["body_region"].to_list() == ["head"]
     assert exams["study_description"].to_list() == ["FACIAL BONES"]
-    events, _ = read_rdsr(tmp_path / "ge_unknown.dcm", level="event")
+    events = read_rdsr(tmp_path / "ge_unknown.dcm").events
     assert set(events["region_source"]) == {"study_description"}
     assert set(events["body_region"]) == {"head"}
     # no region at all without a description
-    exams, _ = read_rdsr(_unknown_regions(tmp_path))
+    exams = read_rdsr(_unknown_regions(tmp_path)).exams
     assert exams["body_region"].to_list() == [None]
 
 
 def test_region_from_requested_procedure_then_user_rules(tmp_path: Path) -> None:
     f = _unknown_regions(tmp_path, RequestedProcedureDescription="CT NECK")
-    exams, _ = read_rdsr(f)
+    exams = read_rdsr(f).exams
     assert exams["body_region"].to_list() == ["neck"]
     assert exams["requested_procedure"].to_list() == ["CT NECK"]
     f = _unknown_regions(tmp_path, StudyDescription="Gesichtsschaedel nativ")
-    assert read_rdsr(f)[0]["body_region"].to_list() == [None]
-    exams, _ = read_rdsr(f, region_rules={"gesichtsschaedel": "head"})
+    assert read_rdsr(f).exams["body_region"].to_list() == [None]
+    exams = read_rdsr(f, region_rules={"gesichtsschaedel": "head"}).exams
     assert exams["body_region"].to_list() == ["head"]
 
 
 def test_region_of_the_event_wins_over_the_description(tmp_path: Path) -> None:
     ds = pydicom.dcmread(GE)
     ds.StudyDescription = "FACIAL BONES"
-    exams, _ = read_rdsr(_save(ds, tmp_path / "ge_desc.dcm"))
+    exams = read_rdsr(_save(ds, tmp_path / "ge_desc.dcm")).exams
     assert exams["body_region"].to_list() == ["abdomen"]  # Target Region Abdomen
 
 
@@ -126,7 +126,8 @@ def _split(src: Path, tmp_path: Path, groups: list[list[int]]) -> list[Path]:
 
 def test_continued_reports_merge_without_a_false_alarm(tmp_path: Path) -> None:
     files = _split(FLASH, tmp_path, [[0, 1], [2, 3]])
-    exams, report = read_rdsr(files)
+    result = read_rdsr(files)
+    exams, report = result.exams, result.report
     row = exams.row(0, named=True)
     assert exams.height == 1 and row["n_events"] == 4 and row["n_reports"] == 2
     assert row["dlp_mgycm"] == pytest.approx(724.52)
@@ -137,7 +138,8 @@ def test_continued_reports_merge_without_a_false_alarm(tmp_path: Path) -> None:
     # a continued report sent twice still counts each event once
     again = tmp_path / "continued-2-again.dcm"
     again.write_bytes(files[1].read_bytes())
-    exams, report = read_rdsr([*files, again])
+    result = read_rdsr([*files, again])
+    exams, report = result.exams, result.report
     assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
     assert exams["dlp_total_mismatch"][0] is False
     assert report.duplicate_events == 2
@@ -149,7 +151,7 @@ def test_mismatch_is_still_flagged_for_continued_reports(tmp_path: Path) -> None
     acc = next(it for it in ds.ContentSequence if _code(it) == "113811")
     _set_num(_child(acc, "113813"), "800.00")
     ds.save_as(files[1])
-    exams, _ = read_rdsr(files)
+    exams = read_rdsr(files).exams
     assert exams["dlp_total_mismatch"][0] is True
 
 
@@ -160,12 +162,14 @@ def test_event_without_dlp_gives_no_exam_dlp_at_either_level(tmp_path: Path) -> 
     dose = _child(tap, "113829")
     dose.ContentSequence = [it for it in dose.ContentSequence if _code(it) != "113838"]
     f = _save(ds, tmp_path / "flash_no_dlp.dcm")
-    exams, exam_report = read_rdsr(f)
+    result = read_rdsr(f)
+    exams, exam_report = result.exams, result.report
     assert exams["dlp_mgycm"][0] is None  # not 11.51 + 1.2 + 3.61 = 16.32
     assert exams["n_events"][0] == 4
     assert exams["effective_dose_msv"][0] is None
     assert exams["dlp_total_mismatch"][0] is None
-    events, event_report = read_rdsr(f, level="event")
+    result = read_rdsr(f)
+    events, event_report = result.events, result.report
     assert events["dlp_mgycm"].to_list() == [11.51, 1.2, 3.61, None]
     # the same problem row at both levels
     assert exam_report.problems.equals(event_report.problems)
@@ -180,7 +184,8 @@ def test_lost_event_is_detected(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     tap = _acquisitions(ds)[3]
     ds.ContentSequence = [it for it in ds.ContentSequence if it is not tap]
-    exams, report = read_rdsr(_save(ds, tmp_path / "flash_lost.dcm"))
+    result = read_rdsr(_save(ds, tmp_path / "flash_lost.dcm"))
+    exams, report = result.exams, result.report
     assert exams["n_events"][0] == 3 and exams["dlp_mgycm"][0] is None
     reasons = " ".join(report.problems["reason"])
     assert "counts 4 irradiation events" in reasons and "holds 3 irradiation events" in reasons
@@ -189,7 +194,8 @@ def test_lost_event_is_detected(tmp_path: Path) -> None:
 def test_damaged_acquisition_code_is_detected(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     _acquisitions(ds)[3].ConceptNameCodeSequence[0].CodeValue = "113818"  # one digit off
-    exams, report = read_rdsr(_save(ds, tmp_path / "flash_damaged.dcm"))
+    result = read_rdsr(_save(ds, tmp_path / "flash_damaged.dcm"))
+    exams, report = result.exams, result.report
     assert exams["dlp_mgycm"][0] is None
     assert report.problems.filter(pl.col("reason").str.contains("not coded CT Acquisition")).height
 
@@ -205,17 +211,17 @@ def test_events_without_uid_in_two_reports_of_one_study_give_no_exam_dlp(
         acq.ContentSequence = [it for it in acq.ContentSequence if _code(it) != "113769"]
     first = _save(ds, tmp_path / "first.dcm")
     again = _save(ds, tmp_path / "again.dcm")  # a new SOP Instance UID
-    for level in ("exam", "event"):
-        _, report = read_rdsr([first, again], level)
-        reasons = report.problems["reason"].to_list()
-        assert sum("may count one twice" in r for r in reasons) == 1
-    exams, _ = read_rdsr([first, again])
+    result = read_rdsr([first, again])
+    reasons = result.report.problems["reason"].to_list()
+    assert sum("may count one twice" in r for r in reasons) == 1
+    exams = result.exams
     row = exams.row(0, named=True)
     assert row["n_events"] == 4 and row["dlp_mgycm"] is None
     assert row["effective_dose_msv"] is None and row["reported_dlp_total_mgycm"] is None
     copy_ = tmp_path / "copy.dcm"
     copy_.write_bytes(first.read_bytes())
-    exams, report = read_rdsr([first, copy_])
+    result = read_rdsr([first, copy_])
+    exams, report = result.exams, result.report
     assert exams["dlp_mgycm"].to_list() == [pytest.approx(502.40)]
     assert not any("may count one twice" in r for r in report.problems["reason"])
 
@@ -242,7 +248,8 @@ def test_same_study_uid_different_patients_kept_apart(
     tmp_path: Path, header: dict[str, str]
 ) -> None:
     other = _other_patient(tmp_path, "other.dcm", **header)
-    exams, report = read_rdsr([DOSECHECK, other])
+    result = read_rdsr([DOSECHECK, other])
+    exams, report = result.exams, result.report
     assert exams.height == 2  # nothing merged, nothing dropped
     assert exams["study_uid"].n_unique() == 1
     assert exams["dlp_mgycm"].to_list() == pytest.approx([502.40, 502.40])
@@ -259,7 +266,8 @@ def test_missing_birth_date_or_sex_does_not_split(tmp_path: Path) -> None:
     del ds.PatientBirthDate
     del ds.PatientSex
     other = _save(ds, tmp_path / "no_birth.dcm")
-    exams, report = read_rdsr([DOSECHECK, other])
+    result = read_rdsr([DOSECHECK, other])
+    exams, report = result.exams, result.report
     assert exams.height == 1 and exams["identity_conflict"][0] is False
     assert report.duplicate_events == 2
 
@@ -292,7 +300,8 @@ def test_patient_size_in_another_unit_is_left_null(
 ) -> None:
     ds = pydicom.dcmread(FLASH)  # 87 kg, 1.86 m
     setattr(ds, keyword, value)  # centimetres / grams in the metres / kilograms field
-    exams, report = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
+    result = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
+    exams, report = result.exams, result.report
     assert exams[column].to_list() == [None]
     assert report.problems.filter(pl.col("field") == keyword)["reason"][0].startswith(
         f"Patient's {keyword[7:]} '{value}' is above"
@@ -318,16 +327,16 @@ def test_ssde_and_patient_size(tmp_path: Path) -> None:
     ssde.ContentSequence = [method]
     dose.ContentSequence.append(ssde)
     dose.ContentSequence.append(_num_item("113980", "Water Equivalent Diameter", "281", "mm"))
-    exams, _ = read_rdsr(_save(ds, tmp_path / "flash_ssde.dcm"))
+    exams = read_rdsr(_save(ds, tmp_path / "flash_ssde.dcm")).exams
     row = exams.row(0, named=True)
     assert row["ssde_mgy"] == pytest.approx(12.3)
     assert row["ssde_method"] == "Estimated from Water Equivalent Diameter"
     assert row["water_equivalent_diameter_mm"] == pytest.approx(281.0)
     assert row["patient_weight_kg"] == pytest.approx(87.0)  # the Flash header: 87 kg, 1.86 m
     assert row["patient_size_m"] == pytest.approx(1.86)
-    events, _ = read_rdsr(tmp_path / "flash_ssde.dcm", level="event")
+    events = read_rdsr(tmp_path / "flash_ssde.dcm").events
     assert events["ssde_mgy"].to_list() == [None, None, None, pytest.approx(12.3)]
     # absent: null
-    plain, _ = read_rdsr(DOSECHECK)
+    plain = read_rdsr(DOSECHECK).exams
     for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm", "patient_weight_kg"):
         assert plain[col].to_list() == [None]

@@ -25,7 +25,7 @@ def exams_dir(data_dir: Path) -> Path:
 def test_european_vendor_csv(exams_dir: Path) -> None:
     # ';' separator, decimal comma, UTF-8 BOM, CRLF, vendor names, N/A / NA / - / empty cells,
     # DICOM dates with a separate Study Time, DICOM ages, non-ASCII facility names
-    df = read_exams(exams_dir / "vendor_eu.csv", today=TODAY)
+    df = read_exams(exams_dir / "vendor_eu.csv", today=TODAY).exams
     assert df.columns == [
         "patient_id",
         "exam_date",
@@ -67,7 +67,7 @@ def test_european_vendor_csv(exams_dir: Path) -> None:
 
 
 def test_pipe_separator_dicom_dates_and_ages(exams_dir: Path) -> None:
-    df = read_exams(exams_dir / "us_numbers.csv", today=TODAY)
+    df = read_exams(exams_dir / "us_numbers.csv", today=TODAY).exams
     assert df.get_column("patient_id").to_list() == [7, 8]
     assert df.schema["patient_id"] == pl.Int64
     assert df.get_column("exam_date").dtype == pl.Date
@@ -81,7 +81,8 @@ def test_pipe_separator_dicom_dates_and_ages(exams_dir: Path) -> None:
 def test_decimal_comma_with_comma_separator_needs_quotes_and_flag(tmp_path: Path) -> None:
     path = tmp_path / "q.csv"
     path.write_text('patient_id,exam_date,effective_dose_msv\n1,2020-01-01,"1,5"\n')
-    assert read_exams(path, decimal=",", today=TODAY).get_column("effective_dose_msv")[0] == 1.5
+    df = read_exams(path, decimal=",", today=TODAY).exams
+    assert df.get_column("effective_dose_msv")[0] == 1.5
     with pytest.raises(ExamValidationError, match="row 0, column 'effective_dose_msv': not a"):
         read_exams(path, today=TODAY)
 
@@ -89,12 +90,12 @@ def test_decimal_comma_with_comma_separator_needs_quotes_and_flag(tmp_path: Path
 def test_explicit_separator(tmp_path: Path) -> None:
     path = tmp_path / "t.txt"
     path.write_text("patient_id\texam_date\tcomment\n1\t2020-01-01\ta;b,c\n")
-    df = read_exams(path, sep="\t", today=TODAY)
+    df = read_exams(path, sep="\t", today=TODAY).exams
     assert df.get_column("comment").to_list() == ["a;b,c"]
 
 
 def test_clean_csv_types(exams_dir: Path) -> None:
-    df = read_exams(exams_dir / "clean.csv", today=TODAY)
+    df = read_exams(exams_dir / "clean.csv", today=TODAY).exams
     assert df.schema["exam_date"] == pl.Datetime("us")
     assert df.schema["study_uid"] == pl.Utf8  # canonical text even when it looks numeric
     assert df.get_column("effective_dose_msv").to_list() == [6.3, 12.0, 2.0]
@@ -102,7 +103,7 @@ def test_clean_csv_types(exams_dir: Path) -> None:
 
 
 def test_dayfirst(exams_dir: Path) -> None:
-    df = read_exams(exams_dir / "dayfirst.csv", dayfirst=True, today=TODAY)
+    df = read_exams(exams_dir / "dayfirst.csv", dayfirst=True, today=TODAY).exams
     assert df.get_column("exam_date").to_list() == [
         datetime(2020, 4, 3),
         datetime(2019, 12, 31, 14, 30),
@@ -137,26 +138,26 @@ def test_dirty_file_strict_and_not(exams_dir: Path) -> None:
         (4, "exam_date", "duplicate exam"),
     ]
     with pytest.warns(DroppedRowsWarning, match="dropped 4 of 5 rows"):
-        df = read_exams(path, strict=False, today=TODAY)
+        df = read_exams(path, strict=False, today=TODAY).exams
     assert df.get_column("patient_id").to_list() == ["P001"]
 
 
 def test_validate_false_only_casts(exams_dir: Path) -> None:
-    df = read_exams(exams_dir / "dirty.csv", validate=False)
+    df = read_exams(exams_dir / "dirty.csv", validate=False).exams
     assert df.height == 5
     assert df.schema["effective_dose_msv"] == pl.Float64
     assert df.get_column("exam_date").to_list()[2] is None  # 30 February
 
 
 def test_parquet_file(exams_dir: Path) -> None:
-    df = read_exams(exams_dir / "exams.parquet", today=TODAY)
+    df = read_exams(exams_dir / "exams.parquet", today=TODAY).exams
     assert df.columns == ["patient_id", "exam_date", "effective_dose_msv", "Site"]
     assert df.get_column("patient_id").to_list() == ["p1", "p2"]
     assert df.schema["exam_date"] == pl.Datetime("us")
 
 
 def test_parquet_folder(exams_dir: Path, tmp_path: Path) -> None:
-    df = read_exams(exams_dir / "parquet", today=TODAY)
+    df = read_exams(exams_dir / "parquet", today=TODAY).exams
     assert sorted(df.get_column("patient_id").to_list()) == ["p1", "p2", "p3", "p4"]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -167,27 +168,24 @@ def test_parquet_folder(exams_dir: Path, tmp_path: Path) -> None:
 def test_parquet_without_suffix_is_recognised(exams_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "export.dat"
     shutil.copy(exams_dir / "exams.parquet", path)
-    assert read_exams(path, today=TODAY).height == 2
+    assert read_exams(path, today=TODAY).exams.height == 2
 
 
-def test_lazy_parquet(exams_dir: Path) -> None:
-    lf = read_exams(exams_dir / "parquet", lazy=True)
-    assert isinstance(lf, pl.LazyFrame)
-    schema = lf.collect_schema()
-    assert schema["patient_id"] == pl.Utf8
-    assert schema["exam_date"] == pl.Datetime("us")
-    assert schema["effective_dose_msv"] == pl.Float64
-    total = lf.select(pl.col("effective_dose_msv").sum()).collect().item()
-    assert total == pytest.approx(2 * (1.5 + 2.5))
+def test_parquet_folder_canonical_dtypes(exams_dir: Path) -> None:
+    df = read_exams(exams_dir / "parquet", today=TODAY).exams
+    assert df.schema["patient_id"] == pl.Utf8
+    assert df.schema["exam_date"] == pl.Datetime("us")
+    assert df.schema["effective_dose_msv"] == pl.Float64
+    assert df.get_column("effective_dose_msv").sum() == pytest.approx(2 * (1.5 + 2.5))
 
 
-def test_lazy_parquet_with_text_columns(tmp_path: Path) -> None:
+def test_parquet_with_text_columns(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pl.DataFrame(
         {"Patient ID": ["a"], "Study Date": ["20200102"], "Patient Age": ["030Y"], "DLP": ["1,5"]}
     ).write_parquet(path)
-    out = read_exams(path, lazy=True, decimal=",").collect()
-    assert out.row(0) == ("a", datetime(2020, 1, 2), 30.0, 1.5)
+    out = read_exams(path, decimal=",", today=TODAY).exams
+    assert out.row(0) == ("a", date(2020, 1, 2), 30.0, 1.5)
 
 
 def test_pandas_in_pandas_out() -> None:
@@ -199,7 +197,7 @@ def test_pandas_in_pandas_out() -> None:
             "Patient Age": ["040Y", "N/A"],
         }
     )
-    out = read_exams(pdf, today=TODAY)
+    out = read_exams(pdf, today=TODAY).exams
     assert isinstance(out, pd.DataFrame)
     assert list(out.columns) == ["patient_id", "exam_date", "effective_dose_msv", "age_years"]
     assert out["effective_dose_msv"].tolist() == [1.5, 2.0]
@@ -211,9 +209,9 @@ def test_polars_and_arrow_frames() -> None:
     expected = pl.DataFrame(
         {"patient_id": [1, 2], "exam_date": [date(2020, 1, 1), date(2020, 1, 2)]}
     )
-    assert_frame_equal(read_exams(df, today=TODAY), expected)
-    assert_frame_equal(read_exams(df.to_arrow(), today=TODAY), expected)
-    assert_frame_equal(read_exams(df.lazy(), today=TODAY), expected)
+    assert_frame_equal(read_exams(df, today=TODAY).exams, expected)
+    assert_frame_equal(read_exams(df.to_arrow(), today=TODAY).exams, expected)
+    assert_frame_equal(read_exams(df.lazy(), today=TODAY).exams, expected)
 
 
 def test_column_mapping_wins_over_vendor_names(exams_dir: Path) -> None:
@@ -222,7 +220,7 @@ def test_column_mapping_wins_over_vendor_names(exams_dir: Path) -> None:
         exams_dir / "vendor_eu.csv",
         columns={"Comment": "indication", "Total DLP (mGy.cm)": "dlp_total"},
         today=TODAY,
-    )
+    ).exams
     assert "dlp_mgycm" not in df.columns
     # not a canonical column: carried through exactly as written
     assert df.get_column("dlp_total").to_list() == ["450,5", "N/A", "300", "1200,75"]
@@ -236,7 +234,7 @@ def test_column_mapping_is_case_and_space_insensitive(tmp_path: Path) -> None:
         path,
         columns={"id nr": "patient_id", "Datum": "exam_date", "Dosis": "effective_dose_msv"},
         today=TODAY,
-    )
+    ).exams
     assert df.columns == ["patient_id", "exam_date", "effective_dose_msv"]
 
 
@@ -250,7 +248,7 @@ def test_two_candidates_for_one_column(tmp_path: Path) -> None:
     path.write_text("Patient ID,MRN,Study Date\n1,2,2020-01-01\n")
     with pytest.raises(ValueError, match=r"could all be 'patient_id'.*columns="):
         read_exams(path)
-    assert read_exams(path, columns={"MRN": "patient_id"}, today=TODAY).columns == [
+    assert read_exams(path, columns={"MRN": "patient_id"}, today=TODAY).exams.columns == [
         "Patient ID",
         "patient_id",
         "exam_date",
@@ -309,7 +307,7 @@ def test_missing_file() -> None:
 def test_cp1252_file(tmp_path: Path) -> None:
     path = tmp_path / "win.csv"
     path.write_bytes("patient_id;exam_date;facility\n1;2020-01-01;Hôpital\n".encode("cp1252"))
-    assert read_exams(path, today=TODAY).get_column("facility").to_list() == ["Hôpital"]
+    assert read_exams(path, today=TODAY).exams.get_column("facility").to_list() == ["Hôpital"]
 
 
 def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
@@ -319,7 +317,7 @@ def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
         "1;2020-01-01;3;2,5;007;12345678901234567890\n"
         "2;2020-01-02;-;1E5;12;12345678901234567891\n"
     )
-    df = read_exams(path, today=TODAY)
+    df = read_exams(path, today=TODAY).exams
     assert all(df.schema[c] == pl.Utf8 for c in ("n", "x", "code", "accession"))
     assert df.get_column("n").to_list() == ["3", "-"]
     assert df.get_column("x").to_list() == ["2,5", "1E5"]
@@ -327,7 +325,7 @@ def test_unknown_csv_columns_keep_their_text(tmp_path: Path) -> None:
     assert df.get_column("accession").to_list() == ["12345678901234567890", "12345678901234567891"]
 
 
-def test_lazy_parquet_maps_body_regions(tmp_path: Path) -> None:
+def test_parquet_maps_body_regions(tmp_path: Path) -> None:
     path = tmp_path / "r.parquet"
     pl.DataFrame(
         {
@@ -336,7 +334,7 @@ def test_lazy_parquet_maps_body_regions(tmp_path: Path) -> None:
             "Body Part": ["CSPINE", "Becken"],
         }
     ).write_parquet(path)
-    out = read_exams(path, lazy=True, region_rules={" becken ": "abdomen_pelvis"}).collect()
+    out = read_exams(path, region_rules={" becken ": "abdomen_pelvis"}, today=TODAY).exams
     assert out["body_region"].to_list() == ["spine", "abdomen_pelvis"]
     assert out["body_region_raw"].to_list() == ["CSPINE", "Becken"]
 
@@ -347,19 +345,19 @@ def test_ids_stripped_with_a_counted_warning(tmp_path: Path) -> None:
     path = tmp_path / "ids.csv"
     path.write_text("patient_id,exam_date\n A,2020-01-01\nA ,2020-01-02\nB,2020-01-03\n")
     with pytest.warns(IdentifierWarning, match=r"2 id\(s\) \(rows 0, 1"):
-        df = read_exams(path, today=TODAY)
+        df = read_exams(path, today=TODAY).exams
     assert df["patient_id"].to_list() == ["A", "A", "B"]
 
 
 def test_unmapped_codes_never_nulled_uncounted(tmp_path: Path) -> None:
-    # validate=False and lazy=True count nothing, so they keep what they cannot map as given;
-    # validate sets it null and counts it
+    # validate=False counts nothing, so it keeps what it cannot map as given (and its report
+    # says nothing was checked); validate sets it null and counts it
     path = tmp_path / "c.csv"
     path.write_text("patient_id,exam_date,sex,body_region\na,2020-01-01,W,Topogram\n")
-    cast = read_exams(path, validate=False)
+    cast = read_exams(path, validate=False).exams
     assert cast.row(0)[2:] == ("F", "Topogram", "Topogram")
-    lazy = read_exams(path, lazy=True).collect()
-    assert lazy.select("sex", "body_region").row(0) == ("F", "Topogram")
+    unchecked = read_exams(path, validate=False).report
+    assert not unchecked.validated and not unchecked.is_clean
     from recurct.schema import UnmappedValuesWarning, validate
 
     with pytest.warns(UnmappedValuesWarning, match="1 unknown body region"):
@@ -379,5 +377,5 @@ def test_placeholder_ids_of_the_caller_apply_to_frames_as_to_files(tmp_path: Pat
     frame.write_csv(path)
     for source in (frame, path):
         with pytest.warns(DroppedRowsWarning):
-            out = read_exams(source, placeholder_ids=["XX"], strict=False)
+            out = read_exams(source, placeholder_ids=["XX"], strict=False).exams
         assert out["patient_id"].to_list() == ["NA"]

@@ -56,14 +56,14 @@ TERMS = [
 
 @pytest.mark.parametrize(("text", "region"), TERMS)
 def test_shipped_term(text, region) -> None:
-    assert regions.normalise_region(text) == region
+    assert regions.region_of(text) == region
 
 
 def test_ligatures_and_mojibake() -> None:
     # œ and ß are not split by NFKD: they are spelled out; mis-decoded UTF-8 maps to nothing
-    assert regions.normalise_region("Coeur") == "chest"
-    assert regions.normalise_region("Fuß") == "extremity"
-    assert regions.normalise_region("testÃ¦Ã¸Ã¥") is None
+    assert regions.region_of("Coeur") == "chest"
+    assert regions.region_of("Fuß") == "extremity"
+    assert regions.region_of("testÃ¦Ã¸Ã¥") is None
 
 
 def test_dose_module_uses_the_same_function() -> None:
@@ -84,10 +84,10 @@ def test_normalise_text() -> None:
 
 def test_bad_user_rules_are_named() -> None:
     with pytest.raises(ValueError, match="not a regular expression"):
-        regions.normalise_region("x", rules=[("(", "head")])
+        regions.region_of("x", region_rules=[("(", "head")])
     with pytest.raises(ValueError, match="region must be one of"):
-        regions.normalise_region("x", rules={" x ": "brain"})
+        regions.region_of("x", region_rules={" x ": "brain"})
     with pytest.raises(ValueError, match="needs columns"):
-        regions.normalise_region("x", rules=pl.DataFrame({"p": ["x"]}))
+        regions.region_of("x", region_rules=pl.DataFrame({"p": ["x"]}))
     with pytest.raises(TypeError, match="mapping"):
-        regions.normalise_region("x", rules="x")
+        regions.region_of("x", region_rules="x")

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+from recurct._validation import check_exams
 from recurct.schema import (
     BODY_REGIONS,
     DroppedRowsWarning,
@@ -91,7 +92,7 @@ def test_clean_input_round_trips_unchanged() -> None:
     df = clean()
     out = validate(df, today=TODAY)
     assert_frame_equal(out, with_raw(df))
-    out, report = validate(df, today=TODAY, return_report=True)
+    out, report = check_exams(df, today=TODAY)
     assert (report.n_rows_in, report.n_rows_out, report.dropped_by_reason) == (4, 4, {})
     assert report.is_clean and report.problems.height == 0
 
@@ -189,12 +190,14 @@ def test_nan_age_is_unknown_as_in_pandas() -> None:
     out = validate(with_value("age_years", 0, math.nan), today=TODAY)
     assert out.get_column("age_years").to_list()[0] is None
     pd_out = validate(with_value("age_years", 0, math.nan).to_pandas(), today=TODAY)
-    assert pd_out.get_column("age_years").to_list()[0] is None
+    assert isinstance(pd_out, pd.DataFrame)
+    assert pd.isna(pd_out["age_years"].iloc[0])
+    assert pl.from_pandas(pd_out)["age_years"].to_list()[0] is None
 
 
 def test_unknown_sex_code_is_set_null_and_counted() -> None:
     with pytest.warns(UnmappedValuesWarning, match="1 unknown sex code"):
-        out, report = validate(with_value("sex", 2, "Q"), today=TODAY, return_report=True)
+        out, report = check_exams(with_value("sex", 2, "Q"), today=TODAY)
     assert out.height == 4 and out.get_column("sex").to_list() == ["F", "F", None, "U"]
     assert report.set_null_by_reason == {"unknown sex code": 1}
     assert report.dropped_by_reason == {} and not report.is_clean
@@ -307,7 +310,7 @@ def test_strict_false_drops_counts_and_warns_once() -> None:
         pl.Series("age_years", [1.0, 200.0, 1.0, 1.0]),
     )
     with pytest.warns(DroppedRowsWarning) as record:
-        out, report = validate(df, strict=False, today=TODAY, return_report=True)
+        out, report = check_exams(df, strict=False, today=TODAY)
     assert len(record) == 1
     assert "dropped 3 of 4 rows" in str(record[0].message)
     assert "2 negative dose" in str(record[0].message)
@@ -328,7 +331,7 @@ def test_strict_false_without_report_returns_frame() -> None:
 def test_good_copy_of_a_bad_row_survives() -> None:
     df = pl.concat([with_value("effective_dose_msv", 0, -5.0)[0:1], clean()])
     with pytest.warns(DroppedRowsWarning):
-        out, report = validate(df, strict=False, today=TODAY, return_report=True)
+        out, report = check_exams(df, strict=False, today=TODAY)
     assert report.dropped_by_reason == {"negative dose": 1}
     assert_frame_equal(out, with_raw(clean()))
 
@@ -395,7 +398,7 @@ def test_empty_table() -> None:
     text_dates = pl.DataFrame(
         schema={"patient_id": pl.Utf8, "exam_date": pl.Utf8, "effective_dose_msv": pl.Float64}
     )
-    out, report = validate(text_dates, strict=False, return_report=True)
+    out, report = check_exams(text_dates, strict=False)
     assert out.height == 0 and report.is_clean
 
 
@@ -408,9 +411,10 @@ def test_integral_float_patient_ids_become_int64() -> None:
 
 def test_pandas_input_round_trip() -> None:
     df = clean()
-    out = validate(df.to_pandas(), today=TODAY)
-    assert isinstance(out, pl.DataFrame)
-    assert_frame_equal(out, with_raw(df))
+    pd_out = validate(df.to_pandas(), today=TODAY)
+    assert isinstance(pd_out, pd.DataFrame)  # pandas in, pandas out
+    out = pl.from_pandas(pd_out)
+    assert_frame_equal(out, with_raw(df), check_dtypes=False)
     back = pl.from_pandas(out.to_pandas())
     assert_frame_equal(back, out)
     assert_frame_equal(validate(back, today=TODAY), back)  # validated twice: unchanged
@@ -514,7 +518,7 @@ def test_strict_false_keeps_every_good_row_in_order(rows: list[dict]) -> None:
     expected = naive_good_rows(rows)
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        out, report = validate(df, strict=False, today=TODAY_P, return_report=True)
+        out, report = check_exams(df, strict=False, today=TODAY_P)
     kinds = {type(w.message) for w in record}
     assert (DroppedRowsWarning in kinds) == (len(expected) < len(rows))
     n_q = sum(rows[i]["sex"] == "q" for i in expected)
@@ -538,12 +542,17 @@ def test_pandas_frame_kinds_accepted() -> None:
         }
     )
     out = validate(pdf, today=TODAY)
-    assert out.schema["patient_id"] == pl.Int64
-    assert out.schema["exam_date"] == pl.Datetime("us")
+    assert isinstance(out, pd.DataFrame)
+    assert str(out["patient_id"].dtype) == "Int64"
+    assert str(out["exam_date"].dtype).startswith("datetime64")
+    out_pl = check_exams(pdf, today=TODAY)[0]  # the polars frame behind it
+    assert out_pl.schema["patient_id"] == pl.Int64
+    assert out_pl.schema["exam_date"] == pl.Datetime("us")
 
 
 def test_eager_date_parsing_agrees_with_the_expression() -> None:
-    from recurct.schema import _parse_date_series, parse_dates
+    from recurct._dates import parse_date_series
+    from recurct.schema import parse_dates
 
     values = [
         "2019-12-31",
@@ -560,13 +569,13 @@ def test_eager_date_parsing_agrees_with_the_expression() -> None:
     ]
     column = pl.Series("d", [values[(i * 7) % len(values)] for i in range(997)])
     for dayfirst in (False, True):
-        eager = _parse_date_series(column, dayfirst=dayfirst)
+        eager = parse_date_series(column, dayfirst=dayfirst)
         lazy = pl.select(parse_dates(pl.lit(column), dayfirst=dayfirst)).to_series()
         assert eager.to_list() == lazy.to_list()
         assert eager.null_count() < column.len()
     assert column[4] == "31/12/2019"
-    assert _parse_date_series(column, dayfirst=True)[4] == datetime(2019, 12, 31)
-    assert _parse_date_series(column)[4] is None
+    assert parse_date_series(column, dayfirst=True)[4] == datetime(2019, 12, 31)
+    assert parse_date_series(column)[4] is None
 
 
 def test_error_pickles() -> None:

@@ -204,8 +204,8 @@ def _folder_read_whole(path: Path, fn: str) -> None:
         else:
             what = f"its partition folders hold the column(s) {lost}, which would be dropped"
         raise ParameterError(
-            f"{fn}: {path}: {what}; pass recurct.read_exams(folder, lazy=True) instead (any "
-            "Parquet extension, partitions kept as columns, still out of core)"
+            f"{fn}: {path}: {what}; pass recurct.read_exams(folder).exams instead (any "
+            "Parquet extension, partitions kept as columns; read into memory)"
         )
 
 

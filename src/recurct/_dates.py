@@ -1,11 +1,16 @@
-"""One conversion of user-given dates (arguments, profile fields) to ``datetime.date``."""
+"""Dates and ages as recurct reads them: user-given dates (arguments, profile fields) to
+``datetime.date`` (:func:`as_date`), exam-date text to datetimes (:func:`parse_dates`,
+:func:`parse_date_series`) and DICOM Age Strings to years (:func:`parse_dicom_age`,
+:func:`dicom_age_years`). The public ones are re-exported by :mod:`recurct.schema`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import re
+from typing import Any, overload
 
 import numpy as np
+import polars as pl
 
 
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
@@ -26,3 +31,130 @@ def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
         except ValueError:
             raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
     raise TypeError(f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}")
+
+
+DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
+"""DICOM Age String units and how many of each make one year (the divisor to years).
+
+A year is 365.25 days, so a week is 7/365.25 years and a day 1/365.25 years; a month is
+1/12 year.
+"""
+
+# A number (digits, optionally a decimal point or comma and more digits), then one unit
+# letter; spaces around either are tolerated, case is ignored. Strict DICOM AS is "nnnU".
+_DICOM_AGE_PATTERN = r"^\s*(\d+(?:[.,]\d+)?)\s*([YMWDymwd])\s*$"
+_DICOM_AGE_RE = re.compile(_DICOM_AGE_PATTERN)
+
+# Date formats tried, in order, on strings (after "T" -> " " and a trailing "Z" removed).
+_ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", " %H:%M", ""))
+_DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
+_DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
+
+
+def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
+    """Parse a string expression of exam dates to ``Datetime("us")`` (null where unparseable).
+
+    Accepted: ISO 8601 (``2019-12-31``, ``2019-12-31 08:15``, ``2019-12-31T08:15:00.5``,
+    a trailing ``Z`` ignored; also with ``/``: ``2019/12/31``), DICOM DA (``20191231``), DA
+    and TM joined by a space (``20191231 081500.5``), DICOM DT (``20191231081500``) and,
+    with ``dayfirst=True``, ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally
+    followed by ``HH:MM[:SS]``).
+    """
+    s = date_text(expr)
+    formats = date_formats(dayfirst)
+    return pl.coalesce(
+        [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
+    )
+
+
+@overload
+def parse_dicom_age(values: pl.Expr) -> pl.Expr: ...
+@overload
+def parse_dicom_age(values: pl.Series) -> pl.Series: ...
+def parse_dicom_age(values: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
+    """Convert DICOM Age Strings (``067Y``, ``018M``, ``006W``, ``010D``) to years.
+
+    Parameters
+    ----------
+    values : polars.Expr or polars.Series
+        Text ages. A value is a number followed by its unit, ``Y`` (years), ``M`` (months),
+        ``W`` (weeks) or ``D`` (days); the unit is required (a bare ``67`` is not a DICOM age).
+        Case and spaces around the number and the unit are ignored; a decimal point or comma
+        is accepted (``1,5Y``), which strict DICOM does not use but some exports do.
+
+    Returns
+    -------
+    polars.Expr or polars.Series
+        Float64 years (same kind as the input): the number divided by
+        :data:`DICOM_AGE_UNITS` (12 months, 365.25/7 weeks, 365.25 days per year); null
+        where the value is null or not a DICOM age string. No range check here:
+        :func:`recurct.schema.validate` reports ages outside 0-130.
+
+    See Also
+    --------
+    dicom_age_years : the same rule for one string.
+    """
+    if isinstance(values, pl.Series) and values.dtype != pl.Utf8:
+        values = values.cast(pl.Utf8)
+    up = values.str.to_uppercase()
+    number = up.str.extract(_DICOM_AGE_PATTERN, 1).str.replace(",", ".", literal=True)
+    unit = up.str.extract(_DICOM_AGE_PATTERN, 2).replace_strict(
+        DICOM_AGE_UNITS, default=None, return_dtype=pl.Float64
+    )
+    return number.cast(pl.Float64) / unit
+
+
+def dicom_age_years(text: str | None) -> float | None:
+    """One DICOM Age String (``067Y``, ``018M``, ``006W``, ``010D``) in years, or None.
+
+    The same rule as :func:`parse_dicom_age` (unit required; divisors in
+    :data:`DICOM_AGE_UNITS`): ``dicom_age_years("018M") == 1.5``; ``None`` for ``None``,
+    an empty string or anything that is not a number followed by Y, M, W or D.
+    """
+    if text is None:
+        return None
+    m = _DICOM_AGE_RE.match(str(text))
+    if m is None:
+        return None
+    return float(m.group(1).replace(",", ".")) / DICOM_AGE_UNITS[m.group(2).upper()]
+
+
+def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
+    """Spaces and a trailing ``Z`` removed, ``T`` -> space (an Expr or a Series)."""
+    return e.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
+
+
+def date_formats(dayfirst: bool) -> tuple[str, ...]:
+    return _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
+
+
+def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
+    """Eager :func:`parse_dates`: each format is tried only on the values still unparsed,
+    most frequent format first (judged on a sample), so a column in one format costs one
+    pass instead of one per format.
+    """
+    text = date_text(s.cast(pl.Utf8))
+    n = text.len()
+    out = pl.repeat(None, n, dtype=pl.Datetime("us"), eager=True).alias(s.name)
+    todo = np.flatnonzero(text.is_not_null().to_numpy())
+    if todo.size == 0:
+        return out
+    sample = text.gather(todo[:: max(1, todo.size // 500)])
+    formats = list(date_formats(dayfirst))
+    hits = [
+        sample.str.strptime(pl.Datetime("us"), f, strict=False, exact=True).null_count()
+        for f in formats
+    ]
+    for f in [f for _, f in sorted(zip(hits, formats), key=lambda t: t[0])]:
+        sub = text if todo.size == n else text.gather(todo)
+        parsed = sub.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+        ok = parsed.is_not_null().to_numpy()
+        if ok.all():
+            out = parsed.alias(s.name) if todo.size == n else out.scatter(todo, parsed)
+            break
+        if ok.any():
+            out = out.scatter(todo[ok], parsed.filter(pl.Series(ok)))
+        todo = todo[~ok]
+        if todo.size == 0:
+            break
+    return out

@@ -85,6 +85,7 @@ def to_polars(
     the first offending row. ``clean=False`` skips the identity and age rules (for a caller
     that applies :func:`clean_frame` itself and reports the values as given).
     """
+    obj = getattr(obj, "exams", obj) if type(obj).__name__ == "ReadResult" else obj
     kind = frame_kind(obj)
     if kind == "polars":
         df = obj

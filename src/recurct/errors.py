@@ -71,12 +71,12 @@ class ExamValidationError(RecurctError, ValueError):
     def __init__(
         self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
     ) -> None:
-        from recurct.schema import _problem_message  # schema imports this module
+        from recurct._validation import problem_message  # which imports this module
 
         self.problems = problems
         self.source = source
         self.hint = hint
-        message = _problem_message(problems, source)
+        message = problem_message(problems, source)
         super().__init__(f"{message}\n{hint}" if hint else message)
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
@@ -99,7 +99,7 @@ class DoseConversionError(RecurctError, ValueError):
 
 
 class RdsrReadError(RecurctError, ValueError):
-    """A dose report could not be read (raised with ``errors="raise"``); names file and field."""
+    """A dose report could not be read (raised with ``strict=True``); names file and field."""
 
 
 class WeakSecretError(RecurctError, ValueError):

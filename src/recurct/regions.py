@@ -1,16 +1,17 @@
 """Free-text body regions (protocol names, study descriptions, DICOM body parts) -> canonical.
 
-:func:`normalise_region` maps text such as ``"Thorax^TAP (Adult)"``, ``"ABDOMEN/PELVIS"``,
+:func:`region_of` maps one text such as ``"Thorax^TAP (Adult)"``, ``"ABDOMEN/PELVIS"``,
 ``"Schädel nativ"``, ``"TC torace"`` or the DICOM Body Part Examined ``"CSPINE"`` to one of
 :data:`recurct.schema.BODY_REGIONS` by an ordered rule table (:func:`region_rules`), the first
 matching rule winning; nothing matched gives None (the function never guesses). The same rules
 are used by :func:`recurct.read_exams` and :func:`recurct.validate` for the ``body_region``
-column and by the RDSR and OpenREM readers; ``recurct.dose.normalise_region`` is this function.
+column and by the RDSR and OpenREM readers; :func:`normalise_region` maps a column of texts
+(a Series back, pandas for pandas). ``recurct.dose`` re-exports both.
 
 The shipped rules cover English, German, French, Italian, Dutch and Spanish terms of CT
 exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L, e.g. ``HEADNECK``,
 ``CHESTABDPELVIS``, ``WHOLEBODY``); every term is tested in ``tests/test_regions.py``. Your
-own rules (``rules=``) are tried first, so they extend or override the shipped ones.
+own rules (``region_rules=``) are tried first, so they extend or override the shipped ones.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
+from recurct._compat import renamed
 from recurct._frames import to_polars
 
-__all__ = ["normalise_region", "normalise_text", "region_rules"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["normalise_region", "normalise_text", "region_of", "region_rules"]
 
 # word lists shared by several rules (normalised text: lower case, accents removed)
 _CH = r"(chest|thorax|thoracic|thx|torace|torax|thoraco|thoracique|toracico|brustkorb)"
@@ -238,8 +243,9 @@ def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) 
     return None
 
 
-def normalise_region(text: Any, rules: Any = None) -> Any:
-    """Map free-text protocol names and DICOM target regions to canonical body regions.
+@renamed(rules="region_rules")
+def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
+    """The canonical body region of one free-text protocol name or DICOM target region.
 
     The text is normalised (:func:`normalise_text`: lower case, accents removed, every run of
     characters other than letters and digits becomes one space, one space at each end), then
@@ -259,44 +265,81 @@ def normalise_region(text: Any, rules: Any = None) -> Any:
 
     Parameters
     ----------
-    text : str, None, or a polars / pandas Series or sequence of them
-        The text(s). A Series is mapped over its unique values only.
-    rules : mapping, sequence of (pattern, region) pairs, or a table with columns ``pattern``
-        and ``region``, optional
+    text : str or None
+        The text (for a column of them use :func:`normalise_region`).
+    region_rules : mapping, sequence of (pattern, region) pairs, or a table with columns
+        ``pattern`` and ``region``, optional
         Extra rules, tried before the built-in ones (so they can override them). Patterns are
         searched in the normalised text described above; a region of None maps to None.
 
     Returns
     -------
-    str or None, or a Series (polars for polars or sequences, pandas for pandas) of them.
+    str or None
+        A canonical body region, ``"other"``, or None when no rule matches.
 
     Examples
     --------
-    >>> normalise_region("Thorax^TAP (Adult)")
+    >>> region_of("Thorax^TAP (Adult)")
     'chest_abdomen_pelvis'
-    >>> normalise_region("C-spine"), normalise_region("Topogram")
+    >>> region_of("C-spine"), region_of("Topogram")
     ('spine', None)
-    >>> normalise_region("Schädel nativ"), normalise_region("Abdomen/Becken")
+    >>> region_of("Schädel nativ"), region_of("Abdomen/Becken")
     ('head', 'abdomen_pelvis')
-    >>> normalise_region("Hüfte", rules=[(r" hufte ", "pelvis")])
+    >>> region_of("Hüfte", region_rules=[(r" hufte ", "pelvis")])
     'pelvis'
     """
-    compiled = compile_rules(rules)
-    if isinstance(text, str) or text is None:
-        return match_region(text, compiled)
-    is_pandas = type(text).__module__.startswith("pandas")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(
+            f"region_of takes one string, got {type(text).__name__}; "
+            "map a column with normalise_region(values)"
+        )
+    return match_region(text, compile_rules(region_rules))
+
+
+@renamed(rules="region_rules")
+def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd.Series:
+    """Map a column of free-text protocol names and DICOM target regions to canonical body
+    regions, by the rules of :func:`region_of` (each distinct value mapped once).
+
+    Parameters
+    ----------
+    values : polars Series, pandas Series, or a sequence of str / None
+        The texts. One string is refused (use :func:`region_of`), so the result is always a
+        Series.
+    region_rules : optional
+        Extra rules, tried before the built-in ones, as in :func:`region_of`.
+
+    Returns
+    -------
+    polars.Series or pandas.Series
+        Utf8 regions (None where no rule matches), one per value in order, with the input's
+        name (``"region"`` for a sequence): pandas (with the input's index) for pandas, else
+        polars.
+
+    Examples
+    --------
+    >>> normalise_region(["CT Thorax", "Schädel nativ", "Topogram"]).to_list()
+    ['chest', 'head', None]
+    """
+    if isinstance(values, str) or values is None:
+        raise TypeError(
+            "normalise_region maps a Series or a sequence of texts; for one string use "
+            "recurct.regions.region_of(text) (recurct 0.2)"
+        )
+    compiled = compile_rules(region_rules)
+    is_pandas = type(values).__module__.startswith("pandas")
     if is_pandas:
-        s = pl.from_pandas(text)
-    elif isinstance(text, pl.Series):
-        s = text
+        s = pl.from_pandas(values)
+    elif isinstance(values, pl.Series):
+        s = values
     else:
-        s = pl.Series("region", list(text), dtype=pl.Utf8, strict=False)
+        s = pl.Series("region", list(values), dtype=pl.Utf8, strict=False)
     s = s.cast(pl.Utf8)
     uniq = s.drop_nulls().unique().to_list()
     mapping = {u: match_region(u, compiled) for u in uniq}
     out = s.replace_strict(mapping, default=None, return_dtype=pl.Utf8).alias(s.name)
     if is_pandas:
         res = out.to_pandas()
-        res.index = text.index
+        res.index = values.index
         return res
     return out

@@ -147,7 +147,7 @@ def folder(files: dict[str, Any]) -> Callable[[Path], Path]:
 
 # --------------------------------------------------------------------------- calls
 def read(**kw: Any) -> Callable[..., Any]:
-    return lambda x, strict=True: read_exams(x, strict=strict, today=TODAY, **kw)
+    return lambda x, strict=True: read_exams(x, strict=strict, today=TODAY, **kw).exams
 
 
 def check(**kw: Any) -> Callable[..., Any]:
@@ -1273,9 +1273,9 @@ CASES += [
         Err(ValueError, r"partition folders hold the column\(s\) \['facility'\]"),
     ),
     Case(
-        "hive facility= folders out of core through read_exams(lazy=True): kept",
+        "hive facility= folders through read_exams: kept",
         folder({"facility=X/a.PQ": PARQ, "facility=Y/b.parquet": PARQ.with_columns(patient_id=B)}),
-        lambda x, strict=True: cumulative_dose(read_exams(x, lazy=True)),
+        lambda x, strict=True: cumulative_dose(read_exams(x)),
         rows_are(["patient_id", "facility"], [("a", "X"), ("b", "Y")]),
     ),
     Case(
@@ -1365,11 +1365,10 @@ def test_warnings_are_counted() -> None:
         out = validate(df, today=TODAY)
     assert out["patient_id"].to_list() == ["A", "B", "C"]
     with pytest.warns(UnmappedValuesWarning, match="2 unknown body region"):
-        out, report = validate(
+        report = read_exams(
             out.with_columns(body_region=pl.Series(["Topogram", "Scout", "CHEST"])),
             today=TODAY,
-            return_report=True,
-        )
+        ).report
     assert report.set_null_by_reason == {"unknown body region": 2}
     assert "2  unknown body region (set null, exam kept)" in str(report)
 
@@ -1419,7 +1418,7 @@ def test_random_bad_rows_leave_exactly_the_good_ones(tmp_path_factory, items, se
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnmappedValuesWarning)
         warnings.simplefilter("ignore", DroppedRowsWarning)
-        out = read_exams(path, strict=False, today=TODAY)
+        out = read_exams(path, strict=False, today=TODAY).exams
     # exactly the good rows, in order, values as written ("007" stays text)
     kept = out.select("patient_id", "exam_date", "effective_dose_msv", "accession").rows()
     assert kept == good

@@ -207,7 +207,7 @@ def _regions_from_text(
         col = next((c for c in frame.columns if _key(c) in wanted), None)
         if col is None:
             return frame
-        mapped = normalise_region(frame[col].cast(pl.Utf8), rules=rules)
+        mapped = normalise_region(frame[col].cast(pl.Utf8), region_rules=rules)
         notes.append(
             f"body_region read from {col!r} by {_whose(rules)} region rules: "
             f"{mapped.is_not_null().sum():,} of {frame.height:,} rows recognised"
@@ -217,7 +217,7 @@ def _regions_from_text(
     free = s.is_not_null() & ~s.is_in(list(BODY_REGIONS))
     if not free.any():
         return frame
-    mapped = normalise_region(s, rules=rules)
+    mapped = normalise_region(s, region_rules=rules)
     changed = int((free & mapped.is_not_null()).sum())
     examples = s.filter(free).unique(maintain_order=True).head(3).to_list()
     notes.append(
@@ -275,7 +275,7 @@ def _read_openrem(
             "regions from the protocol of each irradiation event)"
         )
     try:
-        frame, _ = read_openrem_ct(p)
+        frame = read_openrem_ct(p).exams
     except (OSError, ValueError) as exc:
         raise InputError(str(exc)) from None
     notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
@@ -294,7 +294,7 @@ def _read_table(
     from recurct.io import exams as exams_io
 
     try:
-        frame, kind, _, renames = exams_io._prepare(
+        frame, kind, _, renames = exams_io.prepare(
             p,
             mapping,
             dayfirst=getattr(args, "dayfirst", False),
@@ -311,23 +311,24 @@ def _read_table(
 def _validated(
     frame: pl.DataFrame, path: str, args: argparse.Namespace, rules: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, Any]:
-    """:func:`recurct.schema.validate` with ``strict=False``: ``(valid rows, report)``; a
+    """Validation as :func:`recurct.schema.validate` with ``strict=False``: ``(valid rows,
+    report)``; a
     missing required column is an :class:`InputError` saying what to map."""
     import polars as pl
 
     from recurct import schema
+    from recurct._validation import check_exams
     from recurct.io import exams as exams_io
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", schema.DroppedRowsWarning)
         warnings.simplefilter("ignore", schema.UnmappedValuesWarning)  # a note, by the caller
         try:
-            return schema.validate(  # type: ignore[no-any-return]
+            return check_exams(
                 frame,
                 strict=False,
                 today=getattr(args, "today", None),
                 required=exams_io.READ_REQUIRED,
-                return_report=True,
                 dayfirst=getattr(args, "dayfirst", False),
                 region_rules=rules,
             )

@@ -9,6 +9,7 @@ import importlib
 from typing import Any
 
 _LAZY: dict[str, str] = {
+    "ReadResult": "recurct.io._result",
     "read_exams": "recurct.io.exams",
     "read_rdsr": "recurct.io.rdsr",
     "ReadReport": "recurct.io.rdsr",

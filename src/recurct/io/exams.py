@@ -15,23 +15,29 @@ other column keeps its text (CSV) or its dtype (Parquet, frames) exactly.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
-import io
+import os
 import re
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import numpy as np
 import polars as pl
 
 from recurct import schema
+from recurct._casts import eager_casts, with_casts
+from recurct._compat import renamed
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_files, check_tree
+from recurct._validation import check_exams, unchecked_report
+from recurct.io._csv import read_csv
+from recurct.io._result import ReadResult
+
+if TYPE_CHECKING:
+    from datetime import date, datetime
+
+    import pandas as pd
+    import pyarrow as pa
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
@@ -86,51 +92,33 @@ _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
 _INT = r"^(0|[1-9]\d{0,17})$"
-_UTF8_MULTIBYTE = re.compile(
-    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
-)
-_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
-# file signatures of what spreadsheets and systems save that is not a CSV table
-_MAGIC = {
-    b"PK\x03\x04": "a zip archive or Excel workbook (.xlsx)",
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook (.xls)",
-    b"%PDF": "a PDF document",
-    b"BZh": "a bzip2 file (only gzip is read)",
-    b"\xfd7zXZ\x00": "an xz file (only gzip is read)",
-    b"\x28\xb5\x2f\xfd": "a zstd file (only gzip is read)",
-    b"7z\xbc\xaf\x27\x1c": "a 7-zip archive",
-    b"SQLite format 3\x00": "an SQLite database",
-}
-_MARKUP = (b"<!doctype html", b"<html", b"<?xml", b"<table")
-# control characters text files do not hold (their UTF-8 bytes are the characters)
-_CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
 
 
+@renamed(path_or_frame="source", lazy="use recurct.outofcore.scan_exams(source) for a lazy scan")
 def read_exams(
-    path_or_frame: Any,
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | pd.DataFrame | pa.Table,
     columns: Mapping[str, str] | None = None,
     *,
     dayfirst: bool = False,
     sep: str | None = None,
     decimal: str | None = None,
-    lazy: bool = False,
     validate: bool = True,
     strict: bool = True,
-    today: Any = None,
+    today: date | datetime | str | None = None,
     region_rules: Any = None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     max_dose_msv: float | None = schema.MAX_EXAM_DOSE_MSV,
-) -> Any:
-    """Read an exam table and return it in canonical form (see :mod:`recurct.schema`).
+) -> ReadResult:
+    """Read an exam table into canonical form (see :mod:`recurct.schema`), with its report.
 
     Parameters
     ----------
-    path_or_frame : str, Path, or polars / pandas / pyarrow table
+    source : str, Path, or polars / pandas / pyarrow table
         A CSV file (plain or ``.csv.gz``), a Parquet file, a folder of Parquet files (read
         recursively; :data:`PARQUET_SUFFIXES` in any case; hive partition folders such as
-        ``facility=A/`` become text columns), or a frame.
+        ``facility=A/`` become text columns), or a frame (a LazyFrame is collected; for a lazy
+        scan of Parquet too large for memory use :func:`recurct.outofcore.scan_exams`).
     columns : mapping, optional
         ``{"their name": "our name"}``; wins over the built-in :data:`VENDOR_COLUMNS`.
     dayfirst : bool, default False
@@ -140,24 +128,25 @@ def read_exams(
     decimal : {None, ".", ","}
         Decimal mark of numbers in text. When None and the separator is not ``,``, a numeric
         column whose values contain commas and no points is read with a decimal comma.
-    lazy : bool, default False
-        Return a polars LazyFrame with renames and casts applied and no validation (for
-        Parquet too large to read twice; data-dependent detections are skipped, and a sex code
-        or body region that maps to nothing is kept as given).
     validate : bool, default True
         Pass the result through :func:`recurct.schema.validate` with ``patient_id`` and
         ``exam_date`` required; with False only the canonical casts are applied (a sex code or
-        body region that maps to nothing is kept as given, for a later validation to count).
+        body region that maps to nothing is kept as given, for a later validation to count)
+        and the report says nothing was checked (``validated`` False).
     strict, today, region_rules, placeholder_ids, max_dose_msv
-        Passed to :func:`recurct.schema.validate`: ``region_rules`` extend the shipped body-region
+        Passed to :func:`recurct.schema.validate`: ``strict=False`` drops the rows with a
+        problem (counted in the report), ``region_rules`` extend the shipped body-region
         rules (a mapping ``{pattern: region}`` or an ordered table, tried first),
         ``placeholder_ids`` replaces :data:`recurct.schema.PLACEHOLDER_IDS`, ``max_dose_msv`` is
         the plausibility bound of one exam (:data:`recurct.schema.MAX_EXAM_DOSE_MSV`).
 
     Returns
     -------
-    polars.DataFrame, polars.LazyFrame or pandas.DataFrame
-        pandas when given pandas, a LazyFrame when ``lazy=True``, else polars.
+    ReadResult
+        ``.exams``: the canonical table (pandas when given pandas, else polars); ``.events``:
+        None (an exam table has no event level); ``.report``: the
+        :class:`recurct.schema.ValidationReport` (rows in and out, each problem by row and
+        column, counts of rows dropped and values set null by reason).
 
     Raises
     ------
@@ -173,23 +162,17 @@ def read_exams(
     recurct.schema.ExamValidationError
         From validation, naming the file.
     """
-    frame, kind, source, _ = _prepare(
-        path_or_frame,
+    frame, kind, where, _ = prepare(
+        source,
         columns,
         dayfirst=dayfirst,
         sep=sep,
         decimal=decimal,
-        lazy=lazy,
         placeholder_ids=placeholder_ids,
     )
-    if lazy:
-        lf = frame.lazy()
-        sch = lf.collect_schema()
-        exprs = schema._cast_exprs(sch, dayfirst=dayfirst, region_rules=region_rules)
-        return lf.with_columns(**exprs)
     if validate:
         try:
-            out = schema.validate(
+            out, report = check_exams(
                 frame,
                 strict=strict,
                 today=today,
@@ -201,25 +184,28 @@ def read_exams(
             )
         except schema.ExamValidationError as exc:
             raise schema.ExamValidationError(
-                exc.problems, source=source, hint=_column_hint(exc.problems, frame.columns)
+                exc.problems, source=where, hint=_column_hint(exc.problems, frame.columns)
             ) from None
     else:
-        casts = schema._eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules)
-        out = schema._with_casts(frame, casts)
-    return from_polars(out, "pandas" if kind == "pandas" else "polars")
+        out = with_casts(frame, eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules))
+        report = unchecked_report(out.height)
+    exams = from_polars(out, "pandas" if kind == "pandas" else "polars")
+    return ReadResult(exams=exams, events=None, report=report)
 
 
-def _prepare(
-    path_or_frame: Any,
+def prepare(
+    source: Any,
     columns: Mapping[str, str] | None,
     *,
     dayfirst: bool,
     sep: str | None,
     decimal: str | None,
-    lazy: bool = False,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[Any, str, str, dict[str, str]]:
-    """Load, rename and normalise strings; return ``(frame, kind, source, renames)``."""
+) -> tuple[pl.DataFrame, str, str, dict[str, str]]:
+    """Load, rename and normalise strings; return ``(frame, kind, source, renames)``.
+
+    The first step of :func:`read_exams`, also used by the command line (which validates
+    after its own region and dose steps)."""
     if columns is not None and not isinstance(columns, Mapping):
         raise TypeError(
             f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
@@ -228,37 +214,31 @@ def _prepare(
         raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ValueError(f"sep must be one character, got {sep!r}")
-    frame, kind, source, sep = _load(
-        path_or_frame, sep=sep, lazy=lazy, placeholder_ids=placeholder_ids
-    )
+    frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a decimal comma needs another separator
         decimal = "."
-    names = frame.collect_schema().names() if isinstance(frame, pl.LazyFrame) else frame.columns
-    renames = _rename_map(names, columns or {}, source)
+    renames = _rename_map(frame.columns, columns or {}, where)
     frame = frame.rename(renames)
     frame = _normalise(
         frame,
-        source,
+        where,
         dayfirst=dayfirst,
         decimal=decimal,
         from_csv=from_csv,
         placeholder_ids=placeholder_ids,
     )
-    return frame, kind, source, renames
+    return frame, kind, where, renames
 
 
 def _load(
     obj: Any,
     *,
     sep: str | None,
-    lazy: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[Any, str, str, str | None]:
+) -> tuple[pl.DataFrame, str, str, str | None]:
     """``(frame, kind, source, CSV separator)``; kind: 'csv', 'parquet' or the frame library."""
-    if not isinstance(obj, (str, Path)):
-        if isinstance(obj, pl.LazyFrame):
-            return obj, "lazy", "<LazyFrame>", None
+    if not isinstance(obj, (str, os.PathLike)):
         df, kind = to_polars(obj, placeholder_ids=placeholder_ids)
         return df, kind, f"<{kind} frame>", None
     path = Path(obj)
@@ -267,17 +247,17 @@ def _load(
         raise FileNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
         check_tree(path)  # a folder recurct wrote: complete, per its manifests
-        return _scan_folder(path, source, lazy), "parquet", source, None
+        return _scan_folder(path, source), "parquet", source, None
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
         check_files([path])  # a part of a folder recurct wrote: checked as the folder is
-        return _scan_parquet([path], path, source, lazy), "parquet", source, None
-    df, sep = _read_csv(path, sep)
+        return _scan_parquet([path], path, source), "parquet", source, None
+    df, sep = read_csv(path, sep)
     return df, "csv", source, sep
 
 
-def _scan_folder(path: Path, source: str, lazy: bool) -> Any:
+def _scan_folder(path: Path, source: str) -> pl.DataFrame:
     files = sorted(
         f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
     )
@@ -287,7 +267,7 @@ def _scan_folder(path: Path, source: str, lazy: bool) -> Any:
             f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
             f"case){f'; it holds {others}' if others else ''}"
         )
-    return _scan_parquet(files, path, source, lazy)
+    return _scan_parquet(files, path, source)
 
 
 def _partitions(file: Path, root: Path) -> dict[str, str | None]:
@@ -301,7 +281,7 @@ def _partitions(file: Path, root: Path) -> dict[str, str | None]:
     return out
 
 
-def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any:
+def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     """One lazy scan per file (its hive partitions as text columns), concatenated; a file
     that cannot be read is named."""
     scans = []
@@ -334,8 +314,6 @@ def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any
         lf.collect_schema()
     except Exception as exc:
         raise ValueError(f"{source}: the Parquet files do not share one schema ({exc})") from exc
-    if lazy:
-        return lf
     try:
         return lf.collect()
     except Exception as exc:
@@ -345,169 +323,6 @@ def _scan_parquet(files: list[Path], root: Path, source: str, lazy: bool) -> Any
             except Exception as one:
                 raise ValueError(f"{f}: not a readable Parquet table ({one})") from exc
         raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
-
-
-def _row_of(raw: bytes, pos: int) -> str:
-    """'data row N (line L of the file)' of a byte position: 0-based data rows (records: a line
-    break inside a quoted value does not start a row; an Excel ``sep=`` line is not the header),
-    1-based file lines."""
-    b = np.frombuffer(raw[:pos], dtype=np.uint8)
-    newline = 10 if b"\n" in raw else 13
-    breaks = np.flatnonzero(b == newline)
-    line = breaks.size
-    quotes = np.cumsum(b == ord('"'))
-    record = int((quotes[breaks] % 2 == 0).sum()) if breaks.size else 0  # breaks outside quotes
-    first = raw[: raw.find(bytes([newline]))] if breaks.size else b""
-    record -= 2 if _SEP_LINE.match(first.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")) else 1
-    where = "the header" if record < 0 else f"data row {record}"
-    return f"{where} (line {line + 1} of the file)"
-
-
-def _decode(raw: bytes, source: str) -> str:
-    """The text of a CSV file: BOMs, UTF-16, UTF-8, else Windows-1252, decided on the whole
-    file; a byte that fits none is named by its row."""
-    if raw.startswith(codecs.BOM_UTF8):
-        raw, encoding = raw[3:], "utf-8"
-    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif len(raw) >= 4 and raw[1] == 0 and raw[3] == 0 and raw[0] != 0:
-        encoding = "utf-16-le"
-    elif len(raw) >= 4 and raw[0] == 0 and raw[2] == 0 and raw[1] != 0:
-        encoding = "utf-16-be"
-    else:
-        encoding = "utf-8"
-        if _CONTROL_BYTES[np.frombuffer(raw.rstrip(b"\x1a"), dtype=np.uint8)].any():
-            raise ValueError(_not_a_table(source, "binary content"))
-    try:
-        return raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        if encoding != "utf-8":
-            before = raw[: exc.start].decode(encoding, errors="replace").encode()
-            where = _row_of(before, len(before))
-            raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
-        first_bad = exc.start
-    if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
-        raise ValueError(
-            f"{source}: {_row_of(raw, first_bad)}: byte 0x{raw[first_bad]:02x} is not UTF-8, "
-            "although the rest of the file is; the file mixes encodings (fix that row or "
-            "re-export the file as UTF-8)"
-        )
-    try:
-        return raw.decode("cp1252")
-    except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"{source}: {_row_of(raw, exc.start)}: byte 0x{raw[exc.start]:02x} is neither "
-            "UTF-8 nor Windows-1252 text"
-        ) from None
-
-
-def _read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
-    """Read a delimited text file with every column as text (types are decided later)."""
-    source = str(path)
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
-    what = next((w for magic, w in _MAGIC.items() if raw.startswith(magic)), None)
-    if what is None and raw.lstrip()[:15].lower().startswith(_MARKUP):
-        what = "an HTML or XML document (some systems save an HTML table as .xls)"
-    if what is not None:
-        raise ValueError(_not_a_table(source, what))
-    text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
-    if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
-        text = text.replace("\r", "\n")
-    sep_line = _SEP_LINE.match(_first_line(text))
-    if sep_line:
-        sep = sep if sep is not None else sep_line.group(1)
-        cut = text.find("\n")
-        text = text[cut + 1 :] if cut != -1 else ""
-    first = _first_line(text)
-    if not first.strip():
-        raise ValueError(f"{source}: empty file, no header line")
-    if sep is None:
-        counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
-        sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
-    try:
-        header = next(csv.reader([first], delimiter=sep))
-    except csv.Error as exc:
-        raise ValueError(f"{source}: the header line cannot be split into fields ({exc})") from None
-    seen: dict[str, int] = {}
-    for i, name in enumerate(header):
-        if name in seen:
-            raise ValueError(
-                f"{source}: column {name!r} appears twice in the header (columns {seen[name]} "
-                f"and {i}, 0-based); rename or drop one of them"
-            )
-        seen[name] = i
-    # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
-    # exams; blank rows inside the table stay rows, reported where they are
-    last = len(text.rstrip(" \t\r\n" + sep))
-    end = text.find("\n", last)
-    if end != -1:
-        text = text[: end + 1]
-    data = text.encode("utf-8")
-    if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
-        raise ValueError(_not_a_table(source, "binary content"))
-    ragged = _check_field_counts(data, text, sep, len(header), source)
-    try:
-        df = pl.read_csv(
-            io.BytesIO(data), separator=sep, infer_schema=False, truncate_ragged_lines=ragged
-        )
-    except Exception as exc:  # polars raises ComputeError, NoDataError, ...
-        raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
-    return df, sep
-
-
-def _not_a_table(source: str, what: str) -> str:
-    return (
-        f"{source}: not a CSV or Parquet table ({what}); read_exams reads CSV text files "
-        "(UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and folders of "
-        "Parquet files: save a spreadsheet as CSV (or unzip the file) and read that"
-    )
-
-
-def _first_line(text: str) -> str:
-    cut = text.find("\n")
-    return (text if cut == -1 else text[:cut]).rstrip("\r")
-
-
-def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> bool:
-    """A row with more or fewer fields than the header is an error naming it (polars would
-    fail without a row, or fill the missing fields with nulls), except empty fields after the
-    last column (rows ending with a separator the header lacks, as some exports write them):
-    True then, and they are left out. Counting separators per line (numpy, on the bytes)
-    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
-    b = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(b == 10)
-    if newlines.size == 0 or newlines[-1] != b.size - 1:
-        newlines = np.append(newlines, b.size)
-    sep_b = sep.encode("utf-8")
-    if len(sep_b) == 1:
-        at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
-        per_line = np.diff(at)  # separators of each line after the header
-        if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
-            return False
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    next(reader)
-    row, ragged = -1, False
-    try:
-        for row, fields in enumerate(reader):
-            if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
-                ragged = True  # only empty fields after the last column
-            elif len(fields) != n_fields and any(f.strip() for f in fields):
-                raise ValueError(
-                    f"{source}: data row {row} has {len(fields)} field(s) but the header has "
-                    f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
-                    "quote the value or fix the row"
-                )
-    except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
-        raise ValueError(
-            f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
-            f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
-        ) from None
-    return ragged
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
@@ -605,23 +420,22 @@ def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
 
 
 def _normalise(
-    frame: Any,
+    frame: pl.DataFrame,
     source: str,
     *,
     dayfirst: bool,
     decimal: str | None,
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> Any:
+) -> pl.DataFrame:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates. Other columns are left exactly as read."""
-    lazy = isinstance(frame, pl.LazyFrame)
-    sch = frame.collect_schema() if lazy else frame.schema
+    sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
     # ids: whitespace and placeholders by the identity rule (counted), not silently here
     frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
-    if not lazy and ids:
+    if ids:
         frame = clean_frame(frame, placeholder_ids)
     exprs: dict[str, pl.Expr] = {}
     if "age_years" in text:
@@ -631,11 +445,6 @@ def _normalise(
     frame = frame.with_columns(**exprs)
     if "exam_date" in exprs:
         frame = frame.drop(STUDY_TIME)
-    if lazy:
-        if decimal == ",":
-            num = [n for n in text if n in _NUMERIC]
-            frame = frame.with_columns(pl.col(num).str.replace(",", ".", literal=True))
-        return frame
     updates = [_numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC]
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")

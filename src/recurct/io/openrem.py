@@ -19,10 +19,12 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recurct._compat import renamed
 from recurct.dose import exam_region
 from recurct.errors import PartialExamWarning
+from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
-from recurct.io.rdsr import EXAM_COLUMNS
+from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
 
 __all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "PartialExamWarning", "read_openrem_ct"]
 
@@ -192,7 +194,7 @@ def _regions(values: pl.Series, rules: Any) -> pl.Series:
 
     if values.null_count() == values.len():
         return pl.Series(values.name, [None] * values.len(), dtype=pl.Utf8)
-    return normalise_region(values, rules=rules).cast(pl.Utf8)
+    return normalise_region(values, region_rules=rules).cast(pl.Utf8)
 
 
 def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
@@ -236,22 +238,22 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     return full.join(both, on="exam_row", how="left")["body_region"]
 
 
+@renamed(csv_or_xlsx="source", salt="secret")
 def read_openrem_ct(
-    csv_or_xlsx: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     *,
     pseudonymise: Literal["hmac-sha256"] | None = None,
-    salt: bytes | str | None = None,
-    include_non_patient: bool = False,
     secret: bytes | str | None = None,
+    include_non_patient: bool = False,
     region_rules: Any = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read an OpenREM CT export into ``(exams, events)``.
+) -> ReadResult:
+    """Read an OpenREM CT export into exam and event tables.
 
     Parameters
     ----------
-    csv_or_xlsx : path
+    source : path
         OpenREM CT CSV export, or XLSX export (its "All data" sheet is read).
-    pseudonymise, secret, salt
+    pseudonymise, secret
         As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
         number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
         128 bits).
@@ -259,39 +261,86 @@ def read_openrem_ct(
         Keep studies marked in OpenREM's "Test patient?" column (with a ``non_patient``
         column); by default they are dropped.
     region_rules : optional
-        Extra region rules, as ``rules`` of :func:`recurct.dose.normalise_region`.
+        Extra region rules, as in :func:`recurct.dose.normalise_region`.
 
     Returns
     -------
-    exams : polars.DataFrame
-        One row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`; no
-        ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
-        ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the
-        event DLPs (the reported total where the export has no event columns), null where an
-        event other than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
-        :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP
-        total and the event sum differ beyond rounding, null where there is no complete
-        event sum; ``ctdivol_mgy`` the CTDIvol of the event with the
-        largest DLP; ``body_region`` the combination (:func:`recurct.dose.exam_region`) of
-        the events' regions, each from its protocol, else from the study description, else
-        from the requested procedure (:func:`recurct.dose.normalise_region`);
-        ``effective_dose_msv`` null (fill it with :func:`recurct.dose.effective_dose`).
-        Patient names and birth dates are never carried.
-    events : polars.DataFrame
-        One row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
-        ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
-        columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
+    ReadResult
+        ``.exams``, ``.events`` (below) and ``.report``, a
+        :class:`recurct.io.rdsr.ReadReport` of the one file: its problems are the exams whose
+        DLP was left null (action ``"lenient"``, ``file`` the file name, ``reason`` naming the
+        CSV row).
+
+    Notes
+    -----
+    ``exams``: one row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`;
+    no ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
+    ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the event
+    DLPs (the reported total where the export has no event columns), null where an event other
+    than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
+    :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP total and
+    the event sum differ beyond rounding, null where there is no complete event sum;
+    ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP; ``body_region`` the
+    combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
+    protocol, else from the study description, else from the requested procedure
+    (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
+    :func:`recurct.dose.effective_dose`). Patient names and birth dates are never carried.
+
+    ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
+    ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
+    columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
-    if salt is not None and secret is not None:
-        raise ValueError("give the pseudonymisation secret once: secret=... (or salt=...)")
-    key = check_method(pseudonymise, secret if secret is not None else salt)
-    path = Path(csv_or_xlsx)
+    key = check_method(pseudonymise, secret)
+    path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     df = _read_frame(path)
     if df.height == 0:
         raise ValueError(f"{path}: no rows")
-    header = df.columns
+    cols = _study_columns(df.columns, path)
+    blocks = _event_blocks(df.columns)
+    event_fields = sorted(
+        {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
+    )
+    where = path.name
+    numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
+    numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
+    df = _numbers(df, [c for c in numeric if c is not None], where)
+    study = _study_frame(df, cols, key, where, region_rules)
+    events = _stack_events(df, blocks, event_fields, study, region_rules)
+    exams = _exam_frame(df, cols, key, study, events)
+    partial = exams.filter(pl.col("n_no_dlp") > 0)
+    if partial.height:
+        _warn_partial(where, partial)
+    exams = _exam_values(exams, bool(blocks))
+    exam_cols: dict[str, Any] = {
+        **EXAM_COLUMNS,
+        "accession_number": pl.Utf8(),
+        "study_description": pl.Utf8(),
+        "requested_procedure": pl.Utf8(),
+    }
+    exam_cols.pop("n_reports")
+    if include_non_patient:
+        exam_cols["non_patient"] = pl.Boolean()
+    keep = exams if include_non_patient else exams.filter(~pl.col("non_patient"))
+    exam_df = keep.select(pl.col(c).cast(t) for c, t in exam_cols.items())
+    ev_cols: dict[str, Any] = {
+        "exam_row": pl.Int64(),
+        "accession_number": pl.Utf8(),
+        "patient_id": pl.Utf8(),
+        "exam_date": pl.Datetime("us"),
+        "event": pl.Int64(),
+        **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
+        "body_region": pl.Utf8(),
+    }
+    event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
+        pl.col(c).cast(t) for c, t in ev_cols.items()
+    )
+    return ReadResult(exams=exam_df, events=event_df, report=_report(where, partial))
+
+
+def _study_columns(header: list[str], path: Path) -> dict[str, str | None]:
+    """Canonical study field -> the export's column (None where absent)."""
     cols = {
         canon: next((n for n in names if n in header), None)
         for canon, names in STUDY_FIELDS.items()
@@ -301,46 +350,55 @@ def read_openrem_ct(
             f"{path}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
             f"found columns {header[:12]}...)"
         )
+    return cols
+
+
+def _event_blocks(header: list[str]) -> dict[int, dict[str, str]]:
+    """Event number -> {event field: the export's column} ("E1 DLP" -> {1: {dlp_mgycm: ...}})."""
     blocks: dict[int, dict[str, str]] = {}
     for name in header:
         m = _EVENT_COLUMN.match(str(name))
         if m and m.group(2) in EVENT_FIELDS:
             blocks.setdefault(int(m.group(1)), {})[EVENT_FIELDS[m.group(2)]] = name
-    event_fields = sorted(
-        {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
-    )
-    where = path.name
-    n = df.height
-    numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
-    numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
-    df = _numbers(df, [c for c in numeric if c is not None], where)
+    return blocks
 
-    def text(canon: str) -> pl.Series:
-        col = cols[canon]
-        return df[col] if col is not None else pl.Series([None] * n, dtype=pl.Utf8)
 
-    def number(canon: str) -> pl.Series:
-        col = cols[canon]
-        return df[col] if col is not None else pl.Series([None] * n, dtype=pl.Float64)
+def _field(df: pl.DataFrame, cols: dict[str, str | None], canon: str, dtype: Any) -> pl.Series:
+    """A study field's column, or nulls of ``dtype`` where the export lacks it."""
+    col = cols[canon]
+    return df[col] if col is not None else pl.Series([None] * df.height, dtype=dtype)
 
-    pid = _pseudonyms(text("patient_id"), key, "patient_id")
-    accession = _pseudonyms(text("accession_number"), key, "accession_number")
-    study_uid = _pseudonyms(text("study_uid"), key, "study_uid")
-    exam_date = _dates(df, cols["study_date"], cols["study_time"], where)  # type: ignore[arg-type]
-    rules = region_rules
-    desc_region = _regions(text("study_description"), rules)
-    req_region = _regions(text("requested_procedure"), rules)
-    study = pl.DataFrame(
+
+def _study_frame(
+    df: pl.DataFrame, cols: dict[str, str | None], key: bytes | None, where: str, rules: Any
+) -> pl.DataFrame:
+    """One row per study: row, pseudonymised ids, date, and the region of its descriptions
+    (the fallback of events whose protocol maps to none)."""
+    desc_region = _regions(_field(df, cols, "study_description", pl.Utf8), rules)
+    req_region = _regions(_field(df, cols, "requested_procedure", pl.Utf8), rules)
+    study_date, study_time = cols["study_date"], cols["study_time"]
+    return pl.DataFrame(
         {
-            "exam_row": pl.arange(0, n, eager=True, dtype=pl.Int64),
-            "patient_id": pid,
-            "accession_number": accession,
-            "exam_date": exam_date,
+            "exam_row": pl.arange(0, df.height, eager=True, dtype=pl.Int64),
+            "patient_id": _pseudonyms(_field(df, cols, "patient_id", pl.Utf8), key, "patient_id"),
+            "accession_number": _pseudonyms(
+                _field(df, cols, "accession_number", pl.Utf8), key, "accession_number"
+            ),
+            "exam_date": _dates(df, study_date, study_time, where),  # type: ignore[arg-type]
             "fallback_region": desc_region.fill_null(req_region),
         }
     )
 
-    # events: one block of columns per event, stacked
+
+def _stack_events(
+    df: pl.DataFrame,
+    blocks: dict[int, dict[str, str]],
+    event_fields: list[str],
+    study: pl.DataFrame,
+    rules: Any,
+) -> pl.DataFrame:
+    """One row per event (one block of columns per event, stacked), with its study's ids
+    and date and its region: its protocol's, else its study's."""
     ev_schema = {
         "exam_row": pl.Int64(),
         "event": pl.Int64(),
@@ -372,13 +430,21 @@ def read_openrem_ct(
             events = events.with_columns(
                 pl.lit(None, dtype=pl.Float64 if f in _NUMERIC_EVENT else pl.Utf8).alias(f)
             )
-    events = events.join(study, on="exam_row", how="left").with_columns(
+    return events.join(study, on="exam_row", how="left").with_columns(
         pl.coalesce(_regions(events["protocol"], rules), pl.col("fallback_region")).alias(
             "body_region"
         )
     )
 
-    # exams
+
+def _exam_frame(
+    df: pl.DataFrame,
+    cols: dict[str, str | None],
+    key: bytes | None,
+    study: pl.DataFrame,
+    events: pl.DataFrame,
+) -> pl.DataFrame:
+    """One row per study with its fields and its events' counts, DLP sum and main CTDIvol."""
     localizer = pl.col("acquisition_type").str.to_lowercase() == _LOCALIZER
     agg = events.group_by("exam_row").agg(
         pl.len().alias("n_ev"),
@@ -394,18 +460,23 @@ def read_openrem_ct(
         )
         .alias("main_ctdi"),
     )
-    exam_region_s = _exam_regions(events, n)
-    reported = number("reported_dlp_total_mgycm")
-    exams = (
+
+    def text(canon: str) -> pl.Series:
+        return _field(df, cols, canon, pl.Utf8)
+
+    def number(canon: str) -> pl.Series:
+        return _field(df, cols, canon, pl.Float64)
+
+    return (
         study.with_columns(
-            reported.alias("reported_dlp_total_mgycm"),
-            exam_region_s.alias("body_region"),
+            number("reported_dlp_total_mgycm").alias("reported_dlp_total_mgycm"),
+            _exam_regions(events, df.height).alias("body_region"),
             number("age_years").alias("age_years"),
             text("sex").str.to_uppercase().str.slice(0, 1).alias("sex"),
             *(text(c).alias(c) for c in ("facility", "station_name", "manufacturer", "model")),
             text("study_description").alias("study_description"),
             text("requested_procedure").alias("requested_procedure"),
-            study_uid.alias("study_uid"),
+            _pseudonyms(text("study_uid"), key, "study_uid").alias("study_uid"),
             number("n_events_reported").alias("n_events_reported"),
             text("test_patient")
             .str.to_lowercase()
@@ -421,24 +492,33 @@ def read_openrem_ct(
             pl.col("n_no_dlp").fill_null(0),
         )
     )
-    partial = exams.filter(pl.col("n_no_dlp") > 0)
-    if partial.height:
-        rows = ", ".join(str(r + 2) for r in partial["exam_row"].head(5).to_list())
-        warnings.warn(
-            f"{where}: {partial.height} exam(s) have events without a DLP (other than "
-            f"localizers): their exam DLP is left null, not a partial sum (CSV row(s) {rows}"
-            + (", ..." if partial.height > 5 else "")
-            + ")",
-            PartialExamWarning,
-            stacklevel=2,
-        )
+
+
+def _warn_partial(where: str, partial: pl.DataFrame) -> None:
+    rows = ", ".join(str(r + 2) for r in partial["exam_row"].head(5).to_list())
+    warnings.warn(
+        f"{where}: {partial.height} exam(s) have events without a DLP (other than "
+        f"localizers): their exam DLP is left null, not a partial sum (CSV row(s) {rows}"
+        + (", ..." if partial.height > 5 else "")
+        + ")",
+        PartialExamWarning,
+        stacklevel=4,
+    )
+
+
+def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
+    """The exam's DLP (the event sum, never a partial one; the reported total without event
+    columns), its mismatch with the reported total, CTDIvol, region, sex and event count."""
     # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
     # like with like: no comparison where the exam has no complete event sum (null DLP)
     complete = (pl.col("n_dlp") > 0) & (pl.col("n_no_dlp") == 0)
     mismatch = pl.when(complete).then((rep_total - pl.col("dlp_sum")).abs() > tol)
-    exams = exams.with_columns(
+    n_events = (
+        pl.col("n_ev") if has_events else pl.col("n_events_reported").cast(pl.Int64, strict=False)
+    )
+    return exams.with_columns(
         pl.when(pl.col("n_no_dlp") > 0)
         .then(None)
         .when(pl.col("n_dlp") > 0)
@@ -449,32 +529,22 @@ def read_openrem_ct(
         pl.col("main_ctdi").alias("ctdivol_mgy"),
         pl.coalesce(pl.col("body_region"), pl.col("fallback_region")).alias("body_region"),
         pl.when(pl.col("sex").is_in(["F", "M", "O"])).then(pl.col("sex")).alias("sex"),
-        (
-            pl.col("n_ev") if blocks else pl.col("n_events_reported").cast(pl.Int64, strict=False)
-        ).alias("n_events"),
+        n_events.alias("n_events"),
         pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"),
     )
-    exam_cols: dict[str, Any] = {
-        **EXAM_COLUMNS,
-        "accession_number": pl.Utf8(),
-        "study_description": pl.Utf8(),
-        "requested_procedure": pl.Utf8(),
-    }
-    exam_cols.pop("n_reports")
-    if include_non_patient:
-        exam_cols["non_patient"] = pl.Boolean()
-    keep = exams if include_non_patient else exams.filter(~pl.col("non_patient"))
-    exam_df = keep.select(pl.col(c).cast(t) for c, t in exam_cols.items())
-    ev_cols: dict[str, Any] = {
-        "exam_row": pl.Int64(),
-        "accession_number": pl.Utf8(),
-        "patient_id": pl.Utf8(),
-        "exam_date": pl.Datetime("us"),
-        "event": pl.Int64(),
-        **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
-        "body_region": pl.Utf8(),
-    }
-    event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
-        pl.col(c).cast(t) for c, t in ev_cols.items()
-    )
-    return exam_df, event_df
+
+
+def _report(where: str, partial: pl.DataFrame) -> ReadReport:
+    """The report of one export: each exam whose DLP was left null is a lenient problem."""
+    rows = [
+        {
+            "file": where,
+            "reason": f"CSV row {r + 2}: an event other than a localizer has no DLP; the "
+            "exam DLP is left null, not a partial sum",
+            "field": "DLP",
+            "action": "lenient",
+        }
+        for r in partial["exam_row"].to_list()
+    ]
+    problems = pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
+    return ReadReport(files_read=1, files_skipped=0, problems=problems)

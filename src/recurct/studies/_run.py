@@ -93,7 +93,7 @@ def load_exams(
         from recurct.io import read_exams
 
         report(f"reading {exams} ...")
-        exams = read_exams(exams)
+        exams = read_exams(exams).exams
     from recurct.schema import validate
 
     df, _ = to_polars(exams)

@@ -1,9 +1,9 @@
 """Read DICOM CT dose reports (X-Ray Radiation Dose SR and Enhanced SR, TID 10011).
 
 :func:`read_rdsr` reads one file, a list of files or a folder (searched recursively, any file
-name) and returns either one row per CT irradiation event (``level="event"``) or one row per
-study in the canonical exam schema (``level="exam"``), together with a :class:`ReadReport`
-that lists every file it skipped or read leniently.
+name) and returns a :class:`recurct.io.ReadResult`: one row per study in the canonical exam
+schema (``.exams``), one row per CT irradiation event (``.events``) and a :class:`ReadReport`
+that lists every file it skipped or read leniently (``.report``).
 
 Content is found by DICOM codes (code value and coding scheme, CID/TID 10011-10013), never by
 display text, so that vendor spellings ("Start of X-ray Irradiation", "mGycm") do not matter.
@@ -37,12 +37,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import polars as pl
-
+from recurct._compat import renamed
+from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, check_secret, pseudonym
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
-from recurct.io.rdsr._merge import _build
-from recurct.io.rdsr._parse import _import_pydicom, _parse_chunk, _parse_file
+from recurct.io.rdsr._items import import_pydicom
+from recurct.io.rdsr._merge import build
+from recurct.io.rdsr._parse import parse_chunk, parse_file
 from recurct.io.rdsr._tables import (
     EVENT_COLUMNS,
     EXAM_COLUMNS,
@@ -71,9 +72,10 @@ __all__ = [
 ]
 
 
+@renamed(salt="secret")
 def pseudonymise_id(
     patient_id: str,
-    salt: bytes | str,
+    secret: bytes | str,
     domain: Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"] = (
         "patient_id"
     ),
@@ -84,7 +86,7 @@ def pseudonymise_id(
     ----------
     patient_id : str
         The value.
-    salt : bytes or str
+    secret : bytes or str
         The secret key: at least 128 bits (16 random bytes, 32 hex digits or 22 URL-safe
         base64 characters; rule in :mod:`recurct.io.pseudonym`); weaker secrets raise
         :class:`recurct.io.pseudonym.WeakSecretError`.
@@ -99,20 +101,20 @@ def pseudonymise_id(
         The same value and secret give the same pseudonym (links across files and runs); the
         value cannot be recovered, nor checked against a guess, without the secret.
     """
-    return pseudonym(patient_id, check_secret(salt), domain)
+    return pseudonym(patient_id, check_secret(secret), domain)
 
 
 # --------------------------------------------------------------------------------------------
 # Files, parallel reading
 # --------------------------------------------------------------------------------------------
-def _collect_paths(path_or_paths: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
+def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
     """Every file to read, with its name relative to the input root: the folder given, or
     (for a file, or several inputs) the deepest folder that holds them all, so that two files
     of one name in two folders keep apart names (and pseudonyms)."""
-    if isinstance(path_or_paths, (str, os.PathLike)):
-        items: list[Path] = [Path(path_or_paths)]
+    if isinstance(source, (str, os.PathLike)):
+        items: list[Path] = [Path(source)]
     else:
-        items = [Path(item) for item in path_or_paths]
+        items = [Path(item) for item in source]
     for p in items:
         if not (p.is_dir() or p.is_file()):
             raise FileNotFoundError(f"no such file or folder: {str(p)!r}")
@@ -181,14 +183,14 @@ def _run_parse(
     try:
         if workers == 1 or n < SERIAL_BELOW:
             for p, d in jobs:
-                yield _parse_file(p, display=d, key=key, non_patient=non_patient)
+                yield parse_file(p, display=d, key=key, non_patient=non_patient)
                 if bar is not None:
                     bar.update(1)
             return
         workers = min(workers, n)
         chunk = max(1, min(256, math.ceil(n / (workers * 8))))
         chunks = [jobs[i : i + chunk] for i in range(0, n, chunk)]
-        fn = functools.partial(_parse_chunk, key=key, non_patient=non_patient)
+        fn = functools.partial(parse_chunk, key=key, non_patient=non_patient)
         with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
             with warnings.catch_warnings():
                 # polars and CPython (3.12+) warn that fork() may deadlock a child that uses
@@ -206,70 +208,44 @@ def _run_parse(
             bar.close()
 
 
+@renamed(
+    path_or_paths="source",
+    level="the result holds both levels: use .exams and .events",
+    salt="secret",
+    non_patient="non_patient_patterns",
+    errors='use strict=True for errors="raise", strict=False (the default) for errors="skip"',
+)
 def read_rdsr(
-    path_or_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-    level: Literal["exam", "event"] = "exam",
+    source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     *,
     pseudonymise: Literal["hmac-sha256"] | None = None,
-    salt: bytes | str | None = None,
-    non_patient: Sequence[str] | None = None,
+    secret: bytes | str | None = None,
+    non_patient_patterns: Sequence[str] | None = None,
     include_non_patient: bool = False,
     workers: int | None = None,
-    errors: Literal["skip", "raise"] = "skip",
+    strict: bool = False,
     progress: bool | None = None,
-    secret: bytes | str | None = None,
     region_rules: Any = None,
-) -> tuple[pl.DataFrame, ReadReport]:
-    """Read CT dose reports (DICOM RDSR or Enhanced SR with TID 10011) into a table.
+) -> ReadResult:
+    """Read CT dose reports (DICOM RDSR or Enhanced SR with TID 10011) into exam and event
+    tables, with a report of every file skipped or read leniently.
 
     Parameters
     ----------
-    path_or_paths : path or iterable of paths
+    source : path or iterable of paths
         A file, a list of files, or a folder searched recursively (any file name, with or
         without ``.dcm``; files that are not CT dose reports are skipped and listed).
-    level : {"exam", "event"}
-        ``"event"``: one row per unique CT irradiation event (columns :data:`EVENT_COLUMNS`).
-        ``"exam"``: one row per exam in the canonical exam schema (:data:`EXAM_COLUMNS`). An
-        exam is the reports of one Study Instance UID *and* one patient (patient ID, and birth
-        date and sex where given): reports of one UID that name different patients are kept
-        as separate exams (``identity_conflict`` true, a ``"kept apart"`` problem row naming
-        every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
-        null (never a partial sum) where an event other than a localizer has no DLP or events
-        were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
-        damaged CT Acquisition), each with a problem row; ``reported_dlp_total_mgycm`` is the
-        CT Dose Length Product Total (113813) of the report with the most events, plus those
-        of the reports that add events to it (a continued study: disjoint events), null where
-        such reports share some events; ``dlp_total_mismatch`` is true where
-        ``reported_dlp_total_mgycm`` and the event sum differ by more than rounding (0.05
-        mGy·cm per summed value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
-        event with the largest DLP (the main scan, not a bolus-tracking or localizer event);
-        ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
-        localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
-        a report that holds every unique event of the study, else the sum of the event
-        Effective Doses where every event with a DLP has one, else null (fill it with
-        :func:`recurct.dose.effective_dose`). Each event's region is that of its Target Region
-        and Acquisition Protocol, else of the Study Description, else of the Requested
-        Procedure Description (``region_source`` in the event table). After the canonical
-        columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
-        (:data:`REPORTED_DOSE_METHOD` where the dose is the report's), ``accession_number``,
-        ``study_description``, ``requested_procedure``, ``patient_weight_kg`` and
-        ``patient_size_m`` (Patient's Weight and Size; null above 1000 kg or 3 m, another
-        unit), ``ssde_mgy`` (Size Specific Dose Estimate, 113930), ``ssde_method`` (its
-        Measurement Method) and ``water_equivalent_diameter_mm`` (113980) of the largest-DLP
-        event that has them, and ``identity_conflict``; null where absent. ``age_years``
-        comes from the birth date and study date when both are valid, else from Patient's
-        Age; a patient ID whose reports give different birth dates is listed in the report (field
-        ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
-        Constant Angle Acquisition) and ``dose_method``.
     pseudonymise : {"hmac-sha256"} or None
         Pseudonymise inside the reader, before anything is returned: patient IDs, Study and
         Irradiation Event UIDs and accession numbers become their keyed pseudonyms
         (:func:`pseudonymise_id`, consistent across files and runs, so exams still link), file
         names become :func:`file_pseudonym` of their path relative to the input root, and
         problem texts are scrubbed of raw identifiers. Requires ``secret``.
-    salt : bytes or str, optional
-        The secret under its former name (give one of ``salt`` and ``secret``).
-    non_patient : sequence of str, optional
+    secret : bytes or str, optional
+        Secret key of at least 128 bits for ``pseudonymise`` (e.g. ``secrets.token_hex(32)``,
+        kept outside the code; rule in :mod:`recurct.io.pseudonym`); weaker secrets are
+        refused. Keep it to link later extractions.
+    non_patient_patterns : sequence of str, optional
         Case-insensitive glob patterns (e.g. ``["*qa*", "*phantom*", "*test*"]``) matched on
         the patient ID and patient name; matching studies are QA / phantom scans.
     include_non_patient : bool
@@ -278,37 +254,69 @@ def read_rdsr(
     workers : int, optional
         Processes for reading many files (None: ``os.cpu_count()``); fewer than
         :data:`SERIAL_BELOW` files are read in the calling process.
-    errors : {"skip", "raise"}
-        ``"skip"``: skip unusable files (not DICOM, not a CT dose report, truncated: "truncated
+    strict : bool, default False
+        False: skip unusable files (not DICOM, not a CT dose report, truncated: "truncated
         at byte N") and repair or null malformed values, listing each in
-        :attr:`ReadReport.problems`. ``"raise"``: raise :class:`RdsrReadError` (naming the
-        file and the field) at the first problem.
+        :attr:`ReadReport.problems` (a folder from a PACS holds other files too, hence the
+        default). True: raise :class:`RdsrReadError` (naming the file and the field) at the
+        first problem.
     progress : bool, optional
         Show a tqdm progress bar; None: when stderr is a terminal and there are many files.
-    secret : bytes or str, optional
-        Secret key of at least 128 bits for ``pseudonymise`` (e.g. ``secrets.token_hex(32)``,
-        kept outside the code; rule in :mod:`recurct.io.pseudonym`); weaker secrets are
-        refused. Keep it to link later extractions.
     region_rules : optional
-        Extra region rules, tried before the shared ones, as ``rules`` of
+        Extra region rules, tried before the shared ones, as in
         :func:`recurct.dose.normalise_region`.
 
     Returns
     -------
-    table : polars.DataFrame
-        The exam or event table. Patient names and birth dates are never included.
-    report : ReadReport
-        Files read and skipped, and every problem as (file, reason, field, action).
+    ReadResult
+        ``.exams``: one row per exam in the canonical exam schema (:data:`EXAM_COLUMNS`, then
+        :data:`EXAM_EXTRA_COLUMNS`); ``.events``: one row per unique CT irradiation event
+        (:data:`EVENT_COLUMNS`); ``.report``: the :class:`ReadReport` (files read and skipped,
+        every problem as file, reason, field, action). Patient names and birth dates are
+        never included. Both tables are polars.
+
+    Notes
+    -----
+    An exam is the reports of one Study Instance UID *and* one patient (patient ID, and birth
+    date and sex where given): reports of one UID that name different patients are kept
+    as separate exams (``identity_conflict`` true, a ``"kept apart"`` problem row naming
+    every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
+    null (never a partial sum) where an event other than a localizer has no DLP or events
+    were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
+    damaged CT Acquisition), each with a problem row; ``reported_dlp_total_mgycm`` is the
+    CT Dose Length Product Total (113813) of the report with the most events, plus those
+    of the reports that add events to it (a continued study: disjoint events), null where
+    such reports share some events; ``dlp_total_mismatch`` is true where
+    ``reported_dlp_total_mgycm`` and the event sum differ by more than rounding (0.05
+    mGy·cm per summed value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
+    event with the largest DLP (the main scan, not a bolus-tracking or localizer event);
+    ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
+    localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
+    a report that holds every unique event of the study, else the sum of the event
+    Effective Doses where every event with a DLP has one, else null (fill it with
+    :func:`recurct.dose.effective_dose`). Each event's region is that of its Target Region
+    and Acquisition Protocol, else of the Study Description, else of the Requested
+    Procedure Description (``region_source`` in the event table). After the canonical
+    columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
+    (:data:`REPORTED_DOSE_METHOD` where the dose is the report's), ``accession_number``,
+    ``study_description``, ``requested_procedure``, ``patient_weight_kg`` and
+    ``patient_size_m`` (Patient's Weight and Size; null above 1000 kg or 3 m, another
+    unit), ``ssde_mgy`` (Size Specific Dose Estimate, 113930), ``ssde_method`` (its
+    Measurement Method) and ``water_equivalent_diameter_mm`` (113980) of the largest-DLP
+    event that has them, and ``identity_conflict``; null where absent. ``age_years``
+    comes from the birth date and study date when both are valid, else from Patient's
+    Age; a patient ID whose reports give different birth dates is listed in the report (field
+    ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
+    Constant Angle Acquisition) and ``dose_method``.
     """
-    _import_pydicom()
-    if level not in ("exam", "event"):
-        raise ValueError(f'level must be "exam" or "event", got {level!r}')
-    if errors not in ("skip", "raise"):
-        raise ValueError(f'errors must be "skip" or "raise", got {errors!r}')
-    key = check_method(pseudonymise, _one_secret(salt, secret))
-    if isinstance(non_patient, str):
-        non_patient = [non_patient]
-    jobs = _collect_paths(path_or_paths)
+    import_pydicom()
+    if not isinstance(strict, bool):
+        raise TypeError(f"read_rdsr: strict must be True or False, got {strict!r}")
+    key = check_method(pseudonymise, secret)
+    patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
+    if patterns is None and non_patient_patterns:
+        patterns = list(non_patient_patterns)
+    jobs = _collect_paths(source)
     if key is not None:
         jobs = [(p, "file:" + pseudonym(rel, key, "file")) for p, rel in jobs]
     else:
@@ -316,21 +324,15 @@ def read_rdsr(
     results = _run_parse(
         jobs,
         key=key,
-        non_patient=list(non_patient) if non_patient else None,
+        non_patient=patterns,
         workers=workers,
         progress=progress,
     )
-    return _build(
+    exams, events, report = build(
         results,
-        level=level,
-        errors=errors,
+        strict=strict,
         include_non_patient=include_non_patient,
-        non_patient_given=bool(non_patient),
+        non_patient_given=bool(patterns),
         region_rules=region_rules,
     )
-
-
-def _one_secret(salt: bytes | str | None, secret: bytes | str | None) -> bytes | str | None:
-    if salt is not None and secret is not None:
-        raise ValueError("give the pseudonymisation secret once: secret=... (or salt=...)")
-    return secret if secret is not None else salt
+    return ReadResult(exams=exams, events=events, report=report)

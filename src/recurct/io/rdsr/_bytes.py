@@ -166,61 +166,8 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
     syntax); return the file size if the file ends inside an element, an item or an
     undefined-length sequence (truncated), else None. Used on the pydicom path, which reads
     a truncated file without complaint."""
-    hh = struct.Struct("<HH" if little else ">HH")
-    h = struct.Struct("<H" if little else ">H")
-    i4 = struct.Struct("<I" if little else ">I")
-    size = len(buf)
-
-    def dataset(pos: int, in_item: bool) -> int:
-        while pos < size:
-            if pos + 8 > size:
-                raise _Truncated(size)
-            group, elem = hh.unpack_from(buf, pos)
-            tag = (group << 16) | elem
-            if tag == 0xFFFEE00D:
-                return pos + 8
-            vr = buf[pos + 4 : pos + 6]
-            if implicit or tag >> 16 == 0xFFFE:
-                length = i4.unpack_from(buf, pos + 4)[0]
-                pos += 8
-            elif vr in _LONG_VR:
-                if pos + 12 > size:
-                    raise _Truncated(size)
-                length = i4.unpack_from(buf, pos + 8)[0]
-                pos += 12
-            else:
-                length = h.unpack_from(buf, pos + 6)[0]
-                pos += 8
-            if length == 0xFFFFFFFF:
-                pos = sequence(pos)
-            elif pos + length > size:
-                raise _Truncated(size)
-            else:
-                pos += length
-        if in_item:
-            raise _Truncated(size)
-        return pos
-
-    def sequence(pos: int) -> int:
-        while True:
-            if pos + 8 > size:
-                raise _Truncated(size)
-            group, elem = hh.unpack_from(buf, pos)
-            ilen = i4.unpack_from(buf, pos + 4)[0]
-            pos += 8
-            if (group, elem) == (0xFFFE, 0xE0DD):
-                return pos
-            if (group, elem) != (0xFFFE, 0xE000):
-                raise _Unsupported("bad sequence item")
-            if ilen == 0xFFFFFFFF:
-                pos = dataset(pos, True)
-            elif pos + ilen > size:
-                raise _Truncated(size)
-            else:
-                pos += ilen
-
     try:
-        dataset(start, False)
+        _Walker(buf, implicit, little).dataset(start, False)
     except _Truncated as exc:
         return exc.size
     except _Unsupported:
@@ -228,7 +175,84 @@ def _structure_end(buf: bytes, start: int, implicit: bool, little: bool) -> int 
     return None
 
 
-def _pydicom_truncation(path: str, ds: Any) -> int | None:
+class _Walker:
+    """The structure walk of :func:`_structure_end`: raises :class:`_Truncated` where the
+    buffer ends inside an element, an item or an undefined-length sequence."""
+
+    def __init__(self, buf: bytes, implicit: bool, little: bool) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.implicit = implicit
+        self.hh = struct.Struct("<HH" if little else ">HH")
+        self.h = struct.Struct("<H" if little else ">H")
+        self.i4 = struct.Struct("<I" if little else ">I")
+
+    def need(self, end: int) -> None:
+        if end > self.size:
+            raise _Truncated(self.size)
+
+    def element(self, pos: int) -> tuple[int, int, int]:
+        """``(tag, value length, position of the value)`` of the element at ``pos``."""
+        self.need(pos + 8)
+        group, elem = self.hh.unpack_from(self.buf, pos)
+        tag = (group << 16) | elem
+        if self.implicit or group == 0xFFFE:
+            return tag, self.i4.unpack_from(self.buf, pos + 4)[0], pos + 8
+        if self.buf[pos + 4 : pos + 6] in _LONG_VR:
+            self.need(pos + 12)
+            return tag, self.i4.unpack_from(self.buf, pos + 8)[0], pos + 12
+        return tag, self.h.unpack_from(self.buf, pos + 6)[0], pos + 8
+
+    def dataset(self, pos: int, in_item: bool) -> int:
+        while pos < self.size:
+            tag, length, pos = self.element(pos)
+            if tag == 0xFFFEE00D:  # item delimitation
+                return pos
+            if length == 0xFFFFFFFF:
+                pos = self.sequence(pos)
+            else:
+                self.need(pos + length)
+                pos += length
+        if in_item:
+            raise _Truncated(self.size)
+        return pos
+
+    def sequence(self, pos: int) -> int:
+        while True:
+            self.need(pos + 8)
+            group, elem = self.hh.unpack_from(self.buf, pos)
+            ilen = self.i4.unpack_from(self.buf, pos + 4)[0]
+            pos += 8
+            if (group, elem) == (0xFFFE, 0xE0DD):  # sequence delimitation
+                return pos
+            if (group, elem) != (0xFFFE, 0xE000):
+                raise _Unsupported("bad sequence item")
+            if ilen == 0xFFFFFFFF:
+                pos = self.dataset(pos, True)
+            else:
+                self.need(pos + ilen)
+                pos += ilen
+
+
+Skip = tuple[str, str | None]
+"""Why a file is skipped: ``(reason, field)``."""
+
+
+def fast_open(path: str) -> tuple[dict[int, Any] | None, Skip | None]:
+    """The fast reader on one file: ``(dataset, None)``; ``(None, (reason, field))`` where
+    the file is truncated or not a dose report (skipped); ``(None, None)`` where the fast
+    reader does not apply (another transfer syntax, no preamble, ...: pydicom reads it)."""
+    try:
+        return _fast_read(path), None
+    except _Truncated as exc:
+        return None, (f"{exc}: the file ends inside an element or sequence", None)
+    except _NotDoseReport as exc:
+        return None, (f"not a dose report (SOP Class UID {exc})", "MediaStorageSOPClassUID")
+    except (_Unsupported, struct.error, OSError, UnicodeError):
+        return None, None
+
+
+def pydicom_truncation(path: str, ds: Any) -> int | None:
     """Truncation check for a file read by pydicom (see :func:`_structure_end`)."""
     with open(path, "rb") as f:
         buf = f.read()

@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from recurct.dose import exam_region, normalise_region
+from recurct.dose import exam_region, region_of
 from recurct.io.rdsr._tables import (
     EVENT_COLUMNS,
     EXAM_COLUMNS,
@@ -28,7 +28,7 @@ Problem = tuple[str, str | None, str, str | None]
 
 def _cached_region(text: str | None, cache: dict[str | None, str | None], rules: Any) -> str | None:
     if text not in cache:
-        cache[text] = normalise_region(text, rules=rules) if text else None
+        cache[text] = region_of(text, region_rules=rules) if text else None
     return cache[text]
 
 
@@ -152,43 +152,11 @@ def _exam_row(
     first)."""
     b = reports[0]
     chosen, overlap = _cover(reports)
-    counts = [h["reported_n_events"] for h in chosen]
-    if not overlap and all(c is not None for c in counts):
-        expected: int | None = sum(counts)  # type: ignore[arg-type]
-    else:
-        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
-    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
-    no_dlp = [e for e in evs if e["dlp_missing"]]
     dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
     event_sum = math.fsum(dlps) if dlps else None
-    # events without an Irradiation Event UID in an exam of several reports that add events:
-    # a repeated event cannot be told from a new one, so the event sum may count one twice
-    unmatched = len(chosen) > 1 and any(e["uid_missing"] for e in evs)
-    if unmatched:
-        problems.append(
-            (
-                b["source_file"],
-                "Irradiation Event UID (113769)",
-                "lenient",
-                f"{len(chosen)} reports of this study add events, some without an Irradiation "
-                "Event UID: a repeated event cannot be told from a new one, so the event sum "
-                f"({event_sum} mGy·cm) may count one twice; exam DLP and effective dose left "
-                "null",
-            )
-        )
-    lost = lost or unmatched
-    dlp = None if (lost or no_dlp) else event_sum
-    if lost and not unmatched:
-        problems.append(
-            (
-                b["source_file"],
-                "Total Number of Irradiation Events (113812)",
-                "lenient",
-                f"the exam holds {len(evs)} irradiation events"
-                + (f" of {expected} reported" if expected is not None else "")
-                + " (events lost from a damaged report): exam DLP and effective dose left null",
-            )
-        )
+    lost, unmatched = _lost_events(evs, reports, chosen, overlap, event_sum, problems)
+    incomplete = lost or any(e["dlp_missing"] for e in evs)
+    dlp = None if incomplete else event_sum
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
     reported = (
         None if overlap or unmatched or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
@@ -204,27 +172,7 @@ def _exam_row(
         [e["dlp_mgycm"] for e in evs],
         [e["localizer"] for e in evs],
     )
-    # the accumulated Effective Dose of a report that holds every unique event, else the sum
-    # of those of the reports of a continued study, else the sum of the event Effective Doses
-    # where every event with a DLP has one
-    uids = {e["event_uid"] for e in evs}
-    ed = next(
-        (
-            h["accumulated_effective_dose_msv"]
-            for h in reports
-            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
-        ),
-        None,
-    )
-    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
-    if ed is None and not overlap and all(x is not None for x in eds):
-        ed = math.fsum(eds)  # type: ignore[arg-type]
-    if ed is None:
-        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
-        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
-            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
-    if lost or no_dlp:
-        ed = None
+    ed = None if incomplete else _reported_dose(evs, reports, chosen, overlap)
     size_ev = main if main is not None and main["ssde_mgy"] is not None else None
     size_ev = size_ev or next((e for e in evs if e["ssde_mgy"] is not None), None)
     first = lambda col: next((h[col] for h in reports if h[col] is not None), None)  # noqa: E731
@@ -242,16 +190,7 @@ def _exam_row(
         "n_reports": len(reports),
         "effective_dose_msv": ed,
         "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
-        **{
-            col: first(col)
-            for col in (
-                "accession_number",
-                "study_description",
-                "requested_procedure",
-                "patient_weight_kg",
-                "patient_size_m",
-            )
-        },
+        **{col: first(col) for col in _FIRST_GIVEN},
         **{
             col: size_ev[col] if size_ev is not None else None
             for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
@@ -260,47 +199,138 @@ def _exam_row(
     }
 
 
-def _build(
-    results: Iterable[dict[str, Any]],
-    *,
-    level: str,
-    errors: str,
-    include_non_patient: bool,
-    non_patient_given: bool,
-    region_rules: Any = None,
-) -> tuple[pl.DataFrame, ReadReport]:
+# exam columns taken from the first report that gives them
+_FIRST_GIVEN = (
+    "accession_number",
+    "study_description",
+    "requested_procedure",
+    "patient_weight_kg",
+    "patient_size_m",
+)
+
+
+def _lost_events(
+    evs: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
+    chosen: list[dict[str, Any]],
+    overlap: bool,
+    event_sum: float | None,
+    problems: list[Problem],
+) -> tuple[bool, bool]:
+    """``(events lost, events unmatched)``, each with its problem row: fewer events than the
+    reports count or a damaged report; events without a UID in several reports that add
+    events (a repeated event cannot be told from a new one)."""
+    b = reports[0]
+    counts = [h["reported_n_events"] for h in chosen]
+    if not overlap and all(c is not None for c in counts):
+        expected: int | None = sum(counts)  # type: ignore[arg-type]
+    else:
+        expected = max((h["reported_n_events"] or 0 for h in reports), default=0) or None
+    lost = (expected is not None and expected > len(evs)) or any(h["damaged"] for h in chosen)
+    unmatched = len(chosen) > 1 and any(e["uid_missing"] for e in evs)
+    if unmatched:
+        problems.append(
+            (
+                b["source_file"],
+                "Irradiation Event UID (113769)",
+                "lenient",
+                f"{len(chosen)} reports of this study add events, some without an Irradiation "
+                "Event UID: a repeated event cannot be told from a new one, so the event sum "
+                f"({event_sum} mGy·cm) may count one twice; exam DLP and effective dose left "
+                "null",
+            )
+        )
+    elif lost:
+        problems.append(
+            (
+                b["source_file"],
+                "Total Number of Irradiation Events (113812)",
+                "lenient",
+                f"the exam holds {len(evs)} irradiation events"
+                + (f" of {expected} reported" if expected is not None else "")
+                + " (events lost from a damaged report): exam DLP and effective dose left null",
+            )
+        )
+    return lost or unmatched, unmatched
+
+
+def _reported_dose(
+    evs: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
+    chosen: list[dict[str, Any]],
+    overlap: bool,
+) -> float | None:
+    """The accumulated Effective Dose of a report that holds every unique event, else the sum
+    of those of the reports of a continued study, else the sum of the event Effective Doses
+    where every event with a DLP has one."""
+    uids = {e["event_uid"] for e in evs}
+    ed = next(
+        (
+            h["accumulated_effective_dose_msv"]
+            for h in reports
+            if h["accumulated_effective_dose_msv"] is not None and uids <= h["event_uids"]
+        ),
+        None,
+    )
+    eds = [h["accumulated_effective_dose_msv"] for h in chosen]
+    if ed is None and not overlap and all(x is not None for x in eds):
+        ed = math.fsum(eds)  # type: ignore[arg-type]
+    if ed is None:
+        dosed = [e for e in evs if e["dlp_mgycm"] is not None]
+        if dosed and all(e["effective_dose_msv"] is not None for e in dosed):
+            ed = math.fsum(e["effective_dose_msv"] for e in dosed)
+    return ed
+
+
+def _collect(
+    results: Iterable[dict[str, Any]], strict: bool
+) -> tuple[list[dict[str, Any]], list[Problem], int]:
+    """``(headers of the reports read, problems, files skipped)``; with ``strict`` the first
+    problem raises."""
     headers: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
     problems: list[Problem] = []
-    files_read = files_skipped = 0
+    files_skipped = 0
     for res in results:
-        if errors == "raise" and res["problems"]:
+        if strict and res["problems"]:
             file, reason_field, _action, reason = res["problems"][0]
             raise RdsrReadError(
                 f"{file}: {reason} (field: {reason_field or 'whole file'}); "
-                'use errors="skip" to skip or repair such values and list them in the report'
+                "use strict=False to skip or repair such values and list them in the report"
             )
         problems.extend(res["problems"])
         if not res["ok"]:
             files_skipped += 1
             continue
-        files_read += 1
-        h = res["header"]
         headers.append(
             {
-                **h,
+                **res["header"],
                 "n_events_in_report": len(res["events"]),
                 "event_uids": {ev["event_uid"] for ev in res["events"]},
                 "events": res["events"],
             }
         )
+    return headers, problems, files_skipped
+
+
+def build(
+    results: Iterable[dict[str, Any]],
+    *,
+    strict: bool,
+    include_non_patient: bool,
+    non_patient_given: bool,
+    region_rules: Any = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, ReadReport]:
+    """``(exams, events, report)`` of the parsed files."""
+    headers, problems, files_skipped = _collect(results, strict)
+    files_read = len(headers)
+    events: list[dict[str, Any]] = []
     problems.extend(_birth_date_conflicts(headers))
     problems.extend(_assign_exams(headers))
-    if errors == "raise" and problems:
+    if strict and problems:
         file, reason_field, _action, reason = problems[-1]
         raise RdsrReadError(
             f"{file}: {reason} (field: {reason_field}); "
-            'use errors="skip" to list such problems in the report'
+            "use strict=False to list such problems in the report"
         )
 
     # reports of an exam: the report with the most events first, then by file (order free)
@@ -318,45 +348,10 @@ def _build(
                 }
             )
     non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
-    report = ReadReport(
-        files_read=files_read,
-        files_skipped=files_skipped,
-        non_patient_excluded=not include_non_patient,
-        non_patient_studies=sum(non_patient_exam.values()),
-    )
 
-    # Unique events: one row per (exam, event UID), from the report with the most events.
-    events.sort(
-        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
-    )
-    unique: list[dict[str, Any]] = []
-    last: tuple[Any, str] | None = None
-    for ev in events:
-        k = (ev["exam_key"], ev["event_uid"])
-        if k == last:
-            report.duplicate_events += 1
-            continue
-        last = k
-        unique.append(ev)
-
-    cache: dict[str | None, str | None] = {}
-    unmapped: set[tuple[str, str]] = set()
-    for ev in unique:
-        b = by_exam[ev["exam_key"]][0]
-        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
-        target = ev["target_region"]
-        if target and _cached_region(target, cache, region_rules) is None:
-            unmapped.add((ev["source_file"], target))
-    for file, target in sorted(unmapped):
-        problems.append(
-            (
-                file,
-                "Target Region (123014)",
-                "lenient",
-                f"Target Region {target!r} maps to no body region (pass region_rules= to map "
-                "it); the event's region comes from its protocol or the study's descriptions",
-            )
-        )
+    unique = _unique_events(events)
+    duplicate_events = len(events) - len(unique)
+    problems.extend(_event_regions(unique, by_exam, region_rules))
     for ev in unique:
         b = by_exam[ev["exam_key"]][0]
         ev["non_patient"] = non_patient_exam[ev["exam_key"]]
@@ -372,39 +367,101 @@ def _build(
         row = _exam_row(evs, by_exam[k], problems)
         row["non_patient"] = non_patient_exam[k]
         rows.append(row)
-    report.problems = _problem_frame(problems)
+    report = ReadReport(
+        files_read=files_read,
+        files_skipped=files_skipped,
+        problems=_problem_frame(problems),
+        non_patient_excluded=not include_non_patient,
+        non_patient_studies=sum(non_patient_exam.values()),
+        duplicate_events=duplicate_events,
+    )
+    keep_flag = include_non_patient and non_patient_given
+    return (
+        _exam_table(rows, include_non_patient, keep_flag),
+        _event_table(unique, include_non_patient, keep_flag),
+        report,
+    )
 
-    if level == "event":
-        cols = dict(EVENT_COLUMNS)
-        if include_non_patient and non_patient_given:
-            cols["non_patient"] = pl.Boolean()
-        evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
-        # exams in time order, events in the order of the report they were taken from
-        evrows.sort(
-            key=lambda e: (
-                e["exam_date"] is None,
-                e["exam_date"] or datetime.min,
-                e["exam_key"],
-                e["source_file"],
-                e["index"],
-            )
-        )
-        table = pl.DataFrame(
-            [{k: ev.get(k) for k in cols} for ev in evrows],
-            schema=cols,  # type: ignore[arg-type]
-        )
-        return table, report
 
+def _unique_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One event per (exam, event UID), from the report with the most events."""
+    events.sort(
+        key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
+    )
+    unique: list[dict[str, Any]] = []
+    last: tuple[Any, str] | None = None
+    for ev in events:
+        k = (ev["exam_key"], ev["event_uid"])
+        if k != last:
+            unique.append(ev)
+        last = k
+    return unique
+
+
+def _event_regions(
+    unique: list[dict[str, Any]],
+    by_exam: dict[tuple[str, int], list[dict[str, Any]]],
+    region_rules: Any,
+) -> list[Problem]:
+    """Set each event's ``body_region`` and ``region_source``; a Target Region that maps to
+    nothing is a lenient problem of its file."""
+    cache: dict[str | None, str | None] = {}
+    unmapped: set[tuple[str, str]] = set()
+    for ev in unique:
+        b = by_exam[ev["exam_key"]][0]
+        ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
+        target = ev["target_region"]
+        if target and _cached_region(target, cache, region_rules) is None:
+            unmapped.add((ev["source_file"], target))
+    return [
+        (
+            file,
+            "Target Region (123014)",
+            "lenient",
+            f"Target Region {target!r} maps to no body region (pass region_rules= to map "
+            "it); the event's region comes from its protocol or the study's descriptions",
+        )
+        for file, target in sorted(unmapped)
+    ]
+
+
+def _event_table(
+    unique: list[dict[str, Any]], include_non_patient: bool, keep_flag: bool
+) -> pl.DataFrame:
+    """The event level: exams in time order, events in the order of their report."""
+    cols = dict(EVENT_COLUMNS)
+    if keep_flag:
+        cols["non_patient"] = pl.Boolean()
+    evrows = [ev for ev in unique if include_non_patient or not ev["non_patient"]]
+    # exams in time order, events in the order of the report they were taken from
+    evrows.sort(
+        key=lambda e: (
+            e["exam_date"] is None,
+            e["exam_date"] or datetime.min,
+            e["exam_key"],
+            e["source_file"],
+            e["index"],
+        )
+    )
+    return pl.DataFrame(
+        [{k: ev.get(k) for k in cols} for ev in evrows],
+        schema=cols,  # type: ignore[arg-type]
+    )
+
+
+def _exam_table(
+    rows: list[dict[str, Any]], include_non_patient: bool, keep_flag: bool
+) -> pl.DataFrame:
+    """The exam level, in the canonical exam schema, by patient and date."""
     rows = [r for r in rows if include_non_patient or not r["non_patient"]]
     cols = {**EXAM_COLUMNS, **EXAM_EXTRA_COLUMNS}
-    if include_non_patient and non_patient_given:
+    if keep_flag:
         cols["non_patient"] = pl.Boolean()
     table = pl.DataFrame(
         [{k: r[k] for k in cols} for r in rows],
         schema=cols,  # type: ignore[arg-type]
     )
-    table = table.sort(["patient_id", "exam_date", "study_uid"], nulls_last=True)
-    return table, report
+    return table.sort(["patient_id", "exam_date", "study_uid"], nulls_last=True)
 
 
 def _problem_frame(problems: list[Problem]) -> pl.DataFrame:

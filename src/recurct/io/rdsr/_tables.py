@@ -9,7 +9,7 @@ import polars as pl
 from recurct.errors import RdsrReadError  # noqa: F401 (imported from here by the rdsr modules)
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES
 
-_DICOM_INSTALL = 'reading DICOM dose reports needs pydicom: pip install "recurct[dicom]"'
+DICOM_INSTALL = 'reading DICOM dose reports needs pydicom: pip install "recurct[dicom]"'
 
 EVENT_COLUMNS: dict[str, pl.DataType] = {
     "study_uid": pl.Utf8(),
@@ -89,9 +89,10 @@ PROGRESS_FROM = 200
 """With ``progress=None`` a progress bar is shown from this many files (stderr a terminal)."""
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class ReadReport:
-    """What :func:`read_rdsr` read, skipped and read leniently.
+    """What :func:`read_rdsr` (or :func:`recurct.io.openrem.read_openrem_ct`) read, skipped
+    and read leniently.
 
     Attributes
     ----------

@@ -1,0 +1,205 @@
+"""The canonical casts of the exam table's columns (sex and body-region codes, dates, doses),
+shared by :func:`recurct.schema.validate`, :func:`recurct.read_exams` and the duplicate rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from recurct._dates import parse_date_series, parse_dates
+from recurct._frames import exact_float_ids
+from recurct.schema import BODY_REGIONS, DOSE_COLUMNS, OPTIONAL_COLUMNS, SEX_TABLE
+
+
+def norm_sex(e: Any) -> Any:
+    """Sex text -> F/M/O/U through :data:`SEX_TABLE` (null where it is not in the table)."""
+    up = e.cast(pl.Utf8).str.strip_chars().str.to_uppercase()
+    return up.replace_strict(SEX_TABLE, default=None, return_dtype=pl.Utf8)
+
+
+def norm_region(e: Any, rules: Any = None) -> Any:
+    """Body-region text -> canonical: a canonical name (any case, spaces or hyphens for ``_``)
+    as is, else the first matching rule of :mod:`recurct.regions` (null when none matches)."""
+    from recurct.regions import normalise_region
+
+    def one(s: pl.Series) -> pl.Series:
+        s = s.cast(pl.Utf8)
+        canon = s.str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+        mapped = normalise_region(s, region_rules=rules)
+        return (
+            pl.select(pl.when(canon.is_in(BODY_REGIONS)).then(canon).otherwise(mapped))
+            .to_series()
+            .alias(s.name)
+        )
+
+    if isinstance(e, pl.Series):
+        return one(e)
+    return e.map_batches(one, return_dtype=pl.Utf8)
+
+
+# coded columns: (normaliser, reason when a value cannot be mapped)
+CODES = {
+    "sex": (norm_sex, "unknown sex code"),
+    "body_region": (norm_region, "unknown body region"),
+}
+
+
+def code_maps_of(df: pl.DataFrame, region_rules: Any = None) -> dict[str, tuple[dict, list[str]]]:
+    """For each coded column: ``({raw: canonical or None}, [raw values that map to nothing])``.
+
+    Worked out on the distinct values, which is much cheaper than string operations on every
+    row when, as usual, a column holds a handful of codes.
+    """
+    maps = {}
+    for name, (norm, _) in CODES.items():
+        col = df.get_column(name) if name in df.columns else None
+        if col is None or col.dtype == pl.Null:  # one column's dtype, not the whole schema
+            continue
+        raw = col.cast(pl.Utf8).unique().drop_nulls()
+        mapped = norm(raw, region_rules) if name == "body_region" else norm(raw)
+        pairs = dict(zip(raw.to_list(), mapped.to_list()))
+        maps[name] = (pairs, [r for r, n in pairs.items() if n is None and r.strip()])
+    return maps
+
+
+def dates_as(df: pl.DataFrame) -> pl.DataType | None:
+    """``Date`` when text exam dates carry no time of day, else ``Datetime("us")``."""
+    if "exam_date" not in df.columns or not is_text_date(df.get_column("exam_date").dtype):
+        return None
+    text = df.get_column("exam_date").cast(pl.Utf8)
+    longest = text.str.strip_chars().str.len_chars().max()
+    return pl.Datetime("us") if (longest or 0) > 10 else pl.Date()
+
+
+def eager_casts(
+    df: pl.DataFrame,
+    *,
+    dayfirst: bool = False,
+    code_maps: dict | None = None,
+    region_rules: Any = None,
+    null_unmapped: bool = False,
+) -> dict[str, pl.Expr]:
+    """:func:`cast_exprs` for a frame in memory, using the faster eager paths."""
+    parsed = None
+    schema = df.schema  # read once: building it is slow for an Enum of many categories
+    if "exam_date" in schema and is_text_date(schema["exam_date"]):
+        parsed = parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
+    return cast_exprs(
+        schema,
+        dayfirst=dayfirst,
+        dates_as=dates_as(df),
+        code_maps=code_maps_of(df, region_rules) if code_maps is None else code_maps,
+        parsed_dates=parsed,
+        region_rules=region_rules,
+        null_unmapped=null_unmapped,
+    )
+
+
+def with_casts(df: pl.DataFrame, casts: dict[str, Any]) -> pl.DataFrame:
+    """``df`` with the canonical casts applied; an added ``body_region_raw`` placed right
+    after ``body_region``."""
+    out = df.with_columns(**casts)
+    if "body_region_raw" in df.columns or "body_region_raw" not in out.columns:
+        return out
+    order = [
+        c for c in df.columns for c in ((c, "body_region_raw") if c == "body_region" else (c,))
+    ]
+    return out.select(order)
+
+
+def is_text_date(dtype: pl.DataType) -> bool:
+    return not (isinstance(dtype, pl.Datetime) or dtype in (pl.Date, pl.Null))
+
+
+def cast_exprs(
+    schema: pl.Schema,
+    *,
+    dayfirst: bool = False,
+    dates_as: pl.DataType | None = None,
+    code_maps: dict[str, tuple[dict[str, str | None], list[str]]] | None = None,
+    parsed_dates: pl.Series | None = None,
+    region_rules: Any = None,
+    null_unmapped: bool = False,
+) -> dict[str, pl.Expr]:
+    """Expressions casting each canonical column present in ``schema`` to its canonical dtype.
+
+    Values that cannot be converted become null (``validate`` reports them). ``dates_as``
+    is the dtype string dates parse to (default ``Datetime("us")``). With ``body_region``,
+    ``body_region_raw`` (the text as given) is added unless the table has it already. A sex
+    code or body region that maps to nothing is kept as given, or set null with
+    ``null_unmapped`` (what ``validate`` does, counting them): never nulled uncounted.
+    """
+    out: dict[str, pl.Expr] = {}
+    for name, dtype in schema.items():
+        c = pl.col(name)
+        if name == "patient_id":
+            out[name] = _id_expr(c, dtype)
+        elif name == "exam_date":
+            out[name] = _date_expr(c, dtype, dayfirst, dates_as, parsed_dates)
+        elif name in DOSE_COLUMNS or name == "age_years":
+            if dtype == pl.Boolean:  # True is not 1 mSv
+                out[name] = pl.lit(None, dtype=pl.Float64)
+            else:
+                out[name] = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
+        elif name in CODES:
+            text = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            if name == "body_region" and "body_region_raw" not in schema:
+                out["body_region_raw"] = text
+            maps = None if code_maps is None else code_maps.get(name)
+            out[name] = _code_expr(name, text, maps, region_rules, null_unmapped)
+        elif name in OPTIONAL_COLUMNS:
+            out[name] = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+    return out
+
+
+def _id_expr(c: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if dtype == pl.Utf8:
+        return c
+    if dtype.is_integer():
+        return c.cast(pl.Int64, strict=False)
+    if dtype.is_float():  # exact whole numbers only (a float is exact up to 2^53)
+        e = pl.when((c == c.round()) & (c.abs() < exact_float_ids(dtype))).then(c)
+        return e.cast(pl.Int64, strict=False)
+    if dtype == pl.Boolean:  # True is no patient: reported
+        return pl.lit(None, dtype=pl.Utf8)
+    return c.cast(pl.Utf8)
+
+
+def _date_expr(
+    c: pl.Expr,
+    dtype: pl.DataType,
+    dayfirst: bool,
+    dates_as: pl.DataType | None,
+    parsed_dates: pl.Series | None,
+) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime):
+        e = c.dt.replace_time_zone(None) if dtype.time_zone else c
+        return e.cast(pl.Datetime("us"))
+    if dtype == pl.Date:
+        return c
+    if dtype == pl.Null:
+        return c.cast(pl.Datetime("us"))
+    if parsed_dates is not None:
+        e = pl.lit(parsed_dates)
+    else:
+        e = parse_dates(c.cast(pl.Utf8), dayfirst=dayfirst)
+    return e if dates_as is None else e.cast(dates_as)
+
+
+def _code_expr(
+    name: str,
+    text: pl.Expr,
+    maps: tuple[dict[str, str | None], list[str]] | None,
+    region_rules: Any,
+    null_unmapped: bool,
+) -> pl.Expr:
+    """A coded column (sex, body region) mapped; what maps to nothing kept as given, or
+    null with ``null_unmapped``."""
+    if maps is not None:
+        pairs = maps[0]
+        if null_unmapped:
+            return text.replace_strict(pairs, default=None, return_dtype=pl.Utf8)
+        return text.replace({r: n for r, n in pairs.items() if n is not None})
+    norm = norm_region(text, region_rules) if name == "body_region" else norm_sex(text)
+    return norm if null_unmapped else pl.coalesce(norm, text)

@@ -1,0 +1,161 @@
+"""Events to exams: the one rule giving an exam its body region from its events
+(:func:`exam_region`, used by the DICOM and OpenREM readers too), and the summation of an
+event table's converted doses to one row per study."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+# Components of the composite canonical regions (exam_region).
+_COMPONENTS: dict[str, frozenset[str]] = {
+    "head_neck": frozenset({"head", "neck"}),
+    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
+    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
+}
+_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
+
+
+def exam_region(
+    regions: Sequence[str | None],
+    dlps: Sequence[float | None] | None = None,
+    localizer: Sequence[bool | None] | None = None,
+) -> str | None:
+    """The body region of an exam from the canonical regions of its irradiation events.
+
+    The one rule used by :func:`recurct.io.read_rdsr` (exam table) and by
+    :func:`effective_dose` at event level:
+
+    1. Localizer events (scout, topogram) are ignored if the exam has any other event.
+    2. Null regions are ignored; none left: None. ``"other"`` counts only when nothing more
+       specific is left (then the result is ``"other"``).
+    3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
+       that region.
+    4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
+       -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
+       ``abdomen_pelvis``).
+    5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
+       if no event has a DLP.
+
+    Parameters
+    ----------
+    regions : sequence of str or None
+        Canonical region of each event.
+    dlps : sequence of float or None, optional
+        DLP of each event (mGy·cm); null counts as 0.
+    localizer : sequence of bool or None, optional
+        Whether each event is a localizer; null counts as False.
+
+    Returns
+    -------
+    str or None
+
+    Examples
+    --------
+    >>> exam_region(["chest", "abdomen_pelvis"])
+    'chest_abdomen_pelvis'
+    >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
+    'head'
+    """
+    n = len(regions)
+    dl = list(dlps) if dlps is not None else [None] * n
+    lo = list(localizer) if localizer is not None else [False] * n
+    if len(dl) != n or len(lo) != n:
+        raise ValueError(
+            f"exam_region: regions, dlps and localizer need the same length, got "
+            f"{n}, {len(dl)}, {len(lo)}"
+        )
+    idx = [i for i in range(n) if not lo[i]] or list(range(n))
+    idx = [i for i in idx if regions[i] is not None]
+    if not idx:
+        return None
+    specific = [i for i in idx if regions[i] != "other"]
+    if not specific:
+        return "other"
+    names = {str(regions[i]) for i in specific}
+    parts: set[str] = set()
+    for r in names:
+        parts |= _COMPONENTS.get(r, {r})
+    if len(parts) == 1:
+        return next(iter(parts))
+    whole = _COMBINED.get(frozenset(parts))
+    if whole is not None:
+        return whole
+    totals: dict[str, float] = {}
+    seen_dlp = False
+    for i in specific:
+        d = dl[i]
+        ok = d is not None and d == d  # not null, not NaN
+        seen_dlp = seen_dlp or ok
+        totals[str(regions[i])] = totals.get(str(regions[i]), 0.0) + (float(d) if ok else 0.0)  # type: ignore[arg-type]
+    if not seen_dlp:
+        return "other"
+    return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
+
+
+def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events)."""
+    loc = (
+        pl.col("localizer").cast(pl.Boolean).fill_null(False)
+        if "localizer" in df.columns
+        else pl.lit(False)
+    )
+    g = (
+        df.select("study_uid", region_column, "dlp_mgycm", loc.alias("__l"))
+        .group_by("study_uid", maintain_order=True)
+        .agg(
+            pl.col(region_column).cast(pl.Utf8).alias("__r"),
+            pl.col("dlp_mgycm").alias("__d"),
+            pl.col("__l"),
+        )
+    )
+    main = [
+        exam_region(r, d, lc)
+        for r, d, lc in zip(g["__r"].to_list(), g["__d"].to_list(), g["__l"].to_list())
+    ]
+    return pl.DataFrame({"study_uid": g["study_uid"], "__main": pl.Series(main, dtype=pl.Utf8)})
+
+
+def main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
+    """The study's main region (``main`` from :func:`main_regions`) on every row of ``df``."""
+    return df.select("study_uid").join(main, on="study_uid", how="left", maintain_order="left")[
+        "__main"
+    ]
+
+
+def sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
+    """Events -> one row per study (see :func:`effective_dose`)."""
+    if "event_uid" in df.columns:
+        df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
+    main_region = main_regions(df, region_column).rename({"__main": "__region"})
+    special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
+    special |= {"ctdivol_mgy", region_column, "localizer"}
+    aggs = [
+        pl.col("dlp_mgycm").sum(),
+        pl.when(pl.col("effective_dose_msv").null_count() == 0)
+        .then(pl.col("effective_dose_msv").sum())
+        .otherwise(None)
+        .alias("effective_dose_msv"),
+        pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "),
+        pl.len().cast(pl.Int64).alias("n_events"),
+    ]
+    if "ctdivol_mgy" in df.columns:
+        aggs.append(pl.col("ctdivol_mgy").max())
+    aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
+    out = df.group_by("study_uid", maintain_order=True).agg(aggs)
+    out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
+        {"__region": region_column}
+    )
+    out = out.with_columns(pl.col(region_column).cast(df.schema[region_column], strict=False))
+    out = out.with_columns(
+        pl.when(pl.col("dose_method") == "").then(None).otherwise(pl.col("dose_method"))
+    )
+    order = [c for c in df.columns if c in out.columns] + ["n_events"]
+    return out.select(order)
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostic reference levels
+# ---------------------------------------------------------------------------------------------
+

@@ -1,0 +1,334 @@
+"""Diagnostic reference levels: the shipped sets (``recurct/data/drl_*.csv``) and yours
+(:func:`drl_tables`, :func:`drl_table`), and the comparison of exams with them
+(:func:`compare_to_drl`, :func:`flag_above_drl`)."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from recurct._compat import renamed
+from recurct._frames import from_polars, to_polars
+from recurct.dose._tables import (
+    check_numbers,
+    data_names,
+    is_shipped_name,
+    read_data_file,
+    table_error,
+    text_column,
+    user_table,
+)
+from recurct.schema import BODY_REGIONS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DRL_COLUMNS: tuple[str, ...] = (
+    "exam_type",
+    "description",
+    "body_region",
+    "ctdivol_mgy",
+    "dlp_mgycm",
+    "source",
+    "note",
+)
+"""Columns a DRL table may have: ``exam_type`` and one of ``ctdivol_mgy`` / ``dlp_mgycm`` are
+required (see :func:`drl_table`)."""
+
+
+def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
+    """Validate a DRL table (shipped or the user's) into its canonical columns."""
+    where = meta.get("where", "DRL table")
+    unknown = [c for c in df.columns if c not in DRL_COLUMNS]
+    if (
+        unknown
+        or "exam_type" not in df.columns
+        or not {"ctdivol_mgy", "dlp_mgycm"} & set(df.columns)
+    ):
+        raise ValueError(
+            f"{where}: a DRL table needs 'exam_type' and 'ctdivol_mgy' and/or 'dlp_mgycm' "
+            f"and may have 'description', 'body_region', 'source', 'note'; it has {df.columns}"
+        )
+    problems: list[tuple[int, str, Any, str]] = []
+    key = text_column(df, "exam_type")
+    seen: dict[str, int] = {}
+    for i, v in enumerate(key.to_list()):
+        if v is None:
+            problems.append((i, "exam_type", None, "missing exam type"))
+        elif v in seen:
+            problems.append((i, "exam_type", v, f"exam type already on row {seen[v]}"))
+        else:
+            seen[v] = i
+    region = text_column(df, "body_region")
+    mapped: dict[str, int] = {}
+    for i, r in enumerate(region.to_list()):
+        if r is None:
+            continue
+        if r not in BODY_REGIONS:
+            problems.append((i, "body_region", r, "not a canonical body region"))
+        elif r in mapped:
+            problems.append((i, "body_region", r, f"region already mapped on row {mapped[r]}"))
+        else:
+            mapped[r] = i
+    values = {
+        c: check_numbers(df, c, problems, positive=True) for c in ("ctdivol_mgy", "dlp_mgycm")
+    }
+    if problems:
+        raise table_error(where, "DRL table", sorted(problems))
+    out = pl.DataFrame(
+        {
+            "exam_type": key,
+            "description": text_column(df, "description"),
+            "body_region": region,
+            "ctdivol_mgy": pl.Series(values["ctdivol_mgy"]).fill_nan(None),
+            "dlp_mgycm": pl.Series(values["dlp_mgycm"]).fill_nan(None),
+        }
+    )
+    if "source" in df.columns:
+        out = out.with_columns(source=text_column(df, "source"))
+    return out
+
+
+@cache
+def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
+    available = data_names("drl_")
+    if name not in available:
+        raise ValueError(
+            f"unknown DRL set {name!r}; available: {', '.join(available)}, or pass your own "
+            "DRL table (a CSV path or a data frame, see recurct.dose.drl_table)"
+        )
+    meta, df = read_data_file(f"drl_{name}.csv")
+    return meta, _build_drl({"where": f"drl_{name}.csv", **meta}, df)
+
+
+def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
+    """``(name, meta, levels)`` of a shipped DRL set or of the user's table."""
+    if is_shipped_name(spec, "drl_"):
+        meta, levels = _drl(spec)
+        return spec, meta, levels
+    name, meta, df = user_table(spec, "drl_", "DRL table")
+    return name, meta, _build_drl(meta, df)
+
+
+def drl_tables() -> pl.DataFrame:
+    """The diagnostic reference level sets shipped with recurct.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per shipped set (``"uk2022"``, ``"arpansa_adult"``): ``name``, ``title``,
+        ``citation``, ``keyed_by`` and ``notes``. Read one with :func:`drl_table`.
+    """
+    rows = []
+    for n in data_names("drl_"):
+        meta, _ = _drl(n)
+        rows.append({k: meta.get(k, "") for k in ("name", "title", "citation", "keyed_by")})
+        rows[-1]["notes"] = meta.get("notes", "")
+    return pl.DataFrame(rows)
+
+
+def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
+    """One set of diagnostic reference levels: a shipped one, or your table, validated.
+
+    Parameters
+    ----------
+    name : str, path or data frame
+        A shipped DRL set (``"uk2022"``, ``"arpansa_adult"``; see :func:`drl_tables`), or your
+        own DRL table: a CSV file (optionally starting with ``# key: value`` lines such as
+        ``# citation: ...``) or a polars / pandas / pyarrow frame with ``exam_type`` (the key,
+        unique), ``ctdivol_mgy`` and/or ``dlp_mgycm`` (finite, > 0; empty where no DRL is
+        set) and optionally ``description``, ``body_region`` (the canonical region that maps
+        to the exam type, at most one exam type per region), ``source`` and ``note``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``exam_type``, ``description``, ``body_region`` (null where the set is not by
+        region), ``ctdivol_mgy`` and ``dlp_mgycm`` (null where the source sets no DRL), and
+        ``source`` where your table has one.
+
+    Raises
+    ------
+    ValueError
+        For your table: naming the row and column of every problem (a missing or repeated
+        exam type, a region that is not canonical or mapped twice, a level that is not a
+        finite number > 0) or the columns that are missing or unknown.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> mine = pl.DataFrame({"exam_type": ["head"], "body_region": ["head"], "dlp_mgycm": [800]})
+    >>> drl_table(mine)["dlp_mgycm"].to_list()
+    [800.0]
+    """
+    if name is None:
+        raise TypeError("drl_table needs a set name or a table; list the sets with drl_tables()")
+    return _as_drl(name)[2].clone()
+
+
+def _attach_drl(
+    df: pl.DataFrame, drl: Any, exam_type_column: str, region_column: str, strict: bool
+) -> tuple[pl.DataFrame, str]:
+    """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys."""
+    drl, _, levels = _as_drl(drl)
+    if exam_type_column in df.columns:
+        key = pl.col(exam_type_column).cast(pl.Utf8)
+        source = exam_type_column
+    elif levels["body_region"].null_count() < levels.height and region_column in df.columns:
+        pairs = levels.filter(pl.col("body_region").is_not_null())
+        mapping = dict(zip(pairs["body_region"].to_list(), pairs["exam_type"].to_list()))
+        key = pl.col(region_column).cast(pl.Utf8).replace_strict(mapping, default=None)
+        source = region_column
+    else:
+        by_region = levels["body_region"].null_count() < levels.height
+        raise ValueError(
+            f"compare_to_drl needs a column {exam_type_column!r} holding the DRL set's exam "
+            f"types ({', '.join(levels['exam_type'].to_list())}; see recurct.dose.drl_table"
+            f"({drl!r}))"
+            + (f" or a {region_column!r} column" if by_region else "")
+            + f". DRL set {drl!r} is keyed by "
+            + ("body region" if by_region else "clinical indication")
+            + "."
+        )
+    df = df.with_columns(key.alias("__exam_type"))
+    known = set(levels["exam_type"].to_list())
+    if source == exam_type_column:
+        unknown = df.filter(
+            pl.col("__exam_type").is_not_null() & ~pl.col("__exam_type").is_in(list(known))
+        )
+        if unknown.height and strict:
+            vals = unknown["__exam_type"].unique(maintain_order=True).head(10).to_list()
+            raise ValueError(
+                f"{unknown.height} row(s) have exam types not in DRL set {drl!r}: {vals}; "
+                f"valid keys: {sorted(known)} (recurct.dose.drl_table({drl!r})). "
+                "Pass strict=False to leave them out."
+            )
+    lv = levels.select(
+        pl.col("exam_type").alias("__exam_type"),
+        pl.col("ctdivol_mgy").alias("drl_ctdivol_mgy"),
+        pl.col("dlp_mgycm").alias("drl_dlp_mgycm"),
+    )
+    df = df.join(lv, on="__exam_type", how="left", maintain_order="left")
+    df = df.with_columns(
+        pl.when(pl.col("__exam_type").is_in(list(known)))
+        .then(pl.col("__exam_type"))
+        .alias("__exam_type")
+    )
+    return df, source
+
+
+def flag_above_drl(
+    exams: Any,
+    drl: Any = "uk2022",
+    *,
+    exam_type_column: str = "exam_type",
+    region_column: str = "body_region",
+    strict: bool = True,
+) -> pl.DataFrame | pd.DataFrame:
+    """Add per-exam DRL values and flags.
+
+    Adds ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm`` (the DRLs of the exam's type; null where
+    the exam type is not in the set or the source sets none) and ``above_drl_ctdivol`` and
+    ``above_drl_dlp`` (Boolean: the exam's value is strictly greater than the DRL; null where
+    the value or the DRL is null). Exam types are matched as in :func:`compare_to_drl`.
+    """
+    df, kind = to_polars(exams)
+    out, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
+    flags = []
+    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
+        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
+        flags.append((val > pl.col(f"drl_{col}")).alias(f"above_drl_{q}"))
+    out = out.with_columns(flags).drop("__exam_type")
+    return from_polars(out, kind)
+
+
+@renamed(by="site")
+def compare_to_drl(
+    exams: Any,
+    drl: Any = "uk2022",
+    *,
+    exam_type_column: str = "exam_type",
+    site: str | None = "facility",
+    region_column: str = "body_region",
+    strict: bool = True,
+) -> pl.DataFrame | pd.DataFrame:
+    """Compare typical (median) CTDIvol and DLP per exam type and site with DRLs.
+
+    Exam types are matched by key: the ``exam_type_column`` must hold the DRL set's
+    ``exam_type`` values, listed by :func:`drl_table` (UK DRLs are set per clinical indication, so
+    the user assigns them, e.g. ``"chest_lung_cancer"``). For sets keyed by region
+    (``arpansa_adult``), when there is no ``exam_type_column`` the canonical ``body_region``
+    is mapped instead (``head`` -> ``head``, ...; regions without a DRL are left out).
+    Exams with no exam type (null, or an unmapped region) are left out; an exam type that is
+    not a key of the set is an error (``strict=True``) or left out (``strict=False``).
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        With ``ctdivol_mgy`` and/or ``dlp_mgycm``, the exam-type (or region) column and the
+        ``site`` column.
+    drl : str, path or data frame
+        A shipped DRL set (:func:`drl_tables`), or your own DRL table (a CSV path or a frame,
+        in the format of :func:`drl_table`): a national or local set is used exactly like a
+        shipped one.
+    exam_type_column, region_column : str
+        See above.
+    site : str or None
+        The column naming the site (facility) whose exams are compared (default
+        ``"facility"``); None for one row per exam type over all sites.
+    strict : bool
+        See above.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        One row per exam type and site, sorted by them: ``exam_type``, the ``site``
+        column, ``n_exams``, and for each quantity q in (``ctdivol``, ``dlp``):
+        ``n_q`` (exams with a value), ``median_q`` (median of the exams' values),
+        ``drl_q`` (the DRL), ``ratio_q`` (median / DRL), ``n_above_q`` (exams with a value
+        strictly above the DRL) and ``share_above_q`` (``n_above_q / n_q``, a fraction).
+        Statistics without data or without a DRL are null. The units are those of the input:
+        mGy for CTDIvol, mGy·cm for DLP.
+    """
+    df, kind = to_polars(exams)
+    if site is not None and not isinstance(site, str):
+        raise TypeError(f"compare_to_drl: site must be one column name or None, got {site!r}")
+    by_cols = [] if site is None else [site]
+    if site is not None and site not in df.columns:
+        raise ValueError(
+            f"compare_to_drl: site column {site!r} not in the table; pass site=None for one "
+            "row per exam type"
+        )
+    if "ctdivol_mgy" not in df.columns and "dlp_mgycm" not in df.columns:
+        raise ValueError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
+    flagged, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
+    flagged = flagged.filter(pl.col("__exam_type").is_not_null())
+    aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n_exams")]
+    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
+        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
+        lvl = pl.col(f"drl_{col}").first()
+        aggs += [
+            val.count().cast(pl.Int64).alias(f"n_{q}"),
+            val.median().alias(f"median_{q}"),
+            lvl.alias(f"drl_{q}"),
+            (val.median() / lvl).alias(f"ratio_{q}"),
+            pl.when(lvl.is_not_null()).then((val > lvl).sum().cast(pl.Int64)).alias(f"n_above_{q}"),
+        ]
+    keys = ["__exam_type", *by_cols]
+    out = flagged.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
+    out = out.rename({"__exam_type": "exam_type"})
+    out = out.with_columns(
+        (
+            pl.col(f"n_above_{q}")
+            / pl.when(pl.col(f"n_{q}") > 0).then(pl.col(f"n_{q}")).otherwise(None)
+        ).alias(f"share_above_{q}")
+        for q in ("ctdivol", "dlp")
+    )
+    cols = ["exam_type", *by_cols, "n_exams"]
+    for q in ("ctdivol", "dlp"):
+        cols += [f"n_{q}", f"median_{q}", f"drl_{q}", f"ratio_{q}", f"n_above_{q}"]
+        cols.append(f"share_above_{q}")
+    return from_polars(out.select(cols), kind)

@@ -1,0 +1,551 @@
+"""Effective dose ``E = k x DLP`` of exam and event tables (:func:`effective_dose`), in steps:
+the columns needed, the numbers given, the regions looked up (a localizer's is its exam's),
+the rows to convert, the factors, the problems, the method labels."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import polars as pl
+
+from recurct import _checks
+from recurct._frames import from_polars, to_polars
+from recurct.dose._events import main_col, main_regions, sum_events
+from recurct.dose._lookup import (
+    BAD_AGE,
+    NO_AGE,
+    NO_SEX,
+    NONCANON,
+    NOT_IN_TABLE,
+    NULL_REGION,
+    REASONS,
+    check_fallback,
+    lookup_with_fallback_table,
+    reason_text_of,
+    region_codes,
+    resolve_tables,
+    sex_codes,
+)
+from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
+from recurct.errors import DoseConversionError, DoseConversionWarning
+from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
+"""``dose_method`` of a localizer event that contributes 0 mSv (see :func:`effective_dose`)."""
+
+SUPPLIED_METHOD = "supplied (effective_dose_msv given in the input)"
+"""``dose_method`` of a row whose dose came with the input and had no method recorded."""
+
+
+def _age_values(s: pl.Series) -> np.ndarray:
+    """Ages in years as float64; NaN where missing or not a number (text, booleans, dates),
+    which the lookup reports as a missing age."""
+    if s.dtype == pl.Utf8:
+        s = s.str.strip_chars().cast(pl.Float64, strict=False)
+    elif s.dtype.is_numeric():
+        s = s.cast(pl.Float64)
+    else:
+        s = pl.Series(s.name, [None] * s.len(), dtype=pl.Float64)
+    return s.to_numpy().astype(np.float64, copy=True)
+
+
+def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
+    """The input's values at ``idx`` as text, for problem reports."""
+    return s.gather(idx).cast(pl.Utf8, strict=False)
+
+
+def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
+    shown = problems.select("row", "column", "value", "reason").head(show).rows()
+    raise DoseConversionError(
+        f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
+        f"({problems.height} problem(s)):\n"
+        + listing(shown, problems.height, show)
+        + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
+        "strict=False to leave these doses null.",
+        problems,
+    )
+
+
+def effective_dose(
+    exams: Any,
+    *,
+    table: Any = "aapm96",
+    age_rule: AgeRule = "nearest-lower",
+    region_column: str = "body_region",
+    overwrite: bool = False,
+    strict: bool = True,
+    fallback: Mapping[str, str] | None = None,
+    fallback_table: Any = None,
+    kv: float | None = None,
+    level: Literal["auto", "exam", "event"] = "auto",
+    adult_from: float | None = None,
+    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
+) -> pl.DataFrame | pd.DataFrame:
+    """Fill ``effective_dose_msv = k x dlp_mgycm`` with k from a conversion-factor table.
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        Canonical exam table (or event table, see ``level``) with ``dlp_mgycm`` (mGy·cm), the
+        region column and, for age-dependent tables, ``age_years`` (for sex-specific tables of
+        yours, ``sex``).
+    table, age_rule, fallback, fallback_table, kv, adult_from
+        As in :func:`k_factors`: ``table`` and ``fallback_table`` are shipped names or your
+        own tables (a CSV path or a data frame, see :func:`table`), so a national table can
+        be used with a shipped one as fallback.
+    region_column : str
+        Column with canonical body regions (map free text with :func:`normalise_region`).
+    overwrite : bool
+        If False (default), rows that already have a non-null ``effective_dose_msv`` keep it
+        (and their ``dose_method``, or :data:`SUPPLIED_METHOD` where it had none); only null
+        or missing doses are computed. Doses kept must be finite numbers >= 0.
+    strict : bool
+        If True, raise :class:`DoseConversionError` listing every row that cannot be
+        converted (row, column, reason). If False, leave those doses null (never zero) and
+        warn once with :class:`DoseConversionWarning`, counting them by reason.
+    max_dose_msv : float or None, default :data:`recurct.schema.MAX_EXAM_DOSE_MSV`
+        Plausibility bound of one row's effective dose (mSv), the one :func:`recurct.validate`
+        applies (its rationale is documented there): a dose kept from the input, or computed
+        from a DLP, above it is a problem (a unit or entry error), never a dose. ``None``: no
+        bound (a computed dose is still finite).
+    level : {"auto", "exam", "event"}
+        ``"event"``: one row per irradiation event, several per ``study_uid``; each event is
+        converted with its own region and DLP, then the events are summed to one row per
+        study. ``"auto"`` (default) means ``"event"`` when the table has an ``event_uid``
+        column, else ``"exam"``.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        The input (pandas if given pandas) with ``effective_dose_msv`` (Float64) filled and a
+        ``dose_method`` column (Utf8): ``"<table>/<age_rule>"`` on the rows computed here,
+        ``"<table>/<age_rule> (<region> as <other>)"`` where ``fallback`` was used,
+        ``"<fallback_table>/<age_rule> (fallback table)"`` where ``fallback_table`` was used,
+        the previous value on rows kept (:data:`SUPPLIED_METHOD` where it was null). The
+        table name is the shipped name, the ``# name:`` line or file stem of your CSV, or
+        ``"custom"`` for a frame; ``" (adult from A y)"`` is added when ``adult_from`` moves
+        the adult column. Every computed dose is finite and >= 0.
+
+        At event level the result has one row per ``study_uid``, in order of first
+        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
+        (``effective_dose_msv`` is null if any event's dose is null: a partial sum would
+        understate the dose), ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
+        :func:`exam_region` of the events, ``n_events`` counts the events, ``dose_method``
+        joins the distinct event methods with ``"; "``, and every other column takes its
+        first non-null value. ``event_uid`` and ``localizer`` are dropped.
+
+        Localizers (event level, boolean column ``localizer``, as written by
+        :func:`recurct.io.read_rdsr`): a localizer's dose is in its own DLP where the report
+        gives one, and that DLP is converted with the exam's main region
+        (:func:`exam_region`; a topogram's own target is often "Entire body"). A localizer
+        with no DLP, or whose exam has no convertible region, contributes 0 mSv by
+        definition (``dose_method`` :data:`LOCALIZER_METHOD`) and is not a problem.
+
+        Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
+        below 18 (the adult start of ``shrimpton_age``) warn with
+        :class:`DoseConversionWarning`, counting those rows; the values are not changed.
+
+    Raises
+    ------
+    DoseConversionError
+        With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
+        (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
+        non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
+        tables only); and duplicated ``(study_uid, event_uid)`` pairs at event level.
+    ValueError
+        If a needed column is missing or an argument is invalid.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> exams = pl.DataFrame({"dlp_mgycm": [500.0, 1000.0], "body_region": ["chest", "head"]})
+    >>> effective_dose(exams)["effective_dose_msv"].to_list()
+    [7.0, 2.1]
+    """
+    bound = _checks.optional_bound(max_dose_msv, "effective_dose", "max_dose_msv")
+    df, kind = to_polars(exams)
+    t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)
+    fb = check_fallback(t, fallback)
+    if level not in ("auto", "exam", "event"):
+        raise ValueError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
+    event = level == "event" or (level == "auto" and "event_uid" in df.columns)
+    needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
+    needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
+    _require_columns(df, t.name, region_column, needs_age, needs_sex, event)
+    raw = _with_dose_columns(df)  # values as given, for problem rows
+    df, inp = _numeric_inputs(raw)
+    df, lookup_column, loc = _lookup_regions(df, region_column, event)
+    todo = _rows_to_convert(inp, overwrite, bound)
+    rows = todo.rows
+    every = rows.size == df.height
+
+    def pick(col: str) -> pl.Series:
+        return df[col] if every else df[col].gather(rows)
+
+    reg = region_codes(pick(lookup_column), region_column)
+    ages = _age_values(pick("age_years")) if needs_age else None
+    sexes = sex_codes(pick("sex"), rows.size) if needs_sex else None
+    k, reason, used, from_ft = lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
+    out = _classify(reason, inp, rows, every, loc, k, todo.limit)
+    problems = _Problems(rows)
+    _lookup_problems(problems, df, out, region_column, pick, t, ft)
+    _dose_problems(problems, raw, out, inp, todo)
+    if event and "event_uid" in df.columns:
+        _repeated_events(problems, df)
+    _warn_adult_only(t, df, rows, out.ok & ~from_ft)
+    if ft is not None:
+        _warn_adult_only(ft, df, rows, out.ok & from_ft)
+    n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum())
+    _raise_or_warn(problems.frame(), strict, n_null)
+    fallback_label = None if ft is None else f"{ft.name}/{age_rule} (fallback table)"
+    base = f"{t.name}/{age_rule}"
+    label = _method_labels(df, base, fallback_label, out, reg.codes, used, from_ft, todo)
+    dose = inp.existing.copy()
+    dose[rows] = np.where(out.ok, out.est, np.where(out.exempt, 0.0, np.nan))
+    df = df.with_columns(
+        pl.Series("effective_dose_msv", dose, dtype=pl.Float64).fill_nan(None),
+        pl.when(label.is_null() & pl.Series(todo.keep_method))
+        .then(pl.col("dose_method"))
+        .otherwise(pl.lit(label))
+        .alias("dose_method"),
+    )
+    if lookup_column != region_column:
+        df = df.drop(lookup_column)
+    if event:
+        df = sum_events(df, region_column)
+    return from_polars(df, kind)
+
+
+def _require_columns(
+    df: pl.DataFrame, table: str, region_column: str, age: bool, sex: bool, event: bool
+) -> None:
+    """The columns the conversion needs, or a ValueError naming those missing."""
+    required = ["dlp_mgycm", region_column] + (["age_years"] if age else [])
+    required += ["sex"] if sex else []
+    if event:
+        required.append("study_uid")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"effective_dose needs column(s) {missing} (table {table!r}); "
+            f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
+        )
+
+
+def _with_dose_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """``effective_dose_msv`` and ``dose_method`` added (null) where the table lacks them."""
+    if "effective_dose_msv" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"))
+    if "dose_method" not in df.columns:
+        df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("dose_method"))
+    return df
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The doses and DLPs given, as floats, each with its number code (NUM_OK or why not)."""
+
+    existing: np.ndarray
+    dose_code: np.ndarray
+    dlp: np.ndarray
+    dlp_code: np.ndarray
+
+
+def _numeric_inputs(df: pl.DataFrame) -> tuple[pl.DataFrame, _Inputs]:
+    """Doses and DLPs enter as finite numbers >= 0 (Float64 columns), or as problems."""
+    existing, dose_code = numbers(df["effective_dose_msv"])
+    dlp, dlp_code = numbers(df["dlp_mgycm"])
+
+    def numeric(name: str, values: np.ndarray, code: np.ndarray) -> pl.Expr | pl.Series:
+        if df.schema[name].is_float() and not code.any():  # already clean: keep the column
+            return pl.col(name)
+        return pl.Series(name, values, dtype=pl.Float64).fill_nan(None)
+
+    df = df.with_columns(
+        numeric("effective_dose_msv", existing, dose_code),
+        pl.col("dose_method").cast(pl.Utf8),
+        numeric("dlp_mgycm", dlp, dlp_code),
+    )
+    return df, _Inputs(existing, dose_code, dlp, dlp_code)
+
+
+_LOOKUP_REGION = "__recurct_lookup_region"
+
+
+def _lookup_regions(
+    df: pl.DataFrame, region_column: str, event: bool
+) -> tuple[pl.DataFrame, str, np.ndarray]:
+    """``(df, column of the regions looked up, localizer mask)``: at event level a
+    localizer's DLP is converted with its exam's main region."""
+    loc = np.zeros(df.height, dtype=bool)
+    if not (event and "localizer" in df.columns):
+        return df, region_column, loc
+    loc = df["localizer"].cast(pl.Boolean).fill_null(False).to_numpy().astype(bool)
+    if not loc.any():
+        return df, region_column, loc
+    main = main_col(df, main_regions(df, region_column))
+    df = df.with_columns(
+        pl.when(pl.Series(loc) & main.is_not_null())
+        .then(main)
+        .otherwise(pl.col(region_column).cast(pl.Utf8))
+        .alias(_LOOKUP_REGION)
+    )
+    return df, _LOOKUP_REGION, loc
+
+
+@dataclass(frozen=True)
+class _Todo:
+    """Which rows are converted here (``rows``), which kept doses are problems."""
+
+    rows: np.ndarray
+    bad_kept: np.ndarray
+    kept_high: np.ndarray
+    keep_method: np.ndarray  # rows whose dose_method stays as given
+    limit: float
+
+
+def _rows_to_convert(inp: _Inputs, overwrite: bool, bound: float | None) -> _Todo:
+    n = inp.existing.size
+    bad_kept = np.zeros(n, dtype=bool) if overwrite else inp.dose_code != NUM_OK
+    kept_high = np.zeros(n, dtype=bool)
+    if not overwrite and bound is not None:
+        with np.errstate(invalid="ignore"):
+            kept_high = (inp.dose_code == NUM_OK) & (inp.existing > bound)
+        bad_kept = bad_kept | kept_high
+    todo = np.ones(n, dtype=bool) if overwrite else np.isnan(inp.existing) & ~bad_kept
+    return _Todo(
+        rows=np.flatnonzero(todo),
+        bad_kept=bad_kept,
+        kept_high=kept_high,
+        keep_method=~todo & ~bad_kept,
+        limit=np.inf if bound is None else bound,
+    )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """Per converted row (positions in ``rows``): the lookup reason, what is wrong, the
+    estimate; localizers without a DLP or a convertible region are ``exempt`` (0 mSv)."""
+
+    rows: np.ndarray
+    reason: np.ndarray
+    dlp_code: np.ndarray
+    bad_region: np.ndarray
+    bad_age: np.ndarray
+    no_dlp: np.ndarray
+    neg_dlp: np.ndarray
+    exempt: np.ndarray
+    high: np.ndarray
+    est: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        bad = self.bad_region | self.bad_age | self.no_dlp | self.neg_dlp
+        return ~(bad | self.exempt | self.high)
+
+
+def _classify(
+    reason: np.ndarray,
+    inp: _Inputs,
+    rows: np.ndarray,
+    every: bool,
+    loc: np.ndarray,
+    k: np.ndarray,
+    limit: float,
+) -> _Outcome:
+    dlp = inp.dlp if every else inp.dlp[rows]
+    dlp_code = inp.dlp_code if every else inp.dlp_code[rows]
+    bad_region = np.isin(reason, (NULL_REGION, NONCANON, NOT_IN_TABLE))
+    bad_age = np.isin(reason, (NO_AGE, BAD_AGE, NO_SEX))
+    neg_dlp = dlp_code != NUM_OK
+    no_dlp = np.isnan(dlp) & ~neg_dlp
+    # localizers without a DLP or a convertible region contribute 0 by definition
+    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
+    with np.errstate(over="ignore", invalid="ignore"):
+        est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
+    plausible = np.isfinite(est) & (est <= limit)
+    bad_region = bad_region & ~exempt
+    no_dlp = no_dlp & ~exempt
+    high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
+    return _Outcome(rows, reason, dlp_code, bad_region, bad_age, no_dlp, neg_dlp, exempt, high, est)
+
+
+class _Problems:
+    """Problem rows (row of the user's input, column, value as given, reason)."""
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+        self.parts: list[pl.DataFrame] = []
+
+    def add_at(
+        self, at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
+    ) -> None:
+        """Problems at rows ``at`` of the user's input."""
+        if at.size:
+            self.parts.append(
+                pl.DataFrame(
+                    {
+                        "row": at.astype(np.int64),
+                        "column": [column] * at.size,
+                        "value": values.cast(pl.Utf8),
+                        "reason": pl.Series(list(reasons), dtype=pl.Utf8),
+                    }
+                )
+            )
+
+    def add(self, idx: np.ndarray, column: str, values: pl.Series, reasons: np.ndarray) -> None:
+        """Problems at positions ``idx`` of the rows converted here."""
+        self.add_at(self.rows[idx], column, values, reasons)
+
+    def frame(self) -> pl.DataFrame | None:
+        return pl.concat(self.parts).sort("row", maintain_order=True) if self.parts else None
+
+
+def _lookup_problems(
+    p: _Problems,
+    df: pl.DataFrame,
+    out: _Outcome,
+    region_column: str,
+    pick: Callable[[str], pl.Series],
+    t: KTable,
+    ft: KTable | None,
+) -> None:
+    """Rows whose region, age or sex gives no factor."""
+    rows, reason = out.rows, out.reason
+    texts = np.array([reason_text_of(c, t, ft) for c in range(len(REASONS) + 1)], dtype=object)
+    idx = np.flatnonzero(out.bad_region)
+    p.add(idx, region_column, df[region_column].gather(rows[idx]), texts[reason[idx]])
+    idx = np.flatnonzero(out.bad_age & (reason != NO_SEX))
+    if idx.size:  # the ages as given (text that is not a number shows as itself)
+        given = _raw_values(df["age_years"], rows[idx])
+        why = texts[reason[idx]]
+        why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
+        p.add(idx, "age_years", given, why)
+    idx = np.flatnonzero(reason == NO_SEX)
+    if idx.size:
+        p.add(idx, "sex", pick("sex").gather(idx), texts[reason[idx]])
+
+
+def _dose_problems(
+    p: _Problems, raw: pl.DataFrame, out: _Outcome, inp: _Inputs, todo: _Todo
+) -> None:
+    """Rows whose DLP is missing or bad, whose estimate is implausible, or whose kept dose
+    is not a plausible number."""
+    rows = out.rows
+    too_high = f"dose above {todo.limit:g} mSv (implausible for one exam)"
+    idx = np.flatnonzero(out.no_dlp | out.neg_dlp)
+    dlp_why = {NUM_OK: "missing DLP", **{c: w.format("DLP") for c, w in NUM_WHAT.items()}}
+    why = np.array([dlp_why[int(c)] for c in out.dlp_code[idx]], dtype=object)
+    p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
+    idx = np.flatnonzero(out.high)
+    why = np.array(
+        [
+            f"effective {too_high}: {e:g} mSv from this DLP"
+            if np.isfinite(e)
+            else "effective dose from this DLP is not a finite number"
+            for e in out.est[idx]
+        ],
+        dtype=object,
+    )
+    p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
+    idx = np.flatnonzero(todo.bad_kept)
+    kept_why = [
+        too_high if todo.kept_high[i] else NUM_WHAT[int(inp.dose_code[i])].format("dose")
+        for i in idx
+    ]
+    p.add_at(idx, "effective_dose_msv", _raw_values(raw["effective_dose_msv"], idx), kept_why)
+
+
+def _repeated_events(p: _Problems, df: pl.DataFrame) -> None:
+    key = pl.struct("study_uid", "event_uid")
+    idx = np.flatnonzero(df.select(~key.is_first_distinct()).to_series().to_numpy())
+    p.add_at(
+        idx,
+        "event_uid",
+        df["event_uid"].gather(idx),
+        ["irradiation event repeated within the study (counted once)"] * idx.size,
+    )
+
+
+def _raise_or_warn(problems: pl.DataFrame | None, strict: bool, n_null: int) -> None:
+    if problems is None:
+        return
+    if strict:
+        _raise_problems(problems)
+    counts = problems.group_by("reason", maintain_order=True).len()
+    summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
+    warnings.warn(
+        f"effective_dose left {n_null} dose(s) null ({summary})",
+        DoseConversionWarning,
+        stacklevel=3,
+    )
+
+
+def _method_labels(
+    df: pl.DataFrame,
+    base: str,
+    fallback_label: str | None,
+    out: _Outcome,
+    codes: np.ndarray,
+    used: np.ndarray,
+    from_ft: np.ndarray,
+    todo: _Todo,
+) -> pl.Series:
+    """The new ``dose_method`` of every row (null where the previous value stays): method
+    labels as small integer codes (no per-row Python strings), 0 keeping the previous
+    value, -1 null, i >= 1 ``names[i - 1]``."""
+    ok, exempt = out.ok, out.exempt
+    names = [base]
+    lab = np.where(ok, 1, -1).astype(np.int64)
+    if exempt.any():
+        names.append(LOCALIZER_METHOD)
+        lab[exempt] = len(names)
+    subst = np.flatnonzero(ok & ~from_ft & (used != codes))  # ok excludes localizer zeros
+    if subst.size:
+        pair = codes[subst] * len(BODY_REGIONS) + used[subst]
+        uniq, inv = np.unique(pair, return_inverse=True)
+        for p in uniq:
+            src, dst = BODY_REGIONS[p // len(BODY_REGIONS)], BODY_REGIONS[p % len(BODY_REGIONS)]
+            names.append(f"{base} ({src} as {dst})")
+        lab[subst] = 2 + inv
+    if fallback_label is not None:
+        names.append(fallback_label)
+        lab[ok & from_ft] = len(names)
+    label_code = np.zeros(df.height, dtype=np.int64)
+    label_code[out.rows] = lab
+    label_code[todo.bad_kept] = -1
+    names.append(SUPPLIED_METHOD)
+    supplied = todo.keep_method & df["dose_method"].is_null().to_numpy()
+    label_code[supplied] = len(names)
+    return pl.Series(label_code).replace_strict(
+        {i + 1: name for i, name in enumerate(names)}, default=None, return_dtype=pl.Utf8
+    )
+
+
+def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
+    """Warn when a shipped adult-only table converts the doses of children (ages below the
+    adult start of ``shrimpton_age``, 18 y); the values are not changed. (A table of yours
+    without ages may hold all-age factors, so it is not warned about.)"""
+    if t.age_dependent or not t.shipped or "age_years" not in df.columns or not ok.any():
+        return
+    cut = ktable("shrimpton_age").adult_from
+    ages = df["age_years"].cast(pl.Float64, strict=False).to_numpy()[rows[ok]]
+    n_child = int(np.count_nonzero(ages < cut))  # NaN compares False
+    if n_child:
+        warnings.warn(
+            f"effective_dose: the adult-only table {t.name!r} was applied to {n_child} row(s) "
+            f"with age_years below {cut:g} (the adult start of 'shrimpton_age'); adult k "
+            "factors underestimate children's doses. Use an age-dependent table "
+            "(table='shrimpton_age' or table='nci_icrp103_120kv'). Values left unchanged.",
+            DoseConversionWarning,
+            stacklevel=3,
+        )
+
+

@@ -1,0 +1,203 @@
+"""CSV text as spreadsheets and dose-monitoring systems write it, read for
+:func:`recurct.read_exams`: the encoding decided on the whole file (BOMs, UTF-16, UTF-8,
+Windows-1252; a byte that fits none named by its row), CR / LF / CRLF line ends, an Excel
+``sep=`` line, ``.csv.gz``, the separator detected, field counts checked per row, and files
+that are no CSV table (a workbook, a PDF, HTML) named as such. Every column is read as text."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+import re
+import zlib
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+__all__ = ["read_csv"]
+
+_UTF8_MULTIBYTE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
+# file signatures of what spreadsheets and systems save that is not a CSV table
+_MAGIC = {
+    b"PK\x03\x04": "a zip archive or Excel workbook (.xlsx)",
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": "an Excel 97-2003 workbook (.xls)",
+    b"%PDF": "a PDF document",
+    b"BZh": "a bzip2 file (only gzip is read)",
+    b"\xfd7zXZ\x00": "an xz file (only gzip is read)",
+    b"\x28\xb5\x2f\xfd": "a zstd file (only gzip is read)",
+    b"7z\xbc\xaf\x27\x1c": "a 7-zip archive",
+    b"SQLite format 3\x00": "an SQLite database",
+}
+_MARKUP = (b"<!doctype html", b"<html", b"<?xml", b"<table")
+# control characters text files do not hold (their UTF-8 bytes are the characters)
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
+
+
+def _row_of(raw: bytes, pos: int) -> str:
+    """'data row N (line L of the file)' of a byte position: 0-based data rows (records: a line
+    break inside a quoted value does not start a row; an Excel ``sep=`` line is not the header),
+    1-based file lines."""
+    b = np.frombuffer(raw[:pos], dtype=np.uint8)
+    newline = 10 if b"\n" in raw else 13
+    breaks = np.flatnonzero(b == newline)
+    line = breaks.size
+    quotes = np.cumsum(b == ord('"'))
+    record = int((quotes[breaks] % 2 == 0).sum()) if breaks.size else 0  # breaks outside quotes
+    first = raw[: raw.find(bytes([newline]))] if breaks.size else b""
+    record -= 2 if _SEP_LINE.match(first.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")) else 1
+    where = "the header" if record < 0 else f"data row {record}"
+    return f"{where} (line {line + 1} of the file)"
+
+
+def _decode(raw: bytes, source: str) -> str:
+    """The text of a CSV file: BOMs, UTF-16, UTF-8, else Windows-1252, decided on the whole
+    file; a byte that fits none is named by its row."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw, encoding = raw[3:], "utf-8"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif len(raw) >= 4 and raw[1] == 0 and raw[3] == 0 and raw[0] != 0:
+        encoding = "utf-16-le"
+    elif len(raw) >= 4 and raw[0] == 0 and raw[2] == 0 and raw[1] != 0:
+        encoding = "utf-16-be"
+    else:
+        encoding = "utf-8"
+        if _CONTROL_BYTES[np.frombuffer(raw.rstrip(b"\x1a"), dtype=np.uint8)].any():
+            raise ValueError(_not_a_table(source, "binary content"))
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if encoding != "utf-8":
+            before = raw[: exc.start].decode(encoding, errors="replace").encode()
+            where = _row_of(before, len(before))
+            raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
+        first_bad = exc.start
+    if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
+        raise ValueError(
+            f"{source}: {_row_of(raw, first_bad)}: byte 0x{raw[first_bad]:02x} is not UTF-8, "
+            "although the rest of the file is; the file mixes encodings (fix that row or "
+            "re-export the file as UTF-8)"
+        )
+    try:
+        return raw.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{source}: {_row_of(raw, exc.start)}: byte 0x{raw[exc.start]:02x} is neither "
+            "UTF-8 nor Windows-1252 text"
+        ) from None
+
+
+def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
+    """Read a delimited text file with every column as text (types are decided later)."""
+    source = str(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
+    what = next((w for magic, w in _MAGIC.items() if raw.startswith(magic)), None)
+    if what is None and raw.lstrip()[:15].lower().startswith(_MARKUP):
+        what = "an HTML or XML document (some systems save an HTML table as .xls)"
+    if what is not None:
+        raise ValueError(_not_a_table(source, what))
+    text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
+    if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
+        text = text.replace("\r", "\n")
+    sep_line = _SEP_LINE.match(_first_line(text))
+    if sep_line:
+        sep = sep if sep is not None else sep_line.group(1)
+        cut = text.find("\n")
+        text = text[cut + 1 :] if cut != -1 else ""
+    first = _first_line(text)
+    if not first.strip():
+        raise ValueError(f"{source}: empty file, no header line")
+    if sep is None:
+        counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
+        sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+    try:
+        header = next(csv.reader([first], delimiter=sep))
+    except csv.Error as exc:
+        raise ValueError(f"{source}: the header line cannot be split into fields ({exc})") from None
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in seen:
+            raise ValueError(
+                f"{source}: column {name!r} appears twice in the header (columns {seen[name]} "
+                f"and {i}, 0-based); rename or drop one of them"
+            )
+        seen[name] = i
+    # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
+    # exams; blank rows inside the table stay rows, reported where they are
+    last = len(text.rstrip(" \t\r\n" + sep))
+    end = text.find("\n", last)
+    if end != -1:
+        text = text[: end + 1]
+    data = text.encode("utf-8")
+    if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
+        raise ValueError(_not_a_table(source, "binary content"))
+    ragged = _check_field_counts(data, text, sep, len(header), source)
+    try:
+        df = pl.read_csv(
+            io.BytesIO(data), separator=sep, infer_schema=False, truncate_ragged_lines=ragged
+        )
+    except Exception as exc:  # polars raises ComputeError, NoDataError, ...
+        raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
+    return df, sep
+
+
+def _not_a_table(source: str, what: str) -> str:
+    return (
+        f"{source}: not a CSV or Parquet table ({what}); read_exams reads CSV text files "
+        "(UTF-8, UTF-16 or Windows-1252, plain or .csv.gz), Parquet files and folders of "
+        "Parquet files: save a spreadsheet as CSV (or unzip the file) and read that"
+    )
+
+
+def _first_line(text: str) -> str:
+    cut = text.find("\n")
+    return (text if cut == -1 else text[:cut]).rstrip("\r")
+
+
+def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> bool:
+    """A row with more or fewer fields than the header is an error naming it (polars would
+    fail without a row, or fill the missing fields with nulls), except empty fields after the
+    last column (rows ending with a separator the header lacks, as some exports write them):
+    True then, and they are left out. Counting separators per line (numpy, on the bytes)
+    finds the candidates cheaply; the exact count (quotes respected) is taken only then."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(b == 10)
+    if newlines.size == 0 or newlines[-1] != b.size - 1:
+        newlines = np.append(newlines, b.size)
+    sep_b = sep.encode("utf-8")
+    if len(sep_b) == 1:
+        at = np.searchsorted(np.flatnonzero(b == sep_b[0]), newlines)
+        per_line = np.diff(at)  # separators of each line after the header
+        if per_line.size == 0 or bool((per_line == n_fields - 1).all()):
+            return False
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    next(reader)
+    row, ragged = -1, False
+    try:
+        for row, fields in enumerate(reader):
+            if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
+                ragged = True  # only empty fields after the last column
+            elif len(fields) != n_fields and any(f.strip() for f in fields):
+                raise ValueError(
+                    f"{source}: data row {row} has {len(fields)} field(s) but the header has "
+                    f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
+                    "quote the value or fix the row"
+                )
+    except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
+        raise ValueError(
+            f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
+            f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
+        ) from None
+    return ragged
