@@ -112,9 +112,18 @@ def dataclasses_() -> Iterator[tuple[str, type]]:
         module = importlib.import_module(mod_name)
         for name in public_names(module):
             obj = getattr(module, name, None)
-            if inspect.isclass(obj) and dataclasses.is_dataclass(obj) and id(obj) not in seen:
+            if inspect.isclass(obj) and id(obj) not in seen and result_fields(obj):
                 seen.add(id(obj))
                 yield f"{mod_name}.{name}", obj
+
+
+def result_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a result class: a dataclass or a NamedTuple."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        return tuple(cls._fields)
+    return ()
 
 
 def test_every_public_module_declares_its_api() -> None:
@@ -144,9 +153,9 @@ def test_every_parameter_is_in_the_glossary() -> None:
 def test_every_result_field_is_in_the_glossary() -> None:
     missing = {}
     for qual, cls in dataclasses_():
-        for f in dataclasses.fields(cls):
-            if not f.name.startswith("_") and not in_glossary(f.name, "fields", "parameters"):
-                missing.setdefault(f.name, []).append(qual)
+        for field in result_fields(cls):
+            if not field.startswith("_") and not in_glossary(field, "fields", "parameters"):
+                missing.setdefault(field, []).append(qual)
     assert not missing, "result fields missing from the CONTRIBUTING.md glossary:\n" + "\n".join(
         f"  {p}: {', '.join(q)}" for p, q in sorted(missing.items())
     )
@@ -198,10 +207,8 @@ def tables() -> dict[str, pl.DataFrame]:
     out["single_exam_share"] = stats.single_exam_share(exams, 10)
     out["dose_share"] = stats.dose_share(exams)
     epp = stats.exams_per_patient(patients)
-    for f in dataclasses.fields(epp):
-        value = getattr(epp, f.name)
-        if isinstance(value, pl.DataFrame):
-            out[f"exams_per_patient.{f.name}"] = value
+    for name, value in epp._asdict().items():
+        out[f"exams_per_patient.{name}"] = value
     out["risk_factors"] = stats.risk_factors(patients, "reached_50 ~ sex").table
     out["effective_dose"] = recurct.effective_dose(
         exams.drop("effective_dose_msv"), region_column="body_region"

@@ -92,7 +92,7 @@ def test_subgroups_and_between_q() -> None:
     res = meta_proportion(AGG, subgroup="country")
     sg = res.subgroups
     assert sg.get_column("country").to_list() == ["ES", "FR", "IT", "not stated"]
-    assert sg.get_column("k").to_list() == [1, 2, 3, 1]
+    assert sg.get_column("n_sites").to_list() == [1, 2, 3, 1]
     # each subgroup equals a separate meta-analysis of its sites
     fr = meta_proportion(AGG.filter(pl.col("country") == "FR")).pooled.row(0, named=True)
     assert sg.row(1, named=True)["effect"] == pytest.approx(fr["effect"])
@@ -189,11 +189,11 @@ def test_raw_transform_clips_shares_but_not_effects() -> None:
 def test_one_and_two_sites() -> None:
     one = meta_proportion(AGG.head(1)).pooled.row(0, named=True)
     assert (
-        one["k"] == 1 and one["tau2"] == 0 and one["q_p"] is None and one["share_pred_lo"] is None
+        one["n_sites"] == 1 and one["tau2"] == 0 and one["q_p"] is None and one["share_pred_lo"] is None
     )
     assert one["share"] == pytest.approx(5 / 1000)
     two = meta_proportion(AGG.head(2)).pooled.row(0, named=True)
-    assert two["k"] == 2 and two["share_pred_lo"] is None and two["q_df"] == 1
+    assert two["n_sites"] == 2 and two["share_pred_lo"] is None and two["q_df"] == 1
 
 
 @pytest.mark.parametrize("transform", ["logit", "raw", "arcsine"])

@@ -178,7 +178,7 @@ def exams_per_patient(
     -------
     ExamsPerPatient
         A named tuple of two tables (polars, or pandas for pandas input):
-        ``at_least`` -- the ``by`` columns, ``k``, ``n_patients`` (with >= k exams),
+        ``at_least`` -- the ``by`` columns, ``at_least`` (the k), ``n_patients`` (with >= k exams),
         ``n_total``, ``share``, ``share_lo``, ``share_hi``; and ``distribution`` -- the ``by``
         columns, ``n_exams``, ``n_patients``, ``share`` (of the stratum), ``cum_share_ge`` (share
         with at least that many exams), for each observed number of exams.
@@ -200,11 +200,11 @@ def exams_per_patient(
         ge_rows.append(
             pl.DataFrame(
                 {
-                    "k": ks,
+                    "at_least": ks,
                     "n_patients": [int((n >= k).sum()) for k in ks],
                     "n_total": [n.size] * len(ks),
                 },
-                schema={"k": pl.Int64, "n_patients": pl.Int64, "n_total": pl.Int64},
+                schema={"at_least": pl.Int64, "n_patients": pl.Int64, "n_total": pl.Int64},
             ).with_columns(*keys)
         )
         dist = (
@@ -221,7 +221,7 @@ def exams_per_patient(
     ge = pl.concat(ge_rows, how="vertical")
     ge = ge.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
     ge = _with_ci(ge, "n_patients", "n_total", alpha, ci)
-    ge = ge.select(*by_cols, "k", "n_patients", "n_total", "share", "share_lo", "share_hi")
+    ge = ge.select(*by_cols, "at_least", "n_patients", "n_total", "share", "share_lo", "share_hi")
     dist = pl.concat(dist_rows, how="vertical")
     dist = dist.select(*by_cols, "n_exams", "n_patients", "share", "cum_share_ge")
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))

@@ -117,7 +117,7 @@ class MetaResult:
     Attributes
     ----------
     pooled : DataFrame
-        One row: ``model``, ``transform``, ``k``, ``n_patients``, ``n_reached``, ``effect``,
+        One row: ``model``, ``transform``, ``n_sites``, ``n_patients``, ``n_reached``, ``effect``,
         ``se``, ``effect_lo``, ``effect_hi`` (transformed scale), ``share``, ``share_lo``,
         ``share_hi`` (back-transformed, always in [0, 1]: with ``transform="raw"`` clipped),
         ``share_pred_lo``, ``share_pred_hi`` (prediction interval on the share scale, in
@@ -307,7 +307,7 @@ def _pool(
         half = tcrit * np.sqrt(tau2 + se**2)
         pi_lo, pi_hi = mu - half, mu + half
     return {
-        "k": k,
+        "n_sites": k,
         "effect": mu,
         "se": se,
         "effect_lo": lo,
@@ -346,7 +346,7 @@ def _pooled_row(
     row = {
         "model": method,
         "transform": transform,
-        "k": r["k"],
+        "n_sites": r["n_sites"],
         "n_patients": int(n.sum()),
         "n_reached": int(x.sum()),
         "effect": r["effect"],
@@ -372,7 +372,7 @@ def _pooled_row(
 _SCHEMA = {
     "model": pl.Utf8,
     "transform": pl.Utf8,
-    "k": pl.Int64,
+    "n_sites": pl.Int64,
     "n_patients": pl.Int64,
     "n_reached": pl.Int64,
     "effect": pl.Float64,
