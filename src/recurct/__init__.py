@@ -23,6 +23,7 @@ _LAZY: dict[str, str] = {
     "read_exams": "recurct.io",
     "read_rdsr": "recurct.io",
     "read_openrem_ct": "recurct.io",
+    "ReadResult": "recurct.io",
     # dose
     "effective_dose": "recurct.dose",
     "normalise_region": "recurct.dose",
@@ -45,7 +46,6 @@ _SUBMODULES = (
     "io",
     "dose",
     "errors",
-    "kernels",
     "cumulative",
     "cohort",
     "stats",
@@ -61,6 +61,7 @@ _SUBMODULES = (
 
 __all__ = [
     "Cohort",
+    "ReadResult",
     "ValidationReport",
     "__version__",
     "alerts",
@@ -76,7 +77,6 @@ __all__ = [
     "flag_above_drl",
     "io",
     "k_factors",
-    "kernels",
     "lagged_dose",
     "normalise_region",
     "outofcore",
