@@ -1,7 +1,7 @@
 """Output folders that are complete or absent.
 
 Every command or function that writes a folder of results (``generate(out=)``, ``recurct
-synth``, ``cumulative_dose_chunked(out=)``, ``recurct reproduce --out``) writes through
+synth``, ``outofcore.write_patients``, ``recurct reproduce --out``) writes through
 :func:`output_folder`:
 
 1. an existing target that holds anything is refused before any work starts, unless

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -25,9 +25,13 @@ import polars as pl
 from recurct import _checks
 from recurct import kernels as _k
 from recurct._codes import factorise_values, hash_codes
+from recurct._compat import renamed
 from recurct._dates import as_date
 from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
 from recurct.schema import REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
@@ -382,15 +386,17 @@ def _patients(
     return df.select(*[pl.col(c) for c in base], *exprs)
 
 
+@renamed(
+    windows="use recurct.period_dose(exams, periods=...)",
+    by_period="use recurct.period_dose(exams, every=...)",
+)
 def cumulative_dose(
     exams: Any,
     thresholds: Sequence[float] | float | None = (100.0,),
-    window_days: Sequence[int] | int | None = None,
-    windows: Sequence[tuple[Any, Any]] | None = None,
-    by_period: str | None = None,
     *,
+    window_days: Sequence[int] | int | None = None,
     indication: str = "most_frequent",
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """The patients table: one row per patient with CED, threshold crossings and windows.
 
     Parameters
@@ -412,9 +418,6 @@ def cumulative_dose(
         Window width(s) ``W`` in days (> 0): ``max_ced_W`` is the largest CED over exams
         ``i..j`` with ``day_j - day_i < W``, ``window_start_W`` the first exam date of that
         window (the earliest if tied), and ``reached_T_in_W`` whether ``max_ced_W >= T``.
-    windows, by_period
-        Fixed calendar periods, see :func:`period_dose`. If either is given the result is
-        the tuple ``(patients, periods)``.
     indication
         Which exam's ``indication`` the patient row holds: ``"most_frequent"`` (the default;
         ties: the earliest) or ``"first"`` (the initial indication: the first non-null value
@@ -423,9 +426,9 @@ def cumulative_dose(
 
     Returns
     -------
-    DataFrame or tuple of DataFrame
-        The patients table sorted by ``patient_id`` (pandas if ``exams`` was pandas); with
-        ``windows`` or ``by_period``, ``(patients, periods)``.
+    polars.DataFrame or pandas.DataFrame
+        The patients table sorted by ``patient_id`` (pandas if ``exams`` was pandas). The CED
+        per fixed calendar period is :func:`period_dose`.
 
     Raises
     ------
@@ -451,26 +454,17 @@ def cumulative_dose(
                 "cumulative_dose: indication='first' needs the exams in memory; collect the "
                 "LazyFrame (or read the files) first"
             )
-        if windows is not None or by_period is not None:
-            raise ValueError(
-                "cumulative_dose: windows/by_period need the exams in memory; collect the "
-                "LazyFrame (or use period_dose on it) for calendar periods"
-            )
         from recurct.outofcore import cumulative_dose_chunked
 
         return cumulative_dose_chunked(exams, thresholds=thr.tolist(), window_days=win.tolist())
     prep = _prepare(exams, "cumulative_dose")
-    patients = from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
-    if windows is None and by_period is None:
-        return patients
-    periods = _period_table(prep.df, windows, by_period)
-    return patients, from_polars(periods, prep.kind)  # type: ignore[arg-type]
+    return from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- running
 
 
-def running_dose(exams: Any) -> Any:
+def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     """The exams in patient/time order with the running CED.
 
     Parameters
@@ -480,7 +474,7 @@ def running_dose(exams: Any) -> Any:
 
     Returns
     -------
-    DataFrame
+    polars.DataFrame or pandas.DataFrame
         All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
         ``running_ced_msv`` (Float64, CED up to and including the exam).
@@ -512,18 +506,18 @@ def _local_days(df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def _period_months(by_period: str) -> int:
-    m = _PERIOD.match(str(by_period))
+def _period_months(every: str) -> int:
+    m = _PERIOD.match(str(every))
     if not m or (m.group(1) and int(m.group(1)) == 0):
         raise ValueError(
-            f"by_period must be a calendar period such as '1y', '5y', '1q' or '6mo', "
-            f"got {by_period!r}"
+            f"period_dose: every must be a calendar period such as '1y', '5y', '1q' or '6mo', "
+            f"got {every!r}"
         )
     k = int(m.group(1) or 1)
     return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
 
 
-def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.DataFrame:
+def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataFrame:
     df = _local_days(df)
     base = df.select(
         "patient_id",
@@ -531,8 +525,8 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
         pl.col("effective_dose_msv").cast(pl.Float64),
     )
     parts = []
-    if by_period is not None:
-        months = _period_months(by_period)
+    if every is not None:
+        months = _period_months(every)
         mi = (pl.col("_day").dt.year().cast(pl.Int64) - 1970) * 12 + (
             pl.col("_day").dt.month().cast(pl.Int64) - 1
         )
@@ -548,14 +542,16 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
                 (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
             )
         )
-    for pair in windows or ():
+    for pair in periods or ():
         try:
             lo, hi = pair
         except (TypeError, ValueError):
-            raise ValueError(f"windows must be (start, end) pairs of dates, got {pair!r}") from None
-        lo, hi = as_date(lo, "windows start"), as_date(hi, "windows end")
+            raise ValueError(
+                f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
+            ) from None
+        lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
         if hi < lo:
-            raise ValueError(f"window {pair!r} ends before it starts")
+            raise ValueError(f"period_dose: period {pair!r} ends before it starts")
         parts.append(
             base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
                 pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
@@ -577,24 +573,25 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
     )
 
 
+@renamed(windows="periods", by_period="every")
 def period_dose(
     exams: Any,
-    windows: Sequence[tuple[Any, Any]] | None = None,
-    by_period: str | None = None,
     *,
+    periods: Sequence[tuple[Any, Any]] | None = None,
+    every: str | None = None,
     keep: Sequence[str] | None = None,
     sums: Sequence[str] | None = None,
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """CED per patient and fixed calendar period, in long format.
 
     Parameters
     ----------
     exams
         Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
-    windows
+    periods
         Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
         inclusive; periods may overlap.
-    by_period
+    every
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
         months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
     keep
@@ -609,7 +606,7 @@ def period_dose(
 
     Returns
     -------
-    DataFrame
+    polars.DataFrame or pandas.DataFrame
         ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
         ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
         that holds at least one of the patient's exams, sorted by patient, period start,
@@ -627,8 +624,8 @@ def period_dose(
     _check_columns(prep_df, "period_dose")
     _times(prep_df, "period_dose")
     _doses(prep_df, "period_dose")
-    if windows is None and by_period is None:
-        raise ValueError("period_dose: give windows=[(start, end), ...] or by_period='1y'")
+    if periods is None and every is None:
+        raise ValueError("period_dose: give periods=[(start, end), ...] or every='1y'")
     missing = [c for c in keep if c not in prep_df.columns]
     if missing:
         raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
@@ -647,7 +644,7 @@ def period_dose(
                 "fill or drop them first"
             )
     prep_df = _local_days(prep_df)
-    out = _period_table(prep_df, windows, by_period)
+    out = _period_table(prep_df, periods, every)
     if keep or sums:
         out = _period_attributes(out, prep_df, keep, sums)
     return from_polars(out, kind)  # type: ignore[arg-type]
