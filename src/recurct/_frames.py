@@ -263,6 +263,12 @@ def _is_placeholder(s: pl.Series, placeholder_ids: Any) -> pl.Series:
 
 
 def _needs_cleaning(s: pl.Series, placeholder_ids: Any) -> bool:
+    from recurct._strings import may_need_cleaning
+
+    longest = max((len(v.encode()) for v in _variants(placeholder_ids)), default=0)
+    s = may_need_cleaning(s, longest)  # one pass over the bytes: most ids are plainly clean
+    if s is None:
+        return False
     return bool(s.str.contains(_WS).any() or _is_placeholder(s, placeholder_ids).any())
 
 

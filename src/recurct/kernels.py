@@ -489,8 +489,17 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
     appearance, and the table (key and code share a slot: one cache miss per probe), probed
     again by :func:`hash_rank`.
     """
+    codes = np.empty(h.size, np.int32)
+    reps, table = _part_codes(h, cap_bits, 0, 1, codes)
+    return codes, reps, table
+
+
+@njit(cache=True, nogil=True)
+def _part_codes(h, cap_bits, part, nparts, codes):  # pragma: no cover - numba
+    """:func:`small_codes` of the keys of part ``part`` (``(key >> 56) & 255`` modulo
+    ``nparts``; the slot uses the low bits): their codes written into ``codes``, the first
+    row of each code and the table returned."""
     n = h.size
-    codes = np.empty(n, np.int32)
     while True:
         cap = np.int64(1) << cap_bits
         mask = cap - 1
@@ -500,6 +509,8 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
         full = False
         for i in range(n):
             x = h[i]
+            if nparts > 1 and ((x >> 56) & 255) % nparts != part:
+                continue
             j = (x ^ (x >> 29)) & mask
             while True:
                 v = table[2 * j + 1]
@@ -520,8 +531,32 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
             if full:
                 break
         if not full:
-            return codes, reps[:count].copy(), table
+            return reps[:count].copy(), table
         cap_bits += 3 if cap_bits < 16 else 1
+
+
+@njit(cache=True, nogil=True)
+def _offset_codes(i0, i1, h, nparts, offsets, codes):  # pragma: no cover - numba
+    """Part-local codes ``i0:i1`` made global: plus the number of codes of earlier parts."""
+    for i in range(i0, i1):
+        codes[i] += offsets[((h[i] >> 56) & 255) % nparts]
+
+
+def parallel_codes(h: np.ndarray, cap_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`small_codes` in threads, one per part of the keys: ``(codes, first row of each
+    code)``; codes are in order of first appearance within each part, parts one after the
+    other (no table is returned)."""
+    k = _threads(h.size // 8)
+    codes = np.empty(h.size, np.int32)
+    if k == 1:
+        reps, _ = _part_codes(h, cap_bits, 0, 1, codes)
+        return codes, reps
+    bits = max(4, cap_bits - (k - 1).bit_length())
+    futures = [pool(k).submit(_part_codes, h, bits, q, k, codes) for q in range(k)]
+    reps = [f.result()[0] for f in futures]
+    offsets = np.cumsum([0] + [r.size for r in reps[:-1]]).astype(np.int32)
+    run_chunks(_offset_codes, h.size, h, k, offsets, codes)
+    return codes, np.concatenate(reps)
 
 
 @njit(cache=True, nogil=True)
