@@ -27,7 +27,14 @@ from recurct import kernels as _k
 from recurct._codes import factorise_values, hash_codes
 from recurct._compat import renamed
 from recurct._dates import as_date
-from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
+from recurct._frames import (
+    clean_frame,
+    enum_categories,
+    from_polars,
+    is_enum,
+    param_label,
+    to_polars,
+)
 from recurct._strings import string_order
 from recurct.schema import REQUIRED_COLUMNS
 
@@ -123,7 +130,9 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
+def _factorise(
+    s: pl.Series, dtype: Any, categories: pl.Series | None = None
+) -> tuple[np.ndarray, int, pl.Series]:
     """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
@@ -131,7 +140,8 @@ def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
-    whole call, so it is never read (:func:`recurct._frames.is_enum`).
+    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: the
+    Enum's categories if already read.
     """
     n = s.len()
     if n == 0:
@@ -143,7 +153,8 @@ def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
             codes, count, phys_ids = got
             if dtype is pl.Enum:
                 # the labels are the categories: no gather of rows
-                labels = enum_categories(s).gather(phys_ids)
+                cats = enum_categories(s) if categories is None else categories
+                labels = cats.gather(phys_ids)
             else:
                 labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
             return _lexical(codes, labels)
@@ -226,7 +237,9 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
-    df, kind = to_polars(exams)
+    df, kind = to_polars(exams, clean=False)
+    categories: dict[str, pl.Series] = {}  # an Enum id's categories, read once
+    df = clean_frame(df, None, categories)
     _check_columns(df, fn)
     s = df.get_column("patient_id")
     dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
@@ -238,7 +251,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
-    codes, n_patients, ids = _factorise(s, dtype)
+    codes, n_patients, ids = _factorise(s, dtype, categories.get("patient_id"))
     return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
 
 
