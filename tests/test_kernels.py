@@ -233,22 +233,25 @@ def test_string_order_is_polars_byte_order(values, small):
 
     from recurct import _strings
 
-    old = _strings._SMALL
-    _strings._SMALL = small  # small values force the large-tie rounds
+    old = _strings._SMALL, _strings.MIN_ROWS
+    _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
     try:
         s = pl.Series(values, dtype=pl.Utf8)
         order = _strings.string_order(s)
     finally:
-        _strings._SMALL = old
+        _strings._SMALL, _strings.MIN_ROWS = old
     assert order is not None
     assert s.gather(order).to_list() == s.sort().to_list() == sorted(values, key=str.encode)
 
 
-def test_string_order_long_shared_prefixes():
+def test_string_order_long_shared_prefixes(monkeypatch):
     import polars as pl
 
+    from recurct import _strings
     from recurct._strings import string_order
 
+    monkeypatch.setattr(_strings, "MIN_ROWS", 0)
+    assert string_order(pl.Series(["b", "a"])).tolist() == [1, 0]
     rng = np.random.default_rng(3)
     for values in (
         [f"PATIENT-SITE-0001-{i:07d}" for i in rng.permutation(30_000)],
@@ -263,12 +266,17 @@ def test_string_order_long_shared_prefixes():
 def test_id_screen_never_misses_whitespace_or_placeholders(values):
     import polars as pl
 
+    from recurct import _strings
     from recurct._frames import _WS, PLACEHOLDER_IDS, _is_placeholder, _needs_cleaning
 
     s = pl.Series(values, dtype=pl.Utf8)
     want = bool(s.str.contains(_WS).any() or _is_placeholder(s, None).any())
-    assert _needs_cleaning(s, None) == want
-    assert _needs_cleaning(s, ("a",)) == bool(
-        s.str.contains(_WS).any() or _is_placeholder(s, ("a",)).any()
-    )
+    want_a = bool(s.str.contains(_WS).any() or _is_placeholder(s, ("a",)).any())
+    old = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0  # the screen runs on every size
+    try:
+        assert _needs_cleaning(s, None) == want
+        assert _needs_cleaning(s, ("a",)) == want_a
+    finally:
+        _strings.MIN_ROWS = old
     assert PLACEHOLDER_IDS  # the default list is the one screened above

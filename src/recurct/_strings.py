@@ -21,6 +21,9 @@ from numba import njit
 
 __all__ = ["may_need_cleaning", "string_order"]
 
+#: Below this many strings the kernels here are not used (polars is fast enough there, and
+#: their compilation, about a second on a first call, is not paid).
+MIN_ROWS = 200_000
 _SMALL = 48  # ties up to this many rows are ordered by comparing their bytes
 _MAX_RUNS = 2_000  # more large ties than this: give up (the caller sorts the strings itself)
 _POSITIONS = 16  # byte positions counted per pass
@@ -132,7 +135,11 @@ def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool
 
 def string_order(s: pl.Series) -> np.ndarray | None:
     """The permutation that sorts the distinct, null-free strings ``s`` (byte order), or
-    ``None`` when ties are too many to resolve cheaply (the caller then sorts ``s``)."""
+    ``None`` when ties are too many to resolve cheaply, or ``s`` is short (below
+    :data:`MIN_ROWS`, where a string sort takes milliseconds and compiling these kernels on a
+    first call would cost more): the caller then sorts ``s``."""
+    if s.len() < MIN_ROWS:
+        return None
     offsets, data = utf8_buffers(s)
     n = offsets.size - 1
     idx = np.arange(n, dtype=np.int64)
@@ -196,10 +203,10 @@ def may_need_cleaning(s: pl.Series, longest: int) -> pl.Series | None:
     """The null-free strings of ``s`` that might be surrounded by whitespace (any Unicode
     space or NUL) or be a placeholder of at most ``longest`` bytes, or ``None`` if no string
     might: an exact screen in one pass over the bytes, so that the text checks run on those
-    few strings only."""
+    few strings only (below :data:`MIN_ROWS` strings: ``s`` itself, unscreened)."""
+    if s.len() < MIN_ROWS:
+        return s
     known = s.drop_nulls() if s.null_count() else s
-    if known.len() == 0:
-        return None
     offsets, data = utf8_buffers(known)
     flags = np.empty(known.len(), np.uint8)
     if _screen(offsets, data, longest, flags) == 0:

@@ -547,10 +547,10 @@ def parallel_codes(h: np.ndarray, cap_bits: int) -> tuple[np.ndarray, np.ndarray
     code)``; codes are in order of first appearance within each part, parts one after the
     other (no table is returned)."""
     k = _threads(h.size // 8)
-    codes = np.empty(h.size, np.int32)
-    if k == 1:
-        reps, _ = _part_codes(h, cap_bits, 0, 1, codes)
+    if k == 1:  # the serial kernel the attribute columns use too: one compilation less
+        codes, reps, _ = small_codes(h, cap_bits)
         return codes, reps
+    codes = np.empty(h.size, np.int32)
     bits = max(4, cap_bits - (k - 1).bit_length())
     futures = [pool(k).submit(_part_codes, h, bits, q, k, codes) for q in range(k)]
     reps = [f.result()[0] for f in futures]
