@@ -169,6 +169,24 @@ def test_totals_only_path_matches(exams):
     assert_rows_equal(got.to_dicts(), want, rel=1e-12)
 
 
+@given(cohorts(max_rows=60))
+def test_string_kernels_at_every_size_match_naive(exams):
+    # the byte-key sort and id screen of recurct._strings run from MIN_ROWS strings on; here
+    # on every size, for the totals-only path (rows permuted by rank) and the full one
+    from recurct import _strings
+
+    exams = exams.with_columns(pl.col("patient_id").cast(pl.Utf8))
+    old = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0
+    try:
+        totals = cumulative_dose(exams, thresholds=())
+        full = cumulative_dose(exams, thresholds=(50, 100), window_days=(365,))
+    finally:
+        _strings.MIN_ROWS = old
+    assert_rows_equal(totals.to_dicts(), naive_patients(exams, (), ()), rel=1e-12)
+    assert_rows_equal(full.to_dicts(), naive_patients(exams, (50, 100), (365,)), rel=1e-12)
+
+
 # --------------------------------------------------------------------- explicit edge cases
 
 

@@ -207,23 +207,6 @@ def test_small_codes_against_first_appearance(h):
     np.testing.assert_array_equal(k.hash_rank(table, uniq)[rank], np.arange(uniq.size))
 
 
-@given(hnp.arrays(np.int64, st.integers(0, 400), elements=st.integers(-(2**63), 2**63 - 1)
-                  | st.integers(-3, 3)))  # fmt: skip
-def test_parallel_codes_factorise_exactly(h):
-    old = k._GRAIN
-    k._GRAIN = 1  # two threads even for a few keys
-    try:
-        codes, reps = k.parallel_codes(h, 2)
-    finally:
-        k._GRAIN = old
-    uniq = np.unique(h)
-    assert reps.size == uniq.size
-    assert sorted(h[reps].tolist()) == uniq.tolist()  # one first row per distinct key
-    np.testing.assert_array_equal(h[reps[codes]], h)  # each row's code names its key
-    _, first = np.unique(h, return_index=True)
-    assert sorted(reps.tolist()) == sorted(first.tolist())  # the first row of each key
-
-
 _TEXT = st.text(st.sampled_from(["a", "b", "\x00", " ", "é", "0", "9", "\u3000"]), max_size=30)
 
 

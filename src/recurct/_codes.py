@@ -41,21 +41,12 @@ def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
     return pl.concat([labels, pl.Series([None], dtype=labels.dtype)]), labels.len()
 
 
-def hash_codes(
-    s: pl.Series, cap_bits: int, *, parallel: bool = False
-) -> tuple[np.ndarray, pl.Series, np.ndarray | None] | None:
+def hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series, np.ndarray] | None:
     """Codes of ``s`` in order of first appearance (int32), the value of each code and the
     table of :func:`recurct.kernels.small_codes` (sized from ``2**cap_bits`` slots), through
     the 64-bit polars hash of every value; exact (every row equals the value of its code), or
-    ``None`` when two distinct values share a hash (about 2^-64 per pair). ``parallel``: in
-    threads over parts of the hashes (for many distinct values, such as patient ids; codes
-    in order of first appearance within each part, and no table)."""
-    h = s.hash().to_numpy().view(np.int64)
-    if parallel:
-        codes, reps = _k.parallel_codes(h, cap_bits)
-        table = None
-    else:
-        codes, reps, table = _k.small_codes(h, cap_bits)
+    ``None`` when two distinct values share a hash (about 2^-64 per pair)."""
+    codes, reps, table = _k.small_codes(s.hash().to_numpy().view(np.int64), cap_bits)
     labels = s.gather(reps)
     if not labels.gather(codes).equals(s):
         return None

@@ -54,16 +54,29 @@ _MAX_SHOWN = 5
 
 @dataclass
 class _Prepared:
-    """Checked input as plain arrays: dense codes, int64 times, float64 doses."""
+    """Checked input as plain arrays: dense codes, int64 times, float64 doses.
+
+    ``raw`` are the patient codes; with ``rank`` they are in another order (first
+    appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
+    :attr:`codes` is first read (a totals-only call permutes its P rows instead).
+    """
 
     df: pl.DataFrame
     kind: str
-    codes: np.ndarray
+    raw: np.ndarray
     n_patients: int
     ids: pl.Series  # patient_id of each code, ascending
     t: np.ndarray
     upd: int
     dose: np.ndarray
+    rank: np.ndarray | None = None
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Dense codes ``0..P-1`` in ascending id order."""
+        if self.rank is not None:
+            self.raw, self.rank = self.rank[self.raw], None
+        return self.raw
 
 
 # --------------------------------------------------------------------------- checks
@@ -130,10 +143,13 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(
-    s: pl.Series, dtype: Any, categories: pl.Series | None = None
-) -> tuple[np.ndarray, int, pl.Series]:
-    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
+_Codes = tuple[np.ndarray, int, pl.Series, "np.ndarray | None"]
+
+
+def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) -> _Codes:
+    """Dense codes ``0..P-1``, P, the id of each code in ascending order, and ``rank`` (or
+    ``None``): the codes are in ascending id order, or ``rank[code]`` is (see
+    :class:`_Prepared`).
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
@@ -145,7 +161,7 @@ def _factorise(
     """
     n = s.len()
     if n == 0:
-        return np.empty(0, np.int64), 0, s
+        return np.empty(0, np.int64), 0, s, None
     if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
@@ -164,7 +180,7 @@ def _factorise(
         got = _dense_ints(s.cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, uniq = got
-            return codes, count, pl.Series("patient_id", uniq).cast(dtype)
+            return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
     else:
         got = _factorise_strings(s)
         if got is not None:
@@ -172,7 +188,7 @@ def _factorise(
     codes = s.rank("dense").to_numpy().astype(np.int64) - 1
     n_patients = int(codes.max()) + 1
     rows = _k.first_rows(codes, n_patients)
-    return codes, n_patients, s.gather(rows)
+    return codes, n_patients, s.gather(rows), None
 
 
 def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
@@ -190,10 +206,9 @@ def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
-def _lexical(
-    codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None
-) -> tuple[np.ndarray, int, pl.Series]:
-    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order.
+def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
+    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order
+    (or return the ``rank`` that does, for the caller to apply when needed).
 
     The labels are sorted (a string sort is fast; a string ``arg_sort`` is not) and each
     sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
@@ -202,12 +217,12 @@ def _lexical(
     """
     labels = labels.alias("patient_id")
     if labels.is_sorted():
-        return codes.astype(np.int64, copy=False), labels.len(), labels
+        return codes.astype(np.int64, copy=False), labels.len(), labels, None
     order = string_order(labels) if labels.dtype == pl.String else None
     if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
         rank = np.empty(order.size, np.int64)
         rank[order] = np.arange(order.size)
-        return rank[codes], order.size, labels.gather(order)
+        return codes, order.size, labels.gather(order), rank
     uniq = labels.sort()
     if table is None:
         h = labels.hash().to_numpy().view(np.int64)
@@ -216,12 +231,12 @@ def _lexical(
             perm = labels.arg_sort().to_numpy()
             rank = np.empty(perm.size, np.int64)
             rank[perm] = np.arange(perm.size)
-            return rank[codes], perm.size, labels.gather(perm)
+            return codes, perm.size, labels.gather(perm), rank
     rank = _k.hash_rank(table, uniq.hash().to_numpy().view(np.int64))
-    return rank[codes], labels.len(), uniq
+    return codes, labels.len(), uniq, rank
 
 
-def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
+def _factorise_strings(s: pl.Series) -> _Codes | None:
     """Strings to dense codes in sorted order by hashing (much faster than a string rank).
 
     The 64-bit polars hash of every id is factorised with an open-addressing table, the
@@ -229,7 +244,7 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
     collision), the distinct ids (one row each) sorted and ranked through the same table.
     """
     n = s.len()
-    got = hash_codes(s, max(4, int(n + n // 2).bit_length()), parallel=True)
+    got = hash_codes(s, max(4, int(n + n // 2).bit_length()))
     if got is None:
         return None
     enc, labels, table = got
@@ -251,8 +266,9 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
-    codes, n_patients, ids = _factorise(s, dtype, categories.get("patient_id"))
-    return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
+    codes, n_patients, ids, rank = _factorise(s, dtype, categories.get("patient_id"))
+    t = np.ascontiguousarray(t)
+    return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -314,20 +330,28 @@ def _optional_columns(
 
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
-    table = np.empty((prep.n_patients, 4), np.float64)
-    _k.scatter_totals(prep.codes, prep.t, prep.dose, prep.upd, table)
-    first = table[:, 2].astype(np.int32)
-    last = table[:, 3].astype(np.int32)
+    p = prep.n_patients
+    table = np.empty((p, 4), np.float64)
+    _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, table)
+    ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
+    first, last = np.empty(p, np.int32), np.empty(p, np.int32)
+    # rows in ascending id order: P rows moved by ``rank``, not N codes renumbered
+    rank = _NO_RANK if prep.rank is None else prep.rank
+    _k.totals_columns(table, rank, ced, n, first, last)
+    del table
     return pl.DataFrame(
         [
             prep.ids.alias("patient_id"),
-            pl.Series("n_exams", table[:, 1].astype(np.int64)),
+            pl.Series("n_exams", n),
             _date(first, "first_exam"),
             _date(last, "last_exam"),
             pl.Series("followup_days", (last - first).astype(np.int64)),
-            pl.Series("ced_msv", np.ascontiguousarray(table[:, 0])),
+            pl.Series("ced_msv", ced),
         ]
     )
+
+
+_NO_RANK = np.empty(0, np.int64)
 
 
 def _patients(
