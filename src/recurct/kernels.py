@@ -237,7 +237,7 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _patient_stats(
+def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     p0,
     p1,
     starts,
