@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from recurct.cohort import Cohort
 from recurct.io import read_exams
@@ -277,8 +279,13 @@ def test_errors() -> None:
 
 def test_pandas_input() -> None:
     c = Cohort(_exams().to_pandas()).adults()
-    assert isinstance(c.exams, pl.DataFrame)
+    assert isinstance(c.exams, pd.DataFrame)
+    assert isinstance(c.steps, pd.DataFrame) and isinstance(c.flow(), pd.DataFrame)
+    assert isinstance(c.patients(), pd.DataFrame)
     assert _counts(c) == (2, 5)
+    polars_c = Cohort(_exams()).adults()
+    assert_frame_equal(pl.from_pandas(c.steps), polars_c.steps)
+    assert sorted(c.patients()["patient_id"]) == sorted(polars_c.patients()["patient_id"])
 
 
 def test_patients_calls_cumulative_dose() -> None:
@@ -326,7 +333,7 @@ def test_nan_age_means_unknown_in_polars_and_pandas() -> None:
     df = _exams().with_columns(pl.col("age_years").fill_null(float("nan")))
     polars_c = Cohort(df).ages(lo=18)
     pandas_c = Cohort(df.to_pandas()).ages(lo=18)
-    assert polars_c.steps.equals(pandas_c.steps)
+    assert polars_c.steps.equals(pl.from_pandas(pandas_c.steps))
     assert polars_c.exams.equals(Cohort(_exams()).ages(lo=18).exams)
 
 

@@ -157,7 +157,7 @@ def test_period_dose_matches_naive(exams, months):
         (dt.date(2015, 1, 1), dt.date(2015, 12, 31)),
         (dt.date(2016, 1, 1), dt.date(2025, 1, 1)),
     ]
-    got = period_dose(exams, windows=wins, by_period=label)
+    got = period_dose(exams, periods=wins, every=label)
     want = naive_periods(exams, wins, months)
     assert_rows_equal(got.to_dicts(), want, rel=1e-12)
 
@@ -167,6 +167,24 @@ def test_totals_only_path_matches(exams):
     got = cumulative_dose(exams, thresholds=())
     want = naive_patients(exams, (), ())
     assert_rows_equal(got.to_dicts(), want, rel=1e-12)
+
+
+@given(cohorts(max_rows=60))
+def test_string_kernels_at_every_size_match_naive(exams):
+    # the byte-key sort and id screen of recurct._strings run from MIN_ROWS strings on; here
+    # on every size, for the totals-only path (rows permuted by rank) and the full one
+    from recurct import _strings
+
+    exams = exams.with_columns(pl.col("patient_id").cast(pl.Utf8))
+    old = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0
+    try:
+        totals = cumulative_dose(exams, thresholds=())
+        full = cumulative_dose(exams, thresholds=(50, 100), window_days=(365,))
+    finally:
+        _strings.MIN_ROWS = old
+    assert_rows_equal(totals.to_dicts(), naive_patients(exams, (), ()), rel=1e-12)
+    assert_rows_equal(full.to_dicts(), naive_patients(exams, (50, 100), (365,)), rel=1e-12)
 
 
 # --------------------------------------------------------------------- explicit edge cases
@@ -292,10 +310,9 @@ def test_timezone_aware_dates_use_local_calendar_days():
     assert got["first_exam"] == dt.date(2020, 1, 1) and got["followup_days"] == 1
 
 
-def test_windows_return_tuple():
+def test_period_dose_columns():
     ex = _exams([1, 1, 2], [0, 400, 10], [10, 20, 30])
-    pat, per = cumulative_dose(ex, by_period="1y")
-    assert pat.height == 2
+    per = period_dose(ex, every="1y")
     assert per.columns == ["patient_id", "period_start", "period_end", "n_exams", "ced_msv"]
     assert per["period_start"].to_list() == [dt.date(2015, 1, 1), dt.date(2016, 1, 1), BASE]
 
@@ -353,9 +370,9 @@ def test_bad_arguments():
         cumulative_dose(ex, window_days=0)
     with pytest.raises(ValueError, match="window_days"):
         cumulative_dose(ex, window_days=[30.5])
-    with pytest.raises(ValueError, match="by_period"):
-        period_dose(ex, by_period="2w")
-    with pytest.raises(ValueError, match="windows"):
+    with pytest.raises(ValueError, match="every"):
+        period_dose(ex, every="2w")
+    with pytest.raises(ValueError, match="periods"):
         period_dose(ex)
     with pytest.raises(TypeError, match="exam_date"):
         cumulative_dose(ex.with_columns(pl.col("exam_date").cast(pl.Utf8)))

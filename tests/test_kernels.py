@@ -205,3 +205,61 @@ def test_small_codes_against_first_appearance(h):
     np.testing.assert_array_equal(reps, np.sort(first))
     # hash_rank finds the code of each distinct key through the same table
     np.testing.assert_array_equal(k.hash_rank(table, uniq)[rank], np.arange(uniq.size))
+
+
+_TEXT = st.text(st.sampled_from(["a", "b", "\x00", " ", "é", "0", "9", "\u3000"]), max_size=30)
+
+
+@given(st.lists(_TEXT, max_size=200, unique=True), st.sampled_from([2, 4, 48]))
+def test_string_order_is_polars_byte_order(values, small):
+    import polars as pl
+
+    from recurct import _strings
+
+    old = _strings._SMALL, _strings.MIN_ROWS
+    _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
+    try:
+        s = pl.Series(values, dtype=pl.Utf8)
+        order = _strings.string_order(s)
+    finally:
+        _strings._SMALL, _strings.MIN_ROWS = old
+    assert order is not None
+    assert s.gather(order).to_list() == s.sort().to_list() == sorted(values, key=str.encode)
+
+
+def test_string_order_long_shared_prefixes(monkeypatch):
+    import polars as pl
+
+    from recurct import _strings
+    from recurct._strings import string_order
+
+    monkeypatch.setattr(_strings, "MIN_ROWS", 0)
+    assert string_order(pl.Series(["b", "a"])).tolist() == [1, 0]
+    rng = np.random.default_rng(3)
+    for values in (
+        [f"PATIENT-SITE-0001-{i:07d}" for i in rng.permutation(30_000)],
+        [f"{i % 40:02d}-{'x' * 25}-{i}" for i in rng.permutation(20_000)],
+    ):
+        s = pl.Series(values)
+        assert s.gather(string_order(s)).equals(s.sort())
+
+
+@given(st.lists(st.text(st.sampled_from(["a", "N", "A", "/", " ", "\xa0", "\x00", "\t", "é"]),
+                        max_size=10) | st.none(), max_size=60))  # fmt: skip
+def test_id_screen_never_misses_whitespace_or_placeholders(values):
+    import polars as pl
+
+    from recurct import _strings
+    from recurct._frames import _WS, PLACEHOLDER_IDS, _is_placeholder, _needs_cleaning
+
+    s = pl.Series(values, dtype=pl.Utf8)
+    want = bool(s.str.contains(_WS).any() or _is_placeholder(s, None).any())
+    want_a = bool(s.str.contains(_WS).any() or _is_placeholder(s, ("a",)).any())
+    old = _strings.MIN_ROWS
+    _strings.MIN_ROWS = 0  # the screen runs on every size
+    try:
+        assert _needs_cleaning(s, None) == want
+        assert _needs_cleaning(s, ("a",)) == want_a
+    finally:
+        _strings.MIN_ROWS = old
+    assert PLACEHOLDER_IDS  # the default list is the one screened above

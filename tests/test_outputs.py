@@ -26,7 +26,7 @@ from recurct._outdir import (
     check_output,
     output_folder,
 )
-from recurct.outofcore import cumulative_dose_chunked, scan_exams
+from recurct.outofcore import cumulative_dose_chunked, scan_exams, write_patients
 from recurct.synthetic import generate, write_cohort
 
 SRC = str(Path(recurct.__file__).resolve().parents[1])
@@ -148,9 +148,9 @@ def test_overwrite_never_deletes_the_input(
     (data / "notes.txt").write_text("the only copy")
     for source in (data / "exams.parquet", data, str(data / "*.parquet")):
         with pytest.raises(OutputExistsError, match="holds the input"):
-            cumulative_dose_chunked(source, buckets=2, out=data, overwrite=True)
+            write_patients(source, data, buckets=2, overwrite=True)
         with pytest.raises(OutputExistsError, match="holds the input"):
-            cumulative_dose_chunked(source, buckets=2, out=tmp_path, overwrite=True)
+            write_patients(source, tmp_path, buckets=2, overwrite=True)
     assert sorted(p.name for p in data.iterdir()) == ["exams.parquet", "notes.txt"]
     work = tmp_path / "w" / "inner"
     work.mkdir(parents=True)
@@ -161,7 +161,7 @@ def test_overwrite_never_deletes_the_input(
         pass  # pragma: no cover
     assert work.is_dir()
     # a patients result written inside the exam folder is named, not read as exams
-    cumulative_dose_chunked(data, buckets=2, out=data / "patients")
+    write_patients(data, data / "patients", buckets=2)
     with pytest.raises(ValueError, match=r"holds a recurct 'patients' result, not exams"):
         cumulative_dose_chunked(data, buckets=2)
 
@@ -217,14 +217,14 @@ def _exams(n: int = 60) -> pl.DataFrame:
 
 def test_chunked_out_is_complete_with_manifest(tmp_path: Path) -> None:
     exams = _exams()
-    out = cumulative_dose_chunked(exams.lazy(), buckets=3, out=tmp_path / "p")
+    out = write_patients(exams.lazy(), tmp_path / "p", buckets=3)
     manifest = check_output(out)
     assert manifest is not None and manifest["parameters"]["buckets"] == 3
     assert manifest["rows"] == 7 and manifest["parameters"]["exams"] == 60
     got = pl.read_parquet(str(out / "part-*.parquet")).sort("patient_id")
     assert_frame_equal(got, recurct.cumulative_dose(exams))
     with pytest.raises(OutputExistsError):
-        cumulative_dose_chunked(exams.lazy(), buckets=3, out=out)
+        write_patients(exams.lazy(), out, buckets=3)
 
 
 @pytest.mark.parametrize("buckets", [1, 3])
@@ -275,7 +275,7 @@ _CHUNKED = """
 import sys, time, datetime as dt
 import polars as pl
 import recurct.cumulative as c
-from recurct.outofcore import cumulative_dose_chunked
+from recurct.outofcore import cumulative_dose_chunked, write_patients
 orig = c.cumulative_dose
 def slow(*a, **k):
     out = orig(*a, **k)
@@ -289,7 +289,7 @@ exams = pl.DataFrame({
     "exam_date": [dt.datetime(2020, 1, 1) + dt.timedelta(hours=i) for i in range(n)],
     "effective_dose_msv": [1.0] * n,
 })
-cumulative_dose_chunked(exams.lazy(), buckets=40, out=sys.argv[1], tmpdir=sys.argv[2])
+write_patients(exams.lazy(), sys.argv[1], buckets=40, tmpdir=sys.argv[2])
 print("done", flush=True)
 """
 

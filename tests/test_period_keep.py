@@ -29,7 +29,7 @@ def random_exams(seed: int) -> pl.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_keep_first_non_null_in_time_order(seed: int) -> None:
     exams = random_exams(seed)
-    got = period_dose(exams, by_period="1q", keep=["sex", "age_years"])
+    got = period_dose(exams, every="1q", keep=["sex", "age_years"])
     rows = sorted(enumerate(exams.iter_rows(named=True)), key=lambda r: (r[1]["exam_date"], r[0]))
     for rec in got.iter_rows(named=True):
         mine = [
@@ -42,7 +42,7 @@ def test_keep_first_non_null_in_time_order(seed: int) -> None:
         for col in ("sex", "age_years"):
             want = next((r[col] for r in mine if r[col] is not None), None)
             assert rec[col] == want
-    plain = period_dose(exams, by_period="1q")
+    plain = period_dose(exams, every="1q")
     assert got.drop("sex", "age_years").equals(plain)
 
 
@@ -54,7 +54,7 @@ def test_time_zone_aware_exams_use_the_local_day() -> None:
             "effective_dose_msv": [5.0, 7.0],
         }
     ).with_columns(pl.col("exam_date").dt.replace_time_zone("America/New_York"))
-    got = period_dose(ex, by_period="1y")
+    got = period_dose(ex, every="1y")
     # 22:00 in New York on 31 December is 1 January in UTC: the local day is 2019
     assert got["period_start"].to_list() == [dt.date(2019, 1, 1), dt.date(2020, 1, 1)]
     patients = cumulative_dose(ex)
@@ -64,9 +64,9 @@ def test_time_zone_aware_exams_use_the_local_day() -> None:
 def test_keep_errors() -> None:
     exams = random_exams(2)
     with pytest.raises(ValueError, match="not in the exam table"):
-        period_dose(exams, by_period="1y", keep=["facility"])
+        period_dose(exams, every="1y", keep=["facility"])
     with pytest.raises(ValueError, match="patient attributes"):
-        period_dose(exams, by_period="1y", keep=["exam_date"])
+        period_dose(exams, every="1y", keep=["exam_date"])
 
 
 def test_sums_of_other_exam_columns() -> None:
@@ -74,10 +74,10 @@ def test_sums_of_other_exam_columns() -> None:
         (pl.col("effective_dose_msv") * 0.05).alias("risk"),
         pl.lit(2, dtype=pl.Int64).alias("organ_mgy"),
     )
-    got = period_dose(exams, by_period="1y", sums=["risk", "organ_mgy"], keep=["sex"])
+    got = period_dose(exams, every="1y", sums=["risk", "organ_mgy"], keep=["sex"])
     np.testing.assert_allclose(got["risk"], got["ced_msv"] * 0.05, rtol=1e-12)
     assert got["organ_mgy"].to_list() == [2.0 * n for n in got["n_exams"]]
     with pytest.raises(ValueError, match="not a further exam column"):
-        period_dose(exams, by_period="1y", sums=["effective_dose_msv"])
+        period_dose(exams, every="1y", sums=["effective_dose_msv"])
     with pytest.raises(ValueError, match="null"):
-        period_dose(exams, by_period="1y", sums=["age_years"])
+        period_dose(exams, every="1y", sums=["age_years"])

@@ -10,7 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import recurct
-from recurct.outofcore import cumulative_dose_chunked, scan_exams
+from recurct.outofcore import cumulative_dose_chunked, scan_exams, write_patients
 
 
 def cohort(n_exams: int, n_patients: int, seed: int = 0) -> pl.DataFrame:
@@ -59,13 +59,13 @@ def test_chunked_equals_in_memory(exams: pl.DataFrame, tmp_path, buckets: int) -
 def test_chunked_to_parquet_folder(exams: pl.DataFrame, tmp_path) -> None:
     want = recurct.cumulative_dose(exams, thresholds=(100,))
     for k in (1, 4):
-        out = cumulative_dose_chunked(exams.lazy(), buckets=k, out=tmp_path / f"k{k}")
+        out = write_patients(exams.lazy(), tmp_path / f"k{k}", buckets=k)
         assert out == tmp_path / f"k{k}"
         assert len(list(out.glob("part-*.parquet"))) == k
         got = pl.read_parquet(str(out / "part-*.parquet")).sort("patient_id")
         assert_frame_equal(got, want)
     with pytest.raises(FileExistsError, match="already holds"):
-        cumulative_dose_chunked(exams.lazy(), buckets=2, out=tmp_path / "k4")
+        write_patients(exams.lazy(), tmp_path / "k4", buckets=2)
 
 
 def test_chunked_folder_and_lazyframe(exams: pl.DataFrame, tmp_path) -> None:
@@ -88,7 +88,7 @@ def test_cumulative_dose_dispatches_lazy_and_paths(exams: pl.DataFrame, tmp_path
     assert_frame_equal(recurct.cumulative_dose(str(path), window_days=365), want)
     assert_frame_equal(recurct.cumulative_dose(exams.lazy(), window_days=365), want)
     with pytest.raises(ValueError, match="in memory"):
-        recurct.cumulative_dose(exams.lazy(), by_period="1y")
+        recurct.cumulative_dose(exams.lazy(), indication="first")
 
 
 def test_chunked_ties_keep_input_order(tmp_path) -> None:

@@ -164,10 +164,15 @@ def _mixed_column(col: Any, name: str) -> str:
 
 
 def clean_frame(
-    df: pl.DataFrame, placeholder_ids: tuple[str, ...] | list[str] | None = None
+    df: pl.DataFrame,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    categories: dict[str, pl.Series] | None = None,
 ) -> pl.DataFrame:
-    """The identity and age rules of :func:`to_polars` on a polars frame."""
-    updates = [s for s in (_clean_id(df, n, placeholder_ids) for n in ID_COLUMNS) if s is not None]
+    """The identity and age rules of :func:`to_polars` on a polars frame. ``categories``:
+    a dict that receives the categories (Utf8) of each ``Enum`` id column left as it is, so
+    that the caller does not read them again (about 0.1 s for 5 million)."""
+    cleaned = (_clean_id(df, n, placeholder_ids, categories) for n in ID_COLUMNS)
+    updates = [s for s in cleaned if s is not None]
     # selectors, not df.schema: the dtype of an Enum of millions of categories is slow to read
     for name in df.select(cs.starts_with("age_") & cs.float()).columns:
         s = df.get_column(name)
@@ -190,7 +195,10 @@ def enum_categories(s: pl.Series) -> pl.Series:
 
 
 def _clean_id(
-    df: pl.DataFrame, name: str, placeholder_ids: tuple[str, ...] | list[str] | None
+    df: pl.DataFrame,
+    name: str,
+    placeholder_ids: tuple[str, ...] | list[str] | None,
+    categories: dict[str, pl.Series] | None = None,
 ) -> pl.Series | None:
     if name not in df.columns:
         return None
@@ -210,6 +218,8 @@ def _clean_id(
         # (its dtype's categories are the process-wide ones, iterated in Python: 1.6 s for 5M)
         cats = enum_categories(s) if enum else s.unique().cast(pl.Utf8)
         if not _needs_cleaning(cats, placeholder_ids):
+            if enum and categories is not None:
+                categories[name] = cats
             return None
         s = s.cast(pl.Utf8)
     elif dtype != pl.Utf8:
@@ -264,6 +274,12 @@ def _is_placeholder(s: pl.Series, placeholder_ids: Any) -> pl.Series:
 
 
 def _needs_cleaning(s: pl.Series, placeholder_ids: Any) -> bool:
+    from recurct._strings import may_need_cleaning
+
+    longest = max((len(v.encode()) for v in _variants(placeholder_ids)), default=0)
+    s = may_need_cleaning(s, longest)  # one pass over the bytes: most ids are plainly clean
+    if s is None:
+        return False
     return bool(s.str.contains(_WS).any() or _is_placeholder(s, placeholder_ids).any())
 
 

@@ -1,8 +1,8 @@
 """Output folders that are complete or absent.
 
 Every command or function that writes a folder of results (``synthetic.write_cohort``,
-``recurct synth``, the out-of-core patients writer of :mod:`recurct.outofcore`,
-``Reproduction.save``, ``recurct reproduce --out``) writes through
+``recurct synth``, ``outofcore.write_patients``, ``Reproduction.save``, ``recurct reproduce
+--out``) writes through
 :func:`output_folder`:
 
 1. an existing target that holds anything is refused before any work starts, unless

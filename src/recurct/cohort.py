@@ -22,14 +22,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import to_polars
+from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.schema import SEX_TABLE, duplicate_mask
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DAYS_PER_YEAR", "Cohort"]
 
@@ -78,9 +81,11 @@ class Cohort:
 
     Attributes
     ----------
-    exams : polars.DataFrame
-        The exams kept so far, sorted by patient and time (ties keep the input order).
-    steps : polars.DataFrame
+    exams : polars.DataFrame or pandas.DataFrame
+        The exams kept so far, sorted by patient and time (ties keep the input order). Every
+        table a cohort returns (``exams``, ``steps``, ``flow()``, ``patients()``) is pandas
+        when the cohort was made from pandas, else polars.
+    steps : polars.DataFrame or pandas.DataFrame
         The flow table: ``step``, ``rule``, ``patients_in``, ``exams_in``, ``patients_kept``,
         ``exams_kept``, ``patients_dropped``, ``exams_dropped`` (step 0 is the input).
     study_end : None, datetime.date or dict
@@ -88,10 +93,11 @@ class Cohort:
         ready for ``min_followup(end=...)`` and ``recurct.stats.time_to_threshold(end=...)``.
     """
 
-    __slots__ = ("_exams", "_steps", "_study_end")
+    __slots__ = ("_exams", "_kind", "_steps", "_study_end")
 
     def __init__(self, exams: Any) -> None:
-        df, _ = to_polars(exams)
+        df, kind = to_polars(exams)
+        self._kind: FrameKind = kind
         missing = [c for c in _REQUIRED if c not in df.columns]
         if missing:
             raise ValueError(
@@ -125,14 +131,16 @@ class Cohort:
 
     # ------------------------------------------------------------------ basics
     @property
-    def exams(self) -> pl.DataFrame:
-        """The exams kept so far (polars), sorted by patient and time (ties: input order)."""
-        return self._exams
+    def exams(self) -> pl.DataFrame | pd.DataFrame:
+        """The exams kept so far, sorted by patient and time (ties: input order); pandas if
+        the cohort was made from pandas."""
+        return from_polars(self._exams, self._kind)  # type: ignore[no-any-return]
 
     @property
-    def steps(self) -> pl.DataFrame:
-        """The flow table (see the class docstring)."""
-        return self._steps
+    def steps(self) -> pl.DataFrame | pd.DataFrame:
+        """The flow table (see the class docstring); pandas if the cohort was made from
+        pandas."""
+        return from_polars(self._steps, self._kind)  # type: ignore[no-any-return]
 
     @property
     def study_end(self) -> dt.date | dict[str, dt.date] | None:
@@ -149,9 +157,10 @@ class Cohort:
         """Number of exams."""
         return self._exams.height
 
-    def flow(self) -> pl.DataFrame:
-        """The flow table: one row per step with patients and exams in, kept and dropped."""
-        return self._steps
+    def flow(self) -> pl.DataFrame | pd.DataFrame:
+        """The flow table: one row per step with patients and exams in, kept and dropped
+        (pandas if the cohort was made from pandas)."""
+        return self.steps
 
     def __repr__(self) -> str:
         rules = ", ".join(r.split(" ")[0].rstrip(":") for r in self._steps["rule"])
@@ -167,6 +176,7 @@ class Cohort:
             orient="row",
         )
         new._exams = exams
+        new._kind = self._kind
         new._steps = pl.concat([self._steps, row], how="vertical")
         new._study_end = self._study_end if study_end == "keep" else study_end
         return new
@@ -470,8 +480,8 @@ class Cohort:
 
     # ------------------------------------------------------------------ results
     def patients(
-        self, thresholds: Any = (100,), window_days: Any = None, **kwargs: Any
-    ) -> pl.DataFrame:
+        self, thresholds: Any = (100,), *, window_days: Any = None, **kwargs: Any
+    ) -> pl.DataFrame | pd.DataFrame:
         """The patients table of the cohort: :func:`recurct.cumulative_dose` on :attr:`exams`.
 
         Parameters
@@ -485,11 +495,13 @@ class Cohort:
 
         Returns
         -------
-        polars.DataFrame
-            One row per patient (columns in CONTRIBUTING.md).
+        polars.DataFrame or pandas.DataFrame
+            One row per patient (columns in CONTRIBUTING.md); pandas if the cohort was made
+            from pandas.
         """
         from recurct.cumulative import cumulative_dose
 
-        return cumulative_dose(
+        table = cumulative_dose(
             self._exams, thresholds=thresholds, window_days=window_days, **kwargs
         )
+        return from_polars(table, self._kind)  # type: ignore[arg-type, no-any-return]

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -25,9 +25,21 @@ import polars as pl
 from recurct import _checks
 from recurct import kernels as _k
 from recurct._codes import factorise_values, hash_codes
+from recurct._compat import renamed
 from recurct._dates import as_date
-from recurct._frames import enum_categories, from_polars, is_enum, param_label, to_polars
+from recurct._frames import (
+    clean_frame,
+    enum_categories,
+    from_polars,
+    is_enum,
+    param_label,
+    to_polars,
+)
+from recurct._strings import string_order
 from recurct.schema import REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
@@ -42,16 +54,29 @@ _MAX_SHOWN = 5
 
 @dataclass
 class _Prepared:
-    """Checked input as plain arrays: dense codes, int64 times, float64 doses."""
+    """Checked input as plain arrays: dense codes, int64 times, float64 doses.
+
+    ``raw`` are the patient codes; with ``rank`` they are in another order (first
+    appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
+    :attr:`codes` is first read (a totals-only call permutes its P rows instead).
+    """
 
     df: pl.DataFrame
     kind: str
-    codes: np.ndarray
+    raw: np.ndarray
     n_patients: int
     ids: pl.Series  # patient_id of each code, ascending
     t: np.ndarray
     upd: int
     dose: np.ndarray
+    rank: np.ndarray | None = None
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Dense codes ``0..P-1`` in ascending id order."""
+        if self.rank is not None:
+            self.raw, self.rank = self.rank[self.raw], None
+        return self.raw
 
 
 # --------------------------------------------------------------------------- checks
@@ -118,19 +143,25 @@ def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     return d
 
 
-def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
-    """Dense codes ``0..P-1`` in ascending id order, P, and the id of each code.
+_Codes = tuple[np.ndarray, int, pl.Series, "np.ndarray | None"]
+
+
+def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) -> _Codes:
+    """Dense codes ``0..P-1``, P, the id of each code in ascending order, and ``rank`` (or
+    ``None``): the codes are in ascending id order, or ``rank[code]`` is (see
+    :class:`_Prepared`).
 
     Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
     their physical codes, then the P distinct ids are ranked as strings (free when the
     categories are already in order). Strings: hashed (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
-    whole call, so it is never read (:func:`recurct._frames.is_enum`).
+    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: the
+    Enum's categories if already read.
     """
     n = s.len()
     if n == 0:
-        return np.empty(0, np.int64), 0, s
+        return np.empty(0, np.int64), 0, s, None
     if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         phys = s.to_physical().cast(pl.Int64).to_numpy()
         got = _dense_ints(phys)
@@ -138,7 +169,8 @@ def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
             codes, count, phys_ids = got
             if dtype is pl.Enum:
                 # the labels are the categories: no gather of rows
-                labels = enum_categories(s).gather(phys_ids)
+                cats = enum_categories(s) if categories is None else categories
+                labels = cats.gather(phys_ids)
             else:
                 labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
             return _lexical(codes, labels)
@@ -148,7 +180,7 @@ def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
         got = _dense_ints(s.cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, uniq = got
-            return codes, count, pl.Series("patient_id", uniq).cast(dtype)
+            return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
     else:
         got = _factorise_strings(s)
         if got is not None:
@@ -156,7 +188,7 @@ def _factorise(s: pl.Series, dtype: Any) -> tuple[np.ndarray, int, pl.Series]:
     codes = s.rank("dense").to_numpy().astype(np.int64) - 1
     n_patients = int(codes.max()) + 1
     rows = _k.first_rows(codes, n_patients)
-    return codes, n_patients, s.gather(rows)
+    return codes, n_patients, s.gather(rows), None
 
 
 def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
@@ -174,10 +206,9 @@ def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
-def _lexical(
-    codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None
-) -> tuple[np.ndarray, int, pl.Series]:
-    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order.
+def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
+    """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order
+    (or return the ``rank`` that does, for the caller to apply when needed).
 
     The labels are sorted (a string sort is fast; a string ``arg_sort`` is not) and each
     sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
@@ -186,7 +217,12 @@ def _lexical(
     """
     labels = labels.alias("patient_id")
     if labels.is_sorted():
-        return codes.astype(np.int64, copy=False), labels.len(), labels
+        return codes.astype(np.int64, copy=False), labels.len(), labels, None
+    order = string_order(labels) if labels.dtype == pl.String else None
+    if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
+        rank = np.empty(order.size, np.int64)
+        rank[order] = np.arange(order.size)
+        return codes, order.size, labels.gather(order), rank
     uniq = labels.sort()
     if table is None:
         h = labels.hash().to_numpy().view(np.int64)
@@ -195,12 +231,12 @@ def _lexical(
             perm = labels.arg_sort().to_numpy()
             rank = np.empty(perm.size, np.int64)
             rank[perm] = np.arange(perm.size)
-            return rank[codes], perm.size, labels.gather(perm)
+            return codes, perm.size, labels.gather(perm), rank
     rank = _k.hash_rank(table, uniq.hash().to_numpy().view(np.int64))
-    return rank[codes], labels.len(), uniq
+    return codes, labels.len(), uniq, rank
 
 
-def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None:
+def _factorise_strings(s: pl.Series) -> _Codes | None:
     """Strings to dense codes in sorted order by hashing (much faster than a string rank).
 
     The 64-bit polars hash of every id is factorised with an open-addressing table, the
@@ -216,7 +252,9 @@ def _factorise_strings(s: pl.Series) -> tuple[np.ndarray, int, pl.Series] | None
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
-    df, kind = to_polars(exams)
+    df, kind = to_polars(exams, clean=False)
+    categories: dict[str, pl.Series] = {}  # an Enum id's categories, read once
+    df = clean_frame(df, None, categories)
     _check_columns(df, fn)
     s = df.get_column("patient_id")
     dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
@@ -228,8 +266,9 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = _times(df, fn)
     dose = _doses(df, fn)
-    codes, n_patients, ids = _factorise(s, dtype)
-    return _Prepared(df, kind, codes, n_patients, ids, np.ascontiguousarray(t), upd, dose)
+    codes, n_patients, ids, rank = _factorise(s, dtype, categories.get("patient_id"))
+    t = np.ascontiguousarray(t)
+    return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -291,20 +330,28 @@ def _optional_columns(
 
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
-    table = np.empty((prep.n_patients, 4), np.float64)
-    _k.scatter_totals(prep.codes, prep.t, prep.dose, prep.upd, table)
-    first = table[:, 2].astype(np.int32)
-    last = table[:, 3].astype(np.int32)
+    p = prep.n_patients
+    table = np.empty((p, 4), np.float64)
+    _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, table)
+    ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
+    first, last = np.empty(p, np.int32), np.empty(p, np.int32)
+    # rows in ascending id order: P rows moved by ``rank``, not N codes renumbered
+    rank = _NO_RANK if prep.rank is None else prep.rank
+    _k.totals_columns(table, rank, ced, n, first, last)
+    del table
     return pl.DataFrame(
         [
             prep.ids.alias("patient_id"),
-            pl.Series("n_exams", table[:, 1].astype(np.int64)),
+            pl.Series("n_exams", n),
             _date(first, "first_exam"),
             _date(last, "last_exam"),
             pl.Series("followup_days", (last - first).astype(np.int64)),
-            pl.Series("ced_msv", np.ascontiguousarray(table[:, 0])),
+            pl.Series("ced_msv", ced),
         ]
     )
+
+
+_NO_RANK = np.empty(0, np.int64)
 
 
 def _patients(
@@ -382,15 +429,17 @@ def _patients(
     return df.select(*[pl.col(c) for c in base], *exprs)
 
 
+@renamed(
+    windows="use recurct.period_dose(exams, periods=...)",
+    by_period="use recurct.period_dose(exams, every=...)",
+)
 def cumulative_dose(
     exams: Any,
     thresholds: Sequence[float] | float | None = (100.0,),
-    window_days: Sequence[int] | int | None = None,
-    windows: Sequence[tuple[Any, Any]] | None = None,
-    by_period: str | None = None,
     *,
+    window_days: Sequence[int] | int | None = None,
     indication: str = "most_frequent",
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """The patients table: one row per patient with CED, threshold crossings and windows.
 
     Parameters
@@ -412,9 +461,6 @@ def cumulative_dose(
         Window width(s) ``W`` in days (> 0): ``max_ced_W`` is the largest CED over exams
         ``i..j`` with ``day_j - day_i < W``, ``window_start_W`` the first exam date of that
         window (the earliest if tied), and ``reached_T_in_W`` whether ``max_ced_W >= T``.
-    windows, by_period
-        Fixed calendar periods, see :func:`period_dose`. If either is given the result is
-        the tuple ``(patients, periods)``.
     indication
         Which exam's ``indication`` the patient row holds: ``"most_frequent"`` (the default;
         ties: the earliest) or ``"first"`` (the initial indication: the first non-null value
@@ -423,9 +469,9 @@ def cumulative_dose(
 
     Returns
     -------
-    DataFrame or tuple of DataFrame
-        The patients table sorted by ``patient_id`` (pandas if ``exams`` was pandas); with
-        ``windows`` or ``by_period``, ``(patients, periods)``.
+    polars.DataFrame or pandas.DataFrame
+        The patients table sorted by ``patient_id`` (pandas if ``exams`` was pandas). The CED
+        per fixed calendar period is :func:`period_dose`.
 
     Raises
     ------
@@ -451,26 +497,17 @@ def cumulative_dose(
                 "cumulative_dose: indication='first' needs the exams in memory; collect the "
                 "LazyFrame (or read the files) first"
             )
-        if windows is not None or by_period is not None:
-            raise ValueError(
-                "cumulative_dose: windows/by_period need the exams in memory; collect the "
-                "LazyFrame (or use period_dose on it) for calendar periods"
-            )
         from recurct.outofcore import cumulative_dose_chunked
 
         return cumulative_dose_chunked(exams, thresholds=thr.tolist(), window_days=win.tolist())
     prep = _prepare(exams, "cumulative_dose")
-    patients = from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
-    if windows is None and by_period is None:
-        return patients
-    periods = _period_table(prep.df, windows, by_period)
-    return patients, from_polars(periods, prep.kind)  # type: ignore[arg-type]
+    return from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- running
 
 
-def running_dose(exams: Any) -> Any:
+def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     """The exams in patient/time order with the running CED.
 
     Parameters
@@ -480,7 +517,7 @@ def running_dose(exams: Any) -> Any:
 
     Returns
     -------
-    DataFrame
+    polars.DataFrame or pandas.DataFrame
         All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
         ``running_ced_msv`` (Float64, CED up to and including the exam).
@@ -512,18 +549,18 @@ def _local_days(df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def _period_months(by_period: str) -> int:
-    m = _PERIOD.match(str(by_period))
+def _period_months(every: str) -> int:
+    m = _PERIOD.match(str(every))
     if not m or (m.group(1) and int(m.group(1)) == 0):
         raise ValueError(
-            f"by_period must be a calendar period such as '1y', '5y', '1q' or '6mo', "
-            f"got {by_period!r}"
+            f"period_dose: every must be a calendar period such as '1y', '5y', '1q' or '6mo', "
+            f"got {every!r}"
         )
     k = int(m.group(1) or 1)
     return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
 
 
-def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.DataFrame:
+def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataFrame:
     df = _local_days(df)
     base = df.select(
         "patient_id",
@@ -531,8 +568,8 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
         pl.col("effective_dose_msv").cast(pl.Float64),
     )
     parts = []
-    if by_period is not None:
-        months = _period_months(by_period)
+    if every is not None:
+        months = _period_months(every)
         mi = (pl.col("_day").dt.year().cast(pl.Int64) - 1970) * 12 + (
             pl.col("_day").dt.month().cast(pl.Int64) - 1
         )
@@ -548,14 +585,16 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
                 (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
             )
         )
-    for pair in windows or ():
+    for pair in periods or ():
         try:
             lo, hi = pair
         except (TypeError, ValueError):
-            raise ValueError(f"windows must be (start, end) pairs of dates, got {pair!r}") from None
-        lo, hi = as_date(lo, "windows start"), as_date(hi, "windows end")
+            raise ValueError(
+                f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
+            ) from None
+        lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
         if hi < lo:
-            raise ValueError(f"window {pair!r} ends before it starts")
+            raise ValueError(f"period_dose: period {pair!r} ends before it starts")
         parts.append(
             base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
                 pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
@@ -577,24 +616,25 @@ def _period_table(df: pl.DataFrame, windows: Any, by_period: str | None) -> pl.D
     )
 
 
+@renamed(windows="periods", by_period="every")
 def period_dose(
     exams: Any,
-    windows: Sequence[tuple[Any, Any]] | None = None,
-    by_period: str | None = None,
     *,
+    periods: Sequence[tuple[Any, Any]] | None = None,
+    every: str | None = None,
     keep: Sequence[str] | None = None,
     sums: Sequence[str] | None = None,
-) -> Any:
+) -> pl.DataFrame | pd.DataFrame:
     """CED per patient and fixed calendar period, in long format.
 
     Parameters
     ----------
     exams
         Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
-    windows
+    periods
         Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
         inclusive; periods may overlap.
-    by_period
+    every
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
         months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
     keep
@@ -609,7 +649,7 @@ def period_dose(
 
     Returns
     -------
-    DataFrame
+    polars.DataFrame or pandas.DataFrame
         ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
         ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
         that holds at least one of the patient's exams, sorted by patient, period start,
@@ -627,8 +667,8 @@ def period_dose(
     _check_columns(prep_df, "period_dose")
     _times(prep_df, "period_dose")
     _doses(prep_df, "period_dose")
-    if windows is None and by_period is None:
-        raise ValueError("period_dose: give windows=[(start, end), ...] or by_period='1y'")
+    if periods is None and every is None:
+        raise ValueError("period_dose: give periods=[(start, end), ...] or every='1y'")
     missing = [c for c in keep if c not in prep_df.columns]
     if missing:
         raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
@@ -647,7 +687,7 @@ def period_dose(
                 "fill or drop them first"
             )
     prep_df = _local_days(prep_df)
-    out = _period_table(prep_df, windows, by_period)
+    out = _period_table(prep_df, periods, every)
     if keep or sums:
         out = _period_attributes(out, prep_df, keep, sums)
     return from_polars(out, kind)  # type: ignore[arg-type]

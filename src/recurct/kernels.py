@@ -237,7 +237,7 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _patient_stats(
+def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     p0,
     p1,
     starts,
@@ -376,6 +376,19 @@ def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
         table[c, 3] = max(table[c, 3], day)
 
 
+@njit(cache=True)
+def totals_columns(table, rank, ced, n, first, last):  # pragma: no cover - numba
+    """The rows of a :func:`scatter_totals` table as columns, row ``c`` at ``rank[c]`` (at
+    ``c`` if ``rank`` is empty): CED, exam count, first and last day."""
+    ranked = rank.size > 0
+    for c in range(table.shape[0]):
+        r = rank[c] if ranked else c
+        ced[r] = table[c, 0]
+        n[r] = np.int64(table[c, 1])
+        first[r] = np.int32(table[c, 2])
+        last[r] = np.int32(table[c, 3])
+
+
 @njit(cache=True, nogil=True)
 def _running_sums(p0, p1, starts, d, running, index):  # pragma: no cover - numba
     """Running CED and 1-based exam number within patients ``p0:p1`` (time-ordered input)."""
@@ -487,7 +500,9 @@ def small_codes(h, cap_bits):  # pragma: no cover - numba
 
     Returns ``(codes, first_row_of_each_code, table)``: int32 codes in order of first
     appearance, and the table (key and code share a slot: one cache miss per probe), probed
-    again by :func:`hash_rank`.
+    again by :func:`hash_rank`. (Threads over parts of the keys, each with its own table,
+    measured slower on the 2-core machine with another process running: 0.48-0.50 s against
+    0.32 s for 10^7 string ids.)
     """
     n = h.size
     codes = np.empty(n, np.int32)

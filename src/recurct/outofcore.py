@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct._compat import renamed
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import ExamValidationError
@@ -39,6 +40,7 @@ __all__ = [
     "chunk_patients",
     "cumulative_dose_chunked",
     "scan_exams",
+    "write_patients",
 ]
 
 _ROW = "__recurct_row"
@@ -111,18 +113,17 @@ def _n_buckets(n_rows: int, rows_per_bucket: int) -> int:
     return max(1, math.ceil(n_rows / rows_per_bucket))
 
 
+@renamed(out="use recurct.outofcore.write_patients(source, out, ...)")
 def cumulative_dose_chunked(
     source: Any,
     thresholds: Sequence[float] | float | None = (100.0,),
-    window_days: Sequence[int] | int | None = None,
     *,
+    window_days: Sequence[int] | int | None = None,
     buckets: int | None = None,
     rows_per_bucket: int = 20_000_000,
     tmpdir: str | Path | None = None,
     progress: bool | None = None,
-    out: str | Path | None = None,
-    overwrite: bool = False,
-) -> pl.DataFrame | Path:
+) -> pl.DataFrame:
     """The patients table of a larger-than-memory exam source, bucket by bucket.
 
     Parameters
@@ -144,25 +145,15 @@ def cumulative_dose_chunked(
         folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM.
     progress
         Show a progress bar over buckets (default: when stderr is a terminal).
-    out
-        A folder: write the patients table there as one Parquet file per bucket
-        (``part-NNNNN.parquet``, each sorted by ``patient_id``; patients do not repeat across
-        files) and return the folder. Memory then stays bounded by one bucket. Without
-        ``out`` the whole patients table is returned in memory: about 75 bytes per patient,
-        twice that at the final sort (at 10^8 exams, 5.2x10^7 patients: about 11 GiB peak).
-        The folder is complete or absent (:func:`recurct._outdir.output_folder`): the parts
-        are written into a temporary sibling, renamed on success with a manifest (rows,
-        parameters, version) written last; an interrupted run leaves no folder and no
-        temporary files.
-    overwrite
-        With ``out``: replace an existing non-empty folder whole; without it such a folder
-        raises :class:`recurct._outdir.OutputExistsError` before any work.
 
     Returns
     -------
-    polars.DataFrame or pathlib.Path
+    polars.DataFrame
         The patients table, sorted by ``patient_id``; identical to
-        ``cumulative_dose(source.collect(), ...)``. With ``out``, the folder holding it.
+        ``cumulative_dose(source.collect(), ...)``. It is held in memory whole: about 75
+        bytes per patient, twice that at the final sort (at 10^8 exams, 5.2x10^7 patients:
+        about 11 GiB peak). :func:`write_patients` writes it to disk with one bucket in
+        memory at a time.
 
     Raises
     ------
@@ -170,6 +161,76 @@ def cumulative_dose_chunked(
         Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
         bucket they were read in.
     """
+    lf, k, _params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
+    with terminate_as_exit():
+        result = _buckets(lf, k, thresholds, window_days, tmpdir, progress, None)
+    assert result is not None
+    return result
+
+
+def write_patients(
+    source: Any,
+    out: str | Path,
+    thresholds: Sequence[float] | float | None = (100.0,),
+    *,
+    window_days: Sequence[int] | int | None = None,
+    overwrite: bool = False,
+    buckets: int | None = None,
+    rows_per_bucket: int = 20_000_000,
+    tmpdir: str | Path | None = None,
+    progress: bool | None = None,
+) -> Path:
+    """Write the patients table of a larger-than-memory exam source to a folder.
+
+    As :func:`cumulative_dose_chunked`, with memory bounded by one bucket: the table is
+    written as one Parquet file per bucket (``part-NNNNN.parquet``, each sorted by
+    ``patient_id``; patients do not repeat across files).
+
+    Parameters
+    ----------
+    source
+        As for :func:`cumulative_dose_chunked`.
+    out
+        The folder to write. It is complete or absent
+        (:func:`recurct._outdir.output_folder`): the parts are written into a temporary
+        sibling, renamed on success with a manifest (rows, parameters, version) written last;
+        an interrupted run leaves no folder and no temporary files.
+    thresholds, window_days, buckets, rows_per_bucket, tmpdir, progress
+        As for :func:`cumulative_dose_chunked`.
+    overwrite
+        Replace an existing non-empty folder whole; without it such a folder raises
+        :class:`recurct._outdir.OutputExistsError` before any work.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder holding the patients table (read it with ``polars.scan_parquet``).
+
+    Raises
+    ------
+    recurct.schema.ExamValidationError
+        As for :func:`cumulative_dose_chunked`.
+    """
+    lf, k, params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(terminate_as_exit())
+        target = stack.enter_context(
+            output_folder(
+                out,
+                overwrite=overwrite,
+                kind="patients",
+                parameters=params,
+                inputs=_source_paths(source),
+            )
+        )
+        _buckets(lf, k, thresholds, window_days, tmpdir, progress, target)
+    return Path(out)
+
+
+def _plan(
+    source: Any, thresholds: Any, window_days: Any, buckets: int | None, rows_per_bucket: int
+) -> tuple[pl.LazyFrame, int, dict[str, Any]]:
+    """The lazy scan of the used columns, the number of buckets and the manifest parameters."""
     lf = scan_exams(source)
     names = lf.collect_schema().names()
     lf = lf.select([c for c in USED_COLUMNS if c in names])
@@ -177,27 +238,8 @@ def cumulative_dose_chunked(
     k = buckets if buckets is not None else _n_buckets(n_rows, rows_per_bucket)
     if k < 1:
         raise ValueError(f"buckets must be >= 1, got {k}")
-    params = {
-        "thresholds": thresholds,
-        "window_days": window_days,
-        "buckets": k,
-        "exams": n_rows,
-    }
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(terminate_as_exit())
-        target = None
-        if out is not None:
-            target = stack.enter_context(
-                output_folder(
-                    out,
-                    overwrite=overwrite,
-                    kind="patients",
-                    parameters=params,
-                    inputs=_source_paths(source),
-                )
-            )
-        result = _buckets(lf, k, thresholds, window_days, tmpdir, progress, target)
-    return Path(out) if out is not None else result
+    params = {"thresholds": thresholds, "window_days": window_days, "buckets": k, "exams": n_rows}
+    return lf, k, params
 
 
 def _buckets(

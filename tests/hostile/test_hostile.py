@@ -1049,7 +1049,7 @@ CASES += [
     Case(
         "doses summing past the largest float: period_dose",
         exams(["A", "A"], [1e308, 1e308]),
-        lambda x, strict=True: period_dose(x, by_period="5y"),
+        lambda x, strict=True: period_dose(x, every="5y"),
         Err(ValueError, r"period_dose: column 'effective_dose_msv' sums to more than"),
     ),
     Case(
@@ -1073,17 +1073,17 @@ CASES += [
     Case(
         "CSV passed to period_dose named",
         text_file(CSV3),
-        lambda x, strict=True: period_dose(x, by_period="1y"),
+        lambda x, strict=True: period_dose(x, every="1y"),
         Err(ValueError, r"period_dose: .*x\.csv is not a Parquet file"),
     ),
     Case(
         "period_dose keep=True refused",
         exams(["A"], sex=["F"]),
-        lambda x, strict=True: period_dose(x, by_period="1y", keep=True),
+        lambda x, strict=True: period_dose(x, every="1y", keep=True),
         Err(ParameterError, r"period_dose: keep columns must be non-empty text.*got True"),
     ),
     Case(
-        "cumulative_dose(windows=): a time-zone-aware exam on its local day, as period_dose",
+        "period_dose(periods=): a time-zone-aware exam on its local day, as every=",
         lambda tmp: pl.DataFrame(
             {
                 "patient_id": ["A", "A"],
@@ -1094,8 +1094,8 @@ CASES += [
             }
         ),
         lambda x, strict=True: (
-            cumulative_dose(x, windows=[("2020-01-01", "2020-12-31")])[1],
-            period_dose(x, windows=[("2020-01-01", "2020-12-31")]),
+            period_dose(x, every="1y"),
+            period_dose(x, periods=[("2020-01-01", "2020-12-31")]),
         ),
         Value(_same_periods),
     ),

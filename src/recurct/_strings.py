@@ -1,0 +1,214 @@
+"""Kernels over the UTF-8 bytes of string columns: their order, and a screen of identifiers.
+
+:func:`string_order` is the lexicographic order of many distinct strings, by sorting packed
+integer keys. A string sort compares strings byte by byte, and patient ids often share a prefix
+(``"P00001234"``), so most comparisons read the string data. Here the strings' UTF-8 bytes
+are turned into integer keys instead, one pass per group of byte positions: at each position
+the byte values present are ranked (order-preserving, "string ended" ranked first), and the
+ranks of consecutive positions are combined in mixed radix, so a position every string shares
+costs no bit and a position of decimal digits costs log2(10) bits. A key, with the row number in
+its low bits, is sorted by NumPy's SIMD integer sort. Rows whose keys tie are ordered by
+the positions after those used, the same way (large ties) or by comparing their remaining bytes
+(small ties). The result equals polars' string sort (byte order): tested in
+``tests/test_kernels.py`` against ``Series.arg_sort``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+__all__ = ["may_need_cleaning", "string_order"]
+
+#: Below this many strings the kernels here are not used (polars is fast enough there, and
+#: their compilation, about a second on a first call, is not paid).
+MIN_ROWS = 200_000
+_SMALL = 48  # ties up to this many rows are ordered by comparing their bytes
+_MAX_RUNS = 2_000  # more large ties than this: give up (the caller sorts the strings itself)
+_POSITIONS = 16  # byte positions counted per pass
+
+
+@njit(cache=True, nogil=True)
+def _symbol_counts(offsets, data, idx, lo, hi, pos, npos):  # pragma: no cover - numba
+    """``counts[q, s]``: rows ``idx[lo:hi]`` with symbol ``s`` at byte ``pos + q`` (``s = 0``:
+    the string ended before it, else the byte + 1)."""
+    counts = np.zeros((npos, 257), np.int64)
+    ends = np.zeros(npos + 1, np.int64)  # rows with min(bytes left, npos) = q
+    for i in range(lo, hi):
+        r = idx[i]
+        a = offsets[r] + pos
+        left = min(max(offsets[r + 1] - a, 0), npos)
+        ends[left] += 1
+        for q in range(left):
+            counts[q, data[a + q] + 1] += 1
+    ended = 0
+    for q in range(npos):
+        ended += ends[q]
+        counts[q, 0] = ended
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def _keys(offsets, data, idx, lo, hi, pos, ranks, radix, ib):  # pragma: no cover - numba
+    """Packed keys of rows ``idx[lo:hi]``: the mixed-radix number of the symbol ranks at
+    ``pos, pos + 1, ...`` shifted by ``ib`` bits, or-ed with the row's place in the run (a
+    string that ended has rank 0 at every later position)."""
+    m = radix.size
+    tail = np.ones(m + 1, np.int64)  # tail[q]: product of radix[q:]
+    for q in range(m - 1, -1, -1):
+        tail[q] = tail[q + 1] * radix[q]
+    keys = np.empty(hi - lo, np.int64)
+    for i in range(lo, hi):
+        r = idx[i]
+        a = offsets[r] + pos
+        left = min(max(offsets[r + 1] - a, 0), m)
+        k = np.int64(0)
+        for q in range(left):
+            k = k * radix[q] + ranks[q, data[a + q] + 1]
+        keys[i - lo] = ((k * tail[left]) << ib) | (i - lo)
+    return keys
+
+
+@njit(cache=True, nogil=True)
+def _less(offsets, data, r1, r2, pos):  # pragma: no cover - numba
+    """String ``r1`` < string ``r2`` comparing bytes from ``pos`` on (shorter first on a tie)."""
+    a1 = offsets[r1] + pos
+    a2 = offsets[r2] + pos
+    n1 = offsets[r1 + 1] - a1
+    n2 = offsets[r2 + 1] - a2
+    for q in range(min(n1, n2)):
+        b1 = data[a1 + q]
+        b2 = data[a2 + q]
+        if b1 != b2:
+            return b1 < b2
+    return n1 < n2
+
+
+@njit(cache=True, nogil=True)
+def _sort_small(offsets, data, idx, lo_s, hi_s, pos_s):  # pragma: no cover - numba
+    """Insertion sort of each run ``idx[lo:hi]`` by the bytes from its ``pos`` on."""
+    for k in range(lo_s.size):
+        lo = lo_s[k]
+        hi = hi_s[k]
+        pos = pos_s[k]
+        for j in range(lo + 1, hi):
+            r = idx[j]
+            i = j - 1
+            while i >= lo and _less(offsets, data, r, idx[i], pos):
+                idx[i + 1] = idx[i]
+                i -= 1
+            idx[i + 1] = r
+
+
+def utf8_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 offsets (int64, n + 1) and bytes (uint8) of a null-free String series."""
+    arr = s.to_arrow()
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    if str(arr.type) not in ("large_string", "large_utf8"):
+        import pyarrow as pa
+
+        arr = arr.cast(pa.large_string())
+    _, off_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(off_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
+    return offsets, data
+
+
+def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Ranks and radices of the first positions of ``counts`` whose key fits in ``budget``
+    bits, and whether every string ended within them."""
+    present = counts > 0
+    radix = present.sum(axis=1)
+    product = 1
+    m = 0
+    for q in range(radix.size):
+        product *= int(radix[q])
+        if product > 1 << budget:
+            break
+        m += 1
+        if present[q, 1:].sum() == 0:  # every string ended: later positions are all "ended"
+            return np.cumsum(present[:m], axis=1) - 1, radix[:m].astype(np.int64), True
+    return np.cumsum(present[:m], axis=1) - 1, radix[:m].astype(np.int64), False
+
+
+def string_order(s: pl.Series) -> np.ndarray | None:
+    """The permutation that sorts the distinct, null-free strings ``s`` (byte order), or
+    ``None`` when ties are too many to resolve cheaply, or ``s`` is short (below
+    :data:`MIN_ROWS`, where a string sort takes milliseconds and compiling these kernels on a
+    first call would cost more): the caller then sorts ``s``."""
+    if s.len() < MIN_ROWS:
+        return None
+    offsets, data = utf8_buffers(s)
+    n = offsets.size - 1
+    idx = np.arange(n, dtype=np.int64)
+    if n < 2:
+        return idx
+    stack = [(0, n, 0)]
+    small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    rounds = 0
+    while stack:
+        lo, hi, pos = stack.pop()
+        rounds += 1
+        if rounds > _MAX_RUNS:
+            return None
+        ib = max(1, int(hi - lo - 1).bit_length())
+        counts = _symbol_counts(offsets, data, idx, lo, hi, pos, _POSITIONS)
+        ranks, radix, ended = _plan(counts, 62 - ib)
+        keys = _keys(offsets, data, idx, lo, hi, pos, ranks, radix, ib)
+        keys.sort()
+        idx[lo:hi] = idx[lo:hi][keys & ((1 << ib) - 1)]
+        if ended:
+            continue  # every string ended: distinct strings have distinct keys
+        high = keys >> ib
+        cut = np.flatnonzero(high[1:] != high[:-1]) + 1
+        run_lo = np.concatenate(([0], cut))
+        run_hi = np.concatenate((cut, [hi - lo]))
+        tie = run_hi - run_lo > 1
+        run_lo, run_hi = run_lo[tie] + lo, run_hi[tie] + lo
+        big = run_hi - run_lo > _SMALL
+        nxt = pos + radix.size
+        stack += [(int(a), int(b), nxt) for a, b in zip(run_lo[big], run_hi[big])]
+        if (~big).any():
+            lo_s, hi_s = run_lo[~big], run_hi[~big]
+            small.append((lo_s, hi_s, np.full(lo_s.size, nxt, np.int64)))
+    if small:
+        lo_s, hi_s, pos_s = (np.concatenate(x) for x in zip(*small))
+        _sort_small(offsets, data, idx, lo_s, hi_s, pos_s)
+    return idx
+
+
+@njit(cache=True, nogil=True)
+def _screen(offsets, data, longest, flags):  # pragma: no cover - numba
+    """``flags[i]`` = 1 unless string ``i`` is longer than ``longest`` bytes and starts and
+    ends with a printable ASCII character other than a space (such a string is neither
+    surrounded by whitespace nor a placeholder); the number flagged."""
+    count = 0
+    for i in range(offsets.size - 1):
+        a = offsets[i]
+        b = offsets[i + 1]
+        f = 1
+        if b - a > longest:
+            c0 = data[a]
+            c1 = data[b - 1]
+            if 0x21 <= c0 <= 0x7E and 0x21 <= c1 <= 0x7E:
+                f = 0
+        flags[i] = f
+        count += f
+    return count
+
+
+def may_need_cleaning(s: pl.Series, longest: int) -> pl.Series | None:
+    """The null-free strings of ``s`` that might be surrounded by whitespace (any Unicode
+    space or NUL) or be a placeholder of at most ``longest`` bytes, or ``None`` if no string
+    might: an exact screen in one pass over the bytes, so that the text checks run on those
+    few strings only (below :data:`MIN_ROWS` strings: ``s`` itself, unscreened)."""
+    if s.len() < MIN_ROWS:
+        return s
+    known = s.drop_nulls() if s.null_count() else s
+    offsets, data = utf8_buffers(known)
+    flags = np.empty(known.len(), np.uint8)
+    if _screen(offsets, data, longest, flags) == 0:
+        return None
+    return known.filter(pl.Series(flags.view(np.bool_)))
