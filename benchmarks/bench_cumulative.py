@@ -9,8 +9,8 @@ prints the machine line (cores, memory, bandwidth, load), the numba cold start, 
 every method (each answer checked against recurct's, ratio column ``x recurct``, peak memory
 over the input), the sorted case against the bandwidth bound and the Rehani et al. 2020
 analysis; ``--write`` puts that text into ``benchmarks/RESULTS.md`` between its
-``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers. See :mod:`recurct.bench`.
-Without ``--write`` and ``--rehani`` it is the same as ``recurct bench``.
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers. The runners are in ``benchmarks/peers.py``.
+Without ``--write`` and ``--rehani`` it prints the comparison only.
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ FILE_ROWS = 2_000_000
 
 
 def _exam_counts(n: int, seed: int, mean_exams: float = 1.9) -> np.ndarray:
-    """Exams per patient summing to n (recurct.bench.exam_counts: the benchmark's law)."""
+    """Exams per patient summing to n (peers.exam_counts: the benchmark's law)."""
     return exam_counts(n, np.random.default_rng([seed, 1]), mean_exams).astype(np.int32)
 
 
