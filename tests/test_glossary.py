@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import inspect
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -210,9 +211,11 @@ def tables() -> dict[str, pl.DataFrame]:
     for name, value in epp._asdict().items():
         out[f"exams_per_patient.{name}"] = value
     out["risk_factors"] = stats.risk_factors(patients, "reached_50 ~ sex").table
-    out["effective_dose"] = recurct.effective_dose(
-        exams.drop("effective_dose_msv"), region_column="body_region"
-    )
+    with warnings.catch_warnings():  # the adult table on children: said, values kept
+        warnings.simplefilter("ignore", recurct.errors.DoseConversionWarning)
+        out["effective_dose"] = recurct.effective_dose(
+            exams.drop("effective_dose_msv"), region_column="body_region"
+        )
     out["trailing_dose.alerts"] = recurct.trailing_dose(
         exams, window_days=90, thresholds=50
     ).alerts

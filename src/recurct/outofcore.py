@@ -34,10 +34,8 @@ from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, te
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import ExamValidationError
 
+# at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
 __all__ = [
-    "at_input_rows",
-    "bad_input_rows",
-    "chunk_patients",
     "cumulative_dose_chunked",
     "scan_exams",
     "write_patients",
