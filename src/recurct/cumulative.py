@@ -14,7 +14,6 @@ cheap O(N) checks of the three columns used (full validation belongs at ingestio
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from recurct import _checks
 from recurct import kernels as _k
 from recurct._codes import factorise_values, hash_codes
 from recurct._compat import renamed
-from recurct._dates import as_date
+from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
     clean_frame,
     enum_categories,
@@ -35,6 +34,7 @@ from recurct._frames import (
     param_label,
     to_polars,
 )
+from recurct._periods import period_dose
 from recurct._strings import string_order
 from recurct.schema import REQUIRED_COLUMNS
 
@@ -48,8 +48,6 @@ PATIENT_COLUMNS = ("age_years", "sex", "facility", "indication")
 #: Every exam column the patients table is built from (the out-of-core and Dask paths read
 #: only these).
 USED_COLUMNS = (*REQUIRED_COLUMNS, *PATIENT_COLUMNS)
-_UNITS_PER_DAY = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
-_MAX_SHOWN = 5
 
 
 @dataclass
@@ -80,67 +78,6 @@ class _Prepared:
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _rows(idx: np.ndarray | Sequence[int]) -> str:
-    shown = ", ".join(str(int(i)) for i in list(idx)[:_MAX_SHOWN])
-    more = f" (first {_MAX_SHOWN} of {len(idx)})" if len(idx) > _MAX_SHOWN else ""
-    return f"row{'s' if len(idx) > 1 else ''} {shown}{more}"
-
-
-def _check_columns(df: pl.DataFrame, fn: str) -> None:
-    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(
-            f"{fn}: missing required column(s) {missing}; the exam table needs "
-            f"{list(REQUIRED_COLUMNS)} (rename columns or use recurct.read_exams with a mapping)"
-        )
-    for col in ("patient_id", "exam_date"):
-        s = df.get_column(col)
-        if s.null_count():
-            bad = np.flatnonzero(s.is_null().to_numpy())
-            raise ValueError(
-                f"{fn}: column {col!r} is null in {_rows(bad)} (0-based); "
-                "drop or fix these exams first"
-            )
-
-
-def _times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
-    """Exam timestamps as int64 and the number of units per calendar day."""
-    s = df.get_column("exam_date")
-    dtype = s.dtype
-    if dtype == pl.Date:
-        return s.to_physical().cast(pl.Int64).to_numpy(), 1
-    if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is not None:  # calendar days of the local wall-clock time
-            s = s.dt.replace_time_zone(None)
-        unit = dtype.time_unit or "us"
-        return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
-    raise TypeError(
-        f"{fn}: column 'exam_date' must be a Date or Datetime, got {dtype}; "
-        "parse it first, e.g. pl.col('exam_date').str.to_date()"
-    )
-
-
-def _doses(df: pl.DataFrame, fn: str) -> np.ndarray:
-    s = df.get_column("effective_dose_msv")
-    if not s.dtype.is_numeric():
-        raise TypeError(f"{fn}: column 'effective_dose_msv' must be numeric (mSv), got {s.dtype}")
-    if s.null_count():
-        bad = np.flatnonzero(s.is_null().to_numpy())
-        raise ValueError(
-            f"{fn}: column 'effective_dose_msv' is null in {_rows(bad)} (0-based); "
-            "compute or drop these doses first"
-        )
-    d = s.cast(pl.Float64).to_numpy()
-    if d.size and _k.first_bad_dose(d) >= 0:
-        bad = np.flatnonzero(~(np.isfinite(d) & (d >= 0)))
-        raise ValueError(
-            f"{fn}: column 'effective_dose_msv' is negative, NaN or infinite in "
-            f"{_rows(bad)} (0-based); doses must be finite and >= 0 mSv"
-        )
-    _checks.dose_sum(d, fn)
-    return d
 
 
 _Codes = tuple[np.ndarray, int, pl.Series, "np.ndarray | None"]
@@ -255,7 +192,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     df, kind = to_polars(exams, clean=False)
     categories: dict[str, pl.Series] = {}  # an Enum id's categories, read once
     df = clean_frame(df, None, categories)
-    _check_columns(df, fn)
+    check_columns(df, fn)
     s = df.get_column("patient_id")
     dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
     if not (
@@ -264,8 +201,8 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         or isinstance(dtype, pl.String | pl.Categorical)
     ):
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
-    t, upd = _times(df, fn)
-    dose = _doses(df, fn)
+    t, upd = exam_times(df, fn)
+    dose = exam_doses(df, fn)
     codes, n_patients, ids, rank = _factorise(s, dtype, categories.get("patient_id"))
     t = np.ascontiguousarray(t)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
@@ -533,186 +470,3 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     df = prep.df if order is None else prep.df.gather(order)
     df = df.with_columns(pl.Series("exam_index", index), pl.Series("running_ced_msv", running))
     return from_polars(df, prep.kind)  # type: ignore[arg-type]
-
-
-# --------------------------------------------------------------------------- periods
-
-_PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
-
-
-def _local_days(df: pl.DataFrame) -> pl.DataFrame:
-    """Time-zone-aware exam dates as local wall-clock times: the calendar day of an exam is
-    the one :func:`cumulative_dose` counts (a cast to Date would take the UTC day)."""
-    dtype = df.get_column("exam_date").dtype
-    if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        return df.with_columns(pl.col("exam_date").dt.replace_time_zone(None))
-    return df
-
-
-def _period_months(every: str) -> int:
-    m = _PERIOD.match(str(every))
-    if not m or (m.group(1) and int(m.group(1)) == 0):
-        raise ValueError(
-            f"period_dose: every must be a calendar period such as '1y', '5y', '1q' or '6mo', "
-            f"got {every!r}"
-        )
-    k = int(m.group(1) or 1)
-    return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
-
-
-def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataFrame:
-    df = _local_days(df)
-    base = df.select(
-        "patient_id",
-        pl.col("exam_date").cast(pl.Date).alias("_day"),
-        pl.col("effective_dose_msv").cast(pl.Float64),
-    )
-    parts = []
-    if every is not None:
-        months = _period_months(every)
-        mi = (pl.col("_day").dt.year().cast(pl.Int64) - 1970) * 12 + (
-            pl.col("_day").dt.month().cast(pl.Int64) - 1
-        )
-        start_mi = (mi // months) * months
-        end_mi = start_mi + months
-
-        def month_date(e: pl.Expr) -> pl.Expr:
-            return pl.date(1970 + e // 12, e % 12 + 1, 1)
-
-        parts.append(
-            base.with_columns(
-                month_date(start_mi).alias("period_start"),
-                (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
-            )
-        )
-    for pair in periods or ():
-        try:
-            lo, hi = pair
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
-            ) from None
-        lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
-        if hi < lo:
-            raise ValueError(f"period_dose: period {pair!r} ends before it starts")
-        parts.append(
-            base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
-                pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
-            )
-        )
-    schema = {"period_start": pl.Date, "period_end": pl.Date}
-    if not parts:
-        empty = base.head(0).with_columns(pl.lit(None, pl.Date).alias(c) for c in schema)
-        parts = [empty]
-    parts = [p.with_columns(pl.col(c).cast(t) for c, t in schema.items()) for p in parts]
-    return (
-        pl.concat(parts)
-        .group_by("patient_id", "period_start", "period_end")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_exams"),
-            pl.col("effective_dose_msv").sum().alias("ced_msv"),
-        )
-        .sort("patient_id", "period_start", "period_end")
-    )
-
-
-@renamed(windows="periods", by_period="every")
-def period_dose(
-    exams: Any,
-    *,
-    periods: Sequence[tuple[Any, Any]] | None = None,
-    every: str | None = None,
-    keep: Sequence[str] | None = None,
-    sums: Sequence[str] | None = None,
-) -> pl.DataFrame | pd.DataFrame:
-    """CED per patient and fixed calendar period, in long format.
-
-    Parameters
-    ----------
-    exams
-        Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
-    periods
-        Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
-        inclusive; periods may overlap.
-    every
-        Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
-        months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
-    keep
-        Exam columns to carry as patient attributes (e.g. ``["sex", "facility",
-        "age_years"]``): each row gets the first non-null value among the patient's exams of
-        that period, in time order (so ``age_years`` is the age at the first exam of the
-        period). Without ``keep`` no attribute is added.
-    sums
-        Further numeric exam columns to sum per patient and period, as the dose is (e.g. a
-        per-exam risk estimate or an organ dose): one column each, named as in the exam
-        table. Nulls are not allowed (they would be silently dropped from a sum).
-
-    Returns
-    -------
-    polars.DataFrame or pandas.DataFrame
-        ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
-        ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
-        that holds at least one of the patient's exams, sorted by patient, period start,
-        period end.
-
-    Notes
-    -----
-    An exam belongs to the calendar day of its local wall-clock time: a time-zone-aware
-    ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
-    """
-    _checks.exams_path(exams, "period_dose")
-    keep = _checks.names(keep, "period_dose", "keep columns", allow_empty=True)
-    sums = _checks.names(sums, "period_dose", "sums columns", allow_empty=True)
-    prep_df, kind = to_polars(exams)
-    _check_columns(prep_df, "period_dose")
-    _times(prep_df, "period_dose")
-    _doses(prep_df, "period_dose")
-    if periods is None and every is None:
-        raise ValueError("period_dose: give periods=[(start, end), ...] or every='1y'")
-    missing = [c for c in keep if c not in prep_df.columns]
-    if missing:
-        raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
-    bad = [c for c in keep if c in ("patient_id", "exam_date", "effective_dose_msv")]
-    if bad:
-        raise ValueError(f"period_dose: keep cannot hold {bad}; name patient attributes")
-    reserved = {"patient_id", "exam_date", "effective_dose_msv", *keep}
-    for c in sums:
-        if c not in prep_df.columns or c in reserved:
-            raise ValueError(f"period_dose: sums column {c!r} is not a further exam column")
-        if not prep_df.get_column(c).dtype.is_numeric():
-            raise TypeError(f"period_dose: sums column {c!r} must be numeric")
-        if prep_df[c].null_count():
-            raise ValueError(
-                f"period_dose: sums column {c!r} is null in {prep_df[c].null_count()} row(s); "
-                "fill or drop them first"
-            )
-    prep_df = _local_days(prep_df)
-    out = _period_table(prep_df, periods, every)
-    if keep or sums:
-        out = _period_attributes(out, prep_df, keep, sums)
-    return from_polars(out, kind)  # type: ignore[arg-type]
-
-
-def _period_attributes(
-    periods: pl.DataFrame, df: pl.DataFrame, keep: list[str], sums: list[str]
-) -> pl.DataFrame:
-    """Per patient and period: the first non-null value of each ``keep`` column in time
-    order, and the sum of each ``sums`` column."""
-    ex = (
-        df.select("patient_id", "exam_date", *keep, *sums)
-        .with_row_index("_row")
-        .sort("patient_id", "exam_date", "_row")
-        .with_columns(pl.col("exam_date").cast(pl.Date).alias("_day"))
-    )
-    keys = ("patient_id", "period_start", "period_end")
-    attrs = (
-        periods.select(*keys)
-        .join(ex, on="patient_id", how="inner", maintain_order="left_right")
-        .filter(pl.col("_day").is_between(pl.col("period_start"), pl.col("period_end")))
-        .group_by(*keys, maintain_order=True)
-        .agg(
-            *(pl.col(c).drop_nulls().first() for c in keep),
-            *(pl.col(c).cast(pl.Float64).sum() for c in sums),
-        )
-    )
-    return periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
