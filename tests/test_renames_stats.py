@@ -300,3 +300,20 @@ def test_distributed_exams_rename() -> None:
 
     with pytest.raises(TypeError, match="'ddf' was renamed to 'exams'"):
         distributed.cumulative_dose(ddf=None)
+
+
+def test_results_print_their_settings_not_their_rows() -> None:
+    """A result in a notebook shows its settings and table shapes, not every row."""
+    patients = pl.DataFrame(
+        {
+            "patient_id": [1, 2, 3, 4],
+            "first_exam": [dt.date(2020, 1, 1)] * 4,
+            "last_exam": [dt.date(2021, 1, 1)] * 4,
+            "ced_msv": [10.0, 120.0, 60.0, 200.0],
+            "days_to_100": [None, 100, None, 30],
+            "reached_100": [False, True, False, True],
+        }
+    )
+    text = repr(stats.time_to_threshold(patients, 100))
+    assert text.startswith("TimeToThreshold(curve=<") and "threshold=100.0" in text
+    assert "ci='log-log'" in text and "rows x" in text and "\n" not in text

@@ -221,3 +221,26 @@ if TYPE_CHECKING:
 
     #: What a public function of recurct.stats returns for a table: pandas for pandas input.
     Frame: TypeAlias = pl.DataFrame | pd.DataFrame
+
+
+def result_repr(obj: object) -> str:
+    """A short ``repr`` of a frozen result: its settings, and the shape of each table.
+
+    A result printed in a notebook shows what it holds (``curve: 512 rows``) instead of every
+    row of every table.
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    parts = []
+    for field in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, field.name)
+        if isinstance(value, pl.DataFrame | pd.DataFrame):
+            text = f"<{len(value):,} rows x {len(value.columns)} columns>"
+        elif field.name == "model" and value is not None and not isinstance(value, str):
+            text = f"<{type(value).__name__}>"
+        else:
+            text = repr(value)
+        parts.append(f"{field.name}={text}")
+    return f"{type(obj).__name__}({', '.join(parts)})"

@@ -17,7 +17,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.errors import ParameterError
-from recurct.stats._common import by_list, check_nonempty, strata
+from recurct.stats._common import by_list, check_nonempty, result_repr, strata
 from recurct.stats._followup import DAYS_PER_YEAR, survival_data
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.Da
     return out.with_columns(pl.col(pl.Float64).fill_nan(None))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class CurveResult:
     """A step curve of the probability of having reached ``threshold`` mSv by t years.
 
@@ -154,6 +154,9 @@ class CurveResult:
         lead = [*self.by, "time_years"]
         kind: FrameKind = "pandas" if isinstance(self.events, pd.DataFrame) else "polars"
         return from_polars(out.select(*lead, pl.exclude(lead)), kind)
+
+    def __repr__(self) -> str:
+        return result_repr(self)
 
     def plot(self) -> Figure:
         """The curve with its pointwise interval (:func:`recurct.plot.time_to_threshold_curve`)."""

@@ -115,7 +115,7 @@ def _ci(f: np.ndarray, var: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
     return lo, hi
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class CumulativeIncidence(CurveResult):
     """Result of :func:`cumulative_incidence`: Aalen-Johansen curves that keep their settings.
 

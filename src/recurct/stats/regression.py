@@ -43,7 +43,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.errors import RegressionWarning
-from recurct.stats._common import AGE_EDGES, band_expr
+from recurct.stats._common import AGE_EDGES, band_expr, result_repr
 from recurct.stats._followup import end_days
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def _cov(pdf: pd.DataFrame, cluster: str | None) -> dict[str, Any]:
     return {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class RegressionResult:
     """Result of :func:`risk_factors` and :func:`exam_rate`.
 
@@ -168,6 +168,9 @@ class RegressionResult:
     alpha: float
     age_edges: tuple[float, ...]
     end: Any = None
+
+    def __repr__(self) -> str:
+        return result_repr(self)
 
 
 @renamed(age_bands="age_edges", return_model="use risk_factors(...).model")

@@ -109,7 +109,7 @@ def _ci_reached(
 
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class TimeToThreshold(CurveResult):
     """Result of :func:`time_to_threshold`: a Kaplan-Meier curve that keeps its settings.
 
