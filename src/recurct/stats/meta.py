@@ -87,6 +87,7 @@ from scipy import optimize, stats
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
+from recurct.stats._common import result_repr
 from recurct.stats._glmm import glmm_proportion
 from recurct.stats.multisite import as_aggregates, is_aggregates
 
@@ -110,7 +111,7 @@ CI_METHODS = ("hksj", "z")
 MISSING_GROUP = "not stated"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MetaResult:
     """Result of :func:`meta_proportion`.
 
@@ -146,6 +147,9 @@ class MetaResult:
     df_between: int | None = None
     p_between: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return result_repr(self)
 
 
 def effect_sizes(

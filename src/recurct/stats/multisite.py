@@ -21,7 +21,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, to_polars
-from recurct.stats._common import reached_expr
+from recurct.stats._common import reached_expr, result_repr
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ AGGREGATE_COLUMNS = ("site", "n_patients", "n_reached")
 OPTIONAL_SITE_COLUMNS = ("country", "academic", "period_start", "period_end")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class SiteTable:
     """Result of :func:`site_table`.
 
@@ -52,6 +52,9 @@ class SiteTable:
 
     sites: Frame
     summary: Frame
+
+    def __repr__(self) -> str:
+        return result_repr(self)
 
 
 def site_aggregates(
