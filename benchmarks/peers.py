@@ -1,7 +1,7 @@
 """The peer runners: cumulative dose with recurct vs polars, pandas and DuckDB, side by side.
 
 All methods run in one process on the same data (built outside the timed region), each
-peer in its fastest known way (PERF_BASELINE.md), and every answer is checked against
+peer in its fastest known way (benchmarks/BASELINE.md), and every answer is checked against
 recurct's. Operations:
 
 * ``a``   per-patient totals (n, CED, first/last exam) and the share with CED >= 100 mSv;
@@ -59,7 +59,7 @@ PACKAGES: dict[str, tuple[str, str | None]] = {
 
 def exam_counts(n: int, rng: np.random.Generator, mean_exams: float = 1.9) -> np.ndarray:
     """Exams per patient summing to exactly ``n``: a truncated Zipf law on 1..100 (exponent
-    2.42, mean ~1.9, 73 % single-exam patients), the shape of PERF_BASELINE.md's data."""
+    2.42, mean ~1.9, 73 % single-exam patients), the shape of the data of benchmarks/BASELINE.md."""
     k = np.arange(1, 101)
     p = k**-2.42
     p /= p.sum()

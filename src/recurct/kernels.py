@@ -8,7 +8,7 @@ cached on disk (``cache=True``):
 * ``t`` -- exam timestamps (int64, any unit; ``upd`` units make one calendar day);
 * ``dose`` -- effective doses in mSv (float64).
 
-Grouping follows the measurements in PERF_BASELINE.md: a stable SIMD ``np.sort`` of the
+Grouping follows the measurements in benchmarks/BASELINE.md: a stable SIMD ``np.sort`` of the
 packed key ``(code << rb) | row``, a parallel gather, and a parallel insertion sort of each
 patient's few exams by time. Ties in time keep input order. Per-patient sums are
 accumulated sequentially in float64 in time order (never from a global cumulative sum).
@@ -363,7 +363,7 @@ def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
     """Unsorted totals: ``table[c] = [ced, n, first day, last day]`` in one pass, no sort.
 
     Sums are in input order (not time order), so they may differ from the time-ordered sum
-    in the last bits. Branchless min/max (PERF_BASELINE.md section 6).
+    in the last bits. Branchless min/max (benchmarks/BASELINE.md section 6).
     """
     n_patients = table.shape[0]
     for c in range(n_patients):
