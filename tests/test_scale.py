@@ -105,6 +105,26 @@ def test_chunked_ties_keep_input_order(tmp_path) -> None:
     assert got["exams_to_100"].to_list() == [3]
 
 
+def test_chunked_bucket_out_of_input_order(monkeypatch) -> None:
+    # a bucket read back out of input order (the sink keeps it in order today) is sorted by
+    # its row numbers first, so that ties in time still break as in memory (95 + 10: 2 exams;
+    # in reverse order 2 + 10 + 95: 3)
+    t = dt.datetime(2020, 1, 1)
+    exams = pl.DataFrame(
+        {
+            "patient_id": ["p"] * 3 + [f"q{i}" for i in range(50)],
+            "exam_date": [t] * 53,
+            "effective_dose_msv": [95.0, 10.0, 2.0] + [1.0] * 50,
+        }
+    )
+    read = pl.read_parquet
+    monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: read(*a, **k).reverse())
+    got = cumulative_dose_chunked(exams.lazy(), buckets=5)
+    monkeypatch.undo()
+    assert_frame_equal(got, recurct.cumulative_dose(exams))
+    assert got.filter(pl.col("patient_id") == "p")["exams_to_100"].to_list() == [2]
+
+
 def test_scan_exams_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no such file"):
         scan_exams(tmp_path / "missing.parquet")
