@@ -17,7 +17,7 @@ the data, which are in the ``wall`` column), millions of exams per second, the p
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
 workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
 (P2P comms; the bytes written to the workers' disks are in the ``--json`` output). The
-out-of-core path runs with the library's default K (``ceil(N / 2e7)``) and, where that is
+out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
 checked: the numbers of patients, of exams and of patients >= 100 mSv are equal across paths
 and to what the generator wrote, and the total CED equals the sum of all doses (rel. 1e-9).
@@ -75,8 +75,8 @@ MEMORY_BYTES_PER_EXAM = 110
 #: memory the Dask workers may use together (LocalCluster memory_limit = this / workers)
 DASK_MEMORY_BYTES = 16 * 2**30
 #: the library's default rows per bucket (recurct.outofcore.cumulative_dose_chunked)
-ROWS_PER_BUCKET = 20_000_000
-#: K also measured when the default gives one bucket (N <= 2e7), to time the bucket split
+ROWS_PER_BUCKET = 10_000_000
+#: K also measured when the default gives one bucket (N <= 1e7), to time the bucket split
 FORCED_BUCKETS = 4
 CHUNK_ROWS = 10_000_000
 #: version of the data layout written by write_dataset; older folders are rewritten
@@ -228,20 +228,24 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
     return {"seconds": seconds, "read_seconds": read, **_summary(patients)}
 
 
+def _chunked_args(buckets: int, tmpdir: str | None) -> dict[str, Any]:
+    """The out-of-core arguments: ``buckets`` 0 is the library's default K."""
+    return {
+        "thresholds": [THRESHOLD],
+        "window_days": [WINDOW],
+        "buckets": buckets or None,
+        "tmpdir": tmpdir,
+        "progress": False,
+    }
+
+
 def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
-    """``buckets`` 0: the library's default K (ceil(N / 2e7)); else K = ``buckets``."""
+    """``buckets`` 0: the library's default K (ceil(N / 1e7)); else K = ``buckets``."""
     from recurct.outofcore import cumulative_dose_chunked
 
     _warm_up(_sample(folder))
     t0 = time.perf_counter()
-    patients = cumulative_dose_chunked(
-        folder,
-        thresholds=[THRESHOLD],
-        window_days=[WINDOW],
-        buckets=buckets or None,
-        tmpdir=tmpdir,
-        progress=False,
-    )
+    patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, **_summary(patients)}
 
@@ -257,15 +261,7 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
     out = Path(tempfile.mkdtemp(prefix="recurct-bench-patients-", dir=tmpdir)) / "patients"
     try:
         t0 = time.perf_counter()
-        write_patients(
-            folder,
-            out,
-            thresholds=[THRESHOLD],
-            window_days=[WINDOW],
-            buckets=buckets or None,
-            tmpdir=tmpdir,
-            progress=False,
-        )
+        write_patients(folder, out, **_chunked_args(buckets, tmpdir))
         seconds = time.perf_counter() - t0
         reached = f"reached_{THRESHOLD:g}"
         summary = (

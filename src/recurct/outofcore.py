@@ -118,7 +118,7 @@ def cumulative_dose_chunked(
     *,
     window_days: Sequence[int] | int | None = None,
     buckets: int | None = None,
-    rows_per_bucket: int = 20_000_000,
+    rows_per_bucket: int = 10_000_000,
     tmpdir: str | Path | None = None,
     progress: bool | None = None,
 ) -> pl.DataFrame:
@@ -136,8 +136,9 @@ def cumulative_dose_chunked(
         bucket the source is collected and computed in memory directly.
     rows_per_bucket
         Target exams per bucket when ``buckets`` is not given. The in-memory path needs about
-        110 bytes per exam at its peak (measured), so the default of 2x10^7 keeps a bucket
-        near 2.2 GiB.
+        110-130 bytes per exam at its peak (measured), so the default of 10^7 keeps a bucket
+        near 1.4 GiB (measured at 10^8 exams: 1.41 GiB with K = 10, 2.59 GiB with K = 5;
+        smaller buckets were also no slower, see docs/scaling.md).
     tmpdir
         Where the temporary partitioned dataset is written (default: the system's temporary
         folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM.
@@ -149,9 +150,9 @@ def cumulative_dose_chunked(
     polars.DataFrame
         The patients table, sorted by ``patient_id``; identical to
         ``cumulative_dose(source.collect(), ...)``. It is held in memory whole: about 75
-        bytes per patient, twice that at the final sort (at 10^8 exams, 5.2x10^7 patients:
-        about 11 GiB peak). :func:`write_patients` writes it to disk with one bucket in
-        memory at a time.
+        bytes per patient, plus one column at the final sort (at 10^8 exams, 5.2x10^7
+        patients: 5.8 GiB peak measured). :func:`write_patients` writes it to disk with one
+        bucket in memory at a time.
 
     Raises
     ------
@@ -174,7 +175,7 @@ def write_patients(
     window_days: Sequence[int] | int | None = None,
     overwrite: bool = False,
     buckets: int | None = None,
-    rows_per_bucket: int = 20_000_000,
+    rows_per_bucket: int = 10_000_000,
     tmpdir: str | Path | None = None,
     progress: bool | None = None,
 ) -> Path:
