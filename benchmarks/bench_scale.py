@@ -6,6 +6,8 @@ each path then runs in a fresh Python process, so that its peak memory is its ow
 * ``memory``     ``polars.read_parquet(folder)`` then :func:`recurct.cumulative_dose`;
 * ``outofcore``  :func:`recurct.outofcore.cumulative_dose_chunked` on the folder (K patient
   buckets written to a temporary Parquet dataset, then each bucket in memory);
+* ``write``      :func:`recurct.outofcore.write_patients`: the same, the patients table
+  written to a folder bucket by bucket (memory bounded by one bucket);
 * ``dask``       :func:`recurct.distributed.cumulative_dose` on ``dd.read_parquet(folder)``
   with a ``LocalCluster`` of 1, 2, ... worker processes (one thread each).
 
@@ -15,7 +17,7 @@ the data, which are in the ``wall`` column), millions of exams per second, the p
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
 workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
 (P2P comms; the bytes written to the workers' disks are in the ``--json`` output). The
-out-of-core path runs with the library's default K (``ceil(N / 2e7)``) and, where that is
+out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
 checked: the numbers of patients, of exams and of patients >= 100 mSv are equal across paths
 and to what the generator wrote, and the total CED equals the sum of all doses (rel. 1e-9).
@@ -38,7 +40,8 @@ Needs the ``dask`` extra (``distributed``, which brings ``psutil``, used for the
 
 ``--exams 1e8`` runs the in-memory path only where its estimated peak (110 bytes per exam)
 fits in 60 % of the machine's memory (it does on 24 GiB), and Dask with ``--workers`` as
-given; ``--out-of-core`` / ``--dask`` / ``--in-memory`` (or ``--paths``) pick paths. The
+given; ``--out-of-core`` / ``--write`` / ``--dask`` / ``--in-memory`` (or ``--paths``) pick
+paths. The
 data are reused when the folder already holds them (same N and seed) and removed at the end
 unless ``--keep-data``. Timings are noisy on a shared machine: repeat on a quiet one.
 """
@@ -64,7 +67,7 @@ from typing import Any
 import numpy as np
 from peers import exam_counts
 
-PATHS = ("memory", "outofcore", "dask")
+PATHS = ("memory", "outofcore", "write", "dask")
 THRESHOLD = 100.0
 WINDOW = 1826
 #: peak bytes per exam of the in-memory path (read + prepare + kernels), for the size check
@@ -72,8 +75,8 @@ MEMORY_BYTES_PER_EXAM = 110
 #: memory the Dask workers may use together (LocalCluster memory_limit = this / workers)
 DASK_MEMORY_BYTES = 16 * 2**30
 #: the library's default rows per bucket (recurct.outofcore.cumulative_dose_chunked)
-ROWS_PER_BUCKET = 20_000_000
-#: K also measured when the default gives one bucket (N <= 2e7), to time the bucket split
+ROWS_PER_BUCKET = 10_000_000
+#: K also measured when the default gives one bucket (N <= 1e7), to time the bucket split
 FORCED_BUCKETS = 4
 CHUNK_ROWS = 10_000_000
 #: version of the data layout written by write_dataset; older folders are rewritten
@@ -219,27 +222,62 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
     _warm_up(_sample(folder))
     t0 = time.perf_counter()
     exams = pl.read_parquet(Path(folder) / "*.parquet")
+    read = time.perf_counter() - t0
     patients = recurct.cumulative_dose(exams, thresholds=[THRESHOLD], window_days=[WINDOW])
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, **_summary(patients)}
+    return {"seconds": seconds, "read_seconds": read, **_summary(patients)}
+
+
+def _chunked_args(buckets: int, tmpdir: str | None) -> dict[str, Any]:
+    """The out-of-core arguments: ``buckets`` 0 is the library's default K."""
+    return {
+        "thresholds": [THRESHOLD],
+        "window_days": [WINDOW],
+        "buckets": buckets or None,
+        "tmpdir": tmpdir,
+        "progress": False,
+    }
 
 
 def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
-    """``buckets`` 0: the library's default K (ceil(N / 2e7)); else K = ``buckets``."""
+    """``buckets`` 0: the library's default K (ceil(N / 1e7)); else K = ``buckets``."""
     from recurct.outofcore import cumulative_dose_chunked
 
     _warm_up(_sample(folder))
     t0 = time.perf_counter()
-    patients = cumulative_dose_chunked(
-        folder,
-        thresholds=[THRESHOLD],
-        window_days=[WINDOW],
-        buckets=buckets or None,
-        tmpdir=tmpdir,
-        progress=False,
-    )
+    patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
     seconds = time.perf_counter() - t0
     return {"seconds": seconds, **_summary(patients)}
+
+
+def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
+    """:func:`recurct.outofcore.write_patients` to a folder (one bucket in memory at a time);
+    the summary is read back from the folder afterwards, outside the timing."""
+    import polars as pl
+
+    from recurct.outofcore import write_patients
+
+    _warm_up(_sample(folder))
+    out = Path(tempfile.mkdtemp(prefix="recurct-bench-patients-", dir=tmpdir)) / "patients"
+    try:
+        t0 = time.perf_counter()
+        write_patients(folder, out, **_chunked_args(buckets, tmpdir))
+        seconds = time.perf_counter() - t0
+        reached = f"reached_{THRESHOLD:g}"
+        summary = (
+            pl.scan_parquet(out / "*.parquet")
+            .select(
+                pl.len().alias("n_patients"),
+                pl.col("n_exams").sum(),
+                pl.col(reached).sum().alias("n_reached"),
+                pl.col("ced_msv").sum().alias("total_ced"),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    return {"seconds": seconds, **summary}
 
 
 def _metrics(dask_scheduler: Any) -> dict:
@@ -323,7 +361,12 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         }
 
 
-CHILDREN = {"memory": child_memory, "outofcore": child_outofcore, "dask": child_dask}
+CHILDREN = {
+    "memory": child_memory,
+    "outofcore": child_outofcore,
+    "write": child_write,
+    "dask": child_dask,
+}
 
 
 def _tree_rss(proc: Any) -> int:
@@ -429,6 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--paths", default=None, help=f"comma-separated subset of {PATHS}")
     ap.add_argument("--in-memory", action="store_true", help="run the in-memory path")
     ap.add_argument("--out-of-core", action="store_true", help="run the out-of-core path")
+    ap.add_argument(
+        "--write", action="store_true", help="run write_patients (out of core, to a folder)"
+    )
     ap.add_argument("--dask", action="store_true", help="run the Dask path")
     ap.add_argument("--tmpdir", default=None, help="folder for the data and temporary buckets")
     ap.add_argument("--keep-data", action="store_true", help="keep the Parquet data afterwards")
@@ -443,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
 
-    chosen = [p for p, on in zip(PATHS, (args.in_memory, args.out_of_core, args.dask)) if on]
+    flags = (args.in_memory, args.out_of_core, args.write, args.dask)
+    chosen = [p for p, on in zip(PATHS, flags, strict=True) if on]
     if args.paths:
         chosen += [p.strip() for p in args.paths.split(",") if p.strip() not in chosen]
     chosen = chosen or list(PATHS)
@@ -477,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if path == "dask":
                 settings = workers
-            elif path == "outofcore":
+            elif path in ("outofcore", "write"):
                 auto = math.ceil(n / ROWS_PER_BUCKET)
                 settings = [0] if auto > 1 or args.no_forced_buckets else [0, FORCED_BUCKETS]
             else:
@@ -487,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 r = min(runs, key=lambda x: x["seconds"])  # the least disturbed run
                 r["seconds_max"] = max(x["seconds"] for x in runs)
                 r["peak_rss"] = max(x["peak_rss"] for x in runs)
-                if path == "outofcore":
+                if path in ("outofcore", "write"):
                     r["workers"], r["k"] = 1, w or math.ceil(n / ROWS_PER_BUCKET)
                 elif path == "memory":
                     r["k"] = 1

@@ -91,18 +91,36 @@ def test_cumulative_dose_dispatches_lazy_and_paths(exams: pl.DataFrame, tmp_path
         recurct.cumulative_dose(exams.lazy(), indication="first")
 
 
-def test_chunked_ties_keep_input_order(tmp_path) -> None:
-    # same timestamp; the crossing exam depends on the input order (95 + 10 vs 95 + 2 + 10)
+def tied_exams(doses: list[float]) -> pl.DataFrame:
+    """Patient "p" with ``doses`` all at one timestamp, and 50 one-exam patients."""
     t = dt.datetime(2020, 1, 1)
-    exams = pl.DataFrame(
+    return pl.DataFrame(
         {
-            "patient_id": ["p"] * 3 + [f"q{i}" for i in range(50)],
-            "exam_date": [t] * 53,
-            "effective_dose_msv": [95.0, 2.0, 10.0] + [1.0] * 50,
+            "patient_id": ["p"] * len(doses) + [f"q{i}" for i in range(50)],
+            "exam_date": [t] * (len(doses) + 50),
+            "effective_dose_msv": doses + [1.0] * 50,
         }
     )
+
+
+def test_chunked_ties_keep_input_order(tmp_path) -> None:
+    # same timestamp; the crossing exam depends on the input order (95 + 10 vs 95 + 2 + 10)
+    exams = tied_exams([95.0, 2.0, 10.0])
     got = cumulative_dose_chunked(exams.lazy(), buckets=5).filter(pl.col("patient_id") == "p")
     assert got["exams_to_100"].to_list() == [3]
+
+
+def test_chunked_bucket_out_of_input_order(monkeypatch) -> None:
+    # a bucket read back out of input order (the sink keeps it in order today) is sorted by
+    # its row numbers first, so that ties in time still break as in memory (95 + 10: 2 exams;
+    # in reverse order 2 + 10 + 95: 3)
+    exams = tied_exams([95.0, 10.0, 2.0])
+    read = pl.read_parquet
+    monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: read(*a, **k).reverse())
+    got = cumulative_dose_chunked(exams.lazy(), buckets=5)
+    monkeypatch.undo()
+    assert_frame_equal(got, recurct.cumulative_dose(exams))
+    assert got.filter(pl.col("patient_id") == "p")["exams_to_100"].to_list() == [2]
 
 
 def test_scan_exams_errors(tmp_path) -> None:
