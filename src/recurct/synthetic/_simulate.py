@@ -207,34 +207,8 @@ def _advance(key, i, r, g, t, phase, horizon, limit, e, g_day, a_day, interval, 
 
 
 @njit(cache=True, nogil=True)
-def _count_kernel(
-    key, group, frail, horizon, limit, entry, g_day, a_day, interval, shape, late, p_same_day
-):
-    n = group.size
-    counts = np.zeros(n, np.int64)
-    for i in range(n):
-        g = group[i]
-        t = 0.0
-        r = 0
-        m = 0
-        phase = 0
-        while True:
-            m += 1
-            if _hash_u(key, i, r, _S_SAMEDAY) < p_same_day[g]:
-                m += 1
-            r += 1
-            t, phase, stop = _advance(
-                key, i, r, g, t, phase, horizon[i], limit[i], entry[i], g_day, a_day,
-                interval, shape, late, frail[i],
-            )  # fmt: skip
-            if stop:
-                break
-        counts[i] = m
-    return counts
-
-
-@njit(cache=True, nogil=True)
-def _fill_kernel(
+def _exam_kernel(
+    fill,
     key,
     group,
     frail,
@@ -265,47 +239,54 @@ def _fill_kernel(
     dose_out,
     age_out,
 ):
+    """Walk each patient's exam history. ``fill`` False (the counting pass, the ``*_out``
+    arrays unused): ``offsets[i + 1]`` = patient ``i``'s number of exams. ``fill`` True: the
+    exams of patient ``i`` written at ``offsets[i]`` onwards. One kernel for both passes:
+    one compilation (the random numbers are counter-based, so both passes see the same)."""
     n = group.size
     nk = kgrid.shape[1] - 1
     for i in range(n):
         g = group[i]
         t = 0.0
         r = 0
-        j = offsets[i]
+        j = offsets[i] if fill else 0
         prev_day = -1
         prev_hour = 0.0
         phase = 0
         while True:
-            day = entry[i] + np.int64(np.floor(_calendar(t, entry[i], g_day, a_day)))
-            hour = tod0[i] if r == 0 else 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
-            if day == prev_day:
-                hour = min(max(hour, prev_hour + 0.25), 23.99)
-            reg = _cat(region_cum, g, _hash_u(key, i, r, _S_REGION))
             extra = _hash_u(key, i, r, _S_SAMEDAY) < p_same_day[g]
-            for sub in range(2 if extra else 1):
-                if sub == 1:
-                    reg2 = _cat(region_cum, g, _hash_u(key, i, r, _S_SDREGION))
-                    if reg2 == reg:
-                        reg2 = (reg + 1) % region_cum.shape[1]
-                    reg = reg2
-                    hour = min(hour + 0.25 + 2.0 * _hash_u(key, i, r, _S_SDTIME), 23.99)
-                cnt = 2 * r + sub
-                ph = 1 + _cat(phase_cum, g, _hash_u(key, i, cnt, _S_PHASE))
-                z = _hash_z(key, i, cnt, _S_DLP)
-                age = age0[i] + (day - entry[i]) / 365.25
-                size = paed + (1.0 - paed) * age / 18.0 if age < 18.0 else 1.0
-                dlp = dose_scale * size * ph * dlp_median[reg] * np.exp(dlp_sigma[reg] * z)
-                a = min(max(np.int64(np.floor(age)), 0), nk)
-                idx_out[j] = i
-                day_out[j] = day
-                hour_out[j] = hour
-                region_out[j] = reg
-                dlp_out[j] = dlp
-                dose_out[j] = kgrid[reg, a] * dlp
-                age_out[j] = age
-                j += 1
-            prev_day = day
-            prev_hour = hour
+            if not fill:
+                j += 2 if extra else 1
+            else:
+                day = entry[i] + np.int64(np.floor(_calendar(t, entry[i], g_day, a_day)))
+                hour = tod0[i] if r == 0 else 7.0 + 15.0 * _hash_u(key, i, r, _S_TOD)
+                if day == prev_day:
+                    hour = min(max(hour, prev_hour + 0.25), 23.99)
+                reg = _cat(region_cum, g, _hash_u(key, i, r, _S_REGION))
+                for sub in range(2 if extra else 1):
+                    if sub == 1:
+                        reg2 = _cat(region_cum, g, _hash_u(key, i, r, _S_SDREGION))
+                        if reg2 == reg:
+                            reg2 = (reg + 1) % region_cum.shape[1]
+                        reg = reg2
+                        hour = min(hour + 0.25 + 2.0 * _hash_u(key, i, r, _S_SDTIME), 23.99)
+                    cnt = 2 * r + sub
+                    ph = 1 + _cat(phase_cum, g, _hash_u(key, i, cnt, _S_PHASE))
+                    z = _hash_z(key, i, cnt, _S_DLP)
+                    age = age0[i] + (day - entry[i]) / 365.25
+                    size = paed + (1.0 - paed) * age / 18.0 if age < 18.0 else 1.0
+                    dlp = dose_scale * size * ph * dlp_median[reg] * np.exp(dlp_sigma[reg] * z)
+                    a = min(max(np.int64(np.floor(age)), 0), nk)
+                    idx_out[j] = i
+                    day_out[j] = day
+                    hour_out[j] = hour
+                    region_out[j] = reg
+                    dlp_out[j] = dlp
+                    dose_out[j] = kgrid[reg, a] * dlp
+                    age_out[j] = age
+                    j += 1
+                prev_day = day
+                prev_hour = hour
             r += 1
             t, phase, stop = _advance(
                 key, i, r, g, t, phase, horizon[i], limit[i], entry[i], g_day, a_day,
@@ -313,6 +294,8 @@ def _fill_kernel(
             )  # fmt: skip
             if stop:
                 break
+        if not fill:
+            offsets[i + 1] = j
 
 
 def _simulate_block(
@@ -347,12 +330,16 @@ def _simulate_block(
     horizon = np.where(recurrent, np.minimum(dur * c.followup[group], limit), -1.0)
     tod0 = 7.0 + 15.0 * u[6]  # hour of the first exam, 07:00-22:00
 
-    counts = _count_kernel(
-        key, group, frail, horizon, limit, entry, g_day, a_day, c.interval, c.shape, c.late,
-        c.p_same_day,
+    params = (
+        key, group, frail, horizon, limit, entry, g_day, a_day, tod0, age0, c.interval, c.shape,
+        c.late, c.p_same_day,
+        c.region_cum, c.phase_cum, c.dlp_median, c.dlp_sigma, c.paed, float(site["dose_scale"]),
+        c.kgrid,
     )  # fmt: skip
     offsets = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=offsets[1:])
+    unused_i, unused_f = np.empty(0, np.int64), np.empty(0, np.float64)
+    _exam_kernel(False, *params, offsets, *(unused_i,) * 2, unused_f, unused_i, *(unused_f,) * 3)
+    np.cumsum(offsets, out=offsets)
     m = int(offsets[-1])
     idx = np.empty(m, np.int64)
     day = np.empty(m, np.int64)
@@ -361,12 +348,7 @@ def _simulate_block(
     dlp = np.empty(m, np.float64)
     dose = np.empty(m, np.float64)
     age = np.empty(m, np.float64)
-    _fill_kernel(
-        key, group, frail, horizon, limit, entry, g_day, a_day, tod0, age0, c.interval, c.shape,
-        c.late, c.p_same_day,
-        c.region_cum, c.phase_cum, c.dlp_median, c.dlp_sigma, c.paed, float(site["dose_scale"]),
-        c.kgrid, offsets, idx, day, hour, region, dlp, dose, age,
-    )  # fmt: skip
+    _exam_kernel(True, *params, offsets, idx, day, hour, region, dlp, dose, age)
     start_us = (site["period_start"] - _EPOCH).days * _US_PER_DAY
     return {
         "patient_id": id0 + b * BLOCK + idx + 1,
