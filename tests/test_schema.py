@@ -749,3 +749,21 @@ def test_as_date_converts_and_names_the_argument() -> None:
         as_date(5, "windows end")
     with pytest.raises(TypeError, match="x must be a date"):
         as_date(None, "x")
+
+
+def test_duplicate_mask_pandas_in_pandas_out() -> None:
+    """pandas in, pandas out: a boolean Series on the frame's own index."""
+    import pandas as pd
+
+    df = pd.DataFrame(
+        {
+            "patient_id": ["a", "a", "b"],
+            "exam_date": ["2020-01-01"] * 3,
+            "study_uid": ["1", "1", "2"],
+        },
+        index=[10, 11, 12],
+    )
+    mask = duplicate_mask(df)
+    assert isinstance(mask, pd.Series) and mask.dtype == bool
+    assert mask.index.tolist() == [10, 11, 12] and mask.tolist() == [False, True, False]
+    assert len(df[~mask]) == 2

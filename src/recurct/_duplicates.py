@@ -5,7 +5,7 @@ Re-exported by :mod:`recurct.schema`."""
 from __future__ import annotations
 
 from datetime import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -13,6 +13,9 @@ import polars as pl
 from recurct._casts import eager_casts
 from recurct._frames import to_polars
 from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["DUPLICATE_RULE", "duplicate_mask", "duplicate_rows"]
 
@@ -110,7 +113,7 @@ def duplicate_rows(df: pl.DataFrame, bad: np.ndarray | None = None) -> np.ndarra
     return dup
 
 
-def duplicate_mask(exams: Any) -> pl.Series:
+def duplicate_mask(exams: Any) -> pl.Series | pd.Series:
     """Which rows are later copies of an exam already in the table.
 
     The rule (:data:`DUPLICATE_RULE`, the one used by :func:`recurct.schema.validate` and
@@ -128,16 +131,17 @@ def duplicate_mask(exams: Any) -> pl.Series:
 
     Returns
     -------
-    polars.Series
-        Boolean, named ``duplicate``, one value per input row in input order: True for every
-        copy but the original, so ``exams.filter(~duplicate_mask(exams))`` counts each exam once.
+    polars.Series or pandas.Series
+        Boolean (pandas, with the frame's index, when ``exams`` is pandas), named
+        ``duplicate``, one value per input row in input order: True for every copy but the
+        original, so ``exams.filter(~duplicate_mask(exams))`` counts each exam once.
 
     Raises
     ------
     ValueError
         If ``patient_id`` or ``exam_date`` is missing.
     """
-    df, _ = to_polars(exams)
+    df, kind = to_polars(exams)
     missing = [c for c in ("patient_id", "exam_date") if c not in df.columns]
     if missing:
         raise ValueError(
@@ -145,6 +149,11 @@ def duplicate_mask(exams: Any) -> pl.Series:
             "read it with recurct.read_exams"
         )
     canon = df.with_columns(**{k: e for k, e in eager_casts(df).items() if k in df.columns})
-    return pl.Series("duplicate", duplicate_rows(canon), dtype=pl.Boolean)
+    mask = pl.Series("duplicate", duplicate_rows(canon), dtype=pl.Boolean)
+    if kind == "pandas":
+        import pandas as pd
+
+        return pd.Series(mask.to_numpy(), index=exams.index, name="duplicate", dtype=bool)
+    return mask
 
 
