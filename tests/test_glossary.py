@@ -83,7 +83,8 @@ def public_names(module: Any) -> list[str]:
     return list(names)
 
 
-def callables() -> Iterator[tuple[str, Callable[..., Any]]]:
+def public_objects() -> Iterator[tuple[str, Any]]:
+    """Each public object once, with its qualified name (stand-ins for removed names left out)."""
     seen: set[int] = set()
     for mod_name in public_modules():
         module = importlib.import_module(mod_name)
@@ -92,30 +93,27 @@ def callables() -> Iterator[tuple[str, Callable[..., Any]]]:
             if obj is None or id(obj) in seen or hasattr(obj, "__recurct_removed__"):
                 continue
             seen.add(id(obj))
-            qual = f"{mod_name}.{name}"
-            if inspect.isclass(obj):
-                if "__init__" in vars(obj) and not dataclasses.is_dataclass(obj):
-                    yield f"{qual}.__init__", obj.__init__
-                for attr, member in vars(obj).items():
-                    if not attr.startswith("_") and inspect.isfunction(member):
-                        yield f"{qual}.{attr}", member
-                    elif isinstance(member, staticmethod | classmethod) and not attr.startswith(
-                        "_"
-                    ):
-                        yield f"{qual}.{attr}", member.__func__
-            elif inspect.isfunction(obj):
-                yield qual, obj
+            yield f"{mod_name}.{name}", obj
+
+
+def callables() -> Iterator[tuple[str, Callable[..., Any]]]:
+    for qual, obj in public_objects():
+        if inspect.isfunction(obj):
+            yield qual, obj
+        elif inspect.isclass(obj):
+            if "__init__" in vars(obj) and not dataclasses.is_dataclass(obj):
+                yield f"{qual}.__init__", obj.__init__
+            for attr, member in vars(obj).items():
+                if isinstance(member, staticmethod | classmethod):
+                    member = member.__func__
+                if not attr.startswith("_") and inspect.isfunction(member):
+                    yield f"{qual}.{attr}", member
 
 
 def dataclasses_() -> Iterator[tuple[str, type]]:
-    seen: set[int] = set()
-    for mod_name in public_modules():
-        module = importlib.import_module(mod_name)
-        for name in public_names(module):
-            obj = getattr(module, name, None)
-            if inspect.isclass(obj) and id(obj) not in seen and result_fields(obj):
-                seen.add(id(obj))
-                yield f"{mod_name}.{name}", obj
+    for qual, obj in public_objects():
+        if inspect.isclass(obj) and result_fields(obj):
+            yield qual, obj
 
 
 def result_fields(cls: type) -> tuple[str, ...]:

@@ -22,12 +22,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 RELEASE = "recurct 0.2"
 
 
-def _is_name(text: str) -> bool:
-    return text.isidentifier()
-
-
 def _message(fn: str, old: str, new: str) -> str:
-    if _is_name(new):
+    if new.isidentifier():
         return f"{fn}() argument {old!r} was renamed to {new!r} in {RELEASE}"
     return f"{fn}() argument {old!r} was removed in {RELEASE}: {new}"
 
@@ -52,7 +48,8 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            for old in old_to_new.keys() & kwargs.keys():
+            old = next((k for k in old_to_new if k in kwargs), None)
+            if old is not None:
                 raise TypeError(_message(name, old, old_to_new[old]))
             return func(*args, **kwargs)
 
