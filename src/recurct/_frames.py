@@ -8,7 +8,7 @@ entry point and, where the caller gave pandas, pandas returned").
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 import polars as pl
@@ -17,6 +17,12 @@ import polars.selectors as cs
 from recurct.errors import IdentifierWarning
 
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    #: What a public function returns for a table: pandas for pandas input, else polars.
+    Frame: TypeAlias = pl.DataFrame | pd.DataFrame
 
 PLACEHOLDER_IDS: tuple[str, ...] = (
     "",

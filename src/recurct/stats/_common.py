@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import polars as pl
@@ -214,13 +213,6 @@ def bootstrap_share(
 
 def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num.cast(pl.Float64) / den.cast(pl.Float64)).otherwise(None)
-
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    #: What a public function of recurct.stats returns for a table: pandas for pandas input.
-    Frame: TypeAlias = pl.DataFrame | pd.DataFrame
 
 
 def result_repr(obj: object) -> str:

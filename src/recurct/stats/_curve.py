@@ -23,7 +23,7 @@ from recurct.stats._followup import DAYS_PER_YEAR, survival_data
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["CurveResult", "at_years", "event_table", "per_stratum"]
 

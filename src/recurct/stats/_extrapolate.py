@@ -30,7 +30,7 @@ from recurct import _checks
 from recurct._frames import from_polars, to_polars
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["extrapolate"]
 

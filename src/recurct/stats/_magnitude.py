@@ -32,7 +32,7 @@ from recurct.stats._common import (
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = [
     "AGE_EDGES",

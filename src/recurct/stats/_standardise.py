@@ -48,7 +48,7 @@ from recurct.errors import StandardisationWarning
 from recurct.stats._common import by_list, reached_expr, strata
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["StandardisationWarning", "load_standard", "standardise"]
 

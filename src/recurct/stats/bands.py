@@ -22,7 +22,7 @@ from recurct.stats.population import add_population
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = [
     "DOSE_BANDS",

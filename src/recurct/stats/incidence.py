@@ -52,7 +52,7 @@ from recurct.stats.proportion import proportion_ci
 if TYPE_CHECKING:
     import pandas as pd
 
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["event_dates", "incidence_rate", "poisson_ci"]
 

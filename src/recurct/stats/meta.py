@@ -92,7 +92,7 @@ from recurct.stats._glmm import glmm_proportion
 from recurct.stats.multisite import as_aggregates, is_aggregates
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = [
     "MetaResult",

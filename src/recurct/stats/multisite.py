@@ -25,7 +25,7 @@ from recurct.stats._common import reached_expr, result_repr
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["SiteTable", "as_aggregates", "is_aggregates", "site_aggregates", "site_table"]
 

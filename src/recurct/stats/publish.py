@@ -31,7 +31,7 @@ from recurct._frames import from_polars, param_label, to_polars
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = [
     "LABELS",

@@ -47,7 +47,7 @@ from recurct.stats._common import AGE_EDGES, band_expr, result_repr
 from recurct.stats._followup import end_days
 
 if TYPE_CHECKING:
-    from recurct.stats._common import Frame
+    from recurct._frames import Frame
 
 __all__ = ["RegressionResult", "RegressionWarning", "exam_rate", "risk_factors"]
 
