@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from naive import naive_patients, naive_periods, naive_running
 
+from recurct import kernels
 from recurct.cumulative import cumulative_dose, period_dose, running_dose
 
 BASE = dt.date(2015, 1, 1)
@@ -75,13 +78,29 @@ def cohorts(draw, max_rows: int = 40, dyadic: bool = True) -> pl.DataFrame:
     )
 
 
+#: log2 of the exams per part of the grouping (kernels._PART_EXAMS_LOG2): 0 and 1 split a
+#: small input into many parts of one or a few patients, 13 (the default) keeps it whole
+PART_LOG2 = st.sampled_from([0, 1, 13])
+
+
+@contextlib.contextmanager
+def parts_of(log2: int) -> Iterator[None]:
+    before = kernels._PART_EXAMS_LOG2
+    kernels._PART_EXAMS_LOG2 = log2
+    try:
+        yield
+    finally:
+        kernels._PART_EXAMS_LOG2 = before
+
+
 THRESHOLDS = st.sampled_from([(100.0,), (50.0, 100.0, 250.0), (0.25,), (62.5, 12.0), ()])
 WINDOWS = st.sampled_from([(), (1,), (365,), (1826, 30), (365, 366, 1826)])
 
 
-@given(cohorts(), THRESHOLDS, WINDOWS)
-def test_patients_match_naive(exams, thresholds, windows):
-    got = cumulative_dose(exams, thresholds=thresholds, window_days=list(windows))
+@given(cohorts(), THRESHOLDS, WINDOWS, PART_LOG2)
+def test_patients_match_naive(exams, thresholds, windows, part_log2):
+    with parts_of(part_log2):
+        got = cumulative_dose(exams, thresholds=thresholds, window_days=list(windows))
     want = naive_patients(exams, thresholds, windows)
     assert list(got.columns) == list(want[0])
     assert_rows_equal(got.to_dicts(), want)
@@ -89,9 +108,10 @@ def test_patients_match_naive(exams, thresholds, windows):
     assert got.schema["first_exam"] == pl.Date
 
 
-@given(cohorts(dyadic=False), WINDOWS)
-def test_patients_match_naive_continuous_doses(exams, windows):
-    got = cumulative_dose(exams, thresholds=(100.0, 150.0), window_days=list(windows))
+@given(cohorts(dyadic=False), WINDOWS, PART_LOG2)
+def test_patients_match_naive_continuous_doses(exams, windows, part_log2):
+    with parts_of(part_log2):
+        got = cumulative_dose(exams, thresholds=(100.0, 150.0), window_days=list(windows))
     want = naive_patients(exams, (100.0, 150.0), windows)
     # crossings, window maxima and window starts are exact: every sum is the forward sum in
     # time order, as in the naive loops
@@ -142,9 +162,10 @@ def test_pandas_in_pandas_out(exams):
     pd.testing.assert_frame_equal(got, want.to_pandas(), check_dtype=False)
 
 
-@given(cohorts())
-def test_running_dose_matches_naive(exams):
-    got = running_dose(exams)
+@given(cohorts(), PART_LOG2)
+def test_running_dose_matches_naive(exams, part_log2):
+    with parts_of(part_log2):
+        got = running_dose(exams)
     want = naive_running(exams)
     assert list(got.columns) == [*exams.columns, "exam_index", "running_ced_msv"]
     assert_rows_equal(got.to_dicts(), want)
@@ -281,9 +302,11 @@ def cohorts_with_attributes(draw) -> pl.DataFrame:
     return ex.with_columns(**cols, age_years=pl.Series(ages, dtype=pl.Float64))
 
 
-@given(cohorts_with_attributes(), st.sampled_from(["most_frequent", "first"]))
-def test_attributes_match_naive(exams, indication):
-    got = cumulative_dose(exams, thresholds=(50.0, 100.0), indication=indication).to_dicts()
+@given(cohorts_with_attributes(), st.sampled_from(["most_frequent", "first"]), PART_LOG2)
+def test_attributes_match_naive(exams, indication, part_log2):
+    with parts_of(part_log2):
+        got = cumulative_dose(exams, thresholds=(50.0, 100.0), indication=indication)
+    got = got.to_dicts()
     want = naive_patients(exams.with_columns(pl.col("sex", "facility", "indication")
                                              .cast(pl.Utf8)), (50.0, 100.0),
                           indication=indication)  # fmt: skip

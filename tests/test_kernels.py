@@ -33,10 +33,18 @@ def grouped_input(draw):
     return codes, t, dose, n_patients
 
 
-@given(grouped_input(), st.booleans())
-def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key):
+@given(grouped_input(), st.booleans(), st.sampled_from([0, 1, 2, 13]))
+def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key, part_log2):
+    # part_log2: parts of about 2^part_log2 exams (1, 2, 4 exams: many parts; 13: one)
     codes, t, dose, n_patients = data
-    starts, t_s, d_s, order = k.group(codes, t, dose, n_patients, time_in_key)
+    before = k._PART_EXAMS_LOG2
+    k._PART_EXAMS_LOG2 = part_log2
+    try:
+        starts, t_s, d_s, order = k.group(codes, t, dose, n_patients, time_in_key)
+        *_, no_order = k.group(codes, t, dose, n_patients, time_in_key, need_order=False)
+    finally:
+        k._PART_EXAMS_LOG2 = before
+    assert no_order is None
     want = np.lexsort((np.arange(codes.size), t, codes))  # independent: numpy lexsort
     if order is None:
         order = np.arange(codes.size)
@@ -45,6 +53,24 @@ def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key):
     np.testing.assert_array_equal(d_s, dose[want])
     np.testing.assert_array_equal(np.diff(starts), np.bincount(codes, minlength=n_patients))
     assert starts[0] == 0 and starts[-1] == codes.size
+
+
+def test_group_in_parts_and_threads_against_lexsort():
+    # many parts over two threads' row ranges, a long segment, times far apart
+    rng = np.random.default_rng(7)
+    codes, t, dose = random_arrays(rng, 300_000, 100_000, n_days=40_000)
+    codes[rng.choice(codes.size, 5000, replace=False)] = 77  # a patient with ~5000 exams
+    codes[rng.permutation(codes.size)[:100_000]] = np.arange(100_000)  # every code present
+    want = np.lexsort((np.arange(codes.size), t, codes))
+    for need_order in (True, False):
+        starts, t_s, d_s, order = k.group(codes, t, dose, 100_000, need_order=need_order)
+        np.testing.assert_array_equal(t_s, t[want])
+        np.testing.assert_array_equal(d_s, dose[want])
+        np.testing.assert_array_equal(np.diff(starts), np.bincount(codes, minlength=100_000))
+        if need_order:
+            np.testing.assert_array_equal(order, want)
+        else:
+            assert order is None
 
 
 def test_group_long_segments_use_merge_sort():
@@ -64,7 +90,13 @@ def test_group_detects_sorted_input():
     starts, t_s, d_s, order = k.group(codes, t, dose, 3)
     assert order is None and t_s is t and d_s is dose
     np.testing.assert_array_equal(starts, [0, 2, 3, 5])
-    assert not k.is_grouped(codes, t[::-1].copy())
+    assert not k.grouped_starts(codes, t[::-1].copy(), np.empty(4, np.int64))
+    # out of order only across the boundary of two threads' row ranges
+    codes = np.repeat(np.arange(33_333, dtype=np.int64), 3)  # rows 49998, 49999: one patient
+    t = np.zeros(codes.size, np.int64)
+    assert k.grouped_starts(codes, t, np.empty(33_334, np.int64))
+    t[codes.size // 2] = -1  # first row of the second range: earlier than the row before it
+    assert not k.grouped_starts(codes, t, np.empty(33_334, np.int64))
 
 
 def test_scatter_totals_against_bincount():

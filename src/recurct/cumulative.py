@@ -302,7 +302,6 @@ def _patients(
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if thr.size == 0 and win.size == 0 and not optional:
         return _patients_from_totals(prep)
-    starts, t_s, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
     n_p = prep.n_patients
     rank = np.argsort(thr, kind="stable")
     thr_sorted = np.ascontiguousarray(thr[rank])
@@ -314,14 +313,13 @@ def _patients(
     cx = np.empty((thr.size, n_p), np.int64)
     cd = np.empty((thr.size, n_p), np.int64)
     cdate = np.empty((thr.size, n_p), np.int32)
-    cpos = np.empty((thr.size, n_p), np.int64)
+    cpos = np.empty((thr.size, n_p if optional else 0), np.int64)  # exam reaching T: for ages
     wmax = np.empty((win.size, n_p), np.float64)
     wstart = np.empty((win.size, n_p), np.int32)
-    _k.patient_stats(
-        starts, t_s, d_s, prep.upd, thr_sorted, win,
-        n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart,
-    )  # fmt: skip
-    del t_s, d_s  # grouped scratch (16 B/exam): free it before the table is built
+    outs = (n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart)
+    starts, order = _k.group_stats(
+        prep.codes, prep.t, prep.dose, n_p, prep.upd, thr_sorted, win, outs, optional
+    )
     inv = np.empty_like(rank)
     inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
     cols: list[pl.Series] = [

@@ -117,43 +117,6 @@ def first_rows(codes, n_patients):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def is_grouped(codes, t):  # pragma: no cover - numba
-    """True if rows are sorted by code, then by time within each code."""
-    for i in range(1, codes.size):
-        c0 = codes[i - 1]
-        c1 = codes[i]
-        if c1 < c0 or (c1 == c0 and t[i] < t[i - 1]):
-            return False
-    return True
-
-
-@njit(cache=True)
-def boundaries(codes, n_patients):  # pragma: no cover - numba
-    """Segment starts of sorted dense codes (``starts[P] = N``)."""
-    n = codes.size
-    starts = np.empty(n_patients + 1, np.int64)
-    starts[n_patients] = n
-    for i in range(n):
-        c = codes[i]
-        if i == 0 or codes[i - 1] != c:
-            starts[c] = i
-    return starts
-
-
-@njit(cache=True, nogil=True)
-def _unpack3(i0, i1, keys, tmin, tb, rb, dose, t_out, d_out):  # pragma: no cover - numba
-    """Decode sorted 3-part keys ``i0:i1``: time, row (in place) and the gathered dose."""
-    rmask = (np.int64(1) << rb) - 1
-    tmask = (np.int64(1) << tb) - 1
-    for i in range(i0, i1):
-        key = keys[i]
-        r = key & rmask
-        keys[i] = r
-        t_out[i] = ((key >> rb) & tmask) + tmin
-        d_out[i] = dose[r]
-
-
-@njit(cache=True)
 def partition_keys(codes, t, tmin, tb, rb, n_patients, nparts):  # pragma: no cover - numba
     """Packed keys split into ``nparts`` ranges of patient codes, to be sorted independently.
 
@@ -241,69 +204,24 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    p0,
-    p1,
-    starts,
-    t,
-    d,
-    upd,
-    thresholds,
-    windows,
-    n_out,
-    ced_out,
-    first_day,
-    last_day,
-    followup,
-    cross_exams,
-    cross_days,
-    cross_date,
-    cross_pos,
-    wmax,
-    wstart,
+def _stats_range(  # noqa: C901, RUF100 - one pass per patient for all outputs
+    p0, p1, starts, end, base, t, d, upd, thresholds, windows, n_out, ced_out, first_day,
+    last_day, followup, cross_exams, cross_days, cross_date, cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
-    """Per-patient totals, threshold crossings and sliding-window maxima (patients ``p0:p1``).
-
-    ``t`` and ``d`` are grouped by patient (``starts``) and time-ordered within each.
-    ``thresholds`` must be ascending. Outputs, per patient ``p``:
-
-    * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
-    * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
-      CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
-      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index into ``t``, -1 if never);
-    * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
-      ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
-      first day of that window (the earliest such window if the forward sums tie exactly).
-    """
+    """Outputs of patients ``p0:p1`` (see :func:`_patient_stats`), whose time-ordered exams
+    are ``t[starts[p] - base : starts[p + 1] - base]`` (the last one's end is ``end``) and
+    ``d`` alike; ``cross_pos`` gets ``base + j`` for exam ``j`` unless it has no columns."""
     n_thr = thresholds.size
-    n_win = windows.size
+    want_pos = cross_pos.shape[1] > 0
     for p in range(p0, p1):
-        a = starts[p]
-        b = starts[p + 1]
+        a = starts[p] - base
+        b = (starts[p + 1] if p + 1 < p1 else end) - base
         fd = _day(t[a], upd)
         ld = _day(t[b - 1], upd)
         n_out[p] = b - a
         first_day[p] = fd
         last_day[p] = ld
         followup[p] = ld - fd
-        if b - a == 1:  # most patients: one exam
-            x = d[a]
-            ced_out[p] = x
-            for k in range(n_thr):
-                if x >= thresholds[k]:
-                    cross_exams[k, p] = 1
-                    cross_days[k, p] = 0
-                    cross_date[k, p] = fd
-                    cross_pos[k, p] = a
-                else:
-                    cross_exams[k, p] = 0
-                    cross_days[k, p] = 0
-                    cross_date[k, p] = 0
-                    cross_pos[k, p] = -1
-            for w in range(n_win):
-                wmax[w, p] = x
-                wstart[w, p] = fd
-            continue
         s = 0.0
         kk = 0
         for j in range(a, b):
@@ -313,19 +231,26 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                 cross_exams[kk, p] = j - a + 1
                 cross_days[kk, p] = dj - fd
                 cross_date[kk, p] = dj
-                cross_pos[kk, p] = j
+                if want_pos:
+                    cross_pos[kk, p] = base + j
                 kk += 1
         for k in range(kk, n_thr):
             cross_exams[k, p] = 0
             cross_days[k, p] = 0
             cross_date[k, p] = 0
-            cross_pos[k, p] = -1
+            if want_pos:
+                cross_pos[k, p] = -1
         ced_out[p] = s
+        if b - a == 1:  # most patients: one exam
+            for w in range(windows.size):
+                wmax[w, p] = s
+                wstart[w, p] = fd
+            continue
         # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
         # candidates; a candidate within the rounding bound of the best is compared by its
         # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
         tol = 1e-15 * (b - a + 2) * s
-        for w in range(n_win):
+        for w in range(windows.size):
             width = windows[w]
             i = a
             di = fd
@@ -356,6 +281,62 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                     bi = i
             wmax[w, p] = best
             wstart[w, p] = _day(t[bi], upd)
+
+
+@njit(cache=True, nogil=True)
+def _patient_stats(  # pragma: no cover - numba
+    p0, p1, starts, t, d, upd, thresholds, windows, n_out, ced_out, first_day, last_day,
+    followup, cross_exams, cross_days, cross_date, cross_pos, wmax, wstart,
+):
+    """Per-patient totals, threshold crossings and sliding-window maxima (patients ``p0:p1``).
+
+    ``t`` and ``d`` are grouped by patient (``starts``) and time-ordered within each.
+    ``thresholds`` must be ascending. Outputs, per patient ``p``:
+
+    * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
+    * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
+      CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
+      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index into ``t``, -1 if never;
+      not written if ``cross_pos`` has no columns);
+    * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
+      ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
+      first day of that window (the earliest such window if the forward sums tie exactly).
+    """
+    _stats_range(
+        p0, p1, starts, starts[p1], 0, t, d, upd, thresholds, windows, n_out, ced_out,
+        first_day, last_day, followup, cross_exams, cross_days, cross_date, cross_pos, wmax,
+        wstart,
+    )
+
+
+@njit(cache=True, nogil=True)
+def _decode_stats(  # pragma: no cover - numba
+    b0, b1, part_start, keys, tmin, tb, lb, d_in, row_of, starts, upd, thresholds, windows,
+    n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
+    cross_pos, wmax, wstart,
+):
+    """:func:`_part_decode` and :func:`_patient_stats` in one pass over parts ``b0:b1``: each
+    part is decoded into small buffers (times, doses) and its patients' outputs computed
+    from them while they are in cache; only ``starts`` and (when ``row_of`` is given) the
+    input rows, into ``keys``, are written back. ``cross_pos`` indexes the sorted exams."""
+    big = _largest_part(b0, b1, part_start)
+    tbuf = np.empty(big, np.int64)
+    dbuf = np.empty(big, np.float64)
+    rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
+    for b in range(b0, b1):
+        a = part_start[b]
+        e = part_start[b + 1]
+        if a == e:
+            continue
+        if rbuf.size:
+            rbuf[: e - a] = row_of[a:e]
+        first = keys[a] >> (tb + lb)
+        last = _decode_part(a, e, keys, tmin, tb, lb, d_in[a:e], rbuf, starts, tbuf, dbuf)
+        _stats_range(
+            first, last + 1, starts, e, a, tbuf, dbuf, upd, thresholds, windows, n_out,
+            ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
+            cross_pos, wmax, wstart,
+        )
 
 
 @njit(cache=True)
@@ -411,42 +392,241 @@ def group(
     dose: np.ndarray,
     n_patients: int,
     time_in_key: bool = True,
+    need_order: bool = True,
 ):
     """Group exams by patient code and order each patient's exams by time (ties: row order).
 
     Returns ``(starts, t_sorted, dose_sorted, order)`` where ``order`` holds the input row of
     each sorted exam, or is ``None`` when the input was already grouped and time-ordered
-    (then ``t_sorted`` and ``dose_sorted`` are the inputs themselves).
+    (then ``t_sorted`` and ``dose_sorted`` are the inputs themselves) or ``need_order`` is
+    false.
 
-    When code, time span and row number fit in 63 bits together (dates over a few decades,
-    up to ~10^7 exams), one ``np.sort`` of the packed key ``(code, time, row)`` orders
-    everything; otherwise the key is ``(code, row)`` and each patient's exams are then
-    sorted by time (insertion sort, merge sort for long segments). ``time_in_key=False``
-    forces the second way (for tests).
+    The exams are scattered into parts of consecutive patient codes of about 2^13 exams each
+    (a histogram and a stable scatter, both over row ranges in threads), each part's packed
+    keys ``(code, time, index within the part)`` sorted by NumPy's SIMD sort while they sit
+    in cache, and decoded part by part (a gather within the part, again in cache). When
+    code, time span and index do not fit in 63 bits together (timestamps of a fine unit
+    over many years) the key is ``(code, row)`` over the whole input and each patient's
+    exams are then sorted by time (insertion sort, merge sort for long segments).
+    ``time_in_key=False`` forces that second way (for tests).
     """
     n = codes.size
     if n == 0:
         return np.zeros(n_patients + 1, np.int64), t, dose, None
-    if is_grouped(codes, t):
-        return boundaries(codes, n_patients), t, dose, None
+    starts = np.empty(n_patients + 1, np.int64)
+    starts[n_patients] = n
+    if grouped_starts(codes, t, starts):
+        return starts, t, dose, None
+    got = _scatter_parts(codes, t, dose, n_patients, need_order) if time_in_key else None
+    if got is not None:
+        part_start, keys, d_s, row_of, (tmin, tb, lb), pb = got
+        t_s = row_of if need_order else np.empty(n, np.int64)  # rows until decoded
+        args = (part_start, keys, tmin, tb, lb, t_s, d_s, row_of, starts)
+        _in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
+        return starts, t_s, d_s, keys if need_order else None
     rb = max(1, int(n - 1).bit_length())
-    cb = max(1, int(n_patients - 1).bit_length())
-    tmin, tmax = minmax_int(t)
-    tb = max(1, int(tmax - tmin).bit_length())
-    time_in_key = time_in_key and cb + tb + rb <= 63
+    tmin = minmax_int(t)[0]
     nparts = max(1, min(numba.get_num_threads(), n // 100_000, n_patients))
-    keys, bounds = partition_keys(codes, t, tmin, tb if time_in_key else 0, rb, n_patients, nparts)
+    keys, bounds = partition_keys(codes, t, tmin, 0, rb, n_patients, nparts)
     _sort_parts(keys, bounds)
     t_s = np.empty(n, np.int64)
     d_s = np.empty(n, np.float64)
-    if time_in_key:
-        starts = key_boundaries(keys, tb + rb, n_patients)
-        unpack3(keys, tmin, tb, rb, dose, t_s, d_s)
-        return starts, t_s, d_s, keys
     starts = key_boundaries(keys, rb, n_patients)
     unpack_gather(keys, np.int64((1 << rb) - 1), t, dose, t_s, d_s)
     sort_segments(starts, t_s, d_s, keys)
-    return starts, t_s, d_s, keys
+    return starts, t_s, d_s, keys if need_order else None
+
+
+_PART_EXAMS_LOG2 = 13  # about 2^13 exams per part: keys (64 KiB) and doses stay in cache
+
+
+def _scatter_parts(codes, t, dose, n_patients, need_order):
+    """Scatter the exams into parts of consecutive codes (see :func:`group`).
+
+    Returns ``(part_start, keys, d_part, row_of, key_bits, part_bounds)``, the parts unsorted,
+    or ``None`` when the packed key ``(code, time, index within the part)`` does not fit 63
+    bits. ``row_of`` (input rows) is empty unless ``need_order``; ``part_bounds`` splits the
+    parts between threads, balanced by exams.
+    """
+    n = codes.size
+    tmin, tmax = minmax_int(t)
+    tb = max(1, int(tmax - tmin).bit_length())
+    cb = max(1, int(n_patients - 1).bit_length())
+    want_parts = max(1, n >> _PART_EXAMS_LOG2)
+    shift = max(0, cb - max(0, want_parts - 1).bit_length())
+    nparts = ((n_patients - 1) >> shift) + 1
+    k = _threads(n)
+    rows = [n * q // k for q in range(k + 1)]
+    counts = np.zeros((k, nparts), np.int64)
+    _in_threads(_part_counts, [(rows[q], rows[q + 1], codes, shift, counts[q]) for q in range(k)])
+    sizes = counts.sum(axis=0)
+    lb = max(1, int(sizes.max() - 1).bit_length())
+    if cb + tb + lb > 63:
+        return None
+    part_start = np.zeros(nparts + 1, np.int64)
+    np.cumsum(sizes, out=part_start[1:])
+    cursors = part_start[:-1] + np.cumsum(counts, axis=0) - counts  # row range q's cursors
+    keys = np.empty(n, np.int64)
+    d_part = np.empty(n, np.float64)
+    row_of = np.empty(n, np.int64) if need_order else _NO_ORDER
+    _in_threads(
+        _part_scatter,
+        [(rows[q], rows[q + 1], codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start,
+          keys, d_part, row_of) for q in range(k)],
+    )  # fmt: skip
+    cut = np.searchsorted(part_start, [n * q // k for q in range(1, k)])
+    return part_start, keys, d_part, row_of, (tmin, tb, lb), [0, *cut.tolist(), nparts]
+
+
+def _sort_then(kernel, b0, b1, part_start, keys, *args) -> None:
+    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL), then ``kernel`` over them."""
+    for b in range(b0, b1):
+        keys[part_start[b] : part_start[b + 1]].sort()
+    kernel(b0, b1, part_start, keys, *args)
+
+
+def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need_order):
+    """:func:`group` and :func:`patient_stats` (into ``outs``) in one call; returns
+    ``(starts, order)`` as :func:`group` does (``order`` ``None`` unless ``need_order`` and
+    the input was not grouped).
+
+    Unsorted input scattered into parts is decoded and summarised part by part while the
+    part is in cache (:func:`_decode_stats`): no time-ordered copy of the exams is written.
+    """
+    n = codes.size
+    starts = np.empty(n_patients + 1, np.int64)
+    starts[n_patients] = n
+    if n and not grouped_starts(codes, t, starts):
+        got = _scatter_parts(codes, t, dose, n_patients, need_order)
+        if got is not None:
+            part_start, keys, d_part, row_of, (tmin, tb, lb), pb = got
+            args = (tmin, tb, lb, d_part, row_of, starts, upd, thresholds, windows, *outs)
+            _in_threads(_sort_then, [(_decode_stats, *pb[q : q + 2], part_start, keys, *args)
+                                     for q in range(len(pb) - 1)])  # fmt: skip
+            return starts, keys if need_order else None
+        starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order)
+        patient_stats(starts, t, dose, upd, thresholds, windows, *outs)
+        return starts, order
+    if n:
+        patient_stats(starts, t, dose, upd, thresholds, windows, *outs)
+    return starts, None
+
+
+def _in_threads(fn, arg_lists) -> None:
+    """``fn(*args)`` for each argument list, in the shared pool (one list: inline)."""
+    if len(arg_lists) == 1:
+        fn(*arg_lists[0])
+        return
+    for f in [pool(len(arg_lists)).submit(fn, *a) for a in arg_lists]:
+        f.result()
+
+
+@njit(cache=True, nogil=True)
+def _part_counts(i0, i1, codes, shift, counts):  # pragma: no cover - numba
+    """Exams of rows ``i0:i1`` in each part (``code >> shift``)."""
+    for i in range(i0, i1):
+        counts[codes[i] >> shift] += 1
+
+
+@njit(cache=True, nogil=True)
+def _part_scatter(  # pragma: no cover - numba
+    i0, i1, codes, t, dose, tmin, tb, lb, shift, cursor, part_start, keys, d_out, row_of
+):
+    """Stable scatter of rows ``i0:i1`` into their parts: the packed key
+    ``(code, time - tmin, index within the part)``, the dose and (if ``row_of`` is not
+    empty) the input row, at ``cursor[part]``."""
+    rows = row_of.size > 0
+    for i in range(i0, i1):
+        c = codes[i]
+        b = c >> shift
+        pos = cursor[b]
+        cursor[b] = pos + 1
+        keys[pos] = (c << (tb + lb)) | ((t[i] - tmin) << lb) | (pos - part_start[b])
+        d_out[pos] = dose[i]
+        if rows:
+            row_of[pos] = i
+
+
+@njit(cache=True, nogil=True)
+def _largest_part(b0, b1, part_start):  # pragma: no cover - numba
+    """Exams in the largest of parts ``b0:b1`` (the size of a part's buffers)."""
+    big = 0
+    for b in range(b0, b1):
+        big = max(big, part_start[b + 1] - part_start[b])
+    return big
+
+
+@njit(cache=True, nogil=True)
+def _decode_part(a, e, keys, tmin, tb, lb, src, rows, starts, t_out, d_out):  # pragma: no cover
+    """Decode the sorted keys ``keys[a:e]`` of one part: exam ``i``'s time into
+    ``t_out[i - a]``, its dose ``src[index within the part]`` into ``d_out[i - a]``, its input
+    row ``rows[index]`` into ``keys[i]`` (if ``rows`` is not empty) and ``starts`` of the
+    part's patients; returns the part's last code."""
+    lmask = (np.int64(1) << lb) - 1
+    tmask = (np.int64(1) << tb) - 1
+    prev = -1
+    for i in range(a, e):
+        key = keys[i]
+        li = key & lmask
+        c = key >> (tb + lb)
+        if c != prev:
+            starts[c] = i
+            prev = c
+        t_out[i - a] = ((key >> lb) & tmask) + tmin
+        d_out[i - a] = src[li]
+        if rows.size:
+            keys[i] = rows[li]
+    return prev
+
+
+@njit(cache=True, nogil=True)
+def _part_decode(  # pragma: no cover - numba
+    b0, b1, part_start, keys, tmin, tb, lb, t_out, d_io, row_of, starts
+):
+    """Decode the sorted keys of parts ``b0:b1`` in place: times into ``t_out``, doses
+    permuted within each part (through a small buffer), input rows into ``keys`` (when
+    ``row_of`` is given: the rows, stored in ``t_out`` until now), and ``starts``."""
+    big = _largest_part(b0, b1, part_start)
+    dbuf = np.empty(big, np.float64)
+    rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
+    for b in range(b0, b1):
+        a = part_start[b]
+        e = part_start[b + 1]
+        dbuf[: e - a] = d_io[a:e]
+        if rbuf.size:
+            rbuf[: e - a] = row_of[a:e]
+        _decode_part(a, e, keys, tmin, tb, lb, dbuf, rbuf, starts, t_out[a:e], d_io[a:e])
+
+
+@njit(cache=True, nogil=True)
+def _grouped_starts(i0, i1, codes, t, starts, ok):  # pragma: no cover - numba
+    """Whether rows ``i0:i1`` (and the row before) are sorted by code, then time; if so,
+    their segment starts are written into ``starts``."""
+    for i in range(max(i0, 1), i1):
+        c0 = codes[i - 1]
+        c1 = codes[i]
+        if c1 < c0 or (c1 == c0 and t[i] < t[i - 1]):
+            ok[0] = False
+            return
+        if c1 != c0:
+            starts[c1] = i
+    if i0 == 0:
+        starts[codes[0]] = 0
+
+
+def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool:
+    """True if rows are sorted by dense code, then time (then ``starts`` holds the segment
+    starts); one pass over row ranges in threads, stopping at the first row out of order."""
+    n = codes.size
+    if not (codes[0] == 0 and codes[n - 1] == starts.size - 2):
+        return False
+    k = _threads(n)
+    bounds = [n * q // k for q in range(k + 1)]
+    flags = np.ones((k, 1), np.bool_)
+    _in_threads(
+        _grouped_starts, [(bounds[q], bounds[q + 1], codes, t, starts, flags[q]) for q in range(k)]
+    )
+    return bool(flags.all())
 
 
 def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
@@ -597,11 +777,6 @@ def run_chunks(kernel, n: int, *args) -> None:
     futures = [pool(k).submit(kernel, bounds[q], bounds[q + 1], *args) for q in range(k)]
     for f in futures:
         f.result()
-
-
-def unpack3(keys, tmin, tb, rb, dose, t_out, d_out) -> None:
-    """Decode sorted 3-part keys: time, row (in place) and the gathered dose."""
-    run_chunks(_unpack3, keys.size, keys, tmin, tb, rb, dose, t_out, d_out)
 
 
 def unpack_gather(keys, mask, t, dose, t_out, d_out) -> None:
