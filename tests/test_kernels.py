@@ -126,11 +126,17 @@ def test_floor_days_of_negative_timestamps():
 
 def test_small_helpers():
     assert k.minmax_int(np.array([3, -2, 7], dtype=np.int64)) == (-2, 7)
-    assert k.first_bad_dose(np.array([0.0, 1.0, 2.0])) == -1
+    assert k.first_bad_dose(np.array([0.0, 1.0, 2.0])) == (-1, 3.0)
     d = np.zeros(10_000)
     d[9_000] = -0.0  # negative zero is fine
     d[9_001] = np.nan
-    assert k.first_bad_dose(d) == 9_001
+    assert k.first_bad_dose(d)[0] == 9_001
+    d = np.ones(100_000)  # two threads' row ranges: the first bad row of either, the sum
+    assert k.first_bad_dose(d) == (-1, 100_000.0)
+    d[[70_000, 99_999]] = -1.0
+    assert k.first_bad_dose(d)[0] == 70_000
+    d[[3, 60_000]] = [np.inf, np.nan]
+    assert k.first_bad_dose(d)[0] == 3
     present, count = k.presence(np.array([5, 9, 5, 7], dtype=np.int64), 5, 5)
     assert count == 3
     np.testing.assert_array_equal(present, [1, 0, 1, 0, 1])

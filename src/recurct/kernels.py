@@ -26,6 +26,7 @@ apiece) with one job, the engine's passes over plain arrays; the string-ID kerne
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -56,23 +57,38 @@ def minmax_int(a):  # pragma: no cover - numba
     return mn, mx
 
 
-@njit(cache=True)
-def first_bad_dose(d):  # pragma: no cover - numba
-    """Index of the first dose that is negative, NaN or infinite, or -1 if none."""
-    n = d.size
+@njit(cache=True, nogil=True)
+def _scan_doses(i0, i1, d, out):  # pragma: no cover - numba
+    """``out[0]``: index of the first dose of ``d[i0:i1]`` that is negative, NaN or infinite
+    (-1 if none); ``out[1]``: the sum of the doses (when all are fine)."""
     block = 4096
-    for s in range(0, n, block):
-        e = min(s + block, n)
+    total = 0.0
+    out[0] = -1.0
+    for s in range(i0, i1, block):
+        e = min(s + block, i1)
         ok = True
-        for i in range(s, e):  # branch-free test of a block, then find the row
+        for i in range(s, e):  # branch-free test and sum of a block, then find the row
             v = d[i]
             ok &= (v >= 0.0) & (v < np.inf)
+            total += v
         if not ok:
             for i in range(s, e):
                 v = d[i]
                 if not ((v >= 0.0) and (v < np.inf)):
-                    return i
-    return -1
+                    out[0] = i
+                    return
+    out[1] = total
+
+
+def first_bad_dose(d: np.ndarray) -> tuple[int, float]:
+    """Index of the first dose that is negative, NaN or infinite (-1 if none) and the sum
+    of the doses (meaningful when there is none); row ranges in threads."""
+    k = _threads(d.size)
+    bounds = [d.size * q // k for q in range(k + 1)]
+    out = np.zeros((k, 2))
+    _in_threads(_scan_doses, [(bounds[q], bounds[q + 1], d, out[q]) for q in range(k)])
+    bad = out[:, 0][out[:, 0] >= 0]
+    return (int(bad[0]), math.nan) if bad.size else (-1, float(out[:, 1].sum()))
 
 
 @njit(cache=True)
