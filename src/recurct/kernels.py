@@ -220,139 +220,130 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _stats_range(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    p0, p1, starts, end, base, t, d, upd, thresholds, windows, n_out, ced_out, first_day,
-    last_day, followup, cross_exams, cross_days, cross_date, cross_pos, wmax, wstart,
+def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
+    g0, g1, seg, keys, tmin, tb, lb, d_part, row_of, t, d, starts, upd, thresholds, windows,
+    n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
+    cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
-    """Outputs of patients ``p0:p1`` (see :func:`_patient_stats`), whose time-ordered exams
-    are ``t[starts[p] - base : starts[p + 1] - base]`` (the last one's end is ``end``) and
-    ``d`` alike; ``cross_pos`` gets ``base + j`` for exam ``j`` unless it has no columns."""
-    n_thr = thresholds.size
-    want_pos = cross_pos.shape[1] > 0
-    for p in range(p0, p1):
-        a = starts[p] - base
-        b = (starts[p + 1] if p + 1 < p1 else end) - base
-        fd = _day(t[a], upd)
-        ld = _day(t[b - 1], upd)
-        n_out[p] = b - a
-        first_day[p] = fd
-        last_day[p] = ld
-        followup[p] = ld - fd
-        s = 0.0
-        kk = 0
-        for j in range(a, b):
-            s += d[j]
-            while kk < n_thr and s >= thresholds[kk]:
-                dj = _day(t[j], upd)
-                cross_exams[kk, p] = j - a + 1
-                cross_days[kk, p] = dj - fd
-                cross_date[kk, p] = dj
-                if want_pos:
-                    cross_pos[kk, p] = base + j
-                kk += 1
-        for k in range(kk, n_thr):
-            cross_exams[k, p] = 0
-            cross_days[k, p] = 0
-            cross_date[k, p] = 0
-            if want_pos:
-                cross_pos[k, p] = -1
-        ced_out[p] = s
-        if b - a == 1:  # most patients: one exam
-            for w in range(windows.size):
-                wmax[w, p] = s
-                wstart[w, p] = fd
-            continue
-        # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
-        # candidates; a candidate within the rounding bound of the best is compared by its
-        # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
-        tol = 1e-15 * (b - a + 2) * s
-        for w in range(windows.size):
-            width = windows[w]
-            i = a
-            di = fd
-            ws = 0.0
-            best = -1.0
-            bi = a
-            ei = -1  # the exact forward sum ``es`` covers d[ei..ej]
-            ej = -1
-            es = 0.0
-            for j in range(a, b):
-                dj = _day(t[j], upd)
-                ws += d[j]
-                while dj - di >= width:
-                    ws -= d[i]
-                    i += 1
-                    di = _day(t[i], upd)
-                if ws + tol < best:
-                    continue
-                if ei != i:
-                    ei = i
-                    ej = i - 1
-                    es = 0.0
-                for k in range(ej + 1, j + 1):
-                    es += d[k]
-                ej = j
-                if es > best:
-                    best = es
-                    bi = i
-            wmax[w, p] = best
-            wstart[w, p] = _day(t[bi], upd)
+    """Per-patient totals, threshold crossings and sliding-window maxima, segment by segment
+    (segments ``g0:g1``), each segment's exams copied into small buffers first (in cache).
 
-
-@njit(cache=True, nogil=True)
-def _patient_stats(  # pragma: no cover - numba
-    p0, p1, starts, t, d, upd, thresholds, windows, n_out, ced_out, first_day, last_day,
-    followup, cross_exams, cross_days, cross_date, cross_pos, wmax, wstart,
-):
-    """Per-patient totals, threshold crossings and sliding-window maxima (patients ``p0:p1``).
-
-    ``t`` and ``d`` are grouped by patient (``starts``) and time-ordered within each.
-    ``thresholds`` must be ascending. Outputs, per patient ``p``:
+    Packed keys (``keys`` not empty): segment ``g`` is the sorted part ``keys[seg[g]:
+    seg[g + 1]]`` of :func:`group` (``d_part`` the doses in part order), decoded here: times
+    from the key, doses by the index within the part, ``starts`` of its patients, and input
+    rows (from ``row_of``, if not empty) written back into ``keys``. Otherwise the exams
+    ``t``, ``d`` are grouped by patient (``starts``), time-ordered, and segment ``g`` is
+    patients ``seg[g]:seg[g + 1]``. (``t`` and ``d`` are passed either way, so that one
+    input type compiles one specialisation.) ``thresholds`` must be ascending. Outputs, per
+    patient ``p``:
 
     * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
     * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
       CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
-      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index into ``t``, -1 if never;
-      not written if ``cross_pos`` has no columns);
+      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index of the exam in time
+      order, -1 if never; not written if ``cross_pos`` has no columns);
     * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
       ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
       first day of that window (the earliest such window if the forward sums tie exactly).
     """
-    _stats_range(
-        p0, p1, starts, starts[p1], 0, t, d, upd, thresholds, windows, n_out, ced_out,
-        first_day, last_day, followup, cross_exams, cross_days, cross_date, cross_pos, wmax,
-        wstart,
-    )
-
-
-@njit(cache=True, nogil=True)
-def _decode_stats(  # pragma: no cover - numba
-    b0, b1, part_start, keys, tmin, tb, lb, d_in, row_of, starts, upd, thresholds, windows,
-    n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
-    cross_pos, wmax, wstart,
-):
-    """:func:`_part_decode` and :func:`_patient_stats` in one pass over parts ``b0:b1``: each
-    part is decoded into small buffers (times, doses) and its patients' outputs computed
-    from them while they are in cache; only ``starts`` and (when ``row_of`` is given) the
-    input rows, into ``keys``, are written back. ``cross_pos`` indexes the sorted exams."""
-    big = _largest_part(b0, b1, part_start)
+    packed = keys.size > 0
+    big = 0
+    for g in range(g0, g1):
+        size = seg[g + 1] - seg[g] if packed else starts[seg[g + 1]] - starts[seg[g]]
+        big = max(big, size)
     tbuf = np.empty(big, np.int64)
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
-    for b in range(b0, b1):
-        a = part_start[b]
-        e = part_start[b + 1]
-        if a == e:
-            continue
-        if rbuf.size:
-            rbuf[: e - a] = row_of[a:e]
-        first = keys[a] >> (tb + lb)
-        last = _decode_part(a, e, keys, tmin, tb, lb, d_in[a:e], rbuf, starts, tbuf, dbuf)
-        _stats_range(
-            first, last + 1, starts, e, a, tbuf, dbuf, upd, thresholds, windows, n_out,
-            ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
-            cross_pos, wmax, wstart,
-        )
+    n_thr = thresholds.size
+    want_pos = cross_pos.shape[1] > 0
+    for g in range(g0, g1):
+        if packed:
+            a0 = seg[g]
+            e0 = seg[g + 1]
+            if a0 == e0:
+                continue
+            for i in range(a0, e0):
+                if rbuf.size:
+                    rbuf[i - a0] = row_of[i]
+            q0 = keys[a0] >> (tb + lb)
+            src = d_part[a0:e0]
+            q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, rbuf, starts, tbuf, dbuf) + 1
+        else:
+            q0 = seg[g]
+            q1 = seg[g + 1]
+            a0 = starts[q0]
+            e0 = starts[q1]
+            for i in range(a0, e0):
+                tbuf[i - a0] = t[i]
+                dbuf[i - a0] = d[i]
+        for p in range(q0, q1):
+            a = starts[p] - a0
+            b = (starts[p + 1] if p + 1 < q1 else e0) - a0
+            fd = _day(tbuf[a], upd)
+            ld = _day(tbuf[b - 1], upd)
+            n_out[p] = b - a
+            first_day[p] = fd
+            last_day[p] = ld
+            followup[p] = ld - fd
+            s = 0.0
+            kk = 0
+            for j in range(a, b):
+                s += dbuf[j]
+                while kk < n_thr and s >= thresholds[kk]:
+                    dj = _day(tbuf[j], upd)
+                    cross_exams[kk, p] = j - a + 1
+                    cross_days[kk, p] = dj - fd
+                    cross_date[kk, p] = dj
+                    if want_pos:
+                        cross_pos[kk, p] = a0 + j
+                    kk += 1
+            for k in range(kk, n_thr):
+                cross_exams[k, p] = 0
+                cross_days[k, p] = 0
+                cross_date[k, p] = 0
+                if want_pos:
+                    cross_pos[k, p] = -1
+            ced_out[p] = s
+            if b - a == 1:  # most patients: one exam
+                for w in range(windows.size):
+                    wmax[w, p] = s
+                    wstart[w, p] = fd
+                continue
+            # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
+            # candidates; a candidate within the rounding bound of the best is compared by its
+            # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
+            tol = 1e-15 * (b - a + 2) * s
+            for w in range(windows.size):
+                width = windows[w]
+                i = a
+                di = fd
+                ws = 0.0
+                best = -1.0
+                bi = a
+                ei = -1  # the exact forward sum ``es`` covers d[ei..ej]
+                ej = -1
+                es = 0.0
+                for j in range(a, b):
+                    dj = _day(tbuf[j], upd)
+                    ws += dbuf[j]
+                    while dj - di >= width:
+                        ws -= dbuf[i]
+                        i += 1
+                        di = _day(tbuf[i], upd)
+                    if ws + tol < best:
+                        continue
+                    if ei != i:
+                        ei = i
+                        ej = i - 1
+                        es = 0.0
+                    for k in range(ej + 1, j + 1):
+                        es += dbuf[k]
+                    ej = j
+                    if es > best:
+                        best = es
+                        bi = i
+                wmax[w, p] = best
+                wstart[w, p] = _day(tbuf[bi], upd)
 
 
 @njit(cache=True)
@@ -507,7 +498,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
     the input was not grouped).
 
     Unsorted input scattered into parts is decoded and summarised part by part while the
-    part is in cache (:func:`_decode_stats`): no time-ordered copy of the exams is written.
+    part is in cache (:func:`_patient_stats`): no time-ordered copy of the exams is written.
     """
     n = codes.size
     starts = np.empty(n_patients + 1, np.int64)
@@ -516,16 +507,16 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
         got = _scatter_parts(codes, t, dose, n_patients, need_order)
         if got is not None:
             part_start, keys, d_part, row_of, (tmin, tb, lb), pb = got
-            args = (tmin, tb, lb, d_part, row_of, starts, upd, thresholds, windows, *outs)
-            _in_threads(_sort_then, [(_decode_stats, *pb[q : q + 2], part_start, keys, *args)
-                                     for q in range(len(pb) - 1)])  # fmt: skip
+            args = (tmin, tb, lb, d_part, row_of, t, dose, starts, upd, thresholds, windows)
+            _in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
+                                      *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
         starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order)
-        patient_stats(starts, t, dose, upd, thresholds, windows, *outs)
-        return starts, order
+    else:
+        order = None
     if n:
         patient_stats(starts, t, dose, upd, thresholds, windows, *outs)
-    return starts, None
+    return starts, order
 
 
 def _in_threads(fn, arg_lists) -> None:
@@ -564,15 +555,6 @@ def _part_scatter(  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _largest_part(b0, b1, part_start):  # pragma: no cover - numba
-    """Exams in the largest of parts ``b0:b1`` (the size of a part's buffers)."""
-    big = 0
-    for b in range(b0, b1):
-        big = max(big, part_start[b + 1] - part_start[b])
-    return big
-
-
-@njit(cache=True, nogil=True)
 def _decode_part(a, e, keys, tmin, tb, lb, src, rows, starts, t_out, d_out):  # pragma: no cover
     """Decode the sorted keys ``keys[a:e]`` of one part: exam ``i``'s time into
     ``t_out[i - a]``, its dose ``src[index within the part]`` into ``d_out[i - a]``, its input
@@ -602,15 +584,18 @@ def _part_decode(  # pragma: no cover - numba
     """Decode the sorted keys of parts ``b0:b1`` in place: times into ``t_out``, doses
     permuted within each part (through a small buffer), input rows into ``keys`` (when
     ``row_of`` is given: the rows, stored in ``t_out`` until now), and ``starts``."""
-    big = _largest_part(b0, b1, part_start)
+    big = 0
+    for b in range(b0, b1):
+        big = max(big, part_start[b + 1] - part_start[b])
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
     for b in range(b0, b1):
         a = part_start[b]
         e = part_start[b + 1]
-        dbuf[: e - a] = d_io[a:e]
-        if rbuf.size:
-            rbuf[: e - a] = row_of[a:e]
+        for i in range(a, e):  # (a loop: slice assignment compiles much error handling)
+            dbuf[i - a] = d_io[i]
+            if rbuf.size:
+                rbuf[i - a] = row_of[i]
         _decode_part(a, e, keys, tmin, tb, lb, dbuf, rbuf, starts, t_out[a:e], d_io[a:e])
 
 
@@ -805,9 +790,18 @@ def sort_segments(starts, t, d, order) -> None:
     run_chunks(_sort_segments, starts.size - 1, starts, t, d, order)
 
 
-def patient_stats(starts, *args) -> None:
-    """Per-patient totals, crossings and window maxima (see ``_patient_stats``)."""
-    run_chunks(_patient_stats, starts.size - 1, starts, *args)
+def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
+    """Per-patient totals, crossings and window maxima of grouped, time-ordered exams (see
+    ``_patient_stats``), in segments of about 2^13 exams over threads."""
+    n, n_patients = starts[-1], starts.size - 1
+    cuts = np.searchsorted(starts, np.arange(1, max(1, n >> _PART_EXAMS_LOG2)) << _PART_EXAMS_LOG2)
+    seg = np.unique(np.concatenate([[0], cuts, [n_patients]])).astype(np.int64)
+    k = min(_threads(n), seg.size - 1)
+    pb = np.searchsorted(starts[seg], [n * q // k for q in range(k + 1)])
+    pb[0], pb[-1] = 0, seg.size - 1
+    args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, t, d, starts, upd,
+            thresholds, windows, *outs)  # fmt: skip
+    _in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
 
 
 def running_sums(starts, d, running, index) -> None:
@@ -816,6 +810,7 @@ def running_sums(starts, d, running, index) -> None:
 
 
 _NO_ORDER = np.empty(0, np.int64)
+_NO_DOSE = np.empty(0, np.float64)
 
 
 def segment_pick(starts, order, vals, null_code: int, first_only: bool) -> np.ndarray:
