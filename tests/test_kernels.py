@@ -99,16 +99,27 @@ def test_group_detects_sorted_input():
     assert not k.grouped_starts(codes, t, np.empty(33_334, np.int64))
 
 
-def test_scatter_totals_against_bincount():
+@pytest.mark.parametrize("n_patients", [1000, 100_000])  # one thread; patient ranges
+def test_scatter_totals_against_bincount(n_patients):
     rng = np.random.default_rng(2)
-    codes, t, dose = random_arrays(rng, 5000, 1000)
-    table = np.empty((1000, 4))
+    codes, t, dose = random_arrays(rng, 5 * n_patients, n_patients)
+    table = np.empty((n_patients, 4))
     k.scatter_totals(codes, t * 86400, dose, 86400, table)
-    np.testing.assert_allclose(table[:, 0], np.bincount(codes, dose, 1000), rtol=1e-12)
-    np.testing.assert_array_equal(table[:, 1], np.bincount(codes, minlength=1000))
-    first = np.full(1000, np.iinfo(np.int64).max)
+    np.testing.assert_allclose(table[:, 0], np.bincount(codes, dose, n_patients), rtol=1e-12)
+    np.testing.assert_array_equal(table[:, 1], np.bincount(codes, minlength=n_patients))
+    first = np.full(n_patients, np.iinfo(np.int64).max)
     np.minimum.at(first, codes, t)
     np.testing.assert_array_equal(table[:, 2], first)
+    last = np.full(n_patients, np.iinfo(np.int64).min)
+    np.maximum.at(last, codes, t)
+    np.testing.assert_array_equal(table[:, 3], last)
+    rank = rng.permutation(n_patients)
+    cols = [np.empty(n_patients), np.empty(n_patients, np.int64)] + [
+        np.empty(n_patients, np.int32) for _ in range(2)
+    ]
+    k.totals_columns(table, rank, *cols)
+    for col, j in zip(cols, range(4)):
+        np.testing.assert_array_equal(col[rank], table[:, j].astype(col.dtype))
 
 
 def test_floor_days_of_negative_timestamps():

@@ -346,21 +346,23 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                 wstart[w, p] = _day(tbuf[bi], upd)
 
 
-@njit(cache=True)
-def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
-    """Unsorted totals: ``table[c] = [ced, n, first day, last day]`` in one pass, no sort.
+@njit(cache=True, nogil=True)
+def _scatter_totals(c0, c1, codes, t, d, upd, table):  # pragma: no cover - numba
+    """Unsorted totals of patients ``c0:c1``: ``table[c] = [ced, n, first day, last day]`` in
+    one pass over all rows (those of other patients skipped), no sort.
 
     Sums are in input order (not time order), so they may differ from the time-ordered sum
     in the last bits. Branchless min/max (benchmarks/BASELINE.md section 6).
     """
-    n_patients = table.shape[0]
-    for c in range(n_patients):
+    for c in range(c0, c1):
         table[c, 0] = 0.0
         table[c, 1] = 0.0
         table[c, 2] = np.inf
         table[c, 3] = -np.inf
     for i in range(codes.size):
         c = codes[i]
+        if c < c0 or c >= c1:
+            continue
         day = float(_day(t[i], upd))
         table[c, 0] += d[i]
         table[c, 1] += 1.0
@@ -368,12 +370,12 @@ def scatter_totals(codes, t, d, upd, table):  # pragma: no cover - numba
         table[c, 3] = max(table[c, 3], day)
 
 
-@njit(cache=True)
-def totals_columns(table, rank, ced, n, first, last):  # pragma: no cover - numba
-    """The rows of a :func:`scatter_totals` table as columns, row ``c`` at ``rank[c]`` (at
-    ``c`` if ``rank`` is empty): CED, exam count, first and last day."""
+@njit(cache=True, nogil=True)
+def _totals_columns(c0, c1, table, rank, ced, n, first, last):  # pragma: no cover - numba
+    """Rows ``c0:c1`` of a :func:`_scatter_totals` table as columns, row ``c`` at ``rank[c]``
+    (at ``c`` if ``rank`` is empty): CED, exam count, first and last day."""
     ranked = rank.size > 0
-    for c in range(table.shape[0]):
+    for c in range(c0, c1):
         r = rank[c] if ranked else c
         ced[r] = table[c, 0]
         n[r] = np.int64(table[c, 1])
@@ -802,6 +804,17 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, t, d, starts, upd,
             thresholds, windows, *outs)  # fmt: skip
     _in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
+
+
+def scatter_totals(codes, t, d, upd, table) -> None:
+    """Per-patient totals of unsorted exams into ``table`` (see ``_scatter_totals``); each
+    thread takes a range of patients and reads every row."""
+    run_chunks(_scatter_totals, table.shape[0], codes, t, d, upd, table)
+
+
+def totals_columns(table, rank, ced, n, first, last) -> None:
+    """The rows of a totals table as columns (see ``_totals_columns``)."""
+    run_chunks(_totals_columns, table.shape[0], table, rank, ced, n, first, last)
 
 
 def running_sums(starts, d, running, index) -> None:
