@@ -4,6 +4,7 @@ figures, the comparison table; and the seeds of a run on many seeds."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -69,12 +70,41 @@ def progress_fn(progress: bool | Callable[[str], None]) -> Callable[[str], None]
     return lambda msg: None
 
 
+_WARM_PATIENTS = 200
+
+
+def warm_up(profile: str, seed: int, thresholds: tuple[float, ...]) -> threading.Thread:
+    """Compile the engine's kernels in a background thread while the cohort is generated.
+
+    The thread generates a cohort of a few patients of the same profile (the same column
+    types, so the same kernel specialisations) and computes its patients table, so a first run
+    on an empty numba cache compiles the engine (about 2-3 s of CPU) beside the generation
+    instead of after it; numba's compiler lock makes the main thread wait for, then reuse, a
+    kernel being compiled. An error here is left for the main thread's own call to raise.
+    """
+
+    def run() -> None:
+        import recurct.synthetic as synthetic
+        from recurct import cumulative_dose
+
+        try:
+            small = synthetic.generate(profile, n_patients=_WARM_PATIENTS, seed=seed)
+            cumulative_dose(small, thresholds=thresholds)
+        except Exception:
+            pass
+
+    thread = threading.Thread(target=run, name="recurct-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def load_exams(
     profile: str,
     exams: Any,
     seed: int,
     n_patients: int | None,
     report: Callable[[str], None],
+    thresholds: tuple[float, ...] = (100.0,),
 ) -> tuple[pl.DataFrame, Literal["synthetic", "your data"]]:
     """The exam table to analyse: the user's (validated) or the study's synthetic cohort."""
     from recurct._frames import to_polars
@@ -84,6 +114,7 @@ def load_exams(
 
         n = "the profile's" if n_patients is None else f"{n_patients:,}"
         report(f"generating the synthetic '{profile}' cohort ({n} patients, seed {seed}) ...")
+        warm_up(profile, seed, thresholds)
         ex = synthetic.generate(profile, n_patients=n_patients, seed=seed)
         report(f"generated {ex.height:,} exams")
         return ex, "synthetic"
@@ -145,7 +176,7 @@ def run_study(
 
     t0 = time.perf_counter()
     report = progress_fn(progress)
-    ex, mode = load_exams(study, exams, seed, n_patients, report)
+    ex, mode = load_exams(study, exams, seed, n_patients, report, thresholds)
     report("cumulative dose per patient ...")
     patients = cumulative_dose(ex, thresholds=thresholds)
     report("statistics ...")
