@@ -178,6 +178,10 @@ def _all_outputs(codes, t, dose, n_patients):
     running = np.empty(codes.size)
     index = np.empty(codes.size, np.int64)
     k.running_sums(starts, d_s, running, index)
+    fused = [np.empty_like(o) for o in outs]  # group and stats in one pass: the same outputs
+    fused_starts, fused_order = k.group_stats(codes, t, dose, n_patients, 1, thr, win, fused, True)
+    for a, b in zip([starts, order, *outs], [fused_starts, fused_order, *fused]):
+        np.testing.assert_array_equal(a, b)
     return [starts, t_s, d_s, order, *outs, running, index]
 
 
