@@ -779,3 +779,18 @@ def test_validate_checks_its_seeds() -> None:
         validate("sodickson2009", "1000-1009")
     with pytest.raises(ValueError, match="overlap the fit seeds"):
         validate("sodickson2009", "0-19")
+
+
+def test_warm_up_compiles_the_kernels_of_the_real_call() -> None:
+    # the background warm-up computes a small cohort's patients table with the same column
+    # types: afterwards the engine's stats kernel has the specialisation the real call uses
+    from recurct import cumulative_dose, kernels, synthetic
+    from recurct.studies._run import warm_up
+
+    thread = warm_up("sodickson2009", 5, (100.0,))
+    thread.join(timeout=300)
+    assert not thread.is_alive() and thread.name == "recurct-warm-up"
+    compiled = set(kernels._patient_stats.signatures)
+    assert compiled
+    cumulative_dose(synthetic.generate("sodickson2009", n_patients=300, seed=6), thresholds=100)
+    assert set(kernels._patient_stats.signatures) == compiled  # nothing new to compile
