@@ -23,10 +23,11 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import factorise_values, hash_codes
+from recurct._codes import category_codes, dense_ints, factorise_values, hash_codes
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
+    IdCategories,
     clean_frame,
     enum_categories,
     from_polars,
@@ -83,38 +84,45 @@ class _Prepared:
 _Codes = tuple[np.ndarray, int, pl.Series, "np.ndarray | None"]
 
 
-def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) -> _Codes:
+def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None) -> _Codes:
     """Dense codes ``0..P-1``, P, the id of each code in ascending order, and ``rank`` (or
     ``None``): the codes are in ascending id order, or ``rank[code]`` is (see
     :class:`_Prepared`).
 
-    Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
-    their physical codes, then the P distinct ids are ranked as strings (free when the
-    categories are already in order). Strings: hashed (:func:`_factorise_strings`).
+    Integer ids in a small range: one O(N) scatter. ``Enum`` ids: the same on their physical
+    codes; when the categories are in ascending order, as :func:`recurct.prepare_exams`
+    makes them, those are the codes (no string is ranked or gathered). ``Categorical`` ids
+    and Enums of unsorted categories: the P distinct ids are ranked as strings.
+    Strings: hashed (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
-    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: the
-    Enum's categories if already read.
+    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: what
+    :func:`recurct._frames.clean_frame` read of an Enum or Categorical column, if it did.
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s, None
-    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
-        phys = s.to_physical().cast(pl.Int64).to_numpy()
-        got = _dense_ints(phys)
+    if isinstance(dtype, pl.Categorical):
+        if categories is not None and categories[1] is not None:
+            labels, cat_codes = categories
+            return _lexical(cat_codes, labels)
+        got_cat = category_codes(s)
+        if got_cat is not None:
+            return _lexical(*got_cat)
+    if dtype is pl.Enum:
+        got = dense_ints(s.to_physical().cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, phys_ids = got
-            if dtype is pl.Enum:
-                # the labels are the categories: no gather of rows
-                cats = enum_categories(s) if categories is None else categories
-                labels = cats.gather(phys_ids)
-            else:
-                labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
-            return _lexical(codes, labels)
+            # the labels are the categories: no gather of rows
+            cats = enum_categories(s) if categories is None else categories[0]
+            if count == cats.len() and cats.is_sorted():  # every category used, in order
+                return codes, count, cats.alias("patient_id"), None
+            return _lexical(codes, cats.gather(phys_ids))
+    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         s = s.cast(pl.Utf8)
         dtype = pl.Utf8
     if dtype.is_integer():
-        got = _dense_ints(s.cast(pl.Int64).to_numpy())
+        got = dense_ints(s.cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, uniq = got
             return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
@@ -126,21 +134,6 @@ def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) ->
     n_patients = int(codes.max()) + 1
     rows = _k.first_rows(codes, n_patients)
     return codes, n_patients, s.gather(rows), None
-
-
-def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
-    """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
-    count and the ascending distinct ids; ``None`` if the range is too wide."""
-    mn, mx = _k.minmax_int(ids)
-    span = int(mx) - int(mn) + 1
-    if span > 2 * ids.size + 1024:
-        return None
-    present, count = _k.presence(ids, mn, span)
-    if count == span:
-        codes = ids if mn == 0 else ids - mn
-        return codes, int(count), np.arange(mn, mx + 1, dtype=np.int64)
-    codes = _k.remap(ids, mn, _k.dense_mapping(present))
-    return codes, int(count), np.flatnonzero(present) + mn
 
 
 def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
@@ -190,7 +183,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
     df, kind = to_polars(exams, clean=False)
-    categories: dict[str, pl.Series] = {}  # an Enum id's categories, read once
+    categories: dict[str, IdCategories] = {}  # an Enum or Categorical id's labels, read once
     df = clean_frame(df, None, categories)
     check_columns(df, fn)
     s = df.get_column("patient_id")
