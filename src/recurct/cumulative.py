@@ -28,12 +28,11 @@ from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
     IdCategories,
-    clean_frame,
     enum_categories,
     from_polars,
     is_enum,
     param_label,
-    to_polars,
+    to_polars_coded,
 )
 from recurct._periods import period_dose
 from recurct._strings import string_order
@@ -90,34 +89,33 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     :class:`_Prepared`).
 
     Integer ids in a small range: one O(N) scatter. ``Enum`` ids: the same on their physical
-    codes; when the categories are in ascending order, as :func:`recurct.prepare_exams`
-    makes them, those are the codes (no string is ranked or gathered). ``Categorical`` ids
-    and Enums of unsorted categories: the P distinct ids are ranked as strings.
+    codes (``Categorical``: on the dense codes of :func:`recurct._codes.category_codes`; a
+    pandas ``Categorical``: on its codes); when the labels used are in ascending order, as
+    :func:`recurct.prepare_exams` makes them, those are the codes (no string is ranked),
+    else the P distinct labels are ranked as strings (:func:`_lexical`).
     Strings: hashed (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
     whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: what
-    :func:`recurct._frames.clean_frame` read of an Enum or Categorical column, if it did.
+    :func:`recurct._frames.to_polars_coded` read of the column, if it did.
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s, None
-    if isinstance(dtype, pl.Categorical):
-        if categories is not None and categories[1] is not None:
-            labels, cat_codes = categories
-            return _lexical(cat_codes, labels)
+    if categories is None and isinstance(dtype, pl.Categorical):
         got_cat = category_codes(s)
-        if got_cat is not None:
-            return _lexical(*got_cat)
-    if dtype is pl.Enum:
-        got = dense_ints(s.to_physical().cast(pl.Int64).to_numpy())
+        categories = None if got_cat is None else (got_cat[1], got_cat[0])
+    if categories is None and dtype is pl.Enum:
+        categories = (enum_categories(s), None)
+    if categories is not None:
+        labels, idx = categories
+        # an Enum's physical codes index its categories
+        got = dense_ints(s.to_physical().cast(pl.Int64).to_numpy() if idx is None else idx)
         if got is not None:
-            codes, count, phys_ids = got
-            # the labels are the categories: no gather of rows
-            cats = enum_categories(s) if categories is None else categories[0]
-            if count == cats.len() and cats.is_sorted():  # every category used, in order
-                return codes, count, cats.alias("patient_id"), None
-            return _lexical(codes, cats.gather(phys_ids))
+            codes, count, used = got
+            if count < labels.len():  # unused labels: those used, in the same order
+                labels = labels.gather(used)
+            return _lexical(codes, labels)  # sorted labels (prepare_exams): codes as they are
     if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         s = s.cast(pl.Utf8)
         dtype = pl.Utf8
@@ -182,9 +180,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
-    df, kind = to_polars(exams, clean=False)
-    categories: dict[str, IdCategories] = {}  # an Enum or Categorical id's labels, read once
-    df = clean_frame(df, None, categories)
+    df, kind, categories = to_polars_coded(exams)  # an Enum or Categorical id's labels
     check_columns(df, fn)
     s = df.get_column("patient_id")
     dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
