@@ -89,13 +89,29 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     prep = _prepare(exams, "prepare_exams")
     starts, _t, _d, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
     df = prep.df if order is None else prep.df.gather(order)
-    if not prep.ids.dtype.is_integer():
-        codes = np.repeat(np.arange(prep.n_patients, dtype=np.int64), np.diff(starts))
-        if not _is_prepared(df.get_column("patient_id"), codes, prep.n_patients):
-            enum = pl.Enum(prep.ids.cast(pl.String))
-            ids = prep.ids.cast(pl.String).cast(enum).gather(codes).alias("patient_id")
-            df = df.with_columns(ids)
-    return from_polars(df, prep.kind)  # type: ignore[arg-type]
+    if prep.ids.dtype.is_integer():
+        return from_polars(df, prep.kind)  # type: ignore[arg-type]
+    codes = np.repeat(np.arange(prep.n_patients, dtype=np.int64), np.diff(starts))
+    if prep.kind == "pandas":  # a pandas Categorical straight from the codes: no polars Enum
+        return _pandas_categorical(df, codes, prep.ids)
+    if not _is_prepared(df.get_column("patient_id"), codes, prep.n_patients):
+        labels = prep.ids.cast(pl.String)
+        ids = labels.cast(pl.Enum(labels)).gather(codes).alias("patient_id")
+        df = df.with_columns(ids)
+    return df
+
+
+def _pandas_categorical(df: pl.DataFrame, codes: np.ndarray, ids: pl.Series) -> pd.DataFrame:
+    """``df`` as pandas with ``patient_id`` an ordered ``Categorical`` of the sorted distinct
+    ``ids`` (building a polars ``Enum`` of millions of categories, then converting it, costs
+    seconds)."""
+    import pandas as pd
+
+    out = from_polars(df.drop("patient_id"), "pandas")
+    categories = pd.Index(ids.cast(pl.String).to_pandas(), name=None)
+    column = pd.Categorical.from_codes(codes, categories=categories, ordered=True, validate=False)
+    out.insert(df.columns.index("patient_id"), "patient_id", column)
+    return out
 
 
 def _is_prepared(s: pl.Series, codes: np.ndarray, n_patients: int) -> bool:
