@@ -95,7 +95,7 @@ def to_polars(
     the first offending row. ``clean=False`` skips the identity and age rules (for a caller
     that applies :func:`clean_frame` itself and reports the values as given).
     """
-    obj = getattr(obj, "exams", obj) if type(obj).__name__ == "ReadResult" else obj
+    obj = _unwrap(obj)
     kind = frame_kind(obj)
     if kind == "polars":
         df = obj
@@ -130,6 +130,7 @@ def to_polars_coded(obj: Any) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCate
     categories take the general path (which cleans or refuses them as usual).
     """
     categories: dict[str, IdCategories] = {}
+    obj = _unwrap(obj)
     got = _pandas_category_ids(obj) if frame_kind(obj) == "pandas" else None
     if got is None:
         df, kind = to_polars(obj, clean=False)
@@ -140,6 +141,11 @@ def to_polars_coded(obj: Any) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCate
     rest = clean_frame(rest, None, categories)
     categories["patient_id"] = (labels, codes)
     return rest.insert_column(where, labels.gather(codes)), kind, categories
+
+
+def _unwrap(obj: Any) -> Any:
+    """The exams of a :class:`recurct.io.ReadResult`, anything else as it is."""
+    return getattr(obj, "exams", obj) if type(obj).__name__ == "ReadResult" else obj
 
 
 def _pandas_category_ids(obj: Any) -> tuple[pl.Series, np.ndarray] | None:
