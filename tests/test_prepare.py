@@ -96,6 +96,13 @@ def test_prepared_text_ids_give_the_same_results(df):
     _same_results(df, prepared)
     # rows in patient/time order: a second prepare keeps the table as it is
     assert recurct.prepare_exams(prepared).equals(prepared)
+    # pandas: an ordered Categorical, read through its codes
+    pdf = df.to_pandas()
+    got = _quiet(recurct.prepare_exams, pdf)
+    kw = {"thresholds": 30, "window_days": 10}
+    pd.testing.assert_frame_equal(
+        recurct.cumulative_dose(got, **kw), _quiet(recurct.cumulative_dose, pdf, **kw)
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -194,6 +201,9 @@ def test_pandas_categorical_ids(ordered):
     with pytest.warns(IdentifierWarning, match="whitespace"):
         got = recurct.cumulative_dose(spaced, thresholds=())
     assert list(got["patient_id"]) == ["A", "B", "C"]
+    repeated = cat.set_axis(["exam_date", "patient_id", "effective_dose_msv", "sex", "sex"], axis=1)
+    with pytest.raises(ValueError, match=r"column 'sex' appears twice \(columns 3 and 4"):
+        recurct.cumulative_dose(repeated)
     numbers = pdf.assign(patient_id=pd.Categorical([2, 1, 2, 3, 1]))
     got = recurct.cumulative_dose(numbers, thresholds=())
     assert list(got["n_exams"]) == [2, 2, 1]

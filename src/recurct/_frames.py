@@ -154,8 +154,9 @@ def _pandas_category_ids(obj: Any) -> tuple[pl.Series, np.ndarray] | None:
     import pandas as pd
     import pyarrow as pa
 
-    if list(obj.columns).count("patient_id") != 1:
-        return None
+    names = [str(c) for c in obj.columns]
+    if len(set(names)) != len(names) or "patient_id" not in names:
+        return None  # repeated names: the general path names them
     col = obj["patient_id"]
     if not isinstance(col.dtype, pd.CategoricalDtype) or not len(col):
         return None
