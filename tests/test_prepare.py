@@ -215,3 +215,18 @@ def test_empty_and_lazy():
     one = _exams(["B", "A"], [0, 1], [1.0, 2.0])
     got = recurct.prepare_exams(one.lazy())
     assert got["patient_id"].cast(pl.String).to_list() == ["A", "B"]
+
+
+def test_categorical_ids_with_physical_codes_far_apart():
+    """A Categorical whose physical codes span far more than its rows (other categoricals
+    were made in the process first): its codes are hashed, not scattered."""
+    many = pl.Series([f"filler{k}" for k in range(50_000)]).cast(pl.Categorical)
+    ids = ["B", "filler3", "A", "B", "zz"]
+    df = _exams(ids, [3, 1, 2, 0, 5], [1.0, 2.0, 3.0, 4.0, 5.0])
+    cat = df.with_columns(pl.col("patient_id").cast(pl.Categorical))
+    phys = cat["patient_id"].to_physical()
+    assert many.len() == 50_000 and int(phys.max() - phys.min()) > 2 * cat.height + 1024
+    for kw in ({"thresholds": ()}, {"thresholds": 3, "window_days": 3}):
+        assert recurct.cumulative_dose(cat, **kw).equals(recurct.cumulative_dose(df, **kw))
+    got = recurct.prepare_exams(cat)["patient_id"]
+    assert got.cast(pl.String).to_list() == ["A", "B", "B", "filler3", "zz"]

@@ -98,15 +98,21 @@ def category_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     (Utf8) of each code: its distinct values, in the order of their physical codes.
 
     The physical codes index the process-wide categories; they are made dense by one scatter
-    (:func:`dense_ints`) and only one row per distinct value is turned into text (casting
+    (:func:`dense_ints`), or by hashing when they span too wide a range (a process that made
+    other categoricals), and only one row per distinct value is turned into text (casting
     every row, or ``unique()``, costs about ten times more). ``None`` when ``s`` holds nulls
-    or its physical codes span too wide a range.
+    (or on a hash collision of two physical codes).
     """
     if s.null_count():
         return None
-    got = dense_ints(s.to_physical().cast(pl.Int64).to_numpy())
-    if got is None:
-        return None
-    codes, count, _ = got
+    phys = s.to_physical()
+    got = dense_ints(phys.cast(pl.Int64).to_numpy())
+    if got is not None:
+        codes, count, _ = got
+    else:
+        hashed = hash_codes(phys, max(4, int(s.len() * 3 // 2).bit_length()))
+        if hashed is None:
+            return None
+        codes, count = hashed[0], hashed[1].len()
     codes = np.ascontiguousarray(codes, dtype=np.int64)
     return codes, s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
