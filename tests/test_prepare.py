@@ -230,3 +230,20 @@ def test_categorical_ids_with_physical_codes_far_apart():
         assert recurct.cumulative_dose(cat, **kw).equals(recurct.cumulative_dose(df, **kw))
     got = recurct.prepare_exams(cat)["patient_id"]
     assert got.cast(pl.String).to_list() == ["A", "B", "B", "filler3", "zz"]
+
+
+def test_enum_and_pandas_ids_with_many_unused_categories():
+    """Codes spanning far more than the rows (hashed, not scattered), in any order."""
+    df = _exams(["B", "c7", "A", "B", "zz"], [3, 1, 2, 0, 5], [1.0, 2.0, 3.0, 4.0, 5.0])
+    cats = [f"c{k}" for k in range(5000)] + ["zz", "B", "A"]
+    as_enum = df.with_columns(pl.col("patient_id").cast(pl.Enum(cats)))
+    pdf = df.to_pandas()
+    as_pandas = pdf.assign(patient_id=pd.Categorical(pdf["patient_id"], categories=cats))
+    for kw in ({"thresholds": ()}, {"thresholds": 3, "window_days": 3}):
+        want = recurct.cumulative_dose(df, **kw)
+        assert recurct.cumulative_dose(as_enum, **kw).equals(want)
+        pd.testing.assert_frame_equal(
+            recurct.cumulative_dose(as_pandas, **kw), recurct.cumulative_dose(pdf, **kw)
+        )
+    got = recurct.prepare_exams(as_enum)["patient_id"]
+    assert got.dtype == pl.Enum(["A", "B", "c7", "zz"])

@@ -16,7 +16,14 @@ import polars as pl
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
 
-__all__ = ["Factorised", "category_codes", "dense_ints", "factorise_values", "hash_codes"]
+__all__ = [
+    "Factorised",
+    "category_codes",
+    "dense_codes",
+    "dense_ints",
+    "factorise_values",
+    "hash_codes",
+]
 
 
 class Factorised:
@@ -105,14 +112,22 @@ def category_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     """
     if s.null_count():
         return None
-    phys = s.to_physical()
-    got = dense_ints(phys.cast(pl.Int64).to_numpy())
-    if got is not None:
-        codes, count, _ = got
-    else:
-        hashed = hash_codes(phys, max(4, int(s.len() * 3 // 2).bit_length()))
-        if hashed is None:
-            return None
-        codes, count = hashed[0], hashed[1].len()
-    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    got = dense_codes(s.to_physical().cast(pl.Int64).to_numpy())
+    if got is None:
+        return None
+    codes, count, _ = got
     return codes, s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+
+
+def dense_codes(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Dense int64 codes of int64 ``ids``, their count and the id of each code: by
+    :func:`dense_ints` (codes in ascending id order), or, when the ids span too wide a range,
+    by hashing (codes in order of first appearance); ``None`` on a hash collision."""
+    got = dense_ints(ids)
+    if got is not None:
+        return got
+    hashed = hash_codes(pl.Series(ids), max(4, int(ids.size * 3 // 2).bit_length()))
+    if hashed is None:
+        return None
+    codes, values, _ = hashed
+    return codes.astype(np.int64), values.len(), values.to_numpy()

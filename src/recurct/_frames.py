@@ -52,8 +52,9 @@ and :func:`recurct.read_exams` take ``placeholder_ids=`` to use another list; ev
 public function uses this one.
 """
 
-#: The labels (Utf8) of an Enum or Categorical id column and, for a Categorical, the dense
-#: code of each row (see :func:`clean_frame`).
+#: The labels (Utf8) of an Enum or Categorical id column and the code of each row, an index
+#: into the labels, or ``None`` for an Enum (its physical codes index them): see
+#: :func:`clean_frame` and :func:`to_polars_coded`.
 IdCategories: TypeAlias = "tuple[pl.Series, np.ndarray | None]"
 
 #: Identifier columns: placeholders become null, surrounding whitespace is removed.

@@ -23,7 +23,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import category_codes, dense_ints, factorise_values, hash_codes
+from recurct._codes import category_codes, dense_codes, dense_ints, factorise_values, hash_codes
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
@@ -110,10 +110,10 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     if categories is not None:
         labels, idx = categories
         # an Enum's physical codes index its categories
-        got = dense_ints(s.to_physical().cast(pl.Int64).to_numpy() if idx is None else idx)
+        got = dense_codes(s.to_physical().cast(pl.Int64).to_numpy() if idx is None else idx)
         if got is not None:
             codes, count, used = got
-            if count < labels.len():  # unused labels: those used, in the same order
+            if count < labels.len():  # unused labels (always so when hashed): those used
                 labels = labels.gather(used)
             return _lexical(codes, labels)  # sorted labels (prepare_exams): codes as they are
     if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
