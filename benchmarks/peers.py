@@ -85,8 +85,14 @@ def make_cohort(
     uniform in 2000-2024 and later ones follow gaps of >= 1 day; doses are lognormal with
     median 7 mSv and sigma 0.8 (``ids="enum"``: the strings as a polars ``Enum``).
     ``order="random"`` shuffles the rows, ``"sorted"`` sorts
-    them by patient and date.
+    them by patient and date. ``ids="prepared"``: the string ids passed through
+    :func:`recurct.prepare_exams` (an ``Enum`` of the sorted ids, rows in patient/date order),
+    the table a caller keeps for repeated analyses.
     """
+    if ids == "prepared":
+        import recurct
+
+        return recurct.prepare_exams(make_cohort(n, seed, "str", order, mean_exams))
     rng = np.random.default_rng(seed)
     counts = exam_counts(n, rng, mean_exams)
     n_patients = counts.size
@@ -655,6 +661,8 @@ def report(
         rows += srt
         rows += run_size(n, methods, ("a", "abc"), repeat, "str", "random", progress=progress)
         rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "enum", "random",
+                         progress=progress)  # fmt: skip
+        rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "prepared", "random",
                          progress=progress)  # fmt: skip
         emit()
         emit(format_table(rows))

@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "cumulative_dose": "recurct.cumulative",
     "running_dose": "recurct.cumulative",
     "period_dose": "recurct.cumulative",
+    "prepare_exams": "recurct.prepare",
     "trailing_dose": "recurct.alerts",
     "lagged_dose": "recurct.timevarying",
     # cohorts
@@ -55,6 +56,7 @@ _SUBMODULES = (
     "plot",
     "distributed",
     "outofcore",
+    "prepare",
     "cli",
     "timevarying",
 )
@@ -82,6 +84,8 @@ __all__ = [
     "outofcore",
     "period_dose",
     "plot",
+    "prepare",
+    "prepare_exams",
     "read_exams",
     "read_openrem_ct",
     "read_rdsr",
@@ -127,5 +131,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         normalise_region,
     )
     from recurct.io import read_exams, read_openrem_ct, read_rdsr
+    from recurct.prepare import prepare_exams
     from recurct.schema import ValidationReport, validate
     from recurct.timevarying import lagged_dose

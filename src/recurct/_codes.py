@@ -16,7 +16,14 @@ import polars as pl
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
 
-__all__ = ["Factorised", "factorise_values", "hash_codes"]
+__all__ = [
+    "Factorised",
+    "category_codes",
+    "dense_codes",
+    "dense_ints",
+    "factorise_values",
+    "hash_codes",
+]
 
 
 class Factorised:
@@ -76,3 +83,51 @@ def factorise_values(s: pl.Series) -> Factorised:
     labels, null_code = _with_null(labels.cast(pl.Utf8))
     rank = s.rank("dense").cast(pl.Int64) - 1
     return Factorised(rank.fill_null(null_code).cast(pl.Int32).to_numpy(), labels, null_code)
+
+
+def dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
+    count and the ascending distinct ids; ``None`` if the range is too wide."""
+    mn, mx = _k.minmax_int(ids)
+    span = int(mx) - int(mn) + 1
+    if span > 2 * ids.size + 1024:
+        return None
+    present, count = _k.presence(ids, mn, span)
+    if count == span:
+        codes = ids if mn == 0 else ids - mn
+        return codes, int(count), np.arange(mn, mx + 1, dtype=np.int64)
+    codes = _k.remap(ids, mn, _k.dense_mapping(present))
+    return codes, int(count), np.flatnonzero(present) + mn
+
+
+def category_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
+    """Dense codes (int64, one per row) of a ``Categorical`` without nulls, and the value
+    (Utf8) of each code: its distinct values, in the order of their physical codes.
+
+    The physical codes index the process-wide categories; they are made dense by one scatter
+    (:func:`dense_ints`), or by hashing when they span too wide a range (a process that made
+    other categoricals), and only one row per distinct value is turned into text (casting
+    every row, or ``unique()``, costs about ten times more). ``None`` when ``s`` holds nulls
+    (or on a hash collision of two physical codes).
+    """
+    if s.null_count():
+        return None
+    got = dense_codes(s.to_physical().cast(pl.Int64).to_numpy())
+    if got is None:
+        return None
+    codes, count, _ = got
+    return codes, s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+
+
+def dense_codes(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Dense int64 codes of int64 ``ids``, their count and the id of each code: by
+    :func:`dense_ints` (codes in ascending id order), or, when the ids span too wide a range,
+    by hashing (codes in order of first appearance); ``None`` on a hash collision."""
+    got = dense_ints(ids)
+    if got is not None:
+        return got
+    hashed = hash_codes(pl.Series(ids), max(4, int(ids.size * 3 // 2).bit_length()))
+    if hashed is None:
+        return None
+    codes, values, _ = hashed
+    return codes.astype(np.int64), values.len(), values.to_numpy()

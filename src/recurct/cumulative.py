@@ -23,16 +23,16 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import factorise_values, hash_codes
+from recurct._codes import category_codes, dense_codes, dense_ints, factorise_values, hash_codes
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
-    clean_frame,
+    IdCategories,
     enum_categories,
     from_polars,
     is_enum,
     param_label,
-    to_polars,
+    to_polars_coded,
 )
 from recurct._periods import period_dose
 from recurct._strings import string_order
@@ -83,38 +83,44 @@ class _Prepared:
 _Codes = tuple[np.ndarray, int, pl.Series, "np.ndarray | None"]
 
 
-def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) -> _Codes:
+def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None) -> _Codes:
     """Dense codes ``0..P-1``, P, the id of each code in ascending order, and ``rank`` (or
     ``None``): the codes are in ascending id order, or ``rank[code]`` is (see
     :class:`_Prepared`).
 
-    Integer ids in a small range: one O(N) scatter. ``Categorical``/``Enum`` ids: the same on
-    their physical codes, then the P distinct ids are ranked as strings (free when the
-    categories are already in order). Strings: hashed (:func:`_factorise_strings`).
+    Integer ids in a small range: one O(N) scatter. ``Enum`` ids: the same on their physical
+    codes (``Categorical``: on the dense codes of :func:`recurct._codes.category_codes`; a
+    pandas ``Categorical``: on its codes); when the labels used are in ascending order, as
+    :func:`recurct.prepare_exams` makes them, those are the codes (no string is ranked),
+    else the P distinct labels are ranked as strings (:func:`_lexical`).
+    Strings: hashed (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
-    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: the
-    Enum's categories if already read.
+    whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: what
+    :func:`recurct._frames.to_polars_coded` read of the column, if it did.
     """
     n = s.len()
     if n == 0:
         return np.empty(0, np.int64), 0, s, None
-    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
-        phys = s.to_physical().cast(pl.Int64).to_numpy()
-        got = _dense_ints(phys)
+    if categories is None and isinstance(dtype, pl.Categorical):
+        got_cat = category_codes(s)
+        categories = None if got_cat is None else (got_cat[1], got_cat[0])
+    if categories is None and dtype is pl.Enum:
+        categories = (enum_categories(s), None)
+    if categories is not None:
+        labels, idx = categories
+        # an Enum's physical codes index its categories
+        got = dense_codes(s.to_physical().cast(pl.Int64).to_numpy() if idx is None else idx)
         if got is not None:
-            codes, count, phys_ids = got
-            if dtype is pl.Enum:
-                # the labels are the categories: no gather of rows
-                cats = enum_categories(s) if categories is None else categories
-                labels = cats.gather(phys_ids)
-            else:
-                labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
-            return _lexical(codes, labels)
+            codes, count, used = got
+            if count < labels.len():  # unused labels (always so when hashed): those used
+                labels = labels.gather(used)
+            return _lexical(codes, labels)  # sorted labels (prepare_exams): codes as they are
+    if dtype is pl.Enum or isinstance(dtype, pl.Categorical):
         s = s.cast(pl.Utf8)
         dtype = pl.Utf8
     if dtype.is_integer():
-        got = _dense_ints(s.cast(pl.Int64).to_numpy())
+        got = dense_ints(s.cast(pl.Int64).to_numpy())
         if got is not None:
             codes, count, uniq = got
             return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
@@ -126,21 +132,6 @@ def _factorise(s: pl.Series, dtype: Any, categories: pl.Series | None = None) ->
     n_patients = int(codes.max()) + 1
     rows = _k.first_rows(codes, n_patients)
     return codes, n_patients, s.gather(rows), None
-
-
-def _dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
-    """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
-    count and the ascending distinct ids; ``None`` if the range is too wide."""
-    mn, mx = _k.minmax_int(ids)
-    span = int(mx) - int(mn) + 1
-    if span > 2 * ids.size + 1024:
-        return None
-    present, count = _k.presence(ids, mn, span)
-    if count == span:
-        codes = ids if mn == 0 else ids - mn
-        return codes, int(count), np.arange(mn, mx + 1, dtype=np.int64)
-    codes = _k.remap(ids, mn, _k.dense_mapping(present))
-    return codes, int(count), np.flatnonzero(present) + mn
 
 
 def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
@@ -189,9 +180,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
-    df, kind = to_polars(exams, clean=False)
-    categories: dict[str, pl.Series] = {}  # an Enum id's categories, read once
-    df = clean_frame(df, None, categories)
+    df, kind, categories = to_polars_coded(exams)  # an Enum or Categorical id's labels
     check_columns(df, fn)
     s = df.get_column("patient_id")
     dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
