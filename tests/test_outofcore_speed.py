@@ -1,0 +1,130 @@
+"""The out-of-core pipeline: buckets by ranges of patient id (no final sort), read ahead
+and written behind in threads, the hash-bucket fallback; always the in-memory result."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import recurct
+from recurct import outofcore
+from recurct.outofcore import cumulative_dose_chunked, write_patients
+
+
+def exams(n: int, n_patients: int, seed: int, *, strings: bool = False) -> pl.DataFrame:
+    """Random exams with same-time ties (the input order then decides crossings)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(-n_patients, n_patients, n)
+    t0 = dt.datetime(2012, 1, 1)
+    return pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in ids] if strings else ids,
+            "exam_date": [t0 + dt.timedelta(days=int(d)) for d in rng.integers(0, 40, n)],
+            "effective_dose_msv": rng.choice([0.0, 2.0, 10.0, 60.0, 95.0], n),
+        }
+    )
+
+
+def in_memory(frame: pl.DataFrame) -> pl.DataFrame:
+    return recurct.cumulative_dose(frame, thresholds=(100,), window_days=30)
+
+
+def chunked(frame: pl.DataFrame, buckets: int) -> pl.DataFrame:
+    return cumulative_dose_chunked(frame.lazy(), thresholds=(100,), window_days=30, buckets=buckets)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    n_patients=st.integers(1, 80),
+    buckets=st.integers(2, 13),
+    seed=st.integers(0, 2**16),
+    strings=st.booleans(),
+)
+def test_range_buckets_equal_in_memory(n, n_patients, buckets, seed, strings) -> None:
+    frame = exams(n, n_patients, seed, strings=strings)
+    assert_frame_equal(chunked(frame, buckets), in_memory(frame))
+
+
+def test_range_bounds_are_sorted_quantiles() -> None:
+    frame = exams(5_000, 1_000, 1)
+    bounds = outofcore._range_bounds(frame.lazy(), 4)
+    assert bounds is not None and bounds.is_sorted() and bounds.len() == 3
+    # about a quarter of the exams below the first bound (evenly spaced sample: exact here)
+    share = (frame["patient_id"] < bounds[0]).mean()
+    assert 0.2 < share < 0.3
+    assert outofcore._range_bounds(frame.with_columns(pl.col("patient_id") * 0.5).lazy(), 4) is None
+
+
+@pytest.mark.parametrize("buckets", [3, 12])
+def test_buckets_in_id_order_need_no_sort(tmp_path, monkeypatch, buckets) -> None:
+    # 12 buckets: folders "=10", "=11" come after "=9" by number, not by name
+    frame = exams(4_000, 700, 2)
+    want = in_memory(frame)
+
+    def no_sort(columns):
+        raise AssertionError("range buckets came out of id order")
+
+    monkeypatch.setattr(outofcore, "_sorted_by_patient", no_sort)
+    assert_frame_equal(chunked(frame, buckets), want)
+    out = write_patients(frame.lazy(), tmp_path / "out", thresholds=(100,), window_days=30,
+                         buckets=buckets)
+    parts = sorted(out.glob("part-*.parquet"))
+    back = pl.concat([pl.read_parquet(p) for p in parts])
+    assert back["patient_id"].is_sorted()  # the parts, in name order, are in id order
+    assert_frame_equal(back, want)
+
+
+@pytest.mark.parametrize("bounds", ["none", "unsorted"])
+def test_hash_fallback_and_unsorted_buckets(monkeypatch, bounds) -> None:
+    # no bounds: hash buckets; bounds out of order: buckets out of id order. Either way every
+    # patient is in one bucket and the final sort puts the table in order
+    frame = exams(3_000, 500, 3, strings=True)
+    fake = None if bounds == "none" else pl.Series(["p7", "p-3", "p40", "p1"])
+    monkeypatch.setattr(outofcore, "_range_bounds", lambda lf, k: fake)
+    assert_frame_equal(chunked(frame, 5), in_memory(frame))
+
+
+def test_skewed_and_constant_ids() -> None:
+    # one patient holds most exams: equal bounds, empty buckets; one id only: one bucket
+    frame = exams(2_000, 300, 4)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) % 10 < 8).then(7).otherwise(pl.col("patient_id"))
+        .alias("patient_id")
+    )
+    assert_frame_equal(chunked(frame, 6), in_memory(frame))
+    single = frame.with_columns(pl.lit(5, dtype=pl.Int64).alias("patient_id"))
+    assert_frame_equal(chunked(single, 4), in_memory(single))
+
+
+def test_null_id_names_the_input_row() -> None:
+    frame = exams(500, 50, 5).with_columns(
+        pl.when(pl.int_range(pl.len()) == 321).then(None).otherwise(pl.col("patient_id"))
+        .alias("patient_id")
+    )
+    with pytest.raises(ValueError, match=r"\b321\b"):
+        chunked(frame, 4)
+
+
+def test_failed_write_leaves_no_folder(tmp_path, monkeypatch) -> None:
+    # a write in the writer thread fails: the error reaches the caller, no folder is left
+    frame = exams(3_000, 400, 6)
+    write = pl.DataFrame.write_parquet
+    calls = []
+
+    def failing(self, file, **kwargs):
+        calls.append(file)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return write(self, file, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_patients(frame.lazy(), tmp_path / "out", buckets=4)
+    assert list(tmp_path.iterdir()) == []
