@@ -60,6 +60,7 @@ def test_range_bounds_are_sorted_quantiles() -> None:
     share = (frame["patient_id"] < bounds[0]).mean()
     assert 0.2 < share < 0.3
     assert outofcore._range_bounds(frame.with_columns(pl.col("patient_id") * 0.5).lazy(), 4) is None
+    assert outofcore._range_bounds(frame.lazy(), outofcore._MAX_RANGE_BUCKETS + 1) is None
 
 
 @pytest.mark.parametrize("buckets", [3, 12])

@@ -71,9 +71,12 @@ def _patients_partition(
 ) -> pd.DataFrame:
     from recurct.outofcore import chunk_patients
 
-    pdf = pdf.sort_values(_ROW, kind="stable")
-    rows = pdf[_ROW].to_numpy()
-    exams = pl.from_pandas(pdf.drop(columns=_ROW), include_index=False)
+    exams = pl.from_pandas(pdf, include_index=False)
+    rows = exams[_ROW].to_numpy()
+    if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):  # the shuffle mixes them
+        exams = exams.sort(_ROW)
+        rows = exams[_ROW].to_numpy()
+    exams = exams.drop(_ROW)
     out = chunk_patients(
         exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days
     )
