@@ -52,6 +52,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import logging
 import math
 import os
 import platform
@@ -228,6 +229,27 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
     return {"seconds": seconds, "read_seconds": read, **_summary(patients)}
 
 
+class _Phases(logging.Handler):
+    """Sums the phase seconds that recurct.outofcore logs at DEBUG level (``--phases``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: dict[str, float] = {}
+        self.logger = logging.getLogger("recurct.outofcore")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _, phase, seconds = record.getMessage().split()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + float(seconds), 2)
+
+    def __enter__(self) -> _Phases:
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+
+
 def _chunked_args(buckets: int, tmpdir: str | None) -> dict[str, Any]:
     """The out-of-core arguments: ``buckets`` 0 is the library's default K."""
     return {
@@ -244,10 +266,11 @@ def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, 
     from recurct.outofcore import cumulative_dose_chunked
 
     _warm_up(_sample(folder))
-    t0 = time.perf_counter()
-    patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, **_summary(patients)}
+    with _Phases() as phases:
+        t0 = time.perf_counter()
+        patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "phases": phases.seconds, **_summary(patients)}
 
 
 def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
@@ -260,9 +283,10 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
     _warm_up(_sample(folder))
     out = Path(tempfile.mkdtemp(prefix="recurct-bench-patients-", dir=tmpdir)) / "patients"
     try:
-        t0 = time.perf_counter()
-        write_patients(folder, out, **_chunked_args(buckets, tmpdir))
-        seconds = time.perf_counter() - t0
+        with _Phases() as phases:
+            t0 = time.perf_counter()
+            write_patients(folder, out, **_chunked_args(buckets, tmpdir))
+            seconds = time.perf_counter() - t0
         reached = f"reached_{THRESHOLD:g}"
         summary = (
             pl.scan_parquet(out / "*.parquet")
@@ -277,7 +301,7 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
         )
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
-    return {"seconds": seconds, **summary}
+    return {"seconds": seconds, "phases": phases.seconds, **summary}
 
 
 def _metrics(dask_scheduler: Any) -> dict:
@@ -391,6 +415,7 @@ def run_child(path: str, folder: Path, setting: int, tmpdir: str | None) -> dict
     import psutil
 
     cmd = [sys.executable, __file__, "--_child", path, str(folder), str(setting), tmpdir or ""]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     proc = psutil.Process(popen.pid)
@@ -411,7 +436,9 @@ def run_child(path: str, folder: Path, setting: int, tmpdir: str | None) -> dict
     if popen.returncode != 0:
         raise RuntimeError(f"{path} ({setting=}) failed with exit code {popen.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(path=path, workers=setting, wall=wall, peak_rss=peak[0])
+    # the 1-minute load average before and after: other jobs on the machine slow it down
+    load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
+    result.update(path=path, workers=setting, wall=wall, peak_rss=peak[0], load=load)
     return result
 
 
@@ -542,9 +569,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {path:<9} workers={r['workers']} K={r['k']}: {r['seconds']:.1f} s "
                     f"(max of {args.repeat}: {r['seconds_max']:.1f} s) "
-                    f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB",
+                    f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB, "
+                    f"load {r['load']}",
                     flush=True,
                 )
+                if "phases" in r:
+                    print(f"    phases (s, summed over buckets): {r['phases']}", flush=True)
                 if args.verbose and "task_seconds" in r:
                     print(f"    task seconds by prefix: {r['task_seconds']}", flush=True)
                 results.append(r)

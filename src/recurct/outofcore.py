@@ -18,11 +18,13 @@ import contextlib
 import glob
 import itertools
 import json
+import logging
 import math
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 _ROW = "__recurct_row"
+#: the seconds of each phase, at DEBUG level (benchmarks/bench_scale.py --phases)
+_log = logging.getLogger(__name__)
 _BUCKET = "__recurct_bucket"
 #: Columns the patients table is built from; others are not read from disk.
 
@@ -257,12 +261,13 @@ def _buckets(
         table = cumulative_dose(lf.collect(), thresholds=thresholds, window_days=window_days)
         if target is None:
             return table
-        table.write_parquet(target.path / "part-00000.parquet")
+        _write_part(table, target.path / "part-00000.parquet")
         return None
 
     work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
     try:
-        bounds = _range_bounds(lf, k)
+        with _timed("bounds"):
+            bounds = _range_bounds(lf, k)
         if bounds is None:  # an id type whose order we do not split by: hash buckets
             key = pl.col("patient_id").hash(seed=0) % k
         else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
@@ -270,17 +275,18 @@ def _buckets(
             key = pl.sum_horizontal(
                 (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
             )
-        (
-            lf.with_row_index(_ROW)
-            .with_columns(key.alias(_BUCKET))
-            # lz4, not the default zstd: at 10^8 exams the split took 4.7 s instead of 11.2 s
-            # and the buckets read 4x faster, for 21 % more temporary disk (docs/scaling.md)
-            .sink_parquet(
-                pl.PartitionBy(work, key=_BUCKET, include_key=False),
-                mkdir=True,
-                compression="lz4",
+        with _timed("split"):
+            (
+                lf.with_row_index(_ROW)
+                .with_columns(key.alias(_BUCKET))
+                # lz4, not the default zstd: at 10^8 exams the split took 4.7 s instead of
+                # 11.2 s and the buckets read 4x faster, for 21 % more temporary disk
+                .sink_parquet(
+                    pl.PartitionBy(work, key=_BUCKET, include_key=False),
+                    mkdir=True,
+                    compression="lz4",
+                )
             )
-        )
         # the folders are named "<key>=<bucket>": in bucket order (by number, not by name)
         parts = sorted(
             (p for p in work.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("=")[-1])
@@ -289,13 +295,14 @@ def _buckets(
         tables = _run_buckets(parts, thresholds, window_days, target, show)
         if target is not None:
             return None
-        columns = pl.concat(tables, how="vertical", rechunk=False).get_columns()
-        del tables
-        ids = next(c for c in columns if c.name == "patient_id")
-        if bounds is not None and ids.is_sorted():
-            return pl.DataFrame(columns)  # buckets in id order: already sorted
-        del ids
-        return _sorted_by_patient(columns)
+        with _timed("assemble"):
+            columns = pl.concat(tables, how="vertical", rechunk=False).get_columns()
+            del tables
+            ids = next(c for c in columns if c.name == "patient_id")
+            if bounds is not None and ids.is_sorted():
+                return pl.DataFrame(columns)  # buckets in id order: already sorted
+            del ids
+            return _sorted_by_patient(columns)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -360,22 +367,40 @@ def _run_buckets(
     with ThreadPoolExecutor(1, thread_name_prefix="recurct-write") as writer:
         written: Future[None] | None = None
         for i, part in enumerate(steps):
-            chunk, rows = _read_bucket(part)
-            table = chunk_patients(chunk, rows, "cumulative_dose_chunked", thresholds, window_days)
+            with _timed("read"):
+                chunk, rows = _read_bucket(part)
+            with _timed("compute"):
+                table = chunk_patients(
+                    chunk, rows, "cumulative_dose_chunked", thresholds, window_days
+                )
             del chunk, rows
             if target is None:
                 tables.append(table)
                 continue
+            with _timed("wait"):
+                if written is not None:
+                    written.result()
+            written = writer.submit(_write_part, table, target.path / f"part-{i:05d}.parquet")
+            del table
+        with _timed("wait"):
             if written is not None:
                 written.result()
-            # lz4: half the time of zstd for 20 % more bytes (docs/scaling.md)
-            written = writer.submit(
-                table.write_parquet, target.path / f"part-{i:05d}.parquet", compression="lz4"
-            )
-            del table
-        if written is not None:
-            written.result()
     return tables
+
+
+@contextlib.contextmanager
+def _timed(phase: str) -> Iterator[None]:
+    """Log the seconds of ``phase`` at DEBUG level."""
+    t0 = time.perf_counter()
+    yield
+    _log.debug("phase %s %.3f", phase, time.perf_counter() - t0)
+
+
+def _write_part(table: pl.DataFrame, path: Path) -> None:
+    """Write one patients table; lz4: half the time of zstd for 20 % more bytes
+    (docs/scaling.md)."""
+    with _timed("write"):
+        table.write_parquet(path, compression="lz4")
 
 
 def _sorted_by_patient(columns: list[pl.Series]) -> pl.DataFrame:
