@@ -1,5 +1,6 @@
-"""The out-of-core pipeline: buckets by ranges of patient id (no final sort), read ahead
-and written behind in threads, the hash-bucket fallback; always the in-memory result."""
+"""The out-of-core pipeline: buckets by ranges of patient id (no final sort), split on disk
+or in memory, written behind in a thread, the hash-bucket fallback; always the in-memory
+result."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def exams(n: int, n_patients: int, seed: int, *, strings: bool = False) -> pl.Da
             "effective_dose_msv": rng.choice([0.0, 2.0, 10.0, 60.0, 95.0], n),
         }
     )
+
+
+@pytest.fixture(autouse=True, params=["disk", "memory"])
+def split(request, monkeypatch) -> str:
+    """Every test with the split on disk and in memory (whatever memory is available)."""
+    share = 0.0 if request.param == "disk" else 1e6
+    monkeypatch.setattr(outofcore, "_MEMORY_SPLIT_SHARE", share)
+    return request.param
 
 
 def in_memory(frame: pl.DataFrame) -> pl.DataFrame:
@@ -129,3 +138,18 @@ def test_failed_write_leaves_no_folder(tmp_path, monkeypatch) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_patients(frame.lazy(), tmp_path / "out", buckets=4)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_split_in_memory_only_when_it_fits(monkeypatch, split) -> None:
+    frame = exams(1_000, 100, 7)
+    assert outofcore._split_fits_in_memory(frame.lazy()) == (split == "memory")
+    # an optional string column of unknown size: on disk
+    with_strings = frame.with_columns(pl.lit("a long facility name").alias("facility"))
+    assert not outofcore._split_fits_in_memory(with_strings.lazy())
+    # 28 bytes per exam (3 columns and the row number) against the available memory
+    monkeypatch.setattr(outofcore, "_MEMORY_SPLIT_SHARE", 0.5)
+    monkeypatch.setattr(outofcore, "_available_memory", lambda: 56_000)
+    assert outofcore._split_fits_in_memory(frame.lazy())
+    assert not outofcore._split_fits_in_memory(pl.concat([frame, frame.head(1)]).lazy())
+    monkeypatch.setattr(outofcore, "_available_memory", lambda: None)
+    assert not outofcore._split_fits_in_memory(frame.lazy())

@@ -15,16 +15,18 @@ so ties in time are broken exactly as in memory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import itertools
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,8 @@ __all__ = [
 ]
 
 _ROW = "__recurct_row"
+#: a bucket's exams in input order (without the row number) and their input row numbers
+_BucketExams = tuple[pl.DataFrame, np.ndarray]
 #: the seconds of each phase, at DEBUG level (benchmarks/bench_scale.py --phases)
 _log = logging.getLogger(__name__)
 _BUCKET = "__recurct_bucket"
@@ -264,47 +268,117 @@ def _buckets(
         _write_part(table, target.path / "part-00000.parquet")
         return None
 
-    work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
-    try:
-        with _timed("bounds"):
-            bounds = _range_bounds(lf, k)
-        if bounds is None:  # an id type whose order we do not split by: hash buckets
-            key = pl.col("patient_id").hash(seed=0) % k
-        else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
-            # (a sum of comparisons streams; search_sorted held 1.6x the memory at 10^7)
-            key = pl.sum_horizontal(
-                (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
-            )
-        with _timed("split"):
-            (
-                lf.with_row_index(_ROW)
-                .with_columns(key.alias(_BUCKET))
-                # lz4, not the default zstd: at 10^8 exams the split took 4.7 s instead of
-                # 11.2 s and the buckets read 4x faster, for 21 % more temporary disk
-                .sink_parquet(
-                    pl.PartitionBy(work, key=_BUCKET, include_key=False),
-                    mkdir=True,
-                    compression="lz4",
-                )
-            )
-        # the folders are named "<key>=<bucket>": in bucket order (by number, not by name)
-        parts = sorted(
-            (p for p in work.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("=")[-1])
+    with _timed("bounds"):
+        bounds = _range_bounds(lf, k)
+    if bounds is None:  # an id type whose order we do not split by: hash buckets
+        key = pl.col("patient_id").hash(seed=0) % k
+    else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
+        # (a sum of comparisons streams; search_sorted held 1.6x the memory at 10^7)
+        key = pl.sum_horizontal(
+            (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
         )
-        show = sys.stderr.isatty() if progress is None else progress
-        tables = _run_buckets(parts, thresholds, window_days, target, show)
-        if target is not None:
-            return None
-        with _timed("assemble"):
-            columns = pl.concat(tables, how="vertical", rechunk=False).get_columns()
-            del tables
-            ids = next(c for c in columns if c.name == "patient_id")
-            if bounds is not None and ids.is_sorted():
-                return pl.DataFrame(columns)  # buckets in id order: already sorted
-            del ids
-            return _sorted_by_patient(columns)
+    show = sys.stderr.isatty() if progress is None else progress
+    split = lf.with_row_index(_ROW).with_columns(key.alias(_BUCKET))
+    work = None
+    try:
+        if target is None and _split_fits_in_memory(lf):
+            with _timed("split"):
+                loaders = _split_in_memory(split, k)
+        else:
+            work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
+            with _timed("split"):
+                loaders = _split_on_disk(split, work)
+        tables = _run_buckets(loaders, thresholds, window_days, target, show)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+    if target is not None:
+        return None
+    with _timed("assemble"):
+        columns = pl.concat(tables, how="vertical", rechunk=False).get_columns()
+        del tables
+        ids = next(c for c in columns if c.name == "patient_id")
+        if bounds is not None and ids.is_sorted():
+            return pl.DataFrame(columns)  # buckets in id order: already sorted
+        del ids
+        return _sorted_by_patient(columns)
+
+
+#: the in-memory split is used while the exams it holds (estimated) take at most this share
+#: of the memory available when it starts; else the temporary dataset on disk
+_MEMORY_SPLIT_SHARE = 0.25
+#: estimated bytes per exam of a string id held in memory (data and offset)
+_STRING_ID_BYTES = 24
+
+
+def _split_fits_in_memory(lf: pl.LazyFrame) -> bool:
+    """Whether the used columns of the source, split into buckets in memory, would take at
+    most ``_MEMORY_SPLIT_SHARE`` of the available memory (Linux and macOS; elsewhere, and
+    with string columns other than the id, whose size is unknown: no).
+
+    The patients table returned is about as large as these exams (8 bytes a column, 4 for
+    the row number; 28 per exam against about 39 per exam of table at 1.9 exams per patient),
+    so the split in memory costs no more than the result itself, and it saves the write and
+    read of the temporary dataset (at 10^8 exams: 7.0 s instead of 12 s, the same peak).
+    """
+    available = _available_memory()
+    if available is None:
+        return False
+    schema = lf.collect_schema()
+    per_exam = 4
+    for name, dtype in schema.items():
+        if dtype == pl.String and name == "patient_id":
+            per_exam += _STRING_ID_BYTES
+        elif dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean:
+            per_exam += 8
+        else:
+            return False
+    n = lf.select(pl.len()).collect().item()
+    return n * per_exam <= _MEMORY_SPLIT_SHARE * available
+
+
+def _available_memory() -> int | None:
+    """Bytes of physical memory available now; None where the system does not say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _split_in_memory(split: pl.LazyFrame, k: int) -> list[Callable[[], _BucketExams]]:
+    """The buckets of ``split`` (a bucket number in ``_BUCKET``) held in memory: one streaming
+    pass, each batch cut by bucket (in input order); a loader per bucket joins its pieces
+    and lets them go."""
+    pieces: list[list[pl.DataFrame]] = [[] for _ in range(k)]
+    for batch in split.collect_batches(chunk_size=2_000_000):
+        for (i,), part in batch.partition_by(
+            _BUCKET, as_dict=True, include_key=False, maintain_order=True
+        ).items():
+            pieces[int(i)].append(part)
+
+    def load(i: int) -> _BucketExams:
+        chunk = pl.concat(pieces[i], how="vertical", rechunk=True)
+        pieces[i] = []
+        return _in_input_order(chunk)
+
+    return [functools.partial(load, i) for i in range(k) if pieces[i]]
+
+
+def _split_on_disk(split: pl.LazyFrame, work: Path) -> list[Callable[[], _BucketExams]]:
+    """The buckets of ``split`` written to a temporary partitioned dataset under ``work``
+    (bounded memory); a loader per bucket reads it back."""
+    (
+        # lz4, not the default zstd: at 10^8 exams the split took 4.7 s instead of 11.2 s
+        # and the buckets read 4x faster, for 21 % more temporary disk (docs/scaling.md)
+        split.sink_parquet(
+            pl.PartitionBy(work, key=_BUCKET, include_key=False), mkdir=True, compression="lz4"
+        )
+    )
+    # the folders are named "<key>=<bucket>": in bucket order (by number, not by name)
+    parts = sorted(
+        (p for p in work.iterdir() if p.is_dir()), key=lambda p: int(p.name.split("=")[-1])
+    )
+    return [functools.partial(_read_bucket, part) for part in parts]
 
 
 #: ids sampled per bucket to choose the bucket bounds (quantiles of the sample)
@@ -340,9 +414,14 @@ def _range_bounds(lf: pl.LazyFrame, k: int) -> pl.Series | None:
     return ids.gather([min(ids.len() - 1, i * ids.len() // k) for i in range(1, k)])
 
 
-def _read_bucket(part: Path) -> tuple[pl.DataFrame, np.ndarray]:
+def _read_bucket(part: Path) -> _BucketExams:
     """One bucket of exams, in input order, and its input row numbers."""
-    chunk = pl.read_parquet(part / "**" / "*.parquet")
+    return _in_input_order(pl.read_parquet(part / "**" / "*.parquet"))
+
+
+def _in_input_order(chunk: pl.DataFrame) -> _BucketExams:
+    """A bucket's exams sorted by input row (if not already), without the row number, and
+    the row numbers."""
     rows = chunk[_ROW].to_numpy()
     if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
         # the streaming sink usually keeps the input order: sort (a copy) only if not
@@ -352,23 +431,27 @@ def _read_bucket(part: Path) -> tuple[pl.DataFrame, np.ndarray]:
 
 
 def _run_buckets(
-    parts: list[Path], thresholds: Any, window_days: Any, target: Any, show: bool
+    loaders: list[Callable[[], _BucketExams]],
+    thresholds: Any,
+    window_days: Any,
+    target: Any,
+    show: bool,
 ) -> list[pl.DataFrame]:
-    """The patients tables of the buckets in ``parts``, in order: returned, or written to
+    """The patients tables of the buckets ``loaders`` give, in order: returned, or written to
     ``target`` (``part-NNNNN.parquet``; none returned). Table ``i`` is written in a thread
     while bucket ``i + 1`` is computed (polars and the numba kernels release the GIL), so at
     most one table waits to be written beside the bucket in memory."""
     tables: list[pl.DataFrame] = []
-    steps: Any = parts
+    steps: Any = loaders
     if show:
         from tqdm.auto import tqdm
 
-        steps = tqdm(parts, desc="patient buckets", unit="bucket")
+        steps = tqdm(loaders, desc="patient buckets", unit="bucket")
     with ThreadPoolExecutor(1, thread_name_prefix="recurct-write") as writer:
         written: Future[None] | None = None
-        for i, part in enumerate(steps):
+        for i, load in enumerate(steps):
             with _timed("read"):
-                chunk, rows = _read_bucket(part)
+                chunk, rows = load()
             with _timed("compute"):
                 table = chunk_patients(
                     chunk, rows, "cumulative_dose_chunked", thresholds, window_days
