@@ -2,10 +2,13 @@
 
 A national registry's 10^8-10^9 exams do not fit in memory at once, but each patient's exams
 do, and the per-patient computation needs nothing else. So the exams are split once into K
-buckets by a hash of the patient id (a streaming polars query writes a partitioned Parquet
-dataset to a temporary folder, with bounded memory), and each bucket then goes through the
-same in-memory path (:func:`recurct.cumulative.cumulative_dose`, i.e. the numba kernels). The
-patients tables of the buckets are concatenated and sorted by ``patient_id``.
+buckets by ranges of the patient id (quantiles of a sample; a hash of the id for other id
+types), by a streaming polars query that writes a partitioned Parquet dataset to a temporary
+folder with bounded memory, or, when the patients table is returned in memory and the exams
+take less memory than it, into pieces held in memory. Each bucket then goes through the same
+in-memory path (:func:`recurct.cumulative.cumulative_dose`, i.e. the numba kernels). Range
+buckets come in id order, so their patients tables are concatenated as they are (hash
+buckets: then sorted by ``patient_id``).
 
 The result is identical to the in-memory path: every patient lies in exactly one bucket, and
 a global row number written before the split restores the input order within each bucket,
@@ -150,7 +153,10 @@ def cumulative_dose_chunked(
         smaller buckets were also no slower, see docs/scaling.md).
     tmpdir
         Where the temporary partitioned dataset is written (default: the system's temporary
-        folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM.
+        folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM. None is
+        written when the buckets are held in memory instead: when the used columns take at
+        most a quarter of the memory available (integer, date and float columns and the id;
+        any other string column sends the split to disk).
     progress
         Show a progress bar over buckets (default: when stderr is a terminal).
 
@@ -282,11 +288,11 @@ def _buckets(
     work = None
     try:
         if target is None and _split_fits_in_memory(lf):
-            with _timed("split"):
+            with _timed("split-in-memory"):
                 loaders = _split_in_memory(split, k)
         else:
             work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
-            with _timed("split"):
+            with _timed("split-on-disk"):
                 loaders = _split_on_disk(split, work)
         tables = _run_buckets(loaders, thresholds, window_days, target, show)
     finally:
@@ -313,7 +319,7 @@ _STRING_ID_BYTES = 24
 
 def _split_fits_in_memory(lf: pl.LazyFrame) -> bool:
     """Whether the used columns of the source, split into buckets in memory, would take at
-    most ``_MEMORY_SPLIT_SHARE`` of the available memory (Linux and macOS; elsewhere, and
+    most ``_MEMORY_SPLIT_SHARE`` of the available memory (where the system says; elsewhere, and
     with string columns other than the id, whose size is unknown: no).
 
     The patients table returned is about as large as these exams (8 bytes a column, 4 for
@@ -338,7 +344,12 @@ def _split_fits_in_memory(lf: pl.LazyFrame) -> bool:
 
 
 def _available_memory() -> int | None:
-    """Bytes of physical memory available now; None where the system does not say."""
+    """Bytes of memory available now (Linux: ``MemAvailable``, which counts the page cache
+    that can be dropped; else the free pages); None where the system does not say."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            line = next(x for x in meminfo if x.startswith("MemAvailable:"))
+        return int(line.split()[1]) * 1024
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, ValueError, OSError):
