@@ -153,3 +153,91 @@ def test_split_in_memory_only_when_it_fits(monkeypatch, split) -> None:
     assert not outofcore._split_fits_in_memory(pl.concat([frame, frame.head(1)]).lazy())
     monkeypatch.setattr(outofcore, "_available_memory", lambda: None)
     assert not outofcore._split_fits_in_memory(frame.lazy())
+
+
+def sorted_folder(tmp_path, frame: pl.DataFrame, *, statistics: bool = True):
+    """``frame`` sorted by patient (stable) in three files of small row groups: patients
+    straddle row groups and files."""
+    folder = tmp_path / "sorted"
+    (folder / "sub").mkdir(parents=True)
+    frame = frame.sort("patient_id", maintain_order=True, nulls_last=True)
+    names = ["a.parquet", "b.parquet", "sub/c.parquet"]  # sorted paths: the reading order
+    for name, part in zip(names, frame.iter_slices(frame.height // 3 + 1), strict=True):
+        part.write_parquet(folder / name, row_group_size=97, statistics=statistics)
+    return folder, frame
+
+
+@pytest.mark.parametrize("strings", [False, True])
+def test_clustered_source_is_read_without_split(tmp_path, monkeypatch, strings) -> None:
+    folder, frame = sorted_folder(tmp_path, exams(3_000, 300, 8, strings=strings))
+    loaders = outofcore._clustered_loaders(folder, pl.scan_parquet(folder), 6)
+    assert loaders is not None and 4 <= len(loaders) <= 7
+
+    def no_split(*args):
+        raise AssertionError("a sorted source was split")
+
+    monkeypatch.setattr(outofcore, "_range_bounds", no_split)
+    want = in_memory(frame)
+    got = cumulative_dose_chunked(folder, thresholds=(100,), window_days=30, buckets=6)
+    assert_frame_equal(got, want)
+    out = write_patients(folder, tmp_path / "out", thresholds=(100,), window_days=30, buckets=6)
+    assert_frame_equal(pl.read_parquet(out / "*.parquet"), want)
+
+
+def test_clustered_patient_over_several_runs(tmp_path) -> None:
+    # one patient with 700 of 1,500 exams spans several runs of row groups (carried over
+    # run after run); rows unsorted within a row group (only the groups are ordered)
+    frame = exams(1_500, 60, 11)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) < 700).then(0).otherwise(pl.col("patient_id"))
+        .alias("patient_id")
+    )
+    folder, ordered = sorted_folder(tmp_path, frame)
+    loaders = outofcore._clustered_loaders(folder, pl.scan_parquet(folder), 8)
+    assert loaders is not None and len(loaders) >= 6
+    assert_frame_equal(cumulative_dose_chunked(folder, buckets=8), recurct.cumulative_dose(ordered))
+    shuffled = tmp_path / "groups.parquet"
+    # ids out of order inside each row group of 100 rows, the groups in order
+    within = ordered.with_columns((pl.int_range(pl.len()) // 100).alias("g")).sort(
+        "g", pl.col("effective_dose_msv"), maintain_order=True
+    ).drop("g")
+    within.write_parquet(shuffled, row_group_size=100)
+    assert outofcore._clustered_loaders(shuffled, pl.scan_parquet(shuffled), 5) is not None
+    got = cumulative_dose_chunked(shuffled, buckets=5)
+    assert_frame_equal(got, recurct.cumulative_dose(within))
+
+
+def test_unclustered_source_falls_back_to_split(tmp_path) -> None:
+    frame = exams(2_000, 300, 9)
+    folder, _ = sorted_folder(tmp_path, frame, statistics=False)  # no statistics
+    assert outofcore._clustered_loaders(folder, pl.scan_parquet(folder), 4) is None
+    (tmp_path / "shuffled.parquet").unlink(missing_ok=True)
+    frame.write_parquet(tmp_path / "shuffled.parquet", row_group_size=100)  # ids out of order
+    lf = pl.scan_parquet(tmp_path / "shuffled.parquet")
+    assert outofcore._clustered_loaders(tmp_path / "shuffled.parquet", lf, 4) is None
+    assert outofcore._clustered_loaders(frame.lazy(), frame.lazy(), 4) is None
+    assert_frame_equal(chunked(frame, 4), in_memory(frame))
+
+
+def test_clustered_null_id_falls_back_and_names_the_row(tmp_path) -> None:
+    frame = exams(1_000, 100, 10).with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("patient_id"))
+        .alias("patient_id")
+    )
+    folder, ordered = sorted_folder(tmp_path, frame)  # the null id sorted last
+    assert outofcore._clustered_loaders(folder, pl.scan_parquet(folder), 4) is None
+    with pytest.raises(ValueError, match=rf"\b{ordered.height - 1}\b"):
+        cumulative_dose_chunked(folder, buckets=4)
+
+
+def test_polars_reads_files_in_sorted_path_order(tmp_path) -> None:
+    # the clustered path numbers input rows in the order of _parquet_files: polars' own
+    folder = tmp_path / "d"
+    (folder / "z").mkdir(parents=True)
+    for i, name in enumerate(["b.parquet", "a.parquet", "z/a.parquet", "c.parquet"]):
+        pl.DataFrame({"x": [i, i]}).write_parquet(folder / name)
+    files = outofcore._parquet_files(folder)
+    read = pl.read_parquet(str(folder / "**" / "*.parquet"))
+    assert_frame_equal(read, pl.concat([pl.read_parquet(f) for f in files]))
+    assert outofcore._parquet_files(folder / "a.parquet") == [str(folder / "a.parquet")]
+    assert outofcore._parquet_files(str(folder / "*.parquet")) == files[:3]

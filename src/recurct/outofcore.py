@@ -177,7 +177,7 @@ def cumulative_dose_chunked(
     """
     lf, k, _params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
     with terminate_as_exit():
-        result = _buckets(lf, k, thresholds, window_days, tmpdir, progress, None)
+        result = _buckets(source, lf, k, thresholds, window_days, tmpdir, progress, None)
     assert result is not None
     return result
 
@@ -237,7 +237,7 @@ def write_patients(
                 inputs=_source_paths(source),
             )
         )
-        _buckets(lf, k, thresholds, window_days, tmpdir, progress, target)
+        _buckets(source, lf, k, thresholds, window_days, tmpdir, progress, target)
     return Path(out)
 
 
@@ -257,6 +257,7 @@ def _plan(
 
 
 def _buckets(
+    source: Any,
     lf: pl.LazyFrame,
     k: int,
     thresholds: Any,
@@ -274,26 +275,31 @@ def _buckets(
         _write_part(table, target.path / "part-00000.parquet")
         return None
 
-    with _timed("bounds"):
-        bounds = _range_bounds(lf, k)
-    if bounds is None:  # an id type whose order we do not split by: hash buckets
-        key = pl.col("patient_id").hash(seed=0) % k
-    else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
-        # (a sum of comparisons streams; search_sorted held 1.6x the memory at 10^7)
-        key = pl.sum_horizontal(
-            (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
-        )
     show = sys.stderr.isatty() if progress is None else progress
-    split = lf.with_row_index(_ROW).with_columns(key.alias(_BUCKET))
+    with _timed("clustered"):
+        loaders = _clustered_loaders(source, lf, k)
+    ordered = loaders is not None
     work = None
     try:
-        if target is None and _split_fits_in_memory(lf):
-            with _timed("split-in-memory"):
-                loaders = _split_in_memory(split, k)
-        else:
-            work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
-            with _timed("split-on-disk"):
-                loaders = _split_on_disk(split, work)
+        if loaders is None:
+            with _timed("bounds"):
+                bounds = _range_bounds(lf, k)
+            ordered = bounds is not None
+            if bounds is None:  # an id type whose order we do not split by: hash buckets
+                key = pl.col("patient_id").hash(seed=0) % k
+            else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
+                # (a sum of comparisons streams; search_sorted held 1.6x the memory at 10^7)
+                key = pl.sum_horizontal(
+                    (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
+                )
+            split = lf.with_row_index(_ROW).with_columns(key.alias(_BUCKET))
+            if target is None and _split_fits_in_memory(lf):
+                with _timed("split-in-memory"):
+                    loaders = _split_in_memory(split, k)
+            else:
+                work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
+                with _timed("split-on-disk"):
+                    loaders = _split_on_disk(split, work)
         tables = _run_buckets(loaders, thresholds, window_days, target, show)
     finally:
         if work is not None:
@@ -304,10 +310,111 @@ def _buckets(
         columns = pl.concat(tables, how="vertical", rechunk=False).get_columns()
         del tables
         ids = next(c for c in columns if c.name == "patient_id")
-        if bounds is not None and ids.is_sorted():
+        if ordered and ids.is_sorted():
             return pl.DataFrame(columns)  # buckets in id order: already sorted
         del ids
         return _sorted_by_patient(columns)
+
+
+def _parquet_files(source: Any) -> list[str]:
+    """The Parquet files a path source reads, in the order polars reads them (sorted paths:
+    a test checks it); none for a LazyFrame."""
+    if not isinstance(source, str | Path):
+        return []
+    path = Path(source)
+    if path.is_dir():
+        return sorted(glob.glob(str(path / "**" / "*.parquet"), recursive=True))
+    if path.is_file():
+        return [str(path)]
+    return sorted(glob.glob(str(source), recursive=True))
+
+
+def _clustered_loaders(
+    source: Any, lf: pl.LazyFrame, k: int
+) -> list[Callable[[], _BucketExams]] | None:
+    """Buckets read straight from the source, without a split, when its Parquet statistics
+    show it sorted by ``patient_id``: every row group's largest id at most the next one's
+    smallest (in the order the files are read), no null id. About ``k`` runs of whole row
+    groups, cut only where the ids strictly increase, so that no patient straddles two. None
+    (the split is needed) for a LazyFrame, a row group without statistics, a null id, or
+    ids out of order. Only the footers are read."""
+    import pyarrow.parquet as pq
+
+    groups: list[tuple[str, int, int, Any, Any]] = []  # file, first row, rows, min, max
+    try:
+        for file in _parquet_files(source):
+            meta = pq.ParquetFile(file).metadata
+            col = meta.schema.names.index("patient_id")
+            start = 0
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                stats = group.column(col).statistics
+                if group.num_rows == 0:
+                    continue
+                if stats is None or not stats.has_min_max or stats.null_count != 0:
+                    return None
+                groups.append((file, start, group.num_rows, stats.min, stats.max))
+                start += group.num_rows
+        if not groups or any(a[4] > b[3] for a, b in itertools.pairwise(groups)):
+            return None
+    except (ValueError, TypeError, OSError):  # no patient_id, ids of mixed types, a bad file
+        return None
+    columns = lf.collect_schema().names()
+    per_bucket = sum(g[2] for g in groups) / k
+    runs: list[list[tuple[str, int, int, Any, Any]]] = [[]]
+    for group in groups:
+        if runs[-1] and sum(g[2] for g in runs[-1]) >= per_bucket:
+            runs.append([])
+        runs[-1].append(group)
+    reader = _RunReader(columns)
+    offsets = np.cumsum([0] + [sum(g[2] for g in run) for run in runs])
+    # the patient whose exams go on into the next run: the largest id of a run if it is the
+    # smallest of the next one (the only id two row groups of a sorted source can share)
+    straddles = [a[-1][4] if a[-1][4] == b[0][3] else None for a, b in itertools.pairwise(runs)]
+    return [
+        functools.partial(reader.read, run, int(offsets[i]), straddle)
+        for i, (run, straddle) in enumerate(zip(runs, [*straddles, None], strict=True))
+    ]
+
+
+class _RunReader:
+    """Reads the runs of row groups of a source sorted by ``patient_id``, in order. The
+    exams of the last patient of a run, who may go on in the next run (a patient straddling
+    a row group boundary), are carried over to it, so that no patient is cut in two."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self.columns = columns
+        self.carry: _BucketExams | None = None
+
+    def read(
+        self, run: list[tuple[str, int, int, Any, Any]], offset: int, straddle: Any
+    ) -> _BucketExams:
+        """The exams of ``run`` (input rows ``offset`` onwards), after those carried over;
+        those of patient ``straddle`` (unless None) are carried over to the next run."""
+        spans: list[list[Any]] = []  # file, first row, rows: consecutive groups joined
+        for file, start, rows, _, _ in run:
+            if spans and spans[-1][0] == file and spans[-1][1] + spans[-1][2] == start:
+                spans[-1][2] += rows
+            else:
+                spans.append([file, start, rows])
+        pieces = [
+            pl.scan_parquet(file).select(self.columns).slice(start, rows).collect()
+            for file, start, rows in spans
+        ]
+        n = sum(piece.height for piece in pieces)
+        numbers = [np.arange(offset, offset + n, dtype=np.int64)]
+        if self.carry is not None:
+            pieces.insert(0, self.carry[0])
+            numbers.insert(0, self.carry[1])
+        chunk = pl.concat(pieces, how="vertical", rechunk=True)
+        rows = np.concatenate(numbers)
+        self.carry = None
+        if straddle is None:
+            return chunk, rows
+        # (rows within a row group need not be sorted: a mask, in input order)
+        goes_on = chunk.select(pl.col("patient_id") == straddle).to_series().to_numpy()
+        self.carry = (chunk.filter(goes_on), rows[goes_on])
+        return chunk.filter(~goes_on), rows[~goes_on]
 
 
 #: the in-memory split is used while the exams it holds (estimated) take at most this share
