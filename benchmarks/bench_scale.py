@@ -16,7 +16,10 @@ of the computation itself (after imports, cluster start and a numba warm-up on a
 the data, which are in the ``wall`` column), millions of exams per second, the peak resident
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
 workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
-(P2P comms; the bytes written to the workers' disks are in the ``--json`` output). The
+(P2P comms; the bytes written to the workers' disks are in the ``--json`` output); the
+1-minute load average before and after each run; for the out-of-core paths the seconds of
+each phase (id bounds, split, reading, sorting by patient, computing, writing; summed over
+the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
 out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
 checked: the numbers of patients, of exams and of patients >= 100 mSv are equal across paths
