@@ -234,10 +234,24 @@ def test_polars_reads_files_in_sorted_path_order(tmp_path) -> None:
     # the clustered path numbers input rows in the order of _parquet_files: polars' own
     folder = tmp_path / "d"
     (folder / "z").mkdir(parents=True)
-    for i, name in enumerate(["b.parquet", "a.parquet", "z/a.parquet", "c.parquet"]):
+    names = ["b.parquet", "a.parquet", "z/a.parquet", "c.parquet", ".h.parquet", "_u.parquet"]
+    for i, name in enumerate(names):
         pl.DataFrame({"x": [i, i]}).write_parquet(folder / name)
     files = outofcore._parquet_files(folder)
+    assert len(files) == len(names)  # hidden files too: polars reads them
     read = pl.read_parquet(str(folder / "**" / "*.parquet"))
     assert_frame_equal(read, pl.concat([pl.read_parquet(f) for f in files]))
     assert outofcore._parquet_files(folder / "a.parquet") == [str(folder / "a.parquet")]
-    assert outofcore._parquet_files(str(folder / "*.parquet")) == files[:3]
+    glob_read = pl.read_parquet(str(folder / "*.parquet"))
+    in_order = outofcore._parquet_files(str(folder / "*.parquet"))
+    assert_frame_equal(glob_read, pl.concat([pl.read_parquet(f) for f in in_order]))
+
+
+
+def test_clustered_path_needs_the_rows_polars_reads(tmp_path) -> None:
+    # statistics of other files than those polars reads (a safety net): no clustered path
+    for name, ids in [("a.parquet", [1, 2]), ("b.parquet", [3, 4])]:
+        pl.DataFrame({"patient_id": ids}).write_parquet(tmp_path / name)
+    lf = pl.scan_parquet(tmp_path / "*.parquet")
+    assert outofcore._clustered_loaders(tmp_path, lf, 2) is not None
+    assert outofcore._clustered_loaders(tmp_path / "a.parquet", lf, 2) is None

@@ -322,11 +322,11 @@ def _parquet_files(source: Any) -> list[str]:
     if not isinstance(source, str | Path):
         return []
     path = Path(source)
-    if path.is_dir():
-        return sorted(glob.glob(str(path / "**" / "*.parquet"), recursive=True))
+    pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(source)
     if path.is_file():
         return [str(path)]
-    return sorted(glob.glob(str(source), recursive=True))
+    # polars reads hidden files too
+    return sorted(glob.glob(pattern, recursive=True, include_hidden=True))
 
 
 def _clustered_loaders(
@@ -359,6 +359,8 @@ def _clustered_loaders(
             return None
     except (ValueError, TypeError, OSError):  # no patient_id, ids of mixed types, a bad file
         return None
+    if sum(g[2] for g in groups) != lf.select(pl.len()).collect().item():
+        return None  # not the files polars reads (a safety net; the counts come from footers)
     columns = lf.collect_schema().names()
     per_bucket = sum(g[2] for g in groups) / k
     runs: list[list[tuple[str, int, int, Any, Any]]] = [[]]
