@@ -150,7 +150,8 @@ def cumulative_dose_chunked(
         Target exams per bucket when ``buckets`` is not given. The in-memory path needs about
         110-130 bytes per exam at its peak (measured), so the default of 10^7 keeps a bucket
         near 1.4 GiB (measured at 10^8 exams: 1.41 GiB with K = 10, 2.59 GiB with K = 5;
-        smaller buckets were also no slower, see docs/scaling.md).
+        smaller buckets were also no slower, see docs/scaling.md); :func:`write_patients`
+        holds one patients table more while it is written (1.57-1.69 GiB with K = 10).
     tmpdir
         Where the temporary partitioned dataset is written (default: the system's temporary
         folder). It is removed afterwards, also on an error, Ctrl-C or SIGTERM. None is
