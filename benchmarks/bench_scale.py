@@ -32,6 +32,8 @@ Usage (from the repository root)::
     # the large run, on a quiet machine: 1.6 GiB of Parquet, plus as much again for the
     # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
     python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
+    # the same exams sorted by patient (a copy, written once): out of core with no split
+    python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
 Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
 writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
@@ -185,6 +187,34 @@ def ensure_dataset(root: Path, n: int, seed: int) -> tuple[Path, dict[str, Any],
             return folder, meta, True
     shutil.rmtree(folder, ignore_errors=True)
     return folder, write_dataset(folder, n, seed), False
+
+
+def ensure_sorted(folder: Path, meta: dict[str, Any]) -> tuple[Path, dict[str, Any], bool]:
+    """A copy of the dataset in ``folder`` sorted by patient (stable: each patient's exams
+    in the order of the dataset), in files of ``FILE_ROWS`` rows with polars' default row
+    groups: the out-of-core paths then read it with no split. Reused if complete."""
+    import polars as pl
+
+    target = folder.with_name(folder.name + "-sorted")
+    meta_file = target / "_meta.json"
+    if meta_file.exists() and json.loads(meta_file.read_text()).get("source") == meta:
+        return target, json.loads(meta_file.read_text()), True
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    t0 = time.perf_counter()
+    exams = pl.scan_parquet(folder / "*.parquet").sort("patient_id", maintain_order=True)
+    n_files = 0
+    for n_files, part in enumerate(exams.collect().iter_slices(FILE_ROWS), start=1):
+        part.write_parquet(target / f"part-{n_files - 1:05d}.parquet")
+    sorted_meta = {
+        **meta,
+        "n_files": n_files,
+        "bytes_on_disk": sum(p.stat().st_size for p in target.glob("*.parquet")),
+        "write_seconds": round(time.perf_counter() - t0, 2),
+        "source": meta,
+    }
+    meta_file.write_text(json.dumps(sorted_meta, indent=1))
+    return target, sorted_meta, False
 
 
 # --------------------------------------------------------------------------- child runs
@@ -515,6 +545,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"out-of-core: do not also run K={FORCED_BUCKETS} where the default K is 1",
     )
+    ap.add_argument(
+        "--sorted",
+        action="store_true",
+        help="use a copy of the data sorted by patient (written once; out of core: no split)",
+    )
     ap.add_argument("--verbose", action="store_true", help="Dask: task seconds by prefix")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -540,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for n in _sizes(args.exams):
         folder, meta, reused = ensure_dataset(root, n, args.seed)
+        scattered = folder
+        if args.sorted:
+            folder, meta, reused = ensure_sorted(folder, meta)
         how = "reused" if reused else f"written in {meta['write_seconds']} s"
         print(
             f"N={n:.0e}: {meta['n_patients']} patients, {meta['n_files']} files, "
@@ -588,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += results
         if not args.keep_data:
             shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(scattered, ignore_errors=True)
     print()
     print(table(rows))
     print("checks:", "FAILED" if failed else "patients, exams, >= 100 mSv and total CED agree")
