@@ -16,7 +16,10 @@ of the computation itself (after imports, cluster start and a numba warm-up on a
 the data, which are in the ``wall`` column), millions of exams per second, the peak resident
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
 workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
-(P2P comms; the bytes written to the workers' disks are in the ``--json`` output). The
+(P2P comms; the bytes written to the workers' disks are in the ``--json`` output); the
+1-minute load average before and after each run; for the out-of-core paths the seconds of
+each phase (id bounds, split, reading, sorting by patient, computing, writing; summed over
+the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
 out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
 checked: the numbers of patients, of exams and of patients >= 100 mSv are equal across paths
@@ -29,6 +32,8 @@ Usage (from the repository root)::
     # the large run, on a quiet machine: 1.6 GiB of Parquet, plus as much again for the
     # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
     python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
+    # the same exams sorted by patient (a copy, written once): out of core with no split
+    python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
 Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
 writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
@@ -52,6 +57,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import logging
 import math
 import os
 import platform
@@ -183,6 +189,34 @@ def ensure_dataset(root: Path, n: int, seed: int) -> tuple[Path, dict[str, Any],
     return folder, write_dataset(folder, n, seed), False
 
 
+def ensure_sorted(folder: Path, meta: dict[str, Any]) -> tuple[Path, dict[str, Any], bool]:
+    """A copy of the dataset in ``folder`` sorted by patient (stable: each patient's exams
+    in the order of the dataset), in files of ``FILE_ROWS`` rows with polars' default row
+    groups: the out-of-core paths then read it with no split. Reused if complete."""
+    import polars as pl
+
+    target = folder.with_name(folder.name + "-sorted")
+    meta_file = target / "_meta.json"
+    if meta_file.exists() and json.loads(meta_file.read_text()).get("source") == meta:
+        return target, json.loads(meta_file.read_text()), True
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    t0 = time.perf_counter()
+    exams = pl.scan_parquet(folder / "*.parquet").sort("patient_id", maintain_order=True)
+    n_files = 0
+    for n_files, part in enumerate(exams.collect().iter_slices(FILE_ROWS), start=1):
+        part.write_parquet(target / f"part-{n_files - 1:05d}.parquet")
+    sorted_meta = {
+        **meta,
+        "n_files": n_files,
+        "bytes_on_disk": sum(p.stat().st_size for p in target.glob("*.parquet")),
+        "write_seconds": round(time.perf_counter() - t0, 2),
+        "source": meta,
+    }
+    meta_file.write_text(json.dumps(sorted_meta, indent=1))
+    return target, sorted_meta, False
+
+
 # --------------------------------------------------------------------------- child runs
 
 
@@ -228,6 +262,27 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
     return {"seconds": seconds, "read_seconds": read, **_summary(patients)}
 
 
+class _Phases(logging.Handler):
+    """Sums the phase seconds that recurct.outofcore logs at DEBUG level (``--phases``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: dict[str, float] = {}
+        self.logger = logging.getLogger("recurct.outofcore")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _, phase, seconds = record.getMessage().split()
+        self.seconds[phase] = round(self.seconds.get(phase, 0.0) + float(seconds), 2)
+
+    def __enter__(self) -> _Phases:
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.logger.removeHandler(self)
+
+
 def _chunked_args(buckets: int, tmpdir: str | None) -> dict[str, Any]:
     """The out-of-core arguments: ``buckets`` 0 is the library's default K."""
     return {
@@ -244,10 +299,11 @@ def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, 
     from recurct.outofcore import cumulative_dose_chunked
 
     _warm_up(_sample(folder))
-    t0 = time.perf_counter()
-    patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, **_summary(patients)}
+    with _Phases() as phases:
+        t0 = time.perf_counter()
+        patients = cumulative_dose_chunked(folder, **_chunked_args(buckets, tmpdir))
+        seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "phases": phases.seconds, **_summary(patients)}
 
 
 def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
@@ -260,9 +316,10 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
     _warm_up(_sample(folder))
     out = Path(tempfile.mkdtemp(prefix="recurct-bench-patients-", dir=tmpdir)) / "patients"
     try:
-        t0 = time.perf_counter()
-        write_patients(folder, out, **_chunked_args(buckets, tmpdir))
-        seconds = time.perf_counter() - t0
+        with _Phases() as phases:
+            t0 = time.perf_counter()
+            write_patients(folder, out, **_chunked_args(buckets, tmpdir))
+            seconds = time.perf_counter() - t0
         reached = f"reached_{THRESHOLD:g}"
         summary = (
             pl.scan_parquet(out / "*.parquet")
@@ -277,7 +334,7 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
         )
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
-    return {"seconds": seconds, **summary}
+    return {"seconds": seconds, "phases": phases.seconds, **summary}
 
 
 def _metrics(dask_scheduler: Any) -> dict:
@@ -391,6 +448,7 @@ def run_child(path: str, folder: Path, setting: int, tmpdir: str | None) -> dict
     import psutil
 
     cmd = [sys.executable, __file__, "--_child", path, str(folder), str(setting), tmpdir or ""]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     popen = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     proc = psutil.Process(popen.pid)
@@ -411,7 +469,9 @@ def run_child(path: str, folder: Path, setting: int, tmpdir: str | None) -> dict
     if popen.returncode != 0:
         raise RuntimeError(f"{path} ({setting=}) failed with exit code {popen.returncode}")
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(path=path, workers=setting, wall=wall, peak_rss=peak[0])
+    # the 1-minute load average before and after: other jobs on the machine slow it down
+    load = f"{load_before:.1f}-{os.getloadavg()[0]:.1f}"
+    result.update(path=path, workers=setting, wall=wall, peak_rss=peak[0], load=load)
     return result
 
 
@@ -485,6 +545,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"out-of-core: do not also run K={FORCED_BUCKETS} where the default K is 1",
     )
+    ap.add_argument(
+        "--sorted",
+        action="store_true",
+        help="use a copy of the data sorted by patient (written once; out of core: no split)",
+    )
     ap.add_argument("--verbose", action="store_true", help="Dask: task seconds by prefix")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
@@ -510,6 +575,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for n in _sizes(args.exams):
         folder, meta, reused = ensure_dataset(root, n, args.seed)
+        scattered = folder
+        if args.sorted:
+            folder, meta, reused = ensure_sorted(folder, meta)
         how = "reused" if reused else f"written in {meta['write_seconds']} s"
         print(
             f"N={n:.0e}: {meta['n_patients']} patients, {meta['n_files']} files, "
@@ -542,9 +610,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  {path:<9} workers={r['workers']} K={r['k']}: {r['seconds']:.1f} s "
                     f"(max of {args.repeat}: {r['seconds_max']:.1f} s) "
-                    f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB",
+                    f"(wall {r['wall']:.1f} s), peak {r['peak_rss'] / 2**30:.2f} GiB, "
+                    f"load {r['load']}",
                     flush=True,
                 )
+                if "phases" in r:
+                    print(f"    phases (s, summed over buckets): {r['phases']}", flush=True)
                 if args.verbose and "task_seconds" in r:
                     print(f"    task seconds by prefix: {r['task_seconds']}", flush=True)
                 results.append(r)
@@ -555,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += results
         if not args.keep_data:
             shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(scattered, ignore_errors=True)
     print()
     print(table(rows))
     print("checks:", "FAILED" if failed else "patients, exams, >= 100 mSv and total CED agree")

@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import recurct
+from recurct import outofcore
 from recurct.outofcore import cumulative_dose_chunked, scan_exams, write_patients
 
 
@@ -115,6 +116,7 @@ def test_chunked_bucket_out_of_input_order(monkeypatch) -> None:
     # its row numbers first, so that ties in time still break as in memory (95 + 10: 2 exams;
     # in reverse order 2 + 10 + 95: 3)
     exams = tied_exams([95.0, 10.0, 2.0])
+    monkeypatch.setattr(outofcore, "_MEMORY_SPLIT_SHARE", 0.0)  # the split on disk
     read = pl.read_parquet
     monkeypatch.setattr(pl, "read_parquet", lambda *a, **k: read(*a, **k).reverse())
     got = cumulative_dose_chunked(exams.lazy(), buckets=5)

@@ -71,9 +71,12 @@ def _patients_partition(
 ) -> pd.DataFrame:
     from recurct.outofcore import chunk_patients
 
-    pdf = pdf.sort_values(_ROW, kind="stable")
-    rows = pdf[_ROW].to_numpy()
-    exams = pl.from_pandas(pdf.drop(columns=_ROW), include_index=False)
+    # by patient, then input row (the shuffle mixes them): each patient's exams in input
+    # order, so the result is the same, and the engine is faster on exams sorted by patient
+    # (recurct.outofcore._by_patient)
+    exams = pl.from_pandas(pdf, include_index=False).sort("patient_id", _ROW)
+    rows = exams[_ROW].to_numpy()
+    exams = exams.drop(_ROW)
     out = chunk_patients(
         exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days
     )
