@@ -33,15 +33,16 @@ def grouped_input(draw):
     return codes, t, dose, n_patients
 
 
-@given(grouped_input(), st.booleans(), st.sampled_from([0, 1, 2, 13]))
-def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key, part_log2):
-    # part_log2: parts of about 2^part_log2 exams (1, 2, 4 exams: many parts; 13: one)
+@given(grouped_input(), st.booleans(), st.sampled_from([0, 1, 2, 13]), st.sampled_from([1, 3]))
+def test_group_is_a_stable_sort_by_code_then_time(data, time_in_key, part_log2, upd):
+    # part_log2: parts of about 2^part_log2 exams (1, 2, 4 exams: many parts; 13: one);
+    # upd=3: three time units a day, the key holds the day and a day's exams are sorted after
     codes, t, dose, n_patients = data
     before = k._PART_EXAMS_LOG2
     k._PART_EXAMS_LOG2 = part_log2
     try:
-        starts, t_s, d_s, order = k.group(codes, t, dose, n_patients, time_in_key)
-        *_, no_order = k.group(codes, t, dose, n_patients, time_in_key, need_order=False)
+        starts, t_s, d_s, order = k.group(codes, t, dose, n_patients, time_in_key, upd=upd)
+        *_, no_order = k.group(codes, t, dose, n_patients, time_in_key, False, upd)
     finally:
         k._PART_EXAMS_LOG2 = before
     assert no_order is None
@@ -62,8 +63,8 @@ def test_group_in_parts_and_threads_against_lexsort():
     codes[rng.choice(codes.size, 5000, replace=False)] = 77  # a patient with ~5000 exams
     codes[rng.permutation(codes.size)[:100_000]] = np.arange(100_000)  # every code present
     want = np.lexsort((np.arange(codes.size), t, codes))
-    for need_order in (True, False):
-        starts, t_s, d_s, order = k.group(codes, t, dose, 100_000, need_order=need_order)
+    for need_order, upd in ((True, 1), (False, 1), (True, 7), (False, 7)):
+        starts, t_s, d_s, order = k.group(codes, t, dose, 100_000, need_order=need_order, upd=upd)
         np.testing.assert_array_equal(t_s, t[want])
         np.testing.assert_array_equal(d_s, dose[want])
         np.testing.assert_array_equal(np.diff(starts), np.bincount(codes, minlength=100_000))
@@ -71,6 +72,19 @@ def test_group_in_parts_and_threads_against_lexsort():
             np.testing.assert_array_equal(order, want)
         else:
             assert order is None
+    # the fused grouping and statistics (timestamps of 7 units a day) equal them one by one
+    thr, win = np.array([40.0]), np.array([365], dtype=np.int64)
+    starts, t_s, d_s, _ = k.group(codes, t, dose, 100_000, upd=7)
+    outs = [np.empty(100_000, dt) for dt in (np.int64, np.float64, np.int32, np.int32, np.int64)]
+    outs += [np.empty((1, 100_000), dt) for dt in (np.int64, np.int64, np.int32, np.int64)]
+    outs += [np.empty((1, 100_000)), np.empty((1, 100_000), np.int32)]
+    fused = [np.empty_like(o) for o in outs]
+    k.patient_stats(starts, t_s, d_s, 7, thr, win, *outs)
+    got_starts, got_order = k.group_stats(codes, t, dose, 100_000, 7, thr, win, fused, True)
+    np.testing.assert_array_equal(got_starts, starts)
+    np.testing.assert_array_equal(got_order, want)
+    for a, b in zip(outs, fused):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_group_long_segments_use_merge_sort():

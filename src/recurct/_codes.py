@@ -100,6 +100,24 @@ def dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
+def sorted_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+    """Codes of int64 ids in a wide range (sparse record numbers), their count and the
+    ascending distinct ids, by one SIMD ``np.sort`` of the packed keys ``(id - min, row)``
+    and one pass over them; ``None`` if id span and row number do not fit 63 bits together.
+    """
+    n = ids.size
+    mn, mx = _k.minmax_int(ids)
+    rb = max(1, (n - 1).bit_length())
+    if (int(mx) - int(mn)).bit_length() + rb > 63:
+        return None
+    keys = _k.packed_ids(ids, mn, rb)
+    keys.sort()
+    codes = np.empty(n, np.int64)
+    uniq = np.empty(n, np.int64)
+    count = _k.codes_of_sorted(keys, rb, mn, codes, uniq)
+    return codes, count, uniq[:count].copy()
+
+
 def category_codes(s: pl.Series) -> tuple[np.ndarray, pl.Series] | None:
     """Dense codes (int64, one per row) of a ``Categorical`` without nulls, and the value
     (Utf8) of each code: its distinct values, in the order of their physical codes.

@@ -23,7 +23,14 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
-from recurct._codes import category_codes, dense_codes, dense_ints, factorise_values, hash_codes
+from recurct._codes import (
+    category_codes,
+    dense_codes,
+    dense_ints,
+    factorise_values,
+    hash_codes,
+    sorted_ints,
+)
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
@@ -120,7 +127,10 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
         s = s.cast(pl.Utf8)
         dtype = pl.Utf8
     if dtype.is_integer():
-        got = dense_ints(s.cast(pl.Int64).to_numpy())
+        ids = s.cast(pl.Int64).to_numpy()
+        got = dense_ints(ids)
+        if got is None:  # sparse ids (record numbers): a sort of packed (id, row) keys
+            got = sorted_ints(ids)
         if got is not None:
             codes, count, uniq = got
             return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
@@ -448,7 +458,7 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     """
     _checks.exams_path(exams, "running_dose")
     prep = _prepare(exams, "running_dose")
-    starts, _t, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
+    starts, _t, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients, upd=prep.upd)
     n = prep.dose.size
     running = np.empty(n, np.float64)
     index = np.empty(n, np.int64)

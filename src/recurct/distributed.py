@@ -71,10 +71,10 @@ def _patients_partition(
 ) -> pd.DataFrame:
     from recurct.outofcore import chunk_patients
 
-    # by patient, then input row (the shuffle mixes them): each patient's exams in input
-    # order, so the result is the same, and the engine is faster on exams sorted by patient
-    # (recurct.outofcore._by_patient)
-    exams = pl.from_pandas(pdf, include_index=False).sort("patient_id", _ROW)
+    # in input order (the shuffle mixes the rows): ties in time keep it, as in memory
+    exams = pl.from_pandas(pdf, include_index=False)
+    if not exams[_ROW].is_sorted():
+        exams = exams.sort(_ROW)
     rows = exams[_ROW].to_numpy()
     exams = exams.drop(_ROW)
     out = chunk_patients(

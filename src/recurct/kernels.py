@@ -124,6 +124,33 @@ def remap(ids, offset, mapping):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def packed_ids(ids, mn, rb):  # pragma: no cover - numba
+    """Keys ``(ids[i] - mn) << rb | i`` (sorting them orders rows by id, ties by row)."""
+    keys = np.empty(ids.size, np.int64)
+    for i in range(ids.size):
+        keys[i] = ((ids[i] - mn) << rb) | i
+    return keys
+
+
+@njit(cache=True)
+def codes_of_sorted(keys, rb, mn, codes, uniq):  # pragma: no cover - numba
+    """Dense codes of the rows of sorted :func:`packed_ids` keys (``codes[row]``), the
+    distinct ids in ascending order (``uniq[:count]``); returns their count."""
+    mask = (np.int64(1) << rb) - 1
+    count = 0
+    prev = np.int64(-1)
+    for i in range(keys.size):
+        key = keys[i]
+        v = key >> rb
+        if i == 0 or v != prev:
+            uniq[count] = v + mn
+            count += 1
+            prev = v
+        codes[key & mask] = count - 1
+    return count
+
+
+@njit(cache=True)
 def first_rows(codes, n_patients):  # pragma: no cover - numba
     """A row index of each patient code (the last one in input order)."""
     rows = np.empty(n_patients, np.int64)
@@ -221,7 +248,8 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    g0, g1, seg, keys, tmin, tb, lb, d_part, row_of, t, d, starts, upd, thresholds, windows,
+    g0, g1, seg, keys, tmin, tb, lb, d_part, t_part, row_of, t, d, starts, upd, thresholds,
+    windows,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
@@ -267,7 +295,8 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                     rbuf[i - a0] = row_of[i]
             q0 = keys[a0] >> (tb + lb)
             src = d_part[a0:e0]
-            q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, rbuf, starts, tbuf, dbuf) + 1
+            tsrc = t_part[a0:e0] if t_part.size else t_part
+            q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
         else:
             q0 = seg[g]
             q1 = seg[g + 1]
@@ -402,6 +431,7 @@ def group(
     n_patients: int,
     time_in_key: bool = True,
     need_order: bool = True,
+    upd: int = 1,
 ):
     """Group exams by patient code and order each patient's exams by time (ties: row order).
 
@@ -413,10 +443,12 @@ def group(
     The exams are scattered into parts of consecutive patient codes of about 2^13 exams each
     (a histogram and a stable scatter, both over row ranges in threads), each part's packed
     keys ``(code, time, index within the part)`` sorted by NumPy's SIMD sort while they sit
-    in cache, and decoded part by part (a gather within the part, again in cache). When
-    code, time span and index do not fit in 63 bits together (timestamps of a fine unit
-    over many years) the key is ``(code, row)`` over the whole input and each patient's
-    exams are then sorted by time (insertion sort, merge sort for long segments).
+    in cache, and decoded part by part (a gather within the part, again in cache).
+    Timestamps finer than a day (``upd > 1`` units per day) put the day in the key and the
+    exams of one patient and day are ordered by timestamp after decoding. When code, time
+    span and index do not fit in 63 bits together (``upd=1`` with a fine unit over many
+    years, or about 2^50 patients) the key is ``(code, row)`` over the whole input and each
+    patient's exams are then sorted by time (insertion sort, merge sort for long segments).
     ``time_in_key=False`` forces that second way (for tests).
     """
     n = codes.size
@@ -426,11 +458,11 @@ def group(
     starts[n_patients] = n
     if grouped_starts(codes, t, starts):
         return starts, t, dose, None
-    got = _scatter_parts(codes, t, dose, n_patients, need_order) if time_in_key else None
+    got = _scatter_parts(codes, t, dose, n_patients, need_order, upd) if time_in_key else None
     if got is not None:
-        part_start, keys, d_s, row_of, (tmin, tb, lb), pb = got
+        part_start, keys, d_s, t_part, row_of, (tmin, tb, lb), pb = got
         t_s = row_of if need_order else np.empty(n, np.int64)  # rows until decoded
-        args = (part_start, keys, tmin, tb, lb, t_s, d_s, row_of, starts)
+        args = (part_start, keys, tmin, tb, lb, t_s, d_s, t_part, row_of, starts)
         _in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
         return starts, t_s, d_s, keys if need_order else None
     rb = max(1, int(n - 1).bit_length())
@@ -449,16 +481,20 @@ def group(
 _PART_EXAMS_LOG2 = 13  # about 2^13 exams per part: keys (64 KiB) and doses stay in cache
 
 
-def _scatter_parts(codes, t, dose, n_patients, need_order):
+def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     """Scatter the exams into parts of consecutive codes (see :func:`group`).
 
-    Returns ``(part_start, keys, d_part, row_of, key_bits, part_bounds)``, the parts unsorted,
-    or ``None`` when the packed key ``(code, time, index within the part)`` does not fit 63
-    bits. ``row_of`` (input rows) is empty unless ``need_order``; ``part_bounds`` splits the
-    parts between threads, balanced by exams.
+    Returns ``(part_start, keys, d_part, t_part, row_of, key_fields, part_bounds)``, the parts
+    unsorted, or ``None`` when the packed key ``(code, time, index within the part)`` does not
+    fit 63 bits. With ``upd > 1`` (timestamps finer than a day) the key holds the calendar day
+    and ``t_part`` the timestamps (the order within a day is settled after decoding), else
+    ``t_part`` is empty. ``row_of`` (input rows) is empty unless ``need_order``;
+    ``part_bounds`` splits the parts between threads, balanced by exams.
     """
     n = codes.size
     tmin, tmax = minmax_int(t)
+    if upd > 1:
+        tmin, tmax = tmin // upd, tmax // upd  # floor: days, as _day
     tb = max(1, int(tmax - tmin).bit_length())
     cb = max(1, int(n_patients - 1).bit_length())
     want_parts = max(1, n >> _PART_EXAMS_LOG2)
@@ -477,14 +513,16 @@ def _scatter_parts(codes, t, dose, n_patients, need_order):
     cursors = part_start[:-1] + np.cumsum(counts, axis=0) - counts  # row range q's cursors
     keys = np.empty(n, np.int64)
     d_part = np.empty(n, np.float64)
+    t_part = np.empty(n, np.int64) if upd > 1 else _NO_ORDER
     row_of = np.empty(n, np.int64) if need_order else _NO_ORDER
     _in_threads(
         _part_scatter,
         [(rows[q], rows[q + 1], codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start,
-          keys, d_part, row_of) for q in range(k)],
+          keys, d_part, row_of, upd, t_part) for q in range(k)],
     )  # fmt: skip
     cut = np.searchsorted(part_start, [n * q // k for q in range(1, k)])
-    return part_start, keys, d_part, row_of, (tmin, tb, lb), [0, *cut.tolist(), nparts]
+    bounds = [0, *cut.tolist(), nparts]
+    return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), bounds
 
 
 def _sort_then(kernel, b0, b1, part_start, keys, *args) -> None:
@@ -506,14 +544,15 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
     starts = np.empty(n_patients + 1, np.int64)
     starts[n_patients] = n
     if n and not grouped_starts(codes, t, starts):
-        got = _scatter_parts(codes, t, dose, n_patients, need_order)
+        got = _scatter_parts(codes, t, dose, n_patients, need_order, upd)
         if got is not None:
-            part_start, keys, d_part, row_of, (tmin, tb, lb), pb = got
-            args = (tmin, tb, lb, d_part, row_of, t, dose, starts, upd, thresholds, windows)
+            part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
+            args = (tmin, tb, lb, d_part, t_part, row_of, t, dose, starts, upd, thresholds,
+                    windows)  # fmt: skip
             _in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
                                       *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
-        starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order)
+        starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order, upd=upd)
     else:
         order = None
     if n:
@@ -539,31 +578,43 @@ def _part_counts(i0, i1, codes, shift, counts):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _part_scatter(  # pragma: no cover - numba
-    i0, i1, codes, t, dose, tmin, tb, lb, shift, cursor, part_start, keys, d_out, row_of
+    i0, i1, codes, t, dose, tmin, tb, lb, shift, cursor, part_start, keys, d_out, row_of, upd,
+    t_out,
 ):
     """Stable scatter of rows ``i0:i1`` into their parts: the packed key
-    ``(code, time - tmin, index within the part)``, the dose and (if ``row_of`` is not
-    empty) the input row, at ``cursor[part]``."""
+    ``(code, time - tmin, index within the part)`` (time: the day when ``t_out`` is given,
+    which then gets the timestamp), the dose and (if ``row_of`` is not empty) the input row,
+    at ``cursor[part]``."""
     rows = row_of.size > 0
+    days = t_out.size > 0
     for i in range(i0, i1):
         c = codes[i]
         b = c >> shift
         pos = cursor[b]
         cursor[b] = pos + 1
-        keys[pos] = (c << (tb + lb)) | ((t[i] - tmin) << lb) | (pos - part_start[b])
+        ti = t[i]
+        if days:
+            t_out[pos] = ti
+            ti = _day(ti, upd)
+        keys[pos] = (c << (tb + lb)) | ((ti - tmin) << lb) | (pos - part_start[b])
         d_out[pos] = dose[i]
         if rows:
             row_of[pos] = i
 
 
 @njit(cache=True, nogil=True)
-def _decode_part(a, e, keys, tmin, tb, lb, src, rows, starts, t_out, d_out):  # pragma: no cover
+def _decode_part(  # pragma: no cover - numba
+    a, e, keys, tmin, tb, lb, src, t_src, rows, starts, t_out, d_out
+):
     """Decode the sorted keys ``keys[a:e]`` of one part: exam ``i``'s time into
-    ``t_out[i - a]``, its dose ``src[index within the part]`` into ``d_out[i - a]``, its input
-    row ``rows[index]`` into ``keys[i]`` (if ``rows`` is not empty) and ``starts`` of the
-    part's patients; returns the part's last code."""
+    ``t_out[i - a]`` (from the key, or ``t_src[index within the part]`` when given), its dose
+    ``src[index]`` into ``d_out[i - a]``, its input row ``rows[index]`` into ``keys[i]`` (if
+    ``rows`` is not empty) and ``starts`` of the part's patients; returns the part's last
+    code. With ``t_src`` (keys by day), each patient's exams of one day are then put in
+    timestamp order (a stable insertion sort: it moves exams only within their day)."""
     lmask = (np.int64(1) << lb) - 1
     tmask = (np.int64(1) << tb) - 1
+    first = keys[a] >> (tb + lb)
     prev = -1
     for i in range(a, e):
         key = keys[i]
@@ -572,18 +623,38 @@ def _decode_part(a, e, keys, tmin, tb, lb, src, rows, starts, t_out, d_out):  # 
         if c != prev:
             starts[c] = i
             prev = c
-        t_out[i - a] = ((key >> lb) & tmask) + tmin
+        t_out[i - a] = t_src[li] if t_src.size else ((key >> lb) & tmask) + tmin
         d_out[i - a] = src[li]
         if rows.size:
             keys[i] = rows[li]
+    if t_src.size:
+        for c in range(first, prev + 1):
+            s0 = starts[c] - a
+            s1 = (starts[c + 1] if c < prev else e) - a
+            for j in range(s0 + 1, s1):
+                tj = t_out[j]
+                if t_out[j - 1] <= tj:
+                    continue
+                dj = d_out[j]
+                rj = keys[a + j]
+                k = j - 1
+                while k >= s0 and t_out[k] > tj:
+                    t_out[k + 1] = t_out[k]
+                    d_out[k + 1] = d_out[k]
+                    keys[a + k + 1] = keys[a + k]
+                    k -= 1
+                t_out[k + 1] = tj
+                d_out[k + 1] = dj
+                keys[a + k + 1] = rj
     return prev
 
 
 @njit(cache=True, nogil=True)
 def _part_decode(  # pragma: no cover - numba
-    b0, b1, part_start, keys, tmin, tb, lb, t_out, d_io, row_of, starts
+    b0, b1, part_start, keys, tmin, tb, lb, t_out, d_io, t_part, row_of, starts
 ):
-    """Decode the sorted keys of parts ``b0:b1`` in place: times into ``t_out``, doses
+    """Decode the sorted keys of parts ``b0:b1`` in place: times into ``t_out`` (from
+    ``t_part`` when given, see :func:`_decode_part`), doses
     permuted within each part (through a small buffer), input rows into ``keys`` (when
     ``row_of`` is given: the rows, stored in ``t_out`` until now), and ``starts``."""
     big = 0
@@ -598,7 +669,8 @@ def _part_decode(  # pragma: no cover - numba
             dbuf[i - a] = d_io[i]
             if rbuf.size:
                 rbuf[i - a] = row_of[i]
-        _decode_part(a, e, keys, tmin, tb, lb, dbuf, rbuf, starts, t_out[a:e], d_io[a:e])
+        tsrc = t_part[a:e] if t_part.size else t_part
+        _decode_part(a, e, keys, tmin, tb, lb, dbuf, tsrc, rbuf, starts, t_out[a:e], d_io[a:e])
 
 
 @njit(cache=True, nogil=True)
@@ -801,8 +873,8 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     k = min(_threads(n), seg.size - 1)
     pb = np.searchsorted(starts[seg], [n * q // k for q in range(k + 1)])
     pb[0], pb[-1] = 0, seg.size - 1
-    args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, t, d, starts, upd,
-            thresholds, windows, *outs)  # fmt: skip
+    args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, _NO_ORDER, t, d, starts,
+            upd, thresholds, windows, *outs)  # fmt: skip
     _in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
 
 

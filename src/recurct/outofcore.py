@@ -551,17 +551,6 @@ def _in_input_order(chunk: pl.DataFrame) -> _BucketExams:
     return chunk.drop(_ROW), rows
 
 
-def _by_patient(chunk: pl.DataFrame, rows: np.ndarray) -> _BucketExams:
-    """A bucket's exams sorted by ``patient_id``, stable (each patient's exams keep their
-    input order, so the result is the same), and their input rows along. The polars sort
-    and the engine on sorted exams took 2.0 s where the engine alone took 3.0-4.0 s on 10^7
-    exams in input order (docs/scaling.md)."""
-    if chunk["patient_id"].is_sorted():
-        return chunk, rows
-    chunk = chunk.with_columns(pl.Series(_ROW, rows)).sort("patient_id", maintain_order=True)
-    return chunk.drop(_ROW), chunk[_ROW].to_numpy()
-
-
 def _run_buckets(
     loaders: list[Callable[[], _BucketExams]],
     thresholds: Any,
@@ -584,8 +573,6 @@ def _run_buckets(
         for i, load in enumerate(steps):
             with _timed("read"):
                 chunk, rows = load()
-            with _timed("sort"):
-                chunk, rows = _by_patient(chunk, rows)
             with _timed("compute"):
                 table = chunk_patients(
                     chunk, rows, "cumulative_dose_chunked", thresholds, window_days

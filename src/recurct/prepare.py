@@ -87,7 +87,9 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     from recurct.cumulative import _prepare
 
     prep = _prepare(exams, "prepare_exams")
-    starts, _t, _d, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients)
+    starts, _t, _d, order = _k.group(
+        prep.codes, prep.t, prep.dose, prep.n_patients, upd=prep.upd
+    )
     df = prep.df if order is None else prep.df.gather(order)
     if prep.ids.dtype.is_integer():
         return from_polars(df, prep.kind)  # type: ignore[arg-type]
