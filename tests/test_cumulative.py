@@ -488,3 +488,23 @@ def test_enum_categories_without_the_dtype():
     assert enum_categories(s).to_list() == ["c", "x", "a"]
     assert enum_categories(s).dtype == pl.Utf8
     assert enum_categories(s.head(0).cast(pl.Enum([]))).len() == 0
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [10**12, 7, 10**12, -(10**9), 7],  # sparse: coded by a sort of packed (id, row) keys
+        [-(2**62), 2**62, 5, 2**62, -(2**62)],  # span too wide to pack: ranked by polars
+    ],
+)
+def test_sparse_integer_ids_match_naive(ids):
+    exams = pl.DataFrame(
+        {
+            "patient_id": ids,
+            "exam_date": [BASE + dt.timedelta(days=d) for d in (3, 1, 2, 0, 1)],
+            "effective_dose_msv": [60.0, 1.0, 50.0, 2.0, 3.0],
+        }
+    )
+    got = cumulative_dose(exams, thresholds=(100.0,), window_days=365)
+    assert_rows_equal(got.to_dicts(), naive_patients(exams, (100.0,), (365,)))
+    assert got["patient_id"].to_list() == sorted(set(ids))
