@@ -8,10 +8,18 @@ cached on disk (``cache=True``):
 * ``t`` -- exam timestamps (int64, any unit; ``upd`` units make one calendar day);
 * ``dose`` -- effective doses in mSv (float64).
 
-Grouping follows the measurements in benchmarks/BASELINE.md: a stable SIMD ``np.sort`` of the
-packed key ``(code << rb) | row``, a parallel gather, and a parallel insertion sort of each
-patient's few exams by time. Ties in time keep input order. Per-patient sums are
-accumulated sequentially in float64 in time order (never from a global cumulative sum).
+Grouping (:func:`group`, :func:`group_stats`) builds on the measurements in
+benchmarks/BASELINE.md (NumPy's SIMD sort of packed integer keys beats argsort and lexsort; a
+counting sort wins only in cache; fresh allocations page-fault): the exams are scattered, by a
+threaded histogram and stable scatter, into parts of consecutive patient codes small enough to
+sit in cache (about 2^13 exams); each part's packed keys ``(code, day or time, index within
+the part)`` are sorted by ``np.sort`` and decoded in cache, and for the patients table
+summarised there too, so no time-ordered copy of the exams is written. Sorted input is
+recognised in one threaded pass and not regrouped. Ties in time keep input order.
+Per-patient sums are accumulated sequentially in float64 in time order (never from a global
+cumulative sum). (This replaces DESIGN.md's one global sort of ``(code << bits) | row``: at
+10^7 random exams the grouping took 0.14 s instead of 0.25 s, and the key now fits 63 bits
+up to about 10^9 exams.)
 
 Cold start: every kernel is a serial ``nogil`` function compiled on first use for one
 dtype signature (the wrapper converts the input); the per-patient loops run on ranges of
@@ -19,8 +27,9 @@ patients in Python threads (:func:`run_chunks`) instead of ``parallel=True``, wh
 most of the compilation time of a first call. No kernel reduces across patients, so results
 do not depend on the number of threads (``numba.get_num_threads()``).
 
-Size: over 600 lines by count, not by job: about 25 short kernels (10-40 lines each, one loop
-apiece) with one job, the engine's passes over plain arrays; the string-ID kernels live in
+Size: over 800 lines by count, not by job: about 30 short kernels (10-40 lines each, one loop
+apiece; the per-patient statistics about 100) with one job, the engine's passes over plain
+arrays; the string-ID kernels live in
 :mod:`recurct._strings`.
 """
 
