@@ -102,19 +102,23 @@ def dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
 
 def sorted_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     """Codes of int64 ids in a wide range (sparse record numbers), their count and the
-    ascending distinct ids, by one SIMD ``np.sort`` of the packed keys ``(id - min, row)``
-    and one pass over them; ``None`` if id span and row number do not fit 63 bits together.
+    ascending distinct ids, by SIMD ``np.sort`` of packed keys ``(id - min, row)`` and one pass
+    over them. When id span and row number do not fit 63 bits together the rows are first
+    split (stably) into buckets by the high bits of the id and each bucket sorted alone;
+    ``None`` if the span exceeds 2^62 or would need over 2^10 buckets.
     """
     n = ids.size
     mn, mx = _k.minmax_int(ids)
     rb = max(1, (n - 1).bit_length())
-    if (int(mx) - int(mn)).bit_length() + rb > 63:
+    sb = max(1, (int(mx) - int(mn)).bit_length())
+    hb = max(0, sb + rb - 63)  # bits of the bucket number
+    if sb > 62 or hb > 10:
         return None
-    keys = _k.packed_ids(ids, mn, rb)
-    keys.sort()
+    keys, bounds = _k.packed_ids(ids, mn, rb, sb - hb, 1 << hb)
+    _k.sort_parts(keys, bounds)
     codes = np.empty(n, np.int64)
     uniq = np.empty(n, np.int64)
-    count = _k.codes_of_sorted(keys, rb, mn, codes, uniq)
+    count = _k.codes_of_sorted(keys, bounds, rb, sb - hb, mn, codes, uniq)
     return codes, count, uniq[:count].copy()
 
 

@@ -133,29 +133,43 @@ def remap(ids, offset, mapping):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def packed_ids(ids, mn, rb):  # pragma: no cover - numba
-    """Keys ``(ids[i] - mn) << rb | i`` (sorting them orders rows by id, ties by row)."""
-    keys = np.empty(ids.size, np.int64)
-    for i in range(ids.size):
-        keys[i] = ((ids[i] - mn) << rb) | i
-    return keys
+def packed_ids(ids, mn, rb, low, nb):  # pragma: no cover - numba
+    """Keys ``((ids[i] - mn) & (2^low - 1)) << rb | i`` scattered (stably) into ``nb`` buckets
+    by ``(ids[i] - mn) >> low``; returns ``(keys, bounds)``: each bucket sorted, the keys
+    order rows by id, ties by row."""
+    n = ids.size
+    bounds = np.zeros(nb + 1, np.int64)
+    for i in range(n):
+        bounds[((ids[i] - mn) >> low) + 1] += 1
+    for b in range(nb):
+        bounds[b + 1] += bounds[b]
+    cursor = bounds[:-1].copy()
+    keys = np.empty(n, np.int64)
+    lowmask = (np.int64(1) << low) - 1
+    for i in range(n):
+        v = ids[i] - mn
+        b = v >> low
+        keys[cursor[b]] = ((v & lowmask) << rb) | i
+        cursor[b] += 1
+    return keys, bounds
 
 
 @njit(cache=True)
-def codes_of_sorted(keys, rb, mn, codes, uniq):  # pragma: no cover - numba
-    """Dense codes of the rows of sorted :func:`packed_ids` keys (``codes[row]``), the
+def codes_of_sorted(keys, bounds, rb, low, mn, codes, uniq):  # pragma: no cover - numba
+    """Dense codes of the rows of sorted :func:`packed_ids` buckets (``codes[row]``), the
     distinct ids in ascending order (``uniq[:count]``); returns their count."""
     mask = (np.int64(1) << rb) - 1
     count = 0
     prev = np.int64(-1)
-    for i in range(keys.size):
-        key = keys[i]
-        v = key >> rb
-        if i == 0 or v != prev:
-            uniq[count] = v + mn
-            count += 1
-            prev = v
-        codes[key & mask] = count - 1
+    for b in range(bounds.size - 1):
+        for i in range(bounds[b], bounds[b + 1]):
+            key = keys[i]
+            v = (np.int64(b) << low) | (key >> rb)
+            if count == 0 or v != prev:
+                uniq[count] = v + mn
+                count += 1
+                prev = v
+            codes[key & mask] = count - 1
     return count
 
 
@@ -478,7 +492,7 @@ def group(
     tmin = minmax_int(t)[0]
     nparts = max(1, min(numba.get_num_threads(), n // 100_000, n_patients))
     keys, bounds = partition_keys(codes, t, tmin, 0, rb, n_patients, nparts)
-    _sort_parts(keys, bounds)
+    sort_parts(keys, bounds)
     t_s = np.empty(n, np.int64)
     d_s = np.empty(n, np.float64)
     starts = key_boundaries(keys, rb, n_patients)
@@ -713,14 +727,16 @@ def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool
     return bool(flags.all())
 
 
-def _sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
+def sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
     """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
     releases the GIL)."""
     parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
-    if len(parts) == 1:
-        parts[0].sort()
+    k = min(len(parts), _threads(keys.size))
+    if k == 1:
+        for part in parts:
+            part.sort()
         return
-    list(pool(len(parts)).map(np.ndarray.sort, parts))
+    list(pool(k).map(np.ndarray.sort, parts))
 
 
 @njit(cache=True, nogil=True)
