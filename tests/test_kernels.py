@@ -162,6 +162,11 @@ def test_small_helpers():
     assert k.first_bad_dose(d)[0] == 70_000
     d[[3, 60_000]] = [np.inf, np.nan]
     assert k.first_bad_dose(d)[0] == 3
+    big = np.random.default_rng(8).integers(-(10**6), 10**6, 100_000)  # two threads' ranges
+    assert k.minmax_int(big) == (big.min(), big.max())
+    flags, n_present = k.presence(big, int(big.min()), int(big.max() - big.min()) + 1)
+    np.testing.assert_array_equal(np.flatnonzero(flags) + big.min(), np.unique(big))
+    assert n_present == np.unique(big).size
     present, count = k.presence(np.array([5, 9, 5, 7], dtype=np.int64), 5, 5)
     assert count == 3
     np.testing.assert_array_equal(present, [1, 0, 1, 0, 1])

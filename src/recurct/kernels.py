@@ -54,16 +54,26 @@ def _day(t: int, upd: int) -> int:
     return t // upd
 
 
-@njit(cache=True)
-def minmax_int(a):  # pragma: no cover - numba
-    """Smallest and largest value of a non-empty int64 array."""
-    mn = a[0]
-    mx = a[0]
-    for i in range(1, a.size):
+@njit(cache=True, nogil=True)
+def _minmax(i0, i1, a, out):  # pragma: no cover - numba
+    """``out[:] = [min, max]`` of the non-empty ``a[i0:i1]``."""
+    mn = a[i0]
+    mx = a[i0]
+    for i in range(i0 + 1, i1):
         v = a[i]
         mn = min(mn, v)
         mx = max(mx, v)
-    return mn, mx
+    out[0] = mn
+    out[1] = mx
+
+
+def minmax_int(a: np.ndarray) -> tuple[int, int]:
+    """Smallest and largest value of a non-empty int64 array (row ranges in threads)."""
+    k = _threads(a.size)
+    bounds = [a.size * q // k for q in range(k + 1)]
+    out = np.empty((k, 2), np.int64)
+    _in_threads(_minmax, [(bounds[q], bounds[q + 1], a, out[q]) for q in range(k)])
+    return int(out[:, 0].min()), int(out[:, 1].max())
 
 
 @njit(cache=True, nogil=True)
@@ -100,16 +110,21 @@ def first_bad_dose(d: np.ndarray) -> tuple[int, float]:
     return (int(bad[0]), math.nan) if bad.size else (-1, float(out[:, 1].sum()))
 
 
-@njit(cache=True)
-def presence(ids, offset, size):  # pragma: no cover - numba
-    """Flags ``present[v - offset] = 1`` (uint8) for every value ``v`` of ``ids``; their count."""
-    present = np.zeros(size, np.uint8)
-    for i in range(ids.size):
+@njit(cache=True, nogil=True)
+def _mark(i0, i1, ids, offset, present):  # pragma: no cover - numba
+    """``present[v - offset] = 1`` for every value ``v`` of ``ids[i0:i1]``."""
+    for i in range(i0, i1):
         present[ids[i] - offset] = 1
-    count = 0
-    for k in range(size):
-        count += present[k]
-    return present, count
+
+
+def presence(ids: np.ndarray, offset: int, size: int) -> tuple[np.ndarray, int]:
+    """Flags ``present[v - offset] = 1`` (uint8) for every value ``v`` of ``ids``, and their
+    count (row ranges in threads: they only ever write ones)."""
+    present = np.zeros(size, np.uint8)
+    k = _threads(ids.size)
+    bounds = [ids.size * q // k for q in range(k + 1)]
+    _in_threads(_mark, [(bounds[q], bounds[q + 1], ids, offset, present) for q in range(k)])
+    return present, int(np.count_nonzero(present))
 
 
 @njit(cache=True)
