@@ -363,3 +363,27 @@ def test_sorted_ints_against_unique(ids, extra_bits):
     got = sorted_ints(ids)
     assert got is not None
     np.testing.assert_array_equal(got[0], want_codes)
+
+
+@given(
+    hnp.arrays(np.int64, st.integers(0, 400),
+               elements=st.integers(-(2**63), 2**63 - 1) | st.integers(-3, 3)),
+    st.integers(2, 6),
+)  # fmt: skip
+def test_split_codes_against_unique(h, cap_bits):
+    # two tables (keys by their top bit) in two threads, growing from 2**cap_bits slots: the
+    # same partition of the rows as np.unique, dense codes, and a first row for each code
+    before = k._GRAIN
+    k._GRAIN = 1  # two threads however few keys
+    try:
+        codes, reps = k.split_codes(h, cap_bits)
+    finally:
+        k._GRAIN = before
+    _, inverse = np.unique(h, return_inverse=True)
+    assert codes.size == h.size and reps.size == np.unique(h).size
+    if h.size:
+        np.testing.assert_array_equal(np.sort(np.unique(codes)), np.arange(reps.size))
+        np.testing.assert_array_equal(h[reps[codes]], h)  # each row's code names its key
+        # same key <=> same code
+        pairs = np.unique(np.stack([inverse.ravel(), codes]), axis=1)
+        assert pairs.shape[1] == reps.size

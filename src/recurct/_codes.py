@@ -48,12 +48,25 @@ def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
     return pl.concat([labels, pl.Series([None], dtype=labels.dtype)]), labels.len()
 
 
-def hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series, np.ndarray] | None:
-    """Codes of ``s`` in order of first appearance (int32), the value of each code and the
-    table of :func:`recurct.kernels.small_codes` (sized from ``2**cap_bits`` slots), through
-    the 64-bit polars hash of every value; exact (every row equals the value of its code), or
-    ``None`` when two distinct values share a hash (about 2^-64 per pair)."""
-    codes, reps, table = _k.small_codes(s.hash().to_numpy().view(np.int64), cap_bits)
+#: From this many values, :func:`hash_codes` hashes in two threads (:func:`kernels.split_codes`)
+_SPLIT_ROWS = 1_000_000
+
+
+def hash_codes(
+    s: pl.Series, cap_bits: int
+) -> tuple[np.ndarray, pl.Series, np.ndarray | None] | None:
+    """Codes of ``s`` (int32, in order of first appearance; from ``_SPLIT_ROWS`` values on,
+    within each half of the hash space, the second half's after the first's), the value of
+    each code and the table of :func:`recurct.kernels.small_codes` (sized from ``2**cap_bits``
+    slots; ``None`` when split), through the 64-bit polars hash of every value; exact (every
+    row equals the value of its code), or ``None`` when two distinct values share a hash
+    (about 2^-64 per pair)."""
+    h = s.hash().to_numpy().view(np.int64)
+    if s.len() >= _SPLIT_ROWS:  # many keys: two tables in two threads (no table returned)
+        codes, reps = _k.split_codes(h, cap_bits)
+        table = None
+    else:
+        codes, reps, table = _k.small_codes(h, cap_bits)
     labels = s.gather(reps)
     if not labels.gather(codes).equals(s):
         return None

@@ -80,7 +80,7 @@ class _Prepared:
     def codes(self) -> np.ndarray:
         """Dense codes ``0..P-1`` in ascending id order."""
         if self.rank is not None:
-            self.raw, self.rank = self.rank[self.raw], None
+            self.raw, self.rank = _k.take(self.rank, self.raw), None
         return self.raw
 
 
