@@ -8,10 +8,10 @@ warnings (:mod:`recurct.errors`, which imports nothing) are loaded at once.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from recurct import errors
+from recurct._lazy import lazy_getattr
 from recurct._version import __version__
 from recurct.errors import *  # noqa: F403 (tiny, imports nothing: loaded eagerly)
 
@@ -103,16 +103,7 @@ __all__ += errors.__all__  # every error and warning, also at the top level
 assert set(__all__) == {"__version__", *_LAZY, *_SUBMODULES, *errors.__all__}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"recurct.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'recurct' has no attribute {name!r}")
+__getattr__ = lazy_getattr("recurct", _LAZY, _SUBMODULES)
 
 
 def __dir__() -> list[str]:

@@ -31,7 +31,6 @@ is kept. Identifiers follow :func:`recurct._frames.to_polars`: placeholders
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -39,6 +38,7 @@ import polars as pl
 from recurct._compat import renamed
 from recurct._dates import DICOM_AGE_UNITS, dicom_age_years, parse_dates, parse_dicom_age
 from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, frame_kind, from_polars
+from recurct._lazy import lazy_getattr
 from recurct.errors import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 
 if TYPE_CHECKING:
@@ -150,12 +150,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recurct.schema' has no attribute {name!r}")
+__getattr__ = lazy_getattr("recurct.schema", _LAZY)
 
 
 def __dir__() -> list[str]:

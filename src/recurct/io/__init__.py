@@ -5,8 +5,7 @@ Submodules are imported on first use, so pydicom is needed only by :func:`read_r
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from recurct._lazy import lazy_getattr
 
 _LAZY: dict[str, str] = {
     "ReadResult": "recurct.io._result",
@@ -19,12 +18,7 @@ _LAZY: dict[str, str] = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'recurct.io' has no attribute {name!r}")
+__getattr__ = lazy_getattr("recurct.io", _LAZY)
 
 
 def __dir__() -> list[str]:
