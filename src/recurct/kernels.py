@@ -69,10 +69,9 @@ def _minmax(i0, i1, a, out):  # pragma: no cover - numba
 
 def minmax_int(a: np.ndarray) -> tuple[int, int]:
     """Smallest and largest value of a non-empty int64 array (row ranges in threads)."""
-    k = _threads(a.size)
-    bounds = [a.size * q // k for q in range(k + 1)]
-    out = np.empty((k, 2), np.int64)
-    _in_threads(_minmax, [(bounds[q], bounds[q + 1], a, out[q]) for q in range(k)])
+    ranges = row_ranges(a.size)
+    out = np.empty((len(ranges), 2), np.int64)
+    _in_threads(_minmax, [(lo, hi, a, out[q]) for q, (lo, hi) in enumerate(ranges)])
     return int(out[:, 0].min()), int(out[:, 1].max())
 
 
@@ -102,10 +101,9 @@ def _scan_doses(i0, i1, d, out):  # pragma: no cover - numba
 def first_bad_dose(d: np.ndarray) -> tuple[int, float]:
     """Index of the first dose that is negative, NaN or infinite (-1 if none) and the sum
     of the doses (meaningful when there is none); row ranges in threads."""
-    k = _threads(d.size)
-    bounds = [d.size * q // k for q in range(k + 1)]
-    out = np.zeros((k, 2))
-    _in_threads(_scan_doses, [(bounds[q], bounds[q + 1], d, out[q]) for q in range(k)])
+    ranges = row_ranges(d.size)
+    out = np.zeros((len(ranges), 2))
+    _in_threads(_scan_doses, [(lo, hi, d, out[q]) for q, (lo, hi) in enumerate(ranges)])
     bad = out[:, 0][out[:, 0] >= 0]
     return (int(bad[0]), math.nan) if bad.size else (-1, float(out[:, 1].sum()))
 
@@ -121,9 +119,7 @@ def presence(ids: np.ndarray, offset: int, size: int) -> tuple[np.ndarray, int]:
     """Flags ``present[v - offset] = 1`` (uint8) for every value ``v`` of ``ids``, and their
     count (row ranges in threads: they only ever write ones)."""
     present = np.zeros(size, np.uint8)
-    k = _threads(ids.size)
-    bounds = [ids.size * q // k for q in range(k + 1)]
-    _in_threads(_mark, [(bounds[q], bounds[q + 1], ids, offset, present) for q in range(k)])
+    run_chunks(_mark, ids.size, ids, offset, present)
     return present, int(np.count_nonzero(present))
 
 
@@ -538,10 +534,12 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     want_parts = max(1, n >> _PART_EXAMS_LOG2)
     shift = max(0, cb - max(0, want_parts - 1).bit_length())
     nparts = ((n_patients - 1) >> shift) + 1
-    k = _threads(n)
-    rows = [n * q // k for q in range(k + 1)]
+    ranges = row_ranges(n)
+    k = len(ranges)
     counts = np.zeros((k, nparts), np.int64)
-    _in_threads(_part_counts, [(rows[q], rows[q + 1], codes, shift, counts[q]) for q in range(k)])
+    _in_threads(
+        _part_counts, [(lo, hi, codes, shift, counts[q]) for q, (lo, hi) in enumerate(ranges)]
+    )
     sizes = counts.sum(axis=0)
     lb = max(1, int(sizes.max() - 1).bit_length())
     if cb + tb + lb > 63:
@@ -555,8 +553,8 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     row_of = np.empty(n, np.int64) if need_order else _NO_ORDER
     _in_threads(
         _part_scatter,
-        [(rows[q], rows[q + 1], codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start,
-          keys, d_part, row_of, upd, t_part) for q in range(k)],
+        [(lo, hi, codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start, keys, d_part,
+          row_of, upd, t_part) for q, (lo, hi) in enumerate(ranges)],
     )  # fmt: skip
     cut = np.searchsorted(part_start, [n * q // k for q in range(1, k)])
     bounds = [0, *cut.tolist(), nparts]
@@ -733,11 +731,10 @@ def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool
     n = codes.size
     if not (codes[0] == 0 and codes[n - 1] == starts.size - 2):
         return False
-    k = _threads(n)
-    bounds = [n * q // k for q in range(k + 1)]
-    flags = np.ones((k, 1), np.bool_)
+    ranges = row_ranges(n)
+    flags = np.ones((len(ranges), 1), np.bool_)
     _in_threads(
-        _grouped_starts, [(bounds[q], bounds[q + 1], codes, t, starts, flags[q]) for q in range(k)]
+        _grouped_starts, [(lo, hi, codes, t, starts, flags[q]) for q, (lo, hi) in enumerate(ranges)]
     )
     return bool(flags.all())
 
@@ -863,9 +860,7 @@ def _take(i0, i1, values, idx, out):  # pragma: no cover - numba
 def take(values: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``values[idx]`` (int64), over row ranges in threads."""
     out = np.empty(idx.size, np.int64)
-    k = _threads(idx.size)
-    bounds = [idx.size * q // k for q in range(k + 1)]
-    _in_threads(_take, [(bounds[q], bounds[q + 1], values, idx, out) for q in range(k)])
+    run_chunks(_take, idx.size, values, idx, out)
     return out
 
 
@@ -877,10 +872,7 @@ def split_codes(h: np.ndarray, cap_bits: int) -> tuple[np.ndarray, np.ndarray]:
         return small_codes(h, cap_bits)[:2]
     codes = np.empty(h.size, np.int32)
     halves = list(pool(2).map(lambda q: _half_codes(h, q, cap_bits - 1, codes)[0], (0, 1)))
-    k = _threads(h.size)
-    bounds = [h.size * q // k for q in range(k + 1)]
-    offset = np.int32(halves[0].size)
-    _in_threads(_shift_codes, [(bounds[q], bounds[q + 1], h, codes, offset) for q in range(k)])
+    run_chunks(_shift_codes, h.size, h, codes, np.int32(halves[0].size))
     return codes, np.concatenate(halves)
 
 
@@ -930,14 +922,14 @@ def run_chunks(kernel, n: int, *args) -> None:
     ``parallel=True`` on per-patient loops, at a fraction of its compilation time (cold
     start). Each range writes its own outputs, so results do not depend on the threads.
     """
+    _in_threads(kernel, [(lo, hi, *args) for lo, hi in row_ranges(n)])
+
+
+def row_ranges(n: int) -> list[tuple[int, int]]:
+    """``0..n`` split into one range of rows per numba thread (one range for little work or
+    inside a pool thread, see ``_threads``)."""
     k = _threads(n)
-    if k == 1:
-        kernel(0, n, *args)
-        return
-    bounds = [n * q // k for q in range(k + 1)]
-    futures = [pool(k).submit(kernel, bounds[q], bounds[q + 1], *args) for q in range(k)]
-    for f in futures:
-        f.result()
+    return [(n * q // k, n * (q + 1) // k) for q in range(k)]
 
 
 def unpack_gather(keys, mask, t, dose, t_out, d_out) -> None:
