@@ -23,6 +23,8 @@ __all__ = [
     "dense_ints",
     "factorise_values",
     "hash_codes",
+    "int_codes",
+    "sorted_ints",
 ]
 
 
@@ -98,10 +100,23 @@ def factorise_values(s: pl.Series) -> Factorised:
     return Factorised(rank.fill_null(null_code).cast(pl.Int32).to_numpy(), labels, null_code)
 
 
-def dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+_IntCodes = tuple[np.ndarray, int, np.ndarray]
+
+
+def int_codes(ids: np.ndarray) -> _IntCodes | None:
+    """Codes of int64 ids, their count and the ascending distinct ids: :func:`dense_ints` in
+    a small range, else :func:`sorted_ints` (one pass for the range of both)."""
+    mn, mx = _k.minmax_int(ids)
+    return _dense_range(ids, mn, mx) or _sorted_range(ids, mn, mx)
+
+
+def dense_ints(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
     count and the ascending distinct ids; ``None`` if the range is too wide."""
-    mn, mx = _k.minmax_int(ids)
+    return _dense_range(ids, *_k.minmax_int(ids))
+
+
+def _dense_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
     span = int(mx) - int(mn) + 1
     if span > 2 * ids.size + 1024:
         return None
@@ -113,15 +128,18 @@ def dense_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
-def sorted_ints(ids: np.ndarray) -> tuple[np.ndarray, int, np.ndarray] | None:
+def sorted_ints(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids in a wide range (sparse record numbers), their count and the
     ascending distinct ids, by SIMD ``np.sort`` of packed keys ``(id - min, row)`` and one pass
     over them. When id span and row number do not fit 63 bits together the rows are first
     split (stably) into buckets by the high bits of the id and each bucket sorted alone;
     ``None`` if the span exceeds 2^62 or would need over 2^10 buckets.
     """
+    return _sorted_range(ids, *_k.minmax_int(ids))
+
+
+def _sorted_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
     n = ids.size
-    mn, mx = _k.minmax_int(ids)
     rb = max(1, (n - 1).bit_length())
     sb = max(1, (int(mx) - int(mn)).bit_length())
     hb = max(0, sb + rb - 63)  # bits of the bucket number

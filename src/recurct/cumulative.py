@@ -26,10 +26,9 @@ from recurct import kernels as _k
 from recurct._codes import (
     category_codes,
     dense_codes,
-    dense_ints,
     factorise_values,
     hash_codes,
-    sorted_ints,
+    int_codes,
 )
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
@@ -128,9 +127,7 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
         dtype = pl.Utf8
     if dtype.is_integer():
         ids = s.cast(pl.Int64).to_numpy()
-        got = dense_ints(ids)
-        if got is None:  # sparse ids (record numbers): a sort of packed (id, row) keys
-            got = sorted_ints(ids)
+        got = int_codes(ids)  # sparse ids (record numbers): a sort of packed (id, row) keys
         if got is not None:
             codes, count, uniq = got
             return codes, count, pl.Series("patient_id", uniq).cast(dtype), None
