@@ -22,7 +22,8 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     progress bar on stderr), prints per figure the mean, SD, central 95% range and share of
     seeds within tolerance, and writes ``seeds.csv`` and ``seeds.md``. Exit code 0: every
     independent (``generated``) figure is within its tolerance (with ``--seeds``: its mean
-    over the seeds within half the rounding unit + the calibration tolerance); 1: at least one
+    over the seeds within half the rounding unit + the calibration tolerance + z x its
+    sampling SD over the square root of the number of seeds); 1: at least one
     is not; 2: unknown study, bad option or unreadable input.
     """
     if args.study not in STUDIES:

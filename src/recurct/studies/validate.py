@@ -5,8 +5,8 @@ seeds and :func:`summarise` gives, per published figure, the mean, the standard 
 the central 95% range over the seeds, and the share of seeds on which the figure was within
 its tolerance. :class:`SeedRuns` holds that summary; it is ``ok`` when every ``generated``
 figure's *mean* over the seeds lies within half the published rounding unit plus the
-calibration tolerance of the published value (the sampling part of the tolerance is for one
-cohort, not for a mean), and every published extreme lies within the central 95% of its
+calibration tolerance plus z x the sampling SD of a mean of k seeds (the figure's SD over
+``sqrt(k)``) of the published value, and every published extreme lies within the central 95% of its
 distribution (over these seeds when there are at least :data:`MIN_SEEDS`, otherwise the
 range stored in the profile).
 
@@ -34,7 +34,9 @@ import polars as pl
 from recurct.studies._figures import (
     SAMPLED,
     calibration_tolerances,
+    family_z,
     headline_counts,
+    n_sampled,
     validation_record,
 )
 from recurct.studies._format import fmt, grid, markdown_table
@@ -130,18 +132,33 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 }
 
 
-def summarise(study: str, runs: pl.DataFrame) -> pl.DataFrame:
+def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) -> pl.DataFrame:
     """Per published figure: ``mean``, ``sd``, central 95% range ``q_lo`` .. ``q_hi`` over the
     seeds, ``share_within`` (share of seeds within that seed's tolerance) and the verdict on
-    the mean, ``mean_within``: ``|mean - published| <= half the rounding unit + the
-    calibration tolerance`` (``mean_tolerance``); for an extreme, whether the published value
-    lies within the central 95% range (over these seeds from :data:`MIN_SEEDS` seeds on, else
-    the profile's stored range)."""
+    the mean, ``mean_within``; for an extreme, whether the published value lies within the
+    central 95% range (over these seeds from :data:`MIN_SEEDS` seeds on, else the profile's
+    stored range).
+
+    The mean of k seeds is judged as one seed is, with the sampling SD of a mean:
+    ``|mean - published| <= half the rounding unit + the calibration tolerance +
+    z x SD / sqrt(k)`` (``mean_tolerance``), where z is the family-wise
+    :func:`~recurct.studies._figures.family_z` of one run and SD the figure's sampling SD of
+    one cohort: the profile's validation record (times ``sqrt(N / n_patients)`` on a reduced
+    cohort), else the SD over these seeds (from two seeds on). A model whose expectations
+    equal the published values then passes every mean with probability >= 95% on any set of
+    seeds; the sampling part shrinks as seeds are added, so the mean of many seeds tests the
+    calibration itself.
+    """
     from recurct.studies import get
 
     mod = get(study)
     cal = calibration_tolerances(study)
-    stored = validation_record(study).get("figures", {})
+    record = validation_record(study)
+    stored = record.get("figures", {})
+    z = family_z(max(n_sampled(mod.PUBLISHED), 1))
+    sd_scale = 1.0
+    if n_patients is not None and record.get("n_patients"):
+        sd_scale = math.sqrt(float(record["n_patients"]) / max(int(n_patients), 1))
     rows = []
     for key, fig in mod.PUBLISHED.items():
         sub = runs.filter(pl.col("figure") == key)
@@ -167,8 +184,13 @@ def summarise(study: str, runs: pl.DataFrame) -> pl.DataFrame:
             if lo_hi is not None and vals.size:
                 row["mean_within"] = lo_hi[0] - half <= fig.value <= lo_hi[1] + half
         elif vals.size and fig.compare not in ("not_reproduced",) and verdicts.len():
-            c = cal.get(fig.target) if fig.target and fig.compare in SAMPLED else None
+            sampled = fig.compare in SAMPLED
+            c = cal.get(fig.target) if fig.target and sampled else None
             tol = half + (0.0 if c is None else c * fig.target_scale)
+            sd = stored.get(key, {}).get("sd")
+            sd = row["sd"] if sd is None else float(sd) * sd_scale
+            if sampled and fig.kind in ("generated", "derived") and sd is not None:
+                tol += z * float(sd) / math.sqrt(vals.size)
             row["mean_tolerance"] = tol
             slack = 1e-9 * max(abs(fig.value), abs(row["mean"]), 1.0)
             if fig.compare == "at_most":
@@ -272,7 +294,8 @@ def reproduce_seeds(
     """Reproduce ``study`` on ``seeds`` (a list, or ``"20"``, ``"100-119"``) and summarise."""
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
     runs = run_seeds(study, seeds, progress=progress, n_patients=n_patients)
-    return SeedRuns(study=study, seeds=seeds, table=summarise(study, runs), runs=runs)
+    table = summarise(study, runs, n_patients=n_patients)
+    return SeedRuns(study=study, seeds=seeds, table=table, runs=runs)
 
 
 def validate(
