@@ -190,20 +190,24 @@ def test_totals_only_path_matches(exams):
     assert_rows_equal(got.to_dicts(), want, rel=1e-12)
 
 
-@given(cohorts(max_rows=60))
-def test_string_kernels_at_every_size_match_naive(exams):
+@given(cohorts(max_rows=60), st.booleans())
+def test_string_kernels_at_every_size_match_naive(exams, keys):
     # the byte-key sort and id screen of recurct._strings run from MIN_ROWS strings on; here
-    # on every size, for the totals-only path (rows permuted by rank) and the full one
+    # on every size, for the totals-only path (rows permuted by rank) and the full one; ids
+    # coded by their byte keys (string_keys), or hashed as ids too long for keys are
+    import recurct.cumulative as cm
     from recurct import _strings
 
     exams = exams.with_columns(pl.col("patient_id").cast(pl.Utf8))
-    old = _strings.MIN_ROWS
+    old = _strings.MIN_ROWS, cm.string_keys
     _strings.MIN_ROWS = 0
+    if not keys:
+        cm.string_keys = lambda s: None
     try:
         totals = cumulative_dose(exams, thresholds=())
         full = cumulative_dose(exams, thresholds=(50, 100), window_days=(365,))
     finally:
-        _strings.MIN_ROWS = old
+        _strings.MIN_ROWS, cm.string_keys = old
     assert_rows_equal(totals.to_dicts(), naive_patients(exams, (), ()), rel=1e-12)
     assert_rows_equal(full.to_dicts(), naive_patients(exams, (50, 100), (365,)), rel=1e-12)
 
@@ -411,7 +415,9 @@ def test_string_ids_fall_back_to_rank_on_hash_collision(monkeypatch):
     ex = _exams(["b", "a", "c", "a", "b10", "b"], [0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6])
     want = cumulative_dose(ex)
     assert want["patient_id"].to_list() == ["a", "b", "b10", "c"]
-    # every id in one hash class: verification fails and the ids are ranked instead
+    # ids too long for byte keys, all in one hash class: verification fails and the ids are
+    # ranked instead
+    monkeypatch.setattr(cm, "string_keys", lambda s: None)
     monkeypatch.setattr(
         cm._k, "small_codes",
         lambda h, bits: (np.zeros(h.size, np.int32), np.zeros(1, np.int64), None),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import pytest
@@ -297,6 +299,62 @@ def test_string_order_is_polars_byte_order(values, small):
         _strings._SMALL, _strings.MIN_ROWS = old
     assert order is not None
     assert s.gather(order).to_list() == s.sort().to_list() == sorted(values, key=str.encode)
+
+
+def _byte_cmp(a: str, b: str) -> int:
+    x, y = a.encode(), b.encode()
+    return (x > y) - (x < y)
+
+
+@given(st.lists(_TEXT, max_size=120), st.sampled_from([1, 2]))
+def test_string_keys_compare_as_the_strings(values, threads):
+    import numba
+    import polars as pl
+
+    from recurct import _strings
+
+    old, before = k._GRAIN, numba.get_num_threads()
+    k._GRAIN = 1  # row ranges of every size in threads
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        keys = _strings.string_keys(pl.Series(values, dtype=pl.Utf8))
+    finally:
+        k._GRAIN = old
+        numba.set_num_threads(before)
+    raw = [v.encode() for v in values]
+    longest = max(map(len, raw), default=0)
+    # the information by position: the product over positions of the symbols seen there
+    bits = sum(
+        math.log2(len({b[q] if q < len(b) else -1 for b in raw})) for q in range(longest)
+    )
+    if keys is None:  # refused only when too long or more than KEY_BITS bits by position
+        assert longest > _strings.KEY_POSITIONS or bits >= _strings.KEY_BITS - 1e-9
+        return
+    assert bits < _strings.KEY_BITS + 1e-9
+    assert keys.dtype == np.int64 and keys.size == len(values)
+    assert (keys >= 0).all() and (keys < 2**_strings.KEY_BITS).all()
+    for i, a in enumerate(values):
+        for j, b in enumerate(values):
+            assert np.sign(keys[i] - keys[j]) == _byte_cmp(a, b), (a, b)
+
+
+def test_string_keys_refuse_what_does_not_fit():
+    import polars as pl
+
+    from recurct import _strings
+
+    rng = np.random.default_rng(5)
+    hexes = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(2000)]
+    assert _strings.string_keys(pl.Series(hexes)) is None  # 64 hex digits: 256 bits
+    assert _strings.string_keys(pl.Series(["a" * 65, "b"])) is None  # longer than 64 bytes
+    # 15 decimal digits are 50 bits: keys, in numeric order for equal lengths
+    ids = rng.integers(10**14, 10**15, 3000)
+    keys = _strings.string_keys(pl.Series(ids.astype(str)))
+    np.testing.assert_array_equal(np.argsort(keys, kind="stable"), np.argsort(ids, kind="stable"))
+    # a whole column of one value, and of empty strings
+    assert _strings.string_keys(pl.Series(["P1"] * 5)).tolist() == [0] * 5
+    assert _strings.string_keys(pl.Series(["", "", "a"])).tolist() == [0, 0, 1]
+    assert _strings.string_keys(pl.Series([], dtype=pl.Utf8)).size == 0
 
 
 def test_string_order_long_shared_prefixes(monkeypatch):

@@ -1,4 +1,13 @@
-"""Kernels over the UTF-8 bytes of string columns: their order, and a screen of identifiers.
+"""Kernels over the UTF-8 bytes of string columns: integer keys, order, a screen of identifiers.
+
+:func:`string_keys` turns every string of a column into an int64 key with the same order and
+the same equalities (lexicographic byte order), when the column's strings carry at most 62
+bits of information by position: at each byte position the byte values present are ranked
+("string ended" first) and the ranks combined in mixed radix, so a position every string
+shares costs no bit and one of decimal digits log2(10) bits (a 10-digit record number: 34
+bits; 8 letters or digits: at most 42). Identifiers are then coded as integers are
+(:func:`recurct._codes.int_codes`), with no hashing and no string sort. Long random
+pseudonyms (hex digests) do not fit and take the hash path.
 
 :func:`string_order` is the lexicographic order of many distinct strings, by sorting packed
 integer keys. A string sort compares strings byte by byte, and patient ids often share a prefix
@@ -19,7 +28,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-__all__ = ["may_need_cleaning", "string_order"]
+__all__ = ["may_need_cleaning", "string_keys", "string_order"]
 
 #: Below this many strings the kernels here are not used (polars is fast enough there, and
 #: their compilation, about a second on a first call, is not paid).
@@ -27,6 +36,10 @@ MIN_ROWS = 200_000
 _SMALL = 48  # ties up to this many rows are ordered by comparing their bytes
 _MAX_RUNS = 2_000  # more large ties than this: give up (the caller sorts the strings itself)
 _POSITIONS = 16  # byte positions counted per pass
+#: Strings longer than this many bytes are not turned into keys (:func:`string_keys`).
+KEY_POSITIONS = 64
+#: Keys stay below 2**KEY_BITS (non-negative int64 with room for differences).
+KEY_BITS = 62
 
 
 @njit(cache=True, nogil=True)
@@ -114,6 +127,75 @@ def utf8_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(off_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
     return offsets, data
+
+
+@njit(cache=True, nogil=True)
+def _present(lo, hi, offsets, data, present, lengths):  # pragma: no cover - numba
+    """``present[q, b + 1] = 1`` for every byte ``b`` at position ``q`` of strings ``lo:hi``
+    (up to ``present.shape[0]`` bytes); ``lengths``: their shortest and longest length."""
+    npos = present.shape[0]
+    short = lengths[0]
+    long = lengths[1]
+    for r in range(lo, hi):
+        a = offsets[r]
+        n = offsets[r + 1] - a
+        short = min(short, n)
+        long = max(long, n)
+        for q in range(min(n, npos)):
+            present[q, data[a + q] + 1] = 1
+    lengths[0] = short
+    lengths[1] = long
+
+
+@njit(cache=True, nogil=True)
+def _row_keys(lo, hi, offsets, data, weights, keys):  # pragma: no cover - numba
+    """``keys[r]``: the mixed-radix number of the byte ranks of string ``r``, the sum of
+    ``weights[q, byte + 1]`` (rank x the product of the radices after position q) over its
+    bytes (positions past its end add 0: rank 0, "ended")."""
+    for r in range(lo, hi):
+        a = offsets[r]
+        k = np.int64(0)
+        for q in range(offsets[r + 1] - a):
+            k += weights[q, data[a + q] + 1]
+        keys[r] = k
+
+
+def string_keys(s: pl.Series) -> np.ndarray | None:
+    """An int64 key of every string of the null-free ``s`` such that keys compare as the
+    strings do (byte order; equal exactly when the strings are equal), or ``None`` when the
+    strings carry more than :data:`KEY_BITS` bits by position or are longer than
+    :data:`KEY_POSITIONS` bytes (then hash or sort them). Two passes over the bytes, each over
+    row ranges in threads."""
+    from recurct import kernels as _k
+
+    offsets, data = utf8_buffers(s)
+    n = offsets.size - 1
+    if n == 0:
+        return np.empty(0, np.int64)
+    ranges = _k.row_ranges(n)
+    present = np.zeros((len(ranges), KEY_POSITIONS, 257), np.uint8)
+    lengths = np.empty((len(ranges), 2), np.int64)
+    lengths[:, 0], lengths[:, 1] = np.iinfo(np.int64).max, 0
+    args = [(lo, hi, offsets, data, present[q], lengths[q]) for q, (lo, hi) in enumerate(ranges)]
+    _k.in_threads(_present, args)
+    short, long = int(lengths[:, 0].min()), int(lengths[:, 1].max())
+    if long > KEY_POSITIONS:
+        return None
+    seen = present.any(axis=0)[:long]
+    seen[short:, 0] = True  # "ended" occurs at every position from the shortest length on
+    radix = seen.sum(axis=1).astype(np.int64)
+    tail = np.ones(long + 1, np.int64)
+    product = 1
+    for q in range(long - 1, -1, -1):
+        product *= int(radix[q])
+        if product >= 1 << KEY_BITS:
+            return None
+        tail[q] = product
+    ranks = np.cumsum(seen, axis=1, dtype=np.int64) - 1
+    weights = np.ascontiguousarray(ranks * tail[1:, None])
+    keys = np.empty(n, np.int64)
+    _k.run_chunks(_row_keys, n, offsets, data, weights, keys)
+    return keys
 
 
 def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool]:

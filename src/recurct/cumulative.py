@@ -41,7 +41,7 @@ from recurct._frames import (
     to_polars_coded,
 )
 from recurct._periods import period_dose
-from recurct._strings import string_order
+from recurct._strings import string_keys, string_order
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -172,12 +172,21 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
 
 
 def _factorise_strings(s: pl.Series) -> _Codes | None:
-    """Strings to dense codes in sorted order by hashing (much faster than a string rank).
+    """Strings to dense codes in sorted order, without a string rank.
 
-    The 64-bit polars hash of every id is factorised with an open-addressing table, the
-    result verified (every row's id equals the id of its code; ``None`` on a hash
-    collision), the distinct ids (one row each) sorted and ranked through the same table.
+    Ids that fit order-preserving int64 keys (:func:`recurct._strings.string_keys`: record
+    numbers, short letter-and-digit ids) are coded as integer ids are, and each code's id is
+    gathered from one of its rows. Other ids are hashed: the 64-bit polars hash of every id is
+    factorised with an open-addressing table, the result verified (every row's id equals the
+    id of its code; ``None`` on a hash collision), the distinct ids (one row each) sorted and
+    ranked through the same table.
     """
+    keys = string_keys(s)
+    got_keys = None if keys is None else int_codes(keys)
+    if got_keys is not None:
+        codes, count, _ = got_keys
+        rows = _k.first_rows(codes, count)
+        return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     got = hash_codes(s, max(4, int(n + n // 2).bit_length()))
     if got is None:

@@ -71,7 +71,7 @@ def minmax_int(a: np.ndarray) -> tuple[int, int]:
     """Smallest and largest value of a non-empty int64 array (row ranges in threads)."""
     ranges = row_ranges(a.size)
     out = np.empty((len(ranges), 2), np.int64)
-    _in_threads(_minmax, [(lo, hi, a, out[q]) for q, (lo, hi) in enumerate(ranges)])
+    in_threads(_minmax, [(lo, hi, a, out[q]) for q, (lo, hi) in enumerate(ranges)])
     return int(out[:, 0].min()), int(out[:, 1].max())
 
 
@@ -103,7 +103,7 @@ def first_bad_dose(d: np.ndarray) -> tuple[int, float]:
     of the doses (meaningful when there is none); row ranges in threads."""
     ranges = row_ranges(d.size)
     out = np.zeros((len(ranges), 2))
-    _in_threads(_scan_doses, [(lo, hi, d, out[q]) for q, (lo, hi) in enumerate(ranges)])
+    in_threads(_scan_doses, [(lo, hi, d, out[q]) for q, (lo, hi) in enumerate(ranges)])
     bad = out[:, 0][out[:, 0] >= 0]
     return (int(bad[0]), math.nan) if bad.size else (-1, float(out[:, 1].sum()))
 
@@ -497,7 +497,7 @@ def group(
         part_start, keys, d_s, t_part, row_of, (tmin, tb, lb), pb = got
         t_s = row_of if need_order else np.empty(n, np.int64)  # rows until decoded
         args = (part_start, keys, tmin, tb, lb, t_s, d_s, t_part, row_of, starts)
-        _in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
+        in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
         return starts, t_s, d_s, keys if need_order else None
     rb = max(1, int(n - 1).bit_length())
     tmin = minmax_int(t)[0]
@@ -537,7 +537,7 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     ranges = row_ranges(n)
     k = len(ranges)
     counts = np.zeros((k, nparts), np.int64)
-    _in_threads(
+    in_threads(
         _part_counts, [(lo, hi, codes, shift, counts[q]) for q, (lo, hi) in enumerate(ranges)]
     )
     sizes = counts.sum(axis=0)
@@ -551,7 +551,7 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     d_part = np.empty(n, np.float64)
     t_part = np.empty(n, np.int64) if upd > 1 else _NO_ORDER
     row_of = np.empty(n, np.int64) if need_order else _NO_ORDER
-    _in_threads(
+    in_threads(
         _part_scatter,
         [(lo, hi, codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start, keys, d_part,
           row_of, upd, t_part) for q, (lo, hi) in enumerate(ranges)],
@@ -585,7 +585,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
             part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
             args = (tmin, tb, lb, d_part, t_part, row_of, t, dose, starts, upd, thresholds,
                     windows)  # fmt: skip
-            _in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
+            in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
                                       *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
         starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order, upd=upd)
@@ -596,7 +596,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
     return starts, order
 
 
-def _in_threads(fn, arg_lists) -> None:
+def in_threads(fn, arg_lists) -> None:
     """``fn(*args)`` for each argument list, in the shared pool (one list: inline)."""
     if len(arg_lists) == 1:
         fn(*arg_lists[0])
@@ -733,7 +733,7 @@ def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool
         return False
     ranges = row_ranges(n)
     flags = np.ones((len(ranges), 1), np.bool_)
-    _in_threads(
+    in_threads(
         _grouped_starts, [(lo, hi, codes, t, starts, flags[q]) for q, (lo, hi) in enumerate(ranges)]
     )
     return bool(flags.all())
@@ -922,7 +922,7 @@ def run_chunks(kernel, n: int, *args) -> None:
     ``parallel=True`` on per-patient loops, at a fraction of its compilation time (cold
     start). Each range writes its own outputs, so results do not depend on the threads.
     """
-    _in_threads(kernel, [(lo, hi, *args) for lo, hi in row_ranges(n)])
+    in_threads(kernel, [(lo, hi, *args) for lo, hi in row_ranges(n)])
 
 
 def row_ranges(n: int) -> list[tuple[int, int]]:
@@ -953,7 +953,7 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     pb[0], pb[-1] = 0, seg.size - 1
     args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, _NO_ORDER, t, d, starts,
             upd, thresholds, windows, *outs)  # fmt: skip
-    _in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
+    in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:
