@@ -83,7 +83,9 @@ def make_cohort(
     73 % single-exam patients); patient ids are dense integers with their values randomly
     permuted (``ids="int"``) or strings ``"P0000123"`` (``ids="str"``); first exams are
     uniform in 2000-2024 and later ones follow gaps of >= 1 day; doses are lognormal with
-    median 7 mSv and sigma 0.8 (``ids="enum"``: the strings as a polars ``Enum``).
+    median 7 mSv and sigma 0.8 (``ids="enum"``: the strings as a polars ``Enum``;
+    ``ids="hex"``: random 64-hex-digit pseudonyms, the form of recurct's own HMAC-SHA256
+    pseudonyms: too many bits for recurct's byte keys, so they take its hashed path).
     ``order="random"`` shuffles the rows, ``"sorted"`` sorts
     them by patient and date. ``ids="prepared"``: the string ids passed through
     :func:`recurct.prepare_exams` (an ``Enum`` of the sorted ids, rows in patient/date order),
@@ -124,10 +126,25 @@ def make_cohort(
     if ids in ("str", "enum"):
         pid_str = pl.col("patient_id").cast(pl.Utf8).str.zfill(8)
         df = df.with_columns(pl.format("P{}", pid_str).alias("patient_id"))
+    if ids == "hex":  # each row its own bytes, as read from a file (not views of shared ones)
+        hexes = pseudonyms(n_patients, rng).gather(pid).to_arrow()
+        df = df.with_columns(pl.Series("patient_id", hexes))
     if ids == "enum":  # the ids kept as an Enum of the sorted distinct ids (factorised once)
         cats = df.get_column("patient_id").unique().sort()
         df = df.with_columns(pl.col("patient_id").cast(pl.Enum(cats)))
     return df
+
+
+def pseudonyms(n: int, rng: np.random.Generator) -> pl.Series:
+    """``n`` random 64-hex-digit strings (as ``recurct.io.pseudonym``: 256 bits)."""
+    import binascii
+
+    import pyarrow as pa
+
+    data = binascii.hexlify(rng.integers(0, 256, 32 * n, dtype=np.uint8).tobytes())
+    offsets = np.arange(0, 64 * (n + 1), 64, dtype=np.int64)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pl.Series("patient_id", arr)
 
 
 # --------------------------------------------------------------------------- methods
@@ -660,6 +677,7 @@ def report(
         srt = run_size(n, methods, ("abc",), repeat, "int", "sorted", progress=progress)
         rows += srt
         rows += run_size(n, methods, ("a", "abc"), repeat, "str", "random", progress=progress)
+        rows += run_size(n, methods, ("a", "abc"), repeat, "hex", "random", progress=progress)
         rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "enum", "random",
                          progress=progress)  # fmt: skip
         rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "prepared", "random",

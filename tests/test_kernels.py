@@ -313,13 +313,14 @@ def test_string_keys_compare_as_the_strings(values, threads):
 
     from recurct import _strings
 
-    old, before = k._GRAIN, numba.get_num_threads()
+    old, before = (k._GRAIN, _strings.SAMPLE_ROWS), numba.get_num_threads()
     k._GRAIN = 1  # row ranges of every size in threads
+    _strings.SAMPLE_ROWS = 3  # a sample of 3 to 4 rows decides first from 7 rows on
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         keys = _strings.string_keys(pl.Series(values, dtype=pl.Utf8))
     finally:
-        k._GRAIN = old
+        k._GRAIN, _strings.SAMPLE_ROWS = old
         numba.set_num_threads(before)
     raw = [v.encode() for v in values]
     longest = max(map(len, raw), default=0)
@@ -336,6 +337,53 @@ def test_string_keys_compare_as_the_strings(values, threads):
     for i, a in enumerate(values):
         for j, b in enumerate(values):
             assert np.sign(keys[i] - keys[j]) == _byte_cmp(a, b), (a, b)
+
+
+@given(st.lists(_TEXT, min_size=1, max_size=100), st.randoms(use_true_random=False))
+def test_byte_hashes_and_exact_check(values, rnd):
+    import polars as pl
+
+    from recurct import _strings
+
+    s = pl.Series(values, dtype=pl.Utf8)
+    offsets, data = _strings.utf8_buffers(s)
+    h = _strings.byte_hashes(offsets, data)
+    for i, a in enumerate(values):  # equal strings hash equal
+        for j, b in enumerate(values):
+            if a == b:
+                assert h[i] == h[j]
+    # codes by a correct grouping pass the check; any code pointing at a different string fails
+    first = {v: i for i, v in reversed(list(enumerate(values)))}
+    uniq = sorted(first, key=first.get)
+    codes = np.array([uniq.index(v) for v in values], np.int32)
+    rows = np.array([first[v] for v in uniq], np.int64)
+    assert _strings.same_as_rows(offsets, data, codes, rows)
+    if len(uniq) > 1:
+        wrong = codes.copy()
+        i = rnd.randrange(len(values))
+        wrong[i] = (codes[i] + 1) % len(uniq)  # a row given another string's code
+        assert not _strings.same_as_rows(offsets, data, wrong, rows)
+
+
+def test_byte_hash_codes_collision_falls_back(monkeypatch):
+    import polars as pl
+
+    import recurct.cumulative as cm
+    from recurct import _strings
+
+    rng = np.random.default_rng(11)
+    ids = pl.Series([bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(300)])
+    s = ids.gather(rng.integers(0, 300, 5000))
+    want_sorted = s.unique().sort()
+    monkeypatch.setattr(_strings, "MIN_ROWS", 0)
+    monkeypatch.setattr(cm, "MIN_ROWS", 0)
+    codes, count, labels, rank = cm._factorise_strings(s)
+    assert labels.sort().equals(want_sorted) and count == 300
+    got = labels.gather(codes if rank is None else rank[codes])  # labels in ascending order
+    assert got.equals(s)
+    # every string in one hash class: the exact check fails and the caller ranks instead
+    monkeypatch.setattr(_strings, "byte_hashes", lambda o, d: np.zeros(o.size - 1, np.int64))
+    assert cm._factorise_strings(s) is None
 
 
 def test_string_keys_refuse_what_does_not_fit():

@@ -18,6 +18,7 @@ from recurct._frames import enum_categories, is_enum
 
 __all__ = [
     "Factorised",
+    "byte_hash_codes",
     "category_codes",
     "dense_codes",
     "dense_ints",
@@ -73,6 +74,23 @@ def hash_codes(
     if not labels.gather(codes).equals(s):
         return None
     return codes, labels, table
+
+
+def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series] | None:
+    """:func:`hash_codes` of a null-free String ``s`` through recurct's own hash of the UTF-8
+    bytes (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs
+    in one) and an exact check of every row against its code's first row over the same bytes
+    (no gather of N strings); ``None`` when two distinct strings share a hash."""
+    from recurct._strings import byte_hashes, same_as_rows, utf8_buffers
+
+    offsets, data = utf8_buffers(s)
+    h = byte_hashes(offsets, data)
+    codes, reps = _k.split_codes(h, cap_bits) if s.len() >= _SPLIT_ROWS else (
+        _k.small_codes(h, cap_bits)[:2]
+    )
+    if not same_as_rows(offsets, data, codes, reps):
+        return None
+    return codes, s.gather(reps)
 
 
 def factorise_values(s: pl.Series) -> Factorised:

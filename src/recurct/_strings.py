@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-__all__ = ["may_need_cleaning", "string_keys", "string_order"]
+__all__ = ["byte_hashes", "may_need_cleaning", "same_as_rows", "string_keys", "string_order"]
 
 #: Below this many strings the kernels here are not used (polars is fast enough there, and
 #: their compilation, about a second on a first call, is not paid).
@@ -40,6 +40,8 @@ _POSITIONS = 16  # byte positions counted per pass
 KEY_POSITIONS = 64
 #: Keys stay below 2**KEY_BITS (non-negative int64 with room for differences).
 KEY_BITS = 62
+#: Rows of the sample from which :func:`string_keys` refuses a column early.
+SAMPLE_ROWS = 65_536
 
 
 @njit(cache=True, nogil=True)
@@ -125,8 +127,8 @@ def utf8_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.cast(pa.large_string())
     _, off_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(off_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(1, np.uint8)
-    return offsets, data
+    data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return offsets, data if data.size else np.zeros(1, np.uint8)  # never empty: kernels read it
 
 
 @njit(cache=True, nogil=True)
@@ -165,14 +167,133 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
     strings do (byte order; equal exactly when the strings are equal), or ``None`` when the
     strings carry more than :data:`KEY_BITS` bits by position or are longer than
     :data:`KEY_POSITIONS` bytes (then hash or sort them). Two passes over the bytes, each over
-    row ranges in threads."""
-    from recurct import kernels as _k
-
+    row ranges in threads; a column that does not fit is usually refused from a sample of
+    :data:`SAMPLE_ROWS` rows first (exactly: a sample's symbols are a subset of the column's)."""
+    n = s.len()
+    if n > 2 * SAMPLE_ROWS:
+        sample = s.gather_every(n // SAMPLE_ROWS)
+        if _key_weights(*utf8_buffers(sample)) is None:
+            return None
     offsets, data = utf8_buffers(s)
-    n = offsets.size - 1
     if n == 0:
         return np.empty(0, np.int64)
-    ranges = _k.row_ranges(n)
+    weights = _key_weights(offsets, data)
+    if weights is None:
+        return None
+    from recurct import kernels as _k
+
+    keys = np.empty(n, np.int64)
+    _k.run_chunks(_row_keys, n, offsets, data, weights, keys)
+    return keys
+
+
+_K0 = np.uint64(0x9E3779B97F4A7C15)
+_K1 = np.uint64(0xBF58476D1CE4E5B9)
+_K2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, nogil=True)
+def _mix(x):  # pragma: no cover - numba
+    """The 64-bit finaliser of SplitMix64 (every input bit moves every output bit)."""
+    x = (x ^ (x >> np.uint64(30))) * _K1
+    x = (x ^ (x >> np.uint64(27))) * _K2
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word(data, a, n):  # pragma: no cover - numba
+    """Bytes ``data[a : a + n]`` (``n <= 8``) as one little-endian uint64."""
+    w = np.uint64(0)
+    for b in range(n):
+        w |= np.uint64(data[a + b]) << np.uint64(8 * b)
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _byte_hashes(lo, hi, offsets, data, out):  # pragma: no cover - numba
+    """``out[r]``: a 64-bit hash of the bytes of string ``r`` (8 bytes at a time: xor, multiply
+    and rotate; the length in the seed; SplitMix64's finaliser at the end)."""
+    for r in range(lo, hi):
+        a = offsets[r]
+        n = offsets[r + 1] - a
+        h = np.uint64(n) * _K0
+        q = 0
+        while q + 8 <= n:
+            h = (h ^ _word(data, a + q, 8)) * _K1
+            h = (h << np.uint64(29)) | (h >> np.uint64(35))
+            q += 8
+        if q < n:
+            h = (h ^ _word(data, a + q, n - q)) * _K1
+        out[r] = np.int64(_mix(h))
+
+
+def byte_hashes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """A 64-bit hash (int64) of every string of :func:`utf8_buffers`' ``offsets``/``data``,
+    over row ranges in threads. Equal strings hash equal; callers verify equality exactly
+    (:func:`same_as_rows`)."""
+    from recurct import kernels as _k
+
+    out = np.empty(offsets.size - 1, np.int64)
+    _k.run_chunks(_byte_hashes, out.size, offsets, data, out)
+    return out
+
+
+_BATCH = 32  # rows whose memory is requested together by _differ
+
+
+@njit(cache=True, nogil=True)
+def _differ(lo, hi, offsets, data, codes, rows, bad):  # pragma: no cover - numba
+    """``bad[0] = 1`` if some string ``r`` of ``lo:hi`` differs from string
+    ``rows[codes[r]]`` (``bad[1]``: scratch). In batches of rows: first the batch's other
+    strings are located and their first bytes read (independent loads, so their cache misses
+    overlap), then compared 8 bytes at a time."""
+    start = np.empty(_BATCH, np.int64)
+    for r0 in range(lo, hi, _BATCH):
+        r1 = min(r0 + _BATCH, hi)
+        for r in range(r0, r1):
+            start[r - r0] = offsets[rows[codes[r]]]
+        touched = np.uint64(0)
+        for r in range(r0, r1):
+            touched += data[min(start[r - r0], data.size - 1)]
+        for r in range(r0, r1):
+            a = offsets[r]
+            b = start[r - r0]
+            n = offsets[r + 1] - a
+            if offsets[rows[codes[r]] + 1] - b != n:
+                bad[0] = 1
+                continue
+            if a == b:  # the same bytes (the row itself)
+                continue
+            q = 0
+            while q + 8 <= n:
+                if _word(data, a + q, 8) != _word(data, b + q, 8):
+                    bad[0] = 1
+                q += 8
+            if q < n and _word(data, a + q, n - q) != _word(data, b + q, n - q):
+                bad[0] = 1
+        bad[1] = touched  # a store keeps the loads of the first pass
+
+
+def same_as_rows(
+    offsets: np.ndarray, data: np.ndarray, codes: np.ndarray, rows: np.ndarray
+) -> bool:
+    """Whether every string ``r`` equals string ``rows[codes[r]]`` (bytes and length): a
+    factorisation by hashes verified exactly, over row ranges in threads."""
+    from recurct import kernels as _k
+
+    ranges = _k.row_ranges(codes.size)
+    bad = np.zeros((len(ranges), 2), np.uint64)  # a row per thread (no shared cache line)
+    args = [(lo, hi, offsets, data, codes, rows, bad[q]) for q, (lo, hi) in enumerate(ranges)]
+    _k.in_threads(_differ, args)
+    return not bad[:, 0].any()
+
+
+def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
+    """``weights[q, byte + 1]`` of :func:`_row_keys` for the strings of ``offsets``/``data``,
+    or ``None`` when they need more than :data:`KEY_BITS` bits or :data:`KEY_POSITIONS` bytes."""
+    from recurct import kernels as _k
+
+    ranges = _k.row_ranges(offsets.size - 1)
     present = np.zeros((len(ranges), KEY_POSITIONS, 257), np.uint8)
     lengths = np.empty((len(ranges), 2), np.int64)
     lengths[:, 0], lengths[:, 1] = np.iinfo(np.int64).max, 0
@@ -192,10 +313,7 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
             return None
         tail[q] = product
     ranks = np.cumsum(seen, axis=1, dtype=np.int64) - 1
-    weights = np.ascontiguousarray(ranks * tail[1:, None])
-    keys = np.empty(n, np.int64)
-    _k.run_chunks(_row_keys, n, offsets, data, weights, keys)
-    return keys
+    return np.ascontiguousarray(ranks * tail[1:, None])
 
 
 def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool]:

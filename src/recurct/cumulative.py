@@ -24,6 +24,7 @@ import polars as pl
 from recurct import _checks
 from recurct import kernels as _k
 from recurct._codes import (
+    byte_hash_codes,
     category_codes,
     dense_codes,
     factorise_values,
@@ -41,7 +42,7 @@ from recurct._frames import (
     to_polars_coded,
 )
 from recurct._periods import period_dose
-from recurct._strings import string_keys, string_order
+from recurct._strings import MIN_ROWS, string_keys, string_order
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -188,7 +189,11 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         rows = _k.first_rows(codes, count)
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
-    got = hash_codes(s, max(4, int(n + n // 2).bit_length()))
+    cap_bits = max(4, int(n + n // 2).bit_length())
+    if n >= MIN_ROWS:  # many (long) ids: recurct's threaded byte hash and check
+        got_bytes = byte_hash_codes(s, cap_bits)
+        return None if got_bytes is None else _lexical(*got_bytes)
+    got = hash_codes(s, cap_bits)
     if got is None:
         return None
     enc, labels, table = got
