@@ -76,12 +76,17 @@ def hash_codes(
     return codes, labels, table
 
 
-def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series] | None:
-    """:func:`hash_codes` of a null-free String ``s`` through recurct's own hash of the UTF-8
-    bytes (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs
-    in one) and an exact check of every row against its code's first row over the same bytes
-    (no gather of N strings); ``None`` when two distinct strings share a hash."""
-    from recurct._strings import byte_hashes, same_as_rows, utf8_buffers
+def byte_hash_codes(
+    s: pl.Series, cap_bits: int
+) -> tuple[np.ndarray, int, pl.Series, np.ndarray] | None:
+    """Codes of a null-free String ``s`` through recurct's own hash of the UTF-8 bytes
+    (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs in
+    one), checked exactly (every row against its code's first row, over the same bytes: no
+    gather of N strings). Returns ``(codes, count, labels, rank)``: int32 codes (in order of
+    first appearance within each half of the hash space), their number, the distinct strings
+    in ascending order and ``rank[code]``, the place of a code's string among them; ``None``
+    when two distinct strings share a hash."""
+    from recurct._strings import byte_hashes, same_as_rows, string_order, utf8_buffers
 
     offsets, data = utf8_buffers(s)
     h = byte_hashes(offsets, data)
@@ -90,7 +95,13 @@ def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series]
     )
     if not same_as_rows(offsets, data, codes, reps):
         return None
-    return codes, s.gather(reps)
+    labels = s.gather(reps)  # compact: ordering them reads their bytes in sequence
+    order = string_order(labels)
+    if order is None:  # few, or many long shared prefixes: polars sorts them
+        order = labels.arg_sort().to_numpy()
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    return codes, int(order.size), labels.gather(order), rank
 
 
 def factorise_values(s: pl.Series) -> Factorised:

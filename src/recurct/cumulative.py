@@ -190,9 +190,12 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    if n >= MIN_ROWS:  # many (long) ids: recurct's threaded byte hash and check
+    if n >= MIN_ROWS:  # many (long) ids: recurct's threaded byte hash, check and order
         got_bytes = byte_hash_codes(s, cap_bits)
-        return None if got_bytes is None else _lexical(*got_bytes)
+        if got_bytes is None:
+            return None
+        codes, count, labels, rank = got_bytes
+        return codes, count, labels.alias("patient_id"), rank
     got = hash_codes(s, cap_bits)
     if got is None:
         return None
