@@ -15,8 +15,9 @@ Reported per setting (the fastest of ``--repeat`` runs, the slowest beside it): 
 of the computation itself (after imports, cluster start and a numba warm-up on a sample of
 the data, which are in the ``wall`` column), millions of exams per second, the peak resident
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
-workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
-(P2P comms; the bytes written to the workers' disks are in the ``--json`` output); the
+workers together), K (buckets or partitions) and, for Dask, the bytes moved between workers
+(task results received from another worker, plus P2P comms where Dask's shuffle is used; the
+bytes a P2P shuffle writes to the workers' disks are in the ``--json`` output); the
 1-minute load average before and after each run; for the out-of-core paths the seconds of
 each phase (id bounds, split, reading, sorting by patient, computing, writing; summed over
 the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
@@ -355,6 +356,12 @@ def _shuffle_bytes(metrics: dict) -> dict[str, int]:
     return out
 
 
+def _received_bytes(dask_worker: Any) -> int:
+    """Bytes this worker has received from other workers as task results (run on each
+    worker): the pieces of exams moved by recurct.distributed outside a P2P shuffle."""
+    return int(sum(t["total"] for t in dask_worker.transfer_incoming_log))
+
+
 def _task_seconds(metrics: dict) -> dict[str, float]:
     """Seconds spent in tasks, by task prefix (summed over workers), largest first."""
     out: dict[str, float] = {}
@@ -392,6 +399,7 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         cumulative_dose(small, thresholds=[THRESHOLD], window_days=[WINDOW]).ced_msv.sum().compute()
         client.run(_warm_up, sample)
         before = client.run_on_scheduler(_metrics)
+        received = sum(client.run(_received_bytes).values())
         t0 = time.perf_counter()
         ddf = dd.read_parquet(f"{folder}/*.parquet")
         patients = cumulative_dose(ddf, thresholds=[THRESHOLD], window_days=[WINDOW])
@@ -406,6 +414,8 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         time.sleep(2.5)  # let the workers' heartbeats bring the shuffle metrics
         after = client.run_on_scheduler(_metrics)
         metrics = {k: v - before.get(k, 0) for k, v in after.items()}
+        moved = _shuffle_bytes(metrics)
+        moved["shuffle_bytes"] += sum(client.run(_received_bytes).values()) - received
         return {
             "seconds": seconds,
             "k": int(ddf.npartitions),
@@ -413,7 +423,7 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
             "n_exams": int(n_ex),
             "n_reached": int(n_reached),
             "total_ced": float(total),
-            **_shuffle_bytes(metrics),
+            **moved,
             "task_seconds": _task_seconds(metrics),
         }
 
@@ -502,7 +512,7 @@ def check(results: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'path':<10} {'N':>7} {'workers':>7} {'seconds':>8} {'(max)':>7} {'M exams/s':>9} "
-        f"{'peak RSS GiB':>12} {'wall s':>7} {'K':>4} {'shuffled GiB':>12} {'patients':>11} "
+        f"{'peak RSS GiB':>12} {'wall s':>7} {'K':>4} {'moved GiB':>12} {'patients':>11} "
         f"{'>=100 mSv':>9}"
     )
     lines = [head, "-" * len(head)]

@@ -43,6 +43,7 @@ from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+    import pyarrow as pa
 
 __all__ = ["cumulative_dose", "magnitude"]
 
@@ -90,23 +91,28 @@ def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
     in every process (categoricals are hashed by their string: their codes are per process)."""
     if isinstance(ids.dtype, pl.Categorical | pl.Enum):
         ids = ids.cast(pl.String)
-    return (ids.hash(_HASH_SEED) % n_out).cast(pl.Int32).to_numpy()
+    small = pl.UInt16 if n_out <= 2**16 else pl.UInt32  # NumPy's radix sort for 16 bits
+    return (ids.hash(_HASH_SEED) % n_out).cast(small).to_numpy()
 
 
 def _split(pdf: pd.DataFrame, n_out: int) -> tuple[Any, ...]:
-    """One input partition as ``n_out`` polars pieces (the exams of each output partition, in
-    input order, with their position in the partition) followed by the partition's length."""
+    """One input partition as ``n_out`` pieces (the exams of each output partition, in input
+    order, with their position in the partition) followed by the partition's length.
+
+    The pieces are Arrow tables (zero-copy from polars): Dask sizes them right (for memory
+    and placement) and moves them without copying into a pickle."""
     exams = pl.from_pandas(pdf, include_index=False)
     n = exams.height
     pos = pl.Series(_POS, np.arange(n, dtype=np.uint32 if n < 2**32 else np.int64))
     exams = exams.with_columns(pos)
     if n_out == 1:
-        return (exams, n)
+        return (exams.to_arrow(), n)
     dest = _destination(exams["patient_id"], n_out)
-    order = np.argsort(dest, kind="stable")  # a stable radix sort: input order within a piece
+    order = np.argsort(dest, kind="stable")  # stable: input order within a piece
     bounds = np.concatenate([[0], np.cumsum(np.bincount(dest, minlength=n_out))])
-    grouped = exams[order]
-    pieces = [grouped.slice(int(a), int(b - a)) for a, b in itertools.pairwise(bounds)]
+    # one gather per piece: each owns its buffers (a slice of one gathered frame would keep,
+    # and be sized by Dask as, the whole partition)
+    pieces = [exams[order[a:b]].to_arrow() for a, b in itertools.pairwise(bounds)]
     return (*pieces, n)
 
 
@@ -138,7 +144,7 @@ def _in_input_order(exams: pl.DataFrame, rows: np.ndarray) -> tuple[pl.DataFrame
 
 
 def _combine(
-    pieces: Sequence[pl.DataFrame],
+    pieces: Sequence[pa.Table],
     parts: Sequence[int],
     offsets: np.ndarray,
     thresholds: tuple[float, ...],
@@ -147,7 +153,7 @@ def _combine(
 ) -> pd.DataFrame:
     """The patients of one output partition from its pieces (``pieces[k]`` from input
     partition ``parts[k]``)."""
-    kept = [(i, p) for i, p in zip(parts, pieces, strict=True) if p.height]
+    kept = [(i, pl.from_arrow(p)) for i, p in zip(parts, pieces, strict=True) if p.num_rows]
     if not kept:
         return meta
     rows = np.concatenate([offsets[i] + p[_POS].to_numpy().astype(np.int64) for i, p in kept])
