@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -108,6 +112,26 @@ def test_categories_hash_by_their_string() -> None:
     cats = pl.Series(["c", "b", "a"], dtype=pl.Categorical).append(strings.cast(pl.Categorical))
     got = rd._destination(cats.slice(3), 7)
     np.testing.assert_array_equal(got, rd._destination(strings, 7))
+
+
+_IDS = (
+    "[pl.Series(['a', 'p001', 'x' * 40, None]), pl.Series([1, -2, 10**12]),"
+    " pl.Series(['b', 'a'], dtype=pl.Categorical)]"
+)
+
+
+def test_destinations_are_the_same_in_every_process() -> None:
+    # workers are separate processes: a patient's pieces must meet whatever process split them
+    code = (
+        f"import json, polars as pl, recurct.distributed as rd;"
+        f"print(json.dumps([rd._destination(s, 7).tolist() for s in {_IDS}]))"
+    )
+    here = [rd._destination(s, 7).tolist() for s in eval(_IDS)]  # the literal the child runs
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert json.loads(out.stdout) == here
 
 
 def test_only_used_columns_travel_and_extra_columns_are_ignored() -> None:
