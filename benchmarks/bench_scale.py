@@ -31,16 +31,17 @@ Usage (from the repository root)::
     python benchmarks/bench_scale.py --exams 1e6,1e7
     python benchmarks/bench_scale.py --exams 1e7 --paths outofcore,dask --workers 1,2
     # the large run, on a quiet machine: 1.6 GiB of Parquet, plus as much again for the
-    # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
+    # out-of-core buckets, all under --tmpdir (Dask moves the exams in memory)
     python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
     # the same exams sorted by patient (a copy, written once): out of core with no split
     python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
 Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
 writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
-11 GiB), out of core (K = 5) 2-4 min, Dask 2-5 min per worker count (50 partitions, ~4 GiB
-shuffled): each path under 10 minutes on a quiet machine. Under heavy load from other jobs
-the same runs took up to 4x longer, which would put Dask near or over 10 minutes.
+11 GiB), out of core (K = 5) 2-4 min; Dask at 10^8 measured 27-30 s per worker count
+(50 partitions, 1.4 GiB moved between 2 workers, peak 4.8 GiB) at load 4: each path under
+10 minutes on a quiet machine. Under heavy load from other jobs the same runs took up to 4x
+longer.
 
 Needs the ``dask`` extra (``distributed``, which brings ``psutil``, used for the memory).
 
