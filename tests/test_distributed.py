@@ -106,6 +106,15 @@ def test_string_and_categorical_ids() -> None:
         _check(pl.from_pandas(pdf.assign(patient_id=ids)), ddf, npartitions=3)
 
 
+def test_partitions_with_different_integer_widths() -> None:
+    # the same patient as int32 in one partition and int64 in another is one patient
+    exams = _tied_everywhere(4)
+    pdf = exams.to_pandas()
+    parts = [pdf.iloc[:6].astype({"patient_id": "int32"}), pdf.iloc[6:]]
+    ddf = dd.from_delayed([dask.delayed(p) for p in parts], meta=pdf.iloc[:0], verify_meta=False)
+    _check(exams, ddf, npartitions=3)
+
+
 def test_categories_hash_by_their_string() -> None:
     # the codes of a categorical differ between processes; its destination must not
     strings = pl.Series(["b", "a", "c", "a", None])

@@ -88,9 +88,12 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
 
 def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
     """The output partition of each exam: a hash of its patient id modulo ``n_out``, the same
-    in every process (categoricals are hashed by their string: their codes are per process)."""
+    in every process and for every partition's dtype (categoricals are hashed by their
+    string, their codes being per process; integers of any width as 64-bit)."""
     if isinstance(ids.dtype, pl.Categorical | pl.Enum):
         ids = ids.cast(pl.String)
+    elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
+        ids = ids.cast(pl.Int64)
     small = pl.UInt16 if n_out <= 2**16 else pl.UInt32  # NumPy's radix sort for 16 bits
     return (ids.hash(_HASH_SEED) % n_out).cast(small).to_numpy()
 
