@@ -90,6 +90,8 @@ CHUNK_ROWS = 10_000_000
 #: version of the data layout written by write_dataset; older folders are rewritten
 LAYOUT = 3
 FILE_ROWS = 2_000_000
+#: environment variable telling the Dask child to unset the workers' MALLOC_TRIM_THRESHOLD_
+NO_MALLOC_TRIM = "RECURCT_BENCH_NO_MALLOC_TRIM"
 
 
 # --------------------------------------------------------------------------- data
@@ -384,6 +386,10 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if tmpdir:
         kwargs["local_directory"] = tmpdir
+    if os.environ.get(NO_MALLOC_TRIM):
+        # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+        # mmap threshold: every large array is then a fresh mapping, with its page faults
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     with (
         LocalCluster(
             n_workers=workers,
@@ -562,8 +568,15 @@ def main(argv: list[str] | None = None) -> int:
         help="use a copy of the data sorted by patient (written once; out of core: no split)",
     )
     ap.add_argument("--verbose", action="store_true", help="Dask: task seconds by prefix")
+    ap.add_argument(
+        "--no-malloc-trim",
+        action="store_true",
+        help="Dask: start the workers without Dask's MALLOC_TRIM_THRESHOLD_=65536",
+    )
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
+    if args.no_malloc_trim:
+        os.environ[NO_MALLOC_TRIM] = "1"  # read by the Dask child process
 
     flags = (args.in_memory, args.out_of_core, args.write, args.dask)
     chosen = [p for p, on in zip(PATHS, flags, strict=True) if on]
@@ -578,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     print(
         f"recurct scaling benchmark, {dt.date.today()}, {platform.node()}: "
-        f"{os.cpu_count()} cores, {ram / 2**30:.0f} GiB, Python {platform.python_version()}",
+        f"{os.cpu_count()} cores, {ram / 2**30:.0f} GiB, Python {platform.python_version()}"
+        + (", Dask workers without MALLOC_TRIM_THRESHOLD_" if args.no_malloc_trim else ""),
         flush=True,
     )
 
