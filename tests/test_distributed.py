@@ -61,12 +61,12 @@ def _check(exams: pl.DataFrame, ddf: dd.DataFrame, **kwargs) -> None:
     st.sampled_from([None, 1, 2, 3, 7]),
     st.booleans(),
 )
-def test_equals_in_memory(exams, cuts, npartitions, big_graph) -> None:
+def test_equals_in_memory(exams, cuts, buckets, big_graph) -> None:
     ddf = _partitioned(exams.to_pandas(), cuts)
     limit = 0 if big_graph else rd.MAX_PIECES  # 0: always through Dask's shuffle
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(rd, "MAX_PIECES", limit)
-        _check(exams, ddf, npartitions=npartitions)
+        _check(exams, ddf, buckets=buckets)
 
 
 def _tied_everywhere(n_parts: int) -> pl.DataFrame:
@@ -86,13 +86,13 @@ def _tied_everywhere(n_parts: int) -> pl.DataFrame:
     )
 
 
-@pytest.mark.parametrize("npartitions", [None, 1, 2, 5])
+@pytest.mark.parametrize("buckets", [None, 1, 2, 5])
 @pytest.mark.parametrize("big_graph", [False, True])
-def test_ties_across_partitions_keep_input_order(npartitions, big_graph, monkeypatch) -> None:
+def test_ties_across_partitions_keep_input_order(buckets, big_graph, monkeypatch) -> None:
     exams = _tied_everywhere(5)
     monkeypatch.setattr(rd, "MAX_PIECES", 0 if big_graph else rd.MAX_PIECES)
     ddf = _partitioned(exams.to_pandas(), [3, 6, 6, 9, 12])  # one empty partition
-    _check(exams, ddf, npartitions=npartitions)
+    _check(exams, ddf, buckets=buckets)
     # the in-memory engine takes tied exams in input order: 30 + 31 >= 50 at the second exam
     got = rd.cumulative_dose(ddf, thresholds=50).compute()
     assert got.set_index("patient_id").loc[7, "age_reached_50"] == 41.0
@@ -103,7 +103,7 @@ def test_string_and_categorical_ids() -> None:
     pdf = exams.to_pandas()
     for ids in (pdf.patient_id.astype(object), pdf.patient_id.astype("category")):
         ddf = _partitioned(pdf.assign(patient_id=ids), [2, 5, 9])
-        _check(pl.from_pandas(pdf.assign(patient_id=ids)), ddf, npartitions=3)
+        _check(pl.from_pandas(pdf.assign(patient_id=ids)), ddf, buckets=3)
 
 
 def test_partitions_with_different_integer_widths() -> None:
@@ -112,7 +112,7 @@ def test_partitions_with_different_integer_widths() -> None:
     pdf = exams.to_pandas()
     parts = [pdf.iloc[:6].astype({"patient_id": "int32"}), pdf.iloc[6:]]
     ddf = dd.from_delayed([dask.delayed(p) for p in parts], meta=pdf.iloc[:0], verify_meta=False)
-    _check(exams, ddf, npartitions=3)
+    _check(exams, ddf, buckets=3)
 
 
 def test_categories_hash_by_their_string() -> None:
@@ -176,10 +176,10 @@ def test_bad_row_named_in_the_input(big_graph, monkeypatch) -> None:
     )
     ddf = _partitioned(exams.to_pandas(), [4, 4, 8, 13])
     with pytest.raises(ValueError, match=r"'patient_id' is null in input row 10 "):
-        rd.cumulative_dose(ddf, npartitions=3).compute()
+        rd.cumulative_dose(ddf, buckets=3).compute()
 
 
-def test_bad_npartitions() -> None:
+def test_bad_buckets() -> None:
     ddf = _partitioned(_tied_everywhere(2).to_pandas(), [3])
-    with pytest.raises(ValueError, match="npartitions=0"):
-        rd.cumulative_dose(ddf, npartitions=0)
+    with pytest.raises(ValueError, match="buckets=0"):
+        rd.cumulative_dose(ddf, buckets=0)

@@ -181,7 +181,7 @@ def test_dask_split_or_shuffle_on_the_cluster(client, monkeypatch, limit) -> Non
         pl.format("p{}", "patient_id").alias("patient_id")
     )
     ddf = dd.from_pandas(exams.to_pandas(), npartitions=6, sort=False)
-    got = rd.cumulative_dose(ddf, thresholds=(50, 100), window_days=365, npartitions=4)
+    got = rd.cumulative_dose(ddf, thresholds=(50, 100), window_days=365, buckets=4)
     assert got.npartitions == 4
     got = pl.from_pandas(got.compute(), include_index=False).sort("patient_id")
     want = recurct.cumulative_dose(exams, thresholds=(50, 100), window_days=365)

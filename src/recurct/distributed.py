@@ -200,7 +200,7 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     *,
     partitioned_by_patient: bool = False,
-    npartitions: int | None = None,
+    buckets: int | None = None,
 ) -> dd.DataFrame:
     """The patients table of a Dask DataFrame of exams, computed partition by partition.
 
@@ -216,10 +216,11 @@ def cumulative_dose(
         Declare that every patient's exams already lie in a single partition (e.g. the data
         were written partitioned by patient); the shuffle is then skipped. A wrong
         declaration gives wrong results, so only use it when it is guaranteed.
-    npartitions
-        Partitions of the patients table (each holds the exams of a hash range of patients
-        while it is computed): default as many as ``exams`` has, so that a partition needs
-        about the memory of an input partition. Ignored with ``partitioned_by_patient``.
+    buckets
+        Number of patient-hash buckets, i.e. partitions of the patients table (each holds the
+        exams of its patients while it is computed): default as many as ``exams`` has
+        partitions, so that one needs about the memory of an input partition. Ignored with
+        ``partitioned_by_patient``.
 
     Returns
     -------
@@ -253,9 +254,9 @@ def cumulative_dose(
         raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
     exams = exams[[c for c in USED_COLUMNS if c in exams.columns]]
     n_in = exams.npartitions
-    n_out = 1 if partitioned_by_patient else int(n_in if npartitions is None else npartitions)
+    n_out = 1 if partitioned_by_patient else int(n_in if buckets is None else buckets)
     if n_out < 1:
-        raise ValueError(f"recurct.distributed.cumulative_dose: npartitions={npartitions} < 1")
+        raise ValueError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
     first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
     rows0 = np.zeros(1, dtype=np.int64)
