@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 from test_cumulative import cohorts_with_attributes
@@ -55,6 +55,7 @@ def _check(exams: pl.DataFrame, ddf: dd.DataFrame, **kwargs) -> None:
     assert got.schema == want.schema
 
 
+@settings(max_examples=40)  # a Dask graph per example: keeps the test under ~3 s
 @given(
     cohorts_with_attributes(),
     st.lists(st.integers(0, 30), max_size=5),
