@@ -156,6 +156,13 @@ def test_partitioned_by_patient() -> None:
     ddf = _partitioned(exams.to_pandas(), [8, 8])  # patient 3, then nobody, then patient 7
     _check(exams, ddf, partitioned_by_patient=True)
     assert rd.cumulative_dose(ddf, partitioned_by_patient=True).npartitions == 3
+    bad = exams.with_columns(
+        pl.when(pl.int_range(pl.len()) == 9).then(-1.0).otherwise("effective_dose_msv")
+        .alias("effective_dose_msv")
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"'effective_dose_msv' is .* in input row 9 "):
+        ddf = _partitioned(bad.to_pandas(), [8, 8])
+        rd.cumulative_dose(ddf, partitioned_by_patient=True).compute()
 
 
 def test_empty_input() -> None:

@@ -16,7 +16,8 @@ have been moved so that each patient's exams lie in one partition:
 Pieces that stay on their worker are passed as they are (no serialisation); the graph has
 input x output partitions small tasks, so above :data:`MAX_PIECES` of them the exams go
 through Dask's shuffle instead (P2P on a cluster). With ``partitioned_by_patient=True``
-nothing moves.
+nothing moves: one pass counts the rows of every partition (to name a bad exam by its input
+row), then each partition is computed on its own as soon as it is read.
 
 What moves over the network is the exam table once (about 28 bytes per exam for the id,
 timestamp, dose and position, plus the optional columns the engine uses); what comes
@@ -182,6 +183,22 @@ def _combine_frame(
     return _patients(exams, rows, thresholds, window_days)
 
 
+def _combine_own(
+    pdf: pd.DataFrame,
+    offsets: np.ndarray,
+    thresholds: tuple[float, ...],
+    window_days: tuple[int, ...] | None,
+    meta: pd.DataFrame,
+    partition_info: dict | None = None,
+) -> pd.DataFrame:
+    """The patients of one input partition that holds all its patients' exams."""
+    if len(pdf) == 0:
+        return meta
+    first = offsets[partition_info["number"]] if partition_info else 0
+    rows = np.arange(first, first + len(pdf), dtype=np.int64)
+    return _patients(pl.from_pandas(pdf, include_index=False), rows, thresholds, window_days)
+
+
 def _keyed(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
     """The exams of one input partition with their partition number and position in it."""
     part = partition_info["number"] if partition_info else 0
@@ -214,7 +231,8 @@ def cumulative_dose(
         As for :func:`recurct.cumulative_dose`.
     partitioned_by_patient
         Declare that every patient's exams already lie in a single partition (e.g. the data
-        were written partitioned by patient); the shuffle is then skipped. A wrong
+        were written partitioned by patient); nothing then moves, and each partition is
+        computed on its own after one pass that counts the rows of every partition. A wrong
         declaration gives wrong results, so only use it when it is guaranteed.
     buckets
         Number of patient-hash buckets, i.e. partitions of the patients table (each holds the
@@ -262,7 +280,15 @@ def cumulative_dose(
     rows0 = np.zeros(1, dtype=np.int64)
     meta = _patients(first, rows0, thr, win).iloc[:0]
 
-    if not partitioned_by_patient and n_in * n_out > MAX_PIECES:
+    if partitioned_by_patient:
+        # the input rows of each partition's exams first (a pass over the partitions), so
+        # that each partition is then computed on its own as soon as it is read
+        offsets = _offsets(exams.map_partitions(len).compute())
+        return exams.map_partitions(
+            _combine_own, offsets, thr, win, meta, meta=meta, align_dataframes=False
+        )
+
+    if n_in * n_out > MAX_PIECES:
         keyed = exams.map_partitions(_keyed, meta=_keyed(exams._meta), align_dataframes=False)
         offsets = dask.delayed(_offsets)(keyed.map_partitions(len))
         shuffled = keyed.shuffle(on="patient_id", npartitions=n_out)
@@ -273,13 +299,8 @@ def cumulative_dose(
     split = [dask.delayed(_split, nout=n_out + 1)(p, n_out) for p in exams.to_delayed()]
     offsets = dask.delayed(_offsets)([s[n_out] for s in split])
     combine = dask.delayed(_combine)
-    if partitioned_by_patient:
-        outs = [combine([s[0]], [i], offsets, thr, win, meta) for i, s in enumerate(split)]
-    else:
-        parts = list(range(n_in))
-        outs = [
-            combine([s[j] for s in split], parts, offsets, thr, win, meta) for j in range(n_out)
-        ]
+    parts = list(range(n_in))
+    outs = [combine([s[j] for s in split], parts, offsets, thr, win, meta) for j in range(n_out)]
     return dd.from_delayed(outs, meta=meta, verify_meta=False)
 
 
