@@ -173,30 +173,14 @@ def _combine_frame(
     window_days: tuple[int, ...] | None,
     meta: pd.DataFrame,
 ) -> pd.DataFrame:
-    """:func:`_combine` of a partition of Dask's shuffle (exams carrying their input partition
-    and position)."""
+    """:func:`_combine` of a partition of exams carrying their input partition and position
+    (from Dask's shuffle, or an input partition that holds all its patients' exams)."""
     if len(pdf) == 0:
         return meta
     exams = pl.from_pandas(pdf, include_index=False)
     rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
     exams, rows = _in_input_order(exams.drop(_PART, _POS), rows)
     return _patients(exams, rows, thresholds, window_days)
-
-
-def _combine_own(
-    pdf: pd.DataFrame,
-    offsets: np.ndarray,
-    thresholds: tuple[float, ...],
-    window_days: tuple[int, ...] | None,
-    meta: pd.DataFrame,
-    partition_info: dict | None = None,
-) -> pd.DataFrame:
-    """The patients of one input partition that holds all its patients' exams."""
-    if len(pdf) == 0:
-        return meta
-    first = offsets[partition_info["number"]] if partition_info else 0
-    rows = np.arange(first, first + len(pdf), dtype=np.int64)
-    return _patients(pl.from_pandas(pdf, include_index=False), rows, thresholds, window_days)
 
 
 def _keyed(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
@@ -280,19 +264,16 @@ def cumulative_dose(
     rows0 = np.zeros(1, dtype=np.int64)
     meta = _patients(first, rows0, thr, win).iloc[:0]
 
-    if partitioned_by_patient:
-        # the input rows of each partition's exams first (a pass over the partitions), so
-        # that each partition is then computed on its own as soon as it is read
-        offsets = _offsets(exams.map_partitions(len).compute())
-        return exams.map_partitions(
-            _combine_own, offsets, thr, win, meta, meta=meta, align_dataframes=False
-        )
-
-    if n_in * n_out > MAX_PIECES:
+    if partitioned_by_patient or n_in * n_out > MAX_PIECES:
         keyed = exams.map_partitions(_keyed, meta=_keyed(exams._meta), align_dataframes=False)
-        offsets = dask.delayed(_offsets)(keyed.map_partitions(len))
-        shuffled = keyed.shuffle(on="patient_id", npartitions=n_out)
-        return shuffled.map_partitions(
+        if partitioned_by_patient:
+            # the input rows of each partition's exams first (a pass over the partitions), so
+            # that each partition is then computed on its own as soon as it is read
+            offsets: Any = _offsets(exams.map_partitions(len).compute())
+        else:
+            offsets = dask.delayed(_offsets)(keyed.map_partitions(len))
+            keyed = keyed.shuffle(on="patient_id", npartitions=n_out)
+        return keyed.map_partitions(
             _combine_frame, offsets, thr, win, meta, meta=meta, align_dataframes=False
         )
 
