@@ -187,6 +187,11 @@ def test_bad_row_named_in_the_input(big_graph, monkeypatch) -> None:
         rd.cumulative_dose(ddf, buckets=3).compute()
 
 
+def test_not_a_dask_frame() -> None:
+    with pytest.raises(TypeError, match="not DataFrame; for a table in memory use recurct"):
+        rd.cumulative_dose(_tied_everywhere(2).to_pandas())
+
+
 def test_bad_buckets() -> None:
     ddf = _partitioned(_tied_everywhere(2).to_pandas(), [3])
     with pytest.raises(ValueError, match="buckets=0"):

@@ -251,6 +251,11 @@ def cumulative_dose(
         win = None
     else:
         win = (int(window_days),) if np.isscalar(window_days) else tuple(map(int, window_days))
+    if not isinstance(exams, dd.DataFrame):
+        raise TypeError(
+            "recurct.distributed.cumulative_dose: exams must be a dask.dataframe.DataFrame, "
+            f"not {type(exams).__name__}; for a table in memory use recurct.cumulative_dose"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in exams.columns]
     if missing:
         raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
