@@ -15,8 +15,9 @@ Reported per setting (the fastest of ``--repeat`` runs, the slowest beside it): 
 of the computation itself (after imports, cluster start and a numba warm-up on a sample of
 the data, which are in the ``wall`` column), millions of exams per second, the peak resident
 memory of the whole process tree (sampled every 0.1 s: for Dask the client, scheduler and
-workers together), K (buckets or partitions) and, for Dask, the bytes moved by the shuffle
-(P2P comms; the bytes written to the workers' disks are in the ``--json`` output); the
+workers together), K (buckets or partitions) and, for Dask, the bytes moved between workers
+(task results received from another worker, plus P2P comms where Dask's shuffle is used; the
+bytes a P2P shuffle writes to the workers' disks are in the ``--json`` output); the
 1-minute load average before and after each run; for the out-of-core paths the seconds of
 each phase (id bounds, split, reading, sorting by patient, computing, writing; summed over
 the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
@@ -30,16 +31,17 @@ Usage (from the repository root)::
     python benchmarks/bench_scale.py --exams 1e6,1e7
     python benchmarks/bench_scale.py --exams 1e7 --paths outofcore,dask --workers 1,2
     # the large run, on a quiet machine: 1.6 GiB of Parquet, plus as much again for the
-    # out-of-core buckets and ~4 GiB of Dask shuffle files, all under --tmpdir
+    # out-of-core buckets, all under --tmpdir (Dask moves the exams in memory)
     python benchmarks/bench_scale.py --exams 1e8 --workers 1,2 --tmpdir /var/tmp --keep-data
     # the same exams sorted by patient (a copy, written once): out of core with no split
     python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
 Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
 writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
-11 GiB), out of core (K = 5) 2-4 min, Dask 2-5 min per worker count (50 partitions, ~4 GiB
-shuffled): each path under 10 minutes on a quiet machine. Under heavy load from other jobs
-the same runs took up to 4x longer, which would put Dask near or over 10 minutes.
+11 GiB), out of core (K = 5) 2-4 min; Dask at 10^8 measured 27-30 s per worker count
+(50 partitions, 1.4 GiB moved between 2 workers, peak 4.8 GiB) at load 4: each path under
+10 minutes on a quiet machine. Under heavy load from other jobs the same runs took up to 4x
+longer.
 
 Needs the ``dask`` extra (``distributed``, which brings ``psutil``, used for the memory).
 
@@ -88,6 +90,8 @@ CHUNK_ROWS = 10_000_000
 #: version of the data layout written by write_dataset; older folders are rewritten
 LAYOUT = 3
 FILE_ROWS = 2_000_000
+#: environment variable telling the Dask child to unset the workers' MALLOC_TRIM_THRESHOLD_
+NO_MALLOC_TRIM = "RECURCT_BENCH_NO_MALLOC_TRIM"
 
 
 # --------------------------------------------------------------------------- data
@@ -355,6 +359,12 @@ def _shuffle_bytes(metrics: dict) -> dict[str, int]:
     return out
 
 
+def _received_bytes(dask_worker: Any) -> int:
+    """Bytes this worker has received from other workers as task results (run on each
+    worker): the pieces of exams moved by recurct.distributed outside a P2P shuffle."""
+    return int(sum(t["total"] for t in dask_worker.transfer_incoming_log))
+
+
 def _task_seconds(metrics: dict) -> dict[str, float]:
     """Seconds spent in tasks, by task prefix (summed over workers), largest first."""
     out: dict[str, float] = {}
@@ -376,6 +386,10 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if tmpdir:
         kwargs["local_directory"] = tmpdir
+    if os.environ.get(NO_MALLOC_TRIM):
+        # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
+        # mmap threshold: every large array is then a fresh mapping, with its page faults
+        dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     with (
         LocalCluster(
             n_workers=workers,
@@ -392,6 +406,7 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         cumulative_dose(small, thresholds=[THRESHOLD], window_days=[WINDOW]).ced_msv.sum().compute()
         client.run(_warm_up, sample)
         before = client.run_on_scheduler(_metrics)
+        received = sum(client.run(_received_bytes).values())
         t0 = time.perf_counter()
         ddf = dd.read_parquet(f"{folder}/*.parquet")
         patients = cumulative_dose(ddf, thresholds=[THRESHOLD], window_days=[WINDOW])
@@ -406,6 +421,8 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         time.sleep(2.5)  # let the workers' heartbeats bring the shuffle metrics
         after = client.run_on_scheduler(_metrics)
         metrics = {k: v - before.get(k, 0) for k, v in after.items()}
+        moved = _shuffle_bytes(metrics)
+        moved["shuffle_bytes"] += sum(client.run(_received_bytes).values()) - received
         return {
             "seconds": seconds,
             "k": int(ddf.npartitions),
@@ -413,7 +430,7 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
             "n_exams": int(n_ex),
             "n_reached": int(n_reached),
             "total_ced": float(total),
-            **_shuffle_bytes(metrics),
+            **moved,
             "task_seconds": _task_seconds(metrics),
         }
 
@@ -502,7 +519,7 @@ def check(results: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
 def table(rows: list[dict[str, Any]]) -> str:
     head = (
         f"{'path':<10} {'N':>7} {'workers':>7} {'seconds':>8} {'(max)':>7} {'M exams/s':>9} "
-        f"{'peak RSS GiB':>12} {'wall s':>7} {'K':>4} {'shuffled GiB':>12} {'patients':>11} "
+        f"{'peak RSS GiB':>12} {'wall s':>7} {'K':>4} {'moved GiB':>12} {'patients':>11} "
         f"{'>=100 mSv':>9}"
     )
     lines = [head, "-" * len(head)]
@@ -551,8 +568,15 @@ def main(argv: list[str] | None = None) -> int:
         help="use a copy of the data sorted by patient (written once; out of core: no split)",
     )
     ap.add_argument("--verbose", action="store_true", help="Dask: task seconds by prefix")
+    ap.add_argument(
+        "--no-malloc-trim",
+        action="store_true",
+        help="Dask: start the workers without Dask's MALLOC_TRIM_THRESHOLD_=65536",
+    )
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args(argv)
+    if args.no_malloc_trim:
+        os.environ[NO_MALLOC_TRIM] = "1"  # read by the Dask child process
 
     flags = (args.in_memory, args.out_of_core, args.write, args.dask)
     chosen = [p for p, on in zip(PATHS, flags, strict=True) if on]
@@ -567,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     print(
         f"recurct scaling benchmark, {dt.date.today()}, {platform.node()}: "
-        f"{os.cpu_count()} cores, {ram / 2**30:.0f} GiB, Python {platform.python_version()}",
+        f"{os.cpu_count()} cores, {ram / 2**30:.0f} GiB, Python {platform.python_version()}"
+        + (", Dask workers without MALLOC_TRIM_THRESHOLD_" if args.no_malloc_trim else ""),
         flush=True,
     )
 

@@ -170,6 +170,25 @@ def test_dask_equals_in_memory(client, tmp_path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("limit", [0, None])  # 0: through Dask's P2P shuffle
+def test_dask_split_or_shuffle_on_the_cluster(client, monkeypatch, limit) -> None:
+    dd = pytest.importorskip("dask.dataframe")
+    from recurct import distributed as rd
+
+    if limit is not None:
+        monkeypatch.setattr(rd, "MAX_PIECES", limit)
+    exams = cohort(20_000, 6_000, seed=3).with_columns(
+        pl.format("p{}", "patient_id").alias("patient_id")
+    )
+    ddf = dd.from_pandas(exams.to_pandas(), npartitions=6, sort=False)
+    got = rd.cumulative_dose(ddf, thresholds=(50, 100), window_days=365, buckets=4)
+    assert got.npartitions == 4
+    got = pl.from_pandas(got.compute(), include_index=False).sort("patient_id")
+    want = recurct.cumulative_dose(exams, thresholds=(50, 100), window_days=365)
+    assert_frame_equal(got, want, check_dtypes=False)
+
+
+@pytest.mark.slow
 def test_dask_stratum_without_high_dose_patients(client, tmp_path) -> None:
     dd = pytest.importorskip("dask.dataframe")
     from recurct import distributed as rd

@@ -1,18 +1,26 @@
 """The same cumulative-dose analysis on Dask, for exam tables larger than one machine.
 
 Install with ``pip install "recurct[dask]"``. The computation is the in-memory one
-(:func:`recurct.cumulative_dose`, numba kernels) run once per partition after the exams have
-been shuffled so that each patient's exams lie in one partition:
+(:func:`recurct.cumulative_dose`, numba kernels) run once per output partition after the exams
+have been moved so that each patient's exams lie in one partition:
 
-1. a global row number is attached (one pass over partition lengths), so that ties in time
-   keep the input order exactly as on one machine;
-2. ``shuffle(on="patient_id")`` moves every exam to the partition of its patient (skipped when
-   the caller declares the input already partitioned by patient);
-3. ``map_partitions`` runs :func:`recurct.cumulative_dose` on each partition and returns a
-   Dask DataFrame of patients.
+1. each input partition (only the columns the engine uses) is converted to polars once and
+   split by a hash of ``patient_id`` into one piece per output partition, each piece in
+   input order with the exams' positions in the partition;
+2. each output partition concatenates its pieces in the order of the input partitions: the
+   exams are then in input order, so ties in time keep it exactly as on one machine, and
+   ``offsets[partition] + position`` is each exam's input row, which an error names;
+3. :func:`recurct.cumulative_dose` runs on it and gives a partition of the Dask DataFrame of
+   patients.
 
-What moves over the network is the exam table once (the shuffle: about 30-40 bytes per exam
-for the id, timestamp, dose and row number, plus any optional columns carried); what comes
+Pieces that stay on their worker are passed as they are (no serialisation); the graph has
+input x output partitions small tasks, so above :data:`MAX_PIECES` of them the exams go
+through Dask's shuffle instead (P2P on a cluster). With ``partitioned_by_patient=True``
+nothing moves: one pass counts the rows of every partition (to name a bad exam by its input
+row), then each partition is computed on its own as soon as it is read.
+
+What moves over the network is the exam table once (about 28 bytes per exam for the id,
+timestamp, dose and position, plus the optional columns the engine uses); what comes
 back to the client is only what the statistics need. :func:`magnitude` computes counts by a
 reduction and collects only the small subset of patients at or above the threshold, so its
 medians, quartiles and maxima are exact, not approximations.
@@ -20,6 +28,7 @@ medians, quartiles and maxima are exact, not approximations.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +44,19 @@ from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
+    import pyarrow as pa
 
 __all__ = ["cumulative_dose", "magnitude"]
 
-_ROW = "__recurct_row"
+#: input partitions x output partitions up to which the exams are moved by one split per
+#: input partition and one concatenation per output partition (a graph of about that many
+#: small tasks; no serialisation where a piece stays on its worker); above it, by Dask's
+#: shuffle (P2P on a distributed cluster), whose graph grows linearly
+MAX_PIECES = 2**16
+
+_POS = "__recurct_pos"
+_PART = "__recurct_part"
+_HASH_SEED = 0x5EED
 
 
 def _dd() -> Any:
@@ -61,26 +79,119 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
             values[col] = pd.Series([1], dtype=dtype)
         elif pd.api.types.is_datetime64_any_dtype(dtype):
             values[col] = pd.Series([pd.Timestamp("2000-01-01")]).astype(dtype)
+        elif isinstance(dtype, pd.CategoricalDtype):
+            known = dtype.categories if len(dtype.categories) else pd.Index(["x"])
+            values[col] = pd.Series(known[:1], dtype=pd.CategoricalDtype(known))
         else:
             values[col] = pd.Series(["x"], dtype=dtype)
     return pd.DataFrame(values)
 
 
-def _patients_partition(
-    pdf: pd.DataFrame, thresholds: tuple[float, ...], window_days: tuple[int, ...] | None
+def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
+    """The output partition of each exam: a hash of its patient id modulo ``n_out``, the same
+    in every process and for every partition's dtype (categoricals are hashed by their
+    string, their codes being per process; integers of any width as 64-bit)."""
+    if isinstance(ids.dtype, pl.Categorical | pl.Enum):
+        ids = ids.cast(pl.String)
+    elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
+        ids = ids.cast(pl.Int64)
+    small = pl.UInt16 if n_out <= 2**16 else pl.UInt32  # NumPy's radix sort for 16 bits
+    return (ids.hash(_HASH_SEED) % n_out).cast(small).to_numpy()
+
+
+def _split(pdf: pd.DataFrame, n_out: int) -> tuple[Any, ...]:
+    """One input partition as ``n_out`` pieces (the exams of each output partition, in input
+    order, with their position in the partition) followed by the partition's length.
+
+    The pieces are Arrow tables (zero-copy from polars): Dask sizes them right (for memory
+    and placement) and moves them without copying into a pickle."""
+    exams = pl.from_pandas(pdf, include_index=False)
+    n = exams.height
+    pos = pl.Series(_POS, np.arange(n, dtype=np.uint32 if n < 2**32 else np.int64))
+    exams = exams.with_columns(pos)
+    if n_out == 1:
+        return (exams.to_arrow(), n)
+    dest = _destination(exams["patient_id"], n_out)
+    order = np.argsort(dest, kind="stable")  # stable: input order within a piece
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(dest, minlength=n_out))])
+    # one gather per piece: each owns its buffers (a slice of one gathered frame would keep,
+    # and be sized by Dask as, the whole partition)
+    pieces = [exams[order[a:b]].to_arrow() for a, b in itertools.pairwise(bounds)]
+    return (*pieces, n)
+
+
+def _offsets(lengths: Sequence[int]) -> np.ndarray:
+    """The input row of each partition's first exam."""
+    return np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
+
+
+def _patients(
+    exams: pl.DataFrame, rows: np.ndarray, thresholds: tuple[float, ...], window_days: Any
 ) -> pd.DataFrame:
+    """:func:`recurct.cumulative_dose` of one output partition, in input order (``rows``: the
+    input row of each exam, ascending), as pandas."""
     from recurct.outofcore import chunk_patients
 
-    # in input order (the shuffle mixes the rows): ties in time keep it, as in memory
-    exams = pl.from_pandas(pdf, include_index=False)
-    if not exams[_ROW].is_sorted():
-        exams = exams.sort(_ROW)
-    rows = exams[_ROW].to_numpy()
-    exams = exams.drop(_ROW)
     out = chunk_patients(
         exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days
     )
     return out.to_pandas(use_pyarrow_extension_array=True)
+
+
+def _in_input_order(exams: pl.DataFrame, rows: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:
+    """``exams`` and their input rows sorted by input row (ties in time then keep the input
+    order, as in memory); free when they already are."""
+    if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+        order = np.argsort(rows, kind="stable")
+        exams, rows = exams[order], rows[order]
+    return exams, rows
+
+
+def _combine(
+    pieces: Sequence[pa.Table],
+    parts: Sequence[int],
+    offsets: np.ndarray,
+    thresholds: tuple[float, ...],
+    window_days: tuple[int, ...] | None,
+    meta: pd.DataFrame,
+) -> pd.DataFrame:
+    """The patients of one output partition from its pieces (``pieces[k]`` from input
+    partition ``parts[k]``)."""
+    kept = [(i, pl.from_arrow(p)) for i, p in zip(parts, pieces, strict=True) if p.num_rows]
+    if not kept:
+        return meta
+    rows = np.concatenate([offsets[i] + p[_POS].to_numpy().astype(np.int64) for i, p in kept])
+    exams = pl.concat([p.drop(_POS) for _, p in kept], how="vertical_relaxed", rechunk=True)
+    exams, rows = _in_input_order(exams, rows)
+    return _patients(exams, rows, thresholds, window_days)
+
+
+def _combine_frame(
+    pdf: pd.DataFrame,
+    offsets: np.ndarray,
+    thresholds: tuple[float, ...],
+    window_days: tuple[int, ...] | None,
+    meta: pd.DataFrame,
+) -> pd.DataFrame:
+    """:func:`_combine` of a partition of exams carrying their input partition and position
+    (from Dask's shuffle, or an input partition that holds all its patients' exams)."""
+    if len(pdf) == 0:
+        return meta
+    exams = pl.from_pandas(pdf, include_index=False)
+    rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
+    exams, rows = _in_input_order(exams.drop(_PART, _POS), rows)
+    return _patients(exams, rows, thresholds, window_days)
+
+
+def _keyed(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
+    """The exams of one input partition with their partition number and position in it."""
+    part = partition_info["number"] if partition_info else 0
+    return pdf.assign(
+        **{
+            _PART: np.full(len(pdf), part, dtype=np.int32),
+            _POS: np.arange(len(pdf), dtype=np.int64),
+        }
+    )
 
 
 @renamed(ddf="exams")
@@ -90,6 +201,7 @@ def cumulative_dose(
     window_days: Sequence[int] | int | None = None,
     *,
     partitioned_by_patient: bool = False,
+    buckets: int | None = None,
 ) -> dd.DataFrame:
     """The patients table of a Dask DataFrame of exams, computed partition by partition.
 
@@ -98,13 +210,19 @@ def cumulative_dose(
     exams
         ``dask.dataframe.DataFrame`` with the canonical exam columns (``patient_id``,
         ``exam_date``, ``effective_dose_msv``; ``age_years``, ``sex``, ``facility``,
-        ``indication`` are used where present).
+        ``indication`` are used where present; other columns are not read).
     thresholds, window_days
         As for :func:`recurct.cumulative_dose`.
     partitioned_by_patient
         Declare that every patient's exams already lie in a single partition (e.g. the data
-        were written partitioned by patient); the shuffle is then skipped. A wrong
+        were written partitioned by patient); nothing then moves, and each partition is
+        computed on its own after one pass that counts the rows of every partition. A wrong
         declaration gives wrong results, so only use it when it is guaranteed.
+    buckets
+        Number of patient-hash buckets, i.e. partitions of the patients table (each holds the
+        exams of its patients while it is computed): default as many as ``exams`` has
+        partitions, so that one needs about the memory of an input partition. Ignored with
+        ``partitioned_by_patient``.
 
     Returns
     -------
@@ -115,43 +233,61 @@ def cumulative_dose(
         sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
         pandas frame equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on
         the whole table.
+
+    Notes
+    -----
+    Each input partition is converted to polars once and split by a hash of the patient id
+    into one piece per output partition; each output partition concatenates its pieces in
+    input order and runs the in-memory computation, which keeps ties in time in input order.
+    Pieces that stay on their worker are never serialised. Where input x output partitions
+    exceed :data:`MAX_PIECES` (a graph too large for the scheduler), the exams go through
+    Dask's own shuffle instead, with their partition number and position.
     """
-    _dd()
+    dd = _dd()
+    import dask
+
     thr = (float(thresholds),) if np.isscalar(thresholds) else tuple(map(float, thresholds))
     if window_days is None:
         win = None
     else:
         win = (int(window_days),) if np.isscalar(window_days) else tuple(map(int, window_days))
+    if not isinstance(exams, dd.DataFrame):
+        raise TypeError(
+            "recurct.distributed.cumulative_dose: exams must be a dask.dataframe.DataFrame, "
+            f"not {type(exams).__name__}; for a table in memory use recurct.cumulative_dose"
+        )
     missing = [c for c in REQUIRED_COLUMNS if c not in exams.columns]
     if missing:
         raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
     exams = exams[[c for c in USED_COLUMNS if c in exams.columns]]
+    n_in = exams.npartitions
+    n_out = 1 if partitioned_by_patient else int(n_in if buckets is None else buckets)
+    if n_out < 1:
+        raise ValueError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
-    # 1. global row numbers: partition lengths, then offsets per partition
-    lengths = exams.map_partitions(len).compute()
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(lengths, dtype=np.int64))[:-1]])
+    first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
+    rows0 = np.zeros(1, dtype=np.int64)
+    meta = _patients(first, rows0, thr, win).iloc[:0]
 
-    def _number(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
-        start = int(offsets[partition_info["number"]]) if partition_info else 0
-        return pdf.assign(**{_ROW: np.arange(start, start + len(pdf), dtype=np.int64)})
+    if partitioned_by_patient or n_in * n_out > MAX_PIECES:
+        keyed = exams.map_partitions(_keyed, meta=_keyed(exams._meta), align_dataframes=False)
+        if partitioned_by_patient:
+            # the input rows of each partition's exams first (a pass over the partitions), so
+            # that each partition is then computed on its own as soon as it is read
+            offsets: Any = _offsets(exams.map_partitions(len).compute())
+        else:
+            offsets = dask.delayed(_offsets)(keyed.map_partitions(len))
+            keyed = keyed.shuffle(on="patient_id", npartitions=n_out)
+        return keyed.map_partitions(
+            _combine_frame, offsets, thr, win, meta, meta=meta, align_dataframes=False
+        )
 
-    meta_in = exams._meta.assign(**{_ROW: np.array([], dtype=np.int64)})
-    exams = exams.map_partitions(_number, meta=meta_in)
-
-    # 2. every patient's exams into one partition
-    if not partitioned_by_patient:
-        exams = exams.shuffle(on="patient_id")
-
-    # 3. the in-memory computation per partition
-    fake = _fake_row(meta_in.drop(columns=_ROW)).assign(**{_ROW: np.array([0])})
-    meta_out = _patients_partition(fake, thr, win).iloc[:0]
-
-    def _part(pdf: pd.DataFrame) -> pd.DataFrame:
-        if len(pdf) == 0:
-            return meta_out
-        return _patients_partition(pdf, thr, win)
-
-    return exams.map_partitions(_part, meta=meta_out)
+    split = [dask.delayed(_split, nout=n_out + 1)(p, n_out) for p in exams.to_delayed()]
+    offsets = dask.delayed(_offsets)([s[n_out] for s in split])
+    combine = dask.delayed(_combine)
+    parts = list(range(n_in))
+    outs = [combine([s[j] for s in split], parts, offsets, thr, win, meta) for j in range(n_out)]
+    return dd.from_delayed(outs, meta=meta, verify_meta=False)
 
 
 @renamed(threshold="thresholds")
