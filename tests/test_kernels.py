@@ -322,6 +322,11 @@ def test_string_keys_compare_as_the_strings(values, threads):
     finally:
         k._GRAIN, _strings.SAMPLE_ROWS = old
         numba.set_num_threads(before)
+    # the sample's NumPy screen and the kernel's agree (both refuse, or the same weights)
+    if values:
+        a = _strings._sample_weights(pl.Series(values, dtype=pl.Utf8))
+        b = _strings._key_weights(*_strings.utf8_buffers(pl.Series(values, dtype=pl.Utf8)))
+        assert (a is None and b is None) or np.array_equal(a, b)
     raw = [v.encode() for v in values]
     longest = max(map(len, raw), default=0)
     # the information by position: the product over positions of the symbols seen there
@@ -376,7 +381,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     s = ids.gather(rng.integers(0, 300, 5000))
     want_sorted = s.unique().sort()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "MIN_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
     codes, count, labels, rank = cm._factorise_strings(s)
     assert labels.sort().equals(want_sorted) and count == 300
     got = labels.gather(codes if rank is None else rank[codes])  # labels in ascending order
@@ -387,7 +392,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     assert labels2.equals(labels) and labels2.gather(rank2[codes2]).equals(s)
     monkeypatch.undo()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "MIN_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
     # every string in one hash class: the exact check fails and the caller ranks instead
     monkeypatch.setattr(_strings, "byte_hashes", lambda o, d: np.zeros(o.size - 1, np.int64))
     assert cm._factorise_strings(s) is None

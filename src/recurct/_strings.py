@@ -41,7 +41,7 @@ KEY_POSITIONS = 64
 #: Keys stay below 2**KEY_BITS (non-negative int64 with room for differences).
 KEY_BITS = 62
 #: Rows of the sample from which :func:`string_keys` refuses a column early.
-SAMPLE_ROWS = 65_536
+SAMPLE_ROWS = 4_096
 
 
 @njit(cache=True, nogil=True)
@@ -170,10 +170,8 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
     row ranges in threads; a column that does not fit is usually refused from a sample of
     :data:`SAMPLE_ROWS` rows first (exactly: a sample's symbols are a subset of the column's)."""
     n = s.len()
-    if n > 2 * SAMPLE_ROWS:
-        sample = s.gather_every(n // SAMPLE_ROWS)
-        if _key_weights(*utf8_buffers(sample)) is None:
-            return None
+    if n > 2 * SAMPLE_ROWS and _sample_weights(s.gather_every(n // SAMPLE_ROWS)) is None:
+        return None
     offsets, data = utf8_buffers(s)
     if n == 0:
         return np.empty(0, np.int64)
@@ -290,7 +288,8 @@ def same_as_rows(
 
 def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
     """``weights[q, byte + 1]`` of :func:`_row_keys` for the strings of ``offsets``/``data``,
-    or ``None`` when they need more than :data:`KEY_BITS` bits or :data:`KEY_POSITIONS` bytes."""
+    or ``None`` when they need more than :data:`KEY_BITS` bits or :data:`KEY_POSITIONS` bytes
+    (the bytes present at each position: one pass in threads)."""
     from recurct import kernels as _k
 
     ranges = _k.row_ranges(offsets.size - 1)
@@ -302,7 +301,27 @@ def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
     short, long = int(lengths[:, 0].min()), int(lengths[:, 1].max())
     if long > KEY_POSITIONS:
         return None
-    seen = present.any(axis=0)[:long]
+    return _weights(present.any(axis=0)[:long], short)
+
+
+def _sample_weights(sample: pl.Series) -> np.ndarray | None:
+    """:func:`_key_weights` of a sample, by NumPy (no kernel to compile when it refuses)."""
+    offsets, data = utf8_buffers(sample)
+    lengths = np.diff(offsets)
+    if lengths.size == 0 or lengths.max() > KEY_POSITIONS:
+        return None if lengths.size else np.zeros((0, 257), np.int64)
+    at = np.arange(offsets[0], offsets[-1])
+    flat = (at - np.repeat(offsets[:-1], lengths)) * 257 + data[at] + 1  # position, byte + 1
+    seen = np.zeros(int(lengths.max()) * 257, bool)
+    seen[flat] = True
+    return _weights(seen.reshape(-1, 257), int(lengths.min()))
+
+
+def _weights(seen: np.ndarray, short: int) -> np.ndarray | None:
+    """The weights of :func:`_row_keys` from the byte values ``seen`` at each position (a
+    ``(longest, 257)`` boolean array, column ``b + 1`` for byte ``b``) and the shortest
+    length, or ``None`` beyond :data:`KEY_BITS` bits."""
+    long = seen.shape[0]
     seen[short:, 0] = True  # "ended" occurs at every position from the shortest length on
     radix = seen.sum(axis=1).astype(np.int64)
     tail = np.ones(long + 1, np.int64)

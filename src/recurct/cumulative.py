@@ -42,7 +42,7 @@ from recurct._frames import (
     to_polars_coded,
 )
 from recurct._periods import period_dose
-from recurct._strings import MIN_ROWS, string_keys, string_order
+from recurct._strings import string_keys, string_order
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -172,6 +172,12 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
     return codes, labels.len(), uniq, rank
 
 
+#: From this many string ids that do not fit byte keys, they are hashed by recurct's own
+#: kernels (:func:`recurct._codes.byte_hash_codes`): below it polars' hash is about as fast,
+#: and those kernels' compilation (about 0.6 s on a first call) would cost more than they save
+_BYTE_HASH_ROWS = 2_000_000
+
+
 def _factorise_strings(s: pl.Series) -> _Codes | None:
     """Strings to dense codes in sorted order, without a string rank.
 
@@ -190,7 +196,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    if n >= MIN_ROWS:  # many (long) ids: recurct's threaded byte hash, check and order
+    if n >= _BYTE_HASH_ROWS:  # many (long) ids: recurct's threaded byte hash, check, order
         got_bytes = byte_hash_codes(s, cap_bits)
         if got_bytes is None:
             return None
