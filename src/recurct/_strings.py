@@ -168,7 +168,9 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
     strings carry more than :data:`KEY_BITS` bits by position or are longer than
     :data:`KEY_POSITIONS` bytes (then hash or sort them). Two passes over the bytes, each over
     row ranges in threads; a column that does not fit is usually refused from a sample of
-    :data:`SAMPLE_ROWS` rows first (exactly: a sample's symbols are a subset of the column's)."""
+    about :data:`SAMPLE_ROWS` rows first, screened by NumPy (exactly: a sample's byte values
+    are a subset of the column's, so a sample that does not fit means a column that does
+    not)."""
     n = s.len()
     if n > 2 * SAMPLE_ROWS and _sample_weights(s.gather_every(n // SAMPLE_ROWS)) is None:
         return None

@@ -100,7 +100,7 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     pandas ``Categorical``: on its codes); when the labels used are in ascending order, as
     :func:`recurct.prepare_exams` makes them, those are the codes (no string is ranked),
     else the P distinct labels are ranked as strings (:func:`_lexical`).
-    Strings: hashed (:func:`_factorise_strings`).
+    Strings: byte keys or hashes (:func:`_factorise_strings`).
     ``dtype`` is ``s.dtype``, or ``pl.Enum`` (the class) for an ``Enum``:
     reading the dtype of an ``Enum`` of millions of categories costs about as much as the
     whole call, so it is never read (:func:`recurct._frames.is_enum`); ``categories``: what
@@ -183,10 +183,11 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
     Ids that fit order-preserving int64 keys (:func:`recurct._strings.string_keys`: record
     numbers, short letter-and-digit ids) are coded as integer ids are, and each code's id is
-    gathered from one of its rows. Other ids are hashed: the 64-bit polars hash of every id is
-    factorised with an open-addressing table, the result verified (every row's id equals the
-    id of its code; ``None`` on a hash collision), the distinct ids (one row each) sorted and
-    ranked through the same table.
+    gathered from one of its rows. Other ids are hashed: from :data:`_BYTE_HASH_ROWS` ids by
+    recurct's threaded hash of their bytes (:func:`recurct._codes.byte_hash_codes`), below
+    it by polars' hash; the hashes are factorised with an open-addressing table, the result
+    verified exactly (every row's id equals the id of its code; ``None`` on a hash
+    collision), and the distinct ids (one row each) sorted and ranked.
     """
     keys = string_keys(s)
     got_keys = None if keys is None else int_codes(keys)
