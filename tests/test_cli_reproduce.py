@@ -93,7 +93,8 @@ def test_reproduce_out_folder_complete_refused_or_replaced(exam_csv, tmp_path, c
     (out / "stale.txt").write_text("from an older run")
     capsys.readouterr()
     assert main(args) == 2  # an explicit --out that holds something is refused
-    assert "--overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and err.count("replace it whole") == 1  # said once
     assert (out / "stale.txt").exists()
     assert main([*args, "--overwrite"]) == 0  # replaced whole: nothing old is left
     assert not (out / "stale.txt").exists()

@@ -72,7 +72,9 @@ def _exists_message(exc: Exception, args: argparse.Namespace) -> str:
     from recurct._outdir import OutputExistsError
 
     helps = isinstance(exc, OutputExistsError) and not getattr(args, "overwrite", False)
-    return f"{exc} (pass --overwrite to replace it whole)" if helps else str(exc)
+    if not helps or "--overwrite" in str(exc):  # the library's message may already say it
+        return str(exc)
+    return f"{exc} (pass --overwrite to replace it whole)"
 
 
 def _out_folder(args: argparse.Namespace) -> Path:
