@@ -130,6 +130,21 @@ FAMILY_LEVEL = 0.95
 EXTREME_LEVEL = 0.95
 
 
+def run_z(published: Mapping[str, Published]) -> float:
+    """The z of one run of a study: :func:`family_z` of its sampled figures."""
+    return family_z(max(n_sampled(published), 1))
+
+
+def sd_scale(validation: Mapping[str, Any], n_patients: int | None) -> float:
+    """The factor of the sampling SDs on a cohort of ``n_patients`` (``None``: full scale):
+    ``sqrt(N / n)`` against the validation record's full-scale ``N`` (an SD of a cohort n
+    times smaller is sqrt(N / n) times larger); 1 without a record."""
+    full = validation.get("n_patients")
+    if n_patients is None or not full:
+        return 1.0
+    return math.sqrt(float(full) / max(int(n_patients), 1))
+
+
 def family_z(m: int, level: float = FAMILY_LEVEL) -> float:
     """The z of the sampling part of the tolerance for ``m`` figures judged together (Šidák).
 
@@ -443,7 +458,7 @@ def comparison_table(
     calibration = calibration or {}
     incomparable = incomparable or {}
     figures = (validation or {}).get("figures", {})
-    z = family_z(max(n_sampled(published), 1))
+    z = run_z(published)
     rows = []
     for key, fig in published.items():
         cal = calibration.get(fig.target) if fig.target else None

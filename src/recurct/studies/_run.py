@@ -3,7 +3,6 @@ figures, the comparison table; and the seeds of a run on many seeds."""
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from recurct.studies._figures import (
     Published,
     calibration_tolerances,
     comparison_table,
+    sd_scale,
     validation_record,
 )
 from recurct.studies._reproduction import Reproduction
@@ -183,13 +183,9 @@ def run_study(
     measured, extra = measure(ex, patients, mode)
     incomparable: dict[str, str] = {}
     validation = validation_record(study) if mode == "synthetic" else {}
-    sd_scale = 1.0
     if n_patients is not None:
         why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
         incomparable = dict.fromkeys(size_dependent, why)
-        full = validation.get("n_patients")
-        if full:  # sampling SD of a cohort n times smaller: sqrt(N / n) times larger
-            sd_scale = math.sqrt(float(full) / max(patients.height, 1))
     table = comparison_table(
         published,
         measured,
@@ -197,7 +193,7 @@ def run_study(
         mode=mode,
         incomparable=incomparable,
         validation=validation,
-        sd_scale=sd_scale,
+        sd_scale=sd_scale(validation, None if n_patients is None else patients.height),
     )
     rep = Reproduction(
         study=study,

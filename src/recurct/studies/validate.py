@@ -34,9 +34,9 @@ import polars as pl
 from recurct.studies._figures import (
     SAMPLED,
     calibration_tolerances,
-    family_z,
     headline_counts,
-    n_sampled,
+    run_z,
+    sd_scale,
     validation_record,
 )
 from recurct.studies._format import fmt, grid, markdown_table
@@ -155,10 +155,8 @@ def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) 
     cal = calibration_tolerances(study)
     record = validation_record(study)
     stored = record.get("figures", {})
-    z = family_z(max(n_sampled(mod.PUBLISHED), 1))
-    sd_scale = 1.0
-    if n_patients is not None and record.get("n_patients"):
-        sd_scale = math.sqrt(float(record["n_patients"]) / max(int(n_patients), 1))
+    z = run_z(mod.PUBLISHED)
+    scale = sd_scale(record, n_patients)
     rows = []
     for key, fig in mod.PUBLISHED.items():
         sub = runs.filter(pl.col("figure") == key)
@@ -188,9 +186,9 @@ def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) 
             c = cal.get(fig.target) if fig.target and sampled else None
             tol = half + (0.0 if c is None else c * fig.target_scale)
             sd = stored.get(key, {}).get("sd")
-            sd = row["sd"] if sd is None else float(sd) * sd_scale
+            sd = row["sd"] if sd is None else float(sd) * scale
             if sampled and fig.kind in ("generated", "derived") and sd is not None:
-                tol += z * float(sd) / math.sqrt(vals.size)
+                tol += z * sd / math.sqrt(vals.size)
             row["mean_tolerance"] = tol
             slack = 1e-9 * max(abs(fig.value), abs(row["mean"]), 1.0)
             if fig.compare == "at_most":
