@@ -213,6 +213,22 @@ def test_string_kernels_at_every_size_match_naive(exams, keys):
     assert_rows_equal(full.to_dicts(), naive_patients(exams, (50, 100), (365,)), rel=1e-12)
 
 
+@given(cohorts())
+def test_key_too_wide_falls_back_to_row_keys(exams):
+    # when (code, time, index) does not fit 63 bits the engine groups by (code, row) keys and
+    # sorts each patient's exams by time: the same patients table
+    import recurct.kernels as k
+
+    want = naive_patients(exams, (50, 100), (365,))
+    old = k._scatter_parts
+    k._scatter_parts = lambda *a, **kw: None
+    try:
+        got = cumulative_dose(exams, thresholds=(50, 100), window_days=(365,))
+    finally:
+        k._scatter_parts = old
+    assert_rows_equal(got.to_dicts(), want, rel=1e-12)
+
+
 # --------------------------------------------------------------------- explicit edge cases
 
 

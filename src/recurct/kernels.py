@@ -290,10 +290,11 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     """Per-patient totals, threshold crossings and sliding-window maxima, segment by segment
     (segments ``g0:g1``), each segment's exams copied into small buffers first (in cache).
 
-    Packed keys (``keys`` not empty): segment ``g`` is the sorted part ``keys[seg[g]:
-    seg[g + 1]]`` of :func:`group` (``d_part`` the doses in part order), decoded here: times
-    from the key, doses by the index within the part, ``starts`` of its patients, and input
-    rows (from ``row_of``, if not empty) written back into ``keys``. Otherwise the exams
+    Packed keys (``keys`` not empty): segment ``g`` is the sorted part
+    ``keys[seg[g]:seg[g + 1]]`` of :func:`_scatter_parts` (``d_part`` the doses in part
+    order), decoded here: times from the key, doses by the index within the part,
+    ``starts`` of its patients, and input rows (from ``row_of``, if not empty) written back
+    into ``keys``. Otherwise the exams
     ``t``, ``d`` are grouped by patient (``starts``), time-ordered, and segment ``g`` is
     patients ``seg[g]:seg[g + 1]``. (``t`` and ``d`` are passed either way, so that one
     input type compiles one specialisation.) ``thresholds`` must be ascending. Outputs, per
@@ -499,10 +500,16 @@ def group(
         args = (part_start, keys, tmin, tb, lb, t_s, d_s, t_part, row_of, starts)
         in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
         return starts, t_s, d_s, keys if need_order else None
+    return _group_by_rows(codes, t, dose, n_patients, need_order)
+
+
+def _group_by_rows(codes, t, dose, n_patients, need_order):
+    """:func:`group` when the packed key does not fit: ``(code, row)`` keys over the whole
+    input, then each patient's exams sorted by time."""
+    n = codes.size
     rb = max(1, int(n - 1).bit_length())
-    tmin = minmax_int(t)[0]
     nparts = max(1, min(numba.get_num_threads(), n // 100_000, n_patients))
-    keys, bounds = partition_keys(codes, t, tmin, 0, rb, n_patients, nparts)
+    keys, bounds = partition_keys(codes, t, 0, 0, rb, n_patients, nparts)  # no time: tb = 0
     sort_parts(keys, bounds)
     t_s = np.empty(n, np.int64)
     d_s = np.empty(n, np.float64)
@@ -588,7 +595,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
             in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
                                       *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
-        starts, t, dose, order = group(codes, t, dose, n_patients, need_order=need_order, upd=upd)
+        starts, t, dose, order = _group_by_rows(codes, t, dose, n_patients, need_order)
     else:
         order = None
     if n:
