@@ -394,7 +394,9 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
     # every string in one hash class: the exact check fails and the caller ranks instead
-    monkeypatch.setattr(_strings, "byte_hashes", lambda o, d: np.zeros(o.size - 1, np.int64))
+    import recurct._codes as codes_mod
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", lambda o, d: np.zeros(o.size - 1, np.int64))
     assert cm._factorise_strings(s) is None
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
+from recurct._strings import byte_hashes, same_as_rows, utf8_buffers
 
 __all__ = [
     "Factorised",
@@ -55,53 +56,42 @@ def _with_null(labels: pl.Series) -> tuple[pl.Series, int]:
 _SPLIT_ROWS = 1_000_000
 
 
+def _table_codes(h: np.ndarray, cap_bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Codes of the int64 hashes ``h``, the first row of each code and the table of
+    :func:`recurct.kernels.small_codes`; from ``_SPLIT_ROWS`` keys on, two tables in two
+    threads (:func:`recurct.kernels.split_codes`; no table returned)."""
+    if h.size >= _SPLIT_ROWS:
+        codes, reps = _k.split_codes(h, cap_bits)
+        return codes, reps, None
+    return _k.small_codes(h, cap_bits)
+
+
 def hash_codes(
     s: pl.Series, cap_bits: int
 ) -> tuple[np.ndarray, pl.Series, np.ndarray | None] | None:
     """Codes of ``s`` (int32, in order of first appearance; from ``_SPLIT_ROWS`` values on,
     within each half of the hash space, the second half's after the first's), the value of
     each code and the table of :func:`recurct.kernels.small_codes` (sized from ``2**cap_bits``
-    slots; ``None`` when split), through the 64-bit polars hash of every value; exact (every
-    row equals the value of its code), or ``None`` when two distinct values share a hash
-    (about 2^-64 per pair)."""
-    h = s.hash().to_numpy().view(np.int64)
-    if s.len() >= _SPLIT_ROWS:  # many keys: two tables in two threads (no table returned)
-        codes, reps = _k.split_codes(h, cap_bits)
-        table = None
-    else:
-        codes, reps, table = _k.small_codes(h, cap_bits)
+    slots; ``None`` from ``_SPLIT_ROWS`` values on), through the 64-bit polars hash of every
+    value; exact (every row equals the value of its code), or ``None`` when two distinct
+    values share a hash (about 2^-64 per pair)."""
+    codes, reps, table = _table_codes(s.hash().to_numpy().view(np.int64), cap_bits)
     labels = s.gather(reps)
     if not labels.gather(codes).equals(s):
         return None
     return codes, labels, table
 
 
-def byte_hash_codes(
-    s: pl.Series, cap_bits: int
-) -> tuple[np.ndarray, int, pl.Series, np.ndarray] | None:
-    """Codes of a null-free String ``s`` through recurct's own hash of the UTF-8 bytes
-    (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs in
-    one), checked exactly (every row against its code's first row, over the same bytes: no
-    gather of N strings). Returns ``(codes, count, labels, rank)``: int32 codes (in order of
-    first appearance within each half of the hash space), their number, the distinct strings
-    in ascending order and ``rank[code]``, the place of a code's string among them; ``None``
-    when two distinct strings share a hash."""
-    from recurct._strings import byte_hashes, same_as_rows, string_order, utf8_buffers
-
+def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series] | None:
+    """:func:`hash_codes` of a null-free String ``s`` (no table returned) through recurct's
+    own hash of the UTF-8 bytes (:func:`recurct._strings.byte_hashes`, in threads; polars'
+    hash of long strings runs in one), checked exactly: every row against its code's first
+    row, over the same bytes (no gather of N strings)."""
     offsets, data = utf8_buffers(s)
-    h = byte_hashes(offsets, data)
-    codes, reps = _k.split_codes(h, cap_bits) if s.len() >= _SPLIT_ROWS else (
-        _k.small_codes(h, cap_bits)[:2]
-    )
+    codes, reps, _ = _table_codes(byte_hashes(offsets, data), cap_bits)
     if not same_as_rows(offsets, data, codes, reps):
         return None
-    labels = s.gather(reps)  # compact: ordering them reads their bytes in sequence
-    order = string_order(labels)
-    if order is None:  # few, or many long shared prefixes: polars sorts them
-        order = labels.arg_sort().to_numpy()
-    rank = np.empty(order.size, np.int64)
-    rank[order] = np.arange(order.size)
-    return codes, int(order.size), labels.gather(order), rank
+    return codes, s.gather(reps)
 
 
 def factorise_values(s: pl.Series) -> Factorised:

@@ -28,10 +28,12 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from recurct import kernels as _k
+
 __all__ = ["byte_hashes", "may_need_cleaning", "same_as_rows", "string_keys", "string_order"]
 
-#: Below this many strings the kernels here are not used (polars is fast enough there, and
-#: their compilation, about a second on a first call, is not paid).
+#: Below this many strings the order and screen kernels are not used (polars is fast enough
+#: there, and their compilation, about a second on a first call, is not paid).
 MIN_ROWS = 200_000
 _SMALL = 48  # ties up to this many rows are ordered by comparing their bytes
 _MAX_RUNS = 2_000  # more large ties than this: give up (the caller sorts the strings itself)
@@ -180,8 +182,6 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
     weights = _key_weights(offsets, data)
     if weights is None:
         return None
-    from recurct import kernels as _k
-
     keys = np.empty(n, np.int64)
     _k.run_chunks(_row_keys, n, offsets, data, weights, keys)
     return keys
@@ -231,8 +231,6 @@ def byte_hashes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """A 64-bit hash (int64) of every string of :func:`utf8_buffers`' ``offsets``/``data``,
     over row ranges in threads. Equal strings hash equal; callers verify equality exactly
     (:func:`same_as_rows`)."""
-    from recurct import kernels as _k
-
     out = np.empty(offsets.size - 1, np.int64)
     _k.run_chunks(_byte_hashes, out.size, offsets, data, out)
     return out
@@ -279,8 +277,6 @@ def same_as_rows(
 ) -> bool:
     """Whether every string ``r`` equals string ``rows[codes[r]]`` (bytes and length): a
     factorisation by hashes verified exactly, over row ranges in threads."""
-    from recurct import kernels as _k
-
     ranges = _k.row_ranges(codes.size)
     bad = np.zeros((len(ranges), 2), np.uint64)  # a row per thread (no shared cache line)
     args = [(lo, hi, offsets, data, codes, rows, bad[q]) for q, (lo, hi) in enumerate(ranges)]
@@ -292,8 +288,6 @@ def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
     """``weights[q, byte + 1]`` of :func:`_row_keys` for the strings of ``offsets``/``data``,
     or ``None`` when they need more than :data:`KEY_BITS` bits or :data:`KEY_POSITIONS` bytes
     (the bytes present at each position: one pass in threads)."""
-    from recurct import kernels as _k
-
     ranges = _k.row_ranges(offsets.size - 1)
     present = np.zeros((len(ranges), KEY_POSITIONS, 257), np.uint8)
     lengths = np.empty((len(ranges), 2), np.int64)

@@ -95,7 +95,8 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     ``None``): the codes are in ascending id order, or ``rank[code]`` is (see
     :class:`_Prepared`).
 
-    Integer ids in a small range: one O(N) scatter. ``Enum`` ids: the same on their physical
+    Integer ids in a small range: one O(N) scatter; sparse ones: a sort of packed
+    ``(id, row)`` keys (:func:`recurct._codes.int_codes`). ``Enum`` ids: the same on their physical
     codes (``Categorical``: on the dense codes of :func:`recurct._codes.category_codes`; a
     pandas ``Categorical``: on its codes); when the labels used are in ascending order, as
     :func:`recurct.prepare_exams` makes them, those are the codes (no string is ranked),
@@ -197,17 +198,9 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    if n >= _BYTE_HASH_ROWS:  # many (long) ids: recurct's threaded byte hash, check, order
-        got_bytes = byte_hash_codes(s, cap_bits)
-        if got_bytes is None:
-            return None
-        codes, count, labels, rank = got_bytes
-        return codes, count, labels.alias("patient_id"), rank
-    got = hash_codes(s, cap_bits)
-    if got is None:
-        return None
-    enc, labels, table = got
-    return _lexical(enc, labels, table)
+    hashed = byte_hash_codes if n >= _BYTE_HASH_ROWS else hash_codes  # many ids: threaded
+    got = hashed(s, cap_bits)
+    return None if got is None else _lexical(*got)
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
