@@ -95,8 +95,8 @@ def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
         ids = ids.cast(pl.String)
     elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
         ids = ids.cast(pl.Int64)
-    small = pl.UInt16 if n_out <= 2**16 else pl.UInt32  # NumPy's radix sort for 16 bits
-    return (ids.hash(_HASH_SEED) % n_out).cast(small).to_numpy()
+    # n_out <= MAX_PIECES = 2^16 here: 16-bit destinations, which NumPy radix-sorts
+    return (ids.hash(_HASH_SEED) % n_out).cast(pl.UInt16).to_numpy()
 
 
 def _split(pdf: pd.DataFrame, n_out: int) -> tuple[Any, ...]:
@@ -138,15 +138,6 @@ def _patients(
     return out.to_pandas(use_pyarrow_extension_array=True)
 
 
-def _in_input_order(exams: pl.DataFrame, rows: np.ndarray) -> tuple[pl.DataFrame, np.ndarray]:
-    """``exams`` and their input rows sorted by input row (ties in time then keep the input
-    order, as in memory); free when they already are."""
-    if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
-        order = np.argsort(rows, kind="stable")
-        exams, rows = exams[order], rows[order]
-    return exams, rows
-
-
 def _combine(
     pieces: Sequence[pa.Table],
     parts: Sequence[int],
@@ -160,9 +151,9 @@ def _combine(
     kept = [(i, pl.from_arrow(p)) for i, p in zip(parts, pieces, strict=True) if p.num_rows]
     if not kept:
         return meta
+    # pieces in input-partition order, each in input order: the rows ascend already
     rows = np.concatenate([offsets[i] + p[_POS].to_numpy().astype(np.int64) for i, p in kept])
     exams = pl.concat([p.drop(_POS) for _, p in kept], how="vertical_relaxed", rechunk=True)
-    exams, rows = _in_input_order(exams, rows)
     return _patients(exams, rows, thresholds, window_days)
 
 
@@ -179,7 +170,9 @@ def _combine_frame(
         return meta
     exams = pl.from_pandas(pdf, include_index=False)
     rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
-    exams, rows = _in_input_order(exams.drop(_PART, _POS), rows)
+    from recurct.outofcore import in_input_order
+
+    exams, rows = in_input_order(exams.drop(_PART, _POS), rows)
     return _patients(exams, rows, thresholds, window_days)
 
 
@@ -276,7 +269,7 @@ def cumulative_dose(
             # that each partition is then computed on its own as soon as it is read
             offsets: Any = _offsets(exams.map_partitions(len).compute())
         else:
-            offsets = dask.delayed(_offsets)(keyed.map_partitions(len))
+            offsets = dask.delayed(_offsets)(exams.map_partitions(len))
             keyed = keyed.shuffle(on="patient_id", npartitions=n_out)
         return keyed.map_partitions(
             _combine_frame, offsets, thr, win, meta, meta=meta, align_dataframes=False

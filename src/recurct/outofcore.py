@@ -480,7 +480,7 @@ def _split_in_memory(split: pl.LazyFrame, k: int) -> list[Callable[[], _BucketEx
     def load(i: int) -> _BucketExams:
         chunk = pl.concat(pieces[i], how="vertical", rechunk=True)
         pieces[i] = []
-        return _in_input_order(chunk)
+        return in_input_order(chunk.drop(_ROW), chunk[_ROW].to_numpy())
 
     return [functools.partial(load, i) for i in range(k) if pieces[i]]
 
@@ -537,18 +537,18 @@ def _range_bounds(lf: pl.LazyFrame, k: int) -> pl.Series | None:
 
 def _read_bucket(part: Path) -> _BucketExams:
     """One bucket of exams, in input order, and its input row numbers."""
-    return _in_input_order(pl.read_parquet(part / "**" / "*.parquet"))
+    chunk = pl.read_parquet(part / "**" / "*.parquet")
+    return in_input_order(chunk.drop(_ROW), chunk[_ROW].to_numpy())
 
 
-def _in_input_order(chunk: pl.DataFrame) -> _BucketExams:
-    """A bucket's exams sorted by input row (if not already), without the row number, and
-    the row numbers."""
-    rows = chunk[_ROW].to_numpy()
+def in_input_order(exams: pl.DataFrame, rows: np.ndarray) -> _BucketExams:
+    """``exams`` and their input ``rows`` sorted by input row, so that ties in time keep the
+    input order as in memory; free (no copy) when they already are, as a streaming sink
+    usually leaves them."""
     if rows.size > 1 and not bool(np.all(rows[1:] > rows[:-1])):
-        # the streaming sink usually keeps the input order: sort (a copy) only if not
-        chunk = chunk.sort(_ROW)
-        rows = chunk[_ROW].to_numpy()
-    return chunk.drop(_ROW), rows
+        order = np.argsort(rows, kind="stable")
+        exams, rows = exams[order], rows[order]
+    return exams, rows
 
 
 def _run_buckets(
