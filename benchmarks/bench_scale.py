@@ -19,7 +19,7 @@ workers together), K (buckets or partitions) and, for Dask, the bytes moved betw
 (task results received from another worker, plus P2P comms where Dask's shuffle is used; the
 bytes a P2P shuffle writes to the workers' disks are in the ``--json`` output); the
 1-minute load average before and after each run; for the out-of-core paths the seconds of
-each phase (id bounds, split, reading, sorting by patient, computing, writing; summed over
+each phase (the sorted-source check, id bounds, split, reading, computing, writing; summed over
 the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
 out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
@@ -267,7 +267,7 @@ def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any
 
 
 class _Phases(logging.Handler):
-    """Sums the phase seconds that recurct.outofcore logs at DEBUG level (``--phases``)."""
+    """Sums the phase seconds that recurct.outofcore logs at DEBUG level (always collected)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)

@@ -20,7 +20,8 @@ nothing moves: one pass counts the rows of every partition (to name a bad exam b
 row), then each partition is computed on its own as soon as it is read.
 
 What moves over the network is the exam table once (about 28 bytes per exam for the id,
-timestamp, dose and position, plus the optional columns the engine uses); what comes
+timestamp, dose and position, plus the optional columns the engine uses; about 36 through
+Dask's shuffle, which also carries the partition number); what comes
 back to the client is only what the statistics need. :func:`magnitude` computes counts by a
 reduction and collects only the small subset of patients at or above the threshold, so its
 medians, quartiles and maxima are exact, not approximations.

@@ -1,18 +1,22 @@
-"""Cumulative dose for exam tables larger than memory: patient-partitioned chunks on disk.
+"""Cumulative dose for exam tables larger than memory: the exams taken K buckets of patients
+at a time.
 
 A national registry's 10^8-10^9 exams do not fit in memory at once, but each patient's exams
-do, and the per-patient computation needs nothing else. So the exams are split once into K
-buckets by ranges of the patient id (quantiles of a sample; a hash of the id for other id
-types), by a streaming polars query that writes a partitioned Parquet dataset to a temporary
-folder with bounded memory, or, when the patients table is returned in memory and the exams
-take less memory than it, into pieces held in memory. Each bucket then goes through the same
-in-memory path (:func:`recurct.cumulative.cumulative_dose`, i.e. the numba kernels). Range
-buckets come in id order, so their patients tables are concatenated as they are (hash
-buckets: then sorted by ``patient_id``).
+do, and the per-patient computation needs nothing else. A source already sorted by
+``patient_id`` (as its Parquet statistics show) is read in about K runs of whole row groups,
+with no split. Otherwise the exams are split once into K buckets by ranges of the patient id
+(quantiles of a sample; a hash of the id for other id types): into pieces held in memory when
+the patients table is returned and the split takes at most ``_MEMORY_SPLIT_SHARE`` of the
+available memory, else by a streaming polars query that writes a partitioned Parquet dataset
+to a temporary folder with bounded memory. Each bucket then goes through the same in-memory
+path (:func:`recurct.cumulative.cumulative_dose`, i.e. the numba kernels). Range buckets and
+runs come in id order, so their patients tables are concatenated as they are (hash buckets:
+then sorted by ``patient_id``).
 
 The result is identical to the in-memory path: every patient lies in exactly one bucket, and
-a global row number written before the split restores the input order within each bucket,
-so ties in time are broken exactly as in memory.
+each exam's input row (a global row number written before a split; the run's first row plus
+the position within it for a sorted source) restores the input order within each bucket, so
+ties in time are broken exactly as in memory.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ __all__ = [
 _ROW = "__recurct_row"
 #: a bucket's exams in input order (without the row number) and their input row numbers
 _BucketExams = tuple[pl.DataFrame, np.ndarray]
-#: the seconds of each phase, at DEBUG level (benchmarks/bench_scale.py --phases)
+#: the seconds of each phase, at DEBUG level (benchmarks/bench_scale.py prints them)
 _log = logging.getLogger(__name__)
 _BUCKET = "__recurct_bucket"
 #: Columns the patients table is built from; others are not read from disk.
@@ -176,9 +180,10 @@ def cumulative_dose_chunked(
         Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
         bucket they were read in.
     """
-    lf, k, _params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
+    lf, k, params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
     with terminate_as_exit():
-        result = _buckets(source, lf, k, thresholds, window_days, tmpdir, progress, None)
+        result = _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir,
+                          progress, None)  # fmt: skip
     assert result is not None
     return result
 
@@ -238,7 +243,8 @@ def write_patients(
                 inputs=_source_paths(source),
             )
         )
-        _buckets(source, lf, k, thresholds, window_days, tmpdir, progress, target)
+        _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir, progress,
+                 target)  # fmt: skip
     return Path(out)
 
 
@@ -249,7 +255,7 @@ def _plan(
     lf = scan_exams(source)
     names = lf.collect_schema().names()
     lf = lf.select([c for c in USED_COLUMNS if c in names])
-    n_rows = lf.select(pl.len()).collect().item()
+    n_rows = _count(lf)
     k = buckets if buckets is not None else _n_buckets(n_rows, rows_per_bucket)
     if k < 1:
         raise ValueError(f"buckets must be >= 1, got {k}")
@@ -257,10 +263,16 @@ def _plan(
     return lf, k, params
 
 
+def _count(lf: pl.LazyFrame, n_rows: int | None = None) -> int:
+    """The rows of ``lf``: ``n_rows`` when the caller counted them already (:func:`_plan`)."""
+    return lf.select(pl.len()).collect().item() if n_rows is None else n_rows
+
+
 def _buckets(
     source: Any,
     lf: pl.LazyFrame,
     k: int,
+    n_rows: int,
     thresholds: Any,
     window_days: Any,
     tmpdir: str | Path | None,
@@ -278,13 +290,13 @@ def _buckets(
 
     show = sys.stderr.isatty() if progress is None else progress
     with _timed("clustered"):
-        loaders = _clustered_loaders(source, lf, k)
+        loaders = _clustered_loaders(source, lf, k, n_rows)
     ordered = loaders is not None
     work = None
     try:
         if loaders is None:
             with _timed("bounds"):
-                bounds = _range_bounds(lf, k)
+                bounds = _range_bounds(lf, k, n_rows)
             ordered = bounds is not None
             if bounds is None:  # an id type whose order we do not split by: hash buckets
                 key = pl.col("patient_id").hash(seed=0) % k
@@ -294,7 +306,7 @@ def _buckets(
                     (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
                 )
             split = lf.with_row_index(_ROW).with_columns(key.alias(_BUCKET))
-            if target is None and _split_fits_in_memory(lf):
+            if target is None and _split_fits_in_memory(lf, n_rows):
                 with _timed("split-in-memory"):
                     loaders = _split_in_memory(split, k)
             else:
@@ -331,7 +343,7 @@ def _parquet_files(source: Any) -> list[str]:
 
 
 def _clustered_loaders(
-    source: Any, lf: pl.LazyFrame, k: int
+    source: Any, lf: pl.LazyFrame, k: int, n_rows: int | None = None
 ) -> list[Callable[[], _BucketExams]] | None:
     """Buckets read straight from the source, without a split, when its Parquet statistics
     show it sorted by ``patient_id``: every row group's largest id at most the next one's
@@ -360,17 +372,20 @@ def _clustered_loaders(
             return None
     except (ValueError, TypeError, OSError):  # no patient_id, ids of mixed types, a bad file
         return None
-    if sum(g[2] for g in groups) != lf.select(pl.len()).collect().item():
+    total = sum(g[2] for g in groups)
+    if total != _count(lf, n_rows):
         return None  # not the files polars reads (a safety net; the counts come from footers)
     columns = lf.collect_schema().names()
-    per_bucket = sum(g[2] for g in groups) / k
     runs: list[list[tuple[str, int, int, Any, Any]]] = [[]]
+    sizes = [0]  # exams of each run
     for group in groups:
-        if runs[-1] and sum(g[2] for g in runs[-1]) >= per_bucket:
+        if runs[-1] and sizes[-1] >= total / k:
             runs.append([])
+            sizes.append(0)
         runs[-1].append(group)
+        sizes[-1] += group[2]
     reader = _RunReader(columns)
-    offsets = np.cumsum([0] + [sum(g[2] for g in run) for run in runs])
+    offsets = np.cumsum([0, *sizes])
     # the patient whose exams go on into the next run: the largest id of a run if it is the
     # smallest of the next one (the only id two row groups of a sorted source can share)
     straddles = [a[-1][4] if a[-1][4] == b[0][3] else None for a, b in itertools.pairwise(runs)]
@@ -427,7 +442,7 @@ _MEMORY_SPLIT_SHARE = 0.25
 _STRING_ID_BYTES = 24
 
 
-def _split_fits_in_memory(lf: pl.LazyFrame) -> bool:
+def _split_fits_in_memory(lf: pl.LazyFrame, n_rows: int | None = None) -> bool:
     """Whether the used columns of the source, split into buckets in memory, would take at
     most ``_MEMORY_SPLIT_SHARE`` of the available memory (where the system says; elsewhere, and
     with string columns other than the id, whose size is unknown: no).
@@ -449,8 +464,7 @@ def _split_fits_in_memory(lf: pl.LazyFrame) -> bool:
             per_exam += 8
         else:
             return False
-    n = lf.select(pl.len()).collect().item()
-    return n * per_exam <= _MEMORY_SPLIT_SHARE * available
+    return _count(lf, n_rows) * per_exam <= _MEMORY_SPLIT_SHARE * available
 
 
 def _available_memory() -> int | None:
@@ -508,7 +522,7 @@ _SAMPLE_PER_BUCKET = 10_000
 _MAX_RANGE_BUCKETS = 64
 
 
-def _range_bounds(lf: pl.LazyFrame, k: int) -> pl.Series | None:
+def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Series | None:
     """``k - 1`` bucket bounds of ``patient_id`` (sorted), quantiles of an evenly spaced
     sample of the ids, so that the buckets hold about equal numbers of exams and come in
     ``patient_id`` order: their patients tables then need no final sort. None for an id
@@ -521,8 +535,7 @@ def _range_bounds(lf: pl.LazyFrame, k: int) -> pl.Series | None:
     dtype = lf.collect_schema()["patient_id"]
     if k > _MAX_RANGE_BUCKETS or not (dtype.is_integer() or dtype == pl.String):
         return None
-    n = lf.select(pl.len()).collect().item()
-    step = max(1, n // (k * _SAMPLE_PER_BUCKET))
+    step = max(1, _count(lf, n_rows) // (k * _SAMPLE_PER_BUCKET))
     ids = (
         lf.select(pl.col("patient_id").gather_every(step))
         .collect()
