@@ -117,7 +117,10 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
         categories = (enum_categories(s), None)
     if categories is not None:
         labels, idx = categories
-        # an Enum's physical codes index its categories
+        if isinstance(dtype, pl.Categorical) and idx is not None:
+            return _lexical(idx, labels)  # category_codes: dense already, a label per code
+        # an Enum's physical codes index its categories (a pandas Categorical's codes its
+        # categories, some perhaps unused)
         got = dense_codes(s.to_physical().cast(pl.Int64).to_numpy() if idx is None else idx)
         if got is not None:
             codes, count, used = got
