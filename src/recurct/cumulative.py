@@ -63,22 +63,27 @@ class _Prepared:
 
     ``raw`` are the patient codes; with ``rank`` they are in another order (first
     appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
-    :attr:`codes` is first read (a totals-only call permutes its P rows instead).
+    :attr:`codes` is first read (a totals-only call permutes its P rows instead). Integer
+    ids already in ascending order (rows grouped by patient) have ``starts`` instead, the
+    first row of each patient (``starts[P] = N``), and no codes until one is read.
     """
 
     df: pl.DataFrame
     kind: str
-    raw: np.ndarray
+    raw: np.ndarray | None
     n_patients: int
     ids: pl.Series  # patient_id of each code, ascending
     t: np.ndarray
     upd: int
     dose: np.ndarray
     rank: np.ndarray | None = None
+    starts: np.ndarray | None = None
 
     @property
     def codes(self) -> np.ndarray:
         """Dense codes ``0..P-1`` in ascending id order."""
+        if self.raw is None:
+            self.raw = _k.codes_of_starts(self.starts)
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
         return self.raw
@@ -218,10 +223,28 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     ):
         raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = exam_times(df, fn)
-    dose = exam_doses(df, fn)
-    codes, n_patients, ids, rank = _factorise(s, dtype, categories.get("patient_id"))
     t = np.ascontiguousarray(t)
+    dose = exam_doses(df, fn)
+    coded = categories.get("patient_id")
+    got = None if coded is not None or dtype is pl.Enum else _sorted_int_ids(s, dtype)
+    if got is not None:
+        starts, ids = got
+        return _Prepared(df, kind, None, ids.len(), ids, t, upd, dose, starts=starts)
+    codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
+
+
+def _sorted_int_ids(s: pl.Series, dtype: Any) -> tuple[np.ndarray, pl.Series] | None:
+    """Integer ids in ascending order (rows grouped by patient, as exports sorted by
+    patient are): the first row of each patient and the ids, with no codes made and no
+    grouping to do (:func:`recurct.kernels.sorted_starts`); ``None`` for other ids."""
+    if not dtype.is_integer():
+        return None
+    got = _k.sorted_starts(s.cast(pl.Int64).to_numpy())
+    if got is None:
+        return None
+    starts, uniq = got
+    return starts, pl.Series("patient_id", uniq).cast(dtype)
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -285,7 +308,8 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
     p = prep.n_patients
     table = np.empty((p, 4), np.float64)
-    _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, table)
+    codes = prep.codes if prep.raw is None else prep.raw  # with ``rank``: as first seen
+    _k.scatter_totals(codes, prep.t, prep.dose, prep.upd, table)
     ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
     first, last = np.empty(p, np.int32), np.empty(p, np.int32)
     # rows in ascending id order: P rows moved by ``rank``, not N codes renumbered
@@ -333,9 +357,13 @@ def _patients(
     wmax = np.empty((win.size, n_p), np.float64)
     wstart = np.empty((win.size, n_p), np.int32)
     outs = (n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart)
-    starts, order = _k.group_stats(
-        prep.codes, prep.t, prep.dose, n_p, prep.upd, thr_sorted, win, outs, optional
-    )
+    args = (prep.upd, thr_sorted, win)
+    if prep.starts is not None and _k.patient_stats(
+        prep.starts, prep.t, prep.dose, *args, *outs, check=True
+    ):  # rows grouped by patient and time-ordered: no codes, no grouping
+        starts, order = prep.starts, None
+    else:
+        starts, order = _k.group_stats(prep.codes, prep.t, prep.dose, n_p, *args, outs, optional)
     inv = np.empty_like(rank)
     inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
     cols: list[pl.Series] = [

@@ -281,44 +281,34 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
+def _patient_stats(  # pragma: no cover - numba
     g0, g1, seg, keys, tmin, tb, lb, d_part, t_part, row_of, t, d, starts, upd, thresholds,
-    windows,
+    windows, bad,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
-):  # pragma: no cover - numba
+):
     """Per-patient totals, threshold crossings and sliding-window maxima, segment by segment
-    (segments ``g0:g1``), each segment's exams copied into small buffers first (in cache).
+    (segments ``g0:g1``; :func:`_segment_stats` does each segment's patients).
 
     Packed keys (``keys`` not empty): segment ``g`` is the sorted part
     ``keys[seg[g]:seg[g + 1]]`` of :func:`_scatter_parts` (``d_part`` the doses in part
-    order), decoded here: times from the key, doses by the index within the part,
-    ``starts`` of its patients, and input rows (from ``row_of``, if not empty) written back
-    into ``keys``. Otherwise the exams
-    ``t``, ``d`` are grouped by patient (``starts``), time-ordered, and segment ``g`` is
-    patients ``seg[g]:seg[g + 1]``. (``t`` and ``d`` are passed either way, so that one
-    input type compiles one specialisation.) ``thresholds`` must be ascending. Outputs, per
-    patient ``p``:
-
-    * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
-    * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
-      CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
-      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (index of the exam in time
-      order, -1 if never; not written if ``cross_pos`` has no columns);
-    * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
-      ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
-      first day of that window (the earliest such window if the forward sums tie exactly).
+    order), decoded here into small buffers (in cache): times from the key, doses by the
+    index within the part, ``starts`` of its patients, and input rows (from ``row_of``, if not
+    empty) written back into ``keys``. Otherwise the exams ``t``, ``d`` are grouped by
+    patient (``starts``) and read where they are; segment ``g`` is patients
+    ``seg[g]:seg[g + 1]``, and if ``bad`` is not empty each patient's exams are checked to be
+    in time order (``bad[0] = 1`` and a return at the first that is not; the outputs are
+    then incomplete). (``t`` and ``d`` are passed either way, so that one input type compiles
+    one specialisation.) ``thresholds`` must be ascending.
     """
     packed = keys.size > 0
     big = 0
-    for g in range(g0, g1):
-        size = seg[g + 1] - seg[g] if packed else starts[seg[g + 1]] - starts[seg[g]]
-        big = max(big, size)
+    if packed:
+        for g in range(g0, g1):
+            big = max(big, seg[g + 1] - seg[g])
     tbuf = np.empty(big, np.int64)
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
-    n_thr = thresholds.size
-    want_pos = cross_pos.shape[1] > 0
     for g in range(g0, g1):
         if packed:
             a0 = seg[g]
@@ -332,82 +322,125 @@ def _patient_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             src = d_part[a0:e0]
             tsrc = t_part[a0:e0] if t_part.size else t_part
             q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
-        else:
-            q0 = seg[g]
-            q1 = seg[g + 1]
-            a0 = starts[q0]
-            e0 = starts[q1]
-            for i in range(a0, e0):
-                tbuf[i - a0] = t[i]
-                dbuf[i - a0] = d[i]
-        for p in range(q0, q1):
-            a = starts[p] - a0
-            b = (starts[p + 1] if p + 1 < q1 else e0) - a0
-            fd = _day(tbuf[a], upd)
-            ld = _day(tbuf[b - 1], upd)
-            n_out[p] = b - a
+            _segment_stats(q0, q1, starts, a0, e0, tbuf, dbuf, upd, thresholds, windows,
+                           False, n_out, ced_out, first_day, last_day, followup, cross_exams,
+                           cross_days, cross_date, cross_pos, wmax, wstart)  # fmt: skip
+        elif not _segment_stats(seg[g], seg[g + 1], starts, 0, starts[seg[g + 1]], t, d, upd,
+                                thresholds, windows, bad.size > 0, n_out, ced_out, first_day,
+                                last_day, followup, cross_exams, cross_days, cross_date,
+                                cross_pos, wmax, wstart):  # fmt: skip
+            bad[0] = 1
+            return
+
+
+@njit(cache=True, nogil=True)
+def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
+    q0, q1, starts, base, end, tt, dd, upd, thresholds, windows, check,
+    n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
+    cross_pos, wmax, wstart,
+):  # pragma: no cover - numba
+    """The outputs of patients ``q0:q1``, whose exams (time-ordered) are ``tt``/``dd`` from
+    ``starts[p] - base`` to ``starts[p + 1] - base`` (``end - base`` for the last); with
+    ``check``, returns False at the first patient whose exams are not in time order (else
+    True). Outputs, per patient ``p``:
+
+    * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
+    * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
+      CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
+      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (the exam's index
+      ``base + j`` in time order, -1 if never; not written if ``cross_pos`` has no columns);
+    * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
+      ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
+      first day of that window (the earliest such window if the forward sums tie exactly).
+    """
+    n_thr = thresholds.size
+    want_pos = cross_pos.shape[1] > 0
+    for p in range(q0, q1):
+        a = starts[p] - base
+        b = (starts[p + 1] if p + 1 < q1 else end) - base
+        fd = _day(tt[a], upd)
+        if b - a == 1:  # most patients: one exam
+            s = dd[a]
+            n_out[p] = 1
             first_day[p] = fd
-            last_day[p] = ld
-            followup[p] = ld - fd
-            s = 0.0
-            kk = 0
-            for j in range(a, b):
-                s += dbuf[j]
-                while kk < n_thr and s >= thresholds[kk]:
-                    dj = _day(tbuf[j], upd)
-                    cross_exams[kk, p] = j - a + 1
-                    cross_days[kk, p] = dj - fd
-                    cross_date[kk, p] = dj
-                    if want_pos:
-                        cross_pos[kk, p] = a0 + j
-                    kk += 1
-            for k in range(kk, n_thr):
-                cross_exams[k, p] = 0
-                cross_days[k, p] = 0
-                cross_date[k, p] = 0
-                if want_pos:
-                    cross_pos[k, p] = -1
+            last_day[p] = fd
+            followup[p] = 0
             ced_out[p] = s
-            if b - a == 1:  # most patients: one exam
-                for w in range(windows.size):
-                    wmax[w, p] = s
-                    wstart[w, p] = fd
-                continue
-            # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
-            # candidates; a candidate within the rounding bound of the best is compared by its
-            # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
-            tol = 1e-15 * (b - a + 2) * s
+            for k in range(n_thr):
+                hit = s >= thresholds[k]
+                cross_exams[k, p] = 1 if hit else 0
+                cross_days[k, p] = 0
+                cross_date[k, p] = fd if hit else 0
+                if want_pos:
+                    cross_pos[k, p] = base + a if hit else -1
             for w in range(windows.size):
-                width = windows[w]
-                i = a
-                di = fd
-                ws = 0.0
-                best = -1.0
-                bi = a
-                ei = -1  # the exact forward sum ``es`` covers d[ei..ej]
-                ej = -1
-                es = 0.0
-                for j in range(a, b):
-                    dj = _day(tbuf[j], upd)
-                    ws += dbuf[j]
-                    while dj - di >= width:
-                        ws -= dbuf[i]
-                        i += 1
-                        di = _day(tbuf[i], upd)
-                    if ws + tol < best:
-                        continue
-                    if ei != i:
-                        ei = i
-                        ej = i - 1
-                        es = 0.0
-                    for k in range(ej + 1, j + 1):
-                        es += dbuf[k]
-                    ej = j
-                    if es > best:
-                        best = es
-                        bi = i
-                wmax[w, p] = best
-                wstart[w, p] = _day(tbuf[bi], upd)
+                wmax[w, p] = s
+                wstart[w, p] = fd
+            continue
+        if check:
+            for j in range(a + 1, b):
+                if tt[j] < tt[j - 1]:
+                    return False
+        ld = _day(tt[b - 1], upd)
+        n_out[p] = b - a
+        first_day[p] = fd
+        last_day[p] = ld
+        followup[p] = ld - fd
+        s = 0.0
+        kk = 0
+        for j in range(a, b):
+            s += dd[j]
+            while kk < n_thr and s >= thresholds[kk]:
+                dj = _day(tt[j], upd)
+                cross_exams[kk, p] = j - a + 1
+                cross_days[kk, p] = dj - fd
+                cross_date[kk, p] = dj
+                if want_pos:
+                    cross_pos[kk, p] = base + j
+                kk += 1
+        for k in range(kk, n_thr):
+            cross_exams[k, p] = 0
+            cross_days[k, p] = 0
+            cross_date[k, p] = 0
+            if want_pos:
+                cross_pos[k, p] = -1
+        ced_out[p] = s
+        # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
+        # candidates; a candidate within the rounding bound of the best is compared by its
+        # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
+        tol = 1e-15 * (b - a + 2) * s
+        for w in range(windows.size):
+            width = windows[w]
+            i = a
+            di = fd
+            ws = 0.0
+            best = -1.0
+            bi = a
+            ei = -1  # the exact forward sum ``es`` covers d[ei..ej]
+            ej = -1
+            es = 0.0
+            for j in range(a, b):
+                dj = _day(tt[j], upd)
+                ws += dd[j]
+                while dj - di >= width:
+                    ws -= dd[i]
+                    i += 1
+                    di = _day(tt[i], upd)
+                if ws + tol < best:
+                    continue
+                if ei != i:
+                    ei = i
+                    ej = i - 1
+                    es = 0.0
+                for k in range(ej + 1, j + 1):
+                    es += dd[k]
+                ej = j
+                if es > best:
+                    best = es
+                    bi = i
+            wmax[w, p] = best
+            wstart[w, p] = _day(tt[bi], upd)
+    return True
 
 
 @njit(cache=True, nogil=True)
@@ -591,7 +624,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
         if got is not None:
             part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
             args = (tmin, tb, lb, d_part, t_part, row_of, t, dose, starts, upd, thresholds,
-                    windows)  # fmt: skip
+                    windows, _NO_ORDER)  # fmt: skip
             in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
                                       *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
@@ -744,6 +777,92 @@ def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool
         _grouped_starts, [(lo, hi, codes, t, starts, flags[q]) for q, (lo, hi) in enumerate(ranges)]
     )
     return bool(flags.all())
+
+
+@njit(cache=True, nogil=True)
+def _run_count(i0, i1, ids, out):  # pragma: no cover - numba
+    """``out = [number of rows i of i0:i1 (i > 0) whose id differs from row i - 1's, 1 if
+    some id is less than the one before]``, in blocks (slices: the loop vectorises),
+    stopping at the first block that goes down."""
+    count = 0
+    i = max(i0, 1)
+    while i < i1:
+        e = min(i + 4096, i1)
+        a = ids[i - 1 : e - 1]
+        b = ids[i:e]
+        down = 0
+        for j in range(e - i):
+            count += b[j] != a[j]
+            down += b[j] < a[j]
+        if down:
+            out[1] = 1
+            return
+        i = e
+    out[0] = count
+
+
+@njit(cache=True, nogil=True)
+def _run_starts(i0, i1, ids, p, starts, uniq, spare):  # pragma: no cover - numba
+    """``starts``/``uniq`` of the runs of equal ids in rows ``i0:i1``, where row ``i0``
+    begins run ``p``. Branch-free: a row that begins no run writes its number into
+    ``starts[spare]``, this range's own spare slot, not into ``starts[p]``."""
+    if i0 >= i1:
+        return
+    starts[p] = i0
+    uniq[p] = ids[i0]
+    i = i0 + 1
+    while i < i1:
+        e = min(i + 256, i1)
+        a = ids[i - 1 : e - 1]
+        b = ids[i:e]
+        for j in range(e - i):
+            s = b[j] != a[j]
+            p += s
+            starts[p if s else spare] = i + j
+            uniq[p] = b[j]
+        i = e
+
+
+def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(starts, uniq)`` when the int64 ``ids`` are in ascending order: the first row of each
+    run of one id (``starts[P] = N``) and the ids; ``None`` otherwise (found at once for
+    unordered ids). Two passes over row ranges in threads."""
+    n = ids.size
+    if n == 0 or ids[0] > ids[n - 1]:
+        return None
+    ranges = row_ranges(n)
+    k = len(ranges)
+    counts = np.zeros((k, 2), np.int64)
+    in_threads(_run_count, [(lo, hi, ids, counts[q]) for q, (lo, hi) in enumerate(ranges)])
+    if counts[:, 1].any():
+        return None
+    first = np.concatenate([[0], 1 + np.cumsum(counts[:, 0])])  # run of each range's start
+    n_runs = int(first[-1])
+    cut = [lo for lo, _ in ranges] + [n]
+    for q in range(1, k):  # each range from the first run that begins in it
+        while cut[q] < n and ids[cut[q]] == ids[cut[q] - 1]:
+            cut[q] += 1
+    starts = np.empty(n_runs + 1 + k, np.int64)  # a spare slot per range after the last
+    uniq = np.empty(n_runs, np.int64)
+    in_threads(_run_starts, [(cut[q], cut[q + 1], ids, first[q], starts, uniq, n_runs + 1 + q)
+                             for q in range(k)])  # fmt: skip
+    starts = starts[: n_runs + 1]
+    starts[n_runs] = n
+    return starts, uniq
+
+
+@njit(cache=True, nogil=True)
+def _codes_of_starts(p0, p1, starts, codes):  # pragma: no cover - numba
+    for p in range(p0, p1):
+        for i in range(starts[p], starts[p + 1]):
+            codes[i] = p
+
+
+def codes_of_starts(starts: np.ndarray) -> np.ndarray:
+    """The code (int64) of every row of exams grouped in the runs ``starts``."""
+    codes = np.empty(int(starts[-1]), np.int64)
+    run_chunks(_codes_of_starts, starts.size - 1, starts, codes)
+    return codes
 
 
 def sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
@@ -949,18 +1068,21 @@ def sort_segments(starts, t, d, order) -> None:
     run_chunks(_sort_segments, starts.size - 1, starts, t, d, order)
 
 
-def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
-    """Per-patient totals, crossings and window maxima of grouped, time-ordered exams (see
-    ``_patient_stats``), in segments of about 2^13 exams over threads."""
-    n, n_patients = starts[-1], starts.size - 1
-    cuts = np.searchsorted(starts, np.arange(1, max(1, n >> _PART_EXAMS_LOG2)) << _PART_EXAMS_LOG2)
-    seg = np.unique(np.concatenate([[0], cuts, [n_patients]])).astype(np.int64)
-    k = min(_threads(n), seg.size - 1)
-    pb = np.searchsorted(starts[seg], [n * q // k for q in range(k + 1)])
-    pb[0], pb[-1] = 0, seg.size - 1
+def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) -> bool:
+    """Per-patient totals, crossings and window maxima of exams grouped by patient
+    (``starts``) and, unless ``check``, time-ordered (see ``_patient_stats``), read where they
+    are, one range of patients per thread (balanced by exams). With ``check``, returns False
+    (the outputs then incomplete) if some patient's exams are not in time order; else True.
+    """
+    n, n_patients = int(starts[-1]), starts.size - 1
+    k = max(1, min(_threads(n), n_patients))
+    seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
+    seg[0], seg[-1] = 0, n_patients
+    bad = np.zeros((k, 1 if check else 0), np.int64)
     args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, _NO_ORDER, t, d, starts,
-            upd, thresholds, windows, *outs)  # fmt: skip
-    in_threads(_patient_stats, [(pb[q], pb[q + 1], *args) for q in range(k)])
+            upd, thresholds, windows)  # fmt: skip
+    in_threads(_patient_stats, [(q, q + 1, *args, bad[q], *outs) for q in range(k)])
+    return not bad.any()
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:

@@ -1,0 +1,149 @@
+"""Integer ids in ascending order (exports sorted by patient): no codes, no grouping.
+
+:func:`recurct.kernels.sorted_starts` finds the runs of equal ids and the patients table is
+computed on the rows where they are, each patient's times checked on the way
+(:func:`recurct.kernels.patient_stats` with ``check``). Compared with NumPy (the runs) and
+with the plain loops of naive.py (the tables), in one and two threads, including rows grouped
+by patient whose times are not in order (the grouping path then runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numba
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from naive import naive_patients, naive_running
+from test_cumulative import THRESHOLDS, WINDOWS, assert_rows_equal, cohorts
+from test_cumulative import cohorts_with_attributes as attribute_cohorts
+
+from recurct import cumulative as cum
+from recurct import kernels as k
+from recurct.cumulative import cumulative_dose, running_dose
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """``count`` numba threads, and row ranges in threads however few the rows."""
+    before, grain = numba.get_num_threads(), k._GRAIN
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    k._GRAIN = 1
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+        k._GRAIN = grain
+
+
+def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: the first row of each run of equal ids (and N), and the ids."""
+    first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.zeros(0, int)
+    return np.r_[first, ids.size], ids[first]
+
+
+@given(
+    hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(2**63), 2**63 - 1)),
+    st.sampled_from([1, 2]),
+)
+def test_sorted_starts_against_numpy(ids, count):
+    with threads(count):
+        assert k.sorted_starts(np.sort(ids)) is not None
+        starts, uniq = k.sorted_starts(np.sort(ids))
+        want_starts, want_uniq = _runs(np.sort(ids))
+        np.testing.assert_array_equal(starts, want_starts)
+        np.testing.assert_array_equal(uniq, want_uniq)
+        np.testing.assert_array_equal(k.codes_of_starts(starts), np.repeat(
+            np.arange(uniq.size), np.diff(starts)))  # fmt: skip
+        if np.any(np.diff(ids) < 0):
+            assert k.sorted_starts(ids) is None
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_sorted_starts_long_runs_and_a_late_descent(count):
+    rng = np.random.default_rng(5)
+    ids = np.sort(rng.integers(0, 3_000, 50_000))  # runs cross every block and range edge
+    ids[:20_000] = ids[0]  # one run over the first range (and more)
+    with threads(count):
+        starts, uniq = k.sorted_starts(ids)
+        want_starts, want_uniq = _runs(ids)
+        np.testing.assert_array_equal(starts, want_starts)
+        np.testing.assert_array_equal(uniq, want_uniq)
+        late = ids.copy()
+        late[-2] = late[-1] + 1  # the only descent, in the last block of the last range
+        assert k.sorted_starts(late) is None
+        assert k.sorted_starts(np.full(7, 3, np.int64))[0].tolist() == [0, 7]
+        assert k.sorted_starts(np.zeros(0, np.int64)) is None
+
+
+def _int_cohort(exams: pl.DataFrame) -> pl.DataFrame:
+    """``exams`` with integer ids (string ids numbered), rows sorted by id, time, row."""
+    if exams.schema["patient_id"] == pl.Utf8:
+        exams = exams.with_columns(pl.col("patient_id").str.slice(1).cast(pl.Int64) * 7 - 300)
+    return exams.with_row_index("_r").sort("patient_id", "exam_date", "_r").drop("_r")
+
+
+@given(cohorts(), THRESHOLDS, WINDOWS, st.sampled_from([1, 2]))
+def test_sorted_ids_match_naive(exams, thresholds, windows, count):
+    exams = _int_cohort(exams)
+    assert cum._prepare(exams, "test").starts is not None  # the sorted path is taken
+    with threads(count):
+        got = cumulative_dose(exams, thresholds=thresholds, window_days=list(windows))
+        running = running_dose(exams)  # codes made from the runs when read
+    assert_rows_equal(got.to_dicts(), naive_patients(exams, thresholds, windows))
+    assert_rows_equal(running.to_dicts(), naive_running(exams))
+    assert got.schema["patient_id"] == pl.Int64
+
+
+@given(cohorts(), st.sampled_from([1, 2]), st.randoms(use_true_random=False))
+def test_grouped_ids_with_unordered_times_fall_back(exams, count, rnd):
+    """Rows grouped by ascending id but times shuffled within patients: the check finds it
+    and the grouping path gives the same table as naive.py."""
+    exams = _int_cohort(exams)
+    order = list(range(exams.height))
+    ids = exams["patient_id"].to_list()
+    for a in range(len(order)):  # shuffle within each run of equal ids
+        b = a
+        while b < len(order) and ids[b] == ids[a]:
+            b += 1
+        seg = order[a:b]
+        rnd.shuffle(seg)
+        order[a:b] = seg
+    exams = exams[order]
+    with threads(count):
+        got = cumulative_dose(exams, thresholds=(50.0, 100.0), window_days=[365, 1826])
+    assert_rows_equal(got.to_dicts(), naive_patients(exams, (50.0, 100.0), (365, 1826)))
+
+
+@given(attribute_cohorts(), st.sampled_from(["most_frequent", "first"]))
+def test_sorted_ids_with_attributes_match_naive(exams, indication):
+    exams = _int_cohort(exams)
+    got = cumulative_dose(exams, thresholds=(50.0, 100.0), indication=indication)
+    want = naive_patients(exams.with_columns(pl.col("sex", "facility", "indication")
+                                             .cast(pl.Utf8)), (50.0, 100.0),
+                          indication=indication)  # fmt: skip
+    assert_rows_equal(got.to_dicts(), want)
+
+
+@pytest.mark.parametrize("dtype", [pl.Int32, pl.UInt16, pl.Int64])
+def test_sorted_ids_keep_their_dtype_and_totals(dtype):
+    ex = pl.DataFrame(
+        {
+            "patient_id": pl.Series([1, 1, 4, 9, 9, 9], dtype=dtype),
+            "exam_date": pl.Series([0, 5, 3, 1, 1, 2]).cast(pl.Date),
+            "effective_dose_msv": [60.0, 50.0, 1.0, 30.0, 40.0, 35.0],
+        }
+    )
+    got = cumulative_dose(ex, thresholds=100)
+    assert got.schema["patient_id"] == dtype
+    assert got["patient_id"].to_list() == [1, 4, 9]
+    assert got["n_exams"].to_list() == [2, 1, 3]
+    assert got["exams_to_100"].to_list() == [2, None, 3]
+    totals = cumulative_dose(ex, thresholds=())
+    assert totals["ced_msv"].to_list() == [110.0, 1.0, 105.0]
+    assert totals["followup_days"].to_list() == [5, 0, 1]
