@@ -1,6 +1,6 @@
 """Integer ids in ascending order (exports sorted by patient): no codes, no grouping.
 
-:func:`recurct.kernels.sorted_starts` finds the runs of equal ids and the patients table is
+:func:`recurct.kernels.sorted_runs` finds the runs of equal ids and the patients table is
 computed on the rows where they are, each patient's times checked on the way
 (:func:`recurct.kernels.patient_stats` with ``check``). Compared with NumPy (the runs) and
 with the plain loops of naive.py (the tables), in one and two threads, including rows grouped
@@ -41,6 +41,11 @@ def threads(count: int) -> Iterator[None]:
         k._GRAIN = grain
 
 
+def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    runs = k.sorted_runs(ids)
+    return None if runs is None else k.run_starts(runs)
+
+
 def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reference: the first row of each run of equal ids (and N), and the ids."""
     first = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if ids.size else np.zeros(0, int)
@@ -51,34 +56,34 @@ def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(2**63), 2**63 - 1)),
     st.sampled_from([1, 2]),
 )
-def test_sorted_starts_against_numpy(ids, count):
+def test_sorted_runs_against_numpy(ids, count):
     with threads(count):
-        assert k.sorted_starts(np.sort(ids)) is not None
-        starts, uniq = k.sorted_starts(np.sort(ids))
+        assert sorted_starts(np.sort(ids)) is not None
+        starts, uniq = sorted_starts(np.sort(ids))
         want_starts, want_uniq = _runs(np.sort(ids))
         np.testing.assert_array_equal(starts, want_starts)
         np.testing.assert_array_equal(uniq, want_uniq)
         np.testing.assert_array_equal(k.codes_of_starts(starts), np.repeat(
             np.arange(uniq.size), np.diff(starts)))  # fmt: skip
         if np.any(np.diff(ids) < 0):
-            assert k.sorted_starts(ids) is None
+            assert sorted_starts(ids) is None
 
 
 @pytest.mark.parametrize("count", [1, 2])
-def test_sorted_starts_long_runs_and_a_late_descent(count):
+def test_sorted_runs_long_runs_and_a_late_descent(count):
     rng = np.random.default_rng(5)
     ids = np.sort(rng.integers(0, 3_000, 50_000))  # runs cross every block and range edge
     ids[:20_000] = ids[0]  # one run over the first range (and more)
     with threads(count):
-        starts, uniq = k.sorted_starts(ids)
+        starts, uniq = sorted_starts(ids)
         want_starts, want_uniq = _runs(ids)
         np.testing.assert_array_equal(starts, want_starts)
         np.testing.assert_array_equal(uniq, want_uniq)
         late = ids.copy()
         late[-2] = late[-1] + 1  # the only descent, in the last block of the last range
-        assert k.sorted_starts(late) is None
-        assert k.sorted_starts(np.full(7, 3, np.int64))[0].tolist() == [0, 7]
-        assert k.sorted_starts(np.zeros(0, np.int64)) is None
+        assert sorted_starts(late) is None
+        assert sorted_starts(np.full(7, 3, np.int64))[0].tolist() == [0, 7]
+        assert sorted_starts(np.zeros(0, np.int64)) is None
 
 
 def _int_cohort(exams: pl.DataFrame) -> pl.DataFrame:
@@ -91,7 +96,7 @@ def _int_cohort(exams: pl.DataFrame) -> pl.DataFrame:
 @given(cohorts(), THRESHOLDS, WINDOWS, st.sampled_from([1, 2]))
 def test_sorted_ids_match_naive(exams, thresholds, windows, count):
     exams = _int_cohort(exams)
-    assert cum._prepare(exams, "test").starts is not None  # the sorted path is taken
+    assert cum._prepare(exams, "test").runs is not None  # the sorted path is taken
     with threads(count):
         got = cumulative_dose(exams, thresholds=thresholds, window_days=list(windows))
         running = running_dose(exams)  # codes made from the runs when read

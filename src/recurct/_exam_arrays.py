@@ -47,11 +47,12 @@ def check_columns(df: pl.DataFrame, fn: str) -> None:
 
 
 def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
-    """Exam timestamps as int64 and the number of units per calendar day."""
+    """Exam timestamps (int64; a Date's int32 days as they are, not copied) and the number
+    of units per calendar day."""
     s = df.get_column("exam_date")
     dtype = s.dtype
     if dtype == pl.Date:
-        return s.to_physical().cast(pl.Int64).to_numpy(), 1
+        return s.to_physical().to_numpy(), 1
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is not None:  # calendar days of the local wall-clock time
             s = s.dt.replace_time_zone(None)

@@ -64,25 +64,42 @@ class _Prepared:
     ``raw`` are the patient codes; with ``rank`` they are in another order (first
     appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
     :attr:`codes` is first read (a totals-only call permutes its P rows instead). Integer
-    ids already in ascending order (rows grouped by patient) have ``starts`` instead, the
-    first row of each patient (``starts[P] = N``), and no codes until one is read.
+    ids already in ascending order (rows grouped by patient) have ``runs`` instead
+    (:class:`recurct.kernels.Runs`): no codes, ids or ``starts`` (the first row of each
+    patient) until one is read, and none at all for the patients table.
     """
 
     df: pl.DataFrame
     kind: str
     raw: np.ndarray | None
     n_patients: int
-    ids: pl.Series  # patient_id of each code, ascending
+    found_ids: pl.Series | None  # patient_id of each code, ascending
     t: np.ndarray
     upd: int
     dose: np.ndarray
     rank: np.ndarray | None = None
+    runs: _k.Runs | None = None
+    id_dtype: Any = None  # of ``runs``' ids
     starts: np.ndarray | None = None
+
+    @property
+    def ids(self) -> pl.Series:
+        """The patient_id of each code, ascending."""
+        if self.found_ids is None:
+            self.starts, uniq = _k.run_starts(self.runs)  # type: ignore[arg-type]
+            self.found_ids = self.id_series(uniq)
+        return self.found_ids
+
+    def id_series(self, uniq: np.ndarray) -> pl.Series:
+        """``runs``' distinct ids as the input's dtype."""
+        return pl.Series("patient_id", uniq).cast(self.id_dtype)
 
     @property
     def codes(self) -> np.ndarray:
         """Dense codes ``0..P-1`` in ascending id order."""
         if self.raw is None:
+            if self.starts is None:
+                _ = self.ids  # the runs' starts
             self.raw = _k.codes_of_starts(self.starts)
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
@@ -226,25 +243,14 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     t = np.ascontiguousarray(t)
     dose = exam_doses(df, fn)
     coded = categories.get("patient_id")
-    got = None if coded is not None or dtype is pl.Enum else _sorted_int_ids(s, dtype)
-    if got is not None:
-        starts, ids = got
-        return _Prepared(df, kind, None, ids.len(), ids, t, upd, dose, starts=starts)
+    if coded is None and dtype is not pl.Enum and dtype.is_integer():
+        # ids in ascending order (rows grouped by patient, as exports sorted by patient
+        # are): their runs, and no codes made (:func:`recurct.kernels.sorted_runs`)
+        runs = _k.sorted_runs(s.cast(pl.Int64).to_numpy())
+        if runs is not None:
+            return _Prepared(df, kind, None, runs.n_runs, None, t, upd, dose, None, runs, dtype)
     codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
-
-
-def _sorted_int_ids(s: pl.Series, dtype: Any) -> tuple[np.ndarray, pl.Series] | None:
-    """Integer ids in ascending order (rows grouped by patient, as exports sorted by
-    patient are): the first row of each patient and the ids, with no codes made and no
-    grouping to do (:func:`recurct.kernels.sorted_starts`); ``None`` for other ids."""
-    if not dtype.is_integer():
-        return None
-    got = _k.sorted_starts(s.cast(pl.Int64).to_numpy())
-    if got is None:
-        return None
-    starts, uniq = got
-    return starts, pl.Series("patient_id", uniq).cast(dtype)
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -358,10 +364,13 @@ def _patients(
     wstart = np.empty((win.size, n_p), np.int32)
     outs = (n_out, ced, first, last, follow, cx, cd, cdate, cpos, wmax, wstart)
     args = (prep.upd, thr_sorted, win)
-    if prep.starts is not None and _k.patient_stats(
-        prep.starts, prep.t, prep.dose, *args, *outs, check=True
-    ):  # rows grouped by patient and time-ordered: no codes, no grouping
-        starts, order = prep.starts, None
+    uniq = np.empty(n_p if prep.runs is not None else 0, np.int64)
+    found = np.empty(n_p + 1 if optional else 0, np.int64)  # the runs' starts, if needed
+    if prep.runs is not None and _k.sorted_stats(prep.runs, prep.t, prep.dose, *args, uniq,
+                                                 found, *outs):  # fmt: skip
+        # rows grouped by patient and time-ordered: no codes, no grouping
+        prep.found_ids = prep.id_series(uniq)
+        starts, order = found, None
     else:
         starts, order = _k.group_stats(prep.codes, prep.t, prep.dose, n_p, *args, outs, optional)
     inv = np.empty_like(rank)

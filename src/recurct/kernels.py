@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -309,6 +310,7 @@ def _patient_stats(  # pragma: no cover - numba
     tbuf = np.empty(big, np.int64)
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
+    none = np.empty(0, np.int64)  # no ids: patients by ``starts``
     for g in range(g0, g1):
         if packed:
             a0 = seg[g]
@@ -322,25 +324,29 @@ def _patient_stats(  # pragma: no cover - numba
             src = d_part[a0:e0]
             tsrc = t_part[a0:e0] if t_part.size else t_part
             q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
-            _segment_stats(q0, q1, starts, a0, e0, tbuf, dbuf, upd, thresholds, windows,
-                           False, n_out, ced_out, first_day, last_day, followup, cross_exams,
-                           cross_days, cross_date, cross_pos, wmax, wstart)  # fmt: skip
-        elif not _segment_stats(seg[g], seg[g + 1], starts, 0, starts[seg[g + 1]], t, d, upd,
-                                thresholds, windows, bad.size > 0, n_out, ced_out, first_day,
-                                last_day, followup, cross_exams, cross_days, cross_date,
-                                cross_pos, wmax, wstart):  # fmt: skip
+            _segment_stats(q0, q1, starts, a0, e0, none, none, tbuf, dbuf, upd, thresholds,
+                           windows, False, n_out, ced_out, first_day, last_day, followup,
+                           cross_exams, cross_days, cross_date, cross_pos, wmax,
+                           wstart)  # fmt: skip
+        elif not _segment_stats(seg[g], seg[g + 1], starts, 0, starts[seg[g + 1]], none, none,
+                                t, d, upd, thresholds, windows, bad.size > 0, n_out, ced_out,
+                                first_day, last_day, followup, cross_exams, cross_days,
+                                cross_date, cross_pos, wmax, wstart):  # fmt: skip
             bad[0] = 1
             return
 
 
 @njit(cache=True, nogil=True)
 def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    q0, q1, starts, base, end, tt, dd, upd, thresholds, windows, check,
+    q0, q1, starts, base, end, ids, uniq, tt, dd, upd, thresholds, windows, check,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
     """The outputs of patients ``q0:q1``, whose exams (time-ordered) are ``tt``/``dd`` from
-    ``starts[p] - base`` to ``starts[p + 1] - base`` (``end - base`` for the last); with
+    ``starts[p] - base`` to ``starts[p + 1] - base`` (``end - base`` for the last). If
+    ``ids`` is not empty, the patients are instead the runs of equal ``ids`` in rows
+    ``base:end`` (``base`` the first row of run ``q0``): each run's id is written into
+    ``uniq[p]`` and its first row into ``starts[p]`` (if ``starts`` is not empty). With
     ``check``, returns False at the first patient whose exams are not in time order (else
     True). Outputs, per patient ``p``:
 
@@ -355,9 +361,21 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     """
     n_thr = thresholds.size
     want_pos = cross_pos.shape[1] > 0
+    runs = ids.size > 0
+    cur = base
     for p in range(q0, q1):
-        a = starts[p] - base
-        b = (starts[p + 1] if p + 1 < q1 else end) - base
+        if runs:
+            a = cur
+            b = a + 1
+            while b < end and ids[b] == ids[a]:
+                b += 1
+            cur = b
+            uniq[p] = ids[a]
+            if starts.size:
+                starts[p] = a
+        else:
+            a = starts[p] - base
+            b = (starts[p + 1] if p + 1 < q1 else end) - base
         fd = _day(tt[a], upd)
         if b - a == 1:  # most patients: one exam
             s = dd[a]
@@ -823,10 +841,20 @@ def _run_starts(i0, i1, ids, p, starts, uniq, spare):  # pragma: no cover - numb
         i = e
 
 
-def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(starts, uniq)`` when the int64 ``ids`` are in ascending order: the first row of each
-    run of one id (``starts[P] = N``) and the ids; ``None`` otherwise (found at once for
-    unordered ids). Two passes over row ranges in threads."""
+class Runs(NamedTuple):
+    """Ids in ascending order, cut into row ranges (one per thread) that each begin a run of
+    equal ids: range ``q`` is rows ``cut[q]:cut[q + 1]`` and its first run is run
+    ``first[q]`` (:func:`sorted_runs`)."""
+
+    ids: np.ndarray
+    cut: list[int]
+    first: np.ndarray
+    n_runs: int
+
+
+def sorted_runs(ids: np.ndarray) -> Runs | None:
+    """:class:`Runs` of int64 ``ids`` in ascending order, or ``None`` when they are not (found
+    at once for unordered ids): one vectorised pass over row ranges in threads."""
     n = ids.size
     if n == 0 or ids[0] > ids[n - 1]:
         return None
@@ -837,18 +865,42 @@ def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     if counts[:, 1].any():
         return None
     first = np.concatenate([[0], 1 + np.cumsum(counts[:, 0])])  # run of each range's start
-    n_runs = int(first[-1])
     cut = [lo for lo, _ in ranges] + [n]
     for q in range(1, k):  # each range from the first run that begins in it
         while cut[q] < n and ids[cut[q]] == ids[cut[q] - 1]:
             cut[q] += 1
+    return Runs(ids, cut, first, int(first[-1]))
+
+
+def run_starts(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each run (``starts[P] = N``) and its id."""
+    k, n_runs = len(runs.cut) - 1, runs.n_runs
     starts = np.empty(n_runs + 1 + k, np.int64)  # a spare slot per range after the last
     uniq = np.empty(n_runs, np.int64)
-    in_threads(_run_starts, [(cut[q], cut[q + 1], ids, first[q], starts, uniq, n_runs + 1 + q)
-                             for q in range(k)])  # fmt: skip
+    in_threads(_run_starts, [(runs.cut[q], runs.cut[q + 1], runs.ids, runs.first[q], starts,
+                              uniq, n_runs + 1 + q) for q in range(k)])  # fmt: skip
     starts = starts[: n_runs + 1]
-    starts[n_runs] = n
+    starts[n_runs] = runs.ids.size
     return starts, uniq
+
+
+def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs) -> bool:
+    """:func:`patient_stats` of exams whose patients are the :class:`Runs` of their ids,
+    found on the way (no ``starts`` needed; written if not empty, as each run's id into
+    ``uniq``); False (the outputs then incomplete) if some patient's exams are not in time
+    order."""
+    k = len(runs.cut) - 1
+    ok = np.ones(k, np.bool_)
+
+    def one(q: int) -> None:
+        ok[q] = _segment_stats(runs.first[q], runs.first[q + 1], starts, runs.cut[q],
+                               runs.cut[q + 1], runs.ids, uniq, t, d, upd, thresholds, windows,
+                               True, *outs)  # fmt: skip
+
+    in_threads(one, [(q,) for q in range(k)])
+    if starts.size:
+        starts[runs.n_runs] = runs.ids.size
+    return bool(ok.all())
 
 
 @njit(cache=True, nogil=True)
