@@ -125,10 +125,11 @@ def test_grouped_ids_with_unordered_times_fall_back(exams, count, rnd):
     assert_rows_equal(got.to_dicts(), naive_patients(exams, (50.0, 100.0), (365, 1826)))
 
 
-@given(attribute_cohorts(), st.sampled_from(["most_frequent", "first"]))
-def test_sorted_ids_with_attributes_match_naive(exams, indication):
+@given(attribute_cohorts(), st.sampled_from(["most_frequent", "first"]), st.sampled_from([1, 2]))
+def test_sorted_ids_with_attributes_match_naive(exams, indication, count):
     exams = _int_cohort(exams)
-    got = cumulative_dose(exams, thresholds=(50.0, 100.0), indication=indication)
+    with threads(count):  # the second range's ages read at the right rows
+        got = cumulative_dose(exams, thresholds=(50.0, 100.0), indication=indication)
     want = naive_patients(exams.with_columns(pl.col("sex", "facility", "indication")
                                              .cast(pl.Utf8)), (50.0, 100.0),
                           indication=indication)  # fmt: skip

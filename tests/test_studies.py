@@ -790,10 +790,10 @@ def test_warm_up_compiles_the_kernels_of_the_real_call() -> None:
     thread = warm_up("sodickson2009", 5, (100.0,))
     thread.join(timeout=300)
     assert not thread.is_alive() and thread.name == "recurct-warm-up"
-    compiled = set(kernels._patient_stats.signatures)
+    compiled = set(kernels._segment_stats.signatures)
     assert compiled
     cumulative_dose(synthetic.generate("sodickson2009", n_patients=300, seed=6), thresholds=100)
-    assert set(kernels._patient_stats.signatures) == compiled  # nothing new to compile
+    assert set(kernels._segment_stats.signatures) == compiled  # nothing new to compile
 
 
 def _seed_runs(module, rng, k: int, shift_sd: float = 0.0) -> pl.DataFrame:

@@ -282,61 +282,45 @@ def _sort_segments(p0, p1, starts, t, d, order):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _patient_stats(  # pragma: no cover - numba
-    g0, g1, seg, keys, tmin, tb, lb, d_part, t_part, row_of, t, d, starts, upd, thresholds,
-    windows, bad,
+def _part_stats(  # pragma: no cover - numba
+    b0, b1, part_start, keys, tmin, tb, lb, d_part, t_part, row_of, starts, upd, thresholds,
+    windows,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):
-    """Per-patient totals, threshold crossings and sliding-window maxima, segment by segment
-    (segments ``g0:g1``; :func:`_segment_stats` does each segment's patients).
-
-    Packed keys (``keys`` not empty): segment ``g`` is the sorted part
-    ``keys[seg[g]:seg[g + 1]]`` of :func:`_scatter_parts` (``d_part`` the doses in part
-    order), decoded here into small buffers (in cache): times from the key, doses by the
-    index within the part, ``starts`` of its patients, and input rows (from ``row_of``, if not
-    empty) written back into ``keys``. Otherwise the exams ``t``, ``d`` are grouped by
-    patient (``starts``) and read where they are; segment ``g`` is patients
-    ``seg[g]:seg[g + 1]``, and if ``bad`` is not empty each patient's exams are checked to be
-    in time order (``bad[0] = 1`` and a return at the first that is not; the outputs are
-    then incomplete). (``t`` and ``d`` are passed either way, so that one input type compiles
-    one specialisation.) ``thresholds`` must be ascending.
+    """Per-patient totals, threshold crossings and sliding-window maxima of the sorted parts
+    ``b0:b1`` of :func:`_scatter_parts` (part ``b``: packed keys
+    ``keys[part_start[b]:part_start[b + 1]]``, ``d_part`` the doses in part order), each
+    decoded into small buffers (in cache): times from the key, doses by the index within the
+    part, ``starts`` of its patients, and input rows (from ``row_of``, if not empty) written
+    back into ``keys``; then :func:`_segment_stats` of its patients. ``thresholds`` must be
+    ascending.
     """
-    packed = keys.size > 0
     big = 0
-    if packed:
-        for g in range(g0, g1):
-            big = max(big, seg[g + 1] - seg[g])
+    for b in range(b0, b1):
+        big = max(big, part_start[b + 1] - part_start[b])
     tbuf = np.empty(big, np.int64)
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
     none = np.empty(0, np.int64)  # no ids: patients by ``starts``
-    for g in range(g0, g1):
-        if packed:
-            a0 = seg[g]
-            e0 = seg[g + 1]
-            if a0 == e0:
-                continue
-            for i in range(a0, e0):
-                if rbuf.size:
-                    rbuf[i - a0] = row_of[i]
-            q0 = keys[a0] >> (tb + lb)
-            src = d_part[a0:e0]
-            tsrc = t_part[a0:e0] if t_part.size else t_part
-            q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
-            _segment_stats(q0, q1, starts, a0, e0, none, none, tbuf, dbuf, upd, thresholds,
-                           windows, False, n_out, ced_out, first_day, last_day, followup,
-                           cross_exams, cross_days, cross_date, cross_pos, wmax,
-                           wstart)  # fmt: skip
-        elif not _segment_stats(seg[g], seg[g + 1], starts, 0, starts[seg[g + 1]], none, none,
-                                t, d, upd, thresholds, windows, bad.size > 0, n_out, ced_out,
-                                first_day, last_day, followup, cross_exams, cross_days,
-                                cross_date, cross_pos, wmax, wstart):  # fmt: skip
-            bad[0] = 1
-            return
+    for b in range(b0, b1):
+        a0 = part_start[b]
+        e0 = part_start[b + 1]
+        if a0 == e0:
+            continue
+        for i in range(a0, e0):
+            if rbuf.size:
+                rbuf[i - a0] = row_of[i]
+        q0 = keys[a0] >> (tb + lb)
+        src = d_part[a0:e0]
+        tsrc = t_part[a0:e0] if t_part.size else t_part
+        q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
+        _segment_stats(q0, q1, starts, a0, e0, none, none, tbuf, dbuf, upd, thresholds, windows,
+                       False, n_out, ced_out, first_day, last_day, followup, cross_exams,
+                       cross_days, cross_date, cross_pos, wmax, wstart)  # fmt: skip
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     q0, q1, starts, base, end, ids, uniq, tt, dd, upd, thresholds, windows, check,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
@@ -353,8 +337,8 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
     * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
       CED first reached it, 0 if never), ``cross_days[k, p]`` (days since first exam),
-      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (the exam's index
-      ``base + j`` in time order, -1 if never; not written if ``cross_pos`` has no columns);
+      ``cross_date[k, p]`` (int32 day), ``cross_pos[k, p]`` (the exam's index in time
+      order, -1 if never; not written if ``cross_pos`` has no columns);
     * for window ``w``: ``wmax[w, p]`` the largest sum over exams ``i..j`` with
       ``day_j - day_i < W`` (the forward sum ``d[i] + ... + d[j]``), ``wstart[w, p]`` the
       first day of that window (the earliest such window if the forward sums tie exactly).
@@ -363,6 +347,7 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     want_pos = cross_pos.shape[1] > 0
     runs = ids.size > 0
     cur = base
+    pos0 = 0 if runs else base  # cross_pos = pos0 + j: rows are absolute in ``runs``
     for p in range(q0, q1):
         if runs:
             a = cur
@@ -390,7 +375,7 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                 cross_days[k, p] = 0
                 cross_date[k, p] = fd if hit else 0
                 if want_pos:
-                    cross_pos[k, p] = base + a if hit else -1
+                    cross_pos[k, p] = pos0 + a if hit else -1
             for w in range(windows.size):
                 wmax[w, p] = s
                 wstart[w, p] = fd
@@ -414,7 +399,7 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
                 cross_days[kk, p] = dj - fd
                 cross_date[kk, p] = dj
                 if want_pos:
-                    cross_pos[kk, p] = base + j
+                    cross_pos[kk, p] = pos0 + j
                 kk += 1
         for k in range(kk, n_thr):
             cross_exams[k, p] = 0
@@ -632,7 +617,7 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
     the input was not grouped).
 
     Unsorted input scattered into parts is decoded and summarised part by part while the
-    part is in cache (:func:`_patient_stats`): no time-ordered copy of the exams is written.
+    part is in cache (:func:`_part_stats`): no time-ordered copy of the exams is written.
     """
     n = codes.size
     starts = np.empty(n_patients + 1, np.int64)
@@ -641,9 +626,8 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
         got = _scatter_parts(codes, t, dose, n_patients, need_order, upd)
         if got is not None:
             part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
-            args = (tmin, tb, lb, d_part, t_part, row_of, t, dose, starts, upd, thresholds,
-                    windows, _NO_ORDER)  # fmt: skip
-            in_threads(_sort_then, [(_patient_stats, *pb[q : q + 2], part_start, keys, *args,
+            args = (tmin, tb, lb, d_part, t_part, row_of, starts, upd, thresholds, windows)
+            in_threads(_sort_then, [(_part_stats, *pb[q : q + 2], part_start, keys, *args,
                                       *outs) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
         starts, t, dose, order = _group_by_rows(codes, t, dose, n_patients, need_order)
@@ -856,7 +840,8 @@ def sorted_runs(ids: np.ndarray) -> Runs | None:
     """:class:`Runs` of int64 ``ids`` in ascending order, or ``None`` when they are not (found
     at once for unordered ids): one vectorised pass over row ranges in threads."""
     n = ids.size
-    if n == 0 or ids[0] > ids[n - 1]:
+    sample = ids[:: max(1, n // 1024)]  # unordered ids: refused here, no kernel compiled
+    if n == 0 or ids[0] > ids[n - 1] or np.any(sample[1:] < sample[:-1]):
         return None
     ranges = row_ranges(n)
     k = len(ranges)
@@ -1121,20 +1106,23 @@ def sort_segments(starts, t, d, order) -> None:
 
 
 def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) -> bool:
-    """Per-patient totals, crossings and window maxima of exams grouped by patient
-    (``starts``) and, unless ``check``, time-ordered (see ``_patient_stats``), read where they
-    are, one range of patients per thread (balanced by exams). With ``check``, returns False
-    (the outputs then incomplete) if some patient's exams are not in time order; else True.
+    """Per-patient totals, crossings and window maxima (:func:`_segment_stats`) of exams
+    grouped by patient (``starts``) and, unless ``check``, time-ordered, read where they are,
+    one range of patients per thread (balanced by exams). With ``check``, returns False (the
+    outputs then incomplete) if some patient's exams are not in time order; else True.
     """
     n, n_patients = int(starts[-1]), starts.size - 1
     k = max(1, min(_threads(n), n_patients))
     seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
     seg[0], seg[-1] = 0, n_patients
-    bad = np.zeros((k, 1 if check else 0), np.int64)
-    args = (seg, _NO_ORDER, np.int64(0), 1, 1, _NO_DOSE, _NO_ORDER, _NO_ORDER, t, d, starts,
-            upd, thresholds, windows)  # fmt: skip
-    in_threads(_patient_stats, [(q, q + 1, *args, bad[q], *outs) for q in range(k)])
-    return not bad.any()
+    ok = np.ones(k, np.bool_)
+
+    def one(q: int) -> None:
+        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, starts[seg[q + 1]], _NO_ORDER,
+                               _NO_ORDER, t, d, upd, thresholds, windows, check, *outs)  # fmt: skip
+
+    in_threads(one, [(q,) for q in range(k)])
+    return bool(ok.all())
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:
