@@ -153,3 +153,29 @@ def test_sorted_ids_keep_their_dtype_and_totals(dtype):
     totals = cumulative_dose(ex, thresholds=())
     assert totals["ced_msv"].to_list() == [110.0, 1.0, 105.0]
     assert totals["followup_days"].to_list() == [5, 0, 1]
+
+
+_EDGE_DOSES = [np.nan, -np.inf, np.inf, -1e-300, -5.0, -0.0, 1e308]
+
+
+@given(
+    hnp.arrays(np.float64, st.integers(1, 9_000), elements=st.floats(0, 1e6)),
+    st.lists(st.tuples(st.integers(0, 8_999), st.sampled_from(_EDGE_DOSES)), max_size=3),
+    st.sampled_from([1, 2]),
+)
+def test_dose_scan_against_numpy(d, edits, count):
+    """The first negative, NaN or infinite dose (blocks tested without branches, summed in
+    any order), and a finite sum exactly when NumPy's is (1e308 twice overflows)."""
+    d = d.copy()
+    for i, v in edits:
+        if i < d.size:
+            d[i] = v
+    with threads(count):
+        bad, total = k.first_bad_dose(d)
+    wrong = np.flatnonzero(~((d >= 0) & np.isfinite(d)))
+    assert bad == (wrong[0] if wrong.size else -1)
+    if bad < 0:
+        with np.errstate(over="ignore"):
+            assert np.isfinite(total) == np.isfinite(np.sum(d))
+            if np.isfinite(total):
+                assert total == pytest.approx(np.sum(d), rel=1e-12)

@@ -76,26 +76,30 @@ def minmax_int(a: np.ndarray) -> tuple[int, int]:
     return int(out[:, 0].min()), int(out[:, 1].max())
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _scan_doses(i0, i1, d, out):  # pragma: no cover - numba
     """``out[0]``: index of the first dose of ``d[i0:i1]`` that is negative, NaN or infinite
-    (-1 if none); ``out[1]``: the sum of the doses (when all are fine)."""
+    (-1 if none); ``out[1]``: the sum of the doses (when all are fine), added in any order
+    (``reassoc``: the loop vectorises; the sum only tells whether it overflows)."""
     block = 4096
     total = 0.0
     out[0] = -1.0
     for s in range(i0, i1, block):
         e = min(s + block, i1)
-        ok = True
-        for i in range(s, e):  # branch-free test and sum of a block, then find the row
-            v = d[i]
-            ok &= (v >= 0.0) & (v < np.inf)
-            total += v
-        if not ok:
+        x = d[s:e]
+        part = 0.0
+        bad = 0
+        for i in range(x.size):  # branch-free test and sum of a block (a slice: vectorises)
+            v = x[i]
+            bad |= (v < 0.0) | (v != v)
+            part += v
+        if bad or not part < np.inf:  # a bad dose, an infinite one, or the sum overflows
             for i in range(s, e):
                 v = d[i]
                 if not ((v >= 0.0) and (v < np.inf)):
                     out[0] = i
                     return
+        total += part
     out[1] = total
 
 
