@@ -25,6 +25,8 @@ one place that every ``bench_*.py`` script imports.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import importlib
 import os
@@ -417,6 +419,11 @@ def check(ref: dict[str, Any], got: dict[str, Any]) -> str:
 
 
 def _reset_peak() -> None:
+    """Return freed heap memory to the system (glibc's ``malloc_trim``: memory an earlier run
+    freed would otherwise still count in the RSS before a run and be reused by it unseen,
+    understating its peak), then reset the peak RSS to the current RSS."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to return
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")
