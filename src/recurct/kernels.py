@@ -35,7 +35,10 @@ arrays; the string-ID kernels live in
 
 from __future__ import annotations
 
+import ctypes
 import math
+import mmap
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -298,7 +301,8 @@ def _part_stats(  # pragma: no cover - numba
     decoded into small buffers (in cache): times from the key, doses by the index within the
     part, ``starts`` of its patients, and input rows (from ``row_of``, if not empty) written
     back into ``keys``; then :func:`_segment_stats` of its patients. ``thresholds`` must be
-    ascending.
+    ascending. With ``starts`` empty (no caller needs them), each part's starts are kept in a
+    small buffer instead.
     """
     big = 0
     for b in range(b0, b1):
@@ -307,6 +311,8 @@ def _part_stats(  # pragma: no cover - numba
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
     none = np.empty(0, np.int64)  # no ids: patients by ``starts``
+    local = starts.size == 0
+    sbuf = np.empty(big + 1 if local else 0, np.int64)  # a part has at most ``big`` patients
     for b in range(b0, b1):
         a0 = part_start[b]
         e0 = part_start[b + 1]
@@ -318,23 +324,26 @@ def _part_stats(  # pragma: no cover - numba
         q0 = keys[a0] >> (tb + lb)
         src = d_part[a0:e0]
         tsrc = t_part[a0:e0] if t_part.size else t_part
-        q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, starts, tbuf, dbuf) + 1
-        _segment_stats(q0, q1, starts, a0, e0, none, none, tbuf, dbuf, upd, thresholds, windows,
-                       False, n_out, ced_out, first_day, last_day, followup, cross_exams,
-                       cross_days, cross_date, cross_pos, wmax, wstart)  # fmt: skip
+        st = sbuf if local else starts
+        soff = q0 if local else 0
+        q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, st, soff, tbuf, dbuf) + 1
+        _segment_stats(q0, q1, st, soff, a0, e0, none, none, tbuf, dbuf, upd, thresholds,
+                       windows, False, n_out, ced_out, first_day, last_day, followup,
+                       cross_exams, cross_days, cross_date, cross_pos, wmax,
+                       wstart)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    q0, q1, starts, base, end, ids, uniq, tt, dd, upd, thresholds, windows, check,
+    q0, q1, starts, soff, base, end, ids, uniq, tt, dd, upd, thresholds, windows, check,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
     """The outputs of patients ``q0:q1``, whose exams (time-ordered) are ``tt``/``dd`` from
-    ``starts[p] - base`` to ``starts[p + 1] - base`` (``end - base`` for the last). If
-    ``ids`` is not empty, the patients are instead the runs of equal ``ids`` in rows
+    ``starts[p - soff] - base`` to ``starts[p + 1 - soff] - base`` (``end - base`` for the
+    last). If ``ids`` is not empty, the patients are instead the runs of equal ``ids`` in rows
     ``base:end`` (``base`` the first row of run ``q0``): each run's id is written into
-    ``uniq[p]`` and its first row into ``starts[p]`` (if ``starts`` is not empty). With
+    ``uniq[p]`` and its first row into ``starts[p - soff]`` (if ``starts`` is not empty). With
     ``check``, returns False at the first patient whose exams are not in time order (else
     True). Outputs, per patient ``p``:
 
@@ -361,10 +370,10 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             cur = b
             uniq[p] = ids[a]
             if starts.size:
-                starts[p] = a
+                starts[p - soff] = a
         else:
-            a = starts[p] - base
-            b = (starts[p + 1] if p + 1 < q1 else end) - base
+            a = starts[p - soff] - base
+            b = (starts[p + 1 - soff] if p + 1 < q1 else end) - base
         fd = _day(tt[a], upd)
         if b - a == 1:  # most patients: one exam
             s = dd[a]
@@ -608,6 +617,51 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), bounds
 
 
+#: Parts summarised between two releases of the memory they used (about 2^19 exams)
+_RELEASE_PARTS = 64
+
+
+def _stats_releasing(b0, b1, part_start, keys, args, outs, dead) -> None:
+    """:func:`_part_stats` of parts ``b0:b1``, :data:`_RELEASE_PARTS` at a time, each time
+    giving back the pages of the arrays ``dead`` that those parts used (:func:`release`): the
+    scatter's keys and doses shrink as the outputs grow, which keeps them from adding up at
+    the peak."""
+    for c0 in range(b0, b1, _RELEASE_PARTS):
+        c1 = min(c0 + _RELEASE_PARTS, b1)
+        _sort_then(_part_stats, c0, c1, part_start, keys, *args, *outs)
+        for a in dead:
+            release(a, int(part_start[c0]), int(part_start[c1]))
+
+
+def _libc_madvise():  # -> the C function, or None off Linux
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return fn
+
+
+_MADVISE = _libc_madvise()
+_MADV_DONTNEED = 4  # Linux
+
+
+def release(a: np.ndarray, lo: int, hi: int) -> None:
+    """Give the whole memory pages inside ``a[lo:hi]`` back to the system (Linux
+    ``madvise(MADV_DONTNEED)``; elsewhere nothing): their values are lost (they read as
+    zeros), so only for elements never read again. The array stays valid."""
+    if _MADVISE is None or hi <= lo:
+        return
+    start = a.ctypes.data + lo * a.itemsize
+    end = a.ctypes.data + hi * a.itemsize
+    p0 = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    p1 = end // mmap.PAGESIZE * mmap.PAGESIZE
+    if p1 > p0:
+        _MADVISE(p0, p1 - p0, _MADV_DONTNEED)
+
+
 def _sort_then(kernel, b0, b1, part_start, keys, *args) -> None:
     """Sort parts ``b0:b1`` (NumPy's sort releases the GIL), then ``kernel`` over them."""
     for b in range(b0, b1):
@@ -630,9 +684,14 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
         got = _scatter_parts(codes, t, dose, n_patients, need_order, upd)
         if got is not None:
             part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
+            if not need_order:  # no caller needs the starts: each part keeps its own
+                starts = _NO_ORDER
             args = (tmin, tb, lb, d_part, t_part, row_of, starts, upd, thresholds, windows)
-            in_threads(_sort_then, [(_part_stats, *pb[q : q + 2], part_start, keys, *args,
-                                      *outs) for q in range(len(pb) - 1)])  # fmt: skip
+            dead = [a for a in (d_part, t_part) if a.size]  # read by no one after a part
+            if not need_order:  # else the keys become the input rows of the exams
+                dead.append(keys)
+            in_threads(_stats_releasing, [(*pb[q : q + 2], part_start, keys, args, outs, dead)
+                                          for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
         starts, t, dose, order = _group_by_rows(codes, t, dose, n_patients, need_order)
     else:
@@ -686,14 +745,15 @@ def _part_scatter(  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _decode_part(  # pragma: no cover - numba
-    a, e, keys, tmin, tb, lb, src, t_src, rows, starts, t_out, d_out
+    a, e, keys, tmin, tb, lb, src, t_src, rows, starts, soff, t_out, d_out
 ):
     """Decode the sorted keys ``keys[a:e]`` of one part: exam ``i``'s time into
     ``t_out[i - a]`` (from the key, or ``t_src[index within the part]`` when given), its dose
     ``src[index]`` into ``d_out[i - a]``, its input row ``rows[index]`` into ``keys[i]`` (if
-    ``rows`` is not empty) and ``starts`` of the part's patients; returns the part's last
-    code. With ``t_src`` (keys by day), each patient's exams of one day are then put in
-    timestamp order (a stable insertion sort: it moves exams only within their day)."""
+    ``rows`` is not empty) and the first exam of each of the part's patients ``c`` into
+    ``starts[c - soff]``; returns the part's last code. With ``t_src`` (keys by day), each
+    patient's exams of one day are then put in timestamp order (a stable insertion sort: it
+    moves exams only within their day)."""
     lmask = (np.int64(1) << lb) - 1
     tmask = (np.int64(1) << tb) - 1
     first = keys[a] >> (tb + lb)
@@ -703,7 +763,7 @@ def _decode_part(  # pragma: no cover - numba
         li = key & lmask
         c = key >> (tb + lb)
         if c != prev:
-            starts[c] = i
+            starts[c - soff] = i
             prev = c
         t_out[i - a] = t_src[li] if t_src.size else ((key >> lb) & tmask) + tmin
         d_out[i - a] = src[li]
@@ -711,8 +771,8 @@ def _decode_part(  # pragma: no cover - numba
             keys[i] = rows[li]
     if t_src.size:
         for c in range(first, prev + 1):
-            s0 = starts[c] - a
-            s1 = (starts[c + 1] if c < prev else e) - a
+            s0 = starts[c - soff] - a
+            s1 = (starts[c + 1 - soff] if c < prev else e) - a
             for j in range(s0 + 1, s1):
                 tj = t_out[j]
                 if t_out[j - 1] <= tj:
@@ -752,7 +812,7 @@ def _part_decode(  # pragma: no cover - numba
             if rbuf.size:
                 rbuf[i - a] = row_of[i]
         tsrc = t_part[a:e] if t_part.size else t_part
-        _decode_part(a, e, keys, tmin, tb, lb, dbuf, tsrc, rbuf, starts, t_out[a:e], d_io[a:e])
+        _decode_part(a, e, keys, tmin, tb, lb, dbuf, tsrc, rbuf, starts, 0, t_out[a:e], d_io[a:e])
 
 
 @njit(cache=True, nogil=True)
@@ -882,7 +942,7 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
     ok = np.ones(k, np.bool_)
 
     def one(q: int) -> None:
-        ok[q] = _segment_stats(runs.first[q], runs.first[q + 1], starts, runs.cut[q],
+        ok[q] = _segment_stats(runs.first[q], runs.first[q + 1], starts, 0, runs.cut[q],
                                runs.cut[q + 1], runs.ids, uniq, t, d, upd, thresholds, windows,
                                True, *outs)  # fmt: skip
 
@@ -1122,7 +1182,7 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) ->
     ok = np.ones(k, np.bool_)
 
     def one(q: int) -> None:
-        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, starts[seg[q + 1]], _NO_ORDER,
+        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, 0, starts[seg[q + 1]], _NO_ORDER,
                                _NO_ORDER, t, d, upd, thresholds, windows, check, *outs)  # fmt: skip
 
     in_threads(one, [(q,) for q in range(k)])
