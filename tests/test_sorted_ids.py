@@ -222,3 +222,21 @@ def test_parts_released_as_they_are_summarised(monkeypatch, need_order):
     assert len(released) > 100  # part by part
     assert {a.dtype for a in released} == ({np.dtype(float)} if need_order
                                            else {np.dtype(float), np.dtype(np.int64)})
+
+
+@given(cohorts(), st.booleans(), st.sampled_from([1, 2]))
+def test_enum_ids_grouped_in_category_order(exams, sorted_categories, count):
+    """An Enum whose rows are grouped in category order takes the runs path when its
+    categories are in ascending order (as prepare_exams makes them), not otherwise; either
+    way the table equals the one of the text ids."""
+    text = exams.with_columns(pl.col("patient_id").cast(pl.Utf8))
+    labels = sorted(set(text["patient_id"].to_list()), reverse=not sorted_categories)
+    enum = text.with_columns(pl.col("patient_id").cast(pl.Enum([*labels, "zz-unused"])))
+    enum = enum.with_row_index("_r").sort(pl.col("patient_id").to_physical(), "exam_date", "_r")
+    enum = enum.drop("_r")
+    assert (cum._prepare(enum, "test").runs is not None) == (sorted_categories or
+                                                             len(labels) == 1)  # fmt: skip
+    with threads(count):
+        for thresholds in ((), (50.0, 100.0)):
+            got = cumulative_dose(enum, thresholds=thresholds, window_days=365)
+            assert got.equals(cumulative_dose(text, thresholds=thresholds, window_days=365))

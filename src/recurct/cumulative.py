@@ -88,7 +88,7 @@ class _Prepared:
         if self.found_ids is None:
             self.starts, uniq = _k.run_starts(self.runs)  # type: ignore[arg-type]
             self.found_ids = self.id_series(uniq)
-        return self.found_ids
+        return self.found_ids  # type: ignore[return-value]
 
     def id_series(self, uniq: np.ndarray) -> pl.Series:
         """``runs``' distinct ids as the input's dtype."""
@@ -243,14 +243,36 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     t = np.ascontiguousarray(t)
     dose = exam_doses(df, fn)
     coded = categories.get("patient_id")
-    if coded is None and dtype is not pl.Enum and dtype.is_integer():
-        # ids in ascending order (rows grouped by patient, as exports sorted by patient
-        # are): their runs, and no codes made (:func:`recurct.kernels.sorted_runs`)
-        runs = _k.sorted_runs(s.cast(pl.Int64).to_numpy())
-        if runs is not None:
-            return _Prepared(df, kind, None, runs.n_runs, None, t, upd, dose, None, runs, dtype)
+    got = _grouped_ids(s, dtype, coded)
+    if got is not None:
+        runs, starts, labels = got
+        return _Prepared(df, kind, None, runs.n_runs, labels, t, upd, dose, None, runs, dtype,
+                         starts)  # fmt: skip
     codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
+
+
+def _grouped_ids(
+    s: pl.Series, dtype: Any, coded: IdCategories | None
+) -> tuple[_k.Runs, np.ndarray | None, pl.Series | None] | None:
+    """Rows already grouped by patient in ascending id order (exports sorted by patient,
+    :func:`recurct.prepare_exams`' tables): the runs of equal ids
+    (:func:`recurct.kernels.sorted_runs`), so that no codes are made and no grouping is done;
+    ``None`` otherwise. Integer ids: their values. An ``Enum``: its physical codes, if the
+    labels of the runs (``coded``'s categories, else read from one row each) are in
+    ascending order too, as :func:`recurct.prepare_exams` makes them; then also each run's
+    first row and the labels. Not for a ``Categorical`` or a pandas ``Categorical``."""
+    enum = dtype is pl.Enum
+    if not (enum or (coded is None and dtype.is_integer())):
+        return None
+    values = s.to_physical() if enum else s
+    runs = _k.sorted_runs(values.cast(pl.Int64).to_numpy())
+    if runs is None or not enum:
+        return None if runs is None else (runs, None, None)
+    starts, uniq = _k.run_starts(runs)
+    # the Enum's categories, read by the id checks, else one row of each run
+    labels = coded[0].gather(uniq) if coded is not None else s.gather(starts[:-1]).cast(pl.Utf8)
+    return (runs, starts, labels.alias("patient_id")) if labels.is_sorted() else None
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
@@ -346,8 +368,8 @@ def _patients(
             f"got {indication!r}"
         )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
-    if thr.size == 0 and win.size == 0 and not optional:
-        return _patients_from_totals(prep)
+    if thr.size == 0 and win.size == 0 and not optional and prep.runs is None:
+        return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below)
     n_p = prep.n_patients
     rank = np.argsort(thr, kind="stable")
     thr_sorted = np.ascontiguousarray(thr[rank])
@@ -369,7 +391,8 @@ def _patients(
     if prep.runs is not None and _k.sorted_stats(prep.runs, prep.t, prep.dose, *args, uniq,
                                                  found, *outs):  # fmt: skip
         # rows grouped by patient and time-ordered: no codes, no grouping
-        prep.found_ids = prep.id_series(uniq)
+        if prep.found_ids is None:  # (an Enum's labels are read already)
+            prep.found_ids = prep.id_series(uniq)
         starts, order = found, None
     else:
         starts, order = _k.group_stats(prep.codes, prep.t, prep.dose, n_p, *args, outs, optional)
