@@ -63,10 +63,11 @@ class _Prepared:
 
     ``raw`` are the patient codes; with ``rank`` they are in another order (first
     appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
-    :attr:`codes` is first read (a totals-only call permutes its P rows instead). Integer
-    ids already in ascending order (rows grouped by patient) have ``runs`` instead
-    (:class:`recurct.kernels.Runs`): no codes, ids or ``starts`` (the first row of each
-    patient) until one is read, and none at all for the patients table.
+    :attr:`codes` is first read (a totals-only call permutes its P rows instead). Rows
+    already grouped by patient in ascending id order (:func:`_grouped_ids`) have ``runs``
+    instead (:class:`recurct.kernels.Runs`): no codes (and, for integer ids, no ids or
+    ``starts``, the first row of each patient) until one is read, and none made at all for
+    the patients table.
     """
 
     df: pl.DataFrame
@@ -336,7 +337,7 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
     p = prep.n_patients
     table = np.empty((p, 4), np.float64)
-    codes = prep.codes if prep.raw is None else prep.raw  # with ``rank``: as first seen
+    codes = prep.codes if prep.raw is None else prep.raw  # ``raw``: ``rank`` not applied
     _k.scatter_totals(codes, prep.t, prep.dose, prep.upd, table)
     ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
     first, last = np.empty(p, np.int32), np.empty(p, np.int32)

@@ -5,7 +5,8 @@ input. The kernels take plain NumPy arrays with fixed dtypes, so each compiles o
 cached on disk (``cache=True``):
 
 * ``codes`` -- dense patient codes ``0..P-1`` (int64), every code present at least once;
-* ``t`` -- exam timestamps (int64, any unit; ``upd`` units make one calendar day);
+* ``t`` -- exam timestamps (int64, any unit, or a ``Date``'s int32 days as they are;
+  ``upd`` units make one calendar day);
 * ``dose`` -- effective doses in mSv (float64).
 
 Grouping (:func:`group`, :func:`group_stats`) builds on the measurements in
@@ -14,8 +15,11 @@ counting sort wins only in cache; fresh allocations page-fault): the exams are s
 threaded histogram and stable scatter, into parts of consecutive patient codes small enough to
 sit in cache (about 2^13 exams); each part's packed keys ``(code, day or time, index within
 the part)`` are sorted by ``np.sort`` and decoded in cache, and for the patients table
-summarised there too, so no time-ordered copy of the exams is written. Sorted input is
-recognised in one threaded pass and not regrouped. Ties in time keep input order.
+summarised there too, so no time-ordered copy of the exams is written, and the memory of
+each part is given back to the system once it is summarised (:func:`release`). Sorted input
+is recognised in one threaded pass and not regrouped; ids already in ascending order need no
+codes at all (:func:`sorted_runs`, :func:`sorted_stats`: the patients are found inside the
+statistics kernel, which reads their exams where they are). Ties in time keep input order.
 Per-patient sums are accumulated sequentially in float64 in time order (never from a global
 cumulative sum). (This replaces DESIGN.md's one global sort of ``(code << bits) | row``: at
 10^7 random exams the grouping took 0.14 s instead of 0.25 s, and the key now fits 63 bits
