@@ -396,7 +396,10 @@ def _patients(
             prep.found_ids = prep.id_series(uniq)
         starts, order = found, None
     else:
-        starts, order = _k.group_stats(prep.codes, prep.t, prep.dose, n_p, *args, outs, optional)
+        codes = prep.codes
+        prep.raw = None  # spent by the grouping (its memory given back): not read again
+        starts, order = _k.group_stats(codes, prep.t, prep.dose, n_p, *args, outs, optional,
+                                       spend_codes=True)  # fmt: skip
     inv = np.empty_like(rank)
     inv[rank] = np.arange(rank.size)  # row of threshold k in the sorted outputs
     cols: list[pl.Series] = [

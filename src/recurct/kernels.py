@@ -673,10 +673,14 @@ def _sort_then(kernel, b0, b1, part_start, keys, *args) -> None:
     kernel(b0, b1, part_start, keys, *args)
 
 
-def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need_order):
+def group_stats(
+    codes, t, dose, n_patients, upd, thresholds, windows, outs, need_order, spend_codes=False
+):
     """:func:`group` and :func:`patient_stats` (into ``outs``) in one call; returns
     ``(starts, order)`` as :func:`group` does (``order`` ``None`` unless ``need_order`` and
-    the input was not grouped).
+    the input was not grouped). With ``spend_codes`` (the caller reads ``codes`` no more),
+    writable codes (recurct's own, not a read-only view of the input) are given back to the
+    system (:func:`release`) once scattered.
 
     Unsorted input scattered into parts is decoded and summarised part by part while the
     part is in cache (:func:`_part_stats`): no time-ordered copy of the exams is written.
@@ -688,6 +692,8 @@ def group_stats(codes, t, dose, n_patients, upd, thresholds, windows, outs, need
         got = _scatter_parts(codes, t, dose, n_patients, need_order, upd)
         if got is not None:
             part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
+            if spend_codes and codes.flags.writeable:
+                release(codes, 0, n)
             if not need_order:  # no caller needs the starts: each part keeps its own
                 starts = _NO_ORDER
             args = (tmin, tb, lb, d_part, t_part, row_of, starts, upd, thresholds, windows)
