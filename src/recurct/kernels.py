@@ -31,10 +31,10 @@ patients in Python threads (:func:`run_chunks`) instead of ``parallel=True``, wh
 most of the compilation time of a first call. No kernel reduces across patients, so results
 do not depend on the number of threads (``numba.get_num_threads()``).
 
-Size: over 800 lines by count, not by job: about 30 short kernels (10-40 lines each, one loop
-apiece; the per-patient statistics about 100) with one job, the engine's passes over plain
-arrays; the string-ID kernels live in
-:mod:`recurct._strings`.
+Size: about 1,200 lines by count, not by job: about 40 short kernels (10-40 lines each, one
+loop apiece; the per-patient statistics about 100) with one job, the engine's passes over plain
+arrays; the string-ID kernels live in :mod:`recurct._strings`. (The grouping and statistics,
+about half, could become a module of their own.)
 """
 
 from __future__ import annotations
