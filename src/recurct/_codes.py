@@ -15,7 +15,7 @@ import polars as pl
 
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
-from recurct._strings import byte_hashes, same_as_rows, utf8_buffers
+from recurct._strings import byte_hashes, checked_prefix_keys, prefix_weights, string_views
 
 __all__ = [
     "Factorised",
@@ -82,16 +82,25 @@ def hash_codes(
     return codes, labels, table
 
 
-def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series] | None:
+def byte_hash_codes(
+    s: pl.Series, cap_bits: int
+) -> tuple[np.ndarray, pl.Series, tuple[np.ndarray, int] | None] | None:
     """:func:`hash_codes` of a null-free String ``s`` (no table returned) through recurct's
     own hash of the UTF-8 bytes (:func:`recurct._strings.byte_hashes`, in threads; polars'
-    hash of long strings runs in one), checked exactly: every row against its code's first
-    row, over the same bytes (no gather of N strings)."""
-    offsets, data = utf8_buffers(s)
-    codes, reps, _ = _table_codes(byte_hashes(offsets, data), cap_bits)
-    if not same_as_rows(offsets, data, codes, reps):
+    hash of long strings runs in one), read where polars keeps them
+    (:func:`recurct._strings.string_views`), checked exactly: every row against its code's
+    first row, over the same bytes (no gather of N strings). The same pass keys each code's
+    first bytes in byte order (:func:`recurct._strings.checked_prefix_keys`): returned third
+    with the number of bytes they cover, for :func:`recurct._strings.string_order` (``None``
+    if a string has a byte the sample of :func:`recurct._strings.prefix_weights` lacked)."""
+    place = string_views(s)
+    codes, reps, _ = _table_codes(byte_hashes(*place), cap_bits)
+    weights = prefix_weights(s, 62 - max(1, (reps.size - 1).bit_length()))
+    same, keys = checked_prefix_keys(*place, codes, reps, weights)
+    if not same:
         return None
-    return codes, s.gather(reps)
+    prefix = None if keys is None else (keys, weights.shape[0])
+    return codes, s.gather(reps), prefix
 
 
 def factorise_values(s: pl.Series) -> Factorised:

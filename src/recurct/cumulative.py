@@ -146,11 +146,19 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     return codes, n_patients, s.gather(rows), None
 
 
-def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
+def _lexical(
+    codes: np.ndarray,
+    labels: pl.Series,
+    table: np.ndarray | None = None,
+    prefix: tuple[np.ndarray, int] | None = None,
+) -> _Codes:
     """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order
     (or return the ``rank`` that does, for the caller to apply when needed).
 
-    The labels are sorted (a string sort is fast; a string ``arg_sort`` is not) and each
+    String labels are ordered by integer keys of their bytes
+    (:func:`recurct._strings.string_order`; ``prefix``: the keys of their first bytes, when
+    the caller computed them). Otherwise the labels are sorted (a string sort is fast; a
+    string ``arg_sort`` is not) and each
     sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
     of the rows' hashes, every row verified against its label), or in a table of the labels'
     own hashes.
@@ -158,7 +166,7 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
     labels = labels.alias("patient_id")
     if labels.is_sorted():
         return codes.astype(np.int64, copy=False), labels.len(), labels, None
-    order = string_order(labels) if labels.dtype == pl.String else None
+    order = string_order(labels, prefix) if labels.dtype == pl.String else None
     if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
         rank = np.empty(order.size, np.int64)
         rank[order] = np.arange(order.size)
@@ -201,8 +209,10 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    hashed = byte_hash_codes if n >= _BYTE_HASH_ROWS else hash_codes  # many ids: threaded
-    got = hashed(s, cap_bits)
+    if n >= _BYTE_HASH_ROWS:  # many ids: threaded, with the keys of their first bytes
+        got_bytes = byte_hash_codes(s, cap_bits)
+        return None if got_bytes is None else _lexical(*got_bytes[:2], prefix=got_bytes[2])
+    got = hash_codes(s, cap_bits)
     return None if got is None else _lexical(*got)
 
 
