@@ -1,0 +1,178 @@
+"""recurct._strings' string views, prefix keys and exact check against plain Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from recurct import _strings
+from recurct import kernels as k
+
+# short (inline in a view: up to 12 bytes) and long strings, unicode, empty, over 64 bytes
+_ALPHABET = st.sampled_from(["a", "b", "0", "f", "\x00", " ", "é", "\u3000", "💥"])
+_TEXT = st.text(_ALPHABET, max_size=6) | st.text(_ALPHABET, min_size=10, max_size=70)
+_HEX = st.binary(min_size=32, max_size=32).map(bytes.hex)
+
+
+def _layouts(s: pl.Series) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``s`` as polars' string views and as the copied fallback (older polars or pyarrow)."""
+    return [_strings.string_views(s), _strings._offset_views(s)]
+
+
+def _read(place: tuple[np.ndarray, np.ndarray, np.ndarray], r: int) -> bytes:
+    """String ``r`` of a string-views layout, read by the Arrow rule in plain Python."""
+    views, bases, data = place
+    n = int(views[4 * r])
+    if n <= bases[1]:
+        a = int(bases[0]) + 16 * r + 4
+    else:
+        a = int(bases[2 + views[4 * r + 2]]) + int(views[4 * r + 3])
+    return bytes(data[a : a + n])
+
+
+def _variants(values: list[str]) -> list[pl.Series]:
+    """The same strings in one chunk, in two chunks, as a slice and as a gather."""
+    s = pl.Series(values, dtype=pl.Utf8)
+    half = len(values) // 2
+    two = pl.concat([s[:half], s[half:]], rechunk=False)
+    padded = pl.Series(["x" * 20, *values, "y"], dtype=pl.Utf8)[1 : len(values) + 1]
+    perm = np.arange(len(values))[::-1]
+    gathered = pl.Series(values[::-1], dtype=pl.Utf8).gather(perm)
+    return [s, two, padded, gathered]
+
+
+@given(st.lists(_TEXT | _HEX, max_size=40))
+def test_string_views_hold_every_string(values):
+    for s in _variants(values):
+        for place in _layouts(s):
+            assert place[0].dtype == np.int32 and place[0].size == 4 * len(values)
+            assert [_read(place, r) for r in range(len(values))] == [v.encode() for v in values]
+
+
+def test_string_views_fall_back_to_a_copy(monkeypatch):
+    # a polars or pyarrow without string views: the strings are copied, same layout rules
+    to_arrow = pl.Series.to_arrow
+
+    def no_views(self, *args, **kwargs):
+        if kwargs.get("compat_level") is not None:
+            raise NotImplementedError("no string views here")
+        return to_arrow(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.Series, "to_arrow", no_views)
+    values = ["", "short", "é" * 40, "0123456789abc"]
+    place = _strings.string_views(pl.Series(values))
+    assert place[1][1] == -1  # none inline
+    assert [_read(place, r) for r in range(4)] == [v.encode() for v in values]
+
+
+def _first_rows(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes in order of first appearance and the first row of each code, in plain Python."""
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        first.setdefault(v, i)
+    code = {v: c for c, v in enumerate(first)}
+    return np.array([code[v] for v in values], np.int32), np.array(list(first.values()))
+
+
+@given(
+    st.lists(_TEXT | _HEX, min_size=1, max_size=60),
+    st.sampled_from([3, 4096]),
+    st.sampled_from([8, 20, 40, 61]),
+    st.randoms(use_true_random=False),
+)
+def test_checked_prefix_keys_order_as_first_bytes(values, sample_rows, budget, rnd):
+    old = _strings.SAMPLE_ROWS
+    _strings.SAMPLE_ROWS = sample_rows  # a sample of 3 to 4 strings: often lacks a byte
+    try:
+        s = pl.Series(values, dtype=pl.Utf8)
+        weights = _strings.prefix_weights(s, budget)
+        codes, rows = _first_rows(values)
+        raw = [values[r].encode() for r in rows]
+        for place in _layouts(s):
+            same, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
+            assert same and _strings.same_as_rows(*place, codes, rows)
+            if len(rows) > 1:  # a row given another string's code fails the check
+                wrong = codes.copy()
+                i = rnd.randrange(len(values))
+                wrong[i] = (codes[i] + 1) % len(rows)
+                assert not _strings.checked_prefix_keys(*place, wrong, rows, weights)[0]
+            if weights is None:
+                assert keys is None
+                continue
+            m = weights.shape[0]
+            assert 1 <= m <= _strings._POSITIONS
+            lacks = [  # a byte, or an end, within the first m that has no weight
+                any(weights[q, b[q] + 1] < 0 for q in range(min(len(b), m)))
+                or (len(b) < m and weights[len(b), 0] < 0)
+                for b in raw
+            ]
+            assert (keys is None) == any(lacks)
+            if keys is None:
+                continue
+            assert ((keys >= 0) & (keys < 2**budget)).all()
+            for i, a in enumerate(raw):
+                for j, b in enumerate(raw):  # compare as their first m bytes do
+                    assert np.sign(keys[i] - keys[j]) == (a[:m] > b[:m]) - (a[:m] < b[:m])
+    finally:
+        _strings.SAMPLE_ROWS = old
+
+
+@given(st.lists(_TEXT | _HEX, max_size=80, unique=True), st.sampled_from([2, 48]))
+def test_string_order_from_prefix_keys(values, small):
+    old = _strings._SMALL, _strings.MIN_ROWS
+    _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
+    try:
+        s = pl.Series(values, dtype=pl.Utf8)
+        idx = np.arange(len(values))
+        weights = _strings.prefix_weights(s, 62 - max(1, (len(values) - 1).bit_length()))
+        same, keys = _strings.checked_prefix_keys(
+            *_strings.string_views(s), idx.astype(np.int32), idx, weights
+        )
+        assert same
+        prefix = None if keys is None else (keys, weights.shape[0])
+        order = _strings.string_order(s, prefix)
+    finally:
+        _strings._SMALL, _strings.MIN_ROWS = old
+    assert [values[i] for i in order] == sorted(values, key=str.encode)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_hashed_ids_of_every_shape(monkeypatch, threads):
+    # recurct's byte hashing of ids that do not fit byte keys: short and long, over 64
+    # bytes, unicode, empty, many chunks, a slice; the same ids and order as polars'
+    import recurct.cumulative as cm
+
+    rng = np.random.default_rng(7)
+    pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(400)]
+    pool += ["", "a", "é", "0" * 12, "0" * 13, "x" * 65, "💥" * 30, "P" + "9" * 70]
+    monkeypatch.setattr(_strings, "MIN_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
+    for sample_rows in (16, 4096):  # a sample of 16 lacks bytes: the prefix keys refused
+        monkeypatch.setattr(_strings, "SAMPLE_ROWS", sample_rows)
+        ids = [pool[i] for i in rng.integers(0, len(pool), 3000)]
+        s = pl.Series(ids)
+        for variant in (s, pl.concat([s[:1000], s[1000:2000], s[2000:]], rechunk=False), s[7:]):
+            codes, count, labels, rank = cm._factorise_strings(variant)
+            assert labels.equals(variant.unique().sort().alias("patient_id"))
+            assert count == labels.len()
+            got = labels.gather(codes if rank is None else rank[codes])
+            assert got.to_list() == variant.to_list()
+    # every string in one hash class: the exact check fails and the caller ranks instead
+    import recurct._codes as codes_mod
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", lambda v, b, d: np.zeros(v.size // 4, np.int64))
+    assert cm._factorise_strings(pl.Series(pool)) is None
+
+
+def test_all_equal_and_one_value():
+    for values in (["same" * 20] * 50, ["only"], ["", ""]):
+        s = pl.Series(values)
+        codes, rows = _first_rows(values)
+        for place in _layouts(s):
+            weights = _strings.prefix_weights(s, 30)
+            same, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
+            assert same and (keys is None or keys.size == 1)
