@@ -396,7 +396,10 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     # every string in one hash class: the exact check fails and the caller ranks instead
     import recurct._codes as codes_mod
 
-    monkeypatch.setattr(codes_mod, "byte_hashes", lambda v, b, d: np.zeros(v.size // 4, np.int64))
+    def one_class(views, bases, data, row_bits=0):
+        return np.arange(views.size // 4, dtype=np.int64)  # hash bits all 0, then the row
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", one_class)
     assert cm._factorise_strings(s) is None
 
 

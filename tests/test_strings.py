@@ -92,13 +92,17 @@ def test_checked_prefix_keys_order_as_first_bytes(values, sample_rows, budget, r
         codes, rows = _first_rows(values)
         raw = [values[r].encode() for r in rows]
         for place in _layouts(s):
-            same, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
-            assert same and _strings.same_as_rows(*place, codes, rows)
-            if len(rows) > 1:  # a row given another string's code fails the check
+            differ, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
+            assert differ.size == 0 and _strings.same_as_rows(*place, codes, rows)
+            if len(rows) > 1:  # rows given another string's code: found, up to ``most``
                 wrong = codes.copy()
-                i = rnd.randrange(len(values))
-                wrong[i] = (codes[i] + 1) % len(rows)
-                assert not _strings.checked_prefix_keys(*place, wrong, rows, weights)[0]
+                for i in {rnd.randrange(len(values)) for _ in range(3)}:
+                    wrong[i] = (codes[i] + 1) % len(rows)
+                want = [r for r, v in enumerate(values) if v != values[rows[wrong[r]]]]
+                for most in (0, 1, len(values)):
+                    got, _ = _strings.checked_prefix_keys(*place, wrong, rows, weights, most)
+                    assert (got is None) if len(want) > most else got.tolist() == want
+                assert not _strings.same_as_rows(*place, wrong, rows)
             if weights is None:
                 assert keys is None
                 continue
@@ -128,10 +132,10 @@ def test_string_order_from_prefix_keys(values, small):
         s = pl.Series(values, dtype=pl.Utf8)
         idx = np.arange(len(values))
         weights = _strings.prefix_weights(s, 62 - max(1, (len(values) - 1).bit_length()))
-        same, keys = _strings.checked_prefix_keys(
+        differ, keys = _strings.checked_prefix_keys(
             *_strings.string_views(s), idx.astype(np.int32), idx, weights
         )
-        assert same
+        assert differ.size == 0
         prefix = None if keys is None else (keys, weights.shape[0])
         order = _strings.string_order(s, prefix)
     finally:
@@ -164,7 +168,10 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
     # every string in one hash class: the exact check fails and the caller ranks instead
     import recurct._codes as codes_mod
 
-    monkeypatch.setattr(codes_mod, "byte_hashes", lambda v, b, d: np.zeros(v.size // 4, np.int64))
+    def one_class(views, bases, data, row_bits=0):
+        return np.arange(views.size // 4, dtype=np.int64)  # hash bits all 0, then the row
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", one_class)
     assert cm._factorise_strings(pl.Series(pool)) is None
 
 
@@ -174,5 +181,48 @@ def test_all_equal_and_one_value():
         codes, rows = _first_rows(values)
         for place in _layouts(s):
             weights = _strings.prefix_weights(s, 30)
-            same, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
-            assert same and (keys is None or keys.size == 1)
+            differ, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
+            assert differ.size == 0 and (keys is None or keys.size == 1)
+
+
+@pytest.mark.parametrize("table", [False, True])
+def test_few_strings_sharing_hash_bits_get_codes_of_their_own(monkeypatch, table):
+    # two strings given the same hash bits (as distinct ids sometimes share the bits kept
+    # beside the row number): their rows are split exactly, the prefix keys extended
+    import recurct._codes as codes_mod
+    import recurct.cumulative as cm
+
+    rng = np.random.default_rng(9)
+    pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(500)]
+    pool[3] = pool[2][:40] + "é" * 5  # a byte the sample of 64 surely lacks: no prefix keys
+    ids = [pool[i] for i in rng.integers(0, len(pool), 4000)]
+    real = codes_mod.byte_hashes
+    values: list[str] = []
+
+    def shared(views, bases, data, row_bits=0):  # equal strings still hash equal
+        h = real(views, bases, data, row_bits)
+        mask = (1 << row_bits) - 1 if row_bits else 0
+        for a, b in ((0, 1), (1, 2), (4, 5)):  # 0, 1 and 2 in one class; 4 and 5 in another
+            first = values.index(pool[a])
+            rows = np.array([i for i, v in enumerate(values) if v == pool[b]])
+            h[rows] = (h[first] & ~mask) | (rows & mask)
+        return h
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", shared)
+    split, calls = codes_mod._split_codes, []
+    monkeypatch.setattr(codes_mod, "_split_codes", lambda *a: calls.append(a[3]) or split(*a))
+    monkeypatch.setattr(_strings, "MIN_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    if table:
+        monkeypatch.setattr(codes_mod, "_SPARE_BITS", 64)
+    for sample_rows, chosen in ((64, ids), (4096, [v for v in ids if v != pool[3]])):
+        values[:] = chosen
+        monkeypatch.setattr(_strings, "SAMPLE_ROWS", sample_rows)
+        s = pl.Series(values)
+        codes, count, labels, rank = cm._factorise_strings(s)
+        assert labels.equals(s.unique().sort().alias("patient_id")) and count == labels.len()
+        assert labels.gather(codes if rank is None else rank[codes]).to_list() == values
+        if sample_rows == 4096:  # the prefix keys of the split strings were extended
+            got = codes_mod.byte_hash_codes(s, 16)
+            assert got is not None and got[2] is not None and got[2][0].size == count
+    assert calls and all(0 < rows.size < 100 for rows in calls)  # the split path ran

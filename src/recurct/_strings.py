@@ -290,9 +290,10 @@ def _word(data, a, n):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _byte_hashes(lo, hi, views, bases, data, out):  # pragma: no cover - numba
+def _byte_hashes(lo, hi, views, bases, data, row_bits, out):  # pragma: no cover - numba
     """``out[r]``: a 64-bit hash of the bytes of string ``r`` (8 bytes at a time: xor, multiply
-    and rotate; the length in the seed; SplitMix64's finaliser at the end)."""
+    and rotate; the length in the seed; SplitMix64's finaliser at the end); with
+    ``row_bits > 0``, its top ``63 - row_bits`` bits above ``r``."""
     for r in range(lo, hi):
         a, n = _at(views, bases, r)
         h = np.uint64(n) * _K0
@@ -303,14 +304,21 @@ def _byte_hashes(lo, hi, views, bases, data, out):  # pragma: no cover - numba
             q += 8
         if q < n:
             h = (h ^ _word(data, a + q, n - q)) * _K1
-        out[r] = np.int64(_mix(h))
+        h = _mix(h)
+        if row_bits > 0:
+            h = ((h >> np.uint64(row_bits + 1)) << np.uint64(row_bits)) | np.uint64(r)
+        out[r] = np.int64(h)
 
 
-def byte_hashes(views: np.ndarray, bases: np.ndarray, data: np.ndarray) -> np.ndarray:
+def byte_hashes(
+    views: np.ndarray, bases: np.ndarray, data: np.ndarray, row_bits: int = 0
+) -> np.ndarray:
     """A 64-bit hash (int64) of every string of :func:`string_views`, over row ranges in
-    threads. Equal strings hash equal; callers verify equality exactly (:func:`same_as_rows`)."""
+    threads; with ``row_bits > 0`` (rows below ``2**row_bits``), keys to sort: the top
+    ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
+    callers verify equality exactly (:func:`same_as_rows`)."""
     out = np.empty(views.size // 4, np.int64)
-    _k.run_chunks(_byte_hashes, out.size, views, bases, data, out)
+    _k.run_chunks(_byte_hashes, out.size, views, bases, data, row_bits, out)
     return out
 
 
@@ -325,55 +333,69 @@ def _rep_spans(lo, hi, views, bases, rows, spans):  # pragma: no cover - numba
         spans[2 * c], spans[2 * c + 1] = _at(views, bases, rows[c])
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
+    """The sum of ``weights[q, byte + 1]`` over the first ``weights.shape[0]`` bytes at
+    ``data[a : a + n]``; ``bad[1] = 1`` if a byte (or the end) there has no weight (``-1``)."""
+    m = weights.shape[0]
+    k = np.int64(0)
+    for q in range(min(n, m)):
+        w = weights[q, data[a + q] + 1]
+        k += w
+        if w < 0:
+            bad[1] = 1
+    if n < m and weights[n, 0] < 0:
+        bad[1] = 1
+    return k
+
+
 @njit(cache=True, nogil=True)
-def _differ(lo, hi, views, bases, data, codes, spans, weights, keys, bad):  # pragma: no cover
-    """``bad[0] = 1`` if some string ``r`` of ``lo:hi`` differs from the string of its code
-    ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes). In batches of rows: first
-    the batch's other strings are located and their first bytes read (independent loads, so
+def _differ(  # pragma: no cover - numba
+    lo, hi, views, bases, data, codes, spans, weights, keys, bad, differ
+):
+    """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
+    code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
+    ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
+    is then not looked up, and ``c`` is written back). In batches of rows: first the
+    batch's other strings are located and their first bytes read (independent loads, so
     their cache misses overlap), then compared 8 bytes at a time.
 
-    A row whose bytes are its code's (its first row) also gets ``keys[c]``, the sum of
-    ``weights[q, byte + 1]`` over its first ``weights.shape[0]`` bytes (:func:`_prefix_weights`),
-    as its bytes are read here anyway; ``bad[1] = 1`` if a byte (or an end) there has no
-    weight (``-1``)."""
+    A row whose bytes are its code's (its first row) also gets ``keys[c]``
+    (:func:`_prefix_key`), as its bytes are read here anyway."""
     m = weights.shape[0]
     start = np.empty(_BATCH, np.int64)
     size = np.empty(_BATCH, np.int64)
-    touched = np.uint64(0)
+    touched = np.int64(0)
     for r0 in range(lo, hi, _BATCH):
         r1 = min(r0 + _BATCH, hi)
         for r in range(r0, r1):
-            c = codes[r]
-            start[r - r0] = spans[2 * c]
-            size[r - r0] = spans[2 * c + 1]
+            c = max(codes[r], -1 - codes[r])
+            start[r - r0] = spans[2 * c] if codes[r] >= 0 else -1
+            size[r - r0] = spans[2 * c + 1] if codes[r] >= 0 else 0
         for r in range(r0, r1):
             if size[r - r0] > 0:
                 touched += data[start[r - r0]]
         for r in range(r0, r1):
             a, n = _at(views, bases, r)
+            if codes[r] < 0:  # marked as its code's first row
+                codes[r] = -1 - codes[r]
+                start[r - r0], size[r - r0] = a, n
             b = start[r - r0]
-            if size[r - r0] != n:
-                bad[0] = 1
-                continue
-            if a == b:  # the same bytes: the code's first row (or a view of its bytes)
-                k = np.int64(0)
-                for q in range(min(n, m)):
-                    w = weights[q, data[a + q] + 1]
-                    k += w
-                    if w < 0:
-                        bad[1] = 1
-                if n < m and weights[n, 0] < 0:
-                    bad[1] = 1
+            same = size[r - r0] == n
+            if same and a == b:  # the same bytes: the code's first row (or a view of them)
                 if m > 0:
-                    keys[codes[r]] = k
+                    keys[codes[r]] = _prefix_key(data, a, n, weights, bad)
                 continue
             q = 0
-            while q + 8 <= n:
-                if _word(data, a + q, 8) != _word(data, b + q, 8):
-                    bad[0] = 1
+            while same and q + 8 <= n:
+                same = _word(data, a + q, 8) == _word(data, b + q, 8)
                 q += 8
-            if q < n and _word(data, a + q, n - q) != _word(data, b + q, n - q):
-                bad[0] = 1
+            if same and q < n:
+                same = _word(data, a + q, n - q) == _word(data, b + q, n - q)
+            if not same:
+                if bad[0] < differ.size:
+                    differ[bad[0]] = r
+                bad[0] += 1
     bad[2] = touched  # a store keeps the loads of the first pass
 
 
@@ -383,7 +405,8 @@ def same_as_rows(
     """Whether every string ``r`` of :func:`string_views` equals string ``rows[codes[r]]``
     (bytes and length): a factorisation by hashes verified exactly, over row ranges in
     threads."""
-    return checked_prefix_keys(views, bases, data, codes, rows, None)[0]
+    differ, _ = checked_prefix_keys(views, bases, data, codes, rows, None)
+    return differ is not None and differ.size == 0
 
 
 def checked_prefix_keys(
@@ -393,21 +416,29 @@ def checked_prefix_keys(
     codes: np.ndarray,
     rows: np.ndarray,
     weights: np.ndarray | None,
-) -> tuple[bool, np.ndarray | None]:
-    """:func:`same_as_rows`, and in the same pass the prefix key of each code's string by
-    ``weights`` (:func:`prefix_weights`; the keys compare as the strings' first
-    ``weights.shape[0]`` bytes do), or ``None`` for keys when ``weights`` is ``None`` or
-    lacks a byte of those strings."""
+    most: int = 0,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows ``r`` of :func:`string_views` whose string differs from string
+    ``rows[codes[r]]`` (ascending; ``None`` when more than ``most``; where ``codes[r]`` is
+    ``-1 - c``, row ``r`` is ``rows[c]``: it is not looked up, and ``c`` is written back to
+    ``codes``), and in the same pass
+    the prefix key of each code's string by ``weights`` (:func:`prefix_weights`; the keys
+    compare as the strings' first ``weights.shape[0]`` bytes do), or ``None`` for keys when
+    ``weights`` is ``None`` or lacks a byte of those strings. Over row ranges in threads."""
     ranges = _k.row_ranges(codes.size)
     spans = np.empty(2 * rows.size, np.int64)
     _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
-    bad = np.zeros((len(ranges), 8), np.uint64)  # a cache line per thread
+    bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
+    differ = np.empty((len(ranges), most), np.int64)
     w = np.full((0, 257), -1, np.int64) if weights is None else weights
     keys = np.empty(rows.size if w.shape[0] else 0, np.int64)
-    args = [(lo, hi, views, bases, data, codes, spans, w, keys, bad[q])
+    args = [(lo, hi, views, bases, data, codes, spans, w, keys, bad[q], differ[q])
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
     _k.in_threads(_differ, args)
-    return not bad[:, 0].any(), None if weights is None or bad[:, 1].any() else keys
+    keys_or_none = None if weights is None or bad[:, 1].any() else keys
+    if bad[:, 0].sum() > most:
+        return None, keys_or_none
+    return np.concatenate([differ[q, : bad[q, 0]] for q in range(len(ranges))]), keys_or_none
 
 
 def prefix_weights(s: pl.Series, budget: int) -> np.ndarray | None:
