@@ -147,14 +147,25 @@ _INLINE = 12
 
 
 class _Span:
-    """The bytes from ``address`` to ``address + size`` as a read-only NumPy buffer, keeping
-    ``owner`` (the Arrow array whose buffers lie there) alive with the array."""
+    """``size`` read-only items of ``typestr`` from ``address`` on, one every ``stride``
+    bytes, as a NumPy buffer keeping ``owner`` (what holds that memory) alive with it."""
 
-    def __init__(self, address: int, size: int, owner: object) -> None:
+    def __init__(
+        self, address: int, size: int, owner: object, typestr: str = "|u1", stride: int = 1
+    ) -> None:
         self.__array_interface__ = {
-            "data": (address, True), "shape": (size,), "typestr": "|u1", "version": 3,
+            "data": (address, True), "shape": (size,), "strides": (stride,),
+            "typestr": typestr, "version": 3,
         }  # fmt: skip
         self.owner = owner
+
+
+def _words(data: np.ndarray) -> np.ndarray:
+    """``words[a]``: the 8 bytes ``data[a : a + 8]`` as one little-endian uint64 (an array
+    with a stride of one byte: one unaligned load, where eight byte loads compile to slow
+    vector code)."""
+    address = data.__array_interface__["data"][0]
+    return np.asarray(_Span(address, max(0, data.size - 7), data, "<u8"))
 
 
 def string_views(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,8 +300,17 @@ def _word(data, a, n):  # pragma: no cover - numba
     return w
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tail(data, words, a, q, n):  # pragma: no cover - numba
+    """Bytes ``q:n`` (fewer than 8) of the string at ``data[a:]`` as one uint64, read with
+    the string's last 8 bytes when it has 8."""
+    if n >= 8:
+        return words[a + n - 8] >> np.uint64(8 * (8 - n + q))
+    return _word(data, a + q, n - q)
+
+
 @njit(cache=True, nogil=True)
-def _byte_hashes(lo, hi, views, bases, data, row_bits, out):  # pragma: no cover - numba
+def _byte_hashes(lo, hi, views, bases, data, words, row_bits, out):  # pragma: no cover - numba
     """``out[r]``: a 64-bit hash of the bytes of string ``r`` (8 bytes at a time: xor, multiply
     and rotate; the length in the seed; SplitMix64's finaliser at the end); with
     ``row_bits > 0``, its top ``63 - row_bits`` bits above ``r``."""
@@ -299,11 +319,11 @@ def _byte_hashes(lo, hi, views, bases, data, row_bits, out):  # pragma: no cover
         h = np.uint64(n) * _K0
         q = 0
         while q + 8 <= n:
-            h = (h ^ _word(data, a + q, 8)) * _K1
+            h = (h ^ words[a + q]) * _K1
             h = (h << np.uint64(29)) | (h >> np.uint64(35))
             q += 8
         if q < n:
-            h = (h ^ _word(data, a + q, n - q)) * _K1
+            h = (h ^ _tail(data, words, a, q, n)) * _K1
         h = _mix(h)
         if row_bits > 0:
             h = ((h >> np.uint64(row_bits + 1)) << np.uint64(row_bits)) | np.uint64(r)
@@ -318,7 +338,7 @@ def byte_hashes(
     ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
     callers verify equality exactly (:func:`same_as_rows`)."""
     out = np.empty(views.size // 4, np.int64)
-    _k.run_chunks(_byte_hashes, out.size, views, bases, data, row_bits, out)
+    _k.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
     return out
 
 
@@ -351,7 +371,7 @@ def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _differ(  # pragma: no cover - numba
-    lo, hi, views, bases, data, codes, spans, weights, keys, bad, differ
+    lo, hi, views, bases, data, words, codes, spans, weights, keys, bad, differ
 ):
     """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
     code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
@@ -388,10 +408,10 @@ def _differ(  # pragma: no cover - numba
                 continue
             q = 0
             while same and q + 8 <= n:
-                same = _word(data, a + q, 8) == _word(data, b + q, 8)
+                same = words[a + q] == words[b + q]
                 q += 8
             if same and q < n:
-                same = _word(data, a + q, n - q) == _word(data, b + q, n - q)
+                same = _tail(data, words, a, q, n) == _tail(data, words, b, q, n)
             if not same:
                 if bad[0] < differ.size:
                     differ[bad[0]] = r
@@ -432,7 +452,8 @@ def checked_prefix_keys(
     differ = np.empty((len(ranges), most), np.int64)
     w = np.full((0, 257), -1, np.int64) if weights is None else weights
     keys = np.empty(rows.size if w.shape[0] else 0, np.int64)
-    args = [(lo, hi, views, bases, data, codes, spans, w, keys, bad[q], differ[q])
+    words = _words(data)
+    args = [(lo, hi, views, bases, data, words, codes, spans, w, keys, bad[q], differ[q])
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
     _k.in_threads(_differ, args)
     keys_or_none = None if weights is None or bad[:, 1].any() else keys
