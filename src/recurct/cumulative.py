@@ -185,9 +185,10 @@ def _lexical(
 
 
 #: From this many string ids that do not fit byte keys, they are hashed by recurct's own
-#: kernels (:func:`recurct._codes.byte_hash_codes`): below it polars' hash is about as fast,
-#: and those kernels' compilation (about 0.6 s on a first call) would cost more than they save
-_BYTE_HASH_ROWS = 2_000_000
+#: kernels (:func:`recurct._codes.byte_hash_codes`; 10^6 pseudonyms: 0.07 s against 0.10 s
+#: by polars' hash, the first call's compilation no longer); below it polars' hash is about
+#: as fast, and a small first call need not compile those kernels
+_BYTE_HASH_ROWS = 500_000
 
 
 def _factorise_strings(s: pl.Series) -> _Codes | None:
@@ -196,10 +197,11 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
     Ids that fit order-preserving int64 keys (:func:`recurct._strings.string_keys`: record
     numbers, short letter-and-digit ids) are coded as integer ids are, and each code's id is
     gathered from one of its rows. Other ids are hashed: from :data:`_BYTE_HASH_ROWS` ids by
-    recurct's threaded hash of their bytes (:func:`recurct._codes.byte_hash_codes`), below
-    it by polars' hash; the hashes are factorised with an open-addressing table, the result
-    verified exactly (every row's id equals the id of its code; ``None`` on a hash
-    collision), and the distinct ids (one row each) sorted and ranked.
+    recurct's threaded hash of their bytes where polars keeps them, grouped by a sort of
+    (hash, row) keys (:func:`recurct._codes.byte_hash_codes`), below it by polars' hash and
+    an open-addressing table; the result is verified exactly (every row's id equals the id
+    of its code; ``None`` on a hash collision the byte path cannot split), and the distinct
+    ids (one row each) sorted and ranked.
     """
     keys = string_keys(s)
     got_keys = None if keys is None else int_codes(keys)
