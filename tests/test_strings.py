@@ -138,9 +138,15 @@ def test_string_order_from_prefix_keys(values, small):
         assert differ.size == 0
         prefix = None if keys is None else (keys, weights.shape[0])
         order = _strings.string_order(s, prefix)
+        # the same strings as rows of a longer column (repeated, shuffled): their rows in order
+        column = values + values[::-1] + ["zz" * 40]
+        rows = np.arange(len(values))[::-1] + len(values)
+        rows_in_order = _strings.string_order(pl.Series(column, dtype=pl.Utf8), None, rows)
     finally:
         _strings._SMALL, _strings.MIN_ROWS = old
     assert [values[i] for i in order] == sorted(values, key=str.encode)
+    assert [column[r] for r in rows_in_order] == sorted(values, key=str.encode)
+    assert set(rows_in_order.tolist()) == set(rows.tolist())
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -155,8 +161,10 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
     monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
-    for sample_rows in (16, 4096):  # a sample of 16 lacks bytes: the prefix keys refused
+    for sample_rows, max_runs in ((16, 2000), (4096, 2000), (16, 0)):
+        # a sample of 16 lacks bytes: the prefix keys refused; no rounds allowed: polars sorts
         monkeypatch.setattr(_strings, "SAMPLE_ROWS", sample_rows)
+        monkeypatch.setattr(_strings, "_MAX_RUNS", max_runs)
         ids = [pool[i] for i in rng.integers(0, len(pool), 3000)]
         s = pl.Series(ids)
         for variant in (s, pl.concat([s[:1000], s[1000:2000], s[2000:]], rechunk=False), s[7:]):

@@ -148,9 +148,9 @@ def _renumber(lo, hi, codes, renumber):  # pragma: no cover - numba
 
 def byte_hash_codes(
     s: pl.Series, cap_bits: int
-) -> tuple[np.ndarray, pl.Series, tuple[np.ndarray, int] | None] | None:
-    """Codes of a null-free String ``s`` (int32), the value of each code and the keys of
-    their first bytes, through recurct's own hash of the UTF-8 bytes
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, int] | None] | None:
+    """Codes of a null-free String ``s`` (int32), the first row of each code and the keys
+    of their first bytes, through recurct's own hash of the UTF-8 bytes
     (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs in
     one) read where polars keeps them (:func:`recurct._strings.string_views`), grouped by
     :func:`_hash_sort_codes`.
@@ -172,7 +172,7 @@ def byte_hash_codes(
     if differ.size:
         reps, keys = _split_codes(s, codes, reps, differ, weights, keys)
     prefix = None if keys is None else (keys, weights.shape[0])
-    return codes, s.gather(reps), prefix
+    return codes, reps, prefix
 
 
 def _split_codes(

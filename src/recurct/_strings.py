@@ -560,31 +560,33 @@ def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool
 
 
 def string_order(
-    s: pl.Series, prefix: tuple[np.ndarray, int] | None = None
+    s: pl.Series, prefix: tuple[np.ndarray, int] | None = None, rows: np.ndarray | None = None
 ) -> np.ndarray | None:
     """The permutation that sorts the distinct, null-free strings ``s`` (byte order), or
-    ``None`` when ties are too many to resolve cheaply, or ``s`` is short (below
+    ``None`` when ties are too many to resolve cheaply, or they are few (below
     :data:`MIN_ROWS`, where a string sort takes milliseconds and compiling these kernels on a
-    first call would cost more): the caller then sorts ``s``.
+    first call would cost more): the caller then sorts them.
 
-    ``prefix``: the keys of the strings' first bytes and how many bytes they cover
-    (:func:`checked_prefix_keys`), when the caller has them: their sort is the first round.
+    ``rows``: sort the distinct strings ``s[rows]`` instead, and return their rows of ``s``
+    in order (no gather of the strings). ``prefix``: the keys of the strings' first bytes and
+    how many bytes they cover (:func:`checked_prefix_keys`; one per string sorted), when the
+    caller has them: their sort is the first round.
     """
-    n = s.len()
+    idx = np.arange(s.len(), dtype=np.int64) if rows is None else rows.astype(np.int64)
+    n = idx.size
     if n < MIN_ROWS:
         return None
-    views, bases, data = string_views(s)
-    idx = np.arange(n, dtype=np.int64)
     if n < 2:
         return idx
+    views, bases, data = string_views(s)
     stack = [(0, n, 0)]
     small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if prefix is not None:
         ib = max(1, (n - 1).bit_length())
-        keys = (prefix[0] << ib) | idx
+        keys = (prefix[0] << ib) | np.arange(n)
         keys.sort()
-        idx = keys & ((1 << ib) - 1)
-        stack = _ties(keys >> ib, 0, prefix[1], small)
+        idx = idx[keys & ((1 << ib) - 1)]
+        stack = _ties(keys, ib, 0, prefix[1], small)
     rounds = 0
     while stack:
         lo, hi, pos = stack.pop()
@@ -603,21 +605,25 @@ def string_order(
         keys.sort()
         idx[lo:hi] = idx[lo:hi][keys & ((1 << ib) - 1)]
         if not ended:  # else every string ended: distinct strings have distinct keys
-            stack += _ties(keys >> ib, lo, pos + radix.size, small)
+            stack += _ties(keys, ib, lo, pos + radix.size, small)
     if small:
         lo_s, hi_s, pos_s = (np.concatenate(x) for x in zip(*small))
         _sort_small(views, bases, data, idx, lo_s, hi_s, pos_s)
     return idx
 
 
-def _ties(high: np.ndarray, lo: int, pos: int, small: list) -> list[tuple[int, int, int]]:
-    """The runs of equal sorted keys ``high`` (rows ``lo + i``) that are still to be ordered
-    from byte ``pos`` on: the large ones returned, the small ones appended to ``small``."""
-    cut = np.flatnonzero(high[1:] != high[:-1]) + 1
-    run_lo = np.concatenate(([0], cut))
-    run_hi = np.concatenate((cut, [high.size]))
-    tie = run_hi - run_lo > 1
-    run_lo, run_hi = run_lo[tie] + lo, run_hi[tie] + lo
+def _ties(
+    keys: np.ndarray, ib: int, lo: int, pos: int, small: list
+) -> list[tuple[int, int, int]]:
+    """The runs of sorted ``keys`` (rows ``lo + i``) equal above their low ``ib`` bits that
+    are still to be ordered from byte ``pos`` on: the large ones returned, the small ones
+    appended to ``small`` (found from the few adjacent equal pairs)."""
+    pair = np.flatnonzero((keys[1:] ^ keys[:-1]) >> ib == 0)  # keys[i] ties keys[i + 1]
+    if pair.size == 0:
+        return []
+    new = np.flatnonzero(np.diff(pair) != 1) + 1  # pairs that start a run
+    run_lo = pair[np.concatenate(([0], new))] + lo
+    run_hi = pair[np.concatenate((new - 1, [pair.size - 1]))] + lo + 2
     big = run_hi - run_lo > _SMALL
     if (~big).any():
         lo_s, hi_s = run_lo[~big], run_hi[~big]

@@ -146,19 +146,13 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     return codes, n_patients, s.gather(rows), None
 
 
-def _lexical(
-    codes: np.ndarray,
-    labels: pl.Series,
-    table: np.ndarray | None = None,
-    prefix: tuple[np.ndarray, int] | None = None,
-) -> _Codes:
+def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = None) -> _Codes:
     """Renumber ``codes`` (indices into the distinct ``labels``) in ascending label order
     (or return the ``rank`` that does, for the caller to apply when needed).
 
     String labels are ordered by integer keys of their bytes
-    (:func:`recurct._strings.string_order`; ``prefix``: the keys of their first bytes, when
-    the caller computed them). Otherwise the labels are sorted (a string sort is fast; a
-    string ``arg_sort`` is not) and each
+    (:func:`recurct._strings.string_order`); failing that the labels are sorted (a string
+    sort is fast; a string ``arg_sort`` is not) and each
     sorted label's code found by its hash in ``table`` (:func:`recurct.kernels.small_codes`
     of the rows' hashes, every row verified against its label), or in a table of the labels'
     own hashes.
@@ -166,7 +160,7 @@ def _lexical(
     labels = labels.alias("patient_id")
     if labels.is_sorted():
         return codes.astype(np.int64, copy=False), labels.len(), labels, None
-    order = string_order(labels, prefix) if labels.dtype == pl.String else None
+    order = string_order(labels) if labels.dtype == pl.String else None
     if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
         rank = np.empty(order.size, np.int64)
         rank[order] = np.arange(order.size)
@@ -211,11 +205,19 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    if n >= _BYTE_HASH_ROWS:  # many ids: threaded, with the keys of their first bytes
-        got_bytes = byte_hash_codes(s, cap_bits)
-        return None if got_bytes is None else _lexical(*got_bytes[:2], prefix=got_bytes[2])
-    got = hash_codes(s, cap_bits)
-    return None if got is None else _lexical(*got)
+    if n < _BYTE_HASH_ROWS:
+        got = hash_codes(s, cap_bits)
+        return None if got is None else _lexical(*got)
+    got_bytes = byte_hash_codes(s, cap_bits)  # many ids: threaded, keys of their first bytes
+    if got_bytes is None:
+        return None
+    codes, reps, prefix = got_bytes
+    rows = string_order(s, prefix, reps)  # the distinct ids' rows in id order
+    if rows is None:
+        return _lexical(codes, s.gather(reps))
+    rank = np.empty(rows.size, np.int64)
+    rank[codes[rows]] = np.arange(rows.size)
+    return codes, rows.size, s.gather(rows).alias("patient_id"), rank
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
