@@ -234,3 +234,23 @@ def test_few_strings_sharing_hash_bits_get_codes_of_their_own(monkeypatch, table
             got = codes_mod.byte_hash_codes(s, 16)
             assert got is not None and got[2] is not None and got[2][0].size == count
     assert calls and all(0 < rows.size < 100 for rows in calls)  # the split path ran
+
+
+@given(st.lists(_TEXT | _HEX, max_size=80), st.booleans())
+def test_hash_codes_number_strings_by_first_row(values, table):
+    # grouped by a sort of (hash, row) keys and renumbered, or by a hash table: codes in
+    # order of first appearance, the first row of each, as a plain dict gives them
+    import recurct._codes as codes_mod
+
+    s = pl.Series(values, dtype=pl.Utf8)
+    old = codes_mod._SPARE_BITS
+    codes_mod._SPARE_BITS = 64 if table else 0
+    try:
+        codes, reps = codes_mod._hash_sort_codes(_strings.string_views(s), 4)
+    finally:
+        codes_mod._SPARE_BITS = old
+    want_codes, want_rows = _first_rows(values)
+    marked = codes < 0  # sorted: a code's first row is marked -1 - code
+    assert table or (np.flatnonzero(marked) == want_rows).all()
+    np.testing.assert_array_equal(np.where(marked, -1 - codes, codes), want_codes)
+    np.testing.assert_array_equal(reps, want_rows)

@@ -128,22 +128,25 @@ def _hash_sort_codes(place: tuple[np.ndarray, np.ndarray, np.ndarray], cap_bits:
     count = _run_codes(keys, row_bits, codes, reps)
     # renumbered in order of first row (as a table numbers them): the check then reads each
     # code's first row in order, not at random
-    code_bits = max(1, (count - 1).bit_length())
-    first = (reps[:count] << code_bits) | np.arange(count)
-    first.sort()
-    renumber = np.empty(count, np.int32)
-    renumber[first & ((1 << code_bits) - 1)] = np.arange(count, dtype=np.int32)
-    _k.run_chunks(_renumber, n, codes, renumber)
-    return codes, first >> code_bits
+    return codes, _in_row_order(codes, np.empty(count, np.int32), reps)
 
 
 @njit(cache=True, nogil=True)
-def _renumber(lo, hi, codes, renumber):  # pragma: no cover - numba
-    """``codes[i] = renumber[codes[i]]`` for rows ``lo:hi`` (a marked code ``-1 - c`` stays
-    marked: ``-1 - renumber[c]``)."""
-    for i in range(lo, hi):
+def _in_row_order(codes, renumber, reps):  # pragma: no cover - numba
+    """Renumber the codes of :func:`_run_codes` in place in order of their first row (marked
+    ``-1 - code``, it comes before the code's other rows); returns the first rows, in
+    order (``reps[:count]``, reused)."""
+    count = 0
+    for i in range(codes.size):
         c = codes[i]
-        codes[i] = renumber[c] if c >= 0 else -1 - renumber[-1 - c]
+        if c < 0:
+            renumber[-1 - c] = count
+            reps[count] = i
+            codes[i] = -1 - count
+            count += 1
+        else:
+            codes[i] = renumber[c]
+    return reps[:count]
 
 
 def byte_hash_codes(
