@@ -342,7 +342,7 @@ def byte_hashes(
     return out
 
 
-_BATCH = 32  # rows whose memory is requested together by _differ
+_BATCH = 64  # rows whose memory is requested together by _differ
 
 
 @njit(cache=True, nogil=True)
@@ -369,6 +369,16 @@ def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
     return k
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _locate(r0, r1, codes, spans, start, size):  # pragma: no cover - numba
+    """``start``, ``size``: where the string of each row ``r0:r1``'s code is (none for a
+    row marked as its code's first)."""
+    for r in range(r0, r1):
+        c = codes[r]
+        start[r - r0] = spans[2 * c] if c >= 0 else -1
+        size[r - r0] = spans[2 * c + 1] if c >= 0 else 0
+
+
 @njit(cache=True, nogil=True)
 def _differ(  # pragma: no cover - numba
     lo, hi, views, bases, data, words, codes, spans, weights, keys, bad, differ
@@ -376,47 +386,51 @@ def _differ(  # pragma: no cover - numba
     """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
     code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
     ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
-    is then not looked up, and ``c`` is written back). In batches of rows: first the
-    batch's other strings are located and their first bytes read (independent loads, so
-    their cache misses overlap), then compared 8 bytes at a time.
+    is then not looked up, and ``c`` is written back). In batches of rows, pipelined so
+    that cache misses overlap: while batch ``b`` is compared (8 bytes at a time), the first
+    byte of each string batch ``b + 1`` is compared with has been read, and where the
+    strings of batch ``b + 2`` are, loaded (independent loads).
 
     A row whose bytes are its code's (its first row) also gets ``keys[c]``
     (:func:`_prefix_key`), as its bytes are read here anyway."""
     m = weights.shape[0]
-    start = np.empty(_BATCH, np.int64)
-    size = np.empty(_BATCH, np.int64)
+    start = np.zeros((3, _BATCH), np.int64)  # batch b's places in row b % 3
+    size = np.zeros((3, _BATCH), np.int64)
     touched = np.int64(0)
-    for r0 in range(lo, hi, _BATCH):
-        r1 = min(r0 + _BATCH, hi)
-        for r in range(r0, r1):
-            c = max(codes[r], -1 - codes[r])
-            start[r - r0] = spans[2 * c] if codes[r] >= 0 else -1
-            size[r - r0] = spans[2 * c + 1] if codes[r] >= 0 else 0
-        for r in range(r0, r1):
-            if size[r - r0] > 0:
-                touched += data[start[r - r0]]
-        for r in range(r0, r1):
+    batches = (hi - lo + _BATCH - 1) // _BATCH
+    for b in range(-2, batches):
+        if b + 2 < batches:
+            r0 = lo + (b + 2) * _BATCH
+            _locate(r0, min(r0 + _BATCH, hi), codes, spans, start[(b + 2) % 3], size[(b + 2) % 3])
+        if 0 <= b + 1 < batches:
+            for k in range(min(_BATCH, hi - lo - (b + 1) * _BATCH)):
+                if size[(b + 1) % 3, k] > 0:
+                    touched += data[start[(b + 1) % 3, k]]
+        if b < 0:
+            continue
+        r0 = lo + b * _BATCH
+        at, span = start[b % 3], size[b % 3]
+        for r in range(r0, min(r0 + _BATCH, hi)):
             a, n = _at(views, bases, r)
             if codes[r] < 0:  # marked as its code's first row
                 codes[r] = -1 - codes[r]
-                start[r - r0], size[r - r0] = a, n
-            b = start[r - r0]
-            same = size[r - r0] == n
-            if same and a == b:  # the same bytes: the code's first row (or a view of them)
+                at[r - r0], span[r - r0] = a, n
+            same = span[r - r0] == n
+            if same and a == at[r - r0]:  # the same bytes: the code's first row (or a view)
                 if m > 0:
                     keys[codes[r]] = _prefix_key(data, a, n, weights, bad)
                 continue
             q = 0
             while same and q + 8 <= n:
-                same = words[a + q] == words[b + q]
+                same = words[a + q] == words[at[r - r0] + q]
                 q += 8
             if same and q < n:
-                same = _tail(data, words, a, q, n) == _tail(data, words, b, q, n)
+                same = _tail(data, words, a, q, n) == _tail(data, words, at[r - r0], q, n)
             if not same:
                 if bad[0] < differ.size:
                     differ[bad[0]] = r
                 bad[0] += 1
-    bad[2] = touched  # a store keeps the loads of the first pass
+    bad[2] = touched  # a store keeps the loads of the touch stage
 
 
 def same_as_rows(
