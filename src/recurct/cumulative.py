@@ -179,10 +179,10 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
 
 
 #: From this many string ids that do not fit byte keys, they are hashed by recurct's own
-#: kernels (:func:`recurct._codes.byte_hash_codes`; 10^6 pseudonyms: 0.07 s against 0.10 s
-#: by polars' hash, the first call's compilation no longer); below it polars' hash is about
-#: as fast, and a small first call need not compile those kernels
-_BYTE_HASH_ROWS = 500_000
+#: kernels (:func:`recurct._codes.byte_hash_codes`). Below it polars' hash is nearly as fast
+#: (10^6 pseudonyms: 0.10 s against 0.07 s), and those kernels' compilation (about 0.3 s
+#: more on a first call) would cost more than they save
+_BYTE_HASH_ROWS = 2_000_000
 
 
 def _factorise_strings(s: pl.Series) -> _Codes | None:
