@@ -6,6 +6,10 @@ pass, without sorting, gathering or replacing strings: the 64-bit polars hash of
 goes through a small open-addressing table (:func:`recurct.kernels.small_codes`), and the
 result is verified exactly (every row equals the label of its code). ``Enum`` columns use their
 physical codes directly.
+
+Many string ids that do not fit integer keys (pseudonyms) are grouped by a sort of their byte
+hashes instead (:func:`byte_hash_codes`): a table of millions of keys misses the cache on
+nearly every probe, where NumPy's SIMD sort of (hash bits, row) keys streams.
 """
 
 from __future__ import annotations

@@ -20,6 +20,13 @@ its low bits, is sorted by NumPy's SIMD integer sort. Rows whose keys tie are or
 the positions after those used, the same way (large ties) or by comparing their remaining bytes
 (small ties). The result equals polars' string sort (byte order): tested in
 ``tests/test_kernels.py`` against ``Series.arg_sort``.
+
+Ids that take the hash path are read where polars keeps them (:func:`string_views`: Arrow's
+string views and their buffers, no copy to contiguous UTF-8): :func:`byte_hashes` hashes them
+in threads, 8 bytes per load, and :func:`checked_prefix_keys` checks every row exactly
+against its code's first row, keying the first bytes of each distinct id in the same pass
+(ranks from a sample, :func:`prefix_weights`), so that their order starts from one integer
+sort.
 """
 
 from __future__ import annotations
