@@ -107,7 +107,7 @@ def test_checked_prefix_keys_order_as_first_bytes(values, sample_rows, budget, r
                 assert keys is None
                 continue
             m = weights.shape[0]
-            assert 1 <= m <= _strings._POSITIONS
+            assert 1 <= m <= _strings.KEY_POSITIONS
             lacks = [  # a byte, or an end, within the first m that has no weight
                 any(weights[q, b[q] + 1] < 0 for q in range(min(len(b), m)))
                 or (len(b) < m and weights[len(b), 0] < 0)

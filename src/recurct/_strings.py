@@ -488,15 +488,16 @@ def prefix_weights(s: pl.Series, budget: int) -> np.ndarray | None:
     from a sample of about :data:`SAMPLE_ROWS` strings: ``weights[q, b + 1]`` is the rank of
     byte ``b`` among those the sample has at position ``q`` ("string ended", column 0, ranked
     first) times the product of the numbers of symbols at the later positions, for as many
-    positions as fit ``budget`` bits (at most :data:`_POSITIONS`), and ``-1`` for symbols
-    the sample lacks (a string with one gets no key). ``None`` when no position fits."""
+    positions as fit ``budget`` bits (at most :data:`KEY_POSITIONS`: a position the sample's
+    strings share costs no bit), and ``-1`` for symbols the sample lacks (a string with one
+    gets no key). ``None`` when no position fits."""
     n = s.len()
     sample = s.gather_every(max(1, n // SAMPLE_ROWS)) if n > 2 * SAMPLE_ROWS else s
     offsets, data = utf8_buffers(sample)
     lengths = np.diff(offsets)
     if lengths.size == 0:
         return None
-    used = np.minimum(lengths, _POSITIONS)
+    used = np.minimum(lengths, KEY_POSITIONS)
     at = np.arange(used.sum()) - np.repeat(np.cumsum(used) - used, used)  # position in string
     seen = np.zeros((int(used.max()), 257), bool)
     seen[at, data[np.repeat(offsets[:-1], used) + at] + 1] = True
