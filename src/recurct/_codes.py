@@ -113,7 +113,9 @@ def _run_codes(keys, row_bits, codes, reps):  # pragma: no cover - numba
     return count
 
 
-def _hash_sort_codes(place: tuple[np.ndarray, np.ndarray, np.ndarray], cap_bits: int):
+def _hash_sort_codes(
+    place: tuple[np.ndarray, np.ndarray, np.ndarray], cap_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Codes (int32) of the strings of ``place`` (:func:`recurct._strings.string_views`)
     grouped by their byte hash, and the first row of each code: by sorting keys of the
     hash's top bits and the row (NumPy's SIMD sort; a hash table's probes miss the cache),
