@@ -349,7 +349,7 @@ def byte_hashes(
     return out
 
 
-_BATCH = 64  # rows whose memory is requested together by _differ
+_BATCH = 128  # rows whose memory is requested together by _differ
 
 
 @njit(cache=True, nogil=True)
