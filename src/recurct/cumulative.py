@@ -180,7 +180,7 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
 
 #: From this many string ids that do not fit byte keys, they are hashed by recurct's own
 #: kernels (:func:`recurct._codes.byte_hash_codes`). Below it polars' hash is nearly as fast
-#: (10^6 pseudonyms: 0.10 s against 0.07 s), and those kernels' compilation (about 0.3 s
+#: (10^6 pseudonyms: 0.10 s against 0.07 s), and those kernels' compilation (0.2-0.3 s
 #: more on a first call) would cost more than they save
 _BYTE_HASH_ROWS = 2_000_000
 
