@@ -351,8 +351,8 @@ def test_byte_hashes_and_exact_check(values, rnd):
     from recurct import _strings
 
     s = pl.Series(values, dtype=pl.Utf8)
-    offsets, data = _strings.utf8_buffers(s)
-    h = _strings.byte_hashes(offsets, data)
+    place = _strings.string_views(s)
+    h = _strings.byte_hashes(*place)
     for i, a in enumerate(values):  # equal strings hash equal
         for j, b in enumerate(values):
             if a == b:
@@ -362,12 +362,12 @@ def test_byte_hashes_and_exact_check(values, rnd):
     uniq = sorted(first, key=first.get)
     codes = np.array([uniq.index(v) for v in values], np.int32)
     rows = np.array([first[v] for v in uniq], np.int64)
-    assert _strings.same_as_rows(offsets, data, codes, rows)
+    assert _strings.same_as_rows(*place, codes, rows)
     if len(uniq) > 1:
         wrong = codes.copy()
         i = rnd.randrange(len(values))
         wrong[i] = (codes[i] + 1) % len(uniq)  # a row given another string's code
-        assert not _strings.same_as_rows(offsets, data, wrong, rows)
+        assert not _strings.same_as_rows(*place, wrong, rows)
 
 
 def test_byte_hash_codes_collision_falls_back(monkeypatch):
@@ -396,7 +396,10 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     # every string in one hash class: the exact check fails and the caller ranks instead
     import recurct._codes as codes_mod
 
-    monkeypatch.setattr(codes_mod, "byte_hashes", lambda o, d: np.zeros(o.size - 1, np.int64))
+    def one_class(views, bases, data, row_bits=0):
+        return np.arange(views.size // 4, dtype=np.int64)  # hash bits all 0, then the row
+
+    monkeypatch.setattr(codes_mod, "byte_hashes", one_class)
     assert cm._factorise_strings(s) is None
 
 

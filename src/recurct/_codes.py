@@ -6,16 +6,21 @@ pass, without sorting, gathering or replacing strings: the 64-bit polars hash of
 goes through a small open-addressing table (:func:`recurct.kernels.small_codes`), and the
 result is verified exactly (every row equals the label of its code). ``Enum`` columns use their
 physical codes directly.
+
+Many string ids that do not fit integer keys (pseudonyms) are grouped by a sort of their byte
+hashes instead (:func:`byte_hash_codes`): a table of millions of keys misses the cache on
+nearly every probe, where NumPy's SIMD sort of (hash bits, row) keys streams.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from numba import njit
 
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
-from recurct._strings import byte_hashes, same_as_rows, utf8_buffers
+from recurct._strings import byte_hashes, checked_prefix_keys, prefix_weights, string_views
 
 __all__ = [
     "Factorised",
@@ -82,16 +87,129 @@ def hash_codes(
     return codes, labels, table
 
 
-def byte_hash_codes(s: pl.Series, cap_bits: int) -> tuple[np.ndarray, pl.Series] | None:
-    """:func:`hash_codes` of a null-free String ``s`` (no table returned) through recurct's
-    own hash of the UTF-8 bytes (:func:`recurct._strings.byte_hashes`, in threads; polars'
-    hash of long strings runs in one), checked exactly: every row against its code's first
-    row, over the same bytes (no gather of N strings)."""
-    offsets, data = utf8_buffers(s)
-    codes, reps, _ = _table_codes(byte_hashes(offsets, data), cap_bits)
-    if not same_as_rows(offsets, data, codes, reps):
+#: The sort of :func:`byte_hash_codes` keeps at least this many more hash bits than the
+#: bits of the number of rows, so that few distinct strings share them (else: a hash table)
+_SPARE_BITS = 12
+
+
+@njit(cache=True, nogil=True)
+def _run_codes(keys, row_bits, codes, reps):  # pragma: no cover - numba
+    """Codes of sorted keys ``(hash bits << row_bits) | row``: ``codes[row]``, one code per
+    run of equal hash bits, in key order, marked ``-1 - code`` on the code's first row
+    (for :func:`recurct._strings.checked_prefix_keys`); ``reps[code]``: that row; the
+    number of codes."""
+    mask = (np.int64(1) << row_bits) - 1
+    count = 0
+    previous = np.int64(-1)
+    for k in keys:
+        r = k & mask
+        if k >> row_bits != previous:
+            previous = k >> row_bits
+            reps[count] = r
+            codes[r] = -1 - count
+            count += 1
+        else:
+            codes[r] = count - 1
+    return count
+
+
+def _hash_sort_codes(
+    place: tuple[np.ndarray, np.ndarray, np.ndarray], cap_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32) of the strings of ``place`` (:func:`recurct._strings.string_views`)
+    grouped by their byte hash, and the first row of each code: by sorting keys of the
+    hash's top bits and the row (NumPy's SIMD sort; a hash table's probes miss the cache),
+    or, when those bits would be too few for the rows, by a hash table
+    (:func:`recurct.kernels.split_codes`). Not checked: strings sharing a hash share a
+    code; sorted, a code's first row is marked ``-1 - code`` (see :func:`_run_codes`)."""
+    n = place[0].size // 4
+    row_bits = max(1, (n - 1).bit_length())
+    if 63 - row_bits - n.bit_length() < _SPARE_BITS:
+        codes, reps, _ = _table_codes(byte_hashes(*place), cap_bits)
+        return codes, reps
+    keys = byte_hashes(*place, row_bits=row_bits)
+    keys.sort()
+    codes = np.empty(n, np.int32)
+    reps = np.empty(n, np.int64)
+    count = _run_codes(keys, row_bits, codes, reps)
+    # renumbered in order of first row (as a table numbers them): the check then reads each
+    # code's first row in order, not at random
+    return codes, _in_row_order(codes, np.empty(count, np.int32), reps)
+
+
+@njit(cache=True, nogil=True)
+def _in_row_order(codes, renumber, reps):  # pragma: no cover - numba
+    """Renumber the codes of :func:`_run_codes` in place in order of their first row (marked
+    ``-1 - code``, it comes before the code's other rows); returns the first rows, in
+    order (``reps[:count]``, reused)."""
+    count = 0
+    for i in range(codes.size):
+        c = codes[i]
+        if c < 0:
+            renumber[-1 - c] = count
+            reps[count] = i
+            codes[i] = -1 - count
+            count += 1
+        else:
+            codes[i] = renumber[c]
+    return reps[:count]
+
+
+def byte_hash_codes(
+    s: pl.Series, cap_bits: int
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, int] | None] | None:
+    """Codes of a null-free String ``s`` (int32), the first row of each code and the keys
+    of their first bytes, through recurct's own hash of the UTF-8 bytes
+    (:func:`recurct._strings.byte_hashes`, in threads; polars' hash of long strings runs in
+    one) read where polars keeps them (:func:`recurct._strings.string_views`), grouped by
+    :func:`_hash_sort_codes`.
+
+    Exact: every row is checked against its code's first row, over the same bytes (no
+    gather of N strings); the few rows of a string that shares its hash bits with another
+    get codes of their own (:func:`_split_codes`), and ``None`` is returned when they are
+    too many (then rank the strings). The same pass keys each code's first bytes in byte
+    order (:func:`recurct._strings.checked_prefix_keys`): returned with the number of bytes
+    they cover, for :func:`recurct._strings.string_order` (``None`` if a string has a byte
+    the sample of :func:`recurct._strings.prefix_weights` lacked)."""
+    place = string_views(s)
+    codes, reps = _hash_sort_codes(place, cap_bits)
+    weights = prefix_weights(s, 62 - max(1, (s.len() - 1).bit_length()))
+    most = max(64, s.len() >> 12)
+    differ, keys = checked_prefix_keys(*place, codes, reps, weights, most)
+    if differ is None:
         return None
-    return codes, s.gather(reps)
+    if differ.size:
+        reps, keys = _split_codes(s, codes, reps, differ, weights, keys)
+    prefix = None if keys is None else (keys, weights.shape[0])
+    return codes, reps, prefix
+
+
+def _split_codes(
+    s: pl.Series,
+    codes: np.ndarray,
+    reps: np.ndarray,
+    differ: np.ndarray,
+    weights: np.ndarray | None,
+    keys: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """New codes, in place, for the rows ``differ`` whose string is not their code's (its
+    hash shares the bits kept with another's): one per distinct (code, string), after the
+    others (strings of different codes differ: their hashes do). Returns the first row of
+    every code and, given ``keys``, the prefix keys of every code (``None`` if a new string
+    has a byte that ``weights`` lacks)."""
+    new: dict[tuple[int, str], int] = {}
+    first = []
+    for r, c, value in zip(differ, codes[differ], s.gather(differ).to_list(), strict=True):
+        if (int(c), value) not in new:
+            new[int(c), value] = reps.size + len(new)
+            first.append(r)
+        codes[r] = new[int(c), value]
+    if keys is not None:
+        added = s.gather(first)
+        idx = np.arange(len(first))
+        _, more = checked_prefix_keys(*string_views(added), idx.astype(np.int32), idx, weights)
+        keys = None if more is None else np.concatenate((keys, more))
+    return np.concatenate((reps, first)), keys
 
 
 def factorise_values(s: pl.Series) -> Factorised:

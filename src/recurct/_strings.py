@@ -20,6 +20,13 @@ its low bits, is sorted by NumPy's SIMD integer sort. Rows whose keys tie are or
 the positions after those used, the same way (large ties) or by comparing their remaining bytes
 (small ties). The result equals polars' string sort (byte order): tested in
 ``tests/test_kernels.py`` against ``Series.arg_sort``.
+
+Ids that take the hash path are read where polars keeps them (:func:`string_views`: Arrow's
+string views and their buffers, no copy to contiguous UTF-8): :func:`byte_hashes` hashes them
+in threads, 8 bytes per load, and :func:`checked_prefix_keys` checks every row exactly
+against its code's first row, keying the first bytes of each distinct id in the same pass
+(ranks from a sample, :func:`prefix_weights`), so that their order starts from one integer
+sort.
 """
 
 from __future__ import annotations
@@ -30,7 +37,16 @@ from numba import njit
 
 from recurct import kernels as _k
 
-__all__ = ["byte_hashes", "may_need_cleaning", "same_as_rows", "string_keys", "string_order"]
+__all__ = [
+    "byte_hashes",
+    "checked_prefix_keys",
+    "may_need_cleaning",
+    "prefix_weights",
+    "same_as_rows",
+    "string_keys",
+    "string_order",
+    "string_views",
+]
 
 #: Below this many strings the order and screen kernels are not used (polars is fast enough
 #: there, and their compilation, about a second on a first call, is not paid).
@@ -47,53 +63,53 @@ SAMPLE_ROWS = 4_096
 
 
 @njit(cache=True, nogil=True)
-def _symbol_counts(offsets, data, idx, lo, hi, pos, npos):  # pragma: no cover - numba
-    """``counts[q, s]``: rows ``idx[lo:hi]`` with symbol ``s`` at byte ``pos + q`` (``s = 0``:
-    the string ended before it, else the byte + 1)."""
-    counts = np.zeros((npos, 257), np.int64)
+def _symbol_counts(i0, i1, views, bases, data, idx, pos, counts):  # pragma: no cover - numba
+    """``counts[q, s]`` += rows ``idx[i0:i1]`` with symbol ``s`` at byte ``pos + q`` (``s = 0``:
+    the string ended before it, else the byte + 1), ``q < counts.shape[0]``."""
+    npos = counts.shape[0]
     ends = np.zeros(npos + 1, np.int64)  # rows with min(bytes left, npos) = q
-    for i in range(lo, hi):
-        r = idx[i]
-        a = offsets[r] + pos
-        left = min(max(offsets[r + 1] - a, 0), npos)
+    for i in range(i0, i1):
+        a, n = _at(views, bases, idx[i])
+        left = min(max(n - pos, 0), npos)
         ends[left] += 1
+        a += pos
         for q in range(left):
             counts[q, data[a + q] + 1] += 1
     ended = 0
     for q in range(npos):
         ended += ends[q]
-        counts[q, 0] = ended
-    return counts
+        counts[q, 0] += ended
 
 
 @njit(cache=True, nogil=True)
-def _keys(offsets, data, idx, lo, hi, pos, ranks, radix, ib):  # pragma: no cover - numba
-    """Packed keys of rows ``idx[lo:hi]``: the mixed-radix number of the symbol ranks at
-    ``pos, pos + 1, ...`` shifted by ``ib`` bits, or-ed with the row's place in the run (a
-    string that ended has rank 0 at every later position)."""
+def _keys(i0, i1, views, bases, data, idx, lo, pos, ranks, radix, ib, keys):  # pragma: no cover
+    """``keys[i - lo]``, packed keys of rows ``idx[i]``, ``i0 <= i < i1``: the mixed-radix
+    number of the symbol ranks at ``pos, pos + 1, ...`` shifted by ``ib`` bits, or-ed with
+    ``i - lo``, the row's place in the run (a string that ended has rank 0 at every later
+    position)."""
     m = radix.size
     tail = np.ones(m + 1, np.int64)  # tail[q]: product of radix[q:]
     for q in range(m - 1, -1, -1):
         tail[q] = tail[q + 1] * radix[q]
-    keys = np.empty(hi - lo, np.int64)
-    for i in range(lo, hi):
-        r = idx[i]
-        a = offsets[r] + pos
-        left = min(max(offsets[r + 1] - a, 0), m)
+    for i in range(i0, i1):
+        a, n = _at(views, bases, idx[i])
+        left = min(max(n - pos, 0), m)
+        a += pos
         k = np.int64(0)
         for q in range(left):
             k = k * radix[q] + ranks[q, data[a + q] + 1]
         keys[i - lo] = ((k * tail[left]) << ib) | (i - lo)
-    return keys
 
 
 @njit(cache=True, nogil=True)
-def _less(offsets, data, r1, r2, pos):  # pragma: no cover - numba
+def _less(views, bases, data, r1, r2, pos):  # pragma: no cover - numba
     """String ``r1`` < string ``r2`` comparing bytes from ``pos`` on (shorter first on a tie)."""
-    a1 = offsets[r1] + pos
-    a2 = offsets[r2] + pos
-    n1 = offsets[r1 + 1] - a1
-    n2 = offsets[r2 + 1] - a2
+    a1, n1 = _at(views, bases, r1)
+    a2, n2 = _at(views, bases, r2)
+    a1 += pos
+    a2 += pos
+    n1 -= pos
+    n2 -= pos
     for q in range(min(n1, n2)):
         b1 = data[a1 + q]
         b2 = data[a2 + q]
@@ -103,7 +119,7 @@ def _less(offsets, data, r1, r2, pos):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _sort_small(offsets, data, idx, lo_s, hi_s, pos_s):  # pragma: no cover - numba
+def _sort_small(views, bases, data, idx, lo_s, hi_s, pos_s):  # pragma: no cover - numba
     """Insertion sort of each run ``idx[lo:hi]`` by the bytes from its ``pos`` on."""
     for k in range(lo_s.size):
         lo = lo_s[k]
@@ -112,7 +128,7 @@ def _sort_small(offsets, data, idx, lo_s, hi_s, pos_s):  # pragma: no cover - nu
         for j in range(lo + 1, hi):
             r = idx[j]
             i = j - 1
-            while i >= lo and _less(offsets, data, r, idx[i], pos):
+            while i >= lo and _less(views, bases, data, r, idx[i], pos):
                 idx[i + 1] = idx[i]
                 i -= 1
             idx[i + 1] = r
@@ -131,6 +147,88 @@ def utf8_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.frombuffer(off_buf, np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     return offsets, data if data.size else np.zeros(1, np.uint8)  # never empty: kernels read it
+
+
+#: Arrow string views hold strings of up to this many bytes inline (in the view itself)
+_INLINE = 12
+
+
+class _Span:
+    """``size`` read-only items of ``typestr`` from ``address`` on, one every ``stride``
+    bytes, as a NumPy buffer keeping ``owner`` (what holds that memory) alive with it."""
+
+    def __init__(
+        self, address: int, size: int, owner: object, typestr: str = "|u1", stride: int = 1
+    ) -> None:
+        self.__array_interface__ = {
+            "data": (address, True), "shape": (size,), "strides": (stride,),
+            "typestr": typestr, "version": 3,
+        }  # fmt: skip
+        self.owner = owner
+
+
+def _words(data: np.ndarray) -> np.ndarray:
+    """``words[a]``: the 8 bytes ``data[a : a + 8]`` as one little-endian uint64 (an array
+    with a stride of one byte: one unaligned load, where eight byte loads compile to slow
+    vector code)."""
+    address = data.__array_interface__["data"][0]
+    return np.asarray(_Span(address, max(0, data.size - 7), data, "<u8"))
+
+
+def string_views(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the bytes of the null-free String ``s`` are, as polars keeps them (no copy):
+    ``(views, bases, data)``, read by :func:`_at`.
+
+    ``views`` (int32, four per string) are Arrow's string views: length, then either the
+    bytes themselves (up to 12) or a prefix, a buffer number and an offset in that buffer.
+    ``data`` is one uint8 array over the addresses from the lowest to the highest byte of the
+    views and of their buffers (only bytes inside them are ever read), ``bases[0]`` the place
+    of the first view in it, ``bases[1]`` the longest inline length (12; -1: none inline) and
+    ``bases[2 + b]`` the place of buffer ``b``. Where polars cannot hand string views to
+    pyarrow (older versions), the strings are copied to ``large_string`` and described the
+    same way, with every string in a buffer (:func:`_offset_views`).
+    """
+    s = s.rechunk()  # a concatenation of views: no string is copied
+    try:
+        arr = s.to_arrow(compat_level=pl.CompatLevel.newest())
+    except Exception:  # no string views in this polars or pyarrow: copy instead
+        arr = None
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    if arr is None or str(arr.type) not in ("string_view", "utf8_view"):
+        return _offset_views(s)
+    n = len(arr)
+    bufs = arr.buffers()[1:]
+    if n == 0 or bufs[0] is None:
+        return np.zeros(0, np.int32), np.array([0, _INLINE], np.int64), np.zeros(1, np.uint8)
+    first = bufs[0].address + 16 * arr.offset
+    views = np.frombuffer(bufs[0], np.int32)[4 * arr.offset : 4 * (arr.offset + n)]
+    places = [(first, 16 * n)] + [(b.address, b.size) if b else (first, 0) for b in bufs[1:]]
+    lo = min(a for a, _ in places)
+    hi = max(a + size for a, size in places)
+    bases = np.array([first - lo, _INLINE] + [a - lo for a, _ in places[1:]], np.int64)
+    return views, bases, np.asarray(_Span(lo, hi - lo, arr))
+
+
+def _offset_views(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`string_views` through :func:`utf8_buffers`: views of contiguous UTF-8 bytes
+    (none inline; buffers of 2^30 bytes, so that offsets fit int32)."""
+    offsets, data = utf8_buffers(s)
+    views = np.zeros((offsets.size - 1, 4), np.int32)
+    views[:, 0] = np.diff(offsets)
+    views[:, 2] = offsets[:-1] >> 30
+    views[:, 3] = offsets[:-1] & ((1 << 30) - 1)
+    buffers = np.arange(int(offsets[-1] >> 30) + 1, dtype=np.int64) << 30
+    return views.reshape(-1), np.concatenate(([0, -1], buffers)), data
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at(views, bases, r):  # pragma: no cover - numba
+    """Where string ``r`` of :func:`string_views` starts in ``data``, and its length."""
+    n = np.int64(views[4 * r])
+    if n <= bases[1]:
+        return bases[0] + 16 * r + 4, n
+    return bases[2 + views[4 * r + 2]] + views[4 * r + 3], n
 
 
 @njit(cache=True, nogil=True)
@@ -209,79 +307,214 @@ def _word(data, a, n):  # pragma: no cover - numba
     return w
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tail(data, words, a, q, n):  # pragma: no cover - numba
+    """Bytes ``q:n`` (fewer than 8) of the string at ``data[a:]`` as one uint64, read with
+    the string's last 8 bytes when it has 8."""
+    if n >= 8:
+        return words[a + n - 8] >> np.uint64(8 * (8 - n + q))
+    return _word(data, a + q, n - q)
+
+
 @njit(cache=True, nogil=True)
-def _byte_hashes(lo, hi, offsets, data, out):  # pragma: no cover - numba
+def _byte_hashes(lo, hi, views, bases, data, words, row_bits, out):  # pragma: no cover - numba
     """``out[r]``: a 64-bit hash of the bytes of string ``r`` (8 bytes at a time: xor, multiply
-    and rotate; the length in the seed; SplitMix64's finaliser at the end)."""
+    and rotate; the length in the seed; SplitMix64's finaliser at the end); with
+    ``row_bits > 0``, its top ``63 - row_bits`` bits above ``r``."""
     for r in range(lo, hi):
-        a = offsets[r]
-        n = offsets[r + 1] - a
+        a, n = _at(views, bases, r)
         h = np.uint64(n) * _K0
         q = 0
         while q + 8 <= n:
-            h = (h ^ _word(data, a + q, 8)) * _K1
+            h = (h ^ words[a + q]) * _K1
             h = (h << np.uint64(29)) | (h >> np.uint64(35))
             q += 8
         if q < n:
-            h = (h ^ _word(data, a + q, n - q)) * _K1
-        out[r] = np.int64(_mix(h))
+            h = (h ^ _tail(data, words, a, q, n)) * _K1
+        h = _mix(h)
+        if row_bits > 0:
+            h = ((h >> np.uint64(row_bits + 1)) << np.uint64(row_bits)) | np.uint64(r)
+        out[r] = np.int64(h)
 
 
-def byte_hashes(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
-    """A 64-bit hash (int64) of every string of :func:`utf8_buffers`' ``offsets``/``data``,
-    over row ranges in threads. Equal strings hash equal; callers verify equality exactly
-    (:func:`same_as_rows`)."""
-    out = np.empty(offsets.size - 1, np.int64)
-    _k.run_chunks(_byte_hashes, out.size, offsets, data, out)
+def byte_hashes(
+    views: np.ndarray, bases: np.ndarray, data: np.ndarray, row_bits: int = 0
+) -> np.ndarray:
+    """A 64-bit hash (int64) of every string of :func:`string_views`, over row ranges in
+    threads; with ``row_bits > 0`` (rows below ``2**row_bits``), keys to sort: the top
+    ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
+    callers verify equality exactly (:func:`same_as_rows`)."""
+    out = np.empty(views.size // 4, np.int64)
+    _k.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
     return out
 
 
-_BATCH = 32  # rows whose memory is requested together by _differ
+_BATCH = 128  # rows whose memory is requested together by _differ
 
 
 @njit(cache=True, nogil=True)
-def _differ(lo, hi, offsets, data, codes, rows, bad):  # pragma: no cover - numba
-    """``bad[0] = 1`` if some string ``r`` of ``lo:hi`` differs from string
-    ``rows[codes[r]]`` (``bad[1]``: scratch). In batches of rows: first the batch's other
-    strings are located and their first bytes read (independent loads, so their cache misses
-    overlap), then compared 8 bytes at a time."""
-    start = np.empty(_BATCH, np.int64)
-    for r0 in range(lo, hi, _BATCH):
-        r1 = min(r0 + _BATCH, hi)
-        for r in range(r0, r1):
-            start[r - r0] = offsets[rows[codes[r]]]
-        touched = np.uint64(0)
-        for r in range(r0, r1):
-            touched += data[min(start[r - r0], data.size - 1)]
-        for r in range(r0, r1):
-            a = offsets[r]
-            b = start[r - r0]
-            n = offsets[r + 1] - a
-            if offsets[rows[codes[r]] + 1] - b != n:
-                bad[0] = 1
-                continue
-            if a == b:  # the same bytes (the row itself)
+def _rep_spans(lo, hi, views, bases, rows, spans):  # pragma: no cover - numba
+    """``spans[2c], spans[2c + 1]``: where string ``rows[c]`` starts and its length, for the
+    codes ``c`` of ``lo:hi``."""
+    for c in range(lo, hi):
+        spans[2 * c], spans[2 * c + 1] = _at(views, bases, rows[c])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
+    """The sum of ``weights[q, byte + 1]`` over the first ``weights.shape[0]`` bytes at
+    ``data[a : a + n]``; ``bad[1] = 1`` if a byte (or the end) there has no weight (``-1``)."""
+    m = weights.shape[0]
+    k = np.int64(0)
+    for q in range(min(n, m)):
+        w = weights[q, data[a + q] + 1]
+        k += w
+        if w < 0:
+            bad[1] = 1
+    if n < m and weights[n, 0] < 0:
+        bad[1] = 1
+    return k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _locate(r0, r1, codes, spans, start, size):  # pragma: no cover - numba
+    """``start``, ``size``: where the string of each row ``r0:r1``'s code is (none for a
+    row marked as its code's first)."""
+    for r in range(r0, r1):
+        c = codes[r]
+        start[r - r0] = spans[2 * c] if c >= 0 else -1
+        size[r - r0] = spans[2 * c + 1] if c >= 0 else 0
+
+
+@njit(cache=True, nogil=True)
+def _differ(  # pragma: no cover - numba
+    lo, hi, views, bases, data, words, codes, spans, weights, keys, bad, differ
+):
+    """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
+    code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
+    ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
+    is then not looked up, and ``c`` is written back). In batches of rows, pipelined so
+    that cache misses overlap: while batch ``b`` is compared (8 bytes at a time), the first
+    byte of each string batch ``b + 1`` is compared with has been read, and where the
+    strings of batch ``b + 2`` are, loaded (independent loads).
+
+    A row whose bytes are its code's (its first row) also gets ``keys[c]``
+    (:func:`_prefix_key`), as its bytes are read here anyway."""
+    m = weights.shape[0]
+    start = np.zeros((3, _BATCH), np.int64)  # batch b's places in row b % 3
+    size = np.zeros((3, _BATCH), np.int64)
+    touched = np.int64(0)
+    batches = (hi - lo + _BATCH - 1) // _BATCH
+    for b in range(-2, batches):
+        if b + 2 < batches:
+            r0 = lo + (b + 2) * _BATCH
+            _locate(r0, min(r0 + _BATCH, hi), codes, spans, start[(b + 2) % 3], size[(b + 2) % 3])
+        if 0 <= b + 1 < batches:
+            for k in range(min(_BATCH, hi - lo - (b + 1) * _BATCH)):
+                if size[(b + 1) % 3, k] > 0:
+                    touched += data[start[(b + 1) % 3, k]]
+        if b < 0:
+            continue
+        r0 = lo + b * _BATCH
+        at, span = start[b % 3], size[b % 3]
+        for r in range(r0, min(r0 + _BATCH, hi)):
+            a, n = _at(views, bases, r)
+            if codes[r] < 0:  # marked as its code's first row
+                codes[r] = -1 - codes[r]
+                at[r - r0], span[r - r0] = a, n
+            same = span[r - r0] == n
+            if same and a == at[r - r0]:  # the same bytes: the code's first row (or a view)
+                if m > 0:
+                    keys[codes[r]] = _prefix_key(data, a, n, weights, bad)
                 continue
             q = 0
-            while q + 8 <= n:
-                if _word(data, a + q, 8) != _word(data, b + q, 8):
-                    bad[0] = 1
+            while same and q + 8 <= n:
+                same = words[a + q] == words[at[r - r0] + q]
                 q += 8
-            if q < n and _word(data, a + q, n - q) != _word(data, b + q, n - q):
-                bad[0] = 1
-        bad[1] = touched  # a store keeps the loads of the first pass
+            if same and q < n:
+                same = _tail(data, words, a, q, n) == _tail(data, words, at[r - r0], q, n)
+            if not same:
+                if bad[0] < differ.size:
+                    differ[bad[0]] = r
+                bad[0] += 1
+    bad[2] = touched  # a store keeps the loads of the touch stage
 
 
 def same_as_rows(
-    offsets: np.ndarray, data: np.ndarray, codes: np.ndarray, rows: np.ndarray
+    views: np.ndarray, bases: np.ndarray, data: np.ndarray, codes: np.ndarray, rows: np.ndarray
 ) -> bool:
-    """Whether every string ``r`` equals string ``rows[codes[r]]`` (bytes and length): a
-    factorisation by hashes verified exactly, over row ranges in threads."""
+    """Whether every string ``r`` of :func:`string_views` equals string ``rows[codes[r]]``
+    (bytes and length): a factorisation by hashes verified exactly, over row ranges in
+    threads."""
+    differ, _ = checked_prefix_keys(views, bases, data, codes, rows, None)
+    return differ is not None and differ.size == 0
+
+
+def checked_prefix_keys(
+    views: np.ndarray,
+    bases: np.ndarray,
+    data: np.ndarray,
+    codes: np.ndarray,
+    rows: np.ndarray,
+    weights: np.ndarray | None,
+    most: int = 0,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows ``r`` of :func:`string_views` whose string differs from string
+    ``rows[codes[r]]`` (ascending; ``None`` when more than ``most``; where ``codes[r]`` is
+    ``-1 - c``, row ``r`` is ``rows[c]``: it is not looked up, and ``c`` is written back to
+    ``codes``), and in the same pass
+    the prefix key of each code's string by ``weights`` (:func:`prefix_weights`; the keys
+    compare as the strings' first ``weights.shape[0]`` bytes do), or ``None`` for keys when
+    ``weights`` is ``None`` or lacks a byte of those strings. Over row ranges in threads."""
     ranges = _k.row_ranges(codes.size)
-    bad = np.zeros((len(ranges), 2), np.uint64)  # a row per thread (no shared cache line)
-    args = [(lo, hi, offsets, data, codes, rows, bad[q]) for q, (lo, hi) in enumerate(ranges)]
+    spans = np.empty(2 * rows.size, np.int64)
+    _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
+    bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
+    differ = np.empty((len(ranges), most), np.int64)
+    w = np.full((0, 257), -1, np.int64) if weights is None else weights
+    keys = np.empty(rows.size if w.shape[0] else 0, np.int64)
+    words = _words(data)
+    args = [(lo, hi, views, bases, data, words, codes, spans, w, keys, bad[q], differ[q])
+            for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
     _k.in_threads(_differ, args)
-    return not bad[:, 0].any()
+    keys_or_none = None if weights is None or bad[:, 1].any() else keys
+    if bad[:, 0].sum() > most:
+        return None, keys_or_none
+    return np.concatenate([differ[q, : bad[q, 0]] for q in range(len(ranges))]), keys_or_none
+
+
+def prefix_weights(s: pl.Series, budget: int) -> np.ndarray | None:
+    """Weights of the first bytes of the null-free ``s`` for :func:`checked_prefix_keys`,
+    from a sample of about :data:`SAMPLE_ROWS` strings: ``weights[q, b + 1]`` is the rank of
+    byte ``b`` among those the sample has at position ``q`` ("string ended", column 0, ranked
+    first) times the product of the numbers of symbols at the later positions, for as many
+    positions as fit ``budget`` bits (at most :data:`KEY_POSITIONS`: a position the sample's
+    strings share costs no bit), and ``-1`` for symbols the sample lacks (a string with one
+    gets no key). ``None`` when no position fits."""
+    n = s.len()
+    sample = s.gather_every(max(1, n // SAMPLE_ROWS)) if n > 2 * SAMPLE_ROWS else s
+    offsets, data = utf8_buffers(sample)
+    lengths = np.diff(offsets)
+    if lengths.size == 0:
+        return None
+    used = np.minimum(lengths, KEY_POSITIONS)
+    at = np.arange(used.sum()) - np.repeat(np.cumsum(used) - used, used)  # position in string
+    seen = np.zeros((int(used.max()), 257), bool)
+    seen[at, data[np.repeat(offsets[:-1], used) + at] + 1] = True
+    seen[int(lengths.min()) :, 0] = True  # "ended" from the shortest length on
+    radix = seen.sum(axis=1)
+    product, m = 1, 0
+    while m < radix.size and product * int(radix[m]) <= 1 << budget:
+        product *= int(radix[m])
+        m += 1
+    if m == 0:
+        return None
+    tail = np.ones(m, np.int64)  # the product of the radices after each position
+    for q in range(m - 2, -1, -1):
+        tail[q] = tail[q + 1] * radix[q + 1]
+    weights = (np.cumsum(seen[:m], axis=1, dtype=np.int64) - 1) * tail[:, None]
+    weights[~seen[:m]] = -1
+    return np.ascontiguousarray(weights)
 
 
 def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
@@ -348,20 +581,34 @@ def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool
     return np.cumsum(present[:m], axis=1) - 1, radix[:m].astype(np.int64), False
 
 
-def string_order(s: pl.Series) -> np.ndarray | None:
+def string_order(
+    s: pl.Series, prefix: tuple[np.ndarray, int] | None = None, rows: np.ndarray | None = None
+) -> np.ndarray | None:
     """The permutation that sorts the distinct, null-free strings ``s`` (byte order), or
-    ``None`` when ties are too many to resolve cheaply, or ``s`` is short (below
+    ``None`` when ties are too many to resolve cheaply, or they are few (below
     :data:`MIN_ROWS`, where a string sort takes milliseconds and compiling these kernels on a
-    first call would cost more): the caller then sorts ``s``."""
-    if s.len() < MIN_ROWS:
+    first call would cost more): the caller then sorts them.
+
+    ``rows``: sort the distinct strings ``s[rows]`` instead, and return their rows of ``s``
+    in order (no gather of the strings). ``prefix``: the keys of the strings' first bytes and
+    how many bytes they cover (:func:`checked_prefix_keys`; one per string sorted), when the
+    caller has them: their sort is the first round.
+    """
+    idx = np.arange(s.len(), dtype=np.int64) if rows is None else rows.astype(np.int64)
+    n = idx.size
+    if n < MIN_ROWS:
         return None
-    offsets, data = utf8_buffers(s)
-    n = offsets.size - 1
-    idx = np.arange(n, dtype=np.int64)
     if n < 2:
         return idx
+    views, bases, data = string_views(s)
     stack = [(0, n, 0)]
     small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if prefix is not None:
+        ib = max(1, (n - 1).bit_length())
+        keys = (prefix[0] << ib) | np.arange(n)
+        keys.sort()
+        idx = idx[keys & ((1 << ib) - 1)]
+        stack = _ties(keys, ib, 0, prefix[1], small)
     rounds = 0
     while stack:
         lo, hi, pos = stack.pop()
@@ -369,61 +616,78 @@ def string_order(s: pl.Series) -> np.ndarray | None:
         if rounds > _MAX_RUNS:
             return None
         ib = max(1, int(hi - lo - 1).bit_length())
-        counts = _symbol_counts(offsets, data, idx, lo, hi, pos, _POSITIONS)
-        ranks, radix, ended = _plan(counts, 62 - ib)
-        keys = _keys(offsets, data, idx, lo, hi, pos, ranks, radix, ib)
+        ranges = [(lo + a, lo + b) for a, b in _k.row_ranges(hi - lo)]
+        counts = np.zeros((len(ranges), _POSITIONS, 257), np.int64)  # one table per thread
+        args = [(a, b, views, bases, data, idx, pos, counts[q]) for q, (a, b) in enumerate(ranges)]
+        _k.in_threads(_symbol_counts, args)
+        ranks, radix, ended = _plan(counts.sum(axis=0), 62 - ib)
+        keys = np.empty(hi - lo, np.int64)
+        args = [(a, b, views, bases, data, idx, lo, pos, ranks, radix, ib, keys) for a, b in ranges]
+        _k.in_threads(_keys, args)
         keys.sort()
         idx[lo:hi] = idx[lo:hi][keys & ((1 << ib) - 1)]
-        if ended:
-            continue  # every string ended: distinct strings have distinct keys
-        high = keys >> ib
-        cut = np.flatnonzero(high[1:] != high[:-1]) + 1
-        run_lo = np.concatenate(([0], cut))
-        run_hi = np.concatenate((cut, [hi - lo]))
-        tie = run_hi - run_lo > 1
-        run_lo, run_hi = run_lo[tie] + lo, run_hi[tie] + lo
-        big = run_hi - run_lo > _SMALL
-        nxt = pos + radix.size
-        stack += [(int(a), int(b), nxt) for a, b in zip(run_lo[big], run_hi[big])]
-        if (~big).any():
-            lo_s, hi_s = run_lo[~big], run_hi[~big]
-            small.append((lo_s, hi_s, np.full(lo_s.size, nxt, np.int64)))
+        if not ended:  # else every string ended: distinct strings have distinct keys
+            stack += _ties(keys, ib, lo, pos + radix.size, small)
     if small:
         lo_s, hi_s, pos_s = (np.concatenate(x) for x in zip(*small))
-        _sort_small(offsets, data, idx, lo_s, hi_s, pos_s)
+        _sort_small(views, bases, data, idx, lo_s, hi_s, pos_s)
     return idx
 
 
+def _ties(
+    keys: np.ndarray, ib: int, lo: int, pos: int, small: list
+) -> list[tuple[int, int, int]]:
+    """The runs of sorted ``keys`` (rows ``lo + i``) equal above their low ``ib`` bits that
+    are still to be ordered from byte ``pos`` on: the large ones returned, the small ones
+    appended to ``small`` (found from the few adjacent equal pairs)."""
+    pair = np.flatnonzero((keys[1:] ^ keys[:-1]) >> ib == 0)  # keys[i] ties keys[i + 1]
+    if pair.size == 0:
+        return []
+    new = np.flatnonzero(np.diff(pair) != 1) + 1  # pairs that start a run
+    run_lo = pair[np.concatenate(([0], new))] + lo
+    run_hi = pair[np.concatenate((new - 1, [pair.size - 1]))] + lo + 2
+    big = run_hi - run_lo > _SMALL
+    if (~big).any():
+        lo_s, hi_s = run_lo[~big], run_hi[~big]
+        small.append((lo_s, hi_s, np.full(lo_s.size, pos, np.int64)))
+    return [(int(a), int(b), pos) for a, b in zip(run_lo[big], run_hi[big])]
+
+
 @njit(cache=True, nogil=True)
-def _screen(offsets, data, longest, flags):  # pragma: no cover - numba
-    """``flags[i]`` = 1 unless string ``i`` is longer than ``longest`` bytes and starts and
-    ends with a printable ASCII character other than a space (such a string is neither
-    surrounded by whitespace nor a placeholder); the number flagged."""
-    count = 0
-    for i in range(offsets.size - 1):
-        a = offsets[i]
-        b = offsets[i + 1]
+def _screen(lo, hi, views, bases, data, longest, flags, count):  # pragma: no cover - numba
+    """``flags[i]`` = 1 unless string ``i`` (of ``lo:hi``) is longer than ``longest`` bytes
+    and starts and ends with a printable ASCII character other than a space (such a string
+    is neither surrounded by whitespace nor a placeholder); ``count[0]``: the number
+    flagged."""
+    k = 0
+    for i in range(lo, hi):
+        a, n = _at(views, bases, i)
         f = 1
-        if b - a > longest:
+        if n > longest:
             c0 = data[a]
-            c1 = data[b - 1]
+            c1 = data[a + n - 1]
             if 0x21 <= c0 <= 0x7E and 0x21 <= c1 <= 0x7E:
                 f = 0
         flags[i] = f
-        count += f
-    return count
+        k += f
+    count[0] = k
 
 
 def may_need_cleaning(s: pl.Series, longest: int) -> pl.Series | None:
     """The null-free strings of ``s`` that might be surrounded by whitespace (any Unicode
     space or NUL) or be a placeholder of at most ``longest`` bytes, or ``None`` if no string
-    might: an exact screen in one pass over the bytes, so that the text checks run on those
-    few strings only (below :data:`MIN_ROWS` strings: ``s`` itself, unscreened)."""
+    might: an exact screen in one pass over the bytes where polars keeps them
+    (:func:`string_views`), in threads, so that the text checks run on those few strings
+    only (below :data:`MIN_ROWS` strings: ``s`` itself, unscreened)."""
     if s.len() < MIN_ROWS:
         return s
     known = s.drop_nulls() if s.null_count() else s
-    offsets, data = utf8_buffers(known)
+    place = string_views(known)
     flags = np.empty(known.len(), np.uint8)
-    if _screen(offsets, data, longest, flags) == 0:
+    ranges = _k.row_ranges(flags.size)
+    count = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
+    args = [(a, b, *place, longest, flags, count[q]) for q, (a, b) in enumerate(ranges)]
+    _k.in_threads(_screen, args)
+    if count[:, 0].sum() == 0:
         return None
     return known.filter(pl.Series(flags.view(np.bool_)))
