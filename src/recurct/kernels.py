@@ -314,7 +314,6 @@ def _part_stats(  # pragma: no cover - numba
     tbuf = np.empty(big, np.int64)
     dbuf = np.empty(big, np.float64)
     rbuf = np.empty(big if row_of.size > 0 else 0, np.int64)
-    none = np.empty(0, np.int64)  # no ids: patients by ``starts``
     local = starts.size == 0
     sbuf = np.empty(big + 1 if local else 0, np.int64)  # a part has at most ``big`` patients
     for b in range(b0, b1):
@@ -331,7 +330,7 @@ def _part_stats(  # pragma: no cover - numba
         st = sbuf if local else starts
         soff = q0 if local else 0
         q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, st, soff, tbuf, dbuf) + 1
-        _segment_stats(q0, q1, st, soff, a0, e0, none, none, tbuf, dbuf, upd, thresholds,
+        _segment_stats(q0, q1, st, soff, a0, e0, None, None, tbuf, dbuf, upd, thresholds,
                        windows, False, n_out, ced_out, first_day, last_day, followup,
                        cross_exams, cross_days, cross_date, cross_pos, wmax,
                        wstart)  # fmt: skip
@@ -362,11 +361,12 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     """
     n_thr = thresholds.size
     want_pos = cross_pos.shape[1] > 0
-    runs = ids.size > 0
     cur = base
-    pos0 = 0 if runs else base  # cross_pos = pos0 + j: rows are absolute in ``runs``
+    pos0 = base  # cross_pos = pos0 + j
+    if ids is not None:  # (``None``: this branch is not even compiled)
+        pos0 = 0  # rows are absolute in runs
     for p in range(q0, q1):
-        if runs:
+        if ids is not None:
             a = cur
             b = a + 1
             while b < end and ids[b] == ids[a]:
@@ -379,24 +379,6 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             a = starts[p - soff] - base
             b = (starts[p + 1 - soff] if p + 1 < q1 else end) - base
         fd = _day(tt[a], upd)
-        if b - a == 1:  # most patients: one exam
-            s = dd[a]
-            n_out[p] = 1
-            first_day[p] = fd
-            last_day[p] = fd
-            followup[p] = 0
-            ced_out[p] = s
-            for k in range(n_thr):
-                hit = s >= thresholds[k]
-                cross_exams[k, p] = 1 if hit else 0
-                cross_days[k, p] = 0
-                cross_date[k, p] = fd if hit else 0
-                if want_pos:
-                    cross_pos[k, p] = pos0 + a if hit else -1
-            for w in range(windows.size):
-                wmax[w, p] = s
-                wstart[w, p] = fd
-            continue
         if check:
             for j in range(a + 1, b):
                 if tt[j] < tt[j - 1]:
@@ -425,6 +407,11 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             if want_pos:
                 cross_pos[k, p] = -1
         ced_out[p] = s
+        if b - a == 1:  # most patients: one exam
+            for w in range(windows.size):
+                wmax[w, p] = s
+                wstart[w, p] = fd
+            continue
         # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
         # candidates; a candidate within the rounding bound of the best is compared by its
         # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
@@ -586,7 +573,7 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     ``part_bounds`` splits the parts between threads, balanced by exams.
     """
     n = codes.size
-    tmin, tmax = minmax_int(t)
+    tmin, tmax = int(t.min()), int(t.max())  # (NumPy's: no second kernel for int32 days)
     if upd > 1:
         tmin, tmax = tmin // upd, tmax // upd  # floor: days, as _day
     tb = max(1, int(tmax - tmin).bit_length())
@@ -1035,7 +1022,9 @@ def _half_codes(h, half, cap_bits, codes):  # pragma: no cover - numba
     while True:
         cap = np.int64(1) << cap_bits
         mask = cap - 1
-        table = np.full(2 * cap, -1, np.int64)  # slot j: key at 2j, code at 2j + 1 (one line)
+        table = np.empty(2 * cap, np.int64)  # slot j: key at 2j, code at 2j + 1 (one line)
+        for j in range(2 * cap):  # (a loop: np.full compiles for 0.2 s on a first call)
+            table[j] = -1
         reps = np.empty(cap // 2, np.int64)
         count = 0
         full = False
@@ -1118,7 +1107,9 @@ def hash_rank(table, h_sorted):  # pragma: no cover - numba
     """``rank[code] = p`` for the code of key ``h_sorted[p]`` in a table of
     :func:`small_codes` (``-1`` where a code has no key in ``h_sorted``)."""
     mask = table.size // 2 - 1
-    rank = np.full(h_sorted.size, -1, np.int64)
+    rank = np.empty(h_sorted.size, np.int64)
+    for j in range(rank.size):  # (a loop: np.full compiles for 0.2 s on a first call)
+        rank[j] = -1
     for p in range(h_sorted.size):
         x = h_sorted[p]
         j = (x ^ (x >> 29)) & mask
@@ -1192,8 +1183,8 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) ->
     ok = np.ones(k, np.bool_)
 
     def one(q: int) -> None:
-        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, 0, starts[seg[q + 1]], _NO_ORDER,
-                               _NO_ORDER, t, d, upd, thresholds, windows, check, *outs)  # fmt: skip
+        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, 0, starts[seg[q + 1]], None, None,
+                               t, d, upd, thresholds, windows, check, *outs)  # fmt: skip
 
     in_threads(one, [(q,) for q in range(k)])
     return bool(ok.all())
