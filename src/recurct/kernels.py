@@ -407,17 +407,16 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             if want_pos:
                 cross_pos[k, p] = -1
         ced_out[p] = s
-        if b - a == 1:  # most patients: one exam
-            for w in range(windows.size):
-                wmax[w, p] = s
-                wstart[w, p] = fd
-            continue
         # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
         # candidates; a candidate within the rounding bound of the best is compared by its
         # exact forward sum d[i] + ... + d[j], so ties are decided exactly (earliest start)
         tol = 1e-15 * (b - a + 2) * s
         for w in range(windows.size):
             width = windows[w]
+            if ld - fd < width:  # one window holds every exam: its forward sum ``s`` is the
+                wmax[w, p] = s  # largest (doses >= 0 and rounding is monotone), from the
+                wstart[w, p] = fd  # first exam
+                continue
             i = a
             di = fd
             ws = 0.0
