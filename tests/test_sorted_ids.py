@@ -211,20 +211,28 @@ def test_parts_released_as_they_are_summarised(monkeypatch, need_order):
     if need_order:  # attribute columns: the keys become rows and are kept
         ex = ex.with_columns(age_years=pl.Series(rng.uniform(0, 90, n)))
     want = cumulative_dose(_int_cohort(ex), thresholds=(50, 100), window_days=365)
-    released = []
-    real = k.release
+    released, orders = [], []
+    real_release, real_group = k.release, k.group_stats
     monkeypatch.setattr(k, "_RELEASE_PARTS", 1)
     monkeypatch.setattr(k, "_PART_EXAMS_LOG2", 10)
     monkeypatch.setattr(
-        k, "release", lambda a, lo, hi: (released.append((a.dtype, lo, hi)), real(a, lo, hi))
+        k, "release", lambda a, lo, hi: (released.append((a, lo, hi)), real_release(a, lo, hi))
     )
+
+    def group_stats(*args, **kwargs):  # the order of the rows it returns
+        starts, order = real_group(*args, **kwargs)
+        orders.append(order)
+        return starts, order
+
+    monkeypatch.setattr(k, "group_stats", group_stats)
     with threads(2):
         got = cumulative_dose(ex, thresholds=(50, 100), window_days=365)
     assert got.equals(want)
-    doses = [r for r in released if r[0] == np.float64]
-    ints = [r for r in released if r[0] == np.int64 and r[1:] != (0, n)]  # not the codes
-    assert len(doses) > 100  # part by part
-    assert (len(ints) == 0) if need_order else (len(ints) == len(doses))  # keys: rows kept
+    doses = [r for r in released if r[0].dtype == np.float64]
+    ints = [r for r in released if r[0].dtype == np.int64 and r[1:] != (0, n)]  # not the codes
+    assert len(doses) > 100 and len(ints) == len(doses)  # part by part: keys, or input rows
+    assert (orders[0] is not None) == need_order
+    assert not any(r[0] is orders[0] for r in released)  # the rows' order is kept
 
 
 @given(cohorts(), st.booleans(), st.sampled_from([1, 2]))

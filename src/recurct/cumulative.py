@@ -99,6 +99,8 @@ class _Prepared:
     def codes(self) -> np.ndarray:
         """Dense codes ``0..P-1`` in ascending id order."""
         if self.raw is None:
+            if self.runs is None:  # given back to the system by the grouping (_patients)
+                raise RuntimeError("recurct internal error: the patient codes were spent")
             if self.starts is None:
                 _ = self.ids  # the runs' starts
             self.raw = _k.codes_of_starts(self.starts)

@@ -635,14 +635,14 @@ def _libc_madvise():  # -> the C function, or None off Linux
 
 
 _MADVISE = _libc_madvise()
-_MADV_DONTNEED = 4  # Linux
+_MADV_DONTNEED = getattr(mmap, "MADV_DONTNEED", 4)  # (4 on Linux but Alpha)
 
 
 def release(a: np.ndarray, lo: int, hi: int) -> None:
     """Give the whole memory pages inside ``a[lo:hi]`` back to the system (Linux
     ``madvise(MADV_DONTNEED)``; elsewhere nothing): their values are lost (they read as
     zeros), so only for elements never read again. The array stays valid."""
-    if _MADVISE is None or hi <= lo:
+    if _MADVISE is None or hi <= lo or not a.flags.c_contiguous:  # (a strided view: no)
         return
     start = a.ctypes.data + lo * a.itemsize
     end = a.ctypes.data + hi * a.itemsize
@@ -683,7 +683,7 @@ def group_stats(
             if not need_order:  # no caller needs the starts: each part keeps its own
                 starts = _NO_ORDER
             args = (tmin, tb, lb, d_part, t_part, row_of, starts, upd, thresholds, windows)
-            dead = [a for a in (d_part, t_part) if a.size]  # read by no one after a part
+            dead = [a for a in (d_part, t_part, row_of) if a.size]  # no one reads them later
             if not need_order:  # else the keys become the input rows of the exams
                 dead.append(keys)
             in_threads(_stats_releasing, [(*pb[q : q + 2], part_start, keys, args, outs, dead)
@@ -912,8 +912,8 @@ def sorted_runs(ids: np.ndarray) -> Runs | None:
     first = np.concatenate([[0], 1 + np.cumsum(counts[:, 0])])  # run of each range's start
     cut = [lo for lo, _ in ranges] + [n]
     for q in range(1, k):  # each range from the first run that begins in it
-        while cut[q] < n and ids[cut[q]] == ids[cut[q] - 1]:
-            cut[q] += 1
+        if cut[q] < n and ids[cut[q]] == ids[cut[q] - 1]:  # (a binary search: a run may be long)
+            cut[q] = int(np.searchsorted(ids, ids[cut[q] - 1], side="right"))
     return Runs(ids, cut, first, int(first[-1]))
 
 
