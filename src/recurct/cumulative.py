@@ -103,7 +103,7 @@ class _Prepared:
                 raise RuntimeError("recurct internal error: the patient codes were spent")
             if self.starts is None:
                 _ = self.ids  # the runs' starts
-            self.raw = _k.codes_of_starts(self.starts)
+            self.raw = np.repeat(np.arange(self.n_patients, dtype=np.int64), np.diff(self.starts))
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
         return self.raw

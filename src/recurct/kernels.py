@@ -934,32 +934,26 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
     found on the way (no ``starts`` needed; written if not empty, as each run's id into
     ``uniq``); False (the outputs then incomplete) if some patient's exams are not in time
     order."""
-    k = len(runs.cut) - 1
-    ok = np.ones(k, np.bool_)
-
-    def one(q: int) -> None:
-        ok[q] = _segment_stats(runs.first[q], runs.first[q + 1], starts, 0, runs.cut[q],
-                               runs.cut[q + 1], runs.ids, uniq, t, d, upd, thresholds, windows,
-                               True, *outs)  # fmt: skip
-
-    in_threads(one, [(q,) for q in range(k)])
+    ok = _stats_in_threads(runs.first, runs.cut, runs.cut[1:], starts, runs.ids, uniq, t, d,
+                           upd, thresholds, windows, True, outs)  # fmt: skip
     if starts.size:
         starts[runs.n_runs] = runs.ids.size
+    return ok
+
+
+def _stats_in_threads(q, bases, ends, starts, ids, uniq, t, d, upd, thresholds, windows,
+                      check, outs) -> bool:  # fmt: skip
+    """:func:`_segment_stats` of patients ``q[r]:q[r + 1]`` (rows ``bases[r]:ends[r]``) in
+    thread ``r``; False if a check failed in any."""
+    k = len(q) - 1
+    ok = np.ones(k, np.bool_)
+
+    def one(r: int) -> None:
+        ok[r] = _segment_stats(q[r], q[r + 1], starts, 0, bases[r], ends[r], ids, uniq, t, d,
+                               upd, thresholds, windows, check, *outs)  # fmt: skip
+
+    in_threads(one, [(r,) for r in range(k)])
     return bool(ok.all())
-
-
-@njit(cache=True, nogil=True)
-def _codes_of_starts(p0, p1, starts, codes):  # pragma: no cover - numba
-    for p in range(p0, p1):
-        for i in range(starts[p], starts[p + 1]):
-            codes[i] = p
-
-
-def codes_of_starts(starts: np.ndarray) -> np.ndarray:
-    """The code (int64) of every row of exams grouped in the runs ``starts``."""
-    codes = np.empty(int(starts[-1]), np.int64)
-    run_chunks(_codes_of_starts, starts.size - 1, starts, codes)
-    return codes
 
 
 def sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
@@ -1179,14 +1173,8 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) ->
     k = max(1, min(_threads(n), n_patients))
     seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
     seg[0], seg[-1] = 0, n_patients
-    ok = np.ones(k, np.bool_)
-
-    def one(q: int) -> None:
-        ok[q] = _segment_stats(seg[q], seg[q + 1], starts, 0, 0, starts[seg[q + 1]], None, None,
-                               t, d, upd, thresholds, windows, check, *outs)  # fmt: skip
-
-    in_threads(one, [(q,) for q in range(k)])
-    return bool(ok.all())
+    return _stats_in_threads(seg, [0] * k, starts[seg[1:]], starts, None, None, t, d, upd,
+                             thresholds, windows, check, outs)  # fmt: skip
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:
