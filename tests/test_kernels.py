@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from test_strings import same_as_rows
 
 from recurct import kernels as k
 
@@ -362,12 +363,12 @@ def test_byte_hashes_and_exact_check(values, rnd):
     uniq = sorted(first, key=first.get)
     codes = np.array([uniq.index(v) for v in values], np.int32)
     rows = np.array([first[v] for v in uniq], np.int64)
-    assert _strings.same_as_rows(*place, codes, rows)
+    assert same_as_rows(*place, codes, rows)
     if len(uniq) > 1:
         wrong = codes.copy()
         i = rnd.randrange(len(values))
         wrong[i] = (codes[i] + 1) % len(uniq)  # a row given another string's code
-        assert not _strings.same_as_rows(*place, wrong, rows)
+        assert not same_as_rows(*place, wrong, rows)
 
 
 def test_byte_hash_codes_collision_falls_back(monkeypatch):
@@ -467,7 +468,7 @@ def test_id_screen_never_misses_whitespace_or_placeholders(values):
 )  # fmt: skip
 def test_sorted_ints_against_unique(ids, extra_bits):
     # extra_bits: pretend a wider row number, so that id and row need buckets by high bits
-    from recurct._codes import sorted_ints
+    from recurct._codes import _sorted_range
 
     n = ids.size
     mn, mx = int(ids.min()), int(ids.max())
@@ -483,7 +484,7 @@ def test_sorted_ints_against_unique(ids, extra_bits):
     want_uniq, want_codes = np.unique(ids, return_inverse=True)  # independent: numpy
     np.testing.assert_array_equal(uniq[:count], want_uniq)
     np.testing.assert_array_equal(codes, want_codes)
-    got = sorted_ints(ids)
+    got = _sorted_range(ids, *k.minmax_int(ids))
     assert got is not None
     np.testing.assert_array_equal(got[0], want_codes)
 

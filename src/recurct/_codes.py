@@ -31,7 +31,6 @@ __all__ = [
     "factorise_values",
     "hash_codes",
     "int_codes",
-    "sorted_ints",
 ]
 
 
@@ -242,7 +241,7 @@ _IntCodes = tuple[np.ndarray, int, np.ndarray]
 
 def int_codes(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids, their count and the ascending distinct ids: :func:`dense_ints` in
-    a small range, else :func:`sorted_ints` (one pass for the range of both)."""
+    a small range, else :func:`_sorted_range` (one pass for the range of both)."""
     mn, mx = _k.minmax_int(ids)
     return _dense_range(ids, mn, mx) or _sorted_range(ids, mn, mx)
 
@@ -265,17 +264,13 @@ def _dense_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
     return codes, int(count), np.flatnonzero(present) + mn
 
 
-def sorted_ints(ids: np.ndarray) -> _IntCodes | None:
-    """Codes of int64 ids in a wide range (sparse record numbers), their count and the
-    ascending distinct ids, by SIMD ``np.sort`` of packed keys ``(id - min, row)`` and one pass
-    over them. When id span and row number do not fit 63 bits together the rows are first
-    split (stably) into buckets by the high bits of the id and each bucket sorted alone;
-    ``None`` if the span exceeds 2^62 or would need over 2^10 buckets.
-    """
-    return _sorted_range(ids, *_k.minmax_int(ids))
-
-
 def _sorted_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
+    """Codes of int64 ids in a wide range (sparse record numbers; ``mn``, ``mx`` their
+    extremes), their count and the ascending distinct ids, by SIMD ``np.sort`` of packed keys
+    ``(id - min, row)`` and one pass over them. When id span and row number do not fit 63 bits
+    together the rows are first split (stably) into buckets by the high bits of the id and each
+    bucket sorted alone; ``None`` if the span exceeds 2^62 or would need over 2^10 buckets.
+    """
     n = ids.size
     rb = max(1, (n - 1).bit_length())
     sb = max(1, (int(mx) - int(mn)).bit_length())

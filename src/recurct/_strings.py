@@ -42,7 +42,6 @@ __all__ = [
     "checked_prefix_keys",
     "may_need_cleaning",
     "prefix_weights",
-    "same_as_rows",
     "string_keys",
     "string_order",
     "string_views",
@@ -343,7 +342,7 @@ def byte_hashes(
     """A 64-bit hash (int64) of every string of :func:`string_views`, over row ranges in
     threads; with ``row_bits > 0`` (rows below ``2**row_bits``), keys to sort: the top
     ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
-    callers verify equality exactly (:func:`same_as_rows`)."""
+    callers verify equality exactly (:func:`checked_prefix_keys`)."""
     out = np.empty(views.size // 4, np.int64)
     _k.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
     return out
@@ -438,16 +437,6 @@ def _differ(  # pragma: no cover - numba
                     differ[bad[0]] = r
                 bad[0] += 1
     bad[2] = touched  # a store keeps the loads of the touch stage
-
-
-def same_as_rows(
-    views: np.ndarray, bases: np.ndarray, data: np.ndarray, codes: np.ndarray, rows: np.ndarray
-) -> bool:
-    """Whether every string ``r`` of :func:`string_views` equals string ``rows[codes[r]]``
-    (bytes and length): a factorisation by hashes verified exactly, over row ranges in
-    threads."""
-    differ, _ = checked_prefix_keys(views, bases, data, codes, rows, None)
-    return differ is not None and differ.size == 0
 
 
 def checked_prefix_keys(

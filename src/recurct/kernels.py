@@ -1194,7 +1194,6 @@ def running_sums(starts, d, running, index) -> None:
 
 
 _NO_ORDER = np.empty(0, np.int64)
-_NO_DOSE = np.empty(0, np.float64)
 
 
 def segment_pick(starts, order, vals, null_code: int, first_only: bool) -> np.ndarray:
