@@ -283,6 +283,10 @@ def _grouped_ids(
     if not (enum or (coded is None and dtype.is_integer())):
         return None
     values = s.to_physical() if enum else s
+    n = values.len()
+    sample = values.gather(np.r_[0 : n : max(1, n // 1024), n - 1]) if n else values
+    if not sample.is_sorted():  # unordered ids refused here: no copy, no kernel compiled
+        return None
     runs = _k.sorted_runs(values.cast(pl.Int64).to_numpy())
     if runs is None or not enum:
         return None if runs is None else (runs, None, None)
