@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import gc
 import importlib
+import itertools
 import os
 import platform
 import subprocess
@@ -37,6 +38,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -458,19 +460,34 @@ def _peak_mib() -> float:
 
 
 def bandwidth(gib: float = 2.0, repeat: int = 3) -> dict[str, float]:
-    """Memory bandwidth in GB/s: numpy read (``a.sum()``) and copy (``np.copyto``)."""
+    """Memory bandwidth in GB/s of NumPy's read (``a.sum()``) and copy (``np.copyto``,
+    counted as read + write) of 2 GiB, on one thread and split over as many threads as
+    recurct uses (``threads``; the slices' NumPy calls release the GIL), best of ``repeat``
+    into a destination already written (no page faults)."""
+    import numba
+
+    k = numba.get_num_threads()
     a = np.ones(int(gib * 2**30) // 8)
     b = np.empty_like(a)
-    read = copy = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        a.sum()
-        read = min(read, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        copy = min(copy, time.perf_counter() - t0)
-    del a, b
-    return {"read": gib * 2**30 / read / 1e9, "copy": 2 * gib * 2**30 / copy / 1e9}
+    b.fill(0.0)
+    cuts = np.linspace(0, a.size, k + 1).astype(int)
+    pieces = [(a[lo:hi], b[lo:hi]) for lo, hi in itertools.pairwise(cuts)]
+    times = dict.fromkeys(("read", "copy", "read_all", "copy_all"), float("inf"))
+    with ThreadPoolExecutor(k) as ex:
+        jobs = {
+            "read": lambda: a.sum(),
+            "copy": lambda: np.copyto(b, a),
+            "read_all": lambda: list(ex.map(lambda ab: ab[0].sum(), pieces)),
+            "copy_all": lambda: list(ex.map(lambda ab: np.copyto(ab[1], ab[0]), pieces)),
+        }
+        for _ in range(repeat):
+            for what, job in jobs.items():
+                t0 = time.perf_counter()
+                job()
+                times[what] = min(times[what], time.perf_counter() - t0)
+    size = gib * 2**30 / 1e9
+    out = {w: (2 if w.startswith("copy") else 1) * size / t for w, t in times.items()}
+    return {**out, "threads": float(k)}
 
 
 _COMPILE_SCRIPT = textwrap.dedent(
@@ -586,7 +603,12 @@ def _machine(bw: dict[str, float] | None = None) -> str:
             mem = f", {int(fh.readline().split()[1]) / 2**20:.0f} GiB memory"
     except OSError:
         pass
-    bws = f", memory bandwidth read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s" if bw else ""
+    bws = (
+        f", memory bandwidth (GB/s) read {bw['read']:.1f} / copy {bw['copy']:.1f} on 1 thread, "
+        f"{bw['read_all']:.1f} / {bw['copy_all']:.1f} on {bw['threads']:.0f}"
+        if bw
+        else ""
+    )
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs{mem}{bws}, "
         f"numba threads {numba.get_num_threads()}, load average {load[0]:.1f}; "
@@ -637,16 +659,19 @@ def rehani_times(repeat: int = 3) -> list[tuple[str, float]]:
     return rows
 
 
-def bound_line(n: int, n_patients: int, seconds: float, bw: dict[str, float]) -> str:
-    """Sorted input against the memory-bandwidth bound: the input read once (8 B id, 4 B
-    date, 8 B dose) and the patients table written once (about 60 B per patient)."""
+def bound_line(n: int, table_bytes: int, seconds: float, bw: dict[str, float]) -> str:
+    """Sorted input against the memory-bandwidth bound on recurct's threads: the input read
+    once (8 B id, 4 B date, 8 B dose per exam) at the read bandwidth and the returned
+    patients table (``table_bytes``, its ``estimated_size()``) written once at half the copy
+    bandwidth (a copy reads and writes), neither paying page faults; writing a fresh table
+    costs more (benchmarks/BASELINE.md section 2), so no method reaches this bound."""
     nbytes = 20 * n
-    wbytes = 60 * n_patients
-    bound = nbytes / (bw["read"] * 1e9) + wbytes / (bw["copy"] / 2 * 1e9)
+    read, write = bw["read_all"], bw["copy_all"] / 2
+    bound = nbytes / (read * 1e9) + table_bytes / (write * 1e9)
     return (
         f"sorted int abc at N={n:.0e}: {seconds:.3f} s = {seconds / bound:.1f}x the bandwidth "
-        f"bound {bound:.3f} s ({nbytes / 1e6:,.0f} MB read at {bw['read']:.1f} GB/s + "
-        f"{wbytes / 1e6:,.0f} MB written at {bw['copy'] / 2:.1f} GB/s)"
+        f"bound {bound:.3f} s on {bw['threads']:.0f} threads ({nbytes / 1e6:,.0f} MB read at "
+        f"{read:.1f} GB/s + the {table_bytes / 1e6:,.0f} MB table written at {write:.1f} GB/s)"
     )
 
 
@@ -692,8 +717,7 @@ def report(
         emit()
         emit(format_table(rows))
         emit()
-        n_pat = make_cohort_patients(n)
-        emit(bound_line(n, n_pat, srt[0]["seconds"], bw))
+        emit(bound_line(n, sorted_table_bytes(n), srt[0]["seconds"], bw))
         emit(f"(load average after N={n:.0e}: {os.getloadavg()[0]:.1f})")
         failed |= any(r["check"] != "ok" for r in rows)
     if rehani:
@@ -710,9 +734,11 @@ def report(
     return "\n".join(out), not failed
 
 
-def make_cohort_patients(n: int) -> int:
-    """Number of patients of ``make_cohort(n, seed=0)``."""
-    return int(exam_counts(n, np.random.default_rng(0)).size)
+def sorted_table_bytes(n: int) -> int:
+    """Bytes of the patients table (:meth:`polars.DataFrame.estimated_size`) that the
+    sorted ``abc`` row returns."""
+    data = _Data(make_cohort(n, seed=0, ids="int", order="sorted"), ("recurct",))
+    return int(_recurct(data, "abc")[0].estimated_size())
 
 
 def missing_package(method: str) -> str | None:

@@ -58,3 +58,18 @@ def test_every_installed_peer_agrees_with_recurct(monkeypatch: pytest.MonkeyPatc
         rows = peers.run_size(2000, methods, peers.OPS, 1, ids, "random")
         assert {r["method"] for r in rows} == set(methods)
         assert all(r["check"] == "ok" for r in rows), [r for r in rows if r["check"] != "ok"]
+
+
+def test_the_bandwidth_bound_counts_the_returned_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sorted row's bound: the input's 20 B per exam read at the threads' read bandwidth
+    and the table's own bytes written at half their copy bandwidth."""
+    import recurct
+
+    peers = _load(monkeypatch)
+    cohort = peers.make_cohort(2000, seed=0, ids="int", order="sorted")
+    table = recurct.cumulative_dose(cohort, thresholds=peers.THRESHOLD, window_days=peers.WINDOW)
+    assert peers.sorted_table_bytes(2000) == table.estimated_size()
+    bw = {"read": 1.0, "copy": 1.0, "read_all": 20.0, "copy_all": 40.0, "threads": 2.0}
+    line = peers.bound_line(10**6, 60_000_000, 0.01, bw)  # 20 MB / 20 GB/s + 60 MB / 20 GB/s
+    assert "0.010 s = 2.5x the bandwidth bound 0.004 s on 2 threads" in line
+    assert {"read", "copy", "read_all", "copy_all", "threads"} <= set(peers.bandwidth(0.01, 1))
