@@ -251,6 +251,38 @@ def test_enum_ids_grouped_in_category_order(exams, sorted_categories, count):
             assert got.equals(cumulative_dose(text, thresholds=thresholds, window_days=365))
 
 
+@pytest.mark.parametrize("case", ["clean", "unused_unclean", "spaced", "placeholder", "null"])
+def test_grouped_enum_ids_screened_on_the_labels_read(case):
+    """Grouped Enum ids (prepare_exams' layout) are screened on the labels of their runs
+    only: a category in need of cleaning that no row uses changes nothing (runs path, no
+    warning), a used one is cleaned as text exactly as string ids are (the same warning
+    and table, or the same refusal of a placeholder made null); null ids are refused."""
+    from recurct.errors import IdentifierWarning
+
+    ids = {"spaced": [" a", "a ", "b", "b"], "placeholder": ["NA", "NA", "b", "b"],
+           "null": ["a", "a", None, "b"]}.get(case, ["a", "a", "b", "b"])  # fmt: skip
+    ex = pl.DataFrame({
+        "patient_id": ids,
+        "exam_date": pl.Series([0, 2, 1, 3]).cast(pl.Date),
+        "effective_dose_msv": [1.0, 3.0, 2.0, 4.0],
+    })  # fmt: skip
+    cats = sorted({i for i in ids if i is not None} | {" z" if case == "unused_unclean" else "zz"})
+    enum = ex.with_columns(pl.col("patient_id").cast(pl.Enum(cats)))
+    if case in ("clean", "unused_unclean"):
+        assert cum._prepare(enum, "test").runs is not None
+        assert cumulative_dose(enum, window_days=2).equals(cumulative_dose(ex, window_days=2))
+    elif case == "spaced":
+        with pytest.warns(IdentifierWarning, match="2 id"):
+            want = cumulative_dose(ex, window_days=2)
+        with pytest.warns(IdentifierWarning, match="2 id"):
+            got = cumulative_dose(enum, window_days=2)
+        assert got.equals(want) and got["patient_id"].to_list() == ["a", "b"]
+    else:
+        rows = "rows 0, 1 " if case == "placeholder" else "row 2 "
+        with pytest.raises(ValueError, match=f"'patient_id' is null in {rows}"):
+            cumulative_dose(enum)
+
+
 @pytest.mark.parametrize("kind", ["polars", "pandas", "pandas_category", "arrow"])
 def test_given_back_memory_is_never_the_callers(monkeypatch, kind):
     """Codes that are a view of the caller's ids (dense 0-based integer ids) are never given

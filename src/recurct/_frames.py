@@ -119,9 +119,14 @@ def to_polars(
     return (clean_frame(df, placeholder_ids) if clean else df), kind
 
 
-def to_polars_coded(obj: Any) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCategories]]:
+def to_polars_coded(
+    obj: Any, defer_enum_ids: bool = False
+) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCategories]]:
     """:func:`to_polars` (cleaned), and what was read of each ``Enum`` or ``Categorical`` id
     column left as it is (see :func:`clean_frame`), for a caller that factorises the ids.
+    With ``defer_enum_ids``, an ``Enum`` ``patient_id`` is left unscreened: the caller
+    screens the labels it reads (:func:`ids_need_cleaning`) and, if some need cleaning,
+    cleans the column as text (:func:`clean_ids_as_text`) before anything else reads it.
 
     A pandas ``Categorical`` ``patient_id`` of text categories is read through its codes and
     categories: its rows become text by one gather of the categories, and ``(categories,
@@ -135,7 +140,8 @@ def to_polars_coded(obj: Any) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCate
     got = _pandas_category_ids(obj) if frame_kind(obj) == "pandas" else None
     if got is None:
         df, kind = to_polars(obj, clean=False)
-        return clean_frame(df, None, categories), kind, categories
+        deferred = ("patient_id",) if defer_enum_ids else ()
+        return clean_frame(df, None, categories, deferred), kind, categories
     labels, codes = got
     where = [str(c) for c in obj.columns].index("patient_id")
     rest, kind = to_polars(obj.drop(columns="patient_id"), clean=False)
@@ -235,14 +241,16 @@ def clean_frame(
     df: pl.DataFrame,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     categories: dict[str, IdCategories] | None = None,
+    deferred: tuple[str, ...] = (),
 ) -> pl.DataFrame:
-    """The identity and age rules of :func:`to_polars` on a polars frame. ``categories``:
+    """The identity and age rules of :func:`to_polars` on a polars frame (an ``Enum`` id
+    column named in ``deferred`` is not screened: see :func:`to_polars_coded`). ``categories``:
     a dict that receives, for each ``Enum`` or ``Categorical`` id column left as it is,
     ``(labels, codes)``: an Enum's categories (Utf8) and ``None`` (its physical codes index
     them), or a Categorical's distinct values and the dense code of each row
     (:func:`recurct._codes.category_codes`), so that the caller does not read them again
     (about 0.1 s for 5 million)."""
-    cleaned = (_clean_id(df, n, placeholder_ids, categories) for n in ID_COLUMNS)
+    cleaned = (_clean_id(df, n, placeholder_ids, categories, n in deferred) for n in ID_COLUMNS)
     updates = [s for s in cleaned if s is not None]
     # selectors, not df.schema: the dtype of an Enum of millions of categories is slow to read
     for name in df.select(cs.starts_with("age_") & cs.float()).columns:
@@ -270,11 +278,14 @@ def _clean_id(
     name: str,
     placeholder_ids: tuple[str, ...] | list[str] | None,
     categories: dict[str, IdCategories] | None = None,
+    defer_enum: bool = False,
 ) -> pl.Series | None:
     if name not in df.columns:
         return None
     s = df.get_column(name)
     enum = is_enum(s)
+    if enum and defer_enum:
+        return None
     dtype = pl.Utf8 if enum else s.dtype  # an Enum's dtype is not read (slow): see is_enum
     if dtype == pl.UInt64 and s.len() and (s.max() or 0) > np.iinfo(np.int64).max:
         row = int(np.flatnonzero((s > np.iinfo(np.int64).max).fill_null(False).to_numpy())[0])
@@ -319,6 +330,20 @@ def _clean_id(
             stacklevel=4,
         )
     return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
+
+
+def ids_need_cleaning(labels: pl.Series) -> bool:
+    """Whether some of the text ids ``labels`` (distinct, null-free) would be changed by the
+    identity rules (surrounding whitespace, placeholders such as ``"NA"``)."""
+    return _needs_cleaning(labels, None)
+
+
+def clean_ids_as_text(df: pl.DataFrame, name: str) -> pl.DataFrame:
+    """``df`` with the id column ``name`` (an ``Enum``, or ``Categorical``) as text, cleaned
+    by the identity rules (with their warnings), as :func:`clean_frame` cleans it."""
+    df = df.with_columns(pl.col(name).cast(pl.Utf8))
+    cleaned = _clean_id(df, name, None)
+    return df if cleaned is None else df.with_columns(cleaned)
 
 
 def exact_float_ids(dtype: pl.DataType) -> int:

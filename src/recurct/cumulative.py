@@ -35,8 +35,10 @@ from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
     IdCategories,
+    clean_ids_as_text,
     enum_categories,
     from_polars,
+    ids_need_cleaning,
     is_enum,
     param_label,
     to_polars_coded,
@@ -64,8 +66,9 @@ class _Prepared:
     ``raw`` are the patient codes; with ``rank`` they are in another order (first
     appearance) and ``rank[c]`` is code ``c``'s place in ascending id order, applied when
     :attr:`codes` is first read (a totals-only call permutes its P rows instead). Rows
-    already grouped by patient in ascending id order (:func:`_grouped_ids`) have ``runs``
-    instead (:class:`recurct.kernels.Runs`): no codes (and, for integer ids, no ids or
+    already grouped by patient in ascending id order (:func:`_ascending_runs`,
+    :func:`_enum_ids`) have ``runs`` instead (:class:`recurct.kernels.Runs`): no codes
+    (and, for integer ids, no ids or
     ``starts``, the first row of each patient) until one is read, and none made at all for
     the patients table.
     """
@@ -246,10 +249,18 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
-    df, kind, categories = to_polars_coded(exams)  # an Enum or Categorical id's labels
+    # an Enum patient_id is screened here, on the labels read (_enum_ids)
+    df, kind, categories = to_polars_coded(exams, defer_enum_ids=True)
+    enum = "patient_id" in df.columns and is_enum(df.get_column("patient_id"))
+    grouped: tuple[_k.Runs, np.ndarray | None, pl.Series | None] | None = None
+    if enum:
+        df, grouped, coded = _enum_ids(df)
+        enum = coded is not None or grouped is not None  # else cleaned as text
+    else:
+        coded = categories.get("patient_id")
     check_columns(df, fn)
     s = df.get_column("patient_id")
-    dtype = pl.Enum if is_enum(s) else s.dtype  # an Enum's dtype is slow to build: never read
+    dtype = pl.Enum if enum else s.dtype  # an Enum's dtype is slow to build: never read
     if not (
         dtype is pl.Enum
         or dtype.is_integer()
@@ -259,41 +270,56 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     t, upd = exam_times(df, fn)
     t = np.ascontiguousarray(t)
     dose = exam_doses(df, fn)
-    coded = categories.get("patient_id")
-    got = _grouped_ids(s, dtype, coded)
-    if got is not None:
-        runs, starts, labels = got
+    if grouped is None and coded is None and dtype.is_integer():
+        runs_ = _ascending_runs(s)
+        grouped = None if runs_ is None else (runs_, None, None)
+    if grouped is not None:
+        runs, starts, labels = grouped
         return _Prepared(df, kind, None, runs.n_runs, labels, t, upd, dose, None, runs, dtype,
                          starts)  # fmt: skip
     codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
 
 
-def _grouped_ids(
-    s: pl.Series, dtype: Any, coded: IdCategories | None
-) -> tuple[_k.Runs, np.ndarray | None, pl.Series | None] | None:
-    """Rows already grouped by patient in ascending id order (exports sorted by patient,
-    :func:`recurct.prepare_exams`' tables): the runs of equal ids
-    (:func:`recurct.kernels.sorted_runs`), so that no codes are made and no grouping is done;
-    ``None`` otherwise. Integer ids: their values. An ``Enum``: its physical codes, if the
-    labels of the runs (``coded``'s categories, else read from one row each) are in
-    ascending order too, as :func:`recurct.prepare_exams` makes them; then also each run's
-    first row and the labels. Not for a ``Categorical`` or a pandas ``Categorical``."""
-    enum = dtype is pl.Enum
-    if not (enum or (coded is None and dtype.is_integer())):
-        return None
-    values = s.to_physical() if enum else s
+def _ascending_runs(values: pl.Series) -> _k.Runs | None:
+    """The runs of equal integer ``values`` if they ascend (:func:`recurct.kernels.sorted_runs`),
+    else ``None``; unordered values are refused from a sample, before anything is cast."""
     n = values.len()
     sample = values.gather(np.r_[0 : n : max(1, n // 1024), n - 1]) if n else values
     if not sample.is_sorted():  # unordered ids refused here: no copy, no kernel compiled
         return None
-    runs = _k.sorted_runs(values.cast(pl.Int64).to_numpy())
-    if runs is None or not enum:
-        return None if runs is None else (runs, None, None)
-    starts, uniq = _k.run_starts(runs)
-    # the Enum's categories, read by the id checks, else one row of each run
-    labels = coded[0].gather(uniq) if coded is not None else s.gather(starts[:-1]).cast(pl.Utf8)
-    return (runs, starts, labels.alias("patient_id")) if labels.is_sorted() else None
+    return _k.sorted_runs(values.cast(pl.Int64).to_numpy())
+
+
+def _enum_ids(
+    df: pl.DataFrame,
+) -> tuple[pl.DataFrame, tuple[_k.Runs, np.ndarray, pl.Series] | None, IdCategories | None]:
+    """An ``Enum`` patient_id, screened by the identity rules on the labels read: ``(df,
+    grouped, categories)``.
+
+    Rows already grouped by patient in ascending order of their labels, as
+    :func:`recurct.prepare_exams` makes them: ``grouped`` holds the runs of equal physical
+    codes, each run's first row and its label, and only those labels are read and screened
+    (a cast of one row per patient: the Enum's whole category list costs about 0.1 s to read
+    at 5 million). Otherwise ``categories`` holds the Enum's categories (screened, unless the
+    labels used were), for :func:`_factorise`. Ids that need cleaning (surrounding
+    whitespace, placeholders) are instead cleaned as text, and ``df`` holds them
+    (``grouped`` and ``categories`` both ``None``).
+    """
+    s = df.get_column("patient_id")
+    used_clean = False
+    if not s.null_count():  # (null ids are refused by check_columns)
+        runs = _ascending_runs(s.to_physical())
+        if runs is not None:
+            starts, _ = _k.run_starts(runs)
+            labels = s.gather(starts[:-1]).cast(pl.Utf8).alias("patient_id")
+            used_clean = not ids_need_cleaning(labels)
+            if used_clean and labels.is_sorted():
+                return df, (runs, starts, labels), None
+    cats = enum_categories(s)
+    if used_clean or not ids_need_cleaning(cats):  # every label used is clean
+        return df, None, (cats, None)
+    return clean_ids_as_text(df, "patient_id"), None, None
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:

@@ -877,7 +877,7 @@ class Runs(NamedTuple):
 def sorted_runs(ids: np.ndarray) -> Runs | None:
     """:class:`Runs` of int64 ``ids`` in ascending order, or ``None`` when they are not (found
     at once for unordered ids): one vectorised pass over row ranges in threads (callers screen
-    a sample first: :func:`recurct.cumulative._grouped_ids`)."""
+    a sample first: :func:`recurct.cumulative._ascending_runs`)."""
     n = ids.size
     if n == 0 or ids[0] > ids[n - 1]:
         return None
