@@ -438,6 +438,15 @@ def test_string_order_long_shared_prefixes(monkeypatch):
     ):
         s = pl.Series(values)
         assert s.gather(string_order(s)).equals(s.sort())
+        # the distinct strings as rows of a longer column: their rows in order and where
+        # each is in ``rows`` (moved along by every round, and by the small runs' sort)
+        column = pl.concat([pl.Series(["zz"]), s, s])
+        rows = rng.permutation(s.len()) + 1 + s.len() * rng.integers(0, 2, s.len())
+        for small in (48, 5_000):  # 5,000: every tie run ordered by the small runs' sort
+            monkeypatch.setattr(_strings, "_SMALL", small)
+            in_order, positions = string_order(column, None, rows, positions=True)
+            assert column.gather(in_order).equals(s.sort())
+            np.testing.assert_array_equal(rows[positions], in_order)
 
 
 @given(st.lists(st.text(st.sampled_from(["a", "N", "A", "/", " ", "\xa0", "\x00", "\t", "é"]),
@@ -511,3 +520,23 @@ def test_split_codes_against_unique(h, cap_bits):
         # same key <=> same code
         pairs = np.unique(np.stack([inverse.ravel(), codes]), axis=1)
         assert pairs.shape[1] == reps.size
+
+
+@given(st.integers(0, 3000), st.integers(0, 2**32 - 1), st.sampled_from([1, 2]))
+def test_inverse_and_take_against_numpy(n, seed, count):
+    """``inverse`` and ``take`` over row ranges in threads (every range split with
+    ``_GRAIN = 1``) against NumPy's argsort and fancy indexing."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n).astype(np.int64)
+    values = rng.integers(-(2**31), 2**31 - 1, max(n, 1)).astype(np.int32)
+    before = k._GRAIN, numba.get_num_threads()
+    k._GRAIN = 1
+    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+    try:
+        got, taken = k.inverse(perm), k.take(values, perm)
+    finally:
+        k._GRAIN = before[0]
+        numba.set_num_threads(before[1])
+    np.testing.assert_array_equal(got, np.argsort(perm))
+    assert got.dtype == np.int64 and taken.dtype == np.int64
+    np.testing.assert_array_equal(taken, values[perm])

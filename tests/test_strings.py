@@ -148,11 +148,17 @@ def test_string_order_from_prefix_keys(values, small):
         column = values + values[::-1] + ["zz" * 40]
         rows = np.arange(len(values))[::-1] + len(values)
         rows_in_order = _strings.string_order(pl.Series(column, dtype=pl.Utf8), None, rows)
+        # column[rows[j]] is values[j]: the same prefix keys, and where each row is in rows
+        got = [_strings.string_order(pl.Series(column, dtype=pl.Utf8), p, rows, positions=True)
+               for p in (None, prefix)]  # fmt: skip
     finally:
         _strings._SMALL, _strings.MIN_ROWS = old
     assert [values[i] for i in order] == sorted(values, key=str.encode)
     assert [column[r] for r in rows_in_order] == sorted(values, key=str.encode)
     assert set(rows_in_order.tolist()) == set(rows.tolist())
+    for in_order, positions in got:
+        np.testing.assert_array_equal(in_order, rows_in_order)
+        np.testing.assert_array_equal(rows[positions], in_order)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -31,6 +31,8 @@ sort.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 import polars as pl
 from numba import njit
@@ -118,19 +120,26 @@ def _less(views, bases, data, r1, r2, pos):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _sort_small(views, bases, data, idx, lo_s, hi_s, pos_s):  # pragma: no cover - numba
-    """Insertion sort of each run ``idx[lo:hi]`` by the bytes from its ``pos`` on."""
+def _sort_small(views, bases, data, idx, along, lo_s, hi_s, pos_s):  # pragma: no cover
+    """Insertion sort of each run ``idx[lo:hi]`` by the bytes from its ``pos`` on (``along``,
+    if not empty, moved with ``idx``)."""
+    moved = along.size > 0
     for k in range(lo_s.size):
         lo = lo_s[k]
         hi = hi_s[k]
         pos = pos_s[k]
         for j in range(lo + 1, hi):
             r = idx[j]
+            a = along[j] if moved else 0
             i = j - 1
             while i >= lo and _less(views, bases, data, r, idx[i], pos):
                 idx[i + 1] = idx[i]
+                if moved:
+                    along[i + 1] = along[i]
                 i -= 1
             idx[i + 1] = r
+            if moved:
+                along[i + 1] = a
 
 
 def utf8_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -570,25 +579,45 @@ def _plan(counts: np.ndarray, budget: int) -> tuple[np.ndarray, np.ndarray, bool
     return np.cumsum(present[:m], axis=1) - 1, radix[:m].astype(np.int64), False
 
 
+@overload
 def string_order(
-    s: pl.Series, prefix: tuple[np.ndarray, int] | None = None, rows: np.ndarray | None = None
-) -> np.ndarray | None:
+    s: pl.Series,
+    prefix: tuple[np.ndarray, int] | None = ...,
+    rows: np.ndarray | None = ...,
+    positions: Literal[False] = ...,
+) -> np.ndarray | None: ...
+@overload
+def string_order(
+    s: pl.Series,
+    prefix: tuple[np.ndarray, int] | None,
+    rows: np.ndarray | None,
+    positions: Literal[True],
+) -> tuple[np.ndarray, np.ndarray] | None: ...
+def string_order(
+    s: pl.Series,
+    prefix: tuple[np.ndarray, int] | None = None,
+    rows: np.ndarray | None = None,
+    positions: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray] | None:
     """The permutation that sorts the distinct, null-free strings ``s`` (byte order), or
     ``None`` when ties are too many to resolve cheaply, or they are few (below
     :data:`MIN_ROWS`, where a string sort takes milliseconds and compiling these kernels on a
     first call would cost more): the caller then sorts them.
 
     ``rows``: sort the distinct strings ``s[rows]`` instead, and return their rows of ``s``
-    in order (no gather of the strings). ``prefix``: the keys of the strings' first bytes and
-    how many bytes they cover (:func:`checked_prefix_keys`; one per string sorted), when the
-    caller has them: their sort is the first round.
+    in order (no gather of the strings); with ``positions``, also where each is in ``rows``
+    (``rows[positions]`` is the order), as ``(rows in order, positions)``. ``prefix``: the
+    keys of the strings' first bytes and how many bytes they cover
+    (:func:`checked_prefix_keys`; one per string sorted), when the caller has them: their
+    sort is the first round.
     """
     idx = np.arange(s.len(), dtype=np.int64) if rows is None else rows.astype(np.int64)
     n = idx.size
     if n < MIN_ROWS:
         return None
+    along = np.arange(n, dtype=np.int64) if positions and rows is not None else _NONE
     if n < 2:
-        return idx
+        return (idx, idx if along.size == 0 else along) if positions else idx
     views, bases, data = string_views(s)
     stack = [(0, n, 0)]
     small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -596,7 +625,9 @@ def string_order(
         ib = max(1, (n - 1).bit_length())
         keys = (prefix[0] << ib) | np.arange(n)
         keys.sort()
-        idx = idx[keys & ((1 << ib) - 1)]
+        sel = keys & ((1 << ib) - 1)
+        idx = _k.take(idx, sel)  # in threads: NumPy's ``idx[sel]`` takes twice as long
+        along = sel if along.size else along
         stack = _ties(keys, ib, 0, prefix[1], small)
     rounds = 0
     while stack:
@@ -614,13 +645,21 @@ def string_order(
         args = [(a, b, views, bases, data, idx, lo, pos, ranks, radix, ib, keys) for a, b in ranges]
         _k.in_threads(_keys, args)
         keys.sort()
-        idx[lo:hi] = idx[lo:hi][keys & ((1 << ib) - 1)]
+        sel = keys & ((1 << ib) - 1)
+        idx[lo:hi] = idx[lo:hi][sel]
+        if along.size:
+            along[lo:hi] = along[lo:hi][sel]
         if not ended:  # else every string ended: distinct strings have distinct keys
             stack += _ties(keys, ib, lo, pos + radix.size, small)
     if small:
         lo_s, hi_s, pos_s = (np.concatenate(x) for x in zip(*small))
-        _sort_small(views, bases, data, idx, lo_s, hi_s, pos_s)
-    return idx
+        _sort_small(views, bases, data, idx, along, lo_s, hi_s, pos_s)
+    if not positions:
+        return idx
+    return idx, (idx if along.size == 0 else along)
+
+
+_NONE = np.empty(0, np.int64)
 
 
 def _ties(

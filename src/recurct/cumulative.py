@@ -190,18 +190,14 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
         return codes.astype(np.int64, copy=False), labels.len(), labels, None
     order = string_order(labels) if labels.dtype == pl.String else None
     if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
-        rank = np.empty(order.size, np.int64)
-        rank[order] = np.arange(order.size)
-        return codes, order.size, labels.gather(order), rank
+        return codes, order.size, labels.gather(order), _k.inverse(order)
     uniq = labels.sort()
     if table is None:
         h = labels.hash().to_numpy().view(np.int64)
         _, reps, table = _k.small_codes(h, max(4, int(2 * h.size).bit_length()))
         if reps.size != labels.len():  # two labels share a hash: rank them by arg_sort
-            perm = labels.arg_sort().to_numpy()
-            rank = np.empty(perm.size, np.int64)
-            rank[perm] = np.arange(perm.size)
-            return codes, perm.size, labels.gather(perm), rank
+            perm = labels.arg_sort().to_numpy().astype(np.int64)
+            return codes, perm.size, labels.gather(perm), _k.inverse(perm)
     rank = _k.hash_rank(table, uniq.hash().to_numpy().view(np.int64))
     return codes, labels.len(), uniq, rank
 
@@ -240,12 +236,11 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
     if got_bytes is None:
         return None
     codes, reps, prefix = got_bytes
-    rows = string_order(s, prefix, reps)  # the distinct ids' rows in id order
-    if rows is None:
+    got_order = string_order(s, prefix, reps, positions=True)
+    if got_order is None:
         return _lexical(codes, s.gather(reps))
-    rank = np.empty(rows.size, np.int64)
-    rank[codes[rows]] = np.arange(rows.size)
-    return codes, rows.size, s.gather(rows).alias("patient_id"), rank
+    rows, order = got_order  # the distinct ids' rows in id order, and their codes
+    return codes, rows.size, s.gather(rows).alias("patient_id"), _k.inverse(order)
 
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
