@@ -611,13 +611,15 @@ def string_order(
     (:func:`checked_prefix_keys`; one per string sorted), when the caller has them: their
     sort is the first round.
     """
-    idx = np.arange(s.len(), dtype=np.int64) if rows is None else rows.astype(np.int64)
-    n = idx.size
+    n = s.len() if rows is None else rows.size
     if n < MIN_ROWS:
         return None
-    along = np.arange(n, dtype=np.int64) if positions and rows is not None else _NONE
+    track = positions and rows is not None  # positions differ from the rows sorted
+    if prefix is None or n < 2:  # (with prefix keys, made by their sort below)
+        idx = np.arange(n, dtype=np.int64) if rows is None else rows.astype(np.int64)
+        along = np.arange(n, dtype=np.int64) if track else _NONE
     if n < 2:
-        return (idx, idx if along.size == 0 else along) if positions else idx
+        return (idx, along if track else idx) if positions else idx
     views, bases, data = string_views(s)
     stack = [(0, n, 0)]
     small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -626,8 +628,9 @@ def string_order(
         keys = (prefix[0] << ib) | np.arange(n)
         keys.sort()
         sel = keys & ((1 << ib) - 1)
-        idx = _k.take(idx, sel)  # in threads: NumPy's ``idx[sel]`` takes twice as long
-        along = sel if along.size else along
+        # rows[sel] in threads (NumPy's fancy index takes twice as long)
+        idx = sel if rows is None else _k.take(rows, sel)
+        along = sel if track else _NONE
         stack = _ties(keys, ib, 0, prefix[1], small)
     rounds = 0
     while stack:
@@ -656,7 +659,7 @@ def string_order(
         _sort_small(views, bases, data, idx, along, lo_s, hi_s, pos_s)
     if not positions:
         return idx
-    return idx, (idx if along.size == 0 else along)
+    return idx, (along if track else idx)
 
 
 _NONE = np.empty(0, np.int64)
