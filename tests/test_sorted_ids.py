@@ -283,6 +283,45 @@ def test_grouped_enum_ids_screened_on_the_labels_read(case):
             cumulative_dose(enum)
 
 
+@pytest.mark.parametrize("grouped", [True, False])
+def test_enum_kept_when_only_unused_categories_need_cleaning(grouped):
+    """An Enum whose unclean labels no row uses stays an Enum (not cast to text) in either
+    row order, with no warning, and gives the table of the text ids."""
+    ids = ["a", "a", "b", "c"] if grouped else ["c", "a", "b", "a"]
+    ex = pl.DataFrame({
+        "patient_id": ids,
+        "exam_date": pl.Series([0, 2, 1, 3]).cast(pl.Date),
+        "effective_dose_msv": [1.0, 3.0, 2.0, 4.0],
+    })  # fmt: skip
+    enum = ex.with_columns(pl.col("patient_id").cast(pl.Enum([" u", "NA", "a", "b", "c"])))
+    prep = cum._prepare(enum, "test")
+    assert cum.is_enum(prep.df.get_column("patient_id"))
+    assert (prep.runs is not None) == grouped
+    assert cumulative_dose(enum, window_days=2).equals(cumulative_dose(ex, window_days=2))
+
+
+@pytest.mark.parametrize("kind", ["categorical", "enum", "pandas_category"])
+def test_empty_tables_of_coded_ids(kind):
+    """An empty table whose ids are a Categorical, an Enum or a pandas category gives the
+    empty table of text ids (an empty Categorical crashed the process)."""
+    import pandas as pd
+
+    ex = pl.DataFrame({
+        "patient_id": pl.Series([], dtype=pl.Utf8),
+        "exam_date": pl.Series([], dtype=pl.Int32).cast(pl.Date),
+        "effective_dose_msv": pl.Series([], dtype=pl.Float64),
+    })  # fmt: skip
+    want = cumulative_dose(ex, thresholds=100, window_days=365)
+    col = pl.col("patient_id")
+    given = {
+        "categorical": ex.with_columns(col.cast(pl.Categorical)),
+        "enum": ex.with_columns(col.cast(pl.Enum(["a"]))),
+        "pandas_category": ex.to_pandas().astype({"patient_id": pd.CategoricalDtype(["a"])}),
+    }[kind]
+    got = cumulative_dose(given, thresholds=100, window_days=365)
+    assert len(got) == 0 and list(got.columns) == want.columns
+
+
 @pytest.mark.parametrize("kind", ["polars", "pandas", "pandas_category", "arrow"])
 def test_given_back_memory_is_never_the_callers(monkeypatch, kind):
     """Codes that are a view of the caller's ids (dense 0-based integer ids) are never given

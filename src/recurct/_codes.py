@@ -249,6 +249,8 @@ def int_codes(ids: np.ndarray) -> _IntCodes | None:
 def dense_ints(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids in a small range (O(N) scatter, no hashing or sorting), their
     count and the ascending distinct ids; ``None`` if the range is too wide."""
+    if ids.size == 0:  # (minmax_int reads a first id)
+        return np.zeros(0, np.int64), 0, np.zeros(0, np.int64)
     return _dense_range(ids, *_k.minmax_int(ids))
 
 

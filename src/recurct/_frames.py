@@ -338,12 +338,14 @@ def ids_need_cleaning(labels: pl.Series) -> bool:
     return _needs_cleaning(labels, None)
 
 
-def clean_ids_as_text(df: pl.DataFrame, name: str) -> pl.DataFrame:
-    """``df`` with the id column ``name`` (an ``Enum``, or ``Categorical``) as text, cleaned
-    by the identity rules (with their warnings), as :func:`clean_frame` cleans it."""
-    df = df.with_columns(pl.col(name).cast(pl.Utf8))
-    cleaned = _clean_id(df, name, None)
-    return df if cleaned is None else df.with_columns(cleaned)
+def clean_ids_as_text(df: pl.DataFrame, name: str) -> pl.DataFrame | None:
+    """``df`` with the id column ``name`` (an ``Enum`` or ``Categorical``) as text, cleaned
+    by the identity rules (with their warnings) as :func:`clean_frame` cleans it; ``None``
+    when no row's id needs cleaning (then, as :func:`clean_frame` does, the column is left
+    as it is: only categories no row uses needed it)."""
+    text = df.with_columns(pl.col(name).cast(pl.Utf8))
+    cleaned = _clean_id(text, name, None)
+    return None if cleaned is None else text.with_columns(cleaned)
 
 
 def exact_float_ids(dtype: pl.DataType) -> int:

@@ -589,10 +589,18 @@ def string_order(
 @overload
 def string_order(
     s: pl.Series,
-    prefix: tuple[np.ndarray, int] | None,
-    rows: np.ndarray | None,
+    prefix: tuple[np.ndarray, int] | None = ...,
+    rows: np.ndarray | None = ...,
+    *,
     positions: Literal[True],
 ) -> tuple[np.ndarray, np.ndarray] | None: ...
+@overload
+def string_order(
+    s: pl.Series,
+    prefix: tuple[np.ndarray, int] | None = ...,
+    rows: np.ndarray | None = ...,
+    positions: bool = ...,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray] | None: ...
 def string_order(
     s: pl.Series,
     prefix: tuple[np.ndarray, int] | None = None,
@@ -606,7 +614,8 @@ def string_order(
 
     ``rows``: sort the distinct strings ``s[rows]`` instead, and return their rows of ``s``
     in order (no gather of the strings); with ``positions``, also where each is in ``rows``
-    (``rows[positions]`` is the order), as ``(rows in order, positions)``. ``prefix``: the
+    (``rows[positions]`` is the order), as ``(rows in order, positions)`` (without ``rows``,
+    one array twice). ``prefix``: the
     keys of the strings' first bytes and how many bytes they cover
     (:func:`checked_prefix_keys`; one per string sorted), when the caller has them: their
     sort is the first round.

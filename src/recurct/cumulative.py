@@ -249,8 +249,9 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
     enum = "patient_id" in df.columns and is_enum(df.get_column("patient_id"))
     grouped: tuple[_k.Runs, np.ndarray | None, pl.Series | None] | None = None
     if enum:
+        text = df
         df, grouped, coded = _enum_ids(df)
-        enum = coded is not None or grouped is not None  # else cleaned as text
+        enum = df is text  # else cleaned as text
     else:
         coded = categories.get("patient_id")
     check_columns(df, fn)
@@ -298,23 +299,35 @@ def _enum_ids(
     (a cast of one row per patient: the Enum's whole category list costs about 0.1 s to read
     at 5 million). Otherwise ``categories`` holds the Enum's categories (screened, unless the
     labels used were), for :func:`_factorise`. Ids that need cleaning (surrounding
-    whitespace, placeholders) are instead cleaned as text, and ``df`` holds them
-    (``grouped`` and ``categories`` both ``None``).
+    whitespace, placeholders) are instead cleaned as text, and the ``df`` returned holds them
+    (``grouped`` and ``categories`` both ``None``); when only categories that no row uses
+    need it, the Enum is kept as it is.
     """
     s = df.get_column("patient_id")
-    used_clean = False
     if not s.null_count():  # (null ids are refused by check_columns)
         runs = _ascending_runs(s.to_physical())
         if runs is not None:
             starts, _ = _k.run_starts(runs)
             labels = s.gather(starts[:-1]).cast(pl.Utf8).alias("patient_id")
-            used_clean = not ids_need_cleaning(labels)
-            if used_clean and labels.is_sorted():
+            if ids_need_cleaning(labels):  # some row's id: cleaned as text
+                return _cleaned(df, None)
+            if labels.is_sorted():
                 return df, (runs, starts, labels), None
+            return df, None, (enum_categories(s), None)  # every label used is clean
     cats = enum_categories(s)
-    if used_clean or not ids_need_cleaning(cats):  # every label used is clean
-        return df, None, (cats, None)
-    return clean_ids_as_text(df, "patient_id"), None, None
+    return (df, None, (cats, None)) if not ids_need_cleaning(cats) else _cleaned(df, cats)
+
+
+def _cleaned(
+    df: pl.DataFrame, cats: pl.Series | None
+) -> tuple[pl.DataFrame, None, IdCategories | None]:
+    """:func:`_enum_ids` of an Enum some of whose labels need cleaning: the ids cleaned as
+    text, or, when only labels no row uses needed it, the Enum as it is (its categories
+    ``cats``, or ``None`` for :func:`_factorise` to read them)."""
+    cleaned = clean_ids_as_text(df, "patient_id")
+    if cleaned is None:
+        return df, None, None if cats is None else (cats, None)
+    return cleaned, None, None
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
