@@ -2,7 +2,7 @@
 
 :func:`recurct.kernels.sorted_runs` finds the runs of equal ids and the patients table is
 computed on the rows where they are, each patient's times checked on the way
-(:func:`recurct.kernels.patient_stats` with ``check``). Compared with NumPy (the runs) and
+(:func:`recurct.kernels.sorted_stats`). Compared with NumPy (the runs) and
 with the plain loops of naive.py (the tables), in one and two threads, including rows grouped
 by patient whose times are not in order (the grouping path then runs).
 """

@@ -391,8 +391,7 @@ def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
     p = prep.n_patients
     table = np.empty((p, 4), np.float64)
-    codes = prep.codes if prep.raw is None else prep.raw  # ``raw``: ``rank`` not applied
-    _k.scatter_totals(codes, prep.t, prep.dose, prep.upd, table)
+    _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, table)  # ``rank`` not applied
     ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
     first, last = np.empty(p, np.int32), np.empty(p, np.int32)
     # rows in ascending id order: P rows moved by ``rank``, not N codes renumbered

@@ -331,14 +331,14 @@ def _part_stats(  # pragma: no cover - numba
         soff = q0 if local else 0
         q1 = _decode_part(a0, e0, keys, tmin, tb, lb, src, tsrc, rbuf, st, soff, tbuf, dbuf) + 1
         _segment_stats(q0, q1, st, soff, a0, e0, None, None, tbuf, dbuf, upd, thresholds,
-                       windows, False, n_out, ced_out, first_day, last_day, followup,
+                       windows, n_out, ced_out, first_day, last_day, followup,
                        cross_exams, cross_days, cross_date, cross_pos, wmax,
                        wstart)  # fmt: skip
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
-    q0, q1, starts, soff, base, end, ids, uniq, tt, dd, upd, thresholds, windows, check,
+    q0, q1, starts, soff, base, end, ids, uniq, tt, dd, upd, thresholds, windows,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
@@ -346,9 +346,9 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
     ``starts[p - soff] - base`` to ``starts[p + 1 - soff] - base`` (``end - base`` for the
     last). If ``ids`` is not empty, the patients are instead the runs of equal ``ids`` in rows
     ``base:end`` (``base`` the first row of run ``q0``): each run's id is written into
-    ``uniq[p]`` and its first row into ``starts[p - soff]`` (if ``starts`` is not empty). With
-    ``check``, returns False at the first patient whose exams are not in time order (else
-    True). Outputs, per patient ``p``:
+    ``uniq[p]`` and its first row into ``starts[p - soff]`` (if ``starts`` is not empty), and
+    False is returned at the first patient whose exams are not in time order (else True).
+    Outputs, per patient ``p``:
 
     * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
     * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
@@ -379,7 +379,7 @@ def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
             a = starts[p - soff] - base
             b = (starts[p + 1 - soff] if p + 1 < q1 else end) - base
         fd = _day(tt[a], upd)
-        if check:
+        if ids is not None:  # runs: check the time order on the way
             for j in range(a + 1, b):
                 if tt[j] < tt[j - 1]:
                     return False
@@ -920,14 +920,14 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
     ``uniq``); False (the outputs then incomplete) if some patient's exams are not in time
     order."""
     ok = _stats_in_threads(runs.first, runs.cut, runs.cut[1:], starts, runs.ids, uniq, t, d,
-                           upd, thresholds, windows, True, outs)  # fmt: skip
+                           upd, thresholds, windows, outs)  # fmt: skip
     if starts.size:
         starts[runs.n_runs] = runs.ids.size
     return ok
 
 
 def _stats_in_threads(q, bases, ends, starts, ids, uniq, t, d, upd, thresholds, windows,
-                      check, outs) -> bool:  # fmt: skip
+                      outs) -> bool:  # fmt: skip
     """:func:`_segment_stats` of patients ``q[r]:q[r + 1]`` (rows ``bases[r]:ends[r]``) in
     thread ``r``; False if a check failed in any."""
     k = len(q) - 1
@@ -935,7 +935,7 @@ def _stats_in_threads(q, bases, ends, starts, ids, uniq, t, d, upd, thresholds, 
 
     def one(r: int) -> None:
         ok[r] = _segment_stats(q[r], q[r + 1], starts, 0, bases[r], ends[r], ids, uniq, t, d,
-                               upd, thresholds, windows, check, *outs)  # fmt: skip
+                               upd, thresholds, windows, *outs)  # fmt: skip
 
     in_threads(one, [(r,) for r in range(k)])
     return bool(ok.all())
@@ -1164,18 +1164,17 @@ def sort_segments(starts, t, d, order) -> None:
     run_chunks(_sort_segments, starts.size - 1, starts, t, d, order)
 
 
-def patient_stats(starts, t, d, upd, thresholds, windows, *outs, check=False) -> bool:
+def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     """Per-patient totals, crossings and window maxima (:func:`_segment_stats`) of exams
-    grouped by patient (``starts``) and, unless ``check``, time-ordered, read where they are,
-    one range of patients per thread (balanced by exams). With ``check``, returns False (the
-    outputs then incomplete) if some patient's exams are not in time order; else True.
+    grouped by patient (``starts``) and time-ordered, read where they are, one range of
+    patients per thread (balanced by exams).
     """
     n, n_patients = int(starts[-1]), starts.size - 1
     k = max(1, min(_threads(n), n_patients))
     seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
     seg[0], seg[-1] = 0, n_patients
-    return _stats_in_threads(seg, [0] * k, starts[seg[1:]], starts, None, None, t, d, upd,
-                             thresholds, windows, check, outs)  # fmt: skip
+    _stats_in_threads(seg, [0] * k, starts[seg[1:]], starts, None, None, t, d, upd,
+                      thresholds, windows, outs)  # fmt: skip
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:
