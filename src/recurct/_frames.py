@@ -119,14 +119,12 @@ def to_polars(
     return (clean_frame(df, placeholder_ids) if clean else df), kind
 
 
-def to_polars_coded(
-    obj: Any, defer_enum_ids: bool = False
-) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCategories]]:
+def to_polars_coded(obj: Any) -> tuple[pl.DataFrame, FrameKind, dict[str, IdCategories]]:
     """:func:`to_polars` (cleaned), and what was read of each ``Enum`` or ``Categorical`` id
     column left as it is (see :func:`clean_frame`), for a caller that factorises the ids.
-    With ``defer_enum_ids``, an ``Enum`` ``patient_id`` is left unscreened: the caller
-    screens the labels it reads (:func:`ids_need_cleaning`) and, if some need cleaning,
-    cleans the column as text (:func:`clean_ids_as_text`) before anything else reads it.
+    An ``Enum`` ``patient_id`` is left unscreened: the caller screens the labels it reads
+    (:func:`ids_need_cleaning`) and, if some need cleaning, cleans the column
+    (:func:`clean_id_column`) before anything else reads it.
 
     A pandas ``Categorical`` ``patient_id`` of text categories is read through its codes and
     categories: its rows become text by one gather of the categories, and ``(categories,
@@ -140,8 +138,7 @@ def to_polars_coded(
     got = _pandas_category_ids(obj) if frame_kind(obj) == "pandas" else None
     if got is None:
         df, kind = to_polars(obj, clean=False)
-        deferred = ("patient_id",) if defer_enum_ids else ()
-        return clean_frame(df, None, categories, deferred), kind, categories
+        return clean_frame(df, None, categories, ("patient_id",)), kind, categories
     labels, codes = got
     where = [str(c) for c in obj.columns].index("patient_id")
     rest, kind = to_polars(obj.drop(columns="patient_id"), clean=False)
@@ -307,14 +304,14 @@ def _clean_id(
             codes, cats = got
         else:
             cats = s.unique().cast(pl.Utf8)
-        if not _needs_cleaning(cats, placeholder_ids):
+        text = None if not _needs_cleaning(cats, placeholder_ids) else s.cast(pl.Utf8)
+        if text is None or not _needs_cleaning(text, placeholder_ids):
+            # nothing to clean, or only categories that no row uses: the column as it is
             if categories is not None and (enum or codes is not None):
                 categories[name] = (cats, codes)
             return None
-        s = s.cast(pl.Utf8)
-    elif dtype != pl.Utf8:
-        return None
-    if not _needs_cleaning(s, placeholder_ids):
+        s = text
+    elif dtype != pl.Utf8 or not _needs_cleaning(s, placeholder_ids):
         return None
     stripped = s.str.strip_chars(" \t\n\r\x0b\x0c\x00\xa0")
     placeholder = _is_placeholder(stripped, placeholder_ids)
@@ -338,14 +335,14 @@ def ids_need_cleaning(labels: pl.Series) -> bool:
     return _needs_cleaning(labels, None)
 
 
-def clean_ids_as_text(df: pl.DataFrame, name: str) -> pl.DataFrame | None:
-    """``df`` with the id column ``name`` (an ``Enum`` or ``Categorical``) as text, cleaned
-    by the identity rules (with their warnings) as :func:`clean_frame` cleans it; ``None``
-    when no row's id needs cleaning (then, as :func:`clean_frame` does, the column is left
-    as it is: only categories no row uses needed it)."""
-    text = df.with_columns(pl.col(name).cast(pl.Utf8))
-    cleaned = _clean_id(text, name, None)
-    return None if cleaned is None else text.with_columns(cleaned)
+def clean_id_column(
+    df: pl.DataFrame, name: str, categories: dict[str, IdCategories]
+) -> pl.DataFrame:
+    """``df`` with the id column ``name`` cleaned by the identity rules, as
+    :func:`clean_frame` cleans it (its warnings; ``categories`` receives what was read of a
+    coded column left as it is); for a column :func:`to_polars_coded` left unscreened."""
+    cleaned = _clean_id(df, name, None, categories)
+    return df if cleaned is None else df.with_columns(cleaned)
 
 
 def exact_float_ids(dtype: pl.DataType) -> int:

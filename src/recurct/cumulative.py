@@ -35,7 +35,7 @@ from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
     IdCategories,
-    clean_ids_as_text,
+    clean_id_column,
     enum_categories,
     from_polars,
     ids_need_cleaning,
@@ -245,7 +245,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
 def _prepare(exams: Any, fn: str) -> _Prepared:
     # an Enum patient_id is screened here, on the labels read (_enum_ids)
-    df, kind, categories = to_polars_coded(exams, defer_enum_ids=True)
+    df, kind, categories = to_polars_coded(exams)
     enum = "patient_id" in df.columns and is_enum(df.get_column("patient_id"))
     grouped: tuple[_k.Runs, np.ndarray | None, pl.Series | None] | None = None
     if enum:
@@ -309,25 +309,12 @@ def _enum_ids(
         if runs is not None:
             starts, _ = _k.run_starts(runs)
             labels = s.gather(starts[:-1]).cast(pl.Utf8).alias("patient_id")
-            if ids_need_cleaning(labels):  # some row's id: cleaned as text
-                return _cleaned(df, None)
-            if labels.is_sorted():
-                return df, (runs, starts, labels), None
-            return df, None, (enum_categories(s), None)  # every label used is clean
-    cats = enum_categories(s)
-    return (df, None, (cats, None)) if not ids_need_cleaning(cats) else _cleaned(df, cats)
-
-
-def _cleaned(
-    df: pl.DataFrame, cats: pl.Series | None
-) -> tuple[pl.DataFrame, None, IdCategories | None]:
-    """:func:`_enum_ids` of an Enum some of whose labels need cleaning: the ids cleaned as
-    text, or, when only labels no row uses needed it, the Enum as it is (its categories
-    ``cats``, or ``None`` for :func:`_factorise` to read them)."""
-    cleaned = clean_ids_as_text(df, "patient_id")
-    if cleaned is None:
-        return df, None, None if cats is None else (cats, None)
-    return cleaned, None, None
+            if not ids_need_cleaning(labels):
+                if labels.is_sorted():
+                    return df, (runs, starts, labels), None
+                return df, None, (enum_categories(s), None)  # every label used is clean
+    read: dict[str, IdCategories] = {}  # the categories, if the Enum is kept
+    return clean_id_column(df, "patient_id", read), None, read.get("patient_id")
 
 
 def _date(a: np.ndarray, name: str) -> pl.Series:
