@@ -191,6 +191,12 @@ def _lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None = No
     order = string_order(labels) if labels.dtype == pl.String else None
     if order is not None:  # sorted by integer keys of their bytes: faster than a string sort
         return codes, order.size, labels.gather(order), _k.inverse(order)
+    return _sorted_lexical(codes, labels, table)
+
+
+def _sorted_lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | None) -> _Codes:
+    """:func:`_lexical` by polars' sort of the labels (when their byte keys did not order
+    them)."""
     uniq = labels.sort()
     if table is None:
         h = labels.hash().to_numpy().view(np.int64)
@@ -237,8 +243,8 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return None
     codes, reps, prefix = got_bytes
     got_order = string_order(s, prefix, reps, positions=True)
-    if got_order is None:
-        return _lexical(codes, s.gather(reps))
+    if got_order is None:  # too many ties for byte keys: not tried again on the labels
+        return _sorted_lexical(codes, s.gather(reps).alias("patient_id"), None)
     rows, order = got_order  # the distinct ids' rows in id order, and their codes
     return codes, rows.size, s.gather(rows).alias("patient_id"), _k.inverse(order)
 
