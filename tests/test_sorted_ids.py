@@ -43,7 +43,10 @@ def threads(count: int) -> Iterator[None]:
 
 def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     runs = k.sorted_runs(ids)
-    return None if runs is None else k.run_starts(runs)
+    if runs is None:
+        return None
+    starts = k.run_starts(runs)
+    return starts, ids[starts[:-1]]
 
 
 def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -83,20 +83,24 @@ class _Prepared:
     dose: np.ndarray
     rank: np.ndarray | None = None
     runs: _k.Runs | None = None
-    id_dtype: Any = None  # of ``runs``' ids
     starts: np.ndarray | None = None
 
     @property
     def ids(self) -> pl.Series:
         """The patient_id of each code, ascending."""
         if self.found_ids is None:
-            self.starts, uniq = _k.run_starts(self.runs)  # type: ignore[arg-type]
-            self.found_ids = self.id_series(uniq)
-        return self.found_ids  # type: ignore[return-value]
+            self.found_ids = self.id_series(self.runs.ids[self.run_starts()[:-1]])  # type: ignore[union-attr]
+        return self.found_ids
+
+    def run_starts(self) -> np.ndarray:
+        """The first row of each of ``runs`` (and N), found once."""
+        if self.starts is None:
+            self.starts = _k.run_starts(self.runs)  # type: ignore[arg-type]
+        return self.starts
 
     def id_series(self, uniq: np.ndarray) -> pl.Series:
-        """``runs``' distinct ids as the input's dtype."""
-        return pl.Series("patient_id", uniq).cast(self.id_dtype)
+        """``runs``' distinct (integer) ids as the input's dtype."""
+        return pl.Series("patient_id", uniq).cast(self.df.get_column("patient_id").dtype)
 
     @property
     def codes(self) -> np.ndarray:
@@ -104,9 +108,8 @@ class _Prepared:
         if self.raw is None:
             if self.runs is None:  # given back to the system by the grouping (_patients)
                 raise RuntimeError("recurct internal error: the patient codes were spent")
-            if self.starts is None:
-                _ = self.ids  # the runs' starts
-            self.raw = np.repeat(np.arange(self.n_patients, dtype=np.int64), np.diff(self.starts))
+            starts = self.run_starts()
+            self.raw = np.repeat(np.arange(self.n_patients, dtype=np.int64), np.diff(starts))
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
         return self.raw
@@ -277,8 +280,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         grouped = None if runs_ is None else (runs_, None, None)
     if grouped is not None:
         runs, starts, labels = grouped
-        return _Prepared(df, kind, None, runs.n_runs, labels, t, upd, dose, None, runs, dtype,
-                         starts)  # fmt: skip
+        return _Prepared(df, kind, None, runs.n_runs, labels, t, upd, dose, None, runs, starts)
     codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
 
@@ -313,7 +315,7 @@ def _enum_ids(
     if not s.null_count():  # (null ids are refused by check_columns)
         runs = _ascending_runs(s.to_physical())
         if runs is not None:
-            starts, _ = _k.run_starts(runs)
+            starts = _k.run_starts(runs)
             labels = s.gather(starts[:-1]).cast(pl.Utf8).alias("patient_id")
             if not ids_need_cleaning(labels):
                 if labels.is_sorted():

@@ -895,8 +895,8 @@ def sorted_runs(ids: np.ndarray) -> Runs | None:
     return Runs(ids, cut, first, int(first[-1]))
 
 
-def run_starts(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
-    """The first row of each run (``starts[P] = N``) and its id: in each range (a thread
+def run_starts(runs: Runs) -> np.ndarray:
+    """The first row of each run (``starts[P] = N``): in each range (a thread
     each), the rows whose id differs from the row before, by NumPy's vectorised comparison
     and ``flatnonzero`` (a scalar loop with a store per row took 50-90 ms at 10^7)."""
     ids, cut, first, n_runs = runs
@@ -911,7 +911,7 @@ def run_starts(runs: Runs) -> tuple[np.ndarray, np.ndarray]:
 
     in_threads(one, [(q,) for q in range(len(cut) - 1)])
     starts[n_runs] = ids.size
-    return starts, ids[starts[:-1]]
+    return starts
 
 
 def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs) -> bool:
