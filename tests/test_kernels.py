@@ -383,6 +383,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     want_sorted = s.unique().sort()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     codes, count, labels, rank = cm._factorise_strings(s)
     assert labels.sort().equals(want_sorted) and count == 300
     got = labels.gather(codes if rank is None else rank[codes])  # labels in ascending order
@@ -394,6 +395,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)
     # every string in one hash class: the exact check fails and the caller ranks instead
     import recurct._codes as codes_mod
 

@@ -172,6 +172,7 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
     pool += ["", "a", "é", "0" * 12, "0" * 13, "x" * 65, "💥" * 30, "P" + "9" * 70]
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
     for sample_rows, max_runs in ((16, 2000), (4096, 2000), (16, 0)):
         # a sample of 16 lacks bytes: the prefix keys refused; no rounds allowed: polars sorts
@@ -233,6 +234,7 @@ def test_few_strings_sharing_hash_bits_get_codes_of_their_own(monkeypatch, table
     monkeypatch.setattr(codes_mod, "_split_codes", lambda *a: calls.append(a[3]) or split(*a))
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     if table:
         monkeypatch.setattr(codes_mod, "_SPARE_BITS", 64)
     for sample_rows, chosen in ((64, ids), (4096, [v for v in ids if v != pool[3]])):
@@ -266,3 +268,62 @@ def test_hash_codes_number_strings_by_first_row(values, table):
     assert table or (np.flatnonzero(marked) == want_rows).all()
     np.testing.assert_array_equal(np.where(marked, -1 - codes, codes), want_codes)
     np.testing.assert_array_equal(reps, want_rows)
+
+
+def _check_prefix_codes(values: list[str], got) -> None:
+    """``sorted_prefix_codes``' result against plain Python: each distinct string's first
+    row in ascending order, and every row's place among them."""
+    codes, rows, rank = got
+    uniq = sorted(set(values))  # code-point order: UTF-8 byte order
+    first = {}
+    for i, v in enumerate(values):
+        first.setdefault(v, i)
+    assert rows.tolist() == [first[u] for u in uniq]
+    places = codes if rank is None else rank[codes]
+    assert [uniq[p] for p in places] == values
+
+
+_HEADS = st.lists(st.binary(min_size=24, max_size=32).map(bytes.hex), min_size=1, max_size=4)
+
+
+@given(_HEADS, st.lists(_TEXT, min_size=1, max_size=6), st.data())
+def test_sorted_prefix_codes_match_python(heads, tails, data):
+    # ids made of a few long heads (beyond the prefix key's bits) and tails: many distinct
+    # ids share their first bytes' key, and are split and ordered among their group's
+    import recurct._codes as codes_mod
+
+    pool = [h + t for h in heads for t in tails] + data.draw(st.lists(_TEXT | _HEX, max_size=8))
+    values = data.draw(st.lists(st.sampled_from(pool), min_size=1, max_size=120))
+    got = codes_mod.sorted_prefix_codes(pl.Series(values, dtype=pl.Utf8))
+    if got is not None:  # (None: more ties than it handles; the caller hashes instead)
+        _check_prefix_codes(values, got)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sorted_prefix_codes_ties_and_refusals(monkeypatch, threads):
+    import recurct._codes as codes_mod
+
+    monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
+    rng = np.random.default_rng(5)
+    pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(400)]
+    # ids sharing the first 40 hex digits (more than the key holds) with another, in groups
+    pool += [pool[i][:40] + tail for i in (3, 3, 7, 9) for tail in ("0" * 24, "f" * 24)]
+    pool += ["", "a", pool[5][:20]]  # ended within the key's positions
+    values = [pool[i] for i in rng.integers(0, len(pool), 2000)]  # tied rows: under 64
+    s = pl.Series(values)
+    split = []
+    real = codes_mod._tie_rank
+    monkeypatch.setattr(codes_mod, "_tie_rank", lambda *a: split.append(1) or real(*a))
+    got = codes_mod.sorted_prefix_codes(s)
+    assert got is not None and got[2] is not None and split  # the ties were split and ranked
+    _check_prefix_codes(values, got)
+    unique = [*pool[:400], "", "a"]
+    got = codes_mod.sorted_prefix_codes(pl.Series(unique))  # no ties: codes in order, no rank
+    assert got is not None and got[2] is None
+    _check_prefix_codes(unique, got)
+    # refused: a byte the sample lacks; more rows tied with another id than max(64, N/4096)
+    monkeypatch.setattr(_strings, "SAMPLE_ROWS", 16)
+    assert codes_mod.sorted_prefix_codes(pl.Series([*values, "é" * 40])) is None
+    monkeypatch.undo()
+    many = [head[:40] + f"{i:024x}" for head in pool[:10] for i in range(10)]  # 90 tied
+    assert codes_mod.sorted_prefix_codes(pl.Series(many)) is None

@@ -20,7 +20,13 @@ from numba import njit
 
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
-from recurct._strings import byte_hashes, checked_prefix_keys, prefix_weights, string_views
+from recurct._strings import (
+    byte_hashes,
+    checked_prefix_keys,
+    prefix_weights,
+    row_prefix_keys,
+    string_views,
+)
 
 __all__ = [
     "Factorised",
@@ -31,6 +37,7 @@ __all__ = [
     "factorise_values",
     "hash_codes",
     "int_codes",
+    "sorted_prefix_codes",
 ]
 
 
@@ -181,6 +188,76 @@ def byte_hash_codes(
         reps, keys = _split_codes(s, codes, reps, differ, weights, keys)
     prefix = None if keys is None else (keys, weights.shape[0])
     return codes, reps, prefix
+
+
+def sorted_prefix_codes(
+    s: pl.Series,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """Codes of a null-free String ``s`` (int32) numbered in ascending string order (byte
+    order), the first row of each distinct string in that order, and ``None``; or, when some
+    distinct strings share their first bytes' key, codes not in that order and ``rank``
+    (``rank[code]``: its place in the order). ``None`` when this does not pay: a string has
+    a byte the sample of :func:`recurct._strings.prefix_weights` lacked, or more than
+    ``max(64, N / 4096)`` rows share a key with a different string (then hash the strings).
+
+    One sort of keys of the strings' first bytes (:func:`recurct._strings.row_prefix_keys`,
+    order-preserving) above the row numbers groups the rows and orders the groups at once:
+    pseudonyms (hex digests, UUIDs) are told apart by their first few bytes, so neither a
+    hash nor a sort of the distinct strings is needed. Exact: every row is checked against
+    its group's first row (:func:`recurct._strings.checked_prefix_keys`); the few rows of a
+    string that shares its key with another get codes of their own, placed among their
+    group's by a sort of those few strings (:func:`_tie_rank`)."""
+    n = s.len()
+    row_bits = max(1, (n - 1).bit_length())
+    weights = prefix_weights(s, 62 - row_bits)
+    if weights is None:
+        return None
+    place = string_views(s)
+    keys = row_prefix_keys(*place, weights, row_bits)
+    if keys is None:
+        return None
+    keys.sort()
+    codes = np.empty(n, np.int32)
+    reps = np.empty(n, np.int64)
+    count = _run_codes(keys, row_bits, codes, reps)
+    del keys
+    reps = reps[:count].copy()
+    differ, _ = checked_prefix_keys(*place, codes, reps, None, max(64, n >> 12))
+    if differ is None:
+        return None
+    if differ.size == 0:
+        return codes, reps, None
+    groups = codes[differ]
+    reps, _ = _split_codes(s, codes, reps, differ, None, None)
+    return codes, *_tie_rank(s, codes[differ], groups, reps, count)
+
+
+def _tie_rank(
+    s: pl.Series, split: np.ndarray, groups: np.ndarray, reps: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first rows of ``s``'s distinct strings in ascending order and the ``rank`` of
+    every code, when codes ``0..count-1`` are in order and the codes from ``count`` on
+    (``split``: those of some rows, ``groups``: the codes those rows had) each belong just
+    beside the code they were split from (same first bytes); ``reps``: each code's first
+    row. Those few ties are sorted as Python strings (code-point order, which is UTF-8
+    byte order); the other codes move up by the number of new codes before them."""
+    group = np.empty(reps.size - count, np.int64)
+    group[split - count] = groups  # the code each new code was split from
+    tied, added = np.unique(group, return_counts=True)
+    moved = np.concatenate(([0], np.cumsum(added)))  # new codes before each tied group's end
+    rank = np.arange(reps.size, dtype=np.int64)
+    rank[:count] += np.repeat(moved, np.diff(np.concatenate(([0], tied + 1, [count]))))
+    by_group = np.argsort(group, kind="stable") + count
+    values = s.gather(reps[np.concatenate((tied, by_group))]).to_list()
+    tied_values, new_values = values[: tied.size], values[tied.size :]
+    for i, g in enumerate(tied):
+        members = np.concatenate(([g], by_group[moved[i] : moved[i + 1]]))
+        strings = [tied_values[i], *new_values[moved[i] : moved[i + 1]]]
+        ordered = members[sorted(range(members.size), key=strings.__getitem__)]
+        rank[ordered] = g + moved[i] + np.arange(members.size)
+    rows = np.empty_like(reps)
+    rows[rank] = reps
+    return rows, rank
 
 
 def _split_codes(

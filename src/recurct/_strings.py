@@ -44,6 +44,7 @@ __all__ = [
     "checked_prefix_keys",
     "may_need_cleaning",
     "prefix_weights",
+    "row_prefix_keys",
     "string_keys",
     "string_order",
     "string_views",
@@ -374,14 +375,54 @@ def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
     ``data[a : a + n]``; ``bad[1] = 1`` if a byte (or the end) there has no weight (``-1``)."""
     m = weights.shape[0]
     k = np.int64(0)
+    seen = np.int64(0)  # the weights or'ed: negative if one was -1 (no branch per byte)
     for q in range(min(n, m)):
         w = weights[q, data[a + q] + 1]
         k += w
-        if w < 0:
-            bad[1] = 1
-    if n < m and weights[n, 0] < 0:
+        seen |= w
+    if n < m:
+        seen |= weights[n, 0]
+    if seen < 0:
         bad[1] = 1
     return k
+
+
+@njit(cache=True, nogil=True)
+def _row_prefix_keys(lo, hi, views, bases, data, weights, row_bits, bad, out):  # pragma: no cover
+    """``out[r]``: the :func:`_prefix_key` of string ``r`` (of ``lo:hi``) above ``r`` in its
+    low ``row_bits`` bits; ``bad[1] = 1`` if a byte there has no weight. (Written out here:
+    through the inlined :func:`_prefix_key` the loop ran 2.3x slower, 130 against 57 ms for
+    10^7 pseudonyms.)"""
+    m = weights.shape[0]
+    for r in range(lo, hi):
+        a, n = _at(views, bases, r)
+        k = np.int64(0)
+        seen = np.int64(0)
+        for q in range(min(n, m)):
+            w = weights[q, data[a + q] + 1]
+            k += w
+            seen |= w
+        if n < m:
+            seen |= weights[n, 0]
+        if seen < 0:
+            bad[1] = 1
+        out[r] = (k << row_bits) | r
+
+
+def row_prefix_keys(
+    views: np.ndarray, bases: np.ndarray, data: np.ndarray, weights: np.ndarray, row_bits: int
+) -> np.ndarray | None:
+    """Keys to sort the strings of :func:`string_views` by their first bytes: the prefix
+    key of every string by ``weights`` (:func:`prefix_weights`, whose budget leaves
+    ``row_bits`` bits free) above its row number, over row ranges in threads; ``None`` when
+    a string has a byte the weights lack."""
+    out = np.empty(views.size // 4, np.int64)
+    ranges = _k.row_ranges(out.size)
+    bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
+    args = [(lo, hi, views, bases, data, weights, row_bits, bad[q], out)
+            for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
+    _k.in_threads(_row_prefix_keys, args)
+    return None if bad[:, 1].any() else out
 
 
 @njit(cache=True, nogil=True, inline="always")

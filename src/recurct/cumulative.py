@@ -30,6 +30,7 @@ from recurct._codes import (
     factorise_values,
     hash_codes,
     int_codes,
+    sorted_prefix_codes,
 )
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
@@ -112,6 +113,8 @@ class _Prepared:
             self.raw = np.repeat(np.arange(self.n_patients, dtype=np.int64), np.diff(starts))
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
+        elif self.raw.dtype != np.int64:  # (int32 codes: one int64 copy, not a second kernel)
+            self.raw = self.raw.astype(np.int64)
         return self.raw
 
 
@@ -223,7 +226,10 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
     Ids that fit order-preserving int64 keys (:func:`recurct._strings.string_keys`: record
     numbers, short letter-and-digit ids) are coded as integer ids are, and each code's id is
-    gathered from one of its rows. Other ids are hashed: from :data:`_BYTE_HASH_ROWS` ids by
+    gathered from one of its rows. From :data:`_BYTE_HASH_ROWS` ids, ids told apart by their
+    first bytes (pseudonyms: hex digests, UUIDs) are grouped and ordered at once by one sort
+    of keys of those bytes (:func:`recurct._codes.sorted_prefix_codes`). Other ids are
+    hashed: from :data:`_BYTE_HASH_ROWS` ids by
     recurct's threaded hash of their bytes where polars keeps them, grouped by a sort of
     (hash, row) keys (:func:`recurct._codes.byte_hash_codes`), below it by polars' hash and
     an open-addressing table; the result is verified exactly (every row's id equals the id
@@ -241,6 +247,10 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
     if n < _BYTE_HASH_ROWS:
         got = hash_codes(s, cap_bits)
         return None if got is None else _lexical(*got)
+    got_sorted = sorted_prefix_codes(s)  # many ids told apart by their first bytes
+    if got_sorted is not None:
+        codes, rows, rank = got_sorted
+        return codes, rows.size, s.gather(rows).alias("patient_id"), rank
     got_bytes = byte_hash_codes(s, cap_bits)  # many ids: threaded, keys of their first bytes
     if got_bytes is None:
         return None
