@@ -327,3 +327,24 @@ def test_sorted_prefix_codes_ties_and_refusals(monkeypatch, threads):
     monkeypatch.undo()
     many = [head[:40] + f"{i:024x}" for head in pool[:10] for i in range(10)]  # 90 tied
     assert codes_mod.sorted_prefix_codes(pl.Series(many)) is None
+
+
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.booleans())
+def test_run_codes_match_naive(hashes, threads):
+    # codes of sorted (hash bits, row) keys, numbered in key order in one or two parts (a
+    # run of equal bits across the split moves the split), each code's first row marked
+    import recurct._codes as codes_mod
+
+    row_bits = max(1, (len(hashes) - 1).bit_length())
+    keys = np.sort(np.array([(h << row_bits) | r for r, h in enumerate(hashes)], np.int64))
+    old = k._GRAIN
+    k._GRAIN = 1 if threads else 10**9
+    try:
+        codes, reps = codes_mod.run_codes(keys, row_bits)
+    finally:
+        k._GRAIN = old
+    distinct = sorted(set(hashes))
+    first = [hashes.index(h) for h in distinct]
+    want = [distinct.index(h) for h in hashes]
+    want = [-1 - c if r == first[c] else c for r, c in enumerate(want)]
+    assert codes.tolist() == want and reps.tolist() == first

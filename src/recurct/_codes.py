@@ -14,6 +14,8 @@ nearly every probe, where NumPy's SIMD sort of (hash bits, row) keys streams.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 from numba import njit
@@ -99,15 +101,28 @@ _SPARE_BITS = 12
 
 
 @njit(cache=True, nogil=True)
-def _run_codes(keys, row_bits, codes, reps):  # pragma: no cover - numba
-    """Codes of sorted keys ``(hash bits << row_bits) | row``: ``codes[row]``, one code per
-    run of equal hash bits, in key order, marked ``-1 - code`` on the code's first row
-    (for :func:`recurct._strings.checked_prefix_keys`); ``reps[code]``: that row; the
-    number of codes."""
-    mask = (np.int64(1) << row_bits) - 1
+def _count_runs(lo, hi, keys, row_bits, out):  # pragma: no cover - numba
+    """``out[0]``: the number of runs of equal hash bits among sorted ``keys[lo:hi]``."""
     count = 0
     previous = np.int64(-1)
-    for k in keys:
+    for i in range(lo, hi):
+        if keys[i] >> row_bits != previous:
+            previous = keys[i] >> row_bits
+            count += 1
+    out[0] = count
+
+
+@njit(cache=True, nogil=True)
+def _run_codes(lo, hi, keys, row_bits, first, codes, reps):  # pragma: no cover - numba
+    """Codes of sorted keys ``(hash bits << row_bits) | row`` (of ``lo:hi``, which start a
+    run): ``codes[row]``, one code per run of equal hash bits, in key order from ``first``
+    on, marked ``-1 - code`` on the code's first row (for
+    :func:`recurct._strings.checked_prefix_keys`); ``reps[code]``: that row."""
+    mask = (np.int64(1) << row_bits) - 1
+    count = first
+    previous = np.int64(-1)
+    for i in range(lo, hi):
+        k = keys[i]
         r = k & mask
         if k >> row_bits != previous:
             previous = k >> row_bits
@@ -116,7 +131,30 @@ def _run_codes(keys, row_bits, codes, reps):  # pragma: no cover - numba
             count += 1
         else:
             codes[r] = count - 1
-    return count
+
+
+def run_codes(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32) of the rows of sorted ``keys`` (see :func:`_run_codes`) and the first
+    row of each code, in threads: the keys split where a run starts, each part's runs
+    counted first (a sequential read) so that each numbers its own from the right code."""
+    n = keys.size
+    bounds = [0]
+    for _, hi in _k.row_ranges(n)[:-1]:
+        b = max(hi, bounds[-1])
+        while 0 < b < n and keys[b] >> row_bits == keys[b - 1] >> row_bits:  # (a few steps)
+            b += 1
+        bounds.append(b)
+    bounds.append(n)
+    parts = list(itertools.pairwise(bounds))
+    counts = np.zeros((len(parts), 8), np.int64)  # a cache line per thread
+    args = [(lo, hi, keys, row_bits, counts[q]) for q, (lo, hi) in enumerate(parts)]
+    _k.in_threads(_count_runs, args)
+    first = np.concatenate(([0], np.cumsum(counts[:, 0])))
+    codes = np.empty(n, np.int32)
+    reps = np.empty(int(first[-1]), np.int64)
+    args = [(lo, hi, keys, row_bits, first[q], codes, reps) for q, (lo, hi) in enumerate(parts)]
+    _k.in_threads(_run_codes, args)
+    return codes, reps
 
 
 def _hash_sort_codes(
@@ -135,12 +173,10 @@ def _hash_sort_codes(
         return codes, reps
     keys = byte_hashes(*place, row_bits=row_bits)
     keys.sort()
-    codes = np.empty(n, np.int32)
-    reps = np.empty(n, np.int64)
-    count = _run_codes(keys, row_bits, codes, reps)
+    codes, reps = run_codes(keys, row_bits)
     # renumbered in order of first row (as a table numbers them): the check then reads each
     # code's first row in order, not at random
-    return codes, _in_row_order(codes, np.empty(count, np.int32), reps)
+    return codes, _in_row_order(codes, np.empty(reps.size, np.int32), reps)
 
 
 @njit(cache=True, nogil=True)
@@ -217,12 +253,10 @@ def sorted_prefix_codes(
     if keys is None:
         return None
     keys.sort()
-    codes = np.empty(n, np.int32)
-    reps = np.empty(n, np.int64)
-    count = _run_codes(keys, row_bits, codes, reps)
+    codes, reps = run_codes(keys, row_bits)
+    count = reps.size
     del keys
-    reps = reps[:count].copy()
-    differ, _ = checked_prefix_keys(*place, codes, reps, None, max(64, n >> 12))
+    differ, _ = checked_prefix_keys(*place, codes, reps, None, max(64, n >> 12), marked=True)
     if differ is None:
         return None
     if differ.size == 0:

@@ -369,6 +369,16 @@ def _rep_spans(lo, hi, views, bases, rows, spans):  # pragma: no cover - numba
         spans[2 * c], spans[2 * c + 1] = _at(views, bases, rows[c])
 
 
+@njit(cache=True, nogil=True)
+def _marked_spans(lo, hi, views, bases, codes, spans):  # pragma: no cover - numba
+    """``spans[2c], spans[2c + 1]`` as :func:`_rep_spans`, from the rows ``r`` of ``lo:hi``
+    marked ``codes[r] = -1 - c`` as code ``c``'s first row."""
+    for r in range(lo, hi):
+        c = codes[r]
+        if c < 0:
+            spans[-2 - 2 * c], spans[-1 - 2 * c] = _at(views, bases, r)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
     """The sum of ``weights[q, byte + 1]`` over the first ``weights.shape[0]`` bytes at
@@ -436,13 +446,14 @@ def _locate(r0, r1, codes, spans, start, size):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _differ(  # pragma: no cover - numba
+def _differ(  # noqa: C901, RUF100 - one pipelined pass  # pragma: no cover - numba
     lo, hi, views, bases, data, words, codes, spans, weights, keys, bad, differ
 ):
     """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
     code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
     ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
-    is then not looked up, and ``c`` is written back). In batches of rows, pipelined so
+    is then not looked up, and ``c`` is written back; not all, once more than
+    ``differ.size`` rows differ: it stops there). In batches of rows, pipelined so
     that cache misses overlap: while batch ``b`` is compared (8 bytes at a time), the first
     byte of each string batch ``b + 1`` is compared with has been read, and where the
     strings of batch ``b + 2`` are, loaded (independent loads).
@@ -486,6 +497,8 @@ def _differ(  # pragma: no cover - numba
                 if bad[0] < differ.size:
                     differ[bad[0]] = r
                 bad[0] += 1
+        if bad[0] > differ.size:  # too many for the caller: the rest is not read
+            break
     bad[2] = touched  # a store keeps the loads of the touch stage
 
 
@@ -497,17 +510,25 @@ def checked_prefix_keys(
     rows: np.ndarray,
     weights: np.ndarray | None,
     most: int = 0,
+    marked: bool = False,
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The rows ``r`` of :func:`string_views` whose string differs from string
     ``rows[codes[r]]`` (ascending; ``None`` when more than ``most``; where ``codes[r]`` is
     ``-1 - c``, row ``r`` is ``rows[c]``: it is not looked up, and ``c`` is written back to
-    ``codes``), and in the same pass
+    ``codes``; with ``None``, not all of them), and in the same pass
     the prefix key of each code's string by ``weights`` (:func:`prefix_weights`; the keys
     compare as the strings' first ``weights.shape[0]`` bytes do), or ``None`` for keys when
-    ``weights`` is ``None`` or lacks a byte of those strings. Over row ranges in threads."""
+    ``weights`` is ``None`` or lacks a byte of those strings. Over row ranges in threads.
+
+    ``marked``: every code's first row is marked so; where the strings of ``rows`` are is
+    then read from those rows in row order (:func:`_marked_spans`), not at ``rows`` (at
+    random when ``rows`` are not ascending: 63 against 22 ms for 5 million)."""
     ranges = _k.row_ranges(codes.size)
     spans = np.empty(2 * rows.size, np.int64)
-    _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
+    if marked:
+        _k.run_chunks(_marked_spans, codes.size, views, bases, codes, spans)
+    else:
+        _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
     bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
     differ = np.empty((len(ranges), most), np.int64)
     w = np.full((0, 257), -1, np.int64) if weights is None else weights
