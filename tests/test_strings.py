@@ -19,7 +19,7 @@ _HEX = st.binary(min_size=32, max_size=32).map(bytes.hex)
 
 def same_as_rows(views, bases, data, codes, rows) -> bool:
     """Whether every string ``r`` equals string ``rows[codes[r]]``, by the exact check."""
-    differ, _ = _strings.checked_prefix_keys(views, bases, data, codes, rows, None)
+    differ = _strings.differing_rows(views, bases, data, codes, rows)
     return differ is not None and differ.size == 0
 
 
@@ -89,7 +89,7 @@ def _first_rows(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     st.sampled_from([8, 20, 40, 61]),
     st.randoms(use_true_random=False),
 )
-def test_checked_prefix_keys_order_as_first_bytes(values, sample_rows, budget, rnd):
+def test_differing_rows_and_prefix_keys_order_as_first_bytes(values, sample_rows, budget, rnd):
     old = _strings.SAMPLE_ROWS
     _strings.SAMPLE_ROWS = sample_rows  # a sample of 3 to 4 strings: often lacks a byte
     try:
@@ -98,20 +98,29 @@ def test_checked_prefix_keys_order_as_first_bytes(values, sample_rows, budget, r
         codes, rows = _first_rows(values)
         raw = [values[r].encode() for r in rows]
         for place in _layouts(s):
-            differ, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
-            assert differ.size == 0 and same_as_rows(*place, codes, rows)
+            assert same_as_rows(*place, codes, rows)
+            marked = np.where(np.isin(np.arange(len(values)), rows), -1 - codes, codes)
+            assert _strings.differing_rows(*place, marked, rows, marked=True).size == 0
+            assert (marked == codes).all()  # the marks are taken off
             if len(rows) > 1:  # rows given another string's code: found, up to ``most``
                 wrong = codes.copy()
                 for i in {rnd.randrange(len(values)) for _ in range(3)}:
                     wrong[i] = (codes[i] + 1) % len(rows)
                 want = [r for r, v in enumerate(values) if v != values[rows[wrong[r]]]]
                 for most in (0, 1, len(values)):
-                    got, _ = _strings.checked_prefix_keys(*place, wrong, rows, weights, most)
+                    got = _strings.differing_rows(*place, wrong, rows, most)
                     assert (got is None) if len(want) > most else got.tolist() == want
                 assert not same_as_rows(*place, wrong, rows)
             if weights is None:
-                assert keys is None
                 continue
+            keys = _strings.row_prefix_keys(*place, weights, rows=rows)
+            low = min(7, 62 - budget)  # bits the budget leaves for the row (its low bits)
+            every = _strings.row_prefix_keys(*place, weights, row_bits=low)
+            assert (every is None) == (keys is None)
+            if keys is not None:  # the same keys, each above its row
+                assert (every >> low).tolist() == keys[codes].tolist()
+                mask = (1 << low) - 1
+                assert (every & mask).tolist() == [r & mask for r in range(len(values))]
             m = weights.shape[0]
             assert 1 <= m <= _strings.KEY_POSITIONS
             lacks = [  # a byte, or an end, within the first m that has no weight
@@ -136,12 +145,9 @@ def test_string_order_from_prefix_keys(values, small):
     _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
     try:
         s = pl.Series(values, dtype=pl.Utf8)
-        idx = np.arange(len(values))
         weights = _strings.prefix_weights(s, 62 - max(1, (len(values) - 1).bit_length()))
-        differ, keys = _strings.checked_prefix_keys(
-            *_strings.string_views(s), idx.astype(np.int32), idx, weights
-        )
-        assert differ.size == 0
+        place = _strings.string_views(s)
+        keys = None if weights is None else _strings.row_prefix_keys(*place, weights)
         prefix = None if keys is None else (keys, weights.shape[0])
         order = _strings.string_order(s, prefix)
         # the same strings as rows of a longer column (repeated, shuffled): their rows in order
@@ -200,10 +206,12 @@ def test_all_equal_and_one_value():
     for values in (["same" * 20] * 50, ["only"], ["", ""]):
         s = pl.Series(values)
         codes, rows = _first_rows(values)
+        weights = _strings.prefix_weights(s, 30)
         for place in _layouts(s):
-            weights = _strings.prefix_weights(s, 30)
-            differ, keys = _strings.checked_prefix_keys(*place, codes, rows, weights)
-            assert differ.size == 0 and (keys is None or keys.size == 1)
+            assert _strings.differing_rows(*place, codes, rows).size == 0
+            if weights is not None:  # (None for empty strings: no position to key)
+                keys = _strings.row_prefix_keys(*place, weights, rows=rows)
+                assert keys is not None and keys.size == rows.size
 
 
 @pytest.mark.parametrize("table", [False, True])

@@ -24,7 +24,7 @@ from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
 from recurct._strings import (
     byte_hashes,
-    checked_prefix_keys,
+    differing_rows,
     prefix_weights,
     row_prefix_keys,
     string_views,
@@ -117,7 +117,7 @@ def _run_codes(lo, hi, keys, row_bits, first, codes, reps):  # pragma: no cover 
     """Codes of sorted keys ``(hash bits << row_bits) | row`` (of ``lo:hi``, which start a
     run): ``codes[row]``, one code per run of equal hash bits, in key order from ``first``
     on, marked ``-1 - code`` on the code's first row (for
-    :func:`recurct._strings.checked_prefix_keys`); ``reps[code]``: that row."""
+    :func:`recurct._strings.differing_rows`); ``reps[code]``: that row."""
     mask = (np.int64(1) << row_bits) - 1
     count = first
     previous = np.int64(-1)
@@ -209,21 +209,20 @@ def byte_hash_codes(
     Exact: every row is checked against its code's first row, over the same bytes (no
     gather of N strings); the few rows of a string that shares its hash bits with another
     get codes of their own (:func:`_split_codes`), and ``None`` is returned when they are
-    too many (then rank the strings). The same pass keys each code's first bytes in byte
-    order (:func:`recurct._strings.checked_prefix_keys`): returned with the number of bytes
-    they cover, for :func:`recurct._strings.string_order` (``None`` if a string has a byte
-    the sample of :func:`recurct._strings.prefix_weights` lacked)."""
+    too many (then rank the strings). Each code's first bytes are then keyed in byte order
+    (:func:`recurct._strings.row_prefix_keys`), returned with the number of bytes they
+    cover, for :func:`recurct._strings.string_order` (``None`` if a string has a byte the
+    sample of :func:`recurct._strings.prefix_weights` lacked)."""
     place = string_views(s)
     codes, reps = _hash_sort_codes(place, cap_bits)
-    weights = prefix_weights(s, 62 - max(1, (s.len() - 1).bit_length()))
-    most = max(64, s.len() >> 12)
-    differ, keys = checked_prefix_keys(*place, codes, reps, weights, most)
+    differ = differing_rows(*place, codes, reps, max(64, s.len() >> 12))
     if differ is None:
         return None
     if differ.size:
-        reps, keys = _split_codes(s, codes, reps, differ, weights, keys)
-    prefix = None if keys is None else (keys, weights.shape[0])
-    return codes, reps, prefix
+        reps = _split_codes(s, codes, reps, differ)
+    weights = prefix_weights(s, 62 - max(1, (reps.size - 1).bit_length()))
+    keys = None if weights is None else row_prefix_keys(*place, weights, rows=reps)
+    return codes, reps, None if keys is None else (keys, weights.shape[0])
 
 
 def sorted_prefix_codes(
@@ -240,7 +239,7 @@ def sorted_prefix_codes(
     order-preserving) above the row numbers groups the rows and orders the groups at once:
     pseudonyms (hex digests, UUIDs) are told apart by their first few bytes, so neither a
     hash nor a sort of the distinct strings is needed. Exact: every row is checked against
-    its group's first row (:func:`recurct._strings.checked_prefix_keys`); the few rows of a
+    its group's first row (:func:`recurct._strings.differing_rows`); the few rows of a
     string that shares its key with another get codes of their own, placed among their
     group's by a sort of those few strings (:func:`_tie_rank`)."""
     n = s.len()
@@ -256,13 +255,13 @@ def sorted_prefix_codes(
     codes, reps = run_codes(keys, row_bits)
     count = reps.size
     del keys
-    differ, _ = checked_prefix_keys(*place, codes, reps, None, max(64, n >> 12), marked=True)
+    differ = differing_rows(*place, codes, reps, max(64, n >> 12), marked=True)
     if differ is None:
         return None
     if differ.size == 0:
         return codes, reps, None
     groups = codes[differ]
-    reps, _ = _split_codes(s, codes, reps, differ, None, None)
+    reps = _split_codes(s, codes, reps, differ)
     return codes, *_tie_rank(s, codes[differ], groups, reps, count)
 
 
@@ -299,14 +298,11 @@ def _split_codes(
     codes: np.ndarray,
     reps: np.ndarray,
     differ: np.ndarray,
-    weights: np.ndarray | None,
-    keys: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> np.ndarray:
     """New codes, in place, for the rows ``differ`` whose string is not their code's (its
-    hash shares the bits kept with another's): one per distinct (code, string), after the
-    others (strings of different codes differ: their hashes do). Returns the first row of
-    every code and, given ``keys``, the prefix keys of every code (``None`` if a new string
-    has a byte that ``weights`` lacks)."""
+    hash, or its first bytes' key, is another's too): one per distinct (code, string),
+    after the others (strings of different codes differ). Returns the first row of every
+    code."""
     new: dict[tuple[int, str], int] = {}
     first = []
     for r, c, value in zip(differ, codes[differ], s.gather(differ).to_list(), strict=True):
@@ -314,12 +310,7 @@ def _split_codes(
             new[int(c), value] = reps.size + len(new)
             first.append(r)
         codes[r] = new[int(c), value]
-    if keys is not None:
-        added = s.gather(first)
-        idx = np.arange(len(first))
-        _, more = checked_prefix_keys(*string_views(added), idx.astype(np.int32), idx, weights)
-        keys = None if more is None else np.concatenate((keys, more))
-    return np.concatenate((reps, first)), keys
+    return np.concatenate((reps, np.array(first, np.int64)))
 
 
 def factorise_values(s: pl.Series) -> Factorised:

@@ -21,12 +21,13 @@ the positions after those used, the same way (large ties) or by comparing their 
 (small ties). The result equals polars' string sort (byte order): tested in
 ``tests/test_kernels.py`` against ``Series.arg_sort``.
 
-Ids that take the hash path are read where polars keeps them (:func:`string_views`: Arrow's
-string views and their buffers, no copy to contiguous UTF-8): :func:`byte_hashes` hashes them
-in threads, 8 bytes per load, and :func:`checked_prefix_keys` checks every row exactly
-against its code's first row, keying the first bytes of each distinct id in the same pass
-(ranks from a sample, :func:`prefix_weights`), so that their order starts from one integer
-sort.
+Many ids that do not fit such keys (pseudonyms) are read where polars keeps them
+(:func:`string_views`: Arrow's string views and their buffers, no copy to contiguous UTF-8).
+:func:`row_prefix_keys` keys their first bytes the same way (ranks from a sample,
+:func:`prefix_weights`): one sort of those keys groups and orders ids told apart by their
+first bytes (:func:`recurct._codes.sorted_prefix_codes`). Others are hashed in threads, 8
+bytes per load (:func:`byte_hashes`). Either way :func:`differing_rows` checks every row
+exactly against its group's first row.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from recurct import kernels as _k
 
 __all__ = [
     "byte_hashes",
-    "checked_prefix_keys",
+    "differing_rows",
     "may_need_cleaning",
     "prefix_weights",
     "row_prefix_keys",
@@ -62,6 +63,7 @@ KEY_POSITIONS = 64
 KEY_BITS = 62
 #: Rows of the sample from which :func:`string_keys` refuses a column early.
 SAMPLE_ROWS = 4_096
+_NONE = np.empty(0, np.int64)
 
 
 @njit(cache=True, nogil=True)
@@ -352,7 +354,7 @@ def byte_hashes(
     """A 64-bit hash (int64) of every string of :func:`string_views`, over row ranges in
     threads; with ``row_bits > 0`` (rows below ``2**row_bits``), keys to sort: the top
     ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
-    callers verify equality exactly (:func:`checked_prefix_keys`)."""
+    callers verify equality exactly (:func:`differing_rows`)."""
     out = np.empty(views.size // 4, np.int64)
     _k.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
     return out
@@ -379,33 +381,18 @@ def _marked_spans(lo, hi, views, bases, codes, spans):  # pragma: no cover - num
             spans[-2 - 2 * c], spans[-1 - 2 * c] = _at(views, bases, r)
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _prefix_key(data, a, n, weights, bad):  # pragma: no cover - numba
-    """The sum of ``weights[q, byte + 1]`` over the first ``weights.shape[0]`` bytes at
-    ``data[a : a + n]``; ``bad[1] = 1`` if a byte (or the end) there has no weight (``-1``)."""
-    m = weights.shape[0]
-    k = np.int64(0)
-    seen = np.int64(0)  # the weights or'ed: negative if one was -1 (no branch per byte)
-    for q in range(min(n, m)):
-        w = weights[q, data[a + q] + 1]
-        k += w
-        seen |= w
-    if n < m:
-        seen |= weights[n, 0]
-    if seen < 0:
-        bad[1] = 1
-    return k
-
-
 @njit(cache=True, nogil=True)
-def _row_prefix_keys(lo, hi, views, bases, data, weights, row_bits, bad, out):  # pragma: no cover
-    """``out[r]``: the :func:`_prefix_key` of string ``r`` (of ``lo:hi``) above ``r`` in its
-    low ``row_bits`` bits; ``bad[1] = 1`` if a byte there has no weight. (Written out here:
-    through the inlined :func:`_prefix_key` the loop ran 2.3x slower, 130 against 57 ms for
-    10^7 pseudonyms.)"""
+def _row_prefix_keys(  # pragma: no cover - numba
+    lo, hi, views, bases, data, weights, rows, row_bits, bad, out
+):
+    """``out[i]``: the prefix key of string ``r = rows[i]`` (``r = i`` when ``rows`` is
+    empty), for ``i`` of ``lo:hi``: the sum of ``weights[q, byte + 1]`` over its first
+    ``weights.shape[0]`` bytes, above ``i`` in the low ``row_bits`` bits; ``bad[1] = 1`` if
+    a byte (or the end) there has no weight (``-1``; the weights are or'ed, not branched on)."""
     m = weights.shape[0]
-    for r in range(lo, hi):
-        a, n = _at(views, bases, r)
+    low = (np.int64(1) << row_bits) - 1
+    for i in range(lo, hi):
+        a, n = _at(views, bases, rows[i] if rows.size else i)
         k = np.int64(0)
         seen = np.int64(0)
         for q in range(min(n, m)):
@@ -416,20 +403,28 @@ def _row_prefix_keys(lo, hi, views, bases, data, weights, row_bits, bad, out):  
             seen |= weights[n, 0]
         if seen < 0:
             bad[1] = 1
-        out[r] = (k << row_bits) | r
+        out[i] = (k << row_bits) | (i & low)
 
 
 def row_prefix_keys(
-    views: np.ndarray, bases: np.ndarray, data: np.ndarray, weights: np.ndarray, row_bits: int
+    views: np.ndarray,
+    bases: np.ndarray,
+    data: np.ndarray,
+    weights: np.ndarray,
+    row_bits: int = 0,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray | None:
-    """Keys to sort the strings of :func:`string_views` by their first bytes: the prefix
-    key of every string by ``weights`` (:func:`prefix_weights`, whose budget leaves
-    ``row_bits`` bits free) above its row number, over row ranges in threads; ``None`` when
-    a string has a byte the weights lack."""
-    out = np.empty(views.size // 4, np.int64)
+    """The prefix key of every string of :func:`string_views` (or of strings ``rows``) by
+    ``weights`` (:func:`prefix_weights`; keys compare as the strings' first
+    ``weights.shape[0]`` bytes do), over ranges in threads; with ``row_bits``, left by
+    that many bits (the budget of the weights left them free) above the row number (the
+    place in ``rows``), so that a sort groups and orders the rows; ``None`` when a string
+    has a byte the weights lack."""
+    out = np.empty(views.size // 4 if rows is None else rows.size, np.int64)
     ranges = _k.row_ranges(out.size)
     bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
-    args = [(lo, hi, views, bases, data, weights, row_bits, bad[q], out)
+    which = _NONE if rows is None else rows
+    args = [(lo, hi, views, bases, data, weights, which, row_bits, bad[q], out)
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
     _k.in_threads(_row_prefix_keys, args)
     return None if bad[:, 1].any() else out
@@ -446,9 +441,7 @@ def _locate(r0, r1, codes, spans, start, size):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _differ(  # noqa: C901, RUF100 - one pipelined pass  # pragma: no cover - numba
-    lo, hi, views, bases, data, words, codes, spans, weights, keys, bad, differ
-):
+def _differ(lo, hi, views, bases, data, words, codes, spans, bad, differ):  # pragma: no cover
     """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
     code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
     ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
@@ -456,11 +449,7 @@ def _differ(  # noqa: C901, RUF100 - one pipelined pass  # pragma: no cover - nu
     ``differ.size`` rows differ: it stops there). In batches of rows, pipelined so
     that cache misses overlap: while batch ``b`` is compared (8 bytes at a time), the first
     byte of each string batch ``b + 1`` is compared with has been read, and where the
-    strings of batch ``b + 2`` are, loaded (independent loads).
-
-    A row whose bytes are its code's (its first row) also gets ``keys[c]``
-    (:func:`_prefix_key`), as its bytes are read here anyway."""
-    m = weights.shape[0]
+    strings of batch ``b + 2`` are, loaded (independent loads)."""
     start = np.zeros((3, _BATCH), np.int64)  # batch b's places in row b % 3
     size = np.zeros((3, _BATCH), np.int64)
     touched = np.int64(0)
@@ -484,8 +473,6 @@ def _differ(  # noqa: C901, RUF100 - one pipelined pass  # pragma: no cover - nu
                 at[r - r0], span[r - r0] = a, n
             same = span[r - r0] == n
             if same and a == at[r - r0]:  # the same bytes: the code's first row (or a view)
-                if m > 0:
-                    keys[codes[r]] = _prefix_key(data, a, n, weights, bad)
                 continue
             q = 0
             while same and q + 8 <= n:
@@ -502,23 +489,20 @@ def _differ(  # noqa: C901, RUF100 - one pipelined pass  # pragma: no cover - nu
     bad[2] = touched  # a store keeps the loads of the touch stage
 
 
-def checked_prefix_keys(
+def differing_rows(
     views: np.ndarray,
     bases: np.ndarray,
     data: np.ndarray,
     codes: np.ndarray,
     rows: np.ndarray,
-    weights: np.ndarray | None,
     most: int = 0,
     marked: bool = False,
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+) -> np.ndarray | None:
     """The rows ``r`` of :func:`string_views` whose string differs from string
-    ``rows[codes[r]]`` (ascending; ``None`` when more than ``most``; where ``codes[r]`` is
-    ``-1 - c``, row ``r`` is ``rows[c]``: it is not looked up, and ``c`` is written back to
-    ``codes``; with ``None``, not all of them), and in the same pass
-    the prefix key of each code's string by ``weights`` (:func:`prefix_weights`; the keys
-    compare as the strings' first ``weights.shape[0]`` bytes do), or ``None`` for keys when
-    ``weights`` is ``None`` or lacks a byte of those strings. Over row ranges in threads.
+    ``rows[codes[r]]``, ascending, by an exact comparison of their bytes over row ranges in
+    threads; ``None`` when more than ``most`` (the check stops there). Where ``codes[r]``
+    is ``-1 - c``, row ``r`` is ``rows[c]``: it is not looked up, and ``c`` is written back
+    to ``codes`` (with ``None``, not all of them).
 
     ``marked``: every code's first row is marked so; where the strings of ``rows`` are is
     then read from those rows in row order (:func:`_marked_spans`), not at ``rows`` (at
@@ -531,20 +515,17 @@ def checked_prefix_keys(
         _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
     bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
     differ = np.empty((len(ranges), most), np.int64)
-    w = np.full((0, 257), -1, np.int64) if weights is None else weights
-    keys = np.empty(rows.size if w.shape[0] else 0, np.int64)
     words = _words(data)
-    args = [(lo, hi, views, bases, data, words, codes, spans, w, keys, bad[q], differ[q])
+    args = [(lo, hi, views, bases, data, words, codes, spans, bad[q], differ[q])
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
     _k.in_threads(_differ, args)
-    keys_or_none = None if weights is None or bad[:, 1].any() else keys
     if bad[:, 0].sum() > most:
-        return None, keys_or_none
-    return np.concatenate([differ[q, : bad[q, 0]] for q in range(len(ranges))]), keys_or_none
+        return None
+    return np.concatenate([differ[q, : bad[q, 0]] for q in range(len(ranges))])
 
 
 def prefix_weights(s: pl.Series, budget: int) -> np.ndarray | None:
-    """Weights of the first bytes of the null-free ``s`` for :func:`checked_prefix_keys`,
+    """Weights of the first bytes of the null-free ``s`` for :func:`row_prefix_keys`,
     from a sample of about :data:`SAMPLE_ROWS` strings: ``weights[q, b + 1]`` is the rank of
     byte ``b`` among those the sample has at position ``q`` ("string ended", column 0, ranked
     first) times the product of the numbers of symbols at the later positions, for as many
@@ -679,7 +660,7 @@ def string_order(
     (``rows[positions]`` is the order), as ``(rows in order, positions)`` (without ``rows``,
     one array twice). ``prefix``: the
     keys of the strings' first bytes and how many bytes they cover
-    (:func:`checked_prefix_keys`; one per string sorted), when the caller has them: their
+    (:func:`row_prefix_keys`; one per string sorted), when the caller has them: their
     sort is the first round.
     """
     n = s.len() if rows is None else rows.size
@@ -732,8 +713,6 @@ def string_order(
         return idx
     return idx, (along if track else idx)
 
-
-_NONE = np.empty(0, np.int64)
 
 
 def _ties(
