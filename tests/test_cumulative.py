@@ -199,19 +199,19 @@ def test_string_kernels_at_every_size_match_naive(exams, keys):
     from recurct import _strings
 
     exams = exams.with_columns(pl.col("patient_id").cast(pl.Utf8))
-    old = _strings.MIN_ROWS, cm.string_keys, cm._BYTE_HASH_ROWS, cm.sorted_prefix_codes
+    old = _strings.MIN_ROWS, cm.string_keys, cm._BYTE_ROWS, cm.sorted_prefix_codes
     _strings.MIN_ROWS = 0
     if not keys:  # grouped by a sort of their first bytes' keys (sizes 1 mod 4), by
         # recurct's byte hashes (3 mod 4; the former refused) or polars' hash (even sizes)
         cm.string_keys = lambda s: None
-        cm._BYTE_HASH_ROWS = 0 if len(exams) % 2 else 10**9
+        cm._BYTE_ROWS = 0 if len(exams) % 2 else 10**9
         if len(exams) % 4 == 3:
             cm.sorted_prefix_codes = lambda s: None
     try:
         totals = cumulative_dose(exams, thresholds=())
         full = cumulative_dose(exams, thresholds=(50, 100), window_days=(365,))
     finally:
-        _strings.MIN_ROWS, cm.string_keys, cm._BYTE_HASH_ROWS, cm.sorted_prefix_codes = old
+        _strings.MIN_ROWS, cm.string_keys, cm._BYTE_ROWS, cm.sorted_prefix_codes = old
     assert_rows_equal(totals.to_dicts(), naive_patients(exams, (), ()), rel=1e-12)
     assert_rows_equal(full.to_dicts(), naive_patients(exams, (50, 100), (365,)), rel=1e-12)
 

@@ -382,7 +382,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     s = ids.gather(rng.integers(0, 300, 5000))
     want_sorted = s.unique().sort()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
     monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     codes, count, labels, rank = cm._factorise_strings(s)
     assert labels.sort().equals(want_sorted) and count == 300
@@ -394,7 +394,7 @@ def test_byte_hash_codes_collision_falls_back(monkeypatch):
     assert labels2.equals(labels) and labels2.gather(rank2[codes2]).equals(s)
     monkeypatch.undo()
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
     monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)
     # every string in one hash class: the exact check fails and the caller ranks instead
     import recurct._codes as codes_mod

@@ -177,7 +177,7 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
     pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(400)]
     pool += ["", "a", "é", "0" * 12, "0" * 13, "x" * 65, "💥" * 30, "P" + "9" * 70]
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
     monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
     for sample_rows, max_runs in ((16, 2000), (4096, 2000), (16, 0)):
@@ -241,7 +241,7 @@ def test_few_strings_sharing_hash_bits_get_codes_of_their_own(monkeypatch, table
     split, calls = codes_mod._split_codes, []
     monkeypatch.setattr(codes_mod, "_split_codes", lambda *a: calls.append(a[3]) or split(*a))
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
-    monkeypatch.setattr(cm, "_BYTE_HASH_ROWS", 0)
+    monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
     monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     if table:
         monkeypatch.setattr(codes_mod, "_SPARE_BITS", 64)

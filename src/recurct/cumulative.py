@@ -214,11 +214,12 @@ def _sorted_lexical(codes: np.ndarray, labels: pl.Series, table: np.ndarray | No
     return codes, labels.len(), uniq, rank
 
 
-#: From this many string ids that do not fit byte keys, they are hashed by recurct's own
-#: kernels (:func:`recurct._codes.byte_hash_codes`). Below it polars' hash is nearly as fast
-#: (10^6 pseudonyms: 0.10 s against 0.07 s), and those kernels' compilation (0.2-0.3 s
-#: more on a first call) would cost more than they save
-_BYTE_HASH_ROWS = 2_000_000
+#: From this many string ids that do not fit byte keys, they are grouped by recurct's own
+#: kernels over their bytes (:func:`recurct._codes.sorted_prefix_codes`, else
+#: :func:`recurct._codes.byte_hash_codes`). 10^6 pseudonyms: 0.06 s against 0.11 s by
+#: polars' hash, the same first call (3.2-3.3 s); 3x10^5: 0.02 against 0.04 s, but a first
+#: call 0.6 s longer (those kernels' compilation), so below this polars hashes them
+_BYTE_ROWS = 1_000_000
 
 
 def _factorise_strings(s: pl.Series) -> _Codes | None:
@@ -226,10 +227,10 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
 
     Ids that fit order-preserving int64 keys (:func:`recurct._strings.string_keys`: record
     numbers, short letter-and-digit ids) are coded as integer ids are, and each code's id is
-    gathered from one of its rows. From :data:`_BYTE_HASH_ROWS` ids, ids told apart by their
+    gathered from one of its rows. From :data:`_BYTE_ROWS` ids, ids told apart by their
     first bytes (pseudonyms: hex digests, UUIDs) are grouped and ordered at once by one sort
     of keys of those bytes (:func:`recurct._codes.sorted_prefix_codes`). Other ids are
-    hashed: from :data:`_BYTE_HASH_ROWS` ids by
+    hashed: from :data:`_BYTE_ROWS` ids by
     recurct's threaded hash of their bytes where polars keeps them, grouped by a sort of
     (hash, row) keys (:func:`recurct._codes.byte_hash_codes`), below it by polars' hash and
     an open-addressing table; the result is verified exactly (every row's id equals the id
@@ -244,7 +245,7 @@ def _factorise_strings(s: pl.Series) -> _Codes | None:
         return codes, count, s.gather(rows).alias("patient_id"), None
     n = s.len()
     cap_bits = max(4, int(n + n // 2).bit_length())
-    if n < _BYTE_HASH_ROWS:
+    if n < _BYTE_ROWS:
         got = hash_codes(s, cap_bits)
         return None if got is None else _lexical(*got)
     got_sorted = sorted_prefix_codes(s)  # many ids told apart by their first bytes
