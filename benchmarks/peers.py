@@ -89,7 +89,8 @@ def make_cohort(
     uniform in 2000-2024 and later ones follow gaps of >= 1 day; doses are lognormal with
     median 7 mSv and sigma 0.8 (``ids="enum"``: the strings as a polars ``Enum``;
     ``ids="hex"``: random 64-hex-digit pseudonyms, the form of recurct's own HMAC-SHA256
-    pseudonyms: too many bits for recurct's byte keys, so they take its hashed path).
+    pseudonyms: too many bits for recurct's byte keys, so they are grouped by a sort of keys of
+    their first bytes).
     ``order="random"`` shuffles the rows, ``"sorted"`` sorts
     them by patient and date. ``ids="prepared"``: the string ids passed through
     :func:`recurct.prepare_exams` (an ``Enum`` of the sorted ids, rows in patient/date order),

@@ -535,3 +535,35 @@ def test_sparse_integer_ids_match_naive(ids):
     got = cumulative_dose(exams, thresholds=(100.0,), window_days=365)
     assert_rows_equal(got.to_dicts(), naive_patients(exams, (100.0,), (365,)))
     assert got["patient_id"].to_list() == sorted(set(ids))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_pseudonyms_sharing_their_first_bytes_match_naive(monkeypatch, split):
+    # ids grouped by a sort of their first bytes' keys (recurct._codes.sorted_prefix_codes):
+    # ids that share a key with others (the same first 40 hex digits, or a prefix of another
+    # id) are split off and placed among them; the patients table as plain Python gives it
+    import recurct._codes as codes_mod
+    import recurct.cumulative as cm
+
+    rng = np.random.default_rng(3)
+    pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(300)]
+    if split:
+        pool += [pool[i][:40] + tail for i in (3, 8) for tail in ("0" * 24, "f" * 24)]
+        pool += [pool[5][:30], pool[6] + "é", "0", "a"]
+    n = 1500
+    exams = pl.DataFrame(
+        {
+            "patient_id": [pool[i] for i in rng.integers(0, len(pool), n)],
+            "exam_date": [BASE + dt.timedelta(days=int(d)) for d in rng.integers(0, 3000, n)],
+            "effective_dose_msv": rng.integers(0, 64, n) / 4.0,
+        }
+    )
+    ranked = []
+    real = codes_mod._tie_rank
+    monkeypatch.setattr(codes_mod, "_tie_rank", lambda *a: ranked.append(1) or real(*a))
+    monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
+    for kw in ({"thresholds": ()}, {"thresholds": (50, 100), "window_days": (365,)}):
+        got = cumulative_dose(exams, **kw).to_dicts()
+        want = naive_patients(exams, kw["thresholds"], kw.get("window_days", ()))
+        assert_rows_equal(got, want, rel=1e-12)
+    assert bool(ranked) == split  # ties were split and ranked only where ids share a key

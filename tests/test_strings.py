@@ -168,9 +168,11 @@ def test_string_order_from_prefix_keys(values, small):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_hashed_ids_of_every_shape(monkeypatch, threads):
-    # recurct's byte hashing of ids that do not fit byte keys: short and long, over 64
-    # bytes, unicode, empty, many chunks, a slice; the same ids and order as polars'
+@pytest.mark.parametrize("prefix", [False, True])
+def test_hashed_ids_of_every_shape(monkeypatch, threads, prefix):
+    # recurct's byte kernels on ids that do not fit byte keys (grouped by their first bytes'
+    # keys, or hashed): short and long, over 64 bytes, unicode, empty, many chunks, a slice;
+    # the same ids and order as polars'
     import recurct.cumulative as cm
 
     rng = np.random.default_rng(7)
@@ -178,7 +180,8 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
     pool += ["", "a", "é", "0" * 12, "0" * 13, "x" * 65, "💥" * 30, "P" + "9" * 70]
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
-    monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
+    if not prefix:
+        monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
     monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
     for sample_rows, max_runs in ((16, 2000), (4096, 2000), (16, 0)):
         # a sample of 16 lacks bytes: the prefix keys refused; no rounds allowed: polars sorts
@@ -199,7 +202,8 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads):
         return np.arange(views.size // 4, dtype=np.int64)  # hash bits all 0, then the row
 
     monkeypatch.setattr(codes_mod, "byte_hashes", one_class)
-    assert cm._factorise_strings(pl.Series(pool)) is None
+    if not prefix:
+        assert cm._factorise_strings(pl.Series(pool)) is None
 
 
 def test_all_equal_and_one_value():
@@ -329,9 +333,12 @@ def test_sorted_prefix_codes_ties_and_refusals(monkeypatch, threads):
     got = codes_mod.sorted_prefix_codes(pl.Series(unique))  # no ties: codes in order, no rank
     assert got is not None and got[2] is None
     _check_prefix_codes(unique, got)
-    # refused: a byte the sample lacks; more rows tied with another id than max(64, N/4096)
-    monkeypatch.setattr(_strings, "SAMPLE_ROWS", 16)
-    assert codes_mod.sorted_prefix_codes(pl.Series([*values, "é" * 40])) is None
+    # refused: a byte the sample lacks (one row of 10^4 the sample skips; without it, not
+    # refused); more rows tied with another id than max(64, N/4096)
+    many = [pool[i] for i in rng.integers(0, 400, 10_000)]
+    assert codes_mod.sorted_prefix_codes(pl.Series(many)) is not None
+    many[1] = "é" + many[1][1:]  # the sample takes every second row or fewer: not row 1
+    assert codes_mod.sorted_prefix_codes(pl.Series(many)) is None
     monkeypatch.undo()
     many = [head[:40] + f"{i:024x}" for head in pool[:10] for i in range(10)]  # 90 tied
     assert codes_mod.sorted_prefix_codes(pl.Series(many)) is None
@@ -339,18 +346,19 @@ def test_sorted_prefix_codes_ties_and_refusals(monkeypatch, threads):
 
 @given(st.lists(st.integers(0, 6), min_size=1, max_size=60), st.booleans())
 def test_run_codes_match_naive(hashes, threads):
-    # codes of sorted (hash bits, row) keys, numbered in key order in one or two parts (a
-    # run of equal bits across the split moves the split), each code's first row marked
+    # codes of sorted (hash bits, row) keys, numbered in key order in one part or five (a
+    # run of equal bits across a split moves it, past the next one too), first rows marked
     import recurct._codes as codes_mod
 
     row_bits = max(1, (len(hashes) - 1).bit_length())
     keys = np.sort(np.array([(h << row_bits) | r for r, h in enumerate(hashes)], np.int64))
-    old = k._GRAIN
-    k._GRAIN = 1 if threads else 10**9
+    parts = 5 if threads else 1  # whatever numba's thread count (some parts empty)
+    old = k.row_ranges
+    k.row_ranges = lambda m: [(m * q // parts, m * (q + 1) // parts) for q in range(parts)]
     try:
         codes, reps = codes_mod.run_codes(keys, row_bits)
     finally:
-        k._GRAIN = old
+        k.row_ranges = old
     distinct = sorted(set(hashes))
     first = [hashes.index(h) for h in distinct]
     want = [distinct.index(h) for h in hashes]

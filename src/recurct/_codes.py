@@ -7,9 +7,12 @@ goes through a small open-addressing table (:func:`recurct.kernels.small_codes`)
 result is verified exactly (every row equals the label of its code). ``Enum`` columns use their
 physical codes directly.
 
-Many string ids that do not fit integer keys (pseudonyms) are grouped by a sort of their byte
-hashes instead (:func:`byte_hash_codes`): a table of millions of keys misses the cache on
-nearly every probe, where NumPy's SIMD sort of (hash bits, row) keys streams.
+Many string ids that do not fit integer keys (pseudonyms) are grouped and ordered by one
+sort of (key of their first bytes, row) pairs (:func:`sorted_prefix_codes`); ids whose first
+bytes do not tell them apart are grouped by a sort of their byte hashes instead
+(:func:`byte_hash_codes`): a table of millions of keys misses the cache on nearly every
+probe, where NumPy's SIMD sort of (hash bits, row) keys streams. Both check every row
+exactly.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ _SPARE_BITS = 12
 
 @njit(cache=True, nogil=True)
 def _count_runs(lo, hi, keys, row_bits, out):  # pragma: no cover - numba
-    """``out[0]``: the number of runs of equal hash bits among sorted ``keys[lo:hi]``."""
+    """``out[0]``: the number of runs of equal key bits (a hash's or a prefix key) among
+    sorted ``keys[lo:hi]``."""
     count = 0
     previous = np.int64(-1)
     for i in range(lo, hi):
@@ -114,8 +118,9 @@ def _count_runs(lo, hi, keys, row_bits, out):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _run_codes(lo, hi, keys, row_bits, first, codes, reps):  # pragma: no cover - numba
-    """Codes of sorted keys ``(hash bits << row_bits) | row`` (of ``lo:hi``, which start a
-    run): ``codes[row]``, one code per run of equal hash bits, in key order from ``first``
+    """Codes of sorted keys ``(key bits << row_bits) | row`` (of ``lo:hi``, which start a
+    run; key bits: a hash's or a prefix key): ``codes[row]``, one code per run of equal key
+    bits, in key order from ``first``
     on, marked ``-1 - code`` on the code's first row (for
     :func:`recurct._strings.differing_rows`); ``reps[code]``: that row."""
     mask = (np.int64(1) << row_bits) - 1
@@ -141,8 +146,8 @@ def run_codes(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
     bounds = [0]
     for _, hi in _k.row_ranges(n)[:-1]:
         b = max(hi, bounds[-1])
-        while 0 < b < n and keys[b] >> row_bits == keys[b - 1] >> row_bits:  # (a few steps)
-            b += 1
+        if 0 < b < n:  # moved past the run that crosses it (its key bits + 1, shifted)
+            b = int(np.searchsorted(keys, ((keys[b - 1] >> row_bits) + 1) << row_bits))
         bounds.append(b)
     bounds.append(n)
     parts = list(itertools.pairwise(bounds))

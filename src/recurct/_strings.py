@@ -7,7 +7,8 @@ bits of information by position: at each byte position the byte values present a
 shares costs no bit and one of decimal digits log2(10) bits (a 10-digit record number: 34
 bits; 8 letters or digits: at most 42). Identifiers are then coded as integers are
 (:func:`recurct._codes.int_codes`), with no hashing and no string sort. Long random
-pseudonyms (hex digests) do not fit and take the hash path.
+pseudonyms (hex digests) do not fit: their first bytes are keyed the same way
+(:func:`row_prefix_keys`), and they are hashed only when those do not tell them apart.
 
 :func:`string_order` is the lexicographic order of many distinct strings, by sorting packed
 integer keys. A string sort compares strings byte by byte, and patient ids often share a prefix
