@@ -17,8 +17,6 @@ exactly.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import polars as pl
 from numba import njit
@@ -104,19 +102,6 @@ _SPARE_BITS = 12
 
 
 @njit(cache=True, nogil=True)
-def _count_runs(lo, hi, keys, row_bits, out):  # pragma: no cover - numba
-    """``out[0]``: the number of runs of equal key bits (a hash's or a prefix key) among
-    sorted ``keys[lo:hi]``."""
-    count = 0
-    previous = np.int64(-1)
-    for i in range(lo, hi):
-        if keys[i] >> row_bits != previous:
-            previous = keys[i] >> row_bits
-            count += 1
-    out[0] = count
-
-
-@njit(cache=True, nogil=True)
 def _run_codes(lo, hi, keys, row_bits, first, codes, reps):  # pragma: no cover - numba
     """Codes of sorted keys ``(key bits << row_bits) | row`` (of ``lo:hi``, which start a
     run; key bits: a hash's or a prefix key): ``codes[row]``, one code per run of equal key
@@ -140,25 +125,15 @@ def _run_codes(lo, hi, keys, row_bits, first, codes, reps):  # pragma: no cover 
 
 def run_codes(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Codes (int32) of the rows of sorted ``keys`` (see :func:`_run_codes`) and the first
-    row of each code, in threads: the keys split where a run starts, each part's runs
-    counted first (a sequential read) so that each numbers its own from the right code."""
-    n = keys.size
-    bounds = [0]
-    for _, hi in _k.row_ranges(n)[:-1]:
-        b = max(hi, bounds[-1])
-        if 0 < b < n:  # moved past the run that crosses it (its key bits + 1, shifted)
-            b = int(np.searchsorted(keys, ((keys[b - 1] >> row_bits) + 1) << row_bits))
-        bounds.append(b)
-    bounds.append(n)
-    parts = list(itertools.pairwise(bounds))
-    counts = np.zeros((len(parts), 8), np.int64)  # a cache line per thread
-    args = [(lo, hi, keys, row_bits, counts[q]) for q, (lo, hi) in enumerate(parts)]
-    _k.in_threads(_count_runs, args)
-    first = np.concatenate(([0], np.cumsum(counts[:, 0])))
-    codes = np.empty(n, np.int32)
-    reps = np.empty(int(first[-1]), np.int64)
-    args = [(lo, hi, keys, row_bits, first[q], codes, reps) for q, (lo, hi) in enumerate(parts)]
-    _k.in_threads(_run_codes, args)
+    row of each code, in threads: the parts and each part's first code are those of
+    :func:`recurct.kernels.sorted_runs` over the key bits."""
+    runs = _k.sorted_runs(keys, row_bits)
+    codes = np.empty(keys.size, np.int32)
+    reps = np.empty(0 if runs is None else runs.n_runs, np.int64)
+    if runs is not None:  # (None: no keys)
+        args = [(runs.cut[q], runs.cut[q + 1], keys, row_bits, runs.first[q], codes, reps)
+                for q in range(len(runs.cut) - 1)]  # fmt: skip
+        _k.in_threads(_run_codes, args)
     return codes, reps
 
 

@@ -842,10 +842,10 @@ def grouped_starts(codes: np.ndarray, t: np.ndarray, starts: np.ndarray) -> bool
 
 
 @njit(cache=True, nogil=True)
-def _run_count(i0, i1, ids, out):  # pragma: no cover - numba
-    """``out = [number of rows i of i0:i1 (i > 0) whose id differs from row i - 1's, 1 if
-    some id is less than the one before]``, in blocks (slices: the loop vectorises),
-    stopping at the first block that goes down."""
+def _run_count(i0, i1, ids, shift, out):  # pragma: no cover - numba
+    """``out = [number of rows i of i0:i1 (i > 0) whose id (``>> shift``) differs from row
+    i - 1's, 1 if some id is less than the one before]``, in blocks (slices: the loop
+    vectorises), stopping at the first block that goes down."""
     count = 0
     i = max(i0, 1)
     while i < i1:
@@ -854,7 +854,7 @@ def _run_count(i0, i1, ids, out):  # pragma: no cover - numba
         b = ids[i:e]
         down = 0
         for j in range(e - i):
-            count += b[j] != a[j]
+            count += (b[j] >> shift) != (a[j] >> shift)
             down += b[j] < a[j]
         if down:
             out[1] = 1
@@ -874,24 +874,29 @@ class Runs(NamedTuple):
     n_runs: int
 
 
-def sorted_runs(ids: np.ndarray) -> Runs | None:
+def sorted_runs(ids: np.ndarray, shift: int = 0) -> Runs | None:
     """:class:`Runs` of int64 ``ids`` in ascending order, or ``None`` when they are not (found
     at once for unordered ids): one vectorised pass over row ranges in threads (callers screen
-    a sample first: :func:`recurct.cumulative._ascending_runs`)."""
+    a sample first: :func:`recurct.cumulative._ascending_runs`). ``shift``: runs of equal
+    ``ids >> shift`` (sorted keys with the row number in their low bits)."""
     n = ids.size
     if n == 0 or ids[0] > ids[n - 1]:
         return None
     ranges = row_ranges(n)
     k = len(ranges)
     counts = np.zeros((k, 2), np.int64)
-    in_threads(_run_count, [(lo, hi, ids, counts[q]) for q, (lo, hi) in enumerate(ranges)])
+    args = [(lo, hi, ids, shift, counts[q]) for q, (lo, hi) in enumerate(ranges)]
+    in_threads(_run_count, args)
     if counts[:, 1].any():
         return None
     first = np.concatenate([[0], 1 + np.cumsum(counts[:, 0])])  # run of each range's start
+    first[: k][[lo == 0 for lo, _ in ranges]] = 0  # (empty ranges before row 0's)
     cut = [lo for lo, _ in ranges] + [n]
     for q in range(1, k):  # each range from the first run that begins in it
-        if cut[q] < n and ids[cut[q]] == ids[cut[q] - 1]:  # (a binary search: a run may be long)
-            cut[q] = int(np.searchsorted(ids, ids[cut[q] - 1], side="right"))
+        c = max(cut[q], cut[q - 1])
+        if 0 < c < n and ids[c] >> shift == ids[c - 1] >> shift:  # (a binary search)
+            c = int(np.searchsorted(ids, ((ids[c - 1] >> shift) + 1) << shift))
+        cut[q] = c
     return Runs(ids, cut, first, int(first[-1]))
 
 
