@@ -145,9 +145,10 @@ def test_string_order_from_prefix_keys(values, small):
     _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
     try:
         s = pl.Series(values, dtype=pl.Utf8)
-        weights = _strings.prefix_weights(s, 62 - max(1, (len(values) - 1).bit_length()))
+        ib = max(1, (len(values) - 1).bit_length())  # keys above their places' bits
+        weights = _strings.prefix_weights(s, 62 - ib)
         place = _strings.string_views(s)
-        keys = None if weights is None else _strings.row_prefix_keys(*place, weights)
+        keys = None if weights is None else _strings.row_prefix_keys(*place, weights, ib)
         prefix = None if keys is None else (keys, weights.shape[0])
         order = _strings.string_order(s, prefix)
         # the same strings as rows of a longer column (repeated, shuffled): their rows in order

@@ -200,8 +200,9 @@ def byte_hash_codes(
         return None
     if differ.size:
         reps = _split_codes(s, codes, reps, differ)
-    weights = prefix_weights(s, 62 - max(1, (reps.size - 1).bit_length()))
-    keys = None if weights is None else row_prefix_keys(*place, weights, rows=reps)
+    ib = max(1, (reps.size - 1).bit_length())  # each key above its place, for string_order
+    weights = prefix_weights(s, 62 - ib)
+    keys = None if weights is None else row_prefix_keys(*place, weights, ib, reps)
     return codes, reps, None if keys is None else (keys, weights.shape[0])
 
 

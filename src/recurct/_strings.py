@@ -660,9 +660,10 @@ def string_order(
     in order (no gather of the strings); with ``positions``, also where each is in ``rows``
     (``rows[positions]`` is the order), as ``(rows in order, positions)`` (without ``rows``,
     one array twice). ``prefix``: the
-    keys of the strings' first bytes and how many bytes they cover
-    (:func:`row_prefix_keys`; one per string sorted), when the caller has them: their
-    sort is the first round.
+    keys of the strings' first bytes, each above its place in the low
+    ``max(1, (n - 1).bit_length())`` bits (:func:`row_prefix_keys` with those ``row_bits``;
+    one per string sorted; sorted here in place), and how many bytes they cover, when the
+    caller has them: their sort is the first round.
     """
     n = s.len() if rows is None else rows.size
     if n < MIN_ROWS:
@@ -678,7 +679,7 @@ def string_order(
     small: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     if prefix is not None:
         ib = max(1, (n - 1).bit_length())
-        keys = (prefix[0] << ib) | np.arange(n)
+        keys = prefix[0]  # (packed with the places by the caller)
         keys.sort()
         sel = keys & ((1 << ib) - 1)
         # rows[sel] in threads (NumPy's fancy index takes twice as long)
