@@ -90,7 +90,7 @@ def make_cohort(
     median 7 mSv and sigma 0.8 (``ids="enum"``: the strings as a polars ``Enum``;
     ``ids="hex"``: random 64-hex-digit pseudonyms, the form of recurct's own HMAC-SHA256
     pseudonyms: too many bits for recurct's byte keys, so they are grouped by a sort of keys of
-    their first bytes).
+    their first bytes; ``ids="uuid"``: random version-4 UUIDs, 36 characters).
     ``order="random"`` shuffles the rows, ``"sorted"`` sorts
     them by patient and date. ``ids="prepared"``: the string ids passed through
     :func:`recurct.prepare_exams` (an ``Enum`` of the sorted ids, rows in patient/date order),
@@ -131,9 +131,9 @@ def make_cohort(
     if ids in ("str", "enum"):
         pid_str = pl.col("patient_id").cast(pl.Utf8).str.zfill(8)
         df = df.with_columns(pl.format("P{}", pid_str).alias("patient_id"))
-    if ids == "hex":  # each row its own bytes, as read from a file (not views of shared ones)
-        hexes = pseudonyms(n_patients, rng).gather(pid).to_arrow()
-        df = df.with_columns(pl.Series("patient_id", hexes))
+    if ids in ("hex", "uuid"):  # each row its own bytes, as read from a file (not views)
+        made = pseudonyms(n_patients, rng) if ids == "hex" else uuids(n_patients, rng)
+        df = df.with_columns(pl.Series("patient_id", made.gather(pid).to_arrow()))
     if ids == "enum":  # the ids kept as an Enum of the sorted distinct ids (factorised once)
         cats = df.get_column("patient_id").unique().sort()
         df = df.with_columns(pl.col("patient_id").cast(pl.Enum(cats)))
@@ -149,6 +149,25 @@ def pseudonyms(n: int, rng: np.random.Generator) -> pl.Series:
     data = binascii.hexlify(rng.integers(0, 256, 32 * n, dtype=np.uint8).tobytes())
     offsets = np.arange(0, 64 * (n + 1), 64, dtype=np.int64)
     arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
+    return pl.Series("patient_id", arr)
+
+
+def uuids(n: int, rng: np.random.Generator) -> pl.Series:
+    """``n`` random version-4 UUIDs as text (``"1b4e28ba-2fa1-4d2e-..."``, 36 characters, as
+    :func:`uuid.uuid4` gives them: 122 random bits)."""
+    import binascii
+
+    import pyarrow as pa
+
+    raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = np.frombuffer(binascii.hexlify(raw.tobytes()), np.uint8).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), np.uint8)
+    for a, b, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
+        text[:, at : at + b - a] = digits[:, a:b]  # 8-4-4-4-12 digits between dashes
+    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int64)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
     return pl.Series("patient_id", arr)
 
 
@@ -711,6 +730,8 @@ def report(
         rows += srt
         rows += run_size(n, methods, ("a", "abc"), repeat, "str", "random", progress=progress)
         rows += run_size(n, methods, ("a", "abc"), repeat, "hex", "random", progress=progress)
+        engines = tuple(m for m in methods if m != "pandas")  # pandas: as for hex, far slower
+        rows += run_size(n, engines, ("a", "abc"), repeat, "uuid", "random", progress=progress)
         rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "enum", "random",
                          progress=progress)  # fmt: skip
         rows += run_size(n, ("recurct",), ("a", "abc"), repeat, "prepared", "random",

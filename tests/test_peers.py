@@ -73,3 +73,26 @@ def test_the_bandwidth_bound_counts_the_returned_table(monkeypatch: pytest.Monke
     line = peers.bound_line(10**6, 60_000_000, 0.01, bw)  # 20 MB / 20 GB/s + 60 MB / 20 GB/s
     assert "0.010 s = 2.5x the bandwidth bound 0.004 s on 2 threads" in line
     assert {"read", "copy", "read_all", "copy_all", "threads"} <= set(peers.bandwidth(0.01, 1))
+
+
+def test_benchmark_uuids_are_version_4_and_each_row_has_its_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The benchmark's UUID ids parse as version-4 RFC 4122 UUIDs, in their canonical text,
+    one per patient; the engines agree on them."""
+    import uuid
+
+    import numpy as np
+
+    peers = _load(monkeypatch)
+    texts = peers.uuids(500, np.random.default_rng(3)).to_list()
+    parsed = [uuid.UUID(t) for t in texts]
+    assert [str(u) for u in parsed] == texts
+    assert {u.version for u in parsed} == {4} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(texts)) == 500
+    cohort = peers.make_cohort(3000, seed=1, ids="uuid")
+    ints = peers.make_cohort(3000, seed=1, ids="int")
+    assert cohort["patient_id"].n_unique() == ints["patient_id"].n_unique()
+    assert cohort.drop("patient_id").equals(ints.drop("patient_id"))
+    rows = peers.run_size(3000, ("recurct", "polars"), ("a", "abc"), 1, "uuid", "random")
+    assert all(r["check"] == "ok" for r in rows)
