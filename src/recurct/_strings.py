@@ -442,7 +442,9 @@ def _locate(r0, r1, codes, spans, start, size):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _differ(lo, hi, views, bases, data, words, codes, spans, bad, differ):  # pragma: no cover
+def _differ(  # noqa: C901 - one pipelined pass  # pragma: no cover - numba
+    lo, hi, views, bases, data, words, codes, spans, bad, differ
+):
     """``bad[0]``: the rows ``r`` of ``lo:hi`` whose string differs from the string of its
     code ``c = codes[r]`` (at ``spans[2c]``, ``spans[2c + 1]`` bytes), the first
     ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
