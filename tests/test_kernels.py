@@ -434,6 +434,9 @@ def test_string_order_long_shared_prefixes(monkeypatch):
     monkeypatch.setattr(_strings, "MIN_ROWS", 0)
     assert string_order(pl.Series(["b", "a"])).tolist() == [1, 0]
     rng = np.random.default_rng(3)
+    forty = pl.Series([f"{i % 40:02d}-{'x' * 25}-{i}" for i in rng.permutation(20_000)])
+    assert string_order(forty) is None  # 40 large ties waiting: the caller sorts instead
+    monkeypatch.setattr(_strings, "_MAX_TIES", 64)  # the rounds themselves, from here on
     for values in (
         [f"PATIENT-SITE-0001-{i:07d}" for i in rng.permutation(30_000)],
         [f"{i % 40:02d}-{'x' * 25}-{i}" for i in rng.permutation(20_000)],

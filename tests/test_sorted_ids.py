@@ -16,7 +16,7 @@ import numba
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from naive import naive_patients, naive_running
@@ -59,6 +59,7 @@ def _runs(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hnp.arrays(np.int64, st.integers(1, 300), elements=st.integers(-(2**63), 2**63 - 1)),
     st.sampled_from([1, 2]),
 )
+@example(ids=np.full(2, 2**63 - 1, np.int64), count=2)  # a run at the top across the cut
 def test_sorted_runs_against_numpy(ids, count):
     with threads(count):
         assert sorted_starts(np.sort(ids)) is not None
@@ -356,3 +357,43 @@ def test_given_back_memory_is_never_the_callers(monkeypatch, kind):
         assert ex.equals(before)
         assert pl.from_arrow(given).equals(before) if isinstance(given, pa.Table) else True
         assert got.equals(want)
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+def test_sorted_runs_at_the_top_of_int64_across_ranges(shift):
+    """A run of the largest keys (``ids >> shift`` at its maximum) that crosses the threads'
+    cut: the search past it cannot overflow."""
+    top = 2**63 - 1
+    ids = np.array([5, top - 3 * (shift > 0), top - (shift > 0), top], np.int64)
+    with threads(2):
+        runs = k.sorted_runs(ids, shift)
+    assert runs is not None and runs.n_runs == 2
+    assert runs.cut[0] == 0 and runs.cut[-1] == 4 and all(c in (1, 4) for c in runs.cut[1:-1])
+
+
+def test_grouped_ids_out_of_time_order_total_in_input_order():
+    """Totals only: ``ced_msv`` is summed in input order (the docstring) on every path, so
+    integer, Enum and text ids give identical sums even where the rows are grouped by patient
+    but not time-ordered (these three doses sum differently in time order)."""
+    doses = [32.530809568010895, 36.51022309110887, 0.6611054211411638]
+    text = pl.DataFrame(
+        {
+            "patient_id": ["A", "A", "A", "B"],
+            "exam_date": pl.Series([11_323, 11_324, 11_323, 11_323]).cast(pl.Date),
+            "effective_dose_msv": [*doses, 1.0],
+        }
+    )
+    in_order = (doses[0] + doses[1]) + doses[2]
+    assert in_order != (doses[0] + doses[2]) + doses[1]
+    variants = [
+        text,
+        text.with_columns(pl.col("patient_id").replace_strict({"A": 1, "B": 2})),
+        text.with_columns(pl.col("patient_id").cast(pl.Enum(["A", "B"]))),
+        text.with_columns(pl.col("patient_id").cast(pl.Categorical)),
+    ]
+    for exams in variants:
+        got = cumulative_dose(exams, thresholds=())
+        assert got["ced_msv"].to_list() == [in_order, 1.0]
+        assert got["n_exams"].to_list() == [3, 1]
+        assert got["first_exam"].cast(pl.Int32).to_list() == [11_323, 11_323]
+        assert got["last_exam"].cast(pl.Int32).to_list() == [11_324, 11_323]

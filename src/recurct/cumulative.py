@@ -454,6 +454,11 @@ def _patients(
         if prep.found_ids is None:  # (an Enum's labels are read already)
             prep.found_ids = prep.id_series(uniq)
         starts, order = found, None
+    elif thr.size == 0 and win.size == 0 and not optional:
+        # grouped, but a patient's exams out of time order: the totals in input order, as
+        # for rows not grouped (docstring), not in the time order of the grouping below
+        prep.raw = prep.codes  # the runs' codes, which the scatter reads
+        return _patients_from_totals(prep)
     else:
         codes = prep.codes
         prep.raw = None  # spent by the grouping (its memory given back): not read again

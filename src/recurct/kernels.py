@@ -895,7 +895,8 @@ def sorted_runs(ids: np.ndarray, shift: int = 0) -> Runs | None:
     for q in range(1, k):  # each range from the first run that begins in it
         c = max(cut[q], cut[q - 1])
         if 0 < c < n and ids[c] >> shift == ids[c - 1] >> shift:  # (a binary search)
-            c = int(np.searchsorted(ids, ((ids[c - 1] >> shift) + 1) << shift))
+            top = ids[c - 1] | ((1 << shift) - 1)  # its run's largest key: no overflow
+            c = int(np.searchsorted(ids, top, side="right"))
         cut[q] = c
     return Runs(ids, cut, first, int(first[-1]))
 
