@@ -291,13 +291,14 @@ def test_string_order_is_polars_byte_order(values, small):
 
     from recurct import _strings
 
-    old = _strings._SMALL, _strings.MIN_ROWS
-    _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
+    old = _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES
+    # small values force the large-tie rounds; with no limit on the ties waiting
+    _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES = small, 0, 10**6
     try:
         s = pl.Series(values, dtype=pl.Utf8)
         order = _strings.string_order(s)
     finally:
-        _strings._SMALL, _strings.MIN_ROWS = old
+        _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES = old
     assert order is not None
     assert s.gather(order).to_list() == s.sort().to_list() == sorted(values, key=str.encode)
 

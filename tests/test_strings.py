@@ -141,8 +141,9 @@ def test_differing_rows_and_prefix_keys_order_as_first_bytes(values, sample_rows
 
 @given(st.lists(_TEXT | _HEX, max_size=80, unique=True), st.sampled_from([2, 48]))
 def test_string_order_from_prefix_keys(values, small):
-    old = _strings._SMALL, _strings.MIN_ROWS
-    _strings._SMALL, _strings.MIN_ROWS = small, 0  # small values force the large-tie rounds
+    old = _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES
+    # small values force the large-tie rounds; with no limit on the ties waiting
+    _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES = small, 0, 10**6
     try:
         s = pl.Series(values, dtype=pl.Utf8)
         ib = max(1, (len(values) - 1).bit_length())  # keys above their places' bits
@@ -159,7 +160,7 @@ def test_string_order_from_prefix_keys(values, small):
         got = [_strings.string_order(pl.Series(column, dtype=pl.Utf8), p, rows, positions=True)
                for p in (None, prefix)]  # fmt: skip
     finally:
-        _strings._SMALL, _strings.MIN_ROWS = old
+        _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES = old
     assert [values[i] for i in order] == sorted(values, key=str.encode)
     assert [column[r] for r in rows_in_order] == sorted(values, key=str.encode)
     assert set(rows_in_order.tolist()) == set(rows.tolist())

@@ -702,7 +702,7 @@ def string_order(
     while stack:
         lo, hi, pos = stack.pop()
         rounds += 1
-        if rounds > _MAX_RUNS or len(stack) >= _MAX_TIES:
+        if rounds > _MAX_RUNS or len(stack) + 1 > _MAX_TIES:  # (this one and those waiting)
             return None
         ib = max(1, int(hi - lo - 1).bit_length())
         ranges = [(lo + a, lo + b) for a, b in _k.row_ranges(hi - lo)]

@@ -70,8 +70,8 @@ class _Prepared:
     already grouped by patient in ascending id order (:func:`_ascending_runs`,
     :func:`_enum_ids`) have ``runs`` instead (:class:`recurct.kernels.Runs`): no codes
     (and, for integer ids, no ids or
-    ``starts``, the first row of each patient) until one is read, and none made at all for
-    the patients table.
+    ``starts``, the first row of each patient) until one is read, and none made for the
+    patients table unless a totals-only call finds a patient's exams out of time order.
     """
 
     df: pl.DataFrame
@@ -429,7 +429,8 @@ def _patients(
         )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if thr.size == 0 and win.size == 0 and not optional and prep.runs is None:
-        return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below)
+        return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below,
+        # or, out of time order, this scatter after all: :func:`_patients`'s totals branch)
     n_p = prep.n_patients
     rank = np.argsort(thr, kind="stable")
     thr_sorted = np.ascontiguousarray(thr[rank])
@@ -457,7 +458,7 @@ def _patients(
     elif thr.size == 0 and win.size == 0 and not optional:
         # grouped, but a patient's exams out of time order: the totals in input order, as
         # for rows not grouped (docstring), not in the time order of the grouping below
-        prep.raw = prep.codes  # the runs' codes, which the scatter reads
+        prep.raw = prep.codes  # the runs' codes (made here), which the scatter reads
         return _patients_from_totals(prep)
     else:
         codes = prep.codes
