@@ -140,24 +140,27 @@ def make_cohort(
     return df
 
 
+def _fixed_width(text: bytes, n: int) -> pl.Series:
+    """``n`` strings of equal length laid end to end in ``text`` (ASCII), each its own bytes."""
+    import pyarrow as pa
+
+    width = len(text) // max(n, 1)
+    offsets = np.arange(0, width * (n + 1), width, dtype=np.int64)
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+    return pl.Series("patient_id", arr)
+
+
 def pseudonyms(n: int, rng: np.random.Generator) -> pl.Series:
     """``n`` random 64-hex-digit strings (as ``recurct.io.pseudonym``: 256 bits)."""
     import binascii
 
-    import pyarrow as pa
-
-    data = binascii.hexlify(rng.integers(0, 256, 32 * n, dtype=np.uint8).tobytes())
-    offsets = np.arange(0, 64 * (n + 1), 64, dtype=np.int64)
-    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data))
-    return pl.Series("patient_id", arr)
+    return _fixed_width(binascii.hexlify(rng.integers(0, 256, 32 * n, dtype=np.uint8).tobytes()), n)
 
 
 def uuids(n: int, rng: np.random.Generator) -> pl.Series:
     """``n`` random version-4 UUIDs as text (``"1b4e28ba-2fa1-4d2e-..."``, 36 characters, as
     :func:`uuid.uuid4` gives them: 122 random bits)."""
     import binascii
-
-    import pyarrow as pa
 
     raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
@@ -166,9 +169,7 @@ def uuids(n: int, rng: np.random.Generator) -> pl.Series:
     text = np.full((n, 36), ord("-"), np.uint8)
     for a, b, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
         text[:, at : at + b - a] = digits[:, a:b]  # 8-4-4-4-12 digits between dashes
-    offsets = np.arange(0, 36 * (n + 1), 36, dtype=np.int64)
-    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
-    return pl.Series("patient_id", arr)
+    return _fixed_width(text.tobytes(), n)
 
 
 # --------------------------------------------------------------------------- methods

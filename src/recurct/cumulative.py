@@ -428,9 +428,9 @@ def _patients(
             f"got {indication!r}"
         )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
-    if thr.size == 0 and win.size == 0 and not optional and prep.runs is None:
-        return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below,
-        # or, out of time order, this scatter after all: :func:`_patients`'s totals branch)
+    totals_only = thr.size == 0 and win.size == 0 and not optional
+    if totals_only and prep.runs is None:
+        return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below)
     n_p = prep.n_patients
     rank = np.argsort(thr, kind="stable")
     thr_sorted = np.ascontiguousarray(thr[rank])
@@ -455,7 +455,7 @@ def _patients(
         if prep.found_ids is None:  # (an Enum's labels are read already)
             prep.found_ids = prep.id_series(uniq)
         starts, order = found, None
-    elif thr.size == 0 and win.size == 0 and not optional:
+    elif totals_only:
         # grouped, but a patient's exams out of time order: the totals in input order, as
         # for rows not grouped (docstring), not in the time order of the grouping below
         prep.raw = prep.codes  # the runs' codes (made here), which the scatter reads
