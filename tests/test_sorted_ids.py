@@ -407,24 +407,28 @@ def test_grouped_ids_out_of_time_order_total_in_input_order():
 def test_row_by_row_stats_match_patient_by_patient(seed, upd, count, thr, win, want_pos):
     """:func:`kernels.sorted_stats` (row by row, then the few patients' searches) against
     :func:`kernels.patient_stats` (patient by patient) on the same grouped exams: equal
-    outputs, bit for bit, with timestamps of ``upd`` units a day, several ranges, crossings
-    at the first exam and never, and windows shorter and longer than a follow-up."""
+    outputs, bit for bit, with timestamps of ``upd`` units a day (before 1970 too), doses of
+    -0.0, several ranges, crossings at the first exam and never, and windows shorter and
+    longer than a follow-up. (Both call the same searches, ``_crossings`` and
+    ``_window_max``: the naive.py tests above check those.)"""
     rng = np.random.default_rng(seed)
     n_p = int(rng.integers(1, 400))
     sizes = rng.choice([1, 1, 1, 2, 3, 8, 40], n_p)
     ids = np.repeat(np.cumsum(rng.integers(1, 3, n_p)) - 5, sizes).astype(np.int64)
     starts = np.r_[0, np.cumsum(sizes)].astype(np.int64)
-    t = np.concatenate([np.sort(rng.integers(0, 60 * upd, m)) for m in sizes]).astype(np.int64)
-    d = rng.choice([0.0, 0.25, 1.5, 12.0, 37.75], ids.size)
+    t = np.concatenate([np.sort(rng.integers(-60 * upd, 60 * upd, m)) for m in sizes])
+    t = t.astype(np.int64)  # (before 1970 too: days by floor division)
+    d = rng.choice([-0.0, 0.0, 0.25, 1.5, 12.0, 37.75], ids.size)
     thr_a, win_a = np.array(thr, np.float64), np.array(win, np.int64)
 
-    def outputs() -> list[np.ndarray]:
-        o = [np.empty(n_p, dt) for dt in (np.int64, np.float64, np.int32, np.int32, np.int64)]
-        o += [np.empty((thr_a.size, n_p), dt) for dt in (np.int64, np.int64, np.int32)]
-        o += [np.empty((thr_a.size, n_p if want_pos else 0), np.int64)]
-        return [*o, np.empty((win_a.size, n_p)), np.empty((win_a.size, n_p), np.int32)]
+    def outputs(mark: int) -> list[np.ndarray]:  # (an element left unwritten keeps ``mark``)
+        o = [np.full(n_p, mark, dt) for dt in (np.int64, np.float64, np.int32, np.int32, np.int64)]
+        o += [np.full((thr_a.size, n_p), mark, dt) for dt in (np.int64, np.int64, np.int32)]
+        o += [np.full((thr_a.size, n_p if want_pos else 0), mark, np.int64)]
+        return [*o, np.full((win_a.size, n_p), mark, np.float64),
+                np.full((win_a.size, n_p), mark, np.int32)]  # fmt: skip
 
-    want, got = outputs(), outputs()
+    want, got = outputs(1), outputs(2)
     k.patient_stats(starts, t, d, upd, thr_a, win_a, *want)
     uniq, found = np.empty(n_p, np.int64), np.empty(n_p + 1, np.int64)
     with threads(count):
@@ -433,4 +437,4 @@ def test_row_by_row_stats_match_patient_by_patient(seed, upd, count, thr, win, w
     np.testing.assert_array_equal(found, starts)
     np.testing.assert_array_equal(uniq, ids[starts[:-1]])
     for a, b in zip(want, got):
-        np.testing.assert_array_equal(a, b)
+        assert a.tobytes() == b.tobytes()  # (bit for bit: +0.0 is not -0.0)

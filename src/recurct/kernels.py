@@ -339,14 +339,16 @@ def _part_stats(  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _segment_stats(  # noqa: C901, RUF100 - one pass per patient for all outputs
+def _segment_stats(  # noqa: C901, RUF100 - every output of each patient in turn
     q0, q1, starts, soff, base, end, tt, dd, upd, thresholds, windows,
     n_out, ced_out, first_day, last_day, followup, cross_exams, cross_days, cross_date,
     cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
     """The outputs of patients ``q0:q1``, whose exams (time-ordered) are ``tt``/``dd`` from
     ``starts[p - soff] - base`` to ``starts[p + 1 - soff] - base`` (``end - base`` for the
-    last). Outputs, per patient ``p``:
+    last); doses finite and >= 0 (so the running CED never decreases: a patient whose CED
+    stays below the lowest threshold crosses none, and is not searched). Outputs, per
+    patient ``p``:
 
     * ``n_out``, ``ced_out``, ``first_day``/``last_day`` (int32 days), ``followup``;
     * for threshold ``k``: ``cross_exams[k, p]`` (1-based exam number at which the running
@@ -1004,13 +1006,14 @@ def _run_searches(  # noqa: C901, RUF100 - one loop over the patients for both s
         b = a + n_out[p]
         q = q0 + p
         if ced_out[p] >= lowest:
-            _crossings(a, b, tt, dd, upd, thresholds, first_day[p], q, row0, cross_exams,
-                       cross_days, cross_date, cross_pos)  # fmt: skip
+            _crossings(a, b, tt, dd, upd, thresholds, np.int64(first_day[p]), q, row0,
+                       cross_exams, cross_days, cross_date, cross_pos)  # fmt: skip
         if followup[p] >= shortest:
             for w in range(n_win):
                 if followup[p] >= windows[w]:
                     wmax[w, q], wstart[w, q] = _window_max(a, b, tt, dd, upd, windows[w],
-                                                           ced_out[p], first_day[p])  # fmt: skip
+                                                           ced_out[p],
+                                                           np.int64(first_day[p]))  # fmt: skip
         a = b
 
 
@@ -1018,9 +1021,10 @@ def _run_searches(  # noqa: C901, RUF100 - one loop over the patients for both s
 def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_day,
               followup) -> bool:  # pragma: no cover - numba
     """The first pass of :func:`sorted_stats`: each row of ``ids``/``tt``/``dd`` rewrites its
-    patient's id, first row (if ``starts`` is not empty), exam count, CED, first and last day
-    and follow-up so far, choosing by selects, not branches, whether it begins a patient
-    (patient 0 at row 0). False at once at a patient's exams out of time order.
+    patient's id, first row (counted from row 0 of these views; if ``starts`` is not empty),
+    exam count, CED, first and last day and follow-up so far, choosing by selects, not
+    branches, whether it begins a patient (patient 0 at row 0). False at once at a patient's
+    exams out of time order.
 
     A patient-by-patient loop ends each patient's loops after a varying number of rows, a
     mispredicted branch or more a patient (most patients of a large table have one or two
