@@ -392,8 +392,7 @@ def _segment_stats(  # noqa: C901, RUF100 - every output of each patient in turn
                 wmax[w, p], wstart[w, p] = _window_max(a, b, tt, dd, upd, windows[w], s, fd)
 
 
-@njit(cache=True, nogil=True)
-def _crossings(a, b, tt, dd, upd, thresholds, fd, p, pos0, cross_exams, cross_days,
+def _crossings_py(a, b, tt, dd, upd, thresholds, fd, p, pos0, cross_exams, cross_days,
                cross_date, cross_pos):  # pragma: no cover - numba
     """Patient ``p``'s crossings of the ascending ``thresholds`` by the running CED of its
     time-ordered exams ``tt[a:b]``/``dd[a:b]`` (first day ``fd``), as in
@@ -418,16 +417,14 @@ def _crossings(a, b, tt, dd, upd, thresholds, fd, p, pos0, cross_exams, cross_da
     return kk
 
 
-@njit(cache=True, nogil=True)
-def _window_max(a, b, tt, dd, upd, width, s, fd):  # pragma: no cover - numba
+def _window_max_py(a, b, tt, dd, upd, width, s, fd):  # pragma: no cover - numba
     """``(largest sum, its first day)`` over the windows of ``width`` days of one patient's
     time-ordered exams ``tt[a:b]``/``dd[a:b]`` (CED ``s``, first day ``fd``) whose follow-up
     is ``width`` days or more (else one window holds every exam: callers test that first),
     that is over exams ``i..j`` with ``day_j - day_i < width`` (the forward sum
     ``d[i] + ... + d[j]``), and the first day of that window (the earliest window if forward
-    sums tie exactly). Called for the few patients whose follow-up reaches the window, not
-    inlined: inlined into :func:`_segment_stats`, it made that loop over all patients
-    20-50% slower.
+    sums tie exactly). For the few patients whose follow-up reaches the window (compiled
+    twice: see below).
     """
     # the running window sum ``ws`` is rounded (1.1 + 4 - 1.1 != 4): it only flags
     # candidates; a candidate within the rounding bound of the best is compared by its
@@ -461,6 +458,16 @@ def _window_max(a, b, tt, dd, upd, width, s, fd):  # pragma: no cover - numba
             best = es
             bi = i
     return best, _day(tt[bi], upd)
+
+
+# One source, two compilations each: called from :func:`_segment_stats` (inlined into its
+# loop over every patient, they made that loop 20-50% slower), inlined into
+# :func:`_run_searches` (called from there, they cost 0.3-0.4 s more compilation on a
+# first call: the README's main job went from 1.3-1.4 to 1.4-1.6 times its warm run).
+_crossings = njit(cache=True, nogil=True)(_crossings_py)
+_crossings_inlined = njit(nogil=True, inline="always")(_crossings_py)
+_window_max = njit(cache=True, nogil=True)(_window_max_py)
+_window_max_inlined = njit(nogil=True, inline="always")(_window_max_py)
 
 
 @njit(cache=True, nogil=True)
@@ -951,6 +958,13 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
         ok[r] = _run_rows(runs.ids[rows], t[rows], d[rows], upd, uniq[pats], starts[pats],
                           *totals)  # fmt: skip
         if ok[r] and thresholds.size + windows.size:
+            # the outputs of the many patients not searched, by NumPy (compiled into
+            # _run_searches, these fills cost 0.2 s more compilation on a first call)
+            cx, cd, cdate, cpos, wmax, wstart = outs[5:]
+            for a, v in ((cx, 0), (cd, 0), (cdate, 0), (cpos, -1)):  # none crossed
+                a[:, pats] = v
+            wmax[:, pats] = totals[1]  # one window holds every exam
+            wstart[:, pats] = totals[2]
             _run_searches(t[rows], d[rows], upd, rows.start, pats.start, thresholds, windows,
                           *totals, *outs[5:])  # fmt: skip
 
@@ -980,38 +994,18 @@ def _run_searches(  # noqa: C901, RUF100 - one loop over the patients for both s
     shortest = np.int64(2**62)
     for w in range(n_win):  # (a loop: np.min compiles for 0.2 s on a first call)
         shortest = min(shortest, windows[w])
-    want_pos = cross_pos.shape[1] > 0
     n = n_out.size
-    q1 = q0 + n
-    for k in range(n_thr):  # none crossed
-        cx = cross_exams[k, q0:q1]
-        cd = cross_days[k, q0:q1]
-        ct = cross_date[k, q0:q1]
-        for p in range(n):
-            cx[p] = 0
-            cd[p] = 0
-            ct[p] = 0
-        if want_pos:
-            cp = cross_pos[k, q0:q1]
-            for p in range(n):
-                cp[p] = -1
-    for w in range(n_win):  # one window holds every exam
-        wm = wmax[w, q0:q1]
-        ws = wstart[w, q0:q1]
-        for p in range(n):
-            wm[p] = ced_out[p]
-            ws[p] = first_day[p]
     a = np.int64(0)  # (not the literal 0: a second compilation of the calls below)
     for p in range(n):
         b = a + n_out[p]
         q = q0 + p
         if ced_out[p] >= lowest:
-            _crossings(a, b, tt, dd, upd, thresholds, np.int64(first_day[p]), q, row0,
-                       cross_exams, cross_days, cross_date, cross_pos)  # fmt: skip
+            _crossings_inlined(a, b, tt, dd, upd, thresholds, np.int64(first_day[p]), q, row0,
+                               cross_exams, cross_days, cross_date, cross_pos)  # fmt: skip
         if followup[p] >= shortest:
             for w in range(n_win):
                 if followup[p] >= windows[w]:
-                    wmax[w, q], wstart[w, q] = _window_max(a, b, tt, dd, upd, windows[w],
+                    wmax[w, q], wstart[w, q] = _window_max_inlined(a, b, tt, dd, upd, windows[w],
                                                            ced_out[p],
                                                            np.int64(first_day[p]))  # fmt: skip
         a = b
