@@ -33,7 +33,7 @@ patients in Python threads (:func:`run_chunks`) instead of ``parallel=True``, wh
 most of the compilation time of a first call. No kernel reduces across patients, so results
 do not depend on the number of threads (``numba.get_num_threads()``).
 
-Size: about 1,200 lines by count, not by job: about 40 short kernels (10-40 lines each, one
+Size: about 1,350 lines by count, not by job: about 40 short kernels (10-40 lines each, one
 loop apiece; the per-patient statistics about 100) with one job, the engine's passes over plain
 arrays; the string-ID kernels live in :mod:`recurct._strings`. (The grouping and statistics,
 about half, could become a module of their own.)
@@ -957,6 +957,7 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
         totals = (n_out[pats], ced[pats], first[pats], last[pats], follow[pats])
         ok[r] = _run_rows(runs.ids[rows], t[rows], d[rows], upd, uniq[pats], starts[pats],
                           *totals)  # fmt: skip
+        starts[pats] += rows.start  # (counted from the range's first row)
         if ok[r] and thresholds.size + windows.size:
             # the outputs of the many patients not searched, by NumPy (compiled into
             # _run_searches, these fills cost 0.2 s more compilation on a first call)
@@ -970,30 +971,23 @@ def sorted_stats(runs: Runs, t, d, upd, thresholds, windows, uniq, starts, *outs
 
     in_threads(one, [(r,) for r in range(k)])
     if starts.size:
-        for r in range(k):  # (each range's first rows from its own row 0)
-            starts[runs.first[r] : runs.first[r + 1]] += runs.cut[r]
         starts[runs.n_runs] = runs.ids.size
     return bool(ok.all())
 
 
 @njit(cache=True, nogil=True)
-def _run_searches(  # noqa: C901, RUF100 - one loop over the patients for both searches
+def _run_searches(
     tt, dd, upd, row0, q0, thresholds, windows, n_out, ced_out, first_day, last_day, followup,
     cross_exams, cross_days, cross_date, cross_pos, wmax, wstart,
 ):  # pragma: no cover - numba
     """The crossings and windows of patients ``q0:q0 + n`` (their totals ``n_out`` to
     ``followup`` already out, ``n`` of them from index 0), whose exams are ``tt``/``dd`` from
     index 0 (row ``row0`` of the whole table), as in :func:`_segment_stats`: searched only
-    where the patient's CED reaches the lowest threshold or its follow-up the shortest window
-    (few patients); otherwise none crossed and one window holding every exam. ``thresholds``
-    ascending. (The loops over all patients index views from 0: a variable first index
-    costs negative-index checks that kept them 2x slower.)"""
-    n_thr = thresholds.size
-    n_win = windows.size
-    lowest = thresholds[0] if n_thr else np.inf
-    shortest = np.int64(2**62)
-    for w in range(n_win):  # (a loop: np.min compiles for 0.2 s on a first call)
-        shortest = min(shortest, windows[w])
+    where the patient's CED reaches the lowest threshold, or its follow-up a window (few
+    patients); the others' outputs (none crossed, one window holding every exam) are the
+    caller's to write. ``thresholds`` ascending. (The loop reads views from index 0: a
+    variable first index costs negative-index checks, which made such loops 2x slower.)"""
+    lowest = thresholds[0] if thresholds.size else np.inf
     n = n_out.size
     a = np.int64(0)  # (not the literal 0: a second compilation of the calls below)
     for p in range(n):
@@ -1002,12 +996,11 @@ def _run_searches(  # noqa: C901, RUF100 - one loop over the patients for both s
         if ced_out[p] >= lowest:
             _crossings_inlined(a, b, tt, dd, upd, thresholds, np.int64(first_day[p]), q, row0,
                                cross_exams, cross_days, cross_date, cross_pos)  # fmt: skip
-        if followup[p] >= shortest:
-            for w in range(n_win):
-                if followup[p] >= windows[w]:
-                    wmax[w, q], wstart[w, q] = _window_max_inlined(a, b, tt, dd, upd, windows[w],
-                                                           ced_out[p],
-                                                           np.int64(first_day[p]))  # fmt: skip
+        for w in range(windows.size):
+            if followup[p] >= windows[w]:
+                wmax[w, q], wstart[w, q] = _window_max_inlined(a, b, tt, dd, upd, windows[w],
+                                                               ced_out[p],
+                                                               np.int64(first_day[p]))  # fmt: skip
         a = b
 
 
@@ -1061,17 +1054,6 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
         if want_starts:
             starts[p] = a
     return True
-
-
-def _stats_in_threads(q, bases, ends, starts, t, d, upd, thresholds, windows, outs) -> None:
-    """:func:`_segment_stats` of patients ``q[r]:q[r + 1]`` (rows ``bases[r]:ends[r]``) in
-    thread ``r``."""
-
-    def one(r: int) -> None:
-        _segment_stats(q[r], q[r + 1], starts, 0, bases[r], ends[r], t, d, upd, thresholds,
-                       windows, *outs)  # fmt: skip
-
-    in_threads(one, [(r,) for r in range(len(q) - 1)])
 
 
 def sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
@@ -1306,8 +1288,13 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     k = max(1, min(_threads(n), n_patients))
     seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
     seg[0], seg[-1] = 0, n_patients
-    _stats_in_threads(seg, [0] * k, starts[seg[1:]], starts, t, d, upd,
-                      thresholds, windows, outs)  # fmt: skip
+    ends = starts[seg[1:]]
+
+    def one(r: int) -> None:
+        _segment_stats(seg[r], seg[r + 1], starts, 0, 0, ends[r], t, d, upd, thresholds,
+                       windows, *outs)  # fmt: skip
+
+    in_threads(one, [(r,) for r in range(k)])
 
 
 def scatter_totals(codes, t, d, upd, table) -> None:
