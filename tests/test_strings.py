@@ -139,6 +139,25 @@ def test_differing_rows_and_prefix_keys_order_as_first_bytes(values, sample_rows
         _strings.SAMPLE_ROWS = old
 
 
+def test_differing_rows_finds_one_byte_changed_anywhere():
+    # strings of 1 to 40 bytes, each paired with a copy with one byte changed at every place
+    # in turn (the 8-byte words, the last bytes one by one, inline views): each copy is
+    # found, and an unchanged copy is not
+    values, codes, rows = [], [], []
+    for n in range(1, 41):
+        base = "".join("abcdefgh"[(n + q) % 8] for q in range(n))
+        for q in range(n):
+            rows.append(len(values))
+            values += [base, base[:q] + "z" + base[q + 1 :], str(base)]
+            codes += [len(rows) - 1] * 3
+    s = pl.Series(values, dtype=pl.Utf8)
+    want = list(range(1, len(values), 3))
+    codes, rows = np.array(codes, np.int32), np.array(rows)
+    for place in _layouts(s):
+        got = _strings.differing_rows(*place, codes, rows, len(values))
+        assert got.tolist() == want
+
+
 @given(st.lists(_TEXT | _HEX, max_size=80, unique=True), st.sampled_from([2, 48]))
 def test_string_order_from_prefix_keys(values, small):
     old = _strings._SMALL, _strings.MIN_ROWS, _strings._MAX_TIES

@@ -484,15 +484,17 @@ def _differ(  # noqa: C901 - one pipelined pass  # pragma: no cover - numba
             if codes[r] < 0:  # marked as its code's first row
                 codes[r] = -1 - codes[r]
                 at[r - r0], span[r - r0] = a, n
+            c0 = at[r - r0]
             same = span[r - r0] == n
-            if same and a == at[r - r0]:  # the same bytes: the code's first row (or a view)
+            if same and a == c0:  # the same bytes: the code's first row (or a view)
                 continue
             q = 0
             while same and q + 8 <= n:
-                same = words[a + q] == words[at[r - r0] + q]
+                same = words[a + q] == words[c0 + q]
                 q += 8
-            if same and q < n:
-                same = _tail(data, words, a, q, n) == _tail(data, words, at[r - r0], q, n)
+            while same and q < n:  # the last bytes one by one (as two shifted words, 0.15 s
+                same = data[a + q] == data[c0 + q]  # more compilation and, for 10^7 UUIDs,
+                q += 1  # 250 against 185 ms)
             if not same:
                 if bad[0] < differ.size:
                     differ[bad[0]] = r
