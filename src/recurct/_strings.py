@@ -454,10 +454,11 @@ def _differ(  # noqa: C901 - one pipelined pass  # pragma: no cover - numba
     ``differ.size`` of them in ``differ``; a code's first row may be marked ``-1 - c`` (it
     is then not looked up, and ``c`` is written back; not all, once more than
     ``differ.size`` rows differ: it stops there). In batches of rows, pipelined so
-    that cache misses overlap: while batch ``b`` is compared (8 bytes at a time), the first
-    byte of each string batch ``b + 1`` is compared with has been read (and its last byte
-    where that lies on the next cache line: 36-byte UUIDs, 321 against 256 ms at 10^7,
-    while 64-hex-digit pseudonyms, one line each, pay 185 against 195 ms), and where the
+    that cache misses overlap: while batch ``b`` is compared (8 bytes at a time, then the
+    last bytes one by one), the first byte of each string batch ``b + 1`` is compared with
+    has been read (and its last byte where that lies on the next cache line: 10^7 36-byte
+    UUIDs, 185-210 against 290-305 ms without it, while 64-hex-digit pseudonyms, one line
+    each, pay 185 against 195 ms), and where the
     strings of batch ``b + 2`` are, loaded (independent loads)."""
     start = np.zeros((3, _BATCH), np.int64)  # batch b's places in row b % 3
     size = np.zeros((3, _BATCH), np.int64)

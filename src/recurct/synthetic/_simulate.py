@@ -162,7 +162,8 @@ def _hash_u(key: np.uint64, pk: np.uint64, c: np.int64, sk: np.uint64) -> float:
 
 @njit(cache=True, inline="always")
 def _hash_z(key: np.uint64, pk: np.uint64, c: np.int64, sk: np.uint64, sk2: np.uint64) -> float:
-    """Standard normal (Box-Muller) from two counter-based uniforms (streams ``sk``, ``sk2``)."""
+    """Standard normal (Box-Muller) from two counter-based uniforms (stream terms ``sk``,
+    ``sk2``)."""
     u1 = _hash_u(key, pk, c, sk)
     u2 = _hash_u(key, pk, c, sk2)
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
