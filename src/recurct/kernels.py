@@ -760,7 +760,9 @@ def _part_scatter(  # pragma: no cover - numba
             row_of[pos] = i
 
 
-@njit(cache=True, nogil=True)
+# inlined: as a function of its own it took 0.1 s more to compile on a first call, at the same
+# speed (10^7 random exams, best of 7, three pairs: 0.164-0.174 s called, 0.166-0.168 inlined)
+@njit(cache=True, nogil=True, inline="always")
 def _decode_part(  # pragma: no cover - numba
     a, e, keys, tmin, tb, lb, src, t_src, rows, starts, soff, t_out, d_out
 ):
