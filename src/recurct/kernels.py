@@ -1042,7 +1042,7 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
         prev_id = x
         prev_t = ti
         p += np.int64(new)
-        day = ti if upd == 1 else ti // upd
+        day = _day(ti, upd)
         s = (0.0 if new else s) + dd[i]
         c = 1 if new else c + 1
         fd = day if new else fd
