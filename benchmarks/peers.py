@@ -614,6 +614,29 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cpu() -> str:
+    """The CPU's model, vendor and family (Linux), and which sort recurct's grouping uses on
+    it (NumPy's, or its radix sort where NumPy's AVX-512 sort is slow: AMD Zen 4)."""
+    from recurct import kernels
+
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            fields = {
+                k.strip(): v.strip()
+                for k, sep, v in (line.partition(":") for line in fh.read(8192).splitlines())
+                if sep
+            }
+        name = (
+            f"{platform.machine()} {fields.get('model name', '?')} ({fields.get('vendor_id', '?')} "
+            f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
+        )
+    except OSError:
+        pass
+    sort = "recurct's radix sort" if kernels.NUMPY_SORT_SLOW else "NumPy's sort"
+    return f"{name}, keys sorted by {sort}"
+
+
 def _machine(bw: dict[str, float] | None = None) -> str:
     import numba
 
@@ -631,7 +654,7 @@ def _machine(bw: dict[str, float] | None = None) -> str:
         else ""
     )
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs{mem}{bws}, "
+        f"{_cpu()}, {os.cpu_count()} CPUs{mem}{bws}, "
         f"numba threads {numba.get_num_threads()}, load average {load[0]:.1f}; "
         f"python {platform.python_version()}, numpy {np.__version__}, polars {pl.__version__}"
     )

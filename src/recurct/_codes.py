@@ -152,7 +152,7 @@ def _hash_sort_codes(
         codes, reps, _ = _table_codes(byte_hashes(*place), cap_bits)
         return codes, reps
     keys = byte_hashes(*place, row_bits=row_bits)
-    keys.sort()
+    _k.sort_keys(keys, row_bits)
     codes, reps = run_codes(keys, row_bits)
     # renumbered in order of first row (as a table numbers them): the check then reads each
     # code's first row in order, not at random
@@ -232,7 +232,7 @@ def sorted_prefix_codes(
     keys = row_prefix_keys(*place, weights, row_bits)
     if keys is None:
         return None
-    keys.sort()
+    _k.sort_keys(keys, row_bits)
     codes, reps = run_codes(keys, row_bits)
     count = reps.size
     del keys

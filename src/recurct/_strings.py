@@ -695,7 +695,7 @@ def string_order(
     if prefix is not None:
         ib = max(1, (n - 1).bit_length())
         keys = prefix[0]  # (packed with the places by the caller)
-        keys.sort()
+        _k.sort_keys(keys, ib)
         sel = keys & ((1 << ib) - 1)
         # rows[sel] in threads (NumPy's fancy index takes twice as long)
         idx = sel if rows is None else _k.take(rows, sel)
@@ -719,7 +719,7 @@ def string_order(
         keys = np.empty(hi - lo, np.int64)
         args = [(a, b, views, bases, data, idx, lo, pos, ranks, radix, ib, keys) for a, b in ranges]
         _k.in_threads(_keys, args)
-        keys.sort()
+        _k.sort_keys(keys, ib)
         sel = keys & ((1 << ib) - 1)
         idx[lo:hi] = idx[lo:hi][sel]
         if along.size:

@@ -14,7 +14,8 @@ benchmarks/BASELINE.md (NumPy's SIMD sort of packed integer keys beats argsort a
 counting sort wins only in cache; fresh allocations page-fault): the exams are scattered, by a
 threaded histogram and stable scatter, into parts of consecutive patient codes small enough to
 sit in cache (about 2^13 exams); each part's packed keys ``(code, day or time, index within
-the part)`` are sorted by ``np.sort`` and decoded in cache, and for the patients table
+the part)`` are sorted by ``np.sort`` (where NumPy's sort is slow, AMD Zen 4: by a radix
+sort, :mod:`recurct._radix`) and decoded in cache, and for the patients table
 summarised there too, so no time-ordered copy of the exams is written, and the memory of
 each part is given back to the system once it is summarised (:func:`release`). Sorted input
 is recognised in one threaded pass and not regrouped; ids already in ascending order need no
@@ -52,6 +53,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 from numba import njit
+
+from recurct import _radix
 
 _INSERTION_MAX = 64  # longer segments are sorted with a stable merge sort
 
@@ -119,7 +122,10 @@ def first_bad_dose(d: np.ndarray) -> tuple[int, float]:
     out = np.zeros((len(ranges), 2))
     in_threads(_scan_doses, [(lo, hi, d, out[q]) for q, (lo, hi) in enumerate(ranges)])
     bad = out[:, 0][out[:, 0] >= 0]
-    return (int(bad[0]), math.nan) if bad.size else (-1, float(out[:, 1].sum()))
+    if bad.size:
+        return int(bad[0]), math.nan
+    with np.errstate(over="ignore"):  # the threads' finite sums may overflow together: inf
+        return -1, float(out[:, 1].sum())
 
 
 @njit(cache=True, nogil=True)
@@ -555,9 +561,9 @@ def group(
         return starts, t, dose, None
     got = _scatter_parts(codes, t, dose, n_patients, need_order, upd) if time_in_key else None
     if got is not None:
-        part_start, keys, d_s, t_part, row_of, (tmin, tb, lb), pb = got
+        part_start, keys, d_s, t_part, row_of, (tmin, tb, lb, shift), pb = got
         t_s = row_of if need_order else np.empty(n, np.int64)  # rows until decoded
-        args = (part_start, keys, tmin, tb, lb, t_s, d_s, t_part, row_of, starts)
+        args = (part_start, keys, (lb, tb + shift), tmin, tb, lb, t_s, d_s, t_part, row_of, starts)
         in_threads(_sort_then, [(_part_decode, *pb[q : q + 2], *args) for q in range(len(pb) - 1)])
         return starts, t_s, d_s, keys if need_order else None
     return _group_by_rows(codes, t, dose, n_patients, need_order)
@@ -570,7 +576,7 @@ def _group_by_rows(codes, t, dose, n_patients, need_order):
     rb = max(1, int(n - 1).bit_length())
     nparts = max(1, min(numba.get_num_threads(), n // 100_000, n_patients))
     keys, bounds = partition_keys(codes, t, 0, 0, rb, n_patients, nparts)  # no time: tb = 0
-    sort_parts(keys, bounds)
+    sort_parts(keys, bounds, rb)
     t_s = np.empty(n, np.int64)
     d_s = np.empty(n, np.float64)
     starts = key_boundaries(keys, rb, n_patients)
@@ -586,8 +592,10 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     """Scatter the exams into parts of consecutive codes (see :func:`group`).
 
     Returns ``(part_start, keys, d_part, t_part, row_of, key_fields, part_bounds)``, the parts
-    unsorted, or ``None`` when the packed key ``(code, time, index within the part)`` does not
-    fit 63 bits. With ``upd > 1`` (timestamps finer than a day) the key holds the calendar day
+    unsorted (``key_fields``: ``(tmin, tb, lb, shift)``, part ``b`` holding codes
+    ``b << shift`` up to ``(b + 1) << shift``), or ``None`` when the packed key
+    ``(code, time, index within the part)`` does not fit 63 bits. With ``upd > 1``
+    (timestamps finer than a day) the key holds the calendar day
     and ``t_part`` the timestamps (the order within a day is settled after decoding), else
     ``t_part`` is empty. ``row_of`` (input rows) is empty unless ``need_order``;
     ``part_bounds`` splits the parts between threads, balanced by exams.
@@ -625,21 +633,21 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     )  # fmt: skip
     cut = np.searchsorted(part_start, [n * q // k for q in range(1, k)])
     bounds = [0, *cut.tolist(), nparts]
-    return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), bounds
+    return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb, shift), bounds
 
 
 #: Parts summarised between two releases of the memory they used (about 2^19 exams)
 _RELEASE_PARTS = 64
 
 
-def _stats_releasing(b0, b1, part_start, keys, args, outs, dead) -> None:
+def _stats_releasing(b0, b1, part_start, keys, sort_bits, args, outs, dead) -> None:
     """:func:`_part_stats` of parts ``b0:b1``, :data:`_RELEASE_PARTS` at a time, each time
     giving back the pages of the arrays ``dead`` that those parts used (:func:`release`): the
     scatter's keys and doses shrink as the outputs grow, which keeps them from adding up at
     the peak."""
     for c0 in range(b0, b1, _RELEASE_PARTS):
         c1 = min(c0 + _RELEASE_PARTS, b1)
-        _sort_then(_part_stats, c0, c1, part_start, keys, *args, *outs)
+        _sort_then(_part_stats, c0, c1, part_start, keys, sort_bits, *args, *outs)
         for a in dead:
             release(a, int(part_start[c0]), int(part_start[c1]))
 
@@ -673,10 +681,16 @@ def release(a: np.ndarray, lo: int, hi: int) -> None:
         _MADVISE(p0, p1 - p0, _MADV_DONTNEED)
 
 
-def _sort_then(kernel, b0, b1, part_start, keys, *args) -> None:
-    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL), then ``kernel`` over them."""
-    for b in range(b0, b1):
-        keys[part_start[b] : part_start[b + 1]].sort()
+def _sort_then(kernel, b0, b1, part_start, keys, sort_bits, *args) -> None:
+    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL; where it is slow,
+    :data:`NUMPY_SORT_SLOW`, a radix sort of key bits ``sort_bits = (lo, bits)``: a part's
+    codes share their high bits and its keys' low ``lo`` bits, the index within the part,
+    ascend), then ``kernel`` over them."""
+    if NUMPY_SORT_SLOW:
+        _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits, True)
+    else:
+        for b in range(b0, b1):
+            keys[part_start[b] : part_start[b + 1]].sort()
     kernel(b0, b1, part_start, keys, *args)
 
 
@@ -698,7 +712,7 @@ def group_stats(
     if n and not grouped_starts(codes, t, starts):
         got = _scatter_parts(codes, t, dose, n_patients, need_order, upd)
         if got is not None:
-            part_start, keys, d_part, t_part, row_of, (tmin, tb, lb), pb = got
+            part_start, keys, d_part, t_part, row_of, (tmin, tb, lb, shift), pb = got
             if spend_codes and codes.flags.writeable:
                 release(codes, 0, n)
             if not need_order:  # no caller needs the starts: each part keeps its own
@@ -707,8 +721,9 @@ def group_stats(
             dead = [a for a in (d_part, t_part, row_of) if a.size]  # no one reads them later
             if not need_order:  # else the keys become the input rows of the exams
                 dead.append(keys)
-            in_threads(_stats_releasing, [(*pb[q : q + 2], part_start, keys, args, outs, dead)
-                                          for q in range(len(pb) - 1)])  # fmt: skip
+            bits = (lb, tb + shift)
+            in_threads(_stats_releasing, [(*pb[q : q + 2], part_start, keys, bits, args, outs,
+                                           dead) for q in range(len(pb) - 1)])  # fmt: skip
             return starts, keys if need_order else None
         starts, t, dose, order = _group_by_rows(codes, t, dose, n_patients, need_order)
     else:
@@ -1058,10 +1073,91 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
     return True
 
 
-def sort_parts(keys: np.ndarray, bounds: np.ndarray) -> None:
+def zen4_avx512(features: dict[str, bool], cpuinfo: str) -> bool:
+    """Whether NumPy, with the CPU ``features`` it found (``__cpu_features__``), sorts int64
+    with its AVX-512 code on an AMD Zen 4 CPU (x86 family 0x19 = 25, from the text of
+    ``/proc/cpuinfo``), where that code is several times slower than NumPy's AVX2 code (see
+    :mod:`recurct._radix`)."""
+    if not features.get("AVX512_SKX", False):
+        return False
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            break  # the end of the first processor's block
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
+
+
+def _numpy_sort_slow() -> bool:
+    """:func:`zen4_avx512` of this machine (Linux; elsewhere ``False``)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return zen4_avx512(features, f.read(8192))
+    except (ImportError, OSError):  # pragma: no cover - NumPy < 2, or not Linux
+        return False
+
+
+#: NumPy's sort is slow on this CPU (:func:`_numpy_sort_slow`): recurct's large sorts of
+#: int64 keys then go through the radix kernels of :mod:`recurct._radix`
+NUMPY_SORT_SLOW = _numpy_sort_slow()
+
+_RADIX_ONE_RANGE = 1 << 15  # keys sorted as one range (in cache) below this many
+
+
+def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
+    """Sort int64 ``keys`` in place, as ``keys.sort()``.
+
+    ``lo``: the keys' low ``lo`` bits already ascend along the array wherever the bits above
+    are equal (keys ``(value << lo) | row``, rows ascending), so only the bits above decide.
+    NumPy's sort, or where that is slow (:data:`NUMPY_SORT_SLOW`) a radix sort: a stable
+    split into buckets by the top varying bits (row ranges in threads), then each bucket,
+    in cache, by least-significant-digit passes over the bits between (buckets in threads).
+    """
+    n = keys.size
+    if not NUMPY_SORT_SLOW or n < 2:
+        keys.sort()
+        return
+    mn, mx = minmax_int(keys)
+    if mn < 0:  # (recurct's keys are not negative)
+        keys.sort()
+        return
+    bits = ((mn >> lo) ^ (mx >> lo)).bit_length()  # the varying bits above ``lo``
+    if n <= _RADIX_ONE_RANGE or bits <= _radix.DIGIT_BITS:
+        buf = np.empty(n, np.int64)
+        count = np.empty(_radix.COUNT_SIZE, np.int64)
+        _radix.lsd(keys, 0, keys, 0, n, lo, bits, buf, count, True)
+        return
+    mb = min(bits, _radix.DIGIT_BITS + 3, max(1, (n >> 13).bit_length()))  # ~8,000 a bucket
+    sh = lo + bits - mb
+    ranges = row_ranges(n)
+    k = len(ranges)
+    counts = np.zeros((k, 1 << mb), np.int64)
+    mask = (1 << mb) - 1
+    in_threads(_radix.msd_counts, [(a, b, keys, sh, mask, counts[q])
+                                   for q, (a, b) in enumerate(ranges)])  # fmt: skip
+    starts = np.zeros((1 << mb) + 1, np.int64)
+    np.cumsum(counts.sum(axis=0), out=starts[1:])
+    cursors = starts[:-1] + np.cumsum(counts, axis=0) - counts  # row range q's cursors
+    tmp = np.empty(n, np.int64)
+    in_threads(_radix.msd_scatter, [(a, b, keys, sh, mask, cursors[q], tmp)
+                                    for q, (a, b) in enumerate(ranges)])  # fmt: skip
+    cut = np.searchsorted(starts, [n * q // k for q in range(1, k)]).tolist()
+    bb = [0, *cut, 1 << mb]
+    in_threads(_radix.lsd_ranges, [(bb[q], bb[q + 1], starts, tmp, keys, lo, bits - mb, False)
+                                   for q in range(k)])  # fmt: skip
+
+
+def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
     """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
-    releases the GIL)."""
+    releases the GIL); where NumPy's sort is slow, each by :func:`sort_keys` (``lo`` as
+    there)."""
     parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
+    if NUMPY_SORT_SLOW:
+        for part in parts:
+            sort_keys(part, lo)
+        return
     k = min(len(parts), _threads(keys.size))
     if k == 1:
         for part in parts:
