@@ -1125,9 +1125,7 @@ def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
         return
     bits = ((mn >> lo) ^ (mx >> lo)).bit_length()  # the varying bits above ``lo``
     if n <= _RADIX_ONE_RANGE or bits <= _radix.DIGIT_BITS:
-        buf = np.empty(n, np.int64)
-        count = np.empty(_radix.COUNT_SIZE, np.int64)
-        _radix.lsd(keys, 0, keys, 0, n, lo, bits, buf, count, True)
+        _radix.lsd_ranges(0, 1, np.array([0, n], np.int64), keys, keys, lo, bits, True)
         return
     mb = min(bits, _radix.DIGIT_BITS + 3, max(1, (n >> 13).bit_length()))  # ~8,000 a bucket
     sh = lo + bits - mb
