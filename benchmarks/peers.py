@@ -622,11 +622,7 @@ def _cpu() -> str:
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            fields = {
-                k.strip(): v.strip()
-                for k, sep, v in (line.partition(":") for line in fh.read(8192).splitlines())
-                if sep
-            }
+            fields = kernels.cpu_fields(fh.read(8192))
         name = (
             f"{platform.machine()} {fields.get('model name', '?')} ({fields.get('vendor_id', '?')} "
             f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"

@@ -38,12 +38,12 @@ def test_lsd_matches_np_sort(values, lo, inplace, offset):
     count = np.full(_radix.COUNT_SIZE, -7, np.int64)
     src = np.concatenate([np.full(offset, -1, np.int64), keys])
     if inplace:
-        _radix.lsd(src, offset, src, offset, n, lo, bits, buf, count, True)
+        _radix.lsd(src, offset, src, offset, n, lo, bits, buf, count)
         got = src[offset:]
         assert (src[:offset] == -1).all()
     else:
         dst = np.full(n + offset + 2, -2, np.int64)
-        _radix.lsd(src, offset, dst, offset, n, lo, bits, buf, count, False)
+        _radix.lsd(src, offset, dst, offset, n, lo, bits, buf, count)
         got = dst[offset : offset + n]
         assert (dst[:offset] == -2).all() and (dst[offset + n :] == -2).all()
     np.testing.assert_array_equal(got, want)
@@ -58,8 +58,8 @@ def test_lsd_matches_np_sort(values, lo, inplace, offset):
 )  # fmt: skip
 def test_sort_keys_matches_np_sort(values, lo, threads):
     # the bucketed path on small inputs (one range up to 16 keys), in one or two threads
-    keys = _positioned(values, lo) if lo and values.max(initial=0) < 2**50 else values.copy()
-    lo = lo if keys is not values and lo and values.max(initial=0) < 2**50 else 0
+    lo = lo if values.max(initial=0) < 2**50 else 0  # (2^61 keys leave no room for rows)
+    keys = _positioned(values, lo)
     want = np.sort(keys)
     mp = pytest.MonkeyPatch()
     try:

@@ -363,7 +363,7 @@ def _sorted_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
     if sb > 62 or hb > 10:
         return None
     keys, bounds = _k.packed_ids(ids, mn, rb, sb - hb, 1 << hb)
-    _k.sort_parts(keys, bounds)
+    _k.sort_parts(keys, bounds, rb)
     codes = np.empty(n, np.int64)
     uniq = np.empty(n, np.int64)
     count = _k.codes_of_sorted(keys, bounds, rb, sb - hb, mn, codes, uniq)

@@ -35,12 +35,12 @@ COUNT_SIZE = 6 << DIGIT_BITS
 # inlined into its one caller: 0.07-0.1 s less compilation on a first call than a function
 # of its own (0.66-0.69 against 0.73-0.77 s, numba started)
 @njit(cache=True, nogil=True, inline="always")
-def lsd(src, s0, dst, d0, n, lo, bits, buf, count, inplace):  # pragma: no cover - numba
+def lsd(src, s0, dst, d0, n, lo, bits, buf, count):  # pragma: no cover - numba
     """Stable sort of ``src[s0:s0 + n]`` into ``dst[d0:d0 + n]`` by key bits
     ``lo:lo + bits`` (ties keep their order), least significant digit first, through
     ``buf`` (at least ``n`` long) and ``count`` (:data:`COUNT_SIZE`): even passes into
     ``buf``, odd ones into ``dst`` (``src`` may be ``dst``: it is read by the first pass
-    only)."""
+    only; with no pass, ``bits <= 0`` or ``n < 2``, it is copied as it is)."""
     passes = (bits + DIGIT_BITS - 1) // DIGIT_BITS if n > 1 else 0
     w = (bits + passes - 1) // passes if passes else 0
     nb = 1 << w
@@ -77,7 +77,7 @@ def lsd(src, s0, dst, d0, n, lo, bits, buf, count, inplace):  # pragma: no cover
     if passes % 2 == 1:  # ended in buf
         for i in range(n):
             dst[d0 + i] = buf[i]
-    elif passes == 0 and not inplace:
+    elif passes == 0:
         for i in range(n):
             dst[d0 + i] = src[s0 + i]
 
@@ -100,9 +100,9 @@ def msd_scatter(i0, i1, keys, sh, mask, cursor, out):  # pragma: no cover - numb
 
 
 @njit(cache=True, nogil=True)
-def lsd_ranges(b0, b1, starts, src, dst, lo, bits, inplace):  # pragma: no cover - numba
+def lsd_ranges(b0, b1, starts, src, dst, lo, bits):  # pragma: no cover - numba
     """:func:`lsd` of each range ``src[starts[b]:starts[b + 1]]`` (``b0:b1``) into ``dst`` at
-    the same place (``inplace``: ``src`` is ``dst``, each range sorted where it is)."""
+    the same place (``src`` may be ``dst``: each range sorted where it is)."""
     big = 0
     for b in range(b0, b1):
         big = max(big, starts[b + 1] - starts[b])
@@ -110,4 +110,4 @@ def lsd_ranges(b0, b1, starts, src, dst, lo, bits, inplace):  # pragma: no cover
     count = np.empty(COUNT_SIZE, np.int64)
     for b in range(b0, b1):
         a = starts[b]
-        lsd(src, a, dst, a, starts[b + 1] - a, lo, bits, buf, count, inplace)
+        lsd(src, a, dst, a, starts[b + 1] - a, lo, bits, buf, count)

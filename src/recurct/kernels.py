@@ -588,6 +588,23 @@ def _group_by_rows(codes, t, dose, n_patients, need_order):
 _PART_EXAMS_LOG2 = 13  # about 2^13 exams per part: keys (64 KiB) and doses stay in cache
 
 
+def scatter_layout(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The layout of a stable scatter into buckets by row ranges in threads, from
+    ``counts[q, b]`` (rows of range ``q`` in bucket ``b``): each bucket's first slot (one
+    longer: the total at the end) and each row range's first slot in each bucket."""
+    starts = np.zeros(counts.shape[1] + 1, np.int64)
+    np.cumsum(counts.sum(axis=0), out=starts[1:])
+    return starts, starts[:-1] + np.cumsum(counts, axis=0) - counts
+
+
+def balanced(starts: np.ndarray, k: int) -> list[int]:
+    """Bucket boundaries ``[0, ..., buckets]`` splitting the buckets of ``starts`` into ``k``
+    consecutive ranges of about equal numbers of rows (one per thread)."""
+    n = int(starts[-1])
+    cut = np.searchsorted(starts, [n * q // k for q in range(1, k)])
+    return [0, *cut.tolist(), starts.size - 1]
+
+
 def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     """Scatter the exams into parts of consecutive codes (see :func:`group`).
 
@@ -615,13 +632,10 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     in_threads(
         _part_counts, [(lo, hi, codes, shift, counts[q]) for q, (lo, hi) in enumerate(ranges)]
     )
-    sizes = counts.sum(axis=0)
-    lb = max(1, int(sizes.max() - 1).bit_length())
+    part_start, cursors = scatter_layout(counts)
+    lb = max(1, int(np.diff(part_start).max() - 1).bit_length())
     if cb + tb + lb > 63:
         return None
-    part_start = np.zeros(nparts + 1, np.int64)
-    np.cumsum(sizes, out=part_start[1:])
-    cursors = part_start[:-1] + np.cumsum(counts, axis=0) - counts  # row range q's cursors
     keys = np.empty(n, np.int64)
     d_part = np.empty(n, np.float64)
     t_part = np.empty(n, np.int64) if upd > 1 else _NO_ORDER
@@ -631,9 +645,7 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
         [(lo, hi, codes, t, dose, tmin, tb, lb, shift, cursors[q], part_start, keys, d_part,
           row_of, upd, t_part) for q, (lo, hi) in enumerate(ranges)],
     )  # fmt: skip
-    cut = np.searchsorted(part_start, [n * q // k for q in range(1, k)])
-    bounds = [0, *cut.tolist(), nparts]
-    return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb, shift), bounds
+    return part_start, keys, d_part, t_part, row_of, (tmin, tb, lb, shift), balanced(part_start, k)
 
 
 #: Parts summarised between two releases of the memory they used (about 2^19 exams)
@@ -687,7 +699,7 @@ def _sort_then(kernel, b0, b1, part_start, keys, sort_bits, *args) -> None:
     codes share their high bits and its keys' low ``lo`` bits, the index within the part,
     ascend), then ``kernel`` over them."""
     if NUMPY_SORT_SLOW:
-        _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits, True)
+        _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits)
     else:
         for b in range(b0, b1):
             keys[part_start[b] : part_start[b + 1]].sort()
@@ -1073,6 +1085,17 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
     return True
 
 
+def cpu_fields(cpuinfo: str) -> dict[str, str]:
+    """The fields of the first processor described in the text of ``/proc/cpuinfo``."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            break  # the end of the first processor's block
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
 def zen4_avx512(features: dict[str, bool], cpuinfo: str) -> bool:
     """Whether NumPy, with the CPU ``features`` it found (``__cpu_features__``), sorts int64
     with its AVX-512 code on an AMD Zen 4 CPU (x86 family 0x19 = 25, from the text of
@@ -1080,12 +1103,7 @@ def zen4_avx512(features: dict[str, bool], cpuinfo: str) -> bool:
     :mod:`recurct._radix`)."""
     if not features.get("AVX512_SKX", False):
         return False
-    fields = {}
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            break  # the end of the first processor's block
-        fields.setdefault(key.strip(), value.strip())
+    fields = cpu_fields(cpuinfo)
     return fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
 
 
@@ -1124,27 +1142,25 @@ def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
         keys.sort()
         return
     bits = ((mn >> lo) ^ (mx >> lo)).bit_length()  # the varying bits above ``lo``
+    if bits == 0:  # (the keys ascend already)
+        return
     if n <= _RADIX_ONE_RANGE or bits <= _radix.DIGIT_BITS:
-        _radix.lsd_ranges(0, 1, np.array([0, n], np.int64), keys, keys, lo, bits, True)
+        _radix.lsd_ranges(0, 1, np.array([0, n], np.int64), keys, keys, lo, bits)
         return
     mb = min(bits, _radix.DIGIT_BITS + 3, max(1, (n >> 13).bit_length()))  # ~8,000 a bucket
     sh = lo + bits - mb
     ranges = row_ranges(n)
-    k = len(ranges)
-    counts = np.zeros((k, 1 << mb), np.int64)
+    counts = np.zeros((len(ranges), 1 << mb), np.int64)
     mask = (1 << mb) - 1
     in_threads(_radix.msd_counts, [(a, b, keys, sh, mask, counts[q])
                                    for q, (a, b) in enumerate(ranges)])  # fmt: skip
-    starts = np.zeros((1 << mb) + 1, np.int64)
-    np.cumsum(counts.sum(axis=0), out=starts[1:])
-    cursors = starts[:-1] + np.cumsum(counts, axis=0) - counts  # row range q's cursors
+    starts, cursors = scatter_layout(counts)
     tmp = np.empty(n, np.int64)
     in_threads(_radix.msd_scatter, [(a, b, keys, sh, mask, cursors[q], tmp)
                                     for q, (a, b) in enumerate(ranges)])  # fmt: skip
-    cut = np.searchsorted(starts, [n * q // k for q in range(1, k)]).tolist()
-    bb = [0, *cut, 1 << mb]
-    in_threads(_radix.lsd_ranges, [(bb[q], bb[q + 1], starts, tmp, keys, lo, bits - mb, False)
-                                   for q in range(k)])  # fmt: skip
+    bb = balanced(starts, len(ranges))
+    in_threads(_radix.lsd_ranges, [(bb[q], bb[q + 1], starts, tmp, keys, lo, bits - mb)
+                                   for q in range(len(ranges))])  # fmt: skip
 
 
 def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
