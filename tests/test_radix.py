@@ -124,16 +124,36 @@ def test_zen4_avx512(vendor, family, avx512, want):
     assert k.zen4_avx512({"AVX512_SKX": True}, "") is False
 
 
+def _checked(sort_keys):
+    """``sort_keys`` that first checks what recurct's callers put in the low ``lo`` bits (the
+    row or position, ascending along the array: more than ``sort_keys`` needs, so a wrong
+    ``lo`` shows even where no two keys tie above it), then its result against ``np.sort``."""
+
+    def checked(keys: np.ndarray, lo: int = 0) -> None:
+        before = keys.copy()
+        if lo:
+            low = before & ((1 << lo) - 1)
+            assert (np.diff(low) > 0).all(), "the low bits are not the ascending rows"
+        sort_keys(keys, lo)
+        np.testing.assert_array_equal(keys, np.sort(before))
+
+    return checked
+
+
 @pytest.mark.parametrize("slow", [False, True])
 def test_grouping_tests_under_either_sort(monkeypatch, slow):
-    # the grouping and string tests of test_kernels / test_strings, with each sort
+    # the grouping and string tests of test_kernels / test_strings, with each sort; every
+    # sort_keys call (string ids' key sorts, sort_parts) checked for its precondition
     monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
     monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 8)
+    monkeypatch.setattr(k, "sort_keys", _checked(k.sort_keys))
     test_kernels.test_group_is_a_stable_sort_by_code_then_time()
     test_kernels.test_group_in_parts_and_threads_against_lexsort()
     test_kernels.test_string_order_is_polars_byte_order()
     test_kernels.test_sorted_ints_against_unique()
     test_strings.test_sorted_prefix_codes_match_python()
+    with pytest.MonkeyPatch.context() as mp:  # ids sharing long first bytes: tied keys
+        test_kernels.test_string_order_long_shared_prefixes(mp)
     for threads in (1, 2):  # (each in a patch context of its own: they patch and leave it)
         for prefix in (False, True):
             with pytest.MonkeyPatch.context() as mp:
