@@ -1107,13 +1107,21 @@ def zen4_avx512(features: dict[str, bool], cpuinfo: str) -> bool:
     return fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
 
 
+def _numpy_cpu_features() -> dict[str, bool]:
+    """The CPU features NumPy found (NumPy 2: ``numpy._core``; 1.26: ``numpy.core``)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # pragma: no cover - NumPy < 2 (1.26 sorts as slowly on Zen 4)
+        from numpy.core._multiarray_umath import __cpu_features__
+    return __cpu_features__
+
+
 def _numpy_sort_slow() -> bool:
     """:func:`zen4_avx512` of this machine (Linux; elsewhere ``False``)."""
     try:
-        from numpy._core._multiarray_umath import __cpu_features__ as features
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return zen4_avx512(features, f.read(8192))
-    except (ImportError, OSError):  # pragma: no cover - NumPy < 2, or not Linux
+            return zen4_avx512(_numpy_cpu_features(), f.read(8192))
+    except (ImportError, OSError):  # pragma: no cover - not Linux, or no feature table
         return False
 
 
