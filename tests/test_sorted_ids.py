@@ -403,14 +403,14 @@ def test_grouped_ids_out_of_time_order_total_in_input_order():
 
 @given(st.integers(0, 2**32 - 1), st.sampled_from([1, 7]), st.sampled_from([1, 2]),
        st.sampled_from([(), (0.5,), (0.5, 3.0, 40.0)]), st.sampled_from([(), (3,), (30, 3)]),
-       st.booleans())  # fmt: skip
-def test_row_by_row_stats_match_patient_by_patient(seed, upd, count, thr, win, want_pos):
+       st.booleans(), st.sampled_from([1, 2, 7, 1 << 16]))  # fmt: skip
+def test_row_by_row_stats_match_patient_by_patient(seed, upd, count, thr, win, want_pos, chunk):
     """:func:`kernels.sorted_stats` (row by row, then the few patients' searches) against
     :func:`kernels.patient_stats` (patient by patient) on the same grouped exams: equal
     outputs, bit for bit, with timestamps of ``upd`` units a day (before 1970 too), doses of
     -0.0, several ranges, crossings at the first exam and never, and windows shorter and
-    longer than a follow-up. (Both call the same searches, ``_crossings`` and
-    ``_window_max``: the naive.py tests above check those.)"""
+    longer than a follow-up, in blocks of ``chunk`` rows or more. (Both call the same
+    searches, ``_crossings`` and ``_window_max``: the naive.py tests above check those.)"""
     rng = np.random.default_rng(seed)
     n_p = int(rng.integers(1, 400))
     sizes = rng.choice([1, 1, 1, 2, 3, 8, 40], n_p)
@@ -433,8 +433,38 @@ def test_row_by_row_stats_match_patient_by_patient(seed, upd, count, thr, win, w
     uniq, found = np.empty(n_p, np.int64), np.empty(n_p + 1, np.int64)
     with threads(count):
         runs = k.sorted_runs(ids)
-        assert k.sorted_stats(runs, t, d, upd, thr_a, win_a, uniq, found, *got)
+        assert k.sorted_stats(runs, t, d, upd, thr_a, win_a, uniq, found, *got, chunk=chunk)
     np.testing.assert_array_equal(found, starts)
     np.testing.assert_array_equal(uniq, ids[starts[:-1]])
     for a, b in zip(want, got):
         assert a.tobytes() == b.tobytes()  # (bit for bit: +0.0 is not -0.0)
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 2]), st.sampled_from([1, 3, 1 << 16]))
+def test_row_by_row_stats_refuse_times_out_of_order_in_any_block(seed, count, chunk):
+    """One patient's two exams out of time order, anywhere in the table (in any block of
+    ``chunk`` rows, in either thread's range): :func:`kernels.sorted_stats` says so."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([1, 2, 5], int(rng.integers(1, 300)))
+    sizes[rng.integers(sizes.size)] = 3  # at least one patient with several exams
+    ids = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+    t = np.arange(ids.size, dtype=np.int64)  # in time order
+    starts = np.r_[0, np.cumsum(sizes)]
+    p = rng.choice(np.flatnonzero(sizes > 1))
+    j = starts[p] + rng.integers(sizes[p] - 1)
+    t[[j, j + 1]] = t[[j + 1, j]]  # two exams of patient p swapped
+    n_p = sizes.size
+    outs = [np.empty(n_p, dt) for dt in (np.int64, np.float64, np.int32, np.int32, np.int64)]
+    outs += [np.empty((1, n_p), np.int64), np.empty((1, n_p), np.int64),
+             np.empty((1, n_p), np.int32), np.empty((1, 0), np.int64),
+             np.empty((1, n_p), np.float64), np.empty((1, n_p), np.int32)]  # fmt: skip
+    d = np.ones(ids.size)
+    with threads(count):
+        runs = k.sorted_runs(ids)
+        assert not k.sorted_stats(runs, t, d, 1, np.array([2.0]), np.array([3], np.int64),
+                                  np.empty(n_p, np.int64), np.empty(0, np.int64), *outs,
+                                  chunk=chunk)  # fmt: skip
+        t[[j, j + 1]] = t[[j + 1, j]]  # in order again
+        assert k.sorted_stats(runs, t, d, 1, np.array([2.0]), np.array([3], np.int64),
+                              np.empty(n_p, np.int64), np.empty(0, np.int64), *outs,
+                              chunk=chunk)  # fmt: skip
