@@ -64,6 +64,7 @@ def test_sort_keys_matches_np_sort(values, lo, threads):
     mp = pytest.MonkeyPatch()
     try:
         mp.setattr(k, "NUMPY_SORT_SLOW", True)
+        mp.setattr(k, "_RADIX_MIN", 0)
         mp.setattr(k, "_RADIX_ONE_RANGE", 16)
         mp.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
         k.sort_keys(keys, lo)
@@ -74,6 +75,7 @@ def test_sort_keys_matches_np_sort(values, lo, threads):
 
 def test_sort_keys_edge_cases(monkeypatch):
     monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
+    monkeypatch.setattr(k, "_RADIX_MIN", 0)
     monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 4)
     rng = np.random.default_rng(3)
     cases = [
@@ -95,6 +97,7 @@ def test_sort_parts_with_row_bits(monkeypatch):
     ids = rng.integers(0, 1000, 20_000)
     for slow in (False, True):
         monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
+        monkeypatch.setattr(k, "_RADIX_MIN", 0)
         monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 64)
         rb = 15
         keys, bounds = k.packed_ids(ids, 0, rb, 8, 4)  # four buckets by the top two bits
@@ -145,6 +148,7 @@ def test_grouping_tests_under_either_sort(monkeypatch, slow):
     # the grouping and string tests of test_kernels / test_strings, with each sort; every
     # sort_keys call (string ids' key sorts, sort_parts) checked for its precondition
     monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
+    monkeypatch.setattr(k, "_RADIX_MIN", 0)
     monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 8)
     monkeypatch.setattr(k, "sort_keys", _checked(k.sort_keys))
     test_kernels.test_group_is_a_stable_sort_by_code_then_time()
@@ -193,6 +197,7 @@ def test_cumulative_dose_same_with_either_sort(monkeypatch, ids):
     got = []
     for slow in (False, True):
         monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
+        monkeypatch.setattr(k, "_RADIX_MIN", 0)
         got.append(cumulative_dose(exams, thresholds=(50, 100), window_days=365))
     assert got[0].equals(got[1])
     # and against the exams themselves: each patient's count and total
@@ -203,3 +208,35 @@ def test_cumulative_dose_same_with_either_sort(monkeypatch, ids):
     assert joined.height == want.height == got[1].height
     assert (joined["n_exams"] == joined["n_exams_right"]).all()
     np.testing.assert_allclose(joined["ced_msv"], joined["ced"], rtol=1e-12)
+
+
+def test_radix_sort_only_for_tables_of_radix_min_keys(monkeypatch):
+    # below _RADIX_MIN keys NumPy's sort, even where it is slow (no radix kernel compiled
+    # for a small table); from there on the radix sort, with the same result
+    import recurct._radix as radix
+
+    calls = []
+
+    def counting(*args):
+        calls.append(1)
+        return lsd_ranges(*args)
+
+    lsd_ranges = radix.lsd_ranges
+    monkeypatch.setattr(radix, "lsd_ranges", counting)
+    monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
+    monkeypatch.setattr(k, "_RADIX_MIN", 1000)
+    rng = np.random.default_rng(5)
+    for n, radix_used in ((999, False), (1000, True)):
+        calls.clear()
+        keys = _positioned(rng.integers(0, 2**40, n), 12)
+        want = np.sort(keys)
+        k.sort_keys(keys, 12)
+        np.testing.assert_array_equal(keys, want)
+        assert bool(calls) == radix_used
+        exams = _cohort("int", n)  # the grouping's part sort: by the table's size
+        calls.clear()
+        got = cumulative_dose(exams, thresholds=(50,), window_days=365)
+        assert bool(calls) == radix_used
+        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", False)
+        assert got.equals(cumulative_dose(exams, thresholds=(50,), window_days=365))
+        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)

@@ -694,11 +694,11 @@ def release(a: np.ndarray, lo: int, hi: int) -> None:
 
 
 def _sort_then(kernel, b0, b1, part_start, keys, sort_bits, *args) -> None:
-    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL; where it is slow,
-    :data:`NUMPY_SORT_SLOW`, a radix sort of key bits ``sort_bits = (lo, bits)``: a part's
-    codes share their high bits and its keys' low ``lo`` bits, the index within the part,
-    ascend), then ``kernel`` over them."""
-    if NUMPY_SORT_SLOW:
+    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL; where it is slow, for a table of
+    :data:`_RADIX_MIN` exams or more (:func:`radix_sorts`), a radix sort of key bits
+    ``sort_bits = (lo, bits)``: a part's codes share their high bits and its keys' low
+    ``lo`` bits, the index within the part, ascend), then ``kernel`` over them."""
+    if radix_sorts(keys.size):  # (the keys of all parts: the table's exams)
         _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits)
     else:
         for b in range(b0, b1):
@@ -1147,6 +1147,17 @@ def _numpy_sort_slow() -> bool:
 NUMPY_SORT_SLOW = _numpy_sort_slow()
 
 _RADIX_ONE_RANGE = 1 << 15  # keys sorted as one range (in cache) below this many
+#: fewer keys than this (a table of fewer exams): NumPy's sort even where it is slow. The radix
+#: kernels then are not compiled on a small table's first call (about 1 s of compiling on the
+#: Zen 4 VM); warm, NumPy's sort costs there at most about 1 ms more (10^5 exams, random
+#: integer ids, all three outputs: 7.6-7.8 ms against 6.3-6.6 ms with the radix sort).
+_RADIX_MIN = 1 << 16
+
+
+def radix_sorts(n: int) -> bool:
+    """Whether ``n`` keys (of a table of ``n`` exams) are sorted by the radix sort
+    (:data:`NUMPY_SORT_SLOW` and at least :data:`_RADIX_MIN` of them)."""
+    return NUMPY_SORT_SLOW and n >= _RADIX_MIN
 
 
 def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
@@ -1154,12 +1165,13 @@ def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
 
     ``lo``: the keys' low ``lo`` bits already ascend along the array wherever the bits above
     are equal (keys ``(value << lo) | row``, rows ascending), so only the bits above decide.
-    NumPy's sort, or where that is slow (:data:`NUMPY_SORT_SLOW`) a radix sort: a stable
-    split into buckets by the top varying bits (row ranges in threads), then each bucket,
-    in cache, by least-significant-digit passes over the bits between (buckets in threads).
+    NumPy's sort, or where that is slow, for :data:`_RADIX_MIN` keys or more
+    (:func:`radix_sorts`), a radix sort: a stable split into buckets by the top varying bits
+    (row ranges in threads), then each bucket, in cache, by least-significant-digit passes
+    over the bits between (buckets in threads).
     """
     n = keys.size
-    if not NUMPY_SORT_SLOW or n < 2:
+    if not radix_sorts(n) or n < 2:
         keys.sort()
         return
     mn, mx = minmax_int(keys)
@@ -1190,10 +1202,10 @@ def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
 
 def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
     """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
-    releases the GIL); where NumPy's sort is slow, each by :func:`sort_keys` (``lo`` as
-    there)."""
+    releases the GIL); where NumPy's sort is slow (:func:`radix_sorts` of all the keys), each
+    by :func:`sort_keys` (``lo`` as there)."""
     parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
-    if NUMPY_SORT_SLOW:
+    if radix_sorts(keys.size):
         for part in parts:
             sort_keys(part, lo)
         return
