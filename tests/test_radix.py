@@ -215,13 +215,13 @@ def test_radix_sort_only_for_tables_of_radix_min_keys(monkeypatch):
     # for a small table); from there on the radix sort, with the same result
     import recurct._radix as radix
 
+    lsd_ranges = radix.lsd_ranges
     calls = []
 
     def counting(*args):
         calls.append(1)
         return lsd_ranges(*args)
 
-    lsd_ranges = radix.lsd_ranges
     monkeypatch.setattr(radix, "lsd_ranges", counting)
     monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
     monkeypatch.setattr(k, "_RADIX_MIN", 1000)

@@ -943,12 +943,17 @@ def sorted_runs(ids: np.ndarray, shift: int = 0) -> Runs | None:
     first[: k][[lo == 0 for lo, _ in ranges]] = 0  # (empty ranges before row 0's)
     cut = [lo for lo, _ in ranges] + [n]
     for q in range(1, k):  # each range from the first run that begins in it
-        c = max(cut[q], cut[q - 1])
-        if 0 < c < n and ids[c] >> shift == ids[c - 1] >> shift:  # (a binary search)
-            top = ids[c - 1] | ((1 << shift) - 1)  # its run's largest key: no overflow
-            c = int(np.searchsorted(ids, top, side="right"))
-        cut[q] = c
+        cut[q] = run_boundary(ids, max(cut[q], cut[q - 1]), shift)
     return Runs(ids, cut, first, int(first[-1]))
+
+
+def run_boundary(ids: np.ndarray, c: int, shift: int = 0) -> int:
+    """The first row at or after ``c`` that begins a run of equal ``ids >> shift`` (``ids``
+    ascending; ``ids.size`` if none): ``c`` itself, or found by a binary search."""
+    if 0 < c < ids.size and ids[c] >> shift == ids[c - 1] >> shift:
+        top = ids[c - 1] | ((1 << shift) - 1)  # its run's largest key: no overflow
+        c = int(np.searchsorted(ids, top, side="right"))
+    return c
 
 
 def run_starts(runs: Runs) -> np.ndarray:
@@ -992,9 +997,7 @@ def sorted_stats(
     def one(r: int) -> None:
         i0, end, p0 = runs.cut[r], runs.cut[r + 1], int(runs.first[r])
         while i0 < end:
-            i1 = min(i0 + chunk, end)
-            if i1 < end and ids[i1] == ids[i1 - 1]:  # to the end of that patient's exams
-                i1 = int(np.searchsorted(ids[i1:end], ids[i1 - 1], side="right")) + i1
+            i1 = run_boundary(ids, min(i0 + chunk, end))  # (``end`` begins a run)
             rows = slice(i0, i1)
             m = _run_rows(ids[rows], t[rows], d[rows], upd, uniq[p0:], starts[p0:],
                           *[a[p0:] for a in outs[:5]])  # fmt: skip
@@ -1148,7 +1151,7 @@ NUMPY_SORT_SLOW = _numpy_sort_slow()
 
 _RADIX_ONE_RANGE = 1 << 15  # keys sorted as one range (in cache) below this many
 #: fewer keys than this (a table of fewer exams): NumPy's sort even where it is slow. The radix
-#: kernels then are not compiled on a small table's first call (about 1 s of compiling on the
+#: kernels then are not compiled on a small table's first call (0.7-1.0 s of compiling on the
 #: Zen 4 VM); warm, NumPy's sort costs there at most about 1 ms more (10^5 exams, random
 #: integer ids, all three outputs: 7.6-7.8 ms against 6.3-6.6 ms with the radix sort).
 _RADIX_MIN = 1 << 16
@@ -1203,7 +1206,8 @@ def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
 def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
     """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
     releases the GIL); where NumPy's sort is slow (:func:`radix_sorts` of all the keys), each
-    by :func:`sort_keys` (``lo`` as there)."""
+    by :func:`sort_keys` in turn (``lo`` as there; a part under :data:`_RADIX_MIN` keys by
+    NumPy's sort)."""
     parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
     if radix_sorts(keys.size):
         for part in parts:
