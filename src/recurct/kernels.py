@@ -1152,8 +1152,9 @@ NUMPY_SORT_SLOW = _numpy_sort_slow()
 _RADIX_ONE_RANGE = 1 << 15  # keys sorted as one range (in cache) below this many
 #: fewer keys than this (a table of fewer exams): NumPy's sort even where it is slow. The radix
 #: kernels then are not compiled on a small table's first call (0.7-1.0 s of compiling on the
-#: Zen 4 VM); warm, NumPy's sort costs there at most about 1 ms more (10^5 exams, random
-#: integer ids, all three outputs: 7.6-7.8 ms against 6.3-6.6 ms with the radix sort).
+#: Zen 4 VM); warm, NumPy's sort costs there up to 1-2 ms more (random integer ids, all three
+#: outputs, seed 1: 65,000 exams 6.0-6.6 ms against 4.8-5.0 ms with the radix sort, 30,000
+#: exams 2.7-2.9 against 2.2-2.4 ms; 10^5 exams, seed 0: 7.6-7.8 against 6.3-6.6 ms).
 _RADIX_MIN = 1 << 16
 
 
