@@ -617,19 +617,19 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def _cpu() -> str:
     """The CPU's model, vendor and family (Linux), and which sort recurct's grouping uses on
     it (NumPy's, or its radix sort where NumPy's AVX-512 sort is slow: AMD Zen 4)."""
-    from recurct import kernels
+    from recurct import _sort
 
     name = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
-            fields = kernels.cpu_fields(fh.read(8192))
+            fields = _sort.cpu_fields(fh.read(8192))
         name = (
             f"{platform.machine()} {fields.get('model name', '?')} ({fields.get('vendor_id', '?')} "
             f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
         )
     except OSError:
         pass
-    sort = "recurct's radix sort" if kernels.NUMPY_SORT_SLOW else "NumPy's sort"
+    sort = "recurct's radix sort" if _sort.NUMPY_SORT_SLOW else "NumPy's sort"
     return f"{name}, keys sorted by {sort}"
 
 

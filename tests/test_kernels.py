@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_strings import same_as_rows
 
+from recurct import _parallel as par
+from recurct import _sort as srt
 from recurct import kernels as k
 
 
@@ -153,7 +155,7 @@ def test_floor_days_of_negative_timestamps():
 
 
 def test_small_helpers():
-    assert k.minmax_int(np.array([3, -2, 7], dtype=np.int64)) == (-2, 7)
+    assert srt.minmax_int(np.array([3, -2, 7], dtype=np.int64)) == (-2, 7)
     assert k.first_bad_dose(np.array([0.0, 1.0, 2.0])) == (-1, 3.0)
     d = np.zeros(10_000)
     d[9_000] = -0.0  # negative zero is fine
@@ -166,7 +168,7 @@ def test_small_helpers():
     d[[3, 60_000]] = [np.inf, np.nan]
     assert k.first_bad_dose(d)[0] == 3
     big = np.random.default_rng(8).integers(-(10**6), 10**6, 100_000)  # two threads' ranges
-    assert k.minmax_int(big) == (big.min(), big.max())
+    assert srt.minmax_int(big) == (big.min(), big.max())
     flags, n_present = k.presence(big, int(big.min()), int(big.max() - big.min()) + 1)
     np.testing.assert_array_equal(np.flatnonzero(flags) + big.min(), np.unique(big))
     assert n_present == np.unique(big).size
@@ -245,7 +247,7 @@ def test_partitioned_keys_sort_to_the_full_order(nparts):
     codes, t, _ = random_arrays(rng, 3000, 700)
     keys, bounds = k.partition_keys(codes, t, 0, 12, 12, 700, nparts)
     assert bounds[0] == 0 and bounds[-1] == codes.size and np.all(np.diff(bounds) >= 0)
-    k.sort_parts(keys, bounds)
+    srt.sort_parts(keys, bounds)
     want = np.sort((codes << 24) | (t << 12) | np.arange(codes.size))
     np.testing.assert_array_equal(keys, want)
 
@@ -262,7 +264,7 @@ def test_chunked_kernels_inside_pool_threads_do_not_deadlock():
         k.running_sums(starts, d_s, running, np.empty(codes.size, np.int64))
         return running
 
-    outs = list(k.pool(2).map(run, range(4)))
+    outs = list(par.pool(2).map(run, range(4)))
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])
 
@@ -315,14 +317,14 @@ def test_string_keys_compare_as_the_strings(values, threads):
 
     from recurct import _strings
 
-    old, before = (k._GRAIN, _strings.SAMPLE_ROWS), numba.get_num_threads()
-    k._GRAIN = 1  # row ranges of every size in threads
+    old, before = (par._GRAIN, _strings.SAMPLE_ROWS), numba.get_num_threads()
+    par._GRAIN = 1  # row ranges of every size in threads
     _strings.SAMPLE_ROWS = 3  # a sample of 3 to 4 rows decides first from 7 rows on
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         keys = _strings.string_keys(pl.Series(values, dtype=pl.Utf8))
     finally:
-        k._GRAIN, _strings.SAMPLE_ROWS = old
+        par._GRAIN, _strings.SAMPLE_ROWS = old
         numba.set_num_threads(before)
     # the sample's NumPy screen and the kernel's agree (both refuse, or the same weights)
     if values:
@@ -493,13 +495,13 @@ def test_sorted_ints_against_unique(ids, extra_bits):
     if sb > 62 or hb > 10:
         return
     keys, bounds = k.packed_ids(ids, mn, rb, sb - hb, 1 << hb)
-    k.sort_parts(keys, bounds)
+    srt.sort_parts(keys, bounds)
     codes, uniq = np.empty(n, np.int64), np.empty(n, np.int64)
     count = k.codes_of_sorted(keys, bounds, rb, sb - hb, mn, codes, uniq)
     want_uniq, want_codes = np.unique(ids, return_inverse=True)  # independent: numpy
     np.testing.assert_array_equal(uniq[:count], want_uniq)
     np.testing.assert_array_equal(codes, want_codes)
-    got = _sorted_range(ids, *k.minmax_int(ids))
+    got = _sorted_range(ids, *srt.minmax_int(ids))
     assert got is not None
     np.testing.assert_array_equal(got[0], want_codes)
 
@@ -512,12 +514,12 @@ def test_sorted_ints_against_unique(ids, extra_bits):
 def test_split_codes_against_unique(h, cap_bits):
     # two tables (keys by their top bit) in two threads, growing from 2**cap_bits slots: the
     # same partition of the rows as np.unique, dense codes, and a first row for each code
-    before = k._GRAIN
-    k._GRAIN = 1  # two threads however few keys
+    before = par._GRAIN
+    par._GRAIN = 1  # two threads however few keys
     try:
         codes, reps = k.split_codes(h, cap_bits)
     finally:
-        k._GRAIN = before
+        par._GRAIN = before
     _, inverse = np.unique(h, return_inverse=True)
     assert codes.size == h.size and reps.size == np.unique(h).size
     if h.size:
@@ -535,13 +537,13 @@ def test_inverse_and_take_against_numpy(n, seed, count):
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n).astype(np.int64)
     values = rng.integers(-(2**31), 2**31 - 1, max(n, 1)).astype(np.int32)
-    before = k._GRAIN, numba.get_num_threads()
-    k._GRAIN = 1
+    before = par._GRAIN, numba.get_num_threads()
+    par._GRAIN = 1
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     try:
         got, taken = k.inverse(perm), k.take(values, perm)
     finally:
-        k._GRAIN = before[0]
+        par._GRAIN = before[0]
         numba.set_num_threads(before[1])
     np.testing.assert_array_equal(got, np.argsort(perm))
     assert got.dtype == np.int64 and taken.dtype == np.int64

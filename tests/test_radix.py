@@ -1,5 +1,5 @@
-"""The radix sorts (recurct._radix, kernels.sort_keys) against np.sort, and recurct's grouping
-the same whichever sort it uses (kernels.NUMPY_SORT_SLOW chooses by CPU: both are run here)."""
+"""The radix sorts (recurct._radix, _sort.sort_keys) against np.sort, and recurct's grouping
+the same whichever sort it uses (_sort.NUMPY_SORT_SLOW chooses by CPU: both are run here)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from recurct import _parallel as par
 from recurct import _radix
+from recurct import _sort as srt
 from recurct import kernels as k
 from recurct.cumulative import cumulative_dose
 
@@ -63,20 +65,20 @@ def test_sort_keys_matches_np_sort(values, lo, threads):
     want = np.sort(keys)
     mp = pytest.MonkeyPatch()
     try:
-        mp.setattr(k, "NUMPY_SORT_SLOW", True)
-        mp.setattr(k, "_RADIX_MIN", 0)
-        mp.setattr(k, "_RADIX_ONE_RANGE", 16)
-        mp.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
-        k.sort_keys(keys, lo)
+        mp.setattr(srt, "NUMPY_SORT_SLOW", True)
+        mp.setattr(srt, "_RADIX_MIN", 0)
+        mp.setattr(srt, "_RADIX_ONE_RANGE", 16)
+        mp.setattr(par, "_GRAIN", 1 if threads == 2 else 10**9)
+        srt.sort_keys(keys, lo)
     finally:
         mp.undo()
     np.testing.assert_array_equal(keys, want)
 
 
 def test_sort_keys_edge_cases(monkeypatch):
-    monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
-    monkeypatch.setattr(k, "_RADIX_MIN", 0)
-    monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 4)
+    monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", True)
+    monkeypatch.setattr(srt, "_RADIX_MIN", 0)
+    monkeypatch.setattr(srt, "_RADIX_ONE_RANGE", 4)
     rng = np.random.default_rng(3)
     cases = [
         np.array([], np.int64),
@@ -88,7 +90,7 @@ def test_sort_keys_edge_cases(monkeypatch):
     ]
     for keys in cases:
         want = np.sort(keys)
-        k.sort_keys(keys, 0)
+        srt.sort_keys(keys, 0)
         np.testing.assert_array_equal(keys, want)
 
 
@@ -96,15 +98,15 @@ def test_sort_parts_with_row_bits(monkeypatch):
     rng = np.random.default_rng(4)
     ids = rng.integers(0, 1000, 20_000)
     for slow in (False, True):
-        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
-        monkeypatch.setattr(k, "_RADIX_MIN", 0)
-        monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 64)
+        monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", slow)
+        monkeypatch.setattr(srt, "_RADIX_MIN", 0)
+        monkeypatch.setattr(srt, "_RADIX_ONE_RANGE", 64)
         rb = 15
         keys, bounds = k.packed_ids(ids, 0, rb, 8, 4)  # four buckets by the top two bits
         want = keys.copy()
         for q in range(4):
             want[bounds[q] : bounds[q + 1]].sort()
-        k.sort_parts(keys, bounds, rb)
+        srt.sort_parts(keys, bounds, rb)
         np.testing.assert_array_equal(keys, want)
 
 
@@ -122,9 +124,9 @@ _CPU = "processor\t: 0\nvendor_id\t: {v}\ncpu family\t: {f}\nmodel\t\t: 17\n\npr
 )
 def test_zen4_avx512(vendor, family, avx512, want):
     text = _CPU.format(v=vendor, f=family)
-    assert k.zen4_avx512({"AVX512_SKX": avx512}, text) is want
-    assert k.zen4_avx512({}, text) is False
-    assert k.zen4_avx512({"AVX512_SKX": True}, "") is False
+    assert srt.zen4_avx512({"AVX512_SKX": avx512}, text) is want
+    assert srt.zen4_avx512({}, text) is False
+    assert srt.zen4_avx512({"AVX512_SKX": True}, "") is False
 
 
 def _checked(sort_keys):
@@ -147,10 +149,10 @@ def _checked(sort_keys):
 def test_grouping_tests_under_either_sort(monkeypatch, slow):
     # the grouping and string tests of test_kernels / test_strings, with each sort; every
     # sort_keys call (string ids' key sorts, sort_parts) checked for its precondition
-    monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
-    monkeypatch.setattr(k, "_RADIX_MIN", 0)
-    monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 8)
-    monkeypatch.setattr(k, "sort_keys", _checked(k.sort_keys))
+    monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", slow)
+    monkeypatch.setattr(srt, "_RADIX_MIN", 0)
+    monkeypatch.setattr(srt, "_RADIX_ONE_RANGE", 8)
+    monkeypatch.setattr(srt, "sort_keys", _checked(srt.sort_keys))
     test_kernels.test_group_is_a_stable_sort_by_code_then_time()
     test_kernels.test_group_in_parts_and_threads_against_lexsort()
     test_kernels.test_string_order_is_polars_byte_order()
@@ -191,13 +193,13 @@ def test_cumulative_dose_same_with_either_sort(monkeypatch, ids):
 
     monkeypatch.setattr(strings, "MIN_ROWS", 0)
     monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
-    monkeypatch.setattr(k, "_RADIX_ONE_RANGE", 256)
-    monkeypatch.setattr(k, "_GRAIN", 1000)  # two threads
+    monkeypatch.setattr(srt, "_RADIX_ONE_RANGE", 256)
+    monkeypatch.setattr(par, "_GRAIN", 1000)  # two threads
     exams = _cohort(ids)
     got = []
     for slow in (False, True):
-        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", slow)
-        monkeypatch.setattr(k, "_RADIX_MIN", 0)
+        monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", slow)
+        monkeypatch.setattr(srt, "_RADIX_MIN", 0)
         got.append(cumulative_dose(exams, thresholds=(50, 100), window_days=365))
     assert got[0].equals(got[1])
     # and against the exams themselves: each patient's count and total
@@ -223,20 +225,20 @@ def test_radix_sort_only_for_tables_of_radix_min_keys(monkeypatch):
         return lsd_ranges(*args)
 
     monkeypatch.setattr(radix, "lsd_ranges", counting)
-    monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
-    monkeypatch.setattr(k, "_RADIX_MIN", 1000)
+    monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", True)
+    monkeypatch.setattr(srt, "_RADIX_MIN", 1000)
     rng = np.random.default_rng(5)
     for n, radix_used in ((999, False), (1000, True)):
         calls.clear()
         keys = _positioned(rng.integers(0, 2**40, n), 12)
         want = np.sort(keys)
-        k.sort_keys(keys, 12)
+        srt.sort_keys(keys, 12)
         np.testing.assert_array_equal(keys, want)
         assert bool(calls) == radix_used
         exams = _cohort("int", n)  # the grouping's part sort: by the table's size
         calls.clear()
         got = cumulative_dose(exams, thresholds=(50,), window_days=365)
         assert bool(calls) == radix_used
-        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", False)
+        monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", False)
         assert got.equals(cumulative_dose(exams, thresholds=(50,), window_days=365))
-        monkeypatch.setattr(k, "NUMPY_SORT_SLOW", True)
+        monkeypatch.setattr(srt, "NUMPY_SORT_SLOW", True)

@@ -23,6 +23,7 @@ from naive import naive_patients, naive_running
 from test_cumulative import THRESHOLDS, WINDOWS, assert_rows_equal, cohorts
 from test_cumulative import cohorts_with_attributes as attribute_cohorts
 
+from recurct import _parallel as par
 from recurct import cumulative as cum
 from recurct import kernels as k
 from recurct.cumulative import cumulative_dose, running_dose
@@ -31,14 +32,14 @@ from recurct.cumulative import cumulative_dose, running_dose
 @contextlib.contextmanager
 def threads(count: int) -> Iterator[None]:
     """``count`` numba threads, and row ranges in threads however few the rows."""
-    before, grain = numba.get_num_threads(), k._GRAIN
+    before, grain = numba.get_num_threads(), par._GRAIN
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    k._GRAIN = 1
+    par._GRAIN = 1
     try:
         yield
     finally:
         numba.set_num_threads(before)
-        k._GRAIN = grain
+        par._GRAIN = grain
 
 
 def sorted_starts(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from recurct import _parallel as par
 from recurct import _strings
 from recurct import kernels as k
 
@@ -203,7 +204,7 @@ def test_hashed_ids_of_every_shape(monkeypatch, threads, prefix):
     monkeypatch.setattr(cm, "_BYTE_ROWS", 0)
     if not prefix:
         monkeypatch.setattr(cm, "sorted_prefix_codes", lambda s: None)  # the hash path
-    monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
+    monkeypatch.setattr(par, "_GRAIN", 1 if threads == 2 else 10**9)
     for sample_rows, max_runs in ((16, 2000), (4096, 2000), (16, 0)):
         # a sample of 16 lacks bytes: the prefix keys refused; no rounds allowed: polars sorts
         monkeypatch.setattr(_strings, "SAMPLE_ROWS", sample_rows)
@@ -336,7 +337,7 @@ def test_sorted_prefix_codes_match_python(heads, tails, data):
 def test_sorted_prefix_codes_ties_and_refusals(monkeypatch, threads):
     import recurct._codes as codes_mod
 
-    monkeypatch.setattr(k, "_GRAIN", 1 if threads == 2 else 10**9)
+    monkeypatch.setattr(par, "_GRAIN", 1 if threads == 2 else 10**9)
     rng = np.random.default_rng(5)
     pool = [bytes(rng.integers(0, 256, 32, dtype=np.uint8)).hex() for _ in range(400)]
     # ids sharing the first 40 hex digits (more than the key holds) with another, in groups

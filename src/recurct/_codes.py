@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from recurct import _parallel, _sort
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
 from recurct._strings import (
@@ -133,7 +134,7 @@ def run_codes(keys: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
     if runs is not None:  # (None: no keys)
         args = [(runs.cut[q], runs.cut[q + 1], keys, row_bits, runs.first[q], codes, reps)
                 for q in range(len(runs.cut) - 1)]  # fmt: skip
-        _k.in_threads(_run_codes, args)
+        _parallel.in_threads(_run_codes, args)
     return codes, reps
 
 
@@ -152,7 +153,7 @@ def _hash_sort_codes(
         codes, reps, _ = _table_codes(byte_hashes(*place), cap_bits)
         return codes, reps
     keys = byte_hashes(*place, row_bits=row_bits)
-    _k.sort_keys(keys, row_bits)
+    _sort.sort_keys(keys, row_bits)
     codes, reps = run_codes(keys, row_bits)
     # renumbered in order of first row (as a table numbers them): the check then reads each
     # code's first row in order, not at random
@@ -232,7 +233,7 @@ def sorted_prefix_codes(
     keys = row_prefix_keys(*place, weights, row_bits)
     if keys is None:
         return None
-    _k.sort_keys(keys, row_bits)
+    _sort.sort_keys(keys, row_bits)
     codes, reps = run_codes(keys, row_bits)
     count = reps.size
     del keys
@@ -325,7 +326,7 @@ _IntCodes = tuple[np.ndarray, int, np.ndarray]
 def int_codes(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids, their count and the ascending distinct ids: :func:`dense_ints` in
     a small range, else :func:`_sorted_range` (one pass for the range of both)."""
-    mn, mx = _k.minmax_int(ids)
+    mn, mx = _sort.minmax_int(ids)
     return _dense_range(ids, mn, mx) or _sorted_range(ids, mn, mx)
 
 
@@ -334,7 +335,7 @@ def dense_ints(ids: np.ndarray) -> _IntCodes | None:
     count and the ascending distinct ids; ``None`` if the range is too wide."""
     if ids.size == 0:  # (minmax_int reads a first id)
         return np.zeros(0, np.int64), 0, np.zeros(0, np.int64)
-    return _dense_range(ids, *_k.minmax_int(ids))
+    return _dense_range(ids, *_sort.minmax_int(ids))
 
 
 def _dense_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
@@ -363,7 +364,7 @@ def _sorted_range(ids: np.ndarray, mn: int, mx: int) -> _IntCodes | None:
     if sb > 62 or hb > 10:
         return None
     keys, bounds = _k.packed_ids(ids, mn, rb, sb - hb, 1 << hb)
-    _k.sort_parts(keys, bounds, rb)
+    _sort.sort_parts(keys, bounds, rb)
     codes = np.empty(n, np.int64)
     uniq = np.empty(n, np.int64)
     count = _k.codes_of_sorted(keys, bounds, rb, sb - hb, mn, codes, uniq)

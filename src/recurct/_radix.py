@@ -9,9 +9,9 @@ than its own AVX2 code (numpy/numpy pull request 32690's discussion; numpy/x86-s
 issue 6; OpenJDK turned its AVX-512 sort off on that family, JDK-8317976). Measured on a
 2-core AMD EPYC (Zen 4) VM: 10^7 random int64 keys, ``ndarray.sort`` 0.64 s (0.12 s with
 NumPy's AVX-512 turned off by ``NPY_DISABLE_CPU_FEATURES``); 1,270 parts of about 8,000
-keys each, 0.24 s (0.07 s). :func:`recurct.kernels.sort_keys` and the part sort of
+keys each, 0.24 s (0.07 s). :func:`recurct._sort.sort_keys` and the part sort of
 :func:`recurct.kernels.group_stats` use these kernels there instead
-(:data:`recurct.kernels.NUMPY_SORT_SLOW`); elsewhere NumPy's sort.
+(:data:`recurct._sort.NUMPY_SORT_SLOW`); elsewhere NumPy's sort.
 
 The keys recurct sorts carry their position in their low bits (``(key << bits) | row``, row
 ascending along the array) or are already in order in those bits wherever the bits above

@@ -39,6 +39,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from recurct import _parallel, _sort
 from recurct import kernels as _k
 
 __all__ = [
@@ -297,7 +298,7 @@ def string_keys(s: pl.Series) -> np.ndarray | None:
     if weights is None:
         return None
     keys = np.empty(n, np.int64)
-    _k.run_chunks(_row_keys, n, offsets, data, weights, keys)
+    _parallel.run_chunks(_row_keys, n, offsets, data, weights, keys)
     return keys
 
 
@@ -361,7 +362,7 @@ def byte_hashes(
     ``63 - row_bits`` bits of the hash above the row number. Equal strings hash equal;
     callers verify equality exactly (:func:`differing_rows`)."""
     out = np.empty(views.size // 4, np.int64)
-    _k.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
+    _parallel.run_chunks(_byte_hashes, out.size, views, bases, data, _words(data), row_bits, out)
     return out
 
 
@@ -426,12 +427,12 @@ def row_prefix_keys(
     place in ``rows``), so that a sort groups and orders the rows; ``None`` when a string
     has a byte the weights lack."""
     out = np.empty(views.size // 4 if rows is None else rows.size, np.int64)
-    ranges = _k.row_ranges(out.size)
+    ranges = _parallel.row_ranges(out.size)
     bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
     which = _NONE if rows is None else rows
     args = [(lo, hi, views, bases, data, weights, which, row_bits, bad[q], out)
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
-    _k.in_threads(_row_prefix_keys, args)
+    _parallel.in_threads(_row_prefix_keys, args)
     return None if bad[:, 1].any() else out
 
 
@@ -523,18 +524,18 @@ def differing_rows(
     ``marked``: every code's first row is marked so; where the strings of ``rows`` are is
     then read from those rows in row order (:func:`_marked_spans`), not at ``rows`` (at
     random when ``rows`` are not ascending: 63 against 22 ms for 5 million)."""
-    ranges = _k.row_ranges(codes.size)
+    ranges = _parallel.row_ranges(codes.size)
     spans = np.empty(2 * rows.size, np.int64)
     if marked:
-        _k.run_chunks(_marked_spans, codes.size, views, bases, codes, spans)
+        _parallel.run_chunks(_marked_spans, codes.size, views, bases, codes, spans)
     else:
-        _k.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
+        _parallel.run_chunks(_rep_spans, rows.size, views, bases, rows, spans)
     bad = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
     differ = np.empty((len(ranges), most), np.int64)
     words = _words(data)
     args = [(lo, hi, views, bases, data, words, codes, spans, bad[q], differ[q])
             for q, (lo, hi) in enumerate(ranges)]  # fmt: skip
-    _k.in_threads(_differ, args)
+    _parallel.in_threads(_differ, args)
     if bad[:, 0].sum() > most:
         return None
     return np.concatenate([differ[q, : bad[q, 0]] for q in range(len(ranges))])
@@ -578,12 +579,12 @@ def _key_weights(offsets: np.ndarray, data: np.ndarray) -> np.ndarray | None:
     """``weights[q, byte + 1]`` of :func:`_row_keys` for the strings of ``offsets``/``data``,
     or ``None`` when they need more than :data:`KEY_BITS` bits or :data:`KEY_POSITIONS` bytes
     (the bytes present at each position: one pass in threads)."""
-    ranges = _k.row_ranges(offsets.size - 1)
+    ranges = _parallel.row_ranges(offsets.size - 1)
     present = np.zeros((len(ranges), KEY_POSITIONS, 257), np.uint8)
     lengths = np.empty((len(ranges), 2), np.int64)
     lengths[:, 0], lengths[:, 1] = np.iinfo(np.int64).max, 0
     args = [(lo, hi, offsets, data, present[q], lengths[q]) for q, (lo, hi) in enumerate(ranges)]
-    _k.in_threads(_present, args)
+    _parallel.in_threads(_present, args)
     short, long = int(lengths[:, 0].min()), int(lengths[:, 1].max())
     if long > KEY_POSITIONS:
         return None
@@ -695,7 +696,7 @@ def string_order(
     if prefix is not None:
         ib = max(1, (n - 1).bit_length())
         keys = prefix[0]  # (packed with the places by the caller)
-        _k.sort_keys(keys, ib)
+        _sort.sort_keys(keys, ib)
         sel = keys & ((1 << ib) - 1)
         # rows[sel] in threads (NumPy's fancy index takes twice as long)
         idx = sel if rows is None else _k.take(rows, sel)
@@ -708,18 +709,18 @@ def string_order(
         if rounds > _MAX_RUNS or len(stack) + 1 > _MAX_TIES:  # (this one and those waiting)
             return None
         ib = max(1, int(hi - lo - 1).bit_length())
-        ranges = [(lo + a, lo + b) for a, b in _k.row_ranges(hi - lo)]
+        ranges = [(lo + a, lo + b) for a, b in _parallel.row_ranges(hi - lo)]
         counts = np.zeros((len(ranges), _POSITIONS, 257), np.int64)  # one table per thread
         args = [(a, b, views, bases, data, idx, pos, counts[q]) for q, (a, b) in enumerate(ranges)]
-        _k.in_threads(_symbol_counts, args)
+        _parallel.in_threads(_symbol_counts, args)
         ranks, radix, ended = _plan(counts.sum(axis=0), 62 - ib)
         if radix.size == _POSITIONS and not ended and (radix == 1).all():
             stack.append((lo, hi, pos + _POSITIONS))  # every one shares these bytes: no key
             continue
         keys = np.empty(hi - lo, np.int64)
         args = [(a, b, views, bases, data, idx, lo, pos, ranks, radix, ib, keys) for a, b in ranges]
-        _k.in_threads(_keys, args)
-        _k.sort_keys(keys, ib)
+        _parallel.in_threads(_keys, args)
+        _sort.sort_keys(keys, ib)
         sel = keys & ((1 << ib) - 1)
         idx[lo:hi] = idx[lo:hi][sel]
         if along.size:
@@ -785,10 +786,10 @@ def may_need_cleaning(s: pl.Series, longest: int) -> pl.Series | None:
     known = s.drop_nulls() if s.null_count() else s
     place = string_views(known)
     flags = np.empty(known.len(), np.uint8)
-    ranges = _k.row_ranges(flags.size)
+    ranges = _parallel.row_ranges(flags.size)
     count = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
     args = [(a, b, *place, longest, flags, count[q]) for q, (a, b) in enumerate(ranges)]
-    _k.in_threads(_screen, args)
+    _parallel.in_threads(_screen, args)
     if count[:, 0].sum() == 0:
         return None
     return known.filter(pl.Series(flags.view(np.bool_)))

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from recurct import _checks
+from recurct import _checks, _parallel
 from recurct import kernels as _k
 from recurct._codes import (
     byte_hash_codes,
@@ -376,7 +376,7 @@ def _optional_columns(
     series = [df.get_column(c) for c in cols]
     # factorise the columns concurrently (hashing and the nogil kernel release the GIL);
     # the picks run one after the other, each split over the threads itself
-    facts = list(_k.pool(len(cols)).map(factorise_values, series)) if len(cols) > 1 else [
+    facts = list(_parallel.pool(len(cols)).map(factorise_values, series)) if len(cols) > 1 else [
         factorise_values(s) for s in series
     ]
     for col, f in zip(cols, facts):

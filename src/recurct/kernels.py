@@ -15,7 +15,7 @@ counting sort wins only in cache; fresh allocations page-fault): the exams are s
 threaded histogram and stable scatter, into parts of consecutive patient codes small enough to
 sit in cache (about 2^13 exams); each part's packed keys ``(code, day or time, index within
 the part)`` are sorted by ``np.sort`` (where NumPy's sort is slow, AMD Zen 4: by a radix
-sort, :mod:`recurct._radix`) and decoded in cache, and for the patients table
+sort; :mod:`recurct._sort` chooses) and decoded in cache, and for the patients table
 summarised there too, so no time-ordered copy of the exams is written, and the memory of
 each part is given back to the system once it is summarised (:func:`release`). Sorted input
 is recognised in one threaded pass and not regrouped; ids already in ascending order need no
@@ -30,14 +30,16 @@ up to about 10^9 exams.)
 
 Cold start: every kernel is a serial ``nogil`` function compiled on first use for one
 dtype signature (the wrapper converts the input); the per-patient loops run on ranges of
-patients in Python threads (:func:`run_chunks`) instead of ``parallel=True``, which took
+patients in Python threads (:func:`recurct._parallel.run_chunks`) instead of
+``parallel=True``, which took
 most of the compilation time of a first call. No kernel reduces across patients, so results
 do not depend on the number of threads (``numba.get_num_threads()``).
 
-Size: about 1,350 lines by count, not by job: about 40 short kernels (10-40 lines each, one
+Size: about 1,300 lines by count, not by job: about 30 short kernels (10-40 lines each, one
 loop apiece; the per-patient statistics about 100) with one job, the engine's passes over plain
-arrays; the string-ID kernels live in :mod:`recurct._strings`. (The grouping and statistics,
-about half, could become a module of their own.)
+arrays, and their thin wrappers. The threads they run in are :mod:`recurct._parallel`'s, the
+sorts of int64 keys :mod:`recurct._sort`'s, the string-ID kernels :mod:`recurct._strings`'.
+(The grouping and statistics, about half, could become a module of their own.)
 """
 
 from __future__ import annotations
@@ -46,8 +48,6 @@ import ctypes
 import math
 import mmap
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numba
@@ -55,6 +55,16 @@ import numpy as np
 from numba import njit
 
 from recurct import _radix
+from recurct._parallel import (
+    balanced,
+    in_threads,
+    pool,
+    row_ranges,
+    run_chunks,
+    scatter_layout,
+    threads_for,
+)
+from recurct._sort import radix_sorts, sort_parts
 
 _INSERTION_MAX = 64  # longer segments are sorted with a stable merge sort
 
@@ -65,27 +75,6 @@ def _day(t: int, upd: int) -> int:
     if upd == 1:
         return t
     return t // upd
-
-
-@njit(cache=True, nogil=True)
-def _minmax(i0, i1, a, out):  # pragma: no cover - numba
-    """``out[:] = [min, max]`` of the non-empty ``a[i0:i1]``."""
-    mn = a[i0]
-    mx = a[i0]
-    for i in range(i0 + 1, i1):
-        v = a[i]
-        mn = min(mn, v)
-        mx = max(mx, v)
-    out[0] = mn
-    out[1] = mx
-
-
-def minmax_int(a: np.ndarray) -> tuple[int, int]:
-    """Smallest and largest value of a non-empty int64 array (row ranges in threads)."""
-    ranges = row_ranges(a.size)
-    out = np.empty((len(ranges), 2), np.int64)
-    in_threads(_minmax, [(lo, hi, a, out[q]) for q, (lo, hi) in enumerate(ranges)])
-    return int(out[:, 0].min()), int(out[:, 1].max())
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc"})
@@ -588,23 +577,6 @@ def _group_by_rows(codes, t, dose, n_patients, need_order):
 _PART_EXAMS_LOG2 = 13  # about 2^13 exams per part: keys (64 KiB) and doses stay in cache
 
 
-def scatter_layout(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The layout of a stable scatter into buckets by row ranges in threads, from
-    ``counts[q, b]`` (rows of range ``q`` in bucket ``b``): each bucket's first slot (one
-    longer: the total at the end) and each row range's first slot in each bucket."""
-    starts = np.zeros(counts.shape[1] + 1, np.int64)
-    np.cumsum(counts.sum(axis=0), out=starts[1:])
-    return starts, starts[:-1] + np.cumsum(counts, axis=0) - counts
-
-
-def balanced(starts: np.ndarray, k: int) -> list[int]:
-    """Bucket boundaries ``[0, ..., buckets]`` splitting the buckets of ``starts`` into ``k``
-    consecutive ranges of about equal numbers of rows (one per thread)."""
-    n = int(starts[-1])
-    cut = np.searchsorted(starts, [n * q // k for q in range(1, k)])
-    return [0, *cut.tolist(), starts.size - 1]
-
-
 def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     """Scatter the exams into parts of consecutive codes (see :func:`group`).
 
@@ -743,15 +715,6 @@ def group_stats(
     if n:
         patient_stats(starts, t, dose, upd, thresholds, windows, *outs)
     return starts, order
-
-
-def in_threads(fn, arg_lists) -> None:
-    """``fn(*args)`` for each argument list, in the shared pool (one list: inline)."""
-    if len(arg_lists) == 1:
-        fn(*arg_lists[0])
-        return
-    for f in [pool(len(arg_lists)).submit(fn, *a) for a in arg_lists]:
-        f.result()
 
 
 @njit(cache=True, nogil=True)
@@ -1105,123 +1068,6 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
     return p + 1
 
 
-def cpu_fields(cpuinfo: str) -> dict[str, str]:
-    """The fields of the first processor described in the text of ``/proc/cpuinfo``."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        if not sep:
-            break  # the end of the first processor's block
-        fields.setdefault(key.strip(), value.strip())
-    return fields
-
-
-def zen4_avx512(features: dict[str, bool], cpuinfo: str) -> bool:
-    """Whether NumPy, with the CPU ``features`` it found (``__cpu_features__``), sorts int64
-    with its AVX-512 code on an AMD Zen 4 CPU (x86 family 0x19 = 25, from the text of
-    ``/proc/cpuinfo``), where that code is several times slower than NumPy's AVX2 code (see
-    :mod:`recurct._radix`)."""
-    if not features.get("AVX512_SKX", False):
-        return False
-    fields = cpu_fields(cpuinfo)
-    return fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == "25"
-
-
-def _numpy_cpu_features() -> dict[str, bool]:
-    """The CPU features NumPy found (NumPy 2: ``numpy._core``; 1.26: ``numpy.core``)."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:  # pragma: no cover - NumPy < 2 (1.26 sorts as slowly on Zen 4)
-        from numpy.core._multiarray_umath import __cpu_features__
-    return __cpu_features__
-
-
-def _numpy_sort_slow() -> bool:
-    """:func:`zen4_avx512` of this machine (Linux; elsewhere ``False``)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            return zen4_avx512(_numpy_cpu_features(), f.read(8192))
-    except (ImportError, OSError):  # pragma: no cover - not Linux, or no feature table
-        return False
-
-
-#: NumPy's sort is slow on this CPU (:func:`_numpy_sort_slow`): recurct's large sorts of
-#: int64 keys then go through the radix kernels of :mod:`recurct._radix`
-NUMPY_SORT_SLOW = _numpy_sort_slow()
-
-_RADIX_ONE_RANGE = 1 << 15  # keys sorted as one range (in cache) below this many
-#: fewer keys than this (a table of fewer exams): NumPy's sort even where it is slow. The radix
-#: kernels then are not compiled on a small table's first call (0.7-1.0 s of compiling on the
-#: Zen 4 VM); warm, NumPy's sort costs there up to 1-2 ms more (random integer ids, all three
-#: outputs, seed 1: 65,000 exams 6.0-6.6 ms against 4.8-5.0 ms with the radix sort, 30,000
-#: exams 2.7-2.9 against 2.2-2.4 ms; 10^5 exams, seed 0: 7.6-7.8 against 6.3-6.6 ms).
-_RADIX_MIN = 1 << 16
-
-
-def radix_sorts(n: int) -> bool:
-    """Whether ``n`` keys (of a table of ``n`` exams) are sorted by the radix sort
-    (:data:`NUMPY_SORT_SLOW` and at least :data:`_RADIX_MIN` of them)."""
-    return NUMPY_SORT_SLOW and n >= _RADIX_MIN
-
-
-def sort_keys(keys: np.ndarray, lo: int = 0) -> None:
-    """Sort int64 ``keys`` in place, as ``keys.sort()``.
-
-    ``lo``: the keys' low ``lo`` bits already ascend along the array wherever the bits above
-    are equal (keys ``(value << lo) | row``, rows ascending), so only the bits above decide.
-    NumPy's sort, or where that is slow, for :data:`_RADIX_MIN` keys or more
-    (:func:`radix_sorts`), a radix sort: a stable split into buckets by the top varying bits
-    (row ranges in threads), then each bucket, in cache, by least-significant-digit passes
-    over the bits between (buckets in threads).
-    """
-    n = keys.size
-    if not radix_sorts(n) or n < 2:
-        keys.sort()
-        return
-    mn, mx = minmax_int(keys)
-    if mn < 0:  # (recurct's keys are not negative)
-        keys.sort()
-        return
-    bits = ((mn >> lo) ^ (mx >> lo)).bit_length()  # the varying bits above ``lo``
-    if bits == 0:  # (the keys ascend already)
-        return
-    if n <= _RADIX_ONE_RANGE or bits <= _radix.DIGIT_BITS:
-        _radix.lsd_ranges(0, 1, np.array([0, n], np.int64), keys, keys, lo, bits)
-        return
-    mb = min(bits, _radix.DIGIT_BITS + 3, max(1, (n >> 13).bit_length()))  # ~8,000 a bucket
-    sh = lo + bits - mb
-    ranges = row_ranges(n)
-    counts = np.zeros((len(ranges), 1 << mb), np.int64)
-    mask = (1 << mb) - 1
-    in_threads(_radix.msd_counts, [(a, b, keys, sh, mask, counts[q])
-                                   for q, (a, b) in enumerate(ranges)])  # fmt: skip
-    starts, cursors = scatter_layout(counts)
-    tmp = np.empty(n, np.int64)
-    in_threads(_radix.msd_scatter, [(a, b, keys, sh, mask, cursors[q], tmp)
-                                    for q, (a, b) in enumerate(ranges)])  # fmt: skip
-    bb = balanced(starts, len(ranges))
-    in_threads(_radix.lsd_ranges, [(bb[q], bb[q + 1], starts, tmp, keys, lo, bits - mb)
-                                   for q in range(len(ranges))])  # fmt: skip
-
-
-def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
-    """Sort ``keys[bounds[q]:bounds[q+1]]`` in place, in parallel threads (NumPy's SIMD sort
-    releases the GIL); where NumPy's sort is slow (:func:`radix_sorts` of all the keys), each
-    by :func:`sort_keys` in turn (``lo`` as there; a part under :data:`_RADIX_MIN` keys by
-    NumPy's sort)."""
-    parts = [keys[bounds[q] : bounds[q + 1]] for q in range(bounds.size - 1)]
-    if radix_sorts(keys.size):
-        for part in parts:
-            sort_keys(part, lo)
-        return
-    k = min(len(parts), _threads(keys.size))
-    if k == 1:
-        for part in parts:
-            part.sort()
-        return
-    list(pool(k).map(np.ndarray.sort, parts))
-
-
 @njit(cache=True, nogil=True)
 def _segment_pick(p0, p1, starts, order, vals, null_code, first_only, out):  # pragma: no cover
     """Per patient segment ``starts[p]:starts[p+1]`` (patients ``p0:p1``) of time-ordered exams
@@ -1357,7 +1203,7 @@ def split_codes(h: np.ndarray, cap_bits: int) -> tuple[np.ndarray, np.ndarray]:
     """:func:`small_codes` for many keys, in two threads: each takes the keys with one value
     of the top bit into its own table (half the size: fewer cache misses), then the second
     half's codes follow the first's. Returns ``(codes, first_row_of_each_code)``."""
-    if _threads(h.size) < 2:
+    if threads_for(h.size) < 2:
         return small_codes(h, cap_bits)[:2]
     codes = np.empty(h.size, np.int32)
     halves = list(pool(2).map(lambda q: _half_codes(h, q, cap_bits - 1, codes)[0], (0, 1)))
@@ -1388,41 +1234,6 @@ def hash_rank(table, h_sorted):  # pragma: no cover - numba
     return rank
 
 
-_POOL: list[ThreadPoolExecutor] = []
-_GRAIN = 20_000  # patients (or exams) per thread below which one thread does it all
-
-
-def _threads(n: int) -> int:
-    if threading.current_thread().name.startswith("recurct"):
-        return 1  # already in a pool thread: waiting on the pool from it could deadlock
-    return max(1, min(numba.get_num_threads(), n // _GRAIN))
-
-
-def pool(k: int) -> ThreadPoolExecutor:
-    """A shared pool of at least ``k`` threads (NumPy's sort, polars and ``nogil`` kernels
-    release the GIL, so these threads run in parallel)."""
-    if not _POOL or _POOL[0]._max_workers < k:
-        _POOL[:] = [ThreadPoolExecutor(k, thread_name_prefix="recurct")]
-    return _POOL[0]
-
-
-def run_chunks(kernel, n: int, *args) -> None:
-    """``kernel(lo, hi, *args)`` over ``0..n`` split into one range per numba thread.
-
-    The kernels are serial ``nogil`` functions, run in Python threads: the same speed-up as
-    ``parallel=True`` on per-patient loops, at a fraction of its compilation time (cold
-    start). Each range writes its own outputs, so results do not depend on the threads.
-    """
-    in_threads(kernel, [(lo, hi, *args) for lo, hi in row_ranges(n)])
-
-
-def row_ranges(n: int) -> list[tuple[int, int]]:
-    """``0..n`` split into one range of rows per numba thread (one range for little work or
-    inside a pool thread, see ``_threads``)."""
-    k = _threads(n)
-    return [(n * q // k, n * (q + 1) // k) for q in range(k)]
-
-
 def unpack_gather(keys, mask, t, dose, t_out, d_out) -> None:
     """Turn sorted keys into row numbers in place and gather ``t`` and ``dose`` by them."""
     run_chunks(_unpack_gather, keys.size, keys, mask, t, dose, t_out, d_out)
@@ -1439,7 +1250,7 @@ def patient_stats(starts, t, d, upd, thresholds, windows, *outs) -> None:
     patients per thread (balanced by exams).
     """
     n, n_patients = int(starts[-1]), starts.size - 1
-    k = max(1, min(_threads(n), n_patients))
+    k = max(1, min(threads_for(n), n_patients))
     seg = np.searchsorted(starts, [n * q // k for q in range(k + 1)]).astype(np.int64)
     seg[0], seg[-1] = 0, n_patients
     ends = starts[seg[1:]]
