@@ -547,6 +547,31 @@ def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, flo
     return runs[0], runs[1]
 
 
+def round_orders(methods: tuple[str, ...], rounds: int) -> list[tuple[str, ...]]:
+    """The order of the methods in each timed round: the rows of a Williams design, in turn.
+
+    Over ``m`` rounds (``2m`` for an odd number ``m`` of methods) every method comes right
+    after every other method equally often within the rounds (once; twice for odd ``m``), so
+    no method is always timed after the same one. That matters where a call's speed depends
+    on its predecessor: on a VM that gives freed memory back to its host, a call after one
+    that freed much memory pays for fresh pages (``benchmarks/RESULTS.md``). (Rotating one
+    order, as runs A to J did, left every method after the same one in every round.)
+    """
+    m = len(methods)
+    first = [0]  # 0, 1, m-1, 2, m-2, ...: the differences of neighbours cover 1..m-1 once
+    lo, hi = 1, m - 1
+    while len(first) < m:
+        first.append(lo)
+        lo += 1
+        if len(first) < m:
+            first.append(hi)
+            hi -= 1
+    rows = [[(x + k) % m for x in first] for k in range(m)]
+    if m % 2:  # odd m: each row then its mirror (which balances the pairs)
+        rows = [r for row in rows for r in (row, row[::-1])]
+    return [tuple(methods[i] for i in rows[k % len(rows)]) for k in range(rounds)]
+
+
 def run_size(
     n: int,
     methods: tuple[str, ...],
@@ -575,8 +600,8 @@ def run_size(
             results[m] = {"peak": peak, "check": "ok" if m == "recurct" else check(ref, norm)}
             results[m]["extra"] = (peak - before) * 2**20 / n
             results[m]["times"] = []
-        for k in range(repeat):  # rounds, the starting method rotated
-            for m in methods[k % len(methods) :] + methods[: k % len(methods)]:
+        for order in round_orders(methods, repeat):  # each method after each other in turn
+            for m in order:
                 gc.collect()
                 t0 = time.perf_counter()
                 RUNNERS[m](data, op)
@@ -743,6 +768,13 @@ def report(
     emit()
     for m in methods:
         emit(f"- {m}: {FORMS[m]}")
+    emit()
+    emit(
+        f"Each table row: one untimed call per method (its answer checked against recurct's), "
+        f"then {repeat} timed rounds, best of them; the methods' order in each round is a row "
+        "of a Williams design (`round_orders`), so that each method comes right after each "
+        "other equally often (over as many rounds as methods)."
+    )
     failed = False
     for n in sizes:
         rows = run_size(n, methods, OPS, repeat, "int", "random", progress=progress)

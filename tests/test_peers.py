@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 
@@ -96,3 +97,25 @@ def test_benchmark_uuids_are_version_4_and_each_row_has_its_bytes(
     assert cohort.drop("patient_id").equals(ints.drop("patient_id"))
     rows = peers.run_size(3000, ("recurct", "polars"), ("a", "abc"), 1, "uuid", "random")
     assert all(r["check"] == "ok" for r in rows)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+def test_round_orders_put_every_method_after_every_other(
+    monkeypatch: pytest.MonkeyPatch, m: int
+) -> None:
+    # a Williams design: over m rounds (2m for odd m) each ordered pair of neighbours occurs
+    # equally often (the rotation of one order kept each method after the same one), and
+    # every round holds every method once
+    peers = _load(monkeypatch)
+    methods = tuple("abcde"[:m])
+    full = m if m % 2 == 0 else 2 * m
+    rounds = peers.round_orders(methods, 2 * full + 1)
+    assert len(rounds) == 2 * full + 1
+    assert all(sorted(r) == list(methods) for r in rounds)
+    assert rounds[full : 2 * full] == rounds[:full]  # the rows repeat in turn
+    pairs: dict[tuple[str, str], int] = {}
+    for r in rounds[:full]:
+        for a, b in pairwise(r):
+            pairs[a, b] = pairs.get((a, b), 0) + 1
+    assert set(pairs) == {(a, b) for a in methods for b in methods if a != b}
+    assert len(set(pairs.values())) <= 1  # all equally often
