@@ -600,8 +600,8 @@ def run_size(
             results[m] = {"peak": peak, "check": "ok" if m == "recurct" else check(ref, norm)}
             results[m]["extra"] = (peak - before) * 2**20 / n
             results[m]["times"] = []
-        for order in round_orders(methods, repeat):  # each method after each other in turn
-            for m in order:
+        for rnd in round_orders(methods, repeat):  # each method after each other in turn
+            for m in rnd:
                 gc.collect()
                 t0 = time.perf_counter()
                 RUNNERS[m](data, op)

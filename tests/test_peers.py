@@ -33,9 +33,12 @@ def test_peers_run_without_duckdb(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(notes) == 1 and "recurct[bench]" in notes[0]
     methods, notes = peers.resolve_methods("polars")
     assert methods == ("recurct", "polars") and not notes
-    rows = peers.run_size(3000, methods, ("a", "abc"), 1, "int", "random")
+    rows = peers.run_size(3000, methods, ("a", "abc"), 3, "int", "sorted")
     assert [r["method"] for r in rows] == ["recurct", "polars"] * 2
     assert all(r["check"] == "ok" for r in rows)
+    assert [(r["layout"], r["op"]) for r in rows] == [("sorted int", "a")] * 2 + [
+        ("sorted int", "abc")
+    ] * 2
 
 
 def test_a_missing_peer_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
