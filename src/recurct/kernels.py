@@ -667,9 +667,10 @@ def release(a: np.ndarray, lo: int, hi: int) -> None:
 
 def _sort_then(kernel, b0, b1, part_start, keys, sort_bits, *args) -> None:
     """Sort parts ``b0:b1`` (NumPy's sort releases the GIL; where it is slow, for a table of
-    :data:`_RADIX_MIN` exams or more (:func:`radix_sorts`), a radix sort of key bits
-    ``sort_bits = (lo, bits)``: a part's codes share their high bits and its keys' low
-    ``lo`` bits, the index within the part, ascend), then ``kernel`` over them."""
+    :data:`recurct._sort._RADIX_MIN` exams or more (:func:`recurct._sort.radix_sorts`), a
+    radix sort of key bits ``sort_bits = (lo, bits)``: a part's codes share their high bits
+    and its keys' low ``lo`` bits, the index within the part, ascend), then ``kernel`` over
+    them."""
     if radix_sorts(keys.size):  # (the keys of all parts: the table's exams)
         _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits)
     else:
