@@ -2,8 +2,8 @@
 radix sort of :mod:`recurct._radix` for tables of :data:`_RADIX_MIN` exams or more.
 
 :data:`NUMPY_SORT_SLOW` is decided once, at import, from the CPU NumPy found
-(:func:`zen4_avx512`); :func:`radix_sorts` decides per table; :func:`sort_keys` and
-:func:`sort_parts` sort.
+(:func:`zen4_avx512`); :func:`radix_sorts` decides per table; :func:`sort_keys`,
+:func:`sort_parts` and :func:`sort_ranges` sort.
 """
 
 from __future__ import annotations
@@ -151,3 +151,16 @@ def sort_parts(keys: np.ndarray, bounds: np.ndarray, lo: int = 0) -> None:
             part.sort()
         return
     list(pool(k).map(np.ndarray.sort, parts))
+
+
+def sort_ranges(keys: np.ndarray, bounds: np.ndarray, b0: int, b1: int, lo: int, bits: int) -> None:
+    """Sort ``keys[bounds[b]:bounds[b+1]]`` in place for ``b`` in ``b0:b1``, in this thread
+    (the caller's threads take other ranges), each range's keys varying only in bits
+    ``lo:lo + bits`` above low bits that ascend already: NumPy's sort, or where that is slow,
+    for :func:`radix_sorts` of all the keys (the table's exams), one radix pass over the
+    ranges (:func:`recurct._radix.lsd_ranges`; ranges of the grouping's parts sit in cache)."""
+    if radix_sorts(keys.size):
+        _radix.lsd_ranges(b0, b1, bounds, keys, keys, lo, bits)
+        return
+    for b in range(b0, b1):
+        keys[bounds[b] : bounds[b + 1]].sort()

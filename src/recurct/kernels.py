@@ -54,7 +54,6 @@ import numba
 import numpy as np
 from numba import njit
 
-from recurct import _radix
 from recurct._parallel import (
     balanced,
     in_threads,
@@ -64,7 +63,7 @@ from recurct._parallel import (
     scatter_layout,
     threads_for,
 )
-from recurct._sort import radix_sorts, sort_parts
+from recurct._sort import sort_parts, sort_ranges
 
 _INSERTION_MAX = 64  # longer segments are sorted with a stable merge sort
 
@@ -666,16 +665,10 @@ def release(a: np.ndarray, lo: int, hi: int) -> None:
 
 
 def _sort_then(kernel, b0, b1, part_start, keys, sort_bits, *args) -> None:
-    """Sort parts ``b0:b1`` (NumPy's sort releases the GIL; where it is slow, for a table of
-    :data:`recurct._sort._RADIX_MIN` exams or more (:func:`recurct._sort.radix_sorts`), a
-    radix sort of key bits ``sort_bits = (lo, bits)``: a part's codes share their high bits
-    and its keys' low ``lo`` bits, the index within the part, ascend), then ``kernel`` over
-    them."""
-    if radix_sorts(keys.size):  # (the keys of all parts: the table's exams)
-        _radix.lsd_ranges(b0, b1, part_start, keys, keys, *sort_bits)
-    else:
-        for b in range(b0, b1):
-            keys[part_start[b] : part_start[b + 1]].sort()
+    """Sort parts ``b0:b1`` in this thread (:func:`recurct._sort.sort_ranges`, with
+    ``sort_bits = (lo, bits)``: a part's codes share their high bits and its keys' low ``lo``
+    bits, the index within the part, ascend), then ``kernel`` over them."""
+    sort_ranges(keys, part_start, b0, b1, *sort_bits)
     kernel(b0, b1, part_start, keys, *args)
 
 
