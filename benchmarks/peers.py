@@ -772,8 +772,9 @@ def report(
     emit(
         f"Each table row: one untimed call per method (its answer checked against recurct's), "
         f"then {repeat} timed rounds, best of them; the methods' order in each round is a row "
-        "of a Williams design (`round_orders`), so that each method comes right after each "
-        "other equally often (over as many rounds as methods)."
+        "of a Williams design (`round_orders`): over as many rounds as methods (twice as many "
+        "for an odd number, such as the three of the uuid rows) each method comes right after "
+        "each other equally often."
     )
     failed = False
     for n in sizes:
