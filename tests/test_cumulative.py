@@ -337,6 +337,28 @@ def test_attributes_match_naive(exams, indication, part_log2):
     assert_rows_equal(got, want)
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+def test_attributes_of_patients_with_hundreds_of_exams(ordered):
+    # a test patient of 3,000 exams with free-text indications and a few of 300-700 (their
+    # most frequent values from a table of counts, not the short segments' search), among
+    # patients of few exams; rows in random order, or already grouped (no time order needed)
+    rng = np.random.default_rng(7)
+    sizes = [3000, 700, 300, *rng.integers(1, 5, 200).tolist()]
+    ids = np.repeat(np.arange(len(sizes)), sizes)
+    n = ids.size
+    ex = _exams(ids.tolist(), rng.integers(0, 4000, n).tolist(), rng.random(n).tolist(),
+                indication=[None if r < 0.2 else f"text {r:.2f}" for r in rng.random(n)],
+                facility=rng.choice(["a", "b", "c", None], n).tolist(),
+                sex=rng.choice(["F", "M", None], n).tolist())  # fmt: skip
+    if ordered:
+        ex = ex.sort("patient_id", "exam_date")
+    else:
+        ex = ex.sample(fraction=1.0, shuffle=True, seed=1)
+    for rule in ("most_frequent", "first"):
+        got = cumulative_dose(ex, thresholds=(50.0,), indication=rule)
+        assert_rows_equal(got.to_dicts(), naive_patients(ex, (50.0,), indication=rule))
+
+
 def test_indication_first_or_most_frequent():
     ex = _exams([1] * 4 + [2], [3, 0, 1, 2, 0], [1, 1, 1, 1, 1],
                 indication=["trauma", None, "oncology", "trauma", None])  # fmt: skip

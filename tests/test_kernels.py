@@ -548,3 +548,61 @@ def test_inverse_and_take_against_numpy(n, seed, count):
     np.testing.assert_array_equal(got, np.argsort(perm))
     assert got.dtype == np.int64 and taken.dtype == np.int64
     np.testing.assert_array_equal(taken, values[perm])
+
+
+def _pick_reference(starts, order, vals, null_code, first_only):
+    """Per patient: the first non-null code in time order, or the most frequent (ties: the one
+    seen first), by ``collections.Counter``; ``null_code`` when there is none."""
+    from collections import Counter
+
+    out = []
+    for p in range(starts.size - 1):
+        seg = [int(vals[i if order is None else order[i]]) for i in range(starts[p], starts[p + 1])]
+        seg = [v for v in seg if v != null_code]
+        if not seg:
+            out.append(null_code)
+        elif first_only:
+            out.append(seg[0])
+        else:
+            counts = Counter(seg)
+            top = max(counts.values())
+            out.append(next(v for v in seg if counts[v] == top))
+    return np.array(out, np.int64)
+
+
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=12),  # exams of each patient
+    st.integers(1, 6),  # distinct codes (the last is the null code)
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([0, 1, 3, 256]),  # segments longer than this: the table of counts
+    st.integers(0, 2**32 - 1),
+)
+def test_segment_pick_against_counter(lengths, n_codes, first_only, ordered, short, seed):
+    rng = np.random.default_rng(seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n = int(starts[-1])
+    vals = rng.integers(0, n_codes, n).astype(np.int32)
+    null_code = n_codes - 1 if rng.random() < 0.5 else n_codes + 2  # used, or no row has it
+    order = rng.permutation(n).astype(np.int64) if ordered else None
+    before = par._GRAIN, k._PICK_SHORT
+    par._GRAIN, k._PICK_SHORT = 1, short  # row ranges in threads; long segments at ``short``
+    try:
+        got = k.segment_pick(starts, order, vals, null_code, first_only)
+    finally:
+        par._GRAIN, k._PICK_SHORT = before
+    np.testing.assert_array_equal(got, _pick_reference(starts, order, vals, null_code, first_only))
+
+
+def test_segment_pick_long_segment():
+    # one patient of 200,000 exams whose codes are nearly all distinct (free-text indications
+    # of a test patient): the table of counts, not the O(L * D) search (which took minutes)
+    rng = np.random.default_rng(3)
+    n = 200_000
+    vals = rng.permutation(n).astype(np.int32)
+    vals[[5, 70_000, 199_999]] = vals[150_000]  # one code four times: the most frequent
+    vals[[9, 10]] = vals[1]  # three times
+    starts = np.array([0, n], np.int64)
+    got = k.segment_pick(starts, None, vals, n + 1, False)
+    assert got.tolist() == [vals[5]]  # its first exam (5) before 150,000
+    assert k.segment_pick(starts, None, vals, n + 1, True).tolist() == [vals[0]]

@@ -1063,17 +1063,29 @@ def _run_rows(ids, tt, dd, upd, uniq, starts, n_out, ced_out, first_day, last_da
 
 
 @njit(cache=True, nogil=True)
-def _segment_pick(p0, p1, starts, order, vals, null_code, first_only, out):  # pragma: no cover
+def _segment_pick(  # pragma: no cover - numba
+    p0, p1, starts, order, vals, null_code, first_only, short, out, skipped
+):
     """Per patient segment ``starts[p]:starts[p+1]`` (patients ``p0:p1``) of time-ordered exams
     (exam ``i`` is input row ``order[i]``, or ``i`` if ``order`` is empty) with value codes
     ``vals`` of the input rows: the most frequent code, ties to the earliest (``first_only``:
     the first code), ignoring ``null_code``; ``null_code`` where a patient has no other value.
-    O(L^2) in a segment's length L, which is small (a patient's exams)."""
+
+    Without a table of counts: O(L * D) for a segment of L exams and D distinct values (each
+    value's first exam is looked for among the exams before it, then its exams counted), which
+    is fast for the short segments of nearly every patient but quadratic in L when the values
+    vary (a test or phantom patient of 10^5 exams with free-text indications: 7 s). So a
+    segment longer than ``short`` exams is left to :func:`_long_pick` (``out[p] = -1``) and
+    ``skipped[0]`` counts them."""
     ordered = order.size > 0
     for p in range(p0, p1):
         s = starts[p]
         e = starts[p + 1]
         best = null_code
+        if not first_only and e - s > short:
+            out[p] = -1
+            skipped[0] += 1
+            continue
         best_count = 0
         for i in range(s, e):
             v = vals[order[i]] if ordered else vals[i]
@@ -1096,6 +1108,30 @@ def _segment_pick(p0, p1, starts, order, vals, null_code, first_only, out):  # p
             if c > best_count:
                 best_count = c
                 best = v
+        out[p] = best
+
+
+@njit(cache=True, nogil=True)
+def _long_pick(patients, starts, order, vals, null_code, counts, out):  # pragma: no cover
+    """:func:`_segment_pick`'s most frequent code (ties to the earliest) of the ``patients``
+    it left, in O(L) each: the segment's codes counted in ``counts`` (zeros, one per code; left
+    zeros), then the first exam in time order whose code has the largest count."""
+    ordered = order.size > 0
+    for p in patients:
+        s = starts[p]
+        e = starts[p + 1]
+        for i in range(s, e):
+            counts[vals[order[i]] if ordered else vals[i]] += 1
+        counts[null_code] = 0
+        best = null_code
+        best_count = 0
+        for i in range(s, e):
+            c = counts[vals[order[i]] if ordered else vals[i]]
+            if c > best_count:  # strictly: a tie keeps the value seen first
+                best_count = c
+                best = vals[order[i]] if ordered else vals[i]
+        for i in range(s, e):
+            counts[vals[order[i]] if ordered else vals[i]] = 0
         out[p] = best
 
 
@@ -1275,9 +1311,21 @@ def running_sums(starts, d, running, index) -> None:
 _NO_ORDER = np.empty(0, np.int64)
 
 
+#: Segments longer than this (exams of one patient) get their most frequent value from a
+#: table of counts (:func:`_long_pick`), not by the O(L * D) search of :func:`_segment_pick`.
+_PICK_SHORT = 256
+
+
 def segment_pick(starts, order, vals, null_code: int, first_only: bool) -> np.ndarray:
-    """One value code per patient (see ``_segment_pick``); ``order=None``: rows in order."""
+    """One value code per patient (see ``_segment_pick``; its long segments by
+    ``_long_pick``); ``order=None``: rows in order."""
     out = np.empty(starts.size - 1, np.int64)  # an int64 index gathers strings faster
     order = _NO_ORDER if order is None else order
-    run_chunks(_segment_pick, out.size, starts, order, vals, np.int32(null_code), first_only, out)
+    ranges = row_ranges(out.size)
+    skipped = np.zeros((len(ranges), 1), np.int64)  # a row per thread: none shares a counter
+    args = (starts, order, vals, np.int32(null_code), first_only, _PICK_SHORT, out)
+    in_threads(_segment_pick, [(lo, hi, *args, skipped[q]) for q, (lo, hi) in enumerate(ranges)])
+    if skipped.any():  # (rare: a patient of hundreds of exams)
+        counts = np.zeros(max(int(vals.max()), null_code) + 1, np.int64)  # (null: maybe unused)
+        _long_pick(np.flatnonzero(out < 0), starts, order, vals, np.int32(null_code), counts, out)
     return out
