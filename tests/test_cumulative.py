@@ -359,6 +359,28 @@ def test_attributes_of_patients_with_hundreds_of_exams(ordered):
         assert_rows_equal(got.to_dicts(), naive_patients(ex, (50.0,), indication=rule))
 
 
+@pytest.mark.parametrize("part_log2", [8, 13])
+def test_many_exams_of_one_patient_on_one_day(part_log2):
+    # one id for 2,000 exams at random times of few days (an anonymised export) among patients
+    # of few exams: with parts of 2^8 exams, its part far over that size keys finer buckets
+    # of time than a day (the timestamps' order within a bucket: an insertion sort,
+    # quadratic per bucket); with 2^13, day buckets. Naive tables: the same.
+    rng = np.random.default_rng(11)
+    n_big, n_small = 2_000, 1_000
+    ids = np.r_[np.zeros(n_big, np.int64), rng.integers(1, 500, n_small)]
+    days = np.r_[rng.integers(0, 3, n_big), rng.integers(0, 4000, n_small)]
+    ms = days * 86_400_000 + rng.integers(0, 86_400_000, ids.size)
+    stamps = pl.Series("exam_date", ms).cast(pl.Datetime("ms"))
+    ex = pl.DataFrame({"patient_id": ids, "exam_date": stamps,
+                       "effective_dose_msv": rng.random(ids.size).round(2)})  # fmt: skip
+    with parts_of(part_log2):
+        got = cumulative_dose(ex, thresholds=(50.0, 100.0, 500.0), window_days=1)
+        run = running_dose(ex)
+    want = naive_patients(ex, (50.0, 100.0, 500.0), window_days=(1,))
+    assert_rows_equal(got.to_dicts(), want)
+    assert_rows_equal(run.to_dicts(), naive_running(ex))
+
+
 def test_indication_first_or_most_frequent():
     ex = _exams([1] * 4 + [2], [3, 0, 1, 2, 0], [1, 1, 1, 1, 1],
                 indication=["trauma", None, "oncology", "trauma", None])  # fmt: skip
