@@ -135,6 +135,26 @@ def test_enum_and_categorical_ids_equal_text_ids(df, rnd, unused):
         assert got.equals(recurct.running_dose(text))
 
 
+@pytest.mark.parametrize("rows", [30, 400, 5000])
+def test_subset_of_a_prepared_table_in_random_order(rows):
+    # a prepared table of 4,000 patients, then a subset in random row order (a sample, a
+    # join): its physical codes span far more than its rows (30, 400: a sort of the codes),
+    # or not (5000: one scatter); only the labels it uses are read, and the results are those
+    # of its ids as text
+    rng = np.random.default_rng(rows)
+    n = 12_000
+    ids = [f"P{k:05d}" for k in rng.integers(0, 4000, n)]
+    df = _exams(ids, rng.integers(0, 3000, n).tolist(), rng.random(n).round(3).tolist(),
+                extra=True)  # fmt: skip
+    prepared = recurct.prepare_exams(df)
+    sub = prepared.sample(rows, seed=rows, shuffle=True)
+    text = sub.with_columns(pl.col("patient_id").cast(pl.String))
+    for kw in ({"thresholds": ()}, {"thresholds": 2.0, "window_days": 30}):
+        assert recurct.cumulative_dose(sub, **kw).equals(recurct.cumulative_dose(text, **kw))
+    got = recurct.running_dose(sub).with_columns(pl.col("patient_id").cast(pl.String))
+    assert got.equals(recurct.running_dose(text))
+
+
 def test_enum_ids_with_whitespace_or_placeholders_are_cleaned_or_refused():
     df = _exams([" A", "A", "B"], [0, 1, 2], [1.0, 2.0, 3.0])
     for ids in (df, df.with_columns(pl.col("patient_id").cast(pl.Categorical))):

@@ -326,6 +326,8 @@ _IntCodes = tuple[np.ndarray, int, np.ndarray]
 def int_codes(ids: np.ndarray) -> _IntCodes | None:
     """Codes of int64 ids, their count and the ascending distinct ids: :func:`dense_ints` in
     a small range, else :func:`_sorted_range` (one pass for the range of both)."""
+    if ids.size == 0:  # (minmax_int reads a first id)
+        return np.zeros(0, np.int64), 0, np.zeros(0, np.int64)
     mn, mx = _sort.minmax_int(ids)
     return _dense_range(ids, mn, mx) or _sorted_range(ids, mn, mx)
 

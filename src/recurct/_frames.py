@@ -53,8 +53,8 @@ public function uses this one.
 """
 
 #: The labels (Utf8) of an Enum or Categorical id column and the code of each row, an index
-#: into the labels, or ``None`` for an Enum (its physical codes index them): see
-#: :func:`clean_frame` and :func:`to_polars_coded`.
+#: into the labels, or ``None`` for an Enum's whole category list (its physical codes index
+#: it): see :func:`clean_frame`, :func:`to_polars_coded` and ``cumulative._enum_ids``.
 IdCategories: TypeAlias = "tuple[pl.Series, np.ndarray | None]"
 
 #: Identifier columns: placeholders become null, surrounding whitespace is removed.

@@ -151,7 +151,7 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
         categories = (enum_categories(s), None)
     if categories is not None:
         labels, idx = categories
-        if isinstance(dtype, pl.Categorical) and idx is not None:
+        if (dtype is pl.Enum or isinstance(dtype, pl.Categorical)) and idx is not None:
             return _lexical(idx, labels)  # category_codes: dense already, a label per code
         # an Enum's physical codes index its categories (a pandas Categorical's codes its
         # categories, some perhaps unused)
@@ -316,8 +316,13 @@ def _enum_ids(
     :func:`recurct.prepare_exams` makes them: ``grouped`` holds the runs of equal physical
     codes, each run's first row and its label, and only those labels are read and screened
     (a cast of one row per patient: the Enum's whole category list costs about 0.1 s to read
-    at 5 million). Otherwise ``categories`` holds the Enum's categories (screened, unless the
-    labels used were), for :func:`_factorise`. Ids that need cleaning (surrounding
+    at 5 million). Rows in another order: ``categories`` holds the labels used, one per
+    distinct physical code in ascending code order, and each row's dense code
+    (:func:`recurct._codes.int_codes` of the physical codes); the labels are read by a cast
+    of one row per patient where fewer than half the codes up to the largest are used (a
+    subset of a prepared table reads only its own ids), else from the whole category list.
+    Rows grouped but labels out of order: the Enum's categories; for :func:`_factorise`.
+    Ids that need cleaning (surrounding
     whitespace, placeholders) are instead cleaned as text, and the ``df`` returned holds them
     (``grouped`` and ``categories`` both ``None``); when only categories that no row uses
     need it, the Enum is kept as it is.
@@ -332,6 +337,23 @@ def _enum_ids(
                 if labels.is_sorted():
                     return df, (runs, starts, labels), None
                 return df, None, (enum_categories(s), None)  # every label used is clean
+        else:
+            # rows in any order: the labels used, one row per distinct physical code, coded
+            # in ascending physical order as integer ids are (a subset of a prepared table
+            # reads its own ids, not the Enum's whole list, and its labels are in order)
+            got = int_codes(s.to_physical().cast(pl.Int64).to_numpy())  # (None: span > 2^62)
+            if got is not None:
+                codes, count, used = got
+                if count and 2 * count > int(used[-1]) + 1:
+                    # most codes up to the largest used: the whole list reads faster (10^7
+                    # exams of 5.2 million patients: 0.38-0.44 s against 0.47-0.49 s)
+                    labels = enum_categories(s)
+                    labels = labels.gather(used) if count < labels.len() else labels
+                else:
+                    labels = s.gather(_k.first_rows(codes, count)).cast(pl.Utf8)
+                labels = labels.alias("patient_id")
+                if not ids_need_cleaning(labels):
+                    return df, None, (labels, codes)
     read: dict[str, IdCategories] = {}  # the categories, if the Enum is kept
     return clean_id_column(df, "patient_id", read), None, read.get("patient_id")
 
