@@ -322,10 +322,9 @@ def _enum_ids(
     of one row per patient where fewer than half the codes up to the largest are used (a
     subset of a prepared table reads only its own ids), else from the whole category list.
     Rows grouped but labels out of order: the Enum's categories; for :func:`_factorise`.
-    Ids that need cleaning (surrounding
-    whitespace, placeholders) are instead cleaned as text, and the ``df`` returned holds them
-    (``grouped`` and ``categories`` both ``None``); when only categories that no row uses
-    need it, the Enum is kept as it is.
+    Ids that need cleaning (surrounding whitespace, placeholders) are instead cleaned as
+    text, and the ``df`` returned holds them (``grouped`` and ``categories`` both ``None``);
+    when only categories that no row uses need it, the Enum is kept as it is.
     """
     s = df.get_column("patient_id")
     if not s.null_count():  # (null ids are refused by check_columns)
