@@ -153,6 +153,14 @@ def test_subset_of_a_prepared_table_in_random_order(rows):
         assert recurct.cumulative_dose(sub, **kw).equals(recurct.cumulative_dose(text, **kw))
     got = recurct.running_dose(sub).with_columns(pl.col("patient_id").cast(pl.String))
     assert got.equals(recurct.running_dose(text))
+    # the same with pandas: a prepared table's ordered Categorical keeps every category; a
+    # subset reads only those it uses
+    pd_prepared = recurct.prepare_exams(df.to_pandas())
+    for part in (pd_prepared.sample(rows, random_state=rows), pd_prepared.head(rows)):
+        as_text = part.astype({"patient_id": str})
+        for kw in ({"thresholds": ()}, {"thresholds": 2.0, "window_days": 30}):
+            pd.testing.assert_frame_equal(recurct.cumulative_dose(part, **kw),
+                                          recurct.cumulative_dose(as_text, **kw))  # fmt: skip
 
 
 def test_enum_ids_with_whitespace_or_placeholders_are_cleaned_or_refused():

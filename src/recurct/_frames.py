@@ -154,7 +154,8 @@ def _unwrap(obj: Any) -> Any:
 
 def _pandas_category_ids(obj: Any) -> tuple[pl.Series, np.ndarray] | None:
     """``(categories as Utf8, int64 codes)`` of a pandas ``Categorical`` ``patient_id`` of
-    clean text categories and no missing value, else ``None``."""
+    clean text categories and no missing value, else ``None``; with fewer rows than
+    categories, only the categories used (the codes renumbered, in the same order)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -164,14 +165,22 @@ def _pandas_category_ids(obj: Any) -> tuple[pl.Series, np.ndarray] | None:
     col = obj["patient_id"]
     if not isinstance(col.dtype, pd.CategoricalDtype) or not len(col):
         return None
+    codes = col.cat.codes.to_numpy().astype(np.int64)
+    if codes.min() < 0:
+        return None
+    cats = col.cat.categories
+    if codes.size < len(cats):
+        # fewer rows than categories (a subset of a prepared table): only the categories
+        # used, in their order (10^4 rows of 5.2 million categories: 230 ms to read them all)
+        present = np.zeros(len(cats), np.bool_)
+        present[codes] = True
+        codes = (np.cumsum(present) - 1)[codes]
+        cats = cats[np.flatnonzero(present)]
     try:
-        arrow = pa.Array.from_pandas(col.cat.categories)
+        arrow = pa.Array.from_pandas(cats)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
     if not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
-        return None
-    codes = col.cat.codes.to_numpy().astype(np.int64)
-    if codes.min() < 0:
         return None
     labels = pl.Series("patient_id", arrow).cast(pl.Utf8)
     if _needs_cleaning(labels, None):
