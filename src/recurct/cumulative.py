@@ -321,7 +321,8 @@ def _enum_ids(
     (:func:`recurct._codes.int_codes` of the physical codes); the labels are read by a cast
     of one row per patient where fewer than half the codes up to the largest are used (a
     subset of a prepared table reads only its own ids), else from the whole category list.
-    Rows grouped but labels out of order: the Enum's categories; for :func:`_factorise`.
+    Rows grouped but labels out of order: those labels, each row's code its run's; for
+    :func:`_factorise`.
     Ids that need cleaning (surrounding whitespace, placeholders) are instead cleaned as
     text, and the ``df`` returned holds them (``grouped`` and ``categories`` both ``None``);
     when only categories that no row uses need it, the Enum is kept as it is.
@@ -335,7 +336,10 @@ def _enum_ids(
             if not ids_need_cleaning(labels):
                 if labels.is_sorted():
                     return df, (runs, starts, labels), None
-                return df, None, (enum_categories(s), None)  # every label used is clean
+                # labels out of order: each row's run is its code, the labels read its labels
+                # (no read of the whole category list)
+                codes = np.repeat(np.arange(labels.len(), dtype=np.int64), np.diff(starts))
+                return df, None, (labels, codes)
         else:
             # rows in any order: the labels used, one row per distinct physical code, coded
             # in ascending physical order as integer ids are (a subset of a prepared table
