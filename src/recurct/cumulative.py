@@ -109,8 +109,7 @@ class _Prepared:
         if self.raw is None:
             if self.runs is None:  # given back to the system by the grouping (_patients)
                 raise RuntimeError("recurct internal error: the patient codes were spent")
-            starts = self.run_starts()
-            self.raw = np.repeat(np.arange(self.n_patients, dtype=np.int64), np.diff(starts))
+            self.raw = _k.segment_codes(self.run_starts())
         if self.rank is not None:
             self.raw, self.rank = _k.take(self.rank, self.raw), None
         elif self.raw.dtype != np.int64:  # (int32 codes: one int64 copy, not a second kernel)
@@ -338,8 +337,7 @@ def _enum_ids(
                     return df, (runs, starts, labels), None
                 # labels out of order: each row's run is its code, the labels read its labels
                 # (no read of the whole category list)
-                codes = np.repeat(np.arange(labels.len(), dtype=np.int64), np.diff(starts))
-                return df, None, (labels, codes)
+                return df, None, (labels, _k.segment_codes(starts))
         else:
             # rows in any order: the labels used, one row per distinct physical code, coded
             # in ascending physical order as integer ids are (a subset of a prepared table

@@ -920,6 +920,11 @@ def run_boundary(ids: np.ndarray, c: int, shift: int = 0) -> int:
     return c
 
 
+def segment_codes(starts: np.ndarray) -> np.ndarray:
+    """The code of every row of segments ``starts[p]:starts[p + 1]``: ``p`` (int64)."""
+    return np.repeat(np.arange(starts.size - 1, dtype=np.int64), np.diff(starts))
+
+
 def run_starts(runs: Runs) -> np.ndarray:
     """The first row of each run (``starts[P] = N``): in each range (a thread
     each), the rows whose id differs from the row before, by NumPy's vectorised comparison

@@ -96,7 +96,7 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     df = prep.df if order is None else prep.df.gather(order)
     if prep.ids.dtype.is_integer():
         return from_polars(df, prep.kind)  # type: ignore[arg-type]
-    codes = np.repeat(np.arange(prep.n_patients, dtype=np.int64), np.diff(starts))
+    codes = _k.segment_codes(starts)
     if prep.kind == "pandas":  # a pandas Categorical straight from the codes: no polars Enum
         return _pandas_categorical(df, codes, prep.ids)
     if not _is_prepared(df.get_column("patient_id"), codes, prep.n_patients):
