@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
@@ -18,16 +19,21 @@ from recurct._frames import param_label
 __all__ = [
     "AGE_EDGES",
     "BAND_STYLES",
+    "Strata",
     "band_expr",
     "band_labels",
+    "block_labels",
+    "block_sizes",
+    "block_sums",
     "bootstrap_share",
     "by_list",
+    "check_by_names",
     "check_nonempty",
     "ratio",
     "reached_expr",
     "require",
-    "strata",
     "stratum_keys",
+    "stratum_rows",
 ]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
@@ -68,32 +74,97 @@ def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
         )
 
 
-def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """The distinct values of the ``by`` columns, one row per stratum, in the one order of
-    strata in :mod:`recurct.stats`: the order of ``Enum`` (and ``Categorical``) columns' own
-    categories (an age or dose band keeps its order), then the order of first appearance in
-    ``df``; null keys last."""
-    keys = df.select(by).unique(maintain_order=True).with_row_index("_first")
+def _in_stratum_order(keys: pl.DataFrame, df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """``keys`` (the distinct ``by`` values in order of first appearance, with any other
+    columns) in the one order of strata in :mod:`recurct.stats`: the order of ``Enum`` (and
+    ``Categorical``) columns' own categories (an age or dose band keeps its order), then the
+    order of first appearance in ``df``; null keys last."""
     coded = [c for c in by if isinstance(df.schema[c], pl.Enum | pl.Categorical)]
     order = [pl.col(c).is_null() for c in by] + [pl.col(c).to_physical() for c in coded]
-    return keys.sort([*order, "_first"]).drop("_first")
+    return keys.with_row_index("_first").sort([*order, "_first"]).drop("_first")
 
 
-def strata(df: pl.DataFrame, by: list[str]) -> list[tuple[tuple[str | None, ...], pl.DataFrame]]:
-    """Split ``df`` into ``[(("all", ...), df), (key, part), ...]``.
+def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """The distinct values of the ``by`` columns, one row per stratum, in the one order of
+    strata in :mod:`recurct.stats` (:func:`_in_stratum_order`)."""
+    return _in_stratum_order(df.select(by).unique(maintain_order=True), df, by)
 
-    Strata follow :func:`stratum_keys` (band order, else first appearance); keys are returned
-    as strings (``None`` for a null key).
-    """
-    out: list[tuple[tuple[str | None, ...], pl.DataFrame]] = [((ALL,) * len(by), df)]
+
+class Strata(NamedTuple):
+    """The strata of a table's rows (:func:`stratum_rows`)."""
+
+    #: one row per stratum, in :func:`stratum_keys` order: the ``by`` columns as strings
+    #: (``None`` for a null key)
+    labels: pl.DataFrame
+    #: each row's stratum (int64, ``0`` to ``len(labels) - 1``)
+    codes: np.ndarray
+    #: the rows grouped by stratum, in input order within each: stratum ``k``'s rows are
+    #: ``order[bounds[k]:bounds[k + 1]]``
+    order: np.ndarray
+    bounds: np.ndarray
+
+
+def stratum_rows(df: pl.DataFrame, by: list[str]) -> Strata | None:
+    """The strata of ``df`` by the columns ``by`` (at least one), found once (one polars
+    ``group_by``), so that a statistic is computed for every stratum at once, or over slices
+    of arrays, instead of a table per stratum (each a few polars calls: 0.5-0.7 ms a stratum,
+    11-15 s for 20,000 strata). ``None`` without ``by``."""
     if not by:
+        return None
+    groups = (
+        df.select(by).with_row_index("_row").group_by(by, maintain_order=True).agg(pl.col("_row"))
+    )
+    groups = _in_stratum_order(groups, df, by)
+    sizes = groups["_row"].list.len().to_numpy().astype(np.int64)
+    order = groups["_row"].explode().to_numpy().astype(np.int64)
+    codes = np.empty(df.height, np.int64)
+    codes[order] = np.repeat(np.arange(sizes.size, dtype=np.int64), sizes)
+    labels = groups.select(pl.col(c).cast(pl.Utf8) for c in by)
+    return Strata(labels, codes, order, np.concatenate(([0], np.cumsum(sizes))))
+
+
+def block_labels(by: list[str], strata: Strata | None, blocks: np.ndarray) -> list[pl.Series]:
+    """The ``by`` columns (strings) of output rows that belong to ``blocks``: block 0 is the
+    whole table (``"all"``), block ``k`` stratum ``k - 1`` of ``strata``."""
+    if not by:
+        return []
+    assert strata is not None
+    return [pl.concat([pl.Series(c, [ALL], pl.Utf8), strata.labels[c]]).gather(blocks) for c in by]
+
+
+def block_sums(strata: Strata | None, values: np.ndarray) -> np.ndarray:
+    """Per block (0: the whole table, block ``k``: stratum ``k - 1`` of ``strata``), the sum
+    of ``values`` over its rows: how many are true for booleans (int64), else float64 (summed
+    in row order: exact for whole numbers below 2^53)."""
+    n = 1 if strata is None else strata.bounds.size
+    if values.dtype == np.bool_:
+        out = np.zeros(n, np.int64)
+        out[0] = np.count_nonzero(values)
+        if strata is not None:
+            out[1:] = np.bincount(strata.codes[values], minlength=n - 1)
         return out
-    parts = df.partition_by(by, as_dict=True, maintain_order=True)
-    keys = stratum_keys(df, by)
-    labels = keys.select(pl.col(c).cast(pl.Utf8) for c in by)  # as magnitude() casts them
-    for row, label in zip(keys.iter_rows(), labels.iter_rows()):
-        out.append((tuple(label), parts[tuple(row)]))
-    return out
+    v = values.astype(np.float64)
+    whole = np.bincount(np.zeros(v.size, np.int64), weights=v, minlength=1)
+    if strata is None:
+        return whole
+    return np.concatenate((whole, np.bincount(strata.codes, weights=v, minlength=n - 1)))
+
+
+def block_sizes(strata: Strata | None, n_rows: int) -> np.ndarray:
+    """Rows per block (int64): ``n_rows``, then each stratum's."""
+    rest = np.zeros(0, np.int64) if strata is None else np.diff(strata.bounds)
+    return np.concatenate(([n_rows], rest)).astype(np.int64)
+
+
+def check_by_names(by: list[str], outputs: Iterable[str], func: str) -> None:
+    """Raise ``ValueError`` if a ``by`` column has the name of one of the output's own
+    columns (the table would have two columns of that name)."""
+    clash = [c for c in by if c in set(outputs)]
+    if clash:
+        raise ValueError(
+            f"{func}: by column(s) {clash} have the name of an output column of {func}; "
+            "rename them first"
+        )
 
 
 #: Label styles of :func:`band_labels`.
@@ -153,7 +224,6 @@ def band_expr(column: str, edges: Sequence[float], style: str = "dash") -> pl.Ex
     return expr.cast(pl.Enum(labels))
 
 
-
 def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") -> pl.Expr:
     """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
 
@@ -175,7 +245,6 @@ def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") ->
         f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
         f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
     )
-
 
 
 def bootstrap_share(
@@ -208,7 +277,6 @@ def bootstrap_share(
         shares = rng.binomial(total, p, size=n_boot) / total
     lo, hi = np.quantile(shares, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lo), float(hi)
-
 
 
 def ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:

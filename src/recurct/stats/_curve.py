@@ -5,6 +5,7 @@ keeps its settings and reads its curve at any time (``.at(years)``) without muta
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,13 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.errors import ParameterError
-from recurct.stats._common import by_list, check_nonempty, result_repr, strata
+from recurct.stats._common import (
+    block_labels,
+    by_list,
+    check_nonempty,
+    result_repr,
+    stratum_rows,
+)
 from recurct.stats._followup import DAYS_PER_YEAR, survival_data
 
 if TYPE_CHECKING:
@@ -80,16 +87,18 @@ def event_table(
 def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.DataFrame:
     """``read(time_days, event, entry_days)`` on the "all" stratum and on each stratum of
     ``events``, each block led by the ``by`` columns (strings, ``"all"`` on the first)."""
-    blocks = []
-    for key, part in strata(events, by_cols):
-        tt = part["time_days"].cast(pl.Float64).to_numpy()
-        ee = part["event"].to_numpy()
-        en = part["entry_days"].cast(pl.Float64).fill_null(-math.inf).to_numpy()
-        block = read(tt, ee, en)
-        blocks.append(
-            block.with_columns(*(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)))
-        )
+    tt = events["time_days"].cast(pl.Float64).to_numpy()
+    ee = events["event"].to_numpy()
+    en = events["entry_days"].cast(pl.Float64).fill_null(-math.inf).to_numpy()
+    groups = stratum_rows(events, by_cols)
+    blocks = [read(tt, ee, en)]
+    if groups is not None:
+        for lo, hi in itertools.pairwise(groups.bounds):
+            rows = groups.order[lo:hi]
+            blocks.append(read(tt[rows], ee[rows], en[rows]))
+    block = np.repeat(np.arange(len(blocks)), [b.height for b in blocks])
     out = pl.concat(blocks, how="vertical_relaxed")
+    out = out.with_columns(*block_labels(by_cols, groups, block))
     out = out.select(*by_cols, *[c for c in out.columns if c not in by_cols])
     return out.with_columns(pl.col(pl.Float64).fill_nan(None))
 

@@ -45,7 +45,7 @@ from scipy import stats
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import StandardisationWarning
-from recurct.stats._common import by_list, reached_expr, strata
+from recurct.stats._common import block_labels, by_list, reached_expr, stratum_rows
 
 if TYPE_CHECKING:
     from recurct._frames import Frame
@@ -99,25 +99,29 @@ def _age_group(age: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _fay_feuer(
     x: np.ndarray, n: np.ndarray, w: np.ndarray, alpha: float
-) -> tuple[float, float, float]:
-    y = float(np.sum(w * x / n))
-    v = float(np.sum(w**2 * x / n**2))
-    wm = float(np.max(w / n))
-    lo = 0.0 if y == 0 else float(stats.gamma.ppf(alpha / 2, y**2 / v, scale=v / y))
-    hi = float(
-        stats.gamma.ppf(1 - alpha / 2, (y + wm) ** 2 / (v + wm**2), scale=(v + wm**2) / (y + wm))
-    )
-    return y, lo, min(hi, 1.0)
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fay and Feuer's gamma interval of the standardised share of each row (a stratum) of
+    the counts ``x`` of ``n`` by age group, weights ``w`` (zero where ``n`` is 0)."""
+    present = n > 0
+    nn = np.where(present, n, 1.0)
+    y = np.sum(w * x / nn, axis=1)
+    v = np.sum(w**2 * x / nn**2, axis=1)
+    wm = np.max(np.where(present, w / nn, 0.0), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(y == 0, 0.0, stats.gamma.ppf(alpha / 2, y**2 / v, scale=v / y))
+    hi = stats.gamma.ppf(1 - alpha / 2, (y + wm) ** 2 / (v + wm**2), scale=(v + wm**2) / (y + wm))
+    return y, lo, np.minimum(hi, 1.0)
 
 
 def _normal(
     x: np.ndarray, n: np.ndarray, w: np.ndarray, alpha: float
-) -> tuple[float, float, float]:
-    p = x / n
-    y = float(np.sum(w * p))
-    se = math.sqrt(float(np.sum(w**2 * p * (1 - p) / n)))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The normal-approximation interval, as :func:`_fay_feuer`."""
+    p = x / np.where(n > 0, n, 1.0)
+    y = np.sum(w * p, axis=1)
+    se = np.sqrt(np.sum(w**2 * p * (1 - p) / np.where(n > 0, n, 1.0), axis=1))
     z = stats.norm.ppf(1 - alpha / 2)
-    return y, max(0.0, y - z * se), min(1.0, y + z * se)
+    return y, np.maximum(0.0, y - z * se), np.minimum(1.0, y + z * se)
 
 
 def standardise(
@@ -198,12 +202,54 @@ def standardise(
         work = work.filter(pl.col("_grp") >= 0)
     if work.height == 0:
         raise ValueError("no patients left to standardise")
-    rows = []
     share = weights / weights.sum()
-    for key, sub in strata(work, by_cols):
-        rows.append({**dict(zip(by_cols, key)), **_row(sub, share, key, ci, alpha)})
-    schema = {**dict.fromkeys(by_cols, pl.Utf8), "threshold": pl.Float64, **_SCHEMA}
-    out = pl.DataFrame(rows, schema=schema).with_columns(pl.lit(threshold).alias("threshold"))
+    groups = stratum_rows(work, by_cols)
+    k = share.size
+    grp = work["_grp"].to_numpy().astype(np.int64)
+    high = work["_high"].fill_null(False).to_numpy()
+    blocks = 1 if groups is None else groups.bounds.size
+    cell = grp if groups is None else np.concatenate((grp, (groups.codes + 1) * k + grp))
+    hit = high if groups is None else np.concatenate((high, high))
+    n = np.bincount(cell, minlength=blocks * k).reshape(blocks, k).astype(np.float64)
+    x = np.bincount(cell[hit], minlength=blocks * k).reshape(blocks, k).astype(np.float64)
+    w = np.where(n > 0, share, 0.0)  # the weights of the age groups present
+    covered = w.sum(axis=1)
+    n_empty = (share > 0).sum() - (w > 0).sum(axis=1)
+    labels = block_labels(by_cols, groups, np.arange(blocks))
+    for b in np.flatnonzero(n_empty):
+        key = [str(c[int(b)]) if c[int(b)] is not None else None for c in labels]
+        warnings.warn(
+            f"standardise: stratum {key or 'all'} has no patients in {n_empty[b]} age "
+            f"group(s) of the standard; weights renormalised over the groups present "
+            f"(covering {covered[b]:.1%} of the standard's weight)",
+            StandardisationWarning,
+            stacklevel=2,
+        )
+    fn = _fay_feuer if ci == "gamma" else _normal
+    some = covered > 0
+    y, lo, hi = fn(x, n, w / np.where(some, covered, 1.0)[:, None], alpha)
+    none = pl.lit(None, pl.Float64)
+    out = pl.DataFrame(
+        [
+            *labels,
+            pl.Series("n_patients", n.sum(axis=1), pl.Int64),
+            pl.Series("n_reached", x.sum(axis=1), pl.Int64),
+            pl.Series("crude_share", x.sum(axis=1) / n.sum(axis=1), pl.Float64),
+            pl.Series("std_share", y, pl.Float64),
+            pl.Series("std_share_lo", lo, pl.Float64),
+            pl.Series("std_share_hi", hi, pl.Float64),
+            pl.Series("n_groups", (n > 0).sum(axis=1), pl.Int64),
+            pl.Series("n_groups_empty", n_empty, pl.Int64),
+            pl.Series("weight_covered", covered, pl.Float64),
+            pl.Series("ci", [ci] * blocks, pl.Utf8),
+            pl.Series("_some", some),
+        ]
+    )
+    out = out.with_columns(
+        pl.when(pl.col("_some")).then(pl.col(c)).otherwise(none).alias(c)
+        for c in ("std_share", "std_share_lo", "std_share_hi")
+    ).drop("_some")
+    out = out.select(*by_cols, pl.lit(threshold, pl.Float64).alias("threshold"), *_SCHEMA)
     return from_polars(out, kind)
 
 
@@ -219,40 +265,3 @@ _SCHEMA = {
     "weight_covered": pl.Float64,
     "ci": pl.Utf8,
 }
-
-
-def _row(
-    sub: pl.DataFrame, weights: np.ndarray, key: tuple[Any, ...], ci: str, alpha: float
-) -> dict[str, Any]:
-    """The standardised share of one stratum (``weights`` sum to 1 over the standard)."""
-    counts = sub.group_by("_grp").agg(pl.len().alias("n"), pl.col("_high").sum().alias("x"))
-    gi = counts.get_column("_grp").to_numpy()
-    n = counts.get_column("n").to_numpy().astype(float)
-    x = counts.get_column("x").to_numpy().astype(float)
-    w = weights[gi]
-    covered = float(w.sum())
-    n_empty = int((weights > 0).sum() - (w > 0).sum())
-    if n_empty:
-        warnings.warn(
-            f"standardise: stratum {list(key) or 'all'} has no patients in {n_empty} age "
-            f"group(s) of the standard; weights renormalised over the groups present "
-            f"(covering {covered:.1%} of the standard's weight)",
-            StandardisationWarning,
-            stacklevel=3,  # _row, standardise, the caller
-        )
-    y = lo_ = hi_ = None
-    if covered > 0:
-        fn = _fay_feuer if ci == "gamma" else _normal
-        y, lo_, hi_ = fn(x, n, w / covered, alpha)
-    return {
-        "n_patients": int(n.sum()),
-        "n_reached": int(x.sum()),
-        "crude_share": float(x.sum() / n.sum()),
-        "std_share": y,
-        "std_share_lo": lo_,
-        "std_share_hi": hi_,
-        "n_groups": len(gi),
-        "n_groups_empty": n_empty,
-        "weight_covered": covered,
-        "ci": ci,
-    }

@@ -17,7 +17,18 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
-from recurct.stats._common import band_expr, band_labels, by_list, check_nonempty, require, strata
+from recurct.stats._common import (
+    band_expr,
+    band_labels,
+    block_labels,
+    block_sizes,
+    block_sums,
+    by_list,
+    check_by_names,
+    check_nonempty,
+    require,
+    stratum_rows,
+)
 from recurct.stats.population import add_population
 from recurct.stats.proportion import proportion_ci
 
@@ -100,29 +111,36 @@ def dose_bands(
     require(df, [column], "dose_bands")
     names = band_labels(edges, labels)
     edges = [float(b) for b in edges]
-    banded = df.select(*by_cols, band_expr(column, edges, labels).alias("band"))
-    bad = banded["band"].null_count()
+    check_by_names(by_cols, _BAND_COLUMNS, "dose_bands")
+    band = df.select(band_expr(column, edges, labels).to_physical().alias("band"))["band"]
+    bad = band.null_count()
     if bad:
         raise ValueError(
             f"dose_bands: {bad} patient(s) have a null {column} or one outside the bands "
             f"[{edges[0]:g}, {edges[-1]:g}); widen the band edges"
         )
-    frame = pl.DataFrame(
-        {"band": names, "band_lo": edges[:-1], "band_hi": edges[1:]},
-        schema={"band": pl.Utf8, "band_lo": pl.Float64, "band_hi": pl.Float64},
+    k = len(names)
+    idx = band.to_numpy().astype(np.int64)
+    groups = stratum_rows(df, by_cols)
+    counts = [np.bincount(idx, minlength=k)]
+    if groups is not None:
+        n_strata = groups.bounds.size - 1
+        counts.append(np.bincount(groups.codes * k + idx, minlength=n_strata * k))
+    n = np.concatenate(counts).astype(np.int64).reshape(-1, k)  # block x band
+    blocks = n.shape[0]
+    n_total = n.sum(axis=1)
+    ge = n[:, ::-1].cumsum(axis=1)[:, ::-1] / n_total[:, None]
+    out = pl.DataFrame(
+        [
+            *block_labels(by_cols, groups, np.repeat(np.arange(blocks), k)),
+            pl.Series("band", names * blocks, pl.Utf8),
+            pl.Series("band_lo", edges[:-1] * blocks, pl.Float64),
+            pl.Series("band_hi", edges[1:] * blocks, pl.Float64),
+            pl.Series("n_patients", n.ravel(), pl.Int64),
+            pl.Series("n_total", np.repeat(n_total, k), pl.Int64),
+            pl.Series("cum_share_ge", ge.ravel(), pl.Float64),
+        ]
     )
-    blocks = []
-    for key, part in strata(banded, by_cols):
-        counts = part.group_by("band").agg(pl.len().cast(pl.Int64).alias("n_patients"))
-        counts = counts.with_columns(pl.col("band").cast(pl.Utf8))
-        block = frame.join(counts, on="band", how="left", maintain_order="left").with_columns(
-            pl.col("n_patients").fill_null(0),
-            pl.lit(part.height, dtype=pl.Int64).alias("n_total"),
-            *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
-        )
-        ge = pl.col("n_patients").reverse().cum_sum().reverse() / pl.col("n_total")
-        blocks.append(block.with_columns(ge.alias("cum_share_ge")))
-    out = pl.concat(blocks, how="vertical")
     out = out.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
     out = _with_ci(out, "n_patients", "n_total", alpha, ci)
     out = out.select(
@@ -142,6 +160,17 @@ def dose_bands(
             out, population, by_cols, "n_patients", patients=df, alpha=alpha, ci=ci
         )
     return from_polars(out, kind)
+
+
+_SHARE_COLUMNS = ("n_exams", "dose_msv", "dose_share", "exam_share", "mean_dose_msv")
+_SINGLE_COLUMNS = tuple(
+    f"{a}_{u}{b}" for u in ("exams", "patients") for a, b in (("n", ""), ("n", "_ge"))
+)
+_SINGLE_COLUMNS += tuple(f"share_{u}{b}" for u in ("exams", "patients") for b in ("", "_lo", "_hi"))
+_EXAMS_COLUMNS = ("at_least", "n_patients", "n_total", "share", "share_lo", "share_hi")
+_EXAMS_COLUMNS += ("n_exams", "cum_share_ge")
+_BAND_COLUMNS = ("band", "band_lo", "band_hi", "n_patients", "n_total", "share", "share_lo")
+_BAND_COLUMNS += ("share_hi", "cum_share_ge", "n_population", "share_population")
 
 
 class ExamsPerPatient(NamedTuple):
@@ -192,37 +221,39 @@ def exams_per_patient(
         raise ValueError(f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}")
     if df["n_exams"].null_count():
         raise ValueError(f"exams_per_patient: {df['n_exams'].null_count()} null n_exams")
-    work = df.select(*by_cols, pl.col("n_exams").cast(pl.Int64))
-    ge_rows, dist_rows = [], []
-    for key, part in strata(work, by_cols):
-        keys = [pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)]
-        n = part["n_exams"].to_numpy()
-        ge_rows.append(
-            pl.DataFrame(
-                {
-                    "at_least": ks,
-                    "n_patients": [int((n >= k).sum()) for k in ks],
-                    "n_total": [n.size] * len(ks),
-                },
-                schema={"at_least": pl.Int64, "n_patients": pl.Int64, "n_total": pl.Int64},
-            ).with_columns(*keys)
-        )
-        dist = (
-            part.group_by("n_exams")
-            .agg(pl.len().cast(pl.Int64).alias("n_patients"))
-            .sort("n_exams")
-            .with_columns(
-                (pl.col("n_patients") / n.size).alias("share"),
-                (pl.col("n_patients").reverse().cum_sum().reverse() / n.size).alias("cum_share_ge"),
-                *keys,
-            )
-        )
-        dist_rows.append(dist)
-    ge = pl.concat(ge_rows, how="vertical")
+    check_by_names(by_cols, _EXAMS_COLUMNS, "exams_per_patient")
+    n = df["n_exams"].cast(pl.Int64).to_numpy()
+    groups = stratum_rows(df, by_cols)
+    size = block_sizes(groups, n.size)
+    blocks = size.size
+    at = np.stack([block_sums(groups, n >= k) for k in ks], axis=1)  # block x k
+    ge = pl.DataFrame(
+        [
+            *block_labels(by_cols, groups, np.repeat(np.arange(blocks), len(ks))),
+            pl.Series("at_least", ks * blocks, pl.Int64),
+            pl.Series("n_patients", at.ravel(), pl.Int64),
+            pl.Series("n_total", np.repeat(size, len(ks)), pl.Int64),
+        ]
+    )
     ge = ge.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
     ge = _with_ci(ge, "n_patients", "n_total", alpha, ci)
     ge = ge.select(*by_cols, "at_least", "n_patients", "n_total", "share", "share_lo", "share_hi")
-    dist = pl.concat(dist_rows, how="vertical")
+    block = np.zeros(n.size, np.int64) if groups is None else groups.codes + 1
+    whole = pl.DataFrame({"_block": np.zeros(n.size, np.int64), "n_exams": n})
+    parts = [whole] if groups is None else [whole, pl.DataFrame({"_block": block, "n_exams": n})]
+    dist = (
+        pl.concat(parts)
+        .group_by("_block", "n_exams")
+        .agg(pl.len().cast(pl.Int64).alias("n_patients"))
+        .sort("_block", "n_exams")
+    )
+    b = dist["_block"].to_numpy()
+    total = pl.Series(size[b])
+    dist = dist.with_columns(
+        (pl.col("n_patients") / total).alias("share"),
+        (pl.col("n_patients").cum_sum(reverse=True).over("_block") / total).alias("cum_share_ge"),
+    ).drop("_block")
+    dist = dist.with_columns(*block_labels(by_cols, groups, b))
     dist = dist.select(*by_cols, "n_exams", "n_patients", "share", "cum_share_ge")
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
 
@@ -259,32 +290,38 @@ def dose_share(
     dose = df["effective_dose_msv"]
     if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
         raise ValueError("dose_share: effective_dose_msv must be >= 0 and not null")
+    check_by_names(by_cols, [column, *_SHARE_COLUMNS], "dose_share")
+    groups = stratum_rows(df, by_cols)
     work = df.select(
-        *by_cols,
         pl.col(column).cast(pl.Utf8).fill_null("not stated"),
         pl.col("effective_dose_msv").cast(pl.Float64),
     )
-    blocks = []
-    for key, part in strata(work, by_cols):
-        total = part["effective_dose_msv"].sum()
-        g = (
-            part.group_by(column)
-            .agg(
-                pl.len().cast(pl.Int64).alias("n_exams"),
-                pl.col("effective_dose_msv").sum().alias("dose_msv"),
-            )
-            .with_columns(
-                (pl.col("dose_msv") / total if total > 0 else pl.lit(None, pl.Float64)).alias(
-                    "dose_share"
-                ),
-                (pl.col("n_exams") / part.height).alias("exam_share"),
-                (pl.col("dose_msv") / pl.col("n_exams")).alias("mean_dose_msv"),
-                *(pl.lit(v, dtype=pl.Utf8).alias(c) for c, v in zip(by_cols, key)),
-            )
-            .sort(["dose_msv", column], descending=[True, False])
+    parts = [work.with_columns(pl.lit(0, pl.Int64).alias("_block"))]
+    if groups is not None:
+        parts.append(work.with_columns(pl.Series("_block", groups.codes + 1)))
+    g = (
+        pl.concat(parts)
+        .group_by("_block", column)
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_exams"),
+            pl.col("effective_dose_msv").sum().alias("dose_msv"),
         )
-        blocks.append(g)
-    out = pl.concat(blocks, how="vertical").select(
+        .with_columns(
+            pl.col("dose_msv").sum().over("_block").alias("_total"),
+            pl.col("n_exams").sum().over("_block").alias("_exams"),
+        )
+        .sort(["_block", "dose_msv", column], descending=[False, True, False])
+    )
+    g = g.with_columns(
+        pl.when(pl.col("_total") > 0)
+        .then(pl.col("dose_msv") / pl.col("_total"))
+        .alias("dose_share"),
+        (pl.col("n_exams") / pl.col("_exams")).alias("exam_share"),
+        (pl.col("dose_msv") / pl.col("n_exams")).alias("mean_dose_msv"),
+    )
+    b = g["_block"].to_numpy()
+    out = g.drop("_block", "_total", "_exams").with_columns(*block_labels(by_cols, groups, b))
+    out = out.select(
         *by_cols, column, "n_exams", "dose_msv", "dose_share", "exam_share", "mean_dose_msv"
     )
     return from_polars(out, kind)
@@ -332,23 +369,29 @@ def single_exam_share(
             f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "
             "effective_dose_msv; compute or drop them first"
         )
-    work = df.select(*by_cols, "patient_id", (pl.col("effective_dose_msv") >= t[0]).alias("_ge"))
-    rows = []
-    for key, part in strata(work, by_cols):
-        per_patient = part.group_by("patient_id").agg(pl.col("_ge").any())
-        rows.append(
-            {
-                **dict(zip(by_cols, key)),
-                "threshold": t[0],
-                "n_exams": part.height,
-                "n_exams_ge": int(part["_ge"].sum()),
-                "n_patients": per_patient.height,
-                "n_patients_ge": int(per_patient["_ge"].sum()),
-            }
-        )
-    schema = {**dict.fromkeys(by_cols, pl.Utf8), "threshold": pl.Float64}
-    schema.update(dict.fromkeys(("n_exams", "n_exams_ge", "n_patients", "n_patients_ge"), pl.Int64))
-    out = pl.DataFrame(rows, schema=schema, orient="row")
+    check_by_names(by_cols, ["threshold", *_SINGLE_COLUMNS], "single_exam_share")
+    groups = stratum_rows(df, by_cols)
+    ge = (df["effective_dose_msv"] >= t[0]).to_numpy()
+    parts = [df.select("patient_id", pl.lit(0, pl.Int64).alias("_block"), pl.Series("_ge", ge))]
+    if groups is not None:
+        parts.append(parts[0].with_columns(pl.Series("_block", groups.codes + 1)))
+    per_patient = pl.concat(parts).group_by("_block", "patient_id").agg(pl.col("_ge").any())
+    pb = per_patient["_block"].to_numpy()
+    blocks = 1 if groups is None else groups.bounds.size
+    out = pl.DataFrame(
+        [
+            *block_labels(by_cols, groups, np.arange(blocks)),
+            pl.Series("threshold", [t[0]] * blocks, pl.Float64),
+            pl.Series("n_exams", block_sizes(groups, ge.size), pl.Int64),
+            pl.Series("n_exams_ge", block_sums(groups, ge), pl.Int64),
+            pl.Series("n_patients", np.bincount(pb, minlength=blocks), pl.Int64),
+            pl.Series(
+                "n_patients_ge",
+                np.bincount(pb[per_patient["_ge"].to_numpy()], minlength=blocks),
+                pl.Int64,
+            ),
+        ]
+    )
     for unit in ("exams", "patients"):
         k = out[f"n_{unit}_ge"].to_numpy()
         n = out[f"n_{unit}"].to_numpy()

@@ -45,7 +45,14 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.errors import ParameterError
-from recurct.stats._common import by_list, check_nonempty, require, strata
+from recurct.stats._common import (
+    block_labels,
+    block_sums,
+    by_list,
+    check_nonempty,
+    require,
+    stratum_rows,
+)
 from recurct.stats._followup import DAYS_PER_YEAR, date_expr, observation_end
 from recurct.stats.proportion import proportion_ci
 
@@ -293,28 +300,26 @@ def _follow_up(
 
 def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataFrame:
     """Per stratum: patients at risk, prevalent, events, person-years, horizon counts."""
-    rows = []
-    for key, part in strata(work, by_cols):
-        prev = part["_prev"].to_numpy()
-        risk = part.filter(~pl.col("_prev"))
-        ev = risk["_ev"].to_numpy()
-        days = risk["_days"].to_numpy()
-        row: dict[str, Any] = dict(zip(by_cols, key))
-        row.update(
-            n_patients=risk.height,
-            n_prevalent=int(prev.sum()),
-            n_events=int(ev.sum()),
-            person_years=float(days.sum()) / DAYS_PER_YEAR,
-        )
-        obs = risk["_obs"].to_numpy()
-        for h in hs:
-            hd = h * DAYS_PER_YEAR
-            elig = obs >= hd
-            hit = elig & ev & (days <= hd)
-            lab = param_label(h)
-            row[f"n_eligible_{lab}y"] = int(elig.sum())
-            row[f"n_reached_{lab}y"] = int(hit.sum())
-        rows.append(row)
+    groups = stratum_rows(work, by_cols)
+    prev = work["_prev"].to_numpy()
+    risk = ~prev
+    ev = work["_ev"].to_numpy() & risk
+    days = work["_days"].to_numpy()
+    obs = work["_obs"].to_numpy()
+    blocks = 1 if groups is None else groups.bounds.size
+    cols: dict[str, Any] = {c.name: c for c in block_labels(by_cols, groups, np.arange(blocks))}
+    cols.update(
+        n_patients=block_sums(groups, risk),
+        n_prevalent=block_sums(groups, prev),
+        n_events=block_sums(groups, ev),
+        person_years=block_sums(groups, np.where(risk, days, 0.0)) / DAYS_PER_YEAR,
+    )
+    for h in hs:
+        hd = h * DAYS_PER_YEAR
+        elig = risk & (obs >= hd)
+        lab = param_label(h)
+        cols[f"n_eligible_{lab}y"] = block_sums(groups, elig)
+        cols[f"n_reached_{lab}y"] = block_sums(groups, elig & ev & (days <= hd))
     schema: dict[str, Any] = dict.fromkeys(by_cols, pl.Utf8)
     schema.update(
         n_patients=pl.Int64, n_prevalent=pl.Int64, n_events=pl.Int64, person_years=pl.Float64
@@ -322,7 +327,7 @@ def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataF
     for h in hs:
         schema[f"n_eligible_{param_label(h)}y"] = pl.Int64
         schema[f"n_reached_{param_label(h)}y"] = pl.Int64
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return pl.DataFrame(cols, schema=schema)
 
 
 def _with_rates(
