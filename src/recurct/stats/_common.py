@@ -6,6 +6,7 @@ Argument checks (thresholds, alpha, end) live in :mod:`recurct._checks`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -29,6 +30,7 @@ __all__ = [
     "by_list",
     "check_by_names",
     "check_nonempty",
+    "normal_quantile",
     "ratio",
     "reached_expr",
     "require",
@@ -40,6 +42,15 @@ __all__ = [
 AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
 
 ALL = "all"
+
+
+@functools.lru_cache(maxsize=16)
+def normal_quantile(p: float) -> float:
+    """The standard normal quantile of ``p`` (scipy's, kept: a pointwise interval asks for it
+    once a stratum, and scipy's call costs about 0.1 ms)."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(p))
 
 
 def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:

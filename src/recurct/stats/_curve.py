@@ -32,10 +32,12 @@ if TYPE_CHECKING:
 
     from recurct._frames import Frame
 
-__all__ = ["CurveResult", "at_years", "event_table", "per_stratum"]
+__all__ = ["Block", "CurveResult", "at_years", "event_table", "per_stratum"]
 
 #: One stratum's block of a table: (times, event codes, entry days) -> polars table.
-Reader = Callable[[np.ndarray, np.ndarray, np.ndarray], pl.DataFrame]
+#: a stratum's rows of a curve table: its columns, as arrays of one length
+Block = dict[str, np.ndarray]
+Reader = Callable[[np.ndarray, np.ndarray, np.ndarray], Block]
 
 
 def at_years(years: float | Sequence[float], fn: str) -> list[float]:
@@ -96,8 +98,8 @@ def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.Da
         for lo, hi in itertools.pairwise(groups.bounds):
             rows = groups.order[lo:hi]
             blocks.append(read(tt[rows], ee[rows], en[rows]))
-    block = np.repeat(np.arange(len(blocks)), [b.height for b in blocks])
-    out = pl.concat(blocks, how="vertical_relaxed")
+    block = np.repeat(np.arange(len(blocks)), [len(next(iter(b.values()))) for b in blocks])
+    out = pl.DataFrame({c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]})
     out = out.with_columns(*block_labels(by_cols, groups, block))
     out = out.select(*by_cols, *[c for c in out.columns if c not in by_cols])
     return out.with_columns(pl.col(pl.Float64).fill_nan(None))
@@ -134,9 +136,7 @@ class CurveResult:
     alpha: float
     n_prevalent: int
 
-    def _read_at(
-        self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
-    ) -> pl.DataFrame:
+    def _read_at(self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray) -> Block:
         """One stratum's curve read at ``days`` (defined by each kind of curve)."""
         raise NotImplementedError
 
@@ -154,10 +154,8 @@ class CurveResult:
         days = np.asarray(ys, dtype=np.float64) * DAYS_PER_YEAR
         events, _ = to_polars(self.events)
 
-        def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> pl.DataFrame:
-            return self._read_at(tt, ee, en, days).with_columns(
-                pl.Series("time_years", ys, dtype=pl.Float64)
-            )
+        def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> Block:
+            return {**self._read_at(tt, ee, en, days), "time_years": np.asarray(ys, np.float64)}
 
         out = per_stratum(events, list(self.by), read)
         lead = [*self.by, "time_years"]

@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
-from scipy.stats import norm
 
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars
-from recurct.stats._curve import CurveResult, event_table, per_stratum
+from recurct.stats._common import normal_quantile
+from recurct.stats._curve import Block, CurveResult, event_table, per_stratum
 from recurct.stats._followup import DAYS_PER_YEAR, check_entry, risk_set
 
 __all__ = ["CumulativeIncidence", "aalen_johansen", "cumulative_incidence"]
@@ -101,7 +100,7 @@ def aalen_johansen(
 
 def _ci(f: np.ndarray, var: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise interval of a cumulative incidence on ``log(-log F)``."""
-    z = norm.ppf(1 - alpha / 2)
+    z = normal_quantile(1 - alpha / 2)
     lo = np.full(f.shape, np.nan)
     hi = np.full(f.shape, np.nan)
     inner = (f > 0) & (f < 1) & np.isfinite(var)
@@ -146,9 +145,7 @@ class CumulativeIncidence(CurveResult):
 
     death: str | None = None
 
-    def _read_at(
-        self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
-    ) -> pl.DataFrame:
+    def _read_at(self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray) -> Block:
         aj = aalen_johansen(tt, ee, en)
         died = aalen_johansen(tt, ee, en, cause=2)["cif"]
         return _read_at(aj, died, tt, ee, en, days, self.alpha)
@@ -200,7 +197,7 @@ def cumulative_incidence(
         patients, threshold, by, end=end, entry=entry, death=death, fn=fn
     )
 
-    def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> pl.DataFrame:
+    def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> Block:
         aj = aalen_johansen(tt, ee, en)
         died = aalen_johansen(tt, ee, en, cause=2)["cif"]
         return _curve_table(aj, died, en, alpha)
@@ -221,7 +218,7 @@ def cumulative_incidence(
 
 def _curve_table(
     aj: dict[str, np.ndarray], died: np.ndarray, en: np.ndarray, alpha: float
-) -> pl.DataFrame:
+) -> Block:
     time, cif, var = aj["time"], aj["cif"], aj["var"]
     n0 = float(np.sum(en < 0))
     if time.size == 0 or time[0] > 0:
@@ -235,20 +232,18 @@ def _curve_table(
     else:
         n_risk, d1, d2 = aj["n_at_risk"], aj["n_events"], aj["n_other"]
     lo, hi = _ci(cif, var, alpha)
-    return pl.DataFrame(
-        {
-            "time_years": time / DAYS_PER_YEAR,
-            "time_days": time.astype(np.int64),
-            "n_at_risk": n_risk.astype(np.int64),
-            "n_events": d1.astype(np.int64),
-            "n_competing": d2.astype(np.int64),
-            "prob_reached": cif,
-            "se": np.sqrt(var),
-            "prob_reached_lo": lo,
-            "prob_reached_hi": hi,
-            "prob_died": died,
-        }
-    )
+    return {
+        "time_years": time / DAYS_PER_YEAR,
+        "time_days": time.astype(np.int64),
+        "n_at_risk": n_risk.astype(np.int64),
+        "n_events": d1.astype(np.int64),
+        "n_competing": d2.astype(np.int64),
+        "prob_reached": cif,
+        "se": np.sqrt(var),
+        "prob_reached_lo": lo,
+        "prob_reached_hi": hi,
+        "prob_died": died,
+    }
 
 
 def _read_at(
@@ -259,7 +254,7 @@ def _read_at(
     en: np.ndarray,
     at_days: np.ndarray,
     alpha: float,
-) -> pl.DataFrame:
+) -> Block:
     time, cif, var = aj["time"], aj["cif"], aj["var"]
     idx = np.searchsorted(time, at_days, side="right") - 1
     ok = idx >= 0
@@ -271,15 +266,13 @@ def _read_at(
     f, v, fd = pick(cif), pick(var), pick(died)
     lo, hi = _ci(f, v, alpha)
     nan = np.where(at_days > tt.max(), np.nan, 1.0)
-    return pl.DataFrame(
-        {
-            "n_at_risk": risk_set(tt, at_days, en).astype(np.int64),
-            "n_events": np.array([((ee == 1) & (tt <= a)).sum() for a in at_days], np.int64),
-            "n_competing": np.array([((ee == 2) & (tt <= a)).sum() for a in at_days], np.int64),
-            "prob_reached": f * nan,
-            "se": np.sqrt(v) * nan,
-            "prob_reached_lo": lo * nan,
-            "prob_reached_hi": hi * nan,
-            "prob_died": fd * nan,
-        }
-    )
+    return {
+        "n_at_risk": risk_set(tt, at_days, en).astype(np.int64),
+        "n_events": np.array([((ee == 1) & (tt <= a)).sum() for a in at_days], np.int64),
+        "n_competing": np.array([((ee == 2) & (tt <= a)).sum() for a in at_days], np.int64),
+        "prob_reached": f * nan,
+        "se": np.sqrt(v) * nan,
+        "prob_reached_lo": lo * nan,
+        "prob_reached_hi": hi * nan,
+        "prob_died": fd * nan,
+    }

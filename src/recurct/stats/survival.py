@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
-from scipy.stats import norm
 
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars
 from recurct.errors import CompetingRiskWarning, ParameterError
-from recurct.stats._curve import CurveResult, event_table, per_stratum
+from recurct.stats._common import normal_quantile
+from recurct.stats._curve import Block, CurveResult, event_table, per_stratum
 from recurct.stats._followup import (
     DAYS_PER_YEAR,
     check_entry,
@@ -87,7 +86,7 @@ def _ci_reached(
     surv: np.ndarray, se: np.ndarray, alpha: float, transform: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise CI of ``1 - surv`` from Greenwood's ``se`` of ``surv``."""
-    z = norm.ppf(1.0 - alpha / 2.0)
+    z = normal_quantile(1.0 - alpha / 2.0)
     surv = np.asarray(surv, dtype=np.float64)
     se = np.asarray(se, dtype=np.float64)
     if transform == "plain":
@@ -141,7 +140,7 @@ class TimeToThreshold(CurveResult):
 
     def _read_at(
         self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
-    ) -> pl.DataFrame:
+    ) -> Block:
         return _read_at(kaplan_meier(tt, ee == 1, en), tt, ee == 1, days, self.alpha, self.ci, en)
 
 
@@ -218,7 +217,7 @@ def time_to_threshold(
         patients, threshold, by, end=end, entry=entry, death=None, fn=fn
     )
 
-    def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> pl.DataFrame:
+    def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> Block:
         km = kaplan_meier(tt, ee == 1, en)
         return _curve_table(km, int(np.sum(en < 0)), alpha, ci)
 
@@ -236,7 +235,7 @@ def time_to_threshold(
     )
 
 
-def _curve_table(km: dict[str, np.ndarray], n: int, alpha: float, transform: str) -> pl.DataFrame:
+def _curve_table(km: dict[str, np.ndarray], n: int, alpha: float, transform: str) -> Block:
     time, n_risk, d, surv, se = km["time"], km["n_at_risk"], km["n_events"], km["surv"], km["se"]
     if time.size == 0 or time[0] > 0:
         time = np.concatenate([[0.0], time])
@@ -245,18 +244,16 @@ def _curve_table(km: dict[str, np.ndarray], n: int, alpha: float, transform: str
         surv = np.concatenate([[1.0], surv])
         se = np.concatenate([[0.0], se])
     lo, hi = _ci_reached(surv, se, alpha, transform)
-    return pl.DataFrame(
-        {
-            "time_years": time / DAYS_PER_YEAR,
-            "time_days": time.astype(np.int64),
-            "n_at_risk": n_risk.astype(np.int64),
-            "n_events": d.astype(np.int64),
-            "prob_reached": 1.0 - surv,
-            "se": se,
-            "prob_reached_lo": lo,
-            "prob_reached_hi": hi,
-        }
-    )
+    return {
+        "time_years": time / DAYS_PER_YEAR,
+        "time_days": time.astype(np.int64),
+        "n_at_risk": n_risk.astype(np.int64),
+        "n_events": d.astype(np.int64),
+        "prob_reached": 1.0 - surv,
+        "se": se,
+        "prob_reached_lo": lo,
+        "prob_reached_hi": hi,
+    }
 
 
 def _read_at(
@@ -267,7 +264,7 @@ def _read_at(
     alpha: float,
     transform: str,
     entry: np.ndarray | None = None,
-) -> pl.DataFrame:
+) -> Block:
     idx = np.searchsorted(km["time"], at_days, side="right") - 1  # last event time <= t
     surv = np.where(idx >= 0, km["surv"][np.maximum(idx, 0)] if km["time"].size else 1.0, 1.0)
     se = np.where(idx >= 0, km["se"][np.maximum(idx, 0)] if km["time"].size else 0.0, 0.0)
@@ -275,13 +272,11 @@ def _read_at(
     n_risk = risk_set(tt, at_days, entry).astype(np.int64)
     n_ev = np.array([(ee & (tt <= a)).sum() for a in at_days], dtype=np.int64)
     beyond = np.where(at_days > tt.max(), np.nan, 1.0)
-    return pl.DataFrame(
-        {
-            "n_at_risk": n_risk,
-            "n_events": n_ev,
-            "prob_reached": (1.0 - surv) * beyond,
-            "se": se * beyond,
-            "prob_reached_lo": lo * beyond,
-            "prob_reached_hi": hi * beyond,
-        }
-    )
+    return {
+        "n_at_risk": n_risk,
+        "n_events": n_ev,
+        "prob_reached": (1.0 - surv) * beyond,
+        "se": se * beyond,
+        "prob_reached_lo": lo * beyond,
+        "prob_reached_hi": hi * beyond,
+    }
