@@ -20,6 +20,7 @@ from recurct._frames import from_polars, to_polars
 from recurct.stats._common import (
     band_expr,
     band_labels,
+    block_group_by,
     block_labels,
     block_sizes,
     block_sums,
@@ -238,15 +239,10 @@ def exams_per_patient(
     ge = ge.with_columns((pl.col("n_patients") / pl.col("n_total")).alias("share"))
     ge = _with_ci(ge, "n_patients", "n_total", alpha, ci)
     ge = ge.select(*by_cols, "at_least", "n_patients", "n_total", "share", "share_lo", "share_hi")
-    block = np.zeros(n.size, np.int64) if groups is None else groups.codes + 1
-    whole = pl.DataFrame({"_block": np.zeros(n.size, np.int64), "n_exams": n})
-    parts = [whole] if groups is None else [whole, pl.DataFrame({"_block": block, "n_exams": n})]
-    dist = (
-        pl.concat(parts)
-        .group_by("_block", "n_exams")
-        .agg(pl.len().cast(pl.Int64).alias("n_patients"))
-        .sort("_block", "n_exams")
-    )
+    count = pl.len().cast(pl.Int64).alias("n_patients")
+    dist = block_group_by(
+        pl.DataFrame({"n_exams": n}), groups, ["n_exams"], [count], [pl.col("n_patients").sum()]
+    ).sort("_block", "n_exams")
     b = dist["_block"].to_numpy()
     total = pl.Series(size[b])
     dist = dist.with_columns(
@@ -296,15 +292,17 @@ def dose_share(
         pl.col(column).cast(pl.Utf8).fill_null("not stated"),
         pl.col("effective_dose_msv").cast(pl.Float64),
     )
-    parts = [work.with_columns(pl.lit(0, pl.Int64).alias("_block"))]
-    if groups is not None:
-        parts.append(work.with_columns(pl.Series("_block", groups.codes + 1)))
+    sums = [pl.col("n_exams").sum(), pl.col("dose_msv").sum()]
     g = (
-        pl.concat(parts)
-        .group_by("_block", column)
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_exams"),
-            pl.col("effective_dose_msv").sum().alias("dose_msv"),
+        block_group_by(
+            work,
+            groups,
+            [column],
+            [
+                pl.len().cast(pl.Int64).alias("n_exams"),
+                pl.col("effective_dose_msv").sum().alias("dose_msv"),
+            ],
+            sums,
         )
         .with_columns(
             pl.col("dose_msv").sum().over("_block").alias("_total"),
@@ -372,24 +370,27 @@ def single_exam_share(
     check_by_names(by_cols, ["threshold", *_SINGLE_COLUMNS], "single_exam_share")
     groups = stratum_rows(df, by_cols)
     ge = (df["effective_dose_msv"] >= t[0]).to_numpy()
-    parts = [df.select("patient_id", pl.lit(0, pl.Int64).alias("_block"), pl.Series("_ge", ge))]
-    if groups is not None:
-        parts.append(parts[0].with_columns(pl.Series("_block", groups.codes + 1)))
-    per_patient = pl.concat(parts).group_by("_block", "patient_id").agg(pl.col("_ge").any())
-    pb = per_patient["_block"].to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
+    ids = df.select("patient_id", pl.Series("_block", np.zeros(ge.size, np.int64)))
+    if groups is not None:
+        ids = ids.with_columns(pl.Series("_block", groups.codes + 1))
+
+    def distinct(rows: pl.DataFrame) -> np.ndarray:  # patients per block
+        out = np.zeros(blocks, np.int64)
+        out[0] = rows["patient_id"].n_unique()
+        if groups is not None and rows.height:
+            per = rows.group_by("_block").agg(pl.col("patient_id").n_unique())
+            out[per["_block"].to_numpy()] = per["patient_id"].to_numpy()
+        return out
+
     out = pl.DataFrame(
         [
             *block_labels(by_cols, groups, np.arange(blocks)),
             pl.Series("threshold", [t[0]] * blocks, pl.Float64),
             pl.Series("n_exams", block_sizes(groups, ge.size), pl.Int64),
             pl.Series("n_exams_ge", block_sums(groups, ge), pl.Int64),
-            pl.Series("n_patients", np.bincount(pb, minlength=blocks), pl.Int64),
-            pl.Series(
-                "n_patients_ge",
-                np.bincount(pb[per_patient["_ge"].to_numpy()], minlength=blocks),
-                pl.Int64,
-            ),
+            pl.Series("n_patients", distinct(ids), pl.Int64),
+            pl.Series("n_patients_ge", distinct(ids.filter(pl.Series(ge))), pl.Int64),
         ]
     )
     for unit in ("exams", "patients"):
