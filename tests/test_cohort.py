@@ -120,6 +120,8 @@ def test_period_per_facility() -> None:
     assert c.flow().row(1, named=True)["exams_dropped"] == 2
     with pytest.raises(ValueError, match="not both"):
         Cohort(_exams()).period("2019-01-01", per_facility={"A": ("2019-01-01", "2020-01-01")})
+    with pytest.raises(ValueError, match="per_facility must map each facility"):
+        Cohort(_exams()).period(per_facility=True)  # type: ignore[arg-type]
 
 
 def test_min_followup_observed_and_to_study_end() -> None:

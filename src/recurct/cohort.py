@@ -391,6 +391,11 @@ class Cohort:
             if start is not None or end is not None:
                 raise ValueError("Cohort.period: give start/end or per_facility, not both")
             self._need(["facility"], "period(per_facility=...)")
+            if not isinstance(per_facility, Mapping):
+                raise ValueError(
+                    "Cohort.period: per_facility must map each facility to its (start, end), "
+                    f"e.g. {{'north': ('2016-01-01', '2019-12-31')}}; got {per_facility!r}"
+                )
             if not per_facility:
                 raise ValueError("Cohort.period: per_facility is empty")
             cond = pl.lit(False)
