@@ -184,3 +184,23 @@ def test_many_small_strata(name: str) -> None:
     rng = np.random.default_rng(7)
     df = _patients(rng, 900, 500)
     _check(STRATIFIED[name], df, ["site"])
+
+
+@pytest.mark.parametrize("name", sorted(STRATIFIED))
+@pytest.mark.parametrize("by", [True, 3, ["site", 1]])
+def test_a_by_that_is_not_column_names_is_refused_clearly(name: str, by: object) -> None:
+    df = _patients(np.random.default_rng(3), 50, 3)
+    with pytest.raises(ValueError, match="by: give a column name"):
+        STRATIFIED[name](df, by)
+
+
+def test_bad_ci_and_edges_are_refused_clearly() -> None:
+    df = _patients(np.random.default_rng(3), 50, 3)
+    for ci in (["wilson"], {"a": 1}, 3):
+        with pytest.raises(ValueError, match="unknown CI method"):
+            stats.dose_bands(df, ci=ci)  # type: ignore[arg-type]
+    for edges in (True, 100, None, "0-10"):
+        with pytest.raises(ValueError, match="band edges: give a sequence"):
+            stats.dose_bands(df, edges=edges)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="name of an output column"):
+        stats.dose_bands(df.rename({"sex": "band"}), by="band")

@@ -58,7 +58,10 @@ def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
     """Return the stratification columns as a list, checking that they exist in ``df``."""
     if by is None:
         return []
-    cols = [by] if isinstance(by, str) else list(by)
+    cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
+    if cols is None or not all(isinstance(c, str) for c in cols):
+        raise ValueError(f"by: give a column name or a sequence of column names, got {by!r:.80}")
+    cols = [str(c) for c in cols]  # (NumPy's str_ too)
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(
@@ -221,6 +224,8 @@ def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
     """
     if style not in BAND_STYLES:
         raise ValueError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
+    if not isinstance(edges, Iterable) or isinstance(edges, str):
+        raise ValueError(f"band edges: give a sequence of numbers, got {edges!r:.80}")
     e = [float(x) for x in edges]
     if len(e) < 2:
         raise ValueError(f"give at least two band edges, got {list(edges)}")

@@ -36,7 +36,7 @@ def ci_method(method: str) -> str:
 
     Raises ``ValueError`` naming the accepted spellings for an unknown one.
     """
-    key = method.lower() if isinstance(method, str) else method
+    key = method.lower() if isinstance(method, str) else None  # (a list is unhashable)
     if key not in CI_ALIASES:
         raise ValueError(f"unknown CI method {method!r}; use one of {', '.join(CI_ALIASES)}")
     return CI_ALIASES[key]
