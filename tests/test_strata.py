@@ -41,6 +41,12 @@ STRATIFIED: dict[str, Callable[..., pl.DataFrame]] = {
     "time_to_threshold_at": lambda df, by: stats.time_to_threshold(df, 50, by=by, end=END).at(
         [0.5, 2]
     ),
+    "time_to_threshold_entry": lambda df, by: (
+        stats.time_to_threshold(df, 50, by=by, end=END, entry=date(2016, 6, 1), ci="plain").curve
+    ),
+    "cumulative_incidence_entry": lambda df, by: (
+        stats.cumulative_incidence(df, 50, by=by, end=END, entry=date(2016, 6, 1)).curve
+    ),
     "cumulative_incidence": lambda df, by: stats.cumulative_incidence(df, 50, by=by, end=END).curve,
     "cumulative_incidence_death": lambda df, by: stats.cumulative_incidence(
         df, 50, by=by, death="death_date", end=END
