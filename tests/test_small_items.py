@@ -100,3 +100,24 @@ def test_population_denominator_int_and_table() -> None:
         magnitude(PATIENTS, 50, population=extra)
     with pytest.raises(ValueError, match="smaller than"):
         magnitude(PATIENTS, 50, population=10)
+
+
+def test_arguments_of_the_wrong_kind_get_a_clear_error() -> None:
+    from recurct.stats import exams_per_patient, incidence_rate
+
+    ex = recurct.synthetic.generate("rehani2020", n_patients=200, seed=1)
+    for periods in (True, 3, "2019"):
+        with pytest.raises(ValueError, match="periods must be a list of"):
+            recurct.period_dose(ex, periods=periods)  # type: ignore[arg-type]
+    pt = recurct.cumulative_dose(ex, thresholds=100)
+    # a plural argument takes one value too (CONTRIBUTING.md, glossary)
+    one = incidence_rate(pt, 100, horizons=1)
+    assert one.equals(incidence_rate(pt, 100, horizons=[1]))
+    for horizons in (True, "1", float("nan")):
+        with pytest.raises(ValueError, match="horizons must be"):
+            incidence_rate(pt, 100, horizons=horizons)  # type: ignore[arg-type]
+    assert exams_per_patient(pt, at_least=3).at_least["at_least"].to_list() == [3]
+    with pytest.raises(ValueError, match="whole numbers of exams"):
+        exams_per_patient(pt, at_least=2.5)
+    with pytest.raises(ValueError, match="at_least must be a number"):
+        exams_per_patient(pt, at_least=True)

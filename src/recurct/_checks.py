@@ -44,7 +44,8 @@ def _scalar(value: Any, fn: str, name: str) -> float:
     return float(value)
 
 
-def _many(values: Any) -> list[Any]:
+def many(values: Any) -> list[Any]:
+    """The values of an argument that takes one value or several (``None``: none)."""
     if values is None:
         return []
     if isinstance(values, str | bytes) or np.isscalar(values):
@@ -85,17 +86,17 @@ def optional_bound(value: Any, fn: str, name: str) -> float | None:
 
 def thresholds(values: Any, fn: str) -> np.ndarray:
     """CED thresholds in mSv: finite, > 0, distinct by their label."""
-    thr = [_scalar(v, fn, "thresholds") for v in _many(values)]
+    thr = [_scalar(v, fn, "thresholds") for v in many(values)]
     if not all(math.isfinite(t) and t > 0 for t in thr):
-        raise ParameterError(f"{fn}: thresholds must be finite and > 0 mSv, got {_many(values)}")
+        raise ParameterError(f"{fn}: thresholds must be finite and > 0 mSv, got {many(values)}")
     if len({param_label(t) for t in thr}) != len(thr):
-        raise ParameterError(f"{fn}: thresholds must be distinct, got {_many(values)}")
+        raise ParameterError(f"{fn}: thresholds must be distinct, got {many(values)}")
     return np.asarray(thr, dtype=np.float64)
 
 
 def window_days(values: Any, fn: str, name: str = "window_days") -> np.ndarray:
     """Window widths: whole numbers of days in 1..MAX_WINDOW_DAYS, distinct."""
-    raw = _many(values)
+    raw = many(values)
     win = []
     for v in raw:
         w = _scalar(v, fn, name)
@@ -129,7 +130,7 @@ def names(values: Any, fn: str, name: str, *, allow_empty: bool = False) -> list
     """Non-empty text or integer labels (facilities, indications, sex codes, column names) as
     text; a list given among them is read as its items (``facilities(["A", "B"])``)."""
     out = []
-    flat = [x for v in _many(values) for x in (v if isinstance(v, list | tuple | set) else [v])]
+    flat = [x for v in many(values) for x in (v if isinstance(v, list | tuple | set) else [v])]
     for v in flat:
         if isinstance(v, str) and v.strip():
             out.append(v)

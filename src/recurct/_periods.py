@@ -7,7 +7,7 @@ Periods are calendar arithmetic in polars (no kernel): kept apart from the engin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -71,7 +71,12 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
                 (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
             )
         )
-    for pair in periods or ():
+    if periods is not None and (isinstance(periods, str) or not isinstance(periods, Iterable)):
+        raise ValueError(
+            "period_dose: periods must be a list of (start, end) pairs of dates, "
+            f"got {periods!r:.80}"
+        )
+    for pair in [] if periods is None else periods:
         try:
             lo, hi = pair
         except (TypeError, ValueError):

@@ -217,7 +217,12 @@ def exams_per_patient(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["n_exams"], "exams_per_patient")
-    ks = [int(k) for k in ([at_least] if np.ndim(at_least) == 0 else at_least)]
+    ks = []
+    for k in _checks.many(at_least):
+        x = _checks.number(k, "exams_per_patient", "at_least", what=" exams")
+        if x != int(x):
+            raise ValueError(f"at_least: give whole numbers of exams, got {k!r}")
+        ks.append(int(x))
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}")
     if df["n_exams"].null_count():

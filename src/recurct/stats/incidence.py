@@ -232,7 +232,10 @@ def incidence_rate(
     require(df, ["first_exam"], fn)
     per = _checks.number(per, fn, "per", lo=0.0, lo_open=True)
     alpha = _checks.alpha(alpha, fn)
-    hs = [_checks.number(h, fn, "horizons", lo=0.0, lo_open=True, what=" years") for h in horizons]
+    hs = [
+        _checks.number(h, fn, "horizons", lo=0.0, lo_open=True, what=" years")
+        for h in _checks.many(horizons)
+    ]
     window = None if window_days is None else _window(window_days)
     if window is not None and exams is not None:
         df = _with_window_dates(df, exams, threshold, window)
