@@ -208,5 +208,16 @@ def test_bad_ci_and_edges_are_refused_clearly() -> None:
     for edges in (True, 100, None, "0-10"):
         with pytest.raises(ValueError, match="band edges: give a sequence"):
             stats.dose_bands(df, edges=edges)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="name of an output column"):
-        stats.dose_bands(df.rename({"sex": "band"}), by="band")
+    # a by column named as an output column would be overwritten or doubled: refused
+    clashes = {
+        "band": lambda d: stats.dose_bands(d, by="band"),
+        "n_events": lambda d: stats.incidence_rate(d, 50, by="n_events", horizons=1),
+        "incidence_1y": lambda d: stats.incidence_rate(d, 50, by="incidence_1y", horizons=1),
+        "se": lambda d: stats.time_to_threshold(d, 50, by="se"),
+        "prob_died": lambda d: stats.cumulative_incidence(d, 50, by="prob_died"),
+        "std_share": lambda d: stats.standardise(d, 50, by="std_share"),
+        "n_total": lambda d: stats.exams_per_patient(d, by="n_total"),
+    }
+    for name, call in clashes.items():
+        with pytest.raises(ValueError, match="name of an output column"):
+            call(df.rename({"sex": name}))

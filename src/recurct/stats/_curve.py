@@ -21,6 +21,7 @@ from recurct.errors import ParameterError
 from recurct.stats._common import (
     block_labels,
     by_list,
+    check_by_names,
     check_nonempty,
     result_repr,
     stratum_rows,
@@ -68,6 +69,7 @@ def event_table(
     df, kind = to_polars(patients)
     t = _checks.threshold(threshold, fn)
     by_cols = by_list(by, df)
+    check_by_names(by_cols, _CURVE_COLUMNS, fn)
     check_nonempty(df)
     data = survival_data(df, t, end=end, entry=entry, death=death, func=fn)
     keep = pl.Series(data["keep"])
@@ -84,6 +86,12 @@ def event_table(
     if ids or by_cols:
         events = df.select(*ids, *by_cols).filter(keep).hstack(events)
     return events, by_cols, t, data["n_prevalent"], kind
+
+
+#: the columns of the event table and of the curves (a ``by`` column may not take their names)
+_CURVE_COLUMNS = ("time_days", "time_years", "event", "entry_days", "n_at_risk", "n_events")
+_CURVE_COLUMNS += ("n_competing", "prob_reached", "se", "prob_reached_lo", "prob_reached_hi")
+_CURVE_COLUMNS += ("prob_died",)
 
 
 def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.DataFrame:

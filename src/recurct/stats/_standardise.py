@@ -45,7 +45,13 @@ from scipy import stats
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import StandardisationWarning
-from recurct.stats._common import block_labels, by_list, reached_expr, stratum_rows
+from recurct.stats._common import (
+    block_labels,
+    by_list,
+    check_by_names,
+    reached_expr,
+    stratum_rows,
+)
 
 if TYPE_CHECKING:
     from recurct._frames import Frame
@@ -181,6 +187,7 @@ def standardise(
             f"age column {age_column!r} is not in the patients table; pass age_column=..."
         )
     by_cols = by_list(by, df)
+    check_by_names(by_cols, ["threshold", *_SCHEMA], fn)
     std = load_standard(standard)
     weights = std.get_column("weight").to_numpy()
     grp = _age_group(

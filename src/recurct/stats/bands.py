@@ -163,11 +163,11 @@ def dose_bands(
     return from_polars(out, kind)
 
 
+# the output columns of each function (a ``by`` column may not take their names)
 _SHARE_COLUMNS = ("n_exams", "dose_msv", "dose_share", "exam_share", "mean_dose_msv")
-_SINGLE_COLUMNS = tuple(
-    f"{a}_{u}{b}" for u in ("exams", "patients") for a, b in (("n", ""), ("n", "_ge"))
-)
-_SINGLE_COLUMNS += tuple(f"share_{u}{b}" for u in ("exams", "patients") for b in ("", "_lo", "_hi"))
+_SINGLE_COLUMNS = ("n_exams", "n_exams_ge", "n_patients", "n_patients_ge", "share_exams")
+_SINGLE_COLUMNS += ("share_exams_lo", "share_exams_hi", "share_patients", "share_patients_lo")
+_SINGLE_COLUMNS += ("share_patients_hi",)
 _EXAMS_COLUMNS = ("at_least", "n_patients", "n_total", "share", "share_lo", "share_hi")
 _EXAMS_COLUMNS += ("n_exams", "cum_share_ge")
 _BAND_COLUMNS = ("band", "band_lo", "band_hi", "n_patients", "n_total", "share", "share_lo")

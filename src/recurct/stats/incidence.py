@@ -49,6 +49,7 @@ from recurct.stats._common import (
     block_labels,
     block_sums,
     by_list,
+    check_by_names,
     check_nonempty,
     require,
     stratum_rows,
@@ -310,7 +311,7 @@ def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataF
     days = work["_days"].to_numpy()
     obs = work["_obs"].to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
-    cols: dict[str, Any] = {c.name: c for c in block_labels(by_cols, groups, np.arange(blocks))}
+    cols: dict[str, Any] = {}
     cols.update(
         n_patients=block_sums(groups, risk),
         n_prevalent=block_sums(groups, prev),
@@ -323,6 +324,10 @@ def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataF
         lab = param_label(h)
         cols[f"n_eligible_{lab}y"] = block_sums(groups, elig)
         cols[f"n_reached_{lab}y"] = block_sums(groups, elig & ev & (days <= hd))
+    rates = [f"rate{s}" for s in ("", "_lo", "_hi")]
+    rates += [f"incidence_{param_label(h)}y{s}" for h in hs for s in ("", "_lo", "_hi")]
+    check_by_names(by_cols, [*cols, *rates], "incidence_rate")
+    cols = {c.name: c for c in block_labels(by_cols, groups, np.arange(blocks))} | cols
     schema: dict[str, Any] = dict.fromkeys(by_cols, pl.Utf8)
     schema.update(
         n_patients=pl.Int64, n_prevalent=pl.Int64, n_events=pl.Int64, person_years=pl.Float64
