@@ -217,6 +217,7 @@ def test_bad_ci_and_edges_are_refused_clearly() -> None:
         "prob_died": lambda d: stats.cumulative_incidence(d, 50, by="prob_died"),
         "std_share": lambda d: stats.standardise(d, 50, by="std_share"),
         "n_total": lambda d: stats.exams_per_patient(d, by="n_total"),
+        "share_lo": lambda d: stats.magnitude(d, 50, by="share_lo"),
     }
     for name, call in clashes.items():
         with pytest.raises(ValueError, match="name of an output column"):

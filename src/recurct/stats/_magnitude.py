@@ -23,6 +23,7 @@ from recurct.stats._common import (
     band_expr,
     bootstrap_share,
     by_list,
+    check_by_names,
     check_nonempty,
     ratio,
     reached_expr,
@@ -349,6 +350,7 @@ def magnitude(
     ts = _checks.some_thresholds(thresholds, "magnitude")
     age_cut = _checks.age(age_cut, "magnitude", "age_cut")
     by_cols = by_list(by, df)
+    check_by_names(by_cols, [*MAGNITUDE_COLUMNS, "n_population"], "magnitude")
     check_nonempty(df)
     require(df, ["n_exams", "ced_msv"], "magnitude")
     if ci != "bootstrap":
