@@ -121,3 +121,14 @@ def test_arguments_of_the_wrong_kind_get_a_clear_error() -> None:
         exams_per_patient(pt, at_least=2.5)
     with pytest.raises(ValueError, match="at_least must be a number"):
         exams_per_patient(pt, at_least=True)
+
+
+def test_a_column_name_that_is_not_text_is_refused_clearly() -> None:
+    ex = recurct.synthetic.generate("rehani2020", n_patients=100, seed=1)
+    pt = recurct.cumulative_dose(ex, thresholds=100)
+    for bad in (True, 3, None, ""):
+        with pytest.raises(ValueError, match="a column name must be non-empty text"):
+            age_band(pt, name=bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="a column name must be non-empty text"):
+            dose_bands(pt, column=bad)  # type: ignore[arg-type]
+    assert "age_band" in age_band(age_band(pt)).columns  # a second call replaces it

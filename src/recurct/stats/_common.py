@@ -78,9 +78,17 @@ def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
         raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
 
 
-def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
-    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df``."""
-    missing = [c for c in cols if c not in df.columns]
+def require(
+    df: pl.DataFrame, cols: Iterable[str], func: str, *, new: Iterable[str] = ()
+) -> None:
+    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df`` (but for the
+    ``new`` ones, which the function adds), or a name that is not text."""
+    cols = list(cols)
+    odd = [c for c in cols if not isinstance(c, str) or not c]
+    if odd:
+        raise ValueError(f"{func}: a column name must be non-empty text, got {odd[0]!r:.60}")
+    added = set(new)
+    missing = [c for c in cols if c not in df.columns and c not in added]
     if missing:
         raise ValueError(
             f"{func}: the patients table lacks column(s) {missing}; "

@@ -98,7 +98,7 @@ def age_band(
     edges.
     """
     df, kind = to_polars(patients)
-    require(df, [column], "age_band")
+    require(df, [column, name], "age_band", new=[name])
     out = df.with_columns(band_expr(column, edges, labels).alias(name))
     if kind == "pandas":
         out = out.with_columns(pl.col(name).cast(pl.Utf8))
