@@ -132,3 +132,12 @@ def test_a_column_name_that_is_not_text_is_refused_clearly() -> None:
         with pytest.raises(ValueError, match="a column name must be non-empty text"):
             dose_bands(pt, column=bad)  # type: ignore[arg-type]
     assert "age_band" in age_band(age_band(pt)).columns  # a second call replaces it
+
+
+def test_fallback_and_required_of_the_wrong_kind_are_refused_clearly() -> None:
+    ex = recurct.synthetic.generate("rehani2020", n_patients=50, seed=1)
+    with pytest.raises(ValueError, match="fallback must map a region"):
+        recurct.effective_dose(ex.drop("effective_dose_msv"), fallback=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="required must be non-empty text"):
+        recurct.validate(ex, required=True)  # type: ignore[arg-type]
+    assert recurct.validate(ex, required="patient_id").height == ex.height  # one name

@@ -224,7 +224,7 @@ def check_exams(
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     df = clean_frame(given, placeholder_ids)
-    required = (required,) if isinstance(required, str) else tuple(required)  # one name
+    required = tuple(_checks.names(required, "validate", "required", allow_empty=True))
     today_d = date.today() if today is None else as_date(today, "today")
 
     missing_cols = [c for c in required if c not in df.columns]

@@ -109,6 +109,11 @@ def as_float_array(values: Any, n: int) -> np.ndarray:
 
 
 def check_fallback(t: KTable, fallback: Mapping[str, str] | None) -> dict[str, str]:
+    if fallback is not None and not isinstance(fallback, Mapping):
+        raise ValueError(
+            "fallback must map a region to another, e.g. {'abdomen': 'abdomen_pelvis'}; "
+            f"got {fallback!r:.60}"
+        )
     fb = dict(fallback or {})
     for src, dst in fb.items():
         for r in (src, dst):

@@ -224,7 +224,7 @@ def standardise(
     n_empty = (share > 0).sum() - (w > 0).sum(axis=1)
     labels = block_labels(by_cols, groups, np.arange(blocks))
     for b in np.flatnonzero(n_empty):
-        key = [str(c[int(b)]) if c[int(b)] is not None else None for c in labels]
+        key = [c[int(b)] for c in labels]
         warnings.warn(
             f"standardise: stratum {key or 'all'} has no patients in {n_empty[b]} age "
             f"group(s) of the standard; weights renormalised over the groups present "
@@ -232,9 +232,9 @@ def standardise(
             StandardisationWarning,
             stacklevel=2,
         )
-    fn = _fay_feuer if ci == "gamma" else _normal
+    interval = _fay_feuer if ci == "gamma" else _normal
     some = covered > 0
-    y, lo, hi = fn(x, n, w / np.where(some, covered, 1.0)[:, None], alpha)
+    y, lo, hi = interval(x, n, w / np.where(some, covered, 1.0)[:, None], alpha)
     none = pl.lit(None, pl.Float64)
     out = pl.DataFrame(
         [
