@@ -311,13 +311,12 @@ def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataF
     days = work["_days"].to_numpy()
     obs = work["_obs"].to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
-    cols: dict[str, Any] = {}
-    cols.update(
-        n_patients=block_sums(groups, risk),
-        n_prevalent=block_sums(groups, prev),
-        n_events=block_sums(groups, ev),
-        person_years=block_sums(groups, np.where(risk, days, 0.0)) / DAYS_PER_YEAR,
-    )
+    cols: dict[str, Any] = {
+        "n_patients": block_sums(groups, risk),
+        "n_prevalent": block_sums(groups, prev),
+        "n_events": block_sums(groups, ev),
+        "person_years": block_sums(groups, np.where(risk, days, 0.0)) / DAYS_PER_YEAR,
+    }
     for h in hs:
         hd = h * DAYS_PER_YEAR
         elig = risk & (obs >= hd)
