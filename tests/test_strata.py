@@ -9,6 +9,7 @@ polars and calls the function on it: no code of the stratification is shared.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -16,10 +17,12 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from recurct import stats
-from recurct.stats._common import stratum_keys
+from recurct.stats._common import stratum_keys, stratum_rows
 
 #: the end of observation of every stratum (by default it is the whole table's last exam, so
 #: a stratum alone would end earlier)
@@ -222,3 +225,36 @@ def test_bad_ci_and_edges_are_refused_clearly() -> None:
     for name, call in clashes.items():
         with pytest.raises(ValueError, match="name of an output column"):
             call(df.rename({"sex": name}))
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=1, max_size=60),
+    st.lists(st.sampled_from(["b", "a", None]), min_size=60, max_size=60),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_stratum_rows_against_a_loop(site: list, sex: list, enum: bool) -> None:
+    """Strata in order of first appearance (an Enum's own order first), null keys last; each
+    row's code; the rows of each stratum in input order."""
+    df = pl.DataFrame({"site": pl.Series(site, dtype=pl.Int64), "sex": sex[: len(site)]})
+    if enum:
+        df = df.with_columns(pl.col("sex").cast(pl.Enum(["b", "a"])))
+    groups = stratum_rows(df, ["site", "sex"])
+    assert groups is not None
+    keys: list[tuple] = []
+    for row in zip(site, sex[: len(site)]):
+        if row not in keys:
+            keys.append(row)
+    rank = {"b": 0, "a": 1}
+    first = {k: i for i, k in enumerate(keys)}  # order of first appearance
+
+    def order(k: tuple) -> tuple:
+        return (k[0] is None, k[1] is None, rank.get(k[1], 0) if enum else 0, first[k])
+
+    keys.sort(key=order)
+    want_labels = [(None if s is None else str(s), x) for s, x in keys]
+    assert list(groups.labels.iter_rows()) == want_labels
+    rows = list(zip(site, sex[: len(site)]))
+    assert groups.codes.tolist() == [keys.index(r) for r in rows]
+    for k, (lo, hi) in enumerate(itertools.pairwise(groups.bounds)):
+        assert groups.order[lo:hi].tolist() == [i for i, r in enumerate(rows) if r == keys[k]]
