@@ -23,6 +23,7 @@ __all__ = [
     "Strata",
     "band_expr",
     "band_labels",
+    "block_counts",
     "block_group_by",
     "block_labels",
     "block_sizes",
@@ -31,6 +32,7 @@ __all__ = [
     "by_list",
     "check_by_names",
     "check_nonempty",
+    "column_name",
     "normal_quantile",
     "ratio",
     "reached_expr",
@@ -78,17 +80,18 @@ def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
         raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
 
 
-def require(
-    df: pl.DataFrame, cols: Iterable[str], func: str, *, new: Iterable[str] = ()
-) -> None:
-    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df`` (but for the
-    ``new`` ones, which the function adds), or a name that is not text."""
-    cols = list(cols)
-    odd = [c for c in cols if not isinstance(c, str) or not c]
-    if odd:
-        raise ValueError(f"{func}: a column name must be non-empty text, got {odd[0]!r:.60}")
-    added = set(new)
-    missing = [c for c in cols if c not in df.columns and c not in added]
+def column_name(value: object, func: str) -> str:
+    """``value`` if it is a column name (non-empty text), else ``ValueError``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{func}: a column name must be non-empty text, got {value!r:.60}")
+    return value
+
+
+def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
+    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df`` (or a name that
+    is not text)."""
+    cols = [column_name(c, func) for c in cols]
+    missing = [c for c in cols if c not in df.columns]
     if missing:
         raise ValueError(
             f"{func}: the patients table lacks column(s) {missing}; "
@@ -175,6 +178,23 @@ def block_sums(strata: Strata | None, values: np.ndarray) -> np.ndarray:
     if strata is None:
         return whole
     return np.concatenate((whole, np.bincount(strata.codes, weights=v, minlength=n - 1)))
+
+
+def block_counts(
+    strata: Strata | None, category: np.ndarray, k: int, where: np.ndarray | None = None
+) -> np.ndarray:
+    """Rows per block (0: the whole table, then each stratum of ``strata``) and category
+    (``category``: int64 in ``0:k``), of the rows where ``where`` is true (all if ``None``):
+    an int64 ``(blocks, k)`` table."""
+    blocks = 1 if strata is None else strata.bounds.size
+    cell = (
+        category
+        if strata is None
+        else np.concatenate((category, (strata.codes + 1) * k + category))
+    )
+    if where is not None:
+        cell = cell[where if strata is None else np.concatenate((where, where))]
+    return np.bincount(cell, minlength=blocks * k).astype(np.int64).reshape(blocks, k)
 
 
 def block_sizes(strata: Strata | None, n_rows: int) -> np.ndarray:

@@ -25,6 +25,7 @@ from recurct.stats._common import (
     by_list,
     check_by_names,
     check_nonempty,
+    column_name,
     ratio,
     reached_expr,
     require,
@@ -98,7 +99,8 @@ def age_band(
     edges.
     """
     df, kind = to_polars(patients)
-    require(df, [column, name], "age_band", new=[name])
+    column_name(name, "age_band")
+    require(df, [column], "age_band")
     out = df.with_columns(band_expr(column, edges, labels).alias(name))
     if kind == "pandas":
         out = out.with_columns(pl.col(name).cast(pl.Utf8))

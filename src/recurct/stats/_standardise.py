@@ -46,6 +46,7 @@ from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import StandardisationWarning
 from recurct.stats._common import (
+    block_counts,
     block_labels,
     by_list,
     check_by_names,
@@ -215,10 +216,8 @@ def standardise(
     grp = work["_grp"].to_numpy().astype(np.int64)
     high = work["_high"].fill_null(False).to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
-    cell = grp if groups is None else np.concatenate((grp, (groups.codes + 1) * k + grp))
-    hit = high if groups is None else np.concatenate((high, high))
-    n = np.bincount(cell, minlength=blocks * k).reshape(blocks, k).astype(np.float64)
-    x = np.bincount(cell[hit], minlength=blocks * k).reshape(blocks, k).astype(np.float64)
+    n = block_counts(groups, grp, k).astype(np.float64)  # block x age group
+    x = block_counts(groups, grp, k, where=high).astype(np.float64)
     w = np.where(n > 0, share, 0.0)  # the weights of the age groups present
     covered = w.sum(axis=1)
     n_empty = (share > 0).sum() - (w > 0).sum(axis=1)

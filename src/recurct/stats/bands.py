@@ -20,6 +20,7 @@ from recurct._frames import from_polars, to_polars
 from recurct.stats._common import (
     band_expr,
     band_labels,
+    block_counts,
     block_group_by,
     block_labels,
     block_sizes,
@@ -123,11 +124,7 @@ def dose_bands(
     k = len(names)
     idx = band.to_numpy().astype(np.int64)
     groups = stratum_rows(df, by_cols)
-    counts = [np.bincount(idx, minlength=k)]
-    if groups is not None:
-        n_strata = groups.bounds.size - 1
-        counts.append(np.bincount(groups.codes * k + idx, minlength=n_strata * k))
-    n = np.concatenate(counts).astype(np.int64).reshape(-1, k)  # block x band
+    n = block_counts(groups, idx, k)  # block x band
     blocks = n.shape[0]
     n_total = n.sum(axis=1)
     ge = n[:, ::-1].cumsum(axis=1)[:, ::-1] / n_total[:, None]
