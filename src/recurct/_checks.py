@@ -182,8 +182,9 @@ def dose_sum(doses: np.ndarray, fn: str) -> None:
     rows = rows[doses[rows] >= doses[rows[0]] / 100]  # the huge ones, not the next plain doses
     shown = ", ".join(f"row {int(r)} ({doses[r]:g})" for r in rows)
     raise ValueError(
-        f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv), "
-        f"so cumulative doses would be infinite; the largest doses: {shown} (0-based). These "
+        f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv) "
+        "over the table, which recurct refuses (a cumulative or window dose could be "
+        f"infinite); the largest doses: {shown} (0-based). These "
         "are not doses in mSv: check the unit, or use recurct.validate, which bounds one exam"
     )
 

@@ -60,6 +60,15 @@ IdCategories: TypeAlias = "tuple[pl.Series, np.ndarray | None]"
 #: Identifier columns: placeholders become null, surrounding whitespace is removed.
 ID_COLUMNS: tuple[str, ...] = ("patient_id", "study_uid")
 
+#: What surrounding "whitespace" of an id means: every Unicode White_Space character (what
+#: the regex class ``\s`` of polars matches: U+0009-U+000D, U+0020, U+0085, U+00A0, U+1680,
+#: U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000) and NUL; the ids are stripped of
+#: exactly these (:func:`id_key`), the same set the check below finds
+ID_SPACES = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000\x00"
+)
 _WS = r"^[\s\x00]|[\s\x00]$"
 
 
@@ -325,7 +334,7 @@ def _clean_id(
         s = text
     elif dtype != pl.Utf8 or not _needs_cleaning(s, placeholder_ids):
         return None
-    stripped = s.str.strip_chars(" \t\n\r\x0b\x0c\x00\xa0")
+    stripped = s.str.strip_chars(ID_SPACES)
     placeholder = _is_placeholder(stripped, placeholder_ids)
     spaced = s.str.contains(_WS).fill_null(False) & ~placeholder
     n_spaced = int(spaced.sum())
@@ -339,6 +348,18 @@ def _clean_id(
             stacklevel=4,
         )
     return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
+
+
+def id_key(dtype: pl.DataType, name: str = "patient_id") -> pl.Expr:
+    """Column ``name`` (of ``dtype``) as the identity rules compare ids, for splitting exams
+    by patient (out-of-core buckets, Dask partitions) so that ids the rules make one (``" A"``
+    and ``"A"``) go to the same part: text ids (``String``, ``Categorical``, ``Enum``) as
+    text without surrounding whitespace (:data:`ID_SPACES`), other ids as they are.
+    (Placeholders are not mapped: they become null in whichever part they land, and are
+    refused there as in memory.)"""
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        return pl.col(name).cast(pl.String).str.strip_chars(ID_SPACES)
+    return pl.col(name)
 
 
 def ids_need_cleaning(labels: pl.Series) -> bool:

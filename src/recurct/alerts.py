@@ -18,7 +18,11 @@ Window
     the sum over that patient's exams j <= i with ``day_i - day_j < W`` (calendar days of the
     local wall-clock time, as :func:`recurct.cumulative_dose` counts them): W = 1 is the exams
     of the same day up to exam i, W = 90 the exams of the last 90 days. The largest such sum
-    is ``max_ced_W`` of the patients table.
+    is ``max_ced_W`` of the patients table, up to rounding: that table adds each window's
+    doses one by one in time order, this module with compensated summation (below), so the
+    two can differ in the last bits, and where a sum lies within rounding of a threshold
+    (ten exams of 0.1 mSv: 0.9999999999999999 added in order, 1.0 compensated) their
+    ``reached_T_in_W`` can differ. Compare such sums with a tolerance, not for equality.
 
 Kernel
     One pass per patient with two pointers (the window start moves forward only), parallel over

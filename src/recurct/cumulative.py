@@ -141,8 +141,9 @@ def _factorise(s: pl.Series, dtype: Any, categories: IdCategories | None = None)
     :func:`recurct._frames.to_polars_coded` read of the column, if it did.
     """
     n = s.len()
-    if n == 0:
-        return np.empty(0, np.int64), 0, s, None
+    if n == 0:  # (coded ids come out as text, as for any other size)
+        coded = dtype is pl.Enum or isinstance(dtype, pl.Categorical)
+        return np.empty(0, np.int64), 0, s.cast(pl.String) if coded else s, None
     if categories is None and isinstance(dtype, pl.Categorical):
         got_cat = category_codes(s)
         categories = None if got_cat is None else (got_cat[1], got_cat[0])
@@ -275,6 +276,9 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         coded = categories.get("patient_id")
     check_columns(df, fn)
     s = df.get_column("patient_id")
+    if s.len() == 0 and s.dtype == pl.Null:  # (an empty pandas category column: no type)
+        s = s.cast(pl.String)
+        df = df.with_columns(s)
     dtype = pl.Enum if enum else s.dtype  # an Enum's dtype is slow to build: never read
     if not (
         dtype is pl.Enum

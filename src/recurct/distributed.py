@@ -39,7 +39,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import param_label
+from recurct._frames import id_key, param_label
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import REQUIRED_COLUMNS
 
@@ -57,6 +57,7 @@ MAX_PIECES = 2**16
 
 _POS = "__recurct_pos"
 _PART = "__recurct_part"
+_KEY = "__recurct_key"  # the hash of a text id as the identity rules compare it, to shuffle on
 _HASH_SEED = 0x5EED
 
 
@@ -91,9 +92,11 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
 def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
     """The output partition of each exam: a hash of its patient id modulo ``n_out``, the same
     in every process and for every partition's dtype (categoricals are hashed by their
-    string, their codes being per process; integers of any width as 64-bit)."""
-    if isinstance(ids.dtype, pl.Categorical | pl.Enum):
-        ids = ids.cast(pl.String)
+    string, their codes being per process; integers of any width as 64-bit). Text ids are
+    hashed as the identity rules compare them (:func:`recurct._frames.id_key`: without
+    surrounding whitespace), so that ``" A"`` and ``"A"`` meet in one partition."""
+    if ids.dtype == pl.String or isinstance(ids.dtype, pl.Categorical | pl.Enum):
+        ids = ids.to_frame().select(id_key(ids.dtype, ids.name)).to_series()
     elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
         ids = ids.cast(pl.Int64)
     # n_out <= MAX_PIECES = 2^16 here: 16-bit destinations, which NumPy radix-sorts
@@ -173,17 +176,27 @@ def _combine_frame(
     rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
     from recurct.outofcore import in_input_order
 
-    exams, rows = in_input_order(exams.drop(_PART, _POS), rows)
+    exams, rows = in_input_order(exams.drop(_PART, _POS, _KEY, strict=False), rows)
     return _patients(exams, rows, thresholds, window_days)
 
 
-def _keyed(pdf: pd.DataFrame, partition_info: dict | None = None) -> pd.DataFrame:
-    """The exams of one input partition with their partition number and position in it."""
+def _keyed(
+    pdf: pd.DataFrame, partition_info: dict | None = None, text: bool = False
+) -> pd.DataFrame:
+    """The exams of one input partition with their partition number and position in it; with
+    ``text`` (text ids, to be shuffled), the hash of each id as the identity rules compare it
+    (:func:`_destination`), which the shuffle groups by: ``" A"`` and ``"A"`` together."""
     part = partition_info["number"] if partition_info else 0
+    extra = {}
+    if text:
+        ids = pl.from_pandas(pdf["patient_id"])
+        extra[_KEY] = ids.to_frame().select(id_key(ids.dtype, ids.name)).to_series()
+        extra[_KEY] = extra[_KEY].hash(_HASH_SEED).to_numpy()
     return pdf.assign(
         **{
             _PART: np.full(len(pdf), part, dtype=np.int32),
             _POS: np.arange(len(pdf), dtype=np.int64),
+            **extra,
         }
     )
 
@@ -240,11 +253,9 @@ def cumulative_dose(
     dd = _dd()
     import dask
 
-    thr = (float(thresholds),) if np.isscalar(thresholds) else tuple(map(float, thresholds))
-    if window_days is None:
-        win = None
-    else:
-        win = (int(window_days),) if np.isscalar(window_days) else tuple(map(int, window_days))
+    fn = "recurct.distributed.cumulative_dose"  # the arguments read as in memory
+    thr = tuple(_checks.thresholds(thresholds, fn).tolist())
+    win = tuple(_checks.window_days(window_days, fn).tolist()) or None
     if not isinstance(exams, dd.DataFrame):
         raise TypeError(
             "recurct.distributed.cumulative_dose: exams must be a dask.dataframe.DataFrame, "
@@ -264,14 +275,19 @@ def cumulative_dose(
     meta = _patients(first, rows0, thr, win).iloc[:0]
 
     if partitioned_by_patient or n_in * n_out > MAX_PIECES:
-        keyed = exams.map_partitions(_keyed, meta=_keyed(exams._meta), align_dataframes=False)
+        text = not partitioned_by_patient and not pd.api.types.is_integer_dtype(
+            exams._meta["patient_id"].dtype
+        )
+        keyed = exams.map_partitions(
+            _keyed, text=text, meta=_keyed(exams._meta, text=text), align_dataframes=False
+        )
         if partitioned_by_patient:
             # the input rows of each partition's exams first (a pass over the partitions), so
             # that each partition is then computed on its own as soon as it is read
             offsets: Any = _offsets(exams.map_partitions(len).compute())
         else:
             offsets = dask.delayed(_offsets)(exams.map_partitions(len))
-            keyed = keyed.shuffle(on="patient_id", npartitions=n_out)
+            keyed = keyed.shuffle(on=_KEY if text else "patient_id", npartitions=n_out)
         return keyed.map_partitions(
             _combine_frame, offsets, thr, win, meta, meta=meta, align_dataframes=False
         )

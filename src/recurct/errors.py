@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "CompetingRiskWarning",
+    "DataError",
     "DoseConversionError",
     "DoseConversionWarning",
     "DroppedRowsWarning",
@@ -59,6 +60,12 @@ class RecurctWarning(UserWarning):
 # --------------------------------------------------------------------------- errors
 class ParameterError(RecurctError, TypeError, ValueError):
     """A parameter of a public function is not acceptable; the message says which and why."""
+
+
+class DataError(RecurctError, ValueError):
+    """An input table or file holds something recurct cannot use (a value it cannot read, a
+    row that breaks the file's layout, a table that does not match another); the message
+    names the file, the row of the input and the column where there is one."""
 
 
 class ExamValidationError(RecurctError, ValueError):

@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from recurct._compat import renamed
+from recurct._frames import ID_SPACES, id_key
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.schema import ExamValidationError
@@ -298,13 +299,13 @@ def _buckets(
             with _timed("bounds"):
                 bounds = _range_bounds(lf, k, n_rows)
             ordered = bounds is not None
+            # split by the id as the identity rules compare it: " A" and "A" in one bucket
+            ids = id_key(lf.collect_schema()["patient_id"])
             if bounds is None:  # an id type whose order we do not split by: hash buckets
-                key = pl.col("patient_id").hash(seed=0) % k
+                key = ids.hash(seed=0) % k
             else:  # bucket i holds the ids in [bounds[i-1], bounds[i]): buckets in id order
                 # (a sum of comparisons streams; search_sorted held 1.6x the memory at 10^7)
-                key = pl.sum_horizontal(
-                    (pl.col("patient_id") >= b).cast(pl.UInt32) for b in bounds.to_list()
-                )
+                key = pl.sum_horizontal((ids >= b).cast(pl.UInt32) for b in bounds.to_list())
             split = lf.with_row_index(_ROW).with_columns(key.alias(_BUCKET))
             if target is None and _split_fits_in_memory(lf, n_rows):
                 with _timed("split-in-memory"):
@@ -375,6 +376,8 @@ def _clustered_loaders(
     total = sum(g[2] for g in groups)
     if total != _count(lf, n_rows):
         return None  # not the files polars reads (a safety net; the counts come from footers)
+    if _spaced_text_ids(lf):
+        return None  # sorted as written, not as the ids compare once cleaned: split them
     columns = lf.collect_schema().names()
     runs: list[list[tuple[str, int, int, Any, Any]]] = [[]]
     sizes = [0]  # exams of each run
@@ -393,6 +396,18 @@ def _clustered_loaders(
         functools.partial(reader.read, run, int(offsets[i]), straddle)
         for i, (run, straddle) in enumerate(zip(runs, [*straddles, None], strict=True))
     ]
+
+
+def _spaced_text_ids(lf: pl.LazyFrame) -> bool:
+    """Whether some text ``patient_id`` of ``lf`` has surrounding whitespace (one streaming
+    pass over the ids; integer ids: none): such ids are sorted by their written form (``" B"``
+    before ``"A"``), so the runs of a sorted source would cut the patient ``"B"`` in two."""
+    dtype = lf.collect_schema()["patient_id"]
+    if not (dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)):
+        return False
+    ids = pl.col("patient_id").cast(pl.String)
+    spaced = (ids.str.strip_chars(ID_SPACES) != ids).any()
+    return bool(lf.select(spaced).collect(engine="streaming").item())
 
 
 class _RunReader:
@@ -537,7 +552,7 @@ def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Ser
         return None
     step = max(1, _count(lf, n_rows) // (k * _SAMPLE_PER_BUCKET))
     ids = (
-        lf.select(pl.col("patient_id").gather_every(step))
+        lf.select(id_key(dtype).gather_every(step))
         .collect()
         .to_series()
         .drop_nulls()
