@@ -171,3 +171,24 @@ def test_dask_reads_float32_thresholds_as_in_memory() -> None:
         got = got.compute()
     assert list(got.columns) == list(want.columns)
     assert bool(got["reached_0.1"].iloc[0]) is True
+
+
+def test_out_of_core_warnings_name_rows_of_the_input() -> None:
+    ids = ["A", "B", " A", "C", "B\u3000", "A"] * 3
+    exams = pl.DataFrame(
+        {
+            "patient_id": ids,
+            "exam_date": [dt.date(2020, 1, 1)] * len(ids),
+            "effective_dose_msv": [1.0] * len(ids),
+        }
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IdentifierWarning)
+        got = cumulative_dose_chunked(exams.lazy(), buckets=2)
+    assert got["n_exams"].to_list() == [9, 6, 3]
+    named = set()
+    for w in caught:
+        assert issubclass(w.category, IdentifierWarning)
+        text = str(w.message).split("(rows ")[1].split(" of the input")[0]
+        named |= {int(r) for r in text.split(", ")}
+    assert named == {i for i, x in enumerate(ids) if x != x.strip()}

@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -45,6 +46,7 @@ from recurct._compat import renamed
 from recurct._frames import ID_SPACES, id_key
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
+from recurct.errors import IdentifierWarning
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -662,7 +664,15 @@ def chunk_patients(
     from recurct.cumulative import cumulative_dose
 
     try:
-        return cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", IdentifierWarning)
+            table = cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
+        for w in caught:  # the warning names the chunk's rows: name the input's instead
+            if issubclass(w.category, IdentifierWarning):
+                _warn_spaced_ids(chunk, rows)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return table
     except ExamValidationError as exc:
         raise at_input_rows(exc, rows) from None
     except ValueError as exc:
@@ -670,6 +680,23 @@ def chunk_patients(
         if better is None:
             raise
         raise better from exc
+
+
+def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
+    """The :class:`IdentifierWarning` of a chunk whose text ids had surrounding whitespace
+    (removed), naming their rows of the input (``rows[i]`` for chunk row ``i``)."""
+    ids = pl.col("patient_id").cast(pl.String)
+    spaced = chunk.select((ids.str.strip_chars(ID_SPACES) != ids).fill_null(False))
+    idx = np.flatnonzero(spaced.to_series().to_numpy())
+    found = np.sort(np.asarray(rows)[idx])
+    shown = ", ".join(str(int(r)) for r in found[:5])
+    warnings.warn(
+        f"patient_id: removed surrounding whitespace from {found.size} id(s) of this bucket "
+        f"(rows {shown}{', ...' if found.size > 5 else ''} of the input, 0-based); ' A' and "
+        "'A' are the same id",
+        IdentifierWarning,
+        stacklevel=2,
+    )
 
 
 def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> ValueError | None:
