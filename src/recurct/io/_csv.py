@@ -7,15 +7,19 @@ that are no CSV table (a workbook, a PDF, HTML) named as such. Every column is r
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import gzip
 import io
 import re
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+from recurct.errors import DataError
 
 __all__ = ["read_csv"]
 
@@ -143,14 +147,25 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
         raise ValueError(_not_a_table(source, "binary content"))
-    ragged = _check_field_counts(data, text, sep, len(header), source)
+    skipped = 1 if sep_line else 0  # lines before `text` in the file
+    ragged = _check_field_counts(data, text, sep, len(header), source, skipped)
+    return _parse(data, text, sep, ragged, source, skipped), sep
+
+
+def _parse(
+    data: bytes, text: str, sep: str, ragged: bool, source: str, skipped: int
+) -> pl.DataFrame:
+    """polars' read of the checked text (``data`` its UTF-8 bytes); a quote never closed is
+    named by its row and line, any other failure by polars' message."""
     try:
-        df = pl.read_csv(
+        return pl.read_csv(
             io.BytesIO(data), separator=sep, infer_schema=False, truncate_ragged_lines=ragged
         )
     except Exception as exc:  # polars raises ComputeError, NoDataError, ...
+        quote = _open_quote(text, sep, skipped)
+        if quote is not None:
+            raise DataError(_open_quote_message(source, *quote)) from exc
         raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
-    return df, sep
 
 
 def _not_a_table(source: str, what: str) -> str:
@@ -166,7 +181,62 @@ def _first_line(text: str) -> str:
     return (text if cut == -1 else text[:cut]).rstrip("\r")
 
 
-def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source: str) -> bool:
+def _open_quote(text: str, sep: str, skipped: int = 0) -> tuple[int, int] | None:
+    """``(record, line)`` where a quoted value that is never closed opens: its record (0 the
+    header) and 1-based line of the file (``skipped`` lines precede ``text``); None when no
+    quote is left open at the end of the text. Only for error paths: one pass of the csv
+    module over the text, then a strict re-read of the last record (an open quote swallows
+    everything after it, so its record is the last one and its value that record's last)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=False)
+    last: tuple[int, int, list[str]] | None = None
+    start = 1
+    with _field_limit(len(text)):  # the open value may be most of the file
+        try:
+            for record, fields in enumerate(reader):
+                last = (record, start, fields)
+                start = reader.line_num + 1
+        except csv.Error:  # a bare CR inside the text: reported elsewhere
+            return None
+        if last is None:
+            return None
+        record, start, fields = last
+        pos = 0
+        for _ in range(start - 1):
+            pos = text.index("\n", pos) + 1
+        try:
+            for _ in csv.reader(io.StringIO(text[pos:]), delimiter=sep, strict=True):
+                pass
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return None
+            return record, start + skipped + sum(f.count("\n") for f in fields[:-1])
+    return None
+
+
+@contextlib.contextmanager
+def _field_limit(size: int) -> Iterator[None]:
+    """The csv module's field size limit (128 KiB by default, process-wide) raised to
+    ``size`` for the block, so that one long value is read rather than an error."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, size + 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(old)
+
+
+def _open_quote_message(source: str, record: int, line: int) -> str:
+    where = "the header" if record == 0 else f"data row {record - 1}"
+    return (
+        f"{source}: {where} (line {line} of the file): a quoted value starts here and its "
+        'closing quote (") is missing, so the rest of the file would be read as one value; '
+        "close the quote or remove the opening one"
+    )
+
+
+def _check_field_counts(
+    data: bytes, text: str, sep: str, n_fields: int, source: str, skipped: int = 0
+) -> bool:
     """A row with more or fewer fields than the header is an error naming it (polars would
     fail without a row, or fill the missing fields with nulls), except empty fields after the
     last column (rows ending with a separator the header lacks, as some exports write them):
@@ -185,19 +255,31 @@ def _check_field_counts(data: bytes, text: str, sep: str, n_fields: int, source:
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
     row, ragged = -1, False
+    # a long value (or an open quote taking the rest of the file) is no csv.Error
     try:
-        for row, fields in enumerate(reader):
-            if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
-                ragged = True  # only empty fields after the last column
-            elif len(fields) != n_fields and any(f.strip() for f in fields):
-                raise ValueError(
-                    f"{source}: data row {row} has {len(fields)} field(s) but the header has "
-                    f"{n_fields} (a separator inside an unquoted value, or a cell missing); "
-                    "quote the value or fix the row"
-                )
+        with _field_limit(len(text)):
+            for row, fields in enumerate(reader):
+                if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
+                    ragged = True  # only empty fields after the last column
+                elif len(fields) != n_fields and any(f.strip() for f in fields):
+                    _wrong_count(text, sep, source, skipped, row, len(fields), n_fields)
     except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
         raise ValueError(
             f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
             f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
         ) from None
     return ragged
+
+
+def _wrong_count(
+    text: str, sep: str, source: str, skipped: int, row: int, n: int, n_fields: int
+) -> None:
+    """Raise for data row ``row`` with ``n`` fields: an open quote when that is what took
+    the rest of the file, else the field count."""
+    quote = _open_quote(text, sep, skipped)
+    if quote is not None and quote[0] == row + 1:  # record 0 is the header
+        raise DataError(_open_quote_message(source, *quote))
+    raise ValueError(
+        f"{source}: data row {row} has {n} field(s) but the header has {n_fields} (a "
+        "separator inside an unquoted value, or a cell missing); quote the value or fix the row"
+    )

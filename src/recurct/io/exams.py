@@ -17,19 +17,23 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+import numpy as np
 import polars as pl
 
 from recurct import schema
 from recurct._casts import eager_casts, with_casts
 from recurct._compat import renamed
+from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_files, check_tree
 from recurct._validation import check_exams, unchecked_report
+from recurct.errors import UnmappedValuesWarning
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
 
@@ -227,6 +231,7 @@ def prepare(
         decimal=decimal,
         from_csv=from_csv,
         placeholder_ids=placeholder_ids,
+        time_column=next((k for k, v in renames.items() if v == STUDY_TIME), STUDY_TIME),
     )
     return frame, kind, where, renames
 
@@ -388,23 +393,50 @@ def _dicom_age(e: pl.Expr) -> pl.Expr:
     return pl.when(years.is_not_null()).then(years).otherwise(e)
 
 
-def _merge_time(date: pl.Expr, time: pl.Expr) -> pl.Expr:
-    """Join a date-only text (DICOM DA, ISO or day-first) and a DICOM TM / HH:MM:SS text."""
-    t = time.cast(pl.Utf8).str.strip_chars().str.replace_all(":", "", literal=True)
-    main = t.str.extract(r"^(\d{2,6})", 1).str.pad_end(6, "0")
-    frac = t.str.extract(r"^\d{6}(\.\d+)$", 1).fill_null("")
-    iso_time = pl.concat_str(
-        [main.str.slice(0, 2), main.str.slice(2, 2), main.str.slice(4, 2)], separator=":"
-    )
-    d = date.cast(pl.Utf8)
-    return (
-        pl.when(main.is_null())
-        .then(d)
-        .when(d.str.contains(r"^\d{8}$"))
-        .then(pl.concat_str([d, pl.lit(" "), main, frac]))
-        .when(d.str.len_chars() <= 10)
-        .then(pl.concat_str([d, pl.lit(" "), iso_time, frac]))
-        .otherwise(d)
+def _merge_time(frame: pl.DataFrame, source: str, column: str, dayfirst: bool) -> pl.DataFrame:
+    """Join a separate time of day (``study_time``, dropped after) to date-only exam dates.
+
+    Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
+    is none of them is dropped, never read as another minute, and counted in an
+    :class:`~recurct.errors.UnmappedValuesWarning` naming ``column`` (the name in the file)
+    and the rows: the exam keeps its date. The date keeps its text as written, the time
+    appended (``HHMMSS[.f]`` after a DICOM date, else ``HH:MM:SS[.f]``) only where the joined
+    value parses, so a date that cannot be read is reported as it was written."""
+    raw = frame.get_column(STUDY_TIME)
+    if raw.dtype == pl.Time:
+        text = raw.dt.to_string("%H:%M:%S%.6f")
+    else:
+        text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
+    clock = parse_study_time(text)
+    bad = (text.is_not_null() & (text.str.strip_chars() != "") & clock.is_null()).to_numpy()
+    if bad.any():
+        _warn_bad_times(source, column, np.flatnonzero(bad), text.filter(pl.Series(bad)))
+    dates = frame.get_column("exam_date")
+    d = dates.cast(pl.Utf8)
+    dicom = d.str.contains(r"^\d{8}$").fill_null(False)
+    date_only = dicom | (d.str.len_chars() <= 10).fill_null(False)
+    clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
+    joined = pl.select(
+        pl.when(date_only & clock.is_not_null()).then(pl.concat_str([d, pl.lit(" "), clock_as]))
+    ).to_series()
+    use = parse_date_series(joined, dayfirst=dayfirst).is_not_null()
+    if use.any():
+        frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
+    return frame.drop(STUDY_TIME)
+
+
+def _warn_bad_times(source: str, column: str, rows: Any, values: pl.Series) -> None:
+    shown = 10
+    listed = ", ".join(str(r) for r in rows[:shown]) + (", ..." if rows.size > shown else "")
+    distinct = values.unique(maintain_order=True)
+    quoted = ", ".join(repr(v) for v in distinct.head(shown).to_list())
+    quoted += ", ..." if distinct.len() > shown else ""
+    warnings.warn(
+        f"{source}: column {column!r}: {rows.size} time(s) of day are none of the accepted "
+        f"forms ({TIME_FORMS}) and were dropped; those exams keep their date, without a time "
+        f"(rows {listed}, 0-based; values {quoted})",
+        UnmappedValuesWarning,
+        stacklevel=7,  # the caller of read_exams (through prepare and @renamed)
     )
 
 
@@ -427,9 +459,11 @@ def _normalise(
     decimal: str | None,
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    time_column: str = STUDY_TIME,
 ) -> pl.DataFrame:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
-    ages, dates. Other columns are left exactly as read."""
+    ages, dates (a separate time of day, named ``time_column`` in the input, joined to
+    them). Other columns are left exactly as read."""
     sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
@@ -440,11 +474,9 @@ def _normalise(
     exprs: dict[str, pl.Expr] = {}
     if "age_years" in text:
         exprs["age_years"] = _dicom_age(pl.col("age_years"))
-    if STUDY_TIME in sch and "exam_date" in sch and sch["exam_date"] in (pl.Utf8, pl.Date):
-        exprs["exam_date"] = _merge_time(pl.col("exam_date"), pl.col(STUDY_TIME))
     frame = frame.with_columns(**exprs)
-    if "exam_date" in exprs:
-        frame = frame.drop(STUDY_TIME)
+    if STUDY_TIME in sch and "exam_date" in sch and sch["exam_date"] in (pl.Utf8, pl.Date):
+        frame = _merge_time(frame, source, time_column, dayfirst)
     updates = [_numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC]
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")
