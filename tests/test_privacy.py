@@ -194,3 +194,83 @@ def test_a_pacs_copy_of_one_file_needs_no_secret_to_fail(tmp_path: Path) -> None
     shutil.copy(RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm", tmp_path / "SMITH_JOHN_123456.dcm")
     with pytest.raises(ValueError, match=r"secrets\.token_hex\(32\)"):
         read_rdsr(tmp_path, pseudonymise="hmac-sha256", secret="SMITH")
+
+
+# --------------------------------------------------------------------------- key files
+def test_a_key_file_read_as_text_or_as_bytes_gives_the_same_pseudonyms(tmp_path: Path) -> None:
+    """`python -c "print(secrets.token_hex(32))" > key.txt` ends the file in a newline; read
+    with read_bytes() the key is the same text (stripped), not 65 raw bytes."""
+    import secrets
+
+    from recurct.io.rdsr import pseudonymise_id
+
+    for key, end in [
+        (secrets.token_hex(32), "\n"),
+        (secrets.token_hex(16), "\r\n"),
+        (secrets.token_urlsafe(32), "\n"),
+        (secrets.token_hex(32), " \t\n\n"),
+    ]:
+        path = tmp_path / "key.txt"
+        path.write_bytes((" " + key + end).encode("ascii"))
+        want = pseudonymise_id("123456", key)
+        assert pseudonymise_id("123456", path.read_text()) == want
+        assert pseudonymise_id("123456", path.read_bytes()) == want
+        assert pseudonymise_id("123456", bytearray(path.read_bytes())) == want
+        # a key file saved with a UTF-8 byte order mark (Windows editors)
+        path.write_bytes(b"\xef\xbb\xbf" + (key + end).encode("ascii"))
+        assert pseudonymise_id("123456", path.read_text(encoding="utf-8")) == want
+        assert pseudonymise_id("123456", path.read_bytes()) == want
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [b"correct horse battery staple\n", b"correct horse battery staple words here\r\n",
+     b"\xef\xbb\xbfcorrect horse battery staple\n", b"password\n",
+     b"0123456789abcdef0123456789abcdef\n", b"  keep-this-secret  \n"],
+)
+def test_phrases_typed_as_bytes_are_refused(secret: bytes) -> None:
+    from recurct.io.pseudonym import WeakSecretError, check_secret
+
+    with pytest.raises(WeakSecretError, match=r"secrets\.token_hex\(32\)"):
+        check_secret(secret)
+    with pytest.raises(WeakSecretError):
+        check_secret(secret.decode("utf-8"))  # the same text: the same answer
+
+
+def test_valid_secrets_keep_their_keys() -> None:
+    """Pseudonyms stay stable: the key of each accepted form is unchanged (an independent
+    HMAC-SHA256 with the key the rule names)."""
+    import hashlib
+    import hmac
+
+    from recurct.io.rdsr import pseudonymise_id
+
+    raw = bytes.fromhex("00ff10e2a3b4c5d6e7f8091a2b3c4d5e")  # random bytes, not text
+    urlsafe = "q3Jx_0vN-8kLmZ2pR7tYw4"  # 22 URL-safe characters
+    for secret, key in [
+        (SECRET, bytes.fromhex(SECRET)),
+        (SECRET.upper(), bytes.fromhex(SECRET)),
+        (SECRET.encode("ascii"), bytes.fromhex(SECRET)),
+        (f"  {SECRET}\n", bytes.fromhex(SECRET)),
+        (raw, raw),
+        (raw + b"\n", raw + b"\n"),  # random bytes are the key as they are, all of them
+        (urlsafe, urlsafe.encode("ascii")),
+    ]:
+        want = hmac.new(key, b"patient_id\x1f123456", hashlib.sha256).hexdigest()
+        assert pseudonymise_id("123456", secret) == want
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pseudonymise": "salted-sha256", "secret": SECRET}, "hmac-sha256"),
+        ({"pseudonymise": "md5", "secret": SECRET}, "pseudonymise must be"),
+        ({"secret": SECRET}, "without pseudonymise"),
+        ({"pseudonymise": "hmac-sha256", "secret": 12345}, "bytes or str"),
+    ],
+)
+def test_bad_pseudonymise_arguments_raise_parameter_error(kwargs: dict, match: str) -> None:
+    from recurct.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=match):
+        read_rdsr(RDSR / "CT-RDSR-Toshiba_DoseCheck.dcm", **kwargs)

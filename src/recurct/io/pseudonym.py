@@ -18,12 +18,21 @@ In every case the secret must not be patterned: at least 8 different characters 
 values), no block repeated throughout (``"0123456789abcdef" * 2``) and no run of 8 or more
 consecutive characters (``"12345678"``, ``"abcdefgh"``, ``"87654321"``), which rules out
 ``"0000..."``, ``"abab..."`` and ``"Password1234567890123456"``; a random 32-digit hex key has
-such a run with a probability of about 2e-7. ``bytes`` that are all printable ASCII are text
-typed as bytes and are judged as that text (``b"0123456789abcdef"`` is 64 bits of hex).
-Anything else (pass phrases, words, short strings) is refused: its entropy cannot be
-established. Make a secret with ``python -c "import secrets; print(secrets.token_hex(32))"``
-and keep it outside the code: the same secret gives the same pseudonyms, so later extractions
-link to earlier ones.
+such a run with a probability of about 2e-7. Surrounding whitespace (the newline that ends a
+key file) is not part of a text secret, and ``bytes`` that are printable ASCII apart from
+surrounding whitespace (and a UTF-8 byte order mark) are text typed as bytes, or a key file
+read with ``read_bytes()``: they are judged as that text, stripped (``b"0123456789abcdef"``
+is 64 bits of hex; ``b"<64 hex digits>\\n"`` is the same key as the text). Other ``bytes``
+are the key as they are.
+
+Anything else (pass phrases with spaces or punctuation, short strings) is refused. The rule
+checks the form, not the randomness: a phrase written as one URL-safe word
+(``"CorrectHorseBatteryStaple1"``) cannot be told from ``secrets.token_urlsafe`` output and
+is accepted, though it holds far fewer than 128 bits (no test of the text could refuse it
+without refusing random keys too), and non-ASCII text passed as ``bytes`` is taken as raw
+bytes. Make a secret with ``python -c "import secrets; print(secrets.token_hex(32))"``, never
+by hand, and keep it outside the code: the same secret gives the same pseudonyms, so later
+extractions link to earlier ones.
 
 Each kind of value is hashed in its own domain (``patient_id``, ``study_uid``, ``event_uid``,
 ``accession_number``, ``file``): the pseudonym of a study UID never equals that of an equal
@@ -37,7 +46,7 @@ import hmac
 import re
 from typing import Literal
 
-from recurct.errors import WeakSecretError
+from recurct.errors import ParameterError, WeakSecretError
 
 __all__ = [
     "METHOD",
@@ -56,6 +65,7 @@ MIN_SECRET_BYTES = 16
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
+_BOM = "\ufeff"  # the UTF-8 byte order mark some editors write at the start of a text file
 _MIN_DISTINCT = 8  # a random 32-digit hex key has fewer with a probability of about 4e-8
 _MAX_RUN = 7  # longest allowed run of characters that step by +1 (or by -1) throughout
 _HOW = (
@@ -85,8 +95,9 @@ def check_secret(secret: object) -> bytes:
         raise WeakSecretError(f"pseudonymisation needs a secret of at least 128 bits; {_HOW}")
     if isinstance(secret, (bytes, bytearray)):
         key = bytes(secret)
-        if key.isascii() and bytes(key).decode("ascii").isprintable():
-            return check_secret(key.decode("ascii"))  # text typed as bytes: the text rule
+        text = _ascii_text(key)
+        if text is not None:  # text typed as bytes, or a key file read as bytes: the text rule
+            return check_secret(text)
         if len(key) < MIN_SECRET_BYTES or len(set(key)) < _MIN_DISTINCT or _pattern(key):
             raise WeakSecretError(
                 f"a secret of {len(key)} byte(s) ({len(set(key))} distinct) is too weak: at "
@@ -94,8 +105,8 @@ def check_secret(secret: object) -> bytes:
             )
         return key
     if not isinstance(secret, str):
-        raise TypeError(f"secret must be bytes or str, got {type(secret).__name__}")
-    text = secret.strip()
+        raise ParameterError(f"secret must be bytes or str, got {type(secret).__name__}")
+    text = secret.removeprefix(_BOM).strip()
     if len(set(text)) < _MIN_DISTINCT:
         raise WeakSecretError(
             f"the secret is repetitive ({len(set(text))} distinct characters); {_HOW}"
@@ -123,6 +134,18 @@ def check_secret(secret: object) -> bytes:
     )
 
 
+def _ascii_text(key: bytes) -> str | None:
+    """The text of ``key`` where it is printable ASCII apart from surrounding whitespace (and
+    a UTF-8 byte order mark): what ``read_text()`` of the same key file gives, stripped;
+    None for anything else (random bytes, the key as they are)."""
+    body = key.removeprefix(_BOM.encode("utf-8"))
+    if not body.isascii():
+        return None
+    text = body.decode("ascii")
+    stripped = text.strip()
+    return text if stripped and stripped.isprintable() else None
+
+
 def _pattern(seq: bytes) -> str:
     """What makes a secret predictable: a block repeated throughout, or a run of more than
     ``_MAX_RUN`` characters stepping by +1 or -1 ("12345678", "hgfedcba"); "" where neither."""
@@ -144,16 +167,16 @@ def check_method(pseudonymise: object, secret: object) -> bytes | None:
     """Validate ``pseudonymise=`` and its secret; the key, or None without pseudonymisation."""
     if pseudonymise is None:
         if secret is not None:
-            raise ValueError(f'a secret was given without pseudonymise="{METHOD}"')
+            raise ParameterError(f'a secret was given without pseudonymise="{METHOD}"')
         return None
     if pseudonymise == "salted-sha256":
-        raise ValueError(
+        raise ParameterError(
             'pseudonymise="salted-sha256" was replaced by pseudonymise="hmac-sha256": a salted '
             "hash of a short patient ID can be reversed by hashing every candidate ID; the "
             f"pseudonyms of the two methods differ; {_HOW}"
         )
     if pseudonymise != METHOD:
-        raise ValueError(f'pseudonymise must be None or "{METHOD}", got {pseudonymise!r}')
+        raise ParameterError(f'pseudonymise must be None or "{METHOD}", got {pseudonymise!r}')
     return check_secret(secret)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recurct._compat import renamed
+from recurct.errors import ParameterError
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, check_secret, pseudonym
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
@@ -174,7 +175,7 @@ def _run_parse(
     if workers is None:
         workers = os.cpu_count() or 1
     if workers < 1:
-        raise ValueError(f"workers must be >= 1 or None, got {workers}")
+        raise ParameterError(f"workers must be >= 1 or None, got {workers}")
     bar: Any = None
     if _show_progress(progress, n):
         from tqdm.auto import tqdm
@@ -283,7 +284,11 @@ def read_rdsr(
     every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
     null (never a partial sum) where an event other than a localizer has no DLP or events
     were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
-    damaged CT Acquisition), each with a problem row; ``reported_dlp_total_mgycm`` is the
+    damaged CT Acquisition), each with a problem row. Every value is converted from the unit
+    its report gives (a DLP in ``mGy.m``, ``cGy.cm``, ...: any prefix of Gy times any of m);
+    one in a unit of another quantity, an unknown or no unit, or negative, is lost (null,
+    with a problem row; an event DLP so lost nulls the exam DLP, the main event's CTDIvol
+    the exam's). ``reported_dlp_total_mgycm`` is the
     CT Dose Length Product Total (113813) of the report with the most events, plus those
     of the reports that add events to it (a continued study: disjoint events), null where
     such reports share some events; ``dlp_total_mismatch`` is true where
@@ -311,7 +316,7 @@ def read_rdsr(
     """
     import_pydicom()
     if not isinstance(strict, bool):
-        raise TypeError(f"read_rdsr: strict must be True or False, got {strict!r}")
+        raise ParameterError(f"read_rdsr: strict must be True or False, got {strict!r}")
     key = check_method(pseudonymise, secret)
     patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
     if patterns is None and non_patient_patterns:

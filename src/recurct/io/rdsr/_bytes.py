@@ -41,6 +41,8 @@ _TEXT_VR = frozenset(
         b"UT",
     }
 )
+# text VRs that hold one value (a backslash is a character); the others may hold several
+_SINGLE_VALUED_VR = frozenset({b"LT", b"ST", b"UT", b"UR"})
 _CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 _EXPLICIT_LE = "1.2.840.10008.1.2.1"
 _HH = struct.Struct("<HH")
@@ -93,16 +95,32 @@ def _fast_dataset(
             raise _Truncated(len(buf))
         if vr in _TEXT_VR:
             raw = buf[pos : pos + length]
-            if tag == 0x00080005:
-                cs = raw.decode("ascii", "replace").strip("\x00 ")
-                if cs not in _CHARSETS:
-                    raise _Unsupported(f"character set {cs}")
-                enc[0] = _CHARSETS[cs]
-            out[tag] = raw.decode(enc[0], "replace").strip("\x00 ")
+            if tag == 0x00080005:  # Specific Character Set
+                enc[0] = _encoding(raw)
+            text = raw.decode(enc[0], "replace").strip("\x00 ")
+            if "\\" in text and vr not in _SINGLE_VALUED_VR:
+                text = multi_text(text)
+            out[tag] = text
         pos += length
     if item:  # an undefined-length item ended without its item delimiter
         raise _Truncated(len(buf))
     return out, pos
+
+
+def _encoding(raw: bytes) -> str:
+    """The Python codec of a Specific Character Set the fast reader handles."""
+    cs = raw.decode("ascii", "replace").strip("\x00 ")
+    if cs not in _CHARSETS:
+        raise _Unsupported(f"character set {cs}")
+    return _CHARSETS[cs]
+
+
+def multi_text(text: str) -> str:
+    """A multi-valued text as DICOM writes it, values joined by a backslash, each without its
+    padding spaces: the same text as pydicom's values of the element give
+    (:func:`recurct.io.rdsr._items.dicom_text`), so that a file reads alike in every transfer
+    syntax."""
+    return "\\".join(v.strip("\x00 ") for v in text.split("\\"))
 
 
 def _fast_sequence(

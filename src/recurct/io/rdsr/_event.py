@@ -47,9 +47,9 @@ from recurct.io.rdsr._items import (
 __all__ = ["parse_event"]
 
 _DOSE_VALUES = (
-    (MEAN_CTDIVOL, "ctdivol_mgy", "Mean CTDIvol (113830)"),
-    (DLP, "dlp_mgycm", "DLP (113838)"),
-    (EFFECTIVE_DOSE, "effective_dose_msv", "Effective Dose (113839)"),
+    (MEAN_CTDIVOL, "ctdivol_mgy", "Mean CTDIvol (113830)", "dose"),
+    (DLP, "dlp_mgycm", "DLP (113838)", "dlp"),
+    (EFFECTIVE_DOSE, "effective_dose_msv", "Effective Dose (113839)", "effective dose"),
 )
 
 
@@ -109,7 +109,7 @@ def _identity(
     params = first_item(items, CT_ACQUISITION_PARAMETERS)
     length = first_item(child_items(params), SCANNING_LENGTH) if params is not None else None
     ev["scanning_length_mm"] = (
-        num_value(length, f"Scanning Length (113825), event {i}", state)
+        num_value(length, f"Scanning Length (113825), event {i}", state, "length")
         if length is not None
         else None
     )
@@ -132,9 +132,9 @@ def _dose(i: int, items: Sequence[Any], localizer: bool, state: FileState) -> di
             "Dose (113829): its dose is lost (damaged report?); the exam DLP is left null",
             "CT Dose (113829)",
         )
-    for concept, col, label in _DOSE_VALUES:
+    for concept, col, label, quantity in _DOSE_VALUES:
         it = first_item(dose_items, concept)
-        ev[col] = num_value(it, f"{label}, event {i}", state) if it is not None else None
+        ev[col] = num_value(it, f"{label}, event {i}", state, quantity) if it is not None else None
         if dose is not None and it is None and concept != EFFECTIVE_DOSE:
             # mandatory in the CT Dose container (TID 10013), localizers included
             state.lenient(f"CT Dose of CT acquisition {i} has no {label}", label)
@@ -155,13 +155,15 @@ def _size_and_checks(i: int, items: Sequence[Any], state: FileState) -> dict[str
     values of Dose Check alerts and notifications."""
     ssde = find_item(items, SSDE)
     ev: dict[str, Any] = {
-        "ssde_mgy": num_value(ssde, f"SSDE (113930), event {i}", state) if ssde else None
+        "ssde_mgy": num_value(ssde, f"SSDE (113930), event {i}", state, "dose") if ssde else None
     }
     method = first_item(child_items(ssde), MEASUREMENT_METHOD) if ssde is not None else None
     ev["ssde_method"] = code_meaning(method) if method is not None else None
     wed = find_item(items, WATER_EQUIVALENT_DIAMETER)
     ev["water_equivalent_diameter_mm"] = (
-        num_value(wed, f"Water Equivalent Diameter (113980), event {i}", state) if wed else None
+        num_value(wed, f"Water Equivalent Diameter (113980), event {i}", state, "length")
+        if wed
+        else None
     )
     for col in DOSE_CHECK_VALUES.values():
         ev[col] = None
@@ -171,5 +173,7 @@ def _size_and_checks(i: int, items: Sequence[Any], state: FileState) -> dict[str
             for it in child_items(container):
                 col = DOSE_CHECK_VALUES.get(concept_code(it))  # type: ignore[arg-type]
                 if col is not None:
-                    ev[col] = num_value(it, f"{col} ({concept_code(it)[0]}), event {i}", state)  # type: ignore[index]
+                    quantity = "dlp" if col.endswith("_mgycm") else "dose"  # else _mgy
+                    label = f"{col} ({concept_code(it)[0]}), event {i}"  # type: ignore[index]
+                    ev[col] = num_value(it, label, state, quantity)
     return ev

@@ -9,7 +9,7 @@ import fnmatch
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, MutableSequence, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -45,7 +45,12 @@ def tag_value(ds: Any, tag: int) -> Any:
     if isinstance(ds, dict):
         return ds.get(tag)
     elem = ds.get(tag)
-    return None if elem is None else elem.value
+    if elem is None:
+        return None
+    value = elem.value
+    if elem.VR != "SQ" and isinstance(value, MutableSequence):  # pydicom's MultiValue
+        return dicom_text(value)  # its text, as the fast reader gives it (not a list)
+    return value
 
 
 def concept_code(item: Any, attr: int = T_CONCEPT_NAME) -> tuple[str, str] | None:
@@ -99,26 +104,62 @@ def raw_tag(ds: Any, tag: int) -> str | None:
         return None
     if isinstance(value, bytes):
         return value.decode("latin-1").strip("\x00 ").strip()
-    return str(value).strip()
+    return dicom_text(value).strip()
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?")
-_UNIT_SCALE = {
-    "mgy": 1.0,
-    "gy": 1000.0,
-    "ugy": 1e-3,
-    "mgy.cm": 1.0,
-    "mgycm": 1.0,
-    "mgy.mm": 0.1,
-    "gy.cm": 1000.0,
-    "gy.m": 1e5,
-    "msv": 1.0,
-    "sv": 1000.0,
-    "usv": 1e-3,
-    "mm": 1.0,
-    "cm": 10.0,
-    "m": 1000.0,
+
+# Units (UCUM, matched case-insensitively as UCUM's case-insensitive form allows, "u" or "µ"
+# for micro; vendor spellings without a separator, "mGycm", or with "*", "·" or a space) of
+# each quantity read, and the factor of each to the canonical unit. A factor is derived from
+# the SI prefixes, never listed by hand: a DLP in ``<p>Gy.<q>m`` is 10^(p + 3) mGy times
+# 10^(q + 2) cm. A unit of another quantity (``mSv`` for a DLP, ``mGy.cm2``), an unknown
+# or an empty one loses the value (no factor can be assumed).
+_PREFIX_EXP = {"": 0, "d": -1, "c": -2, "m": -3, "u": -6}
+_P = "([dcmu]?)"
+_SEP = r"[.*·]?"
+QUANTITIES: dict[str, tuple[re.Pattern[str], tuple[int, ...]]] = {
+    # quantity: (pattern of the lower-cased unit, exponents of the canonical unit's prefixes)
+    "dose": (re.compile(_P + "gy"), (-3,)),  # mGy
+    "dlp": (re.compile(_P + "gy" + _SEP + _P + "m"), (-3, -2)),  # mGy.cm
+    "effective dose": (re.compile(_P + "sv"), (-3,)),  # mSv
+    "length": (re.compile(_P + "m"), (-3,)),  # mm
 }
+"""Quantities read by :func:`num_value` (besides ``"count"``, a number of things: unit
+``1`` or a UCUM annotation such as ``{events}``)."""
+
+_UNITS_OF = {
+    "dose": "dose (mGy, or Gy with another prefix)",
+    "dlp": "dose length product (mGy.cm, or Gy.m with other prefixes)",
+    "effective dose": "effective dose (mSv, or Sv with another prefix)",
+    "length": "length (mm, or m with another prefix)",
+    "count": "a count (1, or an annotation such as {events})",
+}
+
+_COUNT_UNIT = re.compile(r"1|\{[^{}]*\}")
+
+
+def unit_factor(unit: str, quantity: str) -> float | None:
+    """Factor from ``unit`` to the canonical unit of ``quantity`` (mGy, mGy.cm, mSv, mm; a
+    count: 1), or None where ``unit`` is not a unit of that quantity."""
+    if quantity == "count":
+        return 1.0 if _COUNT_UNIT.fullmatch(unit.strip()) else None
+    pattern, canonical = QUANTITIES[quantity]
+    text = unit.replace(" ", "").replace("\u00b5", "u").replace("\u03bc", "u").lower()
+    m = pattern.fullmatch(text)
+    if m is None:
+        return None
+    exponent = sum(_PREFIX_EXP[p] - c for p, c in zip(m.groups(), canonical, strict=True))
+    return 10.0**exponent
+
+
+def dicom_text(value: Any) -> str:
+    """The text of an element value as DICOM writes it: the values of a multi-valued element
+    (pydicom's ``MultiValue``) joined by a backslash, each without its padding spaces, as
+    the fast reader gives them (:func:`recurct.io.rdsr._bytes.multi_text`)."""
+    if isinstance(value, MutableSequence):
+        return "\\".join("" if v is None else str(v).strip("\x00 ") for v in value)
+    return str(value)
 
 
 class FileState:
@@ -138,8 +179,11 @@ class FileState:
         return {"path": self.path, "ok": False, "problems": self.problems}
 
 
-def num_value(item: Any, label: str, state: FileState) -> float | None:
-    """NUM content item value in the canonical unit, read leniently from the raw DS text."""
+def num_value(item: Any, label: str, state: FileState, quantity: str) -> float | None:
+    """NUM content item value in the canonical unit of ``quantity`` (:data:`QUANTITIES`, or
+    ``"count"``), read leniently from the raw DS text. A unit of another quantity, an unknown
+    or a missing unit, and a negative or non-finite number lose the value: null, with a
+    problem row (so an exam DLP over such an event is null too)."""
     seq = tag_value(item, T_MEASURED)
     if not seq:
         state.lenient("no measured value; left null", label)
@@ -150,8 +194,15 @@ def num_value(item: Any, label: str, state: FileState) -> float | None:
         state.lenient("no numeric value; left null", label)
         return None
     unit_seq = tag_value(mv, T_UNITS)
-    unit = str(tag_value(unit_seq[0], T_CODE_VALUE) or "").strip().lower() if unit_seq else ""
-    scale = _UNIT_SCALE.get(unit.replace(" ", ""), 1.0)
+    unit = str(tag_value(unit_seq[0], T_CODE_VALUE) or "").strip() if unit_seq else ""
+    scale = unit_factor(unit, quantity) if unit else None
+    if scale is None:
+        state.lenient(
+            (f"unit {unit!r} is not a unit of " if unit else "no measurement unit; expected ")
+            + f"{_UNITS_OF[quantity]}: value left null (no factor can be assumed)",
+            label,
+        )
+        return None
     try:
         value = float(text)
     except ValueError:
@@ -163,6 +214,9 @@ def num_value(item: Any, label: str, state: FileState) -> float | None:
         state.lenient(f"malformed number {text!r} read as {value}", label)
     if not math.isfinite(value):
         state.lenient(f"non-finite number {text!r}; value left null", label)
+        return None
+    if value < 0:
+        state.lenient(f"negative number {text!r}: not a valid value; left null", label)
         return None
     return value * scale
 

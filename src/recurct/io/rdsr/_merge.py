@@ -163,8 +163,10 @@ def _exam_row(
     )
     with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
     main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
+    # the main scan's CTDIvol; where it is lost (a problem row) it stays null rather than
+    # becoming another event's (a localizer's 0.14 mGy is no exam CTDIvol)
     ctdi = main["ctdivol_mgy"] if main is not None else None
-    if ctdi is None:
+    if main is None:
         ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
         ctdi = max(ctdis) if ctdis else None
     region = exam_region(

@@ -271,6 +271,8 @@ def _identifiers(ds: Any, state: FileState) -> _Ids:
     name = ids.name
     state.identifiers += [ids.patient_id, name, *name.replace("=", "^").split("^"), ids.accession]
     state.identifiers += [ids.sop_uid, ids.study_uid, raw_text(ds, "SeriesInstanceUID")]
+    # each value of a multi-valued identifier too (a message may quote one of them)
+    state.identifiers += [v for s in state.identifiers if s and "\\" in s for v in s.split("\\")]
     state.ascii_only = (raw_text(ds, "SpecificCharacterSet") or "ISO_IR 6") == "ISO_IR 6"
     check_text(ids.accession, "AccessionNumber", state)
     return ids
@@ -441,7 +443,7 @@ def _accumulated(content: Sequence[Any], n_acquisitions: int, state: FileState) 
     total = first_item(acc_items, CT_DLP_TOTAL)
     if total is not None:
         label = "CT Dose Length Product Total (113813)"
-        out["reported_dlp_total_mgycm"] = num_value(total, label, state)
+        out["reported_dlp_total_mgycm"] = num_value(total, label, state, "dlp")
     else:  # mandatory in TID 10012
         state.lenient(
             "CT Accumulated Dose Data without CT Dose Length Product Total (113813)",
@@ -449,10 +451,12 @@ def _accumulated(content: Sequence[Any], n_acquisitions: int, state: FileState) 
         )
     ed = first_item(acc_items, EFFECTIVE_DOSE)
     if ed is not None:
-        out["accumulated_effective_dose_msv"] = num_value(ed, "Effective Dose (113839)", state)
+        out["accumulated_effective_dose_msv"] = num_value(
+            ed, "Effective Dose (113839)", state, "effective dose"
+        )
     count = first_item(acc_items, TOTAL_NUMBER_OF_EVENTS)
     if count is not None:
-        n = num_value(count, "Total Number of Irradiation Events (113812)", state)
+        n = num_value(count, "Total Number of Irradiation Events (113812)", state, "count")
         out["reported_n_events"] = int(n) if n is not None and n == int(n) and n >= 0 else None
     reported = out["reported_n_events"]
     if reported is not None and reported != n_acquisitions:
