@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from recurct._frames import param_label
-from recurct.errors import ParameterError
+from recurct.errors import DataError, ParameterError
 
 #: Longest window accepted, in days: about 274 years, more than twice the longest human life
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
@@ -181,7 +181,7 @@ def dose_sum(doses: np.ndarray, fn: str) -> None:
     rows = np.argsort(-doses, kind="stable")[:5]
     rows = rows[doses[rows] >= doses[rows[0]] / 100]  # the huge ones, not the next plain doses
     shown = ", ".join(f"row {int(r)} ({doses[r]:g})" for r in rows)
-    raise ValueError(
+    raise DataError(
         f"{fn}: column 'effective_dose_msv' sums to more than the largest float (1.8e308 mSv) "
         "over the table, which recurct refuses (a cumulative or window dose could be "
         f"infinite); the largest doses: {shown} (0-based). These "
@@ -219,7 +219,7 @@ def parquet_files(files: Iterable[Path], fn: str) -> None:
         try:
             pl.read_parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
-            raise ValueError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
+            raise DataError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
 
 
 def threshold(value: Any, fn: str, name: str = "threshold") -> float:

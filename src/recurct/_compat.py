@@ -16,6 +16,8 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from recurct.errors import ParameterError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The release that renamed the names handled here.
@@ -50,7 +52,7 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             old = next((k for k in old_to_new if k in kwargs), None)
             if old is not None:
-                raise TypeError(_message(name, old, old_to_new[old]))
+                raise ParameterError(_message(name, old, old_to_new[old]))
             return func(*args, **kwargs)
 
         wrapper.__recurct_renamed__ = dict(old_to_new)  # type: ignore[attr-defined]
@@ -76,7 +78,7 @@ def removed(old: str, new: str) -> Callable[..., Any]:
     """
 
     def stand_in(*args: Any, **kwargs: Any) -> Any:
-        raise TypeError(f"{old}() was replaced in {RELEASE} by {new}")
+        raise ParameterError(f"{old}() was replaced in {RELEASE} by {new}")
 
     stand_in.__name__ = old.rsplit(".", 1)[-1]
     stand_in.__qualname__ = stand_in.__name__

@@ -12,6 +12,7 @@ import polars as pl
 
 from recurct._casts import eager_casts
 from recurct._frames import to_polars
+from recurct.errors import DataError
 from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def duplicate_mask(exams: Any) -> pl.Series | pd.Series:
     df, kind = to_polars(exams)
     missing = [c for c in ("patient_id", "exam_date") if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"duplicate_mask: the exam table lacks column(s) {missing}; map the columns or "
             "read it with recurct.read_exams"
         )

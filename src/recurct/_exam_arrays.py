@@ -15,6 +15,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
+from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
 
 __all__ = ["check_columns", "exam_doses", "exam_times"]
@@ -32,7 +33,7 @@ def _rows(idx: np.ndarray | Sequence[int]) -> str:
 def check_columns(df: pl.DataFrame, fn: str) -> None:
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{fn}: missing required column(s) {missing}; the exam table needs "
             f"{list(REQUIRED_COLUMNS)} (rename columns or use recurct.read_exams with a mapping)"
         )
@@ -40,7 +41,7 @@ def check_columns(df: pl.DataFrame, fn: str) -> None:
         s = df.get_column(col)
         if s.null_count():
             bad = np.flatnonzero(s.is_null().to_numpy())
-            raise ValueError(
+            raise DataError(
                 f"{fn}: column {col!r} is null in {_rows(bad)} (0-based); "
                 "drop or fix these exams first"
             )
@@ -58,7 +59,7 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
             s = s.dt.replace_time_zone(None)
         unit = dtype.time_unit or "us"
         return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
-    raise TypeError(
+    raise ParameterError(
         f"{fn}: column 'exam_date' must be a Date or Datetime, got {dtype}; "
         "parse it first, e.g. pl.col('exam_date').str.to_date()"
     )
@@ -67,10 +68,12 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
 def exam_doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     s = df.get_column("effective_dose_msv")
     if not s.dtype.is_numeric():
-        raise TypeError(f"{fn}: column 'effective_dose_msv' must be numeric (mSv), got {s.dtype}")
+        raise ParameterError(
+            f"{fn}: column 'effective_dose_msv' must be numeric (mSv), got {s.dtype}"
+        )
     if s.null_count():
         bad = np.flatnonzero(s.is_null().to_numpy())
-        raise ValueError(
+        raise DataError(
             f"{fn}: column 'effective_dose_msv' is null in {_rows(bad)} (0-based); "
             "compute or drop these doses first"
         )
@@ -78,7 +81,7 @@ def exam_doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     bad, total = _k.first_bad_dose(d) if d.size else (-1, 0.0)
     if bad >= 0:
         bad = np.flatnonzero(~(np.isfinite(d) & (d >= 0)))
-        raise ValueError(
+        raise DataError(
             f"{fn}: column 'effective_dose_msv' is negative, NaN or infinite in "
             f"{_rows(bad)} (0-based); doses must be finite and >= 0 mSv"
         )

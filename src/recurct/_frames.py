@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
-from recurct.errors import IdentifierWarning
+from recurct.errors import DataError, IdentifierWarning, ParameterError
 
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
 
@@ -83,7 +83,7 @@ def frame_kind(obj: Any) -> FrameKind:
         return "pandas"
     if mod.startswith("pyarrow"):
         return "arrow"
-    raise TypeError(
+    raise ParameterError(
         f"expected a polars, pandas or pyarrow table, got {type(obj).__name__}; "
         "read files with recurct.read_exams() first"
     )
@@ -113,7 +113,7 @@ def to_polars(
         try:
             df = obj.collect()
         except Exception as exc:  # polars raises many kinds on a bad plan or file
-            raise ValueError(f"could not collect the LazyFrame: {exc}") from exc
+            raise DataError(f"could not collect the LazyFrame: {exc}") from exc
     elif kind == "pandas":
         df = _from_pandas(obj)
     else:
@@ -122,7 +122,7 @@ def to_polars(
         try:
             df = pl.from_arrow(obj)  # type: ignore[assignment]
         except Exception as exc:
-            raise ValueError(f"could not convert the pyarrow table: {exc}") from exc
+            raise DataError(f"could not convert the pyarrow table: {exc}") from exc
         if isinstance(df, pl.Series):
             df = df.to_frame()
     return (clean_frame(df, placeholder_ids) if clean else df), kind
@@ -204,7 +204,7 @@ def _no_repeats(names: list[Any]) -> None:
     seen: dict[str, int] = {}
     for i, n in enumerate(names):
         if str(n) in seen:
-            raise ValueError(
+            raise DataError(
                 f"column {str(n)!r} appears twice (columns {seen[str(n)]} and {i}, 0-based); "
                 "rename or drop one of them"
             )
@@ -228,10 +228,10 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
                 pl.from_pandas(obj[[name]], include_index=False)
             except Exception:
                 if str(name) in parsed:
-                    raise ValueError(_mixed_column(obj[name], str(name))) from exc
+                    raise DataError(_mixed_column(obj[name], str(name))) from exc
                 kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
         if not kept:
-            raise ValueError(f"could not convert the pandas frame: {exc}") from exc
+            raise DataError(f"could not convert the pandas frame: {exc}") from exc
         rest = pl.from_pandas(obj.drop(columns=list(kept)), include_index=False)
         return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
 
@@ -307,7 +307,7 @@ def _clean_id(
     dtype = pl.Utf8 if enum else s.dtype  # an Enum's dtype is not read (slow): see is_enum
     if dtype == pl.UInt64 and s.len() and (s.max() or 0) > np.iinfo(np.int64).max:
         row = int(np.flatnonzero((s > np.iinfo(np.int64).max).fill_null(False).to_numpy())[0])
-        raise ValueError(
+        raise DataError(
             f"column {name!r}: row {row} (0-based) holds {s[row]}, above the largest 64-bit "
             "signed integer; ids this large must be text (cast the column to string)"
         )

@@ -17,6 +17,7 @@ from recurct._compat import renamed
 from recurct._dates import as_date
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +39,7 @@ def _local_days(df: pl.DataFrame) -> pl.DataFrame:
 def _period_months(every: str) -> int:
     m = _PERIOD.match(str(every))
     if not m or (m.group(1) and int(m.group(1)) == 0):
-        raise ValueError(
+        raise ParameterError(
             f"period_dose: every must be a calendar period such as '1y', '5y', '1q' or '6mo', "
             f"got {every!r}"
         )
@@ -72,7 +73,7 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
             )
         )
     if periods is not None and (isinstance(periods, str) or not isinstance(periods, Iterable)):
-        raise ValueError(
+        raise ParameterError(
             "period_dose: periods must be a list of (start, end) pairs of dates, "
             f"got {periods!r:.80}"
         )
@@ -80,12 +81,12 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
         try:
             lo, hi = pair
         except (TypeError, ValueError):
-            raise ValueError(
+            raise ParameterError(
                 f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
             ) from None
         lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
         if hi < lo:
-            raise ValueError(f"period_dose: period {pair!r} ends before it starts")
+            raise ParameterError(f"period_dose: period {pair!r} ends before it starts")
         parts.append(
             base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
                 pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
@@ -159,21 +160,21 @@ def period_dose(
     exam_times(prep_df, "period_dose")
     exam_doses(prep_df, "period_dose")
     if periods is None and every is None:
-        raise ValueError("period_dose: give periods=[(start, end), ...] or every='1y'")
+        raise ParameterError("period_dose: give periods=[(start, end), ...] or every='1y'")
     missing = [c for c in keep if c not in prep_df.columns]
     if missing:
-        raise ValueError(f"period_dose: keep columns {missing} are not in the exam table")
+        raise ParameterError(f"period_dose: keep columns {missing} are not in the exam table")
     bad = [c for c in keep if c in ("patient_id", "exam_date", "effective_dose_msv")]
     if bad:
-        raise ValueError(f"period_dose: keep cannot hold {bad}; name patient attributes")
+        raise ParameterError(f"period_dose: keep cannot hold {bad}; name patient attributes")
     reserved = {"patient_id", "exam_date", "effective_dose_msv", *keep}
     for c in sums:
         if c not in prep_df.columns or c in reserved:
-            raise ValueError(f"period_dose: sums column {c!r} is not a further exam column")
+            raise ParameterError(f"period_dose: sums column {c!r} is not a further exam column")
         if not prep_df.get_column(c).dtype.is_numeric():
-            raise TypeError(f"period_dose: sums column {c!r} must be numeric")
+            raise ParameterError(f"period_dose: sums column {c!r} must be numeric")
         if prep_df[c].null_count():
-            raise ValueError(
+            raise DataError(
                 f"period_dose: sums column {c!r} is null in {prep_df[c].null_count()} row(s); "
                 "fill or drop them first"
             )

@@ -44,6 +44,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import running_dose
+from recurct.errors import ParameterError
 from recurct.timevarying import day_numbers
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def trailing_dose(
     ws = sorted(_checks.window_days(window_days, "trailing_dose", "window_days").tolist())
     ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
     if not ws or not ts:
-        raise ValueError("trailing_dose: give at least one window (days) and one threshold")
+        raise ParameterError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
     ex, _ = to_polars(running_dose(exams))
     walk = _Walk(ex)

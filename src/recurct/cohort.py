@@ -29,6 +29,7 @@ import polars as pl
 from recurct import _checks
 from recurct._dates import as_date
 from recurct._frames import FrameKind, from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.schema import SEX_TABLE, duplicate_mask
 
 if TYPE_CHECKING:
@@ -100,20 +101,20 @@ class Cohort:
         self._kind: FrameKind = kind
         missing = [c for c in _REQUIRED if c not in df.columns]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"Cohort: the exam table lacks column(s) {missing}; it needs {list(_REQUIRED)} "
                 "(rename columns or read it with recurct.read_exams)"
             )
         dtype = df.schema["exam_date"]
         if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
-            raise TypeError(
+            raise ParameterError(
                 f"Cohort: column 'exam_date' must be a Date or Datetime, got {dtype}; parse it "
                 "first, e.g. pl.col('exam_date').str.to_date(), or use recurct.validate()"
             )
         for col in _REQUIRED:
             if df[col].null_count():
                 rows = df[col].is_null().arg_true().head(5).to_list()
-                raise ValueError(
+                raise DataError(
                     f"Cohort: column {col!r} has {df[col].null_count()} null or placeholder "
                     f"value(s) (rows {rows}{', ...' if df[col].null_count() > 5 else ''}, "
                     "0-based); drop or fix these exams first"
@@ -184,7 +185,7 @@ class Cohort:
     def _need(self, cols: list[str], method: str) -> None:
         missing = [c for c in cols if c not in self._exams.columns]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"Cohort.{method}: the exam table has no column(s) {missing} "
                 f"(columns: {self._exams.columns})"
             )
@@ -255,15 +256,15 @@ class Cohort:
         self._need(["age_years"], "ages")
         dtype = self._exams.get_column("age_years").dtype  # one dtype, not the whole schema
         if not dtype.is_numeric():
-            raise TypeError(
+            raise ParameterError(
                 f"Cohort.ages: column 'age_years' must be numeric (years), got {dtype}; read "
                 "the table with recurct.read_exams or recurct.validate, which name the rows "
                 "whose age is not a number"
             )
         if at not in ("first", "each"):
-            raise ValueError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
+            raise ParameterError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
         if lo is not None and hi is not None and not hi > lo:
-            raise ValueError(f"Cohort.ages: need lo < hi, got [{lo}, {hi})")
+            raise ParameterError(f"Cohort.ages: need lo < hi, got [{lo}, {hi})")
         lo_f = -math.inf if lo is None else float(lo)
         hi_f = math.inf if hi is None else float(hi)
         rule_range = f"[{_fmt(lo_f)}, {_fmt(hi_f)}) years"
@@ -288,12 +289,12 @@ class Cohort:
         recorded sex are dropped.
         """
         if not codes:
-            raise ValueError("Cohort.sex: give at least one code, e.g. sex('F')")
+            raise ParameterError("Cohort.sex: give at least one code, e.g. sex('F')")
         want = []
         for c in _checks.names(codes, "Cohort.sex", "codes"):
             code = SEX_TABLE.get(c.strip().upper())
             if code is None:
-                raise ValueError(
+                raise ParameterError(
                     f"Cohort.sex: unknown sex code {c!r}; use F, M, O or U "
                     "(see recurct.schema.SEX_TABLE)"
                 )
@@ -336,7 +337,7 @@ class Cohort:
             unknown = set(spans["facility"].drop_nulls().unique().to_list()) - set(ends)
             n_null = spans["facility"].null_count()
             if unknown or n_null:
-                raise ValueError(
+                raise ParameterError(
                     "Cohort.min_followup: end={facility: date} lacks facilities "
                     f"{sorted(unknown)[:10]}{' (and patients with no facility)' if n_null else ''}"
                 )
@@ -353,13 +354,13 @@ class Cohort:
     def where(self, predicate: pl.Expr, rule: str | None = None) -> Cohort:
         """Keep the exams for which the polars expression ``predicate`` is true (exam-level)."""
         if not isinstance(predicate, pl.Expr):
-            raise TypeError("Cohort.where: predicate must be a polars expression")
+            raise ParameterError("Cohort.where: predicate must be a polars expression")
         return self._derive(self._exams.filter(predicate), rule or f"where {predicate}")
 
     def facilities(self, *names: str) -> Cohort:
         """Exams performed at one of the facilities ``names`` (exam-level)."""
         if not names:
-            raise ValueError("Cohort.facilities: give at least one facility name")
+            raise ParameterError("Cohort.facilities: give at least one facility name")
         want = _checks.names(names, "Cohort.facilities", "facility names")
         self._need(["facility"], "facilities")
         df = self._exams.filter(pl.col("facility").cast(pl.Utf8).is_in(want))
@@ -389,22 +390,22 @@ class Cohort:
         day = _day(self._exams)
         if per_facility is not None:
             if start is not None or end is not None:
-                raise ValueError("Cohort.period: give start/end or per_facility, not both")
+                raise ParameterError("Cohort.period: give start/end or per_facility, not both")
             self._need(["facility"], "period(per_facility=...)")
             if not isinstance(per_facility, Mapping):
-                raise ValueError(
+                raise ParameterError(
                     "Cohort.period: per_facility must map each facility to its (start, end), "
                     f"e.g. {{'north': ('2016-01-01', '2019-12-31')}}; got {per_facility!r}"
                 )
             if not per_facility:
-                raise ValueError("Cohort.period: per_facility is empty")
+                raise ParameterError("Cohort.period: per_facility is empty")
             cond = pl.lit(False)
             ends: dict[str, dt.date] = {}
             for fac, span in per_facility.items():
                 try:
                     s_raw, e_raw = span
                 except (TypeError, ValueError):
-                    raise ValueError(
+                    raise ParameterError(
                         f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
                     ) from None
                 s, e = (
@@ -412,7 +413,9 @@ class Cohort:
                     as_date(e_raw, f"period[{fac}]", none_ok=True),
                 )
                 if s is not None and e is not None and e < s:
-                    raise ValueError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")
+                    raise ParameterError(
+                        f"Cohort.period: per_facility[{fac!r}] ends before it starts"
+                    )
                 c = pl.col("facility").cast(pl.Utf8) == str(fac)
                 if s is not None:
                     c = c & (day >= s)
@@ -426,9 +429,9 @@ class Cohort:
         s = as_date(start, "period(start)", none_ok=True)
         e = _checks.end_spec(end, "Cohort.period", kinds=("data", "date")).value
         if s is None and e is None:
-            raise ValueError("Cohort.period: give start and/or end, or per_facility")
+            raise ParameterError("Cohort.period: give start and/or end, or per_facility")
         if s is not None and e is not None and e < s:
-            raise ValueError(f"Cohort.period: end {e} is before start {s}")
+            raise ParameterError(f"Cohort.period: end {e} is before start {s}")
         cond = pl.lit(True)
         if s is not None:
             cond = cond & (day >= s)
@@ -440,7 +443,7 @@ class Cohort:
     def indication(self, *values: str) -> Cohort:
         """Exams whose ``indication`` is one of ``values`` (exam-level, exact match)."""
         if not values:
-            raise ValueError("Cohort.indication: give at least one value")
+            raise ParameterError("Cohort.indication: give at least one value")
         want = _checks.names(values, "Cohort.indication", "indications")
         self._need(["indication"], "indication")
         df = self._exams.filter(pl.col("indication").cast(pl.Utf8).is_in(want))
@@ -455,7 +458,7 @@ class Cohort:
         if not values:
             values = ("CT",)
         if "modality" not in self._exams.columns:
-            raise ValueError(
+            raise DataError(
                 "Cohort.modality: the exam table has no 'modality' column; if it holds CT "
                 "exams only, skip this filter, else add the column (e.g. from DICOM Modality)"
             )

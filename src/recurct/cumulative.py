@@ -46,6 +46,7 @@ from recurct._frames import (
 )
 from recurct._periods import period_dose
 from recurct._strings import string_keys, string_order
+from recurct.errors import ParameterError
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -285,7 +286,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         or dtype.is_integer()
         or isinstance(dtype, pl.String | pl.Categorical)
     ):
-        raise TypeError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
+        raise ParameterError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
     t, upd = exam_times(df, fn)
     t = np.ascontiguousarray(t)
     dose = exam_doses(df, fn)
@@ -450,7 +451,7 @@ def _patients(
     prep: _Prepared, thr: np.ndarray, win: np.ndarray, indication: str = "most_frequent"
 ) -> pl.DataFrame:
     if indication not in _INDICATION_RULES:
-        raise ValueError(
+        raise ParameterError(
             f"cumulative_dose: indication must be one of {list(_INDICATION_RULES)}, "
             f"got {indication!r}"
         )
@@ -600,7 +601,7 @@ def cumulative_dose(
     _checks.exams_path(exams, "cumulative_dose")
     if isinstance(exams, pl.LazyFrame | str | os.PathLike):
         if indication != "most_frequent":
-            raise ValueError(
+            raise ParameterError(
                 "cumulative_dose: indication='first' needs the exams in memory; collect the "
                 "LazyFrame (or read the files) first"
             )

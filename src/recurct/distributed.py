@@ -41,6 +41,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import id_key, param_label
 from recurct.cumulative import USED_COLUMNS
+from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -257,18 +258,18 @@ def cumulative_dose(
     thr = tuple(_checks.thresholds(thresholds, fn).tolist())
     win = tuple(_checks.window_days(window_days, fn).tolist()) or None
     if not isinstance(exams, dd.DataFrame):
-        raise TypeError(
+        raise ParameterError(
             "recurct.distributed.cumulative_dose: exams must be a dask.dataframe.DataFrame, "
             f"not {type(exams).__name__}; for a table in memory use recurct.cumulative_dose"
         )
     missing = [c for c in REQUIRED_COLUMNS if c not in exams.columns]
     if missing:
-        raise ValueError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
+        raise DataError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
     exams = exams[[c for c in USED_COLUMNS if c in exams.columns]]
     n_in = exams.npartitions
     n_out = 1 if partitioned_by_patient else int(n_in if buckets is None else buckets)
     if n_out < 1:
-        raise ValueError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
+        raise ParameterError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
     first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
     rows0 = np.zeros(1, dtype=np.int64)
@@ -334,7 +335,7 @@ def magnitude(
         The magnitude table, equal to ``recurct.stats.magnitude(patients.compute(), ...)``.
     """
     if kwargs.get("cluster") is not None or kwargs.get("ci") == "bootstrap":
-        raise ValueError("the cluster bootstrap needs every patient: compute() the table first")
+        raise ParameterError("the cluster bootstrap needs every patient: compute() the table first")
     ts = _checks.some_thresholds(thresholds, "distributed.magnitude")
     cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
     blocks = [_magnitude_one(patients, t, cols, kwargs) for t in ts]
@@ -350,7 +351,7 @@ def _magnitude_one(
 
     reached = f"reached_{param_label(threshold)}"
     if reached not in patients.columns:
-        raise ValueError(f"patients table has no column {reached!r}; recompute with threshold")
+        raise ParameterError(f"patients table has no column {reached!r}; recompute with threshold")
 
     # the patients >= T, plus one patient below T per stratum so that every stratum (and the
     # "all" row) appears in the table even where nobody reached T; their counts are replaced
@@ -364,7 +365,7 @@ def _magnitude_one(
         reps = below.head(1, npartitions=-1)
     subset = pl.from_pandas(pd.concat([high, reps], ignore_index=True), include_index=False)
     if subset.height == 0:
-        raise ValueError("the patients table is empty")
+        raise DataError("the patients table is empty")
     table = stats_magnitude(subset, thresholds=threshold, by=cols or None, **kwargs)
 
     if cols:

@@ -46,7 +46,7 @@ from recurct._compat import renamed
 from recurct._frames import ID_SPACES, id_key
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
-from recurct.errors import IdentifierWarning
+from recurct.errors import DataError, IdentifierWarning, ParameterError
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -100,7 +100,7 @@ def scan_exams(source: Any) -> pl.LazyFrame:
             for manifest in path.rglob(MANIFEST):
                 kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
                 if kind != "synthetic":  # the only recurct output that holds exams
-                    raise ValueError(
+                    raise DataError(
                         f"{manifest.parent} holds a recurct {kind!r} result, not exams: move "
                         f"it out of {path}, or give the exam files or a glob"
                     )
@@ -111,7 +111,7 @@ def scan_exams(source: Any) -> pl.LazyFrame:
             check_files([path] if path.exists() else glob.glob(str(source), recursive=True))
             return pl.scan_parquet(str(source))
         raise FileNotFoundError(f"{path}: no such file or folder")
-    raise TypeError(
+    raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
     )
 
@@ -261,7 +261,7 @@ def _plan(
     n_rows = _count(lf)
     k = buckets if buckets is not None else _n_buckets(n_rows, rows_per_bucket)
     if k < 1:
-        raise ValueError(f"buckets must be >= 1, got {k}")
+        raise ParameterError(f"buckets must be >= 1, got {k}")
     params = {"thresholds": thresholds, "window_days": window_days, "buckets": k, "exams": n_rows}
     return lf, k, params
 
@@ -676,6 +676,8 @@ def chunk_patients(
     except ExamValidationError as exc:
         raise at_input_rows(exc, rows) from None
     except ValueError as exc:
+        if isinstance(exc, TypeError):  # a ParameterError (a wrong dtype): as it is
+            raise
         better = bad_input_rows(chunk, rows, fn)
         if better is None:
             raise
@@ -699,7 +701,7 @@ def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     )
 
 
-def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> ValueError | None:
+def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError | None:
     """The error of a chunk's bad exams, naming the rows of the *input* (``rows[i]`` is the
     input row of chunk row ``i``): null ``patient_id`` or ``exam_date``, null, negative, NaN
     or infinite ``effective_dose_msv``. None if the chunk has none of these."""
@@ -727,7 +729,7 @@ def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> ValueError
             more = (
                 f" (first {_SHOWN} of {found.size} in this bucket)" if found.size > _SHOWN else ""
             )
-            return ValueError(
+            return DataError(
                 f"{fn}: column {col!r} {what} in input row{'s' if found.size > 1 else ''} "
                 f"{shown}{more} (0-based rows of the input); {fix} first"
             )

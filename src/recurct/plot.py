@@ -27,6 +27,7 @@ from matplotlib.ticker import FuncFormatter
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
+from recurct.errors import DataError
 
 __all__ = [
     "CENSORING_CAPTION",
@@ -64,7 +65,7 @@ def _figure(width: float = 6.4, height: float = 4.2) -> tuple[Figure, Any]:
 
 def _column(df: pl.DataFrame, name: str, what: str) -> np.ndarray:
     if name not in df.columns:
-        raise ValueError(
+        raise DataError(
             f"{what} needs a column {name!r}; got columns {df.columns}. "
             "Pass the table returned by the matching recurct function."
         )
@@ -230,7 +231,7 @@ def time_to_threshold_curve(
     df, _ = to_polars(table)
     tcol, pcol = "time_years", "prob_reached"
     if tcol not in df.columns or pcol not in df.columns:
-        raise ValueError(
+        raise DataError(
             "time_to_threshold_curve needs the columns 'time_years' and 'prob_reached' "
             f"(the curve of recurct.stats.time_to_threshold); got {df.columns}"
         )
@@ -425,7 +426,7 @@ def forest(
         pooled = found if (is_meta or model == "crude") else _pooled_meta(df, model) or found
     site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
     if site is None:
-        raise ValueError(f"forest needs a 'site' column; got {df.columns}")
+        raise DataError(f"forest needs a 'site' column; got {df.columns}")
     share = 100.0 * _column(df, "share", "forest")
     lo = 100.0 * _column(df, "share_lo", "forest")
     hi = 100.0 * _column(df, "share_hi", "forest")
@@ -529,7 +530,7 @@ def funnel(
     n = _column(df, "n_patients", "funnel")
     k = _column(df, "n_reached", "funnel")
     if np.any(n <= 0):
-        raise ValueError("funnel needs n_patients > 0 for every site")
+        raise DataError("funnel needs n_patients > 0 for every site")
     p = k.sum() / n.sum()
     share = 100.0 * k / n
     fig, ax = _figure()
@@ -571,7 +572,7 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     df, _ = to_polars(patients)
     n = df.get_column("n_exams") if "n_exams" in df.columns else None
     if n is None:
-        raise ValueError(f"exams_per_patient needs a column 'n_exams'; got {df.columns}")
+        raise DataError(f"exams_per_patient needs a column 'n_exams'; got {df.columns}")
     values = n.cast(pl.Int64).to_numpy()
     if max_exams is not None:
         values = np.minimum(values, max_exams)

@@ -26,6 +26,7 @@ import polars as pl
 
 from recurct._compat import renamed
 from recurct._frames import to_polars
+from recurct.errors import ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -198,13 +199,13 @@ def compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
             frame, _ = to_polars(rules)
             missing = {"pattern", "region"} - set(frame.columns)
             if missing:
-                raise ValueError(
+                raise ParameterError(
                     f"region rules: a rule table needs columns 'pattern' and 'region', "
                     f"got {frame.columns}"
                 )
             extra = list(zip(frame["pattern"].to_list(), frame["region"].to_list()))
         elif isinstance(rules, str | bytes):
-            raise TypeError(
+            raise ParameterError(
                 "region rules: give a mapping {pattern: region}, a sequence of "
                 "(pattern, region) pairs or a table with columns pattern and region"
             )
@@ -212,7 +213,7 @@ def compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
             try:
                 extra = [(p, r) for p, r in rules]
             except (TypeError, ValueError):
-                raise TypeError(
+                raise ParameterError(
                     "region rules: give a mapping {pattern: region}, a sequence of "
                     f"(pattern, region) pairs or a table with columns pattern and region, "
                     f"got {rules!r}"
@@ -220,15 +221,15 @@ def compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
     compiled = []
     for pattern, region in [*extra, *((p, r) for p, r, _ in _RULES)]:
         if region is not None and region not in BODY_REGIONS:
-            raise ValueError(
+            raise ParameterError(
                 f"rule {pattern!r} -> {region!r}: region must be one of {BODY_REGIONS} or None"
             )
         if not isinstance(pattern, str):
-            raise TypeError(f"rule {pattern!r} -> {region!r}: the pattern must be a string")
+            raise ParameterError(f"rule {pattern!r} -> {region!r}: the pattern must be a string")
         try:
             compiled.append((re.compile(pattern), region))
         except re.error as exc:
-            raise ValueError(f"rule {pattern!r}: not a regular expression ({exc})") from None
+            raise ParameterError(f"rule {pattern!r}: not a regular expression ({exc})") from None
     return compiled
 
 
@@ -289,7 +290,7 @@ def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
     'pelvis'
     """
     if text is not None and not isinstance(text, str):
-        raise TypeError(
+        raise ParameterError(
             f"region_of takes one string, got {type(text).__name__}; "
             "map a column with normalise_region(values)"
         )
@@ -322,7 +323,7 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
     ['chest', 'head', None]
     """
     if isinstance(values, str) or values is None:
-        raise TypeError(
+        raise ParameterError(
             "normalise_region maps a Series or a sequence of texts; for one string use "
             "recurct.regions.region_of(text) (recurct 0.2)"
         )

@@ -20,6 +20,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -107,15 +108,15 @@ def survey_table(
     df, kind = to_polars(answers)
     missing = [c for c in ("question", "answer", "count") if c not in df.columns]
     if missing:
-        raise ValueError(f"survey answers lack column(s) {missing}; need question, answer, count")
+        raise DataError(f"survey answers lack column(s) {missing}; need question, answer, count")
     df = df.with_columns(pl.col("count").cast(pl.Int64))
     bad = df.with_row_index("row").filter(pl.col("count").is_null() | (pl.col("count") < 0))
     if bad.height:
-        raise ValueError(f"counts must be integers >= 0; bad rows: {bad['row'].to_list()[:10]}")
+        raise DataError(f"counts must be integers >= 0; bad rows: {bad['row'].to_list()[:10]}")
     dup = df.filter(pl.struct("question", "answer").is_duplicated())
     if dup.height:
         pairs = dup.select("question", "answer").rows()[:5]
-        raise ValueError(f"each (question, answer) must appear once; repeated: {pairs}")
+        raise DataError(f"each (question, answer) must appear once; repeated: {pairs}")
     df = df.with_columns(pl.col("count").sum().over("question").alias("n_answered"))
     x = df.get_column("count").to_numpy()
     n = df.get_column("n_answered").to_numpy()

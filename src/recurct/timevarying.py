@@ -35,6 +35,7 @@ import polars as pl
 
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,7 +134,7 @@ def lag_days(lags_years: float | Sequence[float]) -> list[int]:
     """Lags in whole days from years (365.25 days per year, rounded)."""
     ls = [lags_years] if np.ndim(lags_years) == 0 else list(lags_years)  # type: ignore[arg-type]
     if not ls or any(not (np.isfinite(float(x)) and float(x) >= 0) for x in ls):
-        raise ValueError(f"lags must be finite and >= 0 years, got {ls}")
+        raise ParameterError(f"lags must be finite and >= 0 years, got {ls}")
     return [round(float(x) * DAYS_PER_YEAR) for x in ls]
 
 
@@ -202,15 +203,15 @@ def lagged_dose(
     for df, need, what in ((ex, need_ex, "exam table"), (sub, need_sub, "subjects table")):
         missing = [c for c in need if c not in df.columns]
         if missing:
-            raise ValueError(f"lagged_dose: the {what} lacks column(s) {missing}")
+            raise ParameterError(f"lagged_dose: the {what} lacks column(s) {missing}")
     lag_d = lag_days(lags)
     names = [f"ced_lag{param_label(float(x))}" for x in ([lags] if np.ndim(lags) == 0 else lags)]  # type: ignore[union-attr]
     if len(set(names)) != len(names):
-        raise ValueError(f"lagged_dose: repeated lag in {lags}")
+        raise ParameterError(f"lagged_dose: repeated lag in {lags}")
     sub, ev = _subjects(sub, entry, exit, event)
     dose = ex["effective_dose_msv"]
     if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
-        raise ValueError("lagged_dose: effective_dose_msv must be >= 0 and not null")
+        raise DataError("lagged_dose: effective_dose_msv must be >= 0 and not null")
     work = (
         ex.select(
             "patient_id",
@@ -221,7 +222,7 @@ def lagged_dose(
         .sort("_code", "_day")
     )
     if work["_day"].null_count():
-        raise ValueError("lagged_dose: null exam_date")
+        raise DataError("lagged_dose: null exam_date")
     codes = work["_code"].cast(pl.Int64).to_numpy()
     starts = np.searchsorted(codes, np.arange(sub.height + 1)).astype(np.int64)
     row_starts, start, stop, ced = lagged_dose_kernel(
@@ -256,7 +257,7 @@ def _subjects(
     """The subjects checked and sorted by patient, with ``_e0``/``_e1`` (entry and exit day
     numbers) and ``_code`` (the row), and the event flag as Int64 0/1."""
     if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
-        raise ValueError("lagged_dose: subjects must hold each patient_id once, none null")
+        raise DataError("lagged_dose: subjects must hold each patient_id once, none null")
     sub = sub.sort("patient_id")
     sub = sub.with_columns(
         day_numbers(sub[entry]).alias("_e0"), day_numbers(sub[exit]).alias("_e1")
@@ -265,14 +266,14 @@ def _subjects(
         pl.col("_e0").is_null() | pl.col("_e1").is_null() | (pl.col("_e1") <= pl.col("_e0"))
     )
     if bad.height:
-        raise ValueError(
+        raise DataError(
             f"lagged_dose: {bad.height} subject(s) have a null {entry!r}/{exit!r} or "
             f"{exit!r} <= {entry!r} (e.g. patient {bad['patient_id'][0]!r})"
         )
     ev = sub[event]
     if ev.null_count():
-        raise ValueError(f"lagged_dose: {ev.null_count()} null value(s) in {event!r}")
+        raise DataError(f"lagged_dose: {ev.null_count()} null value(s) in {event!r}")
     ev = ev.cast(pl.Int64)
     if not ev.is_in([0, 1]).all():
-        raise ValueError(f"lagged_dose: {event!r} must be Boolean or 0/1")
+        raise DataError(f"lagged_dose: {event!r} must be Boolean or 0/1")
     return sub.with_row_index("_code"), ev

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from recurct.errors import ParameterError
+
 # Components of the composite canonical regions (exam_region).
 _COMPONENTS: dict[str, frozenset[str]] = {
     "head_neck": frozenset({"head", "neck"}),
@@ -62,7 +64,7 @@ def exam_region(
     dl = list(dlps) if dlps is not None else [None] * n
     lo = list(localizer) if localizer is not None else [False] * n
     if len(dl) != n or len(lo) != n:
-        raise ValueError(
+        raise ParameterError(
             f"exam_region: regions, dlps and localizer need the same length, got "
             f"{n}, {len(dl)}, {len(lo)}"
         )

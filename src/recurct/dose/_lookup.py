@@ -13,6 +13,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct.dose._tables import AGE_RULES, MAX_AGE, KTable, as_ktable
+from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
 
 # ---------------------------------------------------------------------------------------------
@@ -82,11 +83,13 @@ def region_codes(values: Any, name: str = "regions") -> Regions:
                     break
             return Regions(codes, arr)
         if arr.dtype.kind != "O":
-            raise TypeError(f"{name} must hold strings (canonical body regions), got {arr.dtype}")
+            raise ParameterError(
+                f"{name} must hold strings (canonical body regions), got {arr.dtype}"
+            )
         values = pl.Series(name, arr.tolist(), dtype=pl.Utf8, strict=False)
     s = values
     if s.dtype not in (pl.Utf8, pl.Categorical) and not isinstance(s.dtype, pl.Enum):
-        raise TypeError(f"{name} must hold strings (canonical body regions), got {s.dtype}")
+        raise ParameterError(f"{name} must hold strings (canonical body regions), got {s.dtype}")
     coded = s.cast(_ENUM, strict=False).to_physical().cast(pl.Int64)
     codes = coded.fill_null(-1).to_numpy().copy()
     if s.null_count():
@@ -104,13 +107,13 @@ def as_float_array(values: Any, n: int) -> np.ndarray:
     else:
         arr = np.asarray(values, dtype=np.float64)
     if arr.shape != (n,):
-        raise ValueError(f"ages must have one value per region ({n}), got shape {arr.shape}")
+        raise ParameterError(f"ages must have one value per region ({n}), got shape {arr.shape}")
     return arr
 
 
 def check_fallback(t: KTable, fallback: Mapping[str, str] | None) -> dict[str, str]:
     if fallback is not None and not isinstance(fallback, Mapping):
-        raise ValueError(
+        raise ParameterError(
             "fallback must map a region to another, e.g. {'abdomen': 'abdomen_pelvis'}; "
             f"got {fallback!r:.60}"
         )
@@ -118,12 +121,12 @@ def check_fallback(t: KTable, fallback: Mapping[str, str] | None) -> dict[str, s
     for src, dst in fb.items():
         for r in (src, dst):
             if r not in BODY_REGIONS:
-                raise ValueError(
+                raise ParameterError(
                     f"fallback {src!r} -> {dst!r}: {r!r} is not a canonical body region "
                     f"({', '.join(BODY_REGIONS)})"
                 )
         if dst not in t.regions:
-            raise ValueError(
+            raise ParameterError(
                 f"fallback {src!r} -> {dst!r}: table {t.name!r} has no factor for {dst!r} "
                 f"either (it tabulates {', '.join(t.regions)})"
             )
@@ -134,7 +137,7 @@ def _check_kv(t: KTable, kv: float | None) -> None:
     if kv is None:
         return
     if t.kv is None:
-        raise ValueError(
+        raise ParameterError(
             f"table {t.name!r} is not tube-voltage specific; do not pass kv= with it "
             "(or choose a kV-specific table, see recurct.dose.tables())"
         )
@@ -145,7 +148,7 @@ def _check_kv(t: KTable, kv: float | None) -> None:
                 " The source (Lee et al., Med Phys 2012, Table XII) also has 80 and 100 kV "
                 "rows, but they are not in recurct's reference values, so they are not shipped."
             )
-        raise ValueError(
+        raise ParameterError(
             f"table {t.name!r} holds factors for {t.kv:g} kV only, not {float(kv):g} kV.{extra}"
         )
 
@@ -175,7 +178,7 @@ def lookup(
 
     if t.sexes:
         if sexes is None:
-            raise ValueError(f"table {t.name!r} depends on sex: pass sexes= (F or M per row)")
+            raise ParameterError(f"table {t.name!r} depends on sex: pass sexes= (F or M per row)")
         sx = np.where(sexes < 0, 0, sexes).astype(np.intp)
         no_sex = sexes < 0
     else:
@@ -186,7 +189,7 @@ def lookup(
         k = at(sx, row, 0)
     else:
         if ages is None:
-            raise ValueError(
+            raise ParameterError(
                 f"table {t.name!r} depends on age: pass ages= (age at the exam in years, "
                 f"tabulated ages {', '.join(t.age_labels)})"
             )
@@ -271,7 +274,7 @@ def resolve_tables(
     adult_from: float | None = None,
 ) -> tuple[KTable, KTable | None]:
     if age_rule not in AGE_RULES:
-        raise ValueError(f"age_rule must be one of {AGE_RULES}, got {age_rule!r}")
+        raise ParameterError(f"age_rule must be one of {AGE_RULES}, got {age_rule!r}")
     if kv is not None:  # NaN, inf, booleans and text are refused with a message
         kv = _checks.number(kv, "effective dose", "kv", lo=0.0, lo_open=True, what=" kV")
     adult_from = _checks.age(adult_from, "effective dose", "adult_from")
@@ -282,7 +285,7 @@ def resolve_tables(
     if fallback_table is not None:
         ft = as_ktable(fallback_table).with_adult_from(adult_from)
         if ft is t or (ft.shipped and t.shipped and ft.name == t.name):
-            raise ValueError("fallback_table must differ from table")
+            raise ParameterError("fallback_table must differ from table")
     return t, ft
 
 
@@ -295,7 +298,7 @@ def sex_codes(values: Any, n: int) -> np.ndarray:
     else:
         s = pl.Series("sex", list(values), dtype=pl.Utf8, strict=False)
     if s.len() != n:
-        raise ValueError(f"sexes must have one value per region ({n}), got {s.len()}")
+        raise ParameterError(f"sexes must have one value per region ({n}), got {s.len()}")
     u = s.cast(pl.Utf8, strict=False).str.strip_chars().str.to_uppercase()
     return (
         pl.select(pl.when(u == "F").then(0).when(u == "M").then(1).otherwise(-1).alias("s"))
@@ -339,7 +342,7 @@ def lookup_error(
     reason: np.ndarray,
     t: KTable,
     ft: KTable | None = None,
-) -> ValueError:
+) -> DataError:
     bad = np.flatnonzero(reason != OK)
     parts = []
     for code in np.unique(reason[bad]):
@@ -355,4 +358,4 @@ def lookup_error(
         where = f"{msg} {what}".strip()
         parts.append(f"{rows.size} value(s): {where} (first at position {rows[0]})")
     extra = f"; table {t.name!r} tabulates {', '.join(t.regions)}"
-    return ValueError("no conversion factor for " + "; ".join(parts) + extra)
+    return DataError("no conversion factor for " + "; ".join(parts) + extra)

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
 
 AgeRule = Literal["nearest-lower", "nearest", "interpolate"]
@@ -94,7 +95,7 @@ def user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str], 
         path = Path(spec)
         if not path.is_file():
             available = ", ".join(data_names(prefix))
-            raise ValueError(
+            raise ParameterError(
                 f"unknown {what} {str(spec)!r}: not a shipped table ({available}) and not a "
                 "CSV file; pass a shipped name, a CSV path or a data frame"
             )
@@ -107,14 +108,14 @@ def user_table(spec: Any, prefix: str, what: str) -> tuple[str, dict[str, str], 
             )
             df = pl.read_csv(io.StringIO(body), infer_schema=False, separator=sep)
         except (UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
-            raise ValueError(f"{path.name}: not a readable CSV {what} ({exc})") from None
+            raise DataError(f"{path.name}: not a readable CSV {what} ({exc})") from None
         df = df.rename({c: c.strip() for c in df.columns})
         if sep == ";":  # a European spreadsheet: numbers may have a decimal comma
             numeric = [c for c in ("k", "age", "kv", "ctdivol_mgy", "dlp_mgycm") if c in df.columns]
             df = df.with_columns(pl.col(numeric).str.replace(",", ".", literal=True))
         return meta.get("name") or path.stem, {"where": path.name, **meta}, df
     if isinstance(spec, Mapping) or not hasattr(spec, "__len__"):
-        raise TypeError(
+        raise ParameterError(
             f"{what} must be a shipped name, a CSV path or a data frame, got {type(spec).__name__}"
         )
     df, _ = to_polars(spec)
@@ -183,8 +184,8 @@ def listing(shown: Iterable[tuple[Any, str, Any, str]], total: int, show: int) -
     return "\n".join(lines) + more
 
 
-def table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> ValueError:
-    return ValueError(
+def table_error(where: str, what: str, problems: list[tuple[int, str, Any, str]]) -> DataError:
+    return DataError(
         f"{where}: invalid {what} ({len(problems)} problem(s)):\n"
         + listing(problems[:20], len(problems), 20)
     )
@@ -252,7 +253,7 @@ class KTable:
             return self
         a = float(adult_from)
         if not (np.isfinite(a) and self.ages[-2] < a <= MAX_AGE):
-            raise ValueError(
+            raise ParameterError(
                 f"adult_from={adult_from!r}: table {self.name!r} has a paediatric column at "
                 f"{self.ages[-2]:g} y, so its adult column must start after it (and by "
                 f"{MAX_AGE:g} y)"
@@ -324,7 +325,7 @@ def _check_ktable_columns(where: str, df: pl.DataFrame) -> None:
     missing = [c for c in ("region", "k") if c not in df.columns]
     unknown = [c for c in df.columns if c not in KTABLE_COLUMNS]
     if missing or unknown:
-        raise ValueError(
+        raise DataError(
             f"{where}: a conversion-factor table needs columns 'region' and 'k' and may have "
             f"{', '.join(repr(c) for c in KTABLE_COLUMNS[2:])}; "
             + (f"missing {missing}" if missing else f"unknown column(s) {unknown}")
@@ -365,13 +366,13 @@ def _choose_kv(
     if not given:
         return keep, table_kv, name
     if kv is None and len(given) > 1:
-        raise ValueError(
+        raise ParameterError(
             f"{where}: the table holds factors for several tube voltages {given} kV; "
             "choose one with kv="
         )
     table_kv = float(kv) if kv is not None else given[0]
     if table_kv not in given:
-        raise ValueError(f"{where}: no factors for {table_kv:g} kV (the table has {given} kV)")
+        raise ParameterError(f"{where}: no factors for {table_kv:g} kV (the table has {given} kV)")
     keep = np.isnan(kvs) | (kvs == table_kv)
     if len(given) > 1:
         name = f"{name} {table_kv:g} kV"
@@ -386,11 +387,11 @@ def _tabulated_ages(
     ages = np.array(sorted(set(tabulated.tolist())), dtype=np.float64)
     adult_from = float(meta.get("adult_from") or (ages[-1] if ages.size else 18.0))
     if ages.size and ages[-1] != adult_from:
-        raise ValueError(
+        raise DataError(
             f"{where}: adult_from {adult_from:g} must be the last tabulated age ({ages[-1]:g})"
         )
     if ages.size == 1:
-        raise ValueError(
+        raise DataError(
             f"{where}: one tabulated age ({ages[0]:g}) is not an age-dependent table; leave "
             "'age' empty for a factor that applies at every age"
         )
@@ -438,7 +439,7 @@ def _check_every_age(
             lacking = np.isnan(kk[si, BODY_REGIONS.index(r), :])
             if lacking.any() and not lacking.all():
                 who = f" (sex {sexes[si]})" if sexes else ""
-                raise ValueError(
+                raise DataError(
                     f"{where}: region {r!r}{who} has no factor at age(s) "
                     f"{ages[lacking].tolist()} that the table tabulates; give one row per age "
                     "column, or leave 'age' empty for a factor that applies at every age"
@@ -455,7 +456,7 @@ def ktable(name: str) -> KTable:
                 " The NCI table is included for 120 kV only ('nci_icrp103_120kv'): its 80 and "
                 "100 kV rows are not in recurct's reference values."
             )
-        raise ValueError(
+        raise ParameterError(
             f"unknown conversion-factor table {name!r}; available: {', '.join(available)}, "
             f"or pass your own table (a CSV path or a data frame).{hint}"
         )

@@ -21,6 +21,7 @@ from recurct.dose._tables import (
     text_column,
     user_table,
 )
+from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
         or "exam_type" not in df.columns
         or not {"ctdivol_mgy", "dlp_mgycm"} & set(df.columns)
     ):
-        raise ValueError(
+        raise DataError(
             f"{where}: a DRL table needs 'exam_type' and 'ctdivol_mgy' and/or 'dlp_mgycm' "
             f"and may have 'description', 'body_region', 'source', 'note'; it has {df.columns}"
         )
@@ -96,7 +97,7 @@ def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
 def _drl(name: str) -> tuple[dict[str, str], pl.DataFrame]:
     available = data_names("drl_")
     if name not in available:
-        raise ValueError(
+        raise ParameterError(
             f"unknown DRL set {name!r}; available: {', '.join(available)}, or pass your own "
             "DRL table (a CSV path or a data frame, see recurct.dose.drl_table)"
         )
@@ -165,7 +166,9 @@ def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
     [800.0]
     """
     if name is None:
-        raise TypeError("drl_table needs a set name or a table; list the sets with drl_tables()")
+        raise ParameterError(
+            "drl_table needs a set name or a table; list the sets with drl_tables()"
+        )
     return _as_drl(name)[2].clone()
 
 
@@ -184,7 +187,7 @@ def _attach_drl(
         source = region_column
     else:
         by_region = levels["body_region"].null_count() < levels.height
-        raise ValueError(
+        raise ParameterError(
             f"compare_to_drl needs a column {exam_type_column!r} holding the DRL set's exam "
             f"types ({', '.join(levels['exam_type'].to_list())}; see recurct.dose.drl_table"
             f"({drl!r}))"
@@ -201,7 +204,7 @@ def _attach_drl(
         )
         if unknown.height and strict:
             vals = unknown["__exam_type"].unique(maintain_order=True).head(10).to_list()
-            raise ValueError(
+            raise DataError(
                 f"{unknown.height} row(s) have exam types not in DRL set {drl!r}: {vals}; "
                 f"valid keys: {sorted(known)} (recurct.dose.drl_table({drl!r})). "
                 "Pass strict=False to leave them out."
@@ -295,15 +298,15 @@ def compare_to_drl(
     """
     df, kind = to_polars(exams)
     if site is not None and not isinstance(site, str):
-        raise TypeError(f"compare_to_drl: site must be one column name or None, got {site!r}")
+        raise ParameterError(f"compare_to_drl: site must be one column name or None, got {site!r}")
     by_cols = [] if site is None else [site]
     if site is not None and site not in df.columns:
-        raise ValueError(
+        raise ParameterError(
             f"compare_to_drl: site column {site!r} not in the table; pass site=None for one "
             "row per exam type"
         )
     if "ctdivol_mgy" not in df.columns and "dlp_mgycm" not in df.columns:
-        raise ValueError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
+        raise DataError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
     flagged, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
     flagged = flagged.filter(pl.col("__exam_type").is_not_null())
     aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n_exams")]

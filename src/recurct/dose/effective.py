@@ -31,7 +31,7 @@ from recurct.dose._lookup import (
     sex_codes,
 )
 from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
-from recurct.errors import DoseConversionError, DoseConversionWarning
+from recurct.errors import DataError, DoseConversionError, DoseConversionWarning, ParameterError
 from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
 
 if TYPE_CHECKING:
@@ -174,7 +174,7 @@ def effective_dose(
     t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     fb = check_fallback(t, fallback)
     if level not in ("auto", "exam", "event"):
-        raise ValueError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
+        raise ParameterError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
     event = level == "event" or (level == "auto" and "event_uid" in df.columns)
     needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
     needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
@@ -233,7 +233,7 @@ def _require_columns(
         required.append("study_uid")
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"effective_dose needs column(s) {missing} (table {table!r}); "
             f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
         )

@@ -19,6 +19,7 @@ from recurct.dose._lookup import (
     sex_codes,
 )
 from recurct.dose._tables import AgeRule, as_ktable, data_names, ktable
+from recurct.errors import ParameterError
 
 
 def tables() -> pl.DataFrame:
@@ -187,13 +188,13 @@ def k_factors(
     reg = region_codes(regions)
     age_arr = None if ages is None else as_float_array(ages, len(reg))
     if age_arr is None and (t.age_dependent or (ft is not None and ft.age_dependent)):
-        raise ValueError(
+        raise ParameterError(
             f"table {(t if t.age_dependent else ft).name!r} depends on age: pass ages= "  # type: ignore[union-attr]
             "(age at the exam in years)"
         )
     sex_arr = None if sexes is None else sex_codes(sexes, len(reg))
     if sex_arr is None and (t.sexes or (ft is not None and ft.sexes)):
-        raise ValueError("the table depends on sex: pass sexes= ('F' or 'M' per row)")
+        raise ParameterError("the table depends on sex: pass sexes= ('F' or 'M' per row)")
     k, reason, _, _ = lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback, sex_arr)
     if (reason != OK).any():
         raise lookup_error(reg, age_arr, reason, t, ft)

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, NoReturn
 
 import polars as pl
 
+from recurct.errors import ParameterError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -45,7 +47,7 @@ class ReadResult:
 
     def __iter__(self) -> NoReturn:
         # 0.1 returned tuples: unpacking a result says what to write instead
-        raise TypeError(
+        raise ParameterError(
             "a ReadResult is not a tuple (recurct 0.2): use result.exams, result.events and "
             "result.report instead of unpacking it"
         )

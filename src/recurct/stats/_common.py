@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import param_label
+from recurct.errors import DataError, ParameterError
 
 __all__ = [
     "AGE_EDGES",
@@ -62,28 +63,30 @@ def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
         return []
     cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
     if cols is None or not all(isinstance(c, str) for c in cols):
-        raise ValueError(f"by: give a column name or a sequence of column names, got {by!r:.80}")
+        raise ParameterError(
+            f"by: give a column name or a sequence of column names, got {by!r:.80}"
+        )
     cols = [str(c) for c in cols]  # (NumPy's str_ too)
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise ParameterError(
             f"by: column(s) {missing} not in the patients table; available: {df.columns}"
         )
     if len(set(cols)) != len(cols):
-        raise ValueError(f"by: repeated column in {cols}")
+        raise ParameterError(f"by: repeated column in {cols}")
     return cols
 
 
 def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
     """Raise ``ValueError`` if ``df`` has no rows."""
     if df.height == 0:
-        raise ValueError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
+        raise DataError(f"the {what} is empty: nothing to summarise (check the cohort filters)")
 
 
 def column_name(value: object, func: str) -> str:
     """``value`` if it is a column name (non-empty text), else ``ValueError``."""
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{func}: a column name must be non-empty text, got {value!r:.60}")
+        raise ParameterError(f"{func}: a column name must be non-empty text, got {value!r:.60}")
     return value
 
 
@@ -93,7 +96,7 @@ def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
     cols = [column_name(c, func) for c in cols]
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{func}: the patients table lacks column(s) {missing}; "
             "build it with recurct.cumulative_dose() (available: "
             f"{df.columns})"
@@ -228,7 +231,7 @@ def check_by_names(by: list[str], outputs: Iterable[str], func: str) -> None:
     columns (the table would have two columns of that name)."""
     clash = [c for c in by if c in set(outputs)]
     if clash:
-        raise ValueError(
+        raise ParameterError(
             f"{func}: by column(s) {clash} have the name of an output column of {func}; "
             "rename them first"
         )
@@ -251,18 +254,20 @@ def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
     ['18-50', '51-74', '75+']
     """
     if style not in BAND_STYLES:
-        raise ValueError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
+        raise ParameterError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
     if not isinstance(edges, Iterable) or isinstance(edges, str):
-        raise ValueError(f"band edges: give a sequence of numbers, got {edges!r:.80}")
+        raise ParameterError(f"band edges: give a sequence of numbers, got {edges!r:.80}")
     e = [float(x) for x in edges]
     if len(e) < 2:
-        raise ValueError(f"give at least two band edges, got {list(edges)}")
+        raise ParameterError(f"give at least two band edges, got {list(edges)}")
     if any(not b > a for a, b in itertools.pairwise(e)):
-        raise ValueError(f"band edges must be strictly increasing, got {list(edges)}")
+        raise ParameterError(f"band edges must be strictly increasing, got {list(edges)}")
     if any(math.isnan(x) for x in e) or math.isinf(e[0]):
-        raise ValueError(f"band edges must be numbers with a finite first edge, got {list(edges)}")
+        raise ParameterError(
+            f"band edges must be numbers with a finite first edge, got {list(edges)}"
+        )
     if style == "integer" and any(not math.isinf(x) and x != int(x) for x in e):
-        raise ValueError(f"style='integer' needs whole-number band edges, got {list(edges)}")
+        raise ParameterError(f"style='integer' needs whole-number band edges, got {list(edges)}")
     labels = []
     for lo, hi in itertools.pairwise(e):
         if math.isinf(hi):
@@ -310,7 +315,7 @@ def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") ->
         return pl.col(f"reached_{lab}").fill_null(False).cast(pl.Boolean)
     if "ced_msv" in df.columns:
         return (pl.col("ced_msv") >= float(threshold)).fill_null(False)
-    raise ValueError(
+    raise DataError(
         f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
         f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
     )

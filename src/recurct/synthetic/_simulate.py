@@ -30,6 +30,7 @@ import polars as pl
 from numba import njit
 from scipy.special import gammaincinv
 
+from recurct.errors import ParameterError
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
 
 __all__ = ["BLOCK", "iter_chunks", "site_sizes", "sites"]
@@ -85,7 +86,7 @@ class _Compiled:
             w = base.copy()
             for g, v in s["group_share"].items():
                 if g not in GROUPS:
-                    raise ValueError(
+                    raise ParameterError(
                         f"site {s['facility']!r}: group_share has unknown group {g!r}; "
                         f"groups are {', '.join(GROUPS)}"
                     )
@@ -103,16 +104,16 @@ def site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None = No
         names = [s["facility"] for s in profile.sites]
         unknown = set(n_patients) - set(names)
         if unknown:
-            raise ValueError(f"n_patients names unknown facilities {sorted(unknown)}: {names}")
+            raise ParameterError(f"n_patients names unknown facilities {sorted(unknown)}: {names}")
         out = [int(n_patients.get(f, n)) for f, n in zip(names, sizes)]
         if min(out, default=0) < 0:
-            raise ValueError("n_patients must be >= 0 for every facility")
+            raise ParameterError("n_patients must be >= 0 for every facility")
         return out
     if n_patients < 0:
-        raise ValueError(f"n_patients must be >= 0, got {n_patients}")
+        raise ParameterError(f"n_patients must be >= 0, got {n_patients}")
     total = sum(sizes)
     if total == 0:
-        raise ValueError(f"profile {profile.name!r} has no patients to scale")
+        raise ParameterError(f"profile {profile.name!r} has no patients to scale")
     exact = [n_patients * s / total for s in sizes]
     out = [math.floor(e) for e in exact]
     order = sorted(range(len(sizes)), key=lambda i: out[i] - exact[i])
@@ -401,7 +402,7 @@ def _k_grid(table: str, age_rule: str) -> np.ndarray:
     from recurct.dose import k_factors
 
     if age_rule != "nearest-lower":
-        raise ValueError(
+        raise ParameterError(
             f"the synthetic generator supports age_rule='nearest-lower' only, got {age_rule!r}"
         )
     ages = np.arange(131, dtype=np.float64)
@@ -462,7 +463,7 @@ def _selected_chunks(
         if size and not (
             site["period_start"] <= sel["exam_to"] and sel["exam_from"] <= site["period_end"]
         ):
-            raise ValueError(
+            raise ParameterError(
                 f"site {site['facility']!r}: the selection window {sel['exam_from']} to "
                 f"{sel['exam_to']} lies outside the site's period: no patient can be selected"
             )
@@ -473,7 +474,7 @@ def _selected_chunks(
             )
             n_sel = int(np.unique(part["patient_id"]).size)
             if n_sel == 0 and b >= 15 and got == 0:
-                raise ValueError(
+                raise ParameterError(
                     f"site {site['facility']!r}: no patient selected in {b + 1} blocks of "
                     f"{BLOCK} entrants; check the profile's [selection]"
                 )
@@ -519,7 +520,7 @@ def iter_chunks(
     c = _Compiled(prof)
     sizes = site_sizes(prof, n_patients)
     if chunk_patients < 1:
-        raise ValueError(f"chunk_patients must be >= 1, got {chunk_patients}")
+        raise ParameterError(f"chunk_patients must be >= 1, got {chunk_patients}")
     if prof.selection is not None:
         yield from _selected_chunks(c, prof, sizes, seed, chunk_patients)
         return

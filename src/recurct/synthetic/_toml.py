@@ -6,6 +6,8 @@ import datetime as dt
 import math
 from typing import Any
 
+from recurct.errors import ParameterError
+
 __all__ = ["dumps"]
 
 
@@ -32,7 +34,7 @@ def _scalar(v: Any) -> str:
         return "{" + ", ".join(f"{_key(k)} = {_scalar(x)}" for k, x in v.items()) + "}"
     if hasattr(v, "item"):  # numpy scalar
         return _scalar(v.item())
-    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+    raise ParameterError(f"cannot write {type(v).__name__} to TOML")
 
 
 def _key(k: str) -> str:

@@ -60,6 +60,7 @@ from typing import Any
 import polars as pl
 
 from recurct._dates import as_date
+from recurct.errors import ParameterError
 
 __all__ = [
     "GROUPS",
@@ -370,7 +371,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, 
     out = dict(base)
     for k, v in over.items():
         if k not in base:
-            raise ValueError(f"unknown parameter {where}{k!r}; see recurct.synthetic.describe()")
+            raise ParameterError(
+                f"unknown parameter {where}{k!r}; see recurct.synthetic.describe()"
+            )
         if isinstance(base[k], dict) and isinstance(v, dict) and k not in ("group_share",):
             out[k] = _merge(base[k], v, f"{where}{k}.")
         else:
@@ -415,50 +418,52 @@ def _check(profile: Profile) -> None:
     sel = profile.selection
     if sel is not None:
         if sel["exam_from"] is None or sel["exam_to"] is None:
-            raise ValueError(f"profile {profile.name!r}: [selection] needs exam_from and exam_to")
+            raise ParameterError(
+                f"profile {profile.name!r}: [selection] needs exam_from and exam_to"
+            )
         if sel["exam_to"] < sel["exam_from"]:
-            raise ValueError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
+            raise ParameterError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
 
 
 def _check_group(profile: Profile, g: str) -> None:
     p = profile.params
     if g not in p["groups"]:
-        raise ValueError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
+        raise ParameterError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
     gp = p["groups"][g]
     n_bands = len(p["age_edges"]) - 1
     for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
         if len(gp[key]) != n or min(gp[key]) < 0 or sum(gp[key]) <= 0:
-            raise ValueError(
+            raise ParameterError(
                 f"profile {profile.name!r}: groups.{g}.{key} must be {n} non-negative "
                 f"weights, got {gp[key]!r}"
             )
     if gp["interval_shape"] < 0.5:
-        raise ValueError(f"groups.{g}.interval_shape must be >= 0.5")
+        raise ParameterError(f"groups.{g}.interval_shape must be >= 0.5")
     if gp["followup_shape"] < 0.2:
-        raise ValueError(f"groups.{g}.followup_shape must be >= 0.2")
+        raise ParameterError(f"groups.{g}.followup_shape must be >= 0.2")
     if not gp["late_interval_days"] == 0.0 and not gp["late_interval_days"] >= 1.0:
-        raise ValueError(
+        raise ParameterError(
             f"groups.{g}.late_interval_days must be 0 (none) or >= 1 day, "
             f"got {gp['late_interval_days']}"
         )
     for key in ("p_female", "p_recurrent", "p_same_day"):
         if not 0.0 <= gp[key] <= 1.0:
-            raise ValueError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
+            raise ParameterError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
 
 
 def _check_sites(profile: Profile) -> None:
     if not profile.sites:
-        raise ValueError(f"profile {profile.name!r} has no sites")
+        raise ParameterError(f"profile {profile.name!r} has no sites")
     names = [s["facility"] for s in profile.sites]
     if len(set(names)) != len(names):
-        raise ValueError(f"profile {profile.name!r}: facility names must be unique: {names}")
+        raise ParameterError(f"profile {profile.name!r}: facility names must be unique: {names}")
     for s in profile.sites:
         if s["period_end"] < s["period_start"]:
-            raise ValueError(f"site {s['facility']!r}: period_end is before period_start")
+            raise ParameterError(f"site {s['facility']!r}: period_end is before period_start")
         if int(s["n_patients"]) < 0:
-            raise ValueError(f"site {s['facility']!r}: n_patients must be >= 0")
+            raise ParameterError(f"site {s['facility']!r}: n_patients must be >= 0")
         if not -1.0 <= float(s["ct_growth"]) <= 1.0:
-            raise ValueError(
+            raise ParameterError(
                 f"site {s['facility']!r}: ct_growth must be a relative growth per year in "
                 f"[-1, 1], got {s['ct_growth']}"
             )
@@ -485,7 +490,7 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
     if "base" in data:
         base = PROFILE_DIR / f"{data['base']}.toml"
         if not base.exists():
-            raise ValueError(f"profile {name!r}: base profile {data['base']!r} not found")
+            raise ParameterError(f"profile {name!r}: base profile {data['base']!r} not found")
         base_data = _read(base)
         params = _merge(params, base_data.get("params", {}), "params.")
         if not raw_sites:
@@ -540,7 +545,7 @@ def load_profile(profile: str | Path | Profile) -> Profile:
     if not path.suffix:
         path = PROFILE_DIR / f"{profile}.toml"
         if not path.exists():
-            raise ValueError(
+            raise ParameterError(
                 f"unknown synthetic profile {str(profile)!r}; shipped profiles: "
                 f"{', '.join(profile_names())} (or give the path of a .toml file)"
             )

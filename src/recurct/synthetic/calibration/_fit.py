@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from recurct._compat import renamed
+from recurct.errors import ParameterError
 from recurct.synthetic import _toml
 from recurct.synthetic.calibration._params import get_param, set_param
 from recurct.synthetic.calibration._statistics import cohort_statistics
@@ -230,14 +231,14 @@ def _checked(
     """The free parameters' paths and the fit seeds; ValueError for a bad target or bound."""
     for stat in targets:
         if not any(k in targets[stat] for k in ("value", "min", "max")):
-            raise ValueError(f"target {stat!r} needs a 'value' or a 'min'/'max'")
+            raise ParameterError(f"target {stat!r} needs a 'value' or a 'min'/'max'")
     if any(float(hi) <= float(lo) for lo, hi in free_params.values()):
-        raise ValueError("every free parameter needs bounds (low, high) with low < high")
+        raise ParameterError("every free parameter needs bounds (low, high) with low < high")
     if not power >= 1.0:
-        raise ValueError(f"power must be >= 1, got {power}")
+        raise ParameterError(f"power must be >= 1, got {power}")
     fit_seeds = [int(seed)] if seeds is None else [int(s) for s in seeds]
     if not fit_seeds:
-        raise ValueError("seeds must hold at least one seed")
+        raise ParameterError("seeds must hold at least one seed")
     return list(free_params), fit_seeds
 
 

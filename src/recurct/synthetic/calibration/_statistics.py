@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct.errors import DataError, ParameterError
 from recurct.synthetic._cohort import generate
 from recurct.synthetic.model import Profile, load_profile
 
@@ -37,7 +38,7 @@ def patient_summary(exams: Any, threshold: float = 100.0) -> pl.DataFrame:
 
     df, _ = to_polars(exams)
     if df.height == 0:
-        raise ValueError("the exam table is empty")
+        raise DataError("the exam table is empty")
     from recurct.cumulative import cumulative_dose
 
     lab = param_label(threshold)
@@ -188,7 +189,7 @@ def cohort_statistics(
     for s in prof.sites:
         f = float(fr.get(s["facility"], default))
         if not 0 < f <= 1:
-            raise ValueError(f"fraction for {s['facility']!r} must be in (0, 1], got {f}")
+            raise ParameterError(f"fraction for {s['facility']!r} must be in (0, 1], got {f}")
         sizes[s["facility"]] = max(1, round(s["n_patients"] * f)) if s["n_patients"] else 0
         weights[s["facility"]] = (
             s["n_patients"] / sizes[s["facility"]] if sizes[s["facility"]] else 0.0
