@@ -14,7 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import param_label, to_polars
-from recurct.errors import CompetingRiskWarning
+from recurct.errors import CompetingRiskWarning, DataError
 from recurct.stats._common import require
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ __all__ = [
     "date_days",
     "date_expr",
     "end_days",
+    "null_entry_error",
     "observation_end",
     "risk_set",
     "survival_data",
@@ -167,6 +168,17 @@ def warn_if_death(end: Any, func: str) -> None:
         )
 
 
+def null_entry_error(func: str, entry: Any, missing: np.ndarray) -> DataError:
+    """The error for patients without an entry date (``missing``: True per such row)."""
+    rows = np.flatnonzero(missing)
+    where = f" in column {entry!r}" if isinstance(entry, str) else ""
+    return DataError(
+        f"{func}: {rows.size} null entry date(s){where} (rows {rows[:10].tolist()}"
+        f"{', ...' if rows.size > 10 else ''}); fill them (e.g. with first_exam: no delayed "
+        "entry) or drop those patients"
+    )
+
+
 def date_expr(df: pl.DataFrame, value: Any, name: str, func: str) -> pl.Expr:
     """A ``Date`` expression per patient for ``entry`` or ``death``: a date, an ISO date
     string, a column of dates or ``{facility: date}`` (:func:`recurct._checks.end_spec`)."""
@@ -214,8 +226,21 @@ def survival_data(
         ``time`` (days), ``event`` (0 censored, 1 reached T, 2 competing exit), ``entry``
         (days; ``-inf`` where the patient is at risk from his first exam) of the patients
         who contribute; ``keep`` (bool per input row: neither prevalent, i.e. at T on or
-        before a delayed entry, nor entering on the day observation ends) and
-        ``n_prevalent``.
+        before a delayed entry, nor dead before it, nor entering on the day observation
+        ends) and ``n_prevalent``.
+
+    Warns
+    -----
+    CompetingRiskWarning
+        When patients who died before their (delayed) entry date are left out: they were
+        never at risk (as a left-truncated sample would not hold them at all).
+
+    Raises
+    ------
+    DataError
+        On a null entry date (the column and rows named).
+    ValueError
+        When observation ends (``end``) before a patient's entry date.
     """
     df, _ = to_polars(patients)
     lab = param_label(threshold)
@@ -248,16 +273,25 @@ def survival_data(
     else:
         entry_days = date_days(df, entry, "entry", func)
         if np.isnan(entry_days).any():
-            raise ValueError(f"{func}: {int(np.isnan(entry_days).sum())} null entry date(s)")
+            raise null_entry_error(func, entry, np.isnan(entry_days))
         # entry on or before the first exam: no delay (at risk from day 0, events on it count)
         entry_days = np.where(entry_days > 0, entry_days, -np.inf)
     # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
     prevalent = reached & (t_ev <= entry_days)
-    late = ~prevalent & (entry_days > time)
+    # died before a delayed entry: never at risk, left out like the prevalent (counted)
+    dead = ~prevalent & (event == 2) & (entry_days > time)
+    if dead.any():
+        warnings.warn(
+            f"{func}: left out {int(dead.sum())} patient(s) who died before their entry date "
+            "(never at risk)",
+            CompetingRiskWarning,
+            stacklevel=4,  # survival_data, event_table, the curve function, the caller
+        )
+    late = ~prevalent & ~dead & (entry_days > time)
     if late.any():
         raise ValueError(
-            f"{func}: {int(late.sum())} patient(s) leave observation (end or death) before "
-            "their entry date; check entry and end"
+            f"{func}: {int(late.sum())} patient(s) end observation before their entry date; "
+            "check entry and end"
         )
     # entering on the day observation ends: no time at risk, no contribution
     keep = ~prevalent & (entry_days < time)

@@ -11,7 +11,9 @@ Age groups
     ``age_lo`` and ``age_hi`` are completed years, both inclusive: a patient aged 4.9 belongs to
     0-4 (``age_lo <= floor(age) <= age_hi``); a null (or infinite) ``age_hi`` is open-ended.
     Patients with a null age or an age in no group are dropped, with a
-    :class:`StandardisationWarning` saying how many.
+    :class:`StandardisationWarning` saying how many. A stratum all of whose patients are
+    dropped keeps its row (one row per stratum), with ``n_patients`` and ``n_reached`` 0 and
+    null shares; the warning counts such strata.
 Empty age groups
     An age group with no patients in a stratum has no share; its weight is dropped and the
     remaining weights are renormalised to sum to 1, with a :class:`StandardisationWarning`
@@ -175,7 +177,9 @@ def standardise(
     Warns
     -----
     StandardisationWarning
-        When patients are dropped (no age or no group) or a stratum lacks age groups.
+        When patients are dropped (no age or no group; a stratum left with no patient keeps
+        its row, with ``n_patients`` 0 and null shares, and is counted in the warning) or a
+        stratum lacks age groups.
     """
     fn = "standardise"
     if ci not in ("gamma", "normal"):
@@ -199,30 +203,40 @@ def standardise(
     work = df.select(
         *by_cols, reached_expr(df, threshold, fn).alias("_high"), pl.Series("_grp", grp)
     )
-    dropped = int((grp < 0).sum())
-    if dropped:
-        warnings.warn(
-            f"standardise: dropped {dropped} patient(s) with a null {age_column!r} or an age "
-            "outside every age group of the standard",
-            StandardisationWarning,
-            stacklevel=2,
-        )
-        work = work.filter(pl.col("_grp") >= 0)
-    if work.height == 0:
+    valid = grp >= 0
+    if not valid.any():
         raise ValueError("no patients left to standardise")
     share = weights / weights.sum()
+    # the strata of every patient, so that a stratum whose patients all lack an age keeps
+    # its row (counts 0, shares null); only the patients with an age group are counted
     groups = stratum_rows(work, by_cols)
     k = share.size
-    grp = work["_grp"].to_numpy().astype(np.int64)
+    grp = np.where(valid, grp, 0).astype(np.int64)
     high = work["_high"].fill_null(False).to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
-    n = block_counts(groups, grp, k).astype(np.float64)  # block x age group
-    x = block_counts(groups, grp, k, where=high).astype(np.float64)
+    n = block_counts(groups, grp, k, where=valid).astype(np.float64)  # block x age group
+    x = block_counts(groups, grp, k, where=valid & high).astype(np.float64)
     w = np.where(n > 0, share, 0.0)  # the weights of the age groups present
     covered = w.sum(axis=1)
     n_empty = (share > 0).sum() - (w > 0).sum(axis=1)
     labels = block_labels(by_cols, groups, np.arange(blocks))
-    for b in np.flatnonzero(n_empty):
+    vacant = n.sum(axis=1) == 0
+    dropped = int((~valid).sum())
+    if dropped:
+        keys = [[c[int(b)] for c in labels] for b in np.flatnonzero(vacant)]
+        left = (
+            f"; {len(keys)} stratum(s) have no patient left ({', '.join(map(str, keys[:10]))}"
+            f"{', ...' if len(keys) > 10 else ''}): their rows have n_patients 0 and null shares"
+            if keys
+            else ""
+        )
+        warnings.warn(
+            f"standardise: dropped {dropped} patient(s) with a null {age_column!r} or an age "
+            f"outside every age group of the standard{left}",
+            StandardisationWarning,
+            stacklevel=2,
+        )
+    for b in np.flatnonzero((n_empty > 0) & ~vacant):
         key = [c[int(b)] for c in labels]
         warnings.warn(
             f"standardise: stratum {key or 'all'} has no patients in {n_empty[b]} age "
@@ -233,14 +247,15 @@ def standardise(
         )
     interval = _fay_feuer if ci == "gamma" else _normal
     some = covered > 0
-    y, lo, hi = interval(x, n, w / np.where(some, covered, 1.0)[:, None], alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):  # (a stratum with no patient: null)
+        y, lo, hi = interval(x, n, w / np.where(some, covered, 1.0)[:, None], alpha)
     none = pl.lit(None, pl.Float64)
     out = pl.DataFrame(
         [
             *labels,
             pl.Series("n_patients", n.sum(axis=1), pl.Int64),
             pl.Series("n_reached", x.sum(axis=1), pl.Int64),
-            pl.Series("crude_share", x.sum(axis=1) / n.sum(axis=1), pl.Float64),
+            pl.Series("crude_share", x.sum(axis=1) / np.maximum(n.sum(axis=1), 1.0)),
             pl.Series("std_share", y, pl.Float64),
             pl.Series("std_share_lo", lo, pl.Float64),
             pl.Series("std_share_hi", hi, pl.Float64),
@@ -253,7 +268,7 @@ def standardise(
     )
     out = out.with_columns(
         pl.when(pl.col("_some")).then(pl.col(c)).otherwise(none).alias(c)
-        for c in ("std_share", "std_share_lo", "std_share_hi")
+        for c in ("crude_share", "std_share", "std_share_lo", "std_share_hi")
     ).drop("_some")
     out = out.select(*by_cols, pl.lit(threshold, pl.Float64).alias("threshold"), *_SCHEMA)
     return from_polars(out, kind)

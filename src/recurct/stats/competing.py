@@ -18,7 +18,13 @@ Medical Research, 3rd ed., p. 411), as lifelines' ``AalenJohansenFitter`` comput
 
 (``d_i`` events of any kind); the pointwise interval is computed on ``log(-log F_1)``.
 Unlike lifelines, tied event times of different kinds are used as they are (lifelines
-jitters them at random); on untied data the two agree to rounding.
+jitters them at random); on untied data the two agree to rounding. Where everyone still at
+risk has an event (``n_i = d_i``), ``S`` drops to 0 and ``F_1`` stays at ``F_1(t_i)`` from
+then on, so the first sum's term ``(F_1(t) - F_1(t_i))^2 d_i / (n_i (n_i - d_i))`` is
+``0 * inf``; its weight is exactly 0 and recurct counts it as 0 (lifelines gives NaN from
+there on). At ``F_1 = 1`` (everyone reached T, no death) the variance is then 0 and the
+interval is ``[1, 1]``, as the Kaplan-Meier interval of
+:func:`recurct.stats.time_to_threshold` at ``S = 0``.
 
 Time zero is the first exam in the data; see :func:`recurct.stats.time_to_threshold` for
 ``end`` and ``entry`` (left truncation, look-back).
@@ -62,8 +68,7 @@ def aalen_johansen(
     -------
     dict of arrays over the distinct event times (any kind)
         ``time``, ``n_at_risk``, ``n_events`` (of ``cause``), ``n_other`` (other kinds),
-        ``cif``, ``var`` (NaN once no one at risk is left without an event), ``surv``
-        (Kaplan-Meier probability of no event of any kind).
+        ``cif``, ``var``, ``surv`` (Kaplan-Meier probability of no event of any kind).
     """
     time = np.asarray(time, dtype=np.float64)
     event = np.asarray(event, dtype=np.int64)
@@ -79,7 +84,10 @@ def aalen_johansen(
     lag = np.concatenate([[1.0], surv[:-1]])
     cif = np.cumsum(lag * d1 / n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(n > d_all, d_all / (n * (n - d_all)), np.inf)
+        # where everyone at risk has an event (n == d) S drops to 0 and F stays at F(t_i)
+        # ever after, so the term's weight (F(t) - F(t_i))^2 is exactly 0: it adds nothing
+        # (lifelines multiplies 0 by inf and gives NaN from there on)
+        a = np.where(n > d_all, d_all / (n * np.maximum(n - d_all, 1.0)), 0.0)
         b = lag**2 * d1 * (n - d1) / n**3
         c = lag * d1 / n**2
         # sum (F - F_i)^2 a_i = F^2 sum a - 2 F sum a F_i + sum a F_i^2, likewise for c
@@ -111,6 +119,8 @@ def _ci(f: np.ndarray, var: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
     lo[inner], hi[inner] = np.minimum(a, b), np.maximum(a, b)
     zero = f == 0
     lo[zero] = hi[zero] = 0.0
+    one = f >= 1.0  # everyone reached T: the interval collapses, as Kaplan-Meier's at S = 0
+    lo[one] = hi[one] = 1.0
     return lo, hi
 
 

@@ -54,7 +54,7 @@ from recurct.stats._common import (
     require,
     stratum_rows,
 )
-from recurct.stats._followup import DAYS_PER_YEAR, date_expr, observation_end
+from recurct.stats._followup import DAYS_PER_YEAR, date_expr, null_entry_error, observation_end
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -223,6 +223,9 @@ def incidence_rate(
 
     Raises
     ------
+    DataError
+        On a null entry date (``entry`` a column): the column and rows are named, as by
+        :func:`recurct.stats.time_to_threshold`.
     ValueError
         On missing columns, an end before entry, or bad parameters.
     """
@@ -260,11 +263,13 @@ def _follow_up(
     event = _event_dates(df, threshold, window)
     ends = observation_end(df, end)
     first = pl.col("first_exam").cast(pl.Date)
-    start = (
-        first
-        if entry is None
-        else pl.max_horizontal(first, date_expr(df, entry, "entry", "incidence_rate"))
-    )
+    start = first
+    if entry is not None:
+        given = date_expr(df, entry, "entry", "incidence_rate")
+        missing = df.select(given.is_null().alias("m"))["m"]
+        if missing.len() == df.height and missing.any():  # (a literal date is one value)
+            raise null_entry_error("incidence_rate", entry, missing.to_numpy())
+        start = pl.max_horizontal(first, given)
     work = df.select(*by_cols, start.alias("_entry"), first.alias("_first")).with_columns(
         event.alias("_event"), ends.alias("_end")
     )

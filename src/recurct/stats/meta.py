@@ -31,9 +31,16 @@ Fixed effect: weights ``1/v``. Random effects: weights ``1/(v + tau^2)`` with th
 between-site variance ``tau^2`` estimated by (``tau2=``):
 
 ``"reml"`` (default)
-    Restricted maximum likelihood, by the Fisher-scoring fixed point of Viechtbauer (2005, J Educ
-    Behav Stat 30:261), ``tau^2 <- sum w^2 ((y - mu)^2 - v) / sum w^2 + 1 / sum w`` with
-    ``w = 1/(v + tau^2)``, truncated at 0 (the default of R's *metafor*).
+    Restricted maximum likelihood (the default of R's *metafor*): the ``tau^2 >= 0`` that
+    minimises ``0.5 (sum log(v + tau^2) + log sum w + sum w (y - mu)^2)`` with
+    ``w = 1/(v + tau^2)``, found by direct minimisation, not by metafor's Fisher-scoring
+    fixed point (Viechtbauer 2005, J Educ Behav Stat 30:261), which can stop at the lesser
+    of two maxima of the restricted likelihood (one of them at 0): a search over a grid
+    (0 and 241 log-spaced values from ``1e-6`` to ``100`` times
+    ``max(var(y), mean(v))``), then a bounded Brent minimisation
+    (``scipy.optimize.minimize_scalar(method="bounded")``) between the neighbours of the best
+    grid value; 0 where the likelihood is highest at 0. Where the fixed point converges to
+    the global maximum the two give the same ``tau^2``.
 ``"pm"``
     Paule-Mandel: the ``tau^2 >= 0`` at which the generalised Q statistic
     ``sum w (y - mu)^2`` equals ``k - 1`` (0 where it is below ``k - 1`` at ``tau^2 = 0``).

@@ -8,7 +8,9 @@ residents", or the share of all enrolees reaching 100 mSv) needs the people with
   null denominator, since the split of the population by stratum is unknown), or
 * a table of people, one row per person, with the ``by`` columns (and ``patient_id`` where
   the patients table has one: every patient must then be in it): each stratum's denominator
-  is its number of people.
+  is its number of people. Every stratum of the patients must be in it with at least as
+  many people as patients (a :class:`recurct.errors.DataError` names the strata that are
+  not, with both counts).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import to_polars
+from recurct.errors import DataError
 from recurct.stats.proportion import proportion_ci
 
 __all__ = ["add_population"]
@@ -54,6 +57,11 @@ def population_counts(
                 f"{absent.height} patient(s) are not in the population table (e.g. "
                 f"{absent['patient_id'][0]!r}): it must list every person, with or without CT"
             )
+    if patients is not None and pop.height < patients.height:
+        raise DataError(
+            f"the population table lists {pop.height} people, fewer than the "
+            f"{patients.height} patients: it must list every person, with or without CT"
+        )
     counts = None
     if by_cols:
         counts = (
@@ -61,7 +69,33 @@ def population_counts(
             .agg(pl.len().cast(pl.Int64).alias("_n_pop"))
             .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
         )
+        if patients is not None:
+            _check_strata(patients, counts, by_cols)
     return pop.height, counts
+
+
+def _check_strata(patients: pl.DataFrame, counts: pl.DataFrame, by_cols: list[str]) -> None:
+    """Every stratum of the patients has at least as many people in the population table."""
+    have = (
+        patients.group_by(by_cols)
+        .agg(pl.len().cast(pl.Int64).alias("_n_pat"))
+        .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
+        .join(counts, on=by_cols, how="left", nulls_equal=True)
+        .with_columns(pl.col("_n_pop").fill_null(0))
+        .filter(pl.col("_n_pop") < pl.col("_n_pat"))
+    )
+    if have.height == 0:
+        return
+    shown = [
+        ", ".join(f"{c}={row[c]!r}" for c in by_cols)
+        + f": {row['_n_pat']} patient(s), {row['_n_pop']} in the population table"
+        for row in have.head(5).iter_rows(named=True)
+    ]
+    raise DataError(
+        f"the population table has fewer people than patients in {have.height} stratum(s) "
+        f"({'; '.join(shown)}{'; ...' if have.height > 5 else ''}); it must list every person, "
+        f"with or without CT, under the same {by_cols} values as the patients table"
+    )
 
 
 def add_population(

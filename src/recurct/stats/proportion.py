@@ -14,6 +14,7 @@ import numpy as np
 
 from recurct import _checks
 from recurct._compat import renamed
+from recurct.errors import ParameterError
 
 __all__ = ["CI_ALIASES", "CI_METHODS", "ci_method", "proportion_ci"]
 
@@ -54,8 +55,8 @@ def proportion_ci(
     Parameters
     ----------
     count, nobs : int or array_like of int
-        Number of successes (e.g. patients with CED >= 100 mSv) and of trials (patients).
-        Broadcast against each other.
+        Number of successes (e.g. patients with CED >= 100 mSv) and of trials (patients),
+        whole numbers (a float such as ``3.0`` is accepted). Broadcast against each other.
     alpha : float, default 0.05
         ``1 - confidence level`` (0.05 gives a 95% interval).
     ci : str, default "wilson"
@@ -78,6 +79,8 @@ def proportion_ci(
     ------
     ValueError
         On an unknown method, ``alpha`` outside (0, 1), negative counts or ``count > nobs``.
+    ParameterError
+        On a count or nobs that is not a whole number (``3.0`` is accepted, ``2.5`` is not).
 
     Examples
     --------
@@ -95,6 +98,14 @@ def proportion_ci(
         raise ValueError("count and nobs must not contain missing values")
     if np.any(k < 0) or np.any(n < 0):
         raise ValueError("count and nobs must be >= 0")
+    for name, a in (("count", k), ("nobs", n)):
+        frac = ~np.isfinite(a) | (a != np.round(a))
+        if np.any(frac):
+            bad = int(np.flatnonzero(frac.ravel())[0])
+            raise ParameterError(
+                f"proportion_ci: {name} must be whole numbers (numbers of patients), got "
+                f"{a.ravel()[bad]:g} at position {bad}"
+            )
     if np.any(k > n):
         bad = int(np.flatnonzero((k > n).ravel())[0])
         raise ValueError(

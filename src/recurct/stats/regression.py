@@ -13,6 +13,16 @@ tidy table of ratios with CIs. Pass ``return_model=True`` to get the statsmodels
   model with its dispersion ``alpha`` estimated by maximum likelihood
   (``statsmodels.formula.api.negativebinomial``; the ``alpha`` row is left out of the table).
 
+Estimates that do not exist
+    Before fitting, both functions refuse a model that statsmodels would fit into garbage
+    (an odds ratio of ``2.6e10`` with a CI of ``[0, inf]``, or an intercept silently split
+    with a constant column): an outcome without variation (:class:`DataError`), a term with
+    one value or a rank-deficient design (``numpy.linalg.matrix_rank`` of the design patsy
+    builds, columns scaled to a maximum of 1), and separation, checked exactly by the linear
+    programme of Konis (2007, "Linear programming algorithms for detecting separated data in
+    binary logistic regression models", DPhil thesis, Oxford) with ``scipy.optimize.linprog``
+    (:class:`ParameterError` naming the terms).
+
 Person-time of :func:`exam_rate`
     A patient enters the patients table with his first exam, so that exam is the entry event,
     not an outcome. The outcome is ``n_repeat = n_exams - 1`` (built when the formula names it),
@@ -42,7 +52,7 @@ from scipy import stats
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
-from recurct.errors import RegressionWarning
+from recurct.errors import DataError, ParameterError, RegressionWarning
 from recurct.stats._common import AGE_EDGES, band_expr, result_repr
 from recurct.stats._followup import end_days
 
@@ -50,6 +60,11 @@ if TYPE_CHECKING:
     from recurct._frames import Frame
 
 __all__ = ["RegressionResult", "RegressionWarning", "exam_rate", "risk_factors"]
+
+_WHAT_TO_DO_SEPARATION = (
+    "drop the term, merge its sparse levels (a level in which every patient has the same "
+    "outcome) with a neighbour, or use a penalised (Firth) model"
+)
 
 
 def _prepare(
@@ -102,6 +117,163 @@ def _prepare(
         elif pd.api.types.is_string_dtype(pdf[c]) and not pd.api.types.is_object_dtype(pdf[c]):
             pdf[c] = pdf[c].astype(object)  # plain object strings: patsy treats as categorical
     return pdf, kind
+
+
+def _column_terms(model: Any) -> list[str]:
+    """The formula term of each design column (the column name where patsy's is unknown)."""
+    names = [str(c) for c in model.exog_names]
+    slices = getattr(getattr(model.data, "model_spec", None), "term_name_slices", None)
+    if not slices:
+        return names
+    out = list(names)
+    for term, sl in slices.items():
+        for j in range(sl.start, sl.stop):
+            out[j] = str(term)
+    return out
+
+
+def _name(model: Any, j: int) -> str:
+    """A design column named as ``'sex[T.M]' (term sex)`` or ``'age'``."""
+    col, term = str(model.exog_names[j]), _column_terms(model)[j]
+    return repr(col) if col == term else f"{col!r} (term {term!r})"
+
+
+def _check_design(model: Any, pdf: pd.DataFrame, what: str, family: str) -> None:
+    """Refuse a model whose estimates do not exist or are not identified.
+
+    Raises :class:`DataError` when the outcome carries no information (constant for a
+    logistic model, all zero for a count model) and :class:`ParameterError` when a formula
+    term cannot be estimated: a term with one value (no column, or a column equal to the
+    intercept), a column that is a linear combination of the others (rank-deficient design,
+    checked with ``numpy.linalg.matrix_rank`` on the columns scaled to a maximum of 1), or
+    (quasi-)complete separation: a direction ``b`` in which the linear predictor ``X b``
+    orders the outcome perfectly (logistic: ``X b >= 0`` where the outcome is 1 and ``<= 0``
+    where it is 0; counts: ``X b <= 0`` everywhere and ``= 0`` where the count is positive),
+    found by the linear programme of Konis (2007) with ``scipy.optimize.linprog``; along it
+    the likelihood keeps rising, so the maximum likelihood estimate is infinite.
+    """
+    y = np.asarray(model.endog, dtype=float)
+    x = np.asarray(model.exog, dtype=float)
+    outcome = str(model.endog_names)
+    n, p = x.shape
+    if family == "logit" and np.unique(y).size == 1:
+        raise DataError(
+            f"{what}: the outcome {outcome!r} is {int(y[0])} in all {n} rows fitted; a "
+            "logistic model needs patients with and without the outcome (a lower threshold, "
+            "a larger cohort, or the share with a CI from recurct.stats.magnitude)"
+        )
+    if family != "logit" and not np.any(y > 0):
+        raise DataError(
+            f"{what}: the outcome {outcome!r} is 0 in all {n} rows fitted (no repeat exams); "
+            "a rate model has nothing to estimate (report the rate 0 with "
+            "recurct.stats.poisson_ci)"
+        )
+    # terms that built no column: a categorical term with a single level
+    slices = getattr(getattr(model.data, "model_spec", None), "term_name_slices", None) or {}
+    empty = [str(t) for t, sl in slices.items() if sl.stop == sl.start and str(t) != "Intercept"]
+    if empty:
+        values = {t: sorted(map(str, pdf[t].unique()))[:3] for t in empty if t in pdf.columns}
+        shown = ", ".join(f"{t!r}" + (f" (only {values[t]})" if t in values else "") for t in empty)
+        raise ParameterError(
+            f"{what}: term(s) {shown} take a single value in the {n} rows fitted, so there is "
+            "nothing to estimate; drop them from the formula"
+        )
+    scale = np.max(np.abs(x), axis=0)
+    scale[scale == 0] = 1.0
+    xs = x / scale
+    if np.linalg.matrix_rank(xs) < p:
+        kept: list[int] = []
+        problems = []
+        for j in range(p):
+            if np.linalg.matrix_rank(xs[:, [*kept, j]]) == len(kept) + 1:
+                kept.append(j)
+                continue
+            column = x[:, j]
+            if np.ptp(column) == 0:
+                problems.append(f"{_name(model, j)} is constant ({column[0]:g} in every row)")
+            else:
+                coef = np.linalg.lstsq(xs[:, kept], xs[:, j], rcond=None)[0]
+                others = [_name(model, k) for k, c in zip(kept, coef) if abs(c) > 1e-8]
+                problems.append(f"{_name(model, j)} is a linear combination of {', '.join(others)}")
+        raise ParameterError(
+            f"{what}: the design of {n} rows is rank deficient, so these terms cannot be "
+            f"estimated: {'; '.join(problems)}. Drop them (or the columns they copy) from the "
+            "formula"
+        )
+    direction = _separation(x / scale, y, family)
+    if direction is not None:
+        involved = [
+            _name(model, j)
+            for j in range(p)
+            if abs(direction[j]) > 1e-6 and str(model.exog_names[j]) != "Intercept"
+        ] or [_name(model, j) for j in range(p) if abs(direction[j]) > 1e-6]
+        if family == "logit":
+            raise ParameterError(
+                f"{what}: separation: the outcome {outcome!r} is perfectly or quasi-perfectly "
+                f"predicted by {', '.join(involved)} in the {n} rows fitted, so the odds ratio "
+                "is infinite (or 0) and its Wald CI meaningless (a covariate derived from the "
+                "outcome, such as ced_msv for reached_T, separates it by construction); "
+                f"{_WHAT_TO_DO_SEPARATION}"
+            )
+        raise ParameterError(
+            f"{what}: {', '.join(involved)} pick out patients who all have {outcome!r} = 0 "
+            f"(of the {n} rows fitted), so the rate ratio is 0 (log -inf) and its Wald CI "
+            "meaningless; drop the term, or merge its sparse levels (a level in which no "
+            "patient has a count above 0) with a neighbour"
+        )
+
+
+def _separation(x: np.ndarray, y: np.ndarray, family: str) -> np.ndarray | None:
+    """A direction along which the likelihood rises for ever, or None (the MLE exists)."""
+    if family == "logit":
+        return _cone_direction(np.where(y > 0, 1.0, -1.0)[:, None] * x)
+    # counts: X b == 0 where y > 0 (b = N z, N a basis of the null space of those rows), and
+    # X b <= 0 where y == 0
+    pos = x[y > 0]
+    if pos.shape[0] > pos.shape[1]:  # the same null space, from a p x p triangle
+        pos = np.linalg.qr(pos, mode="r")
+    _, sv, vt = np.linalg.svd(pos, full_matrices=True)
+    rank = int(np.sum(sv > sv.max() * max(x.shape) * np.finfo(float).eps)) if sv.size else 0
+    null = vt[rank:].T
+    if null.shape[1] == 0 or not np.any(y == 0):
+        return None
+    z = _cone_direction(-x[y == 0] @ null)
+    return None if z is None else null @ z
+
+
+def _cone_direction(a: np.ndarray) -> np.ndarray | None:
+    """``b`` in ``[-1, 1]^k`` with ``a @ b >= 0`` and some ``a_i @ b > 0``, or None.
+
+    The linear programme ``max sum(a @ b)`` subject to ``a @ b >= 0`` (Konis 2007), solved by
+    constraint generation: an LP over a subset of the rows, then the rows its solution
+    violates are added, until none is (a few small LPs instead of one with every patient).
+    """
+    from scipy.optimize import linprog
+
+    m, k = a.shape
+    objective = -a.sum(axis=0)
+    active = np.random.default_rng(0).permutation(m)[: min(m, 2000)]
+    for _ in range(100):
+        res = linprog(
+            objective,
+            A_ub=-a[active],
+            b_ub=np.zeros(active.size),
+            bounds=[(-1.0, 1.0)] * k,
+            method="highs",
+        )
+        if res.status != 0 or res.x is None:
+            return None
+        margins = a @ res.x
+        violated = np.setdiff1d(np.flatnonzero(margins < -1e-7), active)
+        if violated.size == 0:
+            break
+        worst = violated[np.argsort(margins[violated])[:2000]]
+        active = np.union1d(active, worst)
+    else:  # pragma: no cover - the rows generate the cone long before
+        return None
+    if margins.max() > 1e-6 and margins.min() > -1e-6:
+        return np.asarray(res.x)
+    return None
 
 
 def _tidy(res: Any, alpha: float, ratio: str, drop: Sequence[str] = ()) -> pl.DataFrame:
@@ -213,6 +385,18 @@ def risk_factors(
     RegressionWarning
         When rows with missing values are dropped.
 
+    Raises
+    ------
+    DataError
+        When the outcome is the same (all 0 or all 1) in every row fitted.
+    ParameterError
+        When a term cannot be estimated, named in the message: a term with a single value, a
+        column that is constant or a linear combination of others (rank-deficient design),
+        or (quasi-)complete separation, where a term (or a combination) predicts the outcome
+        of some patients perfectly and its maximum likelihood odds ratio is infinite or 0
+        (e.g. a level in which nobody reached T, or a covariate derived from the outcome such
+        as ``ced_msv``). Merge sparse levels, drop the term, or use a penalised (Firth) model.
+
     Notes
     -----
     Reaching T depends on how long a patient was observed: a patient first scanned a month
@@ -229,7 +413,9 @@ def risk_factors(
 
     alpha = _checks.alpha(alpha, "risk_factors")
     pdf, kind = _prepare(patients, formula, [cluster] if cluster else [], age_edges, "risk_factors")
-    res = smf.logit(formula, data=pdf).fit(disp=0, **_cov(pdf, cluster))
+    model = smf.logit(formula, data=pdf)
+    _check_design(model, pdf, "risk_factors", "logit")
+    res = model.fit(disp=0, **_cov(pdf, cluster))
     table = _tidy(res, alpha, "odds_ratio")
     return RegressionResult(
         table=from_polars(table, kind),
@@ -291,6 +477,13 @@ def exam_rate(
 
     Raises
     ------
+    DataError
+        When the outcome is 0 in every row fitted.
+    ParameterError
+        When a term cannot be estimated, named in the message: a term with a single value, a
+        column that is constant or a linear combination of others (rank-deficient design),
+        or a term (or combination) that picks out patients who all have a count of 0 (their
+        rate ratio would be 0), as in :func:`risk_factors`.
     ValueError
         On an unknown family, missing columns, or a patient whose ``last_exam`` is after his
         end of observation (filter the exams to the study window first).
@@ -308,13 +501,13 @@ def exam_rate(
     pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", [person])
     person_time = pdf["_person_days"].to_numpy(dtype=float)
     if family == "poisson":
-        res = smf.glm(formula, data=pdf, family=sm.families.Poisson(), exposure=person_time).fit(
-            **_cov(pdf, cluster)
-        )
+        model = smf.glm(formula, data=pdf, family=sm.families.Poisson(), exposure=person_time)
+        _check_design(model, pdf, "exam_rate", family)
+        res = model.fit(**_cov(pdf, cluster))
     else:
-        res = smf.negativebinomial(formula, data=pdf, exposure=person_time).fit(
-            disp=0, maxiter=200, **_cov(pdf, cluster)
-        )
+        model = smf.negativebinomial(formula, data=pdf, exposure=person_time)
+        _check_design(model, pdf, "exam_rate", family)
+        res = model.fit(disp=0, maxiter=200, **_cov(pdf, cluster))
     table = _tidy(res, alpha, "rate_ratio", drop=("alpha",))
     return RegressionResult(
         table=from_polars(table, kind),
