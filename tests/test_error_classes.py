@@ -27,14 +27,6 @@ SRC = Path(recurct.__file__).parent
 #: them. Empty this list once they raise recurct's classes too.
 _NOT_YET_SWEPT: tuple[str, ...] = (
     "io/openrem.py",
-    "io/rdsr/__init__.py",
-    "io/rdsr/_bytes.py",
-    "io/rdsr/_items.py",
-    "io/rdsr/_parse.py",
-    "io/pseudonym.py",
-    "io/exams.py",
-    "io/_csv.py",
-    "_dates.py",
     "_outdir.py",
     "stats/",  # every module of recurct.stats but stats/_common.py (swept)
     "cli/",
@@ -141,6 +133,79 @@ def test_period_dose_and_renamed_keywords() -> None:
     _check(lambda: recurct.period_dose(_exams()), ValueError, ParameterError)  # no periods
     _check(lambda: recurct.period_dose(_exams(), every="1 decade"), ValueError, ParameterError)
     _check(lambda: recurct.stats.proportion_ci(1, 10, method="wilson"), TypeError, ParameterError)
+
+
+_HEADER = "patient_id,exam_date,effective_dose_msv\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "empty file, no header line"),
+        (b"patient_id,exam_date,patient_id\na,2020-01-01,b\n", "appears twice in the header"),
+        (_HEADER.encode() + b"a,2020-01-01,5.0,extra\n", "has 4 field"),  # a ragged row
+        (_HEADER.encode() + b"a,31/12/2020,5.0\n", "may be day-first or month-first"),
+        (b"PK\x03\x04" + bytes(60), r"Excel workbook \(\.xlsx\)"),  # .xlsx saved as .csv
+        (b"\x00\x01\x02binary", "binary content"),
+        (_HEADER.encode() + b"a,2020-01-01,5.0\nb,2020-01-01,\xe9\xc3\xa9\n", "mixes encodings"),
+        (_HEADER.encode() + b'a,"2020-01-01,5.0\n', "closing quote"),
+        (b"\x1f\x8bnot gzip at all", "damaged gzip"),
+    ],
+    ids=["empty", "twice", "ragged", "dayfirst", "xlsx", "binary", "mixed", "quote", "gzip"],
+)
+def test_read_exams_bad_csv_files(tmp_path: Path, content: bytes, match: str) -> None:
+    f = tmp_path / "exams.csv"
+    f.write_bytes(content)
+    with pytest.raises(DataError, match=match) as info:
+        recurct.read_exams(f)
+    assert isinstance(info.value, ValueError)
+
+
+def test_read_exams_bad_parquet_files(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no tables here", encoding="utf-8")
+    _check(lambda: recurct.read_exams(tmp_path / "empty"), ValueError, DataError)
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 but nothing after it")
+    _check(lambda: recurct.read_exams(tmp_path / "bad.parquet"), ValueError, DataError)
+
+
+def test_read_exams_bad_arguments(tmp_path: Path) -> None:
+    f = tmp_path / "exams.csv"
+    f.write_text(_HEADER + "a,2020-01-01,5.0\n", encoding="utf-8")
+    _check(lambda: recurct.read_exams(f, columns=["id"]), TypeError, ParameterError)  # type: ignore[arg-type]
+    _check(lambda: recurct.read_exams(f, columns={"pid": "patient_id"}), ValueError, ParameterError)
+    _check(lambda: recurct.read_exams(f, sep=";;"), ValueError, ParameterError)
+    _check(lambda: recurct.read_exams(f, decimal=";"), ValueError, ParameterError)  # type: ignore[arg-type]
+    two = {"patient_id": "exam_date"}  # two columns would be named exam_date
+    _check(lambda: recurct.read_exams(f, columns=two), ValueError, ParameterError)
+    g = tmp_path / "aliases.csv"
+    g.write_text("PatientID,Patient ID,exam_date\na,a,2020-01-01\n", encoding="utf-8")
+    _check(lambda: recurct.read_exams(g), ValueError, DataError)  # which one is patient_id?
+    with pytest.raises(FileNotFoundError):  # left a FileNotFoundError (OSError) on purpose
+        recurct.read_exams(tmp_path / "missing.csv")
+
+
+def test_dates_given_as_arguments() -> None:
+    _check(lambda: recurct.validate(_exams(), today="yesterday"), ValueError, ParameterError)
+    _check(lambda: recurct.validate(_exams(), today=20200101), TypeError, ParameterError)  # type: ignore[arg-type]
+    periods = [(dt.date(2020, 1, 1), 2021)]
+    _check(lambda: recurct.period_dose(_exams(), periods=periods), TypeError, ParameterError)  # type: ignore[list-item]
+
+
+def test_read_rdsr_bad_arguments(tmp_path: Path) -> None:
+    pytest.importorskip("pydicom")
+    _check(lambda: recurct.read_rdsr(tmp_path, strict="yes"), TypeError, ParameterError)  # type: ignore[arg-type]
+    _check(lambda: recurct.read_rdsr(tmp_path, workers=0), ValueError, ParameterError)
+    _check(
+        lambda: recurct.read_rdsr(tmp_path, pseudonymise="md5", secret="x" * 40),  # type: ignore[arg-type]
+        ValueError,
+        ParameterError,
+    )
+    _check(
+        lambda: recurct.read_rdsr(tmp_path, pseudonymise="hmac-sha256", secret="short"),
+        ValueError,
+        errors.WeakSecretError,
+    )
 
 
 def test_the_classes_are_those_of_recurct_errors() -> None:

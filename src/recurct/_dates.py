@@ -13,6 +13,8 @@ from typing import Any, overload
 import numpy as np
 import polars as pl
 
+from recurct.errors import ParameterError
+
 
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
     """``value`` as a date: a date, a datetime (its date), a numpy datetime64 or an ISO string
@@ -30,8 +32,8 @@ def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
-    raise TypeError(f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}")
+            raise ParameterError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
+    raise ParameterError(f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}")
 
 
 DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}

@@ -74,17 +74,20 @@ def _decode(raw: bytes, source: str) -> str:
     else:
         encoding = "utf-8"
         if _CONTROL_BYTES[np.frombuffer(raw.rstrip(b"\x1a"), dtype=np.uint8)].any():
-            raise ValueError(_not_a_table(source, "binary content"))
+            # a plain ValueError, worded by each caller and raised as a DataError: read_csv
+            # as it is, io/openrem.py naming an OpenREM export (it passes a DataError on)
+            message = _not_a_table(source, "binary content")
+            raise ValueError(message)  # internal: not a user error
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         if encoding != "utf-8":
             before = raw[: exc.start].decode(encoding, errors="replace").encode()
             where = _row_of(before, len(before))
-            raise ValueError(f"{source}: {where}: not valid {encoding} text") from None
+            raise DataError(f"{source}: {where}: not valid {encoding} text") from None
         first_bad = exc.start
     if _UTF8_MULTIBYTE.search(raw):  # real UTF-8 text elsewhere: a mixed file, not cp1252
-        raise ValueError(
+        raise DataError(
             f"{source}: {_row_of(raw, first_bad)}: byte 0x{raw[first_bad]:02x} is not UTF-8, "
             "although the rest of the file is; the file mixes encodings (fix that row or "
             "re-export the file as UTF-8)"
@@ -92,10 +95,20 @@ def _decode(raw: bytes, source: str) -> str:
     try:
         return raw.decode("cp1252")
     except UnicodeDecodeError as exc:
-        raise ValueError(
+        raise DataError(
             f"{source}: {_row_of(raw, exc.start)}: byte 0x{raw[exc.start]:02x} is neither "
             "UTF-8 nor Windows-1252 text"
         ) from None
+
+
+def _text(raw: bytes, source: str) -> str:
+    """:func:`_decode` for :func:`read_csv`: every error a DataError, as it is worded."""
+    try:
+        return _decode(raw, source)
+    except DataError:
+        raise
+    except ValueError as exc:  # binary content, a plain ValueError (see _decode)
+        raise DataError(str(exc)) from None
 
 
 def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
@@ -106,13 +119,13 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{source}: a damaged gzip file ({exc})") from None
+            raise DataError(f"{source}: a damaged gzip file ({exc})") from None
     what = next((w for magic, w in _MAGIC.items() if raw.startswith(magic)), None)
     if what is None and raw.lstrip()[:15].lower().startswith(_MARKUP):
         what = "an HTML or XML document (some systems save an HTML table as .xls)"
     if what is not None:
-        raise ValueError(_not_a_table(source, what))
-    text = _decode(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
+        raise DataError(_not_a_table(source, what))
+    text = _text(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
     if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
         text = text.replace("\r", "\n")
     sep_line = _SEP_LINE.match(_first_line(text))
@@ -122,18 +135,18 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         text = text[cut + 1 :] if cut != -1 else ""
     first = _first_line(text)
     if not first.strip():
-        raise ValueError(f"{source}: empty file, no header line")
+        raise DataError(f"{source}: empty file, no header line")
     if sep is None:
         counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
         sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
     try:
         header = next(csv.reader([first], delimiter=sep))
     except csv.Error as exc:
-        raise ValueError(f"{source}: the header line cannot be split into fields ({exc})") from None
+        raise DataError(f"{source}: the header line cannot be split into fields ({exc})") from None
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen:
-            raise ValueError(
+            raise DataError(
                 f"{source}: column {name!r} appears twice in the header (columns {seen[name]} "
                 f"and {i}, 0-based); rename or drop one of them"
             )
@@ -146,7 +159,7 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         text = text[: end + 1]
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
-        raise ValueError(_not_a_table(source, "binary content"))
+        raise DataError(_not_a_table(source, "binary content"))
     skipped = 1 if sep_line else 0  # lines before `text` in the file
     ragged = _check_field_counts(data, text, sep, len(header), source, skipped)
     return _parse(data, text, sep, ragged, source, skipped), sep
@@ -165,7 +178,7 @@ def _parse(
         quote = _open_quote(text, sep, skipped)
         if quote is not None:
             raise DataError(_open_quote_message(source, *quote)) from exc
-        raise ValueError(f"{source}: not a readable CSV table ({exc})") from exc
+        raise DataError(f"{source}: not a readable CSV table ({exc})") from exc
 
 
 def _not_a_table(source: str, what: str) -> str:
@@ -264,7 +277,7 @@ def _check_field_counts(
                 elif len(fields) != n_fields and any(f.strip() for f in fields):
                     _wrong_count(text, sep, source, skipped, row, len(fields), n_fields)
     except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
-        raise ValueError(
+        raise DataError(
             f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
             f"split into fields ({exc}); the file mixes line-end styles: re-save it as CSV"
         ) from None
@@ -279,7 +292,7 @@ def _wrong_count(
     quote = _open_quote(text, sep, skipped)
     if quote is not None and quote[0] == row + 1:  # record 0 is the header
         raise DataError(_open_quote_message(source, *quote))
-    raise ValueError(
+    raise DataError(
         f"{source}: data row {row} has {n} field(s) but the header has {n_fields} (a "
         "separator inside an unquoted value, or a cell missing); quote the value or fix the row"
     )

@@ -33,7 +33,7 @@ from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_files, check_tree
 from recurct._validation import check_exams, unchecked_report
-from recurct.errors import UnmappedValuesWarning
+from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
 
@@ -156,12 +156,13 @@ def read_exams(
     ------
     FileNotFoundError
         No such file or folder.
-    TypeError
-        ``columns`` is not a mapping.
-    ValueError
-        The file is not a CSV or Parquet table (naming the file), cannot be decoded (naming
-        the row), repeats a column name, has a canonical column beside its vendor alias, a
-        mapping names a missing column, two columns map to one canonical name, or dates are
+    recurct.errors.ParameterError
+        (a ``TypeError`` and a ``ValueError``) ``columns`` is not a mapping or names a
+        missing column, two columns map to one name, ``sep`` or ``decimal`` is not accepted.
+    recurct.errors.DataError
+        (a ``ValueError``) The file is not a CSV or Parquet table (naming the file), cannot be
+        decoded (naming the row), repeats a column name, has a row of the wrong field count,
+        has a canonical column beside its vendor alias or two aliases of one, or dates are
         ambiguous (pass ``dayfirst``).
     recurct.schema.ExamValidationError
         From validation, naming the file.
@@ -211,13 +212,13 @@ def prepare(
     The first step of :func:`read_exams`, also used by the command line (which validates
     after its own region and dose steps)."""
     if columns is not None and not isinstance(columns, Mapping):
-        raise TypeError(
+        raise ParameterError(
             f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
         )
     if decimal not in (None, ".", ","):
-        raise ValueError(f"decimal must be '.' or ',', got {decimal!r}")
+        raise ParameterError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
-        raise ValueError(f"sep must be one character, got {sep!r}")
+        raise ParameterError(f"sep must be one character, got {sep!r}")
     frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a decimal comma needs another separator
@@ -268,7 +269,7 @@ def _scan_folder(path: Path, source: str) -> pl.DataFrame:
     )
     if not files:
         others = sorted({f.suffix or f.name for f in path.rglob("*") if f.is_file()})[:10]
-        raise ValueError(
+        raise DataError(
             f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
             f"case){f'; it holds {others}' if others else ''}"
         )
@@ -295,17 +296,17 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
         try:
             names = pl.read_parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
-            raise ValueError(f"{f}: not a readable Parquet table ({exc})") from exc
+            raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
         parts = _partitions(f, root) if root.is_dir() else {}
         if keys is None:
             keys = list(parts)
         elif list(parts) != keys:
-            raise ValueError(
+            raise DataError(
                 f"{source}: partition folders differ: {f} has {list(parts)}, others {keys}"
             )
         clash = [k for k in parts if k in names]
         if clash:
-            raise ValueError(
+            raise DataError(
                 f"{f}: column(s) {clash} are both in the file and partition folders; "
                 "rename the folders or the columns"
             )
@@ -318,7 +319,7 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
         lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
         lf.collect_schema()
     except Exception as exc:
-        raise ValueError(f"{source}: the Parquet files do not share one schema ({exc})") from exc
+        raise DataError(f"{source}: the Parquet files do not share one schema ({exc})") from exc
     try:
         return lf.collect()
     except Exception as exc:
@@ -326,8 +327,8 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             try:
                 scan.collect()
             except Exception as one:
-                raise ValueError(f"{f}: not a readable Parquet table ({one})") from exc
-        raise ValueError(f"{source}: not a readable Parquet table ({exc})") from exc
+                raise DataError(f"{f}: not a readable Parquet table ({one})") from exc
+        raise DataError(f"{source}: not a readable Parquet table ({exc})") from exc
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
@@ -342,7 +343,7 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
         elif len(by_key.get(_key(theirs), [])) == 1:
             mapping[by_key[_key(theirs)][0]] = ours
         else:
-            raise ValueError(
+            raise ParameterError(
                 f"{source}: columns= maps {theirs!r} but there is no such column; "
                 f"the columns are {names}"
             )
@@ -357,7 +358,7 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
     for target, found in candidates.items():
         if target in found and len(found) > 1:
             others = [f for f in found if f != target]
-            raise ValueError(
+            raise DataError(
                 f"{source}: column {target!r} and its vendor alias {others[0]!r} are both in the "
                 f"table; drop one, or say which is {target!r} with "
                 f"columns={{{target!r}: {target!r}}} (the other is then carried through)"
@@ -365,7 +366,7 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
         if target in found:
             continue
         if len(found) > 1:
-            raise ValueError(
+            raise DataError(
                 f"{source}: columns {found} could all be {target!r}; choose one with "
                 f"columns={{{found[0]!r}: {target!r}}}"
             )
@@ -373,7 +374,7 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
     final = [mapping.get(n, n) for n in names]
     clash = sorted({f for f in final if final.count(f) > 1})
     if clash:
-        raise ValueError(
+        raise ParameterError(
             f"{source}: after mapping, several columns are named {clash}; "
             "rename or drop one of them (columns={...})"
         )
@@ -488,7 +489,7 @@ def _normalise(
         slashed = dates.str.contains(_SLASHED).fill_null(False)
         if slashed.any():
             row = int(slashed.arg_max() or 0)
-            raise ValueError(
+            raise DataError(
                 f"{source}: column 'exam_date' holds dates like {dates[row]!r} (row {row}) that "
                 "may be day-first or month-first; pass dayfirst=True (--dayfirst) for "
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
