@@ -5,7 +5,8 @@ Every command or function that writes a folder of results (``synthetic.write_coh
 --out``) writes through
 :func:`output_folder`:
 
-1. an existing target that holds anything is refused before any work starts, unless
+1. an existing target that holds anything is refused before any work starts (callers whose
+   work comes before the folder is opened call :func:`check_target` first), unless
    ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new); a
    target that holds the run's input, the working folder or the home folder is refused even
    then (replacing it would delete the input or the user's files);
@@ -47,7 +48,9 @@ __all__ = [
     "OutputFolder",
     "check_files",
     "check_output",
+    "check_target",
     "check_tree",
+    "foreign_files",
     "note_input",
     "output_folder",
     "terminate_as_exit",
@@ -207,15 +210,7 @@ def output_folder(
     2
     """
     target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise OutputExistsError(f"{target} exists and is not a folder")
-    if target.is_dir() and not _is_empty(target) and not overwrite:
-        raise OutputExistsError(
-            f"{target} already holds files: choose a new folder, or pass overwrite=True "
-            "(--overwrite) to replace it whole"
-        )
-    if target.is_dir() and not _is_empty(target):
-        _guard(target, inputs)
+    check_target(target, overwrite=overwrite, inputs=inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -227,6 +222,73 @@ def output_folder(
             _replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_target(
+    target: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
+    """Refuse a ``target`` that :func:`output_folder` would refuse, without writing anything:
+    call it before the work whose result goes there, so that an unusable folder is refused
+    before any work starts.
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` is a file (or anything but a folder), or a non-empty folder without
+        ``overwrite``, or (with ``overwrite``) a folder that holds an input, the working
+        folder or the home folder.
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise OutputExistsError(
+            f"{target} exists and is not a folder: give the path of a new or empty folder "
+            "(overwrite replaces a folder, never a file)"
+        )
+    if target.is_dir() and not _is_empty(target):
+        if not overwrite:
+            raise OutputExistsError(
+                f"{target} already holds files: choose a new folder, or pass overwrite=True "
+                "(--overwrite) to replace it whole"
+            )
+        _guard(target, inputs)
+
+
+def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
+    """What in a recurct output folder its manifest does not account for: files it does not
+    list, listed files whose size changed (``"name (changed)"``), and folders that hold no
+    listed file (``"name/"``); ``[]`` when the folder holds nothing but what recurct wrote
+    (a listed file that is missing is not foreign: replacing the folder loses nothing of the
+    user's). None for a folder without a (readable) manifest.
+
+    Replacing a folder whole deletes everything in it: a caller that refreshes its own
+    earlier result replaces it only when this is ``[]``.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        files: dict[str, Any] = manifest["files"]
+        sizes = {str(name): int(entry["bytes"]) for name, entry in files.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    parents = {p.as_posix() for name in sizes for p in Path(name).parents}
+    out = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder).as_posix()
+        if p.is_symlink() or not (p.is_file() or p.is_dir()):
+            out.append(rel)
+        elif p.is_dir():
+            if rel not in parents and not any(q.is_file() for q in p.rglob("*")):
+                out.append(rel + "/")  # an empty folder someone added
+        elif rel == MANIFEST:
+            continue
+        elif rel not in sizes:
+            out.append(rel)
+        elif p.stat().st_size != sizes[rel]:
+            out.append(f"{rel} (changed)")
+    return out
 
 
 def _replace(tmp: Path, target: Path) -> None:

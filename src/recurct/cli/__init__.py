@@ -22,13 +22,21 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from recurct._version import __version__
-from recurct.cli._errors import EXIT_CODES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, cli_error
-from recurct.cli._options import add_analysis_options, add_input_options
+from recurct.cli._errors import (
+    EXIT_CODES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    cli_error,
+)
+from recurct.cli._options import add_analysis_options, add_input_options, nonnegative_int
 from recurct.errors import RecurctError
 
 __all__ = [
     "EXIT_CODES",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "HANDLERS",
@@ -95,13 +103,18 @@ def _add_reproduce(sub: _Sub) -> None:
     p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic cohort")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=None,
+        help="seed of the synthetic cohort (default 0; not with --seeds or --exams)",
+    )
     p.add_argument(
         "--seeds",
         default=None,
         metavar="N | A-B | A,B,...",
-        help="run on several seeds (20: seeds 0-19; 100-119: a range; 1,5,9: a list) and "
-        "print each figure's mean, SD and share of seeds within tolerance",
+        help="run on several seeds (20: seeds 0-19; 100-119: a range; 1,5,9: a list; at "
+        "most 10,000) and print each figure's mean, SD and share of seeds within tolerance",
     )
     p.add_argument(
         "--out",
@@ -133,8 +146,10 @@ def _add_analyze(sub: _Sub) -> None:
 def _add_synth(sub: _Sub) -> None:
     p = sub.add_parser("synth", help="generate a synthetic exam cohort")
     p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")
-    p.add_argument("--n-patients", type=int, default=None, help="override the cohort size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--n-patients", type=nonnegative_int, default=None, help="override the cohort size"
+    )
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--out", default=None, help="folder for partitioned Parquet")
     p.add_argument(
         "--overwrite",
@@ -145,7 +160,14 @@ def _add_synth(sub: _Sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recurct`` command; returns the exit code."""
-    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (output folders are intact)
+        cli_error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _main(words: list[str]) -> int:
     if words and words[0] in REMOVED:
         return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
     parser = build_parser()

@@ -20,10 +20,59 @@ __all__ = [
     "add_analysis_options",
     "add_input_options",
     "analysis_options",
+    "check_input_options",
     "dose_options",
+    "given_input_options",
+    "iso_date",
+    "nonnegative_int",
     "parse_map",
 ]
 
+
+# ----------------------------------------------------------------- option values (argparse)
+# Each parses an option's value when the command line is read, so that a bad value is one
+# line "recurct: COMMAND: argument --NAME: ..." (exit 2) before anything is read or computed.
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0 (``--seed``, ``--n-patients``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def iso_date(text: str) -> Any:
+    """A date written YYYY-MM-DD (``--today``), as a ``datetime.date``."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _number(text: str, lo: float, hi: float, lo_open: bool, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expects a number{what}, got {text!r}") from None
+    low_ok = value > lo if lo_open else value >= lo
+    if not (math.isfinite(value) and low_ok and value <= hi):
+        bounds = f"> {lo:g}" if lo_open and math.isinf(hi) else f"{lo:g} to {hi:g}"
+        raise argparse.ArgumentTypeError(f"must be a finite number {bounds}{what}, got {text!r}")
+    return value
+
+
+def _kv(text: str) -> float:
+    return _number(text, 0.0, math.inf, True, " (kV)")
+
+
+def _years(text: str) -> float:
+    from recurct._checks import MAX_AGE_YEARS
+
+    return _number(text, 0.0, float(MAX_AGE_YEARS), False, " (years)")
 
 
 def add_input_options(p: argparse.ArgumentParser) -> None:
@@ -38,7 +87,9 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
     g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
-    g.add_argument("--today", default=None, help="latest plausible exam date (YYYY-MM-DD)")
+    g.add_argument(
+        "--today", default=None, type=iso_date, help="latest plausible exam date (YYYY-MM-DD)"
+    )
     g.add_argument(
         "--region-rules",
         default=None,
@@ -77,12 +128,14 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--adult-from",
-        type=float,
+        type=_years,
         default=None,
         metavar="YEARS",
         help="age from which the adult column applies (default: the table's)",
     )
-    g.add_argument("--kv", type=float, default=None, help="tube voltage of kV-specific tables")
+    g.add_argument(
+        "--kv", type=_kv, default=None, help="tube voltage of kV-specific tables (> 0 kV)"
+    )
 
 
 def add_analysis_options(p: argparse.ArgumentParser) -> None:
@@ -203,3 +256,64 @@ def dose_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def given_input_options(args: argparse.Namespace) -> list[str]:
+    """The reading and dose options (:func:`add_input_options`) given with a value other than
+    their default, by name (``["--table", "--today"]``)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_input_options(probe)
+    return [
+        a.option_strings[0]
+        for a in probe._actions
+        if a.option_strings and getattr(args, a.dest, a.default) not in (a.default, None)
+    ]
+
+
+_DOSE_OPTION_TEXT = (
+    ("effective dose: kv ", "--kv "),
+    ("effective dose: adult_from ", "--adult-from "),
+    ("do not pass kv= with it", "do not pass --kv with it"),
+    ("or pass your own table (a CSV path or a data frame)", "or give your own CSV"),
+    ("; pass a shipped name, a CSV path or a data frame", "; give a shipped name or a CSV"),
+)
+
+
+def _dose_text(message: str) -> str:
+    for old, new in _DOSE_OPTION_TEXT:
+        message = message.replace(old, new)
+    return message
+
+
+def check_input_options(args: argparse.Namespace) -> None:
+    """Check the values of the reading and dose options before any file is read: ``--map``,
+    ``--fallback`` and the conversion-factor tables (``--table``, a ``--fallback`` table,
+    ``--kv``, ``--adult-from``, ``--age-rule``), whether or not the file will need them.
+
+    Raises
+    ------
+    InputError
+        Naming the option and what is wrong with it.
+    """
+    from recurct.dose._lookup import check_fallback, resolve_tables
+    from recurct.dose._tables import as_ktable
+
+    parse_map(list(getattr(args, "map", None) or []))
+    kw = dose_options(args)
+    try:
+        t, _ = resolve_tables(kw["table"], None, kw["kv"], kw["age_rule"], kw["adult_from"])
+    except (ValueError, TypeError, OSError) as exc:
+        text = _dose_text(str(exc))
+        if not text.startswith("--"):
+            text = f"--kv: {text}" if "--kv" in text else f"--table {kw['table']}: {text}"
+        raise InputError(text) from None
+    ft = kw["fallback_table"]
+    if ft is not None:
+        try:
+            fallback = as_ktable(ft)
+        except (ValueError, TypeError, OSError) as exc:
+            raise InputError(f"--fallback {ft}: {_dose_text(str(exc))}") from None
+        if fallback.shipped and t.shipped and fallback.name == t.name:
+            raise InputError(f"--fallback {ft}: the fallback table must differ from --table")
+    try:
+        check_fallback(t, kw["fallback"])
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--fallback {str(exc).removeprefix('fallback ')}") from None

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
 from recurct.cli._input import load_exams
+from recurct.cli._options import check_input_options, given_input_options
+from recurct.errors import OutputExistsError, ParameterError
 from recurct.studies import STUDIES, reproduce
 
 __all__ = ["cli_reproduce"]
@@ -19,18 +21,29 @@ def cli_reproduce(args: argparse.Namespace) -> int:
 
     Prints the comparison table, writes it (CSV, Markdown) and the figures (PNG, SVG) to
     ``--out`` (default ``results/STUDY/``). With ``--seeds``: runs the study on each seed (a
-    progress bar on stderr), prints per figure the mean, SD, central 95% range and share of
-    seeds within tolerance, and writes ``seeds.csv`` and ``seeds.md``. Exit code 0: every
-    independent (``generated``) figure is within its tolerance (with ``--seeds``: its mean
-    over the seeds within half the rounding unit + the calibration tolerance + z x its
-    sampling SD over the square root of the number of seeds); 1: at least one
-    is not; 2: unknown study, bad option or unreadable input.
+    progress bar on stderr), prints per figure the mean, SD, range over the seeds and share
+    of seeds within tolerance, and writes ``seeds.csv`` and ``seeds.md``. Exit code 0: every
+    counted figure (``generated``, not a sample extreme) is within its tolerance (with
+    ``--seeds``: its mean over the seeds within half the rounding unit + the calibration
+    tolerance + z x its sampling SD over the square root of the number of seeds); 1: at
+    least one is not; 2: unknown study, bad or contradictory options, unreadable input, an
+    output folder that cannot be written.
+
+    The options and the output folder are checked before any work starts.
     """
     if args.study not in STUDIES:
         return cli_error(f"unknown study {args.study!r}; known studies: {', '.join(STUDIES)}")
-    seeds_spec = getattr(args, "seeds", None)
-    if seeds_spec is not None:
-        return _cli_reproduce_seeds(args, seeds_spec)
+    try:
+        seeds = _checked_options(args)
+    except (InputError, ParameterError) as exc:
+        return cli_error(str(exc))
+    out = _out_folder(args)
+    try:
+        _check_out(args, out)
+    except OutputExistsError as exc:
+        return cli_error(_exists_message(exc, args))
+    if seeds is not None:
+        return _cli_reproduce_seeds(args, seeds, out)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,11 +57,11 @@ def cli_reproduce(args: argparse.Namespace) -> int:
         for note in loaded.notes:
             sys.stderr.write(f"[recurct] {note}\n")
         exams = loaded.exams
+    seed = 0 if args.seed is None else args.seed
     try:
-        rep = reproduce(args.study, exams=exams, seed=args.seed, progress=True)
+        rep = reproduce(args.study, exams=exams, seed=seed, progress=True)
     except (OSError, ValueError, TypeError) as exc:
         return cli_error(str(exc))
-    out = _out_folder(args)
     sys.stderr.write(f"[recurct] writing the table and figures to {out}/ ...\n")
     try:
         rep.save(out, overwrite=_replace(args, out))
@@ -56,6 +69,42 @@ def cli_reproduce(args: argparse.Namespace) -> int:
         return cli_error(_exists_message(exc, args))
     took = f"done in {time.perf_counter() - t0:.1f} s"
     return _report(rep.to_text(), rep.summary(), rep.ok, took)
+
+
+def _checked_options(args: argparse.Namespace) -> list[int] | None:
+    """Refuse contradictory options and bad values before any work; the seeds of ``--seeds``
+    (None without).
+
+    ``--seed`` and ``--seeds`` choose the synthetic cohort: neither goes with the other nor
+    with ``--exams`` (your file); the reading options go with ``--exams`` only.
+    """
+    from recurct.studies._run import parse_seeds
+
+    seeds_spec = getattr(args, "seeds", None)
+    if seeds_spec is not None and args.exams is not None:
+        raise InputError("--seeds runs the synthetic cohort; it cannot be combined with --exams")
+    if seeds_spec is not None and args.seed is not None:
+        raise InputError(
+            f"--seed {args.seed} and --seeds {seeds_spec} contradict each other: --seeds "
+            "chooses the seeds (e.g. --seeds 1 for seed 0, --seeds 7,8,9), --seed one cohort"
+        )
+    if args.exams is not None and args.seed is not None:
+        raise InputError(
+            "--seed chooses the synthetic cohort; it cannot be combined with --exams (your "
+            "file is analysed as it is)"
+        )
+    if args.out is not None and not args.out.strip():
+        raise InputError("--out is empty: give a folder (default results/STUDY/)")
+    if args.exams is None:
+        given = given_input_options(args)
+        if given:
+            raise InputError(
+                f"{', '.join(given)}: option(s) for reading your exam file; they apply with "
+                "--exams FILE only (the synthetic cohort needs none)"
+            )
+    else:
+        check_input_options(args)
+    return None if seeds_spec is None else parse_seeds(seeds_spec)
 
 
 def _report(text: str, summary: str, ok: bool, note: str) -> int:
@@ -68,10 +117,13 @@ def _report(text: str, summary: str, ok: bool, note: str) -> int:
 
 
 def _exists_message(exc: Exception, args: argparse.Namespace) -> str:
-    """The refusal, with the ``--overwrite`` hint only where that option would help."""
-    from recurct._outdir import OutputExistsError
-
-    helps = isinstance(exc, OutputExistsError) and not getattr(args, "overwrite", False)
+    """The refusal, with the ``--overwrite`` hint only where that option would help (a
+    folder that holds files, without ``--overwrite``; never a file)."""
+    helps = (
+        isinstance(exc, OutputExistsError)
+        and not getattr(args, "overwrite", False)
+        and "is not a folder" not in str(exc)
+    )
     if not helps or "--overwrite" in str(exc):  # the library's message may already say it
         return str(exc)
     return f"{exc} (pass --overwrite to replace it whole)"
@@ -79,44 +131,72 @@ def _exists_message(exc: Exception, args: argparse.Namespace) -> str:
 
 def _out_folder(args: argparse.Namespace) -> Path:
     """``--out``, or ``results/STUDY`` (``results/STUDY-seeds`` with ``--seeds``)."""
-    if args.out:
+    if args.out is not None:
         return Path(args.out)
     suffix = "-seeds" if getattr(args, "seeds", None) is not None else ""
     return Path("results") / f"{args.study}{suffix}"
 
 
+def _check_out(args: argparse.Namespace, out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any work starts: a file, a
+    folder that holds files (without ``--overwrite``; the default folder may hold this
+    command's own earlier result), or one that holds the input."""
+    from recurct._outdir import check_target
+
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(
+            f"--out {out} is a file, not a folder: give the path of a new or empty folder "
+            "(--overwrite replaces a folder, never a file)"
+        )
+    inputs = [] if args.exams is None else [args.exams]
+    check_target(out, overwrite=_replace(args, out), inputs=inputs)
+
+
 def _replace(args: argparse.Namespace, out: Path) -> bool:
     """Replace ``out`` whole: with ``--overwrite``, or when ``--out`` was not given and the
-    default folder holds a previous ``recurct reproduce`` result (its manifest says so), so
-    that re-running the same command refreshes its own results and nothing else."""
+    default folder holds a previous ``recurct reproduce`` result (its manifest says so) and
+    nothing else, so that re-running the same command refreshes its own results and nothing
+    else.
+
+    Raises
+    ------
+    OutputExistsError
+        The default folder holds a previous result and files that are not part of it (added
+        or changed since): replacing it would delete them.
+    """
     if getattr(args, "overwrite", False):
         return True
-    if args.out:
+    if args.out is not None:
         return False
     import json
 
-    from recurct._outdir import MANIFEST
+    from recurct._outdir import MANIFEST, foreign_files
 
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return isinstance(manifest, dict) and str(manifest.get("kind", "")).startswith("reproduce")
+    if not (isinstance(manifest, dict) and str(manifest.get("kind", "")).startswith("reproduce")):
+        return False
+    foreign = foreign_files(out)
+    if foreign is None:
+        return False
+    if foreign:
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise OutputExistsError(
+            f"{out} holds an earlier recurct result and files that are not (or no longer) "
+            f"recurct's ({', '.join(foreign[:5])}{more}): refreshing it would delete them; "
+            "move them out of the folder, write to another folder with --out DIR, or pass "
+            "--overwrite to replace the folder whole "
+            "(deleting them)"
+        )
+    return True
 
 
-def _cli_reproduce_seeds(args: argparse.Namespace, spec: str) -> int:
-    from recurct.studies._run import parse_seeds
+def _cli_reproduce_seeds(args: argparse.Namespace, seeds: list[int], out: Path) -> int:
+    from recurct._outdir import output_folder
     from recurct.studies.validate import reproduce_seeds
 
-    if args.exams is not None:
-        return cli_error("--seeds runs the synthetic cohort; it cannot be combined with --exams")
-    try:
-        seeds = parse_seeds(spec)
-    except ValueError as exc:
-        return cli_error(str(exc))
-    from recurct._outdir import OutputExistsError, output_folder
-
-    out = _out_folder(args)
     t0 = time.perf_counter()
     runs = reproduce_seeds(args.study, seeds, progress=True)
     params = {"study": args.study, "seeds": seeds}
@@ -127,11 +207,10 @@ def _cli_reproduce_seeds(args: argparse.Namespace, spec: str) -> int:
             runs.table.write_csv(f.path / "seeds.csv")
             f.record("seeds.csv", runs.table.height)
             (f.path / "seeds.md").write_text(
-                f"# {args.study}\n\n{runs.to_markdown()}\n{runs.headline()}\n",
+                f"# {args.study}\n\n{runs.to_markdown()}\n{runs.summary()}\n",
                 encoding="utf-8",
             )
     except OutputExistsError as exc:
         return cli_error(_exists_message(exc, args))
-    took = f"{len(seeds)} seeds in {time.perf_counter() - t0:.1f} s"
-    return _report(runs.to_text(), runs.headline(), runs.ok, took)
-
+    took = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} in {time.perf_counter() - t0:.1f} s"
+    return _report(runs.to_text(), runs.summary(), runs.ok, took)

@@ -22,6 +22,8 @@ def cli_synth(args: argparse.Namespace) -> int:
     from recurct._outdir import OutputExistsError, check_output
     from recurct.synthetic import load_profile, write_cohort
 
+    if args.out is not None and not args.out.strip():
+        return cli_error("--out is empty: give a folder (default data/synthetic/PROFILE/)")
     try:
         prof = load_profile(args.profile)
     except (ValueError, FileNotFoundError) as e:

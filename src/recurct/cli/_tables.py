@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from recurct.cli._input import (
     load_exams,
     read_and_validate,
 )
-from recurct.cli._options import analysis_options, dose_options
+from recurct.cli._options import analysis_options, check_input_options, dose_options
 
 __all__ = ["analyze_table", "cli_analyze", "cli_validate"]
 
@@ -131,10 +132,11 @@ def cli_analyze(args: argparse.Namespace) -> int:
 
     try:
         options = analysis_options(args)
-        if args.out and Path(args.out).suffix.lower() not in _OUT_FORMATS:
-            raise InputError(
-                f"--out {args.out}: write .csv, .md, .tex or .xlsx (chosen by the extension)"
-            )
+        check_input_options(args)
+        if args.age_bands and "age_band" not in options["by"]:
+            raise InputError("--age-bands sets the bands of --by age_band: pass both, or neither")
+        if args.out is not None:
+            _check_out_file(args.out, _input_paths(args))
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
     except (InputError, OSError, ValueError, TypeError) as exc:
@@ -163,7 +165,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             "W-day CED, and the days and exams to the threshold are left empty."
         )
     print(note)
-    if args.out:
+    if args.out is not None:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +177,37 @@ def cli_analyze(args: argparse.Namespace) -> int:
                 return cli_error(str(exc))
         print(f"written: {out}")
     return EXIT_OK
+
+
+def _input_paths(args: argparse.Namespace) -> list[str]:
+    """The files the command reads: the exam file, ``--region-rules``, and ``--table`` and
+    ``--fallback`` tables given as paths."""
+    paths = [args.file, getattr(args, "region_rules", None), getattr(args, "table", None)]
+    paths += [f for f in getattr(args, "fallback", None) or [] if "=" not in f]
+    return [str(p) for p in paths if p and Path(p).exists()]
+
+
+def _check_out_file(out: str, inputs: list[str]) -> None:
+    """Refuse an ``--out`` file before the work: an empty path, another extension than
+    .csv/.md/.tex/.xlsx, a folder, or a file the command reads (or one inside a folder it
+    reads), which the table would overwrite."""
+    if not out.strip():
+        raise InputError("--out is empty: give a file name (.csv, .md, .tex or .xlsx)")
+    path = Path(out)
+    if path.suffix.lower() not in _OUT_FORMATS:
+        raise InputError(f"--out {out}: write .csv, .md, .tex or .xlsx (chosen by the extension)")
+    if path.is_dir():
+        raise InputError(f"--out {out} is a folder: give a file name (.csv, .md, .tex or .xlsx)")
+    where = path.resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        same = where == source or (path.is_file() and os.path.samefile(path, source))
+        if same or source in where.parents:
+            what = "is" if same else "lies in"
+            raise InputError(
+                f"--out {out} {what} an input of this command ({given}): writing the table "
+                "there would overwrite it; choose another file name"
+            )
 
 
 def _methods(exams: pl.DataFrame) -> str:
@@ -194,6 +227,10 @@ def cli_validate(args: argparse.Namespace) -> int:
     """
     from recurct.dose import DoseConversionError
 
+    try:
+        check_input_options(args)
+    except InputError as exc:
+        return cli_error(str(exc))
     try:
         loaded, report = read_and_validate(args.file, args)
     except InputError as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["fmt", "format_table", "grid", "markdown_table"]
+__all__ = ["fmt", "format_table", "grid", "markdown_table", "ok_text"]
 
 
 def fmt(v: Any, digits: int = 4) -> str:
@@ -36,6 +36,16 @@ def _tol_text(r: Mapping[str, Any]) -> tuple[str, str, str, str]:
     parts = [r.get("tol_rounding"), r.get("tol_calibration"), r.get("tol_sampling")]
     cells = ["" if v is None or (v == 0 and i) else fmt(v, 3) for i, v in enumerate(parts)]
     return ("±" + fmt(r["tolerance"], 3), *cells)  # type: ignore[return-value]
+
+
+def ok_text(within: bool | None, extreme: bool) -> str:
+    """The ``ok`` cell: yes / NO; for a sample extreme, in / out of its central 95% range (not
+    a verdict that counts)."""
+    if within is None:
+        return "-"
+    if extreme:
+        return "in" if within else "out"
+    return "yes" if within else "NO"
 
 
 _TEXT_COLUMNS = (
@@ -70,7 +80,7 @@ def _text_rows(table: pl.DataFrame) -> list[list[str]]:
             "tol_rounding": half,
             "tol_calibration": cal,
             "tol_sampling": samp,
-            "within_tolerance": "-" if within is None else ("yes" if within else "NO"),
+            "within_tolerance": ok_text(within, r.get("comparison") == "extreme"),
             "figure": r["figure"],
         }
         rows.append([cells[c] for c, _ in _TEXT_COLUMNS])
@@ -102,8 +112,8 @@ def format_table(table: pl.DataFrame, *, markdown: bool = False) -> str:
     """The comparison table as fixed-width plain text (or a Markdown table, with the notes):
     the description and kind of each figure, the published and reproduced values, the
     tolerance and its parts (half the rounding unit, the calibration tolerance, z x the
-    sampling SD) or, for an extreme, the model's central 95% range, the verdict and the
-    figure's key."""
+    sampling SD) or, for an extreme, the model's central 95% range, the verdict (for an
+    extreme: whether this cohort's value is in that range) and the figure's key."""
     header = [h for _, h in _TEXT_COLUMNS]
     rows = _text_rows(table)
     if markdown:

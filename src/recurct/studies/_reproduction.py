@@ -12,10 +12,17 @@ import polars as pl
 if TYPE_CHECKING:
     import pandas as pd
 
-from recurct.studies._figures import headline_counts
+from recurct.studies._figures import counted, headline_counts
 from recurct.studies._format import format_table
 
 __all__ = ["Reproduction"]
+
+#: The legend of the sample extremes, under a table that has some.
+_EXTREMES_NOTE = (
+    "Sample extremes (tolerance '95%: lo–hi', ok in/out) are not counted: one cohort's value\n"
+    "is shown against the model's central 95% range over the validation seeds, outside it on\n"
+    "5% of the seeds of a correct model."
+)
 
 
 @dataclass
@@ -33,7 +40,8 @@ class Reproduction:
         ``reproduced``, ``reproduced_lo``, ``reproduced_hi`` (its 95% CI, where it has one),
         ``tolerance`` and its parts (``tol_rounding``,
         ``tol_calibration``, ``tol_sampling``), ``range_lo`` / ``range_hi`` (an extreme's
-        central 95% range), ``within_tolerance`` (bool, null where not comparable), ``kind``,
+        central 95% range), ``within_tolerance`` (bool, null where not comparable; for an
+        extreme: this cohort's value within that range), ``kind``,
         ``comparison`` (how it was compared, or "your data"), ``note``.
     mode : {"synthetic", "your data"}
         Whether the exams were the study's calibrated synthetic cohort or the user's table.
@@ -81,25 +89,41 @@ class Reproduction:
 
     @property
     def independent(self) -> pl.DataFrame:
-        """Comparable ``generated`` rows: the figures that count (headline, exit status)."""
+        """Comparable ``generated`` rows but the sample extremes: the figures that count
+        (headline, exit status)."""
         return self._as_table(
-            self._table.filter(
-                pl.col("within_tolerance").is_not_null() & (pl.col("kind") == "generated")
-            )
+            self._table.filter(pl.col("within_tolerance").is_not_null() & counted())
         )
 
     @property
     def failed(self) -> pl.DataFrame:
-        """Comparable rows outside their tolerance (of any kind)."""
-        return self._as_table(self._table.filter(pl.col("within_tolerance").eq(False)))
+        """Comparable rows outside their tolerance (of any kind; a sample extreme outside its
+        central 95% range is not a failure, see :attr:`outside_range`)."""
+        return self._as_table(
+            self._table.filter(
+                pl.col("within_tolerance").eq(False) & (pl.col("comparison") != "extreme")
+            )
+        )
+
+    @property
+    def outside_range(self) -> pl.DataFrame:
+        """Sample extremes whose value lies outside the model's central 95% range: expected
+        on 5% of a correct model's seeds, so shown but not counted."""
+        return self._as_table(
+            self._table.filter(
+                pl.col("within_tolerance").eq(False) & (pl.col("comparison") == "extreme")
+            )
+        )
 
     @property
     def ok(self) -> bool:
         """True when every comparable ``generated`` figure lies within its tolerance.
 
         Design, derived and aggregate rows are checked and shown but do not count: they agree
-        by construction (or follow from a generated row that is counted)."""
-        independent = self._table.filter(pl.col("kind") == "generated")
+        by construction (or follow from a generated row that is counted). Nor do the sample
+        extremes: one cohort's extreme lies outside the model's central 95% range on 5% of
+        seeds of a correct model."""
+        independent = self._table.filter(counted())
         return not independent["within_tolerance"].eq(False).any()
 
     def figures(self) -> dict[str, Any]:
@@ -115,12 +139,19 @@ class Reproduction:
         return format_table(self._table, markdown=True)
 
     def headline(self) -> str:
-        """One line: e.g. ``rehani2020: 7 of 7 independent figures within tolerance; 9
-        design/derived rows agree by construction``."""
+        """One line: e.g. ``rehani2020: 5 of 5 independent figures within tolerance; sample
+        extremes (not counted): 2 of 2 in the model's central 95% range; 9 design/derived rows
+        agree by construction``; on your data, how many of the published figures were
+        computed on your table."""
         if self.mode == "your data":
+            table = self._table
+            done = table.filter(
+                (pl.col("comparison") == "your data") & pl.col("reproduced").is_not_null()
+            ).height
             return (
-                f"{self.study}: your data: {len(self.table)} published figures computed on "
-                "your exam table for comparison; nothing is asserted against the paper"
+                f"{self.study}: your data: {done} of {table.height} published figures "
+                "computed on your exam table for comparison; nothing is asserted against the "
+                "paper"
             )
         return f"{self.study}: " + headline_counts(self._table)
 
@@ -138,9 +169,19 @@ class Reproduction:
                 extra.append(f"{n_open} not compared (see the notes)")
             if extra:
                 lines.append(", ".join(extra) + ".")
-            failed = table.filter(pl.col("within_tolerance").eq(False))["figure"].to_list()
+            failed = table.filter(
+                pl.col("within_tolerance").eq(False) & (pl.col("comparison") != "extreme")
+            )["figure"].to_list()
             if failed:
                 lines.append("outside tolerance: " + ", ".join(failed))
+            extremes = table.filter(
+                (pl.col("comparison") == "extreme") & pl.col("within_tolerance").is_not_null()
+            )
+            if extremes.height:
+                lines.append(_EXTREMES_NOTE)
+                out = extremes.filter(~pl.col("within_tolerance"))["figure"].to_list()
+                if out:
+                    lines.append("outside the central 95% range (not counted): " + ", ".join(out))
         if self.patients is not None:
             lines.append(
                 f"{len(self.patients):,} patients"

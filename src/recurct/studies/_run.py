@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from recurct.errors import ParameterError
 from recurct.studies._figures import (
     Measured,
     Published,
@@ -20,12 +21,29 @@ from recurct.studies._figures import (
 )
 from recurct.studies._reproduction import Reproduction
 
-__all__ = ["load_exams", "opt", "parse_seeds", "progress_fn", "run_study", "share_measured"]
+__all__ = [
+    "MAX_SEEDS",
+    "load_exams",
+    "opt",
+    "parse_seeds",
+    "progress_fn",
+    "run_study",
+    "share_measured",
+]
+
+
+#: Most seeds one run takes (``--seeds``): a full-scale study takes seconds per seed, so
+#: 10,000 seeds are already a day's computing; more is a typing error, not a plan.
+MAX_SEEDS = 10_000
+#: Seeds are stored as 64-bit integers (``seeds.csv``).
+_SEED_LIMIT = 2**63
 
 
 def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
     """Seeds from ``"20"`` (seeds 0..19), ``"100-119"`` (a range, both ends included),
-    ``"1,5,9"`` (a list) or a sequence of ints; ``ValueError`` otherwise."""
+    ``"1,5,9"`` (a list) or a sequence of ints: at most :data:`MAX_SEEDS` distinct seeds in
+    0 .. 2**63 - 1; :class:`~recurct.errors.ParameterError` (a ``ValueError``) otherwise,
+    before any list is built."""
     if isinstance(spec, int):
         spec = str(spec)
     if not isinstance(spec, str):
@@ -40,19 +58,34 @@ def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
                 lo, hi = int(text[:i]), int(text[i + 1 :])
                 if hi < lo:
                     raise ValueError
+                _check_count(spec, hi - lo + 1)
                 seeds = list(range(lo, hi + 1))
             else:
                 n = int(text)
                 if n < 1:
                     raise ValueError
+                _check_count(spec, n)
                 seeds = list(range(n))
-        except ValueError:
-            raise ValueError(
+        except ValueError as exc:
+            if isinstance(exc, ParameterError):
+                raise
+            raise ParameterError(
                 f"--seeds {spec!r}: give a count (20), a range (100-119) or a list (1,5,9)"
             ) from None
+    _check_count(spec, len(seeds))
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise ValueError(f"seeds must be distinct non-negative integers, got {spec!r}")
+        raise ParameterError(f"seeds must be distinct non-negative integers, got {spec!r}")
+    if max(seeds) >= _SEED_LIMIT:
+        raise ParameterError(f"--seeds {spec!r}: a seed must be below 2**63")
     return seeds
+
+
+def _check_count(spec: object, n: int) -> None:
+    if n > MAX_SEEDS:
+        raise ParameterError(
+            f"--seeds {spec!r}: {n:,} seeds; at most {MAX_SEEDS:,} in one run (each seed is "
+            "a full run of the study)"
+        )
 
 
 def progress_fn(progress: bool | Callable[[str], None]) -> Callable[[str], None]:

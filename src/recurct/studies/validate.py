@@ -6,9 +6,10 @@ the central 95% range over the seeds, and the share of seeds on which the figure
 its tolerance. :class:`SeedRuns` holds that summary; it is ``ok`` when every ``generated``
 figure's *mean* over the seeds lies within half the published rounding unit plus the
 calibration tolerance plus z x the sampling SD of a mean of k seeds (the figure's SD over
-``sqrt(k)``) of the published value, and every published extreme lies within the central 95% of its
-distribution (over these seeds when there are at least :data:`MIN_SEEDS`, otherwise the
-range stored in the profile).
+``sqrt(k)``) of the published value. Sample extremes are shown, not counted: per seed, whether
+its value lies in the model's central 95% range stored in the profile (``seeds ok``: expected
+on 95% of seeds), and from :data:`MIN_SEEDS` seeds on whether the published value lies in the
+central 95% range of these seeds.
 
 ``python -m recurct.studies.validate STUDY --seeds 1000-1099 --write`` runs the study at full
 scale on validation seeds (disjoint from the calibration's ``fit_seeds``) and stores the
@@ -34,17 +35,19 @@ import polars as pl
 from recurct.studies._figures import (
     SAMPLED,
     calibration_tolerances,
+    counted,
     headline_counts,
     run_z,
     sd_scale,
     validation_record,
 )
-from recurct.studies._format import fmt, grid, markdown_table
+from recurct.studies._format import fmt, grid, markdown_table, ok_text
 from recurct.studies._run import parse_seeds
 
 __all__ = ["MIN_SEEDS", "SeedRuns", "central_range", "run_seeds", "summarise", "validate"]
 
-#: Fewest seeds from which a central 95% range is estimated (else the stored one is used).
+#: Fewest seeds from which their range is shown as a central 95% range (else as min–max),
+#: and a published extreme is placed in it; also the fewest validation seeds.
 MIN_SEEDS = 20
 
 
@@ -129,15 +132,22 @@ SUMMARY_SCHEMA: dict[str, Any] = {
     "mean_tolerance": pl.Float64,
     "mean_within": pl.Boolean,
     "comparison": pl.Utf8,
+    "range_lo": pl.Float64,
+    "range_hi": pl.Float64,
 }
 
 
 def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) -> pl.DataFrame:
-    """Per published figure: ``mean``, ``sd``, central 95% range ``q_lo`` .. ``q_hi`` over the
-    seeds, ``share_within`` (share of seeds within that seed's tolerance) and the verdict on
-    the mean, ``mean_within``; for an extreme, whether the published value lies within the
-    central 95% range (over these seeds from :data:`MIN_SEEDS` seeds on, else the profile's
-    stored range).
+    """Per published figure: ``mean``, ``sd``, the range ``q_lo`` .. ``q_hi`` of these seeds
+    (:func:`central_range`: their central 95% range; with fewer than 40 seeds their smallest
+    and largest value), ``share_within`` (share of seeds within that seed's tolerance) and the
+    verdict on the mean, ``mean_within``.
+
+    For a sample extreme: ``range_lo`` .. ``range_hi``, the model's central 95% range stored in
+    the profile (``share_within`` is the share of seeds whose value lies in it), and
+    ``mean_within`` whether the published value lies in the central 95% range of these seeds,
+    from :data:`MIN_SEEDS` seeds on (null with fewer). Neither is counted
+    (:func:`~recurct.studies._figures.counted`).
 
     The mean of k seeds is judged as one seed is, with the sampling SD of a mean:
     ``|mean - published| <= half the rounding unit + the calibration tolerance +
@@ -175,12 +185,10 @@ def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) 
             row["share_within"] = float(verdicts.cast(pl.Float64).mean())  # type: ignore[arg-type]
         half = 0.5 * fig.rounding if fig.rounding else 0.0
         if fig.compare == "extreme":
-            lo_hi = (row["q_lo"], row["q_hi"]) if vals.size >= MIN_SEEDS else None
-            if lo_hi is None and "q_lo" in stored.get(key, {}):
-                lo_hi = (stored[key]["q_lo"], stored[key]["q_hi"])
-                row["q_lo"], row["q_hi"] = lo_hi
-            if lo_hi is not None and vals.size:
-                row["mean_within"] = lo_hi[0] - half <= fig.value <= lo_hi[1] + half
+            if "q_lo" in stored.get(key, {}):
+                row["range_lo"], row["range_hi"] = stored[key]["q_lo"], stored[key]["q_hi"]
+            if vals.size >= MIN_SEEDS:
+                row["mean_within"] = row["q_lo"] - half <= fig.value <= row["q_hi"] + half
         elif vals.size and fig.compare not in ("not_reproduced",) and verdicts.len():
             sampled = fig.compare in SAMPLED
             c = cal.get(fig.target) if fig.target and sampled else None
@@ -220,18 +228,20 @@ class SeedRuns:
 
     @property
     def ok(self) -> bool:
-        """Every ``generated`` figure's mean (an extreme: the published value's place in its
-        distribution) within tolerance; design/derived/aggregate rows do not count."""
-        gen = self.table.filter(
-            (pl.col("kind") == "generated") & pl.col("mean_within").is_not_null()
-        )
+        """Every counted figure's mean within tolerance (``generated`` rows but the sample
+        extremes); design/derived/aggregate rows and extremes do not count."""
+        gen = self.table.filter(counted() & pl.col("mean_within").is_not_null())
         return bool(gen["mean_within"].all())
 
     def n_ok_seeds(self) -> int:
-        """On how many seeds every comparable generated figure was within its tolerance."""
+        """On how many seeds every comparable counted figure was within its tolerance."""
         from recurct.studies import get
 
-        gen = [k for k, f in get(self.study).PUBLISHED.items() if f.kind == "generated"]
+        gen = [
+            k
+            for k, f in get(self.study).PUBLISHED.items()
+            if f.kind == "generated" and f.compare != "extreme"
+        ]
         per_seed = (
             self.runs.filter(pl.col("figure").is_in(gen) & pl.col("within_tolerance").is_not_null())
             .group_by("seed")
@@ -240,26 +250,47 @@ class SeedRuns:
         return int(per_seed["within_tolerance"].sum())
 
     def headline(self) -> str:
-        """E.g. ``rehani2020 over 20 seeds (1000-1019): 7 of 7 independent figures' means
-        within tolerance; ...; every figure within tolerance on 19 of 20 seeds``."""
-        head = headline_counts(self.table, "mean_within").replace(
-            "independent figures within", "independent figures' means within"
-        )
+        """E.g. ``rehani2020 over 20 seeds (1000-1019): 5 of 5 independent figures' means
+        within tolerance; ...; all independent figures within tolerance on 19 of 20 seeds``."""
+        head = headline_counts(
+            self.table, "mean_within", "with the published value in the seeds' central 95%"
+        ).replace("independent figures within", "independent figures' means within")
+        n = len(self.seeds)
         return (
-            f"{self.study} over {len(self.seeds)} seeds ({_seed_text(self.seeds)}): {head}; "
-            f"all independent figures within tolerance on {self.n_ok_seeds()} of "
-            f"{len(self.seeds)} seeds"
+            f"{self.study} over {_n_seeds(n)} ({_seed_text(self.seeds)}): {head}; "
+            f"all independent figures within tolerance on {self.n_ok_seeds()} of {_n_seeds(n)}"
         )
 
+    def summary(self) -> str:
+        """The headline and the legend of the table (what its range columns are)."""
+        lines = [self.headline()]
+        if len(self.seeds) < MIN_SEEDS:
+            lines.append(
+                f"min–max: the smallest and largest value over these seeds (a central 95% "
+                f"range from {MIN_SEEDS} seeds on)."
+            )
+        if self.table.filter(pl.col("comparison") == "extreme").height:
+            lines.append(
+                "Sample extremes are not counted. val. 95%: the model's central 95% range over "
+                "the validation\nseeds stored in the profile; seeds ok: the share of seeds "
+                "whose value lies in it (95% for a\ncorrect model); ok: the published value "
+                f"in the seeds' central 95% range (from {MIN_SEEDS} seeds on)."
+            )
+        return "\n".join(lines)
+
     def _rows(self) -> tuple[list[str], list[list[str]]]:
-        header = ["figure", "kind", "unit", "published", "mean", "SD", "central 95%",
+        spread = "central 95%" if len(self.seeds) >= MIN_SEEDS else "min–max"
+        header = ["figure", "kind", "unit", "published", "mean", "SD", spread,
                   "seeds ok", "mean tol.", "ok"]  # fmt: skip
         rows = []
         for r in self.table.iter_rows(named=True):
+            extreme = r["comparison"] == "extreme"
             rng = "" if r["q_lo"] is None else f"{fmt(r['q_lo'])}–{fmt(r['q_hi'])}"
             share = "" if r["share_within"] is None else f"{100 * r['share_within']:.0f}%"
             tol = "" if r["mean_tolerance"] is None else "±" + fmt(r["mean_tolerance"], 3)
-            ok = "-" if r["mean_within"] is None else ("yes" if r["mean_within"] else "NO")
+            if extreme and r["range_lo"] is not None:
+                tol = f"val. 95%: {fmt(r['range_lo'])}–{fmt(r['range_hi'])}"
+            ok = ok_text(r["mean_within"], extreme)
             kind = "not repr." if r["kind"] == "not_reproduced" else r["kind"]
             rows.append([r["description"], kind, r["unit"], fmt(r["published"]),
                          fmt(r["mean"]), fmt(r["sd"], 3), rng, share, tol, ok])  # fmt: skip
@@ -273,6 +304,10 @@ class SeedRuns:
     def to_markdown(self) -> str:
         """The per-figure summary as Markdown."""
         return markdown_table(*self._rows())
+
+
+def _n_seeds(n: int) -> str:
+    return f"{n} seed" if n == 1 else f"{n} seeds"
 
 
 def _seed_text(seeds: Sequence[int]) -> str:
