@@ -11,17 +11,21 @@ Patient ID and name appear only in exports made with patient-identifiable data p
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from recurct._compat import renamed
 from recurct.dose import exam_region
-from recurct.errors import PartialExamWarning
+from recurct.errors import DataError, ParameterError, PartialExamWarning
+from recurct.io._csv import _decode
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
 from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
@@ -82,10 +86,14 @@ _NULLS = ["", "none", "n/a", "nan", "null"]
 _NULL_SPELLINGS = sorted(
     {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
 )
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%d/%m/%Y")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
+# a slash date; which of its first two numbers is the day is decided by ``dayfirst``
+_SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/\d{4}$"
+_WITHHELD = "<withheld>"  # a cell value in a message of a pseudonymising read (as read_rdsr)
 _TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M:%S", "%H%M%S%.f", "%H%M%S", "%H:%M")
 _LOCALIZER = "constant angle acquisition"  # OpenREM writes CT Acquisition Type's meaning
 _ROW = "__row"
+_LOST = "__dlp_lost"  # "E<n> __dlp_lost": the block's DLP was negative or not finite
 
 
 def _wanted(name: str) -> bool:
@@ -96,7 +104,7 @@ def _wanted(name: str) -> bool:
     return bool(m and m.group(2) in EVENT_FIELDS)
 
 
-def _read_frame(path: Path) -> pl.DataFrame:
+def _read_frame(path: Path, where: str) -> pl.DataFrame:
     """The used columns of the export as text (nulls for empty and "n/a"-like cells)."""
     suffix = path.suffix.lower()
     if suffix in (".xlsx", ".xlsm", ".xls"):
@@ -115,13 +123,7 @@ def _read_frame(path: Path) -> pl.DataFrame:
         frame = frame[[c for c in frame.columns if _wanted(c)]]
         df = pl.from_pandas(frame.astype(object).where(frame.notna(), None)).cast(pl.Utf8)
     else:
-        opts: dict[str, Any] = {
-            "infer_schema": False,
-            "encoding": "utf8-lossy",
-            "truncate_ragged_lines": True,
-        }
-        header = pl.read_csv(path, n_rows=0, **opts).columns
-        df = pl.read_csv(path, columns=[c for c in header if _wanted(c)] or None, **opts)
+        df = _read_csv_text(_csv_bytes(path, where), where, path)
     stripped = [pl.col(c).str.strip_chars() for c in df.columns]
     return df.with_columns(
         pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
@@ -129,9 +131,137 @@ def _read_frame(path: Path) -> pl.DataFrame:
     )
 
 
-def _numbers(df: pl.DataFrame, columns: list[str], where: str) -> pl.DataFrame:
+def _csv_bytes(path: Path, where: str) -> bytes:
+    """The export's text as UTF-8 bytes: its encoding decided on the whole file as
+    :func:`recurct.read_exams` does (byte-order marks, UTF-16, UTF-8, else Windows-1252; a
+    byte that fits none, or a file mixing UTF-8 and another encoding, is a
+    :class:`~recurct.errors.DataError` naming its row), never decoded lossily (two ids that
+    differ only in a non-ASCII letter must stay two ids)."""
+    raw = path.read_bytes()
+    if raw.isascii() and b"\x00" not in raw:
+        data = raw  # read alike in every encoding tried (UTF-16 text has NUL bytes)
+    else:
+        try:
+            text = _decode(raw, where)
+        except ValueError as exc:  # _decode raises DataError, a ValueError
+            # read_exams counts data rows from 0; this reader names CSV rows (the header is 1)
+            message = re.sub(
+                r"\bdata row (\d+)", lambda m: f"CSV row {int(m.group(1)) + 2}", str(exc)
+            )
+            if "binary content" in message:  # read_exams' wording names read_exams
+                message = (
+                    f"{where}: not a CSV text file (it holds binary content); an OpenREM CT "
+                    "export is read as CSV text (UTF-8, UTF-16 or Windows-1252) or as .xlsx"
+                )
+            raise DataError(message) from None
+        data = text.lstrip("\ufeff").encode("utf-8")  # without a byte-order mark
+    data = data.rstrip(b"\x1a")  # DOS end-of-file mark
+    if b"\r" in data and b"\n" not in data:  # Excel "CSV (Macintosh)": CR line ends only
+        data = data.replace(b"\r", b"\n")
+    return data
+
+
+def _read_csv_text(data: bytes, where: str, path: Path) -> pl.DataFrame:
+    """The used columns of a CSV export (UTF-8 bytes), after checking that no row has more
+    cells than the header."""
+    opts: dict[str, Any] = {"infer_schema": False, "truncate_ragged_lines": True}
+    try:
+        header = pl.read_csv(io.BytesIO(data), n_rows=0, **opts).columns
+    except pl.exceptions.NoDataError:
+        raise DataError(f"{where}: empty file, no header line") from None
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(
+            f"{where}: the header line cannot be read as CSV ({type(exc).__name__})"
+        ) from None
+    _study_columns(header, path)  # not an OpenREM export: said before any row is checked
+    _check_no_extra_cells(data, len(header), where)
+    # rows with fewer cells than the header stay (OpenREM writes a study's row only as wide
+    # as its events); rows with more were refused above, so nothing is truncated
+    try:
+        return pl.read_csv(
+            io.BytesIO(data), columns=[c for c in header if _wanted(c)] or None, **opts
+        )
+    except pl.exceptions.PolarsError as exc:  # the message may quote a cell: not repeated
+        raise DataError(f"{where}: not a readable CSV table ({type(exc).__name__})") from None
+
+
+def _check_no_extra_cells(data: bytes, n_fields: int, where: str) -> None:
+    """A row with more cells than the header is a :class:`~recurct.errors.DataError` naming
+    it: an unquoted comma inside a value ("SMITH, JOHN") shifts the row's cells to the right,
+    so that, truncated, a birth date would be read as the age and every later column from
+    its neighbour. Commas are counted per line (C-speed ``bytes.count``); where the file has
+    quotes, the quoted cells (a quote opens one only at the start of a cell, ``""`` inside is
+    a quote, as the csv module and polars read them) are found by walking the quote
+    positions alone, their commas taken off and the lines joined by their line breaks."""
+    lines = data.split(b"\n")
+    limit = n_fields - 1  # commas in a row as wide as the header
+    if b'"' not in data:
+        counts = [line.count(b",") for line in lines]
+        if max(counts[1:], default=0) <= limit:
+            return
+        i = next(i for i in range(1, len(counts)) if counts[i] > limit)
+        raise DataError(_extra_cells_message(where, i + 1, None, counts[i] + 1, n_fields))
+    b = np.frombuffer(data, dtype=np.uint8)
+    counts = np.array([line.count(b",") for line in lines], dtype=np.int64)
+    newlines = np.flatnonzero(b == 10)
+    begin, stop = _quoted_spans(data, b, np.flatnonzero(b == 34))
+    joined = np.zeros(len(lines) + 1, dtype=np.int64)  # > 0: the line continues a record
+    if begin.size:
+        inner = [data.count(b",", a, z) for a, z in zip(begin.tolist(), stop.tolist())]
+        first, last = np.searchsorted(newlines, begin), np.searchsorted(newlines, stop)
+        np.subtract.at(counts, first, np.array(inner, dtype=np.int64))
+        np.add.at(joined, first + 1, 1)
+        np.subtract.at(joined, last + 1, 1)
+    record = np.cumsum(np.cumsum(joined[:-1]) == 0) - 1  # each line's record (0: header)
+    per_record = np.bincount(record, weights=counts).astype(np.int64)
+    wide = np.flatnonzero(per_record[1:] > limit)
+    if wide.size:
+        r = int(wide[0]) + 1
+        line = int(np.searchsorted(record, r)) + 1  # the record's first line, 1-based
+        raise DataError(_extra_cells_message(where, r + 1, line, int(per_record[r]) + 1, n_fields))
+
+
+def _quoted_spans(data: bytes, b: np.ndarray, quotes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The opening and closing quotes' byte positions of the quoted cells (the end of the
+    text where a quote is left open); a quote inside an unquoted cell is a character."""
+    if quotes.size and quotes.size % 2 == 0 and not (np.diff(quotes) == 1).any():
+        # the usual file: no "" anywhere, every other quote at the start of a cell, so the
+        # quotes pair up in order (what the walk below finds, without the walk)
+        opening = quotes[0::2]
+        before = b[np.maximum(opening - 1, 0)]
+        if ((opening == 0) | (before == 44) | (before == 10)).all():
+            return opening, quotes[1::2]
+    spans: list[tuple[int, int]] = []
+    q = quotes.tolist()
+    i, n = 0, len(q)
+    while i < n:
+        p = q[i]
+        if p and data[p - 1] not in (44, 10):  # not at the start of a cell
+            i += 1
+            continue
+        j = i + 1
+        while j + 1 < n and q[j + 1] == q[j] + 1:  # "" inside: a quote
+            j += 2
+        spans.append((p, q[j] if j < n else len(data)))
+        i = j + 1
+    arr = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
+
+
+def _extra_cells_message(where: str, row: int, line: int | None, n: int, n_fields: int) -> str:
+    at = f"CSV row {row}" + (f" (line {line} of the file)" if line not in (None, row) else "")
+    return (
+        f"{where}: {at} has {n} cells but the header has {n_fields}: an unquoted comma inside "
+        "a value (a name written 'SURNAME, GIVEN NAME', an institution 'Hospital, Town') "
+        "shifts the row's cells to the right, or the row ends with extra commas; quote the "
+        "value or fix the row (the file is not read: the row's cells would be taken from the "
+        "wrong columns)"
+    )
+
+
+def _numbers(df: pl.DataFrame, columns: list[str], where: str, withhold: bool) -> pl.DataFrame:
     """Text columns as Float64 (a decimal comma read too), all in one pass; a bad cell raises
-    naming its row and column."""
+    naming its row and column (its value too, except in a pseudonymising read)."""
     if not columns:
         return df
     conv = {
@@ -145,23 +275,88 @@ def _numbers(df: pl.DataFrame, columns: list[str], where: str) -> pl.DataFrame:
         if bad[c]:
             out = df.select(conv[c]).to_series()
             i = int((out.is_null() & df[c].is_not_null()).arg_true()[0])
-            raise ValueError(f"{where} row {i + 2}, column {c!r}: {df[c][i]!r} is not a number")
+            value = _WITHHELD if withhold else repr(df[c][i])
+            raise DataError(f"{where}: CSV row {i + 2}, column {c!r}: {value} is not a number")
     return df.with_columns(e.alias(c) for c, e in conv.items())
 
 
-def _dates(df: pl.DataFrame, day_col: str, time_col: str | None, where: str) -> pl.Series:
+def _slash_order(
+    part: pl.Expr, df: pl.DataFrame, day_col: str, dayfirst: bool | None, where: str, withhold: bool
+) -> str | None:
+    """The strptime format of the export's slash dates (``03/04/2020``): day first with
+    ``dayfirst=True``, month first with False; with None decided by the dates themselves
+    (``13/04/2020`` can only be day first), an ambiguous one (both numbers 12 or less and
+    different) or a file holding both orders is a DataError naming the row."""
+    if dayfirst is not None:
+        return "%d/%m/%Y" if dayfirst else "%m/%d/%Y"
+    if not df[day_col].str.contains("/", literal=True).any():
+        return None
+    nums = df.select(
+        part.str.extract(_SLASH_DATE, 1).cast(pl.Int32).alias("a"),
+        part.str.extract(_SLASH_DATE, 2).cast(pl.Int32).alias("b"),
+    )
+    if nums["a"].null_count() == nums.height:
+        return None
+    a, b = pl.col("a"), pl.col("b")
+    flags = nums.select(
+        ((a <= 12) & (b <= 12) & (a != b)).fill_null(False).alias("ambiguous"),
+        ((a > 12) & (b <= 12)).fill_null(False).alias("day"),
+        ((b > 12) & (a <= 12)).fill_null(False).alias("month"),
+    )
+
+    def first(col: str) -> tuple[int, str]:
+        i = int(flags[col].arg_true()[0])
+        return i + 2, _WITHHELD if withhold else repr(df[day_col][i])
+
+    if flags["ambiguous"].any():
+        row, value = first("ambiguous")
+        raise DataError(
+            f"{where}: CSV row {row}: study date {value} may be day-first or month-first "
+            "(03/04/2020 is 3 April in Europe, 4 March in the USA); pass dayfirst=True for "
+            "dd/mm/yyyy or dayfirst=False for mm/dd/yyyy"
+        )
+    if flags["day"].any() and flags["month"].any():
+        (r1, v1), (r2, v2) = first("day"), first("month")
+        raise DataError(
+            f"{where}: study dates in both orders: CSV row {r1} {v1} is day-first, row {r2} {v2} "
+            "month-first; fix the export or pass dayfirst=True or dayfirst=False"
+        )
+    return "%m/%d/%Y" if flags["month"].any() else "%d/%m/%Y"
+
+
+def _dates(
+    df: pl.DataFrame,
+    day_col: str,
+    time_col: str | None,
+    where: str,
+    dayfirst: bool | None,
+    withhold: bool,
+) -> pl.Series:
     day = df[day_col]
     part = pl.when(day.str.contains(":")).then(day.str.split(" ").list.first()).otherwise(day)
+    formats = list(_DATE_FORMATS)
+    slash = _slash_order(part, df, day_col, dayfirst, where, withhold)
+    if slash is not None:
+        formats.append(slash)
     parsed = df.select(
         pl.coalesce(
-            [part.str.strptime(pl.Datetime("us"), f, strict=False) for f in _DATE_FORMATS]
+            [part.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]
             + [day.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)]
         )
     ).to_series()
     bad = parsed.is_null() & day.is_not_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        raise ValueError(f"{where} row {i + 2}: study date {day[i]!r} is not YYYY-MM-DD")
+        value = _WITHHELD if withhold else repr(day[i])
+        slash = {
+            None: "dd/mm/yyyy or mm/dd/yyyy",
+            True: "dd/mm/yyyy (dayfirst=True)",
+            False: "mm/dd/yyyy (dayfirst=False)",
+        }[dayfirst]
+        raise DataError(
+            f"{where}: CSV row {i + 2}: study date {value} is not a date (YYYY-MM-DD, YYYYMMDD or "
+            f"{slash})"
+        )
     if time_col is None:
         return parsed.alias("exam_date")
     clock = df.select(
@@ -246,6 +441,7 @@ def read_openrem_ct(
     secret: bytes | str | None = None,
     include_non_patient: bool = False,
     region_rules: Any = None,
+    dayfirst: bool | None = None,
 ) -> ReadResult:
     """Read an OpenREM CT export into exam and event tables.
 
@@ -262,14 +458,39 @@ def read_openrem_ct(
         column); by default they are dropped.
     region_rules : optional
         Extra region rules, as in :func:`recurct.dose.normalise_region`.
+    dayfirst : bool or None, default None
+        How to read study dates written with slashes (an export re-saved by a spreadsheet):
+        True ``dd/mm/yyyy``, False ``mm/dd/yyyy``. With None the dates decide (``13/04/2020``
+        can only be day-first, ``04/13/2020`` only month-first), and a date that may be
+        either (``03/04/2020``: both numbers 12 or less) is an error naming its row, as is a
+        file holding both orders. ISO (``2020-04-03``, as OpenREM writes) and ``20200403``
+        dates are read whatever ``dayfirst`` says.
 
     Returns
     -------
     ReadResult
         ``.exams``, ``.events`` (below) and ``.report``, a
-        :class:`recurct.io.rdsr.ReadReport` of the one file: its problems are the exams whose
-        DLP was left null (action ``"lenient"``, ``file`` the file name, ``reason`` naming the
-        CSV row).
+        :class:`recurct.io.rdsr.ReadReport` of the one file. Its problems (action
+        ``"lenient"``, ``file`` the file name, ``reason`` starting with the CSV row, ``field``
+        the export's column) are: a study without a study date (``exam_date`` null) or, in an
+        export with a "Patient ID" column, without one (``patient_id`` null); a DLP that is
+        negative or not a finite number (an event's: left null, and the exam DLP with it; the
+        reported total's: left null); an exam whose DLP was left null because an event other
+        than a localizer has none. ``non_patient_studies`` counts the studies marked in
+        "Test patient?", ``non_patient_excluded`` says whether they were dropped.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    recurct.errors.DataError
+        The file is not an OpenREM CT export, cannot be decoded (a byte that is neither
+        UTF-8 nor Windows-1252 text, or a file mixing the two), a row has more cells than
+        the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
+        shifts the row's cells: the whole file is refused, as no cell of that row can be
+        trusted), a number or a study date cannot be read, or a slash date is ambiguous
+        (pass ``dayfirst``). Each message names the file and its CSV row (row 1 is the
+        header); with ``pseudonymise`` it never quotes a cell's value (``<withheld>``).
 
     Notes
     -----
@@ -277,9 +498,11 @@ def read_openrem_ct(
     no ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
     ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the event
     DLPs (the reported total where the export has no event columns), null where an event other
-    than a localizer (Type "Constant Angle Acquisition") has no DLP, with a
-    :class:`PartialExamWarning`; ``dlp_total_mismatch`` true where the reported DLP total and
-    the event sum differ beyond rounding, null where there is no complete event sum;
+    than a localizer (Type "Constant Angle Acquisition") has no DLP, or where an event's DLP
+    is negative or not finite (a lost value, as :func:`recurct.io.rdsr.read_rdsr` treats it;
+    a very large one is kept), with a :class:`PartialExamWarning`; ``dlp_total_mismatch``
+    true where the reported DLP total and the event sum differ beyond rounding, null where
+    there is no complete event sum;
     ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP; ``body_region`` the
     combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
     protocol, else from the study description, else from the requested procedure
@@ -291,27 +514,34 @@ def read_openrem_ct(
     columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
     key = check_method(pseudonymise, secret)
+    if dayfirst is not None and not isinstance(dayfirst, bool):
+        raise ParameterError(
+            f"read_openrem_ct: dayfirst must be True, False or None, got {dayfirst!r}"
+        )
     path = Path(source)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    df = _read_frame(path)
+    where = path.name
+    withhold = key is not None  # no cell value in a message of a pseudonymising read
+    df = _read_frame(path, where)
     if df.height == 0:
-        raise ValueError(f"{path}: no rows")
+        raise DataError(f"{path}: no rows")
     cols = _study_columns(df.columns, path)
     blocks = _event_blocks(df.columns)
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
     )
-    where = path.name
     numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
     numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
-    df = _numbers(df, [c for c in numeric if c is not None], where)
-    study = _study_frame(df, cols, key, where, region_rules)
+    df = _numbers(df, [c for c in numeric if c is not None], where, withhold)
+    df, lost = _lost_dlps(df, cols, blocks)
+    study = _study_frame(df, cols, key, where, region_rules, dayfirst, withhold)
     events = _stack_events(df, blocks, event_fields, study, region_rules)
     exams = _exam_frame(df, cols, key, study, events)
-    partial = exams.filter(pl.col("n_no_dlp") > 0)
+    partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
     if partial.height:
         _warn_partial(where, partial)
+    problems = _problems(where, cols, exams, partial, lost)
     exams = _exam_values(exams, bool(blocks))
     exam_cols: dict[str, Any] = {
         **EXAM_COLUMNS,
@@ -336,7 +566,14 @@ def read_openrem_ct(
     event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
         pl.col(c).cast(t) for c, t in ev_cols.items()
     )
-    return ReadResult(exams=exam_df, events=event_df, report=_report(where, partial))
+    report = ReadReport(
+        files_read=1,
+        files_skipped=0,
+        problems=problems,
+        non_patient_studies=int(exams["non_patient"].sum()),
+        non_patient_excluded=not include_non_patient,
+    )
+    return ReadResult(exams=exam_df, events=event_df, report=report)
 
 
 def _study_columns(header: list[str], path: Path) -> dict[str, str | None]:
@@ -346,7 +583,7 @@ def _study_columns(header: list[str], path: Path) -> dict[str, str | None]:
         for canon, names in STUDY_FIELDS.items()
     }
     if cols["study_date"] is None or cols["reported_dlp_total_mgycm"] is None:
-        raise ValueError(
+        raise DataError(
             f"{path}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
             f"found columns {header[:12]}...)"
         )
@@ -370,7 +607,13 @@ def _field(df: pl.DataFrame, cols: dict[str, str | None], canon: str, dtype: Any
 
 
 def _study_frame(
-    df: pl.DataFrame, cols: dict[str, str | None], key: bytes | None, where: str, rules: Any
+    df: pl.DataFrame,
+    cols: dict[str, str | None],
+    key: bytes | None,
+    where: str,
+    rules: Any,
+    dayfirst: bool | None,
+    withhold: bool,
 ) -> pl.DataFrame:
     """One row per study: row, pseudonymised ids, date, and the region of its descriptions
     (the fallback of events whose protocol maps to none)."""
@@ -384,7 +627,7 @@ def _study_frame(
             "accession_number": _pseudonyms(
                 _field(df, cols, "accession_number", pl.Utf8), key, "accession_number"
             ),
-            "exam_date": _dates(df, study_date, study_time, where),  # type: ignore[arg-type]
+            "exam_date": _dates(df, str(study_date), study_time, where, dayfirst, withhold),
             "fallback_region": desc_region.fill_null(req_region),
         }
     )
@@ -403,6 +646,7 @@ def _stack_events(
         "exam_row": pl.Int64(),
         "event": pl.Int64(),
         **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
+        "dlp_lost": pl.Boolean(),
     }
     lazy = df.lazy().with_row_index("exam_row").with_columns(pl.col("exam_row").cast(pl.Int64))
     parts = [
@@ -415,9 +659,17 @@ def _stack_events(
                 else pl.lit(None, dtype=ev_schema[f]).alias(f)
                 for f in event_fields
             ),
+            # true where the block's DLP was negative or not finite (left null)
+            pl.col(_lost_column(k)).alias("dlp_lost")
+            if _lost_column(k) in df.columns
+            else pl.lit(None, dtype=pl.Boolean).alias("dlp_lost"),
         )
         # an exam with fewer events than the widest one: its empty blocks are no events
-        .filter(pl.any_horizontal(pl.col(f).is_not_null() for f in blocks[k]))
+        .filter(
+            pl.any_horizontal(
+                [pl.col(f).is_not_null() for f in blocks[k]] + [pl.col("dlp_lost").is_not_null()]
+            )
+        )
         for k in sorted(blocks)
     ]
     events = (
@@ -446,11 +698,16 @@ def _exam_frame(
 ) -> pl.DataFrame:
     """One row per study with its fields and its events' counts, DLP sum and main CTDIvol."""
     localizer = pl.col("acquisition_type").str.to_lowercase() == _LOCALIZER
+    lost = pl.col("dlp_lost").fill_null(False)
     agg = events.group_by("exam_row").agg(
         pl.len().alias("n_ev"),
         pl.col("dlp_mgycm").count().alias("n_dlp"),
         pl.col("dlp_mgycm").sum().alias("dlp_sum"),
-        (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False)).sum().alias("n_no_dlp"),
+        (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False) & ~lost)
+        .sum()
+        .alias("n_no_dlp"),
+        # a negative or non-finite DLP, left null: lost, localizers' too
+        lost.sum().alias("n_lost_dlp"),
         # CTDIvol of the largest-DLP event (the first of equal ones), null without DLPs
         pl.when(pl.col("dlp_mgycm").count() > 0)
         .then(
@@ -490,6 +747,7 @@ def _exam_frame(
             pl.col("n_ev").fill_null(0),
             pl.col("n_dlp").fill_null(0),
             pl.col("n_no_dlp").fill_null(0),
+            pl.col("n_lost_dlp").fill_null(0),
         )
     )
 
@@ -497,10 +755,9 @@ def _exam_frame(
 def _warn_partial(where: str, partial: pl.DataFrame) -> None:
     rows = ", ".join(str(r + 2) for r in partial["exam_row"].head(5).to_list())
     warnings.warn(
-        f"{where}: {partial.height} exam(s) have events without a DLP (other than "
-        f"localizers): their exam DLP is left null, not a partial sum (CSV row(s) {rows}"
-        + (", ..." if partial.height > 5 else "")
-        + ")",
+        f"{where}: {partial.height} exam(s) have events without a usable DLP (none, other "
+        "than on a localizer, or a negative or non-finite one): their exam DLP is left null, "
+        f"not a partial sum (CSV row(s) {rows}" + (", ..." if partial.height > 5 else "") + ")",
         PartialExamWarning,
         stacklevel=4,
     )
@@ -513,13 +770,13 @@ def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
     # like with like: no comparison where the exam has no complete event sum (null DLP)
-    complete = (pl.col("n_dlp") > 0) & (pl.col("n_no_dlp") == 0)
+    complete = (pl.col("n_dlp") > 0) & (pl.col("n_no_dlp") == 0) & (pl.col("n_lost_dlp") == 0)
     mismatch = pl.when(complete).then((rep_total - pl.col("dlp_sum")).abs() > tol)
     n_events = (
         pl.col("n_ev") if has_events else pl.col("n_events_reported").cast(pl.Int64, strict=False)
     )
     return exams.with_columns(
-        pl.when(pl.col("n_no_dlp") > 0)
+        pl.when((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
         .then(None)
         .when(pl.col("n_dlp") > 0)
         .then(pl.col("dlp_sum"))
@@ -534,17 +791,79 @@ def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
     )
 
 
-def _report(where: str, partial: pl.DataFrame) -> ReadReport:
-    """The report of one export: each exam whose DLP was left null is a lenient problem."""
+def _lost_column(event: int) -> str:
+    return f"E{event} {_LOST}"
+
+
+def _lost_dlps(
+    df: pl.DataFrame, cols: dict[str, str | None], blocks: dict[int, dict[str, str]]
+) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """Negative and non-finite DLPs (event DLPs and the reported total) left null, as
+    :func:`recurct.io.rdsr.read_rdsr` leaves them: each a ``(row, column, what)``; an event
+    whose DLP was lost gets a true ``E<n> __dlp_lost`` cell (its exam's DLP is left null)."""
+    event_dlp = {b["dlp_mgycm"]: k for k, b in blocks.items() if "dlp_mgycm" in b}
+    total = cols["reported_dlp_total_mgycm"]
+    checked = [*event_dlp, *([total] if total is not None else [])]
+    bad = {c: ((pl.col(c) < 0) | ~pl.col(c).is_finite()).fill_null(False) for c in checked}
+    any_bad = df.select(bad[c].any().alias(c) for c in checked).row(0, named=True)
+    hit = [c for c in checked if any_bad[c]]
+    if not hit:
+        return df, []
+    lost: list[tuple[int, str, str]] = []
+    for c in hit:
+        rows = df.select(pl.arg_where(bad[c]).alias("i"), pl.col(c).filter(bad[c]).alias("v"))
+        for i, v in rows.iter_rows():
+            what = "a negative DLP" if math.isfinite(v) else "a DLP that is not a finite number"
+            lost.append((i, c, what))
+    df = df.with_columns(
+        *(
+            pl.when(bad[c]).then(True).alias(_lost_column(event_dlp[c]))
+            for c in hit
+            if c in event_dlp
+        ),
+        *(pl.when(bad[c]).then(None).otherwise(pl.col(c)).alias(c) for c in hit),
+    )
+    return df, lost
+
+
+def _problems(
+    where: str,
+    cols: dict[str, str | None],
+    exams: pl.DataFrame,
+    partial: pl.DataFrame,
+    lost: list[tuple[int, str, str]],
+) -> pl.DataFrame:
+    """The problem rows of one export (action ``"lenient"``, each naming its CSV row), by row:
+    a study without a date or (in an export with the column) a Patient ID, a DLP left null
+    (negative or not finite), an exam whose DLP was left null because an event other than a
+    localizer has none."""
+    found: list[tuple[int, int, str, str]] = []
+    date_col, id_col = str(cols["study_date"]), cols["patient_id"]
+    for r in exams.filter(pl.col("exam_date").is_null())["exam_row"].to_list():
+        found.append((r, 0, "no study date; exam_date left null", date_col))
+    if id_col is not None:
+        for r in exams.filter(pl.col("patient_id").is_null())["exam_row"].to_list():
+            found.append((r, 1, "no Patient ID; patient_id left null", id_col))
+    total = cols["reported_dlp_total_mgycm"]
+    for r, c, what in lost:
+        then = (
+            "the reported DLP total is left null"
+            if c == total
+            else "the event's DLP is left null and so is the exam DLP, not a partial sum"
+        )
+        found.append((r, 2, f"column {c!r} holds {what}; {then}", c))
+    for r in partial.filter(pl.col("n_no_dlp") > 0)["exam_row"].to_list():
+        found.append(
+            (
+                r,
+                3,
+                "an event other than a localizer has no DLP; the exam DLP is left null, not a "
+                "partial sum",
+                "DLP",
+            )
+        )
     rows = [
-        {
-            "file": where,
-            "reason": f"CSV row {r + 2}: an event other than a localizer has no DLP; the "
-            "exam DLP is left null, not a partial sum",
-            "field": "DLP",
-            "action": "lenient",
-        }
-        for r in partial["exam_row"].to_list()
+        {"file": where, "reason": f"CSV row {r + 2}: {reason}", "field": fld, "action": "lenient"}
+        for r, _, reason, fld in sorted(found, key=lambda x: (x[0], x[1]))
     ]
-    problems = pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
-    return ReadReport(files_read=1, files_skipped=0, problems=problems)
+    return pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
