@@ -28,11 +28,10 @@ SRC = Path(recurct.__file__).parent
 _NOT_YET_SWEPT: tuple[str, ...] = (
     "io/openrem.py",
     "_outdir.py",
-    "stats/",  # every module of recurct.stats but stats/_common.py (swept)
     "cli/",
     "studies/",
 )
-_SWEPT_IN_SKIPPED_FOLDERS = ("stats/_common.py",)
+_SWEPT_IN_SKIPPED_FOLDERS: tuple[str, ...] = ()
 
 _MARK = "# internal: not a user error"
 
@@ -133,6 +132,115 @@ def test_period_dose_and_renamed_keywords() -> None:
     _check(lambda: recurct.period_dose(_exams()), ValueError, ParameterError)  # no periods
     _check(lambda: recurct.period_dose(_exams(), every="1 decade"), ValueError, ParameterError)
     _check(lambda: recurct.stats.proportion_ci(1, 10, method="wilson"), TypeError, ParameterError)
+
+
+# recurct.stats: a bad argument is a ParameterError (TypeError and ValueError), a table that
+# holds something unusable a DataError (ValueError); both keep the old built-in.
+def _patients() -> pl.DataFrame:
+    exams = pl.DataFrame(
+        {
+            "patient_id": ["a", "a", "b", "c", "c"],
+            "exam_date": [dt.date(2020, m, 1) for m in (1, 6, 12, 2, 3)],
+            "effective_dose_msv": [60.0, 70.0, 2.0, 30.0, 20.0],
+            "age_years": [40.0, 40.5, 70.0, 8.0, 8.1],
+            "facility": ["X", "X", "Y", "Y", "Y"],
+        }
+    )
+    return recurct.cumulative_dose(exams)
+
+
+def _check_all(cases: list[tuple[Callable[[], Any], type, type]]) -> None:
+    """:func:`_check` of every case, failing once with all the cases that fail."""
+    failed = []
+    for i, (call, builtin, cls) in enumerate(cases):
+        try:
+            _check(call, builtin, cls)
+        except BaseException as exc:  # pytest's Failed, or an error of another class
+            failed.append(f"case {i}: {type(exc).__name__}: {str(exc)[:120]}")
+    assert not failed, "\n".join(failed)
+
+
+def test_stats_bad_arguments() -> None:
+    p = _patients()
+    stats = recurct.stats
+    cases: list[tuple[Callable[[], Any], type]] = [
+        (lambda: stats.magnitude(p, ci="nonsense"), ValueError),
+        (lambda: stats.magnitude(p, cluster="facility"), ValueError),  # not ci="bootstrap"
+        (lambda: stats.magnitude(p, ci="bootstrap", n_boot=0), ValueError),
+        (lambda: stats.magnitude(p, population=True), TypeError),
+        (lambda: stats.magnitude(p, population=0), ValueError),
+        (lambda: stats.magnitude(p, population=2), ValueError),  # fewer than the 3 patients
+        (lambda: stats.exams_per_patient(p, at_least=[2.5]), ValueError),
+        (lambda: stats.exams_per_patient(p, at_least=[0]), ValueError),
+        (lambda: stats.standardise(p, ci="exact"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.standardise(p, standard="who2000"), ValueError),
+        (lambda: stats.standardise(p, age_column="age"), ValueError),
+        (lambda: stats.risk_factors(p, "no formula"), ValueError),
+        (lambda: stats.risk_factors(p, "outcome ~ n_exams"), ValueError),  # no such column
+        (lambda: stats.exam_rate(p, "n_repeat ~ 1", family="gamma"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.site_table(p, site="hospital"), ValueError),
+        (lambda: stats.meta_proportion(p, model="bayes"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.meta_proportion(p, tau2="ml"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.meta_proportion(p, ci="t"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.meta_proportion(p, transform="probit"), ValueError),  # type: ignore[arg-type]
+        (lambda: stats.meta_proportion(p, model="glmm", transform="raw"), ValueError),
+        (lambda: stats.meta_proportion(p, subgroup="country"), ValueError),
+        (lambda: stats.meta_proportion(p, continuity=0), ValueError),  # a site with 0 events
+        (lambda: stats.proportion_ci(-1, 10), ValueError),
+        (lambda: stats.proportion_ci(float("nan"), 10), ValueError),
+        (lambda: stats.proportion_ci(11, 10), ValueError),
+        (lambda: stats.proportion_ci(1, 10, ci="exactly"), ValueError),
+        (lambda: stats.poisson_ci(-1, 10.0), ValueError),
+        (lambda: stats.extrapolate(1.0), ValueError),  # no population
+        (lambda: stats.extrapolate(1.0, 1e6, rate_ci=(2.0, 3.0)), ValueError),
+        (lambda: stats.extrapolate(1.0, 1e6, per_country=pl.DataFrame()), ValueError),
+        (lambda: stats.export_table(p, "table.html"), ValueError),
+        (lambda: stats.readable(3), TypeError),  # not a table
+        (lambda: stats.time_to_threshold(p, end={"X": dt.date(2022, 1, 1)}), ValueError),
+    ]
+    _check_all([(call, builtin, ParameterError) for call, builtin in cases])
+
+
+@pytest.mark.filterwarnings("ignore::recurct.errors.RegressionWarning")  # rows with a null
+def test_stats_bad_data() -> None:
+    p = _patients()
+    stats = recurct.stats
+    null_ced = p.with_columns(ced_msv=pl.lit(None, pl.Float64))
+    no_first = p.with_columns(first_exam=pl.lit(None, pl.Date))
+    per_country = pl.DataFrame({"country": ["A"], "rate_per_1000": [-1.0], "population": [1e6]})
+    aggregates = pl.DataFrame({"site": ["A", "B"], "n_patients": [10, 5], "n_reached": [2, 9]})
+    none = pl.DataFrame({"site": ["A", "B"], "n_patients": [10, 5], "n_reached": [0, 0]})
+    people = pl.DataFrame({"patient_id": ["a", "a", "b", "c"]})
+    doses = pl.DataFrame({"effective_dose_msv": [-1.0], "body_region": ["chest"]})
+    cases: list[Callable[[], Any]] = [
+        lambda: stats.dose_bands(null_ced),
+        lambda: stats.exams_per_patient(p.with_columns(n_exams=pl.lit(None, pl.Int64))),
+        lambda: stats.magnitude(p.with_columns(facility=None), ci="bootstrap", cluster="facility"),
+        lambda: stats.magnitude(p, population=people),  # a patient_id listed twice
+        lambda: stats.magnitude(p, by="facility", population=pl.DataFrame({"n": [1, 2, 3]})),
+        lambda: stats.dose_share(doses),  # a negative dose
+        lambda: stats.single_exam_share(_exams(effective_dose_msv=[1.0, None, 2.0])),
+        lambda: stats.time_to_threshold(no_first),
+        lambda: stats.time_to_threshold(p, end=dt.date(2019, 1, 1)),  # ends before first exams
+        lambda: stats.cumulative_incidence(p.with_columns(reached_100=True, days_to_100=None)),
+        lambda: stats.incidence_rate(p, window_days=30),  # no date_reached_100_in_30
+        lambda: stats.incidence_rate(no_first.drop("date_reached_100")),
+        lambda: stats.standardise(p.with_columns(age_first_exam=None)),
+        lambda: stats.standardise(p, standard=pl.DataFrame({"age_lo": [0.0], "weight": [1.0]})),
+        lambda: stats.risk_factors(p.with_columns(facility=None), "reached_100 ~ facility"),
+        lambda: stats.risk_factors(p.drop("age_first_exam"), "reached_100 ~ age_band"),
+        lambda: stats.exam_rate(p.drop("first_exam"), "n_repeat ~ 1"),
+        lambda: stats.site_table(p.with_columns(facility=None)),
+        lambda: stats.site_table(aggregates),  # n_reached > n_patients
+        lambda: stats.site_table(aggregates.with_columns(site=pl.lit("A"), n_reached=1)),
+        lambda: stats.site_table(aggregates.rename({"n_reached": "n_high"})),  # renamed in 0.2
+        lambda: stats.time_to_threshold(p.with_columns(end=None), end="end"),  # a null end
+        lambda: stats.meta_proportion(aggregates.head(0)),
+        lambda: stats.meta_proportion(none, model="glmm"),  # no site has an event
+        lambda: stats.extrapolate(per_country=per_country),
+        lambda: stats.extrapolate(per_country=per_country.drop("population")),
+    ]
+    _check_all([(call, ValueError, DataError) for call in cases])
 
 
 _HEADER = "patient_id,exam_date,effective_dose_msv\n"

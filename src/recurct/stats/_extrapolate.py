@@ -28,6 +28,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
     from recurct._frames import Frame
@@ -84,19 +85,19 @@ def extrapolate(
     years = _check("years", years, positive=True)
     if per_country is not None:
         if rate_per_1000 is not None or population is not None or rate_ci is not None:
-            raise ValueError(
+            raise ParameterError(
                 "pass either per_country or rate_per_1000/population/rate_ci, not both"
             )
         return _per_country(per_country, years)
     if rate_per_1000 is None or population is None:
-        raise ValueError("pass rate_per_1000 and population (or per_country=...)")
+        raise ParameterError("pass rate_per_1000 and population (or per_country=...)")
     rate = _check("rate_per_1000", rate_per_1000)
     pop = _check("population", population)
     lo = hi = None
     if rate_ci is not None:
         lo, hi = (_check("rate_ci", b) for b in rate_ci)
         if not lo <= rate <= hi:
-            raise ValueError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
+            raise ParameterError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
     df = pl.DataFrame(
         {
             "rate_per_1000": [rate],
@@ -130,10 +131,10 @@ def _per_country(table: Any, years: float) -> Frame:
     df, kind = to_polars(table)
     missing = [c for c in ("country", "rate_per_1000", "population") if c not in df.columns]
     if missing:
-        raise ValueError(f"per_country lacks column(s) {missing}")
+        raise DataError(f"per_country lacks column(s) {missing}")
     old = [c for c in ("rate_lo", "rate_hi") if c in df.columns]
     if old:
-        raise ValueError(
+        raise DataError(
             f"per_country: the column(s) {old} were renamed to 'rate_per_1000_lo' / "
             "'rate_per_1000_hi' in recurct 0.2 (an interval is named after its estimate)"
         )
@@ -156,7 +157,7 @@ def _per_country(table: Any, years: float) -> Frame:
         | (pl.col("rate_per_1000_hi") < pl.col("rate_per_1000"))
     )
     if bad.height:
-        raise ValueError(
+        raise DataError(
             "per_country needs rate_per_1000 >= 0, population >= 0 and rate_per_1000_lo <= "
             "rate_per_1000 <= rate_per_1000_hi; bad rows (row, country): "
             f"{bad.select('row', 'country').rows()[:5]}"

@@ -14,7 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import param_label, to_polars
-from recurct.errors import CompetingRiskWarning, DataError
+from recurct.errors import CompetingRiskWarning, DataError, ParameterError
 from recurct.stats._common import require
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ def check_entry(time: np.ndarray, entry: Any) -> np.ndarray | None:
         return None
     entry = np.asarray(entry, dtype=np.float64)
     if entry.shape != time.shape:
-        raise ValueError("entry must have one value per subject")
+        raise ParameterError("entry must have one value per subject")
     if np.any(np.isnan(entry)) or np.any(entry >= time):
-        raise ValueError("entry must be before the event or censoring time of each subject")
+        raise ParameterError("entry must be before the event or censoring time of each subject")
     return entry
 
 
@@ -82,7 +82,7 @@ def _end_expr(df: pl.DataFrame, spec: _checks.EndSpec, fn: str, name: str) -> pl
     fac = df["facility"].cast(pl.Utf8)
     unknown = sorted(set(fac.drop_nulls().unique().to_list()) - set(spec.value))
     if unknown or fac.null_count():
-        raise ValueError(
+        raise ParameterError(
             f"{fn}: {name}={{facility: date}} lacks facilities "
             f"{unknown[:10]}{' and null' if fac.null_count() else ''}; give a date "
             "for every facility in the patients table"
@@ -127,7 +127,7 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series | pd.Series:
     if out.len() != df.height:  # a literal date: one value for all
         out = out.extend_constant(out[0], df.height - out.len())
     if out.null_count():
-        raise ValueError(
+        raise DataError(
             f"{out.null_count()} patient(s) have no end of observation (null end date); "
             "fill the end column or pass end= explicitly"
         )
@@ -141,12 +141,12 @@ def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.
         (pl.lit(ends) - pl.col("first_exam").cast(pl.Date)).dt.total_days().cast(pl.Int64)
     ).to_series()
     if days.null_count():
-        raise ValueError(f"{func}: {days.null_count()} patient(s) have a null first_exam")
+        raise DataError(f"{func}: {days.null_count()} patient(s) have a null first_exam")
     neg = days < 0
     if neg.any():
         i = int(neg.arg_true()[0])
         pid = df["patient_id"][i] if "patient_id" in df.columns else i
-        raise ValueError(
+        raise DataError(
             f"{func}: {int(neg.sum())} patient(s) end before their first exam "
             f"(e.g. patient {pid!r}); check the end dates"
         )
@@ -250,14 +250,14 @@ def survival_data(
     reached = df[f"reached_{lab}"].fill_null(False).to_numpy().astype(bool)
     days_to = df[f"days_to_{lab}"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     if np.any(reached & np.isnan(days_to)):
-        raise ValueError(f"{func}: reached_{lab} is true but days_to_{lab} is null")
+        raise DataError(f"{func}: reached_{lab} is true but days_to_{lab} is null")
     t_ev = np.where(reached, days_to, np.inf)
     t_death = np.full(df.height, np.inf)
     if death is not None:
         t_death = date_days(df, death, "death", func)
         if np.any(t_death < 0):
             i = int(np.flatnonzero(t_death < 0)[0])
-            raise ValueError(
+            raise DataError(
                 f"{func}: {int((t_death < 0).sum())} patient(s) die before their first exam "
                 f"(e.g. row {i}); check the {death!r} column"
             )
@@ -289,7 +289,7 @@ def survival_data(
         )
     late = ~prevalent & ~dead & (entry_days > time)
     if late.any():
-        raise ValueError(
+        raise DataError(
             f"{func}: {int(late.sum())} patient(s) end observation before their entry date; "
             "check entry and end"
         )

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
+from recurct.errors import DataError, ParameterError
+
 __all__ = ["glmm_proportion"]
 
 
@@ -67,9 +69,9 @@ def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
     x = np.asarray(x, dtype=float)
     n = np.asarray(n, dtype=float)
     if x.size == 0 or np.any(n <= 0) or np.any(x < 0) or np.any(x > n):
-        raise ValueError("glmm_proportion: need 0 <= events <= patients and patients > 0")
+        raise ParameterError("glmm_proportion: need 0 <= events <= patients and patients > 0")
     if x.sum() == 0 or x.sum() == n.sum():
-        raise ValueError(
+        raise DataError(
             "glmm_proportion: no site has an event (or every patient has one); the pooled "
             "logit is not finite"
         )

@@ -17,6 +17,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
     AGE_EDGES,
     ALL,
@@ -359,21 +360,21 @@ def magnitude(
         try:
             ci_method(ci)
         except ValueError:
-            raise ValueError(
+            raise ParameterError(
                 f"unknown ci {ci!r}; use one of {', '.join(CI_ALIASES)} or 'bootstrap'"
             ) from None
     alpha = _checks.alpha(alpha, "magnitude")
     if cluster is not None:
         if ci != "bootstrap":
-            raise ValueError("cluster= is used by the bootstrap only: pass ci='bootstrap'")
+            raise ParameterError("cluster= is used by the bootstrap only: pass ci='bootstrap'")
         require(df, [cluster], "magnitude(cluster=...)")
         n_null = df[cluster].null_count()
         if n_null:
-            raise ValueError(
+            raise DataError(
                 f"cluster column {cluster!r} has {n_null} null value(s); fill or drop them"
             )
     if ci == "bootstrap" and int(n_boot) < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
+        raise ParameterError(f"n_boot must be >= 1, got {n_boot!r}")
     rng = np.random.default_rng(seed)
 
     slim = _slim(df, by_cols, cluster, ts)

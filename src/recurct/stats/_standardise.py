@@ -46,7 +46,7 @@ from scipy import stats
 
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
-from recurct.errors import StandardisationWarning
+from recurct.errors import DataError, ParameterError, StandardisationWarning
 from recurct.stats._common import (
     block_counts,
     block_labels,
@@ -69,7 +69,7 @@ def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
     """
     if isinstance(standard, str):
         if standard.lower() != "esp2013":
-            raise ValueError(f"unknown standard {standard!r}; use 'esp2013' or pass a table")
+            raise ParameterError(f"unknown standard {standard!r}; use 'esp2013' or pass a table")
         path = resources.files("recurct") / "data" / "esp2013.csv"
         with resources.as_file(path) as p:
             df = pl.read_csv(p, comment_prefix="#")
@@ -77,7 +77,7 @@ def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
         df, _ = to_polars(standard)
     missing = [c for c in ("age_lo", "age_hi", "weight") if c not in df.columns]
     if missing:
-        raise ValueError(f"the standard population lacks column(s) {missing}")
+        raise DataError(f"the standard population lacks column(s) {missing}")
     df = df.select(
         pl.col("age_lo").cast(pl.Float64),
         pl.col("age_hi").cast(pl.Float64).fill_null(math.inf),
@@ -87,11 +87,11 @@ def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
     hi = df.get_column("age_hi").to_numpy()
     w = df.get_column("weight").to_numpy()
     if df.height == 0 or np.isnan(lo).any() or np.isnan(w).any():
-        raise ValueError("the standard population needs non-null age_lo and weight in every row")
+        raise DataError("the standard population needs non-null age_lo and weight in every row")
     if (w < 0).any() or w.sum() <= 0:
-        raise ValueError("standard weights must be >= 0 with a positive sum")
+        raise DataError("standard weights must be >= 0 with a positive sum")
     if (hi < lo).any() or (np.diff(lo) <= 0).any() or (lo[1:] <= hi[:-1]).any():
-        raise ValueError(
+        raise DataError(
             "standard age groups must be sorted by age_lo and not overlap (age_hi inclusive)"
         )
     return df
@@ -183,12 +183,12 @@ def standardise(
     """
     fn = "standardise"
     if ci not in ("gamma", "normal"):
-        raise ValueError(f"ci must be 'gamma' or 'normal', got {ci!r}")
+        raise ParameterError(f"ci must be 'gamma' or 'normal', got {ci!r}")
     alpha = _checks.alpha(alpha, fn)
     threshold = _checks.threshold(threshold, fn)
     df, kind = to_polars(patients)
     if age_column not in df.columns:
-        raise ValueError(
+        raise ParameterError(
             f"age column {age_column!r} is not in the patients table; pass age_column=..."
         )
     by_cols = by_list(by, df)
@@ -205,7 +205,7 @@ def standardise(
     )
     valid = grp >= 0
     if not valid.any():
-        raise ValueError("no patients left to standardise")
+        raise DataError("no patients left to standardise")
     share = weights / weights.sum()
     # the strata of every patient, so that a stratum whose patients all lack an age keeps
     # its row (counts 0, shares null); only the patients with an age group are counted

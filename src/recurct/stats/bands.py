@@ -17,6 +17,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
     band_expr,
     band_labels,
@@ -117,7 +118,7 @@ def dose_bands(
     band = df.select(band_expr(column, edges, labels).to_physical().alias("band"))["band"]
     bad = band.null_count()
     if bad:
-        raise ValueError(
+        raise DataError(
             f"dose_bands: {bad} patient(s) have a null {column} or one outside the bands "
             f"[{edges[0]:g}, {edges[-1]:g}); widen the band edges"
         )
@@ -218,12 +219,14 @@ def exams_per_patient(
     for k in _checks.many(at_least):
         x = _checks.number(k, "exams_per_patient", "at_least", what=" exams")
         if x != int(x):
-            raise ValueError(f"at_least: give whole numbers of exams, got {k!r}")
+            raise ParameterError(f"at_least: give whole numbers of exams, got {k!r}")
         ks.append(int(x))
     if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}")
+        raise ParameterError(
+            f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}"
+        )
     if df["n_exams"].null_count():
-        raise ValueError(f"exams_per_patient: {df['n_exams'].null_count()} null n_exams")
+        raise DataError(f"exams_per_patient: {df['n_exams'].null_count()} null n_exams")
     check_by_names(by_cols, _EXAMS_COLUMNS, "exams_per_patient")
     n = df["n_exams"].cast(pl.Int64).to_numpy()
     groups = stratum_rows(df, by_cols)
@@ -287,7 +290,7 @@ def dose_share(
     require(df, ["effective_dose_msv", column], "dose_share")
     dose = df["effective_dose_msv"]
     if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
-        raise ValueError("dose_share: effective_dose_msv must be >= 0 and not null")
+        raise DataError("dose_share: effective_dose_msv must be >= 0 and not null")
     check_by_names(by_cols, [column, *_SHARE_COLUMNS], "dose_share")
     groups = stratum_rows(df, by_cols)
     work = df.select(
@@ -365,7 +368,7 @@ def single_exam_share(
     check_nonempty(df, "exam table")
     require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
     if df["effective_dose_msv"].null_count():
-        raise ValueError(
+        raise DataError(
             f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "
             "effective_dose_msv; compute or drop them first"
         )

@@ -44,7 +44,7 @@ from scipy.stats import chi2
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.errors import ParameterError
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
     block_labels,
     block_sums,
@@ -89,7 +89,7 @@ def poisson_ci(
     d = np.asarray(count, dtype=np.float64)
     pt = np.asarray(exposure, dtype=np.float64)
     if np.any(d < 0):
-        raise ValueError("poisson_ci: counts must be >= 0")
+        raise ParameterError("poisson_ci: counts must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore"):
         lo = np.where(d > 0, chi2.ppf(alpha / 2, 2 * d) / 2, 0.0) / pt
         hi = chi2.ppf(1 - alpha / 2, 2 * d + 2) / 2 / pt
@@ -129,7 +129,7 @@ def _event_dates(df: pl.DataFrame, threshold: float, window_days: int | None) ->
     if window is not None:
         col = f"date_reached_{lab}_in_{param_label(float(window))}"
         if col not in df.columns:
-            raise ValueError(
+            raise DataError(
                 f"the patients table lacks {col!r}: join the per-patient table of "
                 f"recurct.alerts.trailing_dose(exams, thresholds=[{lab}], window_days=[{window}]) "
                 "on patient_id first"
@@ -155,7 +155,7 @@ def _with_window_dates(df: pl.DataFrame, exams: Any, threshold: float, window: i
     found, _ = to_polars(trailing.patients)
     missing = df.join(found, on="patient_id", how="anti").height
     if missing:
-        raise ValueError(
+        raise DataError(
             f"incidence_rate: {missing} patient(s) of the patients table have no exams in "
             "exams=; pass the exam table the patients table was made from"
         )
@@ -274,10 +274,10 @@ def _follow_up(
         event.alias("_event"), ends.alias("_end")
     )
     if work["_entry"].null_count():
-        raise ValueError(f"incidence_rate: {work['_entry'].null_count()} patient(s) have no entry")
+        raise DataError(f"incidence_rate: {work['_entry'].null_count()} patient(s) have no entry")
     late = work["_end"] < work["_entry"]
     if late.any():
-        raise ValueError(
+        raise DataError(
             f"incidence_rate: {int(late.sum())} patient(s) end before they enter; check end/entry"
         )
     work = work.with_columns(

@@ -94,6 +94,7 @@ from scipy import optimize, stats
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import result_repr
 from recurct.stats._glmm import glmm_proportion
 from recurct.stats.multisite import as_aggregates, is_aggregates
@@ -172,10 +173,10 @@ def effect_sizes(
         y = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
         return y, 1.0 / (4 * n + 2), np.zeros(x.shape, dtype=bool)
     if transform not in ("logit", "raw"):
-        raise ValueError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
+        raise ParameterError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
     corrected = (x == 0) | (x == n)
     if corrected.any() and not continuity > 0:
-        raise ValueError(
+        raise ParameterError(
             f"{int(corrected.sum())} site(s) have 0 or all events: the {transform} transform "
             "needs continuity > 0 (or use transform='arcsine')"
         )
@@ -195,9 +196,9 @@ def back_transform(y: Any, transform: Transform, n: Any = None) -> np.ndarray:
     if transform == "raw":
         return np.clip(y, 0.0, 1.0)  # a proportion; the normal-theory bounds can pass 0 or 1
     if transform != "arcsine":
-        raise ValueError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
+        raise ParameterError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
     if n is None:
-        raise ValueError("the arcsine back-transform needs n")
+        raise ParameterError("the arcsine back-transform needs n")
     n = np.asarray(n, dtype=float)
     t = 2.0 * y
     s = np.sin(t)
@@ -238,7 +239,7 @@ def tau2_estimate(y: Any, v: Any, method: Tau2Method = "reml") -> float:
     v = np.asarray(v, dtype=float)
     k = y.size
     if method not in TAU2_METHODS:
-        raise ValueError(f"tau2 must be one of {TAU2_METHODS}, got {method!r}")
+        raise ParameterError(f"tau2 must be one of {TAU2_METHODS}, got {method!r}")
     if k < 2:
         return 0.0
     w = 1.0 / v
@@ -455,16 +456,16 @@ def meta_proportion(
     """
     method = model
     if method not in ("random", "fixed", "glmm"):
-        raise ValueError(f"model must be 'random', 'fixed' or 'glmm', got {method!r}")
+        raise ParameterError(f"model must be 'random', 'fixed' or 'glmm', got {method!r}")
     if tau2 not in TAU2_METHODS:
-        raise ValueError(f"tau2 must be one of {TAU2_METHODS}, got {tau2!r}")
+        raise ParameterError(f"tau2 must be one of {TAU2_METHODS}, got {tau2!r}")
     if ci not in CI_METHODS:
-        raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
+        raise ParameterError(f"ci must be one of {CI_METHODS}, got {ci!r}")
     if method == "glmm" and transform != "logit":
-        raise ValueError("model='glmm' is a logit model: use transform='logit'")
+        raise ParameterError("model='glmm' is a logit model: use transform='logit'")
     alpha = _checks.alpha(alpha, "meta_proportion")
     if subgroup is not None and subgroup not in _columns(aggregates):
-        raise ValueError(f"subgroup column {subgroup!r} is not in the table")
+        raise ParameterError(f"subgroup column {subgroup!r} is not in the table")
     agg, kind = _aggregates_with_subgroup(aggregates, threshold, site, subgroup)
     x = agg.get_column("n_reached").to_numpy().astype(float)
     n = agg.get_column("n_patients").to_numpy().astype(float)
@@ -507,12 +508,12 @@ def _aggregates_with_subgroup(
             pl.col(subgroup).n_unique().alias("_nu"), pl.col(subgroup).first()
         )
         if (per_site.get_column("_nu") > 1).any():
-            raise ValueError(f"subgroup {subgroup!r} must be constant within each site ({site!r})")
+            raise DataError(f"subgroup {subgroup!r} must be constant within each site ({site!r})")
         agg = agg.join(per_site.drop("_nu"), on="site", how="left")
     if subgroup is not None:
         agg = agg.with_columns(pl.col(subgroup).cast(pl.Utf8).fill_null(MISSING_GROUP))
     if agg.height == 0:
-        raise ValueError("no sites: the table is empty")
+        raise DataError("no sites: the table is empty")
     return agg.sort("site"), kind
 
 

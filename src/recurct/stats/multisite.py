@@ -21,6 +21,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import reached_expr, result_repr
 from recurct.stats.proportion import proportion_ci
 
@@ -67,14 +68,14 @@ def site_aggregates(
     """
     df, kind = to_polars(patients)
     if site not in df.columns:
-        raise ValueError(
+        raise ParameterError(
             f"site column {site!r} is not in the patients table (columns: {df.columns}); "
             "pass site=<the column that names the site>"
         )
     flag = reached_expr(df, _checks.threshold(threshold, "site_table"))
     n_null = df.get_column(site).null_count()
     if n_null:
-        raise ValueError(
+        raise DataError(
             f"{n_null} patients have a null {site!r}; fill it (e.g. 'unknown') or drop those rows"
         )
     agg = (
@@ -92,9 +93,7 @@ def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
     """Validate a site-aggregate table; return it with ``site`` Utf8 and counts Int64."""
     missing = [c for c in AGGREGATE_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"site aggregates lack column(s) {missing}; need {list(AGGREGATE_COLUMNS)}"
-        )
+        raise DataError(f"site aggregates lack column(s) {missing}; need {list(AGGREGATE_COLUMNS)}")
     df = df.with_columns(
         pl.col("site").cast(pl.Utf8),
         pl.col("n_patients").cast(pl.Int64),
@@ -109,13 +108,13 @@ def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
     )
     if bad.height:
         rows = bad.select("row", "site", "n_patients", "n_reached").head(5).rows()
-        raise ValueError(
+        raise DataError(
             "site aggregates need 0 <= n_reached <= n_patients and n_patients > 0; "
             f"bad rows (row, site, n_patients, n_reached): {rows}"
         )
     if df.get_column("site").is_duplicated().any():
         dup = df.filter(pl.col("site").is_duplicated()).get_column("site").unique().to_list()
-        raise ValueError(f"site labels must be unique; duplicated: {dup}")
+        raise DataError(f"site labels must be unique; duplicated: {dup}")
     return df
 
 
@@ -123,7 +122,7 @@ def is_aggregates(df: pl.DataFrame) -> bool:
     """Is ``df`` a table of site aggregates (``n_patients``, ``n_reached``)? An old
     ``n_high`` column (recurct 0.1) is refused with an error naming ``n_reached``."""
     if "n_high" in df.columns and "n_reached" not in df.columns:
-        raise ValueError(
+        raise DataError(
             "site aggregates: the column 'n_high' was renamed to 'n_reached' in recurct 0.2 "
             "(patients reaching the threshold); rename it"
         )
@@ -189,7 +188,7 @@ def site_table(
     alpha = _checks.alpha(alpha, "site_table")
     agg, kind = as_aggregates(table, threshold=threshold, site=site)
     if agg.height == 0:
-        raise ValueError("no sites: the table is empty")
+        raise DataError("no sites: the table is empty")
     x = agg.get_column("n_reached").to_numpy()
     n = agg.get_column("n_patients").to_numpy()
     lo, hi = proportion_ci(x, n, alpha, ci)

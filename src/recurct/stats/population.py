@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from recurct._frames import to_polars
-from recurct.errors import DataError
+from recurct.errors import DataError, ParameterError
 from recurct.stats.proportion import proportion_ci
 
 __all__ = ["add_population"]
@@ -34,12 +34,12 @@ def population_counts(
 ) -> tuple[int, pl.DataFrame | None]:
     """Total population and, for a table of people, the number per stratum (``_n_pop``)."""
     if isinstance(population, bool) or population is None:
-        raise TypeError("population must be an int or a table of people")
+        raise ParameterError("population must be an int or a table of people")
     if isinstance(population, int | np.integer):
         if population < 1:
-            raise ValueError(f"population must be >= 1 person, got {population}")
+            raise ParameterError(f"population must be >= 1 person, got {population}")
         if patients is not None and population < patients.height:
-            raise ValueError(
+            raise ParameterError(
                 f"population ({population}) is smaller than the number of patients "
                 f"({patients.height}): it must count people with and without CT"
             )
@@ -47,13 +47,13 @@ def population_counts(
     pop, _ = to_polars(population)
     missing = [c for c in by_cols if c not in pop.columns]
     if missing:
-        raise ValueError(f"the population table lacks the by column(s) {missing}")
+        raise DataError(f"the population table lacks the by column(s) {missing}")
     if patients is not None and "patient_id" in pop.columns and "patient_id" in patients.columns:
         if pop["patient_id"].is_duplicated().any():
-            raise ValueError("the population table lists a patient_id more than once")
+            raise DataError("the population table lists a patient_id more than once")
         absent = patients.join(pop.select("patient_id"), on="patient_id", how="anti")
         if absent.height:
-            raise ValueError(
+            raise DataError(
                 f"{absent.height} patient(s) are not in the population table (e.g. "
                 f"{absent['patient_id'][0]!r}): it must list every person, with or without CT"
             )

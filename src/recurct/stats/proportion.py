@@ -35,11 +35,12 @@ CI_ALIASES: dict[str, str] = {
 def ci_method(method: str) -> str:
     """The statsmodels name of a CI method or alias (``"clopper-pearson"`` -> ``"beta"``).
 
-    Raises ``ValueError`` naming the accepted spellings for an unknown one.
+    Raises :class:`recurct.errors.ParameterError` (a ``ValueError``) naming the accepted
+    spellings for an unknown one.
     """
     key = method.lower() if isinstance(method, str) else None  # (a list is unhashable)
     if key not in CI_ALIASES:
-        raise ValueError(f"unknown CI method {method!r}; use one of {', '.join(CI_ALIASES)}")
+        raise ParameterError(f"unknown CI method {method!r}; use one of {', '.join(CI_ALIASES)}")
     return CI_ALIASES[key]
 
 
@@ -77,10 +78,10 @@ def proportion_ci(
 
     Raises
     ------
-    ValueError
-        On an unknown method, ``alpha`` outside (0, 1), negative counts or ``count > nobs``.
     ParameterError
-        On a count or nobs that is not a whole number (``3.0`` is accepted, ``2.5`` is not).
+        (a ``TypeError`` and a ``ValueError``) On an unknown method, ``alpha`` outside (0, 1),
+        missing or negative counts, ``count > nobs``, or a count or nobs that is not a whole
+        number (``3.0`` is accepted, ``2.5`` is not).
 
     Examples
     --------
@@ -95,9 +96,9 @@ def proportion_ci(
     n = np.asarray(nobs, dtype=np.float64)
     k, n = np.broadcast_arrays(k, n)
     if np.any(np.isnan(k)) or np.any(np.isnan(n)):
-        raise ValueError("count and nobs must not contain missing values")
+        raise ParameterError("count and nobs must not contain missing values")
     if np.any(k < 0) or np.any(n < 0):
-        raise ValueError("count and nobs must be >= 0")
+        raise ParameterError("count and nobs must be >= 0")
     for name, a in (("count", k), ("nobs", n)):
         frac = ~np.isfinite(a) | (a != np.round(a))
         if np.any(frac):
@@ -108,7 +109,7 @@ def proportion_ci(
             )
     if np.any(k > n):
         bad = int(np.flatnonzero((k > n).ravel())[0])
-        raise ValueError(
+        raise ParameterError(
             f"count > nobs at position {bad} ({k.ravel()[bad]:g} > {n.ravel()[bad]:g})"
         )
     lo = np.full(k.shape, np.nan)

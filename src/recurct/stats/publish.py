@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import ParameterError
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
@@ -124,7 +125,9 @@ def _unwrap(table: Any) -> Any:
         inner = getattr(table, attr, None)
         if inner is not None:
             return inner
-    raise TypeError(f"expected a table (polars, pandas or pyarrow), got {type(table).__name__}")
+    raise ParameterError(
+        f"expected a table (polars, pandas or pyarrow), got {type(table).__name__}"
+    )
 
 
 def table_kind(table: Any) -> TableKind:
@@ -462,7 +465,9 @@ def export_table(
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in (".md", ".tex", ".csv", ".xlsx"):
-        raise ValueError(f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}")
+        raise ParameterError(
+            f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}"
+        )
     if formatted:
         out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
     else:

@@ -81,20 +81,20 @@ def _prepare(
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
     lhs = formula.split("~", 1)[0].strip()
     if "~" not in formula or not lhs:
-        raise ValueError(f"formula must look like 'outcome ~ a + b', got {formula!r}")
+        raise ParameterError(f"formula must look like 'outcome ~ a + b', got {formula!r}")
     m = re.fullmatch(r"reached_([0-9.]+)", lhs)
     if lhs not in df.columns and m and "ced_msv" in df.columns:
         df = df.with_columns((pl.col("ced_msv") >= float(m.group(1))).alias(lhs))
     if "age_band" in names and "age_band" not in df.columns:
         if "age_first_exam" not in df.columns:
-            raise ValueError("the formula uses age_band but the table has no age_first_exam")
+            raise DataError("the formula uses age_band but the table has no age_first_exam")
         df = df.with_columns(band_expr("age_first_exam", age_edges).alias("age_band"))
     if lhs not in df.columns:
-        raise ValueError(f"outcome column {lhs!r} is not in the patients table")
+        raise ParameterError(f"outcome column {lhs!r} is not in the patients table")
     used = [c for c in df.columns if c in names or c in extra]
     for c in extra:
         if c not in df.columns:
-            raise ValueError(f"column {c!r} is not in the patients table")
+            raise ParameterError(f"column {c!r} is not in the patients table")
     sub = df.select(used)
     complete = sub.drop_nulls()
     dropped = sub.height - complete.height
@@ -105,7 +105,7 @@ def _prepare(
             stacklevel=3,
         )
     if complete.height == 0:
-        raise ValueError(f"{what}: no complete rows to fit")
+        raise DataError(f"{what}: no complete rows to fit")
     bool_cols = [c for c, t in complete.schema.items() if t == pl.Boolean]
     complete = complete.with_columns(pl.col(bool_cols).cast(pl.Int64))
     enums = [c for c, t in complete.schema.items() if isinstance(t, pl.Enum)]
@@ -492,7 +492,7 @@ def exam_rate(
     import statsmodels.formula.api as smf
 
     if family not in ("poisson", "negbin"):
-        raise ValueError(f"family must be 'poisson' or 'negbin', got {family!r}")
+        raise ParameterError(f"family must be 'poisson' or 'negbin', got {family!r}")
     alpha = _checks.alpha(alpha, "exam_rate")
     df, kind = to_polars(patients)
     df, days = _person_days(df, formula, end)
@@ -525,7 +525,7 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
     """The table with ``n_repeat`` where the formula needs it, and each patient's days from
     the first exam to the end of observation (checked: no exam after it)."""
     if "first_exam" not in df.columns:
-        raise ValueError(
+        raise DataError(
             "exam_rate: the patients table lacks 'first_exam' (the start of each patient's "
             "person-time); build it with recurct.cumulative_dose()"
         )
@@ -539,7 +539,7 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
         )
     if lhs == "n_repeat" and "n_repeat" not in df.columns:
         if "n_exams" not in df.columns:
-            raise ValueError("exam_rate: n_repeat needs the column 'n_exams'")
+            raise DataError("exam_rate: n_repeat needs the column 'n_exams'")
         df = df.with_columns((pl.col("n_exams") - 1).alias("n_repeat"))
     days = end_days(df, end, "exam_rate")
     if "last_exam" in df.columns:
@@ -548,10 +548,9 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
         if late.any():
             i = int(late.arg_true()[0])
             pid = df["patient_id"][i] if "patient_id" in df.columns else i
-            raise ValueError(
+            raise DataError(
                 f"exam_rate: {int(late.sum())} patient(s) have exams after their end of "
                 f"observation (e.g. patient {pid!r}); their n_exams counts exams outside the "
                 "person-time. Filter the exams to the study window, or pass a later end="
             )
     return df, days
-
