@@ -23,16 +23,6 @@ from recurct.errors import DataError, ParameterError, RecurctError
 
 SRC = Path(recurct.__file__).parent
 
-#: Files (relative to src/recurct) still being swept by other changes: the static test skips
-#: them. Empty this list once they raise recurct's classes too.
-_NOT_YET_SWEPT: tuple[str, ...] = (
-    "io/openrem.py",
-    "_outdir.py",
-    "cli/",
-    "studies/",
-)
-_SWEPT_IN_SKIPPED_FOLDERS: tuple[str, ...] = ()
-
 _MARK = "# internal: not a user error"
 
 
@@ -323,14 +313,9 @@ def test_the_classes_are_those_of_recurct_errors() -> None:
 
 
 # ------------------------------------------------------------------- (b) the sources
-def _skipped(rel: str) -> bool:
-    if rel in _SWEPT_IN_SKIPPED_FOLDERS:
-        return False
-    return any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in _NOT_YET_SWEPT)
-
-
 def _bare_builtin_errors(path: Path, root: Path = SRC) -> list[str]:
-    """``file:line`` of each ``ValueError(...)`` or ``TypeError(...)`` built in ``path`` (in a
+    """``file:line`` of each ``ValueError(...)``, ``TypeError(...)`` or
+    ``FileNotFoundError(...)`` built in ``path`` (in a
     ``raise``, or returned to be raised by the caller) whose lines lack the mark. A bare
     ``raise ValueError`` (the class, no message) is a jump to a local ``except``: not
     flagged."""
@@ -341,7 +326,7 @@ def _bare_builtin_errors(path: Path, root: Path = SRC) -> list[str]:
         if not (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
-            and node.func.id in ("ValueError", "TypeError")
+            and node.func.id in ("ValueError", "TypeError", "FileNotFoundError")
         ):
             continue
         span = lines[node.lineno - 1 : (node.end_lineno or node.lineno)]
@@ -354,8 +339,6 @@ def _bare_builtin_errors(path: Path, root: Path = SRC) -> list[str]:
 def test_no_bare_builtin_error_is_raised() -> None:
     problems = []
     for path in sorted(SRC.rglob("*.py")):
-        if _skipped(path.relative_to(SRC).as_posix()):
-            continue
         problems += _bare_builtin_errors(path)
     assert not problems, (
         "raise recurct.errors.ParameterError (a bad argument) or DataError (bad input data) "
@@ -376,6 +359,16 @@ def test_the_scan_finds_a_bare_error(tmp_path: Path) -> None:
     assert hits == [2, 0, 0]
 
 
-def test_the_skip_list_names_real_files() -> None:
-    for rel in (*_NOT_YET_SWEPT, *_SWEPT_IN_SKIPPED_FOLDERS):
-        assert (SRC / rel).exists(), rel
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda p: recurct.read_exams(p),
+        lambda p: recurct.cumulative_dose(p),
+        lambda p: recurct.io.read_rdsr(p),
+        lambda p: recurct.io.read_openrem_ct(p),
+    ],
+)
+def test_a_missing_input_file_is_a_recurct_error(read: Callable[[Path], Any], tmp_path) -> None:
+    with pytest.raises(errors.InputNotFoundError) as info:
+        read(tmp_path / "absent.csv")
+    assert isinstance(info.value, RecurctError) and isinstance(info.value, FileNotFoundError)

@@ -80,6 +80,8 @@ def test_errors_all_lists_exactly_its_classes() -> None:
         ("WeakSecretError", ValueError),
         ("IncompleteOutputError", ValueError),
         ("OutputExistsError", FileExistsError),
+        ("InputNotFoundError", FileNotFoundError),
+        ("DataError", ValueError),
         ("DroppedRowsWarning", UserWarning),
         ("CompetingRiskWarning", UserWarning),
     ],

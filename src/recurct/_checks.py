@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from recurct._frames import param_label
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, InputNotFoundError, ParameterError
 
 #: Longest window accepted, in days: about 274 years, more than twice the longest human life
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
@@ -165,10 +165,10 @@ def exams_path(exams: Any, fn: str) -> None:
     elif any(c in str(path) for c in "*?["):
         matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
         if not matches:
-            raise FileNotFoundError(f"{fn}: {path}: no file matches this pattern")
+            raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
         parquet_files([m for m in matches if m.is_file()], fn)
     else:
-        raise FileNotFoundError(f"{fn}: {path}: no such file or folder")
+        raise InputNotFoundError(f"{fn}: {path}: no such file or folder")
 
 
 def dose_sum(doses: np.ndarray, fn: str) -> None:

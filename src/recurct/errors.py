@@ -35,6 +35,7 @@ __all__ = [
     "IdentifierWarning",
     "IncompleteOutputError",
     "InputError",
+    "InputNotFoundError",
     "OutputExistsError",
     "ParameterError",
     "PartialExamWarning",
@@ -119,6 +120,11 @@ class OutputExistsError(RecurctError, FileExistsError):
 
 class IncompleteOutputError(RecurctError, ValueError):
     """A recurct output folder does not match its manifest (a file missing, added or cut)."""
+
+
+class InputNotFoundError(RecurctError, FileNotFoundError):
+    """An input file or folder that a function was asked to read does not exist (or a folder
+    or pattern holds no file it reads); the message names the path."""
 
 
 class InputError(RecurctError):

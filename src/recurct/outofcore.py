@@ -46,7 +46,7 @@ from recurct._compat import renamed
 from recurct._frames import ID_SPACES, id_key
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
-from recurct.errors import DataError, IdentifierWarning, ParameterError
+from recurct.errors import DataError, IdentifierWarning, InputNotFoundError, ParameterError
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -105,12 +105,12 @@ def scan_exams(source: Any) -> pl.LazyFrame:
                         f"it out of {path}, or give the exam files or a glob"
                     )
             if not any(path.rglob("*.parquet")):
-                raise FileNotFoundError(f"{path}: folder holds no .parquet file")
+                raise InputNotFoundError(f"{path}: folder holds no .parquet file")
             return pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=False)
         if path.exists() or any(ch in str(source) for ch in "*?["):
             check_files([path] if path.exists() else glob.glob(str(source), recursive=True))
             return pl.scan_parquet(str(source))
-        raise FileNotFoundError(f"{path}: no such file or folder")
+        raise InputNotFoundError(f"{path}: no such file or folder")
     raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
     )

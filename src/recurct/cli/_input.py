@@ -84,6 +84,10 @@ _CLI_HINTS = (
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
     ("columns= maps", "--map maps"),
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
+    (
+        "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
+        "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",
+    ),
 )
 
 
@@ -243,7 +247,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
     if is_openrem(p):
-        frame = _read_openrem(p, mapping, rules, notes)
+        frame = _read_openrem(p, mapping, rules, notes, getattr(args, "dayfirst", False))
         rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
     else:
         frame, kind = _read_table(p, mapping, args, notes)
@@ -262,7 +266,11 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
 
 
 def _read_openrem(
-    p: Path, mapping: dict[str, str], rules: pl.DataFrame | None, notes: list[str]
+    p: Path,
+    mapping: dict[str, str],
+    rules: pl.DataFrame | None,
+    notes: list[str],
+    dayfirst: bool = False,
 ) -> pl.DataFrame:
     """An OpenREM CT export, with notes on the options it does not use."""
     from recurct.io.openrem import read_openrem_ct
@@ -275,9 +283,10 @@ def _read_openrem(
             "regions from the protocol of each irradiation event)"
         )
     try:
-        frame = read_openrem_ct(p).exams
+        # --dayfirst: slash dates day first; without it, only dates that say which they are
+        frame = read_openrem_ct(p, dayfirst=True if dayfirst else None).exams
     except (OSError, ValueError) as exc:
-        raise InputError(str(exc)) from None
+        raise InputError(_cli_text(str(exc))) from None
     notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
     if frame["patient_id"].null_count() == frame.height:
         notes.append(

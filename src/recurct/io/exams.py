@@ -33,7 +33,7 @@ from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, to_polars
 from recurct._outdir import check_files, check_tree
 from recurct._validation import check_exams, unchecked_report
-from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
+from recurct.errors import DataError, InputNotFoundError, ParameterError, UnmappedValuesWarning
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
 
@@ -250,7 +250,7 @@ def _load(
     path = Path(obj)
     source = str(path)
     if not path.exists():
-        raise FileNotFoundError(f"{source}: no such file or folder")
+        raise InputNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
         check_tree(path)  # a folder recurct wrote: complete, per its manifests
         return _scan_folder(path, source), "parquet", source, None

@@ -24,7 +24,7 @@ import polars as pl
 
 from recurct._compat import renamed
 from recurct.dose import exam_region
-from recurct.errors import DataError, ParameterError, PartialExamWarning
+from recurct.errors import DataError, InputNotFoundError, ParameterError, PartialExamWarning
 from recurct.io._csv import _decode
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
@@ -520,7 +520,7 @@ def read_openrem_ct(
         )
     path = Path(source)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
+        raise InputNotFoundError(f"no such file: {str(path)!r}")
     where = path.name
     withhold = key is not None  # no cell value in a message of a pseudonymising read
     df = _read_frame(path, where)

@@ -16,6 +16,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
+from recurct.errors import ParameterError
 from recurct.studies._figures import Measured, Published
 from recurct.studies._format import format_table
 from recurct.studies._reproduction import Reproduction
@@ -41,7 +42,7 @@ STUDIES: dict[str, str] = {
 def get(study: str) -> ModuleType:
     """The module of a study by name; ``ValueError`` listing the known ones otherwise."""
     if study not in STUDIES:
-        raise ValueError(f"unknown study {study!r}; known studies: {', '.join(STUDIES)}")
+        raise ParameterError(f"unknown study {study!r}; known studies: {', '.join(STUDIES)}")
     return importlib.import_module(f"recurct.studies.{study}")
 
 

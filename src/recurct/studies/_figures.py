@@ -84,6 +84,7 @@ from typing import Any, Literal, get_args
 import polars as pl
 
 from recurct._compat import renamed
+from recurct.errors import ParameterError
 
 __all__ = [
     "COMPARISONS",
@@ -158,9 +159,9 @@ def family_z(m: int, level: float = FAMILY_LEVEL) -> float:
     only for independent ones. ``m`` = 1 gives 1.96 at 95%; ``m`` = 5 gives 2.57.
     """
     if m < 1:
-        raise ValueError(f"m must be >= 1, got {m}")
+        raise ParameterError(f"m must be >= 1, got {m}")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise ParameterError(f"level must be in (0, 1), got {level}")
     from scipy.stats import norm
 
     return float(norm.ppf(1.0 - (1.0 - level ** (1.0 / m)) / 2.0))
@@ -219,15 +220,15 @@ class Published:
 
     def __post_init__(self) -> None:
         if self.compare not in COMPARISONS:
-            raise ValueError(f"{self.key}: compare must be one of {COMPARISONS}")
+            raise ParameterError(f"{self.key}: compare must be one of {COMPARISONS}")
         kind = self.kind
         if kind is None:
             kind = "derived" if self.derived_from else _DEFAULT_KIND.get(self.compare, "generated")
             object.__setattr__(self, "kind", kind)
         if kind not in KINDS:
-            raise ValueError(f"{self.key}: kind must be one of {KINDS}")
+            raise ParameterError(f"{self.key}: kind must be one of {KINDS}")
         if (kind == "derived") != bool(self.derived_from):
-            raise ValueError(f"{self.key}: a derived row names the row it is derived from")
+            raise ParameterError(f"{self.key}: a derived row names the row it is derived from")
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ def load_exams(
         report(f"generated {ex.height:,} exams")
         return ex, "synthetic"
     if n_patients is not None:
-        raise ValueError("n_patients only applies to the synthetic cohort (exams=None)")
+        raise ParameterError("n_patients only applies to the synthetic cohort (exams=None)")
     if isinstance(exams, (str, Path)):
         from recurct.io import read_exams
 

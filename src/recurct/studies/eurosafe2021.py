@@ -35,6 +35,7 @@ from typing import Any
 
 import polars as pl
 
+from recurct.errors import DataError
 from recurct.studies._figures import Measured, Published
 from recurct.studies._reproduction import Reproduction
 from recurct.studies._run import run_study, share_measured
@@ -174,7 +175,7 @@ def measure(
     from recurct.stats import site_table
 
     if "facility" not in patients.columns:
-        raise ValueError(
+        raise DataError(
             "eurosafe2021 compares institutions: the exam table needs a 'facility' column"
         )
     st = site_table(patients, THRESHOLD, site="facility")

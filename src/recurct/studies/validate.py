@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct.errors import ParameterError
 from recurct.studies._figures import (
     SAMPLED,
     calibration_tolerances,
@@ -57,7 +58,7 @@ def central_range(values: Sequence[float], level: float = 0.95) -> tuple[float, 
     smallest and the largest, with 100 the 3rd smallest and the 3rd largest)."""
     v = np.sort(np.asarray(values, dtype=np.float64))
     if v.size == 0:
-        raise ValueError("no values")
+        raise ParameterError("no values")
     n = v.size
     k = max(math.ceil(n * (1.0 - level) / 2.0 - 1e-9), 1)  # the k-th smallest and largest
     return float(v[k - 1]), float(v[n - k])
@@ -351,12 +352,12 @@ def validate(
     mod = get(study)
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else [int(s) for s in seeds]
     if len(seeds) < MIN_SEEDS:
-        raise ValueError(f"validation needs at least {MIN_SEEDS} seeds, got {len(seeds)}")
+        raise ParameterError(f"validation needs at least {MIN_SEEDS} seeds, got {len(seeds)}")
     prof = load_profile(mod.PROFILE)
     cal = dict(prof.calibration or {})
     fit_seeds = [int(s) for s in cal.get("fit_seeds", [cal.get("seed", 0)])]
     if set(fit_seeds) & set(seeds):
-        raise ValueError(f"validation seeds overlap the fit seeds {fit_seeds}")
+        raise ParameterError(f"validation seeds overlap the fit seeds {fit_seeds}")
     runs = run_seeds(study, seeds, progress=progress)
     table = summarise(study, runs)
     figures: dict[str, dict[str, float]] = {}

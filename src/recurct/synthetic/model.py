@@ -60,7 +60,7 @@ from typing import Any
 import polars as pl
 
 from recurct._dates import as_date
-from recurct.errors import ParameterError
+from recurct.errors import InputNotFoundError, ParameterError
 
 __all__ = [
     "GROUPS",
@@ -550,6 +550,6 @@ def load_profile(profile: str | Path | Profile) -> Profile:
                 f"{', '.join(profile_names())} (or give the path of a .toml file)"
             )
     elif not path.exists():
-        raise FileNotFoundError(f"profile file {path} does not exist")
+        raise InputNotFoundError(f"profile file {path} does not exist")
     data = _read(path)
     return profile_from_dict(str(data.get("name", path.stem)), data)

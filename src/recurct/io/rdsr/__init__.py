@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from recurct._compat import renamed
-from recurct.errors import ParameterError
+from recurct.errors import InputNotFoundError, ParameterError
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, check_secret, pseudonym
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
@@ -118,7 +118,7 @@ def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple
         items = [Path(item) for item in source]
     for p in items:
         if not (p.is_dir() or p.is_file()):
-            raise FileNotFoundError(f"no such file or folder: {str(p)!r}")
+            raise InputNotFoundError(f"no such file or folder: {str(p)!r}")
     if len(items) == 1 and items[0].is_dir():
         root: Path | None = items[0].absolute()
     else:
