@@ -3,7 +3,7 @@
 
 Usage::
 
-    python benchmarks/bench_cumulative.py --sizes 1e6,1e7 --repeat 3 --rehani --write
+    python benchmarks/bench_cumulative.py --sizes 1e6,1e7 --repeat 4 --rehani --write
 
 prints the machine line (cores, memory, bandwidth, load), the numba cold start, the table of
 every method (each answer checked against recurct's, ratio column ``x recurct``, peak memory
@@ -32,7 +32,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated exam counts")
-    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs")
+    ap.add_argument("--repeat", type=int, default=4, help="best of this many runs")
     ap.add_argument(
         "--methods", default=None, help=f"subset of {METHODS} (default: those installed)"
     )

@@ -173,9 +173,9 @@ def cumulative_dose_chunked(
     polars.DataFrame
         The patients table, sorted by ``patient_id``; identical to
         ``cumulative_dose(source.collect(), ...)``. It is held in memory whole: about 75
-        bytes per patient (at 10^8 exams, 5.2x10^7 patients: 4.4-4.6 GiB peak measured; with
-        hash buckets, plus one column at the final sort). :func:`write_patients` writes it
-        to disk with one bucket in memory at a time.
+        bytes per patient (at 10^8 exams, 5.2x10^7 patients: 4.2-4.6 GiB peak measured,
+        docs/scaling.md; with hash buckets, plus one column at the final sort).
+        :func:`write_patients` writes it to disk with one bucket in memory at a time.
 
     Raises
     ------

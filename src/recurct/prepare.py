@@ -64,8 +64,9 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     Notes
     -----
     The one-off cost is that of about ten :func:`recurct.cumulative_dose` calls on the
-    original table of record-number ids (3.0 to 4.3 s against 0.32 to 0.35 s at 10^7 exams;
-    building an ``Enum`` of millions of categories is most of it, see docs/cumulative.md),
+    original table of record-number ids (2.5 to 4.3 s at 10^7 exams, against 0.32 to 0.40 s
+    for a call; building an ``Enum`` of millions of categories is most of it, see
+    docs/cumulative.md),
     repaid after about twenty calls: each later call then runs within about 0.05 s of
     integer ids.
     Nothing is cached: the table itself carries the codes (the ``Enum``) and the order (its

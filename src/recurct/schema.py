@@ -105,7 +105,7 @@ MAX_EXAM_DOSE_MSV: float = 1000.0
 """Default plausibility bound of one exam's effective dose (mSv): above it, a value is a unit or
 entry error (a dose in µSv, a DLP in the dose column), not an exam.
 
-Rationale (figures in ``reference/PUBLISHED.md``): the largest adult reference level there,
+Rationale (figures in ``docs/sources.md``): the largest adult reference level there,
 1200 mGy·cm (ARPANSA chest-abdomen-pelvis), times the largest conversion factor there, 0.049
 mSv/(mGy·cm) (newborn abdomen-pelvis, Shrimpton set), gives 59 mSv; 1000 mSv leaves a factor
 of 17 for repeated phases and overscans, and is below the largest *cumulative* dose among

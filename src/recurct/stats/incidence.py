@@ -1,8 +1,8 @@
 """Incidence of reaching a cumulative dose: events per person-time and fixed-horizon risks.
 
-The form of Brambilla et al. (Eur Radiol 2024): patients reaching CED >= T per 1,000
-patient-years, by centre, with exact Poisson intervals, and the cumulative incidence of
-reaching T within 1 and 3 years (I_T;1, I_T;3).
+In the form multi-centre studies report: patients reaching CED >= T per 1,000 patient-years,
+by centre, with exact Poisson intervals, and the cumulative incidence of reaching T within 1
+and 3 years (I_T;1, I_T;3).
 
 Definitions (one patient, times in calendar days)
     * **entry** (time zero): the first exam in the data (``first_exam``, the default) or a

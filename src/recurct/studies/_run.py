@@ -111,7 +111,8 @@ def warm_up(profile: str, seed: int, thresholds: tuple[float, ...]) -> threading
 
     The thread generates a cohort of a few patients of the same profile (the same column
     types, so the same kernel specialisations) and computes its patients table, so a first run
-    on an empty numba cache compiles the engine (about 2-3 s of CPU) beside the generation
+    on an empty numba cache compiles the engine (about 1.6 s on the quiet development machine,
+    README; 2.5-2.9 s measured while other work ran) beside the generation
     instead of after it; numba's compiler lock makes the main thread wait for, then reuse, a
     kernel being compiled. An error here is left for the main thread's own call to raise.
     """
