@@ -139,7 +139,7 @@ def naive_periods(exams: pl.DataFrame, windows=None, by_period_months=None) -> l
             for lo, hi in windows or ():
                 if lo <= d <= hi:
                     periods.append((lo, hi))
-            for p in periods:
+            for p in dict.fromkeys(periods):  # a period given twice is one period
                 a = acc.setdefault((pid, *p), [0, 0.0])
                 a[0] += 1
                 a[1] += float(r["effective_dose_msv"])

@@ -53,7 +53,7 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
         "patient_id",
         pl.col("exam_date").cast(pl.Date).alias("_day"),
         pl.col("effective_dose_msv").cast(pl.Float64),
-    )
+    ).with_row_index("_row")
     parts = []
     if every is not None:
         months = _period_months(every)
@@ -77,6 +77,7 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
             "period_dose: periods must be a list of (start, end) pairs of dates, "
             f"got {periods!r:.80}"
         )
+    seen: set[tuple[Any, Any]] = set()
     for pair in [] if periods is None else periods:
         try:
             lo, hi = pair
@@ -87,6 +88,9 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
         lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
         if hi < lo:
             raise ParameterError(f"period_dose: period {pair!r} ends before it starts")
+        if (lo, hi) in seen:  # a period given twice is one period
+            continue
+        seen.add((lo, hi))
         parts.append(
             base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
                 pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
@@ -97,9 +101,11 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
         empty = base.head(0).with_columns(pl.lit(None, pl.Date).alias(c) for c in schema)
         parts = [empty]
     parts = [p.with_columns(pl.col(c).cast(t) for c, t in schema.items()) for p in parts]
+    rows = pl.concat(parts)
+    if every is not None and seen:  # an explicit period equal to one of every= is that period
+        rows = rows.unique(["_row", "period_start", "period_end"], maintain_order=True)
     return (
-        pl.concat(parts)
-        .group_by("patient_id", "period_start", "period_end")
+        rows.group_by("patient_id", "period_start", "period_end")
         .agg(
             pl.len().cast(pl.Int64).alias("n_exams"),
             pl.col("effective_dose_msv").sum().alias("ced_msv"),
@@ -125,7 +131,9 @@ def period_dose(
         Exam table (polars, pandas or pyarrow) as for :func:`cumulative_dose`.
     periods
         Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
-        inclusive; periods may overlap.
+        inclusive; periods may overlap (each counts its own exams). A period is identified by
+        its two dates: one given twice, or equal to a period of ``every``, is one period (one
+        row per patient, each exam counted once).
     every
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
         months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).

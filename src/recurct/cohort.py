@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ import polars as pl
 from recurct import _checks
 from recurct._dates import as_date
 from recurct._frames import FrameKind, from_polars, to_polars
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import SEX_TABLE, duplicate_mask
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ __all__ = ["DAYS_PER_YEAR", "Cohort"]
 DAYS_PER_YEAR = 365.25
 
 _REQUIRED = ("patient_id", "exam_date")
+_CODES = ("F", "M", "O", "U")  # the sex codes of the canonical table
 _STEP_SCHEMA = {
     "step": pl.Int64,
     "rule": pl.Utf8,
@@ -53,13 +55,19 @@ _STEP_SCHEMA = {
 }
 
 
-def _day(df: pl.DataFrame) -> pl.Expr:
-    """The calendar day of each exam (local wall-clock day for time-zone-aware datetimes)."""
+def _local_time(df: pl.DataFrame) -> pl.Expr:
+    """``exam_date`` as local wall-clock time (time-zone-aware datetimes lose their zone), the
+    time by which recurct orders exams (as :func:`recurct.cumulative_dose` does)."""
     dtype = df.schema["exam_date"]
     col = pl.col("exam_date")
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         col = col.dt.replace_time_zone(None)
-    return col.cast(pl.Date)
+    return col
+
+
+def _day(df: pl.DataFrame) -> pl.Expr:
+    """The calendar day of each exam (local wall-clock day for time-zone-aware datetimes)."""
+    return _local_time(df).cast(pl.Date)
 
 
 def _fmt(x: float) -> str:
@@ -83,7 +91,10 @@ class Cohort:
     Attributes
     ----------
     exams : polars.DataFrame or pandas.DataFrame
-        The exams kept so far, sorted by patient and time (ties keep the input order). Every
+        The exams kept so far, sorted by patient and time (ties keep the input order); a
+        time-zone-aware ``exam_date`` is ordered by its local wall-clock time, as
+        :func:`recurct.cumulative_dose` orders it, so "the first exam" of every patient-level
+        rule is the one the patients table starts from. Every
         table a cohort returns (``exams``, ``steps``, ``flow()``, ``patients()``) is pandas
         when the cohort was made from pandas, else polars.
     steps : polars.DataFrame or pandas.DataFrame
@@ -92,6 +103,8 @@ class Cohort:
     study_end : None, datetime.date or dict
         The end of the study period set by :meth:`period` (a date, or ``{facility: date}``),
         ready for ``min_followup(end=...)`` and ``recurct.stats.time_to_threshold(end=...)``.
+        A later :meth:`period` that gives no end keeps it; one that gives an end keeps the
+        earlier of the two (per facility), the day the cohort's exams really end.
     """
 
     __slots__ = ("_exams", "_kind", "_steps", "_study_end")
@@ -119,10 +132,10 @@ class Cohort:
                     f"value(s) (rows {rows}{', ...' if df[col].null_count() > 5 else ''}, "
                     "0-based); drop or fix these exams first"
                 )
-        # sorted once by patient and time (stable: ties keep input order); every filter keeps
-        # that order, so patient-level rules need no further sort, and cumulative_dose gets
-        # sorted input
-        df = df.sort(["patient_id", "exam_date"], maintain_order=True)
+        # sorted once by patient and local wall-clock time (stable: ties keep input order), the
+        # order of cumulative_dose; every filter keeps that order, so patient-level rules ("the
+        # first exam", "the first known sex") need no further sort and agree with patients()
+        df = df.sort([pl.col("patient_id"), _local_time(df)], maintain_order=True)
         n_p, n_e = df["patient_id"].n_unique(), df.height
         self._exams = df
         self._steps = pl.DataFrame(
@@ -133,8 +146,8 @@ class Cohort:
     # ------------------------------------------------------------------ basics
     @property
     def exams(self) -> pl.DataFrame | pd.DataFrame:
-        """The exams kept so far, sorted by patient and time (ties: input order); pandas if
-        the cohort was made from pandas."""
+        """The exams kept so far, sorted by patient and local wall-clock time (ties: input
+        order); pandas if the cohort was made from pandas."""
         return from_polars(self._exams, self._kind)  # type: ignore[no-any-return]
 
     @property
@@ -286,7 +299,11 @@ class Cohort:
 
         Patient-level. Codes go through :data:`recurct.schema.SEX_TABLE` (``"f"``,
         ``"female"``, ``"W"`` -> ``"F"``); a code not in it is an error. Patients with no
-        recorded sex are dropped.
+        recorded sex are dropped. The data are not mapped (validation here is light): their
+        values are compared in upper case with the codes F, M, O, U, and patients whose sex
+        is anything else (``"female"``, ``" F"``) match no code and are dropped with an
+        :class:`~recurct.errors.UnmappedValuesWarning` that counts them; run
+        :func:`recurct.validate` first, which maps such values.
         """
         if not codes:
             raise ParameterError("Cohort.sex: give at least one code, e.g. sex('F')")
@@ -300,8 +317,21 @@ class Cohort:
                 )
             want.append(code)
         self._need(["sex"], "sex")
-        per = self._first_known(self._sorted("sex"), "sex")
-        keep = per.filter(pl.col("sex").cast(pl.Utf8).str.to_uppercase().is_in(want))
+        per = self._first_known(self._sorted("sex"), "sex").with_columns(
+            pl.col("sex").cast(pl.Utf8).str.to_uppercase().alias("_code")
+        )
+        uncoded = per.filter(~pl.col("_code").is_in(list(_CODES)))
+        if uncoded.height:
+            shown = uncoded["sex"].cast(pl.Utf8).unique(maintain_order=True).head(5).to_list()
+            warnings.warn(
+                f"Cohort.sex: {uncoded.height} patient(s) have a sex that is not a code "
+                f"F/M/O/U (e.g. {shown}) and match no code, so they were dropped; map the "
+                "values first with recurct.validate (it reads 'female', 'W', ... through "
+                "recurct.schema.SEX_TABLE)",
+                UnmappedValuesWarning,
+                stacklevel=2,
+            )
+        keep = per.filter(pl.col("_code").is_in(want))
         return self._keep_patients(keep["patient_id"], f"sex in {want}")
 
     def min_followup(self, days: int, *, end: Any = None) -> Cohort:
@@ -375,7 +405,10 @@ class Cohort:
     ) -> Cohort:
         """Exams inside the study period, both ends included (exam-level).
 
-        The end date(s) are kept in :attr:`study_end`.
+        The end date(s) are kept in :attr:`study_end`. Calls add up: a call that gives only
+        ``start`` keeps the end set by an earlier call, and a new end keeps the earlier of
+        the two (per facility when either call was ``per_facility``), since the exams after
+        the first end are already gone.
 
         Parameters
         ----------
@@ -391,41 +424,7 @@ class Cohort:
         if per_facility is not None:
             if start is not None or end is not None:
                 raise ParameterError("Cohort.period: give start/end or per_facility, not both")
-            self._need(["facility"], "period(per_facility=...)")
-            if not isinstance(per_facility, Mapping):
-                raise ParameterError(
-                    "Cohort.period: per_facility must map each facility to its (start, end), "
-                    f"e.g. {{'north': ('2016-01-01', '2019-12-31')}}; got {per_facility!r}"
-                )
-            if not per_facility:
-                raise ParameterError("Cohort.period: per_facility is empty")
-            cond = pl.lit(False)
-            ends: dict[str, dt.date] = {}
-            for fac, span in per_facility.items():
-                try:
-                    s_raw, e_raw = span
-                except (TypeError, ValueError):
-                    raise ParameterError(
-                        f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
-                    ) from None
-                s, e = (
-                    as_date(s_raw, f"period[{fac}]", none_ok=True),
-                    as_date(e_raw, f"period[{fac}]", none_ok=True),
-                )
-                if s is not None and e is not None and e < s:
-                    raise ParameterError(
-                        f"Cohort.period: per_facility[{fac!r}] ends before it starts"
-                    )
-                c = pl.col("facility").cast(pl.Utf8) == str(fac)
-                if s is not None:
-                    c = c & (day >= s)
-                if e is not None:
-                    c = c & (day <= e)
-                    ends[str(fac)] = e
-                cond = cond | c
-            df = self._exams.filter(cond)
-            rule = f"period: per facility ({len(per_facility)} facilities)"
-            return self._derive(df, rule, study_end=ends or None)
+            return self._period_per_facility(per_facility, day)
         s = as_date(start, "period(start)", none_ok=True)
         e = _checks.end_spec(end, "Cohort.period", kinds=("data", "date")).value
         if s is None and e is None:
@@ -438,7 +437,68 @@ class Cohort:
         if e is not None:
             cond = cond & (day <= e)
         rule = f"period: {s or '...'} to {e or '...'}"
-        return self._derive(self._exams.filter(cond), rule, study_end=e)
+        df = self._exams.filter(cond)
+        return self._derive(df, rule, study_end=self._later_end(e, df))
+
+    def _period_per_facility(self, per_facility: Any, day: pl.Expr) -> Cohort:
+        """:meth:`period` with ``per_facility``."""
+        self._need(["facility"], "period(per_facility=...)")
+        if not isinstance(per_facility, Mapping):
+            raise ParameterError(
+                "Cohort.period: per_facility must map each facility to its (start, end), "
+                f"e.g. {{'north': ('2016-01-01', '2019-12-31')}}; got {per_facility!r}"
+            )
+        if not per_facility:
+            raise ParameterError("Cohort.period: per_facility is empty")
+        cond = pl.lit(False)
+        ends: dict[str, dt.date] = {}
+        for fac, span in per_facility.items():
+            try:
+                s_raw, e_raw = span
+            except (TypeError, ValueError):
+                raise ParameterError(
+                    f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
+                ) from None
+            s, e = (
+                as_date(s_raw, f"period[{fac}]", none_ok=True),
+                as_date(e_raw, f"period[{fac}]", none_ok=True),
+            )
+            if s is not None and e is not None and e < s:
+                raise ParameterError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")
+            c = pl.col("facility").cast(pl.Utf8) == str(fac)
+            if s is not None:
+                c = c & (day >= s)
+            if e is not None:
+                c = c & (day <= e)
+                ends[str(fac)] = e
+            cond = cond | c
+        df = self._exams.filter(cond)
+        rule = f"period: per facility ({len(per_facility)} facilities)"
+        prev = self._study_end
+        if isinstance(prev, dt.date):  # the earlier end was for every facility
+            ends = {str(f): min(ends.get(str(f), prev), prev) for f in per_facility}
+        elif isinstance(prev, dict):
+            ends = {
+                f: min(x for x in (ends.get(f), prev.get(f)) if x is not None)
+                for f in map(str, per_facility)
+                if f in ends or f in prev
+            }
+        return self._derive(df, rule, study_end=ends or None)
+
+    def _later_end(self, e: dt.date | None, kept: pl.DataFrame) -> Any:
+        """:attr:`study_end` after a period ending on ``e`` (None: no end given, keep it)."""
+        prev = self._study_end
+        if e is None or prev is None:
+            return prev if e is None else e
+        if isinstance(prev, dt.date):
+            return min(prev, e)
+        # per-facility ends: each keeps the earlier date; a facility that had none (an open
+        # end in per_facility) now ends on e
+        ends = {f: min(x, e) for f, x in prev.items()}
+        if "facility" in kept.columns:
+            for f in kept["facility"].drop_nulls().cast(pl.Utf8).unique().sort():
+                ends.setdefault(f, e)
+        return ends
 
     def indication(self, *values: str) -> Cohort:
         """Exams whose ``indication`` is one of ``values`` (exam-level, exact match)."""

@@ -21,6 +21,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError
+from recurct.stats.multisite import whole_counts
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -87,8 +88,9 @@ def survey_table(
     Parameters
     ----------
     answers : DataFrame (polars, pandas or pyarrow)
-        One row per (``question``, ``answer``) with a ``count`` (int >= 0). Other columns
-        (e.g. ``topic``, ``unit``) are carried.
+        One row per (``question``, ``answer``) with a ``count`` (a whole number >= 0;
+        ``3.0`` is taken as 3, ``2.5`` is an error, never truncated). Other columns (e.g.
+        ``topic``, ``unit``) are carried.
     ci : str
         CI method (``"wilson"``, ``"clopper-pearson"``, ``"jeffreys"``, ``"agresti-coull"``,
         ``"normal"``), from ``statsmodels.stats.proportion.proportion_confint``.
@@ -109,7 +111,7 @@ def survey_table(
     missing = [c for c in ("question", "answer", "count") if c not in df.columns]
     if missing:
         raise DataError(f"survey answers lack column(s) {missing}; need question, answer, count")
-    df = df.with_columns(pl.col("count").cast(pl.Int64))
+    df = whole_counts(df, ("count",), "survey_table")  # 2.5 refused, not truncated to 2
     bad = df.with_row_index("row").filter(pl.col("count").is_null() | (pl.col("count") < 0))
     if bad.height:
         raise DataError(f"counts must be integers >= 0; bad rows: {bad['row'].to_list()[:10]}")

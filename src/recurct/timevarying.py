@@ -33,7 +33,9 @@ import numba as nb
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
+from recurct._exam_arrays import exam_doses, exam_times
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.errors import DataError, ParameterError
 
@@ -130,12 +132,22 @@ def lagged_dose_kernel(
     return row_starts, start, stop, ced
 
 
+def _lag_years(lags_years: Any, fn: str) -> list[float]:
+    """The lags in years: one or more finite numbers in [0, 130] (no booleans, no text)."""
+    ls = _checks.many(lags_years)
+    if not ls:
+        raise ParameterError(f"{fn}: give at least one of lags in years, e.g. lags=[0, 5]")
+    top = _checks.MAX_AGE_YEARS
+    return [_checks.number(x, fn, "lags", lo=0.0, hi=top, what=" years") for x in ls]
+
+
 def lag_days(lags_years: float | Sequence[float]) -> list[int]:
-    """Lags in whole days from years (365.25 days per year, rounded)."""
-    ls = [lags_years] if np.ndim(lags_years) == 0 else list(lags_years)  # type: ignore[arg-type]
-    if not ls or any(not (np.isfinite(float(x)) and float(x) >= 0) for x in ls):
-        raise ParameterError(f"lags must be finite and >= 0 years, got {ls}")
-    return [round(float(x) * DAYS_PER_YEAR) for x in ls]
+    """Lags in whole days from years (365.25 days per year, rounded).
+
+    Each lag must be a finite number of years in [0, 130]; booleans and text are refused
+    (:class:`~recurct.errors.ParameterError`).
+    """
+    return [round(x * DAYS_PER_YEAR) for x in _lag_years(lags_years, "lag_days")]
 
 
 def day_numbers(s: pl.Series) -> pl.Series:
@@ -170,7 +182,8 @@ def lagged_dose(
         (exit > entry), the event flag (Boolean or 0/1: the outcome at exit) and the
         ``covariates`` (copied to every row of the patient).
     lags : float or sequence of float, default (0, 5)
-        Lags in years; one column ``ced_lag<L>`` each (``ced_lag5``, ``ced_lag2.5``).
+        Lags in years (finite numbers in [0, 130]); one column ``ced_lag<L>`` each
+        (``ced_lag5``, ``ced_lag2.5``).
     entry_column, exit_column, event_column : str
         The columns of ``subjects`` holding the entry date, the exit date and the event flag.
     covariates : sequence of str
@@ -192,8 +205,15 @@ def lagged_dose(
 
     Raises
     ------
-    ValueError
-        Missing columns, duplicated or null subjects, ``exit <= entry``, bad lags.
+    ParameterError
+        Missing columns; lags that are not finite numbers of years in [0, 130] (booleans and
+        text included) or repeat; ``exam_date``, ``entry`` or ``exit`` not a Date or Datetime;
+        an event column that is neither Boolean nor numeric; ``patient_id`` types of the
+        two tables that cannot match (text in one, numbers in the other).
+    DataError
+        Doses null, negative, NaN or infinite (as :func:`recurct.cumulative_dose` checks
+        them); duplicated or null subjects; a null entry, exit or event, ``exit <= entry``; an
+        event flag other than 0/1 (``0.5`` is not cast to 0). Messages name the rows (0-based).
     """
     ex, kind = to_polars(exams)
     sub, _ = to_polars(subjects)
@@ -204,21 +224,26 @@ def lagged_dose(
         missing = [c for c in need if c not in df.columns]
         if missing:
             raise ParameterError(f"lagged_dose: the {what} lacks column(s) {missing}")
-    lag_d = lag_days(lags)
-    names = [f"ced_lag{param_label(float(x))}" for x in ([lags] if np.ndim(lags) == 0 else lags)]  # type: ignore[union-attr]
+    years = _lag_years(lags, "lagged_dose")
+    lag_d = [round(x * DAYS_PER_YEAR) for x in years]
+    names = [f"ced_lag{param_label(x)}" for x in years]
     if len(set(names)) != len(names):
         raise ParameterError(f"lagged_dose: repeated lag in {lags}")
+    exam_times(ex, "lagged_dose")  # exam_date a Date or Datetime
+    exam_doses(ex, "lagged_dose")  # finite, >= 0, not null: as cumulative_dose checks them
+    key = _join_key(ex["patient_id"].dtype, sub["patient_id"].dtype)
     sub, ev = _subjects(sub, entry, exit, event)
-    dose = ex["effective_dose_msv"]
-    if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
-        raise DataError("lagged_dose: effective_dose_msv must be >= 0 and not null")
     work = (
         ex.select(
-            "patient_id",
+            pl.col("patient_id").cast(key).alias("_pid"),
             day_numbers(ex["exam_date"]).alias("_day"),
             pl.col("effective_dose_msv").cast(pl.Float64).alias("_dose"),
         )
-        .join(sub.select("patient_id", "_code"), on="patient_id", how="inner")
+        .join(
+            sub.select(pl.col("patient_id").cast(key).alias("_pid"), "_code"),
+            on="_pid",
+            how="inner",
+        )
         .sort("_code", "_day")
     )
     if work["_day"].null_count():
@@ -258,7 +283,15 @@ def _subjects(
     numbers) and ``_code`` (the row), and the event flag as Int64 0/1."""
     if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
         raise DataError("lagged_dose: subjects must hold each patient_id once, none null")
-    sub = sub.sort("patient_id")
+    for col in (entry, exit):
+        dtype = sub[col].dtype
+        if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
+            raise ParameterError(
+                f"lagged_dose: column {col!r} of the subjects table must be a Date or "
+                f"Datetime, got {dtype}; parse it first, e.g. pl.col({col!r}).str.to_date()"
+            )
+    ev = _event_flags(sub[event], event)
+    sub = sub.with_columns(ev.alias("_event")).sort("patient_id")
     sub = sub.with_columns(
         day_numbers(sub[entry]).alias("_e0"), day_numbers(sub[exit]).alias("_e1")
     )
@@ -270,10 +303,55 @@ def _subjects(
             f"lagged_dose: {bad.height} subject(s) have a null {entry!r}/{exit!r} or "
             f"{exit!r} <= {entry!r} (e.g. patient {bad['patient_id'][0]!r})"
         )
-    ev = sub[event]
+    return sub.with_row_index("_code"), sub["_event"]
+
+
+def _rows(mask: pl.Series) -> str:
+    """The 0-based rows where ``mask`` is true (the first five)."""
+    rows = mask.arg_true()
+    more = f" (first 5 of {rows.len()})" if rows.len() > 5 else ""
+    return f"row{'s' if rows.len() > 1 else ''} {', '.join(map(str, rows.head(5)))}{more}"
+
+
+def _event_flags(ev: pl.Series, event: str) -> pl.Series:
+    """The event flag as Int64 0/1: Boolean, or numbers that are exactly 0 or 1."""
+    if not (ev.dtype == pl.Boolean or ev.dtype.is_numeric()):
+        raise ParameterError(
+            f"lagged_dose: column {event!r} of the subjects table must be Boolean or 0/1, "
+            f"got {ev.dtype}; map it first, e.g. pl.col({event!r}) == 'yes'"
+        )
     if ev.null_count():
-        raise DataError(f"lagged_dose: {ev.null_count()} null value(s) in {event!r}")
-    ev = ev.cast(pl.Int64)
-    if not ev.is_in([0, 1]).all():
-        raise DataError(f"lagged_dose: {event!r} must be Boolean or 0/1")
-    return sub.with_row_index("_code"), ev
+        raise DataError(
+            f"lagged_dose: column {event!r} of the subjects table is null in "
+            f"{_rows(ev.is_null())} (0-based); give each subject 0 or 1"
+        )
+    if ev.dtype == pl.Boolean:
+        return ev.cast(pl.Int64)
+    flt = ev.cast(pl.Float64)
+    bad = ~flt.is_in([0.0, 1.0])
+    if bad.any():
+        shown = ", ".join(f"{x:g}" for x in flt.filter(bad).head(5))
+        raise DataError(
+            f"lagged_dose: column {event!r} of the subjects table must be Boolean or 0/1, "
+            f"got {shown} in {_rows(bad)} (0-based)"
+        )
+    return flt.cast(pl.Int64)
+
+
+_TEXT = (pl.Utf8, pl.Categorical, pl.Enum)
+
+
+def _join_key(ex_type: pl.DataType, sub_type: pl.DataType) -> pl.DataType:
+    """The type both ``patient_id`` columns are matched as: their own when they agree, Int64
+    for two integer types, text for text and categories; otherwise an error."""
+    if ex_type == sub_type:
+        return ex_type
+    if ex_type.is_integer() and sub_type.is_integer():
+        return pl.Int64
+    if isinstance(ex_type, _TEXT) and isinstance(sub_type, _TEXT):
+        return pl.Utf8
+    raise ParameterError(
+        f"lagged_dose: column 'patient_id' is {ex_type} in the exam table but {sub_type} in "
+        "the subjects table, so no patient would match; cast one to the other's type first "
+        "(e.g. pl.col('patient_id').cast(pl.Utf8))"
+    )

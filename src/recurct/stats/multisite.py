@@ -89,16 +89,43 @@ def site_aggregates(
     return from_polars(agg, kind)
 
 
+def whole_counts(df: pl.DataFrame, cols: tuple[str, ...], what: str) -> pl.DataFrame:
+    """``df`` with the count columns ``cols`` as Int64: numbers that are whole (``3.0`` is 3;
+    ``2.5`` is refused, never truncated). Nulls stay null (the caller decides on them);
+    booleans, text and fractional, NaN or infinite values are a :class:`DataError` naming the
+    column and the rows (0-based)."""
+    for col in cols:
+        s = df.get_column(col)
+        if s.dtype == pl.Boolean or not s.dtype.is_numeric():
+            raise DataError(f"{what}: column {col!r} must hold whole numbers, got {s.dtype}")
+        if s.dtype.is_integer():
+            continue
+        x = s.cast(pl.Float64)
+        bad = (~x.is_finite() | (x != x.floor())).fill_null(False)
+        if bad.any():
+            rows = bad.arg_true().head(5).to_list()
+            shown = ", ".join(f"{v:g}" for v in x.filter(bad).head(5))
+            raise DataError(
+                f"{what}: column {col!r} must hold whole numbers (counts), got {shown} in "
+                f"rows {rows} (0-based); counts are not rounded or truncated"
+            )
+    return df.with_columns(pl.col(c).cast(pl.Int64) for c in cols)
+
+
 def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
     """Validate a site-aggregate table; return it with ``site`` Utf8 and counts Int64."""
     missing = [c for c in AGGREGATE_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"site aggregates lack column(s) {missing}; need {list(AGGREGATE_COLUMNS)}")
-    df = df.with_columns(
-        pl.col("site").cast(pl.Utf8),
-        pl.col("n_patients").cast(pl.Int64),
-        pl.col("n_reached").cast(pl.Int64),
-    )
+    n_null = df.get_column("site").null_count()
+    if n_null:
+        rows = df.get_column("site").is_null().arg_true().head(5).to_list()
+        raise DataError(
+            f"site aggregates: {n_null} row(s) have a null 'site' (rows {rows}, 0-based); "
+            "name every site (e.g. 'unknown') or drop those rows"
+        )
+    df = whole_counts(df, ("n_patients", "n_reached"), "site aggregates")
+    df = df.with_columns(pl.col("site").cast(pl.Utf8))
     bad = df.with_row_index("row").filter(
         pl.col("n_patients").is_null()
         | pl.col("n_reached").is_null()
@@ -159,7 +186,10 @@ def site_table(
         Either a patients table (from :func:`recurct.cumulative_dose`; aggregated by ``site``,
         counting ``reached_<T>`` or, if absent, ``ced_msv >= threshold``) or site aggregates
         (detected by the columns ``n_patients`` and ``n_reached``; ``site`` names the site, and the
-        optional ``country``, ``academic``, ``period_start``, ``period_end`` are carried).
+        optional ``country``, ``academic``, ``period_start``, ``period_end`` are carried). The
+        counts of aggregates must be whole numbers (``10.0`` is 10; ``10.7`` is a
+        :class:`~recurct.errors.DataError`, never truncated) and every site named (a null
+        ``site`` is refused, as it is in a patients table).
     threshold : float
         Threshold in mSv (ignored for aggregates, whose ``n_reached`` already counts it).
     site : str, default "facility"
