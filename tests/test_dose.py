@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import recurct.dose as dose
+import recurct.errors
 from recurct.schema import BODY_REGIONS
 
 # --------------------------------------------------------------------------- published values
@@ -652,7 +653,8 @@ def test_compare_to_drl_unknown_exam_type() -> None:
     exams = _drl_exams().with_columns(exam_type=pl.lit("head"))
     with pytest.raises(ValueError, match="not in DRL set 'uk2022'"):
         dose.compare_to_drl(exams)
-    out = dose.compare_to_drl(exams, strict=False)
+    with pytest.warns(recurct.errors.DroppedRowsWarning, match="left 8 exam"):
+        out = dose.compare_to_drl(exams, strict=False)
     assert out.height == 0
     with pytest.raises(ValueError, match="clinical indication"):
         dose.compare_to_drl(_drl_exams().drop("exam_type"))

@@ -133,7 +133,8 @@ class InputError(RecurctError):
 
 # --------------------------------------------------------------------------- warnings
 class DroppedRowsWarning(RecurctWarning):
-    """``validate(strict=False)`` dropped rows; the message counts them by reason."""
+    """Rows were dropped or left out (``validate(strict=False)``, ``compare_to_drl``); the
+    message counts them by reason."""
 
 
 class UnmappedValuesWarning(RecurctWarning):

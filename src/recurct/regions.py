@@ -2,16 +2,20 @@
 
 :func:`region_of` maps one text such as ``"Thorax^TAP (Adult)"``, ``"ABDOMEN/PELVIS"``,
 ``"Schädel nativ"``, ``"TC torace"`` or the DICOM Body Part Examined ``"CSPINE"`` to one of
-:data:`recurct.schema.BODY_REGIONS` by an ordered rule table (:func:`region_rules`), the first
-matching rule winning; nothing matched gives None (the function never guesses). The same rules
-are used by :func:`recurct.read_exams` and :func:`recurct.validate` for the ``body_region``
-column and by the RDSR and OpenREM readers; :func:`normalise_region` maps a column of texts
-(a Series back, pandas for pandas). ``recurct.dose`` re-exports both.
+:data:`recurct.schema.BODY_REGIONS` by an ordered rule table (:func:`region_rules`): every
+region term in the text is found, whatever the word order, and the terms are combined by the
+composite rules of :func:`recurct.dose.exam_region` (``"Pelvis/Abdomen/Chest"`` ->
+``chest_abdomen_pelvis``). Nothing found, or terms that make no one region (``"Neck Chest"``),
+give None: the function never guesses. The same rules are used by :func:`recurct.read_exams`
+and :func:`recurct.validate` for the ``body_region`` column and by the RDSR and OpenREM
+readers; :func:`normalise_region` maps a column of texts (a Series back, pandas for pandas).
+``recurct.dose`` re-exports both.
 
 The shipped rules cover English, German, French, Italian, Dutch and Spanish terms of CT
 exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L, e.g. ``HEADNECK``,
 ``CHESTABDPELVIS``, ``WHOLEBODY``); every term is tested in ``tests/test_regions.py``. Your
-own rules (``region_rules=``) are tried first, so they extend or override the shipped ones.
+own rules (``region_rules=``) are tried first, so they extend or override the shipped ones:
+the terms they find are theirs.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ _AB = r"(abdomen|abdominal|abdo|abd|abdomino|addome|addominale|bauch|buik|abdomi
 _PE = r"(pelvis|pelvic|pel|becken|bassin|pelvien|pelvienne|pelvi|bacino|bekken|pelvico|pelvica)"
 _AND = r"((and|und|et|e|en|y|u) )?"
 
-# Ordered: the first rule whose pattern is found (re.search) in the normalised text wins.
+# Ordered: each rule in turn takes every term it finds (re.search, repeatedly) in the
+# normalised text, and the text of a term taken is blanked, so a later rule does not read it
+# again ("thoracic spine" is the spine rule's, not a chest term); the regions of all terms
+# found are then combined (combine_regions), so the result does not depend on word order.
 # Normalised text (normalise_text): lower case, accents removed (Schädel -> schadel,
 # crâne -> crane, ß -> ss, œ -> oe), every run of characters other than letters and digits
 # replaced by one space, one space at each end (so " cap " matches a whole word).
-# A rule whose region is None stops the search and returns None (a recognised combination
-# that has no canonical region).
+# A rule whose region is None is a recognised term or combination that has no canonical
+# region: a text holding one maps to None.
 _RULES: tuple[tuple[str, str | None, str], ...] = (
     (
         r" (entire|whole|total) body | wholebody | ganzkorper | ganzkoerper | corps entier "
@@ -61,9 +68,10 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "Thorax/Abdomen/Becken, thoraco-abdomino-pelvien, torace addome pelvi",
     ),
     (
-        rf" {_CH} {_AND}{_AB} | chestabdomen | thoracoabdominal ",
+        r" chestabdomen | thoracoabdominal ",
         None,
-        "chest and abdomen without pelvis (CHESTABDOMEN): no canonical region",
+        "chest and abdomen without pelvis in one word (CHESTABDOMEN, thoracoabdominal): no "
+        "canonical region (as separate words, chest and abdomen combine to none either)",
     ),
     (
         r" head (and )?neck | headneck | kopf (und )?hals | tete (et )?cou | testa (e )?collo "
@@ -80,13 +88,14 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "buik-bekken); kidneys-ureters-bladder; CT colonography",
     ),
     (
-        r" (c|t|l|s|cervical|thoracic|lumbar|lumbosacral|whole) spine | spine | spinal "
+        r" (c|t|l|s|cervical|thoracic|lumbar|lumbosacral|whole) spine "
+        r"| spine (cervical|thoracic|lumbar|lumbosacral|sacral) | spine | spinal "
         r"| [ctls] ?spine | lumbar | vertebra(e|l|le|li)? | sacrum | coccyx "
         r"| \w*wirbels(a|ae)ule | hws | bws | lws | rachis | rachide | colonna | columna "
         r"| colonne | wervelkolom ",
         "spine",
-        "any spine level (CSPINE, TSPINE, LSPINE, SSPINE, C-spine, lumbar, HWS/BWS/LWS, "
-        "Wirbelsäule, rachis, colonna, columna, wervelkolom)",
+        "any spine level (CSPINE, TSPINE, LSPINE, SSPINE, C-spine, 'spine, thoracic', lumbar, "
+        "HWS/BWS/LWS, Wirbelsäule, rachis, colonna, columna, wervelkolom)",
     ),
     (
         r" (extremity|extremities|limb|limbs|arm|arms|forearm|leg|legs|knee|knees|ankle|ankles"
@@ -167,11 +176,13 @@ def region_rules() -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        ``order`` (1 = tried first), ``pattern`` (a Python regular expression searched for in
+        ``order`` (1 = tried first: each rule takes every term it finds before the next one
+        reads the rest of the text), ``pattern`` (a Python regular expression searched for in
         the text of :func:`normalise_text`: lower case, accents removed, runs of
         non-alphanumeric characters replaced by one space, one space added at each end),
-        ``region`` (canonical; null means "recognised, but no canonical region": the text maps
-        to None) and ``note``.
+        ``region`` (canonical; null means "recognised, but no canonical region": a text with
+        such a term maps to None) and ``note``. The regions of the terms found are combined
+        as :func:`region_of` describes.
     """
     return pl.DataFrame(
         {
@@ -233,15 +244,73 @@ def compile_rules(rules: Any) -> list[tuple[re.Pattern[str], str | None]]:
     return compiled
 
 
+# Components of the composite canonical regions (the rules of combine_regions, used by
+# recurct.dose.exam_region too).
+COMPONENTS: dict[str, frozenset[str]] = {
+    "head_neck": frozenset({"head", "neck"}),
+    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
+    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
+}
+_COMBINED: dict[frozenset[str], str] = {v: k for k, v in COMPONENTS.items()}
+
+
+def combine_regions(regions: Any) -> str | None:
+    """The one region that canonical ``regions`` (``"other"`` and None aside) make together,
+    or None if they make none.
+
+    The composite rules of :func:`recurct.dose.exam_region` (its rules 3 and 4): one region,
+    or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``), give that
+    region; regions whose parts make a composite exactly give the composite (chest + abdomen
+    + pelvis -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
+    ``abdomen_pelvis``). Anything else (chest + neck, head + chest, chest + abdomen) is None.
+
+    >>> combine_regions(["pelvis", "abdomen", "chest"])
+    'chest_abdomen_pelvis'
+    >>> combine_regions(["neck", "chest"]) is None
+    True
+    """
+    parts: set[str] = set()
+    for r in regions:
+        if r is not None and r != "other":
+            parts |= COMPONENTS.get(str(r), {str(r)})
+    if len(parts) == 1:
+        return next(iter(parts))
+    return _COMBINED.get(frozenset(parts))
+
+
+def _terms(norm: str, compiled: list[tuple[re.Pattern[str], str | None]]) -> list[str | None]:
+    """The region of every term the rules find in the normalised text, rule by rule; a
+    term's text is blanked once taken, so no later rule reads it again."""
+    found: list[str | None] = []
+    for pattern, region in compiled:
+        pos = 0
+        while pos <= len(norm):
+            m = pattern.search(norm, pos)
+            if m is None:
+                break
+            if not m.group().strip():  # a match of spaces only (or empty) takes no term
+                pos = m.end() + 1 if m.end() == m.start() else m.end()
+                continue
+            found.append(region)
+            norm = norm[: m.start()] + " " * (m.end() - m.start()) + norm[m.end() :]
+            pos = m.start()
+    return found
+
+
 def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
-    """The region of the first rule of ``compiled`` matching ``text`` (None if none does)."""
+    """The region of ``text`` by the rules ``compiled``: every term found (:func:`_terms`),
+    combined by :func:`combine_regions`. None if no term is found, if a term whose rule has
+    no region (None) is found, or if the terms make no one region; ``"other"`` (whole body)
+    only when every term found is ``"other"`` (a whole-body scan is not narrowed by a region
+    named beside it)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return None
-    norm = normalise_text(str(text))
-    for pattern, region in compiled:
-        if pattern.search(norm):
-            return region
-    return None
+    found = _terms(normalise_text(str(text)), compiled)
+    if not found or None in found:
+        return None
+    if "other" in found:
+        return "other" if set(found) == {"other"} else None
+    return combine_regions(found)
 
 
 @renamed(rules="region_rules")
@@ -250,13 +319,21 @@ def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
 
     The text is normalised (:func:`normalise_text`: lower case, accents removed, every run of
     characters other than letters and digits becomes one space, one space at each end), then
-    the rules of :func:`region_rules` are tried in order and the first match wins. Nothing
-    matched gives None: the function never guesses.
+    the rules of :func:`region_rules` are tried in order, each taking every term it finds
+    (a term taken is not read again by a later rule, so "thoracic spine" is one spine term,
+    not also a chest term). The regions of all the terms are then combined, whatever their
+    order in the text, by the composite rules of :func:`recurct.dose.exam_region`: one region,
+    or parts of one region (``abdomen`` + ``abdomen_pelvis``), give it; parts that make a
+    composite exactly give the composite (chest + abdomen + pelvis in any order ->
+    ``"chest_abdomen_pelvis"``, head + neck -> ``"head_neck"``, abdomen + pelvis ->
+    ``"abdomen_pelvis"``). Nothing found, a term whose rule has no region, or terms that make
+    no one region ("Neck Chest", "Head Chest") give None: the function never guesses.
 
     Decisions worth knowing: "Entire body"/"whole body"/``WHOLEBODY`` -> ``"other"`` (a
-    recognised region outside the canonical list, which no conversion-factor table covers);
-    CAP/TAP/trunk and "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest with
-    abdomen but without pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" ->
+    recognised region outside the canonical list, which no conversion-factor table covers),
+    but None when a specific region is named beside it (a whole-body scan is not narrowed by
+    it); CAP/TAP/trunk and "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest
+    with abdomen but without pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" ->
     ``"spine"``); sinus, brain, facial bones -> ``"head"``; KUB and CT colonography ->
     ``"abdomen_pelvis"``; cardiac -> ``"chest"``; hip and shoulder -> None (they fit neither
     pelvis nor extremity cleanly); localisers, bolus tracking and test names ("Topogram",
@@ -270,8 +347,9 @@ def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
         The text (for a column of them use :func:`normalise_region`).
     region_rules : mapping, sequence of (pattern, region) pairs, or a table with columns
         ``pattern`` and ``region``, optional
-        Extra rules, tried before the built-in ones (so they can override them). Patterns are
-        searched in the normalised text described above; a region of None maps to None.
+        Extra rules, tried before the built-in ones (so they can override them: a term your
+        rule finds is not read by a shipped one). Patterns are searched in the normalised text
+        described above; a text in which a rule with region None finds a term maps to None.
 
     Returns
     -------

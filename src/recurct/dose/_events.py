@@ -6,17 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from recurct.errors import ParameterError
-
-# Components of the composite canonical regions (exam_region).
-_COMPONENTS: dict[str, frozenset[str]] = {
-    "head_neck": frozenset({"head", "neck"}),
-    "abdomen_pelvis": frozenset({"abdomen", "pelvis"}),
-    "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
-}
-_COMBINED: dict[frozenset[str], str] = {v: k for k, v in _COMPONENTS.items()}
+from recurct.regions import combine_regions
 
 
 def exam_region(
@@ -75,13 +69,7 @@ def exam_region(
     specific = [i for i in idx if regions[i] != "other"]
     if not specific:
         return "other"
-    names = {str(regions[i]) for i in specific}
-    parts: set[str] = set()
-    for r in names:
-        parts |= _COMPONENTS.get(r, {r})
-    if len(parts) == 1:
-        return next(iter(parts))
-    whole = _COMBINED.get(frozenset(parts))
+    whole = combine_regions(str(regions[i]) for i in specific)  # rules 3 and 4
     if whole is not None:
         return whole
     totals: dict[str, float] = {}
@@ -94,6 +82,9 @@ def exam_region(
     if not seen_dlp:
         return "other"
     return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
+
+
+_SKIP = "__recurct_no_dlp_needed"
 
 
 def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
@@ -126,20 +117,37 @@ def main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:
     ]
 
 
-def sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """Events -> one row per study (see :func:`effective_dose`)."""
+def sum_events(
+    df: pl.DataFrame, region_column: str, no_dlp_needed: np.ndarray | None = None
+) -> pl.DataFrame:
+    """Events -> one row per study (see :func:`effective_dose`).
+
+    No partial sums: a study's ``dlp_mgycm`` is null if an event's DLP is null (except the
+    events of ``no_dlp_needed``, localizers that contribute 0 by definition), its
+    ``effective_dose_msv`` null if an event's dose is null, and its ``dose_method`` null
+    where its dose is.
+    """
+    skip = np.zeros(df.height, dtype=bool) if no_dlp_needed is None else no_dlp_needed
+    df = df.with_columns(pl.Series(_SKIP, skip, dtype=pl.Boolean))
     if "event_uid" in df.columns:
         df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
     main_region = main_regions(df, region_column).rename({"__main": "__region"})
     special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
-    special |= {"ctdivol_mgy", region_column, "localizer"}
+    special |= {"ctdivol_mgy", region_column, "localizer", _SKIP}
+    dose_known = pl.col("effective_dose_msv").null_count() == 0
     aggs = [
-        pl.col("dlp_mgycm").sum(),
-        pl.when(pl.col("effective_dose_msv").null_count() == 0)
+        pl.when((pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any())
+        .then(None)
+        .otherwise(pl.col("dlp_mgycm").sum())
+        .alias("dlp_mgycm"),
+        pl.when(dose_known)
         .then(pl.col("effective_dose_msv").sum())
         .otherwise(None)
         .alias("effective_dose_msv"),
-        pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "),
+        pl.when(dose_known)
+        .then(pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "))
+        .otherwise(None)
+        .alias("dose_method"),
         pl.len().cast(pl.Int64).alias("n_events"),
     ]
     if "ctdivol_mgy" in df.columns:
@@ -160,4 +168,3 @@ def sum_events(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
 # ---------------------------------------------------------------------------------------------
 # Diagnostic reference levels
 # ---------------------------------------------------------------------------------------------
-

@@ -164,6 +164,10 @@ def lookup(
     """Vectorised k lookup.
 
     ``sexes``: 0 (F), 1 (M) or -1 (other or missing) per row, used by sex-specific tables.
+    Age and sex are needed only by the rows whose region's factors depend on them (a table
+    of yours may tabulate chest by sex and head for both, spine for all ages and chest by
+    age): ``ages=None`` or ``sexes=None`` stand for missing values, and a row that needs one
+    gets the reason ``NO_AGE`` / ``NO_SEX``.
     Returns ``(k, reason, used_region)``: ``k`` NaN where ``reason != OK``; ``used_region``
     the BODY_REGIONS index whose factor was used (-1 where none).
     """
@@ -177,10 +181,12 @@ def lookup(
         return k_ext[0][r, a] if k_ext.shape[0] == 1 else k_ext[sx, r, a]
 
     if t.sexes:
-        if sexes is None:
-            raise ParameterError(f"table {t.name!r} depends on sex: pass sexes= (F or M per row)")
-        sx = np.where(sexes < 0, 0, sexes).astype(np.intp)
-        no_sex = sexes < 0
+        # sex is needed where the region's factors differ between F and M
+        f, m = k_ext[0], k_ext[1]
+        by_sex = ~np.all((f == m) | (np.isnan(f) & np.isnan(m)), axis=1)
+        sx_given = np.full(n, -1, dtype=np.int64) if sexes is None else sexes
+        no_sex = (sx_given < 0) & by_sex[row]
+        sx = np.where(sx_given < 0, 0, sx_given).astype(np.intp)
     else:
         sx = np.zeros(n, dtype=np.intp)
         no_sex = np.zeros(n, dtype=bool)
@@ -188,15 +194,18 @@ def lookup(
     if not t.age_dependent:
         k = at(sx, row, 0)
     else:
-        if ages is None:
-            raise ParameterError(
-                f"table {t.name!r} depends on age: pass ages= (age at the exam in years, "
-                f"tabulated ages {', '.join(t.age_labels)})"
-            )
-        bad_age = ~((ages >= 0.0) & (ages <= MAX_AGE))  # NaN included
-        k = _by_age(lambda j: at(sx, row, j), t.ages, ages, age_rule)
+        # age is needed where the region's factors (for the row's sex) vary with age
+        first = k_ext[:, :, :1]
+        same = (k_ext == first) | (np.isnan(k_ext) & np.isnan(first))
+        by_age = ~np.all(same, axis=2)  # (sex, region row)
+        needs = by_age[sx if by_age.shape[0] > 1 else 0, row]
+        given = np.full(n, np.nan) if ages is None else ages
+        bad_age = needs & ~((given >= 0.0) & (given <= MAX_AGE))  # NaN included
+        use = np.where(needs, given, t.ages[0])  # any column serves a row that needs none
+        k = _by_age(lambda j: at(sx, row, j), t.ages, use, age_rule)
         if bad_age.any():
             k[bad_age] = np.nan
+        ages = given
     if no_sex.any():
         k[no_sex] = np.nan
     used = row.astype(np.int64) - 1

@@ -45,7 +45,6 @@ KTABLE_COLUMNS: tuple[str, ...] = (
 :func:`table`)."""
 
 
-
 def _split_header(text: str) -> tuple[dict[str, str], str]:
     """``# key: value`` header lines (anywhere) and the CSV body."""
     meta: dict[str, str] = {}

@@ -5,23 +5,30 @@
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.dose._tables import (
+    NUM_OK,
+    NUM_WHAT,
     check_numbers,
     data_names,
     is_shipped_name,
+    listing,
+    numbers,
     read_data_file,
     table_error,
     text_column,
     user_table,
 )
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 from recurct.schema import BODY_REGIONS
 
 if TYPE_CHECKING:
@@ -172,10 +179,52 @@ def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
     return _as_drl(name)[2].clone()
 
 
+# the quantities compared: (name in the output, column, label in messages)
+_QUANTITIES = (("ctdivol", "ctdivol_mgy", "CTDIvol"), ("dlp", "dlp_mgycm", "DLP"))
+
+
+@dataclass
+class _LeftOut:
+    """What a DRL comparison left out: exams (by reason, with a few of their keys) and
+    values (by reason); ``strict=False`` warns with these counts."""
+
+    exams: dict[str, list[Any]] = field(default_factory=dict)
+    values: dict[str, int] = field(default_factory=dict)
+
+    def exam(self, reason: str, keys: pl.Series) -> None:
+        if keys.len():
+            shown = keys.cast(pl.Utf8).unique(maintain_order=True).head(5).to_list()
+            self.exams[reason] = [keys.len(), shown]
+
+    def warn(self, fn: str, drl: str) -> None:
+        parts = []
+        if self.exams:
+            n = sum(c for c, _ in self.exams.values())
+            why = ", ".join(f"{c} {r} {shown}" for r, (c, shown) in self.exams.items())
+            parts.append(f"left {n} exam(s) out of the comparison with DRL set {drl!r} ({why})")
+        if self.values:
+            n = sum(self.values.values())
+            why = ", ".join(f"{c} {r}" for r, c in self.values.items())
+            parts.append(f"left {n} value(s) out as no value ({why})")
+        if parts:
+            warnings.warn(f"{fn} {'; '.join(parts)}", DroppedRowsWarning, stacklevel=3)
+
+
 def _attach_drl(
-    df: pl.DataFrame, drl: Any, exam_type_column: str, region_column: str, strict: bool
-) -> tuple[pl.DataFrame, str]:
-    """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys."""
+    df: pl.DataFrame,
+    drl: Any,
+    exam_type_column: str,
+    region_column: str,
+    strict: bool,
+    left: _LeftOut,
+) -> tuple[pl.DataFrame, str, str]:
+    """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys.
+
+    Returns ``(df, the column matched, the DRL set's name)``. Keys that are not the set's
+    (an exam type not in it; a region that is not canonical) are an error (``strict``) or
+    counted in ``left``; a null key or a canonical region without a DRL is left out as
+    documented, without a count.
+    """
     drl, _, levels = _as_drl(drl)
     if exam_type_column in df.columns:
         key = pl.col(exam_type_column).cast(pl.Utf8)
@@ -199,16 +248,23 @@ def _attach_drl(
     df = df.with_columns(key.alias("__exam_type"))
     known = set(levels["exam_type"].to_list())
     if source == exam_type_column:
-        unknown = df.filter(
-            pl.col("__exam_type").is_not_null() & ~pl.col("__exam_type").is_in(list(known))
-        )
-        if unknown.height and strict:
-            vals = unknown["__exam_type"].unique(maintain_order=True).head(10).to_list()
+        given = df[exam_type_column].cast(pl.Utf8, strict=False)
+        unknown = given.filter(given.is_not_null() & ~given.is_in(list(known)))
+        what, hint = f"exam type not in DRL set {drl!r}", f"valid keys: {sorted(known)}"
+    else:
+        given = df[region_column].cast(pl.Utf8, strict=False)
+        unknown = given.filter(given.is_not_null() & ~given.is_in(list(BODY_REGIONS)))
+        what = "body region that is not canonical"
+        hint = "map free text with recurct.dose.normalise_region first"
+    if unknown.len():
+        if strict:
+            vals = unknown.unique(maintain_order=True).head(10).to_list()
             raise DataError(
-                f"{unknown.height} row(s) have exam types not in DRL set {drl!r}: {vals}; "
-                f"valid keys: {sorted(known)} (recurct.dose.drl_table({drl!r})). "
+                f"{unknown.len()} row(s) have a{'n' if what[0] == 'e' else ''} {what} "
+                f"(column {source!r}): {vals}; {hint} (recurct.dose.drl_table({drl!r})). "
                 "Pass strict=False to leave them out."
             )
+        left.exam(f"with a{'n' if what[0] == 'e' else ''} {what}", unknown)
     lv = levels.select(
         pl.col("exam_type").alias("__exam_type"),
         pl.col("ctdivol_mgy").alias("drl_ctdivol_mgy"),
@@ -220,7 +276,40 @@ def _attach_drl(
         .then(pl.col("__exam_type"))
         .alias("__exam_type")
     )
-    return df, source
+    return df, source, drl
+
+
+def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut) -> pl.DataFrame:
+    """``__ctdivol_mgy`` and ``__dlp_mgycm``: the values compared, as Float64.
+
+    Null or NaN is no value (not counted); a value that is negative, infinite or not a
+    number (text is read as a number where it is one) is no value either, and on a row
+    compared (one with an exam type of the set) it is an error (``strict``) naming the rows
+    and column, or counted in ``left``.
+    """
+    compared = df["__exam_type"].is_not_null().to_numpy()
+    cols, problems = [], []
+    for _, col, label in _QUANTITIES:
+        if col not in df.columns:
+            cols.append(pl.lit(None, pl.Float64).alias(f"__{col}"))
+            continue
+        v, code = numbers(df[col])
+        idx = np.flatnonzero((code != NUM_OK) & compared)
+        if idx.size:
+            raw = df[col].gather(idx).cast(pl.Utf8, strict=False).to_list()
+            for i, r in zip(idx.tolist(), raw):
+                problems.append((i, col, r, NUM_WHAT[int(code[i])].format(label)))
+        cols.append(pl.Series(f"__{col}", v, dtype=pl.Float64).fill_nan(None))
+    if problems and strict:
+        problems.sort()
+        raise DataError(
+            f"{fn}: {len(problems)} value(s) cannot be compared with a DRL:\n"
+            + listing(problems[:20], len(problems), 20)
+            + "\nFix them, or pass strict=False to leave them out (as no value)."
+        )
+    for _, _, _, why in problems:
+        left.values[why] = left.values.get(why, 0) + 1
+    return df.with_columns(cols)
 
 
 def flag_above_drl(
@@ -236,16 +325,55 @@ def flag_above_drl(
     Adds ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm`` (the DRLs of the exam's type; null where
     the exam type is not in the set or the source sets none) and ``above_drl_ctdivol`` and
     ``above_drl_dlp`` (Boolean: the exam's value is strictly greater than the DRL; null where
-    the value or the DRL is null). Exam types are matched as in :func:`compare_to_drl`.
+    the value or the DRL is null). Exam types are matched as in :func:`compare_to_drl`, and
+    values are read as there: null or NaN is no value; a negative, infinite or non-numeric
+    value is an error (``strict=True``) or no value, counted in a warning (``strict=False``).
+
+    Parameters
+    ----------
+    exams : polars, pandas or pyarrow table
+        With ``ctdivol_mgy`` and/or ``dlp_mgycm`` and the exam-type (or region) column.
+    drl, exam_type_column, region_column, strict
+        As in :func:`compare_to_drl`.
+
+    Returns
+    -------
+    polars.DataFrame or pandas.DataFrame
+        The input with the four columns added, one row per input row (pandas with the
+        input's index).
+
+    Raises
+    ------
+    DataError
+        With ``strict=True``: an exam type not in the set (a body region that is not
+        canonical, for a set matched by region), or a value that is negative, infinite or
+        not a number on a row compared, naming them.
+
+    Warns
+    -----
+    DroppedRowsWarning
+        With ``strict=False``, counting by reason the exams and values left out.
     """
     df, kind = to_polars(exams)
-    out, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
-    flags = []
-    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
-        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
-        flags.append((val > pl.col(f"drl_{col}")).alias(f"above_drl_{q}"))
-    out = out.with_columns(flags).drop("__exam_type")
-    return from_polars(out, kind)
+    left = _LeftOut()
+    out, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
+    out = _values(out, "flag_above_drl", strict, left)
+    left.warn("flag_above_drl", name)
+    flags = [
+        (pl.col(f"__{col}") > pl.col(f"drl_{col}")).alias(f"above_drl_{q}")
+        for q, col, _ in _QUANTITIES
+    ]
+    out = out.with_columns(flags).drop("__exam_type", *(f"__{c}" for _, c, _ in _QUANTITIES))
+    return _same_index(from_polars(out, kind), exams, kind)
+
+
+def _same_index(out: Any, exams: Any, kind: str) -> Any:
+    """pandas output of a function returning one row per input row gets the input's index
+    (so ``exams["x"] = f(exams)["x"]`` aligns)."""
+    index = getattr(exams, "index", None)
+    if kind == "pandas" and index is not None and len(index) == len(out):
+        out.index = index
+    return out
 
 
 @renamed(by="site")
@@ -264,9 +392,17 @@ def compare_to_drl(
     ``exam_type`` values, listed by :func:`drl_table` (UK DRLs are set per clinical indication, so
     the user assigns them, e.g. ``"chest_lung_cancer"``). For sets keyed by region
     (``arpansa_adult``), when there is no ``exam_type_column`` the canonical ``body_region``
-    is mapped instead (``head`` -> ``head``, ...; regions without a DRL are left out).
-    Exams with no exam type (null, or an unmapped region) are left out; an exam type that is
-    not a key of the set is an error (``strict=True``) or left out (``strict=False``).
+    is mapped instead (``head`` -> ``head``, ...; canonical regions without a DRL, such as
+    ``spine``, are left out). Exams with no exam type (null, or a canonical region without a
+    DRL) are left out. An exam type that is not a key of the set, or (matching by region) a
+    region that is not canonical (``"Head"``, ``"chest "``: map free text with
+    :func:`normalise_region`), is an error (``strict=True``) or left out, counted by reason in
+    a :class:`~recurct.errors.DroppedRowsWarning` (``strict=False``).
+
+    Values: null (or NaN) is no value, as in ``n_q`` below. Text is read as a number where it
+    is one (``"790"``). A value that is negative, infinite or not a number is not a value
+    either: with ``strict=True`` an error naming its rows and column, with ``strict=False``
+    left out and counted in the warning.
 
     Parameters
     ----------
@@ -295,6 +431,18 @@ def compare_to_drl(
         strictly above the DRL) and ``share_above_q`` (``n_above_q / n_q``, a fraction).
         Statistics without data or without a DRL are null. The units are those of the input:
         mGy for CTDIvol, mGy·cm for DLP.
+
+    Raises
+    ------
+    DataError
+        With ``strict=True``: exam types not in the set (regions that are not canonical, for
+        a set matched by region), or values that are negative, infinite or not a number on
+        rows compared, naming them.
+
+    Warns
+    -----
+    DroppedRowsWarning
+        With ``strict=False``, counting by reason the exams and values left out.
     """
     df, kind = to_polars(exams)
     if site is not None and not isinstance(site, str):
@@ -307,11 +455,14 @@ def compare_to_drl(
         )
     if "ctdivol_mgy" not in df.columns and "dlp_mgycm" not in df.columns:
         raise DataError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
-    flagged, _ = _attach_drl(df, drl, exam_type_column, region_column, strict)
+    left = _LeftOut()
+    flagged, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
+    flagged = _values(flagged, "compare_to_drl", strict, left)
+    left.warn("compare_to_drl", name)
     flagged = flagged.filter(pl.col("__exam_type").is_not_null())
     aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n_exams")]
-    for q, col in (("ctdivol", "ctdivol_mgy"), ("dlp", "dlp_mgycm")):
-        val = pl.col(col).cast(pl.Float64) if col in df.columns else pl.lit(None, pl.Float64)
+    for q, col, _ in _QUANTITIES:
+        val = pl.col(f"__{col}")
         lvl = pl.col(f"drl_{col}").first()
         aggs += [
             val.count().cast(pl.Int64).alias(f"n_{q}"),

@@ -30,7 +30,16 @@ from recurct.dose._lookup import (
     resolve_tables,
     sex_codes,
 )
-from recurct.dose._tables import NUM_OK, NUM_WHAT, AgeRule, KTable, ktable, listing, numbers
+from recurct.dose._tables import (
+    MAX_AGE,
+    NUM_OK,
+    NUM_WHAT,
+    AgeRule,
+    KTable,
+    ktable,
+    listing,
+    numbers,
+)
 from recurct.errors import DataError, DoseConversionError, DoseConversionWarning, ParameterError
 from recurct.schema import BODY_REGIONS, MAX_EXAM_DOSE_MSV
 
@@ -61,12 +70,16 @@ def _raw_values(s: pl.Series, idx: np.ndarray) -> pl.Series:
     return s.gather(idx).cast(pl.Utf8, strict=False)
 
 
-def _raise_problems(problems: pl.DataFrame, show: int = 50) -> None:
+def _raise_problems(
+    problems: pl.DataFrame, examples: Mapping[str, str] | None = None, show: int = 50
+) -> None:
     shown = problems.select("row", "column", "value", "reason").head(show).rows()
+    notes = "".join(f"\n  ({why}: {ex})" for why, ex in (examples or {}).items())
     raise DoseConversionError(
         f"effective dose could not be computed for {problems['row'].n_unique()} row(s) "
         f"({problems.height} problem(s)):\n"
         + listing(shown, problems.height, show)
+        + notes
         + "\nFix the data, pass fallback=/fallback_table= for untabulated regions, or pass "
         "strict=False to leave these doses null.",
         problems,
@@ -95,7 +108,9 @@ def effective_dose(
     exams : polars, pandas or pyarrow table
         Canonical exam table (or event table, see ``level``) with ``dlp_mgycm`` (mGy·cm), the
         region column and, for age-dependent tables, ``age_years`` (for sex-specific tables of
-        yours, ``sex``).
+        yours, ``sex``). Age and sex are needed only by the rows whose region's factors depend
+        on them (a table of yours may give spine one factor for every age, or head one factor
+        for both sexes).
     table, age_rule, fallback, fallback_table, kv, adult_from
         As in :func:`k_factors`: ``table`` and ``fallback_table`` are shipped names or your
         own tables (a CSV path or a data frame, see :func:`table`), so a national table can
@@ -109,7 +124,8 @@ def effective_dose(
     strict : bool
         If True, raise :class:`DoseConversionError` listing every row that cannot be
         converted (row, column, reason). If False, leave those doses null (never zero) and
-        warn once with :class:`DoseConversionWarning`, counting them by reason.
+        warn once with :class:`DoseConversionWarning`, counting them by reason (the
+        implausible doses as one reason, with a few of the doses computed).
     max_dose_msv : float or None, default :data:`recurct.schema.MAX_EXAM_DOSE_MSV`
         Plausibility bound of one row's effective dose (mSv), the one :func:`recurct.validate`
         applies (its rationale is documented there): a dose kept from the input, or computed
@@ -133,13 +149,21 @@ def effective_dose(
         ``"custom"`` for a frame; ``" (adult from A y)"`` is added when ``adult_from`` moves
         the adult column. Every computed dose is finite and >= 0.
 
+        The pandas result of an exam table keeps the input's index (one row per input row).
+
         At event level the result has one row per ``study_uid``, in order of first
-        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events
-        (``effective_dose_msv`` is null if any event's dose is null: a partial sum would
-        understate the dose), ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
+        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events, never
+        partial ones (a partial sum would understate the dose): ``dlp_mgycm`` is null if an
+        event's DLP is null (a localizer that contributes 0 by definition aside),
+        ``effective_dose_msv`` is null if an event's dose is null, and ``dose_method`` is then
+        null too; ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
         :func:`exam_region` of the events, ``n_events`` counts the events, ``dose_method``
         joins the distinct event methods with ``"; "``, and every other column takes its
-        first non-null value. ``event_uid`` and ``localizer`` are dropped.
+        first non-null value. ``event_uid`` and ``localizer`` are dropped. ``localizer`` is
+        read as a boolean (also from text or numbers: true/false, yes/no, y/n, 1/0, any case)
+        and ``ctdivol_mgy`` as a number (also from text); a value that is neither becomes null
+        (an unreadable localizer flag is not a localizer), counted in a
+        :class:`DoseConversionWarning`.
 
         Localizers (event level, boolean column ``localizer``, as written by
         :func:`recurct.io.read_rdsr`): a localizer's dose is in its own DLP where the report
@@ -150,7 +174,9 @@ def effective_dose(
 
         Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
         below 18 (the adult start of ``shrimpton_age``) warn with
-        :class:`DoseConversionWarning`, counting those rows; the values are not changed.
+        :class:`DoseConversionWarning`, counting those rows (and, apart, the rows whose
+        ``age_years`` is not an age: outside 0-130 or not a number); the values are not
+        changed.
 
     Raises
     ------
@@ -158,9 +184,13 @@ def effective_dose(
         With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
         (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
         non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
-        tables only); and duplicated ``(study_uid, event_uid)`` pairs at event level.
-    ValueError
-        If a needed column is missing or an argument is invalid.
+        tables only, rows whose factors depend on age); and duplicated
+        ``(study_uid, event_uid)`` pairs at event level.
+    DataError
+        If a needed column is missing (``age_years`` / ``sex`` with ``strict=True``, when a
+        row's factor depends on it).
+    ParameterError
+        If an argument is invalid.
 
     Examples
     --------
@@ -178,7 +208,9 @@ def effective_dose(
     event = level == "event" or (level == "auto" and "event_uid" in df.columns)
     needs_age = t.age_dependent or (ft is not None and ft.age_dependent)
     needs_sex = bool(t.sexes or (ft is not None and ft.sexes))
-    _require_columns(df, t.name, region_column, needs_age, needs_sex, event)
+    _require_columns(df, t.name, region_column, event)
+    if event:
+        df = _event_columns(df)
     raw = _with_dose_columns(df)  # values as given, for problem rows
     df, inp = _numeric_inputs(raw)
     df, lookup_column, loc = _lookup_regions(df, region_column, event)
@@ -190,10 +222,19 @@ def effective_dose(
         return df[col] if every else df[col].gather(rows)
 
     reg = region_codes(pick(lookup_column), region_column)
-    ages = _age_values(pick("age_years")) if needs_age else None
-    sexes = sex_codes(pick("sex"), rows.size) if needs_sex else None
+    # age and sex are read where the tables use them; a row needs them only where its
+    # region's factors depend on them (a missing column reads as missing values)
+    ages = sexes = None
+    if needs_age:
+        ages = _age_values(pick("age_years")) if "age_years" in df.columns else None
+        ages = np.full(rows.size, np.nan) if ages is None else ages
+    if needs_sex:
+        sexes = sex_codes(pick("sex"), rows.size) if "sex" in df.columns else None
+        sexes = np.full(rows.size, -1, dtype=np.int64) if sexes is None else sexes
     k, reason, used, from_ft = lookup_with_fallback_table(reg, ages, t, ft, age_rule, fb, sexes)
     out = _classify(reason, inp, rows, every, loc, k, todo.limit)
+    if strict:
+        _needed_columns(df, t.name, out, ("age_years", NO_AGE), ("sex", NO_SEX))
     problems = _Problems(rows)
     _lookup_problems(problems, df, out, region_column, pick, t, ft)
     _dose_problems(problems, raw, out, inp, todo)
@@ -203,7 +244,7 @@ def effective_dose(
     if ft is not None:
         _warn_adult_only(ft, df, rows, out.ok & from_ft)
     n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum())
-    _raise_or_warn(problems.frame(), strict, n_null)
+    _raise_or_warn(problems, strict, n_null)
     fallback_label = None if ft is None else f"{ft.name}/{age_rule} (fallback table)"
     base = f"{t.name}/{age_rule}"
     label = _method_labels(df, base, fallback_label, out, reg.codes, used, from_ft, todo)
@@ -219,24 +260,89 @@ def effective_dose(
     if lookup_column != region_column:
         df = df.drop(lookup_column)
     if event:
-        df = sum_events(df, region_column)
-    return from_polars(df, kind)
+        no_dlp_needed = np.zeros(df.height, dtype=bool)
+        no_dlp_needed[rows[out.exempt]] = True  # localizers that contribute 0 by definition
+        return from_polars(sum_events(df, region_column, no_dlp_needed), kind)
+    out_frame = from_polars(df, kind)
+    index = getattr(exams, "index", None)
+    if kind == "pandas" and index is not None and len(index) == df.height:
+        out_frame.index = index  # one row per input row: keep the caller's index
+    return out_frame
 
 
-def _require_columns(
-    df: pl.DataFrame, table: str, region_column: str, age: bool, sex: bool, event: bool
-) -> None:
-    """The columns the conversion needs, or a ValueError naming those missing."""
-    required = ["dlp_mgycm", region_column] + (["age_years"] if age else [])
-    required += ["sex"] if sex else []
-    if event:
-        required.append("study_uid")
+def _require_columns(df: pl.DataFrame, table: str, region_column: str, event: bool) -> None:
+    """The columns every conversion needs, or a DataError naming those missing."""
+    required = ["dlp_mgycm", region_column] + (["study_uid"] if event else [])
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError(
             f"effective_dose needs column(s) {missing} (table {table!r}); "
             f"the table has {df.columns}. Map your columns first (recurct.read_exams)."
         )
+
+
+def _needed_columns(df: pl.DataFrame, table: str, out: _Outcome, *cols: tuple[str, int]) -> None:
+    """A DataError naming ``age_years`` / ``sex`` when the table has no such column and a
+    row's factor depends on it (rows whose factors do not are converted without it; with
+    ``strict=False`` the rows that need it are left null like rows with a missing value)."""
+    for col, code in cols:
+        n = int(np.count_nonzero(out.reason == code))
+        if col not in df.columns and n:
+            raise DataError(
+                f"effective_dose needs column(s) {[col]} (table {table!r}): the factors of "
+                f"{n} row(s) depend on it; the table has {df.columns}. Map your columns first "
+                "(recurct.read_exams)."
+            )
+
+
+_TRUE = ("true", "t", "yes", "y", "1", "1.0")
+_FALSE = ("false", "f", "no", "n", "0", "0.0")
+
+
+def _event_columns(df: pl.DataFrame) -> pl.DataFrame:
+    """Event level: ``localizer`` read as Boolean (true/false, yes/no, y/n, 1/0, any case)
+    and ``ctdivol_mgy`` as Float64 (text read as a number where it is one); a value that is
+    neither (for CTDIvol: negative, infinite or not a number) becomes null, and a
+    :class:`DoseConversionWarning` counts them (an unreadable localizer flag is not a
+    localizer, so its event needs a DLP like any other)."""
+    bad: list[str] = []
+    new: list[pl.Series] = []
+    if "localizer" in df.columns and df.schema["localizer"] != pl.Boolean:
+        s = df["localizer"]
+        if (
+            s.dtype.is_numeric()
+            or s.dtype in (pl.Utf8, pl.Categorical, pl.Null)
+            or isinstance(s.dtype, pl.Enum)
+        ):
+            u = s.cast(pl.Utf8, strict=False).str.strip_chars().str.to_lowercase()
+            flag = pl.select(
+                pl.when(u.is_in(_TRUE)).then(True).when(u.is_in(_FALSE)).then(False)
+            ).to_series()
+        else:  # dates, lists, ...: no flag
+            flag = pl.Series([None] * s.len(), dtype=pl.Boolean)
+        unread = s.is_not_null() & flag.is_null()
+        if s.dtype.is_float():
+            unread = unread & ~s.is_nan()
+        if unread.any():
+            shown = s.filter(unread).cast(pl.Utf8, strict=False).unique(maintain_order=True)
+            bad.append(
+                f"{unread.sum()} localizer value(s) not true/false, yes/no, y/n or 1/0 "
+                f"({shown.head(5).to_list()}; taken as not a localizer)"
+            )
+        new.append(flag.alias("localizer"))
+    if "ctdivol_mgy" in df.columns:
+        v, code = numbers(df["ctdivol_mgy"])
+        if code.any():
+            shown = df["ctdivol_mgy"].filter(pl.Series(code != NUM_OK))
+            shown = shown.cast(pl.Utf8, strict=False).unique(maintain_order=True).head(5)
+            bad.append(
+                f"{int(np.count_nonzero(code))} ctdivol_mgy value(s) negative, infinite or "
+                f"not a number ({shown.to_list()}; set null)"
+            )
+        new.append(pl.Series("ctdivol_mgy", v, dtype=pl.Float64).fill_nan(None))
+    if bad:
+        warnings.warn(f"effective_dose: {'; '.join(bad)}", DoseConversionWarning, stacklevel=3)
+    return df.with_columns(new) if new else df
 
 
 def _with_dose_columns(df: pl.DataFrame) -> pl.DataFrame:
@@ -378,11 +484,13 @@ def _classify(
 
 
 class _Problems:
-    """Problem rows (row of the user's input, column, value as given, reason)."""
+    """Problem rows (row of the user's input, column, value as given, reason), and for a
+    reason shared by rows with different details (the implausible doses) a few of them."""
 
     def __init__(self, rows: np.ndarray) -> None:
         self.rows = rows
         self.parts: list[pl.DataFrame] = []
+        self.examples: dict[str, str] = {}
 
     def add_at(
         self, at: np.ndarray, column: str, values: pl.Series, reasons: Sequence[str] | np.ndarray
@@ -424,13 +532,20 @@ def _lookup_problems(
     p.add(idx, region_column, df[region_column].gather(rows[idx]), texts[reason[idx]])
     idx = np.flatnonzero(out.bad_age & (reason != NO_SEX))
     if idx.size:  # the ages as given (text that is not a number shows as itself)
-        given = _raw_values(df["age_years"], rows[idx])
+        given = _raw_values(_column(df, "age_years"), rows[idx])
         why = texts[reason[idx]]
         why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
         p.add(idx, "age_years", given, why)
     idx = np.flatnonzero(reason == NO_SEX)
     if idx.size:
-        p.add(idx, "sex", pick("sex").gather(idx), texts[reason[idx]])
+        p.add(idx, "sex", _column(df, "sex").gather(rows[idx]), texts[reason[idx]])
+
+
+def _column(df: pl.DataFrame, name: str) -> pl.Series:
+    """A column of ``df``, or all null where the table has none."""
+    if name in df.columns:
+        return df[name]
+    return pl.Series(name, [None] * df.height, dtype=pl.Utf8)
 
 
 def _dose_problems(
@@ -445,16 +560,15 @@ def _dose_problems(
     why = np.array([dlp_why[int(c)] for c in out.dlp_code[idx]], dtype=object)
     p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
     idx = np.flatnonzero(out.high)
-    why = np.array(
-        [
-            f"effective {too_high}: {e:g} mSv from this DLP"
-            if np.isfinite(e)
-            else "effective dose from this DLP is not a finite number"
-            for e in out.est[idx]
-        ],
-        dtype=object,
-    )
+    finite = np.isfinite(out.est[idx])
+    why = np.where(
+        finite, f"effective {too_high}", "effective dose from this DLP is not a finite number"
+    ).astype(object)
     p.add(idx, "dlp_mgycm", _raw_values(raw["dlp_mgycm"], rows[idx]), why)
+    if finite.any():  # one reason for every such row; a few of the doses shown once
+        doses = list(dict.fromkeys(f"{e:g}" for e in out.est[idx][finite][:100]))
+        more = ", ..." if len(doses) > 3 else ""
+        p.examples[f"effective {too_high}"] = f"computed {', '.join(doses[:3])}{more} mSv"
     idx = np.flatnonzero(todo.bad_kept)
     kept_why = [
         too_high if todo.kept_high[i] else NUM_WHAT[int(inp.dose_code[i])].format("dose")
@@ -474,13 +588,18 @@ def _repeated_events(p: _Problems, df: pl.DataFrame) -> None:
     )
 
 
-def _raise_or_warn(problems: pl.DataFrame | None, strict: bool, n_null: int) -> None:
+def _raise_or_warn(p: _Problems, strict: bool, n_null: int) -> None:
+    problems = p.frame()
     if problems is None:
         return
     if strict:
-        _raise_problems(problems)
+        _raise_problems(problems, p.examples)
     counts = problems.group_by("reason", maintain_order=True).len()
-    summary = ", ".join(f"{c['len']} {c['reason']}" for c in counts.iter_rows(named=True))
+    summary = ", ".join(
+        f"{c['len']} {c['reason']}"
+        + (f" ({p.examples[c['reason']]})" if c["reason"] in p.examples else "")
+        for c in counts.iter_rows(named=True)
+    )
     warnings.warn(
         f"effective_dose left {n_null} dose(s) null ({summary})",
         DoseConversionWarning,
@@ -536,16 +655,34 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
     if t.age_dependent or not t.shipped or "age_years" not in df.columns or not ok.any():
         return
     cut = ktable("shrimpton_age").adult_from
-    ages = df["age_years"].cast(pl.Float64, strict=False).to_numpy()[rows[ok]]
-    n_child = int(np.count_nonzero(ages < cut))  # NaN compares False
+    given = df["age_years"].gather(rows[ok])
+    ages = _age_values(given)
+    valid = (ages >= 0.0) & (ages <= MAX_AGE)  # NaN compares False
+    n_child = int(np.count_nonzero(valid & (ages < cut)))
+    # an age given that is no age (negative, above 130, text that is not a number) is not
+    # counted as a child's; null and NaN are missing ages
+    present = given.is_not_null().to_numpy()
+    if given.dtype.is_float():
+        present &= ~given.is_nan().fill_null(False).to_numpy()
+    n_bad = int(np.count_nonzero(present & ~valid))
+    if not (n_child or n_bad):
+        return
+    parts = []
     if n_child:
-        warnings.warn(
-            f"effective_dose: the adult-only table {t.name!r} was applied to {n_child} row(s) "
-            f"with age_years below {cut:g} (the adult start of 'shrimpton_age'); adult k "
-            "factors underestimate children's doses. Use an age-dependent table "
-            "(table='shrimpton_age' or table='nci_icrp103_120kv'). Values left unchanged.",
-            DoseConversionWarning,
-            stacklevel=3,
+        parts.append(
+            f"the adult-only table {t.name!r} was applied to {n_child} row(s) with age_years "
+            f"below {cut:g} (the adult start of 'shrimpton_age'); adult k factors underestimate "
+            "children's doses. Use an age-dependent table (table='shrimpton_age' or "
+            "table='nci_icrp103_120kv')"
         )
-
-
+    if n_bad:
+        parts.append(
+            f"{'it' if n_child else f'the adult-only table {t.name!r}'} was applied to "
+            f"{n_bad} row(s) whose age_years is not an age (outside 0-{MAX_AGE:g} years or "
+            "not a number), not counted as children"
+        )
+    warnings.warn(
+        f"effective_dose: {'; '.join(parts)}. Values left unchanged.",
+        DoseConversionWarning,
+        stacklevel=3,
+    )

@@ -10,6 +10,8 @@ import numpy as np
 import polars as pl
 
 from recurct.dose._lookup import (
+    NO_AGE,
+    NO_SEX,
     OK,
     as_float_array,
     lookup_error,
@@ -108,6 +110,9 @@ def table(name: Any, *, kv: float | None = None) -> pl.DataFrame:
 
     Examples
     --------
+    A table of yours (the factors are **made-up** example values, for the format only, not
+    from any publication):
+
     >>> import polars as pl
     >>> mine = pl.DataFrame({"region": ["spine", "extremity"], "k": [0.015, 0.0008]})
     >>> table(mine)["k"].to_list()
@@ -139,7 +144,9 @@ def k_factors(
         Canonical body regions (:data:`recurct.schema.BODY_REGIONS`); map free text first with
         :func:`normalise_region`.
     ages : array-like of float, scalar or None
-        Age at the exam in years; needed only by age-dependent tables.
+        Age at the exam in years; needed only by age-dependent tables, and only for the
+        regions whose factors depend on age (a table of yours may give spine one factor for
+        every age).
     table : str, path or data frame
         A shipped table from :func:`tables`, or your own (a CSV path or a frame; see
         :func:`table` for the format).
@@ -156,7 +163,8 @@ def k_factors(
         Tube voltage; checked against the table's (an error if the table is for another kV),
         or, for a table of yours with several voltages, the one to use.
     sexes : array-like of str, optional
-        ``"F"``/``"M"`` per row; needed only by sex-specific tables (a ``sex`` column).
+        ``"F"``/``"M"`` per row; needed only by sex-specific tables (a ``sex`` column), and
+        only for the regions whose factors differ between the sexes.
     adult_from : float, optional
         Age in years from which the adult (last) column of an age-dependent table applies,
         instead of the table's own (:func:`tables`, ``adult_from``); ignored by adult-only
@@ -187,15 +195,16 @@ def k_factors(
     t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     reg = region_codes(regions)
     age_arr = None if ages is None else as_float_array(ages, len(reg))
-    if age_arr is None and (t.age_dependent or (ft is not None and ft.age_dependent)):
+    sex_arr = None if sexes is None else sex_codes(sexes, len(reg))
+    k, reason, _, _ = lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback, sex_arr)
+    # ages and sexes are needed only where a region's factors depend on them
+    if age_arr is None and (reason == NO_AGE).any():
         raise ParameterError(
             f"table {(t if t.age_dependent else ft).name!r} depends on age: pass ages= "  # type: ignore[union-attr]
             "(age at the exam in years)"
         )
-    sex_arr = None if sexes is None else sex_codes(sexes, len(reg))
-    if sex_arr is None and (t.sexes or (ft is not None and ft.sexes)):
+    if sex_arr is None and (reason == NO_SEX).any():
         raise ParameterError("the table depends on sex: pass sexes= ('F' or 'M' per row)")
-    k, reason, _, _ = lookup_with_fallback_table(reg, age_arr, t, ft, age_rule, fallback, sex_arr)
     if (reason != OK).any():
         raise lookup_error(reg, age_arr, reason, t, ft)
     return k
