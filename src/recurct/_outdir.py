@@ -46,6 +46,7 @@ __all__ = [
     "IncompleteOutputError",
     "OutputExistsError",
     "OutputFolder",
+    "atomic_file",
     "check_files",
     "check_output",
     "check_target",
@@ -222,6 +223,50 @@ def output_folder(
             _replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_file(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Write one file that is, at every moment, the old file (or absent) or the complete new
+    one: the block writes the path it is given (a temporary file ``.<name>.recurct-tmp-...``
+    beside ``target``, with the same extension), which is flushed to disk and renamed onto
+    ``target`` when the block ends without error. On any exception, Ctrl-C or SIGTERM the
+    temporary file is removed and ``target`` is left as it was. The folder of ``target`` is
+    created if needed; a ``target`` that is a symbolic link has the file it points to
+    replaced (the link is kept).
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` is a folder, or (with ``overwrite=False``) an existing file.
+    """
+    target = Path(target)
+    if target.is_symlink():
+        target = target.resolve()
+    if target.is_dir():
+        raise OutputExistsError(f"{target} is a folder: give the path of a file")
+    if target.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{target} exists: choose another file name, or pass overwrite=True to replace it"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / (
+        f".{target.stem}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}"
+    )
+    try:
+        with terminate_as_exit():
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if not overwrite and target.exists():
+                raise OutputExistsError(f"{target} was created meanwhile: it is kept")
+            os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def check_target(

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 
 from recurct._frames import from_polars, param_label, to_polars
+from recurct._outdir import atomic_file
 from recurct.errors import ParameterError
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
@@ -439,8 +440,14 @@ def export_table(
     threshold: float | None = None,
     age_cut: float = 50,
     digits: int = 2,
+    overwrite: bool = True,
 ) -> Path:
     """Write a recurct table for a paper, in the format of the file's extension.
+
+    The file is written atomically: into a temporary file beside it, renamed onto ``path``
+    once complete, so that ``path`` is at every moment the old file (or absent) or the whole
+    new table; a failure midway (a full disk, an error, Ctrl-C) leaves the old file as it
+    was and no temporary file behind.
 
     Parameters
     ----------
@@ -456,11 +463,21 @@ def export_table(
         Caption (LaTeX) or title line (Markdown, Excel).
     threshold, age_cut, digits
         As in :func:`publication_table`.
+    overwrite : bool
+        True (the default): an existing file is replaced (atomically). False: an existing
+        file raises :class:`recurct.errors.OutputExistsError` before any work.
 
     Returns
     -------
     Path
         The file written (its folder is created).
+
+    Raises
+    ------
+    ParameterError
+        Another extension.
+    OutputExistsError
+        ``path`` is a folder, or an existing file with ``overwrite=False``.
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -468,21 +485,21 @@ def export_table(
         raise ParameterError(
             f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}"
         )
-    if formatted:
-        out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
-    else:
-        out = readable(table, threshold=threshold, age_cut=age_cut)
-    out, _ = to_polars(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if ext == ".md":
-        head = f"**{caption}**\n\n" if caption else ""
-        path.write_text(head + to_markdown(out), encoding="utf-8")
-    elif ext == ".tex":
-        path.write_text(to_latex(out, caption=caption), encoding="utf-8")
-    elif ext == ".csv":
-        out.write_csv(path)
-    else:
-        _write_xlsx(out, path, caption)
+    with atomic_file(path, overwrite=overwrite) as tmp:  # refuses path before the work
+        if formatted:
+            out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
+        else:
+            out = readable(table, threshold=threshold, age_cut=age_cut)
+        out, _ = to_polars(out)
+        if ext == ".md":
+            head = f"**{caption}**\n\n" if caption else ""
+            tmp.write_text(head + to_markdown(out), encoding="utf-8")
+        elif ext == ".tex":
+            tmp.write_text(to_latex(out, caption=caption), encoding="utf-8")
+        elif ext == ".csv":
+            out.write_csv(tmp)
+        else:
+            _write_xlsx(out, tmp, caption)
     return path
 
 

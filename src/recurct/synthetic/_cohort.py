@@ -11,9 +11,10 @@ import polars as pl
 
 from recurct._compat import renamed
 from recurct._outdir import output_folder
+from recurct.errors import IncompleteOutputError
 from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic._simulate import iter_chunks, site_sizes
-from recurct.synthetic.model import Profile, load_profile
+from recurct.synthetic.model import Profile, _check, load_profile
 
 __all__ = ["generate", "write_cohort"]
 
@@ -96,10 +97,16 @@ def write_cohort(
         A shipped profile name, the path of a profile TOML file, or a :class:`Profile`.
     out
         The folder; None: ``data/synthetic/<profile>/``. It holds
-        ``<facility>/part-NNNNN.parquet`` and is complete or absent: the files are written
-        into a temporary sibling that is renamed on success, with a manifest
-        (``recurct-manifest.json``: rows, parameters, version) written last; an interrupted
-        run (error, Ctrl-C, SIGTERM) leaves nothing (:func:`recurct._outdir.output_folder`).
+        ``<facility>/part-NNNNN.parquet``, one folder per facility, and is complete or absent:
+        the files are written into a temporary sibling that is renamed on success, with a
+        manifest (``recurct-manifest.json``: rows, parameters, version) written last; an
+        interrupted run (error, Ctrl-C, SIGTERM) leaves nothing
+        (:func:`recurct._outdir.output_folder`). A facility's folder is its name with every
+        character but letters, digits, ``-``, ``_`` and ``.`` (and a leading or trailing dot)
+        replaced by ``_``, and ``-2``, ``-3`` ... added where two facilities would share one
+        (``"A/B"`` and ``"A_B"``: ``A_B`` and ``A_B-2``); the manifest's ``parameters``
+        give the mapping (``folders``) and the number of exams (``exams``), which the files
+        hold to the row.
     n_patients, seed, progress, chunk_patients, threads
         As in :func:`generate`.
     overwrite
@@ -113,28 +120,46 @@ def write_cohort(
         The folder written.
     """
     prof = load_profile(profile)
+    _check(prof)  # before the folder is opened: a bad profile leaves nothing behind
     folder = Path("data/synthetic") / prof.name if out is None else Path(out)
+    folders = _folder_names([s["facility"] for s in prof.sites])
     params = {
         "profile": prof.name,
         "n_patients": n_patients if not isinstance(n_patients, Mapping) else dict(n_patients),
         "seed": seed,
         "chunk_patients": chunk_patients,
+        "folders": folders,
     }
     given = [Path(profile)] if isinstance(profile, str | Path) and Path(profile).exists() else []
     with output_folder(
         folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
     ) as tmp:
         counters: dict[str, int] = {}
+        exams = 0
         for df in _counted(prof, n_patients, seed, progress, chunk_patients, threads):
             fac = df["facility"][0]
             k = counters.get(fac, 0)
             counters[fac] = k + 1
-            name = f"{_safe(fac)}/part-{k:05d}.parquet"
-            (tmp.path / _safe(fac)).mkdir(exist_ok=True)
-            df.write_parquet(tmp.path / name)
+            name = f"{folders[fac]}/part-{k:05d}.parquet"
+            path = tmp.path / name
+            if name in tmp.rows or path.exists() or path.parent.parent != tmp.path:
+                raise IncompleteOutputError(  # pragma: no cover - folder names are injective
+                    f"write_cohort: {name} would replace or leave the cohort's folder"
+                )
+            path.parent.mkdir(exist_ok=True)
+            df.write_parquet(path)
             tmp.record(name, df.height)
+            exams += df.height
             n_written = int(df["patient_id"].n_unique())  # a chunk holds whole patients
             tmp.parameters["patients"] = tmp.parameters.get("patients", 0) + n_written
+        # every exam generated is in exactly one listed file, and nothing else is there
+        on_disk = {f.relative_to(tmp.path).as_posix() for f in tmp.path.rglob("*") if f.is_file()}
+        if on_disk != set(tmp.rows) or sum(tmp.rows.values()) != exams:
+            raise IncompleteOutputError(  # pragma: no cover - a defence in depth
+                f"write_cohort: the files hold {sum(tmp.rows.values()):,} of the {exams:,} "
+                "exams generated; nothing was written"
+            )
+        tmp.parameters["exams"] = exams
     return folder
 
 
@@ -174,6 +199,37 @@ def _progress_bar(progress: Any, total: int, name: str) -> Callable[[int], None]
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+
+
+_NAME_BYTES = 120  # a folder name well below the 255 bytes of common file systems
+
+
+def _folder_names(facilities: list[str]) -> dict[str, str]:
+    """A folder name for each facility: injective (two facilities never share a folder, also
+    on a case-insensitive file system) and safe (never empty, never starting with a dot, no
+    path separator: the folder always lies inside the cohort's folder). The name is the
+    facility's with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by
+    ``_`` (``"USA-1"`` stays ``USA-1``), and a leading or trailing dot too; a name taken by an
+    earlier facility gets ``-2``, ``-3`` ... The mapping is in the manifest's
+    ``parameters.folders``."""
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for fac in facilities:
+        base = _safe(fac)
+        while len(base.encode("utf-8")) > _NAME_BYTES:
+            base = base[:-1]
+        if base.startswith("."):  # hidden, or "." / ".."
+            base = "_" + base[1:]
+        if base.endswith("."):  # a trailing dot is dropped on Windows
+            base = base[:-1] + "_"
+        base = base or "_"
+        name, k = base, 1
+        while name.casefold() in used:
+            k += 1
+            name = f"{base}-{k}"
+        used.add(name.casefold())
+        out[fac] = name
+    return out
 
 
 def _frame_empty() -> pl.DataFrame:

@@ -31,7 +31,7 @@ from numba import njit
 from scipy.special import gammaincinv
 
 from recurct.errors import ParameterError
-from recurct.synthetic.model import GROUPS, REGIONS, Profile, load_profile
+from recurct.synthetic.model import GROUPS, REGIONS, Profile, _check, _whole, load_profile
 
 __all__ = ["BLOCK", "iter_chunks", "site_sizes", "sites"]
 
@@ -45,6 +45,11 @@ _SEX = ("F", "M")
 _S_INTERVAL, _S_REGION, _S_PHASE, _S_DLP, _S_SAMEDAY, _S_SDREGION, _S_SDTIME, _S_TOD = range(8)
 _S_LATE = 8
 
+MAX_VISITS_PER_PATIENT = 1_000_000
+"""A patient's history of more visits (an exam, or two the same day) than this stops the
+simulation with a ParameterError: a defence in depth behind the profile's checks, so that no
+history can grow without end (a walk whose time does not move forward ends here too)."""
+
 
 def _cum(weights: list[list[float]]) -> np.ndarray:
     w = np.asarray(weights, dtype=np.float64)
@@ -57,6 +62,7 @@ class _Compiled:
     """Profile parameters as arrays indexed by group / region code."""
 
     def __init__(self, profile: Profile) -> None:
+        _check(profile)  # a Profile given as is is checked too: no kernel runs on bad values
         p = profile.params
         gp = [p["groups"][g] for g in GROUPS]
         self.age_edges = np.asarray(p["age_edges"], dtype=np.float64)
@@ -97,6 +103,7 @@ class _Compiled:
 def site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None = None) -> list[int]:
     """Patients per site: the profile's; ``n_patients`` (int) split in the same proportions
     (largest remainders); or ``{facility: n}`` for some sites (the others keep theirs)."""
+    _check(profile)
     sizes = [int(s["n_patients"]) for s in profile.sites]
     if n_patients is None:
         return sizes
@@ -105,12 +112,12 @@ def site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None = No
         unknown = set(n_patients) - set(names)
         if unknown:
             raise ParameterError(f"n_patients names unknown facilities {sorted(unknown)}: {names}")
-        out = [int(n_patients.get(f, n)) for f, n in zip(names, sizes)]
-        if min(out, default=0) < 0:
-            raise ParameterError("n_patients must be >= 0 for every facility")
+        out = [
+            _whole(n_patients[f], f"n_patients[{f!r}]") if f in n_patients else n
+            for f, n in zip(names, sizes)
+        ]
         return out
-    if n_patients < 0:
-        raise ParameterError(f"n_patients must be >= 0, got {n_patients}")
+    n_patients = _whole(n_patients, "n_patients")
     total = sum(sizes)
     if total == 0:
         raise ParameterError(f"profile {profile.name!r} has no patients to scale")
@@ -264,7 +271,9 @@ def _exam_kernel(
     """Walk each patient's exam history. ``fill`` False (the counting pass, the ``*_out``
     arrays unused): ``offsets[i + 1]`` = patient ``i``'s number of exams. ``fill`` True: the
     exams of patient ``i`` written at ``offsets[i]`` onwards. One kernel for both passes:
-    one compilation (the random numbers are counter-based, so both passes see the same)."""
+    one compilation (the random numbers are counter-based, so both passes see the same).
+    Returns -1, or the first patient whose history passed :data:`MAX_VISITS_PER_PATIENT`
+    visits (the walk then stops: the caller raises)."""
     n = group.size
     nk = kgrid.shape[1] - 1
     for i in range(n):
@@ -311,6 +320,8 @@ def _exam_kernel(
                 prev_day = day
                 prev_hour = hour
             r += 1
+            if r > MAX_VISITS_PER_PATIENT:  # no progress, or absurd rates: never loop for ever
+                return i
             t, phase, stop = _advance(
                 key, pk, r, g, t, phase, horizon[i], limit[i], entry[i], g_day, a_day,
                 interval, shape, late, frail[i],
@@ -319,6 +330,7 @@ def _exam_kernel(
                 break
         if not fill:
             offsets[i + 1] = j
+    return -1
 
 
 def _simulate_block(
@@ -361,7 +373,15 @@ def _simulate_block(
     )  # fmt: skip
     offsets = np.zeros(n + 1, np.int64)
     unused_i, unused_f = np.empty(0, np.int64), np.empty(0, np.float64)
-    _exam_kernel(False, *params, offsets, *(unused_i,) * 2, unused_f, unused_i, *(unused_f,) * 3)
+    bad = _exam_kernel(
+        False, *params, offsets, *(unused_i,) * 2, unused_f, unused_i, *(unused_f,) * 3
+    )
+    if bad >= 0:
+        raise ParameterError(
+            f"site {site['facility']!r}: a patient of group {GROUPS[group[bad]]!r} has more "
+            f"than {MAX_VISITS_PER_PATIENT:,} visits: the profile's rates (interval_mean_days, "
+            "late_interval_days, frailty_max, intensive_rate) are not plausible"
+        )
     np.cumsum(offsets, out=offsets)
     m = int(offsets[-1])
     idx = np.empty(m, np.int64)

@@ -52,6 +52,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import itertools
+import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -374,7 +377,9 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, 
             raise ParameterError(
                 f"unknown parameter {where}{k!r}; see recurct.synthetic.describe()"
             )
-        if isinstance(base[k], dict) and isinstance(v, dict) and k not in ("group_share",):
+        if isinstance(base[k], dict) and not isinstance(v, dict):
+            _table(v, f"{where}{k}")
+        if isinstance(base[k], dict) and k not in ("group_share",):
             out[k] = _merge(base[k], v, f"{where}{k}.")
         else:
             out[k] = copy.deepcopy(v)
@@ -411,67 +416,232 @@ class Profile:
 
 
 def _check(profile: Profile) -> None:
-    """ValueError for a profile whose groups, sites or selection are not usable."""
-    for g in GROUPS:
-        _check_group(profile, g)
-    _check_sites(profile)
+    """ParameterError, naming the key and the accepted range, for a profile whose parameters,
+    sites or selection are not usable: every value is checked (type, finite, range) before
+    any simulation runs, so that no value can make the generator loop without end or write
+    negative doses."""
+    where = f"profile {profile.name!r}: "
+    params = _table(profile.params, "params", where)
+    _check_params(params, where)
+    _check_sites(profile, where)
     sel = profile.selection
     if sel is not None:
-        if sel["exam_from"] is None or sel["exam_to"] is None:
-            raise ParameterError(
-                f"profile {profile.name!r}: [selection] needs exam_from and exam_to"
-            )
+        sel = _table(sel, "selection", where)
+        if sel.get("exam_from") is None or sel.get("exam_to") is None:
+            raise ParameterError(f"{where}[selection] needs exam_from and exam_to")
+        for k in ("exam_from", "exam_to"):
+            if not isinstance(sel[k], dt.date):
+                raise ParameterError(f"{where}selection.{k} must be a date, got {sel[k]!r}")
         if sel["exam_to"] < sel["exam_from"]:
-            raise ParameterError(f"profile {profile.name!r}: selection.exam_to is before exam_from")
+            raise ParameterError(f"{where}selection.exam_to is before exam_from")
+        _number(sel.get("min_age_at_exam"), "selection.min_age_at_exam", where, lo=0.0, hi=130.0)
 
 
-def _check_group(profile: Profile, g: str) -> None:
-    p = profile.params
-    if g not in p["groups"]:
-        raise ParameterError(f"profile {profile.name!r}: group {g!r} missing from params.groups")
-    gp = p["groups"][g]
-    n_bands = len(p["age_edges"]) - 1
-    for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
-        if len(gp[key]) != n or min(gp[key]) < 0 or sum(gp[key]) <= 0:
-            raise ParameterError(
-                f"profile {profile.name!r}: groups.{g}.{key} must be {n} non-negative "
-                f"weights, got {gp[key]!r}"
-            )
-    if gp["interval_shape"] < 0.5:
-        raise ParameterError(f"groups.{g}.interval_shape must be >= 0.5")
-    if gp["followup_shape"] < 0.2:
-        raise ParameterError(f"groups.{g}.followup_shape must be >= 0.2")
-    if not gp["late_interval_days"] == 0.0 and not gp["late_interval_days"] >= 1.0:
+def _is_number(value: Any) -> bool:
+    """A real number that is not a bool (``True`` is not a probability)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number(
+    value: Any,
+    key: str,
+    where: str = "",
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    unit: str = "",
+) -> float:
+    """``value`` as a float, or ParameterError naming ``key`` and the accepted range: a
+    finite number (not a bool, not text) >= ``lo`` (> if ``lo_open``) and <= ``hi``."""
+    if lo is not None and hi is not None:
+        accepted = f"a number in [{lo:g}, {hi:g}]"
+    elif lo is not None:
+        accepted = f"a number {'>' if lo_open else '>='} {lo:g}"
+    else:
+        accepted = "a finite number"
+    accepted += f" ({unit})" if unit else ""
+    if not _is_number(value):
         raise ParameterError(
-            f"groups.{g}.late_interval_days must be 0 (none) or >= 1 day, "
-            f"got {gp['late_interval_days']}"
+            f"{where}{key} must be {accepted}, got {value!r} ({type(value).__name__})"
         )
+    x = float(value)
+    ok = math.isfinite(x)
+    if ok and lo is not None:
+        ok = x > lo if lo_open else x >= lo
+    if ok and hi is not None:
+        ok = x <= hi
+    if not ok:
+        raise ParameterError(f"{where}{key} must be {accepted}, got {value!r}")
+    return x
+
+
+def _probability(value: Any, key: str, where: str) -> float:
+    if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+        raise ParameterError(
+            f"{where}{key} must be a probability (a number in [0, 1]), got {value!r}"
+        )
+    return float(value)
+
+
+def _whole(value: Any, key: str, where: str = "", *, lo: int = 0) -> int:
+    """``value`` as an int: a whole number (``10`` or ``10.0``, not ``10.7``, not a bool)."""
+    if not _is_number(value) or not math.isfinite(float(value)) or float(value) != int(value):
+        raise ParameterError(f"{where}{key} must be a whole number >= {lo}, got {value!r}")
+    if int(value) < lo:
+        raise ParameterError(f"{where}{key} must be >= {lo}, got {value!r}")
+    return int(value)
+
+
+def _text(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise ParameterError(
+            f"{where}{key} must be text (a TOML string), got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def _table(value: Any, key: str, where: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ParameterError(
+            f"{where}{key} must be a table (key = value pairs), got {value!r} "
+            f"({type(value).__name__})"
+        )
+    return value
+
+
+def _weights(value: Any, key: str, n: int, where: str) -> None:
+    """``n`` finite non-negative numbers with a positive sum."""
+    ok = (
+        isinstance(value, list | tuple)
+        and len(value) == n
+        and all(_is_number(v) and math.isfinite(float(v)) and float(v) >= 0 for v in value)
+        and sum(float(v) for v in value) > 0
+    )
+    if not ok:
+        raise ParameterError(
+            f"{where}{key} must be {n} non-negative weights with a positive sum, got {value!r}"
+        )
+
+
+def _key(tree: dict[str, Any], k: str, key: str, where: str) -> Any:
+    if k not in tree:
+        raise ParameterError(f"{where}{key} is missing; see recurct.synthetic.describe()")
+    return tree[k]
+
+
+def _check_params(p: dict[str, Any], where: str) -> None:
+    """The model parameters (``[params]``): types and plausible ranges."""
+    for k in ("k_table", "age_rule"):
+        _text(_key(p, k, f"params.{k}", where), f"params.{k}", where)
+    _number(_key(p, "frailty_cv", "params.frailty_cv", where), "params.frailty_cv", where, lo=0.0)
+    _probability(_key(p, "p_intensive", "params.p_intensive", where), "params.p_intensive", where)
+    for k in ("intensive_rate", "frailty_max"):
+        _number(_key(p, k, f"params.{k}", where), f"params.{k}", where, lo=0.0, lo_open=True)
+    paed = _key(p, "paed_dlp_at_birth", "params.paed_dlp_at_birth", where)
+    _number(paed, "params.paed_dlp_at_birth", where, lo=0.0, hi=1.0)
+    edges = _key(p, "age_edges", "params.age_edges", where)
+    if (
+        not isinstance(edges, list | tuple)
+        or len(edges) < 2
+        or not all(_is_number(e) and math.isfinite(float(e)) for e in edges)
+        or float(edges[0]) < 0
+        or any(float(b) <= float(a) for a, b in itertools.pairwise(edges))
+    ):
+        raise ParameterError(
+            f"{where}params.age_edges must be at least 2 ascending ages (years, from >= 0), "
+            f"got {edges!r}"
+        )
+    for k, lo_open, unit in (("dlp_median", True, "mGy·cm"), ("dlp_sigma", False, "")):
+        tree = _table(_key(p, k, f"params.{k}", where), f"params.{k}", where)
+        for r in REGIONS:
+            key = f"params.{k}.{r}"
+            _number(_key(tree, r, key, where), key, where, lo=0.0, lo_open=lo_open, unit=unit)
+    groups = _table(_key(p, "groups", "params.groups", where), "params.groups", where)
+    for g in GROUPS:
+        gp = _table(_key(groups, g, f"params.groups.{g}", where), f"params.groups.{g}", where)
+        _check_group(gp, g, len(edges) - 1, where)
+
+
+def _check_group(gp: dict[str, Any], g: str, n_bands: int, where: str) -> None:
+    pre = f"params.groups.{g}."
+    for key, n in (("age_mix", n_bands), ("region_mix", len(REGIONS)), ("phase_mix", 3)):
+        _weights(_key(gp, key, pre + key, where), pre + key, n, where)
     for key in ("p_female", "p_recurrent", "p_same_day"):
-        if not 0.0 <= gp[key] <= 1.0:
-            raise ParameterError(f"groups.{g}.{key} must be a probability, got {gp[key]}")
+        _probability(_key(gp, key, pre + key, where), pre + key, where)
+    ranges: tuple[tuple[str, float, bool, str], ...] = (
+        ("share", 0.0, False, "a weight"),
+        ("followup_mean_days", 0.0, True, "days"),
+        ("followup_shape", 0.2, False, ""),
+        ("interval_mean_days", 1.0, False, "days"),
+        ("interval_shape", 0.5, False, ""),
+    )
+    for key, lo, lo_open, unit in ranges:
+        value = _key(gp, key, pre + key, where)
+        _number(value, pre + key, where, lo=lo, lo_open=lo_open, unit=unit)
+    late = _key(gp, "late_interval_days", pre + "late_interval_days", where)
+    if not _is_number(late) or not (float(late) == 0.0 or 1.0 <= float(late) < math.inf):
+        raise ParameterError(
+            f"{where}{pre}late_interval_days must be 0 (none) or a number >= 1 day, got {late!r}"
+        )
 
 
-def _check_sites(profile: Profile) -> None:
-    if not profile.sites:
+def _check_sites(profile: Profile, where: str) -> None:
+    if not isinstance(profile.sites, list) or not profile.sites:
         raise ParameterError(f"profile {profile.name!r} has no sites")
+    shares = {}
+    for g in GROUPS:
+        shares[g] = float(profile.params["groups"][g]["share"])
+    for i, s in enumerate(profile.sites):
+        s = _table(s, f"sites[{i}]", where)
+        key = f"sites[{i}]."
+        name = _text(_key(s, "facility", key + "facility", where), key + "facility", where)
+        if not name.strip():
+            raise ParameterError(f"{where}{key}facility must be a non-empty name, got {name!r}")
+        at = f"{where}site {name!r}: "
+        _text(_key(s, "country", key + "country", at), key + "country", at)
+        if not isinstance(_key(s, "academic", key + "academic", at), bool):
+            raise ParameterError(f"{at}{key}academic must be true or false, got {s['academic']!r}")
+        for k in ("period_start", "period_end"):
+            if not isinstance(_key(s, k, key + k, at), dt.date):
+                raise ParameterError(f"{at}{key}{k} must be a date, got {s[k]!r}")
+        if s["period_end"] < s["period_start"]:
+            raise ParameterError(f"site {name!r}: period_end is before period_start")
+        _whole(_key(s, "n_patients", key + "n_patients", at), key + "n_patients", at)
+        scale = _key(s, "dose_scale", key + "dose_scale", at)
+        _number(scale, key + "dose_scale", at, lo=0.0, lo_open=True)
+        _number(_key(s, "age_shift", key + "age_shift", at), key + "age_shift", at, unit="years")
+        growth = _key(s, "ct_growth", key + "ct_growth", at)
+        if not _is_number(growth) or not -1.0 <= float(growth) <= 1.0:
+            raise ParameterError(
+                f"site {name!r}: ct_growth must be a relative growth per year in "
+                f"[-1, 1], got {growth!r}"
+            )
+        over = _table(_key(s, "group_share", key + "group_share", at), key + "group_share", at)
+        mix = dict(shares)
+        for g, v in over.items():
+            if g not in GROUPS:
+                raise ParameterError(
+                    f"site {name!r}: group_share has unknown group {g!r}; "
+                    f"groups are {', '.join(GROUPS)}"
+                )
+            mix[g] = _number(v, f"{key}group_share.{g}", at, lo=0.0, unit="a weight")
+        if not sum(mix.values()) > 0:
+            raise ParameterError(
+                f"{at}the group shares (params.groups.<group>.share, overridden by "
+                f"{key}group_share) must have a positive total, got {mix}"
+            )
     names = [s["facility"] for s in profile.sites]
     if len(set(names)) != len(names):
         raise ParameterError(f"profile {profile.name!r}: facility names must be unique: {names}")
-    for s in profile.sites:
-        if s["period_end"] < s["period_start"]:
-            raise ParameterError(f"site {s['facility']!r}: period_end is before period_start")
-        if int(s["n_patients"]) < 0:
-            raise ParameterError(f"site {s['facility']!r}: n_patients must be >= 0")
-        if not -1.0 <= float(s["ct_growth"]) <= 1.0:
-            raise ParameterError(
-                f"site {s['facility']!r}: ct_growth must be a relative growth per year in "
-                f"[-1, 1], got {s['ct_growth']}"
-            )
 
 
 def _read(path: Path) -> dict[str, Any]:
     with path.open("rb") as f:
-        return tomllib.load(f)
+        try:
+            return tomllib.load(f)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParameterError(f"profile file {path} is not valid TOML: {exc}") from None
 
 
 def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
@@ -483,18 +653,26 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
     ``[selection]`` (unless the file has one) and its ``[assumptions]`` (updated by the
     file's own).
     """
+    where = f"profile {name!r}: "
     params = defaults()
     raw_sites = data.get("sites", [])
     raw_sel = data.get("selection")
+    for k in ("params", "selection", "assumptions"):
+        if data.get(k) is not None:
+            _table(data[k], k, where)
+    if not isinstance(raw_sites, list) or not all(isinstance(x, dict) for x in raw_sites):
+        raise ParameterError(
+            f"{where}sites must be an array of tables ([[sites]] entries), got {raw_sites!r}"
+        )
     assumptions: dict[str, str] = {}
     if "base" in data:
         base = PROFILE_DIR / f"{data['base']}.toml"
-        if not base.exists():
+        if not isinstance(data["base"], str) or not base.exists():
             raise ParameterError(f"profile {name!r}: base profile {data['base']!r} not found")
         base_data = _read(base)
         params = _merge(params, base_data.get("params", {}), "params.")
         if not raw_sites:
-            scale = float(data.get("site_scale", 1.0))
+            scale = _number(data.get("site_scale", 1.0), "site_scale", where, lo=0.0)
             raw_sites = [
                 {**s, "n_patients": round(int(s["n_patients"]) * scale)}
                 for s in base_data.get("sites", [])
@@ -510,14 +688,16 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         for k in ("exam_from", "exam_to"):
             if selection[k] is not None:
                 selection[k] = as_date(selection[k], f"selection.{k}")
-        selection["min_age_at_exam"] = float(selection["min_age_at_exam"])
+        selection["min_age_at_exam"] = _number(
+            selection["min_age_at_exam"], "selection.min_age_at_exam", where, lo=0.0, hi=130.0
+        )
     sites = []
     site_defaults = _values(SITE_FIELDS)
     for i, raw in enumerate(raw_sites):
         s = _merge(site_defaults, raw, f"sites[{i}].")
         s["period_start"] = as_date(s["period_start"], f"sites[{i}].period_start")
         s["period_end"] = as_date(s["period_end"], f"sites[{i}].period_end")
-        s["n_patients"] = int(s["n_patients"])
+        s["n_patients"] = _whole(s["n_patients"], f"sites[{i}].n_patients", where)
         sites.append(s)
     prof = Profile(
         name=name,
