@@ -168,8 +168,10 @@ def cli_analyze(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
-            out.parent.mkdir(parents=True, exist_ok=True)
-            full.write_csv(out)
+            from recurct._outdir import atomic_file
+
+            with atomic_file(out) as tmp:  # the old file or the complete new one, never half
+                full.write_csv(tmp)
         else:
             try:
                 export_table(table, out, threshold=t, caption=note)
