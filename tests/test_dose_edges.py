@@ -331,3 +331,20 @@ def test_aapm96_rows_cite_where_the_values_were_read() -> None:
 def test_table_docstring_labels_its_factors_made_up() -> None:
     doc = dose.table.__doc__ or ""
     assert "0.015, 0.0008" in doc and "made-up" in doc
+
+
+@pytest.mark.parametrize(
+    ("text", "region"),
+    [
+        ("NECKCHESTABDPELV", "chest_abdomen_pelvis"),
+        ("Neck Chest Abdomen Pelvis", "chest_abdomen_pelvis"),
+        ("Neck/Thorax/Abdomen/Pelvis", "chest_abdomen_pelvis"),
+        ("Hals/Thorax/Abdomen/Becken", "chest_abdomen_pelvis"),
+        ("Pelvis Abdomen Chest Neck", "chest_abdomen_pelvis"),
+        ("Head Neck Chest Abdomen Pelvis", None),
+        ("Neck Chest", None),
+        ("Neck Abdomen Pelvis", None),
+    ],
+)
+def test_neck_with_chest_abdomen_pelvis_in_words_reads_as_the_dicom_term(text, region) -> None:
+    assert dose.region_of(text) == region

@@ -252,6 +252,8 @@ COMPONENTS: dict[str, frozenset[str]] = {
     "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
 }
 _COMBINED: dict[frozenset[str], str] = {v: k for k, v in COMPONENTS.items()}
+# the parts of DICOM's NECKCHESTABDPELV, a text rule of its own (chest_abdomen_pelvis)
+_NECK_CAP = frozenset({"neck", "chest", "abdomen", "pelvis"})
 
 
 def combine_regions(regions: Any) -> str | None:
@@ -299,8 +301,10 @@ def _terms(norm: str, compiled: list[tuple[re.Pattern[str], str | None]]) -> lis
 
 def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
     """The region of ``text`` by the rules ``compiled``: every term found (:func:`_terms`),
-    combined by :func:`combine_regions`. None if no term is found, if a term whose rule has
-    no region (None) is found, or if the terms make no one region; ``"other"`` (whole body)
+    combined by :func:`combine_regions` (and neck + chest + abdomen + pelvis named apart as
+    ``chest_abdomen_pelvis``, as the DICOM term NECKCHESTABDPELV is). None if no term is
+    found, if a term whose rule has no region (None) is found, or if the terms make no one
+    region; ``"other"`` (whole body)
     only when every term found is ``"other"`` (a whole-body scan is not narrowed by a region
     named beside it)."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
@@ -310,7 +314,12 @@ def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) 
         return None
     if "other" in found:
         return "other" if set(found) == {"other"} else None
-    return combine_regions(found)
+    whole = combine_regions(found)
+    if whole is None and {p for r in found for p in COMPONENTS.get(r, {r})} == _NECK_CAP:
+        # neck, chest, abdomen and pelvis named apart: the scan DICOM names NECKCHESTABDPELV,
+        # which the rules above map to chest_abdomen_pelvis, whatever the words
+        return "chest_abdomen_pelvis"
+    return whole
 
 
 @renamed(rules="region_rules")
