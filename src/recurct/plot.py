@@ -14,6 +14,8 @@ distinguishable with the common colour-vision deficiencies.
 from __future__ import annotations
 
 import math
+import textwrap
+import warnings
 from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
@@ -27,7 +29,7 @@ from matplotlib.ticker import FuncFormatter
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
-from recurct.errors import DataError
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 
 __all__ = [
     "CENSORING_CAPTION",
@@ -72,6 +74,32 @@ def _column(df: pl.DataFrame, name: str, what: str) -> np.ndarray:
     return df.get_column(name).cast(pl.Float64).to_numpy()
 
 
+def _ced(df: pl.DataFrame, what: str) -> tuple[np.ndarray, int]:
+    """The finite CEDs of ``ced_msv`` and how many were missing or non-finite (left out of
+    n, with a :class:`~recurct.errors.DroppedRowsWarning`); a negative CED is a DataError."""
+    ced = _column(df, "ced_msv", what)
+    bad = ~np.isfinite(ced)
+    ced = ced[~bad]
+    if (ced < 0).any():
+        raise DataError(
+            f"{what}: {int((ced < 0).sum()):,} patient(s) with a negative ced_msv "
+            f"(smallest {ced.min():g} mSv); a cumulative dose cannot be negative"
+        )
+    n_bad = int(bad.sum())
+    if n_bad:
+        warnings.warn(
+            f"{what}: {n_bad:,} patient(s) with a missing or non-finite ced_msv left out "
+            "(not counted in n)",
+            DroppedRowsWarning,
+            stacklevel=3,
+        )
+    return ced, n_bad
+
+
+def _left_out(n_bad: int) -> str:
+    return f"; {n_bad:,} without a finite CED left out" if n_bad else ""
+
+
 def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60) -> Figure:
     """Histogram of cumulative effective dose per patient, on a log dose axis.
 
@@ -88,12 +116,15 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     -------
     matplotlib.figure.Figure
         Patients with a CED of 0 mSv cannot be drawn on a log axis; their number is given in
-        the title.
+        the title. Patients with a missing or non-finite CED are left out of n (counted in the
+        title and in a :class:`~recurct.errors.DroppedRowsWarning`); a negative CED raises
+        :class:`~recurct.errors.DataError`.
     """
     threshold = _checks.threshold(threshold, "ced_distribution")
+    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ParameterError(f"ced_distribution: bins must be an integer >= 1, got {bins!r}")
     df, _ = to_polars(patients)
-    ced = _column(df, "ced_msv", "ced_distribution")
-    ced = ced[np.isfinite(ced)]
+    ced, n_bad = _ced(df, "ced_distribution")
     positive = ced[ced > 0]
     fig, ax = _figure()
     if positive.size:
@@ -117,7 +148,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     title = f"CED per patient (n = {ced.size:,}; threshold {param_label(threshold)} mSv)"
     if positive.size < ced.size:
         title += f"; {ced.size - positive.size:,} at 0 mSv not shown"
-    ax.set_title(title)
+    ax.set_title(title + _left_out(n_bad))
     ax.legend(loc="upper right")
     return fig
 
@@ -143,16 +174,25 @@ def share_above(
     matplotlib.figure.Figure
         One point per threshold with at least one patient at or above it; thresholds that no
         patient reaches (a share of 0, which a log axis cannot show) are counted in the title.
+        Patients with a missing or non-finite CED reach no threshold: they are left out of n
+        (counted in the title and in a :class:`~recurct.errors.DroppedRowsWarning`); a
+        negative CED, or no patient with a finite CED, raises
+        :class:`~recurct.errors.DataError`.
     """
     df, _ = to_polars(patients)
-    ced = _column(df, "ced_msv", "share_above")
+    ced, n_bad = _ced(df, "share_above")
+    if not ced.size:
+        raise DataError(
+            "share_above needs at least one patient with a finite ced_msv; got "
+            f"{df.height:,} row(s), {n_bad:,} without a finite CED"
+        )
     if thresholds is None:
         grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
         thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
     t = np.sort(np.asarray(_checks.some_thresholds(thresholds, "share_above"), dtype=float))
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
-    share = 100.0 * n_at_or_above / max(ced.size, 1)
+    share = 100.0 * n_at_or_above / ced.size
     shown = share > 0
     fig, ax = _figure()
     ax.plot(
@@ -161,7 +201,7 @@ def share_above(
     )  # fmt: skip
     if threshold is not None:
         k = int(np.sum(ced >= threshold))
-        s_t = 100.0 * k / max(ced.size, 1)
+        s_t = 100.0 * k / ced.size
         ax.axvline(
             threshold,
             color=OKABE_ITO[6],
@@ -172,12 +212,15 @@ def share_above(
             ax.plot([threshold], [s_t], marker="D", color=OKABE_ITO[6], linestyle="none")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    if not shown.any():  # no positive share: give the log axes finite limits
+        ax.set_xlim(t.min() / 2, t.max() * 2)
+        ax.set_ylim(100.0 / ced.size / 2, 100.0 * 2)
     plain = FuncFormatter(lambda v, _: f"{v:g}")
     ax.xaxis.set_major_formatter(plain)
     ax.yaxis.set_major_formatter(plain)
     ax.set_xlabel("CED threshold T (mSv)")
     ax.set_ylabel("patients with CED ≥ T (%, log scale)")
-    title = f"Share of patients at or above a CED threshold (n = {ced.size:,})"
+    title = f"Share of patients at or above a CED threshold (n = {ced.size:,}{_left_out(n_bad)})"
     if (~shown).any():
         title += f"\n{int((~shown).sum())} threshold(s) reached by no patient not shown"
     ax.set_title(title)
@@ -296,12 +339,18 @@ def ced_vs_exams(patients: Any, *, gridsize: int = 40) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Patients with a CED of 0 mSv are left out (log y axis).
+        Patients with a CED of 0 mSv or 0 exams, or a missing one, are left out (log axes;
+        n in the title counts the patients drawn); a negative value raises
+        :class:`~recurct.errors.DataError`.
     """
     df, _ = to_polars(patients)
     x = _column(df, "n_exams", "ced_vs_exams")
     y = _column(df, "ced_msv", "ced_vs_exams")
-    keep = (y > 0) & np.isfinite(y) & np.isfinite(x)
+    if (x[np.isfinite(x)] < 0).any():
+        raise DataError(f"ced_vs_exams: {int((x < 0).sum()):,} patient(s) with a negative n_exams")
+    if (y[np.isfinite(y)] < 0).any():
+        raise DataError(f"ced_vs_exams: {int((y < 0).sum()):,} patient(s) with a negative ced_msv")
+    keep = (y > 0) & np.isfinite(y) & np.isfinite(x) & (x > 0)
     fig, ax = _figure()
     if keep.any():
         hb = ax.hexbin(
@@ -418,7 +467,10 @@ def forest(
         One marker and CI bar per site (top to bottom in table order), a diamond for the
         pooled estimate and its CI, a bar for the prediction interval where there is one
         (random effects, 3 sites or more), heterogeneity in the title; the legend sits below
-        the axes, so it covers no data.
+        the axes, so it covers no data. A pooled estimate without a CI is drawn as a point
+        (labelled "no CI"). Site labels longer than 28 characters are wrapped onto 2 lines
+        and cut with "…" beyond. Sites without a share are drawn with no marker, with a
+        :class:`~recurct.errors.DroppedRowsWarning` that counts them.
     """
     df, found = _site_frame(result)
     is_meta = hasattr(result, "pooled") and not isinstance(result, tuple)
@@ -430,6 +482,13 @@ def forest(
     share = 100.0 * _column(df, "share", "forest")
     lo = 100.0 * _column(df, "share_lo", "forest")
     hi = 100.0 * _column(df, "share_hi", "forest")
+    if (~np.isfinite(share)).any():
+        warnings.warn(
+            f"forest: {int((~np.isfinite(share)).sum()):,} site(s) without a share "
+            "(missing or non-finite) drawn with no marker",
+            DroppedRowsWarning,
+            stacklevel=2,
+        )
     if pooled is None and {"n_reached", "n_patients"} <= set(df.columns):
         p = df["n_reached"].sum() / df["n_patients"].sum()
         pooled = {"share": float(p), "share_lo": float("nan"), "share_hi": float("nan")}
@@ -449,7 +508,7 @@ def forest(
         linewidth=1,
         label="site (95% CI)",
     )
-    labels = list(site)
+    labels = [_wrap_label(v) for v in site]
     ticks = list(y)
     title = f"Patients with CED ≥ {what} by site ({n} sites)"
     if pooled is not None:
@@ -467,13 +526,25 @@ def forest(
     return fig
 
 
+#: Site labels in :func:`forest` are wrapped at this width, on at most 2 lines.
+_LABEL_WIDTH = 28
+
+
+def _wrap_label(text: str) -> str:
+    """A site label wrapped at :data:`_LABEL_WIDTH` characters, on at most 2 lines (the rest
+    cut, ending in "…"), so that a long name does not squeeze the axes."""
+    return "\n".join(
+        textwrap.wrap(text, _LABEL_WIDTH, max_lines=2, placeholder="…", break_on_hyphens=False)
+        or [text]
+    )
+
+
 def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
     """Draw the pooled diamond (and prediction interval) at y = -0.5; return its label and
     the heterogeneity line of the title."""
     p = 100 * pooled["share"]
     plo, phi = 100 * pooled.get("share_lo", math.nan), 100 * pooled.get("share_hi", math.nan)
-    if not math.isfinite(plo) or not math.isfinite(phi):
-        plo = phi = p
+    has_ci = math.isfinite(plo) and math.isfinite(phi)
     kind = {"random": "random effects", "fixed": "fixed effect"}.get(
         str(pooled.get("model", "")), "pooled"
     )
@@ -491,12 +562,18 @@ def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
             solid_capstyle="butt",
             label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
         )
-    ax.fill(
-        [plo, p, phi, p],
-        [yd, yd + half_h, yd, yd - half_h],
-        color=OKABE_ITO[6],
-        label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
-    )
+    if has_ci:
+        ax.fill(
+            [plo, p, phi, p],
+            [yd, yd + half_h, yd, yd - half_h],
+            color=OKABE_ITO[6],
+            label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
+        )
+    else:  # a point, not a zero-width interval
+        ax.plot(
+            [p], [yd], marker="D", markersize=7, linestyle="none", color=OKABE_ITO[6],
+            label=f"{kind}: {p:.2f}% (no CI)",
+        )  # fmt: skip
     ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
     i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
     extra = f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)" if math.isfinite(i2) else ""
@@ -529,14 +606,31 @@ def funnel(
     df, _ = to_polars(result)
     n = _column(df, "n_patients", "funnel")
     k = _column(df, "n_reached", "funnel")
+    if not n.size:
+        raise DataError("funnel needs at least one site; got an empty table")
+    if not (np.all(np.isfinite(n)) and np.all(np.isfinite(k))):
+        raise DataError("funnel needs n_patients and n_reached for every site (no nulls)")
     if np.any(n <= 0):
         raise DataError("funnel needs n_patients > 0 for every site")
+    if np.any(k < 0) or np.any(k > n):
+        raise DataError(
+            f"funnel needs 0 <= n_reached <= n_patients; {int(np.sum((k < 0) | (k > n)))} "
+            "site(s) outside"
+        )
+    cover = list(limits) if isinstance(limits, Sequence) and not isinstance(limits, str) else None
+    if not cover or not all(
+        isinstance(c, (int, float)) and not isinstance(c, bool) and 0 < c < 1 for c in cover
+    ):
+        raise ParameterError(
+            f"funnel: limits must be coverages strictly between 0 and 1, e.g. (0.95, 0.998); "
+            f"got {limits!r}"
+        )
     p = k.sum() / n.sum()
     share = 100.0 * k / n
     fig, ax = _figure()
     grid = np.geomspace(max(n.min() / 2, 1.0), n.max() * 2, 200)
     styles = ("--", ":", "-.")
-    for i, cov in enumerate(limits):
+    for i, cov in enumerate(cover):
         z = NormalDist().inv_cdf(0.5 + cov / 2)
         half = z * np.sqrt(p * (1 - p) / grid)
         kw = {"color": OKABE_ITO[0], "linestyle": styles[i % 3], "linewidth": 1}
@@ -567,15 +661,32 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        One bar per exam count that occurs.
+        One bar per exam count that occurs; the mean in the title is that of the exam counts
+        before pooling. A null or negative ``n_exams`` raises
+        :class:`~recurct.errors.DataError`.
     """
     df, _ = to_polars(patients)
     n = df.get_column("n_exams") if "n_exams" in df.columns else None
     if n is None:
         raise DataError(f"exams_per_patient needs a column 'n_exams'; got {df.columns}")
-    values = n.cast(pl.Int64).to_numpy()
-    if max_exams is not None:
-        values = np.minimum(values, max_exams)
+    if n.null_count():
+        raise DataError(
+            f"exams_per_patient: {n.null_count():,} patient(s) with a null n_exams; "
+            "n_exams must be a count for every patient"
+        )
+    if max_exams is not None and (
+        isinstance(max_exams, bool) or not isinstance(max_exams, (int, np.integer)) or max_exams < 1
+    ):
+        raise ParameterError(
+            f"exams_per_patient: max_exams must be an integer >= 1 or None, got {max_exams!r}"
+        )
+    raw = n.cast(pl.Int64).to_numpy()
+    if (raw < 0).any():
+        raise DataError(
+            f"exams_per_patient: {int((raw < 0).sum()):,} patient(s) with a negative n_exams"
+        )
+    mean = raw.mean() if raw.size else float("nan")  # of the counts before any pooling
+    values = raw if max_exams is None else np.minimum(raw, max_exams)
     counts = np.bincount(values) if values.size else np.zeros(1, dtype=np.int64)
     x = np.nonzero(counts)[0]
     fig, ax = _figure()
@@ -584,6 +695,5 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
         ax.set_yscale("log")
     ax.set_xlabel("CT exams per patient" + (f" (last bar: >= {max_exams})" if max_exams else ""))
     ax.set_ylabel("patients")
-    mean = values.mean() if values.size else float("nan")
     ax.set_title(f"Exams per patient (n = {values.size:,}; mean {mean:.2f})")
     return fig

@@ -221,11 +221,16 @@ def _num(v: Any, digits: int) -> str:
 
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
     """``"n (p%, lo–hi)"``; the CI part left out where it is missing."""
-    if p is None:
+    if not _finite(p):
         return _num(n, digits) if n is not None else "–"
     head = "" if n is None else f"{_num(n, digits)} "
-    ci = "" if lo is None or hi is None else f", {100 * lo:.{digits}f}–{100 * hi:.{digits}f}"
+    ci = f", {100 * lo:.{digits}f}–{100 * hi:.{digits}f}" if _finite(lo) and _finite(hi) else ""
     return f"{head}({100 * p:.{digits}f}%{ci})"
+
+
+def _finite(v: Any) -> bool:
+    """A number that can be shown (not None, NaN or infinite)."""
+    return v is not None and not isinstance(v, bool) and math.isfinite(v)
 
 
 def publication_table(
@@ -243,7 +248,9 @@ def publication_table(
     threshold, age_cut
         As in :func:`readable`.
     digits : int
-        Decimals of percentages (and of other non-integer numbers).
+        Decimals of percentages and their CIs (the age share included) and of other
+        non-integer numbers, except CEDs in mSv ("median (IQR)", always 1 decimal: the
+        precision of effective-dose estimates) and days (whole days).
 
     Returns
     -------
@@ -253,10 +260,11 @@ def publication_table(
         patients ≥ T, median (IQR), mSv``, ``Days from first exam to T, median (min)`` and
         ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
         ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
-        present). Standardised: ``Patients``, ``Crude share (%)``, ``Age-standardised share,
-        % (95% CI)``. Reproductions: ``Figure`` (the description; the ID where it has none),
-        ``Unit``, ``Published``, ``Reproduced (95% CI)``, ``Within tolerance``. Other tables:
-        every value as text.
+        present). Standardised: ``Patients``, ``Crude share ≥ T, n (%)`` (``"n (p%)"``),
+        ``Age-standardised share ≥ T, % (95% CI)`` (``"p%, lo–hi"``). Reproductions:
+        ``Figure`` (the description; the ID where it has none), ``Unit``, ``Published``,
+        ``Reproduced (95% CI)``, ``Within tolerance``. Other tables: every value as text. An
+        empty table gives the same columns, with no rows. A missing share is shown as "–".
 
     Examples
     --------
@@ -288,7 +296,9 @@ def publication_table(
         "standardised": _standardised_cells,
         "reproduction": _reproduction_cells,
     }.get(kind)
-    has_t = "threshold" in df.columns and t_text == "the threshold"
+    has_t = (  # several thresholds: a column of them (none for an empty table)
+        threshold is None and "threshold" in df.columns and df["threshold"].n_unique() > 1
+    )
     rows: list[dict[str, str]] = []
     for r in df.iter_rows(named=True):
         if cells is None:
@@ -299,8 +309,16 @@ def publication_table(
             out[LABELS["threshold"]] = param_label(float(r["threshold"]))
         out.update(cells(r, t_text, cut, digits))
         rows.append(out)
-    if not rows:
-        out_df = pl.DataFrame(schema=dict.fromkeys(readable(df).columns, pl.Utf8))
+    if not rows:  # the columns a row would have
+        if cells is None:
+            header = list(df.columns)
+        else:
+            blank = dict.fromkeys(df.columns)
+            header = [_label(c, t_text, cut) for c in strata]
+            if has_t and kind in ("magnitude", "standardised"):
+                header.append(LABELS["threshold"])
+            header += list(cells(blank, t_text, cut, digits))
+        out_df = pl.DataFrame(schema=dict.fromkeys(header, pl.Utf8))
     else:
         out_df = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
     return from_polars(out_df, frame_kind)
@@ -327,7 +345,7 @@ def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> d
         out[f"Days from first exam to {t_text}, median (min)"] = d
     if "n_age_le_cut" in r:
         out[f"Aged ≤ {cut} y at first exam, n (% of patients ≥ {t_text})"] = _count_share(
-            r["n_age_le_cut"], r.get("share_age_le_cut"), None, None, 1
+            r["n_age_le_cut"], r.get("share_age_le_cut"), None, None, digits
         )
     return out
 
@@ -372,22 +390,29 @@ def _reproduction_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -
     }
 
 
-def _cells(df: pl.DataFrame) -> list[list[str]]:
-    return [["" if v is None else (_num(v, 3) if not isinstance(v, str) else v) for v in r]
+def _cells(df: pl.DataFrame, digits: int = 3) -> list[list[str]]:
+    return [["" if v is None else (_num(v, digits) if not isinstance(v, str) else v) for v in r]
             for r in df.iter_rows()]  # fmt: skip
 
 
-def to_markdown(table: Any) -> str:
-    """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown."""
+def to_markdown(table: Any, *, digits: int = 3) -> str:
+    """A table (e.g. from :func:`publication_table`; polars, pandas or pyarrow) as Markdown;
+    numbers (not text cells) with ``digits`` decimals."""
     table, _ = to_polars(table)
-    return markdown_grid(table.columns, _cells(table))
+    return markdown_grid(table.columns, _cells(table, digits))
+
+
+def _md_cell(text: str) -> str:
+    """One Markdown cell: ``|`` escaped, line breaks as ``<br>`` (a row stays one line)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Text cells as a Markdown table (``|`` escaped)."""
+    """Text cells as a Markdown table (``|`` escaped, line breaks as ``<br>``)."""
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(_md_cell(c) for c in cells) + " |"
 
     lines = [line(header), "|" + "|".join("---" for _ in header) + "|", *map(line, rows)]
     return "\n".join(lines) + "\n"
@@ -414,8 +439,11 @@ def _tex(s: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in s)
 
 
-def to_latex(table: Any, *, caption: str | None = None, label: str | None = None) -> str:
-    """A table as a LaTeX ``table`` with a ``tabular`` (booktabs rules), text escaped."""
+def to_latex(
+    table: Any, *, caption: str | None = None, label: str | None = None, digits: int = 3
+) -> str:
+    """A table as a LaTeX ``table`` with a ``tabular`` (booktabs rules), text escaped;
+    numbers (not text cells) with ``digits`` decimals."""
     table, _ = to_polars(table)
     cols = "l" + "r" * (len(table.columns) - 1)
     lines = [r"\begin{table}", r"\centering"]
@@ -426,7 +454,7 @@ def to_latex(table: Any, *, caption: str | None = None, label: str | None = None
     lines += [rf"\begin{{tabular}}{{{cols}}}", r"\toprule"]
     lines.append(" & ".join(_tex(c) for c in table.columns) + r" \\")
     lines.append(r"\midrule")
-    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in _cells(table)]
+    lines += [" & ".join(_tex(c) for c in row) + r" \\" for row in _cells(table, digits)]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
@@ -462,7 +490,9 @@ def export_table(
     caption : str, optional
         Caption (LaTeX) or title line (Markdown, Excel).
     threshold, age_cut, digits
-        As in :func:`publication_table`.
+        As in :func:`publication_table`; with ``formatted=False``, ``digits`` is the number
+        of decimals of the numbers in ``.md`` and ``.tex`` (``.csv`` and ``.xlsx`` keep full
+        precision).
     overwrite : bool
         True (the default): an existing file is replaced (atomically). False: an existing
         file raises :class:`recurct.errors.OutputExistsError` before any work.
@@ -493,9 +523,9 @@ def export_table(
         out, _ = to_polars(out)
         if ext == ".md":
             head = f"**{caption}**\n\n" if caption else ""
-            tmp.write_text(head + to_markdown(out), encoding="utf-8")
+            tmp.write_text(head + to_markdown(out, digits=digits), encoding="utf-8")
         elif ext == ".tex":
-            tmp.write_text(to_latex(out, caption=caption), encoding="utf-8")
+            tmp.write_text(to_latex(out, caption=caption, digits=digits), encoding="utf-8")
         elif ext == ".csv":
             out.write_csv(tmp)
         else:
@@ -522,6 +552,12 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
         cell.font = Font(bold=True)
     for row in table.iter_rows():
         ws.append(list(row))
+
+    for cells in ws.iter_rows():
+        for cell in cells:
+            if isinstance(cell.value, str):  # text, never a formula: "=1+2" stays text
+                cell.data_type = "s"
+                cell.quotePrefix = True
     for i, col in enumerate(table.columns, 1):
         values = [col, *("" if v is None else str(v) for v in table.get_column(col).to_list())]
         ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(
