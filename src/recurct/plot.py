@@ -30,6 +30,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
+from recurct.stats._common import check_patients
 
 __all__ = [
     "CENSORING_CAPTION",
@@ -96,6 +97,35 @@ def _ced(df: pl.DataFrame, what: str) -> tuple[np.ndarray, int]:
     return ced, n_bad
 
 
+#: The largest count a plot parameter (bins, hexagons, exams) may take.
+_MAX_COUNT = 100_000
+
+#: The largest threshold (mSv) :func:`share_above` draws (a log axis needs finite limits).
+_MAX_THRESHOLD = 1e6
+
+
+def _count_param(value: Any, what: str, name: str, *, optional: bool = False) -> Any:
+    """``value`` if it is a whole number from 1 to ``_MAX_COUNT`` (or None where
+    ``optional``), else ``ParameterError`` naming ``name``."""
+    if value is None and optional:
+        return None
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | np.integer)
+        or not 1 <= value <= _MAX_COUNT
+    ):
+        raise ParameterError(
+            f"{what}: {name} must be an integer from 1 to {_MAX_COUNT:,}"
+            f"{' or None' if optional else ''}, got {value!r:.60}"
+        )
+    return int(value)
+
+
+def _label_threshold(value: Any, what: str) -> float | None:
+    """A threshold named in a label: None, or a finite number > 0 (``ParameterError``)."""
+    return None if value is None else _checks.threshold(value, what)
+
+
 def _left_out(n_bad: int) -> str:
     return f"; {n_bad:,} without a finite CED left out" if n_bad else ""
 
@@ -121,9 +151,9 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
         :class:`~recurct.errors.DataError`.
     """
     threshold = _checks.threshold(threshold, "ced_distribution")
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
-        raise ParameterError(f"ced_distribution: bins must be an integer >= 1, got {bins!r}")
+    bins = _count_param(bins, "ced_distribution", "bins")
     df, _ = to_polars(patients)
+    check_patients(df, "ced_distribution", strict=False)
     ced, n_bad = _ced(df, "ced_distribution")
     positive = ced[ced > 0]
     fig, ax = _figure()
@@ -180,6 +210,7 @@ def share_above(
         :class:`~recurct.errors.DataError`.
     """
     df, _ = to_polars(patients)
+    check_patients(df, "share_above", strict=False)
     ced, n_bad = _ced(df, "share_above")
     if not ced.size:
         raise DataError(
@@ -190,6 +221,10 @@ def share_above(
         grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
         thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
     t = np.sort(np.asarray(_checks.some_thresholds(thresholds, "share_above"), dtype=float))
+    if t.size and t[-1] > _MAX_THRESHOLD:
+        raise ParameterError(
+            f"share_above: thresholds must be at most {_MAX_THRESHOLD:g} mSv, got {t[-1]:g}"
+        )
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
     share = 100.0 * n_at_or_above / ced.size
@@ -271,6 +306,7 @@ def time_to_threshold_curve(
     table = getattr(result, "curve", result)
     if threshold is None:
         threshold = getattr(result, "threshold", None)
+    threshold = _label_threshold(threshold, "time_to_threshold_curve")
     df, _ = to_polars(table)
     tcol, pcol = "time_years", "prob_reached"
     if tcol not in df.columns or pcol not in df.columns:
@@ -343,7 +379,9 @@ def ced_vs_exams(patients: Any, *, gridsize: int = 40) -> Figure:
         n in the title counts the patients drawn); a negative value raises
         :class:`~recurct.errors.DataError`.
     """
+    gridsize = _count_param(gridsize, "ced_vs_exams", "gridsize")
     df, _ = to_polars(patients)
+    check_patients(df, "ced_vs_exams", strict=False)
     x = _column(df, "n_exams", "ced_vs_exams")
     y = _column(df, "ced_msv", "ced_vs_exams")
     if (x[np.isfinite(x)] < 0).any():
@@ -472,7 +510,10 @@ def forest(
         and cut with "…" beyond. Sites without a share are drawn with no marker, with a
         :class:`~recurct.errors.DroppedRowsWarning` that counts them.
     """
+    threshold = _label_threshold(threshold, "forest")
     df, found = _site_frame(result)
+    if "site" not in df.columns:
+        raise DataError(f"forest needs a 'site' column; got {df.columns}")
     is_meta = hasattr(result, "pooled") and not isinstance(result, tuple)
     if pooled is None:
         pooled = found if (is_meta or model == "crude") else _pooled_meta(df, model) or found
@@ -603,6 +644,7 @@ def funnel(
         One point per site, the pooled share as a horizontal line, and one pair of limit
         curves per coverage.
     """
+    threshold = _label_threshold(threshold, "funnel")
     df, _ = to_polars(result)
     n = _column(df, "n_patients", "funnel")
     k = _column(df, "n_reached", "funnel")
@@ -674,12 +716,17 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
             f"exams_per_patient: {n.null_count():,} patient(s) with a null n_exams; "
             "n_exams must be a count for every patient"
         )
-    if max_exams is not None and (
-        isinstance(max_exams, bool) or not isinstance(max_exams, (int, np.integer)) or max_exams < 1
-    ):
-        raise ParameterError(
-            f"exams_per_patient: max_exams must be an integer >= 1 or None, got {max_exams!r}"
-        )
+    max_exams = _count_param(max_exams, "exams_per_patient", "max_exams", optional=True)
+    check_patients(df, "exams_per_patient", strict=False)
+    if n.dtype.is_float():
+        bad = ~n.is_finite() | (n != n.floor())
+        if bad.any():
+            rows = bad.arg_true().head(5).to_list()
+            raise DataError(
+                f"exams_per_patient: column 'n_exams' must hold whole numbers; "
+                f"{int(bad.sum()):,} row(s) do not (NaN, infinite or fractional), e.g. "
+                f"row(s) {rows}"
+            )
     raw = n.cast(pl.Int64).to_numpy()
     if (raw < 0).any():
         raise DataError(

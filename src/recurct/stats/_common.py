@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -32,7 +33,9 @@ __all__ = [
     "bootstrap_share",
     "by_list",
     "check_by_names",
+    "check_exam_doses",
     "check_nonempty",
+    "check_patients",
     "column_name",
     "normal_quantile",
     "ratio",
@@ -91,8 +94,9 @@ def column_name(value: object, func: str) -> str:
 
 
 def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
-    """Raise ``ValueError`` naming the columns of ``cols`` missing from ``df`` (or a name that
-    is not text)."""
+    """Raise ``DataError`` naming the columns of ``cols`` missing from ``df`` (``ParameterError``
+    for a name that is not text), then check the values of those of them that are columns of
+    the patients table (:func:`check_patients`)."""
     cols = [column_name(c, func) for c in cols]
     missing = [c for c in cols if c not in df.columns]
     if missing:
@@ -100,6 +104,144 @@ def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
             f"{func}: the patients table lacks column(s) {missing}; "
             "build it with recurct.cumulative_dose() (available: "
             f"{df.columns})"
+        )
+    check_patients(df, func, cols)
+
+
+# The columns of the patients table (recurct.cumulative_dose) whose type and values the
+# functions of recurct.stats and recurct.plot rely on, by kind.
+_PATIENT_COLUMNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("date", re.compile(r"(first_exam|last_exam|date_reached_.+|window_start_.+)")),
+    ("reached", re.compile(r"reached_[^_]+(_in_\d+)?")),
+    ("dose", re.compile(r"ced_msv|max_ced_\d+")),
+    ("count", re.compile(r"n_exams")),
+    ("age", re.compile(r"age_(first_exam|last_exam|reached_.+)")),
+)
+
+_KIND_TEXT = {
+    "date": "dates (Date or Datetime)",
+    "reached": "true/false values (Boolean)",
+    "dose": "numbers (mSv)",
+    "count": "whole numbers",
+    "age": "numbers (years)",
+    "numeric": "numbers",
+}
+
+
+def column_kind(name: str) -> str | None:
+    """The kind of a column of the patients table (``date``, ``reached``, ``dose``, ``count``,
+    ``age``), ``None`` for one that :func:`check_patients` does not check."""
+    for kind, pattern in _PATIENT_COLUMNS:
+        if pattern.fullmatch(name):
+            return kind
+    return None
+
+
+def _rows(mask: pl.Series) -> str:
+    rows = mask.fill_null(False).arg_true()
+    head = rows.head(5).to_list()
+    return f"{rows.len()} row(s), e.g. row(s) {head}{', ...' if rows.len() > 5 else ''}"
+
+
+def check_column(df: pl.DataFrame, col: str, kind: str, func: str, strict: bool = True) -> None:
+    """Raise ``DataError`` naming ``col`` and its first bad rows unless ``df[col]`` holds
+    values of ``kind``: ``date`` (Date or Datetime), ``reached`` (Boolean, not all null),
+    ``dose`` (numbers, finite and >= 0 where present), ``count`` (whole numbers >= 1 where
+    present), ``age`` or ``numeric`` (numbers). With ``strict=False`` only the type is
+    checked."""
+    s = df[col]
+    dtype = s.dtype
+    n = s.len()
+    if kind == "date":
+        ok = isinstance(dtype, pl.Date | pl.Datetime)
+    elif kind == "reached":
+        ok = isinstance(dtype, pl.Boolean)
+    else:
+        ok = dtype.is_numeric() and not isinstance(dtype, pl.Boolean)
+    if ok and kind == "reached" and n and s.null_count() == n:
+        raise DataError(
+            f"{func}: column {col!r} of the patients table holds no value (all {n} rows null); "
+            "rebuild it with recurct.cumulative_dose()"
+        )
+    if not ok:
+        if n and s.null_count() == n:
+            got = f"no value (all {n} rows null, dtype {dtype})"
+        else:
+            got = f"{dtype} (e.g. row 0: {s.head(1).to_list()[0]!r:.40})"
+        raise DataError(
+            f"{func}: column {col!r} of the patients table must hold {_KIND_TEXT[kind]}, "
+            f"got {got}; rebuild it with recurct.cumulative_dose() or convert the column"
+        )
+    if not strict or kind not in ("dose", "count"):
+        return
+    bad = s < (1 if kind == "count" else 0)
+    if dtype.is_float():
+        bad = bad | ~s.is_finite()
+        if kind == "count":
+            bad = bad | (s != s.floor())
+    if bad.any():
+        need = "whole numbers >= 1" if kind == "count" else "finite numbers >= 0"
+        why = (
+            "NaN, infinite, negative, 0 or fractional"
+            if kind == "count"
+            else "NaN, infinite or negative"
+        )
+        raise DataError(
+            f"{func}: column {col!r} of the patients table must hold {need}; "
+            f"{_rows(bad)} do not ({why})"
+        )
+
+
+def check_patients(
+    df: pl.DataFrame, func: str, cols: Iterable[str] | None = None, *, strict: bool = True
+) -> None:
+    """Check the type and values of the columns of the patients table that ``df`` has (only
+    those of ``cols`` where given): dates (``first_exam``, ``last_exam``,
+    ``date_reached_<T>``, ``window_start_<W>``) Date or Datetime; ``reached_<T>`` Boolean;
+    ``ced_msv`` and ``max_ced_<W>`` numbers, finite and >= 0 where present; ``n_exams`` whole
+    numbers >= 1; ages numbers. Raises ``DataError`` naming the column and its first bad
+    rows. ``strict=False`` (the plots, which leave out a missing value with a warning): the
+    types only."""
+    names = df.columns if cols is None else [c for c in cols if c in df.columns]
+    kinds = {c: k for c in dict.fromkeys(names) if (k := column_kind(c)) is not None}
+    values = []  # the value checks of every column in one polars pass (in threads)
+    for col, kind in kinds.items():
+        if strict and kind in ("dose", "count") and df.schema[col].is_numeric():
+            values.append(col)
+        else:  # the type (free) and the all-null check
+            check_column(df, col, kind, func, strict)
+    if not values:
+        return
+    exprs = []
+    for col in values:
+        c, kind = pl.col(col), kinds[col]
+        bad = c < (1 if kind == "count" else 0)
+        if df.schema[col].is_float():
+            bad = bad | ~c.is_finite()
+            if kind == "count":
+                bad = bad | (c != c.floor())
+        exprs.append(bad.any().alias(col))
+    flags = df.select(exprs).row(0, named=True)
+    for col in values:
+        if flags[col] or isinstance(df.schema[col], pl.Boolean):
+            check_column(df, col, kinds[col], func, strict)  # raises, naming the rows
+
+
+def check_exam_doses(df: pl.DataFrame, func: str, column: str = "effective_dose_msv") -> None:
+    """Raise ``DataError`` unless the exam table's ``column`` holds finite numbers >= 0 where
+    present (as :func:`recurct.cumulative_dose` requires)."""
+    s = df[column]
+    if not s.dtype.is_numeric() or isinstance(s.dtype, pl.Boolean):
+        raise DataError(
+            f"{func}: column {column!r} of the exam table must hold numbers (mSv), got {s.dtype}"
+        )
+    bad = s < 0
+    if s.dtype.is_float():
+        bad = bad | ~s.is_finite()
+    if bad.any():
+        raise DataError(
+            f"{func}: column {column!r} of the exam table must hold finite doses >= 0; "
+            f"{_rows(bad)} do not (NaN, infinite or negative)"
         )
 
 
@@ -257,7 +399,10 @@ def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
         raise ParameterError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
     if not isinstance(edges, Iterable) or isinstance(edges, str):
         raise ParameterError(f"band edges: give a sequence of numbers, got {edges!r:.80}")
-    e = [float(x) for x in edges]
+    try:
+        e = [float(x) for x in edges]
+    except (TypeError, ValueError):
+        raise ParameterError(f"band edges: give a sequence of numbers, got {edges!r:.80}") from None
     if len(e) < 2:
         raise ParameterError(f"give at least two band edges, got {list(edges)}")
     if any(not b > a for a, b in itertools.pairwise(e)):

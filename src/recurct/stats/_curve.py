@@ -23,6 +23,7 @@ from recurct.stats._common import (
     by_list,
     check_by_names,
     check_nonempty,
+    check_patients,
     result_repr,
     stratum_rows,
 )
@@ -67,6 +68,7 @@ def event_table(
     out. Also returns the ``by`` columns, the threshold, the number left out as prevalent and
     the input kind."""
     df, kind = to_polars(patients)
+    check_patients(df, fn)
     t = _checks.threshold(threshold, fn)
     by_cols = by_list(by, df)
     check_by_names(by_cols, _CURVE_COLUMNS, fn)

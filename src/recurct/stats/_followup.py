@@ -15,7 +15,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import param_label, to_polars
 from recurct.errors import CompetingRiskWarning, DataError, ParameterError
-from recurct.stats._common import require
+from recurct.stats._common import check_column, check_patients, require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,6 +75,7 @@ def _end_expr(df: pl.DataFrame, spec: _checks.EndSpec, fn: str, name: str) -> pl
         per_site = pl.coalesce(latest.over("facility"), latest)
         return pl.when(pl.col("facility").is_null()).then(latest).otherwise(per_site)
     if spec.kind == "column":
+        check_column(df, spec.value, "date", f"{fn}({name}=...)")
         return pl.col(spec.value).cast(pl.Date)
     if spec.kind == "date":
         return pl.lit(spec.value, dtype=pl.Date)
@@ -121,6 +122,7 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series | pd.Series:
         that is neither a column nor an ISO date.
     """
     df, kind = to_polars(patients)
+    check_patients(df, "observation_end")
     spec = _checks.end_spec(end, "observation_end", columns=df.columns)
     end_expr = _end_expr(df, spec, "observation_end", "end")
     out = df.select(end_expr.alias("observation_end"))["observation_end"]
@@ -243,6 +245,7 @@ def survival_data(
         When observation ends (``end``) before a patient's entry date.
     """
     df, _ = to_polars(patients)
+    check_patients(df, func)
     lab = param_label(threshold)
     require(df, ["first_exam", f"reached_{lab}", f"days_to_{lab}"], func)
     warn_if_death(end, func)

@@ -25,7 +25,9 @@ from recurct.stats._common import (
     bootstrap_share,
     by_list,
     check_by_names,
+    check_column,
     check_nonempty,
+    check_patients,
     column_name,
     ratio,
     reached_expr,
@@ -102,6 +104,8 @@ def age_band(
     df, kind = to_polars(patients)
     column_name(name, "age_band")
     require(df, [column], "age_band")
+    check_patients(df, "age_band")
+    check_column(df, column, "numeric", "age_band")
     out = df.with_columns(band_expr(column, edges, labels).alias(name))
     if kind == "pandas":
         out = out.with_columns(pl.col(name).cast(pl.Utf8))
@@ -355,7 +359,8 @@ def magnitude(
     by_cols = by_list(by, df)
     check_by_names(by_cols, [*MAGNITUDE_COLUMNS, "n_population"], "magnitude")
     check_nonempty(df)
-    require(df, ["n_exams", "ced_msv"], "magnitude")
+    require(df, ["n_exams", "ced_msv"], "magnitude")  # (their values checked here)
+    check_patients(df, "magnitude", [c for c in df.columns if c not in ("n_exams", "ced_msv")])
     if ci != "bootstrap":
         try:
             ci_method(ci)
@@ -373,8 +378,16 @@ def magnitude(
             raise DataError(
                 f"cluster column {cluster!r} has {n_null} null value(s); fill or drop them"
             )
-    if ci == "bootstrap" and int(n_boot) < 1:
-        raise ParameterError(f"n_boot must be >= 1, got {n_boot!r}")
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"magnitude: seed must be a whole number >= 0, got {seed!r:.60}")
+    if (
+        isinstance(n_boot, bool | np.bool_)
+        or not isinstance(n_boot, int | np.integer)
+        or not 1 <= n_boot <= 10_000_000
+    ):
+        raise ParameterError(
+            f"magnitude: n_boot must be a whole number from 1 to 10,000,000, got {n_boot!r:.60}"
+        )
     rng = np.random.default_rng(seed)
 
     slim = _slim(df, by_cols, cluster, ts)

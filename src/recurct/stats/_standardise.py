@@ -52,6 +52,8 @@ from recurct.stats._common import (
     block_labels,
     by_list,
     check_by_names,
+    check_column,
+    check_patients,
     reached_expr,
     stratum_rows,
 )
@@ -191,6 +193,8 @@ def standardise(
         raise ParameterError(
             f"age column {age_column!r} is not in the patients table; pass age_column=..."
         )
+    check_patients(df, fn)
+    check_column(df, age_column, "numeric", fn)
     by_cols = by_list(by, df)
     check_by_names(by_cols, ["threshold", *_SCHEMA], fn)
     std = load_standard(standard)

@@ -28,7 +28,10 @@ from recurct.stats._common import (
     block_sums,
     by_list,
     check_by_names,
+    check_column,
+    check_exam_doses,
     check_nonempty,
+    check_patients,
     require,
     stratum_rows,
 )
@@ -112,6 +115,8 @@ def dose_bands(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, [column], "dose_bands")
+    check_patients(df, "dose_bands")
+    check_column(df, column, "dose", "dose_bands")
     names = band_labels(edges, labels)
     edges = [float(b) for b in edges]
     check_by_names(by_cols, _BAND_COLUMNS, "dose_bands")
@@ -215,9 +220,10 @@ def exams_per_patient(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["n_exams"], "exams_per_patient")
+    check_patients(df, "exams_per_patient")
     ks = []
     for k in _checks.many(at_least):
-        x = _checks.number(k, "exams_per_patient", "at_least", what=" exams")
+        x = _checks.number(k, "exams_per_patient", "at_least", hi=1e9, what=" exams")
         if x != int(x):
             raise ParameterError(f"at_least: give whole numbers of exams, got {k!r}")
         ks.append(int(x))
@@ -288,6 +294,7 @@ def dose_share(
     by_cols = by_list(by, df)
     check_nonempty(df, "exam table")
     require(df, ["effective_dose_msv", column], "dose_share")
+    check_exam_doses(df, "dose_share")
     dose = df["effective_dose_msv"]
     if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
         raise DataError("dose_share: effective_dose_msv must be >= 0 and not null")
@@ -367,6 +374,7 @@ def single_exam_share(
     by_cols = by_list(by, df)
     check_nonempty(df, "exam table")
     require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
+    check_exam_doses(df, "single_exam_share")
     if df["effective_dose_msv"].null_count():
         raise DataError(
             f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "

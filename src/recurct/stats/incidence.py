@@ -51,6 +51,7 @@ from recurct.stats._common import (
     by_list,
     check_by_names,
     check_nonempty,
+    check_patients,
     require,
     stratum_rows,
 )
@@ -75,7 +76,7 @@ def poisson_ci(
     count : int or array of int
         Observed events (>= 0).
     exposure : float or array of float
-        Person-time (> 0); the interval is divided by it.
+        Person-time (finite, >= 0); the interval is divided by it (NaN where it is 0).
     alpha : float, default 0.05
         1 - confidence level.
 
@@ -83,13 +84,38 @@ def poisson_ci(
     -------
     (lo, hi) : arrays of float
         ``chi2.ppf(alpha/2, 2 count) / 2 / exposure`` (0 for ``count = 0``) and
-        ``chi2.ppf(1 - alpha/2, 2 count + 2) / 2 / exposure``; NaN where ``exposure <= 0``.
+        ``chi2.ppf(1 - alpha/2, 2 count + 2) / 2 / exposure``; NaN where ``exposure`` is 0.
+
+    Raises
+    ------
+    ParameterError
+        A count that is not a whole number >= 0, or an exposure not a finite number >= 0.
     """
     alpha = _checks.alpha(alpha, "poisson_ci")
-    d = np.asarray(count, dtype=np.float64)
-    pt = np.asarray(exposure, dtype=np.float64)
-    if np.any(d < 0):
-        raise ParameterError("poisson_ci: counts must be >= 0")
+    d = _numbers(count, "count")
+    pt = _numbers(exposure, "exposure")
+    if not np.all(np.isfinite(d) & (d >= 0) & (d == np.floor(d))):
+        raise ParameterError(f"poisson_ci: count must be whole numbers >= 0, got {count!r:.60}")
+    if not np.all(np.isfinite(pt) & (pt >= 0)):  # (0: no person-time, a NaN interval)
+        raise ParameterError(
+            f"poisson_ci: exposure must be finite numbers >= 0, got {exposure!r:.60}"
+        )
+    return _garwood(d, pt, alpha)
+
+
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of float64 (not bools, text or None), else ``ParameterError``."""
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ParameterError(f"poisson_ci: {name} must be a number or numbers, got {value!r:.60}")
+    return arr.astype(np.float64)
+
+
+def _garwood(d: np.ndarray, pt: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The Garwood interval of :func:`poisson_ci`, unchecked; NaN where ``pt <= 0``."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lo = np.where(d > 0, chi2.ppf(alpha / 2, 2 * d) / 2, 0.0) / pt
         hi = chi2.ppf(1 - alpha / 2, 2 * d + 2) / 2 / pt
@@ -119,6 +145,7 @@ def event_dates(
         ``event_date`` (Date), one per row, null where T was not reached.
     """
     df, kind = to_polars(patients)
+    check_patients(df, "event_dates")
     out = _event_dates(df, threshold, window_days)
     return out.to_pandas() if kind == "pandas" else out
 
@@ -234,6 +261,7 @@ def incidence_rate(
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["first_exam"], fn)
+    check_patients(df, fn)
     per = _checks.number(per, fn, "per", lo=0.0, lo_open=True)
     alpha = _checks.alpha(alpha, fn)
     hs = [
@@ -348,7 +376,7 @@ def _with_rates(
     """Add the rate with its Garwood interval and the fixed-horizon incidences."""
     d = out["n_events"].to_numpy()
     py = out["person_years"].to_numpy()
-    lo, hi = poisson_ci(d, py, alpha)
+    lo, hi = _garwood(d.astype(np.float64), py.astype(np.float64), alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = np.where(py > 0, d / py, np.nan)
     out = out.with_columns(

@@ -464,6 +464,9 @@ def meta_proportion(
     if method == "glmm" and transform != "logit":
         raise ParameterError("model='glmm' is a logit model: use transform='logit'")
     alpha = _checks.alpha(alpha, "meta_proportion")
+    continuity = _checks.number(
+        continuity, "meta_proportion", "continuity", lo=0.0, hi=100.0, lo_open=True
+    )
     if subgroup is not None and subgroup not in _columns(aggregates):
         raise ParameterError(f"subgroup column {subgroup!r} is not in the table")
     agg, kind = _aggregates_with_subgroup(aggregates, threshold, site, subgroup)

@@ -22,7 +22,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.errors import DataError, ParameterError
-from recurct.stats._common import reached_expr, result_repr
+from recurct.stats._common import check_patients, reached_expr, result_repr
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -58,15 +58,14 @@ class SiteTable:
         return result_repr(self)
 
 
-def site_aggregates(
-    patients: Any, threshold: float = 100, *, site: str = "facility"
-) -> Frame:
+def site_aggregates(patients: Any, threshold: float = 100, *, site: str = "facility") -> Frame:
     """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_reached``.
 
     ``n_reached`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
     is computed as ``ced_msv >= threshold``.
     """
     df, kind = to_polars(patients)
+    check_patients(df, "site_table")
     if site not in df.columns:
         raise ParameterError(
             f"site column {site!r} is not in the patients table (columns: {df.columns}); "

@@ -25,11 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct._outdir import atomic_file
-from recurct.errors import ParameterError
+from recurct.errors import DataError, ParameterError
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
@@ -146,6 +148,65 @@ def table_kind(table: Any) -> TableKind:
     return "other"
 
 
+def _label_args(threshold: Any, age_cut: Any, fn: str) -> tuple[float | None, float]:
+    """``threshold`` (None, or a finite number > 0) and ``age_cut`` (a finite number > 0),
+    else ``ParameterError``."""
+    if threshold is not None:
+        threshold = _checks.threshold(threshold, fn)
+    return threshold, _checks.number(age_cut, fn, "age_cut", lo=0.0, lo_open=True, what=" years")
+
+
+def _digits(digits: Any, fn: str) -> int:
+    """``digits``: a whole number from 0 to 20, else ``ParameterError``."""
+    if isinstance(digits, bool | np.bool_) or not isinstance(digits, int | np.integer):
+        raise ParameterError(f"{fn}: digits must be a whole number >= 0, got {digits!r:.60}")
+    if not 0 <= digits <= 20:
+        raise ParameterError(f"{fn}: digits must be from 0 to 20, got {digits!r}")
+    return int(digits)
+
+
+#: The columns a magnitude table must have, and those it may have, all numbers.
+_MAGNITUDE_NEEDS = ("n_patients", "n_reached", "share", "share_lo", "share_hi")
+_MAGNITUDE_MAY = (
+    "n_exams",
+    "ced_median",
+    "ced_q1",
+    "ced_q3",
+    "days_to_median",
+    "days_to_min",
+    "n_age_le_cut",
+    "share_age_le_cut",
+)
+
+
+def _check_magnitude(df: pl.DataFrame, fn: str) -> None:
+    """``DataError`` naming the column unless ``df`` is a whole magnitude table: the columns
+    of :data:`_MAGNITUDE_NEEDS`, those of them and of :data:`_MAGNITUDE_MAY` it has numbers,
+    ``days_to_min`` finite where present."""
+    missing = [c for c in _MAGNITUDE_NEEDS if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{fn}: the magnitude table lacks column(s) {missing}; pass the table of "
+            "recurct.stats.magnitude()"
+        )
+    for c in [*_MAGNITUDE_NEEDS, *(c for c in _MAGNITUDE_MAY if c in df.columns)]:
+        s = df[c]
+        if s.dtype == pl.Null:
+            continue
+        if not s.dtype.is_numeric():
+            raise DataError(
+                f"{fn}: column {c!r} of the magnitude table must hold numbers, got {s.dtype}"
+            )
+        if c == "days_to_min" and s.dtype.is_float():
+            bad = ~s.is_finite()
+            if bad.any():
+                rows = bad.fill_null(False).arg_true().head(5).to_list()
+                raise DataError(
+                    f"{fn}: column 'days_to_min' of the magnitude table must hold finite "
+                    f"numbers (or null); {int(bad.sum())} row(s) do not, e.g. row(s) {rows}"
+                )
+
+
 def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
     if threshold is not None:
         return f"{param_label(threshold)} mSv"
@@ -189,7 +250,10 @@ def readable(
     >>> readable(t).columns[3:5]
     ['Patients ≥ 100 mSv (%)', '95% CI low (%)']
     """
+    threshold, age_cut = _label_args(threshold, age_cut, "readable")
     df, kind = to_polars(_unwrap(table))
+    if table_kind(df) == "magnitude":
+        _check_magnitude(df, "readable")
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     exprs = []
@@ -275,8 +339,12 @@ def publication_table(
     >>> publication_table(t).row(0)[2]
     '3 (1.50%, 0.50–4.30)'
     """
+    threshold, age_cut = _label_args(threshold, age_cut, "publication_table")
+    digits = _digits(digits, "publication_table")
     kind = table_kind(table)
     df, frame_kind = to_polars(_unwrap(table))
+    if kind == "magnitude":
+        _check_magnitude(df, "publication_table")
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     main = {
@@ -509,6 +577,8 @@ def export_table(
     OutputExistsError
         ``path`` is a folder, or an existing file with ``overwrite=False``.
     """
+    threshold, age_cut = _label_args(threshold, age_cut, "export_table")
+    digits = _digits(digits, "export_table")
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in (".md", ".tex", ".csv", ".xlsx"):

@@ -53,7 +53,13 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError, ParameterError, RegressionWarning
-from recurct.stats._common import AGE_EDGES, band_expr, result_repr
+from recurct.stats._common import (
+    AGE_EDGES,
+    band_expr,
+    band_labels,
+    check_patients,
+    result_repr,
+)
 from recurct.stats._followup import end_days
 
 if TYPE_CHECKING:
@@ -76,6 +82,7 @@ def _prepare(
     extra_columns: Sequence[pl.Series] = (),
 ) -> tuple[pd.DataFrame, Any]:
     df, kind = to_polars(patients)
+    check_patients(df, what)
     if extra_columns:
         df = df.with_columns(*extra_columns)
     names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
@@ -106,6 +113,12 @@ def _prepare(
         )
     if complete.height == 0:
         raise DataError(f"{what}: no complete rows to fit")
+    out_type = complete.schema[lhs]
+    if not (out_type.is_numeric() or out_type == pl.Boolean):
+        raise DataError(
+            f"{what}: the outcome column {lhs!r} must hold numbers or true/false values, "
+            f"got {out_type}"
+        )
     bool_cols = [c for c, t in complete.schema.items() if t == pl.Boolean]
     complete = complete.with_columns(pl.col(bool_cols).cast(pl.Int64))
     enums = [c for c, t in complete.schema.items() if isinstance(t, pl.Enum)]
@@ -411,9 +424,10 @@ def risk_factors(
     """
     import statsmodels.formula.api as smf
 
+    _check_formula(formula, age_edges, "risk_factors")
     alpha = _checks.alpha(alpha, "risk_factors")
     pdf, kind = _prepare(patients, formula, [cluster] if cluster else [], age_edges, "risk_factors")
-    model = smf.logit(formula, data=pdf)
+    model = _model(smf.logit, formula, pdf, "risk_factors")
     _check_design(model, pdf, "risk_factors", "logit")
     res = model.fit(disp=0, **_cov(pdf, cluster))
     table = _tidy(res, alpha, "odds_ratio")
@@ -493,6 +507,7 @@ def exam_rate(
 
     if family not in ("poisson", "negbin"):
         raise ParameterError(f"family must be 'poisson' or 'negbin', got {family!r}")
+    _check_formula(formula, age_edges, "exam_rate")
     alpha = _checks.alpha(alpha, "exam_rate")
     df, kind = to_polars(patients)
     df, days = _person_days(df, formula, end)
@@ -501,11 +516,13 @@ def exam_rate(
     pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", [person])
     person_time = pdf["_person_days"].to_numpy(dtype=float)
     if family == "poisson":
-        model = smf.glm(formula, data=pdf, family=sm.families.Poisson(), exposure=person_time)
+        model = _model(
+            smf.glm, formula, pdf, "exam_rate", family=sm.families.Poisson(), exposure=person_time
+        )
         _check_design(model, pdf, "exam_rate", family)
         res = model.fit(**_cov(pdf, cluster))
     else:
-        model = smf.negativebinomial(formula, data=pdf, exposure=person_time)
+        model = _model(smf.negativebinomial, formula, pdf, "exam_rate", exposure=person_time)
         _check_design(model, pdf, "exam_rate", family)
         res = model.fit(disp=0, maxiter=200, **_cov(pdf, cluster))
     table = _tidy(res, alpha, "rate_ratio", drop=("alpha",))
@@ -519,6 +536,39 @@ def exam_rate(
         age_edges=tuple(float(e) for e in age_edges),
         end=end,
     )
+
+
+def _check_formula(formula: Any, age_edges: Any, what: str) -> None:
+    """``ParameterError`` unless ``formula`` is text and ``age_edges`` valid band edges."""
+    if not isinstance(formula, str):
+        raise ParameterError(
+            f"{what}: formula must be text such as 'outcome ~ a + b', got {formula!r:.60}"
+        )
+    if not isinstance(age_edges, Sequence | np.ndarray) or isinstance(age_edges, str | bytes):
+        raise ParameterError(
+            f"{what}: age_edges must be a sequence of numbers, got {age_edges!r:.60}"
+        )
+    try:
+        band_labels(age_edges)
+    except ParameterError as exc:
+        raise ParameterError(f"{what}: age_edges: {exc}") from None
+
+
+def _model(build: Any, formula: str, pdf: pd.DataFrame, what: str, **kwargs: Any) -> Any:
+    """``build(formula, data=pdf, **kwargs)``; a name of the formula that is neither a column
+    nor a function (patsy's ``NameError``) is a ``DataError`` naming it."""
+    from patsy import PatsyError
+
+    try:
+        return build(formula, data=pdf, **kwargs)
+    except PatsyError as exc:
+        m = re.search(r"NameError: name '([^']+)' is not defined", str(exc))
+        if m is None:
+            raise
+        raise DataError(
+            f"{what}: the formula {formula!r} names {m.group(1)!r}, which is not a column of "
+            f"the patients table (columns: {list(pdf.columns)})"
+        ) from None
 
 
 def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame, pl.Series]:

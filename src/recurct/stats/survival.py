@@ -107,7 +107,6 @@ def _ci_reached(
     return 1.0 - s_hi, 1.0 - s_lo
 
 
-
 @dataclass(frozen=True, eq=False, repr=False)
 class TimeToThreshold(CurveResult):
     """Result of :func:`time_to_threshold`: a Kaplan-Meier curve that keeps its settings.
@@ -138,9 +137,7 @@ class TimeToThreshold(CurveResult):
 
     ci: str = "log-log"
 
-    def _read_at(
-        self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray
-    ) -> Block:
+    def _read_at(self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray) -> Block:
         return _read_at(kaplan_meier(tt, ee == 1, en), tt, ee == 1, days, self.alpha, self.ci, en)
 
 
