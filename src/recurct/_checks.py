@@ -73,9 +73,7 @@ def number(
     if not math.isfinite(x) or low_bad or (hi is not None and x > hi):
         left = "(" if lo_open else "["
         rng = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
-        raise ParameterError(
-            f"{fn}: {name} must be a finite number in {rng}{what}, got {value!r}"
-        )
+        raise ParameterError(f"{fn}: {name} must be a finite number in {rng}{what}, got {value!r}")
     return x
 
 
@@ -333,3 +331,70 @@ def alpha(value: Any, fn: str) -> float:
     if not 0.0 < x < 1.0:
         raise ParameterError(f"{fn}: alpha must be in (0, 1), got {value!r}")
     return x
+
+
+def whole(
+    value: Any, fn: str, name: str, *, lo: int = 1, hi: int | None = None, what: str = ""
+) -> int:
+    """A whole number (an int, or a float with no fraction) in ``lo..hi``; no bool, no text."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise ParameterError(f"{fn}: {name} must be a whole number{what}, got {value!r}")
+    ok = isinstance(value, numbers.Integral) or (
+        math.isfinite(float(value)) and float(value).is_integer()
+    )
+    top = "" if hi is None else f" and <= {hi:,}"
+    if not ok or int(value) < lo or (hi is not None and int(value) > hi):
+        raise ParameterError(
+            f"{fn}: {name} must be a whole number >= {lo}{top}{what}, got {value!r}"
+        )
+    return int(value)
+
+
+def int_array(value: Any, fn: str, name: str, *, ndim: int = 1) -> np.ndarray:
+    """An integer array (any integer dtype, returned as int64) of ``ndim`` dimensions."""
+    arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if arr.dtype.kind not in "iu" or arr.ndim != ndim:
+        raise ParameterError(
+            f"{fn}: {name} must be a {ndim}-D integer (int64) array, got {arr.ndim}-D {arr.dtype}"
+        )
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ParameterError(f"{fn}: {name} holds values beyond int64")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def float_array(value: Any, fn: str, name: str) -> np.ndarray:
+    """A 1-D array of finite real numbers (not bool, not text) as float64."""
+    arr = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if arr.dtype.kind not in "iuf" or arr.ndim != 1:
+        raise ParameterError(
+            f"{fn}: {name} must be a 1-D float64 array, got {arr.ndim}-D {arr.dtype}"
+        )
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise ParameterError(f"{fn}: {name} must hold finite numbers (no NaN or infinity)")
+    return out
+
+
+def offsets(starts: Any, n: int, fn: str, name: str = "starts") -> np.ndarray:
+    """Group offsets: an int64 array from 0 to ``n``, non-decreasing."""
+    arr = int_array(starts, fn, name)
+    if arr.size < 1 or arr[0] != 0 or arr[-1] != n or (np.diff(arr) < 0).any():
+        raise ParameterError(
+            f"{fn}: {name} must be offsets ascending from 0 to the number of exams ({n}), "
+            f"got {arr[:5].tolist()}{' ...' if arr.size > 5 else ''}"
+        )
+    return arr
+
+
+def sorted_within(day: np.ndarray, starts: np.ndarray, fn: str, name: str = "day") -> None:
+    """``day`` non-decreasing within each group of the offsets ``starts``."""
+    drop = np.flatnonzero(np.diff(day) < 0) + 1  # positions where day goes back
+    if drop.size and not np.isin(drop, starts).all():
+        raise ParameterError(f"{fn}: {name} must be non-decreasing within each group (sorted)")
+
+
+def path(value: Any, fn: str, name: str, *, what: str = "a file or folder") -> Path:
+    """The path of ``what``: non-empty text or an ``os.PathLike`` (not bytes, a number, None)."""
+    if not isinstance(value, str | os.PathLike) or not str(os.fspath(value)).strip():
+        raise ParameterError(f"{fn}: {name} must be the path of {what}, got {value!r}")
+    return Path(value)

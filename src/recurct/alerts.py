@@ -65,7 +65,7 @@ def _neumaier_add(s: float, c: float, x: float) -> tuple[float, float]:
 
 
 @nb.njit(parallel=True, cache=True)
-def trailing_kernel(
+def _trailing_kernel(
     starts: np.ndarray, day: np.ndarray, dose: np.ndarray, window: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trailing-window CED at each exam and the index of its window's first exam.
@@ -104,6 +104,28 @@ def trailing_kernel(
             ced[i] = s + c
             lo_out[i] = lo
     return ced, lo_out
+
+
+def trailing_kernel(
+    starts: np.ndarray, day: np.ndarray, dose: np.ndarray, window: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing-window CED at each exam and the index of its window's first exam, from plain
+    arrays (the kernel of :func:`trailing_dose`, whose parameters and result it shares).
+
+    The arguments are checked first (:class:`~recurct.errors.ParameterError` naming the
+    argument): ``starts`` integer offsets ascending from 0 to N; ``day`` an integer array,
+    non-decreasing within each patient; ``dose`` finite numbers, one per exam; ``window`` a
+    whole number of days in 1..100,000.
+    """
+    fn = "trailing_kernel"
+    w = _checks.whole(window, fn, "window", hi=_checks.MAX_WINDOW_DAYS, what=" of days")
+    day_a = _checks.int_array(day, fn, "day")
+    dose_a = _checks.float_array(dose, fn, "dose")
+    if dose_a.size != day_a.size:
+        raise ParameterError(f"{fn}: dose has {dose_a.size} values, day {day_a.size}")
+    starts_a = _checks.offsets(starts, day_a.size, fn)
+    _checks.sorted_within(day_a, starts_a, fn)
+    return _trailing_kernel(starts_a, day_a, dose_a, w)  # type: ignore[no-any-return]
 
 
 class TrailingDose(NamedTuple):
@@ -166,7 +188,7 @@ def trailing_dose(
     for w in ws:
         wl = param_label(w)
         ced, lo = (
-            trailing_kernel(walk.starts, walk.day, walk.dose, w)
+            _trailing_kernel(walk.starts, walk.day, walk.dose, w)
             if ex.height
             else (walk.dose, np.arange(ex.height))
         )

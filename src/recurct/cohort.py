@@ -385,6 +385,8 @@ class Cohort:
         """Keep the exams for which the polars expression ``predicate`` is true (exam-level)."""
         if not isinstance(predicate, pl.Expr):
             raise ParameterError("Cohort.where: predicate must be a polars expression")
+        if rule is not None and not isinstance(rule, str):
+            raise ParameterError(f"Cohort.where: rule must be text or None, got {rule!r}")
         return self._derive(self._exams.filter(predicate), rule or f"where {predicate}")
 
     def facilities(self, *names: str) -> Cohort:
@@ -393,6 +395,14 @@ class Cohort:
             raise ParameterError("Cohort.facilities: give at least one facility name")
         want = _checks.names(names, "Cohort.facilities", "facility names")
         self._need(["facility"], "facilities")
+        if not self._exams.schema["facility"].is_integer():  # codes only for a code column
+            flat = [x for v in names for x in (v if isinstance(v, list | tuple | set) else [v])]
+            bad = [v for v in flat if not isinstance(v, str)]
+            if bad:
+                raise ParameterError(
+                    f"Cohort.facilities: facility names must be text (the facility column "
+                    f"holds {self._exams.schema['facility']}), got {bad[0]!r}"
+                )
         df = self._exams.filter(pl.col("facility").cast(pl.Utf8).is_in(want))
         return self._derive(df, f"facilities in {want}")
 

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import ID_SPACES, id_key
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
@@ -126,6 +127,10 @@ def _source_paths(source: Any) -> list[Path]:
     return [Path(*fixed)] if fixed else []
 
 
+#: Most buckets accepted (each is one pass of the in-memory kernels).
+MAX_BUCKETS = 1_000_000
+
+
 def _n_buckets(n_rows: int, rows_per_bucket: int) -> int:
     return max(1, math.ceil(n_rows / rows_per_bucket))
 
@@ -183,7 +188,9 @@ def cumulative_dose_chunked(
         Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
         bucket they were read in.
     """
-    lf, k, params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
+    lf, k, params = _plan(
+        source, thresholds, window_days, buckets, rows_per_bucket, "cumulative_dose_chunked"
+    )
     with terminate_as_exit():
         result = _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir,
                           progress, None)  # fmt: skip
@@ -234,7 +241,10 @@ def write_patients(
     recurct.schema.ExamValidationError
         As for :func:`cumulative_dose_chunked`.
     """
-    lf, k, params = _plan(source, thresholds, window_days, buckets, rows_per_bucket)
+    _checks.path(out, "write_patients", "out", what="a folder")
+    lf, k, params = _plan(
+        source, thresholds, window_days, buckets, rows_per_bucket, "write_patients"
+    )
     with contextlib.ExitStack() as stack:
         stack.enter_context(terminate_as_exit())
         target = stack.enter_context(
@@ -252,9 +262,17 @@ def write_patients(
 
 
 def _plan(
-    source: Any, thresholds: Any, window_days: Any, buckets: int | None, rows_per_bucket: int
+    source: Any,
+    thresholds: Any,
+    window_days: Any,
+    buckets: int | None,
+    rows_per_bucket: int,
+    fn: str = "cumulative_dose_chunked",
 ) -> tuple[pl.LazyFrame, int, dict[str, Any]]:
     """The lazy scan of the used columns, the number of buckets and the manifest parameters."""
+    if buckets is not None:
+        buckets = _checks.whole(buckets, fn, "buckets", hi=MAX_BUCKETS, what=", or None")
+    rows_per_bucket = _checks.whole(rows_per_bucket, fn, "rows_per_bucket", what=" of exams")
     lf = scan_exams(source)
     names = lf.collect_schema().names()
     lf = lf.select([c for c in USED_COLUMNS if c in names])

@@ -80,7 +80,7 @@ def _walk(a, b, day, dose, e0, e1, lags, out_start, out_stop, out_ced, offset, f
 
 
 @nb.njit(parallel=True, cache=True)
-def lagged_dose_kernel(
+def _lagged_dose_kernel(
     starts: np.ndarray,
     day: np.ndarray,
     dose: np.ndarray,
@@ -130,6 +130,46 @@ def lagged_dose_kernel(
             start, stop, ced, row_starts[p], True,
         )  # fmt: skip
     return row_starts, start, stop, ced
+
+
+def lagged_dose_kernel(
+    starts: np.ndarray,
+    day: np.ndarray,
+    dose: np.ndarray,
+    entry: np.ndarray,
+    exit_: np.ndarray,
+    lags: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Counting-process rows of every subject, from plain arrays (the kernel of
+    :func:`lagged_dose`, whose parameters and result it shares).
+
+    The arrays are checked first (:class:`~recurct.errors.ParameterError` naming the argument):
+    ``starts`` integer offsets ascending from 0 to N, with P + 1 entries; ``day``, ``entry``,
+    ``exit_`` and ``lags`` integer arrays (whole days); ``dose`` finite numbers; ``day``
+    non-decreasing within each subject; ``entry < exit_``; lags in 0..100,000 days.
+    """
+    fn = "lagged_dose_kernel"
+    day_a = _checks.int_array(day, fn, "day")
+    dose_a = _checks.float_array(dose, fn, "dose")
+    if dose_a.size != day_a.size:
+        raise ParameterError(f"{fn}: dose has {dose_a.size} values, day {day_a.size}")
+    starts_a = _checks.offsets(starts, day_a.size, fn)
+    entry_a = _checks.int_array(entry, fn, "entry")
+    exit_a = _checks.int_array(exit_, fn, "exit_")
+    lags_a = _checks.int_array(lags, fn, "lags")
+    if entry_a.size != starts_a.size - 1 or exit_a.size != entry_a.size:
+        raise ParameterError(
+            f"{fn}: entry ({entry_a.size}) and exit_ ({exit_a.size}) must have one value per "
+            f"subject, len(starts) - 1 = {starts_a.size - 1}"
+        )
+    if (entry_a >= exit_a).any():
+        raise ParameterError(f"{fn}: every entry must be before its exit_ (entry < exit_)")
+    if ((lags_a < 0) | (lags_a > _checks.MAX_WINDOW_DAYS)).any():
+        raise ParameterError(
+            f"{fn}: lags must be whole days in 0..{_checks.MAX_WINDOW_DAYS}, got {lags_a.tolist()}"
+        )
+    _checks.sorted_within(day_a, starts_a, fn)
+    return _lagged_dose_kernel(starts_a, day_a, dose_a, entry_a, exit_a, lags_a)  # type: ignore[no-any-return]
 
 
 def _lag_years(lags_years: Any, fn: str) -> list[float]:
@@ -250,7 +290,7 @@ def lagged_dose(
         raise DataError("lagged_dose: null exam_date")
     codes = work["_code"].cast(pl.Int64).to_numpy()
     starts = np.searchsorted(codes, np.arange(sub.height + 1)).astype(np.int64)
-    row_starts, start, stop, ced = lagged_dose_kernel(
+    row_starts, start, stop, ced = _lagged_dose_kernel(
         starts,
         work["_day"].to_numpy(),
         work["_dose"].to_numpy(),

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct.dose import exam_region
 from recurct.errors import DataError, InputNotFoundError, ParameterError, PartialExamWarning
@@ -518,7 +519,7 @@ def read_openrem_ct(
         raise ParameterError(
             f"read_openrem_ct: dayfirst must be True, False or None, got {dayfirst!r}"
         )
-    path = Path(source)
+    path = _checks.path(source, "read_openrem_ct", "source", what="an OpenREM CSV or XLSX file")
     if not path.is_file():
         raise InputNotFoundError(f"no such file: {str(path)!r}")
     where = path.name

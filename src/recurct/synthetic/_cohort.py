@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Mapping
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,9 @@ import polars as pl
 
 from recurct._compat import renamed
 from recurct._outdir import output_folder
-from recurct.errors import IncompleteOutputError
+from recurct.errors import IncompleteOutputError, ParameterError
 from recurct.schema import OPTIONAL_COLUMNS
-from recurct.synthetic._simulate import iter_chunks, site_sizes
+from recurct.synthetic._simulate import iter_chunks, run_arguments, site_sizes
 from recurct.synthetic.model import Profile, _check, load_profile
 
 __all__ = ["generate", "write_cohort"]
@@ -69,6 +70,7 @@ def generate(
     ['patient_id', 'exam_date', 'effective_dose_msv']
     """
     prof = load_profile(profile)
+    run_arguments(prof, n_patients, seed, chunk_patients, threads, "generate")  # before any work
     frames = list(_counted(prof, n_patients, seed, progress, chunk_patients, threads))
     if not frames:
         return _frame_empty()
@@ -121,6 +123,9 @@ def write_cohort(
     """
     prof = load_profile(profile)
     _check(prof)  # before the folder is opened: a bad profile leaves nothing behind
+    run_arguments(prof, n_patients, seed, chunk_patients, threads, "write_cohort")
+    if out is not None and not isinstance(out, str | PathLike):
+        raise ParameterError(f"write_cohort: out must be None or the path of a folder, got {out!r}")
     folder = Path("data/synthetic") / prof.name if out is None else Path(out)
     folders = _folder_names([s["facility"] for s in prof.sites])
     params = {

@@ -30,6 +30,7 @@ import polars as pl
 from numba import njit
 from scipy.special import gammaincinv
 
+from recurct import _checks
 from recurct.errors import ParameterError
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, _check, _whole, load_profile
 
@@ -100,13 +101,47 @@ class _Compiled:
             self.group_cum.append(_cum([list(w)])[0])
 
 
-def site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None = None) -> list[int]:
+#: Most patients a cohort may have (all sites together): a billion, far beyond any registry.
+MAX_PATIENTS = 10**9
+
+#: Most threads :func:`iter_chunks` (and generate, write_cohort) accept.
+MAX_THREADS = 1024
+
+
+def site_sizes(
+    profile: str | Path | Profile, n_patients: int | Mapping[str, int] | None = None
+) -> list[int]:
     """Patients per site: the profile's; ``n_patients`` (int) split in the same proportions
-    (largest remainders); or ``{facility: n}`` for some sites (the others keep theirs)."""
+    (largest remainders); or ``{facility: n}`` for some sites (the others keep theirs).
+
+    ``profile`` is a shipped name, a TOML path or a :class:`Profile`; the total must be at
+    most ``MAX_PATIENTS`` (10**9).
+    """
+    profile = load_profile(profile)
     _check(profile)
+    out = _site_sizes(profile, n_patients)
+    if sum(out) > MAX_PATIENTS:
+        raise ParameterError(
+            f"n_patients: the cohort would have {sum(out):,} patients; at most "
+            f"{MAX_PATIENTS:,} (10**9) are generated"
+        )
+    return out
+
+
+def _site_sizes(profile: Profile, n_patients: int | Mapping[str, int] | None) -> list[int]:
     sizes = [int(s["n_patients"]) for s in profile.sites]
     if n_patients is None:
         return sizes
+    if not isinstance(n_patients, Mapping) and not (
+        isinstance(n_patients, int | np.integer | float | np.floating)
+        and not isinstance(n_patients, bool | np.bool_)
+        and math.isfinite(n_patients)
+        and 0 <= n_patients <= MAX_PATIENTS
+    ):
+        raise ParameterError(
+            "n_patients must be None, a whole number in 0.."
+            f"{MAX_PATIENTS:,} (10**9) or a mapping {{facility: n}}, got {n_patients!r}"
+        )
     if isinstance(n_patients, Mapping):
         names = [s["facility"] for s in profile.sites]
         unknown = set(n_patients) - set(names)
@@ -522,6 +557,25 @@ def _tasks(sizes: list[int], chunk_patients: int) -> list[tuple[int, list[tuple[
     return out
 
 
+def run_arguments(
+    profile: Profile,
+    n_patients: int | Mapping[str, int] | None,
+    seed: Any,
+    chunk_patients: Any,
+    threads: Any,
+    fn: str = "iter_chunks",
+) -> tuple[list[int], int, int, int]:
+    """The site sizes, seed, chunk size and threads of a run, checked (ParameterError)."""
+    sizes = site_sizes(profile, n_patients)
+    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or int(seed) < 0:
+        raise ParameterError(f"{fn}: seed must be a whole number >= 0 (an int), got {seed!r}")
+    chunk = _checks.whole(
+        chunk_patients, fn, "chunk_patients", hi=MAX_PATIENTS, what=" of patients"
+    )
+    n_threads = _checks.whole(threads, fn, "threads", hi=MAX_THREADS)
+    return sizes, int(seed), chunk, n_threads
+
+
 def iter_chunks(
     profile: str | Path | Profile,
     n_patients: int | Mapping[str, int] | None = None,
@@ -537,10 +591,10 @@ def iter_chunks(
     each site has its ``n_patients`` selected patients.
     """
     prof = load_profile(profile)
+    sizes, seed, chunk_patients, threads = run_arguments(
+        prof, n_patients, seed, chunk_patients, threads
+    )
     c = _Compiled(prof)
-    sizes = site_sizes(prof, n_patients)
-    if chunk_patients < 1:
-        raise ParameterError(f"chunk_patients must be >= 1, got {chunk_patients}")
     if prof.selection is not None:
         yield from _selected_chunks(c, prof, sizes, seed, chunk_patients)
         return

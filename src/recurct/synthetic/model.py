@@ -55,6 +55,7 @@ import datetime as dt
 import itertools
 import math
 import numbers
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -721,6 +722,12 @@ def load_profile(profile: str | Path | Profile) -> Profile:
     """Return a :class:`Profile` from a shipped name, a TOML path, or a Profile (as is)."""
     if isinstance(profile, Profile):
         return profile
+    if not isinstance(profile, str | os.PathLike) or not str(profile).strip():
+        raise ParameterError(
+            "profile must be a shipped profile name "
+            f"({', '.join(profile_names())}), the path of a .toml file or a Profile, "
+            f"got {profile!r}"
+        )
     path = Path(profile)
     if not path.suffix:
         path = PROFILE_DIR / f"{profile}.toml"

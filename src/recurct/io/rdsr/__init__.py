@@ -33,10 +33,11 @@ import multiprocessing
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct.errors import InputNotFoundError, ParameterError
 from recurct.io._result import ReadResult
@@ -108,14 +109,24 @@ def pseudonymise_id(
 # --------------------------------------------------------------------------------------------
 # Files, parallel reading
 # --------------------------------------------------------------------------------------------
+def _check_workers(workers: Any) -> int | None:
+    """None, or a whole number >= 1 (ParameterError naming ``workers``)."""
+    if workers is None:
+        return None
+    return _checks.whole(workers, "read_rdsr", "workers", what=" of processes, or None")
+
+
 def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
     """Every file to read, with its name relative to the input root: the folder given, or
     (for a file, or several inputs) the deepest folder that holds them all, so that two files
     of one name in two folders keep apart names (and pseudonyms)."""
+    what = "a file or folder, or an iterable of paths"
     if isinstance(source, (str, os.PathLike)):
-        items: list[Path] = [Path(source)]
+        items: list[Path] = [_checks.path(source, "read_rdsr", "source", what=what)]
+    elif isinstance(source, Iterable) and not isinstance(source, bytes | Mapping):
+        items = [_checks.path(item, "read_rdsr", "source", what=what) for item in source]
     else:
-        items = [Path(item) for item in source]
+        raise ParameterError(f"read_rdsr: source must be the path of {what}, got {source!r}")
     for p in items:
         if not (p.is_dir() or p.is_file()):
             raise InputNotFoundError(f"no such file or folder: {str(p)!r}")
@@ -172,10 +183,7 @@ def _run_parse(
     progress: bool | None,
 ) -> Iterable[dict[str, Any]]:
     n = len(jobs)
-    if workers is None:
-        workers = os.cpu_count() or 1
-    if workers < 1:
-        raise ParameterError(f"workers must be >= 1 or None, got {workers}")
+    workers = _check_workers(workers) or os.cpu_count() or 1
     bar: Any = None
     if _show_progress(progress, n):
         from tqdm.auto import tqdm
@@ -321,6 +329,7 @@ def read_rdsr(
     patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
     if patterns is None and non_patient_patterns:
         patterns = list(non_patient_patterns)
+    _check_workers(workers)  # before any file is opened
     jobs = _collect_paths(source)
     if key is not None:
         jobs = [(p, "file:" + pseudonym(rel, key, "file")) for p, rel in jobs]
