@@ -333,6 +333,16 @@ def alpha(value: Any, fn: str) -> float:
     return x
 
 
+def integer(value: Any, fn: str, name: str, *, lo: int = 0, hi: int | None = None) -> int:
+    """An int (Python's or NumPy's; no bool, no float) in ``lo..hi``, else ``ParameterError``
+    naming ``name`` (seeds, counts of bins or rounds, digits: where a float is a mistake)."""
+    ok = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+    if not ok or value < lo or (hi is not None and value > hi):
+        span = f">= {lo}" if hi is None else f"from {lo} to {hi:,}"
+        raise ParameterError(f"{fn}: {name} must be an integer {span}, got {value!r:.60}")
+    return int(value)
+
+
 def whole(
     value: Any, fn: str, name: str, *, lo: int = 1, hi: int | None = None, what: str = ""
 ) -> int:

@@ -362,6 +362,13 @@ def id_key(dtype: pl.DataType, name: str = "patient_id") -> pl.Expr:
     return pl.col(name)
 
 
+def spaced_ids(name: str = "patient_id") -> pl.Expr:
+    """Whether each text id of column ``name`` has surrounding whitespace (:data:`ID_SPACES`),
+    which the identity rules remove (null for a null id)."""
+    ids = pl.col(name).cast(pl.String)
+    return ids.str.strip_chars(ID_SPACES) != ids
+
+
 def ids_need_cleaning(labels: pl.Series) -> bool:
     """Whether some of the text ids ``labels`` (distinct, null-free) would be changed by the
     identity rules (surrounding whitespace, placeholders such as ``"NA"``)."""

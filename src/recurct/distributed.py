@@ -96,12 +96,19 @@ def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
     string, their codes being per process; integers of any width as 64-bit). Text ids are
     hashed as the identity rules compare them (:func:`recurct._frames.id_key`: without
     surrounding whitespace), so that ``" A"`` and ``"A"`` meet in one partition."""
+    # n_out <= MAX_PIECES = 2^16 here: 16-bit destinations, which NumPy radix-sorts
+    return (_id_hash(ids) % n_out).cast(pl.UInt16).to_numpy()
+
+
+def _id_hash(ids: pl.Series) -> pl.Series:
+    """The hash of each patient id as the identity rules compare it (text ids without
+    surrounding whitespace: :func:`recurct._frames.id_key`; integers of any width as 64-bit),
+    the same in every process (categoricals hashed by their text)."""
     if ids.dtype == pl.String or isinstance(ids.dtype, pl.Categorical | pl.Enum):
         ids = ids.to_frame().select(id_key(ids.dtype, ids.name)).to_series()
     elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
         ids = ids.cast(pl.Int64)
-    # n_out <= MAX_PIECES = 2^16 here: 16-bit destinations, which NumPy radix-sorts
-    return (ids.hash(_HASH_SEED) % n_out).cast(pl.UInt16).to_numpy()
+    return ids.hash(_HASH_SEED)
 
 
 def _split(pdf: pd.DataFrame, n_out: int) -> tuple[Any, ...]:
@@ -188,11 +195,7 @@ def _keyed(
     ``text`` (text ids, to be shuffled), the hash of each id as the identity rules compare it
     (:func:`_destination`), which the shuffle groups by: ``" A"`` and ``"A"`` together."""
     part = partition_info["number"] if partition_info else 0
-    extra = {}
-    if text:
-        ids = pl.from_pandas(pdf["patient_id"])
-        extra[_KEY] = ids.to_frame().select(id_key(ids.dtype, ids.name)).to_series()
-        extra[_KEY] = extra[_KEY].hash(_HASH_SEED).to_numpy()
+    extra = {_KEY: _id_hash(pl.from_pandas(pdf["patient_id"])).to_numpy()} if text else {}
     return pdf.assign(
         **{
             _PART: np.full(len(pdf), part, dtype=np.int32),

@@ -44,7 +44,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import ID_SPACES, id_key
+from recurct._frames import id_key, spaced_ids
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import DataError, IdentifierWarning, InputNotFoundError, ParameterError
@@ -425,9 +425,7 @@ def _spaced_text_ids(lf: pl.LazyFrame) -> bool:
     dtype = lf.collect_schema()["patient_id"]
     if not (dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)):
         return False
-    ids = pl.col("patient_id").cast(pl.String)
-    spaced = (ids.str.strip_chars(ID_SPACES) != ids).any()
-    return bool(lf.select(spaced).collect(engine="streaming").item())
+    return bool(lf.select(spaced_ids().any()).collect(engine="streaming").item())
 
 
 class _RunReader:
@@ -705,8 +703,7 @@ def chunk_patients(
 def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     """The :class:`IdentifierWarning` of a chunk whose text ids had surrounding whitespace
     (removed), naming their rows of the input (``rows[i]`` for chunk row ``i``)."""
-    ids = pl.col("patient_id").cast(pl.String)
-    spaced = chunk.select((ids.str.strip_chars(ID_SPACES) != ids).fill_null(False))
+    spaced = chunk.select(spaced_ids().fill_null(False))
     idx = np.flatnonzero(spaced.to_series().to_numpy())
     found = np.sort(np.asarray(rows)[idx])
     shown = ", ".join(str(int(r)) for r in found[:5])

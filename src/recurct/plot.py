@@ -109,16 +109,7 @@ def _count_param(value: Any, what: str, name: str, *, optional: bool = False) ->
     ``optional``), else ``ParameterError`` naming ``name``."""
     if value is None and optional:
         return None
-    if (
-        isinstance(value, bool | np.bool_)
-        or not isinstance(value, int | np.integer)
-        or not 1 <= value <= _MAX_COUNT
-    ):
-        raise ParameterError(
-            f"{what}: {name} must be an integer from 1 to {_MAX_COUNT:,}"
-            f"{' or None' if optional else ''}, got {value!r:.60}"
-        )
-    return int(value)
+    return _checks.integer(value, what, name, lo=1, hi=_MAX_COUNT)
 
 
 def _label_threshold(value: Any, what: str) -> float | None:

@@ -378,16 +378,8 @@ def magnitude(
             raise DataError(
                 f"cluster column {cluster!r} has {n_null} null value(s); fill or drop them"
             )
-    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ParameterError(f"magnitude: seed must be a whole number >= 0, got {seed!r:.60}")
-    if (
-        isinstance(n_boot, bool | np.bool_)
-        or not isinstance(n_boot, int | np.integer)
-        or not 1 <= n_boot <= 10_000_000
-    ):
-        raise ParameterError(
-            f"magnitude: n_boot must be a whole number from 1 to 10,000,000, got {n_boot!r:.60}"
-        )
+    _checks.integer(seed, "magnitude", "seed")
+    _checks.integer(n_boot, "magnitude", "n_boot", lo=1, hi=10_000_000)
     rng = np.random.default_rng(seed)
 
     slim = _slim(df, by_cols, cluster, ts)

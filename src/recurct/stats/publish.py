@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import polars as pl
 
 from recurct import _checks
@@ -158,11 +157,7 @@ def _label_args(threshold: Any, age_cut: Any, fn: str) -> tuple[float | None, fl
 
 def _digits(digits: Any, fn: str) -> int:
     """``digits``: a whole number from 0 to 20, else ``ParameterError``."""
-    if isinstance(digits, bool | np.bool_) or not isinstance(digits, int | np.integer):
-        raise ParameterError(f"{fn}: digits must be a whole number >= 0, got {digits!r:.60}")
-    if not 0 <= digits <= 20:
-        raise ParameterError(f"{fn}: digits must be from 0 to 20, got {digits!r}")
-    return int(digits)
+    return _checks.integer(digits, fn, "digits", hi=20)
 
 
 #: The columns a magnitude table must have, and those it may have, all numbers.

@@ -567,8 +567,7 @@ def run_arguments(
 ) -> tuple[list[int], int, int, int]:
     """The site sizes, seed, chunk size and threads of a run, checked (ParameterError)."""
     sizes = site_sizes(profile, n_patients)
-    if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer) or int(seed) < 0:
-        raise ParameterError(f"{fn}: seed must be a whole number >= 0 (an int), got {seed!r}")
+    _checks.integer(seed, fn, "seed")
     chunk = _checks.whole(
         chunk_patients, fn, "chunk_patients", hi=MAX_PATIENTS, what=" of patients"
     )
