@@ -333,6 +333,25 @@ def alpha(value: Any, fn: str) -> float:
     return x
 
 
+def flag(value: Any, fn: str, name: str) -> bool:
+    """A yes/no option: ``True`` or ``False`` (Python's or NumPy's), nothing else: ``"no"``
+    or ``0`` would be read by their truth value and could silently do the opposite of what
+    was meant."""
+    if not isinstance(value, bool | np.bool_):
+        raise ParameterError(f"{fn}: {name} must be True or False, got {value!r:.60}")
+    return bool(value)
+
+
+def choice(value: Any, options: Iterable[str], fn: str, name: str) -> str:
+    """One of the text ``options``, else ``ParameterError`` listing them (checked as text
+    first, so that an array or Series is refused rather than compared element by element)."""
+    allowed = tuple(options)
+    if not isinstance(value, str) or value not in allowed:
+        listed = ", ".join(repr(o) for o in allowed)
+        raise ParameterError(f"{fn}: {name} must be one of {listed}, got {value!r:.60}")
+    return value
+
+
 def integer(value: Any, fn: str, name: str, *, lo: int = 0, hi: int | None = None) -> int:
     """An int (Python's or NumPy's; no bool, no float) in ``lo..hi``, else ``ParameterError``
     naming ``name`` (seeds, counts of bins or rounds, digits: where a float is a mistake)."""

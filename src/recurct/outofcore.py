@@ -241,6 +241,7 @@ def write_patients(
     recurct.schema.ExamValidationError
         As for :func:`cumulative_dose_chunked`.
     """
+    overwrite = _checks.flag(overwrite, "write_patients", "overwrite")
     _checks.path(out, "write_patients", "out", what="a folder")
     lf, k, params = _plan(
         source, thresholds, window_days, buckets, rows_per_bucket, "write_patients"

@@ -28,13 +28,13 @@ is kept. Identifiers follow :func:`recurct._frames.to_polars`: placeholders
 (:data:`PLACEHOLDER_IDS`) are missing, surrounding whitespace is removed with a warning.
 """
 
-
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct._dates import DICOM_AGE_UNITS, dicom_age_years, parse_dates, parse_dicom_age
 from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, frame_kind, from_polars
@@ -229,6 +229,8 @@ def validate(
     others are the problems. Duplicates are looked for among rows without other problems, so
     a good copy of a bad row survives.
     """
+    strict = _checks.flag(strict, "validate", "strict")
+    dayfirst = _checks.flag(dayfirst, "validate", "dayfirst")
     from recurct._validation import check_exams
 
     out, _ = check_exams(

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.dose._tables import (
@@ -354,6 +355,7 @@ def flag_above_drl(
     DroppedRowsWarning
         With ``strict=False``, counting by reason the exams and values left out.
     """
+    strict = _checks.flag(strict, "flag_above_drl", "strict")
     df, kind = to_polars(exams)
     left = _LeftOut()
     out, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
@@ -444,6 +446,7 @@ def compare_to_drl(
     DroppedRowsWarning
         With ``strict=False``, counting by reason the exams and values left out.
     """
+    strict = _checks.flag(strict, "compare_to_drl", "strict")
     df, kind = to_polars(exams)
     if site is not None and not isinstance(site, str):
         raise ParameterError(f"compare_to_drl: site must be one column name or None, got {site!r}")

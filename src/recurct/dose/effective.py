@@ -199,6 +199,8 @@ def effective_dose(
     >>> effective_dose(exams)["effective_dose_msv"].to_list()
     [7.0, 2.1]
     """
+    overwrite = _checks.flag(overwrite, "effective_dose", "overwrite")
+    strict = _checks.flag(strict, "effective_dose", "strict")
     bound = _checks.optional_bound(max_dose_msv, "effective_dose", "max_dose_msv")
     df, kind = to_polars(exams)
     t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)

@@ -26,7 +26,7 @@ from urllib.parse import unquote
 import numpy as np
 import polars as pl
 
-from recurct import schema
+from recurct import _checks, schema
 from recurct._casts import eager_casts, with_casts
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
@@ -167,6 +167,9 @@ def read_exams(
     recurct.schema.ExamValidationError
         From validation, naming the file.
     """
+    dayfirst = _checks.flag(dayfirst, "read_exams", "dayfirst")
+    validate = _checks.flag(validate, "read_exams", "validate")
+    strict = _checks.flag(strict, "read_exams", "strict")
     frame, kind, where, _ = prepare(
         source,
         columns,

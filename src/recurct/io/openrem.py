@@ -514,6 +514,9 @@ def read_openrem_ct(
     ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
     columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
     """
+    include_non_patient = _checks.flag(
+        include_non_patient, "read_openrem_ct", "include_non_patient"
+    )
     key = check_method(pseudonymise, secret)
     if dayfirst is not None and not isinstance(dayfirst, bool):
         raise ParameterError(

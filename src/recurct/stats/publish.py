@@ -245,6 +245,7 @@ def readable(
     >>> readable(t).columns[3:5]
     ['Patients ≥ 100 mSv (%)', '95% CI low (%)']
     """
+    percent = _checks.flag(percent, "readable", "percent")
     threshold, age_cut = _label_args(threshold, age_cut, "readable")
     df, kind = to_polars(_unwrap(table))
     if table_kind(df) == "magnitude":
@@ -572,6 +573,8 @@ def export_table(
     OutputExistsError
         ``path`` is a folder, or an existing file with ``overwrite=False``.
     """
+    formatted = _checks.flag(formatted, "export_table", "formatted")
+    overwrite = _checks.flag(overwrite, "export_table", "overwrite")
     threshold, age_cut = _label_args(threshold, age_cut, "export_table")
     digits = _digits(digits, "export_table")
     path = Path(path)

@@ -12,6 +12,7 @@ import polars as pl
 if TYPE_CHECKING:
     import pandas as pd
 
+from recurct import _checks
 from recurct.studies._figures import counted, headline_counts
 from recurct.studies._format import format_table
 
@@ -200,6 +201,8 @@ class Reproduction:
         written last; an existing non-empty ``out`` is refused unless ``overwrite=True``,
         which replaces it whole.
         """
+        figures = _checks.flag(figures, "Reproduction.save", "figures")
+        overwrite = _checks.flag(overwrite, "Reproduction.save", "overwrite")
         from recurct._outdir import output_folder
 
         target = Path(out)

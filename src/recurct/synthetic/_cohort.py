@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from recurct import _checks
 from recurct._compat import renamed
 from recurct._outdir import output_folder
 from recurct.errors import IncompleteOutputError, ParameterError
@@ -121,6 +122,7 @@ def write_cohort(
     pathlib.Path
         The folder written.
     """
+    overwrite = _checks.flag(overwrite, "write_cohort", "overwrite")
     prof = load_profile(profile)
     _check(prof)  # before the folder is opened: a bad profile leaves nothing behind
     run_arguments(prof, n_patients, seed, chunk_patients, threads, "write_cohort")

@@ -322,9 +322,9 @@ def read_rdsr(
     ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
     Constant Angle Acquisition) and ``dose_method``.
     """
+    include_non_patient = _checks.flag(include_non_patient, "read_rdsr", "include_non_patient")
+    strict = _checks.flag(strict, "read_rdsr", "strict")
     import_pydicom()
-    if not isinstance(strict, bool):
-        raise ParameterError(f"read_rdsr: strict must be True or False, got {strict!r}")
     key = check_method(pseudonymise, secret)
     patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
     if patterns is None and non_patient_patterns:
