@@ -99,3 +99,74 @@ def test_choice() -> None:
     for bad in ("c", pl.Series(["a"]), np.array(["a"]), None, 1):
         with pytest.raises(ParameterError, match=r"f: x must be one of 'a', 'b'"):
             _checks.choice(bad, ("a", "b"), "f", "x")
+
+
+@pytest.fixture(scope="module")
+def cohort() -> tuple[pl.DataFrame, pl.DataFrame]:
+    exams = synthetic.generate("small", n_patients=80, seed=0)
+    return exams, recurct.cumulative_dose(exams, thresholds=50)
+
+
+SERIES = pl.Series(["x"])
+
+# (label naming the parameter, call given the cohort (exams, patients) and the bad value)
+TEXT_CALLS: list[tuple[str, Callable[[tuple[pl.DataFrame, pl.DataFrame], Any], Any]]] = [
+    ("cumulative_dose.indication", lambda c, v: recurct.cumulative_dose(c[0], indication=v)),
+    ("effective_dose.level", lambda c, v: recurct.effective_dose(c[0], level=v)),
+    ("effective_dose.region_column", lambda c, v: recurct.effective_dose(c[0], region_column=v)),
+    ("k_factors.age_rule", lambda c, v: recurct.k_factors(["head"], [30.0], age_rule=v)),
+    (
+        "compare_to_drl.exam_type_column",
+        lambda c, v: recurct.compare_to_drl(c[0], exam_type_column=v),
+    ),
+    ("flag_above_drl.region_column", lambda c, v: recurct.flag_above_drl(c[0], region_column=v)),
+    ("lagged_dose.entry_column", lambda c, v: recurct.lagged_dose(c[0], c[1], entry_column=v)),
+    ("lagged_dose.event_column", lambda c, v: recurct.lagged_dose(c[0], c[1], event_column=v)),
+    ("read_exams.decimal", lambda c, v: recurct.read_exams(c[0], decimal=v)),
+    ("Cohort.ages.at", lambda c, v: recurct.Cohort(c[0]).ages(lo=10, at=v)),
+    ("exam_rate.family", lambda c, v: stats.exam_rate(c[1], "n_exams ~ sex", family=v)),
+    ("standardise.ci", lambda c, v: stats.standardise(c[1], threshold=50, ci=v)),
+    ("time_to_threshold.ci", lambda c, v: stats.time_to_threshold(c[1], 50, ci=v)),
+    ("dose_bands.labels", lambda c, v: stats.dose_bands(c[1], labels=v)),
+    ("studies.get", lambda c, v: recurct.studies.get(v)),
+]
+
+
+@pytest.mark.parametrize("label, call", TEXT_CALLS, ids=[c[0] for c in TEXT_CALLS])
+@pytest.mark.parametrize("value", [SERIES, ["x"], {}, 1], ids=["Series", "list", "dict", "int"])
+def test_text_option_refuses_what_is_not_text(label, call, value, cohort) -> None:
+    name = "unknown study" if label == "studies.get" else label.rsplit(".", 1)[1]
+    with pytest.raises(ParameterError, match=name):
+        call(cohort, value)
+
+
+@pytest.mark.parametrize(
+    "values", ["abc", {}, True, 1.5, pl.DataFrame({"a": ["x"]}), b"x"], ids=repr
+)
+def test_normalise_region_refuses_what_is_not_a_column_of_texts(values) -> None:
+    with pytest.raises(ParameterError, match="normalise_region maps a Series or a sequence"):
+        recurct.normalise_region(values)
+
+
+def test_k_factors_regions_and_ages_are_checked() -> None:
+    for regions in ("head", {}, 5):
+        with pytest.raises(ParameterError, match="regions must be an array of strings"):
+            recurct.k_factors(regions, table="aapm96")
+    for ages in ("abc", True, [object()], {"a": 1}):
+        with pytest.raises(ParameterError, match="ages must be numbers of years"):
+            recurct.k_factors(["head"], ages, table="shrimpton_age")
+    assert recurct.k_factors(["head"], 5, table="shrimpton_age").tolist() == [0.004]
+
+
+def test_lagged_dose_covariates_one_name_is_one_column(cohort) -> None:
+    exams, patients = cohort
+    subjects = patients.select(
+        "patient_id",
+        "sex",
+        pl.col("first_exam").alias("entry"),
+        (pl.col("last_exam") + pl.duration(days=1)).alias("exit"),
+        pl.lit(0).alias("event"),
+    )
+    one = recurct.lagged_dose(exams, subjects, covariates="sex")  # was read as "s", "e", "x"
+    assert one.columns[-1] == "sex"
+    assert one.equals(recurct.lagged_dose(exams, subjects, covariates=["sex"]))

@@ -352,6 +352,14 @@ def choice(value: Any, options: Iterable[str], fn: str, name: str) -> str:
     return value
 
 
+def column_name(value: Any, fn: str, name: str) -> str:
+    """The name of a column: non-empty text (a Series or a list is a mistake here: the
+    parameter names one column of the table)."""
+    if not isinstance(value, str) or not value:
+        raise ParameterError(f"{fn}: {name} must be a column name (text), got {value!r:.60}")
+    return value
+
+
 def integer(value: Any, fn: str, name: str, *, lo: int = 0, hi: int | None = None) -> int:
     """An int (Python's or NumPy's; no bool, no float) in ``lo..hi``, else ``ParameterError``
     naming ``name`` (seeds, counts of bins or rounds, digits: where a float is a mistake)."""

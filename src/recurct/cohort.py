@@ -274,7 +274,7 @@ class Cohort:
                 "the table with recurct.read_exams or recurct.validate, which name the rows "
                 "whose age is not a number"
             )
-        if at not in ("first", "each"):
+        if not isinstance(at, str) or at not in ("first", "each"):
             raise ParameterError(f"Cohort.ages: at must be 'first' or 'each', got {at!r}")
         if lo is not None and hi is not None and not hi > lo:
             raise ParameterError(f"Cohort.ages: need lo < hi, got [{lo}, {hi})")

@@ -450,7 +450,7 @@ _NO_RANK = np.empty(0, np.int64)
 def _patients(
     prep: _Prepared, thr: np.ndarray, win: np.ndarray, indication: str = "most_frequent"
 ) -> pl.DataFrame:
-    if indication not in _INDICATION_RULES:
+    if not isinstance(indication, str) or indication not in _INDICATION_RULES:
         raise ParameterError(
             f"cumulative_dose: indication must be one of {list(_INDICATION_RULES)}, "
             f"got {indication!r}"

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -416,12 +416,21 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
         )
     compiled = compile_rules(region_rules)
     is_pandas = type(values).__module__.startswith("pandas")
-    if is_pandas:
+    if is_pandas and type(values).__name__ == "Series":
         s = pl.from_pandas(values)
     elif isinstance(values, pl.Series):
         s = values
-    else:
+    elif (
+        isinstance(values, Iterable)
+        and not is_pandas
+        and not isinstance(values, bytes | Mapping | pl.DataFrame)
+    ):
         s = pl.Series("region", list(values), dtype=pl.Utf8, strict=False)
+    else:
+        raise ParameterError(
+            "normalise_region maps a Series or a sequence of texts, got "
+            f"{type(values).__name__}"
+        )
     s = s.cast(pl.Utf8)
     uniq = s.drop_nulls().unique().to_list()
     mapping = {u: match_region(u, compiled) for u in uniq}

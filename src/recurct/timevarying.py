@@ -255,9 +255,13 @@ def lagged_dose(
         them); duplicated or null subjects; a null entry, exit or event, ``exit <= entry``; an
         event flag other than 0/1 (``0.5`` is not cast to 0). Messages name the rows (0-based).
     """
+    fn = "lagged_dose"
+    entry = _checks.column_name(entry_column, fn, "entry_column")
+    exit = _checks.column_name(exit_column, fn, "exit_column")
+    event = _checks.column_name(event_column, fn, "event_column")
+    covariates = _checks.names(covariates, fn, "covariates", allow_empty=True)
     ex, kind = to_polars(exams)
     sub, _ = to_polars(subjects)
-    entry, exit, event = entry_column, exit_column, event_column
     need_ex = ["patient_id", "exam_date", "effective_dose_msv"]
     need_sub = ["patient_id", entry, exit, event, *covariates]
     for df, need, what in ((ex, need_ex, "exam table"), (sub, need_sub, "subjects table")):

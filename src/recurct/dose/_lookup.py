@@ -4,7 +4,8 @@ codes of rows that cannot be converted (shared by :func:`k_factors` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import numbers
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,7 +72,12 @@ def region_codes(values: Any, name: str = "regions") -> Regions:
     if type(values).__module__.startswith("pandas"):
         values = pl.from_pandas(values)
     if not isinstance(values, pl.Series):
-        arr = np.asarray(values)
+        arr = np.asarray(values) if not isinstance(values, str | bytes | Mapping) else None
+        if arr is None or arr.ndim != 1:
+            raise ParameterError(
+                f"{name} must be an array of strings, one canonical body region per exam, "
+                f"got {values!r:.60}"
+            )
         if arr.dtype.kind in "US":
             codes = np.full(arr.shape[0], -1, dtype=np.int64)
             left = arr.shape[0]
@@ -102,10 +108,20 @@ def as_float_array(values: Any, n: int) -> np.ndarray:
         arr = values.cast(pl.Float64).to_numpy()
     elif type(values).__module__.startswith("pandas"):
         arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif np.isscalar(values):
-        arr = np.full(n, float(values))  # type: ignore[arg-type]
     else:
-        arr = np.asarray(values, dtype=np.float64)
+        scalar = isinstance(values, numbers.Real) and not isinstance(values, bool | np.bool_)
+        try:
+            if scalar:
+                arr = np.full(n, float(values))  # type: ignore[arg-type]
+            elif isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+                raise TypeError
+            else:
+                arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ParameterError(
+                "ages must be numbers of years (one per region, or one for all), "
+                f"got {values!r:.60}"
+            ) from None
     if arr.shape != (n,):
         raise ParameterError(f"ages must have one value per region ({n}), got shape {arr.shape}")
     return arr
@@ -282,7 +298,7 @@ def resolve_tables(
     age_rule: str,
     adult_from: float | None = None,
 ) -> tuple[KTable, KTable | None]:
-    if age_rule not in AGE_RULES:
+    if not isinstance(age_rule, str) or age_rule not in AGE_RULES:
         raise ParameterError(f"age_rule must be one of {AGE_RULES}, got {age_rule!r}")
     if kv is not None:  # NaN, inf, booleans and text are refused with a message
         kv = _checks.number(kv, "effective dose", "kv", lo=0.0, lo_open=True, what=" kV")

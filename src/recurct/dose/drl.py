@@ -356,6 +356,8 @@ def flag_above_drl(
         With ``strict=False``, counting by reason the exams and values left out.
     """
     strict = _checks.flag(strict, "flag_above_drl", "strict")
+    exam_type_column = _checks.column_name(exam_type_column, "flag_above_drl", "exam_type_column")
+    region_column = _checks.column_name(region_column, "flag_above_drl", "region_column")
     df, kind = to_polars(exams)
     left = _LeftOut()
     out, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
@@ -447,6 +449,8 @@ def compare_to_drl(
         With ``strict=False``, counting by reason the exams and values left out.
     """
     strict = _checks.flag(strict, "compare_to_drl", "strict")
+    exam_type_column = _checks.column_name(exam_type_column, "compare_to_drl", "exam_type_column")
+    region_column = _checks.column_name(region_column, "compare_to_drl", "region_column")
     df, kind = to_polars(exams)
     if site is not None and not isinstance(site, str):
         raise ParameterError(f"compare_to_drl: site must be one column name or None, got {site!r}")

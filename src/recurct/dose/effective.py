@@ -201,11 +201,12 @@ def effective_dose(
     """
     overwrite = _checks.flag(overwrite, "effective_dose", "overwrite")
     strict = _checks.flag(strict, "effective_dose", "strict")
+    region_column = _checks.column_name(region_column, "effective_dose", "region_column")
     bound = _checks.optional_bound(max_dose_msv, "effective_dose", "max_dose_msv")
     df, kind = to_polars(exams)
     t, ft = resolve_tables(table, fallback_table, kv, age_rule, adult_from)
     fb = check_fallback(t, fallback)
-    if level not in ("auto", "exam", "event"):
+    if not isinstance(level, str) or level not in ("auto", "exam", "event"):
         raise ParameterError(f"level must be 'auto', 'exam' or 'event', got {level!r}")
     event = level == "event" or (level == "auto" and "event_uid" in df.columns)
     needs_age = t.age_dependent or (ft is not None and ft.age_dependent)

@@ -218,7 +218,7 @@ def prepare(
         raise ParameterError(
             f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
         )
-    if decimal not in (None, ".", ","):
+    if decimal is not None and (not isinstance(decimal, str) or decimal not in (".", ",")):
         raise ParameterError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ParameterError(f"sep must be one character, got {sep!r}")

@@ -395,8 +395,10 @@ def band_labels(edges: Sequence[float], style: str = "dash") -> list[str]:
     >>> band_labels((18, 51, 75, float("inf")), style="integer")
     ['18-50', '51-74', '75+']
     """
-    if style not in BAND_STYLES:
-        raise ParameterError(f"band label style must be one of {BAND_STYLES}, got {style!r}")
+    if not isinstance(style, str) or style not in BAND_STYLES:
+        raise ParameterError(
+            f"labels (the band label style) must be one of {BAND_STYLES}, got {style!r:.60}"
+        )
     if not isinstance(edges, Iterable) or isinstance(edges, str):
         raise ParameterError(f"band edges: give a sequence of numbers, got {edges!r:.80}")
     try:

@@ -184,7 +184,7 @@ def standardise(
         stratum lacks age groups.
     """
     fn = "standardise"
-    if ci not in ("gamma", "normal"):
+    if not isinstance(ci, str) or ci not in ("gamma", "normal"):
         raise ParameterError(f"ci must be 'gamma' or 'normal', got {ci!r}")
     alpha = _checks.alpha(alpha, fn)
     threshold = _checks.threshold(threshold, fn)

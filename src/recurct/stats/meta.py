@@ -172,7 +172,7 @@ def effect_sizes(
     if transform == "arcsine":
         y = 0.5 * (np.arcsin(np.sqrt(x / (n + 1))) + np.arcsin(np.sqrt((x + 1) / (n + 1))))
         return y, 1.0 / (4 * n + 2), np.zeros(x.shape, dtype=bool)
-    if transform not in ("logit", "raw"):
+    if not isinstance(transform, str) or transform not in ("logit", "raw"):
         raise ParameterError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
     corrected = (x == 0) | (x == n)
     if corrected.any() and not continuity > 0:
@@ -238,7 +238,7 @@ def tau2_estimate(y: Any, v: Any, method: Tau2Method = "reml") -> float:
     y = np.asarray(y, dtype=float)
     v = np.asarray(v, dtype=float)
     k = y.size
-    if method not in TAU2_METHODS:
+    if not isinstance(method, str) or method not in TAU2_METHODS:
         raise ParameterError(f"tau2 must be one of {TAU2_METHODS}, got {method!r}")
     if k < 2:
         return 0.0
@@ -455,11 +455,11 @@ def meta_proportion(
         ``.pooled``, ``.sites``, ``.subgroups`` and the between-group test; pandas in, pandas out.
     """
     method = model
-    if method not in ("random", "fixed", "glmm"):
+    if not isinstance(method, str) or method not in ("random", "fixed", "glmm"):
         raise ParameterError(f"model must be 'random', 'fixed' or 'glmm', got {method!r}")
     if tau2 not in TAU2_METHODS:
         raise ParameterError(f"tau2 must be one of {TAU2_METHODS}, got {tau2!r}")
-    if ci not in CI_METHODS:
+    if not isinstance(ci, str) or ci not in CI_METHODS:
         raise ParameterError(f"ci must be one of {CI_METHODS}, got {ci!r}")
     if method == "glmm" and transform != "logit":
         raise ParameterError("model='glmm' is a logit model: use transform='logit'")

@@ -505,7 +505,7 @@ def exam_rate(
     import statsmodels.api as sm
     import statsmodels.formula.api as smf
 
-    if family not in ("poisson", "negbin"):
+    if not isinstance(family, str) or family not in ("poisson", "negbin"):
         raise ParameterError(f"family must be 'poisson' or 'negbin', got {family!r}")
     _check_formula(formula, age_edges, "exam_rate")
     alpha = _checks.alpha(alpha, "exam_rate")

@@ -206,7 +206,7 @@ def time_to_threshold(
         ``.events`` (the per-patient event table), ``.plot()``, and the settings as
         attributes. Tables are pandas if ``patients`` was pandas.
     """
-    if ci not in CI_TRANSFORMS:
+    if not isinstance(ci, str) or ci not in CI_TRANSFORMS:
         raise ParameterError(f"time_to_threshold: ci must be one of {CI_TRANSFORMS}, got {ci!r}")
     fn = "time_to_threshold"
     alpha = _checks.alpha(alpha, fn)

@@ -41,7 +41,7 @@ STUDIES: dict[str, str] = {
 
 def get(study: str) -> ModuleType:
     """The module of a study by name; ``ValueError`` listing the known ones otherwise."""
-    if study not in STUDIES:
+    if not isinstance(study, str) or study not in STUDIES:
         raise ParameterError(f"unknown study {study!r}; known studies: {', '.join(STUDIES)}")
     return importlib.import_module(f"recurct.studies.{study}")
 
