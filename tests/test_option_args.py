@@ -129,7 +129,22 @@ TEXT_CALLS: list[tuple[str, Callable[[tuple[pl.DataFrame, pl.DataFrame], Any], A
     ("time_to_threshold.ci", lambda c, v: stats.time_to_threshold(c[1], 50, ci=v)),
     ("dose_bands.labels", lambda c, v: stats.dose_bands(c[1], labels=v)),
     ("studies.get", lambda c, v: recurct.studies.get(v)),
+    ("magnitude.ci", lambda c, v: stats.magnitude(c[1], 50, ci=v)),
+    ("meta_proportion.transform", lambda c, v: stats.meta_proportion(AGG, transform=v)),
+    ("meta_proportion.tau2", lambda c, v: stats.meta_proportion(AGG, tau2=v)),
+    ("meta_proportion.subgroup", lambda c, v: stats.meta_proportion(AGG, subgroup=v)),
+    ("site_table.site", lambda c, v: stats.site_table(c[1], site=v)),
+    ("standardise.age_column", lambda c, v: stats.standardise(c[1], 50, age_column=v)),
 ]
+
+AGG = pl.DataFrame(
+    {
+        "site": ["A", "B", "C", "D"],
+        "n_patients": [100, 200, 150, 80],
+        "n_reached": [3, 5, 0, 2],
+        "country": ["X", "X", "Y", "Y"],
+    }
+)
 
 
 @pytest.mark.parametrize("label, call", TEXT_CALLS, ids=[c[0] for c in TEXT_CALLS])
@@ -170,3 +185,23 @@ def test_lagged_dose_covariates_one_name_is_one_column(cohort) -> None:
     one = recurct.lagged_dose(exams, subjects, covariates="sex")  # was read as "s", "e", "x"
     assert one.columns[-1] == "sex"
     assert one.equals(recurct.lagged_dose(exams, subjects, covariates=["sex"]))
+
+
+def test_other_arguments_of_the_wrong_kind(tmp_path, cohort) -> None:
+    patients = cohort[1]
+    cases: list[tuple[Callable[[], Any], str]] = [
+        (lambda: stats.magnitude(patients, 50, age_cut=None), "age_cut"),
+        (lambda: stats.extrapolate(rate_per_1000=2.0, population=1e6, rate_ci=True), "rate_ci"),
+        (lambda: stats.extrapolate(rate_per_1000=2.0, population=1e6, rate_ci=[1.0]), "rate_ci"),
+        (lambda: stats.proportion_ci("abc", 10), "count and nobs must be numbers"),
+        (lambda: stats.proportion_ci(3, ["x"]), "count and nobs must be numbers"),
+        (lambda: recurct.dose.exam_region(True), "regions must be a sequence"),
+        (lambda: recurct.dose.exam_region(None), "regions must be a sequence"),
+        (lambda: recurct.dose.exam_region("chest"), "regions must be a sequence"),
+        (lambda: recurct.dose.exam_region(["chest"], dlps=5.0), "dlps must be a sequence"),
+        (lambda: stats.export_table(AGG, True), "path must be the path of a file"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ParameterError, match=message):
+            call()
+    assert recurct.dose.exam_region(("chest", "abdomen_pelvis")) == "chest_abdomen_pelvis"

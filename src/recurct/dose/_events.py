@@ -4,7 +4,7 @@ event table's converted doses to one row per study."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import polars as pl
@@ -54,6 +54,14 @@ def exam_region(
     >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
     'head'
     """
+    for name, arg in (("regions", regions), ("dlps", dlps), ("localizer", localizer)):
+        if (arg is not None or name == "regions") and (
+            isinstance(arg, str | bytes) or not isinstance(arg, Iterable)
+        ):
+            raise ParameterError(
+                f"exam_region: {name} must be a sequence (one value per event), got {arg!r:.60}"
+            )
+    regions = list(regions)
     n = len(regions)
     dl = list(dlps) if dlps is not None else [None] * n
     lo = list(localizer) if localizer is not None else [False] * n

@@ -95,7 +95,9 @@ def extrapolate(
     pop = _check("population", population)
     lo = hi = None
     if rate_ci is not None:
-        lo, hi = (_check("rate_ci", b) for b in rate_ci)
+        if isinstance(rate_ci, str | bytes) or len(bounds := list(_checks.many(rate_ci))) != 2:
+            raise ParameterError(f"rate_ci must be two numbers (lower, upper), got {rate_ci!r:.60}")
+        lo, hi = (_check("rate_ci", b) for b in bounds)
         if not lo <= rate <= hi:
             raise ParameterError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
     df = pl.DataFrame(

@@ -356,12 +356,14 @@ def magnitude(
     df, kind = to_polars(patients)
     ts = _checks.some_thresholds(thresholds, "magnitude")
     age_cut = _checks.age(age_cut, "magnitude", "age_cut")
+    if age_cut is None:
+        raise ParameterError("magnitude: age_cut must be an age in years, got None")
     by_cols = by_list(by, df)
     check_by_names(by_cols, [*MAGNITUDE_COLUMNS, "n_population"], "magnitude")
     check_nonempty(df)
     require(df, ["n_exams", "ced_msv"], "magnitude")  # (their values checked here)
     check_patients(df, "magnitude", [c for c in df.columns if c not in ("n_exams", "ced_msv")])
-    if ci != "bootstrap":
+    if not isinstance(ci, str) or ci != "bootstrap":
         try:
             ci_method(ci)
         except ValueError:

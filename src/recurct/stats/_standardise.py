@@ -188,6 +188,7 @@ def standardise(
         raise ParameterError(f"ci must be 'gamma' or 'normal', got {ci!r}")
     alpha = _checks.alpha(alpha, fn)
     threshold = _checks.threshold(threshold, fn)
+    age_column = _checks.column_name(age_column, fn, "age_column")
     df, kind = to_polars(patients)
     if age_column not in df.columns:
         raise ParameterError(

@@ -454,10 +454,12 @@ def meta_proportion(
     MetaResult
         ``.pooled``, ``.sites``, ``.subgroups`` and the between-group test; pandas in, pandas out.
     """
+    if not isinstance(transform, str) or transform not in ("logit", "arcsine", "raw"):
+        raise ParameterError(f"transform must be 'logit', 'arcsine' or 'raw', got {transform!r}")
     method = model
     if not isinstance(method, str) or method not in ("random", "fixed", "glmm"):
         raise ParameterError(f"model must be 'random', 'fixed' or 'glmm', got {method!r}")
-    if tau2 not in TAU2_METHODS:
+    if not isinstance(tau2, str) or tau2 not in TAU2_METHODS:
         raise ParameterError(f"tau2 must be one of {TAU2_METHODS}, got {tau2!r}")
     if not isinstance(ci, str) or ci not in CI_METHODS:
         raise ParameterError(f"ci must be one of {CI_METHODS}, got {ci!r}")
@@ -467,6 +469,8 @@ def meta_proportion(
     continuity = _checks.number(
         continuity, "meta_proportion", "continuity", lo=0.0, hi=100.0, lo_open=True
     )
+    if subgroup is not None:
+        subgroup = _checks.column_name(subgroup, "meta_proportion", "subgroup")
     if subgroup is not None and subgroup not in _columns(aggregates):
         raise ParameterError(f"subgroup column {subgroup!r} is not in the table")
     agg, kind = _aggregates_with_subgroup(aggregates, threshold, site, subgroup)

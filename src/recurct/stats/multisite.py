@@ -64,6 +64,7 @@ def site_aggregates(patients: Any, threshold: float = 100, *, site: str = "facil
     ``n_reached`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
     is computed as ``ced_msv >= threshold``.
     """
+    site = _checks.column_name(site, "site_table", "site")
     df, kind = to_polars(patients)
     check_patients(df, "site_table")
     if site not in df.columns:

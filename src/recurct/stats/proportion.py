@@ -92,8 +92,13 @@ def proportion_ci(
     sm_method = ci_method(ci)
     alpha = _checks.alpha(alpha, "proportion_ci")
     scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
-    k = np.asarray(count, dtype=np.float64)
-    n = np.asarray(nobs, dtype=np.float64)
+    try:
+        k = np.asarray(count, dtype=np.float64)
+        n = np.asarray(nobs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ParameterError(
+            f"proportion_ci: count and nobs must be numbers, got {count!r:.40} and {nobs!r:.40}"
+        ) from None
     k, n = np.broadcast_arrays(k, n)
     if np.any(np.isnan(k)) or np.any(np.isnan(n)):
         raise ParameterError("count and nobs must not contain missing values")

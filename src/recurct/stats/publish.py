@@ -577,7 +577,7 @@ def export_table(
     overwrite = _checks.flag(overwrite, "export_table", "overwrite")
     threshold, age_cut = _label_args(threshold, age_cut, "export_table")
     digits = _digits(digits, "export_table")
-    path = Path(path)
+    path = _checks.path(path, "export_table", "path", what="a file")
     ext = path.suffix.lower()
     if ext not in (".md", ".tex", ".csv", ".xlsx"):
         raise ParameterError(
