@@ -205,3 +205,26 @@ def test_other_arguments_of_the_wrong_kind(tmp_path, cohort) -> None:
         with pytest.raises(ParameterError, match=message):
             call()
     assert recurct.dose.exam_region(("chest", "abdomen_pelvis")) == "chest_abdomen_pelvis"
+
+
+@pytest.mark.parametrize("value", ["no", 0, pl.Series([True])], ids=repr)
+def test_progress_is_true_false_or_none(value, tmp_path) -> None:
+    calls: list[Callable[[], Any]] = [
+        lambda: synthetic.generate("small", n_patients=10, progress=value),
+        lambda: synthetic.write_cohort("small", tmp_path / "c", n_patients=10, progress=value),
+        lambda: write_patients(_exams(), tmp_path / "p", progress=value),
+        lambda: recurct.read_rdsr(tmp_path / "none.dcm", progress=value),
+    ]
+    for call in calls:
+        with pytest.raises(ParameterError, match="progress must be True or False"):
+            call()
+    assert synthetic.generate("small", n_patients=10, progress=None).height > 0
+
+
+def test_plot_text_options(cohort) -> None:
+    sites = stats.site_table(AGG)
+    with pytest.raises(ParameterError, match="forest: model must be one of"):
+        recurct.plot.forest(sites, model=pl.Series(["random"]))
+    result = stats.time_to_threshold(cohort[1], 50)
+    with pytest.raises(ParameterError, match="caption must be text or None"):
+        recurct.plot.time_to_threshold_curve(result, caption=pl.Series(["x"]))

@@ -342,6 +342,11 @@ def flag(value: Any, fn: str, name: str) -> bool:
     return bool(value)
 
 
+def optional_flag(value: Any, fn: str, name: str) -> bool | None:
+    """:func:`flag`, or ``None`` where the option means "decide for me" (``progress``)."""
+    return None if value is None else flag(value, fn, name)
+
+
 def choice(value: Any, options: Iterable[str], fn: str, name: str) -> str:
     """One of the text ``options``, else ``ParameterError`` listing them (checked as text
     first, so that an array or Series is refused rather than compared element by element)."""

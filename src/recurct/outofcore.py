@@ -188,6 +188,7 @@ def cumulative_dose_chunked(
         Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
         bucket they were read in.
     """
+    progress = _checks.optional_flag(progress, "cumulative_dose_chunked", "progress")
     lf, k, params = _plan(
         source, thresholds, window_days, buckets, rows_per_bucket, "cumulative_dose_chunked"
     )
@@ -241,6 +242,7 @@ def write_patients(
     recurct.schema.ExamValidationError
         As for :func:`cumulative_dose_chunked`.
     """
+    progress = _checks.optional_flag(progress, "write_patients", "progress")
     overwrite = _checks.flag(overwrite, "write_patients", "overwrite")
     _checks.path(out, "write_patients", "out", what="a folder")
     lf, k, params = _plan(

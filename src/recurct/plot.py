@@ -298,6 +298,10 @@ def time_to_threshold_curve(
     if threshold is None:
         threshold = getattr(result, "threshold", None)
     threshold = _label_threshold(threshold, "time_to_threshold_curve")
+    if caption is not None and not isinstance(caption, str):
+        raise ParameterError(
+            f"time_to_threshold_curve: caption must be text or None, got {caption!r:.60}"
+        )
     df, _ = to_polars(table)
     tcol, pcol = "time_years", "prob_reached"
     if tcol not in df.columns or pcol not in df.columns:
@@ -502,6 +506,7 @@ def forest(
         :class:`~recurct.errors.DroppedRowsWarning` that counts them.
     """
     threshold = _label_threshold(threshold, "forest")
+    model = _checks.choice(model, ("random", "fixed", "glmm", "crude"), "forest", "model")
     df, found = _site_frame(result)
     if "site" not in df.columns:
         raise DataError(f"forest needs a 'site' column; got {df.columns}")

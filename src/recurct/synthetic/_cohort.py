@@ -70,6 +70,7 @@ def generate(
     >>> exams.columns[:3]
     ['patient_id', 'exam_date', 'effective_dose_msv']
     """
+    progress = _checks.optional_flag(progress, "generate", "progress")
     prof = load_profile(profile)
     run_arguments(prof, n_patients, seed, chunk_patients, threads, "generate")  # before any work
     frames = list(_counted(prof, n_patients, seed, progress, chunk_patients, threads))
@@ -122,6 +123,7 @@ def write_cohort(
     pathlib.Path
         The folder written.
     """
+    progress = _checks.optional_flag(progress, "write_cohort", "progress")
     overwrite = _checks.flag(overwrite, "write_cohort", "overwrite")
     prof = load_profile(profile)
     _check(prof)  # before the folder is opened: a bad profile leaves nothing behind

@@ -324,6 +324,7 @@ def read_rdsr(
     """
     include_non_patient = _checks.flag(include_non_patient, "read_rdsr", "include_non_patient")
     strict = _checks.flag(strict, "read_rdsr", "strict")
+    progress = _checks.optional_flag(progress, "read_rdsr", "progress")
     import_pydicom()
     key = check_method(pseudonymise, secret)
     patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
