@@ -19,7 +19,7 @@ import polars as pl
 import pytest
 
 from recurct import dose
-from recurct.errors import DataError, DoseConversionWarning, DroppedRowsWarning
+from recurct.errors import DataError, DoseConversionWarning, DroppedRowsWarning, ParameterError
 
 # ------------------------------------------------------------------ 1. bad values in DRL stats
 NAN, INF = float("nan"), float("inf")
@@ -348,3 +348,16 @@ def test_table_docstring_labels_its_factors_made_up() -> None:
 )
 def test_neck_with_chest_abdomen_pelvis_in_words_reads_as_the_dicom_term(text, region) -> None:
     assert dose.region_of(text) == region
+
+
+def test_table_kv_is_the_tables_voltage_or_refused() -> None:
+    # kv was ignored for shipped tables: table("nci_icrp103_120kv", kv=80) gave the 120 kV
+    # factors as if they were 80 kV ones, and kv=True or kv="abc" passed
+    assert dose.table("nci_icrp103_120kv", kv=120).equals(dose.table("nci_icrp103_120kv"))
+    with pytest.raises(ParameterError, match="120 kV only, not 80 kV"):
+        dose.table("nci_icrp103_120kv", kv=80)
+    with pytest.raises(ParameterError, match="not tube-voltage specific"):
+        dose.table("aapm96", kv=120)
+    for bad in (True, "abc", float("nan"), -5):
+        with pytest.raises(ParameterError, match="kv must be"):
+            dose.table("nci_icrp103_120kv", kv=bad)

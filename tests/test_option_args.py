@@ -200,6 +200,7 @@ def test_other_arguments_of_the_wrong_kind(tmp_path, cohort) -> None:
         (lambda: recurct.dose.exam_region("chest"), "regions must be a sequence"),
         (lambda: recurct.dose.exam_region(["chest"], dlps=5.0), "dlps must be a sequence"),
         (lambda: stats.export_table(AGG, True), "path must be the path of a file"),
+        (lambda: stats.export_table(AGG, tmp_path / "t.md", caption=1), "caption must be text"),
     ]
     for call, message in cases:
         with pytest.raises(ParameterError, match=message):

@@ -149,7 +149,8 @@ def check_fallback(t: KTable, fallback: Mapping[str, str] | None) -> dict[str, s
     return fb
 
 
-def _check_kv(t: KTable, kv: float | None) -> None:
+def check_kv(t: KTable, kv: float | None) -> None:
+    """A ``kv`` given with table ``t`` must be the table's tube voltage."""
     if kv is None:
         return
     if t.kv is None:
@@ -304,7 +305,7 @@ def resolve_tables(
         kv = _checks.number(kv, "effective dose", "kv", lo=0.0, lo_open=True, what=" kV")
     adult_from = _checks.age(adult_from, "effective dose", "adult_from")
     t = as_ktable(table, kv)
-    _check_kv(t, kv)
+    check_kv(t, kv)
     t = t.with_adult_from(adult_from)
     ft = None
     if fallback_table is not None:

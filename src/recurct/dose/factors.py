@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct import _checks
 from recurct.dose._lookup import (
     NO_AGE,
     NO_SEX,
     OK,
     as_float_array,
+    check_kv,
     lookup_error,
     lookup_with_fallback_table,
     region_codes,
@@ -118,7 +120,11 @@ def table(name: Any, *, kv: float | None = None) -> pl.DataFrame:
     >>> table(mine)["k"].to_list()
     [0.015, 0.0008]
     """
-    return as_ktable(name, kv).long.clone()
+    if kv is not None:  # NaN, inf, booleans and text are refused with a message
+        kv = _checks.number(kv, "table", "kv", lo=0.0, lo_open=True, what=" kV")
+    t = as_ktable(name, kv)
+    check_kv(t, kv)  # a shipped table's kV is fixed: kv=80 with a 120 kV table is refused
+    return t.long.clone()
 
 
 def k_factors(

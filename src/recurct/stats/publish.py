@@ -575,6 +575,8 @@ def export_table(
     """
     formatted = _checks.flag(formatted, "export_table", "formatted")
     overwrite = _checks.flag(overwrite, "export_table", "overwrite")
+    if caption is not None and not isinstance(caption, str):
+        raise ParameterError(f"export_table: caption must be text or None, got {caption!r:.60}")
     threshold, age_cut = _label_args(threshold, age_cut, "export_table")
     digits = _digits(digits, "export_table")
     path = _checks.path(path, "export_table", "path", what="a file")
