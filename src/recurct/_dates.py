@@ -7,6 +7,7 @@ DICOM Age Strings to years (:func:`parse_dicom_age`,
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any, overload
 
@@ -19,21 +20,45 @@ from recurct.errors import ParameterError
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
     """``value`` as a date: a date, a datetime (its date), a numpy datetime64 or an ISO string
     (YYYY-MM-DD); ``None`` passes through if ``none_ok``. Errors name ``name``, the argument
-    or field the value came from."""
+    or field the value came from.
+
+    A missing date (``NaT``, ``pd.NA``, NaN) is refused, even with ``none_ok`` (``None`` is
+    the way to leave a date out), and so is a datetime64 outside the years 1-9999 that a
+    ``datetime.date`` holds: :class:`~recurct.errors.ParameterError`.
+    """
     if value is None and none_ok:
         return None
+    if _is_missing(value):
+        raise ParameterError(f"{name} must be a date, got a missing value ({value!r})")
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     if isinstance(value, np.datetime64):
-        return value.astype("datetime64[D]").item()
+        day = value.astype("datetime64[D]").item()
+        if not isinstance(day, dt.date):  # numpy gives an int outside the years 1-9999
+            raise ParameterError(
+                f"{name}={value!r} is outside the dates recurct handles (years 1-9999)"
+            )
+        return day
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value)
         except ValueError:
             raise ParameterError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
     raise ParameterError(f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}")
+
+
+def _is_missing(value: Any) -> bool:
+    """Whether ``value`` is a missing scalar: numpy's or pandas' ``NaT`` (pandas' is a
+    ``datetime`` unequal to itself), ``pd.NA`` or a NaN."""
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    if isinstance(value, float | np.floating):
+        return math.isnan(value)
+    if isinstance(value, dt.datetime):
+        return bool(value != value)
+    return type(value).__name__ == "NAType"  # pandas' NA (pandas is not imported here)
 
 
 DICOM_AGE_UNITS: dict[str, float] = {"Y": 1.0, "M": 12.0, "W": 365.25 / 7.0, "D": 365.25}
@@ -57,6 +82,14 @@ _OFFSET = (
 )
 # the same endings, unanchored: a cheap test before the replacement
 _HAS_OFFSET = r"\d:\d{2}(?::\d{2})?(?:\.\d+)? ?[+-]\d{2}(?::?\d{2})?$|\d[+-]\d{4}$"
+# A leap second (second 60: ``23:59:60``, DICOM ``...235960``), after any offset is removed:
+# read as second 59 of the same minute (groups 1 and 2 kept), so that the exam keeps its
+# calendar day (polars would carry it into the next minute: 2016-12-31 23:59:60 is
+# 2017-01-01 00:00:00). Tested for in the same pass as the offsets.
+_LEAP = r"^(.*\d:\d{2}:|\d{12}|\d{8} \d{4})60((?:\.\d+)?)$"
+# (unanchored, before the offsets are removed: a time ending in ":60", a DICOM DT in "60")
+_HAS_LEAP = r":60(?:\.\d+)?(?: ?[+-]\d{2}(?::?\d{2})?)?$|^\d{8} ?\d{4}60(?:\.\d+)?(?:[+-]\d{4})?$"
+_HAS_OFFSET_OR_LEAP = f"{_HAS_OFFSET}|{_HAS_LEAP}"
 
 # Times of day of a separate Study Time column (:func:`parse_study_time`): ``H:MM``,
 # ``HH:MM``, ``H:MM:SS``, ``HH:MM:SS.f``, and DICOM TM ``HH``, ``HHMM``, ``HHMMSS``,
@@ -70,6 +103,14 @@ TIME_FORMS = "HH:MM[:SS[.f]], H:MM[:SS[.f]] or DICOM HH[MM[SS[.f]]]"
 # offset removed).
 _ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 _DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
+# polars reads the digits of %Y%m%d greedily and skips whitespace between them ("2020111"
+# would be 2020-11-01, "2020 111" too): a DICOM date or date-time counts only with all of its
+# digits, ASCII, and nothing else.
+_DICOM_TEXT = {
+    "%Y%m%d %H%M%S%.f": r"^[0-9]{8} [0-9]{6}(?:\.[0-9]+)?$",
+    "%Y%m%d%H%M%S%.f": r"^[0-9]{14}(?:\.[0-9]+)?$",
+    "%Y%m%d": r"^[0-9]{8}$",
+}
 _DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 
 
@@ -83,12 +124,27 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
     followed by ``HH:MM[:SS]``). A ``Z`` or UTC offset after a time (``+01:00``, ``+0100``,
     ``-05``; ``+0100`` after a DICOM DT) is dropped: the time is the local wall-clock time as
     written, as for a time-zone-aware column (``2020-01-01T23:30+01:00`` is 23:30).
+    A DICOM date needs all eight digits (``2020111`` is not a date), a DICOM date-time all
+    fourteen. A leap second (``23:59:60``) is read as second 59 of that minute, so the exam
+    keeps its calendar day.
     """
     s = date_text(expr)
     formats = date_formats(dayfirst)
-    return pl.coalesce(
-        [s.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
-    )
+    return pl.coalesce([_strptime(s, f) for f in formats])
+
+
+def _strptime(text: Any, f: str) -> Any:  # an Expr or a Series, the same kind back
+    """``text`` parsed by format ``f`` (null where it does not fit); by a DICOM format only
+    where the text is all digits of the right number (:data:`_DICOM_TEXT`)."""
+    parsed = text.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+    pattern = _DICOM_TEXT.get(f)
+    if pattern is None:
+        return parsed
+    if isinstance(text, pl.Series):
+        if parsed.null_count() == parsed.len():  # nothing to check
+            return parsed
+        return parsed.set(~text.str.contains(pattern).fill_null(False), None)  # type: ignore[arg-type]
+    return pl.when(text.str.contains(pattern)).then(parsed)
 
 
 @overload
@@ -144,19 +200,22 @@ def dicom_age_years(text: str | None) -> float | None:
 
 
 def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
-    """Spaces and a trailing ``Z`` or UTC offset removed, ``T`` -> space (an Expr or a
-    Series; on a Series the offset pattern runs only when some value ends like one)."""
+    """Spaces and a trailing ``Z`` or UTC offset removed, ``T`` -> space, a leap second
+    (``:60``) made second 59 (an Expr or a Series; on a Series the replacements run only when
+    some value ends like an offset or a leap second)."""
     text = e.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
     if isinstance(text, pl.Series):
-        if not text.str.contains(_HAS_OFFSET).any():
+        if not text.str.contains(_HAS_OFFSET_OR_LEAP).any():
             return text
-        return text.str.replace(_OFFSET, "${1}${2}")
+        return _offset_and_leap(text)
     # (the replacement only where a value ends like an offset: 0.1 against 0.6 s at 2M rows)
     return (
-        pl.when(text.str.contains(_HAS_OFFSET))
-        .then(text.str.replace(_OFFSET, "${1}${2}"))
-        .otherwise(text)
+        pl.when(text.str.contains(_HAS_OFFSET_OR_LEAP)).then(_offset_and_leap(text)).otherwise(text)
     )
+
+
+def _offset_and_leap(text: Any) -> Any:
+    return text.str.replace(_OFFSET, "${1}${2}").str.replace(_LEAP, "${1}59${2}")
 
 
 @overload
@@ -181,9 +240,7 @@ def parse_study_time(values: pl.Expr | pl.Series) -> pl.Expr | pl.Series:
         pl.coalesce(colon.struct.field(g), dicom.struct.field(g)) for g in ("h", "m", "s", "f")
     )
     m, s = m.fill_null("00"), s.fill_null("00")
-    valid = (
-        (h.cast(pl.Int32) <= 23) & (m.cast(pl.Int32) <= 59) & (s.cast(pl.Int32) <= 59)
-    )
+    valid = (h.cast(pl.Int32) <= 23) & (m.cast(pl.Int32) <= 59) & (s.cast(pl.Int32) <= 59)
     clock = pl.concat_str([h.str.zfill(2), m, s], separator=":")
     text = pl.concat_str([clock, pl.lit("."), f], ignore_nulls=False)
     return pl.when(valid).then(pl.coalesce(text, clock))
@@ -206,13 +263,10 @@ def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
         return out
     sample = text.gather(todo[:: max(1, todo.size // 500)])
     formats = list(date_formats(dayfirst))
-    hits = [
-        sample.str.strptime(pl.Datetime("us"), f, strict=False, exact=True).null_count()
-        for f in formats
-    ]
+    hits = [_strptime(sample, f).null_count() for f in formats]
     for f in [f for _, f in sorted(zip(hits, formats), key=lambda t: t[0])]:
         sub = text if todo.size == n else text.gather(todo)
-        parsed = sub.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+        parsed = _strptime(sub, f)
         ok = parsed.is_not_null().to_numpy()
         if ok.all():
             out = parsed.alias(s.name) if todo.size == n else out.scatter(todo, parsed)

@@ -16,7 +16,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._dates import as_date
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars, is_enum, to_polars
 from recurct.errors import DataError, ParameterError
 
 if TYPE_CHECKING:
@@ -25,6 +25,13 @@ if TYPE_CHECKING:
 __all__ = ["period_dose"]
 
 _PERIOD = re.compile(r"^\s*(\d*)\s*(y|q|mo)\s*$")
+#: The longest period of ``every=`` in months: whole years of up to 366 days within the
+#: longest window recurct accepts (:data:`recurct._checks.MAX_WINDOW_DAYS`), i.e. 273 years
+#: (``'273y'``, ``'1092q'``, ``'3276mo'``). Unbounded, the period ends left the dates
+#: polars computes (``'1000000000y'``) or Python reads (``'100000y'``).
+MAX_PERIOD_MONTHS = 12 * (_checks.MAX_WINDOW_DAYS // 366)
+#: The columns of :func:`period_dose`'s output before ``keep`` and ``sums``.
+OUTPUT_COLUMNS = ("patient_id", "period_start", "period_end", "n_exams", "ced_msv")
 
 
 def _local_days(df: pl.DataFrame) -> pl.DataFrame:
@@ -38,16 +45,30 @@ def _local_days(df: pl.DataFrame) -> pl.DataFrame:
 
 def _period_months(every: str) -> int:
     m = _PERIOD.match(str(every))
-    if not m or (m.group(1) and int(m.group(1)) == 0):
+    digits = m.group(1).lstrip("0") if m else ""
+    if not m or (m.group(1) and not digits):  # (no number is one period; zero is none)
         raise ParameterError(
             f"period_dose: every must be a calendar period such as '1y', '5y', '1q' or '6mo', "
             f"got {every!r}"
         )
-    k = int(m.group(1) or 1)
-    return k * {"y": 12, "q": 3, "mo": 1}[m.group(2)]
+    digits, unit = digits or "1", m.group(2)
+    per = {"y": 12, "q": 3, "mo": 1}[unit]
+    # (the digits' count first: Python refuses to read an integer of over 4,300 digits)
+    if len(digits) > 6 or int(digits) * per > MAX_PERIOD_MONTHS:
+        raise ParameterError(
+            f"period_dose: every={every!r:.40} is too long; periods of at most "
+            f"{MAX_PERIOD_MONTHS // per}{unit} ({MAX_PERIOD_MONTHS // 12} years) are accepted"
+        )
+    return int(digits) * per
 
 
-def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataFrame:
+def _period_table(
+    df: pl.DataFrame, periods: Any, every: str | None, coded_ids: bool = False
+) -> pl.DataFrame:
+    """The periods' rows (:data:`OUTPUT_COLUMNS`), sorted by patient, start, end;
+    ``coded_ids``: ``patient_id`` is an ``Enum`` or ``Categorical``, sorted by its text
+    (as :func:`recurct.cumulative_dose` and :func:`recurct.running_dose` order it), not by
+    its codes."""
     df = _local_days(df)
     base = df.select(
         "patient_id",
@@ -85,7 +106,8 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
             raise ParameterError(
                 f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
             ) from None
-        lo, hi = as_date(lo, "periods start"), as_date(hi, "periods end")
+        lo = as_date(lo, "period_dose: periods start")
+        hi = as_date(hi, "period_dose: periods end")
         if hi < lo:
             raise ParameterError(f"period_dose: period {pair!r} ends before it starts")
         if (lo, hi) in seen:  # a period given twice is one period
@@ -104,13 +126,14 @@ def _period_table(df: pl.DataFrame, periods: Any, every: str | None) -> pl.DataF
     rows = pl.concat(parts)
     if every is not None and seen:  # an explicit period equal to one of every= is that period
         rows = rows.unique(["_row", "period_start", "period_end"], maintain_order=True)
+    by_id = pl.col("patient_id").cast(pl.String) if coded_ids else pl.col("patient_id")
     return (
         rows.group_by("patient_id", "period_start", "period_end")
         .agg(
             pl.len().cast(pl.Int64).alias("n_exams"),
             pl.col("effective_dose_msv").sum().alias("ced_msv"),
         )
-        .sort("patient_id", "period_start", "period_end")
+        .sort(by_id, "period_start", "period_end")
     )
 
 
@@ -136,7 +159,9 @@ def period_dose(
         row per patient, each exam counted once).
     every
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
-        months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...).
+        months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...); at most
+        273 years (``'273y'``, ``'1092q'``, ``'3276mo'``: whole years within the longest
+        window recurct accepts, 100,000 days).
     keep
         Exam columns to carry as patient attributes (e.g. ``["sex", "facility",
         "age_years"]``): each row gets the first non-null value among the patient's exams of
@@ -152,19 +177,44 @@ def period_dose(
     polars.DataFrame or pandas.DataFrame
         ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
         ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
-        that holds at least one of the patient's exams, sorted by patient, period start,
-        period end.
+        that holds at least one of the patient's exams, sorted by patient (an ``Enum`` or
+        ``Categorical`` id by its text, as :func:`cumulative_dose` sorts it; the column keeps
+        its dtype), period start, period end.
+
+    Raises
+    ------
+    recurct.errors.ParameterError
+        ``patient_id`` neither text nor integer (as :func:`cumulative_dose`); a ``keep`` or
+        ``sums`` name given twice, or named like an output column (``period_start``,
+        ``period_end``, ``n_exams``, ``ced_msv``, ``patient_id``); a period bound
+        that is not a date (``NaT`` included); ``every`` not a period or over 273 years.
+    recurct.errors.DataError
+        Missing required columns, null ids or dates, bad doses, nulls in a ``sums`` column.
 
     Notes
     -----
     An exam belongs to the calendar day of its local wall-clock time: a time-zone-aware
     ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
     """
+    from recurct.cumulative import check_id_dtype  # (which imports this module)
+
     _checks.exams_path(exams, "period_dose")
     keep = _checks.names(keep, "period_dose", "keep columns", allow_empty=True)
     sums = _checks.names(sums, "period_dose", "sums columns", allow_empty=True)
+    for name, given in (("keep", keep), ("sums", sums)):
+        repeated = sorted({c for c in given if given.count(c) > 1})
+        if repeated:
+            raise ParameterError(f"period_dose: {name} names {repeated} more than once")
     prep_df, kind = to_polars(exams)
     check_columns(prep_df, "period_dose")
+    ids = prep_df.get_column("patient_id")
+    coded_ids = is_enum(ids)  # (an Enum's dtype is slow to read: not read)
+    if not coded_ids:
+        if ids.len() == 0 and ids.dtype == pl.Null:  # (an empty pandas category column)
+            ids = ids.cast(pl.String)
+            prep_df = prep_df.with_columns(ids)
+        check_id_dtype(ids.dtype, "period_dose")
+        coded_ids = isinstance(ids.dtype, pl.Categorical)
     exam_times(prep_df, "period_dose")
     exam_doses(prep_df, "period_dose")
     if periods is None and every is None:
@@ -186,8 +236,14 @@ def period_dose(
                 f"period_dose: sums column {c!r} is null in {prep_df[c].null_count()} row(s); "
                 "fill or drop them first"
             )
+    clash = [c for c in (*keep, *sums) if c in OUTPUT_COLUMNS]
+    if clash:
+        raise ParameterError(
+            f"period_dose: keep/sums column(s) {clash} have the name of an output column of "
+            "period_dose; rename them first"
+        )
     prep_df = _local_days(prep_df)
-    out = _period_table(prep_df, periods, every)
+    out = _period_table(prep_df, periods, every, coded_ids)
     if keep or sums:
         out = _period_attributes(out, prep_df, keep, sums)
     return from_polars(out, kind)  # type: ignore[arg-type]
@@ -197,9 +253,16 @@ def _period_attributes(
     periods: pl.DataFrame, df: pl.DataFrame, keep: list[str], sums: list[str]
 ) -> pl.DataFrame:
     """Per patient and period: the first non-null value of each ``keep`` column in time
-    order, and the sum of each ``sums`` column."""
+    order, and the sum of each ``sums`` column.
+
+    The columns are carried under names of their own (``_a0``, ``_a1``, ...) beside the
+    helper columns (``_row``, ``_day``), so that no exam column's name can clash with
+    them; their own names are given back at the end.
+    """
+    own = {f"_a{i}": c for i, c in enumerate([*keep, *sums])}
+    tmp = list(own)
     ex = (
-        df.select("patient_id", "exam_date", *keep, *sums)
+        df.select("patient_id", "exam_date", *(pl.col(c).alias(t) for t, c in own.items()))
         .with_row_index("_row")
         .sort("patient_id", "exam_date", "_row")
         .with_columns(pl.col("exam_date").cast(pl.Date).alias("_day"))
@@ -211,8 +274,9 @@ def _period_attributes(
         .filter(pl.col("_day").is_between(pl.col("period_start"), pl.col("period_end")))
         .group_by(*keys, maintain_order=True)
         .agg(
-            *(pl.col(c).drop_nulls().first() for c in keep),
-            *(pl.col(c).cast(pl.Float64).sum() for c in sums),
+            *(pl.col(t).drop_nulls().first() for t in tmp[: len(keep)]),
+            *(pl.col(t).cast(pl.Float64).sum() for t in tmp[len(keep) :]),
         )
     )
-    return periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
+    out = periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
+    return out.rename(own)

@@ -14,6 +14,7 @@ cheap O(N) checks of the three columns used (full validation belongs at ingestio
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ from recurct._codes import (
     sorted_prefix_codes,
 )
 from recurct._compat import renamed
+from recurct._dates import parse_dicom_age
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import (
     IdCategories,
@@ -46,7 +48,7 @@ from recurct._frames import (
 )
 from recurct._periods import period_dose
 from recurct._strings import string_keys, string_order
-from recurct.errors import ParameterError
+from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
 #: Optional exam columns that add patient columns (age_first_exam, sex, facility, indication).
 PATIENT_COLUMNS = ("age_years", "sex", "facility", "indication")
+#: The columns :func:`running_dose` adds to the exams (an input column of either name is
+#: refused, never overwritten).
+RUNNING_COLUMNS = ("exam_index", "running_ced_msv")
 #: Every exam column the patients table is built from (the out-of-core and Dask paths read
 #: only these).
 USED_COLUMNS = (*REQUIRED_COLUMNS, *PATIENT_COLUMNS)
@@ -281,12 +286,7 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         s = s.cast(pl.String)
         df = df.with_columns(s)
     dtype = pl.Enum if enum else s.dtype  # an Enum's dtype is slow to build: never read
-    if not (
-        dtype is pl.Enum
-        or dtype.is_integer()
-        or isinstance(dtype, pl.String | pl.Categorical)
-    ):
-        raise ParameterError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
+    check_id_dtype(dtype, fn)
     t, upd = exam_times(df, fn)
     t = np.ascontiguousarray(t)
     dose = exam_doses(df, fn)
@@ -298,6 +298,18 @@ def _prepare(exams: Any, fn: str) -> _Prepared:
         return _Prepared(df, kind, None, runs.n_runs, labels, t, upd, dose, None, runs, starts)
     codes, n_patients, ids, rank = _factorise(s, dtype, coded)
     return _Prepared(df, kind, codes, n_patients, ids, t, upd, dose, rank)
+
+
+def check_id_dtype(dtype: Any, fn: str) -> None:
+    """Refuse a ``patient_id`` dtype that is neither text (``String``, ``Categorical``,
+    ``Enum``: ``pl.Enum`` the class for an ``Enum`` whose dtype was not read, see
+    :func:`_factorise`) nor integer (:class:`~recurct.errors.ParameterError`)."""
+    if not (
+        dtype is pl.Enum
+        or dtype.is_integer()
+        or isinstance(dtype, pl.String | pl.Categorical | pl.Enum)
+    ):
+        raise ParameterError(f"{fn}: column 'patient_id' must be a string or integer, got {dtype}")
 
 
 def _ascending_runs(values: pl.Series) -> _k.Runs | None:
@@ -374,6 +386,57 @@ def _date(a: np.ndarray, name: str) -> pl.Series:
 _INDICATION_RULES = ("most_frequent", "first")
 
 
+def _check_attributes(df: pl.DataFrame) -> None:
+    """Refuse, from the dtypes alone, a patient-attribute column that cannot be one
+    (:class:`~recurct.errors.DataError` naming the column): ``sex``, ``facility`` and
+    ``indication`` nested (List, Array, Struct), Object or Duration (values without a text
+    form to compare); ``age_years`` anything but numbers, text or categories (text is read
+    by :func:`_ages`). An ``Enum`` column's dtype is not read (slow to build)."""
+    for col in PATIENT_COLUMNS:
+        if col not in df.columns or is_enum(s := df.get_column(col)):
+            continue
+        dtype = s.dtype  # (not df.schema, which would read an Enum id's dtype)
+        if col == "age_years":
+            ok = dtype.is_numeric() or isinstance(dtype, pl.Null | pl.String | pl.Categorical)
+            what = "an age in years (give numbers, or text numbers)"
+        else:
+            ok = not isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object | pl.Duration)
+            what = "a patient attribute (give one text, code or number per exam)"
+        if not ok:
+            raise DataError(
+                f"cumulative_dose: column {col!r} has dtype {dtype}, which cannot be {what}"
+            )
+
+
+def _ages(s: pl.Series) -> pl.Series:
+    """``age_years`` as Float64: numbers as they are; text (or categories) read as numbers,
+    else as DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`), and any
+    other text set null with an :class:`~recurct.errors.UnmappedValuesWarning` counting
+    them (the exams keep their doses; an empty text is a missing age, not counted)."""
+    if not (is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical)):
+        return s.cast(pl.Float64)
+    text = s.cast(pl.String).str.strip_chars()
+    age = text.cast(pl.Float64, strict=False)
+    unread = age.is_null() & text.is_not_null() & (text != "")
+    if not unread.any():
+        return age
+    age = age.fill_null(parse_dicom_age(text))
+    unread = age.is_null() & unread
+    n = int(unread.sum())
+    if n:
+        values = text.filter(unread).unique(maintain_order=True)
+        shown = ", ".join(repr(v) for v in values.head(5).to_list())
+        more = ", ..." if values.len() > 5 else ""
+        warnings.warn(
+            f"cumulative_dose: column 'age_years': {n} value(s) are neither numbers nor DICOM "
+            f"ages ({shown}{more}) and were set null, keeping the exams; age_first_exam and "
+            "age_reached_T are null where they would be one of these",
+            UnmappedValuesWarning,
+            stacklevel=6,  # the caller of cumulative_dose (through @renamed)
+        )
+    return age
+
+
 def _optional_columns(
     prep: _Prepared,
     starts: np.ndarray,
@@ -394,7 +457,7 @@ def _optional_columns(
     first = starts[:-1]
     rows = first if order is None else order[first]  # input row of each patient's first exam
     if "age_years" in df.columns:
-        age = df.get_column("age_years").cast(pl.Float64)
+        age = _ages(df.get_column("age_years"))
         out["age_first_exam"] = age.gather(rows).alias("age_first_exam")
     # sex: the first non-null value in time order; facility: the most frequent (ties: the
     # earliest); indication: either rule. One pass over the patients' time-ordered segments.
@@ -404,9 +467,11 @@ def _optional_columns(
     series = [df.get_column(c) for c in cols]
     # factorise the columns concurrently (hashing and the nogil kernel release the GIL);
     # the picks run one after the other, each split over the threads itself
-    facts = list(_parallel.pool(len(cols)).map(factorise_values, series)) if len(cols) > 1 else [
-        factorise_values(s) for s in series
-    ]
+    facts = (
+        list(_parallel.pool(len(cols)).map(factorise_values, series))
+        if len(cols) > 1
+        else [factorise_values(s) for s in series]
+    )
     for col, f in zip(cols, facts):
         picked = _k.segment_pick(starts, order, f.codes, f.null_code, rule[col])
         out[col] = f.take(picked, col)
@@ -456,6 +521,8 @@ def _patients(
             f"got {indication!r}"
         )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
+    if optional:
+        _check_attributes(prep.df)
     totals_only = thr.size == 0 and win.size == 0 and not optional
     if totals_only and prep.runs is None:
         return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below)
@@ -556,7 +623,11 @@ def cumulative_dose(
         Exam table (polars, pandas or pyarrow) with ``patient_id`` (string or integer),
         ``exam_date`` (Date or Datetime) and ``effective_dose_msv`` (finite, >= 0). If
         ``age_years``, ``sex``, ``facility`` or ``indication`` are present, the matching
-        patient columns are added. Full validation belongs at ingestion
+        patient columns are added: ``age_years`` as numbers, or text read as numbers or
+        DICOM ages (``067Y``; other text is set null, with an
+        :class:`~recurct.errors.UnmappedValuesWarning` counting it, and the exams keep their
+        doses); ``sex``, ``facility`` and ``indication`` of any dtype with a text form (not
+        List, Array, Struct, Object or Duration). Full validation belongs at ingestion
         (:func:`recurct.schema.validate`); only cheap checks of these columns are done here.
         A polars ``LazyFrame``, or the path of a Parquet file, folder or glob, is processed out
         of core in patient buckets (:func:`recurct.outofcore.cumulative_dose_chunked`: same
@@ -583,11 +654,14 @@ def cumulative_dose(
 
     Raises
     ------
-    ValueError
+    recurct.errors.DataError
         Missing columns; null ids or dates; null, negative, NaN or infinite doses (the
-        message names the first offending rows); thresholds or windows not > 0.
-    TypeError
-        ``exam_date`` is not a date/datetime, or ``patient_id`` not a string/integer.
+        message names the first offending rows); an attribute column of a dtype that cannot
+        be one (``age_years`` not numbers, text or categories; ``sex``, ``facility`` or
+        ``indication`` List, Array, Struct, Object or Duration), naming column and dtype.
+    recurct.errors.ParameterError
+        Thresholds or windows not > 0; ``exam_date`` is not a date/datetime, or
+        ``patient_id`` not a string/integer.
 
     Notes
     -----
@@ -629,9 +703,22 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
         All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
         ``running_ced_msv`` (Float64, CED up to and including the exam).
+
+    Raises
+    ------
+    recurct.errors.DataError
+        The exam table already has a column ``exam_index`` or ``running_ced_msv`` (an
+        accession number, or the output of an earlier call): it is never overwritten;
+        rename or drop it first.
     """
     _checks.exams_path(exams, "running_dose")
     prep = _prepare(exams, "running_dose")
+    clash = [c for c in RUNNING_COLUMNS if c in prep.df.columns]
+    if clash:
+        raise DataError(
+            f"running_dose: the exam table already has column(s) {clash}, which running_dose "
+            "adds; rename or drop them first (they are never overwritten)"
+        )
     starts, _t, d_s, order = _k.group(prep.codes, prep.t, prep.dose, prep.n_patients, upd=prep.upd)
     n = prep.dose.size
     running = np.empty(n, np.float64)
