@@ -229,3 +229,11 @@ def test_plot_text_options(cohort) -> None:
     result = stats.time_to_threshold(cohort[1], 50)
     with pytest.raises(ParameterError, match="caption must be text or None"):
         recurct.plot.time_to_threshold_curve(result, caption=pl.Series(["x"]))
+
+
+def test_a_missing_end_date_is_refused() -> None:
+    import pandas as pd
+
+    for end in (pd.NaT, np.datetime64("NaT")):
+        with pytest.raises(ParameterError, match="end must be a date, got a missing value"):
+            recurct.Cohort(_exams()).min_followup(30, end=end)

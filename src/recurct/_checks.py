@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from recurct._dates import as_date
 from recurct._frames import param_label
 from recurct.errors import DataError, InputNotFoundError, ParameterError
 
@@ -251,19 +252,11 @@ class EndSpec:
 
 
 def _as_day(value: Any, fn: str, name: str) -> dt.date:
-    """A date, datetime, numpy datetime64 or ISO date string as a ``datetime.date``."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, np.datetime64) and not np.isnat(value):
-        return value.astype("datetime64[D]").item()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise ParameterError(f"{fn}: {name} must be a date or an ISO date (YYYY-MM-DD), got {value!r}")
+    """A date, datetime, numpy datetime64 or ISO date string as a ``datetime.date``
+    (:func:`recurct._dates.as_date`: a missing date, ``NaT`` or ``pd.NA``, is refused)."""
+    day = as_date(value.strip() if isinstance(value, str) else value, f"{fn}: {name}")
+    assert day is not None  # (none_ok is False)
+    return day
 
 
 def end_spec(
