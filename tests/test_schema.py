@@ -305,9 +305,10 @@ def test_message_shows_first_20_and_total() -> None:
 
 
 def test_strict_false_drops_counts_and_warns_once() -> None:
+    # (a bad optional attribute, such as an age of 200, is set null instead: see
+    # tests/test_validation_audit.py)
     df = clean().with_columns(
-        pl.Series("effective_dose_msv", [-1.0, 1.0, -2.0, 3.0]),
-        pl.Series("age_years", [1.0, 200.0, 1.0, 1.0]),
+        pl.Series("effective_dose_msv", [-1.0, math.nan, -2.0, 3.0]),
     )
     with pytest.warns(DroppedRowsWarning) as record:
         out, report = check_exams(df, strict=False, today=TODAY)
@@ -317,14 +318,14 @@ def test_strict_false_drops_counts_and_warns_once() -> None:
     assert out.get_column("patient_id").to_list() == ["p3"]
     assert isinstance(report, ValidationReport)
     assert (report.n_rows_in, report.n_rows_out, report.n_dropped) == (4, 1, 3)
-    assert report.dropped_by_reason == {"negative dose": 2, "age outside 0-130": 1}
+    assert report.dropped_by_reason == {"negative dose": 2, "NaN dose": 1}
     text = str(report)
-    assert "rows in: 4, rows out: 1" in text and "row 1, column 'age_years'" in text
+    assert "rows in: 4, rows out: 1" in text and "row 1, column 'effective_dose_msv'" in text
 
 
 def test_strict_false_without_report_returns_frame() -> None:
     with pytest.warns(DroppedRowsWarning, match="1 negative dose"):
-        out = validate(with_value("dlp_mgycm", 0, -1.0), strict=False, today=TODAY)
+        out = validate(with_value("effective_dose_msv", 0, -1.0), strict=False, today=TODAY)
     assert isinstance(out, pl.DataFrame) and out.height == 3
 
 
@@ -467,6 +468,11 @@ def to_date(day: int) -> date:
     return date.fromordinal((BASE if day >= 0 else date(1900, 1, 1)).toordinal() + day)
 
 
+def age_of(r: dict) -> float | None:
+    """The age as validate(strict=False) returns it: outside 0-130 set null."""
+    return r["age"] if r["age"] is not None and 0 <= r["age"] <= 130 else None
+
+
 def naive_good_rows(rows: list[dict]) -> list[int]:
     """Indices of the rows validate must keep, computed row by row."""
     good = []
@@ -479,8 +485,7 @@ def naive_good_rows(rows: list[dict]) -> list[int]:
             and d is not None
             and math.isfinite(d)
             and d >= 0
-            and (r["age"] is None or 0 <= r["age"] <= 130)
-        )
+        )  # an age outside 0-130 is set null, the row kept
         if ok:
             good.append(i)
     # DUPLICATE_RULE written out: a uid is one exam (the earliest day kept, ties: first row);
@@ -493,7 +498,7 @@ def naive_good_rows(rows: list[dict]) -> list[int]:
             rank = (r["day"], i)
         else:
             sex = None if r["sex"] == "q" else r["sex"]
-            key = ("row", *(r[k] for k in ("patient_id", "day", "dose", "age")), sex)
+            key = ("row", *(r[k] for k in ("patient_id", "day", "dose")), age_of(r), sex)
             rank = (0, i)
         if key not in first or rank < first[key]:
             first[key] = rank
@@ -522,10 +527,12 @@ def test_strict_false_keeps_every_good_row_in_order(rows: list[dict]) -> None:
     kinds = {type(w.message) for w in record}
     assert (DroppedRowsWarning in kinds) == (len(expected) < len(rows))
     n_q = sum(rows[i]["sex"] == "q" for i in expected)
-    assert (UnmappedValuesWarning in kinds) == (n_q > 0)
-    assert report.set_null_by_reason == ({"unknown sex code": n_q} if n_q else {})
+    n_age = sum(age_of(rows[i]) != rows[i]["age"] for i in expected)
+    assert (UnmappedValuesWarning in kinds) == (n_q + n_age > 0)
+    nulled = {"unknown sex code": n_q, "age outside 0-130": n_age}
+    assert report.set_null_by_reason == {k: n for k, n in nulled.items() if n}
     # no row number column: it would make every date-only row unique (DUPLICATE_RULE, 3)
-    want = [tuple(None if v == "q" else v for v in df.row(i)) for i in expected]
+    want = [(*(None if v == "q" else v for v in df.row(i)[:-1]), age_of(rows[i])) for i in expected]
     assert out.rows() == want
     assert report.n_rows_out == len(expected)
     dropped = set(range(len(rows))) - set(expected)

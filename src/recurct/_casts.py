@@ -7,9 +7,19 @@ from typing import Any
 
 import polars as pl
 
-from recurct._dates import parse_date_series, parse_dates
+from recurct._dates import parse_date_series, parse_dates, parse_dicom_age
 from recurct._frames import exact_float_ids
-from recurct.schema import BODY_REGIONS, DOSE_COLUMNS, OPTIONAL_COLUMNS, SEX_TABLE
+from recurct.errors import DataError
+from recurct.schema import (
+    BODY_REGIONS,
+    DOSE_COLUMNS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    SEX_TABLE,
+)
+
+#: Columns cast to Float64: the doses and the age.
+NUMBER_COLUMNS: tuple[str, ...] = (*DOSE_COLUMNS, "age_years")
 
 
 def norm_sex(e: Any) -> Any:
@@ -45,18 +55,69 @@ CODES = {
 }
 
 
+def as_text(e: Any, dtype: pl.DataType) -> Any:
+    """A column (expression or Series) of ``dtype`` as text; a float NaN is a missing value
+    (as in pandas), null, not the text ``"NaN"``."""
+    if dtype == pl.Utf8:
+        return e
+    if dtype.is_float():
+        e = e.fill_nan(None)
+    return e.cast(pl.Utf8)
+
+
+_WHAT = {
+    "patient_id": "patient ids (text or integers)",
+    "exam_date": "dates (dates, datetimes or date text)",
+    **dict.fromkeys(NUMBER_COLUMNS, "numbers (numbers or their text)"),
+}
+
+
+def check_dtypes(df: pl.DataFrame, schema: pl.Schema | None = None) -> None:
+    """Raise :class:`~recurct.errors.DataError` naming the first canonical column whose dtype
+    cannot hold its values: a nested (``List``, ``Array``, ``Struct``) or Python-object
+    (``Object``) column anywhere; a ``Duration`` where text, ids or dates are read; for the
+    doses and the age (:data:`NUMBER_COLUMNS`) anything but numbers, booleans (reported row
+    by row) or text; ``Binary`` that is not UTF-8 text. (Values of an accepted dtype that
+    cannot be read are reported row by row by ``validate``.)"""
+    schema = df.schema if schema is None else schema
+    canonical = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
+    for name, dtype in schema.items():
+        if name not in canonical:
+            continue
+        text = dtype in (pl.Utf8, pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum)
+        if name in NUMBER_COLUMNS:
+            ok = text or dtype.is_numeric() or dtype == pl.Boolean
+        else:
+            ok = not (dtype.is_nested() or dtype == pl.Object or isinstance(dtype, pl.Duration))
+        if not ok:
+            raise DataError(
+                f"column {name!r} has dtype {dtype}, which recurct cannot read as "
+                f"{_WHAT.get(name, 'text')}; convert the column, or rename it to carry it "
+                "through unread"
+            )
+        if dtype == pl.Binary:
+            try:
+                df.get_column(name).cast(pl.Utf8)
+            except pl.exceptions.PolarsError:
+                raise DataError(
+                    f"column {name!r} holds bytes (dtype Binary) that are not UTF-8 text; "
+                    "decode the column to text first"
+                ) from None
+
+
 def code_maps_of(df: pl.DataFrame, region_rules: Any = None) -> dict[str, tuple[dict, list[str]]]:
     """For each coded column: ``({raw: canonical or None}, [raw values that map to nothing])``.
 
     Worked out on the distinct values, which is much cheaper than string operations on every
-    row when, as usual, a column holds a handful of codes.
+    row when, as usual, a column holds a handful of codes. Blank text is a missing value, not
+    a code that maps to nothing; a float NaN is null.
     """
     maps = {}
     for name, (norm, _) in CODES.items():
         col = df.get_column(name) if name in df.columns else None
         if col is None or col.dtype == pl.Null:  # one column's dtype, not the whole schema
             continue
-        raw = col.cast(pl.Utf8).unique().drop_nulls()
+        raw = as_text(col, col.dtype).unique().drop_nulls()
         mapped = norm(raw, region_rules) if name == "body_region" else norm(raw)
         pairs = dict(zip(raw.to_list(), mapped.to_list()))
         maps[name] = (pairs, [r for r, n in pairs.items() if n is None and r.strip()])
@@ -79,10 +140,14 @@ def eager_casts(
     code_maps: dict | None = None,
     region_rules: Any = None,
     null_unmapped: bool = False,
+    schema: pl.Schema | None = None,
 ) -> dict[str, pl.Expr]:
-    """:func:`cast_exprs` for a frame in memory, using the faster eager paths."""
+    """:func:`cast_exprs` for a frame in memory, using the faster eager paths, after
+    :func:`check_dtypes` (``schema``: ``df.schema`` where the caller has read it already)."""
     parsed = None
-    schema = df.schema  # read once: building it is slow for an Enum of many categories
+    if schema is None:
+        schema = df.schema  # read once: building it is slow for an Enum of many categories
+    check_dtypes(df, schema)
     if "exam_date" in schema and is_text_date(schema["exam_date"]):
         parsed = parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
     return cast_exprs(
@@ -128,7 +193,10 @@ def cast_exprs(
     is the dtype string dates parse to (default ``Datetime("us")``). With ``body_region``,
     ``body_region_raw`` (the text as given) is added unless the table has it already. A sex
     code or body region that maps to nothing is kept as given, or set null with
-    ``null_unmapped`` (what ``validate`` does, counting them): never nulled uncounted.
+    ``null_unmapped`` (what ``validate`` does, counting them): never nulled uncounted. Text
+    ages may be DICOM age strings (``067Y``: :func:`recurct.schema.parse_dicom_age`) or
+    numbers of years; a float NaN in a text column is null (no text ``"NaN"``). The dtypes
+    are those :func:`check_dtypes` accepts.
     """
     out: dict[str, pl.Expr] = {}
     for name, dtype in schema.items():
@@ -137,20 +205,32 @@ def cast_exprs(
             out[name] = _id_expr(c, dtype)
         elif name == "exam_date":
             out[name] = _date_expr(c, dtype, dayfirst, dates_as, parsed_dates)
-        elif name in DOSE_COLUMNS or name == "age_years":
-            if dtype == pl.Boolean:  # True is not 1 mSv
-                out[name] = pl.lit(None, dtype=pl.Float64)
-            else:
-                out[name] = c if dtype == pl.Float64 else c.cast(pl.Float64, strict=False)
+        elif name in NUMBER_COLUMNS:
+            out[name] = _number_expr(name, c, dtype)
         elif name in CODES:
-            text = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            text = as_text(c, dtype)
             if name == "body_region" and "body_region_raw" not in schema:
                 out["body_region_raw"] = text
             maps = None if code_maps is None else code_maps.get(name)
             out[name] = _code_expr(name, text, maps, region_rules, null_unmapped)
         elif name in OPTIONAL_COLUMNS:
-            out[name] = c if dtype == pl.Utf8 else c.cast(pl.Utf8)
+            out[name] = as_text(c, dtype)
     return out
+
+
+def _number_expr(name: str, c: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A dose or age column as Float64 (null where a value is no number)."""
+    if dtype == pl.Float64:
+        return c
+    if dtype == pl.Boolean:  # True is not 1 mSv
+        return pl.lit(None, dtype=pl.Float64)
+    if not (dtype.is_numeric() or dtype == pl.Null):  # text, Categorical, Enum
+        text = c.cast(pl.Utf8)
+        number = text.cast(pl.Float64, strict=False)
+        if name == "age_years":  # a DICOM age string ('067Y', '018M'), else years
+            return pl.coalesce(parse_dicom_age(text), number)
+        return number
+    return c.cast(pl.Float64, strict=False)
 
 
 def _id_expr(c: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -99,11 +99,12 @@ def to_polars(
     ``placeholder_ids``) becomes null, surrounding whitespace is removed with a counted
     :class:`IdentifierWarning`, float patient ids that are whole numbers below 2^53 (2^24 for
     float32) become Int64 (others, which a float may no longer hold exactly, are left for
-    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) become null as
-    they do from pandas. Conversions that fail (repeated column names, a pandas column mixing
-    numbers and text, unsigned ids above the Int64 range) raise ``ValueError`` naming the column and
-    the first offending row. ``clean=False`` skips the identity and age rules (for a caller
-    that applies :func:`clean_frame` itself and reports the values as given).
+    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) and NaN float
+    ``study_uid`` values become null as they do from pandas. Conversions that fail (repeated
+    column names, a pandas column mixing numbers and text, unsigned ids above the Int64 range)
+    raise ``ValueError`` naming the column and the first offending row. ``clean=False`` skips
+    the identity and age rules (for a caller that applies :func:`clean_frame` itself and
+    reports the values as given).
     """
     obj = _unwrap(obj)
     kind = frame_kind(obj)
@@ -313,6 +314,8 @@ def _clean_id(
         )
     if dtype.is_float() and name == "patient_id":
         return _integral_ids(s)
+    if dtype.is_float():  # a float study_uid: NaN is no UID, as a placeholder is
+        return s.fill_nan(None) if s.is_nan().any() else None
     if enum or dtype == pl.Categorical:
         # an Enum's categories (a superset of those used), a Categorical's distinct values
         # (its dtype's categories are the process-wide ones, iterated in Python: 1.6 s for 5M)

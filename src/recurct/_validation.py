@@ -1,8 +1,8 @@
 """The checks behind :func:`recurct.schema.validate`: every row-level problem of an exam
-table, the duplicate rule applied, codes that map to nothing set null and counted, and the
-:class:`ValidationReport` (re-exported by :mod:`recurct.schema`). :func:`check_exams` returns
-the canonical frame and the report; ``validate`` returns the frame,
-``read_exams(...).report`` the report."""
+table, the duplicate rule applied, codes that map to nothing (and, with ``strict=False``, bad
+optional attributes) set null and counted, and the :class:`ValidationReport` (re-exported by
+:mod:`recurct.schema`). :func:`check_exams` returns the canonical frame and the report;
+``validate`` returns the frame, ``read_exams(...).report`` the report."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._casts import CODES, code_maps_of, eager_casts, with_casts
+from recurct._casts import CODES, check_dtypes, code_maps_of, eager_casts, with_casts
 from recurct._dates import as_date
 from recurct._duplicates import duplicate_rows
 from recurct._frames import clean_frame, exact_float_ids, to_polars
@@ -26,6 +26,7 @@ from recurct.schema import DOSE_COLUMNS, MAX_EXAM_DOSE_MSV, OPTIONAL_COLUMNS, RE
 __all__ = [
     "ValidationReport",
     "check_exams",
+    "key_frame",
     "problem_lines",
     "problem_message",
     "smallest_k",
@@ -58,7 +59,9 @@ class ValidationReport:
         One row per problem: ``row`` (0-based input row), ``column``, ``value``, ``reason``;
         values set null (exam kept) included, with a reason ending in "(set null)".
     set_null_by_reason : dict of str to int
-        Values set null, the exam kept (unmapped sex codes and body regions), by reason.
+        Values set null, the exam kept, by reason: unmapped sex codes and body regions, and
+        with ``strict=False`` bad optional attributes (an age outside 0-130, a negative
+        CTDIvol, a NaN DLP beside an effective dose).
     validated : bool
         False when nothing was checked (``read_exams(..., validate=False)``): no problem
         listed then means none was looked for.
@@ -117,10 +120,19 @@ def problem_message(problems: pl.DataFrame, source: str | None) -> str:
     if n > _SHOW:
         head += f" (first {_SHOW} shown)"
     fix = (
-        "Fix the data, map the columns, or pass strict=False to drop the bad rows "
-        "(a missing column cannot be dropped)."
+        "Fix the data, map the columns, or pass strict=False to drop the bad rows and set "
+        "bad optional attributes null (a missing column cannot be dropped)."
     )
     return f"{head}:\n{problem_lines(problems)}\n{fix}"
+
+
+#: ``(column, reason, mask, nullable)`` of one row-level check: ``nullable`` when a hit is a
+#: bad optional attribute, set null (exam kept) with ``strict=False``, else the row is dropped.
+Check = tuple[str, str, pl.Expr, bool]
+
+#: Optional attributes whose bad values are set null with ``strict=False`` (unless named in
+#: ``required``): the DLP only on rows with an effective dose (elsewhere it is the dose).
+ATTRIBUTES: tuple[str, ...] = ("dlp_mgycm", "ctdivol_mgy", "age_years")
 
 
 def row_checks(
@@ -128,20 +140,36 @@ def row_checks(
     required: tuple[str, ...],
     today: date,
     max_dose: float | None = MAX_EXAM_DOSE_MSV,
-) -> list[tuple[str, str, pl.Expr]]:
-    """``(column, reason, mask)`` for every row-level check that applies to ``schema``.
+    cast_prefix: str = "__cast_",
+) -> list[Check]:
+    """:data:`Check` for every row-level check that applies to ``schema``.
 
-    Masks refer to the original column ``name`` and its canonical cast ``__cast_name``.
-    Unmapped codes are not here (they are set null, see :func:`unmapped`).
+    Masks refer to the original column ``name`` and its canonical cast ``cast_prefix + name``.
+    A check of an optional attribute (:data:`ATTRIBUTES`, not in ``required``) is nullable;
+    a DLP check is nullable on rows with an effective dose only (on the others the DLP is
+    the dose, converted later by :func:`recurct.dose.effective_dose`). Unmapped codes are not
+    here (they are set null, see :func:`unmapped`).
     """
-    checks: list[tuple[str, str, pl.Expr]] = []
+    checks: list[Check] = []
+    attributes = [a for a in ATTRIBUTES if a not in required]
+    if "effective_dose_msv" in schema:
+        has_dose = pl.col(f"{cast_prefix}effective_dose_msv").is_not_null()
+    else:
+        has_dose = pl.lit(False)
 
     def add(name: str, reason: str, mask: pl.Expr) -> None:
-        checks.append((name, reason, mask.fill_null(False)))
+        mask = mask.fill_null(False)
+        if name not in attributes:
+            checks.append((name, reason, mask, False))
+        elif name == "dlp_mgycm":
+            checks.append((name, reason, mask & ~has_dose, False))
+            checks.append((name, reason, mask & has_dose, True))
+        else:
+            checks.append((name, reason, mask, True))
 
     labels = {"patient_id": "patient id", "exam_date": "exam date"}
     for name, dtype in schema.items():
-        o, c = pl.col(name), pl.col(f"__cast_{name}")
+        o, c = pl.col(name), pl.col(f"{cast_prefix}{name}")
         if name not in required and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
             continue
         missing = o.is_null()
@@ -163,24 +191,37 @@ def row_checks(
             add(name, f"date before {EARLIEST_DATE.isoformat()}", day < EARLIEST_DATE)
             add(name, "date after today", day > today)
         elif name in DOSE_COLUMNS or name == "age_years":
-            if dtype != pl.Float64:
-                add(name, "not a number", ~missing & c.is_null())
-            if name == "age_years":
-                bad_age = c.is_nan() | (c < 0) | (c > MAX_AGE_YEARS)
-                add(name, f"age outside 0-{MAX_AGE_YEARS:g}", bad_age)
-            else:
-                add(name, "NaN dose", c.is_nan())
-                add(name, "infinite dose", c.is_infinite())
-                add(name, "negative dose", c.is_finite() & (c < 0))
-                if name == "effective_dose_msv" and max_dose is not None:
-                    add(name, f"dose above {max_dose:g} mSv (implausible for one exam)",
-                        c.is_finite() & (c > max_dose))  # fmt: skip
-                if name == "dlp_mgycm" and max_dose is not None:
-                    top = max_dose / smallest_k()
-                    add(name, f"DLP above {top:.0f} mGy·cm (above {max_dose:g} mSv with every "
-                        "shipped conversion factor: implausible for one exam)",
-                        c.is_finite() & (c > top))  # fmt: skip
+            for reason, mask in _number_checks(name, dtype, c, missing, max_dose):
+                add(name, reason, mask)
     return checks
+
+
+def _number_checks(
+    name: str, dtype: pl.DataType, c: pl.Expr, missing: pl.Expr, max_dose: float | None
+) -> list[tuple[str, pl.Expr]]:
+    """``(reason, mask)`` of the checks of a dose or age column ``name`` (cast: ``c``)."""
+    out = []
+    if dtype != pl.Float64:
+        out.append(("not a number", ~missing & c.is_null()))
+    if name == "age_years":
+        bad_age = c.is_nan() | (c < 0) | (c > MAX_AGE_YEARS)
+        return [*out, (f"age outside 0-{MAX_AGE_YEARS:g}", bad_age)]
+    out += [
+        ("NaN dose", c.is_nan()),
+        ("infinite dose", c.is_infinite()),
+        ("negative dose", c.is_finite() & (c < 0)),
+    ]
+    if name == "effective_dose_msv" and max_dose is not None:
+        reason = f"dose above {max_dose:g} mSv (implausible for one exam)"
+        out.append((reason, c.is_finite() & (c > max_dose)))
+    if name == "dlp_mgycm" and max_dose is not None:
+        top = max_dose / smallest_k()
+        reason = (
+            f"DLP above {top:.0f} mGy·cm (above {max_dose:g} mSv with every shipped "
+            "conversion factor: implausible for one exam)"
+        )
+        out.append((reason, c.is_finite() & (c > top)))
+    return out
 
 
 @cache
@@ -202,10 +243,74 @@ def unmapped(code_maps: dict[str, tuple[dict, list[str]]]) -> list[tuple[str, st
     return out
 
 
+def cast_prefix(columns: list[str]) -> str:
+    """A prefix for the casts of the canonical columns that starts no column of the table
+    (``__cast_``, or with more leading underscores), so a user's column never clashes."""
+    prefix = "__cast_"
+    while any(c.startswith(prefix) for c in columns):
+        prefix = "_" + prefix
+    return prefix
+
+
 def unchecked_report(n_rows: int) -> ValidationReport:
     """The report of a table that was cast but not validated: nothing looked for."""
     empty = pl.DataFrame(schema=_PROBLEMS_SCHEMA)
     return ValidationReport(n_rows, n_rows, {}, empty, validated=False)
+
+
+#: A check evaluated: ``(column, reason, mask Series, nullable)``.
+Hit = tuple[str, str, pl.Series, bool]
+
+
+def _canonical(
+    df: pl.DataFrame,
+    schema: pl.Schema,
+    *,
+    required: tuple[str, ...],
+    today: date,
+    max_dose: float | None,
+    dayfirst: bool = False,
+    region_rules: Any = None,
+) -> tuple[pl.DataFrame, list[Hit], dict]:
+    """``(values, hits, code maps)``: the table with the canonical casts (codes that map to
+    nothing null) and its bad optional attributes null, every row kept; each row-level
+    check evaluated."""
+    check_dtypes(df, schema)
+    prefix = cast_prefix(df.columns)
+    code_maps = code_maps_of(df, region_rules)
+    casts = eager_casts(
+        df, dayfirst=dayfirst, code_maps=code_maps, null_unmapped=True, schema=schema
+    )
+    canonical = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *required}
+    # the columns the checks read, and the casts under names no column of the table has
+    work = df.select(c for c in df.columns if c in canonical).with_columns(
+        **{f"{prefix}{k}": e for k, e in casts.items() if k in df.columns}
+    )
+    checks = row_checks(schema, required, today, max_dose, prefix)
+    masks = work.select(m.alias(f"m{i}") for i, (_, _, m, _) in enumerate(checks))
+    hits = [(n, r, masks.get_column(f"m{i}"), null) for i, (n, r, _, null) in enumerate(checks)]
+    out = with_casts(
+        df, {k: work.get_column(f"{prefix}{k}") if k in df.columns else e for k, e in casts.items()}
+    )
+    nulled: dict[str, pl.Series] = {}
+    for name, _, mask, nullable in hits:
+        if nullable and mask.any():
+            nulled[name] = nulled[name] | mask if name in nulled else mask
+    if nulled:
+        out = out.with_columns(
+            pl.when(pl.lit(m)).then(None).otherwise(pl.col(k)).alias(k) for k, m in nulled.items()
+        )
+    return out, hits, code_maps
+
+
+def key_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """A cleaned table (:func:`recurct._frames.to_polars`) with its values as
+    ``validate(strict=False)`` (default arguments) returns them, every row kept: what
+    :func:`recurct.schema.duplicate_mask` compares."""
+    out, _, _ = _canonical(
+        df, df.schema, required=REQUIRED_COLUMNS, today=date.max, max_dose=MAX_EXAM_DOSE_MSV
+    )
+    return out
 
 
 def check_exams(
@@ -229,81 +334,85 @@ def check_exams(
 
     missing_cols = [c for c in required if c not in df.columns]
     schema = df.schema
-    code_maps = code_maps_of(df, region_rules)
-    casts = eager_casts(df, dayfirst=dayfirst, code_maps=code_maps, null_unmapped=True)
-    work = df.with_columns(**{f"__cast_{k}": e for k, e in casts.items() if k in df.columns})
-    checks = row_checks(schema, required, today_d, max_dose)
-
-    masks = work.select([m.alias(f"m{i}") for i, (_, _, m) in enumerate(checks)])
-    if checks:
-        bad = masks.select(pl.any_horizontal(pl.all())).to_series()
+    out, hits, code_maps = _canonical(
+        df,
+        schema,
+        required=required,
+        today=today_d,
+        max_dose=max_dose,
+        dayfirst=dayfirst,
+        region_rules=region_rules,
+    )
+    drops = [h for h in hits if not h[3]]
+    if drops:
+        bad = pl.DataFrame([m for _, _, m, _ in drops]).select(pl.any_horizontal(pl.all()))
+        bad = bad.to_series()
     else:
         bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
+    copies: list[Hit] = []
     if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
-        canon = work.select(key_value(c, c in casts, code_maps) for c in df.columns)
-        dup = pl.Series("dup", duplicate_rows(canon, bad.to_numpy()))
+        # compared as they are returned (codes that map to nothing and bad attributes null),
+        # so that validating the result again finds the same exams
+        dup = pl.Series("dup", duplicate_rows(out, bad.to_numpy()))
         if dup.any():
-            checks.append(("exam_date", "duplicate exam", pl.lit(True)))
-            masks = masks.with_columns(dup.alias(f"m{len(checks) - 1}"))
+            copies.append(("exam_date", "duplicate exam", dup, False))
             bad = bad | dup
+    drops += copies
+
+    if missing_cols or strict:  # with strict=True a bad attribute is a problem too
+        problems = collect_problems(given, hits + copies, missing_cols)
+        if missing_cols or problems.height:
+            raise ExamValidationError(problems)
 
     n_bad = int(bad.sum()) if df.height else 0
     problems = (
-        collect_problems(given, masks, checks, missing_cols)
-        if (n_bad or missing_cols)
-        else (pl.DataFrame(schema=_PROBLEMS_SCHEMA))
+        collect_problems(given, drops, []) if n_bad else pl.DataFrame(schema=_PROBLEMS_SCHEMA)
     )
-    if missing_cols or (strict and problems.height):
-        raise ExamValidationError(problems)
-
-    out = with_casts(
-        df, {k: work.get_column(f"__cast_{k}") if k in df.columns else e for k, e in casts.items()}
-    )
-    problems, nulled_by_reason = _set_null(df, code_maps, bad, problems)
+    problems, nulled_by_reason = _set_null(given, code_maps, hits, bad, problems)
     by_reason: dict[str, int] = {}
     if n_bad:
         out = out.filter(~bad)
-        by_reason = _dropped(masks, checks, n_bad, df.height)
+        by_reason = _dropped(drops, n_bad, df.height)
     return out, ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
 
 
 def _set_null(
-    df: pl.DataFrame, code_maps: dict, bad: pl.Series, problems: pl.DataFrame
+    df: pl.DataFrame, code_maps: dict, hits: list[Hit], bad: pl.Series, problems: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Problems with the codes that map to nothing (set null, exam kept) added, and their
-    counts by reason, with one warning; values of dropped rows are not reported."""
-    unmapped_codes = unmapped(code_maps)
-    if not unmapped_codes:
+    """Problems with the values set null, the exam kept (codes that map to nothing, bad
+    optional attributes) added, and their counts by reason, with one warning; values of
+    dropped rows are not reported."""
+    codes = unmapped(code_maps)
+    if codes:
+        cmasks = df.select(m.alias(f"m{i}") for i, (_, _, m) in enumerate(codes))
+        hits = hits + [
+            (n, r, cmasks.get_column(f"m{i}"), True) for i, (n, r, _) in enumerate(codes)
+        ]
+    kept = ~bad
+    nullable = [(n, r, m & kept, True) for n, r, m, null in hits if null]
+    if not any(m.any() for _, _, m, _ in nullable):
         return problems, {}
-    kept = ~pl.lit(bad)
-    umasks = df.select([(m & kept).alias(f"m{i}") for i, (_, _, m) in enumerate(unmapped_codes)])
-    nulled = collect_problems(df, umasks, unmapped_codes, []).with_columns(
-        pl.col("reason") + " (set null)"
-    )
+    nulled = collect_problems(df, nullable, []).with_columns(pl.col("reason") + " (set null)")
     by_reason: dict[str, int] = {}
     for reason, n in nulled.group_by("reason", maintain_order=True).len().iter_rows():
         by_reason[reason.removesuffix(" (set null)")] = n
     problems = pl.concat([problems, nulled]).sort("row", nulls_last=False, maintain_order=True)
-    if nulled.height:
-        summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
-        warnings.warn(
-            f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
-            "extend the mapping with region_rules= or fix the values; see "
-            "read_exams(exams, strict=False).report for the rows",
-            UnmappedValuesWarning,
-            stacklevel=5,
-        )
+    summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
+    hint = " (or extend the mapping with region_rules=)" if "body_region" in code_maps else ""
+    warnings.warn(
+        f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
+        f"fix the values{hint}; see read_exams(exams, strict=False).report for the rows",
+        UnmappedValuesWarning,
+        stacklevel=5,
+    )
     return problems, by_reason
 
 
-def _dropped(
-    masks: pl.DataFrame, checks: list[tuple[str, str, pl.Expr]], n_bad: int, n_rows: int
-) -> dict[str, int]:
+def _dropped(drops: list[Hit], n_bad: int, n_rows: int) -> dict[str, int]:
     """Rows dropped by reason (a row with two problems counts under both), with one warning."""
     by_reason: dict[str, int] = {}
-    counts = masks.select(pl.all().sum())
-    for i, (_, reason, _) in enumerate(checks):
-        n = int(counts.get_column(f"m{i}")[0])
+    for _, reason, mask, _ in drops:
+        n = int(mask.sum())
         if n:
             by_reason[reason] = by_reason.get(reason, 0) + n
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
@@ -316,25 +425,9 @@ def _dropped(
     return by_reason
 
 
-def key_value(name: str, cast: bool, code_maps: dict) -> pl.Expr:
-    """A column as the duplicate rule compares it: the canonical value, and for a code that
-    maps to nothing its text as given (as :func:`duplicate_mask` sees it), not the null it
-    becomes in the output."""
-    if not cast:
-        return pl.col(name)
-    e = pl.col(f"__cast_{name}")
-    if name in code_maps and code_maps[name][1]:
-        e = e.fill_null(pl.col(name).cast(pl.Utf8))
-    return e.alias(name)
-
-
-def collect_problems(
-    df: pl.DataFrame,
-    masks: pl.DataFrame,
-    checks: list[tuple[str, str, pl.Expr]],
-    missing_cols: list[str],
-) -> pl.DataFrame:
-    """The problems frame: missing columns first, then row problems sorted by row."""
+def collect_problems(df: pl.DataFrame, hits: list[Hit], missing_cols: list[str]) -> pl.DataFrame:
+    """The problems frame: missing columns first, then row problems sorted by row (and, in
+    a row, in the order of ``hits``)."""
     parts = [
         pl.DataFrame(
             {
@@ -347,8 +440,7 @@ def collect_problems(
         )
     ]
     rows = []
-    for i, (name, reason, _) in enumerate(checks):
-        mask = masks.get_column(f"m{i}")
+    for i, (name, reason, mask, _) in enumerate(hits):
         if not mask.any():
             continue
         idx = pl.Series(np.flatnonzero(mask.to_numpy()))

@@ -138,8 +138,10 @@ class DroppedRowsWarning(RecurctWarning):
 
 
 class UnmappedValuesWarning(RecurctWarning):
-    """Values of ``sex`` or ``body_region`` that no table or rule maps were set null (the exams
-    are kept); the message counts them by column."""
+    """Values were set null and their exams kept: codes of ``sex`` or ``body_region`` that no
+    table or rule maps, and bad optional attributes (an age outside 0-130 or not a number, a
+    DLP or CTDIvol that is negative, NaN, infinite or implausible beside an effective dose);
+    the message counts them by reason."""
 
 
 class IdentifierWarning(RecurctWarning):

@@ -24,7 +24,8 @@ Unknown columns are carried through unchanged.
 Free text is mapped at the door: ``body_region`` through the rules of
 :func:`recurct.regions.normalise_region` (the original text kept in ``body_region_raw``), ``sex``
 through :data:`SEX_TABLE`; a value neither maps is set null, counted and reported, and the exam
-is kept. Identifiers follow :func:`recurct._frames.to_polars`: placeholders
+is kept, as is a bad optional attribute with ``strict=False`` (an age outside 0-130, a negative
+CTDIvol: see :func:`validate`). Identifiers follow :func:`recurct._frames.to_polars`: placeholders
 (:data:`PLACEHOLDER_IDS`) are missing, surrounding whitespace is removed with a warning.
 """
 
@@ -177,12 +178,15 @@ def validate(
         One row per CT examination (see the module docstring for the columns).
     strict : bool, default True
         Raise :class:`ExamValidationError` listing every problem. With ``False``, drop the
-        rows that have a problem, warn once (:class:`DroppedRowsWarning`, counts by reason)
-        and return the clean rows in input order.
+        rows that have a problem (warning once, :class:`DroppedRowsWarning`, counts by
+        reason), except a bad optional attribute, which is set null with the exam and its dose
+        kept (counted, :class:`UnmappedValuesWarning`; see Returns), and return the rows in
+        input order.
     today : date, datetime or ``YYYY-MM-DD`` str, optional
         Latest plausible exam date (default: today).
     required : sequence of str, default :data:`REQUIRED_COLUMNS`
-        Columns that must exist and must not be null.
+        Columns that must exist and must not be null (a bad value in one of them is never
+        set null: its row is a problem).
     dayfirst : bool, default False
         String dates may be ``31/12/2019``, ``31.12.2019`` or ``31-12-2019``.
     region_rules : mapping, sequence of (pattern, region) pairs, or table, optional
@@ -208,7 +212,13 @@ def validate(
         through the region rules (``ABDOMEN/PELVIS`` -> ``abdomen_pelvis``) with the text as
         given in ``body_region_raw``, other canonical columns Utf8. Unknown columns are carried
         through unchanged. A sex code or body region that maps to nothing is set null (the exam
-        kept), counted in the report and in an :class:`UnmappedValuesWarning`.
+        kept), counted in the report and in an :class:`UnmappedValuesWarning`. With
+        ``strict=False`` so is a bad optional attribute (a column of neither
+        :data:`REQUIRED_COLUMNS` nor ``required``): an ``age_years`` that is not a number or
+        outside 0-130, a ``ctdivol_mgy`` or ``dlp_mgycm`` that is not a number, NaN,
+        infinite, negative or above the bound (``max_dose_msv``). A ``dlp_mgycm`` on a row
+        without an effective dose is that row's dose (:func:`recurct.dose.effective_dose`
+        converts it): a bad one drops the row, like a bad ``effective_dose_msv``.
 
     Raises
     ------
@@ -218,16 +228,23 @@ def validate(
         columns; non-integral float patient ids; unparseable dates, dates before 1900-01-01
         or after ``today``; doses that are not numbers (booleans included), NaN, infinite or
         negative (a null dose is allowed in a column that is not required); effective doses
-        above ``max_dose_msv``; ages that are not numbers or outside 0-130; duplicate exams.
+        and DLPs above the bound of ``max_dose_msv``; ages that are neither numbers nor DICOM
+        age strings (``067Y``), or outside 0-130; duplicate exams.
+    recurct.errors.DataError
+        (a ``ValueError``) A canonical column has a dtype that cannot hold its values (a
+        ``List``, ``Struct`` or ``Object`` column; a ``Duration`` date or id; a date, time or
+        binary dose or age), naming the column and the dtype.
 
     Notes
     -----
     Duplicate exams follow :data:`DUPLICATE_RULE` (see :func:`duplicate_mask`): same
     ``patient_id`` and ``study_uid``; without a ``study_uid``, the same ``patient_id``,
-    ``exam_date`` and every other canonical column (every column when their date carries no
-    time of day). The copy with the earliest ``exam_date`` (ties: input order) is kept and the
-    others are the problems. Duplicates are looked for among rows without other problems, so
-    a good copy of a bad row survives.
+    ``exam_date`` and every other canonical column (every column, ``body_region_raw``
+    included, when their date carries no time of day), compared as they are returned (values
+    set null are null), so ``validate(validate(x))`` keeps the rows ``validate(x)`` keeps.
+    The copy with the earliest ``exam_date`` (ties: input order) is kept and the others are
+    the problems. Duplicates are looked for among rows without other problems, so a good copy
+    of a bad row survives.
     """
     strict = _checks.flag(strict, "validate", "strict")
     dayfirst = _checks.flag(dayfirst, "validate", "dayfirst")

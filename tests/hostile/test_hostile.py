@@ -1255,9 +1255,10 @@ CASES += [
         Err(TypeError, r"columns must be a mapping \{'their name': 'our name'\}, got list"),
     ),
     Case(
-        "DLP of 1e300 (no table makes it a plausible dose) dropped and counted",
-        exams(["A", "B"], [1.0, 2.0], dlp_mgycm=[100.0, 1e300]),
-        check(),
+        "DLP of 1e300 (no table makes it a plausible dose) on a row whose dose it is "
+        "(no effective dose) dropped and counted",
+        exams(["A", "B"], [1.0, None], dlp_mgycm=[100.0, 1e300]),
+        check(required=["patient_id", "exam_date"]),
         Drop({DLP_BOUND: 1}, 1, ids=["A"]),
     ),
     Case(

@@ -194,8 +194,14 @@ def read_exams(
             raise schema.ExamValidationError(
                 exc.problems, source=where, hint=_column_hint(exc.problems, frame.columns)
             ) from None
+        except DataError as exc:  # (a column of a dtype that cannot hold its values)
+            raise DataError(f"{where}: {exc}" if where else str(exc)) from None
     else:
-        out = with_casts(frame, eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules))
+        try:
+            casts = eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules)
+        except DataError as exc:
+            raise DataError(f"{where}: {exc}" if where else str(exc)) from None
+        out = with_casts(frame, casts)
         report = unchecked_report(out.height)
     exams = from_polars(out, "pandas" if kind == "pandas" else "polars")
     return ReadResult(exams=exams, events=None, report=report)
