@@ -504,7 +504,9 @@ def read_openrem_ct(
     a very large one is kept), with a :class:`PartialExamWarning`; ``dlp_total_mismatch``
     true where the reported DLP total and the event sum differ beyond rounding, null where
     there is no complete event sum;
-    ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP; ``body_region`` the
+    ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP (an event's negative or
+    non-finite CTDIvol is left null, with a problem row naming its CSV row and column: the
+    exam keeps its DLP); ``body_region`` the
     combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
     protocol, else from the study description, else from the requested procedure
     (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
@@ -539,6 +541,8 @@ def read_openrem_ct(
     numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
     df = _numbers(df, [c for c in numeric if c is not None], where, withhold)
     df, lost = _lost_dlps(df, cols, blocks)
+    df, lost_ctdi = _lost_ctdis(df, blocks)
+    lost += lost_ctdi
     study = _study_frame(df, cols, key, where, region_rules, dayfirst, withhold)
     events = _stack_events(df, blocks, event_fields, study, region_rules)
     exams = _exam_frame(df, cols, key, study, events)
@@ -818,7 +822,12 @@ def _lost_dlps(
         rows = df.select(pl.arg_where(bad[c]).alias("i"), pl.col(c).filter(bad[c]).alias("v"))
         for i, v in rows.iter_rows():
             what = "a negative DLP" if math.isfinite(v) else "a DLP that is not a finite number"
-            lost.append((i, c, what))
+            then = (
+                "the reported DLP total is left null"
+                if c == total
+                else "the event's DLP is left null and so is the exam DLP, not a partial sum"
+            )
+            lost.append((i, c, f"{what}; {then}"))
     df = df.with_columns(
         *(
             pl.when(bad[c]).then(True).alias(_lost_column(event_dlp[c]))
@@ -827,6 +836,31 @@ def _lost_dlps(
         ),
         *(pl.when(bad[c]).then(None).otherwise(pl.col(c)).alias(c) for c in hit),
     )
+    return df, lost
+
+
+def _lost_ctdis(
+    df: pl.DataFrame, blocks: dict[int, dict[str, str]]
+) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """Negative and non-finite event CTDIvols left null (an attribute: the exam keeps its
+    DLP), each a ``(row, column, what)`` problem."""
+    checked = [b["ctdivol_mgy"] for b in blocks.values() if "ctdivol_mgy" in b]
+    bad = {c: ((pl.col(c) < 0) | ~pl.col(c).is_finite()).fill_null(False) for c in checked}
+    if not checked:
+        return df, []
+    any_bad = df.select(bad[c].any().alias(c) for c in checked).row(0, named=True)
+    hit = [c for c in checked if any_bad[c]]
+    lost: list[tuple[int, str, str]] = []
+    for c in hit:
+        rows = df.select(pl.arg_where(bad[c]).alias("i"), pl.col(c).filter(bad[c]).alias("v"))
+        for i, v in rows.iter_rows():
+            what = (
+                "a negative CTDIvol"
+                if math.isfinite(v)
+                else "a CTDIvol that is not a finite number"
+            )
+            lost.append((i, c, f"{what}; the event's CTDIvol is left null"))
+    df = df.with_columns(pl.when(bad[c]).then(None).otherwise(pl.col(c)).alias(c) for c in hit)
     return df, lost
 
 
@@ -848,14 +882,8 @@ def _problems(
     if id_col is not None:
         for r in exams.filter(pl.col("patient_id").is_null())["exam_row"].to_list():
             found.append((r, 1, "no Patient ID; patient_id left null", id_col))
-    total = cols["reported_dlp_total_mgycm"]
     for r, c, what in lost:
-        then = (
-            "the reported DLP total is left null"
-            if c == total
-            else "the event's DLP is left null and so is the exam DLP, not a partial sum"
-        )
-        found.append((r, 2, f"column {c!r} holds {what}; {then}", c))
+        found.append((r, 2, f"column {c!r} holds {what}", c))
     for r in partial.filter(pl.col("n_no_dlp") > 0)["exam_row"].to_list():
         found.append(
             (
