@@ -234,6 +234,16 @@ def test_folder_names_are_injective_and_safe() -> None:
         assert "/" not in f and "\\" not in f and len(f.encode()) <= 120
     # plain names are kept as they were
     assert _folder_names(["USA-1", "Site 2"]) == {"USA-1": "USA-1", "Site 2": "Site_2"}
+    # names Windows reserves for devices are not folders there
+    reserved = _folder_names(["CON", "nul", "Com1.x", "LPT9", "CONSOLE", "_CON"])
+    assert reserved == {
+        "CON": "_CON",
+        "nul": "_nul",
+        "Com1.x": "_Com1.x",
+        "LPT9": "_LPT9",
+        "CONSOLE": "CONSOLE",
+        "_CON": "_CON-2",
+    }
 
 
 @pytest.mark.parametrize("names", [["A/B", "A_B"], ["..", "B"], [" ..", "B"], ["a", "A"]])

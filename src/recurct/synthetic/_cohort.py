@@ -211,6 +211,8 @@ def _safe(name: str) -> str:
 
 
 _NAME_BYTES = 120  # a folder name well below the 255 bytes of common file systems
+# names Windows reserves for devices, with or without an extension ("CON", "nul.txt")
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10))}
 
 
 def _folder_names(facilities: list[str]) -> dict[str, str]:
@@ -218,8 +220,9 @@ def _folder_names(facilities: list[str]) -> dict[str, str]:
     on a case-insensitive file system) and safe (never empty, never starting with a dot, no
     path separator: the folder always lies inside the cohort's folder). The name is the
     facility's with every character but letters, digits, ``-``, ``_`` and ``.`` replaced by
-    ``_`` (``"USA-1"`` stays ``USA-1``), and a leading or trailing dot too; a name taken by an
-    earlier facility gets ``-2``, ``-3`` ... The mapping is in the manifest's
+    ``_`` (``"USA-1"`` stays ``USA-1``), and a leading or trailing dot too; a name Windows
+    reserves for a device (``CON``, ``NUL``, ``COM1``, ...) gets a leading ``_``; a name taken
+    by an earlier facility gets ``-2``, ``-3`` ... The mapping is in the manifest's
     ``parameters.folders``."""
     out: dict[str, str] = {}
     used: set[str] = set()
@@ -232,6 +235,8 @@ def _folder_names(facilities: list[str]) -> dict[str, str]:
         if base.endswith("."):  # a trailing dot is dropped on Windows
             base = base[:-1] + "_"
         base = base or "_"
+        if base.split(".")[0].upper() in _RESERVED:  # a device on Windows, not a folder
+            base = "_" + base
         name, k = base, 1
         while name.casefold() in used:
             k += 1
