@@ -36,8 +36,12 @@ if TYPE_CHECKING:
 __all__ = ["extrapolate"]
 
 
-def _check(name: str, value: float, *, positive: bool = False) -> float:
-    return _checks.number(value, "extrapolate", name, lo=0.0, lo_open=positive)
+#: A rate per 1,000 people is at most 1,000 (everyone reaches the threshold).
+MAX_RATE_PER_1000 = 1000.0
+
+
+def _check(name: str, value: float, *, positive: bool = False, hi: float | None = None) -> float:
+    return _checks.number(value, "extrapolate", name, lo=0.0, hi=hi, lo_open=positive)
 
 
 def extrapolate(
@@ -53,18 +57,22 @@ def extrapolate(
     Parameters
     ----------
     rate_per_1000 : float
-        People reaching T per 1,000 population over ``years`` years.
+        People reaching T per 1,000 population over ``years`` years: from 0 to 1,000 (a
+        larger rate would mean more people reaching T than live in the population).
     population : float
-        Population size.
+        Population size (finite, >= 0).
     years : float
         Length of the period the rate covers; ``expected_per_year = expected / years``.
     rate_ci : (lo, hi), optional
-        CI of ``rate_per_1000``; mapped linearly to the counts.
+        CI of ``rate_per_1000`` (both bounds from 0 to 1,000); mapped linearly to the counts.
     per_country : DataFrame, optional
         Instead of ``rate_per_1000`` and ``population``: a table with ``country``,
         ``rate_per_1000``, ``population`` and optionally ``rate_per_1000_lo``,
         ``rate_per_1000_hi`` (the columns ``rate_lo``/``rate_hi`` of recurct 0.1 are refused
-        with an error naming the new ones).
+        with an error naming the new ones). The rate and population columns must hold
+        numbers, finite and as for the scalar arguments (the interval columns may be null);
+        anything else raises :class:`recurct.errors.DataError` naming the column and the
+        rows.
 
     Returns
     -------
@@ -91,13 +99,13 @@ def extrapolate(
         return _per_country(per_country, years)
     if rate_per_1000 is None or population is None:
         raise ParameterError("pass rate_per_1000 and population (or per_country=...)")
-    rate = _check("rate_per_1000", rate_per_1000)
+    rate = _check("rate_per_1000", rate_per_1000, hi=MAX_RATE_PER_1000)
     pop = _check("population", population)
     lo = hi = None
     if rate_ci is not None:
         if isinstance(rate_ci, str | bytes) or len(bounds := list(_checks.many(rate_ci))) != 2:
             raise ParameterError(f"rate_ci must be two numbers (lower, upper), got {rate_ci!r:.60}")
-        lo, hi = (_check("rate_ci", b) for b in bounds)
+        lo, hi = (_check("rate_ci", b, hi=MAX_RATE_PER_1000) for b in bounds)
         if not lo <= rate <= hi:
             raise ParameterError(f"rate_ci {rate_ci} must contain rate_per_1000 {rate}")
     df = pl.DataFrame(
@@ -143,31 +151,48 @@ def _per_country(table: Any, years: float) -> Frame:
     for c in ("rate_per_1000_lo", "rate_per_1000_hi"):
         if c not in df.columns:
             df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    df = df.select(
-        pl.col("country").cast(pl.Utf8),
-        *[
-            pl.col(c).cast(pl.Float64)
-            for c in ("rate_per_1000", "rate_per_1000_lo", "rate_per_1000_hi", "population")
-        ],
-    )
-    bad = df.with_row_index("row").filter(
-        pl.col("rate_per_1000").is_null()
-        | pl.col("population").is_null()
-        | (pl.col("rate_per_1000") < 0)
-        | (pl.col("population") < 0)
-        | (pl.col("rate_per_1000_lo") > pl.col("rate_per_1000"))
-        | (pl.col("rate_per_1000_hi") < pl.col("rate_per_1000"))
-    )
-    if bad.height:
-        raise DataError(
-            "per_country needs rate_per_1000 >= 0, population >= 0 and rate_per_1000_lo <= "
-            "rate_per_1000 <= rate_per_1000_hi; bad rows (row, country): "
-            f"{bad.select('row', 'country').rows()[:5]}"
+    numbers = ("rate_per_1000", "rate_per_1000_lo", "rate_per_1000_hi", "population")
+    for c in numbers:  # the types first: a text or Boolean column cannot be compared
+        dtype = df.schema[c]
+        if dtype != pl.Null and (not dtype.is_numeric() or dtype == pl.Boolean):
+            raise DataError(f"per_country: column {c!r} must hold numbers, got {dtype}")
+    df = df.select(pl.col("country").cast(pl.Utf8), *[pl.col(c).cast(pl.Float64) for c in numbers])
+    for c in numbers:  # finite values, in range; null only in the optional CI columns
+        col = pl.col(c)
+        bad = ~col.is_finite() | (col < 0)
+        if c != "population":
+            bad = bad | (col > MAX_RATE_PER_1000)
+        if c in ("rate_per_1000", "population"):
+            bad = bad | col.is_null()
+        _refuse_rows(
+            df,
+            bad.fill_null(False),
+            f"per_country: column {c!r} must hold finite numbers "
+            + ("from 0 to 1,000" if c != "population" else ">= 0")
+            + (" (null allowed)" if c.endswith(("_lo", "_hi")) else ", not null"),
         )
+    _refuse_rows(
+        df,
+        (
+            (pl.col("rate_per_1000_lo") > pl.col("rate_per_1000"))
+            | (pl.col("rate_per_1000_hi") < pl.col("rate_per_1000"))
+        ).fill_null(False),
+        "per_country needs rate_per_1000_lo <= rate_per_1000 <= rate_per_1000_hi",
+    )
     out = _expected(df, years)
     total = _total_row(out, years)
     out = pl.concat([out, pl.DataFrame([total], schema=out.schema)])
     return from_polars(out, kind)
+
+
+def _refuse_rows(df: pl.DataFrame, bad: pl.Expr, message: str) -> None:
+    """``DataError`` with ``message`` and the first bad rows (0-based row, country)."""
+    rows = df.with_row_index("row").filter(bad)
+    if rows.height:
+        raise DataError(
+            f"{message}; {rows.height} bad rows (0-based row, country): "
+            f"{rows.select('row', 'country').rows()[:5]}"
+        )
 
 
 def _total_row(out: pl.DataFrame, years: float) -> dict[str, Any]:

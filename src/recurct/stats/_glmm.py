@@ -16,6 +16,49 @@ __all__ = ["glmm_proportion"]
 
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(30)
 
+#: Most steps of the search for a site's mode (3 to 5 are typical).
+_MODE_MAXITER = 400
+
+
+def _site_modes(mu: float, tau2: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The mode of ``h(eta) = x eta - n log(1 + e^eta) - (eta - mu)^2 / (2 tau^2)`` per site.
+
+    ``h`` is strictly concave, so its derivative ``g`` is strictly decreasing and has one root,
+    which lies in ``[mu - tau^2 (n - x), mu + tau^2 x]`` (there ``g >= 0`` and ``g <= 0``).
+    Newton's method from the precision-weighted mean of ``mu`` and the site's own logit
+    ``logit((x + 1/2) / (n + 1))`` (the mode if the binomial likelihood were normal on the
+    logit scale), safeguarded by that bracket: a Newton step that leaves the bracket is
+    replaced by bisection, and the bracket shrinks at every step, so the search cannot
+    oscillate (an undamped Newton iteration from ``mu`` can). Raises ``DataError`` if it has
+    not converged in :data:`_MODE_MAXITER` steps.
+    """
+    lo = mu - tau2 * (n - x)
+    hi = mu + tau2 * x
+    # start: the precision-weighted mean of mu and the site's own logit (the mode where the
+    # binomial likelihood is normal on the logit scale): near mu for a small tau, near the
+    # site's logit for a large one
+    p0 = (x + 0.5) / (n + 1.0)
+    info = n * p0 * (1.0 - p0)
+    eta = np.clip((mu / tau2 + info * special.logit(p0)) / (1.0 / tau2 + info), lo, hi)
+    for _ in range(_MODE_MAXITER):
+        p = special.expit(eta)
+        g = x - n * p - (eta - mu) / tau2
+        lo = np.where(g > 0, eta, lo)
+        hi = np.where(g < 0, eta, hi)
+        newton = eta + g / (n * p * (1.0 - p) + 1.0 / tau2)
+        inside = (newton >= lo) & (newton <= hi)  # (a converged step may land on eta)
+        new = np.where(inside, newton, 0.5 * (lo + hi))
+        new = np.where(g == 0, eta, new)
+        step = np.abs(new - eta)
+        eta = new
+        if np.all(step <= 1e-12 * (1.0 + np.abs(eta))):
+            return eta
+    raise DataError(  # not seen in testing: every step shrinks the bracket
+        f"glmm_proportion: the search for the sites' modes did not converge in "
+        f"{_MODE_MAXITER} steps (mu = {mu:g}, tau^2 = {tau2:g}); the model cannot be fitted "
+        "to these counts: use model='random'"
+    )
+
 
 def _glmm_site_loglik(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """Per-site marginal log-likelihood (without the binomial coefficient), adaptive GH."""
@@ -23,16 +66,7 @@ def _glmm_site_loglik(mu: float, tau: float, x: np.ndarray, n: np.ndarray) -> np
         eta = np.full(x.shape, mu)
         return x * eta - n * np.logaddexp(0.0, eta)
     tau2 = tau * tau
-    # mode of h(eta) = x eta - n log(1 + e^eta) - (eta - mu)^2 / (2 tau^2), by Newton
-    eta = np.full(x.shape, mu)
-    for _ in range(100):
-        p = special.expit(eta)
-        g = x - n * p - (eta - mu) / tau2
-        h = n * p * (1.0 - p) + 1.0 / tau2
-        step = g / h
-        eta = eta + step
-        if np.max(np.abs(step)) < 1e-12:
-            break
+    eta = _site_modes(mu, tau2, x, n)
     p = special.expit(eta)
     sigma = 1.0 / np.sqrt(n * p * (1.0 - p) + 1.0 / tau2)
     nodes = eta[:, None] + np.sqrt(2.0) * sigma[:, None] * _GH_NODES[None, :]

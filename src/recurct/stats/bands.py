@@ -353,7 +353,9 @@ def single_exam_share(
     Parameters
     ----------
     exams : polars, pandas or pyarrow table
-        The exam table (``patient_id``, ``effective_dose_msv``).
+        The exam table (``patient_id``, ``effective_dose_msv``; neither may be null: a
+        null ``patient_id`` raises :class:`recurct.errors.DataError` naming the rows, as in
+        :func:`recurct.cumulative_dose`).
     threshold : float, default 100
         T in mSv.
     by : str or sequence of str, optional
@@ -375,6 +377,14 @@ def single_exam_share(
     check_nonempty(df, "exam table")
     require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
     check_exam_doses(df, "single_exam_share")
+    if df["patient_id"].null_count():  # a null id is no patient (as in cumulative_dose)
+        bad = df["patient_id"].is_null().arg_true()
+        shown = ", ".join(str(i) for i in bad.head(5).to_list())
+        more = f" (first 5 of {bad.len()})" if bad.len() > 5 else ""
+        raise DataError(
+            f"single_exam_share: column 'patient_id' is null in row(s) {shown}{more} "
+            "(0-based); drop or fix these exams first"
+        )
     if df["effective_dose_msv"].null_count():
         raise DataError(
             f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "

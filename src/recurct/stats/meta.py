@@ -49,9 +49,21 @@ between-site variance ``tau^2`` estimated by (``tau2=``):
 
 ``Q`` is Cochran's heterogeneity statistic (``k - 1`` df, chi-squared p-value), ``I^2 =
 max(0, (Q - df)/Q)``. The CI of the pooled random effect (``ci=``) is ``"hksj"`` (default):
-Hartung-Knapp-Sidik-Jonkman, ``mu +- t_{k-1} se_HK`` with ``se_HK^2 = sum w (y - mu)^2 /
-((k - 1) sum w)`` (no truncation of the scale at 1), or ``"z"``: ``mu +- z se`` with
-``se^2 = 1 / sum w``. A fixed effect always has the z interval; so has a single site.
+Hartung-Knapp-Sidik-Jonkman, ``mu +- t_{k-1} se`` with ``se = max(se_HK, se_z)``,
+``se_HK^2 = sum w (y - mu)^2 / ((k - 1) sum w)`` and ``se_z^2 = 1 / sum w``, or ``"z"``:
+``mu +- z se_z``. The floor at ``se_z`` is the ad hoc modification of Knapp & Hartung (2003,
+Stat Med 22:2693) discussed by Jackson, Law, Rücker & Schwarzer (2017, Stat Med 36:3923):
+without it the interval has zero width where every site has the same effect (e.g. three sites
+with 0 events each), and is narrower than the z interval whenever the sites agree more than
+their variances imply. It makes the interval conservative with very few, homogeneous sites.
+Coverage of the true pooled logit by 95% intervals (REML ``tau^2``, 2,000 simulated data sets
+each): 3 sites of 20 patients, share 3%, ``tau^2 = 0``: 1.000 with the floor, 0.769 without it
+(436 intervals of zero width), 0.958 for ``"z"``; 5 sites of 200, pooled share 5%,
+``tau^2 = 0.3``: 0.965, 0.952 without, 0.891 ``"z"``; 10 sites of 500, pooled share 2%,
+``tau^2 = 0.5``: 0.947, 0.946 without, 0.905 ``"z"``. Where ``se_HK >= se_z`` the interval is
+the plain HKSJ one, that of ``statsmodels.stats.meta_analysis.combine_effects(...,
+use_t=True)`` (with ``tau2="pm"`` and ``tau^2 > 0`` the two standard errors are equal). A
+fixed effect always has the z interval; so has a single site.
 The prediction interval (random effects, ``k >= 3``) is ``mu +- t_{k-2} sqrt(tau^2 + se^2)``
 (Higgins, Thompson & Spiegelhalter 2009, J R Stat Soc A 172:137), with the ``se`` of the chosen
 CI. With ``tau2="dl"`` and ``ci="z"`` the results equal
@@ -63,17 +75,30 @@ when ``Q <= k - 1`` statsmodels (0.15) returns the untruncated, negative moment 
 ``x_i ~ Binomial(n_i, expit(mu + b_i))``, ``b_i ~ N(0, tau^2)``, by maximum likelihood; the
 integral over ``b_i`` is computed by adaptive Gauss-Hermite quadrature (30 nodes around each
 site's mode) and the likelihood maximised over ``(mu, tau)`` with ``scipy.optimize``; the CI is
-Wald (z) with the standard error of ``mu`` from the observed information. It needs no
-continuity correction (sites with 0 events enter as they are); ``sites.weight`` then holds the
-inverse-variance weights ``1/(v + tau^2)`` for display only.
+Wald (z) with the standard error of ``mu`` from the observed information. Before the
+quadrature each site's integrand is centred on its mode, found by Newton's method started
+between ``mu`` and the site's own logit ``logit((x + 1/2)/(n + 1))`` (their precision-weighted
+mean) and kept inside a bracket that always holds the mode (a step leaving it is replaced by
+bisection), so the search converges (it stops when a step is below ``1e-12`` relative; a
+failure would raise ``DataError``). It needs no continuity correction (sites with 0 events
+enter as they are), but the pooled logit is only finite if some site has an event and some
+patient has none: a table, or with ``subgroup`` a subgroup, without events raises
+``DataError`` naming it (use ``model="random"``, whose continuity correction handles it).
+``sites.weight`` then holds the inverse-variance weights ``1/(v + tau^2)`` for display only.
 
 Why REML and HKSJ by default: recurct's multi-site studies pool few sites (4 to 20), where the
 DerSimonian-Laird estimate of ``tau^2`` is biased downwards and the z interval is too narrow;
 REML is the default of *metafor* and, with Paule-Mandel, the estimator recommended by Veroniki
 et al. (2016, Res Synth Methods 7:55), and the HKSJ interval keeps close to its nominal
 coverage with few studies (IntHout, Ioannidis & Borm 2014, BMC Med Res Methodol 14:25). For
-rare events (shares near 0, sites with no event) prefer ``model="glmm"``, which models the
-binomial counts exactly instead of a normal approximation on the logit scale.
+rare events (shares near 0, sites with no event) ``model="glmm"`` models the binomial counts
+exactly instead of a normal approximation on the logit scale, so its point estimate needs no
+continuity correction; but its Wald interval ignores the uncertainty in ``tau^2`` and
+undercovers with few sites: in simulations of 300 data sets each, a 95% interval covered the
+true pooled logit 0.830 of the time with 5 sites of about 200 patients (``tau^2 = 0.3``,
+pooled share about 5%), 0.913 with 8 sites of about 1,000 (``tau^2 = 0.5``, about 2%) and
+0.907 with 10 of about 2,000 (``tau^2 = 1``, about 5%). With few sites report the REML + HKSJ
+interval, the GLMM as a sensitivity analysis.
 
 Subgroups (``subgroup="country"`` or ``"academic"``) are pooled separately (each with its own
 ``tau^2``); the between-group test is ``Q_between = sum_g W_g (mu_g - mu_w)^2`` over the
@@ -307,7 +332,10 @@ def _pool(
         mu = float(np.sum(ww * y) / np.sum(ww))
         se = float(np.sqrt(1.0 / np.sum(ww)))
         if method == "random" and ci == "hksj" and k >= 2:
-            se = float(np.sqrt(np.sum(ww * (y - mu) ** 2) / (df * np.sum(ww))))
+            # Knapp & Hartung's (2003) ad hoc floor: never below the z interval's se (the
+            # plain HKSJ se is 0 where every site has the same effect)
+            se_hk = float(np.sqrt(np.sum(ww * (y - mu) ** 2) / (df * np.sum(ww))))
+            se = max(se_hk, se)
             crit = stats.t.ppf(1 - alpha / 2, df)
             ci_used = "hksj"
         else:
@@ -438,8 +466,9 @@ def meta_proportion(
         Estimator of the between-site variance for ``model="random"``: restricted maximum
         likelihood, Paule-Mandel or DerSimonian-Laird.
     ci : {"hksj", "z"}, default "hksj"
-        Interval of the pooled random effect: Hartung-Knapp-Sidik-Jonkman (t with k-1 df) or
-        normal. Fixed effect and GLMM always use ``"z"``.
+        Interval of the pooled random effect: Hartung-Knapp-Sidik-Jonkman (t with k-1 df,
+        its standard error never below that of ``"z"``: Knapp & Hartung's ad hoc floor, see
+        the module docstring) or normal. Fixed effect and GLMM always use ``"z"``.
     continuity : float
         Added to events and non-events of sites with 0 or all events (logit and raw only).
     subgroup : str, optional
@@ -571,7 +600,21 @@ def _subgroups(
     rows = []
     for g in sorted(set(labels.tolist())):
         m = labels == g
+        events, size = int(x[m].sum()), int(n[m].sum())
+        if settings[0] == "glmm" and events in (0, size):
+            raise DataError(
+                f"meta_proportion(model='glmm'): no site of subgroup {subgroup}={g!r} has "
+                f"{'an event' if events == 0 else 'a patient without one'} ({events:,} of "
+                f"{size:,} patients reach the threshold): its maximum-likelihood pooled logit "
+                "is not finite; use model='random' (continuity correction) or leave the "
+                "subgroup out"
+            )
         r, _ = _pooled_row(y[m], v[m], x[m], n[m], *settings)
+        if not (np.isfinite(r["se"]) and r["se"] > 0):  # not seen: every se here is > 0
+            raise DataError(
+                f"meta_proportion: subgroup {subgroup}={g!r} has no usable standard error "
+                f"({r['se']!r}); the between-subgroup test cannot weight it"
+            )
         rows.append({subgroup: g, **r})
     table = pl.DataFrame(rows, schema={subgroup: pl.Utf8, **_SCHEMA})
     mu_g = table.get_column("effect").to_numpy()

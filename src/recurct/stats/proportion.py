@@ -44,6 +44,23 @@ def ci_method(method: str) -> str:
     return CI_ALIASES[key]
 
 
+def _numbers(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of numbers; text, bytes and booleans (which NumPy would turn
+    into 1.0 silently) raise ``ParameterError`` naming ``name``."""
+    a = np.asarray(value)
+    kind = a.dtype.kind
+    if kind == "O":
+        odd = [v for v in a.ravel() if isinstance(v, str | bytes | bool | np.bool_)]
+    else:
+        odd = a.ravel()[:1].tolist() if kind in "bUSMmcV" else []
+    if odd:
+        raise ParameterError(
+            f"proportion_ci: count and nobs must be numbers (counts of patients), not text "
+            f"or True/False; {name} holds {odd[0]!r:.40}"
+        )
+    return a
+
+
 @renamed(method="ci")
 def proportion_ci(
     count: Any,
@@ -80,8 +97,9 @@ def proportion_ci(
     ------
     ParameterError
         (a ``TypeError`` and a ``ValueError``) On an unknown method, ``alpha`` outside (0, 1),
-        missing or negative counts, ``count > nobs``, or a count or nobs that is not a whole
-        number (``3.0`` is accepted, ``2.5`` is not).
+        missing or negative counts, ``count > nobs``, a count or nobs that is not a whole
+        number (``3.0`` is accepted, ``2.5`` is not), or one that is not a number at all
+        (text such as ``"1"``, or ``True``/``False``).
 
     Examples
     --------
@@ -93,8 +111,10 @@ def proportion_ci(
     alpha = _checks.alpha(alpha, "proportion_ci")
     scalar = np.ndim(count) == 0 and np.ndim(nobs) == 0
     try:
-        k = np.asarray(count, dtype=np.float64)
-        n = np.asarray(nobs, dtype=np.float64)
+        k = np.asarray(_numbers(count, "count"), dtype=np.float64)
+        n = np.asarray(_numbers(nobs, "nobs"), dtype=np.float64)
+    except ParameterError:
+        raise
     except (TypeError, ValueError):
         raise ParameterError(
             f"proportion_ci: count and nobs must be numbers, got {count!r:.40} and {nobs!r:.40}"

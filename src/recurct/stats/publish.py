@@ -11,7 +11,8 @@ recurct's tables use short column names and fractions (``n_reached``, ``share = 
   patients at or above the threshold.
 
 Both recognise the magnitude table (:func:`recurct.stats.magnitude`), site tables
-(:func:`recurct.stats.site_table`, :func:`recurct.stats.meta_proportion`), age-standardised
+(:func:`recurct.stats.site_table`, :func:`recurct.stats.meta_proportion`), the pooled and
+subgroup rows of a meta-analysis (``MetaResult.pooled``, ``.subgroups``), age-standardised
 tables (:func:`recurct.stats.standardise`) and reproduction tables
 (:class:`recurct.studies.Reproduction`); :func:`export_table` writes either to Markdown
 (``.md``), LaTeX (``.tex``), CSV (``.csv``) or Excel (``.xlsx``, with ``openpyxl`` from the
@@ -46,7 +47,7 @@ __all__ = [
     "to_markdown",
 ]
 
-TableKind = Literal["magnitude", "sites", "standardised", "reproduction", "other"]
+TableKind = Literal["magnitude", "sites", "meta", "standardised", "reproduction", "other"]
 
 #: Readable labels of recurct's columns (``{T}`` is the threshold where it is one value; "of
 #: patients ≥ T" means among the patients whose CED reached it).
@@ -80,6 +81,15 @@ LABELS: dict[str, str] = {
     "std_share_lo": "95% CI low (%)",
     "std_share_hi": "95% CI high (%)",
     "weight_covered": "Standard weight covered (%)",
+    "mean_share": "Mean of the site shares ≥ {T} (%)",
+    "median_share": "Median of the site shares ≥ {T} (%)",
+    "min_share": "Lowest site share ≥ {T} (%)",
+    "max_share": "Highest site share ≥ {T} (%)",
+    "n_sites": "Sites",
+    "share_pred_lo": "95% prediction interval low (%)",
+    "share_pred_hi": "95% prediction interval high (%)",
+    "tau2": "τ²",
+    "i2": "I² (%)",
     "n_groups": "Age groups with patients",
     "n_groups_empty": "Age groups without patients",
     "ci": "CI method",
@@ -100,7 +110,9 @@ LABELS: dict[str, str] = {
     "indication": "Indication",
 }
 
-#: Columns holding fractions (shown as percentages).
+#: Columns holding fractions (shown as percentages); besides these, every numeric column with
+#: ``share`` among the words of its name (``mean_share``, ``share_pred_lo``, ``cum_share_ge``,
+#: ...), see :func:`_is_fraction`.
 _FRACTIONS = frozenset(
     {
         "share",
@@ -114,8 +126,24 @@ _FRACTIONS = frozenset(
         "std_share_lo",
         "std_share_hi",
         "weight_covered",
+        "i2",
     }
 )
+
+#: The label of ``share`` in a table that is not about patients reaching one threshold (dose
+#: bands, exams per patient) and in the pooled rows of a meta-analysis.
+_SHARE_LABEL = {"other": "Share (%)", "meta": "Pooled share ≥ {T} (%)"}
+
+
+def _is_fraction(column: str, kind: str) -> bool:
+    """Whether ``column`` holds fractions (shown as percentages)."""
+    return (
+        column in _FRACTIONS
+        or "share" in column.split("_")
+        or (column == "weight" and kind == "sites")
+    )
+
+
 _DROP = frozenset({"effect", "variance", "corrected"})
 
 
@@ -138,6 +166,8 @@ def table_kind(table: Any) -> TableKind:
     cols = set(df.columns)
     if {"figure", "published", "reproduced"} <= cols:
         return "reproduction"
+    if {"model", "n_sites", "effect", "se", "share", "share_lo", "share_hi"} <= cols:
+        return "meta"  # MetaResult.pooled or .subgroups
     if {"std_share", "std_share_lo", "std_share_hi"} <= cols:
         return "standardised"
     if {"site", "n_patients", "share"} <= cols:
@@ -210,8 +240,14 @@ def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
     return "the threshold"
 
 
-def _label(column: str, t_text: str, cut: str) -> str:
-    return LABELS.get(column, column).replace("{T}", t_text).replace("{cut}", cut)
+def _label(column: str, t_text: str, cut: str, kind: str = "magnitude") -> str:
+    """The readable label of ``column`` in a table of this ``kind`` (:func:`table_kind`)."""
+    label = LABELS.get(column, column)
+    if column == "share" and kind in _SHARE_LABEL:
+        label = _SHARE_LABEL[kind]
+    elif column not in LABELS and _is_fraction(column, kind):
+        label = f"{column} (%)"
+    return label.replace("{T}", t_text).replace("{cut}", cut)
 
 
 def readable(
@@ -222,7 +258,8 @@ def readable(
     Parameters
     ----------
     table : polars, pandas or pyarrow table, or a Reproduction / SiteTable / MetaResult
-        A recurct table (see the module docstring); unknown columns keep their names.
+        A recurct table (see the module docstring); unknown columns keep their names (with
+        " (%)" added where they hold fractions).
     threshold : float, optional
         The CED threshold in mSv, for the labels; by default taken from a ``threshold``
         column holding one value (else the labels say "the threshold").
@@ -230,12 +267,18 @@ def readable(
         The ``age_cut`` the magnitude table was computed with (for its label).
     percent : bool
         Fractions as percentages (labelled "%"); False keeps fractions (labelled
-        "(fraction)").
+        "(fraction)"). Fractions are every numeric column with ``share`` among the words of
+        its name (``share``, ``share_lo``, ``mean_share``, ``share_pred_hi``,
+        ``cum_share_ge``, ...), ``weight_covered``, ``i2`` and a site table's ``weight``:
+        all converted alike.
 
     Returns
     -------
     polars.DataFrame (pandas if the table was pandas)
-        The same rows; internal columns (``effect``, ``variance``) left out.
+        The same rows; internal columns (``effect``, ``variance``) left out. ``share`` is
+        labelled "Patients ≥ T (%)" in magnitude and site tables, "Pooled share ≥ T (%)" in
+        the pooled rows of a meta-analysis and "Share (%)" in other tables (a dose band's or
+        an exam count's share of the patients).
 
     Examples
     --------
@@ -248,7 +291,8 @@ def readable(
     percent = _checks.flag(percent, "readable", "percent")
     threshold, age_cut = _label_args(threshold, age_cut, "readable")
     df, kind = to_polars(_unwrap(table))
-    if table_kind(df) == "magnitude":
+    tkind = table_kind(df)
+    if tkind == "magnitude":
         _check_magnitude(df, "readable")
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
@@ -256,8 +300,9 @@ def readable(
     for c in df.columns:
         if c in _DROP:
             continue
-        label = _label(c, t_text, cut)
-        if c in _FRACTIONS or (c == "weight" and table_kind(df) == "sites"):
+        label = _label(c, t_text, cut, tkind)
+        numeric = df.schema[c].is_numeric() and df.schema[c] != pl.Boolean
+        if numeric and _is_fraction(c, tkind):
             if percent:
                 exprs.append((pl.col(c).cast(pl.Float64) * 100).alias(label))
             else:
@@ -279,11 +324,19 @@ def _num(v: Any, digits: int) -> str:
     return str(v)
 
 
+def _count(v: Any, digits: int) -> str:
+    """A count: a whole number without decimals even where it is a float (a pandas count
+    column holding a NaN is float); other values as :func:`_num`."""
+    if isinstance(v, float) and math.isfinite(v) and v.is_integer():
+        return f"{int(v):,}"
+    return _num(v, digits)
+
+
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
     """``"n (p%, lo–hi)"``; the CI part left out where it is missing."""
     if not _finite(p):
-        return _num(n, digits) if n is not None else "–"
-    head = "" if n is None else f"{_num(n, digits)} "
+        return _count(n, digits) if n is not None else "–"
+    head = "" if n is None else f"{_count(n, digits)} "
     ci = f", {100 * lo:.{digits}f}–{100 * hi:.{digits}f}" if _finite(lo) and _finite(hi) else ""
     return f"{head}({100 * p:.{digits}f}%{ci})"
 
@@ -320,11 +373,19 @@ def publication_table(
         patients ≥ T, median (IQR), mSv``, ``Days from first exam to T, median (min)`` and
         ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
         ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
-        present). Standardised: ``Patients``, ``Crude share ≥ T, n (%)`` (``"n (p%)"``),
+        present). Meta-analysis rows (``MetaResult.pooled``, ``.subgroups``): the subgroup,
+        ``Sites``, ``Patients``, ``Patients with CED ≥ T, n (crude %)`` (all the sites'
+        patients ≥ T over all their patients), ``Pooled share ≥ T, % (95% CI)`` (the model's
+        estimate, ``"p%, lo–hi"``), ``95% prediction interval, %``, ``τ²``, ``I² (%)`` and
+        ``Method`` (e.g. ``"random effects, logit, REML τ², HKSJ CI"``): the crude count is
+        never printed beside the pooled share as if it were its numerator. Standardised:
+        ``Patients``, ``Crude share ≥ T, n (%)`` (``"n (p%)"``),
         ``Age-standardised share ≥ T, % (95% CI)`` (``"p%, lo–hi"``). Reproductions:
         ``Figure`` (the description; the ID where it has none), ``Unit``, ``Published``,
         ``Reproduced (95% CI)``, ``Within tolerance``. Other tables: every value as text. An
         empty table gives the same columns, with no rows. A missing share is shown as "–".
+        Counts (``n_*`` columns) that are whole numbers are printed without decimals even
+        where they are floats (a pandas count column holding a NaN is float).
 
     Examples
     --------
@@ -351,12 +412,14 @@ def publication_table(
         "n_groups",
         "n_groups_empty",
         "ci",
+        *(("model", "transform", "tau2_method") if kind == "meta" else ()),
     }
     strata = [c for c in df.columns if c not in main and df.schema[c] in (pl.Utf8, pl.Boolean)]
     strata = [c for c in strata if kind != "reproduction"]
     cells = {
         "magnitude": _magnitude_cells,
         "sites": _site_cells,
+        "meta": _meta_cells,
         "standardised": _standardised_cells,
         "reproduction": _reproduction_cells,
     }.get(kind)
@@ -366,9 +429,15 @@ def publication_table(
     rows: list[dict[str, str]] = []
     for r in df.iter_rows(named=True):
         if cells is None:
-            rows.append({c: _num(v, digits) for c, v in r.items()})
+            rows.append({c: _count(v, digits) if _is_count(c) else _num(v, digits)
+                         for c, v in r.items()})  # fmt: skip
             continue
-        out: dict[str, str] = {_label(c, t_text, cut): _num(r[c], digits) for c in strata}
+        out: dict[str, str] = {
+            _label(c, t_text, cut, kind): _count(r[c], digits)
+            if _is_count(c)
+            else _num(r[c], digits)
+            for c in strata
+        }
         if has_t and kind in ("magnitude", "standardised"):
             out[LABELS["threshold"]] = param_label(float(r["threshold"]))
         out.update(cells(r, t_text, cut, digits))
@@ -378,7 +447,7 @@ def publication_table(
             header = list(df.columns)
         else:
             blank = dict.fromkeys(df.columns)
-            header = [_label(c, t_text, cut) for c in strata]
+            header = [_label(c, t_text, cut, kind) for c in strata]
             if has_t and kind in ("magnitude", "standardised"):
                 header.append(LABELS["threshold"])
             header += list(cells(blank, t_text, cut, digits))
@@ -388,11 +457,16 @@ def publication_table(
     return from_polars(out_df, frame_kind)
 
 
+def _is_count(column: str) -> bool:
+    """A column of counts (``n_patients``, ``n_reached``, ...)."""
+    return column.startswith("n_")
+
+
 def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
     """The cells of one row of a magnitude table (after the strata and threshold)."""
-    out = {"Patients": _num(r["n_patients"], digits)}
+    out = {"Patients": _count(r["n_patients"], digits)}
     if "n_exams" in r:
-        out["Exams"] = _num(r["n_exams"], digits)
+        out["Exams"] = _count(r["n_exams"], digits)
     out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
         r["n_reached"], r["share"], r["share_lo"], r["share_hi"], digits
     )
@@ -416,7 +490,7 @@ def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> d
 
 def _site_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
     """The cells of one row of a site table (or the sites of a meta-analysis)."""
-    out = {"Patients": _num(r["n_patients"], digits)}
+    out = {"Patients": _count(r["n_patients"], digits)}
     out[f"Patients with CED ≥ {t_text}, n (%, 95% CI)"] = _count_share(
         r["n_reached"], r["share"], r.get("share_lo"), r.get("share_hi"), digits
     )
@@ -425,10 +499,52 @@ def _site_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[s
     return out
 
 
+_META_MODEL = {"random": "random effects", "fixed": "common effect", "glmm": "binomial-normal GLMM"}
+_META_TAU2 = {"reml": "REML", "pm": "Paule-Mandel", "dl": "DerSimonian-Laird", "ml": "ML"}
+_META_CI = {"hksj": "HKSJ CI", "z": "z CI"}
+
+
+def _meta_method(r: dict[str, Any]) -> str:
+    """``"random effects, logit, REML τ², HKSJ CI"``: how a pooled row was estimated."""
+    model = r.get("model")
+    if model is None:
+        return "–"
+    parts = [_META_MODEL.get(model, str(model))]
+    if r.get("transform") is not None:
+        parts.append(str(r["transform"]))
+    if model != "fixed" and r.get("tau2_method") is not None:
+        parts.append(f"{_META_TAU2.get(r['tau2_method'], r['tau2_method'])} τ²")
+    if r.get("ci") is not None:
+        parts.append(_META_CI.get(r["ci"], str(r["ci"])))
+    return ", ".join(parts)
+
+
+def _meta_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
+    """The cells of one pooled (or subgroup) row of a meta-analysis: the crude count and
+    share, then the model's pooled share with its CI and prediction interval."""
+    n, k = r.get("n_patients"), r.get("n_reached")
+    crude = k / n if _finite(n) and _finite(k) and n > 0 else None
+    lo, hi = r.get("share_pred_lo"), r.get("share_pred_hi")
+    pred = f"{100 * lo:.{digits}f}–{100 * hi:.{digits}f}" if _finite(lo) and _finite(hi) else "–"
+    tau2, i2 = r.get("tau2"), r.get("i2")
+    return {
+        "Sites": _count(r.get("n_sites"), digits),
+        "Patients": _count(n, digits),
+        f"Patients with CED ≥ {t_text}, n (crude %)": _count_share(k, crude, None, None, digits),
+        f"Pooled share ≥ {t_text}, % (95% CI)": _count_share(
+            None, r.get("share"), r.get("share_lo"), r.get("share_hi"), digits
+        ).strip("()"),
+        "95% prediction interval, %": pred,
+        "τ²": f"{tau2:.3g}" if _finite(tau2) else "–",
+        "I² (%)": f"{100 * i2:.1f}" if _finite(i2) else "–",
+        "Method": _meta_method(r),
+    }
+
+
 def _standardised_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
     """The cells of one row of an age-standardised table."""
     return {
-        "Patients": _num(r["n_patients"], digits),
+        "Patients": _count(r["n_patients"], digits),
         f"Crude share ≥ {t_text}, n (%)": _count_share(
             r.get("n_reached"), r["crude_share"], None, None, digits
         ),
