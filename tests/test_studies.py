@@ -281,7 +281,8 @@ def test_format_table_fixed_width_and_markdown() -> None:
     text = format_table(t)
     lines = text.splitlines()
     assert lines[0].split()[:5] == ["figure", "kind", "unit", "published", "reproduced"]
-    assert "NO" in lines[2] and "generated" in lines[2]
+    # a generated row no fit used is independent evidence, and its kind says so
+    assert "NO" in lines[2] and "independent" in lines[2]
     md = format_table(t, markdown=True)
     assert md.startswith("| figure | key | kind |") and md.count("\n") == 3
 
@@ -389,10 +390,13 @@ def test_eurosafe_on_your_data_and_survey_rows() -> None:
     assert got["q5_share_mean"] == pytest.approx(100 * (1 / 2 + 1 / 2 + 1 / 3) / 3)
     assert got["q5_share_site_min"] == pytest.approx(100 / 3)
     assert got["q5_share_site_max"] == pytest.approx(50.0)
-    # survey rows are recomputed from the published counts and judged even on your data
+    # survey rows recomputed from the published counts are judged even on your data; the
+    # published numbers copied from the survey are restated, never compared
     survey = rep.table.filter(pl.col("comparison") == "aggregate")
-    assert survey.height == 15
+    assert set(survey["figure"]) == {"q4_n_answered", "q4_yes_pct", "q4_no_pct", "q4_other_pct"}
     assert survey["within_tolerance"].all()
+    restated = rep.table.filter(pl.col("comparison") == "restated")
+    assert restated.height == 11 and restated["within_tolerance"].null_count() == 11
     assert got["q4_yes_pct"] == pytest.approx(100 * 53 / 70)
     assert rep.ok
 
@@ -546,15 +550,17 @@ def test_headline_and_ok_count_generated_rows_only() -> None:
     rep = Reproduction("s", "src", comparison_table(pub, good), "synthetic")
     assert rep.ok
     assert rep.headline() == (
-        "s: 2 of 2 independent figures within tolerance; "
-        "2 design/derived rows agree by construction"
+        "s: 2 of 2 independent figures within tolerance; derived rows (implied by a compared "
+        "row, not counted): 1 of 1 within tolerance; 1 design row agrees by construction"
     )
-    # a failing generated row fails the run; a failing design row is shown, not counted
+    # a failing generated row fails the run; a failing design row is shown, not counted,
+    # and never said to agree by construction
     bad = comparison_table(pub, {**good, "g2": Measured(2.5), "n": Measured(5.0)})
     rep = Reproduction("s", "src", bad, "synthetic")
     assert not rep.ok
     assert "1 of 2 independent figures" in rep.headline()
-    assert "1 of 2 design/derived rows agree" in rep.headline()
+    assert "design rows (inputs of the generator): 0 of 1 agree, 1 do NOT" in rep.headline()
+    assert "by construction" not in rep.headline()
     assert "outside tolerance: g2, n" in rep.summary()
     only_design = comparison_table(pub, {**good, "n": Measured(5.0)})
     assert Reproduction("s", "src", only_design, "synthetic").ok
@@ -631,21 +637,40 @@ def test_profiles_record_fit_and_validation_seeds(name) -> None:
 
 @pytest.mark.parametrize("name", ["rehani2020", "eurosafe2021", "sodickson2009"])
 def test_validated_expectations_match_the_published_figures(name) -> None:
-    from recurct.studies._figures import calibration_tolerances, validation_record
-
     # over the validation seeds: every generated figure's mean within half the rounding unit
-    # + the calibration tolerance; every published extreme inside the model's central 95%
-    rec = validation_record(name)["figures"]
+    # (once: not where the calibration tolerance is that allowance) + the calibration
+    # tolerance + z x SD / sqrt(n) (the uncertainty of a mean of n seeds: the rule of
+    # `recurct reproduce --seeds`), but for the targets the calibration record says were not
+    # met, whose validation mean lies outside it (the record is right); every published
+    # extreme inside the model's central 95%
+    from recurct.studies._figures import (
+        calibration_record,
+        calibration_tolerances,
+        family_z,
+        n_sampled,
+        sd_upper,
+        unmet_targets,
+        validation_record,
+    )
+
+    val = validation_record(name)
+    rec = val["figures"]
     cal = calibration_tolerances(name)
-    for key, fig in studies.get(name).PUBLISHED.items():
+    unmet = unmet_targets(calibration_record(name))
+    pub = studies.get(name).PUBLISHED
+    z = family_z(n_sampled(pub))
+    for key, fig in pub.items():
         if fig.kind != "generated":
             continue
         half = 0.5 * (fig.rounding or 0.0)
         if fig.compare == "extreme":
             assert rec[key]["q_lo"] - half <= fig.value <= rec[key]["q_hi"] + half, key
         else:
-            tol = half + cal[fig.target] * fig.target_scale
-            assert abs(rec[key]["mean"] - fig.value) <= tol, key
+            c = cal[fig.target] * fig.target_scale
+            tol = c if math.isclose(c, half) else half + c
+            tol += z * sd_upper(rec[key]["sd"], val["n_seeds"]) / math.sqrt(val["n_seeds"])
+            inside = abs(rec[key]["mean"] - fig.value) <= tol
+            assert inside is (fig.target not in unmet), key
 
 
 def test_validation_sd_of_a_share_agrees_with_the_binomial() -> None:
@@ -698,8 +723,9 @@ def test_rehani2020_end_to_end_structure(rehani_synthetic: Reproduction) -> None
     assert share["tolerance"] == pytest.approx(0.035 + share["tol_sampling"])
     # the extremes carry the model's central range
     assert got["ced_max"]["range_lo"] < 1185 < got["ced_max"]["range_hi"]
-    assert rep.headline().startswith("rehani2020: 5 of 5 independent figures")
+    assert rep.headline().startswith("rehani2020: 5 of 5 calibration targets within tolerance")
     assert "sample extremes (not counted): " in rep.headline()
+    assert "in-sample" not in rep.headline()  # seed 4242 is no fit seed
 
 
 @pytest.mark.slow
@@ -707,8 +733,11 @@ def test_rehani2020_end_to_end_structure(rehani_synthetic: Reproduction) -> None
 def test_end_to_end_ok_on_a_seed_no_fit_used(name, rehani_synthetic) -> None:
     rep = rehani_synthetic if name == "rehani2020" else studies.reproduce(name, seed=UNSEEN[name])
     failed = rep.failed.select("figure", "published", "reproduced", "tolerance")
-    assert rep.ok, f"outside tolerance:\n{failed}"
-    assert rep.failed.height == 0  # derived and design rows too
+    # sodickson2009's 22-132 CT share: a target the calibration did not meet, missed on
+    # every seed (so that study is never ok); every other row within, of any kind
+    missed = ["share_exams_22_132"] if name == "sodickson2009" else []
+    assert rep.failed["figure"].to_list() == missed, f"outside tolerance:\n{failed}"
+    assert rep.ok is (not missed)
 
 
 @pytest.mark.slow
@@ -718,26 +747,35 @@ def test_end_to_end_ok_on_a_seed_no_fit_used(name, rehani_synthetic) -> None:
 def test_reduced_cohort_ok_on_a_seed_no_fit_used(name, n) -> None:
     rep = studies.reproduce(name, seed=UNSEEN[name] + 10, n_patients=n)
     failed = rep.failed.select("figure", "published", "reproduced", "tolerance")
-    assert rep.ok, f"outside tolerance:\n{failed}"
-    # counts and extremes are not compared on a reduced cohort
+    missed = ["share_exams_22_132"] if name == "sodickson2009" else []
+    assert rep.failed["figure"].to_list() == missed, f"outside tolerance:\n{failed}"
+    # counts, extremes and per-site extremes are not compared on a reduced cohort
     size_dependent = rep.table.filter(
-        pl.col("figure").is_in(studies.get(name)._COUNT_KEYS) | (pl.col("comparison") == "extreme")
+        pl.col("figure").is_in(studies.get(name)._COUNT_KEYS)
+        | pl.col("comparison").is_in(["extreme", "range_min", "range_max"])
     )
     assert size_dependent.height and size_dependent["within_tolerance"].null_count() == (
         size_dependent.height
     )
-    # each sampling SD is that of the full cohort times sqrt(N / n)
-    from recurct.studies._figures import n_sampled, validation_record
+    # each sampling SD is that of the full cohort (its upper 95% bound) times sqrt(N / n)
+    from recurct.studies._figures import n_sampled, sd_upper, validation_record
 
     rec = validation_record(name)
     z = family_z(n_sampled(studies.get(name).PUBLISHED))
     scale = math.sqrt(rec["n_patients"] / rep.patients.height)
     sampled = rep.table.filter(
-        pl.col("tol_sampling").is_not_null() & (pl.col("kind") == "generated")
+        pl.col("tol_sampling").is_not_null() & pl.col("kind").is_in(["generated", "derived"])
     )
     assert sampled.height >= 2
+    # a derived row whose source (a count) is not compared is compared, and counted
+    for r in rep.table.filter(pl.col("kind") == "derived").iter_rows(named=True):
+        src = rep.table.filter(pl.col("figure") == studies.get(name).PUBLISHED[r["figure"]]
+                               .derived_from).row(0, named=True)  # fmt: skip
+        if src["within_tolerance"] is None and r["within_tolerance"] is not None:
+            assert r["counted"], r["figure"]
     for r in sampled.iter_rows(named=True):
-        assert r["tol_sampling"] == pytest.approx(z * rec["figures"][r["figure"]]["sd"] * scale)
+        sd = sd_upper(rec["figures"][r["figure"]]["sd"], rec["n_seeds"])
+        assert r["tol_sampling"] == pytest.approx(z * sd * scale)
 
 
 def test_table_md_is_deterministic(tmp_path) -> None:
@@ -842,14 +880,19 @@ def test_seed_means_of_a_correct_model_pass_on_any_few_seeds(module) -> None:
         ok = []
         for _ in range(30):
             table = summarise(module.PROFILE, _seed_runs(module, rng, k))
-            gen = table.filter(pl.col("kind") == "generated")["mean_within"].drop_nulls()
-            ok.append(bool(gen.all()))
+            # a target the calibration did not meet is missed on any seeds, by its record
+            unmet = table.filter(pl.col("status") == "target not met")
+            assert not unmet["mean_within"].any()
+            gen = table.filter((pl.col("kind") == "generated") & (pl.col("status") == "compared"))
+            ok.append(bool(gen["mean_within"].drop_nulls().all()))
         # family-wise >= 95% per set of seeds; 30 sets: at most a few misses, never many
         assert sum(ok) >= 26, (module.PROFILE, k, sum(ok))
 
 
 def test_seed_mean_tolerance_is_rounding_calibration_and_z_sd_over_sqrt_k() -> None:
     """The tolerance of the mean, recomputed by hand, and the verdict on both sides of it."""
+    from scipy.stats import chi2
+
     from recurct.studies._figures import (
         calibration_tolerances,
         family_z,
@@ -859,7 +902,10 @@ def test_seed_mean_tolerance_is_rounding_calibration_and_z_sd_over_sqrt_k() -> N
     from recurct.studies.validate import summarise
 
     fig = sodickson2009.PUBLISHED["n_exams"]
-    sd = validation_record("sodickson2009")["figures"]["n_exams"]["sd"]
+    rec = validation_record("sodickson2009")
+    # the SD at its one-sided upper 95% confidence bound over the validation seeds
+    n = rec["n_seeds"]
+    sd = rec["figures"]["n_exams"]["sd"] * math.sqrt((n - 1) / chi2.ppf(0.05, n - 1))
     cal = calibration_tolerances("sodickson2009")[fig.target] * fig.target_scale
     z = family_z(n_sampled(sodickson2009.PUBLISHED))
     for k, n_patients in ((4, None), (9, 7_000)):

@@ -11,17 +11,25 @@ exactly) and ``reproduce()``, which measures the same quantities on an exam tabl
 What each row is (``Published.kind``)
 ------------------------------------
 ``"generated"``
-    Computed from the generated exams and not implied by another row: the figures a
-    reproduction can get wrong. The headline and the exit status of ``recurct reproduce``
-    count these only (but for the sample extremes among them, see ``"extreme"`` below).
+    Computed from the generated exams and not implied by another row. The headline and the
+    exit status of ``recurct reproduce`` count these (but for the sample extremes among them,
+    see ``"extreme"`` below). A generated figure whose ``target`` is a fitted target of the
+    profile's ``[calibration.targets]`` is a *calibration target*: the synthetic cohort was
+    fitted to that very published figure, so its verdict checks the fit and its sampling
+    spread, not independent evidence; the table's ``evidence`` column says so ("calibration
+    target"), and only the others are called "independent" (read from the profile by
+    :func:`fitted_targets`, never typed in).
 ``"derived"``
     Arithmetically implied by another row (``exams_per_patient`` = ``n_exams`` / N; a share
-    aged > 50 = 100 - the share aged <= 50): shown and checked, not counted.
+    aged > 50 = 100 - the share aged <= 50): shown and checked, not counted while the row it
+    is derived from is compared. When that row is not compared (a count on a reduced cohort),
+    the derived row is compared in its place and counted.
 ``"design"``
     An input of the generator (patients, institutions, periods, countries): equal by
     construction; shown and checked, not counted.
 ``"aggregate"``
-    Recomputed from a shipped published table (the survey's answer counts), within rounding.
+    Recomputed from a shipped published table (the survey's answer counts), within rounding;
+    or, compared ``"restated"``, a published number copied from that table (not compared).
 ``"not_reproduced"``
     No way to compute it (e.g. a risk model whose tables are not shipped); listed with the
     reason, never compared.
@@ -38,32 +46,61 @@ How a figure is compared (``Published.compare``)
         half the rounding unit + the calibration tolerance + z x SD
 
     where the calibration tolerance is the one recorded in the profile for that target and
-    SD is the figure's sampling standard deviation at full scale, estimated over the
-    profile's validation seeds (``[calibration.validation]``, written by
-    ``python -m recurct.studies.validate``; scaled by ``sqrt(N / n)`` on a reduced cohort of n
-    patients). The three parts add up: the true value lies anywhere within half a unit of the
-    published, rounded one; the calibrated model's expectation may lie anywhere within its
-    tolerance of it; and one cohort lies within z SD of the model's expectation. z is chosen
-    family-wise (:func:`family_z`, Šidák): with m such figures in a study, one run of a model
-    whose expectations equal the published values passes all m with probability >= 95%. The
-    same rule covers ``"range_min"`` / ``"range_max"`` (the lowest / highest value over the
-    sites of a "13.4% to 28% by institution" range).
+    SD is the figure's sampling standard deviation at full scale: the one-sided upper 95%
+    confidence bound of the SD estimated over the profile's k validation seeds
+    (``[calibration.validation]``, written by ``python -m recurct.studies.validate``),
+    ``sd x sqrt((k - 1) / chi2.ppf(0.05, k - 1))`` (:func:`sd_upper`: 1.13 x the estimate for
+    100 seeds, which underestimates the spread about as often as not), scaled by
+    ``sqrt(N / n)`` on a reduced cohort of n patients. The three parts add up: the true
+    value lies anywhere within half a unit of the published, rounded one; the calibrated
+    model's expectation may lie anywhere within its tolerance of it; and one cohort lies
+    within z SD of the model's expectation. z is chosen family-wise (:func:`family_z`,
+    Šidák): with m such figures in a study, one run of a model whose expectations equal the
+    published values passes all m with probability >= 95%. The same rule covers
+    ``"range_min"`` / ``"range_max"`` (the lowest / highest value over the sites of a "13.4%
+    to 28% by institution" range).
+
+    The rounding allowance is counted once: a calibration tolerance equal to half the
+    published rounding unit (in the figure's unit) *is* that allowance, recorded as the
+    target's tolerance (sodickson2009's shares: "whole percent: +-0.5 points"), and the
+    rounding part is then 0 (:func:`rounding_in_calibration`).
+
+    A target that the profile's ``[calibration.within_tolerance]`` record says the fit did
+    not meet is reported as missed on every seed: ``within_tolerance`` false, ``status``
+    ``"target not met"``, with the fit's model mean in the note; the verdict then does not
+    depend on the seed.
 ``"extreme"``
     A sample maximum or minimum (the largest CED, the most CTs of one patient, the fastest
-    crossing): random even in a perfect model. The table shows the central 95% (the 2.5% to
-    97.5% quantiles) of the model's distribution of that statistic over the validation seeds
-    at full scale, and ``within_tolerance`` says whether this cohort's value lies in that
-    range (``ok`` ``in`` / ``out``). A correct model puts one cohort's extreme outside it on
-    5% of seeds, so these rows are shown but not counted: not in the headline's "N of N",
-    not in ``Reproduction.ok`` nor the exit status. (Whether the *published* value lies in
-    the range is a property of the model, the same on every seed: no evidence of a run.)
+    crossing): random even in a perfect model. The table shows the central range of the
+    model's distribution of that statistic over the validation seeds at full scale (the
+    2.5% and 97.5% inverted-CDF quantiles: with 100 seeds the 3rd smallest to the 3rd largest
+    value, which holds a new seed's value with probability 95/101, about 94%), and
+    ``within_tolerance`` says whether this cohort's value lies in that range (``ok`` ``in`` /
+    ``out``). A correct model puts one cohort's extreme outside it on about 6% of seeds, so
+    these rows are shown but not counted: not in the headline's "N of N", not in
+    ``Reproduction.ok`` nor the exit status. (Whether the *published* value lies in the range
+    is a property of the model, the same on every seed: no evidence of a run.)
 ``"at_most"``
     An upper bound: the reproduced value must not exceed it.
 ``"aggregate"``
     Not derivable from exam data; recomputed from the published aggregate table (survey
-    counts), within rounding.
+    counts: percentages, a total of answers), within rounding.
+``"restated"``
+    A published number copied from a shipped table (the survey's facts and its own answer
+    counts): shown, never compared (a comparison with a copy of itself could not fail).
 ``"not_reproduced"``
     Never compared.
+
+Reduced cohorts
+---------------
+On a synthetic cohort of fewer patients than the profile's (``reproduce(n_patients=n)``),
+counts, sample extremes and the per-site extremes (``"range_min"`` / ``"range_max"``: the
+lowest or highest site, which on a small cohort is often a different, small site) are
+*size-dependent*: their distribution changes with the cohort size beyond the ``sqrt(N / n)``
+scaling of an SD, so they are shown and not compared (``status`` ``"size-dependent"``). A
+verdict whose tolerance covers every possible value of the figure (a share of 28% +- 166
+points) could not fail: it is shown as ``"uninformative"`` and not counted
+(:func:`uninformative`).
 
 Tolerances are never widened to make a figure pass: a figure outside its tolerance is
 reported as such (``within_tolerance`` false, ``Reproduction.ok`` false, exit code 1 of
@@ -77,7 +114,7 @@ asserted against the paper: the ``comparison`` column says ``"your data"`` and
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -91,20 +128,32 @@ __all__ = [
     "KINDS",
     "NULL_TOL",
     "SAMPLED",
+    "STATUSES",
     "TABLE_SCHEMA",
     "Measured",
     "Published",
     "Tolerance",
+    "calibration_record",
     "calibration_tolerances",
     "compare",
     "comparison_table",
     "counted",
+    "extreme_coverage",
     "family_z",
+    "feasible_range",
+    "fit_seeds",
+    "fitted_targets",
     "headline_counts",
+    "in_sample_text",
     "is_within",
     "n_sampled",
+    "rounding_in_calibration",
+    "sd_upper",
     "tolerance",
     "tolerance_parts",
+    "uninformative",
+    "unmet_reason",
+    "unmet_targets",
     "validation_record",
 ]
 
@@ -117,6 +166,7 @@ Comparison = Literal[
     "extreme",
     "at_most",
     "aggregate",
+    "restated",
     "not_reproduced",
 ]
 COMPARISONS: tuple[str, ...] = get_args(Comparison)
@@ -124,7 +174,34 @@ Kind = Literal["generated", "derived", "design", "aggregate", "not_reproduced"]
 KINDS: tuple[str, ...] = get_args(Kind)
 #: Comparisons whose tolerance adds the calibration tolerance and z x the sampling SD.
 SAMPLED = ("calibrated", "range_min", "range_max")
-_DEFAULT_KIND = {"exact": "design", "aggregate": "aggregate", "not_reproduced": "not_reproduced"}
+#: Comparisons whose distribution depends on the cohort size beyond the sqrt(N / n) scaling
+#: of an SD: sample extremes and the lowest / highest site. Not compared on a reduced cohort.
+SIZE_DEPENDENT_COMPARISONS = ("extreme", "range_min", "range_max")
+_DEFAULT_KIND = {
+    "exact": "design",
+    "aggregate": "aggregate",
+    "restated": "aggregate",
+    "not_reproduced": "not_reproduced",
+}
+
+#: What became of a row (the ``status`` column): compared (``within_tolerance`` set), or why
+#: not, or ``"target not met"`` (missed on every seed, see the module docstring).
+STATUSES = (
+    "compared",
+    "target not met",
+    "size-dependent",
+    "uninformative",
+    "restated",
+    "not reproduced",
+    "no value",
+    "no stored range",
+    "your data",
+)
+
+#: The ``evidence`` of a generated or derived row fitted to its published figure.
+CALIBRATION_TARGET = "calibration target"
+#: The ``evidence`` of a generated or derived row no fit used.
+INDEPENDENT = "independent"
 
 #: Relative slack for float representation only (1e-9 of the value); not a tolerance.
 _FLOAT_EPS = 1e-9
@@ -132,6 +209,10 @@ _FLOAT_EPS = 1e-9
 FAMILY_LEVEL = 0.95
 #: The central share of the model's distribution within which a published extreme is ``ok``.
 EXTREME_LEVEL = 0.95
+#: Confidence level of the upper bound of a sampling SD estimated over the validation seeds.
+SD_LEVEL = 0.95
+#: The values a figure can take, by unit (every other unit: 0 to infinity).
+_FEASIBLE: dict[str, tuple[float, float]] = {"%": (0.0, 100.0)}
 
 
 def run_z(published: Mapping[str, Published]) -> float:
@@ -147,6 +228,35 @@ def sd_scale(validation: Mapping[str, Any], n_patients: int | None) -> float:
     if n_patients is None or not full:
         return 1.0
     return math.sqrt(float(full) / max(int(n_patients), 1))
+
+
+def sd_upper(sd: float, n_seeds: int | None, level: float = SD_LEVEL) -> float:
+    """The one-sided upper ``level`` confidence bound of a standard deviation estimated as
+    ``sd`` (ddof 1) over ``n_seeds`` seeds: ``sd x sqrt((n - 1) / chi2.ppf(1 - level, n -
+    1))`` (the sample variance times (n - 1) over the true one is chi-square with n - 1
+    degrees of freedom). 100 seeds: 1.134 x ``sd``. ``sd`` as given without a seed count (or
+    with fewer than 2 seeds).
+
+    The estimate over 100 seeds is as likely too small as too large, and a tolerance built on
+    a too small SD fails a correct model more often than its level says (rehani2020's
+    highest-institution share: SD 2.86 over the 100 validation seeds, 3.47 over 200 others).
+    """
+    if n_seeds is None or int(n_seeds) < 2:
+        return float(sd)
+    from scipy.stats import chi2
+
+    df = int(n_seeds) - 1
+    return float(sd) * math.sqrt(df / float(chi2.ppf(1.0 - level, df)))
+
+
+def extreme_coverage(n_seeds: int, level: float = EXTREME_LEVEL) -> float:
+    """The probability that a new seed's value lies in the central range of ``n_seeds``
+    values (:func:`recurct.studies.validate.central_range`: the k-th smallest to the k-th
+    largest, k = ceil(n (1 - level) / 2)): ``(n + 1 - 2k) / (n + 1)``, 95/101 (about 94%)
+    for 100 seeds, whatever the distribution."""
+    n = int(n_seeds)
+    k = max(math.ceil(n * (1.0 - level) / 2.0 - 1e-9), 1)
+    return max(n + 1 - 2 * k, 0) / (n + 1)
 
 
 def family_z(m: int, level: float = FAMILY_LEVEL) -> float:
@@ -199,8 +309,9 @@ class Published:
         patients, ``1 / n_patients`` for a ratio of a count target to an exact count.
     kind : str or None
         What the row is, one of :data:`KINDS` (see the module docstring). Default: ``"design"``
-        for ``"exact"``, ``"aggregate"`` and ``"not_reproduced"`` for those comparisons,
-        ``"generated"`` otherwise; a ``derived_from`` makes it ``"derived"``.
+        for ``"exact"``, ``"aggregate"`` for ``"aggregate"`` and ``"restated"``,
+        ``"not_reproduced"`` for that comparison, ``"generated"`` otherwise; a
+        ``derived_from`` makes it ``"derived"``.
     derived_from : str
         For a derived row: the key of the row that implies it.
     """
@@ -252,7 +363,8 @@ Measured.__init__ = renamed(ci_lo="value_lo", ci_hi="value_hi")(  # type: ignore
 class Tolerance:
     """The parts of a figure's tolerance (in its unit); ``total`` is their sum.
 
-    ``rounding``: half the published rounding unit; ``calibration``: the profile's
+    ``rounding``: half the published rounding unit (0 where the calibration tolerance is
+    that allowance, :func:`rounding_in_calibration`); ``calibration``: the profile's
     calibration tolerance; ``sampling``: z x the sampling SD; for an extreme, ``lo``/``hi``:
     the central 95% range of the model's distribution (no additive tolerance).
     """
@@ -268,6 +380,22 @@ class Tolerance:
         return self.rounding + self.calibration + self.sampling
 
 
+def rounding_in_calibration(fig: Published, calibration_tol: float | None) -> bool:
+    """Whether the calibration tolerance of ``fig`` (in its unit) is its published rounding
+    allowance itself: equal to half the rounding unit (to 1e-9, relative).
+
+    Such a target was recorded as "the published value within its rounding" (sodickson2009's
+    shares: "whole percent: +-0.5 points", atol 0.005 of a fraction = 0.5 points); adding
+    half the unit again would count the rounding twice, so the comparison then takes the
+    rounding part as 0. A calibration tolerance of any other size is a separate allowance of
+    the fit, added to the rounding.
+    """
+    if not fig.rounding or calibration_tol is None:
+        return False
+    half = 0.5 * float(fig.rounding)
+    return math.isclose(abs(float(calibration_tol)), half, rel_tol=_FLOAT_EPS, abs_tol=0.0)
+
+
 def tolerance(
     fig: Published,
     calibration_tol: float | None = None,
@@ -278,7 +406,8 @@ def tolerance(
 
     ``exact``: 0. ``rounding``, ``aggregate``, ``at_most``: half the rounding unit (0 without
     one). ``calibrated``, ``range_min``, ``range_max``: half the rounding unit +
-    ``calibration_tol`` + ``z x sd`` (the parts given). ``extreme`` and ``not_reproduced``:
+    ``calibration_tol`` + ``z x sd`` (the parts given; the rounding once, see
+    :func:`rounding_in_calibration`). ``extreme``, ``restated`` and ``not_reproduced``:
     None (an extreme is judged against the model's distribution, see :func:`is_within`).
     """
     parts = tolerance_parts(fig, calibration_tol, sd, z)
@@ -293,7 +422,7 @@ def tolerance_parts(
     central: tuple[float, float] | None = None,
 ) -> Tolerance | None:
     """The parts of :func:`tolerance` (and an extreme's central range); None if not compared."""
-    if fig.compare == "not_reproduced":
+    if fig.compare in ("not_reproduced", "restated"):
         return None
     if fig.compare == "exact":
         return Tolerance()
@@ -305,8 +434,29 @@ def tolerance_parts(
     if fig.compare in SAMPLED:
         cal = 0.0 if calibration_tol is None else abs(float(calibration_tol))
         samp = 0.0 if sd is None or z is None else abs(float(z) * float(sd))
+        if rounding_in_calibration(fig, calibration_tol):
+            half = 0.0
         return Tolerance(rounding=half, calibration=cal, sampling=samp)
     return Tolerance(rounding=half)
+
+
+def feasible_range(fig: Published) -> tuple[float, float]:
+    """The values ``fig`` can take: 0 to 100 for a share in %, else 0 to infinity (every
+    figure of the studies is a count, a dose, a duration or a ratio of counts)."""
+    return _FEASIBLE.get(fig.unit, (0.0, math.inf))
+
+
+def uninformative(fig: Published, tol: float | None) -> bool:
+    """Whether a tolerance of ``tol`` around the published value covers every value the
+    figure can take (:func:`feasible_range`): a verdict that could not fail (a share of 28%
+    +- 166 points on a cohort of 5,000 patients). For an upper bound, whether the bound plus
+    ``tol`` lies at or above the largest possible value."""
+    if tol is None or fig.compare in ("extreme", "exact"):
+        return False
+    lo, hi = feasible_range(fig)
+    if fig.compare == "at_most":
+        return fig.value + tol >= hi
+    return fig.value - tol <= lo and fig.value + tol >= hi
 
 
 def is_within(
@@ -315,8 +465,9 @@ def is_within(
     """Whether ``reproduced`` matches ``fig`` within ``tol``; None where not comparable.
 
     An extreme (``tol`` a :class:`Tolerance` with a range) is within when ``reproduced``, this
-    cohort's value, lies within the range (the model's central 95%): false on 5% of the seeds
-    of a correct model, which is why extremes are not counted (:func:`counted`).
+    cohort's value, lies within the range (the model's central 95%): false on about 6% of the
+    seeds of a correct model (:func:`extreme_coverage`), which is why extremes are not
+    counted (:func:`counted`).
     """
     if tol is None or reproduced is None or not math.isfinite(float(reproduced)):
         return None
@@ -344,13 +495,23 @@ def compare(
     """One row of the comparison table for ``fig`` (synthetic-cohort mode).
 
     ``sd``: the figure's sampling SD; ``z``: its multiplier (:func:`family_z`); ``central``:
-    for an extreme, the central 95% range of the model's distribution.
+    for an extreme, the central 95% range of the model's distribution. The row's
+    ``counted`` and ``evidence`` are set by :func:`comparison_table` (here: a comparable
+    generated row that is not an extreme counts, evidence unknown).
     """
     parts = tolerance_parts(fig, calibration_tol, sd, z, central)
     value = None if measured is None else measured.value
     note = fig.note if measured is None or not measured.note else measured.note
     within = is_within(fig, value, parts)
-    if fig.compare == "extreme" and parts is None and value is not None:
+    status = "compared"
+    if fig.compare == "restated":
+        status = "restated"
+    elif fig.compare == "not_reproduced":
+        status = "not reproduced"
+    elif value is None or not math.isfinite(float(value)):
+        status = "no value"
+    elif fig.compare == "extreme" and parts is None:
+        status = "no stored range"
         note = (note + "; " if note else "") + "no stored distribution of this extreme"
     if value is None and fig.compare != "not_reproduced":
         parts = None
@@ -373,6 +534,11 @@ def compare(
         "within_tolerance": within,
         "comparison": fig.compare,
         "note": note,
+        "status": status,
+        "counted": bool(
+            within is not None and fig.kind == "generated" and fig.compare != "extreme"
+        ),
+        "evidence": None,
     }
 
 
@@ -394,6 +560,9 @@ TABLE_SCHEMA: dict[str, Any] = {
     "within_tolerance": pl.Boolean,
     "comparison": pl.Utf8,
     "note": pl.Utf8,
+    "status": pl.Utf8,
+    "counted": pl.Boolean,
+    "evidence": pl.Utf8,
 }
 NULL_TOL = dict.fromkeys(
     ("tolerance", "tol_rounding", "tol_calibration", "tol_sampling", "range_lo", "range_hi")
@@ -404,46 +573,95 @@ def n_sampled(published: Mapping[str, Published]) -> int:
     """How many generated figures a run judges by a sampling tolerance (the m of
     :func:`family_z`): generated rows other than the sample extremes, which are not counted
     (:func:`counted`)."""
-    return sum(
-        1 for f in published.values() if f.kind == "generated" and f.compare in SAMPLED
-    )
+    return sum(1 for f in published.values() if f.kind == "generated" and f.compare in SAMPLED)
 
 
 def counted() -> pl.Expr:
-    """The rows a verdict counts (headline, ``ok``, exit status): ``generated`` rows other than
-    the sample extremes, which a correct model puts outside their central 95% range on 5% of
-    seeds."""
-    return (pl.col("kind") == "generated") & (pl.col("comparison") != "extreme")
+    """The rows a verdict counts (headline, ``ok``, exit status): the ``counted`` column of a
+    comparison table (:func:`comparison_table`): comparable ``generated`` rows other than the
+    sample extremes (which a correct model puts outside their central 95% range on about 6%
+    of seeds), and comparable ``derived`` rows whose source row is not compared."""
+    return pl.col("counted").fill_null(False)
+
+
+def _counts(rows: pl.DataFrame, verdict: str) -> tuple[int, int]:
+    rows = rows.filter(pl.col(verdict).is_not_null())
+    return rows.filter(pl.col(verdict)).height, rows.height
+
+
+#: What the headline says of the counted calibration targets.
+TARGETS_CAVEAT = (
+    "the synthetic cohort was fitted to these published figures: this checks the fit and its "
+    "sampling spread, not independent evidence"
+)
 
 
 def headline_counts(
     table: pl.DataFrame,
     verdict: str = "within_tolerance",
     extremes: str = "in the model's central 95% range",
+    *,
+    means: bool = False,
 ) -> str:
-    """``"5 of 5 independent figures within tolerance; sample extremes (not counted): 1 of 2
-    in the model's central 95% range; 9 design/derived rows agree by construction"`` (plus the
-    aggregate rows, where there are some) from a comparison table: only :func:`counted` rows
-    are counted as figures; the others are reported apart."""
+    """The counts of a comparison table in words, e.g. ``"5 of 5 calibration targets within
+    tolerance (the synthetic cohort was fitted to these published figures: ...); sample
+    extremes (not counted): 1 of 2 in the model's central 95% range; derived rows (implied
+    by a compared row, not counted): 4 of 4 within tolerance; 5 design rows agree by
+    construction"``.
 
-    def counts(rows: pl.DataFrame) -> tuple[int, int]:
-        rows = rows.filter(pl.col(verdict).is_not_null())
-        return rows.filter(pl.col(verdict)).height, rows.height
-
-    k, m = counts(table.filter(counted()))
-    text = f"{k} of {m} independent figures within tolerance"
-    gen = table.filter(pl.col("kind") == "generated")
-    a, b = counts(gen.filter(pl.col("comparison") == "extreme"))
+    Only :func:`counted` rows are counted as figures, the calibration targets apart from the
+    independent ones (``evidence``); the others are reported apart. "agree by construction"
+    is said of design rows only, and only when every one agrees; a derived, design or
+    aggregate row that does not agree is counted as such, never inside that phrase.
+    ``means``: the verdicts are on means over seeds (:class:`~recurct.studies.validate.
+    SeedRuns`).
+    """
+    of = "' means" if means else ""
+    parts = []
+    cnt = table.filter(counted())
+    tgt = cnt.filter(pl.col("evidence") == CALIBRATION_TARGET)
+    ind = cnt.filter(pl.col("evidence").fill_null(INDEPENDENT) != CALIBRATION_TARGET)
+    if tgt.height:
+        k, m = _counts(tgt, verdict)
+        parts.append(f"{k} of {m} calibration targets{of} within tolerance ({TARGETS_CAVEAT})")
+    if ind.height:
+        k, m = _counts(ind, verdict)
+        parts.append(f"{k} of {m} independent figures{of} within tolerance")
+    if not cnt.height:
+        parts.append("no counted figure compared")
+    gen = table.filter(pl.col("comparison") == "extreme")
+    a, b = _counts(gen, verdict)
     if b:
-        text += f"; sample extremes (not counted): {a} of {b} {extremes}"
-    for kinds, what, how in (
-        (("design", "derived"), "design/derived rows", "agree by construction"),
-        (("aggregate",), "aggregate rows", "recomputed from the published counts agree"),
-    ):
-        a, b = counts(table.filter(pl.col("kind").is_in(kinds)))
-        if b:
-            text += f"; {b} {what} {how}" if a == b else f"; {a} of {b} {what} {how}"
-    return text
+        parts.append(f"sample extremes (not counted): {a} of {b} {extremes}")
+    derived = table.filter((pl.col("kind") == "derived") & ~counted())
+    a, b = _counts(derived, verdict)
+    if b:
+        parts.append(
+            f"derived rows (implied by a compared row, not counted): {a} of {b}{of} within "
+            "tolerance"
+        )
+    design = table.filter(pl.col("kind") == "design")
+    a, b = _counts(design, verdict)
+    if b:
+        parts.append(
+            (f"{b} design rows agree" if b > 1 else "1 design row agrees") + " by construction"
+            if a == b
+            else f"design rows (inputs of the generator): {a} of {b} agree, {b - a} do NOT"
+        )
+    agg = table.filter(pl.col("comparison") == "aggregate")
+    a, b = _counts(agg, verdict)
+    if b:
+        parts.append(
+            f"{b} aggregate {'rows' if b > 1 else 'row'} recomputed from the published counts "
+            + ("agree" if b > 1 else "agrees")
+            if a == b
+            else f"aggregate rows recomputed from the published counts: {a} of {b} agree"
+        )
+    n_restated = table.filter(pl.col("comparison") == "restated").height
+    if n_restated:
+        numbers = "numbers" if n_restated > 1 else "number"
+        parts.append(f"{n_restated} published {numbers} restated (copies, not compared)")
+    return "; ".join(parts)
 
 
 def comparison_table(
@@ -455,6 +673,7 @@ def comparison_table(
     incomparable: Mapping[str, str] | None = None,
     validation: Mapping[str, Any] | None = None,
     sd_scale: float = 1.0,
+    fit: Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
     """The table of published vs reproduced figures, one row per published figure.
 
@@ -470,19 +689,36 @@ def comparison_table(
         ``"synthetic"`` compares; ``"your data"`` only reports (tolerance and
         ``within_tolerance`` null, ``comparison`` "your data").
     incomparable
-        Key -> reason: figures measured but not compared (e.g. counts of a reduced cohort).
+        Key -> reason: figures measured but not compared, ``status`` ``"size-dependent"``
+        (counts, extremes and per-site extremes of a reduced cohort).
     validation
         The profile's validation record (:func:`validation_record`): per figure the sampling
-        ``sd`` at full scale and, for extremes, the central range ``q_lo`` .. ``q_hi``.
-        Without it the sampling part is 0 and extremes are not compared.
+        ``sd`` at full scale and, for extremes, the central range ``q_lo`` .. ``q_hi``; its
+        ``n_seeds`` gives the upper confidence bound of each SD (:func:`sd_upper`; without
+        it the SD is used as stored). Without a record the sampling part is 0 and extremes
+        are not compared.
     sd_scale
         Multiplies every sampling SD (``sqrt(N / n)`` on a reduced cohort of n patients).
+    fit
+        The profile's ``[calibration]`` record: which targets were fitted (a counted row
+        fitted to its figure is a ``"calibration target"``, the others ``"independent"``)
+        and which the fit did not meet (reported as missed: ``"target not met"``).
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`TABLE_SCHEMA`: the comparison, with ``status`` (what became of the row, one of
+        :data:`STATUSES`), ``counted`` (whether the verdict counts) and ``evidence``.
     """
     calibration = calibration or {}
     incomparable = incomparable or {}
-    figures = (validation or {}).get("figures", {})
+    validation = validation or {}
+    figures = validation.get("figures", {})
+    n_val = validation.get("n_seeds")
+    fitted = fitted_targets(fit or {})
+    unmet = unmet_targets(fit or {}) if mode == "synthetic" else {}
     z = run_z(published)
-    rows = []
+    rows: dict[str, dict[str, Any]] = {}
     for key, fig in published.items():
         cal = calibration.get(fig.target) if fig.target else None
         if cal is not None:
@@ -490,21 +726,65 @@ def comparison_table(
         rec = figures.get(key, {})
         # design inputs do not vary with the seed: no sampling part
         sd = rec.get("sd") if fig.kind in ("generated", "derived") else None
+        if sd is not None:
+            sd = sd_upper(float(sd), n_val) * sd_scale
         central = (rec["q_lo"], rec["q_hi"]) if "q_lo" in rec and "q_hi" in rec else None
-        row = compare(
-            fig,
-            measured.get(key),
-            cal,
-            sd=None if sd is None else float(sd) * sd_scale,
-            z=z,
-            central=central,
-        )
-        if mode == "your data" and fig.compare not in ("not_reproduced", "aggregate"):
+        row = compare(fig, measured.get(key), cal, sd=sd, z=z, central=central)
+        if fig.kind in ("generated", "derived") and mode == "synthetic":
+            row["evidence"] = CALIBRATION_TARGET if fig.target in fitted else INDEPENDENT
+        if mode == "your data" and fig.compare not in (
+            "not_reproduced",
+            "aggregate",
+            "restated",
+        ):
             row.update(NULL_TOL, within_tolerance=None, comparison="your data")
-        elif key in incomparable:
+            row.update(status="your data")
+        elif key in incomparable and row["reproduced"] is not None:
             row.update(NULL_TOL, within_tolerance=None, note=incomparable[key])
-        rows.append(row)
-    return pl.DataFrame(rows, schema=TABLE_SCHEMA, orient="row")
+            row.update(status="size-dependent")
+        elif row["within_tolerance"] is not None and uninformative(fig, row["tolerance"]):
+            lo, hi = feasible_range(fig)
+            why = (
+                f"uninformative at this size: ±{row['tolerance']:.4g} {fig.unit} around "
+                f"{fig.value:g} covers every possible value ({lo:g} to {hi:g}); not compared"
+            )
+            row.update(within_tolerance=None, status="uninformative")
+            row["note"] = why + ("; " + row["note"] if row["note"] else "")
+        if fig.target in unmet and fig.compare in SAMPLED and row["reproduced"] is not None:
+            row.update(within_tolerance=False, status="target not met")
+            reason = unmet_reason(fig, unmet[fig.target], cal, figures.get(key, {}))
+            row["note"] = reason + ("; " + row["note"] if row["note"] else "")
+        row["counted"] = bool(
+            row["within_tolerance"] is not None
+            and fig.kind == "generated"
+            and fig.compare != "extreme"
+        )
+        rows[key] = row
+    # a derived row whose source is not compared is compared in its place, and counted
+    for key, fig in published.items():
+        row = rows[key]
+        src = rows.get(fig.derived_from) if fig.kind == "derived" else None
+        if src is not None and src["within_tolerance"] is None:
+            row["counted"] = row["within_tolerance"] is not None
+    return pl.DataFrame(list(rows.values()), schema=TABLE_SCHEMA, orient="row")
+
+
+def unmet_reason(
+    fig: Published, rec: Mapping[str, Any], cal: float | None, stored: Mapping[str, Any]
+) -> str:
+    """The note of a row whose calibration target the fit did not meet: the fit's model mean
+    (``rec["achieved"]``, in the target's unit), the validation seeds' mean (``stored``) and
+    the target with its calibration tolerance ``cal`` (in the figure's unit)."""
+    unit = fig.unit if fig.unit == "%" else f" {fig.unit}"
+    tol = "" if cal is None else f" ± {cal:.4g}"
+    text = "the calibration did not meet this target"
+    achieved = rec.get("achieved")
+    if achieved is not None:
+        text += f": model mean {float(achieved) * fig.target_scale:.4g}{unit} over the fit seeds"
+        if stored.get("mean") is not None:
+            text += f" ({float(stored['mean']):.4g}{unit} over the validation seeds)"
+        text += f" against {fig.value:g}{unit}{tol}"
+    return text + " (reported as missed on every seed)"
 
 
 def _profile_calibration(profile: str) -> dict[str, Any]:
@@ -515,6 +795,74 @@ def _profile_calibration(profile: str) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return cal if isinstance(cal, Mapping) else {}
+
+
+def calibration_record(profile: str) -> dict[str, Any]:
+    """The profile's ``[calibration]`` record (``{}`` without one)."""
+    return dict(_profile_calibration(profile))
+
+
+def fitted_targets(fit: Mapping[str, Any]) -> set[str]:
+    """The targets of a ``[calibration]`` record that the fit used: every entry of
+    ``[calibration.targets]`` but those marked ``fit = false`` (exact by design, or a
+    check only)."""
+    targets = fit.get("targets", {})
+    if not isinstance(targets, Mapping):
+        return set()
+    return {
+        str(name)
+        for name, spec in targets.items()
+        if not (isinstance(spec, Mapping) and spec.get("fit") is False)
+    }
+
+
+def unmet_targets(fit: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The targets that a ``[calibration]`` record says the fit did not meet
+    (``[calibration.within_tolerance]`` false): name -> ``{"achieved": the fit's model mean,
+    in the target's unit, or None}``."""
+    within = fit.get("within_tolerance", {})
+    achieved = fit.get("achieved", {})
+    if not isinstance(within, Mapping):
+        return {}
+    achieved = achieved if isinstance(achieved, Mapping) else {}
+    return {
+        str(name): {"achieved": achieved.get(name)} for name, ok in within.items() if ok is False
+    }
+
+
+def fit_seeds(fit: Mapping[str, Any]) -> tuple[int, ...]:
+    """The seeds a ``[calibration]`` record's fit used (``fit_seeds``, else its ``seed``;
+    none without a record)."""
+    if not fit:
+        return ()
+    seeds = fit.get("fit_seeds")
+    if seeds is None:
+        seeds = [fit["seed"]] if "seed" in fit else []
+    return tuple(int(s) for s in seeds)
+
+
+def _seed_list(seeds: Collection[int]) -> str:
+    s = sorted(seeds)
+    if s and s == list(range(s[0], s[0] + len(s))) and len(s) > 2:
+        return f"{s[0]}-{s[-1]}"
+    return ",".join(map(str, s))
+
+
+def in_sample_text(seeds: Collection[int], fitted: Collection[int]) -> str:
+    """What a run says when its seeds were seeds the profile was fitted on ("" otherwise):
+    ``"in-sample: seed 0 was one of the seeds the profile was fitted on (fit seeds 0-99)"``."""
+    used = sorted({int(s) for s in seeds} & {int(s) for s in fitted})
+    if not used:
+        return ""
+    fit = f"fit seeds {_seed_list(fitted)}"
+    if len(seeds) == 1:
+        return f"in-sample: seed {used[0]} was one of the seeds the profile was fitted on ({fit})"
+    if len(used) == len(seeds):
+        return f"in-sample: all {len(used)} seeds were seeds the profile was fitted on ({fit})"
+    return (
+        f"in-sample: {len(used)} of {len(seeds)} seeds ({_seed_list(used)}) were seeds the "
+        f"profile was fitted on ({fit})"
+    )
 
 
 def calibration_tolerances(profile: str) -> dict[str, float]:
@@ -547,9 +895,10 @@ def validation_record(profile: str) -> dict[str, Any]:
     """The profile's ``[calibration.validation]`` record, or ``{}``.
 
     Written by ``python -m recurct.studies.validate STUDY --write``: ``seeds`` (the
-    validation seeds, disjoint from the calibration's ``fit_seeds``), ``n_patients`` (the
-    full-scale cohort size), and per published figure (``figures.<key>``) the ``mean``,
-    ``sd``, and central 95% range ``q_lo`` .. ``q_hi`` of the figure over those seeds.
+    validation seeds, disjoint from the calibration's ``fit_seeds``), ``n_seeds``,
+    ``n_patients`` (the full-scale cohort size), and per published figure
+    (``figures.<key>``) the ``mean``, ``sd`` (ddof 1), and central 95% range ``q_lo`` ..
+    ``q_hi`` of the figure over those seeds, at full precision.
     """
     rec = _profile_calibration(profile).get("validation", {})
     return dict(rec) if isinstance(rec, Mapping) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,17 +14,40 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from recurct import _checks
-from recurct.studies._figures import counted, headline_counts
+from recurct.studies._figures import (
+    CALIBRATION_TARGET,
+    counted,
+    extreme_coverage,
+    headline_counts,
+    in_sample_text,
+)
 from recurct.studies._format import format_table
 
-__all__ = ["Reproduction"]
+__all__ = ["Reproduction", "extremes_note"]
 
-#: The legend of the sample extremes, under a table that has some.
-_EXTREMES_NOTE = (
-    "Sample extremes (tolerance '95%: lo–hi', ok in/out) are not counted: one cohort's value\n"
-    "is shown against the model's central 95% range over the validation seeds, outside it on\n"
-    "5% of the seeds of a correct model."
-)
+
+def _ordinal(k: int) -> str:
+    return {1: "", 2: "2nd ", 3: "3rd "}.get(k, f"{k}th ")
+
+
+def extremes_note(n_seeds: int | None) -> str:
+    """The legend of the sample extremes, under a table that has some: what their range is
+    and how often a correct model's cohort falls outside it (:func:`~recurct.studies.
+    _figures.extreme_coverage`), from the number of validation seeds it was taken over."""
+    text = (
+        "Sample extremes (tolerance '95%: lo–hi', ok in/out) are not counted: one cohort's value\n"
+        "is shown against the model's central 95% range over the validation seeds"
+    )
+    if not n_seeds:
+        return text + "."
+    n = int(n_seeds)
+    k = max(math.ceil(n * 0.025 - 1e-9), 1)
+    out = 1.0 - extreme_coverage(n)
+    return (
+        f"{text}\n(the {_ordinal(k)}smallest to the {_ordinal(k)}largest of {n} seeds' values), "
+        f"which a new seed of a correct\nmodel falls outside of with probability {2 * k}/"
+        f"{n + 1} (about {100 * out:.0f}% of seeds)."
+    )
 
 
 @dataclass
@@ -43,7 +67,10 @@ class Reproduction:
         ``tol_calibration``, ``tol_sampling``), ``range_lo`` / ``range_hi`` (an extreme's
         central 95% range), ``within_tolerance`` (bool, null where not comparable; for an
         extreme: this cohort's value within that range), ``kind``,
-        ``comparison`` (how it was compared, or "your data"), ``note``.
+        ``comparison`` (how it was compared, or "your data"), ``note``, ``status`` (what
+        became of the row: compared, or why not), ``counted`` (whether its verdict counts)
+        and ``evidence`` (``"calibration target"``: the synthetic cohort was fitted to this
+        published figure; ``"independent"``: no fit used it).
     mode : {"synthetic", "your data"}
         Whether the exams were the study's calibrated synthetic cohort or the user's table.
     patients, exams : polars.DataFrame, pandas.DataFrame or None
@@ -58,6 +85,11 @@ class Reproduction:
         Run time (not part of the saved table: ``table.md`` is deterministic).
     seed : int or None
         Seed of the synthetic cohort.
+    fit_seeds : tuple of int
+        The seeds the synthetic profile was fitted on (its ``[calibration]`` record): a run on
+        one of them is in-sample, and says so.
+    validation_seeds : int or None
+        How many validation seeds the stored ranges and SDs were taken over.
     """
 
     study: str
@@ -70,6 +102,8 @@ class Reproduction:
     not_published: tuple[str, ...] = ()
     seconds: float | None = None
     seed: int | None = None
+    fit_seeds: tuple[int, ...] = ()
+    validation_seeds: int | None = None
     _figure_fn: Callable[[Reproduction], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -89,12 +123,33 @@ class Reproduction:
         return self._as_table(self._table.filter(pl.col("within_tolerance").is_not_null()))
 
     @property
-    def independent(self) -> pl.DataFrame:
-        """Comparable ``generated`` rows but the sample extremes: the figures that count
-        (headline, exit status)."""
+    def counted_rows(self) -> pl.DataFrame:
+        """The rows whose verdict counts (headline, :attr:`ok`, exit status): comparable
+        ``generated`` rows but the sample extremes, and comparable derived rows whose source
+        is not compared."""
+        return self._as_table(self._table.filter(counted()))
+
+    @property
+    def calibration_targets(self) -> pl.DataFrame:
+        """The counted rows that are calibration targets: the synthetic cohort was fitted to
+        these published figures, so their verdicts check the fit and its sampling spread, not
+        independent evidence."""
         return self._as_table(
-            self._table.filter(pl.col("within_tolerance").is_not_null() & counted())
+            self._table.filter(counted() & (pl.col("evidence") == CALIBRATION_TARGET))
         )
+
+    @property
+    def independent(self) -> pl.DataFrame:
+        """The counted rows that are independent evidence: no fit used their published figure
+        (none in the shipped studies, whose counted figures are all calibration targets)."""
+        return self._as_table(
+            self._table.filter(counted() & (pl.col("evidence").fill_null("") != CALIBRATION_TARGET))
+        )
+
+    @property
+    def in_sample(self) -> bool:
+        """Whether this synthetic cohort's seed is one the profile was fitted on."""
+        return self.mode == "synthetic" and self.seed is not None and self.seed in self.fit_seeds
 
     @property
     def failed(self) -> pl.DataFrame:
@@ -109,7 +164,8 @@ class Reproduction:
     @property
     def outside_range(self) -> pl.DataFrame:
         """Sample extremes whose value lies outside the model's central 95% range: expected
-        on 5% of a correct model's seeds, so shown but not counted."""
+        on about 6% of a correct model's seeds (100 validation seeds), so shown but not
+        counted."""
         return self._as_table(
             self._table.filter(
                 pl.col("within_tolerance").eq(False) & (pl.col("comparison") == "extreme")
@@ -118,14 +174,16 @@ class Reproduction:
 
     @property
     def ok(self) -> bool:
-        """True when every comparable ``generated`` figure lies within its tolerance.
+        """True when every counted row (:attr:`counted_rows`) lies within its tolerance.
 
-        Design, derived and aggregate rows are checked and shown but do not count: they agree
-        by construction (or follow from a generated row that is counted). Nor do the sample
-        extremes: one cohort's extreme lies outside the model's central 95% range on 5% of
-        seeds of a correct model."""
-        independent = self._table.filter(counted())
-        return not independent["within_tolerance"].eq(False).any()
+        Design and aggregate rows are checked and shown but do not count, nor do derived rows
+        whose source row is compared (they follow from it); a derived row whose source is not
+        compared (a count on a reduced cohort) is compared in its place and counts. Nor do
+        the sample extremes: one cohort's extreme lies outside the model's central 95% range
+        on about 6% of seeds of a correct model. A calibration target that the fit did not
+        meet counts as missed on every seed."""
+        rows = self._table.filter(counted())
+        return not rows["within_tolerance"].eq(False).any()
 
     def figures(self) -> dict[str, Any]:
         """The study's figures: name -> :class:`matplotlib.figure.Figure`."""
@@ -140,10 +198,12 @@ class Reproduction:
         return format_table(self._table, markdown=True)
 
     def headline(self) -> str:
-        """One line: e.g. ``rehani2020: 5 of 5 independent figures within tolerance; sample
-        extremes (not counted): 2 of 2 in the model's central 95% range; 9 design/derived rows
-        agree by construction``; on your data, how many of the published figures were
-        computed on your table."""
+        """One line: e.g. ``rehani2020: 5 of 5 calibration targets within tolerance (the
+        synthetic cohort was fitted to these published figures: ...); sample extremes (not
+        counted): 2 of 2 in the model's central 95% range; derived rows (...): 4 of 4 within
+        tolerance; 5 design rows agree by construction``, and, on a seed the profile was
+        fitted on, ``in-sample: seed 0 was one of the seeds the profile was fitted on``; on
+        your data, how many of the published figures were computed on your table."""
         if self.mode == "your data":
             table = self._table
             done = table.filter(
@@ -154,7 +214,10 @@ class Reproduction:
                 "computed on your exam table for comparison; nothing is asserted against the "
                 "paper"
             )
-        return f"{self.study}: " + headline_counts(self._table)
+        text = f"{self.study}: " + headline_counts(self._table)
+        if self.in_sample:
+            text += "; " + in_sample_text([self.seed], self.fit_seeds)  # type: ignore[list-item]
+        return text
 
     def summary(self) -> str:
         """A few lines: the headline, what was not compared, what failed, the cohort size.
@@ -164,7 +227,10 @@ class Reproduction:
         n_nr = table.filter(pl.col("kind") == "not_reproduced").height
         lines = [self.headline(), self.source]
         if self.mode == "synthetic":
-            n_open = table.height - len(self.comparable) - n_nr
+            n_open = table.filter(
+                pl.col("within_tolerance").is_null()
+                & ~pl.col("status").is_in(["not reproduced", "restated"])
+            ).height
             extra = [f"{n_nr} not reproducible"] if n_nr else []
             if n_open:
                 extra.append(f"{n_open} not compared (see the notes)")
@@ -175,11 +241,27 @@ class Reproduction:
             )["figure"].to_list()
             if failed:
                 lines.append("outside tolerance: " + ", ".join(failed))
+            for r in table.filter(pl.col("status") == "target not met").iter_rows(named=True):
+                lines.append(f"{r['figure']}: {r['note'].split('; ')[0]}")
+            for status, what in (
+                ("size-dependent", "size-dependent: not compared at this size (counts, sample "
+                 "and per-site extremes)"),
+                ("uninformative", "uninformative at this size (the tolerance covers every "
+                 "possible value; not counted)"),
+            ):  # fmt: skip
+                keys = table.filter(pl.col("status") == status)["figure"].to_list()
+                if keys:
+                    lines.append(f"{what}: " + ", ".join(keys))
+            if table.filter(pl.col("status") == "restated").height:
+                lines.append(
+                    "restated: published numbers copied from the shipped survey table, shown "
+                    "and not compared."
+                )
             extremes = table.filter(
                 (pl.col("comparison") == "extreme") & pl.col("within_tolerance").is_not_null()
             )
             if extremes.height:
-                lines.append(_EXTREMES_NOTE)
+                lines.append(extremes_note(self.validation_seeds))
                 out = extremes.filter(~pl.col("within_tolerance"))["figure"].to_list()
                 if out:
                     lines.append("outside the central 95% range (not counted): " + ", ".join(out))

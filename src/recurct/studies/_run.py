@@ -12,10 +12,13 @@ import polars as pl
 
 from recurct.errors import ParameterError
 from recurct.studies._figures import (
+    SIZE_DEPENDENT_COMPARISONS,
     Measured,
     Published,
+    calibration_record,
     calibration_tolerances,
     comparison_table,
+    fit_seeds,
     sd_scale,
     validation_record,
 )
@@ -200,9 +203,11 @@ def run_study(
     Load the exams (the study's synthetic profile when ``exams`` is None), compute the patients
     table with :func:`recurct.cumulative_dose` at ``thresholds``, ``measure(exams, patients,
     mode)`` the figures, and compare them with ``published`` (in synthetic mode, with the
-    profile's calibration tolerances and validation record). On a reduced synthetic cohort
-    (``n_patients``) the ``size_dependent`` figures (counts, sample extremes) are reported but
-    not compared, and the sampling SDs are scaled by ``sqrt(N / n)``.
+    profile's calibration tolerances, its calibration record and its validation record). On
+    a reduced synthetic cohort (``n_patients``) the ``size_dependent`` figures (counts), the
+    sample extremes and the per-site extremes (:data:`~recurct.studies._figures.
+    SIZE_DEPENDENT_COMPARISONS`) are reported but not compared ("size-dependent: not compared
+    at this size"), and the sampling SDs are scaled by ``sqrt(N / n)``.
     """
     import time
 
@@ -217,9 +222,17 @@ def run_study(
     measured, extra = measure(ex, patients, mode)
     incomparable: dict[str, str] = {}
     validation = validation_record(study) if mode == "synthetic" else {}
+    fit = calibration_record(study) if mode == "synthetic" else {}
     if n_patients is not None:
-        why = f"reduced cohort ({n_patients:,} patients): counts and extremes not compared"
-        incomparable = dict.fromkeys(size_dependent, why)
+        why = (
+            f"size-dependent: not compared at this size (a reduced cohort of {n_patients:,} "
+            "patients: counts, sample extremes and per-site extremes change with the cohort "
+            "size)"
+        )
+        keys = set(size_dependent) | {
+            k for k, f in published.items() if f.compare in SIZE_DEPENDENT_COMPARISONS
+        }
+        incomparable = {k: why for k in published if k in keys}
     table = comparison_table(
         published,
         measured,
@@ -228,6 +241,7 @@ def run_study(
         incomparable=incomparable,
         validation=validation,
         sd_scale=sd_scale(validation, None if n_patients is None else patients.height),
+        fit=fit,
     )
     rep = Reproduction(
         study=study,
@@ -240,6 +254,8 @@ def run_study(
         not_published=not_published,
         seconds=time.perf_counter() - t0,
         seed=seed if mode == "synthetic" else None,
+        fit_seeds=fit_seeds(fit),
+        validation_seeds=validation.get("n_seeds"),
         _figure_fn=figures,
     )
     return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)
