@@ -195,10 +195,19 @@ def test_a_multi_valued_patient_id_reads_alike_from_both_transfer_syntaxes(
     syntaxes = {pydicom.dcmread(p).file_meta.TransferSyntaxUID.name for p in paths}
     assert syntaxes == {"Explicit VR Little Endian", "Implicit VR Little Endian"}
     for path in paths:
-        exams = read_rdsr(path).exams
+        result = read_rdsr(path)
+        exams = result.exams
         assert exams["patient_id"].to_list() == ["MRN\\98765"]  # DICOM's form
         assert exams["study_description"].to_list() == ["CT\\TAP"]
-    both = read_rdsr(paths, pseudonymise="hmac-sha256", secret=SECRET).exams
+        # Patient ID has one value in DICOM: the file is read leniently, and says so
+        problems = result.report.problems.filter(pl.col("field") == "PatientID")
+        assert problems["reason"].to_list() == [
+            "Patient ID has 2 values (DICOM allows one); read as one id, the values joined "
+            "by a backslash"
+        ]
+    read = read_rdsr(paths, pseudonymise="hmac-sha256", secret=SECRET)
+    both = read.exams
+    assert "98765" not in str(read.report.problems.rows())  # no identifier quoted
     assert both.height == 2
     assert both["patient_id"].to_list() == [pseudonymise_id("MRN\\98765", SECRET)] * 2
     assert both.select(pl.col("patient_id").n_unique()).item() == 1

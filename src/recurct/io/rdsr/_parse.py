@@ -366,7 +366,14 @@ def _patient(
     patient_id: str | None = check_text(ids.patient_id, "PatientID", state) or None
     if patient_id is None:
         state.lenient("no Patient ID", "PatientID")
-    elif key is not None:
+    elif "\\" in patient_id:  # Patient ID has one value in DICOM (VM 1): a malformed file
+        n = patient_id.count("\\") + 1
+        state.lenient(
+            f"Patient ID has {n} values (DICOM allows one); read as one id, the values joined "
+            "by a backslash",
+            "PatientID",
+        )
+    if patient_id is not None and key is not None:
         patient_id = pseudonym(patient_id, key, "patient_id")
     sex = (raw_text(ds, "PatientSex") or "").upper() or None
     if sex is not None and sex not in ("F", "M", "O"):
