@@ -330,3 +330,12 @@ def test_manifest_json_round_trip(tmp_path: Path) -> None:
     folder = write_cohort(_named(["A/B", "A_B"]), tmp_path / "c", seed=1)
     manifest = json.loads((folder / "recurct-manifest.json").read_text(encoding="utf-8"))
     assert manifest["parameters"]["folders"] == {"A/B": "A_B", "A_B": "A_B-2"}
+
+
+@pytest.mark.parametrize("base", ["../profiles/small", "small.toml", "nope", 3])
+def test_a_profiles_base_is_the_name_of_a_shipped_profile(base: Any) -> None:
+    # "../profiles/small" was read (a path from the shipped folder); "../../x" any TOML file
+    with pytest.raises(ParameterError, match=r"base names a shipped profile: .*small"):
+        profile_from_dict("t", {"base": base})
+    ok = profile_from_dict("t", {"base": "rehani2020"})
+    assert ok.params == load_profile("rehani2020").params

@@ -667,9 +667,14 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         )
     assumptions: dict[str, str] = {}
     if "base" in data:
+        shipped = sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+        if not isinstance(data["base"], str) or data["base"] not in shipped:
+            # (a name, not a path: "../x" would read a file outside the shipped profiles)
+            raise ParameterError(
+                f"profile {name!r}: base profile {data['base']!r} not found; base names a "
+                f"shipped profile: {', '.join(shipped)}"
+            )
         base = PROFILE_DIR / f"{data['base']}.toml"
-        if not isinstance(data["base"], str) or not base.exists():
-            raise ParameterError(f"profile {name!r}: base profile {data['base']!r} not found")
         base_data = _read(base)
         params = _merge(params, base_data.get("params", {}), "params.")
         if not raw_sites:
