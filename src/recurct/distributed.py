@@ -30,6 +30,7 @@ medians, quartiles and maxima are exact, not approximations.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -71,23 +72,51 @@ def _dd() -> Any:
 
 
 def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
-    """One plausible row with the dtypes of ``meta``, to let recurct build the result's meta."""
+    """One plausible row with the dtypes of ``meta``, to let recurct build the result's meta
+    (a text ``age_years`` gets a number, which reads without a warning)."""
     values: dict[str, Any] = {}
     for col, dtype in meta.dtypes.items():
-        if col == "exam_date":
-            values[col] = pd.Series([pd.Timestamp("2000-01-01")]).astype(dtype)
+        if col == "exam_date" or pd.api.types.is_datetime64_any_dtype(dtype):
+            values[col] = pd.Series([pd.Timestamp("2000-01-01", tz=_tz(dtype))]).astype(dtype)
         elif pd.api.types.is_bool_dtype(dtype):
             values[col] = pd.Series([False], dtype=dtype)
         elif pd.api.types.is_numeric_dtype(dtype):
             values[col] = pd.Series([1], dtype=dtype)
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            values[col] = pd.Series([pd.Timestamp("2000-01-01")]).astype(dtype)
         elif isinstance(dtype, pd.CategoricalDtype):
-            known = dtype.categories if len(dtype.categories) else pd.Index(["x"])
+            known = dtype.categories if len(dtype.categories) else pd.Index(["1"])
             values[col] = pd.Series(known[:1], dtype=pd.CategoricalDtype(known))
         else:
-            values[col] = pd.Series(["x"], dtype=dtype)
+            values[col] = pd.Series(["1" if col == "age_years" else "x"], dtype=dtype)
     return pd.DataFrame(values)
+
+
+def _tz(dtype: Any) -> Any:
+    """The time zone of a pandas datetime dtype (``DatetimeTZDtype``, or an Arrow timestamp),
+    None for a naive one."""
+    tz = getattr(dtype, "tz", None)
+    if tz is None and isinstance(dtype, pd.ArrowDtype):
+        tz = getattr(dtype.pyarrow_dtype, "tz", None)
+    return tz
+
+
+def _check_meta(meta: pd.DataFrame) -> None:
+    """Refuse, from the dtypes of the Dask meta alone, a patient-attribute column that cannot
+    be one: the :class:`~recurct.errors.DataError` of :func:`recurct.cumulative_dose`
+    (``_check_attributes``), raised before any fake row is built from those dtypes."""
+    from recurct.cumulative import PATIENT_COLUMNS, _check_attributes
+
+    cols = [
+        c
+        for c in PATIENT_COLUMNS
+        if c in meta.columns and meta[c].dtype != object  # object: text (or not) per value
+    ]
+    if not cols:
+        return
+    try:
+        schema = pl.from_pandas(meta[cols], include_index=False)
+    except Exception:  # a dtype polars cannot read: left to the computation
+        return
+    _check_attributes(schema)
 
 
 def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
@@ -274,9 +303,12 @@ def cumulative_dose(
     if n_out < 1:
         raise ParameterError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
+    _check_meta(exams._meta)
     first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
     rows0 = np.zeros(1, dtype=np.int64)
-    meta = _patients(first, rows0, thr, win).iloc[:0]
+    with warnings.catch_warnings():  # a fake row's warnings are not the user's data's
+        warnings.simplefilter("ignore")
+        meta = _patients(first, rows0, thr, win).iloc[:0]
 
     if partitioned_by_patient or n_in * n_out > MAX_PIECES:
         text = not partitioned_by_patient and not pd.api.types.is_integer_dtype(

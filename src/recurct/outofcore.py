@@ -21,6 +21,7 @@ ties in time are broken exactly as in memory.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import glob
@@ -29,6 +30,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -44,10 +46,17 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import id_key, spaced_ids
+from recurct._frames import ID_SPACES, id_key, spaced_ids
+from recurct._frames import _variants as placeholder_variants
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
-from recurct.errors import DataError, IdentifierWarning, InputNotFoundError, ParameterError
+from recurct.errors import (
+    DataError,
+    IdentifierWarning,
+    InputNotFoundError,
+    ParameterError,
+    UnmappedValuesWarning,
+)
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -305,7 +314,7 @@ def _buckets(
 ) -> pl.DataFrame | None:
     from recurct.cumulative import cumulative_dose
 
-    if k == 1:
+    if k == 1 or n_rows == 0:  # no exams: no bucket to split into; the empty table
         table = cumulative_dose(lf.collect(), thresholds=thresholds, window_days=window_days)
         if target is None:
             return table
@@ -572,13 +581,7 @@ def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Ser
     if k > _MAX_RANGE_BUCKETS or not (dtype.is_integer() or dtype == pl.String):
         return None
     step = max(1, _count(lf, n_rows) // (k * _SAMPLE_PER_BUCKET))
-    ids = (
-        lf.select(id_key(dtype).gather_every(step))
-        .collect()
-        .to_series()
-        .drop_nulls()
-        .sort()
-    )
+    ids = lf.select(id_key(dtype).gather_every(step)).collect().to_series().drop_nulls().sort()
     if ids.len() == 0:
         return None
     return ids.gather([min(ids.len() - 1, i * ids.len() // k) for i in range(1, k)])
@@ -612,6 +615,7 @@ def _run_buckets(
     while bucket ``i + 1`` is computed (polars and the numba kernels release the GIL), so at
     most one table waits to be written beside the bucket in memory."""
     tables: list[pl.DataFrame] = []
+    merged = _MergedWarnings()  # the buckets' warnings, given once each for the whole input
     steps: Any = loaders
     if show:
         from tqdm.auto import tqdm
@@ -624,7 +628,7 @@ def _run_buckets(
                 chunk, rows = load()
             with _timed("compute"):
                 table = chunk_patients(
-                    chunk, rows, "cumulative_dose_chunked", thresholds, window_days
+                    chunk, rows, "cumulative_dose_chunked", thresholds, window_days, merged
                 )
             del chunk, rows
             if target is None:
@@ -638,6 +642,7 @@ def _run_buckets(
         with _timed("wait"):
             if written is not None:
                 written.result()
+    merged.emit()
     return tables
 
 
@@ -674,12 +679,80 @@ def _sorted_by_patient(columns: list[pl.Series]) -> pl.DataFrame:
 _SHOWN = 10
 
 
+class _MergedWarnings:
+    """The warnings of all the buckets of one input, given once per kind by :meth:`emit`
+    with the counts summed, as in memory: the ids with surrounding whitespace (their input
+    rows), the unreadable ages (their number and values); any other warning once."""
+
+    _AGES = re.compile(
+        r"^(?P<head>.*: )(?P<n>\d+)(?P<mid> value\(s\) are neither numbers nor DICOM ages )"
+        r"\((?P<shown>.*?)(?P<more>, \.\.\.)?\)(?P<tail> and were set null.*)$",
+        re.DOTALL,
+    )
+
+    def __init__(self) -> None:
+        self.spaced: list[np.ndarray] = []
+        self.ages: dict[str, Any] | None = None
+        self.other: dict[tuple[type[Warning], str], warnings.WarningMessage] = {}
+
+    def add(self, w: warnings.WarningMessage, chunk: pl.DataFrame, rows: np.ndarray) -> None:
+        """Record warning ``w`` of the chunk ``chunk`` (``rows``: its input rows)."""
+        if issubclass(w.category, IdentifierWarning):
+            self.spaced.append(_spaced_rows(chunk, rows))
+            return
+        m = self._AGES.match(str(w.message))
+        values = None
+        if m is not None and issubclass(w.category, UnmappedValuesWarning):
+            try:
+                values = list(ast.literal_eval(f"[{m['shown']}]"))
+            except (ValueError, SyntaxError):
+                values = None
+        if m is None or values is None:
+            self.other.setdefault((w.category, str(w.message)), w)
+            return
+        if self.ages is None:
+            self.ages = {"m": m, "n": 0, "values": [], "more": False, "w": w}
+        self.ages["n"] += int(m["n"])
+        self.ages["values"] += [v for v in values if v not in self.ages["values"]]
+        self.ages["more"] |= m["more"] is not None
+
+    def emit(self) -> None:
+        """Give the merged warnings."""
+        for w in self.other.values():
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if self.spaced:
+            found = np.sort(np.concatenate(self.spaced))
+            shown = ", ".join(str(int(r)) for r in found[:_SHOWN])
+            warnings.warn(
+                f"patient_id: removed surrounding whitespace from {found.size} id(s) (rows "
+                f"{shown}{', ...' if found.size > _SHOWN else ''} of the input, 0-based); "
+                "' A' and 'A' are the same id",
+                IdentifierWarning,
+                stacklevel=5,
+            )
+        if self.ages is not None:
+            a, m = self.ages, self.ages["m"]
+            shown = ", ".join(repr(v) for v in a["values"][:5])
+            more = ", ..." if a["more"] or len(a["values"]) > 5 else ""
+            warnings.warn(
+                f"{m['head']}{a['n']}{m['mid']}({shown}{more}){m['tail']}",
+                a["w"].category,
+                stacklevel=5,
+            )
+
+
 def chunk_patients(
-    chunk: pl.DataFrame, rows: np.ndarray, fn: str, thresholds: Any, window_days: Any
+    chunk: pl.DataFrame,
+    rows: np.ndarray,
+    fn: str,
+    thresholds: Any,
+    window_days: Any,
+    merged: _MergedWarnings | None = None,
 ) -> pl.DataFrame:
     """:func:`recurct.cumulative_dose` of one chunk of exams (a bucket, a Dask partition); a
     bad exam raises naming its row of the input (``rows[i]`` is the input row of chunk row
-    ``i``), not of the chunk."""
+    ``i``), not of the chunk. Its warnings are given naming the input's rows, or, with
+    ``merged``, recorded there to be given once for all the chunks."""
     from recurct.cumulative import cumulative_dose
 
     try:
@@ -687,7 +760,9 @@ def chunk_patients(
             warnings.simplefilter("always", IdentifierWarning)
             table = cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
         for w in caught:  # the warning names the chunk's rows: name the input's instead
-            if issubclass(w.category, IdentifierWarning):
+            if merged is not None:
+                merged.add(w, chunk, rows)
+            elif issubclass(w.category, IdentifierWarning):
                 _warn_spaced_ids(chunk, rows)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -706,9 +781,7 @@ def chunk_patients(
 def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     """The :class:`IdentifierWarning` of a chunk whose text ids had surrounding whitespace
     (removed), naming their rows of the input (``rows[i]`` for chunk row ``i``)."""
-    spaced = chunk.select(spaced_ids().fill_null(False))
-    idx = np.flatnonzero(spaced.to_series().to_numpy())
-    found = np.sort(np.asarray(rows)[idx])
+    found = np.sort(_spaced_rows(chunk, rows))
     shown = ", ".join(str(int(r)) for r in found[:5])
     warnings.warn(
         f"patient_id: removed surrounding whitespace from {found.size} id(s) of this bucket "
@@ -719,12 +792,21 @@ def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     )
 
 
+def _spaced_rows(chunk: pl.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The input rows of the chunk's text ids with surrounding whitespace."""
+    spaced = chunk.select(spaced_ids().fill_null(False))
+    return np.asarray(rows)[np.flatnonzero(spaced.to_series().to_numpy())]
+
+
 def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError | None:
     """The error of a chunk's bad exams, naming the rows of the *input* (``rows[i]`` is the
     input row of chunk row ``i``): null ``patient_id`` or ``exam_date``, null, negative, NaN
     or infinite ``effective_dose_msv``. None if the chunk has none of these."""
+    too_large = _too_large_ids(chunk, rows)
+    if too_large is not None:
+        return too_large
     checks = [
-        ("patient_id", pl.col("patient_id").is_null(), "is null", "drop or fix these exams"),
+        ("patient_id", _null_ids(chunk), "is null", "drop or fix these exams"),
         ("exam_date", pl.col("exam_date").is_null(), "is null", "drop or fix these exams"),
     ]
     if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
@@ -752,6 +834,38 @@ def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError 
                 f"{shown}{more} (0-based rows of the input); {fix} first"
             )
     return None
+
+
+def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
+    """Whether each ``patient_id`` of ``chunk`` is null once the identity rules have cleaned
+    it, as in memory (:func:`recurct._frames.clean_frame`): a text placeholder such as
+    ``"NA"`` or ``" na "`` (any text, categorical or enum id), a NaN float id."""
+    ids = pl.col("patient_id")
+    if "patient_id" not in chunk.columns:
+        return ids.is_null()
+    dtype = chunk.schema["patient_id"]
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        text = ids.cast(pl.String).str.strip_chars(ID_SPACES)
+        return ids.is_null() | text.is_in(placeholder_variants(None))
+    if dtype.is_float():
+        return ids.is_null() | ids.is_nan()
+    return ids.is_null()
+
+
+def _too_large_ids(chunk: pl.DataFrame, rows: np.ndarray) -> DataError | None:
+    """The error of a ``UInt64`` id above the largest 64-bit signed integer, as in memory,
+    naming its row of the input (the first such row of the chunk); None if there is none."""
+    if chunk.schema.get("patient_id") != pl.UInt64:
+        return None
+    s = chunk.get_column("patient_id")
+    big = np.flatnonzero((s > np.iinfo(np.int64).max).fill_null(False).to_numpy())
+    if not big.size:
+        return None
+    i = int(big[np.argmin(np.asarray(rows)[big])])
+    return DataError(
+        f"column 'patient_id': row {int(rows[i])} (0-based) holds {s[i]}, above the largest "
+        "64-bit signed integer; ids this large must be text (cast the column to string)"
+    )
 
 
 def at_input_rows(exc: ExamValidationError, rows: np.ndarray) -> ExamValidationError:
