@@ -424,17 +424,26 @@ def _ages(s: pl.Series) -> pl.Series:
     unread = age.is_null() & unread
     n = int(unread.sum())
     if n:
-        values = text.filter(unread).unique(maintain_order=True)
-        shown = ", ".join(repr(v) for v in values.head(5).to_list())
-        more = ", ..." if values.len() > 5 else ""
-        warnings.warn(
-            f"cumulative_dose: column 'age_years': {n} value(s) are neither numbers nor DICOM "
-            f"ages ({shown}{more}) and were set null, keeping the exams; age_first_exam and "
-            "age_reached_T are null where they would be one of these",
-            UnmappedValuesWarning,
-            stacklevel=6,  # the caller of cumulative_dose (through @renamed)
-        )
+        values = text.filter(unread).unique(maintain_order=True).head(6).to_list()
+        # stacklevel: the caller of cumulative_dose (through @renamed)
+        warnings.warn(unread_ages_warning(n, values), stacklevel=6)
     return age
+
+
+def unread_ages_warning(n: int, values: list[str]) -> UnmappedValuesWarning:
+    """The warning of ``n`` ages that are neither numbers nor DICOM ages (``values``: the
+    first distinct ones; more than 5 are shown as "..."). It carries ``count`` and
+    ``values``, so the out-of-core path adds up its buckets' warnings without reading their
+    text."""
+    shown = ", ".join(repr(v) for v in values[:5])
+    more = ", ..." if len(values) > 5 else ""
+    w = UnmappedValuesWarning(
+        f"cumulative_dose: column 'age_years': {n} value(s) are neither numbers nor DICOM "
+        f"ages ({shown}{more}) and were set null, keeping the exams; age_first_exam and "
+        "age_reached_T are null where they would be one of these"
+    )
+    w.count, w.values = n, list(values)  # type: ignore[attr-defined]
+    return w
 
 
 def _optional_columns(

@@ -21,7 +21,6 @@ ties in time are broken exactly as in memory.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import functools
 import glob
@@ -30,7 +29,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -682,63 +680,48 @@ _SHOWN = 10
 class _MergedWarnings:
     """The warnings of all the buckets of one input, given once per kind by :meth:`emit`
     with the counts summed, as in memory: the ids with surrounding whitespace (their input
-    rows), the unreadable ages (their number and values); any other warning once."""
-
-    _AGES = re.compile(
-        r"^(?P<head>.*: )(?P<n>\d+)(?P<mid> value\(s\) are neither numbers nor DICOM ages )"
-        r"\((?P<shown>.*?)(?P<more>, \.\.\.)?\)(?P<tail> and were set null.*)$",
-        re.DOTALL,
-    )
+    rows), the unreadable ages (their number and values: the warning's ``count`` and
+    ``values``, :func:`recurct.cumulative.unread_ages_warning`); any other warning once."""
 
     def __init__(self) -> None:
         self.spaced: list[np.ndarray] = []
-        self.ages: dict[str, Any] | None = None
+        self.n_ages = 0
+        self.age_values: list[str] = []
         self.other: dict[tuple[type[Warning], str], warnings.WarningMessage] = {}
 
     def add(self, w: warnings.WarningMessage, chunk: pl.DataFrame, rows: np.ndarray) -> None:
         """Record warning ``w`` of the chunk ``chunk`` (``rows``: its input rows)."""
         if issubclass(w.category, IdentifierWarning):
             self.spaced.append(_spaced_rows(chunk, rows))
-            return
-        m = self._AGES.match(str(w.message))
-        values = None
-        if m is not None and issubclass(w.category, UnmappedValuesWarning):
-            try:
-                values = list(ast.literal_eval(f"[{m['shown']}]"))
-            except (ValueError, SyntaxError):
-                values = None
-        if m is None or values is None:
+        elif hasattr(w.message, "count") and isinstance(w.message, UnmappedValuesWarning):
+            self.n_ages += w.message.count
+            self.age_values += [v for v in w.message.values if v not in self.age_values]
+        else:
             self.other.setdefault((w.category, str(w.message)), w)
-            return
-        if self.ages is None:
-            self.ages = {"m": m, "n": 0, "values": [], "more": False, "w": w}
-        self.ages["n"] += int(m["n"])
-        self.ages["values"] += [v for v in values if v not in self.ages["values"]]
-        self.ages["more"] |= m["more"] is not None
 
     def emit(self) -> None:
         """Give the merged warnings."""
+        from recurct.cumulative import unread_ages_warning
+
         for w in self.other.values():
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if self.spaced:
-            found = np.sort(np.concatenate(self.spaced))
-            shown = ", ".join(str(int(r)) for r in found[:_SHOWN])
-            warnings.warn(
-                f"patient_id: removed surrounding whitespace from {found.size} id(s) (rows "
-                f"{shown}{', ...' if found.size > _SHOWN else ''} of the input, 0-based); "
-                "' A' and 'A' are the same id",
-                IdentifierWarning,
-                stacklevel=5,
-            )
-        if self.ages is not None:
-            a, m = self.ages, self.ages["m"]
-            shown = ", ".join(repr(v) for v in a["values"][:5])
-            more = ", ..." if a["more"] or len(a["values"]) > 5 else ""
-            warnings.warn(
-                f"{m['head']}{a['n']}{m['mid']}({shown}{more}){m['tail']}",
-                a["w"].category,
-                stacklevel=5,
-            )
+            _spaced_warning(np.sort(np.concatenate(self.spaced)), "", _SHOWN, stacklevel=6)
+        if self.n_ages:
+            warnings.warn(unread_ages_warning(self.n_ages, self.age_values), stacklevel=5)
+
+
+def _spaced_warning(found: np.ndarray, where: str, shown: int, stacklevel: int) -> None:
+    """The :class:`IdentifierWarning` of the sorted input rows ``found`` whose text ids had
+    surrounding whitespace (removed), naming the first ``shown``; ``where``: after "id(s)"."""
+    listed = ", ".join(str(int(r)) for r in found[:shown])
+    warnings.warn(
+        f"patient_id: removed surrounding whitespace from {found.size} id(s){where} (rows "
+        f"{listed}{', ...' if found.size > shown else ''} of the input, 0-based); ' A' and "
+        "'A' are the same id",
+        IdentifierWarning,
+        stacklevel=stacklevel,
+    )
 
 
 def chunk_patients(
@@ -781,15 +764,7 @@ def chunk_patients(
 def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     """The :class:`IdentifierWarning` of a chunk whose text ids had surrounding whitespace
     (removed), naming their rows of the input (``rows[i]`` for chunk row ``i``)."""
-    found = np.sort(_spaced_rows(chunk, rows))
-    shown = ", ".join(str(int(r)) for r in found[:5])
-    warnings.warn(
-        f"patient_id: removed surrounding whitespace from {found.size} id(s) of this bucket "
-        f"(rows {shown}{', ...' if found.size > 5 else ''} of the input, 0-based); ' A' and "
-        "'A' are the same id",
-        IdentifierWarning,
-        stacklevel=2,
-    )
+    _spaced_warning(np.sort(_spaced_rows(chunk, rows)), " of this bucket", 5, stacklevel=3)
 
 
 def _spaced_rows(chunk: pl.DataFrame, rows: np.ndarray) -> np.ndarray:

@@ -313,6 +313,15 @@ def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut) -> pl.DataF
     return df.with_columns(cols)
 
 
+def _options(fn: str, strict: Any, exam_type: Any, region: Any) -> tuple[bool, str, str]:
+    """The options the two DRL comparisons share, checked (``ParameterError`` naming them)."""
+    return (
+        _checks.flag(strict, fn, "strict"),
+        _checks.column_name(exam_type, fn, "exam_type_column"),
+        _checks.column_name(region, fn, "region_column"),
+    )
+
+
 def flag_above_drl(
     exams: Any,
     drl: Any = "uk2022",
@@ -355,9 +364,9 @@ def flag_above_drl(
     DroppedRowsWarning
         With ``strict=False``, counting by reason the exams and values left out.
     """
-    strict = _checks.flag(strict, "flag_above_drl", "strict")
-    exam_type_column = _checks.column_name(exam_type_column, "flag_above_drl", "exam_type_column")
-    region_column = _checks.column_name(region_column, "flag_above_drl", "region_column")
+    strict, exam_type_column, region_column = _options(
+        "flag_above_drl", strict, exam_type_column, region_column
+    )
     df, kind = to_polars(exams)
     left = _LeftOut()
     out, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
@@ -448,9 +457,9 @@ def compare_to_drl(
     DroppedRowsWarning
         With ``strict=False``, counting by reason the exams and values left out.
     """
-    strict = _checks.flag(strict, "compare_to_drl", "strict")
-    exam_type_column = _checks.column_name(exam_type_column, "compare_to_drl", "exam_type_column")
-    region_column = _checks.column_name(region_column, "compare_to_drl", "region_column")
+    strict, exam_type_column, region_column = _options(
+        "compare_to_drl", strict, exam_type_column, region_column
+    )
     df, kind = to_polars(exams)
     if site is not None and not isinstance(site, str):
         raise ParameterError(f"compare_to_drl: site must be one column name or None, got {site!r}")
