@@ -407,7 +407,9 @@ def _integral_ids(s: pl.Series) -> pl.Series | None:
     return s.fill_nan(None).cast(pl.Int64)
 
 
-def _variants(placeholder_ids: tuple[str, ...] | list[str] | None) -> list[str]:
+def placeholder_variants(placeholder_ids: tuple[str, ...] | list[str] | None) -> list[str]:
+    """The placeholder ids (``None``: :data:`PLACEHOLDER_IDS`) as the identity rules match
+    them: as listed, in upper, lower and title case."""
     if isinstance(placeholder_ids, str):  # one placeholder, not its characters
         placeholder_ids = (placeholder_ids,)
     base = PLACEHOLDER_IDS if placeholder_ids is None else tuple(placeholder_ids)
@@ -416,13 +418,13 @@ def _variants(placeholder_ids: tuple[str, ...] | list[str] | None) -> list[str]:
 
 def _is_placeholder(s: pl.Series, placeholder_ids: Any) -> pl.Series:
     """Placeholders as listed, in upper, lower or title case (one hash lookup per value)."""
-    return s.is_in(_variants(placeholder_ids)).fill_null(False)
+    return s.is_in(placeholder_variants(placeholder_ids)).fill_null(False)
 
 
 def _needs_cleaning(s: pl.Series, placeholder_ids: Any) -> bool:
     from recurct._strings import may_need_cleaning
 
-    longest = max((len(v.encode()) for v in _variants(placeholder_ids)), default=0)
+    longest = max((len(v.encode()) for v in placeholder_variants(placeholder_ids)), default=0)
     s = may_need_cleaning(s, longest)  # one pass over the bytes: most ids are plainly clean
     if s is None:
         return False

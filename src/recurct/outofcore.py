@@ -44,8 +44,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import ID_SPACES, id_key, spaced_ids
-from recurct._frames import _variants as placeholder_variants
+from recurct._frames import ID_SPACES, id_key, placeholder_variants, spaced_ids
 from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import (
