@@ -442,16 +442,42 @@ def _pandas_types() -> dict[Any, Any]:
     }
 
 
-def from_polars(df: pl.DataFrame, kind: FrameKind) -> Any:
+def input_index(exams: Any, rows: np.ndarray | None = None) -> pd.Index | None:
+    """The pandas index labels of the exam rows a function returns (the index rule).
+
+    A public function that returns rows of the user's exam table (all of them, a filtered
+    subset, or reordered) gives a pandas result the labels of those rows in the input, as
+    ``df.dropna()`` and ``df.sort_values()`` do, so the rows dropped can be seen and the
+    result joined back. ``rows``: the 0-based input position of each returned row, in the
+    order returned (``None``: every row, in input order). ``None`` when ``exams`` (or the
+    exams of a :class:`recurct.io.ReadResult`) is not a pandas frame: polars results have no
+    index and are built exactly as before. Pass the result to :func:`from_polars`.
+    """
+    obj = _unwrap(exams)
+    if not type(obj).__module__.startswith("pandas") or not hasattr(obj, "index"):
+        return None
+    return obj.index if rows is None else obj.index.take(rows)
+
+
+def from_polars(df: pl.DataFrame, kind: FrameKind, index: pd.Index | None = None) -> Any:
     """Return ``df`` as the caller's frame library (pandas for pandas, else polars).
 
     Integer and boolean columns become pandas' nullable ``Int64`` / ``boolean`` dtypes, so a
     count with missing values (``days_to_100`` of a patient who never reached 100 mSv) stays
     an integer with ``<NA>`` instead of turning into a float with ``NaN``; dates become
-    ``datetime64``.
+    ``datetime64``. ``index``: the labels of a pandas result's rows (from
+    :func:`input_index`, for rows of the user's exam table), else a fresh ``RangeIndex``;
+    ignored for polars.
     """
     if kind == "pandas":
-        return df.to_pandas(types_mapper=_pandas_types().get)
+        out = df.to_pandas(types_mapper=_pandas_types().get)
+        if index is not None:
+            if len(index) != len(out):
+                raise RuntimeError(
+                    f"recurct internal error: {len(index)} index labels for {len(out)} rows"
+                )
+            out.index = index
+        return out
     return df
 
 

@@ -6,10 +6,12 @@ Periods are calendar arithmetic in polars (no kernel): kept apart from the engin
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from recurct import _checks
@@ -62,20 +64,81 @@ def _period_months(every: str) -> int:
     return int(digits) * per
 
 
-def _period_table(
-    df: pl.DataFrame, periods: Any, every: str | None, coded_ids: bool = False
-) -> pl.DataFrame:
-    """The periods' rows (:data:`OUTPUT_COLUMNS`), sorted by patient, start, end;
-    ``coded_ids``: ``patient_id`` is an ``Enum`` or ``Categorical``, sorted by its text
-    (as :func:`recurct.cumulative_dose` and :func:`recurct.running_dose` order it), not by
-    its codes."""
+#: The last instant of a day, as a ``Datetime("us")`` period end shows a date end.
+_DAY_END = dt.time(23, 59, 59, 999999)
+
+Bound = dt.date | dt.datetime
+"""A period bound: a date (the whole day) or a naive datetime (that instant)."""
+
+
+def period_bound(value: Any, name: str) -> Bound:
+    """A period bound as :func:`period_dose` reads it: a ``date``, or a naive ``datetime``
+    when it has a time of day other than midnight.
+
+    Dates, ISO date strings (``YYYY-MM-DD``) and datetimes at midnight (what pandas makes of
+    a date: ``pd.Timestamp("2020-12-31")``) are days. A datetime, ``numpy.datetime64`` or
+    ISO string (``2020-01-01T12:00``, ``2020-01-01 12:00:30``) with another time of day is
+    that instant, read to the microsecond as its wall-clock time (a time-zone-aware one in
+    its own zone, as exam dates are read). Missing values and other types are refused as
+    :func:`recurct._dates.as_date` refuses them.
+    """
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        try:
+            return _day_or_instant(dt.datetime.fromisoformat(value))
+        except ValueError:
+            raise ParameterError(
+                f"{name}={value!r} is not a date; use YYYY-MM-DD (or YYYY-MM-DD HH:MM:SS "
+                "for a time of day)"
+            ) from None
+    if isinstance(value, np.datetime64) and not np.isnat(value):
+        unit = np.datetime_data(value.dtype)[0]
+        if unit not in ("Y", "M", "W", "D", "generic"):
+            got = value.astype("datetime64[us]").item()
+            if isinstance(got, dt.datetime):  # (numpy gives an int outside years 1-9999)
+                return _day_or_instant(got)
+    elif isinstance(value, dt.datetime) and value == value:  # (NaT is unequal to itself)
+        return _day_or_instant(value)
+    day = as_date(value, name)
+    assert day is not None  # (none_ok is False)
+    return day
+
+
+def _day_or_instant(t: dt.datetime) -> Bound:
+    """``t``'s wall-clock time as a naive ``datetime`` (pandas' nanoseconds dropped), or
+    its date when that time is midnight."""
+    naive = dt.datetime(t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond)
+    return naive.date() if naive.time() == dt.time() else naive
+
+
+def _first_instant(b: Bound) -> dt.datetime:
+    return b if isinstance(b, dt.datetime) else dt.datetime.combine(b, dt.time())
+
+
+def _last_instant(b: Bound) -> dt.datetime:
+    return b if isinstance(b, dt.datetime) else dt.datetime.combine(b, _DAY_END)
+
+
+def _period_rows(df: pl.DataFrame, periods: Any, every: str | None) -> tuple[pl.DataFrame, bool]:
+    """One row per exam (``_row``, its 0-based row) and period holding it: ``patient_id``,
+    ``effective_dose_msv``, ``period_start``, ``period_end``; and whether a bound has a
+    time of day (the period columns are then ``Datetime("us")``, else ``Date``).
+
+    A bound with a time of day is compared with the exam's time where ``exam_date`` is a
+    ``Datetime`` (local wall-clock time, as :func:`_local_days` gives it), with the exam's
+    day where it is a ``Date``; a date bound with the exam's day."""
     df = _local_days(df)
+    timed_exams = isinstance(df.get_column("exam_date").dtype, pl.Datetime)
     base = df.select(
         "patient_id",
         pl.col("exam_date").cast(pl.Date).alias("_day"),
+        *([pl.col("exam_date").alias("_time")] if timed_exams else []),
         pl.col("effective_dose_msv").cast(pl.Float64),
     ).with_row_index("_row")
-    parts = []
+    parts: list[pl.DataFrame | tuple[Bound, Bound]] = []
     if every is not None:
         months = _period_months(every)
         mi = (pl.col("_day").dt.year().cast(pl.Int64) - 1970) * 12 + (
@@ -89,8 +152,8 @@ def _period_table(
 
         parts.append(
             base.with_columns(
-                month_date(start_mi).alias("period_start"),
-                (month_date(end_mi) - pl.duration(days=1)).alias("period_end"),
+                month_date(start_mi).cast(pl.Date).alias("period_start"),
+                (month_date(end_mi) - pl.duration(days=1)).cast(pl.Date).alias("period_end"),
             )
         )
     if periods is not None and (isinstance(periods, str) or not isinstance(periods, Iterable)):
@@ -98,7 +161,7 @@ def _period_table(
             "period_dose: periods must be a list of (start, end) pairs of dates, "
             f"got {periods!r:.80}"
         )
-    seen: set[tuple[Any, Any]] = set()
+    seen: set[tuple[Bound, Bound]] = set()
     for pair in [] if periods is None else periods:
         try:
             lo, hi = pair
@@ -106,26 +169,66 @@ def _period_table(
             raise ParameterError(
                 f"period_dose: periods must be (start, end) pairs of dates, got {pair!r}"
             ) from None
-        lo = as_date(lo, "period_dose: periods start")
-        hi = as_date(hi, "period_dose: periods end")
-        if hi < lo:
+        lo = period_bound(lo, "period_dose: periods start")
+        hi = period_bound(hi, "period_dose: periods end")
+        if _last_instant(hi) < _first_instant(lo):
             raise ParameterError(f"period_dose: period {pair!r} ends before it starts")
         if (lo, hi) in seen:  # a period given twice is one period
             continue
         seen.add((lo, hi))
-        parts.append(
-            base.filter(pl.col("_day").is_between(lo, hi)).with_columns(
-                pl.lit(lo).alias("period_start"), pl.lit(hi).alias("period_end")
+        parts.append((lo, hi))
+    timed = any(isinstance(b, dt.datetime) for pair in seen for b in pair)
+    kind = pl.Datetime("us") if timed else pl.Date
+    frames = [_as_bounds(p, timed) for p in parts if isinstance(p, pl.DataFrame)]
+    for lo, hi in (p for p in parts if isinstance(p, tuple)):
+        cond = _after(lo, timed_exams) & _before(hi, timed_exams)
+        shown = (_first_instant(lo), _last_instant(hi)) if timed else (lo, hi)
+        frames.append(
+            base.filter(cond).with_columns(
+                pl.lit(shown[0], kind).alias("period_start"),
+                pl.lit(shown[1], kind).alias("period_end"),
             )
         )
-    schema = {"period_start": pl.Date, "period_end": pl.Date}
-    if not parts:
-        empty = base.head(0).with_columns(pl.lit(None, pl.Date).alias(c) for c in schema)
-        parts = [empty]
-    parts = [p.with_columns(pl.col(c).cast(t) for c, t in schema.items()) for p in parts]
-    rows = pl.concat(parts)
+    if not frames:
+        empty = base.head(0).with_columns(
+            pl.lit(None, kind).alias(c) for c in ("period_start", "period_end")
+        )
+        frames = [empty]
+    rows = pl.concat(frames).drop("_day", "_time", strict=False)
     if every is not None and seen:  # an explicit period equal to one of every= is that period
         rows = rows.unique(["_row", "period_start", "period_end"], maintain_order=True)
+    return rows, timed
+
+
+def _after(lo: Bound, timed_exams: bool) -> pl.Expr:
+    """Exams at or after the period start ``lo``."""
+    if isinstance(lo, dt.datetime):
+        return pl.col("_time") >= lo if timed_exams else pl.col("_day") >= lo.date()
+    return pl.col("_day") >= lo
+
+
+def _before(hi: Bound, timed_exams: bool) -> pl.Expr:
+    """Exams at or before the period end ``hi``."""
+    if isinstance(hi, dt.datetime):
+        return pl.col("_time") <= hi if timed_exams else pl.col("_day") <= hi.date()
+    return pl.col("_day") <= hi
+
+
+def _as_bounds(rows: pl.DataFrame, timed: bool) -> pl.DataFrame:
+    """Calendar periods of ``every=`` (``Date`` bounds) as the period columns are typed:
+    ``Date``, or ``Datetime("us")`` from the first to the last microsecond of the days."""
+    if not timed:
+        return rows
+    start = pl.col("period_start").cast(pl.Datetime("us"))
+    end = pl.col("period_end").cast(pl.Datetime("us")) + pl.duration(days=1, microseconds=-1)
+    return rows.with_columns(start, end.alias("period_end"))
+
+
+def _period_table(rows: pl.DataFrame, coded_ids: bool = False) -> pl.DataFrame:
+    """The periods' rows (:data:`OUTPUT_COLUMNS`) of :func:`_period_rows`, sorted by
+    patient, start, end; ``coded_ids``: ``patient_id`` is an ``Enum`` or ``Categorical``,
+    sorted by its text (as :func:`recurct.cumulative_dose` and
+    :func:`recurct.running_dose` order it), not by its codes."""
     by_id = pl.col("patient_id").cast(pl.String) if coded_ids else pl.col("patient_id")
     return (
         rows.group_by("patient_id", "period_start", "period_end")
@@ -155,8 +258,14 @@ def period_dose(
     periods
         Explicit periods as ``(start, end)`` pairs of dates (or ISO strings), both ends
         inclusive; periods may overlap (each counts its own exams). A period is identified by
-        its two dates: one given twice, or equal to a period of ``every``, is one period (one
-        row per patient, each exam counted once).
+        its two bounds: one given twice, or equal to a period of ``every``, is one period (one
+        row per patient, each exam counted once). A bound may be a datetime with a time of
+        day (``datetime``, ``pd.Timestamp``, ``numpy.datetime64``, ``"2020-01-01 12:00"``):
+        on a ``Datetime`` ``exam_date`` it is compared with the exam's local wall-clock time
+        (``start <= exam <= end``, to the microsecond); on a ``Date`` ``exam_date``, which
+        has no time, with the exam's day (the bound's date). A datetime at midnight is its
+        date, the whole day (what pandas makes of a date: ``pd.Timestamp("2020-12-31")``
+        as an end includes that day's exams).
     every
         Consecutive calendar periods of ``'Ny'`` years, ``'Nq'`` quarters or ``'Nmo'``
         months, aligned to 1970-01-01 (so ``'5y'`` gives 2000-2004, 2005-2009, ...); at most
@@ -175,7 +284,9 @@ def period_dose(
     Returns
     -------
     polars.DataFrame or pandas.DataFrame
-        ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive), ``n_exams``,
+        ``patient_id``, ``period_start``, ``period_end`` (Date, inclusive; ``Datetime("us")``
+        when a bound has a time of day, a date then shown from its first to its last
+        microsecond, ``2020-12-31 23:59:59.999999`` for an end), ``n_exams``,
         ``ced_msv``, then the ``keep`` and ``sums`` columns; one row per patient and period
         that holds at least one of the patient's exams, sorted by patient (an ``Enum`` or
         ``Categorical`` id by its text, as :func:`cumulative_dose` sorts it; the column keeps
@@ -187,7 +298,8 @@ def period_dose(
         ``patient_id`` neither text nor integer (as :func:`cumulative_dose`); a ``keep`` or
         ``sums`` name given twice, or named like an output column (``period_start``,
         ``period_end``, ``n_exams``, ``ced_msv``, ``patient_id``); a period bound
-        that is not a date (``NaT`` included); ``every`` not a period or over 273 years.
+        that is neither a date nor a datetime (``NaT`` included), a period that ends before it
+        starts; ``every`` not a period or over 273 years.
     recurct.errors.DataError
         Missing required columns, null ids or dates, bad doses, nulls in a ``sums`` column.
 
@@ -243,35 +355,34 @@ def period_dose(
             "period_dose; rename them first"
         )
     prep_df = _local_days(prep_df)
-    out = _period_table(prep_df, periods, every, coded_ids)
+    rows, _ = _period_rows(prep_df, periods, every)
+    out = _period_table(rows, coded_ids)
     if keep or sums:
-        out = _period_attributes(out, prep_df, keep, sums)
+        out = _period_attributes(out, rows, prep_df, keep, sums)
     return from_polars(out, kind)  # type: ignore[arg-type]
 
 
 def _period_attributes(
-    periods: pl.DataFrame, df: pl.DataFrame, keep: list[str], sums: list[str]
+    periods: pl.DataFrame, rows: pl.DataFrame, df: pl.DataFrame, keep: list[str], sums: list[str]
 ) -> pl.DataFrame:
     """Per patient and period: the first non-null value of each ``keep`` column in time
-    order, and the sum of each ``sums`` column.
+    order, and the sum of each ``sums`` column, over the exams ``rows`` puts in the period
+    (:func:`_period_rows`, so both tables count the same exams).
 
     The columns are carried under names of their own (``_a0``, ``_a1``, ...) beside the
-    helper columns (``_row``, ``_day``), so that no exam column's name can clash with
+    helper columns (``_row``, ``_time``), so that no exam column's name can clash with
     them; their own names are given back at the end.
     """
     own = {f"_a{i}": c for i, c in enumerate([*keep, *sums])}
     tmp = list(own)
-    ex = (
-        df.select("patient_id", "exam_date", *(pl.col(c).alias(t) for t, c in own.items()))
-        .with_row_index("_row")
-        .sort("patient_id", "exam_date", "_row")
-        .with_columns(pl.col("exam_date").cast(pl.Date).alias("_day"))
-    )
+    ex = df.select(
+        pl.col("exam_date").alias("_time"), *(pl.col(c).alias(t) for t, c in own.items())
+    ).with_row_index("_row")
     keys = ("patient_id", "period_start", "period_end")
     attrs = (
-        periods.select(*keys)
-        .join(ex, on="patient_id", how="inner", maintain_order="left_right")
-        .filter(pl.col("_day").is_between(pl.col("period_start"), pl.col("period_end")))
+        rows.select(*keys, "_row")
+        .join(ex, on="_row", how="inner")
+        .sort("_time", "_row")  # time order (ties: input order) within each period
         .group_by(*keys, maintain_order=True)
         .agg(
             *(pl.col(t).drop_nulls().first() for t in tmp[: len(keep)]),

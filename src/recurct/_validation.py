@@ -26,6 +26,7 @@ from recurct.schema import DOSE_COLUMNS, MAX_EXAM_DOSE_MSV, OPTIONAL_COLUMNS, RE
 __all__ = [
     "ValidationReport",
     "check_exams",
+    "check_exams_kept",
     "key_frame",
     "problem_lines",
     "problem_message",
@@ -326,6 +327,33 @@ def check_exams(
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """:func:`recurct.schema.validate` (same arguments), returning the polars frame and the
     :class:`ValidationReport`."""
+    out, report, _ = check_exams_kept(
+        exams,
+        strict=strict,
+        today=today,
+        required=required,
+        dayfirst=dayfirst,
+        region_rules=region_rules,
+        placeholder_ids=placeholder_ids,
+        max_dose_msv=max_dose_msv,
+    )
+    return out, report
+
+
+def check_exams_kept(
+    exams: Any,
+    *,
+    strict: bool = True,
+    today: date | datetime | str | None = None,
+    required: tuple[str, ...] | list[str] = REQUIRED_COLUMNS,
+    dayfirst: bool = False,
+    region_rules: Any = None,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
+) -> tuple[pl.DataFrame, ValidationReport, np.ndarray | None]:
+    """:func:`check_exams`, and the 0-based input positions of the rows returned (in input
+    order), or ``None`` when every row was kept: for the index rule of a pandas result
+    (:func:`recurct._frames.input_index`)."""
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     df = clean_frame(given, placeholder_ids)
@@ -370,10 +398,13 @@ def check_exams(
     )
     problems, nulled_by_reason = _set_null(given, code_maps, hits, bad, problems)
     by_reason: dict[str, int] = {}
+    kept = None
     if n_bad:
         out = out.filter(~bad)
         by_reason = _dropped(drops, n_bad, df.height)
-    return out, ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
+        kept = np.flatnonzero(~bad.to_numpy())
+    report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
+    return out, report, kept
 
 
 def _set_null(

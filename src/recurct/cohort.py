@@ -29,7 +29,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import FrameKind, from_polars, to_polars
+from recurct._frames import FrameKind, from_polars, input_index, to_polars
 from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import SEX_TABLE, duplicate_mask
 
@@ -94,7 +94,9 @@ class Cohort:
         The exams kept so far, sorted by patient and time (ties keep the input order); a
         time-zone-aware ``exam_date`` is ordered by its local wall-clock time, as
         :func:`recurct.cumulative_dose` orders it, so "the first exam" of every patient-level
-        rule is the one the patients table starts from. Every
+        rule is the one the patients table starts from. A pandas ``exams`` keeps each exam's
+        index label from the input (the labels move with the rows; the exams dropped by the
+        filters are the labels missing). Every
         table a cohort returns (``exams``, ``steps``, ``flow()``, ``patients()``) is pandas
         when the cohort was made from pandas, else polars.
     steps : polars.DataFrame or pandas.DataFrame
@@ -107,7 +109,7 @@ class Cohort:
         earlier of the two (per facility), the day the cohort's exams really end.
     """
 
-    __slots__ = ("_exams", "_kind", "_steps", "_study_end")
+    __slots__ = ("_exams", "_index", "_kind", "_steps", "_study_end")
 
     def __init__(self, exams: Any) -> None:
         df, kind = to_polars(exams)
@@ -135,9 +137,17 @@ class Cohort:
         # sorted once by patient and local wall-clock time (stable: ties keep input order), the
         # order of cumulative_dose; every filter keeps that order, so patient-level rules ("the
         # first exam", "the first known sex") need no further sort and agree with patients()
-        df = df.sort([pl.col("patient_id"), _local_time(df)], maintain_order=True)
+        keys = [pl.col("patient_id"), _local_time(df)]
+        index = input_index(exams)
+        if index is None:
+            df = df.sort(keys, maintain_order=True)
+        else:  # the same order, found as positions: the index labels move with the rows
+            order = df.select(pl.arg_sort_by(keys, maintain_order=True)).to_series().to_numpy()
+            df, index = df.gather(order), index.take(order)
         n_p, n_e = df["patient_id"].n_unique(), df.height
         self._exams = df
+        #: the input's pandas index labels of the exams kept, in their order (None: not pandas)
+        self._index: pd.Index | None = index
         self._steps = pl.DataFrame(
             [[0, "input", n_p, n_e, n_p, n_e, 0, 0]], schema=_STEP_SCHEMA, orient="row"
         )
@@ -147,8 +157,9 @@ class Cohort:
     @property
     def exams(self) -> pl.DataFrame | pd.DataFrame:
         """The exams kept so far, sorted by patient and local wall-clock time (ties: input
-        order); pandas if the cohort was made from pandas."""
-        return from_polars(self._exams, self._kind)  # type: ignore[no-any-return]
+        order); pandas if the cohort was made from pandas, each exam with its index label
+        from the input."""
+        return from_polars(self._exams, self._kind, self._index)  # type: ignore[no-any-return]
 
     @property
     def steps(self) -> pl.DataFrame | pd.DataFrame:
@@ -180,7 +191,25 @@ class Cohort:
         rules = ", ".join(r.split(" ")[0].rstrip(":") for r in self._steps["rule"])
         return f"Cohort({self.n_patients} patients, {self.n_exams} exams; steps: {rules})"
 
-    def _derive(self, exams: pl.DataFrame, rule: str, study_end: Any = "keep") -> Cohort:
+    def _filter(self, cond: pl.Expr | pl.Series) -> tuple[pl.DataFrame, pd.Index | None]:
+        """The exams for which ``cond`` is true (null: false), and their index labels."""
+        if self._index is None:
+            return self._exams.filter(cond), None
+        if isinstance(cond, pl.Expr):
+            name = "__recurct_keep"
+            while name in self._exams.columns:
+                name += "_"
+            cond = self._exams.with_columns(cond.alias(name)).get_column(name)
+        mask = cond.fill_null(False)
+        return self._exams.filter(mask), self._index[mask.to_numpy()]
+
+    def _derive(
+        self,
+        kept: tuple[pl.DataFrame, pd.Index | None],
+        rule: str,
+        study_end: Any = "keep",
+    ) -> Cohort:
+        exams, index = kept
         new = object.__new__(Cohort)
         n_p_in, n_e_in = self.n_patients, self.n_exams
         n_p, n_e = int(exams["patient_id"].n_unique()), exams.height
@@ -190,6 +219,7 @@ class Cohort:
             orient="row",
         )
         new._exams = exams
+        new._index = index
         new._kind = self._kind
         new._steps = pl.concat([self._steps, row], how="vertical")
         new._study_end = self._study_end if study_end == "keep" else study_end
@@ -204,8 +234,7 @@ class Cohort:
             )
 
     def _keep_patients(self, ids: pl.Series, rule: str) -> Cohort:
-        df = self._exams.filter(pl.col("patient_id").is_in(ids.implode()))
-        return self._derive(df, rule)
+        return self._derive(self._filter(pl.col("patient_id").is_in(ids.implode())), rule)
 
     def _sorted(self, *cols: str) -> pl.DataFrame:
         """``patient_id``, ``exam_date``, ``_day``, ``cols`` and the row number ``_pos`` (the
@@ -283,8 +312,8 @@ class Cohort:
         rule_range = f"[{_fmt(lo_f)}, {_fmt(hi_f)}) years"
         if at == "each":
             age = pl.col("age_years")
-            df = self._exams.filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
-            return self._derive(df, f"ages: age at each exam in {rule_range}")
+            kept = self._filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
+            return self._derive(kept, f"ages: age at each exam in {rule_range}")
         srt = self._sorted("age_years").with_columns(
             pl.when(pl.col("_start")).then(pl.col("_day")).forward_fill().alias("_first_day")
         )
@@ -387,7 +416,7 @@ class Cohort:
             raise ParameterError("Cohort.where: predicate must be a polars expression")
         if rule is not None and not isinstance(rule, str):
             raise ParameterError(f"Cohort.where: rule must be text or None, got {rule!r}")
-        return self._derive(self._exams.filter(predicate), rule or f"where {predicate}")
+        return self._derive(self._filter(predicate), rule or f"where {predicate}")
 
     def facilities(self, *names: str) -> Cohort:
         """Exams performed at one of the facilities ``names`` (exam-level)."""
@@ -403,8 +432,8 @@ class Cohort:
                     f"Cohort.facilities: facility names must be text (the facility column "
                     f"holds {self._exams.schema['facility']}), got {bad[0]!r}"
                 )
-        df = self._exams.filter(pl.col("facility").cast(pl.Utf8).is_in(want))
-        return self._derive(df, f"facilities in {want}")
+        kept = self._filter(pl.col("facility").cast(pl.Utf8).is_in(want))
+        return self._derive(kept, f"facilities in {want}")
 
     def period(
         self,
@@ -447,8 +476,8 @@ class Cohort:
         if e is not None:
             cond = cond & (day <= e)
         rule = f"period: {s or '...'} to {e or '...'}"
-        df = self._exams.filter(cond)
-        return self._derive(df, rule, study_end=self._later_end(e, df))
+        kept = self._filter(cond)
+        return self._derive(kept, rule, study_end=self._later_end(e, kept[0]))
 
     def _period_per_facility(self, per_facility: Any, day: pl.Expr) -> Cohort:
         """:meth:`period` with ``per_facility``."""
@@ -482,7 +511,7 @@ class Cohort:
                 c = c & (day <= e)
                 ends[str(fac)] = e
             cond = cond | c
-        df = self._exams.filter(cond)
+        kept = self._filter(cond)
         rule = f"period: per facility ({len(per_facility)} facilities)"
         prev = self._study_end
         if isinstance(prev, dt.date):  # the earlier end was for every facility
@@ -493,7 +522,7 @@ class Cohort:
                 for f in map(str, per_facility)
                 if f in ends or f in prev
             }
-        return self._derive(df, rule, study_end=ends or None)
+        return self._derive(kept, rule, study_end=ends or None)
 
     def _later_end(self, e: dt.date | None, kept: pl.DataFrame) -> Any:
         """:attr:`study_end` after a period ending on ``e`` (None: no end given, keep it)."""
@@ -516,8 +545,8 @@ class Cohort:
             raise ParameterError("Cohort.indication: give at least one value")
         want = _checks.names(values, "Cohort.indication", "indications")
         self._need(["indication"], "indication")
-        df = self._exams.filter(pl.col("indication").cast(pl.Utf8).is_in(want))
-        return self._derive(df, f"indication in {want}")
+        kept = self._filter(pl.col("indication").cast(pl.Utf8).is_in(want))
+        return self._derive(kept, f"indication in {want}")
 
     def modality(self, *values: str) -> Cohort:
         """Exams whose ``modality`` is one of ``values`` (exam-level, case-insensitive).
@@ -533,8 +562,8 @@ class Cohort:
                 "exams only, skip this filter, else add the column (e.g. from DICOM Modality)"
             )
         want = [v.upper() for v in _checks.names(values, "Cohort.modality", "modalities")]
-        df = self._exams.filter(pl.col("modality").cast(pl.Utf8).str.to_uppercase().is_in(want))
-        return self._derive(df, f"modality in {want}")
+        kept = self._filter(pl.col("modality").cast(pl.Utf8).str.to_uppercase().is_in(want))
+        return self._derive(kept, f"modality in {want}")
 
     def dedupe(self) -> Cohort:
         """Count each exam once (exam-level): drop later copies of the same exam.
@@ -548,7 +577,7 @@ class Cohort:
         kept; the number dropped is in :attr:`steps`.
         """
         copies = duplicate_mask(self._exams)
-        kept = self._exams.filter(~copies)
+        kept = self._filter(~copies)
         how = (
             "study_uid, else identical exam row"
             if "study_uid" in self._exams.columns

@@ -42,6 +42,7 @@ from recurct._frames import (
     enum_categories,
     from_polars,
     ids_need_cleaning,
+    input_index,
     is_enum,
     param_label,
     to_polars_coded,
@@ -711,7 +712,9 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     polars.DataFrame or pandas.DataFrame
         All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
-        ``running_ced_msv`` (Float64, CED up to and including the exam).
+        ``running_ced_msv`` (Float64, CED up to and including the exam). A pandas result
+        keeps each row's index label from the input (the labels move with the rows, as in
+        ``df.sort_values()``), so ``exams.join(result["running_ced_msv"])`` aligns.
 
     Raises
     ------
@@ -736,4 +739,4 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
         _k.running_sums(starts, d_s, running, index)
     df = prep.df if order is None else prep.df.gather(order)
     df = df.with_columns(pl.Series("exam_index", index), pl.Series("running_ced_msv", running))
-    return from_polars(df, prep.kind)  # type: ignore[arg-type]
+    return from_polars(df, prep.kind, input_index(exams, order))  # type: ignore[arg-type]

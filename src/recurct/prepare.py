@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from recurct import kernels as _k
-from recurct._frames import enum_categories, from_polars, is_enum
+from recurct._frames import enum_categories, from_polars, input_index, is_enum
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,7 +44,9 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     -------
     polars.DataFrame or pandas.DataFrame
         Every input column and row (pandas if ``exams`` was pandas), the rows sorted by
-        ``patient_id`` then by the exam timestamp (ties in input order). Text ids
+        ``patient_id`` then by the exam timestamp (ties in input order); a pandas result
+        keeps each row's index label from the input (the labels move with the rows, as in
+        ``df.sort_values()``). Text ids
         (string, ``Categorical`` or ``Enum``) become a polars ``Enum`` whose categories
         are the distinct ids in ascending order, each used (a pandas ordered
         ``Categorical`` when ``exams`` was pandas); they are cleaned as every function
@@ -96,10 +98,14 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
     )
     df = prep.df if order is None else prep.df.gather(order)
     if prep.ids.dtype.is_integer():
-        return from_polars(df, prep.kind)  # type: ignore[arg-type]
+        return from_polars(df, prep.kind, input_index(exams, order))  # type: ignore[arg-type]
     codes = _k.segment_codes(starts)
     if prep.kind == "pandas":  # a pandas Categorical straight from the codes: no polars Enum
-        return _pandas_categorical(df, codes, prep.ids)
+        out = _pandas_categorical(df, codes, prep.ids)
+        index = input_index(exams, order)
+        if index is not None:
+            out.index = index
+        return out
     if not _is_prepared(df.get_column("patient_id"), codes, prep.n_patients):
         labels = prep.ids.cast(pl.String)
         ids = labels.cast(pl.Enum(labels)).gather(codes).alias("patient_id")

@@ -38,7 +38,14 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._dates import DICOM_AGE_UNITS, dicom_age_years, parse_dates, parse_dicom_age
-from recurct._frames import PLACEHOLDER_IDS, IdentifierWarning, frame_kind, from_polars
+from recurct._frames import (
+    PLACEHOLDER_IDS,
+    IdentifierWarning,
+    _unwrap,
+    frame_kind,
+    from_polars,
+    input_index,
+)
 from recurct._lazy import lazy_getattr
 from recurct.errors import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 
@@ -203,7 +210,9 @@ def validate(
     Returns
     -------
     polars.DataFrame or pandas.DataFrame
-        pandas when given pandas, else polars. The report of what was dropped or set null
+        pandas when given pandas, else polars; a pandas result keeps the input's index
+        labels of the rows kept (in input order, as ``df.dropna()`` keeps them), so the rows
+        dropped are those missing from it. The report of what was dropped or set null
         is ``recurct.read_exams(exams, strict=False).report``. The table has canonical
         dtypes: ``patient_id`` Utf8 or Int64 (other integers and
         integral floats cast to Int64), ``exam_date`` ``Datetime("us")`` or ``Date`` (strings
@@ -248,9 +257,9 @@ def validate(
     """
     strict = _checks.flag(strict, "validate", "strict")
     dayfirst = _checks.flag(dayfirst, "validate", "dayfirst")
-    from recurct._validation import check_exams
+    from recurct._validation import check_exams_kept
 
-    out, _ = check_exams(
+    out, _, kept = check_exams_kept(
         exams,
         strict=strict,
         today=today,
@@ -260,4 +269,4 @@ def validate(
         placeholder_ids=placeholder_ids,
         max_dose_msv=max_dose_msv,
     )
-    return from_polars(out, frame_kind(exams))
+    return from_polars(out, frame_kind(_unwrap(exams)), input_index(exams, kept))

@@ -15,7 +15,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars, input_index, to_polars
 from recurct.dose._tables import (
     NUM_OK,
     NUM_WHAT,
@@ -377,16 +377,7 @@ def flag_above_drl(
         for q, col, _ in _QUANTITIES
     ]
     out = out.with_columns(flags).drop("__exam_type", *(f"__{c}" for _, c, _ in _QUANTITIES))
-    return _same_index(from_polars(out, kind), exams, kind)
-
-
-def _same_index(out: Any, exams: Any, kind: str) -> Any:
-    """pandas output of a function returning one row per input row gets the input's index
-    (so ``exams["x"] = f(exams)["x"]`` aligns)."""
-    index = getattr(exams, "index", None)
-    if kind == "pandas" and index is not None and len(index) == len(out):
-        out.index = index
-    return out
+    return from_polars(out, kind, input_index(exams))  # one row per input row: its index
 
 
 @renamed(by="site")

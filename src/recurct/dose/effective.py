@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars, input_index, to_polars
 from recurct.dose._events import main_col, main_regions, sum_events
 from recurct.dose._lookup import (
     BAD_AGE,
@@ -150,6 +150,8 @@ def effective_dose(
         the adult column. Every computed dose is finite and >= 0.
 
         The pandas result of an exam table keeps the input's index (one row per input row).
+        At event level the rows are studies, not input rows: a pandas result has a fresh
+        ``RangeIndex``.
 
         At event level the result has one row per ``study_uid``, in order of first
         appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events, never
@@ -266,11 +268,7 @@ def effective_dose(
         no_dlp_needed = np.zeros(df.height, dtype=bool)
         no_dlp_needed[rows[out.exempt]] = True  # localizers that contribute 0 by definition
         return from_polars(sum_events(df, region_column, no_dlp_needed), kind)
-    out_frame = from_polars(df, kind)
-    index = getattr(exams, "index", None)
-    if kind == "pandas" and index is not None and len(index) == df.height:
-        out_frame.index = index  # one row per input row: keep the caller's index
-    return out_frame
+    return from_polars(df, kind, input_index(exams))  # one row per input row: its index
 
 
 def _require_columns(df: pl.DataFrame, table: str, region_column: str, event: bool) -> None:

@@ -30,9 +30,9 @@ from recurct import _checks, schema
 from recurct._casts import eager_casts, with_casts
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
-from recurct._frames import clean_frame, from_polars, to_polars
+from recurct._frames import clean_frame, from_polars, input_index, to_polars
 from recurct._outdir import check_files, check_tree
-from recurct._validation import check_exams, unchecked_report
+from recurct._validation import check_exams_kept, unchecked_report
 from recurct.errors import DataError, InputNotFoundError, ParameterError, UnmappedValuesWarning
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
@@ -147,7 +147,8 @@ def read_exams(
     Returns
     -------
     ReadResult
-        ``.exams``: the canonical table (pandas when given pandas, else polars); ``.events``:
+        ``.exams``: the canonical table (pandas when given pandas, else polars; a pandas
+        table keeps the input's index labels of the rows kept, in input order); ``.events``:
         None (an exam table has no event level); ``.report``: the
         :class:`recurct.schema.ValidationReport` (rows in and out, each problem by row and
         column, counts of rows dropped and values set null by reason).
@@ -178,9 +179,10 @@ def read_exams(
         decimal=decimal,
         placeholder_ids=placeholder_ids,
     )
+    kept = None
     if validate:
         try:
-            out, report = check_exams(
+            out, report, kept = check_exams_kept(
                 frame,
                 strict=strict,
                 today=today,
@@ -203,7 +205,10 @@ def read_exams(
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
         out = with_casts(frame, casts)
         report = unchecked_report(out.height)
-    exams = from_polars(out, "pandas" if kind == "pandas" else "polars")
+    if kind == "pandas":
+        exams = from_polars(out, "pandas", input_index(source, kept))
+    else:
+        exams = from_polars(out, "polars")
     return ReadResult(exams=exams, events=None, report=report)
 
 

@@ -34,6 +34,7 @@ censoring-aware estimate use :func:`recurct.stats.time_to_threshold` (``at=[1, 3
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ from scipy.stats import chi2
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, ParameterError, RecurctWarning
 from recurct.stats._common import (
     block_labels,
     block_sums,
@@ -247,6 +248,12 @@ def incidence_rate(
         ``rate_hi`` (per ``per`` person-years, Garwood exact interval) and, for each horizon h
         (label as in ``param_label``, e.g. ``1`` or ``0.5``), ``n_eligible_{h}y``,
         ``n_reached_{h}y``, ``incidence_{h}y``, ``incidence_{h}y_lo``, ``incidence_{h}y_hi``.
+        A stratum with no person-time at risk (``person_years`` 0: every patient prevalent,
+        or every event or end on the entry day) has a null ``rate``, ``rate_lo`` and
+        ``rate_hi`` (undefined, not zero), named in a
+        :class:`~recurct.errors.RecurctWarning`; one with no patient eligible for horizon h
+        (``n_eligible_{h}y`` 0, as when h is longer than a site's data) has a null
+        ``incidence_{h}y`` and interval.
 
     Raises
     ------
@@ -255,6 +262,11 @@ def incidence_rate(
         :func:`recurct.stats.time_to_threshold`.
     ValueError
         On missing columns, an end before entry, or bad parameters.
+
+    Warns
+    -----
+    recurct.errors.RecurctWarning
+        Strata with no person-time at risk (their rate is null), named with their counts.
     """
     fn = "incidence_rate"
     df, kind = to_polars(patients)
@@ -273,7 +285,32 @@ def incidence_rate(
         df = _with_window_dates(df, exams, threshold, window)
     work = _follow_up(df, by_cols, threshold, window, entry, end)
     out = _counts(work, by_cols, hs)
+    _warn_undefined(out, by_cols)
     return from_polars(_with_rates(out, hs, per, alpha, ci), kind)
+
+
+def _warn_undefined(out: pl.DataFrame, by_cols: list[str]) -> None:
+    """A :class:`~recurct.errors.RecurctWarning` naming the strata with no person-time at
+    risk, whose rate and interval (:func:`poisson_ci`: NaN for exposure 0) are undefined and
+    so null in the table: such a null is never silent."""
+    rows = np.flatnonzero((out["person_years"] <= 0).to_numpy())
+    if not rows.size:
+        return
+    named = [_stratum(out.row(int(r), named=True), by_cols) for r in rows[:5]]
+    more = f"; and {rows.size - 5} more" if rows.size > 5 else ""
+    warnings.warn(
+        f"incidence_rate: {rows.size} stratum/strata with no person-time at risk (every "
+        "patient prevalent, or every event or end of observation on the entry day): rate, "
+        f"rate_lo and rate_hi are undefined there and left null: {'; '.join(named)}{more}",
+        RecurctWarning,
+        stacklevel=4,  # the caller of incidence_rate (through @renamed)
+    )
+
+
+def _stratum(row: dict[str, Any], by_cols: list[str]) -> str:
+    """A stratum as ``facility='x'`` (the overall row: ``all``), with its counts."""
+    where = ", ".join(f"{c}={row[c]!r}" for c in by_cols) if by_cols else "all"
+    return f"{where} ({row['n_events']} event(s), {row['n_patients']} at risk)"
 
 
 def _window(window_days: Any) -> int:
