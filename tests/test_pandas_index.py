@@ -180,3 +180,23 @@ def test_labels_follow_rows_on_random_tables(rows: list, rnd: object) -> None:
     assert run["row"].tolist() == df.loc[run.index, "row"].tolist()
     cohort = recurct.Cohort(out).period(_DAY + dt.timedelta(days=10))
     assert cohort.exams["row"].tolist() == df.loc[cohort.exams.index, "row"].tolist()
+
+
+def test_trailing_dose_exams_and_alerts_keep_the_input_labels() -> None:
+    df = pd.DataFrame(
+        {
+            "patient_id": ["b", "a", "b", "b"],
+            "exam_date": pd.to_datetime(["2020-01-05", "2020-01-01", "2020-01-01", "2020-01-03"]),
+            "effective_dose_msv": [60.0, 1.0, 50.0, 10.0],
+        },
+        index=["w", "x", "y", "z"],
+    )
+    got = recurct.trailing_dose(df, (20, 100), window_days=30)
+    assert got.exams.index.tolist() == ["x", "y", "z", "w"]  # patient/time order
+    # every label names the same exam as in the input
+    assert (got.exams["effective_dose_msv"] == df.loc[got.exams.index, "effective_dose_msv"]).all()
+    assert got.alerts.index.tolist() == ["y", "y", "z", "w"]  # T = 20: y alone; T = 100: all
+    assert (
+        got.alerts["effective_dose_msv"] == df.loc[got.alerts.index, "effective_dose_msv"]
+    ).all()
+    assert isinstance(got.patients.index, pd.RangeIndex)  # patients are not input rows

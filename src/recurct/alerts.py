@@ -132,7 +132,8 @@ class TrailingDose(NamedTuple):
     """Result of :func:`trailing_dose`: three tables (polars, or pandas for pandas input)."""
 
     #: every exam in patient/time order with ``exam_index``, ``running_ced_msv`` and, per
-    #: window W, ``trailing_ced_W`` and per threshold T ``reached_T_in_W``
+    #: window W, ``trailing_ced_W`` and per threshold T ``reached_T_in_W`` (pandas: each exam
+    #: keeps its index label from the input, as :func:`recurct.running_dose` keeps it)
     exams: pl.DataFrame | pd.DataFrame
     #: one row per patient: ``patient_id``, ``n_exams`` and, per (T, W),
     #: ``date_reached_T_in_W`` (first exam date the trailing CED reached T, null if never),
@@ -140,7 +141,8 @@ class TrailingDose(NamedTuple):
     #: and ``ced_in_window_T_in_W`` (the trailing CED at that exam)
     patients: pl.DataFrame | pd.DataFrame
     #: the exams that made up each patient's first window reaching T: the columns of
-    #: ``exams`` plus ``threshold``, ``window_days``, ``alert_date`` (the date T was reached)
+    #: ``exams`` plus ``threshold``, ``window_days``, ``alert_date`` (the date T was reached);
+    #: pandas: each row the input label of its exam (an exam in several alerts: repeated)
     alerts: pl.DataFrame | pd.DataFrame
 
 
@@ -181,7 +183,9 @@ def trailing_dose(
     if not ws or not ts:
         raise ParameterError("trailing_dose: give at least one window (days) and one threshold")
     _, kind = to_polars(exams)
-    ex, _ = to_polars(running_dose(exams))
+    run = running_dose(exams)
+    index = run.index if kind == "pandas" else None  # the input's labels, in exam order
+    ex, _ = to_polars(run)
     walk = _Walk(ex)
     new_cols = []
     alert_parts = []
@@ -211,8 +215,12 @@ def trailing_dose(
         ],
         how="vertical",
     )
+    alert_rows = np.concatenate([p[0] for p in alert_parts])
+    alert_index = None if index is None else index.take(alert_rows)
     return TrailingDose(
-        from_polars(ex, kind), from_polars(walk.patients, kind), from_polars(alerts, kind)
+        from_polars(ex, kind, index),
+        from_polars(walk.patients, kind),
+        from_polars(alerts, kind, alert_index),
     )
 
 
