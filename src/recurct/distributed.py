@@ -30,7 +30,6 @@ medians, quartiles and maxima are exact, not approximations.
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +47,8 @@ from recurct.schema import REQUIRED_COLUMNS
 if TYPE_CHECKING:
     import dask.dataframe as dd
     import pyarrow as pa
+
+    from recurct.outofcore import _MergedWarnings
 
 __all__ = ["cumulative_dose", "magnitude"]
 
@@ -168,15 +169,99 @@ def _offsets(lengths: Sequence[int]) -> np.ndarray:
 
 def _patients(
     exams: pl.DataFrame, rows: np.ndarray, thresholds: tuple[float, ...], window_days: Any
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, _MergedWarnings]:
     """:func:`recurct.cumulative_dose` of one output partition, in input order (``rows``: the
-    input row of each exam, ascending), as pandas."""
-    from recurct.outofcore import chunk_patients
+    input row of each exam, ascending), as pandas, and its warnings as data (recorded, not
+    given: the client gives those of all the partitions once, :func:`_give_warnings`)."""
+    from recurct.outofcore import _MergedWarnings, chunk_patients
 
+    record = _MergedWarnings()
     out = chunk_patients(
-        exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days
+        exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days, record
     )
-    return out.to_pandas(use_pyarrow_extension_array=True)
+    return out.to_pandas(use_pyarrow_extension_array=True), record
+
+
+def _no_warnings(meta: pd.DataFrame) -> tuple[pd.DataFrame, _MergedWarnings]:
+    """An empty partition: the meta, no warnings."""
+    from recurct.outofcore import _MergedWarnings
+
+    return meta, _MergedWarnings()
+
+
+def _give_warnings(records: Sequence[_MergedWarnings], stacklevel: int) -> None:
+    """Give the warnings of all the partitions once, merged, as in memory."""
+    from recurct.outofcore import _MergedWarnings
+
+    merged = _MergedWarnings()
+    for record in records:
+        merged.update(record)
+    merged.emit(stacklevel=stacklevel + 1)
+
+
+def _compute_warned(collection: Any, patients: Any, stacklevel: int, **kwargs: Any) -> Any:
+    """``collection.compute()``, computing with it the warnings of ``patients`` (the result
+    of :func:`cumulative_dose`) if they have not been given yet, and giving them here, on
+    the client: once for the whole table, whatever the scheduler or process the partitions
+    ran in (their tasks are shared with ``collection``'s, so run once)."""
+    import dask
+
+    records = getattr(patients, "_recurct_records", None)
+    if not records:
+        return collection.compute(**kwargs)
+    # (the frame as its partitions' delayed objects: Dask computes a graph of delayed
+    # objects and an expression together only by materialising the expression, with a
+    # warning; the partitions are concatenated here, as compute() does on the cluster)
+    parts, done = dask.compute(collection.to_delayed(), records, **kwargs)
+    patients._recurct_records = None  # given once
+    _give_warnings(done, stacklevel + 1)
+    return pd.concat(parts) if parts else collection._meta
+
+
+def _patients_frame(ddf: Any, records: list[Any]) -> Any:
+    """``ddf`` as a :class:`dask.dataframe.DataFrame` that gives the partitions' warnings
+    (``records``, delayed) once, on the client, at its first ``compute()``."""
+    global _PatientsFrame
+    if _PatientsFrame is None:
+        _PatientsFrame = _frame_class()
+    out = _PatientsFrame(ddf.expr)
+    out._recurct_records = records
+    return out
+
+
+_PatientsFrame: Any = None
+
+
+def _frame_class() -> type:
+    """The class of :func:`_patients_frame` (dask is imported only when used)."""
+    dd = _dd()
+
+    class PatientsFrame(dd.DataFrame):  # type: ignore[misc, name-defined]
+        """The patients table of :func:`cumulative_dose`, a Dask DataFrame whose
+        ``compute()`` (also after ``persist()``) gives the partitions' warnings once."""
+
+        _recurct_records: list[Any] | None = None
+
+        def compute(self, **kwargs: Any) -> Any:
+            if not self._recurct_records:
+                return super().compute(**kwargs)
+            return _compute_warned(dd.DataFrame(self.expr), self, stacklevel=3, **kwargs)
+
+        def persist(self, **kwargs: Any) -> Any:
+            if not self._recurct_records:
+                return super().persist(**kwargs)
+            import dask
+
+            # the tables and the warnings of each partition come from one task: persisted
+            # together (as delayed objects, see _compute_warned), so computed once
+            parts = dd.DataFrame(self.expr).to_delayed()
+            done = dask.persist(*parts, *self._recurct_records, **kwargs)
+            frame = dd.from_delayed(list(done[: len(parts)]), meta=self._meta, verify_meta=False)
+            return _patients_frame(frame, list(done[len(parts) :]))
+
+    PatientsFrame.__module__ = __name__
+    PatientsFrame.__qualname__ = "_PatientsFrame"
+    return PatientsFrame
 
 
 def _combine(
@@ -186,12 +271,12 @@ def _combine(
     thresholds: tuple[float, ...],
     window_days: tuple[int, ...] | None,
     meta: pd.DataFrame,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, _MergedWarnings]:
     """The patients of one output partition from its pieces (``pieces[k]`` from input
     partition ``parts[k]``)."""
     kept = [(i, pl.from_arrow(p)) for i, p in zip(parts, pieces, strict=True) if p.num_rows]
     if not kept:
-        return meta
+        return _no_warnings(meta)
     # pieces in input-partition order, each in input order: the rows ascend already
     rows = np.concatenate([offsets[i] + p[_POS].to_numpy().astype(np.int64) for i, p in kept])
     exams = pl.concat([p.drop(_POS) for _, p in kept], how="vertical_relaxed", rechunk=True)
@@ -204,11 +289,11 @@ def _combine_frame(
     thresholds: tuple[float, ...],
     window_days: tuple[int, ...] | None,
     meta: pd.DataFrame,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, _MergedWarnings]:
     """:func:`_combine` of a partition of exams carrying their input partition and position
     (from Dask's shuffle, or an input partition that holds all its patients' exams)."""
     if len(pdf) == 0:
-        return meta
+        return _no_warnings(meta)
     exams = pl.from_pandas(pdf, include_index=False)
     rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
     from recurct.outofcore import in_input_order
@@ -272,7 +357,11 @@ def cumulative_dose(
         the partitions), not in its partition. Each patient appears exactly once; rows are
         sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
         pandas frame equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on
-        the whole table.
+        the whole table. Its warnings (ids with surrounding whitespace, unreadable ages, any
+        other) are returned by each partition as data beside its table and given once,
+        merged as in memory, on the client by the first ``compute()`` of this table (or of
+        its ``persist()``-ed copy) or :func:`magnitude` on it, whatever the scheduler;
+        ``client.compute``, ``to_parquet`` or a selection of the table do not give them.
 
     Notes
     -----
@@ -306,9 +395,7 @@ def cumulative_dose(
     _check_meta(exams._meta)
     first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
     rows0 = np.zeros(1, dtype=np.int64)
-    with warnings.catch_warnings():  # a fake row's warnings are not the user's data's
-        warnings.simplefilter("ignore")
-        meta = _patients(first, rows0, thr, win).iloc[:0]
+    meta = _patients(first, rows0, thr, win)[0].iloc[:0]  # (a fake row's warnings: dropped)
 
     if partitioned_by_patient or n_in * n_out > MAX_PIECES:
         text = not partitioned_by_patient and not pd.api.types.is_integer_dtype(
@@ -324,16 +411,20 @@ def cumulative_dose(
         else:
             offsets = dask.delayed(_offsets)(exams.map_partitions(len))
             keyed = keyed.shuffle(on=_KEY if text else "patient_id", npartitions=n_out)
-        return keyed.map_partitions(
-            _combine_frame, offsets, thr, win, meta, meta=meta, align_dataframes=False
-        )
-
-    split = [dask.delayed(_split, nout=n_out + 1)(p, n_out) for p in exams.to_delayed()]
-    offsets = dask.delayed(_offsets)([s[n_out] for s in split])
-    combine = dask.delayed(_combine)
-    parts = list(range(n_in))
-    outs = [combine([s[j] for s in split], parts, offsets, thr, win, meta) for j in range(n_out)]
-    return dd.from_delayed(outs, meta=meta, verify_meta=False)
+        combine_frame = dask.delayed(_combine_frame, nout=2)
+        outs = [combine_frame(p, offsets, thr, win, meta) for p in keyed.to_delayed()]
+    else:
+        split = [dask.delayed(_split, nout=n_out + 1)(p, n_out) for p in exams.to_delayed()]
+        offsets = dask.delayed(_offsets)([s[n_out] for s in split])
+        combine = dask.delayed(_combine, nout=2)
+        parts = list(range(n_in))
+        outs = [
+            combine([s[j] for s in split], parts, offsets, thr, win, meta) for j in range(n_out)
+        ]
+    # each partition gives its table and its warnings as data: the tables make the result,
+    # whose compute() gives the warnings of all the partitions once, on the client
+    tables = dd.from_delayed([t for t, _ in outs], meta=meta, verify_meta=False)
+    return _patients_frame(tables, [w for _, w in outs])
 
 
 @renamed(threshold="thresholds")
@@ -392,7 +483,8 @@ def _magnitude_one(
     # "all" row) appears in the table even where nobody reached T; their counts are replaced
     # by the reduced ones below, and statistics among patients >= T ignore them.
     flag = patients[reached]
-    high = patients[flag].compute()
+    # (with the warnings of the patients table, if not given yet: once, here)
+    high = _compute_warned(patients[flag], patients, stacklevel=5)
     below = patients[~flag]
     if cols:
         reps = below.drop_duplicates(subset=cols, split_out=1).compute()

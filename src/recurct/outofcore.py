@@ -32,6 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -88,11 +89,21 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     Returns
     -------
     polars.LazyFrame
+        One scan of all the files when they share one schema. Files whose schemas differ
+        are reconciled as :func:`recurct.read_exams` reconciles them
+        (``polars.concat(how="diagonal_relaxed")``): a column missing from a file is null
+        there, and each column takes the common supertype of its dtypes (``Int32`` and
+        ``Float64`` doses as ``Float64``, ``Date`` and ``Datetime`` as ``Datetime``).
 
     Raises
     ------
     FileNotFoundError
         The path does not exist or a folder holds no Parquet file.
+    recurct.errors.DataError
+        A file is not a readable Parquet table (naming it); or the files' dtypes of a column
+        cannot be reconciled, or ``exam_date`` or ``effective_dose_msv`` is text (or another
+        kind of value) in some files and numbers or dates in others (naming the source, the
+        column and two files with their dtypes).
     recurct._outdir.IncompleteOutputError
         A recurct output folder does not match its manifest.
     TypeError
@@ -113,13 +124,118 @@ def scan_exams(source: Any) -> pl.LazyFrame:
                     )
             if not any(path.rglob("*.parquet")):
                 raise InputNotFoundError(f"{path}: folder holds no .parquet file")
-            return pl.scan_parquet(str(path / "**" / "*.parquet"), hive_partitioning=False)
+            pattern = str(path / "**" / "*.parquet")
+            return _scan_files(source, pl.scan_parquet(pattern, hive_partitioning=False))
         if path.exists() or any(ch in str(source) for ch in "*?["):
             check_files([path] if path.exists() else glob.glob(str(source), recursive=True))
-            return pl.scan_parquet(str(source))
+            return _scan_files(source, pl.scan_parquet(str(source)))
         raise InputNotFoundError(f"{path}: no such file or folder")
     raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
+    )
+
+
+#: columns the engine needs as numbers or dates: files holding them as different kinds of
+#: value (text in one, numbers in another) are refused, though polars finds a common
+#: supertype (text, a struct), which the engine would refuse with less to go on
+_NOT_TEXT = ("exam_date", "effective_dose_msv")
+
+
+def _scan_files(source: Any, fast: pl.LazyFrame) -> pl.LazyFrame:
+    """``fast`` (one scan of all the files of ``source``) when the files share one schema
+    (only their footers are read to check); else one scan per file, each with the columns
+    of all the files in the dtypes they are reconciled to (:func:`_reconciled_schema`),
+    concatenated in the order polars reads the files."""
+    files = _parquet_files(source)
+    schemas = []
+    for f in files:
+        try:
+            schemas.append(pl.read_parquet_schema(f))
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
+    if len(files) < 2 or all(s == schemas[0] for s in schemas[1:]):
+        return fast
+    target = _reconciled_schema(files, schemas, str(source))
+    return pl.concat(
+        [_conformed(pl.scan_parquet(f), s, target) for f, s in zip(files, schemas, strict=True)],
+        how="vertical",
+        rechunk=False,
+    )
+
+
+def _reconciled_schema(
+    files: list[str], schemas: list[dict[str, pl.DataType]], where: str
+) -> pl.Schema:
+    """The schema the files' columns are read in: all columns in order of first appearance,
+    each in the supertype of its dtypes (as ``polars.concat(how="diagonal_relaxed")``, so
+    as :func:`recurct.read_exams`). A :class:`DataError` names the column and two files
+    whose dtypes have no supertype, or make a column of :data:`_NOT_TEXT` text."""
+    target = pl.Schema()
+    names = list(dict.fromkeys(c for s in schemas for c in s))
+    for col in names:
+        have = [(f, s[col]) for f, s in zip(files, schemas, strict=True) if col in s]
+        try:
+            dtype = pl.concat(
+                [pl.LazyFrame(schema={col: d}) for _, d in have], how="vertical_relaxed"
+            ).collect_schema()[col]
+        except Exception:  # polars raises several kinds: find two files that clash
+            first = have[0]
+            other = next((h for h in have[1:] if not _joins(first[1], h[1])), have[-1])
+            raise DataError(
+                _clash(where, col, first, other, "the dtypes have no common type")
+            ) from None
+        typed = [h for h in have if h[1] != pl.Null]  # (an all-null column: any kind)
+        kinds = [_kind(d) for _, d in typed]
+        if col in _NOT_TEXT and len(set(kinds)) > 1:
+            other = next(i for i, k in enumerate(kinds) if k != kinds[0])
+            what = f"{kinds[0]} in some files, {kinds[other]} in others"
+            raise DataError(_clash(where, col, typed[0], typed[other], what))
+        target[col] = dtype
+    return target
+
+
+def _joins(a: pl.DataType, b: pl.DataType) -> bool:
+    """Whether dtypes ``a`` and ``b`` have a common supertype."""
+    try:
+        pl.concat(
+            [pl.LazyFrame(schema={"x": a}), pl.LazyFrame(schema={"x": b})],
+            how="vertical_relaxed",
+        ).collect_schema()
+    except Exception:
+        return False
+    return True
+
+
+def _kind(dtype: pl.DataType) -> str:
+    """What a column of ``dtype`` holds, for :func:`_reconciled_schema`: text, numbers,
+    dates (and times), or the dtype's name."""
+    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+        return "text"
+    if dtype.is_numeric():
+        return "numbers"
+    if dtype.is_temporal():
+        return "dates"
+    return type(dtype).__name__ if isinstance(dtype, pl.DataType) else str(dtype)
+
+
+def _clash(where: str, col: str, a: tuple[str, Any], b: tuple[str, Any], what: str) -> str:
+    return (
+        f"{where}: column {col!r} is {a[1]} in {a[0]} but {b[1]} in {b[0]} ({what}); "
+        f"convert the column to one dtype in every file (e.g. with polars: "
+        f"pl.col({col!r}).cast(...)) and write the files again"
+    )
+
+
+def _conformed(
+    scan: pl.LazyFrame, have: dict[str, pl.DataType], target: dict[str, pl.DataType]
+) -> pl.LazyFrame:
+    """``scan`` (a file of schema ``have``) with the columns of ``target`` in its order and
+    dtypes: cast where they differ, null where the file lacks them."""
+    return scan.select(
+        (pl.col(c) if have[c] == d else pl.col(c).cast(d))
+        if c in have
+        else pl.lit(None, dtype=d).alias(c)
+        for c, d in target.items()
     )
 
 
@@ -190,9 +306,14 @@ def cumulative_dose_chunked(
 
     Raises
     ------
-    recurct.schema.ExamValidationError
-        Bad exams (e.g. a null patient ID); rows are those of the input (0-based), whichever
-        bucket they were read in.
+    recurct.errors.DataError
+        Bad exams (a null or too large patient ID, a null date, a null, negative, NaN or
+        infinite dose), naming the input's first bad rows (0-based) as in memory, whichever
+        buckets they lie in: once a bucket fails, the remaining buckets are read and checked
+        for bad exams only, and the error names the smallest input rows (up to ten, with
+        their number) of the first kind of problem in the in-memory order (too large ids,
+        null ids, null dates, doses). Files of the source whose dtypes cannot be reconciled
+        (:func:`scan_exams`).
     """
     progress = _checks.optional_flag(progress, "cumulative_dose_chunked", "progress")
     lf, k, params = _plan(
@@ -245,7 +366,7 @@ def write_patients(
 
     Raises
     ------
-    recurct.schema.ExamValidationError
+    recurct.errors.DataError
         As for :func:`cumulative_dose_chunked`.
     """
     progress = _checks.optional_flag(progress, "write_patients", "progress")
@@ -407,7 +528,6 @@ def _clustered_loaders(
         return None  # not the files polars reads (a safety net; the counts come from footers)
     if _spaced_text_ids(lf):
         return None  # sorted as written, not as the ids compare once cleaned: split them
-    columns = lf.collect_schema().names()
     runs: list[list[tuple[str, int, int, Any, Any]]] = [[]]
     sizes = [0]  # exams of each run
     for group in groups:
@@ -416,7 +536,7 @@ def _clustered_loaders(
             sizes.append(0)
         runs[-1].append(group)
         sizes[-1] += group[2]
-    reader = _RunReader(columns)
+    reader = _RunReader(lf.collect_schema())
     offsets = np.cumsum([0, *sizes])
     # the patient whose exams go on into the next run: the largest id of a run if it is the
     # smallest of the next one (the only id two row groups of a sorted source can share)
@@ -442,9 +562,20 @@ class _RunReader:
     exams of the last patient of a run, who may go on in the next run (a patient straddling
     a row group boundary), are carried over to it, so that no patient is cut in two."""
 
-    def __init__(self, columns: list[str]) -> None:
-        self.columns = columns
+    def __init__(self, schema: pl.Schema) -> None:
+        self.schema = schema  # the columns read, in the dtypes of the scan (reconciled)
         self.carry: _BucketExams | None = None
+
+    def _slice(self, file: str, start: int, rows: int) -> pl.DataFrame:
+        """Rows ``start`` to ``start + rows`` of ``file``, in the columns and dtypes of the
+        scan (a file of another schema: cast, missing columns null, :func:`_conformed`)."""
+        scan = pl.scan_parquet(file)
+        have = scan.collect_schema()
+        if all(have.get(c) == d for c, d in self.schema.items()):
+            scan = scan.select(list(self.schema))
+        else:
+            scan = _conformed(scan, have, self.schema)
+        return scan.slice(start, rows).collect()
 
     def read(
         self, run: list[tuple[str, int, int, Any, Any]], offset: int, straddle: Any
@@ -457,10 +588,7 @@ class _RunReader:
                 spans[-1][2] += rows
             else:
                 spans.append([file, start, rows])
-        pieces = [
-            pl.scan_parquet(file).select(self.columns).slice(start, rows).collect()
-            for file, start, rows in spans
-        ]
+        pieces = [self._slice(file, start, rows) for file, start, rows in spans]
         n = sum(piece.height for piece in pieces)
         numbers = [np.arange(offset, offset + n, dtype=np.int64)]
         if self.carry is not None:
@@ -624,9 +752,17 @@ def _run_buckets(
             with _timed("read"):
                 chunk, rows = load()
             with _timed("compute"):
-                table = chunk_patients(
-                    chunk, rows, "cumulative_dose_chunked", thresholds, window_days, merged
-                )
+                try:
+                    table = chunk_patients(
+                        chunk, rows, "cumulative_dose_chunked", thresholds, window_days, merged
+                    )
+                except DataError as exc:
+                    better = None
+                    if not isinstance(exc, ExamValidationError):
+                        better = _first_bad_rows(chunk, rows, loaders[i + 1 :])
+                    if better is None:
+                        raise
+                    raise better from exc
             del chunk, rows
             if target is None:
                 tables.append(table)
@@ -641,6 +777,27 @@ def _run_buckets(
                 written.result()
     merged.emit()
     return tables
+
+
+def _first_bad_rows(
+    chunk: pl.DataFrame, rows: np.ndarray, rest: list[Callable[[], _BucketExams]]
+) -> DataError | None:
+    """The error of the input's first bad exams, when bucket ``chunk`` (input ``rows``) has
+    failed: the buckets before it passed, so the remaining ones (``rest``) are read and
+    checked for bad exams only (:class:`_BadRows`, no computation), and the error names the
+    smallest input rows of all of them, as in memory. None when the bucket's error is not
+    about bad exams (e.g. a column of the wrong dtype: the same in every bucket)."""
+    found = _BadRows()
+    found.add(chunk, rows)
+    if not found:
+        return None
+    del chunk, rows
+    with _timed("check-rest"):
+        for load in rest:
+            more, more_rows = load()
+            found.add(more, more_rows)
+            del more, more_rows
+    return found.error("cumulative_dose_chunked")
 
 
 @contextlib.contextmanager
@@ -677,37 +834,58 @@ _SHOWN = 10
 
 
 class _MergedWarnings:
-    """The warnings of all the buckets of one input, given once per kind by :meth:`emit`
-    with the counts summed, as in memory: the ids with surrounding whitespace (their input
-    rows), the unreadable ages (their number and values: the warning's ``count`` and
-    ``values``, :func:`recurct.cumulative.unread_ages_warning`); any other warning once."""
+    """The warnings of all the chunks of one input (out-of-core buckets, Dask partitions),
+    given once per kind by :meth:`emit` with the counts summed, as in memory: the ids with
+    surrounding whitespace (their input rows), the unreadable ages (their number and values:
+    the warning's ``count`` and ``values``, :func:`recurct.cumulative.unread_ages_warning`);
+    any other warning once. Plain data (arrays, numbers, text, warning classes), so that a
+    Dask partition returns its record beside its table, from any process, and the client
+    merges the records (:meth:`update`) and gives them."""
 
     def __init__(self) -> None:
         self.spaced: list[np.ndarray] = []
         self.n_ages = 0
         self.age_values: list[str] = []
-        self.other: dict[tuple[type[Warning], str], warnings.WarningMessage] = {}
+        #: (category, text) -> (file, line) where it was given
+        self.other: dict[tuple[type[Warning], str], tuple[str, int]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.spaced or self.n_ages or self.other)
 
     def add(self, w: warnings.WarningMessage, chunk: pl.DataFrame, rows: np.ndarray) -> None:
         """Record warning ``w`` of the chunk ``chunk`` (``rows``: its input rows)."""
         if issubclass(w.category, IdentifierWarning):
             self.spaced.append(_spaced_rows(chunk, rows))
         elif hasattr(w.message, "count") and isinstance(w.message, UnmappedValuesWarning):
-            self.n_ages += w.message.count
-            self.age_values += [v for v in w.message.values if v not in self.age_values]
+            self._ages(w.message.count, w.message.values)
         else:
-            self.other.setdefault((w.category, str(w.message)), w)
+            self.other.setdefault((w.category, str(w.message)), (w.filename, w.lineno))
 
-    def emit(self) -> None:
-        """Give the merged warnings."""
+    def _ages(self, count: int, values: list[str]) -> None:
+        self.n_ages += count
+        new = [v for v in values if v not in self.age_values]
+        self.age_values = (self.age_values + new)[:6]  # more than 5 are shown as "..."
+
+    def update(self, other: _MergedWarnings) -> None:
+        """Add the warnings recorded in ``other`` (another chunk's)."""
+        self.spaced += other.spaced
+        self._ages(other.n_ages, other.age_values)
+        for key, where in other.other.items():
+            self.other.setdefault(key, where)
+
+    def emit(self, stacklevel: int = 5) -> None:
+        """Give the merged warnings (``stacklevel`` as seen from here)."""
         from recurct.cumulative import unread_ages_warning
 
-        for w in self.other.values():
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        for (category, text), (filename, lineno) in self.other.items():
+            warnings.warn_explicit(text, category, filename, lineno)
         if self.spaced:
-            _spaced_warning(np.sort(np.concatenate(self.spaced)), "", _SHOWN, stacklevel=6)
+            found = np.sort(np.concatenate(self.spaced))
+            if found.size:
+                _spaced_warning(found, "", _SHOWN, stacklevel=stacklevel + 1)
         if self.n_ages:
-            warnings.warn(unread_ages_warning(self.n_ages, self.age_values), stacklevel=5)
+            warning = unread_ages_warning(self.n_ages, self.age_values)
+            warnings.warn(warning, stacklevel=stacklevel)
 
 
 def _spaced_warning(found: np.ndarray, where: str, shown: int, stacklevel: int) -> None:
@@ -721,6 +899,15 @@ def _spaced_warning(found: np.ndarray, where: str, shown: int, stacklevel: int) 
         IdentifierWarning,
         stacklevel=stacklevel,
     )
+
+
+#: held while a chunk's warnings are recorded. ``warnings.catch_warnings`` swaps the
+#: process-wide filters and ``showwarning``: two threads recording at once (Dask's threaded
+#: scheduler runs partitions in threads) would record each other's warnings, or one would
+#: restore the state the other installed. The engine runs each chunk on all cores itself
+#: (polars, and the numba kernels in recurct._parallel's threads), so one chunk at a time
+#: costs little; the splits, reads and conversions around it still overlap.
+_RECORDING = threading.Lock()
 
 
 def chunk_patients(
@@ -738,7 +925,8 @@ def chunk_patients(
     from recurct.cumulative import cumulative_dose
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # catch_warnings changes the process's warning state: one chunk at a time records
+        with _RECORDING, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", IdentifierWarning)
             table = cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
         for w in caught:  # the warning names the chunk's rows: name the input's instead
@@ -776,38 +964,77 @@ def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError 
     """The error of a chunk's bad exams, naming the rows of the *input* (``rows[i]`` is the
     input row of chunk row ``i``): null ``patient_id`` or ``exam_date``, null, negative, NaN
     or infinite ``effective_dose_msv``. None if the chunk has none of these."""
-    too_large = _too_large_ids(chunk, rows)
-    if too_large is not None:
-        return too_large
-    checks = [
-        ("patient_id", _null_ids(chunk), "is null", "drop or fix these exams"),
-        ("exam_date", pl.col("exam_date").is_null(), "is null", "drop or fix these exams"),
-    ]
-    if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
-        d = pl.col("effective_dose_msv").cast(pl.Float64)
-        checks.append(
-            (
-                "effective_dose_msv",
-                d.is_null() | d.is_nan() | d.is_infinite() | (d < 0),
-                "is null, negative, NaN or infinite",
-                "doses must be finite and >= 0 mSv",
-            )
-        )
-    for col, bad, what, fix in checks:
-        if col not in chunk.columns:
-            continue
-        idx = np.flatnonzero(chunk.select(bad.fill_null(True)).to_series().to_numpy())
-        if idx.size:
-            found = np.sort(np.asarray(rows)[idx])
-            shown = ", ".join(str(int(r)) for r in found[:_SHOWN])
-            more = (
-                f" (first {_SHOWN} of {found.size} in this bucket)" if found.size > _SHOWN else ""
-            )
+    found = _BadRows()
+    found.add(chunk, rows)
+    return found.error(fn, " in this bucket")
+
+
+#: the checks of :class:`_BadRows`, in the order the in-memory path makes them: column,
+#: what is wrong, what to do
+_BAD_CHECKS = (
+    ("patient_id", "is null", "drop or fix these exams"),
+    ("exam_date", "is null", "drop or fix these exams"),
+    (
+        "effective_dose_msv",
+        "is null, negative, NaN or infinite",
+        "doses must be finite and >= 0 mSv",
+    ),
+)
+
+
+class _BadRows:
+    """The bad exams of several chunks (out of core: all the buckets) by input row, for one
+    error naming the input's first ones, as in memory: a ``UInt64`` id too large (the
+    smallest such row), else the first check of :data:`_BAD_CHECKS` that fails anywhere,
+    naming its smallest ``_SHOWN`` rows and how many there are."""
+
+    def __init__(self) -> None:
+        self.too_large: tuple[int, Any] | None = None  # smallest input row, its id
+        self.found: list[list[np.ndarray]] = [[] for _ in _BAD_CHECKS]
+        self.count = [0] * len(_BAD_CHECKS)
+
+    def __bool__(self) -> bool:
+        return self.too_large is not None or any(self.count)
+
+    def add(self, chunk: pl.DataFrame, rows: np.ndarray) -> None:
+        """Record the bad exams of ``chunk`` (``rows[i]``: the input row of its row ``i``)."""
+        rows = np.asarray(rows)
+        big = _too_large_ids(chunk, rows)
+        if big is not None and (self.too_large is None or big[0] < self.too_large[0]):
+            self.too_large = big
+        checks = [_null_ids(chunk), pl.col("exam_date").is_null(), None]
+        if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
+            d = pl.col("effective_dose_msv").cast(pl.Float64)
+            checks[2] = d.is_null() | d.is_nan() | d.is_infinite() | (d < 0)
+        for i, ((col, _, _), bad) in enumerate(zip(_BAD_CHECKS, checks, strict=True)):
+            if bad is None or col not in chunk.columns:
+                continue
+            idx = np.flatnonzero(chunk.select(bad.fill_null(True)).to_series().to_numpy())
+            if idx.size:
+                self.count[i] += idx.size
+                # keep the smallest _SHOWN rows only
+                kept = np.sort(np.concatenate([*self.found[i], rows[idx]]))[:_SHOWN]
+                self.found[i] = [kept]
+
+    def error(self, fn: str, scope: str = "") -> DataError | None:
+        """The error naming the first bad rows recorded (``scope``: after "first 10 of N",
+        where they were counted); None if there are none."""
+        if self.too_large is not None:
+            row, value = self.too_large
             return DataError(
-                f"{fn}: column {col!r} {what} in input row{'s' if found.size > 1 else ''} "
+                f"column 'patient_id': row {row} (0-based) holds {value}, above the largest "
+                "64-bit signed integer; ids this large must be text (cast the column to string)"
+            )
+        for (col, what, fix), found, n in zip(_BAD_CHECKS, self.found, self.count, strict=True):
+            if not n:
+                continue
+            shown = ", ".join(str(int(r)) for r in found[0])
+            more = f" (first {_SHOWN} of {n}{scope})" if n > _SHOWN else ""
+            return DataError(
+                f"{fn}: column {col!r} {what} in input row{'s' if n > 1 else ''} "
                 f"{shown}{more} (0-based rows of the input); {fix} first"
             )
-    return None
+        return None
 
 
 def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
@@ -826,9 +1053,9 @@ def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
     return ids.is_null()
 
 
-def _too_large_ids(chunk: pl.DataFrame, rows: np.ndarray) -> DataError | None:
-    """The error of a ``UInt64`` id above the largest 64-bit signed integer, as in memory,
-    naming its row of the input (the first such row of the chunk); None if there is none."""
+def _too_large_ids(chunk: pl.DataFrame, rows: np.ndarray) -> tuple[int, Any] | None:
+    """The smallest input row of a ``UInt64`` id above the largest 64-bit signed integer
+    (refused as in memory) and that id; None if there is none."""
     if chunk.schema.get("patient_id") != pl.UInt64:
         return None
     s = chunk.get_column("patient_id")
@@ -836,10 +1063,7 @@ def _too_large_ids(chunk: pl.DataFrame, rows: np.ndarray) -> DataError | None:
     if not big.size:
         return None
     i = int(big[np.argmin(np.asarray(rows)[big])])
-    return DataError(
-        f"column 'patient_id': row {int(rows[i])} (0-based) holds {s[i]}, above the largest "
-        "64-bit signed integer; ids this large must be text (cast the column to string)"
-    )
+    return int(rows[i]), s[i]
 
 
 def at_input_rows(exc: ExamValidationError, rows: np.ndarray) -> ExamValidationError:
