@@ -11,6 +11,7 @@ Patient ID and name appear only in exports made with patient-identifiable data p
 
 from __future__ import annotations
 
+import csv
 import io
 import math
 import os
@@ -25,7 +26,13 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct.dose import exam_region
-from recurct.errors import DataError, InputNotFoundError, ParameterError, PartialExamWarning
+from recurct.errors import (
+    DataError,
+    DroppedRowsWarning,
+    InputNotFoundError,
+    ParameterError,
+    PartialExamWarning,
+)
 from recurct.io._csv import _decode
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
@@ -105,31 +112,113 @@ def _wanted(name: str) -> bool:
     return bool(m and m.group(2) in EVENT_FIELDS)
 
 
-def _read_frame(path: Path, where: str) -> pl.DataFrame:
-    """The used columns of the export as text (nulls for empty and "n/a"-like cells)."""
-    suffix = path.suffix.lower()
-    if suffix in (".xlsx", ".xlsm", ".xls"):
-        import pandas as pd
-
-        try:
-            with pd.ExcelFile(path) as sheets:
-                names = [str(n) for n in sheets.sheet_names]
-                sheet = "All data" if "All data" in names else names[0]
-                frame = pd.read_excel(sheets, sheet_name=sheet, dtype=str, keep_default_na=False)
-        except ImportError as exc:  # pragma: no cover
-            raise ImportError(
-                "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
-            ) from exc
-        frame.columns = [str(c) for c in frame.columns]
-        frame = frame[[c for c in frame.columns if _wanted(c)]]
-        df = pl.from_pandas(frame.astype(object).where(frame.notna(), None)).cast(pl.Utf8)
+def _read_frame(
+    path: Path, where: str, withhold: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+    """The used columns of the export: ``(cells, as_written, decimal_comma)``. ``cells`` is
+    the text stripped of surrounding spaces, null for empty and "n/a"-like cells; ``as_written``
+    the same cells as the file holds them (quoted in messages and problem rows);
+    ``decimal_comma`` whether a comma may be a decimal mark (not in a comma-separated file).
+    With ``withhold`` an error does not list the header (it may be a row of data)."""
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        raw, decimal_comma = _read_xlsx(path, where, withhold), True
     else:
-        df = _read_csv_text(_csv_bytes(path, where), where, path)
-    stripped = [pl.col(c).str.strip_chars() for c in df.columns]
-    return df.with_columns(
+        raw, sep = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
+        decimal_comma = sep != ","
+    stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
+    cells = raw.with_columns(
         pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
-        for s, c in zip(stripped, df.columns)
+        for s, c in zip(stripped, raw.columns)
     )
+    return cells, raw, decimal_comma
+
+
+def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
+    """The used columns of the workbook's "All data" sheet (else its first) as text, the
+    sheet's first row the header. A file that is not a readable workbook is a
+    :class:`~recurct.errors.DataError` naming it."""
+    _check_workbook(path, where)
+    import pandas as pd
+
+    try:
+        with pd.ExcelFile(path) as sheets:
+            names = [str(n) for n in sheets.sheet_names]
+            sheet = "All data" if "All data" in names else names[0]
+            grid = pd.read_excel(
+                sheets, sheet_name=sheet, header=None, dtype=str, keep_default_na=False
+            )
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError(
+            "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
+        ) from exc
+    except Exception as exc:  # pandas and its engines raise many kinds for a damaged file
+        raise DataError(f"{where}: {_not_a_workbook(type(exc).__name__, path)}") from None
+    if grid.shape[0] == 0:
+        raise DataError(f"{path}: the sheet {sheet!r} is empty, no header row")
+    top = [[v if isinstance(v, str) else "" for v in r] for r in grid.head(10).values.tolist()]
+    header = top[0]
+    _check_header(header, path, _header_row_hint(top), withhold)
+    used = [j for j, name in enumerate(header) if _wanted(name)]
+    body = grid.iloc[1:, used]
+    body.columns = [header[j] for j in used]
+    return pl.from_pandas(body.astype(object).where(body.notna(), None)).cast(pl.Utf8)
+
+
+def _not_a_workbook(what: str, path: Path) -> str:
+    return (
+        f"not a readable {path.suffix.lower()} workbook ({what}); save the OpenREM export "
+        "again, or export it as CSV and read that"
+    )
+
+
+def _check_workbook(path: Path, where: str) -> None:
+    """An .xlsx / .xlsm file is a zip archive holding ``xl/workbook.xml``: an empty, truncated
+    or other file is a :class:`~recurct.errors.DataError` naming it, said before pandas
+    guesses at it (an .xls, not a zip archive, is left to pandas)."""
+    import zipfile
+
+    if path.suffix.lower() == ".xls":
+        return
+    if path.stat().st_size == 0:
+        raise DataError(f"{where}: {_not_a_workbook('an empty file', path)}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            has_workbook = "xl/workbook.xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        what = "not a zip archive, as a workbook is: damaged, cut short or another kind of file"
+        raise DataError(f"{where}: {_not_a_workbook(what, path)}") from None
+    if not has_workbook:
+        raise DataError(
+            f"{where}: {_not_a_workbook('a zip archive without a workbook in it', path)}"
+        )
+
+
+def _header_row_hint(rows: list[list[str]]) -> str:
+    """Where the sheet's first row is not the header but a later one of ``rows`` (its first
+    rows) is (a title or a row of merged cells above it), which row that is."""
+    date, total = STUDY_FIELDS["study_date"], STUDY_FIELDS["reported_dlp_total_mgycm"]
+    for i, row in enumerate(rows[1:], start=2):
+        if any(n in row for n in date) and any(n in row for n in total):
+            return (
+                f"; row {i} of the sheet holds OpenREM's column names: delete the rows above it "
+                "(a title or merged cells), so that the column names are the first row"
+            )
+    return ""
+
+
+def _check_header(header: list[str], path: Path, hint: str = "", withhold: bool = False) -> None:
+    """The export's whole header (before the unused columns are left out): an OpenREM CT
+    export's (:func:`_study_columns`), with no column the reader uses named twice."""
+    _study_columns(header, path, hint, withhold)
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name in seen and _wanted(name):
+            raise DataError(
+                f"{path.name}: column {name!r} appears twice in the header (columns {seen[name]} "
+                f"and {i}, 0-based); rename or drop one of them (the reader would not know "
+                "which one to use)"
+            )
+        seen.setdefault(name, i)
 
 
 def _csv_bytes(path: Path, where: str) -> bytes:
@@ -162,53 +251,75 @@ def _csv_bytes(path: Path, where: str) -> bytes:
     return data
 
 
-def _read_csv_text(data: bytes, where: str, path: Path) -> pl.DataFrame:
-    """The used columns of a CSV export (UTF-8 bytes), after checking that no row has more
-    cells than the header."""
-    opts: dict[str, Any] = {"infer_schema": False, "truncate_ragged_lines": True}
+def _separator(data: bytes) -> str:
+    """The separator of the header line, as :func:`recurct.read_exams` detects it: the most
+    frequent of ``,`` ``;`` tab and ``|`` (``,`` on a tie or without any): an export re-saved
+    by a European spreadsheet is separated by ``;``."""
+    cut = data.find(b"\n")
+    first = data if cut == -1 else data[:cut]
+    counts = {s: first.count(s.encode()) for s in (",", ";", "\t", "|")}
+    return max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+
+
+def _read_csv_text(
+    data: bytes, where: str, path: Path, withhold: bool = False
+) -> tuple[pl.DataFrame, str]:
+    """The used columns of a CSV export (UTF-8 bytes) and its separator, after checking the
+    header (:func:`_check_header`) and that no row has more cells than the header."""
+    sep = _separator(data)
+    opts: dict[str, Any] = {"infer_schema": False, "truncate_ragged_lines": True, "separator": sep}
+    if not data.strip():
+        raise DataError(f"{where}: empty file, no header line")
     try:
         header = pl.read_csv(io.BytesIO(data), n_rows=0, **opts).columns
+        cut = data.find(b"\n")
+        first = (data if cut == -1 else data[:cut]).decode("utf-8").rstrip("\r")
+        names = next(csv.reader([first], delimiter=sep))
     except pl.exceptions.NoDataError:
         raise DataError(f"{where}: empty file, no header line") from None
-    except pl.exceptions.PolarsError as exc:
+    except (pl.exceptions.PolarsError, csv.Error) as exc:
         raise DataError(
             f"{where}: the header line cannot be read as CSV ({type(exc).__name__})"
         ) from None
-    _study_columns(header, path)  # not an OpenREM export: said before any row is checked
-    _check_no_extra_cells(data, len(header), where)
+    # not an OpenREM export, or a used column named twice: said before any row is checked
+    _check_header(names if len(names) >= len(header) else header, path, "", withhold)
+    _check_no_extra_cells(data, len(header), where, sep)
     # rows with fewer cells than the header stay (OpenREM writes a study's row only as wide
     # as its events); rows with more were refused above, so nothing is truncated
     try:
-        return pl.read_csv(
+        frame = pl.read_csv(
             io.BytesIO(data), columns=[c for c in header if _wanted(c)] or None, **opts
         )
     except pl.exceptions.PolarsError as exc:  # the message may quote a cell: not repeated
         raise DataError(f"{where}: not a readable CSV table ({type(exc).__name__})") from None
+    return frame, sep
 
 
-def _check_no_extra_cells(data: bytes, n_fields: int, where: str) -> None:
+def _check_no_extra_cells(data: bytes, n_fields: int, where: str, sep: str = ",") -> None:
     """A row with more cells than the header is a :class:`~recurct.errors.DataError` naming
     it: an unquoted comma inside a value ("SMITH, JOHN") shifts the row's cells to the right,
     so that, truncated, a birth date would be read as the age and every later column from
-    its neighbour. Commas are counted per line (C-speed ``bytes.count``); where the file has
-    quotes, the quoted cells (a quote opens one only at the start of a cell, ``""`` inside is
-    a quote, as the csv module and polars read them) are found by walking the quote
-    positions alone, their commas taken off and the lines joined by their line breaks."""
+    its neighbour. Separators (``sep``) are counted per line (C-speed ``bytes.count``); where
+    the file has quotes, the quoted cells (a quote opens one only at the start of a cell,
+    ``""`` inside is a quote, as the csv module and polars read them) are found by walking
+    the quote positions alone, their separators taken off and the lines joined by their line
+    breaks."""
     lines = data.split(b"\n")
-    limit = n_fields - 1  # commas in a row as wide as the header
+    limit = n_fields - 1  # separators in a row as wide as the header
+    s = sep.encode()
     if b'"' not in data:
-        counts = [line.count(b",") for line in lines]
+        counts = [line.count(s) for line in lines]
         if max(counts[1:], default=0) <= limit:
             return
         i = next(i for i in range(1, len(counts)) if counts[i] > limit)
-        raise DataError(_extra_cells_message(where, i + 1, None, counts[i] + 1, n_fields))
+        raise DataError(_extra_cells_message(where, i + 1, None, counts[i] + 1, n_fields, sep))
     b = np.frombuffer(data, dtype=np.uint8)
-    counts = np.array([line.count(b",") for line in lines], dtype=np.int64)
+    counts = np.array([line.count(s) for line in lines], dtype=np.int64)
     newlines = np.flatnonzero(b == 10)
-    begin, stop = _quoted_spans(data, b, np.flatnonzero(b == 34))
+    begin, stop = _quoted_spans(data, b, np.flatnonzero(b == 34), ord(sep))
     joined = np.zeros(len(lines) + 1, dtype=np.int64)  # > 0: the line continues a record
     if begin.size:
-        inner = [data.count(b",", a, z) for a, z in zip(begin.tolist(), stop.tolist())]
+        inner = [data.count(s, a, z) for a, z in zip(begin.tolist(), stop.tolist())]
         first, last = np.searchsorted(newlines, begin), np.searchsorted(newlines, stop)
         np.subtract.at(counts, first, np.array(inner, dtype=np.int64))
         np.add.at(joined, first + 1, 1)
@@ -219,25 +330,30 @@ def _check_no_extra_cells(data: bytes, n_fields: int, where: str) -> None:
     if wide.size:
         r = int(wide[0]) + 1
         line = int(np.searchsorted(record, r)) + 1  # the record's first line, 1-based
-        raise DataError(_extra_cells_message(where, r + 1, line, int(per_record[r]) + 1, n_fields))
+        raise DataError(
+            _extra_cells_message(where, r + 1, line, int(per_record[r]) + 1, n_fields, sep)
+        )
 
 
-def _quoted_spans(data: bytes, b: np.ndarray, quotes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _quoted_spans(
+    data: bytes, b: np.ndarray, quotes: np.ndarray, sep: int = 44
+) -> tuple[np.ndarray, np.ndarray]:
     """The opening and closing quotes' byte positions of the quoted cells (the end of the
-    text where a quote is left open); a quote inside an unquoted cell is a character."""
+    text where a quote is left open; ``sep`` the separator's byte); a quote inside an
+    unquoted cell is a character."""
     if quotes.size and quotes.size % 2 == 0 and not (np.diff(quotes) == 1).any():
         # the usual file: no "" anywhere, every other quote at the start of a cell, so the
         # quotes pair up in order (what the walk below finds, without the walk)
         opening = quotes[0::2]
         before = b[np.maximum(opening - 1, 0)]
-        if ((opening == 0) | (before == 44) | (before == 10)).all():
+        if ((opening == 0) | (before == sep) | (before == 10)).all():
             return opening, quotes[1::2]
     spans: list[tuple[int, int]] = []
     q = quotes.tolist()
     i, n = 0, len(q)
     while i < n:
         p = q[i]
-        if p and data[p - 1] not in (44, 10):  # not at the start of a cell
+        if p and data[p - 1] not in (sep, 10):  # not at the start of a cell
             i += 1
             continue
         j = i + 1
@@ -249,8 +365,18 @@ def _quoted_spans(data: bytes, b: np.ndarray, quotes: np.ndarray) -> tuple[np.nd
     return arr[:, 0], arr[:, 1]
 
 
-def _extra_cells_message(where: str, row: int, line: int | None, n: int, n_fields: int) -> str:
+def _extra_cells_message(
+    where: str, row: int, line: int | None, n: int, n_fields: int, sep: str = ","
+) -> str:
     at = f"CSV row {row}" + (f" (line {line} of the file)" if line not in (None, row) else "")
+    if sep != ",":
+        what = f"an unquoted separator {sep!r} inside a value"
+        return (
+            f"{where}: {at} has {n} cells but the header has {n_fields}: {what} shifts the "
+            "row's cells to the right, or the row ends with extra separators; quote the value "
+            "or fix the row (the file is not read: the row's cells would be taken from the "
+            "wrong columns)"
+        )
     return (
         f"{where}: {at} has {n} cells but the header has {n_fields}: an unquoted comma inside "
         "a value (a name written 'SURNAME, GIVEN NAME', an institution 'Hospital, Town') "
@@ -260,29 +386,84 @@ def _extra_cells_message(where: str, row: int, line: int | None, n: int, n_field
     )
 
 
-def _numbers(df: pl.DataFrame, columns: list[str], where: str, withhold: bool) -> pl.DataFrame:
-    """Text columns as Float64 (a decimal comma read too), all in one pass; a bad cell raises
-    naming its row and column (its value too, except in a pseudonymising read)."""
+_COMMA_HINT = (
+    " (a comma is read as a decimal mark only in a file separated by ';', tab or '|', and "
+    "only in a column without decimal points)"
+)
+
+
+def _numbers(
+    df: pl.DataFrame,
+    raw: pl.DataFrame,
+    dose: list[str],
+    optional: list[str],
+    age: str | None,
+    where: str,
+    withhold: bool,
+    decimal_comma: bool,
+) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """Text columns as Float64, all in one pass. A decimal comma is read where
+    ``decimal_comma`` (a file not separated by commas) in a column with commas and no
+    points, as :func:`recurct.read_exams` reads them; the age is a number of years or a
+    DICOM age string (``070Y``, ``70 Y``: :func:`recurct.schema.parse_dicom_age`). A bad cell
+    of a ``dose`` column (a DLP) raises naming its row and column; one of an ``optional``
+    column or of the age is left null, each a ``(row, column, what)`` problem. Values are
+    quoted as written (``raw``), except in a pseudonymising read."""
+    from recurct.schema import parse_dicom_age
+
+    columns = [*dose, *optional, *([age] if age is not None else [])]
     if not columns:
-        return df
-    conv = {
-        c: pl.col(c).str.replace(",", ".", literal=True).cast(pl.Float64, strict=False)
-        for c in columns
-    }
-    bad = df.select(
-        (conv[c].is_null() & pl.col(c).is_not_null()).any().alias(c) for c in columns
+        return df, []
+    marks = df.select(
+        *(pl.col(c).str.contains(",", literal=True).any().alias(f"comma {c}") for c in columns),
+        *(pl.col(c).str.contains(".", literal=True).any().alias(f"point {c}") for c in columns),
     ).row(0, named=True)
+    conv: dict[str, pl.Expr] = {}
     for c in columns:
-        if bad[c]:
-            out = df.select(conv[c]).to_series()
-            i = int((out.is_null() & df[c].is_not_null()).arg_true()[0])
-            value = _WITHHELD if withhold else repr(df[c][i])
-            raise DataError(f"{where}: CSV row {i + 2}, column {c!r}: {value} is not a number")
-    return df.with_columns(e.alias(c) for c, e in conv.items())
+        text = pl.col(c)
+        if decimal_comma and marks[f"comma {c}"] and not marks[f"point {c}"]:
+            text = text.str.replace(",", ".", literal=True)
+        conv[c] = text.cast(pl.Float64, strict=False)
+    if age is not None:
+        conv[age] = pl.coalesce(conv[age], parse_dicom_age(pl.col(age)))
+    bad = {c: conv[c].is_null() & pl.col(c).is_not_null() for c in columns}
+    any_bad = df.select(bad[c].any().alias(c) for c in columns).row(0, named=True)
+
+    def quoted(c: str, i: int) -> str:
+        return _WITHHELD if withhold else repr(raw[c][i])
+
+    for c in dose:
+        if any_bad[c]:
+            i = int(df.select(pl.arg_where(bad[c])).to_series()[0])
+            hint = _COMMA_HINT if "," in str(raw[c][i]) else ""
+            if df[c][i] == c:
+                hint = " (the header line again: two exports joined into one file?)"
+            raise DataError(
+                f"{where}: CSV row {i + 2}, column {c!r}: {quoted(c, i)} is not a number{hint}"
+            )
+    found: list[tuple[int, str, str]] = []
+    for c in [*optional, *([age] if age is not None else [])]:
+        if not any_bad[c]:
+            continue
+        for i in df.select(pl.arg_where(bad[c])).to_series().to_list():
+            hint = _COMMA_HINT if "," in str(raw[c][i]) else ""
+            what = (
+                "neither a number nor a DICOM age string (070Y); the age is left null"
+                if c == age
+                else f"not a number{hint}; the value is left null"
+            )
+            found.append((i, c, f"{quoted(c, i)}, {what}"))
+    return df.with_columns(e.alias(c) for c, e in conv.items()), found
 
 
 def _slash_order(
-    part: pl.Expr, df: pl.DataFrame, day_col: str, dayfirst: bool | None, where: str, withhold: bool
+    part: pl.Expr,
+    df: pl.DataFrame,
+    raw: pl.DataFrame,
+    day_col: str,
+    dayfirst: bool | None,
+    where: str,
+    withhold: bool,
 ) -> str | None:
     """The strptime format of the export's slash dates (``03/04/2020``): day first with
     ``dayfirst=True``, month first with False; with None decided by the dates themselves
@@ -307,7 +488,7 @@ def _slash_order(
 
     def first(col: str) -> tuple[int, str]:
         i = int(flags[col].arg_true()[0])
-        return i + 2, _WITHHELD if withhold else repr(df[day_col][i])
+        return i + 2, _WITHHELD if withhold else repr(raw[day_col][i])
 
     if flags["ambiguous"].any():
         row, value = first("ambiguous")
@@ -327,6 +508,7 @@ def _slash_order(
 
 def _dates(
     df: pl.DataFrame,
+    raw: pl.DataFrame,
     day_col: str,
     time_col: str | None,
     where: str,
@@ -336,7 +518,7 @@ def _dates(
     day = df[day_col]
     part = pl.when(day.str.contains(":")).then(day.str.split(" ").list.first()).otherwise(day)
     formats = list(_DATE_FORMATS)
-    slash = _slash_order(part, df, day_col, dayfirst, where, withhold)
+    slash = _slash_order(part, df, raw, day_col, dayfirst, where, withhold)
     if slash is not None:
         formats.append(slash)
     parsed = df.select(
@@ -348,7 +530,7 @@ def _dates(
     bad = parsed.is_null() & day.is_not_null()
     if bad.any():
         i = int(bad.arg_true()[0])
-        value = _WITHHELD if withhold else repr(day[i])
+        value = _WITHHELD if withhold else repr(raw[day_col][i])
         slash = {
             None: "dd/mm/yyyy or mm/dd/yyyy",
             True: "dd/mm/yyyy (dayfirst=True)",
@@ -449,7 +631,10 @@ def read_openrem_ct(
     Parameters
     ----------
     source : path
-        OpenREM CT CSV export, or XLSX export (its "All data" sheet is read).
+        OpenREM CT CSV export (separated by ``,``, or by ``;``, tab or ``|`` as a spreadsheet
+        re-saves it, detected from the header line as :func:`recurct.read_exams` detects it),
+        or XLSX export (its "All data" sheet, else its first; the sheet's first row is the
+        header).
     pseudonymise, secret
         As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
         number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
@@ -471,27 +656,38 @@ def read_openrem_ct(
     -------
     ReadResult
         ``.exams``, ``.events`` (below) and ``.report``, a
-        :class:`recurct.io.rdsr.ReadReport` of the one file. Its problems (action
-        ``"lenient"``, ``file`` the file name, ``reason`` starting with the CSV row, ``field``
-        the export's column) are: a study without a study date (``exam_date`` null) or, in an
-        export with a "Patient ID" column, without one (``patient_id`` null); a DLP that is
-        negative or not a finite number (an event's: left null, and the exam DLP with it; the
-        reported total's: left null); an exam whose DLP was left null because an event other
-        than a localizer has none. ``non_patient_studies`` counts the studies marked in
-        "Test patient?", ``non_patient_excluded`` says whether they were dropped.
+        :class:`recurct.io.rdsr.ReadReport` of the one file. Its problems (``file`` the file
+        name, ``reason`` starting with the CSV row, ``field`` the export's column) are, with
+        action ``"lenient"`` (the study is kept): a study without a study date (``exam_date``
+        null) or, in an export with a "Patient ID" column, without one (``patient_id`` null);
+        a DLP that is negative or not a finite number (an event's: left null, and the exam DLP
+        with it; the reported total's: left null); an event's CTDIvol that is negative or not
+        finite, or an optional number that cannot be read (age, event count, CTDIvol,
+        exposure time, scanning length, slice thickness, collimation, pitch, number of
+        sources: left null, the value quoted as written); an exam whose DLP was left null
+        because an event other than a localizer has none. With action ``"dropped"``: a row
+        with no Patient ID, Study UID, accession number and study date (a totals row a
+        spreadsheet added, a row of empty cells) is no study: it is left out, with a
+        :class:`~recurct.errors.DroppedRowsWarning` counting such rows.
+        ``non_patient_studies`` counts the studies marked in "Test patient?",
+        ``non_patient_excluded`` says whether they were dropped.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     recurct.errors.DataError
-        The file is not an OpenREM CT export, cannot be decoded (a byte that is neither
+        The file is not an OpenREM CT export (the message lists its columns as the file has
+        them; a plain exam table is read with :func:`recurct.read_exams`) or not a readable
+        .xlsx workbook (empty, cut short, a zip archive without a workbook), a column the
+        reader uses is named twice, the file cannot be decoded (a byte that is neither
         UTF-8 nor Windows-1252 text, or a file mixing the two), a row has more cells than
         the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
         shifts the row's cells: the whole file is refused, as no cell of that row can be
-        trusted), a number or a study date cannot be read, or a slash date is ambiguous
-        (pass ``dayfirst``). Each message names the file and its CSV row (row 1 is the
-        header); with ``pseudonymise`` it never quotes a cell's value (``<withheld>``).
+        trusted), a DLP (an event's or the reported total) or a study date cannot be read, or
+        a slash date is ambiguous (pass ``dayfirst``). Each message names the file and its
+        CSV row (row 1 is the header), quoting the cell as written; with ``pseudonymise`` it
+        never quotes a cell's value (``<withheld>``), nor does a problem row.
 
     Notes
     -----
@@ -510,7 +706,14 @@ def read_openrem_ct(
     combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
     protocol, else from the study description, else from the requested procedure
     (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
-    :func:`recurct.dose.effective_dose`). Patient names and birth dates are never carried.
+    :func:`recurct.dose.effective_dose`); ``age_years`` a number of years or a DICOM age
+    string (``067Y``, ``70 Y``, ``018M``: :func:`recurct.schema.parse_dicom_age`). Numbers
+    are read with a decimal comma only in a file not separated by commas (and an .xlsx
+    sheet's text cells), in a column with commas and no points, as
+    :func:`recurct.read_exams` reads them. There is no ``strict``: a value the exam's dose
+    depends on (a DLP, the study date) that cannot be read refuses the file, an optional
+    attribute that cannot be read is left null with a problem row (a bad optional attribute
+    never costs an exam its dose). Patient names and birth dates are never carried.
 
     ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
     ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
@@ -529,7 +732,7 @@ def read_openrem_ct(
         raise InputNotFoundError(f"no such file: {str(path)!r}")
     where = path.name
     withhold = key is not None  # no cell value in a message of a pseudonymising read
-    df = _read_frame(path, where)
+    df, raw, decimal_comma = _read_frame(path, where, withhold)
     if df.height == 0:
         raise DataError(f"{path}: no rows")
     cols = _study_columns(df.columns, path)
@@ -537,19 +740,46 @@ def read_openrem_ct(
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
     )
-    numeric = [cols[c] for c in ("age_years", "reported_dlp_total_mgycm", "n_events_reported")]
-    numeric += [c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT]
-    df = _numbers(df, [c for c in numeric if c is not None], where, withhold)
-    df, lost = _lost_dlps(df, cols, blocks)
+    dose = [cols["reported_dlp_total_mgycm"]] + [
+        b["dlp_mgycm"] for b in blocks.values() if "dlp_mgycm" in b
+    ]
+    optional = [cols["n_events_reported"]] + [
+        c for b in blocks.values() for f, c in b.items() if f in _NUMERIC_EVENT and f != "dlp_mgycm"
+    ]
+    df, lost = _numbers(
+        df,
+        raw,
+        [c for c in dose if c is not None],
+        [c for c in optional if c is not None],
+        cols["age_years"],
+        where,
+        withhold,
+        decimal_comma,
+    )
+    df, lost_dlp = _lost_dlps(df, cols, blocks)
     df, lost_ctdi = _lost_ctdis(df, blocks)
-    lost += lost_ctdi
-    study = _study_frame(df, cols, key, where, region_rules, dayfirst, withhold)
+    lost += lost_dlp + lost_ctdi
+    study = _study_frame(df, raw, cols, key, where, region_rules, dayfirst, withhold)
     events = _stack_events(df, blocks, event_fields, study, region_rules)
     exams = _exam_frame(df, cols, key, study, events)
+    # a row without any key of a study (a totals row a spreadsheet added, a row of empty
+    # cells) is no study: left out, counted in a warning and a "dropped" problem row
+    keyless = (
+        pl.col("patient_id").is_null()
+        & pl.col("study_uid").is_null()
+        & pl.col("accession_number").is_null()
+        & pl.col("exam_date").is_null()
+    )
+    dropped = exams.filter(keyless)["exam_row"].to_list()
+    if dropped:
+        _warn_dropped(where, dropped)
+        exams = exams.filter(~keyless)
+        gone = set(dropped)
+        lost = [x for x in lost if x[0] not in gone]
     partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
     if partial.height:
         _warn_partial(where, partial)
-    problems = _problems(where, cols, exams, partial, lost)
+    problems = _problems(where, cols, exams, partial, lost, dropped)
     exams = _exam_values(exams, bool(blocks))
     exam_cols: dict[str, Any] = {
         **EXAM_COLUMNS,
@@ -584,18 +814,33 @@ def read_openrem_ct(
     return ReadResult(exams=exam_df, events=event_df, report=report)
 
 
-def _study_columns(header: list[str], path: Path) -> dict[str, str | None]:
-    """Canonical study field -> the export's column (None where absent)."""
+def _study_columns(
+    header: list[str], path: Path, hint: str = "", withhold: bool = False
+) -> dict[str, str | None]:
+    """Canonical study field -> the export's column (None where absent); a header without
+    "Study date" and "DLP total (mGy.cm)" is a :class:`~recurct.errors.DataError` that lists
+    the header as the file has it (``hint``: where the header may be instead), except with
+    ``withhold`` (a file without a header line would have its first row listed)."""
     cols = {
         canon: next((n for n in names if n in header), None)
         for canon, names in STUDY_FIELDS.items()
     }
     if cols["study_date"] is None or cols["reported_dlp_total_mgycm"] is None:
+        shown = f"{header[:12]}" + (f" and {len(header) - 12} more" if len(header) > 12 else "")
+        if withhold:
+            shown = f"{len(header)}, not listed in a pseudonymising read"
         raise DataError(
             f"{path}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
-            f"found columns {header[:12]}...)"
+            f"found columns {shown}){hint or _PLAIN_TABLE}"
         )
     return cols
+
+
+_PLAIN_TABLE = (
+    "; a plain exam table (one row per exam: patient ID, date, dose) is read with "
+    "recurct.read_exams, which reads CSV text files and Parquet files: save a spreadsheet "
+    "as CSV and read that"
+)
 
 
 def _event_blocks(header: list[str]) -> dict[int, dict[str, str]]:
@@ -616,6 +861,7 @@ def _field(df: pl.DataFrame, cols: dict[str, str | None], canon: str, dtype: Any
 
 def _study_frame(
     df: pl.DataFrame,
+    raw: pl.DataFrame,
     cols: dict[str, str | None],
     key: bytes | None,
     where: str,
@@ -635,7 +881,7 @@ def _study_frame(
             "accession_number": _pseudonyms(
                 _field(df, cols, "accession_number", pl.Utf8), key, "accession_number"
             ),
-            "exam_date": _dates(df, str(study_date), study_time, where, dayfirst, withhold),
+            "exam_date": _dates(df, raw, str(study_date), study_time, where, dayfirst, withhold),
             "fallback_region": desc_region.fill_null(req_region),
         }
     )
@@ -870,20 +1116,24 @@ def _problems(
     exams: pl.DataFrame,
     partial: pl.DataFrame,
     lost: list[tuple[int, str, str]],
+    dropped: list[int],
 ) -> pl.DataFrame:
-    """The problem rows of one export (action ``"lenient"``, each naming its CSV row), by row:
-    a study without a date or (in an export with the column) a Patient ID, a DLP left null
-    (negative or not finite), an exam whose DLP was left null because an event other than a
-    localizer has none."""
-    found: list[tuple[int, int, str, str]] = []
+    """The problem rows of one export, each naming its CSV row, by row: action
+    ``"dropped"`` for a row that is no study (no key: left out); ``"lenient"`` for a study
+    without a date or (in an export with the column) a Patient ID, a value left null (a DLP
+    or CTDIvol negative or not finite, an optional attribute that cannot be read), an exam
+    whose DLP was left null because an event other than a localizer has none."""
+    found: list[tuple[int, int, str, str, str]] = []
     date_col, id_col = str(cols["study_date"]), cols["patient_id"]
+    for r in dropped:
+        found.append((r, 0, _NOT_A_STUDY, date_col, "dropped"))
     for r in exams.filter(pl.col("exam_date").is_null())["exam_row"].to_list():
-        found.append((r, 0, "no study date; exam_date left null", date_col))
+        found.append((r, 0, "no study date; exam_date left null", date_col, "lenient"))
     if id_col is not None:
         for r in exams.filter(pl.col("patient_id").is_null())["exam_row"].to_list():
-            found.append((r, 1, "no Patient ID; patient_id left null", id_col))
+            found.append((r, 1, "no Patient ID; patient_id left null", id_col, "lenient"))
     for r, c, what in lost:
-        found.append((r, 2, f"column {c!r} holds {what}", c))
+        found.append((r, 2, f"column {c!r} holds {what}", c, "lenient"))
     for r in partial.filter(pl.col("n_no_dlp") > 0)["exam_row"].to_list():
         found.append(
             (
@@ -892,10 +1142,28 @@ def _problems(
                 "an event other than a localizer has no DLP; the exam DLP is left null, not a "
                 "partial sum",
                 "DLP",
+                "lenient",
             )
         )
     rows = [
-        {"file": where, "reason": f"CSV row {r + 2}: {reason}", "field": fld, "action": "lenient"}
-        for r, _, reason, fld in sorted(found, key=lambda x: (x[0], x[1]))
+        {"file": where, "reason": f"CSV row {r + 2}: {reason}", "field": fld, "action": action}
+        for r, _, reason, fld, action in sorted(found, key=lambda x: (x[0], x[1]))
     ]
     return pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
+
+
+_NOT_A_STUDY = (
+    "no Patient ID, Study UID, accession number or study date (a totals row or a row of "
+    "empty cells): not a study, left out"
+)
+
+
+def _warn_dropped(where: str, rows: list[int]) -> None:
+    listed = ", ".join(str(r + 2) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    warnings.warn(
+        f"{where}: {len(rows)} row(s) have no Patient ID, Study UID, accession number or "
+        f"study date (a totals row or a row of empty cells): not studies, left out (CSV "
+        f"row(s) {listed}; see .report.problems)",
+        DroppedRowsWarning,
+        stacklevel=4,
+    )

@@ -105,8 +105,10 @@ class ReadReport:
         concerned, null for the whole file) and ``action`` (``"skipped"``: the file was not
         used; ``"lenient"``: the file was used, the value was repaired or left null;
         ``"kept apart"``: reports of one Study Instance UID belong to different patients and
-        were kept as separate exams). Under pseudonymisation ``file`` is the file's
-        pseudonym (:func:`file_pseudonym`) and no reason holds a raw identifier.
+        were kept as separate exams; ``"dropped"``: a row of an OpenREM export that is no
+        study, with no key, such as a totals row, was left out). Under pseudonymisation
+        ``file`` is the file's pseudonym (:func:`file_pseudonym`) and no reason holds a raw
+        identifier.
     non_patient_studies : int
         Studies whose patient ID or name matched a ``non_patient`` pattern (QA / phantom).
     non_patient_excluded : bool
