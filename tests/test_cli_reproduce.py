@@ -79,13 +79,12 @@ def test_reproduce_seeds_prints_mean_sd_and_share(tmp_path, capsys) -> None:
     assert ext["mean_within"] is None
     assert "min–max" in cap.out and "central 95%" not in cap.out.splitlines()[0]
     assert (out / "seeds.md").read_text().startswith("# sodickson2009")
-    # exit status: 0 exactly when every counted figure's mean is within; the 22-132 CT share,
-    # a target the calibration did not meet, is missed on any seeds: exit status 1
+    # exit status: 0 exactly when every counted figure's mean is within; every target of the
+    # calibration was met (a target it did not meet would be "target not met", exit 1)
     counted = table.filter(pl.col("counted"))["mean_within"].drop_nulls()
-    assert code == (0 if counted.all() else 1) == 1
-    unmet = table.filter(pl.col("figure") == "share_exams_22_132").row(0, named=True)
-    assert unmet["mean_within"] is False and unmet["status"] == "target not met"
-    assert "the calibration did not meet this target" in cap.out
+    assert code == (0 if counted.all() else 1)
+    assert "target not met" not in table["status"].to_list()
+    assert "the calibration did not meet this target" not in cap.out
     # the mean's tolerance: half the rounding unit + the calibration tolerance + z x the
     # stored sampling SD of one cohort (its upper 95% bound) over sqrt(2 seeds)
     from recurct.studies._figures import family_z, n_sampled, sd_upper, validation_record

@@ -212,13 +212,25 @@ def test_the_rounding_allowance_is_counted_once(small_runs) -> None:
     assert (share["tol_rounding"], share["tol_calibration"]) == pytest.approx((0.005, 0.03))
 
 
-def test_a_target_the_fit_did_not_meet_is_missed_on_every_seed(small_runs) -> None:
-    from recurct.synthetic.model import load_profile
+def _unmet_22_132(profile: str) -> dict:
+    """sodickson2009's calibration record as the 2026-11-27 fit wrote it: the 22-132 CT share
+    not met (5.649% over the fit seeds against 5% +- 0.5)."""
+    from recurct.studies._figures import calibration_record
 
-    assert load_profile("sodickson2009").calibration["within_tolerance"]["share_exams_22_132"] is (
-        False
-    )
-    for rep in (small_runs["sodickson2009"], sodickson2009.reproduce(seed=7, n_patients=3_000)):
+    rec = calibration_record(profile)
+    rec["within_tolerance"] = {**rec["within_tolerance"], "share_exams_22_132": False}
+    rec["achieved"] = {**rec["achieved"], "share_exams_22_132": 0.05648719}
+    return rec
+
+
+def test_a_target_the_fit_did_not_meet_is_missed_on_every_seed(monkeypatch) -> None:
+    import recurct.studies._run as run
+
+    # the shipped refit meets every target (test_sodickson2009_refit_meets_every_target);
+    # the rule is checked on the record of the earlier fit, which did not
+    monkeypatch.setattr(run, "calibration_record", _unmet_22_132)
+    for seed in (UNSEEN, 7):
+        rep = sodickson2009.reproduce(seed=seed, n_patients=3_000)
         row = _row(rep.table, "share_exams_22_132")
         assert row["within_tolerance"] is False and row["counted"]
         assert row["note"].startswith(
@@ -232,6 +244,36 @@ def test_a_target_the_fit_did_not_meet_is_missed_on_every_seed(small_runs) -> No
         assert re.search(r"(\d+) of (\d+) calibration targets", rep.headline()).group(1) != (
             re.search(r"(\d+) of (\d+) calibration targets", rep.headline()).group(2)
         )
+
+
+def test_sodickson2009_refit_meets_every_target() -> None:
+    # the fit of 2026-11-27 missed the 22-132 CT share (5.65% over the fit seeds, 5.73% over
+    # the validation seeds, against 5% +- 0.5) and had the >= 5 CT share at 33.54% over the
+    # validation seeds (33% +- 0.5): `recurct reproduce sodickson2009` exited 1 on every seed
+    from recurct.studies._figures import calibration_record, validation_record
+
+    fit = calibration_record("sodickson2009")
+    assert all(fit["within_tolerance"].values()), fit["within_tolerance"]
+    val = validation_record("sodickson2009")
+    assert val["n_seeds"] == 100 and val["seeds"] == "1000-1099"
+    checked = 0
+    for fig in sodickson2009.PUBLISHED.values():
+        target = fit["targets"].get(fig.target) if fig.target else None
+        if target is None or target.get("fit") is False:
+            continue
+        mean = val["figures"][fig.key]["mean"]
+        tol = target.get("atol", target.get("rtol", 0.0) * target["value"])
+        # the expectation over the validation seeds, in the target's unit, within tolerance
+        assert abs(mean / fig.target_scale - target["value"]) <= tol, (fig.key, mean)
+        checked += 1
+    assert checked == 7
+
+
+@pytest.mark.parametrize("seed", [0, 3, 9, 2042, UNSEEN])
+def test_sodickson2009_reproduces_on_several_seeds(seed) -> None:
+    rep = sodickson2009.reproduce(seed=seed, n_patients=5_000)
+    assert rep.ok, rep.failed
+    assert _row(rep.table, "share_exams_22_132")["status"] != "target not met"
 
 
 # ----------------------------------------------------------------- 5. precision

@@ -39,6 +39,8 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     spec = CALIBRATIONS[args.profile]
     opts = dict(spec["options"])
+    # the fit seeds: --seeds, else the shipped spec's (a profile fitted on the mean over seeds)
+    fit_seeds = opts.pop("seeds", None) if args.seeds is None else parse_seeds(args.seeds)
     if args.fraction is not None:
         opts["fraction"] = args.fraction
 
@@ -52,7 +54,7 @@ def calibrate_main(argv: Sequence[str] | None = None) -> int:
         spec["targets"],
         spec["free_params"],
         seed=args.seed,
-        seeds=None if args.seeds is None else parse_seeds(args.seeds),
+        seeds=fit_seeds,
         out=PROFILE_DIR / f"{args.profile}.toml" if args.out is None else args.out,
         max_evaluations=args.max_evaluations,
         callback=show,

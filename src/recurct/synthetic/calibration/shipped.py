@@ -194,6 +194,17 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
             "groups.acute.p_recurrent": (0.02, 0.6),
             "groups.oncology.phase_mix.1": (0.05, 0.6),
             "sites.Institution-1.ct_growth": (0.0, 0.15),
+            # the shape of the count distribution's tail (freed 2026-11-29, docs/synthetic.md)
+            "p_intensive": (0.0, 0.15),
+            "intensive_rate": (1.5, 8.0),
+            "groups.chronic.share": (0.1, 0.5),
+            "groups.acute.share": (0.2, 0.6),
+            "groups.oncology.p_recurrent": (0.5, 0.95),
+            "groups.oncology.interval_shape": (1.0, 5.0),
+            "groups.chronic.interval_shape": (1.0, 4.0),
+            "groups.oncology.p_same_day": (0.0, 0.15),
+            "groups.acute.p_same_day": (0.0, 0.25),
+            "groups.other.p_same_day": (0.0, 0.1),
         },
         "options": {
             "fraction": 1.0,
