@@ -49,7 +49,8 @@ def test_validate_dirty_file(data_dir: Path, capsys: pytest.CaptureFixture[str])
     assert "problems found" in out
     assert "rows in: 5, rows out: 1, dropped: 4, problems: 4" in out
     assert "negative dose" in out and "duplicate exam" in out
-    assert "row 2, column 'exam_date': unparseable date (value: '2019-02-30')" in out
+    assert "row 2 (line 4 of the file), column 'exam_date': unparseable date" in out
+    assert "(value: '2019-02-30')" in out
 
 
 def test_validate_dayfirst_and_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,7 +62,7 @@ def test_validate_dayfirst_and_map(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "dayfirst" in err and "site.csv" in err
     assert main([*args, "--dayfirst", "--today", "2019-12-31"]) == 1
     out = capsys.readouterr().out
-    assert "row 1, column 'exam_date': date after today" in out
+    assert "row 1 (line 3 of the file), column 'exam_date': date after today" in out
     assert "'Nr' -> patient_id" in out
 
 

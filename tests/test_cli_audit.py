@@ -39,6 +39,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     import recurct.studies.validate as validate
 
     ran: list[str] = []
+    monkeypatch.setenv("RECURCT_DEBUG", "1")  # the fixture's error reaches the test
 
     def computed(*args: object, **kwargs: object) -> None:
         ran.append("computed")

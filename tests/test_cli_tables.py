@@ -153,7 +153,7 @@ def test_user_conversion_table_with_spine_and_extremity(
     text = capsys.readouterr().out
     # 4000 x 0.02 + 2000 x 0.001 + 1000 x 0.014 (aapm96 chest) = 80 + 2 + 14 = 96 mSv
     assert pl.read_csv(out)["Max CED of patients ≥ 100 mSv (mSv)"][0] is None
-    assert main([*args, "--threshold", "96", "--out", str(out)]) == 0
+    assert main([*args, "--threshold", "96", "--out", str(out), "--overwrite"]) == 0
     assert pl.read_csv(out)["Max CED of patients ≥ 96 mSv (mSv)"][0] == pytest.approx(96.0)
     assert "local_k/nearest-lower (2 exams)" in text
     assert "aapm96/nearest-lower (fallback table) (1 exams)" in text
@@ -254,6 +254,7 @@ def test_german_columns_dayfirst_by_age_band(
                 "abdomen=abdomen_pelvis",
                 "--out",
                 str(out),
+                "--overwrite",
             ]
         )
         == 0

@@ -161,7 +161,9 @@ def test_overwrite_never_deletes_the_input(
         pass  # pragma: no cover
     assert work.is_dir()
     # a patients result written inside the exam folder is named, not read as exams
-    write_patients(data, data / "patients", buckets=2)
+    with pytest.raises(OutputExistsError, match="lies inside the input folder"):
+        write_patients(data, data / "patients", buckets=2)
+    write_patients(data, tmp_path / "patients", buckets=2).rename(data / "patients")
     with pytest.raises(ValueError, match=r"holds a recurct 'patients' result, not exams"):
         cumulative_dose_chunked(data, buckets=2)
 

@@ -83,7 +83,8 @@ def test_decimal_comma_with_comma_separator_needs_quotes_and_flag(tmp_path: Path
     path.write_text('patient_id,exam_date,effective_dose_msv\n1,2020-01-01,"1,5"\n')
     df = read_exams(path, decimal=",", today=TODAY).exams
     assert df.get_column("effective_dose_msv")[0] == 1.5
-    with pytest.raises(ExamValidationError, match="row 0, column 'effective_dose_msv': not a"):
+    want = r"row 0 \(line 2 of the file\), column 'effective_dose_msv': not a"
+    with pytest.raises(ExamValidationError, match=want):
         read_exams(path, today=TODAY)
 
 
@@ -123,7 +124,8 @@ def test_unparseable_date_reported_with_file_row_and_value(tmp_path: Path) -> No
         read_exams(path, today=TODAY)
     msg = str(info.value)
     assert str(path) in msg
-    assert "row 1, column 'exam_date': unparseable date (value: '31 Feb 2020')" in msg
+    want = "row 1 (line 3 of the file), column 'exam_date': unparseable date (value: '31 Feb 2020')"
+    assert want in msg
 
 
 def test_dirty_file_strict_and_not(exams_dir: Path) -> None:

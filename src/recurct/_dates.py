@@ -111,6 +111,10 @@ _DICOM_TEXT = {
     "%Y%m%d%H%M%S%.f": r"^[0-9]{14}(?:\.[0-9]+)?$",
     "%Y%m%d": r"^[0-9]{8}$",
 }
+# polars reads %Y from one to four digits ("2/1/20" would be year 2, day 20): a year below
+# 1000 counts only when written with four digits (0999-01-01), so that a two-digit year is
+# no date (validation names it) rather than a date in antiquity
+_FULL_YEAR = r"^\d{4}[-/]|^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}(?:\D|$)"
 _DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
 
 
@@ -138,8 +142,14 @@ def _strptime(text: Any, f: str) -> Any:  # an Expr or a Series, the same kind b
     where the text is all digits of the right number (:data:`_DICOM_TEXT`)."""
     parsed = text.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
     pattern = _DICOM_TEXT.get(f)
-    if pattern is None:
-        return parsed
+    if pattern is None:  # a year of fewer than four digits is no year (_FULL_YEAR)
+        if isinstance(text, pl.Series):
+            early = (parsed.dt.year() < 1000).fill_null(False)
+            if not early.any():
+                return parsed
+            short = early & ~text.str.contains(_FULL_YEAR).fill_null(False)
+            return parsed.set(short, None)  # type: ignore[arg-type]
+        return pl.when((parsed.dt.year() >= 1000) | text.str.contains(_FULL_YEAR)).then(parsed)
     if isinstance(text, pl.Series):
         if parsed.null_count() == parsed.len():  # nothing to check
             return parsed

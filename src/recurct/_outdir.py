@@ -8,13 +8,20 @@ Every command or function that writes a folder of results (``synthetic.write_coh
 1. an existing target that holds anything is refused before any work starts (callers whose
    work comes before the folder is opened call :func:`check_target` first), unless
    ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new); a
-   target that holds the run's input, the working folder or the home folder is refused even
-   then (replacing it would delete the input or the user's files);
+   target that holds the working folder or the home folder is refused even then (replacing it
+   would delete the user's files); a target that is, holds or lies inside an input of the
+   run (:func:`check_inputs`) is always refused, whatever ``overwrite`` says (replacing it
+   would delete the input; writing inside an input folder would change what is read: a
+   recurct folder would no longer match its manifest); a target that cannot be created (a
+   file in its path, a folder that is not writable) is refused with a message naming it;
 2. the files are written into a temporary sibling folder (``.<name>.recurct-tmp-...`` next to
    the target), so the target never holds a half-written result;
 3. on success a manifest, ``recurct-manifest.json`` (the version of recurct, what wrote the
    folder and with which parameters, and each file with its size and, for Parquet, its row
-   count), is written last, and the temporary folder is renamed to the target;
+   count), is written last, and the temporary folder is renamed to the target; without
+   ``overwrite``, a target that someone else created meanwhile and that holds anything (or
+   is not a folder) is kept as it is and :class:`OutputExistsError` is raised (an empty
+   folder created meanwhile is replaced, as one that was there at the start would be);
 4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
    and the target is left as it was.
 
@@ -27,6 +34,8 @@ folder without a manifest is someone else's data and is read as it is.
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import json
 import os
 import shutil
@@ -39,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recurct.errors import IncompleteOutputError, OutputExistsError
+from recurct.errors import IncompleteOutputError, OutputExistsError, ParameterError
 
 __all__ = [
     "MANIFEST",
@@ -47,7 +56,9 @@ __all__ = [
     "OutputExistsError",
     "OutputFolder",
     "atomic_file",
+    "check_file_target",
     "check_files",
+    "check_inputs",
     "check_output",
     "check_target",
     "check_tree",
@@ -105,21 +116,113 @@ _INPUTS: set[Path] = set()
 
 
 def note_input(path: str | os.PathLike[str]) -> None:
-    """Note a file or folder this process reads (e.g. the CLI's ``--exams``): no output folder
-    that holds it is replaced, even with ``overwrite=True``, for the rest of the process."""
+    """Note a file or folder this process reads (e.g. the CLI's ``--exams``): for the rest of
+    the process no output is written at it, inside it or over a folder that holds it, even
+    with ``overwrite=True`` (see :func:`check_inputs`)."""
     _INPUTS.add(Path(path).absolute())
 
 
-def _guard(target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
-    """Refuse to replace a folder that holds an input of the run (given, or noted with
-    :func:`note_input`), the working folder or the home folder (``overwrite=True`` would
-    delete them)."""
-    where = target.resolve()
-    kept = [(Path(p), "the input") for p in [*inputs, *sorted(_INPUTS)]]
-    kept += [(Path.cwd(), "the working folder"), (Path.home(), "the home folder")]
-    for path, what in kept:
+def _resolved(path: Path) -> Path:
+    """``path`` absolute, with symbolic links and ``..`` resolved (as far as it exists)."""
+    return Path(os.path.realpath(path))
+
+
+def _input_path(given: str | os.PathLike[str]) -> Path:
+    """The file or folder an input names: for a glob that names nothing itself
+    (``data/*.parquet``), the folder above its first wildcard."""
+    path = Path(given)
+    if os.path.lexists(path) or not any(c in str(given) for c in "*?["):
+        return path
+    fixed = list(itertools.takewhile(lambda p: not any(c in p for c in "*?["), path.parts))
+    return Path(*fixed) if fixed else Path(".")
+
+
+def check_inputs(
+    target: str | os.PathLike[str],
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    *,
+    name: str | None = None,
+) -> None:
+    """Refuse an output ``target`` (a folder or a file) that is an input of the same run, lies
+    inside an input folder, or holds an input, whatever ``overwrite`` says.
+
+    Writing the input itself, or replacing a folder that holds it, would destroy it; writing
+    inside an input folder would change what is read (a recurct folder would no longer match
+    its manifest, and a folder read whole would read the result as data). Paths are compared
+    after resolving symbolic links, ``..`` and relative paths (against the working folder), a
+    file also by identity (a hard link); a glob input (``data/*.parquet``) stands for the
+    folder above its first wildcard. The inputs noted with :func:`note_input` count too. A
+    target inside an input *file* (``exams.csv/x``) is left to :func:`check_target`, which
+    says that the file is in the way.
+
+    Parameters
+    ----------
+    target : path
+        The output folder or file.
+    inputs : iterable of paths
+        The files, folders and globs the run reads.
+    name : str, optional
+        How to name ``target`` in the message (e.g. ``"--out res"``); default its path.
+
+    Raises
+    ------
+    OutputExistsError
+        Naming the output and the input.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = Path(tempfile.mkdtemp())
+    >>> check_inputs(root / "results", [root / "exams"])  # beside the input: fine
+    >>> check_inputs(root / "exams" / "results", [root / "exams"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    recurct.errors.OutputExistsError: ... lies inside the input folder ...
+    """
+    target = Path(target)
+    label = str(target) if name is None else name
+    where = _resolved(target)
+    for given in [*inputs, *sorted(_INPUTS)]:
+        path = _input_path(given)
         try:
-            inside = path.resolve()
+            source = _resolved(path)
+        except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be compared
+            continue
+        same = source == where
+        if not same and target.is_file() and path.is_file():
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(target, path)
+        if same and not path.is_dir():
+            raise OutputExistsError(
+                f"{label} is an input of this run ({given}): writing the result there would "
+                "replace it; write the result to another path"
+            )
+        if same:
+            raise OutputExistsError(
+                f"{label} holds the input ({given}: it is that folder): writing the result "
+                "there would change or replace the input; write the result to another folder"
+            )
+        if where in source.parents:
+            raise OutputExistsError(
+                f"{label} holds the input ({given}): writing the result there would replace "
+                "it whole and delete the input; write the result to another folder"
+            )
+        if source in where.parents and not path.is_file():
+            raise OutputExistsError(
+                f"{label} lies inside the input folder {given}: writing the result there "
+                "would change the input (a recurct folder would no longer match its "
+                "manifest, and the result would be read as input next time); write it "
+                "outside that folder"
+            )
+
+
+def _guard(target: Path) -> None:
+    """Refuse to replace a folder that holds the working folder or the home folder
+    (``overwrite=True`` would delete them); the inputs are :func:`check_inputs`'s."""
+    where = _resolved(target)
+    for path, what in ((Path.cwd(), "the working folder"), (Path.home(), "the home folder")):
+        try:
+            inside = _resolved(path)
         except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be inside
             continue
         if inside == where or where in inside.parents:
@@ -127,6 +230,42 @@ def _guard(target: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
                 f"{target} holds {what} ({path}): overwrite=True would delete it; write the "
                 "result to another folder"
             )
+
+
+def _creatable(target: Path, what: str) -> None:
+    """Refuse a ``target`` (``what``: "folder" or "file") whose path cannot be created: the
+    nearest existing path above it is a file, or a folder this process may not write."""
+    above = target.parent
+    while not os.path.lexists(above) and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise OutputExistsError(
+            f"cannot create the output {what} {target}: {above} is a file, not a folder"
+        )
+    if not os.access(above, os.W_OK | os.X_OK):
+        where = "its parent " if above == target.parent else ""
+        raise ParameterError(
+            f"cannot create the output {what} {target}: {where}{above} is not writable"
+        )
+
+
+def _cannot_create(target: Path, what: str, exc: OSError) -> Exception:
+    """The error that names ``target`` for an ``OSError`` raised while creating it (its
+    parent, or the temporary folder or file beside it)."""
+    try:
+        _creatable(target, what)
+    except (OutputExistsError, ParameterError) as named:
+        return named
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return ParameterError(
+            f"cannot create the output {what} {target}: its parent {target.parent} is not "
+            f"writable ({exc.strerror})"
+        )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return OutputExistsError(
+            f"cannot create the output {what} {target}: a file is in its path ({exc.strerror})"
+        )
+    return ParameterError(f"cannot create the output {what} {target} ({exc.strerror or exc})")
 
 
 def _parquet_rows(path: Path) -> int:
@@ -191,8 +330,17 @@ def output_folder(
     parameters : mapping, optional
         Parameters of the run, in the manifest (JSON; other values as text).
     inputs : iterable of paths, optional
-        Files or folders the run reads: a ``target`` that holds one of them (or the working
-        or home folder) is refused even with ``overwrite=True``.
+        Files, folders or globs the run reads: a ``target`` that is one of them, holds one or
+        lies inside one is always refused (:func:`check_inputs`); one that holds the working
+        or home folder is refused even with ``overwrite=True``.
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` is refused (see :func:`check_target`), or, without ``overwrite``, someone
+        else created it while the block ran and it holds anything (it is kept as it is).
+    ParameterError
+        ``target`` cannot be created: a folder above it is not writable.
 
     Yields
     ------
@@ -211,48 +359,60 @@ def output_folder(
     2
     """
     target = Path(target)
+    inputs = list(inputs)
     check_target(target, overwrite=overwrite, inputs=inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+    except OSError as exc:
+        raise _cannot_create(target, "folder", exc) from exc
     folder = OutputFolder(path=tmp, target=target, kind=kind, parameters=dict(parameters or {}))
     try:
         with terminate_as_exit():
             yield folder
             _write_manifest(folder)
-            _replace(tmp, target)
+            _replace(tmp, target, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def atomic_file(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+def atomic_file(
+    target: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> Iterator[Path]:
     """Write one file that is, at every moment, the old file (or absent) or the complete new
     one: the block writes the path it is given (a temporary file ``.<name>.recurct-tmp-...``
-    beside ``target``, with the same extension), which is flushed to disk and renamed onto
-    ``target`` when the block ends without error. On any exception, Ctrl-C or SIGTERM the
-    temporary file is removed and ``target`` is left as it was. The folder of ``target`` is
-    created if needed; a ``target`` that is a symbolic link has the file it points to
-    replaced (the link is kept).
+    beside ``target``, with the same extension, created empty before the block), which is
+    flushed to disk and renamed onto ``target`` when the block ends without error. On any
+    exception, Ctrl-C or SIGTERM the temporary file is removed and ``target`` is left as it
+    was. The folder of ``target`` is created if needed; a ``target`` that is a symbolic link
+    has the file it points to replaced (the link is kept).
 
     Raises
     ------
     OutputExistsError
-        ``target`` is a folder, or (with ``overwrite=False``) an existing file.
+        ``target`` is refused by :func:`check_file_target` (a folder, an input of the run,
+        an existing file with ``overwrite=False``, a file in its path), or was created while
+        the block ran (with ``overwrite=False``; it is kept).
+    ParameterError
+        ``target`` cannot be created: its folder is not writable.
     """
     target = Path(target)
     if target.is_symlink():
         target = target.resolve()
-    if target.is_dir():
-        raise OutputExistsError(f"{target} is a folder: give the path of a file")
-    if target.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{target} exists: choose another file name, or pass overwrite=True to replace it"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    check_file_target(target, overwrite=overwrite, inputs=inputs)
     tmp = target.parent / (
         f".{target.stem}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}"
     )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise _cannot_create(target, "file", exc) from exc
     try:
         with terminate_as_exit():
             yield tmp
@@ -269,36 +429,97 @@ def atomic_file(target: str | os.PathLike[str], *, overwrite: bool = True) -> It
             tmp.unlink()
 
 
+def check_file_target(
+    target: str | os.PathLike[str],
+    *,
+    overwrite: bool = True,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+    name: str | None = None,
+) -> None:
+    """Refuse an output *file* that :func:`atomic_file` would refuse, without writing
+    anything: call it before the work whose result goes there.
+
+    Parameters
+    ----------
+    target : path
+        The file to write.
+    overwrite : bool
+        Replace an existing file (default); otherwise it is refused.
+    inputs : iterable of paths, optional
+        What the run reads (:func:`check_inputs`).
+    name : str, optional
+        How to name ``target`` in the messages (e.g. ``"--out t.csv"``).
+
+    Raises
+    ------
+    OutputExistsError
+        ``target`` is a folder, is or lies inside an input, exists and ``overwrite`` is false,
+        or a file lies in its path (``afile/t.csv``).
+    ParameterError
+        Its folder (or the nearest existing folder above it) is not writable.
+    """
+    target = Path(target)
+    label = str(target) if name is None else name
+    check_inputs(target, inputs, name=label)
+    if target.is_dir():
+        raise OutputExistsError(f"{label} is a folder: give the path of a file")
+    if target.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{label} exists: choose another file name, or pass overwrite=True (--overwrite) "
+            "to replace it"
+        )
+    _creatable(target, "file")
+
+
 def check_target(
     target: str | os.PathLike[str],
     *,
     overwrite: bool = False,
     inputs: Iterable[str | os.PathLike[str]] = (),
+    name: str | None = None,
 ) -> None:
     """Refuse a ``target`` that :func:`output_folder` would refuse, without writing anything:
     call it before the work whose result goes there, so that an unusable folder is refused
     before any work starts.
 
+    Parameters
+    ----------
+    target : path
+        The output folder.
+    overwrite : bool
+        Whether an existing non-empty folder may be replaced whole.
+    inputs : iterable of paths, optional
+        The files, folders or globs the run reads (:func:`check_inputs`).
+    name : str, optional
+        How to name ``target`` in the messages (e.g. ``"--out res"``); default its path.
+
     Raises
     ------
     OutputExistsError
-        ``target`` is a file (or anything but a folder), or a non-empty folder without
-        ``overwrite``, or (with ``overwrite``) a folder that holds an input, the working
-        folder or the home folder.
+        ``target`` is, holds or lies inside an input (whatever ``overwrite`` says); is a file
+        (or anything but a folder); a file lies in its path (``afile/x``); a non-empty folder
+        without ``overwrite``; or (with ``overwrite``) a folder that holds the working folder
+        or the home folder.
+    ParameterError
+        The folder that would hold ``target`` (or the nearest existing folder above it) is
+        not writable.
     """
     target = Path(target)
-    if target.exists() and not target.is_dir():
+    label = str(target) if name is None else name
+    check_inputs(target, inputs, name=label)
+    if os.path.lexists(target) and not target.is_dir():
         raise OutputExistsError(
-            f"{target} exists and is not a folder: give the path of a new or empty folder "
+            f"{label} exists and is not a folder: give the path of a new or empty folder "
             "(overwrite replaces a folder, never a file)"
         )
+    _creatable(target, "folder")
     if target.is_dir() and not _is_empty(target):
         if not overwrite:
             raise OutputExistsError(
-                f"{target} already holds files: choose a new folder, or pass overwrite=True "
+                f"{label} already holds files: choose a new folder, or pass overwrite=True "
                 "(--overwrite) to replace it whole"
             )
-        _guard(target, inputs)
+        _guard(target)
 
 
 def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
@@ -336,14 +557,35 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
     return out
 
 
-def _replace(tmp: Path, target: Path) -> None:
-    """Rename ``tmp`` to ``target``; an existing target is moved aside first and removed
-    after, so that the target is at every moment either the old or the new folder."""
-    if target.is_dir() and _is_empty(target):
+def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
+    """Rename ``tmp`` to ``target``. An absent target or an empty folder is replaced by one
+    atomic rename. A target that holds anything is, with ``overwrite``, moved aside first and
+    removed after, so that the target is at every moment either the old or the new folder;
+    without ``overwrite`` it was created meanwhile (:func:`check_target` refused it at the
+    start) and is kept: :class:`OutputExistsError`."""
+    try:
+        tmp.rename(target)  # POSIX: replaces an empty folder; fails on anything else
+        return
+    except OSError as exc:
+        if not os.path.lexists(target):
+            raise
+        failed = exc
+    if target.is_symlink() or not target.is_dir():
+        raise OutputExistsError(
+            f"{target} was created while recurct wrote the result, and is not a folder: it is "
+            "kept as it is, and the result was not written"
+        ) from failed
+    if _is_empty(target):  # a rename that does not replace an empty folder (Windows)
         target.rmdir()
-    if not target.exists():
         tmp.rename(target)
         return
+    if not overwrite:
+        raise OutputExistsError(
+            f"{target} was created while recurct wrote the result, and holds files: it is kept "
+            "as it is, and the result was not written; write it to another folder, or pass "
+            "overwrite=True (--overwrite) to replace it whole"
+        ) from failed
+    _guard(target)
     trash = target.parent / f".{target.name}{_TMP_MARK}old-{uuid.uuid4().hex[:8]}"
     target.rename(trash)
     try:

@@ -7,6 +7,7 @@ optional attributes) set null and counted, and the :class:`ValidationReport` (re
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -24,10 +25,13 @@ from recurct.errors import DroppedRowsWarning, ExamValidationError, UnmappedValu
 from recurct.schema import DOSE_COLUMNS, MAX_EXAM_DOSE_MSV, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 __all__ = [
+    "AMBIGUOUS_NUMBER",
+    "TWO_DIGIT_YEAR",
     "ValidationReport",
     "check_exams",
     "check_exams_kept",
     "key_frame",
+    "problem_error",
     "problem_lines",
     "problem_message",
     "smallest_k",
@@ -42,6 +46,15 @@ MAX_AGE_YEARS = _checks.MAX_AGE_YEARS  # one definition: the age bounds of Cohor
 
 
 _SHOW = 20  # problems shown in an error message
+
+AMBIGUOUS_NUMBER = "\x00ambiguous"
+"""Appended by :func:`recurct.read_exams` to a number whose decimal mark is ambiguous
+(``1.234``: 1.234 or 1234?, the column's other cells not saying): never parsed, reported
+as such (the problem quotes the value as written)."""
+
+TWO_DIGIT_YEAR = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(?:[ T]|$)"
+"""A date written with a two-digit year (``2/1/20``, ``20-01-02``): not read (which
+century? which order?), reported as such."""
 
 _PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
 
@@ -66,6 +79,11 @@ class ValidationReport:
     validated : bool
         False when nothing was checked (``read_exams(..., validate=False)``): no problem
         listed then means none was looked for.
+    lines : callable or None
+        For a CSV file read by :func:`recurct.read_exams`, ``lines(row)`` is the 1-based
+        line of the file where 0-based data row ``row`` starts (a ``sep=`` line and line
+        breaks inside quoted values counted), shown beside each row the report prints;
+        None for other inputs.
     """
 
     n_rows_in: int
@@ -74,6 +92,7 @@ class ValidationReport:
     problems: pl.DataFrame
     set_null_by_reason: dict[str, int] = field(default_factory=dict)
     validated: bool = True
+    lines: Callable[[int], int | None] | None = field(default=None, repr=False)
 
     @property
     def n_dropped(self) -> int:
@@ -97,24 +116,47 @@ class ValidationReport:
         for reason, n in self.set_null_by_reason.items():
             lines.append(f"  {n:>10}  {reason} (set null, exam kept)")
         if self.problems.height:
-            lines.append(problem_lines(self.problems))
+            lines.append(problem_lines(self.problems, lines=self.lines))
+            lines.append(rows_note(self.lines is not None))
         return "\n".join(lines)
 
 
-def _describe(row: dict[str, Any]) -> str:
-    where = "" if row["row"] is None else f"row {row['row']}, "
+def rows_note(csv_file: bool) -> str:
+    """What the rows of a problem listing count."""
+    if csv_file:
+        return (
+            "  (rows: 0-based data rows of the file, row 0 the first after the header; "
+            "each with its line of the file)"
+        )
+    return "  (rows: 0-based rows of the input, row 0 the first)"
+
+
+def _describe(row: dict[str, Any], lines: Callable[[int], int | None] | None = None) -> str:
+    line = lines(row["row"]) if lines is not None and row["row"] is not None else None
+    at = "" if line is None else f" (line {line} of the file)"
+    where = "" if row["row"] is None else f"row {row['row']}{at}, "
     value = "" if row["value"] is None else f" (value: {row['value']!r})"
     return f"{where}column {row['column']!r}: {row['reason']}{value}"
 
 
-def problem_lines(problems: pl.DataFrame, show: int = _SHOW) -> str:
-    lines = [f"  {_describe(r)}" for r in problems.head(show).iter_rows(named=True)]
+def problem_lines(
+    problems: pl.DataFrame,
+    show: int = _SHOW,
+    lines: Callable[[int], int | None] | None = None,
+) -> str:
+    """One line per problem (the first ``show``): row (and, with ``lines``, the line of
+    the file), column, reason and value."""
+    out = [f"  {_describe(r, lines)}" for r in problems.head(show).iter_rows(named=True)]
     if problems.height > show:
-        lines.append(f"  ... and {problems.height - show} more (see .problems)")
-    return "\n".join(lines)
+        out.append(f"  ... and {problems.height - show} more (see .problems)")
+    return "\n".join(out)
 
 
-def problem_message(problems: pl.DataFrame, source: str | None) -> str:
+def problem_message(
+    problems: pl.DataFrame,
+    source: str | None,
+    lines: Callable[[int], int | None] | None = None,
+) -> str:
     n = problems.height
     where = f"{source}: " if source else ""
     head = f"{where}{n} problem{'s' if n != 1 else ''} in the exam table"
@@ -124,7 +166,21 @@ def problem_message(problems: pl.DataFrame, source: str | None) -> str:
         "Fix the data, map the columns, or pass strict=False to drop the bad rows and set "
         "bad optional attributes null (a missing column cannot be dropped)."
     )
-    return f"{head}:\n{problem_lines(problems)}\n{fix}"
+    listing = problem_lines(problems, lines=lines)
+    if problems.get_column("row").is_not_null().any():
+        listing += "\n" + rows_note(lines is not None)
+    return f"{head}:\n{listing}\n{fix}"
+
+
+def problem_error(
+    problems: pl.DataFrame,
+    source: str | None,
+    hint: str | None,
+    lines: Callable[[int], int | None] | None,
+) -> ExamValidationError:
+    """The :class:`ExamValidationError` of ``problems``, its message naming, with ``lines``
+    (a CSV file), the line of the file of each row."""
+    return ExamValidationError(problems, source=source, hint=hint, lines=lines)
 
 
 #: ``(column, reason, mask, nullable)`` of one row-level check: ``nullable`` when a hit is a
@@ -187,7 +243,12 @@ def row_checks(
                 limit = "2^24" if dtype == pl.Float32 else "2^53"
                 add(name, f"float patient id above {limit} (digits lost: read ids as text)", huge)
         elif name == "exam_date":
-            add(name, "unparseable date", ~missing & c.is_null())
+            if dtype == pl.Utf8:
+                short = o.str.contains(TWO_DIGIT_YEAR).fill_null(False) & c.is_null()
+                add(name, "two-digit year: not accepted (write the year in full)", short)
+                add(name, "unparseable date", ~missing & c.is_null() & ~short)
+            else:
+                add(name, "unparseable date", ~missing & c.is_null())
             day = c.cast(pl.Date)
             add(name, f"date before {EARLIEST_DATE.isoformat()}", day < EARLIEST_DATE)
             add(name, "date after today", day > today)
@@ -202,7 +263,16 @@ def _number_checks(
 ) -> list[tuple[str, pl.Expr]]:
     """``(reason, mask)`` of the checks of a dose or age column ``name`` (cast: ``c``)."""
     out = []
-    if dtype != pl.Float64:
+    if dtype == pl.Utf8:
+        ambiguous = pl.col(name).str.ends_with(AMBIGUOUS_NUMBER).fill_null(False)
+        reason = (
+            "ambiguous number: '.' or ',' before three digits may be a decimal or a "
+            "thousands mark, and the column's other cells do not show which (pass "
+            "decimal='.' or decimal=',')"
+        )
+        out.append(("not a number", ~missing & c.is_null() & ~ambiguous))
+        out.append((reason, ambiguous))
+    elif dtype != pl.Float64:
         out.append(("not a number", ~missing & c.is_null()))
     if name == "age_years":
         bad_age = c.is_nan() | (c < 0) | (c > MAX_AGE_YEARS)
@@ -324,9 +394,11 @@ def check_exams(
     region_rules: Any = None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
+    shown: pl.DataFrame | None = None,
+    source: str | None = None,
 ) -> tuple[pl.DataFrame, ValidationReport]:
     """:func:`recurct.schema.validate` (same arguments), returning the polars frame and the
-    :class:`ValidationReport`."""
+    :class:`ValidationReport` (``shown``, ``source``: see :func:`check_exams_kept`)."""
     out, report, _ = check_exams_kept(
         exams,
         strict=strict,
@@ -336,6 +408,8 @@ def check_exams(
         region_rules=region_rules,
         placeholder_ids=placeholder_ids,
         max_dose_msv=max_dose_msv,
+        shown=shown,
+        source=source,
     )
     return out, report
 
@@ -350,12 +424,19 @@ def check_exams_kept(
     region_rules: Any = None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
+    shown: pl.DataFrame | None = None,
+    source: str | None = None,
 ) -> tuple[pl.DataFrame, ValidationReport, np.ndarray | None]:
     """:func:`check_exams`, and the 0-based input positions of the rows returned (in input
     order), or ``None`` when every row was kept: for the index rule of a pandas result
-    (:func:`recurct._frames.input_index`)."""
+    (:func:`recurct._frames.input_index`).
+
+    ``shown``: columns of the values as the user wrote them, row for row (``read_exams``
+    rewrites decimal commas and DICOM ages before the checks): the problems quote these.
+    ``source``: the file, named by the warnings."""
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
+    values = given if shown is None or shown.width == 0 else given.with_columns(shown)
     df = clean_frame(given, placeholder_ids)
     required = tuple(_checks.names(required, "validate", "required", allow_empty=True))
     today_d = date.today() if today is None else as_date(today, "today")
@@ -388,27 +469,48 @@ def check_exams_kept(
     drops += copies
 
     if missing_cols or strict:  # with strict=True a bad attribute is a problem too
-        problems = collect_problems(given, hits + copies, missing_cols)
+        problems = collect_problems(values, hits + copies, missing_cols)
         if missing_cols or problems.height:
+            # and the codes that map to nothing, as strict=False lists them
+            codes = _code_hits(df, code_maps)
+            problems = collect_problems(values, hits + copies + codes, missing_cols)
             raise ExamValidationError(problems)
 
     n_bad = int(bad.sum()) if df.height else 0
     problems = (
-        collect_problems(given, drops, []) if n_bad else pl.DataFrame(schema=_PROBLEMS_SCHEMA)
+        collect_problems(values, drops, []) if n_bad else pl.DataFrame(schema=_PROBLEMS_SCHEMA)
     )
-    problems, nulled_by_reason = _set_null(given, code_maps, hits, bad, problems)
+    problems, nulled_by_reason = _set_null(values, code_maps, hits, bad, problems, source)
     by_reason: dict[str, int] = {}
     kept = None
     if n_bad:
         out = out.filter(~bad)
-        by_reason = _dropped(drops, n_bad, df.height)
+        by_reason = _dropped(drops, n_bad, df.height, source)
         kept = np.flatnonzero(~bad.to_numpy())
     report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
     return out, report, kept
 
 
+def _code_hits(df: pl.DataFrame, code_maps: dict) -> list[Hit]:
+    """The codes that map to nothing, as :data:`Hit` (nullable: set null, exam kept), with
+    their reason as the report of ``strict=False`` words it."""
+    codes = unmapped(code_maps)
+    if not codes:
+        return []
+    cmasks = df.select(m.alias(f"m{i}") for i, (_, _, m) in enumerate(codes))
+    return [
+        (n, f"{r} (set null)", cmasks.get_column(f"m{i}"), True)
+        for i, (n, r, _) in enumerate(codes)
+    ]
+
+
 def _set_null(
-    df: pl.DataFrame, code_maps: dict, hits: list[Hit], bad: pl.Series, problems: pl.DataFrame
+    df: pl.DataFrame,
+    code_maps: dict,
+    hits: list[Hit],
+    bad: pl.Series,
+    problems: pl.DataFrame,
+    source: str | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Problems with the values set null, the exam kept (codes that map to nothing, bad
     optional attributes) added, and their counts by reason, with one warning; values of
@@ -431,7 +533,8 @@ def _set_null(
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
     hint = " (or extend the mapping with region_rules=)" if "body_region" in code_maps else ""
     warnings.warn(
-        f"validate set {nulled.height} value(s) null ({summary}), keeping the exams; "
+        f"{source + ': ' if source else ''}validate set {nulled.height} value(s) null "
+        f"({summary}), keeping the exams; "
         f"fix the values{hint}; see read_exams(exams, strict=False).report for the rows",
         UnmappedValuesWarning,
         stacklevel=5,
@@ -439,7 +542,9 @@ def _set_null(
     return problems, by_reason
 
 
-def _dropped(drops: list[Hit], n_bad: int, n_rows: int) -> dict[str, int]:
+def _dropped(
+    drops: list[Hit], n_bad: int, n_rows: int, source: str | None = None
+) -> dict[str, int]:
     """Rows dropped by reason (a row with two problems counts under both), with one warning."""
     by_reason: dict[str, int] = {}
     for _, reason, mask, _ in drops:
@@ -448,7 +553,8 @@ def _dropped(drops: list[Hit], n_bad: int, n_rows: int) -> dict[str, int]:
             by_reason[reason] = by_reason.get(reason, 0) + n
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
     warnings.warn(
-        f"validate dropped {n_bad} of {n_rows} rows ({summary}); "
+        f"{source + ': ' if source else ''}validate dropped {n_bad} of {n_rows} rows "
+        f"({summary}); "
         "see read_exams(exams, strict=False).report for the rows",
         DroppedRowsWarning,
         stacklevel=5,

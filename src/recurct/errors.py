@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     import polars as pl
 
 __all__ = [
@@ -74,21 +76,28 @@ class ExamValidationError(RecurctError, ValueError):
 
     ``problems`` is a polars DataFrame with columns ``row`` (0-based row of the input, null
     for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
+    ``lines`` (a CSV file's rows, :class:`recurct.io._csv.RowLines`): the 1-based line of
+    the file of a row, named beside it in the message; None for a frame or a Parquet file.
     """
 
     def __init__(
-        self, problems: pl.DataFrame, source: str | None = None, hint: str | None = None
+        self,
+        problems: pl.DataFrame,
+        source: str | None = None,
+        hint: str | None = None,
+        lines: Callable[[int], int | None] | None = None,
     ) -> None:
         from recurct._validation import problem_message  # which imports this module
 
         self.problems = problems
         self.source = source
         self.hint = hint
-        message = problem_message(problems, source)
+        self.lines = lines
+        message = problem_message(problems, source, lines)
         super().__init__(f"{message}\n{hint}" if hint else message)
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
-        return (type(self), (self.problems, self.source, self.hint))
+        return (type(self), (self.problems, self.source, self.hint, self.lines))
 
 
 class DoseConversionError(RecurctError, ValueError):

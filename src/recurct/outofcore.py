@@ -46,7 +46,14 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import ID_SPACES, id_key, placeholder_variants, spaced_ids
-from recurct._outdir import MANIFEST, check_files, check_tree, output_folder, terminate_as_exit
+from recurct._outdir import (
+    MANIFEST,
+    check_files,
+    check_target,
+    check_tree,
+    output_folder,
+    terminate_as_exit,
+)
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import (
     DataError,
@@ -372,6 +379,8 @@ def write_patients(
     progress = _checks.optional_flag(progress, "write_patients", "progress")
     overwrite = _checks.flag(overwrite, "write_patients", "overwrite")
     _checks.path(out, "write_patients", "out", what="a folder")
+    # an unusable out (inside the source, or existing without overwrite) before any reading
+    check_target(out, overwrite=overwrite, inputs=_source_paths(source))
     lf, k, params = _plan(
         source, thresholds, window_days, buckets, rows_per_bucket, "write_patients"
     )

@@ -166,6 +166,10 @@ def col(name: str, want: list[Any]) -> Value:
     return Value(_check)
 
 
+def _no_unnamed_column(out: Any) -> None:
+    assert "" not in out.columns and out.height == 1, out.columns
+
+
 def rows_are(names: list[str], want: list[tuple[Any, ...]]) -> Value:
     def _check(out: Any) -> None:
         got = out.select(names).rows()
@@ -383,7 +387,10 @@ CASES: list[Case] = [
         "NULL id in a file",
         text_file(f"{HEAD}\nA,2020-01-01,1.0\nNULL,2020-01-02,1.0\n"),
         read(),
-        Err(ExamValidationError, r"row 1, column 'patient_id': missing patient id"),
+        Err(
+            ExamValidationError,
+            r"row 1 \(line 3 of the file\), column 'patient_id': missing patient id",
+        ),
     ),
     Case(
         "placeholder ids counted as dropped",
@@ -710,19 +717,25 @@ CASES: list[Case] = [
         "blank row inside the table reported where it is",
         text_file(f"{HEAD}\nA,2020-01-01,1.0\n,,\nB,2020-01-02,1.0\n"),
         read(),
-        Err(ExamValidationError, r"row 1, column 'patient_id': missing patient id"),
+        Err(
+            ExamValidationError,
+            r"row 1 \(line 3 of the file\), column 'patient_id': missing patient id",
+        ),
     ),
     Case(
         "row with an extra field named",
         text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-01,1,5\n"),
         read(),
-        Err(ValueError, r"x\.csv: data row 1 has 4 field\(s\) but the header has 3"),
+        Err(
+            ValueError,
+            r"x\.csv: data row 1 \(line 3 of the file\) has 4 field\(s\) but the header has 3",
+        ),
     ),
     Case(
         "row with a missing field named",
         text_file(f"{HEAD}\nA,2020-01-01\n"),
         read(),
-        Err(ValueError, r"x\.csv: data row 0 has 2 field\(s\)"),
+        Err(ValueError, r"x\.csv: data row 0 \(line 2 of the file\) has 2 field\(s\)"),
     ),
     Case(
         "BOM then sep= line",
@@ -733,10 +746,10 @@ CASES: list[Case] = [
     Case("tab separated", text_file(CSV3.replace(",", "\t")), read(), rows(3)),
     Case("DOS end-of-file mark", raw_file(CSV3.encode() + b"\x1a"), read(), rows(3)),
     Case(
-        "trailing separator: an unnamed empty column carried",
+        "trailing separator: an unnamed empty column left out",
         text_file(f"{HEAD},\nA,2020-01-01,1.0,\n"),
         read(),
-        col("", [None]),
+        Value(lambda out: _no_unnamed_column(out)),
     ),
     Case(
         "folder: .pq, .PARQUET and .parquet",
@@ -807,7 +820,7 @@ CASES: list[Case] = [
         "ambiguous day-first date named by row",
         text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,03/04/2020,1.0\n"),
         read(),
-        Err(ValueError, r"'exam_date'.*'03/04/2020' \(row 1\).*dayfirst"),
+        Err(ValueError, r"'exam_date'.*'03/04/2020' \(row 1 \(line 3 of the file\)\).*dayfirst"),
     ),
     Case(
         "Parquet path to cumulative_dose: out of core, float32 label",
@@ -851,13 +864,19 @@ CASES: list[Case] = [
         "inf dose text in a file",
         text_file(f"{HEAD}\nA,2020-01-01,inf\n"),
         read(),
-        Err(ExamValidationError, r"row 0, column 'effective_dose_msv': infinite dose"),
+        Err(
+            ExamValidationError,
+            r"row 0 \(line 2 of the file\), column 'effective_dose_msv': infinite dose",
+        ),
     ),
     Case(
         "negative DLP",
         text_file(f"{HEAD},DLP\nA,2020-01-01,1.0,-3\n"),
         read(),
-        Err(ExamValidationError, r"row 0, column 'dlp_mgycm': negative dose"),
+        Err(
+            ExamValidationError,
+            r"row 0 \(line 2 of the file\), column 'dlp_mgycm': negative dose",
+        ),
     ),
     Case(
         "NaN DLP in a frame",
@@ -869,7 +888,10 @@ CASES: list[Case] = [
         "text dose",
         text_file(f"{HEAD}\nA,2020-01-01,abc\n"),
         read(),
-        Err(ExamValidationError, r"row 0, column 'effective_dose_msv': not a number"),
+        Err(
+            ExamValidationError,
+            r"row 0 \(line 2 of the file\), column 'effective_dose_msv': not a number",
+        ),
     ),
     Case(
         "decimal comma",
@@ -1196,7 +1218,10 @@ CASES += [
         "a value after the last column is still an error naming the row",
         text_file(f"{HEAD}\nA,2020-01-01,1.0\nB,2020-01-02,2.0,oops\n"),
         read(),
-        Err(ValueError, r"x\.csv: data row 1 has 4 field\(s\) but the header has 3"),
+        Err(
+            ValueError,
+            r"x\.csv: data row 1 \(line 3 of the file\) has 4 field\(s\) but the header has 3",
+        ),
     ),
     Case(
         "NULL and #N/A in optional canonical columns are missing, the exam kept",
@@ -1419,7 +1444,9 @@ def test_random_bad_rows_leave_exactly_the_good_ones(tmp_path_factory, items, se
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnmappedValuesWarning)
         warnings.simplefilter("ignore", DroppedRowsWarning)
-        out = read_exams(path, strict=False, today=TODAY).exams
+        # doses written with a decimal point: said, as a ';' file whose every dose reads
+        # both ways ("1.875": 1.875 or 1875) has its numbers flagged, not guessed
+        out = read_exams(path, strict=False, today=TODAY, decimal=".").exams
     # exactly the good rows, in order, values as written ("007" stays text)
     kept = out.select("patient_id", "exam_date", "effective_dose_msv", "accession").rows()
     assert kept == good

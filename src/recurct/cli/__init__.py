@@ -9,7 +9,10 @@ several subcommands are in :mod:`recurct.cli._options`, the reading of an exam f
 
 Every subcommand reports an error the same way (:mod:`recurct.cli._errors`): one line
 ``recurct: <message>`` on stderr (no traceback), and the exit code :data:`EXIT_USAGE`; a check
-that ran and failed exits with :data:`EXIT_FAILED`; see :data:`EXIT_CODES`.
+that ran and failed exits with :data:`EXIT_FAILED`; an error recurct did not expect (a bug) is
+one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL` (``RECURCT_DEBUG=1`` or
+``recurct --debug COMMAND ...`` shows its traceback); Ctrl-C exits with
+:data:`EXIT_INTERRUPTED`, SIGTERM with :data:`EXIT_TERMINATED`; see :data:`EXIT_CODES`.
 Run it as ``recurct ...`` or ``python -m recurct.cli ...``.
 """
 
@@ -25,10 +28,14 @@ from recurct._version import __version__
 from recurct.cli._errors import (
     EXIT_CODES,
     EXIT_FAILED,
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     cli_error,
+    debug_requested,
+    internal_error,
 )
 from recurct.cli._options import add_analysis_options, add_input_options, nonnegative_int
 from recurct.errors import RecurctError
@@ -36,8 +43,10 @@ from recurct.errors import RecurctError
 __all__ = [
     "EXIT_CODES",
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "HANDLERS",
     "REMOVED",
@@ -80,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"recurct {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the Python traceback of an internal error (as RECURCT_DEBUG=1 does)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_validate(sub)
     _add_reproduce(sub)
@@ -139,6 +153,11 @@ def _add_analyze(sub: _Sub) -> None:
         help="write the table: .csv (the printed numbers and labels, all columns), or .md, "
         ".tex, .xlsx ('n (%%, 95%% CI)' cells for a paper)",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file (default: refuse)",
+    )
     add_analysis_options(p)
     add_input_options(p)
 
@@ -159,22 +178,45 @@ def _add_synth(sub: _Sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``recurct`` command; returns the exit code."""
+    """Entry point of the ``recurct`` command; returns the exit code (:data:`EXIT_CODES`).
+
+    An error a handler raises on purpose (a :class:`~recurct.errors.RecurctError`, or an
+    ``OSError`` reading or writing a file) is one line and :data:`EXIT_USAGE`; any other
+    exception is an internal error: one line and :data:`EXIT_INTERNAL` (its traceback with
+    ``--debug`` or ``RECURCT_DEBUG=1``). Ctrl-C and SIGTERM end the command with one line and
+    :data:`EXIT_INTERRUPTED` or :data:`EXIT_TERMINATED`, after the output being written is
+    removed (an output is complete or absent).
+    """
+    from recurct._outdir import terminate_as_exit
+
+    words = list(sys.argv[1:] if argv is None else argv)
+    args: argparse.Namespace | None = None
     try:
-        return _main(list(sys.argv[1:] if argv is None else argv))
+        with terminate_as_exit():  # SIGTERM: SystemExit(143), so that cleanups run
+            if words and words[0] in REMOVED:
+                return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
+            parser = build_parser()
+            args = parser.parse_args(words)
+            if args.command is None:
+                parser.print_help()
+                return EXIT_OK
+            return _run(args)
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback (output folders are intact)
         cli_error("interrupted")
         return EXIT_INTERRUPTED
+    except SystemExit as exc:  # argparse's exits pass; SIGTERM is one line
+        if exc.code != EXIT_TERMINATED:
+            raise
+        cli_error("terminated")
+        return EXIT_TERMINATED
+    except Exception as exc:  # the last resort: a bug, never reported as a failed check
+        if debug_requested() or getattr(args, "debug", False):
+            raise
+        return internal_error(exc)
 
 
-def _main(words: list[str]) -> int:
-    if words and words[0] in REMOVED:
-        return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
-    parser = build_parser()
-    args = parser.parse_args(words)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_OK
+def _run(args: argparse.Namespace) -> int:
+    """Run the handler of ``args.command``; an error it raised on purpose is one line."""
     module, function = HANDLERS[args.command]
     handler = getattr(importlib.import_module(module), function)
     try:

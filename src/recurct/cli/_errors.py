@@ -2,11 +2,14 @@
 
 An error is one line ``recurct: <message>`` on stderr (no traceback) and exit code
 :data:`EXIT_USAGE`; a check that ran and failed (``validate`` found problems, ``reproduce`` has
-a figure out of tolerance) exits with :data:`EXIT_FAILED`.
+a figure out of tolerance) exits with :data:`EXIT_FAILED`. An error recurct did not expect (a
+bug) is one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL`, never reported as a
+failed check; ``RECURCT_DEBUG=1`` (or ``recurct --debug COMMAND ...``) shows its traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 from recurct.errors import InputError
@@ -14,11 +17,15 @@ from recurct.errors import InputError
 __all__ = [
     "EXIT_CODES",
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "InputError",
     "cli_error",
+    "debug_requested",
+    "internal_error",
 ]
 
 #: Exit codes of every ``recurct`` subcommand: success; a check that ran and failed (problems
@@ -27,6 +34,15 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process it stopped): one line
 #: ``recurct: interrupted``, no traceback; an output folder is left as it was.
 EXIT_INTERRUPTED = 130
+#: Exit code after SIGTERM (``kill PID``; 128 + SIGTERM): one line ``recurct: terminated``, and
+#: an output folder is left as it was, as after Ctrl-C.
+EXIT_TERMINATED = 143
+#: Exit code of an error recurct did not expect (a bug: please report it), as sysexits.h's
+#: ``EX_SOFTWARE``; distinct from a failed check (1) and from bad input (2).
+EXIT_INTERNAL = 70
+
+#: The environment variable that, set to ``1``, shows the traceback of an internal error.
+DEBUG_VARIABLE = "RECURCT_DEBUG"
 
 #: The exit codes of every subcommand, as ``recurct --help`` lists them.
 EXIT_CODES = f"""exit codes (every subcommand):
@@ -34,9 +50,11 @@ EXIT_CODES = f"""exit codes (every subcommand):
   {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a figure out of
      tolerance
   {EXIT_USAGE}  bad input or options: unreadable file, unknown study or profile, bad value,
-     output folder exists; the reason is one line "recurct: <message>" on stderr
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): "recurct: interrupted"; an output folder is left as it
-     was"""
+     output exists or cannot be written; the reason is one line "recurct: <message>" on stderr
+  {EXIT_INTERNAL}  internal error (a bug in recurct: please report it): one line "recurct: internal
+      error: ..."; {DEBUG_VARIABLE}=1, or recurct --debug COMMAND ..., shows the traceback
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): "recurct: interrupted"; an output is left as it was
+  {EXIT_TERMINATED}  terminated (SIGTERM): "recurct: terminated"; an output is left as it was"""
 
 
 def cli_error(message: str) -> int:
@@ -44,3 +62,22 @@ def cli_error(message: str) -> int:
     return :data:`EXIT_USAGE` (for ``return cli_error(...)``)."""
     sys.stderr.write(f"recurct: {message}\n")
     return EXIT_USAGE
+
+
+def debug_requested() -> bool:
+    """Whether ``RECURCT_DEBUG`` asks for tracebacks (set, and not ``0``, ``false`` or empty)."""
+    value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+def internal_error(exc: BaseException) -> int:
+    """Report an error recurct did not expect as one line ``recurct: internal error: <type>:
+    <message> (...)`` and return :data:`EXIT_INTERNAL`."""
+    message = " ".join(str(exc).split()) or "(no message)"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    cli_error(
+        f"internal error: {type(exc).__name__}: {message} (a bug in recurct: please report it; "
+        f"run with {DEBUG_VARIABLE}=1 or recurct --debug COMMAND ... for the traceback)"
+    )
+    return EXIT_INTERNAL

@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import re
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     n_rows_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    lines: Callable[[int], int | None] | None = None  # a CSV file: the line of each row
 
 
 # --------------------------------------------------------------------------- problems
@@ -84,6 +86,9 @@ _CLI_HINTS = (
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
     ("columns= maps", "--map maps"),
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
+    ("(pass decimal='.' or decimal=',')", "(pass --decimal . or --decimal ,)"),
+    ("pass decimal=',' (CLI: --decimal ,)", "pass --decimal ,"),
+    ("decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,)", "--decimal . or --decimal ,"),
     (
         "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
         "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",
@@ -97,11 +102,16 @@ def _cli_text(reason: str) -> str:
     return reason
 
 
-def grouped(problems: pl.DataFrame, rows: pl.Series | None = None) -> list[str]:
+def grouped(
+    problems: pl.DataFrame,
+    rows: pl.Series | None = None,
+    lines: Callable[[int], int | None] | None = None,
+) -> list[str]:
     """One line per (column, reason): count, first input rows and values.
 
     ``problems`` has ``row`` (0-based row of the frame that was checked), ``column``,
-    ``value`` and ``reason``; ``rows`` maps those rows to rows of the user's file.
+    ``value`` and ``reason``; ``rows`` maps those rows to rows of the user's file, and
+    ``lines`` (a CSV file) those to the lines of the file, shown beside each row.
     """
     import polars as pl
 
@@ -111,30 +121,48 @@ def grouped(problems: pl.DataFrame, rows: pl.Series | None = None) -> list[str]:
             .then(rows.gather(problems["row"].fill_null(0)))
             .alias("row")
         )
-    lines = []
+    out = []
     groups = problems.group_by("column", "reason", maintain_order=True).agg(
         pl.col("row").n_unique().alias("n"), pl.col("row"), pl.col("value")
     )
     for g in groups.sort("n", descending=True, maintain_order=True).iter_rows(named=True):
         first = [r for r in g["row"] if r is not None][:_FIRST]
         values = list(dict.fromkeys(v for v in g["value"] if v is not None))[:_FIRST]
-        where = f"; first rows {', '.join(str(r) for r in first)}" if first else ""
+        where = f"; first rows {', '.join(str(r) for r in first)}{_lines(first, lines)}"
+        where = where if first else ""
         vals = f"; values {', '.join(repr(v) for v in values)}" if values else ""
         n = "" if not first else f"{g['n']:>7,} row(s)  "
-        lines.append(f"  {n}column {g['column']!r}: {_cli_text(g['reason'])}{vals}{where}")
-    return lines
+        out.append(f"  {n}column {g['column']!r}: {_cli_text(g['reason'])}{vals}{where}")
+    return out
 
 
-_ROWS_NOTE = "Rows are counted from 0 after the header line (CSV line = row + 2)."
+def _lines(rows: list[int], lines: Callable[[int], int | None] | None) -> str:
+    """`` (lines 2, 4 of the file)`` of ``rows`` of a CSV file, else empty."""
+    at = [lines(r) for r in rows] if lines is not None else []
+    if not at or None in at:
+        return ""
+    return f" ({'line' if len(at) == 1 else 'lines'} {', '.join(str(x) for x in at)} of the file)"
 
 
-def _problem_error(source: str, what: str, lines: list[str], fix: str) -> InputError:
+def rows_note(kind: str) -> str:
+    """What the rows of a problem listing count, for a file read as ``kind``."""
+    if kind == "csv":
+        return (
+            "Rows are counted from 0 (row 0 is the first after the header), each with its "
+            "line of the file."
+        )
+    if kind == "openrem":
+        return "Rows are counted from 0 in the table of studies read from the export."
+    return "Rows are counted from 0 (row 0 is the first row of the table)."
+
+
+def _problem_error(source: str, kind: str, what: str, lines: list[str], fix: str) -> InputError:
     return InputError(
         "\n".join(
             [
                 f"{source}: {what}, by reason:",
                 *lines,
-                _ROWS_NOTE,
+                rows_note(kind),
                 f"{fix} or pass --drop-bad to "
                 "leave these rows out (the rows dropped are counted and printed).",
             ]
@@ -246,13 +274,23 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     notes: list[str] = []
     mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
+    shown, lines = None, None
     if is_openrem(p):
         frame = _read_openrem(p, mapping, rules, notes, getattr(args, "dayfirst", False))
         rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
+        if getattr(args, "decimal", None) is not None:
+            notes.append("--decimal is not used for OpenREM exports (their numbers are known)")
     else:
-        frame, kind = _read_table(p, mapping, args, notes)
+        frame, kind, shown, lines = _read_table(p, mapping, args, notes)
     frame = _regions_from_text(frame, notes, rules)
-    valid, report = _validated(frame, path, args, rules)
+    valid, report = _validated(frame, path, args, rules, shown)
+    if lines is not None:
+        report = replace(report, lines=lines)
+    from recurct.io.exams import decimal_hint
+
+    hint = decimal_hint(report.problems)
+    if hint:
+        notes.append(_cli_text(hint))
     # the input row of each row kept (validation drops exactly the rows with a problem)
     for reason, n in report.set_null_by_reason.items():
         notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")
@@ -261,7 +299,7 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
         kept = list(range(valid.height))
     valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
-    loaded = Loaded(valid, str(path), kind, notes, frame.height)
+    loaded = Loaded(valid, str(path), kind, notes, frame.height, lines=lines)
     return loaded, report
 
 
@@ -298,27 +336,34 @@ def _read_openrem(
 
 def _read_table(
     p: Path, mapping: dict[str, str], args: argparse.Namespace, notes: list[str]
-) -> tuple[pl.DataFrame, str]:
-    """A CSV or Parquet exam file, its columns mapped (noted); ``(frame, "csv"|"parquet")``."""
+) -> tuple[pl.DataFrame, str, pl.DataFrame, Callable[[int], int | None] | None]:
+    """A CSV or Parquet exam file, its columns mapped (noted): ``(frame, "csv"|"parquet",
+    the dose and age columns as written, the line of each row of a CSV file)``."""
     from recurct.io import exams as exams_io
 
     try:
-        frame, kind, _, renames = exams_io.prepare(
+        read = exams_io.prepare(
             p,
             mapping,
             dayfirst=getattr(args, "dayfirst", False),
             sep=getattr(args, "sep", None),
-            decimal=None,
+            decimal=getattr(args, "decimal", None),
         )
     except (OSError, ValueError) as exc:
         raise InputError(_cli_text(str(exc))) from None
-    if renames:
-        notes.append("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames.items()))
-    return frame, kind
+    notes += read.notes
+    if read.renames:
+        renames = read.renames.items()
+        notes.append("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames))
+    return read.frame, read.kind, read.shown, read.lines
 
 
 def _validated(
-    frame: pl.DataFrame, path: str, args: argparse.Namespace, rules: pl.DataFrame | None
+    frame: pl.DataFrame,
+    path: str,
+    args: argparse.Namespace,
+    rules: pl.DataFrame | None,
+    shown: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, Any]:
     """Validation as :func:`recurct.schema.validate` with ``strict=False``: ``(valid rows,
     report)``; a
@@ -340,6 +385,7 @@ def _validated(
                 required=exams_io.READ_REQUIRED,
                 dayfirst=getattr(args, "dayfirst", False),
                 region_rules=rules,
+                shown=shown,
             )
         except schema.ExamValidationError as exc:  # a required column is missing
             missing = exc.problems.filter(pl.col("row").is_null())["column"].to_list()
@@ -385,8 +431,10 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
         if not drop:
             raise _problem_error(
                 loaded.source,
+                loaded.kind,
                 f"{report.n_dropped:,} of {report.n_rows_in:,} rows failed validation",
-                grouped(_dropping(report)) + (_dose_problem_lines(loaded, args) if dose else []),
+                grouped(_dropping(report), lines=loaded.lines)
+                + (_dose_problem_lines(loaded, args) if dose else []),
                 "Fix the file, map its columns (--map), pass --dayfirst for day-first dates,",
             )
         for reason, n in report.dropped_by_reason.items():
@@ -436,9 +484,10 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
         n_rows = problems["row"].n_unique()
         raise _problem_error(
             loaded.source,
+            loaded.kind,
             f"effective dose could not be computed for {n_rows:,} of {exams.height:,} rows "
             f"(table {kw['table']!r})",
-            grouped(problems, exams[ROW_COLUMN]),
+            grouped(problems, exams[ROW_COLUMN], loaded.lines),
             "Fix the data, choose another --table or a --fallback,",
         )
     bad = problems["row"].unique().to_list()
@@ -476,7 +525,7 @@ def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     return [
         f"and among the rows that passed validation, effective dose could not be computed "
         f"for {problems['row'].n_unique():,} of {exams.height:,} (table {kw['table']!r}):",
-        *grouped(problems, exams[ROW_COLUMN]),
+        *grouped(problems, exams[ROW_COLUMN], loaded.lines),
     ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from typing import Any
 
 from recurct.errors import InputError
@@ -23,6 +24,7 @@ __all__ = [
     "check_input_options",
     "dose_options",
     "given_input_options",
+    "input_paths",
     "iso_date",
     "nonnegative_int",
     "parse_map",
@@ -87,6 +89,13 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--dayfirst", action="store_true", help="dates are day-first (31/12/2019)")
     g.add_argument("--sep", default=None, help="CSV separator (default: detected)")
+    g.add_argument(
+        "--decimal",
+        default=None,
+        choices=(".", ","),
+        help="decimal mark of numbers in text (default: decided per column; see 'Numbers "
+        "in text' in docs/data-preparation.md)",
+    )
     g.add_argument(
         "--today", default=None, type=iso_date, help="latest plausible exam date (YYYY-MM-DD)"
     )
@@ -266,6 +275,16 @@ def given_input_options(args: argparse.Namespace) -> list[str]:
         for a in probe._actions
         if a.option_strings and getattr(args, a.dest, a.default) not in (a.default, None)
     ]
+
+
+def input_paths(args: argparse.Namespace, source: str | None) -> list[str]:
+    """The files and folders a command reads, for :func:`recurct._outdir.check_inputs`: the
+    exam file, folder or glob ``source``, and ``--region-rules``, ``--table`` and ``--fallback``
+    tables given as paths (a shipped table's name is no path)."""
+    paths = [getattr(args, "region_rules", None), getattr(args, "table", None)]
+    paths += [f for f in getattr(args, "fallback", None) or [] if "=" not in f]
+    found = [str(p) for p in paths if p and os.path.lexists(p)]
+    return ([str(source)] if source else []) + found
 
 
 _DOSE_OPTION_TEXT = (

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
 from recurct.cli._input import load_exams
-from recurct.cli._options import check_input_options, given_input_options
+from recurct.cli._options import check_input_options, given_input_options, input_paths
 from recurct.errors import OutputExistsError, ParameterError
 from recurct.studies import STUDIES, reproduce
 
@@ -27,8 +27,8 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     compared) is within its tolerance (with ``--seeds``: its mean over the seeds within half
     the rounding unit + the calibration tolerance + z x its sampling SD over the square root
     of the number of seeds); 1: at least one is not, which includes a calibration target the
-    profile's record says the fit did not meet (missed on every seed: sodickson2009's 22-132
-    CT share, so ``recurct reproduce sodickson2009`` exits with 1 on every seed); 2: unknown
+    profile's record says the fit did not meet (missed on every seed; none in the shipped
+    profiles); 2: unknown
     study, bad or contradictory options, unreadable input, an output folder that cannot be
     written. The counted figures of the shipped studies are calibration targets (the
     synthetic cohort was fitted to them), and the output says so, and says when a seed run
@@ -47,6 +47,8 @@ def cli_reproduce(args: argparse.Namespace) -> int:
         _check_out(args, out)
     except OutputExistsError as exc:
         return cli_error(_exists_message(exc, args))
+    except ParameterError as exc:  # a folder that cannot be created
+        return cli_error(str(exc))
     if seeds is not None:
         return _cli_reproduce_seeds(args, seeds, out)
     import matplotlib
@@ -123,11 +125,12 @@ def _report(text: str, summary: str, ok: bool, note: str) -> int:
 
 def _exists_message(exc: Exception, args: argparse.Namespace) -> str:
     """The refusal, with the ``--overwrite`` hint only where that option would help (a
-    folder that holds files, without ``--overwrite``; never a file)."""
+    folder that holds files, without ``--overwrite``; never a file, an input, or a folder
+    that cannot be created)."""
     helps = (
         isinstance(exc, OutputExistsError)
         and not getattr(args, "overwrite", False)
-        and "is not a folder" not in str(exc)
+        and "already holds files" in str(exc)
     )
     if not helps or "--overwrite" in str(exc):  # the library's message may already say it
         return str(exc)
@@ -145,16 +148,20 @@ def _out_folder(args: argparse.Namespace) -> Path:
 def _check_out(args: argparse.Namespace, out: Path) -> None:
     """Refuse an output folder that cannot be written, before any work starts: a file, a
     folder that holds files (without ``--overwrite``; the default folder may hold this
-    command's own earlier result), or one that holds the input."""
-    from recurct._outdir import check_target
+    command's own earlier result), one that is, holds or lies inside an input (``--exams``,
+    ``--region-rules``, a ``--table`` or ``--fallback`` CSV; whatever ``--overwrite`` says), or
+    one that cannot be created (a file in its path, a folder that is not writable)."""
+    from recurct._outdir import check_inputs, check_target
 
+    name = f"--out {out}" if args.out is not None else None
+    inputs = input_paths(args, args.exams)
+    check_inputs(out, inputs, name=name)
     if out.exists() and not out.is_dir():
         raise OutputExistsError(
             f"--out {out} is a file, not a folder: give the path of a new or empty folder "
             "(--overwrite replaces a folder, never a file)"
         )
-    inputs = [] if args.exams is None else [args.exams]
-    check_target(out, overwrite=_replace(args, out), inputs=inputs)
+    check_target(out, overwrite=_replace(args, out), inputs=inputs, name=name)
 
 
 def _replace(args: argparse.Namespace, out: Path) -> bool:

@@ -17,9 +17,13 @@ def cli_synth(args: argparse.Namespace) -> int:
     folder that is complete or absent, with its manifest, see
     :func:`recurct.synthetic.write_cohort`) and prints where, how many patients and exams, and
     how long it took. An existing non-empty folder is refused unless ``--overwrite`` (then it
-    is replaced whole).
+    is replaced whole); a folder that is, holds or lies inside the profile file it reads, or
+    that cannot be created, is refused whatever ``--overwrite`` says. All before any work.
     """
-    from recurct._outdir import OutputExistsError, check_output
+    import os
+    from pathlib import Path
+
+    from recurct._outdir import OutputExistsError, check_output, check_target
     from recurct.synthetic import load_profile, write_cohort
 
     if args.out is not None and not args.out.strip():
@@ -28,6 +32,16 @@ def cli_synth(args: argparse.Namespace) -> int:
         prof = load_profile(args.profile)
     except (ValueError, FileNotFoundError) as e:
         return cli_error(str(e))
+    overwrite = bool(getattr(args, "overwrite", False))
+    out = Path("data/synthetic") / prof.name if args.out is None else Path(args.out)
+    # a profile is read from a file when it is given as a path with a suffix (load_profile)
+    given = Path(args.profile)
+    inputs = [given] if given.suffix and os.path.lexists(given) else []
+    name = None if args.out is None else f"--out {args.out}"
+    try:
+        check_target(out, overwrite=overwrite, inputs=inputs, name=name)
+    except (ValueError, OutputExistsError) as e:
+        return cli_error(str(e))
     t0 = time.perf_counter()
     try:
         folder = write_cohort(
@@ -35,7 +49,7 @@ def cli_synth(args: argparse.Namespace) -> int:
             args.out,
             n_patients=args.n_patients,
             seed=args.seed,
-            overwrite=bool(getattr(args, "overwrite", False)),
+            overwrite=overwrite,
         )
     except (ValueError, OutputExistsError) as e:
         return cli_error(str(e))

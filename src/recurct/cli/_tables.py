@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,12 @@ from recurct.cli._input import (
     load_exams,
     read_and_validate,
 )
-from recurct.cli._options import analysis_options, check_input_options, dose_options
+from recurct.cli._options import (
+    analysis_options,
+    check_input_options,
+    dose_options,
+    input_paths,
+)
 
 __all__ = ["analyze_table", "cli_analyze", "cli_validate"]
 
@@ -123,10 +127,13 @@ def _plain(df: pl.DataFrame) -> str:
 
 
 def cli_analyze(args: argparse.Namespace) -> int:
-    """``recurct analyze FILE [input options] [--threshold T] [--by COL] [--out FILE]``.
+    """``recurct analyze FILE [input options] [--threshold T] [--by COL] [--out FILE
+    [--overwrite]]``.
 
     Exit code 0 on success, 2 on unreadable or unusable input (a grouped summary of the
-    problems on stderr).
+    problems on stderr) or an ``--out`` that cannot be written: an existing file without
+    ``--overwrite``, a folder, a file the command reads or one inside a folder it reads, a
+    path whose folder cannot be created; all refused before anything is read.
     """
     from recurct.stats.publish import export_table, readable
 
@@ -135,8 +142,10 @@ def cli_analyze(args: argparse.Namespace) -> int:
         check_input_options(args)
         if args.age_bands and "age_band" not in options["by"]:
             raise InputError("--age-bands sets the bands of --by age_band: pass both, or neither")
+        overwrite = bool(getattr(args, "overwrite", False))
+        inputs = input_paths(args, args.file)
         if args.out is not None:
-            _check_out_file(args.out, _input_paths(args))
+            _check_out_file(args.out, inputs, overwrite=overwrite)
         loaded = load_exams(args.file, args)
         table, patients = analyze_table(loaded.exams, options)
     except (InputError, OSError, ValueError, TypeError) as exc:
@@ -170,46 +179,46 @@ def cli_analyze(args: argparse.Namespace) -> int:
         if out.suffix.lower() == ".csv":
             from recurct._outdir import atomic_file
 
-            with atomic_file(out) as tmp:  # the old file or the complete new one, never half
+            # the old file or the complete new one, never half
+            with atomic_file(out, overwrite=overwrite, inputs=inputs) as tmp:
                 full.write_csv(tmp)
         else:
             try:
-                export_table(table, out, threshold=t, caption=note)
+                export_table(table, out, threshold=t, caption=note, overwrite=overwrite)
             except (ValueError, ImportError, OSError) as exc:
                 return cli_error(str(exc))
         print(f"written: {out}")
     return EXIT_OK
 
 
-def _input_paths(args: argparse.Namespace) -> list[str]:
-    """The files the command reads: the exam file, ``--region-rules``, and ``--table`` and
-    ``--fallback`` tables given as paths."""
-    paths = [args.file, getattr(args, "region_rules", None), getattr(args, "table", None)]
-    paths += [f for f in getattr(args, "fallback", None) or [] if "=" not in f]
-    return [str(p) for p in paths if p and Path(p).exists()]
-
-
-def _check_out_file(out: str, inputs: list[str]) -> None:
+def _check_out_file(out: str, inputs: list[str], *, overwrite: bool = False) -> None:
     """Refuse an ``--out`` file before the work: an empty path, another extension than
-    .csv/.md/.tex/.xlsx, a folder, or a file the command reads (or one inside a folder it
-    reads), which the table would overwrite."""
+    .csv/.md/.tex/.xlsx, a file the command reads (or one inside a folder it reads), which the
+    table would overwrite, a folder, an existing file without ``--overwrite``, or a path whose
+    folder cannot be created (a file in the way, a folder that is not writable)."""
+    from recurct._outdir import check_file_target, check_inputs
+    from recurct.errors import OutputExistsError, ParameterError
+
     if not out.strip():
         raise InputError("--out is empty: give a file name (.csv, .md, .tex or .xlsx)")
     path = Path(out)
     if path.suffix.lower() not in _OUT_FORMATS:
         raise InputError(f"--out {out}: write .csv, .md, .tex or .xlsx (chosen by the extension)")
+    name = f"--out {out}"
+    try:
+        check_inputs(path, inputs, name=name)
+    except OutputExistsError as exc:
+        raise InputError(str(exc)) from None
     if path.is_dir():
         raise InputError(f"--out {out} is a folder: give a file name (.csv, .md, .tex or .xlsx)")
-    where = path.resolve()
-    for given in inputs:
-        source = Path(given).resolve()
-        same = where == source or (path.is_file() and os.path.samefile(path, source))
-        if same or source in where.parents:
-            what = "is" if same else "lies in"
-            raise InputError(
-                f"--out {out} {what} an input of this command ({given}): writing the table "
-                "there would overwrite it; choose another file name"
-            )
+    if path.exists() and not overwrite:
+        raise InputError(
+            f"--out {out} exists: choose another file name, or pass --overwrite to replace it"
+        )
+    try:
+        check_file_target(path, overwrite=True, name=name)
+    except (OutputExistsError, ParameterError) as exc:
+        raise InputError(str(exc)) from None
 
 
 def _methods(exams: pl.DataFrame) -> str:
@@ -258,7 +267,7 @@ def cli_validate(args: argparse.Namespace) -> int:
             lines = [
                 f"effective dose (table {dose_options(args)['table']!r}): "
                 f"{exc.problems['row'].n_unique():,} row(s) cannot be converted, by reason:",
-                *grouped(exc.problems, exams[ROW_COLUMN]),
+                *grouped(exc.problems, exams[ROW_COLUMN], loaded.lines),
             ]
         except (ValueError, TypeError) as exc:
             clean = False

@@ -15,13 +15,14 @@ import re
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import polars as pl
 
 from recurct.errors import DataError
 
-__all__ = ["read_csv"]
+__all__ = ["CsvTable", "RowLines", "read_csv", "record_lines"]
 
 _UTF8_MULTIBYTE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
@@ -111,9 +112,56 @@ def _text(raw: bytes, source: str) -> str:
         raise DataError(str(exc)) from None
 
 
-def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
-    """Read a delimited text file with every column as text (types are decided later)."""
-    source = str(path)
+class RowLines:
+    """The 1-based line of the file where each data row (record) of a CSV file starts, for
+    messages: ``lines(2) == 4`` when row 2 starts at line 4 (a ``sep=`` line, a line break
+    inside a quoted value before it). Computed from the file's bytes on the first call only,
+    so that a file without problems pays nothing; None for a row the file does not have (or
+    when the file can no longer be read)."""
+
+    def __init__(self, path: Path, sep: str) -> None:
+        self.path = path
+        self.sep = sep
+        self._starts: np.ndarray | None = None
+
+    def __call__(self, row: int) -> int | None:
+        if self._starts is None:
+            try:
+                self._starts = record_lines(self.path, self.sep)
+            except (OSError, ValueError):  # the file changed or went: no line, not an error
+                self._starts = np.empty(0, dtype=np.int64)
+        return int(self._starts[row]) if 0 <= row < self._starts.size else None
+
+
+class CsvTable(NamedTuple):
+    """What :func:`read_csv` read: the table (every column text), the separator, the line of
+    each row (:class:`RowLines`) and the 0-based positions of the unnamed, empty columns left
+    out (Excel writes them after the last named column)."""
+
+    frame: pl.DataFrame
+    sep: str
+    lines: RowLines
+    unnamed_dropped: list[int]
+
+
+def record_lines(path: Path, sep: str) -> np.ndarray:
+    """1-based file line where data row ``i`` starts, as an array (see :class:`RowLines`)."""
+    text, skipped = _sep_line_cut(_file_text(path, str(path)))
+    if '"' not in text:  # one record a line: row r is line r + 2 (the header is line 1)
+        return np.arange(text.count("\n") + 1, dtype=np.int64) + 2 + skipped
+    starts = []
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=False)
+    start = 1
+    with _field_limit(len(text)):
+        for _ in reader:
+            starts.append(start + skipped)
+            start = reader.line_num + 1
+    return np.array(starts[1:], dtype=np.int64)
+
+
+def _file_text(path: Path, source: str) -> str:
+    """The decoded text of a CSV file (gzip, BOM, DOS end-of-file mark and CR-only line ends
+    handled); a file that is no CSV table is a DataError naming what it is."""
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -128,11 +176,25 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     text = _text(raw, source).rstrip("\x1a").lstrip("\ufeff")  # DOS end-of-file mark, BOM
     if "\r" in text and "\n" not in text:  # Excel "CSV (Macintosh)": CR line ends only
         text = text.replace("\r", "\n")
+    return text
+
+
+def _sep_line_cut(text: str) -> tuple[str, int]:
+    """``(text, 1)`` without an Excel ``sep=`` first line, else ``(text, 0)``."""
+    if _SEP_LINE.match(_first_line(text)):
+        cut = text.find("\n")
+        return (text[cut + 1 :] if cut != -1 else ""), 1
+    return text, 0
+
+
+def read_csv(path: Path, sep: str | None) -> CsvTable:
+    """Read a delimited text file with every column as text (types are decided later)."""
+    source = str(path)
+    text = _file_text(path, source)
     sep_line = _SEP_LINE.match(_first_line(text))
     if sep_line:
         sep = sep if sep is not None else sep_line.group(1)
-        cut = text.find("\n")
-        text = text[cut + 1 :] if cut != -1 else ""
+        text, _ = _sep_line_cut(text)
     first = _first_line(text)
     if not first.strip():
         raise DataError(f"{source}: empty file, no header line")
@@ -144,7 +206,10 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
     except csv.Error as exc:
         raise DataError(f"{source}: the header line cannot be split into fields ({exc})") from None
     seen: dict[str, int] = {}
+    unnamed = [i for i, name in enumerate(header) if not name.strip()]
     for i, name in enumerate(header):
+        if not name.strip():
+            continue  # an unnamed column: left out if empty, else an error (below)
         if name in seen:
             raise DataError(
                 f"{source}: column {name!r} appears twice in the header (columns {seen[name]} "
@@ -162,7 +227,32 @@ def read_csv(path: Path, sep: str | None) -> tuple[pl.DataFrame, str]:
         raise DataError(_not_a_table(source, "binary content"))
     skipped = 1 if sep_line else 0  # lines before `text` in the file
     ragged = _check_field_counts(data, text, sep, len(header), source, skipped)
-    return _parse(data, text, sep, ragged, source, skipped), sep
+    frame = _parse(data, text, sep, ragged, source, skipped)
+    lines = RowLines(path, sep)
+    if unnamed:
+        frame = _drop_unnamed(frame, unnamed, source, lines)
+    return CsvTable(frame, sep, lines, unnamed)
+
+
+def _drop_unnamed(
+    frame: pl.DataFrame, unnamed: list[int], source: str, lines: RowLines
+) -> pl.DataFrame:
+    """The table without its unnamed columns (an empty header field), each of which must be
+    empty in every row (as Excel writes them after the last column); an unnamed column
+    holding a value is an error naming its position and the first row with a value."""
+    for i in unnamed:
+        col = frame.to_series(i)
+        filled = col.is_not_null() & (col.str.strip_chars() != "")
+        if filled.any():
+            row = int(filled.arg_max() or 0)
+            line = lines(row)
+            at = f" (line {line} of the file)" if line is not None else ""
+            raise DataError(
+                f"{source}: column {i} (0-based) has no name in the header but holds values "
+                f"(row {row}{at}: {col[row]!r}); name it in the header or delete the column"
+            )
+    keep = [name for j, name in enumerate(frame.columns) if j not in set(unnamed)]
+    return frame.select(keep)
 
 
 def _parse(
@@ -268,6 +358,7 @@ def _check_field_counts(
     reader = csv.reader(io.StringIO(text), delimiter=sep)
     next(reader)
     row, ragged = -1, False
+    start = reader.line_num + 1  # the line of `text` where the next record starts
     # a long value (or an open quote taking the rest of the file) is no csv.Error
     try:
         with _field_limit(len(text)):
@@ -275,7 +366,9 @@ def _check_field_counts(
                 if len(fields) > n_fields and not any(f.strip() for f in fields[n_fields:]):
                     ragged = True  # only empty fields after the last column
                 elif len(fields) != n_fields and any(f.strip() for f in fields):
-                    _wrong_count(text, sep, source, skipped, row, len(fields), n_fields)
+                    where = (row, start + skipped)
+                    _wrong_count(text, sep, source, skipped, where, len(fields), n_fields)
+                start = reader.line_num + 1
     except csv.Error as exc:  # a bare CR (old Mac line end) inside an LF or CRLF file
         raise DataError(
             f"{source}: data row {row + 1} (line {reader.line_num} of the file) cannot be "
@@ -285,14 +378,22 @@ def _check_field_counts(
 
 
 def _wrong_count(
-    text: str, sep: str, source: str, skipped: int, row: int, n: int, n_fields: int
+    text: str,
+    sep: str,
+    source: str,
+    skipped: int,
+    where: tuple[int, int],
+    n: int,
+    n_fields: int,
 ) -> None:
-    """Raise for data row ``row`` with ``n`` fields: an open quote when that is what took
-    the rest of the file, else the field count."""
+    """Raise for data row ``where[0]`` (at line ``where[1]`` of the file) with ``n`` fields:
+    an open quote when that is what took the rest of the file, else the field count."""
+    row, line = where
     quote = _open_quote(text, sep, skipped)
     if quote is not None and quote[0] == row + 1:  # record 0 is the header
         raise DataError(_open_quote_message(source, *quote))
     raise DataError(
-        f"{source}: data row {row} has {n} field(s) but the header has {n_fields} (a "
+        f"{source}: data row {row} (line {line} of the file) has {n} field(s) but the header "
+        f"has {n_fields} (a "
         "separator inside an unquoted value, or a cell missing); quote the value or fix the row"
     )

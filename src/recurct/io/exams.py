@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -32,7 +33,12 @@ from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, input_index, to_polars
 from recurct._outdir import check_files, check_tree
-from recurct._validation import check_exams_kept, unchecked_report
+from recurct._validation import (
+    AMBIGUOUS_NUMBER,
+    check_exams_kept,
+    problem_error,
+    unchecked_report,
+)
 from recurct.errors import DataError, InputNotFoundError, ParameterError, UnmappedValuesWarning
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
@@ -95,6 +101,15 @@ PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq", ".parq")
 _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
+# Numbers in text (:func:`_numeric_text`): thousands groups are three digits after a lead of
+# one to three digits (no leading zero); a decimal part is any number of digits.
+_GROUPED_P = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$"  # 1.234, 1.234.567: points as thousands?
+_GROUPED_C = r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+$"
+_ONE_P = r"^[+-]?[1-9]\d{0,2}\.\d{3}$"  # 1.234: 1.234 or 1234, the column decides
+_ONE_C = r"^[+-]?[1-9]\d{0,2},\d{3}$"
+_DEC_C = r"^[+-]?(?:\d*|[1-9]\d{0,2}(?:\.\d{3})+),\d+$"  # 12,5 1.234,5: a decimal comma
+_DEC_P = r"^[+-]?(?:\d*|[1-9]\d{0,2}(?:,\d{3})+)\.\d+$"  # 12.5 1,234.5: a decimal point
+_NOT_A_NUMBER = "\x00?"  # appended to a cell that contradicts the column's decimal mark
 _INT = r"^(0|[1-9]\d{0,17})$"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
@@ -171,7 +186,7 @@ def read_exams(
     dayfirst = _checks.flag(dayfirst, "read_exams", "dayfirst")
     validate = _checks.flag(validate, "read_exams", "validate")
     strict = _checks.flag(strict, "read_exams", "strict")
-    frame, kind, where, _ = prepare(
+    frame, kind, where, _, shown, lines, _ = prepare(
         source,
         columns,
         dayfirst=dayfirst,
@@ -191,11 +206,13 @@ def read_exams(
                 region_rules=region_rules,
                 placeholder_ids=placeholder_ids,
                 max_dose_msv=max_dose_msv,
+                shown=shown,
+                source=where if kind in ("csv", "parquet") else None,
             )
         except schema.ExamValidationError as exc:
-            raise schema.ExamValidationError(
-                exc.problems, source=where, hint=_column_hint(exc.problems, frame.columns)
-            ) from None
+            hint = _column_hint(exc.problems, frame.columns)
+            hint = "\n".join(h for h in (hint, decimal_hint(exc.problems)) if h) or None
+            raise problem_error(exc.problems, where, hint, lines) from None
         except DataError as exc:  # (a column of a dtype that cannot hold its values)
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
     else:
@@ -205,11 +222,33 @@ def read_exams(
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
         out = with_casts(frame, casts)
         report = unchecked_report(out.height)
+    if lines is not None:
+        report = replace(report, lines=lines)
     if kind == "pandas":
         exams = from_polars(out, "pandas", input_index(source, kept))
     else:
         exams = from_polars(out, "polars")
     return ReadResult(exams=exams, events=None, report=report)
+
+
+class Prepared(NamedTuple):
+    """What :func:`prepare` returns."""
+
+    frame: pl.DataFrame
+    """The table renamed, its canonical text columns normalised (:func:`_normalise`)."""
+    kind: str
+    """'csv', 'parquet' or the frame library."""
+    source: str
+    """The path, or ``<polars frame>`` and the like."""
+    renames: dict[str, str]
+    """``{their column: canonical name}``."""
+    shown: pl.DataFrame
+    """The dose and age columns as written (before decimal marks and DICOM ages were
+    rewritten), row for row: the values problems quote."""
+    lines: Callable[[int], int | None] | None
+    """For a CSV file, the 1-based line of the file of each 0-based data row; else None."""
+    notes: list[str]
+    """What was left out while reading (unnamed empty columns of a CSV file)."""
 
 
 def prepare(
@@ -220,8 +259,8 @@ def prepare(
     sep: str | None,
     decimal: str | None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[pl.DataFrame, str, str, dict[str, str]]:
-    """Load, rename and normalise strings; return ``(frame, kind, source, renames)``.
+) -> Prepared:
+    """Load, rename and normalise strings (:class:`Prepared`).
 
     The first step of :func:`read_exams`, also used by the command line (which validates
     after its own region and dose steps)."""
@@ -233,13 +272,26 @@ def prepare(
         raise ParameterError(f"decimal must be '.' or ',', got {decimal!r}")
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ParameterError(f"sep must be one character, got {sep!r}")
-    frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
+    if isinstance(source, (str, os.PathLike)) and _is_csv(Path(source)):
+        table = read_csv(Path(source), sep)
+        frame, kind, where, sep = table.frame, "csv", str(source), table.sep
+        lines: Callable[[int], int | None] | None = table.lines
+        notes = []
+        if table.unnamed_dropped:
+            at = ", ".join(str(i) for i in table.unnamed_dropped)
+            notes.append(
+                f"{len(table.unnamed_dropped)} unnamed empty column(s) left out (column {at}, "
+                "0-based: an empty header field and no value in any row)"
+            )
+    else:
+        frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
+        lines, notes = None, []
     from_csv = kind == "csv"
-    if decimal is None and sep == ",":  # a decimal comma needs another separator
-        decimal = "."
+    if decimal is None and sep == ",":  # a comma inside a number needs quotes: read as is
+        decimal = "as-is"
     renames = _rename_map(frame.columns, columns or {}, where)
     frame = frame.rename(renames)
-    frame = _normalise(
+    frame, shown = _normalise(
         frame,
         where,
         dayfirst=dayfirst,
@@ -247,8 +299,23 @@ def prepare(
         from_csv=from_csv,
         placeholder_ids=placeholder_ids,
         time_column=next((k for k, v in renames.items() if v == STUDY_TIME), STUDY_TIME),
+        lines=lines,
     )
-    return frame, kind, where, renames
+    return Prepared(frame, kind, where, renames, shown, lines, notes)
+
+
+def _is_csv(path: Path) -> bool:
+    """Whether :func:`_load` would read ``path`` as CSV text (a file, not Parquet)."""
+    if not path.is_file() or path.suffix.lower() in PARQUET_SUFFIXES:
+        return False
+    with path.open("rb") as fh:
+        return fh.read(4) != b"PAR1"
+
+
+def row_text(row: int, lines: Callable[[int], int | None] | None) -> str:
+    """``row 2 (line 4 of the file)`` for a CSV file (``lines``), else ``row 2``."""
+    line = lines(row) if lines is not None else None
+    return f"row {row}" if line is None else f"row {row} (line {line} of the file)"
 
 
 def _load(
@@ -273,8 +340,8 @@ def _load(
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
         check_files([path])  # a part of a folder recurct wrote: checked as the folder is
         return _scan_parquet([path], path, source), "parquet", source, None
-    df, sep = read_csv(path, sep)
-    return df, "csv", source, sep
+    table = read_csv(path, sep)
+    return table.frame, "csv", source, table.sep
 
 
 def _scan_folder(path: Path, source: str) -> pl.DataFrame:
@@ -408,7 +475,13 @@ def _dicom_age(e: pl.Expr) -> pl.Expr:
     return pl.when(years.is_not_null()).then(years).otherwise(e)
 
 
-def _merge_time(frame: pl.DataFrame, source: str, column: str, dayfirst: bool) -> pl.DataFrame:
+def _merge_time(
+    frame: pl.DataFrame,
+    source: str,
+    column: str,
+    dayfirst: bool,
+    lines: Callable[[int], int | None] | None = None,
+) -> pl.DataFrame:
     """Join a separate time of day (``study_time``, dropped after) to date-only exam dates.
 
     Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
@@ -425,7 +498,8 @@ def _merge_time(frame: pl.DataFrame, source: str, column: str, dayfirst: bool) -
     clock = parse_study_time(text)
     bad = (text.is_not_null() & (text.str.strip_chars() != "") & clock.is_null()).to_numpy()
     if bad.any():
-        _warn_bad_times(source, column, np.flatnonzero(bad), text.filter(pl.Series(bad)))
+        rows = np.flatnonzero(bad)
+        _warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
     dates = frame.get_column("exam_date")
     d = dates.cast(pl.Utf8)
     dicom = d.str.contains(r"^\d{8}$").fill_null(False)
@@ -440,30 +514,94 @@ def _merge_time(frame: pl.DataFrame, source: str, column: str, dayfirst: bool) -
     return frame.drop(STUDY_TIME)
 
 
-def _warn_bad_times(source: str, column: str, rows: Any, values: pl.Series) -> None:
+def _warn_bad_times(
+    source: str,
+    column: str,
+    rows: Any,
+    values: pl.Series,
+    lines: Callable[[int], int | None] | None = None,
+) -> None:
     shown = 10
     listed = ", ".join(str(r) for r in rows[:shown]) + (", ..." if rows.size > shown else "")
+    listed += ", 0-based"
+    at = [lines(int(r)) for r in rows[:shown]] if lines is not None else []
+    if at and None not in at:  # a CSV file: the lines of those rows too
+        listed += "; lines " + ", ".join(str(x) for x in at)
+        listed += ", ..." if rows.size > shown else ""
+        listed += " of the file"
     distinct = values.unique(maintain_order=True)
     quoted = ", ".join(repr(v) for v in distinct.head(shown).to_list())
     quoted += ", ..." if distinct.len() > shown else ""
     warnings.warn(
         f"{source}: column {column!r}: {rows.size} time(s) of day are none of the accepted "
         f"forms ({TIME_FORMS}) and were dropped; those exams keep their date, without a time "
-        f"(rows {listed}, 0-based; values {quoted})",
+        f"(rows {listed}; values {quoted})",
         UnmappedValuesWarning,
         stacklevel=7,  # the caller of read_exams (through prepare and @renamed)
     )
 
 
 def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
-    """Text numbers with a decimal comma rewritten with a point (when detected or asked)."""
-    if decimal == "," or (
+    """Text numbers of a dose or age column rewritten with a decimal point and no thousands
+    separators, by the rule of docs/data-preparation.md ("Numbers in text"), which never
+    guesses:
+
+    * ``decimal=","``: commas are decimal marks, points only thousands separators in groups
+      of three (``1.234,5`` -> 1234.5, ``1.234`` -> 1234); another point makes the cell no
+      number. ``decimal="."``: the same with the marks swapped (``1,234.5`` -> 1234.5).
+    * ``decimal=None``: the column decides. A cell that can only have a decimal comma
+      (``100,0``, ``1.234,5``, ``1.234.567``) or only a decimal point (``12.5``, ``0.500``,
+      ``1,234.5``) is read so; a cell with one mark before exactly three digits (``1.234``,
+      ``1,234``) is read as the other cells of the column show (decimal comma when some cell
+      can only have one and none can only have a point, and the reverse), and is marked
+      ambiguous (:data:`recurct._validation.AMBIGUOUS_NUMBER`, reported by validation) when
+      they show neither or both.
+    * ``decimal="as-is"`` (a comma-separated file without ``decimal``): unchanged.
+
+    Cells that are no number stay as they are, for validation to report; a cell that
+    contradicts the column's decimal mark (``12.5`` with ``decimal=","``) is made unreadable.
+    """
+    if decimal == "as-is" or s.dtype != pl.Utf8:
+        return s
+    if (
         decimal is None
-        and s.str.contains(",", literal=True).any()
-        and not s.str.contains(".", literal=True).any()
+        and not s.str.contains(",", literal=True).any()
+        and not s.str.contains(_ONE_P).any()
     ):
-        return s.str.replace(",", ".", literal=True)
-    return s
+        return s  # no comma and nothing ambiguous: points are decimal points (fast path)
+    v = pl.col("v")
+    one = v.str.contains(_ONE_P) | v.str.contains(_ONE_C)
+    dec_c = v.str.contains(_DEC_C) | v.str.contains(_GROUPED_P)  # points grouped, comma last
+    dec_p = v.str.contains(_DEC_P) | v.str.contains(_GROUPED_C)
+    as_comma = v.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    as_point = v.str.replace_all(",", "", literal=True)
+    frame = s.to_frame("v")
+    if decimal is None:
+        only = frame.select(c=(dec_c & ~one).any(), p=(dec_p & ~one).any()).row(0)
+        if only[0] != only[1]:
+            decimal = "," if only[0] else "."
+        else:  # both or neither: each cell by its only reading, the ambiguous ones marked
+            expr = (
+                pl.when(one)
+                .then(v + AMBIGUOUS_NUMBER)
+                .when(dec_c)
+                .then(as_comma)
+                .when(dec_p)
+                .then(as_point)
+                .otherwise(v)
+            )
+            return frame.select(expr).to_series().alias(s.name)
+    if decimal == ",":
+        expr = (
+            pl.when(dec_c)
+            .then(as_comma)
+            .when(v.str.contains(".", literal=True))
+            .then(v + _NOT_A_NUMBER)
+            .otherwise(v.str.replace_all(",", ".", literal=True))
+        )
+    else:
+        expr = pl.when(dec_p).then(as_point).otherwise(v)
+    return frame.select(expr).to_series().alias(s.name)
 
 
 def _normalise(
@@ -475,10 +613,12 @@ def _normalise(
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     time_column: str = STUDY_TIME,
-) -> pl.DataFrame:
+    lines: Callable[[int], int | None] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates (a separate time of day, named ``time_column`` in the input, joined to
-    them). Other columns are left exactly as read."""
+    them). Other columns are left exactly as read. Returns the frame and its dose and age
+    columns as written (nulls aside), for the problems to quote."""
     sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
@@ -486,13 +626,16 @@ def _normalise(
     frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
     if ids:
         frame = clean_frame(frame, placeholder_ids)
-    exprs: dict[str, pl.Expr] = {}
+    shown = frame.select(n for n in text if n in _NUMERIC)  # before any rewriting
+    # decimal marks first, then DICOM ages (067Y; 1,5Y read by either)
+    frame = frame.with_columns(
+        _numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC
+    )
     if "age_years" in text:
-        exprs["age_years"] = _dicom_age(pl.col("age_years"))
-    frame = frame.with_columns(**exprs)
+        frame = frame.with_columns(_dicom_age(pl.col("age_years")).alias("age_years"))
     if STUDY_TIME in sch and "exam_date" in sch and sch["exam_date"] in (pl.Utf8, pl.Date):
-        frame = _merge_time(frame, source, time_column, dayfirst)
-    updates = [_numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC]
+        frame = _merge_time(frame, source, time_column, dayfirst, lines)
+    updates = []
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")
         if ids_col.null_count() < ids_col.len() and ids_col.drop_nulls().str.contains(_INT).all():
@@ -504,11 +647,12 @@ def _normalise(
         if slashed.any():
             row = int(slashed.arg_max() or 0)
             raise DataError(
-                f"{source}: column 'exam_date' holds dates like {dates[row]!r} (row {row}) that "
+                f"{source}: column 'exam_date' holds dates like {dates[row]!r} "
+                f"({row_text(row, lines)}) that "
                 "may be day-first or month-first; pass dayfirst=True (--dayfirst) for "
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
-    return frame
+    return frame, shown
 
 
 def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
@@ -519,4 +663,27 @@ def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
     return (
         f"The columns are {names}; map yours with columns={{'their name': {missing[0]!r}}} "
         "(CLI: --map 'their name=" + missing[0] + "')."
+    )
+
+
+def decimal_hint(problems: pl.DataFrame) -> str | None:
+    """When a number column holds values with a decimal comma that were not read as such
+    ("not a number"), or numbers whose decimal mark is ambiguous, say how to read them
+    (``decimal=``)."""
+    ambiguous = problems.filter(pl.col("reason").str.starts_with("ambiguous number"))
+    if ambiguous.height:
+        return (
+            f"Numbers like {ambiguous.get_column('value')[0]!r} may have a decimal or a "
+            "thousands mark, and their column does not show which: pass decimal='.' or "
+            "decimal=',' (CLI: --decimal . or --decimal ,)."
+        )
+    bad = problems.filter(
+        (pl.col("reason") == "not a number") & pl.col("value").str.contains(r"^\s*[+-]?[\d.]*,\d")
+    )
+    if bad.height == 0:
+        return None
+    value = bad.get_column("value")[0]
+    return (
+        f"Numbers like {value!r} have a decimal comma: pass decimal=',' (CLI: --decimal ,) "
+        "to read them (see 'Numbers in text' in docs/data-preparation.md)."
     )

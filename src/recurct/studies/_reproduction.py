@@ -90,6 +90,9 @@ class Reproduction:
         one of them is in-sample, and says so.
     validation_seeds : int or None
         How many validation seeds the stored ranges and SDs were taken over.
+    input_path : pathlib.Path or None
+        The file or folder the exams were read from (``exams`` given as a path), else None:
+        :meth:`save` refuses an output folder inside it or holding it.
     """
 
     study: str
@@ -104,6 +107,7 @@ class Reproduction:
     seed: int | None = None
     fit_seeds: tuple[int, ...] = ()
     validation_seeds: int | None = None
+    input_path: Path | None = None
     _figure_fn: Callable[[Reproduction], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -281,7 +285,8 @@ class Reproduction:
         The folder is complete or absent (:func:`recurct._outdir.output_folder`): the files
         are written into a temporary sibling that is renamed on success, with a manifest
         written last; an existing non-empty ``out`` is refused unless ``overwrite=True``,
-        which replaces it whole.
+        which replaces it whole. An ``out`` inside the file or folder the exams were read
+        from (:attr:`input_path`), or holding it, is refused, whatever ``overwrite`` says.
         """
         figures = _checks.flag(figures, "Reproduction.save", "figures")
         overwrite = _checks.flag(overwrite, "Reproduction.save", "overwrite")
@@ -290,7 +295,10 @@ class Reproduction:
         target = Path(out)
         params = {"study": self.study, "mode": self.mode, "seed": self.seed}
         names = ["table.csv", "table.md"]
-        with output_folder(target, overwrite=overwrite, kind="reproduce", parameters=params) as f:
+        inputs = [self.input_path] if self.input_path is not None else []
+        with output_folder(
+            target, overwrite=overwrite, kind="reproduce", parameters=params, inputs=inputs
+        ) as f:
             self._table.write_csv(f.path / "table.csv")
             (f.path / "table.md").write_text(
                 f"# {self.study}\n\n{self.to_markdown()}\n{self.summary()}\n",

@@ -256,6 +256,7 @@ def run_study(
         seed=seed if mode == "synthetic" else None,
         fit_seeds=fit_seeds(fit),
         validation_seeds=validation.get("n_seeds"),
+        input_path=Path(exams) if isinstance(exams, str | Path) else None,
         _figure_fn=figures,
     )
     return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)

@@ -139,7 +139,9 @@ def write_cohort(
         "chunk_patients": chunk_patients,
         "folders": folders,
     }
-    given = [Path(profile)] if isinstance(profile, str | Path) and Path(profile).exists() else []
+    # a profile file is an input (a shipped profile's name, or a folder named so, is not)
+    named = isinstance(profile, str | Path) and Path(profile).suffix != ""
+    given = [Path(profile)] if named and Path(profile).exists() else []
     with output_folder(
         folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
     ) as tmp:
