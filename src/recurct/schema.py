@@ -114,9 +114,9 @@ MAX_EXAM_DOSE_MSV: float = 1000.0
 entry error (a dose in µSv, a DLP in the dose column), not an exam.
 
 Rationale (figures in ``docs/sources.md``): the largest adult reference level there,
-1200 mGy·cm (ARPANSA chest-abdomen-pelvis), times the largest conversion factor there, 0.049
-mSv/(mGy·cm) (newborn abdomen-pelvis, Shrimpton set), gives 59 mSv; 1000 mSv leaves a factor
-of 17 for repeated phases and overscans, and is below the largest *cumulative* dose among
+1200 mGy·cm (ARPANSA chest-abdomen-pelvis), times the largest conversion factor there, 0.0508
+mSv/(mGy·cm) (NCI chest, 0 y, ICRP 103, 120 kV), gives 61 mSv; 1000 mSv leaves a factor of
+about 16 for repeated phases and overscans, and is below the largest *cumulative* dose among
 2.5 million patients over up to 5 years (1185 mSv, Rehani et al. 2020), which no single exam
 can exceed. Pass ``max_dose_msv=`` to :func:`validate` / :func:`recurct.read_exams` to change
 it (``None``: no bound).

@@ -1,7 +1,7 @@
 """Lagged cumulative dose as a time-varying exposure, in counting-process form.
 
-Cohort studies of CT and cancer (e.g. the "lagged dose" of Pearce et al. 2012 and later work)
-relate an outcome to the CED accrued up to some years before: a cancer diagnosed today cannot
+Cohort studies of CT and cancer (e.g. Pearce et al. 2012, docs/sources.md, and later work)
+relate an outcome to the dose accrued up to some years before: a cancer diagnosed today cannot
 be caused by last month's scan. :func:`lagged_dose` writes one row per patient and interval
 ``(start, stop]`` over which every lagged CED is constant, ready for lifelines'
 ``CoxTimeVaryingFitter`` and statsmodels' ``PHReg`` (``entry=start + 0.5``, see

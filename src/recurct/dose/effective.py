@@ -672,8 +672,9 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
     if n_child:
         parts.append(
             f"the adult-only table {t.name!r} was applied to {n_child} row(s) with age_years "
-            f"below {cut:g} (the adult start of 'shrimpton_age'); adult k factors underestimate "
-            "children's doses. Use an age-dependent table (table='shrimpton_age' or "
+            f"below {cut:g} (the adult start of 'shrimpton_age'); children's k factors differ "
+            "from adult ones (higher for young children and the head, lower for the trunk of "
+            "some older children). Use an age-dependent table (table='shrimpton_age' or "
             "table='nci_icrp103_120kv')"
         )
     if n_bad:

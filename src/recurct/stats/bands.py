@@ -1,8 +1,10 @@
 """Patients per cumulative-dose band and exams per patient.
 
-Dose bands are the form of Sodickson et al. 2009 (Radiology 251:175-184) and Stopsack et al.
-2019: how many patients fall in each CED band. Exams per patient is the form of Ferretti et
-al. 2025: the share of patients with at least k exams, and the full distribution.
+Dose bands are the form of Sodickson et al. 2009 (Radiology 251:175-184) and Stopsack &
+Cerhan 2019: how many patients fall in each CED band. Exams per patient is the form of
+Ferretti et al. 2025: the share of patients with at least k exams, and the full distribution.
+recurct takes no figure from these studies (docs/sources.md, "Studies whose table forms
+recurct follows").
 """
 
 from __future__ import annotations
@@ -272,7 +274,8 @@ def dose_share(
 ) -> Frame:
     """Share of the collective dose (sum of effective doses) by a category of exam.
 
-    The form of Stopsack & Cerhan 2019 ("abdomen-pelvis CT: 67.2% of the dose").
+    The form of the table in Stopsack & Cerhan 2019 (each CT type's share of the estimated
+    dose; docs/sources.md).
 
     Parameters
     ----------
@@ -347,8 +350,9 @@ def single_exam_share(
 ) -> Frame:
     """Probability that a single exam delivers an effective dose >= ``threshold``.
 
-    The form of Jeukens et al. 2021 (0.002% of exams reached 100 mSv on their own). Reported
-    per exam and per patient (patients with at least one such exam).
+    The form of the estimate in Jeukens et al. 2021 (the probability that a single exam
+    reaches 100 mSv; docs/sources.md). Reported per exam and per patient (patients with at
+    least one such exam).
 
     Parameters
     ----------

@@ -3,7 +3,8 @@
 The share of patients >= T mSv in a fixed study window (the magnitude table) depends on how
 long each patient was observed. The Kaplan-Meier estimate of the probability of having reached
 T within t years of the first exam uses every patient for as long as he was observed, the form
-of Jeukens et al. 2021's "4.5-year probability".
+of Jeukens et al. 2021's probability of a high cumulative dose within a given time, from a
+time-to-event analysis (docs/sources.md; recurct takes no figure from it).
 """
 
 from __future__ import annotations

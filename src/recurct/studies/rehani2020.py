@@ -109,7 +109,8 @@ PUBLISHED: dict[str, Published] = {
            note="100% minus the lowest institution's share aged <= 50"),
         _P("days_to_100_min_site_max", "minimum time to reach 100 mSv, at every institution",
            1, "days", None, "extreme", "a single day",
-           note="calendar days spanned by the fastest crossing (min days_to_100 + 1), "
+           note="calendar days spanned by the fastest crossing (min days_to_100 + 1: a "
+           "crossing on the day of the first exam spans 1 day), "
            "largest over institutions: a sample minimum, this cohort's value in or out of "
            "the central 95% of the model's distribution over the validation seeds (the "
            "range shown; not counted)"),
@@ -140,6 +141,15 @@ NOT_PUBLISHED: tuple[str, ...] = (
 _COUNT_KEYS = ("n_patients", "n_exams", "n_reached_100", "ced_max", "days_to_100_min_site_max")
 
 
+def _days_spanned(days_elapsed: float) -> float:
+    """Calendar days a crossing spans, from the days elapsed between the first exam and the
+    crossing exam (``days_to_min``): the first exam's day is day 1, so a crossing on that day
+    spans 1 day. The published "a single day" is read so: 1 day spanned, 0 days elapsed. The
+    calibration target ``site_days_to_min_max`` (days elapsed) is set by the same rule
+    (``recurct.synthetic.calibration.shipped``)."""
+    return days_elapsed + 1.0
+
+
 def _site_stats(
     mag: pl.DataFrame, patients: pl.DataFrame, exams: pl.DataFrame
 ) -> dict[str, Measured]:
@@ -160,7 +170,7 @@ def _site_stats(
         out["share_age_gt50_site_max"] = Measured(100.0 - float(le50.min()))
     days = by_site["days_to_min"].drop_nulls()
     if days.len() == by_site.height and days.len():
-        out["days_to_100_min_site_max"] = Measured(float(days.max()) + 1.0)
+        out["days_to_100_min_site_max"] = Measured(_days_spanned(float(days.max())))
     elif days.len():
         out["days_to_100_min_site_max"] = Measured(
             None, note="an institution has no patient >= 100 mSv"

@@ -32,8 +32,10 @@ The model, per site:
   day.
 * **each exam** has a body region from the group's region mix, a number of phases (1, 2 or 3
   acquisitions, from ``phase_mix``), a DLP per phase that is lognormal per region (median
-  ``dlp_median`` from the UK national DRL, a DRL being the 75th percentile of a national
-  survey, and log-sd ``dlp_sigma``) times the site's ``dose_scale``, and an effective dose
+  ``dlp_median``, set from the UK national DRL read as the 75th percentile of the DLP
+  distribution: the usual definition of a DRL, not a figure recurct uses; how each shipped
+  median was set is in :data:`PARAMETERS`; log-sd ``dlp_sigma``) times the site's
+  ``dose_scale``, and an effective dose
   ``k(region, age) x DLP`` from :func:`recurct.dose.k_factors` with the profile's ``k_table``.
 
 A profile may also have a ``[selection]`` (:data:`SELECTION_FIELDS`): the cohort is then the
@@ -181,8 +183,12 @@ PARAMETERS: dict[str, Any] = {
     "age_edges": Param(list(AGE_EDGES), "bands of age_mix; 50 is a band edge (age <= 50 cut)"),
     "dlp_median": Param(
         {"head": 624.0, "chest": 213.0, "abdomen_pelvis": 390.0, "chest_abdomen_pelvis": 486.0},
-        "per phase, mGy·cm: the UK DRL (head 790, chest 290, AP 530, CAP 660) is the 75th "
-        "percentile, so median = DRL x exp(-0.674 sigma) (sigma: assumption)",
+        "per phase, mGy·cm, set from the UK DRL (head 790, chest 290, AP 530, CAP 660) read "
+        "as the 75th percentile of a lognormal (an assumption, as is sigma): head 624 = 790 x "
+        "exp(-0.674 x 0.35), rounded; chest, AP and CAP 213, 390, 486 = 290, 530, 660 x 0.736, "
+        "rounded, as chosen in the model's first version (no derivation recorded), 0.3-0.5% "
+        "below DRL x exp(-0.674 x 0.45) = 214.1, 391.3, 487.3; kept, since every calibration "
+        "was fitted with them",
         _UK_DRL,
     ),
     "paed_dlp_at_birth": Param(

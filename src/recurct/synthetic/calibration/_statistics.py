@@ -106,7 +106,8 @@ def statistics(
     ``share_ced_250_1375``; per facility (if present): ``site_share_age_le50_min`` / ``_max``
     (share aged <= ``age_cut`` at first exam among patients reaching the threshold),
     ``site_days_to_min_max`` (the largest, over sites, of each site's shortest time to the
-    threshold), ``site_share_reached_min`` / ``_max`` / ``_mean`` (unweighted).
+    threshold, in days elapsed since the patient's first exam: 0 is the same day),
+    ``site_share_reached_min`` / ``_max`` / ``_mean`` (unweighted).
 
     A reduced cohort is scaled up by ``1 / fraction``, or by a ``weight`` column (patients
     each stand for ``weight`` patients: sites sampled at different fractions).

@@ -27,6 +27,16 @@ def _pub(study: str, key: str, per: float = 1.0) -> float | int:
     return int(out) if per == 1.0 and out.is_integer() else out
 
 
+def _days_elapsed(study: str, key: str) -> float:
+    """The published figure ``key`` of ``study``, a time in calendar days spanned (the first
+    exam's day counts: "a single day" is 1), as days elapsed since the first exam, the unit of
+    the statistic ``site_days_to_min_max`` (0: the same day). One rule with the study's table:
+    ``recurct.studies.rehani2020._days_spanned``."""
+    from recurct.studies.rehani2020 import _days_spanned
+
+    return float(_pub(study, key)) - _days_spanned(0.0)
+
+
 CALIBRATIONS: dict[str, dict[str, Any]] = {
     "rehani2020": {
         "targets": {
@@ -64,8 +74,9 @@ CALIBRATIONS: dict[str, dict[str, Any]] = {
                 "source": _REHANI,
             },
             "site_days_to_min_max": {
-                "max": _pub("rehani2020", "days_to_100_min_site_max"),
-                "source": _REHANI + " (minimum time to 100 mSv: a single day at every site)",
+                "max": _days_elapsed("rehani2020", "days_to_100_min_site_max"),
+                "source": _REHANI + " (minimum time to 100 mSv: a single day at every site, "
+                "read as reached on the day of the first exam: 0 days elapsed)",
                 "fit": False,
             },
         },
