@@ -172,13 +172,19 @@ def _problem_error(source: str, kind: str, what: str, lines: list[str], fix: str
 
 # --------------------------------------------------------------------------- reading
 def _header_line(path: Path) -> str:
+    """The file's header line (after an Excel ``sep=`` line, which names the separator)."""
+    from recurct.io._csv import _SEP_LINE
+
     with path.open("rb") as fh:
         head = fh.read(1 << 16)
     for enc in ("utf-8-sig", "cp1252"):
         try:
-            return head.decode(enc).splitlines()[0] if head else ""
+            lines = head.decode(enc).splitlines()
         except UnicodeDecodeError:
             continue
+        if lines and _SEP_LINE.match(lines[0]):
+            lines = lines[1:]
+        return lines[0] if lines else ""
     return ""  # pragma: no cover
 
 

@@ -17,6 +17,7 @@ import math
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ from recurct.errors import (
     ParameterError,
     PartialExamWarning,
 )
-from recurct.io._csv import _decode
+from recurct.io._csv import _SEP_LINE, RowLines, _decode
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
 from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
@@ -112,25 +113,64 @@ def _wanted(name: str) -> bool:
     return bool(m and m.group(2) in EVENT_FIELDS)
 
 
+class _RowNames:
+    """How messages name a row of the export, as :func:`recurct.read_exams` names the rows
+    of its input: the 0-based data row (row 0 the first after the header), with the 1-based
+    line of the file where it starts for a CSV file (``lines``, a
+    :class:`recurct.io._csv.RowLines`: a ``sep=`` line and line breaks inside quoted values
+    counted, computed from the file only when a message is built), or its 1-based row of
+    the sheet for a workbook (``lines`` None: the header is sheet row 1, data row ``i``
+    sheet row ``i + 2``): ``row 2 (line 4 of the file)``, ``row 2 (sheet row 4)``."""
+
+    def __init__(self, lines: Callable[[int], int | None] | None) -> None:
+        self.lines = lines
+
+    def place(self, row: int) -> int | None:
+        """The row's line of the file (CSV) or row of the sheet (workbook), 1-based."""
+        return row + 2 if self.lines is None else self.lines(row)
+
+    def __call__(self, row: int) -> str:
+        at = self.place(row)
+        if at is None:
+            return f"row {row}"
+        where = f"sheet row {at}" if self.lines is None else f"line {at} of the file"
+        return f"row {row} ({where})"
+
+    def listed(self, rows: list[int], shown: int = 5) -> str:
+        """``rows 2, 5, 0-based; lines 4, 9 of the file`` (the first ``shown`` of ``rows``)."""
+        head = rows[:shown]
+        more = ", ..." if len(rows) > shown else ""
+        text = ("row " if len(rows) == 1 else "rows ") + ", ".join(map(str, head)) + more
+        at = [self.place(r) for r in head]
+        if None in at:
+            return f"{text}, 0-based"
+        places = ", ".join(str(a) for a in at) + more
+        if self.lines is None:
+            return f"{text}, 0-based; sheet row{'s' if len(rows) > 1 else ''} {places}"
+        return f"{text}, 0-based; line{'s' if len(rows) > 1 else ''} {places} of the file"
+
+
 def _read_frame(
     path: Path, where: str, withhold: bool = False
-) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
-    """The used columns of the export: ``(cells, as_written, decimal_comma)``. ``cells`` is
-    the text stripped of surrounding spaces, null for empty and "n/a"-like cells; ``as_written``
-    the same cells as the file holds them (quoted in messages and problem rows);
-    ``decimal_comma`` whether a comma may be a decimal mark (not in a comma-separated file).
-    With ``withhold`` an error does not list the header (it may be a row of data)."""
+) -> tuple[pl.DataFrame, pl.DataFrame, bool, _RowNames]:
+    """The used columns of the export: ``(cells, as_written, decimal_comma, rows)``.
+    ``cells`` is the text stripped of surrounding spaces, null for empty and "n/a"-like
+    cells; ``as_written`` the same cells as the file holds them (quoted in messages and
+    problem rows); ``decimal_comma`` whether a comma may be a decimal mark (not in a
+    comma-separated file); ``rows`` how messages name a row (:class:`_RowNames`). With
+    ``withhold`` an error does not list the header (it may be a row of data)."""
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         raw, decimal_comma = _read_xlsx(path, where, withhold), True
+        rows = _RowNames(None)
     else:
-        raw, sep = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
+        raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
         decimal_comma = sep != ","
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
     cells = raw.with_columns(
         pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
         for s, c in zip(stripped, raw.columns)
     )
-    return cells, raw, decimal_comma
+    return cells, raw, decimal_comma, rows
 
 
 def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
@@ -200,7 +240,7 @@ def _header_row_hint(rows: list[list[str]]) -> str:
     for i, row in enumerate(rows[1:], start=2):
         if any(n in row for n in date) and any(n in row for n in total):
             return (
-                f"; row {i} of the sheet holds OpenREM's column names: delete the rows above it "
+                f"; sheet row {i} holds OpenREM's column names: delete the rows above it "
                 "(a title or merged cells), so that the column names are the first row"
             )
     return ""
@@ -234,10 +274,9 @@ def _csv_bytes(path: Path, where: str) -> bytes:
         try:
             text = _decode(raw, where)
         except ValueError as exc:  # _decode raises DataError, a ValueError
-            # read_exams counts data rows from 0; this reader names CSV rows (the header is 1)
-            message = re.sub(
-                r"\bdata row (\d+)", lambda m: f"CSV row {int(m.group(1)) + 2}", str(exc)
-            )
+            # "data row 2 (line 4 of the file)", as read_exams' decoder words it: "row 2 (...)",
+            # as this reader names rows (the line counted with a sep= line, as read here)
+            message = re.sub(r"\bdata row (\d+)", r"row \1", str(exc))
             if "binary content" in message:  # read_exams' wording names read_exams
                 message = (
                     f"{where}: not a CSV text file (it holds binary content); an OpenREM CT "
@@ -261,12 +300,35 @@ def _separator(data: bytes) -> str:
     return max(counts, key=counts.__getitem__) if any(counts.values()) else ","
 
 
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def _sep_line(data: bytes, where: str) -> tuple[bytes, str | None]:
+    """``(data without it, its separator)`` where the first line is an Excel ``sep=;`` line
+    (as :func:`recurct.read_exams` reads one), else ``(data, None)``."""
+    cut = data.find(b"\n")
+    first = (data if cut == -1 else data[:cut]).decode("utf-8", errors="replace")
+    m = _SEP_LINE.match(first)
+    if m is None:
+        return data, None
+    if m.group(1) not in _SEPARATORS:
+        raise DataError(
+            f"{where}: the first line {first.strip()!r} names the separator {m.group(1)!r}; an "
+            "OpenREM export is read separated by ',', ';', tab or '|'"
+        )
+    return (b"" if cut == -1 else data[cut + 1 :]), m.group(1)
+
+
 def _read_csv_text(
     data: bytes, where: str, path: Path, withhold: bool = False
-) -> tuple[pl.DataFrame, str]:
-    """The used columns of a CSV export (UTF-8 bytes) and its separator, after checking the
-    header (:func:`_check_header`) and that no row has more cells than the header."""
-    sep = _separator(data)
+) -> tuple[pl.DataFrame, str, _RowNames]:
+    """The used columns of a CSV export (UTF-8 bytes), its separator and how messages name
+    its rows (:class:`_RowNames`), after checking the header (:func:`_check_header`) and
+    that no row has more cells than the header. An Excel ``sep=`` first line names the
+    separator (else it is detected from the header line) and is no row."""
+    data, named = _sep_line(data, where)
+    sep = named or _separator(data)
+    rows = _RowNames(RowLines(path, sep))
     opts: dict[str, Any] = {"infer_schema": False, "truncate_ragged_lines": True, "separator": sep}
     if not data.strip():
         raise DataError(f"{where}: empty file, no header line")
@@ -283,7 +345,7 @@ def _read_csv_text(
         ) from None
     # not an OpenREM export, or a used column named twice: said before any row is checked
     _check_header(names if len(names) >= len(header) else header, path, "", withhold)
-    _check_no_extra_cells(data, len(header), where, sep)
+    _check_no_extra_cells(data, len(header), where, sep, rows)
     # rows with fewer cells than the header stay (OpenREM writes a study's row only as wide
     # as its events); rows with more were refused above, so nothing is truncated
     try:
@@ -292,15 +354,18 @@ def _read_csv_text(
         )
     except pl.exceptions.PolarsError as exc:  # the message may quote a cell: not repeated
         raise DataError(f"{where}: not a readable CSV table ({type(exc).__name__})") from None
-    return frame, sep
+    return frame, sep, rows
 
 
-def _check_no_extra_cells(data: bytes, n_fields: int, where: str, sep: str = ",") -> None:
+def _check_no_extra_cells(
+    data: bytes, n_fields: int, where: str, sep: str = ",", rows: _RowNames | None = None
+) -> None:
     """A row with more cells than the header is a :class:`~recurct.errors.DataError` naming
-    it: an unquoted comma inside a value ("SMITH, JOHN") shifts the row's cells to the right,
-    so that, truncated, a birth date would be read as the age and every later column from
-    its neighbour. Separators (``sep``) are counted per line (C-speed ``bytes.count``); where
-    the file has quotes, the quoted cells (a quote opens one only at the start of a cell,
+    it (as ``rows`` names rows; without, by its 0-based data row alone): an unquoted comma
+    inside a value ("SMITH, JOHN") shifts the row's cells to the right, so that, truncated,
+    a birth date would be read as the age and every later column from its neighbour.
+    Separators (``sep``) are counted per line (C-speed ``bytes.count``); where the file has
+    quotes, the quoted cells (a quote opens one only at the start of a cell,
     ``""`` inside is a quote, as the csv module and polars read them) are found by walking
     the quote positions alone, their separators taken off and the lines joined by their line
     breaks."""
@@ -312,7 +377,8 @@ def _check_no_extra_cells(data: bytes, n_fields: int, where: str, sep: str = ","
         if max(counts[1:], default=0) <= limit:
             return
         i = next(i for i in range(1, len(counts)) if counts[i] > limit)
-        raise DataError(_extra_cells_message(where, i + 1, None, counts[i] + 1, n_fields, sep))
+        at = rows(i - 1) if rows is not None else f"row {i - 1}"
+        raise DataError(_extra_cells_message(where, at, counts[i] + 1, n_fields, sep))
     b = np.frombuffer(data, dtype=np.uint8)
     counts = np.array([line.count(s) for line in lines], dtype=np.int64)
     newlines = np.flatnonzero(b == 10)
@@ -328,11 +394,9 @@ def _check_no_extra_cells(data: bytes, n_fields: int, where: str, sep: str = ","
     per_record = np.bincount(record, weights=counts).astype(np.int64)
     wide = np.flatnonzero(per_record[1:] > limit)
     if wide.size:
-        r = int(wide[0]) + 1
-        line = int(np.searchsorted(record, r)) + 1  # the record's first line, 1-based
-        raise DataError(
-            _extra_cells_message(where, r + 1, line, int(per_record[r]) + 1, n_fields, sep)
-        )
+        r = int(wide[0])  # the 0-based data row (record r + 1: record 0 is the header)
+        at = rows(r) if rows is not None else f"row {r}"
+        raise DataError(_extra_cells_message(where, at, int(per_record[r + 1]) + 1, n_fields, sep))
 
 
 def _quoted_spans(
@@ -365,10 +429,8 @@ def _quoted_spans(
     return arr[:, 0], arr[:, 1]
 
 
-def _extra_cells_message(
-    where: str, row: int, line: int | None, n: int, n_fields: int, sep: str = ","
-) -> str:
-    at = f"CSV row {row}" + (f" (line {line} of the file)" if line not in (None, row) else "")
+def _extra_cells_message(where: str, at: str, n: int, n_fields: int, sep: str = ",") -> str:
+    """The message for the row named ``at`` with ``n`` cells, more than ``n_fields``."""
     if sep != ",":
         what = f"an unquoted separator {sep!r} inside a value"
         return (
@@ -401,12 +463,13 @@ def _numbers(
     where: str,
     withhold: bool,
     decimal_comma: bool,
+    rows: _RowNames,
 ) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
     """Text columns as Float64, all in one pass. A decimal comma is read where
     ``decimal_comma`` (a file not separated by commas) in a column with commas and no
     points, as :func:`recurct.read_exams` reads them; the age is a number of years or a
     DICOM age string (``070Y``, ``70 Y``: :func:`recurct.schema.parse_dicom_age`). A bad cell
-    of a ``dose`` column (a DLP) raises naming its row and column; one of an ``optional``
+    of a ``dose`` column (a DLP) raises naming its row (``rows``) and column; one of an ``optional``
     column or of the age is left null, each a ``(row, column, what)`` problem. Values are
     quoted as written (``raw``), except in a pseudonymising read."""
     from recurct.schema import parse_dicom_age
@@ -439,7 +502,7 @@ def _numbers(
             if df[c][i] == c:
                 hint = " (the header line again: two exports joined into one file?)"
             raise DataError(
-                f"{where}: CSV row {i + 2}, column {c!r}: {quoted(c, i)} is not a number{hint}"
+                f"{where}: {rows(i)}, column {c!r}: {quoted(c, i)} is not a number{hint}"
             )
     found: list[tuple[int, str, str]] = []
     for c in [*optional, *([age] if age is not None else [])]:
@@ -464,6 +527,7 @@ def _slash_order(
     dayfirst: bool | None,
     where: str,
     withhold: bool,
+    rows: _RowNames,
 ) -> str | None:
     """The strptime format of the export's slash dates (``03/04/2020``): day first with
     ``dayfirst=True``, month first with False; with None decided by the dates themselves
@@ -486,21 +550,21 @@ def _slash_order(
         ((b > 12) & (a <= 12)).fill_null(False).alias("month"),
     )
 
-    def first(col: str) -> tuple[int, str]:
+    def first(col: str) -> tuple[str, str]:
         i = int(flags[col].arg_true()[0])
-        return i + 2, _WITHHELD if withhold else repr(raw[day_col][i])
+        return rows(i), _WITHHELD if withhold else repr(raw[day_col][i])
 
     if flags["ambiguous"].any():
         row, value = first("ambiguous")
         raise DataError(
-            f"{where}: CSV row {row}: study date {value} may be day-first or month-first "
+            f"{where}: {row}: study date {value} may be day-first or month-first "
             "(03/04/2020 is 3 April in Europe, 4 March in the USA); pass dayfirst=True for "
             "dd/mm/yyyy or dayfirst=False for mm/dd/yyyy"
         )
     if flags["day"].any() and flags["month"].any():
         (r1, v1), (r2, v2) = first("day"), first("month")
         raise DataError(
-            f"{where}: study dates in both orders: CSV row {r1} {v1} is day-first, row {r2} {v2} "
+            f"{where}: study dates in both orders: {r1} {v1} is day-first, {r2} {v2} "
             "month-first; fix the export or pass dayfirst=True or dayfirst=False"
         )
     return "%m/%d/%Y" if flags["month"].any() else "%d/%m/%Y"
@@ -514,11 +578,12 @@ def _dates(
     where: str,
     dayfirst: bool | None,
     withhold: bool,
+    rows: _RowNames,
 ) -> pl.Series:
     day = df[day_col]
     part = pl.when(day.str.contains(":")).then(day.str.split(" ").list.first()).otherwise(day)
     formats = list(_DATE_FORMATS)
-    slash = _slash_order(part, df, raw, day_col, dayfirst, where, withhold)
+    slash = _slash_order(part, df, raw, day_col, dayfirst, where, withhold, rows)
     if slash is not None:
         formats.append(slash)
     parsed = df.select(
@@ -537,7 +602,7 @@ def _dates(
             False: "mm/dd/yyyy (dayfirst=False)",
         }[dayfirst]
         raise DataError(
-            f"{where}: CSV row {i + 2}: study date {value} is not a date (YYYY-MM-DD, YYYYMMDD or "
+            f"{where}: {rows(i)}: study date {value} is not a date (YYYY-MM-DD, YYYYMMDD or "
             f"{slash})"
         )
     if time_col is None:
@@ -632,9 +697,9 @@ def read_openrem_ct(
     ----------
     source : path
         OpenREM CT CSV export (separated by ``,``, or by ``;``, tab or ``|`` as a spreadsheet
-        re-saves it, detected from the header line as :func:`recurct.read_exams` detects it),
-        or XLSX export (its "All data" sheet, else its first; the sheet's first row is the
-        header).
+        re-saves it, detected from the header line as :func:`recurct.read_exams` detects it,
+        or named by an Excel ``sep=;`` first line), or XLSX export (its "All data" sheet,
+        else its first; the sheet's first row is the header).
     pseudonymise, secret
         As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
         number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
@@ -657,7 +722,8 @@ def read_openrem_ct(
     ReadResult
         ``.exams``, ``.events`` (below) and ``.report``, a
         :class:`recurct.io.rdsr.ReadReport` of the one file. Its problems (``file`` the file
-        name, ``reason`` starting with the CSV row, ``field`` the export's column) are, with
+        name, ``reason`` starting with the row, named as in the messages (Raises), ``field``
+        the export's column) are, with
         action ``"lenient"`` (the study is kept): a study without a study date (``exam_date``
         null) or, in an export with a "Patient ID" column, without one (``patient_id`` null);
         a DLP that is negative or not a finite number (an event's: left null, and the exam DLP
@@ -685,9 +751,15 @@ def read_openrem_ct(
         the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
         shifts the row's cells: the whole file is refused, as no cell of that row can be
         trusted), a DLP (an event's or the reported total) or a study date cannot be read, or
-        a slash date is ambiguous (pass ``dayfirst``). Each message names the file and its
-        CSV row (row 1 is the header), quoting the cell as written; with ``pseudonymise`` it
-        never quotes a cell's value (``<withheld>``), nor does a problem row.
+        a slash date is ambiguous (pass ``dayfirst``). Each message names the file and the
+        row as :func:`recurct.read_exams` names rows: the 0-based data row (row 0 the first
+        after the header), with, for a CSV file, the 1-based line of the file where it
+        starts (``row 2 (line 4 of the file)``: a ``sep=`` line and line breaks inside
+        quoted values counted) and, for a workbook, its row of the sheet
+        (``row 2 (sheet row 4)``: the header is sheet row 1); it quotes the cell as written,
+        except with ``pseudonymise``: then it never quotes a cell's value (``<withheld>``),
+        nor does a problem row. Warnings list rows alike (``rows 2, 5, 0-based; lines 4, 9
+        of the file``).
 
     Notes
     -----
@@ -701,7 +773,7 @@ def read_openrem_ct(
     true where the reported DLP total and the event sum differ beyond rounding, null where
     there is no complete event sum;
     ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP (an event's negative or
-    non-finite CTDIvol is left null, with a problem row naming its CSV row and column: the
+    non-finite CTDIvol is left null, with a problem row naming its row and column: the
     exam keeps its DLP); ``body_region`` the
     combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
     protocol, else from the study description, else from the requested procedure
@@ -732,7 +804,7 @@ def read_openrem_ct(
         raise InputNotFoundError(f"no such file: {str(path)!r}")
     where = path.name
     withhold = key is not None  # no cell value in a message of a pseudonymising read
-    df, raw, decimal_comma = _read_frame(path, where, withhold)
+    df, raw, decimal_comma, rows = _read_frame(path, where, withhold)
     if df.height == 0:
         raise DataError(f"{path}: no rows")
     cols = _study_columns(df.columns, path)
@@ -755,11 +827,12 @@ def read_openrem_ct(
         where,
         withhold,
         decimal_comma,
+        rows,
     )
     df, lost_dlp = _lost_dlps(df, cols, blocks)
     df, lost_ctdi = _lost_ctdis(df, blocks)
     lost += lost_dlp + lost_ctdi
-    study = _study_frame(df, raw, cols, key, where, region_rules, dayfirst, withhold)
+    study = _study_frame(df, raw, cols, key, where, region_rules, dayfirst, withhold, rows)
     events = _stack_events(df, blocks, event_fields, study, region_rules)
     exams = _exam_frame(df, cols, key, study, events)
     # a row without any key of a study (a totals row a spreadsheet added, a row of empty
@@ -772,14 +845,14 @@ def read_openrem_ct(
     )
     dropped = exams.filter(keyless)["exam_row"].to_list()
     if dropped:
-        _warn_dropped(where, dropped)
+        _warn_dropped(where, dropped, rows)
         exams = exams.filter(~keyless)
         gone = set(dropped)
         lost = [x for x in lost if x[0] not in gone]
     partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
     if partial.height:
-        _warn_partial(where, partial)
-    problems = _problems(where, cols, exams, partial, lost, dropped)
+        _warn_partial(where, partial, rows)
+    problems = _problems(where, cols, exams, partial, lost, dropped, rows)
     exams = _exam_values(exams, bool(blocks))
     exam_cols: dict[str, Any] = {
         **EXAM_COLUMNS,
@@ -868,6 +941,7 @@ def _study_frame(
     rules: Any,
     dayfirst: bool | None,
     withhold: bool,
+    rows: _RowNames,
 ) -> pl.DataFrame:
     """One row per study: row, pseudonymised ids, date, and the region of its descriptions
     (the fallback of events whose protocol maps to none)."""
@@ -881,7 +955,9 @@ def _study_frame(
             "accession_number": _pseudonyms(
                 _field(df, cols, "accession_number", pl.Utf8), key, "accession_number"
             ),
-            "exam_date": _dates(df, raw, str(study_date), study_time, where, dayfirst, withhold),
+            "exam_date": _dates(
+                df, raw, str(study_date), study_time, where, dayfirst, withhold, rows
+            ),
             "fallback_region": desc_region.fill_null(req_region),
         }
     )
@@ -1006,12 +1082,12 @@ def _exam_frame(
     )
 
 
-def _warn_partial(where: str, partial: pl.DataFrame) -> None:
-    rows = ", ".join(str(r + 2) for r in partial["exam_row"].head(5).to_list())
+def _warn_partial(where: str, partial: pl.DataFrame, rows: _RowNames) -> None:
+    listed = rows.listed(partial["exam_row"].head(6).to_list())  # 5 listed, "..." for more
     warnings.warn(
         f"{where}: {partial.height} exam(s) have events without a usable DLP (none, other "
         "than on a localizer, or a negative or non-finite one): their exam DLP is left null, "
-        f"not a partial sum (CSV row(s) {rows}" + (", ..." if partial.height > 5 else "") + ")",
+        f"not a partial sum ({listed})",
         PartialExamWarning,
         stacklevel=4,
     )
@@ -1117,8 +1193,10 @@ def _problems(
     partial: pl.DataFrame,
     lost: list[tuple[int, str, str]],
     dropped: list[int],
+    rows: _RowNames,
 ) -> pl.DataFrame:
-    """The problem rows of one export, each naming its CSV row, by row: action
+    """The problem rows of one export, each reason starting with its row (``rows``), by
+    row: action
     ``"dropped"`` for a row that is no study (no key: left out); ``"lenient"`` for a study
     without a date or (in an export with the column) a Patient ID, a value left null (a DLP
     or CTDIvol negative or not finite, an optional attribute that cannot be read), an exam
@@ -1145,11 +1223,11 @@ def _problems(
                 "lenient",
             )
         )
-    rows = [
-        {"file": where, "reason": f"CSV row {r + 2}: {reason}", "field": fld, "action": action}
+    table = [
+        {"file": where, "reason": f"{rows(r)}: {reason}", "field": fld, "action": action}
         for r, _, reason, fld, action in sorted(found, key=lambda x: (x[0], x[1]))
     ]
-    return pl.DataFrame(rows, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
+    return pl.DataFrame(table, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
 
 
 _NOT_A_STUDY = (
@@ -1158,12 +1236,11 @@ _NOT_A_STUDY = (
 )
 
 
-def _warn_dropped(where: str, rows: list[int]) -> None:
-    listed = ", ".join(str(r + 2) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
+def _warn_dropped(where: str, dropped: list[int], rows: _RowNames) -> None:
     warnings.warn(
-        f"{where}: {len(rows)} row(s) have no Patient ID, Study UID, accession number or "
-        f"study date (a totals row or a row of empty cells): not studies, left out (CSV "
-        f"row(s) {listed}; see .report.problems)",
+        f"{where}: {len(dropped)} row(s) have no Patient ID, Study UID, accession number or "
+        f"study date (a totals row or a row of empty cells): not studies, left out "
+        f"({rows.listed(dropped)}; see .report.problems)",
         DroppedRowsWarning,
         stacklevel=4,
     )
