@@ -239,3 +239,30 @@ def test_observation_end_is_public_and_shared_with_exam_rate() -> None:
     p = p.with_columns(n_exams=pl.Series([1, 4, 3]))
     person_days = sum((e - f).days + 1 for e, f in zip(got, p["first_exam"]))
     assert exam_rate(p, "n_repeat ~ 1").table["rate_ratio"][0] == pytest.approx(5 / person_days)
+
+
+def test_no_patient_observed_gives_null_estimates_not_an_error() -> None:
+    """Every patient prevalent at a delayed entry: nobody is at risk, so nothing is estimated
+    (the read-off raised numpy's "zero-size array" ValueError; the curve said 0%)."""
+    import datetime as dt
+
+    import polars as pl
+
+    from recurct.stats import cumulative_incidence, time_to_threshold
+
+    df = pl.DataFrame(
+        {
+            "patient_id": [1, 2],
+            "first_exam": [dt.date(2020, 1, 1)] * 2,
+            "reached_100": [True, True],
+            "days_to_100": [0, 2],
+            "last_exam": [dt.date(2020, 1, 3)] * 2,
+            "entry": [dt.date(2020, 1, 5)] * 2,
+        }
+    )
+    for fit in (time_to_threshold, cumulative_incidence):
+        got = fit(df, 100, end="2021-01-01", entry="entry")
+        at = got.at([0, 1])
+        assert at["n_at_risk"].to_list() == [0, 0]
+        assert at["prob_reached"].null_count() == 2 and at["prob_reached_hi"].null_count() == 2
+        assert got.curve.height == 1 and got.curve["prob_reached"].null_count() == 1

@@ -158,7 +158,10 @@ class CurveResult:
         DataFrame (pandas if the patients table was pandas)
             The ``by`` columns, ``time_years``, ``n_at_risk`` (still observed at that time),
             ``n_events`` (events up to that time), then the estimate and its interval; null
-            beyond the last observed time of a stratum (the curve is not defined there).
+            beyond the last observed time of a stratum (the curve is not defined there), and
+            everywhere in a stratum where no patient is observed (all prevalent at entry, or
+            entering at the end of observation); ``.curve`` then has one time-0 row with
+            null estimates.
         """
         ys = at_years(years, f"{type(self).__name__}.at")
         days = np.asarray(ys, dtype=np.float64) * DAYS_PER_YEAR

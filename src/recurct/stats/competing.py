@@ -18,12 +18,14 @@ Medical Research, 3rd ed., p. 411), as lifelines' ``AalenJohansenFitter`` comput
 
 (``d_i`` events of any kind); the pointwise interval is computed on ``log(-log F_1)``.
 Unlike lifelines, tied event times of different kinds are used as they are (lifelines
-jitters them at random); on untied data the two agree to rounding. Where everyone still at
-risk has an event (``n_i = d_i``), ``S`` drops to 0 and ``F_1`` stays at ``F_1(t_i)`` from
-then on, so the first sum's term ``(F_1(t) - F_1(t_i))^2 d_i / (n_i (n_i - d_i))`` is
-``0 * inf``; its weight is exactly 0 and recurct counts it as 0 (lifelines gives NaN from
-there on). At ``F_1 = 1`` (everyone reached T, no death) the variance is then 0 and the
-interval is ``[1, 1]``, as the Kaplan-Meier interval of
+jitters them at random); without ties, and without a delayed entry on an event day, the two
+agree to rounding (lifelines counts a patient entering on an event day at risk that day,
+recurct from the next day, as its Kaplan-Meier estimate and lifelines' own KM do). Where
+everyone still at risk has an event (``n_i = d_i``), ``S`` drops to 0 and ``F_1`` stays at
+``F_1(t_i)`` from then on, so the first sum's term ``(F_1(t) - F_1(t_i))^2 d_i / (n_i (n_i -
+d_i))`` is ``0 * inf``; its weight is exactly 0 and recurct counts it as 0 (lifelines gives
+NaN from there on). At ``F_1 = 1`` (everyone reached T, no death) the variance is then 0 and
+the interval is ``[1, 1]``, as the Kaplan-Meier interval of
 :func:`recurct.stats.time_to_threshold` at ``S = 0``.
 
 Time zero is the first exam in the data; see :func:`recurct.stats.time_to_threshold` for
@@ -148,7 +150,7 @@ class CumulativeIncidence(CurveResult):
     -------
     at(years)
         The curves read at ``years`` (events counted up to each time; null beyond the last
-        observed time of a stratum).
+        observed time of a stratum, and everywhere in a stratum with no patient observed).
     plot()
         The curve of reaching T (:func:`recurct.plot.time_to_threshold_curve`).
     """
@@ -242,6 +244,8 @@ def _curve_table(
     else:
         n_risk, d1, d2 = aj["n_at_risk"], aj["n_events"], aj["n_other"]
     lo, hi = _ci(cif, var, alpha)
+    if aj["time"].size == 0 and n0 == 0:  # no patient observed: no estimate at time 0
+        cif, var, lo, hi, died = (np.full_like(a, np.nan) for a in (cif, var, lo, hi, died))
     return {
         "time_years": time / DAYS_PER_YEAR,
         "time_days": time.astype(np.int64),
@@ -275,7 +279,8 @@ def _read_at(
 
     f, v, fd = pick(cif), pick(var), pick(died)
     lo, hi = _ci(f, v, alpha)
-    nan = np.where(at_days > tt.max(), np.nan, 1.0)
+    # undefined after the last time observed, and everywhere when no patient is observed
+    nan = np.where(at_days > (tt.max() if tt.size else -np.inf), np.nan, 1.0)
     return {
         "n_at_risk": risk_set(tt, at_days, en).astype(np.int64),
         "n_events": np.array([((ee == 1) & (tt <= a)).sum() for a in at_days], np.int64),

@@ -242,6 +242,8 @@ def _curve_table(km: dict[str, np.ndarray], n: int, alpha: float, transform: str
         surv = np.concatenate([[1.0], surv])
         se = np.concatenate([[0.0], se])
     lo, hi = _ci_reached(surv, se, alpha, transform)
+    if n == 0 and km["time"].size == 0:  # no patient observed: no estimate, not a 0%
+        surv, se, lo, hi = (np.full_like(a, np.nan) for a in (surv, se, lo, hi))
     return {
         "time_years": time / DAYS_PER_YEAR,
         "time_days": time.astype(np.int64),
@@ -269,7 +271,8 @@ def _read_at(
     lo, hi = _ci_reached(surv, se, alpha, transform)
     n_risk = risk_set(tt, at_days, entry).astype(np.int64)
     n_ev = np.array([(ee & (tt <= a)).sum() for a in at_days], dtype=np.int64)
-    beyond = np.where(at_days > tt.max(), np.nan, 1.0)
+    # undefined after the last time observed, and everywhere when no patient is observed
+    beyond = np.where(at_days > (tt.max() if tt.size else -np.inf), np.nan, 1.0)
     return {
         "n_at_risk": n_risk,
         "n_events": n_ev,
