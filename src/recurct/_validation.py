@@ -384,33 +384,11 @@ def key_frame(df: pl.DataFrame) -> pl.DataFrame:
     return out
 
 
-def check_exams(
-    exams: Any,
-    *,
-    strict: bool = True,
-    today: date | datetime | str | None = None,
-    required: tuple[str, ...] | list[str] = REQUIRED_COLUMNS,
-    dayfirst: bool = False,
-    region_rules: Any = None,
-    placeholder_ids: tuple[str, ...] | list[str] | None = None,
-    max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
-    shown: pl.DataFrame | None = None,
-    source: str | None = None,
-) -> tuple[pl.DataFrame, ValidationReport]:
-    """:func:`recurct.schema.validate` (same arguments), returning the polars frame and the
-    :class:`ValidationReport` (``shown``, ``source``: see :func:`check_exams_kept`)."""
-    out, report, _ = check_exams_kept(
-        exams,
-        strict=strict,
-        today=today,
-        required=required,
-        dayfirst=dayfirst,
-        region_rules=region_rules,
-        placeholder_ids=placeholder_ids,
-        max_dose_msv=max_dose_msv,
-        shown=shown,
-        source=source,
-    )
+def check_exams(exams: Any, **options: Any) -> tuple[pl.DataFrame, ValidationReport]:
+    """:func:`check_exams_kept` (same arguments: those of :func:`recurct.schema.validate`,
+    ``shown`` and ``source``) without the positions of the rows kept: the polars frame and
+    the :class:`ValidationReport`."""
+    out, report, _ = check_exams_kept(exams, **options)
     return out, report
 
 
