@@ -315,3 +315,18 @@ def test_a_pickled_validation_error_keeps_the_lines_of_the_file(tmp_path: Path) 
     assert "row 0 (line 3 of the file)" in str(info.value)
     again = pickle.loads(pickle.dumps(info.value))
     assert str(again) == str(info.value)
+
+
+def test_a_column_of_points_as_thousands_groups_only_is_read_by_the_rule() -> None:
+    """'1.000.000' can only have points as thousands separators (a decimal-comma number), so
+    the column's mark is the comma: it is one million (the fast path for columns without a
+    comma read it as a decimal point and the cell as not a number)."""
+    frame = pl.DataFrame(
+        {
+            "patient_id": ["a", "b"],
+            "exam_date": ["2020-01-01", "2020-01-02"],
+            "effective_dose_msv": ["1.000.000", "12"],
+        }
+    )
+    out = recurct.read_exams(frame, validate=False).exams
+    assert out["effective_dose_msv"].to_list() == [1000000.0, 12.0]

@@ -50,7 +50,7 @@ def ref_numbers(cells: list[str | None], decimal: str | None) -> list[str | None
         return cells
     present = [c for c in cells if c is not None]
     no_comma = not any("," in c for c in present)
-    if decimal is None and no_comma and not any(_is(_ONE_P, c) for c in present):
+    if decimal is None and no_comma and not any(_is(_GROUPED_P, c) for c in present):
         return cells
 
     def one(c: str) -> bool:

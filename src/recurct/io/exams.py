@@ -108,7 +108,9 @@ _COMMA_OK = r"^[+-]?(?:\d*,\d+|[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?)$"
 # A cell that can have a decimal point: 12.5 1,234.5, or commas as thousands 1,234 1,234,567.
 _POINT_OK = r"^[+-]?(?:\d*\.\d+|[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?)$"
 _ONE = r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$"  # 1.234 or 1,234: either reading, the column decides
-_ONE_P = r"^[+-]?[1-9]\d{0,2}\.\d{3}$"  # (1.234 alone)
+# points as thousands groups (1.234, 1.000.000): a column without commas holding one of these
+# has its mark decided by the rule; without any, its points are decimal points as written
+_GROUPED_P = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$"
 _NOT_A_NUMBER = "\x00?"  # appended to a cell that contradicts the column's decimal mark
 _INT = r"^(0|[1-9]\d{0,17})$"
 _PLAIN_DATE = r"^[0-9./-]+$"  # a date of digits and separators only (:func:`_merge_time`)
@@ -584,8 +586,8 @@ def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
     if not comma and not point:
         return s  # no marks: nothing to rewrite
     if decimal is None:
-        if not comma and not frame.select(v.str.contains(_ONE_P).any()).item():
-            return s  # no comma and nothing ambiguous: points are decimal points
+        if not comma and not frame.select(v.str.contains(_GROUPED_P).any()).item():
+            return s  # no comma and no thousands points: points are decimal points
         one = v.str.contains(_ONE)
         c_only, p_only = frame.select(
             c=(v.str.contains(_COMMA_OK) & ~one).any(), p=(v.str.contains(_POINT_OK) & ~one).any()
