@@ -360,8 +360,10 @@ def test_publication_table_of_a_meta_pooled_row() -> None:
     assert (
         cells["Patients with CED ≥ 100 mSv, n (crude %)"] == f"1,210 ({100 * 1210 / 245_000:.2f}%)"
     )
+    # a lower limit above 0 that rounds to 0.00% is shown as "<0.01"
+    assert 0 < 100 * r["share_lo"] < 0.005
     assert cells["Pooled share ≥ 100 mSv, % (95% CI)"] == (
-        f"{100 * r['share']:.2f}%, {100 * r['share_lo']:.2f}–{100 * r['share_hi']:.2f}"
+        f"{100 * r['share']:.2f}%, <0.01–{100 * r['share_hi']:.2f}"
     )
     assert cells["Sites"] == "3" and cells["Patients"] == "245,000"
     assert cells["Method"] == "random effects, logit, REML τ², HKSJ CI"

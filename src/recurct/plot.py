@@ -117,6 +117,16 @@ def _label_threshold(value: Any, what: str) -> float | None:
     return None if value is None else _checks.threshold(value, what)
 
 
+def _share_text(k: int, n: int, digits: int = 2) -> str:
+    """``"k patients (p%)"`` for a legend: a share above 0 that would round to 0 as
+    ``"<0.01%"`` (as in :func:`recurct.stats.publication_table`); no share of no patients."""
+    from recurct.stats.publish import _pct
+
+    if n == 0:
+        return "0 of 0 patients"
+    return f"{k:,} patients ({_pct(k / n, digits)}%)"
+
+
 def _left_out(n_bad: int) -> str:
     return f"; {n_bad:,} without a finite CED left out" if n_bad else ""
 
@@ -131,14 +141,19 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     threshold
         CED threshold in mSv, drawn as a vertical line and counted in the legend.
     bins
-        Number of log-spaced bins between the smallest positive and the largest CED.
+        Number of log-spaced bins between the smallest positive and the largest CED; where
+        every positive CED is the same (one patient, say), one bar from 10% below to 10%
+        above that value.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Patients with a CED of 0 mSv cannot be drawn on a log axis; their number is given in
-        the title. Patients with a missing or non-finite CED are left out of n (counted in the
-        title and in a :class:`~recurct.errors.DroppedRowsWarning`); a negative CED raises
+        The legend gives the patients at or above the threshold and their share with 2
+        decimals ("<0.01%" for a share above 0 that would round to 0.00%; "0 of 0 patients"
+        for an empty table). Patients with a CED of 0 mSv cannot be drawn on a log axis;
+        their number is given in the title. Patients with a missing or non-finite CED are
+        left out of n (counted in the title and in a
+        :class:`~recurct.errors.DroppedRowsWarning`); a negative CED raises
         :class:`~recurct.errors.DataError`.
     """
     threshold = _checks.threshold(threshold, "ced_distribution")
@@ -150,19 +165,18 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
     fig, ax = _figure()
     if positive.size:
         lo, hi = positive.min(), positive.max()
-        if hi <= lo:
-            hi = lo * 1.01
-        edges = np.geomspace(lo, hi, bins + 1)
+        # one value: one bar from -10% to +10% of it, visible on the log axis
+        one = hi <= lo
+        edges = np.array([lo / 1.1, lo * 1.1]) if one else np.geomspace(lo, hi, bins + 1)
         ax.hist(positive, bins=edges, color=OKABE_ITO[5], edgecolor="white", linewidth=0.3)
     ax.set_xscale("log")
     ax.set_yscale("log")
     n_above = int((ced >= threshold).sum())
-    share = 100.0 * n_above / ced.size if ced.size else float("nan")
     ax.axvline(
         threshold,
         color=OKABE_ITO[6],
         linestyle="--",
-        label=f"{param_label(threshold)} mSv: {n_above:,} patients ({share:.2f}%)",
+        label=f"{param_label(threshold)} mSv: {_share_text(n_above, ced.size)}",
     )
     ax.set_xlabel("cumulative effective dose (mSv)")
     ax.set_ylabel("patients")
@@ -232,7 +246,7 @@ def share_above(
             threshold,
             color=OKABE_ITO[6],
             linestyle="--",
-            label=f"T = {param_label(threshold)} mSv: {k:,} patients ({s_t:.2f}%)",
+            label=f"T = {param_label(threshold)} mSv: {_share_text(k, ced.size)}",
         )
         if k:
             ax.plot([threshold], [s_t], marker="D", color=OKABE_ITO[6], linestyle="none")
@@ -291,8 +305,15 @@ def time_to_threshold_curve(
     Returns
     -------
     matplotlib.figure.Figure
-        The legend (outside the axes, titled with readable stratum names, ``"all"`` shown as
-        "all patients") covers no curve.
+        Each step curve runs flat from its last event to the end of its stratum's follow-up
+        (the last observed time, up to which ``result.at()`` gives values); a bare
+        ``.curve`` table carries no follow-up, so its curves stop at their last row. The
+        legend (outside the axes, titled with readable stratum names, ``"all"`` shown as
+        "all patients") covers no curve; labels longer than 28 characters are cut with "…";
+        beyond 16 strata the legend takes several columns and the figure grows to fit it.
+        The first 8 curves are solid lines in 8 distinguishable colours; beyond 8 strata
+        the colours repeat with dashed, then dotted, then dash-dot lines; beyond 32 curves
+        the pairs repeat too (with a ``UserWarning``).
     """
     table = getattr(result, "curve", result)
     if threshold is None:
@@ -317,32 +338,47 @@ def time_to_threshold_curve(
         if df.schema[c] in (pl.Utf8, pl.Categorical, pl.Boolean)
         or isinstance(df.schema[c], pl.Enum)
     ]
-    fig, ax = _figure()
     groups = (
         df.partition_by(group_cols, maintain_order=True, as_dict=True)
         if group_cols
         else {("all",): df}
     )
+    ends = _follow_up_ends(result, group_cols)
+    n_styles = len(_LINE_COLOURS) * len(_LINE_STYLES)
+    if len(groups) > n_styles:
+        warnings.warn(
+            f"time_to_threshold_curve: {len(groups)} curves (the strata and all patients); "
+            f"beyond {n_styles} the colour and line style pairs repeat",
+            UserWarning,
+            stacklevel=3,
+        )
+    n_cols = math.ceil(len(groups) / _LEGEND_ROWS)
+    n_rows = min(len(groups), _LEGEND_ROWS)
+    fig, ax = _figure(6.4 + 2.6 * max(n_cols - 1, 0), max(4.2, 0.19 * n_rows + 1.6))
     for i, (key, g) in enumerate(groups.items()):
         g = g.sort(tcol)
         x = g.get_column(tcol).cast(pl.Float64).to_numpy()
         y = 100.0 * g.get_column(pcol).cast(pl.Float64).to_numpy()
         colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
+        style = _LINE_STYLES[(i // len(_LINE_COLOURS)) % len(_LINE_STYLES)]
         parts = [str(v) for v in (key if isinstance(key, tuple) else (key,))]
-        label = ", ".join(parts)
+        end = ends.get(tuple(parts), math.nan)
+        label = _short_label(", ".join(parts))
         if all(v == "all" for v in parts):
             label = "all patients"
-        ax.step(x, y, where="post", color=colour, label=label)
+        lo = hi = None
         if lo_col and hi_col:
+            lo = 100.0 * g.get_column(lo_col).cast(pl.Float64).to_numpy()
+            hi = 100.0 * g.get_column(hi_col).cast(pl.Float64).to_numpy()
+        if x.size and math.isfinite(end) and end > x[-1]:  # flat to the end of follow-up
+            x, y = np.append(x, end), np.append(y, y[-1])
+            if lo is not None and hi is not None:
+                lo, hi = np.append(lo, lo[-1]), np.append(hi, hi[-1])
+        ax.step(x, y, where="post", color=colour, linestyle=style, label=label)
+        if lo is not None and hi is not None:
             ax.fill_between(
-                x,
-                100.0 * g.get_column(lo_col).cast(pl.Float64).to_numpy(),
-                100.0 * g.get_column(hi_col).cast(pl.Float64).to_numpy(),
-                step="post",
-                color=colour,
-                alpha=0.15,
-                linewidth=0,
-            )
+                x, lo, hi, step="post", color=colour, alpha=0.15, linewidth=0
+            )  # fmt: skip
     ax.set_xlabel("years since first exam")
     what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
     ax.set_ylabel(f"probability of having reached {what} (%)")
@@ -351,10 +387,45 @@ def time_to_threshold_curve(
     ax.set_ylim(bottom=0)
     if len(groups) > 1 or group_cols:
         title = ", ".join(_readable(c) for c in group_cols) or None
-        fig.legend(loc="outside right upper", title=title, fontsize="small")
+        fig.legend(loc="outside right upper", title=title, fontsize="small", ncols=n_cols)
     if caption:
         fig.supxlabel(caption, fontsize="x-small", wrap=True)
     return fig
+
+
+#: Legend entries per column in :func:`time_to_threshold_curve` (more strata: more columns,
+#: and a wider figure).
+_LEGEND_ROWS = 16
+
+#: Line styles of :func:`time_to_threshold_curve`: the first 8 strata are solid, each in its
+#: own colour; beyond 8 the colours repeat with the next style.
+_LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _short_label(text: str) -> str:
+    """A legend label of at most :data:`_LABEL_WIDTH` characters (cut with "…")."""
+    return text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 1].rstrip() + "…"
+
+
+def _follow_up_ends(result: Any, group_cols: list[str]) -> dict[tuple[str, ...], float]:
+    """The last observed time (years) of each stratum, keyed as the curve's strata (``"all"``
+    for the whole cohort), from the result's per-patient ``events``: the time up to which
+    ``.at()`` gives values. Empty for a bare curve table."""
+    events = getattr(result, "events", None)
+    if events is None or not hasattr(result, "curve"):
+        return {}
+    ev, _ = to_polars(events)
+    if "time_years" not in ev.columns or not ev.height:
+        return {}
+    t = pl.col("time_years").cast(pl.Float64)
+    key_all = tuple("all" for _ in group_cols) or ("all",)
+    ends = {key_all: float(ev.select(t.max()).item())}
+    if group_cols and all(c in ev.columns for c in group_cols):
+        keys = [pl.col(c).cast(pl.Utf8) for c in group_cols]
+        for row in ev.group_by(keys).agg(t.max().alias("_end")).iter_rows():
+            if all(v is not None for v in row[:-1]):
+                ends.setdefault(tuple(row[:-1]), float(row[-1]))
+    return ends
 
 
 def ced_vs_exams(patients: Any, *, gridsize: int = 40) -> Figure:
@@ -401,7 +472,8 @@ def ced_vs_exams(patients: Any, *, gridsize: int = 40) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("CT exams per patient")
     ax.set_ylabel("cumulative effective dose (mSv)")
-    ax.set_title(f"CED vs number of exams (n = {int(keep.sum()):,} patients)")
+    n_drawn = int(keep.sum())
+    ax.set_title(f"CED vs number of exams (n = {n_drawn:,} patient{'s' * (n_drawn != 1)})")
     return fig
 
 
@@ -531,7 +603,9 @@ def forest(
         pooled = {"share": float(p), "share_lo": float("nan"), "share_hi": float("nan")}
     n = len(site)
     what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
-    fig, ax = _figure(6.4, max(3.4, 0.28 * (n + 3) + 1.2))
+    labels = [_wrap_label(v) for v in site]
+    row_h = 0.28 if all("\n" not in v for v in labels) else 0.46  # room for 2-line labels
+    fig, ax = _figure(6.4, max(3.4, row_h * (n + 3) + 1.2))
     y = np.arange(n, 0, -1, dtype=float)
     ax.errorbar(
         share,
@@ -545,9 +619,8 @@ def forest(
         linewidth=1,
         label="site (95% CI)",
     )
-    labels = [_wrap_label(v) for v in site]
     ticks = list(y)
-    title = f"Patients with CED ≥ {what} by site ({n} sites)"
+    title = f"Patients with CED ≥ {what} by site ({n} site{'s' * (n != 1)})"
     if pooled is not None:
         kind, extra = _draw_pooled(ax, pooled)
         labels.append(kind)
@@ -680,7 +753,9 @@ def funnel(
     ax.set_xlabel("patients at the site (log scale)")
     what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
     ax.set_ylabel(f"patients with CED ≥ {what} (%)")
-    ax.set_title(f"Funnel plot ({n.size} sites; crude pooled share and binomial limits)")
+    ax.set_title(
+        f"Funnel plot ({n.size} site{'s' * (n.size != 1)}; crude pooled share and binomial limits)"
+    )
     ax.legend(loc="upper right")
     return fig
 
@@ -693,14 +768,14 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     patients
         Patients table with ``n_exams``.
     max_exams
-        Exam counts above this are pooled into the last bar (labelled ``>= max_exams``);
+        Exam counts above this are pooled into the last bar (labelled ``≥ max_exams``);
         default: no pooling.
 
     Returns
     -------
     matplotlib.figure.Figure
         One bar per exam count that occurs; the mean in the title is that of the exam counts
-        before pooling. A null or negative ``n_exams`` raises
+        before pooling (no mean for an empty table). A null or negative ``n_exams`` raises
         :class:`~recurct.errors.DataError`.
     """
     df, _ = to_polars(patients)
@@ -736,7 +811,8 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     ax.bar(x, counts[x], width=0.8, color=OKABE_ITO[5])
     if counts[x].size and counts[x].max() > 0:
         ax.set_yscale("log")
-    ax.set_xlabel("CT exams per patient" + (f" (last bar: >= {max_exams})" if max_exams else ""))
+    ax.set_xlabel("CT exams per patient" + (f" (last bar: ≥ {max_exams})" if max_exams else ""))
     ax.set_ylabel("patients")
-    ax.set_title(f"Exams per patient (n = {values.size:,}; mean {mean:.2f})")
+    mean_text = f"; mean {mean:.2f}" if values.size else ""
+    ax.set_title(f"Exams per patient (n = {values.size:,}{mean_text})")
     return fig

@@ -108,6 +108,10 @@ LABELS: dict[str, str] = {
     "sex": "Sex",
     "facility": "Facility",
     "indication": "Indication",
+    "band": "Dose band (mSv)",
+    "band_lo": "Band from (mSv)",
+    "band_hi": "Band to (mSv)",
+    "n_total": "Patients in total",
 }
 
 #: Columns holding fractions (shown as percentages); besides these, every numeric column with
@@ -204,32 +208,73 @@ _MAGNITUDE_MAY = (
 )
 
 
-def _check_magnitude(df: pl.DataFrame, fn: str) -> None:
-    """``DataError`` naming the column unless ``df`` is a whole magnitude table: the columns
-    of :data:`_MAGNITUDE_NEEDS`, those of them and of :data:`_MAGNITUDE_MAY` it has numbers,
-    ``days_to_min`` finite where present."""
-    missing = [c for c in _MAGNITUDE_NEEDS if c not in df.columns]
+#: Per kind of table (:func:`table_kind`): its name in messages, the columns it must have,
+#: those of them and others it may have that must hold numbers, and what to pass instead.
+_TABLE_RULES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
+    "magnitude": (
+        "magnitude", _MAGNITUDE_NEEDS, _MAGNITUDE_MAY, "pass the table of recurct.stats.magnitude()"
+    ),
+    "sites": (
+        "site",
+        ("site", "n_patients", "n_reached", "share"),
+        ("share_lo", "share_hi", "weight"),
+        "pass the table of recurct.stats.site_table() or MetaResult.sites",
+    ),
+    "meta": (
+        "meta-analysis",
+        ("n_sites", "share", "share_lo", "share_hi"),
+        ("n_patients", "n_reached", "share_pred_lo", "share_pred_hi", "tau2", "i2"),
+        "pass MetaResult.pooled or .subgroups of recurct.stats.meta_proportion()",
+    ),
+    "standardised": (
+        "age-standardised",
+        ("n_patients", "crude_share", "std_share", "std_share_lo", "std_share_hi"),
+        ("n_reached",),
+        "pass the table of recurct.stats.standardise()",
+    ),
+    "reproduction": (
+        "reproduction",
+        ("figure", "published", "reproduced"),
+        ("reproduced_lo", "reproduced_hi"),
+        "pass a recurct.studies Reproduction or its .table",
+    ),
+}
+
+#: Columns of a table's needs that are text, not numbers.
+_TEXT_COLUMNS = frozenset({"site", "figure"})
+
+
+def _check_table(df: pl.DataFrame, kind: str, fn: str) -> None:
+    """``DataError`` naming the column and the kind of table unless ``df`` is a whole table
+    of that ``kind`` (:data:`_TABLE_RULES`): the columns it needs, numbers in those of them
+    and of the columns it may have that it has, ``days_to_min`` finite where present."""
+    if kind not in _TABLE_RULES:
+        return
+    what, needs, may, hint = _TABLE_RULES[kind]
+    missing = [c for c in needs if c not in df.columns]
     if missing:
-        raise DataError(
-            f"{fn}: the magnitude table lacks column(s) {missing}; pass the table of "
-            "recurct.stats.magnitude()"
-        )
-    for c in [*_MAGNITUDE_NEEDS, *(c for c in _MAGNITUDE_MAY if c in df.columns)]:
+        raise DataError(f"{fn}: the {what} table lacks column(s) {missing}; {hint}")
+    for c in [*needs, *(c for c in may if c in df.columns)]:
         s = df[c]
-        if s.dtype == pl.Null:
+        if s.dtype == pl.Null or c in _TEXT_COLUMNS:
             continue
-        if not s.dtype.is_numeric():
+        if not s.dtype.is_numeric() or s.dtype == pl.Boolean:
             raise DataError(
-                f"{fn}: column {c!r} of the magnitude table must hold numbers, got {s.dtype}"
+                f"{fn}: column {c!r} of the {what} table must hold numbers, got {s.dtype}"
             )
         if c == "days_to_min" and s.dtype.is_float():
             bad = ~s.is_finite()
             if bad.any():
                 rows = bad.fill_null(False).arg_true().head(5).to_list()
                 raise DataError(
-                    f"{fn}: column 'days_to_min' of the magnitude table must hold finite "
+                    f"{fn}: column 'days_to_min' of the {what} table must hold finite "
                     f"numbers (or null); {int(bad.sum())} row(s) do not, e.g. row(s) {rows}"
                 )
+
+
+def _check_magnitude(df: pl.DataFrame, fn: str) -> None:
+    """``DataError`` naming the column unless ``df`` is a whole magnitude table."""
+    _check_table(df, "magnitude", fn)
 
 
 def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
@@ -332,13 +377,52 @@ def _count(v: Any, digits: int) -> str:
     return _num(v, digits)
 
 
+def _pct(p: Any, digits: int) -> str:
+    """A fraction as a percentage with ``digits`` decimals, without the "%" sign; a share
+    above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"``
+    at 0), never as 0; a missing one as "–"."""
+    if not _finite(p):
+        return "–"
+    v = 100 * p
+    if 0 < v < 0.5 * 10.0**-digits:
+        return f"<{10.0**-digits:.{digits}f}"
+    return f"{v:,.{digits}f}"
+
+
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
     """``"n (p%, lo–hi)"``; the CI part left out where it is missing."""
     if not _finite(p):
         return _count(n, digits) if n is not None else "–"
     head = "" if n is None else f"{_count(n, digits)} "
-    ci = f", {100 * lo:.{digits}f}–{100 * hi:.{digits}f}" if _finite(lo) and _finite(hi) else ""
-    return f"{head}({100 * p:.{digits}f}%{ci})"
+    ci = f", {_pct(lo, digits)}–{_pct(hi, digits)}" if _finite(lo) and _finite(hi) else ""
+    return f"{head}({_pct(p, digits)}%{ci})"
+
+
+#: Columns of other tables (dose bands, exam counts) shown as written: whole numbers without
+#: decimals, others with the digits they have, an infinite band edge as "∞".
+_AS_WRITTEN = frozenset({"band_lo", "band_hi", "threshold", "at_least", "window_days"})
+
+
+def _as_written(v: Any) -> str:
+    """A number as written: ``250.0`` -> "250", ``1000.0`` -> "1,000", ``2.5`` -> "2.5",
+    infinity -> "∞"."""
+    if isinstance(v, float) and math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if isinstance(v, float) and math.isfinite(v):
+        return f"{int(v):,}" if v.is_integer() else f"{v:,}"
+    return _num(v, 0)
+
+
+def _other_cell(column: str, v: Any, numeric: bool, digits: int) -> str:
+    """One cell of a table :func:`publication_table` has no layout for: fractions as
+    percentages, counts as whole numbers, band edges and thresholds as written."""
+    if numeric and _is_fraction(column, "other"):
+        return _pct(v, digits)
+    if _is_count(column):
+        return _count(v, digits)
+    if column in _AS_WRITTEN:
+        return _as_written(v)
+    return _num(v, digits)
 
 
 def _finite(v: Any) -> bool:
@@ -361,9 +445,14 @@ def publication_table(
     threshold, age_cut
         As in :func:`readable`.
     digits : int
-        Decimals of percentages and their CIs (the age share included) and of other
-        non-integer numbers, except CEDs in mSv ("median (IQR)", always 1 decimal: the
-        precision of effective-dose estimates) and days (whole days).
+        Decimals of percentages and their CIs (the age share, site weights and I² included)
+        and of other non-integer numbers, except CEDs in mSv ("median (IQR)", always 1
+        decimal, thousands separated: the precision of effective-dose estimates), days
+        (whole days) and reproductions (below). Rounding is Python's: to the nearest
+        decimal of the stored binary number, an exact tie to the even digit (1/32 = 3.125%
+        shows as "3.12%", not "3.13%"). A share
+        above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` with
+        ``digits=1``, ``"<1"`` with 0), never as 0; a share of exactly 0 as ``"0.00"``.
 
     Returns
     -------
@@ -382,10 +471,25 @@ def publication_table(
         ``Patients``, ``Crude share ≥ T, n (%)`` (``"n (p%)"``),
         ``Age-standardised share ≥ T, % (95% CI)`` (``"p%, lo–hi"``). Reproductions:
         ``Figure`` (the description; the ID where it has none), ``Unit``, ``Published``,
-        ``Reproduced (95% CI)``, ``Within tolerance``. Other tables: every value as text. An
-        empty table gives the same columns, with no rows. A missing share is shown as "–".
+        ``Reproduced (95% CI)``, ``Within tolerance``: counts (a unit such as patients or
+        institutions, published without decimals) as whole numbers, the published value
+        with the paper's own digits (``Published.rounding`` for a Reproduction, else the
+        digits the number has: 13.4 -> "13.4"), the reproduced value with the same digits
+        (``digits`` for percentages). Other tables (dose bands, exam counts): the labels of
+        :func:`readable`, fractions (``share``, ``share_lo``, ``share_hi``, ``cum_share_ge``:
+        every column with ``share`` among the words of its name) as percentages, counts
+        as whole numbers, band edges and thresholds as written ("250", "1,000", "2.5",
+        "∞"). An empty table gives the same columns, with no rows. A missing value (None,
+        NaN) is shown as "–".
         Counts (``n_*`` columns) that are whole numbers are printed without decimals even
         where they are floats (a pandas count column holding a NaN is float).
+
+    Raises
+    ------
+    DataError
+        A table recognised as one kind (magnitude, site, meta-analysis, age-standardised,
+        reproduction) that lacks a column that kind needs, or holds text where it needs
+        numbers: the message names the column and the kind of table.
 
     Examples
     --------
@@ -402,6 +506,8 @@ def publication_table(
     df, frame_kind = to_polars(_unwrap(table))
     if kind == "magnitude":
         _check_magnitude(df, "publication_table")
+    else:
+        _check_table(df, kind, "publication_table")
     t_text = _threshold_text(df, threshold)
     cut = param_label(age_cut)
     main = {
@@ -426,11 +532,18 @@ def publication_table(
     has_t = (  # several thresholds: a column of them (none for an empty table)
         threshold is None and "threshold" in df.columns and df["threshold"].n_unique() > 1
     )
+    rounding = _rounding_of(table) if kind == "reproduction" else {}
+    numeric = {c: df.schema[c].is_numeric() and df.schema[c] != pl.Boolean for c in df.columns}
     rows: list[dict[str, str]] = []
     for r in df.iter_rows(named=True):
         if cells is None:
-            rows.append({c: _count(v, digits) if _is_count(c) else _num(v, digits)
-                         for c, v in r.items()})  # fmt: skip
+            rows.append(
+                {
+                    _label(c, t_text, cut, kind): _other_cell(c, v, numeric[c], digits)
+                    for c, v in r.items()
+                    if c not in _DROP
+                }
+            )
             continue
         out: dict[str, str] = {
             _label(c, t_text, cut, kind): _count(r[c], digits)
@@ -440,11 +553,15 @@ def publication_table(
         }
         if has_t and kind in ("magnitude", "standardised"):
             out[LABELS["threshold"]] = param_label(float(r["threshold"]))
-        out.update(cells(r, t_text, cut, digits))
+        out.update(
+            _reproduction_cells(r, t_text, cut, digits, rounding)
+            if kind == "reproduction"
+            else cells(r, t_text, cut, digits)
+        )
         rows.append(out)
     if not rows:  # the columns a row would have
         if cells is None:
-            header = list(df.columns)
+            header = [_label(c, t_text, cut, kind) for c in df.columns if c not in _DROP]
         else:
             blank = dict.fromkeys(df.columns)
             header = [_label(c, t_text, cut, kind) for c in strata]
@@ -472,13 +589,13 @@ def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> d
     )
     if "ced_median" in r:
         iqr = ""
-        if r.get("ced_q1") is not None and r.get("ced_q3") is not None:
-            iqr = f" ({r['ced_q1']:.1f}–{r['ced_q3']:.1f})"
-        med = "–" if r["ced_median"] is None else f"{r['ced_median']:.1f}{iqr}"
+        if _finite(r.get("ced_q1")) and _finite(r.get("ced_q3")):
+            iqr = f" ({r['ced_q1']:,.1f}–{r['ced_q3']:,.1f})"
+        med = f"{r['ced_median']:,.1f}{iqr}" if _finite(r["ced_median"]) else "–"
         out[f"CED among patients ≥ {t_text}, median (IQR), mSv"] = med
     if "days_to_median" in r:
-        d = "–" if r["days_to_median"] is None else f"{r['days_to_median']:,.0f}"
-        if r.get("days_to_min") is not None and d != "–":
+        d = f"{r['days_to_median']:,.0f}" if _finite(r["days_to_median"]) else "–"
+        if _finite(r.get("days_to_min")) and d != "–":
             d += f" ({int(r['days_to_min']):,})"
         out[f"Days from first exam to {t_text}, median (min)"] = d
     if "n_age_le_cut" in r:
@@ -495,7 +612,7 @@ def _site_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[s
         r["n_reached"], r["share"], r.get("share_lo"), r.get("share_hi"), digits
     )
     if r.get("weight") is not None:
-        out["Weight (%)"] = f"{100 * r['weight']:.1f}"
+        out["Weight (%)"] = _pct(r["weight"], digits)
     return out
 
 
@@ -525,7 +642,7 @@ def _meta_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[s
     n, k = r.get("n_patients"), r.get("n_reached")
     crude = k / n if _finite(n) and _finite(k) and n > 0 else None
     lo, hi = r.get("share_pred_lo"), r.get("share_pred_hi")
-    pred = f"{100 * lo:.{digits}f}–{100 * hi:.{digits}f}" if _finite(lo) and _finite(hi) else "–"
+    pred = f"{_pct(lo, digits)}–{_pct(hi, digits)}" if _finite(lo) and _finite(hi) else "–"
     tau2, i2 = r.get("tau2"), r.get("i2")
     return {
         "Sites": _count(r.get("n_sites"), digits),
@@ -536,7 +653,7 @@ def _meta_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[s
         ).strip("()"),
         "95% prediction interval, %": pred,
         "τ²": f"{tau2:.3g}" if _finite(tau2) else "–",
-        "I² (%)": f"{100 * i2:.1f}" if _finite(i2) else "–",
+        "I² (%)": _pct(i2, digits),
         "Method": _meta_method(r),
     }
 
@@ -554,17 +671,77 @@ def _standardised_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -
     }
 
 
-def _reproduction_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[str, str]:
-    """The cells of one row of a reproduction table."""
-    rep = _num(r["reproduced"], digits)
-    if r.get("reproduced_lo") is not None and r.get("reproduced_hi") is not None:
-        rep += f" ({_num(r['reproduced_lo'], digits)}–{_num(r['reproduced_hi'], digits)})"
+#: Units of reproduction rows that are counts (shown as whole numbers).
+_COUNT_UNITS = frozenset(
+    {"patients", "exams", "institutions", "hospitals", "sites", "facilities", "scanners"}
+)
+
+
+def _decimals(unit: float | None) -> int:
+    """The decimals of a rounding unit: 0.01 -> 2, 0.1 -> 1, 1 or more -> 0."""
+    if unit is None or not _finite(unit) or unit <= 0 or unit >= 1:
+        return 0
+    return max(0, round(-math.log10(unit)))
+
+
+def _written_decimals(v: float) -> int:
+    """The decimals ``v`` was written with (its shortest repr): 13.4 -> 1, 28.0 -> 0."""
+    if not _finite(v) or float(v).is_integer():
+        return 0
+    text = repr(float(v))
+    mantissa, _, exponent = text.partition("e")
+    frac = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return min(20, max(0, frac - int(exponent or 0)))
+
+
+def _rounding_of(table: Any) -> dict[str, float | None]:
+    """The published rounding unit of each figure of a Reproduction (``Published.rounding``
+    of its study's ``PUBLISHED``); empty for a table."""
+    study = getattr(table, "study", None)
+    if not isinstance(study, str) or isinstance(table, pl.DataFrame):
+        return {}
+    import importlib
+
+    try:
+        module = importlib.import_module(f"recurct.studies.{study}")
+    except ImportError:
+        return {}
+    published = getattr(module, "PUBLISHED", ())
+    figures = published.values() if isinstance(published, dict) else published
+    return {f.key: f.rounding for f in figures if hasattr(f, "key") and hasattr(f, "rounding")}
+
+
+def _reproduction_cells(
+    r: dict[str, Any], t_text: str, cut: str, digits: int, rounding: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """The cells of one row of a reproduction table: the published value with the paper's
+    own digits (``Published.rounding`` where known, else the digits the value has), counts as
+    whole numbers, the reproduced value with the published value's digits (``digits`` for
+    percentages)."""
+    pub = r["published"]
+    unit = r.get("unit") or ""
+    key = r.get("figure")
+    if rounding and key in rounding:
+        pub_dec = _decimals(rounding[key])
+    else:
+        pub_dec = _written_decimals(pub) if _finite(pub) else 0
+    is_count = unit in _COUNT_UNITS and pub_dec == 0
+    rep_dec = 0 if is_count else (digits if unit == "%" else pub_dec)
+
+    def cell(v: Any, dec: int) -> str:
+        if not _finite(v):
+            return "–" if v is None or isinstance(v, float) else _num(v, dec)
+        return f"{v:,.{dec}f}"
+
+    rep = cell(r["reproduced"], rep_dec)
+    if _finite(r.get("reproduced_lo")) and _finite(r.get("reproduced_hi")) and rep != "–":
+        rep += f" ({cell(r['reproduced_lo'], rep_dec)}–{cell(r['reproduced_hi'], rep_dec)})"
     within = r.get("within_tolerance")
     return {
         # the description ("median CED of patients >= 100 mSv"), not the figure's ID
         "Figure": str(r.get("description") or r["figure"]),
-        "Unit": r.get("unit") or "",
-        "Published": _num(r["published"], digits),
+        "Unit": unit,
+        "Published": cell(pub, pub_dec),
         "Reproduced (95% CI)": rep,
         "Within tolerance": "–" if within is None else ("yes" if within else "no"),
     }
@@ -583,9 +760,11 @@ def to_markdown(table: Any, *, digits: int = 3) -> str:
 
 
 def _md_cell(text: str) -> str:
-    """One Markdown cell: ``|`` escaped, line breaks as ``<br>`` (a row stays one line)."""
+    """One Markdown cell: ``\\`` and ``|`` escaped (the backslash first, so that ``c\\|d``
+    stays text, not an escaped backslash before a cell separator), line breaks as ``<br>``
+    (a row stays one line)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("|", "\\|").replace("\n", "<br>")
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
 
 
 def markdown_grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -612,6 +791,13 @@ _LATEX = {
     "≥": r"$\geq$",
     "≤": r"$\leq$",
     "–": "--",
+    "|": r"\textbar{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "τ": r"$\tau$",
+    "²": r"\textsuperscript{2}",
+    "∞": r"$\infty$",
+    "…": r"\ldots{}",
 }
 
 
