@@ -365,3 +365,18 @@ def test_a_reproduction_is_not_saved_inside_the_folder_its_exams_came_from(
     with pytest.raises(OutputExistsError, match="holds the input"):
         rep.save(tmp_path, figures=False, overwrite=True)
     assert (data / "exams.csv").exists()
+
+
+def test_a_commands_inputs_are_its_own_not_the_next_commands(tmp_path: Path) -> None:
+    """The CLI notes its inputs for its own run; a later call in the same process (a notebook)
+    may write where an earlier command read (it refused: the set of inputs only grew)."""
+    from recurct._outdir import _INPUTS, check_inputs
+    from recurct.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    exams = data / "exams.csv"
+    exams.write_text("patient_id,exam_date,effective_dose_msv\n1,2020-01-01,1.0\n")
+    assert main(["validate", str(exams)]) == 0
+    assert not _INPUTS
+    check_inputs(data / "results", [])  # no input of this run: fine

@@ -63,6 +63,7 @@ __all__ = [
     "check_target",
     "check_tree",
     "foreign_files",
+    "forget_inputs",
     "note_input",
     "output_folder",
     "terminate_as_exit",
@@ -115,10 +116,16 @@ def _is_empty(path: Path) -> bool:
 _INPUTS: set[Path] = set()
 
 
+def forget_inputs() -> None:
+    """Forget the inputs noted with :func:`note_input` (the end of a command: the next one
+    in the same process, e.g. ``recurct.cli.main`` called from a notebook, has its own)."""
+    _INPUTS.clear()
+
+
 def note_input(path: str | os.PathLike[str]) -> None:
-    """Note a file or folder this process reads (e.g. the CLI's ``--exams``): for the rest of
-    the process no output is written at it, inside it or over a folder that holds it, even
-    with ``overwrite=True`` (see :func:`check_inputs`)."""
+    """Note a file or folder this command reads (e.g. the CLI's ``--exams``): until
+    :func:`forget_inputs` (the end of the command) no output is written at it, inside it or
+    over a folder that holds it, even with ``overwrite=True`` (see :func:`check_inputs`)."""
     _INPUTS.add(Path(path).absolute())
 
 

@@ -216,10 +216,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run the handler of ``args.command``; an error it raised on purpose is one line."""
+    """Run the handler of ``args.command``; an error it raised on purpose is one line. The
+    inputs it noted (:func:`recurct._outdir.note_input`) are this command's only."""
+    from recurct._outdir import forget_inputs
+
     module, function = HANDLERS[args.command]
     handler = getattr(importlib.import_module(module), function)
     try:
         return int(handler(args))
     except (RecurctError, OSError) as exc:  # what a handler left uncaught: bad input
         return cli_error(str(exc))
+    finally:
+        forget_inputs()
