@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import re
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -127,9 +128,10 @@ def _ref_numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
 
 def _ref_merge_time(
     frame: pl.DataFrame, source: str, column: str, dayfirst: bool, lines: Any = None
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, None]:
     """The merge as first shipped: the date and the time joined as text, the joined text
-    parsed (the references' time rule)."""
+    parsed (the references' time rule); no dates parsed passed on (validation parses the
+    text)."""
     raw = frame.get_column(exams.STUDY_TIME)
     text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
     clock = pl.Series("t", [ref_time(t) for t in text.to_list()], dtype=pl.Utf8)
@@ -147,7 +149,7 @@ def _ref_merge_time(
     use = parse_date_series(joined, dayfirst=dayfirst).is_not_null()
     if use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
-    return frame.drop(exams.STUDY_TIME)
+    return frame.drop(exams.STUDY_TIME), None
 
 
 # ---------------------------------------------------------------- generators
@@ -169,6 +171,7 @@ _time = st.one_of(
     st.none(),
     st.sampled_from(["", "08:15", "8:15", "08:15:30", "08:15:30.5", "081530", "081530.123456"]),
     st.sampled_from(["0815", "08", "2400", "8.15", "13:5", "815", "12h30", "23:59:59", "NULL"]),
+    st.sampled_from(["23:59:59.123456789", "00:00:00.9999999", "235959.1234567", "0:00:01.5"]),
     st.lists(st.sampled_from(_TIME_PARTS), min_size=1, max_size=5).map("".join),
 )
 
@@ -326,3 +329,95 @@ def test_time_in_other_digits_is_no_time(value: str, tmp_path: Path) -> None:
 def test_parse_study_time_other_digits() -> None:
     s = pl.Series(["٠٨:١٥", "08:15:00.٥", "08:15:00.5", "٣"])
     assert parse_study_time(s).to_list() == [None, None, "08:15:00.5", None]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the exam dates parsed (rows of text, null or not) wherever they are parsed."""
+    from recurct import _casts
+
+    sizes: list[int] = []
+
+    def counted(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
+        sizes.append(int(s.is_not_null().sum()))
+        return parse_date_series(s, dayfirst=dayfirst)
+
+    monkeypatch.setattr(exams, "parse_date_series", counted)
+    monkeypatch.setattr(_casts, "parse_date_series", counted)
+    return sizes
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_dates_parsed_once_with_a_time_column(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, validate: bool
+) -> None:
+    """With a separate time column each date is parsed once (by the merge), not parsed again
+    by validation; the result is that of parsing the merged text."""
+    path = tmp_path / "exams.csv"
+    path.write_text(
+        "Patient ID,Study Date,Study Time,Effective Dose (mSv)\n"
+        "1,2020-01-31,08:15:30.1234567,1.5\n"
+        "1,20200201,081530,2\n"
+        "2,2020-02-03T07:00,,3\n"  # a time already: not joined
+        "2,2020-02-04,,4\n"  # no time
+        "3,20200205Z,09:00,5\n",  # not plain: parsed joined, then alone
+        encoding="utf-8",
+    )
+    sizes = _counting(monkeypatch)
+    got = read_exams(path, validate=validate, today="2030-01-01").exams
+    # the plain and unjoined dates, the joined one that is not plain, the last alone
+    assert sizes == [4, 1, 1]
+    assert got.get_column("exam_date").to_list() == [
+        datetime(2020, 1, 31, 8, 15, 30, 123456),
+        datetime(2020, 2, 1, 8, 15, 30),
+        datetime(2020, 2, 3, 7, 0),
+        datetime(2020, 2, 4),
+        datetime(2020, 2, 5),
+    ]
+    monkeypatch.undo()
+    with mock.patch.object(exams, "_merge_time", _ref_merge_time):
+        ref = read_exams(path, validate=validate, today="2030-01-01").exams
+    assert got.equals(ref, null_equal=True)
+    assert got.schema == ref.schema
+
+
+def test_dates_parsed_once_all_plain(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The usual file (plain dates, a time on most rows): one parse of the date column."""
+    path = tmp_path / "exams.csv"
+    path.write_text(
+        "Patient ID,Study Date,Study Time,Effective Dose (mSv)\n"
+        "1,20200131,081530.5,1\n1,20200201,,2\n2,2020-02-30,08:00,3\n",
+        encoding="utf-8",
+    )
+    sizes = _counting(monkeypatch)
+    with pytest.warns(UserWarning, match="1 unparseable date"):
+        res = read_exams(path, strict=False, today="2030-01-01")
+    assert sizes == [3]
+    assert res.exams.get_column("exam_date").to_list() == [
+        datetime(2020, 1, 31, 8, 15, 30, 500000),
+        datetime(2020, 2, 1),
+    ]
+    assert res.report.problems.get_column("value").to_list() == ["2020-02-30"]
+
+
+@given(
+    dates=st.lists(st.one_of(st.none(), st.sampled_from(_DATES)), min_size=1, max_size=8),
+    times=st.lists(_time, min_size=8, max_size=8),
+    dayfirst=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_merge_parses_what_it_returns(
+    dates: list[str | None], times: list[str | None], dayfirst: bool
+) -> None:
+    """The dates the merge passes on are the text it returns, parsed: row for row."""
+    frame = pl.DataFrame(
+        {"exam_date": dates, exams.STUDY_TIME: times[: len(dates)]},
+        schema={"exam_date": pl.Utf8, exams.STUDY_TIME: pl.Utf8},
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnmappedValuesWarning)
+        out, parsed = exams._merge_time(frame, "f.csv", "Study Time", dayfirst)
+    if parsed is None:
+        return
+    text = out.get_column("exam_date")
+    assert parsed.dtype == pl.Datetime("us")
+    assert parsed.to_list() == parse_date_series(text, dayfirst=dayfirst).to_list()

@@ -141,15 +141,22 @@ def eager_casts(
     region_rules: Any = None,
     null_unmapped: bool = False,
     schema: pl.Schema | None = None,
+    parsed_dates: pl.Series | None = None,
 ) -> dict[str, pl.Expr]:
     """:func:`cast_exprs` for a frame in memory, using the faster eager paths, after
-    :func:`check_dtypes` (``schema``: ``df.schema`` where the caller has read it already)."""
+    :func:`check_dtypes` (``schema``: ``df.schema`` where the caller has read it already).
+    ``parsed_dates``: the text ``exam_date`` already parsed, row for row, as
+    :func:`recurct._dates.parse_date_series` parses it (``read_exams`` parses it when it
+    merges a time of day); used instead of parsing the text again."""
     parsed = None
     if schema is None:
         schema = df.schema  # read once: building it is slow for an Enum of many categories
     check_dtypes(df, schema)
     if "exam_date" in schema and is_text_date(schema["exam_date"]):
-        parsed = parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
+        if parsed_dates is not None and parsed_dates.len() == df.height:
+            parsed = parsed_dates
+        else:
+            parsed = parse_date_series(df.get_column("exam_date"), dayfirst=dayfirst)
     return cast_exprs(
         schema,
         dayfirst=dayfirst,

@@ -342,15 +342,22 @@ def _canonical(
     max_dose: float | None,
     dayfirst: bool = False,
     region_rules: Any = None,
+    parsed_dates: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, list[Hit], dict]:
     """``(values, hits, code maps)``: the table with the canonical casts (codes that map to
     nothing null) and its bad optional attributes null, every row kept; each row-level
-    check evaluated."""
+    check evaluated. ``parsed_dates``: the text ``exam_date`` already parsed
+    (:func:`recurct._casts.eager_casts`)."""
     check_dtypes(df, schema)
     prefix = cast_prefix(df.columns)
     code_maps = code_maps_of(df, region_rules)
     casts = eager_casts(
-        df, dayfirst=dayfirst, code_maps=code_maps, null_unmapped=True, schema=schema
+        df,
+        dayfirst=dayfirst,
+        code_maps=code_maps,
+        null_unmapped=True,
+        schema=schema,
+        parsed_dates=parsed_dates,
     )
     canonical = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *required}
     # the columns the checks read, and the casts under names no column of the table has
@@ -404,6 +411,7 @@ def check_exams_kept(
     max_dose_msv: float | None = MAX_EXAM_DOSE_MSV,
     shown: pl.DataFrame | None = None,
     source: str | None = None,
+    parsed_dates: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, ValidationReport, np.ndarray | None]:
     """:func:`check_exams`, and the 0-based input positions of the rows returned (in input
     order), or ``None`` when every row was kept: for the index rule of a pandas result
@@ -411,7 +419,9 @@ def check_exams_kept(
 
     ``shown``: columns of the values as the user wrote them, row for row (``read_exams``
     rewrites decimal commas and DICOM ages before the checks): the problems quote these.
-    ``source``: the file, named by the warnings."""
+    ``source``: the file, named by the warnings. ``parsed_dates``: the text ``exam_date``
+    already parsed, row for row (``read_exams`` parses it when it merges a time of day):
+    used instead of parsing it again."""
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     values = given if shown is None or shown.width == 0 else given.with_columns(shown)
@@ -429,6 +439,7 @@ def check_exams_kept(
         max_dose=max_dose,
         dayfirst=dayfirst,
         region_rules=region_rules,
+        parsed_dates=parsed_dates,
     )
     drops = [h for h in hits if not h[3]]
     if drops:

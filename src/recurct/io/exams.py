@@ -189,7 +189,7 @@ def read_exams(
     dayfirst = _checks.flag(dayfirst, "read_exams", "dayfirst")
     validate = _checks.flag(validate, "read_exams", "validate")
     strict = _checks.flag(strict, "read_exams", "strict")
-    frame, kind, where, _, shown, lines, _ = prepare(
+    frame, kind, where, _, shown, lines, _, parsed = prepare(
         source,
         columns,
         dayfirst=dayfirst,
@@ -211,6 +211,7 @@ def read_exams(
                 max_dose_msv=max_dose_msv,
                 shown=shown,
                 source=where if kind in ("csv", "parquet") else None,
+                parsed_dates=parsed,
             )
         except schema.ExamValidationError as exc:
             hint = _column_hint(exc.problems, frame.columns)
@@ -220,7 +221,9 @@ def read_exams(
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
     else:
         try:
-            casts = eager_casts(frame, dayfirst=dayfirst, region_rules=region_rules)
+            casts = eager_casts(
+                frame, dayfirst=dayfirst, region_rules=region_rules, parsed_dates=parsed
+            )
         except DataError as exc:
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
         out = with_casts(frame, casts)
@@ -252,6 +255,10 @@ class Prepared(NamedTuple):
     """For a CSV file, the 1-based line of the file of each 0-based data row; else None."""
     notes: list[str]
     """What was left out while reading (unnamed empty columns of a CSV file)."""
+    parsed_dates: pl.Series | None = None
+    """The text ``exam_date`` parsed, row for row, where a separate time of day was merged
+    into it (:func:`_merge_time`), for validation to use instead of parsing it again; else
+    None."""
 
 
 def prepare(
@@ -294,7 +301,7 @@ def prepare(
         decimal = "as-is"
     renames = _rename_map(frame.columns, columns or {}, where)
     frame = frame.rename(renames)
-    frame, shown = _normalise(
+    frame, shown, parsed = _normalise(
         frame,
         where,
         dayfirst=dayfirst,
@@ -304,7 +311,7 @@ def prepare(
         time_column=next((k for k, v in renames.items() if v == STUDY_TIME), STUDY_TIME),
         lines=lines,
     )
-    return Prepared(frame, kind, where, renames, shown, lines, notes)
+    return Prepared(frame, kind, where, renames, shown, lines, notes, parsed)
 
 
 def _is_csv(path: Path) -> bool:
@@ -484,7 +491,7 @@ def _merge_time(
     column: str,
     dayfirst: bool,
     lines: Callable[[int], int | None] | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.Series | None]:
     """Join a separate time of day (``study_time``, dropped after) to date-only exam dates.
 
     Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
@@ -494,7 +501,13 @@ def _merge_time(
     appended (``HHMMSS[.f]`` after a DICOM date, else ``HH:MM:SS[.f]``) only where the joined
     value parses, so a date that cannot be read is reported as it was written. A date of
     digits and separators is parsed alone (the joined value parses exactly where it does;
-    half the cost or less); the joined value is parsed only for the other dates."""
+    half the cost or less); the joined value is parsed only for the other dates.
+
+    Returns the frame and the exam dates parsed (``Datetime("us")``, null where the text does
+    not parse), row for row, what :func:`recurct._dates.parse_date_series` gives for the
+    ``exam_date`` text returned (the date plus the clock where the time joined): validation
+    casts these instead of parsing the text again. ``None`` when no time joins (the dates
+    are then parsed once, by validation)."""
     raw = frame.get_column(STUDY_TIME)
     if raw.dtype == pl.Time:
         text = raw.dt.to_string("%H:%M:%S%.6f")
@@ -510,21 +523,35 @@ def _merge_time(
     date_only = dicom | (d.str.len_chars() <= 10).fill_null(False)
     joins = date_only & clock.is_not_null()
     if not joins.any():
-        return frame.drop(STUDY_TIME)
+        return frame.drop(STUDY_TIME), None
     clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
     joined = pl.select(pl.when(joins).then(pl.concat_str([d, pl.lit(" "), clock_as]))).to_series()
     # a plain date (digits, separators) + " " + a well-formed clock parses where the date
-    # does: each date format has its form with a time; letters or spaces: parsed joined
+    # does: each date format has its form with a time; letters or spaces: parsed joined.
+    # Every date is parsed once here: alone, except those others (parsed joined, and alone
+    # only where the joined value does not parse).
     plain = joins & d.str.contains(_PLAIN_DATE).fill_null(False)
-    alone = d.set(~plain, None)  # type: ignore[arg-type]
-    use = parse_date_series(alone, dayfirst=dayfirst).is_not_null()
     other = joins & ~plain
+    parsed = parse_date_series(d.set(other, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+    use = plain & parsed.is_not_null()
+    if use.any():  # the date plus the clock (its fraction cut to microseconds, as parsed)
+        at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
+        timed = pl.select(pl.lit(parsed).dt.combine(pl.lit(at), "us")).to_series()
+        parsed = parsed.zip_with(~use, timed)
     if other.any():
-        rest = joined.set(~other, None)  # type: ignore[arg-type]
-        use = use | parse_date_series(rest, dayfirst=dayfirst).is_not_null()
+        rest = parse_date_series(joined.set(~other, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+        took = other & rest.is_not_null()
+        use = use | took
+        parsed = parsed.zip_with(~took, rest)
+        left = other & ~took  # kept as written: parsed alone
+        if left.any():
+            alone = parse_date_series(d.set(~left, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+            parsed = parsed.zip_with(~left, alone)
     if use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
-    return frame.drop(STUDY_TIME)
+    elif frame.get_column("exam_date").dtype != pl.Utf8:
+        return frame.drop(STUDY_TIME), None  # (a Date column left as it is)
+    return frame.drop(STUDY_TIME), parsed.alias("exam_date")
 
 
 def _warn_bad_times(
@@ -637,11 +664,12 @@ def _normalise(
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     time_column: str = STUDY_TIME,
     lines: Callable[[int], int | None] | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series | None]:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates (a separate time of day, named ``time_column`` in the input, joined to
-    them). Other columns are left exactly as read. Returns the frame and its dose and age
-    columns as written (nulls aside), for the problems to quote."""
+    them). Other columns are left exactly as read. Returns the frame, its dose and age
+    columns as written (nulls aside), for the problems to quote, and the exam dates parsed
+    where a time was merged (:func:`_merge_time`; else None)."""
     sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
@@ -656,8 +684,9 @@ def _normalise(
     )
     if "age_years" in text:
         frame = frame.with_columns(_dicom_age(pl.col("age_years")).alias("age_years"))
+    parsed = None
     if STUDY_TIME in sch and "exam_date" in sch and sch["exam_date"] in (pl.Utf8, pl.Date):
-        frame = _merge_time(frame, source, time_column, dayfirst, lines)
+        frame, parsed = _merge_time(frame, source, time_column, dayfirst, lines)
     updates = []
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")
@@ -675,7 +704,7 @@ def _normalise(
                 "may be day-first or month-first; pass dayfirst=True (--dayfirst) for "
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
-    return frame, shown
+    return frame, shown, parsed
 
 
 def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
