@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import polars as pl
+from peers import best_of  # (this folder is on the path when the script runs)
 
 from recurct.io.openrem import read_openrem_ct
 
@@ -35,15 +35,6 @@ def make_export(rows: int, path: Path) -> Path:
     return path
 
 
-def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rows", type=int, default=200_000)
@@ -51,8 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_export(args.rows, Path(tmp) / "ct_export.csv")
-        t_csv = best(lambda: pl.read_csv(path, infer_schema=False), args.repeat)
-        t_rem = best(lambda: read_openrem_ct(path), args.repeat)
+        t_csv = best_of(lambda: pl.read_csv(path, infer_schema=False), args.repeat)
+        t_rem = best_of(lambda: read_openrem_ct(path), args.repeat)
         size = path.stat().st_size / 1e6
     print(f"{args.rows:,} studies, {size:.1f} MB")
     print(f"pl.read_csv      {t_csv:8.3f} s")

@@ -27,12 +27,11 @@ import argparse
 import os
 import platform
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from peers import best_of  # (this folder is on the path when the script runs)
 
 import recurct
 from recurct import read_exams
@@ -142,15 +141,6 @@ def check(name: str, got: pl.DataFrame, expected: pl.DataFrame) -> None:
             raise SystemExit(f"{name}: column {col!r} differs from the values written")
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def machine_line() -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
@@ -183,7 +173,7 @@ def main() -> None:
                 print(f"{label:<10} not read by this version: {str(exc).splitlines()[0]}")
                 continue
             check(label, out.exams, expected)
-            t = best(lambda p=path, k=kwargs: read_exams(p, **k), args.repeat)
+            t = best_of(lambda p=path, k=kwargs: read_exams(p, **k), args.repeat)
             size = path.stat().st_size / 1e6
             print(f"{label:<10} {args.rows:>9,} rows {size:6.1f} MB  {t:7.3f} s  (checked)")
         print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -547,6 +547,16 @@ def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, flo
     return runs[0], runs[1]
 
 
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` timed calls of ``fn`` (seconds, ``time.perf_counter``)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
 def round_orders(methods: tuple[str, ...], rounds: int) -> list[tuple[str, ...]]:
     """The order of the methods in each timed round: the rows of a Williams design, in turn.
 
