@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
-from peers import best_of  # (this folder is on the path when the script runs)
+from peers import best  # (this folder is on the path when the script runs)
 
 from recurct.io.openrem import read_openrem_ct
 
@@ -42,8 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = make_export(args.rows, Path(tmp) / "ct_export.csv")
-        t_csv = best_of(lambda: pl.read_csv(path, infer_schema=False), args.repeat)
-        t_rem = best_of(lambda: read_openrem_ct(path), args.repeat)
+        t_csv = best(lambda: pl.read_csv(path, infer_schema=False), args.repeat)[0]
+        t_rem = best(lambda: read_openrem_ct(path), args.repeat)[0]
         size = path.stat().st_size / 1e6
     print(f"{args.rows:,} studies, {size:.1f} MB")
     print(f"pl.read_csv      {t_csv:8.3f} s")

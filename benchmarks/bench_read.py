@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from peers import best_of  # (this folder is on the path when the script runs)
+from peers import best, machine  # (this folder is on the path when the script runs)
 
 import recurct
 from recurct import read_exams
@@ -142,12 +141,8 @@ def check(name: str, got: pl.DataFrame, expected: pl.DataFrame) -> None:
 
 
 def machine_line() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"machine: {platform.machine()} {platform.processor() or ''}".rstrip()
-        + f", {os.cpu_count()} CPUs, load average {load:.2f}; python {platform.python_version()}"
-        + f", polars {pl.__version__}, recurct {recurct.__version__} ({Path(recurct.__file__).parent})"
-    )
+    """The machine line of the other benchmarks, and which recurct was imported."""
+    return f"machine: {machine()}; recurct {recurct.__version__} ({Path(recurct.__file__).parent})"
 
 
 def main() -> None:
@@ -173,7 +168,7 @@ def main() -> None:
                 print(f"{label:<10} not read by this version: {str(exc).splitlines()[0]}")
                 continue
             check(label, out.exams, expected)
-            t = best_of(lambda p=path, k=kwargs: read_exams(p, **k), args.repeat)
+            t = best(lambda p=path, k=kwargs: read_exams(p, **k), args.repeat)[0]
             size = path.stat().st_size / 1e6
             print(f"{label:<10} {args.rows:>9,} rows {size:6.1f} MB  {t:7.3f} s  (checked)")
         print(f"load average after: {os.getloadavg()[0]:.2f}")

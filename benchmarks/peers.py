@@ -547,16 +547,6 @@ def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, flo
     return runs[0], runs[1]
 
 
-def best_of(fn: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` timed calls of ``fn`` (seconds, ``time.perf_counter``)."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def round_orders(methods: tuple[str, ...], rounds: int) -> list[tuple[str, ...]]:
     """The order of the methods in each timed round: the rows of a Williams design, in turn.
 
@@ -668,7 +658,7 @@ def _cpu() -> str:
     return f"{name}, keys sorted by {sort}"
 
 
-def _machine(bw: dict[str, float] | None = None) -> str:
+def machine(bw: dict[str, float] | None = None) -> str:
     import numba
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
@@ -691,14 +681,16 @@ def _machine(bw: dict[str, float] | None = None) -> str:
     )
 
 
-def _best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    out, best = None, float("inf")
+def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """The fastest of ``repeat`` timed calls of ``fn`` (seconds, after a garbage collection
+    each), and the last call's result."""
+    out, fastest = None, float("inf")
     for _ in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        fastest = min(fastest, time.perf_counter() - t0)
+    return fastest, out
 
 
 def rehani_times(repeat: int = 3) -> list[tuple[str, float]]:
@@ -720,17 +712,17 @@ def rehani_times(repeat: int = 3) -> list[tuple[str, float]]:
 
     patients(ex)  # warm
     rows = [(f"generate('rehani2020'): {ex.height:,} exams", float("nan"))]
-    t_req = _best(lambda: patients(req), repeat)[0]
+    t_req = best(lambda: patients(req), repeat)[0]
     rows.append(("patients table, the three required columns", t_req))
     for col in ("sex", "facility", "indication", "age_years"):
         with_col = req.with_columns(ex.get_column(col))
-        t = _best(lambda w=with_col: patients(w), repeat)[0]
+        t = best(lambda w=with_col: patients(w), repeat)[0]
         rows.append((f"  + {col} alone", t))
-    t, p = _best(lambda: patients(ex), repeat)
+    t, p = best(lambda: patients(ex), repeat)
     rows.append((f"patients table, every column ({p.height:,} patients)", t))
-    rows.append(("magnitude by facility with the age split", _best(lambda: mag(p), repeat)[0]))
+    rows.append(("magnitude by facility with the age split", best(lambda: mag(p), repeat)[0]))
     rows.append(("the whole analysis (patients table + magnitude)",
-                 _best(lambda: mag(patients(ex)), repeat)[0]))  # fmt: skip
+                 best(lambda: mag(patients(ex)), repeat)[0]))  # fmt: skip
     return rows
 
 
@@ -767,7 +759,7 @@ def report(
             print(line, flush=True)
 
     bw = bandwidth()
-    emit(f"    machine: {_machine(bw)}")
+    emit(f"    machine: {machine(bw)}")
     (f1, c1, p1), (f2, c2, p2) = compile_times()
     emit(
         f"    numba, empty cache: first cumulative_dose result {f1:.2f} s, every kernel "
