@@ -12,23 +12,9 @@ matplotlib.use("Agg")
 
 import polars as pl
 import pytest
+from cli_helpers import one_error_line, run_cli
 
 from recurct.cli import main
-
-
-def _run(args: list[str]) -> int:
-    """``main(args)``, with argparse's exit turned into its exit code."""
-    try:
-        return main(args)
-    except SystemExit as exc:  # argparse errors exit
-        return int(exc.code or 0)
-
-
-def _one_error_line(err: str) -> str:
-    assert "Traceback" not in err
-    messages = [ln for ln in err.splitlines() if ln.startswith("recurct: ")]
-    assert len(messages) == 1, err
-    return messages[0]
 
 
 @pytest.fixture
@@ -72,7 +58,7 @@ def test_default_folder_with_the_users_files_is_refused_not_emptied(
     (folder / "mine" / "data.csv").write_text("a\n1\n")
     args = ["reproduce", "sodickson2009"]
     assert main(args) == 2  # before: exit 0, and the user's files were gone
-    line = _one_error_line(capsys.readouterr().err)
+    line = one_error_line(capsys.readouterr().err)
     assert "notes.txt" in line and "mine/data.csv" in line
     assert "--overwrite" in line and "--out" in line
     assert (folder / "notes.txt").read_text() == "my notes"
@@ -136,29 +122,30 @@ def test_foreign_files_of_an_output_folder(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- 2. output = input
 def test_analyze_refuses_to_write_over_its_input(exam_csv: Path, tmp_path: Path, capsys) -> None:
     before = exam_csv.read_text()
-    assert _run(["analyze", str(exam_csv), "--out", str(exam_csv)]) == 2
-    assert "input" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["analyze", str(exam_csv), "--out", str(exam_csv)]) == 2
+    assert "input" in one_error_line(capsys.readouterr().err)
     # the same file by another path
     other = exam_csv.parent / "." / ".." / exam_csv.parent.name / exam_csv.name
-    assert _run(["analyze", str(exam_csv), "--out", str(other)]) == 2
+    assert run_cli(["analyze", str(exam_csv), "--out", str(other)]) == 2
     rules = tmp_path / "rules.csv"
     rules.write_text("pattern,region\nthorax,chest\n")
-    assert _run(["analyze", str(exam_csv), "--region-rules", str(rules), "--out", str(rules)]) == 2
+    args = ["analyze", str(exam_csv), "--region-rules", str(rules), "--out", str(rules)]
+    assert run_cli(args) == 2
     assert exam_csv.read_text() == before
     assert rules.read_text() == "pattern,region\nthorax,chest\n"
     # a folder, or an empty name, is no output file either
-    assert _run(["analyze", str(exam_csv), "--out", str(tmp_path / "d.csv")]) == 0
+    assert run_cli(["analyze", str(exam_csv), "--out", str(tmp_path / "d.csv")]) == 0
     (tmp_path / "dir.csv").mkdir()
-    assert _run(["analyze", str(exam_csv), "--out", str(tmp_path / "dir.csv")]) == 2
-    assert _run(["analyze", str(exam_csv), "--out", ""]) == 2
+    assert run_cli(["analyze", str(exam_csv), "--out", str(tmp_path / "dir.csv")]) == 2
+    assert run_cli(["analyze", str(exam_csv), "--out", ""]) == 2
 
 
 # ----------------------------------------------------------------- 3. option values up front
 @pytest.mark.parametrize("command", ["validate", "analyze", "reproduce"])
 def test_a_bad_date_is_one_line_and_exit_2(command: str, exam_csv: Path, capsys) -> None:
     head = ["reproduce", "sodickson2009", "--exams"] if command == "reproduce" else [command]
-    assert _run([*head, str(exam_csv), "--today", "notadate"]) == 2
-    assert "--today" in _one_error_line(capsys.readouterr().err)
+    assert run_cli([*head, str(exam_csv), "--today", "notadate"]) == 2
+    assert "--today" in one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.parametrize(
@@ -176,8 +163,8 @@ def test_dose_options_checked_even_when_the_file_needs_no_conversion(
     option: list[str], name: str, exam_csv: Path, capsys
 ) -> None:
     # the file has effective doses: before, these values were never looked at (exit 0)
-    assert _run(["validate", str(exam_csv), *option]) == 2
-    assert name in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["validate", str(exam_csv), *option]) == 2
+    assert name in one_error_line(capsys.readouterr().err)
 
 
 # ----------------------------------------------------------------- 4, 5. --out, before work
@@ -187,8 +174,8 @@ def test_out_a_file_says_what_works_before_any_work(
     afile = tmp_path / "afile"
     afile.write_text("x")
     for extra in ([], ["--overwrite"], ["--seeds", "2"]):
-        assert _run(["reproduce", "sodickson2009", "--out", str(afile), *extra]) == 2
-        line = _one_error_line(capsys.readouterr().err)
+        assert run_cli(["reproduce", "sodickson2009", "--out", str(afile), *extra]) == 2
+        line = one_error_line(capsys.readouterr().err)
         assert "not a folder" in line and "pass --overwrite" not in line
     assert afile.read_text() == "x" and not no_work
 
@@ -199,8 +186,8 @@ def test_a_folder_that_holds_files_is_refused_before_any_work(
     full = tmp_path / "full"
     full.mkdir()
     (full / "keep.txt").write_text("x")
-    assert _run(["reproduce", "sodickson2009", "--out", str(full)]) == 2
-    assert _run(["reproduce", "sodickson2009", "--seeds", "3", "--out", str(full)]) == 2
+    assert run_cli(["reproduce", "sodickson2009", "--out", str(full)]) == 2
+    assert run_cli(["reproduce", "sodickson2009", "--seeds", "3", "--out", str(full)]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert not no_work
 
@@ -209,8 +196,8 @@ def test_overwrite_of_the_inputs_folder_is_refused_before_any_work(
     exam_csv: Path, no_work: list[str], capsys
 ) -> None:
     args = ["reproduce", "sodickson2009", "--exams", str(exam_csv)]
-    assert _run([*args, "--out", str(exam_csv.parent), "--overwrite"]) == 2
-    assert "input" in _one_error_line(capsys.readouterr().err)
+    assert run_cli([*args, "--out", str(exam_csv.parent), "--overwrite"]) == 2
+    assert "input" in one_error_line(capsys.readouterr().err)
     assert exam_csv.is_file() and not no_work
 
 
@@ -345,22 +332,22 @@ def test_contradictory_or_bad_options_exit_2_before_any_work(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     extra = [str(exam_csv) if w == "EXAMS" else w for w in extra]
-    assert _run(["reproduce", "sodickson2009", *extra]) == 2
-    line = _one_error_line(capsys.readouterr().err)
+    assert run_cli(["reproduce", "sodickson2009", *extra]) == 2
+    line = one_error_line(capsys.readouterr().err)
     assert all(w in line for w in words), line
     assert not no_work and not (tmp_path / "results").exists()
 
 
 def test_analyze_age_bands_without_age_band_strata(exam_csv: Path, capsys) -> None:
-    assert _run(["analyze", str(exam_csv), "--age-bands", "0,50"]) == 2
-    assert "--by age_band" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["analyze", str(exam_csv), "--age-bands", "0,50"]) == 2
+    assert "--by age_band" in one_error_line(capsys.readouterr().err)
 
 
 def test_synth_bad_seed_and_empty_out_name_the_option(tmp_path: Path, capsys) -> None:
-    assert _run(["synth", "small", "--seed", "-1", "--out", str(tmp_path / "a")]) == 2
-    assert "--seed" in _one_error_line(capsys.readouterr().err)
-    assert _run(["synth", "small", "--out", ""]) == 2
-    assert "--out" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["synth", "small", "--seed", "-1", "--out", str(tmp_path / "a")]) == 2
+    assert "--seed" in one_error_line(capsys.readouterr().err)
+    assert run_cli(["synth", "small", "--out", ""]) == 2
+    assert "--out" in one_error_line(capsys.readouterr().err)
 
 
 # ----------------------------------------------------------------- 10. --seeds bounded
@@ -372,8 +359,8 @@ def test_seeds_are_bounded_before_a_list_is_built(spec: str, no_work: list[str],
     with pytest.raises(ParameterError, match="at most 10,000"):
         parse_seeds(spec)
     assert len(parse_seeds("5-10004")) == 10_000
-    assert _run(["reproduce", "sodickson2009", "--seeds", spec]) == 2
-    assert "--seeds" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["reproduce", "sodickson2009", "--seeds", spec]) == 2
+    assert "--seeds" in one_error_line(capsys.readouterr().err)
     assert not no_work
 
 

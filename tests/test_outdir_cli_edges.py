@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pytest
+from cli_helpers import one_error_line, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,20 +33,6 @@ from recurct.cli import EXIT_CODES, main
 from recurct.errors import ParameterError
 
 SRC = Path(_outdir.__file__).resolve().parents[1]  # the recurct under test
-
-
-def _run(args: list[str]) -> int:
-    try:
-        return main(args)
-    except SystemExit as exc:  # argparse errors exit
-        return int(exc.code or 0)
-
-
-def _one_error_line(err: str) -> str:
-    assert "Traceback" not in err
-    messages = [ln for ln in err.splitlines() if ln.startswith("recurct: ")]
-    assert len(messages) == 1, err
-    return messages[0]
 
 
 @pytest.fixture
@@ -84,26 +71,26 @@ def test_reproduce_out_inside_its_exam_folder_is_refused_before_work(
     # before: exit 0, and `recurct validate coh` then failed (res/ not in the manifest)
     args = ["reproduce", "sodickson2009", "--exams", str(cohort)]
     for extra in ([], ["--overwrite"]):
-        assert _run([*args, "--out", str(cohort / "res"), *extra]) == 2
-        line = _one_error_line(capsys.readouterr().err)
+        assert run_cli([*args, "--out", str(cohort / "res"), *extra]) == 2
+        line = one_error_line(capsys.readouterr().err)
         assert "lies inside the input folder" in line and str(cohort / "res") in line
         assert "--overwrite" not in line  # it would not help
     # by a relative path, and through a symbolic link to the folder
     monkeypatch.chdir(cohort.parent)
     (cohort.parent / "link").symlink_to(cohort, target_is_directory=True)
-    assert _run(["reproduce", "sodickson2009", "--exams", "link", "--out", "coh/res"]) == 2
-    assert _run(["reproduce", "sodickson2009", "--exams", "coh", "--out", "link/./res"]) == 2
+    assert run_cli(["reproduce", "sodickson2009", "--exams", "link", "--out", "coh/res"]) == 2
+    assert run_cli(["reproduce", "sodickson2009", "--exams", "coh", "--out", "link/./res"]) == 2
     assert "input" in capsys.readouterr().err
     assert not no_work
     _clean(cohort)
-    assert _run(["validate", "coh"]) == 0
+    assert run_cli(["validate", "coh"]) == 0
 
 
 def test_analyze_out_inside_its_input_folder_is_refused(
     cohort: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert _run(["analyze", str(cohort), "--out", str(cohort / "t.csv")]) == 2
-    assert "lies inside the input folder" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["analyze", str(cohort), "--out", str(cohort / "t.csv")]) == 2
+    assert "lies inside the input folder" in one_error_line(capsys.readouterr().err)
     _clean(cohort)
 
 
@@ -126,8 +113,8 @@ def test_synth_out_that_holds_its_profile_file_is_refused(tmp_path: Path, capsys
     folder = tmp_path / "p"
     folder.mkdir()
     shutil.copy(PROFILE_DIR / "small.toml", folder / "mine.toml")
-    assert _run(["synth", str(folder / "mine.toml"), "--out", str(folder), "--overwrite"]) == 2
-    assert "holds the input" in _one_error_line(capsys.readouterr().err)
+    assert run_cli(["synth", str(folder / "mine.toml"), "--out", str(folder), "--overwrite"]) == 2
+    assert "holds the input" in one_error_line(capsys.readouterr().err)
     assert [p.name for p in folder.iterdir()] == ["mine.toml"]
 
 
@@ -217,21 +204,21 @@ def test_an_internal_error_is_one_line_and_its_own_exit_code(
 
     monkeypatch.setattr(tables, "cli_validate", broken)
     monkeypatch.delenv("RECURCT_DEBUG", raising=False)
-    code = _run(["validate", "x.csv"])
+    code = run_cli(["validate", "x.csv"])
     err = capsys.readouterr().err
     assert code == 70 and code not in (0, 1, 2)  # before: a traceback and exit 1
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("recurct: internal error: KeyError: 'a bug'")
     assert "RECURCT_DEBUG=1" in line and "--debug" in line
     with pytest.raises(KeyError):
-        _run(["--debug", "validate", "x.csv"])
+        run_cli(["--debug", "validate", "x.csv"])
     monkeypatch.setenv("RECURCT_DEBUG", "1")
     with pytest.raises(KeyError):
-        _run(["validate", "x.csv"])
+        run_cli(["validate", "x.csv"])
 
 
 def test_exit_codes_70_and_143_are_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["--help"]) == 0
+    assert run_cli(["--help"]) == 0
     out = capsys.readouterr().out
     assert EXIT_CODES.splitlines()[0] in out
     for code in ("70", "130", "143"):
@@ -274,11 +261,11 @@ def test_analyze_out_refuses_an_existing_file_without_overwrite(
     for name in ("t.csv", "t.md"):
         out = tmp_path / name
         out.write_text("mine")
-        assert _run(["analyze", str(exam_csv), "--out", str(out)]) == 2
-        line = _one_error_line(capsys.readouterr().err)
+        assert run_cli(["analyze", str(exam_csv), "--out", str(out)]) == 2
+        line = one_error_line(capsys.readouterr().err)
         assert "exists" in line and "--overwrite" in line
         assert out.read_text() == "mine"  # before: silently replaced
-        assert _run(["analyze", str(exam_csv), "--out", str(out), "--overwrite"]) == 0
+        assert run_cli(["analyze", str(exam_csv), "--out", str(out), "--overwrite"]) == 0
         assert out.read_text() != "mine"
     capsys.readouterr()
 
@@ -295,8 +282,8 @@ def test_out_below_a_file_names_the_out_path(
         ["analyze", str(exam_csv), "--out", str(afile / "x.csv")],
     ]
     for call in calls:
-        assert _run(call) == 2  # before: "[Errno 17] File exists: 'afile'" (synth)
-        line = _one_error_line(capsys.readouterr().err)
+        assert run_cli(call) == 2  # before: "[Errno 17] File exists: 'afile'" (synth)
+        line = one_error_line(capsys.readouterr().err)
         assert "cannot create the output" in line and str(afile / "x") in line
         assert f"{afile} is a file" in line and "Errno" not in line
     assert afile.read_text() == "x" and not no_work
@@ -313,11 +300,11 @@ def test_an_unwritable_parent_names_the_out_path(
     out = tmp_path / "new" / "res"
     with pytest.raises(ParameterError, match=rf"cannot create the output folder {out}: .* is not"):
         check_target(out)
-    assert _run(["synth", "small", "--n-patients", "10", "--out", str(out)]) == 2
-    line = _one_error_line(capsys.readouterr().err)
+    assert run_cli(["synth", "small", "--n-patients", "10", "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
     assert f"{tmp_path} is not writable" in line and "recurct-tmp" not in line
-    assert _run(["analyze", str(exam_csv), "--out", str(tmp_path / "t.csv")]) == 2
-    line = _one_error_line(capsys.readouterr().err)
+    assert run_cli(["analyze", str(exam_csv), "--out", str(tmp_path / "t.csv")]) == 2
+    line = one_error_line(capsys.readouterr().err)
     assert f"its parent {tmp_path} is not writable" in line
     assert not out.exists() and not (tmp_path / "t.csv").exists()
 
@@ -335,8 +322,8 @@ def test_a_failing_mkdir_names_the_out_path_not_the_temporary_folder(
 
     monkeypatch.setattr(Path, "mkdir", denied)
     out = tmp_path / "res"
-    assert _run(["synth", "small", "--n-patients", "10", "--out", str(out)]) == 2
-    line = _one_error_line(capsys.readouterr().err)
+    assert run_cli(["synth", "small", "--n-patients", "10", "--out", str(out)]) == 2
+    line = one_error_line(capsys.readouterr().err)
     # before: "recurct: [Errno 1] Operation not permitted: '.../.res.recurct-tmp-...'"
     assert line == (
         f"recurct: cannot create the output folder {out}: its parent {tmp_path} is not "
@@ -371,7 +358,6 @@ def test_a_commands_inputs_are_its_own_not_the_next_commands(tmp_path: Path) -> 
     """The CLI notes its inputs for its own run; a later call in the same process (a notebook)
     may write where an earlier command read (it refused: the set of inputs only grew)."""
     from recurct._outdir import _INPUTS, check_inputs
-    from recurct.cli import main
 
     data = tmp_path / "data"
     data.mkdir()
