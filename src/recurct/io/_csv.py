@@ -187,6 +187,17 @@ def _sep_line_cut(text: str) -> tuple[str, int]:
     return text, 0
 
 
+#: the separators a header line is searched for (:func:`detect_separator`)
+SEPARATORS = (",", ";", "\t", "|")
+
+
+def detect_separator(header: str) -> str:
+    """The separator of a header line: the most frequent of :data:`SEPARATORS` (``,`` on a
+    tie or without any): an export re-saved by a European spreadsheet is separated by ``;``."""
+    counts = {s: header.count(s) for s in SEPARATORS}
+    return max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+
+
 def read_csv(path: Path, sep: str | None) -> CsvTable:
     """Read a delimited text file with every column as text (types are decided later)."""
     source = str(path)
@@ -199,8 +210,7 @@ def read_csv(path: Path, sep: str | None) -> CsvTable:
     if not first.strip():
         raise DataError(f"{source}: empty file, no header line")
     if sep is None:
-        counts = {s: first.count(s) for s in (",", ";", "\t", "|")}
-        sep = max(counts, key=counts.__getitem__) if any(counts.values()) else ","
+        sep = detect_separator(first)
     try:
         header = next(csv.reader([first], delimiter=sep))
     except csv.Error as exc:

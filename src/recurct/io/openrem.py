@@ -34,7 +34,7 @@ from recurct.errors import (
     ParameterError,
     PartialExamWarning,
 )
-from recurct.io._csv import _SEP_LINE, RowLines, _decode
+from recurct.io._csv import _SEP_LINE, SEPARATORS, RowLines, _decode, detect_separator
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import check_method, pseudonym
 from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
@@ -291,16 +291,10 @@ def _csv_bytes(path: Path, where: str) -> bytes:
 
 
 def _separator(data: bytes) -> str:
-    """The separator of the header line, as :func:`recurct.read_exams` detects it: the most
-    frequent of ``,`` ``;`` tab and ``|`` (``,`` on a tie or without any): an export re-saved
-    by a European spreadsheet is separated by ``;``."""
+    """The separator of the header line, as :func:`recurct.read_exams` detects it
+    (:func:`recurct.io._csv.detect_separator`)."""
     cut = data.find(b"\n")
-    first = data if cut == -1 else data[:cut]
-    counts = {s: first.count(s.encode()) for s in (",", ";", "\t", "|")}
-    return max(counts, key=counts.__getitem__) if any(counts.values()) else ","
-
-
-_SEPARATORS = (",", ";", "\t", "|")
+    return detect_separator((data if cut == -1 else data[:cut]).decode("latin-1"))
 
 
 def _sep_line(data: bytes, where: str) -> tuple[bytes, str | None]:
@@ -311,7 +305,7 @@ def _sep_line(data: bytes, where: str) -> tuple[bytes, str | None]:
     m = _SEP_LINE.match(first)
     if m is None:
         return data, None
-    if m.group(1) not in _SEPARATORS:
+    if m.group(1) not in SEPARATORS:
         raise DataError(
             f"{where}: the first line {first.strip()!r} names the separator {m.group(1)!r}; an "
             "OpenREM export is read separated by ',', ';', tab or '|'"
