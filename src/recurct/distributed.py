@@ -29,6 +29,7 @@ medians, quartiles and maxima are exact, not approximations.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -221,17 +222,12 @@ def _compute_warned(collection: Any, patients: Any, stacklevel: int, **kwargs: A
 def _patients_frame(ddf: Any, records: list[Any]) -> Any:
     """``ddf`` as a :class:`dask.dataframe.DataFrame` that gives the partitions' warnings
     (``records``, delayed) once, on the client, at its first ``compute()``."""
-    global _PatientsFrame
-    if _PatientsFrame is None:
-        _PatientsFrame = _frame_class()
-    out = _PatientsFrame(ddf.expr)
+    out = _frame_class()(ddf.expr)
     out._recurct_records = records
     return out
 
 
-_PatientsFrame: Any = None
-
-
+@functools.cache
 def _frame_class() -> type:
     """The class of :func:`_patients_frame` (dask is imported only when used)."""
     dd = _dd()
