@@ -421,3 +421,41 @@ def test_merge_parses_what_it_returns(
     text = out.get_column("exam_date")
     assert parsed.dtype == pl.Datetime("us")
     assert parsed.to_list() == parse_date_series(text, dayfirst=dayfirst).to_list()
+
+
+def test_cli_dates_parsed_once_with_a_time_column(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The command line reads through the same merge: each date is parsed once there too,
+    and the exams and the report are those of parsing the merged text again."""
+    import argparse
+
+    from recurct.cli import _input
+
+    path = tmp_path / "exams.csv"
+    path.write_text(
+        "Patient ID,Study Date,Study Time,Effective Dose (mSv)\n"
+        "1,2020-01-31,08:15:30.1234567,1.5\n"
+        "1,20200201,081530,2\n"
+        "2,2020-02-03T07:00,,3\n"
+        "2,2020-02-30,,4\n"  # no such day: a problem row, dropped by the command line
+        "3,20200205Z,09:00,5\n",
+        encoding="utf-8",
+    )
+    args = argparse.Namespace(today="2030-01-01")
+    sizes = _counting(monkeypatch)
+    loaded, report = _input.read_and_validate(str(path), args)
+    assert sizes == [4, 1, 1]
+    monkeypatch.undo()
+    with mock.patch.object(exams, "_merge_time", _ref_merge_time):
+        ref, ref_report = _input.read_and_validate(str(path), args)
+    assert loaded.exams.equals(ref.exams, null_equal=True)
+    assert loaded.exams.schema == ref.exams.schema
+    assert report.problems.equals(ref_report.problems, null_equal=True)
+    assert report.problems.get_column("value").to_list() == ["2020-02-30"]
+    assert loaded.exams.get_column("exam_date").to_list() == [
+        datetime(2020, 1, 31, 8, 15, 30, 123456),
+        datetime(2020, 2, 1, 8, 15, 30),
+        datetime(2020, 2, 3, 7, 0),
+        datetime(2020, 2, 5),
+    ]

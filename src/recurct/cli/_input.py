@@ -280,16 +280,16 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     notes: list[str] = []
     mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
-    shown, lines = None, None
+    shown, lines, parsed = None, None, None
     if is_openrem(p):
         frame = _read_openrem(p, mapping, rules, notes, getattr(args, "dayfirst", False))
         rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
         if getattr(args, "decimal", None) is not None:
             notes.append("--decimal is not used for OpenREM exports (their numbers are known)")
     else:
-        frame, kind, shown, lines = _read_table(p, mapping, args, notes)
-    frame = _regions_from_text(frame, notes, rules)
-    valid, report = _validated(frame, path, args, rules, shown)
+        frame, kind, shown, lines, parsed = _read_table(p, mapping, args, notes)
+    frame = _regions_from_text(frame, notes, rules)  # (row for row: ``parsed`` still fits)
+    valid, report = _validated(frame, path, args, rules, shown, parsed)
     if lines is not None:
         report = replace(report, lines=lines)
     from recurct.io.exams import decimal_hint
@@ -342,9 +342,10 @@ def _read_openrem(
 
 def _read_table(
     p: Path, mapping: dict[str, str], args: argparse.Namespace, notes: list[str]
-) -> tuple[pl.DataFrame, str, pl.DataFrame, Callable[[int], int | None] | None]:
+) -> tuple[pl.DataFrame, str, pl.DataFrame, Callable[[int], int | None] | None, pl.Series | None]:
     """A CSV or Parquet exam file, its columns mapped (noted): ``(frame, "csv"|"parquet",
-    the dose and age columns as written, the line of each row of a CSV file)``."""
+    the dose and age columns as written, the line of each row of a CSV file, the dates
+    already parsed where a time column was merged into them)``."""
     from recurct.io import exams as exams_io
 
     try:
@@ -361,7 +362,7 @@ def _read_table(
     if read.renames:
         renames = read.renames.items()
         notes.append("columns read as: " + ", ".join(f"{k!r} -> {v}" for k, v in renames))
-    return read.frame, read.kind, read.shown, read.lines
+    return read.frame, read.kind, read.shown, read.lines, read.parsed_dates
 
 
 def _validated(
@@ -370,10 +371,12 @@ def _validated(
     args: argparse.Namespace,
     rules: pl.DataFrame | None,
     shown: pl.DataFrame | None = None,
+    parsed_dates: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, Any]:
     """Validation as :func:`recurct.schema.validate` with ``strict=False``: ``(valid rows,
-    report)``; a
-    missing required column is an :class:`InputError` saying what to map."""
+    report)``; a missing required column is an :class:`InputError` saying what to map.
+    ``parsed_dates``: the dates :func:`recurct.io.exams.prepare` parsed while merging a
+    time column, so that they are not parsed twice."""
     import polars as pl
 
     from recurct import schema
@@ -392,6 +395,7 @@ def _validated(
                 dayfirst=getattr(args, "dayfirst", False),
                 region_rules=rules,
                 shown=shown,
+                parsed_dates=parsed_dates,
             )
         except schema.ExamValidationError as exc:  # a required column is missing
             missing = exc.problems.filter(pl.col("row").is_null())["column"].to_list()
