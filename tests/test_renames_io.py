@@ -131,7 +131,7 @@ def test_drl_tables_and_drl_table() -> None:
     from recurct import dose
 
     catalogue = dose.drl_tables()
-    assert set(catalogue["name"]) == {"uk2022", "arpansa_adult"}
+    assert set(catalogue["name"]) == {"uk2022", "arpansa_adult", "arpansa_adult_2018"}
     for name in catalogue["name"]:
         assert dose.drl_table(name).height > 0
     with pytest.raises(TypeError, match="drl_tables"):

@@ -90,7 +90,9 @@ def survey_table(
     answers : DataFrame (polars, pandas or pyarrow)
         One row per (``question``, ``answer``) with a ``count`` (a whole number >= 0;
         ``3.0`` is taken as 3, ``2.5`` is an error, never truncated). Other columns (e.g.
-        ``topic``, ``unit``) are carried.
+        ``topic``, ``unit``) are carried. ``question`` and ``answer`` may not be null, and
+        two of them that differ only by surrounding whitespace (``"Q4"``, ``"Q4 "``) are an
+        error, not two questions or answers: strip them, or correct the one that is wrong.
     ci : str
         CI method (``"wilson"``, ``"clopper-pearson"``, ``"jeffreys"``, ``"agresti-coull"``,
         ``"normal"``), from ``statsmodels.stats.proportion.proportion_confint``.
@@ -105,6 +107,13 @@ def survey_table(
         The input columns in input order, plus ``n_answered`` (sum of counts of the question),
         ``share`` (fraction), ``share_lo``, ``share_hi`` and ``percent`` (``100 * share``
         rounded half away from zero). pandas in, pandas out.
+
+    Raises
+    ------
+    DataError
+        A column missing; a count that is not a whole number >= 0; a null ``question`` or
+        ``answer``, or two that differ only by surrounding whitespace, naming their rows; a
+        (question, answer) repeated; a question whose counts sum beyond 2**63 - 1.
     """
     digits = int(_checks.number(digits, "survey_table", "digits", lo=0, hi=15))
     df, kind = to_polars(answers)
@@ -115,10 +124,12 @@ def survey_table(
     bad = df.with_row_index("row").filter(pl.col("count").is_null() | (pl.col("count") < 0))
     if bad.height:
         raise DataError(f"counts must be integers >= 0; bad rows: {bad['row'].to_list()[:10]}")
+    _check_keys(df)
     dup = df.filter(pl.struct("question", "answer").is_duplicated())
     if dup.height:
         pairs = dup.select("question", "answer").rows()[:5]
         raise DataError(f"each (question, answer) must appear once; repeated: {pairs}")
+    _check_totals(df)
     df = df.with_columns(pl.col("count").sum().over("question").alias("n_answered"))
     x = df.get_column("count").to_numpy()
     n = df.get_column("n_answered").to_numpy()
@@ -132,3 +143,58 @@ def survey_table(
         (pl.col("share") * 100).round(digits, mode="half_away_from_zero").alias("percent")
     )
     return from_polars(out, kind)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _rows(rows: list[int]) -> str:
+    """``rows 1, 3`` (0-based), the first 10 and how many more."""
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:10]))}{more}"
+
+
+def _check_keys(df: pl.DataFrame) -> None:
+    """Refuse null keys and keys that differ only by surrounding whitespace, naming rows."""
+    for col in ("question", "answer"):
+        rows = df.select(pl.col(col).is_null().arg_true()).to_series().to_list()
+        if rows:
+            raise DataError(
+                f"survey_table: {len(rows)} row(s) have no {col} (null): {_rows(rows)}; "
+                f"give every row its {col}"
+            )
+    within: dict[str, list[str]] = {"question": [], "answer": ["question"]}
+    for col, by in within.items():
+        if df[col].dtype not in (pl.Utf8, pl.Categorical) and not isinstance(
+            df[col].dtype, pl.Enum
+        ):
+            continue
+        raw = pl.col(col).cast(pl.Utf8)
+        clash = (
+            df.with_row_index("__row")
+            .with_columns(raw.alias("__raw"), raw.str.strip_chars().alias("__key"))
+            .filter(pl.col("__raw").n_unique().over([*by, "__key"]) > 1)
+        )
+        if clash.height:
+            first = clash.filter(pl.col("__key") == clash["__key"][0])
+            shown = ", ".join(
+                f"{v!r} (row {r})" for r, v in zip(first["__row"].to_list(), first["__raw"])
+            )
+            raise DataError(
+                f"survey_table: {clash.height} row(s) have {col}s that differ only by "
+                f"surrounding whitespace, e.g. {shown}; strip them (or correct the one that "
+                f"is wrong) so that each is one {col}"
+            )
+
+
+def _check_totals(df: pl.DataFrame) -> None:
+    """Refuse a question whose counts sum beyond int64 (the sum would wrap around)."""
+    totals: dict[Any, int] = {}
+    for q, c in zip(df["question"].to_list(), df["count"].to_list()):
+        totals[q] = totals.get(q, 0) + int(c)
+    over = [q for q, t in totals.items() if t > _INT64_MAX]
+    if over:
+        raise DataError(
+            f"survey_table: the counts of question(s) {over[:5]} sum to more than 2**63 - 1 "
+            f"({totals[over[0]]}), too large to count; check the count column"
+        )

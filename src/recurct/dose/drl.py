@@ -4,10 +4,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +33,8 @@ from recurct.dose._tables import (
     text_column,
     user_table,
 )
-from recurct.errors import DataError, DroppedRowsWarning, ParameterError
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError, RecurctWarning
+from recurct.io.exams import row_text
 from recurct.schema import BODY_REGIONS
 
 if TYPE_CHECKING:
@@ -48,8 +53,40 @@ DRL_COLUMNS: tuple[str, ...] = (
 required (see :func:`drl_table`)."""
 
 
-def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
-    """Validate a DRL table (shipped or the user's) into its canonical columns."""
+def _file_lines(path: Path) -> Callable[[int], int | None]:
+    """The 1-based line of the file where each data row of a DRL CSV starts, as
+    :func:`recurct.io.exams.row_text` takes it: ``# key: value`` and blank lines are skipped
+    as the table is read, the first other line is the header."""
+    kept: list[int] = []
+    text = path.read_text(encoding="utf-8-sig")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.startswith("#") and line.strip():
+            kept.append(number)
+    starts: list[int] = []
+    reader = csv.reader(io.StringIO("\n".join(text.splitlines()[n - 1] for n in kept)))
+    start = 1
+    for _ in reader:  # a record may span lines (a line break inside quotes)
+        starts.append(kept[start - 1])
+        start = reader.line_num + 1
+    rows = starts[1:]
+    return lambda row: rows[row] if 0 <= row < len(rows) else None
+
+
+def _nan_text(df: pl.DataFrame, column: str, problems: list[tuple[int, str, Any, str]]) -> None:
+    """The text ``NaN`` as a level is refused: an empty cell is the documented "no level"."""
+    if column in df.columns and df[column].dtype == pl.Utf8:
+        nan = df[column].str.strip_chars().str.to_lowercase().is_in(["nan", "+nan", "-nan"])
+        for i in np.flatnonzero(nan.fill_null(False).to_numpy()).tolist():
+            problems.append(
+                (i, column, df[column][i], "NaN is not a level (leave the cell empty for none)")
+            )
+
+
+def _build_drl(
+    meta: dict[str, str], df: pl.DataFrame, lines: Callable[[int], int | None] | None = None
+) -> pl.DataFrame:
+    """Validate a DRL table (shipped or the user's) into its canonical columns; ``lines``
+    gives the file line of a row of a CSV file, for messages."""
     where = meta.get("where", "DRL table")
     unknown = [c for c in df.columns if c not in DRL_COLUMNS]
     if (
@@ -82,11 +119,17 @@ def _build_drl(meta: dict[str, str], df: pl.DataFrame) -> pl.DataFrame:
             problems.append((i, "body_region", r, f"region already mapped on row {mapped[r]}"))
         else:
             mapped[r] = i
+    for c in ("ctdivol_mgy", "dlp_mgycm"):
+        _nan_text(df, c, problems)
     values = {
         c: check_numbers(df, c, problems, positive=True) for c in ("ctdivol_mgy", "dlp_mgycm")
     }
     if problems:
-        raise table_error(where, "DRL table", sorted(problems))
+        shown = [
+            (row_text(r, lines).removeprefix("row "), c, v, why)
+            for r, c, v, why in sorted(problems, key=lambda p: (p[0], p[1], str(p[3])))
+        ]
+        raise table_error(where, "DRL table", shown)
     out = pl.DataFrame(
         {
             "exam_type": key,
@@ -119,7 +162,8 @@ def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
         meta, levels = _drl(spec)
         return spec, meta, levels
     name, meta, df = user_table(spec, "drl_", "DRL table")
-    return name, meta, _build_drl(meta, df)
+    lines = _file_lines(Path(spec)) if isinstance(spec, (str, os.PathLike)) else None
+    return name, meta, _build_drl(meta, df, lines)
 
 
 def drl_tables() -> pl.DataFrame:
@@ -128,15 +172,37 @@ def drl_tables() -> pl.DataFrame:
     Returns
     -------
     polars.DataFrame
-        One row per shipped set (``"uk2022"``, ``"arpansa_adult"``): ``name``, ``title``,
-        ``citation``, ``keyed_by`` and ``notes``. Read one with :func:`drl_table`.
+        One row per shipped set (``"arpansa_adult"``, the first, 2012 edition of the
+        Australian adult CT DRLs; ``"arpansa_adult_2018"``, their 2018 update; ``"uk2022"``):
+        ``name``, ``title``, ``citation``, ``keyed_by``, ``notes`` and ``age_from_years`` (the
+        youngest age the set applies to, as its source states it; null where the set states
+        none: then :func:`compare_to_drl` does not filter by age). Read one with
+        :func:`drl_table`.
     """
     rows = []
     for n in data_names("drl_"):
         meta, _ = _drl(n)
         rows.append({k: meta.get(k, "") for k in ("name", "title", "citation", "keyed_by")})
         rows[-1]["notes"] = meta.get("notes", "")
-    return pl.DataFrame(rows)
+        rows[-1]["age_from_years"] = _age_from(meta)
+    return pl.DataFrame(rows, schema_overrides={"age_from_years": pl.Float64})
+
+
+def _age_from(meta: dict[str, str]) -> float | None:
+    """The youngest age (years) a DRL set applies to (header ``# age_from_years: 15``)."""
+    text = meta.get("age_from_years", "").strip()
+    if not text:
+        return None
+    try:
+        age = float(text)
+    except ValueError:
+        age = float("nan")
+    if not 0 <= age <= 130:
+        raise DataError(
+            f"{meta.get('where', 'DRL table')}: age_from_years must be an age in years "
+            f"(0-130), got {text!r}"
+        )
+    return age
 
 
 def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
@@ -145,12 +211,15 @@ def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
     Parameters
     ----------
     name : str, path or data frame
-        A shipped DRL set (``"uk2022"``, ``"arpansa_adult"``; see :func:`drl_tables`), or your
-        own DRL table: a CSV file (optionally starting with ``# key: value`` lines such as
-        ``# citation: ...``) or a polars / pandas / pyarrow frame with ``exam_type`` (the key,
-        unique), ``ctdivol_mgy`` and/or ``dlp_mgycm`` (finite, > 0; empty where no DRL is
-        set) and optionally ``description``, ``body_region`` (the canonical region that maps
-        to the exam type, at most one exam type per region), ``source`` and ``note``.
+        A shipped DRL set (``"uk2022"``, ``"arpansa_adult"``, ``"arpansa_adult_2018"``; see
+        :func:`drl_tables`), or your own DRL table: a CSV file (optionally starting with
+        ``# key: value`` lines such as ``# citation: ...`` or ``# age_from_years: 15``, the
+        youngest age the levels apply to) or a polars / pandas / pyarrow frame with
+        ``exam_type`` (the key, unique), ``ctdivol_mgy`` and/or ``dlp_mgycm`` (finite, > 0;
+        empty where no DRL is set: an empty cell, or null or NaN in a frame; the text ``NaN``
+        is refused) and optionally ``description``, ``body_region`` (the canonical region
+        that maps to the exam type, at most one exam type per region), ``source`` and
+        ``note``.
 
     Returns
     -------
@@ -162,9 +231,10 @@ def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
     Raises
     ------
     ValueError
-        For your table: naming the row and column of every problem (a missing or repeated
-        exam type, a region that is not canonical or mapped twice, a level that is not a
-        finite number > 0) or the columns that are missing or unknown.
+        For your table: naming the row (0-based; for a CSV file also its line, ``row 2
+        (line 4 of the file)``) and column of every problem (a missing or repeated exam type,
+        a region that is not canonical or mapped twice, a level that is not a finite number
+        > 0, the text ``NaN``) or the columns that are missing or unknown.
 
     Examples
     --------
@@ -183,21 +253,45 @@ def drl_table(name: str | os.PathLike[str] | Any) -> pl.DataFrame:
 # the quantities compared: (name in the output, column, label in messages)
 _QUANTITIES = (("ctdivol", "ctdivol_mgy", "CTDIvol"), ("dlp", "dlp_mgycm", "DLP"))
 
+ADDED_COLUMNS: tuple[str, ...] = (
+    "drl_ctdivol_mgy",
+    "drl_dlp_mgycm",
+    "above_drl_ctdivol",
+    "above_drl_dlp",
+)
+"""The columns :func:`flag_above_drl` adds. In an input table (from an earlier
+:func:`flag_above_drl`) they are replaced by those of the DRL set asked for, never used."""
+
+EVENT_COLUMNS: tuple[str, ...] = ("event_uid",)
+"""Columns of a per-event table (``read_rdsr(...).events``): DRLs are compared per exam, so a
+table with one of them is refused."""
+
+_SUMMARY_COLUMNS: tuple[str, ...] = (
+    "exam_type",
+    "n_exams",
+    *(f"{s}_{q}" for q in ("ctdivol", "dlp") for s in ("n", "median", "drl", "ratio")),
+    *(f"{s}_{q}" for q in ("ctdivol", "dlp") for s in ("n_above", "share_above")),
+)
+
 
 @dataclass
 class _LeftOut:
     """What a DRL comparison left out: exams (by reason, with a few of their keys) and
-    values (by reason); ``strict=False`` warns with these counts."""
+    values (by reason), and notes; :meth:`warn` gives one warning with these counts."""
 
     exams: dict[str, list[Any]] = field(default_factory=dict)
     values: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # left out as documented (no exam type; a region without a level): counted in the warning,
+    # and a warning of their own only when no exam at all is compared
+    quiet: dict[str, list[Any]] = field(default_factory=dict)
 
-    def exam(self, reason: str, keys: pl.Series) -> None:
+    def exam(self, reason: str, keys: pl.Series, *, quiet: bool = False) -> None:
         if keys.len():
             shown = keys.cast(pl.Utf8).unique(maintain_order=True).head(5).to_list()
-            self.exams[reason] = [keys.len(), shown]
+            (self.quiet if quiet else self.exams)[reason] = [keys.len(), shown]
 
-    def warn(self, fn: str, drl: str) -> None:
+    def warn(self, fn: str, drl: str, compared: int) -> None:
         parts = []
         if self.exams:
             n = sum(c for c, _ in self.exams.values())
@@ -207,8 +301,64 @@ class _LeftOut:
             n = sum(self.values.values())
             why = ", ".join(f"{c} {r}" for r, c in self.values.items())
             parts.append(f"left {n} value(s) out as no value ({why})")
+        parts += self.notes
+        if self.quiet and (parts or compared == 0):
+            n = sum(c for c, _ in self.quiet.values())
+            why = ", ".join(f"{c} {r} {shown}" for r, (c, shown) in self.quiet.items())
+            parts.append(
+                f"{'also ' if parts else ''}did not compare {n} exam(s) that DRL set {drl!r} "
+                f"has no level for, as documented ({why})"
+                + ("; no exam was compared" if compared == 0 else "")
+            )
         if parts:
             warnings.warn(f"{fn} {'; '.join(parts)}", DroppedRowsWarning, stacklevel=3)
+
+
+def _missing(x: Any) -> bool:
+    """Whether a Python object of an Object column is a missing value (None, NaN, pd.NA)."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x)
+    except TypeError:  # pd.NA: its comparison has no truth value
+        return True
+
+
+def _as_text(s: pl.Series) -> pl.Series:
+    """A column as text; an Object column (Python objects: ``300.0``, ``Decimal``, text) by
+    ``str`` of each value, missing ones null, so that numbers stay readable as numbers."""
+    if s.dtype == pl.Object:
+        return pl.Series(
+            s.name, [None if _missing(x) else str(x) for x in s.to_list()], dtype=pl.Utf8
+        )
+    return s.cast(pl.Utf8, strict=False)
+
+
+def _private(df: pl.DataFrame) -> str:
+    """A prefix for working columns that no column of the table starts with."""
+    prefix = "__recurct_"
+    while any(c.startswith(prefix) for c in df.columns):
+        prefix = "_" + prefix
+    return prefix
+
+
+def _rows(idx: np.ndarray) -> str:
+    """``rows 1, 3`` (0-based positions), the first 10 and how many more."""
+    shown = ", ".join(str(i) for i in idx[:10].tolist())
+    more = f" and {idx.size - 10} more" if idx.size > 10 else ""
+    return f"row{'s' if idx.size > 1 else ''} {shown}{more}"
+
+
+def _not_events(df: pl.DataFrame, fn: str) -> None:
+    """Refuse a per-event table: DLP DRLs are per complete exam."""
+    found = [c for c in EVENT_COLUMNS if c in df.columns]
+    if found:
+        raise DataError(
+            f"{fn}: the table has column {found[0]!r}, so it holds irradiation events (one row "
+            "per acquisition, localizers included: read_rdsr(...).events), not exams. DRLs are "
+            "compared per exam (the DLP DRL is for the complete examination): pass the exam "
+            "table, read_rdsr(...).exams, or your own table without an event column"
+        )
 
 
 def _attach_drl(
@@ -218,89 +368,131 @@ def _attach_drl(
     region_column: str,
     strict: bool,
     left: _LeftOut,
-) -> tuple[pl.DataFrame, str, str]:
-    """Add ``__exam_type``, ``drl_ctdivol_mgy``, ``drl_dlp_mgycm``; check the keys.
+    p: str,
+) -> tuple[pl.DataFrame, str]:
+    """Add ``{p}exam_type`` (the key compared, null where the exam is left out),
+    ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm``; check the keys and ages.
 
-    Returns ``(df, the column matched, the DRL set's name)``. Keys that are not the set's
-    (an exam type not in it; a region that is not canonical) are an error (``strict``) or
-    counted in ``left``; a null key or a canonical region without a DRL is left out as
-    documented, without a count.
+    Returns ``(df, the DRL set's name)``. ``df`` must not hold the DRL columns (the callers
+    drop :data:`ADDED_COLUMNS`). Keys that are not the set's (an exam type not in it; a
+    region that is not canonical) are an error (``strict``, naming the rows) or counted in
+    ``left``; a null key or a canonical region without a DRL is left out as documented and
+    counted; an exam younger than the set's ``age_from_years`` (where the set states one and
+    the table has ``age_years``) is left out and counted.
     """
-    drl, _, levels = _as_drl(drl)
+    drl, meta, levels = _as_drl(drl)
+    by_region = levels["body_region"].null_count() < levels.height
+    known = levels["exam_type"].to_list()
     if exam_type_column in df.columns:
-        key = pl.col(exam_type_column).cast(pl.Utf8)
-        source = exam_type_column
-    elif levels["body_region"].null_count() < levels.height and region_column in df.columns:
+        given = _as_text(df[exam_type_column])
+        key, source = given, exam_type_column
+        all_null = df.height > 0 and given.null_count() == df.height
+        if all_null and by_region and region_column in df.columns:
+            left.notes.append(
+                f"column {exam_type_column!r} is entirely null, so no exam was matched (by "
+                f"exam type; {region_column!r} is used only without an {exam_type_column!r} "
+                "column: drop it to match by region)"
+            )
+    elif by_region and region_column in df.columns:
         pairs = levels.filter(pl.col("body_region").is_not_null())
         mapping = dict(zip(pairs["body_region"].to_list(), pairs["exam_type"].to_list()))
-        key = pl.col(region_column).cast(pl.Utf8).replace_strict(mapping, default=None)
+        given = _as_text(df[region_column])
+        key = given.replace_strict(mapping, default=None, return_dtype=pl.Utf8)
         source = region_column
     else:
-        by_region = levels["body_region"].null_count() < levels.height
         raise ParameterError(
             f"compare_to_drl needs a column {exam_type_column!r} holding the DRL set's exam "
-            f"types ({', '.join(levels['exam_type'].to_list())}; see recurct.dose.drl_table"
-            f"({drl!r}))"
+            f"types ({', '.join(known)}; see recurct.dose.drl_table({drl!r}))"
             + (f" or a {region_column!r} column" if by_region else "")
             + f". DRL set {drl!r} is keyed by "
             + ("body region" if by_region else "clinical indication")
             + "."
         )
-    df = df.with_columns(key.alias("__exam_type"))
-    known = set(levels["exam_type"].to_list())
     if source == exam_type_column:
-        given = df[exam_type_column].cast(pl.Utf8, strict=False)
-        unknown = given.filter(given.is_not_null() & ~given.is_in(list(known)))
+        valid = known
         what, hint = f"exam type not in DRL set {drl!r}", f"valid keys: {sorted(known)}"
     else:
-        given = df[region_column].cast(pl.Utf8, strict=False)
-        unknown = given.filter(given.is_not_null() & ~given.is_in(list(BODY_REGIONS)))
+        valid = list(BODY_REGIONS)
         what = "body region that is not canonical"
         hint = "map free text with recurct.dose.normalise_region first"
-    if unknown.len():
+    a = "an" if what[0] == "e" else "a"
+    bad = (given.is_not_null() & ~given.is_in(valid)).to_numpy()
+    if bad.any():
+        unknown = given.filter(pl.Series(bad))
         if strict:
             vals = unknown.unique(maintain_order=True).head(10).to_list()
             raise DataError(
-                f"{unknown.len()} row(s) have a{'n' if what[0] == 'e' else ''} {what} "
-                f"(column {source!r}): {vals}; {hint} (recurct.dose.drl_table({drl!r})). "
+                f"{unknown.len()} row(s) have {a} {what} (column {source!r}): {vals} "
+                f"({_rows(np.flatnonzero(bad))}); {hint} (recurct.dose.drl_table({drl!r})). "
                 "Pass strict=False to leave them out."
             )
-        left.exam(f"with a{'n' if what[0] == 'e' else ''} {what}", unknown)
-    lv = levels.select(
-        pl.col("exam_type").alias("__exam_type"),
-        pl.col("ctdivol_mgy").alias("drl_ctdivol_mgy"),
-        pl.col("dlp_mgycm").alias("drl_dlp_mgycm"),
-    )
-    df = df.join(lv, on="__exam_type", how="left", maintain_order="left")
+        left.exam(f"with {a} {what}", unknown)
+    key = key.set(pl.Series(bad), None) if bad.any() else key
+    no_key = given.is_null()
+    nothing = pl.Series([None] * int(no_key.sum()), dtype=pl.Utf8)
+    by = "exam type" if source == exam_type_column else "body region"
+    left.exam(f"with no {by}", nothing, quiet=True)
+    no_level = given.filter(given.is_not_null() & pl.Series(~bad) & key.is_null())
+    left.exam(f"with a {source} that DRL set {drl!r} has no level for", no_level, quiet=True)
+    key = _by_age(df, key, meta, drl, left)
+    ctdivol = dict(zip(known, levels["ctdivol_mgy"].to_list()))
+    dlp = dict(zip(known, levels["dlp_mgycm"].to_list()))
     df = df.with_columns(
-        pl.when(pl.col("__exam_type").is_in(list(known)))
-        .then(pl.col("__exam_type"))
-        .alias("__exam_type")
+        key.alias(f"{p}exam_type"),
+        key.replace_strict(ctdivol, default=None, return_dtype=pl.Float64).alias("drl_ctdivol_mgy"),
+        key.replace_strict(dlp, default=None, return_dtype=pl.Float64).alias("drl_dlp_mgycm"),
     )
-    return df, source, drl
+    return df, drl
 
 
-def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut) -> pl.DataFrame:
-    """``__ctdivol_mgy`` and ``__dlp_mgycm``: the values compared, as Float64.
+def _by_age(
+    df: pl.DataFrame, key: pl.Series, meta: dict[str, str], drl: str, left: _LeftOut
+) -> pl.Series:
+    """The key, null for exams younger than the set's ``age_from_years`` (counted in
+    ``left``); exams with no age (null, or not a number) are kept, and said so."""
+    age_from = _age_from(meta)
+    if age_from is None or "age_years" not in df.columns:
+        return key
+    raw = df["age_years"]
+    age, _ = numbers(_as_text(raw) if raw.dtype == pl.Object else raw)
+    compared = key.is_not_null().to_numpy()
+    with np.errstate(invalid="ignore"):
+        young = compared & (age < age_from)
+    if not young.any():
+        return key
+    ages = pl.Series([f"{a:g} y" for a in age[young].tolist()], dtype=pl.Utf8)
+    left.exam(f"younger than {age_from:g} years (DRL set {drl!r} is for {age_from:g}+)", ages)
+    no_age = int((compared & np.isnan(age)).sum())
+    if no_age:
+        left.notes.append(
+            f"kept {no_age} exam(s) with no age_years (or one that is not a number) in the "
+            f"comparison with DRL set {drl!r}, which is for ages {age_from:g}+"
+        )
+    return key.set(pl.Series(young), None)
+
+
+def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut, p: str) -> pl.DataFrame:
+    """``{p}ctdivol_mgy`` and ``{p}dlp_mgycm``: the values compared, as Float64.
 
     Null or NaN is no value (not counted); a value that is negative, infinite or not a
-    number (text is read as a number where it is one) is no value either, and on a row
-    compared (one with an exam type of the set) it is an error (``strict``) naming the rows
-    and column, or counted in ``left``.
+    number (text, or a Python object of an Object column, is read as a number where it is
+    one) is no value either, and on a row compared (one with an exam type of the set) it is
+    an error (``strict``) naming the rows and column, or counted in ``left``.
     """
-    compared = df["__exam_type"].is_not_null().to_numpy()
+    compared = df[f"{p}exam_type"].is_not_null().to_numpy()
     cols, problems = [], []
     for _, col, label in _QUANTITIES:
         if col not in df.columns:
-            cols.append(pl.lit(None, pl.Float64).alias(f"__{col}"))
+            cols.append(pl.lit(None, pl.Float64).alias(f"{p}{col}"))
             continue
-        v, code = numbers(df[col])
+        raw = _as_text(df[col]) if df[col].dtype == pl.Object else df[col]
+        v, code = numbers(raw)
         idx = np.flatnonzero((code != NUM_OK) & compared)
         if idx.size:
-            raw = df[col].gather(idx).cast(pl.Utf8, strict=False).to_list()
-            for i, r in zip(idx.tolist(), raw):
+            shown = raw.gather(idx).cast(pl.Utf8, strict=False).to_list()
+            for i, r in zip(idx.tolist(), shown):
                 problems.append((i, col, r, NUM_WHAT[int(code[i])].format(label)))
-        cols.append(pl.Series(f"__{col}", v, dtype=pl.Float64).fill_nan(None))
+        cols.append(pl.Series(f"{p}{col}", v, dtype=pl.Float64).fill_nan(None))
     if problems and strict:
         problems.sort()
         raise DataError(
@@ -322,6 +514,27 @@ def _options(fn: str, strict: Any, exam_type: Any, region: Any) -> tuple[bool, s
     )
 
 
+def _warn_replaced(before: pl.DataFrame, added: pl.DataFrame, drl: str) -> None:
+    """Warn naming the columns of an earlier comparison whose values the new one changed."""
+    changed = []
+    for c in added.columns:
+        if c not in before.columns:
+            continue
+        try:
+            same = bool(before[c].cast(added[c].dtype).eq_missing(added[c]).all())
+        except pl.exceptions.PolarsError:
+            same = False
+        if not same:
+            changed.append(c)
+    if changed:
+        warnings.warn(
+            f"flag_above_drl replaced the table's column(s) {changed} (from an earlier "
+            f"comparison with another DRL set?) by those of DRL set {drl!r}",
+            RecurctWarning,
+            stacklevel=3,
+        )
+
+
 def flag_above_drl(
     exams: Any,
     drl: Any = "uk2022",
@@ -333,50 +546,66 @@ def flag_above_drl(
     """Add per-exam DRL values and flags.
 
     Adds ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm`` (the DRLs of the exam's type; null where
-    the exam type is not in the set or the source sets none) and ``above_drl_ctdivol`` and
-    ``above_drl_dlp`` (Boolean: the exam's value is strictly greater than the DRL; null where
-    the value or the DRL is null). Exam types are matched as in :func:`compare_to_drl`, and
-    values are read as there: null or NaN is no value; a negative, infinite or non-numeric
-    value is an error (``strict=True``) or no value, counted in a warning (``strict=False``).
+    the exam is left out, as in :func:`compare_to_drl`, or the source sets none) and
+    ``above_drl_ctdivol`` and ``above_drl_dlp`` (Boolean: the exam's value is strictly greater
+    than the DRL; null where the value or the DRL is null). Exam types, ages and values are
+    handled as in :func:`compare_to_drl`: null or NaN is no value; a negative, infinite or
+    non-numeric value is an error (``strict=True``) or no value, counted in a warning
+    (``strict=False``).
+
+    A table that already has these four columns (from an earlier ``flag_above_drl``) gets
+    them replaced, in place, by those of ``drl``; where that changes their values, a
+    :class:`~recurct.errors.RecurctWarning` names them.
 
     Parameters
     ----------
     exams : polars, pandas or pyarrow table
-        With ``ctdivol_mgy`` and/or ``dlp_mgycm`` and the exam-type (or region) column.
+        One row per exam (not per irradiation event: a table with ``event_uid`` is refused),
+        with ``ctdivol_mgy`` and/or ``dlp_mgycm`` and the exam-type (or region) column.
     drl, exam_type_column, region_column, strict
         As in :func:`compare_to_drl`.
 
     Returns
     -------
     polars.DataFrame or pandas.DataFrame
-        The input with the four columns added, one row per input row (pandas with the
-        input's index).
+        The input with the four columns added (or replaced), one row per input row (pandas
+        with the input's index).
 
     Raises
     ------
     DataError
-        With ``strict=True``: an exam type not in the set (a body region that is not
-        canonical, for a set matched by region), or a value that is negative, infinite or
-        not a number on a row compared, naming them.
+        A per-event table. With ``strict=True``: an exam type not in the set (a body region
+        that is not canonical, for a set matched by region), or a value that is negative,
+        infinite or not a number on a row compared, naming them.
 
     Warns
     -----
     DroppedRowsWarning
-        With ``strict=False``, counting by reason the exams and values left out.
+        Counting by reason the exams and values left out, as in :func:`compare_to_drl`.
+    RecurctWarning
+        Naming the columns of an earlier comparison that were replaced with other values.
     """
     strict, exam_type_column, region_column = _options(
         "flag_above_drl", strict, exam_type_column, region_column
     )
     df, kind = to_polars(exams)
+    _not_events(df, "flag_above_drl")
+    p = _private(df)
     left = _LeftOut()
-    out, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
-    out = _values(out, "flag_above_drl", strict, left)
-    left.warn("flag_above_drl", name)
-    flags = [
-        (pl.col(f"__{col}") > pl.col(f"drl_{col}")).alias(f"above_drl_{q}")
-        for q, col, _ in _QUANTITIES
-    ]
-    out = out.with_columns(flags).drop("__exam_type", *(f"__{c}" for _, c, _ in _QUANTITIES))
+    stale = [c for c in ADDED_COLUMNS if c in df.columns]
+    work, name = _attach_drl(df.drop(stale), drl, exam_type_column, region_column, strict, left, p)
+    work = _values(work, "flag_above_drl", strict, left, p)
+    left.warn("flag_above_drl", name, int(work[f"{p}exam_type"].is_not_null().sum()))
+    added = work.select(
+        "drl_ctdivol_mgy",
+        "drl_dlp_mgycm",
+        *(
+            (pl.col(f"{p}{col}") > pl.col(f"drl_{col}")).alias(f"above_drl_{q}")
+            for q, col, _ in _QUANTITIES
+        ),
+    )
+    _warn_replaced(df, added, name)
+    out = df.with_columns(added.get_columns())
     return from_polars(out, kind, input_index(exams))  # one row per input row: its index
 
 
@@ -395,24 +624,38 @@ def compare_to_drl(
     Exam types are matched by key: the ``exam_type_column`` must hold the DRL set's
     ``exam_type`` values, listed by :func:`drl_table` (UK DRLs are set per clinical indication, so
     the user assigns them, e.g. ``"chest_lung_cancer"``). For sets keyed by region
-    (``arpansa_adult``), when there is no ``exam_type_column`` the canonical ``body_region``
-    is mapped instead (``head`` -> ``head``, ...; canonical regions without a DRL, such as
-    ``spine``, are left out). Exams with no exam type (null, or a canonical region without a
-    DRL) are left out. An exam type that is not a key of the set, or (matching by region) a
-    region that is not canonical (``"Head"``, ``"chest "``: map free text with
-    :func:`normalise_region`), is an error (``strict=True``) or left out, counted by reason in
-    a :class:`~recurct.errors.DroppedRowsWarning` (``strict=False``).
+    (``arpansa_adult``, ``arpansa_adult_2018``), when there is no ``exam_type_column`` the
+    canonical ``body_region`` is mapped instead (``head`` -> ``head``, ...; canonical regions
+    without a DRL, such as ``spine``, are left out); an ``exam_type_column`` that is there but
+    entirely null is not replaced by the region (a warning says so). Exams with no exam type
+    (null, or a canonical region without a DRL) are left out. An exam type that is not a key of
+    the set, or (matching by region) a region that is not canonical (``"Head"``, ``"chest "``:
+    map free text with :func:`normalise_region`), is an error naming its rows
+    (``strict=True``) or left out (``strict=False``).
 
-    Values: null (or NaN) is no value, as in ``n_q`` below. Text is read as a number where it
-    is one (``"790"``). A value that is negative, infinite or not a number is not a value
-    either: with ``strict=True`` an error naming its rows and column, with ``strict=False``
-    left out and counted in the warning.
+    Ages: where the DRL set states the ages it applies to (``age_from_years`` in
+    :func:`drl_tables`: 15 for the ARPANSA adult sets) and the table has ``age_years``, exams
+    younger are left out; exams with no age are kept. Where the set states none (``uk2022``),
+    recurct does not filter by age: leave children out yourself.
+
+    Values: null (or NaN) is no value, as in ``n_q`` below. Text (and a Python object of an
+    Object column) is read as a number where it is one (``"790"``). A value that is negative,
+    infinite or not a number is not a value either: with ``strict=True`` an error naming its
+    rows and column, with ``strict=False`` left out.
+
+    Exams and values left out are counted by reason in one
+    :class:`~recurct.errors.DroppedRowsWarning`: always for the errors left out with
+    ``strict=False`` and for exams left out by age; exams without an exam type or a level (as
+    documented above) are counted in it, and warned about on their own only when no exam at
+    all is compared. Columns an earlier :func:`flag_above_drl` added (``drl_dlp_mgycm``, ...)
+    are not used: the levels always come from ``drl``.
 
     Parameters
     ----------
     exams : polars, pandas or pyarrow table
-        With ``ctdivol_mgy`` and/or ``dlp_mgycm``, the exam-type (or region) column and the
-        ``site`` column.
+        One row per exam, with ``ctdivol_mgy`` and/or ``dlp_mgycm``, the exam-type (or
+        region) column and the ``site`` column. A per-event table (with ``event_uid``:
+        ``read_rdsr(...).events``) is refused: DLP DRLs are per complete exam.
     drl : str, path or data frame
         A shipped DRL set (:func:`drl_tables`), or your own DRL table (a CSV path or a frame,
         in the format of :func:`drl_table`): a national or local set is used exactly like a
@@ -421,7 +664,8 @@ def compare_to_drl(
         See above.
     site : str or None
         The column naming the site (facility) whose exams are compared (default
-        ``"facility"``); None for one row per exam type over all sites.
+        ``"facility"``); None for one row per exam type over all sites. Not a column name of
+        the result (``exam_type``, ``n_exams``, ...).
     strict : bool
         See above.
 
@@ -433,20 +677,22 @@ def compare_to_drl(
         ``n_q`` (exams with a value), ``median_q`` (median of the exams' values),
         ``drl_q`` (the DRL), ``ratio_q`` (median / DRL), ``n_above_q`` (exams with a value
         strictly above the DRL) and ``share_above_q`` (``n_above_q / n_q``, a fraction).
-        Statistics without data or without a DRL are null. The units are those of the input:
-        mGy for CTDIvol, mGy·cm for DLP.
+        Statistics without data (``n_q`` 0) or without a DRL are null. The units are those
+        of the input: mGy for CTDIvol, mGy·cm for DLP.
 
     Raises
     ------
     DataError
-        With ``strict=True``: exam types not in the set (regions that are not canonical, for
-        a set matched by region), or values that are negative, infinite or not a number on
-        rows compared, naming them.
+        A per-event table. With ``strict=True``: exam types not in the set (regions that are
+        not canonical, for a set matched by region), or values that are negative, infinite or
+        not a number on rows compared, naming them.
+    ParameterError
+        ``site`` not a column of the table, or a column name of the result.
 
     Warns
     -----
     DroppedRowsWarning
-        With ``strict=False``, counting by reason the exams and values left out.
+        Counting by reason the exams and values left out (see above).
     """
     strict, exam_type_column, region_column = _options(
         "compare_to_drl", strict, exam_type_column, region_column
@@ -460,27 +706,39 @@ def compare_to_drl(
             f"compare_to_drl: site column {site!r} not in the table; pass site=None for one "
             "row per exam type"
         )
+    if site in _SUMMARY_COLUMNS or site in ADDED_COLUMNS:
+        raise ParameterError(
+            f"compare_to_drl: site={site!r} is a column name of the comparison itself; rename "
+            "the site column (or pass site=None for one row per exam type)"
+        )
+    _not_events(df, "compare_to_drl")
     if "ctdivol_mgy" not in df.columns and "dlp_mgycm" not in df.columns:
         raise DataError("compare_to_drl needs a ctdivol_mgy or dlp_mgycm column")
+    p = _private(df)
+    work = df.drop([c for c in ADDED_COLUMNS if c in df.columns])
+    if site is not None and work[site].dtype == pl.Object:
+        work = work.with_columns(_as_text(work[site]))
     left = _LeftOut()
-    flagged, _, name = _attach_drl(df, drl, exam_type_column, region_column, strict, left)
-    flagged = _values(flagged, "compare_to_drl", strict, left)
-    left.warn("compare_to_drl", name)
-    flagged = flagged.filter(pl.col("__exam_type").is_not_null())
+    flagged, name = _attach_drl(work, drl, exam_type_column, region_column, strict, left, p)
+    flagged = _values(flagged, "compare_to_drl", strict, left, p)
+    flagged = flagged.filter(pl.col(f"{p}exam_type").is_not_null())
+    left.warn("compare_to_drl", name, flagged.height)
     aggs: list[pl.Expr] = [pl.len().cast(pl.Int64).alias("n_exams")]
     for q, col, _ in _QUANTITIES:
-        val = pl.col(f"__{col}")
+        val = pl.col(f"{p}{col}")
         lvl = pl.col(f"drl_{col}").first()
         aggs += [
             val.count().cast(pl.Int64).alias(f"n_{q}"),
             val.median().alias(f"median_{q}"),
             lvl.alias(f"drl_{q}"),
             (val.median() / lvl).alias(f"ratio_{q}"),
-            pl.when(lvl.is_not_null()).then((val > lvl).sum().cast(pl.Int64)).alias(f"n_above_{q}"),
+            pl.when(lvl.is_not_null() & (val.count() > 0))
+            .then((val > lvl).sum().cast(pl.Int64))
+            .alias(f"n_above_{q}"),
         ]
-    keys = ["__exam_type", *by_cols]
+    keys = [f"{p}exam_type", *by_cols]
     out = flagged.group_by(keys).agg(aggs).sort(keys, nulls_last=True)
-    out = out.rename({"__exam_type": "exam_type"})
+    out = out.rename({f"{p}exam_type": "exam_type"})
     out = out.with_columns(
         (
             pl.col(f"n_above_{q}")
