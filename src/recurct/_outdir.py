@@ -23,7 +23,8 @@ Every command or function that writes a folder of results (``synthetic.write_coh
    is not a folder) is kept as it is and :class:`OutputExistsError` is raised (an empty
    folder created meanwhile is replaced, as one that was there at the start would be);
 4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
-   and the target is left as it was.
+   and the target is left as it was, and so are the folders above it that the run created
+   (those still empty).
 
 Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
 folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
@@ -111,6 +112,26 @@ def terminate_as_exit() -> Iterator[None]:
 
 def _is_empty(path: Path) -> bool:
     return not any(path.iterdir())
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and the folders above it that do not exist (``mkdir(parents=True)`` would
+    create them), the deepest first."""
+    missing = []
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_created(folders: list[Path]) -> None:
+    """Remove the folders a failed run created (``_missing_folders``, the deepest first) as
+    long as they are empty: a folder someone else wrote into meanwhile is kept."""
+    for f in folders:
+        try:
+            f.rmdir()
+        except OSError:
+            return
 
 
 _INPUTS: set[Path] = set()
@@ -369,10 +390,12 @@ def output_folder(
     inputs = list(inputs)
     check_target(target, overwrite=overwrite, inputs=inputs)
     tmp = target.parent / f".{target.name}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    created = _missing_folders(target.parent)  # removed again if the run fails
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()
     except OSError as exc:
+        _remove_created(created)
         raise _cannot_create(target, "folder", exc) from exc
     folder = OutputFolder(path=tmp, target=target, kind=kind, parameters=dict(parameters or {}))
     try:
@@ -382,6 +405,8 @@ def output_folder(
             _replace(tmp, target, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.lexists(target):
+            _remove_created(created)
 
 
 @contextlib.contextmanager
@@ -415,10 +440,12 @@ def atomic_file(
     tmp = target.parent / (
         f".{target.stem}{_TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}{target.suffix}"
     )
+    created = _missing_folders(target.parent)  # removed again if the run fails
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:
+        _remove_created(created)
         raise _cannot_create(target, "file", exc) from exc
     try:
         with terminate_as_exit():
@@ -434,6 +461,8 @@ def atomic_file(
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if not os.path.lexists(target):
+            _remove_created(created)
 
 
 def check_file_target(

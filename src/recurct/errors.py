@@ -128,7 +128,9 @@ class OutputExistsError(RecurctError, FileExistsError):
 
 
 class IncompleteOutputError(RecurctError, ValueError):
-    """A recurct output folder does not match its manifest (a file missing, added or cut)."""
+    """A recurct output is incomplete: a folder does not match its manifest (a file missing,
+    added or cut), or a file of it could not be written (disk full, a file size limit: the
+    message names the file and the reason, and nothing is left at the target)."""
 
 
 class InputNotFoundError(RecurctError, FileNotFoundError):

@@ -13,12 +13,14 @@ __all__ = ["cli_synth"]
 def cli_synth(args: argparse.Namespace) -> int:
     """``recurct synth PROFILE [--n-patients N] [--seed S] [--out DIR] [--overwrite]``.
 
-    Writes partitioned Parquet under ``--out`` (default ``data/synthetic/<profile>/``; a
-    folder that is complete or absent, with its manifest, see
+    ``PROFILE`` is a shipped profile's name or the path of a profile TOML file (its errors
+    name the file and the key). Writes partitioned Parquet under ``--out`` (default
+    ``data/synthetic/<profile>/``; a folder that is complete or absent, with its manifest, see
     :func:`recurct.synthetic.write_cohort`) and prints where, how many patients and exams, and
     how long it took. An existing non-empty folder is refused unless ``--overwrite`` (then it
     is replaced whole); a folder that is, holds or lies inside the profile file it reads, or
     that cannot be created, is refused whatever ``--overwrite`` says. All before any work.
+    A file that cannot be written (a full disk) is one ``recurct:`` line naming it, exit 2.
     """
     import os
     from pathlib import Path
@@ -45,7 +47,7 @@ def cli_synth(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     try:
         folder = write_cohort(
-            prof,
+            args.profile,  # (a file's path, not the Profile: the manifest names the file)
             args.out,
             n_patients=args.n_patients,
             seed=args.seed,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from os import PathLike
@@ -12,8 +15,8 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._outdir import output_folder
-from recurct.errors import IncompleteOutputError, ParameterError
+from recurct._outdir import OutputFolder, output_folder
+from recurct.errors import IncompleteOutputError, ParameterError, RecurctError
 from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic._simulate import iter_chunks, run_arguments, site_sizes
 from recurct.synthetic.model import Profile, _check, load_profile
@@ -110,7 +113,15 @@ def write_cohort(
         replaced by ``_``, and ``-2``, ``-3`` ... added where two facilities would share one
         (``"A/B"`` and ``"A_B"``: ``A_B`` and ``A_B-2``); the manifest's ``parameters``
         give the mapping (``folders``) and the number of exams (``exams``), which the files
-        hold to the row.
+        hold to the row, and identify the cohort: ``profile`` (its name), ``n_patients``,
+        ``seed``, the resolved profile (``profile_definition``: ``params``, ``sites`` and
+        ``selection`` as JSON, dates as ``YYYY-MM-DD``;
+        ``recurct.synthetic.model.profile_from_dict(profile, profile_definition)`` rebuilds
+        it, and :func:`generate` with it, ``n_patients`` and ``seed`` gives the same rows),
+        its SHA-256 (``profile_sha256``) and the profile file read (``profile_file``; null
+        for a shipped name or a :class:`Profile`). A cohort of no patients
+        (``n_patients=0``) is one Parquet file of no rows, with the canonical columns, in the
+        first facility's folder, so that it reads back as 0 rows.
     n_patients, seed, progress, chunk_patients, threads
         As in :func:`generate`.
     overwrite
@@ -122,6 +133,17 @@ def write_cohort(
     -------
     pathlib.Path
         The folder written.
+
+    Raises
+    ------
+    ParameterError
+        A bad profile or argument, before any work.
+    OutputExistsError
+        ``out`` holds files (without ``overwrite``), or cannot be replaced.
+    IncompleteOutputError
+        A file could not be written (a full disk, a file size limit): the message names the
+        file and the reason; nothing is left (neither the folder nor the parent folders
+        this call created).
     """
     progress = _checks.optional_flag(progress, "write_cohort", "progress")
     overwrite = _checks.flag(overwrite, "write_cohort", "overwrite")
@@ -132,46 +154,119 @@ def write_cohort(
         raise ParameterError(f"write_cohort: out must be None or the path of a folder, got {out!r}")
     folder = Path("data/synthetic") / prof.name if out is None else Path(out)
     folders = _folder_names([s["facility"] for s in prof.sites])
+    # a profile file is an input (a shipped profile's name, or a folder named so, is not)
+    named = isinstance(profile, str | PathLike) and Path(profile).suffix != ""
+    given = [Path(profile)] if named and Path(profile).exists() else []
+    definition = _definition(prof)
     params = {
         "profile": prof.name,
         "n_patients": n_patients if not isinstance(n_patients, Mapping) else dict(n_patients),
         "seed": seed,
         "chunk_patients": chunk_patients,
         "folders": folders,
+        "profile_file": str(given[0].resolve()) if given else None,
+        "profile_sha256": _sha256(definition),
+        "profile_definition": definition,
     }
-    # a profile file is an input (a shipped profile's name, or a folder named so, is not)
-    named = isinstance(profile, str | Path) and Path(profile).suffix != ""
-    given = [Path(profile)] if named and Path(profile).exists() else []
-    with output_folder(
-        folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
-    ) as tmp:
-        counters: dict[str, int] = {}
-        exams = 0
-        for df in _counted(prof, n_patients, seed, progress, chunk_patients, threads):
-            fac = df["facility"][0]
-            k = counters.get(fac, 0)
-            counters[fac] = k + 1
-            name = f"{folders[fac]}/part-{k:05d}.parquet"
-            path = tmp.path / name
-            if name in tmp.rows or path.exists() or path.parent.parent != tmp.path:
-                raise IncompleteOutputError(  # pragma: no cover - folder names are injective
-                    f"write_cohort: {name} would replace or leave the cohort's folder"
-                )
-            path.parent.mkdir(exist_ok=True)
-            df.write_parquet(path)
-            tmp.record(name, df.height)
-            exams += df.height
-            n_written = int(df["patient_id"].n_unique())  # a chunk holds whole patients
-            tmp.parameters["patients"] = tmp.parameters.get("patients", 0) + n_written
-        # every exam generated is in exactly one listed file, and nothing else is there
-        on_disk = {f.relative_to(tmp.path).as_posix() for f in tmp.path.rglob("*") if f.is_file()}
-        if on_disk != set(tmp.rows) or sum(tmp.rows.values()) != exams:
-            raise IncompleteOutputError(  # pragma: no cover - a defence in depth
-                f"write_cohort: the files hold {sum(tmp.rows.values()):,} of the {exams:,} "
-                "exams generated; nothing was written"
-            )
-        tmp.parameters["exams"] = exams
+    try:
+        with output_folder(
+            folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
+        ) as tmp:
+            _write_chunks(tmp, prof, folders, n_patients, seed, progress, chunk_patients, threads)
+    except OSError as exc:  # a full disk, a file size limit ... (not one recurct raised)
+        if isinstance(exc, RecurctError):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise IncompleteOutputError(
+            f"write_cohort: cannot write the cohort to {folder}{where}: "
+            f"{exc.strerror or exc}; nothing was written"
+        ) from exc
     return folder
+
+
+def _write_chunks(
+    tmp: OutputFolder,
+    prof: Profile,
+    folders: dict[str, str],
+    n_patients: int | Mapping[str, int] | None,
+    seed: int,
+    progress: bool | None,
+    chunk_patients: int,
+    threads: int,
+) -> None:
+    """Write the cohort's chunks under ``tmp.path`` and count them in its parameters."""
+    counters: dict[str, int] = {}
+    exams = 0
+    for df in _counted(prof, n_patients, seed, progress, chunk_patients, threads):
+        fac = df["facility"][0]
+        k = counters.get(fac, 0)
+        counters[fac] = k + 1
+        _write_part(tmp, f"{folders[fac]}/part-{k:05d}.parquet", df)
+        exams += df.height
+        n_written = int(df["patient_id"].n_unique())  # a chunk holds whole patients
+        tmp.parameters["patients"] = tmp.parameters.get("patients", 0) + n_written
+    if not counters:  # no patient: one file of no rows, so that the folder reads back
+        _write_part(tmp, f"{next(iter(folders.values()))}/part-00000.parquet", _frame_empty())
+        tmp.parameters["patients"] = 0
+    # every exam generated is in exactly one listed file, and nothing else is there
+    on_disk = {f.relative_to(tmp.path).as_posix() for f in tmp.path.rglob("*") if f.is_file()}
+    if on_disk != set(tmp.rows) or sum(tmp.rows.values()) != exams:
+        raise IncompleteOutputError(  # pragma: no cover - a defence in depth
+            f"write_cohort: the files hold {sum(tmp.rows.values()):,} of the {exams:,} "
+            "exams generated; nothing was written"
+        )
+    tmp.parameters["exams"] = exams
+
+
+def _write_part(tmp: OutputFolder, name: str, df: pl.DataFrame) -> None:
+    """Write ``df`` to ``name`` (``<facility folder>/part-NNNNN.parquet``) under the temporary
+    folder; a failed write raises IncompleteOutputError naming the file and the reason."""
+    path = tmp.path / name
+    if name in tmp.rows or path.exists() or path.parent.parent != tmp.path:
+        raise IncompleteOutputError(  # pragma: no cover - folder names are injective
+            f"write_cohort: {name} would replace or leave the cohort's folder"
+        )
+    try:
+        path.parent.mkdir(exist_ok=True)
+        df.write_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc)
+        else:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise IncompleteOutputError(
+            f"write_cohort: cannot write {tmp.target / name}: {reason}; nothing was written "
+            f"({tmp.target} is left as it was)"
+        ) from exc
+    tmp.record(name, df.height)
+
+
+def _definition(profile: Profile) -> dict[str, Any]:
+    """The resolved profile as JSON values: ``params``, ``sites`` and ``selection`` (dates as
+    ``YYYY-MM-DD`` text, numpy numbers as Python numbers), as the manifest of
+    :func:`write_cohort` stores it; ``profile_from_dict(name, definition)`` rebuilds it."""
+    return {
+        "params": _jsonable(profile.params),
+        "sites": _jsonable(profile.sites),
+        "selection": _jsonable(profile.selection),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):  # a datetime too: ISO text with its time
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # a numpy scalar
+        return value.item()
+    return value
+
+
+def _sha256(definition: dict[str, Any]) -> str:
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _counted(

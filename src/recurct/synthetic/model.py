@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import difflib
 import itertools
 import math
 import numbers
@@ -73,6 +74,7 @@ __all__ = [
     "PARAMETERS",
     "REGIONS",
     "SELECTION_FIELDS",
+    "TOP_LEVEL_KEYS",
     "Param",
     "Profile",
     "defaults",
@@ -324,7 +326,11 @@ SITE_FIELDS: dict[str, Param] = {
     ),
     "group_share": Param({}, "overrides of the groups' share at this site (case mix)"),
     "dose_scale": Param(1.0, "the site's DLP level relative to the UK DRL-based medians"),
-    "age_shift": Param(0.0, "years added to every age: a younger or older catchment"),
+    "age_shift": Param(
+        0.0,
+        "years added to every age: a younger or older catchment (any finite number; the ages "
+        "are then clipped to [0, 110], so a negative shift puts some patients at age 0)",
+    ),
     "ct_growth": Param(
         0.0,
         "growth rate of CT use per year (continuous: 0.1 is about +10.5%/year); entries and exam "
@@ -377,17 +383,28 @@ def describe() -> pl.DataFrame:
     return pl.DataFrame(rows, schema=["parameter", "default", "why", "source"], orient="row")
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
+def _unknown(key: str, known: Any) -> str:
+    """`` (did you mean 'params'?)`` for a key close to a known one, else ``""``."""
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _merge(
+    base: dict[str, Any], over: dict[str, Any], prefix: str, where: str = ""
+) -> dict[str, Any]:
+    """``base`` updated by ``over`` (nested tables merged); a key of ``over`` that ``base``
+    does not have raises ParameterError naming its dotted path (``prefix`` + key)."""
     out = dict(base)
     for k, v in over.items():
         if k not in base:
             raise ParameterError(
-                f"unknown parameter {where}{k!r}; see recurct.synthetic.describe()"
+                f"{where}unknown parameter {prefix}{k}{_unknown(k, base)}; see "
+                "recurct.synthetic.describe()"
             )
         if isinstance(base[k], dict) and not isinstance(v, dict):
-            _table(v, f"{where}{k}")
+            _table(v, f"{prefix}{k}", where)
         if isinstance(base[k], dict) and k not in ("group_share",):
-            out[k] = _merge(base[k], v, f"{where}{k}.")
+            out[k] = _merge(base[k], v, f"{prefix}{k}.", where)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -422,12 +439,13 @@ class Profile:
         return copy.deepcopy(self)
 
 
-def _check(profile: Profile) -> None:
+def _check(profile: Profile, where: str | None = None) -> None:
     """ParameterError, naming the key and the accepted range, for a profile whose parameters,
     sites or selection are not usable: every value is checked (type, finite, range) before
     any simulation runs, so that no value can make the generator loop without end or write
-    negative doses."""
-    where = f"profile {profile.name!r}: "
+    negative doses. Every message starts with ``where`` (default ``profile '<name>': ``; a
+    profile read from a file: ``profile file <path>: ``)."""
+    where = f"profile {profile.name!r}: " if where is None else where
     params = _table(profile.params, "params", where)
     _check_params(params, where)
     _check_sites(profile, where)
@@ -541,6 +559,17 @@ def _check_params(p: dict[str, Any], where: str) -> None:
     """The model parameters (``[params]``): types and plausible ranges."""
     for k in ("k_table", "age_rule"):
         _text(_key(p, k, f"params.{k}", where), f"params.{k}", where)
+    if p["age_rule"] != "nearest-lower":
+        raise ParameterError(
+            f"{where}params.age_rule must be 'nearest-lower' (the only rule the generator "
+            f"supports), got {p['age_rule']!r}"
+        )
+    from recurct.synthetic._simulate import _k_grid  # (which imports this module)
+
+    try:
+        _k_grid(p["k_table"], p["age_rule"])
+    except (ValueError, OSError) as exc:  # an unknown table, or one without the model's regions
+        raise ParameterError(f"{where}params.k_table: {exc}") from None
     _number(_key(p, "frailty_cv", "params.frailty_cv", where), "params.frailty_cv", where, lo=0.0)
     _probability(_key(p, "p_intensive", "params.p_intensive", where), "params.p_intensive", where)
     for k in ("intensive_rate", "frailty_max"):
@@ -595,7 +624,10 @@ def _check_group(gp: dict[str, Any], g: str, n_bands: int, where: str) -> None:
 
 def _check_sites(profile: Profile, where: str) -> None:
     if not isinstance(profile.sites, list) or not profile.sites:
-        raise ParameterError(f"profile {profile.name!r} has no sites")
+        raise ParameterError(
+            f"{where}sites: the profile has no sites; give [[sites]] entries, or base = a "
+            "shipped profile to take its sites"
+        )
     shares = {}
     for g in GROUPS:
         shares[g] = float(profile.params["groups"][g]["share"])
@@ -613,7 +645,7 @@ def _check_sites(profile: Profile, where: str) -> None:
             if not isinstance(_key(s, k, key + k, at), dt.date):
                 raise ParameterError(f"{at}{key}{k} must be a date, got {s[k]!r}")
         if s["period_end"] < s["period_start"]:
-            raise ParameterError(f"site {name!r}: period_end is before period_start")
+            raise ParameterError(f"{at}{key}period_end is before {key}period_start")
         _whole(_key(s, "n_patients", key + "n_patients", at), key + "n_patients", at)
         scale = _key(s, "dose_scale", key + "dose_scale", at)
         _number(scale, key + "dose_scale", at, lo=0.0, lo_open=True)
@@ -621,15 +653,14 @@ def _check_sites(profile: Profile, where: str) -> None:
         growth = _key(s, "ct_growth", key + "ct_growth", at)
         if not _is_number(growth) or not -1.0 <= float(growth) <= 1.0:
             raise ParameterError(
-                f"site {name!r}: ct_growth must be a relative growth per year in "
-                f"[-1, 1], got {growth!r}"
+                f"{at}{key}ct_growth must be a relative growth per year in [-1, 1], got {growth!r}"
             )
         over = _table(_key(s, "group_share", key + "group_share", at), key + "group_share", at)
         mix = dict(shares)
         for g, v in over.items():
             if g not in GROUPS:
                 raise ParameterError(
-                    f"site {name!r}: group_share has unknown group {g!r}; "
+                    f"{at}{key}group_share has unknown group {g!r}{_unknown(g, GROUPS)}; "
                     f"groups are {', '.join(GROUPS)}"
                 )
             mix[g] = _number(v, f"{key}group_share.{g}", at, lo=0.0, unit="a weight")
@@ -640,75 +671,120 @@ def _check_sites(profile: Profile, where: str) -> None:
             )
     names = [s["facility"] for s in profile.sites]
     if len(set(names)) != len(names):
-        raise ParameterError(f"profile {profile.name!r}: facility names must be unique: {names}")
+        raise ParameterError(f"{where}sites[].facility: names must be unique: {names}")
+
+
+TOP_LEVEL_KEYS: tuple[str, ...] = (
+    "name",
+    "description",
+    "base",
+    "site_scale",
+    "params",
+    "sites",
+    "selection",
+    "assumptions",
+    "calibration",
+)
+"""The keys a profile may have at its top level; any other is refused, so that a misspelt
+section (``[parms]``, ``[selecton]``) or a key the generator does not read (``seed``) is
+never ignored."""
 
 
 def _read(path: Path) -> dict[str, Any]:
-    with path.open("rb") as f:
-        try:
+    try:
+        with path.open("rb") as f:
             return tomllib.load(f)
-        except tomllib.TOMLDecodeError as exc:
-            raise ParameterError(f"profile file {path} is not valid TOML: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ParameterError(f"profile file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"profile file {path} is not valid TOML: not UTF-8 text (byte {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise ParameterError(
+            f"profile file {path} cannot be read ({exc.strerror or exc})"
+        ) from None
 
 
-def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
+def _date(value: Any, key: str, where: str) -> dt.date:
+    try:
+        day = as_date(value, key)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}{exc}") from None
+    assert day is not None  # (as_date returns None only with none_ok)
+    return day
+
+
+def profile_from_dict(
+    name: str, data: dict[str, Any], *, source: str | os.PathLike[str] | None = None
+) -> Profile:
     """Build a :class:`Profile` from a parsed profile file (``[params]``, ``[[sites]]``).
 
-    ``base = "<profile>"`` takes that shipped profile's ``[params]`` first (the file's own
-    ``[params]`` override them) and, if the file has no ``[[sites]]``, its sites with
-    ``n_patients`` multiplied by ``site_scale`` (default 1) and rounded, its
+    Parameters
+    ----------
+    name : str
+        The profile's name (:func:`load_profile` gives the file's ``name``, else its stem).
+    data : dict
+        The parsed file. Its top-level keys are those of :data:`TOP_LEVEL_KEYS`: ``name``,
+        ``description``, ``base``, ``site_scale``, ``params``, ``sites``, ``selection``,
+        ``assumptions`` and ``calibration``; any other key is refused.
+    source : path, optional
+        The file ``data`` was read from: every error message then starts with
+        ``profile file <source>: `` (otherwise ``profile '<name>': ``).
+
+    Returns
+    -------
+    Profile
+        Checked: every value has its type and range.
+
+    Raises
+    ------
+    ParameterError
+        An unknown, missing or mistyped key, or a value out of its range; the message names
+        the file (or the profile) and the key's dotted path (``params.groups.oncology.share``,
+        ``sites[0].period_end``).
+
+    Notes
+    -----
+    ``base = "<profile>"`` starts from that shipped profile, resolved in full (its own
+    ``base`` followed; a chain that leads back to a profile is refused): its parameters,
+    which the file's own ``[params]`` override, and, if the file has no ``[[sites]]``, its
+    sites with ``n_patients`` multiplied by ``site_scale`` (default 1) and rounded, its
     ``[selection]`` (unless the file has one) and its ``[assumptions]`` (updated by the
-    file's own).
+    file's own). ``site_scale`` without ``base``, or beside the file's own ``[[sites]]``,
+    is refused: it would scale nothing.
     """
-    where = f"profile {name!r}: "
+    where = f"profile file {source}: " if source is not None else f"profile {name!r}: "
+    return _from_dict(name, data, where, ())
+
+
+def _from_dict(name: str, data: Any, where: str, seen: tuple[str, ...]) -> Profile:
+    """:func:`profile_from_dict`; ``seen``: the shipped profiles on the way here by ``base``."""
+    data = _table(data, "the profile", where)
+    raw_sites = _check_top(data, where)
     params = defaults()
-    raw_sites = data.get("sites", [])
     raw_sel = data.get("selection")
-    for k in ("params", "selection", "assumptions"):
-        if data.get(k) is not None:
-            _table(data[k], k, where)
-    if not isinstance(raw_sites, list) or not all(isinstance(x, dict) for x in raw_sites):
-        raise ParameterError(
-            f"{where}sites must be an array of tables ([[sites]] entries), got {raw_sites!r}"
-        )
     assumptions: dict[str, str] = {}
     if "base" in data:
-        shipped = sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
-        if not isinstance(data["base"], str) or data["base"] not in shipped:
-            # (a name, not a path: "../x" would read a file outside the shipped profiles)
-            raise ParameterError(
-                f"profile {name!r}: base profile {data['base']!r} not found; base names a "
-                f"shipped profile: {', '.join(shipped)}"
-            )
-        base = PROFILE_DIR / f"{data['base']}.toml"
-        base_data = _read(base)
-        params = _merge(params, base_data.get("params", {}), "params.")
+        base = _base(data["base"], where, seen)
+        params = copy.deepcopy(base.params)
         if not raw_sites:
             scale = _number(data.get("site_scale", 1.0), "site_scale", where, lo=0.0)
             raw_sites = [
-                {**s, "n_patients": round(int(s["n_patients"]) * scale)}
-                for s in base_data.get("sites", [])
+                {**copy.deepcopy(s), "n_patients": round(int(s["n_patients"]) * scale)}
+                for s in base.sites
             ]
         if raw_sel is None:
-            raw_sel = base_data.get("selection")
-        assumptions.update(base_data.get("assumptions", {}))
-    assumptions.update(data.get("assumptions", {}))
-    params = _merge(params, data.get("params", {}), "params.")
-    selection = None
-    if raw_sel is not None:
-        selection = _merge(_values(SELECTION_FIELDS), raw_sel, "selection.")
-        for k in ("exam_from", "exam_to"):
-            if selection[k] is not None:
-                selection[k] = as_date(selection[k], f"selection.{k}")
-        selection["min_age_at_exam"] = _number(
-            selection["min_age_at_exam"], "selection.min_age_at_exam", where, lo=0.0, hi=130.0
-        )
+            raw_sel = copy.deepcopy(base.selection)
+        assumptions.update(base.assumptions)
+    assumptions.update(data.get("assumptions") or {})
+    params = _merge(params, data.get("params") or {}, "params.", where)
     sites = []
     site_defaults = _values(SITE_FIELDS)
     for i, raw in enumerate(raw_sites):
-        s = _merge(site_defaults, raw, f"sites[{i}].")
-        s["period_start"] = as_date(s["period_start"], f"sites[{i}].period_start")
-        s["period_end"] = as_date(s["period_end"], f"sites[{i}].period_end")
+        s = _merge(site_defaults, raw, f"sites[{i}].", where)
+        s["period_start"] = _date(s["period_start"], f"sites[{i}].period_start", where)
+        s["period_end"] = _date(s["period_end"], f"sites[{i}].period_end", where)
         s["n_patients"] = _whole(s["n_patients"], f"sites[{i}].n_patients", where)
         sites.append(s)
     prof = Profile(
@@ -717,11 +793,77 @@ def profile_from_dict(name: str, data: dict[str, Any]) -> Profile:
         sites=sites,
         description=str(data.get("description", "")),
         calibration=data.get("calibration"),
-        selection=selection,
+        selection=None if raw_sel is None else _selection(raw_sel, where),
         assumptions={str(k): str(v) for k, v in assumptions.items()},
     )
-    _check(prof)
+    _check(prof, where)
     return prof
+
+
+def _check_top(data: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    """The top-level keys of a profile (known, of their types); returns its ``[[sites]]``."""
+    unknown = [str(k) for k in data if k not in TOP_LEVEL_KEYS]
+    if unknown:
+        hints = "".join(_unknown(k, TOP_LEVEL_KEYS) for k in unknown[:1])
+        raise ParameterError(
+            f"{where}unknown top-level key{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}{hints}; a profile has "
+            f"{', '.join(TOP_LEVEL_KEYS)} (see docs/synthetic.md)"
+        )
+    for k in ("name", "description"):
+        if k in data:
+            _text(data[k], k, where)
+    for k in ("params", "selection", "assumptions", "calibration"):
+        if data.get(k) is not None:
+            _table(data[k], k, where)
+    raw_sites = data.get("sites", [])
+    if not isinstance(raw_sites, list) or not all(isinstance(x, dict) for x in raw_sites):
+        raise ParameterError(
+            f"{where}sites must be an array of tables ([[sites]] entries), got {raw_sites!r}"
+        )
+    if "site_scale" in data and "base" not in data:
+        raise ParameterError(
+            f"{where}site_scale scales the sites of a base profile, and this profile has no "
+            f"base; give base = a shipped profile ({', '.join(profile_names())}), or remove "
+            "site_scale"
+        )
+    if "site_scale" in data and raw_sites:
+        raise ParameterError(
+            f"{where}site_scale scales the base profile's sites, and this profile has its own "
+            "[[sites]]: set their n_patients, or remove the [[sites]] to scale the base's"
+        )
+    return raw_sites
+
+
+def _selection(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """A ``[selection]`` with its defaults, its dates as dates."""
+    selection = _merge(_values(SELECTION_FIELDS), raw, "selection.", where)
+    for k in ("exam_from", "exam_to"):
+        if selection[k] is not None:
+            selection[k] = _date(selection[k], f"selection.{k}", where)
+    selection["min_age_at_exam"] = _number(
+        selection["min_age_at_exam"], "selection.min_age_at_exam", where, lo=0.0, hi=130.0
+    )
+    return selection
+
+
+def _base(base: Any, where: str, seen: tuple[str, ...]) -> Profile:
+    """The shipped profile ``base`` names, resolved in full (its own ``base`` followed)."""
+    shipped = profile_names()
+    if not isinstance(base, str) or base not in shipped:
+        # (a name, not a path: "../x" would read a file outside the shipped profiles)
+        raise ParameterError(
+            f"{where}base profile {base!r} not found; base names a shipped profile: "
+            f"{', '.join(shipped)}"
+        )
+    if base in seen:
+        raise ParameterError(
+            f"{where}base {base!r} leads back to a profile already on the way: "
+            f"{' -> '.join((*seen, base))}"
+        )
+    path = PROFILE_DIR / f"{base}.toml"
+    data = _read(path)
+    return _from_dict(str(data.get("name", base)), data, f"profile file {path}: ", (*seen, base))
 
 
 def profile_names() -> list[str]:
@@ -730,7 +872,12 @@ def profile_names() -> list[str]:
 
 
 def load_profile(profile: str | Path | Profile) -> Profile:
-    """Return a :class:`Profile` from a shipped name, a TOML path, or a Profile (as is)."""
+    """Return a :class:`Profile` from a shipped name, a TOML path, or a Profile (as is).
+
+    A file's errors (:func:`profile_from_dict`) start with ``profile file <path>: `` and name
+    the key; a key the file may not have (:data:`TOP_LEVEL_KEYS`, the fields of
+    :func:`describe`) is refused, not ignored.
+    """
     if isinstance(profile, Profile):
         return profile
     if not isinstance(profile, str | os.PathLike) or not str(profile).strip():
@@ -750,4 +897,9 @@ def load_profile(profile: str | Path | Profile) -> Profile:
     elif not path.exists():
         raise InputNotFoundError(f"profile file {path} does not exist")
     data = _read(path)
-    return profile_from_dict(str(data.get("name", path.stem)), data)
+    where = f"profile file {path}: "
+    name = data.get("name", path.stem)
+    if not isinstance(name, str) or not name.strip():
+        raise ParameterError(f"{where}name must be non-empty text, got {name!r}")
+    shipped = (path.stem,) if path.parent == PROFILE_DIR else ()
+    return _from_dict(name, data, where, shipped)
