@@ -3,8 +3,12 @@ maps to the region a radiographer would give it; extra rules come first."""
 
 from __future__ import annotations
 
+import re
+
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recurct import dose, regions
 from recurct.schema import BODY_REGIONS
@@ -51,12 +55,80 @@ TERMS = [
     ("Columna lumbar", "spine"), ("Rodilla", "extremity"),
     # English forms of the issue
     ("ABDOMEN/PELVIS", "abdomen_pelvis"), ("Thorax^TAP (Adult)", "chest_abdomen_pelvis"),
+    # texts once mapped to a wrong region: a known word beside one the rules read otherwise
+    ("TDM thoraco-abdominal", None), ("CTA thoraco-abdominal aorta", None),
+    ("PET/CT skull base to mid thigh", None), ("Skull base to thigh", None),
+    ("Vertex to toes", None), ("Head to toe", None), ("Chest to pelvis", None),
+    ("CT femoral head", None), ("CT humeral head", None), ("Head of femur", None),
+    ("femoral head and neck", None), ("CT radial head", "extremity"),
+    ("Fibular head", "extremity"), ("Pancreatic head", "abdomen"),
+    ("Head of the pancreas", "abdomen"), ("CH/ABD/PEL", "chest_abdomen_pelvis"),
+    ("CH/ABD", None), ("ABD-PELV", "abdomen_pelvis"), ("DT thorax buk", None),
+    ("DT buk", None), ("DT buk och bäcken", None),
+    # ... and their kin that stay as they were
+    ("CT skull base", "head"), ("CT head due to fall", "head"), ("CT spine", "spine"),
+    ("Thoraco-abdomino-pelvien", "chest_abdomen_pelvis"),
+    ("Neck Chest Abdomen Pelvis", "chest_abdomen_pelvis"),
+    # terms once unmapped
+    ("TDM thoracique", "chest"), ("Angioscanner thoracique", "chest"), ("TC toracico", "chest"),
+    ("Brustkorb", "chest"), ("CT Calcium score", "chest"), ("CT Calcium Scoring", "chest"),
+    ("CT Koronarangiographie", "chest"), ("Coronarografia", "chest"),
+    ("CTSPINE", "spine"), ("TLSPINE", "spine"), ("LSSPINE", "spine"), ("THIGH", "extremity"),
+    ("CALF", "extremity"), ("PATELLA", "extremity"), ("THUMB", "extremity"),
+    ("NECKCHEST", None), ("NECKCHESTABDOMEN", None), ("CT Lumbosacral", "spine"),
+    ("CT Orbita", "head"), ("CT nek", "neck"),
+    # a spine noun with its level is the spine's, not also a chest term
+    ("Rachis thoracique", "spine"), ("Rachis dorsal", "spine"),
+    ("Rachis thoraco-lombaire", "spine"), ("Colonne vertébrale thoracique", "spine"),
+    ("Colonna toracica", "spine"), ("Rachide toracico", "spine"), ("Columna torácica", "spine"),
+    ("CT thoraco-lumbar spine", "spine"), ("Cervico-thoracic spine", "spine"),
 ]
+
+
+def _one_word_terms() -> list[tuple[str, str]]:
+    """(word, region) of every word of the rules that are one list of words (the region
+    words: extremity, head, neck, chest, abdomen, pelvis)."""
+    rules = regions.region_rules()
+    out = []
+    for pattern, region in zip(rules["pattern"], rules["region"]):
+        m = re.fullmatch(r" \(([a-z| ]+)\) (\| .*)?", pattern)
+        if m and region is not None:
+            out += [(word, region) for word in m.group(1).split("|")]
+    return out
+
+
+ONE_WORD = _one_word_terms()
 
 
 @pytest.mark.parametrize(("text", "region"), TERMS)
 def test_shipped_term(text, region) -> None:
     assert regions.region_of(text) == region
+
+
+def test_one_word_terms_are_found() -> None:
+    regions_seen = {region for _, region in ONE_WORD}
+    assert {"extremity", "head", "neck", "chest", "abdomen", "pelvis"} <= regions_seen
+    assert len(ONE_WORD) > 200
+
+
+@pytest.mark.parametrize(("word", "region"), ONE_WORD, ids=[w for w, _ in ONE_WORD])
+def test_every_one_word_term(word, region) -> None:
+    # each word of a one-region rule maps to that region on its own
+    assert regions.region_of(word) == region
+    assert regions.region_of(f"CT {word.upper()} nativ") == region
+
+
+_PARTS = ["head", "neck", "chest", "abdomen", "pelvis", "spine", "extremity"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_PARTS), min_size=1, max_size=6))
+def test_text_and_events_combine_alike(parts) -> None:
+    # region_of of the words joined and exam_region of the events make the same composite
+    combined = regions.combine_regions(parts)
+    assert regions.region_of(" / ".join(parts)) == combined
+    if combined is not None:
+        assert dose.exam_region(parts, [100.0] * len(parts)) == combined
 
 
 def test_ligatures_and_mojibake() -> None:

@@ -30,7 +30,8 @@ def norm_sex(e: Any) -> Any:
 
 def norm_region(e: Any, rules: Any = None) -> Any:
     """Body-region text -> canonical: a canonical name (any case, spaces or hyphens for ``_``)
-    as is, else the first matching rule of :mod:`recurct.regions` (null when none matches)."""
+    as is, else the rules of :mod:`recurct.regions` (all terms found, combined; null when
+    they give no region)."""
     from recurct.regions import normalise_region
 
     def one(s: pl.Series) -> pl.Series:

@@ -11,9 +11,15 @@ and :func:`recurct.validate` for the ``body_region`` column and by the RDSR and 
 readers; :func:`normalise_region` maps a column of texts (a Series back, pandas for pandas).
 ``recurct.dose`` re-exports both.
 
-The shipped rules cover English, German, French, Italian, Dutch and Spanish terms of CT
-exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L, e.g. ``HEADNECK``,
-``CHESTABDPELVIS``, ``WHOLEBODY``); every term is tested in ``tests/test_regions.py``. Your
+The shipped rules cover common English, German, French, Italian, Dutch and Spanish terms of
+CT exports and the DICOM Body Part Examined defined terms (PS3.16 Annex L) of the regions CT
+dose work needs (e.g. ``HEADNECK``, ``CHESTABDPELVIS``, ``CTSPINE``, ``THIGH``,
+``WHOLEBODY``; organ terms such as ``BLADDER`` or ``AORTA`` are not mapped). Each rule has
+examples in ``tests/test_regions.py``, which also tests every one-word term of the
+one-region rules on its own. A word the rules do not know is ignored, so the known words of
+a text decide its region: texts whose known words would mislead are given rules of their own
+(an anatomical range such as "skull base to mid thigh", a bone's head such as "femoral
+head", Scandinavian "buk": None; "radial head": extremity; "pancreatic head": abdomen). Your
 own rules (``region_rules=``) are tried first, so they extend or override the shipped ones:
 the terms they find are theirs.
 """
@@ -37,11 +43,29 @@ if TYPE_CHECKING:
 
 __all__ = ["normalise_region", "normalise_text", "region_of", "region_rules"]
 
-# word lists shared by several rules (normalised text: lower case, accents removed)
-_CH = r"(chest|thorax|thoracic|thx|torace|torax|thoraco|thoracique|toracico|brustkorb)"
+# word lists shared by several rules (normalised text: lower case, accents removed); "ch"
+# counts as chest only in a list with the abdomen ("CH/ABD/PEL"), never alone
+_CH = r"(chest|thorax|thoracic|thx|torace|torax|thoraco|thoracique|toracico|brustkorb|ch)"
 _AB = r"(abdomen|abdominal|abdo|abd|abdomino|addome|addominale|bauch|buik|abdominopelvien)"
-_PE = r"(pelvis|pelvic|pel|becken|bassin|pelvien|pelvienne|pelvi|bacino|bekken|pelvico|pelvica)"
+_PE = (
+    r"(pelvis|pelvic|pel|pelv|becken|bassin|pelvien|pelvienne|pelvi|bacino|bekken|pelvico"
+    r"|pelvica)"
+)
 _AND = r"((and|und|et|e|en|y|u) )?"
+# the ends of an anatomical range ("skull base to mid thigh"): see the range rule
+_START = (
+    r"(vertex|skull base|skull|head|eyes|orbits|chin|neck|chest|thorax|lung apices|apices"
+    r"|diaphragm|abdomen|pelvis|symphysis|hips?)"
+)
+_END = (
+    r"(thighs?|knees?|toes?|feet|foot|pelvis|symphysis|groin|ischial tuberosities|abdomen"
+    r"|diaphragm|chest|thorax|neck|hips?)"
+)
+# the level words after a Romance spine noun ("rachis thoraco-lombaire", "colonna toracica")
+_LEVEL = (
+    r"(cervicale?|cervico|cervicales|dorsale?|dorso|thoracique|thoraco|toracica|toracico"
+    r"|toracale|lombaire|lombare|lumbar|lombar|lumbale|lombo|sacree?|sacrale?|sacral)"
+)
 
 # Ordered: each rule in turn takes every term it finds (re.search, repeatedly) in the
 # normalised text, and the text of a term taken is blanked, so a later rule does not read it
@@ -60,6 +84,36 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "whole-body scans (WHOLEBODY, Ganzkörper, corps entier): no canonical region, no k factor",
     ),
     (
+        rf" (from )?(the )?{_START} to (the )?(mid |upper |lower |proximal |distal )?{_END} "
+        r"| vertex ",
+        None,
+        "an anatomical range ('skull base to mid thigh', 'vertex to toes', 'chest to pelvis'): "
+        "the rules cannot tell which regions lie between; 'vertex' names a range's start",
+    ),
+    (
+        r" (femoral|femur|humeral|humerus) heads? | heads? of (the )?(femur|femurs|humerus) ",
+        None,
+        "femoral and humeral head: the hip and the shoulder, unmapped like them (not the head)",
+    ),
+    (
+        r" (radial|radius|ulnar|ulna|fibular|fibula|metacarpal|metatarsal) heads? "
+        r"| heads? of (the )?(radius|ulna|fibula) ",
+        "extremity",
+        "the head of a limb bone (radial head: the elbow, fibular head: the knee): a limb, "
+        "not the head",
+    ),
+    (
+        r" buk | backen ",
+        None,
+        "Scandinavian abdomen and pelvis (buk, bäcken): Scandinavian terms are not supported, "
+        "and a text naming them maps to None, not to the other region it names",
+    ),
+    (
+        r" (pancreatic|pancreas) head | head of (the )?pancreas ",
+        "abdomen",
+        "the head of the pancreas: the abdomen, not the head",
+    ),
+    (
         r" (cap|tap|trunk|c a p|t a p|stamm|rumpf|chestabdpelvis|chestabdomenpelvis"
         r"|neckchestabdpelv|thoracoabdominopelvien) "
         rf"| {_CH} {_AND}{_AB} {_AND}{_PE} ",
@@ -68,10 +122,12 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "Thorax/Abdomen/Becken, thoraco-abdomino-pelvien, torace addome pelvi",
     ),
     (
-        r" chestabdomen | thoracoabdominal ",
+        r" chestabdomen | thoracoabdominal | neckchest | neckchestabdomen "
+        rf"| ch {_AND}{_AB} ",
         None,
-        "chest and abdomen without pelvis in one word (CHESTABDOMEN, thoracoabdominal): no "
-        "canonical region (as separate words, chest and abdomen combine to none either)",
+        "chest and abdomen without pelvis in one word (CHESTABDOMEN, thoracoabdominal), "
+        "NECKCHEST, NECKCHESTABDOMEN, CH/ABD: no canonical region (as separate words, chest "
+        "and abdomen, or neck and chest, combine to none either)",
     ),
     (
         r" head (and )?neck | headneck | kopf (und )?hals | tete (et )?cou | testa (e )?collo "
@@ -88,19 +144,23 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "buik-bekken); kidneys-ureters-bladder; CT colonography",
     ),
     (
-        r" (c|t|l|s|cervical|thoracic|lumbar|lumbosacral|whole) spine "
+        r" ((cervico|thoraco|dorso|lumbo) )?(c|t|l|s|cervical|thoracic|lumbar|lumbosacral"
+        r"|sacral|thoracolumbar|cervicothoracic|whole) spine "
         r"| spine (cervical|thoracic|lumbar|lumbosacral|sacral) | spine | spinal "
-        r"| [ctls] ?spine | lumbar | vertebra(e|l|le|li)? | sacrum | coccyx "
-        r"| \w*wirbels(a|ae)ule | hws | bws | lws | rachis | rachide | colonna | columna "
-        r"| colonne | wervelkolom ",
+        r"| (ct|tl|ls|[ctls]) ?spine | lumbar | lumbosacral | vertebra(e|l|le|li)? | sacrum "
+        r"| coccyx | \w*wirbels(a|ae)ule | hws | bws | lws "
+        r"| (rachis|rachide|colonna|columna|colonne|wervelkolom)( vertebrale?)?"
+        rf"( {_LEVEL})* ",
         "spine",
-        "any spine level (CSPINE, TSPINE, LSPINE, SSPINE, C-spine, 'spine, thoracic', lumbar, "
-        "HWS/BWS/LWS, Wirbelsäule, rachis, colonna, columna, wervelkolom)",
+        "any spine level (CSPINE, CTSPINE, TSPINE, TLSPINE, LSPINE, LSSPINE, SSPINE, C-spine, "
+        "'spine, thoracic', lumbar, lumbosacral, HWS/BWS/LWS, Wirbelsäule, rachis, colonna, "
+        "columna, wervelkolom, with their level: 'rachis thoracique' is the spine's)",
     ),
     (
         r" (extremity|extremities|limb|limbs|arm|arms|forearm|leg|legs|knee|knees|ankle|ankles"
         r"|foot|feet|hand|hands|wrist|wrists|elbow|elbows|finger|fingers|toe|toes|femur|tibia"
-        r"|fibula|humerus|calcaneus|radius|ulna|lowerlimb|upperlimb"
+        r"|fibula|humerus|calcaneus|radius|ulna|lowerlimb|upperlimb|thigh|thighs|calf|calves"
+        r"|patella|patellae|thumb|thumbs|heel|heels"
         r"|extremitat|extremitaten|bein|beine|knie|sprunggelenk|fuss|handgelenk|ellenbogen"
         r"|unterschenkel|oberschenkel|unterarm|oberarm"
         r"|genou|cheville|pied|poignet|coude|jambe|bras|membre"
@@ -108,37 +168,40 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         r"|enkel|voet|pols|elleboog|onderbeen|bovenbeen"
         r"|rodilla|tobillo|muneca|codo|pierna|brazo|extremidad) ",
         "extremity",
-        "limbs and their joints, in English, German, French, Italian, Dutch and Spanish (not hip "
-        "or shoulder, which are left unmapped)",
+        "limbs and their joints (THIGH, CALF, PATELLA, THUMB), in English, German, French, "
+        "Italian, Dutch and Spanish (not hip or shoulder, which are left unmapped)",
     ),
     (
         r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
         r"|mastoids|petrous|iam|iac|tmj|jaw|dental|mandible|maxilla|maxillofacial"
-        r"|schadel|schaedel|kopf|hirn|gehirn|cct|nnh|nasennebenhohlen|felsenbein"
+        r"|orbita|orbitae|schadel|schaedel|kopf|hirn|gehirn|cct|nnh|nasennebenhohlen|felsenbein"
         r"|gesichtsschadel|crane|cerveau|encephale|cerebral|cerebrale|orbites|rochers"
         r"|massif facial"
         r"|cranio|encefalo|cervello|seni paranasali|rocche"
         r"|hoofd|hersenen|schedel|craneo|cabeza|cerebro|senos paranasales) ",
         "head",
         "head, brain, sinuses, facial bones, orbits, temporal bones (Schädel, Kopf, CCT, NNH, "
+        "Orbita, "
         "crâne, cerveau, cérébral(e), cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
     ),
     (
         r" (neck|larynx|laryngeal|thyroid|hals|halsweichteile|kehlkopf|schilddruse|cou"
-        r"|collo|cuello) ",
+        r"|collo|cuello|nek) ",
         "neck",
-        "neck, larynx, thyroid (Hals, Kehlkopf, cou, collo, cuello)",
+        "neck, larynx, thyroid (Hals, Kehlkopf, cou, collo, cuello, nek)",
     ),
     (
         r" (chest|thorax|thoracic|lung|lungs|pulmonary|ctpa|hrct|cardiac|heart|coronary"
         r"|coronaryartery|lunge|lungen|herz|torace|torax|poumon|poumons|coeur|polmone|polmoni"
-        r"|cuore|longen|hart|pulmon|corazon|brustkorb|thx) ",
+        r"|cuore|longen|hart|pulmon|corazon|brustkorb|thx|thoraco|thoracique|toracico) "
+        r"| (calcium scor(e|es|ing)|agatston|(coronar|koronar)\w*) ",
         "chest",
-        "chest, thorax, lungs, CTPA, HRCT, cardiac (Lunge, Herz, torace, poumon, polmoni, "
-        "longen, tórax)",
+        "chest, thorax, lungs, CTPA, HRCT, cardiac, coronary, calcium score (Lunge, Herz, "
+        "Koronarangiographie, torace, toracico, thoracique, poumon, polmoni, longen, tórax)",
     ),
     (
-        r" (abdomen|abdominal|abdo|abd|liver|pancreas|kidney|kidneys|renal|adrenal|adrenals"
+        r" (abdomen|abdominal|abdo|abd|liver|pancreas|pancreatic|kidney|kidneys|renal|adrenal"
+        r"|adrenals"
         r"|bauch|oberbauch|unterbauch|leber|niere|nieren|pankreas|foie|rein|reins|addome"
         r"|fegato|rene|reni|buik|nier|nieren|higado|rinon|rinones) ",
         "abdomen",
@@ -252,7 +315,8 @@ COMPONENTS: dict[str, frozenset[str]] = {
     "chest_abdomen_pelvis": frozenset({"chest", "abdomen", "pelvis"}),
 }
 _COMBINED: dict[frozenset[str], str] = {v: k for k, v in COMPONENTS.items()}
-# the parts of DICOM's NECKCHESTABDPELV, a text rule of its own (chest_abdomen_pelvis)
+# the parts of DICOM's NECKCHESTABDPELV (a staging scan from the neck down): combined to
+# chest_abdomen_pelvis, as the text rule of that term maps it
 _NECK_CAP = frozenset({"neck", "chest", "abdomen", "pelvis"})
 
 
@@ -264,9 +328,13 @@ def combine_regions(regions: Any) -> str | None:
     or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``), give that
     region; regions whose parts make a composite exactly give the composite (chest + abdomen
     + pelvis -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
-    ``abdomen_pelvis``). Anything else (chest + neck, head + chest, chest + abdomen) is None.
+    ``abdomen_pelvis``); neck + chest + abdomen + pelvis give ``chest_abdomen_pelvis`` too,
+    as the DICOM term NECKCHESTABDPELV does (a staging scan from the neck down). Anything
+    else (chest + neck, head + chest, chest + abdomen) is None.
 
     >>> combine_regions(["pelvis", "abdomen", "chest"])
+    'chest_abdomen_pelvis'
+    >>> combine_regions(["neck", "chest", "abdomen", "pelvis"])
     'chest_abdomen_pelvis'
     >>> combine_regions(["neck", "chest"]) is None
     True
@@ -277,6 +345,8 @@ def combine_regions(regions: Any) -> str | None:
             parts |= COMPONENTS.get(str(r), {str(r)})
     if len(parts) == 1:
         return next(iter(parts))
+    if parts == _NECK_CAP:
+        return "chest_abdomen_pelvis"
     return _COMBINED.get(frozenset(parts))
 
 
@@ -301,8 +371,7 @@ def _terms(norm: str, compiled: list[tuple[re.Pattern[str], str | None]]) -> lis
 
 def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) -> str | None:
     """The region of ``text`` by the rules ``compiled``: every term found (:func:`_terms`),
-    combined by :func:`combine_regions` (and neck + chest + abdomen + pelvis named apart as
-    ``chest_abdomen_pelvis``, as the DICOM term NECKCHESTABDPELV is). None if no term is
+    combined by :func:`combine_regions`. None if no term is
     found, if a term whose rule has no region (None) is found, or if the terms make no one
     region; ``"other"`` (whole body)
     only when every term found is ``"other"`` (a whole-body scan is not narrowed by a region
@@ -314,12 +383,7 @@ def match_region(text: Any, compiled: list[tuple[re.Pattern[str], str | None]]) 
         return None
     if "other" in found:
         return "other" if set(found) == {"other"} else None
-    whole = combine_regions(found)
-    if whole is None and {p for r in found for p in COMPONENTS.get(r, {r})} == _NECK_CAP:
-        # neck, chest, abdomen and pelvis named apart: the scan DICOM names NECKCHESTABDPELV,
-        # which the rules above map to chest_abdomen_pelvis, whatever the words
-        return "chest_abdomen_pelvis"
-    return whole
+    return combine_regions(found)
 
 
 @renamed(rules="region_rules")
@@ -335,20 +399,26 @@ def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
     or parts of one region (``abdomen`` + ``abdomen_pelvis``), give it; parts that make a
     composite exactly give the composite (chest + abdomen + pelvis in any order ->
     ``"chest_abdomen_pelvis"``, head + neck -> ``"head_neck"``, abdomen + pelvis ->
-    ``"abdomen_pelvis"``). Nothing found, a term whose rule has no region, or terms that make
-    no one region ("Neck Chest", "Head Chest") give None: the function never guesses.
+    ``"abdomen_pelvis"``; neck + chest + abdomen + pelvis -> ``"chest_abdomen_pelvis"``, as
+    DICOM's NECKCHESTABDPELV). Nothing found, a term whose rule has no region, or terms that
+    make no one region ("Neck Chest", "Head Chest") give None.
 
     Decisions worth knowing: "Entire body"/"whole body"/``WHOLEBODY`` -> ``"other"`` (a
     recognised region outside the canonical list, which no conversion-factor table covers),
     but None when a specific region is named beside it (a whole-body scan is not narrowed by
-    it); CAP/TAP/trunk and "chest, abdomen and pelvis" -> ``"chest_abdomen_pelvis"``; chest
-    with abdomen but without pelvis -> None; "Thorax" -> ``"chest"`` (but "thoracic spine" ->
-    ``"spine"``); sinus, brain, facial bones -> ``"head"``; KUB and CT colonography ->
-    ``"abdomen_pelvis"``; cardiac -> ``"chest"``; hip and shoulder -> None (they fit neither
-    pelvis nor extremity cleanly); localisers, bolus tracking and test names ("Topogram",
-    "Monitoring") -> None. German, French, Italian, Dutch and Spanish terms map like their
-    English ones (``Schädel`` and ``Schaedel`` -> head, ``Abdomen/Becken`` -> abdomen_pelvis,
-    ``crâne`` -> head, ``bassin`` -> pelvis, ``torace`` -> chest, ``hoofd`` -> head).
+    it); CAP/TAP/trunk, "chest, abdomen and pelvis" and "CH/ABD/PEL" ->
+    ``"chest_abdomen_pelvis"``; chest with abdomen but without pelvis ("thoraco-abdominal")
+    -> None; "Thorax", "thoracique", "toracico" -> ``"chest"`` (but "thoracic spine",
+    "rachis thoracique" -> ``"spine"``); sinus, brain, facial bones -> ``"head"``; KUB and CT
+    colonography -> ``"abdomen_pelvis"``; cardiac, coronary, calcium score -> ``"chest"``;
+    hip and shoulder -> None (they fit neither pelvis nor extremity cleanly), and so do the
+    femoral and humeral head ("head" after a bone or organ is no head: "radial head" ->
+    ``"extremity"``, "pancreatic head" -> ``"abdomen"``); an anatomical range ("skull base to
+    mid thigh", "vertex to toes") -> None; localisers, bolus tracking and test names
+    ("Topogram", "Monitoring") -> None. German, French, Italian, Dutch and Spanish terms map
+    like their English ones (``Schädel`` and ``Schaedel`` -> head, ``Abdomen/Becken`` ->
+    abdomen_pelvis, ``crâne`` -> head, ``bassin`` -> pelvis, ``torace`` -> chest, ``hoofd``
+    -> head). A word the rules do not know is ignored (the known words decide).
 
     Parameters
     ----------

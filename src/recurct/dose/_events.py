@@ -11,6 +11,7 @@ import polars as pl
 
 from recurct.errors import ParameterError
 from recurct.regions import combine_regions
+from recurct.schema import BODY_REGIONS
 
 
 def exam_region(
@@ -24,20 +25,24 @@ def exam_region(
     :func:`effective_dose` at event level:
 
     1. Localizer events (scout, topogram) are ignored if the exam has any other event.
-    2. Null regions are ignored; none left: None. ``"other"`` counts only when nothing more
-       specific is left (then the result is ``"other"``).
+    2. Null regions (None or NaN) are ignored; none left: None. ``"other"`` counts only when
+       nothing more specific is left (then the result is ``"other"``).
     3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
        that region.
     4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
        -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
-       ``abdomen_pelvis``).
+       ``abdomen_pelvis``; neck + chest + abdomen + pelvis -> ``chest_abdomen_pelvis``, as
+       the DICOM term NECKCHESTABDPELV). These are the rules by which :func:`region_of`
+       combines the terms of one text.
     5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
        if no event has a DLP.
 
     Parameters
     ----------
     regions : sequence of str or None
-        Canonical region of each event.
+        Canonical region of each event (one of :data:`recurct.schema.BODY_REGIONS`, or None
+        / NaN). Free text such as ``"Brain"`` is refused: map it first with
+        :func:`normalise_region`.
     dlps : sequence of float or None, optional
         DLP of each event (mGy·cm); null counts as 0.
     localizer : sequence of bool or None, optional
@@ -46,6 +51,11 @@ def exam_region(
     Returns
     -------
     str or None
+
+    Raises
+    ------
+    ParameterError
+        If a region is neither canonical nor missing, or the sequences differ in length.
 
     Examples
     --------
@@ -70,6 +80,13 @@ def exam_region(
             f"exam_region: regions, dlps and localizer need the same length, got "
             f"{n}, {len(dl)}, {len(lo)}"
         )
+    regions = [None if _missing(r) else r for r in regions]
+    odd = [r for r in regions if r is not None and not (isinstance(r, str) and r in BODY_REGIONS)]
+    if odd:
+        raise ParameterError(
+            f"exam_region: {odd[0]!r:.60} is not a canonical body region (one of "
+            f"{', '.join(BODY_REGIONS)}, or None); map free text with normalise_region first"
+        )
     idx = [i for i in range(n) if not lo[i]] or list(range(n))
     idx = [i for i in idx if regions[i] is not None]
     if not idx:
@@ -92,21 +109,36 @@ def exam_region(
     return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
 
 
+def _missing(value: object) -> bool:
+    """None, a float NaN or pandas' NA."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    return type(value).__name__ == "NAType"
+
+
 _SKIP = "__recurct_no_dlp_needed"
 
 
 def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events)."""
+    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events; a region that
+    is not canonical, a problem of its own event, counts as null)."""
+    region = pl.col(region_column)
+    if df.schema[region_column].is_float():
+        region = region.fill_nan(None)
+    region = region.cast(pl.Utf8, strict=False)
+    region = pl.when(region.is_in(list(BODY_REGIONS))).then(region)
     loc = (
         pl.col("localizer").cast(pl.Boolean).fill_null(False)
         if "localizer" in df.columns
         else pl.lit(False)
     )
     g = (
-        df.select("study_uid", region_column, "dlp_mgycm", loc.alias("__l"))
+        df.select("study_uid", region.alias("__r"), "dlp_mgycm", loc.alias("__l"))
         .group_by("study_uid", maintain_order=True)
         .agg(
-            pl.col(region_column).cast(pl.Utf8).alias("__r"),
+            pl.col("__r"),
             pl.col("dlp_mgycm").alias("__d"),
             pl.col("__l"),
         )
@@ -133,12 +165,14 @@ def sum_events(
     No partial sums: a study's ``dlp_mgycm`` is null if an event's DLP is null (except the
     events of ``no_dlp_needed``, localizers that contribute 0 by definition), its
     ``effective_dose_msv`` null if an event's dose is null, and its ``dose_method`` null
-    where its dose is.
+    where its dose is. An event whose non-null ``event_uid`` came earlier in its study is
+    counted once; events with a null ``event_uid`` are all counted.
     """
     skip = np.zeros(df.height, dtype=bool) if no_dlp_needed is None else no_dlp_needed
     df = df.with_columns(pl.Series(_SKIP, skip, dtype=pl.Boolean))
-    if "event_uid" in df.columns:
-        df = df.unique(subset=["study_uid", "event_uid"], keep="first", maintain_order=True)
+    if "event_uid" in df.columns:  # a repeated event counts once; a null event_uid is no repeat
+        key = pl.struct("study_uid", "event_uid")
+        df = df.filter(pl.col("event_uid").is_null() | key.is_first_distinct())
     main_region = main_regions(df, region_column).rename({"__main": "__region"})
     special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
     special |= {"ctdivol_mgy", region_column, "localizer", _SKIP}

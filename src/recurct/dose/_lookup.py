@@ -67,7 +67,9 @@ def region_codes(values: Any, name: str = "regions") -> Regions:
     """Code regions without a Python loop over rows.
 
     Fast paths: polars Series (Utf8, Categorical or Enum: one cast to an Enum of the canonical
-    regions) and numpy fixed-width string arrays (one comparison per canonical region).
+    regions) and numpy fixed-width string arrays (one comparison per canonical region). A
+    column that holds no region at all (polars' Null dtype, or floats that are all null or
+    NaN, as pandas reads an empty CSV column) is a column of null regions.
     """
     if type(values).__module__.startswith("pandas"):
         values = pl.from_pandas(values)
@@ -88,12 +90,18 @@ def region_codes(values: Any, name: str = "regions") -> Regions:
                 if left == 0:
                     break
             return Regions(codes, arr)
+        if arr.dtype.kind == "f" and np.isnan(arr).all():
+            arr = np.full(arr.shape[0], None, dtype=object)
         if arr.dtype.kind != "O":
             raise ParameterError(
                 f"{name} must hold strings (canonical body regions), got {arr.dtype}"
             )
         values = pl.Series(name, arr.tolist(), dtype=pl.Utf8, strict=False)
     s = values
+    if s.dtype == pl.Null or (
+        s.dtype.is_float() and (s.is_null() | s.is_nan().fill_null(True)).all()
+    ):
+        s = pl.Series(s.name, [None] * s.len(), dtype=pl.Utf8)
     if s.dtype not in (pl.Utf8, pl.Categorical) and not isinstance(s.dtype, pl.Enum):
         raise ParameterError(f"{name} must hold strings (canonical body regions), got {s.dtype}")
     coded = s.cast(_ENUM, strict=False).to_physical().cast(pl.Int64)

@@ -147,19 +147,27 @@ def effective_dose(
         the previous value on rows kept (:data:`SUPPLIED_METHOD` where it was null). The
         table name is the shipped name, the ``# name:`` line or file stem of your CSV, or
         ``"custom"`` for a frame; ``" (adult from A y)"`` is added when ``adult_from`` moves
-        the adult column. Every computed dose is finite and >= 0.
+        the adult column. Every computed dose is finite and >= 0. Of an exam table, every
+        other column, ``dlp_mgycm`` included, is returned as given: the DLP is read as a
+        number (also from text) for the dose only, and a row whose DLP is missing or not a
+        valid one (negative, infinite, text that is no number) keeps the value given and gets
+        a null dose.
 
         The pandas result of an exam table keeps the input's index (one row per input row).
         At event level the rows are studies, not input rows: a pandas result has a fresh
         ``RangeIndex``.
 
         At event level the result has one row per ``study_uid``, in order of first
-        appearance: ``dlp_mgycm`` and ``effective_dose_msv`` are sums over the events, never
-        partial ones (a partial sum would understate the dose): ``dlp_mgycm`` is null if an
-        event's DLP is null (a localizer that contributes 0 by definition aside),
-        ``effective_dose_msv`` is null if an event's dose is null, and ``dose_method`` is then
-        null too; ``ctdivol_mgy`` is the largest event CTDIvol, ``body_region`` is
-        :func:`exam_region` of the events, ``n_events`` counts the events, ``dose_method``
+        appearance: ``dlp_mgycm`` (Float64) and ``effective_dose_msv`` are sums over the
+        events, never partial ones (a partial sum would understate the dose): ``dlp_mgycm``
+        is the sum of the events' DLPs read as numbers, null if an event's DLP is missing or
+        not a valid DLP (negative, infinite, text that is no number; a localizer that
+        contributes 0 by definition aside), ``effective_dose_msv`` is null if an event's dose
+        is null, and ``dose_method`` is then null too; ``ctdivol_mgy`` is the largest event
+        CTDIvol, ``body_region`` is :func:`exam_region` of the events' canonical regions (a
+        non-canonical one is a problem of its own event), ``n_events`` counts the events
+        (an event whose non-null ``event_uid`` came earlier in its study is counted once; a
+        null ``event_uid`` is never a repeat), ``dose_method``
         joins the distinct event methods with ``"; "``, and every other column takes its
         first non-null value. ``event_uid`` and ``localizer`` are dropped. ``localizer`` is
         read as a boolean (also from text or numbers: true/false, yes/no, y/n, 1/0, any case)
@@ -171,8 +179,9 @@ def effective_dose(
         :func:`recurct.io.read_rdsr`): a localizer's dose is in its own DLP where the report
         gives one, and that DLP is converted with the exam's main region
         (:func:`exam_region`; a topogram's own target is often "Entire body"). A localizer
-        with no DLP, or whose exam has no convertible region, contributes 0 mSv by
-        definition (``dose_method`` :data:`LOCALIZER_METHOD`) and is not a problem.
+        with no DLP (whatever its age or sex), or whose exam has no convertible region,
+        contributes 0 mSv by definition (``dose_method`` :data:`LOCALIZER_METHOD`) and is not
+        a problem.
 
         Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
         below 18 (the adult start of ``shrimpton_age``) warn with
@@ -186,8 +195,10 @@ def effective_dose(
         With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
         (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
         non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
-        tables only, rows whose factors depend on age); and duplicated
-        ``(study_uid, event_uid)`` pairs at event level.
+        tables only, rows whose factors depend on age); and at event level, events with a
+        missing ``study_uid`` (with ``strict=False`` they are dropped, counted in the
+        warning) and repeated non-null ``(study_uid, event_uid)`` pairs (with
+        ``strict=False`` counted once).
     DataError
         If a needed column is missing (``age_years`` / ``sex`` with ``strict=True``, when a
         row's factor depends on it).
@@ -243,13 +254,14 @@ def effective_dose(
     problems = _Problems(rows)
     _lookup_problems(problems, df, out, region_column, pick, t, ft)
     _dose_problems(problems, raw, out, inp, todo)
+    no_study = _missing_studies(problems, df) if event else np.zeros(df.height, dtype=bool)
     if event and "event_uid" in df.columns:
-        _repeated_events(problems, df)
+        _repeated_events(problems, df, no_study)
     _warn_adult_only(t, df, rows, out.ok & ~from_ft)
     if ft is not None:
         _warn_adult_only(ft, df, rows, out.ok & from_ft)
     n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum())
-    _raise_or_warn(problems, strict, n_null)
+    _raise_or_warn(problems, strict, n_null, int(no_study.sum()))
     fallback_label = None if ft is None else f"{ft.name}/{age_rule} (fallback table)"
     base = f"{t.name}/{age_rule}"
     label = _method_labels(df, base, fallback_label, out, reg.codes, used, from_ft, todo)
@@ -267,7 +279,11 @@ def effective_dose(
     if event:
         no_dlp_needed = np.zeros(df.height, dtype=bool)
         no_dlp_needed[rows[out.exempt]] = True  # localizers that contribute 0 by definition
+        if no_study.any():  # events of no study are dropped (reported above)
+            df, no_dlp_needed = df.filter(pl.Series(~no_study)), no_dlp_needed[~no_study]
         return from_polars(sum_events(df, region_column, no_dlp_needed), kind)
+    # the DLP as given (the numbers read from it were used above)
+    df = df.with_columns(raw["dlp_mgycm"])
     return from_polars(df, kind, input_index(exams))  # one row per input row: its index
 
 
@@ -287,7 +303,7 @@ def _needed_columns(df: pl.DataFrame, table: str, out: _Outcome, *cols: tuple[st
     row's factor depends on it (rows whose factors do not are converted without it; with
     ``strict=False`` the rows that need it are left null like rows with a missing value)."""
     for col, code in cols:
-        n = int(np.count_nonzero(out.reason == code))
+        n = int(np.count_nonzero(out.bad_age & (out.reason == code)))
         if col not in df.columns and n:
             raise DataError(
                 f"effective_dose needs column(s) {[col]} (table {table!r}): the factors of "
@@ -473,12 +489,14 @@ def _classify(
     bad_age = np.isin(reason, (NO_AGE, BAD_AGE, NO_SEX))
     neg_dlp = dlp_code != NUM_OK
     no_dlp = np.isnan(dlp) & ~neg_dlp
-    # localizers without a DLP or a convertible region contribute 0 by definition
-    exempt = loc[rows] & (bad_region | no_dlp) & ~bad_age & ~neg_dlp
+    # localizers without a DLP (whatever their age or sex) or without a convertible region
+    # contribute 0 by definition
+    exempt = loc[rows] & (bad_region | no_dlp) & ~neg_dlp
     with np.errstate(over="ignore", invalid="ignore"):
         est = k * dlp  # a DLP near the float limit times k may overflow: flagged below
     plausible = np.isfinite(est) & (est <= limit)
     bad_region = bad_region & ~exempt
+    bad_age = bad_age & ~exempt
     no_dlp = no_dlp & ~exempt
     high = ~(bad_region | bad_age | no_dlp | neg_dlp | exempt | plausible)
     return _Outcome(rows, reason, dlp_code, bad_region, bad_age, no_dlp, neg_dlp, exempt, high, est)
@@ -537,7 +555,7 @@ def _lookup_problems(
         why = texts[reason[idx]]
         why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
         p.add(idx, "age_years", given, why)
-    idx = np.flatnonzero(reason == NO_SEX)
+    idx = np.flatnonzero(out.bad_age & (reason == NO_SEX))
     if idx.size:
         p.add(idx, "sex", _column(df, "sex").gather(rows[idx]), texts[reason[idx]])
 
@@ -578,9 +596,18 @@ def _dose_problems(
     p.add_at(idx, "effective_dose_msv", _raw_values(raw["effective_dose_msv"], idx), kept_why)
 
 
-def _repeated_events(p: _Problems, df: pl.DataFrame) -> None:
-    key = pl.struct("study_uid", "event_uid")
-    idx = np.flatnonzero(df.select(~key.is_first_distinct()).to_series().to_numpy())
+def _repeated_events(p: _Problems, df: pl.DataFrame, no_study: np.ndarray) -> None:
+    """Events whose non-null ``event_uid`` came earlier in the same study (a null
+    ``event_uid`` is no repeat; events without a study are reported apart)."""
+    known = df["event_uid"].is_not_null().to_numpy() & ~no_study
+    first = (
+        df.select("study_uid", "event_uid")
+        .filter(pl.Series(known))
+        .select(pl.struct("study_uid", "event_uid").is_first_distinct())
+        .to_series()
+        .to_numpy()
+    )
+    idx = np.flatnonzero(known)[~first]
     p.add_at(
         idx,
         "event_uid",
@@ -589,7 +616,23 @@ def _repeated_events(p: _Problems, df: pl.DataFrame) -> None:
     )
 
 
-def _raise_or_warn(p: _Problems, strict: bool, n_null: int) -> None:
+def _missing_studies(p: _Problems, df: pl.DataFrame) -> np.ndarray:
+    """Events with a missing ``study_uid`` (null, or NaN in a float column): they belong to
+    no study, so they are problems, dropped with ``strict=False``. Returns their mask."""
+    s = df["study_uid"]
+    missing = s.is_null()
+    if s.dtype.is_float():
+        missing = missing | s.is_nan().fill_null(True)
+    mask = missing.to_numpy().astype(bool)
+    idx = np.flatnonzero(mask)
+    p.add_at(idx, "study_uid", s.gather(idx), [MISSING_STUDY] * idx.size)
+    return mask
+
+
+MISSING_STUDY = "missing study_uid (the event belongs to no study: dropped)"
+
+
+def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int = 0) -> None:
     problems = p.frame()
     if problems is None:
         return
@@ -601,8 +644,9 @@ def _raise_or_warn(p: _Problems, strict: bool, n_null: int) -> None:
         + (f" ({p.examples[c['reason']]})" if c["reason"] in p.examples else "")
         for c in counts.iter_rows(named=True)
     )
+    dropped = f" and dropped {n_dropped} event(s)" if n_dropped else ""
     warnings.warn(
-        f"effective_dose left {n_null} dose(s) null ({summary})",
+        f"effective_dose left {n_null} dose(s) null{dropped} ({summary})",
         DoseConversionWarning,
         stacklevel=3,
     )
