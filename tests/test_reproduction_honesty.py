@@ -80,6 +80,10 @@ def test_counted_figures_are_called_calibration_targets(name, small_runs) -> Non
         assert _line(rep.to_text(), key)[1] == "calib. target", key
     md = rep.to_markdown()
     assert "calib. target" in md and "| generated |" not in md
+    # a sample extreme published at its bound (rehani2020's "a single day") is neither a
+    # calibration target nor independent evidence
+    at_bound = rep.table.filter(pl.col("evidence") == "published at its bound").height
+    assert md.count("| at its bound |") == at_bound
 
 
 def test_independent_is_computed_from_the_profile_not_typed_in() -> None:

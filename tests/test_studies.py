@@ -259,8 +259,10 @@ def test_comparison_table_modes() -> None:
     assert t["tolerance"][2] is None
     assert t.filter(pl.col("figure") == "c")["note"][0] == "no table"
     rep = Reproduction("x", "src", t, "synthetic")
-    # b (a design count) is outside, shown as failed, but only generated rows count
-    assert rep.ok
+    # b (a design count) is outside, shown as failed: not a counted figure, but the cohort
+    # is not the study's design, so the run is not ok and the headline says so first
+    assert not rep.ok and rep.counted_rows["within_tolerance"].all()
+    assert rep.headline().startswith("x: the design differs from the paper's (b 5 against 4)")
     assert rep.failed["figure"].to_list() == ["b"]
     # without the calibration tolerance the rounding rule applies and 1.345 is outside
     t2 = comparison_table(pub, meas)
@@ -562,8 +564,11 @@ def test_headline_and_ok_count_generated_rows_only() -> None:
     assert "design rows (inputs of the generator): 0 of 1 agree, 1 do NOT" in rep.headline()
     assert "by construction" not in rep.headline()
     assert "outside tolerance: g2, n" in rep.summary()
+    # a failing design row alone: the cohort is not the study's design, not ok (named first)
     only_design = comparison_table(pub, {**good, "n": Measured(5.0)})
-    assert Reproduction("s", "src", only_design, "synthetic").ok
+    rep = Reproduction("s", "src", only_design, "synthetic")
+    assert not rep.ok and rep.design_differs["figure"].to_list() == ["n"]
+    assert rep.headline().startswith("s: the design differs from the paper's (n 5 against 4)")
 
 
 def test_parse_seeds() -> None:

@@ -114,7 +114,17 @@ def _add_validate(sub: _Sub) -> None:
 
 
 def _add_reproduce(sub: _Sub) -> None:
-    p = sub.add_parser("reproduce", help="reproduce a published study and compare figures")
+    p = sub.add_parser(
+        "reproduce",
+        help="reproduce a published study and compare figures",
+        description="Reproduce a published study on its calibrated synthetic cohort (or run "
+        "its analysis on your exam file) and compare the figures with the paper. Exit code 0: "
+        "every counted figure is within its tolerance (sample extremes outside their range, "
+        "uninformative verdicts and derived rows do not count; with --exams nothing computed "
+        "from your file is compared, so the exit code says nothing about it); 1: a counted "
+        "figure is outside its tolerance, or the cohort's design differs from the paper's "
+        "(a reduced cohort without one of its institutions).",
+    )
     p.add_argument("study", help="rehani2020, eurosafe2021 or sodickson2009")
     p.add_argument("--exams", default=None, help="run the study's analysis on your exam file")
     p.add_argument(
@@ -164,7 +174,11 @@ def _add_analyze(sub: _Sub) -> None:
 
 def _add_synth(sub: _Sub) -> None:
     p = sub.add_parser("synth", help="generate a synthetic exam cohort")
-    p.add_argument("profile", help="rehani2020, eurosafe2021, sodickson2009 or small")
+    p.add_argument(
+        "profile",
+        help="a shipped profile (rehani2020, eurosafe2021, sodickson2009, small) or the path "
+        "of a profile .toml file",
+    )
     p.add_argument(
         "--n-patients", type=nonnegative_int, default=None, help="override the cohort size"
     )

@@ -2,9 +2,10 @@
 
 An error is one line ``recurct: <message>`` on stderr (no traceback) and exit code
 :data:`EXIT_USAGE`; a check that ran and failed (``validate`` found problems, ``reproduce`` has
-a figure out of tolerance) exits with :data:`EXIT_FAILED`. An error recurct did not expect (a
-bug) is one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL`, never reported as a
-failed check; ``RECURCT_DEBUG=1`` (or ``recurct --debug COMMAND ...``) shows its traceback.
+a counted figure out of tolerance) exits with :data:`EXIT_FAILED`. An error recurct did not
+expect (a bug) is one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL`, never
+reported as a failed check; ``RECURCT_DEBUG=1`` (or ``recurct --debug COMMAND ...``) shows its
+traceback.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ __all__ = [
 ]
 
 #: Exit codes of every ``recurct`` subcommand: success; a check that ran and failed (problems
-#: found, a figure out of tolerance); bad input or options.
+#: found, a counted figure out of tolerance); bad input or options.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process it stopped): one line
 #: ``recurct: interrupted``, no traceback; an output folder is left as it was.
@@ -46,9 +47,10 @@ DEBUG_VARIABLE = "RECURCT_DEBUG"
 
 #: The exit codes of every subcommand, as ``recurct --help`` lists them.
 EXIT_CODES = f"""exit codes (every subcommand):
-  {EXIT_OK}  success (validate: the file is clean; reproduce: every figure within tolerance)
-  {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a figure out of
-     tolerance
+  {EXIT_OK}  success (validate: the file is clean; reproduce: every counted figure within
+     tolerance; with --exams nothing from your file is compared)
+  {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a counted figure
+     out of tolerance or a cohort whose design differs from the paper's
   {EXIT_USAGE}  bad input or options: unreadable file, unknown study or profile, bad value,
      output exists or cannot be written; the reason is one line "recurct: <message>" on stderr
   {EXIT_INTERNAL}  internal error (a bug in recurct: please report it): one line "recurct: internal

@@ -28,11 +28,13 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     the rounding unit + the calibration tolerance + z x its sampling SD over the square root
     of the number of seeds); 1: at least one is not, which includes a calibration target the
     profile's record says the fit did not meet (missed on every seed; none in the shipped
-    profiles); 2: unknown
-    study, bad or contradictory options, unreadable input, an output folder that cannot be
-    written. The counted figures of the shipped studies are calibration targets (the
-    synthetic cohort was fitted to them), and the output says so, and says when a seed run
-    is one the profile was fitted on ("in-sample").
+    profiles), or (one seed) the cohort's design differs from the paper's (a reduced cohort
+    without one of its institutions); with ``--exams`` nothing computed from your file is
+    compared, so 0 says nothing about it; 2: unknown study, bad or contradictory options,
+    unreadable input, an output folder that cannot be written. The counted figures of the
+    shipped studies are calibration targets (the synthetic cohort was fitted to them), and
+    the output says so, and says when a seed run is one the profile was fitted on
+    ("in-sample").
 
     The options and the output folder are checked before any work starts.
     """

@@ -97,18 +97,31 @@ On a synthetic cohort of fewer patients than the profile's (``reproduce(n_patien
 counts, sample extremes and the per-site extremes (``"range_min"`` / ``"range_max"``: the
 lowest or highest site, which on a small cohort is often a different, small site) are
 *size-dependent*: their distribution changes with the cohort size beyond the ``sqrt(N / n)``
-scaling of an SD, so they are shown and not compared (``status`` ``"size-dependent"``). A
-verdict whose tolerance covers every possible value of the figure (a share of 28% +- 166
-points) could not fail: it is shown as ``"uninformative"`` and not counted
-(:func:`uninformative`).
+scaling of an SD, so they are shown and not compared (``status`` ``"size-dependent"``).
+
+A verdict that could not fail, or not on one side, or that rests on too few patients, is
+shown as ``"uninformative"`` and not counted (:func:`uninformative_reason`, at any cohort
+size): its tolerance interval reaches past a bound of the values the figure can take (a
+share of 1.33% +- 2 points accepts 0%; the median CED of the patients >= 100 mSv cannot be
+below 100), or fewer than :data:`MIN_EXPECTED_EVENTS` patients with the figure's event are
+expected in the cohort (1.33% of 300 patients: 4).
+
+A design row that does not agree (a reduced cohort of 1 patient has 1 institution, not 4)
+means the cohort analysed is not the study's design: :attr:`Reproduction.ok
+<recurct.studies._reproduction.Reproduction.ok>` is then false and the headline begins by
+saying so.
 
 Tolerances are never widened to make a figure pass: a figure outside its tolerance is
 reported as such (``within_tolerance`` false, ``Reproduction.ok`` false, exit code 1 of
 ``recurct reproduce``).
 
-On the user's own exam table (``reproduce(exams=...)``) the same analysis runs, but nothing is
-asserted against the paper: the ``comparison`` column says ``"your data"`` and
-``within_tolerance`` is null.
+On the user's own exam table (``reproduce(exams=...)``) the same analysis runs on every
+patient of the table (a study's selection of its cohort, e.g. sodickson2009's adults scanned
+in 2007, is not applied: such rows are relabelled, ``Published.yours``, and the study says
+so), and nothing computed from that table is asserted against the paper: the ``comparison``
+column says ``"your data"`` and ``within_tolerance`` is null. The survey rows recomputed from
+the published answer counts (``"aggregate"``) are checked in every mode, and the headline
+says so.
 """
 
 from __future__ import annotations
@@ -124,8 +137,10 @@ from recurct._compat import renamed
 from recurct.errors import ParameterError
 
 __all__ = [
+    "AT_BOUND",
     "COMPARISONS",
     "KINDS",
+    "MIN_EXPECTED_EVENTS",
     "NULL_TOL",
     "SAMPLED",
     "STATUSES",
@@ -152,6 +167,7 @@ __all__ = [
     "tolerance",
     "tolerance_parts",
     "uninformative",
+    "uninformative_reason",
     "unmet_reason",
     "unmet_targets",
     "validation_record",
@@ -202,6 +218,10 @@ STATUSES = (
 CALIBRATION_TARGET = "calibration target"
 #: The ``evidence`` of a generated or derived row no fit used.
 INDEPENDENT = "independent"
+#: The ``evidence`` of a sample extreme whose published value is the smallest (or largest)
+#: value the figure can take (rehani2020's "a single day"): the model's central range then
+#: starts (or ends) at that bound, and ``in`` says nothing about the published value.
+AT_BOUND = "published at its bound"
 
 #: Relative slack for float representation only (1e-9 of the value); not a tolerance.
 _FLOAT_EPS = 1e-9
@@ -211,6 +231,10 @@ FAMILY_LEVEL = 0.95
 EXTREME_LEVEL = 0.95
 #: Confidence level of the upper bound of a sampling SD estimated over the validation seeds.
 SD_LEVEL = 0.95
+#: Fewest patients with (or, above 50%, without) a figure's event expected in the cohort for
+#: its verdict to count (:func:`uninformative_reason`): below it a share's sampling spread is
+#: far from normal and a verdict of "within" says little.
+MIN_EXPECTED_EVENTS = 10
 #: The values a figure can take, by unit (every other unit: 0 to infinity).
 _FEASIBLE: dict[str, tuple[float, float]] = {"%": (0.0, 100.0)}
 
@@ -314,6 +338,19 @@ class Published:
         ``derived_from`` makes it ``"derived"``.
     derived_from : str
         For a derived row: the key of the row that implies it.
+    bounds : tuple of float or None
+        The values the figure can take, where narrower than its unit's (:func:`feasible_range`):
+        ``(100, inf)`` for the median CED of the patients >= 100 mSv, ``(1, inf)`` for exams
+        per patient.
+    event_share : float or None
+        For a figure computed from the patients with an event (a share of patients, a median
+        over the patients >= 100 mSv): the published share of all patients (in %) who have
+        it; with the cohort size it gives the expected number of such patients, and a verdict
+        on fewer than :data:`MIN_EXPECTED_EVENTS` is uninformative (:func:`uninformative_reason`).
+    yours : str
+        The description on the user's table (``reproduce(exams)``), where ``description``
+        names the paper's selection, which is not applied to your table ("adults scanned in
+        2007" -> "patients in your table"); ``""``: ``description`` as it is.
     """
 
     key: str
@@ -328,6 +365,9 @@ class Published:
     target_scale: float = 1.0
     kind: Kind | None = None
     derived_from: str = ""
+    bounds: tuple[float, float] | None = None
+    event_share: float | None = None
+    yours: str = ""
 
     def __post_init__(self) -> None:
         if self.compare not in COMPARISONS:
@@ -441,22 +481,58 @@ def tolerance_parts(
 
 
 def feasible_range(fig: Published) -> tuple[float, float]:
-    """The values ``fig`` can take: 0 to 100 for a share in %, else 0 to infinity (every
+    """The values ``fig`` can take: its ``bounds`` where given (the median CED of the patients
+    >= 100 mSv: 100 to infinity), else 0 to 100 for a share in %, else 0 to infinity (every
     figure of the studies is a count, a dose, a duration or a ratio of counts)."""
+    if fig.bounds is not None:
+        return (float(fig.bounds[0]), float(fig.bounds[1]))
     return _FEASIBLE.get(fig.unit, (0.0, math.inf))
 
 
-def uninformative(fig: Published, tol: float | None) -> bool:
-    """Whether a tolerance of ``tol`` around the published value covers every value the
-    figure can take (:func:`feasible_range`): a verdict that could not fail (a share of 28%
-    +- 166 points on a cohort of 5,000 patients). For an upper bound, whether the bound plus
-    ``tol`` lies at or above the largest possible value."""
+def uninformative_reason(fig: Published, tol: float | None, n_patients: int | None = None) -> str:
+    """Why a verdict with tolerance ``tol`` on a cohort of ``n_patients`` says nothing (``""``
+    when it is informative).
+
+    Uninformative are
+
+    * a tolerance interval (the published value +- ``tol``) that reaches past either bound
+      of the values the figure can take (:func:`feasible_range`): the normal approximation
+      of the sampling part no longer holds, and the verdict cannot fail on that side (a share
+      of 1.33% +- 2 points on 300 patients accepts 0%). A published value that is itself the
+      bound (a lowest institution's share of 0%) has no such side and is judged on the other;
+    * for an upper bound (``"at_most"``): the bound plus ``tol`` at or above the largest
+      possible value;
+    * a figure computed from the patients with an event (``fig.event_share``, a share of all
+      patients) when fewer than :data:`MIN_EXPECTED_EVENTS` patients (of those with the
+      event or, for a share above 50%, without it) are expected in ``n_patients``.
+    """
     if tol is None or fig.compare in ("extreme", "exact"):
-        return False
+        return ""
     lo, hi = feasible_range(fig)
+    where = f"±{tol:.4g} {fig.unit} around {fig.value:g}"
     if fig.compare == "at_most":
-        return fig.value + tol >= hi
-    return fig.value - tol <= lo and fig.value + tol >= hi
+        if fig.value + tol >= hi:
+            return f"{where} reaches the largest possible value ({hi:g})"
+        return ""
+    if fig.event_share is not None and n_patients is not None:
+        share = min(float(fig.event_share), 100.0 - float(fig.event_share))
+        expected = share / 100.0 * int(n_patients)
+        if expected < MIN_EXPECTED_EVENTS:
+            return (
+                f"about {expected:.3g} of {int(n_patients):,} patients expected with the event "
+                f"(published {float(fig.event_share):g}%): fewer than {MIN_EXPECTED_EVENTS}"
+            )
+    if fig.value > lo and fig.value - tol < lo:
+        return f"{where} reaches below the smallest possible value ({lo:g})"
+    if fig.value < hi and fig.value + tol > hi:
+        return f"{where} reaches above the largest possible value ({hi:g})"
+    return ""
+
+
+def uninformative(fig: Published, tol: float | None, n_patients: int | None = None) -> bool:
+    """Whether a verdict with tolerance ``tol`` (on a cohort of ``n_patients``) could not
+    fail, or not on one side, or rests on too few patients: :func:`uninformative_reason`."""
+    return bool(uninformative_reason(fig, tol, n_patients))
 
 
 def is_within(
@@ -674,6 +750,7 @@ def comparison_table(
     validation: Mapping[str, Any] | None = None,
     sd_scale: float = 1.0,
     fit: Mapping[str, Any] | None = None,
+    n_patients: int | None = None,
 ) -> pl.DataFrame:
     """The table of published vs reproduced figures, one row per published figure.
 
@@ -703,6 +780,9 @@ def comparison_table(
         The profile's ``[calibration]`` record: which targets were fitted (a counted row
         fitted to its figure is a ``"calibration target"``, the others ``"independent"``)
         and which the fit did not meet (reported as missed: ``"target not met"``).
+    n_patients
+        The cohort size: with a figure's ``event_share``, the expected number of patients its
+        verdict rests on (:func:`uninformative_reason`); None: not checked.
 
     Returns
     -------
@@ -732,22 +812,25 @@ def comparison_table(
         row = compare(fig, measured.get(key), cal, sd=sd, z=z, central=central)
         if fig.kind in ("generated", "derived") and mode == "synthetic":
             row["evidence"] = CALIBRATION_TARGET if fig.target in fitted else INDEPENDENT
+            if fig.compare == "extreme" and (bound := _published_at_bound(fig)) is not None:
+                row["evidence"] = AT_BOUND
+                row["note"] = _at_bound_note(fig, bound, rec, n_val) + (
+                    "; " + row["note"] if row["note"] else ""
+                )
         if mode == "your data" and fig.compare not in (
             "not_reproduced",
             "aggregate",
             "restated",
         ):
             row.update(NULL_TOL, within_tolerance=None, comparison="your data")
-            row.update(status="your data")
+            row.update(status="your data", description=fig.yours or fig.description)
         elif key in incomparable and row["reproduced"] is not None:
             row.update(NULL_TOL, within_tolerance=None, note=incomparable[key])
             row.update(status="size-dependent")
-        elif row["within_tolerance"] is not None and uninformative(fig, row["tolerance"]):
-            lo, hi = feasible_range(fig)
-            why = (
-                f"uninformative at this size: ±{row['tolerance']:.4g} {fig.unit} around "
-                f"{fig.value:g} covers every possible value ({lo:g} to {hi:g}); not compared"
-            )
+        elif row["within_tolerance"] is not None and (
+            reason := uninformative_reason(fig, row["tolerance"], n_patients)
+        ):
+            why = f"uninformative at this size: {reason}; not compared"
             row.update(within_tolerance=None, status="uninformative")
             row["note"] = why + ("; " + row["note"] if row["note"] else "")
         if fig.target in unmet and fig.compare in SAMPLED and row["reproduced"] is not None:
@@ -767,6 +850,38 @@ def comparison_table(
         if src is not None and src["within_tolerance"] is None:
             row["counted"] = row["within_tolerance"] is not None
     return pl.DataFrame(list(rows.values()), schema=TABLE_SCHEMA, orient="row")
+
+
+def _published_at_bound(fig: Published) -> float | None:
+    """The bound of :func:`feasible_range` that ``fig``'s published value lies at (or
+    beyond), or None."""
+    lo, hi = feasible_range(fig)
+    if fig.value <= lo:
+        return lo
+    if fig.value >= hi:
+        return hi
+    return None
+
+
+def _at_bound_note(
+    fig: Published, bound: float, rec: Mapping[str, Any], n_seeds: int | None
+) -> str:
+    """The note of a sample extreme published at its bound (:data:`AT_BOUND`): its range's
+    end at that bound says nothing about the published value; how often the model gives it,
+    as far as the stored central range tells (its k-th smallest value over n seeds at the
+    bound: at least k of n seeds gave it)."""
+    text = (
+        f"the published value ({fig.value:g} {fig.unit}) is the "
+        f"{'smallest' if bound <= fig.value else 'largest'} value this figure can take, so "
+        "the model's range reaching it, and this cohort's value in it, are no evidence for "
+        "the paper's figure"
+    )
+    end = rec.get("q_lo") if bound <= fig.value else rec.get("q_hi")
+    if n_seeds and end is not None and math.isclose(float(end), bound, abs_tol=_FLOAT_EPS):
+        n = int(n_seeds)
+        k = max(math.ceil(n * (1.0 - EXTREME_LEVEL) / 2.0 - 1e-9), 1)
+        text += f" (the model gave it on at least {k} of {n} validation seeds)"
+    return text
 
 
 def unmet_reason(

@@ -115,7 +115,9 @@ _STATUS_CELL = {
 
 def kind_label(r: Mapping[str, Any]) -> str:
     """The ``kind`` cell: ``calib. target`` for a generated row fitted to its published figure
-    (not independent evidence), ``independent`` for one no fit used, ``derived`` (``derived,
+    (not independent evidence), ``independent`` for one no fit used, ``at its bound`` for a
+    sample extreme published at the smallest or largest possible value (it cannot be
+    contradicted from that side: no evidence either way), ``derived`` (``derived,
     counted`` where it is compared in place of its source), the others as they are."""
     kind = r.get("kind") or ""
     evidence = r.get("evidence")
@@ -125,6 +127,8 @@ def kind_label(r: Mapping[str, Any]) -> str:
         return "calib. target"
     if kind == "generated" and evidence == "independent":
         return "independent"
+    if kind == "generated" and evidence == "published at its bound":
+        return "at its bound"
     if kind == "derived" and r.get("counted"):
         return "derived, counted"
     return kind

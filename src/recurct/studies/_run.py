@@ -197,6 +197,8 @@ def run_study(
     seed: int,
     progress: bool | Callable[[str], None],
     n_patients: int | None,
+    caveat: str = "",
+    extremes_checked: Mapping[str, Any] | None = None,
 ) -> Reproduction:
     """The common path of every study's ``reproduce()``.
 
@@ -207,13 +209,19 @@ def run_study(
     a reduced synthetic cohort (``n_patients``) the ``size_dependent`` figures (counts), the
     sample extremes and the per-site extremes (:data:`~recurct.studies._figures.
     SIZE_DEPENDENT_COMPARISONS`) are reported but not compared ("size-dependent: not compared
-    at this size"), and the sampling SDs are scaled by ``sqrt(N / n)``.
+    at this size"), and the sampling SDs are scaled by ``sqrt(N / n)``. ``caveat``: what a
+    run on the user's table does not do as the paper did (its cohort selection), printed in
+    the summary in that mode. ``extremes_checked``: the rate at which the sample extremes
+    fell outside their stored ranges on seeds outside the validation record, stated in the
+    legend (:func:`~recurct.studies._reproduction.extremes_note`).
     """
     import time
 
-    from recurct import cumulative_dose
+    from recurct import _checks, cumulative_dose
 
     t0 = time.perf_counter()
+    if n_patients is not None:
+        n_patients = _checks.integer(n_patients, f"{study}.reproduce", "n_patients", lo=1)
     report = progress_fn(progress)
     ex, mode = load_exams(study, exams, seed, n_patients, report, thresholds)
     report("cumulative dose per patient ...")
@@ -242,6 +250,7 @@ def run_study(
         validation=validation,
         sd_scale=sd_scale(validation, None if n_patients is None else patients.height),
         fit=fit,
+        n_patients=patients.height if mode == "synthetic" else None,
     )
     rep = Reproduction(
         study=study,
@@ -257,9 +266,27 @@ def run_study(
         fit_seeds=fit_seeds(fit),
         validation_seeds=validation.get("n_seeds"),
         input_path=Path(exams) if isinstance(exams, str | Path) else None,
+        caveat=caveat if mode == "your data" else "",
+        extremes_checked=_still_valid(extremes_checked, validation),
         _figure_fn=figures,
     )
     return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)
+
+
+def _still_valid(
+    checked: Mapping[str, Any] | None, validation: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """``checked`` (a study's ``EXTREMES_ON_NEW_SEEDS``) if the ranges it was measured against
+    (its ``ranges``: figure -> (q_lo, q_hi)) are those of the validation record, else None (a
+    record written since makes the count stale; and no record: your data)."""
+    if not checked or not validation:
+        return None
+    figures = validation.get("figures", {})
+    for key, (lo, hi) in checked.get("ranges", {}).items():
+        rec = figures.get(key, {})
+        if rec.get("q_lo") != lo or rec.get("q_hi") != hi:
+            return None
+    return checked
 
 
 def _kind_of(exams: Any) -> str:

@@ -75,7 +75,7 @@ PUBLISHED: dict[str, Published] = {
            target="n_exams"),
         _P("exams_per_patient", "CT exams per patient", 1.92, "exams/patient", 0.01,
            "calibrated", "about 1.92", target="n_exams", target_scale=1 / 2_504_585,
-           derived_from="n_exams",
+           derived_from="n_exams", bounds=(1.0, float("inf")),
            note="n_exams / n_patients; tolerance: that of n_exams divided by the exact "
            "number of patients"),
         _P("n_reached_100", "patients with CED >= 100 mSv", 33_407, "patients", 1,
@@ -84,9 +84,12 @@ PUBLISHED: dict[str, Published] = {
            note="share x n_patients; tolerance: that of the share times the exact number "
            "of patients"),
         _P("share_reached_100", "share of patients with CED >= 100 mSv", 1.33, "%", 0.01,
-           "calibrated", "1.33%", target="share_reached", target_scale=100),
+           "calibrated", "1.33%", target="share_reached", target_scale=100,
+           event_share=1.33),
         _P("ced_median_100", "median CED of patients >= 100 mSv", 130.3, "mSv", 0.1,
-           "calibrated", "130.3 mSv", target="ced_median_reached"),
+           "calibrated", "130.3 mSv", target="ced_median_reached",
+           bounds=(100.0, float("inf")), event_share=1.33,
+           note="the median over the patients >= 100 mSv: at least 100 mSv"),
         _P("ced_max", "maximum CED", 1185, "mSv", 1, "extreme", "1185 mSv",
            target="ced_max_reached_expected",
            note="a sample maximum: this cohort's value in or out of the central 95% of the "
@@ -108,7 +111,7 @@ PUBLISHED: dict[str, Published] = {
            derived_from="share_age_le50_site_min",
            note="100% minus the lowest institution's share aged <= 50"),
         _P("days_to_100_min_site_max", "minimum time to reach 100 mSv, at every institution",
-           1, "days", None, "extreme", "a single day",
+           1, "days", None, "extreme", "a single day", bounds=(1.0, float("inf")),
            note="calendar days spanned by the fastest crossing (min days_to_100 + 1: a "
            "crossing on the day of the first exam spans 1 day), "
            "largest over institutions: a sample minimum, this cohort's value in or out of "

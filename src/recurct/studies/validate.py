@@ -190,9 +190,10 @@ def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) 
     published values then passes every mean with probability >= 95% on any set of seeds; the
     sampling part shrinks as seeds are added, so the mean of many seeds tests the calibration
     itself. A calibration target the fit did not meet is missed (``mean_within`` false,
-    ``status`` ``"target not met"``) on any seeds; a tolerance that covers every possible
-    value is ``"uninformative"`` (no verdict). ``counted``: as in one run (generated rows but
-    the extremes; a derived row whose source has no verdict).
+    ``status`` ``"target not met"``) on any seeds; a tolerance interval that reaches past a
+    bound of the values the figure can take is ``"uninformative"`` (no verdict;
+    :func:`~recurct.studies._figures.uninformative_reason`). ``counted``: as in one run
+    (generated rows but the extremes; a derived row whose source has no verdict).
     """
     from recurct.studies import get
 
