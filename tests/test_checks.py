@@ -54,7 +54,7 @@ def test_ages_days_bounds_names() -> None:
             _checks.age(bad, "f", "lo")
     assert _checks.days(30.0, "f", "days") == 30
     assert _checks.optional_bound(None, "f", "b") is None
-    with pytest.raises(ParameterError, match="b must be a finite number in \\(0, inf\\]"):
+    with pytest.raises(ParameterError, match="b must be a finite number in \\(0, inf\\)"):
         _checks.optional_bound(0, "f", "b")
     assert _checks.names(["A", 7], "f", "facilities") == ["A", "7"]
     for bad in ([None], [" "], [1.5], [True], []):

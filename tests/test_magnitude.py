@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
+from recurct.errors import RecurctWarning
 from recurct.stats import age_band, magnitude, proportion_ci, standardise
 from recurct.stats._common import bootstrap_share, reached_expr
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
@@ -344,9 +345,12 @@ def test_bootstrap_share_one_cluster_is_binomial() -> None:
     assert hi == pytest.approx(0.25 + 1.96 * se, abs=0.006)
 
 
-def test_bootstrap_by_facility_rows_fall_back_to_patient_resampling() -> None:
+def test_bootstrap_by_facility_rows_fall_back_to_an_exact_interval() -> None:
+    # each facility's row has one cluster: Clopper-Pearson there; the overall row has 3
+    # clusters, bootstrapped with a warning (a cluster bootstrap under-covers with few sites)
     p = _sites(n_sites=3)
-    out = magnitude(p, by="facility", ci="bootstrap", cluster="facility", n_boot=300, seed=2)
+    with pytest.warns(RecurctWarning, match="fewer than 10 clusters"):
+        out = magnitude(p, by="facility", ci="bootstrap", cluster="facility", n_boot=300, seed=2)
     assert out.height == 4
     assert out.select(pl.col("share_lo", "share_hi")).null_count().sum_horizontal()[0] == 0
     assert (out["share_lo"] <= out["share"]).all() and (out["share"] <= out["share_hi"]).all()

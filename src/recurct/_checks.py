@@ -73,7 +73,8 @@ def number(
     low_bad = lo is not None and (x <= lo if lo_open else x < lo)
     if not math.isfinite(x) or low_bad or (hi is not None and x > hi):
         left = "(" if lo_open else "["
-        rng = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+        top = "inf)" if hi is None else f"{hi:g}]"  # an unbounded top: the number is finite
+        rng = f"{left}{'-inf' if lo is None else f'{lo:g}'}, {top}"
         raise ParameterError(f"{fn}: {name} must be a finite number in {rng}{what}, got {value!r}")
     return x
 

@@ -22,6 +22,7 @@ we found; this module does not reproduce it and makes no claim to.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -41,7 +42,12 @@ MAX_RATE_PER_1000 = 1000.0
 
 
 def _check(name: str, value: float, *, positive: bool = False, hi: float | None = None) -> float:
-    return _checks.number(value, "extrapolate", name, lo=0.0, hi=hi, lo_open=positive)
+    """``value`` as a float: a finite number >= 0 (> 0 with ``positive``), at most ``hi``."""
+    x = _checks._scalar(value, "extrapolate", name)  # (a number: else a ParameterError)
+    if not math.isfinite(x) or x < 0 or (positive and x == 0) or (hi is not None and x > hi):
+        need = f"in [0, {hi:g}]" if hi is not None else "> 0" if positive else ">= 0"
+        raise ParameterError(f"extrapolate: {name} must be a finite number {need}, got {value!r}")
+    return x
 
 
 def extrapolate(
@@ -62,27 +68,32 @@ def extrapolate(
     population : float
         Population size (finite, >= 0).
     years : float
-        Length of the period the rate covers; ``expected_per_year = expected / years``.
+        Length of the period the rate covers (finite, > 0);
+        ``expected_per_year = expected / years``.
     rate_ci : (lo, hi), optional
         CI of ``rate_per_1000`` (both bounds from 0 to 1,000); mapped linearly to the counts.
     per_country : DataFrame, optional
         Instead of ``rate_per_1000`` and ``population``: a table with ``country``,
         ``rate_per_1000``, ``population`` and optionally ``rate_per_1000_lo``,
         ``rate_per_1000_hi`` (the columns ``rate_lo``/``rate_hi`` of recurct 0.1 are refused
-        with an error naming the new ones). The rate and population columns must hold
-        numbers, finite and as for the scalar arguments (the interval columns may be null);
-        anything else raises :class:`recurct.errors.DataError` naming the column and the
-        rows.
+        with an error naming the new ones), one row per country. The rate and population
+        columns must hold numbers, finite and as for the scalar arguments (the interval
+        columns may be null); anything else raises :class:`recurct.errors.DataError` naming
+        the column and the rows, as do an empty table and a ``country`` that is null,
+        ``"total"`` (the name of the row added) or named on more than one row.
 
     Returns
     -------
     DataFrame
         Columns ``country`` (per-country input only; last row ``"total"``), ``rate_per_1000``,
         ``rate_per_1000_lo``, ``rate_per_1000_hi``, ``population``, ``years``, ``share``
-        (expected / population), ``expected``, ``expected_lo``, ``expected_hi``,
-        ``expected_per_year``, ``expected_per_year_lo``, ``expected_per_year_hi``. The total
-        row's ``rate_per_1000`` is ``1000 x total expected / total population``
-        (population-weighted). pandas in, pandas out (per_country); polars otherwise.
+        (``rate_per_1000 / 1000``: the fraction expected to reach T, which is
+        ``expected / population`` where the population is > 0), ``expected``,
+        ``expected_lo``, ``expected_hi``, ``expected_per_year``, ``expected_per_year_lo``,
+        ``expected_per_year_hi``. The total row's ``rate_per_1000`` is
+        ``1000 x total expected / total population`` (population-weighted) and its ``share``
+        ``total expected / total population``; both are null where the total population is
+        0. pandas in, pandas out (per_country); polars otherwise.
 
     Examples
     --------
@@ -156,7 +167,22 @@ def _per_country(table: Any, years: float) -> Frame:
         dtype = df.schema[c]
         if dtype != pl.Null and (not dtype.is_numeric() or dtype == pl.Boolean):
             raise DataError(f"per_country: column {c!r} must hold numbers, got {dtype}")
+    if df.height == 0:
+        raise DataError("per_country is empty: give one row per country")
     df = df.select(pl.col("country").cast(pl.Utf8), *[pl.col(c).cast(pl.Float64) for c in numbers])
+    country = pl.col("country")
+    _refuse_rows(df, country.is_null(), "per_country: column 'country' must not be null")
+    _refuse_rows(
+        df,
+        country == "total",
+        "per_country: 'total' is the name of the row extrapolate adds; rename that country",
+    )
+    _refuse_rows(
+        df,
+        country.is_duplicated(),
+        "per_country: column 'country' names a country more than once (its rows would be "
+        "counted twice in the total); give one row per country",
+    )
     for c in numbers:  # finite values, in range; null only in the optional CI columns
         col = pl.col(c)
         bad = ~col.is_finite() | (col < 0)

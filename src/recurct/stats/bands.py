@@ -18,9 +18,10 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars
 from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
+    _rows,
     band_expr,
     band_labels,
     block_counts,
@@ -35,6 +36,7 @@ from recurct.stats._common import (
     check_nonempty,
     check_patients,
     require,
+    stats_frame,
     stratum_rows,
 )
 from recurct.stats.population import add_population
@@ -93,7 +95,9 @@ def dose_bands(
         Interval for each band's share (see :func:`recurct.stats.proportion_ci`).
     labels : {"dash", "interval", "integer"}, default "dash"
         Band label style (:func:`recurct.stats._common.band_labels`): ``"100-250"``,
-        ``"[100, 250)"`` or ``"100-249"``.
+        ``"[100, 250)"`` or ``"100-249"``. ``"integer"`` needs whole-number doses (a
+        :class:`recurct.errors.DataError` names the rows of others: 249.5 mSv is in the band
+        it would label ``"100-249"``).
     population : int or table, optional
         A population denominator (people with and without CT, see
         :mod:`recurct.stats.population`): adds ``n_population`` and ``share_population``
@@ -113,7 +117,7 @@ def dose_bands(
     ValueError
         On an empty table, bad edges, or a dose that is null or outside the bands.
     """
-    df, kind = to_polars(patients)
+    df, kind = stats_frame(patients)
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, [column], "dose_bands")
@@ -122,12 +126,25 @@ def dose_bands(
     names = band_labels(edges, labels)
     edges = [float(b) for b in edges]
     check_by_names(by_cols, _BAND_COLUMNS, "dose_bands")
+    if labels == "integer" and df.schema[column].is_float():
+        frac = df[column] != df[column].floor()
+        if frac.any():  # 9.6 mSv is in [0, 10), which this style labels "0-9"
+            raise DataError(
+                f"dose_bands: labels='integer' names a band by its whole numbers (0-9 for "
+                f"[0, 10)), which misreads the doses of column {column!r} that are not whole "
+                f"numbers: {_rows(frac)} (0-based); use labels='dash' or 'interval'"
+            )
     band = df.select(band_expr(column, edges, labels).to_physical().alias("band"))["band"]
-    bad = band.null_count()
-    if bad:
+    if band.null_count():
+        null = df[column].is_null()
+        if null.any():
+            raise DataError(
+                f"dose_bands: column {column!r} is null in {_rows(null)} (0-based); drop "
+                "these patients or fill the dose first"
+            )
         raise DataError(
-            f"dose_bands: {bad} patient(s) have a null {column} or one outside the bands "
-            f"[{edges[0]:g}, {edges[-1]:g}); widen the band edges"
+            f"dose_bands: column {column!r} is outside the bands [{edges[0]:g}, "
+            f"{edges[-1]:g}) in {_rows(band.is_null())} (0-based); widen the band edges"
         )
     k = len(names)
     idx = band.to_numpy().astype(np.int64)
@@ -218,7 +235,7 @@ def exams_per_patient(
         columns, ``n_exams``, ``n_patients``, ``share`` (of the stratum), ``cum_share_ge`` (share
         with at least that many exams), for each observed number of exams.
     """
-    df, kind = to_polars(patients)
+    df, kind = stats_frame(patients)
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["n_exams"], "exams_per_patient")
@@ -234,7 +251,10 @@ def exams_per_patient(
             f"at_least: give exam counts >= 1, got {list(np.atleast_1d(at_least))}"
         )
     if df["n_exams"].null_count():
-        raise DataError(f"exams_per_patient: {df['n_exams'].null_count()} null n_exams")
+        raise DataError(
+            f"exams_per_patient: column 'n_exams' is null in {_rows(df['n_exams'].is_null())} "
+            "(0-based); drop these patients or rebuild the table with recurct.cumulative_dose()"
+        )
     check_by_names(by_cols, _EXAMS_COLUMNS, "exams_per_patient")
     n = df["n_exams"].cast(pl.Int64).to_numpy()
     groups = stratum_rows(df, by_cols)
@@ -293,14 +313,17 @@ def dose_share(
         (of the stratum's dose), ``exam_share`` (of its exams), ``mean_dose_msv``; sorted by
         decreasing dose within each stratum.
     """
-    df, kind = to_polars(exams)
+    df, kind = stats_frame(exams)
     by_cols = by_list(by, df)
     check_nonempty(df, "exam table")
     require(df, ["effective_dose_msv", column], "dose_share")
     check_exam_doses(df, "dose_share")
-    dose = df["effective_dose_msv"]
-    if dose.null_count() or (dose.cast(pl.Float64) < 0).any():
-        raise DataError("dose_share: effective_dose_msv must be >= 0 and not null")
+    if df["effective_dose_msv"].null_count():  # (check_exam_doses refused the rest)
+        raise DataError(
+            "dose_share: column 'effective_dose_msv' is null in "
+            f"{_rows(df['effective_dose_msv'].is_null())} (0-based); compute or drop these "
+            "exams first"
+        )
     check_by_names(by_cols, [column, *_SHARE_COLUMNS], "dose_share")
     groups = stratum_rows(df, by_cols)
     work = df.select(
@@ -374,7 +397,7 @@ def single_exam_share(
         ``share_exams_lo``, ``share_exams_hi``, ``n_patients``, ``n_patients_ge``,
         ``share_patients``, ``share_patients_lo``, ``share_patients_hi``.
     """
-    df, kind = to_polars(exams)
+    df, kind = stats_frame(exams)
     t = [_checks.threshold(threshold, "single_exam_share")]
     alpha = _checks.alpha(alpha, "single_exam_share")
     by_cols = by_list(by, df)
@@ -391,8 +414,9 @@ def single_exam_share(
         )
     if df["effective_dose_msv"].null_count():
         raise DataError(
-            f"single_exam_share: {df['effective_dose_msv'].null_count()} exam(s) have a null "
-            "effective_dose_msv; compute or drop them first"
+            "single_exam_share: column 'effective_dose_msv' is null in "
+            f"{_rows(df['effective_dose_msv'].is_null())} (0-based); compute or drop these "
+            "exams first"
         )
     check_by_names(by_cols, ["threshold", *_SINGLE_COLUMNS], "single_exam_share")
     groups = stratum_rows(df, by_cols)

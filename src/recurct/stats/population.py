@@ -5,9 +5,11 @@ residents", or the share of all enrolees reaching 100 mSv) needs the people with
 ``population=`` in :func:`recurct.stats.magnitude` and :func:`recurct.stats.dose_bands` takes
 
 * an ``int``: the size of the whole population (used on the ``"all"`` rows; strata rows get a
-  null denominator, since the split of the population by stratum is unknown), or
+  null denominator, since the split of the population by stratum is unknown); a float that is
+  a whole number, such as ``1.2e9``, is taken as that int, any other float is refused; or
 * a table of people, one row per person, with the ``by`` columns (and ``patient_id`` where
-  the patients table has one: every patient must then be in it): each stratum's denominator
+  the patients table has one: every patient must then be in it, once, and a null
+  ``patient_id`` is refused with the rows named): each stratum's denominator
   is its number of people. Every stratum of the patients must be in it with at least as
   many people as patients (a :class:`recurct.errors.DataError` names the strata that are
   not, with both counts).
@@ -15,13 +17,15 @@ residents", or the share of all enrolees reaching 100 mSv) needs the people with
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from recurct._frames import to_polars
+from recurct._frames import frame_kind, to_polars
 from recurct.errors import DataError, ParameterError
+from recurct.stats._common import _rows
 from recurct.stats.proportion import proportion_ci
 
 __all__ = ["add_population"]
@@ -29,12 +33,18 @@ __all__ = ["add_population"]
 _ALL = "all"
 
 
-def population_counts(
-    population: Any, by_cols: list[str], patients: pl.DataFrame | None = None
-) -> tuple[int, pl.DataFrame | None]:
-    """Total population and, for a table of people, the number per stratum (``_n_pop``)."""
-    if isinstance(population, bool) or population is None:
+def _population_size(population: Any, patients: pl.DataFrame | None) -> int | None:
+    """The population as a number of people (an int, or a whole float), checked against the
+    patients; ``None`` for anything else (a table)."""
+    if isinstance(population, bool | np.bool_) or population is None:
         raise ParameterError("population must be an int or a table of people")
+    if isinstance(population, float | np.floating):  # 1.2e9: a whole number of people
+        if not (math.isfinite(population) and population == int(population)):
+            raise ParameterError(
+                f"population must be a whole number of people (an int such as 1_200_000_000, "
+                f"or a whole float such as 1.2e9), got {population!r}"
+            )
+        population = int(population)
     if isinstance(population, int | np.integer):
         if population < 1:
             raise ParameterError(f"population must be >= 1 person, got {population}")
@@ -43,14 +53,41 @@ def population_counts(
                 f"population ({population}) is smaller than the number of patients "
                 f"({patients.height}): it must count people with and without CT"
             )
-        return int(population), None
+        return int(population)
+    return None
+
+
+def population_counts(
+    population: Any, by_cols: list[str], patients: pl.DataFrame | None = None
+) -> tuple[int, pl.DataFrame | None]:
+    """Total population and, for a table of people, the number per stratum (``_n_pop``)."""
+    size = _population_size(population, patients)
+    if size is not None:
+        return size, None
+    try:
+        frame_kind(population)
+    except ParameterError:
+        raise ParameterError(
+            "population must be an int (the number of people) or a table of people "
+            f"(polars, pandas or pyarrow), got {type(population).__name__}"
+        ) from None
     pop, _ = to_polars(population)
     missing = [c for c in by_cols if c not in pop.columns]
     if missing:
         raise DataError(f"the population table lacks the by column(s) {missing}")
     if patients is not None and "patient_id" in pop.columns and "patient_id" in patients.columns:
-        if pop["patient_id"].is_duplicated().any():
-            raise DataError("the population table lists a patient_id more than once")
+        ids = pop["patient_id"]
+        if ids.null_count():
+            raise DataError(
+                f"the population table's column 'patient_id' is null in {_rows(ids.is_null())} "
+                "(0-based): every person needs an id to match the patients (or drop the "
+                "column: each stratum is then counted without matching patients)"
+            )
+        if ids.is_duplicated().any():
+            raise DataError(
+                "the population table lists a patient_id more than once (column 'patient_id', "
+                f"{_rows(ids.is_duplicated())} (0-based)); list each person once"
+            )
         absent = patients.join(pop.select("patient_id"), on="patient_id", how="anti")
         if absent.height:
             raise DataError(

@@ -74,7 +74,8 @@ def proportion_ci(
     ----------
     count, nobs : int or array_like of int
         Number of successes (e.g. patients with CED >= 100 mSv) and of trials (patients),
-        whole numbers (a float such as ``3.0`` is accepted). Broadcast against each other.
+        whole numbers (a float such as ``3.0`` is accepted). Broadcast against each other
+        (shapes that do not broadcast raise a ``ParameterError`` naming both).
     alpha : float, default 0.05
         ``1 - confidence level`` (0.05 gives a 95% interval).
     ci : str, default "wilson"
@@ -119,7 +120,13 @@ def proportion_ci(
         raise ParameterError(
             f"proportion_ci: count and nobs must be numbers, got {count!r:.40} and {nobs!r:.40}"
         ) from None
-    k, n = np.broadcast_arrays(k, n)
+    try:
+        k, n = np.broadcast_arrays(k, n)
+    except ValueError:
+        raise ParameterError(
+            f"proportion_ci: count (shape {k.shape}) and nobs (shape {n.shape}) must have the "
+            "same shape, or shapes that broadcast (one a single number)"
+        ) from None
     if np.any(np.isnan(k)) or np.any(np.isnan(n)):
         raise ParameterError("count and nobs must not contain missing values")
     if np.any(k < 0) or np.any(n < 0):
