@@ -380,14 +380,19 @@ def _partitions(file: Path, root: Path) -> dict[str, str | None]:
 
 def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     """One lazy scan per file (its hive partitions as text columns), concatenated; a file
-    that cannot be read is named."""
+    that cannot be read is named. Where the files' dtypes of a column differ, the column is
+    reconciled first (:func:`_reconciled_casts`), so that no value is converted to another
+    type (``True`` to 1.0, a date to days) and validation judges each value as reading its
+    file alone would; columns of one dtype in every file are read as they are."""
     scans = []
+    schemas: list[pl.Schema] = []
     keys: list[str] | None = None
     for f in files:
         try:
             names = pl.read_parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
+        schemas.append(pl.Schema(names))
         parts = _partitions(f, root) if root.is_dir() else {}
         if keys is None:
             keys = list(parts)
@@ -406,6 +411,12 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
                 pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in parts.items()
             )
         )
+    if len(scans) > 1 and any(s != schemas[0] for s in schemas[1:]):
+        texts = _reconciled_casts([str(f) for f in files], schemas, source)
+        scans = [
+            scan.with_columns(pl.col(c).cast(pl.Utf8) for c in text) if text else scan
+            for scan, text in zip(scans, texts, strict=True)
+        ]
     try:
         lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
         lf.collect_schema()
@@ -420,6 +431,88 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             except Exception as one:
                 raise DataError(f"{f}: not a readable Parquet table ({one})") from exc
         raise DataError(f"{source}: not a readable Parquet table ({exc})") from exc
+
+
+def _kind(dtype: pl.DataType) -> str:
+    """What a column of ``dtype`` holds: text, numbers, dates (and times), or the dtype's
+    name (``Boolean``, ``List``, ...): as :func:`recurct.outofcore._kind`."""
+    if dtype == pl.Utf8 or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "text"
+    if dtype.is_numeric():
+        return "numbers"
+    if dtype.is_temporal():
+        return "dates"
+    return type(dtype).__name__
+
+
+def _joins(dtypes: list[pl.DataType]) -> bool:
+    """Whether ``dtypes`` have a common supertype (``concat(how="vertical_relaxed")``)."""
+    try:
+        pl.concat(
+            [pl.LazyFrame(schema={"x": d}) for d in dtypes], how="vertical_relaxed"
+        ).collect_schema()
+    except Exception:  # polars raises several kinds
+        return False
+    return True
+
+
+#: kinds of value a column of mixed kinds is read from as text, file by file
+_AS_TEXT = ("text", "numbers", "dates", "Boolean")
+
+
+def _reconciled_casts(files: list[str], schemas: list[pl.Schema], source: str) -> list[list[str]]:
+    """For each file, the columns to read as text before the files are concatenated.
+
+    A column whose dtypes differ between the files (an all-null column aside) is concatenated
+    in their common supertype when they hold one kind of value (``Int32`` and ``Float64``
+    doses, ``Date`` and ``Datetime``: read exactly as before). Text of differing dtypes
+    (``Enum`` categories in another order, ``Categorical``) is read as text. A column
+    holding different kinds (numbers in one file, text, ``Boolean`` or dates in another) is
+    read as text in every file, so validation judges each value as written (``true`` is not
+    a number, as in its file read alone) instead of a converted one (1.0, days since 1970);
+    other columns keep their values as text. A
+    :class:`~recurct.errors.DataError` names the column and two files whose dtypes cannot be
+    reconciled so (no supertype; a nested or binary column among other kinds)."""
+    texts: list[list[str]] = [[] for _ in files]
+    names = list(dict.fromkeys(c for s in schemas for c in s))
+    for col in names:
+        have = [(i, s[col]) for i, s in enumerate(schemas) if col in s and s[col] != pl.Null]
+        if len({d for _, d in have}) < 2:
+            continue
+        kinds = [_kind(d) for _, d in have]
+        if set(kinds) == {"text"}:
+            pick = [i for i, d in have if d != pl.Utf8]
+        elif len(set(kinds)) > 1:
+            odd = next((k for k, kind in enumerate(kinds) if kind not in _AS_TEXT), None)
+            if odd is not None:
+                other = have[1] if odd == 0 else have[0]
+                what = f"{kinds[odd]} cannot be read as text with the others"
+                raise DataError(_clash(source, col, files, have[odd], other, what))
+            pick = [i for i, d in have if d != pl.Utf8]
+        else:
+            pick = []
+        for i in pick:
+            texts[i].append(col)
+        if not pick and not _joins([d for _, d in have]):
+            first = have[0]
+            other = next(h for h in have[1:] if not _joins([first[1], h[1]]))
+            raise DataError(_clash(source, col, files, first, other, "no common type"))
+    return texts
+
+
+def _clash(
+    source: str,
+    col: str,
+    files: list[str],
+    a: tuple[int, pl.DataType],
+    b: tuple[int, pl.DataType],
+    what: str,
+) -> str:
+    return (
+        f"{source}: column {col!r} is {a[1]} in {files[a[0]]} but {b[1]} in {files[b[0]]} "
+        f"({what}); convert the column to one dtype in every file (e.g. with polars: "
+        f"pl.col({col!r}).cast(...)) and write the files again"
+    )
 
 
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:

@@ -25,6 +25,8 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import norm_sex
+from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
 from recurct.dose import exam_region
 from recurct.errors import (
@@ -464,8 +466,9 @@ def _numbers(
     points, as :func:`recurct.read_exams` reads them; the age is a number of years or a
     DICOM age string (``070Y``, ``70 Y``: :func:`recurct.schema.parse_dicom_age`). A bad cell
     of a ``dose`` column (a DLP) raises naming its row (``rows``) and column; one of an ``optional``
-    column or of the age is left null, each a ``(row, column, what)`` problem. Values are
-    quoted as written (``raw``), except in a pseudonymising read."""
+    column or of the age, or an age outside 0-:data:`recurct.schema.MAX_AGE_YEARS` (or not
+    finite), is left null, each a ``(row, column, what)`` problem. Values are quoted as
+    written (``raw``), except in a pseudonymising read."""
     from recurct.schema import parse_dicom_age
 
     columns = [*dose, *optional, *([age] if age is not None else [])]
@@ -485,6 +488,13 @@ def _numbers(
         conv[age] = pl.coalesce(conv[age], parse_dicom_age(pl.col(age)))
     bad = {c: conv[c].is_null() & pl.col(c).is_not_null() for c in columns}
     any_bad = df.select(bad[c].any().alias(c) for c in columns).row(0, named=True)
+    if age is not None:  # a read age outside the schema's range (validation's rule): null
+        years = conv[age]
+        odd = years.is_not_null() & (~years.is_finite() | (years < 0) | (years > MAX_AGE_YEARS))
+        odd_rows = df.select(pl.arg_where(odd)).to_series().to_list()
+        conv[age] = pl.when(odd).then(None).otherwise(years)
+    else:
+        odd_rows = []
 
     def quoted(c: str, i: int) -> str:
         return _WITHHELD if withhold else repr(raw[c][i])
@@ -510,7 +520,33 @@ def _numbers(
                 else f"not a number{hint}; the value is left null"
             )
             found.append((i, c, f"{quoted(c, i)}, {what}"))
+    for i in odd_rows:
+        what = f"age outside 0-{MAX_AGE_YEARS:g} years; the age is left null"
+        found.append((i, str(age), f"{quoted(str(age), i)}, {what}"))
     return df.with_columns(e.alias(c) for c, e in conv.items()), found
+
+
+def _sexes(
+    df: pl.DataFrame, raw: pl.DataFrame, col: str | None, withhold: bool
+) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """The sex column ``col`` mapped to F, M, O or U through :data:`recurct.schema.SEX_TABLE`,
+    as :func:`recurct.read_exams` maps it (``Mujer`` F, ``Homme`` M, ``Divers`` O,
+    ``Unknown`` U); a value the table does not hold is left null, each a ``(row, column,
+    what)`` problem quoting it as written (``raw``), except in a pseudonymising read."""
+    if col is None:
+        return df, []
+    mapped = norm_sex(df.get_column(col))
+    bad = mapped.is_null() & df.get_column(col).is_not_null()
+    found = [
+        (
+            i,
+            col,
+            f"{_WITHHELD if withhold else repr(raw[col][i])}, not a sex code (F, M, O, U or a "
+            "word of recurct.schema.SEX_TABLE); the sex is left null",
+        )
+        for i in bad.arg_true().to_list()
+    ]
+    return df.with_columns(mapped.alias(col)), found
 
 
 def _slash_order(
@@ -724,10 +760,12 @@ def read_openrem_ct(
         with it; the reported total's: left null); an event's CTDIvol that is negative or not
         finite, or an optional number that cannot be read (age, event count, CTDIvol,
         exposure time, scanning length, slice thickness, collimation, pitch, number of
-        sources: left null, the value quoted as written); an exam whose DLP was left null
-        because an event other than a localizer has none. With action ``"dropped"``: a row
-        with no Patient ID, Study UID, accession number and study date (a totals row a
-        spreadsheet added, a row of empty cells) is no study: it is left out, with a
+        sources: left null, the value quoted as written); an age outside 0-130 years or a
+        sex that :data:`recurct.schema.SEX_TABLE` does not hold (left null, quoted); an exam
+        whose DLP was left null because an event other than a localizer has none. With
+        action ``"dropped"``: a row with no Patient ID, Study UID, accession number and
+        study date (a totals row a spreadsheet added, a row of empty cells) is no study: it
+        is left out, with a
         :class:`~recurct.errors.DroppedRowsWarning` counting such rows.
         ``non_patient_studies`` counts the studies marked in "Test patient?",
         ``non_patient_excluded`` says whether they were dropped.
@@ -773,7 +811,10 @@ def read_openrem_ct(
     protocol, else from the study description, else from the requested procedure
     (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
     :func:`recurct.dose.effective_dose`); ``age_years`` a number of years or a DICOM age
-    string (``067Y``, ``70 Y``, ``018M``: :func:`recurct.schema.parse_dicom_age`). Numbers
+    string (``067Y``, ``70 Y``, ``018M``: :func:`recurct.schema.parse_dicom_age`), null
+    outside 0-130 (:data:`recurct.schema.MAX_AGE_YEARS`); ``sex`` F, M, O or U, mapped
+    through :data:`recurct.schema.SEX_TABLE` as :func:`recurct.read_exams` maps it
+    (``Mujer`` F, ``Homme`` M, ``Divers`` O, ``Unknown`` U), null otherwise. Numbers
     are read with a decimal comma only in a file not separated by commas (and an .xlsx
     sheet's text cells), in a column with commas and no points, as
     :func:`recurct.read_exams` reads them. There is no ``strict``: a value the exam's dose
@@ -823,6 +864,8 @@ def read_openrem_ct(
         decimal_comma,
         rows,
     )
+    df, odd_sex = _sexes(df, raw, cols["sex"], withhold)
+    lost += odd_sex
     df, lost_dlp = _lost_dlps(df, cols, blocks)
     df, lost_ctdi = _lost_ctdis(df, blocks)
     lost += lost_dlp + lost_ctdi
@@ -1053,7 +1096,7 @@ def _exam_frame(
             number("reported_dlp_total_mgycm").alias("reported_dlp_total_mgycm"),
             _exam_regions(events, df.height).alias("body_region"),
             number("age_years").alias("age_years"),
-            text("sex").str.to_uppercase().str.slice(0, 1).alias("sex"),
+            text("sex").alias("sex"),  # (mapped by _sexes)
             *(text(c).alias(c) for c in ("facility", "station_name", "manufacturer", "model")),
             text("study_description").alias("study_description"),
             text("requested_procedure").alias("requested_procedure"),
@@ -1089,7 +1132,7 @@ def _warn_partial(where: str, partial: pl.DataFrame, rows: _RowNames) -> None:
 
 def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
     """The exam's DLP (the event sum, never a partial one; the reported total without event
-    columns), its mismatch with the reported total, CTDIvol, region, sex and event count."""
+    columns), its mismatch with the reported total, CTDIvol, region and event count."""
     # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
@@ -1109,7 +1152,6 @@ def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
         mismatch.alias("dlp_total_mismatch"),
         pl.col("main_ctdi").alias("ctdivol_mgy"),
         pl.coalesce(pl.col("body_region"), pl.col("fallback_region")).alias("body_region"),
-        pl.when(pl.col("sex").is_in(["F", "M", "O"])).then(pl.col("sex")).alias("sex"),
         n_events.alias("n_events"),
         pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"),
     )

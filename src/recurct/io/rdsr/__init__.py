@@ -318,9 +318,11 @@ def read_rdsr(
     Measurement Method) and ``water_equivalent_diameter_mm`` (113980) of the largest-DLP
     event that has them, and ``identity_conflict``; null where absent. ``age_years``
     comes from the birth date and study date when both are valid, else from Patient's
-    Age; a patient ID whose reports give different birth dates is listed in the report (field
-    ``PatientBirthDate``). Event tables carry ``localizer`` (CT Acquisition Type 113805,
-    Constant Angle Acquisition) and ``dose_method``.
+    Age (either outside 0-130 years is not used: null where neither is in range, with a
+    problem row, field ``PatientAge``); a patient ID whose reports give different birth
+    dates is listed in the report (field ``PatientBirthDate``). Event tables carry
+    ``localizer`` (CT Acquisition Type 113805, Constant Angle Acquisition) and
+    ``dose_method``.
     """
     include_non_patient = _checks.flag(include_non_patient, "read_rdsr", "include_non_patient")
     strict = _checks.flag(strict, "read_rdsr", "strict")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, MutableSequence, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from recurct._checks import MAX_AGE_YEARS
 from recurct.io.rdsr._tables import DICOM_INSTALL
 from recurct.schema import dicom_age_years
 
@@ -264,14 +265,26 @@ def age_years(
     age_text: str | None, birth: str | None, when: datetime | None, state: FileState
 ) -> float | None:
     """Age at the study: from the birth date and the study date when both are valid (exact to
-    the day), else from Patient's Age (``067Y``, ``018M``, ``006W``, ``010D``; whole units)."""
+    the day), else from Patient's Age (``067Y``, ``018M``, ``006W``, ``010D``; whole units).
+    Either outside 0-:data:`recurct.schema.MAX_AGE_YEARS` (validation's range) is not used,
+    with a lenient problem: ``999Y`` gives a null age, never 999 years."""
     birth_dt = parse_da_tm(birth, None)
     years = None
     if birth_dt is not None and when is not None:
         years = _years_between(birth_dt.date(), when.date())
-        if 0 <= years <= 130:
+        if 0 <= years <= MAX_AGE_YEARS:
             return years
     from_age = dicom_age_years(age_text) if age_text else None  # unit required (DICOM AS)
+    if from_age is not None and not 0 <= from_age <= MAX_AGE_YEARS:
+        state.lenient(
+            f"Patient's Age {age_text!r} out of range (age {from_age:g} y, outside "
+            f"0-{MAX_AGE_YEARS:g}); age left null",
+            "PatientAge",
+        )
+        if birth and (birth_dt is None or years is not None):
+            what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
+            state.lenient(f"Patient's Birth Date {what}; age left null", "PatientBirthDate")
+        return None
     if birth and (birth_dt is None or years is not None):
         what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
         then = "age from Patient's Age" if from_age is not None else "age left null"
