@@ -42,12 +42,15 @@ The rule is decided for each pair of rows from those two rows alone: no other ro
 changes whether they are copies. A row with a ``study_uid`` and one without are never copies;
 empty or placeholder ``study_uid`` text (or a float NaN) is no ``study_uid``. Values are
 compared as :func:`validate` with ``strict=False`` returns them: after the canonical casts,
-with a blank sex code or body region, one that maps to nothing, and a bad optional attribute
-(an age outside 0-130, a DLP or CTDIvol that is NaN, infinite, negative or implausible) null;
-null equals null, and blank region text equals none. So validating a validated table finds
-no further copies, and :func:`duplicate_mask` agrees with :func:`validate`. Of each set of
-copies the row with the earliest ``exam_date`` is kept (ties: the first in input order); the
-others are the copies.
+with a blank sex code or body region, and one that maps to nothing, null; null equals null,
+and blank region text equals none. A bad optional attribute that ``validate`` sets null (an
+age outside 0-130 or not a number, a DLP or CTDIvol that is text, NaN, infinite, negative
+or implausible) is compared as given instead: setting a value null never makes two exams one
+(``12,5`` and ``13,1`` in a comma-separated file stay two exams), while rows equal as given
+are still copies. So :func:`duplicate_mask` agrees with :func:`validate`, and validating a
+validated table finds no further copies, except among rows that differed only in values the
+first validation set null (equal now). Of each set of copies the row with the earliest
+``exam_date`` is kept (ties: the first in input order); the others are the copies.
 """
 """The one definition of a duplicate exam, used by ``validate`` and ``Cohort.dedupe``."""
 
@@ -147,10 +150,10 @@ def duplicate_mask(exams: Any) -> pl.Series | pd.Series:
     ----------
     exams : polars, pandas or pyarrow table
         Exam table with ``patient_id`` and ``exam_date``; values are compared as
-        ``validate(exams, strict=False)`` returns them (default arguments: codes that map to
-        nothing and bad optional attributes null), so on a table without other problems the
-        copies here are those ``validate`` drops. Run it first: an unparseable date becomes
-        null, and null equals null here.
+        ``validate(exams, strict=False)`` compares them (default arguments: codes that map
+        to nothing null, bad optional attributes as given), so on a table without other
+        problems the copies here are those ``validate`` drops. Run it first: an unparseable
+        date becomes null, and null equals null here.
 
     Returns
     -------

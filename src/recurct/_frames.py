@@ -213,28 +213,58 @@ def _no_repeats(names: list[Any]) -> None:
 
 
 def _from_pandas(obj: Any) -> pl.DataFrame:
-    """A pandas frame as polars. A column polars cannot type (numbers mixed with text) is an
-    error naming its first odd row when recurct parses it (a canonical column); any other
-    column is carried through as it is (polars ``Object``)."""
+    """A pandas frame as polars. A column polars cannot type (numbers mixed with text, what
+    ``pd.read_excel`` gives for a column with an ``n.a.`` cell) is read as text when it is an
+    optional attribute (``age_years``, ``ctdivol_mgy``, ``sex``, ``facility``, ...), its
+    missing values (``None``, NaN, ``NaT``, ``pd.NA``) null, so that validation judges each
+    cell as it does a CSV file's (a bad one set null with ``strict=False``, the exam kept),
+    and a function that never reads the column does not fail on it. A required column
+    (``patient_id``, ``exam_date``, ``effective_dose_msv``) or ``study_uid`` mixing types is
+    an error naming its first odd row (is the integer ``1`` the patient ``"01"``? the user
+    says which); any other column is carried through as it is (polars ``Object``)."""
     _no_repeats(list(obj.columns))
     try:
         return pl.from_pandas(obj, include_index=False)
     except Exception as exc:  # pyarrow ArrowInvalid / ArrowTypeError, polars errors
         from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
-        parsed = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *ID_COLUMNS}
+        refused = {*REQUIRED_COLUMNS, *ID_COLUMNS}
+        attributes = set(OPTIONAL_COLUMNS) - refused
         kept: dict[str, pl.Series] = {}
         for name in obj.columns:
             try:
                 pl.from_pandas(obj[[name]], include_index=False)
             except Exception:
-                if str(name) in parsed:
+                if str(name) in refused:
                     raise DataError(_mixed_column(obj[name], str(name))) from exc
-                kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
+                if str(name) in attributes:
+                    kept[str(name)] = _as_text(obj[name], str(name))
+                else:
+                    kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
         if not kept:
             raise DataError(f"could not convert the pandas frame: {exc}") from exc
         rest = pl.from_pandas(obj.drop(columns=list(kept)), include_index=False)
         return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
+
+
+def _as_text(col: Any, name: str) -> pl.Series:
+    """A pandas column of mixed Python values as text (``str`` of each value, text as it
+    is), its missing values null."""
+    import pandas as pd
+
+    def text(v: Any) -> str | None:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bytes):
+            try:
+                return v.decode()
+            except UnicodeDecodeError:
+                return repr(v)
+        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+            return None
+        return str(v)
+
+    return pl.Series(name, [text(v) for v in col.tolist()], dtype=pl.Utf8)
 
 
 def _mixed_column(col: Any, name: str) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "AMBIGUOUS_NUMBER",
     "TWO_DIGIT_YEAR",
     "ValidationReport",
+    "as_given",
     "check_exams",
     "check_exams_kept",
     "key_frame",
@@ -381,14 +382,38 @@ def _canonical(
     return out, hits, code_maps
 
 
+def as_given(out: pl.DataFrame, given: pl.DataFrame, hits: list[Hit]) -> pl.DataFrame:
+    """``out`` (values as ``validate`` returns them) with each column in which a bad optional
+    attribute was set null made a struct of that value and, on the rows set null, the value
+    as given (as text): what :func:`recurct._duplicates.duplicate_rows` compares, so that two
+    rows differing only in values set null (``12,5`` and ``13,1`` in a ``,`` file) are never
+    copies, while identical rows still are. Columns with nothing set null are left as they
+    are."""
+    nulled: dict[str, pl.Series] = {}
+    for name, _, mask, nullable in hits:
+        if nullable and mask.any():
+            nulled[name] = nulled[name] | mask if name in nulled else mask
+    if not nulled:
+        return out
+    return out.with_columns(
+        pl.struct(
+            pl.col(k).alias("value"),
+            pl.when(pl.lit(m))
+            .then(pl.lit(given.get_column(k)).cast(pl.Utf8, strict=False))
+            .alias("given"),
+        ).alias(k)
+        for k, m in nulled.items()
+    )
+
+
 def key_frame(df: pl.DataFrame) -> pl.DataFrame:
     """A cleaned table (:func:`recurct._frames.to_polars`) with its values as
-    ``validate(strict=False)`` (default arguments) returns them, every row kept: what
-    :func:`recurct.schema.duplicate_mask` compares."""
-    out, _, _ = _canonical(
+    ``validate(strict=False)`` (default arguments) compares them, every row kept: what
+    :func:`recurct.schema.duplicate_mask` compares (:func:`as_given`)."""
+    out, hits, _ = _canonical(
         df, df.schema, required=REQUIRED_COLUMNS, today=date.max, max_dose=MAX_EXAM_DOSE_MSV
     )
-    return out
+    return as_given(out, df, hits)
 
 
 def check_exams(exams: Any, **options: Any) -> tuple[pl.DataFrame, ValidationReport]:
@@ -449,9 +474,10 @@ def check_exams_kept(
         bad = pl.Series("bad", [False] * df.height, dtype=pl.Boolean)
     copies: list[Hit] = []
     if not missing_cols and {"patient_id", "exam_date"} <= set(schema):
-        # compared as they are returned (codes that map to nothing and bad attributes null),
-        # so that validating the result again finds the same exams
-        dup = pl.Series("dup", duplicate_rows(out, bad.to_numpy()))
+        # compared as they are returned (codes that map to nothing null), but a bad optional
+        # attribute set null by its value as given: setting it null merges no exams
+        keyed = as_given(out, values, hits)
+        dup = pl.Series("dup", duplicate_rows(keyed, bad.to_numpy()))
         if dup.any():
             copies.append(("exam_date", "duplicate exam", dup, False))
             bad = bad | dup

@@ -77,6 +77,9 @@ class Loaded:
     n_rows_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     lines: Callable[[int], int | None] | None = None  # a CSV file: the line of each row
+    #: the values validation set null, exams kept (``row``: input row, ``column``, ``value``,
+    #: ``reason``): a dose problem of such a value quotes it as given
+    set_null: pl.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- problems
@@ -234,10 +237,14 @@ def _region_rules(args: argparse.Namespace) -> pl.DataFrame | None:
 def _regions_from_text(
     frame: pl.DataFrame, notes: list[str], rules: pl.DataFrame | None = None
 ) -> pl.DataFrame:
-    """``body_region`` from a description column, or free-text regions mapped (reported)."""
+    """``body_region`` from a description column (its text as given), and a note of how many
+    free-text regions the rules map. The mapping itself is validation's
+    (:func:`recurct._validation.check_exams` with ``region_rules``), which keeps the text as
+    given in ``body_region_raw``: two exams whose texts map to one region (``CT Thorax nativ``
+    and ``CT Thorax mit KM``), or to none, stay two exams, as with :func:`recurct.read_exams`.
+    """
     import polars as pl
 
-    from recurct.dose import normalise_region
     from recurct.schema import BODY_REGIONS
 
     if "body_region" not in frame.columns:
@@ -245,17 +252,18 @@ def _regions_from_text(
         col = next((c for c in frame.columns if _key(c) in wanted), None)
         if col is None:
             return frame
-        mapped = normalise_region(frame[col].cast(pl.Utf8), region_rules=rules)
+        text = frame[col].cast(pl.Utf8)
+        mapped = _mapped(text, rules)
         notes.append(
             f"body_region read from {col!r} by {_whose(rules)} region rules: "
             f"{mapped.is_not_null().sum():,} of {frame.height:,} rows recognised"
         )
-        return frame.with_columns(mapped.alias("body_region"))
+        return frame.with_columns(text.alias("body_region"))
     s = frame["body_region"].cast(pl.Utf8)
     free = s.is_not_null() & ~s.is_in(list(BODY_REGIONS))
     if not free.any():
         return frame
-    mapped = normalise_region(s, region_rules=rules)
+    mapped = _mapped(s, rules)
     changed = int((free & mapped.is_not_null()).sum())
     examples = s.filter(free).unique(maintain_order=True).head(3).to_list()
     notes.append(
@@ -263,7 +271,18 @@ def _regions_from_text(
         f"(e.g. {', '.join(repr(e) for e in examples)}); {int(free.sum()) - changed:,} not "
         "recognised"
     )
-    return frame.with_columns(pl.when(free).then(mapped).otherwise(s).alias("body_region"))
+    return frame
+
+
+def _mapped(text: pl.Series, rules: pl.DataFrame | None) -> pl.Series:
+    """The region each text maps to (null: none), worked out once per distinct text."""
+    import polars as pl
+
+    from recurct.dose import normalise_region
+
+    distinct = text.unique().drop_nulls()
+    regions = normalise_region(distinct, region_rules=rules)
+    return text.replace_strict(distinct, regions, default=None, return_dtype=pl.Utf8)
 
 
 def _whose(rules: pl.DataFrame | None) -> str:
@@ -305,7 +324,8 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     if len(kept) != valid.height:  # pragma: no cover - guards the assumption above
         kept = list(range(valid.height))
     valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
-    loaded = Loaded(valid, str(path), kind, notes, frame.height, lines=lines)
+    set_null = report.problems.filter(pl.col("reason").str.ends_with("(set null)"))
+    loaded = Loaded(valid, str(path), kind, notes, frame.height, lines=lines, set_null=set_null)
     return loaded, report
 
 
@@ -490,6 +510,7 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{loaded.source}: {_cli_text(str(exc))}") from None
     assert problems is not None
+    problems = _as_given(problems, exams[ROW_COLUMN], loaded.set_null)
     if not drop:
         n_rows = problems["row"].n_unique()
         raise _problem_error(
@@ -532,11 +553,42 @@ def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     else:
         return []
     assert problems is not None
+    problems = _as_given(problems, exams[ROW_COLUMN], loaded.set_null)
     return [
         f"and among the rows that passed validation, effective dose could not be computed "
         f"for {problems['row'].n_unique():,} of {exams.height:,} (table {kw['table']!r}):",
         *grouped(problems, exams[ROW_COLUMN], loaded.lines),
     ]
+
+
+def _as_given(
+    problems: pl.DataFrame, rows: pl.Series, set_null: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Dose problems (``row``: of the validated frame, whose input rows are ``rows``) of a
+    value that validation set null (an age of 150 for an age-dependent table) quote the value
+    as given, and say that it was set null and why, instead of a bare "missing"."""
+    import polars as pl
+
+    if set_null is None or not set_null.height or not problems.height:
+        return problems
+    given = set_null.select(
+        pl.col("row").alias("__input_row"),
+        "column",
+        pl.col("value").alias("__given"),
+        pl.col("reason").str.strip_suffix(" (set null)").alias("__why"),
+    ).unique(["__input_row", "column"], keep="first", maintain_order=True)
+    where = rows.cast(pl.Int64).gather(problems["row"].fill_null(0).cast(pl.Int64))
+    joined = problems.with_columns(
+        pl.when(pl.col("row").is_not_null()).then(where).alias("__input_row")
+    ).join(given, on=["__input_row", "column"], how="left", maintain_order="left")
+    was = pl.col("__why").is_not_null()
+    return joined.with_columns(
+        pl.when(was).then(pl.col("__given")).otherwise(pl.col("value")).alias("value"),
+        pl.when(was)
+        .then(pl.format("{} (the value given was set null by validation: {})", "reason", "__why"))
+        .otherwise(pl.col("reason"))
+        .alias("reason"),
+    ).select(problems.columns)
 
 
 def dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
