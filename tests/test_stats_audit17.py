@@ -264,3 +264,43 @@ def test_integer_labels_need_whole_doses() -> None:
         dose_bands(pl.DataFrame({"ced_msv": [9.6, 24.0]}), labels="integer")
     out = dose_bands(pl.DataFrame({"ced_msv": [9.0, 24.0]}), labels="integer")
     assert out["band"][:2].to_list() == ["0-9", "10-24"]
+
+
+def test_every_by_function_keeps_a_pandas_ordered_categorical_order() -> None:
+    """time_to_threshold, cumulative_incidence, incidence_rate and standardise order their
+    strata as magnitude does: an ordered pandas Categorical by its categories."""
+    from datetime import date, timedelta
+
+    import recurct
+    from recurct.stats import cumulative_incidence, incidence_rate, standardise, time_to_threshold
+
+    rng = np.random.default_rng(4)
+    n = 60
+    exams = pd.DataFrame(
+        {
+            "patient_id": [f"p{i % 20}" for i in range(n)],
+            "exam_date": [
+                date(2015, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 2000, n)
+            ],
+            "effective_dose_msv": rng.uniform(1, 60, n),
+            "age_years": [float(20 + 3 * (i % 20)) for i in range(n)],
+        }
+    )
+    pat = recurct.cumulative_dose(exams, thresholds=50)
+    pat = pat.sort_values("patient_id").reset_index(drop=True)
+    labels = ["old", "young", "mid"]
+    pat["grp"] = pd.Categorical(
+        [labels[i % 3] for i in range(len(pat))], categories=["young", "mid", "old"], ordered=True
+    )
+    want = ["young", "mid", "old"]
+
+    def order(col: pd.Series) -> list[str]:
+        seen = [v for v in dict.fromkeys(col.astype(str).tolist()) if v != "all"]
+        return seen
+
+    assert order(time_to_threshold(pat, 50, by="grp").curve["grp"]) == want
+    assert order(cumulative_incidence(pat, 50, by="grp").curve["grp"]) == want
+    assert order(incidence_rate(pat, 50, by="grp")["grp"]) == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert order(standardise(pat, 50, by="grp")["grp"]) == want

@@ -25,6 +25,7 @@ from recurct.stats._common import (
     check_nonempty,
     check_patients,
     result_repr,
+    stats_frame,
     stratum_rows,
 )
 from recurct.stats._followup import DAYS_PER_YEAR, survival_data
@@ -67,7 +68,7 @@ def event_table(
     (at T on or before a delayed entry, or entering on the day observation ends) are left
     out. Also returns the ``by`` columns, the threshold, the number left out as prevalent and
     the input kind."""
-    df, kind = to_polars(patients)
+    df, kind = stats_frame(patients)
     check_patients(df, fn)
     t = _checks.threshold(threshold, fn)
     by_cols = by_list(by, df)

@@ -55,6 +55,7 @@ from recurct.stats._common import (
     check_column,
     check_patients,
     reached_expr,
+    stats_frame,
     stratum_rows,
 )
 
@@ -189,7 +190,7 @@ def standardise(
     alpha = _checks.alpha(alpha, fn)
     threshold = _checks.threshold(threshold, fn)
     age_column = _checks.column_name(age_column, fn, "age_column")
-    df, kind = to_polars(patients)
+    df, kind = stats_frame(patients)
     if age_column not in df.columns:
         raise ParameterError(
             f"age column {age_column!r} is not in the patients table; pass age_column=..."

@@ -54,6 +54,7 @@ from recurct.stats._common import (
     check_nonempty,
     check_patients,
     require,
+    stats_frame,
     stratum_rows,
 )
 from recurct.stats._followup import DAYS_PER_YEAR, date_expr, null_entry_error, observation_end
@@ -269,7 +270,7 @@ def incidence_rate(
         Strata with no person-time at risk (their rate is null), named with their counts.
     """
     fn = "incidence_rate"
-    df, kind = to_polars(patients)
+    df, kind = stats_frame(patients)
     by_cols = by_list(by, df)
     check_nonempty(df)
     require(df, ["first_exam"], fn)
