@@ -44,7 +44,8 @@ def _two_sites() -> pl.DataFrame:
 
 def test_bootstrap_without_cluster_is_clopper_pearson_on_every_row() -> None:
     # before: facility a (0 of 20) got [0.0, 0.0]; the patient bootstrap on every row
-    out = magnitude(_two_sites(), 100, by="facility", ci="bootstrap", n_boot=500)
+    with pytest.warns(RecurctWarning, match="without cluster= .* Clopper-Pearson"):
+        out = magnitude(_two_sites(), 100, by="facility", ci="bootstrap", n_boot=500)
     lo, hi = proportion_ci(out["n_reached"].to_numpy(), out["n_patients"].to_numpy(), ci="beta")
     assert out["facility"].to_list() == ["all", "a", "b"]
     assert out["share_lo"].to_list() == pytest.approx(lo.tolist(), abs=1e-15)

@@ -327,7 +327,8 @@ def magnitude(
         ``"bootstrap"``: a percentile bootstrap of the clusters with ``n_boot`` replicates
         (see ``cluster``), on the rows with two or more clusters and some but not all of
         their patients >= T. Every other row (one cluster, no ``cluster=`` at all, or 0 or
-        all patients >= T) gets the Clopper-Pearson interval instead: there the percentile
+        all patients >= T) gets the Clopper-Pearson interval instead (without ``cluster=`` a
+        :class:`recurct.errors.RecurctWarning` says so): there the percentile
         bootstrap is a binomial draw around the observed share, or has width 0, and covers
         too rarely (64% for a nominal 95% interval at 50 patients and a share of 0.02;
         docs/statistics.md).
@@ -412,6 +413,14 @@ def magnitude(
             )
     _checks.integer(seed, "magnitude", "seed")
     _checks.integer(n_boot, "magnitude", "n_boot", lo=1, hi=10_000_000)
+    if ci == "bootstrap" and cluster is None:
+        warnings.warn(
+            "magnitude: ci='bootstrap' without cluster= resamples nothing that varies beyond a "
+            "binomial draw: every row gets the Clopper-Pearson interval (pass "
+            "ci='clopper-pearson' to say so, or cluster='facility' for a cluster bootstrap)",
+            RecurctWarning,
+            stacklevel=2,
+        )
     rng = np.random.default_rng(seed)
 
     slim = _slim(df, by_cols, cluster, ts)
