@@ -411,37 +411,49 @@ def _check_attributes(df: pl.DataFrame) -> None:
 
 def _ages(s: pl.Series) -> pl.Series:
     """``age_years`` as Float64: numbers as they are; text (or categories) read as numbers,
-    else as DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`), and any
-    other text set null with an :class:`~recurct.errors.UnmappedValuesWarning` counting
-    them (the exams keep their doses; an empty text is a missing age, not counted)."""
-    if not (is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical)):
-        return s.cast(pl.Float64)
-    text = s.cast(pl.String).str.strip_chars()
-    age = text.cast(pl.Float64, strict=False)
-    unread = age.is_null() & text.is_not_null() & (text != "")
-    if not unread.any():
+    else as DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`). Any other
+    text, and any age outside 0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages validation
+    sets null; NaN too, though cumulative_dose's exams come with NaN made null), is set
+    null with one :class:`~recurct.errors.UnmappedValuesWarning` counting them (the exams
+    keep their doses; an empty text is a missing age, not counted). Valid numbers cost one
+    comparison pass."""
+    unread = None  # text that is no age
+    if is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical):
+        text = s.cast(pl.String).str.strip_chars()
+        age = text.cast(pl.Float64, strict=False)
+        unread = age.is_null() & text.is_not_null() & (text != "")
+        if unread.any():
+            age = age.fill_null(parse_dicom_age(text))
+            unread = age.is_null() & unread
+    else:
+        text = None
+        age = s.cast(pl.Float64)
+    # NaN compares above every number in polars, so it is outside too
+    outside = (age < 0.0) | (age > _checks.MAX_AGE_YEARS)
+    if not outside.any() and (unread is None or not unread.any()):
         return age
-    age = age.fill_null(parse_dicom_age(text))
-    unread = age.is_null() & unread
-    n = int(unread.sum())
-    if n:
-        values = text.filter(unread).unique(maintain_order=True).head(6).to_list()
-        # stacklevel: the caller of cumulative_dose (through @renamed)
-        warnings.warn(unread_ages_warning(n, values), stacklevel=6)
-    return age
+    bad = (outside if unread is None else unread | outside).fill_null(False)
+    n = int(bad.sum())
+    written = age.cast(pl.String) if text is None else text
+    values = written.filter(bad).unique(maintain_order=True).head(6).to_list()
+    # stacklevel: the caller of cumulative_dose (through @renamed)
+    warnings.warn(unread_ages_warning(n, values), stacklevel=6)
+    return age.set(bad, None)  # type: ignore[arg-type]
 
 
 def unread_ages_warning(n: int, values: list[str]) -> UnmappedValuesWarning:
-    """The warning of ``n`` ages that are neither numbers nor DICOM ages (``values``: the
-    first distinct ones; more than 5 are shown as "..."). It carries ``count`` and
+    """The warning of ``n`` values of ``age_years`` that are no ages: neither numbers nor
+    DICOM ages, or outside 0-:data:`recurct._checks.MAX_AGE_YEARS` (``values``: the first
+    distinct ones, as written; more than 5 are shown as "..."). It carries ``count`` and
     ``values``, so the out-of-core path adds up its buckets' warnings without reading their
     text."""
     shown = ", ".join(repr(v) for v in values[:5])
     more = ", ..." if len(values) > 5 else ""
     w = UnmappedValuesWarning(
         f"cumulative_dose: column 'age_years': {n} value(s) are neither numbers nor DICOM "
-        f"ages ({shown}{more}) and were set null, keeping the exams; age_first_exam and "
-        "age_reached_T are null where they would be one of these"
+        f"ages, or are outside 0-{_checks.MAX_AGE_YEARS:g} years ({shown}{more}), and were "
+        "set null, keeping the exams; age_first_exam and age_reached_T are null where they "
+        "would be one of these"
     )
     w.count, w.values = n, list(values)  # type: ignore[attr-defined]
     return w
@@ -634,10 +646,10 @@ def cumulative_dose(
         ``exam_date`` (Date or Datetime) and ``effective_dose_msv`` (finite, >= 0). If
         ``age_years``, ``sex``, ``facility`` or ``indication`` are present, the matching
         patient columns are added: ``age_years`` as numbers, or text read as numbers or
-        DICOM ages (``067Y``; other text is set null, with an
-        :class:`~recurct.errors.UnmappedValuesWarning` counting it, and the exams keep their
-        doses); ``sex``, ``facility`` and ``indication`` of any dtype with a text form (not
-        List, Array, Struct, Object or Duration). Full validation belongs at ingestion
+        DICOM ages (``067Y``; other text, and ages outside 0-130 years, are set null,
+        with an :class:`~recurct.errors.UnmappedValuesWarning` counting them, and the exams
+        keep their doses); ``sex``, ``facility`` and ``indication`` of any dtype with a text
+        form (not List, Array, Struct, Object or Duration). Full validation belongs at ingestion
         (:func:`recurct.schema.validate`); only cheap checks of these columns are done here.
         A polars ``LazyFrame``, or the path of a Parquet file, folder or glob, is processed out
         of core in patient buckets (:func:`recurct.outofcore.cumulative_dose_chunked`: same

@@ -62,6 +62,7 @@ from recurct.errors import (
     ParameterError,
     UnmappedValuesWarning,
 )
+from recurct.io.exams import _AS_TEXT, _clash, _joins, _kind, _reconciled_casts
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -97,10 +98,13 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     -------
     polars.LazyFrame
         One scan of all the files when they share one schema. Files whose schemas differ
-        are reconciled as :func:`recurct.read_exams` reconciles them
-        (``polars.concat(how="diagonal_relaxed")``): a column missing from a file is null
-        there, and each column takes the common supertype of its dtypes (``Int32`` and
-        ``Float64`` doses as ``Float64``, ``Date`` and ``Datetime`` as ``Datetime``).
+        are read as :func:`recurct.read_exams` reads them (the same rule, by the same code:
+        :func:`_reconciled_schema`): a column missing from a file is null there; a column
+        of one kind of value in every file takes the common supertype of its dtypes
+        (``Int32`` and ``Float64`` doses as ``Float64``, ``Date`` and ``Datetime`` as
+        ``Datetime``); a column of different kinds (numbers, text, ``Boolean``, dates) or
+        of differing text dtypes (``Enum`` categories in another order) is text in every
+        file, each value as written (``true``, never 1.0).
 
     Raises
     ------
@@ -108,9 +112,11 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         The path does not exist or a folder holds no Parquet file.
     recurct.errors.DataError
         A file is not a readable Parquet table (naming it); or the files' dtypes of a column
-        cannot be reconciled, or ``exam_date`` or ``effective_dose_msv`` is text (or another
-        kind of value) in some files and numbers or dates in others (naming the source, the
-        column and two files with their dtypes).
+        cannot be reconciled (no common type; a nested or binary column among other kinds),
+        or ``exam_date`` or ``effective_dose_msv`` holds different kinds of value in
+        different files (text, ``Boolean`` or a struct in some, numbers or dates in others:
+        :func:`recurct.read_exams` validates and parses such text; this scan does not),
+        naming the source, the column and two files with their dtypes.
     recurct._outdir.IncompleteOutputError
         A recurct output folder does not match its manifest.
     TypeError
@@ -174,63 +180,38 @@ def _reconciled_schema(
     files: list[str], schemas: list[dict[str, pl.DataType]], where: str
 ) -> pl.Schema:
     """The schema the files' columns are read in: all columns in order of first appearance,
-    each in the supertype of its dtypes (as ``polars.concat(how="diagonal_relaxed")``, so
-    as :func:`recurct.read_exams`). A :class:`DataError` names the column and two files
-    whose dtypes have no supertype, or make a column of :data:`_NOT_TEXT` text."""
-    target = pl.Schema()
-    names = list(dict.fromkeys(c for s in schemas for c in s))
-    for col in names:
-        have = [(f, s[col]) for f, s in zip(files, schemas, strict=True) if col in s]
-        try:
-            dtype = pl.concat(
-                [pl.LazyFrame(schema={col: d}) for _, d in have], how="vertical_relaxed"
-            ).collect_schema()[col]
-        except Exception:  # polars raises several kinds: find two files that clash
-            first = have[0]
-            other = next((h for h in have[1:] if not _joins(first[1], h[1])), have[-1])
-            raise DataError(
-                _clash(where, col, first, other, "the dtypes have no common type")
-            ) from None
+    each as :func:`recurct.read_exams` reads it (:func:`recurct.io.exams._reconciled_casts`):
+    the supertype of its dtypes where they hold one kind of value (``Int32`` and ``Float64``,
+    ``Date`` and ``Datetime``); text where they hold different kinds (numbers, text,
+    ``Boolean``, dates) or are text of differing dtypes (``Enum`` categories in another
+    order), each file's values cast to text (``true``, ``1970-02-01``), never converted
+    (to 1.0, to days). A :class:`DataError` names the column and two files whose dtypes
+    cannot be reconciled so (no supertype, another kind among other kinds), or hold different
+    kinds of value in a column of :data:`_NOT_TEXT`, which the engine needs as numbers or
+    dates and, unlike :func:`recurct.read_exams`, does not parse from text."""
+    given = [pl.Schema(s) for s in schemas]
+    for col in dict.fromkeys(c for s in given for c in s):
+        have = [(i, s[col]) for i, s in enumerate(given) if col in s]
         typed = [h for h in have if h[1] != pl.Null]  # (an all-null column: any kind)
         kinds = [_kind(d) for _, d in typed]
         if col in _NOT_TEXT and len(set(kinds)) > 1:
             other = next(i for i, k in enumerate(kinds) if k != kinds[0])
             what = f"{kinds[0]} in some files, {kinds[other]} in others"
-            raise DataError(_clash(where, col, typed[0], typed[other], what))
-        target[col] = dtype
-    return target
-
-
-def _joins(a: pl.DataType, b: pl.DataType) -> bool:
-    """Whether dtypes ``a`` and ``b`` have a common supertype."""
-    try:
-        pl.concat(
-            [pl.LazyFrame(schema={"x": a}), pl.LazyFrame(schema={"x": b})],
-            how="vertical_relaxed",
-        ).collect_schema()
-    except Exception:
-        return False
-    return True
-
-
-def _kind(dtype: pl.DataType) -> str:
-    """What a column of ``dtype`` holds, for :func:`_reconciled_schema`: text, numbers,
-    dates (and times), or the dtype's name."""
-    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
-        return "text"
-    if dtype.is_numeric():
-        return "numbers"
-    if dtype.is_temporal():
-        return "dates"
-    return type(dtype).__name__ if isinstance(dtype, pl.DataType) else str(dtype)
-
-
-def _clash(where: str, col: str, a: tuple[str, Any], b: tuple[str, Any], what: str) -> str:
-    return (
-        f"{where}: column {col!r} is {a[1]} in {a[0]} but {b[1]} in {b[0]} ({what}); "
-        f"convert the column to one dtype in every file (e.g. with polars: "
-        f"pl.col({col!r}).cast(...)) and write the files again"
-    )
+            raise DataError(_clash(where, col, files, typed[0], typed[other], what))
+        if not set(kinds) <= set(_AS_TEXT) and not _joins([d for _, d in have]):
+            first = have[0]
+            other = next((h for h in have[1:] if not _joins([first[1], h[1]])), have[-1])
+            what = "the dtypes have no common type"
+            raise DataError(_clash(where, col, files, first, other, what))
+    texts = _reconciled_casts(files, given, where)
+    read = [
+        {c: pl.String() if c in text else d for c, d in s.items()}
+        for s, text in zip(given, texts, strict=True)
+    ]
+    names = list(dict.fromkeys(c for s in read for c in s))
+    # the supertype of each column, now of one kind (as ``concat(how="diagonal_relaxed")``)
+    joined = pl.concat([pl.LazyFrame(schema=s) for s in read], how="diagonal_relaxed")
+    return joined.select(names).collect_schema()
 
 
 def _conformed(
