@@ -19,28 +19,17 @@ import math
 import warnings
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
+from test_ooc_schemas import _exams  # the same small exam table
 
 import recurct
 from recurct._checks import MAX_AGE_YEARS
 from recurct.errors import DataError, UnmappedValuesWarning
 from recurct.outofcore import cumulative_dose_chunked, scan_exams, write_patients
-
-
-def _exams(n: int, start: int = 0, n_patients: int = 17) -> pl.DataFrame:
-    i = np.arange(start, start + n)
-    return pl.DataFrame(
-        {
-            "patient_id": (i * 7) % n_patients,
-            "exam_date": [dt.date(2015, 1, 1) + dt.timedelta(days=int(d)) for d in (i * 13) % 900],
-            "effective_dose_msv": (i % 11).astype(np.float64) * 2.5,
-        }
-    )
 
 
 def _folder(path: Path, frames: list[pl.DataFrame]) -> Path:
