@@ -83,8 +83,9 @@ class ValidationReport:
     lines : callable or None
         For a CSV file read by :func:`recurct.read_exams`, ``lines(row)`` is the 1-based
         line of the file where 0-based data row ``row`` starts (a ``sep=`` line and line
-        breaks inside quoted values counted), shown beside each row the report prints;
-        None for other inputs.
+        breaks inside quoted values counted); for a folder of Parquet files it is the file
+        and its own 0-based row (``"row 0 of b.parquet"``, :class:`recurct.io.exams.FileRows`);
+        shown beside each row the report prints; None for other inputs.
     """
 
     n_rows_in: int
@@ -93,7 +94,7 @@ class ValidationReport:
     problems: pl.DataFrame
     set_null_by_reason: dict[str, int] = field(default_factory=dict)
     validated: bool = True
-    lines: Callable[[int], int | None] | None = field(default=None, repr=False)
+    lines: Callable[[int], int | str | None] | None = field(default=None, repr=False)
 
     @property
     def n_dropped(self) -> int:
@@ -118,13 +119,17 @@ class ValidationReport:
             lines.append(f"  {n:>10}  {reason} (set null, exam kept)")
         if self.problems.height:
             lines.append(problem_lines(self.problems, lines=self.lines))
-            lines.append(rows_note(self.lines is not None))
+            lines.append(rows_note(self.lines))
         return "\n".join(lines)
 
 
-def rows_note(csv_file: bool) -> str:
-    """What the rows of a problem listing count."""
-    if csv_file:
+def rows_note(lines: Callable[[int], int | str | None] | None) -> str:
+    """What the rows of a problem listing count: with ``lines`` (a CSV file's lines, or a
+    :class:`recurct.io.exams.FileRows` of a folder of Parquet files, which says it)."""
+    note = getattr(lines, "note", None)
+    if isinstance(note, str):
+        return f"  ({note})"
+    if lines is not None:
         return (
             "  (rows: 0-based data rows of the file, row 0 the first after the header; "
             "each with its line of the file)"
@@ -132,9 +137,12 @@ def rows_note(csv_file: bool) -> str:
     return "  (rows: 0-based rows of the input, row 0 the first)"
 
 
-def _describe(row: dict[str, Any], lines: Callable[[int], int | None] | None = None) -> str:
+def _describe(row: dict[str, Any], lines: Callable[[int], int | str | None] | None = None) -> str:
     line = lines(row["row"]) if lines is not None and row["row"] is not None else None
-    at = "" if line is None else f" (line {line} of the file)"
+    if line is None:
+        at = ""
+    else:  # a CSV file's line, or a folder's file and row there ("row 0 of b.parquet")
+        at = f" ({line})" if isinstance(line, str) else f" (line {line} of the file)"
     where = "" if row["row"] is None else f"row {row['row']}{at}, "
     value = "" if row["value"] is None else f" (value: {row['value']!r})"
     return f"{where}column {row['column']!r}: {row['reason']}{value}"
@@ -143,7 +151,7 @@ def _describe(row: dict[str, Any], lines: Callable[[int], int | None] | None = N
 def problem_lines(
     problems: pl.DataFrame,
     show: int = _SHOW,
-    lines: Callable[[int], int | None] | None = None,
+    lines: Callable[[int], int | str | None] | None = None,
 ) -> str:
     """One line per problem (the first ``show``): row (and, with ``lines``, the line of
     the file), column, reason and value."""
@@ -156,7 +164,7 @@ def problem_lines(
 def problem_message(
     problems: pl.DataFrame,
     source: str | None,
-    lines: Callable[[int], int | None] | None = None,
+    lines: Callable[[int], int | str | None] | None = None,
 ) -> str:
     n = problems.height
     where = f"{source}: " if source else ""
@@ -169,7 +177,7 @@ def problem_message(
     )
     listing = problem_lines(problems, lines=lines)
     if problems.get_column("row").is_not_null().any():
-        listing += "\n" + rows_note(lines is not None)
+        listing += "\n" + rows_note(lines)
     return f"{head}:\n{listing}\n{fix}"
 
 
@@ -177,7 +185,7 @@ def problem_error(
     problems: pl.DataFrame,
     source: str | None,
     hint: str | None,
-    lines: Callable[[int], int | None] | None,
+    lines: Callable[[int], int | str | None] | None,
 ) -> ExamValidationError:
     """The :class:`ExamValidationError` of ``problems``, its message naming, with ``lines``
     (a CSV file), the line of the file of each row."""

@@ -77,7 +77,9 @@ class ExamValidationError(RecurctError, ValueError):
     ``problems`` is a polars DataFrame with columns ``row`` (0-based row of the input, null
     for a missing column), ``column``, ``value`` (the offending value as text) and ``reason``.
     ``lines`` (a CSV file's rows, :class:`recurct.io._csv.RowLines`): the 1-based line of
-    the file of a row, named beside it in the message; None for a frame or a Parquet file.
+    the file of a row, named beside it in the message; for a folder of Parquet files the
+    file and its own row (``"row 0 of b.parquet"``, :class:`recurct.io.exams.FileRows`);
+    None for a frame or a single Parquet file.
     """
 
     def __init__(
@@ -85,7 +87,7 @@ class ExamValidationError(RecurctError, ValueError):
         problems: pl.DataFrame,
         source: str | None = None,
         hint: str | None = None,
-        lines: Callable[[int], int | None] | None = None,
+        lines: Callable[[int], int | str | None] | None = None,
     ) -> None:
         from recurct._validation import problem_message  # which imports this module
 

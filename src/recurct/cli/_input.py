@@ -76,7 +76,8 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
     n_rows_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
-    lines: Callable[[int], int | None] | None = None  # a CSV file: the line of each row
+    # a CSV file: the line of each row; a folder of Parquet files: its file and row there
+    lines: Callable[[int], int | str | None] | None = None
     #: the values validation set null, exams kept (``row``: input row, ``column``, ``value``,
     #: ``reason``): a dose problem of such a value quotes it as given
     set_null: pl.DataFrame | None = None
@@ -108,7 +109,7 @@ def _cli_text(reason: str) -> str:
 def grouped(
     problems: pl.DataFrame,
     rows: pl.Series | None = None,
-    lines: Callable[[int], int | None] | None = None,
+    lines: Callable[[int], int | str | None] | None = None,
 ) -> list[str]:
     """One line per (column, reason): count, first input rows and values.
 
@@ -139,11 +140,14 @@ def grouped(
     return out
 
 
-def _lines(rows: list[int], lines: Callable[[int], int | None] | None) -> str:
-    """`` (lines 2, 4 of the file)`` of ``rows`` of a CSV file, else empty."""
+def _lines(rows: list[int], lines: Callable[[int], int | str | None] | None) -> str:
+    """`` (lines 2, 4 of the file)`` of ``rows`` of a CSV file, `` (row 0 of b.parquet, row
+    1 of b.parquet)`` of a folder of Parquet files, else empty."""
     at = [lines(r) for r in rows] if lines is not None else []
     if not at or None in at:
         return ""
+    if all(isinstance(x, str) for x in at):
+        return f" ({', '.join(str(x) for x in at)})"
     return f" ({'line' if len(at) == 1 else 'lines'} {', '.join(str(x) for x in at)} of the file)"
 
 
@@ -362,7 +366,9 @@ def _read_openrem(
 
 def _read_table(
     p: Path, mapping: dict[str, str], args: argparse.Namespace, notes: list[str]
-) -> tuple[pl.DataFrame, str, pl.DataFrame, Callable[[int], int | None] | None, pl.Series | None]:
+) -> tuple[
+    pl.DataFrame, str, pl.DataFrame, Callable[[int], int | str | None] | None, pl.Series | None
+]:
     """A CSV or Parquet exam file, its columns mapped (noted): ``(frame, "csv"|"parquet",
     the dose and age columns as written, the line of each row of a CSV file, the dates
     already parsed where a time column was merged into them)``."""

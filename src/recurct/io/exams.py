@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -50,6 +50,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
+
+RowPlaces = Callable[[int], int | str | None]
+"""Where a 0-based row of the input is in the user's files: the 1-based line of a CSV file
+(an ``int``, :class:`recurct.io._csv.RowLines`), or a text such as ``row 0 of b.parquet``
+for a folder of Parquet files (:class:`FileRows`); None where it cannot be said."""
 
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
@@ -251,8 +256,9 @@ class Prepared(NamedTuple):
     shown: pl.DataFrame
     """The dose and age columns as written (before decimal marks and DICOM ages were
     rewritten), row for row: the values problems quote."""
-    lines: Callable[[int], int | None] | None
-    """For a CSV file, the 1-based line of the file of each 0-based data row; else None."""
+    lines: RowPlaces | None
+    """For a CSV file, the 1-based line of the file of each 0-based data row; for a folder
+    of Parquet files, its file and row there (:class:`FileRows`); else None."""
     notes: list[str]
     """What was left out while reading (unnamed empty columns of a CSV file)."""
     parsed_dates: pl.Series | None = None
@@ -285,7 +291,7 @@ def prepare(
     if isinstance(source, (str, os.PathLike)) and _is_csv(Path(source)):
         table = read_csv(Path(source), sep)
         frame, kind, where, sep = table.frame, "csv", str(source), table.sep
-        lines: Callable[[int], int | None] | None = table.lines
+        lines: RowPlaces | None = table.lines
         notes = []
         if table.unnamed_dropped:
             at = ", ".join(str(i) for i in table.unnamed_dropped)
@@ -294,8 +300,8 @@ def prepare(
                 "0-based: an empty header field and no value in any row)"
             )
     else:
-        frame, kind, where, sep = _load(source, sep=sep, placeholder_ids=placeholder_ids)
-        lines, notes = None, []
+        frame, kind, where, sep, lines = _load(source, sep=sep, placeholder_ids=placeholder_ids)
+        notes = []
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a comma inside a number needs quotes: read as is
         decimal = "as-is"
@@ -322,10 +328,58 @@ def _is_csv(path: Path) -> bool:
         return fh.read(4) != b"PAR1"
 
 
-def row_text(row: int, lines: Callable[[int], int | None] | None) -> str:
-    """``row 2 (line 4 of the file)`` for a CSV file (``lines``), else ``row 2``."""
-    line = lines(row) if lines is not None else None
-    return f"row {row}" if line is None else f"row {row} (line {line} of the file)"
+def row_text(row: int, lines: RowPlaces | None) -> str:
+    """``row 2 (line 4 of the file)`` for a CSV file (``lines`` gives the line), ``row 2
+    (row 0 of b.parquet)`` for a folder of Parquet files (:class:`FileRows`), else
+    ``row 2``."""
+    at = lines(row) if lines is not None else None
+    return f"row {row}" if at is None else f"row {row} ({place_text(at)})"
+
+
+def place_text(at: int | str) -> str:
+    """What ``lines(row)`` gives, as text: ``line 4 of the file`` for a line of a CSV
+    file, the text itself (``row 0 of b.parquet``) otherwise."""
+    return at if isinstance(at, str) else f"line {at} of the file"
+
+
+class FileRows:
+    """The file and its own 0-based row of each 0-based row of a folder of Parquet files,
+    read as one table (the files' rows one after another, in the order read):
+    ``FileRows(["a.parquet", "b.parquet"], [2, 1])(2) == "row 0 of b.parquet"``.
+
+    Passed where a CSV file passes its lines (:func:`row_text`, ``ValidationReport.lines``),
+    so that messages name ``row 2 (row 0 of b.parquet)``; None for a row outside the table.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The files, as named in messages (their paths below the folder), in the order read.
+    heights : sequence of int
+        The rows of each file.
+    """
+
+    note = (
+        "rows: 0-based rows of the input, the files' rows one after another in the order "
+        "read; each with its file and its own 0-based row"
+    )
+    """What the rows of a problem listing count, for a folder of Parquet files."""
+
+    def __init__(self, names: Sequence[str], heights: Sequence[int]) -> None:
+        if len(names) != len(heights):
+            raise ParameterError(
+                f"FileRows: {len(names)} file name(s) but {len(heights)} row count(s)"
+            )
+        self.names = list(names)
+        self.starts = np.concatenate([[0], np.cumsum(np.asarray(heights, dtype=np.int64))])
+
+    def __call__(self, row: int) -> str | None:
+        if not 0 <= row < int(self.starts[-1]):
+            return None
+        i = int(np.searchsorted(self.starts, row, side="right")) - 1
+        return f"row {row - int(self.starts[i])} of {self.names[i]}"
+
+    def __repr__(self) -> str:
+        return f"FileRows({len(self.names)} files, {int(self.starts[-1])} rows)"
 
 
 def _load(
@@ -333,28 +387,33 @@ def _load(
     *,
     sep: str | None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
-) -> tuple[pl.DataFrame, str, str, str | None]:
-    """``(frame, kind, source, CSV separator)``; kind: 'csv', 'parquet' or the frame library."""
+) -> tuple[pl.DataFrame, str, str, str | None, FileRows | None]:
+    """``(frame, kind, source, CSV separator, the file of each row of a folder of Parquet
+    files)``; kind: 'csv', 'parquet' or the frame library."""
     if not isinstance(obj, (str, os.PathLike)):
         df, kind = to_polars(obj, placeholder_ids=placeholder_ids)
-        return df, kind, f"<{kind} frame>", None
+        return df, kind, f"<{kind} frame>", None, None
     path = Path(obj)
     source = str(path)
     if not path.exists():
         raise InputNotFoundError(f"{source}: no such file or folder")
     if path.is_dir():
         check_tree(path)  # a folder recurct wrote: complete, per its manifests
-        return _scan_folder(path, source), "parquet", source, None
+        frame, places = _scan_folder(path, source)
+        return frame, "parquet", source, None, places
     with path.open("rb") as fh:
         head = fh.read(4)
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
         check_files([path])  # a part of a folder recurct wrote: checked as the folder is
-        return _scan_parquet([path], path, source), "parquet", source, None
+        return _scan_parquet([path], path, source), "parquet", source, None, None
     table = read_csv(path, sep)
-    return table.frame, "csv", source, table.sep
+    return table.frame, "csv", source, table.sep, None
 
 
-def _scan_folder(path: Path, source: str) -> pl.DataFrame:
+def _scan_folder(path: Path, source: str) -> tuple[pl.DataFrame, FileRows | None]:
+    """The Parquet files below ``path`` read as one table, in the order of their paths
+    (sorted folder by folder), and the file and row of each of its rows (:class:`FileRows`;
+    None should the counts of the files' rows not add up to the table's)."""
     files = sorted(
         f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
     )
@@ -364,7 +423,12 @@ def _scan_folder(path: Path, source: str) -> pl.DataFrame:
             f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
             f"case){f'; it holds {others}' if others else ''}"
         )
-    return _scan_parquet(files, path, source)
+    frame = _scan_parquet(files, path, source)
+    counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files])
+    heights = [int(c.item()) for c in counts]
+    if sum(heights) != frame.height:  # pragma: no cover - the concatenation keeps every row
+        return frame, None
+    return frame, FileRows([f.relative_to(path).as_posix() for f in files], heights)
 
 
 def _partitions(file: Path, root: Path) -> dict[str, str | None]:
@@ -583,7 +647,7 @@ def _merge_time(
     source: str,
     column: str,
     dayfirst: bool,
-    lines: Callable[[int], int | None] | None = None,
+    lines: RowPlaces | None = None,
 ) -> tuple[pl.DataFrame, pl.Series | None]:
     """Join a separate time of day (``study_time``, dropped after) to date-only exam dates.
 
@@ -652,16 +716,17 @@ def _warn_bad_times(
     column: str,
     rows: Any,
     values: pl.Series,
-    lines: Callable[[int], int | None] | None = None,
+    lines: RowPlaces | None = None,
 ) -> None:
     shown = 10
     listed = ", ".join(str(r) for r in rows[:shown]) + (", ..." if rows.size > shown else "")
     listed += ", 0-based"
     at = [lines(int(r)) for r in rows[:shown]] if lines is not None else []
-    if at and None not in at:  # a CSV file: the lines of those rows too
-        listed += "; lines " + ", ".join(str(x) for x in at)
-        listed += ", ..." if rows.size > shown else ""
-        listed += " of the file"
+    more = ", ..." if rows.size > shown else ""
+    if at and all(isinstance(x, str) for x in at):  # a folder: the file and row there
+        listed += "; " + ", ".join(str(x) for x in at) + more
+    elif at and None not in at:  # a CSV file: the lines of those rows too
+        listed += "; lines " + ", ".join(str(x) for x in at) + more + " of the file"
     distinct = values.unique(maintain_order=True)
     quoted = ", ".join(repr(v) for v in distinct.head(shown).to_list())
     quoted += ", ..." if distinct.len() > shown else ""
@@ -756,7 +821,7 @@ def _normalise(
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     time_column: str = STUDY_TIME,
-    lines: Callable[[int], int | None] | None = None,
+    lines: RowPlaces | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series | None]:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates (a separate time of day, named ``time_column`` in the input, joined to
