@@ -72,6 +72,7 @@ def test_missing_study_uid_is_named_or_dropped() -> None:
         effective_dose(ev)
     assert err.value.problems["row"].to_list() == [0, 1]
     assert set(err.value.problems["column"]) == {"study_uid"}
+    assert "dropped" not in str(err.value)  # it raised: nothing was dropped
     with pytest.warns(DoseConversionWarning, match="dropped 2 event.*2 missing study_uid"):
         out = effective_dose(ev, strict=False)
     assert out["study_uid"].to_list() == ["s2"]

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DAYS_PER_YEAR", "Cohort"]
 
-#: Days per year used to move an age between two exam dates (Julian year).
 DAYS_PER_YEAR = 365.25
+"""Days per year used to move an age between two exam dates (Julian year)."""
 
 _REQUIRED = ("patient_id", "exam_date")
 _CODES = ("F", "M", "O", "U")  # the sex codes of the canonical table

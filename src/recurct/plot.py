@@ -44,7 +44,6 @@ __all__ = [
     "time_to_threshold_curve",
 ]
 
-#: Okabe-Ito colour-blind-safe palette, in its usual order.
 OKABE_ITO: tuple[str, ...] = (
     "#000000",  # black
     "#E69F00",  # orange
@@ -55,6 +54,7 @@ OKABE_ITO: tuple[str, ...] = (
     "#D55E00",  # vermillion
     "#CC79A7",  # reddish purple
 )
+"""Okabe-Ito colour-blind-safe palette, in its usual order."""
 _LINE_COLOURS = (OKABE_ITO[5], OKABE_ITO[6], OKABE_ITO[3], OKABE_ITO[1], OKABE_ITO[7],
                  OKABE_ITO[2], OKABE_ITO[0], OKABE_ITO[4])  # fmt: skip
 

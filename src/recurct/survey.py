@@ -39,8 +39,9 @@ EUROSAFE2021_SOURCE = (
     "proposal for clinical guidance based on an ESR EuroSafe Imaging survey. "
     "Eur Radiol 31:5514-5523 (2021), doi 10.1007/s00330-021-07696-1"
 )
+"""The publication of the EuroSafe Imaging survey (Frija et al. 2021) whose answer counts
+recurct ships (:func:`survey_table`)."""
 
-#: Survey facts beside the answer counts (same source).
 EUROSAFE2021_SURVEY: dict[str, Any] = {
     "open_from": "2019-11-20",
     "open_to": "2020-01-22",
@@ -59,6 +60,7 @@ EUROSAFE2021_SURVEY: dict[str, Any] = {
     "q5_n_academic": 12,
     "not_reported": (1, 13, 14, 15),  # questions not reported in the paper
 }
+"""Survey facts beside the answer counts (same source)."""
 
 
 def eurosafe2021() -> pl.DataFrame:

@@ -21,7 +21,10 @@ from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
 
 AgeRule = Literal["nearest-lower", "nearest", "interpolate"]
+"""How an age-dependent k-factor table is read at an age between its tabulated ages: the type
+of ``age_rule`` (see :mod:`recurct.dose`)."""
 AGE_RULES: tuple[str, ...] = ("nearest-lower", "nearest", "interpolate")
+"""The values of ``age_rule`` (:data:`AgeRule`), the default first."""
 
 MAX_AGE = 130.0
 

@@ -369,6 +369,7 @@ def _attach_drl(
     strict: bool,
     left: _LeftOut,
     p: str,
+    fn: str,
 ) -> tuple[pl.DataFrame, str]:
     """Add ``{p}exam_type`` (the key compared, null where the exam is left out),
     ``drl_ctdivol_mgy`` and ``drl_dlp_mgycm``; check the keys and ages.
@@ -401,7 +402,7 @@ def _attach_drl(
         source = region_column
     else:
         raise ParameterError(
-            f"compare_to_drl needs a column {exam_type_column!r} holding the DRL set's exam "
+            f"{fn} needs a column {exam_type_column!r} holding the DRL set's exam "
             f"types ({', '.join(known)}; see recurct.dose.drl_table({drl!r}))"
             + (f" or a {region_column!r} column" if by_region else "")
             + f". DRL set {drl!r} is keyed by "
@@ -573,10 +574,17 @@ def flag_above_drl(
 
     Raises
     ------
+    ParameterError
+        Neither the ``exam_type_column`` nor (for a set keyed by region) the
+        ``region_column`` is a column of the table; an unknown DRL set name or a path that
+        is not a CSV file; ``strict`` not True or False, or a column option that is not a
+        column name.
     DataError
-        A per-event table. With ``strict=True``: an exam type not in the set (a body region
-        that is not canonical, for a set matched by region), or a value that is negative,
-        infinite or not a number on a row compared, naming them.
+        A per-event table (one with ``event_uid``); a DRL table of yours that cannot be
+        read (see :func:`drl_table`). With ``strict=True``: an exam type not in the set (a
+        body region that is not canonical, for a set matched by region), or a value that is
+        negative, infinite or not a number on a row compared, naming them. (A table with
+        neither ``ctdivol_mgy`` nor ``dlp_mgycm`` is not refused here: its flags are null.)
 
     Warns
     -----
@@ -593,7 +601,9 @@ def flag_above_drl(
     p = _private(df)
     left = _LeftOut()
     stale = [c for c in ADDED_COLUMNS if c in df.columns]
-    work, name = _attach_drl(df.drop(stale), drl, exam_type_column, region_column, strict, left, p)
+    work, name = _attach_drl(
+        df.drop(stale), drl, exam_type_column, region_column, strict, left, p, "flag_above_drl"
+    )
     work = _values(work, "flag_above_drl", strict, left, p)
     left.warn("flag_above_drl", name, int(work[f"{p}exam_type"].is_not_null().sum()))
     added = work.select(
@@ -682,12 +692,17 @@ def compare_to_drl(
 
     Raises
     ------
-    DataError
-        A per-event table. With ``strict=True``: exam types not in the set (regions that are
-        not canonical, for a set matched by region), or values that are negative, infinite or
-        not a number on rows compared, naming them.
     ParameterError
-        ``site`` not a column of the table, or a column name of the result.
+        Neither the ``exam_type_column`` nor (for a set keyed by region) the
+        ``region_column`` is a column of the table; ``site`` not a column of the table, or a
+        column name of the result; an unknown DRL set name or a path that is not a CSV file;
+        ``strict`` not True or False, or a column option that is not a column name.
+    DataError
+        A per-event table (one with ``event_uid``); a table with neither a ``ctdivol_mgy``
+        nor a ``dlp_mgycm`` column; a DRL table of yours that cannot be read (see
+        :func:`drl_table`). With ``strict=True``: exam types not in the set (regions that
+        are not canonical, for a set matched by region), or values that are negative,
+        infinite or not a number on rows compared, naming them.
 
     Warns
     -----
@@ -719,7 +734,9 @@ def compare_to_drl(
     if site is not None and work[site].dtype == pl.Object:
         work = work.with_columns(_as_text(work[site]))
     left = _LeftOut()
-    flagged, name = _attach_drl(work, drl, exam_type_column, region_column, strict, left, p)
+    flagged, name = _attach_drl(
+        work, drl, exam_type_column, region_column, strict, left, p, "compare_to_drl"
+    )
     flagged = _values(flagged, "compare_to_drl", strict, left, p)
     flagged = flagged.filter(pl.col(f"{p}exam_type").is_not_null())
     left.warn("compare_to_drl", name, flagged.height)

@@ -629,7 +629,7 @@ def _missing_studies(p: _Problems, df: pl.DataFrame) -> np.ndarray:
     return mask
 
 
-MISSING_STUDY = "missing study_uid (the event belongs to no study: dropped)"
+MISSING_STUDY = "missing study_uid (the event belongs to no study)"
 
 
 def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int = 0) -> None:

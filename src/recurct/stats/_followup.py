@@ -33,8 +33,8 @@ __all__ = [
     "warn_if_death",
 ]
 
-#: Days per year used to express times in years (Julian year).
 DAYS_PER_YEAR = 365.25
+"""Days per year used to express times in years (Julian year)."""
 
 
 def risk_set(time: np.ndarray, utime: np.ndarray, entry: np.ndarray | None = None) -> np.ndarray:

@@ -361,8 +361,9 @@ def magnitude(
     -------
     polars.DataFrame (pandas if ``patients`` was pandas)
         The ``by`` columns (strings; ``"all"`` on the overall row, which comes first in each
-        threshold block; strata follow in the order of an ``Enum`` band's categories, else in
-        the order their values first appear in the table, null last), then
+        threshold block; strata follow in the order of an ``Enum`` band's categories or of a
+        pandas ordered ``Categorical``'s categories, else in the order their values first
+        appear in the table, null last), then
         ``threshold``, ``n_patients``, ``n_exams``, ``n_reached``, ``share`` (a fraction),
         ``share_lo``, ``share_hi``, ``ced_median``, ``ced_q1``, ``ced_q3``, ``ced_min``,
         ``ced_max`` (CED of the patients >= T; quartiles by linear interpolation, numpy's
@@ -374,8 +375,15 @@ def magnitude(
 
     Raises
     ------
-    ValueError
-        On an empty table, a threshold <= 0, unknown columns, or an unknown ``ci``.
+    ParameterError
+        On a threshold that is not finite and > 0 (or repeated), an ``age_cut`` that is not
+        an age, a ``by`` column missing from the table or given twice, an unknown ``ci``,
+        ``cluster`` without ``ci="bootstrap"``, or a bad ``alpha``, ``seed`` or ``n_boot``.
+    DataError
+        On an empty table, a missing ``n_exams`` or ``ced_msv`` column, values of them that
+        are not finite numbers >= 0, a ``by`` value ``"all"`` (the label of the overall row;
+        the message names the column and the rows), or a null in the ``cluster`` column.
+        (Both are ``ValueError`` subclasses.)
 
     Notes
     -----

@@ -54,8 +54,8 @@ __all__ = [
     "single_exam_share",
 ]
 
-#: Default CED bands in mSv, left-closed: [0, 10), [10, 25), ..., [1000, inf).
 DOSE_BANDS: tuple[float, ...] = (0, 10, 25, 50, 100, 250, 1000, math.inf)
+"""Default CED bands in mSv, left-closed: [0, 10), [10, 25), ..., [1000, inf)."""
 
 
 def _with_ci(df: pl.DataFrame, k: str, n: str, alpha: float, method: str) -> pl.DataFrame:

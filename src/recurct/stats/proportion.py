@@ -18,10 +18,9 @@ from recurct.errors import ParameterError
 
 __all__ = ["CI_ALIASES", "CI_METHODS", "ci_method", "proportion_ci"]
 
-#: Supported interval methods (names as in statsmodels).
 CI_METHODS: tuple[str, ...] = ("wilson", "beta", "agresti_coull", "normal", "jeffreys")
+"""Supported interval methods (names as in statsmodels)."""
 
-#: Accepted spellings (case-insensitive) -> statsmodels method name.
 CI_ALIASES: dict[str, str] = {
     **{m: m for m in CI_METHODS},
     "clopper-pearson": "beta",
@@ -30,6 +29,7 @@ CI_ALIASES: dict[str, str] = {
     "agresti-coull": "agresti_coull",
     "wald": "normal",
 }
+"""Accepted spellings (case-insensitive) -> statsmodels method name."""
 
 
 def ci_method(method: str) -> str:

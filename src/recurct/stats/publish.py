@@ -49,8 +49,6 @@ __all__ = [
 
 TableKind = Literal["magnitude", "sites", "meta", "standardised", "reproduction", "other"]
 
-#: Readable labels of recurct's columns (``{T}`` is the threshold where it is one value; "of
-#: patients ≥ T" means among the patients whose CED reached it).
 LABELS: dict[str, str] = {
     "threshold": "Threshold (mSv)",
     "window_days": "Window (days)",
@@ -113,6 +111,8 @@ LABELS: dict[str, str] = {
     "band_hi": "Band to (mSv)",
     "n_total": "Patients in total",
 }
+"""Readable labels of recurct's columns (``{T}`` is the threshold where it is one value; "of
+patients ≥ T" means among the patients whose CED reached it)."""
 
 #: Columns holding fractions (shown as percentages); besides these, every numeric column with
 #: ``share`` among the words of its name (``mean_share``, ``share_pred_lo``, ``cum_share_ge``,

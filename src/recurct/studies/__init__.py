@@ -31,12 +31,12 @@ __all__ = [
     "reproduce",
 ]
 
-#: Known studies: name -> one-line description.
 STUDIES: dict[str, str] = {
     "rehani2020": "Rehani et al. 2020, Eur Radiol 30:1828 (4 institutions, 2.5 M patients)",
     "eurosafe2021": "Frija et al. 2021, Eur Radiol 31:5514 (ESR EuroSafe Imaging survey)",
     "sodickson2009": "Sodickson et al. 2009, Radiology 251:175 (31,462 adults, 22 years)",
 }
+"""Known studies: name -> one-line description."""
 
 
 def get(study: str) -> ModuleType:

@@ -222,7 +222,13 @@ class Reproduction:
 
         False, too, when a design row does not agree (:attr:`design_differs`): the cohort
         analysed is then not the study's design (a reduced cohort of 1 patient has 1
-        institution, not 4), whatever its other rows say."""
+        institution, not 4), whatever its other rows say.
+
+        When no row is counted (a reduced cohort on which every counted figure is
+        size-dependent or ``uninformative``: ``sodickson2009.reproduce(n_patients=1,
+        seed=3)``, ``eurosafe2021.reproduce(n_patients=300, seed=3)``) and the design
+        agrees, ``ok`` is True vacuously: nothing was compared, so nothing failed. The
+        :meth:`headline` then says ``no counted figure compared``."""
         rows = self._table.filter(counted())
         design = self._table.filter(pl.col("kind") == "design")
         return not rows["within_tolerance"].eq(False).any() and not (

@@ -51,8 +51,11 @@ SOURCE = (
     "guidance based on an ESR EuroSafe Imaging survey. Eur Radiol 2021;31:5514–5523; "
     "doi:10.1007/s00330-021-07696-1"
 )
+"""The paper reproduced (citation)."""
 PROFILE = "eurosafe2021"
+"""The synthetic profile the study is reproduced on (:func:`recurct.synthetic.generate`)."""
 THRESHOLD = 100.0
+"""The CED threshold (mSv) of the study's figures."""
 
 _P = Published
 _SURVEY = (
@@ -72,7 +75,6 @@ def _country_key(c: str) -> str:
     return "q5_country_" + c.lower().replace(" ", "_")
 
 
-#: Every figure of Frija et al. 2021 in docs/sources.md, numbers as published.
 PUBLISHED: dict[str, Published] = {
     p.key: p
     for p in (
@@ -127,14 +129,15 @@ PUBLISHED: dict[str, Published] = {
            "restated", "1", note=_RESTATED),
     )
 }  # fmt: skip
+"""Every figure of Frija et al. 2021 in docs/sources.md, numbers as published."""
 
-#: What the paper does not give, or gives only in words (left out as figures).
 NOT_PUBLISHED: tuple[str, ...] = (
     "questions 1, 13, 14 and 15 (not reported: personal data, or not about CT)",
     "the per-institution table (only the range 0% to 2.72% and the mean)",
     "'most patients with CED >= 100 mSv had cancer' (no number)",
     "a numeric trigger level for the proposed guidance (none in the text)",
 )
+"""What the paper does not give, or gives only in words (left out as figures)."""
 
 _SURVEY_FACTS = {
     "n_sent": "n_sent",
@@ -251,14 +254,27 @@ def reproduce(
         Report progress lines (True: to stderr; a callable receives each line).
     n_patients : int, optional
         A smaller synthetic cohort: patient counts and the lowest / highest institution are
-        then not compared (size-dependent).
+        then not compared (size-dependent), and a share whose tolerance reaches past a
+        possible bound, or that rests on fewer than 10 expected patients, is shown
+        ``uninformative`` and not counted. A cohort too small to hold all 18 sites differs
+        from the study's design: ``.ok`` is then false.
 
     Returns
     -------
     Reproduction
         The recomputed questionnaire rows are always compared (they come from the published
         counts), the restated ones never; the Q5 rows are compared on the synthetic cohort
-        and reported on your data.
+        and reported on your data. ``.ok``: every counted figure within its tolerance
+        (``uninformative`` and size-dependent rows do not count), and no design row that
+        differs from the paper's (a design row that differs makes ``.ok`` false). When no
+        figure is counted (``reproduce(n_patients=300, seed=3)``), ``.ok`` is true with
+        nothing compared: the headline says "no counted figure compared".
+
+    Raises
+    ------
+    ParameterError
+        ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
+        synthetic cohort only); ``seed`` not an integer >= 0.
     """
     return run_study(
         study=PROFILE,

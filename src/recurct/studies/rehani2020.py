@@ -43,18 +43,20 @@ SOURCE = (
     "Eur Radiol 2020;30:1828–1836; "
     "doi:10.1007/s00330-019-06523-y"
 )
+"""The paper reproduced (citation)."""
 SOURCE_NONMALIGNANT = (
     "Rehani et al. 2020, recurrent CT in patients with non-malignant diseases. "
     "Eur Radiol 2020;30:1839–1846"
 )
 PROFILE = "rehani2020"
+"""The synthetic profile the study is reproduced on (:func:`recurct.synthetic.generate`)."""
 THRESHOLD = 100.0
+"""The CED threshold (mSv) of the study's figures."""
 
 _P = Published
 _NOT_IN_EXAMS = "not reproduced: diagnoses and decision-support scores are not in the exam table"
 _COMPANION = "companion paper (Eur Radiol 30:1839–1846), CED >= 100 mSv over 5 years; "
 
-#: Every figure of Rehani et al. 2020 in docs/sources.md, numbers as published.
 PUBLISHED: dict[str, Published] = {
     p.key: p
     for p in (
@@ -130,14 +132,15 @@ PUBLISHED: dict[str, Published] = {
            note=_COMPANION + _NOT_IN_EXAMS),
     )
 }  # fmt: skip
+"""Every figure of Rehani et al. 2020 in docs/sources.md, numbers as published."""
 
-#: Figures one might expect that the paper does not give (no source found): left out.
 NOT_PUBLISHED: tuple[str, ...] = (
     "the per-institution table",
     "the dose method (DLP x k is the usual one)",
     "the median time to reach 100 mSv",
     "exams per high-dose patient",
 )
+"""Figures one might expect that the paper does not give (no source found): left out."""
 
 # counts scale with the cohort: not compared on a reduced cohort (nor are the sample and
 # per-institution extremes, whatever the study: recurct.studies._run.run_study)
@@ -271,13 +274,26 @@ def reproduce(
     n_patients : int, optional
         A smaller synthetic cohort (for a quick look): counts, sample extremes and the
         per-institution extremes are then not compared (size-dependent), and the other
-        figures carry more sampling noise (their SDs scaled by sqrt(N / n)).
+        figures carry more sampling noise (their SDs scaled by sqrt(N / n)); a figure whose
+        tolerance then reaches past a possible bound, or that rests on fewer than 10
+        expected patients, is shown ``uninformative`` and not counted. A cohort too small
+        to hold the study's 4 institutions differs from its design: ``.ok`` is then false.
 
     Returns
     -------
     Reproduction
         ``.table`` (published vs reproduced), ``.ok``, ``.figures()``, ``.summary()``,
-        ``.patients``, ``.exams``.
+        ``.patients``, ``.exams``. ``.ok``: every counted figure within its tolerance
+        (``uninformative`` and size-dependent rows do not count), and no design row that
+        differs from the paper's (a design row that differs makes ``.ok`` false). When no
+        figure is counted, ``.ok`` is true with nothing compared (the headline says "no
+        counted figure compared").
+
+    Raises
+    ------
+    ParameterError
+        ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
+        synthetic cohort only); ``seed`` not an integer >= 0.
     """
     return run_study(
         study=PROFILE,

@@ -53,15 +53,17 @@ __all__ = [
 ]
 
 SOURCE = "Sodickson et al. Radiology 2009;251:175–184"
+"""The paper reproduced (citation)."""
 PROFILE = "sodickson2009"
+"""The synthetic profile the study is reproduced on (:func:`recurct.synthetic.generate`)."""
 THRESHOLDS = (100.0,)
+"""The CED thresholds (mSv) of the study's figures."""
 
 _P = Published
 _NO_RISK = (
     "not reproduced: no risk table (BEIR VII lifetime attributable risk tables are not shipped)"
 )
 
-#: Every figure of Sodickson et al. 2009 in docs/sources.md, numbers as published.
 PUBLISHED: dict[str, Published] = {
     p.key: p
     for p in (
@@ -103,19 +105,13 @@ PUBLISHED: dict[str, Published] = {
            "6.8%", note=_NO_RISK),
     )
 }  # fmt: skip
+"""Every figure of Sodickson et al. 2009 in docs/sources.md, numbers as published."""
 
-#: Figures one might expect that the paper does not give: none listed in docs/sources.md.
 NOT_PUBLISHED: tuple[str, ...] = ()
+"""Figures one might expect that the paper does not give: none listed in docs/sources.md."""
 
 _COUNT_KEYS = ("n_patients", "n_exams", "max_exams", "ced_max")
 
-#: How often one full-scale cohort's sample extremes fell outside their stored central 95%
-#: ranges (``ranges``: the validation record of seeds 1000-1099 they were checked against)
-#: on 200 seeds outside that record (the profile of 2026-11-29; seeds 2000-2099: 5 and 10,
-#: 88001-88100: 20 and 17): about 13%, not the 6/101 of seeds exchangeable with the
-#: validation seeds. The SD of the largest number of CTs is 10.1 over the validation seeds,
-#: 11.8 over all 300: that range came out narrow. The legend of a run states these rates
-#: (:func:`recurct.studies._reproduction.extremes_note`) while the record is the one checked.
 EXTREMES_ON_NEW_SEEDS: dict[str, Any] = {
     "seeds": "2000-2099, 88001-88100",
     "n_seeds": 200,
@@ -125,14 +121,22 @@ EXTREMES_ON_NEW_SEEDS: dict[str, Any] = {
         "ced_max": (1243.7531939675937, 1668.844501628344),
     },
 }
+"""How often one full-scale cohort's sample extremes fell outside their stored central 95%
+ranges (``ranges``: those of the validation record of seeds 1000 to 1099) on 200 seeds
+outside that record (the profile of 2026-11-29; seeds 2000 to 2099: 5 and 10, 88001 to
+88100: 20 and 17): about 13%, not the 6/101 of seeds exchangeable with the validation seeds.
+The SD of the most CTs of one patient was 10.1 over the validation seeds 1000 to 1099, 10.2
+over seeds 2000 to 2099, 14.3 over seeds 88001 to 88100 and 11.8 over all 300. The legend of
+a run states these rates (:func:`recurct.studies._reproduction.extremes_note`) while the
+record is the one checked."""
 
-#: What a run on your table does not do (the note of its patients row and a line of its
-#: summary): the paper's cohort is a selection, which ``reproduce(exams)`` does not apply.
 YOUR_DATA_NOTE = (
     "the paper's selection is not applied to your table: its cohort is the adults (>= 18) "
     "with a CT in 2007 and their exams of the prior 22 years; every patient and exam of "
     "your table is counted here (select them yourself to follow the paper)"
 )
+"""What a run on your table does not do (the note of its patients row and a line of its
+summary): the paper's cohort is a selection, which ``reproduce(exams)`` does not apply."""
 
 
 def measure(
@@ -203,11 +207,24 @@ def reproduce(
         Report progress lines (True: to stderr; a callable receives each line).
     n_patients : int, optional
         A smaller synthetic cohort: counts and maxima are then not compared
-        (size-dependent).
+        (size-dependent), and a share whose tolerance reaches past a possible bound, or
+        that rests on fewer than 10 expected patients, is shown ``uninformative`` and not
+        counted.
 
     Returns
     -------
     Reproduction
+        ``.ok``: every counted figure within its tolerance (``uninformative`` and
+        size-dependent rows do not count), and no design row that differs from the paper's
+        (a design row that differs makes ``.ok`` false). When no figure is counted
+        (``reproduce(n_patients=1, seed=3)``), ``.ok`` is true with nothing compared: the
+        headline says "no counted figure compared".
+
+    Raises
+    ------
+    ParameterError
+        ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
+        synthetic cohort only); ``seed`` not an integer >= 0.
     """
     return run_study(
         caveat=YOUR_DATA_NOTE,

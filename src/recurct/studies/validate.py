@@ -72,9 +72,9 @@ from recurct.studies._run import parse_seeds
 
 __all__ = ["MIN_SEEDS", "SeedRuns", "central_range", "run_seeds", "summarise", "validate"]
 
-#: Fewest seeds from which their range is shown as a central 95% range (else as min–max),
-#: and a published extreme is placed in it; also the fewest validation seeds.
 MIN_SEEDS = 20
+"""Fewest seeds from which their range is shown as a central 95% range (else as min–max), and a
+published extreme is placed in it; also the fewest validation seeds."""
 
 
 def central_range(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:

@@ -39,6 +39,9 @@ DOSE_CHECK_VALUES: dict[tuple[str, str], str] = {
     ("113913", "DCM"): "dlp_forward_estimate_notification_mgycm",  # DLP Forward Estimate
     ("113914", "DCM"): "ctdivol_forward_estimate_notification_mgy",  # CTDIvol Forward Est.
 }
+"""Dose check values of a report (NEMA XR-25; DICOM TID 10013 "CT Dose Check Details", CID
+10015): concept code -> the column of the events table that holds the value (alert and
+notification values, and their forward estimates)."""
 
 SOP_CLASS_NAMES = {
     "1.2.840.10008.5.1.4.1.1.88.67": "X-Ray Radiation Dose SR",

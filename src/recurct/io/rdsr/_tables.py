@@ -78,6 +78,8 @@ PROBLEM_COLUMNS: dict[str, pl.DataType] = {
     "field": pl.Utf8(),
     "action": pl.Utf8(),
 }
+"""Columns of :attr:`ReadReport.problems` and their types (one row per problem: ``file``,
+``reason``, ``field``, ``action``)."""
 
 REPORTED_DOSE_METHOD = "reported (DICOM 113839)"
 """``dose_method`` of an effective dose taken from the report (Effective Dose, 113839)."""
