@@ -92,7 +92,12 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         ``recurct-manifest.json``, at any depth) must match its manifest, and a temporary
         folder of an unfinished run is refused (:func:`recurct._outdir.check_tree`), so that
         a stale, cut or unfinished part is never read; so must the folder of a file or of
-        each file a glob matches (:func:`recurct._outdir.check_files`).
+        each file a glob matches (:func:`recurct._outdir.check_files`). A folder is read as
+        its ``*.parquet`` files without partition columns, so one that
+        :func:`recurct.read_exams` would read differently is refused, as by
+        :func:`recurct.cumulative_dose`: a folder holding ``.pq``, ``.parq`` or other-case
+        Parquet files (``.PARQUET``), or partition folders (``facility=A/``) of a column
+        the patients table uses (other partition columns are not read).
 
     Returns
     -------
@@ -110,6 +115,10 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     ------
     FileNotFoundError
         The path does not exist or a folder holds no Parquet file.
+    recurct.errors.ParameterError
+        A folder whose Parquet files other than ``*.parquet`` would be left out, or whose
+        partition folders hold a used column (see ``source``), naming the files or columns;
+        pass ``recurct.read_exams(folder).exams`` instead.
     recurct.errors.DataError
         A file is not a readable Parquet table (naming it); or the files' dtypes of a column
         cannot be reconciled (no common type; a nested or binary column among other kinds),
@@ -122,6 +131,11 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     TypeError
         ``source`` is none of the above.
     """
+    return _scan_exams(source, "scan_exams")
+
+
+def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
+    """:func:`scan_exams`, its errors naming the public function ``fn`` that was called."""
     if isinstance(source, pl.LazyFrame):
         return source
     if isinstance(source, str | Path):
@@ -135,6 +149,8 @@ def scan_exams(source: Any) -> pl.LazyFrame:
                         f"{manifest.parent} holds a recurct {kind!r} result, not exams: move "
                         f"it out of {path}, or give the exam files or a glob"
                     )
+            # every file read_exams(folder) reads, every used column it keeps, or an error
+            _checks._folder_read_whole(path, fn)
             if not any(path.rglob("*.parquet")):
                 raise InputNotFoundError(f"{path}: folder holds no .parquet file")
             pattern = str(path / "**" / "*.parquet")
@@ -302,6 +318,9 @@ def cumulative_dose_chunked(
         their number) of the first kind of problem in the in-memory order (too large ids,
         null ids, null dates, doses). Files of the source whose dtypes cannot be reconciled
         (:func:`scan_exams`).
+    recurct.errors.ParameterError
+        A folder that would not be read whole (:func:`scan_exams`: ``.pq``, ``.parq`` or
+        ``.PARQUET`` files, partition folders of a used column), before any work.
     """
     progress = _checks.optional_flag(progress, "cumulative_dose_chunked", "progress")
     lf, k, params = _plan(
@@ -354,7 +373,7 @@ def write_patients(
 
     Raises
     ------
-    recurct.errors.DataError
+    recurct.errors.DataError, recurct.errors.ParameterError
         As for :func:`cumulative_dose_chunked`.
     """
     progress = _checks.optional_flag(progress, "write_patients", "progress")
@@ -393,7 +412,7 @@ def _plan(
     if buckets is not None:
         buckets = _checks.whole(buckets, fn, "buckets", hi=MAX_BUCKETS, what=", or None")
     rows_per_bucket = _checks.whole(rows_per_bucket, fn, "rows_per_bucket", what=" of exams")
-    lf = scan_exams(source)
+    lf = _scan_exams(source, fn)
     names = lf.collect_schema().names()
     lf = lf.select([c for c in USED_COLUMNS if c in names])
     n_rows = _count(lf)
