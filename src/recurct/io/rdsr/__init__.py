@@ -116,6 +116,28 @@ def _check_workers(workers: Any) -> int | None:
     return _checks.whole(workers, "read_rdsr", "workers", what=" of processes, or None")
 
 
+def _check_patterns(patterns: Any) -> list[str] | None:
+    """None, or the glob patterns as a list: a str, or an iterable of str (ParameterError naming
+    ``non_patient_patterns`` otherwise, before any file is opened)."""
+    if patterns is None:
+        return None
+    if isinstance(patterns, str):
+        return [patterns]
+    if isinstance(patterns, Iterable) and not isinstance(patterns, bytes | bytearray | Mapping):
+        given = list(patterns)
+        bad = [p for p in given if not isinstance(p, str)]
+        if not bad:
+            return given or None
+        raise ParameterError(
+            "read_rdsr: non_patient_patterns must be a str or a sequence of str (glob "
+            f"patterns such as '*qa*'), got an item {bad[0]!r}"
+        )
+    raise ParameterError(
+        "read_rdsr: non_patient_patterns must be a str or a sequence of str (glob patterns "
+        f"such as '*qa*'), got {patterns!r}"
+    )
+
+
 def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
     """Every file to read, with its name relative to the input root: the folder given, or
     (for a file, or several inputs) the deepest folder that holds them all, so that two files
@@ -229,7 +251,7 @@ def read_rdsr(
     *,
     pseudonymise: Literal["hmac-sha256"] | None = None,
     secret: bytes | str | None = None,
-    non_patient_patterns: Sequence[str] | None = None,
+    non_patient_patterns: str | Sequence[str] | None = None,
     include_non_patient: bool = False,
     workers: int | None = None,
     strict: bool = False,
@@ -254,9 +276,10 @@ def read_rdsr(
         Secret key of at least 128 bits for ``pseudonymise`` (e.g. ``secrets.token_hex(32)``,
         kept outside the code; rule in :mod:`recurct.io.pseudonym`); weaker secrets are
         refused. Keep it to link later extractions.
-    non_patient_patterns : sequence of str, optional
+    non_patient_patterns : str or sequence of str, optional
         Case-insensitive glob patterns (e.g. ``["*qa*", "*phantom*", "*test*"]``) matched on
-        the patient ID and patient name; matching studies are QA / phantom scans.
+        the patient ID and patient name; matching studies are QA / phantom scans. Anything
+        else (bytes, numbers) raises :class:`recurct.errors.ParameterError`.
     include_non_patient : bool
         Keep those studies, with a boolean column ``non_patient``; by default they are left out
         (and counted in the report).
@@ -295,14 +318,16 @@ def read_rdsr(
     damaged CT Acquisition), each with a problem row. Every value is converted from the unit
     its report gives (a DLP in ``mGy.m``, ``cGy.cm``, ...: any prefix of Gy times any of m);
     one in a unit of another quantity, an unknown or no unit, or negative, is lost (null,
-    with a problem row; an event DLP so lost nulls the exam DLP, the main event's CTDIvol
-    the exam's). ``reported_dlp_total_mgycm`` is the
+    with a problem row; an event DLP so lost nulls the exam DLP and CTDIvol, the main
+    event's CTDIvol the exam's). ``reported_dlp_total_mgycm`` is the
     CT Dose Length Product Total (113813) of the report with the most events, plus those
     of the reports that add events to it (a continued study: disjoint events), null where
     such reports share some events; ``dlp_total_mismatch`` is true where
     ``reported_dlp_total_mgycm`` and the event sum differ by more than rounding (0.05
     mGy·cm per summed value or 0.1 %); ``ctdivol_mgy`` is the Mean CTDIvol of the
-    event with the largest DLP (the main scan, not a bolus-tracking or localizer event);
+    event with the largest DLP (the main scan, not a bolus-tracking or localizer event),
+    null where that is lost or cannot be known (an event's DLP missing or lost, events lost);
+    an exam of localizers without a CT Dose container has ``dlp_mgycm`` 0;
     ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
     localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
     a report that holds every unique event of the study, else the sum of the event
@@ -329,9 +354,7 @@ def read_rdsr(
     progress = _checks.optional_flag(progress, "read_rdsr", "progress")
     import_pydicom()
     key = check_method(pseudonymise, secret)
-    patterns = [non_patient_patterns] if isinstance(non_patient_patterns, str) else None
-    if patterns is None and non_patient_patterns:
-        patterns = list(non_patient_patterns)
+    patterns = _check_patterns(non_patient_patterns)
     _check_workers(workers)  # before any file is opened
     jobs = _collect_paths(source)
     if key is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -146,16 +147,21 @@ def _mismatch(reported: float | None, total: float | None, n_values: int) -> boo
 
 
 def _exam_row(
-    evs: list[dict[str, Any]], reports: list[dict[str, Any]], problems: list[Problem]
+    evs: list[dict[str, Any]],
+    reports: list[dict[str, Any]],
+    problems: list[Problem],
+    dlp_rows: dict[tuple[str, int], int],
 ) -> dict[str, Any]:
     """One exam from its unique events and its reports (the report with the most events
-    first)."""
+    first); ``dlp_rows`` is :func:`_dlp_rows` of ``problems``."""
     b = reports[0]
     chosen, overlap = _cover(reports)
     dlps = [e["dlp_mgycm"] for e in evs if e["dlp_mgycm"] is not None]
-    event_sum = math.fsum(dlps) if dlps else None
+    missing = [e for e in evs if e["dlp_missing"]]
+    # an exam of localizers without a CT Dose container (none missing a DLP) counts 0
+    event_sum = math.fsum(dlps) if dlps or not missing else None
     lost, unmatched = _lost_events(evs, reports, chosen, overlap, event_sum, problems)
-    incomplete = lost or any(e["dlp_missing"] for e in evs)
+    incomplete = lost or unmatched or bool(missing)
     dlp = None if incomplete else event_sum
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
     reported = (
@@ -164,11 +170,13 @@ def _exam_row(
     with_dlp = [e for e in evs if e["dlp_mgycm"] is not None]
     main = max(with_dlp, key=lambda e: e["dlp_mgycm"]) if with_dlp else None
     # the main scan's CTDIvol; where it is lost (a problem row) it stays null rather than
-    # becoming another event's (a localizer's 0.14 mGy is no exam CTDIvol)
+    # becoming another event's (a localizer's 0.14 mGy is no exam CTDIvol). Where an event's
+    # DLP is missing or lost, or events are lost, the main scan cannot be known: null too.
     ctdi = main["ctdivol_mgy"] if main is not None else None
-    if main is None:
-        ctdis = [e["ctdivol_mgy"] for e in evs if e["ctdivol_mgy"] is not None]
-        ctdi = max(ctdis) if ctdis else None
+    if lost or missing:
+        ctdi = None
+        if any(e["ctdivol_mgy"] is not None for e in evs) and not (lost and not unmatched):
+            _note_ctdi_unknown(missing, dlp_rows, problems, b["source_file"])
     region = exam_region(
         [e["body_region"] for e in evs],
         [e["dlp_mgycm"] for e in evs],
@@ -201,6 +209,52 @@ def _exam_row(
     }
 
 
+_CTDI_NOTE = (
+    "; so the main scan (the event with the largest DLP) cannot be known: the exam CTDIvol is "
+    "left null too, not another event's"
+)
+_EVENT_DLP_FIELD = re.compile(r"DLP \(113838\), event (\d+)")
+_ACQUISITION_IN_REASON = re.compile(r"CT acquisition (\d+)\b")
+
+
+def _dlp_rows(problems: list[Problem]) -> dict[tuple[str, int], int]:
+    """``(file, event index)`` -> position of the last problem row that says why that event's
+    DLP is missing or lost (its DLP value, its CT Dose container, or no DLP at all)."""
+    rows: dict[tuple[str, int], int] = {}
+    for n, (file, field, _action, reason) in enumerate(problems):
+        m = _EVENT_DLP_FIELD.fullmatch(field or "")
+        if m is None and field in ("DLP (113838)", "CT Dose (113829)"):
+            m = _ACQUISITION_IN_REASON.search(reason or "")
+        if m is not None:
+            rows[(file, int(m.group(1)))] = n
+    return rows
+
+
+def _note_ctdi_unknown(
+    missing: list[dict[str, Any]],
+    dlp_rows: dict[tuple[str, int], int],
+    problems: list[Problem],
+    file: str,
+) -> None:
+    """Say in the problem row of the first event whose DLP is missing that the exam CTDIvol is
+    left null; a row of its own (for ``file``) where there is no such row."""
+    for ev in missing:
+        n = dlp_rows.get((ev["source_file"], ev["index"]))
+        if n is not None:
+            f, field, action, reason = problems[n]
+            if not (reason or "").endswith(_CTDI_NOTE):
+                problems[n] = (f, field, action, (reason or "") + _CTDI_NOTE)
+            return
+    problems.append(
+        (
+            file,
+            "Mean CTDIvol (113830)",
+            "lenient",
+            "an event's DLP is missing or lost, or events are lost" + _CTDI_NOTE,
+        )
+    )
+
+
 # exam columns taken from the first report that gives them
 _FIRST_GIVEN = (
     "accession_number",
@@ -219,7 +273,7 @@ def _lost_events(
     event_sum: float | None,
     problems: list[Problem],
 ) -> tuple[bool, bool]:
-    """``(events lost, events unmatched)``, each with its problem row: fewer events than the
+    """``(events lost, events unmatched)``, one problem row for either: fewer events than the
     reports count or a damaged report; events without a UID in several reports that add
     events (a repeated event cannot be told from a new one)."""
     b = reports[0]
@@ -250,10 +304,11 @@ def _lost_events(
                 "lenient",
                 f"the exam holds {len(evs)} irradiation events"
                 + (f" of {expected} reported" if expected is not None else "")
-                + " (events lost from a damaged report): exam DLP and effective dose left null",
+                + " (events lost from a damaged report): exam DLP, CTDIvol (the main scan "
+                "cannot be known) and effective dose left null",
             )
         )
-    return lost or unmatched, unmatched
+    return lost, unmatched
 
 
 def _reported_dose(
@@ -365,8 +420,9 @@ def build(
     for ev in unique:
         by_key.setdefault(ev["exam_key"], []).append(ev)
     rows = []  # every exam, at both levels, so that both report the same problems
+    dlp_rows = _dlp_rows(problems)
     for k, evs in by_key.items():
-        row = _exam_row(evs, by_exam[k], problems)
+        row = _exam_row(evs, by_exam[k], problems, dlp_rows)
         row["non_patient"] = non_patient_exam[k]
         rows.append(row)
     report = ReadReport(

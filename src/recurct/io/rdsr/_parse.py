@@ -17,11 +17,12 @@ from recurct.io.rdsr._bytes import fast_open, pydicom_truncation
 from recurct.io.rdsr._codes import (
     CT_ACCUMULATED,
     CT_ACQUISITION,
-    CT_ACQUISITION_PARAMETERS,
     CT_DLP_TOTAL,
     CT_DOSE,
+    DLP,
     EFFECTIVE_DOSE,
     IRRADIATION_EVENT_UID,
+    MEAN_CTDIVOL,
     SCOPE_OF_ACCUMULATION,
     SOP_CLASS_NAMES,
     START_OF_IRRADIATION,
@@ -168,15 +169,39 @@ def _requested_procedure(ds: Any) -> str | None:
     return None
 
 
-def _looks_like_acquisition(item: Any) -> bool:
-    """A root content item that holds what a CT Acquisition holds (its own code damaged)."""
+def _event_uid(item: Any) -> str:
+    """The stripped value of an Irradiation Event UID item ("" where it has none)."""
+    return str(tag_value(item, T_UID) or "").strip()
+
+
+def _acquisition_uids(acquisitions: Sequence[Any]) -> set[str]:
+    """The Irradiation Event UIDs (113769) of the CT acquisitions of a report."""
+    uids = {
+        _event_uid(k)
+        for acq in acquisitions
+        for k in child_items(acq)
+        if concept_code(k) == IRRADIATION_EVENT_UID
+    }
+    return uids - {""}
+
+
+def _looks_like_acquisition(item: Any, acquisition_uids: set[str]) -> bool:
+    """A root content item that holds what a CT Acquisition holds (its own code damaged): CT
+    dose values (a CT Dose container, or a Mean CTDIvol or DLP in the item or in a child of
+    it), or an Irradiation Event UID that no CT acquisition of the report has. A vendor's
+    container that only refers to an acquisition by its UID, or holds only acquisition
+    parameters, is none."""
     if concept_code(item) == XRAY_EVENT:  # projection X-ray event (TID 10003), not a damaged one
         return False
-    kids = child_items(item)
-    return any(
-        concept_code(k) in (CT_DOSE, IRRADIATION_EVENT_UID, CT_ACQUISITION_PARAMETERS) for k in kids
-    )
-
+    for k in child_items(item):
+        code = concept_code(k)
+        if code in (CT_DOSE, MEAN_CTDIVOL, DLP):
+            return True
+        if code == IRRADIATION_EVENT_UID and _event_uid(k) not in acquisition_uids:
+            return True
+        if any(concept_code(g) in (MEAN_CTDIVOL, DLP) for g in child_items(k)):
+            return True
+    return False
 
 
 def _parse_file_inner(
@@ -295,10 +320,11 @@ def _dose_report(ds: Any, state: FileState) -> Any:
             "ConceptNameCodeSequence",
         )
     acquisitions = [it for it in content if concept_code(it) == CT_ACQUISITION]
+    uids = _acquisition_uids(acquisitions)
     damaged = [
         i
         for i, it in enumerate(content)
-        if concept_code(it) != CT_ACQUISITION and _looks_like_acquisition(it)
+        if concept_code(it) != CT_ACQUISITION and _looks_like_acquisition(it, uids)
     ]
     if not acquisitions and not damaged:
         tid = ",".join(sorted(t for t in templates if t)) or "none"
