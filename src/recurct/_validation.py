@@ -264,7 +264,28 @@ def row_checks(
         elif name in DOSE_COLUMNS or name == "age_years":
             for reason, mask in _number_checks(name, dtype, c, missing, max_dose):
                 add(name, reason, mask)
-    return checks
+    return checks + _no_dose_check(schema, required)
+
+
+def _no_dose_check(schema: pl.Schema, required: tuple[str, ...]) -> list[Check]:
+    """The :data:`Check` (a list of one, or none) of a row with no dose at all: a null or
+    blank ``effective_dose_msv`` in a table without a ``dlp_mgycm`` column, so that no later
+    step can convert one; its row dropped.
+
+    Only where ``effective_dose_msv`` is not in ``required`` (a missing value of a required
+    column is already a problem). In a table with a ``dlp_mgycm`` column, a row without
+    either is left to :func:`recurct.dose.effective_dose`, the step that converts DLPs and
+    reports a missing one by row (a DLP-only export keeps its documented path); a dose that
+    is there but bad is reported by its own check."""
+    if "effective_dose_msv" not in schema or "dlp_mgycm" in schema:
+        return []
+    if "effective_dose_msv" in required:
+        return []
+    missing = pl.col("effective_dose_msv").is_null()
+    if schema["effective_dose_msv"] == pl.Utf8:
+        missing = missing | (pl.col("effective_dose_msv").str.strip_chars() == "")
+    reason = "no dose: effective_dose_msv missing and no dlp_mgycm column to convert"
+    return [("effective_dose_msv", reason, missing.fill_null(False), False)]
 
 
 def _number_checks(
@@ -445,6 +466,7 @@ def check_exams_kept(
     shown: pl.DataFrame | None = None,
     source: str | None = None,
     parsed_dates: pl.Series | None = None,
+    caller: str = "read_exams",
 ) -> tuple[pl.DataFrame, ValidationReport, np.ndarray | None]:
     """:func:`check_exams`, and the 0-based input positions of the rows returned (in input
     order), or ``None`` when every row was kept: for the index rule of a pandas result
@@ -454,7 +476,8 @@ def check_exams_kept(
     rewrites decimal commas and DICOM ages before the checks): the problems quote these.
     ``source``: the file, named by the warnings. ``parsed_dates``: the text ``exam_date``
     already parsed, row for row (``read_exams`` parses it when it merges a time of day):
-    used instead of parsing it again."""
+    used instead of parsing it again. ``caller``: the public function checking, whose
+    warnings say where the rows are (``"validate"``: not in another function's report)."""
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     values = given if shown is None or shown.width == 0 else given.with_columns(shown)
@@ -503,12 +526,12 @@ def check_exams_kept(
     problems = (
         collect_problems(values, drops, []) if n_bad else pl.DataFrame(schema=_PROBLEMS_SCHEMA)
     )
-    problems, nulled_by_reason = _set_null(values, code_maps, hits, bad, problems, source)
+    problems, nulled_by_reason = _set_null(values, code_maps, hits, bad, problems, source, caller)
     by_reason: dict[str, int] = {}
     kept = None
     if n_bad:
         out = out.filter(~bad)
-        by_reason = _dropped(drops, n_bad, df.height, source)
+        by_reason = _dropped(drops, n_bad, df.height, source, caller, problems)
         kept = np.flatnonzero(~bad.to_numpy())
     report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
     return out, report, kept
@@ -534,6 +557,7 @@ def _set_null(
     bad: pl.Series,
     problems: pl.DataFrame,
     source: str | None = None,
+    caller: str = "read_exams",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Problems with the values set null, the exam kept (codes that map to nothing, bad
     optional attributes) added, and their counts by reason, with one warning; values of
@@ -558,7 +582,7 @@ def _set_null(
     warnings.warn(
         f"{source + ': ' if source else ''}validate set {nulled.height} value(s) null "
         f"({summary}), keeping the exams; "
-        f"fix the values{hint}; see read_exams(exams, strict=False).report for the rows",
+        f"fix the values{hint}; {_where_rows(caller, nulled)}",
         UnmappedValuesWarning,
         stacklevel=5,
     )
@@ -566,7 +590,12 @@ def _set_null(
 
 
 def _dropped(
-    drops: list[Hit], n_bad: int, n_rows: int, source: str | None = None
+    drops: list[Hit],
+    n_bad: int,
+    n_rows: int,
+    source: str | None = None,
+    caller: str = "read_exams",
+    problems: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Rows dropped by reason (a row with two problems counts under both), with one warning."""
     by_reason: dict[str, int] = {}
@@ -577,12 +606,30 @@ def _dropped(
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
     warnings.warn(
         f"{source + ': ' if source else ''}validate dropped {n_bad} of {n_rows} rows "
-        f"({summary}); "
-        "see read_exams(exams, strict=False).report for the rows",
+        f"({summary}); {_where_rows(caller, problems)}",
         DroppedRowsWarning,
         stacklevel=5,
     )
     return by_reason
+
+
+def _where_rows(caller: str, problems: pl.DataFrame | None) -> str:
+    """Where the rows of a warning are listed: the report of ``read_exams``; for ``validate``
+    (which returns no report) the error of ``strict=True``, and, where values rejected as
+    "not a number" have a decimal comma, that :func:`recurct.read_exams` reads them
+    (:func:`recurct.io.exams.decimal_hint`)."""
+    if caller != "validate":
+        return "see read_exams(exams, strict=False).report for the rows"
+    out = "validate(exams) with strict=True raises an error listing each row and column"
+    if problems is None:
+        return out
+    from recurct.io.exams import decimal_hint  # (which imports this module)
+
+    as_found = problems.with_columns(pl.col("reason").str.strip_suffix(" (set null)"))
+    hint = decimal_hint(as_found)
+    if hint is None:
+        return out
+    return f"{out}. validate reads no decimal comma; recurct.read_exams(exams) does. {hint}"
 
 
 def collect_problems(df: pl.DataFrame, hits: list[Hit], missing_cols: list[str]) -> pl.DataFrame:

@@ -575,6 +575,15 @@ class Cohort:
         the dates carry no time of day (two real exams on one day with the same tabulated dose
         are kept unless the rows are identical). The earliest copy (ties: input order) is
         kept; the number dropped is in :attr:`steps`.
+
+        Values are compared as they are in the cohort's table. :func:`recurct.validate` and
+        :func:`recurct.read_exams` compare a bad optional attribute they set null (an age of
+        150, a CTDIvol ``12,5`` in a ``,``-separated file) as given, so two rows that differ
+        only there stay two exams; their result holds those values null, so ``dedupe`` on it
+        counts such rows once (it merges exams validation kept apart). A table from
+        ``read_exams`` or ``validate`` is already deduplicated under the same rule: do not
+        call ``dedupe`` on it; to combine several exports, concatenate them as given and
+        read or validate the whole once.
         """
         copies = duplicate_mask(self._exams)
         kept = self._filter(~copies)

@@ -236,7 +236,10 @@ def validate(
         missing. Problems checked: missing required columns; null (or blank) values in required
         columns; non-integral float patient ids; unparseable dates, dates before 1900-01-01
         or after ``today``; doses that are not numbers (booleans included), NaN, infinite or
-        negative (a null dose is allowed in a column that is not required); effective doses
+        negative (a null dose is allowed in a column that is not required, except a null
+        ``effective_dose_msv`` in a table without a ``dlp_mgycm`` column: nothing could
+        convert one; with a DLP column, ``effective_dose`` reports a row with neither);
+        effective doses
         and DLPs above the bound of ``max_dose_msv``; ages that are neither numbers nor DICOM
         age strings (``067Y``), or outside 0-130; duplicate exams.
     recurct.errors.DataError
@@ -249,11 +252,18 @@ def validate(
     Duplicate exams follow :data:`DUPLICATE_RULE` (see :func:`duplicate_mask`): same
     ``patient_id`` and ``study_uid``; without a ``study_uid``, the same ``patient_id``,
     ``exam_date`` and every other canonical column (every column, ``body_region_raw``
-    included, when their date carries no time of day), compared as they are returned (values
-    set null are null), so ``validate(validate(x))`` keeps the rows ``validate(x)`` keeps.
-    The copy with the earliest ``exam_date`` (ties: input order) is kept and the others are
-    the problems. Duplicates are looked for among rows without other problems, so a good copy
-    of a bad row survives.
+    included, when their date carries no time of day). Values are compared as they are
+    returned (codes that map to nothing null), except a bad optional attribute set null
+    (with ``strict=False``), which is compared **as given**: setting a value null never
+    makes two exams one (CTDIvol ``12,5`` and ``13,1`` in a ``,``-separated file stay two
+    exams). The returned table holds those values null, so validating it again (or
+    :meth:`recurct.Cohort.dedupe` on it) compares them null and counts once two rows that
+    differed only there: ``validate(validate(x, strict=False), strict=False)`` can keep
+    fewer rows than ``validate(x, strict=False)``. Validate the data as given once and keep
+    its result (a table from :func:`recurct.read_exams` is already validated). The copy
+    with the earliest ``exam_date`` (ties: input order) is kept and the others are the
+    problems. Duplicates are looked for among rows without other problems, so a good copy of
+    a bad row survives.
     """
     strict = _checks.flag(strict, "validate", "strict")
     dayfirst = _checks.flag(dayfirst, "validate", "dayfirst")
@@ -268,5 +278,6 @@ def validate(
         region_rules=region_rules,
         placeholder_ids=placeholder_ids,
         max_dose_msv=max_dose_msv,
+        caller="validate",
     )
     return from_polars(out, frame_kind(_unwrap(exams)), input_index(exams, kept))
