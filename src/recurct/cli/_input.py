@@ -16,8 +16,9 @@ and ``validate`` (the options are in :mod:`recurct.cli._options`).
 
 Problems are reported once, grouped: the number of rows per reason, the first rows and
 values, and what to pass to fix or drop them. ``--drop-bad`` leaves those rows out instead and
-prints what was dropped, by reason. Nothing here prints a Python traceback or a path inside
-the package.
+prints what was dropped, by reason. The warnings of reading and validation (a time of day
+none of the accepted forms, an OpenREM row that is no study, an id in spaces) become notes.
+Nothing here prints a Python traceback, a Python warning or a path inside the package.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ class Loaded:
     #: the values validation set null, exams kept (``row``: input row, ``column``, ``value``,
     #: ``reason``): a dose problem of such a value quotes it as given
     set_null: pl.DataFrame | None = None
+    #: what the warnings given while reading and validating (times of day that could not be
+    #: read, rows that are no studies, ...) say in short, for ``validate``'s "clean (...)";
+    #: each warning is also a note in ``notes``
+    warned: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- problems
@@ -294,8 +299,16 @@ def _whose(rules: pl.DataFrame | None) -> str:
 
 
 def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]:
-    """Read the file and validate it; ``(loaded, ValidationReport)`` (nothing dropped yet)."""
+    """Read the file and validate it; ``(loaded, ValidationReport)`` (nothing dropped yet).
+
+    The warnings recurct gives while reading and validating (a time of day that is none of
+    the accepted forms, an OpenREM row that is no study, an id with surrounding spaces, ...)
+    become notes (``Loaded.notes``, and in short ``Loaded.warned``), never Python warnings
+    with a source line; with an error, they are written before its message.
+    """
     import polars as pl
+
+    from recurct.errors import RecurctWarning
 
     p = Path(path)
     if not p.exists():
@@ -304,15 +317,27 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     mapping = parse_map(list(getattr(args, "map", None) or []))
     rules = _region_rules(args)
     shown, lines, parsed = None, None, None
-    if is_openrem(p):
-        frame = _read_openrem(p, mapping, rules, notes, getattr(args, "dayfirst", False))
-        rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
-        if getattr(args, "decimal", None) is not None:
-            notes.append("--decimal is not used for OpenREM exports (their numbers are known)")
-    else:
-        frame, kind, shown, lines, parsed = _read_table(p, mapping, args, notes)
-    frame = _regions_from_text(frame, notes, rules)  # (row for row: ``parsed`` still fits)
-    valid, report = _validated(frame, path, args, rules, shown, parsed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RecurctWarning)
+        try:
+            if is_openrem(p):
+                frame = _read_openrem(p, mapping, rules, notes, getattr(args, "dayfirst", False))
+                rules, kind = None, "openrem"  # OpenREM regions come from each event's protocol
+                if getattr(args, "decimal", None) is not None:
+                    notes.append(
+                        "--decimal is not used for OpenREM exports (their numbers are known)"
+                    )
+            else:
+                frame, kind, shown, lines, parsed = _read_table(p, mapping, args, notes)
+            frame = _regions_from_text(frame, notes, rules)  # (row for row: ``parsed`` fits)
+            valid, report = _validated(frame, path, args, rules, shown, parsed)
+        except InputError as exc:
+            said, _ = _warnings_noted(caught, path)
+            if not said:
+                raise
+            raise InputError("\n".join([*said, str(exc)])) from None
+    said, warned = _warnings_noted(caught, path)
+    notes += said
     if lines is not None:
         report = replace(report, lines=lines)
     from recurct.io.exams import decimal_hint
@@ -329,8 +354,54 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
         kept = list(range(valid.height))
     valid = valid.with_columns(pl.Series(ROW_COLUMN, kept, dtype=pl.Int64))
     set_null = report.problems.filter(pl.col("reason").str.ends_with("(set null)"))
-    loaded = Loaded(valid, str(path), kind, notes, frame.height, lines=lines, set_null=set_null)
+    loaded = Loaded(
+        valid, str(path), kind, notes, frame.height, lines=lines, set_null=set_null, warned=warned
+    )
     return loaded, report
+
+
+_BAD_TIMES = re.compile(r"(\d+) time\(s\) of day are none of the accepted forms")
+_THEIR_LINES = re.compile(r"; lines ([\d, .]+?) of the file")
+
+
+def _warnings_noted(
+    caught: list[warnings.WarningMessage], path: str
+) -> tuple[list[str], list[str]]:
+    """``(notes, in short)`` of the recurct warnings ``caught`` while reading ``path``; any
+    other warning is given again, as it came.
+
+    A note is the warning's message after ``note:`` (its file name, which the output already
+    names, left out, and the options named as the command line spells them); in short, a
+    time of day that could not be read is ``1 time of day not read: line 2`` (the lines of a
+    CSV file), any other warning ``1 warning while reading, see the notes``.
+    """
+    from recurct.errors import RecurctWarning
+
+    notes: list[str] = []
+    times: list[str] = []
+    others = 0
+    for w in caught:
+        if not issubclass(w.category, RecurctWarning):  # pragma: no cover - not ours
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        text = _cli_text(str(w.message)).removeprefix(f"{path}: ")
+        notes.append("note: " + text.replace("; see .report.problems", ""))
+        bad = _BAD_TIMES.search(text)
+        if bad is None:
+            others += 1
+            continue
+        n = int(bad.group(1))
+        at = _THEIR_LINES.search(text)
+        where = ""
+        if at is not None:
+            listed = at.group(1)
+            where = f": {'line' if n == 1 else 'lines'} {listed}"
+        times.append(f"{n:,} {'time' if n == 1 else 'times'} of day not read{where}")
+    if others:
+        times.append(
+            f"{others:,} {'warning' if others == 1 else 'warnings'} while reading, see the notes"
+        )
+    return notes, times
 
 
 def _read_openrem(

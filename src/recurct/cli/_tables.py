@@ -272,7 +272,10 @@ def cli_validate(args: argparse.Namespace) -> int:
         except (ValueError, TypeError) as exc:
             clean = False
             lines = [f"effective dose: {exc}"]
-    print(f"{loaded.source}: {'clean' if clean else 'problems found'}")
+    # what reading warned of (a time of day not read: the exam kept at its date) keeps the
+    # file clean, but is said beside it
+    warned = f" ({'; '.join(loaded.warned)})" if clean and loaded.warned else ""
+    print(f"{loaded.source}: {'clean' if clean else 'problems found'}{warned}")
     for note in loaded.notes:
         print(note)
     print(report)
