@@ -70,12 +70,45 @@ def _birth_date_conflicts(headers: list[dict[str, Any]]) -> list[Problem]:
     return out
 
 
+def _join_unidentified(by_pid: dict[str | None, list[dict[str, Any]]]) -> list[Problem]:
+    """Join the reports without a Patient ID (key ``None``) of one study to its one identified
+    patient, where it has exactly one and no birth date or sex given differs: they take that
+    patient's ID, with a lenient problem row each. Otherwise nothing changes."""
+    ids = [pid for pid in by_pid if pid is not None]
+    if None not in by_pid or len(ids) != 1:
+        return []
+    hs = by_pid[None] + by_pid[ids[0]]
+    for col in ("birth_date", "sex"):
+        if len({h[col] for h in hs} - {None}) > 1:
+            return []
+    joined = by_pid.pop(None)
+    by_pid[ids[0]].extend(joined)
+    out: list[Problem] = []
+    for h in joined:
+        h["patient_id"] = ids[0]
+        out.append(
+            (
+                h["source_file"],
+                "PatientID",
+                "lenient",
+                "the report has no Patient ID: joined to the one identified patient of its "
+                "Study Instance UID (reports: "
+                + "; ".join(sorted(g["source_file"] for g in by_pid[ids[0]]))
+                + "), whose ID it takes",
+            )
+        )
+    return out
+
+
 def _assign_exams(headers: list[dict[str, Any]]) -> list[Problem]:
     """Give each report its exam: one Study Instance UID *and* one patient.
 
-    Reports of a study whose patient IDs differ, or whose birth dates or sexes differ where
-    given, are different exams (``exam_key`` = (study UID, index)); each such report gets a
-    problem row naming every file of the study, and nothing is merged across patients.
+    A report without a Patient ID joins the one identified patient of its study
+    (:func:`_join_unidentified`). Reports of a study whose patient IDs differ (a report
+    without one where the study has several identified patients), or whose birth dates or
+    sexes differ where given, are different exams (``exam_key`` = (study UID, index)); each
+    such report gets a problem row naming every file of the study, and nothing is merged
+    across patients.
     """
     by_study: dict[str, list[dict[str, Any]]] = {}
     for h in headers:
@@ -85,10 +118,22 @@ def _assign_exams(headers: list[dict[str, Any]]) -> list[Problem]:
         by_pid: dict[str | None, list[dict[str, Any]]] = {}
         for h in hs:
             by_pid.setdefault(h["patient_id"], []).append(h)
+        problems += _join_unidentified(by_pid)
         groups: list[list[dict[str, Any]]] = []
         differ: set[str] = set()
+        unjoined = ""
         if len(by_pid) > 1:
             differ.add("patient ID")
+            if None in by_pid and len(by_pid) > 2:
+                unjoined = (
+                    "; a report without Patient ID cannot be joined to one of the "
+                    f"{len(by_pid) - 1} identified patients"
+                )
+            elif None in by_pid:
+                unjoined = (
+                    "; a report without Patient ID is not joined to the identified patient, "
+                    "whose birth date or sex differs"
+                )
         for phs in by_pid.values():
             births = {h["birth_date"] for h in phs} - {None}
             sexes = {h["sex"] for h in phs} - {None}
@@ -110,8 +155,8 @@ def _assign_exams(headers: list[dict[str, Any]]) -> list[Problem]:
             files = sorted(h["source_file"] for h in hs)
             reason = (
                 f"the reports of one Study Instance UID belong to {len(groups)} different "
-                f"patients ({', '.join(sorted(differ))} differ; reports: {'; '.join(files)}): "
-                f"kept as {len(groups)} separate exams, nothing merged"
+                f"patients ({', '.join(sorted(differ))} differ{unjoined}; reports: "
+                f"{'; '.join(files)}): kept as {len(groups)} separate exams, nothing merged"
             )
             problems += [(f, "PatientID", "kept apart", reason) for f in files]
     return problems
@@ -161,7 +206,9 @@ def _exam_row(
     # an exam of localizers without a CT Dose container (none missing a DLP) counts 0
     event_sum = math.fsum(dlps) if dlps or not missing else None
     lost, unmatched = _lost_events(evs, reports, chosen, overlap, event_sum, problems)
-    incomplete = lost or unmatched or bool(missing)
+    # copies of one event that differ in a dose value (a problem row each): nothing is picked
+    conflict = any(e.get("dose_conflict") for e in evs)
+    incomplete = lost or unmatched or bool(missing) or conflict
     dlp = None if incomplete else event_sum
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
     reported = (
@@ -172,7 +219,7 @@ def _exam_row(
     # the main scan's CTDIvol; where it is lost (a problem row) it stays null rather than
     # becoming another event's (a localizer's 0.14 mGy is no exam CTDIvol). Where an event's
     # DLP is missing or lost, or events are lost, the main scan cannot be known: null too.
-    ctdi = main["ctdivol_mgy"] if main is not None else None
+    ctdi = main["ctdivol_mgy"] if main is not None and not conflict else None
     if lost or missing:
         ctdi = None
         if any(e["ctdivol_mgy"] is not None for e in evs) and not (lost and not unmatched):
@@ -406,8 +453,15 @@ def build(
             )
     non_patient_exam = {k: any(h["non_patient"] for h in hs) for k, hs in by_exam.items()}
 
-    unique = _unique_events(events)
+    unique, conflicts = _unique_events(events)
     duplicate_events = len(events) - len(unique)
+    if strict and conflicts:
+        file, reason_field, _action, reason = conflicts[0]
+        raise RdsrReadError(
+            f"{file}: {reason} (field: {reason_field}); "
+            "use strict=False to list such problems in the report"
+        )
+    problems.extend(conflicts)
     problems.extend(_event_regions(unique, by_exam, region_rules))
     for ev in unique:
         b = by_exam[ev["exam_key"]][0]
@@ -441,19 +495,70 @@ def build(
     )
 
 
-def _unique_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One event per (exam, event UID), from the report with the most events."""
+def _unique_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """One event per (exam, event UID), from the report with the most events, and a problem
+    row for each event whose copies differ in a dose value (:data:`_COMPARED`).
+
+    Copies that agree (within :data:`_SAME_VALUE`, relative) merge silently. Where they
+    differ, no copy is picked: the differing values are left null on the event and the event
+    is marked ``dose_conflict``, so that the exam's DLP, CTDIvol and effective dose are null
+    too (as for lost events).
+    """
     events.sort(
         key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
     )
-    unique: list[dict[str, Any]] = []
+    groups: list[list[dict[str, Any]]] = []
     last: tuple[Any, str] | None = None
     for ev in events:
         k = (ev["exam_key"], ev["event_uid"])
         if k != last:
-            unique.append(ev)
+            groups.append([])
+        groups[-1].append(ev)
         last = k
-    return unique
+    problems: list[Problem] = []
+    for copies in groups:
+        if len(copies) > 1:
+            problems.extend(_conflicting_copies(copies))
+    return [g[0] for g in groups], problems
+
+
+# dose values that the copies of one event must agree on: column, field name, unit
+_COMPARED = (
+    ("dlp_mgycm", "DLP (113838)", "mGy·cm"),
+    ("ctdivol_mgy", "Mean CTDIvol (113830)", "mGy"),
+)
+_SAME_VALUE = 1e-6  # relative tolerance: the same value written with other float formatting
+
+
+def _conflicting_copies(copies: list[dict[str, Any]]) -> list[Problem]:
+    """Problem rows (one per differing value) of the copies of one event (``copies[0]`` is
+    the one kept); the kept copy's differing values become null and its ``dose_conflict``
+    is set. A value absent from a copy is no conflict."""
+    kept = copies[0]
+    out: list[Problem] = []
+    for col, field, unit in _COMPARED:
+        given = [e for e in copies if e[col] is not None]
+        values = [e[col] for e in given]
+        if all(math.isclose(v, values[0], rel_tol=_SAME_VALUE) for v in values):
+            continue
+        where = "; ".join(
+            f"{e[col]} {unit} in {e['source_file']} (event {e['index']})" for e in given
+        )
+        out.append(
+            (
+                kept["source_file"],
+                f"{field}, event {kept['index']}",
+                "lenient",
+                f"the copies of Irradiation Event UID {kept['event_uid']} differ in {field}: "
+                f"{where}; none is chosen: the event's {field} and the exam's DLP, CTDIvol "
+                "and effective dose left null",
+            )
+        )
+        kept[col] = None
+    kept["dose_conflict"] = bool(out)
+    if kept["dlp_mgycm"] is None and out:
+        kept["effective_dose_msv"] = None  # the event's dose of a DLP nobody can pick
+    return out
 
 
 def _event_regions(
