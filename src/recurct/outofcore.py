@@ -62,7 +62,15 @@ from recurct.errors import (
     ParameterError,
     UnmappedValuesWarning,
 )
-from recurct.io.exams import _AS_TEXT, _clash, _joins, _kind, _reconciled_casts
+from recurct.io.exams import (
+    _AS_TEXT,
+    FileRows,
+    _clash,
+    _joins,
+    _kind,
+    _reconciled_casts,
+    place_text,
+)
 from recurct.schema import ExamValidationError
 
 # at_input_rows, bad_input_rows and chunk_patients are shared with recurct.distributed only
@@ -316,7 +324,11 @@ def cumulative_dose_chunked(
         buckets they lie in: once a bucket fails, the remaining buckets are read and checked
         for bad exams only, and the error names the smallest input rows (up to ten, with
         their number) of the first kind of problem in the in-memory order (too large ids,
-        null ids, null dates, doses). Files of the source whose dtypes cannot be reconciled
+        null ids, null dates, doses). For a folder or glob of Parquet files each row is
+        also named by its file and its own 0-based row there (``rows 8, 12 (...: row 3 of
+        2020-04.parquet, row 1 of 2020-05.parquet)``; the files in the order read, their
+        paths sorted as text), whatever ``buckets``; the files' rows are counted (from
+        their footers) only then. Files of the source whose dtypes cannot be reconciled
         (:func:`scan_exams`).
     recurct.errors.ParameterError
         A folder that would not be read whole (:func:`scan_exams`: ``.pq``, ``.parq`` or
@@ -441,8 +453,17 @@ def _buckets(
 ) -> pl.DataFrame | None:
     from recurct.cumulative import cumulative_dose
 
+    places = functools.partial(_file_rows, source, n_rows)  # only called on an error
     if k == 1 or n_rows == 0:  # no exams: no bucket to split into; the empty table
-        table = cumulative_dose(lf.collect(), thresholds=thresholds, window_days=window_days)
+        exams = lf.collect()
+        try:
+            table = cumulative_dose(exams, thresholds=thresholds, window_days=window_days)
+        except DataError as exc:
+            better = _named_bad_rows(exams, places)
+            if better is None:
+                raise
+            raise better from exc
+        del exams
         if target is None:
             return table
         _write_part(table, target.path / "part-00000.parquet")
@@ -473,7 +494,7 @@ def _buckets(
                 work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
                 with _timed("split-on-disk"):
                     loaders = _split_on_disk(split, work)
-        tables = _run_buckets(loaders, thresholds, window_days, target, show)
+        tables = _run_buckets(loaders, thresholds, window_days, target, show, places)
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
@@ -743,11 +764,13 @@ def _run_buckets(
     window_days: Any,
     target: Any,
     show: bool,
+    places: Callable[[], FileRows | None] = lambda: None,
 ) -> list[pl.DataFrame]:
     """The patients tables of the buckets ``loaders`` give, in order: returned, or written to
     ``target`` (``part-NNNNN.parquet``; none returned). Table ``i`` is written in a thread
     while bucket ``i + 1`` is computed (polars and the numba kernels release the GIL), so at
-    most one table waits to be written beside the bucket in memory."""
+    most one table waits to be written beside the bucket in memory. ``places``: the file
+    and row of each input row (:func:`_file_rows`), asked for only when a bucket fails."""
     tables: list[pl.DataFrame] = []
     merged = _MergedWarnings()  # the buckets' warnings, given once each for the whole input
     steps: Any = loaders
@@ -768,7 +791,7 @@ def _run_buckets(
                 except DataError as exc:
                     better = None
                     if not isinstance(exc, ExamValidationError):
-                        better = _first_bad_rows(chunk, rows, loaders[i + 1 :])
+                        better = _first_bad_rows(chunk, rows, loaders[i + 1 :], places)
                     if better is None:
                         raise
                     raise better from exc
@@ -789,13 +812,17 @@ def _run_buckets(
 
 
 def _first_bad_rows(
-    chunk: pl.DataFrame, rows: np.ndarray, rest: list[Callable[[], _BucketExams]]
+    chunk: pl.DataFrame,
+    rows: np.ndarray,
+    rest: list[Callable[[], _BucketExams]],
+    places: Callable[[], FileRows | None] = lambda: None,
 ) -> DataError | None:
     """The error of the input's first bad exams, when bucket ``chunk`` (input ``rows``) has
     failed: the buckets before it passed, so the remaining ones (``rest``) are read and
     checked for bad exams only (:class:`_BadRows`, no computation), and the error names the
-    smallest input rows of all of them, as in memory. None when the bucket's error is not
-    about bad exams (e.g. a column of the wrong dtype: the same in every bucket)."""
+    smallest input rows of all of them, as in memory, each with its file and row there
+    (``places()``, :func:`_file_rows`). None when the bucket's error is not about bad exams
+    (e.g. a column of the wrong dtype: the same in every bucket)."""
     found = _BadRows()
     found.add(chunk, rows)
     if not found:
@@ -806,7 +833,49 @@ def _first_bad_rows(
             more, more_rows = load()
             found.add(more, more_rows)
             del more, more_rows
-    return found.error("cumulative_dose_chunked")
+    return found.error("cumulative_dose_chunked", lines=places())
+
+
+def _named_bad_rows(exams: pl.DataFrame, places: Callable[[], FileRows | None]) -> DataError | None:
+    """The error of the bad exams of ``exams`` (the whole input, in one bucket), naming each
+    row with its file and its row there, when the input is a folder or glob of Parquet files
+    (``places()``, :func:`_file_rows`); None when it is not, or the error is not about bad
+    exams (the in-memory error then stands: it names the same rows, without their files)."""
+    found = _BadRows()
+    found.add(exams, np.arange(exams.height, dtype=np.int64))
+    if not found:
+        return None
+    lines = places()
+    return None if lines is None else found.error("cumulative_dose_chunked", lines=lines)
+
+
+def _file_rows(source: Any, n_rows: int) -> FileRows | None:
+    """The file and its own 0-based row of each input row of a folder or glob of Parquet
+    files (:class:`recurct.io.exams.FileRows`, as :func:`recurct.read_exams` names them):
+    the files in the order the scan reads them (:func:`_parquet_files`), named by their path
+    below the folder (a glob: below its folder before the first wildcard), their rows counted
+    from their footers. None for a LazyFrame or a single file, or should the counts not add
+    up to the ``n_rows`` read. Called only on an error: a clean input never pays for it."""
+    if not isinstance(source, str | Path) or Path(source).is_file():
+        return None
+    files = _parquet_files(source)
+    if not files:
+        return None
+    try:
+        counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files])
+    except Exception:  # (a file gone or changed since it was read: name no file)
+        return None
+    heights = [int(c.item()) for c in counts]
+    if sum(heights) != n_rows:
+        return None
+    base = Path(source) if Path(source).is_dir() else next(iter(_source_paths(source)), None)
+    names = []
+    for f in files:
+        try:
+            names.append(Path(f).relative_to(base).as_posix() if base else f)
+        except ValueError:
+            names.append(f)
+    return FileRows(names, heights)
 
 
 @contextlib.contextmanager
@@ -1025,25 +1094,42 @@ class _BadRows:
                 kept = np.sort(np.concatenate([*self.found[i], rows[idx]]))[:_SHOWN]
                 self.found[i] = [kept]
 
-    def error(self, fn: str, scope: str = "") -> DataError | None:
+    def error(self, fn: str, scope: str = "", lines: FileRows | None = None) -> DataError | None:
         """The error naming the first bad rows recorded (``scope``: after "first 10 of N",
-        where they were counted); None if there are none."""
+        where they were counted), followed by each one's file and its row there when
+        ``lines`` (a folder or glob of Parquet files, :func:`_file_rows`) is given: ``rows
+        8, 12 (0-based rows of the input, ...: row 3 of b.parquet, row 1 of c.parquet)``;
+        None if there are none."""
         if self.too_large is not None:
             row, value = self.too_large
+            where = "0-based" + _places([row], lines, "; ")
             return DataError(
-                f"column 'patient_id': row {row} (0-based) holds {value}, above the largest "
+                f"column 'patient_id': row {row} ({where}) holds {value}, above the largest "
                 "64-bit signed integer; ids this large must be text (cast the column to string)"
             )
         for (col, what, fix), found, n in zip(_BAD_CHECKS, self.found, self.count, strict=True):
             if not n:
                 continue
-            shown = ", ".join(str(int(r)) for r in found[0])
+            rows = [int(r) for r in found[0]]
+            shown = ", ".join(str(r) for r in rows)
             more = f" (first {_SHOWN} of {n}{scope})" if n > _SHOWN else ""
+            note = "0-based rows of the input"
+            if lines is not None:
+                note += ", the files' rows one after another in the order read"
             return DataError(
                 f"{fn}: column {col!r} {what} in input row{'s' if n > 1 else ''} "
-                f"{shown}{more} (0-based rows of the input); {fix} first"
+                f"{shown}{more} ({note}{_places(rows, lines, ': ')}); {fix} first"
             )
         return None
+
+
+def _places(rows: list[int], lines: FileRows | None, lead: str) -> str:
+    """``lead`` and the file and row there of each input row of ``rows`` (``row 3 of
+    b.parquet, row 1 of c.parquet``); nothing without ``lines`` or a row it places."""
+    at = [lines(r) for r in rows] if lines is not None else []
+    if not at or any(a is None for a in at):
+        return ""
+    return lead + ", ".join(place_text(a) for a in at if a is not None)
 
 
 def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
