@@ -151,3 +151,24 @@ def test_no_warning_for_a_clean_folder(pq2: Path) -> None:
         warnings.simplefilter("error")
         read = recurct.read_exams(pq2, today="2024-01-01")
     assert read.report.is_clean and read.report.lines is not None
+
+
+def test_files_are_read_in_the_order_out_of_core_reads_them(tmp_path: Path) -> None:
+    """Paths sorted as text (polars' and the out-of-core order), not part by part: with a
+    name holding a character that sorts before '/', the two orders differ."""
+    from recurct.outofcore import scan_exams
+
+    folder = tmp_path / "f"
+    names = ["a/b.parquet", "a-c.parquet", "a.b.parquet"]
+    for k, name in enumerate(names):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        pl.DataFrame(
+            {
+                "patient_id": [f"p{k}"],
+                "exam_date": [date(2020, 1, 1 + k)],
+                "effective_dose_msv": [float(k + 1)],
+            }
+        ).write_parquet(folder / name)
+    got = recurct.read_exams(folder).exams.get_column("patient_id").to_list()
+    ooc = scan_exams(folder).collect().get_column("patient_id").to_list()
+    assert got == ooc == ["p1", "p2", "p0"]

@@ -412,10 +412,12 @@ def _load(
 
 def _scan_folder(path: Path, source: str) -> tuple[pl.DataFrame, FileRows | None]:
     """The Parquet files below ``path`` read as one table, in the order of their paths
-    (sorted folder by folder), and the file and row of each of its rows (:class:`FileRows`;
-    None should the counts of the files' rows not add up to the table's)."""
+    (sorted as text, the order in which polars and the out-of-core path read a folder), and
+    the file and row of each of its rows (:class:`FileRows`; None should the counts of the
+    files' rows not add up to the table's)."""
     files = sorted(
-        f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES
+        (f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES),
+        key=str,
     )
     if not files:
         others = sorted({f.suffix or f.name for f in path.rglob("*") if f.is_file()})[:10]
