@@ -14,21 +14,20 @@ import warnings
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from recurct.cli import main
 
 HEADER = "Patient ID;Study Date;Study Time;Effective Dose (mSv)\n"
 BAD_TIME = HEADER + "A;2021-01-01;25:99;5,0\nA;2021-01-01;08:00;6,0\n"
 
 
 def _run(args: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``main(args)`` with every warning recorded (not raised, as the test settings would):
+    """:func:`run_cli` with every warning recorded (not raised, as the test settings would):
     a warning that escapes the command is written to ``err``, as Python writes it."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code = main(args)
+        code = run_cli(args)
     out, err = capfd.readouterr()
     shown = "".join(
         warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in caught

@@ -19,6 +19,8 @@ from recurct.errors import DataError, IdentifierWarning, ParameterError
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import pandas as pd
 
     #: What a public function returns for a table: pandas for pandas input, else polars.
@@ -527,3 +529,9 @@ def param_label(value: float) -> str:
     if f.is_integer() and abs(f) < 1e16:
         return str(int(f))
     return repr(f)
+
+
+def rows_text(rows: Sequence[int]) -> str:
+    """``rows 1, 3`` (0-based positions in messages), the first 10 and how many more."""
+    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:10]))}{more}"

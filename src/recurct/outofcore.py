@@ -69,6 +69,7 @@ from recurct.io.exams import (
     _joins,
     _kind,
     _reconciled_casts,
+    parquet_heights,
     place_text,
 )
 from recurct.schema import ExamValidationError
@@ -862,10 +863,9 @@ def _file_rows(source: Any, n_rows: int) -> FileRows | None:
     if not files:
         return None
     try:
-        counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files])
+        heights = parquet_heights(files)
     except Exception:  # (a file gone or changed since it was read: name no file)
         return None
-    heights = [int(c.item()) for c in counts]
     if sum(heights) != n_rows:
         return None
     base = Path(source) if Path(source).is_dir() else next(iter(_source_paths(source)), None)

@@ -19,7 +19,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars, rows_text, to_polars
 from recurct.errors import DataError
 from recurct.stats.multisite import whole_counts
 from recurct.stats.proportion import proportion_ci
@@ -150,19 +150,13 @@ def survey_table(
 _INT64_MAX = 2**63 - 1
 
 
-def _rows(rows: list[int]) -> str:
-    """``rows 1, 3`` (0-based), the first 10 and how many more."""
-    more = f" and {len(rows) - 10} more" if len(rows) > 10 else ""
-    return f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:10]))}{more}"
-
-
 def _check_keys(df: pl.DataFrame) -> None:
     """Refuse null keys and keys that differ only by surrounding whitespace, naming rows."""
     for col in ("question", "answer"):
         rows = df.select(pl.col(col).is_null().arg_true()).to_series().to_list()
         if rows:
             raise DataError(
-                f"survey_table: {len(rows)} row(s) have no {col} (null): {_rows(rows)}; "
+                f"survey_table: {len(rows)} row(s) have no {col} (null): {rows_text(rows)}; "
                 f"give every row its {col}"
             )
     within: dict[str, list[str]] = {"question": [], "answer": ["question"]}

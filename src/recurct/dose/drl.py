@@ -19,7 +19,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, input_index, to_polars
+from recurct._frames import from_polars, input_index, rows_text, to_polars
 from recurct.dose._tables import (
     NUM_OK,
     NUM_WHAT,
@@ -58,12 +58,12 @@ def _file_lines(path: Path) -> Callable[[int], int | None]:
     :func:`recurct.io.exams.row_text` takes it: ``# key: value`` and blank lines are skipped
     as the table is read, the first other line is the header."""
     kept: list[int] = []
-    text = path.read_text(encoding="utf-8-sig")
-    for number, line in enumerate(text.splitlines(), start=1):
+    all_lines = path.read_text(encoding="utf-8-sig").splitlines()
+    for number, line in enumerate(all_lines, start=1):
         if not line.startswith("#") and line.strip():
             kept.append(number)
     starts: list[int] = []
-    reader = csv.reader(io.StringIO("\n".join(text.splitlines()[n - 1] for n in kept)))
+    reader = csv.reader(io.StringIO("\n".join(all_lines[n - 1] for n in kept)))
     start = 1
     for _ in reader:  # a record may span lines (a line break inside quotes)
         starts.append(kept[start - 1])
@@ -82,11 +82,9 @@ def _nan_text(df: pl.DataFrame, column: str, problems: list[tuple[int, str, Any,
             )
 
 
-def _build_drl(
-    meta: dict[str, str], df: pl.DataFrame, lines: Callable[[int], int | None] | None = None
-) -> pl.DataFrame:
-    """Validate a DRL table (shipped or the user's) into its canonical columns; ``lines``
-    gives the file line of a row of a CSV file, for messages."""
+def _build_drl(meta: dict[str, str], df: pl.DataFrame, path: Path | None = None) -> pl.DataFrame:
+    """Validate a DRL table (shipped or the user's) into its canonical columns; ``path``: the
+    CSV file, whose lines name the rows of a problem (found only when there is one)."""
     where = meta.get("where", "DRL table")
     unknown = [c for c in df.columns if c not in DRL_COLUMNS]
     if (
@@ -125,6 +123,7 @@ def _build_drl(
         c: check_numbers(df, c, problems, positive=True) for c in ("ctdivol_mgy", "dlp_mgycm")
     }
     if problems:
+        lines = _file_lines(path) if path is not None else None
         shown = [
             (row_text(r, lines).removeprefix("row "), c, v, why)
             for r, c, v, why in sorted(problems, key=lambda p: (p[0], p[1], str(p[3])))
@@ -162,8 +161,8 @@ def _as_drl(spec: Any) -> tuple[str, dict[str, str], pl.DataFrame]:
         meta, levels = _drl(spec)
         return spec, meta, levels
     name, meta, df = user_table(spec, "drl_", "DRL table")
-    lines = _file_lines(Path(spec)) if isinstance(spec, (str, os.PathLike)) else None
-    return name, meta, _build_drl(meta, df, lines)
+    path = Path(spec) if isinstance(spec, (str, os.PathLike)) else None
+    return name, meta, _build_drl(meta, df, path)
 
 
 def drl_tables() -> pl.DataFrame:
@@ -342,13 +341,6 @@ def _private(df: pl.DataFrame) -> str:
     return prefix
 
 
-def _rows(idx: np.ndarray) -> str:
-    """``rows 1, 3`` (0-based positions), the first 10 and how many more."""
-    shown = ", ".join(str(i) for i in idx[:10].tolist())
-    more = f" and {idx.size - 10} more" if idx.size > 10 else ""
-    return f"row{'s' if idx.size > 1 else ''} {shown}{more}"
-
-
 def _not_events(df: pl.DataFrame, fn: str) -> None:
     """Refuse a per-event table: DLP DRLs are per complete exam."""
     found = [c for c in EVENT_COLUMNS if c in df.columns]
@@ -424,7 +416,8 @@ def _attach_drl(
             vals = unknown.unique(maintain_order=True).head(10).to_list()
             raise DataError(
                 f"{unknown.len()} row(s) have {a} {what} (column {source!r}): {vals} "
-                f"({_rows(np.flatnonzero(bad))}); {hint} (recurct.dose.drl_table({drl!r})). "
+                f"({rows_text(np.flatnonzero(bad).tolist())}); {hint} "
+                f"(recurct.dose.drl_table({drl!r})). "
                 "Pass strict=False to leave them out."
             )
         left.exam(f"with {a} {what}", unknown)

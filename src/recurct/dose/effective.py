@@ -632,7 +632,7 @@ def _missing_studies(p: _Problems, df: pl.DataFrame) -> np.ndarray:
 MISSING_STUDY = "missing study_uid (the event belongs to no study)"
 
 
-def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int = 0) -> None:
+def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int) -> None:
     problems = p.frame()
     if problems is None:
         return

@@ -20,6 +20,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote
@@ -354,8 +355,11 @@ class FileRows:
     ----------
     names : sequence of str
         The files, as named in messages (their paths below the folder), in the order read.
-    heights : sequence of int
+    heights : sequence of int, optional
         The rows of each file.
+    files : sequence of path, optional
+        Without ``heights``: the files themselves, whose rows are counted from their footers
+        the first time a row is named (a clean read never counts them).
     """
 
     note = (
@@ -364,13 +368,28 @@ class FileRows:
     )
     """What the rows of a problem listing count, for a folder of Parquet files."""
 
-    def __init__(self, names: Sequence[str], heights: Sequence[int]) -> None:
-        if len(names) != len(heights):
+    def __init__(
+        self,
+        names: Sequence[str],
+        heights: Sequence[int] | None = None,
+        *,
+        files: Sequence[str | os.PathLike[str]] | None = None,
+    ) -> None:
+        given = heights if heights is not None else files
+        if given is None or len(names) != len(given):
             raise ParameterError(
-                f"FileRows: {len(names)} file name(s) but {len(heights)} row count(s)"
+                f"FileRows: {len(names)} file name(s) but "
+                f"{'no' if given is None else len(given)} row count(s) or files"
             )
         self.names = list(names)
-        self.starts = np.concatenate([[0], np.cumsum(np.asarray(heights, dtype=np.int64))])
+        self._heights = None if heights is None else list(heights)
+        self._files = None if files is None else [str(f) for f in files]
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """Where each file's rows start in the table, and the table's rows, last."""
+        heights = self._heights if self._heights is not None else parquet_heights(self._files)
+        return np.concatenate([[0], np.cumsum(np.asarray(heights, dtype=np.int64))])
 
     def __call__(self, row: int) -> str | None:
         if not 0 <= row < int(self.starts[-1]):
@@ -380,6 +399,12 @@ class FileRows:
 
     def __repr__(self) -> str:
         return f"FileRows({len(self.names)} files, {int(self.starts[-1])} rows)"
+
+
+def parquet_heights(files: Sequence[str | os.PathLike[str]] | None) -> list[int]:
+    """The rows of each Parquet file, from its footer (one collect for all)."""
+    counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files or ()])
+    return [int(c.item()) for c in counts]
 
 
 def _load(
@@ -426,11 +451,7 @@ def _scan_folder(path: Path, source: str) -> tuple[pl.DataFrame, FileRows | None
             f"case){f'; it holds {others}' if others else ''}"
         )
     frame = _scan_parquet(files, path, source)
-    counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files])
-    heights = [int(c.item()) for c in counts]
-    if sum(heights) != frame.height:  # pragma: no cover - the concatenation keeps every row
-        return frame, None
-    return frame, FileRows([f.relative_to(path).as_posix() for f in files], heights)
+    return frame, FileRows([f.relative_to(path).as_posix() for f in files], files=files)
 
 
 def _partitions(file: Path, root: Path) -> dict[str, str | None]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from recurct.studies._figures import AT_BOUND, INDEPENDENT
+
 __all__ = [
     "fmt",
     "format_table",
@@ -125,9 +127,9 @@ def kind_label(r: Mapping[str, Any]) -> str:
         return "not repr."
     if kind == "generated" and evidence == "calibration target":
         return "calib. target"
-    if kind == "generated" and evidence == "independent":
+    if kind == "generated" and evidence == INDEPENDENT:
         return "independent"
-    if kind == "generated" and evidence == "published at its bound":
+    if kind == "generated" and evidence == AT_BOUND:
         return "at its bound"
     if kind == "derived" and r.get("counted"):
         return "derived, counted"
