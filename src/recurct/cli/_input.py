@@ -360,10 +360,6 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     return loaded, report
 
 
-_BAD_TIMES = re.compile(r"(\d+) time\(s\) of day are none of the accepted forms")
-_THEIR_LINES = re.compile(r"; lines ([\d, .]+?) of the file")
-
-
 def _warnings_noted(
     caught: list[warnings.WarningMessage], path: str
 ) -> tuple[list[str], list[str]]:
@@ -386,16 +382,12 @@ def _warnings_noted(
             continue
         text = _cli_text(str(w.message)).removeprefix(f"{path}: ")
         notes.append("note: " + text.replace("; see .report.problems", ""))
-        bad = _BAD_TIMES.search(text)
-        if bad is None:
+        n = getattr(w.message, "times_dropped", None)  # (read_exams' bad times of day)
+        if n is None:
             others += 1
             continue
-        n = int(bad.group(1))
-        at = _THEIR_LINES.search(text)
-        where = ""
-        if at is not None:
-            listed = at.group(1)
-            where = f": {'line' if n == 1 else 'lines'} {listed}"
+        listed = getattr(w.message, "file_lines", None)
+        where = f": {'line' if n == 1 else 'lines'} {listed}" if listed else ""
         times.append(f"{n:,} {'time' if n == 1 else 'times'} of day not read{where}")
     if others:
         times.append(

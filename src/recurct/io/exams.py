@@ -746,20 +746,23 @@ def _warn_bad_times(
     listed += ", 0-based"
     at = [lines(int(r)) for r in rows[:shown]] if lines is not None else []
     more = ", ..." if rows.size > shown else ""
+    file_lines = None  # the lines of a CSV file, as listed
     if at and all(isinstance(x, str) for x in at):  # a folder: the file and row there
         listed += "; " + ", ".join(str(x) for x in at) + more
     elif at and None not in at:  # a CSV file: the lines of those rows too
-        listed += "; lines " + ", ".join(str(x) for x in at) + more + " of the file"
+        file_lines = ", ".join(str(x) for x in at) + more
+        listed += f"; lines {file_lines} of the file"
     distinct = values.unique(maintain_order=True)
     quoted = ", ".join(repr(v) for v in distinct.head(shown).to_list())
     quoted += ", ..." if distinct.len() > shown else ""
-    warnings.warn(
+    w = UnmappedValuesWarning(
         f"{source}: column {column!r}: {rows.size} time(s) of day are none of the accepted "
         f"forms ({TIME_FORMS}) and were dropped; those exams keep their date, without a time "
-        f"(rows {listed}; values {quoted})",
-        UnmappedValuesWarning,
-        stacklevel=7,  # the caller of read_exams (through prepare and @renamed)
+        f"(rows {listed}; values {quoted})"
     )
+    # the count and the CSV lines as data, for the command line's summary
+    w.times_dropped, w.file_lines = int(rows.size), file_lines  # type: ignore[attr-defined]
+    warnings.warn(w, stacklevel=7)  # the caller of read_exams (through prepare and @renamed)
 
 
 def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:

@@ -230,9 +230,12 @@ class Reproduction:
         agrees, ``ok`` is True vacuously: nothing was compared, so nothing failed. The
         :meth:`headline` then says ``no counted figure compared``."""
         rows = self._table.filter(counted())
-        design = self._table.filter(pl.col("kind") == "design")
-        return not rows["within_tolerance"].eq(False).any() and not (
-            design["within_tolerance"].eq(False).any()
+        return not rows["within_tolerance"].eq(False).any() and self._differing().is_empty()
+
+    def _differing(self) -> pl.DataFrame:
+        """The design rows that do not agree with the paper's (polars)."""
+        return self._table.filter(
+            (pl.col("kind") == "design") & pl.col("within_tolerance").eq(False)
         )
 
     @property
@@ -240,11 +243,7 @@ class Reproduction:
         """The design rows (inputs of the generator) that do not agree with the paper: on a
         reduced cohort, institutions or countries without a patient. Any such row makes
         :attr:`ok` false and is named at the head of :meth:`headline`."""
-        return self._as_table(
-            self._table.filter(
-                (pl.col("kind") == "design") & pl.col("within_tolerance").eq(False)
-            )
-        )
+        return self._as_table(self._differing())
 
     def figures(self) -> dict[str, Any]:
         """The study's figures: name -> :class:`matplotlib.figure.Figure`."""
@@ -287,9 +286,7 @@ class Reproduction:
                 )
             return text
         text = f"{self.study}: " + headline_counts(self._table)
-        differs = self._table.filter(
-            (pl.col("kind") == "design") & pl.col("within_tolerance").eq(False)
-        )
+        differs = self._differing()
         if differs.height:
             what = ", ".join(
                 f"{r['figure']} {r['reproduced']:g} against {r['published']:g}"

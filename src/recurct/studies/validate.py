@@ -276,6 +276,9 @@ def _mean_verdict(
         within: bool | None = mean <= fig.value + tol + slack
     else:
         within = abs(mean - fig.value) <= tol + slack
+    # no n_patients here: a mean over k seeds rests on k cohorts' events, so the rule of at
+    # least 10 expected patients with the event (one cohort's verdict) does not apply to it;
+    # the feasible-range rule does
     if uninformative(fig, tol):
         return {"mean_tolerance": tol, "mean_within": None, "status": "uninformative"}
     return {"mean_tolerance": tol, "mean_within": within, "status": "compared"}
