@@ -94,7 +94,7 @@ class ValidationReport:
     problems: pl.DataFrame
     set_null_by_reason: dict[str, int] = field(default_factory=dict)
     validated: bool = True
-    lines: Callable[[int], int | str | None] | None = field(default=None, repr=False)
+    lines: RowPlaces | None = field(default=None, repr=False)
 
     @property
     def n_dropped(self) -> int:
@@ -123,7 +123,7 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def rows_note(lines: Callable[[int], int | str | None] | None) -> str:
+def rows_note(lines: RowPlaces | None) -> str:
     """What the rows of a problem listing count: with ``lines`` (a CSV file's lines, or a
     :class:`recurct.io.exams.FileRows` of a folder of Parquet files, which says it)."""
     note = getattr(lines, "note", None)
@@ -137,13 +137,27 @@ def rows_note(lines: Callable[[int], int | str | None] | None) -> str:
     return "  (rows: 0-based rows of the input, row 0 the first)"
 
 
-def _describe(row: dict[str, Any], lines: Callable[[int], int | str | None] | None = None) -> str:
-    line = lines(row["row"]) if lines is not None and row["row"] is not None else None
-    if line is None:
-        at = ""
-    else:  # a CSV file's line, or a folder's file and row there ("row 0 of b.parquet")
-        at = f" ({line})" if isinstance(line, str) else f" (line {line} of the file)"
-    where = "" if row["row"] is None else f"row {row['row']}{at}, "
+RowPlaces = Callable[[int], int | str | None]
+"""Where a 0-based row of the input is in the user's file: the 1-based line of a CSV file,
+a text such as ``row 0 of b.parquet`` for a folder of Parquet files, or None."""
+
+
+def row_text(row: int, lines: RowPlaces | None) -> str:
+    """``row 2 (line 4 of the file)`` for a CSV file (``lines`` gives the line), ``row 2
+    (row 0 of b.parquet)`` for a folder of Parquet files (:class:`FileRows`), else
+    ``row 2``."""
+    at = lines(row) if lines is not None else None
+    return f"row {row}" if at is None else f"row {row} ({place_text(at)})"
+
+
+def place_text(at: int | str) -> str:
+    """What ``lines(row)`` gives, as text: ``line 4 of the file`` for a line of a CSV
+    file, the text itself (``row 0 of b.parquet``) otherwise."""
+    return at if isinstance(at, str) else f"line {at} of the file"
+
+
+def _describe(row: dict[str, Any], lines: RowPlaces | None = None) -> str:
+    where = "" if row["row"] is None else f"{row_text(row['row'], lines)}, "
     value = "" if row["value"] is None else f" (value: {row['value']!r})"
     return f"{where}column {row['column']!r}: {row['reason']}{value}"
 
@@ -151,7 +165,7 @@ def _describe(row: dict[str, Any], lines: Callable[[int], int | str | None] | No
 def problem_lines(
     problems: pl.DataFrame,
     show: int = _SHOW,
-    lines: Callable[[int], int | str | None] | None = None,
+    lines: RowPlaces | None = None,
 ) -> str:
     """One line per problem (the first ``show``): row (and, with ``lines``, the line of
     the file), column, reason and value."""
@@ -164,7 +178,7 @@ def problem_lines(
 def problem_message(
     problems: pl.DataFrame,
     source: str | None,
-    lines: Callable[[int], int | str | None] | None = None,
+    lines: RowPlaces | None = None,
 ) -> str:
     n = problems.height
     where = f"{source}: " if source else ""
@@ -185,7 +199,7 @@ def problem_error(
     problems: pl.DataFrame,
     source: str | None,
     hint: str | None,
-    lines: Callable[[int], int | str | None] | None,
+    lines: RowPlaces | None,
 ) -> ExamValidationError:
     """The :class:`ExamValidationError` of ``problems``, its message naming, with ``lines``
     (a CSV file), the line of the file of each row."""

@@ -54,6 +54,7 @@ from recurct._outdir import (
     output_folder,
     terminate_as_exit,
 )
+from recurct._validation import place_text
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import (
     DataError,
@@ -70,7 +71,6 @@ from recurct.io.exams import (
     _kind,
     _reconciled_casts,
     parquet_heights,
-    place_text,
 )
 from recurct.schema import ExamValidationError
 
@@ -842,12 +842,10 @@ def _named_bad_rows(exams: pl.DataFrame, places: Callable[[], FileRows | None]) 
     row with its file and its row there, when the input is a folder or glob of Parquet files
     (``places()``, :func:`_file_rows`); None when it is not, or the error is not about bad
     exams (the in-memory error then stands: it names the same rows, without their files)."""
-    found = _BadRows()
-    found.add(exams, np.arange(exams.height, dtype=np.int64))
-    if not found:
-        return None
     lines = places()
-    return None if lines is None else found.error("cumulative_dose_chunked", lines=lines)
+    if lines is None:
+        return None
+    return _first_bad_rows(exams, np.arange(exams.height, dtype=np.int64), [], lambda: lines)
 
 
 def _file_rows(source: Any, n_rows: int) -> FileRows | None:

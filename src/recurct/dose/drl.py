@@ -20,6 +20,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, input_index, rows_text, to_polars
+from recurct._validation import row_text
 from recurct.dose._tables import (
     NUM_OK,
     NUM_WHAT,
@@ -34,7 +35,6 @@ from recurct.dose._tables import (
     user_table,
 )
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError, RecurctWarning
-from recurct.io.exams import row_text
 from recurct.schema import BODY_REGIONS
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ required (see :func:`drl_table`)."""
 
 def _file_lines(path: Path) -> Callable[[int], int | None]:
     """The 1-based line of the file where each data row of a DRL CSV starts, as
-    :func:`recurct.io.exams.row_text` takes it: ``# key: value`` and blank lines are skipped
+    :func:`recurct._validation.row_text` takes it: ``# key: value`` and blank lines are skipped
     as the table is read, the first other line is the header."""
     kept: list[int] = []
     all_lines = path.read_text(encoding="utf-8-sig").splitlines()

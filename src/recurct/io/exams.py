@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -36,8 +36,10 @@ from recurct._frames import clean_frame, from_polars, input_index, to_polars
 from recurct._outdir import check_files, check_tree
 from recurct._validation import (
     AMBIGUOUS_NUMBER,
+    RowPlaces,
     check_exams_kept,
     problem_error,
+    row_text,
     unchecked_report,
 )
 from recurct.errors import DataError, InputNotFoundError, ParameterError, UnmappedValuesWarning
@@ -52,7 +54,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
-RowPlaces = Callable[[int], int | str | None]
 """Where a 0-based row of the input is in the user's files: the 1-based line of a CSV file
 (an ``int``, :class:`recurct.io._csv.RowLines`), or a text such as ``row 0 of b.parquet``
 for a folder of Parquet files (:class:`FileRows`); None where it cannot be said."""
@@ -327,20 +328,6 @@ def _is_csv(path: Path) -> bool:
         return False
     with path.open("rb") as fh:
         return fh.read(4) != b"PAR1"
-
-
-def row_text(row: int, lines: RowPlaces | None) -> str:
-    """``row 2 (line 4 of the file)`` for a CSV file (``lines`` gives the line), ``row 2
-    (row 0 of b.parquet)`` for a folder of Parquet files (:class:`FileRows`), else
-    ``row 2``."""
-    at = lines(row) if lines is not None else None
-    return f"row {row}" if at is None else f"row {row} ({place_text(at)})"
-
-
-def place_text(at: int | str) -> str:
-    """What ``lines(row)`` gives, as text: ``line 4 of the file`` for a line of a CSV
-    file, the text itself (``row 0 of b.parquet``) otherwise."""
-    return at if isinstance(at, str) else f"line {at} of the file"
 
 
 class FileRows:
