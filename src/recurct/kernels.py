@@ -592,6 +592,11 @@ def _scatter_parts(codes, t, dose, n_patients, need_order, upd=1):
     """
     n = codes.size
     tmin, tmax = int(t.min()), int(t.max())  # (NumPy's: no second kernel for int32 days)
+    if tmax - tmin >= 2**63:
+        # ``t - tmin`` would wrap in int64 (``Datetime("ns")`` spanning over 292 years, e.g. a
+        # placeholder 1900-01-01 beside a typo 2220): keys without time (the caller's
+        # fallback), which order by row and then by timestamp
+        return None
     # the key's time: ``(t - tmin) >> tshift``, buckets of at least a day for timestamps
     tshift = 0 if upd == 1 else int(upd - 1).bit_length()
     cb = max(1, int(n_patients - 1).bit_length())
