@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recurct.errors import DataError, DroppedRowsWarning
 from recurct.timevarying import lag_days, lagged_dose
 
 D0 = dt.date(2000, 1, 1)
@@ -81,7 +82,14 @@ def cohorts(draw):
 @settings(max_examples=40, deadline=None)
 def test_lagged_dose_equals_naive(data) -> None:
     exams, subjects, lags = data
-    got = lagged_dose(exams, subjects, lags=lags)
+    if not exams["patient_id"].is_in(subjects["patient_id"].implode()).any():
+        # only the exam of patient 999 (no subject): every CED would be 0, refused
+        with pytest.raises(DataError, match="no exam matches a subject"):
+            lagged_dose(exams, subjects, lags=lags)
+        return
+    # the exam of patient 999 matches no subject: ignored, and counted
+    with pytest.warns(DroppedRowsWarning, match=r"1 exam\(s\) of 1 patient\(s\)"):
+        got = lagged_dose(exams, subjects, lags=lags)
     want = naive(exams, subjects, lags)
     assert got.height == len(want)
     for g, w in zip(got.iter_rows(named=True), want):

@@ -172,6 +172,17 @@ def trailing_dose(
         names carry T and W in their shortest form: ``trailing_ced_90``, ``reached_100_in_90``,
         ``date_reached_100_in_90``.
 
+    Raises
+    ------
+    recurct.errors.ParameterError
+        Thresholds or windows out of range; an exam column named like a column
+        ``trailing_dose`` adds (``trailing_ced_W`` and ``reached_T_in_W`` of the ``thresholds``
+        and ``window_days`` given, ``threshold``, ``window_days``, ``alert_date``): it is never
+        overwritten; rename or drop it first.
+    recurct.errors.DataError
+        As :func:`recurct.running_dose` (bad required columns, an exam column
+        ``exam_index`` or ``running_ced_msv``).
+
     Notes
     -----
     A quality and research tool: prior dose must not decide whether an exam is ordered (see
@@ -182,7 +193,8 @@ def trailing_dose(
     ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
     if not ws or not ts:
         raise ParameterError("trailing_dose: give at least one window (days) and one threshold")
-    _, kind = to_polars(exams)
+    given, kind = to_polars(exams)
+    _check_names(given.columns, ts, ws)
     run = running_dose(exams)
     index = run.index if kind == "pandas" else None  # the input's labels, in exam order
     ex, _ = to_polars(run)
@@ -222,6 +234,24 @@ def trailing_dose(
         from_polars(walk.patients, kind),
         from_polars(alerts, kind, alert_index),
     )
+
+
+#: The columns :func:`trailing_dose` adds to the ``alerts`` table.
+_ALERT_COLUMNS = ("threshold", "window_days", "alert_date")
+
+
+def _check_names(columns: Sequence[str], ts: list[float], ws: list[int]) -> None:
+    """Refuse exam columns named like a column :func:`trailing_dose` adds: it would be
+    overwritten in ``exams`` (``trailing_ced_W``, ``reached_T_in_W``) or ``alerts``."""
+    added = [f"trailing_ced_{param_label(w)}" for w in ws]
+    added += [f"reached_{param_label(t)}_in_{param_label(w)}" for w in ws for t in ts]
+    added += _ALERT_COLUMNS
+    clash = [c for c in columns if c in added]
+    if clash:
+        raise ParameterError(
+            f"trailing_dose: exam column(s) {clash} have the name of an output column of "
+            "trailing_dose; rename them first"
+        )
 
 
 class _Walk:

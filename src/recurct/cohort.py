@@ -29,7 +29,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._dates import as_date
-from recurct._frames import FrameKind, from_polars, input_index, to_polars
+from recurct._frames import FrameKind, from_polars, input_index, is_enum, to_polars
 from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import SEX_TABLE, duplicate_mask
 
@@ -70,6 +70,18 @@ def _day(df: pl.DataFrame) -> pl.Expr:
     return _local_time(df).cast(pl.Date)
 
 
+def _calendar_day(value: Any) -> Any:
+    """An ISO string with a time of day (``"2020-01-01 12:00"``, ``"2020-01-01T12:00"``) as
+    its calendar day, as :meth:`Cohort.period` reads a ``datetime``; any other value as it
+    is (a string that is no ISO date or date-time is refused by the caller's date check)."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value).date()  # (its own wall-clock day)
+        except ValueError:
+            pass
+    return value
+
+
 def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
@@ -91,8 +103,9 @@ class Cohort:
     Attributes
     ----------
     exams : polars.DataFrame or pandas.DataFrame
-        The exams kept so far, sorted by patient and time (ties keep the input order); a
-        time-zone-aware ``exam_date`` is ordered by its local wall-clock time, as
+        The exams kept so far, sorted by patient (an ``Enum`` or ``Categorical`` id by its
+        text, as :func:`recurct.cumulative_dose` sorts it) and time (ties keep the input
+        order); a time-zone-aware ``exam_date`` is ordered by its local wall-clock time, as
         :func:`recurct.cumulative_dose` orders it, so "the first exam" of every patient-level
         rule is the one the patients table starts from. A pandas ``exams`` keeps each exam's
         index label from the input (the labels move with the rows; the exams dropped by the
@@ -136,8 +149,13 @@ class Cohort:
                 )
         # sorted once by patient and local wall-clock time (stable: ties keep input order), the
         # order of cumulative_dose; every filter keeps that order, so patient-level rules ("the
-        # first exam", "the first known sex") need no further sort and agree with patients()
-        keys = [pl.col("patient_id"), _local_time(df)]
+        # first exam", "the first known sex") need no further sort and agree with patients().
+        # An Enum or Categorical id is sorted by its text, as cumulative_dose sorts it (not by
+        # its category order)
+        ids = df.get_column("patient_id")
+        coded = is_enum(ids) or isinstance(ids.dtype, pl.Categorical)  # (Enum: dtype not read)
+        pid = pl.col("patient_id")
+        keys = [pid.cast(pl.String) if coded else pid, _local_time(df)]
         index = input_index(exams)
         if index is None:
             df = df.sort(keys, maintain_order=True)
@@ -449,23 +467,32 @@ class Cohort:
         the two (per facility when either call was ``per_facility``), since the exams after
         the first end are already gone.
 
+        ``Cohort.period`` works in whole calendar days: a bound is a day, and an exam is kept
+        when its calendar day (of its local wall-clock time) is within the period, whatever
+        its time of day. A bound with a time of day stands for its calendar day, whether a
+        ``datetime`` (``datetime(2020, 1, 1, 12)``) or an ISO string
+        (``"2020-01-01 12:00"``, ``"2020-01-01T12:00"``): both keep every exam of 1 January
+        2020. (:func:`recurct.period_dose` differs: there such a bound is an instant, and an
+        exam at 08:00 on that day is before a start at 12:00.)
+
         Parameters
         ----------
         start, end : date, datetime or ISO string, optional
-            The period for all exams (``None``: open). Compared with the calendar day of
-            ``exam_date``.
+            The period for all exams (``None``: open), both ends included. Compared with the
+            calendar day of ``exam_date``; a time of day in a bound is ignored (its calendar
+            day counts).
         per_facility : mapping facility -> (start, end), optional
             A period per facility, for multi-institution studies in which each site contributes
             its own years. Exams at facilities not in the mapping are dropped. Exclusive with
-            ``start`` / ``end``.
+            ``start`` / ``end``. Bounds as ``start`` and ``end``.
         """
         day = _day(self._exams)
         if per_facility is not None:
             if start is not None or end is not None:
                 raise ParameterError("Cohort.period: give start/end or per_facility, not both")
             return self._period_per_facility(per_facility, day)
-        s = as_date(start, "period(start)", none_ok=True)
-        e = _checks.end_spec(end, "Cohort.period", kinds=("data", "date")).value
+        s = as_date(_calendar_day(start), "period(start)", none_ok=True)
+        e = _checks.end_spec(_calendar_day(end), "Cohort.period", kinds=("data", "date")).value
         if s is None and e is None:
             raise ParameterError("Cohort.period: give start and/or end, or per_facility")
         if s is not None and e is not None and e < s:
@@ -499,8 +526,8 @@ class Cohort:
                     f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
                 ) from None
             s, e = (
-                as_date(s_raw, f"period[{fac}]", none_ok=True),
-                as_date(e_raw, f"period[{fac}]", none_ok=True),
+                as_date(_calendar_day(s_raw), f"period[{fac}]", none_ok=True),
+                as_date(_calendar_day(e_raw), f"period[{fac}]", none_ok=True),
             )
             if s is not None and e is not None and e < s:
                 raise ParameterError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")

@@ -18,7 +18,10 @@ Definitions (days; one patient)
       ``start - L`` (the value at the start of the interval, as a Cox model needs: known just
       before any event in the interval);
     * ``event`` is the subject's event flag on his last interval, 0 on the others;
-    * lags are in years of 365.25 days, rounded to whole days.
+    * lags are in years of 365.25 days, rounded to whole days by Python's ``round``, which
+      rounds a half day to the even number of days: 2 years (730.5 days) are 730 days,
+      6 years (2191.5) 2192, 10 years (3652.5) 3652 and 14 years (5113.5) 5114
+      (:func:`lag_days`).
 
 The kernel makes one pass per patient, merging the K sorted sequences ``exam_day + L_k`` with
 K pointers (a count pass sizes the output, a fill pass writes it), parallel over patients.
@@ -26,6 +29,7 @@ K pointers (a count pass sizes the output, a fill pass writes it), parallel over
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +39,9 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._exam_arrays import exam_doses, exam_times
+from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -182,12 +186,26 @@ def _lag_years(lags_years: Any, fn: str) -> list[float]:
 
 
 def lag_days(lags_years: float | Sequence[float]) -> list[int]:
-    """Lags in whole days from years (365.25 days per year, rounded).
+    """Lags in whole days from years: ``round(years * 365.25)``.
+
+    The rounding is Python's ``round``, half to even: a lag of a whole number of years plus
+    a half day goes to the even number of days, down for some lags and up for others. So
+    2 years (730.5 days) are 730 days, 6 years (2191.5) 2192, 10 years (3652.5) 3652 and
+    14 years (5113.5) 5114; 5 years (1826.25) are 1826. :func:`lagged_dose` uses the same
+    days.
 
     Each lag must be a finite number of years in [0, 130]; booleans and text are refused
     (:class:`~recurct.errors.ParameterError`).
+
+    >>> lag_days([0, 2, 5, 6, 10, 14])
+    [0, 730, 1826, 2192, 3652, 5114]
     """
-    return [round(x * DAYS_PER_YEAR) for x in _lag_years(lags_years, "lag_days")]
+    return _round_days(_lag_years(lags_years, "lag_days"))
+
+
+def _round_days(years: list[float]) -> list[int]:
+    """Years to whole days, rounded half to even (the rule :func:`lag_days` documents)."""
+    return [round(x * DAYS_PER_YEAR) for x in years]
 
 
 def day_numbers(s: pl.Series) -> pl.Series:
@@ -216,18 +234,26 @@ def lagged_dose(
     ----------
     exams : polars, pandas or pyarrow table
         The exams (``patient_id``, ``exam_date``, ``effective_dose_msv``). Exams of patients
-        absent from ``subjects`` are ignored.
+        absent from ``subjects`` are ignored, with a
+        :class:`~recurct.errors.DroppedRowsWarning` that counts them and their patients
+        (ids written differently in the two tables, ``"123"`` and ``"00123"``, match no
+        subject).
     subjects : polars, pandas or pyarrow table
-        One row per patient: ``patient_id``, the entry and exit dates of follow-up
-        (exit > entry), the event flag (Boolean or 0/1: the outcome at exit) and the
-        ``covariates`` (copied to every row of the patient).
+        One row per patient: ``patient_id``, the entry and exit dates of follow-up (exit on
+        a later calendar day than entry: follow-up is counted in whole days), the event flag
+        (Boolean or 0/1: the outcome at exit) and the ``covariates`` (copied to every row of
+        the patient).
     lags : float or sequence of float, default (0, 5)
         Lags in years (finite numbers in [0, 130]); one column ``ced_lag<L>`` each
-        (``ced_lag5``, ``ced_lag2.5``).
+        (``ced_lag5``, ``ced_lag2.5``). A lag of L years is ``round(L * 365.25)`` days,
+        rounded half to even as :func:`lag_days` documents (2 years are 730 days, 6 years
+        2192, 10 years 3652, 14 years 5114).
     entry_column, exit_column, event_column : str
         The columns of ``subjects`` holding the entry date, the exit date and the event flag.
     covariates : sequence of str
-        Further subject columns to carry.
+        Further subject columns to carry, under their own names (any name but those of the
+        output columns: ``patient_id``, ``start``, ``stop``, ``event`` and the
+        ``ced_lag<L>``).
 
     Returns
     -------
@@ -249,11 +275,21 @@ def lagged_dose(
         Missing columns; lags that are not finite numbers of years in [0, 130] (booleans and
         text included) or repeat; ``exam_date``, ``entry`` or ``exit`` not a Date or Datetime;
         an event column that is neither Boolean nor numeric; ``patient_id`` types of the
-        two tables that cannot match (text in one, numbers in the other).
+        two tables that cannot match (text in one, numbers in the other); a covariate given
+        twice or named like an output column.
     DataError
-        Doses null, negative, NaN or infinite (as :func:`recurct.cumulative_dose` checks
-        them); duplicated or null subjects; a null entry, exit or event, ``exit <= entry``; an
-        event flag other than 0/1 (``0.5`` is not cast to 0). Messages name the rows (0-based).
+        A null ``patient_id`` or ``exam_date`` in the exam table; doses null, negative, NaN or
+        infinite (as :func:`recurct.cumulative_dose` checks them); exams of which none
+        matches a subject; a null or repeated subject ``patient_id``; a null entry, exit or
+        event; an exit before the entry, or on the same calendar day; an event flag other
+        than 0/1 (``0.5`` is not cast to 0). Messages name the rows (0-based) of the table
+        concerned.
+
+    Warns
+    -----
+    DroppedRowsWarning
+        Exams whose ``patient_id`` matches no subject (ignored): the message counts the exams
+        and patients and names the first rows.
     """
     fn = "lagged_dose"
     entry = _checks.column_name(entry_column, fn, "entry_column")
@@ -269,44 +305,49 @@ def lagged_dose(
         if missing:
             raise ParameterError(f"lagged_dose: the {what} lacks column(s) {missing}")
     years = _lag_years(lags, "lagged_dose")
-    lag_d = [round(x * DAYS_PER_YEAR) for x in years]
+    lag_d = _round_days(years)
     names = [f"ced_lag{param_label(x)}" for x in years]
     if len(set(names)) != len(names):
         raise ParameterError(f"lagged_dose: repeated lag in {lags}")
+    _check_covariates(covariates, names)
+    check_columns(ex, "lagged_dose")  # patient_id and exam_date not null, rows named
     exam_times(ex, "lagged_dose")  # exam_date a Date or Datetime
     exam_doses(ex, "lagged_dose")  # finite, >= 0, not null: as cumulative_dose checks them
     key = _join_key(ex["patient_id"].dtype, sub["patient_id"].dtype)
-    sub, ev = _subjects(sub, entry, exit, event)
+    sub, helpers = _subjects(sub, entry, exit, event)
+    # the helper columns live in frames of their own: no column of the user's can clash
+    codes_of = pl.DataFrame(
+        {
+            "_pid": sub["patient_id"].cast(key),
+            "_code": np.arange(sub.height, dtype=np.int64),
+        }
+    )
     work = (
         ex.select(
             pl.col("patient_id").cast(key).alias("_pid"),
             day_numbers(ex["exam_date"]).alias("_day"),
             pl.col("effective_dose_msv").cast(pl.Float64).alias("_dose"),
         )
-        .join(
-            sub.select(pl.col("patient_id").cast(key).alias("_pid"), "_code"),
-            on="_pid",
-            how="inner",
-        )
+        .join(codes_of, on="_pid", how="inner")
         .sort("_code", "_day")
     )
-    if work["_day"].null_count():
-        raise DataError("lagged_dose: null exam_date")
-    codes = work["_code"].cast(pl.Int64).to_numpy()
+    if work.height < ex.height:
+        _unmatched(ex, codes_of, key, work.height, sub.height)
+    codes = work["_code"].to_numpy()
     starts = np.searchsorted(codes, np.arange(sub.height + 1)).astype(np.int64)
     row_starts, start, stop, ced = _lagged_dose_kernel(
         starts,
         work["_day"].to_numpy(),
         work["_dose"].to_numpy(),
-        sub["_e0"].to_numpy(),
-        sub["_e1"].to_numpy(),
+        helpers["_e0"].to_numpy(),
+        helpers["_e1"].to_numpy(),
         np.asarray(lag_d, dtype=np.int64),
     )
     reps = np.diff(row_starts)
     owner = np.repeat(np.arange(sub.height), reps)
     last = np.zeros(start.size, dtype=bool)
     last[row_starts[1:] - 1] = True
-    ev_np = ev.to_numpy()
+    ev_np = helpers["_event"].to_numpy()
     out = pl.DataFrame(
         {
             "patient_id": sub["patient_id"].gather(owner),
@@ -320,13 +361,72 @@ def lagged_dose(
     return from_polars(out, kind)  # type: ignore[no-any-return]
 
 
+def _check_covariates(covariates: list[str], ced_names: list[str]) -> None:
+    """Covariates given once each, none named like an output column of :func:`lagged_dose`."""
+    repeated = sorted({c for c in covariates if covariates.count(c) > 1})
+    if repeated:
+        raise ParameterError(f"lagged_dose: covariates names {repeated} more than once")
+    outputs = ("patient_id", "start", "stop", "event", *ced_names)
+    clash = [c for c in covariates if c in outputs]
+    if clash:
+        raise ParameterError(
+            f"lagged_dose: covariate(s) {clash} have the name of an output column of "
+            f"lagged_dose ({list(outputs)}); rename them first"
+        )
+
+
+def _unmatched(
+    ex: pl.DataFrame, codes_of: pl.DataFrame, key: pl.DataType, n_matched: int, n_subjects: int
+) -> None:
+    """Count the exams whose ``patient_id`` matches no subject: a
+    :class:`~recurct.errors.DroppedRowsWarning` (they are ignored), or a
+    :class:`~recurct.errors.DataError` when there are subjects and no exam matches any."""
+    lost = (
+        ex.select(pl.col("patient_id").cast(key).alias("_pid"))
+        .with_row_index("_row")
+        .join(codes_of.select("_pid"), on="_pid", how="anti")
+    )
+    n_exams = lost.height
+    n_patients = lost["_pid"].n_unique()
+    mask = np.zeros(ex.height, dtype=bool)
+    mask[lost["_row"].to_numpy()] = True
+    rows = _rows(pl.Series(mask))
+    said = (
+        f"{n_exams:,} exam(s) of {n_patients:,} patient(s) ({rows} of the exam table, "
+        "0-based) have a patient_id that matches no subject"
+    )
+    if n_matched == 0 and n_subjects:
+        raise DataError(
+            f"lagged_dose: no exam matches a subject: {said}, so every CED would be 0. Check "
+            "that both tables write the ids alike (e.g. '00123' and '123' differ; cast or "
+            "pad them first)"
+        )
+    warnings.warn(
+        f"lagged_dose: {said} and were ignored (ids written differently in the two tables, "
+        "e.g. '00123' and '123', do not match)",
+        DroppedRowsWarning,
+        stacklevel=4,  # the caller of lagged_dose (through its renamed() wrapper)
+    )
+
+
 def _subjects(
     sub: pl.DataFrame, entry: str, exit: str, event: str
-) -> tuple[pl.DataFrame, pl.Series]:
-    """The subjects checked and sorted by patient, with ``_e0``/``_e1`` (entry and exit day
-    numbers) and ``_code`` (the row), and the event flag as Int64 0/1."""
-    if sub["patient_id"].is_duplicated().any() or sub["patient_id"].null_count():
-        raise DataError("lagged_dose: subjects must hold each patient_id once, none null")
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The subjects checked (errors name their 0-based input rows) and sorted by patient,
+    and beside them, in the same order, a frame of their own with ``_e0``/``_e1`` (entry and
+    exit day numbers) and ``_event`` (the event flag as Int64 0/1)."""
+    ids = sub["patient_id"]
+    if ids.null_count():
+        raise DataError(
+            f"lagged_dose: column 'patient_id' of the subjects table is null in "
+            f"{_rows(ids.is_null())} (0-based); give each subject an id"
+        )
+    twice = ids.is_duplicated()
+    if twice.any():
+        raise DataError(
+            f"lagged_dose: column 'patient_id' of the subjects table repeats an id in "
+            f"{_rows(twice)} (0-based); give each subject one row"
+        )
     for col in (entry, exit):
         dtype = sub[col].dtype
         if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
@@ -335,19 +435,30 @@ def _subjects(
                 f"Datetime, got {dtype}; parse it first, e.g. pl.col({col!r}).str.to_date()"
             )
     ev = _event_flags(sub[event], event)
-    sub = sub.with_columns(ev.alias("_event")).sort("patient_id")
-    sub = sub.with_columns(
-        day_numbers(sub[entry]).alias("_e0"), day_numbers(sub[exit]).alias("_e1")
-    )
-    bad = sub.filter(
-        pl.col("_e0").is_null() | pl.col("_e1").is_null() | (pl.col("_e1") <= pl.col("_e0"))
-    )
-    if bad.height:
+    for col in (entry, exit):
+        if sub[col].null_count():
+            raise DataError(
+                f"lagged_dose: column {col!r} of the subjects table is null in "
+                f"{_rows(sub[col].is_null())} (0-based); give each subject an entry and an "
+                "exit date"
+            )
+    e0, e1 = day_numbers(sub[entry]), day_numbers(sub[exit])
+    before = e1 < e0
+    if before.any():
         raise DataError(
-            f"lagged_dose: {bad.height} subject(s) have a null {entry!r}/{exit!r} or "
-            f"{exit!r} <= {entry!r} (e.g. patient {bad['patient_id'][0]!r})"
+            f"lagged_dose: {exit!r} is before {entry!r} in {_rows(before)} of the subjects "
+            "table (0-based)"
         )
-    return sub.with_row_index("_code"), sub["_event"]
+    same = e1 == e0
+    if same.any():
+        raise DataError(
+            f"lagged_dose: {exit!r} is on the same calendar day as {entry!r} in "
+            f"{_rows(same)} of the subjects table (0-based); follow-up is counted in whole "
+            "days (start and stop are days since entry), so exit must be on a later day"
+        )
+    order = sub.select(pl.arg_sort_by("patient_id")).to_series()
+    helpers = pl.DataFrame({"_e0": e0, "_e1": e1, "_event": ev}).gather(order)
+    return sub.gather(order), helpers
 
 
 def _rows(mask: pl.Series) -> str:
