@@ -20,6 +20,7 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from recurct.errors import DroppedRowsWarning, RecurctWarning  # noqa: E402
 from recurct.io.openrem import read_openrem_ct  # noqa: E402
 from recurct.io.rdsr import RdsrReadError, file_pseudonym, read_rdsr  # noqa: E402
 
@@ -127,7 +128,8 @@ def test_pacs_folder_scan_finds_no_raw_identifier(
     texts += [str(w.message) for w in caught] + [r.getMessage() for r in caplog.records]
     _assert_clean(texts, raw)
     # the tables still link: the Multi study is one exam, each patient one pseudonym
-    result = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
+    with pytest.warns(DroppedRowsWarning, match=r"2 file\(s\) skipped"):
+        result = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
     exams, report = result.exams, result.report
     assert exams["patient_id"].n_unique() == exams.height == 5
     assert all(len(v) == 64 for v in exams["accession_number"].drop_nulls())
@@ -140,7 +142,8 @@ def test_pacs_folder_scan_finds_no_raw_identifier(
 def test_without_pseudonymise_the_identifiers_are_there(pacs: tuple[Path, set[str]]) -> None:
     """The scan can fail: the same read without pseudonymisation shows the raw values."""
     root, raw = pacs
-    result = read_rdsr(root)
+    with pytest.warns(DroppedRowsWarning, match=r"2 file\(s\) skipped"):
+        result = read_rdsr(root)
     exams, report = result.events, result.report
     blob = "\n".join(_texts(exams) + _texts(report.problems))
     assert "123456" in blob and "SMITH_JOHN_123456" in blob
@@ -178,7 +181,8 @@ def test_files_of_one_name_in_two_folders_keep_apart_pseudonyms(tmp_path: Path) 
     files = sorted(tmp_path.rglob("IM0001.dcm"))
     dirs = sorted(tmp_path.iterdir())
     for source in (files, dirs, tmp_path):
-        result = read_rdsr(source, pseudonymise="hmac-sha256", secret=SECRET)
+        with pytest.warns(RecurctWarning, match=r"2 report\(s\) kept apart"):
+            result = read_rdsr(source, pseudonymise="hmac-sha256", secret=SECRET)
         events, report = result.events, result.report
         assert events["source_file"].n_unique() == 2
         kept = report.problems.filter(pl.col("action") == "kept apart")

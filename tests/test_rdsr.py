@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import warnings
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from recurct.errors import (  # noqa: E402
+    DroppedRowsWarning,
+    RecurctWarning,
+    UnmappedValuesWarning,
+)
+from recurct.io import ReadResult  # noqa: E402
 from recurct.io.rdsr import RdsrReadError, ReadReport, read_rdsr  # noqa: E402
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
@@ -35,6 +43,29 @@ README = {
     MULTI[1]: (date(2018, 1, 5), "060Y", "M", 2, 77.27),
     MULTI[2]: (date(2018, 1, 5), "060Y", "M", 3, 236.09),
 }
+
+
+# Reading the whole folder skips its README.md and lists the two birth dates that the reports
+# of one patient ID give (Multi-1..3, DoseCheck): one warning, counting both.
+FOLDER_WARNING = (
+    r"^read_rdsr: 1 file\(s\) skipped .*; 4 value\(s\) read leniently .*report\.problems"
+)
+LENIENT = r"read_rdsr: \d+ value\(s\) read leniently"
+
+
+def _read_folder(**kwargs: Any) -> ReadResult:
+    with pytest.warns(DroppedRowsWarning, match=FOLDER_WARNING):
+        return read_rdsr(RDSR, **kwargs)
+
+
+def _read_checked(source: Any, **kwargs: Any) -> ReadResult:
+    """read_rdsr, asserting one recurct warning exactly where the report has problems."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = read_rdsr(source, **kwargs)
+    ours = [w for w in caught if issubclass(w.category, RecurctWarning)]
+    assert len(ours) == (1 if result.report.problems.height else 0), [str(w) for w in ours]
+    return result
 
 
 def _birth_age(path: Path) -> float:
@@ -77,7 +108,7 @@ def test_each_real_file_gives_its_readme_values(path: Path) -> None:
 
 
 def test_exam_table_schema_and_no_identifying_columns() -> None:
-    exams = read_rdsr(RDSR).exams
+    exams = _read_folder().exams
     assert exams["exam_date"].dtype == pl.Datetime("us")
     for col in ("dlp_mgycm", "ctdivol_mgy", "age_years", "effective_dose_msv"):
         assert exams[col].dtype == pl.Float64
@@ -165,7 +196,7 @@ def test_multi_partial_subsets() -> None:
 
 
 def test_folder_gives_one_exam_per_study() -> None:
-    result = read_rdsr(RDSR)
+    result = _read_folder()
     exams, report = result.exams, result.report
     assert exams.height == 5  # 7 files, the 3 Multi files are one study
     assert report.files_read == 7
@@ -249,7 +280,9 @@ def bad_folder(tmp_path: Path) -> Path:
 
 
 def test_bad_input_is_skipped_and_listed(bad_folder: Path) -> None:
-    result = read_rdsr(bad_folder)
+    with pytest.warns(DroppedRowsWarning, match=r"read_rdsr: 5 file\(s\) skipped") as caught:
+        result = read_rdsr(bad_folder)
+    assert len(caught) == 1
     exams, report = result.exams, result.report
     assert exams.height == 1
     assert exams["dlp_mgycm"][0] == pytest.approx(349.70)
@@ -292,7 +325,8 @@ def test_malformed_ds_is_read_leniently(tmp_path: Path) -> None:
     raw = raw.replace(b"1111.11111", b"12,5      ")  # decimal comma: illegal DS
     raw = raw.replace(b"2222.22222", b"n/a       ")  # not a number at all
     (tmp_path / "bad_ds.dcm").write_bytes(raw)
-    result = read_rdsr(tmp_path / "bad_ds.dcm")
+    with pytest.warns(UnmappedValuesWarning, match=r"2 value\(s\) read leniently"):
+        result = read_rdsr(tmp_path / "bad_ds.dcm")
     events, report = result.events, result.report
     # event 1 is a localizer without CT Dose; the patched values are event 2's
     assert events["dlp_mgycm"][1] == pytest.approx(12.5)
@@ -316,7 +350,8 @@ def test_missing_age(tmp_path: Path) -> None:
     assert report.problems.height == 0
     del ds.PatientBirthDate
     ds.save_as(tmp_path / "no_age.dcm")
-    result = read_rdsr(tmp_path / "no_age.dcm")
+    with pytest.warns(UnmappedValuesWarning, match=LENIENT):
+        result = read_rdsr(tmp_path / "no_age.dcm")
     exams, report = result.exams, result.report
     assert exams["age_years"][0] is None
     assert exams["dlp_mgycm"][0] == pytest.approx(724.52)
@@ -348,7 +383,8 @@ def test_birth_date_wins_over_patients_age(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="Invalid value for VR DA"):
         ds.PatientBirthDate = "19291399"  # invalid: Patient's Age is used, the repair listed
         ds.save_as(tmp_path / "bad_birth.dcm")
-    result = read_rdsr(tmp_path / "bad_birth.dcm")
+    with pytest.warns(UnmappedValuesWarning, match=LENIENT):
+        result = read_rdsr(tmp_path / "bad_birth.dcm")
     exams, report = result.exams, result.report
     assert exams["age_years"][0] == 67.0
     assert report.problems["field"].to_list() == ["PatientBirthDate"]
@@ -360,7 +396,10 @@ def test_conflicting_birth_dates_are_reported_not_returned() -> None:
     assert len(births) == 2  # the same patient ID with two birth dates in the test data
     ids = {pydicom.dcmread(f).PatientID for f in files}
     assert len(ids) == 1
-    result = read_rdsr(files)
+    with pytest.warns(UnmappedValuesWarning, match=r"2 value\(s\) read leniently") as caught:
+        result = read_rdsr(files)
+    for b in births:  # nor into the warning
+        assert b not in str(caught[0].message)
     for table in (result.exams, result.events):
         report = result.report
         conflicts = report.problems.filter(pl.col("field") == "PatientBirthDate")
@@ -382,9 +421,9 @@ SECRET = "5f0c2a9e7b1d4c3f8a6e0b2d9c7f1a3e"  # test-only key (32 hex digits, 128
 def test_pseudonymisation() -> None:
     raw = "4018119567876617"
     other = "9c41e07b2d5a83f61e0d4b7c92a5f308"  # a second test-only key
-    a = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET).exams
-    b = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=bytes.fromhex(SECRET)).exams
-    c = read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=other).exams
+    a = _read_folder(pseudonymise="hmac-sha256", secret=SECRET).exams
+    b = _read_folder(pseudonymise="hmac-sha256", secret=bytes.fromhex(SECRET)).exams
+    c = _read_folder(pseudonymise="hmac-sha256", secret=other).exams
     assert a["patient_id"].to_list() == b["patient_id"].to_list()
     assert set(a["patient_id"]).isdisjoint(set(c["patient_id"]))
     assert all(len(p) == 64 for p in a["patient_id"])
@@ -396,7 +435,7 @@ def test_pseudonymisation() -> None:
 
     want = hmac.new(bytes.fromhex(SECRET), b"patient_id\x1f123456", hashlib.sha256).hexdigest()
     assert want in a["patient_id"].to_list()
-    for table in (a, read_rdsr(RDSR, pseudonymise="hmac-sha256", secret=SECRET).events):
+    for table in (a, _read_folder(pseudonymise="hmac-sha256", secret=SECRET).events):
         for col in table.columns:
             values = table[col].cast(pl.Utf8).drop_nulls().to_list()
             assert not any(raw in v or v == "123456" or "physics12345" in v for v in values)
@@ -494,7 +533,7 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(rdsr, "SERIAL_BELOW", 2)  # force the pool for a few files
     for i, src in enumerate(sorted(RDSR.glob("*.dcm")) * 3):
         shutil.copy(src, tmp_path / f"{i:03d}_{src.name}")
-    a, b = read_rdsr(tmp_path, workers=1), read_rdsr(tmp_path, workers=2)
+    a, b = _read_checked(tmp_path, workers=1), _read_checked(tmp_path, workers=2)
     for level in ("exams", "events"):
         one, two = getattr(a, level), getattr(b, level)
         r1, r2 = a.report, b.report
@@ -505,9 +544,9 @@ def test_workers_two_same_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_pydicom_fallback_gives_the_same_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fast Explicit-VR reader and the pydicom path (other transfer syntaxes) agree."""
-    fast = [getattr(read_rdsr(RDSR), level) for level in ("exams", "events")]
+    fast = [getattr(_read_folder(), level) for level in ("exams", "events")]
     _force_pydicom(monkeypatch)
-    slow = [getattr(read_rdsr(RDSR), level) for level in ("exams", "events")]
+    slow = [getattr(_read_folder(), level) for level in ("exams", "events")]
     assert fast[0].equals(slow[0])
     assert fast[1].equals(slow[1])
 
@@ -548,7 +587,7 @@ def test_truncated_file_is_reported_or_complete(
     for cut in cuts:
         f = tmp_path / f"cut_{cut}.dcm"
         f.write_bytes(raw[:cut])
-        result = read_rdsr(f)
+        result = _read_checked(f)
         exams, report = result.exams, result.report
         if report.problems.height == 0:  # no problem: then the whole exam
             assert exams.height == 1, cut
@@ -564,7 +603,9 @@ def test_truncated_ge_report_names_the_byte(tmp_path: Path) -> None:
     # the reviewer's case: cut at 14,231 bytes gave 155.97 mGy·cm in 4 events, 0 problems
     f = tmp_path / "ge_cut.dcm"
     f.write_bytes(GE.read_bytes()[:14_231])
-    result = read_rdsr(f)
+    with pytest.warns(DroppedRowsWarning, match=r"1 file\(s\) skipped") as caught:
+        result = read_rdsr(f)
+    assert "ge_cut" not in str(caught[0].message)  # counts, not file names
     exams, report = result.exams, result.report
     assert exams.height == 0
     assert report.problems["reason"][0].startswith("truncated at byte 14231")
@@ -592,7 +633,8 @@ def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
     raw = (tmp_path / "image.dcm").read_bytes()
     meta_end = 144 + int.from_bytes(raw[140:144], "little")
     (tmp_path / "image.dcm").write_bytes(raw[:meta_end] + b"\xff" * 5000)
-    result = read_rdsr(tmp_path / "image.dcm")
+    with pytest.warns(DroppedRowsWarning, match=r"1 file\(s\) skipped"):
+        result = read_rdsr(tmp_path / "image.dcm")
     exams, report = result.exams, result.report
     assert exams.height == 0
     assert report.problems["field"].to_list() == ["MediaStorageSOPClassUID"]
@@ -603,7 +645,7 @@ def test_non_sr_file_is_skipped_from_its_file_meta(tmp_path: Path) -> None:
 # Localizers and effective dose at event level
 # ---------------------------------------------------------------------------------------------
 def test_localizer_column_from_the_acquisition_type_code() -> None:
-    events = read_rdsr(RDSR).events
+    events = _read_folder().events
     assert events["localizer"].dtype == pl.Boolean
     # CT Acquisition Type (113820) = Constant Angle Acquisition (113805, DCM)
     expected = events["acquisition_type"] == "Constant Angle Acquisition"
@@ -614,7 +656,7 @@ def test_localizer_column_from_the_acquisition_type_code() -> None:
 def test_event_table_into_effective_dose() -> None:
     from recurct.dose import effective_dose
 
-    events = read_rdsr(RDSR).events
+    events = _read_folder().events
     out = effective_dose(events, level="event")
     assert out.height == 5 and out["effective_dose_msv"].null_count() == 0
     by_study = dict(zip(out["study_uid"], out["effective_dose_msv"]))
@@ -702,7 +744,8 @@ def test_age_string_without_unit_is_not_an_age(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match="Invalid value for VR AS"):
         ds.PatientAge = "067"
         ds.save_as(tmp_path / "bare.dcm")
-    result = read_rdsr(tmp_path / "bare.dcm")
+    with pytest.warns(UnmappedValuesWarning, match=r"1 value\(s\) read leniently"):
+        result = read_rdsr(tmp_path / "bare.dcm")
     exams, report = result.exams, result.report
     assert exams["age_years"][0] is None
     assert report.problems["field"].to_list() == ["PatientAge"]

@@ -21,7 +21,7 @@ pydicom = pytest.importorskip("pydicom")
 from pydicom.dataset import Dataset  # noqa: E402
 from pydicom.sequence import Sequence as DicomSequence  # noqa: E402
 
-from recurct.errors import ParameterError  # noqa: E402
+from recurct.errors import ParameterError, PartialExamWarning  # noqa: E402
 from recurct.io.rdsr import read_rdsr  # noqa: E402
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
@@ -108,7 +108,8 @@ def _main_event_removed(ds: Any) -> None:  # the count (113812) still says it wa
 def test_exam_ctdivol_null_where_main_scan_unknown(
     tmp_path: Path, src: Path, edit: Callable[[Any], None]
 ) -> None:
-    result = read_rdsr(_edited(src, edit, tmp_path / "x.dcm"))
+    with pytest.warns(PartialExamWarning, match=r"1 exam\(s\) with DLP, CTDIvol and effective"):
+        result = read_rdsr(_edited(src, edit, tmp_path / "x.dcm"))
     exam = result.exams.row(0, named=True)
     assert exam["dlp_mgycm"] is None
     assert exam["ctdivol_mgy"] is None
@@ -175,7 +176,8 @@ def test_damaged_acquisition_still_counts(tmp_path: Path, holds: str) -> None:
         else:
             _vendor_container(ds, copy.deepcopy(_child(main, CT_DOSE)))
 
-    result = read_rdsr(_edited(FLASH, edit, tmp_path / "x.dcm"))
+    with pytest.warns(PartialExamWarning, match=r"1 exam\(s\) with DLP"):
+        result = read_rdsr(_edited(FLASH, edit, tmp_path / "x.dcm"))
     assert result.exams["dlp_mgycm"].to_list() == [None]
     assert "CT Acquisition (113819)" in result.report.problems["field"].to_list()
 

@@ -6,7 +6,8 @@ seeded byte flips (one byte XOR a random non-zero mask). The rules:
   another number of events, or a DLP or reported total that differs beyond rounding, without
   a problem row for the file or ``dlp_total_mismatch``;
 * no lost value unflagged: where a dose, region, date or identity value of the intact file
-  is null in the damaged one, the report lists a problem for the file.
+  is null in the damaged one, the report lists a problem for the file;
+* one warning exactly where the report lists a problem (none for an intact-looking file).
 
 A byte replaced by another valid character inside a value (a letter of a name or description,
 a digit of an ID, a UID, a date or a CTDIvol) gives a valid value that cannot be told from the
@@ -25,6 +26,7 @@ from __future__ import annotations
 import collections
 import os
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ import pytest
 
 pytest.importorskip("pydicom")
 
+from recurct.errors import RecurctWarning
 from recurct.io.rdsr import read_rdsr
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
@@ -96,13 +99,19 @@ def test_corrupted_reports_never_crash_never_give_partial_exams(tmp_path: Path) 
             f = tmp_path / "corrupt.dcm"
             f.write_bytes(data)
             try:
-                result = read_rdsr(f)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    result = read_rdsr(f)
                 exams, report = result.exams, result.report
             except Exception as exc:  # pragma: no cover - the test fails on any
                 outcomes[kind, "crash"] += 1
                 unflagged.append((src.name, kind, {"exception": repr(exc)}))
                 continue
             problems = report.problems.height > 0
+            ours = [w for w in caught if issubclass(w.category, RecurctWarning)]
+            if len(ours) != int(problems):
+                outcomes[kind, "WARNING NOT ONE PER PROBLEM READ"] += 1
+                unflagged.append((src.name, kind, {"warnings": [str(w) for w in ours]}))
             if exams.height == 0:
                 outcomes[kind, "skipped" if problems else "EMPTY, no problem"] += 1
                 continue

@@ -18,6 +18,11 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from recurct.errors import (  # noqa: E402
+    PartialExamWarning,
+    RecurctWarning,
+    UnmappedValuesWarning,
+)
 from recurct.io.rdsr import read_rdsr  # noqa: E402
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
@@ -54,6 +59,10 @@ def _save(ds: Any, path: Path) -> Path:
     return path
 
 
+UNMAPPED = r"read_rdsr: 1 value\(s\) read leniently"  # one Target Region 'Unknown' row
+PARTIAL = r"1 exam\(s\) with DLP, CTDIvol and effective dose left null"
+
+
 # --------------------------------------------------------------------------- regions
 def _unknown_regions(tmp_path: Path, **header: str) -> Path:
     ds = pydicom.dcmread(GE)
@@ -71,25 +80,31 @@ def _unknown_regions(tmp_path: Path, **header: str) -> Path:
 def test_region_from_study_description_when_every_target_region_is_unknown(
     tmp_path: Path,
 ) -> None:
-    exams = read_rdsr(_unknown_regions(tmp_path, StudyDescription="FACIAL BONES")).exams
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        exams = read_rdsr(_unknown_regions(tmp_path, StudyDescription="FACIAL BONES")).exams
     assert exams["body_region"].to_list() == ["head"]
     assert exams["study_description"].to_list() == ["FACIAL BONES"]
-    events = read_rdsr(tmp_path / "ge_unknown.dcm").events
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        events = read_rdsr(tmp_path / "ge_unknown.dcm").events
     assert set(events["region_source"]) == {"study_description"}
     assert set(events["body_region"]) == {"head"}
     # no region at all without a description
-    exams = read_rdsr(_unknown_regions(tmp_path)).exams
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        exams = read_rdsr(_unknown_regions(tmp_path)).exams
     assert exams["body_region"].to_list() == [None]
 
 
 def test_region_from_requested_procedure_then_user_rules(tmp_path: Path) -> None:
     f = _unknown_regions(tmp_path, RequestedProcedureDescription="CT NECK")
-    exams = read_rdsr(f).exams
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        exams = read_rdsr(f).exams
     assert exams["body_region"].to_list() == ["neck"]
     assert exams["requested_procedure"].to_list() == ["CT NECK"]
     f = _unknown_regions(tmp_path, StudyDescription="Gesichtsschaedel nativ")
-    assert read_rdsr(f).exams["body_region"].to_list() == [None]
-    exams = read_rdsr(f, region_rules={"gesichtsschaedel": "head"}).exams
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        assert read_rdsr(f).exams["body_region"].to_list() == [None]
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        exams = read_rdsr(f, region_rules={"gesichtsschaedel": "head"}).exams
     assert exams["body_region"].to_list() == ["head"]
 
 
@@ -162,13 +177,15 @@ def test_event_without_dlp_gives_no_exam_dlp_at_either_level(tmp_path: Path) -> 
     dose = _child(tap, "113829")
     dose.ContentSequence = [it for it in dose.ContentSequence if _code(it) != "113838"]
     f = _save(ds, tmp_path / "flash_no_dlp.dcm")
-    result = read_rdsr(f)
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(f)
     exams, exam_report = result.exams, result.report
     assert exams["dlp_mgycm"][0] is None  # not 11.51 + 1.2 + 3.61 = 16.32
     assert exams["n_events"][0] == 4
     assert exams["effective_dose_msv"][0] is None
     assert exams["dlp_total_mismatch"][0] is None
-    result = read_rdsr(f)
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(f)
     events, event_report = result.events, result.report
     assert events["dlp_mgycm"].to_list() == [11.51, 1.2, 3.61, None]
     # the same problem row at both levels
@@ -184,7 +201,8 @@ def test_lost_event_is_detected(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     tap = _acquisitions(ds)[3]
     ds.ContentSequence = [it for it in ds.ContentSequence if it is not tap]
-    result = read_rdsr(_save(ds, tmp_path / "flash_lost.dcm"))
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(_save(ds, tmp_path / "flash_lost.dcm"))
     exams, report = result.exams, result.report
     assert exams["n_events"][0] == 3 and exams["dlp_mgycm"][0] is None
     reasons = " ".join(report.problems["reason"])
@@ -194,7 +212,8 @@ def test_lost_event_is_detected(tmp_path: Path) -> None:
 def test_damaged_acquisition_code_is_detected(tmp_path: Path) -> None:
     ds = pydicom.dcmread(FLASH)
     _acquisitions(ds)[3].ConceptNameCodeSequence[0].CodeValue = "113818"  # one digit off
-    result = read_rdsr(_save(ds, tmp_path / "flash_damaged.dcm"))
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(_save(ds, tmp_path / "flash_damaged.dcm"))
     exams, report = result.exams, result.report
     assert exams["dlp_mgycm"][0] is None
     assert report.problems.filter(pl.col("reason").str.contains("not coded CT Acquisition")).height
@@ -211,7 +230,8 @@ def test_events_without_uid_in_two_reports_of_one_study_give_no_exam_dlp(
         acq.ContentSequence = [it for it in acq.ContentSequence if _code(it) != "113769"]
     first = _save(ds, tmp_path / "first.dcm")
     again = _save(ds, tmp_path / "again.dcm")  # a new SOP Instance UID
-    result = read_rdsr([first, again])
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr([first, again])
     reasons = result.report.problems["reason"].to_list()
     assert sum("may count one twice" in r for r in reasons) == 1
     exams = result.exams
@@ -220,7 +240,8 @@ def test_events_without_uid_in_two_reports_of_one_study_give_no_exam_dlp(
     assert row["effective_dose_msv"] is None and row["reported_dlp_total_mgycm"] is None
     copy_ = tmp_path / "copy.dcm"
     copy_.write_bytes(first.read_bytes())
-    result = read_rdsr([first, copy_])
+    with pytest.warns(UnmappedValuesWarning, match="read leniently"):  # no UIDs: 2 rows each
+        result = read_rdsr([first, copy_])
     exams, report = result.exams, result.report
     assert exams["dlp_mgycm"].to_list() == [pytest.approx(502.40)]
     assert not any("may count one twice" in r for r in report.problems["reason"])
@@ -248,7 +269,11 @@ def test_same_study_uid_different_patients_kept_apart(
     tmp_path: Path, header: dict[str, str]
 ) -> None:
     other = _other_patient(tmp_path, "other.dcm", **header)
-    result = read_rdsr([DOSECHECK, other])
+    # RecurctWarning itself where nothing else is listed; UnmappedValuesWarning (a subclass)
+    # where something is: the two birth dates of one patient ID
+    with pytest.warns(RecurctWarning, match=r"2 report\(s\) kept apart as separate exams") as w:
+        result = read_rdsr([DOSECHECK, other])
+    assert len(w) == 1 and str(DOSECHECK) not in str(w[0].message)
     exams, report = result.exams, result.report
     assert exams.height == 2  # nothing merged, nothing dropped
     assert exams["study_uid"].n_unique() == 1
@@ -266,7 +291,8 @@ def test_missing_birth_date_or_sex_does_not_split(tmp_path: Path) -> None:
     del ds.PatientBirthDate
     del ds.PatientSex
     other = _save(ds, tmp_path / "no_birth.dcm")
-    result = read_rdsr([DOSECHECK, other])
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):  # its age
+        result = read_rdsr([DOSECHECK, other])
     exams, report = result.exams, result.report
     assert exams.height == 1 and exams["identity_conflict"][0] is False
     assert report.duplicate_events == 2
@@ -300,7 +326,8 @@ def test_patient_size_in_another_unit_is_left_null(
 ) -> None:
     ds = pydicom.dcmread(FLASH)  # 87 kg, 1.86 m
     setattr(ds, keyword, value)  # centimetres / grams in the metres / kilograms field
-    result = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
+    with pytest.warns(UnmappedValuesWarning, match=UNMAPPED):
+        result = read_rdsr(_save(ds, tmp_path / "unit.dcm"))
     exams, report = result.exams, result.report
     assert exams[column].to_list() == [None]
     assert report.problems.filter(pl.col("field") == keyword)["reason"][0].startswith(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,18 @@ from hypothesis import strategies as st
 
 pydicom = pytest.importorskip("pydicom")
 
+from recurct.errors import (  # noqa: E402
+    PartialExamWarning,
+    RecurctWarning,
+    UnmappedValuesWarning,
+)
 from recurct.io.rdsr import RdsrReadError, file_pseudonym, read_rdsr  # noqa: E402
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
 MULTI = [RDSR / f"CT-RDSR-Siemens-Multi-{n}.dcm" for n in (1, 2, 3)]
 FLASH = RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm"
 SECRET = "9c3e1f7a05b84d2e6a1c9f3b7d0e5a28"  # test-only key (128 bits)
+PARTIAL = r"1 exam\(s\) with DLP, CTDIvol and effective dose left null"
 
 
 def _code(item: Any) -> str:
@@ -79,7 +86,8 @@ def _rows(problems: pl.DataFrame, text: str) -> pl.DataFrame:
 @pytest.mark.parametrize("edited", [2, 3])  # the report with fewer / more events edited
 def test_dlp_conflict_across_reports_is_flagged_not_picked(tmp_path: Path, edited: int) -> None:
     root = _multi_folder(tmp_path, edited)
-    res = read_rdsr(root)
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        res = read_rdsr(root)
     assert res.exams.height == 1
     exam = res.exams.row(0, named=True)
     assert exam["dlp_mgycm"] is None  # neither 69.81 + ... = 236.09 nor 99 + ... = 265.28
@@ -96,7 +104,8 @@ def test_dlp_conflict_across_reports_is_flagged_not_picked(tmp_path: Path, edite
 
 
 def test_ctdivol_conflict_across_reports_is_flagged(tmp_path: Path) -> None:
-    res = read_rdsr(_multi_folder(tmp_path, 2, code="113830", value="20.5"))
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        res = read_rdsr(_multi_folder(tmp_path, 2, code="113830", value="20.5"))
     exam = res.exams.row(0, named=True)
     assert exam["dlp_mgycm"] is None and exam["ctdivol_mgy"] is None
     assert exam["effective_dose_msv"] is None
@@ -113,7 +122,8 @@ def test_conflicting_copy_inside_one_report_is_flagged(tmp_path: Path, count_giv
     if not count_given:  # without 113812 no "counts 4 ... holds 5" row is left to notice
         acc = _child(ds, "113811")
         acc.ContentSequence = [it for it in acc.ContentSequence if _code(it) != "113812"]
-    res = read_rdsr(_save(ds, tmp_path / "dup.dcm"))
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        res = read_rdsr(_save(ds, tmp_path / "dup.dcm"))
     exam = res.exams.row(0, named=True)
     assert exam["dlp_mgycm"] is None and exam["ctdivol_mgy"] is None
     rows = _rows(res.report.problems, "differ in DLP (113838)")
@@ -139,7 +149,9 @@ def test_identical_copies_merge_silently(tmp_path: Path) -> None:
 
 def test_conflict_names_pseudonymised_files(tmp_path: Path) -> None:
     root = _multi_folder(tmp_path / "in", 2)
-    res = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
+    with pytest.warns(PartialExamWarning, match=PARTIAL) as caught:
+        res = read_rdsr(root, pseudonymise="hmac-sha256", secret=SECRET)
+    assert "m2" not in str(caught[0].message) and "file:" not in str(caught[0].message)
     rows = _rows(res.report.problems, "differ in DLP (113838)")
     assert rows.height == 1
     reason = rows["reason"][0]
@@ -167,8 +179,11 @@ def test_copies_conflict_exactly_when_values_differ(
     Multi-3's 69.81 within the relative tolerance."""
     text = f"{value:.{digits}f}"[:16]
     root = _multi_folder(tmp_path_factory.mktemp("p"), 2, value=text)
-    res = read_rdsr(root)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = read_rdsr(root)
     differs = abs(float(text) - 69.81) > 1e-6 * 69.81
+    assert [w.category for w in caught] == ([PartialExamWarning] if differs else [])
     assert (res.exams["dlp_mgycm"][0] is None) == differs
     assert _rows(res.report.problems, "differ in DLP").height == int(differs)
 
@@ -194,7 +209,9 @@ def _no_pid_folder(root: Path, pid1: str | None = None, sex2: str | None = None)
 
 
 def test_report_without_patient_id_joins_its_study(tmp_path: Path) -> None:
-    res = read_rdsr(_no_pid_folder(tmp_path))
+    # two rows: Multi-2 has no Patient ID, and it joins the identified patient
+    with pytest.warns(UnmappedValuesWarning, match=r"2 value\(s\) read leniently"):
+        res = read_rdsr(_no_pid_folder(tmp_path))
     assert res.exams.height == 1  # not 236.09 + 77.27 = 313.36
     exam = res.exams.row(0, named=True)
     assert abs(exam["dlp_mgycm"] - 236.09) < 1e-9
@@ -207,7 +224,8 @@ def test_report_without_patient_id_joins_its_study(tmp_path: Path) -> None:
 
 
 def test_report_without_patient_id_stays_apart_between_two_patients(tmp_path: Path) -> None:
-    res = read_rdsr(_no_pid_folder(tmp_path, pid1="OTHER"))
+    with pytest.warns(RecurctWarning, match=r"3 report\(s\) kept apart"):
+        res = read_rdsr(_no_pid_folder(tmp_path, pid1="OTHER"))
     assert res.exams.height == 3
     assert res.exams["identity_conflict"].all()
     kept = res.report.problems.filter(pl.col("action") == "kept apart")
@@ -216,7 +234,8 @@ def test_report_without_patient_id_stays_apart_between_two_patients(tmp_path: Pa
 
 
 def test_report_without_patient_id_and_other_sex_stays_apart(tmp_path: Path) -> None:
-    res = read_rdsr(_no_pid_folder(tmp_path, sex2="F"))
+    with pytest.warns(RecurctWarning, match=r"report\(s\) kept apart"):
+        res = read_rdsr(_no_pid_folder(tmp_path, sex2="F"))
     assert res.exams.height == 2
     assert res.exams["patient_id"].null_count() == 1  # the ID is not given to another patient
     kept = res.report.problems.filter(pl.col("action") == "kept apart")

@@ -21,7 +21,10 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from recurct.errors import PartialExamWarning, UnmappedValuesWarning  # noqa: E402
 from recurct.io.rdsr import RdsrReadError, pseudonymise_id, read_rdsr  # noqa: E402
+
+PARTIAL = r"1 exam\(s\) with DLP, CTDIvol and effective dose left null"
 
 RDSR = Path(__file__).parent / "data" / "rdsr"
 FLASH = RDSR / "CT-RDSR-Siemens_Flash-TAP-SS.dcm"
@@ -107,7 +110,8 @@ def test_a_dlp_in_another_or_no_unit_is_lost(tmp_path: Path, unit: str | None) -
     ds = pydicom.dcmread(FLASH)
     _set(_dose_item(ds, 1, "113838"), None, unit)
     path = _save(ds, tmp_path / "unit.dcm")
-    result = read_rdsr(path)
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(path)
     assert result.events["dlp_mgycm"].to_list() == [11.51, None, 3.61, 708.2]
     row = result.exams.row(0, named=True)
     assert row["dlp_mgycm"] is None  # no partial sum (723.32 or 724.52)
@@ -141,7 +145,8 @@ def test_a_ctdivol_in_another_or_no_unit_is_lost(tmp_path: Path, unit: str | Non
     ds = pydicom.dcmread(FLASH)
     _set(_dose_item(ds, 3, "113830"), None, unit)
     path = _save(ds, tmp_path / "ctdi.dcm")
-    result = read_rdsr(path)
+    with pytest.warns(UnmappedValuesWarning, match=r"1 value\(s\) read leniently"):
+        result = read_rdsr(path)
     assert result.events["ctdivol_mgy"].to_list() == [0.14, 1.2, 3.61, None]
     # the exam's CTDIvol is the main (largest-DLP) event's: lost, not another event's 3.61
     assert result.exams["ctdivol_mgy"][0] is None
@@ -160,7 +165,8 @@ def test_a_negative_or_non_finite_event_dlp_is_lost(tmp_path: Path, text: str) -
     path = _save(ds, tmp_path / "neg.dcm")
     # pydicom refuses to write some of these DS values: patch the bytes (same length)
     path.write_bytes(path.read_bytes().replace(b"1111.11 ", text.ljust(8).encode()))
-    result = read_rdsr(path)
+    with pytest.warns(PartialExamWarning, match=PARTIAL):
+        result = read_rdsr(path)
     assert result.events["dlp_mgycm"].to_list() == [11.51, None, 3.61, 708.2]
     assert result.exams["dlp_mgycm"][0] is None  # not 722.12 (a sum with -1.2)
     problems = result.report.problems
@@ -195,7 +201,8 @@ def test_a_multi_valued_patient_id_reads_alike_from_both_transfer_syntaxes(
     syntaxes = {pydicom.dcmread(p).file_meta.TransferSyntaxUID.name for p in paths}
     assert syntaxes == {"Explicit VR Little Endian", "Implicit VR Little Endian"}
     for path in paths:
-        result = read_rdsr(path)
+        with pytest.warns(UnmappedValuesWarning, match="read leniently"):
+            result = read_rdsr(path)
         exams = result.exams
         assert exams["patient_id"].to_list() == ["MRN\\98765"]  # DICOM's form
         assert exams["study_description"].to_list() == ["CT\\TAP"]
@@ -205,9 +212,11 @@ def test_a_multi_valued_patient_id_reads_alike_from_both_transfer_syntaxes(
             "Patient ID has 2 values (DICOM allows one); read as one id, the values joined "
             "by a backslash"
         ]
-    read = read_rdsr(paths, pseudonymise="hmac-sha256", secret=SECRET)
+    with pytest.warns(UnmappedValuesWarning, match="read leniently") as caught:
+        read = read_rdsr(paths, pseudonymise="hmac-sha256", secret=SECRET)
     both = read.exams
     assert "98765" not in str(read.report.problems.rows())  # no identifier quoted
+    assert "98765" not in str(caught[0].message) and "implicit" not in str(caught[0].message)
     assert both.height == 2
     assert both["patient_id"].to_list() == [pseudonymise_id("MRN\\98765", SECRET)] * 2
     assert both.select(pl.col("patient_id").n_unique()).item() == 1
@@ -230,8 +239,10 @@ def test_no_value_of_a_multi_valued_identifier_reaches_a_problem_text(tmp_path: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = _save(ds, tmp_path / "multi_uid.dcm", implicit=True)
-    result = read_rdsr(path, pseudonymise="hmac-sha256", secret=SECRET)
+    with pytest.warns(UnmappedValuesWarning, match="read leniently") as caught:
+        result = read_rdsr(path, pseudonymise="hmac-sha256", secret=SECRET)
     reasons = result.report.problems["reason"].to_list()
+    reasons.append(str(caught[0].message))  # nor the warning
     assert reasons  # pydicom's notes on the invalid UID, and the reader's own
     for raw in ("1.2.840.99.X7", "1.2.840.4711", "SMITH JOHN 1234567", "98765"):
         assert not any(raw in r for r in reasons), (raw, reasons)

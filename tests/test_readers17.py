@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import recurct
-from recurct.errors import DataError, ExamValidationError
+from recurct.errors import DataError, ExamValidationError, UnmappedValuesWarning
 from recurct.io.openrem import read_openrem_ct
 
 TODAY = "2024-01-01"
@@ -220,7 +220,8 @@ def test_an_rdsr_age_out_of_range_is_null_with_a_problem_row(tmp_path: Path) -> 
         del ds.PatientBirthDate
     path = tmp_path / "age999.dcm"
     ds.save_as(path)
-    result = read_rdsr(path, strict=False, workers=1)
+    with pytest.warns(UnmappedValuesWarning, match=r"read_rdsr: 1 value\(s\) read leniently"):
+        result = read_rdsr(path, strict=False, workers=1)
     assert result.exams["age_years"].to_list() == [None]
     assert result.exams["dlp_mgycm"][0] == pytest.approx(724.52)
     problems = result.report.problems

@@ -38,7 +38,13 @@ from recurct.errors import (
 )
 from recurct.io._csv import _SEP_LINE, SEPARATORS, RowLines, _decode, detect_separator
 from recurct.io._result import ReadResult
-from recurct.io.pseudonym import check_method, pseudonym
+from recurct.io.pseudonym import (
+    check_method,
+    coarsen_ages,
+    normalise_ids,
+    pseudonym,
+    pseudonymous_file,
+)
 from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
 
 __all__ = ["EVENT_FIELDS", "STUDY_FIELDS", "PartialExamWarning", "read_openrem_ct"]
@@ -153,19 +159,21 @@ class _RowNames:
 
 
 def _read_frame(
-    path: Path, where: str, withhold: bool = False
+    path: Path, where: str, full: str, withhold: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool, _RowNames]:
     """The used columns of the export: ``(cells, as_written, decimal_comma, rows)``.
     ``cells`` is the text stripped of surrounding spaces, null for empty and "n/a"-like
     cells; ``as_written`` the same cells as the file holds them (quoted in messages and
     problem rows); ``decimal_comma`` whether a comma may be a decimal mark (not in a
-    comma-separated file); ``rows`` how messages name a row (:class:`_RowNames`). With
-    ``withhold`` an error does not list the header (it may be a row of data)."""
+    comma-separated file); ``rows`` how messages name a row (:class:`_RowNames`). Messages
+    name the file ``where`` (its name, or its pseudonym) or, where they named its whole
+    path, ``full`` (the path, or the pseudonym). With ``withhold`` an error does not list
+    the header (it may be a row of data)."""
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        raw, decimal_comma = _read_xlsx(path, where, withhold), True
+        raw, decimal_comma = _read_xlsx(path, where, full, withhold), True
         rows = _RowNames(None)
     else:
-        raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
+        raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, full, path, withhold)
         decimal_comma = sep != ","
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
     cells = raw.with_columns(
@@ -175,13 +183,15 @@ def _read_frame(
     return cells, raw, decimal_comma, rows
 
 
-def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
+def _read_xlsx(path: Path, where: str, full: str, withhold: bool = False) -> pl.DataFrame:
     """The used columns of the workbook's "All data" sheet (else its first) as text, the
     sheet's first row the header. A file that is not a readable workbook is a
-    :class:`~recurct.errors.DataError` naming it."""
+    :class:`~recurct.errors.DataError` naming it (raised outside the ``except`` block, so
+    that it carries no exception of pandas, whose message may quote a cell)."""
     _check_workbook(path, where)
     import pandas as pd
 
+    failed: str | None = None
     try:
         with pd.ExcelFile(path) as sheets:
             names = [str(n) for n in sheets.sheet_names]
@@ -194,12 +204,14 @@ def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
             "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
         ) from exc
     except Exception as exc:  # pandas and its engines raise many kinds for a damaged file
-        raise DataError(f"{where}: {_not_a_workbook(type(exc).__name__, path)}") from None
+        failed = type(exc).__name__
+    if failed is not None:
+        raise DataError(f"{where}: {_not_a_workbook(failed, path)}")
     if grid.shape[0] == 0:
-        raise DataError(f"{path}: the sheet {sheet!r} is empty, no header row")
+        raise DataError(f"{full}: the sheet {sheet!r} is empty, no header row")
     top = [[v if isinstance(v, str) else "" for v in r] for r in grid.head(10).values.tolist()]
     header = top[0]
-    _check_header(header, path, _header_row_hint(top), withhold)
+    _check_header(header, where, full, _header_row_hint(top), withhold)
     used = [j for j, name in enumerate(header) if _wanted(name)]
     body = grid.iloc[1:, used]
     body.columns = [header[j] for j in used]
@@ -223,12 +235,15 @@ def _check_workbook(path: Path, where: str) -> None:
         return
     if path.stat().st_size == 0:
         raise DataError(f"{where}: {_not_a_workbook('an empty file', path)}")
+    has_workbook: bool | None = None
     try:
         with zipfile.ZipFile(path) as archive:
             has_workbook = "xl/workbook.xml" in archive.namelist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        pass  # raised below, outside the except block: no exception chained to it
+    if has_workbook is None:
         what = "not a zip archive, as a workbook is: damaged, cut short or another kind of file"
-        raise DataError(f"{where}: {_not_a_workbook(what, path)}") from None
+        raise DataError(f"{where}: {_not_a_workbook(what, path)}")
     if not has_workbook:
         raise DataError(
             f"{where}: {_not_a_workbook('a zip archive without a workbook in it', path)}"
@@ -248,15 +263,17 @@ def _header_row_hint(rows: list[list[str]]) -> str:
     return ""
 
 
-def _check_header(header: list[str], path: Path, hint: str = "", withhold: bool = False) -> None:
+def _check_header(
+    header: list[str], where: str, full: str, hint: str = "", withhold: bool = False
+) -> None:
     """The export's whole header (before the unused columns are left out): an OpenREM CT
     export's (:func:`_study_columns`), with no column the reader uses named twice."""
-    _study_columns(header, path, hint, withhold)
+    _study_columns(header, full, hint, withhold)
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen and _wanted(name):
             raise DataError(
-                f"{path.name}: column {name!r} appears twice in the header (columns {seen[name]} "
+                f"{where}: column {name!r} appears twice in the header (columns {seen[name]} "
                 f"and {i}, 0-based); rename or drop one of them (the reader would not know "
                 "which one to use)"
             )
@@ -273,6 +290,7 @@ def _csv_bytes(path: Path, where: str) -> bytes:
     if raw.isascii() and b"\x00" not in raw:
         data = raw  # read alike in every encoding tried (UTF-16 text has NUL bytes)
     else:
+        message: str | None = None
         try:
             text = _decode(raw, where)
         except ValueError as exc:  # _decode raises DataError, a ValueError
@@ -284,7 +302,8 @@ def _csv_bytes(path: Path, where: str) -> bytes:
                     f"{where}: not a CSV text file (it holds binary content); an OpenREM CT "
                     "export is read as CSV text (UTF-8, UTF-16 or Windows-1252) or as .xlsx"
                 )
-            raise DataError(message) from None
+        if message is not None:  # raised here: no decoding error (with the bytes) chained
+            raise DataError(message)
         data = text.lstrip("\ufeff").encode("utf-8")  # without a byte-order mark
     data = data.rstrip(b"\x1a")  # DOS end-of-file mark
     if b"\r" in data and b"\n" not in data:  # Excel "CSV (Macintosh)": CR line ends only
@@ -316,31 +335,34 @@ def _sep_line(data: bytes, where: str) -> tuple[bytes, str | None]:
 
 
 def _read_csv_text(
-    data: bytes, where: str, path: Path, withhold: bool = False
+    data: bytes, where: str, full: str, path: Path, withhold: bool = False
 ) -> tuple[pl.DataFrame, str, _RowNames]:
     """The used columns of a CSV export (UTF-8 bytes), its separator and how messages name
     its rows (:class:`_RowNames`), after checking the header (:func:`_check_header`) and
     that no row has more cells than the header. An Excel ``sep=`` first line names the
-    separator (else it is detected from the header line) and is no row."""
+    separator (else it is detected from the header line) and is no row. An error of polars
+    or csv is raised as a DataError outside the ``except`` block: polars' messages quote
+    cells (an ID, a birth date), and neither ``__cause__`` nor ``__context__`` carries one."""
     data, named = _sep_line(data, where)
     sep = named or _separator(data)
     rows = _RowNames(RowLines(path, sep))
     opts: dict[str, Any] = {"infer_schema": False, "truncate_ragged_lines": True, "separator": sep}
     if not data.strip():
         raise DataError(f"{where}: empty file, no header line")
+    failed: str | None = None
     try:
         header = pl.read_csv(io.BytesIO(data), n_rows=0, **opts).columns
         cut = data.find(b"\n")
         first = (data if cut == -1 else data[:cut]).decode("utf-8").rstrip("\r")
         names = next(csv.reader([first], delimiter=sep))
     except pl.exceptions.NoDataError:
-        raise DataError(f"{where}: empty file, no header line") from None
+        failed = "empty file, no header line"
     except (pl.exceptions.PolarsError, csv.Error) as exc:
-        raise DataError(
-            f"{where}: the header line cannot be read as CSV ({type(exc).__name__})"
-        ) from None
+        failed = f"the header line cannot be read as CSV ({type(exc).__name__})"
+    if failed is not None:
+        raise DataError(f"{where}: {failed}")
     # not an OpenREM export, or a used column named twice: said before any row is checked
-    _check_header(names if len(names) >= len(header) else header, path, "", withhold)
+    _check_header(names if len(names) >= len(header) else header, where, full, "", withhold)
     _check_no_extra_cells(data, len(header), where, sep, rows)
     # rows with fewer cells than the header stay (OpenREM writes a study's row only as wide
     # as its events); rows with more were refused above, so nothing is truncated
@@ -349,8 +371,34 @@ def _read_csv_text(
             io.BytesIO(data), columns=[c for c in header if _wanted(c)] or None, **opts
         )
     except pl.exceptions.PolarsError as exc:  # the message may quote a cell: not repeated
-        raise DataError(f"{where}: not a readable CSV table ({type(exc).__name__})") from None
+        failed = type(exc).__name__
+    if failed is not None:
+        open_at = _unclosed_quote(data, sep)
+        at = (
+            f"; {rows(open_at)} opens a quoted value that is never closed (a lone '\"')"
+            if open_at is not None
+            else ""
+        )
+        raise DataError(f"{where}: not a readable CSV table ({failed}){at}")
     return frame, sep, rows
+
+
+def _unclosed_quote(data: bytes, sep: str) -> int | None:
+    """The 0-based data row where a quoted value opens that no quote closes (the rest of
+    the file would be one cell), or None (as :func:`_quoted_spans` finds quoted values)."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(b == 34)
+    if not quotes.size:
+        return None
+    begin, stop = _quoted_spans(data, b, quotes, ord(sep))
+    if not stop.size or int(stop[-1]) < len(data):
+        return None
+    opened = int(begin[-1])
+    # the record of the opening quote: the line breaks before it, less those inside
+    # earlier quoted values (record 0 is the header)
+    inside = sum(data.count(b"\n", int(a), int(z)) for a, z in zip(begin[:-1], stop[:-1]))
+    record = data.count(b"\n", 0, opened) - inside
+    return record - 1 if record >= 1 else None
 
 
 def _check_no_extra_cells(
@@ -733,7 +781,12 @@ def read_openrem_ct(
     pseudonymise, secret
         As in :func:`recurct.io.rdsr.read_rdsr`: "Patient ID", "Study UID" and "Accession
         number" become their HMAC-SHA256 pseudonyms (``"hmac-sha256"``, a secret of at least
-        128 bits).
+        128 bits; :func:`recurct.io.pseudonym.pseudonymise_id` gives the same pseudonym of
+        the same value), the file is named by its pseudonym,
+        :func:`recurct.io.rdsr.file_pseudonym` of its name (``"file:"`` and 64 hex digits),
+        in every message, warning, problem row and error (an export is often named by the
+        patient's ID), no message quotes a cell, and ``age_years`` tells no more than
+        completed years (Notes).
     include_non_patient : bool
         Keep studies marked in OpenREM's "Test patient?" column (with a ``non_patient``
         column); by default they are dropped.
@@ -752,10 +805,13 @@ def read_openrem_ct(
     ReadResult
         ``.exams``, ``.events`` (below) and ``.report``, a
         :class:`recurct.io.rdsr.ReadReport` of the one file. Its problems (``file`` the file
-        name, ``reason`` starting with the row, named as in the messages (Raises), ``field``
+        name, or with ``pseudonymise`` its pseudonym, ``file_pseudonym(name, secret)``;
+        ``reason`` starting with the row, named as in the messages (Raises), ``field``
         the export's column) are, with
         action ``"lenient"`` (the study is kept): a study without a study date (``exam_date``
-        null) or, in an export with a "Patient ID" column, without one (``patient_id`` null);
+        null) or, in an export with a "Patient ID" column, without one (``patient_id`` null:
+        an empty ID or a placeholder such as ``unknown``, ``-`` or ``#N/A``,
+        :data:`recurct.schema.PLACEHOLDER_IDS`);
         a DLP that is negative or not a finite number (an event's: left null, and the exam DLP
         with it; the reported total's: left null); an event's CTDIvol that is negative or not
         finite, or an optional number that cannot be read (age, event count, CTDIvol,
@@ -783,7 +839,9 @@ def read_openrem_ct(
         the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
         shifts the row's cells: the whole file is refused, as no cell of that row can be
         trusted), a DLP (an event's or the reported total) or a study date cannot be read, or
-        a slash date is ambiguous (pass ``dayfirst``). Each message names the file and the
+        a slash date is ambiguous (pass ``dayfirst``). Each message names the file (with
+        ``pseudonymise`` by its pseudonym, never by its name or path; no error carries an
+        exception of polars or pandas, whose messages quote cells) and the
         row as :func:`recurct.read_exams` names rows: the 0-based data row (row 0 the first
         after the header), with, for a CSV file, the 1-based line of the file where it
         starts (``row 2 (line 4 of the file)``: a ``sep=`` line and line breaks inside
@@ -822,6 +880,24 @@ def read_openrem_ct(
     attribute that cannot be read is left null with a problem row (a bad optional attribute
     never costs an exam its dose). Patient names and birth dates are never carried.
 
+    Identifiers: "Patient ID", "Study UID" and "Accession number" are read without
+    surrounding whitespace, and one that is empty or a placeholder
+    (:data:`recurct.schema.PLACEHOLDER_IDS`: ``unknown``, ``-``, ``?``, ``#N/A``, ``NA``,
+    ... as listed or in upper, lower or title case, as :func:`recurct.validate` reads them)
+    is null, with or without ``pseudonymise``: never hashed, so two patients whose ID is
+    ``unknown`` do not become one pseudonym.
+
+    Ages under ``pseudonymise``: OpenREM's "Patient age" is the days since the birth date
+    / 365.25 where the report had a birth date, so that with ``exam_date`` it gives the
+    birth date back. A pseudonymising read therefore gives each patient's exams the
+    completed years of age at the patient's first exam in the file with an age and a date,
+    plus the years since that exam (days / 365.25):
+    :func:`recurct.io.pseudonym.coarsen_ages`. A patient's ages stay consistent between
+    exams but place the birth date only within a year (an age is at most one year lower
+    than read); an exam without a patient ID or a date gets its completed years. Reading
+    a patient's exams in several files and combining the ages narrows that year: read them
+    as one export.
+
     ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
     ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
     columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
@@ -837,12 +913,24 @@ def read_openrem_ct(
     path = _checks.path(source, "read_openrem_ct", "source", what="an OpenREM CSV or XLSX file")
     if not path.is_file():
         raise InputNotFoundError(f"no such file: {str(path)!r}")
-    where = path.name
+    # a pseudonymising read names the file by its pseudonym (as read_rdsr names a file it
+    # was given: file_pseudonym of its name), in every message, warning and problem row: an
+    # export is often named by the patient's ID; without, by its name (or its whole path)
+    where = path.name if key is None else pseudonymous_file(path.name, key)
+    full = str(path) if key is None else where
     withhold = key is not None  # no cell value in a message of a pseudonymising read
-    df, raw, decimal_comma, rows = _read_frame(path, where, withhold)
+    df, raw, decimal_comma, rows = _read_frame(path, where, full, withhold)
     if df.height == 0:
-        raise DataError(f"{path}: no rows")
-    cols = _study_columns(df.columns, path)
+        raise DataError(f"{full}: no rows")
+    cols = _study_columns(df.columns, full)
+    # an empty or placeholder ID ("unknown", "-", "#N/A": recurct.schema.PLACEHOLDER_IDS) is
+    # missing, as read_exams and validate read it, before anything is hashed: two patients
+    # whose ID is "unknown" are not one patient (nor one pseudonym)
+    df = df.with_columns(
+        normalise_ids(df.get_column(c)).alias(c)
+        for c in (cols["patient_id"], cols["study_uid"], cols["accession_number"])
+        if c is not None
+    )
     blocks = _event_blocks(df.columns)
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
@@ -886,6 +974,8 @@ def read_openrem_ct(
         exams = exams.filter(~keyless)
         gone = set(dropped)
         lost = [x for x in lost if x[0] not in gone]
+    if key is not None:  # ages that do not give away the birth date (coarsen_ages)
+        exams = exams.with_columns(coarsen_ages(exams).alias("age_years"))
     partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
     if partial.height:
         _warn_partial(where, partial, rows)
@@ -925,7 +1015,7 @@ def read_openrem_ct(
 
 
 def _study_columns(
-    header: list[str], path: Path, hint: str = "", withhold: bool = False
+    header: list[str], full: str, hint: str = "", withhold: bool = False
 ) -> dict[str, str | None]:
     """Canonical study field -> the export's column (None where absent); a header without
     "Study date" and "DLP total (mGy.cm)" is a :class:`~recurct.errors.DataError` that lists
@@ -940,7 +1030,7 @@ def _study_columns(
         if withhold:
             shown = f"{len(header)}, not listed in a pseudonymising read"
         raise DataError(
-            f"{path}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
+            f"{full}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
             f"found columns {shown}){hint or _PLAIN_TABLE}"
         )
     return cols

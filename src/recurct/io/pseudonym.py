@@ -37,24 +37,50 @@ extractions link to earlier ones.
 Each kind of value is hashed in its own domain (``patient_id``, ``study_uid``, ``event_uid``,
 ``accession_number``, ``file``): the pseudonym of a study UID never equals that of an equal
 patient ID.
+
+What the readers share, so that every path gives one pseudonym for one value:
+
+* :func:`normalise_id` / :func:`normalise_ids`: an identifier is hashed without its
+  surrounding whitespace (:data:`recurct._frames.ID_SPACES`), and an empty or placeholder
+  identifier (:data:`recurct.schema.PLACEHOLDER_IDS`, as listed or in upper, lower or title
+  case: ``unknown``, ``-``, ``#N/A``, ...) is missing, never hashed: two unrelated patients
+  whose ID is ``unknown`` must not become one pseudonym. :func:`pseudonymise_id` (the public
+  function) applies the same rule and returns None for a missing identifier.
+* :func:`pseudonymous_file`: a file is named ``"file:"`` and the pseudonym of its path
+  relative to the input root, in every table, problem row, warning and error.
+* :func:`coarsen_ages`: the ages of a pseudonymising read tell completed years at each
+  patient's first exam of the read, and the time since then, so that an exact age (an
+  RDSR's, from the birth date; an OpenREM export's decimal age, days / 365.25) and the exam
+  date do not give away the birth date.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
-from typing import Literal
+from typing import Literal, get_args
 
+import polars as pl
+
+from recurct._compat import renamed
+from recurct._frames import ID_SPACES, placeholder_variants
 from recurct.errors import ParameterError, WeakSecretError
 
 __all__ = [
+    "DOMAINS",
     "METHOD",
     "MIN_SECRET_BYTES",
     "WeakSecretError",
     "check_method",
     "check_secret",
+    "coarsen_ages",
+    "normalise_id",
+    "normalise_ids",
     "pseudonym",
+    "pseudonymise_id",
+    "pseudonymous_file",
 ]
 
 METHOD = "hmac-sha256"
@@ -75,6 +101,13 @@ _HOW = (
 )
 
 Domain = Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"]
+
+DOMAINS: tuple[str, ...] = get_args(Domain)
+"""The kinds of value, each hashed apart (``domain=`` of :func:`pseudonymise_id`)."""
+
+# the placeholder ids as the identity rules match them (as listed, upper, lower, title case)
+_PLACEHOLDERS = frozenset(placeholder_variants(None))
+_DAYS_PER_YEAR = 365.25
 
 
 def check_secret(secret: object) -> bytes:
@@ -187,3 +220,198 @@ def pseudonym(value: str, key: bytes, domain: Domain = "patient_id") -> str:
     """
     msg = domain.encode("ascii") + b"\x1f" + value.encode("utf-8")
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def normalise_id(text: str) -> str | None:
+    """An identifier as the readers hash it: without surrounding whitespace, or None where it
+    is missing.
+
+    Parameters
+    ----------
+    text : str
+        A patient ID, Study or Irradiation Event UID or accession number as read.
+
+    Returns
+    -------
+    str or None
+        ``text`` stripped of surrounding whitespace (:data:`recurct._frames.ID_SPACES`: every
+        Unicode White_Space character and NUL, as :func:`recurct.validate` strips ids); None
+        where that is empty or a placeholder (:data:`recurct.schema.PLACEHOLDER_IDS`, as
+        listed or in upper, lower or title case), as :func:`recurct.validate` and
+        :func:`recurct.read_exams` read it. :func:`normalise_ids` is the same rule over a
+        column.
+    """
+    if not isinstance(text, str):
+        raise ParameterError(f"an identifier must be text (str), got {type(text).__name__}")
+    stripped = text.strip(ID_SPACES)
+    return None if stripped in _PLACEHOLDERS else stripped
+
+
+def normalise_ids(values: pl.Series) -> pl.Series:
+    """:func:`normalise_id` of each value of a text column (null stays null).
+
+    Parameters
+    ----------
+    values : polars.Series
+        Identifiers as text.
+
+    Returns
+    -------
+    polars.Series
+        ``values`` (String, same name) stripped of surrounding whitespace, null where empty or
+        a placeholder.
+    """
+    stripped = values.cast(pl.String).str.strip_chars(ID_SPACES)
+    missing = stripped.is_in(sorted(_PLACEHOLDERS)).fill_null(False)
+    return stripped.set(missing, None) if missing.any() else stripped
+
+
+@renamed(salt="secret")
+def pseudonymise_id(
+    patient_id: str,
+    secret: bytes | str,
+    domain: Domain = "patient_id",
+) -> str | None:
+    """Keyed pseudonym (HMAC-SHA256, 64 hex digits) of a patient ID or another identifier, as
+    the readers (``pseudonymise="hmac-sha256"``) compute it.
+
+    Parameters
+    ----------
+    patient_id : str
+        The value, as text (a number read from a spreadsheet must be turned into the text the
+        reports hold first: is ``123`` the ID ``"123"`` or ``"000123"``?).
+    secret : bytes or str
+        The secret key: at least 128 bits (16 random bytes, 32 hex digits or 22 URL-safe
+        base64 characters; rule in :mod:`recurct.io.pseudonym`); weaker secrets raise
+        :class:`recurct.io.pseudonym.WeakSecretError`.
+    domain : str
+        The kind of value (:data:`DOMAINS`): each kind is hashed apart, so that equal texts of
+        two kinds do not get equal pseudonyms. The readers use ``"patient_id"``,
+        ``"study_uid"``, ``"event_uid"``, ``"accession_number"`` and ``"file"``.
+
+    Returns
+    -------
+    str or None
+        The pseudonym of the value as the readers hash it (:func:`normalise_id`: surrounding
+        whitespace removed, so ``" MRN42 "`` gives the pseudonym a reader gives ``MRN42``);
+        None for a missing value (empty, whitespace or a placeholder such as ``unknown``,
+        ``nan``, ``None``, ``#N/A``: :data:`recurct.schema.PLACEHOLDER_IDS`), which the
+        readers leave null: a missing ID stays missing rather than joining every other
+        missing ID under one pseudonym. ``domain="file"`` hashes the text as given (a path,
+        as :func:`recurct.io.rdsr.file_pseudonym` does, without its ``"file:"`` prefix).
+        The same value and secret give the same pseudonym (links across files and runs);
+        the value cannot be recovered, nor checked against a guess, without the secret.
+
+    Raises
+    ------
+    recurct.errors.ParameterError
+        ``patient_id`` is not a str (a number, None, NaN), or ``domain`` is not one of
+        :data:`DOMAINS` (a misspelt domain would give a pseudonym that links to nothing).
+    """
+    if domain not in DOMAINS:
+        raise ParameterError(
+            f"pseudonymise_id: domain must be one of {', '.join(map(repr, DOMAINS))}, got "
+            f"{domain!r}"
+        )
+    if not isinstance(patient_id, str):
+        what = type(patient_id).__name__
+        if isinstance(patient_id, float) and math.isnan(patient_id):
+            what = "NaN (a missing value: it has no pseudonym)"
+        elif patient_id is None:
+            what = "None (a missing value: it has no pseudonym)"
+        raise ParameterError(
+            f"pseudonymise_id: the value must be text (str), got {what}; the readers "
+            "read identifiers as text: pass the text the reports hold (str(...), keeping any "
+            "leading zeros)"
+        )
+    key = check_secret(secret)
+    text = patient_id if domain == "file" else normalise_id(patient_id)
+    return None if text is None else pseudonym(text, key, domain)
+
+
+def pseudonymous_file(relative_path: str, key: bytes) -> str:
+    """How a pseudonymising reader names a file: ``"file:"`` and the pseudonym of its path
+    relative to the input root (for one file, its name).
+
+    Parameters
+    ----------
+    relative_path : str
+        The path relative to the input root (the folder given; for one file, its name).
+    key : bytes
+        The key (:func:`check_secret`).
+
+    Returns
+    -------
+    str
+        ``"file:"`` and 64 hex digits: :func:`recurct.io.rdsr.file_pseudonym` of the same
+        path and secret.
+    """
+    return "file:" + pseudonym(relative_path, key, "file")
+
+
+def coarsen_ages(
+    exams: pl.DataFrame,
+    *,
+    patient_id: str = "patient_id",
+    exam_date: str = "exam_date",
+    age_years: str = "age_years",
+) -> pl.Series:
+    """The ages of a pseudonymising read: completed years at each patient's first exam, and
+    the time since then.
+
+    An exact age (an RDSR's, computed from the birth date to the day; an OpenREM export's
+    decimal age, the days since birth / 365.25) together with the exam date gives the birth
+    date back. Per patient (within ``exams``, one read), each exam's age becomes the
+    completed years of age at the patient's first exam with an age and a date (the floor of
+    its age) plus the years since that exam (days / 365.25): a patient's ages stay
+    consistent between exams (their differences are the times between the exams), but tell
+    only the completed years at the first exam, which leaves the birth date anywhere in a
+    year. Where several exams share the first date, the lowest age is taken.
+
+    Parameters
+    ----------
+    exams : polars.DataFrame
+        One row per exam, with the three columns below.
+    patient_id, exam_date, age_years : str
+        The columns of the (pseudonymised) patient ID, the exam date (Date or Datetime;
+        only the day counts) and the age in years.
+
+    Returns
+    -------
+    polars.Series
+        Float64, named ``age_years``, one value per row of ``exams`` in order: null where the
+        row has no age; the floor of its age where the row has no patient ID or no date.
+
+    Notes
+    -----
+    The window is one year within one read. Reads that start a patient at different first
+    exams (yearly extractions under one secret, whose pseudonyms link) can narrow it when
+    combined: read all of a patient's files at once.
+    """
+    age = pl.col(age_years).cast(pl.Float64)
+    day = pl.col(exam_date).cast(pl.Date)
+    frame = exams.select(
+        pl.col(patient_id).alias("p"), day.alias("d"), age.alias("a")
+    ).with_row_index("i")
+    usable = pl.col("a").is_not_null() & pl.col("d").is_not_null() & pl.col("p").is_not_null()
+    first = (
+        frame.filter(usable)
+        .sort("d", "a")
+        .group_by("p", maintain_order=True)
+        .agg(pl.col("d").first().alias("d0"), pl.col("a").first().floor().alias("n0"))
+    )
+    since = (pl.col("d") - pl.col("d0")).dt.total_days() / _DAYS_PER_YEAR
+    return (
+        frame.join(first, on="p", how="left")
+        .sort("i")
+        .select(
+            pl.when(pl.col("a").is_null())
+            .then(None)
+            .when(pl.col("d0").is_not_null() & pl.col("d").is_not_null())
+            .then(pl.col("n0") + since)
+            .otherwise(pl.col("a").floor())
+            .cast(pl.Float64)
+            .alias(age_years)
+        )
+        .to_series()
+    )

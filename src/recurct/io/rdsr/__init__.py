@@ -37,11 +37,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import polars as pl
+
 from recurct import _checks
 from recurct._compat import renamed
-from recurct.errors import InputNotFoundError, ParameterError
+from recurct.errors import (
+    DroppedRowsWarning,
+    InputNotFoundError,
+    ParameterError,
+    PartialExamWarning,
+    RecurctWarning,
+    UnmappedValuesWarning,
+)
 from recurct.io._result import ReadResult
-from recurct.io.pseudonym import check_method, check_secret, pseudonym
+from recurct.io.pseudonym import check_method, check_secret, pseudonym, pseudonymise_id
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
 from recurct.io.rdsr._items import import_pydicom
 from recurct.io.rdsr._merge import build
@@ -72,38 +81,6 @@ __all__ = [
     "pseudonymise_id",
     "read_rdsr",
 ]
-
-
-@renamed(salt="secret")
-def pseudonymise_id(
-    patient_id: str,
-    secret: bytes | str,
-    domain: Literal["patient_id", "study_uid", "event_uid", "accession_number", "file"] = (
-        "patient_id"
-    ),
-) -> str:
-    """Keyed pseudonym (HMAC-SHA256, 64 hex digits) of a patient ID or another identifier.
-
-    Parameters
-    ----------
-    patient_id : str
-        The value.
-    secret : bytes or str
-        The secret key: at least 128 bits (16 random bytes, 32 hex digits or 22 URL-safe
-        base64 characters; rule in :mod:`recurct.io.pseudonym`); weaker secrets raise
-        :class:`recurct.io.pseudonym.WeakSecretError`.
-    domain : str
-        The kind of value: each kind is hashed apart, so that equal texts of two kinds do not
-        get equal pseudonyms. The readers use ``"patient_id"``, ``"study_uid"``,
-        ``"event_uid"``, ``"accession_number"`` and ``"file"``.
-
-    Returns
-    -------
-    str
-        The same value and secret give the same pseudonym (links across files and runs); the
-        value cannot be recovered, nor checked against a guess, without the secret.
-    """
-    return pseudonym(patient_id, check_secret(secret), domain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,6 +284,19 @@ def read_rdsr(
         every problem as file, reason, field, action). Patient names and birth dates are
         never included. Both tables are polars.
 
+    Warns
+    -----
+    RecurctWarning
+        Once per call, where (and only where) ``.report.problems`` has rows, with the counts
+        by kind: files skipped, values read leniently, exams whose DLP, CTDIvol and effective
+        dose are null because of them, exams whose lost events cannot be detected, reports
+        kept apart. Its class is that of the gravest kind present:
+        :class:`~recurct.errors.DroppedRowsWarning` where files were skipped, else
+        :class:`~recurct.errors.PartialExamWarning` where an exam's DLP is null, else
+        :class:`~recurct.errors.UnmappedValuesWarning` where values were read leniently,
+        else :class:`~recurct.errors.RecurctWarning` (all subclasses of it). The text holds
+        counts only (no file name or identifier, pseudonymised or not).
+
     Notes
     -----
     An exam is the reports of one Study Instance UID *and* one patient (patient ID, and birth
@@ -315,7 +305,11 @@ def read_rdsr(
     every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
     null (never a partial sum) where an event other than a localizer has no DLP or events
     were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
-    damaged CT Acquisition), each with a problem row. Every value is converted from the unit
+    damaged CT Acquisition), each with a problem row. Where a report whose events make up
+    the exam gives no usable Total Number of Irradiation Events (113812), events lost from it
+    cannot be detected: the dose is kept (the sum over the events present) and the exam gets
+    a problem row (field ``Total Number of Irradiation Events (113812)``, action
+    ``"not checked"``). Every value is converted from the unit
     its report gives (a DLP in ``mGy.m``, ``cGy.cm``, ...: any prefix of Gy times any of m);
     one in a unit of another quantity, an unknown or no unit, or negative, is lost (null,
     with a problem row; an event DLP so lost nulls the exam DLP and CTDIvol, the main
@@ -334,8 +328,16 @@ def read_rdsr(
     Effective Doses where every event with a DLP has one, else null (fill it with
     :func:`recurct.dose.effective_dose`). Each event's region is that of its Target Region
     and Acquisition Protocol, else of the Study Description, else of the Requested
-    Procedure Description (``region_source`` in the event table). After the canonical
-    columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
+    Procedure Description (``region_source`` in the event table); a Target Region given
+    without its Code Meaning is read from its SNOMED code (DICOM CID 4030, or the SNOMED RT
+    code it replaces, e.g. ``T-D3000``) with a problem row, and one whose code is unknown
+    too is not mapped (a problem row). Copies of one
+    Irradiation Event UID (in two reports of a study, or twice in one) that differ in DLP or
+    CTDIvol leave the event's value and the exam's DLP, CTDIvol and effective dose null;
+    in the event's Effective Dose, the event's and the exam's effective dose; in its SSDE,
+    the event's SSDE and the exam's size values where they would be this event's (never
+    another event's); each with a problem row naming every copy's value and file. After
+    the canonical columns (:data:`EXAM_EXTRA_COLUMNS`): ``dose_method``
     (:data:`REPORTED_DOSE_METHOD` where the dose is the report's), ``accession_number``,
     ``study_description``, ``requested_procedure``, ``patient_weight_kg`` and
     ``patient_size_m`` (Patient's Weight and Size; null above 1000 kg or 3 m, another
@@ -375,4 +377,52 @@ def read_rdsr(
         non_patient_given=bool(patterns),
         region_rules=region_rules,
     )
+    if report.problems.height:
+        _warn_problems(exams, report)
     return ReadResult(exams=exams, events=events, report=report)
+
+
+def _warn_problems(exams: pl.DataFrame, report: ReadReport) -> None:
+    """One warning that counts the report's problems by kind and points to them; its class
+    is that of the gravest kind present (:func:`read_rdsr`, Warns). Counts only: no file
+    name or identifier, so a pseudonymising read leaks nothing through it."""
+    actions = report.problems["action"]
+    skipped = report.files_skipped
+    lenient = int((actions == "lenient").sum())
+    null_dose = exams["dlp_mgycm"].null_count()
+    unchecked = int((actions == "not checked").sum())
+    apart = int((actions == "kept apart").sum())
+    parts = []
+    if skipped:
+        parts.append(f"{skipped} file(s) skipped (not a CT dose report, unreadable or truncated)")
+    if lenient:
+        parts.append(f"{lenient} value(s) read leniently (missing, repaired, set null or in doubt)")
+    if null_dose:
+        parts.append(
+            f"{null_dose} exam(s) with DLP, CTDIvol and effective dose left null because of "
+            "them (an event's DLP missing, lost or conflicting, or events lost: never a "
+            "partial sum)"
+        )
+    if unchecked:
+        parts.append(
+            f"{unchecked} exam(s) whose lost events cannot be detected (no Total Number of "
+            "Irradiation Events, 113812: dose kept, not checked)"
+        )
+    if apart:
+        parts.append(
+            f"{apart} report(s) kept apart as separate exams (one Study Instance UID, "
+            "different patients)"
+        )
+    category: type[RecurctWarning] = RecurctWarning
+    if skipped:
+        category = DroppedRowsWarning
+    elif null_dose:
+        category = PartialExamWarning
+    elif lenient:
+        category = UnmappedValuesWarning
+    warnings.warn(
+        f"read_rdsr: {'; '.join(parts)}; each is a row of result.report.problems (file, "
+        "field, reason, action)",
+        category,
+        stacklevel=4,  # the caller of read_rdsr (through @renamed)
+    )

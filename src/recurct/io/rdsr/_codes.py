@@ -1,6 +1,10 @@
-"""DICOM codes of the CT dose report templates (DCMR TID 10011-10013, CID 10011-10015)."""
+"""DICOM codes of the CT dose report templates (DCMR TID 10011-10013, CID 10011-10015), and
+the meaning of a SNOMED code (:func:`snomed_meaning`) for a Target Region given without one."""
 
 from __future__ import annotations
+
+import functools
+import re
 
 XRAY_DOSE_REPORT = ("113701", "DCM")  # root concept of TID 10001 / 10011
 CT_ACCUMULATED = ("113811", "DCM")  # CT Accumulated Dose Data (TID 10012)
@@ -50,3 +54,40 @@ SOP_CLASS_NAMES = {
     "1.2.840.10008.5.1.4.1.1.88.34": "Comprehensive 3D SR",
 }
 """SR storage classes searched for a CT dose report (TID 10011)."""
+
+
+ANATOMY_IMAGED = 4030  # CID 4030 CT, MR and PET Anatomy Imaged: the Target Region's codes
+_SEMANTIC_TAG = re.compile(r"\s*\(body structure\)$")
+
+
+@functools.cache
+def _snomed_meanings() -> tuple[dict[str, str], dict[str, str]]:
+    """``(SNOMED CT code -> meaning, SNOMED RT code -> SNOMED CT code)`` from pydicom's
+    tables of DICOM PS3.16 (every SNOMED concept of its context groups, CID 4030 "CT, MR and
+    PET Anatomy Imaged" among them, and the SNOMED RT codes they replace). Empty where the
+    installed pydicom holds no such tables (then no code is known)."""
+    try:
+        from pydicom.sr._concepts_dict import concepts
+        from pydicom.sr._snomed_dict import mapping
+
+        meanings: dict[str, str] = {}
+        for by_code in concepts["SCT"].values():
+            for code, (meaning, cids) in by_code.items():
+                if code not in meanings or ANATOMY_IMAGED in cids:  # CID 4030's name first
+                    meanings[code] = _SEMANTIC_TAG.sub("", str(meaning))
+        return meanings, dict(mapping["SRT"])
+    except (ImportError, KeyError, TypeError, ValueError, AttributeError):  # pragma: no cover
+        return {}, {}
+
+
+def snomed_meaning(code: tuple[str, str] | None) -> str | None:
+    """The meaning of a SNOMED code (scheme ``SCT``, or the retired SNOMED RT ``SRT``, e.g.
+    ``("T-D3000", "SRT")`` -> ``"Thoracic structure"``) as DICOM PS3.16 gives it (the
+    body-structure tag of a full SNOMED name dropped), or None for a code of another scheme
+    or one DICOM does not use. Reads the anatomy of a Target Region (CID 4030) that has a
+    code but no Code Meaning; the text is then mapped to a region as a meaning would be."""
+    if code is None or code[1] not in ("SCT", "SRT"):
+        return None
+    meanings, srt_to_sct = _snomed_meanings()
+    value = code[0] if code[1] == "SCT" else srt_to_sct.get(code[0])
+    return meanings.get(value) if value is not None else None

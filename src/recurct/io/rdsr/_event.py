@@ -27,6 +27,7 @@ from recurct.io.rdsr._codes import (
     SSDE,
     TARGET_REGION,
     WATER_EQUIVALENT_DIAMETER,
+    snomed_meaning,
 )
 from recurct.io.rdsr._items import (
     T_CONCEPT_CODE,
@@ -99,7 +100,9 @@ def _identity(
     )
     target = first_item(items, TARGET_REGION)
     ev["target_region"] = code_meaning(target) if target is not None else None
-    if target is None or not ev["target_region"]:
+    if target is not None and not ev["target_region"]:
+        ev["target_region"] = _target_from_code(i, concept_code(target, T_CONCEPT_CODE), state)
+    elif target is None:
         state.lenient(f"CT acquisition {i} has no Target Region (123014)", "Target Region (123014)")
     check_text(ev["target_region"], f"Target Region (123014), event {i}", state)
     acq_type = first_item(items, CT_ACQUISITION_TYPE)
@@ -114,6 +117,31 @@ def _identity(
         else None
     )
     return ev
+
+
+def _target_from_code(i: int, code: tuple[str, str] | None, state: FileState) -> str | None:
+    """The text of a Target Region given without a Code Meaning: the meaning of its SNOMED
+    code (CID 4030, or the SNOMED RT code it replaces: :func:`snomed_meaning`), with a
+    lenient problem row either way (none where the code is unknown)."""
+    label = "Target Region (123014)"
+    if code is None or not code[0]:
+        state.lenient(f"CT acquisition {i} has no Target Region (123014)", label)
+        return None
+    meaning = snomed_meaning(code)
+    if meaning is None:
+        state.lenient(
+            f"CT acquisition {i}: Target Region code {code[0]!r} (scheme {code[1]!r}) has no "
+            "Code Meaning and is no SNOMED code DICOM uses (CID 4030): not mapped; the "
+            "event's region comes from its protocol or the study's descriptions",
+            label,
+        )
+        return None
+    state.lenient(
+        f"CT acquisition {i}: Target Region has no Code Meaning; read from its code "
+        f"{code[0]!r} (scheme {code[1]!r}) as {meaning!r} (DICOM CID 4030 / SNOMED)",
+        label,
+    )
+    return meaning
 
 
 def _dose(i: int, items: Sequence[Any], localizer: bool, state: FileState) -> dict[str, Any]:

@@ -210,6 +210,8 @@ def _exam_row(
     conflict = any(e.get("dose_conflict") for e in evs)
     incomplete = lost or unmatched or bool(missing) or conflict
     dlp = None if incomplete else event_sum
+    if dlp is not None:
+        _note_unchecked(evs, chosen, dlp, problems)
     totals = [h["reported_dlp_total_mgycm"] for h in chosen]
     reported = (
         None if overlap or unmatched or any(t is None for t in totals) else math.fsum(totals)  # type: ignore[arg-type]
@@ -229,9 +231,14 @@ def _exam_row(
         [e["dlp_mgycm"] for e in evs],
         [e["localizer"] for e in evs],
     )
-    ed = None if incomplete else _reported_dose(evs, reports, chosen, overlap)
-    size_ev = main if main is not None and main["ssde_mgy"] is not None else None
-    size_ev = size_ev or next((e for e in evs if e["ssde_mgy"] is not None), None)
+    # copies of an event that differ in its Effective Dose: no exam dose is picked either
+    ed_conflict = any(e.get("ed_conflict") for e in evs)
+    ed = None if incomplete or ed_conflict else _reported_dose(evs, reports, chosen, overlap)
+    # the size values of the main event, else of the first that has them; an event whose
+    # SSDE copies differ has one, unknown: the exam's is null, never another event's
+    sized = lambda e: e["ssde_mgy"] is not None or e.get("ssde_conflict")  # noqa: E731
+    size_ev = main if main is not None and sized(main) else None
+    size_ev = size_ev or next((e for e in evs if sized(e)), None)
     first = lambda col: next((h[col] for h in reports if h[col] is not None), None)  # noqa: E731
     return {
         **{k: b[k] for k in ("patient_id", "exam_date", "study_uid", "age_years", "sex")},
@@ -249,7 +256,7 @@ def _exam_row(
         "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
         **{col: first(col) for col in _FIRST_GIVEN},
         **{
-            col: size_ev[col] if size_ev is not None else None
+            col: size_ev[col] if size_ev is not None and not size_ev.get("ssde_conflict") else None
             for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
         },
         "identity_conflict": b["identity_conflict"],
@@ -356,6 +363,39 @@ def _lost_events(
             )
         )
     return lost, unmatched
+
+
+def _note_unchecked(
+    evs: list[dict[str, Any]],
+    chosen: list[dict[str, Any]],
+    dlp: float,
+    problems: list[Problem],
+) -> None:
+    """One ``"not checked"`` row for an exam whose dose is kept but some of whose reports
+    (those its events come from) give no usable Total Number of Irradiation Events (113812):
+    events lost from such a report cannot be detected, so its sums are over the events
+    present, unchecked."""
+    uncounted = [h["source_file"] for h in chosen if h["reported_n_events"] is None]
+    if not uncounted:
+        return
+    if len(chosen) == 1:
+        which, them = "the report gives", "it"
+    else:
+        which = (
+            f"{len(uncounted)} of the {len(chosen)} reports whose events make up the exam "
+            f"({'; '.join(uncounted)}) give"
+        )
+        them = "it" if len(uncounted) == 1 else "them"
+    problems.append(
+        (
+            uncounted[0],
+            "Total Number of Irradiation Events (113812)",
+            "not checked",
+            f"{which} no usable Total Number of Irradiation Events (113812): events lost from "
+            f"{them} cannot be detected; the exam's DLP ({dlp:g} mGy·cm) is kept: the sum over "
+            f"the {len(evs)} events present, not checked against a count",
+        )
+    )
 
 
 def _reported_dose(
@@ -501,8 +541,10 @@ def _unique_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 
     Copies that agree (within :data:`_SAME_VALUE`, relative) merge silently. Where they
     differ, no copy is picked: the differing values are left null on the event and the event
-    is marked ``dose_conflict``, so that the exam's DLP, CTDIvol and effective dose are null
-    too (as for lost events).
+    is marked: ``dose_conflict`` (DLP or CTDIvol), so that the exam's DLP, CTDIvol and
+    effective dose are null too (as for lost events); ``ed_conflict`` (Effective Dose), so
+    that the exam's effective dose is; ``ssde_conflict`` (SSDE), so that the exam's size
+    values are where they would be this event's.
     """
     events.sort(
         key=lambda e: (e["exam_key"], e["event_uid"], -e["n_events_in_report"], e["source_file"])
@@ -522,21 +564,38 @@ def _unique_events(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     return [g[0] for g in groups], problems
 
 
-# dose values that the copies of one event must agree on: column, field name, unit
+# values that the copies of one event must agree on: column, field name, unit, the flag set
+# on the event where they differ, and what of the exam is left null then
 _COMPARED = (
-    ("dlp_mgycm", "DLP (113838)", "mGy·cm"),
-    ("ctdivol_mgy", "Mean CTDIvol (113830)", "mGy"),
+    ("dlp_mgycm", "DLP (113838)", "mGy·cm", "dose_conflict", "DLP, CTDIvol and effective dose"),
+    (
+        "ctdivol_mgy",
+        "Mean CTDIvol (113830)",
+        "mGy",
+        "dose_conflict",
+        "DLP, CTDIvol and effective dose",
+    ),
+    ("effective_dose_msv", "Effective Dose (113839)", "mSv", "ed_conflict", "effective dose"),
+    (
+        "ssde_mgy",
+        "SSDE (113930)",
+        "mGy",
+        "ssde_conflict",
+        "SSDE, SSDE method and water-equivalent diameter where it takes them from this "
+        "event (never another event's)",
+    ),
 )
 _SAME_VALUE = 1e-6  # relative tolerance: the same value written with other float formatting
 
 
 def _conflicting_copies(copies: list[dict[str, Any]]) -> list[Problem]:
     """Problem rows (one per differing value) of the copies of one event (``copies[0]`` is
-    the one kept); the kept copy's differing values become null and its ``dose_conflict``
-    is set. A value absent from a copy is no conflict."""
+    the one kept); the kept copy's differing values become null and the flag of each
+    (:data:`_COMPARED`: ``dose_conflict`` for DLP and CTDIvol, ``ed_conflict``,
+    ``ssde_conflict``) is set. A value absent from a copy is no conflict."""
     kept = copies[0]
     out: list[Problem] = []
-    for col, field, unit in _COMPARED:
+    for col, field, unit, flag, exam_cols in _COMPARED:
         given = [e for e in copies if e[col] is not None]
         values = [e[col] for e in given]
         if all(math.isclose(v, values[0], rel_tol=_SAME_VALUE) for v in values):
@@ -550,13 +609,13 @@ def _conflicting_copies(copies: list[dict[str, Any]]) -> list[Problem]:
                 f"{field}, event {kept['index']}",
                 "lenient",
                 f"the copies of Irradiation Event UID {kept['event_uid']} differ in {field}: "
-                f"{where}; none is chosen: the event's {field} and the exam's DLP, CTDIvol "
-                "and effective dose left null",
+                f"{where}; none is chosen: the event's {field} and the exam's {exam_cols} "
+                "left null",
             )
         )
         kept[col] = None
-    kept["dose_conflict"] = bool(out)
-    if kept["dlp_mgycm"] is None and out:
+        kept[flag] = True
+    if kept["dlp_mgycm"] is None and kept.get("dose_conflict"):
         kept["effective_dose_msv"] = None  # the event's dose of a DLP nobody can pick
     return out
 

@@ -107,8 +107,10 @@ class ReadReport:
         concerned, null for the whole file) and ``action`` (``"skipped"``: the file was not
         used; ``"lenient"``: the file was used, the value was repaired or left null;
         ``"kept apart"``: reports of one Study Instance UID belong to different patients and
-        were kept as separate exams; ``"dropped"``: a row of an OpenREM export that is no
-        study, with no key, such as a totals row, was left out). Under pseudonymisation
+        were kept as separate exams; ``"not checked"``: an exam's dose was kept but could not
+        be checked, as events lost from a report without a Total Number of Irradiation
+        Events, 113812, cannot be detected; ``"dropped"``: a row of an OpenREM export that is
+        no study, with no key, such as a totals row, was left out). Under pseudonymisation
         ``file`` is the file's pseudonym (:func:`file_pseudonym`) and no reason holds a raw
         identifier.
     non_patient_studies : int
