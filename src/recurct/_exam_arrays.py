@@ -61,7 +61,8 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
         return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
     raise ParameterError(
         f"{fn}: column 'exam_date' must be a Date or Datetime, got {dtype}; "
-        "parse it first, e.g. pl.col('exam_date').str.to_date()"
+        "parse it first, e.g. pl.col('exam_date').str.to_date() (pandas: "
+        "pd.to_datetime(df['exam_date'])), or read the table with recurct.validate()"
     )
 
 

@@ -338,11 +338,15 @@ def _clean_id(
     if enum and defer_enum:
         return None
     dtype = pl.Utf8 if enum else s.dtype  # an Enum's dtype is not read (slow): see is_enum
-    if dtype == pl.UInt64 and s.len() and (s.max() or 0) > np.iinfo(np.int64).max:
-        row = int(np.flatnonzero((s > np.iinfo(np.int64).max).fill_null(False).to_numpy())[0])
+    big = np.iinfo(np.int64)
+    above = dtype in (pl.UInt64, pl.Int128) and s.len() and (s.max() or 0) > big.max
+    below = dtype == pl.Int128 and s.len() and (s.min() or 0) < big.min
+    if above or below:
+        outside = (s > big.max) | (s < big.min) if below else s > big.max
+        row = int(np.flatnonzero(outside.fill_null(False).to_numpy())[0])
         raise DataError(
-            f"column {name!r}: row {row} (0-based) holds {s[row]}, above the largest 64-bit "
-            "signed integer; ids this large must be text (cast the column to string)"
+            f"column {name!r}: row {row} (0-based) holds {s[row]}, outside the range of 64-bit "
+            "signed integers; ids this large must be text (cast the column to string)"
         )
     if dtype.is_float() and name == "patient_id":
         return _integral_ids(s)
