@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from recurct._dates import parse_date_series, parse_dates, parse_dicom_age
+from recurct._dates import parse_date_series, parse_dates, parse_dicom_age, warn_mixed_offsets
 from recurct._frames import exact_float_ids
 from recurct.errors import DataError
 from recurct.schema import (
@@ -154,6 +154,8 @@ def eager_casts(
         schema = df.schema  # read once: building it is slow for an Enum of many categories
     check_dtypes(df, schema)
     if "exam_date" in schema and is_text_date(schema["exam_date"]):
+        if schema["exam_date"] in (pl.String, pl.Categorical):
+            warn_mixed_offsets(df.get_column("exam_date"))
         if parsed_dates is not None and parsed_dates.len() == df.height:
             parsed = parsed_dates
         else:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import warnings
 from typing import Any, overload
 
 import numpy as np
 import polars as pl
 
-from recurct.errors import ParameterError
+from recurct.errors import ParameterError, RecurctWarning
 
 
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
@@ -226,6 +227,49 @@ def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
     # (the replacement only where a value ends like an offset: 0.1 against 0.6 s at 2M rows)
     return (
         pl.when(text.str.contains(_HAS_OFFSET_OR_LEAP)).then(_offset_and_leap(text)).otherwise(text)
+    )
+
+
+# the UTC offset (or "Z") ending a time of day or a DICOM DT, as written
+_OFFSET_END = r"(?:\d:\d{2}(?::\d{2})?(?:\.\d+)? ?|\d{10,14}(?:\.\d+)?)(Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def warn_mixed_offsets(s: pl.Series) -> None:
+    """Warn when the text times of ``s`` carry more than one UTC offset (``Z`` as
+    ``+00:00``): each time is read as the wall-clock time written, its offset dropped, so
+    times written with different offsets are on different clocks (two exams of one patient
+    on one day may come out in the wrong order). One regex test on clean columns."""
+    text = s.cast(pl.Utf8).str.strip_chars()
+    if not text.str.contains(r"(?:\d[+-]\d{2}(?::?\d{2})?|\dZ)$").any():
+        return
+    o = pl.col("o")
+    digits = o.str.slice(1).str.replace_all(":", "")
+    minutes = (
+        pl.when(digits.str.len_chars() == 4).then(digits.str.slice(2, 2)).otherwise(pl.lit("00"))
+    )
+    offsets = (
+        text.str.extract(_OFFSET_END, 1)
+        .to_frame("o")
+        .select(
+            pl.when(o == "Z")
+            .then(pl.lit("+00:00"))
+            .otherwise(o.str.slice(0, 1) + digits.str.slice(0, 2) + ":" + minutes)
+        )
+        .to_series()
+    )
+    kinds = offsets.drop_nulls().unique(maintain_order=True)
+    if kinds.len() < 2:
+        return
+    first = [int(offsets.eq(k).fill_null(False).arg_true()[0]) for k in kinds.head(3)]
+    shown = ", ".join(f"{k} in row {r}" for k, r in zip(kinds.head(3), first))
+    more = f" and {kinds.len() - 3} more" if kinds.len() > 3 else ""
+    warnings.warn(
+        f"column {s.name!r} mixes {kinds.len()} UTC offsets ({shown}{more}; rows 0-based): "
+        "each time is read as the wall-clock time written, its offset dropped, so times "
+        "written with different offsets are on different clocks and two exams of one day "
+        "may be ordered wrongly; convert the times to one zone first where that matters",
+        RecurctWarning,
+        stacklevel=2,
     )
 
 
