@@ -572,6 +572,23 @@ def round_orders(methods: tuple[str, ...], rounds: int) -> list[tuple[str, ...]]
     return [tuple(methods[i] for i in rows[k % len(rows)]) for k in range(rounds)]
 
 
+def order_balance(methods: tuple[str, ...], rounds: int) -> str:
+    """How often each method comes right after each other over ``rounds`` of
+    :func:`round_orders`, counted from the schedule (for the protocol line)."""
+    orders = round_orders(methods, rounds)
+    counts = [
+        sum(1 for o in orders for x, y in itertools.pairwise(o) if (x, y) == (a, b))
+        for a, b in itertools.permutations(methods, 2)
+    ]
+    if not counts:
+        return "there is no other method to follow"
+    lo, hi = min(counts), max(counts)
+    times = {0: "never", 1: "once", 2: "twice"}
+    if lo == hi:
+        return f"each method comes right after each other {times.get(lo, f'{lo} times')}"
+    return f"each method comes right after each other {lo} to {hi} times, not equally often"
+
+
 def run_size(
     n: int,
     methods: tuple[str, ...],
@@ -771,12 +788,13 @@ def report(
     for m in methods:
         emit(f"- {m}: {FORMS[m]}")
     emit()
+    uuid_methods = tuple(m for m in methods if m != "pandas")  # as run_size gets them below
     emit(
         f"Each table row: one untimed call per method (its answer checked against recurct's), "
         f"then {repeat} timed rounds, best of them; the methods' order in each round is a row "
-        "of a Williams design (`round_orders`): over as many rounds as methods (twice as many "
-        "for an odd number, such as the three of the uuid rows) each method comes right after "
-        "each other equally often."
+        f"of a Williams design (`round_orders`), in turn: over these {repeat} rounds "
+        f"{order_balance(methods, repeat)} (the uuid rows' {len(uuid_methods)} methods: "
+        f"{order_balance(uuid_methods, repeat)})."
     )
     failed = False
     for n in sizes:

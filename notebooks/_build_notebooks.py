@@ -380,7 +380,7 @@ patients = recurct.cumulative_dose(exams, thresholds=[50, 100], window_days=[90]
 print(f"{patients.height:,} patients, {exams.height:,} exams, 9 sites")
 """),
     md("""
-## 1. Brambilla-style rates per 1,000 patient-years
+## 1. Rates per 1,000 patient-years of reaching 100 mSv, by site
 
 Events (first reaching 100 mSv) per person-time from the first exam to the event or the
 site's study end, exact (Garwood) Poisson intervals, and the 1- and 3-year cumulative

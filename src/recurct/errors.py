@@ -146,8 +146,8 @@ class InputError(RecurctError):
 
 # --------------------------------------------------------------------------- warnings
 class DroppedRowsWarning(RecurctWarning):
-    """Rows were dropped or left out (``validate(strict=False)``, ``compare_to_drl``); the
-    message counts them by reason."""
+    """Rows were dropped or left out (``validate(strict=False)``, ``compare_to_drl``), or
+    files skipped by ``read_rdsr``; the message counts them by reason."""
 
 
 class UnmappedValuesWarning(RecurctWarning):
@@ -166,7 +166,8 @@ class DoseConversionWarning(RecurctWarning):
 
 
 class PartialExamWarning(RecurctWarning):
-    """Exams whose events lack a DLP: their exam DLP was left null (never a partial sum)."""
+    """Exams whose events lack a DLP or, in ``read_rdsr``, whose events were lost or conflict:
+    their exam DLP was left null (never a partial sum)."""
 
 
 class CompetingRiskWarning(RecurctWarning):

@@ -65,12 +65,13 @@ def prepare_exams(exams: Any) -> pl.DataFrame | pd.DataFrame:
 
     Notes
     -----
-    The one-off cost is that of about ten :func:`recurct.cumulative_dose` calls on the
-    original table of record-number ids (2.5 to 4.3 s at 10^7 exams, against 0.32 to 0.40 s
-    for a call; building an ``Enum`` of millions of categories is most of it, see
-    docs/cumulative.md),
-    repaid after about twenty calls: each later call then runs within about 0.05 s of
-    integer ids.
+    At 10^7 exams with record-number ids, on the development VM's earlier CPU
+    (docs/cumulative.md), the one-off cost was 3.0 to 4.3 s (building an ``Enum`` of millions
+    of categories is most of it), the time of 8 to 12 :func:`recurct.cumulative_dose` calls on
+    the original table (0.36 to 0.40 s each); each later call saved 0.22 to 0.23 s (it then
+    runs within about 0.05 s of integer ids), so the cost was repaid after 13 to 20 calls
+    (18 and 21 measured). On the current CPU a call saves 0.45 s (run K of
+    benchmarks/RESULTS.md): the same cost would be repaid after 7 to 10 calls.
     Nothing is cached: the table itself carries the codes (the ``Enum``) and the order (its
     rows), so editing it is safe (an edited table is checked and, if no longer in order,
     sorted again by each call).

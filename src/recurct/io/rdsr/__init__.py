@@ -50,7 +50,13 @@ from recurct.errors import (
     UnmappedValuesWarning,
 )
 from recurct.io._result import ReadResult
-from recurct.io.pseudonym import check_method, check_secret, pseudonym, pseudonymise_id
+from recurct.io.pseudonym import (
+    check_method,
+    check_secret,
+    coarsen_ages,
+    pseudonymise_id,
+    pseudonymous_file,
+)
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
 from recurct.io.rdsr._items import import_pydicom
 from recurct.io.rdsr._merge import build
@@ -153,7 +159,7 @@ def file_pseudonym(relative_path: str, secret: bytes | str) -> str:
 
     Compute it for a file you hold to find the rows and problems of that file.
     """
-    return "file:" + pseudonym(relative_path, check_secret(secret), "file")
+    return pseudonymous_file(relative_path, check_secret(secret))
 
 
 def _show_progress(progress: bool | None, n: int) -> bool:
@@ -247,8 +253,9 @@ def read_rdsr(
         Pseudonymise inside the reader, before anything is returned: patient IDs, Study and
         Irradiation Event UIDs and accession numbers become their keyed pseudonyms
         (:func:`pseudonymise_id`, consistent across files and runs, so exams still link), file
-        names become :func:`file_pseudonym` of their path relative to the input root, and
-        problem texts are scrubbed of raw identifiers. Requires ``secret``.
+        names become :func:`file_pseudonym` of their path relative to the input root,
+        problem texts are scrubbed of raw identifiers, and ``age_years`` is coarsened so that
+        it does not give away the birth date (see Notes). Requires ``secret``.
     secret : bytes or str, optional
         Secret key of at least 128 bits for ``pseudonymise`` (e.g. ``secrets.token_hex(32)``,
         kept outside the code; rule in :mod:`recurct.io.pseudonym`); weaker secrets are
@@ -282,7 +289,8 @@ def read_rdsr(
         :data:`EXAM_EXTRA_COLUMNS`); ``.events``: one row per unique CT irradiation event
         (:data:`EVENT_COLUMNS`); ``.report``: the :class:`ReadReport` (files read and skipped,
         every problem as file, reason, field, action). Patient names and birth dates are
-        never included. Both tables are polars.
+        never included (nor, under ``pseudonymise``, an age from which the birth date could
+        be worked out: see Notes). Both tables are polars.
 
     Warns
     -----
@@ -299,6 +307,17 @@ def read_rdsr(
 
     Notes
     -----
+    Identifiers (Patient ID, Study Instance UID, the Scope of Accumulation's Study UID,
+    SOP Instance UID, Irradiation Event UID, accession number) are read without surrounding
+    whitespace, and an empty one or a placeholder (``unknown``, ``-``, ``#N/A``, ...:
+    :data:`recurct.schema.PLACEHOLDER_IDS`, as :func:`recurct.io.pseudonym.normalise_id`
+    reads them) is missing, with or without ``pseudonymise``: never hashed, never matched.
+    So two patients exported with Patient ID ``UNKNOWN`` are not one patient: each such
+    report has a null ``patient_id`` and a problem row (field ``PatientID``, ``"no Patient
+    ID"``), as a report without one; a placeholder Study UID is no study (the Scope of
+    Accumulation's, else the report is its own study), a placeholder event UID no event
+    UID (the event is not merged across reports), a placeholder accession number null.
+
     An exam is the reports of one Study Instance UID *and* one patient (patient ID, and birth
     date and sex where given): reports of one UID that name different patients are kept
     as separate exams (``identity_conflict`` true, a ``"kept apart"`` problem row naming
@@ -347,7 +366,13 @@ def read_rdsr(
     comes from the birth date and study date when both are valid, else from Patient's
     Age (either outside 0-130 years is not used: null where neither is in range, with a
     problem row, field ``PatientAge``); a patient ID whose reports give different birth
-    dates is listed in the report (field ``PatientBirthDate``). Event tables carry
+    dates is listed in the report (field ``PatientBirthDate``). Under ``pseudonymise`` an
+    exact age and the exam date would give the birth date back, so ``age_years`` is
+    :func:`recurct.io.pseudonym.coarsen_ages` of the exams: per patient (within the read),
+    the completed years at the patient's first exam plus the years since that exam (days /
+    365.25), which keeps the differences between a patient's exams but leaves the birth
+    date anywhere in a year; the floor of the age where the exam has no patient ID or
+    date. Event tables carry
     ``localizer`` (CT Acquisition Type 113805, Constant Angle Acquisition) and
     ``dose_method``.
     """
@@ -360,7 +385,7 @@ def read_rdsr(
     _check_workers(workers)  # before any file is opened
     jobs = _collect_paths(source)
     if key is not None:
-        jobs = [(p, "file:" + pseudonym(rel, key, "file")) for p, rel in jobs]
+        jobs = [(p, pseudonymous_file(rel, key)) for p, rel in jobs]
     else:
         jobs = [(p, p) for p, _ in jobs]
     results = _run_parse(
@@ -377,6 +402,8 @@ def read_rdsr(
         non_patient_given=bool(patterns),
         region_rules=region_rules,
     )
+    if key is not None:  # ages that do not give away the birth date (coarsen_ages)
+        exams = exams.with_columns(coarsen_ages(exams).alias("age_years"))
     if report.problems.height:
         _warn_problems(exams, report)
     return ReadResult(exams=exams, events=events, report=report)

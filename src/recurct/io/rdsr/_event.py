@@ -41,7 +41,9 @@ from recurct.io.rdsr._items import (
     concept_code,
     find_item,
     first_item,
+    identifier,
     num_value,
+    placeholder_note,
     tag_value,
 )
 
@@ -80,13 +82,15 @@ def _identity(
 ) -> dict[str, Any]:
     ev: dict[str, Any] = {}
     uid_item = first_item(items, IRRADIATION_EVENT_UID)
-    event_uid = str(tag_value(uid_item, T_UID) or "").strip() if uid_item is not None else ""
+    written = str(tag_value(uid_item, T_UID) or "").strip() if uid_item is not None else ""
+    event_uid = identifier(written) or ""  # a placeholder is no UID
     state.identifiers.append(event_uid)
     ev["uid_missing"] = not event_uid
     if not event_uid:
         event_uid = f"{fallback_uid}#{i}"
         state.lenient(
-            f"CT acquisition {i} has no Irradiation Event UID; cannot be merged across reports",
+            f"CT acquisition {i} has no Irradiation Event UID{placeholder_note(written)}; "
+            "cannot be merged across reports",
             "Irradiation Event UID (113769)",
         )
     else:

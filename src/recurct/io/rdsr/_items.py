@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from recurct._checks import MAX_AGE_YEARS
+from recurct.io.pseudonym import normalise_id
 from recurct.io.rdsr._tables import DICOM_INSTALL
 from recurct.schema import dicom_age_years
 
@@ -282,11 +283,11 @@ def age_years(
             "PatientAge",
         )
         if birth and (birth_dt is None or years is not None):
-            what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
+            what = _birth_out_of_range(None if birth_dt is None else years)
             state.lenient(f"Patient's Birth Date {what}; age left null", "PatientBirthDate")
         return None
     if birth and (birth_dt is None or years is not None):
-        what = "malformed" if birth_dt is None else f"out of range (age {years:.1f} y)"
+        what = _birth_out_of_range(None if birth_dt is None else years)
         then = "age from Patient's Age" if from_age is not None else "age left null"
         state.lenient(f"Patient's Birth Date {what}; {then}", "PatientBirthDate")
         if from_age is None:
@@ -298,6 +299,16 @@ def age_years(
     else:
         state.lenient("no Patient's Age and no birth date; age left null", "PatientAge")
     return None
+
+
+def _birth_out_of_range(years: float | None) -> str:
+    """Why a birth date gives no age (None: malformed). The age is not quoted: with the
+    study date it would give the birth date (one whose century is mistyped, too) back."""
+    if years is None:
+        return "malformed"
+    if years < 0:
+        return "out of range (after the study date)"
+    return f"out of range (more than {MAX_AGE_YEARS:g} years before the study date)"
 
 
 def _years_between(birth: date, when: date) -> float:
@@ -326,6 +337,20 @@ def matches_any(patterns: Sequence[str], *values: str | None) -> bool:
             return True
     return False
 
+
+def identifier(text: str | None) -> str | None:
+    """An identifier as read (Patient ID, a UID, an accession number):
+    :func:`recurct.io.pseudonym.normalise_id` of its text (surrounding whitespace removed),
+    None where it is empty or a placeholder (``unknown``, ``-``, ``#N/A``, ...:
+    :data:`recurct.schema.PLACEHOLDER_IDS`): missing, never hashed nor matched, so that two
+    reports whose Patient ID is ``UNKNOWN`` are not one patient."""
+    return normalise_id(text) if text else None
+
+
+def placeholder_note(raw: str | None) -> str:
+    """What a problem row adds where a missing identifier was given as a placeholder (its
+    text is not quoted)."""
+    return " (a placeholder such as 'unknown' or '-': read as missing)" if raw else ""
 
 
 _UID_TEXT = re.compile(r"[0-9]+(\.[0-9]+)*")

@@ -41,12 +41,14 @@ from recurct.io.rdsr._items import (
     child_items,
     concept_code,
     first_item,
+    identifier,
     import_pydicom,
     matches_any,
     num_value,
     parse_da_tm,
     parse_dt,
     parse_tm,
+    placeholder_note,
     raw_tag,
     raw_text,
     tag_value,
@@ -170,8 +172,9 @@ def _requested_procedure(ds: Any) -> str | None:
 
 
 def _event_uid(item: Any) -> str:
-    """The stripped value of an Irradiation Event UID item ("" where it has none)."""
-    return str(tag_value(item, T_UID) or "").strip()
+    """The value of an Irradiation Event UID item as :func:`identifier` reads it ("" where it
+    has none, or a placeholder)."""
+    return identifier(str(tag_value(item, T_UID) or "")) or ""
 
 
 def _acquisition_uids(acquisitions: Sequence[Any]) -> set[str]:
@@ -275,27 +278,41 @@ def _open(pydicom: Any, path: str, state: FileState) -> tuple[Any, dict[str, Any
 
 @dataclass(frozen=True)
 class _Ids:
-    """The raw identifiers of a file (recorded in the state, so problem texts are scrubbed
-    of them whatever happens next)."""
+    """The identifiers of a file: Patient ID, accession number and UIDs as :func:`identifier`
+    reads them (None where missing or a placeholder); the Patient ID and Study Instance UID
+    as written too (``raw_``: the patterns of ``non_patient_patterns`` match the Patient ID
+    as written; a problem row says where a placeholder was read as missing). All are
+    recorded in the state, so problem texts are scrubbed of them whatever happens next."""
 
-    patient_id: str
+    patient_id: str | None
+    raw_patient_id: str
     name: str
     accession: str | None
     sop_uid: str | None
     study_uid: str | None
+    raw_study_uid: str
 
 
 def _identifiers(ds: Any, state: FileState) -> _Ids:
+    raw = {
+        k: raw_text(ds, k) or ""
+        for k in ("PatientID", "AccessionNumber", "SOPInstanceUID", "StudyInstanceUID")
+    }
     ids = _Ids(
-        patient_id=raw_text(ds, "PatientID") or "",
+        patient_id=identifier(raw["PatientID"]),
+        raw_patient_id=raw["PatientID"],
         name=raw_text(ds, "PatientName") or "",
-        accession=raw_text(ds, "AccessionNumber") or None,
-        sop_uid=raw_text(ds, "SOPInstanceUID") or None,
-        study_uid=raw_text(ds, "StudyInstanceUID") or None,
+        accession=identifier(raw["AccessionNumber"]),
+        sop_uid=identifier(raw["SOPInstanceUID"]),
+        study_uid=identifier(raw["StudyInstanceUID"]),
+        raw_study_uid=raw["StudyInstanceUID"],
     )
     name = ids.name
-    state.identifiers += [ids.patient_id, name, *name.replace("=", "^").split("^"), ids.accession]
-    state.identifiers += [ids.sop_uid, ids.study_uid, raw_text(ds, "SeriesInstanceUID")]
+    # the identifiers as read and as written (a placeholder is none: never scrubbed)
+    given = [ids.patient_id, ids.accession, ids.sop_uid, ids.study_uid]
+    given += [raw[k] for k in raw if identifier(raw[k]) is not None]
+    state.identifiers += [*given, name, *name.replace("=", "^").split("^")]
+    state.identifiers.append(raw_text(ds, "SeriesInstanceUID"))
     # each value of a multi-valued identifier too (a message may quote one of them)
     state.identifiers += [v for s in state.identifiers if s and "\\" in s for v in s.split("\\")]
     state.ascii_only = (raw_text(ds, "SpecificCharacterSet") or "ISO_IR 6") == "ISO_IR 6"
@@ -349,14 +366,15 @@ def _study_uid(
     study_uid = check_uid(ids.study_uid, "StudyInstanceUID", state)
     if study_uid:
         return uid(study_uid, "study_uid")
+    why = placeholder_note(ids.raw_study_uid)
     scope = first_item(content, SCOPE_OF_ACCUMULATION)
     scope_uid = first_item(child_items(scope), STUDY_INSTANCE_UID) if scope is not None else None
-    study_uid = str(tag_value(scope_uid, T_UID) or "").strip() if scope_uid is not None else None
+    study_uid = None if scope_uid is None else identifier(str(tag_value(scope_uid, T_UID) or ""))
     state.identifiers.append(study_uid)
     if study_uid:
-        state.lenient("no Study Instance UID; taken from Scope of Accumulation", "StudyUID")
+        state.lenient(f"no Study Instance UID{why}; taken from Scope of Accumulation", "StudyUID")
         return uid(study_uid, "study_uid")
-    state.lenient("no Study Instance UID; the report is its own study", "StudyInstanceUID")
+    state.lenient(f"no Study Instance UID{why}; the report is its own study", "StudyInstanceUID")
     return "sop:" + uid(ids.sop_uid or state.path, "study_uid")
 
 
@@ -389,9 +407,9 @@ def _patient(
 ) -> dict[str, Any]:
     """Patient ID (pseudonymised with a key), sex, age at the exam, birth date (to tell
     patients apart; never in a table) and the QA / phantom mark."""
-    patient_id: str | None = check_text(ids.patient_id, "PatientID", state) or None
+    patient_id = check_text(ids.patient_id, "PatientID", state)
     if patient_id is None:
-        state.lenient("no Patient ID", "PatientID")
+        state.lenient(f"no Patient ID{placeholder_note(ids.raw_patient_id)}", "PatientID")
     elif "\\" in patient_id:  # Patient ID has one value in DICOM (VM 1): a malformed file
         n = patient_id.count("\\") + 1
         state.lenient(
@@ -412,7 +430,7 @@ def _patient(
         "age_years": age_years(raw_text(ds, "PatientAge"), birth_text, exam_date, state),
         "sex": sex,
         "non_patient": bool(non_patient)
-        and matches_any(non_patient or (), ids.patient_id, ids.name),
+        and matches_any(non_patient or (), ids.raw_patient_id, ids.name),
         "birth_date": birth_dt.date() if birth_dt is not None else None,
     }
 
