@@ -21,6 +21,9 @@ import pytest
 
 pydicom = pytest.importorskip("pydicom")
 
+from test_rdsr_edits import _num_item as _edits_num_item  # noqa: E402
+from test_rdsr_merge17 import _acquisitions, _child, _code  # noqa: E402
+
 from recurct.errors import (  # noqa: E402
     DroppedRowsWarning,
     PartialExamWarning,
@@ -38,18 +41,6 @@ SECRET = "3b8e0f6a1c9d27e45f0a8c3b6d1e9f72"  # test-only key (128 bits)
 COUNT = "113812"  # Total Number of Irradiation Events
 NOT_CHECKED = "1 exam(s) whose lost events cannot be detected"
 PYDICOM_3 = int(pydicom.__version__.split(".")[0]) >= 3
-
-
-def _code(item: Any) -> str:
-    return item.ConceptNameCodeSequence[0].CodeValue
-
-
-def _acquisitions(ds: Any) -> list[Any]:
-    return [it for it in ds.ContentSequence if _code(it) == "113819"]
-
-
-def _child(item: Any, code: str) -> Any:
-    return next(it for it in item.get("ContentSequence", []) if _code(it) == code)
 
 
 def _save(ds: Any, path: Path, implicit: bool = False) -> Path:
@@ -82,20 +73,7 @@ def _without_count(ds: Any) -> Any:
 
 
 def _num_item(code: str, value: str, unit: str) -> Any:
-    from pydicom.dataset import Dataset
-
-    item = Dataset()
-    item.RelationshipType, item.ValueType = "CONTAINS", "NUM"
-    name = Dataset()
-    name.CodeValue, name.CodingSchemeDesignator, name.CodeMeaning = code, "DCM", code
-    item.ConceptNameCodeSequence = [name]
-    mv = Dataset()
-    mv.NumericValue = value
-    u = Dataset()
-    u.CodeValue, u.CodingSchemeDesignator, u.CodeMeaning = unit, "UCUM", unit
-    mv.MeasurementUnitsCodeSequence = [u]
-    item.MeasuredValueSequence = [mv]
-    return item
+    return _edits_num_item(code, code, value, unit)
 
 
 # ---------------------------------------------------------------- 1. one warning, with counts
