@@ -26,7 +26,7 @@ import pytest
 
 from recurct import stats
 from recurct._outdir import check_output
-from recurct.errors import OutputExistsError, ParameterError
+from recurct.errors import IncompleteOutputError, OutputExistsError, ParameterError
 from recurct.synthetic import generate, load_profile, site_sizes, write_cohort
 from recurct.synthetic.model import profile_from_dict
 
@@ -299,8 +299,8 @@ def test_export_table_failure_keeps_the_old_file(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", full_disk)
-    with pytest.raises(OSError, match="No space"):
-        stats.export_table(table, path)
+    with pytest.raises(IncompleteOutputError, match=r"t\.csv.*No space"):
+        stats.export_table(table, path, overwrite=True)
     assert path.read_text(encoding="utf-8") == "precious\n"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # no temporary file left
 
@@ -312,7 +312,7 @@ def test_export_table_overwrite(table: pl.DataFrame, tmp_path: Path, ext: str) -
     with pytest.raises(OutputExistsError, match="overwrite=True"):
         stats.export_table(table, path, overwrite=False)
     assert path.read_text(encoding="utf-8") == "precious\n"
-    assert stats.export_table(table, path) == path  # the default replaces it, whole
+    assert stats.export_table(table, path, overwrite=True) == path  # replaced whole
     assert "precious" not in path.read_text(encoding="utf-8")
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     new = stats.export_table(table, tmp_path / f"new{ext}", overwrite=False)

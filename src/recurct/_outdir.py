@@ -9,19 +9,24 @@ Every command or function that writes a folder of results (``synthetic.write_coh
    work comes before the folder is opened call :func:`check_target` first), unless
    ``overwrite=True``, which replaces it *whole* (nothing old is left beside the new); a
    target that holds the working folder or the home folder is refused even then (replacing it
-   would delete the user's files); a target that is, holds or lies inside an input of the
-   run (:func:`check_inputs`) is always refused, whatever ``overwrite`` says (replacing it
-   would delete the input; writing inside an input folder would change what is read: a
-   recurct folder would no longer match its manifest); a target that cannot be created (a
-   file in its path, a folder that is not writable) is refused with a message naming it;
+   would delete the user's files), and so is the working folder itself (``.``), even empty
+   (replacing it would leave the shell in a deleted folder); a target that is a symbolic link
+   is refused (write to the folder it points to, by its own path); a target that is, holds
+   or lies inside an input of the run (:func:`check_inputs`) is always refused, whatever
+   ``overwrite`` says (replacing it would delete the input; writing inside an input folder
+   would change what is read: a recurct folder would no longer match its manifest); a
+   target that cannot be created (a file in its path, a folder that is not writable) is
+   refused with a message naming it;
 2. the files are written into a temporary sibling folder (``.<name>.recurct-tmp-...`` next to
    the target), so the target never holds a half-written result;
 3. on success a manifest, ``recurct-manifest.json`` (the version of recurct, what wrote the
-   folder and with which parameters, and each file with its size and, for Parquet, its row
-   count), is written last, and the temporary folder is renamed to the target; without
-   ``overwrite``, a target that someone else created meanwhile and that holds anything (or
-   is not a folder) is kept as it is and :class:`OutputExistsError` is raised (an empty
-   folder created meanwhile is replaced, as one that was there at the start would be);
+   folder and with which parameters, and each file with its size, for Parquet its row
+   count, and, for folders a command refreshes (``hashes=True``), its SHA-256), is written
+   last, and the temporary folder is renamed to the
+   target; without ``overwrite``, a target that someone else created meanwhile and that
+   holds anything (or is not a folder) is kept as it is and :class:`OutputExistsError` is
+   raised (an empty folder created meanwhile is replaced, as one that was there at the start
+   would be);
 4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
    and the target is left as it was, and so are the folders above it that the run created
    (those still empty).
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import itertools
 import json
 import os
@@ -49,7 +55,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recurct.errors import IncompleteOutputError, OutputExistsError, ParameterError
+from recurct.errors import (
+    IncompleteOutputError,
+    OutputExistsError,
+    ParameterError,
+    RecurctError,
+)
 
 __all__ = [
     "MANIFEST",
@@ -85,6 +96,7 @@ class OutputFolder:
     kind: str
     parameters: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
+    hashes: bool = False
 
     def record(self, relative: str | os.PathLike[str], rows: int) -> None:
         """Note the row count of a file that is not Parquet (Parquet files are counted)."""
@@ -302,6 +314,22 @@ def _parquet_rows(path: Path) -> int:
     return int(pl.scan_parquet(path).select(pl.len()).collect().item())
 
 
+def _sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _write_failed(target: Path, what: str, exc: OSError) -> IncompleteOutputError:
+    """The error that names ``target`` for an ``OSError`` raised while its files were
+    written (a full disk, a file size limit, ...)."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return IncompleteOutputError(
+        f"cannot write the output {what} {target}{where}: {exc.strerror or exc}; nothing was "
+        f"written ({target} is left as it was)"
+    )
+
+
 def _write_manifest(folder: OutputFolder) -> None:
     from recurct._version import __version__
 
@@ -310,6 +338,8 @@ def _write_manifest(folder: OutputFolder) -> None:
     for f in sorted(p for p in folder.path.rglob("*") if p.is_file()):
         rel = f.relative_to(folder.path).as_posix()
         entry: dict[str, Any] = {"bytes": f.stat().st_size}
+        if folder.hashes:
+            entry["sha256"] = _sha256_file(f)
         rows = folder.rows.get(rel)
         if rows is None and f.suffix == ".parquet":
             rows = _parquet_rows(f)
@@ -342,6 +372,7 @@ def output_folder(
     kind: str,
     parameters: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike[str]] = (),
+    hashes: bool = False,
 ) -> Iterator[OutputFolder]:
     """Write a folder that is complete or absent (see the module docstring).
 
@@ -361,9 +392,17 @@ def output_folder(
         Files, folders or globs the run reads: a ``target`` that is one of them, holds one or
         lies inside one is always refused (:func:`check_inputs`); one that holds the working
         or home folder is refused even with ``overwrite=True``.
+    hashes : bool, default False
+        Record each file's SHA-256 in the manifest (beside its size), so that
+        :func:`foreign_files` finds a file changed at the same size: for folders a command
+        refreshes (the reproductions' results). Off for large outputs (a patients table of
+        10^8 exams), where hashing would add a pass over every byte written.
 
     Raises
     ------
+    IncompleteOutputError
+        Writing the files failed (an ``OSError`` in the block: a full disk, a file size
+        limit): the message names ``target`` and the reason; ``target`` is left as it was.
     OutputExistsError
         ``target`` is refused (see :func:`check_target`), or, without ``overwrite``, someone
         else created it while the block ran and it holds anything (it is kept as it is).
@@ -397,11 +436,18 @@ def output_folder(
     except OSError as exc:
         _remove_created(created)
         raise _cannot_create(target, "folder", exc) from exc
-    folder = OutputFolder(path=tmp, target=target, kind=kind, parameters=dict(parameters or {}))
+    folder = OutputFolder(
+        path=tmp, target=target, kind=kind, parameters=dict(parameters or {}), hashes=hashes
+    )
     try:
         with terminate_as_exit():
-            yield folder
-            _write_manifest(folder)
+            try:
+                yield folder
+                _write_manifest(folder)
+            except OSError as exc:  # a full disk, a file size limit: name the folder
+                if isinstance(exc, RecurctError):
+                    raise
+                raise _write_failed(target, "folder", exc) from exc
             _replace(tmp, target, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -426,6 +472,9 @@ def atomic_file(
 
     Raises
     ------
+    IncompleteOutputError
+        Writing the file failed (an ``OSError`` in the block: a full disk, a file size
+        limit): the message names ``target`` and the reason; ``target`` is left as it was.
     OutputExistsError
         ``target`` is refused by :func:`check_file_target` (a folder, an input of the run,
         an existing file with ``overwrite=False``, a file in its path), or was created while
@@ -449,12 +498,17 @@ def atomic_file(
         raise _cannot_create(target, "file", exc) from exc
     try:
         with terminate_as_exit():
-            yield tmp
-            fd = os.open(tmp, os.O_RDONLY)
             try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+                yield tmp
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as exc:  # a full disk, a file size limit: name the file
+                if isinstance(exc, RecurctError):
+                    raise
+                raise _write_failed(target, "file", exc) from exc
             if not overwrite and target.exists():
                 raise OutputExistsError(f"{target} was created meanwhile: it is kept")
             os.replace(tmp, target)
@@ -533,7 +587,8 @@ def check_target(
     ------
     OutputExistsError
         ``target`` is, holds or lies inside an input (whatever ``overwrite`` says); is a file
-        (or anything but a folder); a file lies in its path (``afile/x``); a non-empty folder
+        (or anything but a folder), a symbolic link, the working folder (``.``) or a folder
+        above it; a file lies in its path (``afile/x``); a non-empty folder
         without ``overwrite``; or (with ``overwrite``) a folder that holds the working folder
         or the home folder.
     ParameterError
@@ -543,6 +598,13 @@ def check_target(
     target = Path(target)
     label = str(target) if name is None else name
     check_inputs(target, inputs, name=label)
+    if target.is_symlink():
+        raise OutputExistsError(
+            f"{label} is a symbolic link: recurct does not write an output folder through a "
+            f"link; give the path of the folder it points to ({os.path.realpath(target)}), "
+            "or of a new folder"
+        )
+    _not_working_folder(target, label)
     if os.path.lexists(target) and not target.is_dir():
         raise OutputExistsError(
             f"{label} exists and is not a folder: give the path of a new or empty folder "
@@ -558,9 +620,26 @@ def check_target(
         _guard(target)
 
 
+def _not_working_folder(target: Path, label: str) -> None:
+    """Refuse the working folder (``.``) or a folder above it (``..``) as an output folder,
+    even empty: the result replaces the target whole, which would leave the shell in a
+    deleted folder (or delete the user's files)."""
+    try:
+        where, cwd = _resolved(target), _resolved(Path.cwd())
+    except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be compared
+        return
+    if where == cwd or where in cwd.parents:
+        what = "the working folder" if where == cwd else "a folder above the working folder"
+        raise OutputExistsError(
+            f"{label} is {what} ({where}): an output folder is replaced whole; give the "
+            "path of a new folder (e.g. results)"
+        )
+
+
 def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
     """What in a recurct output folder its manifest does not account for: files it does not
-    list, listed files whose size changed (``"name (changed)"``), and folders that hold no
+    list, listed files whose content changed (``"name (changed)"``: another SHA-256, or, in
+    a manifest without hashes, another size), and folders that hold no
     listed file (``"name/"``); ``[]`` when the folder holds nothing but what recurct wrote
     (a listed file that is missing is not foreign: replacing the folder loses nothing of the
     user's). None for a folder without a (readable) manifest.
@@ -573,6 +652,7 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         files: dict[str, Any] = manifest["files"]
         sizes = {str(name): int(entry["bytes"]) for name, entry in files.items()}
+        hashes = {str(name): str(e["sha256"]) for name, e in files.items() if "sha256" in e}
     except (OSError, ValueError, KeyError, TypeError):
         return None
     parents = {p.as_posix() for name in sizes for p in Path(name).parents}
@@ -588,7 +668,9 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
             continue
         elif rel not in sizes:
             out.append(rel)
-        elif p.stat().st_size != sizes[rel]:
+        elif p.stat().st_size != sizes[rel] or (
+            rel in hashes and _sha256_file(p) != hashes[rel]
+        ):
             out.append(f"{rel} (changed)")
     return out
 

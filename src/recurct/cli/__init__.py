@@ -13,16 +13,22 @@ that ran and failed exits with :data:`EXIT_FAILED`; an error recurct did not exp
 one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL` (``RECURCT_DEBUG=1`` or
 ``recurct --debug COMMAND ...`` shows its traceback); Ctrl-C exits with
 :data:`EXIT_INTERRUPTED`, SIGTERM with :data:`EXIT_TERMINATED`; see :data:`EXIT_CODES`.
-Run it as ``recurct ...`` or ``python -m recurct.cli ...``.
+Run it as ``recurct ...``, ``python -m recurct ...`` or ``python -m recurct.cli ...``.
+
+Its output may be cut short by the reader: ``recurct analyze FILE --out t.csv | head -1``
+writes ``t.csv`` whole and exits as it would have (0 on success); what is printed after the
+reader closed the pipe is discarded (standard output goes to the null device), as the Python
+documentation recommends for a broken pipe, instead of an error.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from recurct._version import __version__
 from recurct.cli._errors import (
@@ -199,13 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     exception is an internal error: one line and :data:`EXIT_INTERNAL` (its traceback with
     ``--debug`` or ``RECURCT_DEBUG=1``). Ctrl-C and SIGTERM end the command with one line and
     :data:`EXIT_INTERRUPTED` or :data:`EXIT_TERMINATED`, after the output being written is
-    removed (an output is complete or absent).
+    removed (an output is complete or absent). Standard output closed by its reader (``|
+    head``) is not an error: what is printed after is discarded, and the exit code is the
+    command's.
     """
-    from recurct._outdir import terminate_as_exit
-
     words = list(sys.argv[1:] if argv is None else argv)
     args: argparse.Namespace | None = None
+    stdout = sys.stdout
+    guarded = _PipeGuard(stdout)
+    if stdout is not None:  # (no standard output at all: pythonw)
+        sys.stdout = guarded  # type: ignore[assignment]
     try:
+        # imported inside the try: Ctrl-C while it loads is one line too, not a traceback
+        from recurct._outdir import terminate_as_exit
+
         with terminate_as_exit():  # SIGTERM: SystemExit(143), so that cleanups run
             if words and words[0] in REMOVED:
                 return cli_error(f"{words[0]}: removed in recurct 0.2; {REMOVED[words[0]]}")
@@ -227,6 +240,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug_requested() or getattr(args, "debug", False):
             raise
         return internal_error(exc)
+    finally:
+        if sys.stdout is guarded:
+            guarded.flush()
+            sys.stdout = stdout
+
+
+class _PipeGuard:
+    """Standard output whose reader may close it (``recurct ... | head -1``): a write or
+    flush that meets the closed pipe sends the rest to the null device instead of raising
+    ``BrokenPipeError``, so that the command carries on (an ``--out`` is still written) and
+    exits with its own code."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _to_devnull(self._stream)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _to_devnull(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at the null device (what the reader of a closed
+    pipe would not read anyway), so that later writes and the flush at exit succeed."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a captured stream)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -61,8 +61,11 @@ EXIT_CODES = f"""exit codes (every subcommand):
 
 def cli_error(message: str) -> int:
     """Write ``recurct: <message>`` to stderr, the one error style of every subcommand, and
-    return :data:`EXIT_USAGE` (for ``return cli_error(...)``)."""
-    sys.stderr.write(f"recurct: {message}\n")
+    return :data:`EXIT_USAGE` (for ``return cli_error(...)``). A library message's argument
+    spellings (``overwrite=True``, ``columns={...}``) become the command's options."""
+    from recurct.cli._input import _cli_text
+
+    sys.stderr.write(f"recurct: {_cli_text(message)}\n")
     return EXIT_USAGE
 
 

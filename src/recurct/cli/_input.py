@@ -102,13 +102,22 @@ _CLI_HINTS = (
         "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
         "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",
     ),
+    ("pass overwrite=True (--overwrite)", "pass --overwrite"),
+    ("pass overwrite=True", "pass --overwrite"),
+    ("(columns={...})", "(--map THEIRS=OURS)"),
+    ("more (see .problems)", "more (not shown)"),
 )
+
+#: ``columns={'theirs': 'ours'}`` in a library message: ``--map "theirs=ours"`` on the CLI.
+_COLUMNS_ARG = re.compile(r"columns=\{'([^']*)': '([^']*)'\}")
 
 
 def _cli_text(reason: str) -> str:
+    """A library message in the words of the command line: its argument spellings
+    (``overwrite=True``, ``columns={...}``, ``dayfirst=True``, ...) become the options."""
     for old, new in _CLI_HINTS:
         reason = reason.replace(old, new)
-    return reason
+    return _COLUMNS_ARG.sub(r'--map "\1=\2"', reason)
 
 
 def grouped(

@@ -216,7 +216,11 @@ def _cli_reproduce_seeds(args: argparse.Namespace, seeds: list[int], out: Path) 
     params = {"study": args.study, "seeds": seeds}
     try:
         with output_folder(
-            out, overwrite=_replace(args, out), kind="reproduce-seeds", parameters=params
+            out,
+            overwrite=_replace(args, out),
+            kind="reproduce-seeds",
+            parameters=params,
+            hashes=True,
         ) as f:
             runs.table.write_csv(f.path / "seeds.csv")
             f.record("seeds.csv", runs.table.height)

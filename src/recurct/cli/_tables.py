@@ -20,6 +20,7 @@ import polars as pl
 from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
 from recurct.cli._input import (
     ROW_COLUMN,
+    _cli_text,
     dose_noting,
     grouped,
     load_exams,
@@ -147,6 +148,10 @@ def cli_analyze(args: argparse.Namespace) -> int:
         if args.out is not None:
             _check_out_file(args.out, inputs, overwrite=overwrite)
         loaded = load_exams(args.file, args)
+        for line in loaded.notes:  # before the analysis: they explain a file left empty
+            print(line)
+        if loaded.exams.height == 0:
+            raise InputError(_no_rows(loaded))
         table, patients = analyze_table(loaded.exams, options)
     except (InputError, OSError, ValueError, TypeError) as exc:
         return cli_error(str(exc))
@@ -156,13 +161,6 @@ def cli_analyze(args: argparse.Namespace) -> int:
     shown = {*options["by"], *PRINTED}
     # the printed columns in the order of the CSV (which has them all)
     show_cols = [labels[c] for c in table.columns if c in shown]
-    for line in loaded.notes:
-        print(line)
-    print(
-        f"{loaded.source}: {loaded.exams.height:,} exams, {patients.height:,} patients; "
-        f"effective dose: {_methods(loaded.exams)}"
-    )
-    print(_plain(full.select(show_cols)), end="")
     note = (
         "Shares are percentages of the patients of the row (95% Wilson CI); CED statistics "
         "are among the patients at or above the threshold."
@@ -173,22 +171,40 @@ def cli_analyze(args: argparse.Namespace) -> int:
             "consecutive days reached the threshold; their CED statistics are of that largest "
             "W-day CED, and the days and exams to the threshold are left empty."
         )
-    print(note)
-    if args.out is not None:
+    if args.out is not None:  # written before the table is printed: a closed pipe loses none
         out = Path(args.out)
         if out.suffix.lower() == ".csv":
             from recurct._outdir import atomic_file
+            from recurct.stats.publish import csv_safe
 
-            # the old file or the complete new one, never half
+            # the old file or the complete new one, never half; no cell read as a formula
             with atomic_file(out, overwrite=overwrite, inputs=inputs) as tmp:
-                full.write_csv(tmp)
+                csv_safe(full).write_csv(tmp)
         else:
             try:
                 export_table(table, out, threshold=t, caption=note, overwrite=overwrite)
             except (ValueError, ImportError, OSError) as exc:
                 return cli_error(str(exc))
-        print(f"written: {out}")
+    print(
+        f"{loaded.source}: {loaded.exams.height:,} exams, {patients.height:,} patients; "
+        f"effective dose: {_methods(loaded.exams)}"
+    )
+    print(_plain(full.select(show_cols)), end="")
+    print(note)
+    if args.out is not None:
+        print(f"written: {args.out}")
     return EXIT_OK
+
+
+def _no_rows(loaded: Any) -> str:
+    """Why there is nothing to analyse: every row was left out by ``--drop-bad`` (the notes
+    printed above say why), or the file has no data rows."""
+    if loaded.n_rows_in:
+        return (
+            f"{loaded.source}: all {loaded.n_rows_in:,} rows were left out by --drop-bad "
+            "(see above): nothing to analyse"
+        )
+    return f"{loaded.source} has no data rows: nothing to analyse"
 
 
 def _check_out_file(out: str, inputs: list[str], *, overwrite: bool = False) -> None:
@@ -278,7 +294,7 @@ def cli_validate(args: argparse.Namespace) -> int:
     print(f"{loaded.source}: {'clean' if clean else 'problems found'}{warned}")
     for note in loaded.notes:
         print(note)
-    print(report)
+    print(_cli_text(str(report)))
     for line in lines:
         print(line)
     return EXIT_OK if clean else EXIT_FAILED

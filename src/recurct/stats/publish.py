@@ -21,6 +21,7 @@ tables (:func:`recurct.stats.standardise`) and reproduction tables
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,14 +32,16 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct._outdir import atomic_file
-from recurct.errors import DataError, ParameterError
+from recurct.errors import DataError, OutputExistsError, ParameterError
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
     from recurct._frames import Frame
 
 __all__ = [
+    "FORMULA_START",
     "LABELS",
+    "csv_safe",
     "export_table",
     "publication_table",
     "readable",
@@ -825,6 +828,43 @@ def to_latex(
     return "\n".join(lines) + "\n"
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""The first characters that make a spreadsheet read a text cell as a formula (OWASP, "CSV
+injection"): a text cell of a ``.csv`` that starts with one of them (and is not a plain
+number) is written with a single quote before it (:func:`csv_safe`); ``.xlsx`` cells are
+marked as text."""
+
+_FORMULA_RE = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_START) + "]"
+_NUMBER_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def csv_safe(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` with every text cell that a spreadsheet would read as a formula (it starts
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, :data:`FORMULA_START`, and is
+    not a plain number such as ``-1.5``) prefixed with a single quote, as OWASP recommends
+    against CSV injection: a group label ``=HYPERLINK("x")`` is written ``'=HYPERLINK("x")``.
+    Text and categorical columns become text; other columns are kept as they are.
+
+    Examples
+    --------
+    >>> csv_safe(pl.DataFrame({"g": ["=1+2", "-1.5", "a"]}))["g"].to_list()
+    ["'=1+2", '-1.5', 'a']
+    """
+    text = [
+        c for c, t in table.schema.items() if t in (pl.String, pl.Categorical) or t == pl.Enum
+    ]
+    return table.with_columns(
+        pl.when(
+            pl.col(c).cast(pl.String).str.contains(_FORMULA_RE)
+            & ~pl.col(c).cast(pl.String).str.contains(_NUMBER_RE)
+        )
+        .then(pl.lit("'") + pl.col(c).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String))
+        .alias(c)
+        for c in text
+    )
+
+
 def export_table(
     table: Any,
     path: str | Path,
@@ -834,7 +874,7 @@ def export_table(
     threshold: float | None = None,
     age_cut: float = 50,
     digits: int = 2,
-    overwrite: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write a recurct table for a paper, in the format of the file's extension.
 
@@ -860,8 +900,9 @@ def export_table(
         of decimals of the numbers in ``.md`` and ``.tex`` (``.csv`` and ``.xlsx`` keep full
         precision).
     overwrite : bool
-        True (the default): an existing file is replaced (atomically). False: an existing
-        file raises :class:`recurct.errors.OutputExistsError` before any work.
+        False (the default, as for every recurct writer): an existing file raises
+        :class:`recurct.errors.OutputExistsError` before any work. True: it is replaced
+        (atomically).
 
     Returns
     -------
@@ -874,6 +915,15 @@ def export_table(
         Another extension.
     OutputExistsError
         ``path`` is a folder, or an existing file with ``overwrite=False``.
+    IncompleteOutputError
+        The file could not be written (a full disk, a file size limit): the message names
+        ``path`` and the reason; an old file is left as it was.
+
+    Notes
+    -----
+    In a ``.csv`` file a text cell that a spreadsheet would read as a formula (``=...``,
+    ``+...``, ``-...``, ``@...``) is written with a single quote before it
+    (:func:`csv_safe`); in ``.xlsx`` every text cell is marked as text.
     """
     formatted = _checks.flag(formatted, "export_table", "formatted")
     overwrite = _checks.flag(overwrite, "export_table", "overwrite")
@@ -887,6 +937,11 @@ def export_table(
         raise ParameterError(
             f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}"
         )
+    if not overwrite and path.exists() and not path.is_dir():
+        raise OutputExistsError(
+            f"export_table: {path} exists: pass overwrite=True to replace it, or choose "
+            "another file name"
+        )
     with atomic_file(path, overwrite=overwrite) as tmp:  # refuses path before the work
         if formatted:
             out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
@@ -899,7 +954,7 @@ def export_table(
         elif ext == ".tex":
             tmp.write_text(to_latex(out, caption=caption, digits=digits), encoding="utf-8")
         elif ext == ".csv":
-            out.write_csv(tmp)
+            csv_safe(out).write_csv(tmp)
         else:
             _write_xlsx(out, tmp, caption)
     return path
@@ -914,14 +969,24 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
             "writing .xlsx needs openpyxl: pip install openpyxl (or recurct[test])"
         ) from exc
     wb = Workbook()
+    try:
+        _fill_sheet(wb, table, caption, Font)
+        buffer = io.BytesIO()  # the zip is built in memory: a failed write leaves no open zip
+        wb.save(buffer)
+    finally:
+        wb.close()
+    path.write_bytes(buffer.getvalue())
+
+
+def _fill_sheet(wb: Any, table: pl.DataFrame, caption: str | None, font: Any) -> None:
     ws = wb.active
     ws.title = "table"
     if caption:
         ws.append([caption])
-        ws.cell(row=1, column=1).font = Font(bold=True)
+        ws.cell(row=1, column=1).font = font(bold=True)
     ws.append(list(table.columns))
     for cell in ws[ws.max_row]:
-        cell.font = Font(bold=True)
+        cell.font = font(bold=True)
     for row in table.iter_rows():
         ws.append(list(row))
 
@@ -935,4 +1000,3 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
         ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(
             60, 2 + max(len(v) for v in values)
         )
-    wb.save(path)

@@ -377,7 +377,12 @@ class Reproduction:
         names = ["table.csv", "table.md"]
         inputs = [self.input_path] if self.input_path is not None else []
         with output_folder(
-            target, overwrite=overwrite, kind="reproduce", parameters=params, inputs=inputs
+            target,
+            overwrite=overwrite,
+            kind="reproduce",
+            parameters=params,
+            inputs=inputs,
+            hashes=True,
         ) as f:
             self._table.write_csv(f.path / "table.csv")
             (f.path / "table.md").write_text(
