@@ -35,7 +35,7 @@ def test_share_above_leaves_missing_ced_out() -> None:
     np.testing.assert_allclose(ax.lines[0].get_ydata(), [100.0, 100 / 3, 100 / 3])
     np.testing.assert_allclose(ax.lines[0].get_xdata(), [1.0, 10.0, 100.0])
     assert "n = 3; 3 without a finite CED left out" in ax.get_title()
-    assert ax.get_legend().get_texts()[1].get_text().endswith("1 patients (33.33%)")
+    assert ax.get_legend().get_texts()[1].get_text().endswith("1 patient (33.33%)")
 
 
 def test_ced_distribution_counts_missing_and_refuses_negative() -> None:

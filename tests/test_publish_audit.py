@@ -61,6 +61,9 @@ def test_share_of_an_other_table_is_a_percentage_never_a_false_zero(p: float, di
     text = cell["Share (%)"][0]
     if 0 < 100 * p < 0.5 * 10.0**-digits:
         assert text == f"<{10.0**-digits:.{digits}f}"
+    elif 100 * p < 100 and f"{100 * p:,.{digits}f}" == f"{100:,.{digits}f}":
+        # just below 100%: never shown as 100 (the ">99.99" rule)
+        assert text == f">{100 - 10.0**-digits:.{digits}f}"
     else:
         assert text == f"{100 * p:,.{digits}f}"
         assert abs(float(text) - 100 * p) <= 0.5 * 10.0**-digits + 1e-9
@@ -125,7 +128,7 @@ def test_legends_show_a_tiny_share_as_below_the_last_digit() -> None:
     patients = pl.DataFrame({"patient_id": np.arange(ced.size), "ced_msv": ced})
     for fn in (plot.ced_distribution, plot.share_above):
         texts = _legend_texts(fn(patients, threshold=100))
-        assert any("1 patients (<0.01%)" in t for t in texts), texts
+        assert any("1 patient (<0.01%)" in t for t in texts), texts
         assert not any("0.00%" in t for t in texts)
 
 

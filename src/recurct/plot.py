@@ -14,17 +14,19 @@ distinguishable with the common colour-vision deficiencies.
 from __future__ import annotations
 
 import math
+import numbers
 import textwrap
 import warnings
 from collections.abc import Sequence
 from statistics import NormalDist
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import polars as pl
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from recurct import _checks
 from recurct._compat import renamed
@@ -114,7 +116,19 @@ def _count_param(value: Any, what: str, name: str, *, optional: bool = False) ->
 
 def _label_threshold(value: Any, what: str) -> float | None:
     """A threshold named in a label: None, or a finite number > 0 (``ParameterError``)."""
-    return None if value is None else _checks.threshold(value, what)
+    return None if value is None else _one_threshold(value, what)
+
+
+def _one_threshold(value: Any, what: str) -> float:
+    """One threshold: a finite number > 0 mSv, else ``ParameterError`` naming
+    ``threshold`` (NaN, 0 and negative numbers included)."""
+    if (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool | np.bool_)
+        and not (math.isfinite(value) and value > 0)
+    ):
+        raise ParameterError(f"{what}: threshold must be a finite number > 0 mSv, got {value!r}")
+    return _checks.threshold(value, what)
 
 
 def _share_text(k: int, n: int, digits: int = 2) -> str:
@@ -124,7 +138,7 @@ def _share_text(k: int, n: int, digits: int = 2) -> str:
 
     if n == 0:
         return "0 of 0 patients"
-    return f"{k:,} patients ({_pct(k / n, digits)}%)"
+    return f"{k:,} patient{'s' * (k != 1)} ({_pct(k / n, digits)}%)"
 
 
 def _left_out(n_bad: int) -> str:
@@ -156,7 +170,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
         :class:`~recurct.errors.DroppedRowsWarning`); a negative CED raises
         :class:`~recurct.errors.DataError`.
     """
-    threshold = _checks.threshold(threshold, "ced_distribution")
+    threshold = _one_threshold(threshold, "ced_distribution")
     bins = _count_param(bins, "ced_distribution", "bins")
     df, _ = to_polars(patients)
     check_patients(df, "ced_distribution", strict=False)
@@ -200,9 +214,11 @@ def share_above(
     thresholds
         Thresholds in mSv; default 25 log-spaced values from 1 to 1000 mSv plus ``threshold``.
     threshold
-        The threshold of interest (mSv), marked with a line and its share in the legend (the
-        region of interest stays readable: the share axis is logarithmic, so 1% and 0.01%
-        are as far apart as 100% and 1%). None marks nothing.
+        The threshold of interest (mSv, a finite number > 0, at most 1e6), marked with a
+        line and its share in the legend (the region of interest stays readable: the share
+        axis is logarithmic, so 1% and 0.01% are as far apart as 100% and 1%). None marks
+        nothing; anything else (NaN, 0, a negative number, ``True``, text) raises
+        :class:`~recurct.errors.ParameterError`.
 
     Returns
     -------
@@ -214,6 +230,7 @@ def share_above(
         negative CED, or no patient with a finite CED, raises
         :class:`~recurct.errors.DataError`.
     """
+    threshold = _label_threshold(threshold, "share_above")
     df, _ = to_polars(patients)
     check_patients(df, "share_above", strict=False)
     ced, n_bad = _ced(df, "share_above")
@@ -224,11 +241,15 @@ def share_above(
         )
     if thresholds is None:
         grid = np.geomspace(1.0, 1000.0, 25).round(3).tolist()
-        thresholds = sorted({*grid, *([float(threshold)] if threshold else [])})
+        thresholds = sorted({*grid, *([threshold] if threshold is not None else [])})
     t = np.sort(np.asarray(_checks.some_thresholds(thresholds, "share_above"), dtype=float))
     if t.size and t[-1] > _MAX_THRESHOLD:
         raise ParameterError(
             f"share_above: thresholds must be at most {_MAX_THRESHOLD:g} mSv, got {t[-1]:g}"
+        )
+    if threshold is not None and threshold > _MAX_THRESHOLD:
+        raise ParameterError(
+            f"share_above: threshold must be at most {_MAX_THRESHOLD:g} mSv, got {threshold:g}"
         )
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
@@ -273,7 +294,26 @@ CENSORING_CAPTION = (
     "threshold are censored at the end of their observation: by default the end of the data "
     "at their facility (recurct.stats.time_to_threshold, end=)."
 )
-"""Default caption of :func:`time_to_threshold_curve`: the censoring rule."""
+"""The caption of :func:`time_to_threshold_curve` for a Kaplan-Meier curve at the 95% level:
+the censoring rule. Passing it (the default) captions each kind of curve at its own level
+(:func:`curve_caption`)."""
+
+
+def curve_caption(result: Any, alpha: float = 0.05) -> str:
+    """The default caption of :func:`time_to_threshold_curve`: the estimator (Kaplan-Meier,
+    or Aalen-Johansen with death competing for :func:`recurct.stats.cumulative_incidence`),
+    the level of its pointwise interval (``alpha``) and the censoring rule."""
+    from recurct.stats.publish import level_text
+
+    level = level_text(alpha)
+    if type(result).__name__ == "CumulativeIncidence":
+        return (
+            "Aalen-Johansen cumulative incidence (death as a competing event; shaded: "
+            f"pointwise {level} CI). Patients who have neither reached the threshold nor died "
+            "are censored at the end of their observation: by default the end of the data at "
+            "their facility (recurct.stats.cumulative_incidence, end=)."
+        )
+    return CENSORING_CAPTION.replace("95% CI", f"{level} CI")
 
 
 def _readable(name: str) -> str:
@@ -284,7 +324,11 @@ def _readable(name: str) -> str:
 
 @renamed(km_table="result")
 def time_to_threshold_curve(
-    result: Any, threshold: float | None = None, *, caption: str | None = CENSORING_CAPTION
+    result: Any,
+    threshold: float | None = None,
+    *,
+    caption: str | None = CENSORING_CAPTION,
+    alpha: float | None = None,
 ) -> Figure:
     """Probability of having reached the threshold vs years since the first exam.
 
@@ -299,8 +343,16 @@ def time_to_threshold_curve(
     threshold
         The threshold in mSv, for the axis label and title (default: the result's).
     caption
-        Text under the figure; the default states the censoring rule of
-        :func:`recurct.stats.time_to_threshold` (pass your own when you passed ``end=``, or None).
+        Text under the figure. The default (:data:`CENSORING_CAPTION`) is replaced by the
+        caption of the result's kind (:func:`curve_caption`): "Kaplan-Meier estimate" for
+        :func:`recurct.stats.time_to_threshold`, "Aalen-Johansen cumulative incidence (death
+        as a competing event...)" for :func:`recurct.stats.cumulative_incidence`, with the
+        level of the shaded interval and the censoring rule (pass your own when you passed
+        ``end=``, or None).
+    alpha : float, optional
+        The level the interval was computed at, for the caption: by default the result's
+        (``result.alpha``), else 0.05 for a bare ``.curve`` table; an ``alpha`` that differs
+        from the result's raises :class:`~recurct.errors.ParameterError`.
 
     Returns
     -------
@@ -309,7 +361,10 @@ def time_to_threshold_curve(
         (the last observed time, up to which ``result.at()`` gives values); a bare
         ``.curve`` table carries no follow-up, so its curves stop at their last row. The
         legend (outside the axes, titled with readable stratum names, ``"all"`` shown as
-        "all patients") covers no curve; labels longer than 28 characters are cut with "…";
+        "all patients", a null stratum as "(missing)", empty text as ``'""'``) covers no
+        curve; labels longer than 28 characters are cut in the middle with "…", keeping
+        their start and end, and labels that would still be identical are numbered
+        (" [2]", " [3]", ...);
         beyond 16 strata the legend takes several columns and the figure grows to fit it.
         The first 8 curves are solid lines in 8 distinguishable colours; beyond 8 strata
         the colours repeat with dashed, then dotted, then dash-dot lines; beyond 32 curves
@@ -323,6 +378,11 @@ def time_to_threshold_curve(
         raise ParameterError(
             f"time_to_threshold_curve: caption must be text or None, got {caption!r:.60}"
         )
+    from recurct.stats.publish import resolve_alpha
+
+    level_alpha = resolve_alpha(result, alpha, "time_to_threshold_curve")
+    if caption == CENSORING_CAPTION:
+        caption = curve_caption(result, level_alpha)
     df, _ = to_polars(table)
     tcol, pcol = "time_years", "prob_reached"
     if tcol not in df.columns or pcol not in df.columns:
@@ -344,6 +404,15 @@ def time_to_threshold_curve(
         else {("all",): df}
     )
     ends = _follow_up_ends(result, group_cols)
+    keys = [key if isinstance(key, tuple) else (key,) for key in groups]
+    labels = _distinct(
+        [
+            "all patients"
+            if all(isinstance(v, str) and v == "all" for v in k)
+            else _short_label(", ".join(_stratum_text(v) for v in k))
+            for k in keys
+        ]
+    )
     n_styles = len(_LINE_COLOURS) * len(_LINE_STYLES)
     if len(groups) > n_styles:
         warnings.warn(
@@ -355,17 +424,14 @@ def time_to_threshold_curve(
     n_cols = math.ceil(len(groups) / _LEGEND_ROWS)
     n_rows = min(len(groups), _LEGEND_ROWS)
     fig, ax = _figure(6.4 + 2.6 * max(n_cols - 1, 0), max(4.2, 0.19 * n_rows + 1.6))
-    for i, (key, g) in enumerate(groups.items()):
+    for i, (key, g) in enumerate(zip(keys, groups.values(), strict=True)):
         g = g.sort(tcol)
         x = g.get_column(tcol).cast(pl.Float64).to_numpy()
         y = 100.0 * g.get_column(pcol).cast(pl.Float64).to_numpy()
         colour = _LINE_COLOURS[i % len(_LINE_COLOURS)]
         style = _LINE_STYLES[(i // len(_LINE_COLOURS)) % len(_LINE_STYLES)]
-        parts = [str(v) for v in (key if isinstance(key, tuple) else (key,))]
-        end = ends.get(tuple(parts), math.nan)
-        label = _short_label(", ".join(parts))
-        if all(v == "all" for v in parts):
-            label = "all patients"
+        end = ends.get(tuple(_end_key(v) for v in key), math.nan)
+        label = labels[i]
         lo = hi = None
         if lo_col and hi_col:
             lo = 100.0 * g.get_column(lo_col).cast(pl.Float64).to_numpy()
@@ -403,11 +469,52 @@ _LINE_STYLES = ("-", "--", ":", "-.")
 
 
 def _short_label(text: str) -> str:
-    """A legend label of at most :data:`_LABEL_WIDTH` characters (cut with "…")."""
-    return text if len(text) <= _LABEL_WIDTH else text[: _LABEL_WIDTH - 1].rstrip() + "…"
+    """A legend label of at most :data:`_LABEL_WIDTH` characters: a longer one is cut in the
+    middle with "…", keeping its start and its end (where long names that share a prefix
+    usually differ: "University Hospital ... North" / "... South")."""
+    if len(text) <= _LABEL_WIDTH:
+        return text
+    tail = (_LABEL_WIDTH - 1) // 2
+    head = _LABEL_WIDTH - 1 - tail
+    return text[:head].rstrip() + "…" + text[-tail:].lstrip()
 
 
-def _follow_up_ends(result: Any, group_cols: list[str]) -> dict[tuple[str, ...], float]:
+def _distinct(labels: list[str]) -> list[str]:
+    """``labels`` with the repeats of a label numbered (" [2]", " [3]", ...), so that every
+    curve or site keeps its own legend entry or tick."""
+    seen: dict[str, int] = {}
+    out = []
+    taken = set(labels)
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] == 1:
+            out.append(label)
+            continue
+        k = seen[label]
+        while f"{label} [{k}]" in taken:
+            k += 1
+        seen[label] = k
+        out.append(f"{label} [{k}]")
+        taken.add(out[-1])
+    return out
+
+
+def _stratum_text(v: Any) -> str:
+    """A stratum's value in a legend, as in :func:`recurct.stats.publication_table`: a null as
+    "(missing)", empty or blank text quoted (``'""'``), "yes"/"no" for a boolean."""
+    from recurct.stats.publish import _stratum_cell
+
+    return _stratum_cell(v)
+
+
+def _end_key(v: Any) -> Any:
+    """A stratum's value as a key of :func:`_follow_up_ends`: None stays None, others as text."""
+    if isinstance(v, bool):
+        return "true" if v else "false"  # as polars casts a boolean to text
+    return None if v is None else str(v)
+
+
+def _follow_up_ends(result: Any, group_cols: list[str]) -> dict[tuple[str | None, ...], float]:
     """The last observed time (years) of each stratum, keyed as the curve's strata (``"all"``
     for the whole cohort), from the result's per-patient ``events``: the time up to which
     ``.at()`` gives values. Empty for a bare curve table."""
@@ -423,7 +530,7 @@ def _follow_up_ends(result: Any, group_cols: list[str]) -> dict[tuple[str, ...],
     if group_cols and all(c in ev.columns for c in group_cols):
         keys = [pl.col(c).cast(pl.Utf8) for c in group_cols]
         for row in ev.group_by(keys).agg(t.max().alias("_end")).iter_rows():
-            if all(v is not None for v in row[:-1]):
+            if row[-1] is not None:  # a null stratum is a stratum too (its curve is drawn)
                 ends.setdefault(tuple(row[:-1]), float(row[-1]))
     return ends
 
@@ -525,14 +632,16 @@ def _f(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
 
-def _pooled_meta(df: pl.DataFrame, model: str) -> dict[str, float] | None:
+def _pooled_meta(df: pl.DataFrame, model: str, alpha: float = 0.05) -> dict[str, float] | None:
     """Random- or fixed-effect pooled share (with prediction interval) from site counts."""
     if model == "crude" or not {"n_reached", "n_patients"} <= set(df.columns):
         return None
     from recurct.stats import meta_proportion
 
     agg = df.select(pl.col("site").cast(pl.Utf8), "n_patients", "n_reached")
-    row = meta_proportion(agg, model=model).pooled.row(0, named=True)  # type: ignore[arg-type]
+    row = meta_proportion(agg, model=model, alpha=alpha).pooled.row(  # type: ignore[arg-type]
+        0, named=True
+    )
     return _pooled_from(row)
 
 
@@ -543,6 +652,7 @@ def forest(
     pooled: dict[str, float] | None = None,
     threshold: float | None = None,
     model: str = "random",
+    alpha: float | None = None,
 ) -> Figure:
     """Forest plot: share of high-dose patients per site with its CI, and the pooled share.
 
@@ -565,6 +675,12 @@ def forest(
         :func:`recurct.stats.meta_proportion` with its defaults (``"random"``: REML tau² on
         the logit scale, Hartung-Knapp-Sidik-Jonkman CI and the 95% prediction interval) or
         take the crude pooled share of a SiteTable summary (``"crude"``).
+    alpha : float, optional
+        The level the intervals were computed at, named in the legend ("site (90% CI)"): by
+        default the level a SiteTable (``summary["alpha"]``), a ``(sites, summary)`` pair or
+        a MetaResult carries, else 0.05; pooling by :func:`recurct.stats.meta_proportion`
+        uses it too. An ``alpha`` that differs from the carried level raises
+        :class:`~recurct.errors.ParameterError`.
 
     Returns
     -------
@@ -574,17 +690,31 @@ def forest(
         (random effects, 3 sites or more), heterogeneity in the title; the legend sits below
         the axes, so it covers no data. A pooled estimate without a CI is drawn as a point
         (labelled "no CI"). Site labels longer than 28 characters are wrapped onto 2 lines
-        and cut with "…" beyond. Sites without a share are drawn with no marker, with a
-        :class:`~recurct.errors.DroppedRowsWarning` that counts them.
+        and cut with "…" beyond; labels that would then be identical are numbered
+        (" [2]", " [3]", ...). Shares in the legend follow the rule of
+        :func:`recurct.stats.publication_table` ("<0.01", ">99.99"). Sites without a share
+        are drawn with no marker, with a :class:`~recurct.errors.DroppedRowsWarning` that
+        counts them.
     """
     threshold = _label_threshold(threshold, "forest")
     model = _checks.choice(model, ("random", "fixed", "glmm", "crude"), "forest", "model")
+    from recurct.stats.publish import level_text, resolve_alpha
+
+    carrier = result
+    if isinstance(result, tuple) and len(result) == 2:
+        carrier = SimpleNamespace(summary=result[1])
+    level_alpha = resolve_alpha(carrier, alpha, "forest")
+    level = level_text(level_alpha)
     df, found = _site_frame(result)
     if "site" not in df.columns:
         raise DataError(f"forest needs a 'site' column; got {df.columns}")
     is_meta = hasattr(result, "pooled") and not isinstance(result, tuple)
     if pooled is None:
-        pooled = found if (is_meta or model == "crude") else _pooled_meta(df, model) or found
+        pooled = (
+            found
+            if (is_meta or model == "crude")
+            else _pooled_meta(df, model, level_alpha) or found
+        )
     site = df.get_column("site").cast(pl.Utf8).to_list() if "site" in df.columns else None
     if site is None:
         raise DataError(f"forest needs a 'site' column; got {df.columns}")
@@ -603,7 +733,7 @@ def forest(
         pooled = {"share": float(p), "share_lo": float("nan"), "share_hi": float("nan")}
     n = len(site)
     what = "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
-    labels = [_wrap_label(v) for v in site]
+    labels = _distinct([_wrap_label(_stratum_text(v)) for v in site])
     row_h = 0.28 if all("\n" not in v for v in labels) else 0.46  # room for 2-line labels
     fig, ax = _figure(6.4, max(3.4, row_h * (n + 3) + 1.2))
     y = np.arange(n, 0, -1, dtype=float)
@@ -617,12 +747,12 @@ def forest(
         markersize=4,
         capsize=2,
         linewidth=1,
-        label="site (95% CI)",
+        label=f"site ({level} CI)",
     )
     ticks = list(y)
     title = f"Patients with CED ≥ {what} by site ({n} site{'s' * (n != 1)})"
     if pooled is not None:
-        kind, extra = _draw_pooled(ax, pooled)
+        kind, extra = _draw_pooled(ax, pooled, level)
         labels.append(kind)
         ticks.append(-0.5)
         title += extra
@@ -649,7 +779,15 @@ def _wrap_label(text: str) -> str:
     )
 
 
-def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
+def _pc(percent: float) -> str:
+    """A percentage (0-100) in a legend, 2 decimals, by the rule of the tables ("<0.01",
+    ">99.99": a nonzero share never shows as 0.00, a share below 100% never as 100.00)."""
+    from recurct.stats.publish import _pct
+
+    return _pct(percent / 100, 2)
+
+
+def _draw_pooled(ax: Any, pooled: dict[str, Any], level: str = "95%") -> tuple[str, str]:
     """Draw the pooled diamond (and prediction interval) at y = -0.5; return its label and
     the heterogeneity line of the title."""
     p = 100 * pooled["share"]
@@ -670,19 +808,19 @@ def _draw_pooled(ax: Any, pooled: dict[str, Any]) -> tuple[str, str]:
             linewidth=2.5,
             alpha=0.45,
             solid_capstyle="butt",
-            label=f"95% prediction interval {pi_lo:.2f}–{pi_hi:.2f}%",
+            label=f"{level} prediction interval {_pc(pi_lo)}–{_pc(pi_hi)}%",
         )
     if has_ci:
         ax.fill(
             [plo, p, phi, p],
             [yd, yd + half_h, yd, yd - half_h],
             color=OKABE_ITO[6],
-            label=f"{kind}: {p:.2f}% (95% CI {plo:.2f}–{phi:.2f})",
+            label=f"{kind}: {_pc(p)}% ({level} CI {_pc(plo)}–{_pc(phi)})",
         )
     else:  # a point, not a zero-width interval
         ax.plot(
             [p], [yd], marker="D", markersize=7, linestyle="none", color=OKABE_ITO[6],
-            label=f"{kind}: {p:.2f}% (no CI)",
+            label=f"{kind}: {_pc(p)}% (no CI)",
         )  # fmt: skip
     ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
     i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
@@ -768,8 +906,9 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     patients
         Patients table with ``n_exams``.
     max_exams
-        Exam counts above this are pooled into the last bar (labelled ``≥ max_exams``);
-        default: no pooling.
+        Exam counts above this are pooled into the last bar (the axis label then says
+        "last bar: ≥ max_exams"; it says nothing where no patient had more); default: no
+        pooling.
 
     Returns
     -------
@@ -811,7 +950,9 @@ def exams_per_patient(patients: Any, *, max_exams: int | None = None) -> Figure:
     ax.bar(x, counts[x], width=0.8, color=OKABE_ITO[5])
     if counts[x].size and counts[x].max() > 0:
         ax.set_yscale("log")
-    ax.set_xlabel("CT exams per patient" + (f" (last bar: ≥ {max_exams})" if max_exams else ""))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    pooled_any = max_exams is not None and bool((raw > max_exams).any())
+    ax.set_xlabel("CT exams per patient" + (f" (last bar: ≥ {max_exams})" if pooled_any else ""))
     ax.set_ylabel("patients")
     mean_text = f"; mean {mean:.2f}" if values.size else ""
     ax.set_title(f"Exams per patient (n = {values.size:,}{mean_text})")

@@ -197,6 +197,56 @@ def _digits(digits: Any, fn: str) -> int:
     return _checks.integer(digits, fn, "digits", hi=20)
 
 
+#: The ``alpha`` of recurct's statistics functions (a 95% interval).
+DEFAULT_ALPHA = 0.05
+
+#: How a null stratum (a missing group value) is shown, in tables and figure legends alike.
+NULL_STRATUM = "(missing)"
+
+
+def carried_alpha(obj: Any) -> float | None:
+    """The ``alpha`` a result carries: a SiteTable's ``summary["alpha"]``, a MetaResult's
+    ``info["alpha"]``, a curve result's ``.alpha``; None for a plain table (which does not
+    record the level its intervals were computed at)."""
+    if isinstance(obj, pl.DataFrame) or obj is None:
+        return None
+    info = getattr(obj, "info", None)
+    if isinstance(info, dict) and info.get("alpha") is not None:
+        return float(info["alpha"])
+    summary = getattr(obj, "summary", None)
+    if summary is not None and hasattr(summary, "columns"):
+        s, _ = to_polars(summary)
+        if "alpha" in s.columns and s.height and s["alpha"][0] is not None:
+            return float(s["alpha"][0])
+    value = getattr(obj, "alpha", None)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def resolve_alpha(obj: Any, alpha: Any, fn: str) -> float:
+    """The level of ``obj``'s intervals: the one it carries (:func:`carried_alpha`), else
+    ``alpha`` (default :data:`DEFAULT_ALPHA`); ``ParameterError`` for a bad ``alpha`` or one
+    that differs from the level ``obj`` carries."""
+    carried = carried_alpha(obj)
+    if alpha is None:
+        return DEFAULT_ALPHA if carried is None else carried
+    alpha = _checks.alpha(alpha, fn)
+    if carried is not None and not math.isclose(alpha, carried, rel_tol=1e-9, abs_tol=1e-12):
+        raise ParameterError(
+            f"{fn}: alpha={alpha:g}, but the {type(obj).__name__} was computed at "
+            f"alpha={carried:g} ({level_text(carried)} intervals); leave alpha out, or pass "
+            f"alpha={carried:g}"
+        )
+    return alpha
+
+
+def level_text(alpha: float) -> str:
+    """The confidence level of ``alpha`` as a label: 0.05 -> "95%", 0.1 -> "90%",
+    0.001 -> "99.9%"."""
+    return f"{round(100 * (1 - alpha), 10):g}%"
+
+
 #: The columns a magnitude table must have, and those it may have, all numbers.
 _MAGNITUDE_NEEDS = ("n_patients", "n_reached", "share", "share_lo", "share_hi")
 _MAGNITUDE_MAY = (
@@ -280,6 +330,19 @@ def _check_magnitude(df: pl.DataFrame, fn: str) -> None:
     _check_table(df, "magnitude", fn)
 
 
+def _carried_threshold(table: Any, threshold: float | None) -> float | None:
+    """``threshold``, else the one a result carries (a SiteTable's ``summary["threshold"]``,
+    where its summary has one), else None."""
+    if threshold is not None or isinstance(table, pl.DataFrame):
+        return threshold
+    summary = getattr(table, "summary", None)
+    if summary is not None and hasattr(summary, "columns"):
+        s, _ = to_polars(summary)
+        if "threshold" in s.columns and s.height and s["threshold"][0] is not None:
+            return float(s["threshold"][0])
+    return None
+
+
 def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
     if threshold is not None:
         return f"{param_label(threshold)} mSv"
@@ -288,18 +351,31 @@ def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
     return "the threshold"
 
 
-def _label(column: str, t_text: str, cut: str, kind: str = "magnitude") -> str:
-    """The readable label of ``column`` in a table of this ``kind`` (:func:`table_kind`)."""
+def _label(
+    column: str, t_text: str, cut: str, kind: str = "magnitude", level: str = "95%"
+) -> str:
+    """The readable label of ``column`` in a table of this ``kind`` (:func:`table_kind`),
+    its interval at ``level`` (:func:`level_text`)."""
     label = LABELS.get(column, column)
     if column == "share" and kind in _SHARE_LABEL:
         label = _SHARE_LABEL[kind]
     elif column not in LABELS and _is_fraction(column, kind):
         label = f"{column} (%)"
-    return label.replace("{T}", t_text).replace("{cut}", cut)
+    return _at_level(label.replace("{T}", t_text).replace("{cut}", cut), level)
+
+
+def _at_level(label: str, level: str) -> str:
+    """``label`` with its "95%" interval at ``level`` ("90%", ...)."""
+    return label if level == "95%" else label.replace("95% ", f"{level} ")
 
 
 def readable(
-    table: Any, *, threshold: float | None = None, age_cut: float = 50, percent: bool = True
+    table: Any,
+    *,
+    threshold: float | None = None,
+    age_cut: float = 50,
+    percent: bool = True,
+    alpha: float | None = None,
 ) -> Frame:
     """The table's numbers under readable labels, fractions as percentages.
 
@@ -319,6 +395,11 @@ def readable(
         its name (``share``, ``share_lo``, ``mean_share``, ``share_pred_hi``,
         ``cum_share_ge``, ...), ``weight_covered``, ``i2`` and a site table's ``weight``:
         all converted alike.
+    alpha : float, optional
+        The level the intervals were computed at (the ``alpha`` passed to the statistics
+        function, default 0.05), for the labels: ``alpha=0.1`` labels them "90% CI". A
+        SiteTable or MetaResult carries its own level, used by default; passing a different
+        ``alpha`` with one raises :class:`~recurct.errors.ParameterError`.
 
     Returns
     -------
@@ -338,6 +419,8 @@ def readable(
     """
     percent = _checks.flag(percent, "readable", "percent")
     threshold, age_cut = _label_args(threshold, age_cut, "readable")
+    level = level_text(resolve_alpha(table, alpha, "readable"))
+    threshold = _carried_threshold(table, threshold)
     df, kind = to_polars(_unwrap(table))
     tkind = table_kind(df)
     if tkind == "magnitude":
@@ -348,7 +431,7 @@ def readable(
     for c in df.columns:
         if c in _DROP:
             continue
-        label = _label(c, t_text, cut, tkind)
+        label = _label(c, t_text, cut, tkind, level)
         numeric = df.schema[c].is_numeric() and df.schema[c] != pl.Boolean
         if numeric and _is_fraction(c, tkind):
             if percent:
@@ -383,13 +466,18 @@ def _count(v: Any, digits: int) -> str:
 def _pct(p: Any, digits: int) -> str:
     """A fraction as a percentage with ``digits`` decimals, without the "%" sign; a share
     above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"``
-    at 0), never as 0; a missing one as "–"."""
+    at 0), never as 0; likewise a share below 1 that would round to 100% as ``">99.99"``
+    (``">99.9"``, ``">99"``), never as 100; a missing one as "–"."""
     if not _finite(p):
         return "–"
     v = 100 * p
-    if 0 < v < 0.5 * 10.0**-digits:
-        return f"<{10.0**-digits:.{digits}f}"
-    return f"{v:,.{digits}f}"
+    step = 10.0**-digits
+    if 0 < v < 0.5 * step:
+        return f"<{step:.{digits}f}"
+    text = f"{v:,.{digits}f}"
+    if 0 < v < 100 and text == f"{100:,.{digits}f}":
+        return f">{100 - step:.{digits}f}"
+    return text
 
 
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
@@ -439,6 +527,7 @@ def publication_table(
     threshold: float | None = None,
     age_cut: float = 50,
     digits: int = 2,
+    alpha: float | None = None,
 ) -> Frame:
     """Text cells for a paper: ``"n (%, 95% CI)"``, ``"median (IQR)"``, readable labels.
 
@@ -455,7 +544,11 @@ def publication_table(
         decimal of the stored binary number, an exact tie to the even digit (1/32 = 3.125%
         shows as "3.12%", not "3.13%"). A share
         above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` with
-        ``digits=1``, ``"<1"`` with 0), never as 0; a share of exactly 0 as ``"0.00"``.
+        ``digits=1``, ``"<1"`` with 0), never as 0; a share of exactly 0 as ``"0.00"``;
+        likewise a share below 1 that would round to 100% as ``">99.99"``, never as 100.
+    alpha : float, optional
+        As in :func:`readable`: the level the intervals were computed at (default 0.05, or
+        the level a SiteTable or MetaResult carries), named in the labels ("90% CI").
 
     Returns
     -------
@@ -483,7 +576,11 @@ def publication_table(
         every column with ``share`` among the words of its name) as percentages, counts
         as whole numbers, band edges and thresholds as written ("250", "1,000", "2.5",
         "∞"). An empty table gives the same columns, with no rows. A missing value (None,
-        NaN) is shown as "–".
+        NaN) is shown as "–"; a null stratum (a missing group value) as "(missing)"
+        (:data:`NULL_STRATUM`, as in the legends of :mod:`recurct.plot`), an empty text
+        stratum as ``'""'``. Stratum columns may be text, categorical, enum, boolean,
+        integer or dates; other columns a kind of table does not know are kept, after its
+        own columns, formatted as in other tables, never dropped.
         Counts (``n_*`` columns) that are whole numbers are printed without decimals even
         where they are floats (a pandas count column holding a NaN is float).
 
@@ -505,6 +602,8 @@ def publication_table(
     """
     threshold, age_cut = _label_args(threshold, age_cut, "publication_table")
     digits = _digits(digits, "publication_table")
+    level = level_text(resolve_alpha(table, alpha, "publication_table"))
+    threshold = _carried_threshold(table, threshold)
     kind = table_kind(table)
     df, frame_kind = to_polars(_unwrap(table))
     if kind == "magnitude":
@@ -523,8 +622,11 @@ def publication_table(
         "ci",
         *(("model", "transform", "tau2_method") if kind == "meta" else ()),
     }
-    strata = [c for c in df.columns if c not in main and df.schema[c] in (pl.Utf8, pl.Boolean)]
-    strata = [c for c in strata if kind != "reproduction"]
+    if kind == "meta":
+        main |= _META_SHOWN
+    rest = [c for c in df.columns if c not in main]
+    strata = [c for c in rest if _is_stratum(c, df.schema[c])] if kind != "reproduction" else []
+    extra = [c for c in rest if c not in strata] if kind != "reproduction" else []
     cells = {
         "magnitude": _magnitude_cells,
         "sites": _site_cells,
@@ -542,18 +644,13 @@ def publication_table(
         if cells is None:
             rows.append(
                 {
-                    _label(c, t_text, cut, kind): _other_cell(c, v, numeric[c], digits)
+                    _label(c, t_text, cut, kind, level): _other_cell(c, v, numeric[c], digits)
                     for c, v in r.items()
                     if c not in _DROP
                 }
             )
             continue
-        out: dict[str, str] = {
-            _label(c, t_text, cut, kind): _count(r[c], digits)
-            if _is_count(c)
-            else _num(r[c], digits)
-            for c in strata
-        }
+        out: dict[str, str] = {_label(c, t_text, cut, kind): _stratum_cell(r[c]) for c in strata}
         if has_t and kind in ("magnitude", "standardised"):
             out[LABELS["threshold"]] = param_label(float(r["threshold"]))
         out.update(
@@ -561,20 +658,55 @@ def publication_table(
             if kind == "reproduction"
             else cells(r, t_text, cut, digits)
         )
-        rows.append(out)
+        out.update(
+            {_label(c, t_text, cut, kind): _other_cell(c, r[c], numeric[c], digits) for c in extra}
+        )
+        rows.append({_at_level(k, level): v for k, v in out.items()})
     if not rows:  # the columns a row would have
         if cells is None:
-            header = [_label(c, t_text, cut, kind) for c in df.columns if c not in _DROP]
+            header = [_label(c, t_text, cut, kind, level) for c in df.columns if c not in _DROP]
         else:
             blank = dict.fromkeys(df.columns)
             header = [_label(c, t_text, cut, kind) for c in strata]
             if has_t and kind in ("magnitude", "standardised"):
                 header.append(LABELS["threshold"])
             header += list(cells(blank, t_text, cut, digits))
+            header += [_label(c, t_text, cut, kind) for c in extra]
+            header = [_at_level(h, level) for h in header]
         out_df = pl.DataFrame(schema=dict.fromkeys(header, pl.Utf8))
     else:
         out_df = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
     return from_polars(out_df, frame_kind)
+
+
+#: Columns of a meta-analysis's pooled rows that its cells summarise (or leave out on purpose:
+#: the transformed scale and the Q test are in the MetaResult, not in a paper's table).
+_META_SHOWN = frozenset(
+    {"n_sites", "se", "effect_lo", "effect_hi", "share_pred_lo", "share_pred_hi", "tau2", "q",
+     "q_df", "q_p"}
+)  # fmt: skip
+
+
+def _is_stratum(column: str, dtype: Any) -> bool:
+    """A column naming a group: text, categorical, enum, boolean, dates, or whole numbers
+    that are not counts (``n_*``)."""
+    if dtype in (pl.Utf8, pl.Categorical, pl.Boolean, pl.Null) or isinstance(dtype, pl.Enum):
+        return True
+    if dtype.is_temporal():
+        return True
+    return dtype.is_integer() and not _is_count(column)
+
+
+def _stratum_cell(v: Any) -> str:
+    """A stratum's value as text: a null as :data:`NULL_STRATUM`, empty text as ``'""'``,
+    ``True``/``False`` as "yes"/"no", numbers and dates as written (no thousands
+    separator: the year 2019 stays "2019")."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return NULL_STRATUM
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    text = str(v)
+    return text if text.strip() else f'"{text}"'
 
 
 def _is_count(column: str) -> bool:
@@ -875,6 +1007,7 @@ def export_table(
     age_cut: float = 50,
     digits: int = 2,
     overwrite: bool = False,
+    alpha: float | None = None,
 ) -> Path:
     """Write a recurct table for a paper, in the format of the file's extension.
 
@@ -895,7 +1028,7 @@ def export_table(
         computation in a spreadsheet.
     caption : str, optional
         Caption (LaTeX) or title line (Markdown, Excel).
-    threshold, age_cut, digits
+    threshold, age_cut, digits, alpha
         As in :func:`publication_table`; with ``formatted=False``, ``digits`` is the number
         of decimals of the numbers in ``.md`` and ``.tex`` (``.csv`` and ``.xlsx`` keep full
         precision).
@@ -931,6 +1064,7 @@ def export_table(
         raise ParameterError(f"export_table: caption must be text or None, got {caption!r:.60}")
     threshold, age_cut = _label_args(threshold, age_cut, "export_table")
     digits = _digits(digits, "export_table")
+    alpha = resolve_alpha(table, alpha, "export_table")
     path = _checks.path(path, "export_table", "path", what="a file")
     ext = path.suffix.lower()
     if ext not in (".md", ".tex", ".csv", ".xlsx"):
@@ -944,9 +1078,11 @@ def export_table(
         )
     with atomic_file(path, overwrite=overwrite) as tmp:  # refuses path before the work
         if formatted:
-            out = publication_table(table, threshold=threshold, age_cut=age_cut, digits=digits)
+            out = publication_table(
+                table, threshold=threshold, age_cut=age_cut, digits=digits, alpha=alpha
+            )
         else:
-            out = readable(table, threshold=threshold, age_cut=age_cut)
+            out = readable(table, threshold=threshold, age_cut=age_cut, alpha=alpha)
         out, _ = to_polars(out)
         if ext == ".md":
             head = f"**{caption}**\n\n" if caption else ""
