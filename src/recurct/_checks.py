@@ -232,6 +232,8 @@ def threshold(value: Any, fn: str, name: str = "threshold") -> float:
             f"{fn}: {name} must be one number of mSv, got {value!r}"
             + ("; call it once per threshold" if isinstance(value, list | tuple) else "")
         )
+    if not (math.isfinite(value) and value > 0):
+        raise ParameterError(f"{fn}: {name} must be a finite number > 0 mSv, got {value!r}")
     return float(thresholds(value, fn)[0])
 
 

@@ -20,7 +20,8 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, rows_text, to_polars
-from recurct.errors import DataError
+from recurct.errors import DataError, ParameterError
+from recurct.stats._common import check_stripped_keys
 from recurct.stats.multisite import whole_counts
 from recurct.stats.proportion import proportion_ci
 
@@ -95,6 +96,9 @@ def survey_table(
         ``topic``, ``unit``) are carried. ``question`` and ``answer`` may not be null, and
         two of them that differ only by surrounding whitespace (``"Q4"``, ``"Q4 "``) are an
         error, not two questions or answers: strip them, or correct the one that is wrong.
+        (Keys that differ only in case, ``"Yes"`` and ``"yes"``, stay two answers.) A
+        column named like an output column (``n_answered``, ``share``, ``share_lo``,
+        ``share_hi``, ``percent``) is refused (``ParameterError``): it would be overwritten.
     ci : str
         CI method (``"wilson"``, ``"clopper-pearson"``, ``"jeffreys"``, ``"agresti-coull"``,
         ``"normal"``), from ``statsmodels.stats.proportion.proportion_confint``.
@@ -119,6 +123,12 @@ def survey_table(
     """
     digits = int(_checks.number(digits, "survey_table", "digits", lo=0, hi=15))
     df, kind = to_polars(answers)
+    taken = [c for c in _OUTPUT_COLUMNS if c in df.columns]
+    if taken:
+        raise ParameterError(
+            f"survey_table: the answers have column(s) {taken}, the name(s) of columns "
+            f"survey_table adds ({', '.join(_OUTPUT_COLUMNS)}); rename or drop them first"
+        )
     missing = [c for c in ("question", "answer", "count") if c not in df.columns]
     if missing:
         raise DataError(f"survey answers lack column(s) {missing}; need question, answer, count")
@@ -149,6 +159,10 @@ def survey_table(
 
 _INT64_MAX = 2**63 - 1
 
+#: The columns survey_table adds to the answers (an input column of one of these names is
+#: refused: it would be overwritten).
+_OUTPUT_COLUMNS = ("n_answered", "share", "share_lo", "share_hi", "percent")
+
 
 def _check_keys(df: pl.DataFrame) -> None:
     """Refuse null keys and keys that differ only by surrounding whitespace, naming rows."""
@@ -161,26 +175,7 @@ def _check_keys(df: pl.DataFrame) -> None:
             )
     within: dict[str, list[str]] = {"question": [], "answer": ["question"]}
     for col, by in within.items():
-        if df[col].dtype not in (pl.Utf8, pl.Categorical) and not isinstance(
-            df[col].dtype, pl.Enum
-        ):
-            continue
-        raw = pl.col(col).cast(pl.Utf8)
-        clash = (
-            df.with_row_index("__row")
-            .with_columns(raw.alias("__raw"), raw.str.strip_chars().alias("__key"))
-            .filter(pl.col("__raw").n_unique().over([*by, "__key"]) > 1)
-        )
-        if clash.height:
-            first = clash.filter(pl.col("__key") == clash["__key"][0])
-            shown = ", ".join(
-                f"{v!r} (row {r})" for r, v in zip(first["__row"].to_list(), first["__raw"])
-            )
-            raise DataError(
-                f"survey_table: {clash.height} row(s) have {col}s that differ only by "
-                f"surrounding whitespace, e.g. {shown}; strip them (or correct the one that "
-                f"is wrong) so that each is one {col}"
-            )
+        check_stripped_keys(df, col, by, "survey_table", col)
 
 
 def _check_totals(df: pl.DataFrame) -> None:

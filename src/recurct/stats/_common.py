@@ -27,6 +27,7 @@ __all__ = [
     "AGE_EDGES",
     "BAND_STYLES",
     "FEW_CLUSTERS",
+    "TMP",
     "Strata",
     "band_expr",
     "band_labels",
@@ -41,6 +42,7 @@ __all__ = [
     "check_exam_doses",
     "check_nonempty",
     "check_patients",
+    "check_stripped_keys",
     "column_name",
     "normal_quantile",
     "ratio",
@@ -57,6 +59,11 @@ AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
 
 ALL = "all"
 
+#: The prefix of the temporary columns that the functions of :mod:`recurct.stats` add to a
+#: table while they compute; a ``by`` (or ``subgroup``) column may not start with it
+#: (:func:`by_list`), so that no user column is mistaken for, or replaced by, one of them.
+TMP = "__recurct_"
+
 
 @functools.lru_cache(maxsize=16)
 def normal_quantile(p: float) -> float:
@@ -68,9 +75,11 @@ def normal_quantile(p: float) -> float:
 
 
 def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
-    """Return the stratification columns as a list, checking that they exist in ``df`` and
-    that no value of theirs is ``"all"`` (the label of the whole table's rows; ``DataError``
-    naming the column and the rows)."""
+    """Return the stratification columns as a list, checking that they exist in ``df``, that
+    none starts with :data:`TMP` (``ParameterError``), that none holds Python objects (a
+    pandas ``object`` column of mixed types: ``DataError`` naming the column and the first
+    row of each type) and that no value of theirs is ``"all"`` (the label of the whole
+    table's rows; ``DataError`` naming the column and the rows)."""
     if by is None:
         return []
     cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
@@ -86,6 +95,24 @@ def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
         )
     if len(set(cols)) != len(cols):
         raise ParameterError(f"by: repeated column in {cols}")
+    reserved = [c for c in cols if c.startswith(TMP)]
+    if reserved:
+        raise ParameterError(
+            f"by: column(s) {reserved} start with {TMP!r}, the prefix of recurct's own "
+            "temporary columns; rename them first"
+        )
+    for c in cols:  # values of mixed Python types (a pandas object column): no one order
+        if df.schema[c] == pl.Object:
+            first: dict[str, int] = {}
+            for i, v in enumerate(df[c].to_list()):
+                if v is not None:
+                    first.setdefault(type(v).__name__, i)
+            kinds = ", ".join(f"{t} (row {i})" for t, i in first.items())
+            raise DataError(
+                f"by column {c!r} holds Python objects (a pandas object column of mixed "
+                f"types?), which cannot be grouped safely; first row of each type, 0-based: "
+                f"{kinds or 'none'}; convert it to text or numbers first"
+            )
     for c in cols:  # a stratum labelled "all" would pass for the whole table's rows
         if isinstance(df.schema[c], pl.String | pl.Categorical | pl.Enum):
             hit = df[c].cast(pl.Utf8) == ALL
@@ -95,6 +122,35 @@ def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
                     f"rows in the result: {_rows(hit)} (0-based); rename that value first"
                 )
     return cols
+
+
+def check_stripped_keys(
+    df: pl.DataFrame, col: str, within: Sequence[str], func: str, noun: str
+) -> None:
+    """Raise ``DataError`` if two values of the text column ``col`` (within the same values of
+    the columns ``within``) differ only by surrounding whitespace (``"France"``,
+    ``"France "``): they would be two keys (sites, countries, answers) where one was meant.
+    The message names the first such values and their rows (0-based); ``noun`` names a value
+    (``"question"``: "questions that differ only ...")."""
+    dtype = df.schema[col]
+    if dtype not in (pl.Utf8, pl.Categorical) and not isinstance(dtype, pl.Enum):
+        return
+    row, raw_name, key = f"{TMP}row", f"{TMP}raw", f"{TMP}key"
+    raw = pl.col(col).cast(pl.Utf8)
+    clash = (
+        df.select(*within, col)
+        .with_row_index(row)
+        .with_columns(raw.alias(raw_name), raw.str.strip_chars().alias(key))
+        .filter(pl.col(raw_name).n_unique().over([*within, key]) > 1)
+    )
+    if clash.height:
+        first = clash.filter(pl.col(key) == clash[key][0])
+        shown = ", ".join(f"{v!r} (row {r})" for r, v in zip(first[row].to_list(), first[raw_name]))
+        raise DataError(
+            f"{func}: {clash.height} row(s) have {noun}s that differ only by surrounding "
+            f"whitespace, e.g. {shown}; strip them (or correct the one that is wrong) so "
+            f"that each is one {noun}"
+        )
 
 
 def check_nonempty(df: pl.DataFrame, what: str = "patients table") -> None:
@@ -296,7 +352,7 @@ def _in_stratum_order(keys: pl.DataFrame, df: pl.DataFrame, by: list[str]) -> pl
     follow the process-wide order in which its strings were first seen.)"""
     coded = [c for c in by if isinstance(df.schema[c], pl.Enum)]
     order = [pl.col(c).is_null() for c in by] + [pl.col(c).to_physical() for c in coded]
-    return keys.with_row_index("_first").sort([*order, "_first"]).drop("_first")
+    return keys.with_row_index(f"{TMP}first").sort([*order, f"{TMP}first"]).drop(f"{TMP}first")
 
 
 def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
@@ -327,11 +383,14 @@ def stratum_rows(df: pl.DataFrame, by: list[str]) -> Strata | None:
     if not by:
         return None
     groups = (  # in order of first appearance
-        df.select(by).with_row_index("_row").group_by(by, maintain_order=True).agg(pl.col("_row"))
+        df.select(by)
+        .with_row_index(f"{TMP}row")
+        .group_by(by, maintain_order=True)
+        .agg(pl.col(f"{TMP}row"))
     )
     keys = groups.select(by)
-    perm = _in_stratum_order(keys.with_row_index("_g"), df, by)["_g"].to_numpy()
-    lists = groups["_row"]
+    perm = _in_stratum_order(keys.with_row_index(f"{TMP}g"), df, by)[f"{TMP}g"].to_numpy()
+    lists = groups[f"{TMP}row"]
     if not np.array_equal(perm, np.arange(perm.size)):  # (the list column is not sorted)
         lists = lists.gather(perm)
     sizes = lists.list.len().to_numpy().astype(np.int64)
@@ -403,12 +462,12 @@ def block_group_by(
     ``_block`` (0: the whole table; ``k``: stratum ``k - 1`` of ``strata``; rows unordered):
     ``aggs`` over each stratum's rows (one ``group_by`` with the stratum), the whole table's
     by ``rollup`` of those results (e.g. sums of counts), not over the rows again."""
-    block = pl.col("_block")
+    block = pl.col(f"{TMP}block")
     if strata is None:
-        return frame.group_by(keys).agg(aggs).with_columns(pl.lit(0, pl.Int64).alias("_block"))
-    per = frame.with_columns(pl.Series("_block", strata.codes + 1)).group_by(block, *keys)
+        return frame.group_by(keys).agg(aggs).with_columns(pl.lit(0, pl.Int64).alias(f"{TMP}block"))
+    per = frame.with_columns(pl.Series(f"{TMP}block", strata.codes + 1)).group_by(block, *keys)
     per = per.agg(aggs)
-    whole = per.group_by(keys).agg(rollup).with_columns(pl.lit(0, pl.Int64).alias("_block"))
+    whole = per.group_by(keys).agg(rollup).with_columns(pl.lit(0, pl.Int64).alias(f"{TMP}block"))
     return pl.concat([whole.select(per.columns), per])
 
 

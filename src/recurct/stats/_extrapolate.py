@@ -30,6 +30,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError, ParameterError
+from recurct.stats._common import check_stripped_keys
 
 if TYPE_CHECKING:
     from recurct._frames import Frame
@@ -80,7 +81,10 @@ def extrapolate(
         columns must hold numbers, finite and as for the scalar arguments (the interval
         columns may be null); anything else raises :class:`recurct.errors.DataError` naming
         the column and the rows, as do an empty table and a ``country`` that is null,
-        ``"total"`` (the name of the row added) or named on more than one row.
+        ``"total"`` in any case (the name of the row added) or named on more than one row,
+        or two that differ only by surrounding whitespace (``"France"``, ``"France "``).
+        Names that differ only in case (``"Germany"``, ``"germany"``) stay two countries,
+        as in :func:`recurct.survey.survey_table`.
 
     Returns
     -------
@@ -174,9 +178,11 @@ def _per_country(table: Any, years: float) -> Frame:
     _refuse_rows(df, country.is_null(), "per_country: column 'country' must not be null")
     _refuse_rows(
         df,
-        country == "total",
-        "per_country: 'total' is the name of the row extrapolate adds; rename that country",
+        country.str.strip_chars().str.to_lowercase() == "total",
+        "per_country: 'total' (in any case) is the name of the row extrapolate adds; rename "
+        "that country",
     )
+    check_stripped_keys(df, "country", [], "extrapolate(per_country=...)", "country name")
     _refuse_rows(
         df,
         country.is_duplicated(),

@@ -23,6 +23,7 @@ from recurct.stats._common import (
     AGE_EDGES,
     ALL,
     FEW_CLUSTERS,
+    TMP,
     band_expr,
     by_list,
     check_by_names,
@@ -142,21 +143,22 @@ def _slim(
     df: pl.DataFrame, by_cols: list[str], cluster: str | None, ts: list[float]
 ) -> pl.DataFrame:
     """The columns the magnitude table needs, computed once: ``_r{i}`` (reached threshold i),
-    ``_d{i}``, ``_x{i}`` (days and exams to it), ``_ced``, ``_nx``, ``_age``, ``_sex``."""
+    ``_d{i}``, ``_x{i}`` (days and exams to it), ``_ced``, ``_nx``, ``_age``, ``_sex`` (each
+    name prefixed with :data:`TMP`)."""
     cols: list[pl.Expr] = [pl.col(c) for c in by_cols]
     if cluster is not None and cluster not in by_cols:
         cols.append(pl.col(cluster))
     cols += [
-        pl.col("ced_msv").cast(pl.Float64).alias("_ced"),
-        pl.col("n_exams").cast(pl.Int64).alias("_nx"),
+        pl.col("ced_msv").cast(pl.Float64).alias(f"{TMP}ced"),
+        pl.col("n_exams").cast(pl.Int64).alias(f"{TMP}nx"),
     ]
     if "age_first_exam" in df.columns:
-        cols.append(pl.col("age_first_exam").cast(pl.Float64).alias("_age"))
+        cols.append(pl.col("age_first_exam").cast(pl.Float64).alias(f"{TMP}age"))
     if "sex" in df.columns:  # upper-cased in _aggregations, on the patients >= T only
-        cols.append(pl.col("sex").cast(pl.Utf8).alias("_sex"))
+        cols.append(pl.col("sex").cast(pl.Utf8).alias(f"{TMP}sex"))
     for i, t in enumerate(ts):
         reached, days, exams = _reached_columns(df, t)
-        cols += [reached.alias(f"_r{i}"), days.alias(f"_d{i}"), exams.alias(f"_x{i}")]
+        cols += [reached.alias(f"{TMP}r{i}"), days.alias(f"{TMP}d{i}"), exams.alias(f"{TMP}x{i}")]
     return df.select(cols)
 
 
@@ -164,8 +166,8 @@ def _counts(i: int) -> list[pl.Expr]:
     """Aggregations over every patient of the slim frame for threshold number ``i``."""
     return [
         pl.len().cast(pl.Int64).alias("n_patients"),
-        pl.col("_nx").sum().alias("n_exams"),
-        pl.col(f"_r{i}").cast(pl.Int64).sum().alias("n_reached"),
+        pl.col(f"{TMP}nx").sum().alias("n_exams"),
+        pl.col(f"{TMP}r{i}").cast(pl.Int64).sum().alias("n_reached"),
     ]
 
 
@@ -173,17 +175,17 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
     """Aggregations over the patients >= T (rows of the slim frame of :func:`_slim` with
     ``_r{i}``) for threshold number ``i``; of an empty set they are null (counts 0)."""
     aggs = [
-        pl.col("_ced").median().alias("ced_median"),
-        pl.col("_ced").quantile(0.25, interpolation="linear").alias("ced_q1"),
-        pl.col("_ced").quantile(0.75, interpolation="linear").alias("ced_q3"),
-        pl.col("_ced").min().alias("ced_min"),
-        pl.col("_ced").max().alias("ced_max"),
-        pl.col(f"_d{i}").median().alias("days_to_median"),
-        pl.col(f"_d{i}").min().alias("days_to_min"),
-        pl.col(f"_x{i}").median().alias("exams_to_median"),
+        pl.col(f"{TMP}ced").median().alias("ced_median"),
+        pl.col(f"{TMP}ced").quantile(0.25, interpolation="linear").alias("ced_q1"),
+        pl.col(f"{TMP}ced").quantile(0.75, interpolation="linear").alias("ced_q3"),
+        pl.col(f"{TMP}ced").min().alias("ced_min"),
+        pl.col(f"{TMP}ced").max().alias("ced_max"),
+        pl.col(f"{TMP}d{i}").median().alias("days_to_median"),
+        pl.col(f"{TMP}d{i}").min().alias("days_to_min"),
+        pl.col(f"{TMP}x{i}").median().alias("exams_to_median"),
     ]
-    if "_age" in df.columns:
-        age = pl.col("_age")
+    if f"{TMP}age" in df.columns:
+        age = pl.col(f"{TMP}age")
         n_le = (age <= age_cut).fill_null(False).cast(pl.Int64).sum()
         n_known = age.is_not_null().cast(pl.Int64).sum()
         aggs += [n_le.alias("n_age_le_cut"), ratio(n_le, n_known).alias("share_age_le_cut")]
@@ -192,8 +194,8 @@ def _aggregations(df: pl.DataFrame, i: int, age_cut: float) -> list[pl.Expr]:
             pl.lit(None, dtype=pl.Int64).alias("n_age_le_cut"),
             pl.lit(None, dtype=pl.Float64).alias("share_age_le_cut"),
         ]
-    if "_sex" in df.columns:
-        sex = pl.col("_sex").str.to_uppercase()
+    if f"{TMP}sex" in df.columns:
+        sex = pl.col(f"{TMP}sex").str.to_uppercase()
         n_known = sex.is_not_null().cast(pl.Int64).sum()
         for code, col in (("F", "share_female"), ("M", "share_male")):
             n_code = (sex == code).fill_null(False).cast(pl.Int64).sum()
@@ -212,7 +214,7 @@ def _block(slim: pl.DataFrame, by_cols: list[str], i: int, age_cut: float) -> pl
     Counts scan every patient once; every other statistic is over the patients >= T only,
     a small part of the table, filtered once (no per-aggregation filter over all rows).
     """
-    hit = slim.filter(pl.col(f"_r{i}"))
+    hit = slim.filter(pl.col(f"{TMP}r{i}"))
     aggs = _aggregations(slim, i, age_cut)
     block = pl.concat([slim.select(_counts(i)), hit.select(aggs)], how="horizontal")
     block = block.with_columns(*(pl.lit(ALL, dtype=pl.Utf8).alias(c) for c in by_cols))
@@ -226,7 +228,7 @@ def _block(slim: pl.DataFrame, by_cols: list[str], i: int, age_cut: float) -> pl
     groups = stratum_keys(slim, by_cols).join(
         groups, on=by_cols, how="left", nulls_equal=True, maintain_order="left"
     )
-    if "_age" in slim.columns:  # strata without a patient >= T: a count of 0, as for "all"
+    if f"{TMP}age" in slim.columns:  # strata without a patient >= T: a count of 0, as for "all"
         groups = groups.with_columns(pl.col("n_age_le_cut").fill_null(0))
     groups = groups.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
     return pl.concat([block, groups], how="diagonal_relaxed")
@@ -250,17 +252,20 @@ def _bootstrap_rows(
     per_stratum: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
     overall: tuple[np.ndarray, np.ndarray] | None = None
     if cluster is not None:
-        stats = [pl.len().alias("_n"), pl.col(f"_r{i}").cast(pl.Int64).sum().alias("_k")]
+        stats = [
+            pl.len().alias(f"{TMP}n"),
+            pl.col(f"{TMP}r{i}").cast(pl.Int64).sum().alias(f"{TMP}k"),
+        ]
         # clusters in a fixed order (by their string form) so that a seed reproduces a result
         g = slim.group_by(cluster).agg(stats).sort(pl.col(cluster).cast(pl.Utf8))
-        overall = (g["_n"].to_numpy(), g["_k"].to_numpy())
+        overall = (g[f"{TMP}n"].to_numpy(), g[f"{TMP}k"].to_numpy())
         if by_cols:
             keys = list(dict.fromkeys([*by_cols, cluster]))
             g = slim.group_by(keys).agg(stats)
             g = g.with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
             g = g.sort([*by_cols, pl.col(cluster).cast(pl.Utf8)], nulls_last=True)
             for key, part in g.partition_by(by_cols, as_dict=True, maintain_order=True).items():
-                per_stratum[tuple(key)] = (part["_n"].to_numpy(), part["_k"].to_numpy())
+                per_stratum[tuple(key)] = (part[f"{TMP}n"].to_numpy(), part[f"{TMP}k"].to_numpy())
     n_all, k_all = block["n_patients"].to_numpy(), block["n_reached"].to_numpy()
     few: list[int] = []  # the clusters of each bootstrapped row with fewer than FEW_CLUSTERS
     for r in range(block.height):

@@ -48,6 +48,7 @@ from recurct import _checks
 from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError, ParameterError, StandardisationWarning
 from recurct.stats._common import (
+    TMP,
     block_counts,
     block_labels,
     by_list,
@@ -207,7 +208,7 @@ def standardise(
         std.get_column("age_hi").to_numpy(),
     )
     work = df.select(
-        *by_cols, reached_expr(df, threshold, fn).alias("_high"), pl.Series("_grp", grp)
+        *by_cols, reached_expr(df, threshold, fn).alias(f"{TMP}high"), pl.Series(f"{TMP}grp", grp)
     )
     valid = grp >= 0
     if not valid.any():
@@ -218,7 +219,7 @@ def standardise(
     groups = stratum_rows(work, by_cols)
     k = share.size
     grp = np.where(valid, grp, 0).astype(np.int64)
-    high = work["_high"].fill_null(False).to_numpy()
+    high = work[f"{TMP}high"].fill_null(False).to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
     n = block_counts(groups, grp, k, where=valid).astype(np.float64)  # block x age group
     x = block_counts(groups, grp, k, where=valid & high).astype(np.float64)
@@ -269,13 +270,13 @@ def standardise(
             pl.Series("n_groups_empty", n_empty, pl.Int64),
             pl.Series("weight_covered", covered, pl.Float64),
             pl.Series("ci", [ci] * blocks, pl.Utf8),
-            pl.Series("_some", some),
+            pl.Series(f"{TMP}some", some),
         ]
     )
     out = out.with_columns(
-        pl.when(pl.col("_some")).then(pl.col(c)).otherwise(none).alias(c)
+        pl.when(pl.col(f"{TMP}some")).then(pl.col(c)).otherwise(none).alias(c)
         for c in ("crude_share", "std_share", "std_share_lo", "std_share_hi")
-    ).drop("_some")
+    ).drop(f"{TMP}some")
     out = out.select(*by_cols, pl.lit(threshold, pl.Float64).alias("threshold"), *_SCHEMA)
     return from_polars(out, kind)
 

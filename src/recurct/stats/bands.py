@@ -21,6 +21,7 @@ from recurct._compat import renamed
 from recurct._frames import from_polars
 from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
+    TMP,
     _rows,
     band_expr,
     band_labels,
@@ -275,13 +276,15 @@ def exams_per_patient(
     count = pl.len().cast(pl.Int64).alias("n_patients")
     dist = block_group_by(
         pl.DataFrame({"n_exams": n}), groups, ["n_exams"], [count], [pl.col("n_patients").sum()]
-    ).sort("_block", "n_exams")
-    b = dist["_block"].to_numpy()
+    ).sort(f"{TMP}block", "n_exams")
+    b = dist[f"{TMP}block"].to_numpy()
     total = pl.Series(size[b])
     dist = dist.with_columns(
         (pl.col("n_patients") / total).alias("share"),
-        (pl.col("n_patients").cum_sum(reverse=True).over("_block") / total).alias("cum_share_ge"),
-    ).drop("_block")
+        (pl.col("n_patients").cum_sum(reverse=True).over(f"{TMP}block") / total).alias(
+            "cum_share_ge"
+        ),
+    ).drop(f"{TMP}block")
     dist = dist.with_columns(*block_labels(by_cols, groups, b))
     dist = dist.select(*by_cols, "n_exams", "n_patients", "share", "cum_share_ge")
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
@@ -343,20 +346,22 @@ def dose_share(
             sums,
         )
         .with_columns(
-            pl.col("dose_msv").sum().over("_block").alias("_total"),
-            pl.col("n_exams").sum().over("_block").alias("_exams"),
+            pl.col("dose_msv").sum().over(f"{TMP}block").alias(f"{TMP}total"),
+            pl.col("n_exams").sum().over(f"{TMP}block").alias(f"{TMP}exams"),
         )
-        .sort(["_block", "dose_msv", column], descending=[False, True, False])
+        .sort([f"{TMP}block", "dose_msv", column], descending=[False, True, False])
     )
     g = g.with_columns(
-        pl.when(pl.col("_total") > 0)
-        .then(pl.col("dose_msv") / pl.col("_total"))
+        pl.when(pl.col(f"{TMP}total") > 0)
+        .then(pl.col("dose_msv") / pl.col(f"{TMP}total"))
         .alias("dose_share"),
-        (pl.col("n_exams") / pl.col("_exams")).alias("exam_share"),
+        (pl.col("n_exams") / pl.col(f"{TMP}exams")).alias("exam_share"),
         (pl.col("dose_msv") / pl.col("n_exams")).alias("mean_dose_msv"),
     )
-    b = g["_block"].to_numpy()
-    out = g.drop("_block", "_total", "_exams").with_columns(*block_labels(by_cols, groups, b))
+    b = g[f"{TMP}block"].to_numpy()
+    out = g.drop(f"{TMP}block", f"{TMP}total", f"{TMP}exams").with_columns(
+        *block_labels(by_cols, groups, b)
+    )
     out = out.select(
         *by_cols, column, "n_exams", "dose_msv", "dose_share", "exam_share", "mean_dose_msv"
     )
@@ -422,16 +427,16 @@ def single_exam_share(
     groups = stratum_rows(df, by_cols)
     ge = (df["effective_dose_msv"] >= t[0]).to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
-    ids = df.select("patient_id", pl.Series("_block", np.zeros(ge.size, np.int64)))
+    ids = df.select("patient_id", pl.Series(f"{TMP}block", np.zeros(ge.size, np.int64)))
     if groups is not None:
-        ids = ids.with_columns(pl.Series("_block", groups.codes + 1))
+        ids = ids.with_columns(pl.Series(f"{TMP}block", groups.codes + 1))
 
     def distinct(rows: pl.DataFrame) -> np.ndarray:  # patients per block
         out = np.zeros(blocks, np.int64)
         out[0] = rows["patient_id"].n_unique()
         if groups is not None and rows.height:
-            per = rows.group_by("_block").agg(pl.col("patient_id").n_unique())
-            out[per["_block"].to_numpy()] = per["patient_id"].to_numpy()
+            per = rows.group_by(f"{TMP}block").agg(pl.col("patient_id").n_unique())
+            out[per[f"{TMP}block"].to_numpy()] = per["patient_id"].to_numpy()
         return out
 
     out = pl.DataFrame(

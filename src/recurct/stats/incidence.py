@@ -47,6 +47,7 @@ from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.errors import DataError, ParameterError, RecurctWarning
 from recurct.stats._common import (
+    TMP,
     block_labels,
     block_sums,
     by_list,
@@ -336,39 +337,48 @@ def _follow_up(
         if missing.len() == df.height and missing.any():  # (a literal date is one value)
             raise null_entry_error("incidence_rate", entry, missing.to_numpy())
         start = pl.max_horizontal(first, given)
-    work = df.select(*by_cols, start.alias("_entry"), first.alias("_first")).with_columns(
-        event.alias("_event"), ends.alias("_end")
+    work = df.select(*by_cols, start.alias(f"{TMP}entry"), first.alias(f"{TMP}first")).with_columns(
+        event.alias(f"{TMP}event"), ends.alias(f"{TMP}end")
     )
-    if work["_entry"].null_count():
-        raise DataError(f"incidence_rate: {work['_entry'].null_count()} patient(s) have no entry")
-    late = work["_end"] < work["_entry"]
+    n_no_entry = work[f"{TMP}entry"].null_count()
+    if n_no_entry:
+        raise DataError(f"incidence_rate: {n_no_entry} patient(s) have no entry")
+    late = work[f"{TMP}end"] < work[f"{TMP}entry"]
     if late.any():
         raise DataError(
             f"incidence_rate: {int(late.sum())} patient(s) end before they enter; check end/entry"
         )
     work = work.with_columns(
         (
-            pl.col("_event").is_not_null()
+            pl.col(f"{TMP}event").is_not_null()
             & (
-                (pl.col("_event") < pl.col("_entry"))
-                | ((pl.col("_event") == pl.col("_entry")) & (pl.col("_entry") > pl.col("_first")))
+                (pl.col(f"{TMP}event") < pl.col(f"{TMP}entry"))
+                | (
+                    (pl.col(f"{TMP}event") == pl.col(f"{TMP}entry"))
+                    & (pl.col(f"{TMP}entry") > pl.col(f"{TMP}first"))
+                )
             )
-        ).alias("_prev"),
+        ).alias(f"{TMP}prev"),
         (
-            pl.col("_event").is_not_null()
-            & (pl.col("_event") >= pl.col("_entry"))
-            & (pl.col("_event") <= pl.col("_end"))
-        ).alias("_ev"),
+            pl.col(f"{TMP}event").is_not_null()
+            & (pl.col(f"{TMP}event") >= pl.col(f"{TMP}entry"))
+            & (pl.col(f"{TMP}event") <= pl.col(f"{TMP}end"))
+        ).alias(f"{TMP}ev"),
     ).with_columns(
         (
             (
-                pl.when(pl.col("_ev")).then(pl.col("_event")).otherwise(pl.col("_end"))
-                - pl.col("_entry")
+                pl.when(pl.col(f"{TMP}ev"))
+                .then(pl.col(f"{TMP}event"))
+                .otherwise(pl.col(f"{TMP}end"))
+                - pl.col(f"{TMP}entry")
             )
             .dt.total_days()
             .cast(pl.Float64)
-        ).alias("_days"),
-        (pl.col("_end") - pl.col("_entry")).dt.total_days().cast(pl.Float64).alias("_obs"),
+        ).alias(f"{TMP}days"),
+        (pl.col(f"{TMP}end") - pl.col(f"{TMP}entry"))
+        .dt.total_days()
+        .cast(pl.Float64)
+        .alias(f"{TMP}obs"),
     )
     return work
 
@@ -376,11 +386,11 @@ def _follow_up(
 def _counts(work: pl.DataFrame, by_cols: list[str], hs: list[float]) -> pl.DataFrame:
     """Per stratum: patients at risk, prevalent, events, person-years, horizon counts."""
     groups = stratum_rows(work, by_cols)
-    prev = work["_prev"].to_numpy()
+    prev = work[f"{TMP}prev"].to_numpy()
     risk = ~prev
-    ev = work["_ev"].to_numpy() & risk
-    days = work["_days"].to_numpy()
-    obs = work["_obs"].to_numpy()
+    ev = work[f"{TMP}ev"].to_numpy() & risk
+    days = work[f"{TMP}days"].to_numpy()
+    obs = work[f"{TMP}obs"].to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
     cols: dict[str, Any] = {
         "n_patients": block_sums(groups, risk),

@@ -104,7 +104,9 @@ Subgroups (``subgroup="country"`` or ``"academic"``) are pooled separately (each
 ``tau^2``); the between-group test is ``Q_between = sum_g W_g (mu_g - mu_w)^2`` over the
 subgroup estimates ``mu_g`` with weights ``W_g = 1/se_g^2`` and ``mu_w`` their weighted mean,
 ``G - 1`` df (the "separate tau^2" test of RevMan and *meta*). A null subgroup value forms its
-own group, labelled ``"not stated"``.
+own group, labelled ``"not stated"`` (a subgroup value ``"not stated"`` is refused,
+``DataError``: it would merge with it); a subgroup column may not be named like an output
+column (``ParameterError``).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError, ParameterError
-from recurct.stats._common import result_repr
+from recurct.stats._common import TMP, result_repr
 from recurct.stats._glmm import glmm_proportion
 from recurct.stats.multisite import as_aggregates, is_aggregates
 
@@ -434,6 +436,25 @@ _SCHEMA = {
 }
 
 
+#: The columns of the tables of :class:`MetaResult` (``pooled``, ``subgroups``, ``sites``):
+#: a ``subgroup`` column may not have one of these names.
+_OUTPUT_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        [
+            "site",
+            *_SCHEMA,
+            "share",
+            "share_lo",
+            "share_hi",
+            "effect",
+            "variance",
+            "corrected",
+            "weight",
+        ]
+    )
+)
+
+
 @renamed(method="model", by="site")
 def meta_proportion(
     aggregates: Any,
@@ -473,6 +494,9 @@ def meta_proportion(
         Added to events and non-events of sites with 0 or all events (logit and raw only).
     subgroup : str, optional
         Column to pool within (e.g. ``"country"``, ``"academic"``), with a between-group Q test.
+        Null values form the group ``"not stated"`` (the value ``"not stated"`` itself is
+        refused, ``DataError``); the column may not be named like an output column
+        (``"site"``, ``"model"``, ``"effect"``, ``"share"``, ...: ``ParameterError``).
     alpha : float
         1 - confidence level, for CIs and the prediction interval.
     threshold, site : float, str
@@ -502,6 +526,12 @@ def meta_proportion(
         subgroup = _checks.column_name(subgroup, "meta_proportion", "subgroup")
     if subgroup is not None and subgroup not in _columns(aggregates):
         raise ParameterError(f"subgroup column {subgroup!r} is not in the table")
+    if subgroup is not None and (subgroup in _OUTPUT_COLUMNS or subgroup.startswith(TMP)):
+        raise ParameterError(
+            f"meta_proportion: subgroup column {subgroup!r} has the name of an output column "
+            f"of meta_proportion ({', '.join(_OUTPUT_COLUMNS)}) or starts with {TMP!r}; "
+            "rename it first"
+        )
     agg, kind = _aggregates_with_subgroup(aggregates, threshold, site, subgroup)
     x = agg.get_column("n_reached").to_numpy().astype(float)
     n = agg.get_column("n_patients").to_numpy().astype(float)
@@ -541,13 +571,21 @@ def _aggregates_with_subgroup(
     agg, _ = as_aggregates(df, threshold=threshold, site=site)
     if subgroup is not None and not is_agg:
         per_site = df.group_by(pl.col(site).cast(pl.Utf8).alias("site")).agg(
-            pl.col(subgroup).n_unique().alias("_nu"), pl.col(subgroup).first()
+            pl.col(subgroup).n_unique().alias(f"{TMP}nu"), pl.col(subgroup).first()
         )
-        if (per_site.get_column("_nu") > 1).any():
+        if (per_site.get_column(f"{TMP}nu") > 1).any():
             raise DataError(f"subgroup {subgroup!r} must be constant within each site ({site!r})")
-        agg = agg.join(per_site.drop("_nu"), on="site", how="left")
+        agg = agg.join(per_site.drop(f"{TMP}nu"), on="site", how="left")
     if subgroup is not None:
-        agg = agg.with_columns(pl.col(subgroup).cast(pl.Utf8).fill_null(MISSING_GROUP))
+        agg = agg.with_columns(pl.col(subgroup).cast(pl.Utf8))
+        clash = agg.filter(pl.col(subgroup) == MISSING_GROUP).get_column("site")
+        if clash.len():  # it would merge with the sites whose subgroup is null
+            raise DataError(
+                f"meta_proportion: subgroup column {subgroup!r} holds the value "
+                f"{MISSING_GROUP!r}, the label of the sites whose subgroup is null, at site(s) "
+                f"{clash.head(5).to_list()}; rename that value first"
+            )
+        agg = agg.with_columns(pl.col(subgroup).fill_null(MISSING_GROUP))
     if agg.height == 0:
         raise DataError("no sites: the table is empty")
     return agg.sort("site"), kind

@@ -22,7 +22,12 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, to_polars
 from recurct.errors import DataError, ParameterError
-from recurct.stats._common import check_patients, reached_expr, result_repr
+from recurct.stats._common import (
+    check_patients,
+    check_stripped_keys,
+    reached_expr,
+    result_repr,
+)
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -48,7 +53,8 @@ class SiteTable:
     summary : DataFrame
         One row: ``n_sites``, ``n_patients``, ``n_reached``, ``share``, ``share_lo``,
         ``share_hi`` (the crude pooled share and its CI), ``mean_share`` (unweighted mean of the
-        site shares), ``median_share``, ``min_share``, ``max_share``, ``ci``, ``alpha``.
+        site shares), ``median_share``, ``min_share``, ``max_share``, ``ci``, ``alpha``,
+        ``threshold``.
     """
 
     sites: Frame
@@ -139,6 +145,7 @@ def check_aggregates(df: pl.DataFrame) -> pl.DataFrame:
             "site aggregates need 0 <= n_reached <= n_patients and n_patients > 0; "
             f"bad rows (row, site, n_patients, n_reached): {rows}"
         )
+    check_stripped_keys(df, "site", [], "site aggregates", "site label")
     if df.get_column("site").is_duplicated().any():
         dup = df.filter(pl.col("site").is_duplicated()).get_column("site").unique().to_list()
         raise DataError(f"site labels must be unique; duplicated: {dup}")
@@ -189,7 +196,10 @@ def site_table(
         optional ``country``, ``academic``, ``period_start``, ``period_end`` are carried). The
         counts of aggregates must be whole numbers (``10.0`` is 10; ``10.7`` is a
         :class:`~recurct.errors.DataError`, never truncated) and every site named (a null
-        ``site`` is refused, as it is in a patients table).
+        ``site`` is refused, as it is in a patients table). Two site labels that differ only
+        by surrounding whitespace (``"Site A"``, ``"Site A "``) are refused
+        (:class:`~recurct.errors.DataError` naming both); labels that differ only in case
+        stay two sites.
     threshold : float
         Threshold in mSv (ignored for aggregates, whose ``n_reached`` already counts it).
     site : str, default "facility"
@@ -250,6 +260,7 @@ def site_table(
             "max_share": [float(shares.max())],
             "ci": [ci],
             "alpha": [float(alpha)],
+            "threshold": [float(threshold)],
         }
     )
     return SiteTable(sites=from_polars(sites, kind), summary=from_polars(summary, kind))

@@ -25,7 +25,7 @@ import polars as pl
 
 from recurct._frames import frame_kind, to_polars
 from recurct.errors import DataError, ParameterError
-from recurct.stats._common import _rows
+from recurct.stats._common import TMP, _rows
 from recurct.stats.proportion import proportion_ci
 
 __all__ = ["add_population"]
@@ -60,7 +60,7 @@ def _population_size(population: Any, patients: pl.DataFrame | None) -> int | No
 def population_counts(
     population: Any, by_cols: list[str], patients: pl.DataFrame | None = None
 ) -> tuple[int, pl.DataFrame | None]:
-    """Total population and, for a table of people, the number per stratum (``_n_pop``)."""
+    """Total population and, for a table of people, the number per stratum (``__recurct_n_pop``)."""
     size = _population_size(population, patients)
     if size is not None:
         return size, None
@@ -103,7 +103,7 @@ def population_counts(
     if by_cols:
         counts = (
             pop.group_by(by_cols)
-            .agg(pl.len().cast(pl.Int64).alias("_n_pop"))
+            .agg(pl.len().cast(pl.Int64).alias(f"{TMP}n_pop"))
             .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
         )
         if patients is not None:
@@ -115,17 +115,17 @@ def _check_strata(patients: pl.DataFrame, counts: pl.DataFrame, by_cols: list[st
     """Every stratum of the patients has at least as many people in the population table."""
     have = (
         patients.group_by(by_cols)
-        .agg(pl.len().cast(pl.Int64).alias("_n_pat"))
+        .agg(pl.len().cast(pl.Int64).alias(f"{TMP}n_pat"))
         .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
         .join(counts, on=by_cols, how="left", nulls_equal=True)
-        .with_columns(pl.col("_n_pop").fill_null(0))
-        .filter(pl.col("_n_pop") < pl.col("_n_pat"))
+        .with_columns(pl.col(f"{TMP}n_pop").fill_null(0))
+        .filter(pl.col(f"{TMP}n_pop") < pl.col(f"{TMP}n_pat"))
     )
     if have.height == 0:
         return
     shown = [
         ", ".join(f"{c}={row[c]!r}" for c in by_cols)
-        + f": {row['_n_pat']} patient(s), {row['_n_pop']} in the population table"
+        + f": {row[TMP + 'n_pat']} patient(s), {row[TMP + 'n_pop']} in the population table"
         for row in have.head(5).iter_rows(named=True)
     ]
     raise DataError(
@@ -172,18 +172,25 @@ def add_population(
     all_rows = pl.lit(True)
     for c in by_cols:
         all_rows = all_rows & (pl.col(c) == _ALL)
-    out = table.with_row_index("_order")
+    out = table.with_row_index(f"{TMP}order")
     if counts is not None:
         out = out.join(counts, on=by_cols, how="left", nulls_equal=True)
         out = out.with_columns(
-            pl.when(all_rows).then(pl.lit(total)).otherwise(pl.col("_n_pop")).alias("_n_pop")
+            pl.when(all_rows)
+            .then(pl.lit(total))
+            .otherwise(pl.col(f"{TMP}n_pop"))
+            .alias(f"{TMP}n_pop")
         )
     else:
         out = out.with_columns(
-            pl.when(all_rows).then(pl.lit(total)).otherwise(None).cast(pl.Int64).alias("_n_pop")
+            pl.when(all_rows)
+            .then(pl.lit(total))
+            .otherwise(None)
+            .cast(pl.Int64)
+            .alias(f"{TMP}n_pop")
         )
-    out = out.sort("_order").drop("_order")
-    n = out["_n_pop"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    out = out.sort(f"{TMP}order").drop(f"{TMP}order")
+    n = out[f"{TMP}n_pop"].cast(pl.Float64).fill_null(np.nan).to_numpy()
     k = out[count].cast(pl.Float64).to_numpy()
     method = "wilson" if ci == "bootstrap" else ci
     ok = np.isfinite(n) & (n > 0)
@@ -194,7 +201,7 @@ def add_population(
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(ok, k / n, np.nan)
     return (
-        out.rename({"_n_pop": "n_population"})
+        out.rename({f"{TMP}n_pop": "n_population"})
         .with_columns(
             pl.col("n_population").cast(pl.Int64),
             pl.Series("share_population", share),

@@ -55,6 +55,7 @@ from recurct._frames import from_polars, to_polars
 from recurct.errors import DataError, ParameterError, RegressionWarning
 from recurct.stats._common import (
     AGE_EDGES,
+    TMP,
     band_expr,
     band_labels,
     check_patients,
@@ -102,12 +103,15 @@ def _prepare(
     for c in extra:
         if c not in df.columns:
             raise ParameterError(f"column {c!r} is not in the patients table")
-    sub = df.select(used)
+    # NaN counts as missing (a pandas table's NaN arrives as null; patsy would drop a polars
+    # table's NaN silently)
+    sub = df.select(used).with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
     complete = sub.drop_nulls()
     dropped = sub.height - complete.height
     if dropped:
+        shown = [c.removeprefix(TMP) for c in used]
         warnings.warn(
-            f"{what}: dropped {dropped} of {sub.height} rows with a null in {used}",
+            f"{what}: dropped {dropped} of {sub.height} rows with a null in {shown}",
             RegressionWarning,
             stacklevel=3,
         )
@@ -511,10 +515,10 @@ def exam_rate(
     alpha = _checks.alpha(alpha, "exam_rate")
     df, kind = to_polars(patients)
     df, days = _person_days(df, formula, end)
-    person = pl.Series("_person_days", days.cast(pl.Float64) + 1.0)
-    extra = ["_person_days"] + ([cluster] if cluster else [])
+    person = pl.Series(f"{TMP}person_days", days.cast(pl.Float64) + 1.0)
+    extra = [f"{TMP}person_days"] + ([cluster] if cluster else [])
     pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", [person])
-    person_time = pdf["_person_days"].to_numpy(dtype=float)
+    person_time = pdf[f"{TMP}person_days"].to_numpy(dtype=float)
     if family == "poisson":
         model = _model(
             smf.glm, formula, pdf, "exam_rate", family=sm.families.Poisson(), exposure=person_time
