@@ -15,12 +15,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from cli_helpers import one_error_line
 
 from recurct import stats
 from recurct._outdir import MANIFEST, atomic_file, check_target, foreign_files, output_folder
 from recurct.cli import main
 from recurct.errors import IncompleteOutputError, OutputExistsError
-from tests.cli_helpers import one_error_line
 
 EXAMS = (
     "patient_id,exam_date,effective_dose_msv,facility\n"
