@@ -15,6 +15,7 @@ from polars.testing import assert_frame_equal
 
 import recurct
 from recurct import outofcore
+from recurct.errors import IncompleteOutputError
 from recurct.outofcore import cumulative_dose_chunked, write_patients
 
 
@@ -135,7 +136,8 @@ def test_failed_write_leaves_no_folder(tmp_path, monkeypatch) -> None:
         return write(self, file, **kwargs)
 
     monkeypatch.setattr(pl.DataFrame, "write_parquet", failing)
-    with pytest.raises(OSError, match="disk full"):
+    # named as an incomplete output, with the reason (it was the bare OSError)
+    with pytest.raises(IncompleteOutputError, match=r"out.*disk full"):
         write_patients(frame.lazy(), tmp_path / "out", buckets=4)
     assert list(tmp_path.iterdir()) == []
 
