@@ -61,13 +61,13 @@ def event_table(
     entry: Any,
     death: str | None,
     fn: str,
-) -> tuple[pl.DataFrame, list[str], float, int, FrameKind]:
+) -> tuple[pl.DataFrame, list[str], float, int, int, FrameKind]:
     """The per-patient event table: ``patient_id`` (where the table has it), the ``by``
     columns, ``time_days``, ``time_years``, ``event`` (0 censored, 1 reached T, 2 competing
     exit), ``entry_days`` (null: at risk from the first exam). Patients who do not contribute
-    (at T on or before a delayed entry, or entering on the day observation ends) are left
-    out. Also returns the ``by`` columns, the threshold, the number left out as prevalent and
-    the input kind."""
+    (at T on or before a delayed entry, dead on or before it, or entering on the day
+    observation ends) are left out. Also returns the ``by`` columns, the threshold, the
+    numbers left out as prevalent and with no time at risk, and the input kind."""
     df, kind = stats_frame(patients)
     check_patients(df, fn)
     t = _checks.threshold(threshold, fn)
@@ -88,7 +88,7 @@ def event_table(
     ).with_columns(pl.col("entry_days").fill_nan(None))
     if ids or by_cols:
         events = df.select(*ids, *by_cols).filter(keep).hstack(events)
-    return events, by_cols, t, data["n_prevalent"], kind
+    return events, by_cols, t, data["n_prevalent"], data["n_not_at_risk"], kind
 
 
 #: the columns of the event table and of the curves (a ``by`` column may not take their names)
@@ -136,6 +136,9 @@ class CurveResult:
         1 - confidence level of the pointwise intervals.
     n_prevalent : int
         Patients left out because they were at T on or before a delayed entry.
+    n_not_at_risk : int
+        Patients left out with no time at risk: those who died on or before their delayed
+        entry date, and those entering on the day their observation ends (both warned of).
     """
 
     curve: Frame
@@ -146,6 +149,7 @@ class CurveResult:
     entry: Any
     alpha: float
     n_prevalent: int
+    n_not_at_risk: int = 0
 
     def _read_at(self, tt: np.ndarray, ee: np.ndarray, en: np.ndarray, days: np.ndarray) -> Block:
         """One stratum's curve read at ``days`` (defined by each kind of curve)."""
@@ -158,11 +162,15 @@ class CurveResult:
         -------
         DataFrame (pandas if the patients table was pandas)
             The ``by`` columns, ``time_years``, ``n_at_risk`` (still observed at that time),
-            ``n_events`` (events up to that time), then the estimate and its interval; null
-            beyond the last observed time of a stratum (the curve is not defined there), and
-            everywhere in a stratum where no patient is observed (all prevalent at entry, or
-            entering at the end of observation); ``.curve`` then has one time-0 row with
-            null estimates.
+            ``n_events`` (events up to that time), then the estimate and its interval. After
+            a stratum's last observed time (event or censoring) the estimate is carried
+            where the curve is settled, i.e. no patient can still change it: Kaplan-Meier
+            once every patient at risk has reached T (``S = 0``, probability 1),
+            Aalen-Johansen once every patient at risk has reached T or died (no patient left
+            without an event); the interval is carried with it. Otherwise it is null beyond
+            the last observed time (no patient is observed there: the curve is not defined),
+            and everywhere in a stratum where no patient is observed (all prevalent at
+            entry, or not at risk); ``.curve`` then has one time-0 row with null estimates.
         """
         ys = at_years(years, f"{type(self).__name__}.at")
         days = np.asarray(ys, dtype=np.float64) * DAYS_PER_YEAR

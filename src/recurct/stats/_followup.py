@@ -14,7 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import param_label, to_polars
-from recurct.errors import CompetingRiskWarning, DataError, ParameterError
+from recurct.errors import CompetingRiskWarning, DataError, ParameterError, RecurctWarning
 from recurct.stats._common import check_column, check_patients, require
 
 if TYPE_CHECKING:
@@ -123,22 +123,42 @@ def observation_end(patients: Any, end: Any = None) -> pl.Series | pd.Series:
     """
     df, kind = to_polars(patients)
     check_patients(df, "observation_end")
-    spec = _checks.end_spec(end, "observation_end", columns=df.columns)
-    end_expr = _end_expr(df, spec, "observation_end", "end")
+    out = _observation_end(df, end, "observation_end")
+    return out.to_pandas() if kind == "pandas" else out
+
+
+def _observation_end(df: pl.DataFrame, end: Any, func: str) -> pl.Series:
+    """:func:`observation_end` of a polars table, errors naming ``func``."""
+    spec = _checks.end_spec(end, func, columns=df.columns)
+    end_expr = _end_expr(df, spec, func, "end")
     out = df.select(end_expr.alias("observation_end"))["observation_end"]
     if out.len() != df.height:  # a literal date: one value for all
         out = out.extend_constant(out[0], df.height - out.len())
     if out.null_count():
+        rows = np.flatnonzero(out.is_null().to_numpy())
+        if spec.kind == "column":
+            where = f"null in column {spec.value!r}"
+        else:  # the end of the data: no last_exam at all (of the facility or the table)
+            where = "end=None, the latest last_exam, is null"
         raise DataError(
-            f"{out.null_count()} patient(s) have no end of observation (null end date); "
-            "fill the end column or pass end= explicitly"
+            f"{func}: {rows.size} patient(s) have no end of observation ({where}; rows "
+            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); fill "
+            "the end column or pass end= explicitly (a date, e.g. the study end)"
         )
-    return out.to_pandas() if kind == "pandas" else out
+    return out
+
+
+def _ids(df: pl.DataFrame, rows: np.ndarray) -> str:
+    """``", patients [..]"`` for the first rows named in a message (where ids are given)."""
+    if "patient_id" not in df.columns or not rows.size:
+        return ""
+    ids = df["patient_id"].gather(rows[:10].tolist()).to_list()
+    return f", patient(s) {ids}{', ...' if rows.size > 10 else ''}"
 
 
 def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.Series:
     """Days from each patient's first exam to the end of his observation (checked >= 0)."""
-    ends = observation_end(df, end)
+    ends = _observation_end(df, end, func)
     days = df.select(
         (pl.lit(ends) - pl.col("first_exam").cast(pl.Date)).dt.total_days().cast(pl.Int64)
     ).to_series()
@@ -146,11 +166,11 @@ def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.
         raise DataError(f"{func}: {days.null_count()} patient(s) have a null first_exam")
     neg = days < 0
     if neg.any():
-        i = int(neg.arg_true()[0])
-        pid = df["patient_id"][i] if "patient_id" in df.columns else i
+        rows = np.flatnonzero(neg.to_numpy())
         raise DataError(
-            f"{func}: {int(neg.sum())} patient(s) end before their first exam "
-            f"(e.g. patient {pid!r}); check the end dates"
+            f"{func}: {rows.size} patient(s) end before their first exam (rows "
+            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); "
+            "check the end dates"
         )
     return days
 
@@ -228,21 +248,25 @@ def survival_data(
         ``time`` (days), ``event`` (0 censored, 1 reached T, 2 competing exit), ``entry``
         (days; ``-inf`` where the patient is at risk from his first exam) of the patients
         who contribute; ``keep`` (bool per input row: neither prevalent, i.e. at T on or
-        before a delayed entry, nor dead before it, nor entering on the day observation
-        ends) and ``n_prevalent``.
+        before a delayed entry, nor dead on or before it, nor entering on the day observation
+        ends); ``n_prevalent``; ``n_not_at_risk`` (left out with no time at risk: died on or
+        before their delayed entry date, or entering on the day their observation ends).
+        A death on the day T is reached counts as reaching T (event 1).
 
     Warns
     -----
     CompetingRiskWarning
-        When patients who died before their (delayed) entry date are left out: they were
-        never at risk (as a left-truncated sample would not hold them at all).
+        When patients who died before or on their (delayed) entry date are left out: they
+        were never at risk (as a left-truncated sample would not hold them at all).
+    RecurctWarning
+        When patients who enter on the day their observation ends are left out (rows named).
 
     Raises
     ------
     DataError
-        On a null entry date (the column and rows named).
-    ValueError
-        When observation ends (``end``) before a patient's entry date.
+        On a null entry date (the column and rows named); when observation ends (``end``)
+        before a patient's entry date (prevalent patients included; rows named); when a
+        patient reaches T after his death date (rows named: a wrong death date or link).
     """
     df, _ = to_polars(patients)
     check_patients(df, func)
@@ -265,6 +289,16 @@ def survival_data(
                 f"(e.g. row {i}); check the {death!r} column"
             )
         t_death = np.where(np.isnan(t_death), np.inf, t_death)
+    after = reached & (t_ev > t_death)  # exams after death: a wrong death date or link
+    if after.any():
+        rows = np.flatnonzero(after)
+        raise DataError(
+            f"{func}: {rows.size} patient(s) reach {lab} mSv after their death date in "
+            f"column {death!r} (rows {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}"
+            f"{_ids(df, rows)}): exams after death mean a wrong death date or exams linked "
+            "to the wrong patient; correct the death date or the patient link (a death on "
+            "the day T is reached counts as reaching T)"
+        )
     event = np.zeros(df.height, dtype=np.int64)
     is1 = (t_ev <= censor) & (t_ev <= t_death)  # reached T on the day of death: T came first
     is2 = ~is1 & (t_death <= censor)
@@ -279,24 +313,38 @@ def survival_data(
             raise null_entry_error(func, entry, np.isnan(entry_days))
         # entry on or before the first exam: no delay (at risk from day 0, events on it count)
         entry_days = np.where(entry_days > 0, entry_days, -np.inf)
-    # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
-    prevalent = reached & (t_ev <= entry_days)
-    # died before a delayed entry: never at risk, left out like the prevalent (counted)
-    dead = ~prevalent & (event == 2) & (entry_days > time)
-    if dead.any():
-        warnings.warn(
-            f"{func}: left out {int(dead.sum())} patient(s) who died before their entry date "
-            "(never at risk)",
-            CompetingRiskWarning,
-            stacklevel=4,  # survival_data, event_table, the curve function, the caller
-        )
-    late = ~prevalent & ~dead & (entry_days > time)
+    # observation ending before a (delayed) entry is an error for every patient, checked
+    # before the prevalence test (as incidence_rate does)
+    late = censor < entry_days
     if late.any():
+        rows = np.flatnonzero(late)
         raise DataError(
-            f"{func}: {int(late.sum())} patient(s) end observation before their entry date; "
+            f"{func}: {rows.size} patient(s) end observation before their entry date (rows "
+            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); "
             "check entry and end"
         )
-    # entering on the day observation ends: no time at risk, no contribution
+    # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
+    prevalent = reached & (t_ev <= entry_days)
+    # died on or before a delayed entry: never at risk, left out (counted in n_not_at_risk)
+    dead = ~prevalent & (event == 2) & (entry_days >= time)
+    if dead.any():
+        warnings.warn(
+            f"{func}: left out {int(dead.sum())} patient(s) who died before or on their entry "
+            "date (never at risk; counted in n_not_at_risk)",
+            CompetingRiskWarning,
+            stacklevel=5,  # survival_data, event_table, the curve function, @renamed, caller
+        )
+    # entering on the day observation ends: no time at risk, no contribution (counted)
+    at_end = ~prevalent & ~dead & (entry_days >= time)
+    if at_end.any():
+        rows = np.flatnonzero(at_end)
+        warnings.warn(
+            f"{func}: left out {rows.size} patient(s) who enter on the day their observation "
+            f"ends (no time at risk; rows {rows[:10].tolist()}"
+            f"{', ...' if rows.size > 10 else ''}; counted in n_not_at_risk)",
+            RecurctWarning,
+            stacklevel=5,
+        )
     keep = ~prevalent & (entry_days < time)
     return {
         "time": time[keep],
@@ -304,4 +352,5 @@ def survival_data(
         "entry": entry_days[keep],
         "keep": keep,
         "n_prevalent": int(prevalent.sum()),
+        "n_not_at_risk": int((dead | at_end).sum()),
     }

@@ -141,7 +141,7 @@ class CumulativeIncidence(CurveResult):
         One row per contributing patient: ``patient_id`` (where given), the ``by`` columns,
         ``time_days``, ``time_years``, ``event`` (0 censored, 1 reached T, 2 died),
         ``entry_days``.
-    threshold, by, end, entry, alpha, n_prevalent
+    threshold, by, end, entry, alpha, n_prevalent, n_not_at_risk
         See :class:`recurct.stats._curve.CurveResult`.
     death : str or None
         The column of death dates.
@@ -149,8 +149,10 @@ class CumulativeIncidence(CurveResult):
     Methods
     -------
     at(years)
-        The curves read at ``years`` (events counted up to each time; null beyond the last
-        observed time of a stratum, and everywhere in a stratum with no patient observed).
+        The curves read at ``years`` (events counted up to each time). After the last
+        observed time of a stratum the estimates are carried where every patient at risk
+        reached T or died (the curves are settled), else null; null everywhere in a stratum
+        with no patient observed (see :meth:`CurveResult.at`).
     plot()
         The curve of reaching T (:func:`recurct.plot.time_to_threshold_curve`).
     """
@@ -187,8 +189,11 @@ def cumulative_incidence(
         Strata (e.g. ``"sex"``); an ``"all"`` curve comes first.
     death : str, optional
         Column of death (or other competing exit) dates, null while alive. A death on or
-        before the end of observation (and before T was reached) is a competing event. Without
-        it the estimate equals the Kaplan-Meier one of :func:`time_to_threshold`.
+        before the end of observation (and before T was reached) is a competing event; a
+        death on the day T is reached counts as reaching T (T came first). T reached after
+        the death date is an error (``DataError`` naming the rows: a wrong death date or
+        exams linked to the wrong patient). Without it the estimate equals the Kaplan-Meier
+        one of :func:`time_to_threshold` (the intervals differ: see the module docstring).
     end : None, date, ISO date str, column name or mapping
         End of observation (see :func:`recurct.stats.observation_end`); the study end, not
         the death date.
@@ -205,7 +210,7 @@ def cumulative_incidence(
     """
     fn = "cumulative_incidence"
     alpha = _checks.alpha(alpha, fn)
-    events, by_cols, t, n_prev, kind = event_table(
+    events, by_cols, t, n_prev, n_not, kind = event_table(
         patients, threshold, by, end=end, entry=entry, death=death, fn=fn
     )
 
@@ -224,6 +229,7 @@ def cumulative_incidence(
         entry=entry,
         alpha=alpha,
         n_prevalent=n_prev,
+        n_not_at_risk=n_not,
         death=death,
     )
 
@@ -279,8 +285,11 @@ def _read_at(
 
     f, v, fd = pick(cif), pick(var), pick(died)
     lo, hi = _ci(f, v, alpha)
-    # undefined after the last time observed, and everywhere when no patient is observed
-    nan = np.where(at_days > (tt.max() if tt.size else -np.inf), np.nan, 1.0)
+    # undefined after the last time observed, unless the curves are settled there (everyone
+    # at risk reached T or died: all-cause S = 0), and everywhere when no patient is observed
+    settled = aj["surv"].size > 0 and aj["surv"][-1] <= 0
+    last = np.inf if settled else (tt.max() if tt.size else -np.inf)
+    nan = np.where(at_days > last, np.nan, 1.0)
     return {
         "n_at_risk": risk_set(tt, at_days, en).astype(np.int64),
         "n_events": np.array([((ee == 1) & (tt <= a)).sum() for a in at_days], np.int64),

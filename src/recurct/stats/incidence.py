@@ -28,8 +28,9 @@ depend on the outcome), the share who reached T within h years of entry. Patient
 less than h years before the end are left out of ``I_T;h`` (neither events nor non-events), so
 the share is neither diluted by short follow-up nor inflated by selecting on the event. Its
 interval is a binomial one (``ci=``, Clopper-Pearson by default). For a
-censoring-aware estimate use :func:`recurct.stats.time_to_threshold` (``at=[1, 3]``) or
-:func:`recurct.stats.cumulative_incidence` with competing risks.
+censoring-aware estimate use :func:`recurct.stats.time_to_threshold` (``.at([1, 3])`` of its
+result) or :func:`recurct.stats.cumulative_incidence` with competing risks; note that their
+``.at(h)`` counts time since the first exam, where ``I_T;h`` counts h years from entry.
 """
 
 from __future__ import annotations
@@ -58,7 +59,12 @@ from recurct.stats._common import (
     stats_frame,
     stratum_rows,
 )
-from recurct.stats._followup import DAYS_PER_YEAR, date_expr, null_entry_error, observation_end
+from recurct.stats._followup import (
+    DAYS_PER_YEAR,
+    _observation_end,
+    date_expr,
+    null_entry_error,
+)
 from recurct.stats.proportion import proportion_ci
 
 if TYPE_CHECKING:
@@ -328,7 +334,7 @@ def _follow_up(
 ) -> pl.DataFrame:
     """Per patient: entry, event and end dates, prevalent / event flags, days at risk."""
     event = _event_dates(df, threshold, window)
-    ends = observation_end(df, end)
+    ends = _observation_end(df, end, "incidence_rate")
     first = pl.col("first_exam").cast(pl.Date)
     start = first
     if entry is not None:
@@ -343,10 +349,18 @@ def _follow_up(
     n_no_entry = work[f"{TMP}entry"].null_count()
     if n_no_entry:
         raise DataError(f"incidence_rate: {n_no_entry} patient(s) have no entry")
-    late = work[f"{TMP}end"] < work[f"{TMP}entry"]
+    late = (work[f"{TMP}end"] < work[f"{TMP}entry"]).to_numpy()
     if late.any():
+        rows = np.flatnonzero(late)
+        what = "their entry date" if entry is not None else "their first exam"
+        col = f" (column {entry!r})" if isinstance(entry, str) and entry in df.columns else ""
+        ids = ""
+        if "patient_id" in df.columns:
+            ids = f", patient(s) {df['patient_id'].gather(rows[:10].tolist()).to_list()}"
         raise DataError(
-            f"incidence_rate: {int(late.sum())} patient(s) end before they enter; check end/entry"
+            f"incidence_rate: {rows.size} patient(s) end before {what}{col} "
+            f"(rows {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{ids}); check "
+            "end and entry"
         )
     work = work.with_columns(
         (

@@ -101,7 +101,11 @@ def _ci_reached(
             sigma = se[inner] / (surv[inner] * np.abs(np.log(surv[inner])))
         s_lo[inner] = surv[inner] ** np.exp(z * sigma)
         s_hi[inner] = surv[inner] ** np.exp(-z * sigma)
-    # where S is 0 or 1 (or se undefined) the interval collapses to the estimate
+    # where S is 0 or 1 the interval collapses to the estimate (Greenwood's se is 0 or
+    # undefined there, for either transform); where se is undefined inside (0, 1): null
+    edge = (surv <= 0) | (surv >= 1)
+    s_lo[edge] = surv[edge]
+    s_hi[edge] = surv[edge]
     undefined = ~np.isfinite(se) & (surv > 0) & (surv < 1)
     s_lo[undefined] = np.nan
     s_hi[undefined] = np.nan
@@ -122,7 +126,7 @@ class TimeToThreshold(CurveResult):
     events : DataFrame
         One row per contributing patient: ``patient_id`` (where given), the ``by`` columns,
         ``time_days``, ``time_years``, ``event`` (1 reached T, 0 censored), ``entry_days``.
-    threshold, by, end, entry, alpha, n_prevalent
+    threshold, by, end, entry, alpha, n_prevalent, n_not_at_risk
         See :class:`recurct.stats._curve.CurveResult`.
     ci : str
         The pointwise interval (``"log-log"`` or ``"plain"``).
@@ -131,7 +135,9 @@ class TimeToThreshold(CurveResult):
     -------
     at(years)
         The curve read at ``years``: the ``by`` columns, ``time_years``, ``n_at_risk``,
-        ``n_events``, ``prob_reached``, ``se``, ``prob_reached_lo``, ``prob_reached_hi``.
+        ``n_events``, ``prob_reached``, ``se``, ``prob_reached_lo``, ``prob_reached_hi``;
+        after a stratum's last observed time, 1 (with the interval ``[1, 1]``) where every
+        patient at risk reached T, else null (see :meth:`CurveResult.at`).
     plot()
         The curve (:func:`recurct.plot.time_to_threshold_curve`).
     """
@@ -211,7 +217,7 @@ def time_to_threshold(
         raise ParameterError(f"time_to_threshold: ci must be one of {CI_TRANSFORMS}, got {ci!r}")
     fn = "time_to_threshold"
     alpha = _checks.alpha(alpha, fn)
-    events, by_cols, t, n_prev, kind = event_table(
+    events, by_cols, t, n_prev, n_not, kind = event_table(
         patients, threshold, by, end=end, entry=entry, death=None, fn=fn
     )
 
@@ -229,6 +235,7 @@ def time_to_threshold(
         entry=entry,
         alpha=alpha,
         n_prevalent=n_prev,
+        n_not_at_risk=n_not,
         ci=ci,
     )
 
@@ -271,8 +278,11 @@ def _read_at(
     lo, hi = _ci_reached(surv, se, alpha, transform)
     n_risk = risk_set(tt, at_days, entry).astype(np.int64)
     n_ev = np.array([(ee & (tt <= a)).sum() for a in at_days], dtype=np.int64)
-    # undefined after the last time observed, and everywhere when no patient is observed
-    beyond = np.where(at_days > (tt.max() if tt.size else -np.inf), np.nan, 1.0)
+    # undefined after the last time observed, unless the curve is settled there (everyone
+    # at risk reached T: S = 0 for ever after), and everywhere when no patient is observed
+    settled = km["surv"].size > 0 and km["surv"][-1] <= 0
+    last = np.inf if settled else (tt.max() if tt.size else -np.inf)
+    beyond = np.where(at_days > last, np.nan, 1.0)
     return {
         "n_at_risk": n_risk,
         "n_events": n_ev,
