@@ -50,7 +50,10 @@ def _write(folder: Path, frames: list[pl.DataFrame], sub: bool = False) -> Path:
 
 
 def _in_memory(frames: list[pl.DataFrame], **kwargs) -> pl.DataFrame:
-    return recurct.cumulative_dose(pl.concat(frames, how="diagonal_relaxed"), **kwargs)
+    exams = pl.concat(frames, how="diagonal_relaxed")
+    if exams.schema["patient_id"].is_integer():  # Int64, as read_exams gives integer ids
+        exams = exams.with_columns(pl.col("patient_id").cast(pl.Int64))
+    return recurct.cumulative_dose(exams, **kwargs)
 
 
 _DOSE = pl.col("effective_dose_msv")

@@ -666,7 +666,9 @@ def cumulative_dose(
         Which exam's ``indication`` the patient row holds: ``"most_frequent"`` (the default;
         ties: the earliest) or ``"first"`` (the initial indication: the first non-null value
         in time order). ``sex`` is always the first non-null value, ``facility`` the most
-        frequent.
+        frequent. ``"first"`` needs the exams in memory: for a LazyFrame or a path it raises
+        :class:`~recurct.errors.ParameterError` (collect the LazyFrame, or pass
+        ``recurct.read_exams(path).exams``).
 
     Returns
     -------
@@ -683,7 +685,8 @@ def cumulative_dose(
         ``indication`` List, Array, Struct, Object or Duration), naming column and dtype.
     recurct.errors.ParameterError
         Thresholds or windows not > 0; ``exam_date`` is not a date/datetime, or
-        ``patient_id`` not a string/integer.
+        ``patient_id`` not a string/integer; ``indication="first"`` with a LazyFrame or a
+        path.
 
     Notes
     -----
@@ -701,9 +704,9 @@ def cumulative_dose(
                 "cumulative_dose: indication='first' needs the exams in memory; collect the "
                 "LazyFrame (or read the files) first"
             )
-        from recurct.outofcore import cumulative_dose_chunked
+        from recurct.outofcore import _chunked
 
-        return cumulative_dose_chunked(exams, thresholds=thr.tolist(), window_days=win.tolist())
+        return _chunked(exams, thr.tolist(), win.tolist(), fn="cumulative_dose")
     prep = _prepare(exams, "cumulative_dose")
     return from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
 

@@ -67,9 +67,11 @@ from recurct.io.exams import (
     _AS_TEXT,
     FileRows,
     _clash,
+    _clashing_pair,
     _joins,
     _kind,
     _reconciled_casts,
+    _wide_dates,
     parquet_heights,
 )
 from recurct.schema import ExamValidationError
@@ -118,12 +120,17 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         (``Int32`` and ``Float64`` doses as ``Float64``, ``Date`` and ``Datetime`` as
         ``Datetime``); a column of different kinds (numbers, text, ``Boolean``, dates) or
         of differing text dtypes (``Enum`` categories in another order) is text in every
-        file, each value as written (``true``, never 1.0).
+        file, each value as written (``true``, never 1.0); a column of ``Date`` and
+        ``Datetime("ns")`` as ``Datetime("us")`` (every date kept). A file of no column
+        (``pandas.DataFrame().to_parquet``) holds no exam. Integer ids of any dtype
+        (``Int32``, ``UInt64``, ``Int64`` in one file and ``UInt64`` in another) are
+        ``Int64``, as :func:`recurct.read_exams` gives them.
 
     Raises
     ------
     FileNotFoundError
-        The path does not exist or a folder holds no Parquet file.
+        The path does not exist, a folder holds no Parquet file or a glob matches no file
+        (:class:`recurct.errors.InputNotFoundError`).
     recurct.errors.ParameterError
         A folder whose Parquet files other than ``*.parquet`` would be left out, or whose
         partition folders hold a used column (see ``source``), naming the files or columns;
@@ -134,7 +141,8 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         or ``exam_date`` or ``effective_dose_msv`` holds different kinds of value in
         different files (text, ``Boolean`` or a struct in some, numbers or dates in others:
         :func:`recurct.read_exams` validates and parses such text; this scan does not),
-        naming the source, the column and two files with their dtypes.
+        naming the source, the column and two files with their dtypes; a ``UInt64`` id
+        above 2^63 - 1, naming its file and row.
     recurct._outdir.IncompleteOutputError
         A recurct output folder does not match its manifest.
     TypeError
@@ -165,7 +173,10 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
             pattern = str(path / "**" / "*.parquet")
             return _scan_files(source, pl.scan_parquet(pattern, hive_partitioning=False))
         if path.exists() or any(ch in str(source) for ch in "*?["):
-            check_files([path] if path.exists() else glob.glob(str(source), recursive=True))
+            matches = [path] if path.exists() else glob.glob(str(source), recursive=True)
+            if not matches:
+                raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
+            check_files(matches)
             return _scan_files(source, pl.scan_parquet(str(source)))
         raise InputNotFoundError(f"{path}: no such file or folder")
     raise ParameterError(
@@ -183,7 +194,10 @@ def _scan_files(source: Any, fast: pl.LazyFrame) -> pl.LazyFrame:
     """``fast`` (one scan of all the files of ``source``) when the files share one schema
     (only their footers are read to check); else one scan per file, each with the columns
     of all the files in the dtypes they are reconciled to (:func:`_reconciled_schema`),
-    concatenated in the order polars reads the files."""
+    concatenated in the order polars reads the files. A file of no column (e.g. written by
+    ``pandas.DataFrame().to_parquet``) holds no exam and is left out, as
+    :func:`recurct.read_exams` reads it. Integer ids are read as ``Int64``, as
+    :func:`recurct.read_exams` gives them (:func:`_int64_ids`)."""
     files = _parquet_files(source)
     schemas = []
     for f in files:
@@ -191,14 +205,67 @@ def _scan_files(source: Any, fast: pl.LazyFrame) -> pl.LazyFrame:
             schemas.append(pl.read_parquet_schema(f))
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
-    if len(files) < 2 or all(s == schemas[0] for s in schemas[1:]):
-        return fast
+    used = [i for i, s in enumerate(schemas) if s]
+    if used and len(used) < len(files):  # files of no column: left out (one scan each)
+        lf = _per_file(source, [files[i] for i in used], [schemas[i] for i in used])
+    elif len(files) < 2 or all(s == schemas[0] for s in schemas[1:]):
+        lf = fast
+    else:
+        lf = _per_file(source, files, schemas)
+    return _int64_ids(source, lf, files, schemas)
+
+
+def _per_file(source: Any, files: list[str], schemas: list[dict[str, pl.DataType]]) -> pl.LazyFrame:
+    """One scan per file in the columns and dtypes of :func:`_reconciled_schema`,
+    concatenated in the order of ``files``."""
     target = _reconciled_schema(files, schemas, str(source))
     return pl.concat(
         [_conformed(pl.scan_parquet(f), s, target) for f, s in zip(files, schemas, strict=True)],
         how="vertical",
         rechunk=False,
     )
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def _int64_ids(
+    source: Any, lf: pl.LazyFrame, files: list[str], schemas: list[dict[str, pl.DataType]]
+) -> pl.LazyFrame:
+    """``lf`` with integer ids (``Int32``, ``UInt64``; the ``Int128`` that ``Int64`` and
+    ``UInt64`` files join to) as ``Int64``, the dtype :func:`recurct.read_exams` gives them
+    and that pyarrow, pandas and Dask read. The ids of ``UInt64`` (or ``Int128``) files are
+    read first (that column only): an id outside the ``Int64`` range raises the
+    :class:`DataError` of the in-memory path, naming the file and its row there."""
+    dtype = lf.collect_schema().get("patient_id")
+    if dtype is None or not dtype.is_integer() or dtype == pl.Int64:
+        return lf
+    wide = [s.get("patient_id") in (pl.UInt64, pl.Int128) for s in schemas]
+    start = 0  # the input rows of the files before
+    for f, s, check in zip(files, schemas, wide, strict=True) if any(wide) else ():
+        if check:
+            ids = pl.col("patient_id")
+            out = ~ids.is_between(_INT64.min, _INT64.max)  # (null: not out)
+            if pl.scan_parquet(f).select(out.any()).collect(engine="streaming").item():
+                col = pl.scan_parquet(f).select("patient_id").collect().to_series()
+                row = int(col.to_frame().select(out.fill_null(False).arg_max()).item())
+                raise DataError(
+                    f"{source}: column 'patient_id': row {start + row} (0-based; row {row} "
+                    f"of {_relative(source, f)}) holds {col[row]}, outside the range of 64-bit "
+                    "signed integers; ids this large must be text (cast the column to string)"
+                )
+        start += pl.scan_parquet(f).select(pl.len()).collect().item() if s else 0
+    return lf.with_columns(pl.col("patient_id").cast(pl.Int64))
+
+
+def _relative(source: Any, file: str) -> str:
+    """``file`` named below the folder of ``source`` (a glob: its folder before the first
+    wildcard), as :func:`_file_rows` names it."""
+    base = Path(source) if Path(source).is_dir() else next(iter(_source_paths(source)), None)
+    try:
+        return Path(file).relative_to(base).as_posix() if base else file
+    except ValueError:
+        return file
 
 
 def _reconciled_schema(
@@ -213,7 +280,9 @@ def _reconciled_schema(
     (to 1.0, to days). A :class:`DataError` names the column and two files whose dtypes
     cannot be reconciled so (no supertype, another kind among other kinds), or hold different
     kinds of value in a column of :data:`_NOT_TEXT`, which the engine needs as numbers or
-    dates and, unlike :func:`recurct.read_exams`, does not parse from text."""
+    dates and, unlike :func:`recurct.read_exams`, does not parse from text. A column of
+    ``Date`` and ``Datetime("ns")`` is read as ``Datetime("us")``, as by
+    :func:`recurct.read_exams` (:func:`recurct.io.exams._wide_dates`): every date kept."""
     given = [pl.Schema(s) for s in schemas]
     for col in dict.fromkeys(c for s in given for c in s):
         have = [(i, s[col]) for i, s in enumerate(given) if col in s]
@@ -224,13 +293,16 @@ def _reconciled_schema(
             what = f"{kinds[0]} in some files, {kinds[other]} in others"
             raise DataError(_clash(where, col, files, typed[0], typed[other], what))
         if not set(kinds) <= set(_AS_TEXT) and not _joins([d for _, d in have]):
-            first = have[0]
-            other = next((h for h in have[1:] if not _joins([first[1], h[1]])), have[-1])
+            first, other = _clashing_pair(have)
             what = "the dtypes have no common type"
             raise DataError(_clash(where, col, files, first, other, what))
     texts = _reconciled_casts(files, given, where)
+    wide = _wide_dates(given)  # Date and Datetime("ns"): Datetime("us"), every date kept
     read = [
-        {c: pl.String() if c in text else d for c, d in s.items()}
+        {
+            c: pl.String() if c in text else wide[c] if c in wide and d != pl.Null else d
+            for c, d in s.items()
+        }
         for s, text in zip(given, texts, strict=True)
     ]
     names = list(dict.fromkeys(c for s in read for c in s))
@@ -335,13 +407,29 @@ def cumulative_dose_chunked(
         A folder that would not be read whole (:func:`scan_exams`: ``.pq``, ``.parq`` or
         ``.PARQUET`` files, partition folders of a used column), before any work.
     """
-    progress = _checks.optional_flag(progress, "cumulative_dose_chunked", "progress")
-    lf, k, params = _plan(
-        source, thresholds, window_days, buckets, rows_per_bucket, "cumulative_dose_chunked"
-    )
+    return _chunked(
+        source, thresholds, window_days, buckets, rows_per_bucket, tmpdir, progress,
+        "cumulative_dose_chunked",
+    )  # fmt: skip
+
+
+def _chunked(
+    source: Any,
+    thresholds: Any,
+    window_days: Any,
+    buckets: int | None = None,
+    rows_per_bucket: int = 10_000_000,
+    tmpdir: str | Path | None = None,
+    progress: bool | None = None,
+    fn: str = "cumulative_dose_chunked",
+) -> pl.DataFrame:
+    """:func:`cumulative_dose_chunked`, its errors naming the public function ``fn`` that
+    was called (``cumulative_dose`` for a path or LazyFrame)."""
+    progress = _checks.optional_flag(progress, fn, "progress")
+    lf, k, params = _plan(source, thresholds, window_days, buckets, rows_per_bucket, fn)
     with terminate_as_exit():
         result = _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir,
-                          progress, None)  # fmt: skip
+                          progress, None, fn)  # fmt: skip
     assert result is not None
     return result
 
@@ -409,7 +497,7 @@ def write_patients(
             )
         )
         _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir, progress,
-                 target)  # fmt: skip
+                 target, "write_patients")  # fmt: skip
     return Path(out)
 
 
@@ -451,7 +539,10 @@ def _buckets(
     tmpdir: str | Path | None,
     progress: bool | None,
     target: Any,
+    fn: str = "cumulative_dose_chunked",
 ) -> pl.DataFrame | None:
+    """The patients table of ``lf`` in ``k`` buckets (returned, or written to ``target``),
+    its errors naming the public function ``fn`` that was called."""
     from recurct.cumulative import cumulative_dose
 
     places = functools.partial(_file_rows, source, n_rows)  # only called on an error
@@ -460,7 +551,9 @@ def _buckets(
         try:
             table = cumulative_dose(exams, thresholds=thresholds, window_days=window_days)
         except DataError as exc:
-            better = _named_bad_rows(exams, places)
+            better = _named_bad_rows(exams, places, fn)
+            if better is None and type(exc) is DataError and fn != "cumulative_dose":
+                better = _renamed_error(exc, fn)
             if better is None:
                 raise
             raise better from exc
@@ -495,7 +588,7 @@ def _buckets(
                 work = Path(tempfile.mkdtemp(prefix="recurct-buckets-", dir=tmpdir))
                 with _timed("split-on-disk"):
                     loaders = _split_on_disk(split, work)
-        tables = _run_buckets(loaders, thresholds, window_days, target, show, places)
+        tables = _run_buckets(loaders, thresholds, window_days, target, show, places, fn)
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
@@ -766,6 +859,7 @@ def _run_buckets(
     target: Any,
     show: bool,
     places: Callable[[], FileRows | None] = lambda: None,
+    fn: str = "cumulative_dose_chunked",
 ) -> list[pl.DataFrame]:
     """The patients tables of the buckets ``loaders`` give, in order: returned, or written to
     ``target`` (``part-NNNNN.parquet``; none returned). Table ``i`` is written in a thread
@@ -786,13 +880,11 @@ def _run_buckets(
                 chunk, rows = load()
             with _timed("compute"):
                 try:
-                    table = chunk_patients(
-                        chunk, rows, "cumulative_dose_chunked", thresholds, window_days, merged
-                    )
+                    table = chunk_patients(chunk, rows, fn, thresholds, window_days, merged)
                 except DataError as exc:
                     better = None
                     if not isinstance(exc, ExamValidationError):
-                        better = _first_bad_rows(chunk, rows, loaders[i + 1 :], places)
+                        better = _first_bad_rows(chunk, rows, loaders[i + 1 :], places, fn)
                     if better is None:
                         raise
                     raise better from exc
@@ -817,6 +909,7 @@ def _first_bad_rows(
     rows: np.ndarray,
     rest: list[Callable[[], _BucketExams]],
     places: Callable[[], FileRows | None] = lambda: None,
+    fn: str = "cumulative_dose_chunked",
 ) -> DataError | None:
     """The error of the input's first bad exams, when bucket ``chunk`` (input ``rows``) has
     failed: the buckets before it passed, so the remaining ones (``rest``) are read and
@@ -834,10 +927,22 @@ def _first_bad_rows(
             more, more_rows = load()
             found.add(more, more_rows)
             del more, more_rows
-    return found.error("cumulative_dose_chunked", lines=places())
+    return found.error(fn, lines=places())
 
 
-def _named_bad_rows(exams: pl.DataFrame, places: Callable[[], FileRows | None]) -> DataError | None:
+def _renamed_error(exc: DataError, fn: str) -> DataError | None:
+    """``exc`` of the in-memory :func:`recurct.cumulative_dose` (one bucket) naming ``fn``,
+    the function called, instead; None when its message does not name cumulative_dose."""
+    prefix = "cumulative_dose: "
+    text = str(exc)
+    return DataError(f"{fn}: {text[len(prefix) :]}") if text.startswith(prefix) else None
+
+
+def _named_bad_rows(
+    exams: pl.DataFrame,
+    places: Callable[[], FileRows | None],
+    fn: str = "cumulative_dose_chunked",
+) -> DataError | None:
     """The error of the bad exams of ``exams`` (the whole input, in one bucket), naming each
     row with its file and its row there, when the input is a folder or glob of Parquet files
     (``places()``, :func:`_file_rows`); None when it is not, or the error is not about bad
@@ -845,7 +950,7 @@ def _named_bad_rows(exams: pl.DataFrame, places: Callable[[], FileRows | None]) 
     lines = places()
     if lines is None:
         return None
-    return _first_bad_rows(exams, np.arange(exams.height, dtype=np.int64), [], lambda: lines)
+    return _first_bad_rows(exams, np.arange(exams.height, dtype=np.int64), [], lambda: lines, fn)
 
 
 def _file_rows(source: Any, n_rows: int) -> FileRows | None:
@@ -866,14 +971,7 @@ def _file_rows(source: Any, n_rows: int) -> FileRows | None:
         return None
     if sum(heights) != n_rows:
         return None
-    base = Path(source) if Path(source).is_dir() else next(iter(_source_paths(source)), None)
-    names = []
-    for f in files:
-        try:
-            names.append(Path(f).relative_to(base).as_posix() if base else f)
-        except ValueError:
-            names.append(f)
-    return FileRows(names, heights)
+    return FileRows([_relative(source, f) for f in files], heights)
 
 
 @contextlib.contextmanager

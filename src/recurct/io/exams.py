@@ -15,6 +15,7 @@ other column keeps its text (CSV) or its dtype (Parquet, frames) exactly.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import warnings
@@ -457,7 +458,9 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     that cannot be read is named. Where the files' dtypes of a column differ, the column is
     reconciled first (:func:`_reconciled_casts`), so that no value is converted to another
     type (``True`` to 1.0, a date to days) and validation judges each value as reading its
-    file alone would; columns of one dtype in every file are read as they are."""
+    file alone would; columns of one dtype in every file are read as they are. A column of
+    ``Date`` and ``Datetime("ns")`` is read as ``Datetime("us")`` (:func:`_wide_dates`), so
+    that a date outside 1677-2262 is kept (and validated) as any other."""
     scans = []
     schemas: list[pl.Schema] = []
     keys: list[str] | None = None
@@ -490,6 +493,15 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
         scans = [
             scan.with_columns(pl.col(c).cast(pl.Utf8) for c in text) if text else scan
             for scan, text in zip(scans, texts, strict=True)
+        ]
+        wide = _wide_dates(schemas)  # Date and Datetime("ns"): as Datetime("us"), every date
+        scans = [
+            scan.with_columns(
+                pl.col(c).cast(d) for c, d in wide.items() if c in have and have[c] != pl.Null
+            )
+            if any(c in have for c in wide)
+            else scan
+            for scan, have in zip(scans, schemas, strict=True)
         ]
     try:
         lf = scans[0] if len(scans) == 1 else pl.concat(scans, how="diagonal_relaxed")
@@ -568,10 +580,41 @@ def _reconciled_casts(files: list[str], schemas: list[pl.Schema], source: str) -
         for i in pick:
             texts[i].append(col)
         if not pick and not _joins([d for _, d in have]):
-            first = have[0]
-            other = next(h for h in have[1:] if not _joins([first[1], h[1]]))
+            first, other = _clashing_pair(have)
             raise DataError(_clash(source, col, files, first, other, "no common type"))
     return texts
+
+
+def _clashing_pair(
+    have: list[tuple[int, pl.DataType]],
+) -> tuple[tuple[int, pl.DataType], tuple[int, pl.DataType]]:
+    """Two of ``have`` (file index, dtype) whose dtypes have no common type, searched over
+    every pair (``Date``, ``Datetime`` and a tz-aware ``Datetime``: the last two clash, the
+    first joins either); the first and the last when every pair joins but not all of them."""
+    return next(
+        ((a, b) for a, b in itertools.combinations(have, 2) if not _joins([a[1], b[1]])),
+        (have[0], have[-1]),
+    )
+
+
+def _wide_dates(schemas: Sequence[Mapping[str, pl.DataType]]) -> dict[str, pl.DataType]:
+    """The columns of ``Date`` in some files and ``Datetime("ns")`` in others, each with the
+    dtype they are read in: ``Datetime("us")`` (its time zone kept), which holds every date,
+    where their supertype ``Datetime("ns")`` holds only 1677-2262 and a date outside (a
+    sentinel 0001-01-01) would fail or become null. Both :func:`recurct.read_exams` and
+    :func:`recurct.outofcore.scan_exams` cast such a column so, file by file."""
+    out: dict[str, pl.DataType] = {}
+    for col in dict.fromkeys(c for s in schemas for c in s):
+        dtypes = {s[col] for s in schemas if col in s and s[col] != pl.Null}
+        stamps = [d for d in dtypes if isinstance(d, pl.Datetime)]
+        if (
+            pl.Date in dtypes
+            and any(d.time_unit == "ns" for d in stamps)
+            and len(dtypes) == len(stamps) + 1
+            and len({d.time_zone for d in stamps}) == 1
+        ):
+            out[col] = pl.Datetime("us", stamps[0].time_zone)
+    return out
 
 
 def _clash(
