@@ -16,6 +16,9 @@ __all__ = ["glmm_proportion"]
 
 _GH_NODES, _GH_WEIGHTS = np.polynomial.hermite.hermgauss(30)
 
+#: Upper bound of the search for tau (the between-site SD on the logit scale).
+_TAU_MAX = 20.0
+
 #: Most steps of the search for a site's mode (3 to 5 are typical).
 _MODE_MAXITER = 400
 
@@ -99,6 +102,14 @@ def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
         ``mu`` (pooled logit), ``se`` (its standard error from the observed information; at
         ``tau = 0`` that of the common-effect binomial model), ``tau2``, ``loglik`` (without
         the binomial coefficients).
+
+    Raises
+    ------
+    DataError
+        When no finite maximum likelihood estimate exists: no event at all (or every patient
+        has one), or every site has 0 events or all (the likelihood then keeps rising as
+        ``tau`` grows, the sites drifting to logits of -inf and +inf), or when the search
+        for ``tau`` ends at its upper bound (``tau`` = 20 on the logit scale).
     """
     x = np.asarray(x, dtype=float)
     n = np.asarray(n, dtype=float)
@@ -108,6 +119,15 @@ def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
         raise DataError(
             "glmm_proportion: no site has an event (or every patient has one); the pooled "
             "logit is not finite"
+        )
+
+    if np.all((x == 0) | (x == n)):
+        raise DataError(
+            "glmm_proportion: every site has either no event or all events "
+            f"({int(np.sum(x == 0))} site(s) with none, {int(np.sum(x == n))} with all); the "
+            "likelihood keeps rising as "
+            "the between-site variance grows, so no finite maximum likelihood estimate exists: "
+            "use model='random' (with its continuity correction)"
         )
 
     def nll(par: np.ndarray) -> float:
@@ -120,7 +140,7 @@ def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
             nll,
             np.array([mu0, tau0]),
             method="L-BFGS-B",
-            bounds=[(None, None), (0.0, 20.0)],
+            bounds=[(None, None), (0.0, _TAU_MAX)],
             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
         )
         if best is None or res.fun < best.fun:
@@ -132,13 +152,21 @@ def glmm_proportion(x: Any, n: Any) -> dict[str, float]:
         r = optimize.minimize_scalar(lambda m: nll(np.array([m, t])), bracket=(mu - 1, mu + 1))
         return float(r.fun)
 
+    upper = max(2.0 * tau, 0.5)
     r1 = optimize.minimize_scalar(
-        prof, bounds=(0.0, max(2.0 * tau, 0.5)), method="bounded", options={"xatol": 1e-10}
+        prof, bounds=(0.0, upper), method="bounded", options={"xatol": 1e-10}
     )
     if r1.fun < best.fun:
         tau = float(r1.x)
         mu = float(
             optimize.minimize_scalar(lambda m: nll(np.array([m, tau])), bracket=(mu - 1, mu + 1)).x
+        )
+    if tau >= _TAU_MAX * (1.0 - 1e-6) or (upper >= _TAU_MAX and tau >= upper * (1.0 - 1e-6)):
+        raise DataError(
+            f"glmm_proportion: the between-site SD tau ended at the bound of its search "
+            f"({tau:.3g} on the logit scale): the likelihood still rises there, so no finite "
+            "maximum likelihood estimate was found (sites with 0 or all events dominate): "
+            "use model='random'"
         )
     se = _glmm_se(nll, mu, tau, x, n)
     return {"mu": mu, "se": se, "tau2": tau * tau, "loglik": -nll(np.array([mu, tau]))}

@@ -10,8 +10,10 @@ as ``recurct/data/esp2013.csv`` (5-year groups 0-4 ... 85-89, 90+).
 Age groups
     ``age_lo`` and ``age_hi`` are completed years, both inclusive: a patient aged 4.9 belongs to
     0-4 (``age_lo <= floor(age) <= age_hi``); a null (or infinite) ``age_hi`` is open-ended.
-    Patients with a null age or an age in no group are dropped, with a
-    :class:`StandardisationWarning` saying how many. A stratum all of whose patients are
+    Patients with a null, NaN or infinite age or an age in no group are dropped, with a
+    :class:`StandardisationWarning` saying how many; so are patients whose outcome is
+    unknown (a null ``reached_<T>``, or without that column a null or NaN ``ced_msv``),
+    never counted as not reached. A stratum all of whose patients are
     dropped keeps its row (one row per stratum), with ``n_patients`` and ``n_reached`` 0 and
     null shares; the warning counts such strata.
 Empty age groups
@@ -45,7 +47,7 @@ import polars as pl
 from scipy import stats
 
 from recurct import _checks
-from recurct._frames import from_polars, to_polars
+from recurct._frames import from_polars, param_label, to_polars
 from recurct.errors import DataError, ParameterError, StandardisationWarning
 from recurct.stats._common import (
     TMP,
@@ -101,11 +103,27 @@ def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
     return df
 
 
+def unknown_reached(df: pl.DataFrame, threshold: float) -> pl.Series:
+    """Boolean: is it unknown whether the patient reached ``threshold``? A null
+    ``reached_<T>`` (the column :func:`recurct.stats._common.reached_expr` reads) or, without
+    it, a null or NaN ``ced_msv``. (``reached_expr`` counts such patients as not reached.)"""
+    col = f"reached_{param_label(threshold)}"
+    if col not in df.columns:
+        col = "ced_msv"
+    if col not in df.columns:
+        return pl.Series("unknown", [False] * df.height, pl.Boolean)
+    s = df.get_column(col)
+    unknown = s.is_null()
+    if s.dtype.is_float():
+        unknown = unknown | s.is_nan().fill_null(False)
+    return unknown.alias("unknown")
+
+
 def _age_group(age: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Index of each age's group, or -1 (null age, or in no group)."""
+    """Index of each age's group, or -1 (null or infinite age, or in no group)."""
     a = np.floor(age)
     idx = np.searchsorted(lo, a, side="right") - 1
-    ok = ~np.isnan(a) & (idx >= 0)
+    ok = np.isfinite(a) & (idx >= 0)
     ok[ok] &= a[ok] <= hi[idx[ok]]
     return np.where(ok, idx, -1)
 
@@ -181,7 +199,8 @@ def standardise(
     Warns
     -----
     StandardisationWarning
-        When patients are dropped (no age or no group; a stratum left with no patient keeps
+        When patients are dropped (no age or no group, or a null ``reached_<T>`` or
+        ``ced_msv``; a stratum left with no patient keeps
         its row, with ``n_patients`` 0 and null shares, and is counted in the warning) or a
         stratum lacks age groups.
     """
@@ -210,7 +229,9 @@ def standardise(
     work = df.select(
         *by_cols, reached_expr(df, threshold, fn).alias(f"{TMP}high"), pl.Series(f"{TMP}grp", grp)
     )
-    valid = grp >= 0
+    unknown = unknown_reached(df, threshold).to_numpy()
+    no_group = grp < 0
+    valid = ~no_group & ~unknown
     if not valid.any():
         raise DataError("no patients left to standardise")
     share = weights / weights.sum()
@@ -228,18 +249,29 @@ def standardise(
     n_empty = (share > 0).sum() - (w > 0).sum(axis=1)
     labels = block_labels(by_cols, groups, np.arange(blocks))
     vacant = n.sum(axis=1) == 0
-    dropped = int((~valid).sum())
+    dropped = int(no_group.sum())
+    n_unknown = int((unknown & ~no_group).sum())
+    keys = [[c[int(b)] for c in labels] for b in np.flatnonzero(vacant)]
+    left = (
+        f"; {len(keys)} stratum(s) have no patient left ({', '.join(map(str, keys[:10]))}"
+        f"{', ...' if len(keys) > 10 else ''}): their rows have n_patients 0 and null shares"
+        if keys
+        else ""
+    )
     if dropped:
-        keys = [[c[int(b)] for c in labels] for b in np.flatnonzero(vacant)]
-        left = (
-            f"; {len(keys)} stratum(s) have no patient left ({', '.join(map(str, keys[:10]))}"
-            f"{', ...' if len(keys) > 10 else ''}): their rows have n_patients 0 and null shares"
-            if keys
-            else ""
-        )
         warnings.warn(
-            f"standardise: dropped {dropped} patient(s) with a null {age_column!r} or an age "
-            f"outside every age group of the standard{left}",
+            f"standardise: dropped {dropped} patient(s) with a null {age_column!r}, a "
+            "non-finite age or an age outside every age group of the standard"
+            f"{'' if n_unknown else left}",
+            StandardisationWarning,
+            stacklevel=2,
+        )
+    if n_unknown:
+        col = f"reached_{param_label(threshold)}"
+        warnings.warn(
+            f"standardise: dropped {n_unknown} patient(s) with a null "
+            f"{col if col in df.columns else 'ced_msv'!r} (not known whether they reached "
+            f"{param_label(threshold)} mSv){left}",
             StandardisationWarning,
             stacklevel=2,
         )

@@ -111,6 +111,7 @@ column (``ParameterError``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -120,10 +121,11 @@ from scipy import optimize, stats
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, to_polars
-from recurct.errors import DataError, ParameterError
+from recurct._frames import from_polars, param_label, to_polars
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import TMP, result_repr
 from recurct.stats._glmm import glmm_proportion
+from recurct.stats._standardise import unknown_reached
 from recurct.stats.multisite import as_aggregates, is_aggregates
 
 if TYPE_CHECKING:
@@ -568,6 +570,19 @@ def _aggregates_with_subgroup(
 ) -> tuple[pl.DataFrame, Any]:
     df, kind = to_polars(data)
     is_agg = is_aggregates(df)
+    if not is_agg:
+        threshold = _checks.threshold(threshold, "meta_proportion")
+        unknown = unknown_reached(df, threshold)
+        if unknown.any():
+            col = f"reached_{param_label(threshold)}"
+            warnings.warn(
+                f"meta_proportion: dropped {int(unknown.sum())} of {df.height} patient(s) with "
+                f"a null {col if col in df.columns else 'ced_msv'!r} (not known whether they "
+                f"reached {param_label(threshold)} mSv) before counting the sites",
+                DroppedRowsWarning,
+                stacklevel=3,
+            )
+            df = df.filter(~unknown)
     agg, _ = as_aggregates(df, threshold=threshold, site=site)
     if subgroup is not None and not is_agg:
         per_site = df.group_by(pl.col(site).cast(pl.Utf8).alias("site")).agg(

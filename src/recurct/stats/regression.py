@@ -51,15 +51,17 @@ from scipy import stats
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, to_polars
+from recurct._frames import _unwrap, from_polars
 from recurct.errors import DataError, ParameterError, RegressionWarning
 from recurct.stats._common import (
     AGE_EDGES,
     TMP,
+    _rows,
     band_expr,
     band_labels,
     check_patients,
     result_repr,
+    stats_frame,
 )
 from recurct.stats._followup import end_days
 
@@ -74,19 +76,53 @@ _WHAT_TO_DO_SEPARATION = (
 )
 
 
+def _formula_names(formula: str) -> set[str]:
+    """The names a formula may use as columns: identifiers, and the quoted names of patsy's
+    ``Q("site type")``."""
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    names.update(m[1] for m in re.findall(r"""\bQ\(\s*(["'])(.*?)\1\s*\)""", formula))
+    return names
+
+
+def _frame(patients: Any, formula: str) -> tuple[pl.DataFrame, Any]:
+    """:func:`recurct.stats._common.stats_frame` (a pandas ordered ``Categorical`` of text
+    becomes an ``Enum`` of its categories), which also keeps the category order of an
+    unordered pandas ``Categorical`` of text that the formula names: statsmodels takes the
+    first category as the reference level, and so does recurct, whatever the input type
+    (polars would read it as a ``Categorical`` in order of first appearance)."""
+    df, kind = stats_frame(patients)
+    if kind != "pandas" or not isinstance(formula, str):
+        return df, kind
+    names = _formula_names(formula)
+    casts = []
+    for name, dtype in _unwrap(patients).dtypes.items():
+        col = str(name)
+        if (
+            col in names
+            and isinstance(dtype, pd.CategoricalDtype)
+            and not dtype.ordered
+            and col in df.columns
+            and isinstance(df.schema[col], pl.Categorical | pl.String)
+            and all(isinstance(c, str) for c in dtype.categories)
+        ):
+            casts.append(pl.col(col).cast(pl.Utf8).cast(pl.Enum(list(dtype.categories))))
+    return (df.with_columns(casts) if casts else df), kind
+
+
 def _prepare(
     patients: Any,
     formula: str,
     extra: list[str],
     age_edges: Sequence[float],
     what: str,
+    family: str,
     extra_columns: Sequence[pl.Series] = (),
 ) -> tuple[pd.DataFrame, Any]:
-    df, kind = to_polars(patients)
+    df, kind = _frame(patients, formula)
     check_patients(df, what)
     if extra_columns:
         df = df.with_columns(*extra_columns)
-    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
+    names = _formula_names(formula)
     lhs = formula.split("~", 1)[0].strip()
     if "~" not in formula or not lhs:
         raise ParameterError(f"formula must look like 'outcome ~ a + b', got {formula!r}")
@@ -106,6 +142,7 @@ def _prepare(
     # NaN counts as missing (a pandas table's NaN arrives as null; patsy would drop a polars
     # table's NaN silently)
     sub = df.select(used).with_columns(pl.col(pl.Float32, pl.Float64).fill_nan(None))
+    _check_outcome(sub, lhs, what, family)
     complete = sub.drop_nulls()
     dropped = sub.height - complete.height
     if dropped:
@@ -134,6 +171,75 @@ def _prepare(
         elif pd.api.types.is_string_dtype(pdf[c]) and not pd.api.types.is_object_dtype(pdf[c]):
             pdf[c] = pdf[c].astype(object)  # plain object strings: patsy treats as categorical
     return pdf, kind
+
+
+def _check_outcome(sub: pl.DataFrame, lhs: str, what: str, family: str) -> None:
+    """``DataError`` naming the outcome column and its first bad rows unless its values
+    (where present) are 0 or 1 (true/false) for a logistic model, whole numbers >= 0 for a
+    count model."""
+    s = sub.get_column(lhs)
+    if s.dtype == pl.Boolean or not s.dtype.is_numeric():
+        return  # (a non-numeric outcome is refused after the nulls are dropped)
+    v = s.cast(pl.Float64)
+    if family == "logit":
+        bad = ~v.is_in([0.0, 1.0])
+        need = "0 or 1 (or true/false)"
+    else:
+        bad = ~v.is_finite() | (v < 0) | (v != v.floor())
+        need = "whole numbers >= 0 (counts)"
+    bad = bad & s.is_not_null()
+    if bad.any():
+        values = s.filter(bad.fill_null(False)).head(5).to_list()
+        built = " (built as n_exams - 1)" if lhs == "n_repeat" and "n_exams" in sub.columns else ""
+        raise DataError(
+            f"{what}: the outcome column {lhs!r}{built} must hold {need}; {_rows(bad)} do not "
+            f"(values {values})"
+        )
+
+
+def _fit(model: Any, what: str, family: str, **kwargs: Any) -> Any:
+    """``model.fit(**kwargs)``, refused (``DataError``) when the fit did not converge or a
+    standard error is not finite; statsmodels' warnings of such a fit go into the message,
+    those of a good fit are passed on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(**kwargs)
+    retvals = getattr(res, "mle_retvals", None)
+    converged = bool((retvals or {}).get("converged", True)) and bool(
+        getattr(res, "converged", True)
+    )
+    bse = np.asarray(res.bse, dtype=float)
+    params = np.asarray(res.params, dtype=float)
+    problems = []
+    if not converged:
+        problems.append("the maximum likelihood fit did not converge")
+    if not np.all(np.isfinite(params)):
+        problems.append("an estimate is not finite")
+    if not np.all(np.isfinite(bse)):
+        problems.append("a standard error is not finite (the information matrix is singular)")
+    if not problems:
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return res
+    model_name = {
+        "logit": "logistic model",
+        "poisson": "Poisson model",
+        "negbin": "negative binomial model",
+    }[family]
+    advice = "Rescale or centre large covariates, drop near-duplicate terms, or merge sparse levels"
+    if family == "negbin":
+        a = float(pd.Series(res.params).get("alpha", np.nan))
+        if not np.isfinite(a) or a < 1e-3:
+            advice = (
+                f"The dispersion alpha is {a:.3g}, near 0: the counts show no overdispersion, "
+                'so fit family="poisson"'
+            )
+    seen = "; ".join(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    raise DataError(
+        f"{what}: the {model_name} could not be fitted: {'; '.join(problems)}"
+        + (f" (statsmodels: {seen})" if seen else "")
+        + f". {advice}."
+    )
 
 
 def _column_terms(model: Any) -> list[str]:
@@ -315,10 +421,16 @@ def _tidy(res: Any, alpha: float, ratio: str, drop: Sequence[str] = ()) -> pl.Da
     )
 
 
-def _cov(pdf: pd.DataFrame, cluster: str | None) -> dict[str, Any]:
+def _cov(pdf: pd.DataFrame, cluster: str | None, what: str) -> dict[str, Any]:
     if cluster is None:
         return {}
     groups = pd.factorize(pdf[cluster])[0]
+    if groups.size == 0 or groups.max() < 1:
+        raise ParameterError(
+            f"{what}: cluster-robust standard errors need at least 2 clusters; the column "
+            f"{cluster!r} has {groups.max() + 1 if groups.size else 0} in the rows fitted "
+            "(drop cluster=, or cluster by a column with more values)"
+        )
     return {"cov_type": "cluster", "cov_kwds": {"groups": groups}}
 
 
@@ -380,7 +492,11 @@ def risk_factors(
         from ``ced_msv``; ``age_band`` is built from ``age_first_exam`` with ``age_edges``
         (see :func:`recurct.stats.age_band`) unless present.
     formula : str
-        A patsy formula (``C(age_band, Treatment("50-65"))`` picks a reference level).
+        A patsy formula (``C(age_band, Treatment("50-65"))`` picks a reference level;
+        ``Q("site type")`` names a column that is not a Python name). The reference level
+        of a categorical term is the first level present of a polars ``Enum`` or a pandas
+        ``Categorical`` (ordered or not), the alphabetically first value of text (patsy's
+        default), the first to appear of a polars ``Categorical``.
     cluster : str, optional
         Column of the clusters (e.g. ``"facility"``) for cluster-robust standard errors.
     alpha : float
@@ -405,7 +521,9 @@ def risk_factors(
     Raises
     ------
     DataError
-        When the outcome is the same (all 0 or all 1) in every row fitted.
+        When the outcome is the same (all 0 or all 1) in every row fitted, holds values other
+        than 0 and 1 (naming its first bad rows), or the fit did not converge or has a
+        standard error that is not finite (statsmodels' warnings in the message).
     ParameterError
         When a term cannot be estimated, named in the message: a term with a single value, a
         column that is constant or a linear combination of others (rank-deficient design),
@@ -413,6 +531,7 @@ def risk_factors(
         of some patients perfectly and its maximum likelihood odds ratio is infinite or 0
         (e.g. a level in which nobody reached T, or a covariate derived from the outcome such
         as ``ced_msv``). Merge sparse levels, drop the term, or use a penalised (Firth) model.
+        ``cluster`` with fewer than 2 clusters.
 
     Notes
     -----
@@ -430,10 +549,12 @@ def risk_factors(
 
     _check_formula(formula, age_edges, "risk_factors")
     alpha = _checks.alpha(alpha, "risk_factors")
-    pdf, kind = _prepare(patients, formula, [cluster] if cluster else [], age_edges, "risk_factors")
+    pdf, kind = _prepare(
+        patients, formula, [cluster] if cluster else [], age_edges, "risk_factors", "logit"
+    )
     model = _model(smf.logit, formula, pdf, "risk_factors")
     _check_design(model, pdf, "risk_factors", "logit")
-    res = model.fit(disp=0, **_cov(pdf, cluster))
+    res = _fit(model, "risk_factors", "logit", disp=0, **_cov(pdf, cluster, "risk_factors"))
     table = _tidy(res, alpha, "odds_ratio")
     return RegressionResult(
         table=from_polars(table, kind),
@@ -493,15 +614,25 @@ def exam_rate(
         ``p_value``, ``coef``, ``se``, ``n``; the ``Intercept`` row is the baseline rate of
         repeat exams per day; pandas in, pandas out. ``.model``: the statsmodels results.
 
+    Warns
+    -----
+    RegressionWarning
+        When rows with missing values are dropped, the outcome is ``n_exams``, or
+        ``end="last_exam"`` (an exposure that depends on the count).
+
     Raises
     ------
     DataError
-        When the outcome is 0 in every row fitted.
+        When the outcome is 0 in every row fitted, holds values other than whole numbers
+        >= 0 (naming its first bad rows), or the fit did not converge or has a standard
+        error that is not finite (for ``"negbin"`` with a dispersion near 0: fit
+        ``"poisson"``).
     ParameterError
         When a term cannot be estimated, named in the message: a term with a single value, a
         column that is constant or a linear combination of others (rank-deficient design),
         or a term (or combination) that picks out patients who all have a count of 0 (their
-        rate ratio would be 0), as in :func:`risk_factors`.
+        rate ratio would be 0), as in :func:`risk_factors`; ``cluster`` with fewer than 2
+        clusters.
     ValueError
         On an unknown family, missing columns, or a patient whose ``last_exam`` is after his
         end of observation (filter the exams to the study window first).
@@ -513,22 +644,24 @@ def exam_rate(
         raise ParameterError(f"family must be 'poisson' or 'negbin', got {family!r}")
     _check_formula(formula, age_edges, "exam_rate")
     alpha = _checks.alpha(alpha, "exam_rate")
-    df, kind = to_polars(patients)
+    df, kind = _frame(patients, formula)
     df, days = _person_days(df, formula, end)
     person = pl.Series(f"{TMP}person_days", days.cast(pl.Float64) + 1.0)
     extra = [f"{TMP}person_days"] + ([cluster] if cluster else [])
-    pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", [person])
+    pdf, _ = _prepare(df, formula, extra, age_edges, "exam_rate", family, [person])
     person_time = pdf[f"{TMP}person_days"].to_numpy(dtype=float)
     if family == "poisson":
         model = _model(
             smf.glm, formula, pdf, "exam_rate", family=sm.families.Poisson(), exposure=person_time
         )
         _check_design(model, pdf, "exam_rate", family)
-        res = model.fit(**_cov(pdf, cluster))
+        res = _fit(model, "exam_rate", family, **_cov(pdf, cluster, "exam_rate"))
     else:
         model = _model(smf.negativebinomial, formula, pdf, "exam_rate", exposure=person_time)
         _check_design(model, pdf, "exam_rate", family)
-        res = model.fit(disp=0, maxiter=200, **_cov(pdf, cluster))
+        res = _fit(
+            model, "exam_rate", family, disp=0, maxiter=200, **_cov(pdf, cluster, "exam_rate")
+        )
     table = _tidy(res, alpha, "rate_ratio", drop=("alpha",))
     return RegressionResult(
         table=from_polars(table, kind),
@@ -595,6 +728,15 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
         if "n_exams" not in df.columns:
             raise DataError("exam_rate: n_repeat needs the column 'n_exams'")
         df = df.with_columns((pl.col("n_exams") - 1).alias("n_repeat"))
+    if isinstance(end, str) and end == "last_exam":
+        warnings.warn(
+            "exam_rate: end='last_exam' ends each patient's person-time at his own last exam, "
+            "an exposure that depends on the outcome (a patient with one exam has one day "
+            "whatever his rate); rate ratios are biased towards 1. Use the end of the data "
+            "(end=None) or a fixed date.",
+            RegressionWarning,
+            stacklevel=4,  # _person_days, exam_rate, its renamed() wrapper, the caller
+        )
     days = end_days(df, end, "exam_rate")
     if "last_exam" in df.columns:
         ends = df.select(pl.col("first_exam").cast(pl.Date) + pl.duration(days=pl.lit(days)))
