@@ -82,9 +82,18 @@ def test_meta_result_carries_its_level(patients) -> None:
     st = stats.site_table(patients, 100, site="facility")
     meta = stats.meta_proportion(st.sites.select("site", "n_patients", "n_reached"), alpha=0.1)
     assert COL90 in publication_table(meta, threshold=100).columns
-    texts = _legend(plot.forest(meta))
-    assert any(t.startswith("90% prediction interval") for t in texts) or len(texts) == 2
+    assert "site (90% CI)" in _legend(plot.forest(meta))
+    # four heterogeneous sites: a prediction interval is drawn, labelled at the same level
+    sites = pl.DataFrame(
+        {"site": ["A", "B", "C", "D"], "n_patients": [1000, 1000, 1000, 1000],
+         "n_reached": [5, 40, 120, 15]}
+    )  # fmt: skip
+    het = stats.meta_proportion(sites, alpha=0.1)
+    assert het.pooled["tau2"][0] > 0
+    texts = _legend(plot.forest(het))
+    assert any(t.startswith("90% prediction interval") for t in texts), texts
     assert "site (90% CI)" in texts
+    assert not any("95%" in t for t in texts), texts
 
 
 def test_curve_caption_names_its_level(patients) -> None:
@@ -172,7 +181,7 @@ def test_null_and_empty_strata_are_labelled_and_run_to_their_follow_up(patients)
 # ------------------------------------------------------------------ 5: share_above threshold
 @pytest.mark.parametrize("bad", [float("nan"), -5, 0, True, "100", float("inf"), 2e6])
 def test_share_above_threshold_is_validated(patients, bad) -> None:
-    with pytest.raises(ParameterError, match="threshold"):
+    with pytest.raises(ParameterError, match="share_above: threshold must be"):
         plot.share_above(patients, threshold=bad)
 
 

@@ -42,11 +42,8 @@ SKIP_PARAMS = {"self", "cls", "args", "kwargs"}
 # renamed one is dropped from here, so the exception cannot outlive it).
 KNOWN_SECOND_NAMES: dict[str, tuple[str, frozenset[str]]] = {
     # the HMAC key: `secret` in the readers and pseudonymise_id, `key` (the checked bytes of
-    # check_secret) in the two low-level helpers
-    "key": (
-        "secret",
-        frozenset({"recurct.io.pseudonym.pseudonym", "recurct.io.pseudonym.pseudonymous_file"}),
-    ),
+    # check_secret) in the low-level helper
+    "key": ("secret", frozenset({"recurct.io.pseudonym.pseudonym"})),
     # events and trials of a proportion: `count`, `nobs` (proportion_ci, poisson_ci) against
     # `x`, `n` in the meta-analysis internals
     "x": (
@@ -114,17 +111,8 @@ KNOWN_SECOND_NAMES: dict[str, tuple[str, frozenset[str]]] = {
         ),
     ),
     "data": ("table", frozenset({"recurct.stats.multisite.as_aggregates"})),
-    # the identifier pseudonymised (`value` in pseudonym), and in coarsen_ages the column of
-    # patient ids (the rule: `<thing>_column`)
-    "patient_id": (
-        "value / <thing>_column",
-        frozenset(
-            {"recurct.io.pseudonym.pseudonymise_id", "recurct.io.pseudonym.coarsen_ages"}
-        ),
-    ),
-    # coarsen_ages' columns of exam dates and ages (the rule `<thing>_column`; `age_column`)
-    "exam_date": ("<thing>_column", frozenset({"recurct.io.pseudonym.coarsen_ages"})),
-    "age_years": ("age_column", frozenset({"recurct.io.pseudonym.coarsen_ages"})),
+    # the identifier pseudonymised (`value` in pseudonym)
+    "patient_id": ("value", frozenset({"recurct.io.pseudonym.pseudonymise_id"})),
 }
 
 

@@ -47,7 +47,8 @@ def test_int128_ids_within_int64_work() -> None:
     assert got.select("patient_id", "ced_msv").rows() == [(-7, 3.0), (5, 3.0)]
 
 
-def test_text_dates_from_pandas_get_a_pandas_hint() -> None:
+def test_text_dates_get_a_hint_that_names_pd_to_datetime() -> None:
+    # the hint names both pd.to_datetime and str.to_date, whatever the input's library
     exams = pd.DataFrame(
         {"patient_id": ["a"], "exam_date": ["2020-01-01"], "effective_dose_msv": [1.0]}
     )

@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from statsmodels.stats.proportion import proportion_confint
 
-from recurct.errors import RecurctWarning
+from recurct.errors import DroppedRowsWarning, RecurctWarning, StandardisationWarning
 from recurct.stats import age_band, magnitude, proportion_ci, standardise
-from recurct.stats._common import bootstrap_share, reached_expr
+from recurct.stats._common import bootstrap_share, reached_expr, unknown_reached
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 from recurct.stats.multisite import site_aggregates, site_table
 
@@ -250,7 +250,8 @@ def test_magnitude_takes_the_ci_names_of_site_table() -> None:
 
 
 def test_reached_expr_is_the_one_definition() -> None:
-    # reached_<T> where present (null = not reached), else ced_msv >= T (null = not reached)
+    # reached_<T> where present, else ced_msv >= T; a null there is unknown: false in
+    # reached_expr, and dropped (counted, warned) by every function that counts patients
     p = pl.DataFrame(
         {
             "facility": ["A", "A", "B", "B"],
@@ -267,13 +268,21 @@ def test_reached_expr_is_the_one_definition() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="neither 'reached_50' nor 'ced_msv'"):
         reached_expr(p.drop("ced_msv"), 50)
-    # magnitude, site_table and standardise all count the same patients
+    # magnitude, site_table and standardise all count the same patients: the 3 known ones
+    one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
     for table in (p, no_flag):
-        want = table.select(reached_expr(table, 100)).to_series().sum()
-        assert magnitude(table)["n_reached"].item() == want
-        assert site_aggregates(table)["n_reached"].sum() == want
-        one = pl.DataFrame({"age_lo": [0], "age_hi": [None], "weight": [1.0]})
-        assert standardise(table, standard=one)["n_reached"].item() == want
+        known = table.filter(~unknown_reached(table, 100))
+        assert known.height == 3
+        want = known.select(reached_expr(known, 100)).to_series().sum()
+        with pytest.warns(DroppedRowsWarning, match="magnitude: dropped"):
+            m = magnitude(table)
+        assert m.select("n_patients", "n_reached").row(0) == (3, want)
+        with pytest.warns(DroppedRowsWarning, match="site_table: dropped 1 of 4"):
+            agg = site_aggregates(table)
+        assert (agg["n_patients"].sum(), agg["n_reached"].sum()) == (3, want)
+        with pytest.warns(StandardisationWarning):
+            std = standardise(table, standard=one)
+        assert std.select("n_patients", "n_reached").row(0) == (3, want)
 
 
 def test_magnitude_errors() -> None:

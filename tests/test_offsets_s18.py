@@ -62,3 +62,29 @@ def test_more_than_three_offsets_are_counted() -> None:
     dates = [f"2020-01-01T08:00:00+0{h}:00" for h in range(6)]
     with pytest.warns(RecurctWarning, match=r"mixes 6 UTC offsets .* and 3 more"):
         warn_mixed_offsets(pl.Series("exam_date", dates))
+
+
+def test_plain_dates_and_times_do_not_match_the_offset_test() -> None:
+    """The column test must not match a date alone (``2020-01-05`` ends like ``1-05``), so
+    that a clean column costs one test and nothing more."""
+    from recurct._dates import _ANY_OFFSET
+
+    plain = pl.Series(
+        ["2020-01-05", "2020-12-31 08:15", "20200105", "20200105081500", "2020-01-05T08:15:00"]
+    )
+    assert not plain.str.contains(_ANY_OFFSET).any()
+    marked = pl.Series(["2020-01-05 08:15+01", "2020-01-05T08:15:00Z", "20200105081500+0100"])
+    assert marked.str.contains(_ANY_OFFSET).all()
+
+
+def test_the_warning_points_at_the_caller() -> None:
+    with pytest.warns(RecurctWarning) as caught:
+        validate(_table(["2020-01-01T23:30:00+02:00", "2020-01-01T22:00:00Z"]))
+    assert caught[0].filename == __file__
+
+
+def test_a_dicom_date_time_offset_needs_four_digits() -> None:
+    """``20200101080000+01`` is no DICOM DT (validation refuses it): not an offset here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_mixed_offsets(pl.Series("exam_date", ["20200101080000+01", "20200101090000+0000"]))

@@ -152,7 +152,7 @@ def test_too_large_id(tmp_path: Path) -> None:
             }
         ).write_parquet(folder / name)
     for buckets in (1, 2):
-        with pytest.raises(DataError, match=r"row 3 \(0-based; row 3 of a\.parquet\) holds"):
+        with pytest.raises(DataError, match=r"row 3 \(row 3 of a\.parquet\) holds"):
             cumulative_dose_chunked(folder, buckets=buckets)
 
 

@@ -278,13 +278,13 @@ import sys, time, datetime as dt
 import polars as pl
 import recurct.cumulative as c
 from recurct.outofcore import cumulative_dose_chunked, write_patients
-orig = c.cumulative_dose
+orig = c.patients_table
 def slow(*a, **k):
     out = orig(*a, **k)
     print("chunk", flush=True)
     time.sleep(0.3)
     return out
-c.cumulative_dose = slow
+c.patients_table = slow
 n = 5000
 exams = pl.DataFrame({
     "patient_id": [i % 900 for i in range(n)],

@@ -159,7 +159,7 @@ def test_xlsx_write_failure_is_one_line_without_an_ignored_exception(
     )
     assert r.returncode == 2
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
-    assert "recurct: cannot write the output file t.xlsx" in r.stderr
+    assert "recurct: export_table: cannot write the output file t.xlsx" in r.stderr
     assert not (tmp_path / "t.xlsx").exists()
 
 

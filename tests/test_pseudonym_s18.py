@@ -141,11 +141,19 @@ def test_pseudonymise_id_of_a_file_is_file_pseudonym_without_its_prefix() -> Non
         assert "file:" + str(pseudonymise_id(name, SECRET, "file")) == file_pseudonym(name, SECRET)
 
 
-def test_the_public_pseudonymise_id_is_the_shared_one() -> None:
-    """recurct.io.rdsr.pseudonymise_id (the documented name) must be the same function."""
-    from recurct.io import pseudonym, rdsr
+def test_pseudonymise_id_gives_the_openrem_readers_pseudonym_of_a_padded_id(
+    tmp_path: Path,
+) -> None:
+    """recurct.io.rdsr.pseudonymise_id (the documented name) hashes a padded ID as the
+    OpenREM reader does."""
+    from recurct.io.rdsr import pseudonymise_id
 
-    assert rdsr.pseudonymise_id is pseudonym.pseudonymise_id
+    path = tmp_path / "ct.csv"
+    path.write_text(HEAD + " MRN42 ,ACC1, 1.2.3 ,2020-01-01,50,100\n")
+    exams = _read(path, **PSEUDO).exams
+    assert exams["patient_id"].to_list() == [pseudonymise_id(" MRN42 ", SECRET)]
+    assert exams["study_uid"].to_list() == [pseudonymise_id("1.2.3", SECRET, "study_uid")]
+    assert pseudonymise_id(" MRN42 ", SECRET) == pseudonymise_id("MRN42", SECRET)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +229,8 @@ def test_errors_of_a_pseudonymising_read_name_the_file_by_its_pseudonym(
     assert "123456" not in text and "SMITH" not in text
     with pytest.raises(DataError) as err:
         read_openrem_ct(path)
-    assert name in str(err.value)  # without a key: unchanged
+    # without a key: by the file's name in every message, never its whole path
+    assert str(err.value).startswith(name + what), str(err.value)
 
 
 def test_a_pseudonymising_read_of_a_workbook_names_it_by_its_pseudonym(tmp_path: Path) -> None:
@@ -285,8 +294,29 @@ def test_an_unclosed_quote_is_named_by_its_row(tmp_path: Path) -> None:
         HEAD + 'A,"ACC\n1",1.2,2020-01-01,50,10\nB,ACC2,1.3,2020-01-02,50,10\n'
         'C,"ACC3,1.4,2020-01-03,50,10\n'
     )
-    with pytest.raises(DataError, match=r"row 2 \(line 5 of the file\) opens a quoted value"):
+    with pytest.raises(DataError, match=r": row 2 \(line 5 of the file\): a quoted value starts"):
         read_openrem_ct(path, **PSEUDO)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sep_line", ["", "sep=,\n"], ids=["plain", "sep-line"])
+def test_an_unclosed_quote_is_named_as_read_exams_names_it(tmp_path: Path, sep_line: str) -> None:
+    """One locator and one message for both readers (recurct.io._csv._open_quote): a data
+    row by its row and line, a quote left open in the header as the header."""
+    skip = 1 if sep_line else 0
+    path = tmp_path / "unclosed.csv"
+    path.write_text(sep_line + HEAD + 'A,ACC1,1.2,2020-01-01,50,10\nC,"ACC3,1.4,2020-01-03,50,10\n')
+    with pytest.raises(DataError) as err:
+        read_openrem_ct(path)
+    assert str(err.value).startswith(
+        f"unclosed.csv: row 1 (line {3 + skip} of the file): a quoted value starts here and "
+        'its closing quote (") is missing'
+    ), str(err.value)
+    path.write_text(sep_line + '"Patient ID,Study date,DLP total (mGy.cm)\nA,2020-01-01,10\n')
+    with pytest.raises(DataError) as err:
+        read_openrem_ct(path)
+    assert str(err.value).startswith(
+        f"unclosed.csv: the header (line {1 + skip} of the file): a quoted value starts here"
+    ), str(err.value)
 
 
 # --------------------------------------------------------------------------- ages

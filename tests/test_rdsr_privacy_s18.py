@@ -236,11 +236,25 @@ def test_placeholder_event_uids_are_missing_not_one_event(
     assert rows.height == 4 and all("placeholder" in r for r in rows["reason"])
 
 
-def test_file_pseudonym_is_the_shared_rule() -> None:
-    from recurct.io.pseudonym import pseudonymous_file
+def test_a_pseudonymised_read_names_a_file_by_file_pseudonym_of_its_relative_path(
+    tmp_path: Path,
+) -> None:
+    # a file in a subfolder, with a problem row (a placeholder Patient ID) to name it
+    (tmp_path / "PAT1").mkdir()
+    _copy(DOSECHECK, tmp_path / "PAT1" / "IM0001.dcm", PatientID="-")
+    result, caught = _read(tmp_path, **PSEUDO)
+    files = set(result.report.problems["file"])
+    assert files == {file_pseudonym("PAT1/IM0001.dcm", SECRET)}
+    assert all("IM0001" not in text and "PAT1" not in text for text in caught)
 
-    name = "PAT1/IM0001.dcm"
-    assert file_pseudonym(name, SECRET) == pseudonymous_file(name, check_secret(SECRET))
+
+def test_pseudonymise_id_gives_the_readers_pseudonym_of_a_padded_id(tmp_path: Path) -> None:
+    from recurct.io.rdsr import pseudonymise_id
+
+    _copy(DOSECHECK, tmp_path / "f.dcm", PatientID=" MRN42 ")
+    result, _ = _read(tmp_path, **PSEUDO)
+    assert result.exams["patient_id"].to_list() == [pseudonymise_id(" MRN42 ", SECRET)]
+    assert pseudonymise_id(" MRN42 ", SECRET) == pseudonymise_id("MRN42", SECRET)
 
 
 @pytest.mark.parametrize(("birth", "why"), [("20290519", "after"), ("18290519", "more than 130")])

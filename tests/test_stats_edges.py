@@ -177,7 +177,7 @@ def test_incidence_rate_refuses_a_null_entry_like_time_to_threshold(
         days_to_100=pl.lit(None, pl.Int64),
         entry_col=pl.when(pl.col("patient_id") < 2).then(None).otherwise(pl.lit(D0)),
     )
-    expected = r"2 null entry date\(s\) in column 'entry_col' \(rows \[0, 1\]\)"
+    expected = r"2 null entry date\(s\) in column 'entry_col' \(rows 0, 1 \(0-based\)\)"
     with pytest.raises(DataError, match="incidence_rate: " + expected):
         incidence_rate(p, 100, entry="entry_col", end=END)
     with pytest.raises(DataError, match="time_to_threshold: " + expected):

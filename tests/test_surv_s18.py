@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from recurct.errors import CompetingRiskWarning, DataError, RecurctWarning
+from recurct.errors import CompetingRiskWarning, DataError, DroppedRowsWarning
 from recurct.stats import cumulative_incidence, incidence_rate, time_to_threshold
 
 D = dt.date
@@ -80,7 +80,9 @@ def _death_table(days_to: list[int | None], death: list[dt.date | None]) -> pl.D
 
 def test_threshold_reached_after_death_is_an_error() -> None:
     p = _death_table([152, None, 60], [D(2020, 2, 1), None, D(2020, 3, 1)])
-    with pytest.raises(DataError, match=r"after their death date in column 'death' \(rows \[0\]"):
+    with pytest.raises(
+        DataError, match=r"after their death date in column 'death' \(row 0 \(0-based\)"
+    ):
         cumulative_incidence(p, 100, death="death", end="2021-01-01")
     with pytest.raises(DataError, match=r"patient\(s\) \['a'\].*wrong death date"):
         cumulative_incidence(p, 100, death="death", end="2021-01-01")
@@ -111,10 +113,13 @@ def test_end_before_entry_is_an_error_for_prevalent_patients_too() -> None:
     end = {"X": D(2019, 1, 1), "Y": D(2020, 1, 1)}
     for fn in (time_to_threshold, cumulative_incidence):
         with pytest.raises(
-            DataError, match=r"end observation before their entry date \(rows \[0\]"
+            DataError, match=r"end observation before their entry date \(row 0 \(0-based\)"
         ):
             fn(p, 100, entry="entry", end=end)
-    with pytest.raises(DataError, match=r"end before their entry date \(column 'entry'\) \(rows"):
+    msg = (
+        r"end before their entry date \(column 'entry'\) \(row 0 \(0-based\), patient\(s\) \['a'\]"
+    )
+    with pytest.raises(DataError, match=msg):
         incidence_rate(p, 100, entry="entry", end=end)
 
 
@@ -125,7 +130,9 @@ def test_entry_on_the_last_day_is_counted_and_warned() -> None:
     )
     end = {"X": D(2019, 1, 1), "Y": D(2020, 1, 1)}
     for fn in (time_to_threshold, cumulative_incidence):
-        with pytest.warns(RecurctWarning, match=r"left out 1 patient\(s\) who enter on the day"):
+        with pytest.warns(
+            DroppedRowsWarning, match=r"left out 1 patient\(s\) who enter on the day"
+        ):
             r = fn(p, 100, entry="entry", end=end)
         assert r.n_not_at_risk == 1
         assert r.n_prevalent == 0
@@ -180,16 +187,9 @@ def test_errors_name_the_function_column_and_rows() -> None:
     for fn in (time_to_threshold, incidence_rate, cumulative_incidence):
         name = fn.__name__
         msg = rf"{name}: 1 patient\(s\) have no end of observation \(null in column 'study_end'"
-        with pytest.raises(DataError, match=msg + r"; rows \[1\], patient\(s\) \['b'\]"):
+        with pytest.raises(DataError, match=msg + r"; row 1 \(0-based\), patient\(s\) \['b'\]"):
             fn(p, 100, end="study_end")
         with pytest.raises(DataError, match=rf"{name}: 1 patient\(s\) end before their first"):
             fn(p, 100, end="2019-01-01")
-        with pytest.raises(DataError, match=r"\(rows \[1\], patient\(s\) \['b'\]\)"):
+        with pytest.raises(DataError, match=r"\(row 1 \(0-based\), patient\(s\) \['b'\]\)"):
             fn(p, 100, end="2019-01-01")
-
-
-def test_incidence_docstring_names_the_at_method() -> None:
-    import recurct.stats.incidence as mod
-
-    assert "(``at=[1, 3]``)" not in (mod.__doc__ or "")
-    assert "``.at([1, 3])``" in (mod.__doc__ or "")

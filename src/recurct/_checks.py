@@ -275,7 +275,8 @@ def end_spec(
     ``None`` is the end of the data (for ``entry``: no delayed entry); a ``datetime.date``,
     ``datetime``, ``numpy.datetime64`` or ``pandas.Timestamp`` is a date; a ``str`` that names
     one of ``columns`` is that column, else a ``str`` that parses as an ISO date
-    (``"2021-01-01"``) is that date, else an error naming both readings; a mapping is one date
+    (``"2021-01-01"``) is that date (an ISO date-time, ``"2021-01-01 12:00"``, its calendar
+    day, as for a ``datetime``), else an error naming both readings; a mapping is one date
     per site (``{facility: date}``, values as above). ``kinds`` limits what the caller accepts.
     """
     allowed = set(kinds)
@@ -286,9 +287,9 @@ def end_spec(
         if value in cols:
             spec = EndSpec("column", value)
         else:
-            try:
-                spec = EndSpec("date", dt.date.fromisoformat(value.strip()))
-            except ValueError:
+            try:  # (text with a time of day: its calendar day, as as_date reads it)
+                spec = EndSpec("date", as_date(value.strip(), f"{fn}: {name}"))
+            except ParameterError:
                 shown = f"a column of the table ({cols[:20]})" if "column" in allowed else ""
                 raise ParameterError(
                     f"{fn}: {name}={value!r} is neither "

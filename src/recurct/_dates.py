@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import sys
 import warnings
 from typing import Any, overload
 
@@ -20,8 +21,9 @@ from recurct.errors import ParameterError, RecurctWarning
 
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
     """``value`` as a date: a date, a datetime (its date), a numpy datetime64 or an ISO string
-    (YYYY-MM-DD); ``None`` passes through if ``none_ok``. Errors name ``name``, the argument
-    or field the value came from.
+    (YYYY-MM-DD; an ISO date-time such as ``"2020-01-01 12:00"`` or ``"2020-01-01T12:00"``
+    is its calendar day, as its ``datetime`` is); ``None`` passes through if ``none_ok``.
+    Errors name ``name``, the argument or field the value came from.
 
     A missing date (``NaT``, ``pd.NA``, NaN) is refused, even with ``none_ok`` (``None`` is
     the way to leave a date out), and so is a datetime64 outside the years 1-9999 that a
@@ -45,6 +47,10 @@ def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
     if isinstance(value, str):
         try:
             return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+        try:  # text with a time of day: its own wall-clock day, as a datetime's
+            return dt.datetime.fromisoformat(value).date()
         except ValueError:
             raise ParameterError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
     raise ParameterError(f"{name} must be a date or an ISO date string (YYYY-MM-DD), got {value!r}")
@@ -230,17 +236,35 @@ def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
     )
 
 
-# the UTC offset (or "Z") ending a time of day or a DICOM DT, as written
-_OFFSET_END = r"(?:\d:\d{2}(?::\d{2})?(?:\.\d+)? ?|\d{10,14}(?:\.\d+)?)(Z|[+-]\d{2}(?::?\d{2})?)$"
+# the UTC offset (or "Z") ending a time of day, or a DICOM DT (4 digits), as date_text reads
+# them (group 1); the two together, unanchored at the start, as one test of a whole column
+_TIME_OFFSET = r"\d:\d{2}(?::\d{2})?(?:\.\d+)? ?(Z|[+-]\d{2}(?::?\d{2})?)$"
+_DT_OFFSET = r"^\d{10,14}(?:\.\d+)?(Z|[+-]\d{4})$"
+_ANY_OFFSET = (
+    r"(?:\d:\d{2}(?::\d{2})?(?:\.\d+)? ?(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+    r"|^\d{10,14}(?:\.\d+)?(?:Z|[+-]\d{4})$)"
+)
+
+
+def _user_level() -> int:
+    """The ``stacklevel`` for a ``warnings.warn`` in the function calling this one that points
+    at the first frame outside recurct (the user's line, however deep the call)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "recurct":
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def warn_mixed_offsets(s: pl.Series) -> None:
     """Warn when the text times of ``s`` carry more than one UTC offset (``Z`` as
     ``+00:00``): each time is read as the wall-clock time written, its offset dropped, so
     times written with different offsets are on different clocks (two exams of one patient
-    on one day may come out in the wrong order). One regex test on clean columns."""
+    on one day may come out in the wrong order). One regex test on a column without offsets
+    (a plain date or a time without offset does not match it)."""
     text = s.cast(pl.Utf8).str.strip_chars()
-    if not text.str.contains(r"(?:\d[+-]\d{2}(?::?\d{2})?|\dZ)$").any():
+    if not text.str.contains(_ANY_OFFSET).any():
         return
     o = pl.col("o")
     digits = o.str.slice(1).str.replace_all(":", "")
@@ -248,7 +272,7 @@ def warn_mixed_offsets(s: pl.Series) -> None:
         pl.when(digits.str.len_chars() == 4).then(digits.str.slice(2, 2)).otherwise(pl.lit("00"))
     )
     offsets = (
-        text.str.extract(_OFFSET_END, 1)
+        text.str.extract(_TIME_OFFSET, 1).fill_null(text.str.extract(_DT_OFFSET, 1))
         .to_frame("o")
         .select(
             pl.when(o == "Z")
@@ -269,7 +293,7 @@ def warn_mixed_offsets(s: pl.Series) -> None:
         "written with different offsets are on different clocks and two exams of one day "
         "may be ordered wrongly; convert the times to one zone first where that matters",
         RecurctWarning,
-        stacklevel=2,
+        stacklevel=_user_level(),
     )
 
 

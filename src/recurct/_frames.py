@@ -373,8 +373,9 @@ def _clean_id(
         s = text
     elif dtype != pl.Utf8 or not _needs_cleaning(s, placeholder_ids):
         return None
-    stripped = s.str.strip_chars(ID_SPACES)
-    placeholder = _is_placeholder(stripped, placeholder_ids)
+    value, placeholder_expr = normalised_ids(pl.col(name), placeholder_ids)
+    cleaned = s.to_frame(name).select(value.alias("v"), placeholder_expr.alias("p"))
+    placeholder = cleaned.get_column("p")
     spaced = s.str.contains(_WS).fill_null(False) & ~placeholder
     n_spaced = int(spaced.sum())
     if n_spaced:
@@ -386,7 +387,21 @@ def _clean_id(
             IdentifierWarning,
             stacklevel=4,
         )
-    return pl.select(pl.when(placeholder).then(None).otherwise(stripped)).to_series().alias(name)
+    return cleaned.get_column("v").alias(name)
+
+
+def normalised_ids(
+    ids: pl.Expr, placeholder_ids: tuple[str, ...] | list[str] | None = None
+) -> tuple[pl.Expr, pl.Expr]:
+    """The identifier rule, the one home of it for columns: ``ids`` as text stripped of
+    surrounding whitespace (:data:`ID_SPACES`), null where that is a placeholder
+    (:func:`placeholder_variants` of ``placeholder_ids``; the empty text is one), and whether
+    each id is such a placeholder (False for a null id). Used by :func:`_clean_id` (which
+    also warns of the whitespace), :func:`recurct.io.pseudonym.normalise_ids` and the
+    out-of-core check of null ids."""
+    stripped = ids.cast(pl.String).str.strip_chars(ID_SPACES)
+    placeholder = stripped.is_in(placeholder_variants(placeholder_ids)).fill_null(False)
+    return pl.when(placeholder).then(None).otherwise(stripped), placeholder
 
 
 def id_key(dtype: pl.DataType, name: str = "patient_id") -> pl.Expr:

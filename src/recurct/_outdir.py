@@ -79,6 +79,8 @@ __all__ = [
     "note_input",
     "output_folder",
     "terminate_as_exit",
+    "write_failed",
+    "writing",
 ]
 
 MANIFEST = "recurct-manifest.json"
@@ -97,6 +99,7 @@ class OutputFolder:
     parameters: dict[str, Any] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     hashes: bool = False
+    fn: str | None = None
 
     def record(self, relative: str | os.PathLike[str], rows: int) -> None:
         """Note the row count of a file that is not Parquet (Parquet files are counted)."""
@@ -256,20 +259,35 @@ def check_inputs(
             )
 
 
-def _guard(target: Path) -> None:
-    """Refuse to replace a folder that holds the working folder or the home folder
-    (``overwrite=True`` would delete them); the inputs are :func:`check_inputs`'s."""
+def _guard(target: Path, label: str | None = None, *, replacing: bool = False) -> None:
+    """Refuse an output folder that is the working folder (``.``) or a folder above it
+    (``..``), even empty: the result replaces the target whole, which would leave the shell
+    in a deleted folder (or delete the user's files); and, when ``replacing`` a folder that
+    holds files (``overwrite=True``), one that holds the home folder. The inputs are
+    :func:`check_inputs`'s."""
+    label = str(target) if label is None else label
     where = _resolved(target)
-    for path, what in ((Path.cwd(), "the working folder"), (Path.home(), "the home folder")):
-        try:
-            inside = _resolved(path)
-        except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be inside
-            continue
-        if inside == where or where in inside.parents:
-            raise OutputExistsError(
-                f"{target} holds {what} ({path}): overwrite=True would delete it; write the "
-                "result to another folder"
-            )
+    try:
+        cwd = _resolved(Path.cwd())
+    except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be compared
+        cwd = None
+    if cwd is not None and (where == cwd or where in cwd.parents):
+        what = "the working folder" if where == cwd else "a folder above the working folder"
+        raise OutputExistsError(
+            f"{label} is {what} ({where}): an output folder is replaced whole; give the "
+            "path of a new folder (e.g. results)"
+        )
+    if not replacing:
+        return
+    try:
+        home = _resolved(Path.home())
+    except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be inside
+        return
+    if home == where or where in home.parents:
+        raise OutputExistsError(
+            f"{label} holds the home folder ({Path.home()}): overwrite=True would delete it; "
+            "write the result to another folder"
+        )
 
 
 def _creatable(target: Path, what: str) -> None:
@@ -320,14 +338,87 @@ def _sha256_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _write_failed(target: Path, what: str, exc: OSError) -> IncompleteOutputError:
-    """The error that names ``target`` for an ``OSError`` raised while its files were
-    written (a full disk, a file size limit, ...)."""
-    where = f" ({exc.filename})" if exc.filename else ""
+_WRITE_ERRNOS = frozenset(
+    e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if e is not None
+)
+
+
+def write_failed(
+    target: Path,
+    exc: BaseException,
+    *,
+    fn: str | None = None,
+    what: str = "folder",
+    file: str | os.PathLike[str] | None = None,
+) -> IncompleteOutputError:
+    """The error that names ``target`` (the output ``what``: "folder" or "file") for an
+    ``OSError`` or a polars error (polars reports a failed Parquet write as a
+    ``ComputeError``, not an ``OSError``) raised while its files were written (a full disk, a
+    file size limit, ...); ``file``: the file of ``target`` being written, if known; ``fn``:
+    the function or command that writes, which the message starts with."""
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+    else:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+    where = f" ({file})" if file else ""
+    prefix = f"{fn}: " if fn else ""
     return IncompleteOutputError(
-        f"cannot write the output {what} {target}{where}: {exc.strerror or exc}; nothing was "
+        f"{prefix}cannot write the output {what} {target}{where}: {reason}; nothing was "
         f"written ({target} is left as it was)"
     )
+
+
+def _is_write_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed write: an ``OSError`` recurct did not raise, or an error
+    of polars (a Parquet write failing on a full disk is a ``ComputeError``)."""
+    if isinstance(exc, RecurctError):
+        return False
+    if isinstance(exc, OSError):
+        return True
+    import polars as pl
+
+    return isinstance(exc, pl.exceptions.PolarsError)
+
+
+def _under(filename: Any, folder: Path) -> Path | None:
+    """``filename`` (of an ``OSError``) relative to ``folder`` when it lies there, else None."""
+    if filename is None:
+        return None
+    try:
+        path = Path(os.fsdecode(filename)).absolute()
+        return path.relative_to(folder.absolute())
+    except (TypeError, ValueError):
+        return None
+
+
+def _written_file(exc: BaseException, tmp: Path) -> tuple[bool, Path | None]:
+    """Whether an ``OSError`` raised while an output was written (at the temporary path
+    ``tmp``) is about writing it: a file at or under ``tmp`` (and which: its path below
+    ``tmp``), or a full disk or a file size limit, whatever the file. Anything else (an
+    input file missing, ...) is the caller's, and passes through unchanged."""
+    if not isinstance(exc, OSError) or isinstance(exc, RecurctError):
+        return False, None
+    for name in (exc.filename, exc.filename2):
+        rel = _under(name, tmp)
+        if rel is not None:
+            return True, rel
+    return exc.errno in _WRITE_ERRNOS, None
+
+
+@contextlib.contextmanager
+def writing(folder: OutputFolder, name: str | os.PathLike[str]) -> Iterator[Path]:
+    """Write the file ``name`` of ``folder`` (the block writes the path it is given, under
+    the temporary folder): a failed write (an ``OSError``, or a polars error such as the
+    ``ComputeError`` of a Parquet write on a full disk) raises
+    :class:`IncompleteOutputError` naming the output folder, the file and the reason, its
+    message starting with ``folder.fn``."""
+    path = folder.path / name
+    try:
+        yield path
+    except Exception as exc:
+        if not _is_write_error(exc):
+            raise
+        raise write_failed(folder.target, exc, fn=folder.fn, file=folder.target / name) from exc
 
 
 def _write_manifest(folder: OutputFolder) -> None:
@@ -373,6 +464,7 @@ def output_folder(
     parameters: Mapping[str, Any] | None = None,
     inputs: Iterable[str | os.PathLike[str]] = (),
     hashes: bool = False,
+    fn: str | None = None,
 ) -> Iterator[OutputFolder]:
     """Write a folder that is complete or absent (see the module docstring).
 
@@ -397,12 +489,18 @@ def output_folder(
         :func:`foreign_files` finds a file changed at the same size: for folders a command
         refreshes (the reproductions' results). Off for large outputs (a patients table of
         10^8 exams), where hashing would add a pass over every byte written.
+    fn : str, optional
+        The function or command that writes (``"write_patients"``): the messages of a failed
+        write start with it.
 
     Raises
     ------
     IncompleteOutputError
-        Writing the files failed (an ``OSError`` in the block: a full disk, a file size
-        limit): the message names ``target`` and the reason; ``target`` is left as it was.
+        Writing the files failed (an ``OSError`` in the block about a file under the
+        temporary folder, a full disk or a file size limit; a polars write error inside
+        :func:`writing`): the message names ``target`` and the reason; ``target`` is left as
+        it was. Other errors of the block (an input that cannot be read) pass through
+        unchanged.
     OutputExistsError
         ``target`` is refused (see :func:`check_target`), or, without ``overwrite``, someone
         else created it while the block ran and it holds anything (it is kept as it is).
@@ -437,7 +535,12 @@ def output_folder(
         _remove_created(created)
         raise _cannot_create(target, "folder", exc) from exc
     folder = OutputFolder(
-        path=tmp, target=target, kind=kind, parameters=dict(parameters or {}), hashes=hashes
+        path=tmp,
+        target=target,
+        kind=kind,
+        parameters=dict(parameters or {}),
+        hashes=hashes,
+        fn=fn,
     )
     try:
         with terminate_as_exit():
@@ -445,9 +548,11 @@ def output_folder(
                 yield folder
                 _write_manifest(folder)
             except OSError as exc:  # a full disk, a file size limit: name the folder
-                if isinstance(exc, RecurctError):
+                about, rel = _written_file(exc, tmp)
+                if not about:
                     raise
-                raise _write_failed(target, "folder", exc) from exc
+                file = None if rel is None else target / rel
+                raise write_failed(target, exc, fn=fn, file=file) from exc
             _replace(tmp, target, overwrite=overwrite)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -461,6 +566,7 @@ def atomic_file(
     *,
     overwrite: bool = True,
     inputs: Iterable[str | os.PathLike[str]] = (),
+    fn: str | None = None,
 ) -> Iterator[Path]:
     """Write one file that is, at every moment, the old file (or absent) or the complete new
     one: the block writes the path it is given (a temporary file ``.<name>.recurct-tmp-...``
@@ -468,13 +574,16 @@ def atomic_file(
     flushed to disk and renamed onto ``target`` when the block ends without error. On any
     exception, Ctrl-C or SIGTERM the temporary file is removed and ``target`` is left as it
     was. The folder of ``target`` is created if needed; a ``target`` that is a symbolic link
-    has the file it points to replaced (the link is kept).
+    has the file it points to replaced (the link is kept). ``fn``: the function or command
+    that writes (``"export_table"``), which the message of a failed write starts with.
 
     Raises
     ------
     IncompleteOutputError
-        Writing the file failed (an ``OSError`` in the block: a full disk, a file size
-        limit): the message names ``target`` and the reason; ``target`` is left as it was.
+        Writing the file failed (an ``OSError`` in the block about the temporary file, a
+        full disk or a file size limit): the message names ``target`` and
+        the reason; ``target`` is left as it was. Other errors of the block (an input that
+        cannot be read) pass through unchanged.
     OutputExistsError
         ``target`` is refused by :func:`check_file_target` (a folder, an input of the run,
         an existing file with ``overwrite=False``, a file in its path), or was created while
@@ -506,9 +615,9 @@ def atomic_file(
                 finally:
                     os.close(fd)
             except OSError as exc:  # a full disk, a file size limit: name the file
-                if isinstance(exc, RecurctError):
+                if not _written_file(exc, tmp)[0]:
                     raise
-                raise _write_failed(target, "file", exc) from exc
+                raise write_failed(target, exc, fn=fn, what="file") from exc
             if not overwrite and target.exists():
                 raise OutputExistsError(f"{target} was created meanwhile: it is kept")
             os.replace(tmp, target)
@@ -604,7 +713,7 @@ def check_target(
             f"link; give the path of the folder it points to ({os.path.realpath(target)}), "
             "or of a new folder"
         )
-    _not_working_folder(target, label)
+    _guard(target, label)
     if os.path.lexists(target) and not target.is_dir():
         raise OutputExistsError(
             f"{label} exists and is not a folder: give the path of a new or empty folder "
@@ -617,23 +726,7 @@ def check_target(
                 f"{label} already holds files: choose a new folder, or pass overwrite=True "
                 "(--overwrite) to replace it whole"
             )
-        _guard(target)
-
-
-def _not_working_folder(target: Path, label: str) -> None:
-    """Refuse the working folder (``.``) or a folder above it (``..``) as an output folder,
-    even empty: the result replaces the target whole, which would leave the shell in a
-    deleted folder (or delete the user's files)."""
-    try:
-        where, cwd = _resolved(target), _resolved(Path.cwd())
-    except (OSError, RuntimeError):  # pragma: no cover - unresolvable: cannot be compared
-        return
-    if where == cwd or where in cwd.parents:
-        what = "the working folder" if where == cwd else "a folder above the working folder"
-        raise OutputExistsError(
-            f"{label} is {what} ({where}): an output folder is replaced whole; give the "
-            "path of a new folder (e.g. results)"
-        )
+        _guard(target, label, replacing=True)
 
 
 def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
@@ -668,9 +761,7 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str] | None:
             continue
         elif rel not in sizes:
             out.append(rel)
-        elif p.stat().st_size != sizes[rel] or (
-            rel in hashes and _sha256_file(p) != hashes[rel]
-        ):
+        elif p.stat().st_size != sizes[rel] or (rel in hashes and _sha256_file(p) != hashes[rel]):
             out.append(f"{rel} (changed)")
     return out
 
@@ -703,7 +794,7 @@ def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
             "as it is, and the result was not written; write it to another folder, or pass "
             "overwrite=True (--overwrite) to replace it whole"
         ) from failed
-    _guard(target)
+    _guard(target, replacing=True)
     trash = target.parent / f".{target.name}{_TMP_MARK}old-{uuid.uuid4().hex[:8]}"
     target.rename(trash)
     try:

@@ -43,7 +43,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
-from recurct.cumulative import running_dose
+from recurct.cumulative import RUNNING_COLUMNS, running_dose
 from recurct.errors import ParameterError
 from recurct.timevarying import day_numbers
 
@@ -176,12 +176,11 @@ def trailing_dose(
     ------
     recurct.errors.ParameterError
         Thresholds or windows out of range; an exam column named like a column
-        ``trailing_dose`` adds (``trailing_ced_W`` and ``reached_T_in_W`` of the ``thresholds``
-        and ``window_days`` given, ``threshold``, ``window_days``, ``alert_date``): it is never
-        overwritten; rename or drop it first.
+        ``trailing_dose`` adds (``exam_index``, ``running_ced_msv``, ``trailing_ced_W`` and
+        ``reached_T_in_W`` of the ``thresholds`` and ``window_days`` given, ``threshold``,
+        ``window_days``, ``alert_date``): it is never overwritten; rename or drop it first.
     recurct.errors.DataError
-        As :func:`recurct.running_dose` (bad required columns, an exam column
-        ``exam_index`` or ``running_ced_msv``).
+        As :func:`recurct.running_dose` (bad required columns).
 
     Notes
     -----
@@ -208,10 +207,10 @@ def trailing_dose(
             if ex.height
             else (walk.dose, np.arange(ex.height))
         )
-        new_cols.append(pl.Series(f"trailing_ced_{wl}", ced))
+        new_cols.append(pl.Series(_trailing_name(w), ced))
         for t in ts:
             hit = ced >= t
-            new_cols.append(pl.Series(f"reached_{param_label(t)}_in_{wl}", hit))
+            new_cols.append(pl.Series(_reached_name(t, w), hit))
             first_hit = walk.first_hits(hit)
             walk.add_patient_columns(f"{param_label(t)}_in_{wl}", first_hit, lo, ced)
             alert_parts.append(walk.alert_rows(first_hit, lo, t, w))
@@ -240,17 +239,29 @@ def trailing_dose(
 _ALERT_COLUMNS = ("threshold", "window_days", "alert_date")
 
 
+def _trailing_name(w: float) -> str:
+    """The exams column of the trailing CED of window ``w``: ``trailing_ced_90``."""
+    return f"trailing_ced_{param_label(w)}"
+
+
+def _reached_name(t: float, w: float) -> str:
+    """The exams column of threshold ``t`` reached within window ``w``: ``reached_100_in_90``."""
+    return f"reached_{param_label(t)}_in_{param_label(w)}"
+
+
 def _check_names(columns: Sequence[str], ts: list[float], ws: list[int]) -> None:
-    """Refuse exam columns named like a column :func:`trailing_dose` adds: it would be
-    overwritten in ``exams`` (``trailing_ced_W``, ``reached_T_in_W``) or ``alerts``."""
-    added = [f"trailing_ced_{param_label(w)}" for w in ws]
-    added += [f"reached_{param_label(t)}_in_{param_label(w)}" for w in ws for t in ts]
+    """Refuse exam columns named like a column :func:`trailing_dose` adds, one error for all
+    (:class:`ParameterError` naming trailing_dose): it would be overwritten in ``exams``
+    (``exam_index``, ``running_ced_msv``, ``trailing_ced_W``, ``reached_T_in_W``) or
+    ``alerts``."""
+    added = [*RUNNING_COLUMNS, *(_trailing_name(w) for w in ws)]
+    added += [_reached_name(t, w) for w in ws for t in ts]
     added += _ALERT_COLUMNS
     clash = [c for c in columns if c in added]
     if clash:
         raise ParameterError(
             f"trailing_dose: exam column(s) {clash} have the name of an output column of "
-            "trailing_dose; rename them first"
+            "trailing_dose; rename or drop them first (they are never overwritten)"
         )
 
 

@@ -70,18 +70,6 @@ def _day(df: pl.DataFrame) -> pl.Expr:
     return _local_time(df).cast(pl.Date)
 
 
-def _calendar_day(value: Any) -> Any:
-    """An ISO string with a time of day (``"2020-01-01 12:00"``, ``"2020-01-01T12:00"``) as
-    its calendar day, as :meth:`Cohort.period` reads a ``datetime``; any other value as it
-    is (a string that is no ISO date or date-time is refused by the caller's date check)."""
-    if isinstance(value, str):
-        try:
-            return dt.datetime.fromisoformat(value).date()  # (its own wall-clock day)
-        except ValueError:
-            pass
-    return value
-
-
 def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
@@ -491,8 +479,8 @@ class Cohort:
             if start is not None or end is not None:
                 raise ParameterError("Cohort.period: give start/end or per_facility, not both")
             return self._period_per_facility(per_facility, day)
-        s = as_date(_calendar_day(start), "period(start)", none_ok=True)
-        e = _checks.end_spec(_calendar_day(end), "Cohort.period", kinds=("data", "date")).value
+        s = as_date(start, "period(start)", none_ok=True)
+        e = _checks.end_spec(end, "Cohort.period", kinds=("data", "date")).value
         if s is None and e is None:
             raise ParameterError("Cohort.period: give start and/or end, or per_facility")
         if s is not None and e is not None and e < s:
@@ -526,8 +514,8 @@ class Cohort:
                     f"Cohort.period: per_facility[{fac!r}] must be (start, end), got {span!r}"
                 ) from None
             s, e = (
-                as_date(_calendar_day(s_raw), f"period[{fac}]", none_ok=True),
-                as_date(_calendar_day(e_raw), f"period[{fac}]", none_ok=True),
+                as_date(s_raw, f"period[{fac}]", none_ok=True),
+                as_date(e_raw, f"period[{fac}]", none_ok=True),
             )
             if s is not None and e is not None and e < s:
                 raise ParameterError(f"Cohort.period: per_facility[{fac!r}] ends before it starts")

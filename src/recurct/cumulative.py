@@ -387,12 +387,13 @@ def _date(a: np.ndarray, name: str) -> pl.Series:
 _INDICATION_RULES = ("most_frequent", "first")
 
 
-def _check_attributes(df: pl.DataFrame) -> None:
+def _check_attributes(df: pl.DataFrame, fn: str = "cumulative_dose") -> None:
     """Refuse, from the dtypes alone, a patient-attribute column that cannot be one
     (:class:`~recurct.errors.DataError` naming the column): ``sex``, ``facility`` and
     ``indication`` nested (List, Array, Struct), Object or Duration (values without a text
     form to compare); ``age_years`` anything but numbers, text or categories (text is read
-    by :func:`_ages`). An ``Enum`` column's dtype is not read (slow to build)."""
+    by :func:`_ages`). An ``Enum`` column's dtype is not read (slow to build). The message
+    starts with ``fn``, the public function called."""
     for col in PATIENT_COLUMNS:
         if col not in df.columns or is_enum(s := df.get_column(col)):
             continue
@@ -404,9 +405,7 @@ def _check_attributes(df: pl.DataFrame) -> None:
             ok = not isinstance(dtype, pl.List | pl.Array | pl.Struct | pl.Object | pl.Duration)
             what = "a patient attribute (give one text, code or number per exam)"
         if not ok:
-            raise DataError(
-                f"cumulative_dose: column {col!r} has dtype {dtype}, which cannot be {what}"
-            )
+            raise DataError(f"{fn}: column {col!r} has dtype {dtype}, which cannot be {what}")
 
 
 def _ages(s: pl.Series) -> pl.Series:
@@ -535,16 +534,19 @@ _NO_RANK = np.empty(0, np.int64)
 
 
 def _patients(
-    prep: _Prepared, thr: np.ndarray, win: np.ndarray, indication: str = "most_frequent"
+    prep: _Prepared,
+    thr: np.ndarray,
+    win: np.ndarray,
+    indication: str = "most_frequent",
+    fn: str = "cumulative_dose",
 ) -> pl.DataFrame:
     if not isinstance(indication, str) or indication not in _INDICATION_RULES:
         raise ParameterError(
-            f"cumulative_dose: indication must be one of {list(_INDICATION_RULES)}, "
-            f"got {indication!r}"
+            f"{fn}: indication must be one of {list(_INDICATION_RULES)}, got {indication!r}"
         )
     optional = any(c in prep.df.columns for c in PATIENT_COLUMNS)
     if optional:
-        _check_attributes(prep.df)
+        _check_attributes(prep.df, fn)
     totals_only = thr.size == 0 and win.size == 0 and not optional
     if totals_only and prep.runs is None:
         return _patients_from_totals(prep)  # (grouped rows: one pass over the runs below)
@@ -707,8 +709,25 @@ def cumulative_dose(
         from recurct.outofcore import _chunked
 
         return _chunked(exams, thr.tolist(), win.tolist(), fn="cumulative_dose")
-    prep = _prepare(exams, "cumulative_dose")
-    return from_polars(_patients(prep, thr, win, indication), prep.kind)  # type: ignore[arg-type]
+    return patients_table(exams, thr, win, "cumulative_dose", indication)
+
+
+def patients_table(
+    exams: Any,
+    thresholds: Any,
+    window_days: Any,
+    fn: str,
+    indication: str = "most_frequent",
+) -> pl.DataFrame | pd.DataFrame:
+    """:func:`cumulative_dose` of exams in memory (a table, not a path or LazyFrame), its
+    errors naming ``fn``, the public function called: the out-of-core buckets
+    (:mod:`recurct.outofcore`) and the Dask partitions (:mod:`recurct.distributed`) compute
+    each chunk with it, so that an error names the function the user called whatever the
+    number of buckets."""
+    thr = _checks.thresholds(thresholds, fn)
+    win = _checks.window_days(window_days, fn)
+    prep = _prepare(exams, fn)
+    return from_polars(_patients(prep, thr, win, indication, fn), prep.kind)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- running

@@ -171,7 +171,10 @@ class PartialExamWarning(RecurctWarning):
 
 
 class CompetingRiskWarning(RecurctWarning):
-    """An end of observation that looks like a death date: Kaplan-Meier would overstate."""
+    """Death handled as a competing event: an end of observation that looks like a death
+    date (Kaplan-Meier would overstate), or patients left out of
+    :func:`recurct.stats.cumulative_incidence` because they died before or on their
+    (delayed) entry date (never at risk; counted in ``n_not_at_risk``)."""
 
 
 class StandardisationWarning(RecurctWarning):

@@ -45,16 +45,18 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import ID_SPACES, id_key, placeholder_variants, spaced_ids
+from recurct._frames import id_key, normalised_ids, spaced_ids
 from recurct._outdir import (
     MANIFEST,
+    OutputFolder,
     check_files,
     check_target,
     check_tree,
     output_folder,
     terminate_as_exit,
+    writing,
 )
-from recurct._validation import place_text
+from recurct._validation import place_text, row_text
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import (
     DataError,
@@ -171,14 +173,14 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
             if not any(path.rglob("*.parquet")):
                 raise InputNotFoundError(f"{path}: folder holds no .parquet file")
             pattern = str(path / "**" / "*.parquet")
-            return _scan_files(source, pl.scan_parquet(pattern, hive_partitioning=False))
+            return _scan_files(source, pl.scan_parquet(pattern, hive_partitioning=False), fn)
         if path.exists() or any(ch in str(source) for ch in "*?["):
             matches = [path] if path.exists() else glob.glob(str(source), recursive=True)
             if not matches:
                 raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
             check_files(matches)
-            return _scan_files(source, pl.scan_parquet(str(source)))
-        raise InputNotFoundError(f"{path}: no such file or folder")
+            return _scan_files(source, pl.scan_parquet(str(source)), fn)
+        raise InputNotFoundError(f"{fn}: {path}: no such file or folder")
     raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
     )
@@ -190,7 +192,7 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
 _NOT_TEXT = ("exam_date", "effective_dose_msv")
 
 
-def _scan_files(source: Any, fast: pl.LazyFrame) -> pl.LazyFrame:
+def _scan_files(source: Any, fast: pl.LazyFrame, fn: str = "scan_exams") -> pl.LazyFrame:
     """``fast`` (one scan of all the files of ``source``) when the files share one schema
     (only their footers are read to check); else one scan per file, each with the columns
     of all the files in the dtypes they are reconciled to (:func:`_reconciled_schema`),
@@ -212,7 +214,7 @@ def _scan_files(source: Any, fast: pl.LazyFrame) -> pl.LazyFrame:
         lf = fast
     else:
         lf = _per_file(source, files, schemas)
-    return _int64_ids(source, lf, files, schemas)
+    return _int64_ids(source, lf, files, schemas, fn)
 
 
 def _per_file(source: Any, files: list[str], schemas: list[dict[str, pl.DataType]]) -> pl.LazyFrame:
@@ -230,32 +232,70 @@ _INT64 = np.iinfo(np.int64)
 
 
 def _int64_ids(
-    source: Any, lf: pl.LazyFrame, files: list[str], schemas: list[dict[str, pl.DataType]]
+    source: Any,
+    lf: pl.LazyFrame,
+    files: list[str],
+    schemas: list[dict[str, pl.DataType]],
+    fn: str = "scan_exams",
 ) -> pl.LazyFrame:
     """``lf`` with integer ids (``Int32``, ``UInt64``; the ``Int128`` that ``Int64`` and
     ``UInt64`` files join to) as ``Int64``, the dtype :func:`recurct.read_exams` gives them
-    and that pyarrow, pandas and Dask read. The ids of ``UInt64`` (or ``Int128``) files are
-    read first (that column only): an id outside the ``Int64`` range raises the
-    :class:`DataError` of the in-memory path, naming the file and its row there."""
+    and that pyarrow, pandas and Dask read. An id outside the ``Int64`` range raises the
+    :class:`DataError` of the in-memory path, naming ``fn``, the file and its row there.
+    Only the footers of ``UInt64`` (or ``Int128``) files are read on clean input (the
+    largest id of each row group, :func:`_ids_may_overflow`); the ids of a file are read
+    only where a footer shows an id beyond the range or has no statistics, and the files'
+    rows are counted only to name the row of an error."""
     dtype = lf.collect_schema().get("patient_id")
     if dtype is None or not dtype.is_integer() or dtype == pl.Int64:
         return lf
-    wide = [s.get("patient_id") in (pl.UInt64, pl.Int128) for s in schemas]
-    start = 0  # the input rows of the files before
-    for f, s, check in zip(files, schemas, wide, strict=True) if any(wide) else ():
-        if check:
-            ids = pl.col("patient_id")
-            out = ~ids.is_between(_INT64.min, _INT64.max)  # (null: not out)
-            if pl.scan_parquet(f).select(out.any()).collect(engine="streaming").item():
-                col = pl.scan_parquet(f).select("patient_id").collect().to_series()
-                row = int(col.to_frame().select(out.fill_null(False).arg_max()).item())
-                raise DataError(
-                    f"{source}: column 'patient_id': row {start + row} (0-based; row {row} "
-                    f"of {_relative(source, f)}) holds {col[row]}, outside the range of 64-bit "
-                    "signed integers; ids this large must be text (cast the column to string)"
-                )
-        start += pl.scan_parquet(f).select(pl.len()).collect().item() if s else 0
-    return lf.with_columns(pl.col("patient_id").cast(pl.Int64))
+    ids = pl.col("patient_id")
+    out = ~ids.is_between(_INT64.min, _INT64.max)  # (null: not out)
+    for f, s in zip(files, schemas, strict=True):
+        if s.get("patient_id") not in (pl.UInt64, pl.Int128) or not _ids_may_overflow(f):
+            continue
+        col = pl.scan_parquet(f).select("patient_id").collect().to_series()
+        bad = col.to_frame().select(out.fill_null(False)).to_series()
+        if not bad.any():
+            continue
+        row = int(bad.arg_max())  # type: ignore[arg-type]
+        used = [(g, h) for g, h in zip(files, schemas, strict=True) if h]  # as lf reads
+        places = FileRows([_relative(source, g) for g, _ in used], files=[g for g, _ in used])
+        start = int(places.starts[[g for g, _ in used].index(f)])
+        raise DataError(
+            f"{fn}: {source}: column 'patient_id': {row_text(start + row, places)} holds "
+            f"{col[row]}, outside the range of 64-bit signed integers; ids this large must "
+            "be text (cast the column to string)"
+        )
+    return lf.with_columns(ids.cast(pl.Int64))
+
+
+def _ids_may_overflow(file: str) -> bool:
+    """Whether the Parquet ``file`` may hold a ``patient_id`` outside the ``Int64`` range:
+    some row group's statistics say so, or are missing (or unreadable: an ``Int128``
+    column, which pyarrow does not read); only the footer is read."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(file).metadata
+        col = meta.schema.names.index("patient_id")
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            stats = group.column(col).statistics
+            if group.num_rows == 0 or (
+                stats is not None and not stats.has_min_max and stats.null_count == group.num_rows
+            ):
+                continue  # no id, or only nulls
+            if stats is None or not stats.has_min_max:
+                return True
+            lo, hi = stats.min, stats.max
+            if not isinstance(lo, int) or not isinstance(hi, int):
+                return True
+            if lo < _INT64.min or hi > _INT64.max:
+                return True
+    except Exception:  # (no footer pyarrow reads: read the ids)
+        return True
+    return False
 
 
 def _relative(source: Any, file: str) -> str:
@@ -494,6 +534,7 @@ def write_patients(
                 kind="patients",
                 parameters=params,
                 inputs=_source_paths(source),
+                fn="write_patients",
             )
         )
         _buckets(source, lf, k, params["exams"], thresholds, window_days, tmpdir, progress,
@@ -543,24 +584,22 @@ def _buckets(
 ) -> pl.DataFrame | None:
     """The patients table of ``lf`` in ``k`` buckets (returned, or written to ``target``),
     its errors naming the public function ``fn`` that was called."""
-    from recurct.cumulative import cumulative_dose
+    from recurct.cumulative import patients_table
 
     places = functools.partial(_file_rows, source, n_rows)  # only called on an error
     if k == 1 or n_rows == 0:  # no exams: no bucket to split into; the empty table
         exams = lf.collect()
         try:
-            table = cumulative_dose(exams, thresholds=thresholds, window_days=window_days)
+            table = patients_table(exams, thresholds, window_days, fn)
         except DataError as exc:
             better = _named_bad_rows(exams, places, fn)
-            if better is None and type(exc) is DataError and fn != "cumulative_dose":
-                better = _renamed_error(exc, fn)
             if better is None:
                 raise
             raise better from exc
         del exams
         if target is None:
             return table
-        _write_part(table, target.path / "part-00000.parquet")
+        _write_part(table, target, "part-00000.parquet")
         return None
 
     show = sys.stderr.isatty() if progress is None else progress
@@ -895,7 +934,7 @@ def _run_buckets(
             with _timed("wait"):
                 if written is not None:
                     written.result()
-            written = writer.submit(_write_part, table, target.path / f"part-{i:05d}.parquet")
+            written = writer.submit(_write_part, table, target, f"part-{i:05d}.parquet")
             del table
         with _timed("wait"):
             if written is not None:
@@ -928,14 +967,6 @@ def _first_bad_rows(
             found.add(more, more_rows)
             del more, more_rows
     return found.error(fn, lines=places())
-
-
-def _renamed_error(exc: DataError, fn: str) -> DataError | None:
-    """``exc`` of the in-memory :func:`recurct.cumulative_dose` (one bucket) naming ``fn``,
-    the function called, instead; None when its message does not name cumulative_dose."""
-    prefix = "cumulative_dose: "
-    text = str(exc)
-    return DataError(f"{fn}: {text[len(prefix) :]}") if text.startswith(prefix) else None
 
 
 def _named_bad_rows(
@@ -982,10 +1013,13 @@ def _timed(phase: str) -> Iterator[None]:
     _log.debug("phase %s %.3f", phase, time.perf_counter() - t0)
 
 
-def _write_part(table: pl.DataFrame, path: Path) -> None:
-    """Write one patients table; lz4: half the time of zstd for 20 % more bytes
-    (docs/scaling.md)."""
-    with _timed("write"):
+def _write_part(table: pl.DataFrame, target: OutputFolder, name: str) -> None:
+    """Write one patients table to the file ``name`` of the output folder ``target``; lz4:
+    half the time of zstd for 20 % more bytes (docs/scaling.md). A failed write (a full
+    disk: polars raises a ``ComputeError``, not an ``OSError``) raises
+    :class:`~recurct.errors.IncompleteOutputError` naming the folder and the file
+    (:func:`recurct._outdir.writing`)."""
+    with _timed("write"), writing(target, name) as path:
         table.write_parquet(path, compression="lz4")
 
 
@@ -1096,13 +1130,13 @@ def chunk_patients(
     bad exam raises naming its row of the input (``rows[i]`` is the input row of chunk row
     ``i``), not of the chunk. Its warnings are given naming the input's rows, or, with
     ``merged``, recorded there to be given once for all the chunks."""
-    from recurct.cumulative import cumulative_dose
+    from recurct.cumulative import patients_table
 
     try:
         # catch_warnings changes the process's warning state: one chunk at a time records
         with _RECORDING, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", IdentifierWarning)
-            table = cumulative_dose(chunk, thresholds=thresholds, window_days=window_days)
+            table = patients_table(chunk, thresholds, window_days, fn)
         for w in caught:  # the warning names the chunk's rows: name the input's instead
             if merged is not None:
                 merged.add(w, chunk, rows)
@@ -1237,8 +1271,7 @@ def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
         return ids.is_null()
     dtype = chunk.schema["patient_id"]
     if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
-        text = ids.cast(pl.String).str.strip_chars(ID_SPACES)
-        return ids.is_null() | text.is_in(placeholder_variants(None))
+        return normalised_ids(ids)[0].is_null()
     if dtype.is_float():
         return ids.is_null() | ids.is_nan()
     return ids.is_null()

@@ -14,12 +14,10 @@ distinguishable with the common colour-vision deficiencies.
 from __future__ import annotations
 
 import math
-import numbers
 import textwrap
 import warnings
 from collections.abc import Sequence
 from statistics import NormalDist
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -116,19 +114,7 @@ def _count_param(value: Any, what: str, name: str, *, optional: bool = False) ->
 
 def _label_threshold(value: Any, what: str) -> float | None:
     """A threshold named in a label: None, or a finite number > 0 (``ParameterError``)."""
-    return None if value is None else _one_threshold(value, what)
-
-
-def _one_threshold(value: Any, what: str) -> float:
-    """One threshold: a finite number > 0 mSv, else ``ParameterError`` naming
-    ``threshold`` (NaN, 0 and negative numbers included)."""
-    if (
-        isinstance(value, numbers.Real)
-        and not isinstance(value, bool | np.bool_)
-        and not (math.isfinite(value) and value > 0)
-    ):
-        raise ParameterError(f"{what}: threshold must be a finite number > 0 mSv, got {value!r}")
-    return _checks.threshold(value, what)
+    return None if value is None else _checks.threshold(value, what)
 
 
 def _share_text(k: int, n: int, digits: int = 2) -> str:
@@ -170,7 +156,7 @@ def ced_distribution(patients: Any, threshold: float = 100.0, *, bins: int = 60)
         :class:`~recurct.errors.DroppedRowsWarning`); a negative CED raises
         :class:`~recurct.errors.DataError`.
     """
-    threshold = _one_threshold(threshold, "ced_distribution")
+    threshold = _checks.threshold(threshold, "ced_distribution")
     bins = _count_param(bins, "ced_distribution", "bins")
     df, _ = to_polars(patients)
     check_patients(df, "ced_distribution", strict=False)
@@ -231,6 +217,10 @@ def share_above(
         :class:`~recurct.errors.DataError`.
     """
     threshold = _label_threshold(threshold, "share_above")
+    if threshold is not None and threshold > _MAX_THRESHOLD:
+        raise ParameterError(
+            f"share_above: threshold must be at most {_MAX_THRESHOLD:g} mSv, got {threshold:g}"
+        )
     df, _ = to_polars(patients)
     check_patients(df, "share_above", strict=False)
     ced, n_bad = _ced(df, "share_above")
@@ -246,10 +236,6 @@ def share_above(
     if t.size and t[-1] > _MAX_THRESHOLD:
         raise ParameterError(
             f"share_above: thresholds must be at most {_MAX_THRESHOLD:g} mSv, got {t[-1]:g}"
-        )
-    if threshold is not None and threshold > _MAX_THRESHOLD:
-        raise ParameterError(
-            f"share_above: threshold must be at most {_MAX_THRESHOLD:g} mSv, got {threshold:g}"
         )
     ced_sorted = np.sort(ced)
     n_at_or_above = ced.size - np.searchsorted(ced_sorted, t, side="left")
@@ -296,17 +282,18 @@ CENSORING_CAPTION = (
 )
 """The caption of :func:`time_to_threshold_curve` for a Kaplan-Meier curve at the 95% level:
 the censoring rule. Passing it (the default) captions each kind of curve at its own level
-(:func:`curve_caption`)."""
+(:func:`_curve_caption`)."""
 
 
-def curve_caption(result: Any, alpha: float = 0.05) -> str:
+def _curve_caption(result: Any, alpha: float = 0.05) -> str:
     """The default caption of :func:`time_to_threshold_curve`: the estimator (Kaplan-Meier,
     or Aalen-Johansen with death competing for :func:`recurct.stats.cumulative_incidence`),
     the level of its pointwise interval (``alpha``) and the censoring rule."""
+    from recurct.stats.competing import CumulativeIncidence
     from recurct.stats.publish import level_text
 
     level = level_text(alpha)
-    if type(result).__name__ == "CumulativeIncidence":
+    if isinstance(result, CumulativeIncidence):
         return (
             "Aalen-Johansen cumulative incidence (death as a competing event; shaded: "
             f"pointwise {level} CI). Patients who have neither reached the threshold nor died "
@@ -344,7 +331,7 @@ def time_to_threshold_curve(
         The threshold in mSv, for the axis label and title (default: the result's).
     caption
         Text under the figure. The default (:data:`CENSORING_CAPTION`) is replaced by the
-        caption of the result's kind (:func:`curve_caption`): "Kaplan-Meier estimate" for
+        caption of the result's kind (:func:`_curve_caption`): "Kaplan-Meier estimate" for
         :func:`recurct.stats.time_to_threshold`, "Aalen-Johansen cumulative incidence (death
         as a competing event...)" for :func:`recurct.stats.cumulative_incidence`, with the
         level of the shaded interval and the censoring rule (pass your own when you passed
@@ -382,7 +369,7 @@ def time_to_threshold_curve(
 
     level_alpha = resolve_alpha(result, alpha, "time_to_threshold_curve")
     if caption == CENSORING_CAPTION:
-        caption = curve_caption(result, level_alpha)
+        caption = _curve_caption(result, level_alpha)
     df, _ = to_polars(table)
     tcol, pcol = "time_years", "prob_reached"
     if tcol not in df.columns or pcol not in df.columns:
@@ -700,10 +687,7 @@ def forest(
     model = _checks.choice(model, ("random", "fixed", "glmm", "crude"), "forest", "model")
     from recurct.stats.publish import level_text, resolve_alpha
 
-    carrier = result
-    if isinstance(result, tuple) and len(result) == 2:
-        carrier = SimpleNamespace(summary=result[1])
-    level_alpha = resolve_alpha(carrier, alpha, "forest")
+    level_alpha = resolve_alpha(result, alpha, "forest")  # (a (sites, summary) pair too)
     level = level_text(level_alpha)
     df, found = _site_frame(result)
     if "site" not in df.columns:

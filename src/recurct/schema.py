@@ -247,6 +247,15 @@ def validate(
         ``List``, ``Struct`` or ``Object`` column; a ``Duration`` date or id; a date, time or
         binary dose or age), naming the column and the dtype.
 
+    Warns
+    -----
+    recurct.errors.RecurctWarning
+        A text ``exam_date`` column mixes UTC offsets (``+01:00`` in some rows, ``Z`` or
+        ``+02:00`` in others): each time is read as the wall-clock time written, its offset
+        dropped, so times written with different offsets are on different clocks (two exams
+        of one day may be ordered wrongly). The warning names the offsets and the first row
+        of each; convert the times to one zone first where that matters.
+
     Notes
     -----
     Duplicate exams follow :data:`DUPLICATE_RULE` (see :func:`duplicate_mask`): same

@@ -40,7 +40,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
-from recurct._frames import from_polars, param_label, to_polars
+from recurct._frames import from_polars, param_label, rows_text, to_polars
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 
 if TYPE_CHECKING:
@@ -462,10 +462,9 @@ def _subjects(
 
 
 def _rows(mask: pl.Series) -> str:
-    """The 0-based rows where ``mask`` is true (the first five)."""
-    rows = mask.arg_true()
-    more = f" (first 5 of {rows.len()})" if rows.len() > 5 else ""
-    return f"row{'s' if rows.len() > 1 else ''} {', '.join(map(str, rows.head(5)))}{more}"
+    """The 0-based rows where ``mask`` is true (:func:`recurct._frames.rows_text`: the first
+    10 and how many more)."""
+    return rows_text(mask.arg_true().to_list())
 
 
 def _event_flags(ev: pl.Series, event: str) -> pl.Series:

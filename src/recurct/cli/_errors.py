@@ -11,6 +11,7 @@ traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 from recurct.errors import InputError
@@ -59,12 +60,42 @@ EXIT_CODES = f"""exit codes (every subcommand):
   {EXIT_TERMINATED}  terminated (SIGTERM): "recurct: terminated"; an output is left as it was"""
 
 
+#: a library message's argument spellings, and what a command-line user passes instead
+_CLI_HINTS = (
+    ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
+    ("(pass fallback={region: other})", "(pass --fallback REGION=OTHER)"),
+    ("recurct.dose.normalise_region", "a canonical region name or --map"),
+    ("columns= maps", "--map maps"),
+    ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
+    ("(pass decimal='.' or decimal=',')", "(pass --decimal . or --decimal ,)"),
+    ("pass decimal=',' (CLI: --decimal ,)", "pass --decimal ,"),
+    ("decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,)", "--decimal . or --decimal ,"),
+    (
+        "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
+        "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",
+    ),
+    ("pass overwrite=True (--overwrite)", "pass --overwrite"),
+    ("pass overwrite=True", "pass --overwrite"),
+    ("(columns={...})", "(--map THEIRS=OURS)"),
+    ("more (see .problems)", "more (not shown)"),
+)
+
+#: ``columns={'theirs': 'ours'}`` in a library message: ``--map "theirs=ours"`` on the CLI.
+_COLUMNS_ARG = re.compile(r"columns=\{'([^']*)': '([^']*)'\}")
+
+
+def _cli_text(reason: str) -> str:
+    """A library message in the words of the command line: its argument spellings
+    (``overwrite=True``, ``columns={...}``, ``dayfirst=True``, ...) become the options."""
+    for old, new in _CLI_HINTS:
+        reason = reason.replace(old, new)
+    return _COLUMNS_ARG.sub(r'--map "\1=\2"', reason)
+
+
 def cli_error(message: str) -> int:
     """Write ``recurct: <message>`` to stderr, the one error style of every subcommand, and
     return :data:`EXIT_USAGE` (for ``return cli_error(...)``). A library message's argument
     spellings (``overwrite=True``, ``columns={...}``) become the command's options."""
-    from recurct.cli._input import _cli_text
-
     sys.stderr.write(f"recurct: {_cli_text(message)}\n")
     return EXIT_USAGE
 

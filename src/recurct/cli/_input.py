@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recurct.cli._errors import _cli_text
 from recurct.cli._options import dose_options, parse_map
 from recurct.errors import InputError
 
@@ -89,37 +90,6 @@ class Loaded:
 
 
 # --------------------------------------------------------------------------- problems
-_CLI_HINTS = (
-    ("(pass fallback= or fallback_table=)", "(pass --fallback REGION=OTHER or --fallback TABLE)"),
-    ("(pass fallback={region: other})", "(pass --fallback REGION=OTHER)"),
-    ("recurct.dose.normalise_region", "a canonical region name or --map"),
-    ("columns= maps", "--map maps"),
-    ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
-    ("(pass decimal='.' or decimal=',')", "(pass --decimal . or --decimal ,)"),
-    ("pass decimal=',' (CLI: --decimal ,)", "pass --decimal ,"),
-    ("decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,)", "--decimal . or --decimal ,"),
-    (
-        "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
-        "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",
-    ),
-    ("pass overwrite=True (--overwrite)", "pass --overwrite"),
-    ("pass overwrite=True", "pass --overwrite"),
-    ("(columns={...})", "(--map THEIRS=OURS)"),
-    ("more (see .problems)", "more (not shown)"),
-)
-
-#: ``columns={'theirs': 'ours'}`` in a library message: ``--map "theirs=ours"`` on the CLI.
-_COLUMNS_ARG = re.compile(r"columns=\{'([^']*)': '([^']*)'\}")
-
-
-def _cli_text(reason: str) -> str:
-    """A library message in the words of the command line: its argument spellings
-    (``overwrite=True``, ``columns={...}``, ``dayfirst=True``, ...) become the options."""
-    for old, new in _CLI_HINTS:
-        reason = reason.replace(old, new)
-    return _COLUMNS_ARG.sub(r'--map "\1=\2"', reason)
-
-
 def grouped(
     problems: pl.DataFrame,
     rows: pl.Series | None = None,

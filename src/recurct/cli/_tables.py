@@ -17,10 +17,9 @@ from typing import Any
 
 import polars as pl
 
-from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
+from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, _cli_text, cli_error
 from recurct.cli._input import (
     ROW_COLUMN,
-    _cli_text,
     dose_noting,
     grouped,
     load_exams,
@@ -178,7 +177,7 @@ def cli_analyze(args: argparse.Namespace) -> int:
             from recurct.stats.publish import csv_safe
 
             # the old file or the complete new one, never half; no cell read as a formula
-            with atomic_file(out, overwrite=overwrite, inputs=inputs) as tmp:
+            with atomic_file(out, overwrite=overwrite, inputs=inputs, fn="analyze") as tmp:
                 csv_safe(full).write_csv(tmp)
         else:
             try:

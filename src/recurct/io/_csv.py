@@ -338,10 +338,16 @@ def _field_limit(size: int) -> Iterator[None]:
         csv.field_size_limit(old)
 
 
-def _open_quote_message(source: str, record: int, line: int) -> str:
-    where = "the header" if record == 0 else f"data row {record - 1}"
+def _open_quote_message(source: str, record: int, line: int, row: str | None = None) -> str:
+    """The error for a quote left open in ``record`` (0 the header) at 1-based ``line``;
+    ``row``: how the caller names a data row with its line (the OpenREM reader's
+    ``row 2 (line 5 of the file)``), else ``data row 2 (line 5 of the file)``."""
+    if record == 0:
+        where = f"the header (line {line} of the file)"
+    else:
+        where = row or f"data row {record - 1} (line {line} of the file)"
     return (
-        f"{source}: {where} (line {line} of the file): a quoted value starts here and its "
+        f"{source}: {where}: a quoted value starts here and its "
         'closing quote (") is missing, so the rest of the file would be read as one value; '
         "close the quote or remove the opening one"
     )

@@ -55,10 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 
-"""Where a 0-based row of the input is in the user's files: the 1-based line of a CSV file
-(an ``int``, :class:`recurct.io._csv.RowLines`), or a text such as ``row 0 of b.parquet``
-for a folder of Parquet files (:class:`FileRows`); None where it cannot be said."""
-
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
 
@@ -193,6 +189,16 @@ def read_exams(
         ambiguous (pass ``dayfirst``).
     recurct.schema.ExamValidationError
         From validation, naming the file.
+
+    Warns
+    -----
+    recurct.errors.RecurctWarning
+        From validation: a text ``exam_date`` column mixes UTC offsets (``+01:00`` in some
+        rows, ``Z`` or ``+02:00`` in others): each time is read as the wall-clock time
+        written, its offset dropped, so times written with different offsets are on
+        different clocks (two exams of one day may be ordered wrongly). The warning names
+        the offsets and the first row of each; convert the times to one zone first where
+        that matters.
     """
     dayfirst = _checks.flag(dayfirst, "read_exams", "dayfirst")
     validate = _checks.flag(validate, "read_exams", "validate")
@@ -521,7 +527,8 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
 
 def _kind(dtype: pl.DataType) -> str:
     """What a column of ``dtype`` holds: text, numbers, dates (and times), or the dtype's
-    name (``Boolean``, ``List``, ...): as :func:`recurct.outofcore._kind`."""
+    name (``Boolean``, ``List``, ...). Also how :mod:`recurct.outofcore` names the kinds of
+    a folder's files whose columns differ."""
     if dtype == pl.Utf8 or isinstance(dtype, (pl.Categorical, pl.Enum)):
         return "text"
     if dtype.is_numeric():

@@ -36,14 +36,22 @@ from recurct.errors import (
     ParameterError,
     PartialExamWarning,
 )
-from recurct.io._csv import _SEP_LINE, SEPARATORS, RowLines, _decode, detect_separator
+from recurct.io._csv import (
+    _SEP_LINE,
+    SEPARATORS,
+    RowLines,
+    _decode,
+    _open_quote,
+    _open_quote_message,
+    detect_separator,
+)
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import (
+    _file_label,
     check_method,
     coarsen_ages,
     normalise_ids,
     pseudonym,
-    pseudonymous_file,
 )
 from recurct.io.rdsr import EXAM_COLUMNS, PROBLEM_COLUMNS, ReadReport
 
@@ -159,21 +167,20 @@ class _RowNames:
 
 
 def _read_frame(
-    path: Path, where: str, full: str, withhold: bool = False
+    path: Path, where: str, withhold: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, bool, _RowNames]:
     """The used columns of the export: ``(cells, as_written, decimal_comma, rows)``.
     ``cells`` is the text stripped of surrounding spaces, null for empty and "n/a"-like
     cells; ``as_written`` the same cells as the file holds them (quoted in messages and
     problem rows); ``decimal_comma`` whether a comma may be a decimal mark (not in a
     comma-separated file); ``rows`` how messages name a row (:class:`_RowNames`). Messages
-    name the file ``where`` (its name, or its pseudonym) or, where they named its whole
-    path, ``full`` (the path, or the pseudonym). With ``withhold`` an error does not list
-    the header (it may be a row of data)."""
+    name the file ``where`` (its name, or its pseudonym). With ``withhold`` an error does
+    not list the header (it may be a row of data)."""
     if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
-        raw, decimal_comma = _read_xlsx(path, where, full, withhold), True
+        raw, decimal_comma = _read_xlsx(path, where, withhold), True
         rows = _RowNames(None)
     else:
-        raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, full, path, withhold)
+        raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
         decimal_comma = sep != ","
     stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
     cells = raw.with_columns(
@@ -183,7 +190,7 @@ def _read_frame(
     return cells, raw, decimal_comma, rows
 
 
-def _read_xlsx(path: Path, where: str, full: str, withhold: bool = False) -> pl.DataFrame:
+def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
     """The used columns of the workbook's "All data" sheet (else its first) as text, the
     sheet's first row the header. A file that is not a readable workbook is a
     :class:`~recurct.errors.DataError` naming it (raised outside the ``except`` block, so
@@ -208,10 +215,10 @@ def _read_xlsx(path: Path, where: str, full: str, withhold: bool = False) -> pl.
     if failed is not None:
         raise DataError(f"{where}: {_not_a_workbook(failed, path)}")
     if grid.shape[0] == 0:
-        raise DataError(f"{full}: the sheet {sheet!r} is empty, no header row")
+        raise DataError(f"{where}: the sheet {sheet!r} is empty, no header row")
     top = [[v if isinstance(v, str) else "" for v in r] for r in grid.head(10).values.tolist()]
     header = top[0]
-    _check_header(header, where, full, _header_row_hint(top), withhold)
+    _check_header(header, where, _header_row_hint(top), withhold)
     used = [j for j, name in enumerate(header) if _wanted(name)]
     body = grid.iloc[1:, used]
     body.columns = [header[j] for j in used]
@@ -263,12 +270,10 @@ def _header_row_hint(rows: list[list[str]]) -> str:
     return ""
 
 
-def _check_header(
-    header: list[str], where: str, full: str, hint: str = "", withhold: bool = False
-) -> None:
+def _check_header(header: list[str], where: str, hint: str = "", withhold: bool = False) -> None:
     """The export's whole header (before the unused columns are left out): an OpenREM CT
     export's (:func:`_study_columns`), with no column the reader uses named twice."""
-    _study_columns(header, full, hint, withhold)
+    _study_columns(header, where, hint, withhold)
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name in seen and _wanted(name):
@@ -335,7 +340,7 @@ def _sep_line(data: bytes, where: str) -> tuple[bytes, str | None]:
 
 
 def _read_csv_text(
-    data: bytes, where: str, full: str, path: Path, withhold: bool = False
+    data: bytes, where: str, path: Path, withhold: bool = False
 ) -> tuple[pl.DataFrame, str, _RowNames]:
     """The used columns of a CSV export (UTF-8 bytes), its separator and how messages name
     its rows (:class:`_RowNames`), after checking the header (:func:`_check_header`) and
@@ -359,10 +364,18 @@ def _read_csv_text(
         failed = "empty file, no header line"
     except (pl.exceptions.PolarsError, csv.Error) as exc:
         failed = f"the header line cannot be read as CSV ({type(exc).__name__})"
+    skipped = 0 if named is None else 1  # the sep= line
     if failed is not None:
+        _check_quotes(data, where, sep, skipped, rows)  # a header quote left open
         raise DataError(f"{where}: {failed}")
     # not an OpenREM export, or a used column named twice: said before any row is checked
-    _check_header(names if len(names) >= len(header) else header, where, full, "", withhold)
+    try:
+        _check_header(names if len(names) >= len(header) else header, where, "", withhold)
+    except DataError as exc:
+        failed = str(exc)  # raised below, unless a quote left open in the header is why
+    if failed is not None:
+        _check_quotes(data, where, sep, skipped, rows)
+        raise DataError(failed)
     _check_no_extra_cells(data, len(header), where, sep, rows)
     # rows with fewer cells than the header stay (OpenREM writes a study's row only as wide
     # as its events); rows with more were refused above, so nothing is truncated
@@ -371,34 +384,27 @@ def _read_csv_text(
             io.BytesIO(data), columns=[c for c in header if _wanted(c)] or None, **opts
         )
     except pl.exceptions.PolarsError as exc:  # the message may quote a cell: not repeated
-        failed = type(exc).__name__
-    if failed is not None:
-        open_at = _unclosed_quote(data, sep)
-        at = (
-            f"; {rows(open_at)} opens a quoted value that is never closed (a lone '\"')"
-            if open_at is not None
-            else ""
-        )
-        raise DataError(f"{where}: not a readable CSV table ({failed}){at}")
+        unread = type(exc).__name__
+    else:
+        unread = None
+    if unread is not None:
+        _check_quotes(data, where, sep, skipped, rows)
+        raise DataError(f"{where}: not a readable CSV table ({unread})")
     return frame, sep, rows
 
 
-def _unclosed_quote(data: bytes, sep: str) -> int | None:
-    """The 0-based data row where a quoted value opens that no quote closes (the rest of
-    the file would be one cell), or None (as :func:`_quoted_spans` finds quoted values)."""
-    b = np.frombuffer(data, dtype=np.uint8)
-    quotes = np.flatnonzero(b == 34)
-    if not quotes.size:
-        return None
-    begin, stop = _quoted_spans(data, b, quotes, ord(sep))
-    if not stop.size or int(stop[-1]) < len(data):
-        return None
-    opened = int(begin[-1])
-    # the record of the opening quote: the line breaks before it, less those inside
-    # earlier quoted values (record 0 is the header)
-    inside = sum(data.count(b"\n", int(a), int(z)) for a, z in zip(begin[:-1], stop[:-1]))
-    record = data.count(b"\n", 0, opened) - inside
-    return record - 1 if record >= 1 else None
+def _check_quotes(data: bytes, where: str, sep: str, skipped: int, rows: _RowNames) -> None:
+    """A quoted value that no quote closes (the rest of the file would be one value) is a
+    :class:`~recurct.errors.DataError` naming its row (or the header), found as
+    :func:`recurct.read_exams` finds it (:func:`recurct.io._csv._open_quote`, with its
+    message); ``skipped``: the lines before ``data`` (an Excel ``sep=`` line)."""
+    if b'"' not in data:
+        return
+    quote = _open_quote(data.decode("utf-8", errors="replace"), sep, skipped)
+    if quote is not None:
+        record, line = quote
+        row = None if record == 0 else rows(record - 1)
+        raise DataError(_open_quote_message(where, record, line, row))
 
 
 def _check_no_extra_cells(
@@ -915,14 +921,13 @@ def read_openrem_ct(
         raise InputNotFoundError(f"no such file: {str(path)!r}")
     # a pseudonymising read names the file by its pseudonym (as read_rdsr names a file it
     # was given: file_pseudonym of its name), in every message, warning and problem row: an
-    # export is often named by the patient's ID; without, by its name (or its whole path)
-    where = path.name if key is None else pseudonymous_file(path.name, key)
-    full = str(path) if key is None else where
+    # export is often named by the patient's ID; without, by its name
+    where = path.name if key is None else _file_label(path.name, key)
     withhold = key is not None  # no cell value in a message of a pseudonymising read
-    df, raw, decimal_comma, rows = _read_frame(path, where, full, withhold)
+    df, raw, decimal_comma, rows = _read_frame(path, where, withhold)
     if df.height == 0:
-        raise DataError(f"{full}: no rows")
-    cols = _study_columns(df.columns, full)
+        raise DataError(f"{where}: no rows")
+    cols = _study_columns(df.columns, where)
     # an empty or placeholder ID ("unknown", "-", "#N/A": recurct.schema.PLACEHOLDER_IDS) is
     # missing, as read_exams and validate read it, before anything is hashed: two patients
     # whose ID is "unknown" are not one patient (nor one pseudonym)
@@ -1015,7 +1020,7 @@ def read_openrem_ct(
 
 
 def _study_columns(
-    header: list[str], full: str, hint: str = "", withhold: bool = False
+    header: list[str], where: str, hint: str = "", withhold: bool = False
 ) -> dict[str, str | None]:
     """Canonical study field -> the export's column (None where absent); a header without
     "Study date" and "DLP total (mGy.cm)" is a :class:`~recurct.errors.DataError` that lists
@@ -1030,7 +1035,7 @@ def _study_columns(
         if withhold:
             shown = f"{len(header)}, not listed in a pseudonymising read"
         raise DataError(
-            f"{full}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
+            f"{where}: not an OpenREM CT export (needs 'Study date' and 'DLP total (mGy.cm)'; "
             f"found columns {shown}){hint or _PLAIN_TABLE}"
         )
     return cols

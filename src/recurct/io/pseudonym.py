@@ -46,8 +46,9 @@ What the readers share, so that every path gives one pseudonym for one value:
   case: ``unknown``, ``-``, ``#N/A``, ...) is missing, never hashed: two unrelated patients
   whose ID is ``unknown`` must not become one pseudonym. :func:`pseudonymise_id` (the public
   function) applies the same rule and returns None for a missing identifier.
-* :func:`pseudonymous_file`: a file is named ``"file:"`` and the pseudonym of its path
-  relative to the input root, in every table, problem row, warning and error.
+* ``_file_label`` (public as :func:`recurct.io.rdsr.file_pseudonym`): a file is named
+  ``"file:"`` and the pseudonym of its path relative to the input root, in every table,
+  problem row, warning and error.
 * :func:`coarsen_ages`: the ages of a pseudonymising read tell completed years at each
   patient's first exam of the read, and the time since then, so that an exact age (an
   RDSR's, from the birth date; an OpenREM export's decimal age, days / 365.25) and the exam
@@ -65,7 +66,7 @@ from typing import Literal, get_args
 import polars as pl
 
 from recurct._compat import renamed
-from recurct._frames import ID_SPACES, placeholder_variants
+from recurct._frames import ID_SPACES, normalised_ids, placeholder_variants
 from recurct.errors import ParameterError, WeakSecretError
 
 __all__ = [
@@ -80,7 +81,6 @@ __all__ = [
     "normalise_ids",
     "pseudonym",
     "pseudonymise_id",
-    "pseudonymous_file",
 ]
 
 METHOD = "hmac-sha256"
@@ -261,9 +261,8 @@ def normalise_ids(values: pl.Series) -> pl.Series:
         ``values`` (String, same name) stripped of surrounding whitespace, null where empty or
         a placeholder.
     """
-    stripped = values.cast(pl.String).str.strip_chars(ID_SPACES)
-    missing = stripped.is_in(sorted(_PLACEHOLDERS)).fill_null(False)
-    return stripped.set(missing, None) if missing.any() else stripped
+    value, _ = normalised_ids(pl.col(values.name))
+    return values.to_frame().select(value.alias(values.name)).to_series()
 
 
 @renamed(salt="secret")
@@ -329,33 +328,14 @@ def pseudonymise_id(
     return None if text is None else pseudonym(text, key, domain)
 
 
-def pseudonymous_file(relative_path: str, key: bytes) -> str:
+def _file_label(relative_path: str, key: bytes) -> str:
     """How a pseudonymising reader names a file: ``"file:"`` and the pseudonym of its path
-    relative to the input root (for one file, its name).
-
-    Parameters
-    ----------
-    relative_path : str
-        The path relative to the input root (the folder given; for one file, its name).
-    key : bytes
-        The key (:func:`check_secret`).
-
-    Returns
-    -------
-    str
-        ``"file:"`` and 64 hex digits: :func:`recurct.io.rdsr.file_pseudonym` of the same
-        path and secret.
-    """
+    relative to the input root (for one file, its name), under the checked ``key``
+    (:func:`check_secret`); the public form is :func:`recurct.io.rdsr.file_pseudonym`."""
     return "file:" + pseudonym(relative_path, key, "file")
 
 
-def coarsen_ages(
-    exams: pl.DataFrame,
-    *,
-    patient_id: str = "patient_id",
-    exam_date: str = "exam_date",
-    age_years: str = "age_years",
-) -> pl.Series:
+def coarsen_ages(exams: pl.DataFrame) -> pl.Series:
     """The ages of a pseudonymising read: completed years at each patient's first exam, and
     the time since then.
 
@@ -371,10 +351,9 @@ def coarsen_ages(
     Parameters
     ----------
     exams : polars.DataFrame
-        One row per exam, with the three columns below.
-    patient_id, exam_date, age_years : str
-        The columns of the (pseudonymised) patient ID, the exam date (Date or Datetime;
-        only the day counts) and the age in years.
+        One row per exam, with the columns ``patient_id`` (pseudonymised), ``exam_date``
+        (Date or Datetime; only the day counts) and ``age_years`` (the age in years), as the
+        readers return them.
 
     Returns
     -------
@@ -388,10 +367,10 @@ def coarsen_ages(
     exams (yearly extractions under one secret, whose pseudonyms link) can narrow it when
     combined: read all of a patient's files at once.
     """
-    age = pl.col(age_years).cast(pl.Float64)
-    day = pl.col(exam_date).cast(pl.Date)
+    age = pl.col("age_years").cast(pl.Float64)
+    day = pl.col("exam_date").cast(pl.Date)
     frame = exams.select(
-        pl.col(patient_id).alias("p"), day.alias("d"), age.alias("a")
+        pl.col("patient_id").alias("p"), day.alias("d"), age.alias("a")
     ).with_row_index("i")
     usable = pl.col("a").is_not_null() & pl.col("d").is_not_null() & pl.col("p").is_not_null()
     first = (
@@ -411,7 +390,7 @@ def coarsen_ages(
             .then(pl.col("n0") + since)
             .otherwise(pl.col("a").floor())
             .cast(pl.Float64)
-            .alias(age_years)
+            .alias("age_years")
         )
         .to_series()
     )

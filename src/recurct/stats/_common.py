@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -52,12 +54,18 @@ __all__ = [
     "stats_frame",
     "stratum_keys",
     "stratum_rows",
+    "unknown_column",
+    "unknown_reached",
+    "user_stacklevel",
 ]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
 AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
 
 ALL = "all"
+
+#: The folder of the recurct package (:func:`user_stacklevel`).
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 #: The prefix of the temporary columns that the functions of :mod:`recurct.stats` add to a
 #: table while they compute; a ``by`` (or ``subgroup``) column may not start with it
@@ -551,9 +559,13 @@ def band_expr(column: str, edges: Sequence[float], style: str = "dash") -> pl.Ex
 def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") -> pl.Expr:
     """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
 
-    ``reached_<T>`` where the patients table has it (null counts as not reached); otherwise
-    ``ced_msv >= T``, which is the same thing since the running CED never decreases (a null
-    CED counts as not reached). The one definition of "reached T" in :mod:`recurct.stats`.
+    ``reached_<T>`` where the patients table has it; otherwise ``ced_msv >= T``, which is the
+    same thing since the running CED never decreases. The one definition of "reached T" in
+    :mod:`recurct.stats`. A patient for whom it is unknown (a null ``reached_<T>``, or without
+    it a null or NaN ``ced_msv``: :func:`unknown_reached`) gives false here; every function
+    that counts patients reaching T drops such patients first, with a counted
+    :class:`~recurct.errors.DroppedRowsWarning` (``site_table``, ``site_aggregates``,
+    ``meta_proportion``, ``forest``, ``magnitude``, ``standardise``).
 
     Raises
     ------
@@ -569,6 +581,40 @@ def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") ->
         f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
         f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
     )
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn`, called in the function that calls this
+    one, that points at the first caller outside the recurct package (whatever chain of
+    recurct functions and wrappers led there)."""
+    frame = sys._getframe(2)  # the caller of the function that warns: stacklevel 2
+    level = 2
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def unknown_reached(df: pl.DataFrame, threshold: float) -> pl.Series:
+    """Boolean Series: is it unknown whether the patient reached ``threshold`` mSv? A null
+    ``reached_<T>`` (the column :func:`reached_expr` reads) or, without that column, a null
+    or NaN ``ced_msv``. (All false when the table has neither column.)"""
+    col = f"reached_{param_label(threshold)}"
+    if col not in df.columns:
+        col = "ced_msv"
+    if col not in df.columns:
+        return pl.Series("unknown", [False] * df.height, pl.Boolean)
+    s = df.get_column(col)
+    unknown = s.is_null()
+    if s.dtype.is_float():
+        unknown = unknown | s.is_nan().fill_null(False)
+    return unknown.alias("unknown")
+
+
+def unknown_column(df: pl.DataFrame, threshold: float) -> str:
+    """The column :func:`unknown_reached` reads, for messages: ``reached_<T>`` or ``ced_msv``."""
+    col = f"reached_{param_label(threshold)}"
+    return col if col in df.columns else "ced_msv"
 
 
 def bootstrap_share(

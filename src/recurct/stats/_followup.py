@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._frames import param_label, to_polars
-from recurct.errors import CompetingRiskWarning, DataError, ParameterError, RecurctWarning
+from recurct._frames import param_label, rows_text, to_polars
+from recurct.errors import CompetingRiskWarning, DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import check_column, check_patients, require
 
 if TYPE_CHECKING:
@@ -141,19 +141,27 @@ def _observation_end(df: pl.DataFrame, end: Any, func: str) -> pl.Series:
         else:  # the end of the data: no last_exam at all (of the facility or the table)
             where = "end=None, the latest last_exam, is null"
         raise DataError(
-            f"{func}: {rows.size} patient(s) have no end of observation ({where}; rows "
-            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); fill "
-            "the end column or pass end= explicitly (a date, e.g. the study end)"
+            f"{func}: {rows.size} patient(s) have no end of observation ({where}; "
+            f"{rows_where(df, rows)}); fill the end column or pass end= explicitly (a date, "
+            "e.g. the study end)"
         )
     return out
 
 
 def _ids(df: pl.DataFrame, rows: np.ndarray) -> str:
-    """``", patients [..]"`` for the first rows named in a message (where ids are given)."""
+    """``", patient(s) [..]"`` for the first rows named in a message (where ids are given)."""
     if "patient_id" not in df.columns or not rows.size:
         return ""
     ids = df["patient_id"].gather(rows[:10].tolist()).to_list()
     return f", patient(s) {ids}{', ...' if rows.size > 10 else ''}"
+
+
+def rows_where(df: pl.DataFrame | None, rows: np.ndarray) -> str:
+    """The rows named in a message: ``"rows 1, 3 (0-based), patient(s) ['a', 'b']"`` (the
+    first 10 and how many more, :func:`recurct._frames.rows_text`; the patient ids where
+    ``df`` is given and has ``patient_id``)."""
+    text = f"{rows_text(np.asarray(rows).tolist())} (0-based)"
+    return text if df is None else text + _ids(df, np.asarray(rows))
 
 
 def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.Series:
@@ -168,9 +176,8 @@ def end_days(df: pl.DataFrame, end: Any, func: str = "time_to_threshold") -> pl.
     if neg.any():
         rows = np.flatnonzero(neg.to_numpy())
         raise DataError(
-            f"{func}: {rows.size} patient(s) end before their first exam (rows "
-            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); "
-            "check the end dates"
+            f"{func}: {rows.size} patient(s) end before their first exam "
+            f"({rows_where(df, rows)}); check the end dates"
         )
     return days
 
@@ -195,9 +202,8 @@ def null_entry_error(func: str, entry: Any, missing: np.ndarray) -> DataError:
     rows = np.flatnonzero(missing)
     where = f" in column {entry!r}" if isinstance(entry, str) else ""
     return DataError(
-        f"{func}: {rows.size} null entry date(s){where} (rows {rows[:10].tolist()}"
-        f"{', ...' if rows.size > 10 else ''}); fill them (e.g. with first_exam: no delayed "
-        "entry) or drop those patients"
+        f"{func}: {rows.size} null entry date(s){where} ({rows_where(None, rows)}); fill "
+        "them (e.g. with first_exam: no delayed entry) or drop those patients"
     )
 
 
@@ -258,15 +264,17 @@ def survival_data(
     CompetingRiskWarning
         When patients who died before or on their (delayed) entry date are left out: they
         were never at risk (as a left-truncated sample would not hold them at all).
-    RecurctWarning
-        When patients who enter on the day their observation ends are left out (rows named).
+    DroppedRowsWarning
+        When patients who enter on the day their observation ends are left out (rows named,
+        0-based).
 
     Raises
     ------
     DataError
         On a null entry date (the column and rows named); when observation ends (``end``)
         before a patient's entry date (prevalent patients included; rows named); when a
-        patient reaches T after his death date (rows named: a wrong death date or link).
+        patient reaches T after his death date (rows named: a wrong death date or link;
+        only the date T is reached is checked, not the dates of other exams).
     """
     df, _ = to_polars(patients)
     check_patients(df, func)
@@ -289,15 +297,18 @@ def survival_data(
                 f"(e.g. row {i}); check the {death!r} column"
             )
         t_death = np.where(np.isnan(t_death), np.inf, t_death)
-    after = reached & (t_ev > t_death)  # exams after death: a wrong death date or link
+    # T reached after death (only that is checked: an exam after death that does not
+    # reach T, e.g. a post-mortem CT, is not refused): a wrong death date or link
+    after = reached & (t_ev > t_death)
     if after.any():
         rows = np.flatnonzero(after)
         raise DataError(
             f"{func}: {rows.size} patient(s) reach {lab} mSv after their death date in "
-            f"column {death!r} (rows {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}"
-            f"{_ids(df, rows)}): exams after death mean a wrong death date or exams linked "
-            "to the wrong patient; correct the death date or the patient link (a death on "
-            "the day T is reached counts as reaching T)"
+            f"column {death!r} ({rows_where(df, rows)}): the exam that reached the threshold "
+            "is dated after death (only that exam's date is checked against the death date), "
+            "which means a wrong death date or exams linked to the wrong patient; correct the "
+            "death date or the patient link (a death on the day T is reached counts as "
+            "reaching T)"
         )
     event = np.zeros(df.height, dtype=np.int64)
     is1 = (t_ev <= censor) & (t_ev <= t_death)  # reached T on the day of death: T came first
@@ -319,9 +330,8 @@ def survival_data(
     if late.any():
         rows = np.flatnonzero(late)
         raise DataError(
-            f"{func}: {rows.size} patient(s) end observation before their entry date (rows "
-            f"{rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{_ids(df, rows)}); "
-            "check entry and end"
+            f"{func}: {rows.size} patient(s) end observation before their entry date "
+            f"({rows_where(df, rows)}); check entry and end"
         )
     # a delayed entrant already at T on his entry day is prevalent (risk set: entry < t)
     prevalent = reached & (t_ev <= entry_days)
@@ -340,9 +350,8 @@ def survival_data(
         rows = np.flatnonzero(at_end)
         warnings.warn(
             f"{func}: left out {rows.size} patient(s) who enter on the day their observation "
-            f"ends (no time at risk; rows {rows[:10].tolist()}"
-            f"{', ...' if rows.size > 10 else ''}; counted in n_not_at_risk)",
-            RecurctWarning,
+            f"ends (no time at risk; {rows_where(None, rows)}; counted in n_not_at_risk)",
+            DroppedRowsWarning,
             stacklevel=5,
         )
     keep = ~prevalent & (entry_days < time)

@@ -18,7 +18,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label
-from recurct.errors import DataError, ParameterError, RecurctWarning
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError, RecurctWarning
 from recurct.stats._common import (
     AGE_EDGES,
     ALL,
@@ -37,6 +37,8 @@ from recurct.stats._common import (
     share_interval,
     stats_frame,
     stratum_keys,
+    unknown_column,
+    unknown_reached,
 )
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
@@ -159,7 +161,36 @@ def _slim(
     for i, t in enumerate(ts):
         reached, days, exams = _reached_columns(df, t)
         cols += [reached.alias(f"{TMP}r{i}"), days.alias(f"{TMP}d{i}"), exams.alias(f"{TMP}x{i}")]
+        cols.append(unknown_reached(df, t).alias(f"{TMP}u{i}"))
     return df.select(cols)
+
+
+def _drop_unknown(slim: pl.DataFrame, df: pl.DataFrame, ts: list[float]) -> list[pl.DataFrame]:
+    """The rows of the slim frame counted at each threshold: the patients for whom it is
+    known whether they reached it (:func:`unknown_reached`). One
+    :class:`~recurct.errors.DroppedRowsWarning` counts the others, per threshold."""
+    parts: list[pl.DataFrame] = []
+    dropped: list[str] = []
+    for i, t in enumerate(ts):
+        unknown = slim.get_column(f"{TMP}u{i}")
+        n = int(unknown.sum())
+        parts.append(slim.filter(~unknown) if n else slim)
+        if n:
+            dropped.append(f"{n} at {param_label(t)} mSv (null {unknown_column(df, t)!r})")
+    if dropped:
+        warnings.warn(
+            f"magnitude: dropped patient(s) of {slim.height} for whom it is not known whether "
+            f"they reached the threshold: {'; '.join(dropped)}; they are not counted in "
+            "n_patients, n_exams or n_reached of that threshold",
+            DroppedRowsWarning,
+            stacklevel=4,  # (the caller of magnitude, past its renamed() wrapper)
+        )
+    if any(p.height == 0 for p in parts):
+        raise DataError(
+            "magnitude: no patients left: it is unknown for every patient whether they "
+            "reached the threshold"
+        )
+    return parts
 
 
 def _counts(i: int) -> list[pl.Expr]:
@@ -318,7 +349,11 @@ def magnitude(
         age and sex columns of the result are null). If ``reached_T`` is missing, it is computed
         as ``ced_msv >= T`` (exact, since the running CED never decreases), and the
         ``days_to_*`` / ``exams_to_*`` statistics are null: the time to reach T needs the
-        exams; rerun ``cumulative_dose(..., thresholds=[T])`` to get them.
+        exams; rerun ``cumulative_dose(..., thresholds=[T])`` to get them. Patients for whom
+        it is unknown whether they reached T (a null ``reached_T``, or without it a null or
+        NaN ``ced_msv``) are left out of that threshold's block, with a
+        :class:`~recurct.errors.DroppedRowsWarning` that counts them (a stratum left without
+        patients has no row there).
     thresholds : float or sequence of float, default 100
         Threshold(s) in mSv, each > 0 and distinct. Several give a long table (one block per
         threshold, in the order given).
@@ -385,7 +420,8 @@ def magnitude(
         an age, a ``by`` column missing from the table or given twice, an unknown ``ci``,
         ``cluster`` without ``ci="bootstrap"``, or a bad ``alpha``, ``seed`` or ``n_boot``.
     DataError
-        On an empty table, a missing ``n_exams`` or ``ced_msv`` column, values of them that
+        On an empty table (or one where it is unknown for every patient whether they
+        reached a threshold), a missing ``n_exams`` or ``ced_msv`` column, values of them that
         are not finite numbers >= 0, a ``by`` value ``"all"`` (the label of the overall row;
         the message names the column and the rows), or a null in the ``cluster`` column.
         (Both are ``ValueError`` subclasses.)
@@ -436,9 +472,10 @@ def magnitude(
         )
     rng = np.random.default_rng(seed)
 
-    slim = _slim(df, by_cols, cluster, ts)
+    parts = _drop_unknown(_slim(df, by_cols, cluster, ts), df, ts)
     blocks: list[pl.DataFrame] = []
     for i, t in enumerate(ts):
+        slim = parts[i]
         block = _block(slim, by_cols, i, float(age_cut)).with_columns(
             pl.lit(t, dtype=pl.Float64).alias("threshold"),
             ratio(pl.col("n_reached"), pl.col("n_patients")).alias("share"),

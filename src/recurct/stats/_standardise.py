@@ -60,6 +60,7 @@ from recurct.stats._common import (
     reached_expr,
     stats_frame,
     stratum_rows,
+    unknown_reached,
 )
 
 if TYPE_CHECKING:
@@ -101,22 +102,6 @@ def load_standard(standard: str | Any = "esp2013") -> pl.DataFrame:
             "standard age groups must be sorted by age_lo and not overlap (age_hi inclusive)"
         )
     return df
-
-
-def unknown_reached(df: pl.DataFrame, threshold: float) -> pl.Series:
-    """Boolean: is it unknown whether the patient reached ``threshold``? A null
-    ``reached_<T>`` (the column :func:`recurct.stats._common.reached_expr` reads) or, without
-    it, a null or NaN ``ced_msv``. (``reached_expr`` counts such patients as not reached.)"""
-    col = f"reached_{param_label(threshold)}"
-    if col not in df.columns:
-        col = "ced_msv"
-    if col not in df.columns:
-        return pl.Series("unknown", [False] * df.height, pl.Boolean)
-    s = df.get_column(col)
-    unknown = s.is_null()
-    if s.dtype.is_float():
-        unknown = unknown | s.is_nan().fill_null(False)
-    return unknown.alias("unknown")
 
 
 def _age_group(age: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -64,6 +64,7 @@ from recurct.stats._followup import (
     _observation_end,
     date_expr,
     null_entry_error,
+    rows_where,
 )
 from recurct.stats.proportion import proportion_ci
 
@@ -354,13 +355,9 @@ def _follow_up(
         rows = np.flatnonzero(late)
         what = "their entry date" if entry is not None else "their first exam"
         col = f" (column {entry!r})" if isinstance(entry, str) and entry in df.columns else ""
-        ids = ""
-        if "patient_id" in df.columns:
-            ids = f", patient(s) {df['patient_id'].gather(rows[:10].tolist()).to_list()}"
         raise DataError(
             f"incidence_rate: {rows.size} patient(s) end before {what}{col} "
-            f"(rows {rows[:10].tolist()}{', ...' if rows.size > 10 else ''}{ids}); check "
-            "end and entry"
+            f"({rows_where(df, rows)}); check end and entry"
         )
     work = work.with_columns(
         (

@@ -111,7 +111,6 @@ column (``ParameterError``).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -121,11 +120,10 @@ from scipy import optimize, stats
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import from_polars, param_label, to_polars
-from recurct.errors import DataError, DroppedRowsWarning, ParameterError
+from recurct._frames import from_polars, to_polars
+from recurct.errors import DataError, ParameterError
 from recurct.stats._common import TMP, result_repr
 from recurct.stats._glmm import glmm_proportion
-from recurct.stats._standardise import unknown_reached
 from recurct.stats.multisite import as_aggregates, is_aggregates
 
 if TYPE_CHECKING:
@@ -572,18 +570,8 @@ def _aggregates_with_subgroup(
     is_agg = is_aggregates(df)
     if not is_agg:
         threshold = _checks.threshold(threshold, "meta_proportion")
-        unknown = unknown_reached(df, threshold)
-        if unknown.any():
-            col = f"reached_{param_label(threshold)}"
-            warnings.warn(
-                f"meta_proportion: dropped {int(unknown.sum())} of {df.height} patient(s) with "
-                f"a null {col if col in df.columns else 'ced_msv'!r} (not known whether they "
-                f"reached {param_label(threshold)} mSv) before counting the sites",
-                DroppedRowsWarning,
-                stacklevel=3,
-            )
-            df = df.filter(~unknown)
-    agg, _ = as_aggregates(df, threshold=threshold, site=site)
+    # (patients whose reaching T is unknown are dropped there, with a counted warning)
+    agg, _ = as_aggregates(df, threshold=threshold, site=site, func="meta_proportion")
     if subgroup is not None and not is_agg:
         per_site = df.group_by(pl.col(site).cast(pl.Utf8).alias("site")).agg(
             pl.col(subgroup).n_unique().alias(f"{TMP}nu"), pl.col(subgroup).first()

@@ -13,6 +13,7 @@ for between-site heterogeneity use :func:`recurct.stats.meta_proportion`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,16 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import FrameKind, from_polars, to_polars
-from recurct.errors import DataError, ParameterError
+from recurct._frames import FrameKind, from_polars, param_label, to_polars
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import (
     check_patients,
     check_stripped_keys,
     reached_expr,
     result_repr,
+    unknown_column,
+    unknown_reached,
+    user_stacklevel,
 )
 from recurct.stats.proportion import proportion_ci
 
@@ -54,7 +58,7 @@ class SiteTable:
         One row: ``n_sites``, ``n_patients``, ``n_reached``, ``share``, ``share_lo``,
         ``share_hi`` (the crude pooled share and its CI), ``mean_share`` (unweighted mean of the
         site shares), ``median_share``, ``min_share``, ``max_share``, ``ci``, ``alpha``,
-        ``threshold``.
+        ``threshold`` (Float64; null for site aggregates, whose threshold is not known).
     """
 
     sites: Frame
@@ -64,25 +68,44 @@ class SiteTable:
         return result_repr(self)
 
 
-def site_aggregates(patients: Any, threshold: float = 100, *, site: str = "facility") -> Frame:
+def site_aggregates(
+    patients: Any, threshold: float = 100, *, site: str = "facility", func: str = "site_table"
+) -> Frame:
     """Aggregate a patients table to one row per site: ``site``, ``n_patients``, ``n_reached``.
 
     ``n_reached`` counts the patients whose ``reached_<T>`` is true; when that column is absent it
-    is computed as ``ced_msv >= threshold``.
+    is computed as ``ced_msv >= threshold``. Patients for whom it is unknown (a null
+    ``reached_<T>``, or without it a null or NaN ``ced_msv``) are dropped before counting,
+    with a :class:`~recurct.errors.DroppedRowsWarning` that counts them and names ``func``
+    (the public function that called this one); a site left without patients has no row.
     """
-    site = _checks.column_name(site, "site_table", "site")
+    site = _checks.column_name(site, func, "site")
     df, kind = to_polars(patients)
-    check_patients(df, "site_table")
+    check_patients(df, func)
     if site not in df.columns:
         raise ParameterError(
             f"site column {site!r} is not in the patients table (columns: {df.columns}); "
             "pass site=<the column that names the site>"
         )
-    flag = reached_expr(df, _checks.threshold(threshold, "site_table"))
+    threshold = _checks.threshold(threshold, func)
+    flag = reached_expr(df, threshold, func)
     n_null = df.get_column(site).null_count()
     if n_null:
         raise DataError(
             f"{n_null} patients have a null {site!r}; fill it (e.g. 'unknown') or drop those rows"
+        )
+    unknown = unknown_reached(df, threshold)
+    if unknown.any():
+        n_sites = df.get_column(site).n_unique()
+        df = df.filter(~unknown)
+        lost = n_sites - df.get_column(site).n_unique()
+        warnings.warn(
+            f"{func}: dropped {int(unknown.sum())} of {unknown.len()} patient(s) with a null "
+            f"{unknown_column(df, threshold)!r} (not known whether they reached "
+            f"{param_label(threshold)} mSv) before counting the sites"
+            + (f"; {lost} site(s) have no patient left and no row" if lost else ""),
+            DroppedRowsWarning,
+            stacklevel=user_stacklevel(),
         )
     agg = (
         df.group_by(pl.col(site).cast(pl.Utf8).alias("site"))
@@ -164,15 +187,16 @@ def is_aggregates(df: pl.DataFrame) -> bool:
 
 
 def as_aggregates(
-    data: Any, threshold: float = 100, site: str = "facility"
+    data: Any, threshold: float = 100, site: str = "facility", *, func: str = "site_table"
 ) -> tuple[pl.DataFrame, FrameKind]:
-    """Site aggregates from either aggregates (has n_patients/n_reached) or a patients table."""
+    """Site aggregates from either aggregates (has n_patients/n_reached) or a patients table
+    (:func:`site_aggregates`; ``func`` names the public caller in its warnings and errors)."""
     df, kind = to_polars(data)
     if is_aggregates(df):
         if "site" not in df.columns and site in df.columns:
             df = df.rename({site: "site"})
         return check_aggregates(df), kind
-    agg, _ = to_polars(site_aggregates(df, threshold=threshold, site=site))
+    agg, _ = to_polars(site_aggregates(df, threshold=threshold, site=site, func=func))
     return check_aggregates(agg), kind
 
 
@@ -201,7 +225,11 @@ def site_table(
         (:class:`~recurct.errors.DataError` naming both); labels that differ only in case
         stay two sites.
     threshold : float
-        Threshold in mSv (ignored for aggregates, whose ``n_reached`` already counts it).
+        Threshold in mSv (ignored for aggregates, whose ``n_reached`` already counts it: it
+        is not checked there, and the summary's ``threshold`` is null). Patients for whom it
+        is unknown whether they reached it (a null ``reached_<T>``, or without it a null or
+        NaN ``ced_msv``) are dropped before counting, with a
+        :class:`~recurct.errors.DroppedRowsWarning` that counts them.
     site : str, default "facility"
         Column of the patients table that names the site (of aggregates, used when they
         have no ``site`` column).
@@ -226,7 +254,10 @@ def site_table(
     :func:`recurct.stats.meta_proportion` for a pooled estimate with heterogeneity.
     """
     alpha = _checks.alpha(alpha, "site_table")
-    agg, kind = as_aggregates(table, threshold=threshold, site=site)
+    df, kind = to_polars(table)
+    # aggregates already count their own threshold: none is stated (null), none is checked
+    stated = None if is_aggregates(df) else _checks.threshold(threshold, "site_table")
+    agg, _ = as_aggregates(df, threshold=threshold, site=site)
     if agg.height == 0:
         raise DataError("no sites: the table is empty")
     x = agg.get_column("n_reached").to_numpy()
@@ -260,7 +291,7 @@ def site_table(
             "max_share": [float(shares.max())],
             "ci": [ci],
             "alpha": [float(alpha)],
-            "threshold": [float(threshold)],
+            "threshold": pl.Series([stated], dtype=pl.Float64),
         }
     )
     return SiteTable(sites=from_polars(sites, kind), summary=from_polars(summary, kind))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +33,7 @@ import polars as pl
 from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
 from recurct._outdir import atomic_file
-from recurct.errors import DataError, OutputExistsError, ParameterError
+from recurct.errors import DataError, ParameterError
 from recurct.stats._magnitude import MAGNITUDE_COLUMNS
 
 if TYPE_CHECKING:
@@ -204,20 +205,37 @@ DEFAULT_ALPHA = 0.05
 NULL_STRATUM = "(missing)"
 
 
+def _summary_value(obj: Any, column: str) -> float | None:
+    """Row 0 of ``column`` of the summary a result carries: a SiteTable's ``summary``, or
+    the second item of a ``(sites, summary)`` pair; None for a plain table, a result without
+    a summary or that column, or a null there."""
+    if isinstance(obj, tuple) and len(obj) == 2:
+        summary = obj[1]
+    elif isinstance(obj, pl.DataFrame) or obj is None:
+        return None
+    else:
+        summary = getattr(obj, "summary", None)
+    if summary is None or not hasattr(summary, "columns"):
+        return None
+    s, _ = to_polars(summary)
+    if column in s.columns and s.height and s[column][0] is not None:
+        return float(s[column][0])
+    return None
+
+
 def carried_alpha(obj: Any) -> float | None:
-    """The ``alpha`` a result carries: a SiteTable's ``summary["alpha"]``, a MetaResult's
-    ``info["alpha"]``, a curve result's ``.alpha``; None for a plain table (which does not
-    record the level its intervals were computed at)."""
+    """The ``alpha`` a result carries: a SiteTable's ``summary["alpha"]`` (or that of a
+    ``(sites, summary)`` pair), a MetaResult's ``info["alpha"]``, a curve result's
+    ``.alpha``; None for a plain table (which does not record the level its intervals were
+    computed at)."""
     if isinstance(obj, pl.DataFrame) or obj is None:
         return None
     info = getattr(obj, "info", None)
     if isinstance(info, dict) and info.get("alpha") is not None:
         return float(info["alpha"])
-    summary = getattr(obj, "summary", None)
-    if summary is not None and hasattr(summary, "columns"):
-        s, _ = to_polars(summary)
-        if "alpha" in s.columns and s.height and s["alpha"][0] is not None:
-            return float(s["alpha"][0])
+    carried = _summary_value(obj, "alpha")
+    if carried is not None:
+        return carried
     value = getattr(obj, "alpha", None)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
@@ -332,15 +350,8 @@ def _check_magnitude(df: pl.DataFrame, fn: str) -> None:
 
 def _carried_threshold(table: Any, threshold: float | None) -> float | None:
     """``threshold``, else the one a result carries (a SiteTable's ``summary["threshold"]``,
-    where its summary has one), else None."""
-    if threshold is not None or isinstance(table, pl.DataFrame):
-        return threshold
-    summary = getattr(table, "summary", None)
-    if summary is not None and hasattr(summary, "columns"):
-        s, _ = to_polars(summary)
-        if "threshold" in s.columns and s.height and s["threshold"][0] is not None:
-            return float(s["threshold"][0])
-    return None
+    where its summary has one and it is not null: :func:`_summary_value`), else None."""
+    return threshold if threshold is not None else _summary_value(table, "threshold")
 
 
 def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
@@ -1071,12 +1082,9 @@ def export_table(
         raise ParameterError(
             f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}"
         )
-    if not overwrite and path.exists() and not path.is_dir():
-        raise OutputExistsError(
-            f"export_table: {path} exists: pass overwrite=True to replace it, or choose "
-            "another file name"
-        )
-    with atomic_file(path, overwrite=overwrite) as tmp:  # refuses path before the work
+    # atomic_file refuses an existing file (overwrite=False), a folder or a file in the
+    # path before any work, with a message naming the file and overwrite=True
+    with atomic_file(path, overwrite=overwrite, fn="export_table") as tmp:
         if formatted:
             out = publication_table(
                 table, threshold=threshold, age_cut=age_cut, digits=digits, alpha=alpha
@@ -1108,7 +1116,10 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
     try:
         _fill_sheet(wb, table, caption, Font)
         buffer = io.BytesIO()  # the zip is built in memory: a failed write leaves no open zip
-        wb.save(buffer)
+        try:
+            wb.save(buffer)
+        except OSError as exc:  # openpyxl's temporary files (a full disk, a size limit)
+            raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
     finally:
         wb.close()
     path.write_bytes(buffer.getvalue())

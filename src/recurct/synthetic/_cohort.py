@@ -15,8 +15,8 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._outdir import OutputFolder, output_folder
-from recurct.errors import IncompleteOutputError, ParameterError, RecurctError
+from recurct._outdir import OutputFolder, output_folder, writing
+from recurct.errors import IncompleteOutputError, ParameterError
 from recurct.schema import OPTIONAL_COLUMNS
 from recurct.synthetic._simulate import iter_chunks, run_arguments, site_sizes
 from recurct.synthetic.model import Profile, _check, load_profile
@@ -168,19 +168,15 @@ def write_cohort(
         "profile_sha256": _sha256(definition),
         "profile_definition": definition,
     }
-    try:
-        with output_folder(
-            folder, overwrite=overwrite, kind="synthetic", parameters=params, inputs=given
-        ) as tmp:
-            _write_chunks(tmp, prof, folders, n_patients, seed, progress, chunk_patients, threads)
-    except OSError as exc:  # a full disk, a file size limit ... (not one recurct raised)
-        if isinstance(exc, RecurctError):
-            raise
-        where = f" ({exc.filename})" if exc.filename else ""
-        raise IncompleteOutputError(
-            f"write_cohort: cannot write the cohort to {folder}{where}: "
-            f"{exc.strerror or exc}; nothing was written"
-        ) from exc
+    with output_folder(
+        folder,
+        overwrite=overwrite,
+        kind="synthetic",
+        parameters=params,
+        inputs=given,
+        fn="write_cohort",
+    ) as tmp:
+        _write_chunks(tmp, prof, folders, n_patients, seed, progress, chunk_patients, threads)
     return folder
 
 
@@ -226,18 +222,9 @@ def _write_part(tmp: OutputFolder, name: str, df: pl.DataFrame) -> None:
         raise IncompleteOutputError(  # pragma: no cover - folder names are injective
             f"write_cohort: {name} would replace or leave the cohort's folder"
         )
-    try:
-        path.parent.mkdir(exist_ok=True)
-        df.write_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc)
-        else:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise IncompleteOutputError(
-            f"write_cohort: cannot write {tmp.target / name}: {reason}; nothing was written "
-            f"({tmp.target} is left as it was)"
-        ) from exc
+    with writing(tmp, name) as part:
+        part.parent.mkdir(exist_ok=True)
+        df.write_parquet(part)
     tmp.record(name, df.height)
 
 

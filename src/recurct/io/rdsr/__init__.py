@@ -51,11 +51,11 @@ from recurct.errors import (
 )
 from recurct.io._result import ReadResult
 from recurct.io.pseudonym import (
+    _file_label,
     check_method,
     check_secret,
     coarsen_ages,
     pseudonymise_id,
-    pseudonymous_file,
 )
 from recurct.io.rdsr._codes import DOSE_CHECK_VALUES, SOP_CLASS_NAMES
 from recurct.io.rdsr._items import import_pydicom
@@ -159,7 +159,7 @@ def file_pseudonym(relative_path: str, secret: bytes | str) -> str:
 
     Compute it for a file you hold to find the rows and problems of that file.
     """
-    return pseudonymous_file(relative_path, check_secret(secret))
+    return _file_label(relative_path, check_secret(secret))
 
 
 def _show_progress(progress: bool | None, n: int) -> bool:
@@ -385,7 +385,7 @@ def read_rdsr(
     _check_workers(workers)  # before any file is opened
     jobs = _collect_paths(source)
     if key is not None:
-        jobs = [(p, pseudonymous_file(rel, key)) for p, rel in jobs]
+        jobs = [(p, _file_label(rel, key)) for p, rel in jobs]
     else:
         jobs = [(p, p) for p, _ in jobs]
     results = _run_parse(

@@ -32,7 +32,6 @@ from recurct.io.rdsr._codes import (
 from recurct.io.rdsr._items import (
     T_CONCEPT_CODE,
     T_TEXT,
-    T_UID,
     FileState,
     check_text,
     check_uid,
@@ -41,10 +40,11 @@ from recurct.io.rdsr._items import (
     concept_code,
     find_item,
     first_item,
-    identifier,
     num_value,
     placeholder_note,
     tag_value,
+    uid_text,
+    uid_value,
 )
 
 __all__ = ["parse_event"]
@@ -82,8 +82,8 @@ def _identity(
 ) -> dict[str, Any]:
     ev: dict[str, Any] = {}
     uid_item = first_item(items, IRRADIATION_EVENT_UID)
-    written = str(tag_value(uid_item, T_UID) or "").strip() if uid_item is not None else ""
-    event_uid = identifier(written) or ""  # a placeholder is no UID
+    written = uid_text(uid_item).strip()
+    event_uid = uid_value(uid_item) or ""  # a placeholder is no UID
     state.identifiers.append(event_uid)
     ev["uid_missing"] = not event_uid
     if not event_uid:

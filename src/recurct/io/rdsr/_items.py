@@ -347,6 +347,20 @@ def identifier(text: str | None) -> str | None:
     return normalise_id(text) if text else None
 
 
+def uid_text(item: Any) -> str:
+    """The text of a UID content item's value as written ("" where the item or its value is
+    absent)."""
+    return "" if item is None else str(tag_value(item, T_UID) or "")
+
+
+def uid_value(item: Any) -> str | None:
+    """The value of a UID content item (an Irradiation Event UID, the Study Instance UID of
+    a Scope of Accumulation) as :func:`identifier` reads it: None where it has none, or a
+    placeholder. The one read of such an item: the events and the damaged-acquisition check
+    (which compares the events' UIDs) must read a UID alike."""
+    return identifier(uid_text(item))
+
+
 def placeholder_note(raw: str | None) -> str:
     """What a problem row adds where a missing identifier was given as a placeholder (its
     text is not quoted)."""

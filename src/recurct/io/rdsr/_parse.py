@@ -33,7 +33,6 @@ from recurct.io.rdsr._codes import (
 )
 from recurct.io.rdsr._event import parse_event
 from recurct.io.rdsr._items import (
-    T_UID,
     FileState,
     age_years,
     check_text,
@@ -52,6 +51,7 @@ from recurct.io.rdsr._items import (
     raw_tag,
     raw_text,
     tag_value,
+    uid_value,
 )
 
 
@@ -171,16 +171,10 @@ def _requested_procedure(ds: Any) -> str | None:
     return None
 
 
-def _event_uid(item: Any) -> str:
-    """The value of an Irradiation Event UID item as :func:`identifier` reads it ("" where it
-    has none, or a placeholder)."""
-    return identifier(str(tag_value(item, T_UID) or "")) or ""
-
-
 def _acquisition_uids(acquisitions: Sequence[Any]) -> set[str]:
     """The Irradiation Event UIDs (113769) of the CT acquisitions of a report."""
     uids = {
-        _event_uid(k)
+        uid_value(k) or ""
         for acq in acquisitions
         for k in child_items(acq)
         if concept_code(k) == IRRADIATION_EVENT_UID
@@ -200,7 +194,7 @@ def _looks_like_acquisition(item: Any, acquisition_uids: set[str]) -> bool:
         code = concept_code(k)
         if code in (CT_DOSE, MEAN_CTDIVOL, DLP):
             return True
-        if code == IRRADIATION_EVENT_UID and _event_uid(k) not in acquisition_uids:
+        if code == IRRADIATION_EVENT_UID and (uid_value(k) or "") not in acquisition_uids:
             return True
         if any(concept_code(g) in (MEAN_CTDIVOL, DLP) for g in child_items(k)):
             return True
@@ -369,7 +363,7 @@ def _study_uid(
     why = placeholder_note(ids.raw_study_uid)
     scope = first_item(content, SCOPE_OF_ACCUMULATION)
     scope_uid = first_item(child_items(scope), STUDY_INSTANCE_UID) if scope is not None else None
-    study_uid = None if scope_uid is None else identifier(str(tag_value(scope_uid, T_UID) or ""))
+    study_uid = uid_value(scope_uid)
     state.identifiers.append(study_uid)
     if study_uid:
         state.lenient(f"no Study Instance UID{why}; taken from Scope of Accumulation", "StudyUID")
