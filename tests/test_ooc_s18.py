@@ -168,14 +168,17 @@ def test_uint64_id_above_int64_is_named_with_its_file_and_row(tmp_path):
     ex.slice(10).with_columns(patient_id=ids).write_parquet(folder / "b.parquet")
     with pytest.raises(DataError, match="outside the range of 64-bit"):
         recurct.read_exams(folder)
-    for call in [
-        lambda: recurct.cumulative_dose(folder),
-        lambda: cumulative_dose_chunked(folder, buckets=2),
-        lambda: scan_exams(folder),
-        lambda: write_patients(folder, tmp_path / "out"),
+    for fn, call in [
+        ("cumulative_dose", lambda: recurct.cumulative_dose(folder)),
+        ("cumulative_dose_chunked", lambda: cumulative_dose_chunked(folder, buckets=2)),
+        ("scan_exams", lambda: scan_exams(folder)),
+        ("write_patients", lambda: write_patients(folder, tmp_path / "out")),
     ]:
-        with pytest.raises(DataError, match=r"row 13 .*row 3 of b\.parquet.*64-bit"):
+        # named by the function called, with the input row and its file and row there
+        with pytest.raises(DataError, match=r"row 13 .*row 3 of b\.parquet.*64-bit") as err:
             call()
+        assert str(err.value).startswith(f"{fn}: "), (fn, str(err.value))
+        assert "row 13 (row 3 of b.parquet) holds" in str(err.value)
 
 
 # 4: Date beside Datetime("ns"): read as Datetime("us"), every date kept

@@ -146,19 +146,6 @@ def test_uint64_ids_in_range_read_no_ids(tmp_path: Path, monkeypatch) -> None:
     assert read == [] and lf.collect_schema()["patient_id"] == pl.Int64
 
 
-def test_uint64_id_above_int64_names_function_and_file_row(tmp_path: Path) -> None:
-    folder = tmp_path / "ex"
-    folder.mkdir()
-    ex = _exams(20, 5)
-    ex.slice(0, 10).write_parquet(folder / "a.parquet")
-    ids = pl.Series([2**63 + 5 if i == 3 else i for i in range(10)], dtype=pl.UInt64)
-    ex.slice(10).with_columns(patient_id=ids).write_parquet(folder / "b.parquet")
-    with pytest.raises(
-        DataError, match=r"^cumulative_dose_chunked: .*row 13 \(row 3 of b\.parquet\) holds"
-    ):
-        cumulative_dose_chunked(folder, buckets=2)
-
-
 # ------------------------------------------------------------------ 6. clash rule
 @pytest.mark.parametrize("col", ["exam_index", "running_ced_msv", "trailing_ced_90"])
 def test_trailing_dose_clashes_are_one_error(col: str) -> None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import sys
 import warnings
 from typing import Any, overload
 
 import numpy as np
 import polars as pl
 
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import ParameterError, RecurctWarning
 
 
@@ -246,17 +246,6 @@ _ANY_OFFSET = (
 )
 
 
-def _user_level() -> int:
-    """The ``stacklevel`` for a ``warnings.warn`` in the function calling this one that points
-    at the first frame outside recurct (the user's line, however deep the call)."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "recurct":
-        frame = frame.f_back
-        level += 1
-    return level
-
-
 def warn_mixed_offsets(s: pl.Series) -> None:
     """Warn when the text times of ``s`` carry more than one UTC offset (``Z`` as
     ``+00:00``): each time is read as the wall-clock time written, its offset dropped, so
@@ -293,7 +282,7 @@ def warn_mixed_offsets(s: pl.Series) -> None:
         "written with different offsets are on different clocks and two exams of one day "
         "may be ordered wrongly; convert the times to one zone first where that matters",
         RecurctWarning,
-        stacklevel=_user_level(),
+        stacklevel=user_stacklevel(),
     )
 
 

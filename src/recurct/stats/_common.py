@@ -9,9 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -56,7 +54,6 @@ __all__ = [
     "stratum_rows",
     "unknown_column",
     "unknown_reached",
-    "user_stacklevel",
 ]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
@@ -64,8 +61,6 @@ AGE_EDGES: tuple[float, ...] = (0, 18, 30, 50, 65, math.inf)
 
 ALL = "all"
 
-#: The folder of the recurct package (:func:`user_stacklevel`).
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 #: The prefix of the temporary columns that the functions of :mod:`recurct.stats` add to a
 #: table while they compute; a ``by`` (or ``subgroup``) column may not start with it
@@ -581,18 +576,6 @@ def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") ->
         f"{func}: the patients table has neither 'reached_{lab}' nor 'ced_msv'; "
         f"build it with recurct.cumulative_dose(exams, thresholds=[{lab}])"
     )
-
-
-def user_stacklevel() -> int:
-    """The ``stacklevel`` for :func:`warnings.warn`, called in the function that calls this
-    one, that points at the first caller outside the recurct package (whatever chain of
-    recurct functions and wrappers led there)."""
-    frame = sys._getframe(2)  # the caller of the function that warns: stacklevel 2
-    level = 2
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 def unknown_reached(df: pl.DataFrame, threshold: float) -> pl.Series:

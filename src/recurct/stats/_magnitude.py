@@ -18,6 +18,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError, RecurctWarning
 from recurct.stats._common import (
     AGE_EDGES,
@@ -183,7 +184,7 @@ def _drop_unknown(slim: pl.DataFrame, df: pl.DataFrame, ts: list[float]) -> list
             f"they reached the threshold: {'; '.join(dropped)}; they are not counted in "
             "n_patients, n_exams or n_reached of that threshold",
             DroppedRowsWarning,
-            stacklevel=4,  # (the caller of magnitude, past its renamed() wrapper)
+            stacklevel=user_stacklevel(),
         )
     if any(p.height == 0 for p in parts):
         raise DataError(

@@ -22,6 +22,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import FrameKind, from_polars, param_label, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import (
     check_patients,
@@ -30,7 +31,6 @@ from recurct.stats._common import (
     result_repr,
     unknown_column,
     unknown_reached,
-    user_stacklevel,
 )
 from recurct.stats.proportion import proportion_ci
 
