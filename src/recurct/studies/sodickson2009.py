@@ -125,6 +125,8 @@ EXTREMES_ON_NEW_SEEDS: dict[str, Any] = {
 ranges (``ranges``: those of the validation record of seeds 1000 to 1099) on 200 seeds
 outside that record (the profile of 2026-11-29; seeds 2000 to 2099: 5 and 10, 88001 to
 88100: 20 and 17): about 13%, not the 6/101 of seeds exchangeable with the validation seeds.
+The rate varies by block of seeds (5 to 20 per 100 above; seeds 3000 to 3199, checked
+later: 17 and 22 of 200, 8.5% and 11%).
 The SD of the most CTs of one patient was 10.1 over the validation seeds 1000 to 1099, 10.2
 over seeds 2000 to 2099, 14.3 over seeds 88001 to 88100 and 11.8 over all 300. The legend of
 a run states these rates (:func:`recurct.studies._reproduction.extremes_note`) while the
