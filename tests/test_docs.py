@@ -377,11 +377,90 @@ def test_readme_timings_are_recorded_in_results() -> None:
     readme = _flat(ROOT / "README.md")
     results = _flat(ROOT / "benchmarks" / "RESULTS.md")
     quoted = results.split("## Figures quoted in README", 1)[1]
-    for figure in README_RECORDED:
-        assert figure in readme, figure
+    for figure in README_RECORDED:  # README quoted them once: their records stay
         assert figure in quoted, f"README's {figure!r} has no row in RESULTS.md's figures"
     for figure in README_UNRECORDED:
         assert figure not in readme, figure
+
+
+# README's Performance table against run K's generated table in RESULTS.md (10^7 exams):
+# README row label -> (layout, op) of RESULTS.md's rows; columns recurct, polars, DuckDB, pandas.
+README_TABLE_ROWS = {
+    "integer IDs: totals, first day at 100 mSv and largest 5-year window together": (
+        "random int",
+        "abc",
+    ),
+    "integer IDs, the same, exams sorted by patient and date": ("sorted int", "abc"),
+    'string IDs (record numbers, `"P00001234"`), the same three outputs': ("random str", "abc"),
+    "string IDs (record numbers), totals only": ("random str", "a"),
+    "string IDs (64-hex-digit pseudonyms), the same three outputs": ("random hex", "abc"),
+    "string IDs (64-hex-digit pseudonyms), totals only": ("random hex", "a"),
+    "string IDs (UUIDs), the same three outputs": ("random uuid", "abc"),
+    "string IDs (UUIDs), totals only": ("random uuid", "a"),
+}
+README_TABLE_METHODS = ("recurct", "polars", "duckdb", "pandas")
+
+
+def _generated_rows() -> dict[tuple[str, str, str], float]:
+    """RESULTS.md's generated 10^7-exam rows: (layout, op, method) -> best time in s."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| 1e\+07 \| ([a-z ]+) \| ([a-z]+) \| ([a-z]+) \| ([\d.]+) \|", text, re.M)
+    return {(layout, op, method): float(s) for layout, op, method, s in rows}
+
+
+def _readme_table() -> dict[str, list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Performance", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return {
+        cells[0]: cells[1:]
+        for cells in ([c.strip() for c in row.strip("|").split("|")] for row in rows)
+        if not set(cells[0]) <= {"-", ":"}
+    }
+
+
+def test_readme_performance_table_is_the_generated_run() -> None:
+    """Every time in README's Performance table is RESULTS.md's generated figure, rounded."""
+    generated = _generated_rows()
+    table = _readme_table()
+    assert set(README_TABLE_ROWS) < set(table), set(table) - set(README_TABLE_ROWS)
+    for label, (layout, op) in README_TABLE_ROWS.items():
+        for method, cell in zip(README_TABLE_METHODS, table[label], strict=True):
+            key = (layout, op, method)
+            if cell in ("", "not run"):
+                assert key not in generated, (label, method)
+                continue
+            assert cell == f"{generated[key]:.2f} s", (label, method, cell, generated[key])
+    (prepared,) = [v for k, v in table.items() if "prepare_exams" in k]
+    both = f"{generated['random prepared', 'abc', 'recurct']:.2f}"
+    totals = f"{generated['random prepared', 'a', 'recurct']:.2f}"
+    assert prepared[0] == f"{both} / {totals} s", prepared
+
+
+TIME = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)((?: to |-)\d+(?:\.\d+)?)? s\b")
+
+
+def test_every_readme_timing_has_a_record() -> None:
+    """A time README quotes outside its table is one RESULTS.md holds (a number of its text or
+    tables, a range as written there), or a table cell rounded further (the opening lines)."""
+    readme = _flat(ROOT / "README.md")
+    results = _flat(ROOT / "benchmarks" / "RESULTS.md")
+    table = _readme_table().values()
+    cells = [float(x) for row in table for cell in row for x in re.findall(r"[\d.]+", cell)]
+    found = 0
+    for m in TIME.finditer(readme):
+        found += 1
+        number, rest = m.group(1), m.group(2)
+        if rest:
+            assert m.group(0) in results, f"README's {m.group(0)!r} is not in RESULTS.md"
+            continue
+        if re.search(rf"(?<![\d.]){re.escape(number)}(?![\d])", results):
+            continue
+        places = len(number.split(".")[1]) if "." in number else 0
+        assert any(f"{c:.{places}f}" == number for c in cells), (
+            f"README's {m.group(0)!r} is neither in RESULTS.md nor a table cell rounded"
+        )
+    assert found > 30, found  # the pattern still finds README's times
 
 
 def test_results_protocol_line_is_what_the_benchmark_prints() -> None:

@@ -233,8 +233,7 @@ def test_readme_figures_have_a_recorded_source() -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
     quoted = " ".join(results.split("## Figures quoted in README", 1)[1].split())
-    for figure in QUOTED:
-        assert figure in readme, figure
+    for figure in QUOTED:  # README quoted them once: their records stay
         assert figure in quoted, figure
     for unsourced in ("median 39.5 over eighteen processes", "0.23 to 0.35 s over its seven"):
         assert unsourced not in readme
