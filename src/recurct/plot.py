@@ -44,6 +44,8 @@ __all__ = [
     "time_to_threshold_curve",
 ]
 
+# The palette's standard hex values, listed with their source entry in docs/sources.md
+# ("Okabe M, Ito K"); no other source for them is in the repository.
 OKABE_ITO: tuple[str, ...] = (
     "#000000",  # black
     "#E69F00",  # orange

@@ -36,8 +36,8 @@ Nothing is derived silently.
 Age rules (age-dependent tables; the tabulated ages ``a_0 < a_1 < ... < a_m``):
 
 * ``"nearest-lower"``: the column of the largest tabulated age ``<= age``. With
-  ``shrimpton_age`` (0, 1, 5, 10, 18): 0.5 -> 0 y, 1.0 -> 1 y, 4.99 -> 1 y, 5.0 -> 5 y,
-  17.99 -> 10 y, 18.0 -> adult.
+  ``shrimpton_age`` (columns 0, 1, 5, 10 y and the source's "adult" column, applied from
+  18 y): 0.5 -> 0 y, 1.0 -> 1 y, 4.99 -> 1 y, 5.0 -> 5 y, 17.99 -> 10 y, 18.0 -> adult.
 * ``"nearest"``: the column of the closest tabulated age, ties to the younger column
   (``shrimpton_age``: 3.0 -> 1 y, 3.01 -> 5 y, 14.01 -> adult).
 * ``"interpolate"``: linear in age between neighbouring tabulated ages, constant beyond the
@@ -63,8 +63,9 @@ Public functions:
   matches), from :mod:`recurct.regions`;
 * :func:`drl_tables`, :func:`drl_table`, :func:`compare_to_drl`, :func:`flag_above_drl` --
   diagnostic reference levels
-  (``uk2022`` by clinical indication, ``arpansa_adult`` by region) from
-  ``recurct/data/drl_<name>.csv``, or your own DRL table (CSV or frame).
+  (``uk2022`` by clinical indication, ``arpansa_adult`` by region, ``arpansa_adult_2018`` by
+  procedure category) from ``recurct/data/drl_<name>.csv``, or your own DRL table (CSV or
+  frame).
 
 The package: ``_tables`` (the factor tables as data), ``_lookup`` (the per-row factor
 lookup), :mod:`~recurct.dose.factors` (:func:`tables`, :func:`table`, :func:`k_factors`),

@@ -2,8 +2,12 @@
 
 This is the analysis of Rehani et al. 2020 ("Patients undergoing recurrent CT scans: assessing
 the magnitude", Eur Radiol 30:1828-1836): patients, exams, patients with CED >= 100 mSv, their
-share, and the CED, time and exam count it took them -- here with a confidence interval on the
-share and optional strata. The column names follow the contract in CONTRIBUTING.md.
+share, their CED (median, maximum), the share aged <= 50 and the shortest time it took them
+(the paper gives the minimum, "a single day"). recurct adds the median time and the exam count
+it took them (the paper's median time and exams per high-dose patient are not known:
+docs/sources.md), the quartiles and minimum of their CED, the shares of women and men among
+them, a confidence interval on the share and optional strata. The column names follow the
+contract in CONTRIBUTING.md.
 """
 
 from __future__ import annotations
@@ -377,7 +381,14 @@ def magnitude(
         ``1 - confidence level``.
     age_cut : float, default 50
         ``n_age_le_cut`` / ``share_age_le_cut`` count patients >= T whose age at the first
-        exam is <= ``age_cut`` (Rehani et al. 2020 report the share aged <= 50).
+        exam is <= ``age_cut`` (Rehani et al. 2020 report the share aged <= 50; which reading
+        of the age they used is not recorded in docs/sources.md). The age compared is the
+        exact (decimal) age at the first exam, ``age_first_exam`` as given: with
+        ``age_cut=50`` a patient aged 50.5 counts as > 50, though aged 50 in completed years.
+        To count completed years, floor the age column first
+        (``pl.col("age_first_exam").floor()``), as :func:`recurct.stats.standardise` does for
+        its age groups. The synthetic cohorts' ages are continuous, and their calibration
+        target for the share aged <= 50 compares the exact age in the same way.
     cluster : str, optional
         With ``ci="bootstrap"``: the column of the sampling unit (e.g. ``"facility"``). Each
         row's interval then resamples the clusters present in that row with replacement (a

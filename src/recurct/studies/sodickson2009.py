@@ -133,9 +133,10 @@ a run states these rates (:func:`recurct.studies._reproduction.extremes_note`) w
 record is the one checked."""
 
 YOUR_DATA_NOTE = (
-    "the paper's selection is not applied to your table: its cohort is the adults (>= 18) "
-    "with a CT in 2007 and their exams of the prior 22 years; every patient and exam of "
-    "your table is counted here (select them yourself to follow the paper)"
+    "the paper's selection is not applied to your table: its cohort is the adults "
+    "(published; >= 18 years is our reading of 'adults') with a CT in 2007 and their exams "
+    "of the prior 22 years; every patient and exam of your table is counted here (select "
+    "them yourself to follow the paper)"
 )
 """What a run on your table does not do (the note of its patients row and a line of its
 summary): the paper's cohort is a selection, which ``reproduce(exams)`` does not apply."""
