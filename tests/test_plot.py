@@ -198,6 +198,21 @@ def test_funnel_points_and_limits(sites: pl.DataFrame) -> None:
     assert ax.get_lines()[-1].get_ydata()[0] == pytest.approx(100 * p)
 
 
+def test_funnel_takes_the_results_forest_takes(sites: pl.DataFrame) -> None:
+    """A SiteTable or MetaResult gives the points of its ``sites`` (it was refused as "not a
+    table, read files with read_exams first")."""
+    from recurct import stats
+
+    counts = sites.select(pl.Series("site", list("abcde")), "n_patients", "n_reached")
+    for result in (stats.site_table(counts), stats.meta_proportion(counts)):
+        points = _ax(plot.funnel(result)).collections[0].get_offsets()
+        expected = result.sites.sort("site")
+        order = np.argsort(result.sites["site"].to_numpy())
+        np.testing.assert_allclose(points[order, 0], expected["n_patients"].to_numpy())
+        share = 100 * expected["n_reached"].to_numpy() / expected["n_patients"].to_numpy()
+        np.testing.assert_allclose(points[order, 1], share)
+
+
 def test_exams_per_patient_bars_equal_counts(patients: pl.DataFrame) -> None:
     ax = _ax(plot.exams_per_patient(patients))
     counts = pd.Series(patients["n_exams"].to_numpy()).value_counts().sort_index()

@@ -824,7 +824,9 @@ def funnel(
     ----------
     result
         Site aggregates with ``n_patients`` and ``n_reached``, e.g. the input or
-        the per-site output of :func:`recurct.stats.site_table`.
+        the per-site output of :func:`recurct.stats.site_table`; a
+        :class:`~recurct.stats.SiteTable` or :class:`~recurct.stats.MetaResult` (their
+        ``sites``), as :func:`forest` takes.
     limits
         Two-sided coverage of the control limits drawn around the pooled share ``p``:
         ``p ± z sqrt(p (1 - p) / n)`` (normal approximation, clipped to [0, 100]%).
@@ -837,8 +839,11 @@ def funnel(
         One point per site, the pooled share as a horizontal line, and one pair of limit
         curves per coverage.
     """
+    from recurct.stats.meta import MetaResult
+    from recurct.stats.multisite import SiteTable
+
     threshold = _label_threshold(threshold, "funnel")
-    df, _ = to_polars(result)
+    df, _ = to_polars(result.sites if isinstance(result, SiteTable | MetaResult) else result)
     n = _column(df, "n_patients", "funnel")
     k = _column(df, "n_reached", "funnel")
     if not n.size:
