@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from recurct._stacklevel import user_stacklevel
-from recurct.errors import ParameterError, RecurctWarning
+from recurct.errors import DataError, ParameterError, RecurctWarning
 
 
 def as_date(value: Any, name: str, *, none_ok: bool = False) -> dt.date | None:
@@ -358,8 +358,19 @@ def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
     """Eager :func:`parse_dates`: each format is tried only on the values still unparsed,
     most frequent format first (judged on a sample), so a column in one format costs one
     pass instead of one per format.
+
+    A column whose dtype has no text form (a pandas ``Period`` arrives as a polars
+    ``Extension``) is refused with :class:`~recurct.errors.DataError` naming it and its dtype.
     """
-    text = date_text(s.cast(pl.Utf8))
+    try:
+        as_text = s.cast(pl.Utf8)
+    except pl.exceptions.PolarsError:
+        raise DataError(
+            f"column {s.name!r} has dtype {s.dtype}, which recurct cannot read as dates; "
+            "convert it to dates or datetimes first (a pandas Period: "
+            f"df[{s.name!r}].dt.to_timestamp())"
+        ) from None
+    text = date_text(as_text)
     n = text.len()
     out = pl.repeat(None, n, dtype=pl.Datetime("us"), eager=True).alias(s.name)
     todo = np.flatnonzero(text.is_not_null().to_numpy())

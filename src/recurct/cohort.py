@@ -417,11 +417,23 @@ class Cohort:
 
     # ------------------------------------------------------------------ exam-level
     def where(self, predicate: pl.Expr, rule: str | None = None) -> Cohort:
-        """Keep the exams for which the polars expression ``predicate`` is true (exam-level)."""
+        """Keep the exams for which the polars expression ``predicate`` is true (exam-level).
+
+        ``predicate`` must give true/false values (``Boolean``; null counts as false): any
+        other expression, such as ``pl.col("facility")``, raises
+        :class:`~recurct.errors.ParameterError` naming it and its dtype."""
         if not isinstance(predicate, pl.Expr):
             raise ParameterError("Cohort.where: predicate must be a polars expression")
         if rule is not None and not isinstance(rule, str):
             raise ParameterError(f"Cohort.where: rule must be text or None, got {rule!r}")
+        dtypes = self._exams.lazy().select(predicate).collect_schema().dtypes()
+        wrong = [d for d in dtypes if d != pl.Boolean]
+        if wrong:
+            raise ParameterError(
+                f"Cohort.where: predicate {str(predicate)[:80]} gives {wrong[0]}, not true/false "
+                "values (Boolean); write a condition, e.g. pl.col('facility') == 'A' or "
+                "pl.col('facility').is_not_null()"
+            )
         return self._derive(self._filter(predicate), rule or f"where {predicate}")
 
     def facilities(self, *names: str) -> Cohort:

@@ -36,6 +36,7 @@ from recurct.stats._common import (
     check_exam_doses,
     check_nonempty,
     check_patients,
+    column_name,
     require,
     stats_frame,
     stratum_rows,
@@ -290,6 +291,30 @@ def exams_per_patient(
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
 
 
+def _exam_by(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
+    """:func:`recurct.stats._common.by_list` for a function of the exam table: a ``by``
+    column missing from it is named as missing from the exam table."""
+    if isinstance(by, str | list | tuple) and all(isinstance(c, str) for c in by):
+        cols = [by] if isinstance(by, str) else [str(c) for c in by]
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ParameterError(
+                f"by: column(s) {missing} not in the exam table; available: {df.columns}"
+            )
+    return by_list(by, df)
+
+
+def _require_exam_columns(df: pl.DataFrame, cols: list[Any], func: str) -> None:
+    """``DataError`` naming the columns of ``cols`` missing from the exam table ``df``
+    (``ParameterError`` for a name that is not non-empty text)."""
+    names = [column_name(c, func) for c in cols]
+    missing = [c for c in dict.fromkeys(names) if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{func}: the exam table lacks column(s) {missing} (available: {df.columns})"
+        )
+
+
 def dose_share(
     exams: Any,
     column: str = "body_region",
@@ -317,9 +342,9 @@ def dose_share(
         decreasing dose within each stratum.
     """
     df, kind = stats_frame(exams)
-    by_cols = by_list(by, df)
+    by_cols = _exam_by(by, df)
     check_nonempty(df, "exam table")
-    require(df, ["effective_dose_msv", column], "dose_share")
+    _require_exam_columns(df, ["effective_dose_msv", column], "dose_share")
     check_exam_doses(df, "dose_share")
     if df["effective_dose_msv"].null_count():  # (check_exam_doses refused the rest)
         raise DataError(
@@ -405,9 +430,9 @@ def single_exam_share(
     df, kind = stats_frame(exams)
     t = [_checks.threshold(threshold, "single_exam_share")]
     alpha = _checks.alpha(alpha, "single_exam_share")
-    by_cols = by_list(by, df)
+    by_cols = _exam_by(by, df)
     check_nonempty(df, "exam table")
-    require(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
+    _require_exam_columns(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
     check_exam_doses(df, "single_exam_share")
     if df["patient_id"].null_count():  # a null id is no patient (as in cumulative_dose)
         bad = df["patient_id"].is_null().arg_true()

@@ -60,6 +60,7 @@ from recurct.stats._common import (
     band_expr,
     band_labels,
     check_patients,
+    column_name,
     result_repr,
     stats_frame,
 )
@@ -549,6 +550,8 @@ def risk_factors(
 
     _check_formula(formula, age_edges, "risk_factors")
     alpha = _checks.alpha(alpha, "risk_factors")
+    if cluster is not None:
+        column_name(cluster, "risk_factors(cluster=...)")
     pdf, kind = _prepare(
         patients, formula, [cluster] if cluster else [], age_edges, "risk_factors", "logit"
     )
@@ -644,7 +647,10 @@ def exam_rate(
         raise ParameterError(f"family must be 'poisson' or 'negbin', got {family!r}")
     _check_formula(formula, age_edges, "exam_rate")
     alpha = _checks.alpha(alpha, "exam_rate")
+    if cluster is not None:
+        column_name(cluster, "exam_rate(cluster=...)")
     df, kind = _frame(patients, formula)
+    check_patients(df, "exam_rate")  # before first_exam and last_exam are used as dates
     df, days = _person_days(df, formula, end)
     person = pl.Series(f"{TMP}person_days", days.cast(pl.Float64) + 1.0)
     extra = [f"{TMP}person_days"] + ([cluster] if cluster else [])

@@ -124,7 +124,8 @@ def _check_patterns(patterns: Any) -> list[str] | None:
 def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple[str, str]]:
     """Every file to read, with its name relative to the input root: the folder given, or
     (for a file, or several inputs) the deepest folder that holds them all, so that two files
-    of one name in two folders keep apart names (and pseudonyms)."""
+    of one name in two folders keep apart names (and pseudonyms). No file at all (an empty
+    folder, or no path) is :class:`InputNotFoundError`."""
     what = "a file or folder, or an iterable of paths"
     if isinstance(source, (str, os.PathLike)):
         items: list[Path] = [_checks.path(source, "read_rdsr", "source", what=what)]
@@ -148,6 +149,13 @@ def _collect_paths(source: str | os.PathLike[str] | Iterable[Any]) -> list[tuple
         for f in found:
             rel = f.absolute().relative_to(root).as_posix() if root is not None else f.name
             out.append((str(f), rel))
+    if not out:  # a mistyped export folder must not read as an empty cohort
+        if not items:
+            raise InputNotFoundError("read_rdsr: source is empty: no file or folder to read")
+        if len(items) == 1:
+            raise InputNotFoundError(f"read_rdsr: folder {str(items[0])!r} holds no file")
+        where = ", ".join(repr(str(p)) for p in items)
+        raise InputNotFoundError(f"read_rdsr: the folders {where} hold no file")
     return out
 
 
@@ -248,7 +256,9 @@ def read_rdsr(
     ----------
     source : path or iterable of paths
         A file, a list of files, or a folder searched recursively (any file name, with or
-        without ``.dcm``; files that are not CT dose reports are skipped and listed).
+        without ``.dcm``; files that are not CT dose reports are skipped and listed). No
+        file at all (an empty folder, an empty list) raises
+        :class:`~recurct.errors.InputNotFoundError`, as does a path that does not exist.
     pseudonymise : {"hmac-sha256"} or None
         Pseudonymise inside the reader, before anything is returned: patient IDs, Study and
         Irradiation Event UIDs and accession numbers become their keyed pseudonyms
