@@ -40,7 +40,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import id_key, param_label
+from recurct._frames import _from_pandas, _no_repeats, id_key, param_label, to_polars
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
@@ -73,23 +73,41 @@ def _dd() -> Any:
     return dd
 
 
+#: the category of a fake row's column whose categories are not known (text otherwise)
+_FAKE_CATEGORY: dict[str, Any] = {
+    "exam_date": pd.Timestamp("2000-01-01"),
+    "effective_dose_msv": 1.0,
+}
+
+
 def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
     """One plausible row with the dtypes of ``meta``, to let recurct build the result's meta
     (a text ``age_years`` gets a number, which reads without a warning)."""
     values: dict[str, Any] = {}
     for col, dtype in meta.dtypes.items():
-        if col == "exam_date" or pd.api.types.is_datetime64_any_dtype(dtype):
+        if isinstance(dtype, pd.CategoricalDtype):  # (one of its categories: never null)
+            known = dtype.categories
+            if not len(known) or _unknown_categories(dtype):
+                known = pd.Index([_FAKE_CATEGORY.get(str(col), "1")])
+            values[col] = pd.Series(known[:1], dtype=pd.CategoricalDtype(known))
+        elif col == "exam_date" or pd.api.types.is_datetime64_any_dtype(dtype):
             values[col] = pd.Series([pd.Timestamp("2000-01-01", tz=_tz(dtype))]).astype(dtype)
         elif pd.api.types.is_bool_dtype(dtype):
             values[col] = pd.Series([False], dtype=dtype)
         elif pd.api.types.is_numeric_dtype(dtype):
             values[col] = pd.Series([1], dtype=dtype)
-        elif isinstance(dtype, pd.CategoricalDtype):
-            known = dtype.categories if len(dtype.categories) else pd.Index(["1"])
-            values[col] = pd.Series(known[:1], dtype=pd.CategoricalDtype(known))
         else:
             values[col] = pd.Series(["1" if col == "age_years" else "x"], dtype=dtype)
     return pd.DataFrame(values)
+
+
+def _unknown_categories(dtype: Any) -> bool:
+    """Whether ``dtype`` is a Dask categorical whose categories are not known (its meta
+    holds a placeholder category, not the data's)."""
+    from dask.dataframe.utils import UNKNOWN_CATEGORIES
+
+    cats = getattr(dtype, "categories", None)
+    return cats is not None and len(cats) == 1 and cats[0] == UNKNOWN_CATEGORIES
 
 
 def _tz(dtype: Any) -> Any:
@@ -101,24 +119,59 @@ def _tz(dtype: Any) -> Any:
     return tz
 
 
-def _check_meta(meta: pd.DataFrame) -> None:
-    """Refuse, from the dtypes of the Dask meta alone, a patient-attribute column that cannot
-    be one: the :class:`~recurct.errors.DataError` of :func:`recurct.cumulative_dose`
-    (``_check_attributes``), raised before any fake row is built from those dtypes."""
-    from recurct.cumulative import PATIENT_COLUMNS, _check_attributes
+def _check_meta(meta: pd.DataFrame, fn: str) -> None:
+    """Refuse, from the dtypes of the Dask meta alone, what :func:`recurct.cumulative_dose`
+    refuses from the dtypes, with its errors and messages, before any fake row is built from
+    them: the meta goes through the in-memory conversion (:func:`recurct._frames.to_polars`:
+    a float id becomes Int64, a dtype polars cannot read is a ``DataError`` naming a required
+    column) and the in-memory checks, in their order (``patient_id``, ``exam_date``,
+    ``effective_dose_msv``, the patient attributes). A pandas ``object`` column says nothing
+    of its values' types (nor does a category whose categories Dask does not know, nor an
+    empty one, whose polars dtype is ``Null``): it is checked per partition, at
+    ``compute()``, by the same in-memory code."""
+    from recurct._exam_arrays import exam_doses, exam_times
+    from recurct.cumulative import _check_attributes, check_id_dtype
 
-    cols = [
-        c
-        for c in PATIENT_COLUMNS
-        if c in meta.columns and meta[c].dtype != object  # object: text (or not) per value
-    ]
-    if not cols:
-        return
+    known = [c for c in meta.columns if meta[c].dtype != object]
+    typed, _ = to_polars(meta[[c for c in known if not _unknown_categories(meta[c].dtype)]])
+    schema = typed.select(c for c in typed.columns if typed.schema[c] != pl.Null)
+    if "patient_id" in schema.columns:
+        check_id_dtype(schema.schema["patient_id"], fn)
+    if "exam_date" in schema.columns:
+        try:
+            exam_times(schema, fn)
+        except ParameterError as exc:
+            import dask
+
+            converts = dask.config.get("dataframe.convert-string", None) is not False
+            if schema.schema["exam_date"] != pl.String or not converts:
+                raise
+            raise ParameterError(
+                f"{exc}; note that Dask reads a pandas object column (Python dates, say) as "
+                "text unless dask.config.set({'dataframe.convert-string': False}): convert "
+                "it with pd.to_datetime before dd.from_pandas"
+            ) from None
+    if "effective_dose_msv" in schema.columns:
+        exam_doses(schema, fn)
+    _check_attributes(schema)  # (its message exactly as in memory's)
+
+
+def _converted(pdf: pd.DataFrame, part: int | None = None) -> pl.DataFrame:
+    """A partition as polars by the conversion of the in-memory path
+    (:func:`recurct._frames._from_pandas`: a column of Python objects mixing types is read as
+    text where it is an optional attribute, an error naming the column otherwise); its
+    ``DataError`` says which partition the rows it names are counted in (input partition
+    ``part``; None: the partition's ``_PART`` column says)."""
     try:
-        schema = pl.from_pandas(meta[cols], include_index=False)
-    except Exception:  # a dtype polars cannot read: left to the computation
-        return
-    _check_attributes(schema)
+        return _from_pandas(pdf)
+    except DataError as exc:
+        if part is None:
+            parts = pdf[_PART].unique()
+            part = int(parts[0]) if len(parts) == 1 else None
+        where = "a partition after the shuffle" if part is None else f"input partition {part}"
+        raise DataError(
+            f"recurct.distributed.cumulative_dose: {exc} (rows of {where}, not of the input)"
+        ) from None
 
 
 def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
@@ -142,13 +195,14 @@ def _id_hash(ids: pl.Series) -> pl.Series:
     return ids.hash(_HASH_SEED)
 
 
-def _split(pdf: pd.DataFrame, n_out: int) -> tuple[Any, ...]:
-    """One input partition as ``n_out`` pieces (the exams of each output partition, in input
-    order, with their position in the partition) followed by the partition's length.
+def _split(pdf: pd.DataFrame, n_out: int, part: int = 0) -> tuple[Any, ...]:
+    """One input partition (number ``part``) as ``n_out`` pieces (the exams of each output
+    partition, in input order, with their position in the partition) followed by the
+    partition's length.
 
     The pieces are Arrow tables (zero-copy from polars): Dask sizes them right (for memory
     and placement) and moves them without copying into a pickle."""
-    exams = pl.from_pandas(pdf, include_index=False)
+    exams = _converted(pdf, part)
     n = exams.height
     pos = pl.Series(_POS, np.arange(n, dtype=np.uint32 if n < 2**32 else np.int64))
     exams = exams.with_columns(pos)
@@ -290,7 +344,7 @@ def _combine_frame(
     (from Dask's shuffle, or an input partition that holds all its patients' exams)."""
     if len(pdf) == 0:
         return _no_warnings(meta)
-    exams = pl.from_pandas(pdf, include_index=False)
+    exams = _converted(pdf)
     rows = offsets[exams[_PART].to_numpy()] + exams[_POS].to_numpy().astype(np.int64)
     from recurct.outofcore import in_input_order
 
@@ -305,7 +359,11 @@ def _keyed(
     ``text`` (text ids, to be shuffled), the hash of each id as the identity rules compare it
     (:func:`_destination`), which the shuffle groups by: ``" A"`` and ``"A"`` together."""
     part = partition_info["number"] if partition_info else 0
-    extra = {_KEY: _id_hash(pl.from_pandas(pdf["patient_id"])).to_numpy()} if text else {}
+    if text:
+        ids = _converted(pdf[["patient_id"]], part)["patient_id"]
+        extra = {_KEY: _id_hash(ids).to_numpy()}
+    else:
+        extra = {}
     return pdf.assign(
         **{
             _PART: np.full(len(pdf), part, dtype=np.int32),
@@ -359,6 +417,17 @@ def cumulative_dose(
         its ``persist()``-ed copy) or :func:`magnitude` on it, whatever the scheduler;
         ``client.compute``, ``to_parquet`` or a selection of the table do not give them.
 
+    Raises
+    ------
+    ParameterError, DataError
+        At the call, what :func:`recurct.cumulative_dose` refuses from the columns' dtypes,
+        with its messages, read from the Dask meta: a column name given twice, a missing
+        required column, a ``patient_id`` neither text nor integer, an ``exam_date`` neither
+        a date nor a datetime, a non-numeric ``effective_dose_msv``, a patient attribute of
+        a type that cannot be one. A column of Python objects (pandas ``object``: its type
+        is per value) is checked in each partition at ``compute()``, by the in-memory code.
+        ``exams`` not a Dask DataFrame, bad ``thresholds``, ``window_days`` or ``buckets``.
+
     Notes
     -----
     Each input partition is converted to polars once and split by a hash of the patient id
@@ -379,6 +448,7 @@ def cumulative_dose(
             "recurct.distributed.cumulative_dose: exams must be a dask.dataframe.DataFrame, "
             f"not {type(exams).__name__}; for a table in memory use recurct.cumulative_dose"
         )
+    _no_repeats(list(exams.columns))  # as in memory, before a column is selected
     missing = [c for c in REQUIRED_COLUMNS if c not in exams.columns]
     if missing:
         raise DataError(f"recurct.distributed.cumulative_dose: missing column(s) {missing}")
@@ -388,8 +458,8 @@ def cumulative_dose(
     if n_out < 1:
         raise ParameterError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
-    _check_meta(exams._meta)
-    first = pl.from_pandas(_fake_row(exams._meta), include_index=False)
+    _check_meta(exams._meta, fn)  # the in-memory dtype checks, before the fake row
+    first = _from_pandas(_fake_row(exams._meta))
     rows0 = np.zeros(1, dtype=np.int64)
     meta = _patients(first, rows0, thr, win)[0].iloc[:0]  # (a fake row's warnings: dropped)
 
@@ -410,7 +480,10 @@ def cumulative_dose(
         combine_frame = dask.delayed(_combine_frame, nout=2)
         outs = [combine_frame(p, offsets, thr, win, meta) for p in keyed.to_delayed()]
     else:
-        split = [dask.delayed(_split, nout=n_out + 1)(p, n_out) for p in exams.to_delayed()]
+        split = [
+            dask.delayed(_split, nout=n_out + 1)(p, n_out, i)
+            for i, p in enumerate(exams.to_delayed())
+        ]
         offsets = dask.delayed(_offsets)([s[n_out] for s in split])
         combine = dask.delayed(_combine, nout=2)
         parts = list(range(n_in))
@@ -455,7 +528,21 @@ def magnitude(
     -------
     polars.DataFrame
         The magnitude table, equal to ``recurct.stats.magnitude(patients.compute(), ...)``.
+
+    Raises
+    ------
+    ParameterError
+        ``patients`` is not a Dask DataFrame (a table in memory: use
+        :func:`recurct.stats.magnitude`), lacks ``reached_T`` for a threshold, or the cluster
+        bootstrap is asked for.
     """
+    dd = _dd()
+    if not isinstance(patients, dd.DataFrame):
+        raise ParameterError(
+            "recurct.distributed.magnitude: patients must be a dask.dataframe.DataFrame (from "
+            f"recurct.distributed.cumulative_dose), not {type(patients).__name__}; for a table "
+            "in memory use recurct.stats.magnitude"
+        )
     if kwargs.get("cluster") is not None or kwargs.get("ci") == "bootstrap":
         raise ParameterError("the cluster bootstrap needs every patient: compute() the table first")
     ts = _checks.some_thresholds(thresholds, "distributed.magnitude")

@@ -428,7 +428,7 @@ def _attach_drl(
     left.exam(f"with no {by}", nothing, quiet=True)
     no_level = given.filter(given.is_not_null() & pl.Series(~bad) & key.is_null())
     left.exam(f"with a {source} that DRL set {drl!r} has no level for", no_level, quiet=True)
-    key = _by_age(df, key, meta, drl, left)
+    key = _by_age(df, key, meta, drl, left, fn)
     ctdivol = dict(zip(known, levels["ctdivol_mgy"].to_list()))
     dlp = dict(zip(known, levels["dlp_mgycm"].to_list()))
     df = df.with_columns(
@@ -440,29 +440,73 @@ def _attach_drl(
 
 
 def _by_age(
-    df: pl.DataFrame, key: pl.Series, meta: dict[str, str], drl: str, left: _LeftOut
+    df: pl.DataFrame, key: pl.Series, meta: dict[str, str], drl: str, left: _LeftOut, fn: str
 ) -> pl.Series:
     """The key, null for exams younger than the set's ``age_from_years`` (counted in
-    ``left``); exams with no age (null, or not a number) are kept, and said so."""
+    ``left``); exams with no age (null, or a value that is no age) are kept, and said so in
+    ``left`` whether or not an exam was young. ``age_years`` is read as
+    :func:`recurct.cumulative_dose` reads it (:func:`_exam_ages`)."""
     age_from = _age_from(meta)
     if age_from is None or "age_years" not in df.columns:
         return key
-    raw = df["age_years"]
-    age, _ = numbers(_as_text(raw) if raw.dtype == pl.Object else raw)
     compared = key.is_not_null().to_numpy()
+    age, n_unread, unread = _exam_ages(df["age_years"], compared, fn)
     with np.errstate(invalid="ignore"):
         young = compared & (age < age_from)
-    if not young.any():
-        return key
-    ages = pl.Series([f"{a:g} y" for a in age[young].tolist()], dtype=pl.Utf8)
-    left.exam(f"younger than {age_from:g} years (DRL set {drl!r} is for {age_from:g}+)", ages)
+    if young.any():
+        ages = pl.Series([f"{a:g} y" for a in age[young].tolist()], dtype=pl.Utf8)
+        why = f"younger than {age_from:g} years (DRL set {drl!r} is for {age_from:g}+)"
+        left.exam(why, ages)
     no_age = int((compared & np.isnan(age)).sum())
     if no_age:
-        left.notes.append(
-            f"kept {no_age} exam(s) with no age_years (or one that is not a number) in the "
-            f"comparison with DRL set {drl!r}, which is for ages {age_from:g}+"
+        shown = ", ".join(repr(v) for v in unread[:5]) + (", ..." if len(unread) > 5 else "")
+        which = (
+            f" ({n_unread} of them with a value that is neither a number nor a DICOM age, or "
+            f"is outside 0-{_checks.MAX_AGE_YEARS:g} years: {shown})"
+            if n_unread
+            else ""
         )
-    return key.set(pl.Series(young), None)
+        left.notes.append(
+            f"kept {no_age} exam(s) with no age_years{which} in the comparison with DRL set "
+            f"{drl!r}, which is for ages {age_from:g}+"
+        )
+    return key.set(pl.Series(young), None) if young.any() else key
+
+
+def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarray, int, list[str]]:
+    """``age_years`` of the exams compared as :func:`recurct.cumulative_dose` reads it (its
+    helper, :func:`recurct.cumulative._ages`): numbers as they are; text (or categories) as
+    numbers, else as DICOM ages (``"005Y"``, ``"018M"``); a Python object of an Object
+    column by its text. Returns the ages (Float64, NaN where none, for every row; only the
+    rows ``compared`` read), and the number and first values of those that are no age
+    (neither a number nor a DICOM age, or outside 0-130 years: null, as in
+    ``cumulative_dose``, whose warning of them is taken here into the comparison's).
+
+    Raises
+    ------
+    DataError
+        ``age_years`` of a type that cannot be an age (Boolean, dates, lists...), naming
+        the column, as ``cumulative_dose`` does.
+    """
+    from recurct.cumulative import _ages, _check_attributes
+    from recurct.errors import UnmappedValuesWarning
+    from recurct.outofcore import _RECORDING
+
+    s = _as_text(raw) if raw.dtype == pl.Object else raw
+    _check_attributes(s.to_frame("age_years"), fn)
+    # the ages of the rows compared only: the values that are no age are counted among them
+    with _RECORDING, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        read = _ages(s.filter(pl.Series(compared)))
+    n_unread, unread = 0, []
+    for w in caught:
+        if isinstance(w.message, UnmappedValuesWarning) and hasattr(w.message, "count"):
+            n_unread, unread = w.message.count, list(w.message.values)
+        else:  # (none expected) given as it was
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    age = np.full(compared.size, np.nan)
+    age[compared] = read.cast(pl.Float64).to_numpy()
+    return age, n_unread, unread
 
 
 def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut, p: str) -> pl.DataFrame:
@@ -574,10 +618,12 @@ def flag_above_drl(
         column name.
     DataError
         A per-event table (one with ``event_uid``); a DRL table of yours that cannot be
-        read (see :func:`drl_table`). With ``strict=True``: an exam type not in the set (a
-        body region that is not canonical, for a set matched by region), or a value that is
-        negative, infinite or not a number on a row compared, naming them. (A table with
-        neither ``ctdivol_mgy`` nor ``dlp_mgycm`` is not refused here: its flags are null.)
+        read (see :func:`drl_table`); an ``age_years`` column of a type that cannot hold
+        ages (Boolean, dates, lists), for a set that states its ages. With ``strict=True``:
+        an exam type not in the set (a body region that is not canonical, for a set matched
+        by region), or a value that is negative, infinite or not a number on a row
+        compared, naming them. (A table with neither ``ctdivol_mgy`` nor ``dlp_mgycm`` is
+        not refused here: its flags are null.)
 
     Warns
     -----
@@ -638,8 +684,11 @@ def compare_to_drl(
 
     Ages: where the DRL set states the ages it applies to (``age_from_years`` in
     :func:`drl_tables`: 15 for the ARPANSA adult sets) and the table has ``age_years``, exams
-    younger are left out; exams with no age are kept. Where the set states none (``uk2022``),
-    recurct does not filter by age: leave children out yourself.
+    younger are left out. ``age_years`` is read as :func:`recurct.cumulative_dose` reads it:
+    numbers, or text holding numbers or DICOM ages (``"005Y"``, ``"018M"``); exams with no
+    age (null, or a value that is neither, or is outside 0-130 years) are kept, and the
+    warning counts them. Where the set states none (``uk2022``), recurct does not filter by
+    age (nor read ``age_years``): leave children out yourself.
 
     Values: null (or NaN) is no value, as in ``n_q`` below. Text (and a Python object of an
     Object column) is read as a number where it is one (``"790"``). A value that is negative,
@@ -693,9 +742,11 @@ def compare_to_drl(
     DataError
         A per-event table (one with ``event_uid``); a table with neither a ``ctdivol_mgy``
         nor a ``dlp_mgycm`` column; a DRL table of yours that cannot be read (see
-        :func:`drl_table`). With ``strict=True``: exam types not in the set (regions that
-        are not canonical, for a set matched by region), or values that are negative,
-        infinite or not a number on rows compared, naming them.
+        :func:`drl_table`); an ``age_years`` column of a type that cannot hold ages
+        (Boolean, dates, lists), for a set that states its ages. With ``strict=True``: exam
+        types not in the set (regions that are not canonical, for a set matched by region),
+        or values that are negative, infinite or not a number on rows compared, naming
+        them.
 
     Warns
     -----
