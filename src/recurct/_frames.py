@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import polars.selectors as cs
 
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, IdentifierWarning, ParameterError
 
 FrameKind = Literal["polars", "pandas", "arrow", "lazy"]
@@ -385,7 +386,7 @@ def _clean_id(
             f"{name}: removed surrounding whitespace from {n_spaced} id(s) (rows {shown}"
             f"{', ...' if n_spaced > 5 else ''}, 0-based); ' A' and 'A' are the same id",
             IdentifierWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     return cleaned.get_column("v").alias(name)
 

@@ -21,6 +21,7 @@ from recurct._casts import CODES, check_dtypes, code_maps_of, eager_casts, with_
 from recurct._dates import as_date
 from recurct._duplicates import duplicate_rows
 from recurct._frames import clean_frame, exact_float_ids, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DroppedRowsWarning, ExamValidationError, UnmappedValuesWarning
 from recurct.schema import DOSE_COLUMNS, MAX_EXAM_DOSE_MSV, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
@@ -598,7 +599,7 @@ def _set_null(
         f"({summary}), keeping the exams; "
         f"fix the values{hint}; {_where_rows(caller, nulled)}",
         UnmappedValuesWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
     return problems, by_reason
 
@@ -622,7 +623,7 @@ def _dropped(
         f"{source + ': ' if source else ''}validate dropped {n_bad} of {n_rows} rows "
         f"({summary}); {_where_rows(caller, problems)}",
         DroppedRowsWarning,
-        stacklevel=5,
+        stacklevel=user_stacklevel(),
     )
     return by_reason
 

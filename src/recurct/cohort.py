@@ -30,6 +30,7 @@ import polars as pl
 from recurct import _checks
 from recurct._dates import as_date
 from recurct._frames import FrameKind, from_polars, input_index, is_enum, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import SEX_TABLE, duplicate_mask
 
@@ -364,7 +365,7 @@ class Cohort:
                 "values first with recurct.validate (it reads 'female', 'W', ... through "
                 "recurct.schema.SEX_TABLE)",
                 UnmappedValuesWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         keep = per.filter(pl.col("_code").is_in(want))
         return self._keep_patients(keep["patient_id"], f"sex in {want}")
@@ -390,9 +391,7 @@ class Cohort:
         spans = srt.filter(pl.col("_start")).select("patient_id", pl.col("_day").alias("_first"))
         last = srt.filter((pid != pid.shift(-1)).fill_null(True))["_day"]
         spans = spans.with_columns(last.alias("_last"))
-        spec = _checks.end_spec(
-            end, "Cohort.min_followup", kinds=("data", "date", "mapping")
-        )
+        spec = _checks.end_spec(end, "Cohort.min_followup", kinds=("data", "date", "mapping"))
         if spec.kind == "data":
             end_expr, what = pl.col("_last"), "last exam"
         elif spec.kind == "mapping":

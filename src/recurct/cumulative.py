@@ -48,6 +48,7 @@ from recurct._frames import (
     to_polars_coded,
 )
 from recurct._periods import period_dose
+from recurct._stacklevel import user_stacklevel
 from recurct._strings import string_keys, string_order
 from recurct.errors import DataError, ParameterError, UnmappedValuesWarning
 from recurct.schema import REQUIRED_COLUMNS
@@ -436,7 +437,7 @@ def _ages(s: pl.Series) -> pl.Series:
     written = age.cast(pl.String) if text is None else text
     values = written.filter(bad).unique(maintain_order=True).head(6).to_list()
     # stacklevel: the caller of cumulative_dose (through @renamed)
-    warnings.warn(unread_ages_warning(n, values), stacklevel=6)
+    warnings.warn(unread_ages_warning(n, values), stacklevel=user_stacklevel())
     return age.set(bad, None)  # type: ignore[arg-type]
 
 

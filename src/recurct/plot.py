@@ -29,6 +29,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import check_patients
 
@@ -94,7 +95,7 @@ def _ced(df: pl.DataFrame, what: str) -> tuple[np.ndarray, int]:
             f"{what}: {n_bad:,} patient(s) with a missing or non-finite ced_msv left out "
             "(not counted in n)",
             DroppedRowsWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return ced, n_bad
 
@@ -408,7 +409,7 @@ def time_to_threshold_curve(
             f"time_to_threshold_curve: {len(groups)} curves (the strata and all patients); "
             f"beyond {n_styles} the colour and line style pairs repeat",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     n_cols = math.ceil(len(groups) / _LEGEND_ROWS)
     n_rows = min(len(groups), _LEGEND_ROWS)
@@ -712,7 +713,7 @@ def forest(
             f"forest: {int((~np.isfinite(share)).sum()):,} site(s) without a share "
             "(missing or non-finite) drawn with no marker",
             DroppedRowsWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if pooled is None and {"n_reached", "n_patients"} <= set(df.columns):
         p = df["n_reached"].sum() / df["n_patients"].sum()

@@ -41,6 +41,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import from_polars, param_label, rows_text, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
 
 if TYPE_CHECKING:
@@ -405,7 +406,7 @@ def _unmatched(
         f"lagged_dose: {said} and were ignored (ids written differently in the two tables, "
         "e.g. '00123' and '123', do not match)",
         DroppedRowsWarning,
-        stacklevel=4,  # the caller of lagged_dose (through its renamed() wrapper)
+        stacklevel=user_stacklevel(),
     )
 
 

@@ -20,6 +20,7 @@ import polars as pl
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, input_index, rows_text, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct._validation import row_text
 from recurct.dose._tables import (
     NUM_OK,
@@ -310,7 +311,9 @@ class _LeftOut:
                 + ("; no exam was compared" if compared == 0 else "")
             )
         if parts:
-            warnings.warn(f"{fn} {'; '.join(parts)}", DroppedRowsWarning, stacklevel=3)
+            warnings.warn(
+                f"{fn} {'; '.join(parts)}", DroppedRowsWarning, stacklevel=user_stacklevel()
+            )
 
 
 def _missing(x: Any) -> bool:
@@ -569,7 +572,7 @@ def _warn_replaced(before: pl.DataFrame, added: pl.DataFrame, drl: str) -> None:
             f"flag_above_drl replaced the table's column(s) {changed} (from an earlier "
             f"comparison with another DRL set?) by those of DRL set {drl!r}",
             RecurctWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -14,6 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import from_polars, input_index, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.dose._events import main_col, main_regions, sum_events
 from recurct.dose._lookup import (
     BAD_AGE,
@@ -358,7 +359,9 @@ def _event_columns(df: pl.DataFrame) -> pl.DataFrame:
             )
         new.append(pl.Series("ctdivol_mgy", v, dtype=pl.Float64).fill_nan(None))
     if bad:
-        warnings.warn(f"effective_dose: {'; '.join(bad)}", DoseConversionWarning, stacklevel=3)
+        warnings.warn(
+            f"effective_dose: {'; '.join(bad)}", DoseConversionWarning, stacklevel=user_stacklevel()
+        )
     return df.with_columns(new) if new else df
 
 
@@ -648,7 +651,7 @@ def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int) -> N
     warnings.warn(
         f"effective_dose left {n_null} dose(s) null{dropped} ({summary})",
         DoseConversionWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -730,5 +733,5 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
     warnings.warn(
         f"effective_dose: {'; '.join(parts)}. Values left unchanged.",
         DoseConversionWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )

@@ -28,6 +28,7 @@ from recurct import _checks
 from recurct._casts import norm_sex
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
+from recurct._stacklevel import user_stacklevel
 from recurct.dose import exam_region
 from recurct.errors import (
     DataError,
@@ -1221,7 +1222,7 @@ def _warn_partial(where: str, partial: pl.DataFrame, rows: _RowNames) -> None:
         "than on a localizer, or a negative or non-finite one): their exam DLP is left null, "
         f"not a partial sum ({listed})",
         PartialExamWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -1373,5 +1374,5 @@ def _warn_dropped(where: str, dropped: list[int], rows: _RowNames) -> None:
         f"study date (a totals row or a row of empty cells): not studies, left out "
         f"({rows.listed(dropped)}; see .report.problems)",
         DroppedRowsWarning,
-        stacklevel=4,
+        stacklevel=user_stacklevel(),
     )

@@ -14,6 +14,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._frames import param_label, rows_text, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import CompetingRiskWarning, DataError, DroppedRowsWarning, ParameterError
 from recurct.stats._common import check_column, check_patients, require
 
@@ -193,7 +194,7 @@ def warn_if_death(end: Any, func: str) -> None:
             f"the threshold. Use recurct.stats.cumulative_incidence(..., death={end!r}) "
             "(Aalen-Johansen) instead, with end= the study end.",
             CompetingRiskWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -342,7 +343,7 @@ def survival_data(
             f"{func}: left out {int(dead.sum())} patient(s) who died before or on their entry "
             "date (never at risk; counted in n_not_at_risk)",
             CompetingRiskWarning,
-            stacklevel=5,  # survival_data, event_table, the curve function, @renamed, caller
+            stacklevel=user_stacklevel(),
         )
     # entering on the day observation ends: no time at risk, no contribution (counted)
     at_end = ~prevalent & ~dead & (entry_days >= time)
@@ -352,7 +353,7 @@ def survival_data(
             f"{func}: left out {rows.size} patient(s) who enter on the day their observation "
             f"ends (no time at risk; {rows_where(None, rows)}; counted in n_not_at_risk)",
             DroppedRowsWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
     keep = ~prevalent & (entry_days < time)
     return {

@@ -324,7 +324,7 @@ def _bootstrap_rows(
             f"covered {_FEW_COVERAGE} (docs/statistics.md, 'Confidence intervals'). Report "
             "recurct.stats.meta_proportion (random effects) beside it",
             RecurctWarning,
-            stacklevel=4,  # (the caller of magnitude, past its renamed() wrapper)
+            stacklevel=user_stacklevel(),
         )
     return lo, hi
 
@@ -480,7 +480,7 @@ def magnitude(
             "binomial draw: every row gets the Clopper-Pearson interval (pass "
             "ci='clopper-pearson' to say so, or cluster='facility' for a cluster bootstrap)",
             RecurctWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     rng = np.random.default_rng(seed)
 

@@ -48,6 +48,7 @@ from scipy import stats
 
 from recurct import _checks
 from recurct._frames import from_polars, param_label, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, ParameterError, StandardisationWarning
 from recurct.stats._common import (
     TMP,
@@ -249,7 +250,7 @@ def standardise(
             "non-finite age or an age outside every age group of the standard"
             f"{'' if n_unknown else left}",
             StandardisationWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     if n_unknown:
         col = f"reached_{param_label(threshold)}"
@@ -258,7 +259,7 @@ def standardise(
             f"{col if col in df.columns else 'ced_msv'!r} (not known whether they reached "
             f"{param_label(threshold)} mSv){left}",
             StandardisationWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     for b in np.flatnonzero((n_empty > 0) & ~vacant):
         key = [c[int(b)] for c in labels]
@@ -267,7 +268,7 @@ def standardise(
             f"group(s) of the standard; weights renormalised over the groups present "
             f"(covering {covered[b]:.1%} of the standard's weight)",
             StandardisationWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     interval = _fay_feuer if ci == "gamma" else _normal
     some = covered > 0

@@ -46,6 +46,7 @@ from scipy.stats import chi2
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, ParameterError, RecurctWarning
 from recurct.stats._common import (
     TMP,
@@ -312,7 +313,7 @@ def _warn_undefined(out: pl.DataFrame, by_cols: list[str]) -> None:
         "patient prevalent, or every event or end of observation on the entry day): rate, "
         f"rate_lo and rate_hi are undefined there and left null: {'; '.join(named)}{more}",
         RecurctWarning,
-        stacklevel=4,  # the caller of incidence_rate (through @renamed)
+        stacklevel=user_stacklevel(),
     )
 
 

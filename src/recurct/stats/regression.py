@@ -52,6 +52,7 @@ from scipy import stats
 from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import _unwrap, from_polars
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, ParameterError, RegressionWarning
 from recurct.stats._common import (
     AGE_EDGES,
@@ -151,7 +152,7 @@ def _prepare(
         warnings.warn(
             f"{what}: dropped {dropped} of {sub.height} rows with a null in {shown}",
             RegressionWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if complete.height == 0:
         raise DataError(f"{what}: no complete rows to fit")
@@ -728,7 +729,7 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
             "exam_rate: the outcome n_exams includes each patient's first exam, which opens "
             "his observation; rate ratios are biased towards 1. Model n_repeat (n_exams - 1).",
             RegressionWarning,
-            stacklevel=4,  # _person_days, exam_rate, its renamed() wrapper, the caller
+            stacklevel=user_stacklevel(),
         )
     if lhs == "n_repeat" and "n_repeat" not in df.columns:
         if "n_exams" not in df.columns:
@@ -741,7 +742,7 @@ def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame
             "whatever his rate); rate ratios are biased towards 1. Use the end of the data "
             "(end=None) or a fixed date.",
             RegressionWarning,
-            stacklevel=4,  # _person_days, exam_rate, its renamed() wrapper, the caller
+            stacklevel=user_stacklevel(),
         )
     days = end_days(df, end, "exam_rate")
     if "last_exam" in df.columns:

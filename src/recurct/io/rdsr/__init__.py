@@ -41,6 +41,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import (
     DroppedRowsWarning,
     InputNotFoundError,
@@ -461,5 +462,5 @@ def _warn_problems(exams: pl.DataFrame, report: ReadReport) -> None:
         f"read_rdsr: {'; '.join(parts)}; each is a row of result.report.problems (file, "
         "field, reason, action)",
         category,
-        stacklevel=4,  # the caller of read_rdsr (through @renamed)
+        stacklevel=user_stacklevel(),
     )
