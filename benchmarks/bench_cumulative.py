@@ -5,9 +5,10 @@ Usage::
 
     python benchmarks/bench_cumulative.py --sizes 1e6,1e7 --repeat 4 --rehani --write
 
-prints the machine line (cores, memory, bandwidth, load), the numba cold start, the table of
-every method (each answer checked against recurct's, ratio column ``x recurct``, peak memory
-over the input), the sorted case against the bandwidth bound and the Rehani et al. 2020
+prints the machine line (cores, memory, bandwidth, load, the versions of the peers'
+packages), the numba cold start, the table of every method (each answer, recurct's too,
+checked against an independent NumPy reference, ``peers.reference``: the ``check`` column;
+ratio column ``x recurct``, peak memory over the input), the sorted case against the bandwidth bound and the Rehani et al. 2020
 analysis; ``--write`` puts that text into ``benchmarks/RESULTS.md`` between its
 ``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers. The runners are in ``benchmarks/peers.py``.
 Without ``--write`` and ``--rehani`` it prints the comparison only.
@@ -30,9 +31,15 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated exam counts")
-    ap.add_argument("--repeat", type=int, default=4, help="best of this many runs")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=4,
+        help="timed rounds, best of them (4: with four methods each then comes right after "
+        "each other once)",
+    )
     ap.add_argument(
         "--methods", default=None, help=f"subset of {METHODS} (default: those installed)"
     )

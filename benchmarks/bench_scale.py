@@ -23,8 +23,13 @@ each phase (the sorted-source check, id bounds, split, reading, computing, writi
 the buckets, as logged by ``recurct.outofcore`` at DEBUG level). The
 out-of-core path runs with the library's default K (``ceil(N / 1e7)``) and, where that is
 1 (it then just computes in memory), also with K = 4 to time the bucket split. Every run is
-checked: the numbers of patients, of exams and of patients >= 100 mSv are equal across paths
-and to what the generator wrote, and the total CED equals the sum of all doses (rel. 1e-9).
+checked (:func:`check`): the numbers of patients and of exams equal what the generator wrote
+and the total CED the sum of all doses (rel. 1e-9); the number of patients >= 100 mSv, the
+number reaching it and the sum of their days to it (exactly), the total CED and the sum of
+the largest 1826-day windows (rel. 1e-9) equal the in-memory path's and, up to 10^6 exams
+(:data:`REFERENCE_MAX`), those of an independent NumPy reference computed from the exams read
+whole (``peers.reference``). What cannot be compared (no in-memory path run, no reference
+above 10^6 exams) is printed as "not checked".
 
 Usage (from the repository root)::
 
@@ -37,8 +42,8 @@ Usage (from the repository root)::
     python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
 Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
-writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak about
-11 GiB), out of core (K = 5) 2-4 min; Dask at 10^8 measured 27-30 s per worker count
+writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak 7.48
+GiB measured with the current engine, docs/scaling.md), out of core (K = 5) 2-4 min; Dask at 10^8 measured 27-30 s per worker count
 (50 partitions, 1.4 GiB moved between 2 workers, peak 4.8 GiB) at load 4: each path under
 10 minutes on a quiet machine. Under heavy load from other jobs the same runs took up to 4x
 longer.
@@ -73,7 +78,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from peers import exam_counts
+from peers import exam_counts, reference
 
 PATHS = ("memory", "outofcore", "write", "dask")
 THRESHOLD = 100.0
@@ -92,6 +97,12 @@ LAYOUT = 3
 FILE_ROWS = 2_000_000
 #: environment variable telling the Dask child to unset the workers' MALLOC_TRIM_THRESHOLD_
 NO_MALLOC_TRIM = "RECURCT_BENCH_NO_MALLOC_TRIM"
+#: up to this many exams every path is also checked against an independent reference
+#: (peers.reference, computed from the exams read whole)
+REFERENCE_MAX = 1_000_000
+#: the summary's numbers compared exactly (the others within RTOL)
+EXACT = ("n_patients", "n_exams", "n_reached", "n_days", "sum_days")
+RTOL = 1e-9
 
 
 # --------------------------------------------------------------------------- data
@@ -243,12 +254,38 @@ def _warm_up(sample: Any) -> None:
 
 
 def _summary(patients: Any) -> dict[str, Any]:
-    """The numbers every path must agree on, from a polars patients table."""
+    """The numbers every path must agree on, from a polars patients table: patients, exams,
+    patients >= 100 mSv, total CED, the patients whose running CED reached 100 mSv and the
+    sum of their days to it, and the sum of the patients' largest 1826-day windows."""
+    days = patients[f"days_to_{THRESHOLD:g}"]
     return {
         "n_patients": int(patients.height),
         "n_exams": int(patients["n_exams"].sum()),
         "n_reached": int(patients[f"reached_{THRESHOLD:g}"].sum()),
         "total_ced": float(patients["ced_msv"].sum()),
+        "n_days": int(days.count()),
+        "sum_days": int(days.sum()),
+        "sum_wmax": float(patients[f"max_ced_{WINDOW}"].sum()),
+    }
+
+
+def reference_summary(folder: str | Path) -> dict[str, Any]:
+    """:func:`_summary`'s numbers from ``peers.reference`` (plain NumPy, independent of
+    recurct) of the exams of ``folder`` read whole."""
+    import polars as pl
+
+    ref = reference(pl.read_parquet(Path(folder) / "*.parquet"))
+    a, b, c = ref["a"], ref["b"], ref["c"]
+    return {
+        "path": "reference",
+        "workers": 0,
+        "n_patients": int(a.height),
+        "n_exams": int(a["n"].sum()),
+        "n_reached": int((a["ced"] >= THRESHOLD).sum()),
+        "total_ced": float(a["ced"].sum()),
+        "n_days": int(b.height),
+        "sum_days": int(b["days"].sum()),
+        "sum_wmax": float(c["wmax"].sum()),
     }
 
 
@@ -324,7 +361,7 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
             t0 = time.perf_counter()
             write_patients(folder, out, **_chunked_args(buckets, tmpdir))
             seconds = time.perf_counter() - t0
-        reached = f"reached_{THRESHOLD:g}"
+        reached, days = f"reached_{THRESHOLD:g}", f"days_to_{THRESHOLD:g}"
         summary = (
             pl.scan_parquet(out / "*.parquet")
             .select(
@@ -332,6 +369,9 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
                 pl.col("n_exams").sum(),
                 pl.col(reached).sum().alias("n_reached"),
                 pl.col("ced_msv").sum().alias("total_ced"),
+                pl.col(days).count().alias("n_days"),
+                pl.col(days).sum().alias("sum_days"),
+                pl.col(f"max_ced_{WINDOW}").sum().alias("sum_wmax"),
             )
             .collect()
             .row(0, named=True)
@@ -375,17 +415,24 @@ def _task_seconds(metrics: dict) -> dict[str, float]:
 
 
 def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
+    sample = _sample(folder)
+    _warm_up(sample)
+    # the workers' scratch (dask-scratch-space) in a folder of its own, removed afterwards
+    scratch = tempfile.mkdtemp(prefix="recurct-bench-dask-", dir=tmpdir)
+    try:
+        return _run_dask(folder, workers, sample, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_dask(folder: str, workers: int, sample: Any, scratch: str) -> dict[str, Any]:
     import dask
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
     from recurct.distributed import cumulative_dose
 
-    sample = _sample(folder)
-    _warm_up(sample)
-    kwargs: dict[str, Any] = {}
-    if tmpdir:
-        kwargs["local_directory"] = tmpdir
+    kwargs: dict[str, Any] = {"local_directory": scratch}
     if os.environ.get(NO_MALLOC_TRIM):
         # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which also fixes glibc's
         # mmap threshold: every large array is then a fresh mapping, with its page faults
@@ -410,12 +457,15 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         ddf = dd.read_parquet(f"{folder}/*.parquet")
         patients = cumulative_dose(ddf, thresholds=[THRESHOLD], window_days=[WINDOW])
-        reached = f"reached_{THRESHOLD:g}"
-        n_pat, n_ex, n_reached, total = dask.compute(
+        reached, days = f"reached_{THRESHOLD:g}", patients[f"days_to_{THRESHOLD:g}"]
+        n_pat, n_ex, n_reached, total, n_days, sum_days, sum_wmax = dask.compute(
             patients["patient_id"].count(),
             patients["n_exams"].sum(),
             patients[reached].astype("int64").sum(),
             patients["ced_msv"].sum(),
+            days.count(),
+            days.sum(),
+            patients[f"max_ced_{WINDOW}"].sum(),
         )
         seconds = time.perf_counter() - t0
         time.sleep(2.5)  # let the workers' heartbeats bring the shuffle metrics
@@ -430,6 +480,9 @@ def child_dask(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
             "n_exams": int(n_ex),
             "n_reached": int(n_reached),
             "total_ced": float(total),
+            "n_days": int(n_days),
+            "sum_days": round(float(sum_days)),
+            "sum_wmax": float(sum_wmax),
             **moved,
             "task_seconds": _task_seconds(metrics),
         }
@@ -499,21 +552,44 @@ def _sizes(text: str) -> list[int]:
     return [int(float(s)) for s in text.split(",") if s.strip()]
 
 
-def check(results: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
-    """Problems: a count differing from the generator's or between paths, a CED off."""
-    problems = []
-    ref = results[0]
+def _differences(r: dict[str, Any], ref: dict[str, Any]) -> list[str]:
+    """The summary numbers of ``r`` that differ from ``ref``'s (:data:`EXACT` exactly, the
+    others within :data:`RTOL`)."""
+    out = []
+    for key in (*EXACT, "total_ced", "sum_wmax"):
+        a, b = r[key], ref[key]
+        same = a == b if key in EXACT else math.isclose(a, b, rel_tol=RTOL)
+        if not same:
+            out.append(f"{key} {a!r}, {ref['path']} {b!r}")
+    return out
+
+
+def check(
+    results: list[dict[str, Any]], meta: dict[str, Any], ref: dict[str, Any] | None = None
+) -> tuple[list[str], list[str]]:
+    """Problems, and what was not checked: the patients, exams and total CED of every run
+    against what the generator wrote (``meta``); every summary number (:func:`_summary`)
+    against the in-memory path's (``results``' first ``memory`` run) and against the
+    reference's (:func:`reference_summary`, or None where there is none)."""
+    problems, unchecked = [], []
+    n = meta["n_exams"]
+    memory = next((r for r in results if r["path"] == "memory"), None)
+    if memory is None:
+        unchecked.append(f"N={n:.0e}: no in-memory run to compare the paths with")
+    if ref is None:
+        unchecked.append(f"N={n:.0e}: no reference (above {REFERENCE_MAX:.0e} exams)")
     for r in results:
-        name = f"{r['path']} (workers={r['workers']}, N={meta['n_exams']:.0e})"
+        name = f"{r['path']} (workers={r['workers']}, K={r.get('k', '?')}, N={n:.0e})"
         if r["n_patients"] != meta["n_patients"]:
             problems.append(f"{name}: {r['n_patients']} patients, wrote {meta['n_patients']}")
         if r["n_exams"] != meta["n_exams"]:
             problems.append(f"{name}: {r['n_exams']} exams, wrote {meta['n_exams']}")
-        if r["n_reached"] != ref["n_reached"]:
-            problems.append(f"{name}: {r['n_reached']} >= T, {ref['path']} {ref['n_reached']}")
-        if not math.isclose(r["total_ced"], meta["total_dose_msv"], rel_tol=1e-9):
+        if not math.isclose(r["total_ced"], meta["total_dose_msv"], rel_tol=RTOL):
             problems.append(f"{name}: total CED {r['total_ced']!r} != {meta['total_dose_msv']!r}")
-    return problems
+        for other in (memory, ref):
+            if other is not None and other is not r:
+                problems += [f"{name}: {d}" for d in _differences(r, other)]
+    return problems, unchecked
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -598,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[dict[str, Any]] = []
     failed = False
+    not_checked: list[str] = []
     for n in _sizes(args.exams):
         folder, meta, reused = ensure_dataset(root, n, args.seed)
         scattered = folder
@@ -644,17 +721,29 @@ def main(argv: list[str] | None = None) -> int:
                 if args.verbose and "task_seconds" in r:
                     print(f"    task seconds by prefix: {r['task_seconds']}", flush=True)
                 results.append(r)
-        problems = check(results, meta) if results else []
+        ref = reference_summary(folder) if n <= REFERENCE_MAX and results else None
+        problems, unchecked = check(results, meta, ref) if results else ([], [])
         for p in problems:
             print(f"  CHECK FAILED: {p}", flush=True)
+        for u in unchecked:
+            print(f"  not checked: {u}", flush=True)
         failed |= bool(problems)
+        not_checked += unchecked
         rows += results
         if not args.keep_data:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.rmtree(scattered, ignore_errors=True)
     print()
     print(table(rows))
-    print("checks:", "FAILED" if failed else "patients, exams, >= 100 mSv and total CED agree")
+    agree = (
+        "patients, exams and total CED agree with the generator; patients >= 100 mSv, "
+        "patients reaching it and their days to it, total CED and the sum of the largest "
+        f"{WINDOW}-day windows agree with the in-memory path's and the reference's"
+        + (" where run (not checked: below)" if not_checked else "")
+    )
+    print("checks:", "FAILED" if failed else agree)
+    if not_checked:
+        print("not checked:", "; ".join(not_checked))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 1 if failed else 0
