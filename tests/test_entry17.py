@@ -1,5 +1,5 @@
 """A row with no dose at all is a problem; validate's warnings point to its own error (and, for
-decimal commas, to read_exams); the duplicate rule's docs state what dedupe does after it."""
+ambiguous numbers, to read_exams); the duplicate rule's docs state what dedupe does after it."""
 
 from __future__ import annotations
 
@@ -109,23 +109,25 @@ def test_kept_rows_are_those_with_a_dose(has: list[tuple[bool, bool]]) -> None:
     assert out.get_column("patient_id").to_list() == expected
 
 
-def test_validate_warning_names_no_other_report_and_the_decimal_comma() -> None:
+def test_validate_warning_names_no_other_report_and_reads_decimal_commas() -> None:
     df = pd.DataFrame(
         {
             "patient_id": ["A", "A"],
             "exam_date": ["2021-03-01", "2021-04-01"],
-            "effective_dose_msv": ["12,5", "7,5"],
+            "effective_dose_msv": ["1.234", "7"],  # 1.234: a decimal or a thousands point?
         }
     )
     with pytest.warns(DroppedRowsWarning) as record:
-        assert len(recurct.validate(df, strict=False, today=TODAY)) == 0
+        assert len(recurct.validate(df, strict=False, today=TODAY)) == 1
     text = str(record[0].message)
     assert ".report" not in text
     assert "strict=True" in text
-    assert "'12,5' have a decimal comma" in text and "recurct.read_exams(exams)" in text
+    assert "recurct.read_exams(exams, decimal='.')" in text
+    commas = df.assign(effective_dose_msv=["12,5", "7,5"])  # read, as read_exams reads them
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        assert recurct.read_exams(df, strict=False, today=TODAY).report.n_dropped == 0
+        warnings.simplefilter("error")
+        assert list(recurct.validate(commas, today=TODAY)["effective_dose_msv"]) == [12.5, 7.5]
+        assert recurct.read_exams(commas, today=TODAY).report.n_dropped == 0
 
 
 def test_validate_set_null_warning_too() -> None:
@@ -134,17 +136,18 @@ def test_validate_set_null_warning_too() -> None:
             "patient_id": ["A", "B"],
             "exam_date": ["2021-03-01", "2021-04-01"],
             "effective_dose_msv": [1.0, 2.0],
-            "ctdivol_mgy": ["1,5", "x"],
+            "ctdivol_mgy": ["1.234", "x"],
         }
     )
     with pytest.warns(UnmappedValuesWarning) as record:
         assert recurct.validate(df, strict=False, today=TODAY).height == 2
     text = str(record[0].message)
-    assert ".report" not in text and "'1,5' have a decimal comma" in text
-    plain = df.with_columns(ctdivol_mgy=pl.Series(["x", "y"]))
+    assert ".report" not in text and "1 ambiguous number" in text
+    plain = df.with_columns(ctdivol_mgy=pl.Series(["1,5", "y"]))  # 1,5 is read: 1.5
     with pytest.warns(UnmappedValuesWarning) as record:
-        recurct.validate(plain, strict=False, today=TODAY)
-    assert "decimal comma" not in str(record[0].message)
+        out = recurct.validate(plain, strict=False, today=TODAY)
+    assert out["ctdivol_mgy"].to_list() == [1.5, None]
+    assert "decimal" not in str(record[0].message)
 
 
 def test_dedupe_after_validation_merges_rows_differing_only_in_values_set_null() -> None:
@@ -154,7 +157,7 @@ def test_dedupe_after_validation_merges_rows_differing_only_in_values_set_null()
             "patient_id": ["A", "A"],
             "exam_date": ["2021-03-01 10:00", "2021-03-01 10:00"],
             "effective_dose_msv": [60.0, 60.0],
-            "ctdivol_mgy": ["12,5", "13,1"],
+            "ctdivol_mgy": ["12,5 mGy", "13,1 mGy"],  # text: no number
         }
     )
     with warnings.catch_warnings():

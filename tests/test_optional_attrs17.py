@@ -77,9 +77,9 @@ def test_rows_equal_as_given_are_still_copies() -> None:
 
 
 BAD = {
-    "age_years": [150.0, -1.0, math.nan, "seventy", "1,5", "200"],
-    "ctdivol_mgy": [-1.0, math.inf, math.nan, "n.a.", "12,5", "-3"],
-    "dlp_mgycm": [-5.0, math.nan, math.inf, "x", "13,1", "1e9"],
+    "age_years": [150.0, -1.0, math.nan, "seventy", "1,5,0", "200"],
+    "ctdivol_mgy": [-1.0, math.inf, math.nan, "n.a.", "12,5,1", "-3"],
+    "dlp_mgycm": [-5.0, math.nan, math.inf, "x", "13,1,2", "1e9"],
 }
 
 

@@ -22,6 +22,60 @@ from recurct.schema import (
 NUMBER_COLUMNS: tuple[str, ...] = (*DOSE_COLUMNS, "age_years")
 
 
+def number_text(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its text doses and ages (:data:`NUMBER_COLUMNS` of ``Utf8``,
+    ``Categorical`` or ``Enum`` dtype) rewritten, as ``Utf8``, by the rule
+    :func:`recurct.read_exams` reads them by without ``decimal=`` (docs/data-preparation.md,
+    "Numbers in text"; the code: :func:`recurct.io.exams._numeric_text` with
+    ``decimal=None``), surrounding spaces removed as there: each column decides its decimal
+    mark, never guessed (``1.234,5`` -> ``1234.5``; ``1.234`` -> ``1234`` beside ``850,5``,
+    and marked ambiguous (:data:`recurct._validation.AMBIGUOUS_NUMBER`: reported, never
+    read) where the column's other cells do not show its mark). A cell the rule does not
+    read is left for validation to report; other columns are left as they are.
+
+    What :func:`recurct.schema.validate` applies to its input before the casts, so that it
+    reads a text dose as ``read_exams`` does (which rewrites its own by its ``decimal=``
+    before validating: they are not rewritten again)."""
+    from recurct.io.exams import _GROUPED_P, _numeric_text  # (which imports this module)
+
+    # what the rule may rewrite: a comma, a surrounding space, points that may group
+    # thousands (1.234); a column of none (12.5, 067Y) is read as written, by the rule too,
+    # found in one scan
+    rewrite = rf",|^\s|\s$|{_GROUPED_P}"
+    updates = []
+    for name in NUMBER_COLUMNS:
+        if name not in df.columns:
+            continue
+        s = df.get_column(name)
+        categorical = s.dtype == pl.Categorical or isinstance(s.dtype, pl.Enum)
+        if not (s.dtype == pl.Utf8 or categorical):
+            continue
+        s = s.cast(pl.Utf8)
+        if s.to_frame().select(pl.first().str.contains(rewrite).any()).item():
+            updates.append(_numeric_text(s.str.strip_chars(), None))
+        elif categorical:
+            updates.append(s)
+    return df.with_columns(updates) if updates else df
+
+
+def as_written(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A ``Float32`` or ``Float16`` column (expression) as ``Float64`` by the shortest
+    decimal of each value in its own precision, the number as written: a float32 ``12.3``
+    is 12.3, not 12.300000190734863 (its exact value); NaN, infinities and nulls kept.
+    Other dtypes cast as they are."""
+    if dtype == pl.Float32:  # polars writes a Float32 as its shortest decimal (ryu)
+        return e.cast(pl.Utf8).cast(pl.Float64)
+    if dtype == pl.Float16:  # polars writes it as a float32: numpy, in its own precision
+        return e.map_batches(_float16_as_written, return_dtype=pl.Float64)
+    return e.cast(pl.Float64, strict=False)
+
+
+def _float16_as_written(s: pl.Series) -> pl.Series:
+    values = s.to_numpy().astype(str)  # shortest float16 decimals; 'nan' where null
+    out = pl.Series(s.name, values).cast(pl.Float64, strict=False)
+    return out.set(s.is_null(), None) if s.null_count() else out
+
+
 def norm_sex(e: Any) -> Any:
     """Sex text -> F/M/O/U through :data:`SEX_TABLE` (null where it is not in the table)."""
     up = e.cast(pl.Utf8).str.strip_chars().str.to_uppercase()
@@ -205,8 +259,10 @@ def cast_exprs(
     code or body region that maps to nothing is kept as given, or set null with
     ``null_unmapped`` (what ``validate`` does, counting them): never nulled uncounted. Text
     ages may be DICOM age strings (``067Y``: :func:`recurct.schema.parse_dicom_age`) or
-    numbers of years; a float NaN in a text column is null (no text ``"NaN"``). The dtypes
-    are those :func:`check_dtypes` accepts.
+    numbers of years; a float NaN in a text column is null (no text ``"NaN"``); a float32
+    (or float16) dose or age is read as written, by its shortest decimal (12.3, not
+    12.300000190734863: :func:`as_written`). The dtypes are those :func:`check_dtypes`
+    accepts.
     """
     out: dict[str, pl.Expr] = {}
     for name, dtype in schema.items():
@@ -229,7 +285,8 @@ def cast_exprs(
 
 
 def _number_expr(name: str, c: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """A dose or age column as Float64 (null where a value is no number)."""
+    """A dose or age column as Float64 (null where a value is no number); a float32 (or
+    float16) value as written, by its shortest decimal (:func:`as_written`)."""
     if dtype == pl.Float64:
         return c
     if dtype == pl.Boolean:  # True is not 1 mSv
@@ -240,7 +297,7 @@ def _number_expr(name: str, c: pl.Expr, dtype: pl.DataType) -> pl.Expr:
         if name == "age_years":  # a DICOM age string ('067Y', '018M'), else years
             return pl.coalesce(parse_dicom_age(text), number)
         return number
-    return c.cast(pl.Float64, strict=False)
+    return as_written(c, dtype)  # float32 12.3 is 12.3; integers exact
 
 
 def _id_expr(c: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -15,6 +15,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct import kernels as _k
+from recurct._casts import as_written
 from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
 
@@ -78,6 +79,8 @@ def exam_doses(df: pl.DataFrame, fn: str) -> np.ndarray:
             f"{fn}: column 'effective_dose_msv' is null in {_rows(bad)} (0-based); "
             "compute or drop these doses first"
         )
+    if s.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
+        s = s.to_frame().select(as_written(pl.col(s.name), s.dtype)).to_series()
     d = s.cast(pl.Float64).to_numpy()
     bad, total = _k.first_bad_dose(d) if d.size else (-1, 0.0)
     if bad >= 0:

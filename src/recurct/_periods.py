@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._dates import as_date
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
@@ -136,7 +137,7 @@ def _period_rows(df: pl.DataFrame, periods: Any, every: str | None) -> tuple[pl.
         "patient_id",
         pl.col("exam_date").cast(pl.Date).alias("_day"),
         *([pl.col("exam_date").alias("_time")] if timed_exams else []),
-        pl.col("effective_dose_msv").cast(pl.Float64),
+        as_written(pl.col("effective_dose_msv"), df.schema["effective_dose_msv"]),
     ).with_row_index("_row")
     parts: list[pl.DataFrame | tuple[Bound, Bound]] = []
     if every is not None:

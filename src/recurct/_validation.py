@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._casts import CODES, check_dtypes, code_maps_of, eager_casts, with_casts
+from recurct._casts import CODES, check_dtypes, code_maps_of, eager_casts, number_text, with_casts
 from recurct._dates import as_date
 from recurct._duplicates import duplicate_rows
 from recurct._frames import clean_frame, exact_float_ids, to_polars
@@ -59,6 +59,13 @@ TWO_DIGIT_YEAR = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(?:[ T]|$)"
 century? which order?), reported as such."""
 
 _PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
+
+#: read_exams' ``decimal=`` in a reason, and what validate (which has none) says instead
+_DECIMAL_ARG = (
+    "(pass decimal='.' or decimal=',')",
+    "(convert the column to numbers, or read the table with "
+    "recurct.read_exams(exams, decimal='.') or decimal=',')",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -454,8 +461,9 @@ def key_frame(df: pl.DataFrame) -> pl.DataFrame:
     """A cleaned table (:func:`recurct._frames.to_polars`) with its values as
     ``validate(strict=False)`` (default arguments) compares them, every row kept: what
     :func:`recurct.schema.duplicate_mask` compares (:func:`as_given`)."""
+    read = number_text(df)  # text doses as validate reads them
     out, hits, _ = _canonical(
-        df, df.schema, required=REQUIRED_COLUMNS, today=date.max, max_dose=MAX_EXAM_DOSE_MSV
+        read, read.schema, required=REQUIRED_COLUMNS, today=date.max, max_dose=MAX_EXAM_DOSE_MSV
     )
     return as_given(out, df, hits)
 
@@ -497,6 +505,8 @@ def check_exams_kept(
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     values = given if shown is None or shown.width == 0 else given.with_columns(shown)
     df = clean_frame(given, placeholder_ids)
+    if caller == "validate":  # text doses by read_exams' rule (which has applied it already)
+        df = number_text(df)
     required = tuple(_checks.names(required, "validate", "required", allow_empty=True))
     today_d = date.today() if today is None else as_date(today, "today")
 
@@ -512,6 +522,8 @@ def check_exams_kept(
         region_rules=region_rules,
         parsed_dates=parsed_dates,
     )
+    if caller == "validate":  # its reasons name what validate's caller can do
+        hits = [(n, r.replace(*_DECIMAL_ARG), m, k) for n, r, m, k in hits]
     drops = [h for h in hits if not h[3]]
     if drops:
         bad = pl.DataFrame([m for _, _, m, _ in drops]).select(pl.any_horizontal(pl.all()))
@@ -546,7 +558,7 @@ def check_exams_kept(
     kept = None
     if n_bad:
         out = out.filter(~bad)
-        by_reason = _dropped(drops, n_bad, df.height, source, caller, problems)
+        by_reason = _dropped(drops, n_bad, df.height, source, caller)
         kept = np.flatnonzero(~bad.to_numpy())
     report = ValidationReport(df.height, out.height, by_reason, problems, nulled_by_reason)
     return out, report, kept
@@ -597,7 +609,7 @@ def _set_null(
     warnings.warn(
         f"{source + ': ' if source else ''}validate set {nulled.height} value(s) null "
         f"({summary}), keeping the exams; "
-        f"fix the values{hint}; {_where_rows(caller, nulled)}",
+        f"fix the values{hint}; {_where_rows(caller)}",
         UnmappedValuesWarning,
         stacklevel=user_stacklevel(),
     )
@@ -610,7 +622,6 @@ def _dropped(
     n_rows: int,
     source: str | None = None,
     caller: str = "read_exams",
-    problems: pl.DataFrame | None = None,
 ) -> dict[str, int]:
     """Rows dropped by reason (a row with two problems counts under both), with one warning."""
     by_reason: dict[str, int] = {}
@@ -621,30 +632,19 @@ def _dropped(
     summary = ", ".join(f"{n} {r}" for r, n in by_reason.items())
     warnings.warn(
         f"{source + ': ' if source else ''}validate dropped {n_bad} of {n_rows} rows "
-        f"({summary}); {_where_rows(caller, problems)}",
+        f"({summary}); {_where_rows(caller)}",
         DroppedRowsWarning,
         stacklevel=user_stacklevel(),
     )
     return by_reason
 
 
-def _where_rows(caller: str, problems: pl.DataFrame | None) -> str:
+def _where_rows(caller: str) -> str:
     """Where the rows of a warning are listed: the report of ``read_exams``; for ``validate``
-    (which returns no report) the error of ``strict=True``, and, where values rejected as
-    "not a number" have a decimal comma, that :func:`recurct.read_exams` reads them
-    (:func:`recurct.io.exams.decimal_hint`)."""
+    (which returns no report) the error of ``strict=True``."""
     if caller != "validate":
         return "see read_exams(exams, strict=False).report for the rows"
-    out = "validate(exams) with strict=True raises an error listing each row and column"
-    if problems is None:
-        return out
-    from recurct.io.exams import decimal_hint  # (which imports this module)
-
-    as_found = problems.with_columns(pl.col("reason").str.strip_suffix(" (set null)"))
-    hint = decimal_hint(as_found)
-    if hint is None:
-        return out
-    return f"{out}. validate reads no decimal comma; recurct.read_exams(exams) does. {hint}"
+    return "validate(exams) with strict=True raises an error listing each row and column"
 
 
 def collect_problems(df: pl.DataFrame, hits: list[Hit], missing_cols: list[str]) -> pl.DataFrame:

@@ -44,6 +44,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import id_key, normalised_ids, spaced_ids
 from recurct._outdir import (
@@ -357,7 +358,13 @@ def _conformed(
     """``scan`` (a file of schema ``have``) with the columns of ``target`` in its order and
     dtypes: cast where they differ, null where the file lacks them."""
     return scan.select(
-        (pl.col(c) if have[c] == d else pl.col(c).cast(d))
+        (
+            pl.col(c)
+            if have[c] == d
+            else as_written(pl.col(c), have[c])  # a float32 12.3 is 12.3
+            if have[c] in (pl.Float32, pl.Float16) and d == pl.Float64
+            else pl.col(c).cast(d)
+        )
         if c in have
         else pl.lit(None, dtype=d).alias(c)
         for c, d in target.items()

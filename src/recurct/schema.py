@@ -216,7 +216,10 @@ def validate(
         is ``recurct.read_exams(exams, strict=False).report``. The table has canonical
         dtypes: ``patient_id`` Utf8 or Int64 (other integers and
         integral floats cast to Int64), ``exam_date`` ``Datetime("us")`` or ``Date`` (strings
-        parse to ``Date`` when none has a time of day), doses and ``age_years`` Float64,
+        parse to ``Date`` when none has a time of day), doses and ``age_years`` Float64
+        (text read as :func:`recurct.read_exams` reads it without ``decimal=``: each column
+        decides its decimal mark, docs/data-preparation.md "Numbers in text"; a float32 value
+        as written, by its shortest decimal: 12.3, not 12.300000190734863),
         ``sex`` through :data:`SEX_TABLE` (``female``, ``W`` -> ``F``), ``body_region``
         through the region rules (``ABDOMEN/PELVIS`` -> ``abdomen_pelvis``) with the text as
         given in ``body_region_raw``, other canonical columns Utf8. Unknown columns are carried
@@ -235,7 +238,8 @@ def validate(
         With ``strict=True`` when any problem is found, and always when a required column is
         missing. Problems checked: missing required columns; null (or blank) values in required
         columns; non-integral float patient ids; unparseable dates, dates before 1900-01-01
-        or after ``today``; doses that are not numbers (booleans included), NaN, infinite or
+        or after ``today``; doses that are not numbers (booleans included) or whose decimal
+        mark is ambiguous (text ``1.234`` in a column that does not show it), NaN, infinite or
         negative (a null dose is allowed in a column that is not required, except a null
         ``effective_dose_msv`` in a table without a ``dlp_mgycm`` column: nothing could
         convert one; with a DLP column, ``effective_dose`` reports a row with neither);
