@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from recurct.cli._errors import EXIT_FAILED, EXIT_OK, InputError, cli_error
-from recurct.cli._input import load_exams
+from recurct.cli._input import Loaded, load_exams
 from recurct.cli._options import check_input_options, given_input_options, input_paths
-from recurct.errors import OutputExistsError, ParameterError
+from recurct.errors import OutputExistsError, ParameterError, RecurctError
 from recurct.studies import STUDIES, reproduce
+from recurct.studies._run import _MissingSiteError
 
 __all__ = ["cli_reproduce"]
 
@@ -58,6 +60,7 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     t0 = time.perf_counter()
     exams = args.exams
+    loaded = None
     if exams is not None:  # the shared input options of analyze and validate
         try:
             loaded = load_exams(exams, args)
@@ -65,12 +68,25 @@ def cli_reproduce(args: argparse.Namespace) -> int:
             return cli_error(str(exc))
         for note in loaded.notes:
             sys.stderr.write(f"[recurct] {note}\n")
+        if loaded.exams.height == 0:  # a file without data rows, or all left out
+            from recurct.cli._tables import _no_rows
+
+            return cli_error(_no_rows(loaded))
         exams = loaded.exams
     seed = 0 if args.seed is None else args.seed
     try:
         rep = reproduce(args.study, exams=exams, seed=seed, progress=True)
-    except (OSError, ValueError, TypeError) as exc:
+    except _MissingSiteError as exc:
+        return cli_error(_missing_site_message(exc, loaded))
+    except (RecurctError, OSError, ValueError) as exc:  # bad input; any other error is a bug
         return cli_error(str(exc))
+    if loaded is not None:  # what the result came from: the file, its rows, those left out
+        rep = dataclasses.replace(
+            rep,
+            input_path=Path(loaded.source),
+            n_rows_in=loaded.n_rows_in,
+            dropped_by_reason=dict(loaded.dropped),
+        )
     sys.stderr.write(f"[recurct] writing the table and figures to {out}/ ...\n")
     try:
         rep.save(out, overwrite=_replace(args, out))
@@ -78,6 +94,28 @@ def cli_reproduce(args: argparse.Namespace) -> int:
         return cli_error(_exists_message(exc, args))
     took = f"done in {time.perf_counter() - t0:.1f} s"
     return _report(rep.to_text(), rep.summary(), rep.ok, took)
+
+
+def _missing_site_message(exc: _MissingSiteError, loaded: Loaded | None) -> str:
+    """The study's refusal of patients without a facility, naming the rows of the file (and
+    their lines, for a CSV file) and what the command line offers."""
+    from recurct.studies._run import missing_site_text
+
+    if loaded is None:  # pragma: no cover - the synthetic cohort has a site per patient
+        return str(exc)
+    kept = loaded.exams.height
+    if loaded.dropped or kept != loaded.n_rows_in:  # the rows of the file are not known
+        of, lines = f"of the {kept:,} exams kept after --drop-bad", None
+    else:
+        of = "of the file" if loaded.kind == "csv" else "of the table read"
+        lines = [loaded.lines(r) for r in exc.rows[:5]] if loaded.lines is not None else None
+    return (
+        f"{loaded.source}: {exc.study} compares institutions and every patient needs a "
+        f"'facility': {missing_site_text(exc.rows, exc.n_patients, of, lines)}; fill it in "
+        "your file (e.g. 'unknown', which then counts as an institution of its own), or map "
+        "another column to it with --map 'their name=facility'; recurct reproduce rehani2020 "
+        f"and recurct analyze {loaded.source} --by facility report such patients apart"
+    )
 
 
 def _checked_options(args: argparse.Namespace) -> list[int] | None:

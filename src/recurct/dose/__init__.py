@@ -50,7 +50,7 @@ call, e.g. ``adult_from=18`` gives an 18-29-year-old the NCI adult factor.
 Adult-only tables (``aapm96``, ``icrp103_adult``) ignore age: the adult factor is applied to
 every row, children included, which is why age-dependent tables exist; :func:`effective_dose`
 warns (:class:`DoseConversionWarning`) when it applies one to rows with ``age_years`` below 18
-(the adult start of ``shrimpton_age``), without changing the values.
+(the age from which ``shrimpton_age`` uses adult factors), without changing the values.
 
 Public functions:
 

@@ -185,7 +185,7 @@ def effective_dose(
         a problem.
 
         Adult-only tables (``aapm96``, ``icrp103_adult``) applied to rows with ``age_years``
-        below 18 (the adult start of ``shrimpton_age``) warn with
+        below 18 (the age from which ``shrimpton_age`` uses adult factors) warn with
         :class:`DoseConversionWarning`, counting those rows (and, apart, the rows whose
         ``age_years`` is not an age: outside 0-130 or not a number); the values are not
         changed.
@@ -698,8 +698,8 @@ def _method_labels(
 
 def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarray) -> None:
     """Warn when a shipped adult-only table converts the doses of children (ages below the
-    adult start of ``shrimpton_age``, 18 y); the values are not changed. (A table of yours
-    without ages may hold all-age factors, so it is not warned about.)"""
+    age from which ``shrimpton_age`` uses adult factors, 18 y); the values are not changed.
+    (A table of yours without ages may hold all-age factors, so it is not warned about.)"""
     if t.age_dependent or not t.shipped or "age_years" not in df.columns or not ok.any():
         return
     cut = ktable("shrimpton_age").adult_from
@@ -719,10 +719,10 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
     if n_child:
         parts.append(
             f"the adult-only table {t.name!r} was applied to {n_child} row(s) with age_years "
-            f"below {cut:g} (the adult start of 'shrimpton_age'); children's k factors differ "
-            "from adult ones (higher for young children and the head, lower for the trunk of "
-            "some older children). Use an age-dependent table (table='shrimpton_age' or "
-            "table='nci_icrp103_120kv')"
+            f"below {cut:g} (the age from which 'shrimpton_age' uses adult factors); children's "
+            "k factors differ from adult ones (higher for young children and the head, lower "
+            "for the trunk of some older children). Use an age-dependent table "
+            "(table='shrimpton_age' or table='nci_icrp103_120kv')"
         )
     if n_bad:
         parts.append(

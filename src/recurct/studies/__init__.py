@@ -48,7 +48,9 @@ def get(study: str) -> ModuleType:
 
 def reproduce(study: str, exams: Any = None, *, seed: int = 0, **kwargs: Any) -> Reproduction:
     """Reproduce a study by name (see the study module's ``reproduce``); its tables are pandas
-    when ``exams`` is a pandas table, else polars."""
+    when ``exams`` is a pandas table, else polars. ``seed`` and ``n_patients`` choose the
+    synthetic cohort: with ``exams`` (your table, analysed as it is) a seed other than the
+    default 0, or any ``n_patients``, is refused (:class:`~recurct.errors.ParameterError`)."""
     return get(study).reproduce(exams=exams, seed=seed, **kwargs)
 
 

@@ -119,7 +119,9 @@ On the user's own exam table (``reproduce(exams=...)``) the same analysis runs o
 patient of the table (a study's selection of its cohort, e.g. sodickson2009's adults scanned
 in 2007, is not applied: such rows are relabelled, ``Published.yours``, and the study says
 so), and nothing computed from that table is asserted against the paper: the ``comparison``
-column says ``"your data"`` and ``within_tolerance`` is null. The survey rows recomputed from
+column says ``"your data"`` and ``within_tolerance`` is null, and each row's note says how it
+was computed on that table, or why it is blank (:func:`your_data_note`: no tolerance, no model
+range, which belong to the synthetic cohort). The survey rows recomputed from
 the published answer counts (``"aggregate"``) are checked in every mode, and the headline
 says so.
 """
@@ -145,6 +147,7 @@ __all__ = [
     "SAMPLED",
     "STATUSES",
     "TABLE_SCHEMA",
+    "YOUR_EXTREME_NOTE",
     "Measured",
     "Published",
     "Tolerance",
@@ -171,6 +174,7 @@ __all__ = [
     "unmet_reason",
     "unmet_targets",
     "validation_record",
+    "your_data_note",
 ]
 
 Comparison = Literal[
@@ -824,6 +828,7 @@ def comparison_table(
         ):
             row.update(NULL_TOL, within_tolerance=None, comparison="your data")
             row.update(status="your data", description=fig.yours or fig.description)
+            row["note"] = your_data_note(fig, measured.get(key))
         elif key in incomparable and row["reproduced"] is not None:
             row.update(NULL_TOL, within_tolerance=None, note=incomparable[key])
             row.update(status="size-dependent")
@@ -850,6 +855,27 @@ def comparison_table(
         if src is not None and src["within_tolerance"] is None:
             row["counted"] = row["within_tolerance"] is not None
     return pl.DataFrame(list(rows.values()), schema=TABLE_SCHEMA, orient="row")
+
+
+#: The note of a sample extreme computed on your table (no model range is shown there).
+YOUR_EXTREME_NOTE = (
+    "a sample extreme of your table: it changes with the number of patients (the model's "
+    "central 95% range belongs to the synthetic cohort; not shown here)"
+)
+
+
+def your_data_note(fig: Published, measured: Measured | None) -> str:
+    """The note of a row computed on your table: the study's own note where its ``measure``
+    gave one (how it was computed there, or why it is blank); else the figure's note without
+    what belongs to the comparison on the synthetic cohort (its tolerance; for a sample
+    extreme, the model's range), and a blank row says it was not computed."""
+    if measured is not None and measured.note:
+        return measured.note
+    if measured is None or measured.value is None:
+        return "not computed on your table"
+    if fig.compare == "extreme":
+        return YOUR_EXTREME_NOTE
+    return fig.note.split("; tolerance:")[0]
 
 
 def _published_at_bound(fig: Published) -> float | None:

@@ -118,7 +118,16 @@ class Reproduction:
         :meth:`save` refuses an output folder inside it or holding it.
     caveat : str
         On your data: what the run does not do as the paper did (sodickson2009: its cohort
-        selection, adults with a CT in 2007, is not applied), a line of :meth:`summary`.
+        selection, adults with a CT in 2007, is not applied), and what it left out of some
+        figures (rehani2020: patients without a facility, left out of the per-institution
+        figures); each line a ``note:`` line of :meth:`summary`.
+    n_rows_in, n_rows_out : int or None
+        On your data: the rows read (of the file, or of the table given) and the exams
+        analysed; None on the synthetic cohort. ``recurct reproduce --exams`` records the
+        rows of the file and those ``--drop-bad`` left out.
+    dropped_by_reason : dict of str to int
+        On your data: the rows left out, by reason (``--drop-bad``; a row with several
+        problems counts under each); empty where none was.
     extremes_checked : mapping or None
         How often the sample extremes fell outside their stored ranges on seeds outside the
         validation record (the study's ``EXTREMES_ON_NEW_SEEDS``), stated in the legend
@@ -140,6 +149,9 @@ class Reproduction:
     input_path: Path | None = None
     caveat: str = ""
     extremes_checked: Mapping[str, Any] | None = None
+    n_rows_in: int | None = None
+    n_rows_out: int | None = None
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
     _figure_fn: Callable[[Reproduction], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -308,8 +320,9 @@ class Reproduction:
         table = self._table
         n_nr = table.filter(pl.col("kind") == "not_reproduced").height
         lines = [self.headline(), self.source]
-        if self.caveat:
-            lines.append(f"note: {self.caveat}")
+        if self.mode == "your data":
+            lines += self._input_lines()
+        lines += [f"note: {c}" for c in self.caveat.splitlines() if c]
         if self.mode == "synthetic":
             n_open = table.filter(
                 pl.col("within_tolerance").is_null()
@@ -359,6 +372,49 @@ class Reproduction:
             lines.append("not published (left out): " + "; ".join(self.not_published))
         return "\n".join(lines)
 
+    def _dose_methods(self) -> dict[str, int]:
+        """How the effective doses of the exams analysed were obtained: ``dose_method``
+        (``"aapm96/nearest-lower"``, ``"supplied (...)"``; ``"as given"`` where an exam has
+        none, ``"as given in the input"`` where the table has no such column) -> exams, most
+        first; empty for the synthetic cohort."""
+        if self.mode != "your data" or self.exams is None:
+            return {}
+        ex = self.exams
+        if "dose_method" not in ex.columns:
+            return {"as given in the input": len(ex)}
+        col = ex["dose_method"]
+        methods = col if isinstance(col, pl.Series) else pl.Series(col.to_list(), dtype=pl.Utf8)
+        counts = (
+            methods.fill_null("as given")
+            .alias("method")
+            .value_counts(name="n")
+            .sort(["n", "method"], descending=[True, False])
+        )
+        return {str(r[0]): int(r[1]) for r in counts.iter_rows()}
+
+    def _input_lines(self) -> list[str]:
+        """What your table was: the file read, its rows and those left out, and how its
+        effective doses were obtained (lines of :meth:`summary`, on your data)."""
+        name = "your exam table" if self.input_path is None else self.input_path.name
+        n_in, n_out = self.n_rows_in, self.n_rows_out
+        text = f"input: {name}"
+        if n_in is not None and n_out is not None:
+            text += f": {n_in:,} rows read, {n_out:,} exams analysed"
+        lines = [text]
+        if self.dropped_by_reason:
+            n = (n_in - n_out) if n_in is not None and n_out is not None else None
+            head = f"{n:,} rows left out" if n is not None else "rows left out"
+            lines.append(
+                f"{head} (a row with several problems counts under each): "
+                + "; ".join(f"{r} ({k:,})" for r, k in self.dropped_by_reason.items())
+            )
+        methods = self._dose_methods()
+        if methods:
+            lines.append(
+                "effective dose: " + "; ".join(f"{m} ({k:,} exams)" for m, k in methods.items())
+            )
+        return lines
+
     def save(self, out: str | Path, *, figures: bool = True, overwrite: bool = False) -> list[Path]:
         """Write ``table.csv``, ``table.md`` and each figure as PNG and SVG into ``out``.
 
@@ -373,7 +429,15 @@ class Reproduction:
         from recurct._outdir import output_folder
 
         target = Path(out)
-        params = {"study": self.study, "mode": self.mode, "seed": self.seed}
+        params: dict[str, Any] = {"study": self.study, "mode": self.mode, "seed": self.seed}
+        if self.mode == "your data":  # what the result came from (a name, no path)
+            params.update(
+                input=None if self.input_path is None else self.input_path.name,
+                n_rows_in=self.n_rows_in,
+                n_rows_out=self.n_rows_out,
+                dropped_by_reason=dict(self.dropped_by_reason),
+                dose_method=self._dose_methods(),
+            )
         names = ["table.csv", "table.md"]
         inputs = [self.input_path] if self.input_path is not None else []
         with output_folder(

@@ -4,13 +4,14 @@ figures, the comparison table; and the seeds of a run on many seeds."""
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
 
-from recurct.errors import ParameterError
+from recurct.errors import DataError, ParameterError
 from recurct.studies._figures import (
     SIZE_DEPENDENT_COMPARISONS,
     Measured,
@@ -26,7 +27,10 @@ from recurct.studies._reproduction import Reproduction
 
 __all__ = [
     "MAX_SEEDS",
+    "NOTES_KEY",
+    "check_sites",
     "load_exams",
+    "missing_site_text",
     "opt",
     "parse_seeds",
     "progress_fn",
@@ -40,6 +44,9 @@ __all__ = [
 MAX_SEEDS = 10_000
 #: Seeds are stored as 64-bit integers (``seeds.csv``).
 _SEED_LIMIT = 2**63
+#: The key of ``extra`` under which a study's ``measure`` returns notes on your table (lines
+#: of the summary, after the study's caveat); taken out of ``extra`` by :func:`run_study`.
+NOTES_KEY = "_notes"
 
 
 def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
@@ -142,8 +149,17 @@ def load_exams(
     n_patients: int | None,
     report: Callable[[str], None],
     thresholds: tuple[float, ...] = (100.0,),
-) -> tuple[pl.DataFrame, Literal["synthetic", "your data"]]:
-    """The exam table to analyse: the user's (validated) or the study's synthetic cohort."""
+) -> tuple[pl.DataFrame, Literal["synthetic", "your data"], dict[str, Any]]:
+    """The exam table to analyse: the user's (validated) or the study's synthetic cohort;
+    ``(exams, mode, input)`` with ``input`` what was read (``n_rows_in``, ``n_rows_out``,
+    ``dropped_by_reason``; empty for the synthetic cohort).
+
+    Your table (``exams``: a frame or a path read with :func:`recurct.read_exams`) is refused
+    when it has no rows; where ``effective_dose_msv`` is missing (the column, or values in
+    it) and ``dlp_mgycm`` and ``body_region`` are there, the dose is computed as ``recurct
+    reproduce --exams`` computes it (:func:`recurct.effective_dose`, table ``aapm96``, its
+    warnings given as they come) and recorded in ``dose_method``. The errors name
+    ``profile`` (the study) and never a parameter its ``reproduce`` lacks."""
     from recurct._frames import to_polars
 
     if exams is None:
@@ -154,18 +170,193 @@ def load_exams(
         warm_up(profile, seed, thresholds)
         ex = synthetic.generate(profile, n_patients=n_patients, seed=seed)
         report(f"generated {ex.height:,} exams")
-        return ex, "synthetic"
+        return ex, "synthetic", {}
     if n_patients is not None:
         raise ParameterError("n_patients only applies to the synthetic cohort (exams=None)")
-    if isinstance(exams, (str, Path)):
-        from recurct.io import read_exams
+    if seed is not None and not (type(seed) is int and seed == 0):
+        raise ParameterError(
+            f"{profile}.reproduce: seed={seed!r} chooses the synthetic cohort (exams=None); it "
+            "cannot be combined with exams (your table is analysed as it is)"
+        )
+    from recurct.schema import ExamValidationError, validate
 
-        report(f"reading {exams} ...")
-        exams = read_exams(exams).exams
-    from recurct.schema import validate
+    what = "the exam table"
+    dropped: dict[str, int] = {}
+    n_in: int | None = None
+    is_path = isinstance(exams, (str, Path))
+    try:
+        if is_path:
+            from recurct.io import read_exams
 
-    df, _ = to_polars(exams)
-    return validate(df), "your data"
+            report(f"reading {exams} ...")
+            what = str(exams)
+            read = read_exams(exams)
+            exams = read.exams
+            dropped = dict(read.report.dropped_by_reason)
+            n_in = read.report.n_rows_in
+        df, _ = to_polars(exams)
+        if df.height == 0:
+            raise DataError(f"{profile}.reproduce: {what} has no data rows: nothing to analyse")
+        n_in = df.height if n_in is None else n_in
+        df = validate(_dose_from_dlp(df, profile, validate))
+    except ExamValidationError as exc:
+        raise _reworded(exc, profile, is_path) from None
+    return (
+        df,
+        "your data",
+        {
+            "n_rows_in": n_in,
+            "n_rows_out": df.height,
+            "dropped_by_reason": dropped,
+        },
+    )
+
+
+#: The end of :func:`recurct.schema.validate`'s message, naming its own ``strict``.
+_STRICT_HINT = (
+    "or pass strict=False to drop the bad rows and set bad optional attributes null (a "
+    "missing column cannot be dropped)."
+)
+
+
+def _reworded(exc: Any, study: str, from_path: bool) -> Exception:
+    """``exc`` (an :class:`~recurct.errors.ExamValidationError`) with a hint that names what
+    ``reproduce`` takes: it has no ``strict``, so the bad rows are dropped by validating (or
+    reading) first; and a missing ``effective_dose_msv`` says how to compute it."""
+    import polars as pl
+
+    first = (
+        "recurct.read_exams(path, strict=False).exams"
+        if from_path
+        else "recurct.validate(exams, strict=False)"
+    )
+    hint = (
+        f"or drop the bad rows first: {study}.reproduce has no strict=, so pass it "
+        f"{first} (which drops them with a warning counting them, and sets bad optional "
+        "attributes null)."
+    )
+    text = str(exc)
+    text = text.replace(_STRICT_HINT, hint) if _STRICT_HINT in text else f"{text}\n{hint}"
+    problems = getattr(exc, "problems", None)
+    dose = (pl.col("column") == "effective_dose_msv") & pl.col("reason").str.contains("missing")
+    if problems is not None and problems.filter(dose).height:
+        text += (
+            f"\n{study}.reproduce computes a missing effective_dose_msv only from dlp_mgycm and "
+            "body_region (table 'aapm96', as recurct reproduce --exams does); otherwise compute "
+            "it with recurct.effective_dose(exams, table=...) and pass the result."
+        )
+    new = type(exc)(exc.problems, exc.source, exc.hint, exc.lines)
+    new.args = (text,)
+    return new
+
+
+#: :func:`recurct.effective_dose`'s advice on children's doses, naming its own parameter,
+#: and the advice a caller of ``reproduce`` (which has no ``table``) can follow.
+_TABLE_HINT = "(table='shrimpton_age' or table='nci_icrp103_120kv')"
+_TABLE_INSTEAD = (
+    "(compute the dose with recurct.effective_dose(exams, table='shrimpton_age') or "
+    "table='nci_icrp103_120kv', and pass the result)"
+)
+
+
+def _dose_from_dlp(df: pl.DataFrame, study: str, validate: Callable[..., Any]) -> pl.DataFrame:
+    """``df`` with ``effective_dose_msv`` computed from ``dlp_mgycm`` and ``body_region``
+    where it is missing (the column, or values in it), as ``recurct reproduce --exams`` does
+    (:func:`recurct.effective_dose` with its default table, ``aapm96``; the supplied doses
+    kept); ``df`` as it is where nothing is missing or there is no DLP and region."""
+    cols = set(df.columns)
+    missing = "effective_dose_msv" not in cols or df["effective_dose_msv"].null_count() > 0
+    if not missing or not {"dlp_mgycm", "body_region"} <= cols:
+        return df
+    from recurct._stacklevel import user_stacklevel
+    from recurct.dose import DoseConversionError, effective_dose
+    from recurct.errors import DoseConversionWarning
+    from recurct.io.exams import READ_REQUIRED
+
+    df = validate(df, required=READ_REQUIRED)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DoseConversionWarning)
+            out = effective_dose(df, overwrite=False)
+        for w in caught:  # given again: the study's, with a hint that reproduce can follow
+            if not issubclass(w.category, DoseConversionWarning):  # pragma: no cover
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                continue
+            text = str(w.message).removeprefix("effective_dose: ")
+            warnings.warn(
+                f"{study}.reproduce computed effective_dose_msv from dlp_mgycm "
+                f"(recurct.effective_dose, table 'aapm96', as recurct reproduce --exams "
+                f"does): {text.replace(_TABLE_HINT, _TABLE_INSTEAD)}",
+                DoseConversionWarning,
+                stacklevel=user_stacklevel(),
+            )
+        return out
+    except DoseConversionError as exc:
+        lines = str(exc).splitlines()
+        if lines and lines[-1].startswith("Fix the data"):
+            lines = lines[:-1]
+        raise DoseConversionError(
+            "\n".join(
+                [
+                    f"{study}.reproduce: effective_dose_msv is missing and the DLP could not be "
+                    "converted (recurct.effective_dose, table 'aapm96', as recurct reproduce "
+                    "--exams does): " + (lines[0] if lines else ""),
+                    *lines[1:],
+                    f"Fix the data, or compute the dose yourself and pass the result to "
+                    f"{study}.reproduce: recurct.effective_dose(exams, table=..., "
+                    "fallback=...) chooses the table and a fallback for untabulated regions.",
+                ]
+            ),
+            exc.problems,
+        ) from None
+
+
+class _MissingSiteError(DataError):
+    """A study that compares institutions got patients without a facility: ``rows`` (the
+    0-based rows of the exam table analysed of their exams), ``n_patients`` (how many) and
+    ``study``; the command line names the file's rows instead."""
+
+    def __init__(self, study: str, rows: list[int], n_patients: int) -> None:
+        self.study, self.rows, self.n_patients = study, rows, n_patients
+        super().__init__(
+            f"{study}.reproduce compares institutions and every patient needs a 'facility': "
+            f"{missing_site_text(rows, n_patients, 'of the exam table')}; fill it in (e.g. "
+            "'unknown', which then counts as an institution of its own) or leave those exams "
+            "out (rehani2020 and recurct.stats.magnitude(..., by='facility') report such "
+            "patients apart)"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable
+        return (type(self), (self.study, self.rows, self.n_patients))
+
+
+def missing_site_text(
+    rows: list[int], n_patients: int, of: str, lines: list[Any] | None = None
+) -> str:
+    """``1 patient has none (their 3 exams: rows 17, 18, 19 of the exam table, counted from
+    0)``: the first five ``rows``, ``of`` what, and their ``lines`` of a file where known."""
+    first = ", ".join(str(r) for r in rows[:5])
+    more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
+    who = "1 patient has none" if n_patients == 1 else f"{n_patients:,} patients have none"
+    exams = f"{len(rows):,} exam{'s' if len(rows) != 1 else ''}"
+    at = ""
+    if lines and None not in lines:
+        at = f"; {'line' if len(lines) == 1 else 'lines'} {', '.join(map(str, lines))}"
+    return (
+        f"{who} (their {exams}: row{'s' if len(rows) != 1 else ''} {first}{more} {of}, "
+        f"counted from 0{at})"
+    )
+
+
+def check_sites(study: str, exams: pl.DataFrame, patients: pl.DataFrame) -> None:
+    """Raise :class:`_MissingSiteError` when a patient has no ``facility`` (none of his exams
+    has one), naming the rows of his exams."""
+    missing = patients.filter(pl.col("facility").is_null())
+    if not missing.height:
+        return
+    theirs = pl.col("facility").is_null() & pl.col("patient_id").is_in(missing["patient_id"])
+    rows = exams.with_row_index("__row").filter(theirs)["__row"].to_list()
+    raise _MissingSiteError(study, [int(r) for r in rows], missing.height)
 
 
 def share_measured(k: int, n: int, note: str = "") -> Measured:
@@ -211,9 +402,17 @@ def run_study(
     SIZE_DEPENDENT_COMPARISONS`) are reported but not compared ("size-dependent: not compared
     at this size"), and the sampling SDs are scaled by ``sqrt(N / n)``. ``caveat``: what a
     run on the user's table does not do as the paper did (its cohort selection), printed in
-    the summary in that mode. ``extremes_checked``: the rate at which the sample extremes
-    fell outside their stored ranges on seeds outside the validation record, stated in the
-    legend (:func:`~recurct.studies._reproduction.extremes_note`).
+    the summary in that mode; ``measure`` may add notes on your table (patients left out of
+    some figures) under ``extra[NOTES_KEY]``, summary lines after it. ``extremes_checked``:
+    the rate at which the sample extremes fell outside their stored ranges on seeds outside
+    the validation record, stated in the legend (:func:`~recurct.studies._reproduction.
+    extremes_note`).
+
+    On your table (:func:`load_exams`): a table without rows is refused, a missing
+    ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region`` where it can be,
+    and a ``seed`` other than the default 0 is refused (it chooses the synthetic cohort),
+    as ``n_patients`` is. The result records what was read (``n_rows_in``, ``n_rows_out``,
+    ``dropped_by_reason``).
     """
     import time
 
@@ -223,11 +422,14 @@ def run_study(
     if n_patients is not None:
         n_patients = _checks.integer(n_patients, f"{study}.reproduce", "n_patients", lo=1)
     report = progress_fn(progress)
-    ex, mode = load_exams(study, exams, seed, n_patients, report, thresholds)
+    ex, mode, read = load_exams(study, exams, seed, n_patients, report, thresholds)
     report("cumulative dose per patient ...")
     patients = cumulative_dose(ex, thresholds=thresholds)
     report("statistics ...")
     measured, extra = measure(ex, patients, mode)
+    # what a study says of your table beyond its rows (patients left out of some figures)
+    notes = [caveat] if caveat else []
+    notes += list(extra.pop(NOTES_KEY, ()))
     incomparable: dict[str, str] = {}
     validation = validation_record(study) if mode == "synthetic" else {}
     fit = calibration_record(study) if mode == "synthetic" else {}
@@ -266,7 +468,10 @@ def run_study(
         fit_seeds=fit_seeds(fit),
         validation_seeds=validation.get("n_seeds"),
         input_path=Path(exams) if isinstance(exams, str | Path) else None,
-        caveat=caveat if mode == "your data" else "",
+        caveat="\n".join(notes) if mode == "your data" else "",
+        n_rows_in=read.get("n_rows_in"),
+        n_rows_out=read.get("n_rows_out"),
+        dropped_by_reason=read.get("dropped_by_reason", {}),
         extremes_checked=_still_valid(extremes_checked, validation),
         _figure_fn=figures,
     )

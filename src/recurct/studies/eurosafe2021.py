@@ -41,7 +41,7 @@ import polars as pl
 from recurct.errors import DataError
 from recurct.studies._figures import Measured, Published
 from recurct.studies._reproduction import Reproduction
-from recurct.studies._run import run_study, share_measured
+from recurct.studies._run import check_sites, run_study, share_measured
 
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
@@ -105,6 +105,7 @@ PUBLISHED: dict[str, Published] = {
         _P("q5_share_pooled", "Q5: pooled share >= 100 mSv (6,082 / 1,218,429)", 0.499, "%",
            0.001, "calibrated", "0.499%", target="n_reached", target_scale=100 / 1_218_429,
            derived_from="q5_n_high", event_share=0.499,
+           yours="Q5: pooled share >= 100 mSv of the patients in your table",
            note="derived in docs/sources.md from the two published counts; "
            "tolerance: that of n_reached over the exact number of patients"),
         _P("q5_share_mean", "Q5: mean of the institutions' shares", 0.5, "%", 0.1,
@@ -192,6 +193,7 @@ def measure(
         raise DataError(
             "eurosafe2021 compares institutions: the exam table needs a 'facility' column"
         )
+    check_sites(PROFILE, exams, patients)  # every patient needs one: rows named otherwise
     st = site_table(patients, THRESHOLD, site="facility")
     s = st.summary.row(0, named=True)
     n, k = int(s["n_patients"]), int(s["n_reached"])
@@ -209,6 +211,20 @@ def measure(
         from recurct.synthetic import sites
 
         m.update(_site_figures(sites(PROFILE)))
+    else:  # what each figure is on your table, and why a blank one is blank
+        m["q5_share_pooled"] = share_measured(
+            k, n, note=f"patients >= {THRESHOLD:g} mSv over the patients of your table"
+        )
+        m["q5_share_mean"] = Measured(
+            m["q5_share_mean"].value, note="the mean of your institutions' shares"
+        )
+        why = (
+            "not computed on your table: it has no {} of an institution (on the synthetic "
+            "cohort, from the profile's site list)"
+        )
+        for c in _COUNTRIES:
+            m[_country_key(c)] = Measured(None, note=why.format("country"))
+        m["q5_n_academic"] = Measured(None, note=why.format("academic status"))
     return m, {"site_table": st}
 
 
@@ -246,10 +262,12 @@ def reproduce(
     Parameters
     ----------
     exams : table or path, optional
-        Your exam table (with ``facility``), or a CSV/Parquet path. Default: the study's
-        calibrated synthetic cohort (18 sites).
+        Your exam table (with a ``facility`` for every patient), or a CSV/Parquet path.
+        Default: the study's calibrated synthetic cohort (18 sites). A missing
+        ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region`` as ``recurct
+        reproduce --exams`` computes it (table ``aapm96``).
     seed : int
-        Seed of the synthetic cohort.
+        Seed of the synthetic cohort (with ``exams``: leave it at 0).
     progress : bool or callable
         Report progress lines (True: to stderr; a callable receives each line).
     n_patients : int, optional
@@ -274,7 +292,16 @@ def reproduce(
     ------
     ParameterError
         ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
-        synthetic cohort only); ``seed`` not an integer >= 0.
+        synthetic cohort only); ``seed`` not an integer >= 0, or other than 0 with
+        ``exams`` (it chooses the synthetic cohort).
+    DataError
+        ``exams`` without a row (nothing to analyse).
+        A patient without a ``facility`` (none of his exams has one): the study compares
+        institutions (the error names the study, the column and the rows of his exams).
+    ExamValidationError, DoseConversionError
+        ``exams`` that break the schema (every problem listed; validate it first with
+        ``recurct.validate(exams, strict=False)`` to drop the bad rows), or whose missing
+        ``effective_dose_msv`` cannot be computed from ``dlp_mgycm`` and ``body_region``.
     """
     return run_study(
         study=PROFILE,

@@ -32,9 +32,10 @@ from typing import Any
 
 import polars as pl
 
+from recurct._frames import param_label
 from recurct.studies._figures import Measured, Published
 from recurct.studies._reproduction import Reproduction
-from recurct.studies._run import opt, run_study, share_measured
+from recurct.studies._run import NOTES_KEY, opt, run_study, share_measured
 
 __all__ = ["NOT_PUBLISHED", "PROFILE", "PUBLISHED", "SOURCE", "THRESHOLD", "reproduce"]
 
@@ -156,48 +157,155 @@ def _days_spanned(days_elapsed: float) -> float:
     return days_elapsed + 1.0
 
 
+#: The per-institution figures (institutions, periods, the range of the age shares, the
+#: slowest institution's fastest crossing).
+_SITE_KEYS = (
+    "n_institutions",
+    *(k for k in PUBLISHED if "_site_" in k or k.startswith("period_years")),
+)
+_AGE_KEYS = tuple(k for k in PUBLISHED if k.startswith("share_age_"))
+_PERIOD_KEYS = ("period_years_min", "period_years_max")
+_DAYS_NOTE = (
+    "calendar days spanned by the fastest crossing (min days_to_100 + 1: a crossing on the "
+    "day of the first exam spans 1 day), largest over institutions"
+)
+_NONE_REACHED = f"no patient >= {THRESHOLD:g} mSv at any institution"
+
+
+def _with_facility(table: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``table`` that have a facility (a patient or an exam without one belongs to
+    no institution: it is left out of every per-institution figure)."""
+    return table.filter(pl.col("facility").is_not_null())
+
+
+def _noted(key: str, extra: list[str]) -> str:
+    """The note of ``key`` on your table: the figure's own (how it is measured) and
+    ``extra`` (what was left out); empty without ``extra`` (the figure's own note is then
+    the row's)."""
+    return "; ".join(n for n in (PUBLISHED[key].note, *extra) if n) if extra else ""
+
+
 def _site_stats(
-    mag: pl.DataFrame, patients: pl.DataFrame, exams: pl.DataFrame
-) -> dict[str, Measured]:
-    """Per-institution ranges (age shares, period, fastest crossing)."""
-    out: dict[str, Measured] = {}
+    mag: pl.DataFrame, patients: pl.DataFrame, exams: pl.DataFrame, mode: str = "your data"
+) -> tuple[dict[str, Measured], list[str]]:
+    """Per-institution ranges (age shares, period, fastest crossing) and, on your table, the
+    notes of what they leave out.
+
+    A patient without a facility (none of his exams has one) belongs to no institution: he
+    is left out of every per-institution figure (the institutions, their age shares and
+    fastest crossings; an exam without a facility, of the periods) and kept in the figures
+    of the whole table; the notes count them. On your table every blank figure says why."""
+    mine = mode == "your data"
     if "facility" not in patients.columns:
-        why = "needs a facility column"
-        for k in PUBLISHED:
-            if "_site_" in k or k.startswith("period_years"):
-                out[k] = Measured(None, note=why)
-        return out
-    by_site = mag.filter(pl.col("facility") != "all")
+        return {k: Measured(None, note="needs a facility column") for k in _SITE_KEYS}, []
+    n_none = patients["facility"].null_count()
+    if n_none == patients.height:
+        why = "no exam has a facility"
+        return {k: Measured(None, note=why) for k in _SITE_KEYS}, [
+            f"{why}: the per-institution figures are blank"
+        ]
+    left = (
+        [f"{n_none:,} patient(s) without a facility left out of the per-institution figures"]
+        if mine and n_none
+        else []
+    )
+    by_site = _with_facility(mag.slice(1))  # the "all" row comes first
+    out, notes = _age_stats(by_site, patients, left, mine)
+    out.update(_days_stat(by_site, left, mine))
+    if "facility" in exams.columns:
+        periods, period_notes = _period_stats(exams, mine)
+        out.update(periods)
+        notes += [n for n in period_notes if not left]  # (the patients' note says it)
+    out["n_institutions"] = Measured(
+        float(_with_facility(patients)["facility"].n_unique()), note="; ".join(left)
+    )
+    return out, left + notes
+
+
+def _age_stats(
+    by_site: pl.DataFrame, patients: pl.DataFrame, left: list[str], mine: bool
+) -> tuple[dict[str, Measured], list[str]]:
+    """The range over the institutions of the share aged <= 50 (and > 50) among the patients
+    >= 100 mSv; on your table, the notes of who is left out (no facility, no age at the
+    first exam: counted, the rule unchanged) and why a blank is blank."""
     le50 = by_site["share_age_le_cut"].drop_nulls() * 100
+    notes: list[str] = []
+    extra = list(left)
+    if mine and "age_first_exam" in patients.columns:
+        reached = _with_facility(patients).filter(pl.col(f"reached_{param_label(THRESHOLD)}"))
+        unknown = int(reached["age_first_exam"].null_count())
+        if unknown:
+            notes.append(
+                f"{unknown:,} of the {reached.height:,} patients >= {THRESHOLD:g} mSv (with a "
+                "facility) have no age at their first exam (the age rule: a later exam's age "
+                "is not used): left out of the shares by age, which are of the other "
+                f"{reached.height - unknown:,}"
+            )
+        empty = int((by_site["n_reached"] == 0).sum())
+        if empty and le50.len():
+            extra.append(
+                f"{empty:,} institution(s) without a patient >= {THRESHOLD:g} mSv (no share) "
+                "left out of the range"
+            )
+    extra += notes
     if le50.len():
-        out["share_age_le50_site_min"] = Measured(float(le50.min()))
-        out["share_age_le50_site_max"] = Measured(float(le50.max()))
-        out["share_age_gt50_site_min"] = Measured(100.0 - float(le50.max()))
-        out["share_age_gt50_site_max"] = Measured(100.0 - float(le50.min()))
+        lo, hi = float(le50.min()), float(le50.max())  # type: ignore[arg-type]
+        values = zip(_AGE_KEYS, (lo, hi, 100.0 - hi, 100.0 - lo))
+        return {k: Measured(v, note=_noted(k, extra)) for k, v in values}, notes
+    if not mine:
+        return {}, notes
+    if "age_first_exam" not in patients.columns:
+        why = "needs an age_years column"
+    elif not int(by_site["n_reached"].sum()):
+        why = _NONE_REACHED
+    else:
+        why = f"no patient >= {THRESHOLD:g} mSv has an age at his first exam"
+    return {k: Measured(None, note="; ".join([why, *extra])) for k in _AGE_KEYS}, notes
+
+
+def _days_stat(by_site: pl.DataFrame, left: list[str], mine: bool) -> dict[str, Measured]:
+    """The slowest institution's fastest crossing of 100 mSv (calendar days spanned)."""
+    key = "days_to_100_min_site_max"
     days = by_site["days_to_min"].drop_nulls()
     if days.len() == by_site.height and days.len():
-        out["days_to_100_min_site_max"] = Measured(_days_spanned(float(days.max())))
-    elif days.len():
-        out["days_to_100_min_site_max"] = Measured(
-            None, note="an institution has no patient >= 100 mSv"
-        )
-    if "facility" in exams.columns:
-        span = (
-            exams.group_by("facility")
-            .agg((pl.col("exam_date").max() - pl.col("exam_date").min()).alias("span"))
-            .get_column("span")
-        )
-        years = span.dt.total_days().cast(pl.Float64) / 365.25
-        out["period_years_min"] = Measured(float(years.min()))
-        out["period_years_max"] = Measured(float(years.max()))
-    out["n_institutions"] = Measured(float(patients["facility"].n_unique()))
-    return out
+        spanned = _days_spanned(float(days.max()))  # type: ignore[arg-type]
+        return {key: Measured(spanned, note="; ".join([_DAYS_NOTE, *left]) if mine else "")}
+    if days.len():
+        why = "an institution has no patient >= 100 mSv"
+        return {key: Measured(None, note="; ".join([why, *left]))}
+    return {key: Measured(None, note="; ".join([_NONE_REACHED, *left]))} if mine else {}
+
+
+def _period_stats(exams: pl.DataFrame, mine: bool) -> tuple[dict[str, Measured], list[str]]:
+    """The shortest and longest span of exam dates of an institution, in years; the exams
+    without a facility left out (on your table, counted in a note)."""
+    dated = _with_facility(exams)
+    span = (
+        dated.group_by("facility")
+        .agg((pl.col("exam_date").max() - pl.col("exam_date").min()).alias("span"))
+        .get_column("span")
+    )
+    years = span.dt.total_days().cast(pl.Float64) / 365.25
+    n_out = exams.height - dated.height
+    extra = (
+        [f"{n_out:,} exam(s) without a facility left out of the institutions' periods"]
+        if mine and n_out
+        else []
+    )
+    values = zip(_PERIOD_KEYS, (years.min(), years.max()))
+    out = {k: Measured(float(v), note=_noted(k, extra)) for k, v in values}  # type: ignore[arg-type]
+    return out, extra
 
 
 def measure(
     exams: pl.DataFrame, patients: pl.DataFrame, mode: str = "your data"
 ) -> tuple[dict[str, Measured], dict]:
-    """Measure every reproducible figure on an exam table and its patients table."""
+    """Measure every reproducible figure on an exam table and its patients table.
+
+    On your table (``mode="your data"``) each figure's note says how it was computed there,
+    or why it is blank; ``extra`` then holds the notes of what some figures leave out
+    (patients without a facility, or without an age at their first exam) under
+    :data:`recurct.studies._run.NOTES_KEY`."""
     from recurct.stats import magnitude
 
     by = "facility" if "facility" in patients.columns else None
@@ -212,15 +320,30 @@ def measure(
         "n_reached_100": Measured(float(k)),
         "share_reached_100": share_measured(k, n),
         "ced_median_100": Measured(opt(row["ced_median"])),
-        "ced_max": Measured(float(patients["ced_msv"].max())),
+        "ced_max": Measured(float(patients["ced_msv"].max())),  # type: ignore[arg-type]
     }
-    m.update(_site_stats(mag, patients, exams))
+    site, notes = _site_stats(mag, patients, exams, mode)
+    m.update(site)
     if mode == "synthetic":
         from recurct.synthetic import sites
 
         s = sites(PROFILE)
         m["n_institutions_usa"] = Measured(float((s["country"] == "USA").sum()))
-    return m, {"magnitude": mag}
+        return m, {"magnitude": mag}
+    m["n_reached_100"] = Measured(float(k), note=f"patients whose CED reached {THRESHOLD:g} mSv")
+    m["ced_max"] = Measured(
+        m["ced_max"].value,
+        note="the largest CED of one patient of your table (a sample maximum: it grows with "
+        "the number of patients)",
+    )
+    if m["ced_median_100"].value is None:
+        m["ced_median_100"] = Measured(None, note=f"no patient >= {THRESHOLD:g} mSv")
+    m["n_institutions_usa"] = Measured(
+        None,
+        note="not computed on your table: it has no country of an institution (on the "
+        "synthetic cohort, from the profile's site list)",
+    )
+    return m, {"magnitude": mag, NOTES_KEY: notes}
 
 
 def _figures(rep: Reproduction) -> dict[str, Any]:
@@ -249,7 +372,12 @@ def _figures(rep: Reproduction) -> dict[str, Any]:
         km = time_to_threshold(p, THRESHOLD)
     figs["time_to_threshold"] = plot.time_to_threshold_curve(km, THRESHOLD)
     if "facility" in p.columns:
-        figs["forest"] = plot.forest(site_table(p, THRESHOLD, site="facility"), threshold=THRESHOLD)
+        # the patients without a facility are left out, as of every per-institution figure
+        with_site = _with_facility(p)
+        if with_site.height:
+            figs["forest"] = plot.forest(
+                site_table(with_site, THRESHOLD, site="facility"), threshold=THRESHOLD
+            )
     return figs
 
 
@@ -267,8 +395,12 @@ def reproduce(
     exams : table or path, optional
         Your exam table (polars, pandas, pyarrow, or a CSV/Parquet path read with
         :func:`recurct.read_exams`). Default: the calibrated synthetic cohort of the study.
+        A missing ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region``
+        as ``recurct reproduce --exams`` computes it (table ``aapm96``). Patients without a
+        ``facility`` are left out of the per-institution figures (a note counts them) and
+        kept in those of the whole table.
     seed : int
-        Seed of the synthetic cohort.
+        Seed of the synthetic cohort (with ``exams``: leave it at 0).
     progress : bool or callable
         Report progress lines (True: to stderr; a callable receives each line).
     n_patients : int, optional
@@ -293,7 +425,14 @@ def reproduce(
     ------
     ParameterError
         ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
-        synthetic cohort only); ``seed`` not an integer >= 0.
+        synthetic cohort only); ``seed`` not an integer >= 0, or other than 0 with
+        ``exams`` (it chooses the synthetic cohort).
+    DataError
+        ``exams`` without a row (nothing to analyse).
+    ExamValidationError, DoseConversionError
+        ``exams`` that break the schema (every problem listed; validate it first with
+        ``recurct.validate(exams, strict=False)`` to drop the bad rows), or whose missing
+        ``effective_dose_msv`` cannot be computed from ``dlp_mgycm`` and ``body_region``.
     """
     return run_study(
         study=PROFILE,

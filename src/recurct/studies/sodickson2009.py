@@ -163,6 +163,10 @@ def measure(
     }
     if mode != "synthetic":
         m["n_patients"] = Measured(float(n), note=YOUR_DATA_NOTE)
+        m["lookback_years"] = Measured(
+            m["lookback_years"].value,
+            note="the span of your exam dates, first to last (years of 365.25 days)",
+        )
     if mode == "synthetic":
         from recurct.synthetic import sites
 
