@@ -126,12 +126,25 @@ def _ref_numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
     return pl.Series(s.name, ref_numbers(s.to_list(), decimal), dtype=pl.Utf8)
 
 
+_REF_MIDNIGHT = r"([0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4})[ T]0?0:00(?::00(?:\.0+)?)?"
+
+
+def _ref_clock(t: str) -> tuple[int, int, int, int]:
+    """``HH:MM:SS[.f]`` (:func:`ref_time`) as hours, minutes, seconds, microseconds (the
+    fraction cut to microseconds, as the merge reads it)."""
+    hms, _, frac = t.partition(".")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return h, m, s, int((frac + "000000")[:6])
+
+
 def _ref_merge_time(
     frame: pl.DataFrame, source: str, column: str, dayfirst: bool, lines: Any = None
 ) -> tuple[pl.DataFrame, None]:
     """The merge as first shipped: the date and the time joined as text, the joined text
     parsed (the references' time rule); no dates parsed passed on (validation parses the
-    text)."""
+    text). A date written at exactly midnight is its date part (the time joined to it); a
+    date written with a time of its own keeps it, and the rows whose time column differs
+    are warned of (session 19)."""
     raw = frame.get_column(exams.STUDY_TIME)
     text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
     clock = pl.Series("t", [ref_time(t) for t in text.to_list()], dtype=pl.Utf8)
@@ -140,13 +153,25 @@ def _ref_merge_time(
         rows = np.flatnonzero(bad)
         exams._warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
     d = frame.get_column("exam_date").cast(pl.Utf8)
-    dicom = d.str.contains(r"^\d{8}$").fill_null(False)
-    date_only = dicom | (d.str.len_chars() <= 10).fill_null(False)
+    written = d.to_list()
+    midnight = [None if v is None else re.fullmatch(_REF_MIDNIGHT, v) for v in written]
+    base = pl.Series([m.group(1) if m else v for m, v in zip(midnight, written)], dtype=pl.Utf8)
+    dicom = base.str.contains(r"^\d{8}$").fill_null(False)
+    date_only = dicom | (base.str.len_chars() <= 10).fill_null(False)
     clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
     joined = pl.select(
-        pl.when(date_only & clock.is_not_null()).then(pl.concat_str([d, pl.lit(" "), clock_as]))
+        pl.when(date_only & clock.is_not_null()).then(pl.concat_str([base, pl.lit(" "), clock_as]))
     ).to_series()
     use = parse_date_series(joined, dayfirst=dayfirst).is_not_null()
+    own = parse_date_series(d, dayfirst=dayfirst).to_list()
+    differs = [
+        not alone
+        and t is not None
+        and v is not None
+        and (v.hour, v.minute, v.second, v.microsecond) != _ref_clock(t)
+        for alone, t, v in zip(date_only.to_list(), clock.to_list(), own)
+    ]
+    exams._warn_other_times(source, column, pl.Series(differs, dtype=pl.Boolean), d, text, lines)
     if use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
     return frame.drop(exams.STUDY_TIME), None
@@ -165,6 +190,7 @@ _DATES = [
     *("20191231 081500", "20191231081500", "2020-02-30", "20201301", "2020111", "0999-01-01"),
     *("2/1/20", "31/01/2020", "31.01.2020", "31-01-2020", "1.2.2020", "2020-01-31Z", "x", ""),
     *("NULL", "2020-1-5", "2020-01-31+01:00", "2016-12-31 23:59:60", "20200131Z", "١٢"),
+    *("2020-01-31 00:00:00.000", "31.01.2020 00:00", "2020-01-31T00:00", "2020-13-31 00:00"),
 ]
 _TIME_PARTS = ["0", "1", "2", "5", "9", "08", "23", "24", "59", "60", ":", ".", " ", "x", "123"]
 _time = st.one_of(

@@ -158,7 +158,9 @@ class UnmappedValuesWarning(RecurctWarning):
 
 
 class IdentifierWarning(RecurctWarning):
-    """Identifiers had surrounding whitespace, which was removed; the message counts them."""
+    """Identifiers had surrounding whitespace, which was removed, or (``read_exams``) were
+    numbers in scientific notation (``1,23457E+11``: their last digits lost), read as
+    missing; the message counts them."""
 
 
 class DoseConversionWarning(RecurctWarning):

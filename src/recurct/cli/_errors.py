@@ -69,6 +69,7 @@ _CLI_HINTS = (
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
     ("(pass decimal='.' or decimal=',')", "(pass --decimal . or --decimal ,)"),
     ("pass decimal=',' (CLI: --decimal ,)", "pass --decimal ,"),
+    ("pass decimal='.' (CLI: --decimal .)", "pass --decimal ."),
     ("decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,)", "--decimal . or --decimal ,"),
     (
         "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",

@@ -1,8 +1,10 @@
 """CSV text as spreadsheets and dose-monitoring systems write it, read for
 :func:`recurct.read_exams`: the encoding decided on the whole file (BOMs, UTF-16, UTF-8,
 Windows-1252; a byte that fits none named by its row), CR / LF / CRLF line ends, an Excel
-``sep=`` line, ``.csv.gz``, the separator detected, field counts checked per row, and files
-that are no CSV table (a workbook, a PDF, HTML) named as such. Every column is read as text."""
+``sep=`` line and blank lines above the header (skipped, the lines of the file still
+counted), ``.csv.gz``, the separator detected, field counts checked per row, and a title
+line above the header and files that are no CSV table (a workbook, a PDF, HTML) named as
+such. Every column is read as text."""
 
 from __future__ import annotations
 
@@ -47,16 +49,16 @@ _CONTROL_BYTES[[*range(0x00, 0x09), *range(0x0E, 0x20)]] = True
 
 def _row_of(raw: bytes, pos: int) -> str:
     """'data row N (line L of the file)' of a byte position: 0-based data rows (records: a line
-    break inside a quoted value does not start a row; an Excel ``sep=`` line is not the header),
-    1-based file lines."""
+    break inside a quoted value does not start a row; an Excel ``sep=`` line and blank lines
+    above the header are not the header), 1-based file lines."""
     b = np.frombuffer(raw[:pos], dtype=np.uint8)
     newline = 10 if b"\n" in raw else 13
     breaks = np.flatnonzero(b == newline)
     line = breaks.size
     quotes = np.cumsum(b == ord('"'))
     record = int((quotes[breaks] % 2 == 0).sum()) if breaks.size else 0  # breaks outside quotes
-    first = raw[: raw.find(bytes([newline]))] if breaks.size else b""
-    record -= 2 if _SEP_LINE.match(first.decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")) else 1
+    head = raw[:pos].decode("latin-1").lstrip("\ufeff\xef\xbb\xbf")
+    record -= _header_cut(head.replace("\r", "\n") if newline == 13 else head)[1] + 1
     where = "the header" if record < 0 else f"data row {record}"
     return f"{where} (line {line + 1} of the file)"
 
@@ -146,7 +148,7 @@ class CsvTable(NamedTuple):
 
 def record_lines(path: Path, sep: str) -> np.ndarray:
     """1-based file line where data row ``i`` starts, as an array (see :class:`RowLines`)."""
-    text, skipped = _sep_line_cut(_file_text(path, str(path)))
+    text, skipped, _ = _header_cut(_file_text(path, str(path)))
     if '"' not in text:  # one record a line: row r is line r + 2 (the header is line 1)
         return np.arange(text.count("\n") + 1, dtype=np.int64) + 2 + skipped
     starts = []
@@ -179,12 +181,27 @@ def _file_text(path: Path, source: str) -> str:
     return text
 
 
-def _sep_line_cut(text: str) -> tuple[str, int]:
-    """``(text, 1)`` without an Excel ``sep=`` first line, else ``(text, 0)``."""
-    if _SEP_LINE.match(_first_line(text)):
-        cut = text.find("\n")
-        return (text[cut + 1 :] if cut != -1 else ""), 1
-    return text, 0
+#: characters of a blank line before the header: spaces, and the separators of an empty row
+_BLANK = " \t\r,;|"
+
+
+def _header_cut(text: str) -> tuple[str, int, str | None]:
+    """``(text from its header line on, lines cut before it, the separator an Excel sep= line
+    names or None)``. Cut are blank lines (nothing but spaces and separators, as spreadsheets
+    write an empty row) and an Excel ``sep=`` line, before the header: the lines of the file
+    are counted with them."""
+    cut, pos, named = 0, 0, None
+    while pos < len(text):
+        end = text.find("\n", pos)
+        line = text[pos:] if end == -1 else text[pos:end]
+        m = _SEP_LINE.match(line) if named is None else None
+        if m is not None:
+            named = m.group(1)
+        elif line.strip(_BLANK):
+            break
+        cut += 1
+        pos = len(text) if end == -1 else end + 1
+    return (text[pos:] if pos else text), cut, named
 
 
 #: the separators a header line is searched for (:func:`detect_separator`)
@@ -201,14 +218,12 @@ def detect_separator(header: str) -> str:
 def read_csv(path: Path, sep: str | None) -> CsvTable:
     """Read a delimited text file with every column as text (types are decided later)."""
     source = str(path)
-    text = _file_text(path, source)
-    sep_line = _SEP_LINE.match(_first_line(text))
-    if sep_line:
-        sep = sep if sep is not None else sep_line.group(1)
-        text, _ = _sep_line_cut(text)
+    text, skipped, named = _header_cut(_file_text(path, source))  # skipped: lines before
     first = _first_line(text)
     if not first.strip():
         raise DataError(f"{source}: empty file, no header line")
+    sep = sep if sep is not None else named
+    given = sep is not None  # (else detected, and detected on the next line when a title)
     if sep is None:
         sep = detect_separator(first)
     try:
@@ -226,6 +241,9 @@ def read_csv(path: Path, sep: str | None) -> CsvTable:
                 f"and {i}, 0-based); rename or drop one of them"
             )
         seen[name] = i
+    title = _title(text, sep, header, given)
+    if title is not None and len(header) == 1:  # one name, and a table below it
+        raise DataError(_title_message(source, skipped, title))
     # rows of nothing but separators and spaces at the end (spreadsheets write them) are no
     # exams; blank rows inside the table stay rows, reported where they are
     last = len(text.rstrip(" \t\r\n" + sep))
@@ -235,13 +253,65 @@ def read_csv(path: Path, sep: str | None) -> CsvTable:
     data = text.encode("utf-8")
     if _CONTROL_BYTES[np.frombuffer(data, dtype=np.uint8)].any():
         raise DataError(_not_a_table(source, "binary content"))
-    skipped = 1 if sep_line else 0  # lines before `text` in the file
-    ragged = _check_field_counts(data, text, sep, len(header), source, skipped)
+    try:
+        ragged = _check_field_counts(data, text, sep, len(header), source, skipped)
+    except DataError:  # a title above the header is why, when there is one
+        if title is not None:
+            raise DataError(_title_message(source, skipped, title)) from None
+        raise
     frame = _parse(data, text, sep, ragged, source, skipped)
     lines = RowLines(path, sep)
     if unnamed:
-        frame = _drop_unnamed(frame, unnamed, source, lines)
+        try:
+            frame = _drop_unnamed(frame, unnamed, source, lines)
+        except DataError:
+            if title is not None:
+                raise DataError(_title_message(source, skipped, title)) from None
+            raise
     return CsvTable(frame, sep, lines, unnamed)
+
+
+def _title(text: str, sep: str, header: list[str], given: bool) -> tuple[str, int, int] | None:
+    """Whether the first line (``header``, split by ``sep``) looks like a title above the
+    real header: it has one or two names, and the next line that is not blank has more,
+    split by ``sep`` when given (else by the separator detected on that line), as does the
+    line after it when there is one. ``(the first line, its names, the next line's)``, or
+    None."""
+    names = sum(1 for h in header if h.strip())
+    if not 1 <= names <= 2:
+        return None
+    following = []
+    end = -1
+    for _ in range(6):  # the first lines only (the text may be large)
+        end = text.find("\n", end + 1)
+        if end == -1:
+            break
+    head = text if end == -1 else text[:end]
+    for line in head.split("\n")[1:]:
+        if line.strip(_BLANK):
+            following.append(line.rstrip("\r"))
+        if len(following) == 2:
+            break
+    if not following:
+        return None
+    at = sep if given else detect_separator(following[0])
+    try:
+        fields = [next(csv.reader([line], delimiter=at)) for line in following]
+    except (csv.Error, StopIteration):
+        return None
+    next_names = sum(1 for f in fields[0] if f.strip())
+    if next_names <= names or (len(fields) == 2 and len(fields[1]) != len(fields[0])):
+        return None
+    return _first_line(text), names, next_names
+
+
+def _title_message(source: str, skipped: int, title: tuple[str, int, int]) -> str:
+    first, names, next_names = title
+    return (
+        f"{source}: line {skipped + 1} of the file ({first!r}) looks like a title above the "
+        f"header: it has {names} field(s), the line after it {next_names}; remove it (the "
+        "header must be the first line of the file, blank lines aside) and read the file again"
+    )
 
 
 def _drop_unnamed(

@@ -3,9 +3,9 @@
 :func:`read_exams` maps column names (yours first, then :data:`VENDOR_COLUMNS`), copes with
 the files spreadsheets and dose-monitoring systems write (``;`` separator, decimal comma,
 UTF-8 with or without BOM, UTF-16, Windows-1252, CR / LF / CRLF line ends, an Excel
-``sep=;`` first line, ``.csv.gz``; empty, ``N/A``, ``-``, ``NULL``, ``#N/A`` and the other
-cells of :data:`NULL_STRINGS` as missing in canonical columns), parses ISO, DICOM and (with
-``dayfirst=True``) day-first dates, converts DICOM age
+``sep=;`` first line, blank lines above the header, ``.csv.gz``; empty, ``N/A``, ``-``,
+``NULL``, ``#N/A`` and the other cells of :data:`NULL_STRINGS` as missing in canonical
+columns), parses ISO, DICOM and (with ``dayfirst=True``) day-first dates, converts DICOM age
 strings (``067Y``) to years, and validates the result with :func:`recurct.schema.validate`
 (``patient_id`` and ``exam_date`` required: many exports carry only the DLP, from which
 :mod:`recurct.dose` derives the effective dose). Only canonical columns are parsed; every
@@ -35,6 +35,7 @@ from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, input_index, to_polars
 from recurct._outdir import check_files, check_tree
+from recurct._stacklevel import user_stacklevel
 from recurct._validation import (
     AMBIGUOUS_NUMBER,
     RowPlaces,
@@ -43,7 +44,13 @@ from recurct._validation import (
     row_text,
     unchecked_report,
 )
-from recurct.errors import DataError, InputNotFoundError, ParameterError, UnmappedValuesWarning
+from recurct.errors import (
+    DataError,
+    IdentifierWarning,
+    InputNotFoundError,
+    ParameterError,
+    UnmappedValuesWarning,
+)
 from recurct.io._csv import read_csv
 from recurct.io._result import ReadResult
 
@@ -117,7 +124,22 @@ _ONE = r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$"  # 1.234 or 1,234: either reading, the co
 _GROUPED_P = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$"
 _NOT_A_NUMBER = "\x00?"  # appended to a cell that contradicts the column's decimal mark
 _INT = r"^(0|[1-9]\d{0,17})$"
+# an id as a spreadsheet shows a long number, in scientific notation (1,23457E+11 for the
+# MRN 123456789012): its last digits are lost, so it may be several patients' (:func:`_lost_ids`)
+_SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+$"
+# a date that can only be month-first (12/31/2019: no month 31), or only day-first
+# (31/12/2019: no month 31 the other way), in a column of slashed dates (:func:`_month_first`)
+_ONLY_MONTH_FIRST = r"^(?:0?[1-9]|1[0-2])[/.\-](?:1[3-9]|2[0-9]|3[01])[/.\-][0-9]{4}"
+_ONLY_DAY_FIRST = r"^(?:1[3-9]|2[0-9]|3[01])[/.\-](?:0?[1-9]|1[0-2])[/.\-][0-9]{4}"
+# an Excel serial day number (days since 1899-12-30; 45123 is 2023-07-16), written as the
+# date of a cell not formatted as one (:func:`date_hint`)
+_EXCEL_SERIAL = r"^\s*[0-9]{5}(?:[.,][0-9]+)?\s*$"
 _PLAIN_DATE = r"^[0-9./-]+$"  # a date of digits and separators only (:func:`_merge_time`)
+# a date written with a time of exactly midnight (2020-01-03 00:00:00.000, 03.01.2020 00:00,
+# 2020-01-03T00:00): a date alone, as database and spreadsheet exports write one; group 1,
+# before the space or "T", is the date, to which a separate time column is joined
+# (:func:`_merge_time`)
+_MIDNIGHT = r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4})[ T]0?0:00(?::00(?:\.0+)?)?$"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -228,8 +250,13 @@ def read_exams(
                 parsed_dates=parsed,
             )
         except schema.ExamValidationError as exc:
-            hint = _column_hint(exc.problems, frame.columns)
-            hint = "\n".join(h for h in (hint, decimal_hint(exc.problems)) if h) or None
+            hints = (
+                _column_hint(exc.problems, frame.columns),
+                decimal_hint(exc.problems),
+                date_hint(exc.problems),
+                id_hint(exc.problems),
+            )
+            hint = "\n".join(h for h in hints if h) or None
             raise problem_error(exc.problems, where, hint, lines) from None
         except DataError as exc:  # (a column of a dtype that cannot hold its values)
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
@@ -324,6 +351,7 @@ def prepare(
         from_csv=from_csv,
         placeholder_ids=placeholder_ids,
         time_column=next((k for k, v in renames.items() if v == STUDY_TIME), STUDY_TIME),
+        id_column=next((k for k, v in renames.items() if v == "patient_id"), "patient_id"),
         lines=lines,
     )
     return Prepared(frame, kind, where, renames, shown, lines, notes, parsed)
@@ -714,7 +742,13 @@ def _merge_time(
     Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
     is none of them is dropped, never read as another minute, and counted in an
     :class:`~recurct.errors.UnmappedValuesWarning` naming ``column`` (the name in the file)
-    and the rows: the exam keeps its date. The date keeps its text as written, the time
+    and the rows: the exam keeps its date. A date written with a time of exactly midnight
+    (``2020-01-03 00:00:00.000``, ``03.01.2020 00:00``, as database and spreadsheet exports
+    write a date: :data:`_MIDNIGHT`) is a date alone: the time is joined to its date part.
+    A date written with another time keeps it; where that time differs from the time
+    column's, one :class:`~recurct.errors.UnmappedValuesWarning` counts those rows and names
+    them (:func:`_warn_other_times`). The date keeps its text as written (a midnight date:
+    its date part), the time
     appended (``HHMMSS[.f]`` after a DICOM date, else ``HH:MM:SS[.f]``) only where the joined
     value parses, so a date that cannot be read is reported as it was written. A date of
     digits and separators is parsed alone (the joined value parses exactly where it does;
@@ -723,8 +757,9 @@ def _merge_time(
     Returns the frame and the exam dates parsed (``Datetime("us")``, null where the text does
     not parse), row for row, what :func:`recurct._dates.parse_date_series` gives for the
     ``exam_date`` text returned (the date plus the clock where the time joined): validation
-    casts these instead of parsing the text again. ``None`` when no time joins (the dates
-    are then parsed once, by validation)."""
+    casts these instead of parsing the text again. ``None`` when no time joins and no date
+    with a time of its own has one in the time column (the dates are then parsed once, by
+    validation)."""
     raw = frame.get_column(STUDY_TIME)
     if raw.dtype == pl.Time:
         text = raw.dt.to_string("%H:%M:%S%.6f")
@@ -736,26 +771,48 @@ def _merge_time(
         rows = np.flatnonzero(bad)
         _warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
     d = frame.get_column("exam_date").cast(pl.Utf8)
-    dicom = d.str.contains(r"^\d{8}$").fill_null(False)
-    date_only = dicom | (d.str.len_chars() <= 10).fill_null(False)
+    base = _date_part(d)  # the date to join a time to: a midnight date's date part
+    dicom = base.str.contains(r"^\d{8}$").fill_null(False)
+    date_only = dicom | (base.str.len_chars() <= 10).fill_null(False)
     joins = date_only & clock.is_not_null()
-    if not joins.any():
+    timed = ~date_only & clock.is_not_null() & d.is_not_null()  # a time of its own
+    if not joins.any() and not timed.any():
         return frame.drop(STUDY_TIME), None
-    clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
-    joined = pl.select(pl.when(joins).then(pl.concat_str([d, pl.lit(" "), clock_as]))).to_series()
+    joined = None  # the date and the time, as text, where they join
+    if joins.any():  # (built on the rows that join only, when others do not)
+        rows = None if joins.all() else joins.arg_true()
+        b, c, on = (base, clock, dicom) if rows is None else (base[rows], clock[rows], dicom[rows])
+        text_joined = (
+            b
+            + " "
+            + pl.select(
+                pl.when(pl.lit(on)).then(pl.lit(c).str.replace_all(":", "")).otherwise(pl.lit(c))
+            ).to_series()
+        )
+        if rows is None:
+            joined = text_joined
+        else:
+            joined = pl.repeat(None, d.len(), dtype=pl.Utf8, eager=True)
+            joined = joined.scatter(rows, text_joined)
     # a plain date (digits, separators) + " " + a well-formed clock parses where the date
     # does: each date format has its form with a time; letters or spaces: parsed joined.
-    # Every date is parsed once here: alone, except those others (parsed joined, and alone
-    # only where the joined value does not parse).
-    plain = joins & d.str.contains(_PLAIN_DATE).fill_null(False)
+    # Every date is parsed once here: alone (a midnight date by its date part), except
+    # those others (parsed joined, and alone only where the joined value does not parse).
+    plain = joins & base.str.contains(_PLAIN_DATE).fill_null(False)
     other = joins & ~plain
-    parsed = parse_date_series(d.set(other, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+    alone_text = d.zip_with(~plain, base) if base is not d else d
+    parsed = parse_date_series(alone_text.set(other, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+    at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
+    with_clock = pl.select(pl.lit(parsed).dt.combine(pl.lit(at), "us")).to_series()
     use = plain & parsed.is_not_null()
+    if base is not d:  # a midnight date not joined: parsed as written (null, as its part)
+        again = plain & ~use & (base != d).fill_null(False)
+        if again.any():
+            written = parse_date_series(d.set(~again, None), dayfirst=dayfirst)  # type: ignore[arg-type]
+            parsed = parsed.zip_with(~again, written)
     if use.any():  # the date plus the clock (its fraction cut to microseconds, as parsed)
-        at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
-        timed = pl.select(pl.lit(parsed).dt.combine(pl.lit(at), "us")).to_series()
-        parsed = parsed.zip_with(~use, timed)
-    if other.any():
+        parsed = parsed.zip_with(~use, with_clock)
+    if joined is not None and other.any():
         rest = parse_date_series(joined.set(~other, None), dayfirst=dayfirst)  # type: ignore[arg-type]
         took = other & rest.is_not_null()
         use = use | took
@@ -764,21 +821,21 @@ def _merge_time(
         if left.any():
             alone = parse_date_series(d.set(~left, None), dayfirst=dayfirst)  # type: ignore[arg-type]
             parsed = parsed.zip_with(~left, alone)
-    if use.any():
+    if timed.any():  # a time written with the date, kept: said where the column differs
+        differs = (timed & (parsed != with_clock)).fill_null(False)
+        _warn_other_times(source, column, differs, d, text, lines)
+    if joined is not None and use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
     elif frame.get_column("exam_date").dtype != pl.Utf8:
         return frame.drop(STUDY_TIME), None  # (a Date column left as it is)
     return frame.drop(STUDY_TIME), parsed.alias("exam_date")
 
 
-def _warn_bad_times(
-    source: str,
-    column: str,
-    rows: Any,
-    values: pl.Series,
-    lines: RowPlaces | None = None,
-) -> None:
-    shown = 10
+def _rows_listed(rows: Any, lines: RowPlaces | None, shown: int = 10) -> tuple[str, str | None]:
+    """``(rows listed, the lines of a CSV file listed)`` of 0-based ``rows`` (the first
+    ``shown``) for a warning: ``"3, 0-based; lines 5 of the file"``, the file and its row
+    for a folder of Parquet files (``"3, 0-based; row 0 of b.parquet"``); the lines alone
+    too (None unless a CSV file), for the command line's summary."""
     listed = ", ".join(str(r) for r in rows[:shown]) + (", ..." if rows.size > shown else "")
     listed += ", 0-based"
     at = [lines(int(r)) for r in rows[:shown]] if lines is not None else []
@@ -789,6 +846,18 @@ def _warn_bad_times(
     elif at and None not in at:  # a CSV file: the lines of those rows too
         file_lines = ", ".join(str(x) for x in at) + more
         listed += f"; lines {file_lines} of the file"
+    return listed, file_lines
+
+
+def _warn_bad_times(
+    source: str,
+    column: str,
+    rows: Any,
+    values: pl.Series,
+    lines: RowPlaces | None = None,
+) -> None:
+    shown = 10
+    listed, file_lines = _rows_listed(rows, lines, shown)
     distinct = values.unique(maintain_order=True)
     quoted = ", ".join(repr(v) for v in distinct.head(shown).to_list())
     quoted += ", ..." if distinct.len() > shown else ""
@@ -799,7 +868,53 @@ def _warn_bad_times(
     )
     # the count and the CSV lines as data, for the command line's summary
     w.times_dropped, w.file_lines = int(rows.size), file_lines  # type: ignore[attr-defined]
-    warnings.warn(w, stacklevel=7)  # the caller of read_exams (through prepare and @renamed)
+    warnings.warn(w, stacklevel=user_stacklevel())
+
+
+def _date_part(d: pl.Series) -> pl.Series:
+    """The exam dates ``d`` (text) a separate time of day is joined to: a date written with a
+    time of exactly midnight (:data:`_MIDNIGHT`) as its date part, up to the space or ``T``
+    (cheaper than a capture group), the others as they are (``d`` itself when none is)."""
+    if not (d.str.len_chars() > 10).any():
+        return d
+    midnight = d.str.contains(_MIDNIGHT).fill_null(False)
+    if not midnight.any():
+        return d
+    rows = midnight.arg_true()
+    at = d[rows]
+    return d.clone().scatter(rows, at.str.head(at.str.find("[ T]")))
+
+
+def _warn_other_times(
+    source: str,
+    column: str,
+    differs: pl.Series,
+    dates: pl.Series,
+    times: pl.Series,
+    lines: RowPlaces | None = None,
+) -> None:
+    """Warn of the times of day of ``column`` (``times``) not joined to their exam dates
+    (``dates``, text) where ``differs``: the date has a time of day of its own that differs
+    (nothing when none does)."""
+    if not differs.any():
+        return
+    rows = np.flatnonzero(differs.to_numpy())
+    dates, times = dates.filter(differs), times.filter(differs)
+    shown = 5
+    listed, _ = _rows_listed(rows, lines, shown)
+    pairs = ", ".join(
+        f"{d!r} and {t!r}" for d, t in zip(dates.head(shown).to_list(), times.head(shown).to_list())
+    )
+    pairs += ", ..." if rows.size > shown else ""
+    warnings.warn(
+        UnmappedValuesWarning(
+            f"{source}: column {column!r}: {rows.size} time(s) of day were not used: the exam "
+            "date of those rows is written with a time of day of its own, which differs, and "
+            "keeps it (the time column joins only a date alone or at midnight, 00:00); check "
+            f"which is right (rows {listed}; date and time {pairs})"
+        ),
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
@@ -884,13 +999,18 @@ def _normalise(
     from_csv: bool,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     time_column: str = STUDY_TIME,
+    id_column: str = "patient_id",
     lines: RowPlaces | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series | None]:
     """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
     ages, dates (a separate time of day, named ``time_column`` in the input, joined to
     them). Other columns are left exactly as read. Returns the frame, its dose and age
-    columns as written (nulls aside), for the problems to quote, and the exam dates parsed
-    where a time was merged (:func:`_merge_time`; else None)."""
+    columns as written (nulls aside), for the problems to quote (and the patient ids in
+    scientific notation, :func:`_lost_ids`), and the exam dates parsed where a time was
+    merged (:func:`_merge_time`; else None)."""
+    coded = [n for n, d in frame.schema.items() if n in _NUMERIC and d in (pl.Categorical, pl.Enum)]
+    if coded:  # categories of text numbers: read by the rule of text (as validate reads them)
+        frame = frame.with_columns(pl.col(coded).cast(pl.Utf8))
     sch = frame.schema
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
@@ -899,6 +1019,10 @@ def _normalise(
     if ids:
         frame = clean_frame(frame, placeholder_ids)
     shown = frame.select(n for n in text if n in _NUMERIC)  # before any rewriting
+    if "patient_id" in ids:
+        frame, lost = _lost_ids(frame, source, id_column, lines)
+        if lost is not None:
+            shown = pl.concat([shown, lost.to_frame()], how="horizontal")
     # decimal marks first, then DICOM ages (067Y; 1,5Y read by either)
     frame = frame.with_columns(
         _numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC
@@ -915,7 +1039,9 @@ def _normalise(
             updates.append(ids_col.cast(pl.Int64))
     frame = frame.with_columns(updates)
     dates = frame.get_column("exam_date") if "exam_date" in frame.columns else None
-    if dates is not None and dates.dtype == pl.Utf8 and not dayfirst:  # one dtype, no schema
+    if dates is not None and dates.dtype == pl.Utf8 and dayfirst:
+        _month_first(dates, source, lines)
+    elif dates is not None and dates.dtype == pl.Utf8:  # one dtype, no schema
         slashed = dates.str.contains(_SLASHED).fill_null(False)
         if slashed.any():
             row = int(slashed.arg_max() or 0)
@@ -926,6 +1052,60 @@ def _normalise(
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
     return frame, shown, parsed
+
+
+def _lost_ids(
+    frame: pl.DataFrame, source: str, column: str, lines: RowPlaces | None
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """Text patient ids in scientific notation (``1,23457E+11``, :data:`_SCIENTIFIC_ID`), as a
+    spreadsheet shows a long number: their last digits are lost, so one such id may be
+    several patients'. They are made null (a missing id: a problem of its row, dropped and
+    counted with ``strict=False``), with an :class:`~recurct.errors.IdentifierWarning`
+    naming ``column`` (the name in the input) and the rows. Returns the frame and, when
+    there are such ids, the ids as written on their rows (null elsewhere), for the
+    problems to quote."""
+    ids = frame.get_column("patient_id")
+    if not ids.str.contains("+", literal=True).any():  # a cheap test first
+        return frame, None
+    lost = ids.str.contains(_SCIENTIFIC_ID).fill_null(False)
+    if not lost.any():
+        return frame, None
+    rows = np.flatnonzero(lost.to_numpy())
+    listed, _ = _rows_listed(rows, lines, 10)
+    values = ids.filter(lost).unique(maintain_order=True)
+    quoted = ", ".join(repr(v) for v in values.head(3).to_list())
+    quoted += ", ..." if values.len() > 3 else ""
+    warnings.warn(
+        IdentifierWarning(
+            f"{source}: column {column!r}: {rows.size} patient id(s) are numbers in scientific "
+            f"notation ({quoted}), as a spreadsheet shows long numbers: their last digits are "
+            "lost, so different patients may share one; they are read as missing ids, a "
+            f"problem of their rows (rows {listed}); format the column as text in the "
+            "spreadsheet and export the file again"
+        ),
+        stacklevel=user_stacklevel(),
+    )
+    as_written = pl.select(pl.when(pl.lit(lost)).then(pl.lit(ids))).to_series()
+    return frame.with_columns(ids.set(lost, None)), as_written.alias("patient_id")  # type: ignore[arg-type]
+
+
+def _month_first(dates: pl.Series, source: str, lines: RowPlaces | None) -> None:
+    """Refuse text dates read with ``dayfirst=True`` that are month-first: some can only
+    be month-first (``12/31/2019``) and none only day-first (``31/12/2019``). Every date of
+    such a column is suspect (``01/02/2020`` would be read as 1 February), so this is a
+    :class:`~recurct.errors.DataError` even with ``strict=False``."""
+    month = dates.str.contains(_ONLY_MONTH_FIRST).fill_null(False)
+    if not month.any() or dates.str.contains(_ONLY_DAY_FIRST).any():
+        return
+    row = int(month.arg_max() or 0)
+    raise DataError(
+        f"{source}: column 'exam_date' holds dates like {dates[row]!r} "
+        f"({row_text(row, lines)}) that can only be month-first (mm/dd/yyyy), and none that "
+        "can only be day-first: the dates are month-first, and read day-first the others "
+        "would have day and month swapped (01/02/2020 as 1 February); do not pass "
+        "dayfirst=True (--dayfirst). recurct does not read month-first dates: convert them "
+        "to ISO YYYY-MM-DD"
+    )
 
 
 def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
@@ -940,9 +1120,11 @@ def _column_hint(problems: pl.DataFrame, names: list[str]) -> str | None:
 
 
 def decimal_hint(problems: pl.DataFrame) -> str | None:
-    """When a number column holds values with a decimal comma that were not read as such
-    ("not a number"), or numbers whose decimal mark is ambiguous, say how to read them
-    (``decimal=``)."""
+    """When a number column holds values with a decimal comma, or a decimal point and
+    thousands commas, that were not read as such ("not a number"), or numbers whose decimal
+    mark is ambiguous, say how to read them (``decimal=``): ``decimal=","`` only for values
+    that can have a decimal comma (:data:`_COMMA_OK`), ``decimal="."`` only for values that
+    can have a decimal point (:data:`_POINT_OK`)."""
     ambiguous = problems.filter(pl.col("reason").str.starts_with("ambiguous number"))
     if ambiguous.height:
         return (
@@ -950,13 +1132,63 @@ def decimal_hint(problems: pl.DataFrame) -> str | None:
             "thousands mark, and their column does not show which: pass decimal='.' or "
             "decimal=',' (CLI: --decimal . or --decimal ,)."
         )
-    bad = problems.filter(
-        (pl.col("reason") == "not a number") & pl.col("value").str.contains(r"^\s*[+-]?[\d.]*,\d")
+    value = pl.col("value").str.strip_chars()
+    bad = problems.filter(pl.col("reason") == "not a number").select(
+        "value", comma=value.str.contains(_COMMA_OK), point=value.str.contains(_POINT_OK)
     )
-    if bad.height == 0:
+    comma = bad.filter(pl.col("comma") & ~pl.col("point")).get_column("value")
+    point = bad.filter(pl.col("point") & ~pl.col("comma")).get_column("value")
+    either = bad.filter(pl.col("comma") & pl.col("point")).get_column("value")
+    if comma.len() and point.len():
+        return (
+            f"Numbers like {comma[0]!r} have a decimal comma and numbers like {point[0]!r} a "
+            "decimal point: no one decimal mark reads them all; write them with one mark "
+            "(see 'Numbers in text' in docs/data-preparation.md)."
+        )
+    if comma.len():
+        return (
+            f"Numbers like {comma[0]!r} have a decimal comma: pass decimal=',' (CLI: --decimal ,) "
+            "to read them (see 'Numbers in text' in docs/data-preparation.md)."
+        )
+    if point.len():
+        return (
+            f"Numbers like {point[0]!r} have a decimal point: pass decimal='.' (CLI: "
+            "--decimal .) to read them (see 'Numbers in text' in docs/data-preparation.md)."
+        )
+    if either.len():
+        return (
+            f"Numbers like {either[0]!r} may have a decimal or a thousands mark: pass "
+            "decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,) to say which."
+        )
+    return None
+
+
+def date_hint(problems: pl.DataFrame) -> str | None:
+    """When unparseable dates look like Excel serial day numbers (``45123``, ``43831.25``:
+    :data:`_EXCEL_SERIAL`), say so: recurct does not convert them."""
+    serial = problems.filter(
+        (pl.col("reason") == "unparseable date") & pl.col("value").str.contains(_EXCEL_SERIAL)
+    )
+    if serial.height == 0:
         return None
-    value = bad.get_column("value")[0]
     return (
-        f"Numbers like {value!r} have a decimal comma: pass decimal=',' (CLI: --decimal ,) "
-        "to read them (see 'Numbers in text' in docs/data-preparation.md)."
+        f"Dates like {serial.get_column('value')[0]!r} look like Excel serial day numbers "
+        "(days since 1899-12-30), which recurct does not convert: format the column as dates "
+        "(YYYY-MM-DD) in the spreadsheet and export the file again."
+    )
+
+
+def id_hint(problems: pl.DataFrame) -> str | None:
+    """When missing patient ids were written in scientific notation (:func:`_lost_ids`),
+    say why they count as missing."""
+    lost = problems.filter(
+        (pl.col("reason") == "missing patient id") & pl.col("value").str.contains(_SCIENTIFIC_ID)
+    )
+    if lost.height == 0:
+        return None
+    return (
+        f"Patient ids like {lost.get_column('value')[0]!r} are numbers in scientific notation, "
+        "as a spreadsheet shows long numbers: their last digits are lost (different patients "
+        "may share one), so they count as missing; format the id column as text in the "
+        "spreadsheet and export the file again."
     )
