@@ -41,6 +41,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
 from recurct.cumulative import RUNNING_COLUMNS, running_dose
@@ -272,7 +273,8 @@ class _Walk:
     def __init__(self, ex: pl.DataFrame) -> None:
         self.n = ex.height
         self.day = day_numbers(ex["exam_date"]).to_numpy()  # the local calendar day
-        self.dose = ex["effective_dose_msv"].cast(pl.Float64).to_numpy()
+        dose = ex["effective_dose_msv"]  # a float32 dose as written, as running_dose sums it
+        self.dose = ex.select(as_written(pl.col(dose.name), dose.dtype)).to_series().to_numpy()
         self.first = np.flatnonzero(ex["exam_index"].to_numpy() == 1)
         self.starts = np.append(self.first, ex.height).astype(np.int64)
         self.code = np.repeat(np.arange(self.first.size), np.diff(self.starts))

@@ -24,6 +24,7 @@ import polars as pl
 
 from recurct import _checks, _parallel
 from recurct import kernels as _k
+from recurct._casts import as_written
 from recurct._codes import (
     byte_hash_codes,
     category_codes,
@@ -409,14 +410,18 @@ def _check_attributes(df: pl.DataFrame, fn: str = "cumulative_dose") -> None:
             raise DataError(f"{fn}: column {col!r} has dtype {dtype}, which cannot be {what}")
 
 
-def _ages(s: pl.Series) -> pl.Series:
-    """``age_years`` as Float64: numbers as they are; text (or categories) read as numbers,
-    else as DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`). Any other
-    text, and any age outside 0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages validation
-    sets null; NaN too, though cumulative_dose's exams come with NaN made null), is set
-    null with one :class:`~recurct.errors.UnmappedValuesWarning` counting them (the exams
-    keep their doses; an empty text is a missing age, not counted). Valid numbers cost one
-    comparison pass."""
+def read_ages(s: pl.Series) -> tuple[pl.Series, int, list[str]]:
+    """``age_years`` as Float64, without a warning: ages, and the number and first distinct
+    values (as written, up to 6) of those that are no age, set null.
+
+    Numbers as they are, a ``Float32`` (or ``Float16``) age as written, by its shortest
+    decimal (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`); text (or
+    categories) read as numbers, else as DICOM Age Strings (``067Y``,
+    :func:`recurct.schema.parse_dicom_age`). Any other text, and any age outside
+    0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages validation sets null; NaN too), is no
+    age (an empty text is a missing age, not counted). Valid numbers cost one comparison
+    pass. What :func:`recurct.cumulative_dose` (:func:`_ages`, which warns of them) and the
+    DRL comparison (:mod:`recurct.dose.drl`, which reports them in its own words) read."""
     unread = None  # text that is no age
     if is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical):
         text = s.cast(pl.String).str.strip_chars()
@@ -425,20 +430,31 @@ def _ages(s: pl.Series) -> pl.Series:
         if unread.any():
             age = age.fill_null(parse_dicom_age(text))
             unread = age.is_null() & unread
+    elif s.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
+        text = None
+        age = s.to_frame().select(as_written(pl.first(), s.dtype)).to_series()
     else:
         text = None
         age = s.cast(pl.Float64)
     # NaN compares above every number in polars, so it is outside too
     outside = (age < 0.0) | (age > _checks.MAX_AGE_YEARS)
     if not outside.any() and (unread is None or not unread.any()):
-        return age
+        return age, 0, []
     bad = (outside if unread is None else unread | outside).fill_null(False)
     n = int(bad.sum())
     written = age.cast(pl.String) if text is None else text
     values = written.filter(bad).unique(maintain_order=True).head(6).to_list()
-    # stacklevel: the caller of cumulative_dose (through @renamed)
-    warnings.warn(unread_ages_warning(n, values), stacklevel=user_stacklevel())
-    return age.set(bad, None)  # type: ignore[arg-type]
+    return age.set(bad, None), n, values  # type: ignore[arg-type]
+
+
+def _ages(s: pl.Series) -> pl.Series:
+    """:func:`read_ages`, the values that are no age (set null) counted in one
+    :class:`~recurct.errors.UnmappedValuesWarning` (:func:`unread_ages_warning`; the exams
+    keep their doses)."""
+    age, n, values = read_ages(s)
+    if n:  # stacklevel: the caller of cumulative_dose (through @renamed)
+        warnings.warn(unread_ages_warning(n, values), stacklevel=user_stacklevel())
+    return age
 
 
 def unread_ages_warning(n: int, values: list[str]) -> UnmappedValuesWarning:

@@ -313,7 +313,8 @@ def lagged_dose(
     _check_covariates(covariates, names)
     check_columns(ex, "lagged_dose")  # patient_id and exam_date not null, rows named
     exam_times(ex, "lagged_dose")  # exam_date a Date or Datetime
-    exam_doses(ex, "lagged_dose")  # finite, >= 0, not null: as cumulative_dose checks them
+    # finite, >= 0, not null, a float32 dose as written: as cumulative_dose reads them
+    dose = exam_doses(ex, "lagged_dose")
     key = _join_key(ex["patient_id"].dtype, sub["patient_id"].dtype)
     sub, helpers = _subjects(sub, entry, exit, event)
     # the helper columns live in frames of their own: no column of the user's can clash
@@ -327,7 +328,7 @@ def lagged_dose(
         ex.select(
             pl.col("patient_id").cast(key).alias("_pid"),
             day_numbers(ex["exam_date"]).alias("_day"),
-            pl.col("effective_dose_msv").cast(pl.Float64).alias("_dose"),
+            pl.Series("_dose", dose, dtype=pl.Float64),
         )
         .join(codes_of, on="_pid", how="inner")
         .sort("_code", "_day")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from recurct._casts import as_written
 from recurct._frames import to_polars
 from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
@@ -142,10 +143,13 @@ def numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 
     Codes: ``NUM_OK`` (a number >= 0, or missing), ``_NUM_TEXT`` (text that is not a number,
     a boolean, a date...), ``_NUM_INF`` (infinite) and ``_NUM_NEG`` (negative). NaN counts as
-    missing.
+    missing. A ``Float32`` (or ``Float16``) value is read as written, by its shortest decimal
+    (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`).
     """
     n = s.len()
     code = np.zeros(n, dtype=np.int8)
+    if s.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
+        s = s.to_frame().select(as_written(pl.first(), s.dtype)).to_series()
     if s.dtype.is_float():  # fast path: no copy unless a value is bad
         v = s.to_numpy()
         with np.errstate(invalid="ignore"):

@@ -478,12 +478,13 @@ def _by_age(
 
 def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarray, int, list[str]]:
     """``age_years`` of the exams compared as :func:`recurct.cumulative_dose` reads it (its
-    helper, :func:`recurct.cumulative._ages`): numbers as they are; text (or categories) as
-    numbers, else as DICOM ages (``"005Y"``, ``"018M"``); a Python object of an Object
-    column by its text. Returns the ages (Float64, NaN where none, for every row; only the
-    rows ``compared`` read), and the number and first values of those that are no age
-    (neither a number nor a DICOM age, or outside 0-130 years: null, as in
-    ``cumulative_dose``, whose warning of them is taken here into the comparison's).
+    reader, :func:`recurct.cumulative.read_ages`): numbers as they are (a float32 age as
+    written: 12.3); text (or categories) as numbers, else as DICOM ages (``"005Y"``,
+    ``"018M"``); a Python object of an Object column by its text. Returns the ages (Float64,
+    NaN where none, for every row; only the rows ``compared`` read), and the number and
+    first values of those that are no age (neither a number nor a DICOM age, or outside
+    0-130 years: null, as in ``cumulative_dose``; reported here in the comparison's words,
+    with no warning of their own).
 
     Raises
     ------
@@ -491,22 +492,12 @@ def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarra
         ``age_years`` of a type that cannot be an age (Boolean, dates, lists...), naming
         the column, as ``cumulative_dose`` does.
     """
-    from recurct.cumulative import _ages, _check_attributes
-    from recurct.errors import UnmappedValuesWarning
-    from recurct.outofcore import _RECORDING
+    from recurct.cumulative import _check_attributes, read_ages
 
     s = _as_text(raw) if raw.dtype == pl.Object else raw
     _check_attributes(s.to_frame("age_years"), fn)
     # the ages of the rows compared only: the values that are no age are counted among them
-    with _RECORDING, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        read = _ages(s.filter(pl.Series(compared)))
-    n_unread, unread = 0, []
-    for w in caught:
-        if isinstance(w.message, UnmappedValuesWarning) and hasattr(w.message, "count"):
-            n_unread, unread = w.message.count, list(w.message.values)
-        else:  # (none expected) given as it was
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    read, n_unread, unread = read_ages(s.filter(pl.Series(compared)))
     age = np.full(compared.size, np.nan)
     age[compared] = read.cast(pl.Float64).to_numpy()
     return age, n_unread, unread

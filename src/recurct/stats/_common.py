@@ -77,12 +77,15 @@ def normal_quantile(p: float) -> float:
     return float(norm.ppf(p))
 
 
-def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
-    """Return the stratification columns as a list, checking that they exist in ``df``, that
-    none starts with :data:`TMP` (``ParameterError``), that none holds Python objects (a
-    pandas ``object`` column of mixed types: ``DataError`` naming the column and the first
-    row of each type) and that no value of theirs is ``"all"`` (the label of the whole
-    table's rows; ``DataError`` naming the column and the rows)."""
+def by_list(
+    by: str | Sequence[str] | None, df: pl.DataFrame, table: str = "patients table"
+) -> list[str]:
+    """Return the stratification columns as a list, checking that they exist in ``df`` (the
+    ``table`` named when one does not), that none starts with :data:`TMP`
+    (``ParameterError``), that none holds Python objects (a pandas ``object`` column of mixed
+    types: ``DataError`` naming the column and the first row of each type) and that no value
+    of theirs is ``"all"`` (the label of the whole table's rows; ``DataError`` naming the
+    column and the rows)."""
     if by is None:
         return []
     cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
@@ -93,9 +96,7 @@ def by_list(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
     cols = [str(c) for c in cols]  # (NumPy's str_ too)
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise ParameterError(
-            f"by: column(s) {missing} not in the patients table; available: {df.columns}"
-        )
+        raise ParameterError(f"by: column(s) {missing} not in the {table}; available: {df.columns}")
     if len(set(cols)) != len(cols):
         raise ParameterError(f"by: repeated column in {cols}")
     reserved = [c for c in cols if c.startswith(TMP)]
@@ -169,19 +170,22 @@ def column_name(value: object, func: str) -> str:
     return value
 
 
-def require(df: pl.DataFrame, cols: Iterable[str], func: str) -> None:
-    """Raise ``DataError`` naming the columns of ``cols`` missing from ``df`` (``ParameterError``
-    for a name that is not text), then check the values of those of them that are columns of
-    the patients table (:func:`check_patients`)."""
+def require(
+    df: pl.DataFrame, cols: Iterable[str], func: str, table: str = "patients table"
+) -> None:
+    """Raise ``DataError`` naming the columns of ``cols`` missing from ``df``, the ``table``
+    (``ParameterError`` for a name that is not text); for the patients table, then check the
+    values of those of them that are its columns (:func:`check_patients`)."""
     cols = [column_name(c, func) for c in cols]
-    missing = [c for c in cols if c not in df.columns]
+    missing = [c for c in dict.fromkeys(cols) if c not in df.columns]
+    patients = table == "patients table"
     if missing:
+        build = "; build it with recurct.cumulative_dose()" if patients else ""
         raise DataError(
-            f"{func}: the patients table lacks column(s) {missing}; "
-            "build it with recurct.cumulative_dose() (available: "
-            f"{df.columns})"
+            f"{func}: the {table} lacks column(s) {missing}{build} (available: {df.columns})"
         )
-    check_patients(df, func, cols)
+    if patients:
+        check_patients(df, func, cols)
 
 
 # The columns of the patients table (recurct.cumulative_dose) whose type and values the

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import from_polars
 from recurct.errors import DataError, ParameterError
@@ -36,7 +37,6 @@ from recurct.stats._common import (
     check_exam_doses,
     check_nonempty,
     check_patients,
-    column_name,
     require,
     stats_frame,
     stratum_rows,
@@ -291,30 +291,6 @@ def exams_per_patient(
     return ExamsPerPatient(from_polars(ge, kind), from_polars(dist, kind))
 
 
-def _exam_by(by: str | Sequence[str] | None, df: pl.DataFrame) -> list[str]:
-    """:func:`recurct.stats._common.by_list` for a function of the exam table: a ``by``
-    column missing from it is named as missing from the exam table."""
-    if isinstance(by, str | list | tuple) and all(isinstance(c, str) for c in by):
-        cols = [by] if isinstance(by, str) else [str(c) for c in by]
-        missing = [c for c in cols if c not in df.columns]
-        if missing:
-            raise ParameterError(
-                f"by: column(s) {missing} not in the exam table; available: {df.columns}"
-            )
-    return by_list(by, df)
-
-
-def _require_exam_columns(df: pl.DataFrame, cols: list[Any], func: str) -> None:
-    """``DataError`` naming the columns of ``cols`` missing from the exam table ``df``
-    (``ParameterError`` for a name that is not non-empty text)."""
-    names = [column_name(c, func) for c in cols]
-    missing = [c for c in dict.fromkeys(names) if c not in df.columns]
-    if missing:
-        raise DataError(
-            f"{func}: the exam table lacks column(s) {missing} (available: {df.columns})"
-        )
-
-
 def dose_share(
     exams: Any,
     column: str = "body_region",
@@ -342,9 +318,9 @@ def dose_share(
         decreasing dose within each stratum.
     """
     df, kind = stats_frame(exams)
-    by_cols = _exam_by(by, df)
+    by_cols = by_list(by, df, "exam table")
     check_nonempty(df, "exam table")
-    _require_exam_columns(df, ["effective_dose_msv", column], "dose_share")
+    require(df, ["effective_dose_msv", column], "dose_share", "exam table")
     check_exam_doses(df, "dose_share")
     if df["effective_dose_msv"].null_count():  # (check_exam_doses refused the rest)
         raise DataError(
@@ -356,7 +332,7 @@ def dose_share(
     groups = stratum_rows(df, by_cols)
     work = df.select(
         pl.col(column).cast(pl.Utf8).fill_null("not stated"),
-        pl.col("effective_dose_msv").cast(pl.Float64),
+        as_written(pl.col("effective_dose_msv"), df["effective_dose_msv"].dtype),
     )
     sums = [pl.col("n_exams").sum(), pl.col("dose_msv").sum()]
     g = (
@@ -430,9 +406,9 @@ def single_exam_share(
     df, kind = stats_frame(exams)
     t = [_checks.threshold(threshold, "single_exam_share")]
     alpha = _checks.alpha(alpha, "single_exam_share")
-    by_cols = _exam_by(by, df)
+    by_cols = by_list(by, df, "exam table")
     check_nonempty(df, "exam table")
-    _require_exam_columns(df, ["patient_id", "effective_dose_msv"], "single_exam_share")
+    require(df, ["patient_id", "effective_dose_msv"], "single_exam_share", "exam table")
     check_exam_doses(df, "single_exam_share")
     if df["patient_id"].null_count():  # a null id is no patient (as in cumulative_dose)
         bad = df["patient_id"].is_null().arg_true()
@@ -450,7 +426,10 @@ def single_exam_share(
         )
     check_by_names(by_cols, ["threshold", *_SINGLE_COLUMNS], "single_exam_share")
     groups = stratum_rows(df, by_cols)
-    ge = (df["effective_dose_msv"] >= t[0]).to_numpy()
+    dose = df["effective_dose_msv"]
+    if dose.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
+        dose = dose.to_frame().select(as_written(pl.first(), dose.dtype)).to_series()
+    ge = (dose >= t[0]).to_numpy()
     blocks = 1 if groups is None else groups.bounds.size
     ids = df.select("patient_id", pl.Series(f"{TMP}block", np.zeros(ge.size, np.int64)))
     if groups is not None:
