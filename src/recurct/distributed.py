@@ -244,17 +244,18 @@ def _no_warnings(meta: pd.DataFrame) -> tuple[pd.DataFrame, _MergedWarnings]:
     return meta, _MergedWarnings()
 
 
-def _give_warnings(records: Sequence[_MergedWarnings], stacklevel: int) -> None:
-    """Give the warnings of all the partitions once, merged, as in memory."""
+def _give_warnings(records: Sequence[_MergedWarnings]) -> None:
+    """Give the warnings of all the partitions once, merged, as in memory, at the user's line
+    (this runs on the client, under the user's call)."""
     from recurct.outofcore import _MergedWarnings
 
     merged = _MergedWarnings()
     for record in records:
         merged.update(record)
-    merged.emit(stacklevel=stacklevel + 1)
+    merged.emit()
 
 
-def _compute_warned(collection: Any, patients: Any, stacklevel: int, **kwargs: Any) -> Any:
+def _compute_warned(collection: Any, patients: Any, **kwargs: Any) -> Any:
     """``collection.compute()``, computing with it the warnings of ``patients`` (the result
     of :func:`cumulative_dose`) if they have not been given yet, and giving them here, on
     the client: once for the whole table, whatever the scheduler or process the partitions
@@ -269,7 +270,7 @@ def _compute_warned(collection: Any, patients: Any, stacklevel: int, **kwargs: A
     # warning; the partitions are concatenated here, as compute() does on the cluster)
     parts, done = dask.compute(collection.to_delayed(), records, **kwargs)
     patients._recurct_records = None  # given once
-    _give_warnings(done, stacklevel + 1)
+    _give_warnings(done)
     return pd.concat(parts) if parts else collection._meta
 
 
@@ -295,7 +296,7 @@ def _frame_class() -> type:
         def compute(self, **kwargs: Any) -> Any:
             if not self._recurct_records:
                 return super().compute(**kwargs)
-            return _compute_warned(dd.DataFrame(self.expr), self, stacklevel=3, **kwargs)
+            return _compute_warned(dd.DataFrame(self.expr), self, **kwargs)
 
         def persist(self, **kwargs: Any) -> Any:
             if not self._recurct_records:
@@ -414,7 +415,8 @@ def cumulative_dose(
         the whole table. Its warnings (ids with surrounding whitespace, unreadable ages, any
         other) are returned by each partition as data beside its table and given once,
         merged as in memory, on the client by the first ``compute()`` of this table (or of
-        its ``persist()``-ed copy) or :func:`magnitude` on it, whatever the scheduler;
+        its ``persist()``-ed copy) or :func:`magnitude` on it, at the line of that call,
+        whatever the scheduler;
         ``client.compute``, ``to_parquet`` or a selection of the table do not give them.
 
     Raises
@@ -567,7 +569,7 @@ def _magnitude_one(
     # by the reduced ones below, and statistics among patients >= T ignore them.
     flag = patients[reached]
     # (with the warnings of the patients table, if not given yet: once, here)
-    high = _compute_warned(patients[flag], patients, stacklevel=5)
+    high = _compute_warned(patients[flag], patients)
     below = patients[~flag]
     if cols:
         reps = below.drop_duplicates(subset=cols, split_out=1).compute()

@@ -57,6 +57,7 @@ from recurct._outdir import (
     terminate_as_exit,
     writing,
 )
+from recurct._stacklevel import user_stacklevel
 from recurct._validation import place_text, row_text
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import (
@@ -1061,8 +1062,8 @@ class _MergedWarnings:
         self.spaced: list[np.ndarray] = []
         self.n_ages = 0
         self.age_values: list[str] = []
-        #: (category, text) -> (file, line) where it was given
-        self.other: dict[tuple[type[Warning], str], tuple[str, int]] = {}
+        #: (category, text) of the other warnings, each once, in the order first given
+        self.other: list[tuple[type[Warning], str]] = []
 
     def __bool__(self) -> bool:
         return bool(self.spaced or self.n_ages or self.other)
@@ -1074,7 +1075,11 @@ class _MergedWarnings:
         elif hasattr(w.message, "count") and isinstance(w.message, UnmappedValuesWarning):
             self._ages(w.message.count, w.message.values)
         else:
-            self.other.setdefault((w.category, str(w.message)), (w.filename, w.lineno))
+            self._other((w.category, str(w.message)))
+
+    def _other(self, key: tuple[type[Warning], str]) -> None:
+        if key not in self.other:
+            self.other.append(key)
 
     def _ages(self, count: int, values: list[str]) -> None:
         self.n_ages += count
@@ -1085,25 +1090,27 @@ class _MergedWarnings:
         """Add the warnings recorded in ``other`` (another chunk's)."""
         self.spaced += other.spaced
         self._ages(other.n_ages, other.age_values)
-        for key, where in other.other.items():
-            self.other.setdefault(key, where)
+        for key in other.other:
+            self._other(key)
 
-    def emit(self, stacklevel: int = 5) -> None:
-        """Give the merged warnings (``stacklevel`` as seen from here)."""
+    def emit(self) -> None:
+        """Give the merged warnings at the user's line, whatever thread or process recorded
+        them: call it on the thread of the user's call (the out-of-core loop, the Dask
+        client), not in a worker, whose stack holds no user line."""
         from recurct.cumulative import unread_ages_warning
 
-        for (category, text), (filename, lineno) in self.other.items():
-            warnings.warn_explicit(text, category, filename, lineno)
+        for category, text in self.other:
+            warnings.warn(text, category, stacklevel=user_stacklevel())
         if self.spaced:
             found = np.sort(np.concatenate(self.spaced))
             if found.size:
-                _spaced_warning(found, "", _SHOWN, stacklevel=stacklevel + 1)
+                _spaced_warning(found, "", _SHOWN)
         if self.n_ages:
             warning = unread_ages_warning(self.n_ages, self.age_values)
-            warnings.warn(warning, stacklevel=stacklevel)
+            warnings.warn(warning, stacklevel=user_stacklevel())
 
 
-def _spaced_warning(found: np.ndarray, where: str, shown: int, stacklevel: int) -> None:
+def _spaced_warning(found: np.ndarray, where: str, shown: int) -> None:
     """The :class:`IdentifierWarning` of the sorted input rows ``found`` whose text ids had
     surrounding whitespace (removed), naming the first ``shown``; ``where``: after "id(s)"."""
     listed = ", ".join(str(int(r)) for r in found[:shown])
@@ -1112,7 +1119,7 @@ def _spaced_warning(found: np.ndarray, where: str, shown: int, stacklevel: int) 
         f"{listed}{', ...' if found.size > shown else ''} of the input, 0-based); ' A' and "
         "'A' are the same id",
         IdentifierWarning,
-        stacklevel=stacklevel,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -1150,7 +1157,7 @@ def chunk_patients(
             elif issubclass(w.category, IdentifierWarning):
                 _warn_spaced_ids(chunk, rows)
             else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                warnings.warn(w.message, stacklevel=user_stacklevel())
         return table
     except ExamValidationError as exc:
         raise at_input_rows(exc, rows) from None
@@ -1166,7 +1173,7 @@ def chunk_patients(
 def _warn_spaced_ids(chunk: pl.DataFrame, rows: np.ndarray) -> None:
     """The :class:`IdentifierWarning` of a chunk whose text ids had surrounding whitespace
     (removed), naming their rows of the input (``rows[i]`` for chunk row ``i``)."""
-    _spaced_warning(np.sort(_spaced_rows(chunk, rows)), " of this bucket", 5, stacklevel=3)
+    _spaced_warning(np.sort(_spaced_rows(chunk, rows)), " of this bucket", 5)
 
 
 def _spaced_rows(chunk: pl.DataFrame, rows: np.ndarray) -> np.ndarray:
