@@ -156,7 +156,7 @@ def test_user_conversion_table_with_spine_and_extremity(
     assert main([*args, "--threshold", "96", "--out", str(out), "--overwrite"]) == 0
     assert pl.read_csv(out)["Max CED of patients ≥ 96 mSv (mSv)"][0] == pytest.approx(96.0)
     assert "local_k/nearest-lower (2 exams)" in text
-    assert "aapm96/nearest-lower (fallback table) (1 exams)" in text
+    assert "aapm96/nearest-lower (fallback table) (1 exam)" in text
     # a region fallback within the table instead
     assert (
         main(

@@ -301,20 +301,50 @@ def _refusals() -> list[tuple[str, Callable[[], object], Callable[..., object], 
             "event_uid",
         ),
     ]
+    # your table: one exam, and one whose dose cannot be computed from its DLP (aapm96 has no
+    # factor for the spine)
+    mine = pl.DataFrame(
+        {"patient_id": ["a"], "exam_date": ["2019-01-01"], "effective_dose_msv": [1.0]}
+    )
+    spine = mine.drop("effective_dose_msv").with_columns(
+        dlp_mgycm=pl.lit(500.0), body_region=pl.lit("spine")
+    )
     for study in (rehani2020, sodickson2009, eurosafe2021):
-        cases.append(
+        name = study.__name__
+        cases += [
             (
-                f"{study.__name__} n_patients=0",
+                f"{name} n_patients=0",
                 lambda s=study: s.reproduce(n_patients=0),
                 study.reproduce,
                 "ParameterError",
                 "n_patients",
-            )
-        )
+            ),
+            (
+                f"{name} a seed with your table",
+                lambda s=study: s.reproduce(mine, seed=1),
+                study.reproduce,
+                "ParameterError",
+                "other than 0 with",
+            ),
+            (
+                f"{name} an empty table",
+                lambda s=study: s.reproduce(mine.head(0)),
+                study.reproduce,
+                "DataError",
+                "without a row",
+            ),
+            (
+                f"{name} a dose that cannot be computed",
+                lambda s=study: s.reproduce(spine),
+                study.reproduce,
+                "DoseConversionError",
+                "dlp_mgycm",
+            ),
+        ]
     return cases
 
 
-@pytest.mark.parametrize("case", range(9))
+@pytest.mark.parametrize("case", range(18))
 def test_raises_sections_name_the_refusals(case: int) -> None:
     """Each refusal added in 0.x is in the Raises section of the function that raises it."""
     import recurct.errors

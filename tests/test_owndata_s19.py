@@ -1,6 +1,8 @@
 """Reproductions on your own data (audit s19): patients without a facility, an empty table,
 a DLP without a dose through the API, what a saved result records, notes fit for your data,
-the age at the first exam, and a seed given with your table."""
+the age at the first exam, and a seed given with your table; and the review's fixes: one
+rule (and one label) for the doses computed from the DLP on the command line and the API,
+one formatter of the rows of a file, the dose methods counted once."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 import polars as pl
 import pytest
 
 from recurct import studies
 from recurct.cli import main
+from recurct.dose import SUPPLIED_METHOD
 from recurct.errors import DataError, DoseConversionWarning, ExamValidationError, ParameterError
 from recurct.studies import Reproduction, eurosafe2021, rehani2020, sodickson2009
 
@@ -80,6 +84,20 @@ def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Reproduction, "figures", lambda self: {})
 
 
+def _cli_reproduce(study: str, f: Path, out: Path) -> tuple[int, dict, str]:
+    """``recurct reproduce STUDY --exams f --out out``: the exit status, the manifest's
+    parameters (empty where nothing was written) and stderr."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["reproduce", study, "--exams", str(f), "--out", str(out)])
+    manifest = out / "recurct-manifest.json"
+    params = json.loads(manifest.read_text())["parameters"] if manifest.exists() else {}
+    return rc, params, err.getvalue()
+
+
 # ------------------------------------------------ 1. patients without a facility
 
 
@@ -126,8 +144,9 @@ def test_eurosafe2021_cli_names_the_files_rows_and_a_fix_it_has(
     assert main(["reproduce", "eurosafe2021", "--exams", str(f), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert f"{f}: eurosafe2021 compares institutions" in err
-    assert "rows 17, 18, 19 of the file, counted from 0; lines 19, 20, 21" in err
+    assert "rows 17, 18, 19 of the file, counted from 0 (lines 19, 20, 21 of the file)" in err
     assert "--map 'their name=facility'" in err and "--drop-bad" not in err
+    assert "fill it in (e.g. 'unknown'" in err
     assert not (tmp_path / "o").exists()
     # after --drop-bad the rows are those kept, and said so
     bad = tmp_path / "bad.csv"
@@ -194,10 +213,21 @@ def _dlp(half: bool = False) -> pl.DataFrame:
 
 
 @pytest.mark.parametrize("half", [False, True])
-def test_the_api_computes_a_missing_dose_from_the_dlp_as_the_cli_does(half: bool) -> None:
+def test_the_api_computes_a_missing_dose_from_the_dlp_as_the_cli_does(
+    half: bool, tmp_path: Path, no_figures: None
+) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rep = rehani2020.reproduce(_dlp(half))
+    # the command line on the same exams: the same doses, recorded the same way
+    f = _csv(_dlp(half), tmp_path / "m.csv")
+    rc, params, err = _cli_reproduce("rehani2020", f, tmp_path / "o")
+    computed = (
+        {"aapm96/nearest-lower": 10, SUPPLIED_METHOD: 10} if half else {"aapm96/nearest-lower": 20}
+    )
+    assert rc == 0 and params["dose_method"] == rep.dose_method == computed
+    # the children's note in the command line's words
+    assert "(--table shrimpton_age or --table nci_icrp103_120kv)" in err
     same = rehani2020.reproduce(_hand())
     for key in ("n_exams", "share_reached_100", "ced_max", "ced_median_100"):
         assert _row(rep, key)["reproduced"] == pytest.approx(_row(same, key)["reproduced"]), key
@@ -264,7 +294,8 @@ def test_the_api_records_what_it_read(tmp_path: Path) -> None:
     rep.save(tmp_path / "o", figures=False)
     params = json.loads((tmp_path / "o" / "recurct-manifest.json").read_text())["parameters"]
     assert params["input"] == "hand.csv"
-    assert params["dose_method"] == {"as given in the input": 20}
+    # one label for the doses given: the one effective_dose writes (no "as given in the input")
+    assert params["dose_method"] == {SUPPLIED_METHOD: 20} == rep.dose_method
 
 
 # ----------------------------------------------------- 5. age at the first exam
@@ -341,3 +372,158 @@ def test_the_synthetic_manifest_is_unchanged(tmp_path: Path) -> None:
     params = json.loads((tmp_path / "o" / "recurct-manifest.json").read_text())["parameters"]
     assert params == {"study": "sodickson2009", "mode": "synthetic", "seed": 3}
     assert "input:" not in rep.summary()
+
+
+# ---------------------------------------- review s19 (helper-160): one rule, one formatter
+
+
+def test_every_dose_given_beside_a_dlp_is_supplied_on_the_cli_and_the_api(
+    tmp_path: Path, no_figures: None
+) -> None:
+    """One trigger rule: a dose is computed only where one is missing (the command line
+    converted a file whose every dose was given, and labelled it otherwise)."""
+    df = _hand().with_columns(
+        (pl.col("effective_dose_msv") / K_CHEST).alias("dlp_mgycm"), body_region=pl.lit("chest")
+    )
+    f = _csv(df, tmp_path / "mine.csv")
+    rc, params, err = _cli_reproduce("rehani2020", f, tmp_path / "cli")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = rehani2020.reproduce(f)
+    assert rc == 0 and params["dose_method"] == rep.dose_method == {SUPPLIED_METHOD: 20}
+    assert "effective dose: supplied (effective_dose_msv given in the input) (20 exams)" in (
+        rep.summary()
+    )
+    rep.save(tmp_path / "api", figures=False)
+    api = json.loads((tmp_path / "api" / "recurct-manifest.json").read_text())["parameters"]
+    assert api["dose_method"] == params["dose_method"]
+    # nothing computed: nothing to warn of (children's ages 8 and 16 among the rows)
+    assert not [w for w in caught if issubclass(w.category, DoseConversionWarning)]
+    assert "adult-only" not in err
+
+
+def test_one_rule_fills_the_missing_doses_only() -> None:
+    from recurct.dose.effective import dose_missing, fill_dose_from_dlp
+
+    given = _hand().with_columns(dlp_mgycm=pl.lit(100.0), body_region=pl.lit("chest"))
+    out, said = fill_dose_from_dlp(given)
+    assert out is given and said == [] and not dose_missing(given)  # every dose given
+    half = _dlp(half=True)
+    out, said = fill_dose_from_dlp(half, prepare=lambda d: d.with_columns(prepared=True))
+    assert out["effective_dose_msv"].null_count() == 0 and out["prepared"].all()
+    assert out["dose_method"].value_counts()["count"].to_list() == [10, 10]
+    assert said and all(not s.startswith("effective_dose: ") for s in said)
+    nodlp = _hand().drop("effective_dose_msv")  # missing, and nothing to compute it from
+    assert dose_missing(nodlp) and fill_dose_from_dlp(nodlp)[0] is nodlp
+
+
+def test_the_child_table_hint_is_the_warnings_own() -> None:
+    from recurct.dose import effective_dose
+    from recurct.dose.effective import CHILD_TABLES_HINT
+
+    child = pl.DataFrame({"dlp_mgycm": [100.0], "body_region": ["chest"], "age_years": [5.0]})
+    with pytest.warns(DoseConversionWarning) as caught:
+        effective_dose(child)
+    assert CHILD_TABLES_HINT in str(caught[0].message)
+
+
+def test_a_parquet_folder_names_each_exams_file_and_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    d = dt.datetime
+    pl.DataFrame(
+        {
+            "patient_id": ["a", "a", "b"],
+            "exam_date": [d(2019, 1, 1), d(2019, 2, 1), d(2019, 1, 1)],
+            "effective_dose_msv": [60.0, 60.0, 120.0],
+            "facility": ["X", "X", "Y"],
+        }
+    ).write_parquet(folder / "a.parquet")
+    pl.DataFrame(
+        {
+            "patient_id": ["c", "c"],
+            "exam_date": [d(2019, 1, 1), d(2019, 2, 1)],
+            "effective_dose_msv": [6.0, 6.0],
+            "facility": [None, None],
+        },
+        schema_overrides={"facility": pl.Utf8},
+    ).write_parquet(folder / "b.parquet")
+    rc, _, err = _cli_reproduce("eurosafe2021", folder, tmp_path / "o")
+    assert rc == 2
+    assert (
+        "1 patient has none: their 2 exams are rows 3, 4 of the table read, counted from 0 "
+        "(row 0 of b.parquet, row 1 of b.parquet); fill it in (e.g. 'unknown'"
+    ) in err
+    assert "lines row" not in err and "your file" not in err
+
+
+def test_one_exam_without_a_facility_is_one_row() -> None:
+    ex = _hand().with_columns(
+        pl.when(pl.col("patient_id") == "P-003")
+        .then(None)
+        .otherwise(pl.col("facility"))
+        .alias("facility")
+    )
+    with pytest.raises(DataError, match="1 patient has none: their 1 exam is row 5 of the exam"):
+        eurosafe2021.reproduce(ex)
+
+
+def test_eurosafe2021_without_a_facility_column_names_its_reproduce() -> None:
+    with pytest.raises(DataError) as err:
+        eurosafe2021.reproduce(_hand().drop("facility"))
+    assert str(err.value).startswith("eurosafe2021.reproduce compares institutions")
+
+
+def test_the_cli_names_no_private_name_of_the_studies() -> None:
+    import ast
+
+    import recurct.cli._reproduce as cli
+
+    tree = ast.parse(Path(cli.__file__).read_text("utf-8"))
+    private = [
+        f"{node.module}.{a.name}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("recurct.studies")
+        for a in node.names
+        if a.name.startswith("_")
+    ]
+    assert not private
+
+
+def test_the_dose_methods_are_a_field_counted_once(tmp_path: Path) -> None:
+    import dataclasses
+
+    with pytest.warns(DoseConversionWarning, match="adult-only"):  # ages 8 and 16
+        rep = sodickson2009.reproduce(_dlp(half=True))
+    assert rep.dose_method == {"aapm96/nearest-lower": 10, SUPPLIED_METHOD: 10}
+    assert "dose_method" in {f.name for f in dataclasses.fields(Reproduction)}
+    one = dataclasses.replace(rep, dose_method={"aapm96/nearest-lower": 1}, exams=None)
+    assert "effective dose: aapm96/nearest-lower (1 exam)\n" in one.summary() + "\n"
+    one.save(tmp_path / "o", figures=False)
+    params = json.loads((tmp_path / "o" / "recurct-manifest.json").read_text())["parameters"]
+    assert params["dose_method"] == {"aapm96/nearest-lower": 1}
+    assert sodickson2009.reproduce(n_patients=50, seed=1).dose_method == {}
+
+
+@pytest.mark.parametrize("zero", [np.int64(0), np.uint8(0)])
+def test_a_seed_of_zero_of_any_integer_type_goes_with_your_table(zero: object) -> None:
+    assert rehani2020.reproduce(_hand(), seed=zero).mode == "your data"
+
+
+@pytest.mark.parametrize("seed", [np.int64(3), False, 0.0])
+def test_any_other_seed_with_your_table_is_refused(seed: object) -> None:
+    with pytest.raises(ParameterError, match="chooses the synthetic cohort"):
+        rehani2020.reproduce(_hand(), seed=seed)
+
+
+def test_a_float32_age_is_read_as_written() -> None:
+    from recurct.dose import effective_dose
+
+    ex = pl.DataFrame({"dlp_mgycm": [1000.0], "body_region": ["chest"], "age_years": [12.3]})
+    f32 = ex.with_columns(pl.col("age_years").cast(pl.Float32))
+    for rule in ("interpolate", "nearest"):
+        a = effective_dose(f32, table="shrimpton_age", age_rule=rule)["effective_dose_msv"]
+        b = effective_dose(ex, table="shrimpton_age", age_rule=rule)["effective_dose_msv"]
+        assert a.to_list() == b.to_list(), rule

@@ -12,7 +12,9 @@ and ``validate`` (the options are in :mod:`recurct.cli._options`).
    :func:`recurct.dose.normalise_region`, and free-text regions are mapped the same way; both
    are reported, never silent;
 3. validation (:func:`recurct.schema.validate`), then the effective dose where it is missing
-   (:func:`recurct.dose.effective_dose` with ``--table``, ``--fallback``, ...).
+   (:func:`recurct.dose.effective.fill_dose_from_dlp`, the rule of a study's
+   ``reproduce(exams)`` too: :func:`recurct.dose.effective_dose` with ``--table``,
+   ``--fallback``, ...).
 
 Problems are reported once, grouped: the number of rows per reason, the first rows and
 values, and what to pass to fix or drop them. ``--drop-bad`` leaves those rows out instead and
@@ -44,6 +46,7 @@ __all__ = [
     "Loaded",
     "dose_noting",
     "grouped",
+    "lines_text",
     "load_exams",
     "read_and_validate",
 ]
@@ -116,7 +119,7 @@ def grouped(
     for g in groups.sort("n", descending=True, maintain_order=True).iter_rows(named=True):
         first = [r for r in g["row"] if r is not None][:_FIRST]
         values = list(dict.fromkeys(v for v in g["value"] if v is not None))[:_FIRST]
-        where = f"; first rows {', '.join(str(r) for r in first)}{_lines(first, lines)}"
+        where = f"; first rows {', '.join(str(r) for r in first)}{lines_text(first, lines)}"
         where = where if first else ""
         vals = f"; values {', '.join(repr(v) for v in values)}" if values else ""
         n = "" if not first else f"{g['n']:>7,} row(s)  "
@@ -124,9 +127,10 @@ def grouped(
     return out
 
 
-def _lines(rows: list[int], lines: Callable[[int], int | str | None] | None) -> str:
+def lines_text(rows: list[int], lines: Callable[[int], int | str | None] | None) -> str:
     """`` (lines 2, 4 of the file)`` of ``rows`` of a CSV file, `` (row 0 of b.parquet, row
-    1 of b.parquet)`` of a folder of Parquet files, else empty."""
+    1 of b.parquet)`` of a folder of Parquet files, else empty (``lines``: the line, or the
+    file and row, of each row; :attr:`Loaded.lines`)."""
     at = [lines(r) for r in rows] if lines is not None else []
     if not at or None in at:
         return ""
@@ -532,19 +536,19 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
 
 
 def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataFrame:
-    """Fill ``effective_dose_msv`` from DLP where it is missing (grouped errors, or drops)."""
+    """Fill ``effective_dose_msv`` from DLP where it is missing (grouped errors, or drops),
+    by the rule of :func:`recurct.dose.effective.fill_dose_from_dlp`: a table whose every
+    dose is given is returned as it is."""
     import polars as pl
 
     from recurct.dose import DoseConversionError
+    from recurct.dose.effective import dose_missing
 
     exams = loaded.exams
     cols = set(exams.columns)
-    has_dose = "effective_dose_msv" in cols and exams["effective_dose_msv"].null_count() == 0
-    if has_dose and "dlp_mgycm" not in cols:
+    if not dose_missing(exams):
         return exams
     if not {"dlp_mgycm", "body_region"} <= cols:
-        if has_dose:
-            return exams
         missing = sorted({"dlp_mgycm", "body_region"} - cols)
         raise InputError(
             f"{loaded.source}: no effective_dose_msv (or empty values) and no "
@@ -585,7 +589,8 @@ def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     So that one error summary lists every problem of the file, not the validation problems
     first and the untabulated regions only once those are fixed.
     """
-    from recurct.dose import DoseConversionError, effective_dose
+    from recurct.dose import DoseConversionError
+    from recurct.dose.effective import fill_dose_from_dlp
 
     exams = loaded.exams
     if not {"dlp_mgycm", "body_region"} <= set(exams.columns):
@@ -594,7 +599,7 @@ def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            effective_dose(exams, overwrite=False, **kw)
+            fill_dose_from_dlp(exams, **kw)
     except DoseConversionError as exc:
         problems = exc.problems
     except (OSError, ValueError, TypeError):  # reported by the conversion itself later
@@ -641,21 +646,12 @@ def _as_given(
 
 
 def dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
-    """:func:`recurct.dose.effective_dose`, its warnings turned into notes for the user."""
-    from recurct.dose import DoseConversionWarning, effective_dose
+    """The missing doses computed from the DLP (:func:`recurct.dose.effective.
+    fill_dose_from_dlp` with the dose options ``kw``; ``exams`` as it is where every dose is
+    given), the conversion's warnings turned into notes in the command line's words."""
+    from recurct.dose.effective import CHILD_TABLES_HINT, fill_dose_from_dlp
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DoseConversionWarning)
-        out = effective_dose(exams, overwrite=False, **kw)
-    for w in caught:
-        if issubclass(w.category, DoseConversionWarning):
-            text = str(w.message).replace("effective_dose: ", "note: ")
-            notes.append(
-                text.replace(
-                    "(table='shrimpton_age' or table='nci_icrp103_120kv')",
-                    "(--table shrimpton_age or --table nci_icrp103_120kv)",
-                )
-            )
-        else:  # pragma: no cover - not ours: pass it on
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    out, said = fill_dose_from_dlp(exams, **kw)
+    instead = "(--table shrimpton_age or --table nci_icrp103_120kv)"
+    notes += ["note: " + text.replace(CHILD_TABLES_HINT, instead) for text in said]
     return out

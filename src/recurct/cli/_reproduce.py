@@ -13,7 +13,7 @@ from recurct.cli._input import Loaded, load_exams
 from recurct.cli._options import check_input_options, given_input_options, input_paths
 from recurct.errors import OutputExistsError, ParameterError, RecurctError
 from recurct.studies import STUDIES, reproduce
-from recurct.studies._run import _MissingSiteError
+from recurct.studies._run import site_refusal
 
 __all__ = ["cli_reproduce"]
 
@@ -76,9 +76,10 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     seed = 0 if args.seed is None else args.seed
     try:
         rep = reproduce(args.study, exams=exams, seed=seed, progress=True)
-    except _MissingSiteError as exc:
-        return cli_error(_missing_site_message(exc, loaded))
     except (RecurctError, OSError, ValueError) as exc:  # bad input; any other error is a bug
+        refused = site_refusal(exc)
+        if refused is not None and loaded is not None:
+            return cli_error(_missing_site_message(*refused, loaded))
         return cli_error(str(exc))
     if loaded is not None:  # what the result came from: the file, its rows, those left out
         rep = dataclasses.replace(
@@ -96,25 +97,25 @@ def cli_reproduce(args: argparse.Namespace) -> int:
     return _report(rep.to_text(), rep.summary(), rep.ok, took)
 
 
-def _missing_site_message(exc: _MissingSiteError, loaded: Loaded | None) -> str:
-    """The study's refusal of patients without a facility, naming the rows of the file (and
-    their lines, for a CSV file) and what the command line offers."""
+def _missing_site_message(study: str, rows: list[int], n_patients: int, loaded: Loaded) -> str:
+    """The study's refusal of patients without a facility (``rows``: of the exam table
+    analysed), naming the rows of the file (and their lines of a CSV file, their files and
+    rows of a folder of Parquet files) and what the command line offers."""
+    from recurct.cli._input import lines_text
     from recurct.studies._run import missing_site_text
 
-    if loaded is None:  # pragma: no cover - the synthetic cohort has a site per patient
-        return str(exc)
     kept = loaded.exams.height
     if loaded.dropped or kept != loaded.n_rows_in:  # the rows of the file are not known
-        of, lines = f"of the {kept:,} exams kept after --drop-bad", None
+        of, at = f"of the {kept:,} exams kept after --drop-bad", ""
     else:
         of = "of the file" if loaded.kind == "csv" else "of the table read"
-        lines = [loaded.lines(r) for r in exc.rows[:5]] if loaded.lines is not None else None
+        at = lines_text(rows[:5], loaded.lines)
     return (
-        f"{loaded.source}: {exc.study} compares institutions and every patient needs a "
-        f"'facility': {missing_site_text(exc.rows, exc.n_patients, of, lines)}; fill it in "
-        "your file (e.g. 'unknown', which then counts as an institution of its own), or map "
-        "another column to it with --map 'their name=facility'; recurct reproduce rehani2020 "
-        f"and recurct analyze {loaded.source} --by facility report such patients apart"
+        f"{loaded.source}: {study} compares institutions and every patient needs a "
+        f"'facility': {missing_site_text(rows, n_patients, of, at)}; fill it in (e.g. "
+        "'unknown', which then counts as an institution of its own), or map another column "
+        "to it with --map 'their name=facility'; recurct reproduce rehani2020 and recurct "
+        f"analyze {loaded.source} --by facility report such patients apart"
     )
 
 

@@ -237,13 +237,15 @@ def _check_out_file(out: str, inputs: list[str], *, overwrite: bool = False) -> 
 
 
 def _methods(exams: pl.DataFrame) -> str:
-    if "dose_method" not in exams.columns:
-        return "as given in the file"
-    counts = exams.group_by("dose_method").len().sort("len", descending=True)
-    return "; ".join(
-        f"{r['dose_method'] or 'as given'} ({r['len']:,} exams)"
-        for r in counts.iter_rows(named=True)
+    from recurct.dose import SUPPLIED_METHOD
+
+    methods = (
+        exams["dose_method"].cast(pl.Utf8).fill_null(SUPPLIED_METHOD)
+        if "dose_method" in exams.columns
+        else pl.Series([SUPPLIED_METHOD] * exams.height, dtype=pl.Utf8)
     )
+    counts = methods.alias("m").value_counts(name="n").sort(["n", "m"], descending=[True, False])
+    return "; ".join(f"{m} ({n:,} exam{'s' if n != 1 else ''})" for m, n in counts.iter_rows())
 
 
 def cli_validate(args: argparse.Namespace) -> int:

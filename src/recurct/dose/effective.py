@@ -53,14 +53,99 @@ LOCALIZER_METHOD = "localizer: 0 (no DLP or no convertible region)"
 SUPPLIED_METHOD = "supplied (effective_dose_msv given in the input)"
 """``dose_method`` of a row whose dose came with the input and had no method recorded."""
 
+CHILD_TABLES_HINT = "(table='shrimpton_age' or table='nci_icrp103_120kv')"
+"""The advice of :func:`effective_dose`'s warning on children's doses converted with an
+adult-only table, naming its own ``table`` parameter: a caller without that parameter
+(``recurct reproduce --exams``, a study's ``reproduce``) replaces it with what its user can
+pass."""
+
+
+def dose_missing(exams: pl.DataFrame) -> bool:
+    """Whether an exam table lacks effective doses: no ``effective_dose_msv`` column, or a
+    null in it.
+
+    Parameters
+    ----------
+    exams : polars.DataFrame
+        An exam table.
+
+    Returns
+    -------
+    bool
+        True where :func:`fill_dose_from_dlp` has doses to compute (given a DLP and a
+        region).
+    """
+    return "effective_dose_msv" not in exams.columns or exams["effective_dose_msv"].null_count() > 0
+
+
+def fill_dose_from_dlp(
+    exams: pl.DataFrame,
+    *,
+    prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    **kwargs: Any,
+) -> tuple[pl.DataFrame, list[str]]:
+    """A missing effective dose computed from the DLP and region: the one rule of
+    ``recurct analyze`` / ``recurct reproduce --exams`` and of a study's ``reproduce(exams)``.
+
+    Where the dose is missing (:func:`dose_missing`: the column, or values in it) and the
+    table has ``dlp_mgycm`` and the region column (``body_region``, or ``region_column`` in
+    ``kwargs``), the missing doses are computed by :func:`effective_dose` with
+    ``overwrite=False`` (the doses given are kept, their ``dose_method``
+    :data:`SUPPLIED_METHOD` where they have none); otherwise ``exams`` is returned as it is
+    (no ``dose_method`` column is added: every dose was given, or none can be computed).
+
+    Parameters
+    ----------
+    exams : polars.DataFrame
+        An exam table, validated (:func:`recurct.validate`) or passed through ``prepare``.
+    prepare : callable, optional
+        Applied to ``exams`` before the conversion, and only when there is one (the
+        validation a caller needs only then).
+    **kwargs
+        Passed to :func:`effective_dose` (``table``, ``fallback``, ``age_rule``, ...; not
+        ``overwrite``).
+
+    Returns
+    -------
+    tuple of (polars.DataFrame, list of str)
+        The table, and the messages of the :class:`DoseConversionWarning` warnings the
+        conversion gave, without their ``"effective_dose: "`` prefix, for the caller to give
+        in its own words (:data:`CHILD_TABLES_HINT` names ``effective_dose``'s ``table``). Any other
+        warning is given again as it came.
+
+    Raises
+    ------
+    DoseConversionError, DataError, ParameterError
+        As :func:`effective_dose`.
+    """
+    region = kwargs.get("region_column", "body_region")
+    if not dose_missing(exams) or not {"dlp_mgycm", region} <= set(exams.columns):
+        return exams, []
+    if prepare is not None:
+        exams = prepare(exams)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DoseConversionWarning)
+        out = effective_dose(exams, overwrite=False, **kwargs)
+    said = []
+    for w in caught:
+        if issubclass(w.category, DoseConversionWarning):
+            said.append(str(w.message).removeprefix("effective_dose: "))
+        else:  # pragma: no cover - not ours: pass it on
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    assert isinstance(out, pl.DataFrame)
+    return out, said
+
 
 def _age_values(s: pl.Series) -> np.ndarray:
-    """Ages in years as float64; NaN where missing or not a number (text, booleans, dates),
-    which the lookup reports as a missing age."""
+    """Ages in years as float64, a float32 age as written (12.3, not 12.300000190734863:
+    :func:`recurct._casts.as_written`); NaN where missing or not a number (text, booleans,
+    dates), which the lookup reports as a missing age."""
     if s.dtype == pl.Utf8:
         s = s.str.strip_chars().cast(pl.Float64, strict=False)
     elif s.dtype.is_numeric():
-        s = s.cast(pl.Float64)
+        from recurct._casts import as_written
+
+        s = s.to_frame("a").select(as_written(pl.col("a"), s.dtype)).to_series()
     else:
         s = pl.Series(s.name, [None] * s.len(), dtype=pl.Float64)
     return s.to_numpy().astype(np.float64, copy=True)
@@ -722,7 +807,7 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
             f"below {cut:g} (the age from which 'shrimpton_age' uses adult factors); children's "
             "k factors differ from adult ones (higher for young children and the head, lower "
             "for the trunk of some older children). Use an age-dependent table "
-            "(table='shrimpton_age' or table='nci_icrp103_120kv')"
+            f"{CHILD_TABLES_HINT}"
         )
     if n_bad:
         parts.append(

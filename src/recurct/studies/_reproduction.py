@@ -118,9 +118,9 @@ class Reproduction:
         :meth:`save` refuses an output folder inside it or holding it.
     caveat : str
         On your data: what the run does not do as the paper did (sodickson2009: its cohort
-        selection, adults with a CT in 2007, is not applied), and what it left out of some
-        figures (rehani2020: patients without a facility, left out of the per-institution
-        figures); each line a ``note:`` line of :meth:`summary`.
+        selection, adults with a CT in 2007, is not applied), and the notes on your table:
+        what it left out of some figures (rehani2020: patients without a facility, left out
+        of the per-institution figures); each line a ``note:`` line of :meth:`summary`.
     n_rows_in, n_rows_out : int or None
         On your data: the rows read (of the file, or of the table given) and the exams
         analysed; None on the synthetic cohort. ``recurct reproduce --exams`` records the
@@ -128,6 +128,11 @@ class Reproduction:
     dropped_by_reason : dict of str to int
         On your data: the rows left out, by reason (``--drop-bad``; a row with several
         problems counts under each); empty where none was.
+    dose_method : dict of str to int
+        On your data: how the effective doses of the exams analysed were obtained, the
+        exams per ``dose_method`` (``"aapm96/nearest-lower"``, where the dose was computed
+        from the DLP; :data:`recurct.dose.SUPPLIED_METHOD` where it was given), most first;
+        empty on the synthetic cohort. In the summary and the manifest.
     extremes_checked : mapping or None
         How often the sample extremes fell outside their stored ranges on seeds outside the
         validation record (the study's ``EXTREMES_ON_NEW_SEEDS``), stated in the legend
@@ -152,6 +157,7 @@ class Reproduction:
     n_rows_in: int | None = None
     n_rows_out: int | None = None
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
+    dose_method: dict[str, int] = field(default_factory=dict)
     _figure_fn: Callable[[Reproduction], dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
@@ -372,26 +378,6 @@ class Reproduction:
             lines.append("not published (left out): " + "; ".join(self.not_published))
         return "\n".join(lines)
 
-    def _dose_methods(self) -> dict[str, int]:
-        """How the effective doses of the exams analysed were obtained: ``dose_method``
-        (``"aapm96/nearest-lower"``, ``"supplied (...)"``; ``"as given"`` where an exam has
-        none, ``"as given in the input"`` where the table has no such column) -> exams, most
-        first; empty for the synthetic cohort."""
-        if self.mode != "your data" or self.exams is None:
-            return {}
-        ex = self.exams
-        if "dose_method" not in ex.columns:
-            return {"as given in the input": len(ex)}
-        col = ex["dose_method"]
-        methods = col if isinstance(col, pl.Series) else pl.Series(col.to_list(), dtype=pl.Utf8)
-        counts = (
-            methods.fill_null("as given")
-            .alias("method")
-            .value_counts(name="n")
-            .sort(["n", "method"], descending=[True, False])
-        )
-        return {str(r[0]): int(r[1]) for r in counts.iter_rows()}
-
     def _input_lines(self) -> list[str]:
         """What your table was: the file read, its rows and those left out, and how its
         effective doses were obtained (lines of :meth:`summary`, on your data)."""
@@ -408,10 +394,12 @@ class Reproduction:
                 f"{head} (a row with several problems counts under each): "
                 + "; ".join(f"{r} ({k:,})" for r, k in self.dropped_by_reason.items())
             )
-        methods = self._dose_methods()
-        if methods:
+        if self.dose_method:
             lines.append(
-                "effective dose: " + "; ".join(f"{m} ({k:,} exams)" for m, k in methods.items())
+                "effective dose: "
+                + "; ".join(
+                    f"{m} ({k:,} exam{'s' if k != 1 else ''})" for m, k in self.dose_method.items()
+                )
             )
         return lines
 
@@ -436,7 +424,7 @@ class Reproduction:
                 n_rows_in=self.n_rows_in,
                 n_rows_out=self.n_rows_out,
                 dropped_by_reason=dict(self.dropped_by_reason),
-                dose_method=self._dose_methods(),
+                dose_method=dict(self.dose_method),
             )
         names = ["table.csv", "table.md"]
         inputs = [self.input_path] if self.input_path is not None else []

@@ -36,6 +36,7 @@ __all__ = [
     "progress_fn",
     "run_study",
     "share_measured",
+    "site_refusal",
 ]
 
 
@@ -156,10 +157,11 @@ def load_exams(
 
     Your table (``exams``: a frame or a path read with :func:`recurct.read_exams`) is refused
     when it has no rows; where ``effective_dose_msv`` is missing (the column, or values in
-    it) and ``dlp_mgycm`` and ``body_region`` are there, the dose is computed as ``recurct
-    reproduce --exams`` computes it (:func:`recurct.effective_dose`, table ``aapm96``, its
-    warnings given as they come) and recorded in ``dose_method``. The errors name
-    ``profile`` (the study) and never a parameter its ``reproduce`` lacks."""
+    it) and ``dlp_mgycm`` and ``body_region`` are there, the dose is computed by the rule of
+    ``recurct reproduce --exams`` (:func:`recurct.dose.effective.fill_dose_from_dlp`: table
+    ``aapm96``, its warnings given in words ``reproduce`` can follow) and recorded in
+    ``dose_method``. A ``seed`` other than 0 (any integer type; not a bool) is refused.
+    The errors name ``profile`` (the study) and never a parameter its ``reproduce`` lacks."""
     from recurct._frames import to_polars
 
     if exams is None:
@@ -173,7 +175,7 @@ def load_exams(
         return ex, "synthetic", {}
     if n_patients is not None:
         raise ParameterError("n_patients only applies to the synthetic cohort (exams=None)")
-    if seed is not None and not (type(seed) is int and seed == 0):
+    if seed is not None and not _is_zero(seed):
         raise ParameterError(
             f"{profile}.reproduce: seed={seed!r} chooses the synthetic cohort (exams=None); it "
             "cannot be combined with exams (your table is analysed as it is)"
@@ -210,6 +212,13 @@ def load_exams(
             "dropped_by_reason": dropped,
         },
     )
+
+
+def _is_zero(seed: object) -> bool:
+    """``seed`` is the integer 0 of any integer type (``0``, ``np.int64(0)``), not ``False``."""
+    import numbers
+
+    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed == 0
 
 
 #: The end of :func:`recurct.schema.validate`'s message, naming its own ``strict``.
@@ -250,9 +259,8 @@ def _reworded(exc: Any, study: str, from_path: bool) -> Exception:
     return new
 
 
-#: :func:`recurct.effective_dose`'s advice on children's doses, naming its own parameter,
-#: and the advice a caller of ``reproduce`` (which has no ``table``) can follow.
-_TABLE_HINT = "(table='shrimpton_age' or table='nci_icrp103_120kv')"
+#: The advice on children's doses a caller of ``reproduce`` (which has no ``table``) can
+#: follow, in place of :data:`recurct.dose.effective.CHILD_TABLES_HINT`.
 _TABLE_INSTEAD = (
     "(compute the dose with recurct.effective_dose(exams, table='shrimpton_age') or "
     "table='nci_icrp103_120kv', and pass the result)"
@@ -261,32 +269,23 @@ _TABLE_INSTEAD = (
 
 def _dose_from_dlp(df: pl.DataFrame, study: str, validate: Callable[..., Any]) -> pl.DataFrame:
     """``df`` with ``effective_dose_msv`` computed from ``dlp_mgycm`` and ``body_region``
-    where it is missing (the column, or values in it), as ``recurct reproduce --exams`` does
-    (:func:`recurct.effective_dose` with its default table, ``aapm96``; the supplied doses
-    kept); ``df`` as it is where nothing is missing or there is no DLP and region."""
-    cols = set(df.columns)
-    missing = "effective_dose_msv" not in cols or df["effective_dose_msv"].null_count() > 0
-    if not missing or not {"dlp_mgycm", "body_region"} <= cols:
-        return df
+    where it is missing, by the rule of ``recurct reproduce --exams``
+    (:func:`recurct.dose.effective.fill_dose_from_dlp` with :func:`recurct.effective_dose`'s
+    default table, ``aapm96``; the supplied doses kept; ``df`` validated first when doses
+    are computed); ``df`` as it is where nothing is missing or there is no DLP and region."""
     from recurct._stacklevel import user_stacklevel
-    from recurct.dose import DoseConversionError, effective_dose
+    from recurct.dose import DoseConversionError
+    from recurct.dose.effective import CHILD_TABLES_HINT, fill_dose_from_dlp
     from recurct.errors import DoseConversionWarning
     from recurct.io.exams import READ_REQUIRED
 
-    df = validate(df, required=READ_REQUIRED)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DoseConversionWarning)
-            out = effective_dose(df, overwrite=False)
-        for w in caught:  # given again: the study's, with a hint that reproduce can follow
-            if not issubclass(w.category, DoseConversionWarning):  # pragma: no cover
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-                continue
-            text = str(w.message).removeprefix("effective_dose: ")
+        out, said = fill_dose_from_dlp(df, prepare=lambda d: validate(d, required=READ_REQUIRED))
+        for text in said:  # given again: the study's, with a hint that reproduce can follow
             warnings.warn(
                 f"{study}.reproduce computed effective_dose_msv from dlp_mgycm "
                 f"(recurct.effective_dose, table 'aapm96', as recurct reproduce --exams "
-                f"does): {text.replace(_TABLE_HINT, _TABLE_INSTEAD)}",
+                f"does): {text.replace(CHILD_TABLES_HINT, _TABLE_INSTEAD)}",
                 DoseConversionWarning,
                 stacklevel=user_stacklevel(),
             )
@@ -314,7 +313,7 @@ def _dose_from_dlp(df: pl.DataFrame, study: str, validate: Callable[..., Any]) -
 class _MissingSiteError(DataError):
     """A study that compares institutions got patients without a facility: ``rows`` (the
     0-based rows of the exam table analysed of their exams), ``n_patients`` (how many) and
-    ``study``; the command line names the file's rows instead."""
+    ``study``; the command line names the file's rows instead (:func:`site_refusal`)."""
 
     def __init__(self, study: str, rows: list[int], n_patients: int) -> None:
         self.study, self.rows, self.n_patients = study, rows, n_patients
@@ -330,27 +329,32 @@ class _MissingSiteError(DataError):
         return (type(self), (self.study, self.rows, self.n_patients))
 
 
-def missing_site_text(
-    rows: list[int], n_patients: int, of: str, lines: list[Any] | None = None
-) -> str:
-    """``1 patient has none (their 3 exams: rows 17, 18, 19 of the exam table, counted from
-    0)``: the first five ``rows``, ``of`` what, and their ``lines`` of a file where known."""
+def missing_site_text(rows: list[int], n_patients: int, of: str, at: str = "") -> str:
+    """``1 patient has none: their 3 exams are rows 17, 18, 19 of the exam table, counted
+    from 0``: the first five ``rows``, ``of`` what, and ``at``, where they are in a file, as
+    the command line writes it (``" (lines 19, 20, 21 of the file)"``, ``" (row 0 of
+    b.parquet, row 1 of b.parquet)"``: :func:`recurct.cli._input.lines_text` of the first
+    five rows), after them."""
     first = ", ".join(str(r) for r in rows[:5])
     more = f" and {len(rows) - 5:,} more" if len(rows) > 5 else ""
     who = "1 patient has none" if n_patients == 1 else f"{n_patients:,} patients have none"
-    exams = f"{len(rows):,} exam{'s' if len(rows) != 1 else ''}"
-    at = ""
-    if lines and None not in lines:
-        at = f"; {'line' if len(lines) == 1 else 'lines'} {', '.join(map(str, lines))}"
-    return (
-        f"{who} (their {exams}: row{'s' if len(rows) != 1 else ''} {first}{more} {of}, "
-        f"counted from 0{at})"
-    )
+    exams = "1 exam is row" if len(rows) == 1 else f"{len(rows):,} exams are rows"
+    return f"{who}: their {exams} {first}{more} {of}, counted from 0{at}"
+
+
+def site_refusal(exc: BaseException) -> tuple[str, list[int], int] | None:
+    """``(study, rows, n_patients)`` of a study's refusal of patients without a facility
+    (:func:`check_sites`: the 0-based rows of the exam table analysed of their exams, how
+    many patients), for the command line to name the rows of the file; None for any other
+    error."""
+    if isinstance(exc, _MissingSiteError):
+        return exc.study, list(exc.rows), exc.n_patients
+    return None
 
 
 def check_sites(study: str, exams: pl.DataFrame, patients: pl.DataFrame) -> None:
-    """Raise :class:`_MissingSiteError` when a patient has no ``facility`` (none of his exams
-    has one), naming the rows of his exams."""
+    """Raise a :class:`~recurct.errors.DataError` when a patient has no ``facility`` (none
+    of his exams has one), naming the rows of his exams (:func:`site_refusal` reads them)."""
     missing = patients.filter(pl.col("facility").is_null())
     if not missing.height:
         return
@@ -412,7 +416,8 @@ def run_study(
     ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region`` where it can be,
     and a ``seed`` other than the default 0 is refused (it chooses the synthetic cohort),
     as ``n_patients`` is. The result records what was read (``n_rows_in``, ``n_rows_out``,
-    ``dropped_by_reason``).
+    ``dropped_by_reason``) and how the doses were obtained (``dose_method``, counted once
+    here).
     """
     import time
 
@@ -472,10 +477,30 @@ def run_study(
         n_rows_in=read.get("n_rows_in"),
         n_rows_out=read.get("n_rows_out"),
         dropped_by_reason=read.get("dropped_by_reason", {}),
+        dose_method=_dose_methods(ex) if mode == "your data" else {},
         extremes_checked=_still_valid(extremes_checked, validation),
         _figure_fn=figures,
     )
     return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)
+
+
+def _dose_methods(exams: pl.DataFrame) -> dict[str, int]:
+    """How the effective doses of ``exams`` were obtained: ``dose_method`` -> exams, most
+    first (ties by name); :data:`recurct.dose.SUPPLIED_METHOD` for the doses given without a
+    method (every exam's, where the table has no ``dose_method`` column)."""
+    from recurct.dose import SUPPLIED_METHOD
+
+    if "dose_method" not in exams.columns:
+        return {SUPPLIED_METHOD: exams.height} if exams.height else {}
+    counts = (
+        exams["dose_method"]
+        .cast(pl.Utf8)
+        .fill_null(SUPPLIED_METHOD)
+        .alias("method")
+        .value_counts(name="n")
+        .sort(["n", "method"], descending=[True, False])
+    )
+    return {str(m): int(n) for m, n in counts.iter_rows()}
 
 
 def _still_valid(

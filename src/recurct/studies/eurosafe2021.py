@@ -191,7 +191,7 @@ def measure(
 
     if "facility" not in patients.columns:
         raise DataError(
-            "eurosafe2021 compares institutions: the exam table needs a 'facility' column"
+            f"{PROFILE}.reproduce compares institutions: the exam table needs a 'facility' column"
         )
     check_sites(PROFILE, exams, patients)  # every patient needs one: rows named otherwise
     st = site_table(patients, THRESHOLD, site="facility")
@@ -295,9 +295,10 @@ def reproduce(
         synthetic cohort only); ``seed`` not an integer >= 0, or other than 0 with
         ``exams`` (it chooses the synthetic cohort).
     DataError
-        ``exams`` without a row (nothing to analyse).
-        A patient without a ``facility`` (none of his exams has one): the study compares
-        institutions (the error names the study, the column and the rows of his exams).
+        ``exams`` without a row (nothing to analyse), or without a ``facility`` column, or
+        with a patient without a ``facility`` (none of his exams has one): the study
+        compares institutions (the error names the study, the column and the rows of his
+        exams).
     ExamValidationError, DoseConversionError
         ``exams`` that break the schema (every problem listed; validate it first with
         ``recurct.validate(exams, strict=False)`` to drop the bad rows), or whose missing

@@ -206,10 +206,14 @@ def reproduce(
     Parameters
     ----------
     exams : table or path, optional
-        Your exam table (or a CSV/Parquet path). Default: the study's calibrated synthetic
-        cohort.
+        Your exam table (polars, pandas, pyarrow, or a CSV/Parquet path read with
+        :func:`recurct.read_exams`). Default: the study's calibrated synthetic cohort. A
+        missing ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region`` as
+        ``recurct reproduce --exams`` computes it (table ``aapm96``). The paper's cohort
+        selection (adults with a CT in 2007) is not applied to your table: the summary says
+        so.
     seed : int
-        Seed of the synthetic cohort.
+        Seed of the synthetic cohort (with ``exams``: leave it at 0).
     progress : bool or callable
         Report progress lines (True: to stderr; a callable receives each line).
     n_patients : int, optional
@@ -231,7 +235,14 @@ def reproduce(
     ------
     ParameterError
         ``n_patients`` not an integer >= 1, or given with ``exams`` (it applies to the
-        synthetic cohort only); ``seed`` not an integer >= 0.
+        synthetic cohort only); ``seed`` not an integer >= 0, or other than 0 with
+        ``exams`` (it chooses the synthetic cohort).
+    DataError
+        ``exams`` without a row (nothing to analyse).
+    ExamValidationError, DoseConversionError
+        ``exams`` that break the schema (every problem listed; validate it first with
+        ``recurct.validate(exams, strict=False)`` to drop the bad rows), or whose missing
+        ``effective_dose_msv`` cannot be computed from ``dlp_mgycm`` and ``body_region``.
     """
     return run_study(
         caveat=YOUR_DATA_NOTE,
