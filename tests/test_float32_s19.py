@@ -234,3 +234,26 @@ def test_exam_table_columns_checked_as_the_exam_tables() -> None:
         stats.dose_bands(patients, by="sex")
     with pytest.raises(DataError, match=r"the patients table lacks .*build it with"):
         stats.dose_bands(patients.drop("ced_msv"))
+
+
+def test_cohort_ages_and_period_sums_read_float32_as_written() -> None:
+    """``Cohort.ages`` compares a float32 age as written (18.0 is 18, 17.99 is not) and
+    ``period_dose(sums=...)`` sums float32 values as written (12.4 + 87.6 = 100)."""
+    import datetime as dt
+
+    df = pl.DataFrame(
+        {
+            "patient_id": [1, 2],
+            "exam_date": [dt.date(2020, 1, 1)] * 2,
+            "effective_dose_msv": [1.0, 2.0],
+            "age_years": pl.Series([50.3, 50.29999], dtype=pl.Float32),
+            "dlp_mgycm": pl.Series([12.4, 87.6], dtype=pl.Float32),
+        }
+    )
+    kept = recurct.Cohort(df).ages(lo=50.3).patients()["patient_id"].to_list()
+    assert kept == [1]  # float32 50.3 widens to 50.29999923706055 < 50.3
+    each = recurct.Cohort(df).ages(lo=50.3, at="each").patients()["patient_id"].to_list()
+    assert each == [1]
+    one = df.with_columns(patient_id=pl.lit(1))
+    sums = recurct.period_dose(one, every="1y", sums=["dlp_mgycm"])["dlp_mgycm"].to_list()
+    assert sums == [100.0]

@@ -387,7 +387,7 @@ def _period_attributes(
         .group_by(*keys, maintain_order=True)
         .agg(
             *(pl.col(t).drop_nulls().first() for t in tmp[: len(keep)]),
-            *(pl.col(t).cast(pl.Float64).sum() for t in tmp[len(keep) :]),
+            *(as_written(pl.col(t), ex.schema[t]).sum() for t in tmp[len(keep) :]),
         )
     )
     out = periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._dates import as_date
 from recurct._frames import FrameKind, from_polars, input_index, is_enum, to_polars
 from recurct._stacklevel import user_stacklevel
@@ -317,8 +318,9 @@ class Cohort:
         lo_f = -math.inf if lo is None else float(lo)
         hi_f = math.inf if hi is None else float(hi)
         rule_range = f"[{_fmt(lo_f)}, {_fmt(hi_f)}) years"
+        as_given = self._exams.schema["age_years"]  # a float32 age as written (12.3)
         if at == "each":
-            age = pl.col("age_years")
+            age = as_written(pl.col("age_years"), as_given)
             kept = self._filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
             return self._derive(kept, f"ages: age at each exam in {rule_range}")
         srt = self._sorted("age_years").with_columns(
@@ -326,7 +328,7 @@ class Cohort:
         )
         first = self._first_known(srt, "age_years")
         elapsed = (pl.col("_day") - pl.col("_first_day")).dt.total_days() / DAYS_PER_YEAR
-        age0 = pl.col("age_years").cast(pl.Float64) - elapsed
+        age0 = as_written(pl.col("age_years"), as_given) - elapsed
         keep = first.filter((age0 >= lo_f) & (age0 < hi_f))["patient_id"]
         return self._keep_patients(keep, f"ages: age at first exam in {rule_range}")
 
