@@ -7,11 +7,12 @@ Usage::
 
 prints the machine line (cores, memory, bandwidth, load, the versions of the peers'
 packages), the numba cold start, the table of every method (each answer, recurct's too,
-checked against an independent NumPy reference, ``peers.reference``: the ``check`` column;
-ratio column ``x recurct``, peak memory over the input), the sorted case against the bandwidth bound and the Rehani et al. 2020
-analysis; ``--write`` puts that text into ``benchmarks/RESULTS.md`` between its
-``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers. The runners are in ``benchmarks/peers.py``.
-Without ``--write`` and ``--rehani`` it prints the comparison only.
+checked after the timed rounds against an independent NumPy reference, ``peers.reference``:
+the ``check`` column; ratio column ``x recurct``, peak memory over the input), the sorted
+case against the bandwidth bound and the Rehani et al. 2020 analysis; ``--write`` puts that
+text into ``benchmarks/RESULTS.md`` between its ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` markers. The runners are in ``benchmarks/peers.py``. Without
+``--write`` and ``--rehani`` it prints the comparison only.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from peers import METHODS, report, resolve_methods
+from peers import METHODS, description, report, resolve_methods
 
 from recurct.errors import InputError
 
@@ -31,7 +32,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--sizes", default="1e6,1e7", help="comma-separated exam counts")
     ap.add_argument(
         "--repeat",

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import polars as pl
-from peers import best  # (this folder is on the path when the script runs)
+from peers import best, description  # (this folder is on the path when the script runs)
 
 from recurct.io.openrem import read_openrem_ct
 
@@ -70,9 +70,7 @@ def check(result: object, want: dict[str, object]) -> list[str]:
     if exams.height != want["studies"]:
         problems.append(f"{exams.height} studies read, the export holds {want['studies']}")
     ids = exams.get_column("patient_id").sort()
-    if ids.n_unique() != want["patients"].n_unique() or not ids.equals(  # type: ignore[attr-defined]
-        want["patients"], check_names=False
-    ):
+    if not ids.equals(want["patients"], check_names=False):  # type: ignore[arg-type]
         problems.append("the patient IDs read are not the export's")
     dates = exams.select("accession_number", pl.col("exam_date").cast(pl.Date).alias("date")).sort(
         "accession_number"
@@ -89,7 +87,7 @@ def check(result: object, want: dict[str, object]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)

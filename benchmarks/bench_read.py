@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from peers import best, machine  # (this folder is on the path when the script runs)
+from peers import best, description, machine  # (this folder is on the path when the script runs)
 
 import recurct
 from recurct import read_exams
@@ -146,11 +146,11 @@ def machine_line() -> str:
     return f"machine: {machine()}; recurct {recurct.__version__} ({Path(recurct.__file__).parent})"
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         files = write_files(args.rows, Path(tmp))
         print(machine_line())

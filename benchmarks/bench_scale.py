@@ -41,12 +41,15 @@ Usage (from the repository root)::
     # the same exams sorted by patient (a copy, written once): out of core with no split
     python benchmarks/bench_scale.py --exams 1e8 --paths outofcore,write --sorted --keep-data
 
-Estimated from the quietest 10^7 runs on 2 cores (x10, with margin for the larger sorts):
-writing the data 3-6 min (once; reused with ``--keep-data``), in memory 1-2 min (peak 7.48
-GiB measured with the current engine, docs/scaling.md), out of core (K = 5) 2-4 min; Dask at 10^8 measured 27-30 s per worker count
-(50 partitions, 1.4 GiB moved between 2 workers, peak 4.8 GiB) at load 4: each path under
-10 minutes on a quiet machine. Under heavy load from other jobs the same runs took up to 4x
-longer.
+Measured at 10^8 exams on the 2-core reference VM (docs/scaling.md, the table of "Re-measured
+on the VM's later CPU (2026-11-29)", best of 2, the slowest beside it): writing the data
+190 s (once; reused with ``--keep-data``); in memory 14.6 s (24.4 s, peak 7.48 GiB); out of
+core with the default K = 10, the table returned, 14.1 s (15.1 s, peak 4.18 GiB), and
+``write_patients`` 20.7 s (21.3 s, peak 1.34 GiB). Dask at 10^8 on the VM's earlier CPU
+(docs/scaling.md, "Dask without the global row numbers and the P2P shuffle (2026-11-27,
+late)", one run each at load 4-5): 30.0 s with 1 worker (peak 4.55 GiB), 26.6 s with 2
+(peak 4.81 GiB, 1.36 GiB moved between them), 50 partitions. Under heavy load from other
+jobs the same runs took up to 4x longer.
 
 Needs the ``dask`` extra (``distributed``, which brings ``psutil``, used for the memory).
 
@@ -78,7 +81,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from peers import exam_counts, reference
+import polars as pl
+from peers import description, exam_counts, reference
 
 PATHS = ("memory", "outofcore", "write", "dask")
 THRESHOLD = 100.0
@@ -136,8 +140,6 @@ def write_dataset(folder: Path, n: int, seed: int = 0) -> dict[str, Any]:
 
     Returns the metadata written to ``folder/_meta.json`` (n, patients, total dose, ...).
     """
-    import polars as pl
-
     t0 = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     counts = _exam_counts(n, seed)
@@ -208,8 +210,6 @@ def ensure_sorted(folder: Path, meta: dict[str, Any]) -> tuple[Path, dict[str, A
     """A copy of the dataset in ``folder`` sorted by patient (stable: each patient's exams
     in the order of the dataset), in files of ``FILE_ROWS`` rows with polars' default row
     groups: the out-of-core paths then read it with no split. Reused if complete."""
-    import polars as pl
-
     target = folder.with_name(folder.name + "-sorted")
     meta_file = target / "_meta.json"
     if meta_file.exists() and json.loads(meta_file.read_text()).get("source") == meta:
@@ -237,8 +237,6 @@ def ensure_sorted(folder: Path, meta: dict[str, Any]) -> tuple[Path, dict[str, A
 
 def _sample(folder: str, n: int = 200_000) -> Any:
     """The first ``n`` exams of the dataset (a polars DataFrame), for warming up."""
-    import polars as pl
-
     return pl.scan_parquet(Path(folder) / "*.parquet").head(n).collect()
 
 
@@ -253,27 +251,31 @@ def _warm_up(sample: Any) -> None:
     recurct.cumulative_dose(sample, thresholds=[THRESHOLD], window_days=[WINDOW])
 
 
-def _summary(patients: Any) -> dict[str, Any]:
-    """The numbers every path must agree on, from a polars patients table: patients, exams,
-    patients >= 100 mSv, total CED, the patients whose running CED reached 100 mSv and the
-    sum of their days to it, and the sum of the patients' largest 1826-day windows."""
-    days = patients[f"days_to_{THRESHOLD:g}"]
-    return {
-        "n_patients": int(patients.height),
-        "n_exams": int(patients["n_exams"].sum()),
-        "n_reached": int(patients[f"reached_{THRESHOLD:g}"].sum()),
-        "total_ced": float(patients["ced_msv"].sum()),
-        "n_days": int(days.count()),
-        "sum_days": int(days.sum()),
-        "sum_wmax": float(patients[f"max_ced_{WINDOW}"].sum()),
-    }
+#: The numbers every path must agree on, as polars expressions over a patients table:
+#: patients, exams, patients >= 100 mSv, total CED, the patients whose running CED reached
+#: 100 mSv and the sum of their days to it, and the sum of the patients' largest 1826-day
+#: windows (:func:`_summary` and :func:`child_write`; the Dask path computes the same
+#: numbers with Dask, :func:`reference_summary` from the reference).
+_SUMMARY_EXPRS = (
+    pl.len().alias("n_patients"),
+    pl.col("n_exams").sum(),
+    pl.col(f"reached_{THRESHOLD:g}").sum().alias("n_reached"),
+    pl.col("ced_msv").sum().alias("total_ced"),
+    pl.col(f"days_to_{THRESHOLD:g}").count().alias("n_days"),
+    pl.col(f"days_to_{THRESHOLD:g}").sum().alias("sum_days"),
+    pl.col(f"max_ced_{WINDOW}").sum().alias("sum_wmax"),
+)
+
+
+def _summary(patients: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """:data:`_SUMMARY_EXPRS` of a polars patients table (or a lazy scan of one)."""
+    row = patients.lazy().select(_SUMMARY_EXPRS).collect().row(0, named=True)
+    return {k: float(v) if k in ("total_ced", "sum_wmax") else int(v) for k, v in row.items()}
 
 
 def reference_summary(folder: str | Path) -> dict[str, Any]:
     """:func:`_summary`'s numbers from ``peers.reference`` (plain NumPy, independent of
     recurct) of the exams of ``folder`` read whole."""
-    import polars as pl
-
     ref = reference(pl.read_parquet(Path(folder) / "*.parquet"))
     a, b, c = ref["a"], ref["b"], ref["c"]
     return {
@@ -290,8 +292,6 @@ def reference_summary(folder: str | Path) -> dict[str, Any]:
 
 
 def child_memory(folder: str, workers: int, tmpdir: str | None) -> dict[str, Any]:
-    import polars as pl
-
     import recurct
 
     _warm_up(_sample(folder))
@@ -350,8 +350,6 @@ def child_outofcore(folder: str, buckets: int, tmpdir: str | None) -> dict[str, 
 def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]:
     """:func:`recurct.outofcore.write_patients` to a folder (one bucket in memory at a time);
     the summary is read back from the folder afterwards, outside the timing."""
-    import polars as pl
-
     from recurct.outofcore import write_patients
 
     _warm_up(_sample(folder))
@@ -361,21 +359,7 @@ def child_write(folder: str, buckets: int, tmpdir: str | None) -> dict[str, Any]
             t0 = time.perf_counter()
             write_patients(folder, out, **_chunked_args(buckets, tmpdir))
             seconds = time.perf_counter() - t0
-        reached, days = f"reached_{THRESHOLD:g}", f"days_to_{THRESHOLD:g}"
-        summary = (
-            pl.scan_parquet(out / "*.parquet")
-            .select(
-                pl.len().alias("n_patients"),
-                pl.col("n_exams").sum(),
-                pl.col(reached).sum().alias("n_reached"),
-                pl.col("ced_msv").sum().alias("total_ced"),
-                pl.col(days).count().alias("n_days"),
-                pl.col(days).sum().alias("sum_days"),
-                pl.col(f"max_ced_{WINDOW}").sum().alias("sum_wmax"),
-            )
-            .collect()
-            .row(0, named=True)
-        )
+        summary = _summary(pl.scan_parquet(out / "*.parquet"))
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
     return {"seconds": seconds, "phases": phases.seconds, **summary}
@@ -619,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--exams", default="1e6,1e7", help="sizes N, comma-separated (1e6,1e7)")
     ap.add_argument("--workers", default="1,2", help="Dask worker counts (1,2)")
     ap.add_argument("--paths", default=None, help=f"comma-separated subset of {PATHS}")
@@ -737,8 +721,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     agree = (
         "patients, exams and total CED agree with the generator; patients >= 100 mSv, "
-        "patients reaching it and their days to it, total CED and the sum of the largest "
-        f"{WINDOW}-day windows agree with the in-memory path's and the reference's"
+        "the number reaching it and the sum of their days to it, total CED and the sum of the "
+        f"largest {WINDOW}-day windows agree with the in-memory path's and the reference's"
         + (" where run (not checked: below)" if not_checked else "")
     )
     print("checks:", "FAILED" if failed else agree)

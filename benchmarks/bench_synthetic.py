@@ -118,7 +118,9 @@ def bench_stream(n_exams: float, threads: int) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from peers import description  # (this script's folder is on sys.path)
+
+    ap = argparse.ArgumentParser(description=description(__doc__))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stream", type=float, default=None, help="exams to stream, e.g. 1e8")

@@ -3,7 +3,8 @@
 All methods run in one process on the same data (built outside the timed region), each
 peer in its fastest known way (benchmarks/BASELINE.md), and every method's answer, recurct's
 too, is checked against an independent one: :func:`reference`, plain NumPy over the exams
-sorted by patient and time (:func:`check`). Operations:
+sorted by patient and time (:func:`check`), computed after the cohort's timed rounds so that
+it is not in memory while a call is measured (:func:`run_size`). Operations:
 
 * ``a``   per-patient totals (n, CED, first/last exam) and the share with CED >= 100 mSv;
 * ``b``   days from the first exam until the running CED first reached 100 mSv;
@@ -46,6 +47,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from recurct import _sort, _strings
+from recurct import cumulative as _cumulative
 from recurct.errors import InputError
 
 THRESHOLD = 100.0
@@ -181,9 +184,8 @@ class _Data:
     """The same cohort in every engine's container (built outside the timed region).
 
     pandas gets string ids as ``string[pyarrow]`` (Arrow-backed strings), its fastest form
-    for them: at 10^6 exams with record numbers, all three outputs 0.94 s against 2.11 s with
-    the object dtype of ``to_pandas()``, totals 0.15 against 0.21 s; with 64-hex pseudonyms
-    2.23 against 3.00 s and 0.24 against 0.32 s (pandas 2.3.3).
+    for them, rather than the object dtype that ``to_pandas()`` gives; the measurements of
+    both forms are in benchmarks/RESULTS.md.
     """
 
     def __init__(self, df: pl.DataFrame, methods: tuple[str, ...]) -> None:
@@ -435,7 +437,11 @@ def reference(df: pl.DataFrame) -> dict[str, Any]:
     order = np.lexsort((when, code))
     c, d, run = code[order], day[order], dose[order]  # run: summed in place below
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]]) if c.size else c
-    assert starts.size == uniq.len(), "the ids' ranks and distinct values disagree"
+    if starts.size != uniq.len():  # (a bug of this function, not of the answer checked)
+        raise RuntimeError(
+            f"reference: {starts.size} patients in the sorted exams but {uniq.len()} distinct "
+            "patient ids: the ids' ranks and distinct values disagree"
+        )
     n = np.diff(np.r_[starts, c.size])
     by_size = np.argsort(-n, kind="stable")  # patients with the most exams first
     firsts, neg = starts[by_size], -n[by_size]
@@ -496,11 +502,18 @@ def _parts(method: str, op: str, result: Any) -> dict[str, Any]:
     return {op: result}
 
 
+#: The methods whose answer of operation ``b`` lists every patient, those that never reached
+#: 100 mSv with a null day: recurct's patients table and DuckDB's ``GROUP BY`` over every
+#: exam (polars and pandas list only the patients that reached it).
+B_LISTS_EVERY_PATIENT = ("recurct", "duckdb")
+
+
 def _normalise(method: str, op: str, result: Any) -> dict[str, Any]:
     """A runner's answer in :func:`reference`'s form, each table sorted by patient_id: ``a``
     (``n``, ``ced``, ``first``, ``last``: exam days), ``share``; ``b`` (``days``, the
-    patients that reached 100 mSv) and ``b_all`` (every id the answer lists: also those
-    that did not, as nulls, in recurct's and DuckDB's answers); ``c`` (``wmax``)."""
+    patients that reached 100 mSv) and, for an answer that lists every patient
+    (:data:`B_LISTS_EVERY_PATIENT`, or any answer holding a null day), ``b_all``: every id
+    it lists, those that did not reach 100 mSv too; ``c`` (``wmax``)."""
     out: dict[str, Any] = {}
     for part, x in _parts(method, op, result).items():
         if part == "share":
@@ -521,8 +534,9 @@ def _normalise(method: str, op: str, result: Any) -> dict[str, Any]:
             )
         elif part == "b":
             col = "days_to_100" if "days_to_100" in f.columns else f.columns[-1]
-            out["b_all"] = f.get_column("patient_id")
             days = f.select("patient_id", pl.col(col).cast(pl.Int64).alias("days"))
+            if method in B_LISTS_EVERY_PATIENT or days.get_column("days").null_count():
+                out["b_all"] = days.get_column("patient_id")
             out["b"] = days.drop_nulls("days")
         else:
             col = f"max_ced_{WINDOW}" if f"max_ced_{WINDOW}" in f.columns else f.columns[-1]
@@ -544,14 +558,20 @@ def _far(a: pl.Series, b: pl.Series, atol: float = 0.0) -> int:
     return int(np.count_nonzero(~np.isclose(a.to_numpy(), b.to_numpy(), rtol=1e-6, atol=atol)))
 
 
+def _patients(k: int) -> str:
+    return f"{k} patient" if k == 1 else f"{k} patients"
+
+
 def check(ref: dict[str, Any] | None, got: dict[str, Any]) -> str:
     """Whether the answer ``got`` (:func:`_normalise`) equals the reference ``ref``
     (:func:`reference`) in every part it holds: ``"ok"``; else ``"FAIL"`` and what
-    differs; ``"not checked"`` without a reference or an answer with no part to compare.
+    differs, by the answer's column names; ``"not checked"`` without a reference or an
+    answer with no part to compare.
 
-    Compared exactly: the patient ids, exam counts, first and last exam days, the patients
-    reaching 100 mSv and their days to it; within 1e-6 (relative): the CED and the largest
-    window; within 1e-12: the share >= 100 mSv.
+    Compared exactly: the patient ids (of op ``b`` too, where the answer lists every
+    patient: ``b_all``), exam counts, first and last exam days, the patients reaching
+    100 mSv and their days to it; within 1e-6 (relative): the CED and the largest window
+    (that also within 1e-9 mSv); within 1e-12: the share >= 100 mSv.
     """
     if ref is None or not {"a", "b", "c"} & set(got):
         return "not checked"
@@ -560,33 +580,33 @@ def check(ref: dict[str, Any] | None, got: dict[str, Any]) -> str:
     if "a" in got:
         a, r = got["a"], ref["a"]
         if not _same(a.get_column("patient_id"), ids):
-            fails.append(f"patient ids (a: {a.height} patients, reference {r.height})")
+            fails.append(f"patient ids (a: {_patients(a.height)}, reference {r.height})")
         else:
             for col, name in (("n", "n_exams"), ("first", "first_exam"), ("last", "last_exam")):
                 if bad := _unequal(a.get_column(col), r.get_column(col)):
-                    fails.append(f"{name} ({bad} patients)")
+                    fails.append(f"{name} ({_patients(bad)})")
             if bad := _far(a.get_column("ced"), r.get_column("ced")):
-                fails.append(f"ced ({bad} patients)")
+                fails.append(f"ced_msv ({_patients(bad)})")
     if "share" in got and not abs(got["share"] - ref["share"]) <= 1e-12:
         fails.append(f"share ({got['share']!r}, reference {ref['share']!r})")
     if "b" in got:
         b, r = got["b"], ref["b"]
-        listed = got["b_all"]  # with those not reaching 100 mSv (nulls): every patient
-        if listed.len() != b.height and not _same(listed, ids):
-            fails.append(f"patient ids (b: {listed.len()} patients, reference {ids.len()})")
+        listed = got.get("b_all")  # every patient, with those not reaching 100 mSv
+        if listed is not None and not _same(listed, ids):
+            fails.append(f"patient ids (b: {_patients(listed.len())}, reference {ids.len()})")
         if not _same(b.get_column("patient_id"), r.get_column("patient_id")):
             fails.append(
                 f"days_to_100 (patients reaching 100 mSv: {b.height}, reference {r.height}, "
                 "not the same)"
             )
         elif bad := _unequal(b.get_column("days"), r.get_column("days")):
-            fails.append(f"days_to_100 ({bad} patients)")
+            fails.append(f"days_to_100 ({_patients(bad)})")
     if "c" in got:
         c, r = got["c"], ref["c"]
         if not _same(c.get_column("patient_id"), ids):
-            fails.append(f"patient ids (c: {c.height} patients, reference {r.height})")
+            fails.append(f"patient ids (c: {_patients(c.height)}, reference {r.height})")
         elif bad := _far(c.get_column("wmax"), r.get_column("wmax"), atol=1e-9):
-            fails.append(f"max window ({bad} patients)")
+            fails.append(f"max_ced_{WINDOW} ({_patients(bad)})")
     return "FAIL " + "; ".join(fails) if fails else "ok"
 
 
@@ -663,32 +683,39 @@ def bandwidth(gib: float = 2.0, repeat: int = 3) -> dict[str, float]:
     return {**out, "threads": float(k)}
 
 
+#: Exams of the string cohorts of :data:`KERNEL_COHORTS`: recurct's string kernels run from
+#: ``recurct._strings.MIN_ROWS`` strings (the exams' ids, then the distinct ones: a cohort
+#: has about one patient per 1.9 exams, so three times as many exams), the byte kernels of
+#: long ids (64-hex pseudonyms, UUIDs) from ``recurct.cumulative._BYTE_ROWS`` exams.
+STRING_KERNEL_EXAMS = max(_cumulative._BYTE_ROWS, 3 * _strings.MIN_ROWS)
+
 #: The cohorts (exams, ids, order) on which a call of every operation compiles every numba
-#: kernel that the benchmark's table uses (:data:`TABLE`; sizes from 10^6 exams): recurct
-#: sorts its keys by its radix sort from 65,536 exams where NumPy's sort is slow
-#: (``recurct._sort._RADIX_MIN``), uses its string kernels from 200,000 string ids
-#: (``recurct._strings.MIN_ROWS``) and the byte kernels of long ids (64-hex pseudonyms, UUIDs)
-#: from 10^6 (``recurct.cumulative._BYTE_ROWS``). tests/test_peers.py checks that a fresh
-#: process compiles nothing more on the table's layouts after these calls.
+#: kernel that the benchmark's table uses (:data:`TABLE`), their sizes taken from recurct's
+#: own limits: below ``recurct._sort._RADIX_MIN`` exams NumPy sorts the keys, from it
+#: recurct's radix sort where NumPy's sort is slow; the string layouts at
+#: :data:`STRING_KERNEL_EXAMS`. :func:`kernel_calls` caps them at the benchmark's largest
+#: size. tests/test_peers.py checks that a fresh process compiles nothing more on the table's
+#: layouts at 10^6 exams after these calls.
 KERNEL_COHORTS: tuple[tuple[int, str, str], ...] = (
-    (2_000, "int", "random"),
-    (70_000, "int", "random"),
-    (70_000, "int", "sorted"),
-    (10**6, "str", "random"),
-    (10**6, "hex", "random"),
-    (10**6, "uuid", "random"),
-    (10**6, "enum", "random"),
-    (10**6, "prepared", "random"),
+    (min(2_000, _sort._RADIX_MIN // 2), "int", "random"),
+    (_sort._RADIX_MIN, "int", "random"),
+    (_sort._RADIX_MIN, "int", "sorted"),
+    *((STRING_KERNEL_EXAMS, ids, "random") for ids in ("str", "hex", "uuid", "enum", "prepared")),
 )
 
 
-def kernel_calls() -> Callable[[], None]:
+def kernel_calls(max_exams: int | None = None) -> Callable[[], None]:
     """The calls of :func:`recurct.cumulative_dose` for every operation on every cohort of
-    :data:`KERNEL_COHORTS` (the cohorts are built now, the calls made by the function
-    returned)."""
+    :data:`KERNEL_COHORTS`, each at most ``max_exams`` exams (the benchmark's largest size:
+    a table no larger uses no kernel that such a cohort does not; None: as listed). The
+    cohorts are built now, the calls made by the function returned."""
     from recurct.cumulative import cumulative_dose
 
-    cohorts = [make_cohort(n, seed=1, ids=ids, order=order) for n, ids, order in KERNEL_COHORTS]
+    sizes = dict.fromkeys(
+        (n if max_exams is None else min(n, max_exams), ids, order)
+        for n, ids, order in KERNEL_COHORTS
+    )
+    cohorts = [make_cohort(n, seed=1, ids=ids, order=order) for n, ids, order in sizes]
 
     def calls() -> None:
         for df in cohorts:
@@ -700,13 +727,14 @@ def kernel_calls() -> Callable[[], None]:
 
 _COMPILE_SCRIPT = textwrap.dedent(
     """
+    import sys
     import time
     t0 = time.perf_counter()
     from peers import kernel_calls, make_cohort, op_args
     from recurct.cumulative import cumulative_dose
     imports = time.perf_counter() - t0
     df = make_cohort(2000, seed=1)
-    calls = kernel_calls()
+    calls = kernel_calls(int(sys.argv[1]) if len(sys.argv) > 1 else None)
     t1 = time.perf_counter()
     cumulative_dose(df, **op_args("abc"))
     t2 = time.perf_counter()
@@ -719,18 +747,22 @@ _COMPILE_SCRIPT = textwrap.dedent(
 )
 
 
-def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+def compile_times(
+    max_exams: int | None = None,
+) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
     """Seconds with an empty numba cache, then with it filled, each in a fresh process: the
     first :func:`recurct.cumulative_dose` result (2,000 exams, all three outputs); every
-    kernel of the table: that call and the calls of :func:`kernel_calls`, less the same calls
-    made again warm (their own work; the cohorts are built before); the process: its imports
-    and every kernel."""
+    kernel of the table: that call and the calls of :func:`kernel_calls` (cohorts of at most
+    ``max_exams`` exams, the benchmark's largest size), less the same calls made again warm
+    (their own work; the cohorts are built before); the process: its imports and every
+    kernel."""
+    cap = [] if max_exams is None else [str(max_exams)]
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         runs = []
         for _ in range(2):
             out = subprocess.run(
-                [sys.executable, "-c", _COMPILE_SCRIPT],
+                [sys.executable, "-c", _COMPILE_SCRIPT, *cap],
                 cwd=os.path.dirname(os.path.abspath(__file__)),  # `import peers` in the script
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
@@ -739,12 +771,13 @@ def compile_times() -> tuple[tuple[float, float, float], tuple[float, float, flo
     return runs[0], runs[1]
 
 
-def warm_up(methods: tuple[str, ...]) -> None:
-    """Before the first timed row: load every numba kernel of the table (:func:`kernel_calls`)
-    and run every method on every operation of small cohorts, so that the first row's peak
-    memory does not hold the loading of recurct's kernels (at 10^5 exams its first row showed
-    791 B/exam over the input, the later rows 35 to 71) or a peer's first-call set-up."""
-    kernel_calls()()
+def warm_up(methods: tuple[str, ...], max_exams: int | None = None) -> None:
+    """Before the first timed row: load every numba kernel of the table (:func:`kernel_calls`,
+    cohorts of at most ``max_exams`` exams, the benchmark's largest size) and run every method
+    on every operation of small cohorts, so that the first row's peak memory does not hold the
+    loading of recurct's kernels (at 10^5 exams its first row showed 791 B/exam over the
+    input, the later rows 35 to 71) or a peer's first-call set-up."""
+    kernel_calls(max_exams)()
     for ids in ("int", "str"):
         run_size(2_000, methods, OPS, 1, ids, "random")
 
@@ -803,28 +836,25 @@ def run_size(
 ) -> list[dict[str, Any]]:
     """Time every method on every op for one cohort; rows of the result table.
 
-    Each method's untimed first call is checked (:func:`check`) against :func:`reference`
-    of the cohort, recurct's as every peer's (``check`` "ok" or "FAIL ..."); with
-    ``checked=False`` nothing is compared and the rows say "not checked".
+    For each op, each method's untimed first call (its peak memory), then ``repeat`` timed
+    rounds (:func:`round_orders`). Then every answer is checked (:func:`checks`) against
+    :func:`reference` of the cohort, computed only after every timed round of the cohort, so
+    that it is not in memory while a call is measured: one more untimed call per method and
+    op, recurct's as every peer's (``check`` "ok" or "FAIL ..."); with ``checked=False``
+    nothing is compared and the rows say "not checked".
     """
-    cohort = make_cohort(n, seed=0, ids=ids, order=order)
-    ref = reference(cohort) if checked else None
-    data = _Data(cohort, methods)
-    del cohort
+    data = _Data(make_cohort(n, seed=0, ids=ids, order=order), methods)
     rows = []
     for op in ops:
         results: dict[str, dict[str, Any]] = {}
-        for m in methods:  # untimed call, its answer checked against the reference
+        for m in methods:  # untimed call: its peak memory (nothing else held)
             gc.collect()
             _reset_peak()
             before = _rss_mib()
             r = RUNNERS[m](data, op)
             peak = _peak_mib()
-            verdict = check(ref, _normalise(m, op, r)) if ref is not None else "not checked"
             del r
-            results[m] = {"peak": peak, "check": verdict}
-            results[m]["extra"] = (peak - before) * 2**20 / n
-            results[m]["times"] = []
+            results[m] = {"peak": peak, "extra": (peak - before) * 2**20 / n, "times": []}
         for rnd in round_orders(methods, repeat):  # each method after each other in turn
             for m in rnd:
                 gc.collect()
@@ -838,14 +868,33 @@ def run_size(
                 {
                     "n": n, "layout": f"{order} {ids}", "op": op, "method": m, "seconds": best,
                     "mexams_s": n / best / 1e6, "ratio": best / base if base else float("nan"),
-                    "peak_mib": results[m]["peak"], "check": results[m]["check"],
+                    "peak_mib": results[m]["peak"], "check": "not checked",
                     "extra_b": results[m]["extra"],
                 }
             )  # fmt: skip
         if progress:
             done = ", ".join(f"{r['method']} {r['seconds']:.3f} s" for r in rows[-len(methods) :])
             print(f"  N={n:.0e} {order} {ids} {op}: {done}", flush=True)
+    if checked:
+        verdicts = checks(data, methods, ops, ids, order)
+        for row in rows:
+            row["check"] = verdicts[row["op"], row["method"]]
     return rows
+
+
+def checks(
+    data: _Data, methods: tuple[str, ...], ops: tuple[str, ...], ids: str, order: str
+) -> dict[tuple[str, str], str]:
+    """Each method's answer to each op on ``data`` (one untimed call) against
+    :func:`reference` (:func:`check`): (op, method) -> verdict. The reference of the
+    ``prepared`` layout is that of the raw cohort (string ids, rows as generated), not of the
+    table :func:`recurct.prepare_exams` made of it, which recurct's answer is computed from."""
+    raw = make_cohort(data.n, seed=0, ids="str", order=order) if ids == "prepared" else data.pl
+    ref = reference(raw)
+    del raw
+    return {
+        (op, m): check(ref, _normalise(m, op, RUNNERS[m](data, op))) for op in ops for m in methods
+    }
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -915,6 +964,12 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "not installed"
+
+
+def description(doc: str | None) -> str:
+    """A benchmark script's ``--help`` description, the same way in every script: the first
+    paragraph of its docstring ``doc``, on one line (argparse would reflow a longer text)."""
+    return " ".join((doc or "").split("\n\n")[0].split())
 
 
 def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -1015,9 +1070,10 @@ def report(
         if progress:
             print(line, flush=True)
 
+    largest = max(sizes, default=None)
     bw = bandwidth()
     emit(f"    machine: {machine(bw)}")
-    (f1, c1, p1), (f2, c2, p2) = compile_times()
+    (f1, c1, p1), (f2, c2, p2) = compile_times(largest)
     emit(
         f"    numba, empty cache: first cumulative_dose result {f1:.2f} s, every kernel of the "
         f"table {c1:.2f} s (process {p1:.2f} s); cached: {f2:.2f} s, {c2:.2f} s (process "
@@ -1031,15 +1087,19 @@ def report(
     emit()
     uuid_methods = _who(methods, "engines")  # as run_size gets them below
     emit(
-        "Each table row: one untimed call per method (its answer, recurct's too, checked "
-        "against an independent NumPy reference, `reference`: ids, exam counts, first and "
-        "last exams and the days to 100 mSv exactly, CED and the largest window within "
-        f"1e-6), then {repeat} timed rounds, best of them; the methods' order in each round is a row "
+        "Each table row: one untimed call per method (its peak memory), then "
+        f"{repeat} timed rounds, best of them; the methods' order in each round is a row "
         f"of a Williams design (`round_orders`), in turn: over these {repeat} rounds "
         f"{order_balance(methods, repeat)} (the uuid rows' {len(uuid_methods)} methods: "
-        f"{order_balance(uuid_methods, repeat)})."
+        f"{order_balance(uuid_methods, repeat)}). After a cohort's timed rounds, one more "
+        "untimed call per method and operation is checked (`check` column; recurct's too) "
+        "against an independent NumPy reference (`reference`; of the raw cohort in the "
+        "prepared rows), computed only then, so that it is not in memory during a measured "
+        "call: ids, exam counts, first and last exams, the patients reaching 100 mSv and "
+        "their days to it exactly, CED and the largest window within 1e-6 (relative), the "
+        "share >= 100 mSv within 1e-12."
     )
-    warm_up(methods)
+    warm_up(methods, largest)
     failed = False
     for n in sizes:
         rows = []

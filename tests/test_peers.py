@@ -55,7 +55,8 @@ def test_a_missing_peer_names_its_extra(monkeypatch: pytest.MonkeyPatch) -> None
 @pytest.mark.slow  # about 20 s: every op of every peer on two id types
 def test_every_installed_peer_agrees_with_recurct(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each installed peer (pandas always; DuckDB with the test extra) on every operation,
-    on integer and string patient ids: the check column compares each answer with recurct's."""
+    on integer and string patient ids: the check column compares each answer, recurct's too,
+    with the independent reference (peers.reference)."""
     peers = _load(monkeypatch)
     methods, _ = peers.resolve_methods(None)
     assert {"recurct", "polars", "pandas"} <= set(methods)
@@ -167,10 +168,10 @@ def _frames() -> dict[str, Any]:
 
     day = pl.duration(days=1)
     return {
-        "first_exam": (pl.col("first_exam") + day, "first_exam (1 patients)"),
-        "last_exam": (pl.col("last_exam") - day, "last_exam (1 patients)"),
-        "n_exams": (pl.col("n_exams") + 1, "n_exams (1 patients)"),
-        "ced_msv": (pl.col("ced_msv") * (1 + 1e-5), "ced (1 patients)"),
+        "first_exam": (pl.col("first_exam") + day, "first_exam (1 patient)"),
+        "last_exam": (pl.col("last_exam") - day, "last_exam (1 patient)"),
+        "n_exams": (pl.col("n_exams") + 1, "n_exams (1 patient)"),
+        "ced_msv": (pl.col("ced_msv") * (1 + 1e-5), "ced_msv (1 patient)"),
     }
 
 
@@ -198,7 +199,7 @@ def test_a_peer_with_one_wrong_day_or_window_fails_its_check(
         "b": lambda op, b: _one_row(b, "days_to_100", pl.col("days_to_100") + 1),
         "c": lambda op, c: _one_row(c, "max_ced_1826", pl.col("max_ced_1826") * (1 + 1e-5)),
     }
-    for op, what in (("b", "days_to_100 (1 patients)"), ("c", "max window (1 patients)")):
+    for op, what in (("b", "days_to_100 (1 patient)"), ("c", "max_ced_1826 (1 patient)")):
         _breaking(monkeypatch, peers, "polars", fixes[op])
         (row,) = peers.run_size(3000, ("polars",), (op,), 1, "int", "random")
         assert row["check"].startswith("FAIL") and what in row["check"], row
@@ -225,7 +226,7 @@ def test_a_pandas_answer_with_one_wrong_last_exam_fails_its_check(
 
     _breaking(monkeypatch, peers, "pandas", fix)
     (row,) = peers.run_size(3000, ("pandas",), ("a",), 1, "str", "random")
-    assert row["check"] == "FAIL last_exam (1 patients)", row
+    assert row["check"] == "FAIL last_exam (1 patient)", row
 
 
 def test_duckdb_first_exam_as_the_last_fails_its_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -260,13 +261,132 @@ def test_recurct_s_own_answer_is_checked(
         change = pl.col(column) + 1
     _breaking(monkeypatch, peers, "recurct", lambda op, r: (_one_row(r[0], column, change), r[1]))
     (row,) = peers.run_size(3000, ("recurct",), (op,), 1, ids, "random")
-    assert row["check"].startswith("FAIL") and "(1 patients)" in row["check"], row
+    assert row["check"].startswith("FAIL") and "(1 patient)" in row["check"], row
     # and its share of patients >= 100 mSv
     monkeypatch.undo()
     peers = _load(monkeypatch)
     _breaking(monkeypatch, peers, "recurct", lambda op, r: (r[0], r[1] + 0.01))
     (row,) = peers.run_size(3000, ("recurct",), ("a",), 1, ids, "random")
     assert row["check"].startswith("FAIL share"), row
+
+
+@pytest.mark.parametrize("method", ["recurct", "duckdb"])
+def test_a_b_answer_without_the_patients_below_100_msv_fails(
+    monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """recurct's and DuckDB's answers of op b list every patient, those that never reached
+    100 mSv with no day: an answer cut to the patients who reached it fails (the full list
+    was compared only where its length differed from theirs, so such an answer passed)."""
+    if method == "duckdb":
+        pytest.importorskip("duckdb")
+    import polars as pl
+
+    peers = _load(monkeypatch)
+
+    def fix(op: str, answer: Any) -> Any:
+        if method == "recurct":
+            table, share = answer
+            return table.filter(pl.col("days_to_100").is_not_null()), share
+        import pyarrow.compute as pc
+
+        return answer.filter(pc.is_valid(answer.column("days_to_100")))
+
+    _breaking(monkeypatch, peers, method, fix)
+    (row,) = peers.run_size(3000, (method,), ("b",), 1, "int", "random")
+    assert row["check"].startswith("FAIL patient ids (b: "), row
+    assert "days_to_100" not in row["check"], row  # the reaching patients are all there
+
+
+def test_a_b_answer_with_null_days_must_list_every_patient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A polars answer of op b lists the patients who reached 100 mSv; one that also lists
+    some who did not (with null days) must list them all."""
+    import polars as pl
+
+    peers = _load(monkeypatch)
+    ids = peers.make_cohort(3000, seed=0).get_column("patient_id").unique()
+
+    def fix(op: str, b: Any) -> Any:
+        below = pl.DataFrame({"patient_id": ids.filter(~ids.is_in(b["patient_id"].implode()))})
+        return pl.concat([b, below.head(3)], how="diagonal")  # three with null days
+
+    _breaking(monkeypatch, peers, "polars", fix)
+    (row,) = peers.run_size(3000, ("polars",), ("b",), 1, "int", "random")
+    assert row["check"].startswith("FAIL patient ids (b: "), row
+
+
+def test_the_prepared_rows_are_checked_against_the_raw_cohort(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reference of the ``prepared`` rows is that of the exams before
+    ``recurct.prepare_exams``: a prepared table that lost an exam fails (its reference was
+    computed from the prepared table itself, and agreed)."""
+    peers = _load(monkeypatch)
+    real = peers.make_cohort
+
+    def make_cohort(n: int, seed: int = 0, ids: str = "int", order: str = "random",
+                    mean_exams: float = 1.9) -> Any:  # fmt: skip
+        df = real(n, seed, ids, order, mean_exams)
+        return df.slice(1) if ids == "prepared" else df  # one exam lost in the preparation
+
+    monkeypatch.setattr(peers, "make_cohort", make_cohort)
+    (row,) = peers.run_size(3000, ("recurct",), ("a",), 1, "prepared", "random")
+    assert row["check"].startswith("FAIL"), row
+    monkeypatch.setattr(peers, "make_cohort", real)
+    (row,) = peers.run_size(3000, ("recurct",), ("a", "abc"), 1, "prepared", "sorted")[1:]
+    assert row["check"] == "ok", row
+
+
+def test_the_reference_is_computed_after_every_measured_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reference is not in memory while a call is measured: it is computed after the
+    cohort's untimed and timed calls, then one more call per method and op is checked."""
+    peers = _load(monkeypatch)
+    log: list[str] = []
+    real = peers.reference
+    monkeypatch.setattr(peers, "reference", lambda df: (log.append("reference"), real(df))[1])
+    for m in ("recurct", "polars"):
+        _breaking(monkeypatch, peers, m, lambda op, r, m=m: (log.append(f"{m} {op}"), r)[1])
+    rows = peers.run_size(2000, ("recurct", "polars"), ("a", "b"), 2, "int", "random")
+    measured = 2 * 2 * (1 + 2)  # ops x methods x (the untimed call + 2 timed rounds)
+    assert log.index("reference") == measured, log
+    assert log[measured + 1 :] == ["recurct a", "polars a", "recurct b", "polars b"], log
+    assert all(r["check"] == "ok" for r in rows), rows
+
+
+def test_the_reference_raises_on_its_own_inconsistency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An internal inconsistency of the reference is an error, not a bare ``assert`` (which
+    ``python -O`` drops): here the exams left unsorted by patient."""
+    import numpy as np
+
+    peers = _load(monkeypatch)
+    cohort = peers.make_cohort(300, seed=2)
+    monkeypatch.setattr(np, "lexsort", lambda keys: np.arange(len(keys[0])))
+    with pytest.raises(RuntimeError, match=r"patients in the sorted exams but \d+ distinct"):
+        peers.reference(cohort)
+
+
+def test_the_kernel_cohorts_follow_recurct_s_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm-up's cohorts take their sizes from recurct's own limits (they were written
+    out as numbers), and no cohort is larger than the benchmark's largest size."""
+    from recurct import _sort, _strings, cumulative
+
+    monkeypatch.setattr(_sort, "_RADIX_MIN", 1 << 10)
+    monkeypatch.setattr(_strings, "MIN_ROWS", 5_000)
+    monkeypatch.setattr(cumulative, "_BYTE_ROWS", 12_000)
+    peers = _load(monkeypatch)
+    strings = [(15_000, ids, "random") for ids in ("str", "hex", "uuid", "enum", "prepared")]
+    assert list(peers.KERNEL_COHORTS) == [
+        (512, "int", "random"), (1024, "int", "random"), (1024, "int", "sorted"), *strings,
+    ]  # fmt: skip
+    made: list[tuple[int, str, str]] = []
+    monkeypatch.setattr(peers, "make_cohort", lambda n, seed, ids, order: made.append(
+        (n, ids, order)))  # fmt: skip
+    peers.kernel_calls(3_000)
+    assert made == [(512, "int", "random"), (1024, "int", "random"), (1024, "int", "sorted"),
+                    *((3_000, ids, order) for _, ids, order in strings)]  # fmt: skip
 
 
 def test_an_answer_without_a_reference_is_not_checked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -372,14 +492,25 @@ def test_the_report_warms_up_first_and_fails_on_a_failed_check(
 
     monkeypatch.setattr(peers, "bandwidth", lambda: {"read": 1.0, "copy": 1.0,
                         "read_all": 1.0, "copy_all": 1.0, "threads": 1.0})  # fmt: skip
-    monkeypatch.setattr(peers, "compile_times", lambda: ((1.0, 2.0, 3.0), (0.1, 0.2, 0.3)))
-    monkeypatch.setattr(peers, "warm_up", lambda methods: calls.append("warm_up"))
+
+    def compile_times(max_exams: int | None = None) -> Any:
+        calls.append(f"compile_times {max_exams}")
+        return (1.0, 2.0, 3.0), (0.1, 0.2, 0.3)
+
+    monkeypatch.setattr(peers, "compile_times", compile_times)
+    monkeypatch.setattr(peers, "warm_up", lambda methods, max_exams=None: calls.append(
+        f"warm_up {max_exams}"))  # fmt: skip
     monkeypatch.setattr(peers, "sorted_table_bytes", lambda n: 1)
     monkeypatch.setattr(peers, "run_size", run_size)
-    text, ok = peers.report([1000], ("recurct",), 1, progress=False)
-    assert ok and calls[0] == "warm_up" and calls[1] == "random int", calls
+    text, ok = peers.report([1000, 300], ("recurct",), 1, progress=False)
+    # the kernels of cohorts no larger than the largest size (not 10^6 exams for --sizes 1e3)
+    assert calls[:2] == ["compile_times 1000", "warm_up 1000"], calls
+    assert ok and calls[2] == "random int", calls
     assert "every kernel of the table 2.00 s" in text
-    for bad in ("FAIL ced (1 patients)", "not checked"):
+    # the protocol line states every tolerance, the share's too, and when the reference is made
+    assert "the share >= 100 mSv within 1e-12" in text, text
+    assert "computed only then, so that it is not in memory during a measured call" in text
+    for bad in ("FAIL ced_msv (1 patient)", "not checked"):
         verdict[0] = bad
         assert not peers.report([1000], ("recurct",), 1, progress=False)[1]
 
@@ -448,6 +579,23 @@ def test_bench_cumulative_help_has_its_whole_description(
     assert "DuckDB; regenerates ``benchmarks/RESULTS.md``." in out
 
 
+@pytest.mark.parametrize(
+    "name", ["bench_cumulative", "bench_openrem", "bench_rdsr", "bench_read", "bench_scale"]
+)
+def test_every_bench_script_s_help_is_its_first_paragraph(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """One way in every script (peers.description): the docstring's first paragraph, whole,
+    and not the usage notes after it (two scripts printed the whole docstring, reflowed)."""
+    bench = _script(monkeypatch, name)
+    with pytest.raises(SystemExit):
+        bench.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    first, rest = bench.__doc__.split("\n\n", 1)
+    assert " ".join(first.split()) in out
+    assert " ".join(rest.split())[:30] not in out
+
+
 def test_bench_scale_checks_the_crossing_days_and_the_windows(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -460,9 +608,10 @@ def test_bench_scale_checks_the_crossing_days_and_the_windows(
     memory = {**bench.child_memory(str(folder), 1, None), "path": "memory", "workers": 1}
     chunked = {**bench.child_outofcore(str(folder), 3, str(tmp_path)), "path": "outofcore"}
     chunked["workers"] = 1
+    written = {**bench.child_write(str(folder), 2, str(tmp_path)), "path": "write", "workers": 1}
     ref = bench.reference_summary(folder)
     assert memory["n_days"] > 0 and memory["sum_days"] > 0
-    assert bench.check([memory, chunked], meta, ref) == ([], [])
+    assert bench.check([memory, chunked, written], meta, ref) == ([], [])
     for key, value in (("sum_days", chunked["sum_days"] + 365), ("sum_wmax", 0.0),
                        ("n_days", chunked["n_days"] - 1)):  # fmt: skip
         problems, _ = bench.check([memory, {**chunked, key: value}], meta, ref)
@@ -506,21 +655,41 @@ def test_bench_openrem_checks_what_it_reads(
 def test_bench_rdsr_checks_its_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import types
     import warnings
+    from collections import Counter
 
     from recurct.io.rdsr import read_rdsr
 
     bench = _script(monkeypatch, "bench_rdsr")
     assert bench.rounds([1, 2], 3) == [[1, 2], [2, 1], [1, 2]]
-    files, studies = bench.make_copies(10, tmp_path)
+    # three worker counts: a Williams design, each after each other twice in six rounds (the
+    # rotation of one order put each always after the same one)
+    follows = Counter(p for r in bench.rounds([1, 2, 4], 6) for p in pairwise(r))
+    assert len(follows) == 6 and set(follows.values()) == {2}, follows
+    # the duplicates the fixture documents, not those a read finds: 3 per group of 7 files
+    assert [bench.expected_duplicates(n) for n in (7, 10, 11, 300)] == [3, 4, 6, 129]
+    for k in range(3):  # each template's own study, however many copies were made before
+        (tmp_path / f"again{k}").mkdir()
+        assert bench.make_copies(7, tmp_path / f"again{k}") == (7, 5)
+    folder = tmp_path / "copies"
+    folder.mkdir()
+    files, studies = bench.make_copies(10, folder)
     assert (files, studies) == (10, 7)  # a group of 7 reports (5 studies), then 3 (2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = {"files": 10, "exams": 7, "duplicates": bench.expected_duplicates(10)}
-        got = read_rdsr(tmp_path, workers=1, progress=False)
+        got = read_rdsr(folder, workers=1, progress=False)
     assert want["duplicates"] > 0 and bench.check(got, want) == []
     fewer = types.SimpleNamespace(exams=got.exams.head(6), report=got.report)
     assert bench.check(fewer, want) == ["exams: 6, expected 7"]
     assert bench.check(got, {**want, "duplicates": want["duplicates"] + 1})
+    # a reader that never merges the repeated events fails (the expected count came from
+    # that reader itself: 0 = 0)
+    unmerged = types.SimpleNamespace(files_read=10, files_skipped=0, duplicate_events=0)
+    monkeypatch.setattr(bench, "read_rdsr", lambda *a, **k: types.SimpleNamespace(
+        exams=got.exams, report=unmerged))  # fmt: skip
+    again = {**want, "duplicates": bench.expected_duplicates(10)}
+    assert bench.check(bench.read_rdsr(folder), again) == ["duplicates: 0, expected 4"]
+    assert bench.main(["--n", "10", "--workers", "1", "--repeat", "1"]) == 1
 
 
 def test_bench_read_checks_a_timed_read_too(monkeypatch: pytest.MonkeyPatch) -> None:
