@@ -79,12 +79,28 @@ def _cell(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(["", "-"])) + cell if kind != "junk" else cell
 
 
-@settings(max_examples=60, deadline=None)
-@given(cells=st.lists(_cell(), min_size=1, max_size=8), pad=st.booleans())
-def test_validate_keeps_the_doses_read_exams_reads(cells: list[str], pad: bool) -> None:
+def coded(df: pl.DataFrame, column: str, dtype: str) -> pl.DataFrame:
+    """``df`` with its text ``column`` as ``dtype``: text, categories or an enum."""
+    if dtype == "categorical":
+        return df.with_columns(pl.col(column).cast(pl.Categorical))
+    if dtype == "enum":
+        values = df.get_column(column).unique(maintain_order=True).drop_nulls()
+        return df.with_columns(pl.col(column).cast(pl.Enum(values.to_list())))
+    return df
+
+
+@settings(max_examples=90, deadline=None)
+@given(
+    cells=st.lists(_cell(), min_size=1, max_size=8),
+    pad=st.booleans(),
+    dtype=st.sampled_from(["text", "categorical", "enum"]),
+)
+def test_validate_keeps_the_doses_read_exams_reads(cells: list[str], pad: bool, dtype: str) -> None:
+    """The same doses, rows and problems from validate and read_exams, for a dose column
+    of text, of categories (pandas' category) or an enum of the same cells."""
     if pad:  # surrounding spaces, as a spreadsheet leaves them: read_exams removes them
         cells = [f" {c} " for c in cells]
-    df = exams(cells)
+    df = coded(exams(cells), DOSE, dtype)
     kept = quiet_validate(df, strict=False, max_dose_msv=None)
     read = quiet_read(df, strict=False, max_dose_msv=None)
     assert kept.get_column("patient_id").to_list() == read.exams["patient_id"].to_list()
@@ -129,9 +145,103 @@ def test_the_column_decides_its_mark_as_in_read_exams() -> None:
     assert quiet_validate(ages)["age_years"].to_list() == [1.5, 67.0]
 
 
-def test_categorical_text_doses_by_the_rule() -> None:
-    df = exams(["1.234", "850,5"]).with_columns(pl.col(DOSE).cast(pl.Categorical))
-    assert quiet_validate(df, max_dose_msv=None)[DOSE].to_list() == [1234.0, 850.5]
+@pytest.mark.parametrize("dtype", ["categorical", "enum"])
+def test_categorical_text_doses_by_the_rule(dtype: str) -> None:
+    df = coded(exams(["1.234", "850,5", " 12,5 "]), DOSE, dtype)
+    assert quiet_validate(df, max_dose_msv=None)[DOSE].to_list() == [1234.0, 850.5, 12.5]
+    assert quiet_read(df, max_dose_msv=None).exams[DOSE].to_list() == [1234.0, 850.5, 12.5]
+
+
+# --- the rule in one place ------------------------------------------------------------------
+
+
+def test_numeric_text_reads_categories_and_removes_spaces() -> None:
+    from recurct._casts import numeric_text
+
+    text = pl.Series("d", [" 1.234", "850,5 ", None])
+    for s in (text, text.cast(pl.Categorical), text.cast(pl.Enum([" 1.234", "850,5 "]))):
+        got = numeric_text(s, None)
+        assert got.dtype == pl.Utf8 and got.name == "d"
+        assert got.to_list() == ["1234", "850.5", None]
+    # spaces alone are removed too (a cast to a number does not read " 12")
+    assert numeric_text(pl.Series(["12 ", "\t7"]), None).to_list() == ["12", "7"]
+    assert numeric_text(pl.Series([" 1.234,5", "12 "]), ",").to_list() == ["1234.5", "12"]
+    assert numeric_text(pl.Series(["1,234.5 "]), ".").to_list() == ["1234.5"]
+    # a column stripped already is not looked at for spaces again (read_exams' clean-up)
+    assert numeric_text(pl.Series([" 12"]), None, stripped=True).to_list() == [" 12"]
+    # nothing to rewrite: the column itself (no copy), numbers and other dtypes untouched
+    plain = pl.Series(["12.5", "067Y", "x"])
+    assert numeric_text(plain, None) is plain
+    assert numeric_text(text, "as-is") is text
+    floats = pl.Series([1.5])
+    assert numeric_text(floats, None) is floats
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cells=st.lists(st.one_of(st.none(), _cell()), min_size=1, max_size=8),
+    pads=st.lists(st.sampled_from(["", " ", "\t", "\xa0"]), min_size=2, max_size=2),
+    decimal=st.sampled_from([None, ",", "."]),
+)
+def test_numeric_text_scans_no_cell_the_rule_reads(
+    cells: list[str | None], pads: list[str], decimal: str | None
+) -> None:
+    """The one scan that skips a column with nothing to rewrite (validate's path) skips none
+    the rule rewrites: the same cells as the rule on the column stripped first (read_exams'
+    path)."""
+    from recurct._casts import numeric_text
+
+    s = pl.Series("d", [None if c is None else pads[0] + c + pads[1] for c in cells], pl.Utf8)
+    got = numeric_text(s, decimal)
+    assert got.to_list() == numeric_text(s.str.strip_chars(), decimal, stripped=True).to_list()
+
+
+def test_validate_reads_text_numbers_through_the_one_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """validate has no scan of its own deciding which columns the rule may rewrite: a mark
+    the rule would read (here a space grouping thousands, 1 234) reaches it."""
+    from recurct import _casts
+
+    rule = _casts.numeric_text
+
+    def spaced(s: pl.Series, decimal: str | None = None, **kw: bool) -> pl.Series:
+        s = rule(s, decimal, **kw)
+        return s.str.replace_all(" ", "") if s.dtype == pl.Utf8 else s
+
+    monkeypatch.setattr(_casts, "numeric_text", spaced)
+    out = quiet_validate(exams(["1 234", "5"]), max_dose_msv=None)
+    assert out[DOSE].to_list() == [1234.0, 5.0]
+
+
+def test_the_checks_read_text_numbers_as_told() -> None:
+    """The validation core reads text numbers by the rule when asked (``decimal=None``, what
+    validate asks) and as they are by default (read_exams has read its own)."""
+    from recurct._validation import check_exams
+
+    df = exams(["850,5", "1.234"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        as_is, report = check_exams(df, strict=False, today=TODAY, max_dose_msv=None)
+        read, _ = check_exams(df, strict=False, today=TODAY, max_dose_msv=None, decimal=None)
+    assert as_is[DOSE].to_list() == [1.234]  # "850,5" not a number as it is
+    assert report.problems["reason"].to_list() == ["not a number"]
+    assert read[DOSE].to_list() == [850.5, 1234.0]
+
+
+def test_ambiguous_reason_names_the_callers_remedy() -> None:
+    """The reason of an ambiguous number ends with the remedy of the function checking
+    (one constant each, no message rewritten), in the command line's words there."""
+    from recurct._validation import DECIMAL_REMEDY
+    from recurct.cli._errors import _cli_text
+
+    df = exams(["12", "1.234"])
+    with pytest.raises(ExamValidationError) as checked:
+        recurct.validate(df, today=TODAY)
+    with pytest.raises(ExamValidationError) as read:
+        recurct.read_exams(df, today=TODAY)
+    reasons = [e.value.problems["reason"].item() for e in (checked, read)]
+    assert reasons[0].endswith(f"({DECIMAL_REMEDY['validate']})")
+    assert reasons[1].endswith(f"({DECIMAL_REMEDY['read_exams']})")
+    assert _cli_text(reasons[1]).endswith("(pass --decimal . or --decimal ,)")
 
 
 # --- an ambiguous cell: its row and column named, or dropped and counted --------------------
@@ -273,30 +383,33 @@ def test_float32_nan_and_infinity_still_reported() -> None:
 
 def test_float32_doses_as_written_in_the_engine_periods_and_out_of_core(tmp_path: Path) -> None:
     """cumulative_dose, period_dose and a Parquet folder mixing float32 and float64 files
-    sum a float32 dose as written (12.3), as validate and read_exams read it."""
+    sum a float32 dose as written (12.4), as validate and read_exams read it: 12.4 + 87.6
+    reaches 100 mSv, their exact float32 values (99.99999809...) do not."""
     import datetime as dt
 
     from recurct import outofcore
 
-    dates = [dt.date(2020, 1, 1), dt.date(2020, 2, 1), dt.date(2020, 3, 1)]
+    doses = pl.Series([12.4, 87.6], dtype=pl.Float32)
+    widened = float(doses.cast(pl.Float64).sum())
+    assert widened < 100  # the exact values: the threshold not reached
     df = pl.DataFrame(
         {
-            "patient_id": [1, 1, 1],
-            "exam_date": dates,
-            "effective_dose_msv": pl.Series([12.3, 0.1, 87.6], dtype=pl.Float32),
+            "patient_id": [1, 1],
+            "exam_date": [dt.date(2020, 1, 1), dt.date(2020, 2, 1)],
+            "effective_dose_msv": doses,
         }
     )
-    expected = 12.3 + 0.1 + 87.6  # 100.0 as written; 100.00000143051147 widened exactly
+    expected = 12.4 + 87.6  # 100.0 as written
     patients = recurct.cumulative_dose(df, thresholds=100)
     assert patients["ced_msv"].item() == pytest.approx(expected, abs=1e-12)
-    assert patients["reached_100"].item()
+    assert patients["reached_100"].item() is True
     periods = recurct.period_dose(df, every="1y")
     assert periods["ced_msv"].sum() == pytest.approx(expected, abs=1e-12)
     folder = tmp_path / "exams"
     folder.mkdir()
-    df.head(2).write_parquet(folder / "a.parquet")
+    df.head(1).write_parquet(folder / "a.parquet")
     df.tail(1).with_columns(pl.col("effective_dose_msv").cast(pl.Float64)).write_parquet(
         folder / "b.parquet"
     )
     out = outofcore.cumulative_dose_chunked(str(folder / "*.parquet"))
-    assert out["ced_msv"].item() == pytest.approx(12.3 + 0.1 + float(np.float32(87.6)), abs=1e-12)
+    assert out["ced_msv"].item() == pytest.approx(12.4 + float(np.float32(87.6)), abs=1e-12)

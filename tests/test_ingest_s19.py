@@ -391,3 +391,6 @@ def test_coded_text_doses_are_read_by_the_rule_of_text(kind: str) -> None:
         )
     out = recurct.read_exams(df, today="2024-01-01").exams
     assert list(out["dlp_mgycm"]) == [1234.0, 850.5]
+    required = ("patient_id", "exam_date")  # (read_exams reads a DLP-only table)
+    checked = recurct.validate(df, today="2024-01-01", required=required)  # the same rule
+    assert list(checked["dlp_mgycm"]) == [1234.0, 850.5]

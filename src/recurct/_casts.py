@@ -1,10 +1,13 @@
 """The canonical casts of the exam table's columns (sex and body-region codes, dates, doses),
-shared by :func:`recurct.schema.validate`, :func:`recurct.read_exams` and the duplicate rule."""
+and the one rule of numbers in text (:func:`numeric_text`), shared by
+:func:`recurct.schema.validate`, :func:`recurct.read_exams` and the duplicate rule."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from recurct._dates import parse_date_series, parse_dates, parse_dicom_age, warn_mixed_offsets
@@ -22,39 +25,137 @@ from recurct.schema import (
 NUMBER_COLUMNS: tuple[str, ...] = (*DOSE_COLUMNS, "age_years")
 
 
-def number_text(df: pl.DataFrame) -> pl.DataFrame:
+# Numbers in text (:func:`numeric_text`): thousands groups are three digits after a lead of
+# one to three digits (no leading zero); a decimal part is any number of digits.
+#: A cell that can have a decimal comma: 12,5 1.234,5, or points as thousands 1.234 1.234.567.
+COMMA_OK = r"^[+-]?(?:\d*,\d+|[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?)$"
+#: A cell that can have a decimal point: 12.5 1,234.5, or commas as thousands 1,234 1,234,567.
+POINT_OK = r"^[+-]?(?:\d*\.\d+|[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?)$"
+_ONE = r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$"  # 1.234 or 1,234: either reading, the column decides
+# points as thousands groups (1.234, 1.000.000): a column without commas holding one of these
+# has its mark decided by the rule; without any, its points are decimal points as written
+_GROUPED_P = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$"
+_NOT_A_NUMBER = "\x00?"  # appended to a cell that contradicts the column's decimal mark
+# the cells the rule may rewrite, by decimal mark: a column with none is returned as it is
+# (the early exits of :func:`numeric_text` in one scan, for a column not stripped yet, with
+# its surrounding spaces; a mark the rule reads must be here too: a test checks it)
+_MAY_REWRITE: dict[str | None, str] = {
+    None: rf"^\s|\s$|,|{_GROUPED_P}",  # commas, or points that may group thousands
+    ",": r"^\s|\s$|[,.]",
+    ".": r"^\s|\s$|,",
+}
+
+AMBIGUOUS_NUMBER = "\x00ambiguous"
+"""Appended by :func:`numeric_text` to a number whose decimal mark is ambiguous (``1.234``:
+1.234 or 1234?, the column's other cells not saying): never parsed, reported as such by
+validation (the problem quotes the value as written)."""
+
+
+def numeric_text(s: pl.Series, decimal: str | None = None, *, stripped: bool = False) -> pl.Series:
+    """The text numbers of a dose or age column rewritten with a decimal point and no
+    thousands separators, by the one rule of docs/data-preparation.md ("Numbers in text"),
+    which never guesses; :func:`recurct.read_exams` (by its ``decimal=``) and
+    :func:`recurct.schema.validate` (``decimal=None``: :func:`number_text`) read text
+    numbers by it.
+
+    * ``decimal=","``: commas are decimal marks, points only thousands separators in groups
+      of three (``1.234,5`` -> 1234.5, ``1.234`` -> 1234); another point makes the cell no
+      number. ``decimal="."``: the same with the marks swapped (``1,234.5`` -> 1234.5).
+    * ``decimal=None``: the column decides. A cell that can only have a decimal comma
+      (``100,0``, ``1.234,5``, ``1.234.567``) or only a decimal point (``12.5``, ``0.500``,
+      ``1,234.5``) is read so; a cell with one mark before exactly three digits (``1.234``,
+      ``1,234``) is read as the other cells of the column show (decimal comma when some cell
+      can only have one and none can only have a point, and the reverse), and is marked
+      ambiguous (:data:`AMBIGUOUS_NUMBER`, reported by validation) when they show neither
+      or both.
+    * ``decimal="as-is"`` (a comma-separated file without ``decimal``): unchanged.
+
+    A ``Categorical`` or ``Enum`` column is read as its text (returned as ``Utf8``); other
+    dtypes are returned as they are. Surrounding spaces are removed (``" 12,5 "``), unless
+    ``stripped`` says the caller removed them already (``read_exams`` strips every text
+    column first): then they are not looked for. Cells that are no number stay as they are,
+    for validation to report; a cell that contradicts the column's decimal mark (``12.5``
+    with ``decimal=","``) is made unreadable. A text ``s`` is returned itself when nothing is
+    to be rewritten (a column without marks or spaces is read as written)."""
+    if decimal == "as-is":
+        return s
+    if s.dtype == pl.Categorical or isinstance(s.dtype, pl.Enum):
+        s = s.cast(pl.Utf8)
+    if s.dtype != pl.Utf8:
+        return s
+    v = pl.col("v")
+    if not stripped:  # nothing to rewrite, spaces included, found in one scan
+        if not s.to_frame("v").select(v.str.contains(_MAY_REWRITE[decimal]).any()).item():
+            return s
+        s = s.str.strip_chars()
+    # The mark decided by a few scans of the column (literal marks first), then one rewrite
+    # by it, each pattern evaluated once and only where the marks present need it.
+    frame = s.to_frame("v")
+    comma, point = frame.select(
+        c=v.str.contains(",", literal=True).any(), p=v.str.contains(".", literal=True).any()
+    ).row(0)
+    if not comma and not point:
+        return s  # no marks: nothing to rewrite
+    if decimal is None:
+        if not comma and not frame.select(v.str.contains(_GROUPED_P).any()).item():
+            return s  # no comma and no thousands points: points are decimal points
+        one = v.str.contains(_ONE)
+        c_only, p_only = frame.select(
+            c=(v.str.contains(COMMA_OK) & ~one).any(), p=(v.str.contains(POINT_OK) & ~one).any()
+        ).row(0)
+        if c_only == p_only:  # both or neither: each cell by its only reading
+            return frame.select(_each_cell(v)).to_series().alias(s.name)
+        decimal = "," if c_only else "."
+    if decimal == ",":
+        # a cell without points: its commas made points (a decimal-comma cell has one);
+        # with points: thousands groups before a comma or alone, else no number
+        as_comma = v.str.replace_all(",", ".", literal=True)
+        if point:
+            cut = v.str.replace_all(".", "", literal=True).str.replace_all(",", ".", literal=True)
+            stray = v.str.contains(".", literal=True) & ~v.str.contains(COMMA_OK)
+            as_comma = pl.when(stray).then(v + _NOT_A_NUMBER).otherwise(cut)
+        expr = as_comma
+    elif not comma:
+        return s  # decimal points and no thousands commas: as written
+    else:
+        expr = pl.when(v.str.contains(POINT_OK)).then(v.str.replace_all(",", "", literal=True))
+        expr = expr.otherwise(v)
+    return frame.select(expr).to_series().alias(s.name)
+
+
+def _each_cell(v: pl.Expr) -> pl.Expr:
+    """A column that does not decide its mark (:func:`numeric_text`): each cell by its only
+    reading, the cells with either reading marked ambiguous."""
+    as_comma = v.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return (
+        pl.when(v.str.contains(_ONE))
+        .then(v + AMBIGUOUS_NUMBER)
+        .when(v.str.contains(COMMA_OK))
+        .then(as_comma)
+        .when(v.str.contains(POINT_OK))
+        .then(v.str.replace_all(",", "", literal=True))
+        .otherwise(v)
+    )
+
+
+def number_text(df: pl.DataFrame, decimal: str | None = None) -> pl.DataFrame:
     """``df`` with its text doses and ages (:data:`NUMBER_COLUMNS` of ``Utf8``,
-    ``Categorical`` or ``Enum`` dtype) rewritten, as ``Utf8``, by the rule
-    :func:`recurct.read_exams` reads them by without ``decimal=`` (docs/data-preparation.md,
-    "Numbers in text"; the code: :func:`recurct.io.exams._numeric_text` with
-    ``decimal=None``), surrounding spaces removed as there: each column decides its decimal
-    mark, never guessed (``1.234,5`` -> ``1234.5``; ``1.234`` -> ``1234`` beside ``850,5``,
-    and marked ambiguous (:data:`recurct._validation.AMBIGUOUS_NUMBER`: reported, never
-    read) where the column's other cells do not show its mark). A cell the rule does not
-    read is left for validation to report; other columns are left as they are.
-
-    What :func:`recurct.schema.validate` applies to its input before the casts, so that it
-    reads a text dose as ``read_exams`` does (which rewrites its own by its ``decimal=``
-    before validating: they are not rewritten again)."""
-    from recurct.io.exams import _GROUPED_P, _numeric_text  # (which imports this module)
-
-    # what the rule may rewrite: a comma, a surrounding space, points that may group
-    # thousands (1.234); a column of none (12.5, 067Y) is read as written, by the rule too,
-    # found in one scan
-    rewrite = rf",|^\s|\s$|{_GROUPED_P}"
+    ``Categorical`` or ``Enum`` dtype) read by :func:`numeric_text` with ``decimal``, as
+    ``Utf8``; other columns are left as they are, and ``df`` itself is returned when nothing
+    is rewritten. With ``decimal=None`` (what :func:`recurct.schema.validate` applies before
+    its casts) each column decides its mark, as :func:`recurct.read_exams` reads a table
+    without ``decimal=``: ``1.234`` beside ``850,5`` is 1234, beside ``12`` it is ambiguous
+    (reported, never read). ``decimal="as-is"``: ``df`` as it is (``read_exams`` has
+    rewritten its own by its ``decimal=``: they are not rewritten again)."""
+    if decimal == "as-is":
+        return df
     updates = []
     for name in NUMBER_COLUMNS:
-        if name not in df.columns:
-            continue
-        s = df.get_column(name)
-        categorical = s.dtype == pl.Categorical or isinstance(s.dtype, pl.Enum)
-        if not (s.dtype == pl.Utf8 or categorical):
-            continue
-        s = s.cast(pl.Utf8)
-        if s.to_frame().select(pl.first().str.contains(rewrite).any()).item():
-            updates.append(_numeric_text(s.str.strip_chars(), None))
-        elif categorical:
-            updates.append(s)
+        if name in df.columns:
+            s = df.get_column(name)
+            read = numeric_text(s, decimal)
+            if read is not s:
+                updates.append(read)
     return df.with_columns(updates) if updates else df
 
 
@@ -70,9 +171,17 @@ def as_written(e: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return e.cast(pl.Float64, strict=False)
 
 
+@cache
+def _float16_decimals() -> np.ndarray:
+    """Each of the 65,536 float16 bit patterns as the Float64 of its shortest decimal
+    (numpy's, in float16 precision); built once, on the first float16 column."""
+    every = np.arange(65536, dtype=np.uint16).view(np.float16)
+    return every.astype(str).astype(np.float64)
+
+
 def _float16_as_written(s: pl.Series) -> pl.Series:
-    values = s.to_numpy().astype(str)  # shortest float16 decimals; 'nan' where null
-    out = pl.Series(s.name, values).cast(pl.Float64, strict=False)
+    bits = s.to_numpy().astype(np.float16, copy=False).view(np.uint16)
+    out = pl.Series(s.name, _float16_decimals()[bits])  # a null's bits: set null below
     return out.set(s.is_null(), None) if s.null_count() else out
 
 

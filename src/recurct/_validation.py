@@ -17,7 +17,15 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._casts import CODES, check_dtypes, code_maps_of, eager_casts, number_text, with_casts
+from recurct._casts import (
+    AMBIGUOUS_NUMBER,
+    CODES,
+    check_dtypes,
+    code_maps_of,
+    eager_casts,
+    number_text,
+    with_casts,
+)
 from recurct._dates import as_date
 from recurct._duplicates import duplicate_rows
 from recurct._frames import clean_frame, exact_float_ids, to_polars
@@ -27,6 +35,7 @@ from recurct.schema import DOSE_COLUMNS, MAX_EXAM_DOSE_MSV, OPTIONAL_COLUMNS, RE
 
 __all__ = [
     "AMBIGUOUS_NUMBER",
+    "DECIMAL_REMEDY",
     "TWO_DIGIT_YEAR",
     "ValidationReport",
     "as_given",
@@ -49,23 +58,22 @@ MAX_AGE_YEARS = _checks.MAX_AGE_YEARS  # one definition: the age bounds of Cohor
 
 _SHOW = 20  # problems shown in an error message
 
-AMBIGUOUS_NUMBER = "\x00ambiguous"
-"""Appended by :func:`recurct.read_exams` to a number whose decimal mark is ambiguous
-(``1.234``: 1.234 or 1234?, the column's other cells not saying): never parsed, reported
-as such (the problem quotes the value as written)."""
-
 TWO_DIGIT_YEAR = r"^\s*\d{1,2}[/.\-]\d{1,2}[/.\-]\d{2}(?:[ T]|$)"
 """A date written with a two-digit year (``2/1/20``, ``20-01-02``): not read (which
 century? which order?), reported as such."""
 
 _PROBLEMS_SCHEMA = {"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
 
-#: read_exams' ``decimal=`` in a reason, and what validate (which has none) says instead
-_DECIMAL_ARG = (
-    "(pass decimal='.' or decimal=',')",
-    "(convert the column to numbers, or read the table with "
-    "recurct.read_exams(exams, decimal='.') or decimal=',')",
-)
+#: What the reason of an ambiguous number (:data:`AMBIGUOUS_NUMBER`) tells the caller to do,
+#: by the public function checking: ``read_exams`` has ``decimal=`` (the command line's words
+#: for it: ``recurct.cli._errors``); ``validate`` has none.
+DECIMAL_REMEDY: dict[str, str] = {
+    "read_exams": "pass decimal='.' or decimal=','",
+    "validate": (
+        "convert the column to numbers, or read the table with "
+        "recurct.read_exams(exams, decimal='.') or decimal=','"
+    ),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,6 +237,7 @@ def row_checks(
     today: date,
     max_dose: float | None = MAX_EXAM_DOSE_MSV,
     cast_prefix: str = "__cast_",
+    remedy: str = DECIMAL_REMEDY["read_exams"],
 ) -> list[Check]:
     """:data:`Check` for every row-level check that applies to ``schema``.
 
@@ -237,6 +246,8 @@ def row_checks(
     a DLP check is nullable on rows with an effective dose only (on the others the DLP is
     the dose, converted later by :func:`recurct.dose.effective_dose`). Unmapped codes are not
     here (they are set null, see :func:`unmapped`).
+    ``remedy``: what the reason of an ambiguous number tells the caller to do
+    (:data:`DECIMAL_REMEDY`).
     """
     checks: list[Check] = []
     attributes = [a for a in ATTRIBUTES if a not in required]
@@ -284,7 +295,7 @@ def row_checks(
             add(name, f"date before {EARLIEST_DATE.isoformat()}", day < EARLIEST_DATE)
             add(name, "date after today", day > today)
         elif name in DOSE_COLUMNS or name == "age_years":
-            for reason, mask in _number_checks(name, dtype, c, missing, max_dose):
+            for reason, mask in _number_checks(name, dtype, c, missing, max_dose, remedy):
                 add(name, reason, mask)
     return checks + _no_dose_check(schema, required)
 
@@ -311,16 +322,21 @@ def _no_dose_check(schema: pl.Schema, required: tuple[str, ...]) -> list[Check]:
 
 
 def _number_checks(
-    name: str, dtype: pl.DataType, c: pl.Expr, missing: pl.Expr, max_dose: float | None
+    name: str,
+    dtype: pl.DataType,
+    c: pl.Expr,
+    missing: pl.Expr,
+    max_dose: float | None,
+    remedy: str = DECIMAL_REMEDY["read_exams"],
 ) -> list[tuple[str, pl.Expr]]:
-    """``(reason, mask)`` of the checks of a dose or age column ``name`` (cast: ``c``)."""
+    """``(reason, mask)`` of the checks of a dose or age column ``name`` (cast: ``c``); the
+    reason of an ambiguous number ends with ``remedy`` (:data:`DECIMAL_REMEDY`)."""
     out = []
     if dtype == pl.Utf8:
         ambiguous = pl.col(name).str.ends_with(AMBIGUOUS_NUMBER).fill_null(False)
         reason = (
             "ambiguous number: '.' or ',' before three digits may be a decimal or a "
-            "thousands mark, and the column's other cells do not show which (pass "
-            "decimal='.' or decimal=',')"
+            f"thousands mark, and the column's other cells do not show which ({remedy})"
         )
         out.append(("not a number", ~missing & c.is_null() & ~ambiguous))
         out.append((reason, ambiguous))
@@ -395,11 +411,12 @@ def _canonical(
     dayfirst: bool = False,
     region_rules: Any = None,
     parsed_dates: pl.Series | None = None,
+    remedy: str = DECIMAL_REMEDY["read_exams"],
 ) -> tuple[pl.DataFrame, list[Hit], dict]:
     """``(values, hits, code maps)``: the table with the canonical casts (codes that map to
     nothing null) and its bad optional attributes null, every row kept; each row-level
     check evaluated. ``parsed_dates``: the text ``exam_date`` already parsed
-    (:func:`recurct._casts.eager_casts`)."""
+    (:func:`recurct._casts.eager_casts`); ``remedy``: :func:`row_checks`'."""
     check_dtypes(df, schema)
     prefix = cast_prefix(df.columns)
     code_maps = code_maps_of(df, region_rules)
@@ -416,7 +433,7 @@ def _canonical(
     work = df.select(c for c in df.columns if c in canonical).with_columns(
         **{f"{prefix}{k}": e for k, e in casts.items() if k in df.columns}
     )
-    checks = row_checks(schema, required, today, max_dose, prefix)
+    checks = row_checks(schema, required, today, max_dose, prefix, remedy)
     masks = work.select(m.alias(f"m{i}") for i, (_, _, m, _) in enumerate(checks))
     hits = [(n, r, masks.get_column(f"m{i}"), null) for i, (n, r, _, null) in enumerate(checks)]
     out = with_casts(
@@ -489,6 +506,7 @@ def check_exams_kept(
     shown: pl.DataFrame | None = None,
     source: str | None = None,
     parsed_dates: pl.Series | None = None,
+    decimal: str | None = "as-is",
     caller: str = "read_exams",
 ) -> tuple[pl.DataFrame, ValidationReport, np.ndarray | None]:
     """:func:`check_exams`, and the 0-based input positions of the rows returned (in input
@@ -499,14 +517,18 @@ def check_exams_kept(
     rewrites decimal commas and DICOM ages before the checks): the problems quote these.
     ``source``: the file, named by the warnings. ``parsed_dates``: the text ``exam_date``
     already parsed, row for row (``read_exams`` parses it when it merges a time of day):
-    used instead of parsing it again. ``caller``: the public function checking, whose
-    warnings say where the rows are (``"validate"``: not in another function's report)."""
+    used instead of parsing it again. ``decimal``: how the text doses and ages are read
+    (:func:`recurct._casts.number_text`): ``"as-is"`` (the default) as they are, the caller
+    having read them by its own rule (``read_exams`` by its ``decimal=``); ``None`` by the
+    rule each column decides its mark by (what ``validate`` does). ``caller``: the public
+    function checking, whose words the warnings and reasons use: where the rows are
+    (``"validate"``: not in another function's report), what to do about an ambiguous
+    number (:data:`DECIMAL_REMEDY`)."""
     max_dose = _checks.optional_bound(max_dose_msv, "validate", "max_dose_msv")
     given, _ = to_polars(exams, clean=False)  # problems show the values as given
     values = given if shown is None or shown.width == 0 else given.with_columns(shown)
     df = clean_frame(given, placeholder_ids)
-    if caller == "validate":  # text doses by read_exams' rule (which has applied it already)
-        df = number_text(df)
+    df = number_text(df, decimal)  # text doses and ages by the rule (or as they are)
     required = tuple(_checks.names(required, "validate", "required", allow_empty=True))
     today_d = date.today() if today is None else as_date(today, "today")
 
@@ -521,9 +543,8 @@ def check_exams_kept(
         dayfirst=dayfirst,
         region_rules=region_rules,
         parsed_dates=parsed_dates,
+        remedy=DECIMAL_REMEDY[caller],
     )
-    if caller == "validate":  # its reasons name what validate's caller can do
-        hits = [(n, r.replace(*_DECIMAL_ARG), m, k) for n, r, m, k in hits]
     drops = [h for h in hits if not h[3]]
     if drops:
         bad = pl.DataFrame([m for _, _, m, _ in drops]).select(pl.any_horizontal(pl.all()))

@@ -662,14 +662,16 @@ def cumulative_dose(
     ----------
     exams
         Exam table (polars, pandas or pyarrow) with ``patient_id`` (string or integer),
-        ``exam_date`` (Date or Datetime) and ``effective_dose_msv`` (finite, >= 0). If
-        ``age_years``, ``sex``, ``facility`` or ``indication`` are present, the matching
-        patient columns are added: ``age_years`` as numbers, or text read as numbers or
-        DICOM ages (``067Y``; other text, and ages outside 0-130 years, are set null,
-        with an :class:`~recurct.errors.UnmappedValuesWarning` counting them, and the exams
-        keep their doses); ``sex``, ``facility`` and ``indication`` of any dtype with a text
-        form (not List, Array, Struct, Object or Duration). Full validation belongs at ingestion
-        (:func:`recurct.schema.validate`); only cheap checks of these columns are done here.
+        ``exam_date`` (Date or Datetime) and ``effective_dose_msv`` (finite, >= 0; a
+        ``Float32`` dose, and age, is read as written, by its shortest decimal: 12.3, not
+        12.300000190734863). If ``age_years``, ``sex``, ``facility`` or ``indication`` are
+        present, the matching patient columns are added: ``age_years`` as numbers, or text
+        read as numbers or DICOM ages (``067Y``; other text, and ages outside 0-130 years,
+        are set null, with an :class:`~recurct.errors.UnmappedValuesWarning` counting them,
+        and the exams keep their doses); ``sex``, ``facility`` and ``indication`` of any
+        dtype with a text form (not List, Array, Struct, Object or Duration). Full
+        validation belongs at ingestion (:func:`recurct.schema.validate`); only cheap checks
+        of these columns are done here.
         A polars ``LazyFrame``, or the path of a Parquet file, folder or glob, is processed out
         of core in patient buckets (:func:`recurct.outofcore.cumulative_dose_chunked`: same
         result, bounded memory).

@@ -291,6 +291,7 @@ def validate(
         region_rules=region_rules,
         placeholder_ids=placeholder_ids,
         max_dose_msv=max_dose_msv,
+        decimal=None,  # text doses and ages by the rule, each column deciding its mark
         caller="validate",
     )
     return from_polars(out, frame_kind(_unwrap(exams)), input_index(exams, kept))

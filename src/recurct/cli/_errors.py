@@ -67,10 +67,11 @@ _CLI_HINTS = (
     ("recurct.dose.normalise_region", "a canonical region name or --map"),
     ("columns= maps", "--map maps"),
     ("pass dayfirst=True (--dayfirst)", "pass --dayfirst"),
-    ("(pass decimal='.' or decimal=',')", "(pass --decimal . or --decimal ,)"),
     ("pass decimal=',' (CLI: --decimal ,)", "pass --decimal ,"),
     ("pass decimal='.' (CLI: --decimal .)", "pass --decimal ."),
     ("decimal='.' or decimal=',' (CLI: --decimal . or --decimal ,)", "--decimal . or --decimal ,"),
+    # the argument itself (recurct._validation.DECIMAL_REMEDY: "pass decimal='.' or ...")
+    ("decimal='.' or decimal=','", "--decimal . or --decimal ,"),
     (
         "pass dayfirst=True for dd/mm/yyyy or dayfirst=False for mm/dd/yyyy",
         "pass --dayfirst for dd/mm/yyyy (mm/dd/yyyy: convert the dates first)",

@@ -30,14 +30,13 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks, schema
-from recurct._casts import eager_casts, with_casts
+from recurct._casts import COMMA_OK, POINT_OK, eager_casts, numeric_text, with_casts
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import clean_frame, from_polars, input_index, to_polars
 from recurct._outdir import check_files, check_tree
 from recurct._stacklevel import user_stacklevel
 from recurct._validation import (
-    AMBIGUOUS_NUMBER,
     RowPlaces,
     check_exams_kept,
     problem_error,
@@ -112,17 +111,6 @@ PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq", ".parq")
 _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
-# Numbers in text (:func:`_numeric_text`): thousands groups are three digits after a lead of
-# one to three digits (no leading zero); a decimal part is any number of digits.
-# A cell that can have a decimal comma: 12,5 1.234,5, or points as thousands 1.234 1.234.567.
-_COMMA_OK = r"^[+-]?(?:\d*,\d+|[1-9]\d{0,2}(?:\.\d{3})+(?:,\d+)?)$"
-# A cell that can have a decimal point: 12.5 1,234.5, or commas as thousands 1,234 1,234,567.
-_POINT_OK = r"^[+-]?(?:\d*\.\d+|[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?)$"
-_ONE = r"^[+-]?[1-9]\d{0,2}[.,]\d{3}$"  # 1.234 or 1,234: either reading, the column decides
-# points as thousands groups (1.234, 1.000.000): a column without commas holding one of these
-# has its mark decided by the rule; without any, its points are decimal points as written
-_GROUPED_P = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+$"
-_NOT_A_NUMBER = "\x00?"  # appended to a cell that contradicts the column's decimal mark
 _INT = r"^(0|[1-9]\d{0,17})$"
 # an id as a spreadsheet shows a long number, in scientific notation (1,23457E+11 for the
 # MRN 123456789012): its last digits are lost, so it may be several patients' (:func:`_lost_ids`)
@@ -918,76 +906,10 @@ def _warn_other_times(
 
 
 def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
-    """Text numbers of a dose or age column rewritten with a decimal point and no thousands
-    separators, by the rule of docs/data-preparation.md ("Numbers in text"), which never
-    guesses:
-
-    * ``decimal=","``: commas are decimal marks, points only thousands separators in groups
-      of three (``1.234,5`` -> 1234.5, ``1.234`` -> 1234); another point makes the cell no
-      number. ``decimal="."``: the same with the marks swapped (``1,234.5`` -> 1234.5).
-    * ``decimal=None``: the column decides. A cell that can only have a decimal comma
-      (``100,0``, ``1.234,5``, ``1.234.567``) or only a decimal point (``12.5``, ``0.500``,
-      ``1,234.5``) is read so; a cell with one mark before exactly three digits (``1.234``,
-      ``1,234``) is read as the other cells of the column show (decimal comma when some cell
-      can only have one and none can only have a point, and the reverse), and is marked
-      ambiguous (:data:`recurct._validation.AMBIGUOUS_NUMBER`, reported by validation) when
-      they show neither or both.
-    * ``decimal="as-is"`` (a comma-separated file without ``decimal``): unchanged.
-
-    Cells that are no number stay as they are, for validation to report; a cell that
-    contradicts the column's decimal mark (``12.5`` with ``decimal=","``) is made unreadable.
-    """
-    if decimal == "as-is" or s.dtype != pl.Utf8:
-        return s
-    # The mark decided by a few scans of the column (literal marks first), then one rewrite
-    # by it, each pattern evaluated once and only where the marks present need it.
-    v = pl.col("v")
-    frame = s.to_frame("v")
-    comma, point = frame.select(
-        c=v.str.contains(",", literal=True).any(), p=v.str.contains(".", literal=True).any()
-    ).row(0)
-    if not comma and not point:
-        return s  # no marks: nothing to rewrite
-    if decimal is None:
-        if not comma and not frame.select(v.str.contains(_GROUPED_P).any()).item():
-            return s  # no comma and no thousands points: points are decimal points
-        one = v.str.contains(_ONE)
-        c_only, p_only = frame.select(
-            c=(v.str.contains(_COMMA_OK) & ~one).any(), p=(v.str.contains(_POINT_OK) & ~one).any()
-        ).row(0)
-        if c_only == p_only:  # both or neither: each cell by its only reading
-            return frame.select(_each_cell(v)).to_series().alias(s.name)
-        decimal = "," if c_only else "."
-    if decimal == ",":
-        # a cell without points: its commas made points (a decimal-comma cell has one);
-        # with points: thousands groups before a comma or alone, else no number
-        as_comma = v.str.replace_all(",", ".", literal=True)
-        if point:
-            cut = v.str.replace_all(".", "", literal=True).str.replace_all(",", ".", literal=True)
-            stray = v.str.contains(".", literal=True) & ~v.str.contains(_COMMA_OK)
-            as_comma = pl.when(stray).then(v + _NOT_A_NUMBER).otherwise(cut)
-        expr = as_comma
-    elif not comma:
-        return s  # decimal points and no thousands commas: as written
-    else:
-        expr = pl.when(v.str.contains(_POINT_OK)).then(v.str.replace_all(",", "", literal=True))
-        expr = expr.otherwise(v)
-    return frame.select(expr).to_series().alias(s.name)
-
-
-def _each_cell(v: pl.Expr) -> pl.Expr:
-    """A column that does not decide its mark (:func:`_numeric_text`): each cell by its only
-    reading, the cells with either reading marked ambiguous."""
-    as_comma = v.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    return (
-        pl.when(v.str.contains(_ONE))
-        .then(v + AMBIGUOUS_NUMBER)
-        .when(v.str.contains(_COMMA_OK))
-        .then(as_comma)
-        .when(v.str.contains(_POINT_OK))
-        .then(v.str.replace_all(",", "", literal=True))
-        .otherwise(v)
-    )
+    """A text dose or age column read by the rule of numbers in text
+    (:func:`recurct._casts.numeric_text`, by ``decimal``), as :func:`_normalise` reads it:
+    the column is stripped already."""
+    return numeric_text(s, decimal, stripped=True)
 
 
 def _normalise(
@@ -1123,8 +1045,8 @@ def decimal_hint(problems: pl.DataFrame) -> str | None:
     """When a number column holds values with a decimal comma, or a decimal point and
     thousands commas, that were not read as such ("not a number"), or numbers whose decimal
     mark is ambiguous, say how to read them (``decimal=``): ``decimal=","`` only for values
-    that can have a decimal comma (:data:`_COMMA_OK`), ``decimal="."`` only for values that
-    can have a decimal point (:data:`_POINT_OK`)."""
+    that can have a decimal comma (:data:`recurct._casts.COMMA_OK`), ``decimal="."`` only for
+    values that can have a decimal point (:data:`recurct._casts.POINT_OK`)."""
     ambiguous = problems.filter(pl.col("reason").str.starts_with("ambiguous number"))
     if ambiguous.height:
         return (
@@ -1134,7 +1056,7 @@ def decimal_hint(problems: pl.DataFrame) -> str | None:
         )
     value = pl.col("value").str.strip_chars()
     bad = problems.filter(pl.col("reason") == "not a number").select(
-        "value", comma=value.str.contains(_COMMA_OK), point=value.str.contains(_POINT_OK)
+        "value", comma=value.str.contains(COMMA_OK), point=value.str.contains(POINT_OK)
     )
     comma = bad.filter(pl.col("comma") & ~pl.col("point")).get_column("value")
     point = bad.filter(pl.col("point") & ~pl.col("comma")).get_column("value")
