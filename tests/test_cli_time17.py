@@ -55,7 +55,7 @@ def test_validate_bad_time_is_a_note(tmp_path: Path, capfd: pytest.CaptureFixtur
     lines = out.splitlines()
     assert lines[0] == f"{path}: clean (1 time of day not read: line 2)"
     note = next(ln for ln in lines if ln.startswith("note: "))
-    assert "'Study Time'" in note and "lines 2 of the file" in note and "'25:99'" in note
+    assert "'Study Time'" in note and "line 2 of the file" in note and "'25:99'" in note
     assert path not in note  # the file is named once, on the first line
     assert "rows out: 2, dropped: 0" in out  # no exam lost
 
@@ -67,7 +67,7 @@ def test_analyze_bad_time_is_a_note(tmp_path: Path, capfd: pytest.CaptureFixture
     assert err == ""
     assert code == 0
     assert "note: column 'Study Time': 1 time(s) of day" in out
-    assert "lines 2 of the file" in out and "'25:99'" in out
+    assert "line 2 of the file" in out and "'25:99'" in out
     assert f"{path}: 2 exams, 1 patients" in out
 
 

@@ -122,7 +122,7 @@ def test_a_written_time_that_differs_is_kept_and_said(tmp_path: Path) -> None:
     (w,) = caught
     text = str(w.message)
     assert text.startswith(f"{path}: column 'Study Time': 1 time(s) of day were not used")
-    assert "rows 0, 0-based; lines 2 of the file" in text
+    assert "(row 0, 0-based; line 2 of the file;" in text  # one row: singular
     assert "'2020-01-03 08:00' and '09:30:00'" in text
     assert res.exams["exam_date"].to_list() == [
         datetime(2020, 1, 3, 8),
@@ -394,3 +394,329 @@ def test_coded_text_doses_are_read_by_the_rule_of_text(kind: str) -> None:
     required = ("patient_id", "exam_date")  # (read_exams reads a DLP-only table)
     checked = recurct.validate(df, today="2024-01-01", required=required)  # the same rule
     assert list(checked["dlp_mgycm"]) == [1234.0, 850.5]
+
+
+# ------------------------------------------------------------------ review of the above (s19)
+# Each test below failed before the fixes of the review of this change (helper-168).
+
+
+@pytest.mark.parametrize("kind", ["pandas", "polars", "parquet", "zoned"])
+def test_datetime_column_at_midnight_takes_the_time_column(tmp_path: Path, kind: str) -> None:
+    """A date-time column (pandas datetime64, polars Datetime, a Parquet timestamp, with a
+    zone) all at 00:00 holds dates: the time column is joined. Before: two exams at 00:00
+    and the time column left in the output, without a word."""
+    stamps = pd.to_datetime(["2020-01-03", "2020-01-03", "2020-01-04"])
+    df = pd.DataFrame(
+        {
+            "PatientID": ["P1", "P1", "P2"],
+            "StudyDate": stamps,
+            "StudyTime": ["09:30", "14:00", None],
+            "ED (mSv)": [1.0, 1.0, 1.0],
+        }
+    )
+    source: Any = df
+    if kind == "polars":
+        source = pl.from_pandas(df)
+    elif kind == "parquet":
+        source = tmp_path / "dt.parquet"
+        df.to_parquet(source)
+    elif kind == "zoned":
+        source = pl.from_pandas(df).with_columns(pl.col("StudyDate").dt.replace_time_zone("UTC"))
+    res, caught = _read(source, strict=False)
+    assert caught == []
+    got = pl.from_pandas(res.exams) if kind == "pandas" else res.exams
+    assert got.columns == ["patient_id", "exam_date", "effective_dose_msv"]
+    assert got["exam_date"].to_list() == [
+        datetime(2020, 1, 3, 9, 30),
+        datetime(2020, 1, 3, 14, 0),
+        datetime(2020, 1, 4),
+    ]
+    assert res.report.dropped_by_reason == {}
+
+
+def test_datetime_column_with_times_keeps_them_and_says_so() -> None:
+    """A date-time column with times of its own keeps them; the time column is compared
+    and dropped, and the rows where it differs are named (before: kept in the output as
+    ``study_time``, not compared)."""
+    df = pl.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2"],
+            "exam_date": [
+                datetime(2020, 1, 3, 8),
+                datetime(2020, 1, 3, 0),
+                datetime(2020, 1, 4, 9),
+            ],
+            "Study Time": ["09:30", "14:00", "09:00"],
+            "effective_dose_msv": [1.0, 1.0, 1.0],
+        }
+    )
+    with pytest.warns(UnmappedValuesWarning) as caught:
+        res = recurct.read_exams(df, today=TODAY)
+    (w,) = caught
+    text = str(w.message)
+    assert text.startswith("<polars frame>: column 'Study Time': 2 time(s) of day were not used")
+    assert "(rows 0, 1, 0-based; date and time '2020-01-03 08:00:00" in text
+    assert "study_time" not in res.exams.columns and "Study Time" not in res.exams.columns
+    assert res.exams["exam_date"].to_list() == df["exam_date"].to_list()
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "20200103000000",
+        "20200103 000000",
+        "20200103000000.000",
+        "20200103000000+0100",
+        "2020-01-03T00:00Z",
+        "2020-01-03T00:00:00+01:00",
+        "2020-01-03 00:00 -0500",
+    ],
+)
+def test_dicom_and_zoned_midnight_take_the_time_column(tmp_path: Path, date: str) -> None:
+    """Before: warned of, and the second exam of the day dropped as a "duplicate exam"."""
+    path = _write(
+        tmp_path, f"PatientID,StudyDate,StudyTime,ED\nP1,{date},09:30,1\nP1,{date},14:00,1\n"
+    )
+    res, caught = _read(path, strict=False)
+    assert [w for w in caught if w.category is UnmappedValuesWarning] == []
+    assert res.report.dropped_by_reason == {}
+    assert res.exams["exam_date"].to_list() == [
+        datetime(2020, 1, 3, 9, 30),
+        datetime(2020, 1, 3, 14, 0),
+    ]
+
+
+def test_a_real_midnight_exam_among_timed_ones_is_kept_and_said(tmp_path: Path) -> None:
+    """Midnight is a date alone only in a column with no other time of day: beside a date
+    written at 08:00, the one at 00:00 is an exam at 00:00, compared with the time column
+    like the other (before: silently moved to 09:30, and only the 08:00 one named)."""
+    path = _write(
+        tmp_path,
+        "PatientID,StudyDate,StudyTime,ED\n"
+        "P1,2020-01-03 08:00,09:30,1\nP2,2020-01-03 00:00,09:30,1\n",
+    )
+    with pytest.warns(UnmappedValuesWarning) as caught:
+        res = recurct.read_exams(path, today=TODAY)
+    (w,) = caught
+    text = str(w.message)
+    assert ": 2 time(s) of day were not used" in text
+    assert "(rows 0, 1, 0-based; lines 2, 3 of the file;" in text
+    assert "'2020-01-03 00:00' and '09:30'" in text
+    assert res.exams["exam_date"].to_list() == [datetime(2020, 1, 3, 8), datetime(2020, 1, 3)]
+
+
+@pytest.mark.parametrize(
+    "kind", ["pandas category", "polars Categorical", "polars Enum", "validate", "pyarrow"]
+)
+def test_categorical_scientific_ids_are_lost_ids(kind: str) -> None:
+    """The rule is the identity rule every entry point runs: categorical ids and
+    ``validate`` too (before: ``1,23457E+11`` twice was one patient, without a word)."""
+    import pyarrow as pa
+
+    ids = ["1,23457E+11", "1,23457E+11", "AB1E+5", "1e+5x"]
+    data = {
+        "patient_id": ids,
+        "exam_date": ["2020-01-02", "2020-02-03", "2020-01-02", "2020-01-02"],
+        "effective_dose_msv": [30.0, 25.0, 1.0, 1.0],
+    }
+    frame: Any = pl.DataFrame(data)
+    if kind == "pandas category":
+        frame = pd.DataFrame(data).astype({"patient_id": "category"})
+    elif kind == "polars Categorical":
+        frame = frame.with_columns(pl.col("patient_id").cast(pl.Categorical))
+    elif kind == "polars Enum":
+        frame = frame.with_columns(pl.col("patient_id").cast(pl.Enum(sorted(set(ids)))))
+    elif kind == "pyarrow":
+        frame = pa.table(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if kind == "validate":
+            kept = recurct.validate(frame, today=TODAY, strict=False)["patient_id"]
+        else:
+            res = recurct.read_exams(frame, today=TODAY, strict=False)
+            kept = res.exams["patient_id"]
+            assert res.report.dropped_by_reason == {"missing patient id": 2}
+            assert res.report.problems["value"].to_list() == ["1,23457E+11"] * 2
+    assert list(kept) == ["AB1E+5", "1e+5x"]
+    said = [str(w.message) for w in caught if w.category is IdentifierWarning]
+    assert len(said) == 1
+    assert "column 'patient_id': 2 patient id(s) are numbers in scientific notation" in said[0]
+    assert "(rows 0, 1, 0-based)" in said[0]
+
+
+@pytest.mark.parametrize("kind", ["text", "pandas category", "polars Enum"])
+def test_scientific_ids_refused_by_cumulative_dose(kind: str) -> None:
+    """Before: one patient of 55 mSv."""
+    exams: Any = pl.DataFrame(
+        {
+            "patient_id": ["1,23457E+11", "1,23457E+11", "A"],
+            "exam_date": [datetime(2020, 1, 2), datetime(2020, 2, 3), datetime(2020, 1, 2)],
+            "effective_dose_msv": [30.0, 25.0, 1.0],
+        }
+    )
+    if kind == "pandas category":
+        exams = exams.to_pandas().astype({"patient_id": "category"})
+    elif kind == "polars Enum":
+        exams = exams.with_columns(pl.col("patient_id").cast(pl.Enum(["1,23457E+11", "A"])))
+    with (
+        pytest.warns(IdentifierWarning, match=r"2 patient id\(s\) are numbers"),
+        pytest.raises(DataError, match="'patient_id' is null in rows 0, 1"),
+    ):
+        recurct.cumulative_dose(exams)
+
+
+@pytest.mark.parametrize("views", ["string views", "offsets"])
+def test_scientific_ids_found_in_a_large_column(
+    monkeypatch: pytest.MonkeyPatch, views: str
+) -> None:
+    """Above 200,000 ids the screen reads the first two bytes of each id where polars keeps
+    them (a short id in its view, a long one by its prefix or, without string views, in
+    its buffer): every id in scientific notation is found, wherever it is."""
+    from recurct import _frames, _strings
+
+    if views == "offsets":
+        monkeypatch.setattr(_strings, "string_views", _strings._offset_views)
+    n = 250_000
+    clean = pl.Series("patient_id", [f"MRN{i:07d}" for i in range(n)])
+    assert _frames.scientific_ids(clean) is None
+    assert _frames.scientific_ids(clean.str.replace("MRN", "1.2")) is None  # no "e+"
+    for lost in ("1,23457E+11", "1.2345678901234E+15", "9e+9"):
+        for at in (0, n // 2, n - 1):
+            ids = clean.clone().scatter(at, lost)
+            found = _frames.scientific_ids(ids)
+            assert found is not None and found.arg_true().to_list() == [at]
+    with_nulls = clean.clone().scatter([0, 5], [None, "1,2E+11"])
+    found = _frames.scientific_ids(with_nulls)
+    assert found is not None and found.arg_true().to_list() == [5]
+
+
+def test_a_header_with_unnamed_value_columns_is_no_title(tmp_path: Path) -> None:
+    """A header with two names and unnamed columns holding values: the unnamed column is
+    named (before: "looks like a title above the header ... remove it", the header)."""
+    path = _write(tmp_path, "patient_id;exam_date;;\nA;2020-01-01;5;x\n")
+    with pytest.raises(DataError) as err:
+        recurct.read_exams(path, today=TODAY)
+    assert str(err.value) == (
+        f"{path}: column 2 (0-based) has no name in the header but holds values (row 0 "
+        "(line 2 of the file): '5'); name it in the header or delete the column"
+    )
+
+
+@pytest.mark.parametrize("others", [["2020-01-31", "2020-02-15"], ["20200131", "31.01.2020"]])
+def test_one_month_first_date_among_unswappable_ones_is_a_cell_problem(
+    tmp_path: Path, others: list[str]
+) -> None:
+    """No date that could be read either way: none can be swapped, so the month-first date
+    is an unparseable date of its row, with a hint (before: the whole read refused, saying
+    the ISO dates "would have day and month swapped")."""
+    rows = "".join(f"{i};{d};1\n" for i, d in enumerate([*others, "12/31/2019"]))
+    path = _write(tmp_path, "Patient ID;Study Date;ED (mSv)\n" + rows)
+    res, _ = _read(path, dayfirst=True, strict=False)
+    assert res.report.dropped_by_reason == {"unparseable date": 1}
+    assert res.report.problems.select("row", "value").rows() == [(2, "12/31/2019")]
+    with pytest.raises(ExamValidationError) as err:
+        recurct.read_exams(path, dayfirst=True, today=TODAY)
+    assert "Dates like '12/31/2019' can only be month-first (mm/dd/yyyy)" in str(err.value)
+
+
+def test_month_first_refusal_names_a_date_that_would_be_swapped(tmp_path: Path) -> None:
+    """The refusal names a date read day-first that could be month-first, and the other
+    way out: a day-first column with a mistake (before: "the others would have day and
+    month swapped", naming none, and no word of a mistake)."""
+    days = [f"{d:02d}/03/2020" for d in range(1, 13)] + ["05/13/2020"]
+    rows = "".join(f"{i};{d};1\n" for i, d in enumerate(days))
+    path = _write(tmp_path, "Patient ID;Study Date;ED (mSv)\n" + rows)
+    with pytest.raises(DataError) as err:
+        recurct.read_exams(path, dayfirst=True, strict=False, today=TODAY)
+    text = str(err.value)
+    assert "dates like '05/13/2020' (row 12 (line 14 of the file))" in text
+    assert "like '01/03/2020' (row 0 (line 2 of the file)), read day-first as 1 March 2020" in text
+    assert "if the dates are month-first, that is 3 January 2020" in text
+    assert "If the dates are day-first and '05/13/2020' is a mistake, correct it" in text
+
+
+def test_dates_read_day_first_are_parsed_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The month-first test reads only the dates that did not parse: with dayfirst=True the
+    dates are parsed once (by the reader, for validation), not again."""
+    from recurct import _casts
+    from recurct._dates import parse_date_series
+    from recurct.io import exams as exams_io
+
+    sizes: list[int] = []
+
+    def counted(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
+        sizes.append(s.len())
+        return parse_date_series(s, dayfirst=dayfirst)
+
+    monkeypatch.setattr(exams_io, "parse_date_series", counted)
+    monkeypatch.setattr(_casts, "parse_date_series", counted)
+    path = _write(tmp_path, "Patient ID;Study Date;ED (mSv)\n1;31.12.2019;1\n2;01.02.2020;1\n")
+    res = recurct.read_exams(path, dayfirst=True, today=TODAY)
+    assert sizes == [2]
+    assert res.exams["exam_date"].to_list() == [
+        datetime(2019, 12, 31).date(),
+        datetime(2020, 2, 1).date(),
+    ]
+
+
+def test_read_exams_documents_its_errors_and_warnings() -> None:
+    doc = recurct.read_exams.__doc__ or ""
+    warns = doc[doc.index("Warns\n") :]
+    for name in ("IdentifierWarning", "UnmappedValuesWarning"):
+        assert name in warns
+    raises = doc[doc.index("Raises\n") : doc.index("Warns\n")]
+    assert "title line above its header" in raises and "month-first" in raises
+    assert "strict=False" in raises
+    assert "refused" in doc[doc.index("dayfirst :") : doc.index("sep :")]
+
+
+def test_one_list_of_hints() -> None:
+    from recurct.io.exams import hints
+
+    problems = pl.DataFrame(
+        {
+            "row": [0, 1, 2],
+            "column": ["dlp_mgycm", "exam_date", "patient_id"],
+            "value": ["12,5", "45123", "1,23457E+11"],
+            "reason": ["not a number", "unparseable date", "missing patient id"],
+        }
+    )
+    said = hints(problems)
+    assert [h.split(" ")[0:2] for h in said] == [
+        ["Numbers", "like"],
+        ["Dates", "like"],
+        ["Patient", "ids"],
+    ]
+    assert len(hints(problems, ids=False)) == 2
+
+
+def test_rows_listed_singular_and_plural() -> None:
+    import numpy as np
+
+    from recurct.io.exams import _rows_listed
+
+    assert _rows_listed(np.array([3]), lambda r: r + 2) == (
+        "row 3, 0-based; line 5 of the file",
+        "5",
+    )
+    assert _rows_listed(np.array([3, 4]), lambda r: r + 2)[0] == (
+        "rows 3, 4, 0-based; lines 5, 6 of the file"
+    )
+    assert _rows_listed(np.array([1]), None) == ("row 1, 0-based", None)
+
+
+def test_cli_explains_scientific_ids_once(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Before: the warning (a note) and the hint said the same one after the other."""
+    path = _write(tmp_path, SCI)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        code = run_cli(["validate", str(path), "--today", TODAY])
+    out, err = capfd.readouterr()
+    text = out + err
+    assert code != 0 or "missing patient id" in text
+    assert text.count("scientific notation") == 1, text
+    assert "line 2, 3, 4" not in text and "lines 2, 3, 4 of the file" in text

@@ -80,7 +80,7 @@ def test_folder_bad_time_warning_names_the_file(tmp_path: Path) -> None:
     with pytest.warns(UnmappedValuesWarning) as seen:
         recurct.read_exams(folder, today="2024-01-01")
     text = " ".join(str(w.message) for w in seen)
-    assert "(rows 2, 0-based; row 0 of b.parquet; values '8.15')" in text
+    assert "(row 2, 0-based; row 0 of b.parquet; values '8.15')" in text
 
 
 def test_three_files_a_problem_in_each(tmp_path: Path) -> None:

@@ -126,9 +126,6 @@ def _ref_numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
     return pl.Series(s.name, ref_numbers(s.to_list(), decimal), dtype=pl.Utf8)
 
 
-_REF_MIDNIGHT = r"([0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4})[ T]0?0:00(?::00(?:\.0+)?)?"
-
-
 def _ref_clock(t: str) -> tuple[int, int, int, int]:
     """``HH:MM:SS[.f]`` (:func:`ref_time`) as hours, minutes, seconds, microseconds (the
     fraction cut to microseconds, as the merge reads it)."""
@@ -137,25 +134,150 @@ def _ref_clock(t: str) -> tuple[int, int, int, int]:
     return h, m, s, int((frac + "000000")[:6])
 
 
+def _zeros(text: str) -> bool:
+    return text != "" and set(text) == {"0"}
+
+
+def _digits(text: str, n: int | None = None) -> bool:
+    """ASCII digits only (``n`` of them, when given): dates are read in ASCII digits."""
+    return text.isascii() and text.isdigit() and (n is None or len(text) == n)
+
+
+def _ref_midnight(v: str) -> str | None:
+    """The date of ``v`` when ``v`` is a date written with a time of exactly midnight, else
+    None: a date of digits and ``.``, ``/`` or ``-`` (1-4, 1-2, 1-4 digits), a space or
+    ``T``, then ``0:00`` or ``00:00`` (``:00``, ``:00.000`` may follow) and maybe a zone
+    (``Z``, ``+01``, ``+0100``, ``+01:00``, a space before the sign allowed); or a DICOM DT
+    at 000000 (``.000`` may follow), with a ``Z``, or a ``+0100`` when written without a
+    space. Written with string operations, not the reader's pattern."""
+    if len(v) <= 10:
+        return None
+    if _digits(v[:8], 8) and v[8:9] in (" ", "0"):
+        rest = v[9:] if v[8] == " " else v[8:]
+        if rest.endswith("Z"):
+            rest = rest[:-1]
+        elif len(rest) > 5 and rest[-5] in "+-" and _digits(rest[-4:]):
+            if v[8] == " ":
+                return None
+            rest = rest[:-5]
+        hms, dot, frac = rest.partition(".")
+        if hms == "000000" and (not dot or _zeros(frac)):
+            return v[:8]
+        return None
+    cut = min((v.find(c) for c in " T" if c in v), default=-1)
+    if cut < 0:
+        return None
+    date, clock = v[:cut], v[cut + 1 :]
+    fields = date.replace("/", "-").replace(".", "-").split("-")
+    widths = [(1, 4), (1, 2), (1, 4)]
+    if len(fields) != 3 or not all(
+        _digits(f) and lo <= len(f) <= hi for f, (lo, hi) in zip(fields, widths)
+    ):
+        return None
+    if clock.endswith("Z"):
+        clock = clock[:-1]
+    else:
+        for width in (6, 5, 3):  # +01:00, +0100, +01 (a space before allowed)
+            tail = clock[-width:]
+            if len(clock) > width and tail[0] in "+-" and _digits(tail[1:].replace(":", "", 1)):
+                if (width == 6 and tail[3] != ":") or (width == 5 and ":" in tail):
+                    continue
+                clock = clock[:-width].removesuffix(" ")
+                break
+    parts = clock.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in ("0", "00") or parts[1] != "00":
+        return None
+    if len(parts) == 3:
+        sec, dot, frac = parts[2].partition(".")
+        if sec != "00" or (dot and not _zeros(frac)):
+            return None
+    return date
+
+
+def _ref_has_time(v: str) -> bool:
+    """Whether ``v`` is written with a time of day: a digit, a colon and two digits, or a
+    DICOM DT (eight digits, maybe a space, four more); ASCII digits."""
+    if any(
+        c == ":" and _digits(v[i - 1 : i]) and _digits(v[i + 1 : i + 3], 2) for i, c in enumerate(v)
+    ):
+        return True
+    rest = v[9:13] if v[8:9] == " " else v[8:12]
+    return _digits(v[:8], 8) and _digits(rest, 4)
+
+
+def _ref_rows(rows: list[int], shown: int, lines: bool) -> str:
+    """Rows as the warnings list them, with the lines of the file (this test's files: one
+    line per row, after the header)."""
+    more = ", ..." if len(rows) > shown else ""
+    one = len(rows) == 1
+    text = ("row " if one else "rows ") + ", ".join(map(str, rows[:shown])) + more + ", 0-based"
+    if lines:
+        at = ", ".join(str(r + 2) for r in rows[:shown]) + more
+        text += f"; {'line' if one else 'lines'} {at} of the file"
+    return text
+
+
+def _ref_warn_bad_times(
+    source: str, column: str, rows: list[int], values: list[str], lines: bool
+) -> None:
+    distinct = list(dict.fromkeys(values))
+    quoted = ", ".join(repr(v) for v in distinct[:10]) + (", ..." if len(distinct) > 10 else "")
+    warnings.warn(
+        UnmappedValuesWarning(
+            f"{source}: column {column!r}: {len(rows)} time(s) of day are none of the accepted "
+            "forms (HH:MM[:SS[.f]], H:MM[:SS[.f]] or DICOM HH[MM[SS[.f]]]) and were dropped; "
+            "those exams keep their date, without a time "
+            f"({_ref_rows(rows, 10, lines)}; values {quoted})"
+        ),
+        stacklevel=2,
+    )
+
+
+def _ref_warn_other_times(
+    source: str, column: str, rows: list[int], pairs: list[tuple[str, str]], lines: bool
+) -> None:
+    listed = ", ".join(f"{d!r} and {t!r}" for d, t in pairs[:5]) + (
+        ", ..." if len(pairs) > 5 else ""
+    )
+    warnings.warn(
+        UnmappedValuesWarning(
+            f"{source}: column {column!r}: {len(rows)} time(s) of day were not used: the exam "
+            "date of those rows is written with a time of day of its own, which differs, and "
+            "keeps it (the time column is joined only to dates written alone, or at midnight, "
+            "00:00, in a column with no other time of day); check which is right "
+            f"({_ref_rows(rows, 5, lines)}; date and time {listed})"
+        ),
+        stacklevel=2,
+    )
+
+
 def _ref_merge_time(
     frame: pl.DataFrame, source: str, column: str, dayfirst: bool, lines: Any = None
 ) -> tuple[pl.DataFrame, None]:
     """The merge as first shipped: the date and the time joined as text, the joined text
     parsed (the references' time rule); no dates parsed passed on (validation parses the
-    text). A date written at exactly midnight is its date part (the time joined to it); a
-    date written with a time of its own keeps it, and the rows whose time column differs
-    are warned of (session 19)."""
+    text). Where no date of the column is written with a time of day other than midnight, a
+    date written at exactly midnight is its date part (the time joined to it); a date
+    written with a time of its own keeps it, and the rows whose time column differs are
+    warned of (session 19). Its own midnight test, row listing and warnings."""
     raw = frame.get_column(exams.STUDY_TIME)
     text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
-    clock = pl.Series("t", [ref_time(t) for t in text.to_list()], dtype=pl.Utf8)
-    bad = (text.is_not_null() & (text.str.strip_chars() != "") & clock.is_null()).to_numpy()
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        exams._warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
+    times = text.to_list()
+    clocks = [ref_time(t) for t in times]
+    bad = [i for i, (t, c) in enumerate(zip(times, clocks)) if t and t.strip() and c is None]
+    if bad:
+        _ref_warn_bad_times(source, column, bad, [times[i] for i in bad], lines is not None)
+    clock = pl.Series("t", clocks, dtype=pl.Utf8)
     d = frame.get_column("exam_date").cast(pl.Utf8)
     written = d.to_list()
-    midnight = [None if v is None else re.fullmatch(_REF_MIDNIGHT, v) for v in written]
-    base = pl.Series([m.group(1) if m else v for m, v in zip(midnight, written)], dtype=pl.Utf8)
+    midnight = [None if v is None else _ref_midnight(v) for v in written]
+    timed_column = any(
+        v is not None and len(v) > 10 and m is None and _ref_has_time(v)
+        for v, m in zip(written, midnight)
+    )
+    base = pl.Series(
+        [v if m is None or timed_column else m for m, v in zip(midnight, written)], dtype=pl.Utf8
+    )
     dicom = base.str.contains(r"^\d{8}$").fill_null(False)
     date_only = dicom | (base.str.len_chars() <= 10).fill_null(False)
     clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
@@ -165,13 +287,16 @@ def _ref_merge_time(
     use = parse_date_series(joined, dayfirst=dayfirst).is_not_null()
     own = parse_date_series(d, dayfirst=dayfirst).to_list()
     differs = [
-        not alone
+        i
+        for i, (alone, t, v) in enumerate(zip(date_only.to_list(), clocks, own))
+        if not alone
         and t is not None
         and v is not None
         and (v.hour, v.minute, v.second, v.microsecond) != _ref_clock(t)
-        for alone, t, v in zip(date_only.to_list(), clock.to_list(), own)
     ]
-    exams._warn_other_times(source, column, pl.Series(differs, dtype=pl.Boolean), d, text, lines)
+    if differs:
+        pairs = [(written[i], times[i]) for i in differs]
+        _ref_warn_other_times(source, column, differs, pairs, lines is not None)
     if use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
     return frame.drop(exams.STUDY_TIME), None
@@ -191,6 +316,9 @@ _DATES = [
     *("2/1/20", "31/01/2020", "31.01.2020", "31-01-2020", "1.2.2020", "2020-01-31Z", "x", ""),
     *("NULL", "2020-1-5", "2020-01-31+01:00", "2016-12-31 23:59:60", "20200131Z", "١٢"),
     *("2020-01-31 00:00:00.000", "31.01.2020 00:00", "2020-01-31T00:00", "2020-13-31 00:00"),
+    *("20200131000000", "20200131 000000", "20200131000000.000", "2020-01-31T00:00Z"),
+    *("2020-01-31T00:00+01:00", "2020-01-31 00:00 -0500", "20200131000000+0100"),
+    *("2020-01-31 00:00:00.5", "20200131 000000+0100", "1/31/2020 00:00", "2020-01-31 0:00:00"),
 ]
 _TIME_PARTS = ["0", "1", "2", "5", "9", "08", "23", "24", "59", "60", ":", ".", " ", "x", "123"]
 _time = st.one_of(

@@ -7,7 +7,9 @@ entry point and, where the caller gave pandas, pandas returned").
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
@@ -74,6 +76,17 @@ ID_SPACES = (
 )
 _WS = r"^[\s\x00]|[\s\x00]$"
 
+#: A patient id as a spreadsheet shows a long number, in scientific notation (``1,23457E+11``
+#: for the MRN 123456789012, ``1.23457e+11``): its last digits are lost, so one such id may
+#: be several patients'. The identity rules make it a missing id (:func:`scientific_ids`).
+#: ``AB1E+5``, ``1E5``, hex pseudonyms, base64 and UUIDs are not such numbers.
+SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+$"
+
+#: What :func:`clean_frame` calls with the ids in scientific notation it makes missing:
+#: ``(column, 0-based rows, the ids as written on those rows)``, instead of its own
+#: :class:`IdentifierWarning` (for a reader that names the file and its lines).
+LostIds: TypeAlias = Callable[[str, np.ndarray, pl.Series], None]
+
 
 def frame_kind(obj: Any) -> FrameKind:
     """Return which frame library ``obj`` belongs to, or raise ``TypeError``."""
@@ -100,14 +113,16 @@ def to_polars(
     The one entry point of every public function, so the identity rules hold everywhere:
     ``patient_id`` and ``study_uid`` text equal to a placeholder (:data:`PLACEHOLDER_IDS`, or
     ``placeholder_ids``) becomes null, surrounding whitespace is removed with a counted
-    :class:`IdentifierWarning`, float patient ids that are whole numbers below 2^53 (2^24 for
-    float32) become Int64 (others, which a float may no longer hold exactly, are left for
-    :func:`recurct.validate` to name), and NaN ages (``age_*`` float columns) and NaN float
-    ``study_uid`` values become null as they do from pandas. Conversions that fail (repeated
-    column names, a pandas column mixing numbers and text, unsigned ids above the Int64 range)
-    raise ``ValueError`` naming the column and the first offending row. ``clean=False`` skips
-    the identity and age rules (for a caller that applies :func:`clean_frame` itself and
-    reports the values as given).
+    :class:`IdentifierWarning`, a text (or categorical) patient id in scientific notation
+    (:data:`SCIENTIFIC_ID`, ``1,23457E+11``: digits lost) becomes null with an
+    :class:`IdentifierWarning` naming the rows, float patient ids that are whole numbers
+    below 2^53 (2^24 for float32) become Int64 (others, which a float may no longer hold
+    exactly, are left for :func:`recurct.validate` to name), and NaN ages (``age_*`` float
+    columns) and NaN float ``study_uid`` values become null as they do from pandas.
+    Conversions that fail (repeated column names, a pandas column mixing numbers and text,
+    unsigned ids above the Int64 range) raise ``ValueError`` naming the column and the first
+    offending row. ``clean=False`` skips the identity and age rules (for a caller that
+    applies :func:`clean_frame` itself and reports the values as given).
     """
     obj = _unwrap(obj)
     kind = frame_kind(obj)
@@ -199,7 +214,7 @@ def _pandas_category_ids(obj: Any) -> tuple[pl.Series, np.ndarray] | None:
     if not (pa.types.is_string(arrow.type) or pa.types.is_large_string(arrow.type)):
         return None
     labels = pl.Series("patient_id", arrow).cast(pl.Utf8)
-    if _needs_cleaning(labels, None):
+    if _needs_cleaning(labels, None, patient=True):
         return None
     return labels, codes
 
@@ -294,15 +309,20 @@ def clean_frame(
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     categories: dict[str, IdCategories] | None = None,
     deferred: tuple[str, ...] = (),
+    lost: LostIds | None = None,
 ) -> pl.DataFrame:
     """The identity and age rules of :func:`to_polars` on a polars frame (an ``Enum`` id
-    column named in ``deferred`` is not screened: see :func:`to_polars_coded`). ``categories``:
+    column named in ``deferred`` is not screened: see :func:`to_polars_coded`). ``lost``:
+    called with the patient ids in scientific notation made missing, instead of the
+    :class:`IdentifierWarning` this gives (:data:`LostIds`). ``categories``:
     a dict that receives, for each ``Enum`` or ``Categorical`` id column left as it is,
     ``(labels, codes)``: an Enum's categories (Utf8) and ``None`` (its physical codes index
     them), or a Categorical's distinct values and the dense code of each row
     (:func:`recurct._codes.category_codes`), so that the caller does not read them again
     (about 0.1 s for 5 million)."""
-    cleaned = (_clean_id(df, n, placeholder_ids, categories, n in deferred) for n in ID_COLUMNS)
+    cleaned = (
+        _clean_id(df, n, placeholder_ids, categories, n in deferred, lost) for n in ID_COLUMNS
+    )
     updates = [s for s in cleaned if s is not None]
     # selectors, not df.schema: the dtype of an Enum of millions of categories is slow to read
     for name in df.select(cs.starts_with("age_") & cs.float()).columns:
@@ -331,6 +351,7 @@ def _clean_id(
     placeholder_ids: tuple[str, ...] | list[str] | None,
     categories: dict[str, IdCategories] | None = None,
     defer_enum: bool = False,
+    lost: LostIds | None = None,
 ) -> pl.Series | None:
     if name not in df.columns:
         return None
@@ -353,6 +374,7 @@ def _clean_id(
         return _integral_ids(s)
     if dtype.is_float():  # a float study_uid: NaN is no UID, as a placeholder is
         return s.fill_nan(None) if s.is_nan().any() else None
+    patient = name == "patient_id"  # (ids in scientific notation: patient ids only)
     if enum or dtype == pl.Categorical:
         # an Enum's categories (a superset of those used), a Categorical's distinct values
         # (its dtype's categories are the process-wide ones, iterated in Python: 1.6 s for 5M)
@@ -365,19 +387,24 @@ def _clean_id(
             codes, cats = got
         else:
             cats = s.unique().cast(pl.Utf8)
-        text = None if not _needs_cleaning(cats, placeholder_ids) else s.cast(pl.Utf8)
-        if text is None or not _needs_cleaning(text, placeholder_ids):
+        needs = _needs_cleaning(cats, placeholder_ids, patient)
+        text = s.cast(pl.Utf8) if needs else None
+        if text is None or not _needs_cleaning(text, placeholder_ids, patient):
             # nothing to clean, or only categories that no row uses: the column as it is
             if categories is not None and (enum or codes is not None):
                 categories[name] = (cats, codes)
             return None
         s = text
-    elif dtype != pl.Utf8 or not _needs_cleaning(s, placeholder_ids):
+    elif dtype != pl.Utf8 or not _needs_cleaning(s, placeholder_ids, patient):
         return None
     value, placeholder_expr = normalised_ids(pl.col(name), placeholder_ids)
     cleaned = s.to_frame(name).select(value.alias("v"), placeholder_expr.alias("p"))
+    ids = cleaned.get_column("v").alias(name)
     placeholder = cleaned.get_column("p")
+    sci = scientific_ids(ids) if patient else None
     spaced = s.str.contains(_WS).fill_null(False) & ~placeholder
+    if sci is not None:
+        spaced = spaced & ~sci  # made missing below, and said so
     n_spaced = int(spaced.sum())
     if n_spaced:
         rows = np.flatnonzero(spaced.to_numpy())
@@ -388,7 +415,97 @@ def _clean_id(
             IdentifierWarning,
             stacklevel=user_stacklevel(),
         )
-    return cleaned.get_column("v").alias(name)
+    if sci is not None:
+        (lost or _warn_scientific_ids)(name, np.flatnonzero(sci.to_numpy()), s.filter(sci))
+        ids = ids.set(sci, None)  # type: ignore[arg-type]
+    return ids
+
+
+def scientific_ids(ids: pl.Series) -> pl.Series | None:
+    """Which text ``ids`` are numbers in scientific notation (:data:`SCIENTIFIC_ID`; False
+    for a null id), or None when none is. A cheap screen first: on a large column one
+    threaded pass over the first two bytes of each id (:func:`_scientific_heads`), else a
+    test for ``+``; the pattern only where that finds a candidate."""
+    from recurct._strings import MIN_ROWS
+
+    if ids.len() >= MIN_ROWS:
+        if not _scientific_candidates(ids.drop_nulls() if ids.null_count() else ids):
+            return None
+    elif not ids.str.contains("+", literal=True).any():
+        return None
+    lost = ids.str.contains(SCIENTIFIC_ID).fill_null(False)
+    return lost if lost.any() else None
+
+
+def scientific_ids_text(column: str, values: pl.Series, rows: str) -> str:
+    """What the identity rules say of the patient ids in scientific notation ``values`` (as
+    written, one per row) of ``column``, made missing on ``rows`` (as listed: ``row 3,
+    0-based``): one wording for every entry point (:func:`recurct.read_exams` adds the file
+    and its lines)."""
+    distinct = values.unique(maintain_order=True)
+    quoted = ", ".join(repr(v) for v in distinct.head(3).to_list())
+    quoted += ", ..." if distinct.len() > 3 else ""
+    return (
+        f"column {column!r}: {values.len()} patient id(s) are numbers in scientific notation "
+        f"({quoted}), as a spreadsheet shows long numbers: their last digits are lost, so "
+        f"different patients may share one; they are read as missing ids ({rows}); format "
+        "the column as text in the spreadsheet and export the file again"
+    )
+
+
+def _warn_scientific_ids(name: str, rows: np.ndarray, values: pl.Series) -> None:
+    """The :class:`IdentifierWarning` of :func:`clean_frame` for ids in scientific
+    notation made missing (``scientific_ids``: their count, for the command line)."""
+    listed = ", ".join(str(int(r)) for r in rows[:10]) + (", ..." if rows.size > 10 else "")
+    where = f"{'row' if rows.size == 1 else 'rows'} {listed}, 0-based"
+    w = IdentifierWarning(scientific_ids_text(name, values, where))
+    w.scientific_ids = int(rows.size)  # type: ignore[attr-defined]
+    warnings.warn(w, stacklevel=user_stacklevel())
+
+
+def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """``count[0]``: the strings ``lo:hi`` of :func:`recurct._strings.string_views` of at
+    least 4 bytes that start as a number in scientific notation does (:data:`SCIENTIFIC_ID`):
+    a digit, then ``.``, ``,``, ``e`` or ``E``. Only the first two bytes are read, from the
+    view (a short string's bytes, a longer one's prefix): a screen, exact in that every
+    such number passes it. Compiled by :func:`_heads_kernel`."""
+    k = 0
+    for i in range(lo, hi):
+        n = views[4 * i]
+        if n < 4:
+            continue
+        if bases[1] >= 0:  # Arrow string views: the bytes, or a longer string's prefix
+            a = bases[0] + 16 * i + 4
+        else:  # views made from offsets (no prefix): the string in its buffer
+            a = bases[2 + views[4 * i + 2]] + views[4 * i + 3]
+        c0 = data[a]
+        c1 = data[a + 1]
+        if 0x30 <= c0 <= 0x39 and (c1 == 0x2E or c1 == 0x2C or (c1 | 0x20) == 0x65):
+            k += 1
+    count[0] = k
+
+
+@functools.cache
+def _heads_kernel() -> Any:
+    """:func:`_scientific_heads` compiled (numba imported only when a large column is
+    screened)."""
+    from numba import njit
+
+    return njit(cache=True, nogil=True)(_scientific_heads)
+
+
+def _scientific_candidates(known: pl.Series) -> bool:
+    """Whether some of the null-free text ids ``known`` start like a number in scientific
+    notation: one pass over their first two bytes where polars keeps them, in threads."""
+    from recurct import _parallel
+    from recurct._strings import string_views
+
+    place = string_views(known)
+    kernel = _heads_kernel()
+    ranges = _parallel.row_ranges(known.len())
+    count = np.zeros((len(ranges), 8), np.int64)  # a cache line per thread
+    _parallel.in_threads(kernel, [(a, b, *place, count[q]) for q, (a, b) in enumerate(ranges)])
+    return bool(count[:, 0].sum())
 
 
 def normalised_ids(
@@ -425,9 +542,10 @@ def spaced_ids(name: str = "patient_id") -> pl.Expr:
 
 
 def ids_need_cleaning(labels: pl.Series) -> bool:
-    """Whether some of the text ids ``labels`` (distinct, null-free) would be changed by the
-    identity rules (surrounding whitespace, placeholders such as ``"NA"``)."""
-    return _needs_cleaning(labels, None)
+    """Whether some of the text patient ids ``labels`` (distinct, null-free) would be changed
+    by the identity rules (surrounding whitespace, placeholders such as ``"NA"``, numbers in
+    scientific notation)."""
+    return _needs_cleaning(labels, None, patient=True)
 
 
 def clean_id_column(
@@ -473,9 +591,14 @@ def _is_placeholder(s: pl.Series, placeholder_ids: Any) -> pl.Series:
     return s.is_in(placeholder_variants(placeholder_ids)).fill_null(False)
 
 
-def _needs_cleaning(s: pl.Series, placeholder_ids: Any) -> bool:
+def _needs_cleaning(s: pl.Series, placeholder_ids: Any, patient: bool = False) -> bool:
+    """Whether the identity rules change some of the text ids ``s``; ``patient``: they are
+    patient ids, of which those in scientific notation are missing too
+    (:func:`scientific_ids`)."""
     from recurct._strings import may_need_cleaning
 
+    if patient and scientific_ids(s) is not None:
+        return True
     longest = max((len(v.encode()) for v in placeholder_variants(placeholder_ids)), default=0)
     s = may_need_cleaning(s, longest)  # one pass over the bytes: most ids are plainly clean
     if s is None:

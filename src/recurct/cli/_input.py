@@ -323,12 +323,11 @@ def read_and_validate(path: str, args: argparse.Namespace) -> tuple[Loaded, Any]
     notes += said
     if lines is not None:
         report = replace(report, lines=lines)
-    from recurct.io.exams import date_hint, decimal_hint, id_hint
+    from recurct.io.exams import hints
 
-    for hint_of in (decimal_hint, date_hint, id_hint):
-        hint = hint_of(report.problems)
-        if hint:
-            notes.append(_cli_text(hint))
+    # ids in scientific notation: explained once, by the identity rules' warning (a note)
+    ids_said = any(getattr(w.message, "scientific_ids", None) for w in caught)
+    notes += [_cli_text(hint) for hint in hints(report.problems, ids=not ids_said)]
     # the input row of each row kept (validation drops exactly the rows with a problem)
     for reason, n in report.set_null_by_reason.items():
         notes.append(f"{n:,} value(s) set null, exams kept: {reason} (see recurct validate)")

@@ -265,7 +265,10 @@ def read_csv(path: Path, sep: str | None) -> CsvTable:
         try:
             frame = _drop_unnamed(frame, unnamed, source, lines)
         except DataError:
-            if title is not None:
+            # a merged title cell ("Dose report CT;;;": one name, then empty fields) explains
+            # unnamed columns holding values; a header with two names and unnamed columns
+            # ("patient_id;exam_date;;") is a header, whose unnamed column is named as such
+            if title is not None and title[1] == 1:
                 raise DataError(_title_message(source, skipped, title)) from None
             raise
     return CsvTable(frame, sep, lines, unnamed)

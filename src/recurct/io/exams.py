@@ -33,7 +33,14 @@ from recurct import _checks, schema
 from recurct._casts import COMMA_OK, POINT_OK, eager_casts, numeric_text, with_casts
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
-from recurct._frames import clean_frame, from_polars, input_index, to_polars
+from recurct._frames import (
+    SCIENTIFIC_ID,
+    clean_frame,
+    from_polars,
+    input_index,
+    scientific_ids_text,
+    to_polars,
+)
 from recurct._outdir import check_files, check_tree
 from recurct._stacklevel import user_stacklevel
 from recurct._validation import (
@@ -112,22 +119,34 @@ _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
 _SLASHED = r"^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}"
 _INT = r"^(0|[1-9]\d{0,17})$"
-# an id as a spreadsheet shows a long number, in scientific notation (1,23457E+11 for the
-# MRN 123456789012): its last digits are lost, so it may be several patients' (:func:`_lost_ids`)
-_SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+$"
-# a date that can only be month-first (12/31/2019: no month 31), or only day-first
-# (31/12/2019: no month 31 the other way), in a column of slashed dates (:func:`_month_first`)
+# a date that can only be month-first (12/31/2019: no month 31), only day-first (31/12/2019:
+# no month 31 the other way), or either (01/02/2020), in a column of slashed dates
+# (:func:`_month_first`)
 _ONLY_MONTH_FIRST = r"^(?:0?[1-9]|1[0-2])[/.\-](?:1[3-9]|2[0-9]|3[01])[/.\-][0-9]{4}"
 _ONLY_DAY_FIRST = r"^(?:1[3-9]|2[0-9]|3[01])[/.\-](?:0?[1-9]|1[0-2])[/.\-][0-9]{4}"
+_EITHER_WAY = r"^(?:0?[1-9]|1[0-2])[/.\-](?:0?[1-9]|1[0-2])[/.\-][0-9]{4}"
+_MONTHS = (
+    *("January", "February", "March", "April", "May", "June", "July"),
+    *("August", "September", "October", "November", "December"),
+)
 # an Excel serial day number (days since 1899-12-30; 45123 is 2023-07-16), written as the
 # date of a cell not formatted as one (:func:`date_hint`)
 _EXCEL_SERIAL = r"^\s*[0-9]{5}(?:[.,][0-9]+)?\s*$"
 _PLAIN_DATE = r"^[0-9./-]+$"  # a date of digits and separators only (:func:`_merge_time`)
 # a date written with a time of exactly midnight (2020-01-03 00:00:00.000, 03.01.2020 00:00,
-# 2020-01-03T00:00): a date alone, as database and spreadsheet exports write one; group 1,
-# before the space or "T", is the date, to which a separate time column is joined
-# (:func:`_merge_time`)
-_MIDNIGHT = r"^(\d{1,4}[./-]\d{1,2}[./-]\d{1,4})[ T]0?0:00(?::00(?:\.0+)?)?$"
+# 2020-01-03T00:00, with a zone 2020-01-03T00:00Z or +01:00; DICOM DT 20200103000000 or
+# 20200103 000000): a date alone, as database and spreadsheet exports write one, when no
+# date of the column has another time (:func:`_date_part`); its date, before the space or
+# "T" (the first 8 digits of a DICOM DT), is what a separate time column is joined to
+_MIDNIGHT = (
+    r"^[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}[ T]0?0:00(?::00(?:\.0+)?)?"
+    r"(?:Z| ?[+-][0-9]{2}(?::?[0-9]{2})?)?$"
+    r"|^[0-9]{8}(?: 000000(?:\.0+)?Z?|000000(?:\.0+)?(?:Z|[+-][0-9]{4})?)$"
+)
+# a date written with a time of day (a clock, or a DICOM DT; ASCII digits, as dates are
+# read): one that is not midnight makes midnight a time like another in its column
+# (:func:`_date_part`)
+_HAS_TIME = r"[0-9]:[0-9]{2}|^[0-9]{8} ?[0-9]{4}"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -159,6 +178,10 @@ def read_exams(
         ``{"their name": "our name"}``; wins over the built-in :data:`VENDOR_COLUMNS`.
     dayfirst : bool, default False
         Dates are ``31/12/2019`` or ``31.12.2019``. Without it such dates raise ``ValueError``.
+        With it, a text column whose dates look month-first (some can only be month-first,
+        ``12/31/2019``, none only day-first, and some could be either, ``01/02/2020``) is
+        refused (see Raises); a month-first date among dates that cannot be swapped (ISO
+        dates) is an unparseable date of its row.
     sep : str, optional
         CSV separator; detected from the header line (``,``, ``;``, tab or ``|``) when None.
     decimal : {None, ".", ","}
@@ -195,13 +218,27 @@ def read_exams(
     recurct.errors.DataError
         (a ``ValueError``) The file is not a CSV or Parquet table (naming the file), cannot be
         decoded (naming the row), repeats a column name, has a row of the wrong field count,
-        has a canonical column beside its vendor alias or two aliases of one, or dates are
-        ambiguous (pass ``dayfirst``).
+        has a title line above its header (``CT dose report``: remove it), has a canonical
+        column beside its vendor alias or two aliases of one, or dates are ambiguous (pass
+        ``dayfirst``); with ``dayfirst=True``, a text date column that looks month-first
+        (naming a month-first date and one read day-first that would be swapped), even with
+        ``strict=False``, since no row tells which dates are wrong.
     recurct.schema.ExamValidationError
         From validation, naming the file.
 
     Warns
     -----
+    recurct.errors.IdentifierWarning
+        Patient ids in scientific notation (``1,23457E+11``, as a spreadsheet shows a long
+        number: digits lost, so several patients may share one) are read as missing ids (a
+        problem of their rows, quoted as written); the warning counts them and names the
+        column, the rows and the lines of the file. Ids with surrounding whitespace
+        (removed) are counted too.
+    recurct.errors.UnmappedValuesWarning
+        A separate time-of-day column (``Study Time``): times that are none of the accepted
+        forms (dropped: the exam keeps its date), and times that differ from the time of day
+        the exam date is written with (the date's own time kept), counted and named by row
+        and line.
     recurct.errors.RecurctWarning
         From validation: a text ``exam_date`` column mixes UTC offsets (``+01:00`` in some
         rows, ``Z`` or ``+02:00`` in others): each time is read as the wall-clock time
@@ -238,13 +275,8 @@ def read_exams(
                 parsed_dates=parsed,
             )
         except schema.ExamValidationError as exc:
-            hints = (
-                _column_hint(exc.problems, frame.columns),
-                decimal_hint(exc.problems),
-                date_hint(exc.problems),
-                id_hint(exc.problems),
-            )
-            hint = "\n".join(h for h in hints if h) or None
+            said = [_column_hint(exc.problems, frame.columns), *hints(exc.problems)]
+            hint = "\n".join(h for h in said if h) or None
             raise problem_error(exc.problems, where, hint, lines) from None
         except DataError as exc:  # (a column of a dtype that cannot hold its values)
             raise DataError(f"{where}: {exc}" if where else str(exc)) from None
@@ -287,8 +319,8 @@ class Prepared(NamedTuple):
     """What was left out while reading (unnamed empty columns of a CSV file)."""
     parsed_dates: pl.Series | None = None
     """The text ``exam_date`` parsed, row for row, where a separate time of day was merged
-    into it (:func:`_merge_time`), for validation to use instead of parsing it again; else
-    None."""
+    into it (:func:`_merge_time`) or the dates were read day-first (:func:`_normalise`), for
+    validation to use instead of parsing it again; else None."""
 
 
 def prepare(
@@ -324,7 +356,7 @@ def prepare(
                 "0-based: an empty header field and no value in any row)"
             )
     else:
-        frame, kind, where, sep, lines = _load(source, sep=sep, placeholder_ids=placeholder_ids)
+        frame, kind, where, sep, lines = _load(source, sep=sep)
         notes = []
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a comma inside a number needs quotes: read as is
@@ -418,15 +450,13 @@ def parquet_heights(files: Sequence[str | os.PathLike[str]] | None) -> list[int]
 
 
 def _load(
-    obj: Any,
-    *,
-    sep: str | None,
-    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    obj: Any, *, sep: str | None
 ) -> tuple[pl.DataFrame, str, str, str | None, FileRows | None]:
     """``(frame, kind, source, CSV separator, the file of each row of a folder of Parquet
-    files)``; kind: 'csv', 'parquet' or the frame library."""
+    files)``; kind: 'csv', 'parquet' or the frame library. A frame is not cleaned here: the
+    identity rules run on the canonical columns (:func:`_normalise`), naming the source."""
     if not isinstance(obj, (str, os.PathLike)):
-        df, kind = to_polars(obj, placeholder_ids=placeholder_ids)
+        df, kind = to_polars(obj, clean=False)
         return df, kind, f"<{kind} frame>", None, None
     path = Path(obj)
     source = str(path)
@@ -730,17 +760,19 @@ def _merge_time(
     Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
     is none of them is dropped, never read as another minute, and counted in an
     :class:`~recurct.errors.UnmappedValuesWarning` naming ``column`` (the name in the file)
-    and the rows: the exam keeps its date. A date written with a time of exactly midnight
-    (``2020-01-03 00:00:00.000``, ``03.01.2020 00:00``, as database and spreadsheet exports
-    write a date: :data:`_MIDNIGHT`) is a date alone: the time is joined to its date part.
-    A date written with another time keeps it; where that time differs from the time
-    column's, one :class:`~recurct.errors.UnmappedValuesWarning` counts those rows and names
-    them (:func:`_warn_other_times`). The date keeps its text as written (a midnight date:
-    its date part), the time
-    appended (``HHMMSS[.f]`` after a DICOM date, else ``HH:MM:SS[.f]``) only where the joined
-    value parses, so a date that cannot be read is reported as it was written. A date of
-    digits and separators is parsed alone (the joined value parses exactly where it does;
-    half the cost or less); the joined value is parsed only for the other dates.
+    and the rows: the exam keeps its date. In a column where no date is written with a time
+    of day other than midnight, a date written with a time of exactly midnight
+    (``2020-01-03 00:00:00.000``, ``03.01.2020 00:00``, ``20200103000000``, as database and
+    spreadsheet exports write a date: :data:`_MIDNIGHT`; a zone after it is dropped with it) is a
+    date alone: the time is joined to its date part (:func:`_date_part`). A date written with
+    another time, or with midnight in a column with other times, keeps it; where that time
+    differs from the time column's, one :class:`~recurct.errors.UnmappedValuesWarning`
+    counts those rows and names them (:func:`_warn_other_times`). The date keeps its text
+    as written (a midnight date: its date part), the time appended (``HHMMSS[.f]`` after a
+    DICOM date, else ``HH:MM:SS[.f]``) only where the joined value parses, so a date that
+    cannot be read is reported as it was written. A date of digits and separators is parsed
+    alone (the joined value parses exactly where it does; half the cost or less); the
+    joined value is parsed only for the other dates.
 
     Returns the frame and the exam dates parsed (``Datetime("us")``, null where the text does
     not parse), row for row, what :func:`recurct._dates.parse_date_series` gives for the
@@ -748,16 +780,7 @@ def _merge_time(
     casts these instead of parsing the text again. ``None`` when no time joins and no date
     with a time of its own has one in the time column (the dates are then parsed once, by
     validation)."""
-    raw = frame.get_column(STUDY_TIME)
-    if raw.dtype == pl.Time:
-        text = raw.dt.to_string("%H:%M:%S%.6f")
-    else:
-        text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
-    clock = parse_study_time(text)
-    bad = (text.is_not_null() & (text.str.strip_chars() != "") & clock.is_null()).to_numpy()
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        _warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
+    text, clock = _clock(frame, source, column, lines)
     d = frame.get_column("exam_date").cast(pl.Utf8)
     base = _date_part(d)  # the date to join a time to: a midnight date's date part
     dicom = base.str.contains(r"^\d{8}$").fill_null(False)
@@ -819,21 +842,73 @@ def _merge_time(
     return frame.drop(STUDY_TIME), parsed.alias("exam_date")
 
 
+def _clock(
+    frame: pl.DataFrame, source: str, column: str, lines: RowPlaces | None
+) -> tuple[pl.Series, pl.Series]:
+    """The separate time of day (``study_time``) as text and as ``HH:MM:SS[.f]`` read by
+    :func:`recurct._dates.parse_study_time` (null where none); the times that are none of
+    its forms are warned of (:func:`_warn_bad_times`)."""
+    raw = frame.get_column(STUDY_TIME)
+    if raw.dtype == pl.Time:
+        text = raw.dt.to_string("%H:%M:%S%.6f")
+    else:
+        text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
+    clock = parse_study_time(text)
+    bad = (text.is_not_null() & (text.str.strip_chars() != "") & clock.is_null()).to_numpy()
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        _warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
+    return text, clock
+
+
+def _merge_time_stamps(
+    frame: pl.DataFrame, source: str, column: str, lines: RowPlaces | None = None
+) -> tuple[pl.DataFrame, pl.Series | None]:
+    """A separate time of day beside an ``exam_date`` of date-times (``Datetime``: a pandas
+    ``datetime64``, a Parquet timestamp, a database datetime read by ``pd.read_sql``).
+
+    A column whose every date-time is at midnight (00:00 on the clock written: a time zone
+    aside) holds dates: they are read as dates and the time joined as to a ``Date`` column
+    (:func:`_merge_time`; as they were when no time joins). A column with other times keeps
+    its date-times, and the rows whose time column differs are warned of
+    (:func:`_warn_other_times`). Either way the time column is dropped, as
+    :func:`_merge_time` drops it. Returns what :func:`_merge_time` returns."""
+    d = frame.get_column("exam_date")
+    zone = getattr(d.dtype, "time_zone", None)
+    wall = d.dt.replace_time_zone(None) if zone else d  # the clock written
+    known = wall.drop_nulls()
+    if bool((known.dt.truncate("1d") == known).all()):
+        dated = frame.with_columns(wall.dt.date().alias("exam_date"))
+        out, parsed = _merge_time(dated, source, column, False, lines)
+        if parsed is not None:
+            return out, parsed
+        return frame.drop(STUDY_TIME), None  # no time joined: the column as it was
+    text, clock = _clock(frame, source, column, lines)
+    at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
+    own = wall.cast(pl.Datetime("us"))
+    with_clock = pl.select(pl.lit(own.dt.date()).dt.combine(pl.lit(at), "us")).to_series()
+    differs = (own != with_clock).fill_null(False)
+    _warn_other_times(source, column, differs, wall.cast(pl.Utf8), text, lines)
+    return frame.drop(STUDY_TIME), None
+
+
 def _rows_listed(rows: Any, lines: RowPlaces | None, shown: int = 10) -> tuple[str, str | None]:
     """``(rows listed, the lines of a CSV file listed)`` of 0-based ``rows`` (the first
-    ``shown``) for a warning: ``"3, 0-based; lines 5 of the file"``, the file and its row
-    for a folder of Parquet files (``"3, 0-based; row 0 of b.parquet"``); the lines alone
-    too (None unless a CSV file), for the command line's summary."""
-    listed = ", ".join(str(r) for r in rows[:shown]) + (", ..." if rows.size > shown else "")
+    ``shown``) for a warning: ``"rows 3, 4, 0-based; lines 5, 6 of the file"`` (``"row 3,
+    0-based; line 5 of the file"`` for one), the file and its row for a folder of Parquet
+    files (``"row 3, 0-based; row 0 of b.parquet"``); the lines alone too (None unless a CSV
+    file), for the command line's summary."""
+    one = rows.size == 1
+    more = ", ..." if rows.size > shown else ""
+    listed = f"{'row' if one else 'rows'} " + ", ".join(str(r) for r in rows[:shown]) + more
     listed += ", 0-based"
     at = [lines(int(r)) for r in rows[:shown]] if lines is not None else []
-    more = ", ..." if rows.size > shown else ""
     file_lines = None  # the lines of a CSV file, as listed
     if at and all(isinstance(x, str) for x in at):  # a folder: the file and row there
         listed += "; " + ", ".join(str(x) for x in at) + more
     elif at and None not in at:  # a CSV file: the lines of those rows too
         file_lines = ", ".join(str(x) for x in at) + more
-        listed += f"; lines {file_lines} of the file"
+        listed += f"; {'line' if one else 'lines'} {file_lines} of the file"
     return listed, file_lines
 
 
@@ -852,7 +927,7 @@ def _warn_bad_times(
     w = UnmappedValuesWarning(
         f"{source}: column {column!r}: {rows.size} time(s) of day are none of the accepted "
         f"forms ({TIME_FORMS}) and were dropped; those exams keep their date, without a time "
-        f"(rows {listed}; values {quoted})"
+        f"({listed}; values {quoted})"
     )
     # the count and the CSV lines as data, for the command line's summary
     w.times_dropped, w.file_lines = int(rows.size), file_lines  # type: ignore[attr-defined]
@@ -860,17 +935,25 @@ def _warn_bad_times(
 
 
 def _date_part(d: pl.Series) -> pl.Series:
-    """The exam dates ``d`` (text) a separate time of day is joined to: a date written with a
-    time of exactly midnight (:data:`_MIDNIGHT`) as its date part, up to the space or ``T``
-    (cheaper than a capture group), the others as they are (``d`` itself when none is)."""
-    if not (d.str.len_chars() > 10).any():
+    """The exam dates ``d`` (text) a separate time of day is joined to: where no date of the
+    column is written with a time of day other than midnight (:data:`_HAS_TIME`), a date
+    written with a time of exactly midnight (:data:`_MIDNIGHT`) as its date part (up to the
+    space or ``T``; the first 8 digits of a DICOM DT: cheaper than a capture group), the
+    others as they are; ``d`` itself when no date is at midnight, or the column has other
+    times (a midnight exam among timed ones is an exam at 00:00: decided for the column,
+    never cell by cell)."""
+    long = d.str.len_chars() > 10
+    if not long.any():
         return d
-    midnight = d.str.contains(_MIDNIGHT).fill_null(False)
+    midnight = (long & d.str.contains(_MIDNIGHT)).fill_null(False)
     if not midnight.any():
         return d
+    other = (long & ~midnight).fill_null(False)
+    if other.any() and d.filter(other).str.contains(_HAS_TIME).any():
+        return d  # other times of day: midnight is one of them
     rows = midnight.arg_true()
     at = d[rows]
-    return d.clone().scatter(rows, at.str.head(at.str.find("[ T]")))
+    return d.clone().scatter(rows, at.str.head(at.str.find("[ T]").fill_null(8)))
 
 
 def _warn_other_times(
@@ -882,8 +965,8 @@ def _warn_other_times(
     lines: RowPlaces | None = None,
 ) -> None:
     """Warn of the times of day of ``column`` (``times``) not joined to their exam dates
-    (``dates``, text) where ``differs``: the date has a time of day of its own that differs
-    (nothing when none does)."""
+    (``dates``, as text) where ``differs``: the date has a time of day of its own that
+    differs (nothing when none does)."""
     if not differs.any():
         return
     rows = np.flatnonzero(differs.to_numpy())
@@ -898,8 +981,9 @@ def _warn_other_times(
         UnmappedValuesWarning(
             f"{source}: column {column!r}: {rows.size} time(s) of day were not used: the exam "
             "date of those rows is written with a time of day of its own, which differs, and "
-            "keeps it (the time column joins only a date alone or at midnight, 00:00); check "
-            f"which is right (rows {listed}; date and time {pairs})"
+            "keeps it (the time column is joined only to dates written alone, or at midnight, "
+            "00:00, in a column with no other time of day); check which is right "
+            f"({listed}; date and time {pairs})"
         ),
         stacklevel=user_stacklevel(),
     )
@@ -924,12 +1008,14 @@ def _normalise(
     id_column: str = "patient_id",
     lines: RowPlaces | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.Series | None]:
-    """Text clean-up of the canonical columns before their casts: nulls, ids, decimal commas,
-    ages, dates (a separate time of day, named ``time_column`` in the input, joined to
-    them). Other columns are left exactly as read. Returns the frame, its dose and age
-    columns as written (nulls aside), for the problems to quote (and the patient ids in
-    scientific notation, :func:`_lost_ids`), and the exam dates parsed where a time was
-    merged (:func:`_merge_time`; else None)."""
+    """Text clean-up of the canonical columns before their casts: nulls, ids (the identity
+    rules, :func:`recurct._frames.clean_frame`, their warnings naming the file, the column
+    ``id_column`` as in the input and the lines), decimal commas, ages, dates (a separate
+    time of day, named ``time_column`` in the input, joined to them). Other columns are left
+    exactly as read. Returns the frame, its dose and age columns as written (nulls aside),
+    for the problems to quote (and the patient ids in scientific notation, made missing),
+    and the exam dates parsed where a time was merged (:func:`_merge_time`) or the text
+    dates were read day-first (else None), for validation to use."""
     coded = [n for n, d in frame.schema.items() if n in _NUMERIC and d in (pl.Categorical, pl.Enum)]
     if coded:  # categories of text numbers: read by the rule of text (as validate reads them)
         frame = frame.with_columns(pl.col(coded).cast(pl.Utf8))
@@ -938,13 +1024,24 @@ def _normalise(
     ids = [n for n in text if n in ("patient_id", "study_uid")]
     # ids: whitespace and placeholders by the identity rule (counted), not silently here
     frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
-    if ids:
-        frame = clean_frame(frame, placeholder_ids)
+    lost: list[tuple[np.ndarray, pl.Series]] = []
+
+    def said(name: str, rows: np.ndarray, values: pl.Series) -> None:
+        """The patient ids in scientific notation made missing, named by file and line."""
+        listed, _ = _rows_listed(rows, lines, 10)
+        shown_as = id_column if name == "patient_id" else name
+        w = IdentifierWarning(f"{source}: " + scientific_ids_text(shown_as, values, listed))
+        w.scientific_ids = int(rows.size)  # type: ignore[attr-defined]
+        warnings.warn(w, stacklevel=user_stacklevel())
+        lost.append((rows, values.cast(pl.Utf8)))
+
+    frame = clean_frame(frame, placeholder_ids, lost=said)
     shown = frame.select(n for n in text if n in _NUMERIC)  # before any rewriting
-    if "patient_id" in ids:
-        frame, lost = _lost_ids(frame, source, id_column, lines)
-        if lost is not None:
-            shown = pl.concat([shown, lost.to_frame()], how="horizontal")
+    if lost:  # the ids as written, on their rows, for the problems to quote
+        rows, values = lost[0]
+        written = pl.repeat(None, frame.height, dtype=pl.Utf8, eager=True)
+        written = written.scatter(rows, values).alias("patient_id")
+        shown = pl.concat([shown, written.to_frame()], how="horizontal")
     # decimal marks first, then DICOM ages (067Y; 1,5Y read by either)
     frame = frame.with_columns(
         _numeric_text(frame.get_column(n), decimal) for n in text if n in _NUMERIC
@@ -952,8 +1049,14 @@ def _normalise(
     if "age_years" in text:
         frame = frame.with_columns(_dicom_age(pl.col("age_years")).alias("age_years"))
     parsed = None
-    if STUDY_TIME in sch and "exam_date" in sch and sch["exam_date"] in (pl.Utf8, pl.Date):
-        frame, parsed = _merge_time(frame, source, time_column, dayfirst, lines)
+    if STUDY_TIME in sch and "exam_date" in sch:
+        kind = sch["exam_date"]
+        if isinstance(kind, (pl.Categorical, pl.Enum)):  # text dates: as text
+            frame, kind = frame.with_columns(pl.col("exam_date").cast(pl.Utf8)), pl.Utf8
+        if kind in (pl.Utf8, pl.Date):
+            frame, parsed = _merge_time(frame, source, time_column, dayfirst, lines)
+        elif isinstance(kind, pl.Datetime):
+            frame, parsed = _merge_time_stamps(frame, source, time_column, lines)
     updates = []
     if from_csv and "patient_id" in text:
         ids_col = frame.get_column("patient_id")
@@ -962,7 +1065,9 @@ def _normalise(
     frame = frame.with_columns(updates)
     dates = frame.get_column("exam_date") if "exam_date" in frame.columns else None
     if dates is not None and dates.dtype == pl.Utf8 and dayfirst:
-        _month_first(dates, source, lines)
+        if parsed is None:  # parsed once, here: validation uses these (parsed_dates)
+            parsed = parse_date_series(dates, dayfirst=True).alias("exam_date")
+        _month_first(dates, parsed, source, lines)
     elif dates is not None and dates.dtype == pl.Utf8:  # one dtype, no schema
         slashed = dates.str.contains(_SLASHED).fill_null(False)
         if slashed.any():
@@ -976,57 +1081,40 @@ def _normalise(
     return frame, shown, parsed
 
 
-def _lost_ids(
-    frame: pl.DataFrame, source: str, column: str, lines: RowPlaces | None
-) -> tuple[pl.DataFrame, pl.Series | None]:
-    """Text patient ids in scientific notation (``1,23457E+11``, :data:`_SCIENTIFIC_ID`), as a
-    spreadsheet shows a long number: their last digits are lost, so one such id may be
-    several patients'. They are made null (a missing id: a problem of its row, dropped and
-    counted with ``strict=False``), with an :class:`~recurct.errors.IdentifierWarning`
-    naming ``column`` (the name in the input) and the rows. Returns the frame and, when
-    there are such ids, the ids as written on their rows (null elsewhere), for the
-    problems to quote."""
-    ids = frame.get_column("patient_id")
-    if not ids.str.contains("+", literal=True).any():  # a cheap test first
-        return frame, None
-    lost = ids.str.contains(_SCIENTIFIC_ID).fill_null(False)
-    if not lost.any():
-        return frame, None
-    rows = np.flatnonzero(lost.to_numpy())
-    listed, _ = _rows_listed(rows, lines, 10)
-    values = ids.filter(lost).unique(maintain_order=True)
-    quoted = ", ".join(repr(v) for v in values.head(3).to_list())
-    quoted += ", ..." if values.len() > 3 else ""
-    warnings.warn(
-        IdentifierWarning(
-            f"{source}: column {column!r}: {rows.size} patient id(s) are numbers in scientific "
-            f"notation ({quoted}), as a spreadsheet shows long numbers: their last digits are "
-            "lost, so different patients may share one; they are read as missing ids, a "
-            f"problem of their rows (rows {listed}); format the column as text in the "
-            "spreadsheet and export the file again"
-        ),
-        stacklevel=user_stacklevel(),
-    )
-    as_written = pl.select(pl.when(pl.lit(lost)).then(pl.lit(ids))).to_series()
-    return frame.with_columns(ids.set(lost, None)), as_written.alias("patient_id")  # type: ignore[arg-type]
-
-
-def _month_first(dates: pl.Series, source: str, lines: RowPlaces | None) -> None:
-    """Refuse text dates read with ``dayfirst=True`` that are month-first: some can only
-    be month-first (``12/31/2019``) and none only day-first (``31/12/2019``). Every date of
-    such a column is suspect (``01/02/2020`` would be read as 1 February), so this is a
-    :class:`~recurct.errors.DataError` even with ``strict=False``."""
-    month = dates.str.contains(_ONLY_MONTH_FIRST).fill_null(False)
-    if not month.any() or dates.str.contains(_ONLY_DAY_FIRST).any():
+def _month_first(dates: pl.Series, parsed: pl.Series, source: str, lines: RowPlaces | None) -> None:
+    """Refuse text dates read with ``dayfirst=True`` (``parsed``, row for row) that may be
+    month-first with some read the wrong way round: some dates can only be month-first
+    (``12/31/2019``), none only day-first (``31/12/2019``), and some that can be either
+    were read (``01/02/2020``, read as 1 February). Such a column is a
+    :class:`~recurct.errors.DataError` even with ``strict=False``, since no row tells which
+    of its dates are wrong. Without a date that can be either (ISO dates beside one
+    ``12/31/2019``), no date can be swapped: each month-first date is an unparseable date of
+    its row. Only the dates that did not parse are searched for month-first ones (a clean
+    column pays for nothing but that test)."""
+    failed = (parsed.is_null() & dates.is_not_null()).fill_null(False)
+    if not failed.any():
         return
-    row = int(month.arg_max() or 0)
+    rows = failed.arg_true()
+    month = dates.gather(rows).str.contains(_ONLY_MONTH_FIRST).fill_null(False)
+    if not month.any():
+        return
+    either = (parsed.is_not_null() & dates.str.contains(_EITHER_WAY)).fill_null(False)
+    if not either.any() or dates.str.contains(_ONLY_DAY_FIRST).any():
+        return
+    row = int(rows[int(month.arg_max() or 0)])
+    other = int(either.arg_max() or 0)
+    read = parsed[other]
+    as_read = f"{read.day} {_MONTHS[read.month - 1]} {read.year}"
+    swapped = f"{read.month} {_MONTHS[read.day - 1]} {read.year}"
     raise DataError(
         f"{source}: column 'exam_date' holds dates like {dates[row]!r} "
-        f"({row_text(row, lines)}) that can only be month-first (mm/dd/yyyy), and none that "
-        "can only be day-first: the dates are month-first, and read day-first the others "
-        "would have day and month swapped (01/02/2020 as 1 February); do not pass "
-        "dayfirst=True (--dayfirst). recurct does not read month-first dates: convert them "
-        "to ISO YYYY-MM-DD"
+        f"({row_text(row, lines)}) that can only be month-first (mm/dd/yyyy), none that can "
+        f"only be day-first, and dates that can be either, like {dates[other]!r} "
+        f"({row_text(other, lines)}), read day-first as {as_read}: if the dates are "
+        f"month-first, that is {swapped}, and every such date has day and month swapped; "
+        "do not pass dayfirst=True (--dayfirst): recurct does not read month-first dates, "
+        f"convert them to ISO YYYY-MM-DD. If the dates are day-first and {dates[row]!r} is "
+        "a mistake, correct it"
     )
 
 
@@ -1085,26 +1173,43 @@ def decimal_hint(problems: pl.DataFrame) -> str | None:
     return None
 
 
+def hints(problems: pl.DataFrame, *, ids: bool = True) -> list[str]:
+    """What to do about the ``problems`` of a read (:func:`decimal_hint`, :func:`date_hint`,
+    :func:`id_hint`), each that applies: the one list of hints of :func:`read_exams` and the
+    command line. ``ids=False`` leaves out :func:`id_hint`, for a caller that shows the
+    identity rules' warning, which says the same."""
+    said = (decimal_hint(problems), date_hint(problems), id_hint(problems) if ids else None)
+    return [h for h in said if h]
+
+
 def date_hint(problems: pl.DataFrame) -> str | None:
     """When unparseable dates look like Excel serial day numbers (``45123``, ``43831.25``:
-    :data:`_EXCEL_SERIAL`), say so: recurct does not convert them."""
-    serial = problems.filter(
-        (pl.col("reason") == "unparseable date") & pl.col("value").str.contains(_EXCEL_SERIAL)
-    )
-    if serial.height == 0:
-        return None
-    return (
-        f"Dates like {serial.get_column('value')[0]!r} look like Excel serial day numbers "
-        "(days since 1899-12-30), which recurct does not convert: format the column as dates "
-        "(YYYY-MM-DD) in the spreadsheet and export the file again."
-    )
+    :data:`_EXCEL_SERIAL`), say so: recurct does not convert them; when they can only be
+    month-first (``12/31/2019``, read with ``dayfirst=True``), say that recurct does not
+    read month-first dates."""
+    unparseable = problems.filter(pl.col("reason") == "unparseable date").get_column("value")
+    serial = unparseable.filter(unparseable.str.contains(_EXCEL_SERIAL).fill_null(False))
+    month = unparseable.filter(unparseable.str.contains(_ONLY_MONTH_FIRST).fill_null(False))
+    said = []
+    if serial.len():
+        said.append(
+            f"Dates like {serial[0]!r} look like Excel serial day numbers "
+            "(days since 1899-12-30), which recurct does not convert: format the column as "
+            "dates (YYYY-MM-DD) in the spreadsheet and export the file again."
+        )
+    if month.len():
+        said.append(
+            f"Dates like {month[0]!r} can only be month-first (mm/dd/yyyy), which recurct "
+            "does not read: write them as ISO YYYY-MM-DD."
+        )
+    return "\n".join(said) or None
 
 
 def id_hint(problems: pl.DataFrame) -> str | None:
-    """When missing patient ids were written in scientific notation (:func:`_lost_ids`),
-    say why they count as missing."""
+    """When missing patient ids were written in scientific notation (the identity rules,
+    :data:`recurct._frames.SCIENTIFIC_ID`), say why they count as missing."""
     lost = problems.filter(
-        (pl.col("reason") == "missing patient id") & pl.col("value").str.contains(_SCIENTIFIC_ID)
+        (pl.col("reason") == "missing patient id") & pl.col("value").str.contains(SCIENTIFIC_ID)
     )
     if lost.height == 0:
         return None
