@@ -33,6 +33,7 @@ from recurct.dose import exam_region
 from recurct.errors import (
     DataError,
     DroppedRowsWarning,
+    IdentifierWarning,
     InputNotFoundError,
     ParameterError,
     PartialExamWarning,
@@ -766,6 +767,32 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     return full.join(both, on="exam_row", how="left")["body_region"]
 
 
+def _scientific_ids_missing(df: pl.DataFrame, column: str, where: str) -> pl.DataFrame:
+    """Patient IDs in scientific notation (``1,23457E+11``: :data:`recurct._frames.SCIENTIFIC_ID`,
+    a spreadsheet's display of a long number, its last digits lost) made missing, as every
+    other entry point's identity rule does, with an :class:`IdentifierWarning` counting them
+    and naming their rows, never their values (a pseudonymising read hashes IDs: two patients
+    whose IDs a spreadsheet rounded to one number must not become one pseudonym)."""
+    from recurct._frames import scientific_ids
+
+    lost = scientific_ids(df.get_column(column))
+    if lost is None:
+        return df
+    rows = np.flatnonzero(lost.to_numpy())
+    listed = ", ".join(str(int(r)) for r in rows[:10]) + (", ..." if rows.size > 10 else "")
+    warnings.warn(
+        IdentifierWarning(
+            f"{where}: column {column!r}: {rows.size} patient ID(s) are numbers in scientific "
+            "notation, as a spreadsheet shows long numbers: their last digits are lost, so "
+            f"different patients may share one; they are read as missing IDs (data rows "
+            f"{listed}, 0-based); format the column as text in the spreadsheet and export "
+            "the file again"
+        ),
+        stacklevel=user_stacklevel(),
+    )
+    return df.with_columns(df.get_column(column).set(lost, None))
+
+
 @renamed(csv_or_xlsx="source", salt="secret")
 def read_openrem_ct(
     source: str | os.PathLike[str],
@@ -937,6 +964,8 @@ def read_openrem_ct(
         for c in (cols["patient_id"], cols["study_uid"], cols["accession_number"])
         if c is not None
     )
+    if cols["patient_id"] is not None:  # an ID a spreadsheet wrote as 1,23457E+11: missing
+        df = _scientific_ids_missing(df, cols["patient_id"], where)
     blocks = _event_blocks(df.columns)
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
