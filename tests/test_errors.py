@@ -127,6 +127,22 @@ def test_errors_with_problem_tables_pickle() -> None:
         assert back.problems.equals(problems)
 
 
+def test_reworded_validation_error_pickles_with_its_message() -> None:
+    # studies.reproduce rewords the hint (it has no strict=); a Dask worker or a process
+    # pool pickles the error: the message as raised must survive, not the original hint
+    from recurct.studies._run import _reworded
+
+    problems = pl.DataFrame(
+        {"row": [3], "column": ["exam_date"], "value": ["x"], "reason": ["unparseable date"]},
+        schema={"row": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8},
+    )
+    exc = _reworded(errors.ExamValidationError(problems, source="f.csv"), "rehani2020", True)
+    assert "rehani2020.reproduce has no strict=" in str(exc)
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is type(exc) and str(back) == str(exc)
+    assert back.problems.equals(problems) and back.source == "f.csv"
+
+
 def test_errors_imports_nothing_from_recurct() -> None:
     source = inspect.getsource(errors)
     top = [line for line in source.splitlines() if line.startswith(("import ", "from "))]

@@ -423,9 +423,10 @@ def _clean_id(
 
 def scientific_ids(ids: pl.Series) -> pl.Series | None:
     """Which text ``ids`` are numbers in scientific notation (:data:`SCIENTIFIC_ID`; False
-    for a null id), or None when none is. A cheap screen first: on a large column one
-    threaded pass over the first two bytes of each id (:func:`_scientific_heads`), else a
-    test for ``+``; the pattern only where that finds a candidate."""
+    for a null id), or None when none is. Found first by a cheap pass: on a large column
+    one threaded pass that reads the first four bytes of each id and only a candidate's rest
+    (:func:`_scientific_heads`), else a test for ``+``; the pattern only where that finds
+    one."""
     from recurct._strings import MIN_ROWS
 
     if ids.len() >= MIN_ROWS:
@@ -464,11 +465,13 @@ def _warn_scientific_ids(name: str, rows: np.ndarray, values: pl.Series) -> None
 
 
 def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-untyped-def]  # pragma: no cover
-    """``count[0]``: the strings ``lo:hi`` of :func:`recurct._strings.string_views` of at
-    least 4 bytes that start as a number in scientific notation does (:data:`SCIENTIFIC_ID`):
-    a digit, then ``.``, ``,``, ``e`` or ``E``. Only the first two bytes are read, from the
-    view (a short string's bytes, a longer one's prefix): a screen, exact in that every
-    such number passes it. Compiled by :func:`_heads_kernel`."""
+    """``count[0]``: how many of the strings ``lo:hi`` of
+    :func:`recurct._strings.string_views` are numbers in scientific notation
+    (:data:`SCIENTIFIC_ID`: a digit, optionally ``.`` or ``,`` and digits, then ``e`` or
+    ``E``, ``+`` and digits, nothing else). The first four bytes are read from the view (a
+    short string's bytes, a longer one's prefix); only a string that starts so (``1E+5``,
+    ``1.2E``, ``1.23``: no hexadecimal pseudonym) is read on, where its bytes are.
+    Compiled by :func:`_heads_kernel`."""
     k = 0
     for i in range(lo, hi):
         n = views[4 * i]
@@ -480,7 +483,33 @@ def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-unt
             a = bases[2 + views[4 * i + 2]] + views[4 * i + 3]
         c0 = data[a]
         c1 = data[a + 1]
-        if 0x30 <= c0 <= 0x39 and (c1 == 0x2E or c1 == 0x2C or (c1 | 0x20) == 0x65):
+        if not 0x30 <= c0 <= 0x39:
+            continue
+        c2 = data[a + 2]  # the view holds 4 bytes at least: "1E+5" is the shortest
+        c3 = data[a + 3]
+        if (c1 | 0x20) == 0x65:  # 1E+5
+            if c2 != 0x2B or not 0x30 <= c3 <= 0x39:
+                continue
+        elif c1 == 0x2E or c1 == 0x2C:  # 1.2E+5, 1.23E+5
+            if not 0x30 <= c2 <= 0x39 or not (0x30 <= c3 <= 0x39 or (c3 | 0x20) == 0x65):
+                continue
+        else:
+            continue
+        if n > bases[1] >= 0:  # a longer string: its bytes are in a buffer
+            a = bases[2 + views[4 * i + 2]] + views[4 * i + 3]
+        j = 1
+        if c1 == 0x2E or c1 == 0x2C:  # a decimal mark, then at least one digit
+            j = 2
+            while j < n and 0x30 <= data[a + j] <= 0x39:
+                j += 1
+            if j == 2:
+                continue
+        if j + 2 >= n or (data[a + j] | 0x20) != 0x65 or data[a + j + 1] != 0x2B:
+            continue
+        j += 2  # past "E+": digits to the end
+        while j < n and 0x30 <= data[a + j] <= 0x39:
+            j += 1
+        if j == n:
             k += 1
     count[0] = k
 
@@ -495,8 +524,9 @@ def _heads_kernel() -> Any:
 
 
 def _scientific_candidates(known: pl.Series) -> bool:
-    """Whether some of the null-free text ids ``known`` start like a number in scientific
-    notation: one pass over their first two bytes where polars keeps them, in threads."""
+    """Whether some of the null-free text ids ``known`` are numbers in scientific notation:
+    one pass over them where polars keeps them (the first four bytes of each, the rest of a
+    candidate's), in threads."""
     from recurct import _parallel
     from recurct._strings import string_views
 

@@ -99,7 +99,10 @@ class ExamValidationError(RecurctError, ValueError):
         super().__init__(f"{message}\n{hint}" if hint else message)
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (multiprocessing, Dask workers)
-        return (type(self), (self.problems, self.source, self.hint, self.lines))
+        # rebuilt from its parts, then given the message as raised: a caller may have
+        # reworded it (``studies.reproduce`` names what it takes instead of ``strict``)
+        parts = (self.problems, self.source, self.hint, self.lines)
+        return (type(self), parts, {**vars(self), "args": self.args})
 
 
 class DoseConversionError(RecurctError, ValueError):
