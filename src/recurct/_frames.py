@@ -483,27 +483,22 @@ def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-unt
             a = bases[2 + views[4 * i + 2]] + views[4 * i + 3]
         c0 = data[a]
         c1 = data[a + 1]
-        if not 0x30 <= c0 <= 0x39:
-            continue
         c2 = data[a + 2]  # the view holds 4 bytes at least: "1E+5" is the shortest
         c3 = data[a + 3]
-        if (c1 | 0x20) == 0x65:  # 1E+5
-            if c2 != 0x2B or not 0x30 <= c3 <= 0x39:
-                continue
-        elif c1 == 0x2E or c1 == 0x2C:  # 1.2E+5, 1.23E+5
-            if not 0x30 <= c2 <= 0x39 or not (0x30 <= c3 <= 0x39 or (c3 | 0x20) == 0x65):
-                continue
-        else:
+        mark = c1 == 0x2E or c1 == 0x2C
+        starts = 0x30 <= c0 <= 0x39 and (
+            ((c1 | 0x20) == 0x65 and c2 == 0x2B and 0x30 <= c3 <= 0x39)  # 1E+5
+            or (mark and 0x30 <= c2 <= 0x39 and (0x30 <= c3 <= 0x39 or (c3 | 0x20) == 0x65))
+        )  # 1.2E+5, 1.23E+5
+        if not starts:
             continue
         if n > bases[1] >= 0:  # a longer string: its bytes are in a buffer
             a = bases[2 + views[4 * i + 2]] + views[4 * i + 3]
         j = 1
-        if c1 == 0x2E or c1 == 0x2C:  # a decimal mark, then at least one digit
-            j = 2
+        if mark:  # a decimal mark, then digits (the first one is c2)
+            j = 3
             while j < n and 0x30 <= data[a + j] <= 0x39:
                 j += 1
-            if j == 2:
-                continue
         if j + 2 >= n or (data[a + j] | 0x20) != 0x65 or data[a + j + 1] != 0x2B:
             continue
         j += 2  # past "E+": digits to the end
