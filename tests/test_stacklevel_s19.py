@@ -8,10 +8,12 @@ These warnings used fixed ``stacklevel`` numbers, which pointed into recurct (e.
 from __future__ import annotations
 
 import _thread
+import collections
 import datetime as dt
 import functools
+import operator
 import os
-import time
+import threading
 import warnings
 
 import numpy as np
@@ -173,14 +175,16 @@ def test_a_chunks_other_warning_is_given_at_the_callers_line() -> None:
 
 def _outermost(fn, *args) -> list[warnings.WarningMessage]:
     """The warnings of ``fn(*args)`` run as the outermost frame of a new thread (as a
-    callback on a thread that native code started: no frame outside recurct)."""
+    callback on a thread that native code started: no frame outside recurct), all of them:
+    the thread signals ``done`` once ``fn`` has returned. The calls are made by C code that
+    puts no Python frame below ``fn``'s (``deque`` drains a ``map`` that calls ``fn``, then
+    ``done.set``)."""
+    done = threading.Event()
+    calls = map(operator.call, [functools.partial(fn, *args), done.set])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _thread.start_new_thread(fn, args)
-        deadline = time.monotonic() + 10
-        while not caught and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.05)  # (the thread's other warnings)
+        _thread.start_new_thread(collections.deque, (calls, 0))
+        assert done.wait(timeout=30), f"{fn} did not return within 30 s"
     return list(caught)
 
 

@@ -60,7 +60,7 @@ _STEP_SCHEMA = {
 def _local_time(df: pl.DataFrame) -> pl.Expr:
     """``exam_date`` as local wall-clock time (time-zone-aware datetimes lose their zone), the
     time by which recurct orders exams (as :func:`recurct.cumulative_dose` does)."""
-    dtype = df.schema["exam_date"]
+    dtype = df.get_column("exam_date").dtype  # one dtype, not the whole schema
     col = pl.col("exam_date")
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         col = col.dt.replace_time_zone(None)
@@ -123,7 +123,7 @@ class Cohort:
                 f"Cohort: the exam table lacks column(s) {missing}; it needs {list(_REQUIRED)} "
                 "(rename columns or read it with recurct.read_exams)"
             )
-        dtype = df.schema["exam_date"]
+        dtype = df.get_column("exam_date").dtype  # one dtype, not the whole schema
         if not (dtype == pl.Date or isinstance(dtype, pl.Datetime)):
             raise ParameterError(
                 f"Cohort: column 'exam_date' must be a Date or Datetime, got {dtype}; parse it "
@@ -318,9 +318,8 @@ class Cohort:
         lo_f = -math.inf if lo is None else float(lo)
         hi_f = math.inf if hi is None else float(hi)
         rule_range = f"[{_fmt(lo_f)}, {_fmt(hi_f)}) years"
-        as_given = self._exams.schema["age_years"]  # a float32 age as written (12.3)
         if at == "each":
-            age = as_written(pl.col("age_years"), as_given)
+            age = as_written(pl.col("age_years"), dtype)  # a float32 age as written (12.3)
             kept = self._filter(age.is_not_null() & (age >= lo_f) & (age < hi_f))
             return self._derive(kept, f"ages: age at each exam in {rule_range}")
         srt = self._sorted("age_years").with_columns(
@@ -328,7 +327,7 @@ class Cohort:
         )
         first = self._first_known(srt, "age_years")
         elapsed = (pl.col("_day") - pl.col("_first_day")).dt.total_days() / DAYS_PER_YEAR
-        age0 = as_written(pl.col("age_years"), as_given) - elapsed
+        age0 = as_written(pl.col("age_years"), dtype) - elapsed
         keep = first.filter((age0 >= lo_f) & (age0 < hi_f))["patient_id"]
         return self._keep_patients(keep, f"ages: age at first exam in {rule_range}")
 
@@ -443,13 +442,14 @@ class Cohort:
             raise ParameterError("Cohort.facilities: give at least one facility name")
         want = _checks.names(names, "Cohort.facilities", "facility names")
         self._need(["facility"], "facilities")
-        if not self._exams.schema["facility"].is_integer():  # codes only for a code column
+        dtype = self._exams.get_column("facility").dtype  # one dtype, not the whole schema
+        if not dtype.is_integer():  # codes only for a code column
             flat = [x for v in names for x in (v if isinstance(v, list | tuple | set) else [v])]
             bad = [v for v in flat if not isinstance(v, str)]
             if bad:
                 raise ParameterError(
                     f"Cohort.facilities: facility names must be text (the facility column "
-                    f"holds {self._exams.schema['facility']}), got {bad[0]!r}"
+                    f"holds {dtype}), got {bad[0]!r}"
                 )
         kept = self._filter(pl.col("facility").cast(pl.Utf8).is_in(want))
         return self._derive(kept, f"facilities in {want}")

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct.dose._tables import AGE_RULES, MAX_AGE, KTable, as_ktable
 from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
@@ -111,11 +112,37 @@ def region_codes(values: Any, name: str = "regions") -> Regions:
     return Regions(codes, s)
 
 
+def _narrow_float(dtype: Any) -> bool:
+    """Whether a numpy or pandas dtype is a float32 or float16 (pandas' nullable and Arrow
+    floats by their numpy dtype)."""
+    dt = getattr(dtype, "numpy_dtype", dtype)
+    return isinstance(dt, np.dtype) and dt.kind == "f" and dt.itemsize < 8
+
+
+def _as_written(s: pl.Series) -> np.ndarray:
+    """A ``Float32`` or ``Float16`` Series as float64, each value as written (its shortest
+    decimal: :func:`recurct._casts.as_written`); NaN where null or NaN."""
+    return s.to_frame().select(as_written(pl.first(), s.dtype)).to_series().to_numpy()
+
+
 def as_float_array(values: Any, n: int) -> np.ndarray:
+    """Ages as ``n`` float64 values (one given for all: repeated). A float32 or float16 age
+    (polars, pandas or numpy) is read as written, by its shortest decimal: 12.3, not
+    12.300000190734863; other numbers as they are."""
     if isinstance(values, pl.Series):
-        arr = values.cast(pl.Float64).to_numpy()
+        if values.dtype in (pl.Float32, pl.Float16):
+            arr = _as_written(values)
+        else:
+            arr = values.cast(pl.Float64).to_numpy()
     elif type(values).__module__.startswith("pandas"):
-        arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if _narrow_float(getattr(values, "dtype", None)):
+            arr = _as_written(pl.from_pandas(values))
+        else:
+            arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif isinstance(values, np.floating) and _narrow_float(values.dtype):
+        arr = np.full(n, _as_written(pl.Series([values]))[0])
+    elif isinstance(values, np.ndarray) and values.ndim == 1 and _narrow_float(values.dtype):
+        arr = _as_written(pl.Series(values))
     else:
         scalar = isinstance(values, numbers.Real) and not isinstance(values, bool | np.bool_)
         try:
