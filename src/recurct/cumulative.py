@@ -24,7 +24,7 @@ import polars as pl
 
 from recurct import _checks, _parallel
 from recurct import kernels as _k
-from recurct._casts import as_written
+from recurct._casts import as_written, numeric_text
 from recurct._codes import (
     byte_hash_codes,
     category_codes,
@@ -410,31 +410,39 @@ def _check_attributes(df: pl.DataFrame, fn: str = "cumulative_dose") -> None:
             raise DataError(f"{fn}: column {col!r} has dtype {dtype}, which cannot be {what}")
 
 
-def read_ages(s: pl.Series) -> tuple[pl.Series, int, list[str]]:
+def read_ages(s: pl.Series, only: np.ndarray | None = None) -> tuple[pl.Series, int, list[str]]:
     """``age_years`` as Float64, without a warning: ages, and the number and first distinct
     values (as written, up to 6) of those that are no age, set null.
 
     Numbers as they are, a ``Float32`` (or ``Float16``) age as written, by its shortest
     decimal (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`); text (or
-    categories) read as numbers, else as DICOM Age Strings (``067Y``,
-    :func:`recurct.schema.parse_dicom_age`). Any other text, and any age outside
-    0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages validation sets null; NaN too), is no
-    age (an empty text is a missing age, not counted). Valid numbers cost one comparison
-    pass. What :func:`recurct.cumulative_dose` (:func:`_ages`, which warns of them) and the
-    DRL comparison (:mod:`recurct.dose.drl`, which reports them in its own words) read."""
+    categories) as :func:`recurct.schema.validate` reads it (:func:`text_ages`): numbers by
+    the rule of numbers in text, the column deciding its decimal mark (``"1,5"`` is 1.5),
+    else DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`). Any other
+    text (an ambiguous number such as ``"1.234"`` in a column that does not show its mark
+    included), and any age outside 0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages
+    validation sets null; NaN too), is no age (an empty text is a missing age, not counted).
+    Valid numbers cost one comparison pass. What :func:`recurct.cumulative_dose`
+    (:func:`_ages`, which warns of them) and the DRL comparison (:mod:`recurct.dose.drl`,
+    which reports them in its own words) read.
+
+    ``only``: a boolean mask of the rows read (all: ``None``); the ages and the values that
+    are no age are those of these rows, but text decides its decimal mark on the whole
+    column, as ``validate`` reads it.
+    """
     unread = None  # text that is no age
-    if is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical):
-        text = s.cast(pl.String).str.strip_chars()
-        age = text.cast(pl.Float64, strict=False)
-        unread = age.is_null() & text.is_not_null() & (text != "")
-        if unread.any():
-            age = age.fill_null(parse_dicom_age(text))
-            unread = age.is_null() & unread
+    text = is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical)
+    if text:
+        age, read = text_ages(s)  # the whole column decides the decimal mark
+        if only is not None:
+            keep = pl.Series(only)
+            age, read, s = age.filter(keep), read.filter(keep), s.filter(keep)
+        unread = age.is_null() & read.is_not_null() & (read != "")  # (blank: missing)
     elif s.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
-        text = None
+        s = s if only is None else s.filter(pl.Series(only))
         age = s.to_frame().select(as_written(pl.first(), s.dtype)).to_series()
     else:
-        text = None
+        s = s if only is None else s.filter(pl.Series(only))
         age = s.cast(pl.Float64)
     # NaN compares above every number in polars, so it is outside too
     outside = (age < 0.0) | (age > _checks.MAX_AGE_YEARS)
@@ -442,9 +450,34 @@ def read_ages(s: pl.Series) -> tuple[pl.Series, int, list[str]]:
         return age, 0, []
     bad = (outside if unread is None else unread | outside).fill_null(False)
     n = int(bad.sum())
-    written = age.cast(pl.String) if text is None else text
-    values = written.filter(bad).unique(maintain_order=True).head(6).to_list()
+    # as written: the text without its surrounding spaces, or the number
+    written = s.filter(bad).cast(pl.String).str.strip_chars() if text else age.filter(bad)
+    values = written.cast(pl.String).unique(maintain_order=True).head(6).to_list()
     return age.set(bad, None), n, values  # type: ignore[arg-type]
+
+
+def text_ages(s: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """A text (``Utf8``, ``Categorical`` or ``Enum``) ``age_years`` read as
+    :func:`recurct.schema.validate` reads it: ``(age, read)``.
+
+    ``age``: Float64 years, each cell read as a number by the one rule of numbers in text
+    (:func:`recurct._casts.numeric_text` with ``decimal=None``: the column decides its
+    decimal mark, ``"1,5"`` is 1.5; a cell whose mark is ambiguous, ``"1.234"`` where no
+    other cell shows the mark, is no number), else as a DICOM Age String (``067Y``,
+    :func:`recurct.schema.parse_dicom_age`); null where it is neither, with no range check.
+    ``read``: the text read, without surrounding spaces (a blank cell empty, a missing one
+    null), rewritten by that rule (not for messages: they quote the cells as written). A
+    column without a decimal comma, thousands separator or surrounding spaces is read in one
+    scan and a cast.
+    """
+    read = numeric_text(s.cast(pl.String))  # as it is: no mark to rewrite, no space to strip
+    age = read.cast(pl.Float64, strict=False)
+    if age.null_count() > read.null_count():  # some text is no number: DICOM ages?
+        todo = (age.is_null() & (read != "")).fill_null(False)
+        if todo.any():
+            at = todo.arg_true()
+            age = age.scatter(at, parse_dicom_age(read.gather(at)))
+    return age, read
 
 
 def _ages(s: pl.Series) -> pl.Series:
@@ -666,9 +699,11 @@ def cumulative_dose(
         ``Float32`` dose, and age, is read as written, by its shortest decimal: 12.3, not
         12.300000190734863). If ``age_years``, ``sex``, ``facility`` or ``indication`` are
         present, the matching patient columns are added: ``age_years`` as numbers, or text
-        read as numbers or DICOM ages (``067Y``; other text, and ages outside 0-130 years,
-        are set null, with an :class:`~recurct.errors.UnmappedValuesWarning` counting them,
-        and the exams keep their doses); ``sex``, ``facility`` and ``indication`` of any
+        read as :func:`recurct.schema.validate` reads it, as numbers (the column deciding
+        its decimal mark: ``"1,5"`` is 1.5) or DICOM ages (``067Y``; other text, an
+        ambiguous ``"1.234"`` included, and ages outside 0-130 years, are set null, with an
+        :class:`~recurct.errors.UnmappedValuesWarning` counting them, and the exams keep
+        their doses); ``sex``, ``facility`` and ``indication`` of any
         dtype with a text form (not List, Array, Struct, Object or Duration). Full
         validation belongs at ingestion (:func:`recurct.schema.validate`); only cheap checks
         of these columns are done here.

@@ -479,12 +479,13 @@ def _by_age(
 def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarray, int, list[str]]:
     """``age_years`` of the exams compared as :func:`recurct.cumulative_dose` reads it (its
     reader, :func:`recurct.cumulative.read_ages`): numbers as they are (a float32 age as
-    written: 12.3); text (or categories) as numbers, else as DICOM ages (``"005Y"``,
-    ``"018M"``); a Python object of an Object column by its text. Returns the ages (Float64,
-    NaN where none, for every row; only the rows ``compared`` read), and the number and
-    first values of those that are no age (neither a number nor a DICOM age, or outside
-    0-130 years: null, as in ``cumulative_dose``; reported here in the comparison's words,
-    with no warning of their own).
+    written: 12.3); text (or categories) as numbers by the rule of numbers in text, the
+    whole column deciding its decimal mark (``"1,5"`` is 1.5), else as DICOM ages
+    (``"005Y"``, ``"018M"``); a Python object of an Object column by its text. Returns the
+    ages (Float64, NaN where none, for every row; only the rows ``compared`` read), and the
+    number and first values of those that are no age (neither a number nor a DICOM age, an
+    ambiguous number included, or outside 0-130 years: null, as in ``cumulative_dose``;
+    reported here in the comparison's words, with no warning of their own).
 
     Raises
     ------
@@ -497,7 +498,8 @@ def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarra
     s = _as_text(raw) if raw.dtype == pl.Object else raw
     _check_attributes(s.to_frame("age_years"), fn)
     # the ages of the rows compared only: the values that are no age are counted among them
-    read, n_unread, unread = read_ages(s.filter(pl.Series(compared)))
+    # (text decides its decimal mark on the whole column, as validate reads it)
+    read, n_unread, unread = read_ages(s, compared)
     age = np.full(compared.size, np.nan)
     age[compared] = read.cast(pl.Float64).to_numpy()
     return age, n_unread, unread
@@ -679,9 +681,11 @@ def compare_to_drl(
     Ages: where the DRL set states the ages it applies to (``age_from_years`` in
     :func:`drl_tables`: 15 for the ARPANSA adult sets) and the table has ``age_years``, exams
     younger are left out. ``age_years`` is read as :func:`recurct.cumulative_dose` reads it:
-    numbers, or text holding numbers or DICOM ages (``"005Y"``, ``"018M"``); exams with no
-    age (null, or a value that is neither, or is outside 0-130 years) are kept, and the
-    warning counts them. Where the set states none (``uk2022``), recurct does not filter by
+    numbers, or text holding numbers (read as :func:`recurct.validate` reads them, the
+    column deciding its decimal mark: ``"1,5"`` is 1.5) or DICOM ages (``"005Y"``,
+    ``"018M"``); exams with no age (null, or a value that is neither, an ambiguous number
+    such as ``"1.234"`` included, or is outside 0-130 years) are kept, and the warning
+    counts them. Where the set states none (``uk2022``), recurct does not filter by
     age (nor read ``age_years``): leave children out yourself.
 
     Values: null (or NaN) is no value, as in ``n_q`` below. Text (and a Python object of an

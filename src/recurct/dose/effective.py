@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._frames import from_polars, input_index, to_polars
+from recurct._frames import from_polars, input_index, is_enum, to_polars
 from recurct._stacklevel import user_stacklevel
 from recurct.dose._events import main_col, main_regions, sum_events
 from recurct.dose._lookup import (
@@ -136,13 +136,21 @@ def fill_dose_from_dlp(
     return out, said
 
 
-def _age_values(s: pl.Series) -> np.ndarray:
-    """Ages in years as float64, a float32 age as written (12.3, not 12.300000190734863:
-    :func:`recurct._casts.as_written`); NaN where missing or not a number (text, booleans,
+def _age_values(s: pl.Series, rows: np.ndarray | None = None) -> np.ndarray:
+    """Ages in years as float64, of the rows ``rows`` (every row: ``None``): numbers as they
+    are, a float32 age as written (12.3, not 12.300000190734863:
+    :func:`recurct._casts.as_written`); text (or categories) as :func:`recurct.validate`
+    and :func:`recurct.cumulative_dose` read it (:func:`recurct.cumulative.text_ages`: the
+    whole column deciding its decimal mark, ``"1,5"`` is 1.5; else a DICOM age, ``067Y``).
+    NaN where missing or not a number (other text, an ambiguous ``"1.234"``, booleans,
     dates), which the lookup reports as a missing age."""
-    if s.dtype == pl.Utf8:
-        s = s.str.strip_chars().cast(pl.Float64, strict=False)
-    elif s.dtype.is_numeric():
+    if is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical):
+        from recurct.cumulative import text_ages
+
+        s = text_ages(s)[0]  # before the rows are picked: the column decides its mark
+    if rows is not None:
+        s = s.gather(rows)
+    if s.dtype.is_numeric():
         from recurct._casts import as_written
 
         s = s.to_frame("a").select(as_written(pl.col("a"), s.dtype)).to_series()
@@ -196,7 +204,10 @@ def effective_dose(
         region column and, for age-dependent tables, ``age_years`` (for sex-specific tables of
         yours, ``sex``). Age and sex are needed only by the rows whose region's factors depend
         on them (a table of yours may give spine one factor for every age, or head one factor
-        for both sexes).
+        for both sexes). A text (or categorical) ``age_years`` is read as
+        :func:`recurct.validate` and :func:`recurct.cumulative_dose` read it: numbers by the
+        rule of numbers in text, the column deciding its decimal mark (``"1,5"`` is 1.5; an
+        ambiguous ``"1.234"`` is no number), else DICOM ages (``"067Y"``).
     table, age_rule, fallback, fallback_table, kv, adult_from
         As in :func:`k_factors`: ``table`` and ``fallback_table`` are shipped names or your
         own tables (a CSV path or a data frame, see :func:`table`), so a national table can
@@ -328,7 +339,11 @@ def effective_dose(
     # region's factors depend on them (a missing column reads as missing values)
     ages = sexes = None
     if needs_age:
-        ages = _age_values(pick("age_years")) if "age_years" in df.columns else None
+        ages = (
+            _age_values(df["age_years"], None if every else rows)
+            if "age_years" in df.columns
+            else None
+        )
         ages = np.full(rows.size, np.nan) if ages is None else ages
     if needs_sex:
         sexes = sex_codes(pick("sex"), rows.size) if "sex" in df.columns else None
@@ -789,7 +804,7 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
         return
     cut = ktable("shrimpton_age").adult_from
     given = df["age_years"].gather(rows[ok])
-    ages = _age_values(given)
+    ages = _age_values(df["age_years"], rows[ok])
     valid = (ages >= 0.0) & (ages <= MAX_AGE)  # NaN compares False
     n_child = int(np.count_nonzero(valid & (ages < cut)))
     # an age given that is no age (negative, above 130, text that is not a number) is not
