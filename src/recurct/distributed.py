@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,16 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._frames import _from_pandas, _no_repeats, id_key, param_label, to_polars
+from recurct._frames import (
+    _from_pandas,
+    _no_repeats,
+    id_key,
+    normalised_ids,
+    param_label,
+    scientific_ids,
+    to_polars,
+)
+from recurct._stacklevel import user_stacklevel
 from recurct.cumulative import USED_COLUMNS
 from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
@@ -89,7 +99,8 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
             known = dtype.categories
             if not len(known) or _unknown_categories(dtype):
                 known = pd.Index([_FAKE_CATEGORY.get(str(col), "1")])
-            values[col] = pd.Series(known[:1], dtype=pd.CategoricalDtype(known))
+            at = _kept_id(known) if col == "patient_id" else 0
+            values[col] = pd.Series(known[at : at + 1], dtype=pd.CategoricalDtype(known))
         elif col == "exam_date" or pd.api.types.is_datetime64_any_dtype(dtype):
             values[col] = pd.Series([pd.Timestamp("2000-01-01", tz=_tz(dtype))]).astype(dtype)
         elif pd.api.types.is_bool_dtype(dtype):
@@ -99,6 +110,22 @@ def _fake_row(meta: pd.DataFrame) -> pd.DataFrame:
         else:
             values[col] = pd.Series(["1" if col == "age_years" else "x"], dtype=dtype)
     return pd.DataFrame(values)
+
+
+def _kept_id(known: pd.Index) -> int:
+    """The position of the first of the first 64 ``patient_id`` categories ``known`` that
+    the identity rules keep as an id (not a placeholder such as ``"NA"``, nor a number in
+    scientific notation such as ``1.23457E+11``: either is a missing id, which the fake row
+    must not hold); 0 if none is, or the categories are not text."""
+    head = list(known[:64])
+    if not all(isinstance(c, str) for c in head):
+        return 0
+    ids = pl.Series("patient_id", head, dtype=pl.String)
+    cleaned = ids.to_frame().select(normalised_ids(pl.col("patient_id"))[0]).to_series()
+    sci = scientific_ids(cleaned)
+    lost = cleaned.is_null() if sci is None else cleaned.is_null() | sci
+    kept = np.flatnonzero(~lost.to_numpy())
+    return int(kept[0]) if kept.size else 0
 
 
 def _unknown_categories(dtype: Any) -> bool:
@@ -255,20 +282,43 @@ def _give_warnings(records: Sequence[_MergedWarnings]) -> None:
     merged.emit()
 
 
+def _give_error_warnings(exc: BaseException) -> None:
+    """Give, on the client, the warnings that a partition's error carries as data (its
+    ``recurct_warnings``: :func:`recurct.outofcore.bad_input_rows`), which in memory come
+    before the error: the patient ids in scientific notation that the identity rules made
+    missing, naming their rows of the input. Given under the lock of the partitions'
+    recording (:data:`recurct.outofcore._RECORDING`): Dask raises the error while other
+    partitions may still run in this process's threads, one of which may be recording its
+    warnings, and would record this one instead."""
+    from recurct.outofcore import _RECORDING
+
+    said = getattr(exc, "recurct_warnings", None)
+    if not said:
+        return
+    with _RECORDING:
+        for w in said:
+            warnings.warn(w, stacklevel=user_stacklevel())
+
+
 def _compute_warned(collection: Any, patients: Any, **kwargs: Any) -> Any:
     """``collection.compute()``, computing with it the warnings of ``patients`` (the result
     of :func:`cumulative_dose`) if they have not been given yet, and giving them here, on
     the client: once for the whole table, whatever the scheduler or process the partitions
-    ran in (their tasks are shared with ``collection``'s, so run once)."""
+    ran in (their tasks are shared with ``collection``'s, so run once). A partition's error
+    is raised after the warnings it carries (:func:`_give_error_warnings`)."""
     import dask
 
     records = getattr(patients, "_recurct_records", None)
-    if not records:
-        return collection.compute(**kwargs)
-    # (the frame as its partitions' delayed objects: Dask computes a graph of delayed
-    # objects and an expression together only by materialising the expression, with a
-    # warning; the partitions are concatenated here, as compute() does on the cluster)
-    parts, done = dask.compute(collection.to_delayed(), records, **kwargs)
+    try:
+        if not records:
+            return collection.compute(**kwargs)
+        # (the frame as its partitions' delayed objects: Dask computes a graph of delayed
+        # objects and an expression together only by materialising the expression, with a
+        # warning; the partitions are concatenated here, as compute() does on the cluster)
+        parts, done = dask.compute(collection.to_delayed(), records, **kwargs)
+    except Exception as exc:
+        _give_error_warnings(exc)
+        raise
     patients._recurct_records = None  # given once
     _give_warnings(done)
     return pd.concat(parts) if parts else collection._meta
@@ -294,8 +344,6 @@ def _frame_class() -> type:
         _recurct_records: list[Any] | None = None
 
         def compute(self, **kwargs: Any) -> Any:
-            if not self._recurct_records:
-                return super().compute(**kwargs)
             return _compute_warned(dd.DataFrame(self.expr), self, **kwargs)
 
         def persist(self, **kwargs: Any) -> Any:
@@ -306,7 +354,11 @@ def _frame_class() -> type:
             # the tables and the warnings of each partition come from one task: persisted
             # together (as delayed objects, see _compute_warned), so computed once
             parts = dd.DataFrame(self.expr).to_delayed()
-            done = dask.persist(*parts, *self._recurct_records, **kwargs)
+            try:  # (a local scheduler computes here: a partition's error too)
+                done = dask.persist(*parts, *self._recurct_records, **kwargs)
+            except Exception as exc:
+                _give_error_warnings(exc)
+                raise
             frame = dd.from_delayed(list(done[: len(parts)]), meta=self._meta, verify_meta=False)
             return _patients_frame(frame, list(done[len(parts) :]))
 
@@ -409,8 +461,12 @@ def cumulative_dose(
     dask.dataframe.DataFrame
         The patients table (lazy). A bad exam (e.g. a null ``patient_id``) raises at
         ``compute()`` a ``ValueError`` naming its row in the input (0-based, in the order of
-        the partitions), not in its partition. Each patient appears exactly once; rows are
-        sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
+        the partitions), not in its partition. A text or categorical ``patient_id`` in
+        scientific notation (``1,23457E+11``, as a spreadsheet shows a long number: possibly
+        several patients) is a missing id, as in memory: ``compute()`` gives the
+        :class:`~recurct.errors.IdentifierWarning` of the identity rules naming those rows of
+        the input, then raises the error of null ids. Each patient appears exactly once; rows
+        are sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
         pandas frame equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on
         the whole table. Its warnings (ids with surrounding whitespace, unreadable ages, any
         other) are returned by each partition as data beside its table and given once,

@@ -46,7 +46,13 @@ import polars as pl
 from recurct import _checks
 from recurct._casts import as_written
 from recurct._compat import renamed
-from recurct._frames import id_key, normalised_ids, spaced_ids
+from recurct._frames import (
+    id_key,
+    normalised_ids,
+    scientific_ids,
+    scientific_ids_text,
+    spaced_ids,
+)
 from recurct._outdir import (
     MANIFEST,
     OutputFolder,
@@ -445,10 +451,14 @@ def cumulative_dose_chunked(
         buckets they lie in: once a bucket fails, the remaining buckets are read and checked
         for bad exams only, and the error names the smallest input rows (up to ten, with
         their number) of the first kind of problem in the in-memory order (too large ids,
-        null ids, null dates, doses). For a folder or glob of Parquet files each row is
-        also named by its file and its own 0-based row there (``rows 8, 12 (...: row 3 of
-        2020-04.parquet, row 1 of 2020-05.parquet)``; the files in the order read, their
-        paths sorted as text), whatever ``buckets``; the files' rows are counted (from
+        null ids, null dates, doses). A text or categorical patient ID in scientific
+        notation (``1,23457E+11``: possibly several patients) is a null ID, as in memory,
+        after the :class:`~recurct.errors.IdentifierWarning` that counts them and names
+        the first ten of their input rows (with more than one bucket, for a folder or glob,
+        also their files). For a folder or glob of Parquet files each row is also named by
+        its file and its own 0-based row there (``rows 8, 12 (...: row 3 of 2020-04.parquet,
+        row 1 of 2020-05.parquet)``; the files in the order read, their paths sorted as
+        text), whatever ``buckets``; the files' rows are counted (from
         their footers) only then. Files of the source whose dtypes cannot be reconciled
         (:func:`scan_exams`).
     recurct.errors.ParameterError
@@ -957,13 +967,16 @@ def _first_bad_rows(
     rest: list[Callable[[], _BucketExams]],
     places: Callable[[], FileRows | None] = lambda: None,
     fn: str = "cumulative_dose_chunked",
+    warn: bool = True,
 ) -> DataError | None:
     """The error of the input's first bad exams, when bucket ``chunk`` (input ``rows``) has
     failed: the buckets before it passed, so the remaining ones (``rest``) are read and
     checked for bad exams only (:class:`_BadRows`, no computation), and the error names the
     smallest input rows of all of them, as in memory, each with its file and row there
     (``places()``, :func:`_file_rows`). None when the bucket's error is not about bad exams
-    (e.g. a column of the wrong dtype: the same in every bucket)."""
+    (e.g. a column of the wrong dtype: the same in every bucket). With ``warn``, the patient
+    ids in scientific notation made missing are first said as in memory, once for the whole
+    input (:meth:`_ScientificIds.warning`)."""
     found = _BadRows()
     found.add(chunk, rows)
     if not found:
@@ -974,7 +987,11 @@ def _first_bad_rows(
             more, more_rows = load()
             found.add(more, more_rows)
             del more, more_rows
-    return found.error(fn, lines=places())
+    lines = places()
+    said = found.scientific.warning(lines) if warn else None
+    if said is not None:  # in memory, the identity rules say so before the error
+        warnings.warn(said, stacklevel=user_stacklevel())
+    return found.error(fn, lines=lines)
 
 
 def _named_bad_rows(
@@ -985,11 +1002,13 @@ def _named_bad_rows(
     """The error of the bad exams of ``exams`` (the whole input, in one bucket), naming each
     row with its file and its row there, when the input is a folder or glob of Parquet files
     (``places()``, :func:`_file_rows`); None when it is not, or the error is not about bad
-    exams (the in-memory error then stands: it names the same rows, without their files)."""
+    exams (the in-memory error then stands: it names the same rows, without their files).
+    The in-memory run has given its warnings (the ids in scientific notation among them)."""
     lines = places()
     if lines is None:
         return None
-    return _first_bad_rows(exams, np.arange(exams.height, dtype=np.int64), [], lambda: lines, fn)
+    all_rows = np.arange(exams.height, dtype=np.int64)
+    return _first_bad_rows(exams, all_rows, [], lambda: lines, fn, warn=False)
 
 
 def _file_rows(source: Any, n_rows: int) -> FileRows | None:
@@ -1185,10 +1204,20 @@ def _spaced_rows(chunk: pl.DataFrame, rows: np.ndarray) -> np.ndarray:
 def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError | None:
     """The error of a chunk's bad exams, naming the rows of the *input* (``rows[i]`` is the
     input row of chunk row ``i``): null ``patient_id`` or ``exam_date``, null, negative, NaN
-    or infinite ``effective_dose_msv``. None if the chunk has none of these."""
+    or infinite ``effective_dose_msv``. None if the chunk has none of these.
+
+    Patient ids in scientific notation, which the identity rules make missing with an
+    :class:`IdentifierWarning` given before the error in memory, are null ids here too; that
+    warning, naming the input's rows, rides on the error as data (its ``recurct_warnings``,
+    a list), for the Dask client to give before it raises
+    (:func:`recurct.distributed._give_error_warnings`): a worker gives none."""
     found = _BadRows()
     found.add(chunk, rows)
-    return found.error(fn, " in this bucket")
+    error = found.error(fn, " in this bucket")
+    said = found.scientific.warning(None)
+    if error is not None and said is not None:
+        error.recurct_warnings = [said]  # type: ignore[attr-defined]
+    return error
 
 
 #: the checks of :class:`_BadRows`, in the order the in-memory path makes them: column,
@@ -1208,12 +1237,15 @@ class _BadRows:
     """The bad exams of several chunks (out of core: all the buckets) by input row, for one
     error naming the input's first ones, as in memory: a ``UInt64`` id too large (the
     smallest such row), else the first check of :data:`_BAD_CHECKS` that fails anywhere,
-    naming its smallest ``_SHOWN`` rows and how many there are."""
+    naming its smallest ``_SHOWN`` rows and how many there are. Patient ids in scientific
+    notation are null ids, as in memory, and recorded in :attr:`scientific` for the
+    warning that says so."""
 
     def __init__(self) -> None:
         self.too_large: tuple[int, Any] | None = None  # smallest input row, its id
         self.found: list[list[np.ndarray]] = [[] for _ in _BAD_CHECKS]
         self.count = [0] * len(_BAD_CHECKS)
+        self.scientific = _ScientificIds()
 
     def __bool__(self) -> bool:
         return self.too_large is not None or any(self.count)
@@ -1225,13 +1257,15 @@ class _BadRows:
         if big is not None and (self.too_large is None or big[0] < self.too_large[0]):
             self.too_large = big
         checks = [_null_ids(chunk), pl.col("exam_date").is_null(), None]
+        lost = self.scientific.add(chunk, rows)  # null ids too, as in memory
         if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
             d = pl.col("effective_dose_msv").cast(pl.Float64)
             checks[2] = d.is_null() | d.is_nan() | d.is_infinite() | (d < 0)
         for i, ((col, _, _), bad) in enumerate(zip(_BAD_CHECKS, checks, strict=True)):
             if bad is None or col not in chunk.columns:
                 continue
-            idx = np.flatnonzero(chunk.select(bad.fill_null(True)).to_series().to_numpy())
+            hit = chunk.select(bad.fill_null(True)).to_series().to_numpy()
+            idx = np.flatnonzero(hit | lost if i == 0 and lost is not None else hit)
             if idx.size:
                 self.count[i] += idx.size
                 # keep the smallest _SHOWN rows only
@@ -1279,16 +1313,88 @@ def _places(rows: list[int], lines: FileRows | None, lead: str) -> str:
 def _null_ids(chunk: pl.DataFrame) -> pl.Expr:
     """Whether each ``patient_id`` of ``chunk`` is null once the identity rules have cleaned
     it, as in memory (:func:`recurct._frames.clean_frame`): a text placeholder such as
-    ``"NA"`` or ``" na "`` (any text, categorical or enum id), a NaN float id."""
+    ``"NA"`` or ``" na "`` (any text, categorical or enum id), a NaN float id. (A text id in
+    scientific notation is null too: :class:`_BadRows` adds those of
+    :func:`_scientific_rows`.)"""
     ids = pl.col("patient_id")
     if "patient_id" not in chunk.columns:
         return ids.is_null()
     dtype = chunk.schema["patient_id"]
-    if dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum):
+    if _text_ids(dtype):
         return normalised_ids(ids)[0].is_null()
     if dtype.is_float():
         return ids.is_null() | ids.is_nan()
     return ids.is_null()
+
+
+def _text_ids(dtype: pl.DataType) -> bool:
+    """Whether ids of ``dtype`` are text to the identity rules (String, Categorical, Enum)."""
+    return dtype == pl.String or isinstance(dtype, pl.Categorical | pl.Enum)
+
+
+def _scientific_rows(chunk: pl.DataFrame) -> pl.Series | None:
+    """Which text patient ids of ``chunk`` are numbers in scientific notation once cleaned
+    (:func:`recurct._frames.scientific_ids`: ``1,23457E+11``, digits lost, so possibly
+    several patients), which the identity rules make missing as in memory; None when none
+    is (or the ids are not text)."""
+    if "patient_id" not in chunk.columns or not _text_ids(chunk.schema["patient_id"]):
+        return None
+    return scientific_ids(chunk.select(normalised_ids(pl.col("patient_id"))[0]).to_series())
+
+
+class _ScientificIds:
+    """The patient ids in scientific notation of several chunks (out of core: the buckets; on
+    Dask: a partition), by input row, for the :class:`IdentifierWarning` that the identity
+    rules give in memory (:func:`recurct._frames.clean_frame`), worded by the same code
+    (:func:`recurct._frames.scientific_ids_text`), its rows those of the input. Kept small:
+    their number, their smallest ``_SHOWN`` rows and the first four distinct ids as written
+    with their first row (the text quotes three, then ``...`` if there are more; an id as
+    written lies in one chunk only: chunks hold whole patients by the id as the rules compare
+    it)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.rows = np.empty(0, dtype=np.int64)
+        self.first = pl.DataFrame(schema={"id": pl.String, "row": pl.Int64})
+
+    def add(self, chunk: pl.DataFrame, rows: np.ndarray) -> np.ndarray | None:
+        """Record the ids in scientific notation of ``chunk`` (``rows[i]``: the input row of
+        its row ``i``); which of its rows hold one (None: none does)."""
+        found = _scientific_rows(chunk)
+        if found is None:
+            return None
+        mask = found.to_numpy()
+        at = np.asarray(rows, dtype=np.int64)[mask]
+        self.count += at.size
+        self.rows = np.sort(np.concatenate([self.rows, at]))[:_SHOWN]
+        written = chunk.get_column("patient_id").cast(pl.String).filter(found).alias("id")
+        firsts = pl.DataFrame([written, pl.Series("row", at)])
+        self.first = (
+            pl.concat([self.first, firsts])
+            .group_by("id")
+            .agg(pl.col("row").min())
+            .sort("row")
+            .head(4)
+        )
+        return mask
+
+    def warning(self, lines: FileRows | None) -> IdentifierWarning | None:
+        """The warning of the ids recorded (None: none was), naming their input rows and,
+        with ``lines`` (a folder or glob of Parquet files, :func:`_file_rows`), each one's
+        file and its row there; its ``scientific_ids`` their number, as in memory."""
+        if not self.count:
+            return None
+        shown = [int(r) for r in self.rows]
+        listed = ", ".join(map(str, shown)) + (", ..." if self.count > _SHOWN else "")
+        rows = f"{'row' if self.count == 1 else 'rows'} {listed} of the input, 0-based"
+        where = rows + _places(shown, lines, "; ")
+        # the ids as written, one per row (the first distinct ones, in input order, then the
+        # first repeated): what the shared wording counts and quotes
+        ids = self.first.get_column("id")
+        values = ids.extend_constant(ids[0], self.count - ids.len())
+        said = IdentifierWarning(scientific_ids_text("patient_id", values, where))
+        said.scientific_ids = self.count  # type: ignore[attr-defined]
+        return said
 
 
 def _too_large_ids(chunk: pl.DataFrame, rows: np.ndarray) -> tuple[int, Any] | None:
