@@ -29,7 +29,9 @@ Every command or function that writes a folder of results (``synthetic.write_coh
    would be);
 4. on any exception, Ctrl-C (KeyboardInterrupt) or SIGTERM the temporary folder is removed
    and the target is left as it was, and so are the folders above it that the run created
-   (those still empty).
+   (those still empty). SIGTERM is caught only where it has its default action
+   (:func:`terminate_as_exit`): an application that ignores it or handles it itself keeps
+   its choice.
 
 Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
 folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
@@ -109,10 +111,24 @@ class OutputFolder:
 @contextlib.contextmanager
 def terminate_as_exit() -> Iterator[None]:
     """Within the block, SIGTERM raises ``SystemExit(143)`` so that ``finally`` clauses and
-    context managers clean up (the default action kills the process on the spot). Only in the
-    main thread; elsewhere a no-op."""
+    context managers clean up (the default action kills the process on the spot, leaving a
+    half-written output behind).
+
+    The handler is installed only where SIGTERM still has its default action (``SIG_DFL``,
+    as in a plain script or the ``recurct`` command) and only in the main thread (Python
+    runs signal handlers there); the previous one is restored when the block ends. An
+    application that chose what SIGTERM does (``SIG_IGN``, or a handler of its own, e.g. a
+    server's graceful shutdown) keeps its choice while recurct writes: the signal is
+    ignored, or its handler runs, as the application asked, and an output folder is then
+    complete or absent as far as that handler lets the write finish or raises. An enclosing
+    block (``recurct.cli.main`` around an output it writes) has installed the handler
+    already, and it is kept. Elsewhere (another thread, another action) a no-op.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield  # the application's own choice (or an enclosing block's handler): kept
         return
 
     def _raise(signum: int, frame: Any) -> None:

@@ -30,7 +30,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import param_label, to_polars
 from recurct._stacklevel import user_stacklevel
-from recurct.errors import DataError, DroppedRowsWarning, ParameterError
+from recurct.errors import DataError, DroppedRowsWarning, ParameterError, RecurctWarning
 from recurct.stats._common import check_patients
 
 __all__ = [
@@ -358,7 +358,7 @@ def time_to_threshold_curve(
         beyond 16 strata the legend takes several columns and the figure grows to fit it.
         The first 8 curves are solid lines in 8 distinguishable colours; beyond 8 strata
         the colours repeat with dashed, then dotted, then dash-dot lines; beyond 32 curves
-        the pairs repeat too (with a ``UserWarning``).
+        the pairs repeat too (with a :class:`~recurct.errors.RecurctWarning`).
     """
     table = getattr(result, "curve", result)
     if threshold is None:
@@ -408,7 +408,7 @@ def time_to_threshold_curve(
         warnings.warn(
             f"time_to_threshold_curve: {len(groups)} curves (the strata and all patients); "
             f"beyond {n_styles} the colour and line style pairs repeat",
-            UserWarning,
+            RecurctWarning,
             stacklevel=user_stacklevel(),
         )
     n_cols = math.ceil(len(groups) / _LEGEND_ROWS)

@@ -8,7 +8,8 @@ several subcommands are in :mod:`recurct.cli._options`, the reading of an exam f
 :mod:`recurct.cli._input`.
 
 Every subcommand reports an error the same way (:mod:`recurct.cli._errors`): one line
-``recurct: <message>`` on stderr (no traceback), and the exit code :data:`EXIT_USAGE`; a check
+``recurct: <message>`` on stderr (no traceback), and the exit code :data:`EXIT_USAGE` (an
+optional dependency that is not installed too: the message says what to install); a check
 that ran and failed exits with :data:`EXIT_FAILED`; an error recurct did not expect (a bug) is
 one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL` (``RECURCT_DEBUG=1`` or
 ``recurct --debug COMMAND ...`` shows its traceback); Ctrl-C exits with
@@ -42,6 +43,7 @@ from recurct.cli._errors import (
     cli_error,
     debug_requested,
     internal_error,
+    missing_extra,
 )
 from recurct.cli._options import add_analysis_options, add_input_options, nonnegative_int
 from recurct.errors import RecurctError
@@ -201,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recurct`` command; returns the exit code (:data:`EXIT_CODES`).
 
     An error a handler raises on purpose (a :class:`~recurct.errors.RecurctError`, or an
-    ``OSError`` reading or writing a file) is one line and :data:`EXIT_USAGE`; any other
+    ``OSError`` reading or writing a file) is one line and :data:`EXIT_USAGE`, and so is an
+    optional dependency the command needs that is not installed (recurct's ``ImportError``
+    saying what to install, :func:`~recurct.cli._errors.missing_extra`); any other
     exception is an internal error: one line and :data:`EXIT_INTERNAL` (its traceback with
     ``--debug`` or ``RECURCT_DEBUG=1``). Ctrl-C and SIGTERM end the command with one line and
     :data:`EXIT_INTERRUPTED` or :data:`EXIT_TERMINATED`, after the output being written is
@@ -237,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli_error("terminated")
         return EXIT_TERMINATED
     except Exception as exc:  # the last resort: a bug, never reported as a failed check
+        if missing_extra(exc):  # an optional dependency not installed: not a bug
+            return cli_error(str(exc))
         if debug_requested() or getattr(args, "debug", False):
             raise
         return internal_error(exc)

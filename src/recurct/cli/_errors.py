@@ -1,11 +1,13 @@
 """The one error style and the exit codes of every ``recurct`` subcommand.
 
 An error is one line ``recurct: <message>`` on stderr (no traceback) and exit code
-:data:`EXIT_USAGE`; a check that ran and failed (``validate`` found problems, ``reproduce`` has
-a counted figure out of tolerance) exits with :data:`EXIT_FAILED`. An error recurct did not
-expect (a bug) is one line ``recurct: internal error: ...`` and :data:`EXIT_INTERNAL`, never
-reported as a failed check; ``RECURCT_DEBUG=1`` (or ``recurct --debug COMMAND ...``) shows its
-traceback.
+:data:`EXIT_USAGE`, and so is an optional dependency that the command needs and that is not
+installed (:func:`missing_extra`: openpyxl for an ``.xlsx`` file, pydicom for dose reports;
+the message says what to install); a check that ran and failed (``validate`` found problems,
+``reproduce`` has a counted figure out of tolerance) exits with :data:`EXIT_FAILED`. An
+error recurct did not expect (a bug) is one line ``recurct: internal error: ...`` and
+:data:`EXIT_INTERNAL`, never reported as a failed check; ``RECURCT_DEBUG=1`` (or ``recurct
+--debug COMMAND ...``) shows its traceback.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "cli_error",
     "debug_requested",
     "internal_error",
+    "missing_extra",
 ]
 
 #: Exit codes of every ``recurct`` subcommand: success; a check that ran and failed (problems
@@ -53,7 +56,8 @@ EXIT_CODES = f"""exit codes (every subcommand):
   {EXIT_FAILED}  a check ran and failed: validate found problems, reproduce has a counted figure
      out of tolerance or a cohort whose design differs from the paper's
   {EXIT_USAGE}  bad input or options: unreadable file, unknown study or profile, bad value,
-     output exists or cannot be written; the reason is one line "recurct: <message>" on stderr
+     output exists or cannot be written, or an optional dependency the command needs is not
+     installed; the reason is one line "recurct: <message>" on stderr
   {EXIT_INTERNAL}  internal error (a bug in recurct: please report it): one line "recurct: internal
       error: ..."; {DEBUG_VARIABLE}=1, or recurct --debug COMMAND ..., shows the traceback
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C): "recurct: interrupted"; an output is left as it was
@@ -106,6 +110,22 @@ def debug_requested() -> bool:
     """Whether ``RECURCT_DEBUG`` asks for tracebacks (set, and not ``0``, ``false`` or empty)."""
     value = os.environ.get(DEBUG_VARIABLE, "").strip().lower()
     return value not in ("", "0", "false", "no", "off")
+
+
+def missing_extra(exc: BaseException) -> bool:
+    """Whether ``exc`` is recurct's ``ImportError`` for an optional dependency that is not
+    installed (``"reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"``):
+    raised by recurct's own code, its message says what to install. Not a bug in recurct
+    but the environment's: the CLI reports it as an error (:data:`EXIT_USAGE`), not an
+    internal one."""
+    if not isinstance(exc, ImportError) or "pip install" not in str(exc):
+        return False
+    tb = exc.__traceback__
+    module = ""
+    while tb is not None:  # the frame that raised it
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    return module == "recurct" or module.startswith("recurct.")
 
 
 def internal_error(exc: BaseException) -> int:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recurct.cli._errors import _cli_text
+from recurct.cli._errors import _cli_text, missing_extra
 from recurct.cli._options import dose_options, parse_map
 from recurct.errors import InputError
 
@@ -401,6 +401,10 @@ def _read_openrem(
         frame = read_openrem_ct(p, dayfirst=True if dayfirst else None).exams
     except (OSError, ValueError) as exc:
         raise InputError(_cli_text(str(exc))) from None
+    except ImportError as exc:  # openpyxl not installed: the environment's, not a bug
+        if not missing_extra(exc):
+            raise
+        raise InputError(f"{p}: {exc}") from exc
     notes.append(f"read as an OpenREM CT export: {frame.height:,} studies")
     if frame["patient_id"].null_count() == frame.height:
         notes.append(

@@ -55,9 +55,6 @@ def cli_reproduce(args: argparse.Namespace) -> int:
         return cli_error(str(exc))
     if seeds is not None:
         return _cli_reproduce_seeds(args, seeds, out)
-    import matplotlib
-
-    matplotlib.use("Agg")
     t0 = time.perf_counter()
     exams = args.exams
     loaded = None

@@ -534,6 +534,10 @@ def risk_factors(
         (e.g. a level in which nobody reached T, or a covariate derived from the outcome such
         as ``ced_msv``). Merge sparse levels, drop the term, or use a penalised (Firth) model.
         ``cluster`` with fewer than 2 clusters.
+        A formula that cannot be parsed or evaluated (``"reached_100 ~ sex +"``, a level
+        that is not in the data), with the formula engine's error (patsy's, or formulaic's)
+        as ``__cause__``; a name in the formula that is neither a column nor a function is a
+        ``DataError`` naming it and the columns of the table.
 
     Notes
     -----
@@ -553,10 +557,9 @@ def risk_factors(
     alpha = _checks.alpha(alpha, "risk_factors")
     if cluster is not None:
         column_name(cluster, "risk_factors(cluster=...)")
-    pdf, kind = _prepare(
-        patients, formula, [cluster] if cluster else [], age_edges, "risk_factors", "logit"
-    )
-    model = _model(smf.logit, formula, pdf, "risk_factors")
+    df, kind = _frame(patients, formula)
+    pdf, _ = _prepare(df, formula, [cluster] if cluster else [], age_edges, "risk_factors", "logit")
+    model = _model(smf.logit, formula, pdf, "risk_factors", df.columns)
     _check_design(model, pdf, "risk_factors", "logit")
     res = _fit(model, "risk_factors", "logit", disp=0, **_cov(pdf, cluster, "risk_factors"))
     table = _tidy(res, alpha, "odds_ratio")
@@ -636,7 +639,8 @@ def exam_rate(
         column that is constant or a linear combination of others (rank-deficient design),
         or a term (or combination) that picks out patients who all have a count of 0 (their
         rate ratio would be 0), as in :func:`risk_factors`; ``cluster`` with fewer than 2
-        clusters.
+        clusters; a formula that cannot be parsed or evaluated, as in :func:`risk_factors`
+        (a name that is not a column: ``DataError``).
     ValueError
         On an unknown family, missing columns, or a patient whose ``last_exam`` is after his
         end of observation (filter the exams to the study window first).
@@ -659,12 +663,20 @@ def exam_rate(
     person_time = pdf[f"{TMP}person_days"].to_numpy(dtype=float)
     if family == "poisson":
         model = _model(
-            smf.glm, formula, pdf, "exam_rate", family=sm.families.Poisson(), exposure=person_time
+            smf.glm,
+            formula,
+            pdf,
+            "exam_rate",
+            df.columns,
+            family=sm.families.Poisson(),
+            exposure=person_time,
         )
         _check_design(model, pdf, "exam_rate", family)
         res = _fit(model, "exam_rate", family, **_cov(pdf, cluster, "exam_rate"))
     else:
-        model = _model(smf.negativebinomial, formula, pdf, "exam_rate", exposure=person_time)
+        model = _model(
+            smf.negativebinomial, formula, pdf, "exam_rate", df.columns, exposure=person_time
+        )
         _check_design(model, pdf, "exam_rate", family)
         res = _fit(
             model, "exam_rate", family, disp=0, maxiter=200, **_cov(pdf, cluster, "exam_rate")
@@ -698,21 +710,86 @@ def _check_formula(formula: Any, age_edges: Any, what: str) -> None:
         raise ParameterError(f"{what}: age_edges: {exc}") from None
 
 
-def _model(build: Any, formula: str, pdf: pd.DataFrame, what: str, **kwargs: Any) -> Any:
-    """``build(formula, data=pdf, **kwargs)``; a name of the formula that is neither a column
-    nor a function (patsy's ``NameError``) is a ``DataError`` naming it."""
-    from patsy import PatsyError
+def _formula_errors() -> tuple[type[Exception], ...]:
+    """The errors of the formula engines statsmodels may use (patsy, and formulaic with
+    ``SM_FORMULA_ENGINE=formulaic`` or ``statsmodels.formula.options``), those installed."""
+    errors: list[type[Exception]] = []
+    try:
+        from patsy import PatsyError
+    except ImportError:  # pragma: no cover - statsmodels >= 0.15 may run on formulaic alone
+        pass
+    else:
+        errors.append(PatsyError)
+    try:
+        from formulaic.errors import FormulaicError
+    except ImportError:  # formulaic is optional
+        pass
+    else:
+        errors.append(FormulaicError)
+    return tuple(errors)
 
+
+#: the name in a formula engine's ``NameError`` (patsy: ``name 'x' is not defined``, ``no
+#: data named 'x' found`` for ``Q("x")``; formulaic: ```x` is not present in the dataset``)
+_MISSING_NAME = re.compile(
+    r"name '([^']+)' is not defined|no data named '([^']+)' found|`([^`]+)` is not present"
+)
+
+
+def _missing_name(exc: BaseException) -> str | None:
+    """The name that ``exc`` (a formula engine's error) says is not defined, or None when it
+    is about something else; "" when the name cannot be told."""
+    cause: BaseException | None = exc
+    while cause is not None:  # patsy and formulaic chain the NameError of the evaluation
+        if isinstance(cause, NameError):
+            m = _MISSING_NAME.search(str(cause))
+            return next((g for g in m.groups() if g), "") if m else ""
+        cause = cause.__cause__
+    m = _MISSING_NAME.search(str(exc))
+    if m is not None and "NameError" in str(exc):
+        return next(g for g in m.groups() if g)
+    return None
+
+
+def _raised_by_engine(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside patsy or formulaic (formulaic raises a plain
+    ``ValueError`` for a reference level that is not in the data)."""
+    tb = exc.__traceback__
+    module = ""
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        tb = tb.tb_next
+    return module.split(".", 1)[0] in ("patsy", "formulaic")
+
+
+def _model(
+    build: Any, formula: str, pdf: pd.DataFrame, what: str, columns: Sequence[str], **kwargs: Any
+) -> Any:
+    """``build(formula, data=pdf, **kwargs)``. An error of the formula engine (patsy, or
+    formulaic) becomes a recurct error naming the formula and ``columns`` (those of the
+    patients table), with the engine's error as ``__cause__``: a name of the formula that is
+    neither a column nor a function (a ``NameError``) a :class:`DataError` naming it, any
+    other (a formula that cannot be parsed, a level that is not in the data, a term that
+    cannot be evaluated) a :class:`ParameterError`."""
     try:
         return build(formula, data=pdf, **kwargs)
-    except PatsyError as exc:
-        m = re.search(r"NameError: name '([^']+)' is not defined", str(exc))
-        if m is None:
-            raise
-        raise DataError(
-            f"{what}: the formula {formula!r} names {m.group(1)!r}, which is not a column of "
-            f"the patients table (columns: {list(pdf.columns)})"
-        ) from None
+    except (*_formula_errors(), ValueError) as exc:
+        if not isinstance(exc, _formula_errors()) and not _raised_by_engine(exc):
+            raise  # statsmodels' own, not the formula's
+        shown = [c for c in columns if not c.startswith(TMP)]
+        name = _missing_name(exc)
+        if name is not None:
+            named = f"names {name!r}, which is" if name else "names something that is"
+            raise DataError(
+                f"{what}: the formula {formula!r} {named} not a column of the patients "
+                f"table (columns: {shown})"
+            ) from exc
+        reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", reason) or type(exc).__name__
+        raise ParameterError(
+            f"{what}: the formula {formula!r} cannot be used: {reason} (a formula looks like "
+            f"'outcome ~ a + b', with columns of the patients table: {shown})"
+        ) from exc
 
 
 def _person_days(df: pl.DataFrame, formula: str, end: Any) -> tuple[pl.DataFrame, pl.Series]:
