@@ -54,7 +54,10 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    # the lazily loaded names (``_LAZY`` below), seen by type checkers as the real objects
     from recurct._duplicates import DUPLICATE_RULE, duplicate_mask
+    from recurct._validation import EARLIEST_DATE as EARLIEST_DATE
+    from recurct._validation import MAX_AGE_YEARS as MAX_AGE_YEARS
     from recurct._validation import ValidationReport
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
@@ -158,7 +161,10 @@ _LAZY = {
 }
 
 
-__getattr__ = lazy_getattr("recurct.schema", _LAZY)
+# no ``__getattr__`` for type checkers (it would make every attribute ``Any`` to them): they
+# see the names of ``_LAZY`` through the imports under ``TYPE_CHECKING`` above
+if not TYPE_CHECKING:
+    __getattr__ = lazy_getattr("recurct.schema", _LAZY)
 
 
 def __dir__() -> list[str]:

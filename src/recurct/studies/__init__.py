@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recurct.errors import ParameterError
 from recurct.studies._figures import Measured, Published
@@ -54,7 +54,15 @@ def reproduce(study: str, exams: Any = None, *, seed: int = 0, **kwargs: Any) ->
     return get(study).reproduce(exams=exams, seed=seed, **kwargs)
 
 
-def __getattr__(name: str) -> Any:
-    if name in STUDIES:
-        return get(name)
-    raise AttributeError(f"module 'recurct.studies' has no attribute {name!r}")
+# A study's module (``recurct.studies.rehani2020``) is imported on first use. Type checkers see
+# the modules, and no ``__getattr__`` (which would make every attribute ``Any`` to them).
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recurct.studies import eurosafe2021 as eurosafe2021
+    from recurct.studies import rehani2020 as rehani2020
+    from recurct.studies import sodickson2009 as sodickson2009
+else:
+
+    def __getattr__(name: str) -> Any:
+        if name in STUDIES:
+            return get(name)
+        raise AttributeError(f"module 'recurct.studies' has no attribute {name!r}")

@@ -15,7 +15,7 @@ Public functions: :func:`generate` (a table), :func:`write_cohort` (a folder of 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recurct.synthetic._cohort import generate, write_cohort
 from recurct.synthetic._simulate import iter_chunks, site_sizes, sites
@@ -46,12 +46,17 @@ __all__ = [
     "write_cohort",
 ]
 
+# The fit (recurct.synthetic.calibration) is imported on first use: its shipped targets read the
+# study modules, which import this package. Type checkers see the real objects, and no
+# ``__getattr__`` (which would make every attribute ``Any`` to them).
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recurct.synthetic.calibration._fit import CalibrationResult as CalibrationResult
+    from recurct.synthetic.calibration._fit import calibrate as calibrate
+else:
 
-def __getattr__(name: str) -> Any:
-    # the fit (recurct.synthetic.calibration) is imported on first use: its shipped targets
-    # read the study modules, which import this package
-    if name in ("calibrate", "CalibrationResult"):
-        from recurct.synthetic.calibration import _fit
+    def __getattr__(name: str) -> Any:
+        if name in ("calibrate", "CalibrationResult"):
+            from recurct.synthetic.calibration import _fit
 
-        return getattr(_fit, name)
-    raise AttributeError(f"module 'recurct.synthetic' has no attribute {name!r}")
+            return getattr(_fit, name)
+        raise AttributeError(f"module 'recurct.synthetic' has no attribute {name!r}")
