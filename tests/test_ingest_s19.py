@@ -436,9 +436,10 @@ def test_datetime_column_at_midnight_takes_the_time_column(tmp_path: Path, kind:
 
 
 def test_datetime_column_with_times_keeps_them_and_says_so() -> None:
-    """A date-time column with times of its own keeps them; the time column is compared
-    and dropped, and the rows where it differs are named (before: kept in the output as
-    ``study_time``, not compared)."""
+    """A date-time column with times of its own keeps them; the time column is compared,
+    and the rows where it differs are named (before: kept in the output as ``study_time``,
+    not compared). Session 20: the one at midnight takes the time column's time, on its day,
+    and is said apart; the time column, some of whose times were not used, is kept."""
     df = pl.DataFrame(
         {
             "patient_id": ["P1", "P1", "P2"],
@@ -453,12 +454,18 @@ def test_datetime_column_with_times_keeps_them_and_says_so() -> None:
     )
     with pytest.warns(UnmappedValuesWarning) as caught:
         res = recurct.read_exams(df, today=TODAY)
-    (w,) = caught
-    text = str(w.message)
-    assert text.startswith("<polars frame>: column 'Study Time': 2 time(s) of day were not used")
-    assert "(rows 0, 1, 0-based; date and time '2020-01-03 08:00:00" in text
-    assert "study_time" not in res.exams.columns and "Study Time" not in res.exams.columns
-    assert res.exams["exam_date"].to_list() == df["exam_date"].to_list()
+    differs, joined = (str(w.message) for w in caught)
+    assert differs.startswith("<polars frame>: column 'Study Time': 1 time(s) of day were not used")
+    assert "(row 0, 0-based; date and time '2020-01-03 08:00:00" in differs
+    assert joined.startswith("<polars frame>: column 'Study Time': 1 time(s) of day were joined")
+    assert "(row 1, 0-based; date and time '2020-01-03 00:00:00.000000' and '14:00')" in joined
+    assert res.exams["study_time"].to_list() == ["09:30", "14:00", "09:00"]
+    assert "Study Time" not in res.exams.columns
+    assert res.exams["exam_date"].to_list() == [
+        datetime(2020, 1, 3, 8),
+        datetime(2020, 1, 3, 14),
+        datetime(2020, 1, 4, 9),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -487,10 +494,11 @@ def test_dicom_and_zoned_midnight_take_the_time_column(tmp_path: Path, date: str
     ]
 
 
-def test_a_real_midnight_exam_among_timed_ones_is_kept_and_said(tmp_path: Path) -> None:
-    """Midnight is a date alone only in a column with no other time of day: beside a date
-    written at 08:00, the one at 00:00 is an exam at 00:00, compared with the time column
-    like the other (before: silently moved to 09:30, and only the 08:00 one named)."""
+def test_a_midnight_among_timed_ones_takes_the_time_and_is_said(tmp_path: Path) -> None:
+    """Beside a date written at 08:00, the one at 00:00 takes the time column's time, on its
+    day, and is named apart from the 08:00 one (before: silently moved to 09:30, and only the
+    08:00 one named; in session 19 kept at 00:00 for the whole column, which made two exams
+    of one day copies once the time column was dropped)."""
     path = _write(
         tmp_path,
         "PatientID,StudyDate,StudyTime,ED\n"
@@ -498,12 +506,17 @@ def test_a_real_midnight_exam_among_timed_ones_is_kept_and_said(tmp_path: Path) 
     )
     with pytest.warns(UnmappedValuesWarning) as caught:
         res = recurct.read_exams(path, today=TODAY)
-    (w,) = caught
-    text = str(w.message)
-    assert ": 2 time(s) of day were not used" in text
-    assert "(rows 0, 1, 0-based; lines 2, 3 of the file;" in text
-    assert "'2020-01-03 00:00' and '09:30'" in text
-    assert res.exams["exam_date"].to_list() == [datetime(2020, 1, 3, 8), datetime(2020, 1, 3)]
+    differs, joined = (str(w.message) for w in caught)
+    assert ": 1 time(s) of day were not used" in differs
+    assert "(row 0, 0-based; line 2 of the file; date and time '2020-01-03 08:00'" in differs
+    assert ": 1 time(s) of day were joined to exam dates written at midnight" in joined
+    assert "(row 1, 0-based; line 3 of the file; date and time '2020-01-03 00:00' and '09:30')" in (
+        joined
+    )
+    assert res.exams["exam_date"].to_list() == [
+        datetime(2020, 1, 3, 8),
+        datetime(2020, 1, 3, 9, 30),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -195,12 +195,17 @@ def _ref_midnight(v: str) -> str | None:
 
 
 def _ref_has_time(v: str) -> bool:
-    """Whether ``v`` is written with a time of day: a digit, a colon and two digits, or a
+    """Whether ``v`` is written with a time of day: one or two digits (not after a sign or
+    another digit: ``2020-01-03+01:00`` is a date and a zone), a colon and two digits, or a
     DICOM DT (eight digits, maybe a space, four more); ASCII digits."""
-    if any(
-        c == ":" and _digits(v[i - 1 : i]) and _digits(v[i + 1 : i + 3], 2) for i, c in enumerate(v)
-    ):
-        return True
+    for i, c in enumerate(v):
+        if c != ":" or not _digits(v[i + 1 : i + 3], 2):
+            continue
+        j = i
+        while j > 0 and _digits(v[j - 1]):
+            j -= 1
+        if 1 <= i - j <= 2 and (j == 0 or v[j - 1] not in "+-"):
+            return True
     rest = v[9:13] if v[8:9] == " " else v[8:12]
     return _digits(v[:8], 8) and _digits(rest, 4)
 
@@ -244,7 +249,26 @@ def _ref_warn_other_times(
             f"{source}: column {column!r}: {len(rows)} time(s) of day were not used: the exam "
             "date of those rows is written with a time of day of its own, which differs, and "
             "keeps it (the time column is joined only to dates written alone, or at midnight, "
-            "00:00, in a column with no other time of day); check which is right "
+            "00:00); check which is right "
+            f"({_ref_rows(rows, 5, lines)}; date and time {listed})"
+        ),
+        stacklevel=2,
+    )
+
+
+def _ref_warn_midnight_joined(
+    source: str, column: str, rows: list[int], pairs: list[tuple[str, str]], lines: bool
+) -> None:
+    listed = ", ".join(f"{d!r} and {t!r}" for d, t in pairs[:5]) + (
+        ", ..." if len(pairs) > 5 else ""
+    )
+    warnings.warn(
+        UnmappedValuesWarning(
+            f"{source}: column {column!r}: {len(rows)} time(s) of day were joined to exam dates "
+            "written at midnight (00:00) in a column whose other dates have a time of day of "
+            "their own: those exams take the time column's time, on the same day (so that two "
+            "exams of one day stay two; an exam really at midnight would have 00:00 in the "
+            "time column); check which is right "
             f"({_ref_rows(rows, 5, lines)}; date and time {listed})"
         ),
         stacklevel=2,
@@ -256,10 +280,14 @@ def _ref_merge_time(
 ) -> tuple[pl.DataFrame, None]:
     """The merge as first shipped: the date and the time joined as text, the joined text
     parsed (the references' time rule); no dates parsed passed on (validation parses the
-    text). Where no date of the column is written with a time of day other than midnight, a
-    date written at exactly midnight is its date part (the time joined to it); a date
-    written with a time of its own keeps it, and the rows whose time column differs are
-    warned of (session 19). Its own midnight test, row listing and warnings."""
+    text). A date written at exactly midnight is its date part (the time joined to it), cell
+    by cell (session 20; in session 19 only where no date of the column had another time of
+    day); where the column has other times of day, the rows whose midnight took another time
+    are warned of; a date written with a time of its own keeps it, and the rows whose time
+    column differs are warned of (session 19). The time column is dropped unless one of its
+    times was not used (none of its forms, differing, or joined to a date that then does
+    not parse while the date alone does: session 20). Its own midnight test, row listing
+    and warnings."""
     raw = frame.get_column(exams.STUDY_TIME)
     text = raw if raw.dtype == pl.Utf8 else raw.cast(pl.Utf8, strict=False)
     times = text.to_list()
@@ -275,9 +303,7 @@ def _ref_merge_time(
         v is not None and len(v) > 10 and m is None and _ref_has_time(v)
         for v, m in zip(written, midnight)
     )
-    base = pl.Series(
-        [v if m is None or timed_column else m for m, v in zip(midnight, written)], dtype=pl.Utf8
-    )
+    base = pl.Series([v if m is None else m for m, v in zip(midnight, written)], dtype=pl.Utf8)
     dicom = base.str.contains(r"^\d{8}$").fill_null(False)
     date_only = dicom | (base.str.len_chars() <= 10).fill_null(False)
     clock_as = pl.when(dicom).then(clock.str.replace_all(":", "")).otherwise(clock)
@@ -297,8 +323,24 @@ def _ref_merge_time(
     if differs:
         pairs = [(written[i], times[i]) for i in differs]
         _ref_warn_other_times(source, column, differs, pairs, lines is not None)
+    took = use.to_list()
+    moved = [
+        i
+        for i, (m, t, u) in enumerate(zip(midnight, clocks, took))
+        if timed_column and m is not None and u and _ref_clock(t) != (0, 0, 0, 0)
+    ]
+    if moved:
+        pairs = [(written[i], times[i]) for i in moved]
+        _ref_warn_midnight_joined(source, column, moved, pairs, lines is not None)
+    left = [
+        i
+        for i, (alone, t, u, v) in enumerate(zip(date_only.to_list(), clocks, took, own))
+        if alone and t is not None and not u and v is not None
+    ]
     if use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
+    if bad or differs or left:  # a time not used: the time column kept
+        return frame, None
     return frame.drop(exams.STUDY_TIME), None
 
 

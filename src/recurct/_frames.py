@@ -8,6 +8,7 @@ entry point and, where the caller gave pandas, pandas returned").
 from __future__ import annotations
 
 import functools
+import re
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -81,6 +82,7 @@ _WS = r"^[\s\x00]|[\s\x00]$"
 #: be several patients'. The identity rules make it a missing id (:func:`scientific_ids`).
 #: ``AB1E+5``, ``1E5``, hex pseudonyms, base64 and UUIDs are not such numbers.
 SCIENTIFIC_ID = r"^[0-9](?:[.,][0-9]+)?[eE]\+[0-9]+$"
+_SCIENTIFIC = re.compile(SCIENTIFIC_ID)
 
 #: What :func:`clean_frame` calls with the ids in scientific notation it makes missing:
 #: ``(column, 0-based rows, the ids as written on those rows)``, instead of its own
@@ -401,10 +403,11 @@ def _clean_id(
     cleaned = s.to_frame(name).select(value.alias("v"), placeholder_expr.alias("p"))
     ids = cleaned.get_column("v").alias(name)
     placeholder = cleaned.get_column("p")
-    sci = scientific_ids(ids) if patient else None
+    missing = scientific_ids_missing(ids) if patient else None
     spaced = s.str.contains(_WS).fill_null(False) & ~placeholder
-    if sci is not None:
-        spaced = spaced & ~sci  # made missing below, and said so
+    if missing is not None:
+        ids, sci_rows = missing
+        spaced = spaced.scatter(sci_rows, False)  # made missing, and said so below
     n_spaced = int(spaced.sum())
     if n_spaced:
         rows = np.flatnonzero(spaced.to_numpy())
@@ -415,9 +418,8 @@ def _clean_id(
             IdentifierWarning,
             stacklevel=user_stacklevel(),
         )
-    if sci is not None:
-        (lost or _warn_scientific_ids)(name, np.flatnonzero(sci.to_numpy()), s.filter(sci))
-        ids = ids.set(sci, None)  # type: ignore[arg-type]
+    if missing is not None:
+        (lost or _warn_scientific_ids)(name, sci_rows, s.gather(sci_rows))
     return ids
 
 
@@ -438,14 +440,38 @@ def scientific_ids(ids: pl.Series) -> pl.Series | None:
     return lost if lost.any() else None
 
 
-def scientific_ids_text(column: str, values: pl.Series, rows: str) -> str:
+def scientific_ids_missing(ids: pl.Series) -> tuple[pl.Series, np.ndarray] | None:
+    """The identity rule of ids in scientific notation, the one home of it: ``(ids, rows)``,
+    the text patient ids ``ids`` (as cleaned: without surrounding whitespace) with those in
+    scientific notation (:func:`scientific_ids`) made missing (null), and their 0-based rows;
+    None where none is. Used by :func:`clean_frame`, :func:`recurct.io.pseudonym.normalise_ids`
+    and :func:`recurct.io.openrem.read_openrem_ct`, each of which says so
+    (:func:`scientific_ids_warning`)."""
+    lost = scientific_ids(ids)
+    if lost is None:
+        return None
+    return ids.set(lost, None), np.flatnonzero(lost.to_numpy())  # type: ignore[arg-type]
+
+
+def is_scientific_id(text: str) -> bool:
+    """Whether one text patient id (without surrounding whitespace) is a number in
+    scientific notation (:data:`SCIENTIFIC_ID`): :func:`scientific_ids_missing` of one
+    value, for :func:`recurct.io.pseudonym.normalise_id`."""
+    return _SCIENTIFIC.fullmatch(text) is not None
+
+
+def scientific_ids_text(column: str, values: pl.Series, rows: str, withhold: bool = False) -> str:
     """What the identity rules say of the patient ids in scientific notation ``values`` (as
     written, one per row) of ``column``, made missing on ``rows`` (as listed: ``row 3,
     0-based``): one wording for every entry point (:func:`recurct.read_exams` adds the file
-    and its lines)."""
-    distinct = values.unique(maintain_order=True)
-    quoted = ", ".join(repr(v) for v in distinct.head(3).to_list())
-    quoted += ", ..." if distinct.len() > 3 else ""
+    and its lines). ``withhold`` (a pseudonymising read): the values are counted, never
+    quoted (``<withheld>``)."""
+    if withhold:
+        quoted = "<withheld>"
+    else:
+        distinct = values.unique(maintain_order=True)
+        quoted = ", ".join(repr(v) for v in distinct.head(3).to_list())
+        quoted += ", ..." if distinct.len() > 3 else ""
     return (
         f"column {column!r}: {values.len()} patient id(s) are numbers in scientific notation "
         f"({quoted}), as a spreadsheet shows long numbers: their last digits are lost, so "
@@ -454,14 +480,24 @@ def scientific_ids_text(column: str, values: pl.Series, rows: str) -> str:
     )
 
 
+def scientific_ids_warning(
+    column: str, values: pl.Series, rows: str, where: str = "", withhold: bool = False
+) -> IdentifierWarning:
+    """The :class:`IdentifierWarning` of the patient ids in scientific notation made missing:
+    :func:`scientific_ids_text` (``where``: the file, its first words where given), with
+    their number as its ``scientific_ids`` (for the command line)."""
+    text = scientific_ids_text(column, values, rows, withhold)
+    w = IdentifierWarning(f"{where}: {text}" if where else text)
+    w.scientific_ids = int(values.len())  # type: ignore[attr-defined]
+    return w
+
+
 def _warn_scientific_ids(name: str, rows: np.ndarray, values: pl.Series) -> None:
     """The :class:`IdentifierWarning` of :func:`clean_frame` for ids in scientific
     notation made missing (``scientific_ids``: their count, for the command line)."""
     listed = ", ".join(str(int(r)) for r in rows[:10]) + (", ..." if rows.size > 10 else "")
     where = f"{'row' if rows.size == 1 else 'rows'} {listed}, 0-based"
-    w = IdentifierWarning(scientific_ids_text(name, values, where))
-    w.scientific_ids = int(rows.size)  # type: ignore[attr-defined]
-    warnings.warn(w, stacklevel=user_stacklevel())
+    warnings.warn(scientific_ids_warning(name, values, where), stacklevel=user_stacklevel())
 
 
 def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-untyped-def]  # pragma: no cover

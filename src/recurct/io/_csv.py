@@ -15,7 +15,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -215,8 +215,13 @@ def detect_separator(header: str) -> str:
     return max(counts, key=counts.__getitem__) if any(counts.values()) else ","
 
 
-def read_csv(path: Path, sep: str | None) -> CsvTable:
-    """Read a delimited text file with every column as text (types are decided later)."""
+def read_csv(
+    path: Path, sep: str | None, is_column: Callable[[str], bool] | None = None
+) -> CsvTable:
+    """Read a delimited text file with every column as text (types are decided later).
+    ``is_column`` tells a column name the caller knows (a canonical name or a vendor alias):
+    a first line of one or two names with unnamed columns is a title when the line below it
+    names more known columns (:func:`_header_below`)."""
     source = str(path)
     text, skipped, named = _header_cut(_file_text(path, source))  # skipped: lines before
     first = _first_line(text)
@@ -265,10 +270,11 @@ def read_csv(path: Path, sep: str | None) -> CsvTable:
         try:
             frame = _drop_unnamed(frame, unnamed, source, lines)
         except DataError:
-            # a merged title cell ("Dose report CT;;;": one name, then empty fields) explains
-            # unnamed columns holding values; a header with two names and unnamed columns
-            # ("patient_id;exam_date;;") is a header, whose unnamed column is named as such
-            if title is not None and title[1] == 1:
+            # a merged title cell ("Dose report CT;;;": one name, then empty fields), or a
+            # title of two ("CT dose report;export 01.01.2024;;") over the real header,
+            # explains unnamed columns holding values; a header with two names and unnamed
+            # columns ("patient_id;exam_date;;") is a header, whose unnamed column is named
+            if title is not None and (title[1] == 1 or _header_below(frame, header, is_column)):
                 raise DataError(_title_message(source, skipped, title)) from None
             raise
     return CsvTable(frame, sep, lines, unnamed)
@@ -306,6 +312,28 @@ def _title(text: str, sep: str, header: list[str], given: bool) -> tuple[str, in
     if next_names <= names or (len(fields) == 2 and len(fields[1]) != len(fields[0])):
         return None
     return _first_line(text), names, next_names
+
+
+def _header_below(
+    frame: pl.DataFrame, header: list[str], is_column: Callable[[str], bool] | None
+) -> bool:
+    """Whether the first data row of ``frame`` (the line below the first, ``header``) looks
+    like the real header: it names more known columns (``is_column``) than ``header`` does,
+    or, ``header`` naming none, every field of it is a name (text with a letter, no field
+    empty, none twice: no row of values looks so, as it holds a date)."""
+    if frame.height == 0:
+        return False
+    row = [("" if v is None else str(v)).strip() for v in frame.row(0)]
+    known = is_column or (lambda name: False)
+    here = sum(1 for v in row if v and known(v))
+    first = sum(1 for h in header if h.strip() and known(h.strip()))
+    if here > first:
+        return True
+    return (
+        first == 0
+        and all(v and any(c.isalpha() for c in v) for v in row)
+        and len(set(row)) == len(row)
+    )
 
 
 def _title_message(source: str, skipped: int, title: tuple[str, int, int]) -> str:

@@ -34,6 +34,7 @@ from recurct._casts import COMMA_OK, POINT_OK, eager_casts, numeric_text, with_c
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
 from recurct._frames import (
+    ID_SPACES,
     SCIENTIFIC_ID,
     clean_frame,
     from_polars,
@@ -135,18 +136,19 @@ _EXCEL_SERIAL = r"^\s*[0-9]{5}(?:[.,][0-9]+)?\s*$"
 _PLAIN_DATE = r"^[0-9./-]+$"  # a date of digits and separators only (:func:`_merge_time`)
 # a date written with a time of exactly midnight (2020-01-03 00:00:00.000, 03.01.2020 00:00,
 # 2020-01-03T00:00, with a zone 2020-01-03T00:00Z or +01:00; DICOM DT 20200103000000 or
-# 20200103 000000): a date alone, as database and spreadsheet exports write one, when no
-# date of the column has another time (:func:`_date_part`); its date, before the space or
-# "T" (the first 8 digits of a DICOM DT), is what a separate time column is joined to
+# 20200103 000000): a date alone, as database and spreadsheet exports write one
+# (:func:`_date_part`); its date, before the space or "T" (the first 8 digits of a DICOM
+# DT), is what a separate time column is joined to, cell by cell
 _MIDNIGHT = (
     r"^[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}[ T]0?0:00(?::00(?:\.0+)?)?"
     r"(?:Z| ?[+-][0-9]{2}(?::?[0-9]{2})?)?$"
     r"|^[0-9]{8}(?: 000000(?:\.0+)?Z?|000000(?:\.0+)?(?:Z|[+-][0-9]{4})?)$"
 )
-# a date written with a time of day (a clock, or a DICOM DT; ASCII digits, as dates are
-# read): one that is not midnight makes midnight a time like another in its column
-# (:func:`_date_part`)
-_HAS_TIME = r"[0-9]:[0-9]{2}|^[0-9]{8} ?[0-9]{4}"
+# a date written with a time of day (a clock of 1-2 digits, a colon and 2 more, not after a
+# sign or a digit: a zone offset after a date alone, 2020-01-03+01:00, is no time; or a DICOM
+# DT; ASCII digits, as dates are read): one that is not midnight makes the column one with
+# other times, where a time joined to a midnight date is warned of (:func:`_merge_time`)
+_HAS_TIME = r"(?:^|[^+\-0-9])[0-9]{1,2}:[0-9]{2}|^[0-9]{8} ?[0-9]{4}"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
@@ -236,9 +238,12 @@ def read_exams(
         (removed) are counted too.
     recurct.errors.UnmappedValuesWarning
         A separate time-of-day column (``Study Time``): times that are none of the accepted
-        forms (dropped: the exam keeps its date), and times that differ from the time of day
-        the exam date is written with (the date's own time kept), counted and named by row
-        and line.
+        forms (dropped: the exam keeps its date), times that differ from the time of day
+        the exam date is written with (the date's own time kept), and times joined to dates
+        written at exactly midnight in a column whose other dates have a time of day of
+        their own (the exam takes the time column's time, on its day), counted and named by
+        row and line. While some of its times are not used, the time column is kept in the
+        table as ``study_time``.
     recurct.errors.RecurctWarning
         From validation: a text ``exam_date`` column mixes UTC offsets (``+01:00`` in some
         rows, ``Z`` or ``+02:00`` in others): each time is read as the wall-clock time
@@ -345,7 +350,7 @@ def prepare(
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
         raise ParameterError(f"sep must be one character, got {sep!r}")
     if isinstance(source, (str, os.PathLike)) and _is_csv(Path(source)):
-        table = read_csv(Path(source), sep)
+        table = read_csv(Path(source), sep, _is_column)
         frame, kind, where, sep = table.frame, "csv", str(source), table.sep
         lines: RowPlaces | None = table.lines
         notes = []
@@ -471,7 +476,7 @@ def _load(
     if head == b"PAR1" or path.suffix.lower() in PARQUET_SUFFIXES:
         check_files([path])  # a part of a folder recurct wrote: checked as the folder is
         return _scan_parquet([path], path, source), "parquet", source, None, None
-    table = read_csv(path, sep)
+    table = read_csv(path, sep, _is_column)
     return table.frame, "csv", source, table.sep, None
 
 
@@ -685,6 +690,12 @@ def _clash(
     )
 
 
+def _is_column(name: str) -> bool:
+    """Whether ``name`` is a column name :func:`read_exams` knows: canonical, or a vendor
+    alias (:data:`VENDOR_COLUMNS`), as a header names it."""
+    return name in _CANONICAL or _key(name) in VENDOR_COLUMNS
+
+
 def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> dict[str, str]:
     """``{source column: canonical name}``: the user's mapping first, then VENDOR_COLUMNS."""
     by_key: dict[str, list[str]] = {}
@@ -760,14 +771,18 @@ def _merge_time(
     Times are read by :func:`recurct._dates.parse_study_time` (its forms only). A time that
     is none of them is dropped, never read as another minute, and counted in an
     :class:`~recurct.errors.UnmappedValuesWarning` naming ``column`` (the name in the file)
-    and the rows: the exam keeps its date. In a column where no date is written with a time
-    of day other than midnight, a date written with a time of exactly midnight
+    and the rows: the exam keeps its date. A date written with a time of exactly midnight
     (``2020-01-03 00:00:00.000``, ``03.01.2020 00:00``, ``20200103000000``, as database and
     spreadsheet exports write a date: :data:`_MIDNIGHT`; a zone after it is dropped with it) is a
-    date alone: the time is joined to its date part (:func:`_date_part`). A date written with
-    another time, or with midnight in a column with other times, keeps it; where that time
-    differs from the time column's, one :class:`~recurct.errors.UnmappedValuesWarning`
-    counts those rows and names them (:func:`_warn_other_times`). The date keeps its text
+    date alone, cell by cell: the time is joined to its date part (:func:`_date_part`), its day
+    unchanged. Where the column has dates written with another time of day too, the rows whose
+    midnight took another time are warned of (:func:`_warn_midnight_joined`). A date written
+    with another time keeps it; where that time differs from the time column's, one
+    :class:`~recurct.errors.UnmappedValuesWarning` counts those rows and names them
+    (:func:`_warn_other_times`). The time column is dropped, unless some of its times were not
+    used (none of its forms, a date's own time kept, a joined date that does not parse): it
+    is then kept as ``study_time``, so that no two exams become copies for want of it
+    (:func:`_time_dropped`). The date keeps its text
     as written (a midnight date: its date part), the time appended (``HHMMSS[.f]`` after a
     DICOM date, else ``HH:MM:SS[.f]``) only where the joined value parses, so a date that
     cannot be read is reported as it was written. A date of digits and separators is parsed
@@ -780,15 +795,17 @@ def _merge_time(
     casts these instead of parsing the text again. ``None`` when no time joins and no date
     with a time of its own has one in the time column (the dates are then parsed once, by
     validation)."""
-    text, clock = _clock(frame, source, column, lines)
+    text, clock, unused = _clock(frame, source, column, lines)
     d = frame.get_column("exam_date").cast(pl.Utf8)
-    base = _date_part(d)  # the date to join a time to: a midnight date's date part
+    # the date to join a time to (a midnight date's date part), the midnight dates, and
+    # whether other dates have a time of day of their own
+    base, midnight, mixed = _date_part(d)
     dicom = base.str.contains(r"^\d{8}$").fill_null(False)
     date_only = dicom | (base.str.len_chars() <= 10).fill_null(False)
     joins = date_only & clock.is_not_null()
     timed = ~date_only & clock.is_not_null() & d.is_not_null()  # a time of its own
     if not joins.any() and not timed.any():
-        return frame.drop(STUDY_TIME), None
+        return _time_dropped(frame, unused), None
     joined = None  # the date and the time, as text, where they join
     if joins.any():  # (built on the rows that join only, when others do not)
         rows = None if joins.all() else joins.arg_true()
@@ -832,22 +849,35 @@ def _merge_time(
         if left.any():
             alone = parse_date_series(d.set(~left, None), dayfirst=dayfirst)  # type: ignore[arg-type]
             parsed = parsed.zip_with(~left, alone)
+            unused = unused or bool((left & alone.is_not_null()).any())  # a time not taken
     if timed.any():  # a time written with the date, kept: said where the column differs
         differs = (timed & (parsed != with_clock)).fill_null(False)
         _warn_other_times(source, column, differs, d, text, lines)
+        unused = unused or bool(differs.any())
+    if mixed and midnight is not None:  # a midnight that took another time: said
+        moved = (midnight & use & (at.cast(pl.Int64) != 0)).fill_null(False)  # not 00:00
+        _warn_midnight_joined(source, column, moved, d, text, lines)
     if joined is not None and use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
     elif frame.get_column("exam_date").dtype != pl.Utf8:
-        return frame.drop(STUDY_TIME), None  # (a Date column left as it is)
-    return frame.drop(STUDY_TIME), parsed.alias("exam_date")
+        return _time_dropped(frame, unused), None  # (a Date column left as it is)
+    return _time_dropped(frame, unused), parsed.alias("exam_date")
+
+
+def _time_dropped(frame: pl.DataFrame, unused: bool) -> pl.DataFrame:
+    """``frame`` without its time column (``study_time``), merged into ``exam_date``; with
+    it, as ``study_time``, where some of its times were ``unused`` (not in the exam date): it
+    may be all that tells two exams of one day apart (:data:`recurct.schema.DUPLICATE_RULE`
+    compares every column of rows whose date has no time of day)."""
+    return frame if unused else frame.drop(STUDY_TIME)
 
 
 def _clock(
     frame: pl.DataFrame, source: str, column: str, lines: RowPlaces | None
-) -> tuple[pl.Series, pl.Series]:
+) -> tuple[pl.Series, pl.Series, bool]:
     """The separate time of day (``study_time``) as text and as ``HH:MM:SS[.f]`` read by
-    :func:`recurct._dates.parse_study_time` (null where none); the times that are none of
-    its forms are warned of (:func:`_warn_bad_times`)."""
+    :func:`recurct._dates.parse_study_time` (null where none), and whether any time is none
+    of its forms (those are warned of: :func:`_warn_bad_times`)."""
     raw = frame.get_column(STUDY_TIME)
     if raw.dtype == pl.Time:
         text = raw.dt.to_string("%H:%M:%S%.6f")
@@ -858,7 +888,7 @@ def _clock(
     if bad.any():
         rows = np.flatnonzero(bad)
         _warn_bad_times(source, column, rows, text.filter(pl.Series(bad)), lines)
-    return text, clock
+    return text, clock, bool(bad.any())
 
 
 def _merge_time_stamps(
@@ -869,10 +899,13 @@ def _merge_time_stamps(
 
     A column whose every date-time is at midnight (00:00 on the clock written: a time zone
     aside) holds dates: they are read as dates and the time joined as to a ``Date`` column
-    (:func:`_merge_time`; as they were when no time joins). A column with other times keeps
-    its date-times, and the rows whose time column differs are warned of
-    (:func:`_warn_other_times`). Either way the time column is dropped, as
-    :func:`_merge_time` drops it. Returns what :func:`_merge_time` returns."""
+    (:func:`_merge_time`; as they were when no time joins). In a column with other times, a
+    date-time at midnight with a time in the time column takes that time, on its day, and
+    the rows where that moved it are warned of (:func:`_warn_midnight_joined`); the other
+    date-times are kept, and the rows whose time column differs are warned of
+    (:func:`_warn_other_times`). The time column is dropped as :func:`_merge_time` drops it
+    (kept where some of its times were not used). Returns what :func:`_merge_time`
+    returns."""
     d = frame.get_column("exam_date")
     zone = getattr(d.dtype, "time_zone", None)
     wall = d.dt.replace_time_zone(None) if zone else d  # the clock written
@@ -882,14 +915,22 @@ def _merge_time_stamps(
         out, parsed = _merge_time(dated, source, column, False, lines)
         if parsed is not None:
             return out, parsed
-        return frame.drop(STUDY_TIME), None  # no time joined: the column as it was
-    text, clock = _clock(frame, source, column, lines)
+        # no time joined: the column as it was (the time column as the merge left it)
+        return _time_dropped(frame, STUDY_TIME in out.columns), None
+    text, clock, unused = _clock(frame, source, column, lines)
     at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
     own = wall.cast(pl.Datetime("us"))
     with_clock = pl.select(pl.lit(own.dt.date()).dt.combine(pl.lit(at), "us")).to_series()
-    differs = (own != with_clock).fill_null(False)
-    _warn_other_times(source, column, differs, wall.cast(pl.Utf8), text, lines)
-    return frame.drop(STUDY_TIME), None
+    midnight = (own.dt.truncate("1d") == own).fill_null(False)
+    differs = (~midnight & (own != with_clock)).fill_null(False)
+    shown = wall.cast(pl.Utf8)
+    _warn_other_times(source, column, differs, shown, text, lines)
+    joins = midnight & at.is_not_null()
+    if joins.any():  # a midnight among other times takes the time column's, on its day
+        moved = (joins & (own != with_clock)).fill_null(False)  # not 00:00 in the time column
+        _warn_midnight_joined(source, column, moved, shown, text, lines)
+        frame = frame.with_columns(exam_date=own.zip_with(~joins, with_clock))
+    return _time_dropped(frame, unused or bool(differs.any())), None
 
 
 def _rows_listed(rows: Any, lines: RowPlaces | None, shown: int = 10) -> tuple[str, str | None]:
@@ -934,26 +975,27 @@ def _warn_bad_times(
     warnings.warn(w, stacklevel=user_stacklevel())
 
 
-def _date_part(d: pl.Series) -> pl.Series:
-    """The exam dates ``d`` (text) a separate time of day is joined to: where no date of the
-    column is written with a time of day other than midnight (:data:`_HAS_TIME`), a date
-    written with a time of exactly midnight (:data:`_MIDNIGHT`) as its date part (up to the
-    space or ``T``; the first 8 digits of a DICOM DT: cheaper than a capture group), the
-    others as they are; ``d`` itself when no date is at midnight, or the column has other
-    times (a midnight exam among timed ones is an exam at 00:00: decided for the column,
-    never cell by cell)."""
+def _date_part(d: pl.Series) -> tuple[pl.Series, pl.Series | None, bool]:
+    """The exam dates ``d`` (text) a separate time of day is joined to, which are written
+    with a time of exactly midnight (:data:`_MIDNIGHT`), and whether the column has those
+    and other dates written with a time of day (:data:`_HAS_TIME`). The midnight dates are
+    given as their date part (up to the space or ``T``; the first 8 digits of a DICOM DT:
+    cheaper than a capture group), the others as they are. Decided cell by cell, also in a
+    column with other times of day: keeping a midnight and dropping the time column would
+    make two exams of one day copies, while taking the time column's time keeps the exam on
+    its day (its dose where it was). ``(d, None, False)`` when no date is at midnight."""
     long = d.str.len_chars() > 10
     if not long.any():
-        return d
+        return d, None, False
     midnight = (long & d.str.contains(_MIDNIGHT)).fill_null(False)
     if not midnight.any():
-        return d
+        return d, None, False
     other = (long & ~midnight).fill_null(False)
-    if other.any() and d.filter(other).str.contains(_HAS_TIME).any():
-        return d  # other times of day: midnight is one of them
+    mixed = bool(other.any() and d.filter(other).str.contains(_HAS_TIME).any())
     rows = midnight.arg_true()
     at = d[rows]
-    return d.clone().scatter(rows, at.str.head(at.str.find("[ T]").fill_null(8)))
+    base = d.clone().scatter(rows, at.str.head(at.str.find("[ T]").fill_null(8)))
+    return base, midnight, mixed
 
 
 def _warn_other_times(
@@ -969,24 +1011,61 @@ def _warn_other_times(
     differs (nothing when none does)."""
     if not differs.any():
         return
-    rows = np.flatnonzero(differs.to_numpy())
-    dates, times = dates.filter(differs), times.filter(differs)
-    shown = 5
-    listed, _ = _rows_listed(rows, lines, shown)
-    pairs = ", ".join(
-        f"{d!r} and {t!r}" for d, t in zip(dates.head(shown).to_list(), times.head(shown).to_list())
-    )
-    pairs += ", ..." if rows.size > shown else ""
+    n, listed = _pairs_listed(differs, dates, times, lines)
     warnings.warn(
         UnmappedValuesWarning(
-            f"{source}: column {column!r}: {rows.size} time(s) of day were not used: the exam "
+            f"{source}: column {column!r}: {n} time(s) of day were not used: the exam "
             "date of those rows is written with a time of day of its own, which differs, and "
             "keeps it (the time column is joined only to dates written alone, or at midnight, "
-            "00:00, in a column with no other time of day); check which is right "
-            f"({listed}; date and time {pairs})"
+            f"00:00); check which is right ({listed})"
         ),
         stacklevel=user_stacklevel(),
     )
+
+
+def _warn_midnight_joined(
+    source: str,
+    column: str,
+    moved: pl.Series,
+    dates: pl.Series,
+    times: pl.Series,
+    lines: RowPlaces | None = None,
+) -> None:
+    """Warn of the times of day of ``column`` (``times``) joined where ``moved`` to exam dates
+    (``dates``, as text) written at exactly midnight, in a column whose other dates have
+    times of day of their own: the exam's 00:00 became the time column's time (nothing when
+    none did)."""
+    if not moved.any():
+        return
+    n, listed = _pairs_listed(moved, dates, times, lines)
+    warnings.warn(
+        UnmappedValuesWarning(
+            f"{source}: column {column!r}: {n} time(s) of day were joined to exam dates "
+            "written at midnight (00:00) in a column whose other dates have a time of day of "
+            "their own: those exams take the time column's time, on the same day (so that two "
+            "exams of one day stay two; an exam really at midnight would have 00:00 in the "
+            f"time column); check which is right ({listed})"
+        ),
+        stacklevel=user_stacklevel(),
+    )
+
+
+def _pairs_listed(
+    where: pl.Series, dates: pl.Series, times: pl.Series, lines: RowPlaces | None
+) -> tuple[int, str]:
+    """``(how many rows, the rows listed and their date and time)`` of the rows ``where``
+    (the first 5), for a warning: ``"row 3, 0-based; line 5 of the file; date and time
+    '2020-01-03 00:00' and '09:30'"``."""
+    rows = np.flatnonzero(where.to_numpy())
+    shown = 5
+    listed, _ = _rows_listed(rows, lines, shown)
+    first = pl.Series(rows[:shown], dtype=pl.Int64)
+    pairs = ", ".join(
+        f"{d!r} and {t!r}"
+        for d, t in zip(dates.gather(first).to_list(), times.gather(first).to_list())
+    )
+    pairs += ", ..." if rows.size > shown else ""
+    return int(rows.size), f"{listed}; date and time {pairs}"
 
 
 def _numeric_text(s: pl.Series, decimal: str | None) -> pl.Series:
@@ -1209,7 +1288,8 @@ def id_hint(problems: pl.DataFrame) -> str | None:
     """When missing patient ids were written in scientific notation (the identity rules,
     :data:`recurct._frames.SCIENTIFIC_ID`), say why they count as missing."""
     lost = problems.filter(
-        (pl.col("reason") == "missing patient id") & pl.col("value").str.contains(SCIENTIFIC_ID)
+        (pl.col("reason") == "missing patient id")
+        & pl.col("value").str.strip_chars(ID_SPACES).str.contains(SCIENTIFIC_ID)
     )
     if lost.height == 0:
         return None

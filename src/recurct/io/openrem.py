@@ -28,12 +28,12 @@ from recurct import _checks
 from recurct._casts import norm_sex
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
+from recurct._frames import scientific_ids_missing, scientific_ids_warning
 from recurct._stacklevel import user_stacklevel
 from recurct.dose import exam_region
 from recurct.errors import (
     DataError,
     DroppedRowsWarning,
-    IdentifierWarning,
     InputNotFoundError,
     ParameterError,
     PartialExamWarning,
@@ -767,30 +767,40 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     return full.join(both, on="exam_row", how="left")["body_region"]
 
 
-def _scientific_ids_missing(df: pl.DataFrame, column: str, where: str) -> pl.DataFrame:
-    """Patient IDs in scientific notation (``1,23457E+11``: :data:`recurct._frames.SCIENTIFIC_ID`,
-    a spreadsheet's display of a long number, its last digits lost) made missing, as every
-    other entry point's identity rule does, with an :class:`IdentifierWarning` counting them
-    and naming their rows, never their values (a pseudonymising read hashes IDs: two patients
-    whose IDs a spreadsheet rounded to one number must not become one pseudonym)."""
-    from recurct._frames import scientific_ids
-
-    lost = scientific_ids(df.get_column(column))
-    if lost is None:
-        return df
-    rows = np.flatnonzero(lost.to_numpy())
-    listed = ", ".join(str(int(r)) for r in rows[:10]) + (", ..." if rows.size > 10 else "")
-    warnings.warn(
-        IdentifierWarning(
-            f"{where}: column {column!r}: {rows.size} patient ID(s) are numbers in scientific "
-            "notation, as a spreadsheet shows long numbers: their last digits are lost, so "
-            f"different patients may share one; they are read as missing IDs (data rows "
-            f"{listed}, 0-based); format the column as text in the spreadsheet and export "
-            "the file again"
-        ),
-        stacklevel=user_stacklevel(),
+def _scientific_ids_missing(
+    df: pl.DataFrame,
+    raw: pl.DataFrame,
+    column: str,
+    where: str,
+    withhold: bool,
+    rows: _RowNames,
+) -> tuple[pl.DataFrame, dict[int, str]]:
+    """The identity rule of Patient IDs in scientific notation (``1,23457E+11``, a
+    spreadsheet's display of a long number, its last digits lost:
+    :func:`recurct._frames.scientific_ids_missing`, as every other entry point applies it):
+    made missing before anything is hashed (two patients whose IDs a spreadsheet rounded to
+    one number must not become one pseudonym), with the :class:`IdentifierWarning` of the
+    rule (:func:`recurct._frames.scientific_ids_warning`: the IDs as written, ``<withheld>``
+    with ``withhold``; their rows and lines listed as the other warnings list them). Returns
+    the frame and, by row, the problem row's reason."""
+    found = scientific_ids_missing(df.get_column(column))
+    if found is None:
+        return df, {}
+    ids, lost = found
+    values = raw.get_column(column).gather(lost)
+    said = scientific_ids_warning(
+        column, values, rows.listed(lost.tolist(), shown=10), where, withhold
     )
-    return df.with_columns(df.get_column(column).set(lost, None))
+    warnings.warn(said, stacklevel=user_stacklevel())
+    why = {
+        int(r): (
+            f"Patient ID {_WITHHELD if withhold else repr(v)} is a number in scientific "
+            "notation (a spreadsheet's display of a long number: its last digits are lost, so "
+            "different patients may share it); patient_id left null"
+        )
+        for r, v in zip(lost.tolist(), values.to_list())
+    }
+    return df.with_columns(ids), why
 
 
 @renamed(csv_or_xlsx="source", salt="secret")
@@ -845,7 +855,8 @@ def read_openrem_ct(
         action ``"lenient"`` (the study is kept): a study without a study date (``exam_date``
         null) or, in an export with a "Patient ID" column, without one (``patient_id`` null:
         an empty ID or a placeholder such as ``unknown``, ``-`` or ``#N/A``,
-        :data:`recurct.schema.PLACEHOLDER_IDS`);
+        :data:`recurct.schema.PLACEHOLDER_IDS`, or an ID in scientific notation, the reason
+        saying so: Notes);
         a DLP that is negative or not a finite number (an event's: left null, and the exam DLP
         with it; the reported total's: left null); an event's CTDIvol that is negative or not
         finite, or an optional number that cannot be read (age, event count, CTDIvol,
@@ -919,7 +930,17 @@ def read_openrem_ct(
     (:data:`recurct.schema.PLACEHOLDER_IDS`: ``unknown``, ``-``, ``?``, ``#N/A``, ``NA``,
     ... as listed or in upper, lower or title case, as :func:`recurct.validate` reads them)
     is null, with or without ``pseudonymise``: never hashed, so two patients whose ID is
-    ``unknown`` do not become one pseudonym.
+    ``unknown`` do not become one pseudonym. A Patient ID in scientific notation
+    (``1.23457E+11``, ``1,23457E+11``: :data:`recurct._frames.SCIENTIFIC_ID`, how a
+    spreadsheet that re-saved the export shows a long number) has lost its last digits and
+    may be several patients': it is null too, as every entry point's identity rule reads it
+    (:func:`recurct.io.pseudonym.pseudonymise_id` gives it no pseudonym), with an
+    :class:`~recurct.errors.IdentifierWarning` naming the column and listing the rows and
+    lines (``rows 2, 5, 0-based; lines 4, 9 of the file``; its ``scientific_ids`` their
+    number) and quoting the IDs as written, except with ``pseudonymise`` (``<withheld>``),
+    and a problem row of each such study saying why its ``patient_id`` is null. The study
+    is kept, with its dose (a row whose only key was such an ID is a study, not a totals
+    row).
 
     Ages under ``pseudonymise``: OpenREM's "Patient age" is the days since the birth date
     / 365.25 where the report had a birth date, so that with ``exam_date`` it gives the
@@ -964,8 +985,9 @@ def read_openrem_ct(
         for c in (cols["patient_id"], cols["study_uid"], cols["accession_number"])
         if c is not None
     )
-    if cols["patient_id"] is not None:  # an ID a spreadsheet wrote as 1,23457E+11: missing
-        df = _scientific_ids_missing(df, cols["patient_id"], where)
+    no_id_why: dict[int, str] = {}  # an ID a spreadsheet wrote as 1,23457E+11: missing
+    if cols["patient_id"] is not None:
+        df, no_id_why = _scientific_ids_missing(df, raw, cols["patient_id"], where, withhold, rows)
     blocks = _event_blocks(df.columns)
     event_fields = sorted(
         {f for b in blocks.values() for f in b}, key=list(EVENT_FIELDS.values()).index
@@ -1002,6 +1024,7 @@ def read_openrem_ct(
         & pl.col("study_uid").is_null()
         & pl.col("accession_number").is_null()
         & pl.col("exam_date").is_null()
+        & ~pl.col("exam_row").is_in(list(no_id_why))  # it had an ID, made missing
     )
     dropped = exams.filter(keyless)["exam_row"].to_list()
     if dropped:
@@ -1014,7 +1037,7 @@ def read_openrem_ct(
     partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
     if partial.height:
         _warn_partial(where, partial, rows)
-    problems = _problems(where, cols, exams, partial, lost, dropped, rows)
+    problems = _problems(where, cols, exams, partial, lost, dropped, rows, no_id_why)
     exams = _exam_values(exams, bool(blocks))
     exam_cols: dict[str, Any] = {
         **EXAM_COLUMNS,
@@ -1355,11 +1378,13 @@ def _problems(
     lost: list[tuple[int, str, str]],
     dropped: list[int],
     rows: _RowNames,
+    no_id_why: dict[int, str] | None = None,
 ) -> pl.DataFrame:
     """The problem rows of one export, each reason starting with its row (``rows``), by
     row: action
     ``"dropped"`` for a row that is no study (no key: left out); ``"lenient"`` for a study
-    without a date or (in an export with the column) a Patient ID, a value left null (a DLP
+    without a date or (in an export with the column) a Patient ID (``no_id_why``: the reason
+    where it had one that was made missing, by row), a value left null (a DLP
     or CTDIvol negative or not finite, an optional attribute that cannot be read), an exam
     whose DLP was left null because an event other than a localizer has none."""
     found: list[tuple[int, int, str, str, str]] = []
@@ -1369,8 +1394,10 @@ def _problems(
     for r in exams.filter(pl.col("exam_date").is_null())["exam_row"].to_list():
         found.append((r, 0, "no study date; exam_date left null", date_col, "lenient"))
     if id_col is not None:
+        why = no_id_why or {}
         for r in exams.filter(pl.col("patient_id").is_null())["exam_row"].to_list():
-            found.append((r, 1, "no Patient ID; patient_id left null", id_col, "lenient"))
+            reason = why.get(r, "no Patient ID; patient_id left null")
+            found.append((r, 1, reason, id_col, "lenient"))
     for r, c, what in lost:
         found.append((r, 2, f"column {c!r} holds {what}", c, "lenient"))
     for r in partial.filter(pl.col("n_no_dlp") > 0)["exam_row"].to_list():

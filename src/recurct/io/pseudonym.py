@@ -44,8 +44,11 @@ What the readers share, so that every path gives one pseudonym for one value:
   surrounding whitespace (:data:`recurct._frames.ID_SPACES`), and an empty or placeholder
   identifier (:data:`recurct.schema.PLACEHOLDER_IDS`, as listed or in upper, lower or title
   case: ``unknown``, ``-``, ``#N/A``, ...) is missing, never hashed: two unrelated patients
-  whose ID is ``unknown`` must not become one pseudonym. :func:`pseudonymise_id` (the public
-  function) applies the same rule and returns None for a missing identifier.
+  whose ID is ``unknown`` must not become one pseudonym. A patient ID in scientific
+  notation (``1,23457E+11``, as a spreadsheet shows a long number:
+  :data:`recurct._frames.SCIENTIFIC_ID`) is missing too (``patient=True``): its last digits
+  are lost, so it may be several patients'. :func:`pseudonymise_id` (the public function)
+  applies the same rule and returns None for a missing identifier.
 * ``_file_label`` (public as :func:`recurct.io.rdsr.file_pseudonym`): a file is named
   ``"file:"`` and the pseudonym of its path relative to the input root, in every table,
   problem row, warning and error.
@@ -66,7 +69,13 @@ from typing import Literal, get_args
 import polars as pl
 
 from recurct._compat import renamed
-from recurct._frames import ID_SPACES, normalised_ids, placeholder_variants
+from recurct._frames import (
+    ID_SPACES,
+    is_scientific_id,
+    normalised_ids,
+    placeholder_variants,
+    scientific_ids_missing,
+)
 from recurct.errors import ParameterError, WeakSecretError
 
 __all__ = [
@@ -222,7 +231,7 @@ def pseudonym(value: str, key: bytes, domain: Domain = "patient_id") -> str:
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
-def normalise_id(text: str) -> str | None:
+def normalise_id(text: str, *, patient: bool = False) -> str | None:
     """An identifier as the readers hash it: without surrounding whitespace, or None where it
     is missing.
 
@@ -230,6 +239,8 @@ def normalise_id(text: str) -> str | None:
     ----------
     text : str
         A patient ID, Study or Irradiation Event UID or accession number as read.
+    patient : bool, default False
+        ``text`` is a patient ID: one in scientific notation is missing too (Returns).
 
     Returns
     -------
@@ -238,31 +249,41 @@ def normalise_id(text: str) -> str | None:
         Unicode White_Space character and NUL, as :func:`recurct.validate` strips ids); None
         where that is empty or a placeholder (:data:`recurct.schema.PLACEHOLDER_IDS`, as
         listed or in upper, lower or title case), as :func:`recurct.validate` and
-        :func:`recurct.read_exams` read it. :func:`normalise_ids` is the same rule over a
-        column.
+        :func:`recurct.read_exams` read it; with ``patient``, None too where that is a
+        number in scientific notation (``1,23457E+11``, ``1.23457e+11``:
+        :data:`recurct._frames.SCIENTIFIC_ID`, a long number as a spreadsheet shows it, its
+        last digits lost, so possibly several patients'), which every reader makes a
+        missing patient ID. :func:`normalise_ids` is the same rule over a column.
     """
     if not isinstance(text, str):
         raise ParameterError(f"an identifier must be text (str), got {type(text).__name__}")
     stripped = text.strip(ID_SPACES)
-    return None if stripped in _PLACEHOLDERS else stripped
+    if stripped in _PLACEHOLDERS or (patient and is_scientific_id(stripped)):
+        return None
+    return stripped
 
 
-def normalise_ids(values: pl.Series) -> pl.Series:
+def normalise_ids(values: pl.Series, *, patient: bool = False) -> pl.Series:
     """:func:`normalise_id` of each value of a text column (null stays null).
 
     Parameters
     ----------
     values : polars.Series
         Identifiers as text.
+    patient : bool, default False
+        ``values`` are patient IDs: those in scientific notation are missing too (Returns).
 
     Returns
     -------
     polars.Series
         ``values`` (String, same name) stripped of surrounding whitespace, null where empty or
-        a placeholder.
+        a placeholder, and with ``patient`` null where a number in scientific notation
+        (:func:`normalise_id`; :func:`recurct._frames.scientific_ids_missing`).
     """
     value, _ = normalised_ids(pl.col(values.name))
-    return values.to_frame().select(value.alias(values.name)).to_series()
+    ids = values.to_frame().select(value.alias(values.name)).to_series()
+    missing = scientific_ids_missing(ids) if patient else None
+    return ids if missing is None else missing[0]
 
 
 @renamed(salt="secret")
@@ -294,10 +315,14 @@ def pseudonymise_id(
         The pseudonym of the value as the readers hash it (:func:`normalise_id`: surrounding
         whitespace removed, so ``" MRN42 "`` gives the pseudonym a reader gives ``MRN42``);
         None for a missing value (empty, whitespace or a placeholder such as ``unknown``,
-        ``nan``, ``None``, ``#N/A``: :data:`recurct.schema.PLACEHOLDER_IDS`), which the
-        readers leave null: a missing ID stays missing rather than joining every other
-        missing ID under one pseudonym. ``domain="file"`` hashes the text as given (a path,
-        as :func:`recurct.io.rdsr.file_pseudonym` does, without its ``"file:"`` prefix).
+        ``nan``, ``None``, ``#N/A``: :data:`recurct.schema.PLACEHOLDER_IDS`; for
+        ``domain="patient_id"`` also a number in scientific notation such as
+        ``"1,23457E+11"`` or ``"1.23457e+11"``, a long ID as a spreadsheet shows it, its
+        last digits lost: :data:`recurct._frames.SCIENTIFIC_ID`), which the readers leave
+        null: a missing ID stays missing rather than joining every other missing ID, or
+        another patient's, under one pseudonym. ``domain="file"`` hashes the text as given
+        (a path, as :func:`recurct.io.rdsr.file_pseudonym` does, without its ``"file:"``
+        prefix).
         The same value and secret give the same pseudonym (links across files and runs);
         the value cannot be recovered, nor checked against a guess, without the secret.
 
@@ -324,7 +349,10 @@ def pseudonymise_id(
             "leading zeros)"
         )
     key = check_secret(secret)
-    text = patient_id if domain == "file" else normalise_id(patient_id)
+    if domain == "file":
+        text: str | None = patient_id
+    else:
+        text = normalise_id(patient_id, patient=domain == "patient_id")
     return None if text is None else pseudonym(text, key, domain)
 
 
