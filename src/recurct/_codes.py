@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from numba import njit
 
 from recurct import _parallel, _sort
 from recurct import kernels as _k
 from recurct._frames import enum_categories, is_enum
+from recurct._jit import njit
 from recurct._strings import (
     byte_hashes,
     differing_rows,

@@ -549,7 +549,7 @@ def _scientific_heads(lo, hi, views, bases, data, count):  # type: ignore[no-unt
 def _heads_kernel() -> Any:
     """:func:`_scientific_heads` compiled (numba imported only when a large column is
     screened)."""
-    from numba import njit
+    from recurct._jit import njit
 
     return njit(cache=True, nogil=True)(_scientific_heads)
 

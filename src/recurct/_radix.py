@@ -24,7 +24,8 @@ its top bits (:func:`msd_counts`, :func:`msd_scatter`). The result equals ``np.s
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from recurct._jit import njit
 
 #: widest digit of one pass: its count table (2^11 int64) stays in L1 cache
 DIGIT_BITS = 11

@@ -9,9 +9,9 @@ radix sort of :mod:`recurct._radix` for tables of :data:`_RADIX_MIN` exams or mo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from recurct import _radix
+from recurct._jit import njit
 from recurct._parallel import balanced, in_threads, pool, row_ranges, scatter_layout, threads_for
 
 

@@ -37,10 +37,10 @@ from typing import Literal, overload
 
 import numpy as np
 import polars as pl
-from numba import njit
 
 from recurct import _parallel, _sort
 from recurct import kernels as _k
+from recurct._jit import njit
 
 __all__ = [
     "byte_hashes",

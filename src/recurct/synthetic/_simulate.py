@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numba import njit
 from scipy.special import gammaincinv
 
 from recurct import _checks
+from recurct._jit import njit
 from recurct.errors import ParameterError
 from recurct.synthetic.model import GROUPS, REGIONS, Profile, _check, _whole, load_profile
 
