@@ -2,11 +2,14 @@
 
 Plain Python: rows are grouped per patient in a dict, each patient's exams sorted by
 (timestamp, input row), and every output computed by a direct loop. Used only by tests.
+Every sum of doses (CED, running CED, window and period sums) is ``math.fsum``, the
+correctly rounded sum, independently of the engine's compensated summation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 
 import polars as pl
@@ -51,10 +54,7 @@ def naive_patients(
             "last_exam": days[-1],
             "followup_days": (days[-1] - days[0]).days,
         }
-        ced = 0.0
-        for x in doses:
-            ced += x
-        rec["ced_msv"] = ced
+        rec["ced_msv"] = math.fsum(doses)
         if "age_years" in exams.columns:
             rec["age_first_exam"] = rows[0]["age_years"]
         if "sex" in exams.columns:
@@ -72,11 +72,9 @@ def naive_patients(
                 rec[col] = best
         for t in thresholds:
             lab = param_label(t)
-            running = 0.0
             hit = None
-            for j, x in enumerate(doses):
-                running += x
-                if running >= t:
+            for j in range(len(doses)):
+                if math.fsum(doses[: j + 1]) >= t:
                     hit = j
                     break
             rec[f"reached_{lab}"] = hit is not None
@@ -92,9 +90,7 @@ def naive_patients(
                 for j in range(i, len(rows)):
                     if (days[j] - days[i]).days >= w:
                         break
-                    s = 0.0
-                    for x in doses[i : j + 1]:
-                        s += x
+                    s = math.fsum(doses[i : j + 1])
                     if s > best or (s == best and days[i] < start):
                         best, start = s, days[i]
             rec[f"max_ced_{wl}"] = best
@@ -109,12 +105,11 @@ def naive_running(exams: pl.DataFrame) -> list[dict[str, object]]:
     """Exam rows in patient/time order with exam_index and running_ced_msv."""
     out = []
     for rows in per_patient(exams).values():
-        running = 0.0
+        doses = [float(r["effective_dose_msv"]) for r in rows]
         for j, r in enumerate(rows):
-            running += float(r["effective_dose_msv"])
             rec = {k: v for k, v in r.items() if k != "_row"}
             rec["exam_index"] = j + 1
-            rec["running_ced_msv"] = running
+            rec["running_ced_msv"] = math.fsum(doses[: j + 1])
             out.append(rec)
     return out
 
@@ -140,11 +135,11 @@ def naive_periods(exams: pl.DataFrame, windows=None, by_period_months=None) -> l
                 if lo <= d <= hi:
                     periods.append((lo, hi))
             for p in dict.fromkeys(periods):  # a period given twice is one period
-                a = acc.setdefault((pid, *p), [0, 0.0])
+                a = acc.setdefault((pid, *p), [0, []])
                 a[0] += 1
-                a[1] += float(r["effective_dose_msv"])
+                a[1].append(float(r["effective_dose_msv"]))
     return [
         {"patient_id": k[0], "period_start": k[1], "period_end": k[2], "n_exams": v[0],
-         "ced_msv": v[1]}
+         "ced_msv": math.fsum(v[1])}
         for k, v in sorted(acc.items())
     ]  # fmt: skip

@@ -122,23 +122,28 @@ def test_group_detects_sorted_input():
 def test_scatter_totals_against_bincount(n_patients):
     rng = np.random.default_rng(2)
     codes, t, dose = random_arrays(rng, 5 * n_patients, n_patients)
-    table = np.empty((n_patients, 4))
-    k.scatter_totals(codes, t * 86400, dose, 86400, table)
-    np.testing.assert_allclose(table[:, 0], np.bincount(codes, dose, n_patients), rtol=1e-12)
-    np.testing.assert_array_equal(table[:, 1], np.bincount(codes, minlength=n_patients))
+    table = k.scatter_totals(codes, t * 86400, dose, 86400, n_patients)
+    assert table.dtype == k.TOTALS_ROW and table.dtype.itemsize == 32
+    np.testing.assert_allclose(table["sum"], np.bincount(codes, dose, n_patients), rtol=1e-12)
+    # the CED (sum + compensation) is the correctly rounded sum, as math.fsum's
+    by_code = np.argsort(codes, kind="stable")
+    ends = np.cumsum(np.bincount(codes, minlength=n_patients))
+    want = [math.fsum(g) for g in np.split(dose[by_code], ends[:-1])]
+    np.testing.assert_array_equal(table["sum"] + table["comp"], want)
+    np.testing.assert_array_equal(table["n"], np.bincount(codes, minlength=n_patients))
     first = np.full(n_patients, np.iinfo(np.int64).max)
     np.minimum.at(first, codes, t)
-    np.testing.assert_array_equal(table[:, 2], first)
+    np.testing.assert_array_equal(table["first"], first)
     last = np.full(n_patients, np.iinfo(np.int64).min)
     np.maximum.at(last, codes, t)
-    np.testing.assert_array_equal(table[:, 3], last)
+    np.testing.assert_array_equal(table["last"], last)
     rank = rng.permutation(n_patients)
     cols = [np.empty(n_patients), np.empty(n_patients, np.int64)] + [
         np.empty(n_patients, np.int32) for _ in range(2)
     ]
     k.totals_columns(table, rank, *cols)
-    for col, j in zip(cols, range(4)):
-        np.testing.assert_array_equal(col[rank], table[:, j].astype(col.dtype))
+    for col, want_col in zip(cols, [want, table["n"], table["first"], table["last"]]):
+        np.testing.assert_array_equal(col[rank], want_col)
 
 
 def test_floor_days_of_negative_timestamps():
@@ -237,7 +242,8 @@ def test_running_sums_per_patient_not_global(n_patients):
     index = np.empty(codes.size, np.int64)
     k.running_sums(starts, d_s, running, index)
     if n_patients == 7:
-        assert running[3:6].tolist() == [0.1, 0.1 + 0.2, 0.1 + 0.2 + 0.3]
+        # (compensated: math.fsum's 0.6, not 0.1 + 0.2 + 0.3 = 0.6000000000000001 in turn)
+        assert running[3:6].tolist() == [0.1, math.fsum([0.1, 0.2]), 0.6]
         assert index[:6].tolist() == [1, 2, 3, 1, 2, 3]
 
 

@@ -1,7 +1,10 @@
 """CED per patient and fixed calendar period (:func:`recurct.cumulative.period_dose`).
 
-Periods are calendar arithmetic in polars (no kernel): kept apart from the engine of
-:mod:`recurct.cumulative`, which re-exports :func:`period_dose`.
+Periods are calendar arithmetic in polars: kept apart from the engine of
+:mod:`recurct.cumulative`, which re-exports :func:`period_dose`. The sums of doses (and of
+``sums=`` columns) are the engine's, compensated (:func:`recurct.kernels.segment_sums`,
+:func:`list_sums`), not polars' ``sum``: a period covering a patient's whole follow-up has
+the ``ced_msv`` of :func:`recurct.cumulative_dose`, whatever the order of the rows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct import kernels as _k
 from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._dates import as_date
@@ -225,19 +229,32 @@ def _as_bounds(rows: pl.DataFrame, timed: bool) -> pl.DataFrame:
     return rows.with_columns(start, end.alias("period_end"))
 
 
+def list_sums(lists: pl.Series) -> pl.Series:
+    """The sum of each list of a ``List(Float64)`` series (lists not empty, no nulls) by
+    recurct's summation rule (:func:`recurct.kernels.segment_sums`: compensated, the
+    correctly rounded sum whatever the order of each list), as a ``Float64`` series of the
+    same name."""
+    lengths = lists.list.len().cast(pl.Int64).to_numpy()
+    starts = np.zeros(lengths.size + 1, np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    values = lists.explode().drop_nulls()  # (polars 1.x explodes an empty list to a null)
+    return pl.Series(lists.name, _k.segment_sums(starts, values.cast(pl.Float64).to_numpy()))
+
+
 def _period_table(rows: pl.DataFrame, coded_ids: bool = False) -> pl.DataFrame:
     """The periods' rows (:data:`OUTPUT_COLUMNS`) of :func:`_period_rows`, sorted by
     patient, start, end; ``coded_ids``: ``patient_id`` is an ``Enum`` or ``Categorical``,
     sorted by its text (as :func:`recurct.cumulative_dose` and
-    :func:`recurct.running_dose` order it), not by its codes."""
+    :func:`recurct.running_dose` order it), not by its codes. ``ced_msv`` is summed as
+    the engine sums a CED (:func:`list_sums`), not by polars' ``sum`` (in the order of the
+    rows)."""
     by_id = pl.col("patient_id").cast(pl.String) if coded_ids else pl.col("patient_id")
-    return (
-        rows.group_by("patient_id", "period_start", "period_end")
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_exams"),
-            pl.col("effective_dose_msv").sum().alias("ced_msv"),
-        )
-        .sort(by_id, "period_start", "period_end")
+    out = rows.group_by("patient_id", "period_start", "period_end").agg(
+        pl.len().cast(pl.Int64).alias("n_exams"),
+        pl.col("effective_dose_msv").alias("ced_msv"),
+    )
+    return out.with_columns(list_sums(out.get_column("ced_msv"))).sort(
+        by_id, "period_start", "period_end"
     )
 
 
@@ -308,6 +325,9 @@ def period_dose(
     -----
     An exam belongs to the calendar day of its local wall-clock time: a time-zone-aware
     ``exam_date`` is read in its own zone, as :func:`cumulative_dose` reads it (not in UTC).
+    ``ced_msv`` and the ``sums`` columns are summed as :func:`cumulative_dose` sums a CED
+    (compensated: in practice the correctly rounded sum, whatever the order of the rows), so
+    a period that covers a patient's whole follow-up has the patients table's ``ced_msv``.
     """
     from recurct.cumulative import check_id_dtype  # (which imports this module)
 
@@ -387,8 +407,10 @@ def _period_attributes(
         .group_by(*keys, maintain_order=True)
         .agg(
             *(pl.col(t).drop_nulls().first() for t in tmp[: len(keep)]),
-            *(as_written(pl.col(t), ex.schema[t]).sum() for t in tmp[len(keep) :]),
+            *(as_written(pl.col(t), ex.schema[t]) for t in tmp[len(keep) :]),
         )
     )
+    # the sums as the doses are summed (:func:`list_sums`), not by polars' ``sum``
+    attrs = attrs.with_columns(list_sums(attrs.get_column(t)) for t in tmp[len(keep) :])
     out = periods.join(attrs, on=list(keys), how="left", maintain_order="left", nulls_equal=True)
     return out.rename(own)

@@ -18,17 +18,19 @@ Window
     the sum over that patient's exams j <= i with ``day_i - day_j < W`` (calendar days of the
     local wall-clock time, as :func:`recurct.cumulative_dose` counts them): W = 1 is the exams
     of the same day up to exam i, W = 90 the exams of the last 90 days. The largest such sum
-    is ``max_ced_W`` of the patients table, up to rounding: that table adds each window's
-    doses one by one in time order, this module with compensated summation (below), so the
-    two can differ in the last bits, and where a sum lies within rounding of a threshold
-    (ten exams of 0.1 mSv: 0.9999999999999999 added in order, 1.0 compensated) their
-    ``reached_T_in_W`` can differ. Compare such sums with a tolerance, not for equality.
+    is ``max_ced_W`` of the patients table: both are compensated sums (recurct's one
+    summation rule, :func:`recurct.kernels._neumaier_add`), so ten exams of 0.1 mSv make
+    1.0 in both (0.9999999999999999 added one by one). The window sum here also subtracts
+    the exams that leave it; its compensation keeps it the correctly rounded sum of the
+    window in practice (the tests compare it with ``math.fsum`` and with ``max_ced_W``),
+    though not by construction as for a sum of doses >= 0.
 
 Kernel
     One pass per patient with two pointers (the window start moves forward only), parallel over
     patients. The window sum adds the new exam and subtracts those leaving, with Neumaier's
-    compensated summation, so rounding does not accumulate along a long history (the tests
-    compare it with an exact ``math.fsum`` of each window).
+    compensated summation (:func:`recurct.kernels._neumaier_add`, the rule of every dose sum
+    in recurct), so rounding does not accumulate along a long history (the tests compare it
+    with an exact ``math.fsum`` of each window).
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ from recurct import _checks
 from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import from_polars, param_label, to_polars
+from recurct._jit import njit
 from recurct.cumulative import RUNNING_COLUMNS, running_dose
 from recurct.errors import ParameterError
+from recurct.kernels import _neumaier_add
 from recurct.timevarying import day_numbers
 
 if TYPE_CHECKING:
@@ -54,18 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["TrailingDose", "trailing_dose", "trailing_kernel"]
 
 
-@nb.njit(cache=True, inline="always")
-def _neumaier_add(s: float, c: float, x: float) -> tuple[float, float]:
-    """``s + x`` with Neumaier compensation: the new sum and the running compensation ``c``."""
-    t = s + x
-    if abs(s) >= abs(x):
-        c += (s - t) + x
-    else:
-        c += (x - t) + s
-    return t, c
-
-
-@nb.njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True)
 def _trailing_kernel(
     starts: np.ndarray, day: np.ndarray, dose: np.ndarray, window: int
 ) -> tuple[np.ndarray, np.ndarray]:

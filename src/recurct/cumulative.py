@@ -560,8 +560,7 @@ def _optional_columns(
 def _patients_from_totals(prep: _Prepared) -> pl.DataFrame:
     """Totals-only patients table by a scatter into a per-patient row (no sort)."""
     p = prep.n_patients
-    table = np.empty((p, 4), np.float64)
-    _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, table)  # ``rank`` not applied
+    table = _k.scatter_totals(prep.raw, prep.t, prep.dose, prep.upd, p)  # ``rank`` not applied
     ced, n = np.empty(p, np.float64), np.empty(p, np.int64)
     first, last = np.empty(p, np.int32), np.empty(p, np.int32)
     # rows in ascending id order: P rows moved by ``rank``, not N codes renumbered
@@ -626,7 +625,8 @@ def _patients(
         starts, order = found, None
     elif totals_only:
         # grouped, but a patient's exams out of time order: the totals in input order, as
-        # for rows not grouped (docstring), not in the time order of the grouping below
+        # for rows not grouped, not in the time order of the grouping below (the same
+        # compensated sums either way)
         prep.raw = prep.codes  # the runs' codes (made here), which the scatter reads
         return _patients_from_totals(prep)
     else:
@@ -748,8 +748,13 @@ def cumulative_dose(
     -----
     Exams are ordered by the full timestamp, ties in input order; days are whole calendar
     days between exam dates (time of day ignored). Doses are accumulated per patient in
-    float64 in time order. With ``thresholds=()`` and no windows, ``ced_msv`` is summed in
-    input order instead (equal up to rounding).
+    float64 in time order with compensated (Neumaier) summation, recurct's one rule for
+    every sum of doses: in practice each sum is the correctly rounded sum of the doses as
+    given (``math.fsum``'s), whatever their order, so ``ced_msv`` and every threshold
+    verdict are the same in any input row order and on every path (with ``thresholds=()``
+    and no windows the doses are added in input order, to the same ``ced_msv``), and
+    ``reached_T`` is ``ced_msv >= T``. Three exams of 0.1, 0.3 and 99.6 mSv make 100.0, ten
+    of 0.1 mSv 1.0 (added in turn: 99.99999999999999 in some orders, 0.9999999999999999).
     """
     thr = _checks.thresholds(thresholds, "cumulative_dose")
     win = _checks.window_days(window_days, "cumulative_dose")
@@ -800,7 +805,8 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     polars.DataFrame or pandas.DataFrame
         All input columns, rows sorted by ``patient_id`` then ``exam_date`` (ties in input
         order), plus ``exam_index`` (Int64, 1-based within the patient) and
-        ``running_ced_msv`` (Float64, CED up to and including the exam). A pandas result
+        ``running_ced_msv`` (Float64, CED up to and including the exam, summed as
+        :func:`cumulative_dose` sums it: a patient's last is its ``ced_msv``). A pandas result
         keeps each row's index label from the input (the labels move with the rows, as in
         ``df.sort_values()``), so ``exams.join(result["running_ced_msv"])`` aligns.
 

@@ -41,8 +41,10 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._exam_arrays import check_columns, exam_doses, exam_times
 from recurct._frames import from_polars, param_label, rows_text, to_polars
+from recurct._jit import njit
 from recurct._stacklevel import user_stacklevel
 from recurct.errors import DataError, DroppedRowsWarning, ParameterError
+from recurct.kernels import _neumaier_add
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,12 +54,13 @@ __all__ = ["lag_days", "lagged_dose", "lagged_dose_kernel"]
 DAYS_PER_YEAR = 365.25
 
 
-@nb.njit(cache=True)
+@njit(cache=True)
 def _walk(a, b, day, dose, e0, e1, lags, out_start, out_stop, out_ced, offset, fill):
     k_n = lags.size
     ptr = np.full(k_n, a)
     cptr = np.full(k_n, a)
-    csum = np.zeros(k_n)
+    csum = np.zeros(k_n)  # compensated (:func:`recurct.kernels._neumaier_add`): csum + ccomp
+    ccomp = np.zeros(k_n)
     prev = e0
     row = 0
     while True:
@@ -72,9 +75,10 @@ def _walk(a, b, day, dose, e0, e1, lags, out_start, out_stop, out_ced, offset, f
         if fill:
             for k in range(k_n):
                 while cptr[k] < b and day[cptr[k]] + lags[k] <= prev:
-                    csum[k] += dose[cptr[k]]
+                    csum[k], ccomp[k] = _neumaier_add(csum[k], ccomp[k], dose[cptr[k]])
                     cptr[k] += 1
-                out_ced[offset + row, k] = csum[k]
+                sk = csum[k]  # (an overflowed sum as added: its compensation is NaN)
+                out_ced[offset + row, k] = sk + ccomp[k] if abs(sk) < np.inf else sk
             out_start[offset + row] = prev - e0
             out_stop[offset + row] = nxt - e0
         row += 1
@@ -84,7 +88,7 @@ def _walk(a, b, day, dose, e0, e1, lags, out_start, out_stop, out_ced, offset, f
     return row
 
 
-@nb.njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True)
 def _lagged_dose_kernel(
     starts: np.ndarray,
     day: np.ndarray,

@@ -559,7 +559,9 @@ def reached_expr(df: pl.DataFrame, threshold: float, func: str = "magnitude") ->
     """Boolean expression: has the patient reached CED >= ``threshold`` mSv?
 
     ``reached_<T>`` where the patients table has it; otherwise ``ced_msv >= T``, which is the
-    same thing since the running CED never decreases. The one definition of "reached T" in
+    same thing: the running CED never decreases and ``ced_msv`` is its last value on every
+    path of :func:`recurct.cumulative_dose` (totals only too: one summation rule, the
+    correctly rounded sum of the doses whatever their order). The one definition of "reached T" in
     :mod:`recurct.stats`. A patient for whom it is unknown (a null ``reached_<T>``, or without
     it a null or NaN ``ced_msv``: :func:`unknown_reached`) gives false here; every function
     that counts patients reaching T drops such patients first, with a counted

@@ -352,7 +352,10 @@ def magnitude(
         ``n_exams``, ``ced_msv`` and, per threshold ``T``, ``reached_T``, ``days_to_T`` and
         ``exams_to_T``; ``age_first_exam`` and ``sex`` are used when present (else the
         age and sex columns of the result are null). If ``reached_T`` is missing, it is computed
-        as ``ced_msv >= T`` (exact, since the running CED never decreases), and the
+        as ``ced_msv >= T``, exactly what ``reached_T`` would be: every path of
+        :func:`recurct.cumulative_dose` (totals only too) sums the doses by one rule, the
+        correctly rounded sum (in practice) in any order, so ``ced_msv`` is the last value
+        of the running CED, which never decreases (doses >= 0, rounding monotone); and the
         ``days_to_*`` / ``exams_to_*`` statistics are null: the time to reach T needs the
         exams; rerun ``cumulative_dose(..., thresholds=[T])`` to get them. Patients for whom
         it is unknown whether they reached T (a null ``reached_T``, or without it a null or

@@ -17,9 +17,11 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct import kernels as _k
 from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import from_polars
+from recurct._periods import list_sums
 from recurct.errors import DataError, ParameterError
 from recurct.stats._common import (
     TMP,
@@ -334,24 +336,29 @@ def dose_share(
         pl.col(column).cast(pl.Utf8).fill_null("not stated"),
         as_written(pl.col("effective_dose_msv"), df["effective_dose_msv"].dtype),
     )
-    sums = [pl.col("n_exams").sum(), pl.col("dose_msv").sum()]
-    g = (
-        block_group_by(
-            work,
-            groups,
-            [column],
-            [
-                pl.len().cast(pl.Int64).alias("n_exams"),
-                pl.col("effective_dose_msv").sum().alias("dose_msv"),
-            ],
-            sums,
-        )
-        .with_columns(
-            pl.col("dose_msv").sum().over(f"{TMP}block").alias(f"{TMP}total"),
-            pl.col("n_exams").sum().over(f"{TMP}block").alias(f"{TMP}exams"),
-        )
-        .sort([f"{TMP}block", "dose_msv", column], descending=[False, True, False])
+    # doses summed by recurct's rule (:func:`recurct.kernels.segment_sums`, as a CED), each
+    # sum over the exams themselves (the "all" block's too, not a sum of the strata's sums):
+    # the same in any row order
+    dose = work.get_column("effective_dose_msv").to_numpy()
+    whole = _k.segment_sums(np.array([0, dose.size], np.int64), dose)
+    totals = (
+        whole
+        if groups is None
+        else np.concatenate((whole, _k.segment_sums(groups.bounds, dose[groups.order])))
     )
+    sums = [pl.col("n_exams").sum(), pl.col("dose_msv").explode()]  # (the doses' lists joined)
+    g = block_group_by(
+        work,
+        groups,
+        [column],
+        [pl.len().cast(pl.Int64).alias("n_exams"), pl.col("effective_dose_msv").alias("dose_msv")],
+        sums,
+    )
+    g = g.with_columns(
+        list_sums(g.get_column("dose_msv")),
+        pl.Series(f"{TMP}total", totals[g.get_column(f"{TMP}block").to_numpy()]),
+        pl.col("n_exams").sum().over(f"{TMP}block").alias(f"{TMP}exams"),
+    ).sort([f"{TMP}block", "dose_msv", column], descending=[False, True, False])
     g = g.with_columns(
         pl.when(pl.col(f"{TMP}total") > 0)
         .then(pl.col("dose_msv") / pl.col(f"{TMP}total"))
