@@ -304,7 +304,12 @@ def _bootstrap_rows(
                 per_stratum[tuple(key)] = (part[f"{TMP}n"].to_numpy(), part[f"{TMP}k"].to_numpy())
     n_all, k_all = block["n_patients"].to_numpy(), block["n_reached"].to_numpy()
     few: list[int] = []  # the clusters of each bootstrapped row with fewer than FEW_CLUSTERS
-    for r in range(block.height):
+    # rows drawn from the one generator in a fixed order (by the strata's string form, the
+    # overall row's included), so that a seed gives the same intervals whatever the order
+    # of the patients table's rows (in which the strata first appear)
+    keys = block.select(pl.col(c).cast(pl.Utf8) for c in by_cols).rows() if by_cols else []
+    rows = range(block.height)
+    for r in sorted(rows, key=lambda r: [(v is None, v or "") for v in keys[r]]) if keys else rows:
         if cluster is None:
             n_c, k_c = np.array([n_all[r]]), np.array([k_all[r]])
         elif r == 0:
