@@ -4,6 +4,7 @@ event table's converted doses to one row per study."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -97,15 +98,17 @@ def exam_region(
     whole = combine_regions(str(regions[i]) for i in specific)  # rules 3 and 4
     if whole is not None:
         return whole
-    totals: dict[str, float] = {}
+    parts: dict[str, list[float]] = {}
     seen_dlp = False
     for i in specific:
         d = dl[i]
         ok = d is not None and d == d  # not null, not NaN
         seen_dlp = seen_dlp or ok
-        totals[str(regions[i])] = totals.get(str(regions[i]), 0.0) + (float(d) if ok else 0.0)  # type: ignore[arg-type]
+        parts.setdefault(str(regions[i]), []).append(float(d) if ok else 0.0)  # type: ignore[arg-type]
     if not seen_dlp:
         return "other"
+    # each region's DLP correctly rounded (math.fsum), so the same whatever the events' order
+    totals = {r: math.fsum(v) for r, v in parts.items()}
     return max(totals, key=lambda r: totals[r])  # first seen wins ties (dict order)
 
 
@@ -180,10 +183,10 @@ def sum_events(
     aggs = [
         pl.when((pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any())
         .then(None)
-        .otherwise(pl.col("dlp_mgycm").sum())
+        .otherwise(pl.col("dlp_mgycm").sort().sum())  # sorted: the same sum in any order
         .alias("dlp_mgycm"),
         pl.when(dose_known)
-        .then(pl.col("effective_dose_msv").sum())
+        .then(pl.col("effective_dose_msv").sort().sum())
         .otherwise(None)
         .alias("effective_dose_msv"),
         pl.when(dose_known)

@@ -734,7 +734,12 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     per_region = (
         events.filter(pl.col("body_region").is_not_null())
         .group_by("exam_row", "body_region", maintain_order=True)
-        .agg(pl.when(pl.col("dlp_mgycm").count() > 0).then(pl.col("dlp_mgycm").sum()).alias("dlp"))
+        .agg(
+            # sorted: the same sum, hence the same main region, in any order of the events
+            pl.when(pl.col("dlp_mgycm").count() > 0)
+            .then(pl.col("dlp_mgycm").sort().sum())
+            .alias("dlp")
+        )
         .with_columns(
             pl.col("dlp").rank("dense", descending=True).over("exam_row").alias("r"),
             pl.len().over("exam_row").alias("k"),
@@ -1217,7 +1222,7 @@ def _exam_frame(
     agg = events.group_by("exam_row").agg(
         pl.len().alias("n_ev"),
         pl.col("dlp_mgycm").count().alias("n_dlp"),
-        pl.col("dlp_mgycm").sum().alias("dlp_sum"),
+        pl.col("dlp_mgycm").sort().sum().alias("dlp_sum"),  # the same in any event order
         (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False) & ~lost)
         .sum()
         .alias("n_no_dlp"),
