@@ -238,38 +238,34 @@ def _ref_warn_bad_times(
     )
 
 
-def _ref_warn_other_times(
-    source: str, column: str, rows: list[int], pairs: list[tuple[str, str]], lines: bool
+_REF_NOT_USED = (
+    "were not used: the exam date of those rows is written with a time of day of its own, "
+    "which differs, and keeps it (the time column is joined only to dates written alone, or "
+    "at midnight, 00:00)"
+)
+_REF_JOINED = (
+    "were joined to exam dates written at midnight (00:00) in a column whose other dates "
+    "have a time of day of their own: those exams take the time column's time, on the same "
+    "day (so that two exams of one day stay two; an exam really at midnight would have "
+    "00:00 in the time column)"
+)
+
+
+def _ref_warn_pairs(
+    said: str,
+    source: str,
+    column: str,
+    rows: list[int],
+    pairs: list[tuple[str, str]],
+    lines: bool,
 ) -> None:
     listed = ", ".join(f"{d!r} and {t!r}" for d, t in pairs[:5]) + (
         ", ..." if len(pairs) > 5 else ""
     )
     warnings.warn(
         UnmappedValuesWarning(
-            f"{source}: column {column!r}: {len(rows)} time(s) of day were not used: the exam "
-            "date of those rows is written with a time of day of its own, which differs, and "
-            "keeps it (the time column is joined only to dates written alone, or at midnight, "
-            "00:00); check which is right "
-            f"({_ref_rows(rows, 5, lines)}; date and time {listed})"
-        ),
-        stacklevel=2,
-    )
-
-
-def _ref_warn_midnight_joined(
-    source: str, column: str, rows: list[int], pairs: list[tuple[str, str]], lines: bool
-) -> None:
-    listed = ", ".join(f"{d!r} and {t!r}" for d, t in pairs[:5]) + (
-        ", ..." if len(pairs) > 5 else ""
-    )
-    warnings.warn(
-        UnmappedValuesWarning(
-            f"{source}: column {column!r}: {len(rows)} time(s) of day were joined to exam dates "
-            "written at midnight (00:00) in a column whose other dates have a time of day of "
-            "their own: those exams take the time column's time, on the same day (so that two "
-            "exams of one day stay two; an exam really at midnight would have 00:00 in the "
-            "time column); check which is right "
-            f"({_ref_rows(rows, 5, lines)}; date and time {listed})"
+            f"{source}: column {column!r}: {len(rows)} time(s) of day {said}; check which is "
+            f"right ({_ref_rows(rows, 5, lines)}; date and time {listed})"
         ),
         stacklevel=2,
     )
@@ -322,7 +318,7 @@ def _ref_merge_time(
     ]
     if differs:
         pairs = [(written[i], times[i]) for i in differs]
-        _ref_warn_other_times(source, column, differs, pairs, lines is not None)
+        _ref_warn_pairs(_REF_NOT_USED, source, column, differs, pairs, lines is not None)
     took = use.to_list()
     moved = [
         i
@@ -331,7 +327,7 @@ def _ref_merge_time(
     ]
     if moved:
         pairs = [(written[i], times[i]) for i in moved]
-        _ref_warn_midnight_joined(source, column, moved, pairs, lines is not None)
+        _ref_warn_pairs(_REF_JOINED, source, column, moved, pairs, lines is not None)
     left = [
         i
         for i, (alone, t, u, v) in enumerate(zip(date_only.to_list(), clocks, took, own))

@@ -776,10 +776,10 @@ def _merge_time(
     spreadsheet exports write a date: :data:`_MIDNIGHT`; a zone after it is dropped with it) is a
     date alone, cell by cell: the time is joined to its date part (:func:`_date_part`), its day
     unchanged. Where the column has dates written with another time of day too, the rows whose
-    midnight took another time are warned of (:func:`_warn_midnight_joined`). A date written
+    midnight took another time are warned of (:func:`_warn_time_pairs`). A date written
     with another time keeps it; where that time differs from the time column's, one
     :class:`~recurct.errors.UnmappedValuesWarning` counts those rows and names them
-    (:func:`_warn_other_times`). The time column is dropped, unless some of its times were not
+    (:func:`_warn_time_pairs`). The time column is dropped, unless some of its times were not
     used (none of its forms, a date's own time kept, a joined date that does not parse): it
     is then kept as ``study_time``, so that no two exams become copies for want of it
     (:func:`_time_dropped`). The date keeps its text
@@ -852,11 +852,11 @@ def _merge_time(
             unused = unused or bool((left & alone.is_not_null()).any())  # a time not taken
     if timed.any():  # a time written with the date, kept: said where the column differs
         differs = (timed & (parsed != with_clock)).fill_null(False)
-        _warn_other_times(source, column, differs, d, text, lines)
+        _warn_time_pairs(_NOT_USED, source, column, differs, d, text, lines)
         unused = unused or bool(differs.any())
     if mixed and midnight is not None:  # a midnight that took another time: said
         moved = (midnight & use & (at.cast(pl.Int64) != 0)).fill_null(False)  # not 00:00
-        _warn_midnight_joined(source, column, moved, d, text, lines)
+        _warn_time_pairs(_JOINED, source, column, moved, d, text, lines)
     if joined is not None and use.any():
         frame = frame.with_columns(exam_date=pl.when(use).then(joined).otherwise(d))
     elif frame.get_column("exam_date").dtype != pl.Utf8:
@@ -901,9 +901,9 @@ def _merge_time_stamps(
     aside) holds dates: they are read as dates and the time joined as to a ``Date`` column
     (:func:`_merge_time`; as they were when no time joins). In a column with other times, a
     date-time at midnight with a time in the time column takes that time, on its day, and
-    the rows where that moved it are warned of (:func:`_warn_midnight_joined`); the other
+    the rows where that moved it are warned of (:func:`_warn_time_pairs`); the other
     date-times are kept, and the rows whose time column differs are warned of
-    (:func:`_warn_other_times`). The time column is dropped as :func:`_merge_time` drops it
+    (:func:`_warn_time_pairs`). The time column is dropped as :func:`_merge_time` drops it
     (kept where some of its times were not used). Returns what :func:`_merge_time`
     returns."""
     d = frame.get_column("exam_date")
@@ -924,11 +924,11 @@ def _merge_time_stamps(
     midnight = (own.dt.truncate("1d") == own).fill_null(False)
     differs = (~midnight & (own != with_clock)).fill_null(False)
     shown = wall.cast(pl.Utf8)
-    _warn_other_times(source, column, differs, shown, text, lines)
+    _warn_time_pairs(_NOT_USED, source, column, differs, shown, text, lines)
     joins = midnight & at.is_not_null()
     if joins.any():  # a midnight among other times takes the time column's, on its day
         moved = (joins & (own != with_clock)).fill_null(False)  # not 00:00 in the time column
-        _warn_midnight_joined(source, column, moved, shown, text, lines)
+        _warn_time_pairs(_JOINED, source, column, moved, shown, text, lines)
         frame = frame.with_columns(exam_date=own.zip_with(~joins, with_clock))
     return _time_dropped(frame, unused or bool(differs.any())), None
 
@@ -998,53 +998,41 @@ def _date_part(d: pl.Series) -> tuple[pl.Series, pl.Series | None, bool]:
     return base, midnight, mixed
 
 
-def _warn_other_times(
+#: What :func:`_warn_time_pairs` says of the times of day of a time column not joined to their
+#: exam dates (the date has a time of its own, which differs) ...
+_NOT_USED = (
+    "were not used: the exam date of those rows is written with a time of day of its own, "
+    "which differs, and keeps it (the time column is joined only to dates written alone, or "
+    "at midnight, 00:00)"
+)
+#: ... and of those joined to dates written at midnight in a column with other times of day.
+_JOINED = (
+    "were joined to exam dates written at midnight (00:00) in a column whose other dates "
+    "have a time of day of their own: those exams take the time column's time, on the same "
+    "day (so that two exams of one day stay two; an exam really at midnight would have "
+    "00:00 in the time column)"
+)
+
+
+def _warn_time_pairs(
+    said: str,
     source: str,
     column: str,
-    differs: pl.Series,
+    where: pl.Series,
     dates: pl.Series,
     times: pl.Series,
     lines: RowPlaces | None = None,
 ) -> None:
-    """Warn of the times of day of ``column`` (``times``) not joined to their exam dates
-    (``dates``, as text) where ``differs``: the date has a time of day of its own that
-    differs (nothing when none does)."""
-    if not differs.any():
+    """One :class:`UnmappedValuesWarning` naming the rows ``where`` of the times of day of
+    ``column`` (``times``) and their exam dates (``dates``, as text), of which it says
+    ``said`` (:data:`_NOT_USED`, :data:`_JOINED`); nothing when ``where`` holds none."""
+    if not where.any():
         return
-    n, listed = _pairs_listed(differs, dates, times, lines)
+    n, listed = _pairs_listed(where, dates, times, lines)
     warnings.warn(
         UnmappedValuesWarning(
-            f"{source}: column {column!r}: {n} time(s) of day were not used: the exam "
-            "date of those rows is written with a time of day of its own, which differs, and "
-            "keeps it (the time column is joined only to dates written alone, or at midnight, "
-            f"00:00); check which is right ({listed})"
-        ),
-        stacklevel=user_stacklevel(),
-    )
-
-
-def _warn_midnight_joined(
-    source: str,
-    column: str,
-    moved: pl.Series,
-    dates: pl.Series,
-    times: pl.Series,
-    lines: RowPlaces | None = None,
-) -> None:
-    """Warn of the times of day of ``column`` (``times``) joined where ``moved`` to exam dates
-    (``dates``, as text) written at exactly midnight, in a column whose other dates have
-    times of day of their own: the exam's 00:00 became the time column's time (nothing when
-    none did)."""
-    if not moved.any():
-        return
-    n, listed = _pairs_listed(moved, dates, times, lines)
-    warnings.warn(
-        UnmappedValuesWarning(
-            f"{source}: column {column!r}: {n} time(s) of day were joined to exam dates "
-            "written at midnight (00:00) in a column whose other dates have a time of day of "
-            "their own: those exams take the time column's time, on the same day (so that two "
-            "exams of one day stay two; an exam really at midnight would have 00:00 in the "
-            f"time column); check which is right ({listed})"
+            f"{source}: column {column!r}: {n} time(s) of day {said}; check which is right "
+            f"({listed})"
         ),
         stacklevel=user_stacklevel(),
     )
