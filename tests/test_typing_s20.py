@@ -6,7 +6,7 @@ attribute of that module as its return type, ``Any``: ``recurct.read_exams`` was
 dependent's mypy, and ``recurct.red_exams(...)`` (a typo) was not flagged. Each lazy module
 therefore imports its lazy names under ``if TYPE_CHECKING:`` and defines ``__getattr__`` only
 when not type checking. The structural test below runs everywhere; the mypy test runs where
-mypy is installed (it is not a test dependency).
+mypy is installed (the ``test`` extra installs it, so CI runs it).
 """
 
 from __future__ import annotations
@@ -179,21 +179,19 @@ recurct.studies.rehani2021
 """
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (not a test dependency)"
-)
-def test_mypy_sees_real_objects_and_flags_typos(tmp_path: Path) -> None:
+def run_mypy(snippet: str, tmp_path: Path, *options: str) -> str:
+    """mypy's output on ``snippet`` as a dependent's script (the recurct being tested, its
+    source folder first; errors inside recurct not reported)."""
     script = tmp_path / "user.py"
-    script.write_text(textwrap.dedent(SNIPPET), encoding="utf-8")
-    # check the recurct being tested (its source folder first), errors inside it not reported
+    script.write_text(textwrap.dedent(snippet), encoding="utf-8")
     src = str(Path(recurct.__file__).resolve().parent.parent)
     env = {**os.environ, "MYPYPATH": src}
-    out = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "mypy",
+            *options,
             "--follow-imports=silent",
             "--no-incremental",
             "--cache-dir",
@@ -208,6 +206,15 @@ def test_mypy_sees_real_objects_and_flags_typos(tmp_path: Path) -> None:
         timeout=300,
         cwd=tmp_path,
     ).stdout
+
+
+NO_MYPY = importlib.util.find_spec("mypy") is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(NO_MYPY, reason="mypy is not installed (the test extra installs it)")
+def test_mypy_sees_real_objects_and_flags_typos(tmp_path: Path) -> None:
+    out = run_mypy(SNIPPET, tmp_path)
     lines = {int(line.split(":")[1]): line for line in out.splitlines() if line.count(":") >= 2}
     revealed = {n: lines.get(n, "") for n in range(3, 9)}
     for n, line in revealed.items():

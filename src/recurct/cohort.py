@@ -23,7 +23,7 @@ import datetime as dt
 import math
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 import polars as pl
 
@@ -37,8 +37,14 @@ from recurct.schema import SEX_TABLE, duplicate_mask
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+    from recurct.io._result import ReadResult
 
 __all__ = ["DAYS_PER_YEAR", "Cohort"]
+
+#: The frame type of a cohort: pandas if made from pandas, else polars.
+_F = TypeVar("_F", bound="pl.DataFrame | pd.DataFrame")
 
 DAYS_PER_YEAR = 365.25
 """Days per year used to move an age between two exam dates (Julian year)."""
@@ -78,7 +84,7 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-class Cohort:
+class Cohort(Generic[_F]):
     """An exam table and the record of how it was selected.
 
     Parameters
@@ -114,6 +120,21 @@ class Cohort:
 
     __slots__ = ("_exams", "_index", "_kind", "_steps", "_study_end")
 
+    @overload
+    def __init__(
+        self: Cohort[pl.DataFrame], exams: pl.DataFrame | pl.LazyFrame | ReadResult[pl.DataFrame]
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Cohort[pd.DataFrame], exams: pd.DataFrame | ReadResult[pd.DataFrame]
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Cohort[pl.DataFrame | pd.DataFrame],
+        exams: pl.DataFrame | pd.DataFrame | ReadResult[Any],
+    ) -> None: ...
+    @overload
+    def __init__(self: Cohort[pl.DataFrame], exams: pa.Table | pa.RecordBatch) -> None: ...
     def __init__(self, exams: Any) -> None:
         df, kind = to_polars(exams)
         self._kind: FrameKind = kind
@@ -163,14 +184,14 @@ class Cohort:
 
     # ------------------------------------------------------------------ basics
     @property
-    def exams(self) -> pl.DataFrame | pd.DataFrame:
+    def exams(self) -> _F:
         """The exams kept so far, sorted by patient and local wall-clock time (ties: input
         order); pandas if the cohort was made from pandas, each exam with its index label
         from the input."""
         return from_polars(self._exams, self._kind, self._index)  # type: ignore[no-any-return]
 
     @property
-    def steps(self) -> pl.DataFrame | pd.DataFrame:
+    def steps(self) -> _F:
         """The flow table (see the class docstring); pandas if the cohort was made from
         pandas."""
         return from_polars(self._steps, self._kind)  # type: ignore[no-any-return]
@@ -190,7 +211,7 @@ class Cohort:
         """Number of exams."""
         return self._exams.height
 
-    def flow(self) -> pl.DataFrame | pd.DataFrame:
+    def flow(self) -> _F:
         """The flow table: one row per step with patients and exams in, kept and dropped
         (pandas if the cohort was made from pandas)."""
         return self.steps
@@ -216,7 +237,7 @@ class Cohort:
         kept: tuple[pl.DataFrame, pd.Index | None],
         rule: str,
         study_end: Any = "keep",
-    ) -> Cohort:
+    ) -> Cohort[_F]:
         exams, index = kept
         new = object.__new__(Cohort)
         n_p_in, n_e_in = self.n_patients, self.n_exams
@@ -241,7 +262,7 @@ class Cohort:
                 f"(columns: {self._exams.columns})"
             )
 
-    def _keep_patients(self, ids: pl.Series, rule: str) -> Cohort:
+    def _keep_patients(self, ids: pl.Series, rule: str) -> Cohort[_F]:
         return self._derive(self._filter(pl.col("patient_id").is_in(ids.implode())), rule)
 
     def _sorted(self, *cols: str) -> pl.DataFrame:
@@ -278,14 +299,16 @@ class Cohort:
         return counts.filter((pid != pid.shift(1)).fill_null(True)).select("patient_id", "facility")
 
     # ------------------------------------------------------------------ patient-level
-    def adults(self, age: float = 18) -> Cohort:
+    def adults(self, age: float = 18) -> Cohort[_F]:
         """Patients aged ``>= age`` years at their first exam (patient-level).
 
         Same as ``ages(lo=age)``: whole patients are kept, including exams they had later.
         """
         return self.ages(lo=_checks.age(age, "Cohort.adults", "age"), at="first")
 
-    def ages(self, lo: float | None = None, hi: float | None = None, at: str = "first") -> Cohort:
+    def ages(
+        self, lo: float | None = None, hi: float | None = None, at: str = "first"
+    ) -> Cohort[_F]:
         """Keep ages in ``[lo, hi)`` years (lower bound included, upper excluded).
 
         Parameters
@@ -331,7 +354,7 @@ class Cohort:
         keep = first.filter((age0 >= lo_f) & (age0 < hi_f))["patient_id"]
         return self._keep_patients(keep, f"ages: age at first exam in {rule_range}")
 
-    def sex(self, *codes: str) -> Cohort:
+    def sex(self, *codes: str) -> Cohort[_F]:
         """Patients whose sex (first non-null ``sex`` in time order) is one of ``codes``.
 
         Patient-level. Codes go through :data:`recurct.schema.SEX_TABLE` (``"f"``,
@@ -371,7 +394,7 @@ class Cohort:
         keep = per.filter(pl.col("_code").is_in(want))
         return self._keep_patients(keep["patient_id"], f"sex in {want}")
 
-    def min_followup(self, days: int, *, end: Any = None) -> Cohort:
+    def min_followup(self, days: int, *, end: Any = None) -> Cohort[_F]:
         """Patients followed for at least ``days`` days (patient-level).
 
         Parameters
@@ -416,7 +439,7 @@ class Cohort:
         return self._keep_patients(keep, f"min_followup: >= {days} days to {what}")
 
     # ------------------------------------------------------------------ exam-level
-    def where(self, predicate: pl.Expr, rule: str | None = None) -> Cohort:
+    def where(self, predicate: pl.Expr, rule: str | None = None) -> Cohort[_F]:
         """Keep the exams for which the polars expression ``predicate`` is true (exam-level).
 
         ``predicate`` must give true/false values (``Boolean``; null counts as false): any
@@ -436,7 +459,7 @@ class Cohort:
             )
         return self._derive(self._filter(predicate), rule or f"where {predicate}")
 
-    def facilities(self, *names: str) -> Cohort:
+    def facilities(self, *names: str) -> Cohort[_F]:
         """Exams performed at one of the facilities ``names`` (exam-level)."""
         if not names:
             raise ParameterError("Cohort.facilities: give at least one facility name")
@@ -460,7 +483,7 @@ class Cohort:
         end: Any = None,
         *,
         per_facility: Mapping[str, tuple[Any, Any]] | None = None,
-    ) -> Cohort:
+    ) -> Cohort[_F]:
         """Exams inside the study period, both ends included (exam-level).
 
         The end date(s) are kept in :attr:`study_end`. Calls add up: a call that gives only
@@ -507,7 +530,7 @@ class Cohort:
         kept = self._filter(cond)
         return self._derive(kept, rule, study_end=self._later_end(e, kept[0]))
 
-    def _period_per_facility(self, per_facility: Any, day: pl.Expr) -> Cohort:
+    def _period_per_facility(self, per_facility: Any, day: pl.Expr) -> Cohort[_F]:
         """:meth:`period` with ``per_facility``."""
         self._need(["facility"], "period(per_facility=...)")
         if not isinstance(per_facility, Mapping):
@@ -567,7 +590,7 @@ class Cohort:
                 ends.setdefault(f, e)
         return ends
 
-    def indication(self, *values: str) -> Cohort:
+    def indication(self, *values: str) -> Cohort[_F]:
         """Exams whose ``indication`` is one of ``values`` (exam-level, exact match)."""
         if not values:
             raise ParameterError("Cohort.indication: give at least one value")
@@ -576,7 +599,7 @@ class Cohort:
         kept = self._filter(pl.col("indication").cast(pl.Utf8).is_in(want))
         return self._derive(kept, f"indication in {want}")
 
-    def modality(self, *values: str) -> Cohort:
+    def modality(self, *values: str) -> Cohort[_F]:
         """Exams whose ``modality`` is one of ``values`` (exam-level, case-insensitive).
 
         Raises ``ValueError`` if the table has no ``modality`` column (a table of CT dose
@@ -593,7 +616,7 @@ class Cohort:
         kept = self._filter(pl.col("modality").cast(pl.Utf8).str.to_uppercase().is_in(want))
         return self._derive(kept, f"modality in {want}")
 
-    def dedupe(self) -> Cohort:
+    def dedupe(self) -> Cohort[_F]:
         """Count each exam once (exam-level): drop later copies of the same exam.
 
         Copies are those of :func:`recurct.schema.duplicate_mask` (the rule
@@ -623,9 +646,7 @@ class Cohort:
         return self._derive(kept, f"dedupe: same {how} counted once")
 
     # ------------------------------------------------------------------ results
-    def patients(
-        self, thresholds: Any = (100,), *, window_days: Any = None, **kwargs: Any
-    ) -> pl.DataFrame | pd.DataFrame:
+    def patients(self, thresholds: Any = (100,), *, window_days: Any = None, **kwargs: Any) -> _F:
         """The patients table of the cohort: :func:`recurct.cumulative_dose` on :attr:`exams`.
 
         Parameters

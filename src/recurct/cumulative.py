@@ -17,7 +17,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import polars as pl
@@ -56,6 +56,9 @@ from recurct.schema import REQUIRED_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+    from recurct.io._result import ReadResult
 
 __all__ = ["cumulative_dose", "period_dose", "running_dose"]
 
@@ -678,6 +681,38 @@ def _patients(
     return df.select(*[pl.col(c) for c in base], *exprs)
 
 
+@overload
+def cumulative_dose(
+    exams: pl.DataFrame | pl.LazyFrame | ReadResult[pl.DataFrame],
+    thresholds: Sequence[float] | float | None = ...,
+    *,
+    window_days: Sequence[int] | int | None = ...,
+    indication: str = ...,
+) -> pl.DataFrame: ...
+@overload
+def cumulative_dose(
+    exams: pd.DataFrame | ReadResult[pd.DataFrame],
+    thresholds: Sequence[float] | float | None = ...,
+    *,
+    window_days: Sequence[int] | int | None = ...,
+    indication: str = ...,
+) -> pd.DataFrame: ...
+@overload
+def cumulative_dose(
+    exams: pl.DataFrame | pd.DataFrame | ReadResult[Any],
+    thresholds: Sequence[float] | float | None = ...,
+    *,
+    window_days: Sequence[int] | int | None = ...,
+    indication: str = ...,
+) -> pl.DataFrame | pd.DataFrame: ...
+@overload
+def cumulative_dose(
+    exams: pa.Table | pa.RecordBatch,
+    thresholds: Sequence[float] | float | None = ...,
+    *,
+    window_days: Sequence[int] | int | None = ...,
+    indication: str = ...,
+) -> pl.DataFrame: ...
 @renamed(
     windows="use recurct.period_dose(exams, periods=...)",
     by_period="use recurct.period_dose(exams, every=...)",

@@ -31,7 +31,7 @@ CTDIvol: see :func:`validate`). Identifiers follow :func:`recurct._frames.to_pol
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import polars as pl
 
@@ -53,12 +53,14 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     import pandas as pd
+    import pyarrow as pa
 
     # the lazily loaded names (``_LAZY`` below), seen by type checkers as the real objects
     from recurct._duplicates import DUPLICATE_RULE, duplicate_mask
     from recurct._validation import EARLIEST_DATE as EARLIEST_DATE
     from recurct._validation import MAX_AGE_YEARS as MAX_AGE_YEARS
     from recurct._validation import ValidationReport
+    from recurct.io._result import ReadResult
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "exam_date", "effective_dose_msv")
 """Columns every exam table must have for a dose analysis."""
@@ -171,6 +173,54 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 
+@overload
+def validate(
+    exams: pl.DataFrame | pl.LazyFrame | ReadResult[pl.DataFrame],
+    *,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    required: tuple[str, ...] | list[str] = ...,
+    dayfirst: bool = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> pl.DataFrame: ...
+@overload
+def validate(
+    exams: pd.DataFrame | ReadResult[pd.DataFrame],
+    *,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    required: tuple[str, ...] | list[str] = ...,
+    dayfirst: bool = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> pd.DataFrame: ...
+@overload
+def validate(
+    exams: pl.DataFrame | pd.DataFrame | ReadResult[Any],
+    *,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    required: tuple[str, ...] | list[str] = ...,
+    dayfirst: bool = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> pl.DataFrame | pd.DataFrame: ...
+@overload
+def validate(
+    exams: pa.Table | pa.RecordBatch,
+    *,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    required: tuple[str, ...] | list[str] = ...,
+    dayfirst: bool = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> pl.DataFrame: ...
 @renamed(return_report="use read_exams(exams, strict=False).report, which holds the report")
 def validate(
     exams: Any,

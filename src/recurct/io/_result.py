@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar
 
 import polars as pl
 
@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ReadResult"]
 
+#: The exam table type of a result: pandas when read_exams was given pandas, else polars.
+_F = TypeVar("_F", bound="pl.DataFrame | pd.DataFrame")
+
 
 @dataclass(frozen=True, eq=False)
-class ReadResult:
+class ReadResult(Generic[_F]):
     """What a reader read: :func:`recurct.read_exams`, :func:`recurct.read_rdsr` and
     :func:`recurct.read_openrem_ct` all return one.
 
@@ -41,7 +44,7 @@ class ReadResult:
         readers of files of dose reports (files read and skipped, problems by file and field).
     """
 
-    exams: pl.DataFrame | pd.DataFrame
+    exams: _F
     events: pl.DataFrame | None
     report: ValidationReport | ReadReport
 

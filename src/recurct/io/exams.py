@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 from urllib.parse import unquote
 
 import numpy as np
@@ -152,6 +152,66 @@ _HAS_TIME = r"(?:^|[^+\-0-9])[0-9]{1,2}:[0-9]{2}|^[0-9]{8} ?[0-9]{4}"
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
+@overload
+def read_exams(
+    source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame,
+    columns: Mapping[str, str] | None = ...,
+    *,
+    dayfirst: bool = ...,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    validate: bool = ...,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> ReadResult[pl.DataFrame]: ...
+@overload
+def read_exams(
+    source: pd.DataFrame,
+    columns: Mapping[str, str] | None = ...,
+    *,
+    dayfirst: bool = ...,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    validate: bool = ...,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> ReadResult[pd.DataFrame]: ...
+@overload
+def read_exams(
+    source: pl.DataFrame | pd.DataFrame,
+    columns: Mapping[str, str] | None = ...,
+    *,
+    dayfirst: bool = ...,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    validate: bool = ...,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> ReadResult[pl.DataFrame] | ReadResult[pd.DataFrame]: ...
+@overload
+def read_exams(
+    source: pa.Table,
+    columns: Mapping[str, str] | None = ...,
+    *,
+    dayfirst: bool = ...,
+    sep: str | None = ...,
+    decimal: str | None = ...,
+    validate: bool = ...,
+    strict: bool = ...,
+    today: date | datetime | str | None = ...,
+    region_rules: Any = ...,
+    placeholder_ids: tuple[str, ...] | list[str] | None = ...,
+    max_dose_msv: float | None = ...,
+) -> ReadResult[pl.DataFrame]: ...
 @renamed(path_or_frame="source", lazy="use recurct.outofcore.scan_exams(source) for a lazy scan")
 def read_exams(
     source: str | os.PathLike[str] | pl.DataFrame | pl.LazyFrame | pd.DataFrame | pa.Table,
@@ -166,7 +226,7 @@ def read_exams(
     region_rules: Any = None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
     max_dose_msv: float | None = schema.MAX_EXAM_DOSE_MSV,
-) -> ReadResult:
+) -> ReadResult[Any]:
     """Read an exam table into canonical form (see :mod:`recurct.schema`), with its report.
 
     Parameters

@@ -817,7 +817,7 @@ def read_openrem_ct(
     include_non_patient: bool = False,
     region_rules: Any = None,
     dayfirst: bool | None = None,
-) -> ReadResult:
+) -> ReadResult[pl.DataFrame]:
     """Read an OpenREM CT export into exam and event tables.
 
     Parameters

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import polars as pl
@@ -48,7 +48,11 @@ from recurct.stats._common import (
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from recurct._frames import Frame
+    from recurct.io._result import ReadResult
 
 __all__ = [
     "AGE_EDGES",
@@ -334,6 +338,62 @@ def _bootstrap_rows(
     return lo, hi
 
 
+@overload
+def magnitude(
+    patients: pl.DataFrame | pl.LazyFrame | ReadResult[pl.DataFrame],
+    thresholds: float | Sequence[float] = ...,
+    by: str | Sequence[str] | None = ...,
+    *,
+    ci: str = ...,
+    alpha: float = ...,
+    age_cut: float = ...,
+    cluster: str | None = ...,
+    n_boot: int = ...,
+    seed: int = ...,
+    population: Any = ...,
+) -> pl.DataFrame: ...
+@overload
+def magnitude(
+    patients: pd.DataFrame | ReadResult[pd.DataFrame],
+    thresholds: float | Sequence[float] = ...,
+    by: str | Sequence[str] | None = ...,
+    *,
+    ci: str = ...,
+    alpha: float = ...,
+    age_cut: float = ...,
+    cluster: str | None = ...,
+    n_boot: int = ...,
+    seed: int = ...,
+    population: Any = ...,
+) -> pd.DataFrame: ...
+@overload
+def magnitude(
+    patients: pl.DataFrame | pd.DataFrame | ReadResult[Any],
+    thresholds: float | Sequence[float] = ...,
+    by: str | Sequence[str] | None = ...,
+    *,
+    ci: str = ...,
+    alpha: float = ...,
+    age_cut: float = ...,
+    cluster: str | None = ...,
+    n_boot: int = ...,
+    seed: int = ...,
+    population: Any = ...,
+) -> pl.DataFrame | pd.DataFrame: ...
+@overload
+def magnitude(
+    patients: pa.Table | pa.RecordBatch,
+    thresholds: float | Sequence[float] = ...,
+    by: str | Sequence[str] | None = ...,
+    *,
+    ci: str = ...,
+    alpha: float = ...,
+    age_cut: float = ...,
+    cluster: str | None = ...,
+    n_boot: int = ...,
+    seed: int = ...,
+    population: Any = ...,
+) -> pl.DataFrame: ...
 @renamed(threshold="thresholds")
 def magnitude(
     patients: Any,

@@ -249,7 +249,7 @@ def read_rdsr(
     strict: bool = False,
     progress: bool | None = None,
     region_rules: Any = None,
-) -> ReadResult:
+) -> ReadResult[pl.DataFrame]:
     """Read CT dose reports (DICOM RDSR or Enhanced SR with TID 10011) into exam and event
     tables, with a report of every file skipped or read leniently.
 
