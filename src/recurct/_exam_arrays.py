@@ -56,14 +56,56 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
     if dtype == pl.Date:
         return s.to_physical().to_numpy(), 1
     if isinstance(dtype, pl.Datetime):
+        unit = dtype.time_unit or "us"
+        if unit == "ms" or dtype.time_zone is not None:  # (see _check_day_range)
+            _check_day_range(s, unit, dtype.time_zone is not None, fn)
         if dtype.time_zone is not None:  # calendar days of the local wall-clock time
             s = s.dt.replace_time_zone(None)
-        unit = dtype.time_unit or "us"
         return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
     raise ParameterError(
         f"{fn}: column 'exam_date' must be a Date or Datetime, got {dtype}; "
         "parse it first, e.g. pl.col('exam_date').str.to_date() (pandas: "
         "pd.to_datetime(df['exam_date'])), or read the table with recurct.validate()"
+    )
+
+
+#: The day numbers recurct counts (int32 days since 1970-01-01, a polars ``Date``'s range):
+#: about 5.88 million years either side of 1970. A ``Datetime("ms")`` reaches some 292
+#: million years, whose day would wrap (int64 microseconds and nanoseconds stay within).
+_DAYS = (int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max))
+#: The day numbers of a time-zone-aware ``Datetime`` read as local time: those of the
+#: dates polars (chrono) can convert, -262143-01-01 to 262142-12-31, less two days at
+#: either end (where a zone's offset takes the local time out of that range).
+_ZONED_DAYS = (-96_465_293 + 2, 95_026_236 - 2)
+_INT64 = (int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max))
+
+
+def _check_day_range(s: pl.Series, unit: str, zoned: bool, fn: str) -> None:
+    """Refuse exam dates whose calendar day is out of the range recurct counts
+    (:data:`_DAYS`; :data:`_ZONED_DAYS` for a time-zone-aware ``Datetime``) with a
+    ``DataError`` naming the column and the rows, rather than wrap them into other days
+    (or let polars fail on converting them to local time)."""
+    per_day = _UNITS_PER_DAY[unit]
+    first, last = _ZONED_DAYS if zoned else _DAYS
+    lo, hi = first * per_day, (last + 1) * per_day
+    t = s.to_physical()
+    # a bound beyond int64 is no bound (nanoseconds: every int64 value is in range)
+    sides = [t < lo] if lo > _INT64[0] else []
+    sides += [t >= hi] if hi <= _INT64[1] else []
+    if not sides:
+        return
+    out = (sides[0] | sides[1] if len(sides) == 2 else sides[0]).fill_null(False)
+    if not out.any():
+        return
+    bad = np.flatnonzero(out.to_numpy())
+    span = (
+        "the years -262,143 to 262,142 in which a time-zone-aware date is read as local time"
+        if zoned
+        else "about 5.88 million years either side of 1970, the range of a polars Date"
+    )
+    raise DataError(
+        f"{fn}: column 'exam_date' is out of the range of dates recurct counts ({span}) in "
+        f"{_rows(bad)} (0-based); fix or drop these exams first"
     )
 
 

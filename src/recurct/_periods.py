@@ -230,14 +230,28 @@ def _as_bounds(rows: pl.DataFrame, timed: bool) -> pl.DataFrame:
 
 
 def list_sums(lists: pl.Series) -> pl.Series:
-    """The sum of each list of a ``List(Float64)`` series (lists not empty, no nulls) by
-    recurct's summation rule (:func:`recurct.kernels.segment_sums`: compensated, the
-    correctly rounded sum whatever the order of each list), as a ``Float64`` series of the
-    same name."""
+    """The sum of each list of a numeric ``List`` series by recurct's summation rule
+    (:func:`recurct.kernels.segment_sums`: compensated, the correctly rounded sum whatever
+    the order of each list; an empty list sums to 0.0), as a ``Float64`` series of the same
+    name.
+
+    The lists and their values must not be null (the callers drop or refuse null values
+    first): a null would be neither summed nor kept apart, and is refused with a
+    ``ValueError`` (an internal error, not the user's).
+    """
+    if lists.null_count():
+        raise ValueError(  # internal: not a user error
+            f"list_sums: {lists.null_count()} null list(s) in {lists.name!r}"
+        )
     lengths = lists.list.len().cast(pl.Int64).to_numpy()
     starts = np.zeros(lengths.size + 1, np.int64)
     np.cumsum(lengths, out=starts[1:])
     values = lists.explode().drop_nulls()  # (polars 1.x explodes an empty list to a null)
+    if values.len() != starts[-1]:  # a null value (counted by list.len, then dropped)
+        raise ValueError(  # internal: not a user error
+            f"list_sums: {int(starts[-1]) - values.len()} null value(s) in the lists of "
+            f"{lists.name!r}; drop or refuse them before summing"
+        )
     return pl.Series(lists.name, _k.segment_sums(starts, values.cast(pl.Float64).to_numpy()))
 
 

@@ -271,9 +271,7 @@ def row_checks(
         o, c = pl.col(name), pl.col(f"{cast_prefix}{name}")
         if name not in required and name not in REQUIRED_COLUMNS and name not in OPTIONAL_COLUMNS:
             continue
-        missing = o.is_null()
-        if dtype == pl.Utf8:
-            missing = missing | (o.str.strip_chars() == "")
+        missing = _missing(name, dtype, o)
         if name in required:
             label = labels.get(name, "dose" if name in DOSE_COLUMNS else "value")
             add(name, f"missing {label}", missing)
@@ -300,10 +298,25 @@ def row_checks(
     return checks + _no_dose_check(schema, required)
 
 
+def _missing(name: str, dtype: pl.DataType, o: pl.Expr) -> pl.Expr:
+    """A missing value of column ``name`` (dtype ``dtype``, expression ``o``): null, or
+    blank text; a dose by the one rule of a missing dose
+    (:func:`recurct.dose.effective.missing_dose`: placeholders such as ``"n/a"`` too)."""
+    if name == "effective_dose_msv":
+        from recurct.dose.effective import missing_dose
+
+        return missing_dose(o, dtype)
+    missing = o.is_null()
+    if dtype == pl.Utf8:
+        missing = missing | (o.str.strip_chars() == "")
+    return missing
+
+
 def _no_dose_check(schema: pl.Schema, required: tuple[str, ...]) -> list[Check]:
-    """The :data:`Check` (a list of one, or none) of a row with no dose at all: a null or
-    blank ``effective_dose_msv`` in a table without a ``dlp_mgycm`` column, so that no later
-    step can convert one; its row dropped.
+    """The :data:`Check` (a list of one, or none) of a row with no dose at all: a missing
+    ``effective_dose_msv`` (:func:`recurct.dose.effective.missing_dose`: null, blank or a
+    placeholder such as ``"n/a"``) in a table without a ``dlp_mgycm`` column, so that no
+    later step can convert one; its row dropped.
 
     Only where ``effective_dose_msv`` is not in ``required`` (a missing value of a required
     column is already a problem). In a table with a ``dlp_mgycm`` column, a row without
@@ -314,11 +327,11 @@ def _no_dose_check(schema: pl.Schema, required: tuple[str, ...]) -> list[Check]:
         return []
     if "effective_dose_msv" in required:
         return []
-    missing = pl.col("effective_dose_msv").is_null()
-    if schema["effective_dose_msv"] == pl.Utf8:
-        missing = missing | (pl.col("effective_dose_msv").str.strip_chars() == "")
+    from recurct.dose.effective import missing_dose
+
+    missing = missing_dose(pl.col("effective_dose_msv"), schema["effective_dose_msv"])
     reason = "no dose: effective_dose_msv missing and no dlp_mgycm column to convert"
-    return [("effective_dose_msv", reason, missing.fill_null(False), False)]
+    return [("effective_dose_msv", reason, missing, False)]
 
 
 def _number_checks(

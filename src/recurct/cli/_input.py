@@ -540,8 +540,9 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
 
 def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataFrame:
     """Fill ``effective_dose_msv`` from DLP where it is missing (grouped errors, or drops),
-    by the rule of :func:`recurct.dose.effective.fill_dose_from_dlp`: a table whose every
-    dose is given is returned as it is."""
+    by the rule of :func:`recurct.dose.effective.fill_dose_from_dlp` (a dose missing by
+    :func:`recurct.dose.effective.missing_dose`, as in the API): a table whose every dose is
+    given is returned as it is."""
     import polars as pl
 
     from recurct.dose import DoseConversionError

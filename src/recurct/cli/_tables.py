@@ -237,15 +237,11 @@ def _check_out_file(out: str, inputs: list[str], *, overwrite: bool = False) -> 
 
 
 def _methods(exams: pl.DataFrame) -> str:
-    from recurct.dose import SUPPLIED_METHOD
+    """How the doses were obtained, counted by the one count (:func:`recurct.dose.effective.
+    dose_methods`, that of a study's ``Reproduction.dose_method``), in words."""
+    from recurct.dose.effective import dose_methods, dose_methods_text
 
-    methods = (
-        exams["dose_method"].cast(pl.Utf8).fill_null(SUPPLIED_METHOD)
-        if "dose_method" in exams.columns
-        else pl.Series([SUPPLIED_METHOD] * exams.height, dtype=pl.Utf8)
-    )
-    counts = methods.alias("m").value_counts(name="n").sort(["n", "m"], descending=[True, False])
-    return "; ".join(f"{m} ({n:,} exam{'s' if n != 1 else ''})" for m, n in counts.iter_rows())
+    return dose_methods_text(dose_methods(exams))
 
 
 def cli_validate(args: argparse.Namespace) -> int:
@@ -254,6 +250,7 @@ def cli_validate(args: argparse.Namespace) -> int:
     Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
     """
     from recurct.dose import DoseConversionError
+    from recurct.dose.effective import dose_missing
 
     try:
         check_input_options(args)
@@ -271,10 +268,8 @@ def cli_validate(args: argparse.Namespace) -> int:
     clean = report.is_clean
     lines: list[str] = []
     exams = loaded.exams
-    needs_dose = (
-        "effective_dose_msv" not in exams.columns or exams["effective_dose_msv"].null_count()
-    )
-    if needs_dose and {"dlp_mgycm", "body_region"} <= set(exams.columns) and exams.height:
+    # the doses to compute by the one rule (missing_dose), as the other commands compute them
+    if exams.height and dose_missing(exams) and {"dlp_mgycm", "body_region"} <= set(exams.columns):
         try:
             # its warnings (an adult table on children) become notes, not Python warnings
             dose_noting(exams.drop(ROW_COLUMN), dose_options(args), loaded.notes)

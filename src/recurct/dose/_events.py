@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import polars as pl
 
+from recurct._periods import list_sums
 from recurct.errors import ParameterError
 from recurct.regions import combine_regions
 from recurct.schema import BODY_REGIONS
@@ -122,6 +123,14 @@ def _missing(value: object) -> bool:
 
 
 _SKIP = "__recurct_no_dlp_needed"
+_DLPS, _NO_DLP = "__recurct_dlps", "__recurct_no_dlp"
+_DOSES, _DOSE_KNOWN = "__recurct_doses", "__recurct_dose_known"
+
+
+def _float_type(dtype: pl.DataType) -> pl.DataType:
+    """The type of a sum of a column of ``dtype``: its own (``Float32``, ``Float64``), else
+    ``Float64``."""
+    return dtype if dtype in (pl.Float32, pl.Float64) else pl.Float64
 
 
 def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
@@ -169,7 +178,9 @@ def sum_events(
     events of ``no_dlp_needed``, localizers that contribute 0 by definition), its
     ``effective_dose_msv`` null if an event's dose is null, and its ``dose_method`` null
     where its dose is. An event whose non-null ``event_uid`` came earlier in its study is
-    counted once; events with a null ``event_uid`` are all counted.
+    counted once; events with a null ``event_uid`` are all counted. The sums are recurct's
+    (:func:`recurct._periods.list_sums`, as a patient's CED is summed): the correctly
+    rounded sum of the events' values (``math.fsum``'s), whatever their order.
     """
     skip = np.zeros(df.height, dtype=bool) if no_dlp_needed is None else no_dlp_needed
     df = df.with_columns(pl.Series(_SKIP, skip, dtype=pl.Boolean))
@@ -180,15 +191,14 @@ def sum_events(
     special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
     special |= {"ctdivol_mgy", region_column, "localizer", _SKIP}
     dose_known = pl.col("effective_dose_msv").null_count() == 0
+    # the sums by recurct's summation rule (list_sums, below): each study's values as a list
+    # (nulls left out: a null that is not skipped makes the sum null, below), and whether
+    # the sum is null
     aggs = [
-        pl.when((pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any())
-        .then(None)
-        .otherwise(pl.col("dlp_mgycm").sort().sum())  # sorted: the same sum in any order
-        .alias("dlp_mgycm"),
-        pl.when(dose_known)
-        .then(pl.col("effective_dose_msv").sort().sum())
-        .otherwise(None)
-        .alias("effective_dose_msv"),
+        pl.col("dlp_mgycm").drop_nulls().alias(_DLPS),
+        (pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any().alias(_NO_DLP),
+        pl.col("effective_dose_msv").drop_nulls().alias(_DOSES),
+        dose_known.alias(_DOSE_KNOWN),
         pl.when(dose_known)
         .then(pl.col("dose_method").drop_nulls().unique(maintain_order=True).str.join("; "))
         .otherwise(None)
@@ -199,6 +209,20 @@ def sum_events(
         aggs.append(pl.col("ctdivol_mgy").max())
     aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
     out = df.group_by("study_uid", maintain_order=True).agg(aggs)
+    # the correctly rounded sums (math.fsum's), the same in any order of the events, as a
+    # patient's CED is summed; the DLP keeps its type (a Float32 DLP sums to a Float32)
+    out = out.with_columns(
+        pl.when(pl.col(_NO_DLP))
+        .then(None)
+        .otherwise(list_sums(out.get_column(_DLPS)))
+        .cast(_float_type(df.schema["dlp_mgycm"]))
+        .alias("dlp_mgycm"),
+        pl.when(pl.col(_DOSE_KNOWN))
+        .then(list_sums(out.get_column(_DOSES)))
+        .otherwise(None)
+        .cast(_float_type(df.schema["effective_dose_msv"]))
+        .alias("effective_dose_msv"),
+    ).drop(_DLPS, _NO_DLP, _DOSES, _DOSE_KNOWN)
     out = out.join(main_region, on="study_uid", how="left", maintain_order="left").rename(
         {"__region": region_column}
     )

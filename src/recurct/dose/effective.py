@@ -1,6 +1,7 @@
 """Effective dose ``E = k x DLP`` of exam and event tables (:func:`effective_dose`), in steps:
 the columns needed, the numbers given, the regions looked up (a localizer's is its exam's),
-the rows to convert, the factors, the problems, the method labels."""
+the rows to convert, the factors, the problems, the method labels. Also the one rule of a
+missing dose (:func:`missing_dose`) and the one count of the methods (:func:`dose_methods`)."""
 
 from __future__ import annotations
 
@@ -60,9 +61,58 @@ adult-only table, naming its own ``table`` parameter: a caller without that para
 pass."""
 
 
+def missing_dose(dose: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Per row, whether the effective dose ``dose`` (an expression of a column of dtype
+    ``dtype``) is missing: the one rule of recurct.
+
+    A dose is **missing** where it is null, or text (``Utf8``, ``Categorical`` or ``Enum``)
+    that, its surrounding spaces removed, is empty or a placeholder that
+    :func:`recurct.read_exams` reads as missing (:data:`recurct.io.exams.NULL_STRINGS`:
+    ``N/A``, ``NA``, ``-``, ``NULL``, ``#N/A``, ...): so ``""``, ``"  "`` and ``"n/a"`` in an
+    in-memory table are what an empty cell of a CSV file is. A missing dose is never zero.
+    Any other value is a dose given, to be checked: NaN (a number, even written as text) and
+    text that is no number are bad doses, reported by row, never estimated over.
+
+    Every step applies this rule: :func:`recurct.validate` (``missing dose`` where
+    ``effective_dose_msv`` is required; where it is not, as :func:`recurct.read_exams` and
+    the command line read, a missing dose is left null for :func:`effective_dose`, or is a
+    ``no dose`` problem in a table without ``dlp_mgycm``); :func:`effective_dose` (with
+    ``overwrite=False`` it computes the missing doses and keeps the others); and
+    :func:`dose_missing` / :func:`fill_dose_from_dlp`, which decide for the command line
+    (``recurct validate``, ``analyze``, ``reproduce --exams``) and a study's
+    ``reproduce(exams)`` whether a table has doses to compute from its DLP and region.
+
+    Parameters
+    ----------
+    dose : polars.Expr
+        The ``effective_dose_msv`` column (or an expression of it).
+    dtype : polars.DataType
+        Its dtype.
+
+    Returns
+    -------
+    polars.Expr
+        Boolean, never null: True where the dose is missing.
+    """
+    missing = dose.is_null()
+    if dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum):
+        from recurct.io.exams import NULL_STRINGS
+
+        text = dose.cast(pl.Utf8).str.strip_chars()
+        missing = missing | text.is_in(list(NULL_STRINGS)).fill_null(True)
+    return missing.fill_null(True)
+
+
+def missing_doses(dose: pl.Series) -> np.ndarray:
+    """:func:`missing_dose` of the column ``dose``, as a boolean array (one per row)."""
+    mask = dose.to_frame("d").select(missing_dose(pl.col("d"), dose.dtype)).to_series()
+    return mask.to_numpy().astype(bool, copy=False)
+
+
 def dose_missing(exams: pl.DataFrame) -> bool:
     """Whether an exam table lacks effective doses: no ``effective_dose_msv`` column, or a
-    null in it.
+    missing dose in it (:func:`missing_dose`: null, blank, or a placeholder such as
+    ``"n/a"``).
 
     Parameters
     ----------
@@ -75,7 +125,48 @@ def dose_missing(exams: pl.DataFrame) -> bool:
         True where :func:`fill_dose_from_dlp` has doses to compute (given a DLP and a
         region).
     """
-    return "effective_dose_msv" not in exams.columns or exams["effective_dose_msv"].null_count() > 0
+    if "effective_dose_msv" not in exams.columns:
+        return True
+    dose = exams.get_column("effective_dose_msv")
+    return bool(missing_doses(dose).any())
+
+
+def dose_methods(exams: pl.DataFrame) -> dict[str, int]:
+    """How the effective doses of ``exams`` were obtained: the exams per ``dose_method``,
+    most first (ties by name), :data:`SUPPLIED_METHOD` counting the doses given without a
+    method (every exam's, where the table has no ``dose_method`` column); empty for a
+    table without rows.
+
+    The one count of ``recurct analyze``'s ``effective dose:`` line and of
+    ``Reproduction.dose_method`` (a study's ``reproduce`` on your data), written by
+    :func:`dose_methods_text`.
+
+    Parameters
+    ----------
+    exams : polars.DataFrame
+        An exam table (as :func:`effective_dose` or :func:`fill_dose_from_dlp` returns it).
+
+    Returns
+    -------
+    dict of str to int
+    """
+    if "dose_method" not in exams.columns:
+        return {SUPPLIED_METHOD: exams.height} if exams.height else {}
+    counts = (
+        exams.get_column("dose_method")
+        .cast(pl.Utf8)
+        .fill_null(SUPPLIED_METHOD)
+        .alias("method")
+        .value_counts(name="n")
+        .sort(["n", "method"], descending=[True, False])
+    )
+    return {str(m): int(n) for m, n in counts.iter_rows()}
+
+
+def dose_methods_text(counts: Mapping[str, int]) -> str:
+    """:func:`dose_methods` in words: ``"aapm96/nearest-lower (3 exams); supplied (...) (1
+    exam)"``."""
+    return "; ".join(f"{m} ({n:,} exam{'s' if n != 1 else ''})" for m, n in counts.items())
 
 
 def fill_dose_from_dlp(
@@ -87,9 +178,10 @@ def fill_dose_from_dlp(
     """A missing effective dose computed from the DLP and region: the one rule of
     ``recurct analyze`` / ``recurct reproduce --exams`` and of a study's ``reproduce(exams)``.
 
-    Where the dose is missing (:func:`dose_missing`: the column, or values in it) and the
-    table has ``dlp_mgycm`` and the region column (``body_region``, or ``region_column`` in
-    ``kwargs``), the missing doses are computed by :func:`effective_dose` with
+    Where the dose is missing (:func:`dose_missing`: the column, or values in it by
+    :func:`missing_dose`) and the table has ``dlp_mgycm`` and the region column
+    (``body_region``, or ``region_column`` in ``kwargs``), the missing doses are computed by
+    :func:`effective_dose` with
     ``overwrite=False`` (the doses given are kept, their ``dose_method``
     :data:`SUPPLIED_METHOD` where they have none); otherwise ``exams`` is returned as it is
     (no ``dose_method`` column is added: every dose was given, or none can be computed).
@@ -215,9 +307,11 @@ def effective_dose(
     region_column : str
         Column with canonical body regions (map free text with :func:`normalise_region`).
     overwrite : bool
-        If False (default), rows that already have a non-null ``effective_dose_msv`` keep it
-        (and their ``dose_method``, or :data:`SUPPLIED_METHOD` where it had none); only null
-        or missing doses are computed. Doses kept must be finite numbers >= 0.
+        If False (default), rows whose ``effective_dose_msv`` is given keep it (and their
+        ``dose_method``, or :data:`SUPPLIED_METHOD` where it had none); only the missing doses
+        are computed (:func:`missing_dose`: null, blank text or a placeholder such as
+        ``"n/a"``; a missing column). Doses kept must be finite numbers >= 0: NaN or other
+        text is a bad dose, not a missing one.
     strict : bool
         If True, raise :class:`DoseConversionError` listing every row that cannot be
         converted (row, column, reason). If False, leave those doses null (never zero) and
@@ -290,11 +384,11 @@ def effective_dose(
     ------
     DoseConversionError
         With ``strict=True``, for rows with a missing, negative, infinite or non-numeric DLP
-        (text, booleans), a kept dose that is negative, infinite or not a number, a missing,
-        non-canonical or untabulated region, or a missing or out-of-range age (age-dependent
-        tables only, rows whose factors depend on age); and at event level, events with a
-        missing ``study_uid`` (with ``strict=False`` they are dropped, counted in the
-        warning) and repeated non-null ``(study_uid, event_uid)`` pairs (with
+        (text, booleans), a kept dose that is negative, infinite, NaN or not a number, a
+        missing, non-canonical or untabulated region, or a missing or out-of-range age
+        (age-dependent tables only, rows whose factors depend on age); and at event level,
+        events with a missing ``study_uid`` (with ``strict=False`` they are dropped, counted
+        in the warning) and repeated non-null ``(study_uid, event_uid)`` pairs (with
         ``strict=False`` counted once).
     DataError
         If a needed column is missing (``age_years`` / ``sex`` with ``strict=True``, when a
@@ -484,9 +578,30 @@ class _Inputs:
     dlp_code: np.ndarray
 
 
+_NAN_DOSE = np.int8(max(NUM_WHAT) + 1)
+"""The number code of a dose given as NaN: a bad dose (:func:`missing_dose`), not a
+missing one."""
+
+
+def _given_doses(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The doses given, by :func:`missing_dose`: a missing one NaN (to compute), any other
+    read by :func:`recurct.dose._tables.numbers`, a NaN given (``NaN``, also as text)
+    coded :data:`_NAN_DOSE`."""
+    missing = missing_doses(s)
+    if s.dtype == pl.Categorical or is_enum(s):  # categories of text: read as their text
+        s = s.cast(pl.Utf8)
+    if s.dtype == pl.Utf8 and missing.any():  # blanks and placeholders are no text
+        blank = pl.lit(pl.Series(missing))
+        kept = s.to_frame("d").select(pl.when(blank).then(None).otherwise(pl.col("d")).alias("d"))
+        s = kept.to_series()
+    existing, code = numbers(s)
+    code[(code == NUM_OK) & np.isnan(existing) & ~missing] = _NAN_DOSE
+    return existing, code
+
+
 def _numeric_inputs(df: pl.DataFrame) -> tuple[pl.DataFrame, _Inputs]:
     """Doses and DLPs enter as finite numbers >= 0 (Float64 columns), or as problems."""
-    existing, dose_code = numbers(df["effective_dose_msv"])
+    existing, dose_code = _given_doses(df["effective_dose_msv"])
     dlp, dlp_code = numbers(df["dlp_mgycm"])
 
     def numeric(name: str, values: np.ndarray, code: np.ndarray) -> pl.Expr | pl.Series:
@@ -693,7 +808,11 @@ def _dose_problems(
         p.examples[f"effective {too_high}"] = f"computed {', '.join(doses[:3])}{more} mSv"
     idx = np.flatnonzero(todo.bad_kept)
     kept_why = [
-        too_high if todo.kept_high[i] else NUM_WHAT[int(inp.dose_code[i])].format("dose")
+        too_high
+        if todo.kept_high[i]
+        else "NaN dose"
+        if inp.dose_code[i] == _NAN_DOSE
+        else NUM_WHAT[int(inp.dose_code[i])].format("dose")
         for i in idx
     ]
     p.add_at(idx, "effective_dose_msv", _raw_values(raw["effective_dose_msv"], idx), kept_why)

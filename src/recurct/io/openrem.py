@@ -29,6 +29,7 @@ from recurct._casts import norm_sex
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
 from recurct._frames import scientific_ids_missing, scientific_ids_warning
+from recurct._periods import list_sums
 from recurct._stacklevel import user_stacklevel
 from recurct.dose import exam_region
 from recurct.errors import (
@@ -734,16 +735,16 @@ def _exam_regions(events: pl.DataFrame, n_rows: int) -> pl.Series:
     per_region = (
         events.filter(pl.col("body_region").is_not_null())
         .group_by("exam_row", "body_region", maintain_order=True)
-        .agg(
-            # sorted: the same sum, hence the same main region, in any order of the events
-            pl.when(pl.col("dlp_mgycm").count() > 0)
-            .then(pl.col("dlp_mgycm").sort().sum())
-            .alias("dlp")
-        )
-        .with_columns(
-            pl.col("dlp").rank("dense", descending=True).over("exam_row").alias("r"),
-            pl.len().over("exam_row").alias("k"),
-        )
+        .agg(pl.col("dlp_mgycm").drop_nulls().alias("dlp"))
+    )
+    # each region's DLP summed by recurct's rule (list_sums, as a patient's CED and as
+    # exam_region sums it): the correctly rounded sum, hence the same main region, in any
+    # order of the events; null without a DLP
+    per_region = per_region.with_columns(
+        pl.when(pl.col("dlp").list.len() > 0).then(list_sums(per_region.get_column("dlp")))
+    ).with_columns(
+        pl.col("dlp").rank("dense", descending=True).over("exam_row").alias("r"),
+        pl.len().over("exam_row").alias("k"),
     )
     single = per_region.filter(pl.col("k") == 1).select("exam_row", "body_region")
     multi = (
@@ -1222,7 +1223,7 @@ def _exam_frame(
     agg = events.group_by("exam_row").agg(
         pl.len().alias("n_ev"),
         pl.col("dlp_mgycm").count().alias("n_dlp"),
-        pl.col("dlp_mgycm").sort().sum().alias("dlp_sum"),  # the same in any event order
+        pl.col("dlp_mgycm").drop_nulls().alias("dlp_sum"),  # summed below
         (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False) & ~lost)
         .sum()
         .alias("n_no_dlp"),
@@ -1237,6 +1238,9 @@ def _exam_frame(
         )
         .alias("main_ctdi"),
     )
+    # the events' DLPs summed by recurct's rule (list_sums, as a patient's CED): the
+    # correctly rounded sum (math.fsum's), the same in any order of the events
+    agg = agg.with_columns(list_sums(agg.get_column("dlp_sum")))
 
     def text(canon: str) -> pl.Series:
         return _field(df, cols, canon, pl.Utf8)

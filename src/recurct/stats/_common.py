@@ -54,6 +54,7 @@ __all__ = [
     "stratum_rows",
     "unknown_column",
     "unknown_reached",
+    "unsigned_zeros",
 ]
 
 #: Default age bands (years), left-closed: [0, 18), [18, 30), [30, 50), [50, 65), [65, inf).
@@ -329,8 +330,14 @@ def stats_frame(obj: Any) -> tuple[pl.DataFrame, FrameKind]:
     """:func:`recurct._frames.to_polars` for the functions of :mod:`recurct.stats`, which
     also keeps the order of a pandas ordered ``Categorical`` of text (an age band of
     :func:`recurct.stats.age_band`): it becomes a polars ``Enum`` of its categories, so its
-    strata follow that order (polars reads it as a ``Categorical``, which has none)."""
+    strata follow that order (polars reads it as a ``Categorical``, which has none).
+
+    A ``-0.0`` in a float column becomes ``0.0`` (:func:`unsigned_zeros`): polars groups
+    the two as one value, labelled by whichever comes first in the rows, so a ``by`` (or
+    ``cluster``) column holding both would give a stratum label, and a bootstrap's order of
+    draws, that changed with the order of the rows."""
     df, kind = to_polars(obj)
+    df = unsigned_zeros(df)
     if kind != "pandas":
         return df, kind
     import pandas as pd
@@ -350,6 +357,29 @@ def stats_frame(obj: Any) -> tuple[pl.DataFrame, FrameKind]:
     return (df.with_columns(casts) if casts else df), kind
 
 
+def unsigned_zeros(df: pl.DataFrame, cols: Iterable[str] | None = None) -> pl.DataFrame:
+    """``df`` with each ``-0.0`` of its float columns (those of ``cols`` where given) made
+    ``0.0``, the one label of the value polars groups them as; the other values (NaN and
+    nulls too) unchanged. Only a column that holds a ``-0.0`` is rewritten (one pass over
+    each float column finds them)."""
+    schema = df.schema
+    fix = []
+    for c in schema if cols is None else cols:
+        if not schema[c].is_float():
+            continue
+        a = df.get_column(c).to_numpy()  # (nulls: NaN, no zero)
+        neg = np.signbit(a)
+        if neg.any() and (neg & (a == 0)).any():
+            fix.append(c)
+    if not fix:
+        return df
+    # (not ``x + 0.0``: polars drops the addition of a zero)
+    return df.with_columns(
+        pl.when(pl.col(c) == 0).then(pl.lit(0.0, schema[c])).otherwise(pl.col(c)).alias(c)
+        for c in fix
+    )
+
+
 def _in_stratum_order(keys: pl.DataFrame, df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """``keys`` (the distinct ``by`` values in order of first appearance, with any other
     columns) in the one order of strata in :mod:`recurct.stats`: the order of ``Enum``
@@ -365,7 +395,8 @@ def _in_stratum_order(keys: pl.DataFrame, df: pl.DataFrame, by: list[str]) -> pl
 def stratum_keys(df: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """The distinct values of the ``by`` columns, one row per stratum, in the one order of
     strata in :mod:`recurct.stats` (:func:`_in_stratum_order`)."""
-    return _in_stratum_order(df.select(by).unique(maintain_order=True), df, by)
+    keys = unsigned_zeros(df.select(by)).unique(maintain_order=True)  # (one 0.0: -0.0 too)
+    return _in_stratum_order(keys, df, by)
 
 
 class Strata(NamedTuple):
@@ -390,7 +421,7 @@ def stratum_rows(df: pl.DataFrame, by: list[str]) -> Strata | None:
     if not by:
         return None
     groups = (  # in order of first appearance
-        df.select(by)
+        unsigned_zeros(df.select(by))  # (one stratum 0.0, labelled 0.0, for 0.0 and -0.0)
         .with_row_index(f"{TMP}row")
         .group_by(by, maintain_order=True)
         .agg(pl.col(f"{TMP}row"))

@@ -395,12 +395,9 @@ class Reproduction:
                 + "; ".join(f"{r} ({k:,})" for r, k in self.dropped_by_reason.items())
             )
         if self.dose_method:
-            lines.append(
-                "effective dose: "
-                + "; ".join(
-                    f"{m} ({k:,} exam{'s' if k != 1 else ''})" for m, k in self.dose_method.items()
-                )
-            )
+            from recurct.dose.effective import dose_methods_text
+
+            lines.append("effective dose: " + dose_methods_text(self.dose_method))
         return lines
 
     def save(self, out: str | Path, *, figures: bool = True, overwrite: bool = False) -> list[Path]:

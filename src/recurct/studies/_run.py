@@ -422,6 +422,7 @@ def run_study(
     import time
 
     from recurct import _checks, cumulative_dose
+    from recurct.dose.effective import dose_methods
 
     t0 = time.perf_counter()
     if n_patients is not None:
@@ -477,30 +478,11 @@ def run_study(
         n_rows_in=read.get("n_rows_in"),
         n_rows_out=read.get("n_rows_out"),
         dropped_by_reason=read.get("dropped_by_reason", {}),
-        dose_method=_dose_methods(ex) if mode == "your data" else {},
+        dose_method=dose_methods(ex) if mode == "your data" else {},
         extremes_checked=_still_valid(extremes_checked, validation),
         _figure_fn=figures,
     )
     return rep if _kind_of(exams) != "pandas" else _to_pandas(rep)
-
-
-def _dose_methods(exams: pl.DataFrame) -> dict[str, int]:
-    """How the effective doses of ``exams`` were obtained: ``dose_method`` -> exams, most
-    first (ties by name); :data:`recurct.dose.SUPPLIED_METHOD` for the doses given without a
-    method (every exam's, where the table has no ``dose_method`` column)."""
-    from recurct.dose import SUPPLIED_METHOD
-
-    if "dose_method" not in exams.columns:
-        return {SUPPLIED_METHOD: exams.height} if exams.height else {}
-    counts = (
-        exams["dose_method"]
-        .cast(pl.Utf8)
-        .fill_null(SUPPLIED_METHOD)
-        .alias("method")
-        .value_counts(name="n")
-        .sort(["n", "method"], descending=[True, False])
-    )
-    return {str(m): int(n) for m, n in counts.iter_rows()}
 
 
 def _still_valid(
