@@ -20,13 +20,16 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recurct._dates import as_date
 from recurct._frames import param_label
 from recurct.errors import DataError, InputNotFoundError, ParameterError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: Longest window accepted, in days: about 274 years, more than twice the longest human life
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
@@ -193,12 +196,25 @@ def _folder_read_whole(path: Path, fn: str) -> None:
     """Out of core, a folder is read as its ``*.parquet`` files without partition columns:
     refuse one where that would leave exams out (``.pq``, ``.PARQUET`` files) or drop a
     column the patients table uses (a partition folder such as ``facility=A/``)."""
+    import polars as pl
+
     from recurct.cumulative import USED_COLUMNS
+    from recurct.io.exams import _partitions, _partitions_agree
 
     files = [f for f in path.rglob("*") if f.is_file()]
     other = (".pq", ".parq", ".parquet")  # any case: only *.parquet is read out of core
     skipped = sorted(f for f in files if f.suffix.lower() in other and f.suffix != ".parquet")
-    keys = {p.partition("=")[0] for f in files for p in f.relative_to(path).parts[:-1] if "=" in p}
+    keys: set[str] = set()  # partition columns some file does not hold itself
+    held = []  # files holding their partition columns (polars' partition_by): checked below
+    for f in sorted(f for f in files if f.suffix == ".parquet"):
+        parts = _partitions(f, path)
+        try:
+            names = parquet_schema(f) if parts else pl.Schema()
+        except Exception as exc:  # polars raises several kinds for a damaged file
+            raise DataError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
+        keys |= {k for k in parts if k not in names}
+        if any(k in names for k in parts):
+            held.append((f, parts, names))
     lost = sorted(keys & set(USED_COLUMNS))
     if skipped or lost:
         if skipped:
@@ -209,15 +225,25 @@ def _folder_read_whole(path: Path, fn: str) -> None:
             f"{fn}: {path}: {what}; pass recurct.read_exams(folder).exams instead (any "
             "Parquet extension, partitions kept as columns; read into memory)"
         )
+    if held:  # the file's own column is read: refused where its folder says otherwise
+        _partitions_agree(held)
+
+
+def parquet_schema(path: Path | str) -> pl.Schema:
+    """The schema of one Parquet file (its footer only), its path taken as written: polars
+    reads a path as a glob pattern, so a folder named ``exports [2024]`` would match no file
+    (its brackets escaped here; every scan of one file passes ``glob=False``)."""
+    import polars as pl
+
+    return pl.Schema(pl.read_parquet_schema(glob.escape(str(path))))
 
 
 def parquet_files(files: Iterable[Path], fn: str) -> None:
     """Each Parquet file readable (its footer and schema), else an error naming it."""
-    import polars as pl
 
     for f in files:
         try:
-            pl.read_parquet_schema(f)
+            parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise DataError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
 

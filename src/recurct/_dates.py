@@ -392,3 +392,37 @@ def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
         if todo.size == 0:
             break
     return out
+
+
+def date_cells_text(cells: list[Any], name: str) -> pl.Series | None:
+    """A column of Python objects holding date cells and text (what ``pd.read_excel`` gives
+    for a date column with real date cells and typed-in dates) as text, cell by cell, to be
+    read by the rules of a text date column (:func:`parse_date_series`, ``dayfirst`` and
+    all): a ``datetime`` (a pandas ``Timestamp`` too) as its ISO wall-clock date and time
+    (``2020-01-02 08:30:00``; a time zone dropped, the local time kept, as for a
+    time-zone-aware column), a ``date`` as ISO ``2020-01-02``, a numpy ``datetime64`` as its
+    ISO text, text as it is, a missing value (``None``, NaN, ``NaT``, ``pd.NA``) null, and
+    anything else (a number, a time of day) as ``str`` gives it, an unparseable date of its
+    row that validation reports as any other. None when no cell is a date (a column of
+    text alone, or of other objects, is no column of date cells: refused as before, as any
+    ``Object`` column)."""
+    out: list[str | None] = []
+    dated = False
+    for v in cells:
+        if v is None or _is_missing(v):
+            out.append(None)
+            continue
+        if isinstance(v, str):
+            out.append(v)
+            continue
+        if isinstance(v, dt.datetime):  # (a pandas Timestamp, nanoseconds and all)
+            out.append(v.replace(tzinfo=None).isoformat(sep=" "))
+        elif isinstance(v, dt.date):
+            out.append(v.isoformat())
+        elif isinstance(v, np.datetime64):
+            out.append(str(np.datetime_as_string(v)))
+        else:
+            out.append(str(v))
+            continue
+        dated = True
+    return pl.Series(name, out, dtype=pl.Utf8) if dated else None

@@ -345,7 +345,7 @@ def _cannot_create(target: Path, what: str, exc: OSError) -> Exception:
 def _parquet_rows(path: Path) -> int:
     import polars as pl
 
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    return int(pl.scan_parquet(path, glob=False).select(pl.len()).collect().item())
 
 
 def _sha256_file(path: Path) -> str:

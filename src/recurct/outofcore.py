@@ -82,6 +82,7 @@ from recurct.io.exams import (
     _kind,
     _reconciled_casts,
     _wide_dates,
+    _written_floats,
     parquet_heights,
 )
 from recurct.schema import ExamValidationError
@@ -180,14 +181,18 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
             _checks._folder_read_whole(path, fn)
             if not any(path.rglob("*.parquet")):
                 raise InputNotFoundError(f"{path}: folder holds no .parquet file")
-            pattern = str(path / "**" / "*.parquet")
-            return _scan_files(source, pl.scan_parquet(pattern, hive_partitioning=False), fn)
+            # the files as read_exams lists them (sorted as text); literal paths, not a glob
+            # pattern, so that a folder named "exports [2024]" is read
+            files = sorted((f for f in path.rglob("*.parquet") if f.is_file()), key=str)
+            lf = pl.scan_parquet(files, hive_partitioning=False, glob=False)
+            return _scan_files(source, lf, fn)
         if path.exists() or any(ch in str(source) for ch in "*?["):
             matches = [path] if path.exists() else glob.glob(str(source), recursive=True)
             if not matches:
                 raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
             check_files(matches)
-            return _scan_files(source, pl.scan_parquet(str(source)), fn)
+            lf = pl.scan_parquet(str(source), glob=not path.exists())  # (a file: no pattern)
+            return _scan_files(source, lf, fn)
         raise InputNotFoundError(f"{fn}: {path}: no such file or folder")
     raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
@@ -212,7 +217,7 @@ def _scan_files(source: Any, fast: pl.LazyFrame, fn: str = "scan_exams") -> pl.L
     schemas = []
     for f in files:
         try:
-            schemas.append(pl.read_parquet_schema(f))
+            schemas.append(_checks.parquet_schema(f))
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
     used = [i for i, s in enumerate(schemas) if s]
@@ -230,7 +235,10 @@ def _per_file(source: Any, files: list[str], schemas: list[dict[str, pl.DataType
     concatenated in the order of ``files``."""
     target = _reconciled_schema(files, schemas, str(source))
     return pl.concat(
-        [_conformed(pl.scan_parquet(f), s, target) for f, s in zip(files, schemas, strict=True)],
+        [
+            _conformed(pl.scan_parquet(f, glob=False), s, target)
+            for f, s in zip(files, schemas, strict=True)
+        ],
         how="vertical",
         rechunk=False,
     )
@@ -262,7 +270,7 @@ def _int64_ids(
     for f, s in zip(files, schemas, strict=True):
         if s.get("patient_id") not in (pl.UInt64, pl.Int128) or not _ids_may_overflow(f):
             continue
-        col = pl.scan_parquet(f).select("patient_id").collect().to_series()
+        col = pl.scan_parquet(f, glob=False).select("patient_id").collect().to_series()
         bad = col.to_frame().select(out.fill_null(False)).to_series()
         if not bad.any():
             continue
@@ -346,9 +354,16 @@ def _reconciled_schema(
             raise DataError(_clash(where, col, files, first, other, what))
     texts = _reconciled_casts(files, given, where)
     wide = _wide_dates(given)  # Date and Datetime("ns"): Datetime("us"), every date kept
+    floats = _written_floats(given)  # 32- and 16-bit floats beside other types: as written
     read = [
         {
-            c: pl.String() if c in text else wide[c] if c in wide and d != pl.Null else d
+            c: pl.String()
+            if c in text
+            else pl.Float64()
+            if c in floats and d in (pl.Float32, pl.Float16)
+            else wide[c]
+            if c in wide and d != pl.Null
+            else d
             for c, d in s.items()
         }
         for s, text in zip(given, texts, strict=True)
@@ -383,6 +398,8 @@ def _source_paths(source: Any) -> list[Path]:
     wildcard); none for a LazyFrame."""
     if not isinstance(source, str | Path):
         return []
+    if Path(source).exists():  # a path as written ("exports [2024]"), not a pattern
+        return [Path(source)]
     parts = Path(source).parts
     fixed = list(itertools.takewhile(lambda p: not any(c in p for c in "*?["), parts))
     return [Path(*fixed)] if fixed else []
@@ -750,7 +767,7 @@ class _RunReader:
     def _slice(self, file: str, start: int, rows: int) -> pl.DataFrame:
         """Rows ``start`` to ``start + rows`` of ``file``, in the columns and dtypes of the
         scan (a file of another schema: cast, missing columns null, :func:`_conformed`)."""
-        scan = pl.scan_parquet(file)
+        scan = pl.scan_parquet(file, glob=False)
         have = scan.collect_schema()
         if all(have.get(c) == d for c, d in self.schema.items()):
             scan = scan.select(list(self.schema))
@@ -895,7 +912,8 @@ def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Ser
 
 def _read_bucket(part: Path) -> _BucketExams:
     """One bucket of exams, in input order, and its input row numbers."""
-    chunk = pl.read_parquet(part / "**" / "*.parquet")
+    files = sorted((f for f in part.rglob("*.parquet") if f.is_file()), key=str)
+    chunk = pl.read_parquet(files, glob=False)  # (literal paths: "out [2]" is no pattern)
     return in_input_order(chunk.drop(_ROW), chunk[_ROW].to_numpy())
 
 

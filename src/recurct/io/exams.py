@@ -30,10 +30,18 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks, schema
-from recurct._casts import COMMA_OK, POINT_OK, eager_casts, numeric_text, with_casts
+from recurct._casts import (
+    COMMA_OK,
+    POINT_OK,
+    as_written,
+    eager_casts,
+    numeric_text,
+    with_casts,
+)
 from recurct._compat import renamed
-from recurct._dates import TIME_FORMS, parse_date_series, parse_study_time
+from recurct._dates import TIME_FORMS, date_cells_text, parse_date_series, parse_study_time
 from recurct._frames import (
+    ID_COLUMNS,
     ID_SPACES,
     SCIENTIFIC_ID,
     clean_frame,
@@ -234,8 +242,13 @@ def read_exams(
     source : str, Path, or polars / pandas / pyarrow table
         A CSV file (plain or ``.csv.gz``), a Parquet file, a folder of Parquet files (read
         recursively; :data:`PARQUET_SUFFIXES` in any case; hive partition folders such as
-        ``facility=A/`` become text columns), or a frame (a LazyFrame is collected; for a lazy
-        scan of Parquet too large for memory use :func:`recurct.outofcore.scan_exams`).
+        ``facility=A/`` become text columns, or where the files hold the column too, as
+        polars' ``write_parquet(folder, partition_by=...)`` writes them, the files' column
+        where every row agrees with its folder; a ``Float32`` column of some files is read
+        as written beside another dtype of others), or a frame (a LazyFrame is collected; a
+        pandas date column mixing date cells and text, as ``pd.read_excel`` gives, is read
+        cell by cell; for a lazy scan of Parquet too large for memory use
+        :func:`recurct.outofcore.scan_exams`).
     columns : mapping, optional
         ``{"their name": "our name"}``; wins over the built-in :data:`VENDOR_COLUMNS`.
     dayfirst : bool, default False
@@ -282,7 +295,9 @@ def read_exams(
         decoded (naming the row), repeats a column name, has a row of the wrong field count,
         has a title line above its header (``CT dose report``: remove it), has a canonical
         column beside its vendor alias or two aliases of one, or dates are ambiguous (pass
-        ``dayfirst``); with ``dayfirst=True``, a text date column that looks month-first
+        ``dayfirst``); a partition column of a folder held by a file too whose values
+        differ from its folder (naming the file, the column and the row); with
+        ``dayfirst=True``, a text date column that looks month-first
         (naming a month-first date and one read day-first that would be swapped), even with
         ``strict=False``, since no row tells which dates are wrong.
     recurct.schema.ExamValidationError
@@ -510,7 +525,7 @@ class FileRows:
 
 def parquet_heights(files: Sequence[str | os.PathLike[str]] | None) -> list[int]:
     """The rows of each Parquet file, from its footer (one collect for all)."""
-    counts = pl.collect_all([pl.scan_parquet(f).select(pl.len()) for f in files or ()])
+    counts = pl.collect_all([pl.scan_parquet(f, glob=False).select(pl.len()) for f in files or ()])
     return [int(c.item()) for c in counts]
 
 
@@ -575,15 +590,21 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     that cannot be read is named. Where the files' dtypes of a column differ, the column is
     reconciled first (:func:`_reconciled_casts`), so that no value is converted to another
     type (``True`` to 1.0, a date to days) and validation judges each value as reading its
-    file alone would; columns of one dtype in every file are read as they are. A column of
-    ``Date`` and ``Datetime("ns")`` is read as ``Datetime("us")`` (:func:`_wide_dates`), so
-    that a date outside 1677-2262 is kept (and validated) as any other."""
+    file alone would; columns of one dtype in every file are read as they are. A ``Float32``
+    (or ``Float16``) column of a file where other files hold the column in another dtype is
+    read as written, by its shortest decimal (:func:`_written_floats`), as its file alone
+    is. A column of ``Date`` and ``Datetime("ns")`` is read as ``Datetime("us")``
+    (:func:`_wide_dates`), so that a date outside 1677-2262 is kept (and validated) as any
+    other. A column both in a file and in its partition folders (as polars'
+    ``write_parquet(..., partition_by=...)`` writes them) is read from the file, its dtype
+    kept, where the two agree on every row (:func:`_partitions_agree`)."""
     scans = []
     schemas: list[pl.Schema] = []
     keys: list[str] | None = None
+    held: list[tuple[Path, dict[str, str | None], pl.Schema]] = []
     for f in files:
         try:
-            names = pl.read_parquet_schema(f)
+            names = _checks.parquet_schema(f)
         except Exception as exc:  # polars raises several kinds for a damaged file
             raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
         schemas.append(pl.Schema(names))
@@ -594,18 +615,24 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             raise DataError(
                 f"{source}: partition folders differ: {f} has {list(parts)}, others {keys}"
             )
-        clash = [k for k in parts if k in names]
-        if clash:
-            raise DataError(
-                f"{f}: column(s) {clash} are both in the file and partition folders; "
-                "rename the folders or the columns"
-            )
+        if any(k in names for k in parts):  # (polars' partition_by writes both)
+            held.append((f, parts, schemas[-1]))
         scans.append(
-            pl.scan_parquet(f).with_columns(
-                pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in parts.items()
+            pl.scan_parquet(f, glob=False).with_columns(
+                pl.lit(v, dtype=pl.Utf8).alias(k) for k, v in parts.items() if k not in names
             )
         )
+    if held:
+        _partitions_agree(held)
     if len(scans) > 1 and any(s != schemas[0] for s in schemas[1:]):
+        floats = _written_floats(schemas)  # a float32 12.3 is 12.3, as in its file alone
+        if floats:
+            scans = [
+                scan.with_columns(as_written(pl.col(c), have[c]) for c in floats if c in have)
+                if any(c in have for c in floats)
+                else scan
+                for scan, have in zip(scans, schemas, strict=True)
+            ]
         texts = _reconciled_casts([str(f) for f in files], schemas, source)
         scans = [
             scan.with_columns(pl.col(c).cast(pl.Utf8) for c in text) if text else scan
@@ -634,6 +661,103 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             except Exception as one:
                 raise DataError(f"{f}: not a readable Parquet table ({one})") from exc
         raise DataError(f"{source}: not a readable Parquet table ({exc})") from exc
+
+
+def _written_floats(schemas: Sequence[Mapping[str, pl.DataType]]) -> list[str]:
+    """The columns that some files hold as ``Float32`` or ``Float16`` and others in another
+    dtype (an all-null column aside): each file's 32- or 16-bit floats are read as
+    ``Float64`` by their shortest decimal (:func:`recurct._casts.as_written`) before the
+    files are joined, as each file alone is read (a float32 ``33.3`` is 33.3, where the
+    supertype ``Float64`` would hold its exact value 33.29999923706055, and three of them
+    would not reach 100 mSv). A column of ``Float32`` in every file stays ``Float32``, read
+    as written later, as a single file is."""
+    out = []
+    for col in dict.fromkeys(c for s in schemas for c in s):
+        dtypes = {s[col] for s in schemas if col in s and s[col] != pl.Null}
+        if len(dtypes) > 1 and dtypes & {pl.Float32, pl.Float16}:
+            out.append(col)
+    return out
+
+
+def _partitions_agree(held: list[tuple[Path, dict[str, str | None], pl.Schema]]) -> None:
+    """Each file of ``held`` (file, its partition folders, its schema) holds some of its
+    partition columns itself, as polars' ``write_parquet(..., partition_by=...)`` writes
+    them: accepted where the file's column agrees with its folder on every row (the file's
+    value as text is the folder's text, or the folder's text read in the column's dtype is
+    the value: ``2.0`` and ``2``; a null under the hive null folder
+    ``__HIVE_DEFAULT_PARTITION__``), else a :class:`~recurct.errors.DataError` naming the
+    file, the column, the folder and the first row (0-based) where they differ. One read
+    of those columns, all files at once; folders without such columns cost nothing."""
+    checks = []
+    where = []
+    for f, parts, names in held:
+        for k, v in parts.items():
+            if k not in names:
+                continue
+            dtype = names[k]
+            if dtype.is_nested() or dtype == pl.Object:
+                raise DataError(
+                    f"{f}: column {k!r} is in the file ({dtype}) and in its partition "
+                    f"folder ({k}={v}), which cannot be compared; rename the folders or "
+                    "the column"
+                )
+            c = pl.col(k)
+            if v is None:
+                agree = c.is_null()
+            else:
+                agree = c.cast(pl.Utf8) == v
+                typed = _folder_value(v, dtype)  # 2.0 and '2', a timestamp written otherwise
+                if typed is not None:
+                    agree = agree | (c == pl.lit(typed, dtype=dtype))
+            first = (
+                pl.scan_parquet(f, glob=False)
+                .select(c)
+                .with_row_index("row")
+                .filter(~agree.fill_null(False))
+                .head(1)
+            )
+            checks.append(first.select("row", c.cast(pl.Utf8)))
+            where.append((f, k, v))
+    try:
+        found = pl.collect_all(checks)
+    except Exception as exc:  # polars raises several kinds
+        raise DataError(
+            f"{held[0][0].parent}: the partition columns the files hold could not be compared "
+            f"with their folders ({exc}); rename the folders or the columns"
+        ) from exc
+    for (f, k, v), odd in zip(where, found, strict=True):
+        if odd.height:
+            row, value = odd.row(0)
+            folder = "__HIVE_DEFAULT_PARTITION__ (null)" if v is None else repr(v)
+            target = k if k in _CANONICAL else VENDOR_COLUMNS.get(_key(k))
+            held_value = "null" if value is None else repr(value)
+            if target in ID_COLUMNS:  # no raw id beyond the folder's own
+                held_value = "another id"
+            raise DataError(
+                f"{f}: column {k!r} is both in the file and in its partition folders, which "
+                f"differ: row {row} of the file (0-based) holds {held_value}, its folder "
+                f"{folder}; make them agree, or rename the folders or the column"
+            )
+
+
+def _folder_value(text: str, dtype: pl.DataType) -> Any:
+    """A partition folder's ``text`` read in ``dtype``, a number, a boolean or a date (None
+    where it is none, or another dtype): what the file's column may hold for it."""
+    s = pl.Series([text.strip()])
+    try:
+        if isinstance(dtype, pl.Datetime):
+            read = s.str.to_datetime(
+                time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=False
+            )
+        elif dtype == pl.Date:
+            read = s.str.to_date(strict=False)
+        elif dtype.is_numeric() or dtype == pl.Boolean:
+            read = s.cast(dtype, strict=False)
+        else:
+            return None
+    except Exception:  # polars raises several kinds
+        return None
+    return read[0]
 
 
 def _kind(dtype: pl.DataType) -> str:
@@ -1142,7 +1266,11 @@ def _normalise(
     exactly as read. Returns the frame, its dose and age columns as written (nulls aside),
     for the problems to quote (and the patient ids in scientific notation, made missing),
     and the exam dates parsed where a time was merged (:func:`_merge_time`) or the text
-    dates were read day-first (else None), for validation to use."""
+    dates were read day-first (else None), for validation to use. An ``exam_date`` column
+    of Python objects mixing date cells and text (``pd.read_excel``) is read as text, cell
+    by cell (:func:`recurct._dates.date_cells_text`): each date cell as it is, each text
+    date by the rules of text dates."""
+    frame = _date_cells(frame)
     coded = [n for n, d in frame.schema.items() if n in _NUMERIC and d in (pl.Categorical, pl.Enum)]
     if coded:  # categories of text numbers: read by the rule of text (as validate reads them)
         frame = frame.with_columns(pl.col(coded).cast(pl.Utf8))
@@ -1206,6 +1334,16 @@ def _normalise(
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
     return frame, shown, parsed
+
+
+def _date_cells(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with an ``exam_date`` column of Python objects (date cells and text) as
+    text, cell by cell (:func:`recurct._dates.date_cells_text`); else as it is (a column of
+    no date or text is refused later, naming its dtype)."""
+    if frame.schema.get("exam_date") != pl.Object:
+        return frame
+    cells = date_cells_text(frame.get_column("exam_date").to_list(), "exam_date")
+    return frame if cells is None else frame.with_columns(cells)
 
 
 def _month_first(dates: pl.Series, parsed: pl.Series, source: str, lines: RowPlaces | None) -> None:
