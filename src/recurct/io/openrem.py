@@ -115,6 +115,23 @@ _NULL_SPELLINGS = sorted(
     {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
 )
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
+# a study date, alone or followed by a time of day (after a space or "T", as a spreadsheet
+# writes a date-time cell: 2020-01-02 14:05:00, 02.01.2020 14:05, 1/2/2020 2:05 PM,
+# 2020-01-02T14:05): group 1 the date, group 2 the time (H:MM, HH:MM, HH:MM:SS or
+# HH:MM:SS.f), group 3 its AM or PM (in any case) if it has one
+_DATE_TIME = (
+    r"^(\S+?)(?:(?:T| +)([0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)"
+    r"(?: ?([AaPp][Mm]))?)?$"
+)
+# the time of day in a study date's cell (with " AM" or " PM" after a 12-hour time)
+_CLOCK_FORMATS = ("%H:%M:%S%.f", "%H:%M", "%I:%M:%S%.f %p", "%I:%M %p")
+# a date written with its day and month (or month and day) first, as a spreadsheet re-saves
+# it, separated by "." (German Excel's dd.mm.yyyy) or "-" rather than "/": read as its slash
+# form (03.04.2020 as 03/04/2020), so that one rule (``dayfirst``) decides all of them
+_DOT_OR_DASH_DATES = (
+    r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})$",
+    r"^([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})$",
+)
 # a slash date; which of its first two numbers is the day is decided by ``dayfirst``
 _SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/\d{4}$"
 _WITHHELD = "<withheld>"  # a cell value in a message of a pseudonymising read (as read_rdsr)
@@ -607,8 +624,7 @@ def _sexes(
 
 
 def _slash_order(
-    part: pl.Expr,
-    df: pl.DataFrame,
+    date: pl.Series,
     raw: pl.DataFrame,
     day_col: str,
     dayfirst: bool | None,
@@ -616,17 +632,21 @@ def _slash_order(
     withhold: bool,
     rows: _RowNames,
 ) -> str | None:
-    """The strptime format of the export's slash dates (``03/04/2020``): day first with
-    ``dayfirst=True``, month first with False; with None decided by the dates themselves
-    (``13/04/2020`` can only be day first), an ambiguous one (both numbers 12 or less and
-    different) or a file holding both orders is a DataError naming the row."""
+    """The strptime format of the export's slash dates (``03/04/2020``; ``date``: the date
+    part of each study date, a dotted or dashed one, ``03.04.2020``, ``03-04-2020``, in its
+    slash form): day first with ``dayfirst=True``, month first with False; with None decided
+    by the dates themselves (``13/04/2020`` can only be day first), an ambiguous one (both
+    numbers 12 or less and different) or a file holding both orders is a DataError naming
+    the row and quoting the study date as written."""
     if dayfirst is not None:
         return "%d/%m/%Y" if dayfirst else "%m/%d/%Y"
-    if not df[day_col].str.contains("/", literal=True).any():
+    if not date.str.contains("/", literal=True).any():
         return None
-    nums = df.select(
-        part.str.extract(_SLASH_DATE, 1).cast(pl.Int32).alias("a"),
-        part.str.extract(_SLASH_DATE, 2).cast(pl.Int32).alias("b"),
+    nums = pl.DataFrame(
+        {
+            "a": date.str.extract(_SLASH_DATE, 1).cast(pl.Int32),
+            "b": date.str.extract(_SLASH_DATE, 2).cast(pl.Int32),
+        }
     )
     if nums["a"].null_count() == nums.height:
         return None
@@ -667,19 +687,81 @@ def _dates(
     withhold: bool,
     rows: _RowNames,
 ) -> pl.Series:
+    """The study dates as datetimes: each study date (ISO, ``YYYYMMDD``, or day-first or
+    month-first with ``/``, ``.`` or ``-``: :func:`_slash_order`) with the time of day that
+    follows it in the same cell (after a space or ``T``: a spreadsheet's date-time cell),
+    else midnight; where the export has a study time column, its time where it holds one
+    (it wins over a time in the date's cell). A study date that is none of these is a
+    DataError naming the row (and quoting the cell as written, unless ``withhold``)."""
     day = df[day_col]
-    part = pl.when(day.str.contains(":")).then(day.str.split(" ").list.first()).otherwise(day)
-    formats = list(_DATE_FORMATS)
-    slash = _slash_order(part, df, raw, day_col, dayfirst, where, withhold, rows)
-    if slash is not None:
-        formats.append(slash)
-    parsed = df.select(
+    # the usual export (OpenREM writes ISO dates): read at once, no study date split
+    iso = df.select(
         pl.coalesce(
-            [part.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]
-            + [day.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False)]
+            [
+                pl.col(day_col).str.strptime(pl.Datetime("us"), f, strict=False)
+                for f in _DATE_FORMATS
+            ]
         )
     ).to_series()
-    bad = parsed.is_null() & day.is_not_null()
+    pending = day.is_not_null() & iso.is_null()
+    if pending.any():
+        iso = iso.fill_null(
+            _date_times(day.set(~pending, None), raw, day_col, where, dayfirst, withhold, rows)
+        )
+    if time_col is None:
+        return iso.alias("exam_date")
+    clock = df.select(
+        pl.coalesce(
+            [pl.col(time_col).str.strptime(pl.Time, f, strict=False) for f in _TIME_FORMATS]
+        )
+    ).to_series()
+    return (
+        pl.DataFrame({"d": iso, "t": clock})
+        .select(
+            pl.when(pl.col("t").is_not_null())
+            .then(pl.col("d").dt.truncate("1d").dt.combine(pl.col("t")))
+            .otherwise(pl.col("d"))
+        )
+        .to_series()
+        .alias("exam_date")
+    )
+
+
+def _date_times(
+    day: pl.Series,
+    raw: pl.DataFrame,
+    day_col: str,
+    where: str,
+    dayfirst: bool | None,
+    withhold: bool,
+    rows: _RowNames,
+) -> pl.Series:
+    """The study dates ``day`` (null where read already) that are not ISO or ``YYYYMMDD``
+    dates alone: day-first or month-first dates (``/``, ``.`` or ``-``), each optionally
+    followed by a time of day (:data:`_DATE_TIME`), as datetimes (midnight without a time).
+    One that is none of these is a DataError naming its row (:func:`_dates`)."""
+    parts = day.str.extract_groups(_DATE_TIME).struct.rename_fields(["d", "t", "half"])
+    d, t, half = pl.col("d"), pl.col("t"), pl.col("half")
+    split = parts.struct.unnest().select(
+        # 03.04.2020 and 03-04-2020 as 03/04/2020: one rule for their order (_slash_order)
+        d.str.replace(_DOT_OR_DASH_DATES[0], "${1}/${2}/${3}").str.replace(
+            _DOT_OR_DASH_DATES[1], "${1}/${2}/${3}"
+        ),
+        pl.when(half.is_null()).then(t).otherwise(t + " " + half.str.to_uppercase()),
+    )
+    formats = list(_DATE_FORMATS)
+    slash = _slash_order(split["d"], raw, day_col, dayfirst, where, withhold, rows)
+    if slash is not None:
+        formats.append(slash)
+    parsed = split.select(
+        pl.coalesce([d.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]),
+        pl.coalesce([t.str.strptime(pl.Time, f, strict=False) for f in _CLOCK_FORMATS]).alias("c"),
+        t.is_not_null().alias("has_t"),
+    )
+    bad = (
+        day.is_not_null()
+        & parsed.select(d.is_null() | (pl.col("has_t") & pl.col("c").is_null())).to_series()
+    )
     if bad.any():
         i = int(bad.arg_true()[0])
         value = _WITHHELD if withhold else repr(raw[day_col][i])
@@ -690,25 +772,13 @@ def _dates(
         }[dayfirst]
         raise DataError(
             f"{where}: {rows(i)}: study date {value} is not a date (YYYY-MM-DD, YYYYMMDD or "
-            f"{slash})"
+            f"{slash}, also with '.' or '-' for '/'; a time HH:MM[:SS] may follow after a "
+            "space or 'T')"
         )
-    if time_col is None:
-        return parsed.alias("exam_date")
-    clock = df.select(
-        pl.coalesce(
-            [pl.col(time_col).str.strptime(pl.Time, f, strict=False) for f in _TIME_FORMATS]
-        )
+    # the time written in the date's cell (a spreadsheet's date-time cell), else midnight
+    return parsed.select(
+        pl.when(pl.col("c").is_not_null()).then(d.dt.combine(pl.col("c"))).otherwise(d)
     ).to_series()
-    return (
-        pl.DataFrame({"d": parsed, "t": clock})
-        .select(
-            pl.when(pl.col("t").is_not_null())
-            .then(pl.col("d").dt.truncate("1d").dt.combine(pl.col("t")))
-            .otherwise(pl.col("d"))
-        )
-        .to_series()
-        .alias("exam_date")
-    )
 
 
 def _pseudonyms(values: pl.Series, key: bytes | None, domain: Any) -> pl.Series:
@@ -836,19 +906,33 @@ def read_openrem_ct(
         :func:`recurct.io.rdsr.file_pseudonym` of its name (``"file:"`` and 64 hex digits),
         in every message, warning, problem row and error (an export is often named by the
         patient's ID), no message quotes a cell, and ``age_years`` tells no more than
-        completed years (Notes).
+        completed years (Notes): an age up to one year lower, which can put an exam in a
+        younger age column of an age-dependent conversion table
+        (:func:`recurct.dose.effective_dose` with ``table="shrimpton_age"`` or
+        ``"nci_icrp103_120kv"``, or a table of your own whose factors depend on age), so
+        that it gets another factor and another effective dose. Compute the effective doses
+        from a read without ``pseudonymise`` (the exact ages) and pseudonymise that table
+        (:func:`recurct.io.pseudonym.pseudonymise_id`,
+        :func:`recurct.io.pseudonym.coarsen_ages`), or accept that an exam's age column can
+        be one lower.
     include_non_patient : bool
         Keep studies marked in OpenREM's "Test patient?" column (with a ``non_patient``
         column); by default they are dropped.
     region_rules : optional
         Extra region rules, as in :func:`recurct.dose.normalise_region`.
     dayfirst : bool or None, default None
-        How to read study dates written with slashes (an export re-saved by a spreadsheet):
-        True ``dd/mm/yyyy``, False ``mm/dd/yyyy``. With None the dates decide (``13/04/2020``
-        can only be day-first, ``04/13/2020`` only month-first), and a date that may be
-        either (``03/04/2020``: both numbers 12 or less) is an error naming its row, as is a
-        file holding both orders. ISO (``2020-04-03``, as OpenREM writes) and ``20200403``
-        dates are read whatever ``dayfirst`` says.
+        How to read study dates written with the day and the month first (an export
+        re-saved by a spreadsheet), with slashes, dots (German Excel's ``dd.mm.yyyy``) or
+        dashes, all by one rule: True ``dd/mm/yyyy`` (``dd.mm.yyyy``, ``dd-mm-yyyy``), False
+        ``mm/dd/yyyy`` (``mm.dd.yyyy``, ``mm-dd-yyyy``). With None the dates decide
+        (``13/04/2020`` and ``13.04.2020`` can only be day-first, ``04/13/2020`` only
+        month-first), and a date that may be either (``03/04/2020``, ``03.04.2020``: both
+        numbers 12 or less) is an error naming its row, as is a file holding both orders.
+        ISO (``2020-04-03``, as OpenREM writes) and ``20200403`` dates are read whatever
+        ``dayfirst`` says. A time of day in the date's cell, after a space or ``T``
+        (``2020-04-03 14:05:00``, as an .xlsx date-time cell reads; ``03.04.2020 14:05``;
+        ``2020-04-03T14:05``; ``04/03/2020 2:05 PM``), is kept in ``exam_date``; a
+        "Study time" column, where the row has one, gives the time instead.
 
     Returns
     -------
@@ -889,8 +973,9 @@ def read_openrem_ct(
         UTF-8 nor Windows-1252 text, or a file mixing the two), a row has more cells than
         the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
         shifts the row's cells: the whole file is refused, as no cell of that row can be
-        trusted), a DLP (an event's or the reported total) or a study date cannot be read, or
-        a slash date is ambiguous (pass ``dayfirst``). Each message names the file (with
+        trusted), a DLP (an event's or the reported total) or a study date cannot be read (a
+        time in its cell included: ``2020-04-03 25:00``), or a day-first or month-first
+        date is ambiguous (pass ``dayfirst``). Each message names the file (with
         ``pseudonymise`` by its pseudonym, never by its name or path; no error carries an
         exception of polars or pandas, whose messages quote cells) and the
         row as :func:`recurct.read_exams` names rows: the 0-based data row (row 0 the first
@@ -957,7 +1042,8 @@ def read_openrem_ct(
     exams but place the birth date only within a year (an age is at most one year lower
     than read); an exam without a patient ID or a date gets its completed years. Reading
     a patient's exams in several files and combining the ages narrows that year: read them
-    as one export.
+    as one export. An age-dependent conversion can then choose another age column (the
+    ``pseudonymise`` parameter above; docs/dose.md, "Ages of a pseudonymising read").
 
     ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
     ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the

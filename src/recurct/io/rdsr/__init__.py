@@ -383,7 +383,10 @@ def read_rdsr(
     the completed years at the patient's first exam plus the years since that exam (days /
     365.25), which keeps the differences between a patient's exams but leaves the birth
     date anywhere in a year; the floor of the age where the exam has no patient ID or
-    date. Event tables carry
+    date. An age up to one year lower can put an exam in a younger age column of an
+    age-dependent conversion table (docs/dose.md, "Ages of a pseudonymising read"): compute
+    effective doses from a read without ``pseudonymise`` first, or accept that. Event
+    tables carry
     ``localizer`` (CT Acquisition Type 113805, Constant Angle Acquisition) and
     ``dose_method``.
     """
