@@ -35,6 +35,7 @@ Kernel
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -186,7 +187,9 @@ def trailing_dose(
     ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
     if not ws or not ts:
         raise ParameterError("trailing_dose: give at least one window (days) and one threshold")
-    given, kind = to_polars(exams)
+    with warnings.catch_warnings():  # running_dose, below, reads the table again and warns
+        warnings.simplefilter("ignore")
+        given, kind = to_polars(exams)
     _check_names(given.columns, ts, ws)
     run = running_dose(exams)
     index = run.index if kind == "pandas" else None  # the input's labels, in exam order

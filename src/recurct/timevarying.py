@@ -462,7 +462,9 @@ def _subjects(
             f"{_rows(same)} of the subjects table (0-based); follow-up is counted in whole "
             "days (start and stop are days since entry), so exit must be on a later day"
         )
-    order = sub.select(pl.arg_sort_by("patient_id")).to_series()
+    pid = pl.col("patient_id")  # coded ids by their text, as the other functions order them
+    coded = isinstance(sub.schema["patient_id"], pl.Enum | pl.Categorical)
+    order = sub.select(pl.arg_sort_by(pid.cast(pl.String) if coded else pid)).to_series()
     helpers = pl.DataFrame({"_e0": e0, "_e1": e1, "_event": ev}).gather(order)
     return sub.gather(order), helpers
 
