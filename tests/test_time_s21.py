@@ -111,3 +111,28 @@ def test_trailing_dose_warns_once_per_problem() -> None:
     assert len(ids) == 1, [str(w.message) for w in ids]
     assert ids[0].filename == __file__
     assert res.patients.height == 1
+
+
+def test_lagged_dose_refuses_days_out_of_range() -> None:
+    far = pl.Series([0, 10**18], dtype=pl.Int64).cast(pl.Datetime("ms"))
+    ex = pl.DataFrame(
+        {
+            "patient_id": [1, 2],
+            "exam_date": [D(2020, 1, 1), D(2020, 2, 1)],
+            "effective_dose_msv": [1.0, 2.0],
+        }
+    )
+    subjects = pl.DataFrame(
+        {
+            "patient_id": [1, 2],
+            "entry": [D(2019, 1, 1)] * 2,
+            "exit": far,
+            "event": [0, 1],
+        }
+    )
+    with pytest.raises(recurct.errors.DataError, match=r"lagged_dose: column 'exit' .* row 1"):
+        recurct.lagged_dose(ex, subjects, lags=[0])
+    with pytest.raises(recurct.errors.DataError, match=r"column 'exam_date' .* row 1"):
+        recurct.lagged_dose(
+            ex.with_columns(exam_date=far), subjects.with_columns(exit=far), lags=[0]
+        )

@@ -57,8 +57,8 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
         return s.to_physical().to_numpy(), 1
     if isinstance(dtype, pl.Datetime):
         unit = dtype.time_unit or "us"
-        if unit == "ms" or dtype.time_zone is not None:  # (see _check_day_range)
-            _check_day_range(s, unit, dtype.time_zone is not None, fn)
+        if unit == "ms" or dtype.time_zone is not None:  # (see check_day_range)
+            check_day_range(s, fn)
         if dtype.time_zone is not None:  # calendar days of the local wall-clock time
             s = s.dt.replace_time_zone(None)
         return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]
@@ -80,11 +80,15 @@ _ZONED_DAYS = (-96_465_293 + 2, 95_026_236 - 2)
 _INT64 = (int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max))
 
 
-def _check_day_range(s: pl.Series, unit: str, zoned: bool, fn: str) -> None:
-    """Refuse exam dates whose calendar day is out of the range recurct counts
-    (:data:`_DAYS`; :data:`_ZONED_DAYS` for a time-zone-aware ``Datetime``) with a
-    ``DataError`` naming the column and the rows, rather than wrap them into other days
-    (or let polars fail on converting them to local time)."""
+def check_day_range(s: pl.Series, fn: str) -> None:
+    """Refuse dates (exam dates, a subject's entry or exit) whose calendar day is out of the
+    range recurct counts (:data:`_DAYS`; :data:`_ZONED_DAYS` for a time-zone-aware
+    ``Datetime``) with a ``DataError`` naming ``fn``, the column and the rows, rather than
+    wrap them into other days (or let polars fail on converting them to local time)."""
+    dtype = s.dtype
+    if not isinstance(dtype, pl.Datetime):
+        return  # (a Date is an int32 day number: always in range)
+    unit, zoned = dtype.time_unit or "us", dtype.time_zone is not None
     per_day = _UNITS_PER_DAY[unit]
     first, last = _ZONED_DAYS if zoned else _DAYS
     lo, hi = first * per_day, (last + 1) * per_day
@@ -104,8 +108,8 @@ def _check_day_range(s: pl.Series, unit: str, zoned: bool, fn: str) -> None:
         else "about 5.88 million years either side of 1970, the range of a polars Date"
     )
     raise DataError(
-        f"{fn}: column 'exam_date' is out of the range of dates recurct counts ({span}) in "
-        f"{_rows(bad)} (0-based); fix or drop these exams first"
+        f"{fn}: column {s.name!r} is out of the range of dates recurct counts ({span}) in "
+        f"{_rows(bad)} (0-based); fix or drop these rows first"
     )
 
 

@@ -39,7 +39,7 @@ import polars as pl
 
 from recurct import _checks
 from recurct._compat import renamed
-from recurct._exam_arrays import check_columns, exam_doses, exam_times
+from recurct._exam_arrays import check_columns, check_day_range, exam_doses, exam_times
 from recurct._frames import from_polars, param_label, rows_text, to_polars
 from recurct._jit import njit
 from recurct._stacklevel import user_stacklevel
@@ -213,10 +213,12 @@ def _round_days(years: list[float]) -> list[int]:
     return [round(x * DAYS_PER_YEAR) for x in years]
 
 
-def day_numbers(s: pl.Series) -> pl.Series:
+def day_numbers(s: pl.Series, fn: str = "lagged_dose") -> pl.Series:
     """Days since 1970-01-01 of dates or datetimes (Int64); a time-zone-aware datetime counts
-    on its local calendar day."""
+    on its local calendar day. A datetime out of the range of days recurct counts is a
+    ``DataError`` naming ``fn``, the column and the rows (:func:`check_day_range`)."""
     dtype = s.dtype
+    check_day_range(s, fn)
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
         s = s.dt.replace_time_zone(None)  # the local calendar day
     return s.cast(pl.Date).to_physical().cast(pl.Int64)
