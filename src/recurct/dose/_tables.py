@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from recurct._casts import as_written
+from recurct._casts import as_written, numeric_text
 from recurct._frames import to_polars
 from recurct.errors import DataError, ParameterError
 from recurct.schema import BODY_REGIONS
@@ -144,7 +144,9 @@ def numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     Codes: ``NUM_OK`` (a number >= 0, or missing), ``_NUM_TEXT`` (text that is not a number,
     a boolean, a date...), ``_NUM_INF`` (infinite) and ``_NUM_NEG`` (negative). NaN counts as
     missing. A ``Float32`` (or ``Float16``) value is read as written, by its shortest decimal
-    (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`).
+    (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`); text by the one rule
+    of text numbers (:func:`recurct._casts.numeric_text`: ``"12,5"`` is 12.5 in a column
+    of decimal commas, as :func:`recurct.validate` reads it).
     """
     n = s.len()
     code = np.zeros(n, dtype=np.int8)
@@ -162,7 +164,9 @@ def numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         v[code != NUM_OK] = np.nan
         return v, code
     if s.dtype == pl.Utf8:
-        t = s.str.strip_chars()
+        # text numbers by the one rule (decimal commas, thousands separators: the column
+        # decides, as validate and read_exams read them; an ambiguous cell is no number)
+        t = numeric_text(s).str.strip_chars()
         num = t.cast(pl.Float64, strict=False)
         code[(t.is_not_null() & (t != "") & num.is_null()).to_numpy()] = _NUM_TEXT
     elif s.dtype.is_numeric():
