@@ -96,7 +96,7 @@ def test_float32_beside_float64_read_as_written(tmp_path: Path) -> None:
         (pl.Int64, pl.Float32, True),  # Int64 and Float32: Float64
         (pl.Float32, pl.Float32, True),  # one dtype: Float32, read as written later
         (pl.Float64, pl.Float16, True),
-        (pl.Float32, pl.Float16, False),  # (out of core: Float32, see the report)
+        (pl.Float32, pl.Float16, True),
         (pl.Utf8, pl.Float32, False),  # text beside numbers: text in every file
         (pl.Utf8, pl.Float16, False),
     ],

@@ -213,3 +213,10 @@ def test_events_carry_the_time_of_their_study(tmp_path: Path) -> None:
     result = read_openrem_ct(path)
     assert result.events["exam_date"].to_list() == [datetime(2020, 1, 2, 14, 5)]
     assert result.exams.schema["exam_date"] == pl.Datetime("us")
+
+
+@pytest.mark.parametrize("date", ["13/04/20", "13.04.20", "1/2/20 14:05"])
+def test_a_two_digit_year_is_no_date(tmp_path: Path, date: str) -> None:
+    """Review helper-189: strptime's %Y read 13/04/20 as the year 20 with dayfirst=True."""
+    with pytest.raises(DataError, match="is not a date"):
+        read_openrem_ct(_export(tmp_path, date), dayfirst=True)

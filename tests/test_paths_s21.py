@@ -75,3 +75,22 @@ def test_cumulative_dose_and_out_of_core_on_such_paths(tmp_path: Path, name: str
     write_patients(folder, out, thresholds=100, buckets=2)
     written = pl.read_parquet(sorted(out.glob("*.parquet")), glob=False).sort("patient_id")
     assert written["ced_msv"].to_list() == want["ced_msv"].to_list()
+
+
+def test_mixed_float_widths_in_such_a_folder(tmp_path: Path) -> None:
+    """Out of core the files were listed by a glob pattern too: a folder so named with
+    files of other schemas failed with a raw polars error."""
+    folder = tmp_path / "exports [2024]"
+    folder.mkdir()
+    ex = _exams()
+    ex.head(3).write_parquet(folder / "a.parquet")
+    ex.tail(2).with_columns(pl.col("effective_dose_msv").cast(pl.Float32)).write_parquet(
+        folder / "b.parquet"
+    )
+    want = recurct.cumulative_dose(_exams(), 100).sort("patient_id")["ced_msv"].to_list()
+    for got in (
+        recurct.read_exams(folder).exams.pipe(recurct.cumulative_dose, 100),
+        recurct.cumulative_dose(folder, 100),
+        cumulative_dose_chunked(folder, thresholds=100, buckets=2),
+    ):
+        assert got.sort("patient_id")["ced_msv"].to_list() == want

@@ -302,3 +302,28 @@ def test_list_sums_sums_and_refuses_nulls() -> None:
         list_sums(pl.Series("d", [[0.1, None], [1.0]], pl.List(pl.Float64)))
     with pytest.raises(ValueError, match="null list"):
         list_sums(pl.Series("d", [[0.1], None], pl.List(pl.Float64)))
+
+
+def test_population_table_with_both_zeros_in_any_order() -> None:
+    """Review helper-190: the population table's strata were not normalised: a -0.0 first
+    made the stratum '-0.0' there and '0.0' for the patients (an error, 0 in the table)."""
+    import numpy as np
+
+    from recurct import stats
+
+    n = 40
+    rng = np.random.default_rng(5)
+    pat = pl.DataFrame(
+        {
+            "patient_id": [f"p{i}" for i in range(n)],
+            "n_exams": rng.integers(1, 9, n),
+            "ced_msv": rng.gamma(2.0, 40.0, n),
+            "x": [0.0] * 20 + [-0.0] * 20,
+        }
+    )
+    pop = pl.DataFrame({"x": [-0.0] * 50 + [0.0] * 50})
+    got = [
+        stats.magnitude(pat, 50, by="x", population=p).select("x", "n_patients", "n_population")
+        for p in (pop, pop.reverse())
+    ]
+    assert got[0].rows() == got[1].rows() == [("all", 40, 100), ("0.0", 40, 100)]

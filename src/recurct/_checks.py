@@ -163,7 +163,7 @@ def exams_path(exams: Any, fn: str) -> None:
             )
         parquet_files([path], fn)
     elif path.is_dir():
-        parquet_files(sorted(path.rglob("*.parquet")), fn)
+        parquet_files(parquet_folder_files(path), fn)
         _folder_read_whole(path, fn)
     elif any(c in str(path) for c in "*?["):
         matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
@@ -227,6 +227,14 @@ def _folder_read_whole(path: Path, fn: str) -> None:
         )
     if held:  # the file's own column is read: refused where its folder says otherwise
         _partitions_agree(held)
+
+
+def parquet_folder_files(path: Path) -> list[Path]:
+    """The ``*.parquet`` files below the folder ``path`` (hidden ones and those in linked
+    folders too), sorted as text: the files the out-of-core functions read, in the order
+    they read them. Listed here, not by a glob pattern, so that a folder named
+    ``exports [2024]`` is read as written."""
+    return sorted((f for f in path.rglob("*.parquet") if f.is_file()), key=str)
 
 
 def parquet_schema(path: Path | str) -> pl.Schema:

@@ -255,13 +255,6 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
             try:
                 pl.from_pandas(obj[[name]], include_index=False)
             except Exception:
-                if str(name) == "exam_date":  # date cells and text (pd.read_excel)
-                    from recurct._dates import date_cells_text
-
-                    cells = date_cells_text(obj[name].tolist(), "exam_date")
-                    if cells is not None:
-                        kept["exam_date"] = cells
-                        continue
                 if str(name) in refused:
                     raise DataError(_mixed_column(obj[name], str(name))) from exc
                 if str(name) in attributes:

@@ -195,7 +195,7 @@ def _period_rows(df: pl.DataFrame, periods: Any, every: str | None) -> tuple[pl.
             continue
         shown_seen.add(key)
         cond = _after(lo, timed_exams) & _before(hi, timed_exams)
-        shown = (_first_instant(lo), _last_instant(hi)) if timed else (lo, hi)
+        shown = key
         frames.append(
             base.filter(cond).with_columns(
                 pl.lit(shown[0], kind).alias("period_start"),

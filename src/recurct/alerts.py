@@ -35,7 +35,6 @@ Kernel
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -46,7 +45,7 @@ import polars as pl
 from recurct import _checks
 from recurct._casts import as_written
 from recurct._compat import renamed
-from recurct._frames import from_polars, param_label, to_polars
+from recurct._frames import _unwrap, frame_kind, from_polars, param_label, to_polars
 from recurct._jit import njit
 from recurct.cumulative import RUNNING_COLUMNS, running_dose
 from recurct.errors import ParameterError
@@ -187,10 +186,9 @@ def trailing_dose(
     ts = sorted(_checks.thresholds(thresholds, "trailing_dose").tolist())
     if not ws or not ts:
         raise ParameterError("trailing_dose: give at least one window (days) and one threshold")
-    with warnings.catch_warnings():  # running_dose, below, reads the table again and warns
-        warnings.simplefilter("ignore")
-        given, kind = to_polars(exams)
-    _check_names(given.columns, ts, ws)
+    table = _unwrap(exams)  # (read once, by running_dose: its warnings given once)
+    kind = frame_kind(table)
+    _check_names(_column_names(table, kind), ts, ws)
     run = running_dose(exams)
     index = run.index if kind == "pandas" else None  # the input's labels, in exam order
     ex, _ = to_polars(run)
@@ -244,6 +242,15 @@ def _trailing_name(w: float) -> str:
 def _reached_name(t: float, w: float) -> str:
     """The exams column of threshold ``t`` reached within window ``w``: ``reached_100_in_90``."""
     return f"reached_{param_label(t)}_in_{param_label(w)}"
+
+
+def _column_names(exams: Any, kind: str) -> list[str]:
+    """The column names of a polars, pandas or pyarrow table, without reading it."""
+    if kind == "lazy":
+        return exams.collect_schema().names()
+    if kind == "arrow":
+        return list(exams.schema.names)
+    return [str(c) for c in exams.columns]
 
 
 def _check_names(columns: Sequence[str], ts: list[float], ws: list[int]) -> None:

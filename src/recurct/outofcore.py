@@ -119,7 +119,11 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         :func:`recurct.read_exams` would read differently is refused, as by
         :func:`recurct.cumulative_dose`: a folder holding ``.pq``, ``.parq`` or other-case
         Parquet files (``.PARQUET``), or partition folders (``facility=A/``) of a column
-        the patients table uses (other partition columns are not read).
+        the patients table uses that the files do not hold themselves (other partition
+        columns are not read). A folder written by polars' ``write_parquet(...,
+        partition_by=...)``, whose files keep their partition column, is read, each file's
+        column checked against its folder (a ``DataError`` naming the file, the column and
+        a row where they differ).
 
     Returns
     -------
@@ -144,8 +148,8 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         (:class:`recurct.errors.InputNotFoundError`).
     recurct.errors.ParameterError
         A folder whose Parquet files other than ``*.parquet`` would be left out, or whose
-        partition folders hold a used column (see ``source``), naming the files or columns;
-        pass ``recurct.read_exams(folder).exams`` instead.
+        partition folders hold a used column its files lack (see ``source``), naming the
+        files or columns; pass ``recurct.read_exams(folder).exams`` instead.
     recurct.errors.DataError
         A file is not a readable Parquet table (naming it); or the files' dtypes of a column
         cannot be reconciled (no common type; a nested or binary column among other kinds),
@@ -183,7 +187,7 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
                 raise InputNotFoundError(f"{path}: folder holds no .parquet file")
             # the files as read_exams lists them (sorted as text); literal paths, not a glob
             # pattern, so that a folder named "exports [2024]" is read
-            files = sorted((f for f in path.rglob("*.parquet") if f.is_file()), key=str)
+            files = _checks.parquet_folder_files(path)
             lf = pl.scan_parquet(files, hive_partitioning=False, glob=False)
             return _scan_files(source, lf, fn)
         if path.exists() or any(ch in str(source) for ch in "*?["):
@@ -684,11 +688,12 @@ def _parquet_files(source: Any) -> list[str]:
     if not isinstance(source, str | Path):
         return []
     path = Path(source)
-    pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(source)
     if path.is_file():
         return [str(path)]
-    # polars reads hidden files too
-    return sorted(glob.glob(pattern, recursive=True, include_hidden=True))
+    if path.is_dir():  # the files the scan reads (_checks.parquet_folder_files), as written
+        return [str(f) for f in _checks.parquet_folder_files(path)]
+    # a glob pattern (polars reads hidden files too)
+    return sorted(glob.glob(str(source), recursive=True, include_hidden=True))
 
 
 def _clustered_loaders(
@@ -912,7 +917,7 @@ def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Ser
 
 def _read_bucket(part: Path) -> _BucketExams:
     """One bucket of exams, in input order, and its input row numbers."""
-    files = sorted((f for f in part.rglob("*.parquet") if f.is_file()), key=str)
+    files = _checks.parquet_folder_files(part)
     chunk = pl.read_parquet(files, glob=False)  # (literal paths: "out [2]" is no pattern)
     return in_input_order(chunk.drop(_ROW), chunk[_ROW].to_numpy())
 

@@ -10,7 +10,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import polars as pl
 
-from recurct._periods import list_sums
 from recurct.errors import ParameterError
 from recurct.regions import combine_regions
 from recurct.schema import BODY_REGIONS
@@ -182,6 +181,8 @@ def sum_events(
     (:func:`recurct._periods.list_sums`, as a patient's CED is summed): the correctly
     rounded sum of the events' values (``math.fsum``'s), whatever their order.
     """
+    from recurct._periods import list_sums  # (numba's kernels: not at import)
+
     skip = np.zeros(df.height, dtype=bool) if no_dlp_needed is None else no_dlp_needed
     df = df.with_columns(pl.Series(_SKIP, skip, dtype=pl.Boolean))
     if "event_uid" in df.columns:  # a repeated event counts once; a null event_uid is no repeat

@@ -71,7 +71,10 @@ def missing_dose(dose: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     ``N/A``, ``NA``, ``-``, ``NULL``, ``#N/A``, ...): so ``""``, ``"  "`` and ``"n/a"`` in an
     in-memory table are what an empty cell of a CSV file is. A missing dose is never zero.
     Any other value is a dose given, to be checked: NaN (a number, even written as text) and
-    text that is no number are bad doses, reported by row, never estimated over.
+    text that is no number are bad doses, reported by row, never estimated over. (A pandas
+    NaN in a NumPy ``float64`` or ``double[pyarrow]`` column is pandas' missing value, read
+    as null by every function, so a missing dose; one in a nullable ``Float64`` column is a
+    NaN, as in polars.)
 
     Every step applies this rule: :func:`recurct.validate` (``missing dose`` where
     ``effective_dose_msv`` is required; where it is not, as :func:`recurct.read_exams` and

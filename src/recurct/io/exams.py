@@ -536,7 +536,7 @@ def _load(
     files)``; kind: 'csv', 'parquet' or the frame library. A frame is not cleaned here: the
     identity rules run on the canonical columns (:func:`_normalise`), naming the source."""
     if not isinstance(obj, (str, os.PathLike)):
-        df, kind = to_polars(obj, clean=False)
+        df, kind = to_polars(_pandas_date_cells(obj), clean=False)
         return df, kind, f"<{kind} frame>", None, None
     path = Path(obj)
     source = str(path)
@@ -1334,6 +1334,23 @@ def _normalise(
                 "dd/mm/yyyy or dd.mm.yyyy, or convert them to ISO YYYY-MM-DD"
             )
     return frame, shown, parsed
+
+
+def _pandas_date_cells(obj: Any) -> Any:
+    """A pandas frame whose ``exam_date`` column holds date cells beside text
+    (``pd.read_excel`` of a hand-edited sheet) with that column as text, cell by cell
+    (:func:`recurct._dates.date_cells_text`), for ``read_exams`` to read by the text rules;
+    any other input as it is (elsewhere such a column is refused naming its rows). A column
+    under another name is kept as objects by the conversion and read by :func:`_date_cells`
+    once mapped."""
+    pandas = type(obj).__module__.startswith("pandas") and hasattr(obj, "columns")
+    if not pandas or "exam_date" not in obj.columns:
+        return obj
+    col = obj["exam_date"]
+    if col.dtype != object:
+        return obj
+    cells = date_cells_text(col.tolist(), "exam_date")
+    return obj if cells is None else obj.assign(exam_date=cells.to_list())
 
 
 def _date_cells(frame: pl.DataFrame) -> pl.DataFrame:

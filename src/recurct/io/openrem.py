@@ -753,8 +753,13 @@ def _date_times(
     slash = _slash_order(split["d"], raw, day_col, dayfirst, where, withhold, rows)
     if slash is not None:
         formats.append(slash)
+    def read(f: str) -> pl.Expr:
+        when = d.str.strptime(pl.Datetime("us"), f, strict=False)
+        # a slash date with a four-digit year only (strptime's %Y reads 13/04/20 as year 20)
+        return pl.when(d.str.contains(_SLASH_DATE)).then(when) if "/" in f else when
+
     parsed = split.select(
-        pl.coalesce([d.str.strptime(pl.Datetime("us"), f, strict=False) for f in formats]),
+        pl.coalesce([read(f) for f in formats]),
         pl.coalesce([t.str.strptime(pl.Time, f, strict=False) for f in _CLOCK_FORMATS]).alias("c"),
         t.is_not_null().alias("has_t"),
     )

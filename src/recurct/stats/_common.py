@@ -331,13 +331,9 @@ def stats_frame(obj: Any) -> tuple[pl.DataFrame, FrameKind]:
     also keeps the order of a pandas ordered ``Categorical`` of text (an age band of
     :func:`recurct.stats.age_band`): it becomes a polars ``Enum`` of its categories, so its
     strata follow that order (polars reads it as a ``Categorical``, which has none).
-
-    A ``-0.0`` in a float column becomes ``0.0`` (:func:`unsigned_zeros`): polars groups
-    the two as one value, labelled by whichever comes first in the rows, so a ``by`` (or
-    ``cluster``) column holding both would give a stratum label, and a bootstrap's order of
-    draws, that changed with the order of the rows."""
+    (A ``-0.0`` in a column strata are formed of is made ``0.0`` where they are formed:
+    :func:`unsigned_zeros`.)"""
     df, kind = to_polars(obj)
-    df = unsigned_zeros(df)
     if kind != "pandas":
         return df, kind
     import pandas as pd

@@ -44,6 +44,7 @@ from recurct.stats._common import (
     stratum_keys,
     unknown_column,
     unknown_reached,
+    unsigned_zeros,
 )
 from recurct.stats.proportion import CI_ALIASES, ci_method, proportion_ci
 
@@ -171,7 +172,10 @@ def _slim(
         reached, days, exams = _reached_columns(df, t)
         cols += [reached.alias(f"{TMP}r{i}"), days.alias(f"{TMP}d{i}"), exams.alias(f"{TMP}x{i}")]
         cols.append(unknown_reached(df, t).alias(f"{TMP}u{i}"))
-    return df.select(cols)
+    # one stratum (and one cluster) 0.0 for 0.0 and -0.0, whatever the row order: polars
+    # groups the two as one value labelled by whichever comes first
+    keys = [*by_cols, cluster] if cluster is not None else by_cols
+    return unsigned_zeros(df.select(cols), keys)
 
 
 def _drop_unknown(slim: pl.DataFrame, df: pl.DataFrame, ts: list[float]) -> list[pl.DataFrame]:

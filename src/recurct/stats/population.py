@@ -25,7 +25,7 @@ import polars as pl
 
 from recurct._frames import frame_kind, to_polars
 from recurct.errors import DataError, ParameterError
-from recurct.stats._common import TMP, _rows
+from recurct.stats._common import TMP, _rows, unsigned_zeros
 from recurct.stats.proportion import proportion_ci
 
 __all__ = ["add_population"]
@@ -75,6 +75,7 @@ def population_counts(
     missing = [c for c in by_cols if c not in pop.columns]
     if missing:
         raise DataError(f"the population table lacks the by column(s) {missing}")
+    pop = unsigned_zeros(pop, by_cols)  # (its strata 0.0 for -0.0 too, as the patients')
     if patients is not None and "patient_id" in pop.columns and "patient_id" in patients.columns:
         ids = pop["patient_id"]
         if ids.null_count():
