@@ -341,7 +341,9 @@ def period_dose(
         that is neither a date nor a datetime (``NaT`` included), a period that ends before it
         starts; ``every`` not a period or over 273 years.
     recurct.errors.DataError
-        Missing required columns, null ids or dates, bad doses, nulls in a ``sums`` column.
+        Missing required columns, null ids or dates, bad doses, nulls in a ``sums`` column;
+        an ``exam_date`` beyond the days recurct counts (as :func:`recurct.cumulative_dose`
+        says), naming the rows.
 
     Notes
     -----

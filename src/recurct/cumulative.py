@@ -773,7 +773,10 @@ def cumulative_dose(
         Missing columns; null ids or dates; null, negative, NaN or infinite doses (the
         message names the first offending rows); an attribute column of a dtype that cannot
         be one (``age_years`` not numbers, text or categories; ``sex``, ``facility`` or
-        ``indication`` List, Array, Struct, Object or Duration), naming column and dtype.
+        ``indication`` List, Array, Struct, Object or Duration), naming column and dtype;
+        an ``exam_date`` beyond the days recurct counts (a ``Datetime("ms")`` some 5.9
+        million years from 1970, a time-zone-aware date beyond the years -262,143 to
+        262,142), naming the rows.
     recurct.errors.ParameterError
         Thresholds or windows not > 0; ``exam_date`` is not a date/datetime, or
         ``patient_id`` not a string/integer; ``indication="first"`` with a LazyFrame or a
@@ -850,7 +853,8 @@ def running_dose(exams: Any) -> pl.DataFrame | pd.DataFrame:
     recurct.errors.DataError
         The exam table already has a column ``exam_index`` or ``running_ced_msv`` (an
         accession number, or the output of an earlier call): it is never overwritten;
-        rename or drop it first.
+        rename or drop it first. An ``exam_date`` beyond the days recurct counts (as
+        :func:`cumulative_dose` says), naming the rows.
     """
     _checks.exams_path(exams, "running_dose")
     prep = _prepare(exams, "running_dose")

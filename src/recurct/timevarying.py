@@ -289,8 +289,9 @@ def lagged_dose(
         infinite (as :func:`recurct.cumulative_dose` checks them); exams of which none
         matches a subject; a null or repeated subject ``patient_id``; a null entry, exit or
         event; an exit before the entry, or on the same calendar day; an event flag other
-        than 0/1 (``0.5`` is not cast to 0). Messages name the rows (0-based) of the table
-        concerned.
+        than 0/1 (``0.5`` is not cast to 0); an exam date, entry or exit beyond the days
+        recurct counts (as :func:`recurct.cumulative_dose` says). Messages name the rows
+        (0-based) of the table concerned.
 
     Warns
     -----
