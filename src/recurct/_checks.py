@@ -164,7 +164,7 @@ def exams_path(exams: Any, fn: str) -> None:
         parquet_files([path], fn)
     elif path.is_dir():
         parquet_files(parquet_folder_files(path), fn)
-        _folder_read_whole(path, fn)
+        # (what out of core would drop: checked once, by the scan that reads the folder)
     elif any(c in str(path) for c in "*?["):
         matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
         if not matches:

@@ -57,8 +57,7 @@ def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
         return s.to_physical().to_numpy(), 1
     if isinstance(dtype, pl.Datetime):
         unit = dtype.time_unit or "us"
-        if unit == "ms" or dtype.time_zone is not None:  # (see check_day_range)
-            check_day_range(s, fn)
+        check_day_range(s, fn)  # (no pass over the column where no value can be out)
         if dtype.time_zone is not None:  # calendar days of the local wall-clock time
             s = s.dt.replace_time_zone(None)
         return s.to_physical().to_numpy(), _UNITS_PER_DAY[unit]

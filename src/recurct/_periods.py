@@ -178,24 +178,21 @@ def _period_rows(df: pl.DataFrame, periods: Any, every: str | None) -> tuple[pl.
         hi = period_bound(hi, "period_dose: periods end")
         if _last_instant(hi) < _first_instant(lo):
             raise ParameterError(f"period_dose: period {pair!r} ends before it starts")
-        if (lo, hi) in seen:  # a period given twice is one period
-            continue
         seen.add((lo, hi))
         parts.append((lo, hi))
     timed = any(isinstance(b, dt.datetime) for pair in seen for b in pair)
     kind = pl.Datetime("us") if timed else pl.Date
     frames = [_as_bounds(p, timed) for p in parts if isinstance(p, pl.DataFrame)]
-    shown_seen: set[tuple[Bound, Bound]] = set()
+    done: set[tuple[Bound, Bound]] = set()
     for lo, hi in (p for p in parts if isinstance(p, tuple)):
-        # one period per pair of bounds shown: where any bound has a time of day, a date
-        # bound is its first (start) or last (end) instant, so 2020-12-31 and
-        # 2020-12-31 23:59:59.999999 end one period, each exam counted once
-        key = (_first_instant(lo), _last_instant(hi)) if timed else (lo, hi)
-        if key in shown_seen:
+        # a period given twice is one period, identified by the bounds shown: where any
+        # bound has a time of day, a date bound is its first (start) or last (end) instant,
+        # so 2020-12-31 and 2020-12-31 23:59:59.999999 end one period, each exam counted once
+        shown = (_first_instant(lo), _last_instant(hi)) if timed else (lo, hi)
+        if shown in done:
             continue
-        shown_seen.add(key)
+        done.add(shown)
         cond = _after(lo, timed_exams) & _before(hi, timed_exams)
-        shown = key
         frames.append(
             base.filter(cond).with_columns(
                 pl.lit(shown[0], kind).alias("period_start"),

@@ -115,6 +115,18 @@ _NULL_SPELLINGS = sorted(
     {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
 )
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
+# the times of day after a date that _dates reads in one pass with it (others: _date_times)
+_TIMES = ("", " %H:%M:%S", " %H:%M")
+# (format, the cell's length where a time makes it exact)
+_ONE_PASS = (
+    ("%Y-%m-%d", None),
+    ("%Y%m%d", None),
+    ("%Y-%m-%d %H:%M:%S", 19),
+    ("%Y-%m-%d %H:%M", 16),
+    ("%Y-%m-%dT%H:%M:%S", 19),
+)
+# a slash date with a four-digit year, alone or before a time HH:MM[:SS] after a space
+_SLASH_CELL = r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}(?: [0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
 # a study date, alone or followed by a time of day (after a space or "T", as a spreadsheet
 # writes a date-time cell: 2020-01-02 14:05:00, 02.01.2020 14:05, 1/2/2020 2:05 PM,
 # 2020-01-02T14:05): group 1 the date, group 2 the time (H:MM, HH:MM, HH:MM:SS or
@@ -694,15 +706,28 @@ def _dates(
     (it wins over a time in the date's cell). A study date that is none of these is a
     DataError naming the row (and quoting the cell as written, unless ``withhold``)."""
     day = df[day_col]
-    # the usual export (OpenREM writes ISO dates): read at once, no study date split
-    iso = df.select(
-        pl.coalesce(
-            [
-                pl.col(day_col).str.strptime(pl.Datetime("us"), f, strict=False)
-                for f in _DATE_FORMATS
-            ]
+    # the usual forms read at once, no study date split: ISO dates as OpenREM writes them,
+    # with a time as a spreadsheet's date-time cell holds it, and, where dayfirst says the
+    # order, slash dates with a four-digit year (the others: _date_times)
+    col = pl.col(day_col)
+    # a time with all its digits (strptime's %M reads "14:5"), not a leap second (read as
+    # _date_times reads it)
+    n = col.str.len_bytes()
+    exact = ~col.str.ends_with(":60")
+    one_pass = [
+        col.str.strptime(pl.Datetime("us"), f, strict=False)
+        if width is None
+        else pl.when((n == width) & exact).then(
+            col.str.strptime(pl.Datetime("us"), f, strict=False)
         )
-    ).to_series()
+        for f, width in _ONE_PASS
+    ]
+    if dayfirst is not None:
+        slash = "%d/%m/%Y" if dayfirst else "%m/%d/%Y"
+        cells = [col.str.strptime(pl.Datetime("us"), slash + t, strict=False) for t in _TIMES]
+        slashed = col.str.contains(_SLASH_CELL) & exact
+        one_pass.append(pl.when(slashed).then(pl.coalesce(cells)))
+    iso = df.select(pl.coalesce(one_pass)).to_series()
     pending = day.is_not_null() & iso.is_null()
     if pending.any():
         iso = iso.fill_null(
@@ -753,6 +778,7 @@ def _date_times(
     slash = _slash_order(split["d"], raw, day_col, dayfirst, where, withhold, rows)
     if slash is not None:
         formats.append(slash)
+
     def read(f: str) -> pl.Expr:
         when = d.str.strptime(pl.Datetime("us"), f, strict=False)
         # a slash date with a four-digit year only (strptime's %Y reads 13/04/20 as year 20)
