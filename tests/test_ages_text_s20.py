@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import recurct
 from recurct import dose
+from recurct._casts import NULL_STRINGS
 from recurct.cumulative import read_ages
 from recurct.errors import DoseConversionWarning, DroppedRowsWarning, UnmappedValuesWarning
 
@@ -121,7 +122,7 @@ def test_text_ages_as_validate_reads_them(ages: list[str | None], dtype: str) ->
     age, n, _ = read_ages(df.get_column("age_years"))
     assert age.to_list() == want
     given_ = df.get_column("age_years").cast(pl.Utf8).str.strip_chars()
-    present = [g is not None and g != "" for g in given_.to_list()]
+    present = [g is not None and g not in NULL_STRINGS for g in given_.to_list()]
     assert n == sum(p and w is None for p, w in zip(present, want))
 
 

@@ -262,7 +262,8 @@ def test_read_exams_bad_csv_files(tmp_path: Path, content: bytes, match: str) ->
 def test_read_exams_bad_parquet_files(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no tables here", encoding="utf-8")
-    _check(lambda: recurct.read_exams(tmp_path / "empty"), ValueError, DataError)
+    empty = tmp_path / "empty"
+    _check(lambda: recurct.read_exams(empty), FileNotFoundError, errors.InputNotFoundError)
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 but nothing after it")
     _check(lambda: recurct.read_exams(tmp_path / "bad.parquet"), ValueError, DataError)
 

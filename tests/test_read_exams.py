@@ -163,7 +163,7 @@ def test_parquet_folder(exams_dir: Path, tmp_path: Path) -> None:
     assert sorted(df.get_column("patient_id").to_list()) == ["p1", "p2", "p3", "p4"]
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(ValueError, match=r"empty.*no Parquet files"):
+    with pytest.raises(FileNotFoundError, match=r"empty.*no Parquet files"):
         read_exams(empty)
 
 

@@ -1,6 +1,7 @@
 """The canonical casts of the exam table's columns (sex and body-region codes, dates, doses),
-and the one rule of numbers in text (:func:`numeric_text`), shared by
-:func:`recurct.schema.validate`, :func:`recurct.read_exams` and the duplicate rule."""
+the one rule of numbers in text (:func:`numeric_text`) and the one rule of placeholders
+(:data:`NULL_STRINGS`, :func:`null_text`), shared by :func:`recurct.schema.validate`,
+:func:`recurct.read_exams`, the dose functions and the duplicate rule."""
 
 from __future__ import annotations
 
@@ -24,6 +25,40 @@ from recurct.schema import (
 #: Columns cast to Float64: the doses and the age.
 NUMBER_COLUMNS: tuple[str, ...] = (*DOSE_COLUMNS, "age_years")
 
+NULL_STRINGS: tuple[str, ...] = (
+    *("", "N/A", "n/a", "NA", "na", "-"),
+    *("NULL", "null", "Null", "None", "(null)", "#N/A", "#NA", "#NV", "<NA>"),
+)
+"""Cell values read as missing (after surrounding spaces are removed, :func:`null_text`):
+empty, ``N/A``, ``NA``, ``-``, and the placeholders databases and spreadsheets write
+(``NULL``, ``None``, ``(null)``, ``#N/A``, ``#NV`` of German Excel, ``<NA>`` of pandas), so
+a ``NULL`` DLP is a missing DLP, not a row that fails. :func:`recurct.read_exams` applies
+the rule to every canonical column of a file (``NULL`` is no facility either); in a table
+in memory it applies to the text doses, CTDIvol and age (:data:`NUMBER_COLUMNS` of
+``Utf8``, ``Categorical`` or ``Enum`` dtype), whatever function reads them, while text
+attributes (facility, sex, ...) keep their text. Columns that are not canonical keep their
+text in both. ``NaN`` stays a number (reported as a NaN dose)."""
+
+# A cell that is one of NULL_STRINGS as it is (a padded one is found by its spaces)
+_PLACEHOLDER = "^(?:" + "|".join(v.replace("(", r"\(").replace(")", r"\)") for v in NULL_STRINGS)
+_PLACEHOLDER += ")$"
+
+
+def null_text(e: pl.Expr) -> pl.Expr:
+    """A text expression (``Utf8``) without surrounding spaces, its cells of
+    :data:`NULL_STRINGS` null: the one rule of placeholders, which :func:`recurct.read_exams`
+    applies to the canonical columns of a file and every function to text doses and ages in
+    memory (:func:`numeric_text`, :func:`recurct.dose.effective.missing_dose`)."""
+    s = e.str.strip_chars()
+    return pl.when(s.is_in(NULL_STRINGS)).then(None).otherwise(s)
+
+
+def missing_text(e: pl.Expr) -> pl.Expr:
+    """Per cell of a text expression (``Utf8``), whether :func:`null_text` makes it null
+    (null, blank, or a placeholder of :data:`NULL_STRINGS`): Boolean, never null, without
+    building the text cleaned."""
+    return e.str.strip_chars().is_in(NULL_STRINGS).fill_null(True)
+
 
 # Numbers in text (:func:`numeric_text`): thousands groups are three digits after a lead of
 # one to three digits (no leading zero); a decimal part is any number of digits.
@@ -44,6 +79,8 @@ _MAY_REWRITE: dict[str | None, str] = {
     ",": r"^\s|\s$|[,.]",
     ".": r"^\s|\s$|,",
 }
+# the same, or a placeholder (made null), in the same scan
+_MAY_REWRITE_OR_NULL = {k: f"{v}|{_PLACEHOLDER}" for k, v in _MAY_REWRITE.items()}
 
 AMBIGUOUS_NUMBER = "\x00ambiguous"
 """Appended by :func:`numeric_text` to a number whose decimal mark is ambiguous (``1.234``:
@@ -51,7 +88,9 @@ AMBIGUOUS_NUMBER = "\x00ambiguous"
 validation (the problem quotes the value as written)."""
 
 
-def numeric_text(s: pl.Series, decimal: str | None = None, *, stripped: bool = False) -> pl.Series:
+def numeric_text(
+    s: pl.Series, decimal: str | None = None, *, stripped: bool = False, placeholders: bool = True
+) -> pl.Series:
     """The text numbers of a dose or age column rewritten with a decimal point and no
     thousands separators, by the one rule of docs/data-preparation.md ("Numbers in text"),
     which never guesses; :func:`recurct.read_exams` (by its ``decimal=``) and
@@ -71,12 +110,16 @@ def numeric_text(s: pl.Series, decimal: str | None = None, *, stripped: bool = F
     * ``decimal="as-is"`` (a comma-separated file without ``decimal``): unchanged.
 
     A ``Categorical`` or ``Enum`` column is read as its text (returned as ``Utf8``); other
-    dtypes are returned as they are. Surrounding spaces are removed (``" 12,5 "``), unless
-    ``stripped`` says the caller removed them already (``read_exams`` strips every text
-    column first): then they are not looked for. Cells that are no number stay as they are,
-    for validation to report; a cell that contradicts the column's decimal mark (``12.5``
-    with ``decimal=","``) is made unreadable. A text ``s`` is returned itself when nothing is
-    to be rewritten (a column without marks or spaces is read as written)."""
+    dtypes are returned as they are. Surrounding spaces are removed (``" 12,5 "``) and the
+    placeholders of :data:`NULL_STRINGS` (``""``, ``"n/a"``, ``"NULL"``, ...) made null, as
+    :func:`recurct.read_exams` reads a file's cells (:func:`null_text`), unless ``stripped``
+    says the caller did so already (``read_exams`` cleans every text column first): then
+    they are not looked for. ``placeholders=False`` (a column of a reference table, such as
+    a user's conversion-factor or DRL table, not of an exam table) leaves placeholders as
+    text, no number. Cells that are no number stay as they are, for validation to report; a
+    cell that contradicts the column's decimal mark (``12.5`` with ``decimal=","``) is made
+    unreadable. A text ``s`` is returned itself when nothing is to be rewritten (a column
+    without marks, spaces or placeholders is read as written)."""
     if decimal == "as-is":
         return s
     if s.dtype == pl.Categorical or isinstance(s.dtype, pl.Enum):
@@ -84,10 +127,14 @@ def numeric_text(s: pl.Series, decimal: str | None = None, *, stripped: bool = F
     if s.dtype != pl.Utf8:
         return s
     v = pl.col("v")
-    if not stripped:  # nothing to rewrite, spaces included, found in one scan
-        if not s.to_frame("v").select(v.str.contains(_MAY_REWRITE[decimal]).any()).item():
+    if not stripped:  # nothing to rewrite, spaces and placeholders included, in one scan
+        scan = (_MAY_REWRITE_OR_NULL if placeholders else _MAY_REWRITE)[decimal]
+        if not s.to_frame("v").select(v.str.contains(scan).any()).item():
             return s
-        s = s.str.strip_chars()
+        if placeholders:
+            s = s.to_frame("v").select(null_text(v).alias(s.name)).to_series()
+        else:
+            s = s.str.strip_chars()
     # The mark decided by a few scans of the column (literal marks first), then one rewrite
     # by it, each pattern evaluated once and only where the marks present need it.
     frame = s.to_frame("v")
@@ -141,12 +188,13 @@ def _each_cell(v: pl.Expr) -> pl.Expr:
 def number_text(df: pl.DataFrame, decimal: str | None = None) -> pl.DataFrame:
     """``df`` with its text doses and ages (:data:`NUMBER_COLUMNS` of ``Utf8``,
     ``Categorical`` or ``Enum`` dtype) read by :func:`numeric_text` with ``decimal``, as
-    ``Utf8``; other columns are left as they are, and ``df`` itself is returned when nothing
-    is rewritten. With ``decimal=None`` (what :func:`recurct.schema.validate` applies before
-    its casts) each column decides its mark, as :func:`recurct.read_exams` reads a table
-    without ``decimal=``: ``1.234`` beside ``850,5`` is 1234, beside ``12`` it is ambiguous
-    (reported, never read). ``decimal="as-is"``: ``df`` as it is (``read_exams`` has
-    rewritten its own by its ``decimal=``: they are not rewritten again)."""
+    ``Utf8`` (their placeholders, :data:`NULL_STRINGS`, null); other columns are left as
+    they are, and ``df`` itself is returned when nothing is rewritten. With ``decimal=None``
+    (what :func:`recurct.schema.validate` applies before its casts) each column decides its
+    mark, as :func:`recurct.read_exams` reads a table without ``decimal=``: ``1.234`` beside
+    ``850,5`` is 1234, beside ``12`` it is ambiguous (reported, never read).
+    ``decimal="as-is"``: ``df`` as it is (``read_exams`` has rewritten its own by its
+    ``decimal=``: they are not rewritten again)."""
     if decimal == "as-is":
         return df
     updates = []

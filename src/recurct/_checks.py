@@ -13,23 +13,20 @@ catching either keep working.
 from __future__ import annotations
 
 import datetime as dt
-import glob
 import math
 import numbers
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from recurct._dates import as_date
 from recurct._frames import param_label
 from recurct.errors import DataError, InputNotFoundError, ParameterError
-
-if TYPE_CHECKING:
-    import polars as pl
+from recurct.io._parquet import folder_files, pattern_files, readable
 
 #: Longest window accepted, in days: about 274 years, more than twice the longest human life
 #: (recurct.schema.MAX_AGE_YEARS = 130 years = 47,483 days), so any real span of exams fits.
@@ -149,7 +146,9 @@ def names(values: Any, fn: str, name: str, *, allow_empty: bool = False) -> list
 
 
 def exams_path(exams: Any, fn: str) -> None:
-    """A path given for out-of-core work must be Parquet: name the file otherwise."""
+    """A path given for out-of-core work must be Parquet: name the file otherwise; the files
+    of a folder or pattern (the rule of every reader: :mod:`recurct.io._parquet`) readable,
+    naming the first that is not."""
     if not isinstance(exams, str | os.PathLike):
         return
     path = Path(exams)
@@ -161,15 +160,15 @@ def exams_path(exams: Any, fn: str) -> None:
                 f"{fn}: {path} is not a Parquet file; read CSV and other tables with "
                 "recurct.read_exams(path) and pass the frame"
             )
-        parquet_files([path], fn)
+        readable([path], fn)
     elif path.is_dir():
-        parquet_files(parquet_folder_files(path), fn)
+        readable(folder_files(path, fn), fn)
         # (what out of core would drop: checked once, by the scan that reads the folder)
     elif any(c in str(path) for c in "*?["):
-        matches = sorted(Path(m) for m in glob.glob(str(path), recursive=True))
+        matches = pattern_files(str(path))
         if not matches:
             raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
-        parquet_files([m for m in matches if m.is_file()], fn)
+        readable(matches, fn)
     else:
         raise InputNotFoundError(f"{fn}: {path}: no such file or folder")
 
@@ -190,70 +189,6 @@ def dose_sum(doses: np.ndarray, fn: str) -> None:
         f"infinite); the largest doses: {shown} (0-based). These "
         "are not doses in mSv: check the unit, or use recurct.validate, which bounds one exam"
     )
-
-
-def _folder_read_whole(path: Path, fn: str) -> None:
-    """Out of core, a folder is read as its ``*.parquet`` files without partition columns:
-    refuse one where that would leave exams out (``.pq``, ``.PARQUET`` files) or drop a
-    column the patients table uses (a partition folder such as ``facility=A/``)."""
-    import polars as pl
-
-    from recurct.cumulative import USED_COLUMNS
-    from recurct.io.exams import _partitions, _partitions_agree
-
-    files = [f for f in path.rglob("*") if f.is_file()]
-    other = (".pq", ".parq", ".parquet")  # any case: only *.parquet is read out of core
-    skipped = sorted(f for f in files if f.suffix.lower() in other and f.suffix != ".parquet")
-    keys: set[str] = set()  # partition columns some file does not hold itself
-    held = []  # files holding their partition columns (polars' partition_by): checked below
-    for f in sorted(f for f in files if f.suffix == ".parquet"):
-        parts = _partitions(f, path)
-        try:
-            names = parquet_schema(f) if parts else pl.Schema()
-        except Exception as exc:  # polars raises several kinds for a damaged file
-            raise DataError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
-        keys |= {k for k in parts if k not in names}
-        if any(k in names for k in parts):
-            held.append((f, parts, names))
-    lost = sorted(keys & set(USED_COLUMNS))
-    if skipped or lost:
-        if skipped:
-            what = f"its files {[str(f) for f in skipped[:3]]} would be left out (only *.parquet)"
-        else:
-            what = f"its partition folders hold the column(s) {lost}, which would be dropped"
-        raise ParameterError(
-            f"{fn}: {path}: {what}; pass recurct.read_exams(folder).exams instead (any "
-            "Parquet extension, partitions kept as columns; read into memory)"
-        )
-    if held:  # the file's own column is read: refused where its folder says otherwise
-        _partitions_agree(held)
-
-
-def parquet_folder_files(path: Path) -> list[Path]:
-    """The ``*.parquet`` files below the folder ``path`` (hidden ones and those in linked
-    folders too), sorted as text: the files the out-of-core functions read, in the order
-    they read them. Listed here, not by a glob pattern, so that a folder named
-    ``exports [2024]`` is read as written."""
-    return sorted((f for f in path.rglob("*.parquet") if f.is_file()), key=str)
-
-
-def parquet_schema(path: Path | str) -> pl.Schema:
-    """The schema of one Parquet file (its footer only), its path taken as written: polars
-    reads a path as a glob pattern, so a folder named ``exports [2024]`` would match no file
-    (its brackets escaped here; every scan of one file passes ``glob=False``)."""
-    import polars as pl
-
-    return pl.Schema(pl.read_parquet_schema(glob.escape(str(path))))
-
-
-def parquet_files(files: Iterable[Path], fn: str) -> None:
-    """Each Parquet file readable (its footer and schema), else an error naming it."""
-
-    for f in files:
-        try:
-            parquet_schema(f)
-        except Exception as exc:  # polars raises several kinds for a damaged file
-            raise DataError(f"{fn}: {f}: not a readable Parquet table ({exc})") from None
 
 
 def threshold(value: Any, fn: str, name: str = "threshold") -> float:

@@ -301,7 +301,9 @@ def row_checks(
 def _missing(name: str, dtype: pl.DataType, o: pl.Expr) -> pl.Expr:
     """A missing value of column ``name`` (dtype ``dtype``, expression ``o``): null, or
     blank text; a dose by the one rule of a missing dose
-    (:func:`recurct.dose.effective.missing_dose`: placeholders such as ``"n/a"`` too)."""
+    (:func:`recurct.dose.effective.missing_dose`: placeholders such as ``"n/a"`` too). (A
+    text DLP, CTDIvol or age reaches the checks with its placeholders null already:
+    :func:`recurct._casts.number_text`, or ``read_exams``' own clean-up.)"""
     if name == "effective_dose_msv":
         from recurct.dose.effective import missing_dose
 

@@ -424,7 +424,8 @@ def read_ages(s: pl.Series, only: np.ndarray | None = None) -> tuple[pl.Series, 
     else DICOM Age Strings (``067Y``, :func:`recurct.schema.parse_dicom_age`). Any other
     text (an ambiguous number such as ``"1.234"`` in a column that does not show its mark
     included), and any age outside 0-:data:`recurct._checks.MAX_AGE_YEARS` (the ages
-    validation sets null; NaN too), is no age (an empty text is a missing age, not counted).
+    validation sets null; NaN too), is no age (an empty text or a placeholder,
+    :data:`recurct._casts.NULL_STRINGS` such as ``"n/a"``, is a missing age, not counted).
     Valid numbers cost one comparison pass. What :func:`recurct.cumulative_dose`
     (:func:`_ages`, which warns of them) and the DRL comparison (:mod:`recurct.dose.drl`,
     which reports them in its own words) read.
@@ -468,12 +469,15 @@ def text_ages(s: pl.Series) -> tuple[pl.Series, pl.Series]:
     decimal mark, ``"1,5"`` is 1.5; a cell whose mark is ambiguous, ``"1.234"`` where no
     other cell shows the mark, is no number), else as a DICOM Age String (``067Y``,
     :func:`recurct.schema.parse_dicom_age`); null where it is neither, with no range check.
-    ``read``: the text read, without surrounding spaces (a blank cell empty, a missing one
-    null), rewritten by that rule (not for messages: they quote the cells as written). A
-    column without a decimal comma, thousands separator or surrounding spaces is read in one
-    scan and a cast.
+    ``read``: the text read, without surrounding spaces (a missing cell null, and so a
+    blank one or a placeholder such as ``"n/a"`` or ``"NULL"``,
+    :data:`recurct._casts.NULL_STRINGS`, as :func:`recurct.read_exams` reads a file's
+    cells), rewritten by that rule (not for messages: they quote the cells as written). A
+    column without a decimal comma, thousands separator, surrounding spaces or placeholder
+    is read in one scan and a cast.
     """
-    read = numeric_text(s.cast(pl.String))  # as it is: no mark to rewrite, no space to strip
+    # as it is where there is no mark to rewrite, no space to strip, no placeholder to null
+    read = numeric_text(s.cast(pl.String))
     age = read.cast(pl.Float64, strict=False)
     if age.null_count() > read.null_count():  # some text is no number: DICOM ages?
         todo = (age.is_null() & (read != "")).fill_null(False)

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import glob
 import itertools
-import json
 import logging
 import math
 import os
@@ -54,11 +52,10 @@ from recurct._frames import (
     spaced_ids,
 )
 from recurct._outdir import (
-    MANIFEST,
     OutputFolder,
+    _input_path,
     check_files,
     check_target,
-    check_tree,
     output_folder,
     terminate_as_exit,
     writing,
@@ -72,6 +69,14 @@ from recurct.errors import (
     InputNotFoundError,
     ParameterError,
     UnmappedValuesWarning,
+)
+from recurct.io._parquet import (
+    folder_files,
+    listed,
+    partitions,
+    partitions_agree,
+    pattern_files,
+    read_schema,
 )
 from recurct.io.exams import (
     _AS_TEXT,
@@ -144,14 +149,17 @@ def scan_exams(source: Any) -> pl.LazyFrame:
     Raises
     ------
     FileNotFoundError
-        The path does not exist, a folder holds no Parquet file or a glob matches no file
+        The path does not exist, a folder holds no Parquet file (of any ending: the rule of
+        :func:`recurct.read_exams`, :mod:`recurct.io._parquet`) or a glob matches no file
         (:class:`recurct.errors.InputNotFoundError`).
     recurct.errors.ParameterError
         A folder whose Parquet files other than ``*.parquet`` would be left out, or whose
         partition folders hold a used column its files lack (see ``source``), naming the
         files or columns; pass ``recurct.read_exams(folder).exams`` instead.
     recurct.errors.DataError
-        A file is not a readable Parquet table (naming it); or the files' dtypes of a column
+        A file is not a readable Parquet table (naming the function, then the file, then
+        the reason); a file's partition column differs from its folder (naming the file, the
+        column and the row); or the files' dtypes of a column
         cannot be reconciled (no common type; a nested or binary column among other kinds),
         or ``exam_date`` or ``effective_dose_msv`` holds different kinds of value in
         different files (text, ``Boolean`` or a struct in some, numbers or dates in others:
@@ -173,25 +181,15 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
-            check_tree(path)
-            for manifest in path.rglob(MANIFEST):
-                kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
-                if kind != "synthetic":  # the only recurct output that holds exams
-                    raise DataError(
-                        f"{manifest.parent} holds a recurct {kind!r} result, not exams: move "
-                        f"it out of {path}, or give the exam files or a glob"
-                    )
-            # every file read_exams(folder) reads, every used column it keeps, or an error
-            _checks._folder_read_whole(path, fn)
-            if not any(path.rglob("*.parquet")):
-                raise InputNotFoundError(f"{path}: folder holds no .parquet file")
-            # the files as read_exams lists them (sorted as text); literal paths, not a glob
-            # pattern, so that a folder named "exports [2024]" is read
-            files = _checks.parquet_folder_files(path)
+            # the files read_exams(folder) reads (sorted as text), by the one rule
+            files = folder_files(path, fn)
+            # every one of them read, every used column kept, or an error
+            _read_whole(path, files, fn)
+            # literal paths, not a glob pattern, so that a folder named "exports [2024]" is read
             lf = pl.scan_parquet(files, hive_partitioning=False, glob=False)
             return _scan_files(source, lf, fn)
         if path.exists() or any(ch in str(source) for ch in "*?["):
-            matches = [path] if path.exists() else glob.glob(str(source), recursive=True)
+            matches = [str(path)] if path.exists() else pattern_files(str(source))
             if not matches:
                 raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
             check_files(matches)
@@ -201,6 +199,43 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
     raise ParameterError(
         f"expected a polars LazyFrame or a path to Parquet data, got {type(source).__name__}"
     )
+
+
+def _read_whole(folder: Path, files: list[Path], fn: str) -> None:
+    """Out of core, a folder is read as its ``*.parquet`` files (of ``files``, the folder's
+    Parquet files by the rule of every reader, :func:`recurct.io._parquet.folder_files`),
+    without partition columns: refuse one where that would leave exams out (``.pq``,
+    ``.PARQUET`` files) or drop a column the patients table uses (a partition folder such
+    as ``facility=A/`` of a column the files lack). A file's own partition column is read,
+    refused where its folder says otherwise (there is no ``strict=False`` out of core).
+
+    Only ``*.parquet`` is read out of core, where :func:`recurct.read_exams` reads every
+    ending of ``PARQUET_SUFFIXES``: that is the documented contract of the out-of-core
+    functions (the other endings refused, never skipped); widening it would be a change of
+    behaviour of its own, not of the listing."""
+    skipped = [f for f in files if f.suffix != ".parquet"]
+    keys: set[str] = set()  # partition columns some file does not hold itself
+    held = []  # files holding their partition columns (polars' partition_by): checked below
+    for f in files:
+        parts = partitions(f, folder)
+        if not parts or f.suffix != ".parquet":
+            continue
+        names = read_schema(f, fn)
+        keys |= {k for k in parts if k not in names}
+        if any(k in names for k in parts):
+            held.append((f, parts, names))
+    lost = sorted(keys & set(USED_COLUMNS))
+    if skipped or lost:
+        if skipped:
+            what = f"its files {[str(f) for f in skipped[:3]]} would be left out (only *.parquet)"
+        else:
+            what = f"its partition folders hold the column(s) {lost}, which would be dropped"
+        raise ParameterError(
+            f"{fn}: {folder}: {what}; pass recurct.read_exams(folder).exams instead (any "
+            "Parquet extension, partitions kept as columns; read into memory)"
+        )
+    if held:  # the file's own column is read: refused where its folder says otherwise
+        partitions_agree(held, fn)
 
 
 #: columns the engine needs as numbers or dates: files holding them as different kinds of
@@ -218,12 +253,7 @@ def _scan_files(source: Any, fast: pl.LazyFrame, fn: str = "scan_exams") -> pl.L
     :func:`recurct.read_exams` reads it. Integer ids are read as ``Int64``, as
     :func:`recurct.read_exams` gives them (:func:`_int64_ids`)."""
     files = _parquet_files(source)
-    schemas = []
-    for f in files:
-        try:
-            schemas.append(_checks.parquet_schema(f))
-        except Exception as exc:  # polars raises several kinds for a damaged file
-            raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
+    schemas = [read_schema(f, fn) for f in files]
     used = [i for i, s in enumerate(schemas) if s]
     if used and len(used) < len(files):  # files of no column: left out (one scan each)
         lf = _per_file(source, [files[i] for i in used], [schemas[i] for i in used])
@@ -399,14 +429,9 @@ def _conformed(
 
 def _source_paths(source: Any) -> list[Path]:
     """The file or folder a path source reads (for a glob: the folder above its first
-    wildcard); none for a LazyFrame."""
-    if not isinstance(source, str | Path):
-        return []
-    if Path(source).exists():  # a path as written ("exports [2024]"), not a pattern
-        return [Path(source)]
-    parts = Path(source).parts
-    fixed = list(itertools.takewhile(lambda p: not any(c in p for c in "*?["), parts))
-    return [Path(*fixed)] if fixed else []
+    wildcard, :func:`recurct._outdir._input_path`, as the output checks read an input);
+    none for a LazyFrame."""
+    return [_input_path(source)] if isinstance(source, str | Path) else []
 
 
 #: Most buckets accepted (each is one pass of the in-memory kernels).
@@ -690,10 +715,9 @@ def _parquet_files(source: Any) -> list[str]:
     path = Path(source)
     if path.is_file():
         return [str(path)]
-    if path.is_dir():  # the files the scan reads (_checks.parquet_folder_files), as written
-        return [str(f) for f in _checks.parquet_folder_files(path)]
-    # a glob pattern (polars reads hidden files too)
-    return sorted(glob.glob(str(source), recursive=True, include_hidden=True))
+    if path.is_dir():  # the files the scan reads (checked by _scan_exams), as written
+        return [str(f) for f in listed(path)]
+    return pattern_files(str(source))  # (as polars reads a pattern: hidden files too)
 
 
 def _clustered_loaders(
@@ -917,7 +941,7 @@ def _range_bounds(lf: pl.LazyFrame, k: int, n_rows: int | None = None) -> pl.Ser
 
 def _read_bucket(part: Path) -> _BucketExams:
     """One bucket of exams, in input order, and its input row numbers."""
-    files = _checks.parquet_folder_files(part)
+    files = listed(part)  # (our own split: no manifest to check, never empty)
     chunk = pl.read_parquet(files, glob=False)  # (literal paths: "out [2]" is no pattern)
     return in_input_order(chunk.drop(_ROW), chunk[_ROW].to_numpy())
 

@@ -808,7 +808,7 @@ CASES: list[Case] = [
         "folder without Parquet named",
         folder({"a.csv": b"x"}),
         read(),
-        Err(ValueError, r"export: folder holds no Parquet files"),
+        Err(FileNotFoundError, r"export: folder holds no Parquet files"),
     ),
     Case(
         "CSV passed to cumulative_dose named",

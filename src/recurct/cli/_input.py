@@ -11,8 +11,9 @@ and ``validate`` (the options are in :mod:`recurct.cli._options`).
    ("Study Description", "Protocol Name", ...) gets ``body_region`` from that text by
    :func:`recurct.dose.normalise_region`, and free-text regions are mapped the same way; both
    are reported, never silent;
-3. validation (:func:`recurct.schema.validate`), then the effective dose where it is missing
-   (:func:`recurct.dose.effective.fill_dose_from_dlp`, the rule of a study's
+3. validation (:func:`recurct.schema.validate`), then the effective dose where it is missing,
+   decided once per table by :func:`dose_noting` (with
+   :func:`recurct.dose.effective.fill_dose_from_dlp`, the rule of a study's
    ``reproduce(exams)`` too: :func:`recurct.dose.effective_dose` with ``--table``,
    ``--fallback``, ...).
 
@@ -540,28 +541,16 @@ def _checked(loaded: Loaded, report: Any, args: argparse.Namespace, *, dose: boo
 
 def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataFrame:
     """Fill ``effective_dose_msv`` from DLP where it is missing (grouped errors, or drops),
-    by the rule of :func:`recurct.dose.effective.fill_dose_from_dlp` (a dose missing by
-    :func:`recurct.dose.effective.missing_dose`, as in the API): a table whose every dose is
-    given is returned as it is."""
+    as :func:`dose_noting` decides (once: a table whose every dose is given is returned as it
+    is; a missing dose without ``dlp_mgycm`` and ``body_region`` is refused)."""
     import polars as pl
 
     from recurct.dose import DoseConversionError
-    from recurct.dose.effective import dose_missing
 
     exams = loaded.exams
-    cols = set(exams.columns)
-    if not dose_missing(exams):
-        return exams
-    if not {"dlp_mgycm", "body_region"} <= cols:
-        missing = sorted({"dlp_mgycm", "body_region"} - cols)
-        raise InputError(
-            f"{loaded.source}: no effective_dose_msv (or empty values) and no "
-            f"{' and '.join(missing)} to compute it from; map your columns with --map "
-            "'their name=dlp_mgycm' / 'their name=body_region', or add effective_dose_msv (mSv)"
-        )
     kw = dose_options(args)
     try:
-        return dose_noting(exams, kw, loaded.notes)
+        return dose_noting(exams, kw, loaded.notes, source=loaded.source)
     except DoseConversionError as exc:
         problems = exc.problems
     except (OSError, ValueError, TypeError) as exc:
@@ -584,26 +573,24 @@ def _with_dose(loaded: Loaded, args: argparse.Namespace, drop: bool) -> pl.DataF
     ):
         loaded.dropped[r[0]] = loaded.dropped.get(r[0], 0) + int(r[1])
     keep = exams.with_row_index("__i").filter(~pl.col("__i").is_in(bad)).drop("__i")
-    return dose_noting(keep, kw, loaded.notes)
+    return dose_noting(keep, kw, loaded.notes)  # (the rows kept: a table of their own)
 
 
 def _dose_problem_lines(loaded: Loaded, args: argparse.Namespace) -> list[str]:
     """The grouped dose-conversion problems of the rows that passed validation.
 
     So that one error summary lists every problem of the file, not the validation problems
-    first and the untabulated regions only once those are fixed.
+    first and the untabulated regions only once those are fixed. (The file is refused: these
+    rows are converted only to find their problems, as :func:`dose_noting` decides.)
     """
     from recurct.dose import DoseConversionError
-    from recurct.dose.effective import fill_dose_from_dlp
 
     exams = loaded.exams
-    if not {"dlp_mgycm", "body_region"} <= set(exams.columns):
-        return []
     kw = dose_options(args)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fill_dose_from_dlp(exams, **kw)
+            dose_noting(exams, kw, [])
     except DoseConversionError as exc:
         problems = exc.problems
     except (OSError, ValueError, TypeError):  # reported by the conversion itself later
@@ -649,12 +636,41 @@ def _as_given(
     ).select(problems.columns)
 
 
-def dose_noting(exams: pl.DataFrame, kw: dict[str, Any], notes: list[str]) -> pl.DataFrame:
-    """The missing doses computed from the DLP (:func:`recurct.dose.effective.
-    fill_dose_from_dlp` with the dose options ``kw``; ``exams`` as it is where every dose is
-    given), the conversion's warnings turned into notes in the command line's words."""
-    from recurct.dose.effective import CHILD_TABLES_HINT, fill_dose_from_dlp
+def dose_noting(
+    exams: pl.DataFrame, kw: dict[str, Any], notes: list[str], *, source: str | None = None
+) -> pl.DataFrame:
+    """The command line's one decision on the effective doses to compute from the DLP,
+    made once per table (``recurct validate``, ``analyze``, ``reproduce --exams``), and
+    their computation; the conversion's warnings become notes in the command line's words.
 
+    With ``dlp_mgycm`` and ``body_region``, :func:`recurct.dose.effective.
+    fill_dose_from_dlp` decides (:func:`~recurct.dose.effective.dose_missing`, run once) and
+    computes the missing doses with the dose options ``kw``: ``exams`` as it is where every
+    dose is given. Without them no dose can be computed: with ``source`` (the file read),
+    a missing dose is refused (:class:`InputError` naming the file and the columns to map);
+    without (``recurct validate``, whose validation reports the missing doses), ``exams``
+    is returned as it is, its doses not read.
+
+    Raises
+    ------
+    InputError
+        A missing dose and nothing to compute it from (``source`` given).
+    DoseConversionError, ValueError, TypeError
+        As :func:`recurct.dose.effective.fill_dose_from_dlp`.
+    """
+    from recurct.dose.effective import CHILD_TABLES_HINT, dose_missing, fill_dose_from_dlp
+
+    needed = {"dlp_mgycm", "body_region"}
+    if not needed <= set(exams.columns):
+        if source is not None and dose_missing(exams):
+            missing = sorted(needed - set(exams.columns))
+            raise InputError(
+                f"{source}: no effective_dose_msv (or empty values) and no "
+                f"{' and '.join(missing)} to compute it from; map your columns with --map "
+                "'their name=dlp_mgycm' / 'their name=body_region', or add "
+                "effective_dose_msv (mSv)"
+            )
+        return exams
     out, said = fill_dose_from_dlp(exams, **kw)
     instead = "(--table shrimpton_age or --table nci_icrp103_120kv)"
     notes += ["note: " + text.replace(CHILD_TABLES_HINT, instead) for text in said]

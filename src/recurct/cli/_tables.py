@@ -250,7 +250,6 @@ def cli_validate(args: argparse.Namespace) -> int:
     Exit code 0 if clean, 1 if problems were found, 2 if the file cannot be read.
     """
     from recurct.dose import DoseConversionError
-    from recurct.dose.effective import dose_missing
 
     try:
         check_input_options(args)
@@ -268,8 +267,9 @@ def cli_validate(args: argparse.Namespace) -> int:
     clean = report.is_clean
     lines: list[str] = []
     exams = loaded.exams
-    # the doses to compute by the one rule (missing_dose), as the other commands compute them
-    if exams.height and dose_missing(exams) and {"dlp_mgycm", "body_region"} <= set(exams.columns):
+    # the doses to compute, decided once and as the other commands decide (dose_noting:
+    # none in a table without dlp_mgycm and body_region)
+    if exams.height:
         try:
             # its warnings (an adult table on children) become notes, not Python warnings
             dose_noting(exams.drop(ROW_COLUMN), dose_options(args), loaded.notes)

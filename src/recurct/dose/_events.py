@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 
 from recurct.errors import ParameterError
-from recurct.regions import combine_regions
+from recurct.regions import COMPONENTS, combine_regions
 from recurct.schema import BODY_REGIONS
 
 
@@ -122,6 +122,7 @@ def _missing(value: object) -> bool:
 
 
 _SKIP = "__recurct_no_dlp_needed"
+_ROW = "__recurct_event_row"
 _DLPS, _NO_DLP = "__recurct_dlps", "__recurct_no_dlp"
 _DOSES, _DOSE_KNOWN = "__recurct_doses", "__recurct_dose_known"
 
@@ -132,33 +133,169 @@ def _float_type(dtype: pl.DataType) -> pl.DataType:
     return dtype if dtype in (pl.Float32, pl.Float64) else pl.Float64
 
 
+# --------------------------------------------------------------- the main region, vectorised
+# exam_region's rules applied to every study at once (main_regions): each region as a code
+# (its index in BODY_REGIONS, -1 for a null or unknown region), each region's parts as a bit
+# mask, and for each union of parts the code of the region combine_regions makes of them
+_REGIONS: tuple[str, ...] = tuple(BODY_REGIONS)
+_OTHER = _REGIONS.index("other")
+_PARTS: tuple[str, ...] = tuple(
+    sorted({p for r in _REGIONS if r != "other" for p in COMPONENTS.get(r, {r})})
+)
+#: The bit mask of each region's parts (a composite: its parts'; ``"other"``: none).
+_PART_MASK = np.array(
+    [
+        0 if r == "other" else sum(1 << _PARTS.index(p) for p in COMPONENTS.get(r, {r}))
+        for r in _REGIONS
+    ],
+    dtype=np.int64,
+)
+
+
+def _combined(mask: int) -> int:
+    """The code of the region the parts of ``mask`` make (:func:`combine_regions`), -1 if
+    none."""
+    region = combine_regions(p for i, p in enumerate(_PARTS) if mask >> i & 1)
+    return -1 if region is None else _REGIONS.index(region)
+
+
+#: :func:`combine_regions` of every union of parts, by its mask.
+_COMBINED = np.array([_combined(m) for m in range(1 << len(_PARTS))], dtype=np.int64)
+
+
 def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """``study_uid`` -> ``__main`` (:func:`exam_region` of the study's events; a region that
-    is not canonical, a problem of its own event, counts as null)."""
+    """``study_uid`` -> ``__main``: :func:`exam_region` of each study's events (a region
+    that is not canonical, a problem of its own event, counts as null), one row per study in
+    the order the studies first appear (a null ``study_uid`` is a study of its own).
+
+    The rules of :func:`exam_region`, applied to every study at once (no Python loop over
+    the studies). Rule 5's DLP sums are recurct's (:func:`recurct.kernels.segment_sums`),
+    which are ``math.fsum``'s, as :func:`exam_region` sums them, wherever that is proven
+    (:func:`recurct.kernels._neumaier_add`: values >= 0 and ``n * S <= 2^53 * m``); a study
+    with a sum outside that range (a negative or infinite DLP, or DLPs 10^16 apart) is
+    given :func:`exam_region` itself, so the result is always the same as its.
+    """
     region = pl.col(region_column)
     if df.schema[region_column].is_float():
         region = region.fill_nan(None)
     region = region.cast(pl.Utf8, strict=False)
-    region = pl.when(region.is_in(list(BODY_REGIONS))).then(region)
+    region = pl.when(region.is_in(list(_REGIONS))).then(region)
     loc = (
         pl.col("localizer").cast(pl.Boolean).fill_null(False)
         if "localizer" in df.columns
         else pl.lit(False)
     )
-    g = (
-        df.select("study_uid", region.alias("__r"), "dlp_mgycm", loc.alias("__l"))
-        .group_by("study_uid", maintain_order=True)
-        .agg(
-            pl.col("__r"),
-            pl.col("dlp_mgycm").alias("__d"),
-            pl.col("__l"),
-        )
+    ev = df.with_row_index(_ROW).select(
+        pl.col(_ROW).min().over("study_uid").alias("first"),  # the study's first event
+        region.cast(pl.Enum(_REGIONS)).to_physical().cast(pl.Int64).fill_null(-1).alias("r"),
+        pl.col("dlp_mgycm").cast(pl.Float64).fill_null(float("nan")).alias("d"),
+        loc.alias("l"),
     )
-    main = [
-        exam_region(r, d, lc)
-        for r, d, lc in zip(g["__r"].to_list(), g["__d"].to_list(), g["__l"].to_list())
-    ]
-    return pl.DataFrame({"study_uid": g["study_uid"], "__main": pl.Series(main, dtype=pl.Utf8)})
+    first = ev["first"].to_numpy()
+    new = first == np.arange(first.size)
+    firsts = np.flatnonzero(new)  # each study's first event
+    k = firsts.size
+    study = (np.cumsum(new) - 1)[first]  # the studies' codes, in their order of appearance
+    reg = ev["r"].to_numpy()
+    dlp = ev["d"].to_numpy()
+    localizer = ev["l"].to_numpy().astype(bool, copy=False)
+    # rule 1: a study's localizers are ignored if it has another event; rule 2: null regions
+    # are ignored (none left: None), "other" counts where nothing more specific is left
+    has_scan = np.bincount(study[~localizer], minlength=k) > 0  # an event not a localizer
+    used = (reg >= 0) & (~localizer | ~has_scan[study])
+    main = np.full(k, -1, dtype=np.int64)
+    main[np.bincount(study[used], minlength=k) > 0] = _OTHER
+    specific = used & (reg != _OTHER)
+    st, rg, d = study[specific], reg[specific], dlp[specific]
+    # rules 3 and 4: the region the parts of the specific regions make (combine_regions)
+    parts = np.zeros(k, dtype=np.int64)
+    np.bitwise_or.at(parts, st, _PART_MASK[rg])
+    whole = _COMBINED[parts]
+    has_specific = np.bincount(st, minlength=k) > 0
+    main = np.where(has_specific & (whole >= 0), whole, main)
+    # rule 5: the largest summed DLP (ties: the first seen); "other" if no event has a DLP
+    dlp_known = ~np.isnan(d)
+    rest = has_specific & (whole < 0)
+    seen_dlp = np.bincount(st[dlp_known], minlength=k) > 0
+    main[rest & ~seen_dlp] = _OTHER
+    main = _largest_dlp(main, rest & seen_dlp, st, rg, np.where(dlp_known, d, 0.0))
+    exact = main >= -1  # the studies left to exam_region are marked -2 (see _largest_dlp)
+    if not exact.all():
+        main = _exam_regions(main, ~exact, study, reg, dlp, localizer)
+    names = pl.Series("__main", [*_REGIONS, None], dtype=pl.Utf8)  # -1: the last, None
+    return pl.DataFrame(
+        [
+            df.get_column("study_uid").gather(firsts),
+            names.gather(np.where(main < 0, len(_REGIONS), main)),
+        ]
+    )
+
+
+def _largest_dlp(
+    main: np.ndarray,
+    rest: np.ndarray,
+    st: np.ndarray,
+    rg: np.ndarray,
+    dlp: np.ndarray,
+) -> np.ndarray:
+    """``main`` with the region of the largest summed DLP (ties: the first seen) of each
+    study of ``rest`` (``exam_region``'s rule 5); ``st``, ``rg``, ``dlp``: the study, region
+    and DLP (null: 0) of each specific event, in the order of the events. A study with a
+    sum that may not be ``math.fsum``'s is marked -2, for :func:`exam_region`."""
+    from recurct.kernels import segment_sums  # (numba's kernels: not at import)
+
+    main = main.copy()
+    pick = rest[st]
+    if not pick.any():
+        return main
+    key = st[pick] * len(_REGIONS) + rg[pick]  # (study, region)
+    order = np.argsort(key, kind="stable")  # each pair's events in their order
+    key, values = key[order], dlp[pick][order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    bounds = np.r_[starts, key.size]
+    totals = segment_sums(bounds, values)
+    # math.fsum's sum where proven (see recurct.kernels._neumaier_add): values >= 0 and
+    # n * S <= 2^53 * m (m the smallest value above 0), here with a factor 2 to spare for
+    # the rounding of this test (a bound that overflows is above every finite sum); every
+    # other study is exam_region's
+    smallest = np.minimum.reduceat(np.where(values > 0, values, np.inf), starts)
+    with np.errstate(over="ignore"):
+        bound = (2.0**52 / np.diff(bounds)) * smallest
+    exact = (np.minimum.reduceat(values, starts) >= 0) & np.isfinite(totals)
+    exact &= (totals == 0) | (totals <= bound)
+    pair_study, pair_region = key[starts] // len(_REGIONS), key[starts] % len(_REGIONS)
+    seen = order[starts]  # each pair's first event (the pairs of a study: side by side)
+    study_starts = np.flatnonzero(np.r_[True, pair_study[1:] != pair_study[:-1]])
+    n_pairs = np.diff(np.r_[study_starts, pair_study.size])
+    largest = totals == np.repeat(np.maximum.reduceat(totals, study_starts), n_pairs)
+    first_seen = np.minimum.reduceat(np.where(largest, seen, key.size), study_starts)
+    won = largest & (seen == np.repeat(first_seen, n_pairs))  # one pair per study
+    main[pair_study[won]] = pair_region[won]
+    main[pair_study[~exact]] = -2
+    return main
+
+
+def _exam_regions(
+    main: np.ndarray,
+    todo: np.ndarray,
+    study: np.ndarray,
+    reg: np.ndarray,
+    dlp: np.ndarray,
+    localizer: np.ndarray,
+) -> np.ndarray:
+    """``main`` with :func:`exam_region` of the events of each study of ``todo``."""
+    main = main.copy()
+    rows = np.flatnonzero(todo[study])
+    rows = rows[np.argsort(study[rows], kind="stable")]  # by study, in the events' order
+    cuts = np.flatnonzero(np.r_[True, study[rows][1:] != study[rows][:-1]])
+    for part in np.split(rows, cuts[1:]):
+        region = exam_region(
+            [None if r < 0 else _REGIONS[r] for r in reg[part]],
+            dlp[part].tolist(),
+            localizer[part].tolist(),
+        )
+        main[study[part[0]]] = -1 if region is None else _REGIONS.index(region)
+    return main
 
 
 def main_col(df: pl.DataFrame, main: pl.DataFrame) -> pl.Series:

@@ -138,15 +138,19 @@ _NUM_REASON = {_NUM_TEXT: "not a number", _NUM_INF: "not finite", _NUM_NEG: "neg
 NUM_WHAT = {_NUM_TEXT: "{} not a number", _NUM_INF: "non-finite {}", _NUM_NEG: "negative {}"}
 
 
-def numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+def numbers(s: pl.Series, *, placeholders: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """A column as float64 (NaN for null or bad values) and a code per row.
 
     Codes: ``NUM_OK`` (a number >= 0, or missing), ``_NUM_TEXT`` (text that is not a number,
     a boolean, a date...), ``_NUM_INF`` (infinite) and ``_NUM_NEG`` (negative). NaN counts as
     missing. A ``Float32`` (or ``Float16``) value is read as written, by its shortest decimal
-    (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`); text by the one rule
-    of text numbers (:func:`recurct._casts.numeric_text`: ``"12,5"`` is 12.5 in a column
-    of decimal commas, as :func:`recurct.validate` reads it).
+    (12.3, not 12.300000190734863: :func:`recurct._casts.as_written`); text (or categories
+    of text) by the one rule of text numbers (:func:`recurct._casts.numeric_text`: ``"12,5"``
+    is 12.5 in a column of decimal commas, as :func:`recurct.validate` reads it), a blank
+    cell or a placeholder (:data:`recurct._casts.NULL_STRINGS`: ``"n/a"``, ``"NULL"``, ...)
+    missing, as :func:`recurct.read_exams` reads a file's cells; with
+    ``placeholders=False`` (a reference table's column, :func:`check_numbers`) a
+    placeholder is text that is not a number.
     """
     n = s.len()
     code = np.zeros(n, dtype=np.int8)
@@ -163,10 +167,12 @@ def numbers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         v = v.astype(np.float64, copy=True)
         v[code != NUM_OK] = np.nan
         return v, code
+    if isinstance(s.dtype, pl.Categorical | pl.Enum):  # categories of text: their text
+        s = s.cast(pl.Utf8)
     if s.dtype == pl.Utf8:
         # text numbers by the one rule (decimal commas, thousands separators: the column
         # decides, as validate and read_exams read them; an ambiguous cell is no number)
-        t = numeric_text(s).str.strip_chars()
+        t = numeric_text(s, placeholders=placeholders).str.strip_chars()
         num = t.cast(pl.Float64, strict=False)
         code[(t.is_not_null() & (t != "") & num.is_null()).to_numpy()] = _NUM_TEXT
     elif s.dtype.is_numeric():
@@ -214,7 +220,7 @@ def check_numbers(
     if column not in df.columns:
         return np.full(df.height, np.nan)
     raw = df[column]
-    v, code = numbers(raw)
+    v, code = numbers(raw, placeholders=False)  # a reference table: "n/a" is no number
     v = np.array(v, dtype=np.float64, copy=True)  # the fast path may return a read-only view
     bad = code != NUM_OK
     reasons = np.array([_NUM_REASON.get(int(c), "") for c in code], dtype=object)

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import missing_text
 from recurct._frames import from_polars, input_index, is_enum, to_polars
 from recurct._stacklevel import user_stacklevel
 from recurct.dose._events import main_col, main_regions, sum_events
@@ -68,8 +69,10 @@ def missing_dose(dose: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     A dose is **missing** where it is null, or text (``Utf8``, ``Categorical`` or ``Enum``)
     that, its surrounding spaces removed, is empty or a placeholder that
     :func:`recurct.read_exams` reads as missing (:data:`recurct.io.exams.NULL_STRINGS`:
-    ``N/A``, ``NA``, ``-``, ``NULL``, ``#N/A``, ...): so ``""``, ``"  "`` and ``"n/a"`` in an
-    in-memory table are what an empty cell of a CSV file is. A missing dose is never zero.
+    ``N/A``, ``NA``, ``-``, ``NULL``, ``#N/A``, ...; the one rule,
+    :func:`recurct._casts.null_text`, by which every function reads a text dose, DLP,
+    CTDIvol or age): so ``""``, ``"  "`` and ``"n/a"`` in an in-memory table are what an
+    empty cell of a CSV file is. A missing dose is never zero.
     Any other value is a dose given, to be checked: NaN (a number, even written as text) and
     text that is no number are bad doses, reported by row, never estimated over. (A pandas
     NaN in a NumPy ``float64`` or ``double[pyarrow]`` column is pandas' missing value, read
@@ -97,13 +100,9 @@ def missing_dose(dose: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     polars.Expr
         Boolean, never null: True where the dose is missing.
     """
-    missing = dose.is_null()
     if dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum):
-        from recurct.io.exams import NULL_STRINGS
-
-        text = dose.cast(pl.Utf8).str.strip_chars()
-        missing = missing | text.is_in(list(NULL_STRINGS)).fill_null(True)
-    return missing.fill_null(True)
+        return missing_text(dose.cast(pl.Utf8))  # the rule of placeholders (null_text)
+    return dose.is_null()
 
 
 def missing_doses(dose: pl.Series) -> np.ndarray:
@@ -774,11 +773,24 @@ def _lookup_problems(
     if idx.size:  # the ages as given (text that is not a number shows as itself)
         given = _raw_values(_column(df, "age_years"), rows[idx])
         why = texts[reason[idx]]
-        why[(reason[idx] == NO_AGE) & given.is_not_null().to_numpy()] = "age not a number"
+        why[(reason[idx] == NO_AGE) & _age_given(given)] = "age not a number"
         p.add(idx, "age_years", given, why)
     idx = np.flatnonzero(out.bad_age & (reason == NO_SEX))
     if idx.size:
         p.add(idx, "sex", _column(df, "sex").gather(rows[idx]), texts[reason[idx]])
+
+
+def _age_given(s: pl.Series) -> np.ndarray:
+    """Per value of the ages ``s``, whether one is given: not null, not NaN, and as text
+    neither blank nor a placeholder (:func:`recurct._casts.missing_text`: ``"n/a"`` and
+    ``"NULL"`` are missing ages, as :func:`recurct.read_exams` reads a file's cells)."""
+    if is_enum(s) or isinstance(s.dtype, pl.String | pl.Categorical):
+        text = s.cast(pl.Utf8).to_frame("a")
+        return text.select(~missing_text(pl.col("a"))).to_series().to_numpy()
+    given = s.is_not_null()
+    if s.dtype.is_float():
+        given &= ~s.is_nan().fill_null(False)
+    return given.to_numpy()
 
 
 def _column(df: pl.DataFrame, name: str) -> pl.Series:
@@ -930,11 +942,8 @@ def _warn_adult_only(t: KTable, df: pl.DataFrame, rows: np.ndarray, ok: np.ndarr
     valid = (ages >= 0.0) & (ages <= MAX_AGE)  # NaN compares False
     n_child = int(np.count_nonzero(valid & (ages < cut)))
     # an age given that is no age (negative, above 130, text that is not a number) is not
-    # counted as a child's; null and NaN are missing ages
-    present = given.is_not_null().to_numpy()
-    if given.dtype.is_float():
-        present &= ~given.is_nan().fill_null(False).to_numpy()
-    n_bad = int(np.count_nonzero(present & ~valid))
+    # counted as a child's; null, NaN, blank text and placeholders are missing ages
+    n_bad = int(np.count_nonzero(_age_given(given) & ~valid))
     if not (n_child or n_bad):
         return
     parts = []

@@ -24,7 +24,6 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
-from urllib.parse import unquote
 
 import numpy as np
 import polars as pl
@@ -35,13 +34,14 @@ from recurct._casts import (
     POINT_OK,
     as_written,
     eager_casts,
+    null_text,
     numeric_text,
     with_casts,
 )
+from recurct._casts import NULL_STRINGS as _NULL_STRINGS
 from recurct._compat import renamed
 from recurct._dates import TIME_FORMS, date_cells_text, parse_date_series, parse_study_time
 from recurct._frames import (
-    ID_COLUMNS,
     ID_SPACES,
     SCIENTIFIC_ID,
     clean_frame,
@@ -50,7 +50,7 @@ from recurct._frames import (
     scientific_ids_text,
     to_polars,
 )
-from recurct._outdir import check_files, check_tree
+from recurct._outdir import check_files
 from recurct._stacklevel import user_stacklevel
 from recurct._validation import (
     RowPlaces,
@@ -67,6 +67,15 @@ from recurct.errors import (
     UnmappedValuesWarning,
 )
 from recurct.io._csv import read_csv
+from recurct.io._parquet import (
+    PARQUET_SUFFIXES,
+    Mismatch,
+    folder_files,
+    partitions,
+    partitions_agree,
+    read_schema,
+    unreadable,
+)
 from recurct.io._result import ReadResult
 
 if TYPE_CHECKING:
@@ -80,15 +89,15 @@ __all__ = ["NULL_STRINGS", "READ_REQUIRED", "VENDOR_COLUMNS", "read_exams"]
 READ_REQUIRED: tuple[str, ...] = ("patient_id", "exam_date")
 """Columns :func:`read_exams` requires (the effective dose is validated where present)."""
 
-NULL_STRINGS: tuple[str, ...] = (
-    *("", "N/A", "n/a", "NA", "na", "-"),
-    *("NULL", "null", "Null", "None", "(null)", "#N/A", "#NA", "#NV", "<NA>"),
-)
-"""Cell values of canonical columns read as missing (after surrounding spaces are removed):
-empty, ``N/A``, ``NA``, ``-``, and the placeholders databases and spreadsheets write
-(``NULL``, ``None``, ``(null)``, ``#N/A``, ``#NV`` of German Excel, ``<NA>`` of pandas), so
-a ``NULL`` DLP is a missing DLP, not a row that fails, and ``NULL`` is no facility. Other
-columns keep their text. ``NaN`` stays a number (reported as a NaN dose)."""
+NULL_STRINGS: tuple[str, ...] = _NULL_STRINGS
+"""Cell values read as missing (after surrounding spaces are removed): empty, ``N/A``,
+``NA``, ``-``, and the placeholders databases and spreadsheets write (``NULL``, ``None``,
+``(null)``, ``#N/A``, ``#NV`` of German Excel, ``<NA>`` of pandas). :func:`read_exams`
+applies them to every canonical column (a ``NULL`` DLP is a missing DLP, ``NULL`` no
+facility); in a table in memory every function applies them to the text doses, DLP,
+CTDIvol and age, while text attributes keep their text. Other columns keep their text.
+``NaN`` stays a number (reported as a NaN dose). The one list:
+:data:`recurct._casts.NULL_STRINGS`."""
 
 STUDY_TIME = "study_time"
 """Name given to a separate time-of-day column (DICOM Study Time), merged into ``exam_date``."""
@@ -120,9 +129,6 @@ VENDOR_COLUMNS: dict[str, str] = {
     for alias in (canonical, *aliases)
 }
 """Common export column names (compared without case, spaces or punctuation) -> canonical."""
-
-PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq", ".parq")
-"""File name endings read as Parquet in a folder (compared without case)."""
 
 _CANONICAL = (*schema.REQUIRED_COLUMNS, *schema.OPTIONAL_COLUMNS)
 _NUMERIC = (*schema.DOSE_COLUMNS, "age_years")
@@ -157,7 +163,6 @@ _MIDNIGHT = (
 # DT; ASCII digits, as dates are read): one that is not midnight makes the column one with
 # other times, where a time joined to a midnight date is warned of (:func:`_merge_time`)
 _HAS_TIME = r"(?:^|[^+\-0-9])[0-9]{1,2}:[0-9]{2}|^[0-9]{8} ?[0-9]{4}"
-_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 @overload
@@ -286,7 +291,8 @@ def read_exams(
     Raises
     ------
     FileNotFoundError
-        No such file or folder.
+        No such file or folder, or a folder that holds no Parquet file
+        (:class:`recurct.errors.InputNotFoundError`).
     recurct.errors.ParameterError
         (a ``TypeError`` and a ``ValueError``) ``columns`` is not a mapping or names a
         missing column, two columns map to one name, ``sep`` or ``decimal`` is not accepted.
@@ -296,7 +302,8 @@ def read_exams(
         has a title line above its header (``CT dose report``: remove it), has a canonical
         column beside its vendor alias or two aliases of one, or dates are ambiguous (pass
         ``dayfirst``); a partition column of a folder held by a file too whose values
-        differ from its folder (naming the file, the column and the row); with
+        differ from its folder (naming the file, the column and the row; with
+        ``strict=False`` those cells are read as missing instead, see Warns); with
         ``dayfirst=True``, a text date column that looks month-first
         (naming a month-first date and one read day-first that would be swapped), even with
         ``strict=False``, since no row tells which dates are wrong.
@@ -318,7 +325,10 @@ def read_exams(
         written at exactly midnight in a column whose other dates have a time of day of
         their own (the exam takes the time column's time, on its day), counted and named by
         row and line. While some of its times are not used, the time column is kept in the
-        table as ``study_time``.
+        table as ``study_time``. With ``strict=False``, the cells of a folder's partition
+        column, held by a file too, that differ from their partition folder: read as
+        missing (a missing ``patient_id`` or ``exam_date`` drops its exam, counted; another
+        column's exam keeps its dose), counted and named by column, file and row.
     recurct.errors.RecurctWarning
         From validation: a text ``exam_date`` column mixes UTC offsets (``+01:00`` in some
         rows, ``Z`` or ``+02:00`` in others): each time is read as the wall-clock time
@@ -337,6 +347,7 @@ def read_exams(
         sep=sep,
         decimal=decimal,
         placeholder_ids=placeholder_ids,
+        strict=strict or not validate,  # (unvalidated: nothing would drop a missing id)
     )
     kept = None
     if validate:
@@ -411,11 +422,14 @@ def prepare(
     sep: str | None,
     decimal: str | None,
     placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    strict: bool = True,
 ) -> Prepared:
     """Load, rename and normalise strings (:class:`Prepared`).
 
     The first step of :func:`read_exams`, also used by the command line (which validates
-    after its own region and dose steps)."""
+    after its own region and dose steps). ``strict=False``: in a folder of Parquet files,
+    a cell of a partition column that differs from its folder is read as missing, with a
+    warning, for validation to judge (:func:`_scan_parquet`); else it raises."""
     if columns is not None and not isinstance(columns, Mapping):
         raise ParameterError(
             f"columns must be a mapping {{'their name': 'our name'}}, got {type(columns).__name__}"
@@ -436,7 +450,7 @@ def prepare(
                 "0-based: an empty header field and no value in any row)"
             )
     else:
-        frame, kind, where, sep, lines = _load(source, sep=sep)
+        frame, kind, where, sep, lines = _load(source, sep=sep, strict=strict)
         notes = []
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a comma inside a number needs quotes: read as is
@@ -530,11 +544,13 @@ def parquet_heights(files: Sequence[str | os.PathLike[str]] | None) -> list[int]
 
 
 def _load(
-    obj: Any, *, sep: str | None
+    obj: Any, *, sep: str | None, strict: bool = True
 ) -> tuple[pl.DataFrame, str, str, str | None, FileRows | None]:
     """``(frame, kind, source, CSV separator, the file of each row of a folder of Parquet
     files)``; kind: 'csv', 'parquet' or the frame library. A frame is not cleaned here: the
-    identity rules run on the canonical columns (:func:`_normalise`), naming the source."""
+    identity rules run on the canonical columns (:func:`_normalise`), naming the source.
+    ``strict``: of a folder, the cells of a partition column that differ from their folder
+    raise (True) or are read as missing (:func:`_scan_parquet`)."""
     if not isinstance(obj, (str, os.PathLike)):
         df, kind = to_polars(_pandas_date_cells(obj), clean=False)
         return df, kind, f"<{kind} frame>", None, None
@@ -542,9 +558,8 @@ def _load(
     source = str(path)
     if not path.exists():
         raise InputNotFoundError(f"{source}: no such file or folder")
-    if path.is_dir():
-        check_tree(path)  # a folder recurct wrote: complete, per its manifests
-        frame, places = _scan_folder(path, source)
+    if path.is_dir():  # (a folder recurct wrote: complete, per its manifests, and exams)
+        frame, places = _scan_folder(path, source, strict=strict)
         return frame, "parquet", source, None, places
     with path.open("rb") as fh:
         head = fh.read(4)
@@ -555,37 +570,22 @@ def _load(
     return table.frame, "csv", source, table.sep, None
 
 
-def _scan_folder(path: Path, source: str) -> tuple[pl.DataFrame, FileRows | None]:
-    """The Parquet files below ``path`` read as one table, in the order of their paths
-    (sorted as text, the order in which polars and the out-of-core path read a folder), and
-    the file and row of each of its rows (:class:`FileRows`; None should the counts of the
-    files' rows not add up to the table's)."""
-    files = sorted(
-        (f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET_SUFFIXES),
-        key=str,
-    )
-    if not files:
-        others = sorted({f.suffix or f.name for f in path.rglob("*") if f.is_file()})[:10]
-        raise DataError(
-            f"{source}: folder holds no Parquet files ({', '.join(PARQUET_SUFFIXES)}, any "
-            f"case){f'; it holds {others}' if others else ''}"
-        )
-    frame = _scan_parquet(files, path, source)
+def _scan_folder(
+    path: Path, source: str, *, strict: bool = True, fn: str = "read_exams"
+) -> tuple[pl.DataFrame, FileRows | None]:
+    """The Parquet files below ``path`` (:func:`recurct.io._parquet.folder_files`, the rule
+    of every reader of a folder) read as one table, in the order of their paths (sorted as
+    text, the order in which polars and the out-of-core path read a folder), and the file
+    and row of each of its rows (:class:`FileRows`; None should the counts of the files'
+    rows not add up to the table's)."""
+    files = folder_files(path, fn)
+    frame = _scan_parquet(files, path, source, strict=strict, fn=fn)
     return frame, FileRows([f.relative_to(path).as_posix() for f in files], files=files)
 
 
-def _partitions(file: Path, root: Path) -> dict[str, str | None]:
-    """Hive partition folders between ``root`` and ``file``: ``facility=A/`` -> {facility: A}."""
-    out: dict[str, str | None] = {}
-    for part in file.relative_to(root).parts[:-1] if file != root else ():
-        key, eq, value = part.partition("=")
-        if eq and key:
-            value = unquote(value)
-            out[unquote(key)] = None if value == _HIVE_NULL else value
-    return out
-
-
-def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
+def _scan_parquet(
+    files: list[Path], root: Path, source: str, *, strict: bool = True, fn: str = "read_exams"
+) -> pl.DataFrame:
     """One lazy scan per file (its hive partitions as text columns), concatenated; a file
     that cannot be read is named. Where the files' dtypes of a column differ, the column is
     reconciled first (:func:`_reconciled_casts`), so that no value is converted to another
@@ -597,18 +597,19 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
     (:func:`_wide_dates`), so that a date outside 1677-2262 is kept (and validated) as any
     other. A column both in a file and in its partition folders (as polars'
     ``write_parquet(..., partition_by=...)`` writes them) is read from the file, its dtype
-    kept, where the two agree on every row (:func:`_partitions_agree`)."""
+    kept, where the two agree on every row (:func:`recurct.io._parquet.partitions_agree`);
+    where they differ, with ``strict`` a :class:`~recurct.errors.DataError` naming the file,
+    the column and the row, without it each cell that differs is read as missing
+    (:func:`_mismatches_missing`), as any bad cell of its column. A file that cannot be read
+    is named by :func:`recurct.io._parquet.unreadable`."""
     scans = []
     schemas: list[pl.Schema] = []
     keys: list[str] | None = None
     held: list[tuple[Path, dict[str, str | None], pl.Schema]] = []
     for f in files:
-        try:
-            names = _checks.parquet_schema(f)
-        except Exception as exc:  # polars raises several kinds for a damaged file
-            raise DataError(f"{f}: not a readable Parquet table ({exc})") from exc
-        schemas.append(pl.Schema(names))
-        parts = _partitions(f, root) if root.is_dir() else {}
+        names = read_schema(f, fn)
+        schemas.append(names)
+        parts = partitions(f, root) if root.is_dir() else {}
         if keys is None:
             keys = list(parts)
         elif list(parts) != keys:
@@ -623,7 +624,10 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             )
         )
     if held:
-        _partitions_agree(held)
+        lenient = "; or read with strict=False (such a cell is then read as missing)"
+        odd = partitions_agree(held, fn, strict=strict, hint=lenient)
+        if odd:
+            scans = _mismatches_missing(scans, files, root, source, odd, fn)
     if len(scans) > 1 and any(s != schemas[0] for s in schemas[1:]):
         floats = _written_floats(schemas)  # a float32 12.3 is 12.3, as in its file alone
         if floats:
@@ -659,8 +663,47 @@ def _scan_parquet(files: list[Path], root: Path, source: str) -> pl.DataFrame:
             try:
                 scan.collect()
             except Exception as one:
-                raise DataError(f"{f}: not a readable Parquet table ({one})") from exc
-        raise DataError(f"{source}: not a readable Parquet table ({exc})") from exc
+                raise unreadable(fn, f, one) from exc
+        raise unreadable(fn, source, exc) from exc
+
+
+def _mismatches_missing(
+    scans: list[pl.LazyFrame],
+    files: list[Path],
+    root: Path,
+    source: str,
+    odd: list[Mismatch],
+    fn: str,
+) -> list[pl.LazyFrame]:
+    """``scans`` (one per file) with each cell of a partition column that differs from its
+    folder (``odd``, :func:`recurct.io._parquet.partitions_agree`) read as missing, as a bad
+    cell of its column is with ``strict=False``: a missing ``patient_id`` or ``exam_date``
+    then drops its exam (validation counts it), any other column's exam keeps its dose. An
+    :class:`~recurct.errors.UnmappedValuesWarning` per column names the file and row of
+    each cell (and its row of the table), and counts them."""
+    at = {f: i for i, f in enumerate(files)}
+    places = FileRows([f.relative_to(root).as_posix() for f in files], files=files)
+    rows: dict[str, list[np.ndarray]] = {}
+    scans = list(scans)
+    for m in odd:
+        i = at[m.file]
+        cut = pl.int_range(pl.len(), dtype=pl.Int64).is_in(m.rows.tolist())
+        scans[i] = scans[i].with_columns(
+            pl.when(cut).then(None).otherwise(pl.col(m.column)).alias(m.column)
+        )
+        rows.setdefault(m.column, []).append(m.rows + int(places.starts[i]))
+    for column, found in rows.items():
+        table_rows = np.sort(np.concatenate(found))
+        listed, _ = _rows_listed(table_rows, places)
+        w = UnmappedValuesWarning(
+            f"{fn}: {source}: column {column!r} is both in the files and in their partition "
+            f"folders, and {table_rows.size} of its value(s) differ from their folder "
+            f"({listed}); read as missing (strict=False): an exam without its patient_id or "
+            "exam_date is dropped and counted, any other keeps its dose"
+        )
+        w.values_nulled = int(table_rows.size)  # type: ignore[attr-defined]
+        warnings.warn(w, stacklevel=user_stacklevel())
+    return scans
 
 
 def _written_floats(schemas: Sequence[Mapping[str, pl.DataType]]) -> list[str]:
@@ -677,87 +720,6 @@ def _written_floats(schemas: Sequence[Mapping[str, pl.DataType]]) -> list[str]:
         if len(dtypes) > 1 and dtypes & {pl.Float32, pl.Float16}:
             out.append(col)
     return out
-
-
-def _partitions_agree(held: list[tuple[Path, dict[str, str | None], pl.Schema]]) -> None:
-    """Each file of ``held`` (file, its partition folders, its schema) holds some of its
-    partition columns itself, as polars' ``write_parquet(..., partition_by=...)`` writes
-    them: accepted where the file's column agrees with its folder on every row (the file's
-    value as text is the folder's text, or the folder's text read in the column's dtype is
-    the value: ``2.0`` and ``2``; a null under the hive null folder
-    ``__HIVE_DEFAULT_PARTITION__``), else a :class:`~recurct.errors.DataError` naming the
-    file, the column, the folder and the first row (0-based) where they differ. One read
-    of those columns, all files at once; folders without such columns cost nothing."""
-    checks = []
-    where = []
-    for f, parts, names in held:
-        for k, v in parts.items():
-            if k not in names:
-                continue
-            dtype = names[k]
-            if dtype.is_nested() or dtype == pl.Object:
-                raise DataError(
-                    f"{f}: column {k!r} is in the file ({dtype}) and in its partition "
-                    f"folder ({k}={v}), which cannot be compared; rename the folders or "
-                    "the column"
-                )
-            c = pl.col(k)
-            if v is None:
-                agree = c.is_null()
-            else:
-                agree = c.cast(pl.Utf8) == v
-                typed = _folder_value(v, dtype)  # 2.0 and '2', a timestamp written otherwise
-                if typed is not None:
-                    agree = agree | (c == pl.lit(typed, dtype=dtype))
-            first = (
-                pl.scan_parquet(f, glob=False)
-                .select(c)
-                .with_row_index("row")
-                .filter(~agree.fill_null(False))
-                .head(1)
-            )
-            checks.append(first.select("row", c.cast(pl.Utf8)))
-            where.append((f, k, v))
-    try:
-        found = pl.collect_all(checks)
-    except Exception as exc:  # polars raises several kinds
-        raise DataError(
-            f"{held[0][0].parent}: the partition columns the files hold could not be compared "
-            f"with their folders ({exc}); rename the folders or the columns"
-        ) from exc
-    for (f, k, v), odd in zip(where, found, strict=True):
-        if odd.height:
-            row, value = odd.row(0)
-            folder = "__HIVE_DEFAULT_PARTITION__ (null)" if v is None else repr(v)
-            target = k if k in _CANONICAL else VENDOR_COLUMNS.get(_key(k))
-            held_value = "null" if value is None else repr(value)
-            if target in ID_COLUMNS:  # no raw id beyond the folder's own
-                held_value = "another id"
-            raise DataError(
-                f"{f}: column {k!r} is both in the file and in its partition folders, which "
-                f"differ: row {row} of the file (0-based) holds {held_value}, its folder "
-                f"{folder}; make them agree, or rename the folders or the column"
-            )
-
-
-def _folder_value(text: str, dtype: pl.DataType) -> Any:
-    """A partition folder's ``text`` read in ``dtype``, a number, a boolean or a date (None
-    where it is none, or another dtype): what the file's column may hold for it."""
-    s = pl.Series([text.strip()])
-    try:
-        if isinstance(dtype, pl.Datetime):
-            read = s.str.to_datetime(
-                time_unit=dtype.time_unit, time_zone=dtype.time_zone, strict=False
-            )
-        elif dtype == pl.Date:
-            read = s.str.to_date(strict=False)
-        elif dtype.is_numeric() or dtype == pl.Boolean:
-            read = s.cast(dtype, strict=False)
-        else:
-            return None
-    except Exception:  # polars raises several kinds
-        return None
-    return read[0]
 
 
 def _kind(dtype: pl.DataType) -> str:
@@ -928,12 +890,6 @@ def _rename_map(names: list[str], columns: Mapping[str, str], source: str) -> di
             "rename or drop one of them (columns={...})"
         )
     return mapping
-
-
-def _nullify(e: pl.Expr) -> pl.Expr:
-    """Strip spaces; the strings of NULL_STRINGS become null."""
-    s = e.str.strip_chars()
-    return pl.when(s.is_in(NULL_STRINGS)).then(None).otherwise(s)
 
 
 def _dicom_age(e: pl.Expr) -> pl.Expr:
@@ -1278,7 +1234,7 @@ def _normalise(
     text = [n for n, d in sch.items() if d == pl.Utf8 and (n in _CANONICAL or n == STUDY_TIME)]
     ids = [n for n in text if n in ("patient_id", "study_uid")]
     # ids: whitespace and placeholders by the identity rule (counted), not silently here
-    frame = frame.with_columns(_nullify(pl.col(n)).alias(n) for n in text if n not in ids)
+    frame = frame.with_columns(null_text(pl.col(n)).alias(n) for n in text if n not in ids)
     lost: list[tuple[np.ndarray, pl.Series]] = []
 
     def said(name: str, rows: np.ndarray, values: pl.Series) -> None:

@@ -26,6 +26,7 @@ from recurct.stats._common import (
     check_patients,
     result_repr,
     stats_frame,
+    stratum_keys,
     stratum_rows,
 )
 from recurct.stats._followup import DAYS_PER_YEAR, survival_data
@@ -61,13 +62,16 @@ def event_table(
     entry: Any,
     death: str | None,
     fn: str,
-) -> tuple[pl.DataFrame, list[str], float, int, int, FrameKind]:
+) -> tuple[pl.DataFrame, list[str], float, int, int, FrameKind, pl.DataFrame | None]:
     """The per-patient event table: ``patient_id`` (where the table has it), the ``by``
     columns, ``time_days``, ``time_years``, ``event`` (0 censored, 1 reached T, 2 competing
     exit), ``entry_days`` (null: at risk from the first exam). Patients who do not contribute
     (at T on or before a delayed entry, dead on or before it, or entering on the day
     observation ends) are left out. Also returns the ``by`` columns, the threshold, the
-    numbers left out as prevalent and with no time at risk, and the input kind."""
+    numbers left out as prevalent and with no time at risk, the input kind, and the strata
+    of every patient, contributing or not (their labels, as strings, in the order of strata;
+    ``None`` without ``by``): a stratum whose patients are all left out still has a curve,
+    null everywhere (:meth:`CurveResult.at`)."""
     df, kind = stats_frame(patients)
     check_patients(df, fn)
     t = _checks.threshold(threshold, fn)
@@ -88,7 +92,13 @@ def event_table(
     ).with_columns(pl.col("entry_days").fill_nan(None))
     if ids or by_cols:
         events = df.select(*ids, *by_cols).filter(keep).hstack(events)
-    return events, by_cols, t, data["n_prevalent"], data["n_not_at_risk"], kind
+    strata = _labels(stratum_keys(df, by_cols), by_cols) if by_cols else None
+    return events, by_cols, t, data["n_prevalent"], data["n_not_at_risk"], kind, strata
+
+
+def _labels(keys: pl.DataFrame, by_cols: list[str]) -> pl.DataFrame:
+    """The ``by`` columns of ``keys`` as the strings that label the strata of a curve."""
+    return keys.select(pl.col(c).cast(pl.Utf8) for c in by_cols)
 
 
 #: the columns of the event table and of the curves (a ``by`` column may not take their names)
@@ -100,14 +110,30 @@ _CURVE_COLUMNS += ("prob_died",)
 def per_stratum(events: pl.DataFrame, by_cols: list[str], read: Reader) -> pl.DataFrame:
     """``read(time_days, event, entry_days)`` on the "all" stratum and on each stratum of
     ``events``, each block led by the ``by`` columns (strings, ``"all"`` on the first)."""
+    return _per_stratum(events, by_cols, read, None)
+
+
+def _per_stratum(
+    events: pl.DataFrame, by_cols: list[str], read: Reader, strata: pl.DataFrame | None
+) -> pl.DataFrame:
+    """:func:`per_stratum` over the strata ``strata`` (their labels, as strings, in their
+    order; ``None``: those of ``events``): a stratum without a row in ``events`` is read
+    from empty arrays. Each stratum of ``events`` must be one of ``strata``."""
     tt = events["time_days"].cast(pl.Float64).to_numpy()
     ee = events["event"].to_numpy()
     en = events["entry_days"].cast(pl.Float64).fill_null(-math.inf).to_numpy()
     groups = stratum_rows(events, by_cols)
     blocks = [read(tt, ee, en)]
     if groups is not None:
-        for lo, hi in itertools.pairwise(groups.bounds):
-            rows = groups.order[lo:hi]
+        rows_of = [groups.order[lo:hi] for lo, hi in itertools.pairwise(groups.bounds)]
+        if strata is not None:
+            where = {key: k for k, key in enumerate(groups.labels.iter_rows())}
+            if len(where) != len(rows_of) or not where.keys() <= set(strata.iter_rows()):
+                raise AssertionError("_per_stratum: a stratum of the events is not in strata")
+            none = np.empty(0, np.int64)
+            rows_of = [rows_of[where[key]] if key in where else none for key in strata.iter_rows()]
+            groups = groups._replace(labels=strata)
+        for rows in rows_of:
             blocks.append(read(tt[rows], ee[rows], en[rows]))
     block = np.repeat(np.arange(len(blocks)), [len(next(iter(b.values()))) for b in blocks])
     out = pl.DataFrame({c: np.concatenate([b[c] for b in blocks]) for c in blocks[0]})
@@ -174,15 +200,26 @@ class CurveResult:
         """
         ys = at_years(years, f"{type(self).__name__}.at")
         days = np.asarray(ys, dtype=np.float64) * DAYS_PER_YEAR
-        events, _ = to_polars(self.events)
+        events, _ = stats_frame(self.events)  # (a pandas ordered Categorical keeps its order)
 
         def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> Block:
             return {**self._read_at(tt, ee, en, days), "time_years": np.asarray(ys, np.float64)}
 
-        out = per_stratum(events, list(self.by), read)
+        out = _per_stratum(events, list(self.by), read, self._strata())
         lead = [*self.by, "time_years"]
         kind: FrameKind = "pandas" if isinstance(self.events, pd.DataFrame) else "polars"
         return from_polars(out.select(*lead, pl.exclude(lead)), kind)
+
+    def _strata(self) -> pl.DataFrame | None:
+        """The strata of ``.curve`` (their labels, in its order; ``None`` without ``by``),
+        those of :meth:`at` too: a stratum with no patient observed is in both."""
+        if not self.by:
+            return None
+        curve, _ = to_polars(self.curve)
+        days = curve["time_days"].to_numpy()
+        # each block starts at time 0, its times increasing; the first block is "all"
+        starts = np.flatnonzero(np.diff(days, prepend=np.inf) <= 0)
+        return _labels(curve[starts[1:]], list(self.by))
 
     def __repr__(self) -> str:
         return result_repr(self)

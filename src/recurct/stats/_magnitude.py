@@ -178,18 +178,37 @@ def _slim(
     return unsigned_zeros(df.select(cols), keys)
 
 
-def _drop_unknown(slim: pl.DataFrame, df: pl.DataFrame, ts: list[float]) -> list[pl.DataFrame]:
+def _drop_unknown(
+    slim: pl.DataFrame, df: pl.DataFrame, ts: list[float], by_cols: list[str]
+) -> list[pl.DataFrame]:
     """The rows of the slim frame counted at each threshold: the patients for whom it is
     known whether they reached it (:func:`unknown_reached`). One
-    :class:`~recurct.errors.DroppedRowsWarning` counts the others, per threshold."""
+    :class:`~recurct.errors.DroppedRowsWarning` counts the others, per threshold, and names
+    the strata left without patients (which have no row at that threshold)."""
     parts: list[pl.DataFrame] = []
     dropped: list[str] = []
+    every = stratum_keys(slim, by_cols) if by_cols else None
     for i, t in enumerate(ts):
         unknown = slim.get_column(f"{TMP}u{i}")
         n = int(unknown.sum())
         parts.append(slim.filter(~unknown) if n else slim)
         if n:
             dropped.append(f"{n} at {param_label(t)} mSv (null {unknown_column(df, t)!r})")
+            if every is not None and parts[-1].height:
+                gone = every.join(
+                    parts[-1].select(by_cols).unique(),
+                    on=by_cols,
+                    how="anti",
+                    nulls_equal=True,
+                    maintain_order="left",
+                )
+                if gone.height:
+                    keys = [list(r) for r in gone.select(pl.all().cast(pl.Utf8)).iter_rows()]
+                    dropped[-1] += (
+                        f", leaving {gone.height} stratum(s) without patients and without a "
+                        f"row there ({', '.join(map(str, keys[:10]))}"
+                        f"{', ...' if len(keys) > 10 else ''})"
+                    )
     if dropped:
         warnings.warn(
             f"magnitude: dropped patient(s) of {slim.height} for whom it is not known whether "
@@ -556,7 +575,7 @@ def magnitude(
         )
     rng = np.random.default_rng(seed)
 
-    parts = _drop_unknown(_slim(df, by_cols, cluster, ts), df, ts)
+    parts = _drop_unknown(_slim(df, by_cols, cluster, ts), df, ts, by_cols)
     blocks: list[pl.DataFrame] = []
     for i, t in enumerate(ts):
         slim = parts[i]

@@ -44,7 +44,7 @@ from recurct import _checks
 from recurct._compat import renamed
 from recurct._frames import from_polars
 from recurct.stats._common import normal_quantile
-from recurct.stats._curve import Block, CurveResult, event_table, per_stratum
+from recurct.stats._curve import Block, CurveResult, _per_stratum, event_table
 from recurct.stats._followup import DAYS_PER_YEAR, check_entry, risk_set
 
 __all__ = ["CumulativeIncidence", "aalen_johansen", "cumulative_incidence"]
@@ -210,7 +210,7 @@ def cumulative_incidence(
     """
     fn = "cumulative_incidence"
     alpha = _checks.alpha(alpha, fn)
-    events, by_cols, t, n_prev, n_not, kind = event_table(
+    events, by_cols, t, n_prev, n_not, kind, strata = event_table(
         patients, threshold, by, end=end, entry=entry, death=death, fn=fn
     )
 
@@ -219,7 +219,7 @@ def cumulative_incidence(
         died = aalen_johansen(tt, ee, en, cause=2)["cif"]
         return _curve_table(aj, died, en, alpha)
 
-    curve = per_stratum(events, by_cols, read)
+    curve = _per_stratum(events, by_cols, read, strata)
     return CumulativeIncidence(
         curve=from_polars(curve, kind),
         events=from_polars(events, kind),
@@ -250,7 +250,9 @@ def _curve_table(
     else:
         n_risk, d1, d2 = aj["n_at_risk"], aj["n_events"], aj["n_other"]
     lo, hi = _ci(cif, var, alpha)
-    if aj["time"].size == 0 and n0 == 0:  # no patient observed: no estimate at time 0
+    # no patient observed (all left out: prevalent at entry, or not at risk): no estimate;
+    # patients who all enter late with no event are observed: F = 0 (n0 is then 0)
+    if en.size == 0:
         cif, var, lo, hi, died = (np.full_like(a, np.nan) for a in (cif, var, lo, hi, died))
     return {
         "time_years": time / DAYS_PER_YEAR,

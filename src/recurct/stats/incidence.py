@@ -100,7 +100,8 @@ def poisson_ci(
     Raises
     ------
     ParameterError
-        A count that is not a whole number >= 0, or an exposure not a finite number >= 0.
+        A count that is not a whole number >= 0, an exposure not a finite number >= 0, or
+        ``count`` and ``exposure`` of shapes that do not broadcast.
     """
     alpha = _checks.alpha(alpha, "poisson_ci")
     d = _numbers(count, "count")
@@ -111,6 +112,13 @@ def poisson_ci(
         raise ParameterError(
             f"poisson_ci: exposure must be finite numbers >= 0, got {exposure!r:.60}"
         )
+    try:
+        d, pt = np.broadcast_arrays(d, pt)
+    except ValueError:
+        raise ParameterError(
+            f"poisson_ci: count (shape {d.shape}) and exposure (shape {pt.shape}) must have "
+            "the same shape, or shapes that broadcast (one a single number)"
+        ) from None
     return _garwood(d, pt, alpha)
 
 

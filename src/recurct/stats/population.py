@@ -12,7 +12,14 @@ residents", or the share of all enrolees reaching 100 mSv) needs the people with
   ``patient_id`` is refused with the rows named): each stratum's denominator
   is its number of people. Every stratum of the patients must be in it with at least as
   many people as patients (a :class:`recurct.errors.DataError` names the strata that are
-  not, with both counts).
+  not, with both counts). Its ``by`` columns are matched to the patients' by value: numbers
+  of another numeric dtype are compared as numbers (a region ``1.0``, as pandas reads an
+  integer column with a missing value, is region ``1``; a person whose value equals none of
+  the patients' dtype, such as ``1.5`` against integers, is in none of their strata but
+  still counted in the total), text of any text dtype as text; values of another kind
+  (text against numbers, dates against text, ...) are refused with a ``DataError`` naming
+  the column and both dtypes, rather than matched by their printed form (``"1"`` is not
+  the number ``1``).
 """
 
 from __future__ import annotations
@@ -102,14 +109,56 @@ def population_counts(
         )
     counts = None
     if by_cols:
+        people = pop if patients is None else _as_patients_keys(pop, patients, by_cols)
         counts = (
-            pop.group_by(by_cols)
+            people.group_by(by_cols)
             .agg(pl.len().cast(pl.Int64).alias(f"{TMP}n_pop"))
             .with_columns(pl.col(c).cast(pl.Utf8) for c in by_cols)
         )
         if patients is not None:
             _check_strata(patients, counts, by_cols)
     return pop.height, counts
+
+
+def _kind(dtype: pl.DataType) -> str:
+    """The kind of values of a ``by`` column: what can be matched across tables."""
+    if dtype.is_numeric():
+        return "number"
+    if isinstance(dtype, pl.String | pl.Categorical | pl.Enum):
+        return "text"
+    return str(dtype.base_type())
+
+
+def _as_patients_keys(
+    pop: pl.DataFrame, patients: pl.DataFrame, by_cols: list[str]
+) -> pl.DataFrame:
+    """``pop`` with each ``by`` column in the patients' dtype, so that both tables' strata
+    are labelled alike (``1`` and ``1.0`` are one stratum: an integer region code read as a
+    float, as pandas reads a column with a missing value). Numbers of another numeric dtype
+    are compared by value: a person whose value has no exact equal in the patients' dtype
+    (``1.5`` or NaN against integers) is in no stratum of the patients (still counted in the
+    total). Values of another kind (text against numbers, dates against text...) are refused
+    rather than matched by their text: ``"1"`` is not the number 1."""
+    casts: list[pl.Expr] = []
+    exact: list[pl.Expr] = []
+    for c in by_cols:
+        want, have = patients.schema[c], pop.schema[c]
+        if want == have or pl.Null in (want, have) or _kind(want) == _kind(have) == "text":
+            continue
+        if _kind(want) != "number" or _kind(have) != "number":
+            raise DataError(
+                f"the population table's column {c!r} is {have}, the patients table's is "
+                f"{want}: their strata cannot be matched; cast one of them so that both hold "
+                "the same kind of values (numbers, text or dates)"
+            )
+        cast = pl.col(c).cast(want, strict=False)
+        casts.append(cast)
+        exact.append(pl.col(c).is_null() | (cast.cast(have, strict=False) == pl.col(c)))
+    if not casts:
+        return pop
+    # a value with no exact equal is in no stratum of the patients: left out of the counts
+    # of the strata (not of the total), never merged into another (a null) stratum
+    return pop.filter(pl.all_horizontal(exact).fill_null(False)).with_columns(casts)
 
 
 def _check_strata(patients: pl.DataFrame, counts: pl.DataFrame, by_cols: list[str]) -> None:

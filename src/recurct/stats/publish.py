@@ -16,7 +16,7 @@ subgroup rows of a meta-analysis (``MetaResult.pooled``, ``.subgroups``), age-st
 tables (:func:`recurct.stats.standardise`) and reproduction tables
 (:class:`recurct.studies.Reproduction`); :func:`export_table` writes either to Markdown
 (``.md``), LaTeX (``.tex``), CSV (``.csv``) or Excel (``.xlsx``, with ``openpyxl`` from the
-``test`` extra or ``pip install openpyxl``), chosen by the file's extension.
+``excel`` extra: ``pip install recurct[excel]``), chosen by the file's extension.
 """
 
 from __future__ import annotations
@@ -1110,7 +1110,7 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
         from openpyxl.styles import Font
     except ImportError as exc:  # pragma: no cover - openpyxl is in the test extra
         raise ImportError(
-            "writing .xlsx needs openpyxl: pip install openpyxl (or recurct[test])"
+            "writing .xlsx needs openpyxl: pip install openpyxl (or recurct[excel])"
         ) from exc
     wb = Workbook()
     try:

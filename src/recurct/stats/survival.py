@@ -20,7 +20,7 @@ from recurct._compat import renamed
 from recurct._frames import from_polars
 from recurct.errors import CompetingRiskWarning, ParameterError
 from recurct.stats._common import normal_quantile
-from recurct.stats._curve import Block, CurveResult, event_table, per_stratum
+from recurct.stats._curve import Block, CurveResult, _per_stratum, event_table
 from recurct.stats._followup import (
     DAYS_PER_YEAR,
     check_entry,
@@ -217,15 +217,14 @@ def time_to_threshold(
         raise ParameterError(f"time_to_threshold: ci must be one of {CI_TRANSFORMS}, got {ci!r}")
     fn = "time_to_threshold"
     alpha = _checks.alpha(alpha, fn)
-    events, by_cols, t, n_prev, n_not, kind = event_table(
+    events, by_cols, t, n_prev, n_not, kind, strata = event_table(
         patients, threshold, by, end=end, entry=entry, death=None, fn=fn
     )
 
     def read(tt: np.ndarray, ee: np.ndarray, en: np.ndarray) -> Block:
-        km = kaplan_meier(tt, ee == 1, en)
-        return _curve_table(km, int(np.sum(en < 0)), alpha, ci)
+        return _curve_table(kaplan_meier(tt, ee == 1, en), en, alpha, ci)
 
-    curve = per_stratum(events, by_cols, read)
+    curve = _per_stratum(events, by_cols, read, strata)
     return TimeToThreshold(
         curve=from_polars(curve, kind),
         events=from_polars(events, kind),
@@ -240,16 +239,20 @@ def time_to_threshold(
     )
 
 
-def _curve_table(km: dict[str, np.ndarray], n: int, alpha: float, transform: str) -> Block:
+def _curve_table(km: dict[str, np.ndarray], en: np.ndarray, alpha: float, transform: str) -> Block:
+    """One stratum's block of the curve, from its Kaplan-Meier estimate and the entry days
+    of its patients (``-inf``: at risk from time 0)."""
     time, n_risk, d, surv, se = km["time"], km["n_at_risk"], km["n_events"], km["surv"], km["se"]
     if time.size == 0 or time[0] > 0:
         time = np.concatenate([[0.0], time])
-        n_risk = np.concatenate([[float(n)], n_risk])
+        n_risk = np.concatenate([[float(np.sum(en < 0))], n_risk])  # (at risk at time 0)
         d = np.concatenate([[0.0], d])
         surv = np.concatenate([[1.0], surv])
         se = np.concatenate([[0.0], se])
     lo, hi = _ci_reached(surv, se, alpha, transform)
-    if n == 0 and km["time"].size == 0:  # no patient observed: no estimate, not a 0%
+    # no patient observed (all left out: prevalent at entry, or not at risk): no estimate,
+    # not a 0%; patients who all enter late and never reach T are observed: S = 1
+    if en.size == 0:
         surv, se, lo, hi = (np.full_like(a, np.nan) for a in (surv, se, lo, hi))
     return {
         "time_years": time / DAYS_PER_YEAR,

@@ -343,7 +343,10 @@ def read_rdsr(
     its report gives (a DLP in ``mGy.m``, ``cGy.cm``, ...: any prefix of Gy times any of m);
     one in a unit of another quantity, an unknown or no unit, or negative, is lost (null,
     with a problem row; an event DLP so lost nulls the exam DLP and CTDIvol, the main
-    event's CTDIvol the exam's). ``reported_dlp_total_mgycm`` is the
+    event's CTDIvol the exam's). So is a value whose text is not one number as a whole
+    (``7O8.2``, ``70 .2``, ``70.8,2``: never a part of it read) or whose comma may group
+    thousands (``1,234``: ambiguous); a comma that is the number's only mark is read as a
+    decimal mark (``12,5`` is 12.5, with a problem row). ``reported_dlp_total_mgycm`` is the
     CT Dose Length Product Total (113813) of the report with the most events, plus those
     of the reports that add events to it (a continued study: disjoint events), null where
     such reports share some events; ``dlp_total_mismatch`` is true where
@@ -352,6 +355,10 @@ def read_rdsr(
     event with the largest DLP (the main scan, not a bolus-tracking or localizer event),
     null where that is lost or cannot be known (an event's DLP missing or lost, events lost);
     an exam of localizers without a CT Dose container has ``dlp_mgycm`` 0;
+    ``n_events`` is the number of unique irradiation events of the exam, ``n_reports`` the
+    number of distinct reports merged into it, by SOP Instance UID (a file given twice, or
+    a byte-identical copy, counts once; a report that only repeats events counts; a report
+    without a SOP Instance UID counts once per file);
     ``body_region`` is :func:`recurct.dose.exam_region` of the events' regions, DLPs and
     localizer flags; ``effective_dose_msv`` is the accumulated Effective Dose (113839) of
     a report that holds every unique event of the study, else the sum of the event

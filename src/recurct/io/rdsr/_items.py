@@ -109,7 +109,14 @@ def raw_tag(ds: Any, tag: int) -> str | None:
     return dicom_text(value).strip()
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?")
+# A DS value (a decimal string) as DICOM writes it, and the one repair made: a comma as the
+# decimal mark, where it is the number's only mark. A comma that may group thousands (1,234:
+# 1234 or 1.234?, groups of three after a first group of one to three digits not starting
+# with 0, the thousands form of recurct._casts) is ambiguous and not read.
+_DS = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_DS_COMMA = re.compile(r"[-+]?(?:\d+,\d*|,\d+)(?:[eE][-+]?\d+)?")
+_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+")
+_NON_FINITE = re.compile(r"[-+]?(?:nan|inf|infinity)", re.IGNORECASE)
 
 # Units (UCUM, matched case-insensitively as UCUM's case-insensitive form allows, "u" or "µ"
 # for micro; vendor spellings without a separator, "mGycm", or with "*", "·" or a space) of
@@ -183,9 +190,10 @@ class FileState:
 
 def num_value(item: Any, label: str, state: FileState, quantity: str) -> float | None:
     """NUM content item value in the canonical unit of ``quantity`` (:data:`QUANTITIES`, or
-    ``"count"``), read leniently from the raw DS text. A unit of another quantity, an unknown
-    or a missing unit, and a negative or non-finite number lose the value: null, with a
-    problem row (so an exam DLP over such an event is null too)."""
+    ``"count"``), read from the raw DS text by :func:`ds_number`. A unit of another quantity,
+    an unknown or a missing unit, a text that is not one number (or an ambiguous one), and a
+    negative or non-finite number lose the value: null, with a problem row (so an exam DLP
+    over such an event is null too)."""
     seq = tag_value(item, T_MEASURED)
     if not seq:
         state.lenient("no measured value; left null", label)
@@ -205,15 +213,9 @@ def num_value(item: Any, label: str, state: FileState, quantity: str) -> float |
             label,
         )
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        m = _NUMBER.search(text)
-        if m is None:
-            state.lenient(f"not a number: {text!r}; value left null", label)
-            return None
-        value = float(m.group(0).replace(",", "."))
-        state.lenient(f"malformed number {text!r} read as {value}", label)
+    value = ds_number(text, label, state)
+    if value is None:
+        return None
     if not math.isfinite(value):
         state.lenient(f"non-finite number {text!r}; value left null", label)
         return None
@@ -221,6 +223,33 @@ def num_value(item: Any, label: str, state: FileState, quantity: str) -> float |
         state.lenient(f"negative number {text!r}: not a valid value; left null", label)
         return None
     return value * scale
+
+
+def ds_number(text: str, label: str, state: FileState) -> float | None:
+    """The number a DS text (a NUM item's Numeric Value) writes, or None (with a problem row).
+
+    Only a text that is one number as a whole (surrounding spaces and NULs removed) is read:
+    a DS number; ``nan`` or ``inf`` (read, then refused by :func:`num_value` as non-finite);
+    or one with a comma as its only mark (``12,5``: 12.5, a lenient problem row), unless the
+    comma may group thousands (``1,234``: 1234 or 1.234? refused as ambiguous). Anything
+    else (``7O8.2``, ``70 .2``, ``7-8.2``, ``70.8,2``, ``708/2``) is no number: never a part
+    of it taken for the value, which is left null."""
+    text = text.strip(" \x00")
+    if _DS.fullmatch(text) or _NON_FINITE.fullmatch(text):
+        return float(text)
+    if _THOUSANDS.fullmatch(text):
+        state.lenient(
+            f"ambiguous number {text!r}: its comma may be a decimal mark or group thousands; "
+            "value left null",
+            label,
+        )
+        return None
+    if _DS_COMMA.fullmatch(text):
+        value = float(text.replace(",", "."))
+        state.lenient(f"malformed number {text!r} read as {value}", label)
+        return value
+    state.lenient(f"not a number: {text!r}; value left null", label)
+    return None
 
 
 def parse_da_tm(da: str | None, tm: str | None) -> datetime | None:
@@ -404,5 +433,3 @@ def find_item(items: Sequence[Any], code: tuple[str, str], depth: int = 3) -> An
             if found is not None:
                 return found
     return None
-
-

@@ -251,7 +251,7 @@ def _exam_row(
         "ctdivol_mgy": ctdi,
         "body_region": region,
         "n_events": len(evs),
-        "n_reports": len(reports),
+        "n_reports": len({h["report_id"] for h in reports}),  # a copy of a report counts once
         "effective_dose_msv": ed,
         "dose_method": REPORTED_DOSE_METHOD if ed is not None else None,
         **{col: first(col) for col in _FIRST_GIVEN},

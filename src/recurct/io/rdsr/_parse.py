@@ -454,6 +454,9 @@ def _header(
         accession = pseudonym(accession, key, "accession_number")
     return {
         "study_uid": study_uid,
+        # the report's identity (n_reports counts each once): its SOP Instance UID, hashed
+        # as the study UID of a report without one is; else its file
+        "report_id": uid(ids.sop_uid, "study_uid") if ids.sop_uid else "file:" + state.path,
         "exam_date": exam_date,
         **patient,
         **accumulated,
