@@ -165,7 +165,16 @@ def test_no_region_to_compute_from(tmp_path: Path, spies: dict[str, list[Any]], 
     err = capsys.readouterr().err
     assert "no effective_dose_msv (or empty values) and no body_region to compute it from" in err
     assert spies["missing"] == [True]
-    # validate: no dose to compute without a region, none looked at (as before, clean)
+    # validate reports what analyze refuses (it said "clean" before), deciding once
     spies["missing"].clear()
-    assert run_cli(["validate", str(p), "--today", TODAY]) == 0
-    assert spies["missing"] == []
+    assert run_cli(["validate", str(p), "--today", TODAY]) == 1
+    out = capsys.readouterr().out
+    assert f"{p}: problems found" in out
+    assert "no effective_dose_msv (or empty values) and no body_region to compute it from" in out
+    assert spies["missing"] == [True]
+    # every dose given: clean, as before
+    q = tmp_path / "given.csv"
+    q.write_text(text.replace(",,500", ",2.0,500"))
+    spies["missing"].clear()
+    assert run_cli(["validate", str(q), "--today", TODAY]) == 0
+    assert spies["missing"] == [False]

@@ -219,6 +219,7 @@ def test_validate_an_xlsx_without_openpyxl_is_not_an_internal_error(
     assert rc == EXIT_USAGE, err  # before: 70, "internal error ... a bug in recurct"
     assert err.splitlines() == [
         f"recurct: {path}: reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
+        " (or recurct[excel])"
     ]
 
 

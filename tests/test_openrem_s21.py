@@ -188,8 +188,9 @@ def test_an_xlsx_date_time_cell_keeps_its_time(tmp_path: Path) -> None:
     assert ordered == [200.0, 300.0, 100.0]  # the morning exam first
 
 
-def test_a_study_time_column_wins_over_the_time_in_the_date_cell(tmp_path: Path) -> None:
-    """As for a ``T`` time: the Study time where the row has one, else the cell's time."""
+def test_a_time_in_the_date_cell_is_kept_beside_a_study_time(tmp_path: Path) -> None:
+    """read_exams' rule of a separate time column (s22): a date's own time is kept (a
+    differing study time is a problem row); a date alone takes the study time."""
     path = tmp_path / "timed.csv"
     path.write_text(
         "Patient ID,Study date,Study time,DLP total (mGy.cm)\n"
@@ -197,11 +198,9 @@ def test_a_study_time_column_wins_over_the_time_in_the_date_cell(tmp_path: Path)
         "A,2020-01-02T14:05:00,09:15:00,100\n"
         "A,2020-01-02 14:05:00,,100\n"
         "A,2020-01-02T14:05:00,,100\n"
-        "A,2020-01-02,,100\n"
+        "A,2020-01-02,09:15,100\n"
     )
-    assert _when(path) == [datetime(2020, 1, 2, 9, 15)] * 2 + [datetime(2020, 1, 2, 14, 5)] * 2 + [
-        datetime(2020, 1, 2)
-    ]
+    assert _when(path) == [datetime(2020, 1, 2, 14, 5)] * 4 + [datetime(2020, 1, 2, 9, 15)]
 
 
 def test_events_carry_the_time_of_their_study(tmp_path: Path) -> None:

@@ -80,6 +80,12 @@ A year is 365.25 days, so a week is 7/365.25 years and a day 1/365.25 years; a m
 _DICOM_AGE_PATTERN = r"^\s*(\d+(?:[.,]\d+)?)\s*([YMWDymwd])\s*$"
 _DICOM_AGE_RE = re.compile(_DICOM_AGE_PATTERN)
 
+# The one splitter of date-time text (:func:`date_text`), for ``read_exams``, ``validate`` and
+# ``read_openrem_ct`` alike: spaces around a cell, a "T" between date and time (made a space)
+# and a trailing "Z" are removed, a 12-hour time (``2:05 PM``) made a 24-hour one, a UTC
+# offset after the time removed, a leap second made second 59, and a cell with a minute or a
+# second of one digit made null. The formats below then read what is left.
+#
 # A UTC offset after a time of day (ISO 8601 ``+01:00``, ``+0100``, ``-05``, optionally after
 # a space) or after a DICOM DT (``20200101233000+0100``): removed, like a trailing "Z", so the
 # time stays the local wall-clock time written (as for a time-zone-aware column). Group 1 or 2
@@ -97,6 +103,22 @@ _LEAP = r"^(.*\d:\d{2}:|\d{12}|\d{8} \d{4})60((?:\.\d+)?)$"
 # (unanchored, before the offsets are removed: a time ending in ":60", a DICOM DT in "60")
 _HAS_LEAP = r":60(?:\.\d+)?(?: ?[+-]\d{2}(?::?\d{2})?)?$|^\d{8} ?\d{4}60(?:\.\d+)?(?:[+-]\d{4})?$"
 _HAS_OFFSET_OR_LEAP = f"{_HAS_OFFSET}|{_HAS_LEAP}"
+# A 12-hour time after a date (``2020-04-03 2:05 PM``, ``04/03/2020 12:05:30.5 am``: AM or
+# PM in any case, after a space or none), as a spreadsheet writes a date-time cell in a
+# 12-hour locale: group 1 the date and its spaces, 2 the hour, 3 minutes, seconds and
+# fraction, 4 the A or P. Made the 24-hour time (``14:05``; 12 AM is 00, 12 PM noon); an hour
+# outside 1-12 (``13:05 PM``, ``0:05 AM``) is left as written, no date.
+_TWELVE = r"^(.*[0-9] +)([0-9]{1,2})(:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?) ?([AaPp])[Mm]$"
+_HAS_TWELVE = r"[AaPp][Mm]$"
+# A minute or second of one digit (``14:5``: 14:05 or 14:50?), or of none after its colon
+# (``14: 5``, ``14:``): the cell is no date, never read as either (polars' %M reads both
+# ``14:5`` and ``14: 5`` as 14:05), as a separate time column reads ``13:5``.
+_BAD_MINUTE = r":(?:[0-9](?:[^0-9]|$)|[^0-9]|$)"
+# what the steps after the first (spaces, "T", "Z") change: one test before them
+_CLOCK_WORK = f"{_HAS_TWELVE}|{_BAD_MINUTE}|{_HAS_OFFSET_OR_LEAP}"
+# what the splitter changes in a cell, all of it (a superset: each step tests precisely): one
+# test of a column, which a column of plain dates and times passes untouched
+_NEEDS_WORK = rf"^\s|\s$|T|Z$|{_CLOCK_WORK}"
 
 # Times of day of a separate Study Time column (:func:`parse_study_time`): ``H:MM``,
 # ``HH:MM``, ``H:MM:SS``, ``HH:MM:SS.f``, and DICOM TM ``HH``, ``HHMM``, ``HHMMSS``,
@@ -111,9 +133,10 @@ _TIME_FORM = (
 TIME_FORMS = "HH:MM[:SS[.f]], H:MM[:SS[.f]] or DICOM HH[MM[SS[.f]]]"
 """The accepted forms of a time of day, as messages name them."""
 
-# Date formats tried, in order, on strings (after "T" -> " ", and a trailing "Z" or UTC
-# offset removed).
-_ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in (" %H:%M:%S%.f", " %H:%M", ""))
+# Date formats tried, in order, on the text :func:`date_text` gives (a 24-hour time after a
+# space, no zone): a date alone or followed by a time.
+_TIMES = (" %H:%M:%S%.f", " %H:%M", "")
+_ISO_FORMATS = tuple(f"%Y{s}%m{s}%d{t}" for s in "-/" for t in _TIMES)
 _DICOM_FORMATS = ("%Y%m%d %H%M%S%.f", "%Y%m%d%H%M%S%.f", "%Y%m%d")
 # polars reads the digits of %Y%m%d greedily and skips whitespace between them ("2020111"
 # would be 2020-11-01, "2020 111" too): a DICOM date or date-time counts only with all of its
@@ -127,7 +150,27 @@ _DICOM_TEXT = {
 # 1000 counts only when written with four digits (0999-01-01), so that a two-digit year is
 # no date (validation names it) rather than a date in antiquity
 _FULL_YEAR = r"^\d{4}[-/]|^\d{1,2}[/.\-]\d{1,2}[/.\-]\d{4}(?:\D|$)"
-_DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in (" %H:%M:%S%.f", " %H:%M", ""))
+_YEAR_1000 = dt.datetime(1000, 1, 1)
+_DAYFIRST_FORMATS = tuple(f"%d{s}%m{s}%Y{t}" for s in "/.-" for t in _TIMES)
+# month-first (``04/13/2020``): read_openrem_ct's ``dayfirst=False`` only (read_exams reads
+# no month-first dates)
+_MONTHFIRST_FORMATS = tuple(f"%m{s}%d{s}%Y{t}" for s in "/.-" for t in _TIMES)
+# Day-first or month-first dates at the start of a cell (then its end, a space or "T"), one
+# separator twice (``/``, ``.`` or ``-``), by their first two numbers (:func:`day_month_order`):
+# both 1-12 (``03/04/2020``: either order), the first 13-31 (only day-first), the second
+# 13-31 (only month-first). ``_DAY_MONTH`` starts any of them (a cheap test).
+_DAY_MONTH = r"^[0-9]{1,2}[/.-]"
+_UP_TO_12 = r"(?:0?[1-9]|1[0-2])"
+_13_TO_31 = r"(?:1[3-9]|2[0-9]|3[01])"
+
+
+def _day_month(first: str, second: str) -> str:
+    return rf"^{first}(?:/{second}/|\.{second}\.|-{second}-)[0-9]{{4}}(?:$|[ T])"
+
+
+_EITHER_ORDER = _day_month(_UP_TO_12, _UP_TO_12)
+_ONLY_DAY_FIRST = _day_month(_13_TO_31, _UP_TO_12)
+_ONLY_MONTH_FIRST = _day_month(_UP_TO_12, _13_TO_31)
 
 
 def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
@@ -135,14 +178,16 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
 
     Accepted: ISO 8601 (``2019-12-31``, ``2019-12-31 08:15``, ``2019-12-31T08:15:00.5``,
     also with ``/``: ``2019/12/31``), DICOM DA (``20191231``), DA and TM joined by a space
-    (``20191231 081500.5``), DICOM DT (``20191231081500``) and,
-    with ``dayfirst=True``, ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally
-    followed by ``HH:MM[:SS]``). A ``Z`` or UTC offset after a time (``+01:00``, ``+0100``,
-    ``-05``; ``+0100`` after a DICOM DT) is dropped: the time is the local wall-clock time as
-    written, as for a time-zone-aware column (``2020-01-01T23:30+01:00`` is 23:30).
-    A DICOM date needs all eight digits (``2020111`` is not a date), a DICOM date-time all
-    fourteen. A leap second (``23:59:60``) is read as second 59 of that minute, so the exam
-    keeps its calendar day.
+    or a ``T`` (``20191231 081500.5``, ``20191231T081500``), DICOM DT (``20191231081500``)
+    and, with ``dayfirst=True``, ``31/12/2019``, ``31.12.2019``, ``31-12-2019`` (optionally
+    followed by ``HH:MM[:SS]``). A time of day is ``H:MM``, ``HH:MM:SS`` or ``HH:MM:SS.f``,
+    or a 12-hour time with ``AM`` or ``PM`` after it (``2:05 PM`` is 14:05; ``12:05 AM``
+    00:05); a minute or a second of one digit (``14:5``) is no time, so the value is no
+    date. A ``Z`` or UTC offset after a time (``+01:00``, ``+0100``, ``-05``; ``+0100``
+    after a DICOM DT) is dropped: the time is the local wall-clock time as written, as for
+    a time-zone-aware column (``2020-01-01T23:30+01:00`` is 23:30). A DICOM date needs all
+    eight digits (``2020111`` is not a date), a DICOM date-time all fourteen. A leap second
+    (``23:59:60``) is read as second 59 of that minute, so the exam keeps its calendar day.
     """
     s = date_text(expr)
     formats = date_formats(dayfirst)
@@ -151,17 +196,23 @@ def parse_dates(expr: pl.Expr, *, dayfirst: bool = False) -> pl.Expr:
 
 def _strptime(text: Any, f: str) -> Any:  # an Expr or a Series, the same kind back
     """``text`` parsed by format ``f`` (null where it does not fit); by a DICOM format only
-    where the text is all digits of the right number (:data:`_DICOM_TEXT`)."""
-    parsed = text.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+    where the text is all digits of the right number (:data:`_DICOM_TEXT`). A format
+    without a time of day is read as a ``Date`` (polars' faster path), then made a
+    datetime."""
+    if "%H" in f:
+        parsed = text.str.strptime(pl.Datetime("us"), f, strict=False, exact=True)
+    else:
+        parsed = text.str.strptime(pl.Date, f, strict=False, exact=True).cast(pl.Datetime("us"))
     pattern = _DICOM_TEXT.get(f)
     if pattern is None:  # a year of fewer than four digits is no year (_FULL_YEAR)
         if isinstance(text, pl.Series):
-            early = (parsed.dt.year() < 1000).fill_null(False)
-            if not early.any():
+            first = parsed.min()
+            if first is None or first >= _YEAR_1000:  # type: ignore[operator]
                 return parsed
+            early = (parsed < _YEAR_1000).fill_null(False)
             short = early & ~text.str.contains(_FULL_YEAR).fill_null(False)
             return parsed.set(short, None)  # type: ignore[arg-type]
-        return pl.when((parsed.dt.year() >= 1000) | text.str.contains(_FULL_YEAR)).then(parsed)
+        return pl.when((parsed >= _YEAR_1000) | text.str.contains(_FULL_YEAR)).then(parsed)
     if isinstance(text, pl.Series):
         if parsed.null_count() == parsed.len():  # nothing to check
             return parsed
@@ -222,18 +273,52 @@ def dicom_age_years(text: str | None) -> float | None:
 
 
 def date_text(e: Any) -> Any:  # an Expr or a Series, the same kind back
-    """Spaces and a trailing ``Z`` or UTC offset removed, ``T`` -> space, a leap second
-    (``:60``) made second 59 (an Expr or a Series; on a Series the replacements run only when
-    some value ends like an offset or a leap second)."""
-    text = e.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
+    """Date-time text as the date formats read it (the one splitter, :data:`_NEEDS_WORK`):
+    spaces around and a trailing ``Z`` or UTC offset removed, ``T`` -> space, a 12-hour
+    time made a 24-hour one (``2:05 PM`` -> ``14:05``), a leap second (``:60``) made second
+    59, and null where a minute or a second has one digit (``14:5``) or none after its
+    colon (``14: 5``). An Expr or a Series; on a Series one test of the column, and the
+    steps only on the cells that need them."""
+    if isinstance(e, pl.Series):
+        need = e.str.contains(_NEEDS_WORK)
+        if not need.any():
+            return e
+        if need.all():
+            return _split(e)
+        rows = need.arg_true()
+        return e.scatter(rows, _split(e.gather(rows)))
+    return pl.when(e.str.contains(_NEEDS_WORK)).then(_split(e)).otherwise(e)
+
+
+def _split(text: Any) -> Any:  # an Expr or a Series, the same kind back
+    """:func:`date_text`'s steps: spaces, ``Z`` and ``T`` on every value; the clock's
+    (:func:`_clock_text`) where a value ends like an offset, a leap second or AM/PM, or has
+    a minute or second of one digit (:data:`_CLOCK_WORK`)."""
+    text = text.str.strip_chars().str.strip_suffix("Z").str.replace("T", " ", literal=True)
     if isinstance(text, pl.Series):
-        if not text.str.contains(_HAS_OFFSET_OR_LEAP).any():
+        more = text.str.contains(_CLOCK_WORK)
+        if not more.any():
             return text
-        return _offset_and_leap(text)
-    # (the replacement only where a value ends like an offset: 0.1 against 0.6 s at 2M rows)
-    return (
-        pl.when(text.str.contains(_HAS_OFFSET_OR_LEAP)).then(_offset_and_leap(text)).otherwise(text)
+        rows = more.arg_true()
+        clocks = text.gather(rows).to_frame("t").select(_clock_text(pl.col("t"))).to_series()
+        return text.scatter(rows, clocks)
+    return pl.when(text.str.contains(_CLOCK_WORK)).then(_clock_text(text)).otherwise(text)
+
+
+def _clock_text(t: pl.Expr) -> pl.Expr:
+    """The time after a date: 12-hour made 24-hour, an offset removed, a leap second made
+    second 59; null where a minute or second has one digit or none (:data:`_BAD_MINUTE`)."""
+    parts = t.str.extract_groups(_TWELVE)
+    hour = parts.struct.field("2").cast(pl.Int32)
+    pm = parts.struct.field("4").str.to_uppercase() == "P"
+    h24 = (hour % 12 + pl.when(pm).then(12).otherwise(0)).cast(pl.Utf8).str.zfill(2)
+    t = (
+        pl.when((hour >= 1) & (hour <= 12))
+        .then(parts.struct.field("1") + h24 + parts.struct.field("3"))
+        .otherwise(t)
     )
+    t = _offset_and_leap(t)
+    return pl.when(t.str.contains(_BAD_MINUTE)).then(None).otherwise(t)
 
 
 # the UTC offset (or "Z") ending a time of day, or a DICOM DT (4 digits), as date_text reads
@@ -252,16 +337,46 @@ def warn_mixed_offsets(s: pl.Series) -> None:
     times written with different offsets are on different clocks (two exams of one patient
     on one day may come out in the wrong order). One regex test on a column without offsets
     (a plain date or a time without offset does not match it)."""
-    text = s.cast(pl.Utf8).str.strip_chars()
-    if not text.str.contains(_ANY_OFFSET).any():
+    mixed = mixed_offsets(s)
+    if mixed is None:
         return
+    kinds, first = mixed
+    shown = ", ".join(f"{k} in row {r}" for k, r in zip(kinds, first))
+    more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+    warnings.warn(
+        f"column {s.name!r} mixes {len(kinds)} UTC offsets ({shown}{more}; rows 0-based): "
+        f"{MIXED_OFFSETS}",
+        RecurctWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
+MIXED_OFFSETS = (
+    "each time is read as the wall-clock time written, its offset dropped, so times "
+    "written with different offsets are on different clocks and two exams of one day "
+    "may be ordered wrongly; convert the times to one zone first where that matters"
+)
+"""What a warning of mixed UTC offsets says after naming them (:func:`mixed_offsets`)."""
+
+
+def mixed_offsets(s: pl.Series, *, stripped: bool = False) -> tuple[list[str], list[int]] | None:
+    """The UTC offsets of the text times of ``s`` (``Z`` as ``+00:00``; ``+0100`` and
+    ``+01`` as ``+01:00``) in the order they first appear, and the 0-based rows where the
+    first three of them first appear; None unless there are two or more. One regex test on
+    a column without offsets (``stripped``: its values have no spaces around them)."""
+    text = s.cast(pl.Utf8)
+    if not stripped:
+        text = text.str.strip_chars()
+    if not text.str.contains(_ANY_OFFSET).any():
+        return None
     o = pl.col("o")
     digits = o.str.slice(1).str.replace_all(":", "")
     minutes = (
         pl.when(digits.str.len_chars() == 4).then(digits.str.slice(2, 2)).otherwise(pl.lit("00"))
     )
     offsets = (
-        text.str.extract(_TIME_OFFSET, 1).fill_null(text.str.extract(_DT_OFFSET, 1))
+        text.str.extract(_TIME_OFFSET, 1)
+        .fill_null(text.str.extract(_DT_OFFSET, 1))
         .to_frame("o")
         .select(
             pl.when(o == "Z")
@@ -272,18 +387,9 @@ def warn_mixed_offsets(s: pl.Series) -> None:
     )
     kinds = offsets.drop_nulls().unique(maintain_order=True)
     if kinds.len() < 2:
-        return
+        return None
     first = [int(offsets.eq(k).fill_null(False).arg_true()[0]) for k in kinds.head(3)]
-    shown = ", ".join(f"{k} in row {r}" for k, r in zip(kinds.head(3), first))
-    more = f" and {kinds.len() - 3} more" if kinds.len() > 3 else ""
-    warnings.warn(
-        f"column {s.name!r} mixes {kinds.len()} UTC offsets ({shown}{more}; rows 0-based): "
-        "each time is read as the wall-clock time written, its offset dropped, so times "
-        "written with different offsets are on different clocks and two exams of one day "
-        "may be ordered wrongly; convert the times to one zone first where that matters",
-        RecurctWarning,
-        stacklevel=user_stacklevel(),
-    )
+    return kinds.to_list(), first
 
 
 def _offset_and_leap(text: Any) -> Any:
@@ -350,14 +456,29 @@ def _time_clock(t: pl.Expr, digits: pl.Expr, h: pl.Expr, m: pl.Expr, s: pl.Expr)
     return pl.when(valid).then(clock)
 
 
-def date_formats(dayfirst: bool) -> tuple[str, ...]:
-    return _ISO_FORMATS + _DICOM_FORMATS + (_DAYFIRST_FORMATS if dayfirst else ())
+def date_formats(dayfirst: bool, monthfirst: bool = False) -> tuple[str, ...]:
+    """The formats of :func:`parse_dates`: ISO and DICOM, then day-first (``dayfirst``) or
+    month-first (``monthfirst``, ``read_openrem_ct``'s ``dayfirst=False``) ones."""
+    if dayfirst and monthfirst:
+        raise ValueError("day-first or month-first, not both")  # internal: not a user error
+    order = _DAYFIRST_FORMATS if dayfirst else _MONTHFIRST_FORMATS if monthfirst else ()
+    return _ISO_FORMATS + _DICOM_FORMATS + order
 
 
-def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
-    """Eager :func:`parse_dates`: each format is tried only on the values still unparsed,
-    most frequent format first (judged on a sample), so a column in one format costs one
-    pass instead of one per format.
+def parse_date_series(
+    s: pl.Series, *, dayfirst: bool = False, monthfirst: bool = False
+) -> pl.Series:
+    """Eager :func:`parse_dates`, the same values: each format is tried only on the values
+    still unparsed, most frequent format first (judged on a sample), so a column in one
+    format costs one pass instead of one per format. ``monthfirst`` reads ``04/13/2020``
+    month-first instead (``read_openrem_ct`` with ``dayfirst=False``; not with
+    ``dayfirst``).
+
+    The values are first read as written, by the formats the sample shows: a date alone
+    as it parses, a date with a time where no minute or second looks odd
+    (:data:`_RECHECK`, :data:`_RECHECK_DICOM`); only the others go through
+    :func:`date_text` (a column of plain ISO, DICOM or day-first dates pays for no text
+    work at all).
 
     A column whose dtype has no text form (a pandas ``Period`` arrives as a polars
     ``Extension``) is refused with :class:`~recurct.errors.DataError` naming it and its dtype.
@@ -370,28 +491,97 @@ def parse_date_series(s: pl.Series, *, dayfirst: bool = False) -> pl.Series:
             "convert it to dates or datetimes first (a pandas Period: "
             f"df[{s.name!r}].dt.to_timestamp())"
         ) from None
-    text = date_text(as_text)
+    formats = [
+        g
+        for f in date_formats(dayfirst, monthfirst)
+        # whole seconds by polars' faster format first (a fifth of the time of %S%.f)
+        for g in ((f[:-3], f) if f.endswith(" %H:%M:%S%.f") else (f,))
+    ]
+    out, todo = _parse_in_order(as_text, formats, as_written=True)
+    if todo.size:  # the rest through the splitter (date_text), by every format
+        rest, _ = _parse_in_order(date_text(as_text.gather(todo)), formats, as_written=False)
+        out = out.scatter(todo, rest)
+    return out.alias(s.name)
+
+
+# A value read as written by a format with a time of day that date_text would still change:
+# a minute or second of one digit or after a space (polars reads "14:5" and "14: 5" as
+# 14:05), a leap second (polars carries 23:59:60 into the next minute), in a time with
+# colons or a DICOM one (two tests: one of them costs a third of the two as alternatives)
+_RECHECK = r":(?:[0-9](?:[^0-9]|$)|[^0-9]|$|60)"
+_RECHECK_DICOM = r"^[0-9]{8} ?[0-9]{4}60"
+
+
+def _parse_in_order(
+    text: pl.Series, formats: list[str], *, as_written: bool
+) -> tuple[pl.Series, np.ndarray]:
+    """``text`` parsed by ``formats``, most frequent first on a sample of it, each on the
+    values still unparsed; and the rows left unparsed (non-null text). ``as_written``: the
+    first pass of :func:`parse_date_series`, on the text as written: only formats that
+    read some of the sample are tried, and a value with a time that :data:`_RECHECK`
+    (:data:`_RECHECK_DICOM`) matches is left unparsed."""
     n = text.len()
-    out = pl.repeat(None, n, dtype=pl.Datetime("us"), eager=True).alias(s.name)
+    out = pl.repeat(None, n, dtype=pl.Datetime("us"), eager=True)
     todo = np.flatnonzero(text.is_not_null().to_numpy())
     if todo.size == 0:
-        return out
+        return out, todo
     sample = text.gather(todo[:: max(1, todo.size // 500)])
-    formats = list(date_formats(dayfirst))
-    hits = [_strptime(sample, f).null_count() for f in formats]
-    for f in [f for _, f in sorted(zip(hits, formats), key=lambda t: t[0])]:
+    misses = [_strptime(sample, f).null_count() for f in formats]
+    ranked = sorted(zip(misses, formats), key=lambda t: t[0])
+    tried = [f for m, f in ranked if not as_written or m < sample.len()]
+    for f in tried:
         sub = text if todo.size == n else text.gather(todo)
         parsed = _strptime(sub, f)
+        if as_written and "%H" in f:
+            odd = sub.str.contains(_RECHECK_DICOM if f in _DICOM_TEXT else _RECHECK)
+            if odd.any():
+                parsed = parsed.set(odd.fill_null(False), None)  # type: ignore[arg-type]
         ok = parsed.is_not_null().to_numpy()
         if ok.all():
-            out = parsed.alias(s.name) if todo.size == n else out.scatter(todo, parsed)
+            out = parsed if todo.size == n else out.scatter(todo, parsed)
+            todo = todo[:0]
             break
         if ok.any():
             out = out.scatter(todo[ok], parsed.filter(pl.Series(ok)))
         todo = todo[~ok]
         if todo.size == 0:
             break
-    return out
+    return out, todo
+
+
+def looks_day_month(text: pl.Series) -> bool:
+    """Whether some value of ``text`` (stripped cells) starts like a day-first or
+    month-first date (one or two digits, then ``/``, ``.`` or ``-``: :data:`_DAY_MONTH`)."""
+    return bool(text.str.contains(_DAY_MONTH).any())
+
+
+def day_month_order(text: pl.Series) -> tuple[int | None, int | None, int | None]:
+    """Which order the day-first or month-first dates of ``text`` (stripped cells) can be
+    read in, by their first two numbers (``/``, ``.`` or ``-`` between them): the 0-based
+    row of the first that may be either (both 1-12 and different: ``03/04/2020``), else
+    None; then, where no date may be either, the first row of one that can only be
+    day-first (``13/04/2020``) and of one that can only be month-first (``04/13/2020``),
+    each None where there is none (both None where a date may be either). Regex tests of
+    the column (:data:`_EITHER_ORDER`, :data:`_ONLY_DAY_FIRST`), the last
+    (:data:`_ONLY_MONTH_FIRST`) of the values neither matched; the numbers read only of
+    the dates that may be either."""
+    either = text.str.contains(_EITHER_ORDER).fill_null(False)
+    if either.any():
+        rows = either.arg_true()
+        two = text.gather(rows).str.extract_groups(r"^([0-9]{1,2})[/.-]([0-9]{1,2})")
+        first = two.struct.field("1").cast(pl.Int32)
+        second = two.struct.field("2").cast(pl.Int32)
+        differ = (first != second).fill_null(False)
+        if differ.any():
+            return int(rows[int(differ.arg_true()[0])]), None, None
+    day = text.str.contains(_ONLY_DAY_FIRST).fill_null(False)
+    day_row = int(day.arg_true()[0]) if day.any() else None
+    rest = (text.is_not_null() & ~day & ~either).arg_true()
+    if rest.len() == 0:
+        return None, day_row, None
+    month = text.gather(rest).str.contains(_ONLY_MONTH_FIRST).fill_null(False)
+    month_row = int(rest[int(month.arg_true()[0])]) if month.any() else None
+    return None, day_row, month_row
 
 
 def date_cells_text(cells: list[Any], name: str) -> pl.Series | None:

@@ -609,8 +609,9 @@ def _pooled_from(summary: Any) -> dict[str, float] | None:
     if get("share") is None:
         return None
     out: dict[str, Any] = {k: _f(get(k)) for k in _POOLED_KEYS}
-    if get("model") is not None:
-        out["model"] = str(get("model"))
+    for key in ("model", "transform"):  # the transform: the scale tau² is on
+        if get(key) is not None:
+            out[key] = str(get(key))
     return out
 
 
@@ -657,7 +658,8 @@ def forest(
     pooled
         The pooled estimate as ``{"share": p, "share_lo": lo, "share_hi": hi}`` and
         optionally ``"share_pred_lo"``, ``"share_pred_hi"`` (fractions), ``"i2"``,
-        ``"tau2"``, ``"model"``; overrides everything else.
+        ``"tau2"``, ``"model"`` and ``"transform"`` (the scale of ``tau2``: ``"logit"``,
+        ``"arcsine"``, ``"raw"``); overrides everything else.
     threshold
         The CED threshold in mSv, named in the axis label and title.
     model : {"random", "fixed", "crude"}
@@ -677,8 +679,10 @@ def forest(
     matplotlib.figure.Figure
         One marker and CI bar per site (top to bottom in table order), a diamond for the
         pooled estimate and its CI, a bar for the prediction interval where there is one
-        (random effects, 3 sites or more), heterogeneity in the title; the legend sits below
-        the axes, so it covers no data. A pooled estimate without a CI is drawn as a point
+        (random effects, 3 sites or more), heterogeneity in the title (I², and τ² with the
+        scale of the meta-analysis's transform, "logit scale", "double-arcsine scale" or
+        "proportion scale", where the pooled estimate names it); the legend sits below the
+        axes, so it covers no data. A pooled estimate without a CI is drawn as a point
         (labelled "no CI"). Site labels longer than 28 characters are wrapped onto 2 lines
         and cut with "…" beyond; labels that would then be identical are numbered
         (" [2]", " [3]", ...). Shares in the legend follow the rule of
@@ -766,27 +770,34 @@ def _wrap_label(text: str) -> str:
     )
 
 
-def _pc(percent: float) -> str:
-    """A percentage (0-100) in a legend, 2 decimals, by the rule of the tables ("<0.01",
-    ">99.99": a nonzero share never shows as 0.00, a share below 100% never as 100.00)."""
+def _pc(share: float) -> str:
+    """A share (a fraction) as a percentage in a legend, 2 decimals, by the rule of the
+    tables ("<0.01", ">99.99": a nonzero share never shows as 0.00, a share below 100%
+    never as 100.00; rounded as in the tables)."""
     from recurct.stats.publish import _pct
 
-    return _pct(percent / 100, 2)
+    return _pct(share, 2)
+
+
+#: The scale of τ² in the forest plot's title, by the meta-analysis's transform.
+_TAU2_SCALE = {"logit": "logit", "arcsine": "double-arcsine", "raw": "proportion"}
 
 
 def _draw_pooled(ax: Any, pooled: dict[str, Any], level: str = "95%") -> tuple[str, str]:
     """Draw the pooled diamond (and prediction interval) at y = -0.5; return its label and
     the heterogeneity line of the title."""
-    p = 100 * pooled["share"]
-    plo, phi = 100 * pooled.get("share_lo", math.nan), 100 * pooled.get("share_hi", math.nan)
+    share = pooled["share"]
+    share_lo, share_hi = pooled.get("share_lo", math.nan), pooled.get("share_hi", math.nan)
+    p, plo, phi = 100 * share, 100 * share_lo, 100 * share_hi
     has_ci = math.isfinite(plo) and math.isfinite(phi)
     kind = {"random": "random effects", "fixed": "fixed effect"}.get(
         str(pooled.get("model", "")), "pooled"
     )
     yd = -0.5
     half_h = 0.35
-    pi_lo = 100 * pooled.get("share_pred_lo", math.nan)
-    pi_hi = 100 * pooled.get("share_pred_hi", math.nan)
+    pred_lo = pooled.get("share_pred_lo", math.nan)
+    pred_hi = pooled.get("share_pred_hi", math.nan)
+    pi_lo, pi_hi = 100 * pred_lo, 100 * pred_hi
     if math.isfinite(pi_lo) and math.isfinite(pi_hi):
         ax.plot(
             [pi_lo, pi_hi],
@@ -795,23 +806,25 @@ def _draw_pooled(ax: Any, pooled: dict[str, Any], level: str = "95%") -> tuple[s
             linewidth=2.5,
             alpha=0.45,
             solid_capstyle="butt",
-            label=f"{level} prediction interval {_pc(pi_lo)}–{_pc(pi_hi)}%",
+            label=f"{level} prediction interval {_pc(pred_lo)}–{_pc(pred_hi)}%",
         )
     if has_ci:
         ax.fill(
             [plo, p, phi, p],
             [yd, yd + half_h, yd, yd - half_h],
             color=OKABE_ITO[6],
-            label=f"{kind}: {_pc(p)}% ({level} CI {_pc(plo)}–{_pc(phi)})",
+            label=f"{kind}: {_pc(share)}% ({level} CI {_pc(share_lo)}–{_pc(share_hi)})",
         )
     else:  # a point, not a zero-width interval
         ax.plot(
             [p], [yd], marker="D", markersize=7, linestyle="none", color=OKABE_ITO[6],
-            label=f"{kind}: {_pc(p)}% (no CI)",
+            label=f"{kind}: {_pc(share)}% (no CI)",
         )  # fmt: skip
     ax.axvline(p, color=OKABE_ITO[6], linestyle=":", linewidth=1)
     i2, tau2 = pooled.get("i2", math.nan), pooled.get("tau2", math.nan)
-    extra = f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g} (logit scale)" if math.isfinite(i2) else ""
+    transform = pooled.get("transform")
+    scale = "" if transform is None else f" ({_TAU2_SCALE.get(transform, transform)} scale)"
+    extra = f"\nI² = {100 * i2:.0f}%, τ² = {tau2:.3g}{scale}" if math.isfinite(i2) else ""
     return kind, extra
 
 
@@ -837,8 +850,9 @@ def funnel(
     Returns
     -------
     matplotlib.figure.Figure
-        One point per site, the pooled share as a horizontal line, and one pair of limit
-        curves per coverage.
+        One point per site, the pooled share as a horizontal line (in the legend by the
+        rule of the tables: "<0.01%", never "0.00%", for a share above 0), and one pair of
+        limit curves per coverage.
     """
     from recurct.stats.meta import MetaResult
     from recurct.stats.multisite import SiteTable
@@ -877,7 +891,9 @@ def funnel(
         kw = {"color": OKABE_ITO[0], "linestyle": styles[i % 3], "linewidth": 1}
         ax.plot(grid, 100 * np.clip(p + half, 0, 1), label=f"{100 * cov:g}% limits", **kw)
         ax.plot(grid, 100 * np.clip(p - half, 0, 1), **kw)
-    ax.axhline(100 * p, color=OKABE_ITO[6], label=f"pooled {100 * p:.2f}%")
+    from recurct.stats.publish import _pct
+
+    ax.axhline(100 * p, color=OKABE_ITO[6], label=f"pooled {_pct(p, 2)}%")
     ax.scatter(n, share, color=OKABE_ITO[5], zorder=3, s=18, label="site")
     ax.set_xscale("log")
     ax.set_xlabel("patients at the site (log scale)")

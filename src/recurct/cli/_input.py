@@ -647,9 +647,10 @@ def dose_noting(
     fill_dose_from_dlp` decides (:func:`~recurct.dose.effective.dose_missing`, run once) and
     computes the missing doses with the dose options ``kw``: ``exams`` as it is where every
     dose is given. Without them no dose can be computed: with ``source`` (the file read),
-    a missing dose is refused (:class:`InputError` naming the file and the columns to map);
-    without (``recurct validate``, whose validation reports the missing doses), ``exams``
-    is returned as it is, its doses not read.
+    a missing dose is refused (:class:`InputError` naming the file and the columns to map:
+    ``analyze`` and ``reproduce --exams`` stop, ``recurct validate`` reports it as a
+    problem); without (a table whose missing doses were decided already: the rows kept by
+    ``--drop-bad``), ``exams`` is returned as it is, its doses not read.
 
     Raises
     ------

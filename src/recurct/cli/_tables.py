@@ -267,12 +267,17 @@ def cli_validate(args: argparse.Namespace) -> int:
     clean = report.is_clean
     lines: list[str] = []
     exams = loaded.exams
-    # the doses to compute, decided once and as the other commands decide (dose_noting:
-    # none in a table without dlp_mgycm and body_region)
+    # the doses to compute, decided once and as the other commands decide (dose_noting: a
+    # missing dose with nothing to compute it from is the problem `analyze` refuses it for)
     if exams.height:
         try:
             # its warnings (an adult table on children) become notes, not Python warnings
-            dose_noting(exams.drop(ROW_COLUMN), dose_options(args), loaded.notes)
+            dose_noting(
+                exams.drop(ROW_COLUMN), dose_options(args), loaded.notes, source=loaded.source
+            )
+        except InputError as exc:
+            clean = False
+            lines = [str(exc)]
         except DoseConversionError as exc:
             clean = False
             assert exc.problems is not None

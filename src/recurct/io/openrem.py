@@ -28,6 +28,15 @@ from recurct import _checks
 from recurct._casts import norm_sex
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
+from recurct._dates import (
+    MIXED_OFFSETS,
+    TIME_FORMS,
+    day_month_order,
+    looks_day_month,
+    mixed_offsets,
+    parse_date_series,
+    parse_study_time,
+)
 from recurct._frames import scientific_ids_missing, scientific_ids_warning
 from recurct._periods import list_sums
 from recurct._stacklevel import user_stacklevel
@@ -38,6 +47,7 @@ from recurct.errors import (
     InputNotFoundError,
     ParameterError,
     PartialExamWarning,
+    RecurctWarning,
 )
 from recurct.io._csv import (
     _SEP_LINE,
@@ -114,43 +124,19 @@ _NULLS = ["", "none", "n/a", "nan", "null"]
 _NULL_SPELLINGS = sorted(
     {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
 )
-_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d")
-# the times of day after a date that _dates reads in one pass with it (others: _date_times)
-_TIMES = ("", " %H:%M:%S", " %H:%M")
-# (format, the cell's length where a time makes it exact)
-_ONE_PASS = (
-    ("%Y-%m-%d", None),
-    ("%Y%m%d", None),
-    ("%Y-%m-%d %H:%M:%S", 19),
-    ("%Y-%m-%d %H:%M", 16),
-    ("%Y-%m-%dT%H:%M:%S", 19),
-)
-# a slash date with a four-digit year, alone or before a time HH:MM[:SS] after a space
-_SLASH_CELL = r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}(?: [0-9]{2}:[0-9]{2}(?::[0-9]{2})?)?$"
-# a study date, alone or followed by a time of day (after a space or "T", as a spreadsheet
-# writes a date-time cell: 2020-01-02 14:05:00, 02.01.2020 14:05, 1/2/2020 2:05 PM,
-# 2020-01-02T14:05): group 1 the date, group 2 the time (H:MM, HH:MM, HH:MM:SS or
-# HH:MM:SS.f), group 3 its AM or PM (in any case) if it has one
-_DATE_TIME = (
-    r"^(\S+?)(?:(?:T| +)([0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?)"
-    r"(?: ?([AaPp][Mm]))?)?$"
-)
-# the time of day in a study date's cell (with " AM" or " PM" after a 12-hour time)
-_CLOCK_FORMATS = ("%H:%M:%S%.f", "%H:%M", "%I:%M:%S%.f %p", "%I:%M %p")
-# a date written with its day and month (or month and day) first, as a spreadsheet re-saves
-# it, separated by "." (German Excel's dd.mm.yyyy) or "-" rather than "/": read as its slash
-# form (03.04.2020 as 03/04/2020), so that one rule (``dayfirst``) decides all of them
-_DOT_OR_DASH_DATES = (
-    r"^([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})$",
-    r"^([0-9]{1,2})-([0-9]{1,2})-([0-9]{4})$",
-)
-# a slash date; which of its first two numbers is the day is decided by ``dayfirst``
-_SLASH_DATE = r"^(\d{1,2})/(\d{1,2})/\d{4}$"
+# The study dates and times are read by recurct._dates, as read_exams reads them (one
+# splitter, one set of formats); what is OpenREM's own: dayfirst=None (the order of
+# day-first and month-first dates decided by the dates: _order) and the names of its rows.
+_SLASH_FORMS = {
+    None: "dd/mm/yyyy or mm/dd/yyyy",
+    True: "dd/mm/yyyy (dayfirst=True)",
+    False: "mm/dd/yyyy (dayfirst=False)",
+}
 _WITHHELD = "<withheld>"  # a cell value in a message of a pseudonymising read (as read_rdsr)
-_TIME_FORMATS = ("%H:%M:%S%.f", "%H:%M:%S", "%H%M%S%.f", "%H%M%S", "%H:%M")
 _LOCALIZER = "constant angle acquisition"  # OpenREM writes CT Acquisition Type's meaning
 _ROW = "__row"
 _LOST = "__dlp_lost"  # "E<n> __dlp_lost": the block's DLP was negative or not finite
+_BEYOND = "__beyond_header"  # a sheet's cells right of the header's last column (per row)
 
 
 def _wanted(name: str) -> bool:
@@ -240,7 +226,7 @@ def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
             )
     except ImportError as exc:  # pragma: no cover
         raise ImportError(
-            "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl"
+            "reading OpenREM .xlsx exports needs openpyxl: pip install openpyxl (or recurct[excel])"
         ) from exc
     except Exception as exc:  # pandas and its engines raise many kinds for a damaged file
         failed = type(exc).__name__
@@ -254,7 +240,25 @@ def _read_xlsx(path: Path, where: str, withhold: bool = False) -> pl.DataFrame:
     used = [j for j, name in enumerate(header) if _wanted(name)]
     body = grid.iloc[1:, used]
     body.columns = [header[j] for j in used]
-    return pl.from_pandas(body.astype(object).where(body.notna(), None)).cast(pl.Utf8)
+    frame = pl.from_pandas(body.astype(object).where(body.notna(), None)).cast(pl.Utf8)
+    return frame.with_columns(_beyond_header(grid, header))
+
+
+def _beyond_header(grid: Any, header: list[str]) -> pl.Series:
+    """The ``_BEYOND`` column of a sheet: per data row, the number (as text) of cells right of
+    the header's last named column that hold something, null where none do. OpenREM writes
+    every event of a study, but only as many blocks of event columns as the export's largest
+    "Number of events": a study with more events than that has cells no column names (a CSV
+    file's row is then wider than its header, refused by :func:`_check_no_extra_cells`)."""
+    named = [j for j, name in enumerate(header) if name.strip()]
+    last = named[-1] if named else -1
+    n_rows = max(grid.shape[0] - 1, 0)
+    if grid.shape[1] <= last + 1 or n_rows == 0:
+        return pl.Series(_BEYOND, [None] * n_rows, dtype=pl.Utf8)
+    rest = grid.iloc[1:, last + 1 :]
+    filled = rest.apply(lambda col: col.map(lambda v: isinstance(v, str) and v.strip() != ""))
+    counts = filled.sum(axis=1).astype(int).tolist()
+    return pl.Series(_BEYOND, [str(n) if n else None for n in counts], dtype=pl.Utf8)
 
 
 def _not_a_workbook(what: str, path: Path) -> str:
@@ -519,15 +523,22 @@ def _extra_cells_message(where: str, at: str, n: int, n_fields: int, sep: str = 
             f"{where}: {at} has {n} cells but the header has {n_fields}: {what} shifts the "
             "row's cells to the right, or the row ends with extra separators; quote the value "
             "or fix the row (the file is not read: the row's cells would be taken from the "
-            "wrong columns)"
+            f"wrong columns){_MORE_EVENTS}"
         )
     return (
         f"{where}: {at} has {n} cells but the header has {n_fields}: an unquoted comma inside "
         "a value (a name written 'SURNAME, GIVEN NAME', an institution 'Hospital, Town') "
         "shifts the row's cells to the right, or the row ends with extra commas; quote the "
         "value or fix the row (the file is not read: the row's cells would be taken from the "
-        "wrong columns)"
+        f"wrong columns){_MORE_EVENTS}"
     )
+
+
+_MORE_EVENTS = (
+    "; or the study has more irradiation events than the header has blocks of event columns "
+    "(OpenREM writes every event of a study but only as many blocks as the export's largest "
+    "'Number of events'): that study cannot be read in full; remove its row to read the others"
+)
 
 
 _COMMA_HINT = (
@@ -635,58 +646,71 @@ def _sexes(
     return df.with_columns(mapped.alias(col)), found
 
 
-def _slash_order(
-    date: pl.Series,
+def _order(
+    text: pl.Series,
+    at: np.ndarray | None,
     raw: pl.DataFrame,
     day_col: str,
-    dayfirst: bool | None,
     where: str,
     withhold: bool,
     rows: _RowNames,
-) -> str | None:
-    """The strptime format of the export's slash dates (``03/04/2020``; ``date``: the date
-    part of each study date, a dotted or dashed one, ``03.04.2020``, ``03-04-2020``, in its
-    slash form): day first with ``dayfirst=True``, month first with False; with None decided
-    by the dates themselves (``13/04/2020`` can only be day first), an ambiguous one (both
-    numbers 12 or less and different) or a file holding both orders is a DataError naming
-    the row and quoting the study date as written."""
-    if dayfirst is not None:
-        return "%d/%m/%Y" if dayfirst else "%m/%d/%Y"
-    if not date.str.contains("/", literal=True).any():
-        return None
-    nums = pl.DataFrame(
-        {
-            "a": date.str.extract(_SLASH_DATE, 1).cast(pl.Int32),
-            "b": date.str.extract(_SLASH_DATE, 2).cast(pl.Int32),
-        }
-    )
-    if nums["a"].null_count() == nums.height:
-        return None
-    a, b = pl.col("a"), pl.col("b")
-    flags = nums.select(
-        ((a <= 12) & (b <= 12) & (a != b)).fill_null(False).alias("ambiguous"),
-        ((a > 12) & (b <= 12)).fill_null(False).alias("day"),
-        ((b > 12) & (a <= 12)).fill_null(False).alias("month"),
-    )
+) -> bool:
+    """``dayfirst=None``: the order of the day-first or month-first study dates ``text``
+    (``03/04/2020``, ``03.04.2020``, ``03-04-2020``; row ``i`` of ``text`` is row ``at[i]``
+    of the export, or ``i`` where ``at`` is None), decided by the dates
+    (:func:`recurct._dates.day_month_order`): False where some can only be month-first,
+    else True (also where none decides, ``05/05/2020``: read alike either way). A date
+    that may be either (``03/04/2020``) or a file holding both orders is a DataError
+    naming the row and quoting the study date as written."""
+    ambiguous, day, month = day_month_order(text)
 
-    def first(col: str) -> tuple[str, str]:
-        i = int(flags[col].arg_true()[0])
-        return rows(i), _WITHHELD if withhold else repr(raw[day_col][i])
+    def first(i: int) -> tuple[str, str]:
+        r = i if at is None else int(at[i])
+        return rows(r), _WITHHELD if withhold else repr(raw[day_col][r])
 
-    if flags["ambiguous"].any():
-        row, value = first("ambiguous")
+    if ambiguous is not None:
+        row, value = first(ambiguous)
         raise DataError(
             f"{where}: {row}: study date {value} may be day-first or month-first "
             "(03/04/2020 is 3 April in Europe, 4 March in the USA); pass dayfirst=True for "
             "dd/mm/yyyy or dayfirst=False for mm/dd/yyyy"
         )
-    if flags["day"].any() and flags["month"].any():
-        (r1, v1), (r2, v2) = first("day"), first("month")
+    if day is not None and month is not None:
+        (r1, v1), (r2, v2) = first(day), first(month)
         raise DataError(
             f"{where}: study dates in both orders: {r1} {v1} is day-first, {r2} {v2} "
             "month-first; fix the export or pass dayfirst=True or dayfirst=False"
         )
-    return "%m/%d/%Y" if flags["month"].any() else "%d/%m/%Y"
+    return month is None  # (day-first where no date decides: 05/05/2020 reads alike)
+
+
+def _study_dates(
+    day: pl.Series,
+    raw: pl.DataFrame,
+    day_col: str,
+    where: str,
+    dayfirst: bool | None,
+    withhold: bool,
+    rows: _RowNames,
+) -> pl.Series:
+    """The study dates ``day`` (stripped text) as datetimes, by
+    :func:`recurct._dates.parse_date_series` (null where a date is none of its forms):
+    day-first or month-first dates as ``dayfirst`` says; with None by their order
+    (:func:`_order`), decided on all of them where a sample of the column holds such dates,
+    else on those that are not ISO or DICOM dates (a column of ISO dates pays for nothing)."""
+    if dayfirst is not None:
+        return parse_date_series(day, dayfirst=dayfirst, monthfirst=not dayfirst)
+    if looks_day_month(day.gather_every(max(1, day.len() // 500))):  # one order, one pass
+        order = _order(day, None, raw, day_col, where, withhold, rows)
+        return parse_date_series(day, dayfirst=order, monthfirst=not order)
+    parsed = parse_date_series(day)
+    rest = (day.is_not_null() & parsed.is_null()).to_numpy()
+    if not rest.any():
+        return parsed
+    at = np.flatnonzero(rest)
+    text = day.gather(at)
+    order = _order(text, at, raw, day_col, where, withhold, rows)
+    return parsed.scatter(at, parse_date_series(text, dayfirst=order, monthfirst=not order))
 
 
 def _dates(
@@ -698,118 +722,108 @@ def _dates(
     dayfirst: bool | None,
     withhold: bool,
     rows: _RowNames,
-) -> pl.Series:
-    """The study dates as datetimes: each study date (ISO, ``YYYYMMDD``, or day-first or
-    month-first with ``/``, ``.`` or ``-``: :func:`_slash_order`) with the time of day that
-    follows it in the same cell (after a space or ``T``: a spreadsheet's date-time cell),
-    else midnight; where the export has a study time column, its time where it holds one
-    (it wins over a time in the date's cell). A study date that is none of these is a
-    DataError naming the row (and quoting the cell as written, unless ``withhold``)."""
+) -> tuple[pl.Series, list[tuple[int, str, str]]]:
+    """The study dates as datetimes, read as :func:`recurct.read_exams` reads exam dates
+    (:func:`recurct._dates.parse_date_series`: ISO, ``YYYY/MM/DD``, DICOM ``YYYYMMDD`` and
+    date-times, day-first or month-first dates with ``/``, ``.`` or ``-`` by ``dayfirst``,
+    :func:`_study_dates`; a time of day after a space or ``T``, 24-hour or with AM or PM,
+    a UTC offset after it dropped, a leap second as second 59), joined with the export's
+    study time (:func:`_study_times`); and the problems of the study times, each a
+    ``(row, column, what)``. A study date that is none of these is a DataError naming the
+    row (and quoting the cell as written, unless ``withhold``); times written with more
+    than one UTC offset are warned of (:func:`_warn_offsets`)."""
     day = df[day_col]
-    # the usual forms read at once, no study date split: ISO dates as OpenREM writes them,
-    # with a time as a spreadsheet's date-time cell holds it, and, where dayfirst says the
-    # order, slash dates with a four-digit year (the others: _date_times)
-    col = pl.col(day_col)
-    # a time with all its digits (strptime's %M reads "14:5"), not a leap second (read as
-    # _date_times reads it)
-    n = col.str.len_bytes()
-    exact = ~col.str.ends_with(":60")
-    one_pass = [
-        col.str.strptime(pl.Datetime("us"), f, strict=False)
-        if width is None
-        else pl.when((n == width) & exact).then(
-            col.str.strptime(pl.Datetime("us"), f, strict=False)
-        )
-        for f, width in _ONE_PASS
-    ]
-    if dayfirst is not None:
-        slash = "%d/%m/%Y" if dayfirst else "%m/%d/%Y"
-        cells = [col.str.strptime(pl.Datetime("us"), slash + t, strict=False) for t in _TIMES]
-        slashed = col.str.contains(_SLASH_CELL) & exact
-        one_pass.append(pl.when(slashed).then(pl.coalesce(cells)))
-    iso = df.select(pl.coalesce(one_pass)).to_series()
-    pending = day.is_not_null() & iso.is_null()
-    if pending.any():
-        iso = iso.fill_null(
-            _date_times(day.set(~pending, None), raw, day_col, where, dayfirst, withhold, rows)
-        )
-    if time_col is None:
-        return iso.alias("exam_date")
-    clock = df.select(
-        pl.coalesce(
-            [pl.col(time_col).str.strptime(pl.Time, f, strict=False) for f in _TIME_FORMATS]
-        )
-    ).to_series()
-    return (
-        pl.DataFrame({"d": iso, "t": clock})
-        .select(
-            pl.when(pl.col("t").is_not_null())
-            .then(pl.col("d").dt.truncate("1d").dt.combine(pl.col("t")))
-            .otherwise(pl.col("d"))
-        )
-        .to_series()
-        .alias("exam_date")
-    )
-
-
-def _date_times(
-    day: pl.Series,
-    raw: pl.DataFrame,
-    day_col: str,
-    where: str,
-    dayfirst: bool | None,
-    withhold: bool,
-    rows: _RowNames,
-) -> pl.Series:
-    """The study dates ``day`` (null where read already) that are not ISO or ``YYYYMMDD``
-    dates alone: day-first or month-first dates (``/``, ``.`` or ``-``), each optionally
-    followed by a time of day (:data:`_DATE_TIME`), as datetimes (midnight without a time).
-    One that is none of these is a DataError naming its row (:func:`_dates`)."""
-    parts = day.str.extract_groups(_DATE_TIME).struct.rename_fields(["d", "t", "half"])
-    d, t, half = pl.col("d"), pl.col("t"), pl.col("half")
-    split = parts.struct.unnest().select(
-        # 03.04.2020 and 03-04-2020 as 03/04/2020: one rule for their order (_slash_order)
-        d.str.replace(_DOT_OR_DASH_DATES[0], "${1}/${2}/${3}").str.replace(
-            _DOT_OR_DASH_DATES[1], "${1}/${2}/${3}"
-        ),
-        pl.when(half.is_null()).then(t).otherwise(t + " " + half.str.to_uppercase()),
-    )
-    formats = list(_DATE_FORMATS)
-    slash = _slash_order(split["d"], raw, day_col, dayfirst, where, withhold, rows)
-    if slash is not None:
-        formats.append(slash)
-
-    def read(f: str) -> pl.Expr:
-        when = d.str.strptime(pl.Datetime("us"), f, strict=False)
-        # a slash date with a four-digit year only (strptime's %Y reads 13/04/20 as year 20)
-        return pl.when(d.str.contains(_SLASH_DATE)).then(when) if "/" in f else when
-
-    parsed = split.select(
-        pl.coalesce([read(f) for f in formats]),
-        pl.coalesce([t.str.strptime(pl.Time, f, strict=False) for f in _CLOCK_FORMATS]).alias("c"),
-        t.is_not_null().alias("has_t"),
-    )
-    bad = (
-        day.is_not_null()
-        & parsed.select(d.is_null() | (pl.col("has_t") & pl.col("c").is_null())).to_series()
-    )
+    parsed = _study_dates(day, raw, day_col, where, dayfirst, withhold, rows)
+    bad = day.is_not_null() & parsed.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
         value = _WITHHELD if withhold else repr(raw[day_col][i])
-        slash = {
-            None: "dd/mm/yyyy or mm/dd/yyyy",
-            True: "dd/mm/yyyy (dayfirst=True)",
-            False: "mm/dd/yyyy (dayfirst=False)",
-        }[dayfirst]
         raise DataError(
-            f"{where}: {rows(i)}: study date {value} is not a date (YYYY-MM-DD, YYYYMMDD or "
-            f"{slash}, also with '.' or '-' for '/'; a time HH:MM[:SS] may follow after a "
-            "space or 'T')"
+            f"{where}: {rows(i)}: study date {value} is not a date (YYYY-MM-DD, YYYY/MM/DD, "
+            f"DICOM YYYYMMDD or YYYYMMDDHHMMSS, or {_SLASH_FORMS[dayfirst]}, also with '.' "
+            "or '-' for '/'; a time H:MM[:SS[.f]] may follow after a space or 'T', 24-hour "
+            "or with AM or PM, and a UTC offset after it)"
         )
-    # the time written in the date's cell (a spreadsheet's date-time cell), else midnight
-    return parsed.select(
-        pl.when(pl.col("c").is_not_null()).then(d.dt.combine(pl.col("c"))).otherwise(d)
-    ).to_series()
+    _warn_offsets(day, day_col, where, withhold, rows)
+    if time_col is None:
+        return parsed.alias("exam_date"), []
+    return _study_times(parsed, df, raw, day_col, time_col, withhold)
+
+
+def _study_times(
+    parsed: pl.Series,
+    df: pl.DataFrame,
+    raw: pl.DataFrame,
+    day_col: str,
+    time_col: str,
+    withhold: bool,
+) -> tuple[pl.Series, list[tuple[int, str, str]]]:
+    """The study dates ``parsed`` with the export's study time, by the rule of
+    :func:`recurct.read_exams`' separate time column: its time (in one of the forms of
+    :func:`recurct._dates.parse_study_time`) is the time of a study date without one (a
+    date alone, or at midnight: a spreadsheet's date cell); a study date with a time of
+    its own keeps it. A study time that is none of the forms, or that differs from the
+    study date's own time, is not used: each a ``(row, column, what)`` problem (the study
+    keeps its date and dose)."""
+    text = df.get_column(time_col)
+    clock = parse_study_time(text)
+    at = clock.str.strptime(pl.Time, "%H:%M:%S%.f", strict=False)
+    own = parsed.dt.time()
+    frame = pl.DataFrame({"d": parsed, "own": own, "at": at, "t": text})
+    d, t, c = pl.col("d"), pl.col("t"), pl.col("at")
+    midnight = pl.col("own") == pl.time(0)
+    marks = frame.select(
+        exam=pl.when(midnight & c.is_not_null()).then(d.dt.combine(c)).otherwise(d),
+        unread=(t.is_not_null() & c.is_null()).fill_null(False),
+        differs=(~midnight & c.is_not_null() & (pl.col("own") != c)).fill_null(False),
+    )
+    found: list[tuple[int, str, str]] = []
+
+    def quoted(col: str, i: int) -> str:
+        return _WITHHELD if withhold else repr(raw[col][i])
+
+    for i in marks.get_column("unread").arg_true().to_list():
+        found.append(
+            (
+                i,
+                time_col,
+                f"{quoted(time_col, i)}, not a time of day ({TIME_FORMS}); the study time is "
+                "not used",
+            )
+        )
+    for i in marks.get_column("differs").arg_true().to_list():
+        found.append(
+            (
+                i,
+                time_col,
+                f"{quoted(time_col, i)}, a time other than the study date's own "
+                f"({quoted(day_col, i)}); the study date's time is kept",
+            )
+        )
+    return marks.get_column("exam").alias("exam_date"), found
+
+
+def _warn_offsets(
+    day: pl.Series, day_col: str, where: str, withhold: bool, rows: _RowNames
+) -> None:
+    """Warn, as :func:`recurct.read_exams` does, when the study dates' times carry more
+    than one UTC offset (:func:`recurct._dates.mixed_offsets`), naming the first row of
+    each (and the offsets, unless ``withhold``)."""
+    mixed = mixed_offsets(day, stripped=True)  # (cells are read stripped)
+    if mixed is None:
+        return
+    kinds, first = mixed
+    if withhold:
+        shown = f"first in {rows.listed(first)}"
+    else:
+        shown = ", ".join(f"{k} in {rows(r)}" for k, r in zip(kinds, first))
+    more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+    warnings.warn(
+        f"{where}: column {day_col!r} mixes {len(kinds)} UTC offsets ({shown}{more}): "
+        f"{MIXED_OFFSETS}",
+        RecurctWarning,
+        stacklevel=user_stacklevel(),
+    )
 
 
 def _pseudonyms(values: pl.Series, key: bytes | None, domain: Any) -> pl.Series:
@@ -959,11 +973,16 @@ def read_openrem_ct(
         (``13/04/2020`` and ``13.04.2020`` can only be day-first, ``04/13/2020`` only
         month-first), and a date that may be either (``03/04/2020``, ``03.04.2020``: both
         numbers 12 or less) is an error naming its row, as is a file holding both orders.
-        ISO (``2020-04-03``, as OpenREM writes) and ``20200403`` dates are read whatever
-        ``dayfirst`` says. A time of day in the date's cell, after a space or ``T``
-        (``2020-04-03 14:05:00``, as an .xlsx date-time cell reads; ``03.04.2020 14:05``;
-        ``2020-04-03T14:05``; ``04/03/2020 2:05 PM``), is kept in ``exam_date``; a
-        "Study time" column, where the row has one, gives the time instead.
+        ISO (``2020-04-03``, as OpenREM writes; ``2020/04/03``), DICOM ``20200403`` and
+        DICOM date-times (``20200403140500``) are read whatever ``dayfirst`` says. Study
+        dates are read by the rules of :func:`recurct.read_exams` (one reader of date-time
+        text, :mod:`recurct._dates`): a time of day in the date's cell, after a space or
+        ``T`` (``2020-04-03 14:05:00``, as an .xlsx date-time cell reads;
+        ``03.04.2020 14:05``; ``2020-04-03T14:05``; ``04/03/2020 2:05 PM``), is kept in
+        ``exam_date``, a ``Z`` or UTC offset after it dropped (the wall-clock time
+        written), a leap second read as second 59; a minute of one digit (``14:5``) makes
+        the date unreadable. A "Study time" column gives the time of a study date without
+        one (a date alone, or at midnight); a study date with a time of its own keeps it.
 
     Returns
     -------
@@ -983,8 +1002,13 @@ def read_openrem_ct(
         finite, or an optional number that cannot be read (age, event count, CTDIvol,
         exposure time, scanning length, slice thickness, collimation, pitch, number of
         sources: left null, the value quoted as written); an age outside 0-130 years or a
-        sex that :data:`recurct.schema.SEX_TABLE` does not hold (left null, quoted); an exam
-        whose DLP was left null because an event other than a localizer has none. With
+        sex that :data:`recurct.schema.SEX_TABLE` does not hold (left null, quoted); a
+        study time that is not a time of day (:data:`recurct._dates.TIME_FORMS`) or that
+        differs from the time written in the study date (not used; quoted); an exam
+        whose DLP was left null because an event other than a localizer has none; an exam
+        that lost events (Notes): field the "Number of events" column (``says 4, 3 event
+        blocks hold data``) or ``"cells beyond the header"``; a "Number of events" below
+        the events with data (the exam DLP kept). With
         action ``"dropped"``: a row with no Patient ID, Study UID, accession number and
         study date (a totals row a spreadsheet added, a row of empty cells) is no study: it
         is left out, with a
@@ -1004,7 +1028,8 @@ def read_openrem_ct(
         UTF-8 nor Windows-1252 text, or a file mixing the two), a row has more cells than
         the header (an unquoted comma inside a value, such as a patient name ``SMITH, JOHN``,
         shifts the row's cells: the whole file is refused, as no cell of that row can be
-        trusted), a DLP (an event's or the reported total) or a study date cannot be read (a
+        trusted; or a study has more events than the header has blocks of event columns), a
+        DLP (an event's or the reported total) or a study date cannot be read (a
         time in its cell included: ``2020-04-03 25:00``), or a day-first or month-first
         date is ambiguous (pass ``dayfirst``). Each message names the file (with
         ``pseudonymise`` by its pseudonym, never by its name or path; no error carries an
@@ -1018,20 +1043,40 @@ def read_openrem_ct(
         nor does a problem row. Warnings list rows alike (``rows 2, 5, 0-based; lines 4, 9
         of the file``).
 
+    Warns
+    -----
+    recurct.errors.RecurctWarning
+        The study dates' times carry more than one UTC offset (``+01:00`` in some rows,
+        ``Z`` in others), as :func:`recurct.read_exams` warns: each is read as the
+        wall-clock time written, so times of two offsets are on different clocks. The
+        warning names the offsets (not under ``pseudonymise``) and the first row of each.
+
     Notes
     -----
     ``exams``: one row per study, canonical exam columns (:data:`recurct.io.rdsr.EXAM_COLUMNS`;
     no ``study_uid`` in most OpenREM versions, so ``accession_number`` is added, with
     ``study_description`` and ``requested_procedure``): ``dlp_mgycm`` is the sum of the event
     DLPs (the reported total where the export has no event columns), null where an event other
-    than a localizer (Type "Constant Angle Acquisition") has no DLP, or where an event's DLP
+    than a localizer (Type "Constant Angle Acquisition") has no DLP, where an event's DLP
     is negative or not finite (a lost value, as :func:`recurct.io.rdsr.read_rdsr` treats it;
-    a very large one is kept), with a :class:`PartialExamWarning`; ``dlp_total_mismatch``
+    a very large one is kept), or where the exam lost events, with a
+    :class:`PartialExamWarning`; ``dlp_total_mismatch``
     true where the reported DLP total and the event sum differ beyond rounding, null where
     there is no complete event sum;
     ``ctdivol_mgy`` the CTDIvol of the event with the largest DLP (an event's negative or
     non-finite CTDIvol is left null, with a problem row naming its row and column: the
-    exam keeps its DLP); ``body_region`` the
+    exam keeps its DLP), null where the exam lost events (its main scan cannot be known);
+    ``n_events`` the events with data (the reported "Number of events" where the export has
+    no event columns). An exam lost events where its "Number of events" (OpenREM writes
+    its accumulated dose data's Total Number of Irradiation Events there), a whole number,
+    is above the event blocks of its row that hold data (a row cut short, event columns
+    emptied, or an export with fewer blocks than the count), or where cells of an .xlsx
+    sheet right of the header's last column hold data (OpenREM writes every event of a
+    study but only as many blocks of event columns as the export's largest "Number of
+    events"; a CSV row wider than the header is refused, Raises): its ``dlp_mgycm``,
+    ``ctdivol_mgy`` and ``dlp_total_mismatch`` are null, never a partial sum, each such
+    exam a problem row, as :func:`recurct.io.rdsr.read_rdsr` treats an exam that lost
+    events; a count below the events with data is a problem row only; ``body_region`` the
     combination (:func:`recurct.dose.exam_region`) of the events' regions, each from its
     protocol, else from the study description, else from the requested procedure
     (:func:`recurct.dose.normalise_region`); ``effective_dose_msv`` null (fill it with
@@ -1076,9 +1121,17 @@ def read_openrem_ct(
     as one export. An age-dependent conversion can then choose another age column (the
     ``pseudonymise`` parameter above; docs/dose.md, "Ages of a pseudonymising read").
 
-    ``events``: one row per event: ``exam_row`` (0-based row of ``exams`` before filtering),
-    ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based), and the
-    columns of :data:`EVENT_FIELDS` found in the file, plus ``body_region``.
+    ``events``: one row per event (a block of event columns that holds data): ``exam_row``
+    (0-based row of the export, as messages name rows), ``study_uid`` (its study's, null
+    where the export has no "Study UID" column, as most OpenREM versions' CT exports),
+    ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based: the block's
+    number), the columns of :data:`EVENT_FIELDS` found in the file, ``localizer`` (true
+    where the Type is "Constant Angle Acquisition", as the exam's rules read it) and
+    ``body_region``; identifiers pseudonymised as in ``exams``. With a ``study_uid`` it
+    goes into :func:`recurct.dose.effective_dose` with ``level="event"``; without, key the
+    events by ``exam_row`` first (docs/rdsr.md, "OpenREM exports"). An event-level sum
+    cannot see events lost from a study: keep the events of exams with a DLP (joined on
+    ``patient_id``, ``exam_date`` and ``accession_number``), or use the exam table.
     """
     include_non_patient = _checks.flag(
         include_non_patient, "read_openrem_ct", "include_non_patient"
@@ -1099,6 +1152,8 @@ def read_openrem_ct(
     df, raw, decimal_comma, rows = _read_frame(path, where, withhold)
     if df.height == 0:
         raise DataError(f"{where}: no rows")
+    beyond = _beyond_cells(df)
+    df, raw = df.drop(_BEYOND, strict=False), raw.drop(_BEYOND, strict=False)
     cols = _study_columns(df.columns, where)
     # an empty or placeholder ID ("unknown", "-", "#N/A": recurct.schema.PLACEHOLDER_IDS) is
     # missing, as read_exams and validate read it, before anything is hashed: two patients
@@ -1137,9 +1192,13 @@ def read_openrem_ct(
     df, lost_dlp = _lost_dlps(df, cols, blocks)
     df, lost_ctdi = _lost_ctdis(df, blocks)
     lost += lost_dlp + lost_ctdi
-    study = _study_frame(df, raw, cols, key, where, region_rules, dayfirst, withhold, rows)
+    study, times_lost = _study_frame(
+        df, raw, cols, key, where, region_rules, dayfirst, withhold, rows
+    )
+    lost += times_lost
     events = _stack_events(df, blocks, event_fields, study, region_rules)
-    exams = _exam_frame(df, cols, key, study, events)
+    exams = _exam_frame(df, cols, study, events)
+    exams = _lost_events(exams, beyond, bool(blocks))
     # a row without any key of a study (a totals row a spreadsheet added, a row of empty
     # cells) is no study: left out, counted in a warning and a "dropped" problem row
     keyless = (
@@ -1157,7 +1216,9 @@ def read_openrem_ct(
         lost = [x for x in lost if x[0] not in gone]
     if key is not None:  # ages that do not give away the birth date (coarsen_ages)
         exams = exams.with_columns(coarsen_ages(exams).alias("age_years"))
-    partial = exams.filter((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
+    partial = exams.filter(
+        (pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0) | pl.col("events_lost")
+    )
     if partial.height:
         _warn_partial(where, partial, rows)
     problems = _problems(where, cols, exams, partial, lost, dropped, rows, no_id_why)
@@ -1175,11 +1236,13 @@ def read_openrem_ct(
     exam_df = keep.select(pl.col(c).cast(t) for c, t in exam_cols.items())
     ev_cols: dict[str, Any] = {
         "exam_row": pl.Int64(),
+        "study_uid": pl.Utf8(),
         "accession_number": pl.Utf8(),
         "patient_id": pl.Utf8(),
         "exam_date": pl.Datetime("us"),
         "event": pl.Int64(),
         **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
+        "localizer": pl.Boolean(),
         "body_region": pl.Utf8(),
     }
     event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
@@ -1250,25 +1313,29 @@ def _study_frame(
     dayfirst: bool | None,
     withhold: bool,
     rows: _RowNames,
-) -> pl.DataFrame:
-    """One row per study: row, pseudonymised ids, date, and the region of its descriptions
-    (the fallback of events whose protocol maps to none)."""
+) -> tuple[pl.DataFrame, list[tuple[int, str, str]]]:
+    """One row per study: row, pseudonymised ids (Patient ID, Study UID, accession number),
+    date, and the region of its descriptions (the fallback of events whose protocol maps to
+    none); and the problems of its study times (:func:`_dates`)."""
     desc_region = _regions(_field(df, cols, "study_description", pl.Utf8), rules)
     req_region = _regions(_field(df, cols, "requested_procedure", pl.Utf8), rules)
     study_date, study_time = cols["study_date"], cols["study_time"]
-    return pl.DataFrame(
+    dates, times_lost = _dates(
+        df, raw, str(study_date), study_time, where, dayfirst, withhold, rows
+    )
+    study = pl.DataFrame(
         {
             "exam_row": pl.arange(0, df.height, eager=True, dtype=pl.Int64),
             "patient_id": _pseudonyms(_field(df, cols, "patient_id", pl.Utf8), key, "patient_id"),
+            "study_uid": _pseudonyms(_field(df, cols, "study_uid", pl.Utf8), key, "study_uid"),
             "accession_number": _pseudonyms(
                 _field(df, cols, "accession_number", pl.Utf8), key, "accession_number"
             ),
-            "exam_date": _dates(
-                df, raw, str(study_date), study_time, where, dayfirst, withhold, rows
-            ),
+            "exam_date": dates,
             "fallback_region": desc_region.fill_null(req_region),
         }
     )
+    return study, times_lost
 
 
 def _stack_events(
@@ -1323,27 +1390,31 @@ def _stack_events(
     return events.join(study, on="exam_row", how="left").with_columns(
         pl.coalesce(_regions(events["protocol"], rules), pl.col("fallback_region")).alias(
             "body_region"
-        )
+        ),
+        # as the exam's rules read it (_exam_frame): Type "Constant Angle Acquisition"
+        _is_localizer().alias("localizer"),
     )
+
+
+def _is_localizer() -> pl.Expr:
+    """An event whose Type is "Constant Angle Acquisition" (OpenREM writes CT Acquisition
+    Type's meaning); false where the Type is another or missing."""
+    return (pl.col("acquisition_type").str.to_lowercase() == _LOCALIZER).fill_null(False)
 
 
 def _exam_frame(
     df: pl.DataFrame,
     cols: dict[str, str | None],
-    key: bytes | None,
     study: pl.DataFrame,
     events: pl.DataFrame,
 ) -> pl.DataFrame:
     """One row per study with its fields and its events' counts, DLP sum and main CTDIvol."""
-    localizer = pl.col("acquisition_type").str.to_lowercase() == _LOCALIZER
     lost = pl.col("dlp_lost").fill_null(False)
     agg = events.group_by("exam_row").agg(
         pl.len().alias("n_ev"),
         pl.col("dlp_mgycm").count().alias("n_dlp"),
         pl.col("dlp_mgycm").drop_nulls().alias("dlp_sum"),  # summed below
-        (pl.col("dlp_mgycm").is_null() & ~localizer.fill_null(False) & ~lost)
-        .sum()
-        .alias("n_no_dlp"),
+        (pl.col("dlp_mgycm").is_null() & ~pl.col("localizer") & ~lost).sum().alias("n_no_dlp"),
         # a negative or non-finite DLP, left null: lost, localizers' too
         lost.sum().alias("n_lost_dlp"),
         # CTDIvol of the largest-DLP event (the first of equal ones), null without DLPs
@@ -1374,7 +1445,6 @@ def _exam_frame(
             *(text(c).alias(c) for c in ("facility", "station_name", "manufacturer", "model")),
             text("study_description").alias("study_description"),
             text("requested_procedure").alias("requested_procedure"),
-            _pseudonyms(text("study_uid"), key, "study_uid").alias("study_uid"),
             number("n_events_reported").alias("n_events_reported"),
             text("test_patient")
             .str.to_lowercase()
@@ -1393,38 +1463,81 @@ def _exam_frame(
     )
 
 
+def _beyond_cells(df: pl.DataFrame) -> pl.Series | None:
+    """Per row, the number of a sheet's cells right of the header's last column that hold
+    something (``_BEYOND``, :func:`_beyond_header`; 0 where none), or None for a CSV file
+    (whose rows are never wider than the header: :func:`_check_no_extra_cells`)."""
+    if _BEYOND not in df.columns:
+        return None
+    return df.get_column(_BEYOND).cast(pl.Int64).fill_null(0).alias("n_beyond")
+
+
+def _lost_events(exams: pl.DataFrame, beyond: pl.Series | None, has_events: bool) -> pl.DataFrame:
+    """The exams' checks of their event count: ``n_counted``, the study's "Number of events"
+    where it is a whole number >= 0 (OpenREM writes its accumulated dose data's Total Number
+    of Irradiation Events there), else null; ``n_beyond``, a sheet's cells beyond the header
+    (:func:`_beyond_cells`); ``events_lost``, true where an export with event columns holds
+    fewer events with data than counted (a row cut short, event columns emptied or removed)
+    or the sheet has cells beyond the header (events the header has no columns for): the
+    exam's DLP, CTDIvol and mismatch are then left null (:func:`_exam_values`), never a
+    partial sum, as :func:`recurct.io.rdsr.read_rdsr` leaves an exam that lost events."""
+    count = pl.col("n_events_reported")
+    whole = count.is_not_null() & count.is_finite() & (count >= 0) & (count == count.floor())
+    exams = exams.with_columns(
+        # without event columns the exam DLP is the reported total: no events to compare
+        pl.when(whole & has_events).then(count).cast(pl.Int64, strict=False).alias("n_counted"),
+        (beyond if beyond is not None else pl.lit(0, dtype=pl.Int64)).alias("n_beyond"),
+    )
+    if not has_events:
+        return exams.with_columns(pl.lit(False).alias("events_lost"))
+    return exams.with_columns(
+        ((pl.col("n_counted") > pl.col("n_ev")).fill_null(False) | (pl.col("n_beyond") > 0)).alias(
+            "events_lost"
+        )
+    )
+
+
 def _warn_partial(where: str, partial: pl.DataFrame, rows: _RowNames) -> None:
     listed = rows.listed(partial["exam_row"].head(6).to_list())  # 5 listed, "..." for more
     warnings.warn(
         f"{where}: {partial.height} exam(s) have events without a usable DLP (none, other "
-        "than on a localizer, or a negative or non-finite one): their exam DLP is left null, "
-        f"not a partial sum ({listed})",
+        "than on a localizer, or a negative or non-finite one) or lost events (fewer events "
+        "with data than the study's event count, or cells beyond the header's last column): "
+        f"their exam DLP is left null, not a partial sum ({listed})",
         PartialExamWarning,
         stacklevel=user_stacklevel(),
     )
 
 
 def _exam_values(exams: pl.DataFrame, has_events: bool) -> pl.DataFrame:
-    """The exam's DLP (the event sum, never a partial one; the reported total without event
+    """The exam's DLP (the event sum, never a partial one: null where an event has no usable
+    DLP or events were lost, :func:`_lost_events`; the reported total without event
     columns), its mismatch with the reported total, CTDIvol, region and event count."""
     # as recurct.io.rdsr._merge._mismatch: 0.05 mGy·cm per summed value, or 0.1 %
     rep_total = pl.col("reported_dlp_total_mgycm")
     tol = pl.max_horizontal(0.05 * (pl.col("n_dlp") + 1), 1e-3 * rep_total.abs())
     # like with like: no comparison where the exam has no complete event sum (null DLP)
-    complete = (pl.col("n_dlp") > 0) & (pl.col("n_no_dlp") == 0) & (pl.col("n_lost_dlp") == 0)
+    events_lost = pl.col("events_lost")
+    complete = (
+        (pl.col("n_dlp") > 0)
+        & (pl.col("n_no_dlp") == 0)
+        & (pl.col("n_lost_dlp") == 0)
+        & ~events_lost
+    )
     mismatch = pl.when(complete).then((rep_total - pl.col("dlp_sum")).abs() > tol)
     n_events = (
         pl.col("n_ev") if has_events else pl.col("n_events_reported").cast(pl.Int64, strict=False)
     )
     return exams.with_columns(
-        pl.when((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0))
+        pl.when((pl.col("n_no_dlp") > 0) | (pl.col("n_lost_dlp") > 0) | events_lost)
         .then(None)
         .when(pl.col("n_dlp") > 0)
         .then(pl.col("dlp_sum"))
         .otherwise(pl.col("reported_dlp_total_mgycm"))
         .alias("dlp_mgycm"),
         mismatch.alias("dlp_total_mismatch"),
-        pl.col("main_ctdi").alias("ctdivol_mgy"),
+        # the main scan (the largest DLP) of an exam that lost events cannot be known
+        pl.when(events_lost).then(None).otherwise(pl.col("main_ctdi")).alias("ctdivol_mgy"),
         pl.coalesce(pl.col("body_region"), pl.col("fallback_region")).alias("body_region"),
         n_events.alias("n_events"),
         pl.lit(None, dtype=pl.Float64).alias("effective_dose_msv"),
@@ -1537,12 +1650,64 @@ def _problems(
                 "lenient",
             )
         )
+    found += _count_problems(exams, cols["n_events_reported"])
     table = [
         {"file": where, "reason": f"{rows(r)}: {reason}", "field": fld, "action": action}
         for r, _, reason, fld, action in sorted(found, key=lambda x: (x[0], x[1]))
     ]
     return pl.DataFrame(table, schema=PROBLEM_COLUMNS)  # type: ignore[arg-type]
 
+
+def _count_problems(
+    exams: pl.DataFrame, count_col: str | None
+) -> list[tuple[int, int, str, str, str]]:
+    """The problems of the exams' event counts (:func:`_lost_events`), each ``(row, order,
+    reason, field, action)``: fewer events with data than the study's "Number of events"
+    (events lost: the exam's DLP, CTDIvol and mismatch left null), more events than it says
+    (the DLP kept, as :func:`recurct.io.rdsr.read_rdsr` keeps it), or a sheet's cells beyond
+    the header."""
+    found: list[tuple[int, int, str, str, str]] = []
+    checked = exams.filter(
+        pl.col("n_counted").is_not_null() & (pl.col("n_counted") != pl.col("n_ev"))
+    )
+    if count_col is not None:
+        for r, n, k in checked.select("exam_row", "n_counted", "n_ev").iter_rows():
+            held = f"{k} event block{'' if k == 1 else 's'} hold{'s' if k == 1 else ''} data"
+            if n > k:
+                reason = (
+                    f"column {count_col!r} says {n}, {held}: events are lost (the row cut "
+                    "short, or their columns emptied or removed); the exam DLP, CTDIvol (the "
+                    "main scan cannot be known) and dlp_total_mismatch are left null, not a "
+                    "partial sum"
+                )
+            else:
+                reason = (
+                    f"column {count_col!r} says {n}, {held}; the exam DLP is kept (the sum "
+                    "over the events in the file)"
+                )
+            found.append((r, 4, reason, count_col, "lenient"))
+    for r, n in (
+        exams.filter(pl.col("events_lost") & (pl.col("n_beyond") > 0))
+        .select("exam_row", "n_beyond")
+        .iter_rows()
+    ):
+        found.append(
+            (
+                r,
+                5,
+                f"{n} cell(s) right of the header's last column hold data: events the header "
+                "has no columns for (OpenREM writes every event of a study, but only as many "
+                "blocks of event columns as the export's largest 'Number of events'), not "
+                "read; the exam DLP, CTDIvol (the main scan cannot be known) and "
+                "dlp_total_mismatch are left null, not a partial sum",
+                _BEYOND_FIELD,
+                "lenient",
+            )
+        )
+    return found
+
+
+_BEYOND_FIELD = "cells beyond the header"
 
 _NOT_A_STUDY = (
     "no Patient ID, Study UID, accession number or study date (a totals row or a row of "

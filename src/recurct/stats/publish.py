@@ -21,10 +21,13 @@ tables (:func:`recurct.stats.standardise`) and reproduction tables
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import os
+import re
 from collections.abc import Sequence
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -168,19 +171,42 @@ def _unwrap(table: Any) -> Any:
     )
 
 
+#: Columns only a magnitude table has (not a site table): with the columns of a share and its
+#: CI, one of them makes a table a magnitude table, even with a ``site`` column
+#: (``magnitude(patients, 100, by="site")``).
+_MAGNITUDE_ONLY = frozenset(MAGNITUDE_COLUMNS) - {
+    "threshold",
+    "n_patients",
+    "n_reached",
+    "share",
+    "share_lo",
+    "share_hi",
+}
+
+
 def table_kind(table: Any) -> TableKind:
-    """Which recurct table this is, from its columns."""
+    """Which recurct table this is, from its columns.
+
+    A table with the columns of a share and its CI (``n_reached``, ``share``, ``share_lo``,
+    ``share_hi``) and one that only a magnitude table has (``n_exams``, ``ced_median``,
+    ``days_to_median``, ...) is a magnitude table, also where it has a ``site`` column (a
+    magnitude table by site); else a table with ``site``, ``n_patients`` and ``share`` is a
+    site table.
+    """
     df, _ = to_polars(_unwrap(table))
     cols = set(df.columns)
+    share_ci = {"n_reached", "share", "share_lo", "share_hi"} <= cols
     if {"figure", "published", "reproduced"} <= cols:
         return "reproduction"
     if {"model", "n_sites", "effect", "se", "share", "share_lo", "share_hi"} <= cols:
         return "meta"  # MetaResult.pooled or .subgroups
     if {"std_share", "std_share_lo", "std_share_hi"} <= cols:
         return "standardised"
+    if share_ci and cols & _MAGNITUDE_ONLY:
+        return "magnitude"
     if {"site", "n_patients", "share"} <= cols:
         return "sites"
-    if {"n_reached", "share", "share_lo", "share_hi"} <= cols:
+    if share_ci:
         return "magnitude"
     return "other"
 
@@ -354,12 +380,63 @@ def _carried_threshold(table: Any, threshold: float | None) -> float | None:
     return threshold if threshold is not None else _summary_value(table, "threshold")
 
 
-def _threshold_text(df: pl.DataFrame, threshold: float | None) -> str:
+def _threshold_values(df: pl.DataFrame) -> list[float]:
+    """The distinct values of the table's numeric ``threshold`` column (nulls and NaN left
+    out), in order; empty where it has none."""
+    if "threshold" not in df.columns or not df.schema["threshold"].is_numeric():
+        return []
+    s = df["threshold"].cast(pl.Float64).drop_nulls().drop_nans()
+    return sorted(s.unique().to_list())
+
+
+def _same_threshold(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=0.0)
+
+
+def _resolve_threshold(
+    table: Any, df: pl.DataFrame, threshold: float | None, fn: str
+) -> float | None:
+    """The threshold the labels name: ``threshold``, else the one a result carries (a
+    SiteTable's ``summary["threshold"]``), else the one value of the table's ``threshold``
+    column, else None ("the threshold").
+
+    ``threshold=`` only labels the table, it selects no rows: a ``threshold`` that is not
+    the only value of the table's ``threshold`` column, or not the threshold a SiteTable
+    carries, raises ``ParameterError`` naming both (the labels would name one threshold
+    over the numbers of another)."""
+    values = _threshold_values(df)
+    carried = _carried_threshold(table, None)
     if threshold is not None:
-        return f"{param_label(threshold)} mSv"
-    if "threshold" in df.columns and df["threshold"].n_unique() == 1:
-        return f"{param_label(float(df['threshold'][0]))} mSv"
-    return "the threshold"
+        if values and (len(values) > 1 or not _same_threshold(values[0], threshold)):
+            held = ", ".join(param_label(v) for v in values)
+            hint = (
+                "select its rows first, e.g. table.filter(pl.col('threshold') == "
+                f"{param_label(threshold)}), or leave threshold out (a column of thresholds "
+                "is then kept)"
+                if len(values) > 1 and any(_same_threshold(v, threshold) for v in values)
+                else "leave threshold out: the labels then name the table's own"
+            )
+            raise ParameterError(
+                f"{fn}: threshold={param_label(threshold)}, but the table's 'threshold' "
+                f"column holds {held} mSv; threshold= only labels the table, it selects no "
+                f"rows: {hint}"
+            )
+        if carried is not None and not _same_threshold(carried, threshold):
+            raise ParameterError(
+                f"{fn}: threshold={param_label(threshold)}, but the "
+                f"{type(table).__name__} was computed at threshold={param_label(carried)}; "
+                f"leave threshold out, or pass threshold={param_label(carried)}"
+            )
+        return threshold
+    if carried is not None:
+        return carried
+    return values[0] if len(values) == 1 else None
+
+
+def _threshold_text(threshold: float | None) -> str:
+    """The threshold as the labels name it: "100 mSv", or "the threshold" where the table
+    has several (or none)."""
+    return "the threshold" if threshold is None else f"{param_label(threshold)} mSv"
 
 
 def _label(
@@ -396,8 +473,12 @@ def readable(
         A recurct table (see the module docstring); unknown columns keep their names (with
         " (%)" added where they hold fractions).
     threshold : float, optional
-        The CED threshold in mSv, for the labels; by default taken from a ``threshold``
-        column holding one value (else the labels say "the threshold").
+        The CED threshold in mSv, for the labels; by default the threshold a SiteTable
+        carries, else the one value of the table's ``threshold`` column (else the labels
+        say "the threshold"). It labels the table and selects no rows: a threshold that is
+        not the only value of the table's ``threshold`` column (or not the one a SiteTable
+        was computed at) raises :class:`~recurct.errors.ParameterError`. A ``threshold``
+        column with several values is always kept.
     age_cut : float
         The ``age_cut`` the magnitude table was computed with (for its label).
     percent : bool
@@ -430,13 +511,29 @@ def readable(
     """
     percent = _checks.flag(percent, "readable", "percent")
     threshold, age_cut = _label_args(threshold, age_cut, "readable")
-    level = level_text(resolve_alpha(table, alpha, "readable"))
-    threshold = _carried_threshold(table, threshold)
+    alpha = resolve_alpha(table, alpha, "readable")
+    return _readable(
+        table, threshold=threshold, age_cut=age_cut, percent=percent, alpha=alpha, fn="readable"
+    )
+
+
+def _readable(
+    table: Any,
+    *,
+    threshold: float | None,
+    age_cut: float,
+    percent: bool,
+    alpha: float,
+    fn: str,
+) -> Frame:
+    """:func:`readable` of checked arguments; errors name ``fn``, the function called."""
+    level = level_text(alpha)
     df, kind = to_polars(_unwrap(table))
+    threshold = _resolve_threshold(table, df, threshold, fn)
     tkind = table_kind(df)
     if tkind == "magnitude":
-        _check_magnitude(df, "readable")
-    t_text = _threshold_text(df, threshold)
+        _check_magnitude(df, fn)
+    t_text = _threshold_text(threshold)
     cut = param_label(age_cut)
     exprs = []
     for c in df.columns:
@@ -462,8 +559,16 @@ def _num(v: Any, digits: int) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return f"{v:,.{digits}f}"
+        return _no_negative_zero(f"{v:,.{digits}f}")
     return str(v)
+
+
+def _no_negative_zero(text: str) -> str:
+    """``"-0.00"`` (a negative zero, or a tiny negative number rounded to zero) as
+    ``"0.00"``; other text as it is."""
+    if text.startswith("-") and not text.strip("-0.,"):
+        return text[1:]
+    return text
 
 
 def _count(v: Any, digits: int) -> str:
@@ -474,21 +579,34 @@ def _count(v: Any, digits: int) -> str:
     return _num(v, digits)
 
 
+#: Decimal arithmetic wide enough to hold any float's percentage to 20 decimals exactly.
+_EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
+
+
 def _pct(p: Any, digits: int) -> str:
-    """A fraction as a percentage with ``digits`` decimals, without the "%" sign; a share
-    above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"``
-    at 0), never as 0; likewise a share below 1 that would round to 100% as ``">99.99"``
-    (``">99.9"``, ``">99"``), never as 100; a missing one as "–"."""
+    """A fraction as a percentage with ``digits`` decimals, without the "%" sign.
+
+    The percentage is 100 times the share's decimal value, its shortest decimal form
+    (``repr``: 0.575 for 23/40, 0.00075 for 3/4000), computed exactly (no binary rounding
+    of ``100 * p``) and rounded to ``digits`` decimals, an exact tie to the even digit:
+    23/40 -> "58" at 0 digits, 109/200 -> "54", 1/32 -> "3.12" at 2. For a share ``k/n`` of
+    whole counts this is ``100 k/n`` rounded exactly, tie to even. A share above 0 that would
+    round to zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"`` at 0), never as 0;
+    likewise a share below 1 that would round to 100% as ``">99.99"`` (``">99.9"``,
+    ``">99"``), never as 100; a negative share that rounds to zero as ``"0.00"``, not
+    ``"-0.00"``; a missing one as "–"."""
     if not _finite(p):
         return "–"
-    v = 100 * p
-    step = 10.0**-digits
-    if 0 < v < 0.5 * step:
+    value = _EXACT.multiply(Decimal(repr(float(p))), Decimal(100))
+    step = Decimal(1).scaleb(-digits)
+    rounded = value.quantize(step, context=_EXACT)
+    if value > 0 and rounded == 0:
         return f"<{step:.{digits}f}"
-    text = f"{v:,.{digits}f}"
-    if 0 < v < 100 and text == f"{100:,.{digits}f}":
+    if 0 < value < 100 and rounded == 100:
         return f">{100 - step:.{digits}f}"
-    return text
+    if rounded == 0:
+        rounded = abs(rounded)  # no "-0.00"
+    return f"{rounded:,.{digits}f}"
 
 
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
@@ -546,17 +664,23 @@ def publication_table(
     ----------
     table : a recurct table (see :func:`readable`)
     threshold, age_cut
-        As in :func:`readable`.
+        As in :func:`readable`: ``threshold`` names the threshold in the labels and selects
+        no rows (a threshold that is not the only value of the table's ``threshold`` column
+        raises :class:`~recurct.errors.ParameterError`).
     digits : int
         Decimals of percentages and their CIs (the age share, site weights and I² included)
         and of other non-integer numbers, except CEDs in mSv ("median (IQR)", always 1
         decimal, thousands separated: the precision of effective-dose estimates), days
-        (whole days) and reproductions (below). Rounding is Python's: to the nearest
-        decimal of the stored binary number, an exact tie to the even digit (1/32 = 3.125%
-        shows as "3.12%", not "3.13%"). A share
+        (whole days) and reproductions (below). A percentage is 100 times the share as
+        Python prints it (its shortest decimal form: 0.575 for 23/40), computed exactly and
+        rounded to the nearest decimal, an exact tie to the even digit; for ``k`` of ``n``
+        patients this is ``100 k/n`` rounded exactly (1/32 = 3.125% shows as "3.12%", not
+        "3.13%"; 23/40 = 57.5% as "58%" and 109/200 = 54.5% as "54%" with ``digits=0``).
+        Other numbers are rounded by Python from the stored binary number. A share
         above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` with
         ``digits=1``, ``"<1"`` with 0), never as 0; a share of exactly 0 as ``"0.00"``;
-        likewise a share below 1 that would round to 100% as ``">99.99"``, never as 100.
+        likewise a share below 1 that would round to 100% as ``">99.99"``, never as 100; a
+        negative number that rounds to zero (a hand-made table's ``-0.0``) as ``"0.00"``.
     alpha : float, optional
         As in :func:`readable`: the level the intervals were computed at (default 0.05, or
         the level a SiteTable or MetaResult carries), named in the labels ("90% CI").
@@ -564,12 +688,16 @@ def publication_table(
     Returns
     -------
     polars.DataFrame (pandas if the table was pandas)
-        All columns Utf8. Magnitude tables: the strata, ``Threshold (mSv)`` (if several),
+        All columns Utf8. Magnitude tables (also one with a ``site`` column, e.g.
+        ``magnitude(patients, 100, by="site")``): the strata, ``Threshold (mSv)`` (where the
+        table has several thresholds, whatever ``threshold`` says),
         ``Patients``, ``Exams``, ``Patients with CED ≥ T, n (%, 95% CI)``, ``CED among
         patients ≥ T, median (IQR), mSv``, ``Days from first exam to T, median (min)`` and
-        ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site``,
-        ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)`` (and country, academic where
-        present). Meta-analysis rows (``MetaResult.pooled``, ``.subgroups``): the subgroup,
+        ``Aged ≤ cut y at first exam, n (% of patients ≥ T)``. Site tables: ``Site`` (and
+        other strata: country, academic where present), ``Threshold (mSv)`` (if several),
+        ``Patients``, ``Patients with CED ≥ T, n (%, 95% CI)``, ``Weight (%)`` (the sites of
+        a meta-analysis), then every other column, none dropped. Meta-analysis rows
+        (``MetaResult.pooled``, ``.subgroups``): the subgroup,
         ``Sites``, ``Patients``, ``Patients with CED ≥ T, n (crude %)`` (all the sites'
         patients ≥ T over all their patients), ``Pooled share ≥ T, % (95% CI)`` (the model's
         estimate, ``"p%, lo–hi"``), ``95% prediction interval, %``, ``τ²``, ``I² (%)`` and
@@ -578,7 +706,9 @@ def publication_table(
         ``Patients``, ``Crude share ≥ T, n (%)`` (``"n (p%)"``),
         ``Age-standardised share ≥ T, % (95% CI)`` (``"p%, lo–hi"``). Reproductions:
         ``Figure`` (the description; the ID where it has none), ``Unit``, ``Published``,
-        ``Reproduced (95% CI)``, ``Within tolerance``: counts (a unit such as patients or
+        ``Reproduced (95% CI)``, ``Within tolerance`` ("yes", "no"; for a sample extreme,
+        ``comparison="extreme"``, "in" or "out" of the model's central range, as in the
+        study's own table: not a verdict that counts): counts (a unit such as patients or
         institutions, published without decimals) as whole numbers, the published value
         with the paper's own digits (``Published.rounding`` for a Reproduction, else the
         digits the number has: 13.4 -> "13.4"), the reproduced value with the same digits
@@ -601,6 +731,9 @@ def publication_table(
         A table recognised as one kind (magnitude, site, meta-analysis, age-standardised,
         reproduction) that lacks a column that kind needs, or holds text where it needs
         numbers: the message names the column and the kind of table.
+    ParameterError
+        A bad argument; a ``threshold`` that is not the only value of the table's
+        ``threshold`` column, or not the one a SiteTable carries: the message names both.
 
     Examples
     --------
@@ -613,31 +746,72 @@ def publication_table(
     """
     threshold, age_cut = _label_args(threshold, age_cut, "publication_table")
     digits = _digits(digits, "publication_table")
-    level = level_text(resolve_alpha(table, alpha, "publication_table"))
-    threshold = _carried_threshold(table, threshold)
+    alpha = resolve_alpha(table, alpha, "publication_table")
+    return _publication(
+        table,
+        threshold=threshold,
+        age_cut=age_cut,
+        digits=digits,
+        alpha=alpha,
+        fn="publication_table",
+    )
+
+
+#: The columns a site table's cells show (:func:`_site_cells`; the site is a stratum, the
+#: threshold in the labels, or a column of its own where it has several values); any other
+#: column of a site table is kept after them, never dropped.
+_SITE_SHOWN = frozenset(
+    {"n_patients", "n_reached", "share", "share_lo", "share_hi", "weight", "threshold", "ci"}
+)
+
+
+def _strata_and_extra(df: pl.DataFrame, kind: str) -> tuple[list[str], list[str]]:
+    """The stratum columns of a table of this ``kind`` (shown first, as text) and the other
+    columns its cells do not show (kept after them, formatted as in other tables)."""
+    if kind == "reproduction":
+        return [], []
+    if kind == "sites":
+        main = set(_SITE_SHOWN | _DROP)
+    else:
+        main = {
+            *MAGNITUDE_COLUMNS,
+            *_FRACTIONS,
+            *_DROP,
+            "weight",
+            "n_groups",
+            "n_groups_empty",
+            "ci",
+            *(("model", "transform", "tau2_method") if kind == "meta" else ()),
+        }
+        if kind == "meta":
+            main |= _META_SHOWN
+    rest = [c for c in df.columns if c not in main]
+    strata = [c for c in rest if _is_stratum(c, df.schema[c])]
+    return strata, [c for c in rest if c not in strata]
+
+
+def _publication(
+    table: Any,
+    *,
+    threshold: float | None,
+    age_cut: float,
+    digits: int,
+    alpha: float,
+    fn: str,
+) -> Frame:
+    """:func:`publication_table` of checked arguments; errors name ``fn``, the function
+    called."""
+    level = level_text(alpha)
     kind = table_kind(table)
     df, frame_kind = to_polars(_unwrap(table))
     if kind == "magnitude":
-        _check_magnitude(df, "publication_table")
+        _check_magnitude(df, fn)
     else:
-        _check_table(df, kind, "publication_table")
-    t_text = _threshold_text(df, threshold)
+        _check_table(df, kind, fn)
+    threshold = _resolve_threshold(table, df, threshold, fn)
+    t_text = _threshold_text(threshold)
     cut = param_label(age_cut)
-    main = {
-        *MAGNITUDE_COLUMNS,
-        *_FRACTIONS,
-        *_DROP,
-        "weight",
-        "n_groups",
-        "n_groups_empty",
-        "ci",
-        *(("model", "transform", "tau2_method") if kind == "meta" else ()),
-    }
-    if kind == "meta":
-        main |= _META_SHOWN
-    rest = [c for c in df.columns if c not in main]
-    strata = [c for c in rest if _is_stratum(c, df.schema[c])] if kind != "reproduction" else []
-    extra = [c for c in rest if c not in strata] if kind != "reproduction" else []
+    strata, extra = _strata_and_extra(df, kind)
     cells = {
         "magnitude": _magnitude_cells,
         "sites": _site_cells,
@@ -645,9 +819,8 @@ def publication_table(
         "standardised": _standardised_cells,
         "reproduction": _reproduction_cells,
     }.get(kind)
-    has_t = (  # several thresholds: a column of them (none for an empty table)
-        threshold is None and "threshold" in df.columns and df["threshold"].n_unique() > 1
-    )
+    # several thresholds: a column of them (none for an empty table)
+    has_t = len(_threshold_values(df)) > 1 and kind in _THRESHOLD_COLUMN_KINDS
     rounding = _rounding_of(table) if kind == "reproduction" else {}
     numeric = {c: df.schema[c].is_numeric() and df.schema[c] != pl.Boolean for c in df.columns}
     rows: list[dict[str, str]] = []
@@ -662,8 +835,9 @@ def publication_table(
             )
             continue
         out: dict[str, str] = {_label(c, t_text, cut, kind): _stratum_cell(r[c]) for c in strata}
-        if has_t and kind in ("magnitude", "standardised"):
-            out[LABELS["threshold"]] = param_label(float(r["threshold"]))
+        if has_t:
+            t = r["threshold"]
+            out[LABELS["threshold"]] = "–" if not _finite(t) else param_label(float(t))
         out.update(
             _reproduction_cells(r, t_text, cut, digits, rounding)
             if kind == "reproduction"
@@ -679,7 +853,7 @@ def publication_table(
         else:
             blank = dict.fromkeys(df.columns)
             header = [_label(c, t_text, cut, kind) for c in strata]
-            if has_t and kind in ("magnitude", "standardised"):
+            if has_t:
                 header.append(LABELS["threshold"])
             header += list(cells(blank, t_text, cut, digits))
             header += [_label(c, t_text, cut, kind) for c in extra]
@@ -688,6 +862,10 @@ def publication_table(
     else:
         out_df = pl.DataFrame(rows, schema=dict.fromkeys(rows[0], pl.Utf8))
     return from_polars(out_df, frame_kind)
+
+
+#: The kinds of table that show a column of thresholds where they have several.
+_THRESHOLD_COLUMN_KINDS = frozenset({"magnitude", "standardised", "sites"})
 
 
 #: Columns of a meta-analysis's pooled rows that its cells summarise (or leave out on purpose:
@@ -883,13 +1061,23 @@ def _reproduction_cells(
     if _finite(r.get("reproduced_lo")) and _finite(r.get("reproduced_hi")) and rep != "–":
         rep += f" ({cell(r['reproduced_lo'], rep_dec)}–{cell(r['reproduced_hi'], rep_dec)})"
     within = r.get("within_tolerance")
+    if within is None:
+        verdict = "–"
+    elif r.get("comparison") == "extreme":
+        # a sample extreme: in / out of the model's central range, not a verdict that
+        # counts; worded as the study's own table words it
+        from recurct.studies._format import ok_text
+
+        verdict = ok_text(bool(within), extreme=True)
+    else:
+        verdict = "yes" if within else "no"
     return {
         # the description ("median CED of patients >= 100 mSv"), not the figure's ID
         "Figure": str(r.get("description") or r["figure"]),
         "Unit": unit,
         "Published": cell(pub, pub_dec),
         "Reproduced (95% CI)": rep,
-        "Within tolerance": "–" if within is None else ("yes" if within else "no"),
+        "Within tolerance": verdict,
     }
 
 
@@ -1038,11 +1226,15 @@ def export_table(
         :func:`readable` (numbers under readable labels, percentages), e.g. for further
         computation in a spreadsheet.
     caption : str, optional
-        Caption (LaTeX) or title line (Markdown, Excel).
+        Caption (LaTeX) or title line (Markdown, bold, its Markdown characters escaped and
+        line breaks written as ``<br>``; Excel).
     threshold, age_cut, digits, alpha
-        As in :func:`publication_table`; with ``formatted=False``, ``digits`` is the number
-        of decimals of the numbers in ``.md`` and ``.tex`` (``.csv`` and ``.xlsx`` keep full
-        precision).
+        As in :func:`publication_table`. With ``formatted=False``, ``.csv`` and ``.xlsx``
+        keep the numbers at full precision; ``.md`` and ``.tex``, which are read, not
+        computed with, show them by the rules of the tables: percentages with ``digits``
+        decimals, a share above 0 never as 0 (``"<0.01"``) nor one below 100% as 100
+        (``">99.99"``), other numbers with ``digits`` decimals, whole counts without, a
+        missing number as "–" and a null stratum as "(missing)".
     overwrite : bool
         False (the default, as for every recurct writer): an existing file raises
         :class:`recurct.errors.OutputExistsError` before any work. True: it is replaced
@@ -1056,7 +1248,13 @@ def export_table(
     Raises
     ------
     ParameterError
-        Another extension.
+        Another extension, or a bad argument (the message names ``export_table``).
+    DataError
+        The table is not a whole table of its kind (as in :func:`publication_table`); or,
+        for ``.xlsx``, a text cell or column name holds a control character that Excel
+        cannot store (``'\\x1b'``, ESC, from the ISO 2022 character-set escapes of DICOM
+        strings; ``'\\x07'``, BEL, ...): the message names the column, the row (0-based)
+        and the character. No file is written.
     OutputExistsError
         ``path`` is a folder, or an existing file with ``overwrite=False``.
     IncompleteOutputError
@@ -1067,41 +1265,143 @@ def export_table(
     -----
     In a ``.csv`` file a text cell that a spreadsheet would read as a formula (``=...``,
     ``+...``, ``-...``, ``@...``) is written with a single quote before it
-    (:func:`csv_safe`); in ``.xlsx`` every text cell is marked as text.
+    (:func:`csv_safe`); in ``.xlsx`` every text cell is marked as text. Excel stores no
+    time zone: with ``formatted=False``, a column of time-zone-aware datetimes is written
+    to ``.xlsx`` as ISO 8601 text with its offset (``"2020-01-01T00:00:00+00:00"``); dates
+    and datetimes without a time zone stay Excel dates, numbers stay numbers.
     """
-    formatted = _checks.flag(formatted, "export_table", "formatted")
-    overwrite = _checks.flag(overwrite, "export_table", "overwrite")
+    fn = "export_table"
+    formatted = _checks.flag(formatted, fn, "formatted")
+    overwrite = _checks.flag(overwrite, fn, "overwrite")
     if caption is not None and not isinstance(caption, str):
-        raise ParameterError(f"export_table: caption must be text or None, got {caption!r:.60}")
-    threshold, age_cut = _label_args(threshold, age_cut, "export_table")
-    digits = _digits(digits, "export_table")
-    alpha = resolve_alpha(table, alpha, "export_table")
-    path = _checks.path(path, "export_table", "path", what="a file")
+        raise ParameterError(f"{fn}: caption must be text or None, got {caption!r:.60}")
+    threshold, age_cut = _label_args(threshold, age_cut, fn)
+    digits = _digits(digits, fn)
+    alpha = resolve_alpha(table, alpha, fn)
+    path = _checks.path(path, fn, "path", what="a file")
     ext = path.suffix.lower()
     if ext not in (".md", ".tex", ".csv", ".xlsx"):
         raise ParameterError(
             f"export_table writes .md, .tex, .csv or .xlsx, not {ext or path.name!r}"
         )
+    if ext == ".xlsx" and caption is not None:
+        bad = _XLSX_ILLEGAL.search(caption)
+        if bad:
+            raise ParameterError(
+                f"{fn}: caption holds the control character {bad.group()!r}, which an .xlsx "
+                "file cannot store; remove it from the caption"
+            )
     # atomic_file refuses an existing file (overwrite=False), a folder or a file in the
     # path before any work, with a message naming the file and overwrite=True
-    with atomic_file(path, overwrite=overwrite, fn="export_table") as tmp:
+    with atomic_file(path, overwrite=overwrite, fn=fn) as tmp:
+        if ext == ".xlsx":
+            _check_xlsx_text(table, fn)
         if formatted:
-            out = publication_table(
-                table, threshold=threshold, age_cut=age_cut, digits=digits, alpha=alpha
+            out = _publication(
+                table, threshold=threshold, age_cut=age_cut, digits=digits, alpha=alpha, fn=fn
+            )
+        elif ext in (".md", ".tex"):
+            out = _readable_text(
+                table, threshold=threshold, age_cut=age_cut, digits=digits, alpha=alpha, fn=fn
             )
         else:
-            out = readable(table, threshold=threshold, age_cut=age_cut, alpha=alpha)
+            out = _readable(
+                table, threshold=threshold, age_cut=age_cut, percent=True, alpha=alpha, fn=fn
+            )
         out, _ = to_polars(out)
         if ext == ".md":
-            head = f"**{caption}**\n\n" if caption else ""
+            head = f"**{_md_caption(caption)}**\n\n" if caption else ""
             tmp.write_text(head + to_markdown(out, digits=digits), encoding="utf-8")
         elif ext == ".tex":
             tmp.write_text(to_latex(out, caption=caption, digits=digits), encoding="utf-8")
         elif ext == ".csv":
             csv_safe(out).write_csv(tmp)
         else:
+            _check_xlsx_text(out, fn)  # (labels made from the table's own text: checked)
             _write_xlsx(out, tmp, caption)
     return path
+
+
+def _readable_text(
+    table: Any, *, threshold: float | None, age_cut: float, alpha: float, digits: int, fn: str
+) -> pl.DataFrame:
+    """:func:`readable` as text cells by the rules of the tables (``export_table`` with
+    ``formatted=False`` to ``.md`` or ``.tex``): fractions as percentages with ``digits``
+    decimals (:func:`_pct`: "<0.01", ">99.99"), strata as in :func:`publication_table`
+    ("(missing)" for a null), whole counts without decimals, other numbers with ``digits``
+    decimals, a missing number as "–"."""
+    labels, _ = to_polars(
+        _readable(table, threshold=threshold, age_cut=age_cut, percent=True, alpha=alpha, fn=fn)
+    )
+    df, _ = to_polars(_unwrap(table))
+    kind = table_kind(df)
+    strata, _ = _strata_and_extra(df, kind)
+    columns = [c for c in df.columns if c not in _DROP]  # readable's, in its order
+    out: dict[str, list[str]] = {}
+    for c, label in zip(columns, labels.columns, strict=True):
+        dtype = df.schema[c]
+        values = df[c].to_list()
+        numeric = dtype.is_numeric() and dtype != pl.Boolean
+        if c in strata:
+            cells = [_stratum_cell(v) for v in values]
+        elif numeric and _is_fraction(c, kind):
+            cells = [_pct(v, digits) for v in values]
+        elif numeric and _is_count(c):
+            cells = [_count(v, digits) for v in values]
+        else:
+            cells = [_num(v, digits) for v in values]
+        out[label] = cells
+    return pl.DataFrame(out, schema=dict.fromkeys(out, pl.Utf8))
+
+
+#: Characters Markdown may read as markup in a caption (escaped with a backslash).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&!])")
+
+
+def _md_caption(caption: str) -> str:
+    """A caption as Markdown text inside ``**...**``: its markup characters (``*``, ``_``,
+    ``` ` ```, ``[``, ``<``, ...) escaped, line breaks as ``<br>`` (the title stays one line,
+    as the cells do)."""
+    text = caption.replace("\r\n", "\n").replace("\r", "\n")
+    return "<br>".join(_MD_SPECIAL.sub(r"\\\1", line) for line in text.split("\n"))
+
+
+#: Control characters that an .xlsx cell cannot hold (those openpyxl refuses: tab, line
+#: feed and carriage return are allowed).
+_XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_xlsx_text(table: Any, fn: str) -> None:
+    """``DataError`` naming the column, the first row (0-based) and the character where a
+    column name or a text cell of ``table`` holds a control character that an .xlsx file
+    cannot store (openpyxl would raise an error naming nothing). The cell's text is not
+    quoted (it may hold an identifier)."""
+    df, _ = to_polars(_unwrap(table))
+    for c in df.columns:
+        bad = _XLSX_ILLEGAL.search(c)
+        if bad:
+            raise DataError(
+                f"{fn}: the name of column {c!r} holds the control character "
+                f"{bad.group()!r}, which an .xlsx file cannot store; rename the column, or "
+                "write .csv, .md or .tex"
+            )
+    pattern = _XLSX_ILLEGAL.pattern
+    for c, dtype in df.schema.items():
+        if not (dtype in (pl.Utf8, pl.Categorical) or isinstance(dtype, pl.Enum)):
+            continue
+        hits = df[c].cast(pl.Utf8).str.contains(pattern).fill_null(False)
+        if not hits.any():
+            continue
+        rows = hits.arg_true()
+        row = int(rows[0])
+        char = _XLSX_ILLEGAL.search(df[c].cast(pl.Utf8)[row]).group()  # type: ignore[union-attr]
+        raise DataError(
+            f"{fn}: column {c!r}, row {row} (0-based) holds the control character "
+            f"{char!r}, which an .xlsx file cannot store ({len(rows):,} row(s) in all); "
+            f"remove it first, e.g. table.with_columns(pl.col({c!r}).str.replace_all("
+            f"r'{pattern}', '')) (ESC, '\\x1b', is left by the ISO 2022 character-set "
+            "escapes of some DICOM strings), or write .csv, .md or .tex"
+        )
 
 
 def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
@@ -1125,6 +1425,15 @@ def _write_xlsx(table: pl.DataFrame, path: Path, caption: str | None) -> None:
     path.write_bytes(buffer.getvalue())
 
 
+def _cell_value(v: Any) -> Any:
+    """A value as an .xlsx cell holds it: a time-zone-aware datetime as ISO 8601 text with
+    its offset (``"2020-01-01T00:00:00+00:00"``; Excel stores no time zone), others as
+    they are."""
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.isoformat()
+    return v
+
+
 def _fill_sheet(wb: Any, table: pl.DataFrame, caption: str | None, font: Any) -> None:
     ws = wb.active
     ws.title = "table"
@@ -1135,7 +1444,7 @@ def _fill_sheet(wb: Any, table: pl.DataFrame, caption: str | None, font: Any) ->
     for cell in ws[ws.max_row]:
         cell.font = font(bold=True)
     for row in table.iter_rows():
-        ws.append(list(row))
+        ws.append([_cell_value(v) for v in row])
 
     for cells in ws.iter_rows():
         for cell in cells:
