@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import pandas as pd
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -159,9 +160,12 @@ def test_dask_equals_in_memory(client, tmp_path) -> None:
     assert ddf.npartitions == 8
     want = recurct.cumulative_dose(exams, thresholds=(50, 100), window_days=(365, 1826))
     got_dd = rd.cumulative_dose(ddf, thresholds=(50, 100), window_days=(365, 1826))
-    got = pl.from_pandas(got_dd.compute(), include_index=False).sort("patient_id")
-    assert_frame_equal(got, want, check_dtypes=False)
-    assert got.schema == want.schema
+    got = got_dd.compute().sort_values("patient_id", ignore_index=True)
+    # the in-memory pandas frame: the same values and dtypes
+    want_pd = recurct.cumulative_dose(
+        exams.to_pandas(), thresholds=(50, 100), window_days=(365, 1826)
+    )
+    pd.testing.assert_frame_equal(got, want_pd)
 
     for by in (None, "facility", ["facility", "sex"]):
         want_m = recurct.stats.magnitude(want, thresholds=100, by=by)

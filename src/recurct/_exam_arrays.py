@@ -19,10 +19,20 @@ from recurct._casts import as_written
 from recurct.errors import DataError, ParameterError
 from recurct.schema import REQUIRED_COLUMNS
 
-__all__ = ["check_columns", "exam_doses", "exam_times"]
+__all__ = ["BAD_EXAM_CHECKS", "check_columns", "exam_doses", "exam_times"]
 
 _UNITS_PER_DAY = {"ns": 86_400 * 10**9, "us": 86_400 * 10**6, "ms": 86_400 * 10**3}
 _MAX_SHOWN = 5
+
+#: The checks of bad exams, in the order they are made, as (column, what is wrong, what to
+#: do): the texts of every engine path's error (in memory here; out of core and on Dask,
+#: :class:`recurct.outofcore._BadRows`, naming the input's rows), so that they read alike.
+BAD_EXAM_CHECKS: tuple[tuple[str, str, str], ...] = (
+    ("patient_id", "is null", "drop or fix these exams first"),
+    ("exam_date", "is null", "drop or fix these exams first"),
+    ("effective_dose_msv", "is null", "compute or drop these doses first"),
+    ("effective_dose_msv", "is negative, NaN or infinite", "doses must be finite and >= 0 mSv"),
+)
 
 
 def _rows(idx: np.ndarray | Sequence[int]) -> str:
@@ -38,14 +48,11 @@ def check_columns(df: pl.DataFrame, fn: str) -> None:
             f"{fn}: missing required column(s) {missing}; the exam table needs "
             f"{list(REQUIRED_COLUMNS)} (rename columns or use recurct.read_exams with a mapping)"
         )
-    for col in ("patient_id", "exam_date"):
+    for col, what, fix in BAD_EXAM_CHECKS[:2]:
         s = df.get_column(col)
         if s.null_count():
             bad = np.flatnonzero(s.is_null().to_numpy())
-            raise DataError(
-                f"{fn}: column {col!r} is null in {_rows(bad)} (0-based); "
-                "drop or fix these exams first"
-            )
+            raise DataError(f"{fn}: column {col!r} {what} in {_rows(bad)} (0-based); {fix}")
 
 
 def exam_times(df: pl.DataFrame, fn: str) -> tuple[np.ndarray, int]:
@@ -120,9 +127,9 @@ def exam_doses(df: pl.DataFrame, fn: str) -> np.ndarray:
         )
     if s.null_count():
         bad = np.flatnonzero(s.is_null().to_numpy())
+        _, what, fix = BAD_EXAM_CHECKS[2]
         raise DataError(
-            f"{fn}: column 'effective_dose_msv' is null in {_rows(bad)} (0-based); "
-            "compute or drop these doses first"
+            f"{fn}: column 'effective_dose_msv' {what} in {_rows(bad)} (0-based); {fix}"
         )
     if s.dtype in (pl.Float32, pl.Float16):  # as written: 12.3, not 12.300000190734863
         s = s.to_frame().select(as_written(pl.col(s.name), s.dtype)).to_series()
@@ -130,9 +137,9 @@ def exam_doses(df: pl.DataFrame, fn: str) -> np.ndarray:
     bad, total = _k.first_bad_dose(d) if d.size else (-1, 0.0)
     if bad >= 0:
         bad = np.flatnonzero(~(np.isfinite(d) & (d >= 0)))
+        _, what, fix = BAD_EXAM_CHECKS[3]
         raise DataError(
-            f"{fn}: column 'effective_dose_msv' is negative, NaN or infinite in "
-            f"{_rows(bad)} (0-based); doses must be finite and >= 0 mSv"
+            f"{fn}: column 'effective_dose_msv' {what} in {_rows(bad)} (0-based); {fix}"
         )
     if not math.isfinite(total):
         _checks.dose_sum(d, fn)  # names the rows of the largest doses

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
@@ -236,20 +237,23 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
     """A pandas frame as polars. A column polars cannot type (numbers mixed with text, what
     ``pd.read_excel`` gives for a column with an ``n.a.`` cell) is read as text when it is an
     optional attribute (``age_years``, ``ctdivol_mgy``, ``sex``, ``facility``, ...), its
-    missing values (``None``, NaN, ``NaT``, ``pd.NA``) null, so that validation judges each
-    cell as it does a CSV file's (a bad one set null with ``strict=False``, the exam kept),
-    and a function that never reads the column does not fail on it. A required column
-    (``patient_id``, ``exam_date``, ``effective_dose_msv``) or ``study_uid`` mixing types is
-    an error naming its first odd row (is the integer ``1`` the patient ``"01"``? the user
-    says which); any other column is carried through as it is (polars ``Object``)."""
+    missing values (``None``, NaN, ``NaT``, ``pd.NA``) null (:func:`objects_as_text`; a
+    number of a dose or age column as text read as that number, whatever the column's text
+    cells show of their decimal mark), so that validation judges each cell as it does a CSV
+    file's (a bad one set null with ``strict=False``, the exam kept), and a function that
+    never reads the column does not fail on it. A required column (``patient_id``,
+    ``exam_date``, ``effective_dose_msv``) or ``study_uid`` mixing types is an error naming
+    its first odd row (is the integer ``1`` the patient ``"01"``? the user says which); any
+    other column is carried through as it is (polars ``Object``)."""
     _no_repeats(list(obj.columns))
     try:
         return pl.from_pandas(obj, include_index=False)
     except Exception as exc:  # pyarrow ArrowInvalid / ArrowTypeError, polars errors
-        from recurct.schema import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+        from recurct.schema import DOSE_COLUMNS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
         refused = {*REQUIRED_COLUMNS, *ID_COLUMNS}
         attributes = set(OPTIONAL_COLUMNS) - refused
+        numeric = {*DOSE_COLUMNS, "age_years"}  # recurct._casts.NUMBER_COLUMNS
         kept: dict[str, pl.Series] = {}
         for name in obj.columns:
             try:
@@ -258,7 +262,8 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
                 if str(name) in refused:
                     raise DataError(_mixed_column(obj[name], str(name))) from exc
                 if str(name) in attributes:
-                    kept[str(name)] = _as_text(obj[name], str(name))
+                    values = obj[name].tolist()
+                    kept[str(name)] = objects_as_text(values, str(name), str(name) in numeric)
                 else:
                     kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
         if not kept:
@@ -267,10 +272,19 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
         return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
 
 
-def _as_text(col: Any, name: str) -> pl.Series:
-    """A pandas column of mixed Python values as text (``str`` of each value, text as it
-    is), its missing values null."""
-    import pandas as pd
+def objects_as_text(values: Iterable[Any], name: str, numbers: bool = False) -> pl.Series:
+    """Python values (a pandas ``object`` column's, a polars ``Object`` column's) as a
+    ``Utf8`` Series ``name``: text as it is, bytes decoded (their ``repr`` when they are not
+    UTF-8), a missing value (:func:`is_missing_object`) null, anything else by ``str``.
+
+    ``numbers`` (a dose or age column, read by the rule of numbers in text,
+    :func:`recurct._casts.numeric_text`): a Python or numpy number (``int``, ``float``,
+    ``Decimal``, numpy integers and floats; not a bool, which stays the text ``"True"``, no
+    number) as :func:`number_as_text` writes it, text that the rule reads as that number
+    whatever the column's text cells show of their decimal mark: ``300.125`` beside
+    ``"250,5"`` is 300.125, not 300125. The one reader of such values for every function
+    (:func:`to_polars` of a pandas frame, the DRL comparisons of a polars ``Object``
+    column)."""
 
     def text(v: Any) -> str | None:
         if isinstance(v, str):
@@ -280,11 +294,65 @@ def _as_text(col: Any, name: str) -> pl.Series:
                 return v.decode()
             except UnicodeDecodeError:
                 return repr(v)
-        if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        if is_missing_object(v):
             return None
+        if numbers and _is_number(v):
+            return number_as_text(v)
         return str(v)
 
-    return pl.Series(name, [text(v) for v in col.tolist()], dtype=pl.Utf8)
+    return pl.Series(name, [text(v) for v in values], dtype=pl.Utf8)
+
+
+def is_missing_object(value: Any) -> bool:
+    """Whether one Python value of an ``object`` column is a missing value: ``None``, a NaN
+    (a Python, numpy or ``Decimal`` one), ``pd.NA`` or ``pd.NaT``."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(value != value)
+    if isinstance(value, Decimal):
+        return value.is_nan()
+    kind = type(value)
+    return kind.__module__.startswith("pandas") and kind.__name__ in ("NAType", "NaTType")
+
+
+def _is_number(value: Any) -> bool:
+    """A Python or numpy integer or float, or a ``Decimal``; not a bool."""
+    if isinstance(value, bool | np.bool_):
+        return False
+    return isinstance(value, int | float | Decimal | np.integer | np.floating)
+
+
+def number_as_text(value: int | float | Decimal | np.integer | np.floating) -> str:
+    """One number as text that the rule of numbers in text
+    (:func:`recurct._casts.numeric_text`) reads as that number and only as it, in any column:
+    a sign, digits and a decimal exponent, never a ``.`` or a ``,``, so that it is neither
+    read by nor counted in the column's decision on its decimal mark (``300`` for 300.0,
+    ``300125e-3`` for 300.125, ``-55e-1`` for -5.5, ``1e20``, ``inf``). A float by its
+    shortest decimal in its own precision (a float32 12.3 is ``123e-1``), as
+    :func:`recurct._casts.as_written` reads a float32 column; an integer or a ``Decimal``
+    exactly."""
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        number = value
+    elif np.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    else:  # str: the shortest decimal of a Python float, or of a numpy float in its precision
+        number = Decimal(str(value))
+    if number.is_infinite():
+        return "-inf" if number.is_signed() else "inf"
+    sign, digits, exponent = number.as_tuple()
+    written = "".join(map(str, digits)).lstrip("0")
+    if not written:
+        return "-0" if sign else "0"
+    exponent = int(exponent) + len(written) - len(written.rstrip("0"))
+    written = written.rstrip("0")
+    if exponent >= 0 and len(written) + exponent <= 21:
+        written += "0" * exponent  # a whole number as its digits
+    elif exponent:
+        written += f"e{exponent}"
+    return ("-" if sign else "") + written
 
 
 def _mixed_column(col: Any, name: str) -> str:

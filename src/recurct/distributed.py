@@ -4,9 +4,10 @@ Install with ``pip install "recurct[dask]"``. The computation is the in-memory o
 (:func:`recurct.cumulative_dose`, numba kernels) run once per output partition after the exams
 have been moved so that each patient's exams lie in one partition:
 
-1. each input partition (only the columns the engine uses) is converted to polars once and
-   split by a hash of ``patient_id`` into one piece per output partition, each piece in
-   input order with the exams' positions in the partition;
+1. each input partition (only the columns the engine uses) is converted to polars once, in
+   the dtypes every partition shares (integer ids as ``Int64``, ``float32`` doses and ages
+   as ``float64`` as written), and split by a hash of ``patient_id`` into one piece per
+   output partition, each piece in input order with the exams' positions in the partition;
 2. each output partition concatenates its pieces in the order of the input partitions: the
    exams are then in input order, so ties in time keep it exactly as on one machine, and
    ``offsets[partition] + position`` is each exam's input row, which an error names;
@@ -40,10 +41,12 @@ import pandas as pd
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._frames import (
     _from_pandas,
     _no_repeats,
+    from_polars,
     id_key,
     normalised_ids,
     param_label,
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     import pyarrow as pa
 
-    from recurct.outofcore import _MergedWarnings
+    from recurct.outofcore import _BadRows, _MergedWarnings
 
 __all__ = ["cumulative_dose", "magnitude"]
 
@@ -73,6 +76,9 @@ _POS = "__recurct_pos"
 _PART = "__recurct_part"
 _KEY = "__recurct_key"  # the hash of a text id as the identity rules compare it, to shuffle on
 _HASH_SEED = 0x5EED
+_FN = "recurct.distributed.cumulative_dose"
+#: the columns read as numbers whose 32- and 16-bit floats are read as written
+_FLOATS = ("effective_dose_msv", "age_years")
 
 
 def _dd() -> Any:
@@ -201,6 +207,87 @@ def _converted(pdf: pd.DataFrame, part: int | None = None) -> pl.DataFrame:
         ) from None
 
 
+def _widened(exams: pl.DataFrame, part: int | None) -> pl.DataFrame:
+    """A partition's exams (as polars) in the dtypes every partition shares, so that the
+    pieces of different partitions join without a value changing: integer ids as ``Int64``
+    (as out of core and :func:`recurct.read_exams` read them: ``UInt64`` beside ``Int64``
+    would join to ``Int128``, which pyarrow cannot read), and ``Float32`` (or ``Float16``)
+    doses and ages as ``Float64`` as written, by their shortest decimal
+    (:func:`recurct._casts.as_written`, as out of core reads files of different float
+    widths): a ``Float32`` 33.3 is 33.3, where joining it to a ``Float64`` piece would give
+    its binary value 33.29999923706055. Nothing is copied where the dtypes are those
+    already. An id outside the ``Int64`` range is refused (:func:`_as_int64`)."""
+    casts = [
+        as_written(pl.col(c), exams.schema[c])
+        for c in _FLOATS
+        if c in exams.columns and exams.schema[c] in (pl.Float32, pl.Float16)
+    ]
+    ids = exams.schema.get("patient_id")
+    if ids is not None and ids.is_integer() and ids != pl.Int64:
+        casts.append(_as_int64(exams.get_column("patient_id"), part))
+    return exams.with_columns(casts) if casts else exams
+
+
+def _as_int64(ids: pl.Series, part: int | None) -> pl.Series:
+    """Integer ``ids`` as ``Int64``; a ``DataError`` naming the row of a ``UInt64`` id above
+    the largest 64-bit signed integer (in its input partition ``part``; the client names
+    its row of the input, :func:`_raise_whole_input_error`), in the words of the in-memory
+    path."""
+    from recurct.outofcore import _OUTSIDE_INT64, _too_large_ids
+
+    big = _too_large_ids(ids.to_frame("patient_id"), np.arange(ids.len(), dtype=np.int64))
+    if big is not None:
+        where = "a partition" if part is None else f"input partition {part}"
+        error = DataError(
+            f"{_FN}: column 'patient_id': row {big[0]} of {where} (0-based) holds {big[1]}, "
+            f"{_OUTSIDE_INT64}"
+        )
+        error.recurct_bad_rows = True  # type: ignore[attr-defined]
+        raise error
+    return ids.cast(pl.Int64)
+
+
+def _narrow(column: str, dtype: Any) -> bool:
+    """Whether a pandas column of ``dtype`` (NumPy, nullable or Arrow) is one that
+    :func:`_widened` widens: an integer ``patient_id`` other than 64-bit signed, a 32- or
+    16-bit float dose or age."""
+    if column != "patient_id" and column not in _FLOATS:
+        return False
+    try:
+        kind = np.dtype(getattr(dtype, "numpy_dtype", dtype))
+    except TypeError:  # (object, text, categories, dates: not widened)
+        return False
+    if column == "patient_id":
+        return kind.kind in "iu" and kind != np.int64
+    return kind.kind == "f" and kind.itemsize < 8
+
+
+def _widened_pandas(pdf: pd.DataFrame, part: int) -> pd.DataFrame:
+    """:func:`_widened` of a pandas partition, before Dask's shuffle joins its rows to other
+    partitions' (``pd.concat`` would widen a ``float32`` dose by its binary value, and join
+    ``uint64`` and ``int64`` ids to ``float64``, losing digits): each column widened keeps
+    its kind of dtype (NumPy, pandas' nullable, Arrow). ``pdf`` itself where nothing is to
+    be widened."""
+    import pyarrow as pa
+
+    narrow = [c for c in pdf.columns if _narrow(str(c), pdf[c].dtype)]
+    if not narrow:
+        return pdf
+    wide = _widened(_converted(pdf[narrow], part), part)
+    columns = {}
+    for c in narrow:
+        dtype, values = pdf[c].dtype, wide.get_column(str(c))
+        if isinstance(dtype, pd.ArrowDtype):
+            column: Any = pd.arrays.ArrowExtensionArray(values.to_arrow())
+        elif isinstance(dtype, pd.api.extensions.ExtensionDtype):  # Int32, Float32, ...
+            nullable = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
+            column = values.to_arrow().to_pandas(types_mapper=nullable.get).array
+        else:
+            column = values.to_numpy()
+        columns[str(c)] = pd.Series(column, index=pdf.index)
+    return pdf.assign(**columns)
+
+
 def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
     """The output partition of each exam: a hash of its patient id modulo ``n_out``, the same
     in every process and for every partition's dtype (categoricals are hashed by their
@@ -213,12 +300,13 @@ def _destination(ids: pl.Series, n_out: int) -> np.ndarray:
 
 def _id_hash(ids: pl.Series) -> pl.Series:
     """The hash of each patient id as the identity rules compare it (text ids without
-    surrounding whitespace: :func:`recurct._frames.id_key`; integers of any width as 64-bit),
-    the same in every process (categoricals hashed by their text)."""
+    surrounding whitespace: :func:`recurct._frames.id_key`; integers of any width as
+    ``Int64``, :func:`_as_int64`), the same in every process (categoricals hashed by their
+    text)."""
     if ids.dtype == pl.String or isinstance(ids.dtype, pl.Categorical | pl.Enum):
         ids = ids.to_frame().select(id_key(ids.dtype, ids.name)).to_series()
-    elif ids.dtype.is_integer() and ids.dtype != pl.UInt64:
-        ids = ids.cast(pl.Int64)
+    elif ids.dtype.is_integer() and ids.dtype != pl.Int64:
+        ids = _as_int64(ids, None)
     return ids.hash(_HASH_SEED)
 
 
@@ -228,8 +316,9 @@ def _split(pdf: pd.DataFrame, n_out: int, part: int = 0) -> tuple[Any, ...]:
     partition's length.
 
     The pieces are Arrow tables (zero-copy from polars): Dask sizes them right (for memory
-    and placement) and moves them without copying into a pickle."""
-    exams = _converted(pdf, part)
+    and placement) and moves them without copying into a pickle. The partition is read in
+    the dtypes every partition shares (:func:`_widened`)."""
+    exams = _widened(_converted(pdf, part), part)
     n = exams.height
     pos = pl.Series(_POS, np.arange(n, dtype=np.uint32 if n < 2**32 else np.int64))
     exams = exams.with_columns(pos)
@@ -261,7 +350,7 @@ def _patients(
     out = chunk_patients(
         exams, rows, "recurct.distributed.cumulative_dose", thresholds, window_days, record
     )
-    return out.to_pandas(use_pyarrow_extension_array=True), record
+    return from_polars(out, "pandas"), record  # (the dtypes of the in-memory path's pandas)
 
 
 def _no_warnings(meta: pd.DataFrame) -> tuple[pd.DataFrame, _MergedWarnings]:
@@ -305,7 +394,8 @@ def _compute_warned(collection: Any, patients: Any, **kwargs: Any) -> Any:
     of :func:`cumulative_dose`) if they have not been given yet, and giving them here, on
     the client: once for the whole table, whatever the scheduler or process the partitions
     ran in (their tasks are shared with ``collection``'s, so run once). A partition's error
-    is raised after the warnings it carries (:func:`_give_error_warnings`)."""
+    is raised after the warnings it carries (:func:`_give_error_warnings`), or replaced
+    by the error of the whole input's first bad exams (:func:`_raise_whole_input_error`)."""
     import dask
 
     records = getattr(patients, "_recurct_records", None)
@@ -317,6 +407,7 @@ def _compute_warned(collection: Any, patients: Any, **kwargs: Any) -> Any:
         # warning; the partitions are concatenated here, as compute() does on the cluster)
         parts, done = dask.compute(collection.to_delayed(), records, **kwargs)
     except Exception as exc:
+        _raise_whole_input_error(patients, exc, kwargs)
         _give_error_warnings(exc)
         raise
     patients._recurct_records = None  # given once
@@ -324,11 +415,78 @@ def _compute_warned(collection: Any, patients: Any, **kwargs: Any) -> Any:
     return pd.concat(parts) if parts else collection._meta
 
 
-def _patients_frame(ddf: Any, records: list[Any]) -> Any:
+def _bad_rows_of(pdf: pd.DataFrame, part: int) -> tuple[int, _BadRows]:
+    """The length of input partition ``part`` and its bad exams
+    (:class:`recurct.outofcore._BadRows`, its rows counted from the partition's first): one
+    task of the pass over the input that :func:`_raise_whole_input_error` makes on the
+    error path only."""
+    from recurct.outofcore import _BadRows
+
+    found = _BadRows()
+    if len(pdf):
+        exams = _converted(pdf, part)
+        found.add(exams, np.arange(exams.height, dtype=np.int64))
+    return len(pdf), found
+
+
+def _raise_whole_input_error(patients: Any, exc: BaseException, kwargs: dict[str, Any]) -> None:
+    """When a partition of ``patients`` failed on bad exams (``exc``, marked
+    ``recurct_bad_rows`` by :func:`recurct.outofcore.bad_input_rows` or :func:`_as_int64`),
+    raise the error of the whole input's first bad exams instead, as in memory and out of
+    core: the first kind of problem in the in-memory order, its smallest input rows (up to
+    ten) and how many there are, whichever partitions they lie in. It costs one more pass
+    over the input's partitions (:func:`_bad_rows_of`, a reduction of their bad rows): on
+    this error path only, never on clean input. The ids in scientific notation made
+    missing are said first, once for the whole input, as in memory. Returns (the caller
+    raises ``exc``) when ``exc`` is another error, or the pass does not complete."""
+    exams = getattr(patients, "_recurct_exams", None)
+    if exams is None or not getattr(exc, "recurct_bad_rows", False):
+        return
+    import dask
+
+    from recurct.outofcore import _RECORDING, _BadRows
+
+    try:
+        (done,) = dask.compute(
+            [dask.delayed(_bad_rows_of)(p, i) for i, p in enumerate(exams.to_delayed())],
+            **kwargs,
+        )
+    except Exception:  # (a partition that cannot be read: the partition's error stands)
+        return
+    found = _BadRows()
+    start = 0
+    for n, part in done:
+        found.update(part, start)
+        start += n
+    better = found.error(_FN)
+    if better is None:
+        return
+    said = found.scientific.warning(None)
+    if said is not None:  # (under the lock, as _give_error_warnings gives its warnings)
+        with _RECORDING:
+            warnings.warn(said, stacklevel=user_stacklevel())
+    raise better from exc
+
+
+def _from_delayed(tables: list[Any], meta: pd.DataFrame) -> Any:
+    """The Dask DataFrame of the partitions' patients ``tables`` (delayed), their text
+    columns as in the pandas of the in-memory path (``object``), not converted to Arrow
+    strings by Dask (``dataframe.convert-string``): ``compute()`` gives exactly what
+    :func:`recurct.cumulative_dose` gives."""
+    import dask
+
+    dd = _dd()
+    with dask.config.set({"dataframe.convert-string": False}):
+        return dd.from_delayed(tables, meta=meta, verify_meta=False)
+
+
+def _patients_frame(ddf: Any, records: list[Any], exams: Any) -> Any:
     """``ddf`` as a :class:`dask.dataframe.DataFrame` that gives the partitions' warnings
-    (``records``, delayed) once, on the client, at its first ``compute()``."""
+    (``records``, delayed) once, on the client, at its first ``compute()``, and names the
+    first bad exams of the whole input (``exams``: :func:`_raise_whole_input_error`)."""
     out = _frame_class()(ddf.expr)
     out._recurct_records = records
+    out._recurct_exams = exams
     return out
 
 
@@ -342,6 +500,7 @@ def _frame_class() -> type:
         ``compute()`` (also after ``persist()``) gives the partitions' warnings once."""
 
         _recurct_records: list[Any] | None = None
+        _recurct_exams: Any = None
 
         def compute(self, **kwargs: Any) -> Any:
             return _compute_warned(dd.DataFrame(self.expr), self, **kwargs)
@@ -357,10 +516,11 @@ def _frame_class() -> type:
             try:  # (a local scheduler computes here: a partition's error too)
                 done = dask.persist(*parts, *self._recurct_records, **kwargs)
             except Exception as exc:
+                _raise_whole_input_error(self, exc, kwargs)
                 _give_error_warnings(exc)
                 raise
-            frame = dd.from_delayed(list(done[: len(parts)]), meta=self._meta, verify_meta=False)
-            return _patients_frame(frame, list(done[len(parts) :]))
+            frame = _from_delayed(list(done[: len(parts)]), self._meta)
+            return _patients_frame(frame, list(done[len(parts) :]), self._recurct_exams)
 
     PatientsFrame.__module__ = __name__
     PatientsFrame.__qualname__ = "_PatientsFrame"
@@ -410,8 +570,11 @@ def _keyed(
 ) -> pd.DataFrame:
     """The exams of one input partition with their partition number and position in it; with
     ``text`` (text ids, to be shuffled), the hash of each id as the identity rules compare it
-    (:func:`_destination`), which the shuffle groups by: ``" A"`` and ``"A"`` together."""
+    (:func:`_destination`), which the shuffle groups by: ``" A"`` and ``"A"`` together. The
+    partition is in the dtypes every partition shares (:func:`_widened_pandas`), which the
+    shuffle joins without changing a value."""
     part = partition_info["number"] if partition_info else 0
+    pdf = _widened_pandas(pdf, part)
     if text:
         ids = _converted(pdf[["patient_id"]], part)["patient_id"]
         extra = {_KEY: _id_hash(ids).to_numpy()}
@@ -459,17 +622,32 @@ def cumulative_dose(
     Returns
     -------
     dask.dataframe.DataFrame
-        The patients table (lazy). A bad exam (e.g. a null ``patient_id``) raises at
-        ``compute()`` a ``ValueError`` naming its row in the input (0-based, in the order of
-        the partitions), not in its partition. A text or categorical ``patient_id`` in
+        The patients table (lazy). Bad exams (a null or too large ``patient_id``, a null
+        date, a null, negative, NaN or infinite dose) raise at ``compute()`` a
+        :class:`~recurct.errors.DataError` (a ``ValueError``) naming their rows in the input
+        (0-based, in the order of the partitions), not in their partition: the first kind of
+        problem in the in-memory order, its smallest input rows (up to ten) and how many
+        there are, whichever partitions they lie in, in the words of the in-memory error.
+        To find them, ``compute()`` (and :func:`magnitude`) make one more pass over the
+        input's partitions, on that error path only; other computations of the table
+        (``client.compute``, ``to_parquet``, a selection) raise the failing partition's
+        error, which names only its own bad rows. A text or categorical ``patient_id`` in
         scientific notation (``1,23457E+11``, as a spreadsheet shows a long number: possibly
         several patients) is a missing id, as in memory: ``compute()`` gives the
         :class:`~recurct.errors.IdentifierWarning` of the identity rules naming those rows of
         the input, then raises the error of null ids. Each patient appears exactly once; rows
         are sorted by ``patient_id`` within a partition, not globally. ``.compute()`` gives a
-        pandas frame equal, after sorting by ``patient_id``, to ``recurct.cumulative_dose`` on
-        the whole table. Its warnings (ids with surrounding whitespace, unreadable ages, any
-        other) are returned by each partition as data beside its table and given once,
+        pandas frame equal, after sorting by ``patient_id`` (``sort_values("patient_id",
+        ignore_index=True)``), to ``recurct.cumulative_dose`` on the whole table as one
+        pandas frame: the same values and dtypes (``Int64``, ``boolean``, ``datetime64[ms]``,
+        ``float64``, text ``object``, whatever Dask's ``dataframe.convert-string``).
+        Partitions may differ in dtype as files do: integer ids of any width (``UInt64``
+        beside ``Int64``) are read as ``Int64``, ``float32`` doses and ages beside
+        ``float64`` ones as written (a ``float32`` 33.3 is 33.3), as out of core reads
+        such files; so integer ids always come back ``Int64`` (in memory, ``int32`` or
+        ``uint64`` ids keep their dtype). Its warnings (ids with surrounding whitespace,
+        unreadable ages, any other) are returned by each partition as data beside its
+        table and given once,
         merged as in memory, on the client by the first ``compute()`` of this table (or of
         its ``persist()``-ed copy) or :func:`magnitude` on it, at the line of that call,
         whatever the scheduler;
@@ -517,7 +695,7 @@ def cumulative_dose(
         raise ParameterError(f"recurct.distributed.cumulative_dose: buckets={buckets} < 1")
 
     _check_meta(exams._meta, fn)  # the in-memory dtype checks, before the fake row
-    first = _from_pandas(_fake_row(exams._meta))
+    first = _widened(_from_pandas(_fake_row(exams._meta)), None)  # (as every partition)
     rows0 = np.zeros(1, dtype=np.int64)
     meta = _patients(first, rows0, thr, win)[0].iloc[:0]  # (a fake row's warnings: dropped)
 
@@ -550,8 +728,8 @@ def cumulative_dose(
         ]
     # each partition gives its table and its warnings as data: the tables make the result,
     # whose compute() gives the warnings of all the partitions once, on the client
-    tables = dd.from_delayed([t for t, _ in outs], meta=meta, verify_meta=False)
-    return _patients_frame(tables, [w for _, w in outs])
+    tables = _from_delayed([t for t, _ in outs], meta)
+    return _patients_frame(tables, [w for _, w in outs], exams)
 
 
 @renamed(threshold="thresholds")

@@ -44,6 +44,7 @@ import polars as pl
 from recurct import _checks
 from recurct._casts import as_written
 from recurct._compat import renamed
+from recurct._exam_arrays import BAD_EXAM_CHECKS
 from recurct._frames import (
     id_key,
     normalised_ids,
@@ -128,7 +129,11 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         columns are not read). A folder written by polars' ``write_parquet(...,
         partition_by=...)``, whose files keep their partition column, is read, each file's
         column checked against its folder (a ``DataError`` naming the file, the column and
-        a row where they differ).
+        a row where they differ). A glob reads no partition column either (polars reads
+        none from a glob): the partition folders of its files below the folder above its
+        first wildcard (``data/**/*.parquet``: below ``data``) are checked as a folder's
+        are, so that a glob never drops a used column nor reads a row that disagrees with
+        its folder where the folder would be refused.
 
     Returns
     -------
@@ -153,9 +158,10 @@ def scan_exams(source: Any) -> pl.LazyFrame:
         :func:`recurct.read_exams`, :mod:`recurct.io._parquet`) or a glob matches no file
         (:class:`recurct.errors.InputNotFoundError`).
     recurct.errors.ParameterError
-        A folder whose Parquet files other than ``*.parquet`` would be left out, or whose
-        partition folders hold a used column its files lack (see ``source``), naming the
-        files or columns; pass ``recurct.read_exams(folder).exams`` instead.
+        A folder whose Parquet files other than ``*.parquet`` would be left out, or a
+        folder or glob whose partition folders hold a used column its files lack (see
+        ``source``), naming the files or columns; pass ``recurct.read_exams(folder).exams``
+        instead.
     recurct.errors.DataError
         A file is not a readable Parquet table (naming the function, then the file, then
         the reason); a file's partition column differs from its folder (naming the file, the
@@ -193,6 +199,8 @@ def _scan_exams(source: Any, fn: str) -> pl.LazyFrame:
             if not matches:
                 raise InputNotFoundError(f"{fn}: {path}: no file matches this pattern")
             check_files(matches)
+            if not path.exists():  # a glob: its partition folders as a folder's
+                _partitions_read(_input_path(source), [Path(m) for m in matches], fn, source)
             lf = pl.scan_parquet(str(source), glob=not path.exists())  # (a file: no pattern)
             return _scan_files(source, lf, fn)
         raise InputNotFoundError(f"{fn}: {path}: no such file or folder")
@@ -206,33 +214,53 @@ def _read_whole(folder: Path, files: list[Path], fn: str) -> None:
     Parquet files by the rule of every reader, :func:`recurct.io._parquet.folder_files`),
     without partition columns: refuse one where that would leave exams out (``.pq``,
     ``.PARQUET`` files) or drop a column the patients table uses (a partition folder such
-    as ``facility=A/`` of a column the files lack). A file's own partition column is read,
-    refused where its folder says otherwise (there is no ``strict=False`` out of core).
+    as ``facility=A/`` of a column the files lack, :func:`_partitions_read`).
 
     Only ``*.parquet`` is read out of core, where :func:`recurct.read_exams` reads every
     ending of ``PARQUET_SUFFIXES``: that is the documented contract of the out-of-core
     functions (the other endings refused, never skipped); widening it would be a change of
     behaviour of its own, not of the listing."""
     skipped = [f for f in files if f.suffix != ".parquet"]
+    if skipped:
+        raise ParameterError(
+            f"{fn}: {folder}: its files {[str(f) for f in skipped[:3]]} would be left out "
+            f"(only *.parquet); {_READ_INSTEAD}"
+        )
+    _partitions_read(folder, files, fn)
+
+
+#: what to do with a folder that out of core would not read whole
+_READ_INSTEAD = (
+    "pass recurct.read_exams(folder).exams instead (any Parquet extension, partitions kept "
+    "as columns; read into memory)"
+)
+
+
+def _partitions_read(folder: Path, files: Sequence[Path], fn: str, source: Any = None) -> None:
+    """The partition folders (``facility=A/``) between ``folder`` and each of ``files``
+    (a folder's files, or those a glob ``source`` matches below the folder above its first
+    wildcard), which polars does not read as columns, neither of a folder's list of files
+    nor of a glob: refuse them where a column the patients table uses would be dropped (the
+    files lack it); a file's own partition column is read, refused where its folder says
+    otherwise (:func:`recurct.io._parquet.partitions_agree`; there is no ``strict=False``
+    out of core). A glob is checked as the folder of its matches is: never a column dropped
+    or a row read otherwise silently."""
     keys: set[str] = set()  # partition columns some file does not hold itself
     held = []  # files holding their partition columns (polars' partition_by): checked below
     for f in files:
         parts = partitions(f, folder)
-        if not parts or f.suffix != ".parquet":
+        if not parts:
             continue
         names = read_schema(f, fn)
         keys |= {k for k in parts if k not in names}
         if any(k in names for k in parts):
             held.append((f, parts, names))
     lost = sorted(keys & set(USED_COLUMNS))
-    if skipped or lost:
-        if skipped:
-            what = f"its files {[str(f) for f in skipped[:3]]} would be left out (only *.parquet)"
-        else:
-            what = f"its partition folders hold the column(s) {lost}, which would be dropped"
+    if lost:
+        which = folder if source is None else f"{source} (below {folder})"
         raise ParameterError(
-            f"{fn}: {folder}: {what}; pass recurct.read_exams(folder).exams instead (any "
-            "Parquet extension, partitions kept as columns; read into memory)"
+            f"{fn}: {which}: its partition folders hold the column(s) {lost}, which would "
+            f"be dropped; {_READ_INSTEAD}"
         )
     if held:  # the file's own column is read: refused where its folder says otherwise
         partitions_agree(held, fn)
@@ -314,8 +342,7 @@ def _int64_ids(
         start = int(places.starts[[g for g, _ in used].index(f)])
         raise DataError(
             f"{fn}: {source}: column 'patient_id': {row_text(start + row, places)} holds "
-            f"{col[row]}, outside the range of 64-bit signed integers; ids this large must "
-            "be text (cast the column to string)"
+            f"{col[row]}, {_OUTSIDE_INT64}"
         )
     return lf.with_columns(ids.cast(pl.Int64))
 
@@ -484,7 +511,11 @@ def cumulative_dose_chunked(
     -------
     polars.DataFrame
         The patients table, sorted by ``patient_id``; identical to
-        ``cumulative_dose(source.collect(), ...)``. It is held in memory whole: about 75
+        ``cumulative_dose(source.collect(), ...)`` (for a LazyFrame source), or to
+        ``cumulative_dose`` of the files read into memory, except that from a Parquet
+        file, folder or glob integer ids of another dtype (``Int32``, ``UInt64``) come back
+        as ``Int64``, as :func:`recurct.read_exams` reads them (:func:`scan_exams`): in
+        memory, ``Int32`` ids stay ``Int32``. It is held in memory whole: about 75
         bytes per patient (at 10^8 exams, 5.2x10^7 patients: 4.2-4.6 GiB peak measured,
         docs/scaling.md; with hash buckets, plus one column at the final sort).
         :func:`write_patients` writes it to disk with one bucket in memory at a time.
@@ -497,7 +528,8 @@ def cumulative_dose_chunked(
         buckets they lie in: once a bucket fails, the remaining buckets are read and checked
         for bad exams only, and the error names the smallest input rows (up to ten, with
         their number) of the first kind of problem in the in-memory order (too large ids,
-        null ids, null dates, doses). A text or categorical patient ID in scientific
+        null ids, null dates, null doses, negative, NaN or infinite doses), in the words of
+        the in-memory error. A text or categorical patient ID in scientific
         notation (``1,23457E+11``: possibly several patients) is a null ID, as in memory,
         after the :class:`~recurct.errors.IdentifierWarning` that counts them and names
         the first ten of their input rows (with more than one bucket, for a folder or glob,
@@ -509,7 +541,8 @@ def cumulative_dose_chunked(
         (:func:`scan_exams`).
     recurct.errors.ParameterError
         A folder that would not be read whole (:func:`scan_exams`: ``.pq``, ``.parq`` or
-        ``.PARQUET`` files, partition folders of a used column), before any work.
+        ``.PARQUET`` files, partition folders of a used column; a glob whose files lie in
+        partition folders of a used column), before any work.
     """
     return _chunked(
         source, thresholds, window_days, buckets, rows_per_bucket, tmpdir, progress,
@@ -1257,26 +1290,30 @@ def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError 
     :class:`IdentifierWarning` given before the error in memory, are null ids here too; that
     warning, naming the input's rows, rides on the error as data (its ``recurct_warnings``,
     a list), for the Dask client to give before it raises
-    (:func:`recurct.distributed._give_error_warnings`): a worker gives none."""
+    (:func:`recurct.distributed._give_error_warnings`): a worker gives none. The error is
+    marked ``recurct_bad_rows``: the Dask client replaces it with the error of the whole
+    input's first bad exams (:func:`recurct.distributed._raise_whole_input_error`)."""
     found = _BadRows()
     found.add(chunk, rows)
     error = found.error(fn, " in this bucket")
+    if error is None:
+        return None
+    error.recurct_bad_rows = True  # type: ignore[attr-defined]
     said = found.scientific.warning(None)
-    if error is not None and said is not None:
+    if said is not None:
         error.recurct_warnings = [said]  # type: ignore[attr-defined]
     return error
 
 
-#: the checks of :class:`_BadRows`, in the order the in-memory path makes them: column,
-#: what is wrong, what to do
-_BAD_CHECKS = (
-    ("patient_id", "is null", "drop or fix these exams"),
-    ("exam_date", "is null", "drop or fix these exams"),
-    (
-        "effective_dose_msv",
-        "is null, negative, NaN or infinite",
-        "doses must be finite and >= 0 mSv",
-    ),
+#: the checks of :class:`_BadRows`, in the order the in-memory path makes them, with its
+#: texts: column, what is wrong, what to do (:data:`recurct._exam_arrays.BAD_EXAM_CHECKS`)
+_BAD_CHECKS = BAD_EXAM_CHECKS
+
+#: how an integer patient id outside the ``Int64`` range is refused, as in memory
+#: (:func:`recurct._frames._clean_id`)
+_OUTSIDE_INT64 = (
+    "outside the range of 64-bit signed integers; ids this large must be text (cast the "
+    "column to string)"
 )
 
 
@@ -1303,21 +1340,39 @@ class _BadRows:
         big = _too_large_ids(chunk, rows)
         if big is not None and (self.too_large is None or big[0] < self.too_large[0]):
             self.too_large = big
-        checks = [_null_ids(chunk), pl.col("exam_date").is_null(), None]
+        checks: list[pl.Expr | None] = [_null_ids(chunk), pl.col("exam_date").is_null()]
+        checks += [None, None]
         lost = self.scientific.add(chunk, rows)  # null ids too, as in memory
         if chunk.schema.get("effective_dose_msv", pl.Utf8).is_numeric():
             d = pl.col("effective_dose_msv").cast(pl.Float64)
-            checks[2] = d.is_null() | d.is_nan() | d.is_infinite() | (d < 0)
+            checks[2] = d.is_null()
+            checks[3] = (d.is_nan() | d.is_infinite() | (d < 0)).fill_null(False)
         for i, ((col, _, _), bad) in enumerate(zip(_BAD_CHECKS, checks, strict=True)):
             if bad is None or col not in chunk.columns:
                 continue
             hit = chunk.select(bad.fill_null(True)).to_series().to_numpy()
             idx = np.flatnonzero(hit | lost if i == 0 and lost is not None else hit)
             if idx.size:
-                self.count[i] += idx.size
-                # keep the smallest _SHOWN rows only
-                kept = np.sort(np.concatenate([*self.found[i], rows[idx]]))[:_SHOWN]
-                self.found[i] = [kept]
+                self._found(i, rows[idx], idx.size)
+
+    def _found(self, i: int, rows: np.ndarray, n: int) -> None:
+        """Record ``n`` exams failing check ``i``, of input ``rows`` (their smallest, or
+        all), keeping the smallest ``_SHOWN`` rows."""
+        self.count[i] += n
+        self.found[i] = [np.sort(np.concatenate([*self.found[i], rows]))[:_SHOWN]]
+
+    def update(self, other: _BadRows, shift: int = 0) -> None:
+        """Add the bad exams recorded in ``other`` (another chunk's), its rows ``shift``
+        rows further in the input (on Dask: the input partition's first row; ``other``
+        counted its rows within the partition)."""
+        if other.too_large is not None:
+            big = (other.too_large[0] + shift, other.too_large[1])
+            if self.too_large is None or big[0] < self.too_large[0]:
+                self.too_large = big
+        for i, n in enumerate(other.count):
+            if n:
+                self._found(i, other.found[i][0] + shift, n)
+        self.scientific.update(other.scientific, shift)
 
     def error(self, fn: str, scope: str = "", lines: FileRows | None = None) -> DataError | None:
         """The error naming the first bad rows recorded (``scope``: after "first 10 of N",
@@ -1329,8 +1384,7 @@ class _BadRows:
             row, value = self.too_large
             where = "0-based" + _places([row], lines, "; ")
             return DataError(
-                f"column 'patient_id': row {row} ({where}) holds {value}, above the largest "
-                "64-bit signed integer; ids this large must be text (cast the column to string)"
+                f"column 'patient_id': row {row} ({where}) holds {value}, {_OUTSIDE_INT64}"
             )
         for (col, what, fix), found, n in zip(_BAD_CHECKS, self.found, self.count, strict=True):
             if not n:
@@ -1343,7 +1397,7 @@ class _BadRows:
                 note += ", the files' rows one after another in the order read"
             return DataError(
                 f"{fn}: column {col!r} {what} in input row{'s' if n > 1 else ''} "
-                f"{shown}{more} ({note}{_places(rows, lines, ': ')}); {fix} first"
+                f"{shown}{more} ({note}{_places(rows, lines, ': ')}); {fix}"
             )
         return None
 
@@ -1424,6 +1478,22 @@ class _ScientificIds:
             .head(4)
         )
         return mask
+
+    def update(self, other: _ScientificIds, shift: int = 0) -> None:
+        """Add the ids recorded in ``other`` (another chunk's), its rows ``shift`` rows
+        further in the input."""
+        if not other.count:
+            return
+        self.count += other.count
+        self.rows = np.sort(np.concatenate([self.rows, other.rows + shift]))[:_SHOWN]
+        firsts = other.first.with_columns(pl.col("row") + shift)
+        self.first = (
+            pl.concat([self.first, firsts])
+            .group_by("id")
+            .agg(pl.col("row").min())
+            .sort("row")
+            .head(4)
+        )
 
     def warning(self, lines: FileRows | None) -> IdentifierWarning | None:
         """The warning of the ids recorded (None: none was), naming their input rows and,

@@ -121,6 +121,12 @@ def _missing(value: object) -> bool:
     return type(value).__name__ == "NAType"
 
 
+EVENTS_LOST = "events_lost"
+"""The event-table column (Boolean) that marks every event of an exam that lost irradiation
+events, as :func:`recurct.io.read_rdsr` and :func:`recurct.io.openrem.read_openrem_ct`
+write it: the events present are not the whole exam, so their sum is null, never partial
+(:func:`sum_events`)."""
+
 _SKIP = "__recurct_no_dlp_needed"
 _ROW = "__recurct_event_row"
 _DLPS, _NO_DLP = "__recurct_dlps", "__recurct_no_dlp"
@@ -313,8 +319,12 @@ def sum_events(
     No partial sums: a study's ``dlp_mgycm`` is null if an event's DLP is null (except the
     events of ``no_dlp_needed``, localizers that contribute 0 by definition), its
     ``effective_dose_msv`` null if an event's dose is null, and its ``dose_method`` null
-    where its dose is. An event whose non-null ``event_uid`` came earlier in its study is
-    counted once; events with a null ``event_uid`` are all counted. The sums are recurct's
+    where its dose is; where the table has an :data:`EVENTS_LOST` column (Boolean, null read
+    as false), a study with an event marked true lost events, so its ``dlp_mgycm``,
+    ``effective_dose_msv`` and ``dose_method`` are null too, and its ``events_lost`` is true
+    (whether any of its events is marked). An event whose non-null ``event_uid`` came
+    earlier in its study is counted once; events with a null ``event_uid`` are all counted.
+    The sums are recurct's
     (:func:`recurct._periods.list_sums`, as a patient's CED is summed): the correctly
     rounded sum of the events' values (``math.fsum``'s), whatever their order.
     """
@@ -327,14 +337,21 @@ def sum_events(
         df = df.filter(pl.col("event_uid").is_null() | key.is_first_distinct())
     main_region = main_regions(df, region_column).rename({"__main": "__region"})
     special = {"study_uid", "event_uid", "dlp_mgycm", "effective_dose_msv", "dose_method"}
-    special |= {"ctdivol_mgy", region_column, "localizer", _SKIP}
-    dose_known = pl.col("effective_dose_msv").null_count() == 0
+    special |= {"ctdivol_mgy", region_column, "localizer", EVENTS_LOST, _SKIP}
+    # an exam that lost events (the readers' events_lost): the events present are not the
+    # whole exam, so its sums are null, never partial
+    lost = (
+        pl.col(EVENTS_LOST).cast(pl.Boolean, strict=False).fill_null(False).any()
+        if EVENTS_LOST in df.columns
+        else pl.lit(False)
+    )
+    dose_known = (pl.col("effective_dose_msv").null_count() == 0) & ~lost
     # the sums by recurct's summation rule (list_sums, below): each study's values as a list
     # (nulls left out: a null that is not skipped makes the sum null, below), and whether
     # the sum is null
     aggs = [
         pl.col("dlp_mgycm").drop_nulls().alias(_DLPS),
-        (pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any().alias(_NO_DLP),
+        ((pl.col("dlp_mgycm").is_null() & ~pl.col(_SKIP)).any() | lost).alias(_NO_DLP),
         pl.col("effective_dose_msv").drop_nulls().alias(_DOSES),
         dose_known.alias(_DOSE_KNOWN),
         pl.when(dose_known)
@@ -345,6 +362,8 @@ def sum_events(
     ]
     if "ctdivol_mgy" in df.columns:
         aggs.append(pl.col("ctdivol_mgy").max())
+    if EVENTS_LOST in df.columns:
+        aggs.append(lost.alias(EVENTS_LOST))
     aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]
     out = df.group_by("study_uid", maintain_order=True).agg(aggs)
     # the correctly rounded sums (math.fsum's), the same in any order of the events, as a

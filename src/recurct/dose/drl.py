@@ -18,10 +18,18 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
+from recurct._casts import AMBIGUOUS_NUMBER, numeric_text
 from recurct._compat import renamed
-from recurct._frames import from_polars, input_index, rows_text, to_polars
+from recurct._frames import (
+    from_polars,
+    input_index,
+    objects_as_text,
+    param_label,
+    rows_text,
+    to_polars,
+)
 from recurct._stacklevel import user_stacklevel
-from recurct._validation import row_text
+from recurct._validation import DECIMAL_REMEDY, row_text
 from recurct.dose._tables import (
     NUM_OK,
     NUM_WHAT,
@@ -173,7 +181,9 @@ def drl_tables() -> pl.DataFrame:
     -------
     polars.DataFrame
         One row per shipped set (``"arpansa_adult"``, the first, 2012 edition of the
-        Australian adult CT DRLs; ``"arpansa_adult_2018"``, their 2018 update; ``"uk2022"``):
+        Australian adult CT DRLs; ``"arpansa_adult_2018"``, their 2018 update, three of
+        whose levels ARPANSA replaced in March 2021: see its ``notes``; ``"uk2022"``, selected
+        indications of the UK adult CT DRLs):
         ``name``, ``title``, ``citation``, ``keyed_by``, ``notes`` and ``age_from_years`` (the
         youngest age the set applies to, as its source states it; null where the set states
         none: then :func:`compare_to_drl` does not filter by age). Read one with
@@ -316,24 +326,23 @@ class _LeftOut:
             )
 
 
-def _missing(x: Any) -> bool:
-    """Whether a Python object of an Object column is a missing value (None, NaN, pd.NA)."""
-    if x is None:
-        return True
-    try:
-        return bool(x != x)
-    except TypeError:  # pd.NA: its comparison has no truth value
-        return True
-
-
-def _as_text(s: pl.Series) -> pl.Series:
+def _as_text(s: pl.Series, numbers: bool = False) -> pl.Series:
     """A column as text; an Object column (Python objects: ``300.0``, ``Decimal``, text) by
-    ``str`` of each value, missing ones null, so that numbers stay readable as numbers."""
+    :func:`recurct._frames.objects_as_text`, missing values null; ``numbers`` (a dose or
+    age): a Python number as text read as that number whatever the column's text cells
+    show of their decimal mark (``300.125`` beside ``"250,5"`` is 300.125)."""
     if s.dtype == pl.Object:
-        return pl.Series(
-            s.name, [None if _missing(x) else str(x) for x in s.to_list()], dtype=pl.Utf8
-        )
+        return objects_as_text(s.to_list(), s.name, numbers)
     return s.cast(pl.Utf8, strict=False)
+
+
+#: The reason of a value whose decimal mark is ambiguous (``"1,234"`` in a column whose
+#: other cells do not show the mark): :func:`recurct.validate`'s words and remedy
+#: (``recurct._validation._number_checks``; a test checks they are the same).
+AMBIGUOUS_REASON = (
+    "ambiguous number: '.' or ',' before three digits may be a decimal or a thousands mark, "
+    f"and the column's other cells do not show which ({DECIMAL_REMEDY['validate']})"
+)
 
 
 def _private(df: pl.DataFrame) -> str:
@@ -457,7 +466,8 @@ def _by_age(
     with np.errstate(invalid="ignore"):
         young = compared & (age < age_from)
     if young.any():
-        ages = pl.Series([f"{a:g} y" for a in age[young].tolist()], dtype=pl.Utf8)
+        # each age in full (14.9999999 y, not 15 y: :func:`recurct._frames.param_label`)
+        ages = pl.Series([f"{param_label(a)} y" for a in age[young].tolist()], dtype=pl.Utf8)
         why = f"younger than {age_from:g} years (DRL set {drl!r} is for {age_from:g}+)"
         left.exam(why, ages)
     no_age = int((compared & np.isnan(age)).sum())
@@ -481,7 +491,8 @@ def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarra
     reader, :func:`recurct.cumulative.read_ages`): numbers as they are (a float32 age as
     written: 12.3); text (or categories) as numbers by the rule of numbers in text, the
     whole column deciding its decimal mark (``"1,5"`` is 1.5), else as DICOM ages
-    (``"005Y"``, ``"018M"``); a Python object of an Object column by its text. Returns the
+    (``"005Y"``, ``"018M"``); a Python object of an Object column by its text
+    (:func:`_as_text`: a Python number as that number). Returns the
     ages (Float64, NaN where none, for every row; only the rows ``compared`` read), and the
     number and first values of those that are no age (neither a number nor a DICOM age, an
     ambiguous number included, or outside 0-130 years: null, as in ``cumulative_dose``;
@@ -495,7 +506,7 @@ def _exam_ages(raw: pl.Series, compared: np.ndarray, fn: str) -> tuple[np.ndarra
     """
     from recurct.cumulative import _check_attributes, read_ages
 
-    s = _as_text(raw) if raw.dtype == pl.Object else raw
+    s = _as_text(raw, numbers=True) if raw.dtype == pl.Object else raw
     _check_attributes(s.to_frame("age_years"), fn)
     # the ages of the rows compared only: the values that are no age are counted among them
     # (text decides its decimal mark on the whole column, as validate reads it)
@@ -510,8 +521,11 @@ def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut, p: str) -> 
 
     Null or NaN is no value (not counted); a value that is negative, infinite or not a
     number (text, or a Python object of an Object column, is read as a number where it is
-    one) is no value either, and on a row compared (one with an exam type of the set) it is
-    an error (``strict``) naming the rows and column, or counted in ``left``.
+    one: a Python number as that number, text by the rule of numbers in text) is no value
+    either, and on a row compared (one with an exam type of the set) it is an error
+    (``strict``) naming the rows and column, or counted in ``left``. A text number whose
+    decimal mark is ambiguous (``"1,234"``, the column's other cells not showing the mark)
+    is reported in :func:`recurct.validate`'s words (:data:`AMBIGUOUS_REASON`).
     """
     compared = df[f"{p}exam_type"].is_not_null().to_numpy()
     cols, problems = [], []
@@ -519,16 +533,21 @@ def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut, p: str) -> 
         if col not in df.columns:
             cols.append(pl.lit(None, pl.Float64).alias(f"{p}{col}"))
             continue
-        raw = _as_text(df[col]) if df[col].dtype == pl.Object else df[col]
+        given = df[col]
+        raw = _as_text(given, numbers=True) if given.dtype == pl.Object else given
         v, code = numbers(raw)
         idx = np.flatnonzero((code != NUM_OK) & compared)
         if idx.size:
+            # the values as given: an Object column's Python objects, else the cells
+            objects = given.to_list() if given.dtype == pl.Object else None
             shown = raw.gather(idx).cast(pl.Utf8, strict=False).to_list()
-            for i, r in zip(idx.tolist(), shown):
-                problems.append((i, col, r, NUM_WHAT[int(code[i])].format(label)))
+            ambiguous = _ambiguous(raw, idx)
+            for k, (i, r) in enumerate(zip(idx.tolist(), shown)):
+                why = AMBIGUOUS_REASON if ambiguous[k] else NUM_WHAT[int(code[i])].format(label)
+                problems.append((i, col, r if objects is None else objects[i], why))
         cols.append(pl.Series(f"{p}{col}", v, dtype=pl.Float64).fill_nan(None))
     if problems and strict:
-        problems.sort()
+        problems.sort(key=lambda q: (q[0], q[1]))
         raise DataError(
             f"{fn}: {len(problems)} value(s) cannot be compared with a DRL:\n"
             + listing(problems[:20], len(problems), 20)
@@ -537,6 +556,16 @@ def _values(df: pl.DataFrame, fn: str, strict: bool, left: _LeftOut, p: str) -> 
     for _, _, _, why in problems:
         left.values[why] = left.values.get(why, 0) + 1
     return df.with_columns(cols)
+
+
+def _ambiguous(raw: pl.Series, rows: np.ndarray) -> list[bool]:
+    """Whether each of ``rows`` of a value column is a text number whose decimal mark is
+    ambiguous (:data:`recurct._casts.AMBIGUOUS_NUMBER`), read as
+    :func:`recurct.dose._tables.numbers` reads the column."""
+    if not (raw.dtype == pl.Utf8 or isinstance(raw.dtype, pl.Categorical | pl.Enum)):
+        return [False] * rows.size
+    read = numeric_text(raw).gather(rows)
+    return read.str.ends_with(AMBIGUOUS_NUMBER).fill_null(False).to_list()
 
 
 def _options(fn: str, strict: Any, exam_type: Any, region: Any) -> tuple[bool, str, str]:
@@ -683,15 +712,27 @@ def compare_to_drl(
     younger are left out. ``age_years`` is read as :func:`recurct.cumulative_dose` reads it:
     numbers, or text holding numbers (read as :func:`recurct.validate` reads them, the
     column deciding its decimal mark: ``"1,5"`` is 1.5) or DICOM ages (``"005Y"``,
-    ``"018M"``); exams with no age (null, or a value that is neither, an ambiguous number
-    such as ``"1.234"`` included, or is outside 0-130 years) are kept, and the warning
-    counts them. Where the set states none (``uk2022``), recurct does not filter by
-    age (nor read ``age_years``): leave children out yourself.
+    ``"018M"``), a Python number of an Object column as that number; exams with no age
+    (null, or a value that is neither, an ambiguous number such as ``"1.234"`` included, or
+    is outside 0-130 years) are kept, and the warning counts them, as it shows the ages of
+    the exams left out (in full: ``14.9999999 y``). Where the set states none
+    (``uk2022``), recurct does not filter by age (nor read ``age_years``): leave children
+    out yourself.
 
-    Values: null (or NaN) is no value, as in ``n_q`` below. Text (and a Python object of an
-    Object column) is read as a number where it is one (``"790"``). A value that is negative,
-    infinite or not a number is not a value either: with ``strict=True`` an error naming its
-    rows and column, with ``strict=False`` left out.
+    Values: null (or NaN) is no value, as in ``n_q`` below. Text is read as a number where
+    it is one (``"790"``), as :func:`recurct.validate` reads it: the column's text cells
+    decide its decimal mark (``"790,5"`` is 790.5), and a number whose mark they leave
+    ambiguous (``"1,234"`` beside ``"800"``) is no number, reported in ``validate``'s words.
+    A Python number of an Object column (a pandas ``object`` column of numbers and text, as
+    ``pd.read_excel`` gives for number cells beside text cells) is read as that number,
+    whatever the text cells show of their decimal mark (``300.125`` beside ``"250,5"`` is
+    300.125); a bool is not a number. A value that is negative, infinite or not a number is
+    not a value either: with ``strict=True`` an error naming its rows and column (quoting the
+    value as given), with ``strict=False`` left out.
+
+    No minimum number of exams is applied: ``median_q`` and ``ratio_q`` are given for any
+    ``n_q`` of 1 or more, a single exam's value included. Filter the result on ``n_q`` for
+    the smallest sample your audit protocol accepts.
 
     Exams and values left out are counted by reason in one
     :class:`~recurct.errors.DroppedRowsWarning`: always for the errors left out with
@@ -724,9 +765,10 @@ def compare_to_drl(
     polars.DataFrame or pandas.DataFrame
         One row per exam type and site, sorted by them: ``exam_type``, the ``site``
         column, ``n_exams``, and for each quantity q in (``ctdivol``, ``dlp``):
-        ``n_q`` (exams with a value), ``median_q`` (median of the exams' values),
-        ``drl_q`` (the DRL), ``ratio_q`` (median / DRL), ``n_above_q`` (exams with a value
-        strictly above the DRL) and ``share_above_q`` (``n_above_q / n_q``, a fraction).
+        ``n_q`` (exams with a value), ``median_q`` (median of the exams' values, however
+        few: see above), ``drl_q`` (the DRL), ``ratio_q`` (median / DRL), ``n_above_q``
+        (exams with a value strictly above the DRL) and ``share_above_q`` (``n_above_q /
+        n_q``, a fraction).
         Statistics without data (``n_q`` 0) or without a DRL are null. The units are those
         of the input: mGy for CTDIvol, mGy·cm for DLP.
 

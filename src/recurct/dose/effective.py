@@ -17,7 +17,7 @@ from recurct import _checks
 from recurct._casts import missing_text
 from recurct._frames import from_polars, input_index, is_enum, to_polars
 from recurct._stacklevel import user_stacklevel
-from recurct.dose._events import main_col, main_regions, sum_events
+from recurct.dose._events import EVENTS_LOST, main_col, main_regions, sum_events
 from recurct.dose._lookup import (
     BAD_AGE,
     NO_AGE,
@@ -356,16 +356,24 @@ def effective_dose(
         is the sum of the events' DLPs read as numbers, null if an event's DLP is missing or
         not a valid DLP (negative, infinite, text that is no number; a localizer that
         contributes 0 by definition aside), ``effective_dose_msv`` is null if an event's dose
-        is null, and ``dose_method`` is then null too; ``ctdivol_mgy`` is the largest event
+        is null, and ``dose_method`` is then null too; where the table has an
+        ``events_lost`` column (as :func:`recurct.io.read_rdsr` and
+        :func:`recurct.io.openrem.read_openrem_ct` write it: true on every event of an exam
+        that lost events), a study with an event marked true has null ``dlp_mgycm``,
+        ``effective_dose_msv`` and ``dose_method`` (the events present are not the whole
+        exam), a problem of its first marked row, and the result's ``events_lost`` is true
+        where any of a study's events is marked (a table without the column is summed as
+        ever); ``ctdivol_mgy`` is the largest event
         CTDIvol, ``body_region`` is :func:`exam_region` of the events' canonical regions (a
         non-canonical one is a problem of its own event), ``n_events`` counts the events
         (an event whose non-null ``event_uid`` came earlier in its study is counted once; a
         null ``event_uid`` is never a repeat), ``dose_method``
         joins the distinct event methods with ``"; "``, and every other column takes its
-        first non-null value. ``event_uid`` and ``localizer`` are dropped. ``localizer`` is
-        read as a boolean (also from text or numbers: true/false, yes/no, y/n, 1/0, any case)
-        and ``ctdivol_mgy`` as a number (also from text); a value that is neither becomes null
-        (an unreadable localizer flag is not a localizer), counted in a
+        first non-null value. ``event_uid`` and ``localizer`` are dropped. ``localizer`` and
+        ``events_lost`` are read as booleans (also from text or numbers: true/false, yes/no,
+        y/n, 1/0, any case) and ``ctdivol_mgy`` as a number (also from text); a value that
+        is neither becomes null (an unreadable localizer flag is not a localizer; an
+        unreadable or null ``events_lost`` is no loss), counted in a
         :class:`DoseConversionWarning`.
 
         Localizers (event level, boolean column ``localizer``, as written by
@@ -390,8 +398,9 @@ def effective_dose(
         missing, non-canonical or untabulated region, or a missing or out-of-range age
         (age-dependent tables only, rows whose factors depend on age); and at event level,
         events with a missing ``study_uid`` (with ``strict=False`` they are dropped, counted
-        in the warning) and repeated non-null ``(study_uid, event_uid)`` pairs (with
-        ``strict=False`` counted once).
+        in the warning), repeated non-null ``(study_uid, event_uid)`` pairs (with
+        ``strict=False`` counted once) and studies with an event marked ``events_lost``
+        (with ``strict=False`` their sums are null, counted in the warning).
     DataError
         If a needed column is missing (``age_years`` / ``sex`` with ``strict=True``, when a
         row's factor depends on it).
@@ -454,10 +463,11 @@ def effective_dose(
     no_study = _missing_studies(problems, df) if event else np.zeros(df.height, dtype=bool)
     if event and "event_uid" in df.columns:
         _repeated_events(problems, df, no_study)
+    n_lost = _lost_events(problems, df, no_study) if event and EVENTS_LOST in df.columns else 0
     _warn_adult_only(t, df, rows, out.ok & ~from_ft)
     if ft is not None:
         _warn_adult_only(ft, df, rows, out.ok & from_ft)
-    n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum())
+    n_null = int((~out.ok & ~out.exempt).sum()) + int(todo.bad_kept.sum()) + n_lost
     _raise_or_warn(problems, strict, n_null, int(no_study.sum()))
     fallback_label = None if ft is None else f"{ft.name}/{age_rule} (fallback table)"
     base = f"{t.name}/{age_rule}"
@@ -514,15 +524,18 @@ _FALSE = ("false", "f", "no", "n", "0", "0.0")
 
 
 def _event_columns(df: pl.DataFrame) -> pl.DataFrame:
-    """Event level: ``localizer`` read as Boolean (true/false, yes/no, y/n, 1/0, any case)
-    and ``ctdivol_mgy`` as Float64 (text read as a number where it is one); a value that is
-    neither (for CTDIvol: negative, infinite or not a number) becomes null, and a
-    :class:`DoseConversionWarning` counts them (an unreadable localizer flag is not a
-    localizer, so its event needs a DLP like any other)."""
+    """Event level: ``localizer`` and ``events_lost`` read as Boolean (true/false, yes/no,
+    y/n, 1/0, any case) and ``ctdivol_mgy`` as Float64 (text read as a number where it is
+    one); a value that is neither (for CTDIvol: negative, infinite or not a number) becomes
+    null, and a :class:`DoseConversionWarning` counts them (an unreadable localizer flag is
+    not a localizer, so its event needs a DLP like any other; an unreadable ``events_lost``
+    is not a loss: a bad optional attribute never costs an exam its dose)."""
     bad: list[str] = []
     new: list[pl.Series] = []
-    if "localizer" in df.columns and df.schema["localizer"] != pl.Boolean:
-        s = df["localizer"]
+    for col, taken in (("localizer", "not a localizer"), (EVENTS_LOST, "no events lost")):
+        if col not in df.columns or df.schema[col] == pl.Boolean:
+            continue
+        s = df[col]
         if (
             s.dtype.is_numeric()
             or s.dtype in (pl.Utf8, pl.Categorical, pl.Null)
@@ -540,10 +553,10 @@ def _event_columns(df: pl.DataFrame) -> pl.DataFrame:
         if unread.any():
             shown = s.filter(unread).cast(pl.Utf8, strict=False).unique(maintain_order=True)
             bad.append(
-                f"{unread.sum()} localizer value(s) not true/false, yes/no, y/n or 1/0 "
-                f"({shown.head(5).to_list()}; taken as not a localizer)"
+                f"{unread.sum()} {col} value(s) not true/false, yes/no, y/n or 1/0 "
+                f"({shown.head(5).to_list()}; taken as {taken})"
             )
-        new.append(flag.alias("localizer"))
+        new.append(flag.alias(col))
     if "ctdivol_mgy" in df.columns:
         v, code = numbers(df["ctdivol_mgy"])
         if code.any():
@@ -867,6 +880,30 @@ def _missing_studies(p: _Problems, df: pl.DataFrame) -> np.ndarray:
 
 
 MISSING_STUDY = "missing study_uid (the event belongs to no study)"
+
+LOST_EVENTS = "exam lost irradiation events (events_lost): its sums would be partial"
+"""The reason of the problem row of a study with an event marked ``events_lost``."""
+
+
+def _lost_events(p: _Problems, df: pl.DataFrame, no_study: np.ndarray) -> int:
+    """One problem row per study with an event marked ``events_lost`` (read as Boolean by
+    :func:`_event_columns`), at its first such event: the study's sums are null
+    (:func:`sum_events`). Events without a study are reported apart. Returns the number of
+    such studies."""
+    marked = df[EVENTS_LOST].fill_null(False).to_numpy().astype(bool) & ~no_study
+    if not marked.any():
+        return 0
+    idx = np.flatnonzero(marked)
+    first = (
+        df.select("study_uid")
+        .filter(pl.Series(marked))
+        .select(pl.col("study_uid").is_first_distinct())
+        .to_series()
+        .to_numpy()
+    )
+    idx = idx[first]
+    p.add_at(idx, EVENTS_LOST, df[EVENTS_LOST].gather(idx), [LOST_EVENTS] * idx.size)
+    return int(idx.size)
 
 
 def _raise_or_warn(p: _Problems, strict: bool, n_null: int, n_dropped: int) -> None:

@@ -157,6 +157,12 @@ class Mismatch(NamedTuple):
     """0-based rows of the file, ascending."""
 
 
+#: (file, column) pairs :func:`partitions_agree` reads in one collect: polars runs
+#: each scan on a blocking thread of its own, of which it has 512 (a folder of 1,700 files
+#: in one collect warned of a possible deadlock)
+_FILES_AT_ONCE = 64
+
+
 def partitions_agree(
     held: Sequence[tuple[Path, dict[str, str | None], pl.Schema]],
     fn: str,
@@ -173,8 +179,9 @@ def partitions_agree(
     the folder and the first row (0-based) where they differ (no identifier quoted; ``hint``
     ends it: what else the caller may do); without,
     the rows where they differ, by file and column (none: an empty list). One read of those
-    columns, all files at once; folders without such columns cost nothing. A column that
-    cannot be compared (nested) is refused whatever ``strict``."""
+    columns, :data:`_FILES_AT_ONCE` (file, column) pairs at a time; folders without such
+    columns cost nothing. A column that cannot be compared (nested) is refused whatever
+    ``strict``."""
     checks = []
     where = []
     for f, parts, names in held:
@@ -206,8 +213,12 @@ def partitions_agree(
             where.append((f, k, v))
     if not checks:
         return []
-    try:
-        found = pl.collect_all(checks)
+    try:  # (in batches: one collect of thousands of scans exhausts polars' blocking threads)
+        found = [
+            odd
+            for at in range(0, len(checks), _FILES_AT_ONCE)
+            for odd in pl.collect_all(checks[at : at + _FILES_AT_ONCE])
+        ]
     except Exception as exc:  # polars raises several kinds
         raise DataError(
             f"{fn}: {held[0][0].parent}: the partition columns the files hold could not be "

@@ -1126,12 +1126,13 @@ def read_openrem_ct(
     where the export has no "Study UID" column, as most OpenREM versions' CT exports),
     ``accession_number``, ``patient_id``, ``exam_date``, ``event`` (1-based: the block's
     number), the columns of :data:`EVENT_FIELDS` found in the file, ``localizer`` (true
-    where the Type is "Constant Angle Acquisition", as the exam's rules read it) and
+    where the Type is "Constant Angle Acquisition", as the exam's rules read it),
+    ``events_lost`` (true on every event of an exam that lost events, its ``dlp_mgycm``
+    null, as :func:`recurct.io.rdsr.read_rdsr` marks them; false otherwise) and
     ``body_region``; identifiers pseudonymised as in ``exams``. With a ``study_uid`` it
     goes into :func:`recurct.dose.effective_dose` with ``level="event"``; without, key the
     events by ``exam_row`` first (docs/rdsr.md, "OpenREM exports"). An event-level sum
-    cannot see events lost from a study: keep the events of exams with a DLP (joined on
-    ``patient_id``, ``exam_date`` and ``accession_number``), or use the exam table.
+    over a study whose events are marked ``events_lost`` is null, never partial.
     """
     include_non_patient = _checks.flag(
         include_non_patient, "read_openrem_ct", "include_non_patient"
@@ -1243,10 +1244,17 @@ def read_openrem_ct(
         "event": pl.Int64(),
         **{f: (pl.Float64() if f in _NUMERIC_EVENT else pl.Utf8()) for f in event_fields},
         "localizer": pl.Boolean(),
+        "events_lost": pl.Boolean(),
         "body_region": pl.Utf8(),
     }
-    event_df = events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode())).select(
-        pl.col(c).cast(t) for c, t in ev_cols.items()
+    # every event of an exam that lost events is marked, so that an event-level sum over
+    # them is null too (recurct.dose.effective_dose), never partial
+    event_df = (
+        events.filter(pl.col("exam_row").is_in(keep["exam_row"].implode()))
+        .join(
+            keep.select("exam_row", "events_lost"), on="exam_row", how="left", maintain_order="left"
+        )
+        .select(pl.col(c).cast(t) for c, t in ev_cols.items())
     )
     report = ReadReport(
         files_read=1,

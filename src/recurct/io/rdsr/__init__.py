@@ -335,7 +335,10 @@ def read_rdsr(
     every file). ``dlp_mgycm`` is the sum of DLP over the unique events of the exam, or
     null (never a partial sum) where an event other than a localizer has no DLP or events
     were lost (fewer than the reports' Total Number of Irradiation Events, 113812, or a
-    damaged CT Acquisition), each with a problem row. Where a report whose events make up
+    damaged CT Acquisition), each with a problem row; every event of an exam that lost
+    events is marked ``events_lost`` (true) in the event table, so that
+    :func:`recurct.dose.effective_dose` at event level leaves its sums null too (never a
+    partial sum of the events present). Where a report whose events make up
     the exam gives no usable Total Number of Irradiation Events (113812), events lost from it
     cannot be detected: the dose is kept (the sum over the events present) and the exam gets
     a problem row (field ``Total Number of Irradiation Events (113812)``, action

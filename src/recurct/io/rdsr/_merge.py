@@ -260,6 +260,7 @@ def _exam_row(
             for col in ("ssde_mgy", "ssde_method", "water_equivalent_diameter_mm")
         },
         "identity_conflict": b["identity_conflict"],
+        "events_lost": lost,  # not an exam column: marks the exam's events (build)
     }
 
 
@@ -518,6 +519,8 @@ def build(
     for k, evs in by_key.items():
         row = _exam_row(evs, by_exam[k], problems, dlp_rows)
         row["non_patient"] = non_patient_exam[k]
+        for ev in evs:  # an exam that lost events: no event-level sum over its events either
+            ev["events_lost"] = row["events_lost"]
         rows.append(row)
     report = ReadReport(
         files_read=files_read,

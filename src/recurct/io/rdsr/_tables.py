@@ -18,6 +18,7 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "exam_date": pl.Datetime("us"),
     "acquisition_type": pl.Utf8(),
     "localizer": pl.Boolean(),
+    "events_lost": pl.Boolean(),
     "protocol": pl.Utf8(),
     "target_region": pl.Utf8(),
     "body_region": pl.Utf8(),
@@ -34,7 +35,10 @@ EVENT_COLUMNS: dict[str, pl.DataType] = {
     "region_source": pl.Utf8(),
     "source_file": pl.Utf8(),
 }
-"""Columns of the event table (``level="event"``), in order."""
+"""Columns of the event table (``level="event"``), in order. ``events_lost`` is true on
+every event of an exam that lost events (fewer than its reports count, or a damaged report):
+its events are not the whole exam, so :func:`recurct.dose.effective_dose` at event level
+leaves its sums null, as the exam table leaves its DLP."""
 
 EXAM_COLUMNS: dict[str, pl.DataType] = {
     "patient_id": pl.Utf8(),
