@@ -31,12 +31,20 @@ Every command or function that writes a folder of results (``synthetic.write_coh
    and the target is left as it was, and so are the folders above it that the run created
    (those still empty). SIGTERM is caught only where it has its default action
    (:func:`terminate_as_exit`): an application that ignores it or handles it itself keeps
-   its choice.
+   its choice. Replacing a target that holds files (``overwrite=True``) moves the old folder
+   aside (``.<name>.recurct-tmp-old-...``), renames the new one to the target and removes
+   the old one: a Ctrl-C or SIGTERM that arrives meanwhile takes effect once that is done
+   (:func:`_signals_deferred`), so the target is then the complete new folder and nothing
+   old is left beside it. An output folder is thus, at every moment, complete (the old one
+   or the new one) or absent.
 
 Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
 folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
 files it lists, with their sizes, and a temporary folder of an unfinished run is refused. A
-folder without a manifest is someone else's data and is read as it is.
+folder without a manifest is someone else's data and is read as it is. An old folder that a
+replacement moved aside and a killed run (``kill -9``, a power cut) left behind, while the
+new folder beside it is complete, is removed by :func:`check_tree` (the run had been asked
+to replace it) rather than read as data.
 """
 
 from __future__ import annotations
@@ -47,21 +55,25 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import threading
 import uuid
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recurct._stacklevel import user_stacklevel
 from recurct.errors import (
     IncompleteOutputError,
     OutputExistsError,
     ParameterError,
     RecurctError,
+    RecurctWarning,
 )
 
 __all__ = [
@@ -89,6 +101,9 @@ MANIFEST = "recurct-manifest.json"
 """Name of the manifest file, written last into every output folder."""
 
 _TMP_MARK = ".recurct-tmp-"
+#: The mark of the old folder a replacement moved aside (:func:`_replace`), and its name.
+_OLD_MARK = _TMP_MARK + "old-"
+_OLD_NAME = re.compile(r"\.(?P<target>.+)" + re.escape(_OLD_MARK) + r"[0-9a-f]{8}")
 
 
 @dataclass
@@ -139,6 +154,61 @@ def terminate_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+#: The signals that :func:`_signals_deferred` holds back (those present on this platform).
+_DEFERRED = tuple(
+    s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None
+)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Within the block, Ctrl-C (SIGINT) and SIGTERM are noted, not acted on; when the block
+    ends (however it ends), the previous handlers are restored and each signal noted is raised
+    again, so that it takes effect then, as it would have: ``KeyboardInterrupt``, the
+    ``SystemExit(143)`` of :func:`terminate_as_exit`, an application's own handler, or the
+    default action. For the steps that must not stop half-way (:func:`_replace`: two
+    renames and the removal of the old folder).
+
+    Python runs signal handlers in the main thread whichever thread the signal reaches (a
+    polars worker, say), so the handlers are swapped, not the signal mask. Only in the main
+    thread (the only one where a handler can be set, and where a signal interrupts);
+    elsewhere a no-op. A signal that is ignored (``SIG_IGN``), or whose handler was not set
+    from Python, is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+
+    def _note(signum: int, frame: Any) -> None:
+        if signum not in noted:
+            noted.append(signum)
+
+    previous: dict[int, Any] = {}
+    try:
+        for sig in _DEFERRED:
+            handler = signal.getsignal(sig)
+            if handler is None or handler is signal.SIG_IGN:
+                continue
+            previous[sig] = signal.signal(sig, _note)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in noted:
+            signal.raise_signal(sig)  # acted on now, as its handler says
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove the folder ``path`` (errors ignored), finishing the removal even when something
+    interrupts it (a ``KeyboardInterrupt`` or ``SystemExit`` raised in it), which is then
+    raised again."""
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def _is_empty(path: Path) -> bool:
@@ -571,9 +641,10 @@ def output_folder(
                 raise write_failed(target, exc, fn=fn, file=file) from exc
             _replace(tmp, target, overwrite=overwrite)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not os.path.lexists(target):
-            _remove_created(created)
+        with _signals_deferred():  # a second Ctrl-C does not leave it half-removed
+            _remove_tree(tmp)
+            if not os.path.lexists(target):
+                _remove_created(created)
 
 
 @contextlib.contextmanager
@@ -787,7 +858,11 @@ def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
     atomic rename. A target that holds anything is, with ``overwrite``, moved aside first and
     removed after, so that the target is at every moment either the old or the new folder;
     without ``overwrite`` it was created meanwhile (:func:`check_target` refused it at the
-    start) and is kept: :class:`OutputExistsError`."""
+    start) and is kept: :class:`OutputExistsError`.
+
+    The moves and the removal of the old folder run with Ctrl-C and SIGTERM deferred
+    (:func:`_signals_deferred`): one that arrives meanwhile takes effect once the new folder
+    is in place and the old one removed, so no old folder is left beside the new."""
     try:
         tmp.rename(target)  # POSIX: replaces an empty folder; fails on anything else
         return
@@ -811,14 +886,34 @@ def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
             "overwrite=True (--overwrite) to replace it whole"
         ) from failed
     _guard(target, replacing=True)
-    trash = target.parent / f".{target.name}{_TMP_MARK}old-{uuid.uuid4().hex[:8]}"
-    target.rename(trash)
+    trash = target.parent / f".{target.name}{_OLD_MARK}{uuid.uuid4().hex[:8]}"
+    with _signals_deferred():
+        target.rename(trash)
+        try:
+            tmp.rename(target)
+        except BaseException:
+            trash.rename(target)
+            raise
+        _remove_tree(trash)
+
+
+def _superseded(folder: Path) -> Path | None:
+    """The complete folder that replaced ``folder``, when ``folder`` is the old folder a
+    replacement moved aside (``.<name>.recurct-tmp-old-<8 hex digits>``, as :func:`_replace`
+    names it; a folder, not a link) and ``<name>`` beside it is a recurct output folder that
+    matches its manifest: the replacement was done, and only the removal of the old folder
+    was cut short (a run killed with ``kill -9``, or by an older recurct). Else None."""
+    match = _OLD_NAME.fullmatch(folder.name)
+    if match is None or folder.is_symlink() or not folder.is_dir():
+        return None
+    new = folder.parent / match.group("target")
+    if new.is_symlink() or not (new / MANIFEST).is_file():
+        return None
     try:
-        tmp.rename(target)
-    except BaseException:
-        trash.rename(target)
-        raise
-    shutil.rmtree(trash, ignore_errors=True)
+        check_output(new)
+    except (IncompleteOutputError, OSError):
+        return None
+    return new
 
 
 def check_tree(folder: str | os.PathLike[str]) -> None:
@@ -826,17 +921,42 @@ def check_tree(folder: str | os.PathLike[str]) -> None:
     temporary folder of an unfinished or killed run (``.<name>.recurct-tmp-...``), whose files
     would otherwise be read as data.
 
+    One such folder is removed instead (with a :class:`~recurct.errors.RecurctWarning`
+    naming it): the old folder that replacing ``<name>`` (``overwrite=True``) moved aside,
+    ``.<name>.recurct-tmp-old-...``, when ``<name>`` beside it is complete (matches its
+    manifest). The replacement was then done and only the removal of the old folder was cut
+    short (a run killed with ``kill -9``); the user had asked for that folder to be replaced,
+    and its files, read, would count the old exams beside the new. One that cannot be removed
+    (no permission) is refused, with what to do.
+
     Raises
     ------
     IncompleteOutputError
     """
     folder = Path(folder)
-    for tmp in folder.rglob(f"*{_TMP_MARK}*"):
-        if tmp.is_dir():
+    for tmp in sorted(folder.rglob(f"*{_TMP_MARK}*")):
+        if not tmp.is_dir():
+            continue  # (a file, or a folder inside an old folder removed just before)
+        new = _superseded(tmp)
+        if new is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not os.path.lexists(tmp):
+                warnings.warn(
+                    f"removed {tmp}, the old folder of {new} left by a replacement "
+                    "(overwrite=True) that was interrupted after the new folder was complete",
+                    RecurctWarning,
+                    stacklevel=user_stacklevel(),
+                )
+                continue
             raise IncompleteOutputError(
-                f"{tmp} is the temporary folder of an unfinished (or killed) recurct run: wait "
-                "for the run to end, or remove the folder"
+                f"{tmp} is the old folder of {new}, left by a replacement (overwrite=True) "
+                "that was interrupted after the new folder was complete, and it could not be "
+                "removed: remove it"
             )
+        raise IncompleteOutputError(
+            f"{tmp} is the temporary folder of an unfinished (or killed) recurct run: wait "
+            "for the run to end, or remove the folder"
+        )
     for manifest in folder.rglob(MANIFEST):
         check_output(manifest.parent)
 
@@ -854,6 +974,13 @@ def check_files(files: Iterable[str | os.PathLike[str]]) -> None:
     for f in files:
         path = Path(f).absolute()
         for parent in path.parents:
+            new = _superseded(parent) if _TMP_MARK in parent.name else None
+            if new is not None:
+                raise IncompleteOutputError(
+                    f"{f} lies in {parent}, the old folder of {new}, left by a replacement "
+                    "(overwrite=True) that was interrupted after the new folder was complete: "
+                    "remove the old folder (reading the folder above it removes it)"
+                )
             if _TMP_MARK in parent.name:
                 raise IncompleteOutputError(
                     f"{f} lies in {parent}, the temporary folder of an unfinished (or killed) "

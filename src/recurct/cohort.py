@@ -303,8 +303,14 @@ class Cohort(Generic[_F]):
         """Patients aged ``>= age`` years at their first exam (patient-level).
 
         Same as ``ages(lo=age)``: whole patients are kept, including exams they had later.
+        ``age`` is a finite number of years in 0-130; ``None`` (no bound) is an error here,
+        a :class:`~recurct.errors.ParameterError` (``ages(lo=None)`` keeps every age).
         """
-        return self.ages(lo=_checks.age(age, "Cohort.adults", "age"), at="first")
+        fn = "Cohort.adults"
+        return self.ages(
+            lo=_checks.number(age, fn, "age", lo=0.0, hi=_checks.MAX_AGE_YEARS, what=" years"),
+            at="first",
+        )
 
     def ages(
         self, lo: float | None = None, hi: float | None = None, at: str = "first"

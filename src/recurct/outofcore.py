@@ -1466,27 +1466,22 @@ class _ScientificIds:
             return None
         mask = found.to_numpy()
         at = np.asarray(rows, dtype=np.int64)[mask]
-        self.count += at.size
-        self.rows = np.sort(np.concatenate([self.rows, at]))[:_SHOWN]
         written = chunk.get_column("patient_id").cast(pl.String).filter(found).alias("id")
-        firsts = pl.DataFrame([written, pl.Series("row", at)])
-        self.first = (
-            pl.concat([self.first, firsts])
-            .group_by("id")
-            .agg(pl.col("row").min())
-            .sort("row")
-            .head(4)
-        )
+        self._record(at.size, at, pl.DataFrame([written, pl.Series("row", at)]))
         return mask
 
     def update(self, other: _ScientificIds, shift: int = 0) -> None:
         """Add the ids recorded in ``other`` (another chunk's), its rows ``shift`` rows
         further in the input."""
-        if not other.count:
-            return
-        self.count += other.count
-        self.rows = np.sort(np.concatenate([self.rows, other.rows + shift]))[:_SHOWN]
-        firsts = other.first.with_columns(pl.col("row") + shift)
+        if other.count:
+            firsts = other.first.with_columns(pl.col("row") + shift)
+            self._record(other.count, other.rows + shift, firsts)
+
+    def _record(self, count: int, rows: np.ndarray, firsts: pl.DataFrame) -> None:
+        """Count ``count`` more ids, keep the first rows of ``rows`` and the first row of each
+        id of ``firsts`` (``id``, ``row``), four ids at most."""
+        self.count += count
+        self.rows = np.sort(np.concatenate([self.rows, rows]))[:_SHOWN]
         self.first = (
             pl.concat([self.first, firsts])
             .group_by("id")

@@ -37,10 +37,12 @@ __all__ = [
 #: found, a counted figure out of tolerance); bad input or options.
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process it stopped): one line
-#: ``recurct: interrupted``, no traceback; an output folder is left as it was.
+#: ``recurct: interrupted``, no traceback; an output is complete (old or new) or absent: one
+#: being written is removed, and one replacing an old output (``--overwrite``) whose new
+#: folder was already in place is finished first (:mod:`recurct._outdir`).
 EXIT_INTERRUPTED = 130
 #: Exit code after SIGTERM (``kill PID``; 128 + SIGTERM): one line ``recurct: terminated``, and
-#: an output folder is left as it was, as after Ctrl-C.
+#: an output is complete (old or new) or absent, as after Ctrl-C.
 EXIT_TERMINATED = 143
 #: Exit code of an error recurct did not expect (a bug: please report it), as sysexits.h's
 #: ``EX_SOFTWARE``; distinct from a failed check (1) and from bad input (2).
@@ -60,8 +62,10 @@ EXIT_CODES = f"""exit codes (every subcommand):
      installed; the reason is one line "recurct: <message>" on stderr
   {EXIT_INTERNAL}  internal error (a bug in recurct: please report it): one line "recurct: internal
       error: ..."; {DEBUG_VARIABLE}=1, or recurct --debug COMMAND ..., shows the traceback
-  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): "recurct: interrupted"; an output is left as it was
-  {EXIT_TERMINATED}  terminated (SIGTERM): "recurct: terminated"; an output is left as it was"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): "recurct: interrupted"; an output is complete (old or
+       new) or absent
+  {EXIT_TERMINATED}  terminated (SIGTERM): "recurct: terminated"; an output is complete (old or
+       new) or absent"""
 
 
 #: a library message's argument spellings, and what a command-line user passes instead

@@ -184,17 +184,25 @@ def add_analysis_options(p: argparse.ArgumentParser) -> None:
 
 
 def _numbers(items: list[str] | None, what: str) -> list[float]:
+    """The numbers of an option given once or more (``items``: each value as given), each
+    value one or several comma-separated numbers (blank parts between commas skipped), each
+    finite and > 0; else :class:`InputError` naming the option ``what`` and the value. A
+    value of no number at all (``''``, ``','``) is an error, not the option's default."""
     out: list[float] = []
     for item in items or []:
-        for part in str(item).split(","):
-            part = part.strip()
-            if not part:
-                continue
+        parts = [part.strip() for part in str(item).split(",")]
+        if not any(parts):
+            raise InputError(
+                f"{what} expects a number or comma-separated numbers, got {item!r} (no number)"
+            )
+        for part in filter(None, parts):
             try:
                 v = float(part)
             except ValueError:
                 raise InputError(f"{what} expects numbers, got {part!r}") from None
-            if not math.isfinite(v) or v <= 0:
+            if not math.isfinite(v):
+                raise InputError(f"{what} must be a finite number, got {part!r}")
+            if v <= 0:
                 raise InputError(f"{what} must be > 0, got {part!r}")
             out.append(v)
     return out
@@ -208,7 +216,7 @@ def analysis_options(args: argparse.Namespace) -> dict[str, Any]:
         raise InputError(f"--window takes whole days, got {', '.join(f'{w:g}' for w in windows)}")
     windows = [int(w) for w in windows]
     edges = None
-    if getattr(args, "age_bands", None):
+    if getattr(args, "age_bands", None) is not None:  # given, even empty: checked
         try:
             edges = [float(x) for x in str(args.age_bands).split(",") if x.strip()]
         except ValueError:

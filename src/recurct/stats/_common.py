@@ -85,8 +85,9 @@ def by_list(
     ``table`` named when one does not), that none starts with :data:`TMP`
     (``ParameterError``), that none holds Python objects (a pandas ``object`` column of mixed
     types: ``DataError`` naming the column and the first row of each type) and that no value
-    of theirs is ``"all"`` (the label of the whole table's rows; ``DataError`` naming the
-    column and the rows)."""
+    of theirs is ``"all"`` (the label of the whole table's rows) or ``"(missing)"``
+    (:data:`recurct.stats.publish.NULL_STRATUM`, the label of a null stratum): a
+    ``DataError`` naming the column and the rows."""
     if by is None:
         return []
     cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
@@ -118,14 +119,24 @@ def by_list(
                 f"types?), which cannot be grouped safely; first row of each type, 0-based: "
                 f"{kinds or 'none'}; convert it to text or numbers first"
             )
-    for c in cols:  # a stratum labelled "all" would pass for the whole table's rows
+    # a stratum labelled "all" would pass for the whole table's rows, one labelled
+    # "(missing)" for the null stratum of the publication tables and figures
+    from recurct.stats.publish import NULL_STRATUM  # (which imports this module)
+
+    labels = {
+        ALL: "the label of the whole table's rows in the result",
+        NULL_STRATUM: "the label of a null (missing) value in the tables and figures",
+    }
+    for c in cols:
         if isinstance(df.schema[c], pl.String | pl.Categorical | pl.Enum):
-            hit = df[c].cast(pl.Utf8) == ALL
-            if hit.any():
-                raise DataError(
-                    f"by column {c!r} holds the value {ALL!r}, the label of the whole table's "
-                    f"rows in the result: {_rows(hit)} (0-based); rename that value first"
-                )
+            text = df[c].cast(pl.Utf8)
+            for label, meaning in labels.items():
+                hit = text == label
+                if hit.any():
+                    raise DataError(
+                        f"by column {c!r} holds the value {label!r}, {meaning}: {_rows(hit)} "
+                        "(0-based); rename that value first"
+                    )
     return cols
 
 
