@@ -781,7 +781,7 @@ def test_adult_only_table_no_warning_for_adults_or_without_age() -> None:
         (["head", "chest", "head"], [100.0, 150.0, 100.0], None, "head"),  # summed 200 > 150
         (["head", "chest"], [100.0, 100.0], None, "head"),  # tie: first seen
         (["head", "chest"], None, None, "other"),  # no DLP to rank by
-        (["other", "chest"], [900.0, 10.0], None, "chest"),
+        (["other", "chest"], [900.0, 10.0], None, "other"),  # a whole-body scan counts (s22)
         (["other", None], None, None, "other"),
         ([None], None, None, None),
         ([], None, None, None),

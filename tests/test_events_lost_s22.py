@@ -257,3 +257,23 @@ def test_an_all_false_column_changes_no_sum() -> None:
     flagged = effective_dose(_user().with_columns(pl.lit(False).alias("events_lost")))
     assert flagged.drop("events_lost").equals(plain)
     assert flagged["events_lost"].to_list() == [False, False]
+
+
+def test_a_study_that_lost_events_has_no_ctdivol() -> None:
+    """Its main scan cannot be known (review helper-210): null, as the readers leave the
+    exam's; the other study keeps its largest event CTDIvol."""
+    events = pl.DataFrame(
+        {
+            "study_uid": ["s1", "s1", "s2"],
+            "event_uid": ["e1", "e2", "e3"],
+            "dlp_mgycm": [300.0, 400.0, 200.0],
+            "ctdivol_mgy": [12.0, 8.0, 5.0],
+            "body_region": ["chest", "chest", "head"],
+            "events_lost": [True, True, False],
+        }
+    )
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        out = effective_dose(events, level="event", strict=False)
+    assert out["ctdivol_mgy"].to_list() == [None, 5.0]
+    assert out["dlp_mgycm"].to_list() == [None, 200.0]

@@ -24,7 +24,8 @@ from recurct.schema import BODY_REGIONS
 
 
 def reference_main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
-    """The loop of recurct 0.x (before s22): exam_region of each study's events, in turn."""
+    """The loop of recurct 0.x (before s22): exam_region of each study's events, in turn
+    (so it follows exam_region's rules as they now are)."""
     region = pl.col(region_column)
     if df.schema[region_column].is_float():
         region = region.fill_nan(None)
@@ -164,9 +165,22 @@ def test_sum_events_gives_each_study_the_loops_region(rows: list[tuple]) -> None
         (["chest", "head"], [None, math.nan], None, "other"),
         ([None, None], [1.0, 2.0], None, None),
         ([None, "chest"], [9.0, 1.0], None, "chest"),
-        # unknown regions count as null; "other" only where nothing more specific is left
+        # unknown regions count as null; "other" (whole body) of a scan is a region of its
+        # own that combines with none (rule 5 decides: review s22, it was ignored beside a
+        # specific region, which gave the whole DLP that region's factor); "other" of a
+        # localizer only where nothing more specific is left
         (["brain", "other"], [1.0, 1.0], None, "other"),
-        (["other", "spine"], [9.0, 1.0], None, "spine"),
+        (["other", "spine"], [9.0, 1.0], None, "other"),
+        (["other", "spine"], [1.0, 9.0], None, "spine"),
+        (["other", "head"], [708.2, 4.81], None, "other"),
+        (["other", "head"], [None, None], None, "other"),
+        (["other", "head", "neck"], [1.0, 1.0, 1.0], None, "other"),  # (regions as named)
+        (["other", "head", "neck"], [0.5, 1.0, 1.0], None, "head"),
+        (["other", "chest", "abdomen", "pelvis"], [5.0] * 4, None, "other"),
+        (["other", "head"], [708.2, 4.81], [True, False], "head"),
+        (["other", "head"], [708.2, 4.81], [True, True], "head"),
+        (["other", "other"], [708.2, 4.81], [True, True], "other"),
+        (["other", "head"], [708.2, None], [False, None], "other"),
         # composites: parts make one region, whatever the DLPs
         (["head", "neck"], [1.0, 9.0], None, "head_neck"),
         (["abdomen_pelvis", "abdomen"], [None, None], None, "abdomen_pelvis"),

@@ -280,9 +280,10 @@ def test_objects_as_text_keeps_text_and_bools_and_nulls_missing() -> None:
         None,
         None,
         None,
-        "25e-1",
+        "2,5",  # plain decimal text with the mark the text cells decide ("250,5": a comma)
         None,
     ]
+    assert objects_as_text([2.5, "n.a."], "v", numbers=True).to_list() == ["2.5", "n.a."]
     # not a number column (a site, an exam type): every value by str, as before
     assert objects_as_text([2.5, "A"], "v").to_list() == ["2.5", "A"]
 

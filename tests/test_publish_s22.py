@@ -331,3 +331,88 @@ def test_negative_zero_is_printed_as_zero() -> None:
          "share_hi": [2.8e-4]}
     )  # fmt: skip
     assert publication_table(t, threshold=100).row(0)[1] == "1 (<0.01%, 0.00–0.03)"
+
+
+# ------------------------------------------------------------------ review of s22
+
+
+def test_a_site_table_with_weight_and_exams_is_a_site_table() -> None:
+    """A hand-made site table with ``weight`` and ``n_exams``: before, taken for a magnitude
+    table (``n_exams`` is a magnitude column) and its weight dropped silently."""
+    sites = pl.DataFrame(
+        {
+            "site": ["a", "b"],
+            "n_patients": [100, 300],
+            "n_exams": [150, 420],
+            "n_reached": [1, 6],
+            "share": [0.01, 0.02],
+            "share_lo": [0.0003, 0.007],
+            "share_hi": [0.054, 0.043],
+            "weight": [0.25, 0.75],
+        }
+    )
+    assert stats.publish.table_kind(sites) == "sites"
+    out = publication_table(sites, threshold=100)
+    assert out["Weight (%)"].to_list() == ["25.00", "75.00"]
+    assert out["Exams"].to_list() == ["150", "420"]
+    assert out["Site"].to_list() == ["a", "b"]
+    # without the weight, a magnitude table by site, as before
+    assert stats.publish.table_kind(sites.drop("weight")) == "magnitude"
+
+
+def test_the_exactness_claim_is_capped_where_a_share_runs_out_of_digits() -> None:
+    """100·k/n is rounded exactly wherever n·10**digits <= 10**13; at 20 digits the decimals
+    past a share's 17 significant digits are zeros, and the docs say so."""
+    assert _pct(1 / 3, 20) == "33.33333333333333000000"
+    assert _pct(1 / 3, 11) == _exact(1, 3, 11)
+    n = 10**11  # 2 digits: any n up to 10**11; a tie and the numbers beside it
+    for k in (5 * 10**6 - 1, 5 * 10**6, 5 * 10**6 + 1, 12_345_678_905, 12_345_678_906):
+        assert _pct(k / n, 2) == _exact(k, n, 2), k
+    text = " ".join(Path(__file__).parents[1].joinpath("docs", "publication.md").read_text(
+        encoding="utf-8").split())  # fmt: skip
+    assert "at most 10^13" in text and '"33.33333333333333000000"' in text
+
+
+def test_a_float32_share_is_read_as_written() -> None:
+    """A Float32 share column (or a float32 scalar) is read at its shortest decimal in its
+    own precision, as recurct reads Float32 elsewhere: 0.575 -> 57.5% -> "58" (a tie to
+    even), not "57" (its binary value 0.574999988...)."""
+    import numpy as np
+
+    assert _pct(np.float32(0.575), 0) == "58"
+    assert _pct(np.float16(0.575), 1) == "57.5"
+    assert _pct(np.float32(0.0125), 1) == "1.2"  # 1.25: a tie to even, not 1.2500000186...
+    t = pl.DataFrame(
+        {"n_patients": [40], "n_reached": [23], "share": [0.575], "share_lo": [0.4125],
+         "share_hi": [0.7125]},
+        schema_overrides={"share": pl.Float32, "share_lo": pl.Float32, "share_hi": pl.Float32},
+    )  # fmt: skip
+    assert publication_table(t, threshold=100, digits=0).row(0)[1] == "23 (58%, 41–71)"
+    assert publication_table(t.to_pandas(), threshold=100, digits=0).iloc[0, 1] == (
+        "23 (58%, 41–71)"
+    )
+
+
+def test_no_cell_shows_a_negative_zero() -> None:
+    """CED, days, τ² and reproduction cells: before, "-0.0", "-0" (today's fix covered only
+    shares and other numbers)."""
+    mag = pl.DataFrame(
+        {"n_patients": [10], "n_exams": [12], "n_reached": [1], "share": [0.1],
+         "share_lo": [0.01], "share_hi": [0.4], "ced_median": [-0.01], "ced_q1": [-0.04],
+         "ced_q3": [-0.0], "days_to_median": [-0.2], "days_to_min": [0.0]}
+    )  # fmt: skip
+    row = publication_table(mag, threshold=100).row(0, named=True)
+    assert row["CED among patients ≥ 100 mSv, median (IQR), mSv"] == "0.0 (0.0–0.0)"
+    assert row["Days from first exam to 100 mSv, median (min)"] == "0 (0)"
+    rep = pl.DataFrame(
+        {"figure": ["f1"], "unit": ["mSv"], "published": [0.1], "reproduced": [-0.04],
+         "reproduced_lo": [-0.01], "reproduced_hi": [0.2], "within_tolerance": [True]}
+    )  # fmt: skip
+    assert publication_table(rep)["Reproduced (95% CI)"].to_list() == ["0.0 (0.0–0.2)"]
+    pooled = pl.DataFrame(
+        {"model": ["random"], "n_sites": [3], "effect": [0.0], "se": [0.1], "share": [0.01],
+         "share_lo": [0.005], "share_hi": [0.02], "tau2": [-0.0], "i2": [0.0]}
+    )  # fmt: skip
+    assert publication_table(pooled, threshold=100)["τ²"].to_list() == ["0"]
+    for cell in (*row.values(), *publication_table(rep).row(0)):
+        assert not cell.startswith("-0"), cell

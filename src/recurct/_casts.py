@@ -5,6 +5,7 @@ the one rule of numbers in text (:func:`numeric_text`) and the one rule of place
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -40,8 +41,7 @@ attributes (facility, sex, ...) keep their text. Columns that are not canonical 
 text in both. ``NaN`` stays a number (reported as a NaN dose)."""
 
 # A cell that is one of NULL_STRINGS as it is (a padded one is found by its spaces)
-_PLACEHOLDER = "^(?:" + "|".join(v.replace("(", r"\(").replace(")", r"\)") for v in NULL_STRINGS)
-_PLACEHOLDER += ")$"
+_PLACEHOLDER = "^(?:" + "|".join(re.escape(v) for v in NULL_STRINGS) + ")$"
 
 
 def null_text(e: pl.Expr) -> pl.Expr:
@@ -144,15 +144,9 @@ def numeric_text(
     if not comma and not point:
         return s  # no marks: nothing to rewrite
     if decimal is None:
-        if not comma and not frame.select(v.str.contains(_GROUPED_P).any()).item():
-            return s  # no comma and no thousands points: points are decimal points
-        one = v.str.contains(_ONE)
-        c_only, p_only = frame.select(
-            c=(v.str.contains(COMMA_OK) & ~one).any(), p=(v.str.contains(POINT_OK) & ~one).any()
-        ).row(0)
-        if c_only == p_only:  # both or neither: each cell by its only reading
+        decimal = column_mark(frame, comma)
+        if decimal is None:  # both or neither: each cell by its only reading
             return frame.select(_each_cell(v)).to_series().alias(s.name)
-        decimal = "," if c_only else "."
     if decimal == ",":
         # a cell without points: its commas made points (a decimal-comma cell has one);
         # with points: thousands groups before a comma or alone, else no number
@@ -168,6 +162,33 @@ def numeric_text(
         expr = pl.when(v.str.contains(POINT_OK)).then(v.str.replace_all(",", "", literal=True))
         expr = expr.otherwise(v)
     return frame.select(expr).to_series().alias(s.name)
+
+
+def column_mark(frame: pl.DataFrame, comma: bool) -> str | None:
+    """The decimal mark a column of text numbers decides for itself (the rule of
+    :func:`numeric_text` with ``decimal=None``, the one home of that decision): ``frame``'s
+    column ``v`` holds the cells (stripped, placeholders null), ``comma`` whether some hold a
+    comma. ``","`` where some cell can only have a decimal comma and none only a point;
+    ``"."`` in the reverse case, and where no cell holds a comma or a point that may group
+    thousands (points are decimal points, as written); None where the cells show both or
+    neither (each cell by its only reading, ``1.234`` ambiguous)."""
+    v = pl.col("v")
+    if not comma and not frame.select(v.str.contains(_GROUPED_P).any()).item():
+        return "."  # no comma and no thousands points: points are decimal points
+    one = v.str.contains(_ONE)
+    c_only, p_only = frame.select(
+        c=(v.str.contains(COMMA_OK) & ~one).any(), p=(v.str.contains(POINT_OK) & ~one).any()
+    ).row(0)
+    if c_only == p_only:
+        return None
+    return "," if c_only else "."
+
+
+def could_be_either(s: pl.Series) -> pl.Series:
+    """Per cell of the text ``s`` (stripped), whether it is a number with one mark before
+    exactly three digits (``1.234``, ``1,234``): read as its column's mark decides, ambiguous
+    where the column decides none (:func:`column_mark`)."""
+    return s.str.contains(_ONE).fill_null(False)
 
 
 def _each_cell(v: pl.Expr) -> pl.Expr:

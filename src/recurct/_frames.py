@@ -8,7 +8,9 @@ entry point and, where the caller gave pandas, pandas returned").
 from __future__ import annotations
 
 import functools
+import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -109,7 +111,11 @@ def frame_kind(obj: Any) -> FrameKind:
 
 
 def to_polars(
-    obj: Any, *, placeholder_ids: tuple[str, ...] | list[str] | None = None, clean: bool = True
+    obj: Any,
+    *,
+    placeholder_ids: tuple[str, ...] | list[str] | None = None,
+    clean: bool = True,
+    decimal: str | None = None,
 ) -> tuple[pl.DataFrame, FrameKind]:
     """Return ``(polars DataFrame, kind of the input)`` for any supported frame.
 
@@ -125,7 +131,10 @@ def to_polars(
     Conversions that fail (repeated column names, a pandas column mixing numbers and text,
     unsigned ids above the Int64 range) raise ``ValueError`` naming the column and the first
     offending row. ``clean=False`` skips the identity and age rules (for a caller that
-    applies :func:`clean_frame` itself and reports the values as given).
+    applies :func:`clean_frame` itself and reports the values as given). ``decimal``: the
+    decimal mark the caller reads text numbers by (:func:`recurct.read_exams`' ``decimal=``),
+    which the Python numbers of a pandas ``object`` dose or age column are written with
+    (:func:`objects_as_text`); None: each such column's text cells decide.
     """
     obj = _unwrap(obj)
     kind = frame_kind(obj)
@@ -137,7 +146,7 @@ def to_polars(
         except Exception as exc:  # polars raises many kinds on a bad plan or file
             raise DataError(f"could not collect the LazyFrame: {exc}") from exc
     elif kind == "pandas":
-        df = _from_pandas(obj)
+        df = _from_pandas(obj, decimal)
     else:
         names = list(getattr(obj, "column_names", []))
         _no_repeats(names)
@@ -233,18 +242,19 @@ def _no_repeats(names: list[Any]) -> None:
         seen[str(n)] = i
 
 
-def _from_pandas(obj: Any) -> pl.DataFrame:
+def _from_pandas(obj: Any, decimal: str | None = None) -> pl.DataFrame:
     """A pandas frame as polars. A column polars cannot type (numbers mixed with text, what
     ``pd.read_excel`` gives for a column with an ``n.a.`` cell) is read as text when it is an
     optional attribute (``age_years``, ``ctdivol_mgy``, ``sex``, ``facility``, ...), its
     missing values (``None``, NaN, ``NaT``, ``pd.NA``) null (:func:`objects_as_text`; a
-    number of a dose or age column as text read as that number, whatever the column's text
-    cells show of their decimal mark), so that validation judges each cell as it does a CSV
-    file's (a bad one set null with ``strict=False``, the exam kept), and a function that
-    never reads the column does not fail on it. A required column (``patient_id``,
-    ``exam_date``, ``effective_dose_msv``) or ``study_uid`` mixing types is an error naming
-    its first odd row (is the integer ``1`` the patient ``"01"``? the user says which); any
-    other column is carried through as it is (polars ``Object``)."""
+    number of a dose or age column as plain decimal text read as that number, whatever the
+    column's text cells show of their decimal mark, with ``decimal`` where given), so that
+    validation judges each cell as it does a CSV file's (a bad one set null with
+    ``strict=False``, the exam kept), and a function that never reads the column does not
+    fail on it. A required column (``patient_id``, ``exam_date``, ``effective_dose_msv``) or
+    ``study_uid`` mixing types is an error naming its first odd row (is the integer ``1`` the
+    patient ``"01"``? the user says which); any other column is carried through as it is
+    (polars ``Object``)."""
     _no_repeats(list(obj.columns))
     try:
         return pl.from_pandas(obj, include_index=False)
@@ -263,7 +273,8 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
                     raise DataError(_mixed_column(obj[name], str(name))) from exc
                 if str(name) in attributes:
                     values = obj[name].tolist()
-                    kept[str(name)] = objects_as_text(values, str(name), str(name) in numeric)
+                    number = str(name) in numeric
+                    kept[str(name)] = objects_as_text(values, str(name), number, decimal)
                 else:
                     kept[str(name)] = pl.Series(str(name), obj[name].tolist(), dtype=pl.Object)
         if not kept:
@@ -272,7 +283,9 @@ def _from_pandas(obj: Any) -> pl.DataFrame:
         return rest.with_columns(kept.values()).select([str(c) for c in obj.columns])
 
 
-def objects_as_text(values: Iterable[Any], name: str, numbers: bool = False) -> pl.Series:
+def objects_as_text(
+    values: Iterable[Any], name: str, numbers: bool = False, decimal: str | None = None
+) -> pl.Series:
     """Python values (a pandas ``object`` column's, a polars ``Object`` column's) as a
     ``Utf8`` Series ``name``: text as it is, bytes decoded (their ``repr`` when they are not
     UTF-8), a missing value (:func:`is_missing_object`) null, anything else by ``str``.
@@ -280,11 +293,14 @@ def objects_as_text(values: Iterable[Any], name: str, numbers: bool = False) -> 
     ``numbers`` (a dose or age column, read by the rule of numbers in text,
     :func:`recurct._casts.numeric_text`): a Python or numpy number (``int``, ``float``,
     ``Decimal``, numpy integers and floats; not a bool, which stays the text ``"True"``, no
-    number) as :func:`number_as_text` writes it, text that the rule reads as that number
-    whatever the column's text cells show of their decimal mark: ``300.125`` beside
-    ``"250,5"`` is 300.125, not 300125. The one reader of such values for every function
-    (:func:`to_polars` of a pandas frame, the DRL comparisons of a polars ``Object``
-    column)."""
+    number) is written as plain decimal text that the rule reads as exactly that number,
+    whatever the column's text cells show, and that never decides their decimal mark
+    (:func:`_numbers_as_text`): ``300.125`` beside ``"250,5"`` is ``"300,125"`` (300.125, not
+    300125), beside ``"12.5"``, ``"n.a."`` or nothing ``"300.125"``. ``decimal`` (``","`` or
+    ``"."``: :func:`recurct.read_exams`' ``decimal=``) is the mark the column will be read
+    by; None: the one its text cells decide (:func:`recurct._casts.column_mark`). The one
+    reader of such values for every function (:func:`to_polars` of a pandas frame, the DRL
+    comparisons of a polars ``Object`` column)."""
 
     def text(v: Any) -> str | None:
         if isinstance(v, str):
@@ -296,11 +312,79 @@ def objects_as_text(values: Iterable[Any], name: str, numbers: bool = False) -> 
                 return repr(v)
         if is_missing_object(v):
             return None
-        if numbers and _is_number(v):
-            return number_as_text(v)
         return str(v)
 
-    return pl.Series(name, [text(v) for v in values], dtype=pl.Utf8)
+    values = list(values)
+    cells = [text(v) for v in values]  # a number's text replaced below
+    at = [i for i, v in enumerate(values) if _is_number(v) and cells[i] is not None]
+    at = at if numbers else []
+    for i in at:
+        cells[i] = None  # the text cells alone decide their mark
+    if at:
+        written = _numbers_as_text([values[i] for i in at], cells, decimal)
+        for i, w in zip(at, written, strict=True):
+            cells[i] = w
+    return pl.Series(name, cells, dtype=pl.Utf8)
+
+
+def _numbers_as_text(numbers: list[Any], cells: list[str | None], decimal: str | None) -> list[str]:
+    """The Python ``numbers`` of a dose or age column whose text cells are ``cells`` (None
+    where a number or a missing value is), as text that the rule of numbers in text reads as
+    each number, without changing how it reads the text cells (:func:`objects_as_text`).
+
+    Each number as plain decimal text (:func:`_plain_number`, ``300.125``), with the mark the
+    column is read by: ``decimal`` where given, else the one the text cells decide
+    (:func:`recurct._casts.column_mark`): a comma where they decide a decimal comma
+    (``300,125``), else a point. Two cases need more: a number with one mark before exactly
+    three digits (``300.125``) in a column that, numbers included, decides no mark would be
+    ambiguous: it is written with a trailing zero (``300.1250``); and where the text cells
+    decide no mark and hold such ambiguous numbers themselves (``"1,234"``), a number with a
+    mark would decide theirs, so each number is written without one, by its digits and an
+    exponent (:func:`number_as_text`: ``300125e-3``). (A number written so is shown so in
+    messages and returned columns.)"""
+    from recurct._casts import column_mark, could_be_either, null_text
+
+    def marks(s: pl.Series) -> tuple[pl.DataFrame, bool, bool]:
+        frame = s.to_frame("v").select(null_text(pl.col("v")).alias("v"))
+        v = pl.col("v")
+        comma, point = frame.select(
+            c=v.str.contains(",", literal=True).any(), p=v.str.contains(".", literal=True).any()
+        ).row(0)
+        return frame, bool(comma), bool(point)
+
+    text = pl.Series("v", cells, dtype=pl.Utf8)
+    mark = decimal
+    if decimal not in (",", "."):
+        frame, comma, point = marks(text)
+        mark = column_mark(frame, comma) if comma or point else "."
+        if mark is None and could_be_either(frame.to_series()).any():
+            return [number_as_text(n) for n in numbers]
+    plain = [_plain_number(n) for n in numbers]
+    if mark == ",":
+        return [p.replace(".", ",") for p in plain]
+    if decimal == ".":
+        return plain
+    combined, comma, point = marks(pl.concat([text, pl.Series("v", plain, dtype=pl.Utf8)]))
+    if not (comma or point) or column_mark(combined, comma) == ".":
+        return plain
+    either = could_be_either(pl.Series("v", plain, dtype=pl.Utf8)).to_list()
+    return [p + "0" if e else p for p, e in zip(plain, either, strict=True)]
+
+
+def _plain_number(value: int | float | Decimal | np.integer | np.floating) -> str:
+    """One number as plain decimal text with a point, as Python writes it: an integer's
+    digits, a float's shortest decimal in its own precision (``300.125``; a float32 12.3 is
+    ``12.3``; ``1e+20`` as Python writes it), a ``Decimal`` as written (``300.1250``),
+    ``inf`` or ``-inf``."""
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, Decimal):
+        if value.is_infinite():
+            return "-inf" if value.is_signed() else "inf"
+        return str(value)
+    if np.isinf(value):
+        return "-inf" if value < 0 else "inf"
+    return str(value)
 
 
 def is_missing_object(value: Any) -> bool:
@@ -437,8 +521,8 @@ def _clean_id(
         outside = (s > big.max) | (s < big.min) if below else s > big.max
         row = int(np.flatnonzero(outside.fill_null(False).to_numpy())[0])
         raise DataError(
-            f"column {name!r}: row {row} (0-based) holds {s[row]}, outside the range of 64-bit "
-            "signed integers; ids this large must be text (cast the column to string)"
+            f"{_public_caller()}: column {name!r}: row {row} (0-based) holds {s[row]}, "
+            f"{OUTSIDE_INT64}"
         )
     if dtype.is_float() and name == "patient_id":
         return _integral_ids(s)
@@ -685,6 +769,33 @@ def clean_id_column(
     coded column left as it is); for a column :func:`to_polars_coded` left unscreened."""
     cleaned = _clean_id(df, name, None, categories)
     return df if cleaned is None else df.with_columns(cleaned)
+
+
+#: How an integer id outside the ``Int64`` range is refused, after the function's name, the
+#: column and the row, on every engine path (in memory :func:`_clean_id`, out of core and
+#: Dask: :mod:`recurct.outofcore`, :mod:`recurct.distributed`).
+OUTSIDE_INT64 = (
+    "outside the range of 64-bit signed integers; ids this large must be text (cast the "
+    "column to string)"
+)
+
+
+def _public_caller() -> str:
+    """The name of the recurct function the user called (the outermost frame of the recurct
+    package, outside its command line, whose function's name is public), for an error raised
+    below it that its caller does not name; ``"recurct"`` where there is none."""
+    from recurct._stacklevel import PACKAGE_DIR
+
+    cli = os.path.join(PACKAGE_DIR, "cli", "")
+    name = "recurct"
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        inside = code.co_filename.startswith(PACKAGE_DIR) and not code.co_filename.startswith(cli)
+        if inside and not code.co_name.startswith(("_", "<")) and code.co_name != "wrapper":
+            name = code.co_name
+        frame = frame.f_back
+    return name
 
 
 def exact_float_ids(dtype: pl.DataType) -> int:

@@ -32,19 +32,24 @@ Every command or function that writes a folder of results (``synthetic.write_coh
    (those still empty). SIGTERM is caught only where it has its default action
    (:func:`terminate_as_exit`): an application that ignores it or handles it itself keeps
    its choice. Replacing a target that holds files (``overwrite=True``) moves the old folder
-   aside (``.<name>.recurct-tmp-old-...``), renames the new one to the target and removes
-   the old one: a Ctrl-C or SIGTERM that arrives meanwhile takes effect once that is done
-   (:func:`_signals_deferred`), so the target is then the complete new folder and nothing
-   old is left beside it. An output folder is thus, at every moment, complete (the old one
-   or the new one) or absent.
+   aside (``.<name>.recurct-tmp-old-...``), renames the new one to the target, then removes
+   the old one: a Ctrl-C or SIGTERM that arrives during the two renames takes effect once
+   they are done (:func:`_signals_deferred`), so the target is then the complete new folder;
+   one that arrives during the removal of the old folder (or before it starts) stops it, and
+   the old folder is left beside the complete new one, with a
+   :class:`~recurct.errors.RecurctWarning` naming it and saying that it is safe to remove
+   (so is one that cannot be removed). An output folder is thus, at every moment, complete
+   (the old one or the new one) or absent.
 
 Readers of such folders call :func:`check_output`, or :func:`check_tree` for everything below a
 folder (``recurct.outofcore.scan_exams`` does): a folder with a manifest must hold exactly the
 files it lists, with their sizes, and a temporary folder of an unfinished run is refused. A
-folder without a manifest is someone else's data and is read as it is. An old folder that a
-replacement moved aside and a killed run (``kill -9``, a power cut) left behind, while the
-new folder beside it is complete, is removed by :func:`check_tree` (the run had been asked
-to replace it) rather than read as data.
+folder without a manifest is someone else's data and is read as it is. The old folder that a
+replacement moved aside and an interrupted run left behind (``.<name>.recurct-tmp-old-...``)
+is refused too, never read and never removed by a reader: the message says that it holds
+the old output that ``overwrite=True`` replaced, and that once ``<name>`` has been checked
+it is safe to remove (where ``<name>`` is absent, a run killed between the two renames: that
+it holds the old output, to rename back to ``<name>``).
 """
 
 from __future__ import annotations
@@ -168,8 +173,10 @@ def _signals_deferred() -> Iterator[None]:
     ends (however it ends), the previous handlers are restored and each signal noted is raised
     again, so that it takes effect then, as it would have: ``KeyboardInterrupt``, the
     ``SystemExit(143)`` of :func:`terminate_as_exit`, an application's own handler, or the
-    default action. For the steps that must not stop half-way (:func:`_replace`: two
-    renames and the removal of the old folder).
+    default action. Both are raised again when both arrived, SIGTERM last, each even where
+    the other's handler raises (a ``KeyboardInterrupt`` does not swallow a SIGTERM): the
+    process ends as SIGTERM says (exit 143). For the steps that must not stop half-way
+    (:func:`_replace`: the two renames; the removal of a failed run's temporary folder).
 
     Python runs signal handlers in the main thread whichever thread the signal reaches (a
     polars worker, say), so the handlers are swapped, not the signal mask. Only in the main
@@ -196,19 +203,20 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        for sig in noted:
-            signal.raise_signal(sig)  # acted on now, as its handler says
+        # acted on now, as its handler says; SIGTERM last, so that it ends the process
+        _raise_each(sorted(noted, key=lambda s: s == getattr(signal, "SIGTERM", None)))
 
 
-def _remove_tree(path: Path) -> None:
-    """Remove the folder ``path`` (errors ignored), finishing the removal even when something
-    interrupts it (a ``KeyboardInterrupt`` or ``SystemExit`` raised in it), which is then
-    raised again."""
+def _raise_each(signals: list[int]) -> None:
+    """Raise each of ``signals`` in turn, the next one even where a handler raises (each in
+    the ``finally`` of the one before): the last exception raised is the one that
+    propagates."""
+    if not signals:
+        return
     try:
-        shutil.rmtree(path, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(path, ignore_errors=True)
-        raise
+        signal.raise_signal(signals[0])
+    finally:
+        _raise_each(signals[1:])
 
 
 def _is_empty(path: Path) -> bool:
@@ -642,7 +650,7 @@ def output_folder(
             _replace(tmp, target, overwrite=overwrite)
     finally:
         with _signals_deferred():  # a second Ctrl-C does not leave it half-removed
-            _remove_tree(tmp)
+            shutil.rmtree(tmp, ignore_errors=True)
             if not os.path.lexists(target):
                 _remove_created(created)
 
@@ -860,9 +868,11 @@ def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
     without ``overwrite`` it was created meanwhile (:func:`check_target` refused it at the
     start) and is kept: :class:`OutputExistsError`.
 
-    The moves and the removal of the old folder run with Ctrl-C and SIGTERM deferred
-    (:func:`_signals_deferred`): one that arrives meanwhile takes effect once the new folder
-    is in place and the old one removed, so no old folder is left beside the new."""
+    The two renames run with Ctrl-C and SIGTERM deferred (:func:`_signals_deferred`): one
+    that arrives meanwhile takes effect once the new folder is in place. The old folder is
+    removed after (:func:`_remove_old`), where a signal stops the removal as it would any
+    other step; an old folder left (a signal during the renames or the removal, or a removal
+    that fails) is named in a :class:`~recurct.errors.RecurctWarning`."""
     try:
         tmp.rename(target)  # POSIX: replaces an empty folder; fails on anything else
         return
@@ -887,47 +897,82 @@ def _replace(tmp: Path, target: Path, *, overwrite: bool) -> None:
         ) from failed
     _guard(target, replacing=True)
     trash = target.parent / f".{target.name}{_OLD_MARK}{uuid.uuid4().hex[:8]}"
-    with _signals_deferred():
-        target.rename(trash)
-        try:
-            tmp.rename(target)
-        except BaseException:
-            trash.rename(target)
-            raise
-        _remove_tree(trash)
+    replaced = False
+    try:
+        with _signals_deferred():
+            target.rename(trash)
+            try:
+                tmp.rename(target)
+            except BaseException:
+                trash.rename(target)
+                raise
+            replaced = True
+    except BaseException:  # a signal noted during the renames, raised now
+        if replaced:
+            _warn_old_left(trash, target, "the run was interrupted")
+        raise
+    _remove_old(trash, target)
 
 
-def _superseded(folder: Path) -> Path | None:
-    """The complete folder that replaced ``folder``, when ``folder`` is the old folder a
-    replacement moved aside (``.<name>.recurct-tmp-old-<8 hex digits>``, as :func:`_replace`
-    names it; a folder, not a link) and ``<name>`` beside it is a recurct output folder that
-    matches its manifest: the replacement was done, and only the removal of the old folder
-    was cut short (a run killed with ``kill -9``, or by an older recurct). Else None."""
+def _remove_old(trash: Path, target: Path) -> None:
+    """Remove ``trash``, the old folder that replacing ``target`` moved aside; where that
+    fails (no permission) or is interrupted (Ctrl-C, SIGTERM: raised again), warn that it is
+    left and safe to remove (:func:`_warn_old_left`)."""
+    try:
+        shutil.rmtree(trash, ignore_errors=True)
+    except BaseException:
+        if os.path.lexists(trash):
+            _warn_old_left(trash, target, "its removal was interrupted")
+        raise
+    if os.path.lexists(trash):
+        _warn_old_left(trash, target, "it could not be removed")
+
+
+def _warn_old_left(trash: Path, target: Path, why: str) -> None:
+    """The :class:`~recurct.errors.RecurctWarning` of an old folder left beside the complete
+    new ``target``."""
+    warnings.warn(
+        f"{trash} is the old folder that replacing {target} (overwrite=True, --overwrite) "
+        f"moved aside, and it is left: {why}. The new {target} is complete, so the old one is "
+        f"safe to remove: remove the folder {trash}",
+        RecurctWarning,
+        stacklevel=user_stacklevel(),
+    )
+
+
+def _old_output(folder: Path) -> str | None:
+    """What a reader says of ``folder`` where it is the old folder a replacement moved aside
+    (``.<name>.recurct-tmp-old-<8 hex digits>``, as :func:`_replace` names it; a folder, not
+    a link) and an interrupted run left behind: that it holds the old output, and what to do
+    (remove it once ``<name>`` is checked; rename it back where ``<name>`` is absent). None
+    for any other folder."""
     match = _OLD_NAME.fullmatch(folder.name)
     if match is None or folder.is_symlink() or not folder.is_dir():
         return None
-    new = folder.parent / match.group("target")
-    if new.is_symlink() or not (new / MANIFEST).is_file():
-        return None
-    try:
-        check_output(new)
-    except (IncompleteOutputError, OSError):
-        return None
-    return new
+    name = folder.parent / match.group("target")
+    if not os.path.lexists(name):
+        return (
+            f"{folder} holds the old output of {name}, which a replacement (overwrite=True, "
+            f"--overwrite) moved aside and was interrupted before the new {name} was in "
+            f"place: it is not read as data; rename it back to {name} to keep it, or remove "
+            "it"
+        )
+    return (
+        f"{folder} holds the old output that an interrupted replacement of {name} "
+        "(overwrite=True, --overwrite) moved aside: it is not read as data; once you have "
+        f"checked {name}, it is safe to remove: remove the folder {folder}"
+    )
 
 
 def check_tree(folder: str | os.PathLike[str]) -> None:
     """Check every recurct output folder below ``folder`` (each manifest found) and refuse a
     temporary folder of an unfinished or killed run (``.<name>.recurct-tmp-...``), whose files
-    would otherwise be read as data.
+    would otherwise be read as data. Nothing is removed or changed.
 
-    One such folder is removed instead (with a :class:`~recurct.errors.RecurctWarning`
-    naming it): the old folder that replacing ``<name>`` (``overwrite=True``) moved aside,
-    ``.<name>.recurct-tmp-old-...``, when ``<name>`` beside it is complete (matches its
-    manifest). The replacement was then done and only the removal of the old folder was cut
-    short (a run killed with ``kill -9``); the user had asked for that folder to be replaced,
-    and its files, read, would count the old exams beside the new. One that cannot be removed
-    (no permission) is refused, with what to do.
+    The old folder that replacing ``<name>`` (``overwrite=True``) moved aside and an
+    interrupted run left, ``.<name>.recurct-tmp-old-...``, is refused with a message saying
+    so: it holds what the replacement replaced (read, its files would count the old exams
+    beside the new), safe to remove once ``<name>`` has been checked.
 
     Raises
     ------
@@ -936,23 +981,10 @@ def check_tree(folder: str | os.PathLike[str]) -> None:
     folder = Path(folder)
     for tmp in sorted(folder.rglob(f"*{_TMP_MARK}*")):
         if not tmp.is_dir():
-            continue  # (a file, or a folder inside an old folder removed just before)
-        new = _superseded(tmp)
-        if new is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not os.path.lexists(tmp):
-                warnings.warn(
-                    f"removed {tmp}, the old folder of {new} left by a replacement "
-                    "(overwrite=True) that was interrupted after the new folder was complete",
-                    RecurctWarning,
-                    stacklevel=user_stacklevel(),
-                )
-                continue
-            raise IncompleteOutputError(
-                f"{tmp} is the old folder of {new}, left by a replacement (overwrite=True) "
-                "that was interrupted after the new folder was complete, and it could not be "
-                "removed: remove it"
-            )
+            continue  # (a file)
+        old = _old_output(tmp)
+        if old is not None:
+            raise IncompleteOutputError(old)
         raise IncompleteOutputError(
             f"{tmp} is the temporary folder of an unfinished (or killed) recurct run: wait "
             "for the run to end, or remove the folder"
@@ -974,13 +1006,9 @@ def check_files(files: Iterable[str | os.PathLike[str]]) -> None:
     for f in files:
         path = Path(f).absolute()
         for parent in path.parents:
-            new = _superseded(parent) if _TMP_MARK in parent.name else None
-            if new is not None:
-                raise IncompleteOutputError(
-                    f"{f} lies in {parent}, the old folder of {new}, left by a replacement "
-                    "(overwrite=True) that was interrupted after the new folder was complete: "
-                    "remove the old folder (reading the folder above it removes it)"
-                )
+            old = _old_output(parent) if _TMP_MARK in parent.name else None
+            if old is not None:
+                raise IncompleteOutputError(f"{f} lies in {parent}: {old}")
             if _TMP_MARK in parent.name:
                 raise IncompleteOutputError(
                     f"{f} lies in {parent}, the temporary folder of an unfinished (or killed) "

@@ -233,14 +233,15 @@ def _as_int64(ids: pl.Series, part: int | None) -> pl.Series:
     the largest 64-bit signed integer (in its input partition ``part``; the client names
     its row of the input, :func:`_raise_whole_input_error`), in the words of the in-memory
     path."""
-    from recurct.outofcore import _OUTSIDE_INT64, _too_large_ids
+    from recurct._frames import OUTSIDE_INT64
+    from recurct.outofcore import _too_large_ids
 
     big = _too_large_ids(ids.to_frame("patient_id"), np.arange(ids.len(), dtype=np.int64))
     if big is not None:
         where = "a partition" if part is None else f"input partition {part}"
         error = DataError(
             f"{_FN}: column 'patient_id': row {big[0]} of {where} (0-based) holds {big[1]}, "
-            f"{_OUTSIDE_INT64}"
+            f"{OUTSIDE_INT64}"
         )
         error.recurct_bad_rows = True  # type: ignore[attr-defined]
         raise error

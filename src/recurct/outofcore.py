@@ -46,6 +46,7 @@ from recurct._casts import as_written
 from recurct._compat import renamed
 from recurct._exam_arrays import BAD_EXAM_CHECKS
 from recurct._frames import (
+    OUTSIDE_INT64,
     id_key,
     normalised_ids,
     scientific_ids,
@@ -342,7 +343,7 @@ def _int64_ids(
         start = int(places.starts[[g for g, _ in used].index(f)])
         raise DataError(
             f"{fn}: {source}: column 'patient_id': {row_text(start + row, places)} holds "
-            f"{col[row]}, {_OUTSIDE_INT64}"
+            f"{col[row]}, {OUTSIDE_INT64}"
         )
     return lf.with_columns(ids.cast(pl.Int64))
 
@@ -1305,30 +1306,19 @@ def bad_input_rows(chunk: pl.DataFrame, rows: np.ndarray, fn: str) -> DataError 
     return error
 
 
-#: the checks of :class:`_BadRows`, in the order the in-memory path makes them, with its
-#: texts: column, what is wrong, what to do (:data:`recurct._exam_arrays.BAD_EXAM_CHECKS`)
-_BAD_CHECKS = BAD_EXAM_CHECKS
-
-#: how an integer patient id outside the ``Int64`` range is refused, as in memory
-#: (:func:`recurct._frames._clean_id`)
-_OUTSIDE_INT64 = (
-    "outside the range of 64-bit signed integers; ids this large must be text (cast the "
-    "column to string)"
-)
-
 
 class _BadRows:
     """The bad exams of several chunks (out of core: all the buckets) by input row, for one
     error naming the input's first ones, as in memory: a ``UInt64`` id too large (the
-    smallest such row), else the first check of :data:`_BAD_CHECKS` that fails anywhere,
+    smallest such row), else the first check of :data:`BAD_EXAM_CHECKS` that fails anywhere,
     naming its smallest ``_SHOWN`` rows and how many there are. Patient ids in scientific
     notation are null ids, as in memory, and recorded in :attr:`scientific` for the
     warning that says so."""
 
     def __init__(self) -> None:
         self.too_large: tuple[int, Any] | None = None  # smallest input row, its id
-        self.found: list[list[np.ndarray]] = [[] for _ in _BAD_CHECKS]
-        self.count = [0] * len(_BAD_CHECKS)
+        self.found: list[list[np.ndarray]] = [[] for _ in BAD_EXAM_CHECKS]
+        self.count = [0] * len(BAD_EXAM_CHECKS)
         self.scientific = _ScientificIds()
 
     def __bool__(self) -> bool:
@@ -1347,7 +1337,7 @@ class _BadRows:
             d = pl.col("effective_dose_msv").cast(pl.Float64)
             checks[2] = d.is_null()
             checks[3] = (d.is_nan() | d.is_infinite() | (d < 0)).fill_null(False)
-        for i, ((col, _, _), bad) in enumerate(zip(_BAD_CHECKS, checks, strict=True)):
+        for i, ((col, _, _), bad) in enumerate(zip(BAD_EXAM_CHECKS, checks, strict=True)):
             if bad is None or col not in chunk.columns:
                 continue
             hit = chunk.select(bad.fill_null(True)).to_series().to_numpy()
@@ -1384,9 +1374,9 @@ class _BadRows:
             row, value = self.too_large
             where = "0-based" + _places([row], lines, "; ")
             return DataError(
-                f"column 'patient_id': row {row} ({where}) holds {value}, {_OUTSIDE_INT64}"
+                f"{fn}: column 'patient_id': row {row} ({where}) holds {value}, {OUTSIDE_INT64}"
             )
-        for (col, what, fix), found, n in zip(_BAD_CHECKS, self.found, self.count, strict=True):
+        for (col, what, fix), found, n in zip(BAD_EXAM_CHECKS, self.found, self.count, strict=True):
             if not n:
                 continue
             rows = [int(r) for r in found[0]]

@@ -18,8 +18,10 @@ dose work needs (e.g. ``HEADNECK``, ``CHESTABDPELVIS``, ``CTSPINE``, ``THIGH``,
 examples in ``tests/test_regions.py``, which also tests every one-word term of the
 one-region rules on its own. A word the rules do not know is ignored, so the known words of
 a text decide its region: texts whose known words would mislead are given rules of their own
-(an anatomical range such as "skull base to mid thigh", a bone's head such as "femoral
-head", Scandinavian "buk": None; "radial head": extremity; "pancreatic head": abdomen). Your
+(an anatomical range such as "skull base to mid thigh", a bone's head or neck such as
+"femoral head" or "femoral neck", "pilonidal sinus", "brachiocephalic trunk", Scandinavian
+"buk": None; "radial head", "sinus tarsi": extremity; "pancreatic head", "celiac trunk":
+abdomen; "pulmonary trunk", "coronary sinus": chest; "carotid sinus": neck). Your
 own rules (``region_rules=``) are tried first, so they extend or override the shipped ones:
 the terms they find are theirs.
 """
@@ -91,16 +93,47 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "the rules cannot tell which regions lie between; 'vertex' names a range's start",
     ),
     (
-        r" (femoral|femur|humeral|humerus) heads? | heads? of (the )?(femur|femurs|humerus) ",
+        r" (femoral|femur|humeral|humerus) (heads?|necks?) "
+        r"| (heads?|necks?) of (the )?(femur|femurs|humerus) "
+        r"| (tete|col)s? (du |de l |de la )?(femur|humerus) | (tete|col) (femorale?|humerale?) "
+        r"| (testa|collo) (del |dell )?(femore|omero) | (testa|collo) (femorale|omerale) "
+        r"| (cabeza|cuello) (del |de )?(femur|humero) | (cabeza|cuello) (femoral|humeral) ",
         None,
-        "femoral and humeral head: the hip and the shoulder, unmapped like them (not the head)",
+        "femoral and humeral head and neck (femoral neck fracture, tête fémorale, collo del "
+        "femore, cuello femoral): the hip and the shoulder, unmapped like them (not the head, "
+        "not the neck)",
     ),
     (
         r" (radial|radius|ulnar|ulna|fibular|fibula|metacarpal|metatarsal) heads? "
-        r"| heads? of (the )?(radius|ulna|fibula) ",
+        r"| heads? of (the )?(radius|ulna|fibula) "
+        r"| tete (du |de l )?(radius|cubitus|perone|fibula) | tete radiale "
+        r"| cabeza (del )?(radio|cubito|perone) | cabeza radial "
+        r"| sinus tarsi ",
         "extremity",
-        "the head of a limb bone (radial head: the elbow, fibular head: the knee): a limb, "
-        "not the head",
+        "the head of a limb bone (radial head, tête radiale, cabeza del radio: the elbow; "
+        "fibular head: the knee); the sinus tarsi (the foot): a limb, not the head",
+    ),
+    (
+        r" pilonidal (sinus|sinuses|cyst|cysts|abscess) | sinus pilonidalis | sinus tracts? "
+        r"| (brachiocephalic|thyrocervical|costocervical|bicarotid|sympathetic|lumbosacral"
+        r"|vagal) (arterial |artery |nerve )?trunks? ",
+        None,
+        "a sinus that is no paranasal or cranial sinus (pilonidal sinus: the skin over the "
+        "sacrum; a sinus tract: a fistula), and a vessel or nerve named trunk whose scan the "
+        "name does not place in one region (brachiocephalic trunk: the upper mediastinum and "
+        "the root of the neck): no region (not the head, not the trunk)",
+    ),
+    (
+        r" pulmonary (arterial |artery )?trunk | coronary sinus | sinus venosus "
+        r"| (sinus|sinuses) of valsalva | valsalva sinus(es)? ",
+        "chest",
+        "the pulmonary trunk, the coronary sinus, the sinus venosus and the sinuses of "
+        "Valsalva (heart and great vessels): the chest, not the trunk, not the head",
+    ),
+    (
+        r" carotid (sinus|bulb) ",
+        "neck",
+        "the carotid sinus: the neck, not the head",
     ),
     (
         r" buk | backen ",
@@ -109,9 +142,13 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         "and a text naming them maps to None, not to the other region it names",
     ),
     (
-        r" (pancreatic|pancreas) head | head of (the )?pancreas ",
+        r" (pancreatic|pancreas) head | head of (the )?pancreas "
+        r"| tete (du )?pancreas | cabeza (del )?pancreas "
+        r"| (celiac|coeliac|celiacomesenteric|coeliacomesenteric) (arterial |artery )?trunk ",
         "abdomen",
-        "the head of the pancreas: the abdomen, not the head",
+        "the head of the pancreas (tête du pancréas, cabeza del páncreas) and the celiac "
+        "trunk (its CT angiography scans the upper abdomen): the abdomen, not the head, "
+        "not the trunk",
     ),
     (
         r" (cap|tap|trunk|c a p|t a p|stamm|rumpf|chestabdpelvis|chestabdomenpelvis"
@@ -131,9 +168,9 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
     ),
     (
         r" head (and )?neck | headneck | kopf (und )?hals | tete (et )?cou | testa (e )?collo "
-        r"| hoofd (en )?hals | cabeza (y )?cuello ",
+        r"| hoofd (en )?hals | cabeza (y )?cuello | h n ",
         "head_neck",
-        "head and neck (HEADNECK, Kopf-Hals, tête et cou, testa-collo, hoofd-hals, "
+        "head and neck (HEADNECK, H&N, Kopf-Hals, tête et cou, testa-collo, hoofd-hals, "
         "cabeza y cuello)",
     ),
     (
@@ -175,14 +212,14 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
         r" (head|brain|skull|cranial|cranium|sinus|sinuses|orbit|orbits|facial|face|mastoid"
         r"|mastoids|petrous|iam|iac|tmj|jaw|dental|mandible|maxilla|maxillofacial"
         r"|orbita|orbitae|schadel|schaedel|kopf|hirn|gehirn|cct|nnh|nasennebenhohlen|felsenbein"
-        r"|gesichtsschadel|crane|cerveau|encephale|cerebral|cerebrale|orbites|rochers"
-        r"|massif facial"
+        r"|gesichtsschadel|crane|tete|cerveau|encephale|cerebral|cerebrale|orbites|rochers"
+        r"|massif facial|circle of willis"
         r"|cranio|encefalo|cervello|seni paranasali|rocche"
         r"|hoofd|hersenen|schedel|craneo|cabeza|cerebro|senos paranasales) ",
         "head",
-        "head, brain, sinuses, facial bones, orbits, temporal bones (Schädel, Kopf, CCT, NNH, "
-        "Orbita, "
-        "crâne, cerveau, cérébral(e), cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
+        "head, brain, sinuses, facial bones, orbits, temporal bones, circle of Willis "
+        "(Schädel, Kopf, CCT, NNH, Orbita, "
+        "crâne, tête, cerveau, cérébral(e), cranio, encefalo, hoofd, hersenen, cráneo, cabeza)",
     ),
     (
         r" (neck|larynx|laryngeal|thyroid|hals|halsweichteile|kehlkopf|schilddruse|cou"
@@ -192,11 +229,13 @@ _RULES: tuple[tuple[str, str | None, str], ...] = (
     ),
     (
         r" (chest|thorax|thoracic|lung|lungs|pulmonary|ctpa|hrct|cardiac|heart|coronary"
+        r"|mediastinum|mediastinal"
         r"|coronaryartery|lunge|lungen|herz|torace|torax|poumon|poumons|coeur|polmone|polmoni"
         r"|cuore|longen|hart|pulmon|corazon|brustkorb|thx|thoraco|thoracique|toracico) "
         r"| (calcium scor(e|es|ing)|agatston|(coronar|koronar)\w*) ",
         "chest",
-        "chest, thorax, lungs, CTPA, HRCT, cardiac, coronary, calcium score (Lunge, Herz, "
+        "chest, thorax, lungs, mediastinum, CTPA, HRCT, cardiac, coronary, calcium score "
+        "(Lunge, Herz, "
         "Koronarangiographie, torace, toracico, thoracique, poumon, polmoni, longen, tórax)",
     ),
     (
@@ -412,13 +451,19 @@ def region_of(text: str | None, *, region_rules: Any = None) -> str | None:
     "rachis thoracique" -> ``"spine"``); sinus, brain, facial bones -> ``"head"``; KUB and CT
     colonography -> ``"abdomen_pelvis"``; cardiac, coronary, calcium score -> ``"chest"``;
     hip and shoulder -> None (they fit neither pelvis nor extremity cleanly), and so do the
-    femoral and humeral head ("head" after a bone or organ is no head: "radial head" ->
-    ``"extremity"``, "pancreatic head" -> ``"abdomen"``); an anatomical range ("skull base to
+    femoral and humeral head and neck ("head" or "neck" after a bone or organ is no head or
+    neck: "femoral neck fracture" -> None, "radial head" -> ``"extremity"``, "pancreatic
+    head" -> ``"abdomen"``); "trunk" alone is the trunk (``"chest_abdomen_pelvis"``), but a
+    vessel named trunk is not: "pulmonary trunk" -> ``"chest"``, "celiac trunk" ->
+    ``"abdomen"``, "brachiocephalic trunk" -> None (upper chest and neck); a sinus that is
+    not a paranasal or cranial one is no head: "pilonidal sinus" -> None, "coronary sinus"
+    -> ``"chest"``, "carotid sinus" -> ``"neck"``; an anatomical range ("skull base to
     mid thigh", "vertex to toes") -> None; localisers, bolus tracking and test names
     ("Topogram", "Monitoring") -> None. German, French, Italian, Dutch and Spanish terms map
     like their English ones (``Schädel`` and ``Schaedel`` -> head, ``Abdomen/Becken`` ->
-    abdomen_pelvis, ``crâne`` -> head, ``bassin`` -> pelvis, ``torace`` -> chest, ``hoofd``
-    -> head). A word the rules do not know is ignored (the known words decide).
+    abdomen_pelvis, ``crâne`` and ``tête`` -> head, ``bassin`` -> pelvis, ``torace`` ->
+    chest, ``hoofd`` -> head). A word the rules do not know is ignored (the known words
+    decide).
 
     Parameters
     ----------
@@ -463,7 +508,9 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
     ----------
     values : polars Series, pandas Series, or a sequence of str / None
         The texts. One string is refused (use :func:`region_of`), so the result is always a
-        Series.
+        Series. A value that is not a string (a number in a spreadsheet's column of texts)
+        is read as its text, so it maps to None unless a rule of yours names it; a missing
+        value (None, NaN, pandas' NA) maps to None.
     region_rules : optional
         Extra rules, tried before the built-in ones, as in :func:`region_of`.
 
@@ -487,7 +534,10 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
     compiled = compile_rules(region_rules)
     is_pandas = type(values).__module__.startswith("pandas")
     if is_pandas and type(values).__name__ == "Series":
-        s = pl.from_pandas(values)
+        if values.dtype == object:  # texts beside numbers (a spreadsheet's column): as text
+            s = pl.Series("region", [_as_text(v) for v in values], dtype=pl.Utf8)
+        else:
+            s = pl.from_pandas(values)
     elif isinstance(values, pl.Series):
         s = values
     elif (
@@ -495,7 +545,7 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
         and not is_pandas
         and not isinstance(values, bytes | Mapping | pl.DataFrame)
     ):
-        s = pl.Series("region", list(values), dtype=pl.Utf8, strict=False)
+        s = pl.Series("region", [_as_text(v) for v in values], dtype=pl.Utf8)
     else:
         raise ParameterError(
             "normalise_region maps a Series or a sequence of texts, got "
@@ -508,5 +558,19 @@ def normalise_region(values: Any, *, region_rules: Any = None) -> pl.Series | pd
     if is_pandas:
         res = out.to_pandas()
         res.index = values.index
+        res.name = values.name
         return res
     return out
+
+
+def _as_text(value: Any) -> str | None:
+    """A value of a column of texts as the rules read it: a string as it is, a missing
+    value (None, NaN, pandas' NA or NaT) and bytes as None, anything else (a number) as its
+    text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bytes) or type(value).__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return None
+    return str(value)

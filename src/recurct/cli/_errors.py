@@ -38,8 +38,9 @@ __all__ = [
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Exit code after Ctrl-C (128 + SIGINT, as a shell reports a process it stopped): one line
 #: ``recurct: interrupted``, no traceback; an output is complete (old or new) or absent: one
-#: being written is removed, and one replacing an old output (``--overwrite``) whose new
-#: folder was already in place is finished first (:mod:`recurct._outdir`).
+#: being written is removed, and one replacing an old output (``--overwrite``) finishes
+#: renaming the new folder into place first; an old folder whose removal is stopped is left
+#: beside it, named in a warning (:mod:`recurct._outdir`).
 EXIT_INTERRUPTED = 130
 #: Exit code after SIGTERM (``kill PID``; 128 + SIGTERM): one line ``recurct: terminated``, and
 #: an output is complete (old or new) or absent, as after Ctrl-C.

@@ -26,17 +26,28 @@ def exam_region(
     :func:`effective_dose` at event level:
 
     1. Localizer events (scout, topogram) are ignored if the exam has any other event.
-    2. Null regions (None or NaN) are ignored; none left: None. ``"other"`` counts only when
-       nothing more specific is left (then the result is ``"other"``).
+    2. Null regions (None or NaN) are ignored; none left: None. The ``"other"`` region
+       (whole body) of a localizer counts only when nothing more specific is left (a
+       topogram's "Entire body" target does not name the exam); ``"other"`` of any other
+       event is a region of its own, part of no other region and combined with none, so an
+       exam with a whole-body scan and a scan of a specific region is decided by rule 5.
     3. One region, or regions that are parts of one region (``abdomen`` + ``abdomen_pelvis``):
-       that region.
+       that region (``"other"`` alone: ``"other"``).
     4. Regions whose parts make a composite exactly: the composite (chest + abdomen + pelvis
        -> ``chest_abdomen_pelvis``, head + neck -> ``head_neck``, abdomen + pelvis ->
        ``abdomen_pelvis``; neck + chest + abdomen + pelvis -> ``chest_abdomen_pelvis``, as
        the DICOM term NECKCHESTABDPELV). These are the rules by which :func:`region_of`
        combines the terms of one text.
     5. Otherwise the region with the largest summed DLP (ties: the first seen); ``"other"``
-       if no event has a DLP.
+       if no event has a DLP. Regions are compared as named: a composite's DLP is not
+       shared out among its parts (head 300 + head_neck 200 + chest 400 -> chest), as no
+       one knows which part of it fell on which region. A whole-body scan (``"other"``) that
+       wins makes the exam ``"other"``, which no conversion-factor table covers, so its dose
+       is refused (or null) rather than given another region's factor.
+
+    An exam whose events lie in several regions is given one region, whose conversion
+    factor :func:`effective_dose` applies to the exam's whole DLP; converting its events
+    (``effective_dose(events, level="event")``) gives each event its own region's factor.
 
     Parameters
     ----------
@@ -64,6 +75,8 @@ def exam_region(
     'chest_abdomen_pelvis'
     >>> exam_region(["head", "chest", "chest"], [300.0, 150.0, 200.0], [False, False, True])
     'head'
+    >>> exam_region(["other", "head"], [708.2, 4.81])  # a whole-body scan and bolus tracking
+    'other'
     """
     for name, arg in (("regions", regions), ("dlps", dlps), ("localizer", localizer)):
         if (arg is not None or name == "regions") and (
@@ -88,16 +101,21 @@ def exam_region(
             f"exam_region: {odd[0]!r:.60} is not a canonical body region (one of "
             f"{', '.join(BODY_REGIONS)}, or None); map free text with normalise_region first"
         )
-    idx = [i for i in range(n) if not lo[i]] or list(range(n))
+    idx = [i for i in range(n) if not lo[i]] or list(range(n))  # rule 1
     idx = [i for i in idx if regions[i] is not None]
     if not idx:
         return None
-    specific = [i for i in idx if regions[i] != "other"]
+    # rule 2: "other" of a localizer counts only where nothing more specific is left
+    specific = [i for i in idx if regions[i] != "other" or not lo[i]]
     if not specific:
         return "other"
-    whole = combine_regions(str(regions[i]) for i in specific)  # rules 3 and 4
-    if whole is not None:
-        return whole
+    named = {str(regions[i]) for i in specific}
+    if named == {"other"}:
+        return "other"
+    if "other" not in named:  # "other" combines with no region
+        whole = combine_regions(named)  # rules 3 and 4
+        if whole is not None:
+            return whole
     parts: dict[str, list[float]] = {}
     seen_dlp = False
     for i in specific:
@@ -145,23 +163,22 @@ def _float_type(dtype: pl.DataType) -> pl.DataType:
 # mask, and for each union of parts the code of the region combine_regions makes of them
 _REGIONS: tuple[str, ...] = tuple(BODY_REGIONS)
 _OTHER = _REGIONS.index("other")
-_PARTS: tuple[str, ...] = tuple(
-    sorted({p for r in _REGIONS if r != "other" for p in COMPONENTS.get(r, {r})})
-)
-#: The bit mask of each region's parts (a composite: its parts'; ``"other"``: none).
+_PARTS: tuple[str, ...] = tuple(sorted({p for r in _REGIONS for p in COMPONENTS.get(r, {r})}))
+#: The bit mask of each region's parts (a composite: its parts'; ``"other"``: a part of its
+#: own, which combines with none).
 _PART_MASK = np.array(
-    [
-        0 if r == "other" else sum(1 << _PARTS.index(p) for p in COMPONENTS.get(r, {r}))
-        for r in _REGIONS
-    ],
+    [sum(1 << _PARTS.index(p) for p in COMPONENTS.get(r, {r})) for r in _REGIONS],
     dtype=np.int64,
 )
 
 
 def _combined(mask: int) -> int:
-    """The code of the region the parts of ``mask`` make (:func:`combine_regions`), -1 if
-    none."""
-    region = combine_regions(p for i, p in enumerate(_PARTS) if mask >> i & 1)
+    """The code of the region the parts of ``mask`` make (:func:`combine_regions`; ``"other"``
+    alone makes ``"other"``, with another part none), -1 if none."""
+    parts = [p for i, p in enumerate(_PARTS) if mask >> i & 1]
+    if "other" in parts:
+        return _OTHER if parts == ["other"] else -1
+    region = combine_regions(parts)
     return -1 if region is None else _REGIONS.index(region)
 
 
@@ -206,14 +223,16 @@ def main_regions(df: pl.DataFrame, region_column: str) -> pl.DataFrame:
     dlp = ev["d"].to_numpy()
     localizer = ev["l"].to_numpy().astype(bool, copy=False)
     # rule 1: a study's localizers are ignored if it has another event; rule 2: null regions
-    # are ignored (none left: None), "other" counts where nothing more specific is left
+    # are ignored (none left: None), a localizer's "other" counts where nothing more
+    # specific is left, another event's "other" is a region (a part of its own)
     has_scan = np.bincount(study[~localizer], minlength=k) > 0  # an event not a localizer
     used = (reg >= 0) & (~localizer | ~has_scan[study])
     main = np.full(k, -1, dtype=np.int64)
     main[np.bincount(study[used], minlength=k) > 0] = _OTHER
-    specific = used & (reg != _OTHER)
+    specific = used & ~(localizer & (reg == _OTHER))
     st, rg, d = study[specific], reg[specific], dlp[specific]
-    # rules 3 and 4: the region the parts of the specific regions make (combine_regions)
+    # rules 3 and 4: the region the parts of the specific regions make (combine_regions;
+    # "other" combines with none)
     parts = np.zeros(k, dtype=np.int64)
     np.bitwise_or.at(parts, st, _PART_MASK[rg])
     whole = _COMBINED[parts]
@@ -321,7 +340,8 @@ def sum_events(
     ``effective_dose_msv`` null if an event's dose is null, and its ``dose_method`` null
     where its dose is; where the table has an :data:`EVENTS_LOST` column (Boolean, null read
     as false), a study with an event marked true lost events, so its ``dlp_mgycm``,
-    ``effective_dose_msv`` and ``dose_method`` are null too, and its ``events_lost`` is true
+    ``effective_dose_msv``, ``dose_method`` and ``ctdivol_mgy`` are null too (the main scan
+    cannot be known, as the readers leave the exam's), and its ``events_lost`` is true
     (whether any of its events is marked). An event whose non-null ``event_uid`` came
     earlier in its study is counted once; events with a null ``event_uid`` are all counted.
     The sums are recurct's
@@ -360,8 +380,8 @@ def sum_events(
         .alias("dose_method"),
         pl.len().cast(pl.Int64).alias("n_events"),
     ]
-    if "ctdivol_mgy" in df.columns:
-        aggs.append(pl.col("ctdivol_mgy").max())
+    if "ctdivol_mgy" in df.columns:  # unknown where events were lost, as the readers say
+        aggs.append(pl.when(~lost).then(pl.col("ctdivol_mgy").max()).alias("ctdivol_mgy"))
     if EVENTS_LOST in df.columns:
         aggs.append(lost.alias(EVENTS_LOST))
     aggs += [pl.col(c).drop_nulls().first() for c in df.columns if c not in special]

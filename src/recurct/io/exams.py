@@ -450,7 +450,7 @@ def prepare(
                 "0-based: an empty header field and no value in any row)"
             )
     else:
-        frame, kind, where, sep, lines = _load(source, sep=sep, strict=strict)
+        frame, kind, where, sep, lines = _load(source, sep=sep, strict=strict, decimal=decimal)
         notes = []
     from_csv = kind == "csv"
     if decimal is None and sep == ",":  # a comma inside a number needs quotes: read as is
@@ -544,7 +544,7 @@ def parquet_heights(files: Sequence[str | os.PathLike[str]] | None) -> list[int]
 
 
 def _load(
-    obj: Any, *, sep: str | None, strict: bool = True
+    obj: Any, *, sep: str | None, strict: bool = True, decimal: str | None = None
 ) -> tuple[pl.DataFrame, str, str, str | None, FileRows | None]:
     """``(frame, kind, source, CSV separator, the file of each row of a folder of Parquet
     files)``; kind: 'csv', 'parquet' or the frame library. A frame is not cleaned here: the
@@ -552,12 +552,12 @@ def _load(
     ``strict``: of a folder, the cells of a partition column that differ from their folder
     raise (True) or are read as missing (:func:`_scan_parquet`)."""
     if not isinstance(obj, (str, os.PathLike)):
-        df, kind = to_polars(_pandas_date_cells(obj), clean=False)
+        df, kind = to_polars(_pandas_date_cells(obj), clean=False, decimal=decimal)
         return df, kind, f"<{kind} frame>", None, None
     path = Path(obj)
     source = str(path)
     if not path.exists():
-        raise InputNotFoundError(f"{source}: no such file or folder")
+        raise InputNotFoundError(f"read_exams: {source}: no such file or folder")
     if path.is_dir():  # (a folder recurct wrote: complete, per its manifests, and exams)
         frame, places = _scan_folder(path, source, strict=strict)
         return frame, "parquet", source, None, places

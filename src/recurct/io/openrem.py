@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from recurct import _checks
-from recurct._casts import norm_sex
+from recurct._casts import norm_sex, null_text
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
 from recurct._dates import (
@@ -119,10 +119,11 @@ _NUMERIC_EVENT = {
     "dlp_mgycm",
 }
 _EVENT_COLUMN = re.compile(r"^E(\d+) (.+)$")
-_NULLS = ["", "none", "n/a", "nan", "null"]
-# their spellings in lower, upper and title case (a cheaper test than lower-casing every cell)
-_NULL_SPELLINGS = sorted(
-    {f(x) for x in _NULLS for f in (str.lower, str.upper, str.title)} | {"NaN"}
+# Cells read as missing: recurct's one list (recurct._casts.NULL_STRINGS, by null_text), and
+# OpenREM's own extras, kept from earlier releases: a missing value that went through
+# Python's str() ("None", "nan") in lower, upper or title case, and "NaN" (docs/rdsr.md)
+_OPENREM_NULLS = tuple(
+    sorted({f(x) for x in ("none", "nan") for f in (str.lower, str.upper, str.title)} | {"NaN"})
 )
 # The study dates and times are read by recurct._dates, as read_exams reads them (one
 # splitter, one set of formats); what is OpenREM's own: dayfirst=None (the order of
@@ -200,10 +201,10 @@ def _read_frame(
     else:
         raw, sep, rows = _read_csv_text(_csv_bytes(path, where), where, path, withhold)
         decimal_comma = sep != ","
-    stripped = [pl.col(c).str.strip_chars() for c in raw.columns]
+    cleaned = [null_text(pl.col(c)) for c in raw.columns]  # the one list of placeholders
     cells = raw.with_columns(
-        pl.when(s.is_in(_NULL_SPELLINGS)).then(None).otherwise(s).alias(c)
-        for s, c in zip(stripped, raw.columns)
+        pl.when(s.is_in(_OPENREM_NULLS)).then(None).otherwise(s).alias(c)
+        for s, c in zip(cleaned, raw.columns)
     )
     return cells, raw, decimal_comma, rows
 

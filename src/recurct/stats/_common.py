@@ -85,9 +85,11 @@ def by_list(
     ``table`` named when one does not), that none starts with :data:`TMP`
     (``ParameterError``), that none holds Python objects (a pandas ``object`` column of mixed
     types: ``DataError`` naming the column and the first row of each type) and that no value
-    of theirs is ``"all"`` (the label of the whole table's rows) or ``"(missing)"``
-    (:data:`recurct.stats.publish.NULL_STRATUM`, the label of a null stratum): a
-    ``DataError`` naming the column and the rows."""
+    of theirs is ``"all"`` (the label of the whole table's rows), nor ``"(missing)"``
+    (:data:`recurct.stats.publish.NULL_STRATUM`, the label of a null stratum) in a column
+    that also holds a null (the two strata would print alike; a column without a null may
+    hold it, e.g. an export that filled its missing values with it): a ``DataError`` naming
+    the column and the rows."""
     if by is None:
         return []
     cols = [by] if isinstance(by, str) else list(by) if isinstance(by, Iterable) else None
@@ -120,23 +122,28 @@ def by_list(
                 f"{kinds or 'none'}; convert it to text or numbers first"
             )
     # a stratum labelled "all" would pass for the whole table's rows, one labelled
-    # "(missing)" for the null stratum of the publication tables and figures
+    # "(missing)" for the null stratum of the publication tables and figures (where the
+    # column has one: else "(missing)" is the only stratum printed so)
     from recurct.stats.publish import NULL_STRATUM  # (which imports this module)
 
-    labels = {
-        ALL: "the label of the whole table's rows in the result",
-        NULL_STRATUM: "the label of a null (missing) value in the tables and figures",
-    }
     for c in cols:
         if isinstance(df.schema[c], pl.String | pl.Categorical | pl.Enum):
             text = df[c].cast(pl.Utf8)
-            for label, meaning in labels.items():
-                hit = text == label
-                if hit.any():
-                    raise DataError(
-                        f"by column {c!r} holds the value {label!r}, {meaning}: {_rows(hit)} "
-                        "(0-based); rename that value first"
-                    )
+            hit = text == ALL
+            if hit.any():
+                raise DataError(
+                    f"by column {c!r} holds the value {ALL!r}, the label of the whole table's "
+                    f"rows in the result: {_rows(hit)} (0-based); rename that value first"
+                )
+            hit = text == NULL_STRATUM
+            if text.null_count() and hit.any():
+                raise DataError(
+                    f"by column {c!r} holds the value {NULL_STRATUM!r}, the label of a null "
+                    "(missing) value in the tables and figures, and nulls too: the two "
+                    f"strata would print alike; {NULL_STRATUM!r} in {_rows(hit)}, null in "
+                    f"{_rows(text.is_null())} (0-based); rename that value, or fill the nulls "
+                    "with it, first"
+                )
     return cols
 
 

@@ -187,14 +187,15 @@ def _drop_unknown(
     the strata left without patients (which have no row at that threshold)."""
     parts: list[pl.DataFrame] = []
     dropped: list[str] = []
-    every = stratum_keys(slim, by_cols) if by_cols else None
+    every: pl.DataFrame | None = None  # the strata, found only where patients are dropped
     for i, t in enumerate(ts):
         unknown = slim.get_column(f"{TMP}u{i}")
         n = int(unknown.sum())
         parts.append(slim.filter(~unknown) if n else slim)
         if n:
             dropped.append(f"{n} at {param_label(t)} mSv (null {unknown_column(df, t)!r})")
-            if every is not None and parts[-1].height:
+            if by_cols and parts[-1].height:
+                every = stratum_keys(slim, by_cols) if every is None else every
                 gone = every.join(
                     parts[-1].select(by_cols).unique(),
                     on=by_cols,

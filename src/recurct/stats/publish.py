@@ -189,9 +189,10 @@ def table_kind(table: Any) -> TableKind:
 
     A table with the columns of a share and its CI (``n_reached``, ``share``, ``share_lo``,
     ``share_hi``) and one that only a magnitude table has (``n_exams``, ``ced_median``,
-    ``days_to_median``, ...) is a magnitude table, also where it has a ``site`` column (a
-    magnitude table by site); else a table with ``site``, ``n_patients`` and ``share`` is a
-    site table.
+    ``days_to_median``, ...), but no ``weight`` (a site table's), is a magnitude table, also
+    where it has a ``site`` column (a magnitude table by site); else a table with ``site``,
+    ``n_patients`` and ``share`` is a site table (also one with ``weight`` and ``n_exams``:
+    a hand-made site table keeps its weight and its exams).
     """
     df, _ = to_polars(_unwrap(table))
     cols = set(df.columns)
@@ -202,7 +203,7 @@ def table_kind(table: Any) -> TableKind:
         return "meta"  # MetaResult.pooled or .subgroups
     if {"std_share", "std_share_lo", "std_share_hi"} <= cols:
         return "standardised"
-    if share_ci and cols & _MAGNITUDE_ONLY:
+    if share_ci and cols & _MAGNITUDE_ONLY and "weight" not in cols:
         return "magnitude"
     if {"site", "n_patients", "share"} <= cols:
         return "sites"
@@ -559,14 +560,22 @@ def _num(v: Any, digits: int) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     if isinstance(v, float):
-        return _no_negative_zero(f"{v:,.{digits}f}")
+        return _fixed(v, digits)
     return str(v)
 
 
+def _fixed(v: float | Decimal, digits: int, spec: str = "f") -> str:
+    """``v`` with ``digits`` decimals and thousands separators (``spec="g"``: ``digits``
+    significant digits, no separators), never a negative zero: every number cell is written
+    through it (:func:`_no_negative_zero`)."""
+    text = f"{v:,.{digits}f}" if spec == "f" else f"{v:.{digits}g}"
+    return _no_negative_zero(text)
+
+
 def _no_negative_zero(text: str) -> str:
-    """``"-0.00"`` (a negative zero, or a tiny negative number rounded to zero) as
-    ``"0.00"``; other text as it is."""
-    if text.startswith("-") and not text.strip("-0.,"):
+    """``"-0.00"``, ``"-0"`` or ``"-0e+00"`` (a negative zero, or a tiny negative number
+    rounded to zero) without its sign; other text as it is."""
+    if text.startswith("-") and not text.split("e")[0].strip("-0.,"):
         return text[1:]
     return text
 
@@ -583,30 +592,43 @@ def _count(v: Any, digits: int) -> str:
 _EXACT = Context(prec=400, rounding=ROUND_HALF_EVEN)
 
 
+def _written(p: Any) -> str:
+    """A number's shortest decimal form in its own precision: ``repr`` of a float, NumPy's
+    shortest form of a ``float32`` or ``float16`` (``np.float32(0.575)`` is 0.575, not
+    0.574999988079071, its exact value), as recurct reads such a column elsewhere
+    (:func:`recurct._casts.as_written`)."""
+    dtype = getattr(p, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "") == "f" and dtype.itemsize < 8:
+        return str(p)
+    return repr(float(p))
+
+
 def _pct(p: Any, digits: int) -> str:
     """A fraction as a percentage with ``digits`` decimals, without the "%" sign.
 
     The percentage is 100 times the share's decimal value, its shortest decimal form
-    (``repr``: 0.575 for 23/40, 0.00075 for 3/4000), computed exactly (no binary rounding
-    of ``100 * p``) and rounded to ``digits`` decimals, an exact tie to the even digit:
-    23/40 -> "58" at 0 digits, 109/200 -> "54", 1/32 -> "3.12" at 2. For a share ``k/n`` of
-    whole counts this is ``100 k/n`` rounded exactly, tie to even. A share above 0 that would
-    round to zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"`` at 0), never as 0;
+    (``repr``: 0.575 for 23/40, 0.00075 for 3/4000; a ``float32`` share in its own
+    precision, :func:`_written`), computed exactly (no binary rounding of ``100 * p``) and
+    rounded to ``digits`` decimals, an exact tie to the even digit: 23/40 -> "58" at 0
+    digits, 109/200 -> "54", 1/32 -> "3.12" at 2. For a share ``k/n`` of whole counts this is
+    ``100 k/n`` rounded exactly, tie to even, wherever ``n * 10**digits`` is at most 10**13
+    (at 2 digits any ``n`` up to 10**11): past that the share's 17 significant digits no
+    longer tell a tie from a number beside it, and past them the decimals are zeros
+    (``_pct(1/3, 20)`` is "33.33333333333333000000"). A share above 0 that would round to
+    zero is shown as ``"<0.01"`` (``"<0.1"`` at 1 digit, ``"<1"`` at 0), never as 0;
     likewise a share below 1 that would round to 100% as ``">99.99"`` (``">99.9"``,
     ``">99"``), never as 100; a negative share that rounds to zero as ``"0.00"``, not
-    ``"-0.00"``; a missing one as "–"."""
+    ``"-0.00"`` (:func:`_fixed`); a missing one as "–"."""
     if not _finite(p):
         return "–"
-    value = _EXACT.multiply(Decimal(repr(float(p))), Decimal(100))
+    value = _EXACT.multiply(Decimal(_written(p)), Decimal(100))
     step = Decimal(1).scaleb(-digits)
     rounded = value.quantize(step, context=_EXACT)
     if value > 0 and rounded == 0:
         return f"<{step:.{digits}f}"
     if 0 < value < 100 and rounded == 100:
         return f">{100 - step:.{digits}f}"
-    if rounded == 0:
-        rounded = abs(rounded)  # no "-0.00"
-    return f"{rounded:,.{digits}f}"
+    return _fixed(rounded, digits)
 
 
 def _count_share(n: Any, p: Any, lo: Any, hi: Any, digits: int) -> str:
@@ -645,6 +667,18 @@ def _other_cell(column: str, v: Any, numeric: bool, digits: int) -> str:
     return _num(v, digits)
 
 
+def _floats_as_written(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its ``Float32`` and ``Float16`` columns as ``Float64`` numbers as written
+    (a float32 0.575 is 0.575, :func:`recurct._casts.as_written`), so that their cells are
+    rounded from the number as written, as recurct reads such columns elsewhere."""
+    from recurct._casts import as_written
+
+    narrow = [c for c, t in df.schema.items() if t in (pl.Float32, pl.Float16)]
+    if not narrow:
+        return df
+    return df.with_columns(as_written(pl.col(c), df.schema[c]) for c in narrow)
+
+
 def _finite(v: Any) -> bool:
     """A number that can be shown (not None, NaN or infinite)."""
     return v is not None and not isinstance(v, bool) and math.isfinite(v)
@@ -675,12 +709,17 @@ def publication_table(
         Python prints it (its shortest decimal form: 0.575 for 23/40), computed exactly and
         rounded to the nearest decimal, an exact tie to the even digit; for ``k`` of ``n``
         patients this is ``100 k/n`` rounded exactly (1/32 = 3.125% shows as "3.12%", not
-        "3.13%"; 23/40 = 57.5% as "58%" and 109/200 = 54.5% as "54%" with ``digits=0``).
-        Other numbers are rounded by Python from the stored binary number. A share
-        above 0 that would round to zero is shown as ``"<0.01"`` (``"<0.1"`` with
-        ``digits=1``, ``"<1"`` with 0), never as 0; a share of exactly 0 as ``"0.00"``;
-        likewise a share below 1 that would round to 100% as ``">99.99"``, never as 100; a
-        negative number that rounds to zero (a hand-made table's ``-0.0``) as ``"0.00"``.
+        "3.13%"; 23/40 = 57.5% as "58%" and 109/200 = 54.5% as "54%" with ``digits=0``)
+        wherever ``n`` times ``10**digits`` is at most 10**13 (at 2 digits, any ``n`` up to
+        10**11; past the share's 17 significant digits the decimals are zeros). Other numbers
+        are rounded by Python from the stored binary number. A ``Float32`` (or ``Float16``)
+        column is read as written (a float32 0.575 is 57.5%, not 57.4999988...%), as recurct
+        reads such columns elsewhere. A share above 0 that would round to zero is shown as
+        ``"<0.01"`` (``"<0.1"`` with ``digits=1``, ``"<1"`` with 0), never as 0; a share of
+        exactly 0 as ``"0.00"``; likewise a share below 1 that would round to 100% as
+        ``">99.99"``, never as 100; no cell shows a negative zero: a negative number that
+        rounds to zero (a hand-made table's ``-0.0``; a CED, a number of days, τ² or a
+        reproduced value alike) as ``"0.00"`` (``"0.0"``, ``"0"``), never ``"-0.00"``.
     alpha : float, optional
         As in :func:`readable`: the level the intervals were computed at (default 0.05, or
         the level a SiteTable or MetaResult carries), named in the labels ("90% CI").
@@ -804,6 +843,7 @@ def _publication(
     level = level_text(alpha)
     kind = table_kind(table)
     df, frame_kind = to_polars(_unwrap(table))
+    df = _floats_as_written(df)
     if kind == "magnitude":
         _check_magnitude(df, fn)
     else:
@@ -914,11 +954,11 @@ def _magnitude_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> d
     if "ced_median" in r:
         iqr = ""
         if _finite(r.get("ced_q1")) and _finite(r.get("ced_q3")):
-            iqr = f" ({r['ced_q1']:,.1f}–{r['ced_q3']:,.1f})"
-        med = f"{r['ced_median']:,.1f}{iqr}" if _finite(r["ced_median"]) else "–"
+            iqr = f" ({_fixed(r['ced_q1'], 1)}–{_fixed(r['ced_q3'], 1)})"
+        med = f"{_fixed(r['ced_median'], 1)}{iqr}" if _finite(r["ced_median"]) else "–"
         out[f"CED among patients ≥ {t_text}, median (IQR), mSv"] = med
     if "days_to_median" in r:
-        d = f"{r['days_to_median']:,.0f}" if _finite(r["days_to_median"]) else "–"
+        d = _fixed(r["days_to_median"], 0) if _finite(r["days_to_median"]) else "–"
         if _finite(r.get("days_to_min")) and d != "–":
             d += f" ({int(r['days_to_min']):,})"
         out[f"Days from first exam to {t_text}, median (min)"] = d
@@ -976,7 +1016,7 @@ def _meta_cells(r: dict[str, Any], t_text: str, cut: str, digits: int) -> dict[s
             None, r.get("share"), r.get("share_lo"), r.get("share_hi"), digits
         ).strip("()"),
         "95% prediction interval, %": pred,
-        "τ²": f"{tau2:.3g}" if _finite(tau2) else "–",
+        "τ²": _fixed(tau2, 3, "g") if _finite(tau2) else "–",
         "I² (%)": _pct(i2, digits),
         "Method": _meta_method(r),
     }
@@ -1055,7 +1095,7 @@ def _reproduction_cells(
     def cell(v: Any, dec: int) -> str:
         if not _finite(v):
             return "–" if v is None or isinstance(v, float) else _num(v, dec)
-        return f"{v:,.{dec}f}"
+        return _fixed(v, dec)
 
     rep = cell(r["reproduced"], rep_dec)
     if _finite(r.get("reproduced_lo")) and _finite(r.get("reproduced_hi")) and rep != "–":
@@ -1334,6 +1374,7 @@ def _readable_text(
         _readable(table, threshold=threshold, age_cut=age_cut, percent=True, alpha=alpha, fn=fn)
     )
     df, _ = to_polars(_unwrap(table))
+    df = _floats_as_written(df)
     kind = table_kind(df)
     strata, _ = _strata_and_extra(df, kind)
     columns = [c for c in df.columns if c not in _DROP]  # readable's, in its order

@@ -174,6 +174,8 @@ __all__ = [
     "unmet_reason",
     "unmet_targets",
     "validation_record",
+    "validation_seeds",
+    "validation_seeds_text",
     "your_data_note",
 ]
 
@@ -1003,6 +1005,46 @@ def in_sample_text(seeds: Collection[int], fitted: Collection[int]) -> str:
     return (
         f"in-sample: {len(used)} of {len(seeds)} seeds ({_seed_list(used)}) were seeds the "
         f"profile was fitted on ({fit})"
+    )
+
+
+def validation_seeds(validation: Mapping[str, Any]) -> tuple[int, ...]:
+    """The seeds of a ``[calibration.validation]`` record (its ``seeds``: ``"1000-1099"``,
+    ``"1,5,9"`` or a list of ints); none without a record."""
+    seeds = validation.get("seeds") if validation else None
+    if seeds is None:
+        return ()
+    if not isinstance(seeds, str):
+        return tuple(int(s) for s in seeds)
+    out: list[int] = []
+    for part in seeds.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    return tuple(out)
+
+
+def validation_seeds_text(seeds: Collection[int], validation: Collection[int]) -> str:
+    """What a run on many seeds says when its seeds were seeds of the profile's validation
+    record ("" otherwise): there the stored central ranges of the extremes and the SDs of the
+    tolerances were taken over these very seeds, so the extremes' ``seeds ok`` holds by
+    construction: ``"validation seeds: all 20 seeds were seeds of the profile's validation
+    record (seeds 1000-1099): the stored ranges and SDs were taken over these seeds"``."""
+    used = sorted({int(s) for s in seeds} & {int(s) for s in validation})
+    if not used:
+        return ""
+    record = f"seeds {_seed_list(validation)}"
+    if len(seeds) == 1:
+        which = f"seed {used[0]} was one of the seeds"
+    elif len(used) == len(seeds):
+        which = f"all {len(used)} seeds were seeds"
+    else:
+        which = f"{len(used)} of {len(seeds)} seeds ({_seed_list(used)}) were seeds"
+    return (
+        f"validation seeds: {which} of the profile's validation record ({record}): the stored "
+        "ranges and SDs were taken over these seeds"
     )
 
 

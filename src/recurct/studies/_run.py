@@ -161,12 +161,16 @@ def load_exams(
     ``recurct reproduce --exams`` (:func:`recurct.dose.effective.fill_dose_from_dlp`: table
     ``aapm96``, its warnings given in words ``reproduce`` can follow) and recorded in
     ``dose_method``. A ``seed`` other than 0 (any integer type; not a bool) is refused.
+    For the synthetic cohort, a ``seed`` that is not an integer >= 0 is refused before any
+    work (``"rehani2020.reproduce: seed must be an integer >= 0, got -1"``).
     The errors name ``profile`` (the study) and never a parameter its ``reproduce`` lacks."""
     from recurct._frames import to_polars
 
     if exams is None:
         import recurct.synthetic as synthetic
+        from recurct import _checks
 
+        seed = _checks.integer(seed, f"{profile}.reproduce", "seed")
         n = "the profile's" if n_patients is None else f"{n_patients:,}"
         report(f"generating the synthetic '{profile}' cohort ({n} patients, seed {seed}) ...")
         warm_up(profile, seed, thresholds)
@@ -412,6 +416,8 @@ def run_study(
     the validation record, stated in the legend (:func:`~recurct.studies._reproduction.
     extremes_note`).
 
+    A synthetic cohort's ``seed`` must be an integer >= 0 (a :class:`~recurct.errors.
+    ParameterError` naming ``STUDY.reproduce`` otherwise).
     On your table (:func:`load_exams`): a table without rows is refused, a missing
     ``effective_dose_msv`` is computed from ``dlp_mgycm`` and ``body_region`` where it can be,
     and a ``seed`` other than the default 0 is refused (it chooses the synthetic cohort),

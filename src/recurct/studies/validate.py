@@ -9,10 +9,14 @@ calibration tolerance plus z x the sampling SD of a mean of k seeds (the figure'
 upper 95% confidence bound, over ``sqrt(k)``) of the published value (the rounding once, and
 a calibration target the fit did not meet missed on any seeds: the rules of one run,
 :mod:`recurct.studies._figures`). Sample extremes are shown, not counted: per seed, whether
-its value lies in the model's central 95% range stored in the profile (``seeds ok``: about
-94% of seeds for a correct model and 100 validation seeds), and from :data:`MIN_SEEDS` seeds
-on whether the published value lies in the central 95% range of these seeds. Seeds the
-profile was fitted on are named in the headline ("in-sample").
+its value lies in the model's central 95% range stored in the profile (``seeds ok``; the
+legend says how often a seed falls outside that range: the rate the study measured on seeds
+outside the validation record where it has one, else that of a seed exchangeable with the
+validation seeds, :func:`recurct.studies._reproduction.extremes_note`), and from
+:data:`MIN_SEEDS` seeds on whether the published value lies in the range of these seeds
+(:func:`central_range`: their smallest to largest value up to 40 seeds). Seeds the profile
+was fitted on are named in the headline ("in-sample"), and so are seeds of its validation
+record ("validation seeds": the stored ranges and SDs were taken over them).
 
 ``python -m recurct.studies.validate STUDY --seeds 1000-1099 --write`` runs the study at full
 scale on validation seeds (disjoint from the calibration's ``fit_seeds``) and stores the
@@ -45,6 +49,7 @@ from recurct.studies._figures import (
     calibration_record,
     calibration_tolerances,
     counted,
+    extreme_coverage,
     fit_seeds,
     fitted_targets,
     headline_counts,
@@ -57,6 +62,8 @@ from recurct.studies._figures import (
     unmet_reason,
     unmet_targets,
     validation_record,
+    validation_seeds,
+    validation_seeds_text,
 )
 from recurct.studies._format import (
     fmt,
@@ -73,20 +80,33 @@ from recurct.studies._run import parse_seeds
 __all__ = ["MIN_SEEDS", "SeedRuns", "central_range", "run_seeds", "summarise", "validate"]
 
 MIN_SEEDS = 20
-"""Fewest seeds from which their range is shown as a central 95% range (else as min–max), and a
-published extreme is placed in it; also the fewest validation seeds."""
+"""Fewest seeds from which a published extreme is placed in their range (:func:`central_range`:
+their smallest to largest value up to 40 seeds, a central 95% range from 41 on); also the
+fewest validation seeds."""
 
 
 def central_range(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
     """The central ``level`` range of ``values``: the empirical ``(1 - level) / 2`` and
-    ``(1 + level) / 2`` quantiles (inverted CDF: values that occurred; with 20 values the
-    smallest and the largest, with 100 the 3rd smallest and the 3rd largest)."""
+    ``(1 + level) / 2`` quantiles (inverted CDF: values that occurred; with 40 values or fewer
+    the smallest and the largest, with 100 the 3rd smallest and the 3rd largest)."""
     v = np.sort(np.asarray(values, dtype=np.float64))
     if v.size == 0:
         raise ParameterError("no values")
     n = v.size
-    k = max(math.ceil(n * (1.0 - level) / 2.0 - 1e-9), 1)  # the k-th smallest and largest
+    k = _range_rank(n, level)
     return float(v[k - 1]), float(v[n - k])
+
+
+def _range_rank(n: int, level: float = 0.95) -> int:
+    """The k of :func:`central_range` of ``n`` values: its ends are the k-th smallest and the
+    k-th largest (1, the smallest and the largest, up to 40 values at level 0.95)."""
+    return max(math.ceil(n * (1.0 - level) / 2.0 - 1e-9), 1)
+
+
+def _range_name(n: int) -> str:
+    """What :func:`central_range` of ``n`` seeds' values is: ``"min–max"`` where it is their
+    smallest and largest value (40 seeds or fewer), else ``"central 95%"``."""
+    return "min–max" if _range_rank(n) == 1 else "central 95%"
 
 
 def _progress(total: int, study: str, progress: bool | Callable[[str], None]) -> Any:
@@ -169,14 +189,14 @@ SUMMARY_SCHEMA: dict[str, Any] = {
 
 def summarise(study: str, runs: pl.DataFrame, *, n_patients: int | None = None) -> pl.DataFrame:
     """Per published figure: ``mean``, ``sd``, the range ``q_lo`` .. ``q_hi`` of these seeds
-    (:func:`central_range`: their central 95% range; with fewer than 40 seeds their smallest
+    (:func:`central_range`: their central 95% range; with 40 seeds or fewer their smallest
     and largest value), ``share_within`` (share of seeds within that seed's tolerance) and the
     verdict on the mean, ``mean_within``.
 
     For a sample extreme: ``range_lo`` .. ``range_hi``, the model's central 95% range stored in
     the profile (``share_within`` is the share of seeds whose value lies in it), and
-    ``mean_within`` whether the published value lies in the central 95% range of these seeds,
-    from :data:`MIN_SEEDS` seeds on (null with fewer). Neither is counted
+    ``mean_within`` whether the published value lies in the range ``q_lo`` .. ``q_hi`` of these
+    seeds, from :data:`MIN_SEEDS` seeds on (null with fewer). Neither is counted
     (:func:`~recurct.studies._figures.counted`).
 
     The mean of k seeds is judged as one seed is, with the sampling SD of a mean:
@@ -329,46 +349,62 @@ class SeedRuns:
         """The seeds the study's profile was fitted on."""
         return fit_seeds(calibration_record(self.study))
 
+    @property
+    def validation_seeds(self) -> tuple[int, ...]:
+        """The seeds of the profile's validation record (its stored ranges and SDs)."""
+        return validation_seeds(validation_record(self.study))
+
     def headline(self) -> str:
         """E.g. ``rehani2020 over 20 seeds (1000-1019): 5 of 5 calibration targets' means
         within tolerance (...); ...; all counted figures within tolerance on 19 of 20
-        seeds``, and which seeds were seeds the profile was fitted on (``in-sample: ...``)."""
+        seeds``, and which seeds were seeds the profile was fitted on (``in-sample: ...``)
+        or seeds of its validation record (``validation seeds: ...``)."""
+        n = len(self.seeds)
         head = headline_counts(
             self.table,
             "mean_within",
-            "with the published value in the seeds' central 95%",
+            f"with the published value in the seeds' {_range_name(n)}",
             means=True,
         )
-        n = len(self.seeds)
-        in_sample = in_sample_text(self.seeds, self.fit_seeds)
+        said = [
+            in_sample_text(self.seeds, self.fit_seeds),
+            validation_seeds_text(self.seeds, self.validation_seeds),
+        ]
         return (
             f"{self.study} over {_n_seeds(n)} ({_seed_text(self.seeds)}): {head}; "
-            + (f"{in_sample}; " if in_sample else "")
+            + "".join(f"{text}; " for text in said if text)
             + f"all counted figures within tolerance on {self.n_ok_seeds()} of {_n_seeds(n)}"
         )
 
     def summary(self) -> str:
         """The headline and the legend of the table (what its range columns are)."""
         lines = [self.headline()]
-        if len(self.seeds) < MIN_SEEDS:
+        n = len(self.seeds)
+        if _range_name(n) == "min–max":
+            new_seed = (
+                f"a new seed of a correct model lies in it with probability {n - 1}/{n + 1}, "
+                f"about {100 * extreme_coverage(n):.0f}%; "
+                if n > 1
+                else ""
+            )
             lines.append(
-                f"min–max: the smallest and largest value over these seeds (a central 95% "
-                f"range from {MIN_SEEDS} seeds on)."
+                f"min–max: the smallest and largest value over these seeds ({new_seed}a "
+                "central 95% range from 41 seeds on)."
             )
         if self.table.filter(pl.col("comparison") == "extreme").height:
+            rate = _extremes_rate(self.study) or "."
             lines.append(
-                "Sample extremes are not counted. val. 95%: the model's central 95% range over "
-                "the validation\nseeds stored in the profile; seeds ok: the share of seeds "
-                "whose value lies in it (about 94%\nfor a correct model and 100 validation "
-                "seeds); ok: the published value in the seeds' central\n95% range (from "
-                f"{MIN_SEEDS} seeds on)."
+                "Sample extremes are not counted. val. 95%: as stored in the profile, the "
+                f"model's central 95% range\nover the validation seeds{rate}\nseeds ok: the "
+                "share of these seeds whose value lies in it; ok: the published value in the\n"
+                f"seeds' {_range_name(n)} range (from {MIN_SEEDS} seeds on)."
             )
         for r in self.table.filter(pl.col("status") == "target not met").iter_rows(named=True):
             lines.append(f"{r['figure']}: {r['note']}")
         return "\n".join(lines)
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
-        spread = "central 95%" if len(self.seeds) >= MIN_SEEDS else "min–max"
+        spread = _range_name(len(self.seeds))
         header = ["figure", "kind", "unit", "published", "mean", "SD", spread,
                   "seeds ok", "mean tol.", "ok"]  # fmt: skip
         rows = []
@@ -406,6 +442,24 @@ class SeedRuns:
     def to_markdown(self) -> str:
         """The per-figure summary as Markdown."""
         return markdown_table(*self._rows())
+
+
+def _extremes_rate(study: str) -> str:
+    """What the legend of one run says of the stored range of the extremes after naming it
+    (:func:`~recurct.studies._reproduction.extremes_note`: which values it runs between and
+    how often a seed falls outside it, from the study's own record on other seeds where it is
+    still valid, else for a seed exchangeable with the validation seeds), from a newline; ""
+    without a validation record."""
+    from recurct.studies import get
+    from recurct.studies._reproduction import extremes_note
+    from recurct.studies._run import _still_valid
+
+    record = validation_record(study)
+    checked = _still_valid(getattr(get(study), "EXTREMES_ON_NEW_SEEDS", None), record)
+    # the note's first sentence names the columns of one run's table; the rest is kept
+    first = extremes_note(None)[: -len(".")]
+    note = extremes_note(record.get("n_seeds"), checked)
+    return note.removeprefix(first) if note != first + "." else ""
 
 
 def _n_seeds(n: int) -> str:

@@ -20,6 +20,7 @@ from recurct.io.rdsr._tables import (
     RdsrReadError,
     ReadReport,
 )
+from recurct.regions import combine_regions
 
 # --------------------------------------------------------------------------------------------
 # Merge and tables
@@ -37,10 +38,9 @@ def _event_region(
     ev: dict[str, Any], head: dict[str, Any], cache: dict[str | None, str | None], rules: Any
 ) -> tuple[str | None, str | None]:
     """Region of an event and where it came from: its Target Region and Acquisition Protocol
-    (combined by :func:`recurct.dose.exam_region`), else the Study Description, else the
-    Requested Procedure Description of its report."""
-    regions = {_cached_region(t, cache, rules) for t in (ev["target_region"], ev["protocol"])}
-    region = exam_region(sorted(regions - {None}))
+    (:func:`_own_region`), else the Study Description, else the Requested Procedure
+    Description of its report."""
+    region = _own_region(ev, cache, rules)
     if region is not None:
         return region, "event"
     for col in ("study_description", "requested_procedure"):
@@ -48,6 +48,45 @@ def _event_region(
         if region is not None:
             return region, col
     return None, None
+
+
+def _own_region(ev: dict[str, Any], cache: dict[str | None, str | None], rules: Any) -> str | None:
+    """The region an event's Target Region and Acquisition Protocol give, combined as
+    :func:`recurct.regions.region_of` combines the terms of one text: the one that maps, or
+    the region both make (``abdomen`` + ``chest_abdomen_pelvis``, head + neck); None if
+    neither maps or if they conflict (:func:`_region_conflict`)."""
+    texts = (ev["target_region"], ev["protocol"])
+    found = {_cached_region(t, cache, rules) for t in texts} - {None}
+    if len(found) == 1:
+        return found.pop()
+    return None if "other" in found else combine_regions(found)
+
+
+def _region_conflict(
+    ev: dict[str, Any], cache: dict[str | None, str | None], rules: Any
+) -> str | None:
+    """The reason of a problem row where an event's Target Region and Acquisition Protocol
+    map to regions that make no one region (protocol "C-Spine", target "Abdomen"; a
+    whole-body target beside a specific protocol), else None; after :func:`_event_region`
+    (the reason says what the event's region became)."""
+    target, protocol = ev["target_region"], ev["protocol"]
+    t, p = _cached_region(target, cache, rules), _cached_region(protocol, cache, rules)
+    if t is None or p is None or _own_region(ev, cache, rules) is not None:
+        return None
+    source = {
+        "study_description": "the Study Description",
+        "requested_procedure": "the Requested Procedure Description",
+    }.get(ev["region_source"])
+    outcome = (
+        f"taken from {source} ({ev['body_region']}; region_source {ev['region_source']!r})"
+        if source is not None
+        else "null"
+    )
+    return (
+        f"the Acquisition Protocol {protocol!r} ({p}) and the Target Region {target!r} ({t}) "
+        "of this event name regions that make no one region, so neither is used: the "
+        f"event's body_region is {outcome} (pass region_rules= to map them otherwise)"
+    )
 
 
 def _birth_date_conflicts(headers: list[dict[str, Any]]) -> list[Problem]:
@@ -632,12 +671,17 @@ def _event_regions(
     nothing is a lenient problem of its file."""
     cache: dict[str | None, str | None] = {}
     unmapped: set[tuple[str, str]] = set()
+    conflicts: list[Problem] = []
     for ev in unique:
         b = by_exam[ev["exam_key"]][0]
         ev["body_region"], ev["region_source"] = _event_region(ev, b, cache, region_rules)
         target = ev["target_region"]
         if target and _cached_region(target, cache, region_rules) is None:
             unmapped.add((ev["source_file"], target))
+        conflict = _region_conflict(ev, cache, region_rules)
+        if conflict is not None:
+            field = f"Acquisition Protocol (125203), Target Region (123014), event {ev['index']}"
+            conflicts.append((ev["source_file"], field, "lenient", conflict))
     return [
         (
             file,
@@ -647,7 +691,7 @@ def _event_regions(
             "it); the event's region comes from its protocol or the study's descriptions",
         )
         for file, target in sorted(unmapped)
-    ]
+    ] + conflicts
 
 
 def _event_table(
