@@ -406,3 +406,18 @@ def path(value: Any, fn: str, name: str, *, what: str = "a file or folder") -> P
     if not isinstance(value, str | os.PathLike) or not str(os.fspath(value)).strip():
         raise ParameterError(f"{fn}: {name} must be the path of {what}, got {value!r}")
     return Path(value)
+
+
+def broadcast(
+    a: np.ndarray, b: np.ndarray, fn: str, names: tuple[str, str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` broadcast to one shape, else a :class:`ParameterError` naming both
+    (``names``) and their shapes."""
+    try:
+        a2, b2 = np.broadcast_arrays(a, b)
+    except ValueError:
+        raise ParameterError(
+            f"{fn}: {names[0]} (shape {a.shape}) and {names[1]} (shape {b.shape}) must have "
+            "the same shape, or shapes that broadcast (one a single number)"
+        ) from None
+    return a2, b2

@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any, overload
 
 import numpy as np
@@ -331,21 +332,37 @@ _ANY_OFFSET = (
 )
 
 
-def warn_mixed_offsets(s: pl.Series) -> None:
+def warn_mixed_offsets(
+    s: pl.Series,
+    *,
+    where: str | None = None,
+    row: Callable[[int], str] | None = None,
+    listed: Callable[[list[int]], str] | None = None,
+    stripped: bool = False,
+) -> None:
     """Warn when the text times of ``s`` carry more than one UTC offset (``Z`` as
     ``+00:00``): each time is read as the wall-clock time written, its offset dropped, so
     times written with different offsets are on different clocks (two exams of one patient
     on one day may come out in the wrong order). One regex test on a column without offsets
-    (a plain date or a time without offset does not match it)."""
-    mixed = mixed_offsets(s)
+    (a plain date or a time without offset does not match it).
+
+    The first row of each offset is named by ``row`` (default ``row N``, 0-based); with
+    ``listed`` the offsets are withheld and only their first rows listed (a pseudonymising
+    read); ``where`` (the file) is put first. ``stripped``: as :func:`mixed_offsets`."""
+    mixed = mixed_offsets(s, stripped=stripped)
     if mixed is None:
         return
     kinds, first = mixed
-    shown = ", ".join(f"{k} in row {r}" for k, r in zip(kinds, first))
+    if listed is not None:
+        shown = f"first in {listed(first)}"
+    else:
+        name = row or (lambda r: f"row {r}")
+        shown = ", ".join(f"{k} in {name(r)}" for k, r in zip(kinds, first))
     more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
+    zero_based = "" if row is not None or listed is not None else "; rows 0-based"
     warnings.warn(
-        f"column {s.name!r} mixes {len(kinds)} UTC offsets ({shown}{more}; rows 0-based): "
-        f"{MIXED_OFFSETS}",
+        f"{f'{where}: ' if where else ''}column {s.name!r} mixes {len(kinds)} UTC offsets "
+        f"({shown}{more}{zero_based}): {MIXED_OFFSETS}",
         RecurctWarning,
         stacklevel=user_stacklevel(),
     )

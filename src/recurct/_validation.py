@@ -336,6 +336,15 @@ def _no_dose_check(schema: pl.Schema, required: tuple[str, ...]) -> list[Check]:
     return [("effective_dose_msv", reason, missing, False)]
 
 
+def ambiguous_reason(remedy: str) -> str:
+    """The reason of a number whose decimal mark is ambiguous (:data:`AMBIGUOUS_NUMBER`),
+    ending with ``remedy`` (:data:`DECIMAL_REMEDY`): validation's and the DRL functions'."""
+    return (
+        "ambiguous number: '.' or ',' before three digits may be a decimal or a "
+        f"thousands mark, and the column's other cells do not show which ({remedy})"
+    )
+
+
 def _number_checks(
     name: str,
     dtype: pl.DataType,
@@ -349,12 +358,8 @@ def _number_checks(
     out = []
     if dtype == pl.Utf8:
         ambiguous = pl.col(name).str.ends_with(AMBIGUOUS_NUMBER).fill_null(False)
-        reason = (
-            "ambiguous number: '.' or ',' before three digits may be a decimal or a "
-            f"thousands mark, and the column's other cells do not show which ({remedy})"
-        )
         out.append(("not a number", ~missing & c.is_null() & ~ambiguous))
-        out.append((reason, ambiguous))
+        out.append((ambiguous_reason(remedy), ambiguous))
     elif dtype != pl.Float64:
         out.append(("not a number", ~missing & c.is_null()))
     if name == "age_years":

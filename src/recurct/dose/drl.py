@@ -29,7 +29,7 @@ from recurct._frames import (
     to_polars,
 )
 from recurct._stacklevel import user_stacklevel
-from recurct._validation import DECIMAL_REMEDY, row_text
+from recurct._validation import DECIMAL_REMEDY, ambiguous_reason, row_text
 from recurct.dose._tables import (
     NUM_OK,
     NUM_WHAT,
@@ -337,12 +337,8 @@ def _as_text(s: pl.Series, numbers: bool = False) -> pl.Series:
 
 
 #: The reason of a value whose decimal mark is ambiguous (``"1,234"`` in a column whose
-#: other cells do not show the mark): :func:`recurct.validate`'s words and remedy
-#: (``recurct._validation._number_checks``; a test checks they are the same).
-AMBIGUOUS_REASON = (
-    "ambiguous number: '.' or ',' before three digits may be a decimal or a thousands mark, "
-    f"and the column's other cells do not show which ({DECIMAL_REMEDY['validate']})"
-)
+#: other cells do not show the mark): :func:`recurct.validate`'s words and remedy.
+AMBIGUOUS_REASON = ambiguous_reason(DECIMAL_REMEDY["validate"])
 
 
 def _private(df: pl.DataFrame) -> str:

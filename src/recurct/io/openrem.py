@@ -29,13 +29,12 @@ from recurct._casts import norm_sex, null_text
 from recurct._checks import MAX_AGE_YEARS
 from recurct._compat import renamed
 from recurct._dates import (
-    MIXED_OFFSETS,
     TIME_FORMS,
     day_month_order,
     looks_day_month,
-    mixed_offsets,
     parse_date_series,
     parse_study_time,
+    warn_mixed_offsets,
 )
 from recurct._frames import scientific_ids_missing, scientific_ids_warning
 from recurct._periods import list_sums
@@ -47,7 +46,6 @@ from recurct.errors import (
     InputNotFoundError,
     ParameterError,
     PartialExamWarning,
-    RecurctWarning,
 )
 from recurct.io._csv import (
     _SEP_LINE,
@@ -810,20 +808,12 @@ def _warn_offsets(
     """Warn, as :func:`recurct.read_exams` does, when the study dates' times carry more
     than one UTC offset (:func:`recurct._dates.mixed_offsets`), naming the first row of
     each (and the offsets, unless ``withhold``)."""
-    mixed = mixed_offsets(day, stripped=True)  # (cells are read stripped)
-    if mixed is None:
-        return
-    kinds, first = mixed
-    if withhold:
-        shown = f"first in {rows.listed(first)}"
-    else:
-        shown = ", ".join(f"{k} in {rows(r)}" for k, r in zip(kinds, first))
-    more = f" and {len(kinds) - 3} more" if len(kinds) > 3 else ""
-    warnings.warn(
-        f"{where}: column {day_col!r} mixes {len(kinds)} UTC offsets ({shown}{more}): "
-        f"{MIXED_OFFSETS}",
-        RecurctWarning,
-        stacklevel=user_stacklevel(),
+    warn_mixed_offsets(
+        day.alias(day_col),
+        where=where,
+        row=rows,
+        listed=rows.listed if withhold else None,
+        stripped=True,  # (cells are read stripped)
     )
 
 

@@ -135,8 +135,8 @@ def by_list(
                     f"by column {c!r} holds the value {ALL!r}, the label of the whole table's "
                     f"rows in the result: {_rows(hit)} (0-based); rename that value first"
                 )
-            hit = text == NULL_STRATUM
-            if text.null_count() and hit.any():
+            hit = (text == NULL_STRATUM) if text.null_count() else None  # only beside a null
+            if hit is not None and hit.any():
                 raise DataError(
                     f"by column {c!r} holds the value {NULL_STRATUM!r}, the label of a null "
                     "(missing) value in the tables and figures, and nulls too: the two "

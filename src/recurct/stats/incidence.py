@@ -112,13 +112,7 @@ def poisson_ci(
         raise ParameterError(
             f"poisson_ci: exposure must be finite numbers >= 0, got {exposure!r:.60}"
         )
-    try:
-        d, pt = np.broadcast_arrays(d, pt)
-    except ValueError:
-        raise ParameterError(
-            f"poisson_ci: count (shape {d.shape}) and exposure (shape {pt.shape}) must have "
-            "the same shape, or shapes that broadcast (one a single number)"
-        ) from None
+    d, pt = _checks.broadcast(d, pt, "poisson_ci", ("count", "exposure"))
     return _garwood(d, pt, alpha)
 
 

@@ -120,13 +120,7 @@ def proportion_ci(
         raise ParameterError(
             f"proportion_ci: count and nobs must be numbers, got {count!r:.40} and {nobs!r:.40}"
         ) from None
-    try:
-        k, n = np.broadcast_arrays(k, n)
-    except ValueError:
-        raise ParameterError(
-            f"proportion_ci: count (shape {k.shape}) and nobs (shape {n.shape}) must have the "
-            "same shape, or shapes that broadcast (one a single number)"
-        ) from None
+    k, n = _checks.broadcast(k, n, "proportion_ci", ("count", "nobs"))
     if np.any(np.isnan(k)) or np.any(np.isnan(n)):
         raise ParameterError("count and nobs must not contain missing values")
     if np.any(k < 0) or np.any(n < 0):
